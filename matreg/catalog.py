@@ -1,0 +1,97 @@
+"""The registry in catalog.yaml: sources (where data comes from) and named datasets (what is released)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+
+from matreg.errors import ConfigError
+from matreg.resources import resource_path
+from matreg.schema import load_vocabulary
+from matreg.yamlio import load_model
+
+Provenance = Literal["experimental", "dft", "simulated"]
+
+
+class HttpSettings(pydantic.BaseModel, extra="forbid"):
+    """How matreg talks to one source over HTTP."""
+
+    timeout_s: float = 30.0
+    retries: int = 5
+    backoff_s: float = 0.5
+    cache: bool = True
+
+
+class Source(pydantic.BaseModel, extra="forbid"):
+    """A source database: where it lives, how to authenticate, how to cite it."""
+
+    title: str
+    connector: str
+    base_url: str
+    provenance: Provenance
+    license: str
+    citation: str
+    doi: str | None = None
+    database_version: str | None = None
+    auth_env: str | None = None
+    auth_header: str = "X-API-KEY"
+    http: HttpSettings = HttpSettings()
+
+    def api_key(self) -> str | None:
+        """The secret from the environment variable named by `auth_env` (never stored)."""
+        return os.environ.get(self.auth_env) if self.auth_env else None
+
+
+class Dataset(pydantic.BaseModel, extra="forbid"):
+    """A named selection over the store, released under a version."""
+
+    description: str
+    version: str
+    properties: list[str] = pydantic.Field(min_length=1)
+    sources: list[str] | None = None
+    provenance: list[Provenance] | None = None
+    temperature_K: float | None = None
+    pressure_Pa: float | None = None
+
+    @pydantic.field_validator("properties")
+    @classmethod
+    def _properties_in_vocabulary(cls, properties: list[str]) -> list[str]:
+        unknown = [name for name in properties if name not in load_vocabulary().root]
+        if unknown:
+            raise ValueError(f"not in the property vocabulary: {', '.join(unknown)}")
+        return properties
+
+
+class Catalog(pydantic.BaseModel, extra="forbid"):
+    """Everything in catalog.yaml."""
+
+    sources: dict[str, Source] = {}
+    datasets: dict[str, Dataset] = {}
+
+    def source(self, name: str) -> Source:
+        """A source by name; ConfigError naming the known ones otherwise."""
+        if name not in self.sources:
+            raise ConfigError(f"unknown source '{name}' (catalog has: {', '.join(self.sources) or 'none'})")
+        return self.sources[name]
+
+    def dataset(self, name: str) -> Dataset:
+        """A dataset by name; ConfigError naming the known ones otherwise."""
+        if name not in self.datasets:
+            raise ConfigError(f"unknown dataset '{name}' (catalog has: {', '.join(self.datasets) or 'none'})")
+        return self.datasets[name]
+
+
+def default_catalog_path() -> Path:
+    """MATREG_CATALOG, else ./catalog.yaml, else the catalog shipped with matreg."""
+    if os.environ.get("MATREG_CATALOG"):
+        return Path(os.environ["MATREG_CATALOG"])
+    local = Path("catalog.yaml")
+    return local if local.exists() else resource_path("catalog.yaml")
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """Load and check a catalog; errors name the file and line."""
+    return load_model(path or default_catalog_path(), Catalog)

@@ -1,0 +1,214 @@
+"""The `matreg` command line: parses arguments, calls the library, prints. No logic lives here."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from matreg import __version__
+from matreg.catalog import load_catalog
+from matreg.errors import MatregError
+from matreg.export import LAYOUTS, export_dataset
+from matreg.ingest import RunReport, run_ingest
+from matreg.schema import load_tables, schema_markdown
+from matreg.sources import FetchRequest, build_connector
+from matreg.sources.lab import LabConnector, load_mapping
+from matreg.store import DEFAULT_STORE, EXPORT_FORMATS, Store
+from matreg.validation import check_store_tables
+
+app = typer.Typer(
+    help="matreg: materials-data ETL and curated dataset registry.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+StoreOpt = Annotated[Path, typer.Option("--store", envvar="MATREG_STORE", help="Store directory.")]
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog", envvar="MATREG_CATALOG", help="catalog.yaml (default: ./catalog.yaml, else the bundled one)."
+    ),
+]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
+
+
+def reports_errors(command: Callable) -> Callable:
+    """Turn a MatregError into a one-line message on stderr and the error's exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except MatregError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+@app.command()
+@reports_errors
+def fetch(
+    source: Annotated[str, typer.Argument(help="Source name from the catalog (e.g. janaf).")],
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Source record ids (e.g. JANAF table ids H-064 C-095).")
+    ] = None,
+    formula: Annotated[
+        list[str] | None, typer.Option("--formula", "-f", help="Fetch records of this formula (repeatable).")
+    ] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Fetch every record the source lists.")] = False,
+    all_temperatures: Annotated[
+        bool, typer.Option("--all-temperatures", help="JANAF: every temperature row, not only 298.15 K.")
+    ] = False,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="Override the catalog's base URL (a mirror, a local server, file://)."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Stop after this many records.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Fetch and validate, write nothing.")] = False,
+    store: StoreOpt = DEFAULT_STORE,
+    catalog: CatalogOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Fetch records from a source into the store (one atomic, idempotent run)."""
+    target = Store(store)
+    request = FetchRequest(
+        ids=ids or [],
+        formulas=formula or [],
+        everything=everything,
+        all_temperatures=all_temperatures,
+        base_url=base_url,
+    )
+    connector = build_connector(source, load_catalog(catalog), request, cache_path=target.cache_path)
+    _finish(run_ingest(connector, target, limit=limit, dry_run=dry_run, progress=progress and sys.stderr.isatty()))
+
+
+@app.command("import")
+@reports_errors
+def import_(
+    file: Annotated[Path, typer.Argument(help="Lab data file (.csv, .tsv, .xlsx, .json).")],
+    mapping: Annotated[
+        Path,
+        typer.Option(
+            "--mapping", "-m", help="mapping.yaml: formula column, property columns and units, provenance, citation."
+        ),
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report, write nothing.")] = False,
+    store: StoreOpt = DEFAULT_STORE,
+    progress: ProgressOpt = True,
+) -> None:
+    """Import a lab dataset; bad rows go to quarantine with the reason."""
+    connector = LabConnector(file, load_mapping(mapping))
+    _finish(run_ingest(connector, Store(store), dry_run=dry_run, progress=progress and sys.stderr.isatty()))
+
+
+def _finish(report: RunReport) -> None:
+    """Print a run's validation report; exit 1 if nothing valid was found."""
+    verb = "would store" if report.dry_run else "stored"
+    typer.echo(
+        f"{report.source}: read {report.n_fetched}, {verb} {report.n_stored} records "
+        f"({report.n_values} values), quarantined {report.n_quarantined}  [run {report.run_id}]"
+    )
+    for reason, count in report.reasons.most_common(10):
+        typer.echo(f"  {count:6d}  {reason}")
+    if report.n_stored == 0:
+        typer.echo("error: nothing valid was found", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def sql(
+    query: Annotated[
+        str, typer.Argument(help="One SELECT over materials, properties, properties_wide, fetch_runs, quarantine.")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Run a read-only SQL query on the store (writes are refused)."""
+    frame = Store(store).query(query)
+    if fmt == "csv":
+        typer.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        typer.echo(frame.to_json(orient="records", date_format="iso"))
+    else:
+        typer.echo(frame.to_string(index=False, max_colwidth=60))
+
+
+@app.command()
+@reports_errors
+def export(
+    dataset: Annotated[str, typer.Argument(help="Dataset name from the catalog.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file.")],
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(EXPORT_FORMATS)}.")] = "parquet",
+    layout: Annotated[str, typer.Option("--layout", help=f"One of: {', '.join(LAYOUTS)}.")] = "long",
+    store: StoreOpt = DEFAULT_STORE,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Export a catalog dataset (with a .meta.json sidecar of units, sources and citations)."""
+    meta = export_dataset(Store(store), load_catalog(catalog), dataset, fmt, out, layout)
+    typer.echo(f"{dataset} v{meta['version']}: {meta['rows']} rows ({meta['records']} records) -> {out}")
+
+
+@app.command()
+@reports_errors
+def validate(store: StoreOpt = DEFAULT_STORE) -> None:
+    """Check every table of the store against the canonical schema and vocabulary."""
+    target = Store(store)
+    tables = {name: target.table(name) for name in load_tables()}
+    problems = check_store_tables(tables)
+    for problem in problems:
+        typer.echo(f"invalid: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("store is valid: " + ", ".join(f"{len(frame)} {name}" for name, frame in tables.items()))
+
+
+@app.command()
+@reports_errors
+def status(store: StoreOpt = DEFAULT_STORE) -> None:
+    """Counts of values by source, provenance and property, and the latest runs."""
+    target = Store(store)
+    counts = target.query(
+        "SELECT source, provenance, property, count(*) AS n_values FROM properties GROUP BY ALL ORDER BY ALL"
+    )
+    typer.echo(counts.to_string(index=False) if len(counts) else "no values stored yet")
+    runs = target.query(
+        "SELECT run_id, status, n_fetched, n_stored, n_values, n_quarantined FROM fetch_runs "
+        "ORDER BY started_at DESC LIMIT 5"
+    )
+    if len(runs):
+        typer.echo("\nlatest runs:\n" + runs.to_string(index=False))
+
+
+@app.command("catalog")
+@reports_errors
+def catalog_(catalog: CatalogOpt = None) -> None:
+    """List the sources and datasets of the catalog."""
+    loaded = load_catalog(catalog)
+    typer.echo("sources:")
+    for name, source in loaded.sources.items():
+        typer.echo(f"  {name:22s} {source.provenance:12s} {source.base_url}  ({source.license})")
+    typer.echo("datasets:")
+    for name, dataset in loaded.datasets.items():
+        typer.echo(f"  {name:22s} v{dataset.version:8s} {', '.join(dataset.properties)}")
+
+
+@app.command()
+@reports_errors
+def schema() -> None:
+    """Print the canonical schema and property vocabulary as Markdown."""
+    typer.echo(schema_markdown(), nl=False)
+
+
+@app.callback(invoke_without_command=True)
+def _version(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
+    if version:
+        typer.echo(f"matreg {__version__}")
+        raise typer.Exit()

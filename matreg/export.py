@@ -1,0 +1,95 @@
+"""Exports of catalog datasets: a selection over the store, written with a provenance sidecar."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from matreg import __version__
+from matreg.catalog import Catalog, Dataset
+from matreg.errors import StoreError
+from matreg.schema import load_vocabulary
+from matreg.store import Store
+
+LAYOUTS = ("long", "wide")
+_LONG_COLUMNS = (
+    "m.record_id, m.source, m.source_id, m.formula, m.name, m.phase, p.property, p.value, p.unit, "
+    "p.original_value, p.original_unit, p.provenance, p.method, p.temperature_K, p.pressure_Pa, "
+    "m.database_version, m.citation, m.license, m.source_url, m.fetched_at"
+)
+
+
+def dataset_query(dataset: Dataset) -> tuple[str, list]:
+    """SQL (and its parameters) selecting a dataset's values in long format."""
+    where, params = ["p.property IN (SELECT unnest(?))"], [dataset.properties]
+    if dataset.sources:
+        where.append("m.source IN (SELECT unnest(?))")
+        params.append(dataset.sources)
+    if dataset.provenance:
+        where.append("p.provenance IN (SELECT unnest(?))")
+        params.append(list(dataset.provenance))
+    if dataset.temperature_K is not None:
+        where.append("p.temperature_K = ?")
+        params.append(dataset.temperature_K)
+    if dataset.pressure_Pa is not None:
+        where.append("p.pressure_Pa = ?")
+        params.append(dataset.pressure_Pa)
+    sql = (
+        f"SELECT {_LONG_COLUMNS} FROM properties p JOIN materials m USING (record_id) "
+        f"WHERE {' AND '.join(where)} ORDER BY m.record_id, p.property, p.temperature_K"
+    )
+    return sql, params
+
+
+def to_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per record and conditions, one column per property (units go in the sidecar)."""
+    index = ["record_id", "source", "formula", "provenance", "temperature_K", "pressure_Pa"]
+    wide = long.pivot_table(index=index, columns="property", values="value", aggfunc="first", dropna=False)
+    return wide.dropna(how="all").reset_index().rename_axis(columns=None)
+
+
+def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Path, layout: str = "long") -> dict:
+    """Write dataset `name` to `out` and a `<out>.meta.json` sidecar; return the sidecar's content."""
+    if layout not in LAYOUTS:
+        raise StoreError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
+    dataset = catalog.dataset(name)
+    sql, params = dataset_query(dataset)
+    long = store.query(sql, params)
+    frame = to_wide(long) if layout == "wide" and len(long) else long
+    path = store.write_file(frame, out, fmt)
+    meta = _sidecar(name, dataset, long, frame, path, fmt, layout)
+    store.write_json(meta, Path(f"{path}.meta.json"))
+    return meta
+
+
+def _sidecar(
+    name: str, dataset: Dataset, long: pd.DataFrame, frame: pd.DataFrame, path: Path, fmt: str, layout: str
+) -> dict:
+    vocabulary = load_vocabulary().root
+    return {
+        "dataset": name,
+        "version": dataset.version,
+        "description": dataset.description,
+        "file": path.name,
+        "format": fmt,
+        "layout": layout,
+        "rows": int(len(frame)),
+        "records": int(long["record_id"].nunique()) if len(long) else 0,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "units": {prop: vocabulary[prop].unit for prop in dataset.properties},
+        "provenance": sorted(long["provenance"].unique().tolist()) if len(long) else [],
+        "sources": _citations(long),
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "matreg_version": __version__,
+    }
+
+
+def _citations(long: pd.DataFrame) -> list[dict]:
+    if not len(long):
+        return []
+    cited = long[["source", "citation", "license", "database_version"]].drop_duplicates("source")
+    return json.loads(cited.to_json(orient="records"))

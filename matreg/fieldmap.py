@@ -1,0 +1,60 @@
+"""Declarative field maps (connectors/*.yaml and lab mappings): source field -> property, unit, method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydantic
+
+from matreg.catalog import Provenance
+from matreg.errors import ConfigError
+from matreg.resources import resource_path
+from matreg.schema import load_vocabulary
+from matreg.units import parse_unit
+from matreg.yamlio import load_model
+
+
+class FieldSpec(pydantic.BaseModel, extra="forbid"):
+    """How one source field reads: its property (default: the field name as an alias) and unit."""
+
+    property: str | None = None
+    unit: str | None = None
+    unit_field: str | None = None
+    method: str | None = None
+    temperature_K: float | None = None
+    temperature_field: str | None = None
+    pressure_Pa: float | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _one_unit(self) -> FieldSpec:
+        if (self.unit is None) == (self.unit_field is None):
+            raise ValueError("give exactly one of 'unit' or 'unit_field'")
+        if self.unit is not None:
+            parse_unit(self.unit)
+        return self
+
+
+class FieldMap(pydantic.BaseModel, extra="forbid"):
+    """A source's field map: defaults for provenance and method, and its fields."""
+
+    source: str
+    provenance: Provenance
+    method: str | None = None
+    fields: dict[str, FieldSpec]
+
+    def property_of(self, field: str) -> str:
+        """Canonical property a field maps to; ConfigError if neither named nor a known alias."""
+        spec = self.fields[field]
+        name = spec.property or field
+        resolved = load_vocabulary().resolve(name, self.source)
+        if resolved is None:
+            raise ConfigError(f"field map of '{self.source}': '{name}' is not in the property vocabulary")
+        return resolved
+
+
+def load_field_map(source: str, path: Path | None = None) -> FieldMap:
+    """The field map connectors/<source>.yaml, checked against the vocabulary."""
+    field_map = load_model(path or resource_path(f"connectors/{source}.yaml"), FieldMap)
+    for field in field_map.fields:
+        field_map.property_of(field)
+    return field_map

@@ -1,0 +1,116 @@
+"""One HTTP session per source: timeouts, retries with backoff, User-Agent, cache, and secret redaction."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+import requests_cache
+from requests.adapters import HTTPAdapter
+from requests_file import FileAdapter
+from urllib3.util.retry import Retry
+
+from matreg import __version__
+from matreg.catalog import HttpSettings
+from matreg.errors import SourceError
+
+USER_AGENT = f"matreg/{__version__} (materials-data ETL; python-requests)"
+REDACTED = "***"
+_SECRET_NAME = re.compile(r"key|token|secret|password|passwd|auth|credential", re.IGNORECASE)
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+class NotFound(SourceError):
+    """The source answered 404 for one item; that item is quarantined, the run goes on."""
+
+
+def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy of `params` with every secret-looking value replaced by '***'."""
+    return {k: (REDACTED if _SECRET_NAME.search(str(k)) else v) for k, v in params.items()}
+
+
+def redact_text(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every secret value (and secret query parameters of URLs in it) replaced by '***'."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return re.sub(r"https?://\S+", lambda m: redact_url(m.group(0)), text)
+
+
+def redact_url(url: str) -> str:
+    """`url` with secret-looking query parameters replaced by '***'."""
+    parts = urlsplit(url)
+    query = urlencode(redact_params(dict(parse_qsl(parts.query, keep_blank_values=True))), safe="*")
+    return urlunsplit(parts._replace(query=query))
+
+
+class HttpClient:
+    """GETs against one source, with retries on 429/5xx and the API key sent only as a header."""
+
+    def __init__(
+        self,
+        settings: HttpSettings,
+        *,
+        cache_path: Path | None = None,
+        auth_header: str | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self._secrets = [api_key]
+        self.session = self._make_session(cache_path if settings.cache else None, auth_header)
+        if api_key and auth_header:
+            self.session.headers[auth_header] = api_key
+
+    def _make_session(self, cache_path: Path | None, auth_header: str | None) -> requests.Session:
+        if cache_path is None:
+            session = requests.Session()
+        else:
+            # The auth header is left out of cache keys and out of the cached request it stores.
+            ignored = ["Authorization", "X-API-KEY", "api_key", "access_token"] + [auth_header or "X-API-KEY"]
+            session = requests_cache.CachedSession(
+                str(cache_path), backend="sqlite", allowable_codes=(200,), ignored_parameters=ignored
+            )
+        retry = Retry(
+            total=self.settings.retries,
+            backoff_factor=self.settings.backoff_s,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=None,
+            respect_retry_after_header=True,
+            raise_on_status=False,  # hand back the last answer, reported below with its status
+        )
+        adapter = HTTPAdapter(max_retries=retry)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.mount("file://", FileAdapter())
+        session.headers["User-Agent"] = USER_AGENT
+        return session
+
+    def get(self, url: str, params: Mapping[str, Any] | None = None) -> requests.Response:
+        """GET `url`; NotFound on 404, SourceError (secrets redacted) on any other failure."""
+        try:
+            response = self.session.get(url, params=params, timeout=self.settings.timeout_s)
+        except requests.RequestException as exc:
+            raise SourceError(self.redact(f"GET {url} failed: {exc}")) from None
+        if response.status_code == 404:
+            raise NotFound(self.redact(f"HTTP 404 Not Found: {response.url}"))
+        if response.status_code >= 400:
+            raise SourceError(
+                self.redact(f"HTTP {response.status_code} from {response.url} (after {self.settings.retries} retries)")
+            )
+        return response
+
+    def get_text(self, url: str, params: Mapping[str, Any] | None = None) -> str:
+        """GET `url` and return the body as text."""
+        return self.get(url, params).text
+
+    def redact(self, text: str) -> str:
+        """`text` with this client's secrets removed."""
+        return redact_text(text, self._secrets)
+
+    def close(self) -> None:
+        """Release the connection pool and the cache file."""
+        self.session.close()

@@ -1,0 +1,180 @@
+"""The canonical schema, read once from schemas/: pandera validation, Arrow types and docs all come from it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow
+import pydantic
+
+from matreg.errors import ConfigError
+from matreg.resources import resource_path
+from matreg.units import parse_unit
+from matreg.yamlio import load_model
+
+ColumnType = Literal["string", "float64", "int64", "bool", "timestamp", "list<string>"]
+
+_ARROW_TYPES = {
+    "string": pyarrow.string(),
+    "float64": pyarrow.float64(),
+    "int64": pyarrow.int64(),
+    "bool": pyarrow.bool_(),
+    "timestamp": pyarrow.timestamp("us", tz="UTC"),
+    "list<string>": pyarrow.list_(pyarrow.string()),
+}
+_PANDAS_TYPES = {
+    "string": "string",
+    "float64": "float64",
+    "int64": "Int64",
+    "bool": "boolean",
+    "timestamp": pd.DatetimeTZDtype("us", "UTC"),
+    "list<string>": object,
+}
+
+
+class ColumnSpec(pydantic.BaseModel, extra="forbid"):
+    """One column of a canonical table."""
+
+    type: ColumnType
+    description: str
+    nullable: bool = False
+    unique: bool = False
+    isin: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+    vocabulary: bool = False
+
+
+class TableSpec(pydantic.BaseModel, extra="forbid"):
+    """One canonical table: its columns and the key an upsert replaces on."""
+
+    description: str
+    primary_key: list[str]
+    columns: dict[str, ColumnSpec]
+
+    @pydantic.model_validator(mode="after")
+    def _key_columns_exist(self) -> TableSpec:
+        missing = [name for name in self.primary_key if name not in self.columns]
+        if missing:
+            raise ValueError(f"primary key columns not declared: {missing}")
+        return self
+
+
+class Tables(pydantic.RootModel[dict[str, TableSpec]]):
+    """All canonical tables by name."""
+
+
+class PropertySpec(pydantic.BaseModel, extra="forbid"):
+    """One entry of the property vocabulary."""
+
+    description: str
+    unit: str
+    bounds: tuple[float, float]
+    aliases: dict[str, list[str]] = {}
+
+    @pydantic.field_validator("unit")
+    @classmethod
+    def _unit_is_known(cls, unit: str) -> str:
+        parse_unit(unit)
+        return unit
+
+
+class Vocabulary(pydantic.RootModel[dict[str, PropertySpec]]):
+    """The property vocabulary by canonical name."""
+
+    def resolve(self, name: str, source: str) -> str | None:
+        """Canonical property for a name or one of its aliases (the source's own, then the lab ones)."""
+        if name in self.root:
+            return name
+        folded = name.strip().lower()
+        for canonical, spec in self.root.items():
+            for alias_source in (source, "lab"):
+                if folded in (alias.lower() for alias in spec.aliases.get(alias_source, [])):
+                    return canonical
+        return None
+
+
+@lru_cache(maxsize=4)
+def load_tables(path: Path | None = None) -> dict[str, TableSpec]:
+    """The canonical tables declared in schemas/tables.yaml."""
+    return load_model(path or resource_path("schemas/tables.yaml"), Tables).root
+
+
+@lru_cache(maxsize=4)
+def load_vocabulary(path: Path | None = None) -> Vocabulary:
+    """The property vocabulary declared in schemas/properties.yaml."""
+    return load_model(path or resource_path("schemas/properties.yaml"), Vocabulary)
+
+
+def table_spec(name: str) -> TableSpec:
+    """Spec of one canonical table; ConfigError if it is not declared."""
+    tables = load_tables()
+    if name not in tables:
+        raise ConfigError(f"no canonical table '{name}' (known: {', '.join(tables)})")
+    return tables[name]
+
+
+def arrow_schema(name: str) -> pyarrow.Schema:
+    """Arrow/Parquet schema of a canonical table."""
+    spec = table_spec(name)
+    return pyarrow.schema(
+        [pyarrow.field(col, _ARROW_TYPES[c.type], nullable=c.nullable) for col, c in spec.columns.items()]
+    )
+
+
+def pandera_schema(name: str) -> pa.DataFrameSchema:
+    """pandera schema of a canonical table, with vocabulary rules for the properties table."""
+    spec = table_spec(name)
+    columns = {col: _pandera_column(c) for col, c in spec.columns.items()}
+    checks = [_vocabulary_check()] if any(c.vocabulary for c in spec.columns.values()) else []
+    return pa.DataFrameSchema(columns, checks=checks, coerce=True, strict=True, unique=spec.primary_key, name=name)
+
+
+def _pandera_column(column: ColumnSpec) -> pa.Column:
+    checks = []
+    if column.isin is not None:
+        checks.append(pa.Check.isin(column.isin))
+    if column.min is not None:
+        checks.append(pa.Check.ge(column.min))
+    if column.max is not None:
+        checks.append(pa.Check.le(column.max))
+    if column.vocabulary:
+        checks.append(pa.Check.isin(sorted(load_vocabulary().root)))
+    return pa.Column(_PANDAS_TYPES[column.type], checks=checks, nullable=column.nullable, unique=column.unique)
+
+
+def _vocabulary_check() -> pa.Check:
+    """Each value carries its property's canonical unit and lies within the property's bounds."""
+    vocabulary = load_vocabulary().root
+
+    def conforms(frame: pd.DataFrame) -> pd.Series:
+        rows = zip(frame["property"], frame["unit"], frame["value"], strict=True)
+        ok = [
+            (spec := vocabulary.get(prop)) is not None
+            and unit == spec.unit
+            and spec.bounds[0] <= value <= spec.bounds[1]
+            for prop, unit, value in rows
+        ]
+        return pd.Series(ok, index=frame.index, dtype=bool)
+
+    return pa.Check(conforms, error="value in canonical unit and within the property's bounds")
+
+
+def schema_markdown() -> str:
+    """Markdown reference of the canonical tables and the property vocabulary."""
+    lines = ["# matreg canonical schema", ""]
+    for name, spec in load_tables().items():
+        lines += [f"## `{name}`", "", spec.description, "", f"Key: {', '.join(spec.primary_key)}", ""]
+        lines += ["| column | type | nullable | description |", "|---|---|---|---|"]
+        for col, c in spec.columns.items():
+            allowed = f" One of: {', '.join(c.isin)}." if c.isin else ""
+            lines.append(f"| `{col}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.description}{allowed} |")
+        lines.append("")
+    lines += ["## Property vocabulary", "", "| property | unit | bounds | description |", "|---|---|---|---|"]
+    for name, prop in load_vocabulary().root.items():
+        lines.append(f"| `{name}` | {prop.unit} | {prop.bounds[0]} .. {prop.bounds[1]} | {prop.description} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,93 @@
+"""The small interface every connector shares: iterate raw records page by page, map one to canonical terms."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RawItem:
+    """One raw record as received; `error` is set when fetching this item alone failed (e.g. a 404)."""
+
+    item_id: str
+    payload: Any
+    error: str | None = None
+
+
+@dataclass
+class RawValue:
+    """One value as the source gives it: a property name (canonical or alias), a value and its unit."""
+
+    property: str
+    value: Any
+    unit: str
+    temperature_K: float | None = None
+    pressure_Pa: float | None = None
+    method: str | None = None
+
+
+@dataclass
+class SourceRecord:
+    """A raw record mapped to canonical terms, not yet harmonized or validated."""
+
+    source_id: str
+    formula: str
+    values: list[RawValue]
+    name: str | None = None
+    phase: str | None = None
+    source_url: str | None = None
+    structure: str | None = None
+    spacegroup_symbol: str | None = None
+    spacegroup_number: int | None = None
+    nsites: int | None = None
+    method: str | None = None
+    notes: str | None = None
+
+
+@dataclass
+class RunInfo:
+    """What a run asks of its source, recorded in fetch_runs (parameters must hold no secrets)."""
+
+    endpoint: str
+    query: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Attribution:
+    """Where values come from and how to cite them; copied onto every material row."""
+
+    source: str
+    provenance: str
+    method: str | None = None
+    database_version: str | None = None
+    citation: str | None = None
+    license: str | None = None
+
+
+class Connector(ABC):
+    """A source: which requests to make (pages of raw items) and how one raw record reads."""
+
+    attribution: Attribution
+
+    @abstractmethod
+    def run_info(self) -> RunInfo:
+        """The endpoint, query and (secret-free) parameters of this run."""
+
+    @abstractmethod
+    def pages(self) -> Iterator[list[RawItem]]:
+        """Raw items, one list per page fetched."""
+
+    @abstractmethod
+    def to_record(self, payload: Any) -> SourceRecord:
+        """Map one raw payload to canonical terms; raise RecordError if it cannot be read."""
+
+    def redact(self, text: str) -> str:
+        """`text` with this connector's secrets removed; the default has none."""
+        return text
+
+    def close(self) -> None:
+        """Release connections; the default has none."""

@@ -1,0 +1,203 @@
+"""NIST-JANAF thermochemical tables: one tab-separated text table per species and phase.
+
+Wire format (https://janaf.nist.gov/tables/<ID>.txt), e.g. H-064.txt:
+    Water (H2O)<TAB>H2O1(g)
+    T(K)<TAB>Cp<TAB>S<TAB>-[G-H(Tr)]/T<TAB>H-H(Tr)<TAB>delta-f H<TAB>delta-f G<TAB>log Kf
+    298.15<TAB>33.590<TAB>188.834<TAB>188.834<TAB>0.<TAB>-241.826<TAB>-228.582<TAB>40.047
+Quirks: rows with a temperature and no values below a phase's range; '+inf'/'INFINITE' entries;
+phase-transition rows whose remaining cells carry words ('CRYSTAL <--> LIQUID', 'TRANSITION').
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from matreg.catalog import Source
+from matreg.errors import ConfigError, FormulaError, RecordError
+from matreg.fieldmap import load_field_map
+from matreg.formula import parse_formula
+from matreg.http import HttpClient, NotFound
+from matreg.resources import resource_path
+from matreg.sources.base import Attribution, Connector, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.units import convert
+
+REFERENCE_TEMPERATURE_K = 298.15
+STANDARD_PRESSURE_BAR = 1.0  # JANAF standard state: 0.1 MPa, unless the title names another pressure
+_TITLE_PRESSURE = re.compile(r"(?P<bar>\d+(?:\.\d+)?)\s*bar\b", re.IGNORECASE)
+_NON_FINITE = {"+inf", "-inf", "inf", "infinite", "+infinite", "-infinite"}
+_FORMULA_PHASE = re.compile(r"^(?P<formula>.+?)\((?P<phase>[^()]*)\)$")
+
+
+@dataclass
+class JanafRow:
+    """One row of a table: temperature, the cells by column name, and a note on transition rows."""
+
+    temperature_K: float
+    cells: dict[str, str]
+    note: str | None = None
+
+
+@dataclass
+class JanafTable:
+    """A parsed JANAF table."""
+
+    name: str
+    formula: str
+    phase: str
+    columns: list[str]
+    rows: list[JanafRow] = field(default_factory=list)
+
+    def pressure_pa(self) -> float:
+        """Pressure of the table: the one in its title ('Water, 5000 Bar'), else the 1 bar standard state."""
+        match = _TITLE_PRESSURE.search(self.name)
+        return convert(float(match["bar"]) if match else STANDARD_PRESSURE_BAR, "bar", "Pa")
+
+    def transitions(self) -> list[JanafRow]:
+        """Rows that mark a phase transition or a change of standard state."""
+        return [row for row in self.rows if row.note]
+
+
+def parse_table(text: str) -> JanafTable:
+    """Parse the text of one JANAF table; RecordError if it is not one."""
+    lines = text.splitlines()
+    if len(lines) < 3 or "\t" not in lines[0] or not lines[1].startswith("T(K)"):
+        raise RecordError("not a JANAF table: expected a title line and a 'T(K)' header line")
+    name, _, formula_phase = lines[0].rpartition("\t")
+    match = _FORMULA_PHASE.match(formula_phase.strip())
+    if not match:
+        raise RecordError(f"not a JANAF table: cannot read formula and phase from '{formula_phase}'")
+    columns = lines[1].split("\t")[1:]
+    table = JanafTable(name.strip(), match["formula"], match["phase"], columns)
+    for number, line in enumerate(lines[2:], start=3):
+        if line.strip():
+            table.rows.append(_parse_row(line, columns, number))
+    return table
+
+
+def _parse_row(line: str, columns: list[str], number: int) -> JanafRow:
+    first, *rest = line.split("\t")
+    try:
+        temperature = float(first)
+    except ValueError:
+        raise RecordError(f"line {number}: temperature '{first}' is not a number") from None
+    cells, note = {}, None
+    for column, cell in zip(columns, rest, strict=False):  # transition rows are short
+        cell = cell.strip()
+        if _is_note(cell):
+            note = cell
+            break
+        if cell:
+            cells[column] = cell
+    return JanafRow(temperature, cells, note)
+
+
+def _is_note(cell: str) -> bool:
+    return bool(re.search(r"[A-Za-z]", cell)) and cell.lower() not in _NON_FINITE
+
+
+def janaf_index() -> dict[str, str]:
+    """All NIST-JANAF table ids with their display names ('H2O, Water (l)'), as shipped with matreg."""
+    data = json.loads(resource_path("connectors/janaf_index.json").read_text(encoding="utf-8"))
+    return dict(zip(data["index"], data["display"], strict=True))
+
+
+def ids_for_formulas(formulas: list[str]) -> list[str]:
+    """Table ids whose species has one of the given formulas (compared as pymatgen reduced formulas)."""
+    wanted = {parse_formula(text).reduced for text in formulas}
+    found = []
+    for table_id, display in janaf_index().items():
+        try:
+            if parse_formula(display.split(",")[0]).reduced in wanted:
+                found.append(table_id)
+        except FormulaError:
+            continue  # electron gas and the like: no elemental formula to match
+    return found
+
+
+class JanafConnector(Connector):
+    """Downloads JANAF tables by id and maps the 298.15 K row (or every row) to canonical properties."""
+
+    def __init__(
+        self,
+        source: Source,
+        client: HttpClient,
+        table_ids: list[str],
+        *,
+        all_temperatures: bool = False,
+        page_size: int = 25,
+        name: str = "janaf",
+    ) -> None:
+        if not table_ids:
+            raise ConfigError("no JANAF tables asked for: give table ids (e.g. H-064), --formula or --all")
+        self.base_url = source.base_url.rstrip("/") + "/"
+        self.client = client
+        self.table_ids = list(dict.fromkeys(table_ids))
+        self.all_temperatures = all_temperatures
+        self.page_size = page_size
+        self.field_map = load_field_map("janaf")
+        self.attribution = Attribution(
+            source=name,
+            provenance=source.provenance,
+            method=self.field_map.method,
+            database_version=source.database_version,
+            citation=source.citation,
+            license=source.license,
+        )
+
+    def run_info(self) -> RunInfo:
+        return RunInfo(
+            endpoint=self.base_url,
+            query=f"{len(self.table_ids)} JANAF table(s): {', '.join(self.table_ids[:10])}"
+            + (" ..." if len(self.table_ids) > 10 else ""),
+            parameters={"table_ids": self.table_ids, "all_temperatures": self.all_temperatures},
+        )
+
+    def pages(self) -> Iterator[list[RawItem]]:
+        for start in range(0, len(self.table_ids), self.page_size):
+            yield [self._download(table_id) for table_id in self.table_ids[start : start + self.page_size]]
+
+    def _download(self, table_id: str) -> RawItem:
+        url = f"{self.base_url}{table_id}.txt"
+        try:
+            return RawItem(table_id, {"table_id": table_id, "url": url, "text": self.client.get_text(url)})
+        except NotFound as exc:
+            return RawItem(table_id, {"table_id": table_id, "url": url}, error=str(exc))
+
+    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+        table = parse_table(payload["text"])
+        rows = (
+            table.rows
+            if self.all_temperatures
+            else [r for r in table.rows if r.temperature_K == REFERENCE_TEMPERATURE_K]
+        )
+        return SourceRecord(
+            source_id=payload["table_id"],
+            formula=table.formula,
+            values=[value for row in rows if not row.note for value in self._values(row, table.pressure_pa())],
+            name=table.name,
+            phase=table.phase,
+            source_url=payload["url"],
+            notes=_transition_notes(table),
+        )
+
+    def _values(self, row: JanafRow, pressure_pa: float) -> list[RawValue]:
+        return [
+            RawValue(self.field_map.property_of(column), cell, spec.unit, row.temperature_K, pressure_pa)
+            for column, spec in self.field_map.fields.items()
+            if (cell := row.cells.get(column)) is not None
+        ]
+
+    def redact(self, text: str) -> str:
+        return self.client.redact(text)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _transition_notes(table: JanafTable) -> str | None:
+    notes = [f"{row.temperature_K:g} K: {row.note}" for row in table.transitions() if row.note != "TRANSITION"]
+    return "; ".join(notes) or None

@@ -1,0 +1,148 @@
+"""Lab datasets: a CSV, Excel or JSON file plus a mapping.yaml that says what each column means."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pydantic
+
+from matreg.catalog import Provenance
+from matreg.errors import ConfigError, RecordError
+from matreg.fieldmap import FieldSpec
+from matreg.schema import load_vocabulary
+from matreg.sources.base import Attribution, Connector, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.validation import is_blank, parse_number
+from matreg.yamlio import load_model
+
+READERS = {".csv": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel", ".json": "json"}
+
+
+class LabMapping(pydantic.BaseModel, extra="forbid"):
+    """What the columns of a lab file mean; the dataset name becomes the rows' source."""
+
+    dataset: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    formula_column: str
+    id_column: str | None = None
+    name_column: str | None = None
+    provenance: Provenance = "experimental"
+    method: str | None = None
+    citation: str
+    license: str | None = None
+    version: str | None = None
+    sheet: str | int = 0
+    columns: dict[str, FieldSpec] = pydantic.Field(min_length=1)
+
+    @pydantic.model_validator(mode="after")
+    def _properties_known(self) -> LabMapping:
+        vocabulary = load_vocabulary()
+        for column, spec in self.columns.items():
+            if vocabulary.resolve(spec.property or column, self.dataset) is None:
+                raise ValueError(f"column '{column}': '{spec.property or column}' is not in the property vocabulary")
+        return self
+
+
+def load_mapping(path: Path) -> LabMapping:
+    """Load and check a lab mapping file."""
+    return load_model(path, LabMapping)
+
+
+def read_rows(path: Path, sheet: str | int = 0) -> pd.DataFrame:
+    """All cells of a lab file as text (no type guessing: the mapping and validation decide)."""
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise ConfigError(f"{path}: unsupported file type '{path.suffix}' (use {', '.join(READERS)})")
+    try:
+        if kind == "csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
+        if kind == "excel":
+            return pd.read_excel(path, dtype=str, keep_default_na=False, sheet_name=sheet)
+        frame = pd.DataFrame(json.loads(path.read_text(encoding="utf-8")))
+        return frame.astype(object).where(frame.notna(), "").astype(str)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+class LabConnector(Connector):
+    """Rows of a lab file, one raw item per row, mapped by a LabMapping."""
+
+    def __init__(self, path: Path, mapping: LabMapping, *, page_size: int = 1000) -> None:
+        self.path = Path(path)
+        self.mapping = mapping
+        self.page_size = page_size
+        self.frame = read_rows(self.path, mapping.sheet)
+        self._check_columns()
+        self.attribution = Attribution(
+            source=mapping.dataset,
+            provenance=mapping.provenance,
+            method=mapping.method,
+            database_version=mapping.version,
+            citation=mapping.citation,
+            license=mapping.license,
+        )
+
+    def _check_columns(self) -> None:
+        needed = [self.mapping.formula_column, self.mapping.id_column, self.mapping.name_column]
+        for spec in self.mapping.columns.values():
+            needed += [spec.unit_field, spec.temperature_field]
+        needed += list(self.mapping.columns)
+        missing = [c for c in dict.fromkeys(needed) if c and c not in self.frame.columns]
+        if missing:
+            raise ConfigError(f"{self.path}: mapped column(s) not in the file: {', '.join(missing)}")
+
+    def run_info(self) -> RunInfo:
+        return RunInfo(
+            endpoint=str(self.path.resolve()),
+            query=f"lab import of {self.path.name} ({len(self.frame)} rows)",
+            parameters={"file": self.path.name, "mapping": self.mapping.model_dump(exclude_none=True)},
+        )
+
+    def pages(self) -> Iterator[list[RawItem]]:
+        seen: dict[str, int] = {}
+        records = self.frame.to_dict(orient="records")
+        for start in range(0, len(records), self.page_size):
+            yield [
+                self._item(row, start + i + 2, seen) for i, row in enumerate(records[start : start + self.page_size])
+            ]
+
+    def _item(self, row: dict[str, Any], line: int, seen: dict[str, int]) -> RawItem:
+        """One row as a raw item; `line` is its line in the file (the header is line 1)."""
+        source_id = str(row[self.mapping.id_column]).strip() if self.mapping.id_column else f"row-{line}"
+        payload = {"_line": line, "_source_id": source_id, **row}
+        if source_id in seen:
+            return RawItem(
+                f"line {line}", payload, error=f"duplicate id '{source_id}' (first on line {seen[source_id]})"
+            )
+        seen[source_id] = line
+        return RawItem(f"line {line}", payload)
+
+    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+        mapping = self.mapping
+        return SourceRecord(
+            source_id=payload["_source_id"],
+            formula=payload[mapping.formula_column],
+            values=[
+                self._value(payload, column, spec)
+                for column, spec in mapping.columns.items()
+                if not is_blank(payload[column])
+            ],
+            name=payload[mapping.name_column] if mapping.name_column else None,
+            source_url=f"file:{self.path.name}#line={payload['_line']}",
+        )
+
+    def _value(self, payload: dict[str, Any], column: str, spec: FieldSpec) -> RawValue:
+        unit = spec.unit if spec.unit is not None else str(payload[spec.unit_field]).strip()
+        temperature = payload[spec.temperature_field] if spec.temperature_field else spec.temperature_K
+        if not is_blank(temperature) and isinstance(parse_number(temperature), str):
+            raise RecordError(f"column '{spec.temperature_field}': non-numeric temperature '{temperature}'")
+        return RawValue(
+            property=spec.property or column,
+            value=payload[column],
+            unit=unit,
+            temperature_K=None if is_blank(temperature) else float(temperature),
+            pressure_Pa=spec.pressure_Pa,
+            method=spec.method,
+        )

@@ -1,0 +1,197 @@
+"""The one place that reads and writes the store: Parquet commits, DuckDB views, read-only SQL, exports.
+
+Layout of a store directory:
+    data/c00000001/<table>.parquet   one directory per commit, published by an atomic rename
+    tmp/                             commits being written (never read)
+    matreg.duckdb                    views over data/ (deduplicated by primary key, newest commit wins)
+A commit directory appears whole or not at all, so a run is committed or invisible, and re-writing a key
+in a later commit updates it: the views never show duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import filelock
+import pandas as pd
+import pyarrow
+import pyarrow.parquet as pq
+
+from matreg.errors import StoreError
+from matreg.schema import arrow_schema, load_tables, load_vocabulary
+
+DB_NAME = "matreg.duckdb"
+DEFAULT_STORE = Path("matreg-store")
+EXPORT_FORMATS = ("parquet", "csv", "jsonl")
+
+
+class Store:
+    """A matreg store directory: Parquet commits plus a DuckDB file of views over them."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).resolve()
+        self.data_dir = self.root / "data"
+        self.tmp_dir = self.root / "tmp"
+        self.db_path = self.root / DB_NAME
+        self.cache_path = self.root / "http_cache.sqlite"
+
+    def exists(self) -> bool:
+        """True once the store has been created."""
+        return self.db_path.exists() and self.data_dir.is_dir()
+
+    def ensure(self) -> None:
+        """Create the store if needed (an empty first commit) and (re)create its views."""
+        with self._lock():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if not any(self.data_dir.glob("c*")):
+                self._publish({name: self._empty(name) for name in load_tables()})
+            self._create_views()
+
+    def commit(self, tables: dict[str, pd.DataFrame]) -> str:
+        """Write validated frames of canonical tables as one new commit; return the commit name."""
+        self.ensure()
+        arrow = {name: self._to_arrow(name, frame) for name, frame in tables.items() if len(frame)}
+        if not arrow:
+            return ""
+        with self._lock():
+            return self._publish(arrow)
+
+    def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
+        """Write every table into a temp directory, then rename it into data/ in one step."""
+        staging = self.tmp_dir / uuid.uuid4().hex
+        staging.mkdir(parents=True)
+        try:
+            for name, table in tables.items():
+                pq.write_table(table, staging / f"{name}.parquet")
+            final = self.data_dir / f"c{self._next_sequence():08d}"
+            os.rename(staging, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return final.name
+
+    def _next_sequence(self) -> int:
+        numbers = [int(path.name[1:]) for path in self.data_dir.glob("c*") if path.name[1:].isdigit()]
+        return max(numbers, default=-1) + 1
+
+    def _to_arrow(self, name: str, frame: pd.DataFrame) -> pyarrow.Table:
+        return pyarrow.Table.from_pandas(frame, schema=arrow_schema(name), preserve_index=False)
+
+    @staticmethod
+    def _empty(name: str) -> pyarrow.Table:
+        return arrow_schema(name).empty_table()
+
+    def _lock(self) -> filelock.FileLock:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return filelock.FileLock(str(self.root / ".lock"), timeout=60)
+
+    def _create_views(self) -> None:
+        con = duckdb.connect(str(self.db_path))
+        try:
+            con.execute("SET file_search_path = ?", [str(self.root)])
+            con.execute("BEGIN")
+            for name, spec in load_tables().items():
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS {_latest_rows_sql(name, spec.primary_key)}")
+            con.execute(f"CREATE OR REPLACE VIEW properties_wide AS {_wide_view_sql()}")
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A read-only DuckDB connection whose views resolve against this store's directory."""
+        if not self.exists():
+            raise StoreError(f"no matreg store at {self.root} (run `matreg fetch` or `matreg import` first)")
+        con = duckdb.connect(str(self.db_path), read_only=True)
+        con.execute("SET file_search_path = ?", [str(self.root)])
+        return con
+
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        """Run one read-only SELECT; any other statement is refused with StoreError."""
+        _refuse_writes(sql)
+        con = self.connect()
+        try:
+            return con.execute(sql, params or []).df()
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
+        finally:
+            con.close()
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The current (deduplicated) rows of one canonical table."""
+        if name not in load_tables():
+            raise StoreError(f"no table '{name}'")
+        return self.query(f"SELECT * FROM {name}")
+
+    def write_file(self, frame: pd.DataFrame, path: Path, fmt: str) -> Path:
+        """Write a frame as parquet, csv or jsonl, atomically (temp file beside `path`, then rename)."""
+        if fmt not in EXPORT_FORMATS:
+            raise StoreError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
+        return _atomic_write(Path(path), lambda temp: _WRITERS[fmt](frame, temp))
+
+    def write_json(self, data: dict, path: Path) -> Path:
+        """Write a JSON document atomically."""
+        text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+        return _atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(temp)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False)
+
+
+def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_json(path, orient="records", lines=True, date_format="iso")
+
+
+_WRITERS = {"parquet": _write_parquet, "csv": _write_csv, "jsonl": _write_jsonl}
+
+
+def _refuse_writes(sql: str) -> None:
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot parse SQL: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise StoreError("give exactly one SQL statement")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise StoreError(f"refused: the store is read-only here, and this is a {statements[0].type.name} statement")
+
+
+def _latest_rows_sql(name: str, key: list[str]) -> str:
+    """Rows of every commit of a table, keeping for each key the row of the newest commit."""
+    return (
+        f"SELECT * EXCLUDE (filename) FROM read_parquet('data/c*/{name}.parquet', filename = true, "
+        f"union_by_name = true) QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} "
+        "ORDER BY filename DESC) = 1"
+    )
+
+
+def _wide_view_sql() -> str:
+    """One row per record and conditions, one column per vocabulary property (canonical units)."""
+    columns = ",\n  ".join(
+        f"max(p.value) FILTER (WHERE p.property = '{name}') AS {name}" for name in load_vocabulary().root
+    )
+    return (
+        "SELECT m.record_id, m.source, m.formula, m.provenance, m.method, p.temperature_K, p.pressure_Pa,\n  "
+        f"{columns}\nFROM materials m JOIN properties p USING (record_id)\n"
+        "GROUP BY m.record_id, m.source, m.formula, m.provenance, m.method, p.temperature_K, p.pressure_Pa"
+    )

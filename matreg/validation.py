@@ -1,0 +1,173 @@
+"""All schema rules: harmonize a mapped record into canonical rows or quarantine reasons; validate tables."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+from matreg.errors import UnitError, ValidationError
+from matreg.formula import Formula, parse_formula
+from matreg.schema import load_tables, load_vocabulary, pandera_schema
+from matreg.sources.base import Attribution, RawValue, SourceRecord
+from matreg.units import AtomCounts, convert
+
+
+@dataclass
+class Rejection:
+    """An input that does not enter the store, with its raw payload and why."""
+
+    item: str
+    raw: Any
+    reasons: list[str]
+
+
+@dataclass
+class CanonicalRecord:
+    """A record ready for the store: its material row, its value rows and its rejected values."""
+
+    material: dict[str, Any]
+    values: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+@dataclass
+class RunStamp:
+    """Which run wrote a row, and when it was fetched."""
+
+    run_id: str
+    fetched_at: datetime
+
+
+def harmonize(record: SourceRecord, attribution: Attribution, stamp: RunStamp) -> CanonicalRecord:
+    """Turn a mapped record into canonical rows; raise FormulaError if its formula is unreadable."""
+    formula = parse_formula(record.formula)
+    canonical = CanonicalRecord(_material_row(record, formula, attribution, stamp))
+    counts = AtomCounts(per_formula_unit=formula.atoms_per_formula_unit, per_cell=record.nsites)
+    for raw in record.values:
+        row_or_reasons = _value_row(raw, canonical.material, attribution, counts)
+        if isinstance(row_or_reasons, dict):
+            canonical.values.append(row_or_reasons)
+        else:
+            item = f"{record.source_id}:{raw.property}" + (f"@{raw.temperature_K:g}K" if raw.temperature_K else "")
+            canonical.rejected.append(Rejection(item, asdict(raw), row_or_reasons))
+    return canonical
+
+
+def _material_row(record: SourceRecord, formula: Formula, attribution: Attribution, stamp: RunStamp) -> dict:
+    return {
+        "record_id": f"{attribution.source}:{record.source_id}",
+        "source": attribution.source,
+        "source_id": record.source_id,
+        "source_url": record.source_url,
+        "name": record.name,
+        "formula": formula.reduced,
+        "formula_original": formula.original,
+        "atoms_per_formula_unit": formula.atoms_per_formula_unit,
+        "chemsys": formula.chemsys,
+        "elements": list(formula.elements),
+        "charge": formula.charge,
+        "phase": record.phase,
+        "nsites": record.nsites,
+        "structure": record.structure,
+        "spacegroup_symbol": record.spacegroup_symbol,
+        "spacegroup_number": record.spacegroup_number,
+        "provenance": attribution.provenance,
+        "method": record.method or attribution.method,
+        "notes": record.notes,
+        "database_version": attribution.database_version,
+        "citation": attribution.citation,
+        "license": attribution.license,
+        "run_id": stamp.run_id,
+        "fetched_at": stamp.fetched_at,
+    }
+
+
+def _value_row(raw: RawValue, material: dict, attribution: Attribution, counts: AtomCounts) -> dict | list[str]:
+    """A properties row in the canonical unit, or the reasons the value is rejected."""
+    vocabulary = load_vocabulary()
+    prop = vocabulary.resolve(raw.property, attribution.source)
+    if prop is None:
+        return [f"unknown property '{raw.property}'"]
+    number = parse_number(raw.value)
+    if isinstance(number, str):
+        return [number]
+    spec = vocabulary.root[prop]
+    try:
+        value = convert(number, raw.unit, spec.unit, counts)
+    except UnitError as exc:
+        return [str(exc)]
+    low, high = spec.bounds
+    if not low <= value <= high:
+        return [f"{prop} = {value:g} {spec.unit} is outside the physical bounds [{low:g}, {high:g}]"]
+    return {
+        "record_id": material["record_id"],
+        "property": prop,
+        "value": value,
+        "unit": spec.unit,
+        "original_value": number,
+        "original_unit": raw.unit,
+        "provenance": attribution.provenance,
+        "method": raw.method or material["method"],
+        "temperature_K": raw.temperature_K,
+        "pressure_Pa": raw.pressure_Pa,
+        "source": attribution.source,
+        "run_id": material["run_id"],
+    }
+
+
+def parse_number(value: Any) -> float | str:
+    """A finite float, or the reason the value is not one."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return f"non-numeric value '{value}'"
+    if not math.isfinite(number):
+        return f"not a finite number: '{value}'"
+    return number
+
+
+def is_blank(value: Any) -> bool:
+    """True for an absent value (None, NaN, empty text): no measurement, nothing to reject."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def validate_table(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Validate (and coerce) a frame against its canonical table; ValidationError lists the failures."""
+    try:
+        return pandera_schema(name).validate(frame.reset_index(drop=True), lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        summary = "; ".join(
+            f"{row.column or 'table'}: {row.check} (e.g. {row.failure_case!r})"
+            for row in cases.drop_duplicates(["check"]).head(5).itertuples()
+        )
+        raise ValidationError(f"{name}: {len(cases)} schema failure(s): {summary}") from None
+
+
+def check_store_tables(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Every schema problem of a store's tables, plus values whose record is missing (empty list: valid)."""
+    problems = []
+    for name in load_tables():
+        try:
+            validate_table(name, tables[name])
+        except ValidationError as exc:
+            problems.append(str(exc))
+    orphans = set(tables["properties"]["record_id"]) - set(tables["materials"]["record_id"])
+    if orphans:
+        problems.append(f"properties: {len(orphans)} record_id(s) with no materials row, e.g. {sorted(orphans)[0]}")
+    return problems
+
+
+def to_json(raw: Any) -> str:
+    """Raw payload as JSON text (anything not JSON-native is written as a string)."""
+    return json.dumps(raw, default=str, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,57 @@
+import pytest
+
+from matreg.catalog import load_catalog
+from matreg.errors import ConfigError
+from matreg.fieldmap import load_field_map
+from matreg.resources import resource_path
+
+
+def test_bundled_catalog_lists_janaf_and_datasets():
+    catalog = load_catalog(resource_path("catalog.yaml"))
+    janaf = catalog.source("janaf")
+    assert janaf.base_url == "https://janaf.nist.gov/tables/" and janaf.provenance == "experimental"
+    assert catalog.dataset("janaf-thermo-298").temperature_K == 298.15
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sources:\n  janaf: [unclosed\n", r"line 3: malformed YAML"),
+        (
+            "sources:\n  x:\n    title: t\n    connector: janaf\n    base_url: u\n    provenance: theory\n"
+            "    license: l\n    citation: c\n",
+            r"line 6: sources\.x\.provenance",
+        ),
+        (
+            "datasets:\n  d:\n    description: x\n    version: '1'\n    properties: [band_gap, colour]\n",
+            r"line 5: datasets\.d\.properties.*colour",
+        ),
+        ("sources:\n  x:\n    title: t\n", r"line 3: sources\.x\.connector: Field required"),
+    ],
+)
+def test_malformed_catalog_names_the_line(tmp_path, text, message):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_catalog(path)
+
+
+def test_unknown_names_list_the_known_ones():
+    catalog = load_catalog(resource_path("catalog.yaml"))
+    with pytest.raises(ConfigError, match="unknown source 'nomad'.*janaf"):
+        catalog.source("nomad")
+    with pytest.raises(ConfigError, match="unknown dataset"):
+        catalog.dataset("nope")
+
+
+def test_janaf_field_map_resolves_every_column_through_the_vocabulary():
+    field_map = load_field_map("janaf")
+    assert {field_map.property_of(column) for column in field_map.fields} == {
+        "heat_capacity_cp",
+        "entropy",
+        "gibbs_energy_function",
+        "enthalpy_increment",
+        "enthalpy_of_formation",
+        "gibbs_energy_of_formation",
+        "log_formation_constant",
+    }

@@ -1,0 +1,102 @@
+"""The command line end to end: fetch, import, sql, export, validate, status, catalog, schema."""
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import LAB_EXAMPLE
+from typer.testing import CliRunner
+
+from matreg.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def run(tmp_path, catalog_path, monkeypatch):
+    monkeypatch.setenv("MATREG_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("MATREG_CATALOG", str(catalog_path))
+
+    def invoke(*args):
+        return runner.invoke(app, list(args))
+
+    return invoke
+
+
+@pytest.fixture
+def filled(run):
+    assert run("fetch", "janaf", "H-064", "C-095", "--no-progress").exit_code == 0
+    assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
+    return run
+
+
+def test_fetch_reports_what_it_stored(run):
+    result = run("fetch", "janaf", "H-064", "Q-404")
+    assert result.exit_code == 0
+    assert "read 2, stored 1 records (7 values), quarantined 1" in result.stdout
+
+
+def test_provenance_query_answers_from_the_duckdb_file(filled):
+    result = filled("sql", "select provenance, count(*) as n from properties group by 1", "--format", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == [{"provenance": "experimental", "n": 44}]
+
+
+def test_sql_refuses_writes_with_a_one_line_error(filled):
+    result = filled("sql", "delete from materials")
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0 and "refused" in result.stderr
+
+
+def test_import_report_and_exit_code(run, tmp_path):
+    result = run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"))
+    assert result.exit_code == 0
+    assert "read 35, stored 30 records (30 values), quarantined 5" in result.stdout
+    assert "unknown unit 'elektronvolt'" in result.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sample_id,composition,band_gap,band_gap_unit,T_K\nx,Qz,1,eV,300\n")
+    result = run("import", str(bad), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"))
+    assert result.exit_code == 1 and "nothing valid" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_export_writes_the_dataset_and_a_sidecar(filled, tmp_path, fmt):
+    out = tmp_path / f"thermo.{fmt}"
+    result = filled("export", "thermo", "--format", fmt, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    frame = {"parquet": pd.read_parquet, "csv": pd.read_csv, "jsonl": lambda p: pd.read_json(p, lines=True)}[fmt](out)
+    assert len(frame) == 4 and set(frame["property"]) == {"enthalpy_of_formation", "entropy"}
+    assert set(frame["unit"]) == {"kJ/mol", "J/(mol*K)"}
+    meta = json.loads(out.with_name(out.name + ".meta.json").read_text())
+    assert meta["rows"] == 4 and meta["units"]["entropy"] == "J/(mol*K)"
+    assert meta["sources"][0]["citation"] == "Chase 1998"
+
+
+def test_wide_export_has_one_column_per_property(filled, tmp_path):
+    out = tmp_path / "wide.csv"
+    assert filled("export", "thermo", "--format", "csv", "--layout", "wide", "--out", str(out)).exit_code == 0
+    wide = pd.read_csv(out).set_index("formula")
+    assert wide.loc["CO2", "enthalpy_of_formation"] == pytest.approx(-393.522)
+
+
+def test_validate_and_status(filled):
+    result = filled("validate")
+    assert result.exit_code == 0 and "store is valid: 32 materials, 44 properties" in result.stdout
+    status = filled("status").stdout
+    assert "demo-lab-bandgaps experimental" in status and "band_gap" in status
+
+
+def test_catalog_and_schema_listings(run):
+    assert "janaf" in run("catalog").stdout
+    assert "| `original_unit` |" in run("schema").stdout
+
+
+def test_unknown_source_is_a_one_line_error(run):
+    result = run("fetch", "nomad")
+    assert result.exit_code == 2 and "unknown source 'nomad'" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["fetch", "import", "sql", "export", "validate", "status", "catalog", "schema"])
+def test_every_command_has_help(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.stdout

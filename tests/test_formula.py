@@ -1,0 +1,30 @@
+import pytest
+
+from matreg.errors import FormulaError
+from matreg.formula import parse_formula
+
+
+@pytest.mark.parametrize(
+    ("text", "reduced", "atoms", "chemsys"),
+    [
+        ("H2O1", "H2O", 3, "H-O"),
+        ("Al2O3", "Al2O3", 5, "Al-O"),
+        ("Na2O4S1", "Na2SO4", 7, "Na-O-S"),
+        ("Hg0.7Cd0.3Te", "Cd0.3Hg0.7Te1", 2, "Cd-Hg-Te"),
+    ],
+)
+def test_formulas_are_normalized_by_pymatgen(text, reduced, atoms, chemsys):
+    formula = parse_formula(text)
+    assert (formula.reduced, formula.atoms_per_formula_unit, formula.chemsys) == (reduced, atoms, chemsys)
+    assert formula.original == text
+
+
+def test_ions_keep_their_charge():
+    formula = parse_formula("AlF4-")
+    assert formula.charge == -1 and formula.elements == ("Al", "F")
+
+
+@pytest.mark.parametrize("text", ["", "Qz2O3", "XYZ", "e-", "NaCl ??"])
+def test_non_formulas_are_refused(text):
+    with pytest.raises(FormulaError):
+        parse_formula(text)

@@ -1,0 +1,119 @@
+"""matreg's JANAF connector over real HTTP, against recorded tables served on 127.0.0.1."""
+
+import pytest
+from conftest import write_catalog
+
+from matreg.catalog import load_catalog
+from matreg.errors import SourceError
+from matreg.ingest import run_ingest
+from matreg.sources import FetchRequest, build_connector
+
+TABLES = ["H-064", "C-095", "Al-001"]
+
+
+def fetch(store, catalog, ids, **options):
+    request = FetchRequest(ids=ids, **options)
+    return run_ingest(build_connector("janaf", catalog, request, cache_path=store.cache_path), store)
+
+
+def test_fetch_stores_standard_state_values_in_canonical_units(store, catalog, janaf_server):
+    report = fetch(store, catalog, TABLES)
+    assert (report.n_fetched, report.n_stored, report.n_values, report.n_quarantined) == (3, 3, 21, 0)
+    values = store.query(
+        "SELECT property, value, unit, original_value, original_unit, temperature_K, pressure_Pa, provenance "
+        "FROM properties WHERE record_id = 'janaf:H-064' ORDER BY property"
+    ).set_index("property")
+    assert values.loc["enthalpy_of_formation", "value"] == pytest.approx(-241.826)
+    assert values.loc["enthalpy_of_formation", "unit"] == "kJ/mol"
+    assert values.loc["heat_capacity_cp", "unit"] == "J/(mol*K)"
+    assert values.loc["heat_capacity_cp", "original_unit"] == "J/(K*mol)"
+    assert set(values["temperature_K"]) == {298.15} and set(values["pressure_Pa"]) == {1.0e5}
+    assert set(values["provenance"]) == {"experimental"}
+    material = store.query("SELECT * FROM materials WHERE record_id = 'janaf:H-064'").iloc[0]
+    assert (material.formula, material.phase, material.source_url) == ("H2O", "g", janaf_server.url + "H-064.txt")
+    assert material.citation == "Chase 1998" and material.database_version == "4th edition (1998)"
+
+
+def test_requests_use_the_real_url_paths_and_a_user_agent(store, catalog, janaf_server):
+    fetch(store, catalog, ["H-064"])
+    path, headers = janaf_server.requests[0]
+    assert path == "/tables/H-064.txt"
+    assert headers["User-Agent"].startswith("matreg/")
+
+
+def test_a_missing_table_is_quarantined_and_the_rest_stored(store, catalog, janaf_server):
+    report = fetch(store, catalog, ["H-064", "Q-404"])
+    assert (report.n_stored, report.n_quarantined) == (1, 1)
+    rejected = store.query("SELECT item, reasons FROM quarantine").iloc[0]
+    assert rejected["item"] == "Q-404"
+    assert "HTTP 404" in rejected["reasons"][0] and "/tables/Q-404.txt" in rejected["reasons"][0]
+
+
+def test_a_server_error_is_retried_until_success(store, catalog, janaf_server):
+    janaf_server.fail("/tables/C-095.txt", 500)
+    report = fetch(store, catalog, ["C-095"])
+    assert report.n_stored == 1
+    assert janaf_server.hits("/tables/C-095.txt") == 2
+
+
+def test_a_persistent_server_error_fails_the_run_and_leaves_the_store_as_before(store, catalog, janaf_server):
+    fetch(store, catalog, ["H-064"])
+    before = {name: store.table(name) for name in ("materials", "properties", "quarantine")}
+    janaf_server.fail("/tables/C-095.txt", 500, 500, 500, 500, 500)
+    with pytest.raises(SourceError, match="HTTP 500"):
+        fetch(store, catalog, ["Al-001", "C-095"])
+    for name, frame in before.items():
+        assert store.table(name).equals(frame), name
+    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
+    assert list(runs["status"]) == ["complete", "failed"]
+    assert "HTTP 500" in runs["error"].iloc[1]
+
+
+def test_refetching_updates_rows_without_duplicating_them(store, catalog):
+    first = fetch(store, catalog, TABLES)
+    second = fetch(store, catalog, TABLES)
+    counts = store.query("SELECT (SELECT count(*) FROM materials) AS m, (SELECT count(*) FROM properties) AS p")
+    assert (counts.m[0], counts.p[0]) == (3, 21)
+    run_ids = set(store.query("SELECT DISTINCT run_id FROM properties")["run_id"])
+    assert run_ids == {second.run_id} != {first.run_id}
+    assert len(store.table("fetch_runs")) == 2
+
+
+def test_second_fetch_is_served_from_the_http_cache(store, catalog, janaf_server):
+    fetch(store, catalog, ["H-064"])
+    fetch(store, catalog, ["H-064"])
+    assert janaf_server.hits("/tables/H-064.txt") == 1
+
+
+def test_all_temperatures_become_conditions_and_infinities_are_quarantined(store, catalog):
+    report = fetch(store, catalog, ["Al-001"], all_temperatures=True)
+    temperatures = store.query(
+        "SELECT temperature_K, value FROM properties WHERE property = 'heat_capacity_cp' ORDER BY temperature_K"
+    )
+    assert temperatures["temperature_K"].iloc[-1] > 2000 and len(temperatures) > 30
+    assert 933.45 not in set(temperatures["temperature_K"])  # transition rows are kept as notes
+    notes = store.query("SELECT notes FROM materials").iloc[0, 0]
+    assert "933.45 K: CRYSTAL <--> LIQUID" in notes
+    reasons = {reason for reason in report.reasons}
+    assert reasons == {"not a finite number: '+inf'"}
+
+
+def test_formula_selects_tables_from_the_index(store, catalog):
+    report = fetch(store, catalog, [], formulas=["CO2"])
+    assert report.n_stored >= 1
+    assert set(store.query("SELECT formula FROM materials")["formula"]) == {"CO2"}
+
+
+def test_api_key_is_sent_as_header_and_never_stored(tmp_path, store, janaf_server, monkeypatch):
+    secret = "sk-test-5f1d0c9e8b7a"
+    monkeypatch.setenv("JANAF_TEST_KEY", secret)
+    catalog = load_catalog(write_catalog(tmp_path / "auth.yaml", janaf_server.url, auth_env="JANAF_TEST_KEY"))
+    fetch(store, catalog, ["H-064", "Q-404"])
+    janaf_server.fail("/tables/C-095.txt", *[500] * 5)
+    with pytest.raises(SourceError):
+        fetch(store, catalog, ["C-095"])
+    assert janaf_server.requests[0][1]["X-API-KEY"] == secret
+    stored_files = [path for path in store.root.rglob("*") if path.is_file()]
+    assert any(path.name == "http_cache.sqlite" for path in stored_files)
+    for path in stored_files:
+        assert secret.encode() not in path.read_bytes(), path

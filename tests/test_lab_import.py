@@ -1,0 +1,105 @@
+"""Lab imports: mapping, harmonization and quarantine reasons, on the bundled real sample and on bad files."""
+
+import pytest
+from conftest import LAB_EXAMPLE
+
+from matreg.errors import ConfigError
+from matreg.ingest import run_ingest
+from matreg.sources.lab import LabConnector, load_mapping
+
+
+def import_file(store, data, mapping):
+    return run_ingest(LabConnector(data, load_mapping(mapping)), store)
+
+
+def test_sample_file_stores_good_rows_and_quarantines_bad_ones_with_reasons(store):
+    report = import_file(store, LAB_EXAMPLE / "bandgaps.csv", LAB_EXAMPLE / "mapping.yaml")
+    assert (report.n_fetched, report.n_stored, report.n_values, report.n_quarantined) == (35, 30, 30, 5)
+    reasons = dict(store.query("SELECT item, reasons[1] AS reason FROM quarantine").values)
+    assert reasons == {
+        "line 32": "unparseable formula 'Qz2O3': not elements: Qz0+",
+        "line 33": "unknown unit 'elektronvolt'",
+        "line 34": "non-numeric value 'about 3'",
+        "line 35": "band_gap = -1.1 eV is outside the physical bounds [0, 30]",
+        "line 36": "duplicate id 'roost-2' (first on line 3)",
+    }
+
+
+def test_values_given_in_mev_are_harmonized_to_ev_and_keep_the_original(store):
+    import_file(store, LAB_EXAMPLE / "bandgaps.csv", LAB_EXAMPLE / "mapping.yaml")
+    row = store.query(
+        "SELECT value, unit, original_value, original_unit, temperature_K, provenance FROM properties "
+        "WHERE record_id = 'demo-lab-bandgaps:roost-5'"
+    ).iloc[0]
+    assert (row.unit, row.original_unit, row.temperature_K, row.provenance) == ("eV", "meV", 300.0, "experimental")
+    assert row.value == pytest.approx(row.original_value / 1000)
+
+
+def _write(tmp_path, csv_text, mapping_text):
+    data, mapping = tmp_path / "lab.csv", tmp_path / "mapping.yaml"
+    data.write_text(csv_text, encoding="utf-8")
+    mapping.write_text(mapping_text, encoding="utf-8")
+    return data, mapping
+
+
+MAPPING = """dataset: thermo-lab
+formula_column: formula
+citation: test notebook 7
+columns:
+  dHf: {property: formation_energy_per_atom, unit: kJ/mol}
+  Cp: {unit: J/(mol*K), temperature_K: 298.15}
+"""
+
+
+def test_molar_enthalpy_column_becomes_formation_energy_per_atom(store, tmp_path):
+    data, mapping = _write(tmp_path, "formula,dHf,Cp\nH2O,-285.83,75.351\nAl2O3,-1675.692,\n", MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (2, 3, 0)
+    values = store.query(
+        "SELECT m.formula, p.property, p.value, p.unit FROM properties p JOIN materials m "
+        "USING (record_id) ORDER BY m.formula, p.property"
+    )
+    assert values.to_dict("records")[0] == pytest.approx(
+        {"formula": "Al2O3", "property": "formation_energy_per_atom", "value": -3.47346, "unit": "eV/atom"}, abs=1e-5
+    )
+    water = values[values.formula == "H2O"].set_index("property")
+    assert water.loc["formation_energy_per_atom", "value"] == pytest.approx(-0.98747, abs=1e-5)
+    assert water.loc["heat_capacity_cp", "value"] == pytest.approx(75.351)
+
+
+def test_a_row_without_any_value_is_quarantined_not_dropped(store, tmp_path):
+    data, mapping = _write(tmp_path, "formula,dHf,Cp\nH2O,-285.83,\nNaCl,,\n", MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (1, 1)
+    assert store.query("SELECT reasons FROM quarantine").iloc[0, 0].tolist() == ["no property values"]
+
+
+def test_reimporting_the_same_file_changes_nothing(store, tmp_path):
+    data, mapping = _write(tmp_path, "formula,dHf,Cp\nH2O,-285.83,75.3\nXx,1,1\n", MAPPING)
+    import_file(store, data, mapping)
+    import_file(store, data, mapping)
+    assert [len(store.table(n)) for n in ("materials", "properties", "quarantine")] == [1, 2, 1]
+
+
+def test_a_mapped_column_missing_from_the_file_is_a_clear_error(tmp_path):
+    data, mapping = _write(tmp_path, "formula,dHf\nH2O,-285.83\n", MAPPING)
+    with pytest.raises(ConfigError, match="mapped column.*Cp"):
+        LabConnector(data, load_mapping(mapping))
+
+
+def test_a_mapping_with_an_unknown_property_names_its_line(tmp_path):
+    _, mapping = _write(
+        tmp_path, "", MAPPING.replace("{unit: J/(mol*K), temperature_K: 298.15}", "{property: colour, unit: eV}")
+    )
+    with pytest.raises(ConfigError, match=r"line \d+.*'colour' is not in the property vocabulary"):
+        load_mapping(mapping)
+
+
+def test_excel_files_are_read_too(store, tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"formula": ["GaN", "ZnO"], "gap": ["3.4", "3.37"]}).to_excel(tmp_path / "lab.xlsx", index=False)
+    (tmp_path / "m.yaml").write_text(
+        "dataset: xl\nformula_column: formula\ncitation: c\ncolumns:\n  gap: {property: band_gap, unit: eV}\n"
+    )
+    assert import_file(store, tmp_path / "lab.xlsx", tmp_path / "m.yaml").n_values == 2

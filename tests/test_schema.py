@@ -1,0 +1,107 @@
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from matreg.errors import ConfigError, ValidationError
+from matreg.schema import arrow_schema, load_tables, load_vocabulary, schema_markdown, table_spec
+from matreg.units import parse_unit
+from matreg.validation import validate_table
+
+REQUIRED_PROPERTIES = {
+    "formation_energy_per_atom",
+    "energy_above_hull",
+    "band_gap",
+    "total_energy_per_atom",
+    "volume_per_atom",
+    "density",
+    "bulk_modulus",
+    "shear_modulus",
+    "debye_temperature",
+    "heat_capacity_cp",
+    "entropy",
+    "enthalpy_of_formation",
+    "gibbs_energy_of_formation",
+    "thermal_conductivity",
+    "magnetic_moment",
+}
+
+
+def test_declares_the_four_canonical_tables():
+    assert set(load_tables()) == {"materials", "properties", "fetch_runs", "quarantine"}
+
+
+def test_arrow_types_come_from_the_schema():
+    schema = arrow_schema("properties")
+    assert schema.field("value").type == pa.float64()
+    assert schema.field("original_unit").type == pa.string()
+    assert schema.field("temperature_K").nullable and not schema.field("value").nullable
+    assert arrow_schema("materials").field("elements").type == pa.list_(pa.string())
+
+
+def test_vocabulary_covers_the_required_properties_with_real_units():
+    vocabulary = load_vocabulary().root
+    assert REQUIRED_PROPERTIES <= set(vocabulary)
+    for spec in vocabulary.values():
+        parse_unit(spec.unit)
+        assert spec.bounds[0] < spec.bounds[1]
+
+
+def test_aliases_resolve_per_source():
+    vocabulary = load_vocabulary()
+    assert vocabulary.resolve("delta_e", "oqmd") == "formation_energy_per_atom"
+    assert vocabulary.resolve("Egap", "aflow") == "band_gap"
+    assert vocabulary.resolve("delta_e", "aflow") is None
+
+
+def _property_row(**changes):
+    row = {
+        "record_id": "x:1",
+        "property": "band_gap",
+        "value": 1.1,
+        "unit": "eV",
+        "original_value": 1.1,
+        "original_unit": "eV",
+        "provenance": "experimental",
+        "method": None,
+        "temperature_K": None,
+        "pressure_Pa": None,
+        "source": "x",
+        "run_id": "r",
+    }
+    return pd.DataFrame([row | changes])
+
+
+def test_a_valid_value_row_passes():
+    assert len(validate_table("properties", _property_row())) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"provenance": "guess"}, "isin"),
+        ({"unit": "meV"}, "canonical unit"),
+        ({"value": -3.0}, "bounds"),
+        ({"property": "colour"}, "isin"),
+    ],
+)
+def test_rows_breaking_a_rule_are_refused(changes, message):
+    with pytest.raises(ValidationError, match=message):
+        validate_table("properties", _property_row(**changes))
+
+
+def test_duplicate_keys_are_refused():
+    with pytest.raises(ValidationError):
+        validate_table("properties", pd.concat([_property_row(), _property_row()]))
+
+
+def test_docs_list_every_column_and_property():
+    docs = schema_markdown()
+    for name, spec in load_tables().items():
+        assert f"## `{name}`" in docs
+        assert all(f"| `{column}` |" in docs for column in spec.columns)
+    assert all(f"| `{prop}` |" in docs for prop in REQUIRED_PROPERTIES)
+
+
+def test_unknown_table_is_a_config_error():
+    with pytest.raises(ConfigError, match="no canonical table"):
+        table_spec("samples")

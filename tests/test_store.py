@@ -1,0 +1,91 @@
+"""The store: atomic commits, deduplicating views, read-only SQL."""
+
+import os
+
+import pytest
+
+from matreg.errors import StoreError
+from matreg.http import HttpClient
+from matreg.ingest import run_ingest
+from matreg.sources.janaf import JanafConnector
+from matreg.store import Store
+
+
+class ExplodingJanaf(JanafConnector):
+    """A JANAF connector whose second page raises, as a crash in the middle of a run would."""
+
+    def pages(self):
+        pages = super().pages()
+        yield next(pages)
+        raise RuntimeError("connection reset in the middle of the run")
+
+
+def _connector(catalog, ids, cls=JanafConnector, page_size=25):
+    source = catalog.source("janaf")
+    return cls(source, HttpClient(source.http), ids, page_size=page_size)
+
+
+def _snapshot(store):
+    return {name: store.table(name) for name in ("materials", "properties", "quarantine")}
+
+
+def test_a_run_that_raises_midway_leaves_the_store_as_before(store, catalog):
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    before = _snapshot(store)
+    connector = _connector(catalog, ["C-095", "Al-001", "O-029"], ExplodingJanaf, page_size=1)
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(connector, store)
+    after = _snapshot(store)
+    assert all(after[name].equals(before[name]) for name in before)
+    assert list(store.query("SELECT status FROM fetch_runs ORDER BY started_at")["status"]) == ["complete", "failed"]
+
+
+def test_a_crash_while_publishing_leaves_no_partial_commit(store, catalog, monkeypatch):
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    commits_before = sorted(p.name for p in store.data_dir.iterdir())
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "rename", crash)
+    with pytest.raises(OSError, match="disk full"):
+        run_ingest(_connector(catalog, ["C-095"]), store)
+    monkeypatch.undo()
+    assert sorted(p.name for p in store.data_dir.iterdir()) == commits_before
+    assert list(store.tmp_dir.iterdir()) == []
+    assert set(store.table("materials")["record_id"]) == {"janaf:H-064"}
+
+
+def test_views_answer_from_the_duckdb_file_in_another_directory(store, catalog, tmp_path, monkeypatch):
+    run_ingest(_connector(catalog, ["H-064", "C-095"]), store)
+    monkeypatch.chdir(tmp_path)
+    counts = store.query("SELECT provenance, count(*) AS n FROM properties GROUP BY 1")
+    assert counts.to_dict("records") == [{"provenance": "experimental", "n": 14}]
+    wide = store.query("SELECT formula, enthalpy_of_formation FROM properties_wide ORDER BY formula")
+    assert wide.to_dict("records") == [
+        {"formula": "CO2", "enthalpy_of_formation": -393.522},
+        {"formula": "H2O", "enthalpy_of_formation": -241.826},
+    ]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO fetch_runs (run_id) VALUES ('x')",
+        "CREATE TABLE evil AS SELECT 1",
+        "DROP VIEW materials",
+        "COPY (SELECT 1) TO 'leak.csv'",
+        "ATTACH 'other.duckdb'",
+        "SELECT 1; DROP VIEW materials",
+    ],
+)
+def test_sql_refuses_anything_but_one_select(store, catalog, statement):
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    with pytest.raises(StoreError):
+        store.query(statement)
+    assert len(store.table("materials")) == 1
+
+
+def test_querying_a_missing_store_says_so(tmp_path):
+    with pytest.raises(StoreError, match="no matreg store"):
+        Store(tmp_path / "nowhere").query("SELECT 1")

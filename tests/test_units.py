@@ -1,0 +1,58 @@
+import pytest
+
+from matreg.errors import UnitError
+from matreg.formula import parse_formula
+from matreg.units import AtomCounts, convert, parse_unit
+
+
+def test_molar_enthalpy_of_liquid_water_to_ev_per_atom():
+    water = parse_formula("H2O")
+    per_atom = convert(-285.83, "kJ/mol", "eV/atom", AtomCounts(per_formula_unit=water.atoms_per_formula_unit))
+    # -285.83 kJ/mol / (96.485 kJ/mol per eV) / 3 atoms
+    assert per_atom == pytest.approx(-0.98747, abs=1e-5)
+
+
+def test_per_atom_back_to_molar_round_trips():
+    counts = AtomCounts(per_formula_unit=5)
+    assert convert(convert(-1675.692, "kJ/mol", "eV/atom", counts), "eV/atom", "kJ/mol", counts) == pytest.approx(
+        -1675.692
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "source", "target", "expected"),
+    [
+        (-25.0, "meV/atom", "eV/atom", -0.025),
+        (10.0, "kbar", "GPa", 1.0),
+        (16.0, "Å^3/atom", "cm**3/atom", 1.6e-23),
+        (1.0, "J/(K*mol)", "J/(mol*K)", 1.0),
+        (1.0, "eV/fu", "kJ/mol", 96.485332),
+        (5000.0, "bar", "Pa", 5.0e8),
+    ],
+)
+def test_known_conversions(value, source, target, expected):
+    converted = convert(value, source, target, AtomCounts(per_formula_unit=1))
+    assert converted == pytest.approx(expected, rel=1e-6)
+
+
+def test_magnetic_moment_per_formula_unit_to_per_atom():
+    assert convert(5.0, "muB/fu", "bohr_magneton/atom", AtomCounts(per_formula_unit=5)) == pytest.approx(1.0)
+
+
+def test_per_cell_volume_to_per_atom_uses_sites():
+    assert convert(40.0, "angstrom**3/cell", "angstrom**3/atom", AtomCounts(per_cell=4)) == pytest.approx(10.0)
+
+
+def test_unknown_unit_is_a_clear_error():
+    with pytest.raises(UnitError, match="unknown unit 'elektronvolt'"):
+        parse_unit("elektronvolt")
+
+
+def test_incompatible_units_are_refused():
+    with pytest.raises(UnitError, match="incompatible dimensions"):
+        convert(1.0, "eV", "GPa")
+
+
+def test_molar_to_per_atom_needs_the_formula():
+    with pytest.raises(UnitError, match="without the number of atoms"):
+        convert(-285.83, "kJ/mol", "eV/atom")
