@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -14,7 +15,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from matreg import __version__
-from matreg.errors import FormulaError, RecordError
+from matreg.errors import FormulaError, MatregError, RecordError
 from matreg.http import redact_params
 from matreg.schema import load_tables
 from matreg.sources.base import Connector, RawItem, RunInfo
@@ -104,12 +105,20 @@ def run_ingest(
             store.commit(frames)
     except Exception as exc:
         if not dry_run:
-            failed = RunReport(stamp.run_id, source, status="failed", n_fetched=batch.n_fetched)
-            store.commit({"fetch_runs": _fetch_run_frame(info, stamp, failed, connector, connector.redact(str(exc)))})
+            _record_failure(store, info, stamp, batch, connector, exc)
         raise
     finally:
         connector.close()
     return report
+
+
+def _record_failure(
+    store: Store, info: RunInfo, stamp: RunStamp, batch: _Batch, connector: Connector, exc: Exception
+) -> None:
+    """Log a failed run in fetch_runs; if even that cannot be written, the original error still propagates."""
+    failed = RunReport(stamp.run_id, connector.attribution.source, status="failed", n_fetched=batch.n_fetched)
+    with contextlib.suppress(OSError, MatregError):
+        store.commit({"fetch_runs": _fetch_run_frame(info, stamp, failed, connector, connector.redact(str(exc)))})
 
 
 def _read_pages(connector: Connector, batch: _Batch, limit: int | None, progress: bool) -> None:

@@ -115,6 +115,8 @@ def ids_for_formulas(formulas: list[str]) -> list[str]:
                 found.append(table_id)
         except FormulaError:
             continue  # electron gas and the like: no elemental formula to match
+    if formulas and not found:
+        raise ConfigError(f"no JANAF table has the formula {', '.join(formulas)}")
     return found
 
 
