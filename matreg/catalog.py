@@ -22,7 +22,10 @@ class HttpSettings(pydantic.BaseModel, extra="forbid"):
     timeout_s: float = 30.0
     retries: int = 5
     backoff_s: float = 0.5
-    cache: bool = True
+    max_backoff_s: float = 60.0
+    jitter_s: float = 0.5
+    rate_limit_per_s: float | None = None
+    cache: bool = False
 
 
 class Source(pydantic.BaseModel, extra="forbid"):

@@ -71,7 +71,14 @@ def fetch(
         typer.Option("--base-url", help="Override the catalog's base URL (a mirror, a local server, file://)."),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Stop after this many records.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Fetch and validate, write nothing.")] = False,
+    page_size: Annotated[int | None, typer.Option("--page-size", min=1, help="Records per page (per request).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the first request and the total; map the first page; write nothing.")
+    ] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of this same query.")] = False,
+    cache: Annotated[
+        bool | None, typer.Option("--cache/--no-cache", help="Cache HTTP answers in the store (default: catalog).")
+    ] = None,
     store: StoreOpt = DEFAULT_STORE,
     catalog: CatalogOpt = None,
     progress: ProgressOpt = True,
@@ -84,9 +91,12 @@ def fetch(
         everything=everything,
         all_temperatures=all_temperatures,
         base_url=base_url,
+        cache=cache,
+        page_size=page_size,
     )
     connector = build_connector(source, load_catalog(catalog), request, cache_path=target.cache_path)
-    _finish(run_ingest(connector, target, limit=limit, dry_run=dry_run, progress=progress and sys.stderr.isatty()))
+    show = progress and sys.stderr.isatty()
+    _finish(run_ingest(connector, target, limit=limit, dry_run=dry_run, progress=show, resume=resume))
 
 
 @app.command("import")
@@ -111,12 +121,17 @@ def import_(
 def _finish(report: RunReport) -> None:
     """Print a run's validation report; exit 1 if nothing valid was found."""
     verb = "would store" if report.dry_run else "stored"
+    if report.dry_run:
+        typer.echo(f"dry run: {report.request} ({report.n_available} records available); first page mapped:")
     typer.echo(
         f"{report.source}: read {report.n_fetched}, {verb} {report.n_stored} records "
         f"({report.n_values} values), quarantined {report.n_quarantined}  [run {report.run_id}]"
     )
     for reason, count in report.reasons.most_common(10):
         typer.echo(f"  {count:6d}  {reason}")
+    if report.unmapped:
+        fields = ", ".join(f"{name} ({count})" for name, count in report.unmapped.most_common(10))
+        typer.echo(f"  fields the field map does not know: {fields}")
     if report.n_stored == 0:
         typer.echo("error: nothing valid was found", err=True)
         raise typer.Exit(1)

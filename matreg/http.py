@@ -12,6 +12,7 @@ import requests
 import requests_cache
 from requests.adapters import HTTPAdapter
 from requests_file import FileAdapter
+from requests_ratelimiter import LimiterAdapter
 from urllib3.util.retry import Retry
 
 from matreg import __version__
@@ -69,6 +70,7 @@ class HttpClient:
         if cache_path is None:
             session = requests.Session()
         else:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
             # The auth header is left out of cache keys and out of the cached request it stores.
             ignored = ["Authorization", "X-API-KEY", "api_key", "access_token"] + [auth_header or "X-API-KEY"]
             session = requests_cache.CachedSession(
@@ -77,24 +79,50 @@ class HttpClient:
         retry = Retry(
             total=self.settings.retries,
             backoff_factor=self.settings.backoff_s,
+            backoff_max=self.settings.max_backoff_s,
+            backoff_jitter=self.settings.jitter_s,
             status_forcelist=RETRY_STATUSES,
             allowed_methods=None,
             respect_retry_after_header=True,
             raise_on_status=False,  # hand back the last answer, reported below with its status
         )
-        adapter = HTTPAdapter(max_retries=retry)
+        adapter = self._adapter(retry)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.mount("file://", FileAdapter())
         session.headers["User-Agent"] = USER_AGENT
         return session
 
+    def _adapter(self, retry: Retry) -> HTTPAdapter:
+        """Retries on every request; a request-rate limit when the source sets one."""
+        if self.settings.rate_limit_per_s:
+            return LimiterAdapter(per_second=self.settings.rate_limit_per_s, max_retries=retry)
+        return HTTPAdapter(max_retries=retry)
+
     def get(self, url: str, params: Mapping[str, Any] | None = None) -> requests.Response:
         """GET `url`; NotFound on 404, SourceError (secrets redacted) on any other failure."""
+        return self.request("GET", url, params=params)
+
+    def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET `url` and decode its JSON body."""
+        return self._json(self.get(url, params))
+
+    def post_json(self, url: str, body: Mapping[str, Any]) -> Any:
+        """POST a JSON body to `url` and decode the JSON answer."""
+        return self._json(self.request("POST", url, json=body))
+
+    def _json(self, response: requests.Response) -> Any:
         try:
-            response = self.session.get(url, params=params, timeout=self.settings.timeout_s)
+            return response.json()
+        except ValueError:
+            raise SourceError(self.redact(f"not JSON from {response.url}: {response.text[:80]!r}")) from None
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send one request with retries; NotFound on 404, SourceError (secrets redacted) on other failures."""
+        try:
+            response = self.session.request(method, url, timeout=self.settings.timeout_s, **kwargs)
         except requests.RequestException as exc:
-            raise SourceError(self.redact(f"GET {url} failed: {exc}")) from None
+            raise SourceError(self.redact(f"{method} {url} failed: {exc}")) from None
         if response.status_code == 404:
             raise NotFound(self.redact(f"HTTP 404 Not Found: {response.url}"))
         if response.status_code >= 400:

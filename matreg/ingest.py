@@ -1,4 +1,9 @@
-"""Drive a connector: pages -> map -> harmonize -> quarantine -> one atomic commit, recorded in fetch_runs."""
+"""Drive a connector: pages -> map -> harmonize -> quarantine -> staged page commits -> one publish.
+
+Every page is staged atomically together with the run's cursor, so memory stays flat and an interrupted
+run (an error, or kill -9) resumes after its last staged page with `resume=True`. The run becomes visible
+only when its last page is staged and the whole run is published in one rename.
+"""
 
 from __future__ import annotations
 
@@ -15,49 +20,67 @@ import pandas as pd
 from tqdm import tqdm
 
 from matreg import __version__
-from matreg.errors import FormulaError, MatregError, RecordError
+from matreg.errors import FormulaError, MatregError, RecordError, StoreError
 from matreg.http import redact_params
 from matreg.schema import load_tables
-from matreg.sources.base import Connector, RawItem, RunInfo
+from matreg.sources.base import Connector, Page, RawItem, RunInfo
 from matreg.store import Store
 from matreg.validation import Rejection, RunStamp, harmonize, to_json, validate_table
 
 
 @dataclass
 class RunReport:
-    """What a run read, stored and quarantined (and why)."""
+    """What a run read, stored and quarantined (and why), and where it stands."""
 
     run_id: str
     source: str
-    status: str = "complete"
+    started_at: datetime
+    status: str = "in_progress"
     n_fetched: int = 0
     n_stored: int = 0
     n_values: int = 0
     n_quarantined: int = 0
+    n_available: int | None = None
     reasons: Counter = field(default_factory=Counter)
+    unmapped: Counter = field(default_factory=Counter)
+    cursor: dict[str, Any] | None = None
+    request: str = ""
     dry_run: bool = False
+    resumed: bool = False
+
+    def add_page(self, page: _PageRows) -> None:
+        """Count a page's rows into the run's totals."""
+        self.n_fetched += page.n_read
+        self.n_stored += len(page.rows["materials"])
+        self.n_values += len(page.rows["properties"])
+        self.n_quarantined += len(page.rows["quarantine"])
+        self.reasons.update(page.reasons)
+        self.unmapped.update(page.unmapped)
 
 
-class _Batch:
-    """Rows of one run, keyed by primary key so a record read twice is stored once."""
+class _PageRows:
+    """Canonical rows of one page, keyed by primary key so a record read twice is stored once."""
 
     def __init__(self, connector: Connector, stamp: RunStamp) -> None:
         self.connector = connector
         self.stamp = stamp
         self.rows: dict[str, dict[Any, dict]] = {name: {} for name in ("materials", "properties", "quarantine")}
-        self.n_fetched = 0
+        self.n_read = 0
         self.reasons: Counter = Counter()
+        self.unmapped: Counter = Counter()
 
     def add(self, item: RawItem) -> None:
-        self.n_fetched += 1
+        self.n_read += 1
         if item.error:
             self.reject(Rejection(item.item_id, item.payload, [item.error]))
             return
         try:
-            canonical = harmonize(self.connector.to_record(item.payload), self.connector.attribution, self.stamp)
+            record = self.connector.to_record(item.payload)
+            canonical = harmonize(record, self.connector.attribution, self.stamp)
         except (RecordError, FormulaError) as exc:
             self.reject(Rejection(item.item_id, item.payload, [str(exc)]))
             return
+        self.unmapped.update(record.unmapped)
         if not canonical.values:
             reasons = [r for rejected in canonical.rejected for r in rejected.reasons] or ["no property values"]
             self.reject(Rejection(item.item_id, item.payload, reasons))
@@ -85,75 +108,109 @@ class _Batch:
         self.reasons.update(rejection.reasons)
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        return {name: _frame(name, list(rows.values())) for name, rows in self.rows.items()}
+        return {name: validate_table(name, _frame(name, list(rows.values()))) for name, rows in self.rows.items()}
 
 
 def run_ingest(
-    connector: Connector, store: Store, *, limit: int | None = None, dry_run: bool = False, progress: bool = False
+    connector: Connector,
+    store: Store,
+    *,
+    limit: int | None = None,
+    dry_run: bool = False,
+    progress: bool = False,
+    resume: bool = False,
 ) -> RunReport:
-    """Fetch everything the connector yields (up to `limit` items) and commit it as one run."""
-    source = connector.attribution.source
-    stamp = RunStamp(new_run_id(source), datetime.now(timezone.utc))
-    batch = _Batch(connector, stamp)
+    """Fetch what the connector yields (up to `limit` items), staging page by page, then publish the run."""
     info = connector.run_info()
     try:
-        _read_pages(connector, batch, limit, progress)
-        report = _report(batch, stamp, dry_run)
-        if not dry_run:
-            frames = {name: validate_table(name, frame) for name, frame in batch.frames().items()}
-            frames["fetch_runs"] = _fetch_run_frame(info, stamp, report, connector)
-            store.commit(frames)
-    except Exception as exc:
-        if not dry_run:
-            _record_failure(store, info, stamp, batch, connector, exc)
-        raise
+        if dry_run:
+            return _dry_run(connector)
+        report = _resume_or_start(connector, store, info, resume)
+        try:
+            _stage_pages(connector, store, info, report, limit, progress)
+            report.status, report.cursor = "complete", None
+            store.stage_page(report.run_id, {"fetch_runs": _fetch_run_frame(info, report, connector)})
+            store.publish_run(report.run_id)
+        except Exception as exc:
+            _record_failure(store, info, report, connector, exc)
+            raise
+        return report
     finally:
         connector.close()
+
+
+def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: bool) -> RunReport:
+    """The staged run with the same source and parameters when resuming, else a fresh run (dropping stale ones)."""
+    source = connector.attribution.source
+    parameters = _parameters_json(info)
+    matching = {
+        run_id: row
+        for run_id, row in store.staged_runs().items()
+        if row["source"] == source and row["parameters"] == parameters
+    }
+    if resume:
+        if not matching:
+            raise StoreError(f"nothing to resume: no interrupted run of '{source}' with these parameters")
+        run_id, row = max(matching.items())
+        return _report_from_row(row)
+    for run_id in matching:
+        store.discard_run(run_id)
+    return RunReport(new_run_id(source), source, datetime.now(timezone.utc))
+
+
+def _stage_pages(
+    connector: Connector, store: Store, info: RunInfo, report: RunReport, limit: int | None, progress: bool
+) -> None:
+    with tqdm(desc=report.source, unit=" records", initial=report.n_fetched, disable=not progress) as bar:
+        for page in connector.pages(report.cursor):
+            items = page.items if limit is None else page.items[: max(limit - report.n_fetched, 0)]
+            rows = _map_page(connector, items, report.run_id)
+            report.add_page(rows)
+            report.cursor, report.n_available, report.request = page.cursor, page.total, page.request
+            bar.total = page.total
+            bar.update(rows.n_read)
+            frames = rows.frames() | {"fetch_runs": _fetch_run_frame(info, report, connector)}
+            store.stage_page(report.run_id, frames)
+            if limit is not None and report.n_fetched >= limit:
+                return
+
+
+def _map_page(connector: Connector, items: list[RawItem], run_id: str) -> _PageRows:
+    rows = _PageRows(connector, RunStamp(run_id, datetime.now(timezone.utc)))
+    for item in items:
+        rows.add(item)
+    return rows
+
+
+def _dry_run(connector: Connector) -> RunReport:
+    """Fetch and map the first page only: the request that would be sent, the total, what would be stored."""
+    report = RunReport("dry-run", connector.attribution.source, datetime.now(timezone.utc), dry_run=True)
+    first: Page | None = next(iter(connector.pages()), None)
+    if first is not None:
+        report.add_page(_map_page(connector, first.items, report.run_id))
+        report.request, report.n_available = first.request, first.total
     return report
 
 
-def _record_failure(
-    store: Store, info: RunInfo, stamp: RunStamp, batch: _Batch, connector: Connector, exc: Exception
-) -> None:
+def _record_failure(store: Store, info: RunInfo, report: RunReport, connector: Connector, exc: Exception) -> None:
     """Log a failed run in fetch_runs; if even that cannot be written, the original error still propagates."""
-    failed = RunReport(stamp.run_id, connector.attribution.source, status="failed", n_fetched=batch.n_fetched)
+    report.status = "failed"
     with contextlib.suppress(OSError, MatregError):
-        store.commit({"fetch_runs": _fetch_run_frame(info, stamp, failed, connector, connector.redact(str(exc)))})
+        store.commit({"fetch_runs": _fetch_run_frame(info, report, connector, connector.redact(str(exc)))})
 
 
-def _read_pages(connector: Connector, batch: _Batch, limit: int | None, progress: bool) -> None:
-    with tqdm(desc=f"{connector.attribution.source}", unit=" records", disable=not progress) as bar:
-        for page in connector.pages():
-            for item in page:
-                if limit is not None and batch.n_fetched >= limit:
-                    return
-                batch.add(item)
-                bar.update(1)
+def _parameters_json(info: RunInfo) -> str:
+    return json.dumps(redact_params(info.parameters), sort_keys=True, default=str)
 
 
-def _report(batch: _Batch, stamp: RunStamp, dry_run: bool) -> RunReport:
-    return RunReport(
-        run_id=stamp.run_id,
-        source=batch.connector.attribution.source,
-        n_fetched=batch.n_fetched,
-        n_stored=len(batch.rows["materials"]),
-        n_values=len(batch.rows["properties"]),
-        n_quarantined=len(batch.rows["quarantine"]),
-        reasons=batch.reasons,
-        dry_run=dry_run,
-    )
-
-
-def _fetch_run_frame(
-    info: RunInfo, stamp: RunStamp, report: RunReport, connector: Connector, error: str | None = None
-) -> pd.DataFrame:
+def _fetch_run_frame(info: RunInfo, report: RunReport, connector: Connector, error: str | None = None) -> pd.DataFrame:
     row = {
-        "run_id": stamp.run_id,
+        "run_id": report.run_id,
         "source": report.source,
         "endpoint": info.endpoint,
         "query": info.query,
-        "parameters": json.dumps(redact_params(info.parameters), sort_keys=True, default=str),
-        "started_at": stamp.fetched_at,
+        "parameters": _parameters_json(info),
+        "started_at": report.started_at,
         "finished_at": datetime.now(timezone.utc),
         "status": report.status,
         "error": error,
@@ -161,11 +218,30 @@ def _fetch_run_frame(
         "n_stored": report.n_stored,
         "n_values": report.n_values,
         "n_quarantined": report.n_quarantined,
+        "n_available": report.n_available,
+        "unmapped_fields": json.dumps(dict(report.unmapped.most_common()), sort_keys=False),
         "database_version": connector.attribution.database_version,
         "matreg_version": __version__,
-        "cursor": None,
+        "cursor": json.dumps(report.cursor) if report.cursor is not None else None,
     }
     return validate_table("fetch_runs", _frame("fetch_runs", [row]))
+
+
+def _report_from_row(row: dict[str, Any]) -> RunReport:
+    """The counters and cursor of a staged run, to continue it."""
+    return RunReport(
+        run_id=row["run_id"],
+        source=row["source"],
+        started_at=row["started_at"],
+        n_fetched=row["n_fetched"],
+        n_stored=row["n_stored"],
+        n_values=row["n_values"],
+        n_quarantined=row["n_quarantined"],
+        n_available=row["n_available"],
+        unmapped=Counter(json.loads(row["unmapped_fields"])),
+        cursor=json.loads(row["cursor"]) if row["cursor"] else None,
+        resumed=True,
+    )
 
 
 def _frame(name: str, rows: list[dict]) -> pd.DataFrame:

@@ -1,11 +1,14 @@
 """The one place that reads and writes the store: Parquet commits, DuckDB views, read-only SQL, exports.
 
 Layout of a store directory:
-    data/c00000001/<table>.parquet   one directory per commit, published by an atomic rename
-    tmp/                             commits being written (never read)
-    matreg.duckdb                    views over data/ (deduplicated by primary key, newest commit wins)
-A commit directory appears whole or not at all, so a run is committed or invisible, and re-writing a key
-in a later commit updates it: the views never show duplicates.
+    data/c00000001/<table>.parquet               a small commit (e.g. the record of a failed run)
+    data/c00000002/p00000001/<table>.parquet     a published run: one directory per page
+    staging/<run_id>/p00000001/<table>.parquet   pages of a run not finished yet (never read by the views)
+    tmp/                                         pages being written
+    matreg.duckdb                                views over data/ (deduplicated by key, newest commit wins)
+Each page appears whole or not at all (written in tmp/, then renamed into staging/), and a run becomes
+visible in one rename of its staging directory into data/: a run is committed or invisible, an interrupted
+run can be resumed from its last staged page, and re-writing a key later updates it without duplicates.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Store:
         self.root = Path(root).resolve()
         self.data_dir = self.root / "data"
         self.tmp_dir = self.root / "tmp"
+        self.staging_dir = self.root / "staging"
         self.db_path = self.root / DB_NAME
         self.cache_path = self.root / "http_cache.sqlite"
 
@@ -50,30 +54,61 @@ class Store:
         with self._lock():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             if not any(self.data_dir.glob("c*")):
-                self._publish({name: self._empty(name) for name in load_tables()})
+                self._write_dir({name: self._empty(name) for name in load_tables()}, self.data_dir / "c00000000")
             self._create_views()
 
     def commit(self, tables: dict[str, pd.DataFrame]) -> str:
         """Write validated frames of canonical tables as one new commit; return the commit name."""
         self.ensure()
-        arrow = {name: self._to_arrow(name, frame) for name, frame in tables.items() if len(frame)}
-        if not arrow:
-            return ""
+        arrow = self._arrow_tables(tables)
+        return self._publish(arrow) if arrow else ""
+
+    def stage_page(self, run_id: str, tables: dict[str, pd.DataFrame]) -> Path:
+        """Add one page of a run to staging/<run_id>/ (atomically); the views do not see it yet."""
+        run_dir = self.staging_dir / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        numbers = [int(path.name[1:]) for path in run_dir.glob("p*") if path.name[1:].isdigit()]
+        return self._write_dir(self._arrow_tables(tables), run_dir / f"p{max(numbers, default=0) + 1:08d}")
+
+    def publish_run(self, run_id: str) -> str:
+        """Make every staged page of a run visible at once; return the commit name."""
+        self.ensure()
         with self._lock():
-            return self._publish(arrow)
+            final = self.data_dir / f"c{self._next_sequence():08d}"
+            os.rename(self.staging_dir / run_id, final)
+        return final.name
+
+    def discard_run(self, run_id: str) -> None:
+        """Delete the staged pages of a run that will not be resumed."""
+        shutil.rmtree(self.staging_dir / run_id, ignore_errors=True)
+
+    def staged_runs(self) -> dict[str, dict]:
+        """Unfinished runs by run id, each with its last staged fetch_runs row (counts, cursor, parameters)."""
+        runs = {}
+        for run_dir in sorted(self.staging_dir.glob("*")):
+            pages = sorted(run_dir.glob("p*/fetch_runs.parquet"))
+            if pages:
+                runs[run_dir.name] = pq.read_table(pages[-1]).to_pylist()[-1]
+        return runs
 
     def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
-        """Write every table into a temp directory, then rename it into data/ in one step."""
+        with self._lock():
+            return self._write_dir(tables, self.data_dir / f"c{self._next_sequence():08d}").name
+
+    def _write_dir(self, tables: dict[str, pyarrow.Table], final: Path) -> Path:
+        """Write every table into a temp directory, then rename it to `final` in one step."""
         staging = self.tmp_dir / uuid.uuid4().hex
-        staging.mkdir(parents=True)
+        staging.mkdir(parents=True)  # tmp/ and its parents appear on first use
         try:
             for name, table in tables.items():
                 pq.write_table(table, staging / f"{name}.parquet")
-            final = self.data_dir / f"c{self._next_sequence():08d}"
             os.rename(staging, final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return final.name
+        return final
+
+    def _arrow_tables(self, tables: dict[str, pd.DataFrame]) -> dict[str, pyarrow.Table]:
+        return {name: self._to_arrow(name, frame) for name, frame in tables.items() if len(frame)}
 
     def _next_sequence(self) -> int:
         numbers = [int(path.name[1:]) for path in self.data_dir.glob("c*") if path.name[1:].isdigit()]
@@ -179,7 +214,7 @@ def _refuse_writes(sql: str) -> None:
 def _latest_rows_sql(name: str, key: list[str]) -> str:
     """Rows of every commit of a table, keeping for each key the row of the newest commit."""
     return (
-        f"SELECT * EXCLUDE (filename) FROM read_parquet('data/c*/{name}.parquet', filename = true, "
+        f"SELECT * EXCLUDE (filename) FROM read_parquet('data/c*/**/{name}.parquet', filename = true, "
         f"union_by_name = true) QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} "
         "ORDER BY filename DESC) = 1"
     )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import load_catalog
 from matreg.store import Store
@@ -18,62 +16,17 @@ SHARED_JANAF = REPO.parent / "shared" / "fixtures" / "nist-janaf" / "tables"
 LAB_EXAMPLE = REPO / "examples" / "lab"
 
 
-class ReplayServer:
-    """Serves JANAF tables at their real URL path (/tables/<ID>.txt); can fail chosen paths first."""
-
-    def __init__(self, tables: Path) -> None:
-        self.tables = tables
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        self.failures: dict[str, list[int]] = defaultdict(list)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_port}/tables/"
-
-    def fail(self, path: str, *statuses: int) -> None:
-        """Answer the next requests of `path` with these statuses before serving it normally."""
-        self.failures[path].extend(statuses)
-
-    def hits(self, path: str) -> int:
-        """How many requests asked for `path`."""
-        return sum(1 for requested, _ in self.requests if requested == path)
-
-    def _handler(self):
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                server.requests.append((self.path, dict(self.headers)))
-                if server.failures[self.path]:
-                    return self._send(server.failures[self.path].pop(0), b"Internal Server Error")
-                name = self.path.removeprefix("/tables/")
-                file = server.tables / name
-                if not self.path.startswith("/tables/") or "/" in name or not file.is_file():
-                    return self._send(404, b"Not Found")
-                return self._send(200, file.read_bytes())
-
-            def _send(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        return Handler
-
-    def __enter__(self) -> ReplayServer:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+def janaf_route(request: Request) -> Reply:
+    """NIST-JANAF's real URL layout: /tables/<ID>.txt, plain text."""
+    name = request.path.removeprefix("/tables/")
+    if not request.path.startswith("/tables/") or "/" in name:
+        return Reply(404, b"Not Found", "text/plain")
+    return Reply.file(JANAF_TABLES / name, "text/plain; charset=utf-8")
 
 
 @pytest.fixture
 def janaf_server():
-    with ReplayServer(JANAF_TABLES) as server:
+    with ReplayServer(janaf_route, prefix="/tables/") as server:
         yield server
 
 

@@ -36,9 +36,9 @@ def test_fetch_stores_standard_state_values_in_canonical_units(store, catalog, j
 
 def test_requests_use_the_real_url_paths_and_a_user_agent(store, catalog, janaf_server):
     fetch(store, catalog, ["H-064"])
-    path, headers = janaf_server.requests[0]
-    assert path == "/tables/H-064.txt"
-    assert headers["User-Agent"].startswith("matreg/")
+    request = janaf_server.requests[0]
+    assert request.path == "/tables/H-064.txt"
+    assert request.headers["User-Agent"].startswith("matreg/")
 
 
 def test_a_missing_table_is_quarantined_and_the_rest_stored(store, catalog, janaf_server):
@@ -112,8 +112,58 @@ def test_api_key_is_sent_as_header_and_never_stored(tmp_path, store, janaf_serve
     janaf_server.fail("/tables/C-095.txt", *[500] * 5)
     with pytest.raises(SourceError):
         fetch(store, catalog, ["C-095"])
-    assert janaf_server.requests[0][1]["X-API-KEY"] == secret
+    assert janaf_server.requests[0].headers["X-API-KEY"] == secret
     stored_files = [path for path in store.root.rglob("*") if path.is_file()]
     assert any(path.name == "http_cache.sqlite" for path in stored_files)
     for path in stored_files:
         assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_429_with_retry_after_is_honoured_then_succeeds(store, catalog, janaf_server):
+    janaf_server.fail("/tables/H-064.txt", 429, retry_after=1)
+    report = fetch(store, catalog, ["H-064"])
+    assert report.n_stored == 1 and janaf_server.hits("/tables/H-064.txt") == 2
+
+
+def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_path, catalog, janaf_server):
+    from matreg.store import Store
+
+    ids = ["H-064", "C-095", "Al-001", "O-029", "N-023"]
+    clean = Store(tmp_path / "clean")
+    fetch(clean, catalog, ids, page_size=2)
+
+    resumed = Store(tmp_path / "resumed")
+    janaf_server.fail("/tables/Al-001.txt", *[503] * 4)  # page 2 fails after page 1 was staged
+    with pytest.raises(SourceError, match="HTTP 503"):
+        fetch(resumed, catalog, ids, page_size=2)
+    assert len(resumed.table("materials")) == 0  # nothing visible from the failed run
+    hits_before = janaf_server.hits("/tables/H-064.txt")
+    report = run_ingest(build_connector("janaf", catalog, FetchRequest(ids=ids, page_size=2)), resumed, resume=True)
+    assert janaf_server.hits("/tables/H-064.txt") == hits_before  # page 1 was not fetched again
+    assert report.resumed and report.n_fetched == 5
+    for table in ("materials", "properties"):
+        columns = ["record_id", "property", "value"] if table == "properties" else ["record_id", "formula"]
+        assert resumed.table(table)[columns].sort_values(columns).values.tolist() == (
+            clean.table(table)[columns].sort_values(columns).values.tolist()
+        )
+    runs = resumed.table("fetch_runs")
+    assert runs["status"].tolist() == ["complete"] and runs["n_fetched"].tolist() == [5]
+    assert not any(resumed.staging_dir.iterdir())
+
+
+def test_resume_without_an_interrupted_run_is_a_clear_error(store, catalog):
+    from matreg.errors import StoreError
+
+    with pytest.raises(StoreError, match="nothing to resume"):
+        run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064"])), store, resume=True)
+
+
+def test_dry_run_reports_the_request_and_total_and_writes_nothing(store, catalog):
+    report = run_ingest(build_connector("janaf", catalog, FetchRequest(ids=TABLES)), store, dry_run=True)
+    assert report.n_available == 3 and "/tables/" in report.request and report.n_stored == 3
+    assert not store.exists()
+
+
+def test_limit_stops_after_that_many_records(store, catalog):
+    report = run_ingest(build_connector("janaf", catalog, FetchRequest(ids=TABLES, page_size=2)), store, limit=1)
+    assert report.n_fetched == 1 and len(store.table("materials")) == 1

@@ -14,8 +14,8 @@ from matreg.store import Store
 class ExplodingJanaf(JanafConnector):
     """A JANAF connector whose second page raises, as a crash in the middle of a run would."""
 
-    def pages(self):
-        pages = super().pages()
+    def pages(self, cursor=None):
+        pages = super().pages(cursor)
         yield next(pages)
         raise RuntimeError("connection reset in the middle of the run")
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from matreg.catalog import Catalog
+from matreg.catalog import Catalog, Source
 from matreg.errors import ConfigError
 from matreg.http import HttpClient
 from matreg.sources.base import Connector
@@ -20,21 +21,31 @@ class FetchRequest:
     everything: bool = False
     all_temperatures: bool = False
     base_url: str | None = None
+    cache: bool | None = None
+    page_size: int | None = None
 
 
-def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_path=None) -> Connector:
+def use_cache(source: Source, request: FetchRequest, cache_path: Path | None) -> bool:
+    """Cache HTTP answers when asked (flag, else catalog), never for local files."""
+    wanted = source.http.cache if request.cache is None else request.cache
+    return bool(wanted and cache_path and not source.base_url.startswith("file:"))
+
+
+def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_path: Path | None = None) -> Connector:
     """The connector for catalog source `name`, with its HTTP client (API key from the environment)."""
     source = catalog.source(name)
     if request.base_url:
         source = source.model_copy(update={"base_url": request.base_url})
     client = HttpClient(
         source.http,
-        cache_path=None if source.base_url.startswith("file:") else cache_path,  # local files need no cache
+        cache_path=cache_path if use_cache(source, request, cache_path) else None,
         auth_header=source.auth_header,
         api_key=source.api_key(),
     )
     if source.connector == "janaf":
         ids = list(janaf_index()) if request.everything else request.ids + ids_for_formulas(request.formulas)
-        return JanafConnector(source, client, ids, all_temperatures=request.all_temperatures, name=name)
+        return JanafConnector(
+            source, client, ids, all_temperatures=request.all_temperatures, page_size=request.page_size or 25, name=name
+        )
     client.close()
     raise ConfigError(f"source '{name}': no connector named '{source.connector}'")

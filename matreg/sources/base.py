@@ -18,6 +18,16 @@ class RawItem:
 
 
 @dataclass
+class Page:
+    """One page of raw items, the cursor to resume after it (None: nothing follows), and what the source said."""
+
+    items: list[RawItem]
+    cursor: dict[str, Any] | None
+    request: str = ""
+    total: int | None = None
+
+
+@dataclass
 class RawValue:
     """One value as the source gives it: a property name (canonical or alias), a value and its unit."""
 
@@ -45,6 +55,7 @@ class SourceRecord:
     nsites: int | None = None
     method: str | None = None
     notes: str | None = None
+    unmapped: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -78,8 +89,8 @@ class Connector(ABC):
         """The endpoint, query and (secret-free) parameters of this run."""
 
     @abstractmethod
-    def pages(self) -> Iterator[list[RawItem]]:
-        """Raw items, one list per page fetched."""
+    def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
+        """Pages of raw items, starting from `cursor` (a cursor of an earlier page) or from the beginning."""
 
     @abstractmethod
     def to_record(self, payload: Any) -> SourceRecord:

@@ -22,7 +22,7 @@ from matreg.fieldmap import load_field_map
 from matreg.formula import parse_formula
 from matreg.http import HttpClient, NotFound
 from matreg.resources import resource_path
-from matreg.sources.base import Attribution, Connector, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.units import convert
 
 REFERENCE_TEMPERATURE_K = 298.15
@@ -158,9 +158,18 @@ class JanafConnector(Connector):
             parameters={"table_ids": self.table_ids, "all_temperatures": self.all_temperatures},
         )
 
-    def pages(self) -> Iterator[list[RawItem]]:
-        for start in range(0, len(self.table_ids), self.page_size):
-            yield [self._download(table_id) for table_id in self.table_ids[start : start + self.page_size]]
+    def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
+        first = cursor["next_index"] if cursor else 0
+        for start in range(first, len(self.table_ids), self.page_size):
+            end = start + self.page_size
+            items = [self._download(table_id) for table_id in self.table_ids[start:end]]
+            following = {"next_index": end} if end < len(self.table_ids) else None
+            yield Page(
+                items,
+                following,
+                request=f"GET {self.base_url}<ID>.txt for {len(items)} table(s)",
+                total=len(self.table_ids),
+            )
 
     def _download(self, table_id: str) -> RawItem:
         url = f"{self.base_url}{table_id}.txt"

@@ -14,7 +14,7 @@ from matreg.catalog import Provenance
 from matreg.errors import ConfigError, RecordError
 from matreg.fieldmap import FieldSpec
 from matreg.schema import load_vocabulary
-from matreg.sources.base import Attribution, Connector, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.validation import is_blank, parse_number
 from matreg.yamlio import load_model
 
@@ -100,17 +100,29 @@ class LabConnector(Connector):
             parameters={"file": self.path.name, "mapping": self.mapping.model_dump(exclude_none=True)},
         )
 
-    def pages(self) -> Iterator[list[RawItem]]:
-        seen: dict[str, int] = {}
+    def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
         records = self.frame.to_dict(orient="records")
-        for start in range(0, len(records), self.page_size):
-            yield [
-                self._item(row, start + i + 2, seen) for i, row in enumerate(records[start : start + self.page_size])
-            ]
+        first = cursor["next_row"] if cursor else 0
+        seen = self._ids_before(records, first)
+        for start in range(first, len(records), self.page_size):
+            end = start + self.page_size
+            items = [self._item(row, start + i + 2, seen) for i, row in enumerate(records[start:end])]
+            following = {"next_row": end} if end < len(records) else None
+            yield Page(items, following, request=f"read {self.path.name}", total=len(records))
+
+    def _ids_before(self, records: list[dict[str, Any]], row: int) -> dict[str, int]:
+        """Ids of the rows before `row`, with their lines, so a resumed import still spots repeated ids."""
+        seen: dict[str, int] = {}
+        for index, record in enumerate(records[:row]):
+            seen.setdefault(self._source_id(record, index + 2), index + 2)
+        return seen
+
+    def _source_id(self, row: dict[str, Any], line: int) -> str:
+        return str(row[self.mapping.id_column]).strip() if self.mapping.id_column else f"row-{line}"
 
     def _item(self, row: dict[str, Any], line: int, seen: dict[str, int]) -> RawItem:
         """One row as a raw item; `line` is its line in the file (the header is line 1)."""
-        source_id = str(row[self.mapping.id_column]).strip() if self.mapping.id_column else f"row-{line}"
+        source_id = self._source_id(row, line)
         payload = {"_line": line, "_source_id": source_id, **row}
         if source_id in seen:
             return RawItem(
