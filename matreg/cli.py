@@ -62,6 +62,12 @@ def fetch(
     formula: Annotated[
         list[str] | None, typer.Option("--formula", "-f", help="Fetch records of this formula (repeatable).")
     ] = None,
+    elements: Annotated[
+        list[str] | None, typer.Option("--elements", "-e", help="Records made of exactly these elements (repeatable).")
+    ] = None,
+    native_filter: Annotated[
+        str | None, typer.Option("--filter", help="A filter in the source's own query language, passed through.")
+    ] = None,
     everything: Annotated[bool, typer.Option("--all", help="Fetch every record the source lists.")] = False,
     all_temperatures: Annotated[
         bool, typer.Option("--all-temperatures", help="JANAF: every temperature row, not only 298.15 K.")
@@ -88,6 +94,8 @@ def fetch(
     request = FetchRequest(
         ids=ids or [],
         formulas=formula or [],
+        elements=elements or [],
+        filter=native_filter,
         everything=everything,
         all_temperatures=all_temperatures,
         base_url=base_url,

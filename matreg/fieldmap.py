@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pydantic
 
 from matreg.catalog import Provenance
 from matreg.errors import ConfigError
+from matreg.paginate import dig
 from matreg.resources import resource_path
 from matreg.schema import load_vocabulary
+from matreg.sources.base import RawValue
 from matreg.units import parse_unit
 from matreg.yamlio import load_model
 
@@ -35,12 +38,35 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
 
 
 class FieldMap(pydantic.BaseModel, extra="forbid"):
-    """A source's field map: defaults for provenance and method, and its fields."""
+    """A source's field map: defaults for provenance and method, its value fields, and the fields read otherwise.
+
+    Field names are dotted paths into a JSON record ('results.properties.electronic.band_gap.0.value').
+    """
 
     source: str
     provenance: Provenance
     method: str | None = None
     fields: dict[str, FieldSpec]
+    other_fields: list[str] = []
+    missing_values: list[str] = []
+
+    def read_values(self, record: dict[str, Any]) -> list[RawValue]:
+        """The record's values for every mapped field that is present (missing markers count as absent)."""
+        values = []
+        for field, spec in self.fields.items():
+            value = dig(record, field.split("."))
+            if value is None or (isinstance(value, str) and value in self.missing_values):
+                continue
+            unit = spec.unit if spec.unit is not None else str(dig(record, spec.unit_field.split(".")))
+            values.append(
+                RawValue(self.property_of(field), value, unit, spec.temperature_K, spec.pressure_Pa, spec.method)
+            )
+        return values
+
+    def unmapped(self, record: dict[str, Any]) -> list[str]:
+        """Top-level fields of the record this map neither maps nor lists in `other_fields` (schema drift)."""
+        known = {name.split(".")[0] for name in [*self.fields, *self.other_fields]}
+        return [name for name in record if name not in known]
 
     def property_of(self, field: str) -> str:
         """Canonical property a field maps to; ConfigError if neither named nor a known alias."""

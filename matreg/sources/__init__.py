@@ -1,7 +1,12 @@
-"""Connectors, one module per source, and the factory that builds one for `matreg fetch`."""
+"""Connectors, one module per source, and the factory that builds one for `matreg fetch`.
+
+A catalog source names its connector module (`connector: oqmd` -> `matreg.sources.oqmd`); the module has a
+`build(name, source, client, request) -> Connector` function.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,15 +14,16 @@ from matreg.catalog import Catalog, Source
 from matreg.errors import ConfigError
 from matreg.http import HttpClient
 from matreg.sources.base import Connector
-from matreg.sources.janaf import JanafConnector, ids_for_formulas, janaf_index
 
 
 @dataclass
 class FetchRequest:
-    """What `matreg fetch` asks of a source."""
+    """What `matreg fetch` asks of a source (each connector turns it into the source's own query)."""
 
     ids: list[str] = field(default_factory=list)
     formulas: list[str] = field(default_factory=list)
+    elements: list[str] = field(default_factory=list)
+    filter: str | None = None
     everything: bool = False
     all_temperatures: bool = False
     base_url: str | None = None
@@ -36,16 +42,18 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
     source = catalog.source(name)
     if request.base_url:
         source = source.model_copy(update={"base_url": request.base_url})
+    try:
+        module = importlib.import_module(f"matreg.sources.{source.connector}")
+    except ModuleNotFoundError:
+        raise ConfigError(f"source '{name}': no connector named '{source.connector}'") from None
     client = HttpClient(
         source.http,
         cache_path=cache_path if use_cache(source, request, cache_path) else None,
         auth_header=source.auth_header,
         api_key=source.api_key(),
     )
-    if source.connector == "janaf":
-        ids = list(janaf_index()) if request.everything else request.ids + ids_for_formulas(request.formulas)
-        return JanafConnector(
-            source, client, ids, all_temperatures=request.all_temperatures, page_size=request.page_size or 25, name=name
-        )
-    client.close()
-    raise ConfigError(f"source '{name}': no connector named '{source.connector}'")
+    try:
+        return module.build(name, source, client, request)
+    except Exception:
+        client.close()
+        raise

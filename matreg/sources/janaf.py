@@ -212,3 +212,11 @@ class JanafConnector(Connector):
 def _transition_notes(table: JanafTable) -> str | None:
     notes = [f"{row.temperature_K:g} K: {row.note}" for row in table.transitions() if row.note != "TRANSITION"]
     return "; ".join(notes) or None
+
+
+def build(name: str, source: Source, client: HttpClient, request) -> JanafConnector:
+    """The JANAF connector for a `matreg fetch` request: table ids, formulas, or every table."""
+    ids = list(janaf_index()) if request.everything else request.ids + ids_for_formulas(request.formulas)
+    return JanafConnector(
+        source, client, ids, all_temperatures=request.all_temperatures, page_size=request.page_size or 25, name=name
+    )

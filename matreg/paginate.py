@@ -1,0 +1,143 @@
+"""Pagination styles of REST APIs, one small class each (after dlt's paginators).
+
+A paginator reads where the next page is from a response and returns the next request, or None when the
+source has no more. The next request is also the run's resume cursor: it holds no secrets (keys travel
+only in headers), and re-sending it continues exactly after the last staged page.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class HttpRequest:
+    """One request of a page: method, URL, query parameters, JSON body, and a page number where the API has one."""
+
+    method: str
+    url: str
+    params: dict[str, Any] = field(default_factory=dict)
+    json: dict[str, Any] | None = None
+    page: int | None = None
+
+    def to_cursor(self) -> dict[str, Any]:
+        """The request as a JSON-able resume cursor."""
+        return asdict(self)
+
+    @classmethod
+    def from_cursor(cls, cursor: dict[str, Any]) -> HttpRequest:
+        """The request a cursor describes."""
+        return cls(**cursor)
+
+    def describe(self) -> str:
+        """One line for reports: method, URL and parameters."""
+        params = "&".join(f"{key}={value}" for key, value in self.params.items())
+        body = f" {self.json}" if self.json else ""
+        return f"{self.method} {self.url}{'?' + params if params else ''}{body}"
+
+
+class Paginator(ABC):
+    """Where the next page is."""
+
+    @abstractmethod
+    def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
+        """The request for the page after `request`, given its decoded `body`; None when there is none."""
+
+
+@dataclass
+class OffsetPaginator(Paginator):
+    """`?limit=N&offset=K` (OQMD `limit`/`offset`; Materials Project `_limit`/`_skip`): next offset K+N.
+
+    Stops on a short page, or when the offset reaches the total that `total_path` points to in the body.
+    """
+
+    limit: int
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    total_path: tuple[str, ...] = ()
+
+    def first(self, request: HttpRequest) -> HttpRequest:
+        """`request` asking for the first page."""
+        return _with_params(request, {self.limit_param: self.limit, self.offset_param: 0})
+
+    def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
+        offset = int(request.params.get(self.offset_param, 0)) + self.limit
+        total = dig(body, self.total_path) if self.total_path else None
+        if n_records < self.limit or (total is not None and offset >= int(total)):
+            return None
+        return _with_params(request, {self.offset_param: offset})
+
+
+@dataclass
+class NextLinkPaginator(Paginator):
+    """The body names the next page's URL: OPTIMADE and OQMD `{"links": {"next": "<url>" | {"href": "<url>"}}}`."""
+
+    path: tuple[str, ...] = ("links", "next")
+
+    def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
+        link = dig(body, self.path)
+        if isinstance(link, dict):
+            link = link.get("href")
+        if not link or n_records == 0:
+            return None
+        return HttpRequest(request.method, link, {}, copy.deepcopy(request.json))
+
+
+@dataclass
+class BodyCursorPaginator(Paginator):
+    """A cursor in the response body goes into the next request's JSON body.
+
+    NOMAD: `{"pagination": {"next_page_after_value": "<v>"}}` -> request `{"pagination": {"page_after_value": "<v>"}}`.
+    """
+
+    response_path: tuple[str, ...] = ("pagination", "next_page_after_value")
+    request_path: tuple[str, ...] = ("pagination", "page_after_value")
+
+    def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
+        value = dig(body, self.response_path)
+        if value is None or n_records == 0:
+            return None
+        payload = copy.deepcopy(request.json or {})
+        target = payload
+        for key in self.request_path[:-1]:
+            target = target.setdefault(key, {})
+        target[self.request_path[-1]] = value
+        return HttpRequest(request.method, request.url, dict(request.params), payload)
+
+
+@dataclass
+class PageNumberPaginator(Paginator):
+    """Numbered pages of a fixed size: AFLOW AFLUX `$paging(n,k)`. The connector renders `request.page`."""
+
+    size: int
+    total_path: tuple[str, ...] = ()
+
+    def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
+        page = (request.page or 1) + 1
+        total = dig(body, self.total_path) if self.total_path else None
+        if n_records < self.size or (total is not None and (page - 1) * self.size >= int(total)):
+            return None
+        return HttpRequest(request.method, request.url, dict(request.params), copy.deepcopy(request.json), page)
+
+
+def dig(document: Any, path: tuple[str, ...] | list[str]) -> Any:
+    """The value at `path` (keys, or indexes of lists) in nested JSON; None where it is missing."""
+    for key in path:
+        if isinstance(document, dict):
+            document = document.get(key)
+        elif (
+            isinstance(document, list) and str(key).lstrip("-").isdigit() and -len(document) <= int(key) < len(document)
+        ):
+            document = document[int(key)]
+        else:
+            return None
+    return document
+
+
+def _with_params(request: HttpRequest, params: dict[str, Any]) -> HttpRequest:
+    return HttpRequest(
+        request.method, request.url, {**request.params, **params}, copy.deepcopy(request.json), request.page
+    )

@@ -1,0 +1,57 @@
+"""The shared shape of JSON REST connectors: send a request, read the page's records, ask the paginator."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+from matreg.http import HttpClient
+from matreg.paginate import HttpRequest, Paginator
+from matreg.sources.base import Connector, Page, RawItem
+
+
+class JsonApiConnector(Connector):
+    """A connector over a paginated JSON API; subclasses say which request comes first and where records are."""
+
+    client: HttpClient
+    paginator: Paginator
+
+    @abstractmethod
+    def first_request(self) -> HttpRequest:
+        """The request for the first page."""
+
+    @abstractmethod
+    def records(self, body: Any) -> list[dict[str, Any]]:
+        """The raw records in a decoded page."""
+
+    @abstractmethod
+    def item_id(self, record: dict[str, Any]) -> str:
+        """The source's id of a raw record."""
+
+    def total(self, body: Any) -> int | None:
+        """How many records the source says match, when a page says so."""
+        return None
+
+    def send(self, request: HttpRequest) -> Any:
+        """Send one page request and decode its JSON."""
+        if request.method == "POST":
+            return self.client.post_json(request.url, request.json or {})
+        return self.client.get_json(request.url, request.params)
+
+    def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
+        request: HttpRequest | None = HttpRequest.from_cursor(cursor) if cursor else self.first_request()
+        while request is not None:
+            body = self.send(request)
+            records = self.records(body)
+            following = self.paginator.next_request(request, body, len(records))
+            items = [RawItem(self.item_id(record), record) for record in records]
+            cursor_after = following.to_cursor() if following else None
+            yield Page(items, cursor_after, request=self.client.redact(request.describe()), total=self.total(body))
+            request = following
+
+    def redact(self, text: str) -> str:
+        return self.client.redact(text)
+
+    def close(self) -> None:
+        self.client.close()
