@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pymatgen.core import Composition, Element
 from pymatgen.core.ion import Ion
@@ -30,6 +31,7 @@ class Formula:
         return "-".join(self.elements)
 
 
+@lru_cache(maxsize=65536)
 def parse_formula(text: str) -> Formula:
     """Parse a formula ('Al2O3', 'H2O1', 'AlF4-', 'Hg0.7Cd0.3Te'); raise FormulaError for anything else."""
     original = str(text).strip()

@@ -108,7 +108,7 @@ class _PageRows:
         self.reasons.update(rejection.reasons)
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        return {name: validate_table(name, _frame(name, list(rows.values()))) for name, rows in self.rows.items()}
+        return {name: _frame(name, list(rows.values())) for name, rows in self.rows.items()}
 
 
 def run_ingest(
@@ -130,6 +130,7 @@ def run_ingest(
             _stage_pages(connector, store, info, report, limit, progress)
             report.status, report.cursor = "complete", None
             store.stage_page(report.run_id, {"fetch_runs": _fetch_run_frame(info, report, connector)})
+            _validate_staged(store, report.run_id)
             store.publish_run(report.run_id)
         except Exception as exc:
             _record_failure(store, info, report, connector, exc)
@@ -175,6 +176,13 @@ def _stage_pages(
                 return
 
 
+def _validate_staged(store: Store, run_id: str) -> None:
+    """Check every staged row of a run against the schema before it becomes visible (in batches: flat memory)."""
+    for name in load_tables():
+        for batch in store.staged_batches(run_id, name):
+            validate_table(name, batch, unique_keys=False)
+
+
 def _map_page(connector: Connector, items: list[RawItem], run_id: str) -> _PageRows:
     rows = _PageRows(connector, RunStamp(run_id, datetime.now(timezone.utc)))
     for item in items:
@@ -196,7 +204,8 @@ def _record_failure(store: Store, info: RunInfo, report: RunReport, connector: C
     """Log a failed run in fetch_runs; if even that cannot be written, the original error still propagates."""
     report.status = "failed"
     with contextlib.suppress(OSError, MatregError):
-        store.commit({"fetch_runs": _fetch_run_frame(info, report, connector, connector.redact(str(exc)))})
+        failed = _fetch_run_frame(info, report, connector, connector.redact(str(exc)))
+        store.commit({"fetch_runs": validate_table("fetch_runs", failed)})
 
 
 def _parameters_json(info: RunInfo) -> str:
@@ -224,7 +233,7 @@ def _fetch_run_frame(info: RunInfo, report: RunReport, connector: Connector, err
         "matreg_version": __version__,
         "cursor": json.dumps(report.cursor) if report.cursor is not None else None,
     }
-    return validate_table("fetch_runs", _frame("fetch_runs", [row]))
+    return _frame("fetch_runs", [row])
 
 
 def _report_from_row(row: dict[str, Any]) -> RunReport:

@@ -126,15 +126,21 @@ def arrow_schema(name: str) -> pyarrow.Schema:
     )
 
 
-def pandera_schema(name: str) -> pa.DataFrameSchema:
-    """pandera schema of a canonical table, with vocabulary rules for the properties table."""
+@lru_cache(maxsize=16)
+def pandera_schema(name: str, unique_keys: bool = True) -> pa.DataFrameSchema:
+    """pandera schema of a canonical table, with vocabulary rules for the properties table.
+
+    `unique_keys=False` drops the one-row-per-key rule, for rows of several pages of a run that the store's views
+    deduplicate (a record may legitimately appear on two pages).
+    """
     spec = table_spec(name)
-    columns = {col: _pandera_column(c) for col, c in spec.columns.items()}
+    columns = {col: _pandera_column(c, unique_keys) for col, c in spec.columns.items()}
     checks = [_vocabulary_check()] if any(c.vocabulary for c in spec.columns.values()) else []
-    return pa.DataFrameSchema(columns, checks=checks, coerce=True, strict=True, unique=spec.primary_key, name=name)
+    unique = spec.primary_key if unique_keys else None
+    return pa.DataFrameSchema(columns, checks=checks, coerce=True, strict=True, unique=unique, name=name)
 
 
-def _pandera_column(column: ColumnSpec) -> pa.Column:
+def _pandera_column(column: ColumnSpec, unique_keys: bool) -> pa.Column:
     checks = []
     if column.isin is not None:
         checks.append(pa.Check.isin(column.isin))
@@ -144,7 +150,8 @@ def _pandera_column(column: ColumnSpec) -> pa.Column:
         checks.append(pa.Check.le(column.max))
     if column.vocabulary:
         checks.append(pa.Check.isin(sorted(load_vocabulary().root)))
-    return pa.Column(_PANDAS_TYPES[column.type], checks=checks, nullable=column.nullable, unique=column.unique)
+    unique = column.unique and unique_keys
+    return pa.Column(_PANDAS_TYPES[column.type], checks=checks, nullable=column.nullable, unique=unique)
 
 
 def _vocabulary_check() -> pa.Check:

@@ -17,13 +17,14 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
 import filelock
 import pandas as pd
 import pyarrow
+import pyarrow.dataset
 import pyarrow.parquet as pq
 
 from matreg.errors import StoreError
@@ -90,6 +91,16 @@ class Store:
             if pages:
                 runs[run_dir.name] = pq.read_table(pages[-1]).to_pylist()[-1]
         return runs
+
+    def staged_batches(self, run_id: str, name: str, rows: int = 50_000) -> Iterator[pd.DataFrame]:
+        """The staged rows of one table of a run, in frames of at most `rows` rows (memory stays flat)."""
+        files = sorted(str(path) for path in (self.staging_dir / run_id).glob(f"p*/{name}.parquet"))
+        if not files:
+            return
+        scanner = pyarrow.dataset.dataset(files, schema=arrow_schema(name), format="parquet").scanner(batch_size=rows)
+        for batch in scanner.to_batches():
+            if batch.num_rows:
+                yield batch.to_pandas()
 
     def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
         with self._lock():

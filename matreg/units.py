@@ -46,29 +46,45 @@ def parse_unit(text: str) -> pint.Unit:
 
 def convert(value: float, from_unit: str, to_unit: str, counts: AtomCounts = AtomCounts()) -> float:
     """Convert `value` from one unit to another, bridging per-formula-unit/per-cell and per-atom with `counts`."""
-    source, target = parse_unit(from_unit), parse_unit(to_unit)
-    quantity = ureg.Quantity(value, source)
-    for bridged in _bridges(quantity, counts):
-        if bridged.check(target.dimensionality):
-            return float(bridged.to(target).magnitude)
-    raise UnitError(_why_not(from_unit, to_unit, quantity, target, counts))
+    plan = _plan(from_unit, to_unit)
+    if isinstance(plan, str):
+        raise UnitError(plan)
+    if plan is None:  # an offset unit (degC, degF): not a plain factor
+        return float(ureg.Quantity(value, parse_unit(from_unit)).to(parse_unit(to_unit)).magnitude)
+    factor, per_fu_exponent, per_cell_exponent = plan
+    result = value * factor
+    if per_fu_exponent:
+        result *= _count(counts.per_formula_unit, from_unit, to_unit) ** per_fu_exponent
+    if per_cell_exponent:
+        result *= _count(counts.per_cell, from_unit, to_unit) ** per_cell_exponent
+    return float(result)
 
 
-def _bridges(quantity: pint.Quantity, counts: AtomCounts):
-    """The quantity itself, then divided or multiplied by atoms per formula unit and per cell."""
-    yield quantity
-    ratios = []
-    if counts.per_formula_unit:
-        ratios.append(ureg.Quantity(counts.per_formula_unit, "atom/formula_unit"))
-    if counts.per_cell:
-        ratios.append(ureg.Quantity(counts.per_cell, "atom/cell"))
-    for ratio in ratios:
-        yield quantity / ratio
-        yield quantity * ratio
+def _count(count: float | None, from_unit: str, to_unit: str) -> float:
+    if not count:
+        raise UnitError(f"cannot convert '{from_unit}' to '{to_unit}' without the number of atoms")
+    return count
 
 
-def _why_not(from_unit: str, to_unit: str, quantity, target, counts: AtomCounts) -> str:
-    needs_atoms = "[atom]" in str(target.dimensionality) or "[atom]" in str(quantity.dimensionality)
-    if needs_atoms and counts == AtomCounts():
-        return f"cannot convert '{from_unit}' to '{to_unit}' without the number of atoms"
+_BRIDGES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+@lru_cache(maxsize=4096)
+def _plan(from_unit: str, to_unit: str) -> tuple[float, int, int] | str | None:
+    """How to convert between two units, worked out once per pair with pint.
+
+    (factor, e_fu, e_cell): result = value * factor * (atoms per formula unit)**e_fu * (atoms per cell)**e_cell;
+    None for offset units (converted by pint each time); a message when the units cannot be converted.
+    """
+    try:
+        source, target = parse_unit(from_unit), parse_unit(to_unit)
+    except UnitError as exc:
+        return str(exc)
+    per_fu, per_cell = ureg.Quantity(1.0, "atom/formula_unit"), ureg.Quantity(1.0, "atom/cell")
+    for per_fu_exponent, per_cell_exponent in _BRIDGES:
+        quantity = ureg.Quantity(1.0, source) * per_fu**per_fu_exponent * per_cell**per_cell_exponent
+        if quantity.check(target.dimensionality):
+            if (per_fu_exponent, per_cell_exponent) == (0, 0) and ureg.Quantity(0.0, source).to(target).magnitude:
+                return None
+            return float(quantity.to(target).magnitude), per_fu_exponent, per_cell_exponent
     return f"cannot convert '{from_unit}' to '{to_unit}' (incompatible dimensions)"

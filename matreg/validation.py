@@ -141,10 +141,10 @@ def is_blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def validate_table(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+def validate_table(name: str, frame: pd.DataFrame, unique_keys: bool = True) -> pd.DataFrame:
     """Validate (and coerce) a frame against its canonical table; ValidationError lists the failures."""
     try:
-        return pandera_schema(name).validate(frame.reset_index(drop=True), lazy=True)
+        return pandera_schema(name, unique_keys).validate(frame.reset_index(drop=True), lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         summary = "; ".join(

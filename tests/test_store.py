@@ -89,3 +89,22 @@ def test_sql_refuses_anything_but_one_select(store, catalog, statement):
 def test_querying_a_missing_store_says_so(tmp_path):
     with pytest.raises(StoreError, match="no matreg store"):
         Store(tmp_path / "nowhere").query("SELECT 1")
+
+
+class MislabelledJanaf(JanafConnector):
+    """A connector whose attribution breaks a schema rule that mapping does not check (provenance)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attribution.provenance = "guesswork"
+
+
+def test_staged_rows_breaking_the_schema_are_never_published(store, catalog):
+    from matreg.errors import ValidationError
+
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    before = _snapshot(store)
+    with pytest.raises(ValidationError, match="provenance"):
+        run_ingest(_connector(catalog, ["C-095", "Al-001"], MislabelledJanaf, page_size=1), store)
+    after = _snapshot(store)
+    assert all(after[name].equals(before[name]) for name in before)
