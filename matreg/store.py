@@ -92,7 +92,7 @@ class Store:
                 runs[run_dir.name] = pq.read_table(pages[-1]).to_pylist()[-1]
         return runs
 
-    def staged_batches(self, run_id: str, name: str, rows: int = 50_000) -> Iterator[pd.DataFrame]:
+    def staged_batches(self, run_id: str, name: str, rows: int = 5_000) -> Iterator[pd.DataFrame]:
         """The staged rows of one table of a run, in frames of at most `rows` rows (memory stays flat)."""
         files = sorted(str(path) for path in (self.staging_dir / run_id).glob(f"p*/{name}.parquet"))
         if not files:

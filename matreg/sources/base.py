@@ -41,7 +41,10 @@ class RawValue:
 
 @dataclass
 class SourceRecord:
-    """A raw record mapped to canonical terms, not yet harmonized or validated."""
+    """A raw record mapped to canonical terms, not yet harmonized or validated.
+
+    `provenance` overrides the source's default for this record (a database mixing DFT and experiment).
+    """
 
     source_id: str
     formula: str
@@ -55,6 +58,7 @@ class SourceRecord:
     nsites: int | None = None
     method: str | None = None
     notes: str | None = None
+    provenance: str | None = None
     unmapped: list[str] = field(default_factory=list)
 
 
