@@ -107,8 +107,8 @@ class _PageRows:
         }
         self.reasons.update(rejection.reasons)
 
-    def frames(self) -> dict[str, pd.DataFrame]:
-        return {name: _frame(name, list(rows.values())) for name, rows in self.rows.items()}
+    def tables(self) -> dict[str, list[dict]]:
+        return {name: list(rows.values()) for name, rows in self.rows.items()}
 
 
 def run_ingest(
@@ -129,7 +129,7 @@ def run_ingest(
         try:
             _stage_pages(connector, store, info, report, limit, progress)
             report.status, report.cursor = "complete", None
-            store.stage_page(report.run_id, {"fetch_runs": _fetch_run_frame(info, report, connector)})
+            store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             _validate_staged(store, report.run_id)
             store.publish_run(report.run_id)
         except Exception as exc:
@@ -170,8 +170,7 @@ def _stage_pages(
             report.cursor, report.n_available, report.request = page.cursor, page.total, page.request
             bar.total = page.total
             bar.update(rows.n_read)
-            frames = rows.frames() | {"fetch_runs": _fetch_run_frame(info, report, connector)}
-            store.stage_page(report.run_id, frames)
+            store.stage_page(report.run_id, rows.tables() | {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             if limit is not None and report.n_fetched >= limit:
                 return
 
@@ -204,16 +203,16 @@ def _record_failure(store: Store, info: RunInfo, report: RunReport, connector: C
     """Log a failed run in fetch_runs; if even that cannot be written, the original error still propagates."""
     report.status = "failed"
     with contextlib.suppress(OSError, MatregError):
-        failed = _fetch_run_frame(info, report, connector, connector.redact(str(exc)))
-        store.commit({"fetch_runs": validate_table("fetch_runs", failed)})
+        failed = _fetch_run_row(info, report, connector, connector.redact(str(exc)))
+        store.commit({"fetch_runs": validate_table("fetch_runs", _frame("fetch_runs", [failed]))})
 
 
 def _parameters_json(info: RunInfo) -> str:
     return json.dumps(redact_params(info.parameters), sort_keys=True, default=str)
 
 
-def _fetch_run_frame(info: RunInfo, report: RunReport, connector: Connector, error: str | None = None) -> pd.DataFrame:
-    row = {
+def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error: str | None = None) -> dict:
+    return {
         "run_id": report.run_id,
         "source": report.source,
         "endpoint": info.endpoint,
@@ -233,7 +232,6 @@ def _fetch_run_frame(info: RunInfo, report: RunReport, connector: Connector, err
         "matreg_version": __version__,
         "cursor": json.dumps(report.cursor) if report.cursor is not None else None,
     }
-    return _frame("fetch_runs", [row])
 
 
 def _report_from_row(row: dict[str, Any]) -> RunReport:

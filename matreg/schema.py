@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
@@ -32,7 +33,7 @@ _PANDAS_TYPES = {
     "int64": "Int64",
     "bool": "boolean",
     "timestamp": pd.DatetimeTZDtype("us", "UTC"),
-    "list<string>": object,
+    "list<string>": None,  # checked by _list_of_strings: pandera's object-dtype check is slow element-wise work
 }
 
 
@@ -141,7 +142,7 @@ def pandera_schema(name: str, unique_keys: bool = True) -> pa.DataFrameSchema:
 
 
 def _pandera_column(column: ColumnSpec, unique_keys: bool) -> pa.Column:
-    checks = []
+    checks = [_list_of_strings()] if column.type == "list<string>" else []
     if column.isin is not None:
         checks.append(pa.Check.isin(column.isin))
     if column.min is not None:
@@ -152,6 +153,15 @@ def _pandera_column(column: ColumnSpec, unique_keys: bool) -> pa.Column:
         checks.append(pa.Check.isin(sorted(load_vocabulary().root)))
     unique = column.unique and unique_keys
     return pa.Column(_PANDAS_TYPES[column.type], checks=checks, nullable=column.nullable, unique=unique)
+
+
+def _list_of_strings() -> pa.Check:
+    """Each value is a list (or array) of strings."""
+
+    def is_list_of_strings(value) -> bool:
+        return isinstance(value, (list, tuple, np.ndarray)) and all(isinstance(item, str) for item in value)
+
+    return pa.Check(lambda series: series.map(is_list_of_strings), error="a list of strings")
 
 
 def _vocabulary_check() -> pa.Check:

@@ -64,8 +64,8 @@ class Store:
         arrow = self._arrow_tables(tables)
         return self._publish(arrow) if arrow else ""
 
-    def stage_page(self, run_id: str, tables: dict[str, pd.DataFrame]) -> Path:
-        """Add one page of a run to staging/<run_id>/ (atomically); the views do not see it yet."""
+    def stage_page(self, run_id: str, tables: dict[str, list[dict]]) -> Path:
+        """Add one page of a run (rows of canonical tables) to staging/<run_id>/, atomically; views do not see it."""
         run_dir = self.staging_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         numbers = [int(path.name[1:]) for path in run_dir.glob("p*") if path.name[1:].isdigit()]
@@ -98,9 +98,14 @@ class Store:
         if not files:
             return
         scanner = pyarrow.dataset.dataset(files, schema=arrow_schema(name), format="parquet").scanner(batch_size=rows)
+        pending: list[pyarrow.RecordBatch] = []
         for batch in scanner.to_batches():
-            if batch.num_rows:
-                yield batch.to_pandas()
+            pending.append(batch)
+            if sum(b.num_rows for b in pending) >= rows:
+                yield pyarrow.Table.from_batches(pending).to_pandas()
+                pending = []
+        if any(b.num_rows for b in pending):
+            yield pyarrow.Table.from_batches(pending).to_pandas()
 
     def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
         with self._lock():
@@ -118,15 +123,17 @@ class Store:
             shutil.rmtree(staging, ignore_errors=True)
         return final
 
-    def _arrow_tables(self, tables: dict[str, pd.DataFrame]) -> dict[str, pyarrow.Table]:
-        return {name: self._to_arrow(name, frame) for name, frame in tables.items() if len(frame)}
+    def _arrow_tables(self, tables: dict[str, pd.DataFrame | list[dict]]) -> dict[str, pyarrow.Table]:
+        return {name: self._to_arrow(name, rows) for name, rows in tables.items() if len(rows)}
 
     def _next_sequence(self) -> int:
         numbers = [int(path.name[1:]) for path in self.data_dir.glob("c*") if path.name[1:].isdigit()]
         return max(numbers, default=-1) + 1
 
-    def _to_arrow(self, name: str, frame: pd.DataFrame) -> pyarrow.Table:
-        return pyarrow.Table.from_pandas(frame, schema=arrow_schema(name), preserve_index=False)
+    def _to_arrow(self, name: str, rows: pd.DataFrame | list[dict]) -> pyarrow.Table:
+        if isinstance(rows, pd.DataFrame):
+            return pyarrow.Table.from_pandas(rows, schema=arrow_schema(name), preserve_index=False)
+        return pyarrow.Table.from_pylist(rows, schema=arrow_schema(name))
 
     @staticmethod
     def _empty(name: str) -> pyarrow.Table:
