@@ -87,7 +87,7 @@ class _PageRows:
             return
         self.rows["materials"][canonical.material["record_id"]] = canonical.material
         for row in canonical.values:
-            key = (row["record_id"], row["property"], row["temperature_K"], row["pressure_Pa"])
+            key = (row["record_id"], row["property"], row["method"], row["temperature_K"], row["pressure_Pa"])
             self.rows["properties"][key] = row
         for rejected in canonical.rejected:
             self.reject(rejected)

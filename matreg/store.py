@@ -178,7 +178,7 @@ class Store:
         """The current (deduplicated) rows of one canonical table."""
         if name not in load_tables():
             raise StoreError(f"no table '{name}'")
-        return self.query(f"SELECT * FROM {name}")
+        return self.query(f"SELECT * FROM {name} ORDER BY {', '.join(load_tables()[name].primary_key)}")
 
     def write_file(self, frame: pd.DataFrame, path: Path, fmt: str) -> Path:
         """Write a frame as parquet, csv or jsonl, atomically (temp file beside `path`, then rename)."""
@@ -239,12 +239,12 @@ def _latest_rows_sql(name: str, key: list[str]) -> str:
 
 
 def _wide_view_sql() -> str:
-    """One row per record and conditions, one column per vocabulary property (canonical units)."""
+    """One row per record, method and conditions; one column per vocabulary property (canonical units)."""
     columns = ",\n  ".join(
         f"max(p.value) FILTER (WHERE p.property = '{name}') AS {name}" for name in load_vocabulary().root
     )
     return (
-        "SELECT m.record_id, m.source, m.formula, m.provenance, m.method, p.temperature_K, p.pressure_Pa,\n  "
+        "SELECT m.record_id, m.source, m.formula, m.provenance, p.method, p.temperature_K, p.pressure_Pa,\n  "
         f"{columns}\nFROM materials m JOIN properties p USING (record_id)\n"
-        "GROUP BY m.record_id, m.source, m.formula, m.provenance, m.method, p.temperature_K, p.pressure_Pa"
+        "GROUP BY m.record_id, m.source, m.formula, m.provenance, p.method, p.temperature_K, p.pressure_Pa"
     )

@@ -103,3 +103,16 @@ def test_excel_files_are_read_too(store, tmp_path):
         "dataset: xl\nformula_column: formula\ncitation: c\ncolumns:\n  gap: {property: band_gap, unit: eV}\n"
     )
     assert import_file(store, tmp_path / "lab.xlsx", tmp_path / "m.yaml").n_values == 2
+
+
+def test_one_property_by_two_methods_keeps_both_values(store, tmp_path):
+    mapping = (
+        "dataset: gaps\nformula_column: formula\ncitation: c\nprovenance: dft\ncolumns:\n"
+        "  gap_pbe: {property: band_gap, unit: eV, method: PBE}\n"
+        "  gap_hse: {property: band_gap, unit: eV, method: HSE06}\n"
+    )
+    data, mapping = _write(tmp_path, "formula,gap_pbe,gap_hse\nGaAs,0.19,1.21\n", mapping)
+    import_file(store, data, mapping)
+    import_file(store, data, mapping)
+    gaps = store.query("SELECT method, value FROM properties ORDER BY method").to_dict("records")
+    assert gaps == [{"method": "HSE06", "value": 1.21}, {"method": "PBE", "value": 0.19}]
