@@ -38,8 +38,8 @@ def test_malformed_catalog_names_the_line(tmp_path, text, message):
 
 def test_unknown_names_list_the_known_ones():
     catalog = load_catalog(resource_path("catalog.yaml"))
-    with pytest.raises(ConfigError, match="unknown source 'nomad'.*janaf"):
-        catalog.source("nomad")
+    with pytest.raises(ConfigError, match="unknown source 'nosuchdb'.*janaf"):
+        catalog.source("nosuchdb")
     with pytest.raises(ConfigError, match="unknown dataset"):
         catalog.dataset("nope")
 

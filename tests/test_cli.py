@@ -92,8 +92,8 @@ def test_catalog_and_schema_listings(run):
 
 
 def test_unknown_source_is_a_one_line_error(run):
-    result = run("fetch", "nomad")
-    assert result.exit_code == 2 and "unknown source 'nomad'" in result.stderr
+    result = run("fetch", "nosuchdb")
+    assert result.exit_code == 2 and "unknown source 'nosuchdb'" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["fetch", "import", "sql", "export", "validate", "status", "catalog", "schema"])

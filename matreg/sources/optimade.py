@@ -1,0 +1,312 @@
+"""OPTIMADE: the structures of any OPTIMADE provider, by base URL (JSON:API pages, filter passed through).
+
+Wire format (OPTIMADE v1, https://www.optimade.org/specification), e.g. Materials Cloud:
+    GET <base>/v1/structures?filter=elements HAS ALL "Si","O"&page_limit=2&response_fields=...
+    {"data": [{"id": "903", "type": "structures",
+               "attributes": {"chemical_formula_reduced": "Al3ClNa4O12Si3", "nsites": 46,
+                              "lattice_vectors": [[8.8954, 0, 0], ...], "cartesian_site_positions": [...],
+                              "species_at_sites": ["Na", ...], "species": [{"name": "Na", "chemical_symbols": ["Na"],
+                              "concentration": [1.0]}, ...], "dimension_types": [1, 1, 1], "_mcloud_ctime": "..."}}],
+     "meta": {"data_returned": 187, "data_available": 1620, "provider": {"prefix": "mcloud", ...}},
+     "links": {"next": "<url>"}}
+Quirks: `links.next` is a URL string or a JSON:API link object {"href": "<url>"}, null on the last page; provider
+fields carry the provider's prefix (`_oqmd_delta_e`) and a field asked for but unknown to the provider comes back
+null; some providers drop `response_fields` from `links.next` (COD; OPTIMADE issue #391); lengths are in Å.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from pymatgen.core import Composition, Element
+from pymatgen.util.string import formula_double_format
+
+from matreg.catalog import Source
+from matreg.errors import ConfigError, RecordError, SourceError
+from matreg.fieldmap import load_field_map
+from matreg.http import HttpClient
+from matreg.paginate import HttpRequest, NextLinkPaginator, dig
+from matreg.sources import FetchRequest
+from matreg.sources.base import Attribution, RawValue, RunInfo, SourceRecord
+from matreg.sources.jsonapi import JsonApiConnector
+
+DEFAULT_PAGE_LIMIT = 100
+# Hermann-Mauguin symbol and number: OPTIMADE v1.2 fields first, then the providers' own (first present wins).
+SPACEGROUP_SYMBOL_FIELDS = (
+    "space_group_symbol_hermann_mauguin",
+    "_oqmd_spacegroup",
+    "_jarvis_spg_symbol",
+    "_nmd_results_material_symmetry_space_group_symbol",
+)
+SPACEGROUP_NUMBER_FIELDS = (
+    "space_group_it_number",
+    "_jarvis_spg_number",
+    "_nmd_results_material_symmetry_space_group_number",
+    "_alexandria_space_group",
+)
+FORMULA_FIELDS = ("chemical_formula_reduced", "chemical_formula_descriptive", "chemical_formula_hill")
+
+
+@dataclass
+class OptimadeNextLink(NextLinkPaginator):
+    """`links.next` (URL or {"href"}), with our `response_fields` put back where a provider drops them."""
+
+    response_fields: str = ""
+
+    def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
+        following = super().next_request(request, body, n_records)
+        if following is not None and "response_fields=" not in following.url:
+            following.params = {"response_fields": self.response_fields}
+        return following
+
+
+class OptimadeConnector(JsonApiConnector):
+    """Pages through `<base>/v1/structures` of one OPTIMADE provider and maps each structure entry."""
+
+    def __init__(
+        self,
+        source: Source,
+        client: HttpClient,
+        optimade_filter: str | None,
+        *,
+        page_size: int = DEFAULT_PAGE_LIMIT,
+        name: str = "optimade",
+    ) -> None:
+        self.structures_url = versioned_base_url(source.base_url) + "/structures"
+        self.client = client
+        self.filter = optimade_filter
+        self.page_size = page_size
+        self.field_map = load_field_map("optimade")
+        self.response_fields = ",".join(
+            dict.fromkeys([*(path.split(".")[0] for path in self.field_map.fields), *self.field_map.other_fields])
+        )
+        self.paginator = OptimadeNextLink(response_fields=self.response_fields)
+        self.attribution = Attribution(
+            source=name,
+            provenance=source.provenance,
+            method=self.field_map.method,
+            database_version=source.database_version,
+            citation=source.citation,
+            license=source.license,
+        )
+
+    def run_info(self) -> RunInfo:
+        return RunInfo(
+            endpoint=self.structures_url,
+            query=self.filter or "(every structure)",
+            parameters={"filter": self.filter, "page_limit": self.page_size},
+        )
+
+    def first_request(self) -> HttpRequest:
+        params = {"filter": self.filter} if self.filter else {}
+        params |= {"page_limit": self.page_size, "response_fields": self.response_fields}
+        return HttpRequest("GET", self.structures_url, params)
+
+    def records(self, body: Any) -> list[dict[str, Any]]:
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise SourceError(f"not an OPTIMADE structures page from {self.structures_url}: no 'data' list")
+        return data
+
+    def item_id(self, record: dict[str, Any]) -> str:
+        return str(record.get("id") or "<no id>") if isinstance(record, dict) else "<not an entry>"
+
+    def total(self, body: Any) -> int | None:
+        return dig(body, ("meta", "data_returned"))
+
+    def to_record(self, payload: Any) -> SourceRecord:
+        attributes = payload.get("attributes") if isinstance(payload, dict) else None
+        if not isinstance(attributes, dict) or not payload.get("id"):
+            raise RecordError("not an OPTIMADE structure entry: it needs an 'id' and an 'attributes' object")
+        structure, note = structure_json(attributes)
+        nsites = site_count(attributes)
+        symbol, number = spacegroup(attributes)
+        return SourceRecord(
+            source_id=str(payload["id"]),
+            formula=entry_formula(attributes),
+            values=self._values(attributes, nsites),
+            source_url=f"{self.structures_url}/{payload['id']}",
+            structure=structure,
+            spacegroup_symbol=symbol,
+            spacegroup_number=number,
+            nsites=nsites,
+            notes=note,
+            unmapped=self.field_map.unmapped(attributes),
+        )
+
+    def _values(self, attributes: dict[str, Any], nsites: int | None) -> list[RawValue]:
+        missing = set(self.field_map.missing_values)
+        values = [value for value in self.field_map.read_values(attributes) if str(value.value) not in missing]
+        volume = cell_volume(attributes)
+        if volume is not None and nsites:
+            # No provider field: the cell's volume, given per cell and harmonized to per atom with nsites.
+            values.append(
+                RawValue("volume_per_atom", volume, "angstrom**3/cell", method="cell volume of lattice_vectors")
+            )
+        return values
+
+
+def versioned_base_url(base_url: str) -> str:
+    """The provider's versioned base URL `<base>/v1` (given with or without the `/v1`)."""
+    base = base_url.rstrip("/")
+    return base if base.endswith("/v1") else base + "/v1"
+
+
+def entry_formula(attributes: dict[str, Any]) -> str:
+    """The entry's chemical formula (reduced, else descriptive, else Hill); RecordError if it has none."""
+    for field in FORMULA_FIELDS:
+        if isinstance(attributes.get(field), str) and attributes[field].strip():
+            return attributes[field]
+    raise RecordError(f"structure has no chemical formula (none of {', '.join(FORMULA_FIELDS)})")
+
+
+def site_count(attributes: dict[str, Any]) -> int | None:
+    """Sites in the cell: `nsites`, else the length of `species_at_sites`."""
+    nsites = attributes.get("nsites")
+    if isinstance(nsites, int) and nsites > 0:
+        return nsites
+    sites = attributes.get("species_at_sites")
+    return len(sites) if isinstance(sites, list) and sites else None
+
+
+def is_bulk(attributes: dict[str, Any]) -> bool:
+    """True when the structure is periodic in all three directions."""
+    return attributes.get("dimension_types") == [1, 1, 1] or attributes.get("nperiodic_dimensions") == 3
+
+
+def cell_volume(attributes: dict[str, Any]) -> float | None:
+    """Volume of a bulk structure's cell in Å³ (|det| of lattice_vectors); None if it has no full lattice."""
+    if not is_bulk(attributes):
+        return None
+    try:
+        return float(abs(np.linalg.det(np.array(attributes.get("lattice_vectors"), dtype=float))))
+    except (TypeError, ValueError, np.linalg.LinAlgError):
+        return None
+
+
+def structure_json(attributes: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The entry as pymatgen Structure JSON (`Structure.from_dict` reads it), or None and, if one was given, why."""
+    lattice, positions = attributes.get("lattice_vectors"), attributes.get("cartesian_site_positions")
+    names = attributes.get("species_at_sites")
+    if not (lattice and positions and names):
+        return None, None
+    if "assemblies" in (attributes.get("structure_features") or []):
+        return None, "structure not kept: its alternative site assemblies have no pymatgen form"
+    try:
+        document = structure_document(attributes, lattice, positions, names)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError, np.linalg.LinAlgError) as exc:
+        return None, f"structure not kept: {exc}"
+    return json.dumps(document), None
+
+
+def structure_document(attributes: dict[str, Any], lattice: Any, positions: Any, names: list[str]) -> dict[str, Any]:
+    """The pymatgen `Structure.as_dict()` document of a structure, written directly.
+
+    Building pymatgen's Structure and calling as_dict() costs about five times as much (it makes a Site object and a
+    lattice dict per site); tests check that `Structure.from_dict` reads this document back equal to the structure
+    pymatgen builds itself. Sites keep their OPTIMADE species names as labels; their Cartesian coordinates, which
+    `from_dict` does not read, are left out (writing the JSON is most of the cost).
+    """
+    matrix = np.array(lattice, dtype=float)
+    cartesian = np.array(positions, dtype=float)
+    if matrix.shape != (3, 3) or cartesian.shape != (len(names), 3):
+        raise ValueError(f"lattice_vectors {matrix.shape} or cartesian_site_positions {cartesian.shape} malformed")
+    fractional = np.linalg.solve(matrix.T, cartesian.T).T  # cartesian = fractional @ matrix
+    occupancies = species_occupancies(attributes.get("species"), set(names))
+    pbc = [bool(flag) for flag in attributes.get("dimension_types") or (1, 1, 1)]
+    sites = [
+        {"species": occupancies[name], "abc": abc, "label": name}
+        for name, abc in zip(names, fractional.tolist(), strict=True)
+    ]
+    return {
+        "@module": "pymatgen.core.structure",
+        "@class": "Structure",
+        "charge": 0,
+        "lattice": {"matrix": matrix.tolist(), "pbc": pbc},
+        "properties": {},
+        "sites": sites,
+    }
+
+
+def species_occupancies(species: list[dict[str, Any]] | None, names: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each species name -> its elements with their occupancies, as pymatgen writes a site (vacancies left out).
+
+    Without a `species` list the site names are element symbols.
+    """
+    if not species:
+        return {name: [{"element": element_of(name), "occu": 1.0}] for name in names}
+    return {
+        entry["name"]: [
+            {"element": element_of(symbol), "occu": float(share)}
+            for symbol, share in zip(entry["chemical_symbols"], entry["concentration"], strict=True)
+            if symbol != "vacancy"
+        ]
+        for entry in species
+    }
+
+
+@lru_cache(maxsize=256)
+def element_of(symbol: str) -> str:
+    """`symbol` if it is a chemical element (pymatgen's list); ValueError otherwise ('X', unknown, ...)."""
+    if not Element.is_valid_symbol(symbol):
+        raise ValueError(f"'{symbol}' is not a chemical element")
+    return symbol
+
+
+def spacegroup(attributes: dict[str, Any]) -> tuple[str | None, int | None]:
+    """Hermann-Mauguin symbol and international number from the first field that has each."""
+    symbol = next((attributes[f] for f in SPACEGROUP_SYMBOL_FIELDS if isinstance(attributes.get(f), str)), None)
+    number = next((attributes[f] for f in SPACEGROUP_NUMBER_FIELDS if isinstance(attributes.get(f), int)), None)
+    return symbol, number if number is not None and 1 <= number <= 230 else None
+
+
+def quoted(text: str) -> str:
+    """An OPTIMADE string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def reduced_formula(text: str) -> str:
+    """A formula as OPTIMADE's `chemical_formula_reduced`: elements in alphabetical order, no 1s ('SiO2' -> 'O2Si')."""
+    try:
+        composition = Composition(text).reduced_composition
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"unparseable formula '{text}'") from exc
+    amounts = sorted((element.symbol, amount) for element, amount in composition.element_composition.items())
+    return "".join(f"{symbol}{formula_double_format(amount)}" for symbol, amount in amounts)
+
+
+def element_symbol(text: str) -> str:
+    """A checked element symbol ('fe' -> 'Fe')."""
+    try:
+        return Element(text.strip().capitalize()).symbol
+    except ValueError:
+        raise ConfigError(f"not an element: '{text}'") from None
+
+
+def build_filter(request: FetchRequest) -> str | None:
+    """The OPTIMADE filter of a fetch: ids, formulas or the exact element set (any of them), AND the passed filter."""
+    selections = [f"id={quoted(source_id)}" for source_id in request.ids]
+    selections += [f"chemical_formula_reduced={quoted(reduced_formula(formula))}" for formula in request.formulas]
+    if request.elements:
+        symbols = sorted({element_symbol(text) for text in request.elements})
+        selections.append(f"elements HAS ALL {','.join(map(quoted, symbols))} AND nelements={len(symbols)}")
+    if not (selections or request.filter or request.everything):
+        raise ConfigError("nothing asked of OPTIMADE: give ids, --formula, --elements, --filter or --all")
+    clauses = ([joined(selections, "OR")] if selections else []) + ([request.filter] if request.filter else [])
+    return joined(clauses, "AND") if clauses else None
+
+
+def joined(clauses: list[str], operator: str) -> str:
+    """Filter clauses combined with a boolean operator (each in parentheses when there are several)."""
+    return f" {operator} ".join(f"({clause})" for clause in clauses) if len(clauses) > 1 else clauses[0]
+
+
+def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> OptimadeConnector:
+    """The OPTIMADE connector for a `matreg fetch` request (the catalog source's base URL is the provider's)."""
+    return OptimadeConnector(
+        source, client, build_filter(request), page_size=request.page_size or DEFAULT_PAGE_LIMIT, name=name
+    )

@@ -1,0 +1,212 @@
+"""OQMD, the Open Quantum Materials Database: its REST API `GET <base>/formationenergy` (https://oqmd.org/oqmdapi/).
+
+Wire format (qmpy's FormationEnergyList view and serializer; docs: static.oqmd.org/static/docs/restful.html):
+    GET /oqmdapi/formationenergy?fields=name,entry_id,delta_e&filter=element_set=(Al-Fe),O&limit=50
+    {"links": {"next": "http://oqmd.org/oqmdapi/formationenergy?...&offset=50", "previous": null, ...},
+     "data": [{"name": "NaAlH2CO5", "entry_id": 16974, "composition": "Al1 C1 H2 Na1 O5", "delta_e": -2.057,
+               "volume": 101.2, "natoms": 10, "unit_cell": [[ax, ay, az], [bx, ...], [cx, ...]],
+               "sites": ["Na @ 0 0 0", "Al @ 0.5 0.5 0.5", ...], ...}],
+     "meta": {"data_returned": 50, "data_available": 1078, "more_data_available": true, ...},
+     "response_message": "OK"}
+Quirks: `filter` is OQMD's own language (`element_set=(Al-Fe),O` is (Al or Fe) and O; terms joined by ' AND ');
+`volume` is per cell of the calculation's output structure, whose atoms `sites` lists; `unit_cell` rows are the
+lattice vectors and `sites` fractional coordinates printed with 3 significant digits; `composition` is reduced
+("Al2 O3"); `stability` (hull distance) is negative for phases on the hull; entries cannot be selected by id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urljoin
+
+from pymatgen.core import Lattice, Structure
+from pymatgen.symmetry.groups import SpaceGroup
+
+from matreg.catalog import Source
+from matreg.errors import ConfigError, RecordError, SourceError
+from matreg.fieldmap import FieldMap, load_field_map
+from matreg.http import HttpClient
+from matreg.paginate import HttpRequest, NextLinkPaginator, dig
+from matreg.sources import FetchRequest
+from matreg.sources.base import Attribution, Page, RunInfo, SourceRecord
+from matreg.sources.jsonapi import JsonApiConnector
+
+DEFAULT_LIMIT = 50  # OQMD's own default page size
+
+
+class OqmdConnector(JsonApiConnector):
+    """Pages of `formationenergy` records for one or more queries (one per formula), following `links.next`."""
+
+    def __init__(
+        self, source: Source, client: HttpClient, queries: list[dict[str, str]], *, page_size: int, name: str = "oqmd"
+    ) -> None:
+        base_url = source.base_url.rstrip("/") + "/"
+        self.endpoint = base_url + "formationenergy"
+        self.entry_url = urljoin(base_url, "../materials/entry/")  # the entry's page on the OQMD web site
+        self.client = client
+        self.queries = queries
+        self.page_size = page_size
+        self.paginator = NextLinkPaginator()
+        self.field_map = load_field_map("oqmd")
+        self.attribution = Attribution(
+            source=name,
+            provenance=source.provenance,
+            method=self.field_map.method,
+            database_version=source.database_version,
+            citation=source.citation,
+            license=source.license,
+        )
+        self._query = 0
+
+    def run_info(self) -> RunInfo:
+        described = "; ".join(
+            " ".join(f"{k}={v}" for k, v in q.items() if k != "fields") or "all" for q in self.queries
+        )
+        return RunInfo(
+            endpoint=self.endpoint,
+            query=f"OQMD formationenergy: {described}",
+            parameters={"queries": self.queries, "limit": self.page_size},
+        )
+
+    def first_request(self) -> HttpRequest:
+        return HttpRequest("GET", self.endpoint, {**self.queries[self._query], "limit": self.page_size})
+
+    def records(self, body: Any) -> list[dict[str, Any]]:
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise SourceError(f"OQMD answered without a 'data' list: {str(body)[:120]!r}")
+        return data
+
+    def item_id(self, record: dict[str, Any]) -> str:
+        return str(record.get("entry_id")) if isinstance(record, dict) else "<not an object>"
+
+    def total(self, body: Any) -> int | None:
+        return dig(body, ("meta", "data_available"))
+
+    def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
+        """Each query's pages in turn; the cursor says which query and which request within it come next."""
+        start = cursor["query"] if cursor else 0
+        for index in range(start, len(self.queries)):
+            self._query = index  # read by first_request
+            inner = cursor["request"] if cursor and index == start else None
+            for page in super().pages(inner):
+                page.cursor = self._chain_cursor(index, page.cursor)
+                yield page
+
+    def _chain_cursor(self, index: int, request: dict[str, Any] | None) -> dict[str, Any] | None:
+        if request is not None:
+            return {"query": index, "request": request}
+        return {"query": index + 1, "request": None} if index + 1 < len(self.queries) else None
+
+    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+        if not isinstance(payload, dict) or payload.get("entry_id") is None:
+            raise RecordError("OQMD record without an entry_id")
+        entry_id = payload["entry_id"]
+        structure = read_structure(payload.get("unit_cell"), payload.get("sites"), entry_id)
+        formula = payload.get("composition") or payload.get("name") or (structure and _composition(structure))
+        if not formula:
+            raise RecordError(f"OQMD entry {entry_id}: no composition, name or structure")
+        spacegroup = _text(payload, "spacegroup")
+        return SourceRecord(
+            source_id=str(entry_id),
+            formula=formula,
+            values=self.field_map.read_values(payload),
+            name=_text(payload, "name"),
+            source_url=f"{self.entry_url}{entry_id}",
+            structure=json.dumps(structure.as_dict()) if structure else None,
+            spacegroup_symbol=spacegroup,
+            spacegroup_number=spacegroup_number(spacegroup) if spacegroup else None,
+            nsites=len(structure) if structure else _natoms(payload),  # `volume` is per cell of the listed sites
+            notes=_notes(payload),
+            unmapped=self.field_map.unmapped(payload),
+        )
+
+
+def read_structure(unit_cell: Any, sites: Any, entry_id: Any) -> Structure | None:
+    """The structure of `unit_cell` (rows: lattice vectors, Å) and `sites` ('Al @ 0 0.5 0.5'), if both are given."""
+    if not unit_cell or not sites:
+        return None
+    if not isinstance(sites, list):
+        raise RecordError(f"OQMD entry {entry_id}: 'sites' is not a list")
+    species, coords = zip(*(_site(text, entry_id) for text in sites), strict=True)
+    try:
+        return Structure(Lattice(unit_cell), species, coords)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RecordError(f"OQMD entry {entry_id}: unreadable unit_cell/sites: {exc}") from None
+
+
+def _site(text: Any, entry_id: Any) -> tuple[str, list[float]]:
+    element, at, position = str(text).partition("@")
+    try:
+        coords = [float(x) for x in position.split()]
+    except ValueError:
+        coords = []
+    if not at or len(coords) != 3:
+        raise RecordError(f"OQMD entry {entry_id}: site {text!r} is not '<element> @ x y z'")
+    return element.strip(), coords
+
+
+def _composition(structure: Structure) -> str:
+    # as OQMD writes compositions ('Al2 O3'): pymatgen's formulas need electronegativities, noble gases have none
+    return " ".join(f"{element}{amount:g}" for element, amount in structure.composition.get_el_amt_dict().items())
+
+
+@lru_cache(maxsize=512)
+def spacegroup_number(symbol: str) -> int | None:
+    """International number of a Hermann-Mauguin symbol ('Imma' -> 74); None if pymatgen does not know it."""
+    try:
+        return SpaceGroup(symbol).int_number
+    except ValueError:
+        return None
+
+
+def _text(payload: dict[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _natoms(payload: dict[str, Any]) -> int | None:
+    natoms = payload.get("natoms")
+    if natoms is None:
+        return None
+    if not isinstance(natoms, int) or isinstance(natoms, bool) or natoms < 1:
+        raise RecordError(f"OQMD entry {payload['entry_id']}: natoms {natoms!r} is not a positive integer")
+    return natoms
+
+
+def _notes(payload: dict[str, Any]) -> str | None:
+    labels = {"icsd_id": "ICSD", "prototype": "prototype", "calculation_label": "calculation"}
+    notes = [f"{label} {payload[key]}" for key, label in labels.items() if payload.get(key) not in (None, "")]
+    return "; ".join(notes) or None
+
+
+def query_fields(field_map: FieldMap) -> str:
+    """The `fields` parameter: every field the map reads, so OQMD sends nothing else."""
+    return ",".join(dict.fromkeys([*field_map.fields, *field_map.other_fields]))
+
+
+def native_filter(request: FetchRequest) -> str | None:
+    """OQMD's `filter` for the request: its elements (exactly these: element_set and ntypes) and its own filter."""
+    terms = []
+    if request.elements:
+        terms += [f"element_set={','.join(request.elements)}", f"ntypes={len(set(request.elements))}"]
+    if request.filter:
+        terms.append(f"( {request.filter} )" if terms else request.filter)
+    return " AND ".join(terms) or None
+
+
+def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> OqmdConnector:
+    """The OQMD connector for a `matreg fetch` request: formulas, elements, a native filter, or everything."""
+    if request.ids:
+        raise ConfigError(
+            "OQMD's formationenergy API cannot select entries by id: use --formula, --elements or --filter"
+        )
+    where = native_filter(request)
+    if not (where or request.formulas or request.everything):
+        raise ConfigError("nothing asked of OQMD: give --formula, --elements, --filter (OQMD's language) or --all")
+    query = {"fields": query_fields(load_field_map("oqmd"))} | ({"filter": where} if where else {})
+    queries = [query | {"composition": formula} for formula in request.formulas] or [query]
+    return OqmdConnector(source, client, queries, page_size=request.page_size or DEFAULT_LIMIT, name=name)

@@ -1,0 +1,286 @@
+"""matreg's NOMAD connector over real HTTP, against archive-query pages replayed on 127.0.0.1.
+
+The pages (tests/fixtures/nomad, see SOURCES.md) are assembled in NOMAD's wire format from real Materials Project
+records whose values were converted INTO NOMAD's SI units, so these tests prove the harmonization back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pymatgen.core import Structure
+from replay import ReplayServer, Reply, Request
+
+from matreg.catalog import load_catalog
+from matreg.errors import ConfigError, RecordError, SourceError
+from matreg.ingest import run_ingest
+from matreg.sources import FetchRequest, build_connector
+from matreg.sources.nomad import functional, nomad_formula
+from matreg.store import Store
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "nomad"
+API = "/prod/v1/api/v1/"
+ARCHIVE_QUERY = API + "entries/archive/query"
+PAGES = {
+    json.loads(path.read_text())["pagination"].get("page_after_value"): path
+    for path in sorted(FIXTURES.glob("page*.json"))
+}
+REAL_TIO_PAGE = FIXTURES / "docs_entries_query_TiO_page_size1.json"
+EXPECTED_REQUIRED = {
+    "results": {
+        "method": "*",
+        "material": {"symmetry": "*", "elements": "*", "chemical_formula_reduced": "*"},
+        "properties": {"electronic": {"band_gap": "*"}, "structures": {"structure_original": "*"}},
+    }
+}
+
+
+class NomadReplay:
+    """NOMAD's archive query: the page that follows the request's `page_after_value`; 503 on `broken` cursors."""
+
+    def __init__(self, pages: dict[str | None, Path]) -> None:
+        self.pages = pages
+        self.broken: set[str | None] = set()
+
+    def __call__(self, request: Request) -> Reply:
+        if request.method != "POST" or request.path != ARCHIVE_QUERY:
+            return Reply.json({"detail": "Not Found"}, 404)
+        after = (request.json().get("pagination") or {}).get("page_after_value")
+        if after in self.broken:
+            return Reply.json({"detail": "Service Unavailable"}, 503)
+        return Reply.file(self.pages[after]) if after in self.pages else Reply.json({"detail": "bad after"}, 422)
+
+
+@pytest.fixture
+def replay() -> NomadReplay:
+    return NomadReplay(PAGES)
+
+
+@pytest.fixture
+def server(replay):
+    with ReplayServer(replay, prefix=API) as server:
+        yield server
+
+
+@pytest.fixture
+def catalog(tmp_path, server):
+    return load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url))
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(tmp_path / "store")
+
+
+def write_catalog(path: Path, base_url: str) -> Path:
+    """A catalog whose nomad source points at `base_url`, with fast retries."""
+    path.write_text(
+        "sources:\n"
+        "  nomad:\n"
+        "    title: NOMAD (local replay)\n"
+        "    connector: nomad\n"
+        f"    base_url: {base_url}\n"
+        "    provenance: dft\n"
+        "    license: CC-BY-4.0\n"
+        "    citation: Scheffler et al. 2022\n"
+        "    database_version: v1 API (replay)\n"
+        "    http: {retries: 3, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: false}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def fetch(store, catalog, **options):
+    request = FetchRequest(**({"everything": True, "page_size": 3} | options))
+    return run_ingest(build_connector("nomad", catalog, request), store)
+
+
+def sorted_table(store: Store, name: str):
+    """A store table in a stable row order (views do not promise one)."""
+    frame = store.table(name)
+    return frame.sort_values(frame.columns[0], ignore_index=True)
+
+
+def page_requests(server) -> list[dict]:
+    return [request.json() for request in server.requests if request.path == ARCHIVE_QUERY]
+
+
+def test_pages_are_fetched_by_page_after_value_at_the_real_path(store, catalog, server):
+    report = fetch(store, catalog)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined, report.n_available) == (9, 8, 1, 9)
+    assert report.n_values == 24  # band gap, volume per atom and density of each stored entry
+    bodies = page_requests(server)
+    assert len(bodies) == 4 and all(r.method == "POST" for r in server.requests)  # the 4th page is empty
+    assert [body["pagination"].get("page_after_value") for body in bodies] == [
+        None,
+        "mp-1225695",
+        "mp-568005",
+        "mp-976876",
+    ]
+    first = bodies[0]
+    assert first["owner"] == "public" and first["query"] == {"results.method.method_name": "DFT"}
+    assert first["pagination"] == {"page_size": 3, "order_by": "entry_id", "order": "asc"}
+    assert first["required"] == EXPECTED_REQUIRED
+    assert server.requests[0].headers["User-Agent"].startswith("matreg/")
+
+
+def test_si_values_are_harmonized_to_canonical_units_with_originals_kept(store, catalog):
+    fetch(store, catalog)
+    values = store.query(
+        "SELECT property, value, unit, original_value, original_unit, provenance, method "
+        "FROM properties WHERE record_id = 'nomad:mp-10009'"
+    ).set_index("property")
+    gap = values.loc["band_gap"]
+    assert gap.value == pytest.approx(0.898, rel=1e-9) and gap.unit == "eV"  # GaTe, Materials Project mp-10009
+    assert gap.original_value == pytest.approx(1.43875e-19, rel=1e-5) and gap.original_unit == "J"
+    volume = values.loc["volume_per_atom"]
+    assert volume.value == pytest.approx(272.78374478 / 8, rel=1e-7) and volume.unit == "angstrom**3/atom"
+    assert volume.original_value == pytest.approx(2.7278374478e-28, rel=1e-7) and volume.original_unit == "m**3/cell"
+    density = values.loc["density"]
+    assert density.unit == "g/cm**3" and density.original_unit == "kg/m**3"
+    assert density.value == pytest.approx(density.original_value / 1000, rel=1e-12)
+    assert set(values["provenance"]) == {"dft"} and set(values["method"]) == {"PBE"}
+    metal = store.query("SELECT value FROM properties WHERE record_id = 'nomad:mp-1225695' AND property = 'band_gap'")
+    assert metal["value"].tolist() == [0.0]  # CuNi is a metal
+
+
+def test_material_rows_carry_structure_symmetry_method_and_attribution(store, catalog, server):
+    fetch(store, catalog)
+    material = store.query("SELECT * FROM materials WHERE record_id = 'nomad:mp-10009'").iloc[0]
+    assert (material.formula, material.spacegroup_number, material.spacegroup_symbol) == ("GaTe", 194, "P6_3/mmc")
+    assert (material.nsites, material.provenance, material.method) == (8, "dft", "PBE")
+    assert material.notes == "program: VASP"
+    assert material.source_url == server.url + "entries/mp-10009/archive"
+    assert material.citation == "Scheffler et al. 2022" and material.license == "CC-BY-4.0"
+    structure = Structure.from_str(material.structure, fmt="json")
+    assert structure.composition.reduced_formula == "GaTe" and len(structure) == 8
+    assert structure.lattice.a == pytest.approx(4.13459945, rel=1e-9)
+    assert structure.volume == pytest.approx(272.78374478, rel=1e-7)
+    density = store.query("SELECT value FROM properties WHERE record_id = 'nomad:mp-10009' AND property = 'density'")
+    assert density["value"].iloc[0] == pytest.approx(structure.density, rel=1e-9)
+    formulas = set(store.query("SELECT formula FROM materials")["formula"])
+    assert formulas == {"GaTe", "HfSeS", "CuNi", "K2NaAs", "CsYbBr3", "Li5SbS", "ScAlRh2", "K2PtC2"}
+
+
+def test_malformed_record_is_quarantined_and_unknown_fields_are_counted(store, catalog):
+    report = fetch(store, catalog)
+    rejected = store.query("SELECT item, reasons, raw FROM quarantine")
+    assert rejected["item"].tolist() == ["mp-567510"]
+    assert "structure_original: 3 positions, 2 species" in rejected["reasons"].iloc[0][0]
+    assert json.loads(rejected["raw"].iloc[0])["entry_id"] == "mp-567510"
+    assert report.unmapped == {"processed": 2}
+    run = store.query("SELECT unmapped_fields, status FROM fetch_runs").iloc[0]
+    assert json.loads(run.unmapped_fields) == {"processed": 2} and run.status == "complete"
+
+
+def test_a_429_with_retry_after_is_honoured_then_succeeds(store, catalog, server):
+    server.fail(ARCHIVE_QUERY, 429, retry_after=1)
+    report = fetch(store, catalog)
+    assert report.n_stored == 8 and server.hits(ARCHIVE_QUERY) == 5
+
+
+def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(store, catalog, server):
+    fetch(store, catalog)
+    before = {name: sorted_table(store, name) for name in ("materials", "properties", "quarantine")}
+    server.fail(ARCHIVE_QUERY, *[503] * 4)
+    with pytest.raises(SourceError, match="HTTP 503"):
+        fetch(store, catalog, ids=["mp-10009"], everything=False)
+    for name, frame in before.items():
+        assert sorted_table(store, name).equals(frame), name
+    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
+    assert runs["status"].tolist() == ["complete", "failed"] and "HTTP 503" in runs["error"].iloc[1]
+
+
+def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_path, catalog, server, replay):
+    clean = Store(tmp_path / "clean")
+    fetch(clean, catalog)
+
+    resumed = Store(tmp_path / "resumed")
+    replay.broken.add("mp-568005")  # page 3 answers 503 after pages 1 and 2 were staged
+    with pytest.raises(SourceError, match="HTTP 503"):
+        fetch(resumed, catalog)
+    assert len(resumed.table("materials")) == 0  # nothing visible from the failed run
+    replay.broken.clear()
+    seen = len(server.requests)
+    report = run_ingest(
+        build_connector("nomad", catalog, FetchRequest(everything=True, page_size=3)), resumed, resume=True
+    )
+    after_values = [request.json()["pagination"].get("page_after_value") for request in server.requests[seen:]]
+    assert after_values == ["mp-568005", "mp-976876"]  # pages 1 and 2 were not fetched again
+    assert report.resumed and report.n_fetched == 9 and report.n_quarantined == 1
+    for table, columns in (("materials", ["record_id", "formula"]), ("properties", ["record_id", "property", "value"])):
+        assert resumed.table(table)[columns].sort_values(columns).values.tolist() == (
+            clean.table(table)[columns].sort_values(columns).values.tolist()
+        )
+    runs = resumed.table("fetch_runs")
+    assert runs["status"].tolist() == ["complete"] and runs["n_fetched"].tolist() == [9]
+
+
+def test_ids_formulas_and_elements_become_one_nomad_query(store, catalog, server):
+    request = FetchRequest(ids=["mp-10009"], formulas=["TiO2", "Ga2Te2"], elements=["Te", "Ga"])
+    run_ingest(build_connector("nomad", catalog, request), store, dry_run=True)
+    assert page_requests(server)[0]["query"] == {
+        "and": [
+            {"results.method.method_name": "DFT"},
+            {
+                "or": [
+                    {"entry_id": {"any": ["mp-10009"]}},
+                    {"results.material.chemical_formula_reduced": {"any": ["O2Ti", "GaTe"]}},
+                    {"results.material.elements_exclusive": "Ga Te"},
+                ]
+            },
+        ]
+    }
+    assert page_requests(server)[0]["pagination"]["page_size"] == 100  # the default
+
+
+def test_a_native_filter_is_passed_through_and_bad_requests_are_refused(store, catalog, server):
+    native = {"results.material.n_elements": {"gte": 2}, "results.method.simulation.program_name": "VASP"}
+    run_ingest(build_connector("nomad", catalog, FetchRequest(filter=json.dumps(native))), store, dry_run=True)
+    assert page_requests(server)[0]["query"] == {"and": [{"results.method.method_name": "DFT"}, native]}
+    with pytest.raises(ConfigError, match="JSON query object"):
+        build_connector("nomad", catalog, FetchRequest(filter="results.material.n_elements > 2"))
+    with pytest.raises(ConfigError, match="no NOMAD entries asked for"):
+        build_connector("nomad", catalog, FetchRequest())
+
+
+def test_the_pagination_block_of_a_real_nomad_answer_is_read(catalog, server, replay):
+    replay.pages = {None: REAL_TIO_PAGE}  # NOMAD's documented answer (entries/query shares its pagination)
+    connector = build_connector("nomad", catalog, FetchRequest(elements=["Ti", "O"], page_size=1))
+    page = next(connector.pages())
+    assert page.total == 17957 and [item.item_id for item in page.items] == ["--SZVYOxA2jTu_L-mSxefSQFmeyF"]
+    assert page.cursor["json"]["pagination"]["page_after_value"] == "--SZVYOxA2jTu_L-mSxefSQFmeyF"
+    with pytest.raises(RecordError, match="archive.results"):
+        connector.to_record(page.items[0].payload)  # an id-only entry holds nothing to map
+    connector.close()
+
+
+def test_only_dft_entries_are_mapped(catalog):
+    connector = build_connector("nomad", catalog, FetchRequest(everything=True))
+    entry = json.loads(PAGES[None].read_text())["data"][0]
+    entry["archive"]["results"]["method"]["method_name"] = "GW"
+    with pytest.raises(RecordError, match="'GW' is not DFT"):
+        connector.to_record(entry)
+    connector.close()
+
+
+def test_a_non_periodic_entry_is_kept_without_a_structure(catalog):
+    connector = build_connector("nomad", catalog, FetchRequest(everything=True))
+    entry = json.loads(PAGES[None].read_text())["data"][0]
+    entry["archive"]["results"]["properties"]["structures"]["structure_original"]["dimension_types"] = [0, 0, 0]
+    record = connector.to_record(entry)
+    assert record.structure is None and record.nsites == 8 and record.formula == "GaTe"
+    connector.close()
+
+
+def test_functional_and_formula_follow_nomad_conventions():
+    assert functional({"simulation": {"dft": {"xc_functional_names": ["GGA_C_PBE", "GGA_X_PBE"]}}}) == "PBE"
+    hse_u = {"xc_functional_names": ["HYB_GGA_XC_HSE06"], "hubbard_kanamori_model": [{"u_effective": 1e-19}]}
+    assert functional({"simulation": {"dft": hse_u}}) == "HSE06+U"
+    lda = {"xc_functional_names": ["LDA_C_PZ", "LDA_X"], "xc_functional_type": "LDA"}
+    assert functional({"simulation": {"dft": lda}}) == "LDA (LDA_C_PZ+LDA_X)"
+    assert functional({}) is None
+    assert functional({"simulation": {"dft": {"xc_functional_type": "not processed"}}}) is None
+    assert [nomad_formula(text) for text in ("TiO2", "Ti2O4", "Ho3TmMn8", "Si")] == ["O2Ti", "O2Ti", "Ho3Mn8Tm", "Si"]

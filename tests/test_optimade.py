@@ -1,0 +1,397 @@
+"""matreg's OPTIMADE connector over real HTTP: replayed provider pages on 127.0.0.1, and the real reference server.
+
+Replayed pages (tests/fixtures/optimade, see SOURCES.md): pages the optimade-python-tools reference server sent for
+this connector's own request, a real Materials Cloud page, and pages assembled from real Materials Project and OQMD
+records. The reference-server tests start `optimade[server]` 1.5.0 from MATREG_OPTIMADE_SERVER_PYTHON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from optimade_server import SERVER_PYTHON_ENV, ReferenceServer, server_python
+from pymatgen.core import Lattice, Structure
+from replay import ReplayServer, Reply, Request
+
+from matreg.catalog import load_catalog
+from matreg.errors import ConfigError, SourceError
+from matreg.ingest import run_ingest
+from matreg.sources import FetchRequest, build_connector
+from matreg.sources.optimade import build_filter
+from matreg.store import Store
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "optimade"
+REFERENCE_PAGES = {offset: FIXTURES / f"ref_nelements2_page{k}.json" for k, offset in enumerate((0, 4, 8, 12), 1)}
+MP_PAGES = {0: FIXTURES / "assembled_mp_page1.json", 3: FIXTURES / "assembled_mp_page2.json"}
+MATERIALS_CLOUD_PAGE = FIXTURES / "materialscloud_optimade_sample_structures_SiO.json"
+BAD_FILTER_REPLY = FIXTURES / "local_ref_server_error_400_bad_filter.json"
+STRUCTURES = "/v1/structures"
+
+
+class OptimadeReplay:
+    """A provider's structures endpoint: the recorded page of the request's `page_offset` (503 for `broken` ones).
+
+    Recorded pages name their server in `links.next`; that root (if any) is replaced by the replay server's.
+    """
+
+    def __init__(self, path: str, pages: dict[int, Path], recorded_root: str | None = None) -> None:
+        self.path = path
+        self.pages = pages
+        self.recorded_root = recorded_root
+        self.root = ""
+        self.broken: set[int] = set()
+
+    def __call__(self, request: Request) -> Reply:
+        offset = int(request.query.get("page_offset", ["0"])[0])
+        if request.path != self.path or offset not in self.pages:
+            return Reply.json({"errors": [{"status": "404", "title": "Not Found"}]}, 404)
+        if offset in self.broken:
+            return Reply.json({"errors": [{"status": "503", "title": "Service Unavailable"}]}, 503)
+        text = self.pages[offset].read_text()
+        return Reply(200, (text.replace(self.recorded_root, self.root) if self.recorded_root else text).encode())
+
+    def offsets(self, server: ReplayServer) -> list[int]:
+        """The page offsets the server was asked for, in order."""
+        return [int(r.query.get("page_offset", ["0"])[0]) for r in server.requests if r.path == self.path]
+
+
+def serve(replay: OptimadeReplay) -> ReplayServer:
+    """A replay server for `replay`, its recorded root made the server's own."""
+    server = ReplayServer(replay)
+    replay.root = server.root
+    return server
+
+
+def pymatgen_structure(attributes: dict) -> Structure:
+    """The structure of OPTIMADE attributes as pymatgen builds it from its own classes (vacancies left out)."""
+    occupancy = {
+        species["name"]: {
+            el: c
+            for el, c in zip(species["chemical_symbols"], species["concentration"], strict=True)
+            if el != "vacancy"
+        }
+        for species in attributes["species"]
+    }
+    sites = [occupancy[name] for name in attributes["species_at_sites"]]
+    return Structure(
+        Lattice(attributes["lattice_vectors"]), sites, attributes["cartesian_site_positions"], coords_are_cartesian=True
+    )
+
+
+def write_catalog(path: Path, base_url: str) -> Path:
+    """A catalog whose optimade source points at `base_url`, with fast retries."""
+    path.write_text(
+        "sources:\n"
+        "  optimade:\n"
+        "    title: OPTIMADE provider (local replay)\n"
+        "    connector: optimade\n"
+        f"    base_url: {base_url}\n"
+        "    provenance: dft\n"
+        "    license: CC-BY-4.0\n"
+        "    citation: Andersen et al., Sci. Data 8, 217 (2021)\n"
+        "    database_version: test\n"
+        "    http: {retries: 3, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: false}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def fetch(store: Store, catalog, request: FetchRequest, **options):
+    return run_ingest(build_connector("optimade", catalog, request), store, **options)
+
+
+def sorted_table(store: Store, name: str) -> pd.DataFrame:
+    """A store table in a fixed row order."""
+    frame = store.table(name)
+    return frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(tmp_path / "store")
+
+
+@pytest.fixture
+def reference_replay() -> OptimadeReplay:
+    return OptimadeReplay(STRUCTURES, REFERENCE_PAGES, "http://127.0.0.1:5077")
+
+
+@pytest.fixture
+def reference_server(reference_replay):
+    with serve(reference_replay) as server:
+        yield server
+
+
+@pytest.fixture
+def reference_catalog(tmp_path, reference_server):
+    return load_catalog(write_catalog(tmp_path / "catalog.yaml", reference_server.root))
+
+
+@pytest.fixture
+def mp_server():
+    with serve(OptimadeReplay(STRUCTURES, MP_PAGES, "https://optimade.materialsproject.org")) as server:
+        yield server
+
+
+@pytest.fixture
+def mp_catalog(tmp_path, mp_server):
+    return load_catalog(write_catalog(tmp_path / "catalog.yaml", mp_server.root))
+
+
+NELEMENTS_2 = FetchRequest(filter="nelements>=2", page_size=4)
+
+
+def test_recorded_reference_pages_are_followed_through_links_next(store, reference_catalog, reference_server):
+    report = fetch(store, reference_catalog, NELEMENTS_2)
+    assert (report.n_fetched, report.n_available, report.n_stored, report.n_quarantined) == (15, 15, 12, 3)
+    requests = reference_server.requests
+    assert [r.path for r in requests] == [STRUCTURES] * 4
+    assert [r.query.get("page_offset") for r in requests] == [None, ["4"], ["8"], ["12"]]
+    first = requests[0].query
+    assert (first["filter"], first["page_limit"]) == (["nelements>=2"], ["4"])
+    fields = first["response_fields"][0].split(",")
+    assert {"lattice_vectors", "species_at_sites", "_exmpl_band_gap", "_oqmd_delta_e", "_mp_stability"} <= set(fields)
+    # The reference server's synthetic cells: three are far too small for their atoms.
+    assert all("volume_per_atom = " in reason and "outside the physical bounds" in reason for reason in report.reasons)
+    assert set(store.query("SELECT item FROM quarantine")["item"]) == {"mpf_272", "mpf_632", "mpf_3819"}
+    assert report.unmapped == {}  # the server sent exactly the fields asked for (others' as null)
+
+
+def test_values_are_harmonized_with_units_provenance_and_method(store, mp_catalog, mp_server):
+    report = fetch(store, mp_catalog, FetchRequest(elements=["N"]))
+    assert (report.n_fetched, report.n_stored, report.n_values, report.n_quarantined) == (6, 6, 18, 0)
+    values = store.query("SELECT * FROM properties WHERE record_id = 'optimade:mp-13480'").set_index("property")
+    energy = values.loc["formation_energy_per_atom"]
+    assert (energy.value, energy.unit, energy.original_unit) == (pytest.approx(0.80198599), "eV/atom", "eV/atom")
+    assert (energy.provenance, energy.method) == ("dft", "GGA/GGA+U")
+    assert values.loc["energy_above_hull", "value"] == pytest.approx(0.80198599)
+    material = store.query("SELECT * FROM materials WHERE record_id = 'optimade:mp-13480'").iloc[0]
+    structure = Structure.from_dict(json.loads(material.structure))
+    assert (material.formula, material.nsites) == ("Cu3N", 4)
+    entry = json.loads(MP_PAGES[3].read_text())["data"][0]
+    assert entry["id"] == "mp-13480" and structure == pymatgen_structure(entry["attributes"])
+    volume = values.loc["volume_per_atom"]
+    assert (volume.unit, volume.original_unit) == ("angstrom**3/atom", "angstrom**3/cell")
+    assert volume.original_value == pytest.approx(structure.volume)
+    assert volume.value == pytest.approx(structure.volume / 4)
+    assert volume.method == "cell volume of lattice_vectors"
+    assert material.source_url == f"{mp_server.root}/v1/structures/mp-13480"
+    assert (material.citation, material.database_version) == ("Andersen et al., Sci. Data 8, 217 (2021)", "test")
+
+
+def test_a_next_link_object_is_followed_and_dropped_response_fields_are_put_back(store, mp_catalog, mp_server):
+    fetch(store, mp_catalog, FetchRequest(elements=["N"], page_size=3))
+    first, second = mp_server.requests
+    assert first.query["filter"] == ['elements HAS ALL "N" AND nelements=1']
+    assert second.query["page_offset"] == ["3"]  # from {"href": ...}
+    assert second.query["response_fields"] == first.query["response_fields"]  # the href had none
+
+
+def test_the_real_materials_cloud_page_maps_and_counts_unknown_fields(tmp_path, store):
+    replay = OptimadeReplay(
+        "/optimade-sample/optimade/v1/structures", {0: MATERIALS_CLOUD_PAGE}, "https://aiida.materialscloud.org"
+    )
+    with serve(replay) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "mc.yaml", server.root + "/optimade-sample/optimade/"))
+        connector = build_connector("optimade", catalog, FetchRequest(filter='elements HAS ALL "Si","O"'))
+        first = next(connector.pages())
+        connector.close()
+        report = fetch(store, catalog, FetchRequest(filter='elements HAS ALL "Si","O"'), limit=2)
+    assert first.total == 187 and [item.item_id for item in first.items] == ["903", "250"]
+    assert first.cursor["url"] == (
+        server.root + "/optimade-sample/optimade/v1/structures?filter=elementsHAS+ALL+%22Si%22%2C%22O%22"
+        "&sort=nelements&page_limit=2&page_offset=2"
+    )
+    assert first.cursor["params"] == {"response_fields": connector.response_fields}  # the link had none
+    assert report.n_stored == 2 and len(server.requests) == 2
+    assert report.unmapped == {
+        "immutable_id": 2,
+        "elements_ratios": 2,
+        "chemical_formula_anonymous": 2,
+        "assemblies": 2,
+        "_mcloud_ctime": 2,
+    }
+    material = store.query("SELECT * FROM materials WHERE source_id = '903'").iloc[0]
+    assert material.formula == "Na4Al3Si3ClO12" and material.nsites == 46
+    assert len(Structure.from_dict(json.loads(material.structure))) == 46
+    volume = store.query("SELECT value FROM properties WHERE record_id = 'optimade:903'").iloc[0, 0]
+    assert volume == pytest.approx(8.8954**3 / 46)
+    # Entry 250 is disordered: sites shared by Si and Al, Eu sites partly vacant.
+    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][1]["attributes"]
+    stored = Structure.from_dict(
+        json.loads(store.query("SELECT structure FROM materials WHERE source_id = '250'").iloc[0, 0])
+    )
+    assert stored == pymatgen_structure(entry) and not stored.is_ordered
+    unmapped = json.loads(store.query("SELECT unmapped_fields FROM fetch_runs").iloc[0, 0])
+    assert unmapped["_mcloud_ctime"] == 2
+
+
+def test_provider_prefixed_fields_give_values_methods_and_space_group(tmp_path, store):
+    replay = OptimadeReplay("/optimade/v1/structures", {0: FIXTURES / "assembled_oqmd_page.json"})
+    with serve(replay) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "oqmd.yaml", server.root + "/optimade/v1/"))
+        report = fetch(store, catalog, FetchRequest(formulas=["NaAlH2CO5", "CaAl2SiH4O8"]))
+    assert server.requests[0].query["filter"] == [
+        '(chemical_formula_reduced="AlCH2NaO5") OR (chemical_formula_reduced="Al2CaH4O8Si")'
+    ]
+    assert (report.n_stored, report.n_values) == (2, 4)
+    material = store.query("SELECT * FROM materials WHERE source_id = '16974'").iloc[0]
+    assert (material.spacegroup_symbol, material.structure) == ("Imma", None) and pd.isna(material.nsites)
+    values = store.query("SELECT * FROM properties WHERE record_id = 'optimade:16974'").set_index("property")
+    assert values.loc["band_gap", "value"] == 5.255 and values.loc["band_gap", "unit"] == "eV"
+    assert values.loc["formation_energy_per_atom", "value"] == pytest.approx(-2.0573961)
+    assert set(values["method"]) == {"PBE(+U), VASP"}
+
+
+def test_malformed_records_are_quarantined_with_their_reason(tmp_path, store):
+    replay = OptimadeReplay(STRUCTURES, {0: FIXTURES / "assembled_malformed_page.json"})
+    with serve(replay) as server:
+        report = fetch(
+            store, load_catalog(write_catalog(tmp_path / "c.yaml", server.root)), FetchRequest(everything=True)
+        )
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (3, 1, 2)
+    reasons = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
+    assert reasons["mp-13480"][0].startswith("not an OPTIMADE structure entry")
+    assert "unparseable formula 'ILq'" in reasons["mp-570935"][0]
+    assert "filter" not in server.requests[0].query  # --all asks for every structure
+
+
+def test_a_429_with_retry_after_is_honoured_then_succeeds(store, reference_catalog, reference_server):
+    reference_server.fail(STRUCTURES, 429, retry_after=1)
+    report = fetch(store, reference_catalog, NELEMENTS_2)
+    assert report.n_fetched == 15 and reference_server.hits(STRUCTURES) == 5
+
+
+def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(store, reference_catalog, reference_replay):
+    fetch(store, reference_catalog, NELEMENTS_2)
+    before = {name: sorted_table(store, name) for name in ("materials", "properties", "quarantine")}
+    reference_replay.broken = {4}
+    with pytest.raises(SourceError, match="HTTP 503"):
+        fetch(store, reference_catalog, NELEMENTS_2)
+    for name, frame in before.items():
+        assert sorted_table(store, name).equals(frame), name
+    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
+    assert list(runs["status"]) == ["complete", "failed"] and "HTTP 503" in runs["error"].iloc[1]
+
+
+def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(
+    tmp_path, reference_catalog, reference_server, reference_replay
+):
+    clean = Store(tmp_path / "clean")
+    fetch(clean, reference_catalog, NELEMENTS_2)
+    resumed = Store(tmp_path / "resumed")
+    reference_replay.broken = {8}  # pages at offsets 0 and 4 are staged, then page 3 keeps failing
+    with pytest.raises(SourceError, match="HTTP 503"):
+        fetch(resumed, reference_catalog, NELEMENTS_2)
+    assert len(resumed.table("materials")) == 0
+    reference_replay.broken.clear()
+    asked_before = len(reference_server.requests)
+    report = fetch(resumed, reference_catalog, NELEMENTS_2, resume=True)
+    assert reference_replay.offsets(reference_server)[asked_before:] == [8, 12]  # staged pages not fetched again
+    assert report.resumed and report.n_fetched == 15
+    for table, columns in (("materials", ["record_id", "formula"]), ("properties", ["record_id", "property", "value"])):
+        assert resumed.table(table)[columns].sort_values(columns).values.tolist() == (
+            clean.table(table)[columns].sort_values(columns).values.tolist()
+        )
+    assert resumed.table("fetch_runs")["status"].tolist() == ["complete"]
+
+
+def test_a_rejected_filter_is_a_clear_error(tmp_path, store):
+    def route(request: Request) -> Reply:
+        return Reply(400, BAD_FILTER_REPLY.read_bytes())  # what the reference server answers 'nelements>'
+
+    with ReplayServer(route) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root))
+        with pytest.raises(SourceError, match="HTTP 400"):
+            fetch(store, catalog, FetchRequest(filter="nelements>"))
+    assert len(server.requests) == 1  # a client error is not retried
+    assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
+
+
+def test_dry_run_reports_the_request_and_the_total(store, reference_catalog):
+    report = run_ingest(build_connector("optimade", reference_catalog, NELEMENTS_2), store, dry_run=True)
+    assert report.n_available == 15 and report.n_fetched == 4
+    assert report.request.startswith(
+        "GET http://127.0.0.1:"
+    ) and "/v1/structures?filter=nelements%3E%3D2&page_limit=4&" in (report.request)
+    assert not store.exists()
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        (FetchRequest(formulas=["SiO2"]), 'chemical_formula_reduced="O2Si"'),
+        (FetchRequest(elements=["o", "Si"]), 'elements HAS ALL "O","Si" AND nelements=2'),
+        (FetchRequest(ids=['mp-"1']), 'id="mp-\\"1"'),
+        (FetchRequest(ids=["mp-1"], filter="nsites<10"), '(id="mp-1") AND (nsites<10)'),
+        (FetchRequest(everything=True), None),
+    ],
+)
+def test_fetch_requests_become_optimade_filters(request_, expected):
+    assert build_filter(request_) == expected
+
+
+def test_nothing_asked_is_a_clear_error():
+    with pytest.raises(ConfigError, match="nothing asked of OPTIMADE"):
+        build_filter(FetchRequest())
+    with pytest.raises(ConfigError, match="not an element"):
+        build_filter(FetchRequest(elements=["Qq"]))
+
+
+# --- the real reference server (optimade-python-tools 1.5.0) --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    python = server_python()
+    if python is None:
+        pytest.skip(
+            f"{SERVER_PYTHON_ENV} is not set: install the reference server with "
+            "`python3 -m venv /work/optimade-venv && /work/optimade-venv/bin/pip install 'optimade[server]==1.5.0'` "
+            f"and set {SERVER_PYTHON_ENV}=/work/optimade-venv/bin/python"
+        )
+    with ReferenceServer(python, tmp_path_factory.mktemp("optimade-server")) as server:
+        yield server
+
+
+@pytest.fixture
+def live_catalog(tmp_path, live_server):
+    return load_catalog(write_catalog(tmp_path / "live.yaml", live_server.root))
+
+
+def test_reference_server_every_page_of_a_filter(store, live_catalog):
+    report = fetch(store, live_catalog, NELEMENTS_2)
+    assert (report.n_fetched, report.n_available, report.n_stored, report.n_quarantined) == (15, 15, 12, 3)
+    material = store.query("SELECT * FROM materials WHERE source_id = 'mpf_30'").iloc[0]
+    assert (material.formula, material.nsites) == ("Ac2O3", 5)
+    assert len(Structure.from_dict(json.loads(material.structure))) == 5
+
+
+ALL_REFERENCE_IDS = sorted(
+    ["mpf_1", "mpf_2", "mpf_3", "mpf_23", "mpf_30", "mpf_110", "mpf_200", "mpf_220", "mpf_259", "mpf_272"]
+    + ["mpf_276", "mpf_281", "mpf_446", "mpf_551", "mpf_632", "mpf_3803", "mpf_3819"]
+)
+
+
+@pytest.mark.parametrize(
+    ("request_", "ids"),
+    [
+        (FetchRequest(formulas=["O3Ac2"]), ["mpf_30"]),
+        (FetchRequest(elements=["Ac", "O"]), ["mpf_30"]),
+        (FetchRequest(ids=["mpf_1", "mpf_30"]), ["mpf_1", "mpf_30"]),
+        (FetchRequest(everything=True, page_size=5), ALL_REFERENCE_IDS),
+    ],
+)
+def test_reference_server_answers_each_kind_of_selection(store, live_catalog, request_, ids):
+    report = fetch(store, live_catalog, request_)
+    stored = store.query("SELECT source_id FROM materials")["source_id"].tolist()
+    quarantined = store.query("SELECT item FROM quarantine")["item"].tolist()
+    assert report.n_fetched == len(ids) and sorted(stored + quarantined) == ids
+
+
+def test_reference_server_rejects_a_bad_filter(store, live_catalog):
+    with pytest.raises(SourceError, match="HTTP 400"):
+        fetch(store, live_catalog, FetchRequest(filter="nelements>"))

@@ -1,0 +1,244 @@
+"""matreg's OQMD connector over real HTTP: recorded and assembled formationenergy pages served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from replay import ReplayServer, Reply, Request
+
+from matreg.catalog import load_catalog
+from matreg.errors import ConfigError, SourceError
+from matreg.fieldmap import load_field_map
+from matreg.formula import parse_formula
+from matreg.ingest import run_ingest
+from matreg.sources import FetchRequest, build_connector
+from matreg.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from replay_oqmd import FILTER, FIXTURES, PATH, fixture_records, page_reply  # noqa: E402
+
+RECORDED_PAGE = FIXTURES / "docs_formationenergy_AlFe_O_limit2.json"
+HELIUM = json.loads((FIXTURES / "qmpy_rester_He_icsd_entries.json").read_text(encoding="utf-8"))
+RECORDS = fixture_records()
+FIELDS = "delta_e,stability,band_gap,volume,name,entry_id,formationenergy_id,calculation_id,icsd_id,composition,"
+FIELDS += "prototype,spacegroup,natoms,unit_cell,sites,calculation_label"
+
+
+class OqmdReplay:
+    """OQMD's formationenergy endpoint over `records`: the recorded page answers its own query, the rest is paged.
+
+    `composition` selects records by reduced formula, as OQMD does; another filter than the recorded one matches
+    nothing; `fail_at(offset, ...)` answers requests of that offset with error statuses first.
+    """
+
+    def __init__(self, records: list[dict]) -> None:
+        self.records = records
+        self.failures: dict[str, list[int]] = {}
+
+    def fail_at(self, offset: int, *statuses: int) -> None:
+        self.failures[str(offset)] = list(statuses)
+
+    def __call__(self, request: Request) -> Reply:
+        params = {key: values[-1] for key, values in request.query.items()}
+        pending = self.failures.get(params.get("offset", "0"))
+        if pending:
+            return Reply(pending.pop(0), b'{"detail": "scripted"}')
+        if request.path != PATH:
+            return Reply(404, b'{"detail": "Not found."}')
+        if params.get("filter") == FILTER and params.get("limit") == "2" and params.get("offset", "0") == "0":
+            root = f"http://{request.headers['Host']}"
+            return Reply(200, RECORDED_PAGE.read_bytes().replace(b"http://oqmd.org", root.encode()))
+        matching = self._matching(params)
+        return page_reply(request, len(matching), matching.__getitem__)
+
+    def _matching(self, params: dict[str, str]) -> list[dict]:
+        if "composition" in params:
+            wanted = parse_formula(params["composition"]).reduced
+            return [r for r in self.records if parse_formula(r.get("composition") or r["name"]).reduced == wanted]
+        return self.records if params.get("filter") == FILTER else []
+
+
+@pytest.fixture
+def replay():
+    return OqmdReplay(RECORDS)
+
+
+@pytest.fixture
+def server(replay):
+    with ReplayServer(replay, prefix="/oqmdapi/") as running:
+        yield running
+
+
+@pytest.fixture
+def catalog(tmp_path, server):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        "sources:\n"
+        "  oqmd:\n"
+        "    title: OQMD (local replay)\n"
+        "    connector: oqmd\n"
+        f"    base_url: {server.url}\n"
+        "    provenance: dft\n"
+        "    license: CC-BY-4.0\n"
+        "    citation: Saal et al. 2013; Kirklin et al. 2015\n"
+        "    database_version: v1.6\n"
+        "    http: {retries: 3, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: false}\n",
+        encoding="utf-8",
+    )
+    return load_catalog(path)
+
+
+def fetch(store: Store, catalog, **request):
+    return run_ingest(build_connector("oqmd", catalog, FetchRequest(**request)), store)
+
+
+def offsets(server: ReplayServer) -> list[str]:
+    return [request.query.get("offset", ["0"])[-1] for request in server.requests]
+
+
+def test_pages_follow_links_next_at_the_real_path_with_the_real_parameters(store, catalog, server):
+    report = fetch(store, catalog, filter=FILTER, page_size=2)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (12, 12, 0)
+    assert [request.path for request in server.requests] == [PATH] * 6
+    first, second = server.requests[0].query, server.requests[1].query
+    assert first == {"fields": [FIELDS], "filter": [FILTER], "limit": ["2"]}
+    recorded_next = json.loads(RECORDED_PAGE.read_text())["links"]["next"]
+    assert second == parse_qs(urlsplit(recorded_next).query)  # the recorded page's own links.next, followed
+    assert second["icsd"] == ["True"] and offsets(server) == ["0", "2", "4", "6", "8", "10"]
+    assert report.unmapped == {"ntypes": 12}  # the recorded query asked for a field the map does not read
+    material = store.query("SELECT * FROM materials WHERE source_id = '16974'").iloc[0]
+    assert (material["name"], material.formula) == ("NaAlH2CO5", parse_formula("NaAlH2CO5").reduced)
+    assert (material.spacegroup_symbol, material.spacegroup_number) == ("Imma", 74)
+    assert material.source_url == server.root + "/materials/entry/16974"
+
+
+def test_values_are_stored_in_canonical_units_with_provenance_and_method(store, catalog):
+    fetch(store, catalog, filter=FILTER, page_size=5)
+    values = store.query(
+        "SELECT m.source_id, m.formula_original, m.nsites, m.citation, m.database_version, m.license, p.* "
+        "FROM properties p JOIN materials m USING (record_id) ORDER BY source_id, property"
+    )
+    gap = values[(values.source_id == "16974") & (values.property == "band_gap")].iloc[0]
+    assert (gap.value, gap.unit, gap.original_unit) == (5.255, "eV", "eV")
+    delta_e = values[(values.source_id == "16995") & (values.property == "formation_energy_per_atom")].iloc[0]
+    assert (delta_e.value, delta_e.unit) == (pytest.approx(-2.49008973723542), "eV/atom")
+    volume = values[(values.source_id == "900000065") & (values.property == "volume_per_atom")].iloc[0]
+    assert volume.value == pytest.approx(11.0643)  # OQMD_Volume_per_atom/val.csv line 65
+    assert (volume.unit, volume.original_value, volume.original_unit) == (
+        "angstrom**3/atom",
+        pytest.approx(110.643),
+        "angstrom**3/cell",
+    )
+    assert (volume.formula_original, volume.nsites) == ("Eu1 Fe2 O6 Sr1", 10)
+    assert set(values.provenance) == {"dft"} and set(values.method) == {"PBE (GGA/GGA+U)"}
+    assert set(values.citation) == {"Saal et al. 2013; Kirklin et al. 2015"} and set(values.license) == {"CC-BY-4.0"}
+    assert set(values.database_version) == {"v1.6"} and len(values) == 2 * 2 + 10 * 3
+
+
+def test_a_429_with_retry_after_is_honoured_then_succeeds(store, catalog, server):
+    server.fail(PATH, 429, retry_after=1)
+    report = fetch(store, catalog, filter=FILTER, page_size=20)
+    assert report.n_stored == 12 and server.hits(PATH) == 2
+
+
+def test_a_persistent_503_fails_the_run_and_leaves_the_store_unchanged(store, catalog, server):
+    fetch(store, catalog, filter=FILTER, page_size=20)
+    before = {name: store.table(name) for name in ("materials", "properties", "quarantine")}
+    server.fail(PATH, *[503] * 4)
+    with pytest.raises(SourceError, match="HTTP 503"):
+        fetch(store, catalog, filter=FILTER, page_size=20)
+    for name, frame in before.items():
+        assert store.table(name).equals(frame), name
+    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
+    assert list(runs.status) == ["complete", "failed"] and "HTTP 503" in runs.error.iloc[1]
+
+
+def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_path, catalog, server, replay):
+    clean = Store(tmp_path / "clean")
+    fetch(clean, catalog, filter=FILTER, page_size=2)
+    resumed = Store(tmp_path / "resumed")
+    replay.fail_at(6, *[503] * 4)  # the 4th page fails after 3 pages were staged
+    server.requests.clear()
+    with pytest.raises(SourceError, match="HTTP 503"):
+        fetch(resumed, catalog, filter=FILTER, page_size=2)
+    assert offsets(server) == ["0", "2", "4"] + ["6"] * 4 and resumed.table("materials").empty
+    server.requests.clear()
+    request = FetchRequest(filter=FILTER, page_size=2)
+    report = run_ingest(build_connector("oqmd", catalog, request), resumed, resume=True)
+    assert offsets(server) == ["6", "8", "10"]  # the staged pages were not fetched again
+    assert report.resumed and report.n_fetched == 12
+    for table, columns in (("materials", ["record_id", "formula"]), ("properties", ["record_id", "property", "value"])):
+        assert sorted(resumed.table(table)[columns].values.tolist()) == sorted(
+            clean.table(table)[columns].values.tolist()
+        )
+    assert resumed.table("fetch_runs").status.tolist() == ["complete"]
+
+
+def test_a_malformed_record_is_quarantined_with_its_reason(store, tmp_path):
+    broken = RECORDS[2] | {"natoms": "ten"}
+    with ReplayServer(OqmdReplay([*RECORDS[:2], broken, *RECORDS[3:]]), prefix="/oqmdapi/") as running:
+        catalog_path = tmp_path / "broken.yaml"
+        catalog_path.write_text(
+            f"sources:\n  oqmd:\n    title: t\n    connector: oqmd\n    base_url: {running.url}\n"
+            "    provenance: dft\n    license: CC-BY-4.0\n    citation: c\n    http: {retries: 0}\n",
+            encoding="utf-8",
+        )
+        report = fetch(store, load_catalog(catalog_path), filter=FILTER, page_size=50)
+    assert (report.n_stored, report.n_quarantined) == (11, 1)
+    rejected = store.query("SELECT item, reasons, raw FROM quarantine").iloc[0]
+    assert rejected["item"] == str(broken["entry_id"])
+    assert list(rejected["reasons"]) == [f"OQMD entry {broken['entry_id']}: natoms 'ten' is not a positive integer"]
+    assert json.loads(rejected["raw"])["composition"] == broken["composition"]
+
+
+def test_formulas_become_one_composition_query_each_followed_in_turn(store, catalog, server):
+    report = fetch(store, catalog, formulas=["Fe2Nb2O5", "Al5BO9"], page_size=10)
+    assert [request.query["composition"] for request in server.requests] == [["Fe2Nb2O5"], ["Al5BO9"]]
+    assert "filter" not in server.requests[0].query and report.n_stored == 2
+    assert sorted(store.query("SELECT formula FROM materials").formula) == ["Al5BO9", "Nb2Fe2O5"]
+
+
+def test_elements_and_a_native_filter_are_combined_in_oqmds_filter_language(store, catalog, server):
+    fetch(store, catalog, elements=["Al", "O"], filter="stability<0.1")
+    assert server.requests[0].query["filter"] == ["element_set=Al,O AND ntypes=2 AND ( stability<0.1 )"]
+    assert server.requests[0].query["limit"] == ["50"]
+
+
+@pytest.mark.parametrize(
+    ("request_options", "message"),
+    [({"ids": ["16974"]}, "cannot select entries by id"), ({}, "nothing asked of OQMD")],
+)
+def test_requests_oqmd_cannot_answer_are_refused(catalog, request_options, message):
+    with pytest.raises(ConfigError, match=message):
+        build_connector("oqmd", catalog, FetchRequest(**request_options))
+
+
+def test_real_unit_cell_and_sites_become_a_pymatgen_structure(catalog):
+    from pymatgen.core import Structure
+
+    connector = build_connector("oqmd", catalog, FetchRequest(everything=True))
+    record = connector.to_record(HELIUM[2])  # entry 8085, ICSD 43426: two He sites
+    structure = Structure.from_dict(json.loads(record.structure))
+    assert structure.lattice.matrix.tolist() == HELIUM[2]["unit_cell"]
+    assert structure.frac_coords.tolist() == [[0.333, 0.667, 0.25], [0.667, 0.333, 0.75]]
+    assert (record.formula, record.nsites, record.source_id, record.notes) == ("He2", 2, "8085", "ICSD 43426")
+    assert record.values == [] and record.unmapped == []
+
+
+def test_an_unreadable_site_is_a_record_error(catalog):
+    from matreg.errors import RecordError
+
+    connector = build_connector("oqmd", catalog, FetchRequest(everything=True))
+    with pytest.raises(RecordError, match=r"site 'He @ 0 0' is not '<element> @ x y z'"):
+        connector.to_record(HELIUM[0] | {"sites": ["He @ 0 0"]})
+
+
+def test_the_field_list_is_the_field_maps():
+    field_map = load_field_map("oqmd")
+    assert FIELDS.split(",") == [*field_map.fields, *field_map.other_fields]
