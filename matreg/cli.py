@@ -168,13 +168,45 @@ def sql(
 @reports_errors
 def export(
     dataset: Annotated[str, typer.Argument(help="Dataset name from the catalog.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file.")],
-    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(EXPORT_FORMATS)}.")] = "parquet",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (a directory for --format torch).")],
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(EXPORT_FORMATS)}, torch.")] = "parquet",
     layout: Annotated[str, typer.Option("--layout", help=f"One of: {', '.join(LAYOUTS)}.")] = "long",
+    split: Annotated[
+        str, typer.Option("--split", help="torch: random, composition, chemsys, provenance or predefined.")
+    ] = "random",
+    seed: Annotated[int, typer.Option("--seed", help="torch: seed of the split.")] = 0,
+    assignment: Annotated[
+        Path | None,
+        typer.Option("--assignment", help="torch, predefined split: CSV of record_id,split or formula,split."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="torch: the target property (default: the dataset's first).")
+    ] = None,
     store: StoreOpt = DEFAULT_STORE,
     catalog: CatalogOpt = None,
 ) -> None:
-    """Export a catalog dataset (with a .meta.json sidecar of units, sources and citations)."""
+    """Export a catalog dataset: a file with a .meta.json sidecar, or (--format torch) an ML-ready directory."""
+    if fmt == "torch":
+        from matreg.ml.dataset import export_torch  # torch and the featurizers load only here
+        from matreg.ml.splits import describe_leakage
+
+        meta = export_torch(
+            Store(store),
+            load_catalog(catalog),
+            dataset,
+            out,
+            split=split,
+            seed=seed,
+            assignment=assignment,
+            target=target,
+        )
+        sizes = ", ".join(f"{name} {n}" for name, n in meta["n_per_split"].items())
+        typer.echo(
+            f"{dataset} v{meta['version']}: {meta['n']} records of {meta['target']['property']} "
+            f"[{meta['target']['unit']}] -> {out} ({sizes})"
+        )
+        typer.echo(describe_leakage(meta["split"]["leakage"]))
+        return
     meta = export_dataset(Store(store), load_catalog(catalog), dataset, fmt, out, layout)
     typer.echo(f"{dataset} v{meta['version']}: {meta['rows']} rows ({meta['records']} records) -> {out}")
 

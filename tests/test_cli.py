@@ -100,3 +100,14 @@ def test_unknown_source_is_a_one_line_error(run):
 def test_every_command_has_help(command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+def test_torch_export_writes_a_directory_and_a_leakage_report(filled, tmp_path):
+    out = tmp_path / "gaps"
+    result = filled(
+        "export", "experimental-band-gaps", "--format", "torch", "--out", str(out), "--split", "composition"
+    )
+    assert result.exit_code == 0, result.output
+    assert "leakage: 0 of" in result.stdout
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["target"] == {**meta["target"], "property": "band_gap", "unit": "eV"} and meta["n"] == 30

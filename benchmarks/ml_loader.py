@@ -1,0 +1,147 @@
+"""Loader throughput of torch exports on one CPU core: compositions/s (and crystal graphs/s with --structures).
+
+    python benchmarks/ml_loader.py                       # OQMD_Formation_Enthalpy train split (239,190 rows)
+    python benchmarks/ml_loader.py --structures ../shared/data/structures/mp_20_biternary/val.csv.gz
+
+A real CSV (formula,target) is imported into a temporary store with `matreg import`'s lab connector, exported with
+`export_torch` (random split), loaded with `ExportedDataset`, and the train split is iterated in shuffled batches
+(`batches(batch_size, shuffle=True)`) with torch on one thread pinned to one core. Prints a Markdown table row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from pymatgen.core import Structure
+
+from matreg.catalog import Catalog, Dataset
+from matreg.ingest import run_ingest
+from matreg.ml.dataset import CompositionSplit, ExportedDataset, export_torch
+from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.sources.lab import LabConnector, load_mapping
+from matreg.store import Store
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_CSV = DATA / "crabnet" / "benchmark_data" / "OQMD_Formation_Enthalpy" / "train.csv"
+MAPPING = """dataset: bench-compositions
+formula_column: formula
+provenance: dft
+citation: CrabNet benchmark data (see ../shared/data/SOURCES.txt)
+columns:
+  target: {property: formation_energy_per_atom, unit: eV/atom}
+"""
+HEADER = (
+    "| data | records | exported | batch | load s | shuffled samples/s | in-order samples/s | import s | export s |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+class CifCsvConnector(Connector):
+    """mp_20-style CSV rows (material_id, pretty_formula, formation_energy_per_atom, cif) with their structures."""
+
+    attribution = Attribution(source="bench-structures", provenance="dft", citation="Materials Project via mp_20")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def run_info(self) -> RunInfo:
+        return RunInfo(endpoint=str(self.path), query=f"benchmark import of {self.path.name}")
+
+    def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
+        columns = ["material_id", "pretty_formula", "formation_energy_per_atom", "cif"]
+        records = pd.read_csv(self.path, usecols=columns).to_dict(orient="records")
+        yield Page([RawItem(row["material_id"], row) for row in records], None)
+
+    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # pymatgen reports CIF coordinates it rounded
+            structure = Structure.from_str(payload["cif"], fmt="cif")
+        return SourceRecord(
+            source_id=payload["material_id"],
+            formula=payload["pretty_formula"],
+            values=[RawValue("formation_energy_per_atom", payload["formation_energy_per_atom"], "eV/atom")],
+            structure=structure.to_json(),
+        )
+
+
+def one_core() -> None:
+    """Pin this process to one CPU core and torch to one thread."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+
+
+def rate(split: CompositionSplit, batch_size: int, epochs: int, shuffle: bool) -> float:
+    """Samples per second over `epochs` passes of `split.batches`."""
+    generator = torch.Generator().manual_seed(0)
+    seen, start = 0, time.perf_counter()
+    for _ in range(epochs):
+        for batch in split.batches(batch_size, shuffle=shuffle, generator=generator):
+            seen += len(batch["target"])
+    return seen / (time.perf_counter() - start)
+
+
+def build(connector: Connector, work: Path) -> tuple[Path, float, float]:
+    """Import into a fresh store and export; the export directory and the two durations."""
+    store = Store(work / "store")
+    start = time.perf_counter()
+    run_ingest(connector, store)
+    imported = time.perf_counter()
+    catalog = Catalog(
+        datasets={"bench": Dataset(description="benchmark", version="0", properties=["formation_energy_per_atom"])}
+    )
+    export_torch(store, catalog, "bench", work / "export", split="random", seed=0)
+    return work / "export", imported - start, time.perf_counter() - imported
+
+
+def measure(label: str, export: Path, import_s: float, export_s: float, args: argparse.Namespace, graph: bool) -> str:
+    """One Markdown row for the train split of `export`."""
+    start = time.perf_counter()
+    data = ExportedDataset(export)
+    train = data.graph_split("train") if graph else data.split("train")
+    load_s = time.perf_counter() - start
+    shuffled = rate(train, args.batch_size, args.epochs, shuffle=True)
+    ordered = rate(train, args.batch_size, args.epochs, shuffle=False)
+    return (
+        f"| {label} | {data.meta['n']:,} | train {len(train):,} | {args.batch_size} | {load_s:.2f} | {shuffled:,.0f} | "
+        f"{ordered:,.0f} | {import_s:.1f} | {export_s:.1f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--csv", type=Path, default=DEFAULT_CSV, help="formula,target CSV of compositions")
+    parser.add_argument(
+        "--structures", type=Path, help="also measure crystal graphs from an mp_20-style CSV (cif column)"
+    )
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
+        lab = LabConnector(args.csv, load_mapping(work / "mapping.yaml"))
+        builds = [(f"compositions: {args.csv.parent.name}/{args.csv.name}", *build(lab, work / "c"), False)]
+        if args.structures:
+            graphs = build(CifCsvConnector(args.structures), work / "g")
+            builds.append((f"crystal graphs: {args.structures.name}", *graphs, True))
+        one_core()
+        rows = [measure(label, export, imp, exp, args, graph) for label, export, imp, exp, graph in builds]
+    print(f"CPU: {platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread on 1 core")
+    print(HEADER)
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,414 @@
+"""Torch exports of catalog datasets: a self-describing directory written once, loaded without the store.
+
+    DIR/meta.json          dataset, target and unit, provenance mix, sources, split and leakage report, hashes
+    DIR/records.parquet    record_id, formula, chemsys, target, split, provenance, source (sorted by record_id)
+    DIR/composition.npz    fractions [N, 103], stats [N, S], element_z [N, M], element_frac [N, M]
+    DIR/graph.npz          atom_z, atom_offsets, edge_src, edge_dst, edge_dist, edge_offsets (when structures exist)
+
+Payload files are byte-identical for the same store and options; only meta.json carries the export time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pymatgen.core
+
+from matreg import __version__
+from matreg.catalog import Catalog, Dataset
+from matreg.errors import MatregError
+from matreg.export import dataset_query
+from matreg.ml import require_torch
+from matreg.ml.features import (
+    DEFAULT_CUTOFF,
+    DEFAULT_MAX_NEIGHBORS,
+    ELEMENT_PROPERTIES,
+    N_ELEMENTS,
+    element_symbols,
+    featurize_compositions,
+    featurize_structures,
+    stat_names,
+)
+from matreg.ml.splits import DEFAULT_FRACTIONS, SPLITS, assign_splits, leakage_report
+from matreg.schema import load_vocabulary
+from matreg.store import Store
+
+try:
+    from torch import Tensor
+    from torch.utils.data import Dataset as _TorchDataset
+except ImportError:  # torch is the optional `ml` extra: exports work without it, the loaders refuse to start
+    Tensor = Any
+    _TorchDataset = object
+
+FORMAT = "matreg-torch"
+FORMAT_VERSION = 1
+RECORD_COLUMNS = ("record_id", "formula", "chemsys", "target", "split", "provenance", "source")
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def export_torch(
+    store: Store,
+    catalog: Catalog,
+    dataset_name: str,
+    out_dir: Path,
+    split: str = "random",
+    seed: int = 0,
+    assignment: Path | None = None,
+    target: str | None = None,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    cutoff: float = DEFAULT_CUTOFF,
+    max_neighbors: int = DEFAULT_MAX_NEIGHBORS,
+) -> dict:
+    """Write dataset `dataset_name` (one target property) as a torch export directory; return its meta.json."""
+    _check_out(Path(out_dir))
+    dataset = catalog.dataset(dataset_name)
+    prop = _target_property(dataset, target)
+    rows = _sample_rows(store, dataset, dataset_name, prop)
+    rows["split"] = assign_splits(rows, split, seed, fractions, assignment)
+    arrays = {"composition.npz": featurize_compositions(rows["formula"])}
+    if rows["structure"].notna().any():
+        arrays["graph.npz"] = featurize_structures(rows["structure"].tolist(), cutoff, max_neighbors)
+    context = {
+        "split": {"method": split, "seed": seed, "fractions": list(fractions), "assignment": _file_info(assignment)},
+        "featurizers": _featurizers(arrays, cutoff, max_neighbors),
+    }
+    return _write_export(
+        Path(out_dir), rows, arrays, lambda files: _meta(dataset_name, dataset, prop, rows, context, files)
+    )
+
+
+def _target_property(dataset: Dataset, target: str | None) -> str:
+    """The property to learn: `target`, which must be one of the dataset's, else its first."""
+    if target is None:
+        return dataset.properties[0]
+    if target not in dataset.properties:
+        raise MatregError(f"target '{target}' is not a property of this dataset ({', '.join(dataset.properties)})")
+    return target
+
+
+def _sample_rows(store: Store, dataset: Dataset, name: str, prop: str) -> pd.DataFrame:
+    """One row per record: its value of `prop`, formula, chemical system, provenance, source and structure."""
+    sql, params = dataset_query(dataset.model_copy(update={"properties": [prop]}))
+    rows = store.query(
+        "SELECT d.record_id, d.formula, m.chemsys, d.value AS target, d.provenance, d.source, m.structure, "
+        f"d.database_version, d.citation, d.license, m.run_id FROM ({sql}) d JOIN materials m USING (record_id) "
+        "ORDER BY d.record_id",
+        params,
+    )
+    if not len(rows):
+        raise MatregError(f"dataset '{name}' has no values of {prop} in the store")
+    repeated = rows.loc[rows["record_id"].duplicated(), "record_id"].unique().tolist()
+    if repeated:
+        raise MatregError(
+            f"{len(repeated)} record(s) have several values of {prop} (e.g. {repeated[0]}, at different conditions): "
+            "give the dataset a temperature_K / pressure_Pa in the catalog"
+        )
+    return rows
+
+
+def _write_records(rows: pd.DataFrame, path: Path) -> None:
+    """records.parquet with fixed types and compression and no pandas metadata."""
+    columns = {
+        name: pa.array(rows[name].to_numpy(dtype=np.float64))
+        if name == "target"
+        else pa.array(rows[name].tolist(), type=pa.string())
+        for name in RECORD_COLUMNS
+    }
+    pq.write_table(pa.table(columns), path, compression="zstd", compression_level=9)
+
+
+def _write_npz(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """An .npz that np.load reads, with fixed entry order, timestamps and compression (byte-reproducible)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+
+
+def _sha256(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_info(path: Path | None) -> dict | None:
+    """Name and sha256 of an input file."""
+    return None if path is None else {"file": Path(path).name, "sha256": _sha256(Path(path))}
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    """Value counts as a plain, sorted dict."""
+    return {str(key): int(count) for key, count in sorted(values.value_counts().items())}
+
+
+def _sources(rows: pd.DataFrame) -> list[dict]:
+    """Each source's database versions, fetch runs, citation, licence and row count."""
+    return [
+        {
+            "source": source,
+            "database_version": sorted(group["database_version"].dropna().unique().tolist()),
+            "run_ids": sorted(group["run_id"].unique().tolist()),
+            "citation": group["citation"].dropna().iloc[0] if group["citation"].notna().any() else None,
+            "license": group["license"].dropna().iloc[0] if group["license"].notna().any() else None,
+            "n": int(len(group)),
+        }
+        for source, group in rows.groupby("source", sort=True)
+    ]
+
+
+def _featurizers(arrays: dict[str, dict[str, np.ndarray]], cutoff: float, max_neighbors: int) -> dict:
+    """Names and sizes of the features in composition.npz and graph.npz."""
+    width = int(arrays["composition.npz"]["element_z"].shape[1])
+    graph = arrays.get("graph.npz")
+    return {
+        "composition": {
+            "fractions": {"size": N_ELEMENTS, "description": "atomic fraction of each element, column j is Z = j + 1"},
+            "stats": {
+                "size": len(stat_names()),
+                "names": stat_names(),
+                "element_properties": list(ELEMENT_PROPERTIES),
+                "source": f"pymatgen {pymatgen.core.__version__} Element data; a value pymatgen lacks is imputed "
+                "with the property's mean over the elements",
+            },
+            "element_z": {"size": width, "description": "Z of each element by increasing Z, 0 = padding"},
+            "element_frac": {"size": width, "description": "atomic fraction of each element of element_z"},
+        },
+        "graph": None if graph is None else _graph_info(graph, cutoff, max_neighbors),
+    }
+
+
+def _graph_info(graph: dict[str, np.ndarray], cutoff: float, max_neighbors: int) -> dict:
+    """How the crystal graphs were built and how big they are."""
+    return {
+        "method": "pymatgen Structure.get_neighbor_list (periodic images), nearest max_neighbors per atom",
+        "cutoff_A": cutoff,
+        "max_neighbors": max_neighbors,
+        "n_structures": int((np.diff(graph["atom_offsets"]) > 0).sum()),
+        "n_atoms": int(len(graph["atom_z"])),
+        "n_edges": int(len(graph["edge_src"])),
+    }
+
+
+def _meta(name: str, dataset: Dataset, prop: str, rows: pd.DataFrame, context: dict, files: dict) -> dict:
+    """The content of meta.json."""
+    spec = load_vocabulary().root[prop]
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "dataset": name,
+        "version": dataset.version,
+        "description": dataset.description,
+        "target": {"property": prop, "unit": spec.unit, "description": spec.description},
+        "n": int(len(rows)),
+        "n_per_split": {part: int((rows["split"] == part).sum()) for part in SPLITS},
+        "provenance": _counts(rows["provenance"]),
+        "provenance_by_split": {part: _counts(rows.loc[rows["split"] == part, "provenance"]) for part in SPLITS},
+        "sources": _sources(rows),
+        "split": context["split"] | {"leakage": leakage_report(rows, rows["split"].to_numpy())},
+        "featurizers": context["featurizers"],
+        "element_order": element_symbols(),
+        "files": files,
+        "content_sha256": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest(),
+        "matreg_version": __version__,
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _write_export(out: Path, rows: pd.DataFrame, arrays: dict, build_meta: Callable[[dict], dict]) -> dict:
+    """Write the payload and meta.json into a temporary directory beside `out`, then rename it into place."""
+    temp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex}"
+    temp.mkdir(parents=True)
+    try:
+        _write_records(rows, temp / "records.parquet")
+        for name, content in arrays.items():
+            _write_npz(content, temp / name)
+        files = {path.name: {"sha256": _sha256(path), "bytes": path.stat().st_size} for path in sorted(temp.iterdir())}
+        meta = build_meta(files)
+        (temp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _replace_dir(temp, out)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return meta
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output path that holds something other than an earlier export (an empty directory is fine)."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "meta.json").is_file())):
+        raise MatregError(f"{out} exists and is not a matreg torch export: choose another --out")
+
+
+def _replace_dir(new: Path, out: Path) -> None:
+    """Rename `new` to `out`; an earlier export (or an empty directory) at `out` is replaced, anything else refused."""
+    _check_out(out)
+    if not out.exists():
+        os.rename(new, out)
+        return
+    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex}"
+    os.rename(out, old)
+    os.rename(new, out)
+    shutil.rmtree(old)
+
+
+class ExportedDataset:
+    """A torch export directory, checked against its meta.json hashes; `.split(name)` and `.graph_split(name)`."""
+
+    def __init__(self, directory: Path | str) -> None:
+        torch = require_torch()
+        self.directory = Path(directory)
+        self.meta = _read_meta(self.directory)
+        self.records = pq.read_table(self.directory / "records.parquet").to_pandas()
+        self._composition = _load_npz(self.directory / "composition.npz", torch)
+        self._composition["target"] = torch.from_numpy(self.records["target"].to_numpy(dtype=np.float32))
+        graph = self.directory / "graph.npz"
+        self._graph = _load_npz(graph, torch) if graph.is_file() else None
+
+    def _rows(self, name: str) -> np.ndarray:
+        """Positions of the records of split `name`."""
+        if name not in SPLITS:
+            raise MatregError(f"unknown split '{name}' (choose from {', '.join(SPLITS)})")
+        return np.flatnonzero(self.records["split"].to_numpy() == name)
+
+    def _tensors(self, rows: np.ndarray) -> dict[str, Tensor]:
+        """The composition tensors and targets of `rows`."""
+        index = require_torch().from_numpy(rows)
+        return {key: tensor[index] for key, tensor in self._composition.items()}
+
+    def split(self, name: str) -> CompositionSplit:
+        """The records of one split with their composition features."""
+        rows = self._rows(name)
+        return CompositionSplit(self._tensors(rows), self.records["record_id"].to_numpy()[rows].tolist())
+
+    def graph_split(self, name: str) -> GraphSplit:
+        """The records of one split that have a structure, with composition features and crystal graphs."""
+        if self._graph is None:
+            raise MatregError(f"{self.directory} has no crystal graphs: none of its records has a structure")
+        atoms = np.diff(self._graph["atom_offsets"].numpy())
+        rows = self._rows(name)
+        rows = rows[atoms[rows] > 0]
+        record_id = self.records["record_id"].to_numpy()[rows].tolist()
+        return GraphSplit(self._tensors(rows), record_id, self._graph, require_torch().from_numpy(rows))
+
+
+def _read_meta(directory: Path) -> dict:
+    """meta.json of an export, after checking every payload file against its sha256."""
+    try:
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MatregError(f"{directory} is not a readable matreg torch export: {exc}") from None
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise MatregError(f"{directory}: not a {FORMAT} v{FORMAT_VERSION} export")
+    changed = [name for name, info in meta["files"].items() if _sha256(directory / name) != info["sha256"]]
+    if changed:
+        raise MatregError(f"{directory}: {', '.join(changed)} changed since the export (sha256 mismatch)")
+    return meta
+
+
+def _load_npz(path: Path, torch: Any) -> dict[str, Tensor]:
+    """Every array of an .npz as a tensor."""
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: torch.from_numpy(archive[name]) for name in archive.files}
+
+
+class CompositionSplit(_TorchDataset):
+    """One split of an export: composition tensors and targets, served as whole-batch slices."""
+
+    def __init__(self, tensors: dict[str, Tensor], record_id: list[str]) -> None:
+        self.tensors = tensors
+        self.fractions = tensors["fractions"]
+        self.stats = tensors["stats"]
+        self.element_z = tensors["element_z"]
+        self.element_frac = tensors["element_frac"]
+        self.target = tensors["target"]
+        self.record_id = record_id
+
+    def __len__(self) -> int:
+        return len(self.record_id)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return self._item(require_torch().tensor([index]))
+
+    def _features(self, positions: Tensor) -> dict[str, Tensor]:
+        """The tensors at `positions` (a 1-D index tensor), and `index`: the positions themselves."""
+        return {key: tensor[positions] for key, tensor in self.tensors.items()} | {"index": positions}
+
+    def _item(self, positions: Tensor) -> dict[str, Tensor]:
+        """The sample at `positions` (one position), without the batch dimension."""
+        return {key: value[0] for key, value in self._features(positions).items()}
+
+    def _batch(self, positions: Tensor) -> dict[str, Tensor]:
+        """The batch of samples at `positions`."""
+        return self._features(positions)
+
+    def batches(
+        self, batch_size: int, shuffle: bool = False, generator: Any | None = None
+    ) -> Iterator[dict[str, Tensor]]:
+        """Batches as dicts of tensors (`index`: positions in this split), gathered by slicing, no per-sample loop."""
+        torch = require_torch()
+        order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
+        for start in range(0, len(self), batch_size):
+            yield self._batch(order[start : start + batch_size])
+
+
+class GraphSplit(CompositionSplit):
+    """One split's records with a structure: composition tensors plus crystal graphs, batched by vectorized slicing."""
+
+    def __init__(self, tensors: dict[str, Tensor], record_id: list[str], graph: dict[str, Tensor], rows: Tensor):
+        super().__init__(tensors, record_id)
+        self.graph = graph
+        self.rows = rows
+
+    def _item(self, positions: Tensor) -> dict[str, Tensor]:
+        return super()._item(positions) | self._graphs(positions)
+
+    def _batch(self, positions: Tensor) -> dict[str, Tensor]:
+        return self._features(positions) | self._graphs(positions)
+
+    def _graphs(self, positions: Tensor) -> dict[str, Tensor]:
+        """Atoms and edges of the crystals at `positions`, concatenated; edge indices point into the batch."""
+        torch = require_torch()
+        rows = self.rows[positions]
+        atom_start, n_atoms = _spans(self.graph["atom_offsets"], rows)
+        edge_start, n_edges = _spans(self.graph["edge_offsets"], rows)
+        atoms, edges = _ranges(atom_start, n_atoms), _ranges(edge_start, n_edges)
+        shift = torch.repeat_interleave(torch.cumsum(n_atoms, 0) - n_atoms, n_edges)
+        return {
+            "atom_z": self.graph["atom_z"][atoms],
+            "crystal_index": torch.repeat_interleave(torch.arange(len(rows)), n_atoms),
+            "n_atoms": n_atoms,
+            "edge_src": self.graph["edge_src"][edges] + shift,
+            "edge_dst": self.graph["edge_dst"][edges] + shift,
+            "edge_dist": self.graph["edge_dist"][edges],
+        }
+
+
+def _spans(offsets: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+    """Start and length of each row's slice of a flat array."""
+    start = offsets[rows]
+    return start, offsets[rows + 1] - start
+
+
+def _ranges(starts: Tensor, counts: Tensor) -> Tensor:
+    """The concatenation of range(start, start + count) for each pair, without a Python loop."""
+    torch = require_torch()
+    total = int(counts.sum())
+    return torch.repeat_interleave(starts - (torch.cumsum(counts, 0) - counts), counts, output_size=total) + (
+        torch.arange(total)
+    )

@@ -1,0 +1,174 @@
+"""Train/val/test assignment that does not leak, and a report of how much a split does leak.
+
+`random` shuffles records; `composition` and `chemsys` shuffle whole groups (every record of one reduced formula,
+or of one chemical system, lands on one side); `provenance` trains and validates on DFT and tests on experiment;
+`predefined` applies a CSV (`record_id,split` or `formula,split`) exactly. All are deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matreg.errors import FormulaError, MatregError
+from matreg.formula import parse_formula
+
+SPLITS = ("train", "val", "test")
+METHODS = ("random", "composition", "chemsys", "provenance", "predefined")
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+def assign_splits(
+    rows: pd.DataFrame,
+    method: str,
+    seed: int = 0,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    assignment: Path | None = None,
+) -> np.ndarray:
+    """'train', 'val' or 'test' for each row (columns record_id, formula, chemsys, provenance)."""
+    if method not in METHODS:
+        raise MatregError(f"unknown split '{method}' (choose from {', '.join(METHODS)})")
+    if (method == "predefined") != (assignment is not None):
+        raise MatregError("an assignment file goes with --split predefined, and only with it")
+    if method == "predefined":
+        labels = _predefined(rows, Path(assignment))
+        _require(labels, ("train", "test"), method)
+        return labels
+    fractions = _checked(fractions)
+    if method == "provenance":
+        labels = _provenance(rows, seed, fractions)
+    else:
+        keys = {"random": rows["record_id"], "composition": rows["formula"], "chemsys": rows["chemsys"]}[method]
+        labels = _grouped(keys.to_numpy(), seed, fractions)
+    _require(labels, [name for name, share in zip(SPLITS, fractions, strict=True) if share > 0], method)
+    return labels
+
+
+def _checked(fractions: Sequence[float]) -> tuple[float, float, float]:
+    """Train, val and test shares: three non-negative numbers summing to 1, train positive."""
+    shares = tuple(float(share) for share in fractions)
+    if len(shares) != 3 or min(shares) < 0 or shares[0] <= 0 or abs(sum(shares) - 1) > 1e-9:
+        raise MatregError(f"split fractions must be three shares (train, val, test) summing to 1, got {fractions}")
+    return shares
+
+
+def _grouped(keys: np.ndarray, seed: int, fractions: Sequence[float]) -> np.ndarray:
+    """Shuffle the distinct keys, then hand each whole group to the split furthest below its share."""
+    codes, _ = pd.factorize(keys, sort=True)
+    sizes = np.bincount(codes)
+    order = np.random.default_rng(seed).permutation(len(sizes))
+    group_split = np.empty(len(sizes), dtype=np.int64)
+    group_split[order] = _fill(sizes[order].tolist(), [share * len(keys) for share in fractions])
+    return np.asarray(SPLITS, dtype=object)[group_split[codes]]
+
+
+def _fill(sizes: list[int], targets: list[float]) -> list[int]:
+    """For groups in order, the split (0, 1, 2) whose target is least filled, relative to the target."""
+    parts = [part for part, target in enumerate(targets) if target > 0]
+    filled = [0.0] * len(targets)
+    chosen = []
+    for size in sizes:
+        part = min(parts, key=lambda p: filled[p] / targets[p])
+        filled[part] += size
+        chosen.append(part)
+    return chosen
+
+
+def _provenance(rows: pd.DataFrame, seed: int, fractions: Sequence[float]) -> np.ndarray:
+    """Experimental rows to test; DFT rows shared between train and val in the ratio of their fractions."""
+    provenance = rows["provenance"].to_numpy()
+    other = sorted(set(provenance) - {"dft", "experimental"})
+    if other:
+        raise MatregError(f"the provenance split takes DFT and experimental rows only; this dataset also has {other}")
+    dft = provenance == "dft"
+    labels = np.full(len(rows), "test", dtype=object)
+    learn = fractions[0] + fractions[1]
+    labels[dft] = _grouped(rows["record_id"].to_numpy()[dft], seed, (fractions[0] / learn, fractions[1] / learn, 0))
+    return labels
+
+
+def _require(labels: np.ndarray, needed: Sequence[str], method: str) -> None:
+    """Refuse a split that leaves a needed part empty (too few rows or groups)."""
+    empty = [name for name in needed if not (labels == name).any()]
+    if empty:
+        raise MatregError(f"the {method} split of {len(labels)} rows leaves {' and '.join(empty)} empty")
+
+
+def read_assignment(path: Path) -> pd.DataFrame:
+    """An assignment CSV: a `split` column and a `record_id` or a `formula` column (formulas are reduced)."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False).apply(lambda column: column.str.strip())
+    except (OSError, ValueError) as exc:
+        raise MatregError(f"cannot read assignment {path}: {exc}") from None
+    key = next((name for name in ("record_id", "formula") if name in table.columns), None)
+    if "split" not in table.columns or key is None:
+        raise MatregError(f"{path}: an assignment needs the columns record_id,split or formula,split")
+    bad = sorted(set(table["split"]) - set(SPLITS))
+    if bad:
+        raise MatregError(f"{path}: unknown split names {bad} (use {', '.join(SPLITS)})")
+    if key == "formula":
+        table["formula"] = [_reduced(text, path, line) for line, text in enumerate(table["formula"], start=2)]
+    return _unique_keys(table[[key, "split"]].drop_duplicates(), key, path)
+
+
+def _reduced(text: str, path: Path, line: int) -> str:
+    """The pymatgen-reduced formula of one assignment line."""
+    try:
+        return parse_formula(text).reduced
+    except FormulaError as exc:
+        raise MatregError(f"{path}, line {line}: {exc}") from None
+
+
+def _unique_keys(table: pd.DataFrame, key: str, path: Path) -> pd.DataFrame:
+    """Refuse a key assigned to two different splits."""
+    twice = table.loc[table[key].duplicated(), key].unique().tolist()
+    if twice:
+        raise MatregError(f"{path}: {len(twice)} {key}(s) assigned to more than one split, e.g. {twice[:3]}")
+    return table
+
+
+def _predefined(rows: pd.DataFrame, path: Path) -> np.ndarray:
+    """The split of each row as the assignment file gives it; unknown or unassigned rows are errors."""
+    table = read_assignment(path)
+    key = table.columns[0]
+    given = dict(zip(table[key], table["split"], strict=True))
+    have = set(rows[key])
+    unknown = [value for value in given if value not in have]
+    if unknown:
+        raise MatregError(f"{path}: {len(unknown)} {key}(s) not in the dataset, e.g. {unknown[:3]}")
+    missing = sorted(have - set(given))
+    if missing:
+        raise MatregError(f"{path}: {len(missing)} {key}(s) of the dataset have no split, e.g. {missing[:3]}")
+    return rows[key].map(given).to_numpy(dtype=object)
+
+
+def _overlap(keys: pd.Series, labels: np.ndarray) -> dict:
+    """How many distinct test keys (and test rows) also occur in train, and in train or val."""
+    test = set(keys[labels == "test"])
+    train = set(keys[labels == "train"])
+    seen = train | set(keys[labels == "val"])
+    shared = test & seen
+    return {
+        "test": len(test),
+        "in_train": len(test & train),
+        "in_train_or_val": len(shared),
+        "fraction": len(shared) / len(test) if test else 0.0,
+        "test_rows_seen": int(keys[labels == "test"].isin(shared).sum()),
+    }
+
+
+def leakage_report(rows: pd.DataFrame, labels: np.ndarray) -> dict:
+    """Test formulas and chemical systems that also occur in train/val: counts and fractions."""
+    return {"formula": _overlap(rows["formula"], labels), "chemsys": _overlap(rows["chemsys"], labels)}
+
+
+def describe_leakage(report: dict) -> str:
+    """The leakage report in one line, for the command line."""
+    parts = [
+        f"{part['in_train_or_val']} of {part['test']} test {label} ({part['fraction']:.1%})"
+        for label, part in (("formulas", report["formula"]), ("chemical systems", report["chemsys"]))
+    ]
+    return f"leakage: {parts[0]} and {parts[1]} also occur in train/val"

@@ -1,0 +1,327 @@
+"""Torch exports on real data subsets: round trip, determinism, leakage-free splits, crystal graphs, missing torch."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import LAB_EXAMPLE, REPO
+from pymatgen.core import Composition, Element, Structure
+
+from matreg.catalog import Catalog, Dataset
+from matreg.errors import MatregError
+from matreg.ingest import run_ingest
+from matreg.ml.dataset import ExportedDataset, export_torch
+from matreg.ml.features import ELEMENT_PROPERTIES, featurize_compositions, stat_names
+from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.sources.lab import LabConnector, load_mapping
+from matreg.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ml"
+EXPT_MAPPING = """dataset: roost-expt-gaps
+formula_column: composition
+id_column: material_id
+provenance: experimental
+citation: Zhuo, Mansouri Tehrani, Brgoch, J. Phys. Chem. Lett. 9, 1668 (2018)
+license: MIT
+columns:
+  Eg: {property: band_gap, unit: eV}
+"""
+AFLOW_MAPPING = """dataset: aflow-egap
+formula_column: formula
+provenance: dft
+method: PBE
+citation: AFLOW via CrabNet benchmark data
+license: MIT
+columns:
+  target: {property: band_gap, unit: eV}
+"""
+CATALOG = Catalog(
+    datasets={
+        "gaps": Dataset(description="DFT and experimental band gaps", version="1.0.0", properties=["band_gap"]),
+        "expt-gaps": Dataset(
+            description="experimental band gaps", version="1.0.0", properties=["band_gap"], provenance=["experimental"]
+        ),
+        "aflow-gaps": Dataset(
+            description="AFLOW band gaps", version="1.0.0", properties=["band_gap"], sources=["aflow-egap"]
+        ),
+        "mp": Dataset(
+            description="mp_20",
+            version="1.0.0",
+            properties=["formation_energy_per_atom", "band_gap"],
+            sources=["mp-20"],
+        ),
+    }
+)
+
+
+class Mp20Connector(Connector):
+    """The mp_20 fixture (CIF structures with DFT properties), one page."""
+
+    attribution = Attribution(source="mp-20", provenance="dft", method="PBE", citation="Materials Project, mp_20")
+
+    def run_info(self) -> RunInfo:
+        return RunInfo(endpoint=str(FIXTURES / "mp_20_biternary.csv.gz"), query="mp_20 fixture")
+
+    def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
+        frame = pd.read_csv(FIXTURES / "mp_20_biternary.csv.gz", index_col=0)
+        yield Page([RawItem(row["material_id"], row) for row in frame.to_dict(orient="records")], None)
+
+    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # pymatgen reports CIF coordinates it rounded
+            structure = Structure.from_str(payload["cif"], fmt="cif")
+        return SourceRecord(
+            source_id=payload["material_id"],
+            formula=payload["pretty_formula"],
+            values=[
+                RawValue("formation_energy_per_atom", payload["formation_energy_per_atom"], "eV/atom"),
+                RawValue("band_gap", payload["band_gap"], "eV"),
+            ],
+            structure=structure.to_json(),
+            nsites=len(structure),
+        )
+
+
+def _import(store: Store, data: Path, mapping_text: str, tmp: Path) -> None:
+    mapping = tmp / f"{data.stem}.yaml"
+    mapping.write_text(mapping_text, encoding="utf-8")
+    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+
+
+@pytest.fixture(scope="module")
+def gap_store(tmp_path_factory) -> Store:
+    """Experimental gaps (two real sources, one with meV values) and AFLOW DFT gaps."""
+    tmp = tmp_path_factory.mktemp("gaps")
+    store = Store(tmp / "store")
+    _import(store, FIXTURES / "expt_non_metals.csv", EXPT_MAPPING, tmp)
+    _import(store, FIXTURES / "aflow_egap.csv", AFLOW_MAPPING, tmp)
+    run_ingest(LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml")), store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def mp_store(tmp_path_factory) -> Store:
+    store = Store(tmp_path_factory.mktemp("mp") / "store")
+    run_ingest(Mp20Connector(), store)
+    return store
+
+
+def _hashes(directory: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir()) if p.name != "meta.json"
+    }
+
+
+def _sides(records: pd.DataFrame, column: str) -> tuple[set, set]:
+    test = records["split"] == "test"
+    return set(records.loc[test, column]), set(records.loc[~test, column])
+
+
+def test_export_round_trips_with_targets_in_the_canonical_unit(gap_store, tmp_path):
+    meta = export_torch(gap_store, CATALOG, "gaps", tmp_path / "out", split="random", seed=3)
+    data = ExportedDataset(tmp_path / "out")
+    stored = gap_store.query("SELECT record_id, value, unit, original_value, original_unit FROM properties")
+    assert sorted(stored["record_id"]) == data.records["record_id"].tolist() and len(stored) == meta["n"] == 430
+    stored = stored.set_index("record_id").loc[data.records["record_id"]]
+    assert meta["target"] == data.meta["target"] and meta["target"]["unit"] == "eV" and set(stored["unit"]) == {"eV"}
+    assert meta["provenance"] == {"dft": 160, "experimental": 270}
+    np.testing.assert_array_equal(data.records["target"].to_numpy(), stored["value"].to_numpy())
+    targets = data.records.set_index("record_id")["target"]
+    mev = stored.loc["demo-lab-bandgaps:roost-5"]
+    assert mev["original_unit"] == "meV" and targets[mev.name] == pytest.approx(mev["original_value"] / 1000)
+    expected = featurize_compositions(data.records["formula"])
+    for name in ("train", "val", "test"):
+        part = data.split(name)
+        rows = data.records.index[data.records["split"] == name].to_numpy()
+        assert part.record_id == data.records["record_id"].to_numpy()[rows].tolist()
+        for key, array in expected.items():
+            np.testing.assert_array_equal(getattr(part, key).numpy(), array[rows])
+        np.testing.assert_array_equal(part.target.numpy(), stored["value"].to_numpy()[rows].astype(np.float32))
+    assert sum(meta["n_per_split"].values()) == 430 and meta["n_per_split"]["train"] == 344
+
+
+def test_composition_features_come_from_pymatgen_element_data():
+    features = featurize_compositions(["CuBr", "Hg0.7Cd0.3Te", "CuBr"])
+    cu, br = Element("Cu"), Element("Br")
+    assert features["fractions"][0, [cu.Z - 1, br.Z - 1]].tolist() == [0.5, 0.5] and features["fractions"][0].sum() == 1
+    assert features["element_z"][0].tolist() == [29, 35, 0] and features["element_frac"][1].sum() == pytest.approx(1)
+    stats = dict(zip(stat_names(), features["stats"][0], strict=True))
+    assert stats["X_mean"] == pytest.approx((cu.X + br.X) / 2) and stats["X_range"] == pytest.approx(br.X - cu.X)
+    assert stats["atomic_mass_std"] == pytest.approx(abs(float(cu.atomic_mass) - float(br.atomic_mass)) / 2, rel=1e-6)
+    assert stats["n_elements"] == 2 and len(stat_names()) == 5 * len(ELEMENT_PROPERTIES) + 1
+    helium = featurize_compositions(["HeNe"])["stats"]  # pymatgen has no electronegativity for noble gases
+    assert np.isfinite(helium).all()
+    np.testing.assert_array_equal(features["stats"][0], features["stats"][2])
+    assert featurize_compositions(["AlF4[-1]"])["element_z"][0].tolist() == [9, 13]  # an ion, as the store writes it
+
+
+def test_two_exports_of_the_same_store_are_byte_identical(gap_store, mp_store, tmp_path):
+    for store, name in ((gap_store, "gaps"), (mp_store, "mp")):
+        first = export_torch(store, CATALOG, name, tmp_path / name / "a", split="composition", seed=7)
+        second = export_torch(store, CATALOG, name, tmp_path / name / "b", split="composition", seed=7)
+        again = export_torch(store, CATALOG, name, tmp_path / name / "a", split="composition", seed=7)
+        assert _hashes(tmp_path / name / "a") == _hashes(tmp_path / name / "b")
+        assert (
+            first["files"] == second["files"] == again["files"] and first["content_sha256"] == second["content_sha256"]
+        )
+    assert set(first["files"]) == {"records.parquet", "composition.npz", "graph.npz"}
+    other = export_torch(mp_store, CATALOG, "mp", tmp_path / "c", split="composition", seed=8)
+    assert other["files"]["records.parquet"] != first["files"]["records.parquet"]
+
+
+@pytest.mark.parametrize("method", ["composition", "chemsys"])
+def test_group_splits_have_zero_leakage(gap_store, tmp_path, method):
+    meta = export_torch(gap_store, CATALOG, "gaps", tmp_path / "out", split=method, seed=11)
+    records = ExportedDataset(tmp_path / "out").records
+    test, seen = _sides(records, "formula")
+    assert test and not test & seen
+    assert meta["split"]["leakage"]["formula"]["in_train_or_val"] == 0
+    if method == "chemsys":
+        test, seen = _sides(records, "chemsys")
+        assert not test & seen and meta["split"]["leakage"]["chemsys"]["fraction"] == 0
+    assert min(meta["n_per_split"].values()) > 0
+
+
+def test_random_split_of_repeated_formulas_reports_leakage(gap_store, tmp_path):
+    meta = export_torch(gap_store, CATALOG, "expt-gaps", tmp_path / "out", split="random", seed=0)
+    records = ExportedDataset(tmp_path / "out").records
+    test, seen = _sides(records, "formula")
+    leakage = meta["split"]["leakage"]["formula"]
+    assert leakage["in_train_or_val"] == len(test & seen) > 0 and leakage["test"] == len(test)
+    assert leakage["fraction"] == pytest.approx(len(test & seen) / len(test))
+
+
+def test_provenance_split_tests_on_experiment_only(gap_store, tmp_path):
+    meta = export_torch(gap_store, CATALOG, "gaps", tmp_path / "out", split="provenance", seed=1)
+    records = ExportedDataset(tmp_path / "out").records
+    experimental = records["provenance"] == "experimental"
+    assert (records.loc[experimental, "split"] == "test").all() and (
+        records.loc[~experimental, "split"] != "test"
+    ).all()
+    assert meta["provenance_by_split"]["test"] == {"experimental": 270}
+    assert set(meta["provenance_by_split"]["train"]) == set(meta["provenance_by_split"]["val"]) == {"dft"}
+
+
+def test_predefined_split_reproduces_the_assignment(gap_store, tmp_path):
+    ids = gap_store.query("SELECT record_id FROM materials ORDER BY record_id")["record_id"]
+    given = pd.DataFrame(
+        {"record_id": ids, "split": np.array(["train", "train", "val", "test"])[np.arange(len(ids)) % 4]}
+    )
+    given.to_csv(tmp_path / "assignment.csv", index=False)
+    meta = export_torch(
+        gap_store, CATALOG, "gaps", tmp_path / "out", split="predefined", assignment=tmp_path / "assignment.csv"
+    )
+    records = ExportedDataset(tmp_path / "out").records
+    assert records.set_index("record_id")["split"].to_dict() == given.set_index("record_id")["split"].to_dict()
+    assert meta["split"]["assignment"]["file"] == "assignment.csv"
+    given.iloc[1:].to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(MatregError, match="have no split"):
+        export_torch(gap_store, CATALOG, "gaps", tmp_path / "x", split="predefined", assignment=tmp_path / "short.csv")
+    pd.concat([given, pd.DataFrame({"record_id": ["nowhere:1"], "split": ["test"]})]).to_csv(
+        tmp_path / "extra.csv", index=False
+    )
+    with pytest.raises(MatregError, match="not in the dataset"):
+        export_torch(gap_store, CATALOG, "gaps", tmp_path / "x", split="predefined", assignment=tmp_path / "extra.csv")
+
+
+def test_predefined_split_by_formula_matches_reduced_formulas(gap_store, tmp_path):
+    crabnet = pd.read_csv(FIXTURES / "aflow_egap.csv")  # formulas as 'Ba1I2O6', the store has 'Ba(IO3)2'
+    crabnet["split"] = np.where(np.arange(len(crabnet)) % 5 == 0, "test", "train")
+    crabnet[["formula", "split"]].to_csv(tmp_path / "folds.csv", index=False)
+    export_torch(
+        gap_store, CATALOG, "aflow-gaps", tmp_path / "out", split="predefined", assignment=tmp_path / "folds.csv"
+    )
+    records = ExportedDataset(tmp_path / "out").records
+    expected = {Composition(f).reduced_formula: s for f, s in zip(crabnet["formula"], crabnet["split"], strict=True)}
+    assert records.set_index("formula")["split"].to_dict() == expected and (records["split"] == "test").sum() == 32
+
+
+def _nacl(directory: Path) -> tuple[ExportedDataset, dict]:
+    """An export and the graph item of its rock-salt NaCl record (mp-22862)."""
+    data = ExportedDataset(directory)
+    part = data.graph_split(data.records.set_index("record_id").loc["mp-20:mp-22862", "split"])
+    return data, part[part.record_id.index("mp-20:mp-22862")]
+
+
+def test_crystal_graph_of_rock_salt_matches_pymatgen(mp_store, tmp_path):
+    structure = Structure.from_str(_cif("mp-22862"), fmt="cif")
+    export_torch(mp_store, CATALOG, "mp", tmp_path / "near", split="random", cutoff=3.0)
+    export_torch(mp_store, CATALOG, "mp", tmp_path / "far", split="random")
+    for name, per_atom in (("near", 6), ("far", 12)):
+        data, nacl = _nacl(tmp_path / name)
+        assert nacl["atom_z"].tolist() == [11, 17] and nacl["n_atoms"].tolist() == [2]
+        assert np.bincount(nacl["edge_src"].numpy()).tolist() == [per_atom, per_atom]
+        centers, _, _, distances = structure.get_neighbor_list(r=data.meta["featurizers"]["graph"]["cutoff_A"])
+        for atom in (0, 1):
+            mine = np.sort(nacl["edge_dist"].numpy()[nacl["edge_src"].numpy() == atom])
+            np.testing.assert_allclose(mine, np.sort(distances[centers == atom])[:per_atom], rtol=1e-6)
+    _, nacl = _nacl(tmp_path / "near")  # within 3 A: the six Cl around Na and the six Na around Cl, at a/sqrt(2)
+    assert (nacl["edge_dst"].numpy() == 1 - nacl["edge_src"].numpy()).all()
+    np.testing.assert_allclose(nacl["edge_dist"].numpy(), structure.lattice.a / np.sqrt(2), rtol=1e-6)
+    assert len(structure.get_neighbors(structure[0], 3.0)) == 6
+
+
+def _cif(material_id: str) -> str:
+    frame = pd.read_csv(FIXTURES / "mp_20_biternary.csv.gz", index_col=0)
+    return frame.loc[frame["material_id"] == material_id, "cif"].iloc[0]
+
+
+def test_graph_batches_concatenate_crystals_with_offset_edges(mp_store, tmp_path):
+    import torch
+
+    export_torch(mp_store, CATALOG, "mp", tmp_path / "out", split="random", seed=2)
+    part = ExportedDataset(tmp_path / "out").graph_split("train")
+    seen = []
+    for batch in part.batches(8, shuffle=True, generator=torch.Generator().manual_seed(0)):
+        assert batch["atom_z"].shape == batch["crystal_index"].shape and len(batch["target"]) == len(batch["n_atoms"])
+        assert (batch["crystal_index"][batch["edge_src"]] == batch["crystal_index"][batch["edge_dst"]]).all()
+        starts = torch.cumsum(batch["n_atoms"], 0) - batch["n_atoms"]
+        for k, position in enumerate(batch["index"].tolist()):
+            alone = part[position]
+            edges = batch["crystal_index"][batch["edge_src"]] == k
+            assert torch.equal(batch["atom_z"][batch["crystal_index"] == k], alone["atom_z"])
+            assert torch.equal(batch["edge_src"][edges] - starts[k], alone["edge_src"])
+            assert torch.equal(batch["edge_dst"][edges] - starts[k], alone["edge_dst"])
+            assert torch.equal(batch["edge_dist"][edges], alone["edge_dist"])
+            assert batch["target"][k] == alone["target"]
+        seen += batch["index"].tolist()
+    assert sorted(seen) == list(range(len(part)))
+
+
+def test_missing_torch_gives_a_clear_message_and_the_export_still_works(gap_store, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    export_torch(gap_store, CATALOG, "gaps", tmp_path / "out")
+    with pytest.raises(MatregError, match=r"pip install 'matreg\[ml\]'"):
+        ExportedDataset(tmp_path / "out")
+    code = "import sys; sys.modules['torch'] = None; import matreg.ml.dataset, matreg.ml.splits, matreg.ml.features"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
+
+
+def test_bad_options_and_tampered_exports_are_refused(gap_store, tmp_path):
+    with pytest.raises(MatregError, match="unknown split"):
+        export_torch(gap_store, CATALOG, "gaps", tmp_path / "out", split="alphabetical")
+    with pytest.raises(MatregError, match="predefined"):
+        export_torch(gap_store, CATALOG, "gaps", tmp_path / "out", assignment=tmp_path / "a.csv")
+    with pytest.raises(MatregError, match="not a property"):
+        export_torch(gap_store, CATALOG, "gaps", tmp_path / "out", target="entropy")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    with pytest.raises(MatregError, match="not a matreg torch export"):
+        export_torch(gap_store, CATALOG, "gaps", tmp_path / "notes")
+    assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
+    export_torch(gap_store, CATALOG, "gaps", tmp_path / "out")
+    with pytest.raises(MatregError, match="no crystal graphs"):
+        ExportedDataset(tmp_path / "out").graph_split("train")
+    (tmp_path / "out" / "records.parquet").write_bytes(b"changed")
+    with pytest.raises(MatregError, match="sha256"):
+        ExportedDataset(tmp_path / "out")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
