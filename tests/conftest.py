@@ -55,7 +55,12 @@ def write_catalog(path: Path, base_url: str, *, auth_env: str | None = None, cac
         "    description: test\n"
         "    version: 0.1.0\n"
         "    properties: [enthalpy_of_formation, entropy]\n"
-        "    temperature_K: 298.15\n",
+        "    temperature_K: 298.15\n"
+        "  gaps:\n"
+        "    description: experimental band gaps\n"
+        "    version: 0.1.0\n"
+        "    properties: [band_gap]\n"
+        "    provenance: [experimental]\n",
         encoding="utf-8",
     )
     return path
