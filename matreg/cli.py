@@ -69,6 +69,9 @@ def fetch(
         str | None, typer.Option("--filter", help="A filter in the source's own query language, passed through.")
     ] = None,
     everything: Annotated[bool, typer.Option("--all", help="Fetch every record the source lists.")] = False,
+    structures: Annotated[
+        bool, typer.Option("--structures", help="Also fetch each record's structure where that costs a request each.")
+    ] = False,
     all_temperatures: Annotated[
         bool, typer.Option("--all-temperatures", help="JANAF: every temperature row, not only 298.15 K.")
     ] = False,
@@ -101,6 +104,7 @@ def fetch(
         base_url=base_url,
         cache=cache,
         page_size=page_size,
+        structures=structures,
     )
     connector = build_connector(source, load_catalog(catalog), request, cache_path=target.cache_path)
     show = progress and sys.stderr.isatty()

@@ -43,9 +43,12 @@ def redact_text(text: str, secrets: Iterable[str | None]) -> str:
 
 
 def redact_url(url: str) -> str:
-    """`url` with secret-looking query parameters replaced by '***'."""
+    """`url` with secret-looking query parameters replaced by '***' (unchanged when it has none)."""
     parts = urlsplit(url)
-    query = urlencode(redact_params(dict(parse_qsl(parts.query, keep_blank_values=True))), safe="*")
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if not any(_SECRET_NAME.search(name) for name in params):
+        return url  # leave queries that are not key=value lists (AFLUX) readable
+    query = urlencode(redact_params(params), safe="*")
     return urlunsplit(parts._replace(query=query))
 
 
@@ -72,7 +75,9 @@ class HttpClient:
         else:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             # The auth header is left out of cache keys and out of the cached request it stores.
-            ignored = ["Authorization", "X-API-KEY", "api_key", "access_token"] + [auth_header or "X-API-KEY"]
+            # requests-cache matches these names exactly, and clients re-spell headers (mp-api sends x-api-key).
+            names = ["Authorization", "X-API-KEY", "api_key", "access_token", auth_header or "X-API-KEY"]
+            ignored = sorted({spelling for name in names for spelling in (name, name.lower(), name.upper())})
             session = requests_cache.CachedSession(
                 str(cache_path), backend="sqlite", allowable_codes=(200,), ignored_parameters=ignored
             )

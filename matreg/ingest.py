@@ -256,5 +256,5 @@ def _frame(name: str, rows: list[dict]) -> pd.DataFrame:
 
 
 def new_run_id(source: str) -> str:
-    """A sortable, unique run id: UTC time, source and a random suffix."""
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{source}-{uuid.uuid4().hex[:8]}"
+    """A unique run id that sorts by start time (to the microsecond): UTC time, source, a random suffix."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}-{source}-{uuid.uuid4().hex[:8]}"

@@ -36,7 +36,8 @@ class HttpRequest:
         """One line for reports: method, URL and parameters."""
         params = "&".join(f"{key}={value}" for key, value in self.params.items())
         body = f" {self.json}" if self.json else ""
-        return f"{self.method} {self.url}{'?' + params if params else ''}{body}"
+        page = f" (page {self.page})" if self.page is not None else ""
+        return f"{self.method} {self.url}{'?' + params if params else ''}{body}{page}"
 
 
 class Paginator(ABC):

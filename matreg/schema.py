@@ -87,16 +87,21 @@ class PropertySpec(pydantic.BaseModel, extra="forbid"):
 class Vocabulary(pydantic.RootModel[dict[str, PropertySpec]]):
     """The property vocabulary by canonical name."""
 
+    _aliases: dict[tuple[str, str], str] = pydantic.PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: object) -> None:
+        """Index every (source, lower-case alias) once: `resolve` runs for every value fetched."""
+        for canonical, spec in self.root.items():
+            for source, aliases in spec.aliases.items():
+                for alias in aliases:
+                    self._aliases.setdefault((source, alias.strip().lower()), canonical)
+
     def resolve(self, name: str, source: str) -> str | None:
         """Canonical property for a name or one of its aliases (the source's own, then the lab ones)."""
         if name in self.root:
             return name
         folded = name.strip().lower()
-        for canonical, spec in self.root.items():
-            for alias_source in (source, "lab"):
-                if folded in (alias.lower() for alias in spec.aliases.get(alias_source, [])):
-                    return canonical
-        return None
+        return self._aliases.get((source, folded)) or self._aliases.get(("lab", folded))
 
 
 @lru_cache(maxsize=4)

@@ -66,7 +66,9 @@ def _count(count: float | None, from_unit: str, to_unit: str) -> float:
     return count
 
 
-_BRIDGES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))
+# Exponents of (atoms per formula unit, atoms per cell) tried in turn; the last two go per cell -> per formula unit
+# and back (AFLOW's heat capacity in k_B/cell to J/(mol*K)).
+_BRIDGES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (1, -1), (-1, 1))
 
 
 @lru_cache(maxsize=4096)

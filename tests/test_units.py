@@ -56,3 +56,9 @@ def test_incompatible_units_are_refused():
 def test_molar_to_per_atom_needs_the_formula():
     with pytest.raises(UnitError, match="without the number of atoms"):
         convert(-285.83, "kJ/mol", "eV/atom")
+
+
+def test_per_cell_boltzmann_heat_capacity_to_molar_per_formula_unit():
+    # AFLOW's agl_heat_capacity_Cp_300K: 1 k_B per cell of 10 atoms, 5 atoms per formula unit -> 0.5 R
+    counts = AtomCounts(per_formula_unit=5, per_cell=10)
+    assert convert(1.0, "k_B/cell", "J/(mol*K)", counts) == pytest.approx(0.5 * 8.314462618)

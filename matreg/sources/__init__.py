@@ -29,6 +29,7 @@ class FetchRequest:
     base_url: str | None = None
     cache: bool | None = None
     page_size: int | None = None
+    structures: bool = False
 
 
 def use_cache(source: Source, request: FetchRequest, cache_path: Path | None) -> bool:

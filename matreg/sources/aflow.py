@@ -1,0 +1,289 @@
+"""AFLOW (aflow.org): DFT entries through the AFLUX search API; structures from each entry's aflowlib.json.
+
+Wire format (the AFLUX help at https://aflow.org/API/aflux/?, Rose et al., Comput. Mater. Sci. 137, 362 (2017),
+and the consortium's aflow-org/aflow_school notebooks):
+    GET <base>?<matchbook>,$paging(<page>,<size>),format(json)
+    e.g. https://aflow.org/API/aflux/?auid,aurl,compound,Egap,$species(Al,O),$nspecies(2),$paging(1,500),format(json)
+The query is one AFLUX "summons", not key=value pairs: it is sent as AFLUX's own clients send it, with
+`$ ( ) , : ' * !` unescaped. Bare keywords are returned (null where an entry has no value); `k(args)` filters
+(`,` AND, `:` OR, `!` NOT, `*` open range, `'` string); `$` mutes a keyword (filters without returning it).
+Entries come sorted by the first keyword; pages count from 1 (`$paging(0)` returns the whole result set at once).
+Answers: today a JSON list of records with typed values ({"Egap": 6.8531, "dft_type": ["PAW_PBE"], ...});
+formerly a JSON object keyed "<i> of <N>" with every value a string ({"Egap": "6.8531", "dft_type": "PAW_PBE"}),
+N being how many entries match.
+Entries: aurl 'aflowlib.duke.edu:AFLOWDATA/ICSD_WEB/HEX/Ac1Br3_ICSD_31578' is the directory
+https://aflowlib.duke.edu/AFLOWDATA/ICSD_WEB/HEX/Ac1Br3_ICSD_31578/ -- only the first ':' separates host and path,
+LIB aurls have more ('.../T0009.ACB:LDAU2'). Its aflowlib.json holds the relaxed cell: geometry (a, b, c, alpha,
+beta, gamma), positions_fractional, species and composition (atoms per species, in order).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from pymatgen.core import Lattice, Structure
+from pymatgen.core.structure import StructureError
+
+from matreg.catalog import Source
+from matreg.errors import ConfigError, FormulaError, RecordError, SourceError
+from matreg.fieldmap import FieldMap, load_field_map
+from matreg.formula import parse_formula
+from matreg.http import HttpClient, NotFound
+from matreg.paginate import HttpRequest, PageNumberPaginator
+from matreg.sources import FetchRequest
+from matreg.sources.base import Attribution, Page, RawItem, RunInfo, SourceRecord
+from matreg.sources.jsonapi import JsonApiConnector
+
+DEFAULT_PAGE_SIZE = 500
+ENTRY_FILE = "aflowlib.json"
+_ENTRY = "aflowlib.json"  # payload key of an entry file fetched for its structure (not an AFLUX keyword)
+_DIRECTIVES = {"catalog"}  # a bare 'catalog' is AFLUX's catalog directive; entries carry their catalog anyway
+_OLD_KEY = re.compile(r"^\d+ of (\d+)$")
+_PSEUDOPOTENTIAL = re.compile(r"^(?:PAW|US|NC)_")
+_STRUCTURE_KEYS = ("geometry", "positions_fractional", "species", "composition")
+
+
+class AflowConnector(JsonApiConnector):
+    """Pages of AFLOW entries matching one AFLUX matchbook, by `$paging(n,k)`; optionally their structures."""
+
+    def __init__(
+        self,
+        source: Source,
+        client: HttpClient,
+        filters: list[str],
+        *,
+        formulas: list[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        structures: bool = False,
+        entry_root: str | None = None,
+        name: str = "aflow",
+    ) -> None:
+        self.base_url = source.base_url.rstrip("/") + "/"
+        self.client = client
+        self.field_map = load_field_map("aflow")
+        self.matchbook = ",".join([*request_keywords(self.field_map), *filters])
+        self.formulas = sorted({parse_formula(text).reduced for text in formulas or []})
+        self.structures = structures
+        self.entry_root = entry_root
+        self.paginator = PageNumberPaginator(page_size)
+        self.attribution = Attribution(
+            source=name,
+            provenance=source.provenance,
+            method=self.field_map.method,
+            database_version=source.database_version,
+            citation=source.citation,
+            license=source.license,
+        )
+
+    def run_info(self) -> RunInfo:
+        formulas = f" (formulas {', '.join(self.formulas)})" if self.formulas else ""
+        return RunInfo(
+            endpoint=self.base_url,
+            query=self.matchbook + formulas,
+            parameters={
+                "matchbook": self.matchbook,
+                "formulas": self.formulas,
+                "page_size": self.paginator.size,
+                "structures": self.structures,
+            },
+        )
+
+    def first_request(self) -> HttpRequest:
+        return HttpRequest("GET", f"{self.base_url}?{self.matchbook}", page=1)
+
+    def page_url(self, url: str, page: int) -> str:
+        """The URL of one page: base and matchbook (`url`), then the paging and format directives."""
+        return f"{url},$paging({page},{self.paginator.size}),format(json)"
+
+    def send(self, request: HttpRequest) -> Any:
+        return self.client.get_json(self.page_url(request.url, request.page))
+
+    def records(self, body: Any) -> list[dict[str, Any]]:
+        if isinstance(body, list):
+            return body
+        if isinstance(body, dict) and all(_OLD_KEY.match(key) for key in body):
+            return list(body.values())
+        raise SourceError(f"not an AFLUX answer (neither a list nor '<i> of <N>' keys): {json.dumps(body)[:200]}")
+
+    def item_id(self, record: dict[str, Any]) -> str:
+        if not isinstance(record, dict):
+            return "?"
+        return str(record.get("auid") or record.get("aurl") or "?")
+
+    def total(self, body: Any) -> int | None:
+        """N of the old '<i> of <N>' answers; the typed lists do not say."""
+        if isinstance(body, dict) and body:
+            return int(_OLD_KEY.match(next(iter(body)))[1])
+        return None
+
+    def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
+        request = HttpRequest.from_cursor(cursor) if cursor else self.first_request()
+        number = request.page or 1
+        for page in super().pages(cursor):
+            # The summons as sent: it holds no secret (keys travel in headers), and redact_url would percent-encode it.
+            page.request = f"GET {self.page_url(request.url, number)}"
+            number += 1
+            # AFLUX matches element sets only; the formula itself is checked here, after pagination has counted.
+            page.items = [item for item in page.items if self._wanted(item.payload)]
+            if self.structures:
+                for item in page.items:
+                    self._attach_entry(item)
+            yield page
+
+    def _wanted(self, record: Any) -> bool:
+        if not self.formulas or not isinstance(record, dict):
+            return True
+        try:
+            return parse_formula(str(record.get("compound"))).reduced in self.formulas
+        except FormulaError:
+            return True  # kept, to be quarantined with its reason
+
+    def _attach_entry(self, item: RawItem) -> None:
+        """Add the entry's aflowlib.json to the payload; an entry without one keeps its values, without structure."""
+        url = entry_url(item.payload.get("aurl"), self.entry_root) if isinstance(item.payload, dict) else None
+        if url is None:
+            return
+        try:
+            item.payload[_ENTRY] = self.client.get_json(url + ENTRY_FILE)
+        except NotFound:
+            return
+
+    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+        if not isinstance(payload, dict):
+            raise RecordError("AFLUX record is not a JSON object")
+        row = {key: value for key, value in payload.items() if key != _ENTRY} if _ENTRY in payload else payload
+        for required in ("auid", "compound"):
+            if row.get(required) in (None, *self.field_map.missing_values):
+                raise RecordError(f"AFLUX record without '{required}'")
+        return SourceRecord(
+            source_id=str(row["auid"]),
+            formula=str(row["compound"]),
+            values=self.field_map.read_values(row),
+            source_url=entry_url(row.get("aurl")),
+            structure=structure_json(payload[_ENTRY]) if _ENTRY in payload else None,
+            spacegroup_number=_spacegroup(row.get("spacegroup_relax")),
+            nsites=_whole(row.get("natoms")),
+            method=self.method_of(row),
+            notes=_notes(row),
+            unmapped=self.field_map.unmapped(row),
+        )
+
+    def method_of(self, record: dict[str, Any]) -> str | None:
+        """The functional from dft_type (PAW_PBE -> PBE; PAW_PBE,HSE06 -> HSE06), with '+U' when ldau_type is set."""
+        tokens = [_PSEUDOPOTENTIAL.sub("", token.strip()) for token in _listed(record.get("dft_type"))]
+        names = [token for token in tokens if token not in self.field_map.missing_values]
+        if not names:
+            return None
+        return names[-1] + ("+U" if _nonzero(record.get("ldau_type")) else "")
+
+
+def request_keywords(field_map: FieldMap) -> list[str]:
+    """AFLUX keywords to return: auid first (AFLUX sorts by the first keyword), then every field the map knows."""
+    names = ["auid", *field_map.other_fields, *(field.split(".")[0] for field in field_map.fields)]
+    return [name for name in dict.fromkeys(names) if name not in _DIRECTIVES]
+
+
+def matchbook_filters(request: FetchRequest) -> list[str]:
+    """AFLUX filters of a fetch request, ANDed: auids, the formulas' element sets, an element set, the native filter."""
+    filters = []
+    if request.ids:
+        auids = ":".join(f"'{_auid(text)}'" for text in request.ids)
+        filters.append(f"auid({auids})")
+    blocks = list(dict.fromkeys(_species(parse_formula(text).elements) for text in request.formulas))
+    if len(blocks) == 1:
+        filters.append(blocks[0])
+    elif blocks:
+        filters.append("(" + ":".join(f"({block})" for block in blocks) + ")")
+    if request.elements:
+        filters.append(_species(sorted(set(request.elements))))
+    if request.filter:
+        filters.append(request.filter)
+    return filters
+
+
+def _species(elements: tuple[str, ...] | list[str]) -> str:
+    """Entries made of exactly these elements; muted ('$'), so AFLUX filters on them without returning them."""
+    return f"$species({','.join(elements)}),$nspecies({len(elements)})"
+
+
+def entry_url(aurl: Any, root: str | None = None) -> str | None:
+    """The entry directory of an aurl: host:path -> https://host/path/ (or `root` + path for a mirror)."""
+    host, colon, path = str(aurl or "").partition(":")  # only the first ':' ends the host
+    if not (host and colon and path):
+        return None
+    return f"{root or f'https://{host}/'}{path.strip('/')}/"
+
+
+def structure_json(entry: Any) -> str | None:
+    """pymatgen Structure JSON of an aflowlib.json entry's relaxed cell; None when it has no cell."""
+    if not isinstance(entry, dict) or not all(entry.get(key) for key in _STRUCTURE_KEYS):
+        return None
+    try:
+        species = [el for el, n in zip(entry["species"], entry["composition"], strict=True) for _ in range(int(n))]
+        structure = Structure(Lattice.from_parameters(*entry["geometry"]), species, entry["positions_fractional"])
+    except (StructureError, TypeError, ValueError) as exc:
+        raise RecordError(f"{ENTRY_FILE}: no structure from geometry, positions, species, composition: {exc}") from None
+    return structure.to_json()
+
+
+def _auid(text: str) -> str:
+    return text if text.startswith("aflow:") else f"aflow:{text}"
+
+
+def _listed(value: Any) -> list[str]:
+    """A plural AFLUX value as a list: typed answers give lists, the old ones comma-separated strings."""
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    return str(value).split(",") if isinstance(value, str) else []
+
+
+def _nonzero(value: Any) -> bool:
+    try:
+        return float(value) != 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _whole(value: Any) -> int | None:
+    """A positive whole number, or None (natoms is fractional for partially occupied cells)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() and number >= 1 else None
+
+
+def _spacegroup(value: Any) -> int | None:
+    number = _whole(value)
+    return number if number is not None and number <= 230 else None
+
+
+def _notes(record: dict[str, Any]) -> str | None:
+    parts = [
+        f"{label} {record[key]}"
+        for key, label in (("catalog", "AFLOW catalog"), ("Pearson_symbol_relax", "Pearson symbol"))
+        if record.get(key)
+    ]
+    return "; ".join(parts) or None
+
+
+def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> AflowConnector:
+    """The AFLOW connector for a `matreg fetch` request: auids, formulas, element sets, an AFLUX filter, or all.
+
+    Structures (one aflowlib.json request per entry) are fetched only when the request has `structures` set.
+    """
+    filters = matchbook_filters(request)
+    if not filters and not request.everything:
+        raise ConfigError("no AFLOW entries asked for: give auids, --formula, --elements, --filter (AFLUX) or --all")
+    return AflowConnector(
+        source,
+        client,
+        filters,
+        formulas=request.formulas,
+        page_size=request.page_size or DEFAULT_PAGE_SIZE,
+        structures=bool(request.structures),  # FetchRequest has no such field yet
+        name=name,
+    )

@@ -1,0 +1,262 @@
+"""The Materials Project: summary documents through the official mp-api client, one page per request.
+
+Wire format (https://api.materialsproject.org/; the requests mp-api 0.46.5 sends are in tests/fixtures/mp/):
+    GET <endpoint>/heartbeat -> {"status": "OK", "version": "...", "db_version": "2023.11.1", ...}
+    GET <endpoint>/materials/summary/?chemsys=N-Zn&_fields=material_id,...&_limit=1000&_skip=0   (header x-api-key)
+        -> {"data": [{"material_id": "mp-754553", "formula_pretty": "Zn3N2", "structure": {...}, ...}],
+            "meta": {"total_doc": 1, "max_limit": 1000, ...}}
+Pitfalls: a search without a filter makes mp-api bulk-download the whole collection from S3, so every request here
+carries a filter and an explicit page (`_limit`, `_skip`); material ids are opaque strings (letter-based ids such as
+'mp-hilze' follow mp-3347529); `volume` and `total_magnetization` are per cell; the summary mixes GGA, GGA+U and
+r2SCAN results and no summary field says which functional a record's values come from.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+import requests
+
+from matreg.catalog import Source
+from matreg.errors import ConfigError, RecordError, SourceError
+from matreg.fieldmap import FieldMap, load_field_map
+from matreg.http import HttpClient
+from matreg.paginate import HttpRequest, OffsetPaginator, dig
+from matreg.sources import FetchRequest
+from matreg.sources.base import Attribution, RunInfo, SourceRecord
+from matreg.sources.jsonapi import JsonApiConnector
+
+try:  # a missing mp-api is reported by build() with the fix, not as "no connector named 'mp'"
+    from mp_api.client import MPRester
+    from mp_api.client.core import MPRestError
+    from mp_api.client.core.utils import validate_ids
+except ModuleNotFoundError:  # pragma: no cover
+    MPRester = None
+
+ENDPOINT_ENV = "MP_API_ENDPOINT"
+SUMMARY_PATH = "materials/summary/"
+WEB_URL = "https://next-gen.materialsproject.org/materials/"
+DEFAULT_PAGE_SIZE = 1000  # mp-api's chunk size
+MAX_PAGE_SIZE = 1000  # the API's max_limit: larger pages are refused with HTTP 400
+MAX_IDS = 500  # ids travel in the URL; on a 414 mp-api would split them and the page would no longer be one page
+RESERVED_PARAMS = {"_skip", "_limit", "_page", "_per_page", "_fields", "_all_fields"}
+NO_QUERY = (
+    "no Materials Project query: give material ids (e.g. mp-149), --formula, --elements, or --filter with the "
+    "summary API's own parameters (e.g. 'band_gap_min=1&is_stable=true'); --all asks for every non-deprecated "
+    "material (deprecated=false) page by page through the summary API - over 150,000 records, never the S3 bulk "
+    "download that an unfiltered mp-api search starts"
+)
+
+
+class MpConnector(JsonApiConnector):
+    """Summary documents of the Materials Project, one `_limit`/`_skip` page per request through mp-api."""
+
+    def __init__(
+        self,
+        summary: Any,
+        client: HttpClient,
+        criteria: dict[str, Any],
+        field_map: FieldMap,
+        attribution: Attribution,
+        *,
+        endpoint: str,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> None:
+        self.summary = summary
+        self.client = client
+        self.criteria = criteria
+        self.attribution = attribution
+        self.url = endpoint + SUMMARY_PATH
+        self.field_map = field_map
+        self.fields = requested_fields(self.field_map)
+        self.paginator = OffsetPaginator(page_size, "_skip", "_limit", ("meta", "total_doc"))
+
+    def run_info(self) -> RunInfo:
+        return RunInfo(
+            endpoint=self.url,
+            query="Materials Project summary where " + ", ".join(f"{k}={v}" for k, v in self.criteria.items()),
+            parameters={**self.criteria, "_fields": self.fields, "page_size": self.paginator.limit},
+        )
+
+    def first_request(self) -> HttpRequest:
+        return self.paginator.first(HttpRequest("GET", self.url, {**self.criteria, "_fields": self.fields}))
+
+    def send(self, request: HttpRequest) -> Any:
+        # search() pages through every chunk at once and cannot start at an offset; _query_resource with one chunk
+        # is the call search() and count() make for a single page, so a resumed run asks for exactly its next page.
+        try:
+            return self.summary._query_resource(
+                criteria=dict(request.params),
+                num_chunks=1,
+                chunk_size=int(request.params["_limit"]),
+                use_document_model=False,
+                timeout=self.client.settings.timeout_s,
+            )
+        except (MPRestError, ValueError) as exc:
+            raise SourceError(self.client.redact(f"Materials Project summary request failed: {exc}")) from None
+
+    def records(self, body: Any) -> list[dict[str, Any]]:
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise SourceError(f"not a Materials Project summary response (no 'data' list) from {self.url}")
+        return data
+
+    def item_id(self, record: dict[str, Any]) -> str:
+        return str(record.get("material_id") or "<no material_id>") if isinstance(record, dict) else "<not an object>"
+
+    def total(self, body: Any) -> int | None:
+        return dig(body, ("meta", "total_doc"))
+
+    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+        if not isinstance(payload, dict):
+            raise RecordError("summary document is not a JSON object")
+        material_id = payload.get("material_id")
+        if not isinstance(material_id, str) or not material_id:
+            raise RecordError("summary document has no material_id")
+        formula = payload.get("formula_pretty")
+        if not isinstance(formula, str) or not formula:
+            raise RecordError(f"{material_id}: no formula_pretty")
+        symbol, number = space_group(payload, material_id)
+        return SourceRecord(
+            source_id=material_id,
+            formula=formula,
+            values=self.field_map.read_values(payload),
+            source_url=WEB_URL + material_id,
+            structure=structure_json(payload.get("structure"), material_id),
+            spacegroup_symbol=symbol,
+            spacegroup_number=number,
+            nsites=site_count(payload, material_id),
+            notes="deprecated in the Materials Project" if payload.get("deprecated") else None,
+            unmapped=self.field_map.unmapped(payload),
+        )
+
+
+def requested_fields(field_map: FieldMap) -> str:
+    """The `_fields` parameter: the top-level fields the field map reads, so a new property is one YAML line."""
+    names = [path.split(".")[0] for path in [*field_map.other_fields, *field_map.fields]]
+    return ",".join(dict.fromkeys(names))
+
+
+def structure_json(structure: Any, material_id: str) -> str | None:
+    """The pymatgen Structure dict as received, as JSON text; RecordError if it is not one."""
+    if structure is None:
+        return None
+    if not isinstance(structure, dict) or not isinstance(structure.get("sites"), list) or "lattice" not in structure:
+        raise RecordError(f"{material_id}: structure is not a pymatgen Structure (needs 'lattice' and 'sites')")
+    return orjson.dumps(structure).decode()  # ten times json.dumps: this runs once per record
+
+
+def site_count(payload: dict[str, Any], material_id: str) -> int | None:
+    """`nsites`, checked against the structure's sites (per-cell values are divided by it)."""
+    sites = dig(payload, ("structure", "sites"))
+    nsites = payload.get("nsites")
+    if nsites is None and isinstance(sites, list):
+        nsites = len(sites)
+    if nsites is not None and (not isinstance(nsites, int) or nsites < 1):
+        raise RecordError(f"{material_id}: nsites {nsites!r} is not a positive integer")
+    if isinstance(sites, list) and nsites != len(sites):
+        raise RecordError(f"{material_id}: nsites = {nsites} but the structure has {len(sites)} sites")
+    return nsites
+
+
+def space_group(payload: dict[str, Any], material_id: str) -> tuple[str | None, int | None]:
+    """Hermann-Mauguin symbol and number from `symmetry`; RecordError for a number no space group has."""
+    symmetry = payload.get("symmetry")
+    if not isinstance(symmetry, dict):
+        return None, None
+    number = symmetry.get("number")
+    if number is not None and (not isinstance(number, int) or not 1 <= number <= 230):
+        raise RecordError(f"{material_id}: symmetry.number {number!r} is not a space group number")
+    return symmetry.get("symbol"), number
+
+
+def query_criteria(request: FetchRequest) -> dict[str, Any]:
+    """The summary API's filter parameters for a fetch request; ConfigError if it would select no filter at all."""
+    criteria: dict[str, Any] = {}
+    if request.ids:
+        criteria["material_ids"] = ",".join(checked_ids(request.ids))
+    if request.formulas:
+        criteria["formula"] = ",".join(request.formulas)
+    if request.elements:
+        # --elements means 'made of exactly these elements': the API's chemsys, not its 'contains' elements
+        symbols = {symbol.strip() for text in request.elements for symbol in text.replace(",", "-").split("-")}
+        criteria["chemsys"] = "-".join(sorted(symbols - {""}))
+    if request.filter:
+        criteria.update(native_filter(request.filter))
+    if request.everything:
+        criteria.setdefault("deprecated", False)
+    if not criteria:
+        raise ConfigError(NO_QUERY)
+    return criteria
+
+
+def checked_ids(ids: list[str]) -> list[str]:
+    """Material ids as mp-api sends them (legacy 'mp-149' and letter-based 'mp-hilze' alike), kept as strings."""
+    unique = list(dict.fromkeys(text.strip() for text in ids))
+    if len(unique) > MAX_IDS:
+        raise ConfigError(f"at most {MAX_IDS} Materials Project ids per fetch (they travel in the URL): split the list")
+    try:
+        return validate_ids(unique)
+    except (ValueError, MPRestError) as exc:
+        raise ConfigError(f"Materials Project ids: {exc}") from None
+
+
+def native_filter(text: str) -> dict[str, str]:
+    """Query parameters of the summary API ('band_gap_min=1&is_stable=true'); paging and fields stay matreg's."""
+    try:
+        params = dict(parse_qsl(text.strip().lstrip("?"), strict_parsing=True))
+    except ValueError:
+        raise ConfigError(
+            f"--filter for the Materials Project takes query parameters ('a=1&b=2'), not {text!r}"
+        ) from None
+    reserved = sorted(RESERVED_PARAMS & set(params))
+    if reserved:
+        raise ConfigError(f"--filter may not set {', '.join(reserved)}: matreg sets paging and fields itself")
+    return params
+
+
+def endpoint_of(source: Source, request: FetchRequest) -> str:
+    """The API root: --base-url, else MP_API_ENDPOINT, else the catalog's base URL (always ending in '/')."""
+    endpoint = request.base_url or os.environ.get(ENDPOINT_ENV) or source.base_url
+    return endpoint if endpoint.endswith("/") else endpoint + "/"
+
+
+def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, str]:
+    """mp-api's summary rester on matreg's HTTP session (retries, rate limit, cache), and the heartbeat's db_version."""
+    try:
+        rester = MPRester(
+            api_key, endpoint=endpoint, session=client.session, use_document_model=False, mute_progress_bars=True
+        )
+        summary = rester.materials.summary
+    except (MPRestError, requests.RequestException, ValueError, KeyError) as exc:
+        raise SourceError(client.redact(f"Materials Project API at {endpoint}: {exc!r}")) from None
+    return summary, rester.db_version
+
+
+def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> MpConnector:
+    """The mp connector for a `matreg fetch` request: ids, formulas, elements, a native filter, or --all."""
+    if MPRester is None:
+        raise ConfigError("the mp connector needs the mp-api package: pip install 'matreg[mp]'")
+    criteria = query_criteria(request)
+    page_size = request.page_size or DEFAULT_PAGE_SIZE
+    if page_size > MAX_PAGE_SIZE:
+        raise ConfigError(f"--page-size for the Materials Project is at most {MAX_PAGE_SIZE}")
+    api_key = source.api_key()
+    if not api_key:
+        variable = source.auth_env or "MP_API_KEY (add 'auth_env: MP_API_KEY' to the catalog source)"
+        raise ConfigError(f"the Materials Project API needs a key: set {variable} (https://materialsproject.org/api)")
+    endpoint = endpoint_of(source, request)
+    summary, db_version = open_summary(api_key, endpoint, client)
+    field_map = load_field_map("mp")
+    attribution = Attribution(
+        source=name,
+        provenance=source.provenance,
+        method=field_map.method,
+        database_version=db_version or source.database_version,
+        citation=source.citation,
+        license=source.license,
+    )
+    return MpConnector(summary, client, criteria, field_map, attribution, endpoint=endpoint, page_size=page_size)

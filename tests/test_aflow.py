@@ -1,0 +1,273 @@
+"""matreg's AFLOW connector over real HTTP: AFLUX pages of real AFLOW entries replayed on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from pymatgen.core import Structure
+from replay import ReplayServer, Reply, Request
+
+from matreg.catalog import load_catalog
+from matreg.errors import ConfigError, RecordError, SourceError
+from matreg.http import HttpClient
+from matreg.ingest import run_ingest
+from matreg.sources import FetchRequest, build_connector
+from matreg.sources.aflow import AflowConnector, structure_json
+from matreg.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures" / "aflow"
+AFLUX = "/API/aflux/"
+ENTRIES = [
+    json.loads((FIXTURES / f"aflowlib_{lib}_example.json").read_text(encoding="utf-8"))
+    for lib in ("icsd", "lib1", "lib2", "lib3", "lib6", "lib7")
+]
+AUIDS = sorted(entry["auid"] for entry in ENTRIES)
+OLD_PAGES = [FIXTURES / "aflux_paged_data0.json", FIXTURES / "aflux_paged_data1.json"]
+UNASKED = ("compound", "auid", "aurl", "spacegroup_relax", "Pearson_symbol_relax", "catalog")  # AFLUX returns these
+DIRECTIVES = {"paging", "format", "catalog"}
+KEYWORDS = (
+    "auid,aurl,compound,natoms,spacegroup_relax,dft_type,ldau_type,Pearson_symbol_relax,enthalpy_formation_atom,"
+    "Egap,energy_atom,volume_atom,density,spin_atom,ael_bulk_modulus_vrh,ael_shear_modulus_vrh,agl_debye,"
+    "agl_thermal_conductivity_300K,agl_heat_capacity_Cp_300K"
+)
+
+
+def top_level(summons: str) -> list[str]:
+    """The comma-separated parts of an AFLUX summons outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(summons):
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            parts.append(summons[start:index])
+            start = index + 1
+    return [*parts, summons[start:]]
+
+
+class Aflux:
+    """AFLUX at /API/aflux/ (typed-list pages of real entries, or the recorded old-format pages) and the
+    entries' aflowlib.json files under /AFLOWDATA/."""
+
+    def __init__(self, entries: list[dict] = ENTRIES, old_format: bool = False) -> None:
+        self.entries = entries
+        self.old_format = old_format
+        self.down: set[int] = set()  # pages that answer 503 every time
+
+    def __call__(self, request: Request) -> Reply:
+        if request.path == AFLUX:
+            return self.page(request.raw_path.partition("?")[2])
+        for entry in self.entries:
+            if request.path == "/" + entry["aurl"].partition(":")[2] + "/aflowlib.json":
+                return Reply.json(entry)
+        return Reply(404, b"Not Found", "text/plain")
+
+    def page(self, summons: str) -> Reply:
+        number, size = map(int, re.search(r"\$paging\((\d+),(\d+)\)", summons).groups())
+        if number in self.down:
+            return Reply(503, b'{"error": "down"}')
+        if self.old_format:
+            return Reply.file(OLD_PAGES[number - 1]) if number <= len(OLD_PAGES) else Reply.json({})
+        asked = [part.split("(")[0] for part in top_level(summons) if not part.startswith(("$", "("))]
+        asked = [name for name in asked if name not in DIRECTIVES]
+        rows = self.entries[(number - 1) * size : number * size]
+        return Reply.json([{**{k: e[k] for k in UNASKED if k in e}, **{k: e.get(k) for k in asked}} for e in rows])
+
+
+def write_catalog(path: Path, base_url: str) -> Path:
+    """A catalog whose aflow source points at `base_url`, with fast retries and no HTTP cache."""
+    path.write_text(
+        "sources:\n"
+        "  aflow:\n"
+        "    title: AFLOW (local replay)\n"
+        "    connector: aflow\n"
+        f"    base_url: {base_url}\n"
+        "    provenance: dft\n"
+        "    license: AFLOW terms of use\n"
+        "    citation: Rose et al. 2017\n"
+        "    database_version: live\n"
+        "    http: {retries: 3, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: false}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def aflux():
+    with ReplayServer(Aflux(), prefix=AFLUX) as server:
+        yield server
+
+
+@pytest.fixture
+def aflow_catalog(tmp_path, aflux):
+    return load_catalog(write_catalog(tmp_path / "catalog.yaml", aflux.url))
+
+
+def fetch(store, catalog, **options):
+    return run_ingest(build_connector("aflow", catalog, FetchRequest(**options)), store)
+
+
+def test_typed_pages_are_fetched_page_by_page_at_the_real_path(store, aflow_catalog, aflux):
+    report = fetch(store, aflow_catalog, everything=True, page_size=4)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined, report.n_available) == (6, 6, 0, None)
+    assert [request.raw_path for request in aflux.requests] == [
+        f"{AFLUX}?{KEYWORDS},$paging(1,4),format(json)",
+        f"{AFLUX}?{KEYWORDS},$paging(2,4),format(json)",
+    ]
+    assert report.request == f"GET {aflux.url}?{KEYWORDS},$paging(2,4),format(json)"
+    assert aflux.requests[0].headers["User-Agent"].startswith("matreg/")
+    assert sorted(store.table("materials")["source_id"]) == AUIDS
+
+
+def test_old_string_valued_pages_keyed_i_of_n(tmp_path, store):
+    with ReplayServer(Aflux(old_format=True), prefix=AFLUX) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url))
+        connector = build_connector("aflow", catalog, FetchRequest(filter="Egap(6*)", page_size=20))
+        report = run_ingest(connector, store, limit=40)
+    assert (report.n_fetched, report.n_stored, report.n_available) == (40, 40, 912)
+    assert [request.raw_path.rpartition(",Egap(6*),")[2] for request in server.requests] == [
+        "$paging(1,20),format(json)",
+        "$paging(2,20),format(json)",
+    ]
+    values = store.query(
+        "SELECT property, value, unit, original_value, original_unit, temperature_K, method "
+        "FROM properties WHERE record_id = 'aflow:aflow:db1f17a6f945c29b' ORDER BY property"
+    ).set_index("property")
+    assert values.loc["band_gap", ["value", "unit"]].tolist() == [6.8531, "eV"]
+    conductivity = values.loc["thermal_conductivity"]
+    assert (conductivity.value, conductivity.unit, conductivity.temperature_K) == (83.0737, "W/(m*K)", 300.0)
+    assert conductivity.method == "AGL (PBE quasi-harmonic Debye model)"
+    material = store.query("SELECT * FROM materials WHERE source_id = 'aflow:db1f17a6f945c29b'").iloc[0]
+    assert (material.formula, material.formula_original) == ("BeO", "Be1O1")
+    assert material.source_url == "https://aflowlib.duke.edu/AFLOWDATA/ICSD_WEB/FCC/Be1O1_ICSD_163467/"
+    assert "aflow:c8cff231c8082848" in set(store.table("materials")["source_id"])  # '5 of 912'
+    assert "aflow:9fdebc04ebf454ae" in set(store.table("materials")["source_id"])  # '21 of 912', page 2
+
+
+def test_values_in_canonical_units_with_provenance_and_method(store, aflow_catalog):
+    fetch(store, aflow_catalog, everything=True, page_size=10)
+    values = store.query(
+        "SELECT property, value, unit, original_value, original_unit, provenance, method FROM properties "
+        "WHERE record_id = 'aflow:aflow:fc70fda6652015cb' ORDER BY property"
+    ).set_index("property")
+    assert values.loc["formation_energy_per_atom", ["value", "unit"]].tolist() == [-2.13553, "eV/atom"]
+    assert values.loc["band_gap", ["value", "unit"]].tolist() == [4.1084, "eV"]
+    assert values.loc["total_energy_per_atom", "value"] == -4.35149
+    volume = values.loc["volume_per_atom"]
+    assert (volume.value, volume.unit, volume.original_value, volume.original_unit) == (
+        34.7942,
+        "angstrom**3/atom",
+        34.7942,
+        "Å^3/atom",
+    )
+    assert values.loc["density", ["value", "unit", "original_unit"]].tolist() == [5.56878, "g/cm**3", "g/cm^3"]
+    assert values.loc["magnetic_moment", ["unit", "original_unit"]].tolist() == ["bohr_magneton/atom", "μB/atom"]
+    assert set(values["provenance"]) == {"dft"} and set(values["method"]) == {"PBE"}
+    materials = store.table("materials").set_index("source_id")
+    icsd = materials.loc["aflow:fc70fda6652015cb"]
+    assert (icsd.formula, icsd.nsites, icsd.spacegroup_number, icsd.method) == ("AcBr3", 8, 176, "PBE")
+    assert icsd.source_url == "https://aflowlib.duke.edu/AFLOWDATA/ICSD_WEB/HEX/Ac1Br3_ICSD_31578/"
+    assert icsd.notes == "AFLOW catalog ICSD; Pearson symbol hP8"
+    assert (icsd.citation, icsd.license, icsd.database_version) == ("Rose et al. 2017", "AFLOW terms of use", "live")
+    lib3 = materials.loc["aflow:0003b1ab0ca0d60a"]
+    assert lib3.method == "PBE+U"  # dft_type PAW_PBE with ldau_type 2
+    assert lib3.source_url == "https://aflowlib.duke.edu/AFLOWDATA/LIB3_RAW/Cr_pvORu_pv/T0009.ACB:LDAU2/"
+    assert materials.loc["aflow:075dbbb922a0e4d7"].method == "GGA"  # LIB1: PAW_GGA
+    assert set(materials["provenance"]) == {"dft"}
+
+
+def test_a_429_with_retry_after_is_honoured_then_succeeds(store, aflow_catalog, aflux):
+    aflux.fail(AFLUX, 429, retry_after=1)
+    started = time.monotonic()
+    report = fetch(store, aflow_catalog, everything=True, page_size=4)
+    assert time.monotonic() - started >= 1
+    assert report.n_stored == 6 and aflux.hits(AFLUX) == 3
+
+
+def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(store, aflow_catalog, aflux):
+    fetch(store, aflow_catalog, everything=True, page_size=4)
+    before = {name: store.table(name) for name in ("materials", "properties", "quarantine")}
+    aflux.fail(AFLUX, *[503] * 4)
+    with pytest.raises(SourceError, match="HTTP 503"):
+        fetch(store, aflow_catalog, ids=["aflow:fc70fda6652015cb"])
+    for name, frame in before.items():
+        assert store.table(name).equals(frame), name
+    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
+    assert list(runs["status"]) == ["complete", "failed"]
+    assert "HTTP 503" in runs["error"].iloc[1]
+
+
+def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_path, aflow_catalog, aflux):
+    clean = Store(tmp_path / "clean")
+    fetch(clean, aflow_catalog, everything=True, page_size=2)
+
+    resumed = Store(tmp_path / "resumed")
+    aflux.route.down.add(2)  # page 1 is staged, page 2 fails after every retry
+    with pytest.raises(SourceError, match="HTTP 503"):
+        fetch(resumed, aflow_catalog, everything=True, page_size=2)
+    assert len(resumed.table("materials")) == 0
+    aflux.route.down.clear()
+    first_pages = sum("$paging(1,2)" in request.raw_path for request in aflux.requests)
+    connector = build_connector("aflow", aflow_catalog, FetchRequest(everything=True, page_size=2))
+    report = run_ingest(connector, resumed, resume=True)
+    assert sum("$paging(1,2)" in request.raw_path for request in aflux.requests) == first_pages
+    assert report.resumed and report.n_fetched == 6
+    for table, columns in (("materials", ["record_id", "formula"]), ("properties", ["record_id", "property", "value"])):
+        assert resumed.table(table)[columns].sort_values(columns).values.tolist() == (
+            clean.table(table)[columns].sort_values(columns).values.tolist()
+        )
+    runs = resumed.table("fetch_runs")
+    assert runs["status"].tolist() == ["complete"] and runs["n_fetched"].tolist() == [6]
+
+
+def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(tmp_path, store):
+    broken = {key: value for key, value in ENTRIES[5].items() if key != "compound"}
+    with ReplayServer(Aflux([*ENTRIES[:5], broken]), prefix=AFLUX) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url))
+        report = fetch(store, catalog, filter="Egap_type(*)", page_size=10)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (6, 5, 1)
+    rejected = store.query("SELECT item, reasons, raw FROM quarantine").iloc[0]
+    assert rejected["item"] == "aflow:d444c5799cae883d"
+    assert list(rejected["reasons"]) == ["AFLUX record without 'compound'"]
+    assert json.loads(rejected["raw"])["compound"] is None
+    assert dict(report.unmapped) == {"Egap_type": 5}
+    assert json.loads(store.table("fetch_runs")["unmapped_fields"].iloc[0]) == {"Egap_type": 5}
+
+
+def test_ids_elements_and_filters_become_the_aflux_matchbook(store, aflow_catalog, aflux):
+    fetch(store, aflow_catalog, ids=["aflow:fc70fda6652015cb", "30b403721b9ffa88"], elements=["O", "Cr", "Ru"])
+    assert aflux.requests[0].raw_path == (
+        f"{AFLUX}?{KEYWORDS},auid('aflow:fc70fda6652015cb':'aflow:30b403721b9ffa88'),"
+        "$species(Cr,O,Ru),$nspecies(3),$paging(1,500),format(json)"
+    )
+
+
+def test_formulas_select_element_sets_on_the_server_and_the_formula_here(store, aflow_catalog, aflux):
+    report = fetch(store, aflow_catalog, formulas=["CaAl", "Ac"], page_size=10)
+    assert aflux.requests[0].raw_path.startswith(
+        f"{AFLUX}?{KEYWORDS},(($species(Al,Ca),$nspecies(2)):($species(Ac),$nspecies(1))),$paging(1,10)"
+    )
+    assert report.n_fetched == 2 and sorted(store.table("materials")["formula"]) == ["Ac", "CaAl"]
+
+
+def test_a_request_for_nothing_is_a_clear_error(aflow_catalog):
+    with pytest.raises(ConfigError, match="no AFLOW entries asked for"):
+        build_connector("aflow", aflow_catalog, FetchRequest())
+
+
+def test_structures_come_from_each_entrys_aflowlib_json(store, aflow_catalog, aflux):
+    source = aflow_catalog.source("aflow")
+    client = HttpClient(source.http)
+    connector = AflowConnector(source, client, [], page_size=10, structures=True, entry_root=aflux.root + "/")
+    report = run_ingest(connector, store)
+    assert report.n_stored == 6
+    assert "/AFLOWDATA/LIB3_RAW/Cr_pvORu_pv/T0009.ACB:LDAU2/aflowlib.json" in {r.path for r in aflux.requests}
+    structures = store.table("materials").set_index("source_id")["structure"]
+    icsd = Structure.from_dict(json.loads(structures["aflow:fc70fda6652015cb"]))
+    assert (icsd.composition.reduced_formula, len(icsd)) == ("AcBr3", 8)
+    assert icsd.volume / len(icsd) == pytest.approx(34.7942, abs=1e-3)
+    assert icsd.get_space_group_info()[1] == 176
+    with pytest.raises(RecordError, match=r"len\(species\)=8 != len\(coords\)=7"):
+        structure_json({**ENTRIES[0], "positions_fractional": ENTRIES[0]["positions_fractional"][:7]})

@@ -1,0 +1,33 @@
+"""The HTTP client: secrets stay out of the cache and out of error messages."""
+
+import pytest
+
+from matreg.catalog import HttpSettings
+from matreg.errors import SourceError
+from matreg.http import HttpClient, redact_params, redact_url
+
+SECRET = "sk-live-0123456789abcdef"
+
+
+@pytest.mark.parametrize("header", ["X-API-KEY", "x-api-key", "Authorization"])
+def test_the_key_is_sent_but_never_cached_whatever_the_header_spelling(tmp_path, janaf_server, header):
+    cache = tmp_path / "cache.sqlite"
+    client = HttpClient(HttpSettings(cache=True, retries=0), cache_path=cache, auth_header=header, api_key=SECRET)
+    assert client.get_text(janaf_server.url + "H-064.txt").startswith("Water (H2O)")
+    client.close()
+    assert janaf_server.requests[0].headers[header] == SECRET
+    assert SECRET.encode() not in cache.read_bytes()
+
+
+def test_error_messages_never_carry_the_key(janaf_server):
+    client = HttpClient(HttpSettings(retries=0), auth_header="X-API-KEY", api_key=SECRET)
+    janaf_server.fail("/tables/H-064.txt", 500)
+    with pytest.raises(SourceError) as error:
+        client.get(janaf_server.url + f"H-064.txt?api_key={SECRET}&page=2")
+    message = str(error.value)
+    assert SECRET not in message and "api_key=***" in message
+
+
+def test_secret_looking_parameters_are_redacted():
+    assert redact_params({"api_key": SECRET, "token": "t", "page": 2}) == {"api_key": "***", "token": "***", "page": 2}
+    assert SECRET not in redact_url(f"https://example.org/q?x=1&access_token={SECRET}")

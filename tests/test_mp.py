@@ -1,0 +1,338 @@
+"""matreg's Materials Project connector over real HTTP: mp-api talks to a replay of the summary API on 127.0.0.1.
+
+The replayed summary documents are assembled from real Materials Project records (tests/fixtures/mp/SOURCES.md);
+the route filters them by the query parameters the real API reads and pages them by `_skip`/`_limit`.
+"""
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pymatgen.core import Composition, Structure
+from replay import ReplayServer, Reply, Request
+
+from matreg.catalog import load_catalog
+from matreg.errors import ConfigError, SourceError
+from matreg.ingest import run_ingest
+from matreg.sources import FetchRequest, build_connector
+from matreg.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mp"
+SUMMARY = json.loads((FIXTURES / "summary.json").read_text(encoding="utf-8"))
+HEARTBEAT = (FIXTURES / "heartbeat.json").read_bytes()
+SUMMARY_PATH = "/materials/summary/"
+API_KEY = "5f1d0c9e8b7a4d3c2b1a09f8e7d6c5b4"  # 32 characters like a real key (mp-api checks the length); not one
+FIELDS = (
+    "material_id,formula_pretty,structure,nsites,symmetry,deprecated,formation_energy_per_atom,energy_above_hull,"
+    "band_gap,energy_per_atom,density,volume,total_magnetization,bulk_modulus,shear_modulus"
+)
+
+
+def matches(doc: dict, query: dict[str, list[str]]) -> bool:
+    """Whether a summary document satisfies the filter parameters the route understands (others are ignored)."""
+    for name, values in query.items():
+        value = values[-1]
+        if name == "material_ids" and doc["material_id"] not in value.split(","):
+            return False
+        if name == "formula" and doc["formula_pretty"] not in value.split(","):
+            return False
+        if name == "chemsys" and Composition(doc["formula_pretty"]).chemical_system != value:
+            return False
+        if name == "deprecated" and str(doc["deprecated"]).lower() != value.lower():
+            return False
+        field, _, bound = name.rpartition("_")
+        if bound in ("min", "max") and field in doc:
+            number = doc[field]
+            if number is None or (number < float(value) if bound == "min" else number > float(value)):
+                return False
+    return True
+
+
+def summary_route(request: Request) -> Reply:
+    """The Materials Project API's heartbeat and summary endpoint, paged by `_skip` and `_limit`."""
+    if request.path == "/heartbeat":
+        return Reply(200, HEARTBEAT)
+    if request.path != SUMMARY_PATH:
+        return Reply(404, b'{"detail": "Not Found"}')
+    docs = [doc for doc in SUMMARY["data"] if matches(doc, request.query)]
+    skip, limit = int(request.query.get("_skip", ["0"])[0]), int(request.query.get("_limit", ["100"])[0])
+    return Reply.json({"data": docs[skip : skip + limit], "meta": {**SUMMARY["meta"], "total_doc": len(docs)}})
+
+
+def write_mp_catalog(path: Path, base_url: str, *, cache: bool = False) -> Path:
+    """A catalog whose mp source points at `base_url`, with fast retries."""
+    path.write_text(
+        "sources:\n"
+        "  mp:\n"
+        "    title: Materials Project (local replay)\n"
+        "    connector: mp\n"
+        f"    base_url: {base_url}\n"
+        "    provenance: dft\n"
+        "    license: CC-BY-4.0\n"
+        "    citation: Jain et al., APL Materials 1, 011002 (2013)\n"
+        "    auth_env: MP_API_KEY\n"
+        f"    http: {{retries: 3, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: {str(cache).lower()}}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(autouse=True)
+def mp_environment(monkeypatch):
+    monkeypatch.setenv("MP_API_KEY", API_KEY)
+    monkeypatch.delenv("MP_API_ENDPOINT", raising=False)
+
+
+@pytest.fixture
+def mp_server():
+    with ReplayServer(summary_route) as server:
+        yield server
+
+
+@pytest.fixture
+def mp_catalog(tmp_path, mp_server):
+    return load_catalog(write_mp_catalog(tmp_path / "catalog.yaml", mp_server.url))
+
+
+def fetch(store, catalog, **options):
+    request = FetchRequest(**options)
+    return run_ingest(build_connector("mp", catalog, request, cache_path=store.cache_path), store)
+
+
+def summary_requests(server: ReplayServer) -> list[Request]:
+    return [request for request in server.requests if request.path == SUMMARY_PATH]
+
+
+def rows(store: Store, table: str, columns: list[str]) -> list[list]:
+    """The table's rows in these columns, sorted: runs compare equal whatever their order."""
+    return sorted(store.table(table)[columns].values.tolist())
+
+
+def header(request: Request, name: str) -> str | None:
+    """A request header, whatever the spelling of its name (HTTP header names are case-insensitive)."""
+    return {key.lower(): value for key, value in request.headers.items()}.get(name.lower())
+
+
+def test_all_pages_are_fetched_with_the_real_paths_parameters_and_key_header(store, mp_catalog, mp_server):
+    report = fetch(store, mp_catalog, everything=True, page_size=4)
+    assert (report.n_available, report.n_fetched, report.n_stored, report.n_quarantined) == (10, 10, 9, 1)
+    pages = summary_requests(mp_server)
+    assert [request.query["_skip"] for request in pages] == [["0"], ["4"], ["8"]]
+    for request in pages:
+        assert request.query["_limit"] == ["4"] and request.query["_fields"] == [FIELDS]
+        assert request.query["deprecated"] == ["False"]
+        assert header(request, "x-api-key") == API_KEY
+        assert header(request, "User-Agent").startswith("matreg/")
+    assert mp_server.hits("/heartbeat") >= 1
+    assert len(store.table("materials")) == 9
+
+
+def test_requests_use_the_paths_and_paging_parameters_mp_api_sends(store, mp_catalog, mp_server):
+    recorded = [
+        json.loads(line)
+        for path in sorted(FIXTURES.glob("mp_api_0.46.5_requests_*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    assert len(recorded) == 9
+    fetch(store, mp_catalog, elements=["Si"], page_size=2)
+    assert {request.path for request in mp_server.requests} == {entry["path"] for entry in recorded}
+    paging_recorded = {key for entry in recorded for key in entry["query"] if key in ("_limit", "_skip", "_fields")}
+    paging_sent = {key for request in summary_requests(mp_server) for key in request.query if key.startswith("_")}
+    assert paging_sent == paging_recorded == {"_limit", "_skip", "_fields"}
+
+
+def test_values_are_stored_in_canonical_units_with_provenance_method_and_structure(store, mp_catalog):
+    fetch(store, mp_catalog, ids=["mp-631"])
+    values = store.query(
+        "SELECT property, value, unit, original_value, original_unit, provenance, method "
+        "FROM properties WHERE record_id = 'mp:mp-631'"
+    ).set_index("property")
+    doc = next(doc for doc in SUMMARY["data"] if doc["material_id"] == "mp-631")
+    assert set(values.index) == {
+        "formation_energy_per_atom",
+        "energy_above_hull",
+        "band_gap",
+        "density",
+        "volume_per_atom",
+        "bulk_modulus",
+        "shear_modulus",
+    }
+    assert values.loc["formation_energy_per_atom", "value"] == pytest.approx(doc["formation_energy_per_atom"])
+    assert values.loc["formation_energy_per_atom", "unit"] == "eV/atom"
+    assert values.loc["volume_per_atom", "value"] == pytest.approx(doc["volume"] / 2)  # TiC: 2 sites per cell
+    assert values.loc["volume_per_atom", "unit"] == "angstrom**3/atom"
+    assert values.loc["volume_per_atom", "original_value"] == pytest.approx(doc["volume"])
+    assert values.loc["volume_per_atom", "original_unit"] == "angstrom**3/cell"
+    assert values.loc["bulk_modulus", "value"] == pytest.approx(252.64467183325303)
+    assert values.loc["bulk_modulus", "unit"] == "GPa"
+    assert values.loc["density", "unit"] == "g/cm**3"
+    assert set(values["provenance"]) == {"dft"} and set(values["method"]) == {"GGA/GGA+U/r2SCAN (mixed)"}
+    material = store.query("SELECT * FROM materials WHERE record_id = 'mp:mp-631'").iloc[0]
+    assert (material.formula, material.spacegroup_symbol, material.spacegroup_number, material.nsites) == (
+        "TiC",
+        "Fm-3m",
+        225,
+        2,
+    )
+    assert material.source_url == "https://next-gen.materialsproject.org/materials/mp-631"
+    assert material.database_version == "2023.11.1"  # the heartbeat's db_version
+    assert material.license == "CC-BY-4.0" and material.citation.startswith("Jain et al.")
+    structure = Structure.from_dict(json.loads(material.structure))
+    assert len(structure) == 2 and structure.volume == pytest.approx(doc["volume"])
+
+
+@pytest.mark.parametrize(
+    ("options", "parameter", "expected"),
+    [
+        ({"ids": ["mp-631", "mp-23193"]}, {"material_ids": ["mp-631,mp-23193"]}, {"mp-631", "mp-23193"}),
+        ({"formulas": ["Zn3N2"]}, {"formula": ["Zn3N2"]}, {"mp-754553"}),
+        ({"elements": ["Zn", "N"]}, {"chemsys": ["N-Zn"]}, {"mp-754553"}),
+        ({"filter": "band_gap_min=3&band_gap_max=10"}, {"band_gap_min": ["3"], "band_gap_max": ["10"]}, None),
+    ],
+)
+def test_ids_formulas_elements_and_filters_become_summary_parameters(
+    store, mp_catalog, mp_server, options, parameter, expected
+):
+    fetch(store, mp_catalog, **options)
+    query = summary_requests(mp_server)[0].query
+    assert {key: query[key] for key in parameter} == parameter
+    stored = set(store.table("materials")["source_id"])
+    assert stored == (expected or {"mp-23193", "mp-1216"})  # KCl 5.04 eV, YbO 3.53 eV
+
+
+def test_material_ids_stay_opaque_strings(store, mp_catalog, mp_server):
+    fetch(store, mp_catalog, ids=["mp-hilze", "mp-631"])  # a letter-based id goes out as given
+    assert summary_requests(mp_server)[0].query["material_ids"] == ["mp-hilze,mp-631"]
+    assert store.table("materials")["source_id"].tolist() == ["mp-631"]
+
+
+def test_a_fetch_without_any_filter_is_refused_and_explains_all(mp_catalog, mp_server):
+    with pytest.raises(ConfigError, match="--all") as error:
+        build_connector("mp", mp_catalog, FetchRequest())
+    assert "S3" in str(error.value) and "deprecated=false" in str(error.value)
+    assert mp_server.requests == []
+
+
+@pytest.mark.parametrize("bad", ["_limit=5000", "band_gap_min=1&_skip=3", "no equals sign"])
+def test_a_filter_may_not_take_over_paging_or_be_malformed(mp_catalog, bad):
+    with pytest.raises(ConfigError, match="--filter"):
+        build_connector("mp", mp_catalog, FetchRequest(filter=bad))
+
+
+def test_a_page_size_above_the_api_maximum_is_refused(mp_catalog):
+    with pytest.raises(ConfigError, match="at most 1000"):
+        build_connector("mp", mp_catalog, FetchRequest(everything=True, page_size=5000))
+
+
+def test_a_missing_api_key_is_a_clear_error_before_any_request(monkeypatch, mp_catalog, mp_server):
+    monkeypatch.delenv("MP_API_KEY")
+    with pytest.raises(ConfigError, match="set MP_API_KEY"):
+        build_connector("mp", mp_catalog, FetchRequest(ids=["mp-631"]))
+    assert mp_server.requests == []
+
+
+def test_endpoint_comes_from_mp_api_endpoint_unless_base_url_is_given(tmp_path, monkeypatch, store, mp_server):
+    dead = "http://127.0.0.1:9/"  # nothing listens on the discard port
+    catalog = load_catalog(write_mp_catalog(tmp_path / "dead.yaml", dead))
+    monkeypatch.setenv("MP_API_ENDPOINT", mp_server.url)
+    assert fetch(store, catalog, ids=["mp-631"]).n_stored == 1
+    monkeypatch.setenv("MP_API_ENDPOINT", dead)
+    assert fetch(store, catalog, ids=["mp-631"], base_url=mp_server.url).n_stored == 1
+    assert len(summary_requests(mp_server)) == 2
+
+
+def test_an_unreachable_endpoint_is_a_clear_source_error(tmp_path):
+    catalog = load_catalog(write_mp_catalog(tmp_path / "dead.yaml", "http://127.0.0.1:9/"))
+    with pytest.raises(SourceError, match=r"Materials Project API at http://127\.0\.0\.1:9/"):
+        build_connector("mp", catalog, FetchRequest(ids=["mp-631"]))
+
+
+def test_too_many_ids_for_one_url_are_refused(mp_catalog):
+    with pytest.raises(ConfigError, match="at most 500"):
+        build_connector("mp", mp_catalog, FetchRequest(ids=[f"mp-{number}" for number in range(1, 502)]))
+
+
+def test_a_429_with_retry_after_is_honoured_then_succeeds(store, mp_catalog, mp_server):
+    mp_server.fail(SUMMARY_PATH, 429, retry_after=1)
+    report = fetch(store, mp_catalog, everything=True, page_size=4)
+    assert report.n_stored == 9 and len(summary_requests(mp_server)) == 4
+
+
+def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(store, mp_catalog, mp_server):
+    fetch(store, mp_catalog, ids=["mp-631"])
+    before = {name: store.table(name) for name in ("materials", "properties", "quarantine")}
+    mp_server.fail(SUMMARY_PATH, *[503] * 5)
+    with pytest.raises(SourceError, match="503"):
+        fetch(store, mp_catalog, everything=True, page_size=4)
+    for name, frame in before.items():
+        assert store.table(name).equals(frame), name
+    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
+    assert list(runs["status"]) == ["complete", "failed"] and "503" in runs["error"].iloc[1]
+
+
+def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_path, mp_catalog, mp_server):
+    clean = Store(tmp_path / "clean")
+    fetch(clean, mp_catalog, everything=True, page_size=4)
+
+    broken = {"skip": "8"}  # page 3 answers 503 until the server is mended
+
+    def route(request: Request) -> Reply:
+        if request.path == SUMMARY_PATH and request.query.get("_skip") == [broken.get("skip")]:
+            return Reply(503, b'{"detail": "Service Unavailable"}')
+        return summary_route(request)
+
+    with ReplayServer(route) as server:
+        catalog = load_catalog(write_mp_catalog(tmp_path / "resume.yaml", server.url))
+        resumed = Store(tmp_path / "resumed")
+        with pytest.raises(SourceError, match="503"):
+            fetch(resumed, catalog, everything=True, page_size=4)
+        assert len(resumed.table("materials")) == 0  # nothing visible from the failed run
+        staged_pages = Counter(tuple(r.query["_skip"]) for r in summary_requests(server))
+        broken.clear()
+        request = FetchRequest(everything=True, page_size=4)
+        report = run_ingest(build_connector("mp", catalog, request), resumed, resume=True)
+        again = Counter(tuple(r.query["_skip"]) for r in summary_requests(server))
+    assert again[("0",)] == staged_pages[("0",)] == 1 and again[("4",)] == staged_pages[("4",)] == 1
+    assert report.resumed and report.n_fetched == 10
+    for table, columns in (("materials", ["record_id", "formula"]), ("properties", ["record_id", "property", "value"])):
+        assert rows(resumed, table, columns) == rows(clean, table, columns)
+    assert resumed.table("fetch_runs")["status"].tolist() == ["complete"]
+
+
+def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(store, mp_catalog):
+    report = fetch(store, mp_catalog, everything=True, page_size=4)
+    rejected = store.query("SELECT item, reasons FROM quarantine")
+    assert rejected["item"].tolist() == ["mp-13136"]
+    assert rejected["reasons"].iloc[0].tolist() == [
+        "mp-13136: structure is not a pymatgen Structure (needs 'lattice' and 'sites')"
+    ]
+    assert report.unmapped == Counter({"theoretical": 2})  # MPTS-52 records carry a field the map does not list
+    assert json.loads(store.table("fetch_runs")["unmapped_fields"].iloc[0]) == {"theoretical": 2}
+
+
+def test_dry_run_shows_the_summary_request_and_total(store, mp_catalog):
+    connector = build_connector("mp", mp_catalog, FetchRequest(everything=True, page_size=4))
+    report = run_ingest(connector, store, dry_run=True)
+    assert report.n_available == 10 and "/materials/summary/" in report.request and "_skip=0" in report.request
+    assert not store.exists()
+
+
+def test_the_api_key_is_never_stored_logged_or_in_errors(tmp_path, store, mp_server, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    catalog = load_catalog(write_mp_catalog(tmp_path / "cached.yaml", mp_server.url, cache=True))
+    fetch(store, catalog, everything=True, page_size=4)
+    mp_server.fail(SUMMARY_PATH, *[503] * 5)
+    with pytest.raises(SourceError) as error:
+        fetch(store, catalog, ids=["mp-23193"])
+    assert header(summary_requests(mp_server)[0], "x-api-key") == API_KEY  # it was sent, as a header
+    assert API_KEY not in str(error.value)
+    assert API_KEY not in caplog.text and API_KEY not in "".join(capsys.readouterr())
+    stored_files = [path for path in store.root.rglob("*") if path.is_file()]
+    assert any(path.name == "http_cache.sqlite" for path in stored_files)
+    for path in stored_files:
+        assert API_KEY.encode() not in path.read_bytes(), path
+    runs = store.table("fetch_runs")
+    assert list(runs["status"]) == ["complete", "failed"]
+    assert not runs.astype(str).apply(lambda column: column.str.contains(API_KEY)).any().any()
