@@ -24,7 +24,6 @@ import duckdb
 import filelock
 import pandas as pd
 import pyarrow
-import pyarrow.dataset
 import pyarrow.parquet as pq
 
 from matreg.errors import StoreError
@@ -93,19 +92,16 @@ class Store:
         return runs
 
     def staged_batches(self, run_id: str, name: str, rows: int = 5_000) -> Iterator[pd.DataFrame]:
-        """The staged rows of one table of a run, in frames of at most `rows` rows (memory stays flat)."""
+        """The staged rows of one table of a run, in frames of about `rows` rows (memory stays flat)."""
         files = sorted(str(path) for path in (self.staging_dir / run_id).glob(f"p*/{name}.parquet"))
-        if not files:
-            return
-        scanner = pyarrow.dataset.dataset(files, schema=arrow_schema(name), format="parquet").scanner(batch_size=rows)
-        pending: list[pyarrow.RecordBatch] = []
-        for batch in scanner.to_batches():
-            pending.append(batch)
-            if sum(b.num_rows for b in pending) >= rows:
-                yield pyarrow.Table.from_batches(pending).to_pandas()
+        pending: list[pyarrow.Table] = []
+        for file in files:  # one page file at a time: memory stays flat however many pages a run has
+            pending.append(pq.read_table(file, schema=arrow_schema(name)))
+            if sum(table.num_rows for table in pending) >= rows:
+                yield pyarrow.concat_tables(pending).to_pandas()
                 pending = []
-        if any(b.num_rows for b in pending):
-            yield pyarrow.Table.from_batches(pending).to_pandas()
+        if any(table.num_rows for table in pending):
+            yield pyarrow.concat_tables(pending).to_pandas()
 
     def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
         with self._lock():
