@@ -49,6 +49,7 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
     fields: dict[str, FieldSpec]
     other_fields: list[str] = []
     missing_values: list[str] = []
+    _properties: dict[str, str] = pydantic.PrivateAttr(default_factory=dict)
 
     def read_values(self, record: dict[str, Any]) -> list[RawValue]:
         """The record's values for every mapped field that is present (missing markers count as absent)."""
@@ -70,12 +71,13 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
 
     def property_of(self, field: str) -> str:
         """Canonical property a field maps to; ConfigError if neither named nor a known alias."""
-        spec = self.fields[field]
-        name = spec.property or field
-        resolved = load_vocabulary().resolve(name, self.source)
-        if resolved is None:
-            raise ConfigError(f"field map of '{self.source}': '{name}' is not in the property vocabulary")
-        return resolved
+        if field not in self._properties:  # resolved once per field: this runs for every value read
+            name = self.fields[field].property or field
+            resolved = load_vocabulary().resolve(name, self.source)
+            if resolved is None:
+                raise ConfigError(f"field map of '{self.source}': '{name}' is not in the property vocabulary")
+            self._properties[field] = resolved
+        return self._properties[field]
 
 
 def load_field_map(source: str, path: Path | None = None) -> FieldMap:

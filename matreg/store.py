@@ -42,6 +42,7 @@ class Store:
         self.data_dir = self.root / "data"
         self.tmp_dir = self.root / "tmp"
         self.staging_dir = self.root / "staging"
+        self._staged_pages: dict[str, int] = {}  # last page number written, per run
         self.db_path = self.root / DB_NAME
         self.cache_path = self.root / "http_cache.sqlite"
 
@@ -66,9 +67,12 @@ class Store:
     def stage_page(self, run_id: str, tables: dict[str, list[dict]]) -> Path:
         """Add one page of a run (rows of canonical tables) to staging/<run_id>/, atomically; views do not see it."""
         run_dir = self.staging_dir / run_id
-        run_dir.mkdir(parents=True, exist_ok=True)
-        numbers = [int(path.name[1:]) for path in run_dir.glob("p*") if path.name[1:].isdigit()]
-        return self._write_dir(self._arrow_tables(tables), run_dir / f"p{max(numbers, default=0) + 1:08d}")
+        if run_id not in self._staged_pages:  # read the disk once per run (a resumed run has pages already)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            numbers = [int(path.name[1:]) for path in run_dir.glob("p*") if path.name[1:].isdigit()]
+            self._staged_pages[run_id] = max(numbers, default=0)
+        self._staged_pages[run_id] += 1
+        return self._write_dir(self._arrow_tables(tables), run_dir / f"p{self._staged_pages[run_id]:08d}")
 
     def publish_run(self, run_id: str) -> str:
         """Make every staged page of a run visible at once; return the commit name."""
@@ -76,11 +80,13 @@ class Store:
         with self._lock():
             final = self.data_dir / f"c{self._next_sequence():08d}"
             os.rename(self.staging_dir / run_id, final)
+        self._staged_pages.pop(run_id, None)
         return final.name
 
     def discard_run(self, run_id: str) -> None:
         """Delete the staged pages of a run that will not be resumed."""
         shutil.rmtree(self.staging_dir / run_id, ignore_errors=True)
+        self._staged_pages.pop(run_id, None)
 
     def staged_runs(self) -> dict[str, dict]:
         """Unfinished runs by run id, each with its last staged fetch_runs row (counts, cursor, parameters)."""
