@@ -54,7 +54,9 @@ def harmonize(record: SourceRecord, attribution: Attribution, stamp: RunStamp) -
         if isinstance(row_or_reasons, dict):
             canonical.values.append(row_or_reasons)
         else:
-            item = f"{record.source_id}:{raw.property}" + (f"@{raw.temperature_K:g}K" if raw.temperature_K else "")
+            method = f"[{raw.method}]" if raw.method else ""
+            conditions = f"@{raw.temperature_K:g}K" if raw.temperature_K else ""
+            item = f"{record.source_id}:{raw.property}{method}{conditions}"
             canonical.rejected.append(Rejection(item, asdict(raw), row_or_reasons))
     return canonical
 

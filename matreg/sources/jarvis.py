@@ -1,0 +1,379 @@
+"""NIST JARVIS-DFT: the `dft_3d` bulk file that jarvis-tools reads, streamed once and cut into pages.
+
+Wire format (jarvis-tools 2026.6.12, jarvis/db/figshare.py, `data("dft_3d")`): GET
+https://ndownloader.figshare.com/files/64391379 (figshare redirects to its S3 store) answers a zip whose one
+member, jdft_3d-9-24-2025.json, is a JSON list of dicts, one per calculation:
+    [{"jid": "JVASP-86097", "spg_number": 221, "spg_symbol": "Pm-3m", "formula": "DyB6",
+      "formation_energy_peratom": -0.41596, "func": "OptB88vdW", "optb88vdw_bandgap": 0.0,
+      "atoms": {"lattice_mat": [[4.089078911208881, 0.0, 0.0], ...], "coords": [[0.0, 0.0, 0.0], ...],
+                "elements": ["Dy", "B", ...], "abc": [...], "angles": [...], "cartesian": true, "props": [...]},
+      ..., "ehull": 0.0456, "density": 5.522, "nat": 7, "mbj_bandgap": "na", "hse_gap": "na", ...}, ...]
+Quirks: a missing value is the string "na"; `atoms.coords` are Cartesian or fractional as `atoms.cartesian` says;
+the file has no query language and no pages (tens of MB zipped, ~94k records). matreg downloads it once,
+inflates it (stream-unzip) and decodes the list (ijson) as it arrives, and cuts it into pages of `page_size`
+records; a page's resume cursor is an index into the list. One JARVIS entry is one record, 'jarvis:<jid>': its
+band gaps of several methods (OptB88vdW, TBmBJ, HSE06) are all values of that record, each with the method the
+field map (connectors/jarvis.yaml) gives it; the store keys a value by record, property, method and conditions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+import ijson
+import numpy as np
+import requests
+from pymatgen.core import Element
+from stream_unzip import TruncatedDataError, UnexpectedSignatureError, UnzipError, stream_unzip
+
+from matreg.catalog import Source
+from matreg.errors import ConfigError, FormulaError, RecordError, SourceError
+from matreg.fieldmap import load_field_map
+from matreg.formula import parse_formula
+from matreg.http import HttpClient
+from matreg.paginate import dig
+from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
+
+DEFAULT_PAGE_SIZE = 500
+RECORD_PAGE = "https://www.ctcms.nist.gov/~knc6/static/JARVIS-DFT/{jid}.xml"  # JARVIS-DFT's page of a jid
+_CHUNK_BYTES = 1 << 20
+_SYMBOLS = frozenset(element.symbol for element in Element)
+
+
+def first_member(chunks: Iterable[bytes]) -> tuple[str, Iterator[bytes]]:
+    """Name and bytes of a zip's first member, inflated as the zip's bytes arrive; SourceError for a broken zip."""
+    try:
+        member = next(stream_unzip(chunks), None)
+    except UnexpectedSignatureError as exc:
+        raise SourceError(f"not a zip file: it starts with {exc.args[0] if exc.args else b''!r}") from None
+    except UnzipError as exc:
+        raise _unzip_error(exc, "the zip header") from None
+    if member is None:
+        raise SourceError("the zip holds no file")
+    name = member[0].decode("utf-8", errors="replace")
+    return name, _member_bytes(name, member[2])
+
+
+def _member_bytes(name: str, data: Iterator[bytes]) -> Iterator[bytes]:
+    """The member's bytes, its zip errors (truncation, corruption, CRC mismatch) as SourceError."""
+    try:
+        yield from data
+    except UnzipError as exc:
+        raise _unzip_error(exc, f"zip member '{name}'") from None
+
+
+def _unzip_error(exc: UnzipError, where: str) -> SourceError:
+    if isinstance(exc, TruncatedDataError):
+        return SourceError(f"the download ended inside {where} (truncated file)")
+    detail = f": {exc}" if str(exc) else ""
+    return SourceError(f"{where} is corrupt or cannot be streamed ({type(exc).__name__}{detail})")
+
+
+def json_list_items(chunks: Iterable[bytes]) -> Iterator[Any]:
+    """The items of one JSON list, decoded as its bytes arrive (ijson): the whole list is never in memory."""
+    file = _ChunkFile(_json_list(chunks))
+    try:
+        yield from ijson.items(file, "item", use_float=True)
+    except ijson.JSONError as exc:
+        if file.ended:  # the parser wanted more than the member held
+            raise SourceError("the dft_3d JSON list ends early (truncated file)") from None
+        raise SourceError(f"malformed JSON in the dft_3d file: {_first_line(exc)}") from None
+
+
+def _json_list(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks, once their first non-blank byte opens a list: ijson finds no item in an object, silently."""
+    chunks = iter(chunks)
+    for chunk in chunks:
+        head = chunk.lstrip()[:1]
+        if head and head != b"[":
+            raise SourceError("the dft_3d file is not a JSON list")
+        yield chunk
+        if head:
+            yield from chunks
+            return
+    raise SourceError("the dft_3d file is empty")
+
+
+class _ChunkFile:
+    """A binary file over byte chunks, for ijson (which reads `read(size)` until b""); `ended` once they ran out.
+
+    Faster than feeding ijson's push interface (items_coro) chunk by chunk.
+    """
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = b""
+        self.ended = False
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (all of the next chunk when negative); b"" at the end."""
+        if size == 0:  # ijson's probe for bytes or text
+            return b""
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self.ended = True
+                return b""
+            self._pending = chunk
+        size = len(self._pending) if size < 0 else size
+        taken, self._pending = self._pending[:size], self._pending[size:]
+        return taken
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of a parser message (yajl adds the text around the error, sometimes as bytes)."""
+    message = exc.args[0] if exc.args else ""
+    text = message.decode("utf-8", errors="replace") if isinstance(message, bytes) else str(message)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def structure_json(atoms: Any) -> tuple[str, int]:
+    """The pymatgen Structure JSON (the schema of `Structure.as_dict(verbosity=0)`) of a JARVIS `atoms` dict.
+
+    Written directly rather than through a Structure object: that costs ~10x more per record. RecordError if the
+    structure is malformed.
+    """
+    try:
+        lattice = np.asarray(atoms["lattice_mat"], dtype=float)
+        coords = np.asarray(atoms["coords"], dtype=float)
+        elements = [str(symbol) for symbol in atoms["elements"]]
+        cartesian = atoms.get("cartesian") is True
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RecordError(f"atoms: not a JARVIS structure ({type(exc).__name__}: {exc})") from None
+    _check_structure(lattice, coords, elements)
+    fractional = np.linalg.solve(lattice.T, coords.T).T if cartesian else coords
+    document = {
+        "@module": "pymatgen.core.structure",
+        "@class": "Structure",
+        "charge": 0,
+        "lattice": {"matrix": lattice.tolist(), "pbc": [True, True, True]},
+        "properties": {},
+        "sites": [
+            {"species": [{"element": symbol, "occu": 1}], "abc": abc, "properties": {}}
+            for symbol, abc in zip(elements, fractional.tolist(), strict=True)
+        ],
+    }
+    return json.dumps(document), len(elements)
+
+
+def _check_structure(lattice: np.ndarray, coords: np.ndarray, elements: list[str]) -> None:
+    if lattice.shape != (3, 3) or not np.isfinite(lattice).all() or abs(np.linalg.det(lattice)) < 1e-6:
+        raise RecordError(f"atoms: lattice_mat is not a 3x3 cell with a volume (shape {lattice.shape})")
+    if not elements or coords.shape != (len(elements), 3) or not np.isfinite(coords).all():
+        raise RecordError(f"atoms: {len(elements)} elements for coordinates of shape {coords.shape}")
+    unknown = sorted(set(elements) - _SYMBOLS)
+    if unknown:
+        raise RecordError(f"atoms: not elements: {', '.join(unknown)}")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which dft_3d records a run keeps: all of them, or those with one of these jids, formulas or element sets."""
+
+    everything: bool = False
+    ids: frozenset[str] = frozenset()
+    formulas: frozenset[str] = frozenset()  # pymatgen-reduced, so 'O2Si' finds 'SiO2'
+    elements: frozenset[str] = frozenset()  # exactly this set of elements
+
+    @classmethod
+    def of(cls, everything: bool, ids: list[str], formulas: list[str], elements: list[str]) -> Selection:
+        """The selection a fetch request asks for; ConfigError if it asks for nothing."""
+        if not (everything or ids or formulas or elements):
+            raise ConfigError("no JARVIS records asked for: give jids (JVASP-1002), --formula, --elements or --all")
+        reduced = frozenset(parse_formula(text).reduced for text in formulas)
+        return cls(everything, frozenset(ids), reduced, frozenset(elements))
+
+    def matches(self, entry: dict[str, Any]) -> bool:
+        """Whether the record is asked for."""
+        if self.everything or entry.get("jid") in self.ids:
+            return True
+        if self.elements and set(dig(entry, ("atoms", "elements")) or ()) == self.elements:
+            return True
+        return bool(self.formulas) and _reduced(entry.get("formula")) in self.formulas
+
+    def found_all(self, seen_ids: set[str]) -> bool:
+        """True when only jids were asked for and every one was seen: the rest of the file can be skipped."""
+        return not (self.everything or self.formulas or self.elements) and self.ids <= seen_ids
+
+    def describe(self) -> str:
+        """The selection in words, for fetch_runs."""
+        if self.everything:
+            return "every dft_3d record"
+        parts = [f"jid in {sorted(self.ids)}"] if self.ids else []
+        parts += [f"formula in {sorted(self.formulas)}"] if self.formulas else []
+        parts += [f"elements exactly {sorted(self.elements)}"] if self.elements else []
+        return "dft_3d records with " + " or ".join(parts)
+
+
+def _reduced(formula: Any) -> str | None:
+    try:
+        return parse_formula(str(formula)).reduced
+    except FormulaError:
+        return None  # unreadable formulas never match; mapping quarantines them if they are selected otherwise
+
+
+@dataclass
+class _Scan:
+    """Progress through the list: matching records seen (before the cursor too) and the jids among them."""
+
+    n_matching: int = 0
+    seen_ids: set[str] = field(default_factory=set)
+
+
+class JarvisConnector(Connector):
+    """Streams the dft_3d bulk file and maps each record, with its values of every method, to canonical terms."""
+
+    def __init__(
+        self,
+        source: Source,
+        client: HttpClient,
+        selection: Selection,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        name: str = "jarvis",
+    ) -> None:
+        self.url = source.base_url
+        self.client = client
+        self.selection = selection
+        self.page_size = page_size
+        self.field_map = load_field_map("jarvis")
+        self.member: str | None = None  # name of the zip's JSON member, once the download has begun
+        self.attribution = Attribution(
+            source=name,
+            provenance=source.provenance,
+            method=self.field_map.method,
+            database_version=source.database_version,
+            citation=source.citation,
+            license=source.license,
+        )
+
+    def run_info(self) -> RunInfo:
+        return RunInfo(
+            endpoint=self.url,
+            query=self.selection.describe(),
+            parameters={
+                "everything": self.selection.everything,
+                "ids": sorted(self.selection.ids),
+                "formulas": sorted(self.selection.formulas),
+                "elements": sorted(self.selection.elements),
+            },
+        )
+
+    def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
+        first = int(cursor["next_index"]) if cursor else 0
+        scan = _Scan()
+        page: list[RawItem] = []
+        with closing(self._matching(first, scan, cursor and cursor.get("member"))) as matching:
+            for index, entry in matching:
+                if len(page) == self.page_size:  # a further match exists, so this page is not the last
+                    yield Page(page, {"next_index": index, "member": self.member}, request=self._describe(first))
+                    page, first = [], index
+                page.append(RawItem(_item_id(entry, index), entry))
+        yield Page(page, None, request=self._describe(first), total=scan.n_matching)
+
+    def _matching(self, start: int, scan: _Scan, member: str | None) -> Iterator[tuple[int, Any]]:
+        """(index, record) of the asked-for records from `start` on; records before it are counted, not yielded."""
+        with closing(self._records(member)) as records:
+            for index, entry in enumerate(records):
+                if not self._asked_for(entry):
+                    continue
+                scan.n_matching += 1
+                if isinstance(entry, dict) and entry.get("jid") in self.selection.ids:
+                    scan.seen_ids.add(entry["jid"])  # only jids asked for: memory stays flat over the file
+                if index >= start:
+                    yield index, entry
+                if self.selection.found_all(scan.seen_ids):
+                    return
+
+    def _asked_for(self, entry: Any) -> bool:
+        """Whether the selection keeps a list item; with --all every item is kept (a non-object is quarantined)."""
+        return self.selection.everything or (isinstance(entry, dict) and self.selection.matches(entry))
+
+    def _records(self, resumed_member: str | None) -> Iterator[Any]:
+        """Every record of the file, downloaded once (through the HTTP cache when it is on) and decoded on the fly.
+
+        `resumed_member` is the member an interrupted run read: its cursor indexes that file's list only.
+        """
+        response = self.client.request("GET", self.url, stream=True)
+        try:
+            name, data = first_member(self._chunks(response))
+            if not name.endswith(".json"):
+                raise SourceError(f"the dft_3d zip holds '{name}', not a .json file")
+            if resumed_member and name != resumed_member:
+                raise SourceError(
+                    f"the dft_3d file changed since the interrupted run ({resumed_member} -> {name}): "
+                    "fetch again without --resume"
+                )
+            self.member = name
+            yield from json_list_items(data)
+        finally:
+            response.close()
+
+    def _chunks(self, response: requests.Response) -> Iterator[bytes]:
+        try:
+            yield from response.iter_content(_CHUNK_BYTES)
+        except requests.RequestException as exc:
+            raise SourceError(self.client.redact(f"the download of {self.url} broke off: {exc}")) from None
+
+    def _describe(self, first_index: int) -> str:
+        return f"GET {self.url} (zip member {self.member}, records from #{first_index})"
+
+    def to_record(self, payload: Any) -> SourceRecord:
+        if not isinstance(payload, dict):
+            raise RecordError(f"not a JSON object: {type(payload).__name__}")
+        jid = _text(payload, "jid")
+        if not jid:
+            raise RecordError("record has no jid")
+        structure, nsites = structure_json(payload.get("atoms"))
+        return SourceRecord(
+            source_id=jid,
+            formula=_text(payload, "formula") or "",
+            values=self.field_map.read_values(payload),  # each value carries its method from the field map
+            source_url=RECORD_PAGE.format(jid=jid),
+            structure=structure,
+            spacegroup_symbol=_text(payload, "spg_symbol"),
+            spacegroup_number=_spacegroup(payload.get("spg_number")),
+            nsites=nsites,
+            method=_text(payload, "func") or self.field_map.method,
+            unmapped=self.field_map.unmapped(payload),
+        )
+
+    def redact(self, text: str) -> str:
+        return self.client.redact(text)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _item_id(entry: Any, index: int) -> str:
+    """A record's jid, or its place in the list ('#12') when it has none."""
+    jid = entry.get("jid") if isinstance(entry, dict) else None
+    return str(jid) if jid else f"#{index}"
+
+
+def _text(entry: dict[str, Any], key: str) -> str | None:
+    value = entry.get(key)
+    return None if value in (None, "", "na") else str(value)
+
+
+def _spacegroup(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 1 <= number <= 230 else None
+
+
+def build(name: str, source: Source, client: HttpClient, request) -> JarvisConnector:
+    """The JARVIS-DFT connector for a `matreg fetch` request: jids, formulas, element sets, or every record."""
+    if request.filter:
+        raise ConfigError(
+            "jarvis: the dft_3d file has no query language; select with jids, --formula, --elements or --all "
+            "(for OPTIMADE filters use an optimade source at https://jarvis.nist.gov/optimade/jarvisdft)"
+        )
+    selection = Selection.of(request.everything, request.ids, request.formulas, request.elements)
+    return JarvisConnector(source, client, selection, page_size=request.page_size or DEFAULT_PAGE_SIZE, name=name)

@@ -1,0 +1,324 @@
+"""matreg's JARVIS-DFT connector over real HTTP: the dft_3d bulk zip served on 127.0.0.1 at figshare's path."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+from replay import ReplayServer, Reply, Request
+
+from matreg.catalog import Catalog, load_catalog
+from matreg.errors import ConfigError, SourceError
+from matreg.fieldmap import load_field_map
+from matreg.ingest import run_ingest
+from matreg.sources import FetchRequest, build_connector
+from matreg.sources.jarvis import structure_json
+from matreg.store import Store
+
+FIXTURE = Path(__file__).parent / "fixtures" / "jarvis" / "jdft_3d-9-24-2025.json.zip"
+MEMBER = "jdft_3d-9-24-2025.json"
+DOWNLOAD = "/files/64391379"  # jarvis-tools 2026.6.12: https://ndownloader.figshare.com/files/64391379
+JIDS = [
+    "JVASP-1002", "JVASP-86097", "JVASP-107", "JVASP-91", "JVASP-32", "JVASP-110",
+    "JVASP-96", "JVASP-5155", "JVASP-48055", "JVASP-9902", "JVASP-12064", "JVASP-41",
+]  # fmt: skip
+NO_TBMBJ = {"JVASP-86097", "JVASP-48055", "JVASP-9902"}  # mbj_bandgap "na"
+
+
+def fixture_records() -> list[dict]:
+    return json.loads(zipfile.ZipFile(FIXTURE).read(MEMBER))
+
+
+def zipped(records: list[dict], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    return zip_of(json.dumps(records).encode(), compression)
+
+
+def zip_of(member: bytes, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        archive.writestr(MEMBER, member)
+    return buffer.getvalue()
+
+
+def first_half(body: bytes) -> bytes:
+    """A download broken off in the middle (of the member's data, for the fixture's zips)."""
+    return body[: len(body) // 2]
+
+
+@dataclass
+class Figshare:
+    """figshare's download path, answering whatever zip the test puts in `body`."""
+
+    body: bytes
+
+    def route(self, request: Request) -> Reply:
+        if request.path != DOWNLOAD:
+            return Reply(404, b"Not Found", "text/plain")
+        return Reply(200, self.body, "application/zip")
+
+
+@pytest.fixture
+def figshare() -> Figshare:
+    return Figshare(FIXTURE.read_bytes())
+
+
+@pytest.fixture
+def server(figshare):
+    with ReplayServer(figshare.route) as replay:
+        yield replay
+
+
+def jarvis_catalog(tmp_path: Path, server: ReplayServer, *, cache: bool = True) -> Catalog:
+    path = tmp_path / f"catalog-{cache}.yaml"
+    path.write_text(
+        "sources:\n"
+        "  jarvis:\n"
+        "    title: NIST JARVIS-DFT dft_3d (local replay)\n"
+        "    connector: jarvis\n"
+        f"    base_url: {server.root}{DOWNLOAD}\n"
+        "    provenance: dft\n"
+        "    license: CC-BY-4.0\n"
+        "    citation: Choudhary et al., npj Comput. Mater. 6, 173 (2020)\n"
+        "    database_version: jdft_3d-9-24-2025\n"
+        f"    http: {{retries: 3, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: {str(cache).lower()}}}\n",
+        encoding="utf-8",
+    )
+    return load_catalog(path)
+
+
+@pytest.fixture
+def catalog(tmp_path, server) -> Catalog:
+    return jarvis_catalog(tmp_path, server)
+
+
+def fetch(store: Store, catalog: Catalog, resume: bool = False, **request):
+    connector = build_connector("jarvis", catalog, FetchRequest(**request), cache_path=store.cache_path)
+    return run_ingest(connector, store, resume=resume)
+
+
+def test_the_bulk_file_is_downloaded_once_and_cut_into_resumable_pages(store, catalog, server):
+    connector = build_connector("jarvis", catalog, FetchRequest(everything=True, page_size=5))
+    pages = list(connector.pages())
+    assert [page.cursor for page in pages] == [
+        {"next_index": 5, "member": MEMBER},
+        {"next_index": 10, "member": MEMBER},
+        None,
+    ]
+    assert [page.total for page in pages] == [None, None, 12]
+    assert [[item.item_id for item in page.items] for page in pages] == [JIDS[:5], JIDS[5:10], JIDS[10:]]
+    assert pages[1].request.endswith(f"{DOWNLOAD} (zip member {MEMBER}, records from #5)")
+    last = list(connector.pages({"next_index": 10, "member": MEMBER}))
+    assert [item.item_id for item in last[0].items] == ["JVASP-12064", "JVASP-41"]
+
+    report = fetch(store, catalog, everything=True, page_size=5)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined, report.n_available) == (12, 12, 0, 12)
+    assert len(server.requests) == 3  # two pages() walks above and the run: one GET each, no paging requests
+    request = server.requests[-1]
+    assert (request.method, request.path, request.query) == ("GET", DOWNLOAD, {})
+    assert request.headers["User-Agent"].startswith("matreg/")
+    assert sorted(store.table("materials")["source_id"]) == sorted(JIDS)  # one record per entry, whatever its methods
+    gaps = store.query("SELECT method FROM properties WHERE property = 'band_gap'")
+    assert gaps.groupby("method").size().to_dict() == {"HSE06": 1, "OptB88vdW": 12, "TBmBJ": 12 - len(NO_TBMBJ)}
+
+
+def test_values_are_in_canonical_units_with_method_and_provenance(store, catalog):
+    fetch(store, catalog, ids=["JVASP-1002", "JVASP-5155"])
+    values = store.query(
+        "SELECT record_id, property, value, unit, original_value, original_unit, method, provenance "
+        "FROM properties ORDER BY record_id, property"
+    )
+    si = values[values.record_id == "jarvis:JVASP-1002"].set_index("property")
+    assert si.loc["total_energy_per_atom", ["value", "unit", "method"]].tolist() == [-4.16906, "eV/atom", "OptB88vdW"]
+    assert si.loc["bulk_modulus", ["value", "unit"]].tolist() == [87.27, "GPa"]
+    assert si.loc["density", ["value", "original_unit"]].tolist() == [2.25, "g/cm**3"]
+    assert "energy_above_hull" not in si.index  # "na" in the file: no value, and nothing quarantined
+    gaps = store.query(
+        "SELECT method, value, unit, original_value FROM properties "
+        "WHERE record_id = 'jarvis:JVASP-1002' AND property = 'band_gap' ORDER BY value"
+    )
+    assert gaps.values.tolist() == [
+        ["OptB88vdW", 0.731, "eV", 0.731],
+        ["HSE06", 1.21, "eV", 1.21],
+        ["TBmBJ", 1.277, "eV", 1.277],
+    ]
+    moment = values[(values.record_id == "jarvis:JVASP-5155") & (values.property == "magnetic_moment")].iloc[0]
+    assert moment.value == pytest.approx(4.635 / 10) and moment.unit == "bohr_magneton/atom"
+    assert (moment.original_value, moment.original_unit) == (4.635, "bohr_magneton/cell")
+    assert set(values.provenance) == {"dft"}
+    assert len(store.table("quarantine")) == 0
+
+    materials = store.table("materials").set_index("source_id")
+    assert len(materials) == 2  # the TBmBJ and HSE06 gaps add no record
+    si = materials.loc["JVASP-1002"]
+    assert (si.formula, si.nsites, si.spacegroup_number, si.spacegroup_symbol) == ("Si", 2, 227, "Fd-3m")
+    assert (si.method, si.provenance, si.database_version) == ("OptB88vdW", "dft", "jdft_3d-9-24-2025")
+    assert si.source_url == "https://www.ctcms.nist.gov/~knc6/static/JARVIS-DFT/JVASP-1002.xml"
+    assert si.citation.startswith("Choudhary") and si.license == "CC-BY-4.0"
+    assert Structure.from_str(si.structure, fmt="json").composition.reduced_formula == "Si"
+
+
+def test_the_field_map_gives_each_property_one_field_per_method():
+    field_map = load_field_map("jarvis")
+    keys = [(field_map.property_of(name), spec.method or field_map.method) for name, spec in field_map.fields.items()]
+    assert len(keys) == len(set(keys))  # two fields on one key would overwrite each other in the store
+    assert ("band_gap", "TBmBJ") in keys and ("band_gap", "HSE06") in keys
+    assert "magmom_outcar" not in field_map.fields  # the same OptB88vdW cell moment as magmom_oszicar
+
+
+def test_structures_are_pymatgen_json_from_cartesian_and_fractional_coordinates():
+    records = {record["jid"]: record for record in fixture_records()}
+    dyb6 = records["JVASP-86097"]["atoms"]  # Cartesian, verbatim from the real file
+    text, nsites = structure_json(dyb6)
+    expected = Structure(Lattice(dyb6["lattice_mat"]), dyb6["elements"], dyb6["coords"], coords_are_cartesian=True)
+    structure = Structure.from_str(text, fmt="json")
+    assert nsites == 7 and structure.composition.reduced_formula == "DyB6"
+    assert structure.frac_coords == pytest.approx(expected.frac_coords)
+    assert structure.lattice.matrix == pytest.approx(expected.lattice.matrix)
+    sic = records["JVASP-107"]["atoms"]  # fractional
+    structure = Structure.from_str(structure_json(sic)[0], fmt="json")
+    assert structure.frac_coords == pytest.approx(np.array(sic["coords"])) and structure.formula == "Si4 C4"
+
+
+def test_ids_formulas_and_element_sets_select_records(tmp_path, catalog):
+    cases = [
+        ({"ids": ["JVASP-41", "JVASP-9902"]}, {"JVASP-41", "JVASP-9902"}),
+        ({"formulas": ["O3Al2"]}, {"JVASP-32"}),
+        ({"elements": ["O", "Si"]}, {"JVASP-41"}),
+    ]
+    for number, (request, expected) in enumerate(cases):
+        store = Store(tmp_path / f"store{number}")
+        report = fetch(store, catalog, **request)
+        assert set(store.table("materials")["source_id"]) == expected, request
+        assert report.n_available == len(expected)
+
+
+def test_a_jid_selection_stops_reading_once_every_jid_was_found(tmp_path, figshare, server):
+    catalog = jarvis_catalog(tmp_path, server, cache=False)
+    full = zipped(fixture_records(), zipfile.ZIP_STORED)
+    figshare.body = full[: full.index(b'"jid": "JVASP-32"')]  # the file breaks off after the fourth record
+    report = fetch(Store(tmp_path / "ids"), catalog, ids=["JVASP-1002", "JVASP-91"])
+    assert (report.n_stored, report.n_available) == (2, 2)
+    with pytest.raises(SourceError, match="truncated"):
+        fetch(Store(tmp_path / "all"), catalog, everything=True)
+
+
+def test_a_429_with_retry_after_is_honoured_then_the_download_succeeds(store, catalog, server):
+    server.fail(DOWNLOAD, 429, retry_after=1)
+    report = fetch(store, catalog, everything=True)
+    assert report.n_stored == 12 and server.hits(DOWNLOAD) == 2
+
+
+def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(tmp_path, store, server):
+    catalog = jarvis_catalog(tmp_path, server, cache=False)
+    fetch(store, catalog, ids=["JVASP-1002"])
+    before = {name: store.table(name) for name in ("materials", "properties", "quarantine")}
+    server.fail(DOWNLOAD, 503, 503, 503, 503)
+    with pytest.raises(SourceError, match="HTTP 503"):
+        fetch(store, catalog, everything=True)
+    for name, frame in before.items():
+        assert store.table(name).equals(frame), name
+    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
+    assert list(runs["status"]) == ["complete", "failed"] and DOWNLOAD in runs["error"].iloc[1]
+
+
+def test_a_download_cut_after_page_one_resumes_with_exactly_the_records_of_a_clean_run(tmp_path, figshare, server):
+    catalog = jarvis_catalog(tmp_path, server, cache=False)
+    figshare.body = zipped(fixture_records(), zipfile.ZIP_STORED)  # stored: the JSON text lies verbatim in the zip
+    clean = Store(tmp_path / "clean")
+    fetch(clean, catalog, everything=True, page_size=5)
+
+    resumed = Store(tmp_path / "resumed")
+    full = figshare.body
+    figshare.body = full[: full.index(b'"jid": "JVASP-5155"')]  # ends inside record #7: page 1 (#0-#4) is staged
+    with pytest.raises(SourceError, match="truncated"):
+        fetch(resumed, catalog, everything=True, page_size=5)
+    assert len(list(resumed.staging_dir.glob("*/p*"))) == 1 and len(resumed.table("materials")) == 0
+    figshare.body = full
+    report = fetch(resumed, catalog, resume=True, everything=True, page_size=5)
+    assert report.resumed and (report.n_fetched, report.n_stored) == (12, 12)
+    for table, columns in (("materials", ["record_id", "method"]), ("properties", ["record_id", "property", "method"])):
+        assert resumed.table(table)[columns].sort_values(columns).values.tolist() == (
+            clean.table(table)[columns].sort_values(columns).values.tolist()
+        )
+    assert resumed.table("fetch_runs")["status"].tolist() == ["complete"]
+    assert not any(resumed.staging_dir.iterdir())
+    assert server.hits(DOWNLOAD) == 3  # one download per run: the resumed one skips the records staged before
+
+
+def test_resuming_over_another_release_of_the_file_is_refused(catalog, figshare):
+    connector = build_connector("jarvis", catalog, FetchRequest(everything=True, page_size=5))
+    with pytest.raises(SourceError, match="changed since the interrupted run"):
+        next(connector.pages({"next_index": 5, "member": "jdft_3d-12-12-2022.json"}))
+
+
+def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(store, catalog, figshare):
+    records = fixture_records()
+    records[3]["atoms"]["elements"] = ["C"]  # JVASP-91 has two sites
+    records[4]["optb88vdw_bandgap"] = "N/A"  # not the file's missing marker "na"
+    figshare.body = zipped([*records, "JVASP-0"])
+    report = fetch(store, catalog, everything=True)
+    rejected = store.query("SELECT item, reasons FROM quarantine ORDER BY item").set_index("item")["reasons"]
+    assert rejected.index.tolist() == ["#12", "JVASP-32:band_gap[OptB88vdW]", "JVASP-91"]
+    assert list(rejected["JVASP-91"]) == ["atoms: 1 elements for coordinates of shape (2, 3)"]
+    assert list(rejected["JVASP-32:band_gap[OptB88vdW]"]) == ["non-numeric value 'N/A'"]
+    assert list(rejected["#12"]) == ["not a JSON object: str"]
+    kept = store.query("SELECT method FROM properties WHERE record_id = 'jarvis:JVASP-32' AND property = 'band_gap'")
+    assert kept["method"].tolist() == ["TBmBJ"]  # the record stays, with the gap that could be read
+    # fields are counted on records that map: 11 (JVASP-91 is quarantined); slme is only in the verbatim record
+    assert report.unmapped["magmom_outcar"] == 11 and report.unmapped["slme"] == 1
+    assert "atoms" not in report.unmapped and "jid" not in report.unmapped
+    assert json.loads(store.table("fetch_runs")["unmapped_fields"].iloc[0])["epsx"] == 1
+
+
+def test_a_second_fetch_is_served_from_the_http_cache(store, catalog, server):
+    fetch(store, catalog, ids=["JVASP-1002"])
+    fetch(store, catalog, ids=["JVASP-1002"])
+    assert server.hits(DOWNLOAD) == 1
+
+
+def test_dry_run_reads_the_first_page_only_and_writes_nothing(store, catalog):
+    connector = build_connector("jarvis", catalog, FetchRequest(everything=True, page_size=5))
+    report = run_ingest(connector, store, dry_run=True)
+    assert report.n_fetched == 5 and report.n_available is None and DOWNLOAD in report.request
+    assert not store.exists()
+
+
+def test_a_file_that_is_not_a_zip_is_a_clear_error(store, catalog, figshare):
+    figshare.body = b'{"error": "not found"}'
+    with pytest.raises(SourceError, match="not a zip file"):
+        fetch(store, catalog, everything=True)
+
+
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        (lambda: first_half(zipped(fixture_records())), "ended inside zip member .*truncated"),
+        (lambda: zipped(fixture_records())[:20], "ended inside the zip header .*truncated"),
+        (lambda: zipped(fixture_records(), zipfile.ZIP_STORED).replace(b'"Pm-3m"', b'"Pm-3x"'), "CRC32"),
+        (lambda: zip_of(b'[{"jid": "JVASP-1002"}, {"jid": }]'), "malformed JSON in the dft_3d file: .*error"),
+        (lambda: zip_of(b'[{"jid": "JVASP-1002"}, {"jid": "JVASP-'), "JSON list ends early .*truncated"),
+        (lambda: zip_of(b' {"jid": "JVASP-1002"}'), "not a JSON list"),
+        (lambda: zip_of(b""), "file is empty"),
+    ],
+    ids=["cut-deflated", "cut-header", "crc", "malformed-json", "json-ends-early", "not-a-list", "empty"],
+)
+def test_a_broken_download_is_a_source_error_and_the_run_fails(tmp_path, server, figshare, broken, message):
+    catalog = jarvis_catalog(tmp_path, server, cache=False)
+    figshare.body = broken()
+    store = Store(tmp_path / "store")
+    with pytest.raises(SourceError, match=message):
+        fetch(store, catalog, everything=True, page_size=5)
+    assert store.table("fetch_runs")["status"].tolist() == ["failed"] and len(store.table("materials")) == 0
+
+
+def test_native_filters_and_empty_requests_are_refused(catalog):
+    with pytest.raises(ConfigError, match="no query language"):
+        build_connector("jarvis", catalog, FetchRequest(filter="elements HAS 'Si'"))
+    with pytest.raises(ConfigError, match="no JARVIS records asked for"):
+        build_connector("jarvis", catalog, FetchRequest())
