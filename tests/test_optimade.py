@@ -316,7 +316,7 @@ def test_dry_run_reports_the_request_and_the_total(store, reference_catalog):
     assert report.n_available == 15 and report.n_fetched == 4
     assert report.request.startswith(
         "GET http://127.0.0.1:"
-    ) and "/v1/structures?filter=nelements%3E%3D2&page_limit=4&" in (report.request)
+    ) and "/v1/structures?filter=nelements>=2&page_limit=4&" in (report.request)
     assert not store.exists()
 
 
