@@ -104,9 +104,7 @@ def test_every_command_has_help(command):
 
 def test_torch_export_writes_a_directory_and_a_leakage_report(filled, tmp_path):
     out = tmp_path / "gaps"
-    result = filled(
-        "export", "gaps", "--format", "torch", "--out", str(out), "--split", "composition"
-    )
+    result = filled("export", "gaps", "--format", "torch", "--out", str(out), "--split", "composition")
     assert result.exit_code == 0, result.output
     assert "leakage: 0 of" in result.stdout
     meta = json.loads((out / "meta.json").read_text())
