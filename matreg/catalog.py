@@ -48,6 +48,14 @@ class Source(pydantic.BaseModel, extra="forbid"):
         return os.environ.get(self.auth_env) if self.auth_env else None
 
 
+class Resolution(pydantic.BaseModel, extra="forbid"):
+    """How a dataset resolves a group of linked records whose values of one property disagree."""
+
+    strategy: Literal["keep_all", "prefer", "median"] = "keep_all"
+    prefer: list[str] = []  # provenance or method names, best first, e.g. [experimental, r2SCAN, PBE+U, PBE]
+    tolerance: float | None = None  # spread (canonical unit) below which values agree
+
+
 class Dataset(pydantic.BaseModel, extra="forbid"):
     """A named selection over the store, released under a version."""
 
@@ -58,6 +66,7 @@ class Dataset(pydantic.BaseModel, extra="forbid"):
     provenance: list[Provenance] | None = None
     temperature_K: float | None = None
     pressure_Pa: float | None = None
+    resolve: Resolution = Resolution()
 
     @pydantic.field_validator("properties")
     @classmethod

@@ -1,0 +1,1 @@
+"""Data stewardship: linking records across sources, conflicts, the curation log, releases and dataset cards."""
