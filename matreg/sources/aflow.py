@@ -69,14 +69,7 @@ class AflowConnector(JsonApiConnector):
         self.structures = structures
         self.entry_root = entry_root
         self.paginator = PageNumberPaginator(page_size)
-        self.attribution = Attribution(
-            source=name,
-            provenance=source.provenance,
-            method=self.field_map.method,
-            database_version=source.database_version,
-            citation=source.citation,
-            license=source.license,
-        )
+        self.attribution = Attribution.of_source(name, source, self.field_map.method)
 
     def run_info(self) -> RunInfo:
         formulas = f" (formulas {', '.join(self.formulas)})" if self.formulas else ""

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from matreg.catalog import Source
+
 
 @dataclass
 class RawItem:
@@ -81,6 +83,20 @@ class Attribution:
     database_version: str | None = None
     citation: str | None = None
     license: str | None = None
+
+    @classmethod
+    def of_source(
+        cls, name: str, source: Source, method: str | None, database_version: str | None = None
+    ) -> Attribution:
+        """Attribution of a catalog source's records: its provenance, version, citation and licence."""
+        return cls(
+            source=name,
+            provenance=source.provenance,
+            method=method,
+            database_version=database_version or source.database_version,
+            citation=source.citation,
+            license=source.license,
+        )
 
 
 class Connector(ABC):

@@ -141,14 +141,7 @@ class JanafConnector(Connector):
         self.all_temperatures = all_temperatures
         self.page_size = page_size
         self.field_map = load_field_map("janaf")
-        self.attribution = Attribution(
-            source=name,
-            provenance=source.provenance,
-            method=self.field_map.method,
-            database_version=source.database_version,
-            citation=source.citation,
-            license=source.license,
-        )
+        self.attribution = Attribution.of_source(name, source, self.field_map.method)
 
     def run_info(self) -> RunInfo:
         return RunInfo(

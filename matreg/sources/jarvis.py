@@ -242,14 +242,7 @@ class JarvisConnector(Connector):
         self.page_size = page_size
         self.field_map = load_field_map("jarvis")
         self.member: str | None = None  # name of the zip's JSON member, once the download has begun
-        self.attribution = Attribution(
-            source=name,
-            provenance=source.provenance,
-            method=self.field_map.method,
-            database_version=source.database_version,
-            citation=source.citation,
-            license=source.license,
-        )
+        self.attribution = Attribution.of_source(name, source, self.field_map.method)
 
     def run_info(self) -> RunInfo:
         return RunInfo(

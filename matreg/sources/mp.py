@@ -251,12 +251,5 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
     endpoint = endpoint_of(source, request)
     summary, db_version = open_summary(api_key, endpoint, client)
     field_map = load_field_map("mp")
-    attribution = Attribution(
-        source=name,
-        provenance=source.provenance,
-        method=field_map.method,
-        database_version=db_version or source.database_version,
-        citation=source.citation,
-        license=source.license,
-    )
+    attribution = Attribution.of_source(name, source, field_map.method, db_version)
     return MpConnector(summary, client, criteria, field_map, attribution, endpoint=endpoint, page_size=page_size)

@@ -52,14 +52,7 @@ class NomadConnector(JsonApiConnector):
         self.page_size = page_size
         self.field_map = load_field_map("nomad")
         self.paginator = BodyCursorPaginator()
-        self.attribution = Attribution(
-            source=name,
-            provenance=source.provenance,
-            method=self.field_map.method,
-            database_version=source.database_version,
-            citation=source.citation,
-            license=source.license,
-        )
+        self.attribution = Attribution.of_source(name, source, self.field_map.method)
 
     @property
     def url(self) -> str:

@@ -85,14 +85,7 @@ class OptimadeConnector(JsonApiConnector):
             dict.fromkeys([*(path.split(".")[0] for path in self.field_map.fields), *self.field_map.other_fields])
         )
         self.paginator = OptimadeNextLink(response_fields=self.response_fields)
-        self.attribution = Attribution(
-            source=name,
-            provenance=source.provenance,
-            method=self.field_map.method,
-            database_version=source.database_version,
-            citation=source.citation,
-            license=source.license,
-        )
+        self.attribution = Attribution.of_source(name, source, self.field_map.method)
 
     def run_info(self) -> RunInfo:
         return RunInfo(

@@ -51,14 +51,7 @@ class OqmdConnector(JsonApiConnector):
         self.page_size = page_size
         self.paginator = NextLinkPaginator()
         self.field_map = load_field_map("oqmd")
-        self.attribution = Attribution(
-            source=name,
-            provenance=source.provenance,
-            method=self.field_map.method,
-            database_version=source.database_version,
-            citation=source.citation,
-            license=source.license,
-        )
+        self.attribution = Attribution.of_source(name, source, self.field_map.method)
         self._query = 0
 
     def run_info(self) -> RunInfo:
