@@ -51,11 +51,17 @@ class Store:
         return self.db_path.exists() and self.data_dir.is_dir()
 
     def ensure(self) -> None:
-        """Create the store if needed (an empty first commit) and (re)create its views."""
+        """Create the store if needed, give every declared table at least an empty file, (re)create the views.
+
+        A table added to schemas/ after the store was made (e.g. curation_log) gets its empty file in a new commit.
+        """
         with self._lock():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            if not any(self.data_dir.glob("c*")):
-                self._write_dir({name: self._empty(name) for name in load_tables()}, self.data_dir / "c00000000")
+            missing = [name for name in load_tables() if not any(self.data_dir.glob(f"c*/**/{name}.parquet"))]
+            if missing:
+                self._write_dir(
+                    {name: self._empty(name) for name in missing}, self.data_dir / f"c{self._next_sequence():08d}"
+                )
             self._create_views()
 
     def commit(self, tables: dict[str, pd.DataFrame]) -> str:

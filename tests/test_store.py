@@ -108,3 +108,11 @@ def test_staged_rows_breaking_the_schema_are_never_published(store, catalog):
         run_ingest(_connector(catalog, ["C-095", "Al-001"], MislabelledJanaf, page_size=1), store)
     after = _snapshot(store)
     assert all(after[name].equals(before[name]) for name in before)
+
+
+def test_a_table_declared_after_the_store_was_made_gets_an_empty_file(store, catalog):
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    for path in store.data_dir.glob("c*/**/curation_log.parquet"):
+        path.unlink()  # as in a store made before curation_log existed
+    run_ingest(_connector(catalog, ["C-095"]), store)
+    assert store.table("curation_log").empty and len(store.table("materials")) == 2
