@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +10,8 @@ import typer
 
 from matreg import __version__
 from matreg.catalog import load_catalog
-from matreg.errors import MatregError
+from matreg.cli_options import CatalogOpt, ProgressOpt, StoreOpt, reports_errors
+from matreg.cli_steward import history_command, review_app
 from matreg.export import LAYOUTS, export_dataset
 from matreg.ingest import RunReport, run_ingest
 from matreg.schema import load_tables, schema_markdown
@@ -27,29 +26,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-StoreOpt = Annotated[Path, typer.Option("--store", envvar="MATREG_STORE", help="Store directory.")]
-CatalogOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--catalog", envvar="MATREG_CATALOG", help="catalog.yaml (default: ./catalog.yaml, else the bundled one)."
-    ),
-]
-ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
-
-
-def reports_errors(command: Callable) -> Callable:
-    """Turn a MatregError into a one-line message on stderr and the error's exit code."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except MatregError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
+app.add_typer(review_app, name="review")
+app.command("history")(history_command)
 
 
 @app.command()

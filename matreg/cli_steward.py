@@ -1,0 +1,125 @@
+"""`matreg review` and `matreg history`: a data steward's decisions in the append-only curation log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from matreg.cli_options import StoreOpt, reports_errors
+from matreg.curate.review import history, record_decision
+from matreg.store import DEFAULT_STORE, Store
+
+review_app = typer.Typer(
+    help="Record a data steward's decision in the append-only curation log (raw rows are never changed).",
+    no_args_is_help=True,
+)
+
+RecordArg = Annotated[str, typer.Argument(help="Record id, e.g. janaf:H-064 or demo-lab-bandgaps:roost-5.")]
+StewardOpt = Annotated[str, typer.Option("--steward", envvar="MATREG_STEWARD", help="Who decides.")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (kept in the log).")]
+PropertyOpt = Annotated[
+    str | None, typer.Option("--property", "-p", help="Decide on this value of the record, not the whole record.")
+]
+MethodOpt = Annotated[str | None, typer.Option("--method", help="The value's method, when the record has several.")]
+TemperatureOpt = Annotated[float | None, typer.Option("--temperature", help="The value's temperature (K).")]
+PressureOpt = Annotated[float | None, typer.Option("--pressure", help="The value's pressure (Pa).")]
+_VERDICTS = {
+    "accept": "Accept a record, or one of its values (--property), as reviewed.",
+    "reject": "Reject a record, or one of its values: datasets leave it out (the raw rows stay).",
+    "flag": "Flag a record, or one of its values: datasets keep it with the flag and reason.",
+}
+
+
+def _verdict(action: str) -> Callable:
+    """The command of one of accept, reject, flag."""
+
+    def command(
+        record_id: RecordArg,
+        steward: StewardOpt,
+        reason: ReasonOpt,
+        prop: PropertyOpt = None,
+        method: MethodOpt = None,
+        temperature: TemperatureOpt = None,
+        pressure: PressureOpt = None,
+        store: StoreOpt = DEFAULT_STORE,
+    ) -> None:
+        entry = record_decision(Store(store), action, steward, reason, record_id, prop, method, temperature, pressure)
+        _logged(entry)
+
+    command.__doc__ = _VERDICTS[action]
+    return command
+
+
+for _action in _VERDICTS:
+    review_app.command(_action)(reports_errors(_verdict(_action)))
+
+
+@review_app.command("correct")
+@reports_errors
+def review_correct(
+    record_id: RecordArg,
+    prop: Annotated[str, typer.Option("--property", "-p", help="The property of the value to correct.")],
+    value: Annotated[float, typer.Option("--value", help="The corrected value, in the property's canonical unit.")],
+    steward: StewardOpt,
+    reason: ReasonOpt,
+    unit: Annotated[str | None, typer.Option("--unit", help="Must be the canonical unit (a check).")] = None,
+    method: MethodOpt = None,
+    temperature: TemperatureOpt = None,
+    pressure: PressureOpt = None,
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Correct one value (canonical unit, within the physical bounds); datasets show it, the raw value stays."""
+    entry = record_decision(
+        Store(store), "correct", steward, reason, record_id, prop, method, temperature, pressure, value=value, unit=unit
+    )
+    _logged(entry)
+
+
+@review_app.command("readmit")
+@reports_errors
+def review_readmit(
+    quarantine_id: Annotated[str, typer.Argument(help='The quarantine row (matreg sql "select * from quarantine").')],
+    steward: StewardOpt,
+    reason: ReasonOpt,
+    value: Annotated[float | None, typer.Option("--value", help="The corrected raw value.")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="The corrected raw unit (any unit pint reads).")] = None,
+    prop: Annotated[
+        str | None, typer.Option("--property", "-p", help="Which raw value to correct, when the row has several.")
+    ] = None,
+    method: MethodOpt = None,
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Re-admit a quarantined row with a corrected value or unit, through the same checks as an import."""
+    entry = record_decision(
+        Store(store),
+        "readmit",
+        steward,
+        reason,
+        property=prop,
+        method=method,
+        quarantine_id=quarantine_id,
+        value=value,
+        unit=unit,
+    )
+    _logged(entry)
+    typer.echo(f"  admitted with run id curation:{entry['entry_id']}")
+
+
+def _logged(entry: dict) -> None:
+    target = entry["record_id"] or f"quarantine row {entry['quarantine_id']}"
+    value = f" {entry['property']}" if entry["property"] else ""
+    corrected = f" = {entry['value']:g} {entry['unit']}" if entry["value"] is not None else ""
+    typer.echo(f"{entry['action']} {target}{value}{corrected}  [entry {entry['entry_id']}, by {entry['steward']}]")
+
+
+@reports_errors
+def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> None:
+    """Every curation-log entry touching a record, oldest first."""
+    entries = history(Store(store), record_id)
+    if entries.empty:
+        typer.echo(f"no curation entries for {record_id}")
+        return
+    columns = ["entry_id", "steward", "action", "property", "temperature_K", "value", "unit", "reason"]
+    typer.echo(entries[columns].to_string(index=False, na_rep="", max_colwidth=60))

@@ -1,0 +1,402 @@
+"""The curation log: stewards accept, reject, flag or correct records and values, and re-admit quarantined rows.
+
+Entries are appended to the `curation_log` table (one commit each) and never changed. They are applied as a layer
+over the raw rows (`apply_curation`); only `readmit` writes data rows, new ones, under run id 'curation:<entry_id>'.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import filelock
+import numpy as np
+import pandas as pd
+
+from matreg.errors import FormulaError, MatregError, RecordError, StoreError
+from matreg.schema import load_tables, load_vocabulary
+from matreg.sources.base import Attribution, RawValue, SourceRecord
+from matreg.sources.lab import LabConnector, LabMapping
+from matreg.store import Store
+from matreg.validation import CanonicalRecord, RunStamp, harmonize, parse_number, validate_table
+
+ACTIONS = ("accept", "reject", "flag", "correct", "readmit")
+RUN_PREFIX = "curation:"
+VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
+_ENTRY_TIME = "%Y%m%dT%H%M%S%fZ"
+_KEYED = ["record_id", "property", "_method", "_temperature_K", "_pressure_Pa"]  # VALUE_KEY, matchable when null
+_NO_METHOD = "\0"  # stands for a missing method when values are matched on their key
+_NO_CONDITION = -1.0  # stands for a missing temperature or pressure (never negative)
+
+
+class CurationError(MatregError):
+    """A steward's decision that is refused: unknown target, invalid correction, a readmit still invalid."""
+
+
+def record_decision(
+    store: Store,
+    action: str,
+    steward: str,
+    reason: str,
+    record_id: str | None = None,
+    property: str | None = None,
+    method: str | None = None,
+    temperature_K: float | None = None,
+    pressure_Pa: float | None = None,
+    quarantine_id: str | None = None,
+    value: float | None = None,
+    unit: str | None = None,
+) -> dict[str, Any]:
+    """Append one checked decision to the curation log (readmit: with the rows it admits); return the entry."""
+    _check_entry(action, steward, reason)
+    if not store.exists():
+        raise StoreError(f"no matreg store at {store.root} (run `matreg fetch` or `matreg import` first)")
+    with filelock.FileLock(str(store.root / ".curation.lock"), timeout=60):  # entry ids grow in commit order
+        entry_id, at = _next_entry(store)
+        rows: dict[str, list[dict]] = {}
+        if action == "readmit":
+            stamp = RunStamp(RUN_PREFIX + entry_id, at)
+            target, rows = _readmit(store, stamp, record_id, quarantine_id, property, method, value, unit)
+        else:
+            target = _decision(store, action, record_id, property, method, temperature_K, pressure_Pa, value, unit)
+        entry = dict.fromkeys(load_tables()["curation_log"].columns) | target
+        entry |= {"entry_id": entry_id, "at": at, "steward": steward.strip(), "action": action, "reason": reason}
+        tables = {name: validate_table(name, _frame(name, table)) for name, table in rows.items()}
+        tables["curation_log"] = validate_table("curation_log", _frame("curation_log", [entry]))
+        store.commit(tables)
+    return entry
+
+
+def curation_log(store: Store) -> pd.DataFrame:
+    """Every entry of the curation log, oldest first."""
+    return store.table("curation_log").sort_values("entry_id", ignore_index=True)
+
+
+def history(store: Store, record_id: str) -> pd.DataFrame:
+    """Every entry touching a record (decisions on it or its values, readmits that wrote it), oldest first."""
+    log = curation_log(store)
+    written = store.query(
+        "SELECT run_id FROM materials WHERE record_id = ? UNION SELECT run_id FROM properties WHERE record_id = ?",
+        [record_id, record_id],
+    )["run_id"]
+    readmits = {run.removeprefix(RUN_PREFIX) for run in written if run.startswith(RUN_PREFIX)}
+    touching = log[(log["record_id"] == record_id) | log["entry_id"].isin(readmits)]
+    if touching.empty and not _record_exists(store, record_id):
+        raise CurationError(f"unknown record '{record_id}'")
+    return touching.reset_index(drop=True)
+
+
+def apply_curation(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
+    """Long dataset rows with the log applied: the latest decision per target (a record, or one value) wins.
+
+    reject drops the record's rows or the value's row; correct replaces `value` (the stored one stays in `raw_value`);
+    flag puts '<steward>: <reason>' in `flags`; accept (and correct) set `reviewed`. Record and value decisions
+    combine: a rejected record loses every row whatever its values' decisions say.
+    """
+    decisions = log[log["action"] != "readmit"].sort_values("entry_id")
+    on_value = decisions["property"].notna()
+    by_record = decisions[~on_value].drop_duplicates("record_id", keep="last")
+    by_value = _keyed(decisions[on_value]).drop_duplicates(_KEYED, keep="last")
+    rows = _keyed(long.reset_index(drop=True))
+    record = rows[["record_id"]].merge(by_record, how="left", on="record_id", validate="many_to_one")
+    value = rows[_KEYED].merge(by_value, how="left", on=_KEYED, validate="many_to_one")
+    corrected = _is(value, "correct")
+    curated = rows.drop(columns=_KEYED[2:])
+    curated["raw_value"] = curated["value"]
+    curated.loc[corrected, "value"] = value.loc[corrected, "value"].astype(float).to_numpy()
+    curated["flags"] = _flags(record, value)
+    curated["reviewed"] = _is(record, "accept") | _is(value, "accept") | corrected
+    dropped = _is(record, "reject") | _is(value, "reject")
+    return curated[~dropped].reset_index(drop=True)
+
+
+def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with null-safe copies of the value key's columns, so missing methods and conditions match."""
+    return frame.assign(
+        _method=frame["method"].astype(object).where(frame["method"].notna(), _NO_METHOD),
+        _temperature_K=frame["temperature_K"].astype(float).fillna(_NO_CONDITION),
+        _pressure_Pa=frame["pressure_Pa"].astype(float).fillna(_NO_CONDITION),
+    )
+
+
+def _is(decisions: pd.DataFrame, action: str) -> np.ndarray:
+    """Which rows' decision in force is `action` (False where no decision applies)."""
+    return decisions["action"].isin([action]).to_numpy()
+
+
+def _flags(record: pd.DataFrame, value: pd.DataFrame) -> list[str | None]:
+    """'<steward>: <reason>' of the flags in force on each row's record and value, joined by '; '."""
+    texts = []
+    for decision in (record, value):
+        texts.append((decision["steward"] + ": " + decision["reason"]).where(_is(decision, "flag")).tolist())
+    return ["; ".join(text for text in pair if isinstance(text, str)) or None for pair in zip(*texts, strict=True)]
+
+
+def _check_entry(action: str, steward: str, reason: str) -> None:
+    if action not in ACTIONS:
+        raise CurationError(f"unknown action '{action}' (choose from {', '.join(ACTIONS)})")
+    if not steward.strip() or not reason.strip():
+        raise CurationError("every decision needs the steward's name and a reason")
+
+
+def _next_entry(store: Store) -> tuple[str, datetime]:
+    """A new entry id and its time: now (UTC, to the microsecond), later than every entry already logged."""
+    at = datetime.now(timezone.utc)
+    last = curation_log(store)["entry_id"].max()
+    if isinstance(last, str):  # a clock set back must not give an id that sorts before an older entry
+        at = max(at, datetime.strptime(last, _ENTRY_TIME).replace(tzinfo=timezone.utc) + timedelta(microseconds=1))
+    return at.strftime(_ENTRY_TIME), at
+
+
+def _decision(
+    store: Store,
+    action: str,
+    record_id: str | None,
+    property: str | None,
+    method: str | None,
+    temperature_K: float | None,
+    pressure_Pa: float | None,
+    value: float | None,
+    unit: str | None,
+) -> dict[str, Any]:
+    """The target columns of an accept, reject, flag or correct entry, checked against the store."""
+    if record_id is None or not _record_exists(store, record_id):
+        raise CurationError(f"unknown record '{record_id}'" if record_id else f"{action} needs a record id")
+    if property is None:
+        if action == "correct" or any(x is not None for x in (method, temperature_K, pressure_Pa, value, unit)):
+            raise CurationError(f"{action}: name the value's property (a method, condition or value needs one)")
+        return {"record_id": record_id}
+    target = _stored_value(store, record_id, property, method, temperature_K, pressure_Pa)
+    if action != "correct":
+        if value is not None or unit is not None:
+            raise CurationError(f"{action} takes no value or unit (use correct)")
+        return target
+    return target | _correction(property, value, unit)
+
+
+def _stored_value(
+    store: Store,
+    record_id: str,
+    property: str,
+    method: str | None,
+    temperature_K: float | None,
+    pressure_Pa: float | None,
+) -> dict[str, Any]:
+    """The key of the one stored value a decision names; refused when none or several match."""
+    rows = store.query(
+        "SELECT record_id, property, method, temperature_K, pressure_Pa FROM properties "
+        "WHERE record_id = ? AND property = ? ORDER BY method, temperature_K, pressure_Pa",
+        [record_id, property],
+    )
+    for column, wanted in (("method", method), ("temperature_K", temperature_K), ("pressure_Pa", pressure_Pa)):
+        if wanted is not None:
+            rows = rows[rows[column] == wanted]
+    if len(rows) != 1:
+        named = ", ".join(f"{k}={v}" for k, v in _conditions(method, temperature_K, pressure_Pa).items())
+        found = "; ".join(", ".join(f"{k}={v}" for k, v in _conditions(*row[2:]).items()) for row in rows.values[:3])
+        found += f"; and {len(rows) - 3} more" if len(rows) > 3 else ""
+        what = f"{property} value{f' ({named})' if named else ''} of '{record_id}'"
+        if rows.empty:
+            raise CurationError(f"no stored {what}")
+        raise CurationError(f"{len(rows)} stored {what} match: {found}; name the method, temperature or pressure")
+    return {column: _none(value) for column, value in rows.iloc[0].items()}
+
+
+def _conditions(method: Any, temperature_K: Any, pressure_Pa: Any) -> dict[str, Any]:
+    named = {"method": method, "temperature_K": temperature_K, "pressure_Pa": pressure_Pa}
+    return {key: value for key, value in named.items() if _none(value) is not None}
+
+
+def _correction(property: str, value: float | None, unit: str | None) -> dict[str, Any]:
+    """The value and unit of a correction: a finite number in the canonical unit, within the physical bounds."""
+    spec = load_vocabulary().root[property]
+    if value is None or not math.isfinite(value):
+        raise CurationError(f"correct needs a finite value for {property} in {spec.unit}")
+    if unit is not None and unit != spec.unit:
+        raise CurationError(f"correct takes {property} in its canonical unit {spec.unit}, not '{unit}'")
+    low, high = spec.bounds
+    if not low <= value <= high:
+        raise CurationError(f"{property} = {value:g} {spec.unit} is outside the physical bounds [{low:g}, {high:g}]")
+    return {"value": float(value), "unit": spec.unit}
+
+
+def _readmit(
+    store: Store,
+    stamp: RunStamp,
+    record_id: str | None,
+    quarantine_id: str | None,
+    property: str | None,
+    method: str | None,
+    value: float | None,
+    unit: str | None,
+) -> tuple[dict[str, Any], dict[str, list[dict]]]:
+    """Re-harmonize a quarantined payload with the corrected raw value/unit: the entry's target and the rows."""
+    if record_id is not None:
+        raise CurationError("readmit takes a quarantine id, not a record id")
+    row = _quarantined(store, quarantine_id)
+    raw = json.loads(row["raw"])
+    if _is_value_payload(raw):
+        record, attribution = _value_record(store, row, raw)
+    else:
+        record, attribution = _whole_record(store, row, raw)
+    record.values, index = _corrected(record, attribution.source, property, method, value, unit)
+    canonical = _harmonized(row, record, attribution, stamp)
+    tables = _new_rows(store, row, canonical, whole=not _is_value_payload(raw))
+    target = {"quarantine_id": row["quarantine_id"]}
+    if index is None:
+        return target, tables
+    corrected, admitted = record.values[index], canonical.values[index]  # aligned: nothing of the record was rejected
+    target |= {column: admitted[column] for column in VALUE_KEY[1:]}
+    return target | {"value": parse_number(corrected.value), "unit": corrected.unit}, tables
+
+
+def _quarantined(store: Store, quarantine_id: str | None) -> dict[str, Any]:
+    """The quarantine row to readmit; refused when unknown or readmitted already."""
+    if not quarantine_id:
+        raise CurationError('readmit needs a quarantine id (see `matreg sql "select * from quarantine"`)')
+    rows = store.query("SELECT * FROM quarantine WHERE quarantine_id = ?", [quarantine_id])
+    if rows.empty:
+        raise CurationError(f"unknown quarantine row '{quarantine_id}'")
+    log = curation_log(store)
+    earlier = log[log["action"].isin(["readmit"]) & log["quarantine_id"].isin([quarantine_id])]
+    if len(earlier):
+        raise CurationError(
+            f"quarantine row '{quarantine_id}' was readmitted already (entry {earlier.entry_id.iloc[0]})"
+        )
+    return rows.iloc[0].to_dict()
+
+
+def _is_value_payload(raw: Any) -> bool:
+    """True for one rejected value of a stored record (its payload is a RawValue), not a whole record."""
+    return isinstance(raw, dict) and set(raw) == {f.name for f in dataclasses.fields(RawValue)}
+
+
+def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tuple[SourceRecord, Attribution]:
+    """A rejected value as a record of its own, with everything else taken from the stored material row."""
+    value = RawValue(**raw)
+    suffix = f":{value.property}" + (f"[{value.method}]" if value.method else "")
+    suffix += f"@{value.temperature_K:g}K" if value.temperature_K else ""  # as ingest names a rejected value
+    record_id = f"{row['source']}:{row['item'].removesuffix(suffix)}"
+    materials = store.query("SELECT * FROM materials WHERE record_id = ?", [record_id])
+    if not row["item"].endswith(suffix) or materials.empty:
+        raise CurationError(f"the record of quarantined value '{row['item']}' is not in the store")
+    material = {key: _none(item) for key, item in materials.iloc[0].items()}
+    record = SourceRecord(
+        source_id=material["source_id"],
+        formula=material["formula_original"],
+        values=[value],
+        nsites=material["nsites"],
+        method=material["method"],
+        provenance=material["provenance"],
+    )
+    keys = ("source", "provenance", "method", "database_version", "citation", "license")
+    return record, Attribution(**{key: material[key] for key in keys})
+
+
+def _whole_record(store: Store, row: dict[str, Any], raw: Any) -> tuple[SourceRecord, Attribution]:
+    """A rejected lab row mapped again by the mapping its import used (kept in fetch_runs)."""
+    runs = store.query("SELECT parameters FROM fetch_runs WHERE run_id = ?", [row["run_id"]])
+    parameters = json.loads(runs["parameters"].iloc[0]) if len(runs) else {}
+    if "mapping" not in parameters:
+        raise CurationError(
+            f"quarantine row '{row['quarantine_id']}' is a whole {row['source']} record: only lab rows and single "
+            "values can be readmitted; fetch the record again once the source has fixed it"
+        )
+    connector = _StoredLabImport(parameters["file"], LabMapping.model_validate(parameters["mapping"]))
+    try:
+        return connector.to_record(raw), connector.attribution
+    except RecordError as exc:
+        raise CurationError(f"readmit refused: {row['item']} of {row['source']} is still invalid: {exc}") from None
+
+
+class _StoredLabImport(LabConnector):
+    """A past lab import's connector, rebuilt from its recorded mapping to map stored rows (the file may be gone)."""
+
+    def __init__(self, file_name: str, mapping: LabMapping) -> None:  # unlike its parent, reads no file
+        self.path = Path(file_name)
+        self.mapping = mapping
+        self.attribution = Attribution(
+            source=mapping.dataset,
+            provenance=mapping.provenance,
+            method=mapping.method,
+            database_version=mapping.version,
+            citation=mapping.citation,
+            license=mapping.license,
+        )
+
+
+def _corrected(
+    record: SourceRecord, source: str, property: str | None, method: str | None, value: float | None, unit: str | None
+) -> tuple[list[RawValue], int | None]:
+    """The record's raw values with the named one's value and unit replaced, and that value's index."""
+    vocabulary = load_vocabulary()
+    matches = [
+        index
+        for index, raw in enumerate(record.values)
+        if property in (None, vocabulary.resolve(raw.property, source)) and method in (None, raw.method)
+    ]
+    if len(matches) != 1:
+        if value is None and unit is None and property is None:
+            return record.values, None  # nothing to correct: readmitted as it is (e.g. after a vocabulary change)
+        named = " ".join(str(x) for x in (property, method) if x) or "value"
+        raise CurationError(f"readmit: {len(matches)} raw {named} values in the row; name the property (and method)")
+    values = list(record.values)
+    chosen = values[matches[0]]
+    values[matches[0]] = dataclasses.replace(
+        chosen, value=chosen.value if value is None else value, unit=chosen.unit if unit is None else unit
+    )
+    return values, matches[0]
+
+
+def _harmonized(
+    row: dict[str, Any], record: SourceRecord, attribution: Attribution, stamp: RunStamp
+) -> CanonicalRecord:
+    """The record through the same harmonization as a fetch; refused with the reasons while anything is invalid."""
+    try:
+        canonical = harmonize(record, attribution, stamp)
+    except FormulaError as exc:
+        reasons = [str(exc)]
+    else:
+        reasons = [reason for rejected in canonical.rejected for reason in rejected.reasons]
+        if not reasons and not canonical.values:
+            reasons = ["no property values"]
+    if reasons:
+        raise CurationError(f"readmit refused: {row['item']} of {row['source']} is still invalid: {'; '.join(reasons)}")
+    return canonical
+
+
+def _new_rows(store: Store, row: dict[str, Any], canonical: CanonicalRecord, whole: bool) -> dict[str, list[dict]]:
+    """The rows a readmit adds; refused where they would overwrite stored rows (raw rows are never modified)."""
+    record_id = canonical.material["record_id"]
+    if whole:
+        if _record_exists(store, record_id):
+            raise CurationError(f"readmit refused: record '{record_id}' of {row['item']} is already in the store")
+        return {"materials": [canonical.material], "properties": canonical.values}
+    for value in canonical.values:
+        stored = store.query(
+            "SELECT 1 FROM properties WHERE record_id = ? AND property = ? AND method IS NOT DISTINCT FROM ? "
+            "AND temperature_K IS NOT DISTINCT FROM ? AND pressure_Pa IS NOT DISTINCT FROM ?",
+            [value[column] for column in VALUE_KEY],
+        )
+        if len(stored):
+            raise CurationError(f"readmit refused: the {value['property']} value of '{record_id}' is already stored")
+    return {"properties": canonical.values}
+
+
+def _record_exists(store: Store, record_id: str) -> bool:
+    return bool(len(store.query("SELECT 1 FROM materials WHERE record_id = ?", [record_id])))
+
+
+def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(load_tables()[name].columns))
+
+
+def _none(value: Any) -> Any:
+    """None for pandas' missing markers (NaN, NA, NaT), numpy scalars as Python ones, anything else as it is."""
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
+    return value.item() if isinstance(value, np.generic) else value

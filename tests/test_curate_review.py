@@ -1,0 +1,248 @@
+"""The curation log on real data: JANAF tables replayed over HTTP and the bundled lab band gaps (with bad rows)."""
+
+from datetime import datetime, timezone
+
+import pytest
+from conftest import LAB_EXAMPLE
+
+from matreg.curate import review
+from matreg.curate.review import CurationError, apply_curation, curation_log, history, record_decision
+from matreg.export import dataset_query
+from matreg.ingest import run_ingest
+from matreg.schema import load_tables
+from matreg.sources import FetchRequest, build_connector
+from matreg.sources.lab import LabConnector, load_mapping
+from matreg.validation import check_store_tables, validate_table
+
+TABLES = ["H-064", "C-095", "Al-001"]
+
+
+@pytest.fixture
+def filled(store, catalog):
+    """JANAF water, CO2 and aluminium at 298.15 K plus the lab file: 30 band gaps stored, 5 rows quarantined."""
+    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=TABLES)), store)
+    run_ingest(LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml")), store)
+    return store
+
+
+def dataset(store, catalog, name):
+    """A catalog dataset's long rows with the curation log applied."""
+    sql, params = dataset_query(catalog.dataset(name))
+    return apply_curation(store.query(sql, params), curation_log(store))
+
+
+def fetched_rows(store):
+    """The materials and properties rows written by fetch and import runs (curation never changes them)."""
+    where = "WHERE run_id NOT LIKE 'curation:%' ORDER BY ALL"
+    materials = store.query(f"SELECT * REPLACE (array_to_string(elements, ' ') AS elements) FROM materials {where}")
+    return [materials, store.query(f"SELECT * FROM properties {where}")]
+
+
+def quarantined(store, item):
+    return store.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]).iloc[0, 0]
+
+
+def decide(store, action, reason="checked against the source", **target):
+    return record_decision(store, action, "A. Steward", reason, **target)
+
+
+def test_without_decisions_a_dataset_is_the_stored_rows_unreviewed(filled, catalog):
+    rows = dataset(filled, catalog, "thermo")
+    assert len(rows) == 6 and set(rows["record_id"]) == {"janaf:H-064", "janaf:C-095", "janaf:Al-001"}
+    assert (rows["raw_value"] == rows["value"]).all() and not rows["reviewed"].any() and rows["flags"].isna().all()
+
+
+def test_reject_then_accept_of_a_record_changes_the_dataset_and_history_lists_both_oldest_first(filled, catalog):
+    decide(filled, "reject", "superseded by a newer evaluation", record_id="janaf:H-064")
+    decide(filled, "accept", record_id="janaf:C-095")
+    rows = dataset(filled, catalog, "thermo")
+    assert set(rows["record_id"]) == {"janaf:C-095", "janaf:Al-001"} and len(rows) == 4
+    assert rows.set_index("record_id")["reviewed"].to_dict() == {"janaf:C-095": True, "janaf:Al-001": False}
+
+    decide(filled, "accept", "re-checked: the 1998 values stand", record_id="janaf:H-064")
+    rows = dataset(filled, catalog, "thermo")
+    water = rows[rows["record_id"] == "janaf:H-064"].set_index("property")
+    assert water.loc["enthalpy_of_formation", "value"] == pytest.approx(-241.826) and water["reviewed"].all()
+
+    log = history(filled, "janaf:H-064")
+    assert log[["action", "steward", "reason"]].values.tolist() == [
+        ["reject", "A. Steward", "superseded by a newer evaluation"],
+        ["accept", "A. Steward", "re-checked: the 1998 values stand"],
+    ]
+    assert log["entry_id"].is_monotonic_increasing and log["at"].is_monotonic_increasing
+    assert history(filled, "janaf:Al-001").empty
+
+
+def test_value_decisions_reject_flag_and_correct_single_band_gaps(filled, catalog):
+    before = dataset(filled, catalog, "gaps")
+    decide(
+        filled, "reject", "second CuBr sample disagrees", record_id="demo-lab-bandgaps:roost-17", property="band_gap"
+    )
+    decide(filled, "flag", "alloy composition", record_id="demo-lab-bandgaps:roost-1", property="band_gap")
+    decide(filled, "correct", "room-temperature value", record_id="demo-lab-bandgaps:roost-5", property="band_gap",
+           value=3.37, unit="eV")  # fmt: skip
+    rows = dataset(filled, catalog, "gaps").set_index("record_id")
+    assert len(rows) == len(before) - 1 == 29 and "demo-lab-bandgaps:roost-17" not in rows.index
+    assert rows.loc["demo-lab-bandgaps:roost-1", "flags"] == "A. Steward: alloy composition"
+    zno = rows.loc["demo-lab-bandgaps:roost-5"]
+    assert (zno.value, zno.raw_value, zno.original_value, zno.original_unit, zno.reviewed) == (
+        3.37, pytest.approx(3.44), 3440.0, "meV", True,
+    )  # fmt: skip
+    assert rows["flags"].notna().sum() == 1 and rows["reviewed"].sum() == 1
+
+
+def test_the_latest_decision_on_a_value_wins_and_a_record_rejection_removes_its_values(filled, catalog):
+    gap = {"record_id": "demo-lab-bandgaps:roost-2", "property": "band_gap"}
+    decide(filled, "correct", "typo", value=3.1, **gap)
+    decide(filled, "accept", "the value as measured is right after all", **gap)
+    row = dataset(filled, catalog, "gaps").set_index("record_id").loc["demo-lab-bandgaps:roost-2"]
+    assert (row.value, row.reviewed) == (3.08, True)
+    decide(filled, "reject", "sample contaminated", record_id="demo-lab-bandgaps:roost-2")
+    assert "demo-lab-bandgaps:roost-2" not in set(dataset(filled, catalog, "gaps")["record_id"])
+    assert history(filled, "demo-lab-bandgaps:roost-2")["action"].tolist() == ["correct", "accept", "reject"]
+
+
+def test_log_entries_are_valid_rows_with_unique_time_ordered_ids_even_when_the_clock_goes_back(filled, monkeypatch):
+    first = decide(filled, "flag", record_id="janaf:C-095")
+
+    class Past(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+    monkeypatch.setattr(review, "datetime", Past)
+    second = decide(filled, "flag", record_id="janaf:C-095")
+    log = validate_table("curation_log", filled.table("curation_log"))
+    assert log["entry_id"].tolist() == [first["entry_id"], second["entry_id"]]
+    assert second["entry_id"] > first["entry_id"] and second["at"] > first["at"]
+    assert first["entry_id"] == first["at"].strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def test_a_quarantined_lab_row_with_an_unknown_unit_is_corrected_and_readmitted(filled, catalog):
+    raw = fetched_rows(filled)
+    entry = decide(
+        filled, "readmit", "'elektronvolt' means eV", quarantine_id=quarantined(filled, "line 33"), unit="eV"
+    )
+    run_id = f"curation:{entry['entry_id']}"
+    value = filled.query("SELECT * FROM properties WHERE record_id = 'demo-lab-bandgaps:bad-unit'").iloc[0]
+    assert (value.property, value.value, value.unit, value.original_value, value.original_unit) == (
+        "band_gap", 3.4, "eV", 3.4, "eV",
+    )  # fmt: skip
+    assert (value.temperature_K, value.provenance, value.run_id) == (300.0, "experimental", run_id)
+    material = filled.query("SELECT * FROM materials WHERE record_id = 'demo-lab-bandgaps:bad-unit'").iloc[0]
+    assert (material.formula, material.run_id, material.source_url) == ("GaN", run_id, "file:bandgaps.csv#line=33")
+    assert (entry["value"], entry["unit"], entry["property"], entry["record_id"]) == (3.4, "eV", "band_gap", None)
+    assert history(filled, "demo-lab-bandgaps:bad-unit")[["entry_id", "action"]].values.tolist() == [
+        [entry["entry_id"], "readmit"]
+    ]
+    assert "GaN" in set(dataset(filled, catalog, "gaps")["formula"])
+    assert all(a.equals(b) for a, b in zip(raw, fetched_rows(filled), strict=True))
+    assert len(filled.table("quarantine")) == 5  # the quarantine row stays: the log says it was readmitted
+    assert check_store_tables({name: filled.table(name) for name in load_tables()}) == []
+
+
+def test_a_non_numeric_value_and_an_out_of_bounds_one_are_readmitted_with_corrected_values(filled):
+    decide(filled, "readmit", "notebook says 3.3", quarantine_id=quarantined(filled, "line 34"), value=3.3)
+    decide(filled, "readmit", "sign lost, and it was meV", quarantine_id=quarantined(filled, "line 35"),
+           property="band_gap", value=1100, unit="meV")  # fmt: skip
+    values = filled.query(
+        "SELECT record_id, value, unit, original_value, original_unit FROM properties "
+        "WHERE run_id LIKE 'curation:%' ORDER BY record_id"
+    )
+    assert values.values.tolist() == [
+        ["demo-lab-bandgaps:bad-bounds", pytest.approx(1.1), "eV", 1100.0, "meV"],
+        ["demo-lab-bandgaps:bad-number", 3.3, "eV", 3.3, "eV"],
+    ]
+    log = curation_log(filled)
+    assert log[["action", "value", "unit"]].values.tolist() == [["readmit", 3.3, "eV"], ["readmit", 1100.0, "meV"]]
+
+
+@pytest.mark.parametrize(
+    ("item", "correction", "message"),
+    [
+        ("line 35", {}, r"still invalid: band_gap = -1.1 eV is outside the physical bounds \[0, 30\]"),
+        ("line 34", {"unit": "eV"}, "still invalid: non-numeric value 'about 3'"),
+        ("line 32", {}, "still invalid: unparseable formula 'Qz2O3'"),
+        ("line 36", {}, "record 'demo-lab-bandgaps:roost-2' of line 36 is already in the store"),
+        ("line 33", {"unit": "eV", "property": "formation_energy_per_atom"}, "0 raw formation_energy_per_atom values"),
+    ],
+)
+def test_a_readmit_that_is_still_invalid_is_refused_and_changes_nothing(filled, item, correction, message):
+    tables = {name: filled.table(name) for name in ("materials", "properties", "curation_log")}
+    with pytest.raises(CurationError, match=message):
+        decide(filled, "readmit", quarantine_id=quarantined(filled, item), **correction)
+    assert all(filled.table(name).equals(frame) for name, frame in tables.items())
+
+
+def test_a_quarantine_row_is_readmitted_once(filled):
+    decide(filled, "readmit", quarantine_id=quarantined(filled, "line 33"), unit="eV")
+    with pytest.raises(CurationError, match="readmitted already"):
+        decide(filled, "readmit", quarantine_id=quarantined(filled, "line 33"), unit="eV")
+
+
+def test_a_quarantined_janaf_value_is_readmitted_beside_its_stored_record(store, catalog):
+    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064", "Q-404"], all_temperatures=True)), store)
+    with pytest.raises(CurationError, match="is a whole janaf record: only lab rows and single values"):
+        decide(store, "readmit", quarantine_id=quarantined(store, "Q-404"))  # HTTP 404: nothing to correct
+    raw = fetched_rows(store)
+    infinite = quarantined(store, "H-064:gibbs_energy_function")  # -[G-H(Tr)]/T at 0 K is '+inf' in the table
+    with pytest.raises(CurationError, match=r"still invalid: not a finite number: '\+inf'"):
+        decide(store, "readmit", quarantine_id=infinite)
+    entry = decide(store, "readmit", "steward's finite stand-in", quarantine_id=infinite, value=4000.0)
+    value = store.query(
+        "SELECT * FROM properties WHERE record_id = 'janaf:H-064' AND property = 'gibbs_energy_function' "
+        "AND temperature_K = 0"
+    ).iloc[0]
+    assert (value.value, value.unit, value.original_unit, value.pressure_Pa) == (4000.0, "J/(mol*K)", "J/(K*mol)", 1e5)
+    assert value.run_id == f"curation:{entry['entry_id']}"
+    assert all(a.equals(b) for a, b in zip(raw, fetched_rows(store), strict=True))
+    assert history(store, "janaf:H-064")["action"].tolist() == ["readmit"]
+    with pytest.raises(CurationError, match="quarantine id, not a record id"):
+        decide(store, "readmit", quarantine_id=infinite, record_id="janaf:H-064")
+
+
+def test_a_value_among_several_conditions_must_be_named(store, catalog):
+    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064"], all_temperatures=True)), store)
+    with pytest.raises(
+        CurationError, match=r"62 stored entropy value of 'janaf:H-064' match: .*; and 59 more; name the"
+    ):
+        decide(store, "flag", record_id="janaf:H-064", property="entropy")
+    entry = decide(store, "flag", record_id="janaf:H-064", property="entropy", temperature_K=298.15)
+    assert (entry["temperature_K"], entry["pressure_Pa"], entry["method"]) == (
+        298.15,
+        1e5,
+        "NIST-JANAF critical evaluation",
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "target", "message"),
+    [
+        ("reject", {"record_id": "janaf:Q-404"}, "unknown record 'janaf:Q-404'"),
+        ("accept", {"record_id": "janaf:H-064", "property": "band_gap"}, "no stored band_gap value of 'janaf:H-064'"),
+        ("correct", {"record_id": "demo-lab-bandgaps:roost-5", "property": "band_gap", "value": 31.0},
+         r"band_gap = 31 eV is outside the physical bounds \[0, 30\]"),
+        ("correct", {"record_id": "demo-lab-bandgaps:roost-5", "property": "band_gap", "value": 3370, "unit": "meV"},
+         "canonical unit eV, not 'meV'"),
+        ("correct", {"record_id": "demo-lab-bandgaps:roost-5"}, "name the value's property"),
+        ("flag", {"record_id": "demo-lab-bandgaps:roost-5", "property": "band_gap", "value": 1.0}, "use correct"),
+        ("readmit", {"quarantine_id": "0" * 40}, "unknown quarantine row"),
+        ("approve", {"record_id": "janaf:H-064"}, "unknown action 'approve'"),
+    ],
+)  # fmt: skip
+def test_invalid_decisions_are_refused_with_the_reason_and_log_nothing(filled, action, target, message):
+    with pytest.raises(CurationError, match=message):
+        decide(filled, action, **target)
+    assert curation_log(filled).empty
+
+
+def test_a_decision_needs_a_steward_and_a_reason(filled):
+    with pytest.raises(CurationError, match="steward's name and a reason"):
+        record_decision(filled, "accept", " ", "fine", record_id="janaf:H-064")
+    with pytest.raises(CurationError, match="steward's name and a reason"):
+        record_decision(filled, "accept", "A. Steward", "", record_id="janaf:H-064")
+
+
+def test_history_of_an_unknown_record_is_an_error(filled):
+    with pytest.raises(CurationError, match="unknown record 'janaf:X-000'"):
+        history(filled, "janaf:X-000")
