@@ -11,7 +11,7 @@ import typer
 from matreg import __version__
 from matreg.catalog import load_catalog
 from matreg.cli_options import CatalogOpt, ProgressOpt, StoreOpt, reports_errors
-from matreg.cli_steward import history_command, review_app
+from matreg.cli_steward import conflicts_command, history_command, review_app
 from matreg.export import LAYOUTS, export_dataset
 from matreg.ingest import RunReport, run_ingest
 from matreg.schema import load_tables, schema_markdown
@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(review_app, name="review")
 app.command("history")(history_command)
+app.command("conflicts")(conflicts_command)
 
 
 @app.command()

@@ -123,3 +123,28 @@ def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> No
         return
     columns = ["entry_id", "steward", "action", "property", "temperature_K", "value", "unit", "reason"]
     typer.echo(entries[columns].to_string(index=False, na_rep="", max_colwidth=60))
+
+
+@reports_errors
+def conflicts_command(
+    prop: Annotated[str, typer.Argument(metavar="PROPERTY", help="A vocabulary property (e.g. band_gap).")],
+    tol: Annotated[
+        float | None,
+        typer.Option("--tol", min=0, help="Spread (canonical unit) beyond which linked values disagree (default 0.1)."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Values of one material (linked across sources and lab files) that disagree, with source, method, provenance."""
+    from matreg.curate.conflicts import find_conflicts  # pymatgen's StructureMatcher loads only here
+
+    found = find_conflicts(Store(store), prop, tolerance=tol)
+    if fmt == "csv":
+        typer.echo(found.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        typer.echo(found.to_json(orient="records"))
+    elif found.empty:
+        typer.echo(f"no {prop} values disagree beyond the tolerance")
+    else:
+        typer.echo(found.to_string(index=False, max_colwidth=40))
+        typer.echo(f"\n{len(found)} values in {found['group_id'].nunique()} group(s) disagree")

@@ -109,3 +109,14 @@ def test_torch_export_writes_a_directory_and_a_leakage_report(filled, tmp_path):
     assert "leakage: 0 of" in result.stdout
     meta = json.loads((out / "meta.json").read_text())
     assert meta["target"] == {**meta["target"], "property": "band_gap", "unit": "eV"} and meta["n"] == 30
+
+
+def test_conflicts_lists_the_two_measurements_of_one_compound(filled):
+    result = filled("conflicts", "band_gap", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {(row["record_id"], row["value"]) for row in rows} == {
+        ("demo-lab-bandgaps:roost-2", 3.08),
+        ("demo-lab-bandgaps:roost-17", 2.94),
+    }
+    assert filled("conflicts", "band_gap", "--tol", "1").stdout.startswith("no band_gap values disagree")

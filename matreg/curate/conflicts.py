@@ -1,0 +1,126 @@
+"""Values of one material that disagree across sources and methods, and a dataset's policy for resolving them.
+
+Values are compared per (group, property, conditions). A value that states no temperature (or pressure), as DFT
+values do, is compared at the one temperature (pressure) the other values of its group and property state, when
+they state exactly one: a DFT band gap meets a gap measured at 300 K. Where they state several (a JANAF table at every
+temperature), such a value stays apart. The spread of a set is max - min, in the property's canonical unit.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from matreg.catalog import Resolution
+from matreg.curate.link import link_records
+from matreg.errors import ConfigError
+from matreg.schema import load_vocabulary
+from matreg.store import Store
+
+DEFAULT_TOLERANCE = 0.1  # canonical unit of the property: 0.1 eV for band gaps, 0.1 eV/atom for formation energies
+CONDITIONS = ["temperature_K", "pressure_Pa"]
+CONFLICT_COLUMNS = [
+    "group_id", "formula", "record_id", "source", "property", "value", "unit", "method", "provenance",
+    "temperature_K", "pressure_Pa", "spread",
+]  # fmt: skip
+_SET_CONDITIONS = [f"set_{column}" for column in CONDITIONS]  # the conditions a value is compared at
+_SET_COLUMNS = ["group_id", "set", *_SET_CONDITIONS]  # added by _with_sets
+_MERGED_TEXT = [
+    "source", "source_id", "formula", "name", "phase", "provenance", "database_version", "citation", "license",
+    "source_url",
+]  # fmt: skip
+
+
+def find_conflicts(
+    store: Store, property: str, tolerance: float | None = None, groups: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Every value of `property` in a set whose spread exceeds `tolerance` (default 0.1), widest spread first."""
+    if property not in load_vocabulary().root:
+        raise ConfigError(f"unknown property '{property}' (see `matreg schema`)")
+    limit = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    values = store.query(
+        "SELECT p.record_id, m.source, m.formula, p.property, p.value, p.unit, p.method, p.provenance, "
+        "p.temperature_K, p.pressure_Pa FROM properties p JOIN materials m USING (record_id) WHERE p.property = ?",
+        [property],
+    )
+    keyed = _with_sets(values, link_records(store) if groups is None else groups)
+    values_of_set = keyed.groupby("set")["value"]
+    keyed["spread"] = values_of_set.transform("max") - values_of_set.transform("min")
+    conflicts = keyed[keyed["spread"] > limit].sort_values(
+        ["spread", "group_id", "set", "value", "record_id"], ascending=[False, True, True, True, True], kind="stable"
+    )
+    return conflicts[CONFLICT_COLUMNS].reset_index(drop=True)
+
+
+def resolve(long: pd.DataFrame, groups: pd.DataFrame, resolution: Resolution) -> pd.DataFrame:
+    """A dataset's long rows resolved per (group, property, conditions) by the dataset's strategy."""
+    if resolution.strategy == "keep_all":
+        return long.copy()
+    keyed = _with_sets(long, groups)
+    if resolution.strategy == "prefer":
+        rank = _ranks(keyed, resolution.prefer)
+        return long[rank.eq(rank.groupby(keyed["set"]).transform("min"))].reset_index(drop=True)
+    return _medians(keyed)[[*long.columns, "spread", "records"]]
+
+
+def _with_sets(values: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
+    """The values with their group_id and `set`: the number of the (group, property, conditions) they meet in."""
+    group_of = groups.set_index("record_id")["group_id"]
+    keyed = values.assign(group_id=values["record_id"].map(group_of).fillna(values["record_id"]))
+    for column, key in zip(CONDITIONS, _SET_CONDITIONS, strict=True):
+        keyed[key] = _shared_condition(keyed, column)
+    keyed["set"] = keyed.groupby(["group_id", "property", *_SET_CONDITIONS], dropna=False, sort=False).ngroup()
+    return keyed
+
+
+def _shared_condition(keyed: pd.DataFrame, column: str) -> pd.Series:
+    """The condition, unstated ones filled with the single value stated in their group and property (if single)."""
+    stated = keyed.groupby(["group_id", "property"])[column]
+    single = stated.transform("nunique").eq(1)
+    return keyed[column].fillna(stated.transform("first").where(single))
+
+
+def _ranks(keyed: pd.DataFrame, prefer: list[str]) -> pd.Series:
+    """Each row's place in `prefer` by its provenance or method (whichever ranks better); unnamed rows rank last."""
+    place = {name.casefold(): n for n, name in enumerate(prefer)}
+    last = len(prefer)
+    ranks = [keyed[column].fillna("").str.casefold().map(place).fillna(last) for column in ("method", "provenance")]
+    return pd.concat(ranks, axis=1).min(axis=1)
+
+
+def _medians(keyed: pd.DataFrame) -> pd.DataFrame:
+    """One row per set, at its first row's place: a lone value as it is, several merged into their median."""
+    rows = keyed.drop_duplicates("set").set_index("set")
+    values = keyed.groupby("set")["value"]
+    rows["spread"] = values.max() - values.min()
+    rows["records"] = rows["record_id"]
+    several = keyed[values.transform("size").gt(1)]
+    if len(several):
+        merged = _merged(several)
+        rows.loc[merged.index, merged.columns] = merged
+    return rows.reset_index(drop=True)
+
+
+def _merged(several: pd.DataFrame) -> pd.DataFrame:
+    """The median row of each set of several values, indexed by set: other columns keep what all values share."""
+    sets = several.groupby("set")
+    others = [column for column in several.columns if column not in {*_MERGED_TEXT, *_SET_COLUMNS}]
+    merged = sets[others].first().where(sets[others].nunique(dropna=False).eq(1))  # e.g. a curation flag of all
+    for column in _MERGED_TEXT:
+        if column in several:
+            merged[column] = sets[column].agg(_joined)
+    merged["record_id"] = "group:" + sets["group_id"].first()
+    merged["value"] = sets["value"].median()
+    merged["original_value"] = float("nan")  # a median was never received from anyone
+    merged["original_unit"] = None
+    merged["method"] = "median of " + sets.size().astype(str)
+    merged["temperature_K"] = sets["set_temperature_K"].first()
+    merged["pressure_Pa"] = sets["set_pressure_Pa"].first()
+    merged["records"] = sets["record_id"].agg(_joined)
+    if "fetched_at" in several:
+        merged["fetched_at"] = sets["fetched_at"].max()
+    return merged
+
+
+def _joined(values: pd.Series) -> str | None:
+    """Distinct values, sorted, joined by '; ' (None when there are none)."""
+    return "; ".join(sorted(values.dropna().astype(str).unique())) or None

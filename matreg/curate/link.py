@@ -1,0 +1,148 @@
+"""Cross-database identity: which records of the store (any source, lab files too) describe the same material.
+
+Rules, applied to the `materials` table:
+1. A crystal record (no stated phase other than 'cr') with a space group number joins the group of its reduced
+   formula and space group. A record with a structure but no space group number gets one from its structure
+   (pymatgen's SpacegroupAnalyzer at emmet's tolerance) when another record has its formula; where spglib finds no
+   symmetry (a broken cell), it is treated as a record without space group (rule 3).
+2. Inside one formula + space group, records that have structures are split by pymatgen's StructureMatcher (default
+   tolerances): polytypes that share a space group (4H and 6H SiC) become separate groups. A record without a
+   structure joins the one group there, or stays apart when StructureMatcher found several.
+3. A crystal record still without a space group (a lab sample, most JANAF tables) joins its formula's group when
+   that formula has exactly one; otherwise it joins the formula-only group.
+4. A record in another state (JANAF's 'g', 'l', 'ref', ...) is grouped by formula and phase only: H2O(l) and H2O(g)
+   are not one material. (An ion's formula carries its charge, 'Xe[+1]': it never meets the neutral element. Isotopes
+   count: D2O is not H2O, although the store's pymatgen-reduced formula of D2O is 'H2O'.)
+
+Group ids are readable and follow from the store's content: 'ZnSe/216', 'SiC/186/2' (the second structure cluster,
+numbered by their smallest record id), 'SiC/186' (a record without structure in a split space group), 'CdS'
+(formula only), 'H2O (l)', 'Xe[+1] (g)'.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+
+import pandas as pd
+from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.core import Composition, Structure
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer, SymmetryUndeterminedError
+from pymatgen.util.string import formula_double_format
+
+from matreg.store import Store
+
+SOLID_PHASES = {"cr"}  # JANAF's crystal label; a record that states no phase is taken as a crystal too
+SYMPREC = 0.1  # emmet's symmetry tolerance (the Materials Project's space groups)
+_COLUMNS = ["record_id", "group_id"]
+
+
+def link_records(store: Store) -> pd.DataFrame:
+    """One row per record of the store: record_id and the group_id of the material it describes."""
+    records = store.query(
+        "SELECT record_id, formula, formula_original, phase, spacegroup_number, "
+        "structure IS NOT NULL AS has_structure FROM materials ORDER BY record_id"
+    )
+    if records.empty:
+        return pd.DataFrame(columns=_COLUMNS)
+    records["formula"] = [
+        _isotope_formula(*pair) for pair in zip(records["formula"], records["formula_original"], strict=True)
+    ]
+    records["spacegroup_number"] = records["spacegroup_number"].astype("Int64")
+    records["state"] = [_state(phase) for phase in records["phase"]]
+    crystal = records["state"].eq("")
+    structures = _structures_to_match(store, records, crystal)
+    groups = dict(zip(records["record_id"], records["formula"] + records["state"], strict=True))  # gases, liquids
+    groups.update(_crystal_groups(records[crystal], structures))
+    return pd.DataFrame({"record_id": records["record_id"], "group_id": records["record_id"].map(groups)})
+
+
+def _isotope_formula(formula: str, original: str) -> str:
+    """The formula with its isotopes ('D2O'), which the store's pymatgen-reduced formula folds into H ('H2O')."""
+    if "D" not in original and "T" not in original:  # a cheap test before parsing: no isotope symbol possible
+        return formula
+    try:
+        composition = Composition(original).reduced_composition
+    except ValueError:  # an ion ('OD-'): its formula already differs from the neutral one's
+        return formula
+    if all(element.name == element.symbol for element in composition.elements):
+        return formula
+    return "".join(f"{element.name}{formula_double_format(amount)}" for element, amount in composition.items())
+
+
+def _state(phase: str | None) -> str:
+    """'' for a crystal, else the phase as it ends a group id (' (l)')."""
+    return "" if phase is None or pd.isna(phase) or phase in SOLID_PHASES else f" ({phase})"
+
+
+def _structures_to_match(store: Store, records: pd.DataFrame, crystal: pd.Series) -> dict[str, Structure]:
+    """Structures StructureMatcher needs, by record id; missing space groups derived from them (in `records`)."""
+    # a formula held by one record needs no matching: its structure is never read
+    matchable = crystal & records["has_structure"] & records.groupby("formula")["record_id"].transform("size").gt(1)
+    structures = _structures(store, records[matchable & records["spacegroup_number"].isna()]["record_id"])
+    _derive_spacegroups(records, structures)
+    candidates = records[matchable]
+    shared = candidates.groupby(["formula", "spacegroup_number"])["record_id"].transform("size").gt(1)
+    structures.update(_structures(store, candidates[shared & ~candidates["record_id"].isin(structures)]["record_id"]))
+    return structures
+
+
+def _structures(store: Store, record_ids: pd.Series) -> dict[str, Structure]:
+    """Parsed structures of these records (pymatgen JSON in the store)."""
+    if record_ids.empty:
+        return {}
+    rows = store.query(
+        "SELECT record_id, structure FROM materials WHERE record_id IN (SELECT unnest(?))", [record_ids.tolist()]
+    )
+    return {record_id: Structure.from_dict(json.loads(text)) for record_id, text in rows.itertuples(index=False)}
+
+
+def _derive_spacegroups(records: pd.DataFrame, structures: dict[str, Structure]) -> None:
+    """Fill missing space group numbers from the records' structures, in place."""
+    missing = records["spacegroup_number"].isna() & records["record_id"].isin(structures)
+    numbers = [_spacegroup_number(structures[record_id]) for record_id in records.loc[missing, "record_id"]]
+    records.loc[missing, "spacegroup_number"] = pd.array(numbers, dtype="Int64")
+
+
+def _spacegroup_number(structure: Structure) -> int | None:
+    """The structure's space group number; None where spglib finds none (atoms too close, a broken cell)."""
+    try:
+        return SpacegroupAnalyzer(structure, symprec=SYMPREC).get_space_group_number()
+    except SymmetryUndeterminedError:
+        return None
+
+
+def _crystal_groups(records: pd.DataFrame, structures: dict[str, Structure]) -> dict[str, str]:
+    """Crystals: formula + space group split by StructureMatcher, then the records known by formula only."""
+    groups: dict[str, str] = {}
+    of_formula: dict[str, set[str]] = defaultdict(set)
+    known = records[records["spacegroup_number"].notna()]
+    for (formula, number), bucket in known.groupby(["formula", "spacegroup_number"], sort=True):
+        found = _spacegroup_groups(f"{formula}/{number}", bucket["record_id"], structures)
+        groups.update(found)
+        of_formula[formula].update(found.values())
+    unknown = records[records["spacegroup_number"].isna()]
+    for record_id, formula in unknown[["record_id", "formula"]].itertuples(index=False):
+        candidates = of_formula.get(formula, set())
+        groups[record_id] = next(iter(candidates)) if len(candidates) == 1 else formula
+    return groups
+
+
+def _spacegroup_groups(prefix: str, record_ids: Iterable[str], structures: dict[str, Structure]) -> dict[str, str]:
+    """Groups inside one formula + space group: one per StructureMatcher cluster, numbered when there are several."""
+    ids = list(record_ids)
+    clusters = _clusters([record_id for record_id in ids if record_id in structures], structures)
+    if len(clusters) <= 1:
+        return {record_id: prefix for record_id in ids}
+    groups = {record_id: f"{prefix}/{n}" for n, cluster in enumerate(clusters, 1) for record_id in cluster}
+    return {record_id: groups.get(record_id, prefix) for record_id in ids}
+
+
+def _clusters(record_ids: list[str], structures: dict[str, Structure]) -> list[list[str]]:
+    """Record ids grouped by StructureMatcher, each cluster sorted, clusters ordered by their first id."""
+    if len(record_ids) < 2:
+        return [record_ids] if record_ids else []
+    owner = {id(structures[record_id]): record_id for record_id in record_ids}
+    matched = StructureMatcher().group_structures([structures[record_id] for record_id in record_ids])
+    return sorted(sorted(owner[id(structure)] for structure in cluster) for cluster in matched)

@@ -1,0 +1,298 @@
+"""Cross-database linking, conflicts and resolution on real records: JARVIS-DFT, the Materials Project and MP's
+OPTIMADE server replayed on 127.0.0.1, plus a lab file of measured band gaps (tests/fixtures/curate_link/SOURCES.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from replay import ReplayServer, Reply, Request
+
+from matreg.catalog import Dataset, Resolution, load_catalog
+from matreg.curate.conflicts import CONFLICT_COLUMNS, find_conflicts, resolve
+from matreg.curate.link import link_records
+from matreg.errors import ConfigError
+from matreg.export import dataset_query
+from matreg.ingest import run_ingest
+from matreg.sources import FetchRequest, build_connector
+from matreg.sources.lab import LabConnector, load_mapping
+from matreg.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HERE = FIXTURES / "curate_link"
+JARVIS_ZIP = (FIXTURES / "jarvis" / "jdft_3d-9-24-2025.json.zip").read_bytes()
+JARVIS_PATH = "/files/64391379"  # figshare's path of the dft_3d file jarvis-tools reads
+MP_SUMMARY = json.loads((HERE / "mp_summary.json").read_text(encoding="utf-8"))
+MP_HEARTBEAT = (FIXTURES / "mp" / "heartbeat.json").read_bytes()
+OPTIMADE_PAGE = (HERE / "optimade_mp_page.json").read_bytes()
+ZNSE = {"jarvis:JVASP-96", "mp:mp-1190", "optimade:mp-1190", "zhuo-lab:zhuo-237"}
+PREFER = ["experimental", "r2SCAN", "PBE+U", "PBE"]
+GAPS = Dataset(description="band gaps", version="0.1.0", properties=["band_gap"])
+LAB_METHOD = "optical absorption / transport (compiled)"
+OPTIMADE_METHOD = "GGA/GGA+U"  # connectors/optimade.yaml, for _mp_stability.gga_gga+u
+
+
+def route(request: Request) -> Reply:
+    """figshare's JARVIS download, an OPTIMADE structures page, the Materials Project's heartbeat and summary API."""
+    if request.path == JARVIS_PATH:
+        return Reply(200, JARVIS_ZIP, "application/zip")
+    if request.path == "/v1/structures":
+        return Reply(200, OPTIMADE_PAGE)
+    if request.path == "/heartbeat":
+        return Reply(200, MP_HEARTBEAT)
+    if request.path != "/materials/summary/":
+        return Reply(404, b'{"detail": "Not Found"}')
+    skip, limit = int(request.query.get("_skip", ["0"])[0]), int(request.query.get("_limit", ["100"])[0])
+    docs = MP_SUMMARY["data"]
+    return Reply.json({"data": docs[skip : skip + limit], "meta": {**MP_SUMMARY["meta"], "total_doc": len(docs)}})
+
+
+def write_catalog(path: Path, server: ReplayServer) -> Path:
+    """A catalog with the jarvis, mp and optimade sources on the replay server, fast retries."""
+    http = "    http: {retries: 3, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: false}\n"
+    path.write_text(
+        "sources:\n"
+        "  jarvis:\n"
+        "    title: NIST JARVIS-DFT dft_3d (local replay)\n"
+        "    connector: jarvis\n"
+        f"    base_url: {server.root}{JARVIS_PATH}\n"
+        "    provenance: dft\n"
+        "    license: CC-BY-4.0\n"
+        "    citation: Choudhary et al., npj Comput. Mater. 6, 173 (2020)\n"
+        f"{http}"
+        "  mp:\n"
+        "    title: Materials Project (local replay)\n"
+        "    connector: mp\n"
+        f"    base_url: {server.url}\n"
+        "    provenance: dft\n"
+        "    license: CC-BY-4.0\n"
+        "    citation: Jain et al., APL Materials 1, 011002 (2013)\n"
+        "    auth_env: MP_API_KEY\n"
+        f"{http}"
+        "  optimade:\n"
+        "    title: Materials Project OPTIMADE (local replay)\n"
+        "    connector: optimade\n"
+        f"    base_url: {server.root}\n"
+        "    provenance: dft\n"
+        "    license: CC-BY-4.0\n"
+        "    citation: Andersen et al., Sci. Data 8, 217 (2021)\n"
+        f"{http}",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory) -> Store:
+    """Every JARVIS fixture record, seven MP records (one also through OPTIMADE) and three measured gaps."""
+    root = tmp_path_factory.mktemp("linked")
+    store = Store(root / "store")
+    with ReplayServer(route) as server, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MP_API_KEY", "5f1d0c9e8b7a4d3c2b1a09f8e7d6c5b4")  # 32 characters, as mp-api checks; not a key
+        patch.delenv("MP_API_ENDPOINT", raising=False)
+        catalog = load_catalog(write_catalog(root / "catalog.yaml", server))
+        for source in ("jarvis", "mp", "optimade"):
+            request = FetchRequest(everything=True, page_size=5)
+            run_ingest(build_connector(source, catalog, request, cache_path=store.cache_path), store)
+    run_ingest(LabConnector(HERE / "lab_bandgaps.csv", load_mapping(HERE / "lab_mapping.yaml")), store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def groups(linked) -> pd.DataFrame:
+    return link_records(linked)
+
+
+def group_of(groups: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(groups["record_id"], groups["group_id"], strict=True))
+
+
+def members(groups: pd.DataFrame, group_id: str) -> set[str]:
+    return set(groups[groups["group_id"] == group_id]["record_id"])
+
+
+def gaps(store: Store, dataset: Dataset = GAPS) -> pd.DataFrame:
+    return store.query(*dataset_query(dataset))
+
+
+def test_one_compound_from_three_replayed_sources_and_a_lab_file_is_one_group(linked, groups):
+    assert len(groups) == 12 + 7 + 1 + 3 and groups["record_id"].is_unique
+    assert members(groups, "ZnSe/216") == ZNSE
+    sources = linked.query(
+        "SELECT source, coalesce(spacegroup_number, 0), structure IS NOT NULL FROM materials "
+        "WHERE record_id IN (SELECT unnest(?)) ORDER BY source",
+        [sorted(ZNSE)],
+    )
+    # OPTIMADE states no space group: it comes from the structure (SpacegroupAnalyzer), then StructureMatcher agrees
+    assert sources.values.tolist() == [
+        ["jarvis", 216, True],
+        ["mp", 216, True],
+        ["optimade", 0, True],
+        ["zhuo-lab", 0, False],
+    ]
+
+
+def test_structure_matcher_links_equal_structures_and_splits_polytypes_of_one_space_group(groups):
+    assert members(groups, "BaTiO3/99") == {"jarvis:JVASP-110", "mp:mp-5986"}
+    assert members(groups, "Al2O3/167") == {"jarvis:JVASP-32", "mp:mp-1143"}
+    # JARVIS's SiC is 4H, MP's are 6H (mp-7631, 12 sites) and 8H (mp-567505, 16 sites): all P6_3mc, three materials
+    sic = {group: members(groups, group) for group in groups["group_id"] if group.startswith("SiC/")}
+    assert sic == {
+        "SiC/186/1": {"jarvis:JVASP-107"},
+        "SiC/186/2": {"mp:mp-567505"},
+        "SiC/186/3": {"mp:mp-7631"},
+        "SiC/216": {"mp:mp-8062"},
+    }
+
+
+def test_a_record_without_structure_joins_its_formula_only_when_the_formula_has_one_group(groups):
+    group = group_of(groups)
+    assert group["zhuo-lab:zhuo-237"] == "ZnSe/216"  # ZnSe: one group
+    assert group["zhuo-lab:zhuo-1338"] == "BaTiO3"  # BaTiO3: 99 and 160 (mp-5020), which one is unknown
+    assert group["mp:mp-5020"] == "BaTiO3/160"
+    assert group["zhuo-lab:zhuo-22"] == "CdS"  # no other source has CdS
+
+
+class ReferencePages:
+    """The OPTIMADE reference server's recorded pages (tests/fixtures/optimade), by `page_offset`."""
+
+    recorded_root = "http://127.0.0.1:5077"
+
+    def __init__(self) -> None:
+        self.root = ""
+
+    def __call__(self, request: Request) -> Reply:
+        page = {"0": 1, "4": 2, "8": 3, "12": 4}.get(request.query.get("page_offset", ["0"])[0])
+        if request.path != "/v1/structures" or page is None:
+            return Reply(404, b'{"errors": [{"status": "404"}]}')
+        text = (FIXTURES / "optimade" / f"ref_nelements2_page{page}.json").read_text(encoding="utf-8")
+        return Reply(200, text.replace(self.recorded_root, self.root).encode())
+
+
+def test_structures_whose_symmetry_spglib_cannot_find_are_linked_by_formula(store, tmp_path):
+    pages = ReferencePages()
+    with ReplayServer(pages) as server:
+        pages.root = server.root
+        lines = ["sources:"]
+        for name in ("optimade", "optimade-mirror"):  # the same provider twice: every formula held by two records
+            lines += [
+                f"  {name}:",
+                "    title: OPTIMADE reference server (local replay)",
+                "    connector: optimade",
+                f"    base_url: {server.root}",
+                "    provenance: dft",
+                "    license: MIT",
+                "    citation: Andersen et al., Sci. Data 8, 217 (2021)",
+                "    http: {retries: 3, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: false}",
+            ]
+        (tmp_path / "catalog.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        catalog = load_catalog(tmp_path / "catalog.yaml")
+        for name in ("optimade", "optimade-mirror"):
+            run_ingest(build_connector(name, catalog, FetchRequest(filter="nelements>=2", page_size=4)), store)
+    groups = link_records(store)
+    assert len(groups) == 24 and groups["group_id"].nunique() == 12
+    # the synthetic cells of the reference data have no symmetry spglib can find: formula groups of both copies
+    group = group_of(groups)
+    for source_id, formula in store.query("SELECT source_id, formula FROM materials WHERE source = 'optimade'").values:
+        assert group[f"optimade:{source_id}"] == group[f"optimade-mirror:{source_id}"] == formula
+
+
+def test_gases_liquids_and_isotopologues_of_one_formula_are_not_linked(store, catalog):
+    connector = build_connector("janaf", catalog, FetchRequest(ids=["H-063", "H-064", "D-017", "Xe-002"]))
+    run_ingest(connector, store)
+    assert store.query("SELECT formula FROM materials WHERE record_id = 'janaf:D-017'").iloc[0, 0] == "H2O"
+    assert group_of(link_records(store)) == {
+        "janaf:H-063": "H2O (l)",
+        "janaf:H-064": "H2O (g)",
+        "janaf:D-017": "D2O (g)",  # heavy water: the store's formula says H2O, its original formula D2O1
+        "janaf:Xe-002": "Xe[+1] (g)",
+    }
+
+
+def test_a_measured_gap_far_from_the_dft_gaps_is_a_conflict_with_each_values_source_method_and_provenance(
+    linked, groups
+):
+    conflicts = find_conflicts(linked, "band_gap", groups=groups)
+    znse = conflicts[conflicts["group_id"] == "ZnSe/216"]
+    assert znse[["record_id", "source", "value", "unit", "method", "provenance"]].values.tolist() == [
+        ["jarvis:JVASP-96", "jarvis", 1.224, "eV", "OptB88vdW", "dft"],
+        ["mp:mp-1190", "mp", 1.6143, "eV", "GGA/GGA+U/r2SCAN (mixed)", "dft"],
+        ["jarvis:JVASP-96", "jarvis", 2.63, "eV", "TBmBJ", "dft"],
+        ["zhuo-lab:zhuo-237", "zhuo-lab", 2.82, "eV", LAB_METHOD, "experimental"],
+    ]
+    assert znse["temperature_K"].fillna(0).tolist() == [0, 0, 0, 300]  # DFT states none; met at the lab's 300 K
+    assert znse["spread"].tolist() == pytest.approx([2.82 - 1.224] * 4)
+    assert conflicts["spread"].is_monotonic_decreasing and (conflicts["spread"] > 0.1).all()
+
+
+def test_formation_energies_of_one_material_from_three_sources_disagree(linked, groups):
+    conflicts = find_conflicts(linked, "formation_energy_per_atom", groups=groups)
+    znse = conflicts[conflicts["group_id"] == "ZnSe/216"]
+    assert znse[["source", "value", "method"]].values.tolist() == [
+        ["mp", pytest.approx(-0.9515323), "GGA/GGA+U/r2SCAN (mixed)"],
+        ["optimade", pytest.approx(-0.9515323), OPTIMADE_METHOD],
+        ["jarvis", -0.71802, "OptB88vdW"],
+    ]
+
+
+def test_the_tolerance_decides_what_disagrees_and_linking_is_done_when_no_groups_are_given(linked):
+    wide = find_conflicts(linked, "band_gap", tolerance=1.6)
+    assert "ZnSe/216" not in set(wide["group_id"])  # spread 1.596 eV
+    assert set(wide["group_id"]) == {"SiO2/154"}  # JARVIS JVASP-41: OptB88vdW 5.986 eV, TBmBJ 8.097 eV
+    assert find_conflicts(linked, "band_gap", tolerance=3).empty
+
+
+def test_an_unknown_property_is_refused_and_one_without_values_has_no_conflicts(linked, groups):
+    with pytest.raises(ConfigError, match="unknown property 'gap'"):
+        find_conflicts(linked, "gap")
+    none = find_conflicts(linked, "debye_temperature", groups=groups)
+    assert none.empty and list(none.columns) == CONFLICT_COLUMNS
+
+
+def test_keep_all_returns_the_rows_unchanged(linked, groups):
+    long = gaps(linked)
+    pd.testing.assert_frame_equal(resolve(long, groups, Resolution()), long)
+
+
+def test_prefer_keeps_the_best_provenance_or_method_of_each_group(linked, groups):
+    kept = resolve(gaps(linked), groups, Resolution(strategy="prefer", prefer=PREFER))
+    by_record = kept.groupby("record_id")["method"].apply(sorted).to_dict()
+    assert by_record["zhuo-lab:zhuo-237"] == [LAB_METHOD]  # experimental beats every DFT value of ZnSe
+    assert "jarvis:JVASP-96" not in by_record and "mp:mp-1190" not in by_record
+    # BaTiO3/99 has no value of a named provenance or method: nothing to prefer, all kept
+    assert by_record["jarvis:JVASP-110"] == ["OptB88vdW", "TBmBJ"] and by_record["mp:mp-5986"] == [
+        "GGA/GGA+U/r2SCAN (mixed)"
+    ]
+    assert len(kept) == len(gaps(linked)) - 3
+
+
+def test_prefer_orders_methods_within_dft(linked, groups):
+    dft = gaps(linked, Dataset(description="dft gaps", version="0.1.0", properties=["band_gap"], provenance=["dft"]))
+    kept = resolve(dft, groups, Resolution(strategy="prefer", prefer=["HSE06", "TBmBJ", "r2SCAN", "PBE+U", "PBE"]))
+    znse = kept[kept["formula"] == "ZnSe"]
+    assert znse[["record_id", "method", "value"]].values.tolist() == [["jarvis:JVASP-96", "TBmBJ", 2.63]]
+    silicon = kept[kept["formula"] == "Si"]
+    assert silicon[["method", "value"]].values.tolist() == [["HSE06", 1.21]]
+
+
+def test_median_gives_one_row_per_group_with_the_spread(linked, groups):
+    long = gaps(linked)
+    medians = resolve(long, groups, Resolution(strategy="median"))
+    znse = medians[medians["formula"] == "ZnSe"].iloc[0]
+    assert (znse["record_id"], znse["method"], znse["temperature_K"]) == ("group:ZnSe/216", "median of 4", 300.0)
+    assert znse["value"] == pytest.approx((1.6143 + 2.63) / 2) and znse["spread"] == pytest.approx(2.82 - 1.224)
+    assert (znse["source"], znse["provenance"]) == ("jarvis; mp; zhuo-lab", "dft; experimental")
+    assert znse["records"] == "jarvis:JVASP-96; mp:mp-1190; zhuo-lab:zhuo-237"
+    assert pd.isna(znse["original_value"]) and pd.isna(znse["original_unit"])
+    cds = medians[medians["formula"] == "CdS"].iloc[0]  # a lone value stays as it is
+    assert (cds["record_id"], cds["value"], cds["method"], cds["spread"]) == ("zhuo-lab:zhuo-22", 2.5, LAB_METHOD, 0)
+    assert medians["records"].str.split("; ").explode().sort_values().tolist() == sorted(long["record_id"].unique())
+    assert len(medians) == long.merge(groups, on="record_id")["group_id"].nunique()
+    curated = long.assign(flags=long["record_id"].map({"zhuo-lab:zhuo-237": "suspect"}), reviewed=True)
+    merged = resolve(curated, groups, Resolution(strategy="median")).set_index("record_id")
+    assert pd.isna(merged.loc["group:ZnSe/216", "flags"]) and merged.loc["group:ZnSe/216", "reviewed"]  # shared only
+    empty = resolve(long.iloc[:0], groups, Resolution(strategy="median"))
+    assert empty.empty and list(empty.columns) == [*long.columns, "spread", "records"]
+    assert resolve(long.iloc[:0], groups, Resolution(strategy="prefer", prefer=PREFER)).empty
