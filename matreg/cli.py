@@ -11,7 +11,8 @@ import typer
 from matreg import __version__
 from matreg.catalog import load_catalog
 from matreg.cli_options import CatalogOpt, ProgressOpt, StoreOpt, reports_errors
-from matreg.cli_steward import conflicts_command, history_command, review_app
+from matreg.cli_steward import conflicts_command, diff_command, history_command, release_command, review_app
+from matreg.curate.release import export_release
 from matreg.export import LAYOUTS, export_dataset
 from matreg.ingest import RunReport, run_ingest
 from matreg.schema import load_tables, schema_markdown
@@ -29,6 +30,8 @@ app = typer.Typer(
 app.add_typer(review_app, name="review")
 app.command("history")(history_command)
 app.command("conflicts")(conflicts_command)
+app.command("release")(release_command)
+app.command("diff")(diff_command)
 
 
 @app.command()
@@ -165,10 +168,18 @@ def export(
     target: Annotated[
         str | None, typer.Option("--target", help="torch: the target property (default: the dataset's first).")
     ] = None,
+    release: Annotated[
+        str | None,
+        typer.Option("--release", help="Export this released version (the same bytes every time), not the store."),
+    ] = None,
     store: StoreOpt = DEFAULT_STORE,
     catalog: CatalogOpt = None,
 ) -> None:
     """Export a catalog dataset: a file with a .meta.json sidecar, or (--format torch) an ML-ready directory."""
+    if release is not None:
+        meta = export_release(Store(store), dataset, release, fmt, out, layout)
+        typer.echo(f"{dataset} {release}: {meta['format']} sha256 {meta['sha256']} -> {out}")
+        return
     if fmt == "torch":
         from matreg.ml.dataset import export_torch  # torch and the featurizers load only here
         from matreg.ml.splits import describe_leakage

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from matreg.cli_options import StoreOpt, reports_errors
+from matreg.catalog import load_catalog
+from matreg.cli_options import CatalogOpt, StoreOpt, reports_errors
+from matreg.curate.release import VALUE_KEY, diff, read_manifest, release
 from matreg.curate.review import history, record_decision
 from matreg.store import DEFAULT_STORE, Store
 
@@ -148,3 +150,44 @@ def conflicts_command(
     else:
         typer.echo(found.to_string(index=False, max_colwidth=40))
         typer.echo(f"\n{len(found)} values in {found['group_id'].nunique()} group(s) disagree")
+
+
+@reports_errors
+def release_command(
+    dataset: Annotated[str, typer.Argument(help="Dataset name from the catalog.")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="Version X.Y.Z to release (default: the catalog's version).")
+    ] = None,
+    store: StoreOpt = DEFAULT_STORE,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Freeze a dataset as an immutable release: payload, manifest and dataset card."""
+    target, loaded = Store(store), load_catalog(catalog)
+    version = version or loaded.dataset(dataset).version
+    folder = release(target, loaded, dataset, version)
+    manifest = read_manifest(target, dataset, version)
+    payload = manifest["content"]["payload"]
+    typer.echo(f"{dataset} {version}: {payload['rows']} rows ({payload['records']} records) -> {folder}")
+    typer.echo(f"content sha256 {manifest['content_sha256']}")
+
+
+@reports_errors
+def diff_command(
+    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    a: Annotated[str, typer.Argument(help="The older release (version).")],
+    b: Annotated[str, typer.Argument(help="The newer release (version).")],
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """List the records and values added, removed and changed from release A to release B."""
+    changes = diff(Store(store), dataset, a, b)
+    if fmt == "csv":
+        typer.echo(changes.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        typer.echo(changes.to_json(orient="records"))
+    elif changes.empty:
+        typer.echo(f"no changes from {a} to {b}")
+    else:
+        typer.echo(changes.fillna("").to_string(index=False, max_colwidth=50))
+        counts = changes.drop_duplicates(["change", *VALUE_KEY])["change"].value_counts().sort_index()
+        typer.echo("\n" + ", ".join(f"{change}: {n}" for change, n in counts.items()))

@@ -53,12 +53,13 @@ def to_wide(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Path, layout: str = "long") -> dict:
-    """Write dataset `name` to `out` and a `<out>.meta.json` sidecar; return the sidecar's content."""
+    """Write dataset `name` as curated (review decisions, conflict resolution) and a `<out>.meta.json` sidecar."""
     if layout not in LAYOUTS:
         raise StoreError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
+    from matreg.curate.release import dataset_rows  # the curation layer builds on this module's query
+
     dataset = catalog.dataset(name)
-    sql, params = dataset_query(dataset)
-    long = store.query(sql, params)
+    long = dataset_rows(store, catalog, name)
     frame = to_wide(long) if layout == "wide" and len(long) else long
     path = store.write_file(frame, out, fmt)
     meta = _sidecar(name, dataset, long, frame, path, fmt, layout)

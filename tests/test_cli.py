@@ -120,3 +120,16 @@ def test_conflicts_lists_the_two_measurements_of_one_compound(filled):
         ("demo-lab-bandgaps:roost-17", 2.94),
     }
     assert filled("conflicts", "band_gap", "--tol", "1").stdout.startswith("no band_gap values disagree")
+
+
+def test_a_rejected_record_leaves_the_exported_dataset(filled, tmp_path):
+    out = tmp_path / "gaps.csv"
+    assert filled("export", "gaps", "--format", "csv", "--out", str(out)).exit_code == 0
+    assert "demo-lab-bandgaps:roost-3" in set(pd.read_csv(out)["record_id"])
+    result = filled(
+        "review", "reject", "demo-lab-bandgaps:roost-3", "--steward", "A. Steward", "--reason", "mislabelled"
+    )
+    assert result.exit_code == 0, result.output
+    assert filled("export", "gaps", "--format", "csv", "--out", str(out)).exit_code == 0
+    exported = pd.read_csv(out)
+    assert "demo-lab-bandgaps:roost-3" not in set(exported["record_id"]) and len(exported) == 29

@@ -1,0 +1,318 @@
+"""Dataset cards of releases: README, Croissant JSON-LD validated with mlcroissant, BibTeX of the sources, plots.
+
+Everything is derived from the release's manifest, payload and known conflicts, so the card says exactly what was
+released. mlcroissant and matplotlib load only here, when a release is made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matreg.errors import ValidationError
+from matreg.schema import load_tables
+
+README = "README.md"
+CROISSANT = "croissant.json"
+BIBTEX = "sources.bib"
+PLOTS = "plots"
+MAX_CONFLICT_ROWS = 30  # the README lists this many conflicting values; the store has them all
+CURATION_COLUMNS = {
+    "raw_value": "The value as stored; `value` differs from it where a steward corrected it.",
+    "flags": "'<steward>: <reason>' of the curation-log flags on the record or value (empty when none).",
+    "reviewed": "True when a steward accepted (or corrected) the record or value.",
+    "spread": "max - min of the linked values this row resolves (canonical unit).",
+    "records": "The records whose values this row resolves, joined by '; '.",
+}
+_BIBTEX_SPECIAL = re.compile(r"([&%$#_{}])")
+
+
+def write_card(directory: Path, manifest: dict, payload: pd.DataFrame, conflicts: pd.DataFrame) -> list[Path]:
+    """Write the card of a release into `directory`; return the files written."""
+    plots = write_plots(directory / PLOTS, manifest, payload)
+    bib = write_text(directory / BIBTEX, bibtex(manifest))
+    croissant = write_croissant(directory / CROISSANT, manifest, payload)
+    readme = write_text(directory / README, readme_text(manifest, conflicts, plots, directory))
+    return [readme, croissant, bib, *plots]
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write UTF-8 text atomically (temp file beside `path`, then rename)."""
+    return atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
+
+
+def write_plots(folder: Path, manifest: dict, payload: pd.DataFrame) -> list[Path]:
+    """One PNG histogram per dataset property with values, split by provenance."""
+    units = manifest["content"]["units"]
+    return [
+        _histogram(folder / f"{prop}.png", payload[payload["property"] == prop], prop, unit, manifest)
+        for prop, unit in units.items()
+        if (payload["property"] == prop).any()
+    ]
+
+
+def _histogram(path: Path, rows: pd.DataFrame, prop: str, unit: str, manifest: dict) -> Path:
+    """A histogram of one property's values, one colour per provenance, on shared bins."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    bins = np.histogram_bin_edges(rows["value"], bins=min(30, max(10, int(np.sqrt(len(rows))))))
+    for provenance, group in rows.groupby("provenance", sort=True):
+        axes.hist(group["value"], bins=bins, alpha=0.6, label=f"{provenance} ({len(group)})")
+    axes.set_xlabel(f"{prop} [{unit}]")
+    axes.set_ylabel("values")
+    axes.set_title(f"{manifest['dataset']}: {prop}")  # no version: unchanged values give the same bytes
+    axes.legend(title="provenance")
+    figure.tight_layout()
+    # No software/date metadata: the same values always give the same PNG bytes.
+    return atomic_write(path, lambda temp: figure.savefig(temp, format="png", metadata={"Software": None}))
+
+
+def bibtex(manifest: dict) -> str:
+    """One BibTeX entry per source database of the release."""
+    entries = [_bib_entry(name, source) for name, source in manifest["content"]["sources"].items()]
+    return "\n".join(entries)
+
+
+def _bib_entry(name: str, source: dict) -> str:
+    fields = {
+        "title": source["title"],
+        "note": "; ".join(source["citations"] + [f"Licence: {lic}" for lic in source["licenses"]]),
+        "version": ", ".join(source["database_versions"]),
+        "doi": source["doi"],
+        "url": source["url"],
+    }
+    lines = [f"  {key} = {{{_bib_escape(value)}}}," for key, value in fields.items() if value]
+    return "@misc{" + re.sub(r"[^A-Za-z0-9]+", "_", name) + ",\n" + "\n".join(lines) + "\n}\n"
+
+
+def _bib_escape(text: str) -> str:
+    return _BIBTEX_SPECIAL.sub(r"\\\1", text)
+
+
+def write_croissant(path: Path, manifest: dict, payload: pd.DataFrame) -> Path:
+    """Croissant JSON-LD of the release's payload, built and then validated with mlcroissant."""
+    import mlcroissant as mlc
+
+    try:
+        metadata = _croissant_metadata(mlc, manifest, payload)
+    except mlc.ValidationError as exc:
+        raise ValidationError(f"Croissant metadata is invalid: {exc}") from None
+    written = write_text(path, json.dumps(metadata.to_json(), indent=2, ensure_ascii=False) + "\n")
+    validate_croissant(written)
+    return written
+
+
+def validate_croissant(path: Path) -> None:
+    """Check a Croissant file with mlcroissant; ValidationError with mlcroissant's report if it has errors."""
+    import mlcroissant as mlc
+
+    try:
+        issues = mlc.Dataset(jsonld=path).metadata.ctx.issues
+    except mlc.ValidationError as exc:
+        raise ValidationError(f"{path.name} does not validate: {exc}") from None
+    if issues.errors:
+        raise ValidationError(f"{path.name} does not validate: {issues.report()}")
+
+
+def _croissant_metadata(mlc, manifest: dict, payload: pd.DataFrame):
+    content = manifest["content"]
+    payload_file = mlc.FileObject(
+        id="payload",
+        name=content["payload"]["file"],
+        content_url=content["payload"]["file"],
+        encoding_formats=[mlc.EncodingFormat.PARQUET],
+        sha256=content["payload"]["sha256"],
+    )
+    fields = [_croissant_field(mlc, column, payload[column].dtype) for column in payload.columns]
+    return mlc.Metadata(
+        name=manifest["dataset"],
+        description=content["description"],
+        version=manifest["version"],
+        date_published=manifest["released_at"],
+        license=content["licenses"],
+        cite_as=_release_citation(manifest),
+        distribution=[payload_file],
+        record_sets=[
+            mlc.RecordSet(id="values", name="values", description=_values_description(content), fields=fields)
+        ],
+    )
+
+
+def _croissant_field(mlc, column: str, dtype) -> object:
+    return mlc.Field(
+        id=f"values/{column}",
+        name=column,
+        description=_column_description(column),
+        data_types=[_croissant_type(mlc, dtype)],
+        source=mlc.Source(file_object="payload", extract=mlc.Extract(column=column)),
+    )
+
+
+def _croissant_type(mlc, dtype):
+    if pd.api.types.is_bool_dtype(dtype):
+        return mlc.DataType.BOOL
+    if pd.api.types.is_integer_dtype(dtype):
+        return mlc.DataType.INTEGER
+    if pd.api.types.is_float_dtype(dtype):
+        return mlc.DataType.FLOAT
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return mlc.DataType.DATETIME
+    return mlc.DataType.TEXT
+
+
+def _column_description(column: str) -> str:
+    tables = load_tables()
+    for table in ("properties", "materials"):
+        if column in tables[table].columns:
+            return tables[table].columns[column].description
+    return CURATION_COLUMNS.get(column, "Column added by the curation layer.")
+
+
+def _values_description(content: dict) -> str:
+    units = ", ".join(f"{prop} [{unit}]" for prop, unit in content["units"].items())
+    return f"One value per row (long format), in the canonical unit of its property: {units}."
+
+
+def _release_citation(manifest: dict) -> str:
+    key = re.sub(r"[^A-Za-z0-9]+", "_", f"{manifest['dataset']}_{manifest['version']}")
+    return (
+        f"@misc{{{key},\n  title = {{{_bib_escape(manifest['dataset'])}, version {manifest['version']}}},\n"
+        f"  note = {{matreg release, content sha256 {manifest['content_sha256']}; cite the sources in {BIBTEX}}},\n"
+        f"  year = {{{manifest['released_at'][:4]}}},\n}}"
+    )
+
+
+def readme_text(manifest: dict, conflicts: pd.DataFrame, plots: list[Path], directory: Path) -> str:
+    """The card's README: what, from where, how curated, provenance mix, known conflicts."""
+    content = manifest["content"]
+    sections = [
+        f"# {manifest['dataset']} {manifest['version']}\n\n{content['description']}\n\n"
+        f"Released {manifest['released_at']} with matreg {manifest['matreg_version']}. "
+        f"Content hash (`content_sha256` in `manifest.json`): `{manifest['content_sha256']}`.",
+        _what(content),
+        _from_where(content),
+        _how_curated(content),
+        _provenance_mix(content, plots, directory),
+        _conflicts(conflicts, content),
+        f"## How to cite\n\nCite this release (its version and content hash) and every source database: "
+        f"[{BIBTEX}]({BIBTEX}) has one BibTeX entry per source. Machine-readable metadata: "
+        f"[{CROISSANT}]({CROISSANT}) (MLCommons Croissant).",
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _what(content: dict) -> str:
+    payload = content["payload"]
+    rows = [[prop, unit] for prop, unit in content["units"].items()]
+    return (
+        f"## What\n\n{payload['rows']} values of {payload['records']} records in `{payload['file']}` "
+        f"(sha256 `{payload['sha256']}`), one value per row in the canonical unit of its property:\n\n"
+        + _markdown_table(["property", "unit"], rows)
+    )
+
+
+def _from_where(content: dict) -> str:
+    rows = [
+        [
+            name,
+            source["title"],
+            ", ".join(source["database_versions"]) or "-",
+            str(len(source["fetch_runs"])),
+            ", ".join(source["licenses"]) or "-",
+            source["doi"] or "-",
+        ]
+        for name, source in content["sources"].items()
+    ]
+    header = ["source", "title", "database version", "fetch runs", "licence", "DOI"]
+    return (
+        "## From where\n\n"
+        + _markdown_table(header, rows)
+        + "\n\nThe fetch run ids, database versions and citations of each source are in `manifest.json`."
+    )
+
+
+def _how_curated(content: dict) -> str:
+    from matreg.curate.conflicts import DEFAULT_TOLERANCE
+
+    selection, curation = content["selection"], content["curation"]
+    resolve = selection["resolve"]
+    filters = [
+        f"{key} {', '.join(map(str, value)) if isinstance(value, list) else value}"
+        for key in ("properties", "sources", "provenance", "temperature_K", "pressure_Pa")
+        if (value := selection[key]) is not None
+    ]
+    last = f", the last `{curation['last_entry_id']}`" if curation["last_entry_id"] else ""
+    tolerance = resolve["tolerance"] if resolve["tolerance"] is not None else f"{DEFAULT_TOLERANCE} (default)"
+    policy = resolve["strategy"] + (f" (best first: {', '.join(resolve['prefer'])})" if resolve["prefer"] else "")
+    return (
+        "## How curated\n\n"
+        f"- Selection: {'; '.join(filters)}.\n"
+        f"- Curation log ({curation['log_entries']} entries{last}), applied as a layer over the stored rows, which "
+        f"are never modified: rows selected {curation['rows_selected']}, removed by rejections "
+        f"{curation['rows_removed']}; values corrected {curation['values_corrected']} (the stored value is kept in "
+        f"`raw_value`), flagged {curation['values_flagged']}, accepted {curation['values_accepted']}.\n"
+        f"- Linked records (the same material across sources) resolved by `{policy}`, tolerance {tolerance} in the "
+        f"property's canonical unit: {content['payload']['rows']} rows released."
+    )
+
+
+def _provenance_mix(content: dict, plots: list[Path], directory: Path) -> str:
+    rows = [
+        [source, provenance, str(n)]
+        for source, by_provenance in content["counts"].items()
+        for provenance, n in by_provenance.items()
+    ]
+    images = "\n".join(f"![{plot.stem}]({plot.relative_to(directory).as_posix()})" for plot in plots)
+    return "## Provenance mix\n\n" + _markdown_table(["source", "provenance", "rows"], rows) + "\n\n" + images
+
+
+def _conflicts(conflicts: pd.DataFrame, content: dict) -> str:
+    if conflicts.empty:
+        return "## Known conflicts\n\nNo linked records of this dataset disagree beyond the tolerance."
+    columns = ["group_id", "record_id", "source", "provenance", "method", "value", "unit", "spread"]
+    shown = conflicts[columns].head(MAX_CONFLICT_ROWS)
+    rows = [[_cell(cell) for cell in row] for row in shown.itertuples(index=False)]
+    more = len(conflicts) - len(shown)
+    tail = f"\n\n{more} more values: run `matreg conflicts PROPERTY` on the store." if more > 0 else ""
+    groups = conflicts["group_id"].nunique()
+    return (
+        f"## Known conflicts\n\nGroups of linked records whose stored values disagree beyond the tolerance: "
+        f"{groups} (resolved by `{content['selection']['resolve']['strategy']}`, curation decisions above):\n\n"
+        + _markdown_table(columns, rows)
+        + tail
+    )
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "-" if np.isnan(value) else f"{value:.6g}"
+    return "-" if value is None else str(value)
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write a file through `write(temp)` beside `path`, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(temp)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path

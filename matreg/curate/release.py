@@ -1,0 +1,385 @@
+"""Versioned releases of catalog datasets: an immutable payload with a manifest of its inputs, diffs, re-exports.
+
+A release lives in `<store>/releases/<dataset>/<version>/`: `payload.parquet` (the curated, resolved rows),
+`manifest.json` (hashes and every input: database versions, fetch runs, curation-log position, counts, licences,
+citations) and the dataset card (see matreg.curate.card). It is built in a temporary directory and appears with one
+rename, whole or not at all; a released version is never written again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import filelock
+import pandas as pd
+import pyarrow
+import pyarrow.parquet as pq
+
+from matreg import __version__
+from matreg.catalog import Catalog, Dataset
+from matreg.curate.card import atomic_write, write_card
+from matreg.errors import StoreError
+from matreg.export import LAYOUTS, dataset_query, to_wide
+from matreg.schema import load_vocabulary
+from matreg.store import EXPORT_FORMATS, Store
+
+RELEASES = "releases"
+PAYLOAD = "payload.parquet"
+MANIFEST = "manifest.json"
+VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
+DIFF_COLUMNS = ["change", *VALUE_KEY, "field", "old", "new"]
+NOT_COMPARED = {"fetched_at"}  # fetching unchanged data again is not a change of the data
+_VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass
+class CuratedRows:
+    """A dataset's rows at each step (as stored, after the curation log, after resolution) and what shaped them."""
+
+    raw: pd.DataFrame
+    curated: pd.DataFrame
+    resolved: pd.DataFrame
+    groups: pd.DataFrame
+    log: pd.DataFrame
+
+
+def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
+    """Select a dataset's rows, apply the curation log, link records and resolve each group per the catalog."""
+    # Imported here: linking loads pymatgen's StructureMatcher, which only releases and exports need.
+    from matreg.curate.conflicts import resolve
+    from matreg.curate.link import link_records
+    from matreg.curate.review import apply_curation, curation_log
+
+    dataset = catalog.dataset(name)
+    raw = store.query(*dataset_query(dataset))
+    log = curation_log(store)
+    curated = apply_curation(raw, log)
+    groups = link_records(store)
+    return CuratedRows(raw, curated, resolve(curated, groups, dataset.resolve), groups, log)
+
+
+def dataset_rows(store: Store, catalog: Catalog, name: str) -> pd.DataFrame:
+    """A dataset's long rows as released: the store's rows, then the curation layer, then the group resolution."""
+    return curate_dataset(store, catalog, name).resolved
+
+
+def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
+    """Freeze dataset `name` as `version` (payload, manifest, card); StoreError if that version exists."""
+    final = release_dir(store, name, version)
+    _refuse_existing(final, name, version)
+    rows = curate_dataset(store, catalog, name)
+    if rows.resolved.empty:
+        raise StoreError(f"dataset '{name}' has no rows to release")
+    dataset = catalog.dataset(name)
+    conflicts = known_conflicts(store, dataset, rows)
+    staging = store.tmp_dir / f"release-{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    try:
+        payload = write_payload(rows.resolved, staging / PAYLOAD)
+        manifest = build_manifest(store, catalog, name, version, rows, payload)
+        files = write_card(staging, manifest, read_payload(payload), conflicts)
+        manifest["files"] = {path.relative_to(staging).as_posix(): file_sha256(path) for path in [payload, *files]}
+        store.write_json(manifest, staging / MANIFEST)
+        _publish(store, staging, final, name, version)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def release_dir(store: Store, name: str, version: str) -> Path:
+    """Where release `version` of dataset `name` lives (names and versions are checked: no path tricks)."""
+    if not _VERSION.fullmatch(version):
+        raise StoreError(f"invalid version '{version}' (expected X.Y.Z, e.g. 1.0.0)")
+    return _releases_of(store, name) / version
+
+
+def released_versions(store: Store, name: str) -> list[str]:
+    """The versions of dataset `name` released in this store, oldest version number first."""
+    versions = [path.name for path in _releases_of(store, name).glob("*") if (path / MANIFEST).is_file()]
+    return sorted(versions, key=lambda v: [int(part) for part in re.findall(r"\d+", v)[:3]] + [v])
+
+
+def read_manifest(store: Store, name: str, version: str) -> dict:
+    """The manifest of a release; StoreError naming the released versions if there is no such release."""
+    return json.loads(_existing(store, name, version, MANIFEST).read_text(encoding="utf-8"))
+
+
+def read_release(store: Store, name: str, version: str) -> pd.DataFrame:
+    """The payload rows of a release."""
+    return read_payload(_existing(store, name, version, PAYLOAD))
+
+
+def diff(store: Store, name: str, a: str, b: str) -> pd.DataFrame:
+    """Records and values added, removed and changed from release `a` to release `b` (one row per change)."""
+    old, new = read_release(store, name, a), read_release(store, name, b)
+    parts = [
+        part for part in (_record_changes(old, new), _value_changes(old, new), _field_changes(old, new)) if len(part)
+    ]
+    if not parts:
+        return pd.DataFrame(columns=DIFF_COLUMNS)
+    changes = pd.concat(parts, ignore_index=True)[DIFF_COLUMNS].astype(object)
+    changes = changes.sort_values(["record_id", "property", "change", "field"], kind="mergesort", ignore_index=True)
+    return changes.where(changes.notna(), None)
+
+
+def export_release(store: Store, name: str, version: str, fmt: str, out: Path, layout: str = "long") -> dict:
+    """Write a release to `out` (+ `<out>.meta.json`); the same release always gives the same bytes."""
+    if layout not in LAYOUTS:
+        raise StoreError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
+    if fmt not in EXPORT_FORMATS:
+        raise StoreError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
+    manifest = read_manifest(store, name, version)
+    source = _existing(store, name, version, PAYLOAD)
+    if fmt == "parquet" and layout == "long":  # the payload itself: its hash is the manifest's
+        path = write_bytes(Path(out), source.read_bytes())
+    else:
+        payload = read_payload(source)
+        path = store.write_file(to_wide(payload) if layout == "wide" else payload, Path(out), fmt)
+    meta = {
+        "dataset": name,
+        "version": version,
+        "content_sha256": manifest["content_sha256"],
+        "file": path.name,
+        "format": fmt,
+        "layout": layout,
+        "sha256": file_sha256(path),
+        "sources": manifest["content"]["sources"],
+        "licenses": manifest["content"]["licenses"],
+    }
+    store.write_json(meta, Path(f"{path}.meta.json"))
+    return meta
+
+
+def known_conflicts(store: Store, dataset: Dataset, rows: CuratedRows) -> pd.DataFrame:
+    """Every value of the linked groups that hold a record of the dataset and disagree beyond the tolerance."""
+    from matreg.curate.conflicts import find_conflicts
+
+    found = [
+        find_conflicts(store, prop, tolerance=dataset.resolve.tolerance, groups=rows.groups)
+        for prop in dataset.properties
+    ]
+    conflicts = pd.concat(found, ignore_index=True)
+    touched = rows.groups.loc[rows.groups["record_id"].isin(rows.raw["record_id"]), "group_id"]
+    return conflicts[conflicts["group_id"].isin(touched)].reset_index(drop=True)
+
+
+def build_manifest(store: Store, catalog: Catalog, name: str, version: str, rows: CuratedRows, payload: Path) -> dict:
+    """The manifest: `content` (every input, hashed as `content_sha256`) plus when and by what it was released."""
+    dataset = catalog.dataset(name)
+    released = rows.resolved
+    content = {
+        "dataset": name,
+        "description": dataset.description,
+        "selection": dataset.model_dump(mode="json", exclude={"description", "version"}),
+        "units": {prop: load_vocabulary().root[prop].unit for prop in dataset.properties},
+        "payload": {
+            "file": PAYLOAD,
+            "sha256": file_sha256(payload),
+            "rows": len(released),
+            "records": int(released["record_id"].nunique()),
+        },
+        "sources": _sources(store, catalog, rows.curated),
+        "curation": _curation(rows),
+        "counts": _counts(released),
+        "licenses": _unique(released["license"]),
+        "citations": _unique(released["citation"]),
+    }
+    return {
+        "dataset": name,
+        "version": version,
+        "content_sha256": hashlib.sha256(_canonical_json(content)).hexdigest(),
+        "released_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "matreg_version": __version__,
+        "content": content,
+    }
+
+
+def write_payload(frame: pd.DataFrame, path: Path) -> Path:
+    """Write rows as Parquet deterministically: sorted rows, stable types, fixed compression, no pandas metadata."""
+    order = [c for c in VALUE_KEY if c in frame] + [c for c in frame.columns if c not in VALUE_KEY]
+    rows = frame.sort_values(order, kind="mergesort", na_position="last").reset_index(drop=True)
+    table = pyarrow.Table.from_pandas(rows, preserve_index=False)
+    table = table.cast(pyarrow.schema([pyarrow.field(f.name, _stable_type(f.type)) for f in table.schema]))
+    return atomic_write(
+        path, lambda temp: pq.write_table(table.replace_schema_metadata(None), temp, compression="zstd")
+    )
+
+
+def read_payload(path: Path) -> pd.DataFrame:
+    """The rows of a payload file."""
+    return pq.read_table(path).to_pandas()
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write bytes atomically (temp file beside `path`, then rename)."""
+    return atomic_write(path, lambda temp: temp.write_bytes(data))
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _stable_type(kind: pyarrow.DataType) -> pyarrow.DataType:
+    """Strings as `string` and all-empty columns as strings, whatever pandas inferred this time."""
+    if pyarrow.types.is_null(kind) or pyarrow.types.is_large_string(kind):
+        return pyarrow.string()
+    return kind
+
+
+def _sources(store: Store, catalog: Catalog, rows: pd.DataFrame) -> dict[str, dict]:
+    """Per source of the rows: title, DOI and URL from the catalog, database versions, fetch runs, citation, licence."""
+    runs = _fetch_runs(store, rows)
+    described = {}
+    for source, group in rows.groupby("source", sort=True):
+        known = catalog.sources.get(source)
+        described[source] = {
+            "title": known.title if known else f"{source} (lab dataset)",
+            "doi": known.doi if known else None,
+            "url": known.base_url if known else None,
+            "database_versions": _unique(group["database_version"]),
+            "fetch_runs": runs.get(source, []),
+            "citations": _unique(group["citation"]),
+            "licenses": _unique(group["license"]),
+        }
+    return described
+
+
+def _fetch_runs(store: Store, rows: pd.DataFrame) -> dict[str, list[str]]:
+    """The runs that wrote the rows' values and materials, by source."""
+    ids = sorted(rows["record_id"].unique().tolist())
+    where = "WHERE record_id IN (SELECT unnest(?))"
+    values = store.query(f"SELECT {', '.join(VALUE_KEY)}, run_id FROM properties {where}", [ids])
+    materials = store.query(f"SELECT record_id, run_id FROM materials {where}", [ids])
+    used = rows[[*VALUE_KEY, "source"]].merge(values, on=VALUE_KEY)[["source", "run_id"]]
+    records = rows[["record_id", "source"]].drop_duplicates().merge(materials, on="record_id")[["source", "run_id"]]
+    both = pd.concat([used, records])
+    return {source: sorted(set(runs)) for source, runs in both.groupby("source")["run_id"]}
+
+
+def _curation(rows: CuratedRows) -> dict:
+    """How far the curation log went (entry count, last entry id: ids sort by time) and what it did to the rows."""
+    curated = rows.curated
+    return {
+        "log_entries": len(rows.log),
+        "last_entry_id": max(rows.log["entry_id"]) if len(rows.log) else None,
+        "rows_selected": len(rows.raw),
+        "rows_removed": len(rows.raw) - len(curated),
+        "values_corrected": int((curated["value"] != curated["raw_value"]).sum()),
+        "values_flagged": int((curated["flags"].fillna("") != "").sum()),
+        "values_accepted": int(curated["reviewed"].fillna(False).astype(bool).sum()),
+    }
+
+
+def _counts(rows: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Rows by source, then provenance."""
+    sizes = rows.groupby(["source", "provenance"], sort=True).size()
+    counts: dict[str, dict[str, int]] = {}
+    for (source, provenance), n in sizes.items():
+        counts.setdefault(source, {})[provenance] = int(n)
+    return counts
+
+
+def _unique(column: pd.Series) -> list[str]:
+    return sorted(str(value) for value in column.dropna().unique())
+
+
+def _canonical_json(data: dict) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _releases_of(store: Store, name: str) -> Path:
+    if not _NAME.fullmatch(name):
+        raise StoreError(f"invalid dataset name '{name}'")
+    return store.root / RELEASES / name
+
+
+def _refuse_existing(final: Path, name: str, version: str) -> None:
+    if final.exists():
+        raise StoreError(f"release {version} of '{name}' exists; a released version is never overwritten")
+
+
+def _publish(store: Store, staging: Path, final: Path, name: str, version: str) -> None:
+    """Rename the finished release into place, under a lock so that two releases of one version cannot race."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(store.root / RELEASES / ".lock"), timeout=60):
+        _refuse_existing(final, name, version)
+        os.rename(staging, final)
+
+
+def _existing(store: Store, name: str, version: str, file: str) -> Path:
+    path = release_dir(store, name, version) / file
+    if not path.is_file():
+        have = ", ".join(released_versions(store, name)) or "none"
+        raise StoreError(f"no release {version} of '{name}' in {store.root} (released: {have})")
+    return path
+
+
+def _record_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """One row per record only in `new` (record added) or only in `old` (record removed), with its formula."""
+    before = old.drop_duplicates("record_id").set_index("record_id")["formula"]
+    after = new.drop_duplicates("record_id").set_index("record_id")["formula"]
+    added = after[~after.index.isin(before.index)]
+    removed = before[~before.index.isin(after.index)]
+    return pd.concat(
+        [
+            pd.DataFrame({"change": "record added", "record_id": added.index, "field": "formula", "new": added.values}),
+            pd.DataFrame(
+                {"change": "record removed", "record_id": removed.index, "field": "formula", "old": removed.values}
+            ),
+        ],
+        ignore_index=True,
+    ).reindex(columns=DIFF_COLUMNS)
+
+
+def _value_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Values added to, or removed from, records present in both releases."""
+    shared = set(old["record_id"]) & set(new["record_id"])
+    both = old[VALUE_KEY + ["value"]].merge(new[VALUE_KEY + ["value"]], on=VALUE_KEY, how="outer", indicator=True)
+    both = both[both["record_id"].isin(shared) & (both["_merge"] != "both")]
+    return pd.DataFrame(
+        {
+            **{key: both[key] for key in VALUE_KEY},
+            "change": both["_merge"].map({"right_only": "value added", "left_only": "value removed"}).astype(object),
+            "field": "value",
+            "old": both["value_x"].astype(object),
+            "new": both["value_y"].astype(object),
+        }
+    ).reset_index(drop=True)
+
+
+def _field_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """One row per field that differs for a value present in both releases (e.g. a corrected value)."""
+    fields = [c for c in dict.fromkeys([*old.columns, *new.columns]) if c not in VALUE_KEY and c not in NOT_COMPARED]
+    both = old.reindex(columns=VALUE_KEY + fields).merge(
+        new.reindex(columns=VALUE_KEY + fields), on=VALUE_KEY, suffixes=("_old", "_new")
+    )
+    changed = [
+        pd.DataFrame(
+            {
+                **{key: both.loc[differs, key] for key in VALUE_KEY},
+                "change": "value changed",
+                "field": field,
+                "old": both.loc[differs, f"{field}_old"].astype(object),
+                "new": both.loc[differs, f"{field}_new"].astype(object),
+            }
+        )
+        for field in fields
+        if (differs := _differs(both[f"{field}_old"], both[f"{field}_new"])).any()
+    ]
+    return pd.concat(changed, ignore_index=True) if changed else pd.DataFrame()
+
+
+def _differs(old: pd.Series, new: pd.Series) -> pd.Series:
+    """Element-wise inequality where two empty cells are equal."""
+    empty_old, empty_new = old.isna(), new.isna()
+    return (empty_old != empty_new) | (~empty_old & ~empty_new & (old.astype(object) != new.astype(object)))

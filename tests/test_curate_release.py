@@ -1,0 +1,311 @@
+"""Versioned releases and dataset cards on real data: the bundled lab band gaps, OQMD and JANAF replayed over HTTP."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import bibtexparser
+import mlcroissant as mlc
+import pandas as pd
+import pytest
+from conftest import LAB_EXAMPLE
+from PIL import Image
+from replay import ReplayServer
+
+from matreg.catalog import load_catalog
+from matreg.curate.release import dataset_rows, diff, export_release, read_manifest, release
+from matreg.curate.review import record_decision
+from matreg.errors import StoreError
+from matreg.ingest import run_ingest
+from matreg.sources import FetchRequest, build_connector
+from matreg.sources.lab import LabConnector, load_mapping
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from replay_oqmd import FILTER, make_route  # noqa: E402
+
+LAB = "demo-lab-bandgaps"
+CATALOG = """sources:
+  janaf:
+    title: NIST-JANAF Thermochemical Tables (local replay)
+    connector: janaf
+    base_url: {janaf}
+    provenance: experimental
+    license: Public domain (U.S. Government work, NIST SRD 13)
+    citation: "M. W. Chase, Jr., NIST-JANAF Thermochemical Tables, J. Phys. Chem. Ref. Data, Monograph 9 (1998)"
+    doi: 10.18434/T42S31
+    database_version: "4th edition (1998)"
+    http: {{retries: 0, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: false}}
+  oqmd:
+    title: OQMD, the Open Quantum Materials Database (local replay)
+    connector: oqmd
+    base_url: {oqmd}
+    provenance: dft
+    license: CC-BY-4.0
+    citation: "J. E. Saal et al., JOM 65, 1501-1509 (2013); S. Kirklin et al., npj Comput. Mater. 1, 15010 (2015)"
+    doi: 10.1007/s11837-013-0755-4
+    database_version: "OQMD API 1.0 (oqmd.org)"
+    http: {{retries: 0, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: false}}
+datasets:
+  gaps:
+    description: Band gaps of every source, experimental and DFT side by side.
+    version: 1.0.0
+    properties: [band_gap]
+  gaps-median:
+    description: One band gap per material and temperature, the median of the linked values.
+    version: 1.0.0
+    properties: [band_gap]
+    resolve: {{strategy: median}}
+  thermo:
+    description: Standard-state thermochemistry of NIST-JANAF species.
+    version: 1.0.0
+    sources: [janaf]
+    properties: [enthalpy_of_formation, entropy]
+    temperature_K: 298.15
+  nothing:
+    description: No source in the store has it.
+    version: 1.0.0
+    properties: [bulk_modulus]
+"""
+
+
+@pytest.fixture
+def catalog(tmp_path, janaf_server):
+    with ReplayServer(make_route(12, 5), prefix="/oqmdapi/") as oqmd:
+        path = tmp_path / "catalog.yaml"
+        path.write_text(CATALOG.format(janaf=janaf_server.url, oqmd=oqmd.url), encoding="utf-8")
+        yield load_catalog(path)
+
+
+def import_lab(store, data: Path = LAB_EXAMPLE / "bandgaps.csv") -> None:
+    run_ingest(LabConnector(data, load_mapping(LAB_EXAMPLE / "mapping.yaml")), store)
+
+
+@pytest.fixture
+def filled(store, catalog):
+    """12 OQMD records (band gaps, formation energies), 3 JANAF tables and the 30 valid lab band gaps."""
+    run_ingest(build_connector("oqmd", catalog, FetchRequest(filter=FILTER, page_size=5)), store)
+    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064", "C-095", "O-029"])), store)
+    import_lab(store)
+    return store
+
+
+def decide(store, action: str, record_id: str, **value) -> dict:
+    return record_decision(store, action, "A. Steward", "checked against the paper", record_id=record_id, **value)
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_a_release_freezes_payload_and_manifest_of_every_input(filled, catalog):
+    folder = release(filled, catalog, "gaps", "1.0.0")
+    assert folder == filled.root / "releases" / "gaps" / "1.0.0"
+    manifest = read_manifest(filled, "gaps", "1.0.0")
+    content = manifest["content"]
+    assert content["counts"] == {LAB: {"experimental": 30}, "oqmd": {"dft": 12}}
+    assert content["payload"]["rows"] == 42 and content["units"] == {"band_gap": "eV"}
+    runs = filled.query("SELECT source, run_id FROM fetch_runs WHERE status = 'complete'")
+    oqmd_run = runs.loc[runs["source"] == "oqmd", "run_id"].tolist()
+    assert content["sources"]["oqmd"] | {"url": None} == {
+        "title": "OQMD, the Open Quantum Materials Database (local replay)",
+        "doi": "10.1007/s11837-013-0755-4",
+        "url": None,
+        "database_versions": ["OQMD API 1.0 (oqmd.org)"],
+        "fetch_runs": oqmd_run,
+        "citations": [catalog.sources["oqmd"].citation],
+        "licenses": ["CC-BY-4.0"],
+    }
+    assert content["sources"][LAB]["fetch_runs"] == runs.loc[runs["source"] == LAB, "run_id"].tolist()
+    assert content["licenses"] == ["CC-BY-4.0", "MIT"]
+    assert content["curation"]["log_entries"] == 0 and content["curation"]["last_entry_id"] is None
+    payload = pd.read_parquet(folder / "payload.parquet")
+    rows = dataset_rows(filled, catalog, "gaps").sort_values("record_id", ignore_index=True)[payload.columns]
+    assert _cells(payload) == _cells(rows)
+    assert manifest["files"]["payload.parquet"] == content["payload"]["sha256"]
+
+
+def test_two_releases_of_unchanged_inputs_have_identical_manifests(filled, catalog):
+    first = release(filled, catalog, "gaps", "1.0.0")
+    second = release(filled, catalog, "gaps", "1.0.1")
+    a, b = read_manifest(filled, "gaps", "1.0.0"), read_manifest(filled, "gaps", "1.0.1")
+    assert a["content"] == b["content"] and a["content_sha256"] == b["content_sha256"]
+    assert (first / "payload.parquet").read_bytes() == (second / "payload.parquet").read_bytes()
+    same = {"payload.parquet", "sources.bib", "plots/band_gap.png"}
+    assert {name: a["files"][name] for name in same} == {name: b["files"][name] for name in same}
+
+
+def test_a_released_version_cannot_be_overwritten(filled, catalog):
+    folder = release(filled, catalog, "gaps", "1.0.0")
+    before = files_of(folder)
+    import_lab(filled, _lab_copy(filled.root.parent, "roost-3,LuP,1.3,", "roost-3,LuP,1.5,"))
+    with pytest.raises(StoreError, match="1.0.0 of 'gaps' exists; a released version is never overwritten"):
+        release(filled, catalog, "gaps", "1.0.0")
+    assert files_of(folder) == before
+    assert not list(filled.tmp_dir.glob("release-*"))
+
+
+def test_reimport_of_a_lab_file_with_one_changed_value_shows_in_diff(filled, catalog, tmp_path):
+    release(filled, catalog, "gaps", "1.0.0")
+    import_lab(filled, _lab_copy(tmp_path, "roost-3,LuP,1.3,", "roost-3,LuP,1.5,"))
+    release(filled, catalog, "gaps", "1.1.0")
+    changes = diff(filled, "gaps", "1.0.0", "1.1.0")
+    assert set(changes["record_id"]) == {f"{LAB}:roost-3"} and set(changes["change"]) == {"value changed"}
+    by_field = changes.set_index("field")[["old", "new"]].to_dict("index")
+    assert by_field == {
+        "original_value": {"old": 1.3, "new": 1.5},
+        "raw_value": {"old": 1.3, "new": 1.5},
+        "value": {"old": 1.3, "new": 1.5},
+    }
+    assert diff(filled, "gaps", "1.0.0", "1.0.0").empty
+
+
+def test_curation_entries_and_new_records_show_in_diff_and_manifest(filled, catalog):
+    release(filled, catalog, "thermo", "1.0.0")
+    release(filled, catalog, "gaps", "1.0.0")
+    decide(filled, "reject", "janaf:O-029")
+    decide(filled, "reject", "janaf:H-064", property="entropy")
+    decide(filled, "correct", "janaf:C-095", property="enthalpy_of_formation", value=-393.5)
+    entry = decide(filled, "flag", f"{LAB}:roost-17", property="band_gap")
+    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["Al-001"])), filled)
+    release(filled, catalog, "thermo", "1.1.0")
+
+    changes = diff(filled, "thermo", "1.0.0", "1.1.0")
+    rows = changes[["change", "record_id", "property", "field", "old", "new"]].values.tolist()
+    assert rows == [
+        ["record added", "janaf:Al-001", None, "formula", None, "Al"],
+        ["value changed", "janaf:C-095", "enthalpy_of_formation", "reviewed", False, True],
+        ["value changed", "janaf:C-095", "enthalpy_of_formation", "value", -393.522, -393.5],
+        ["value removed", "janaf:H-064", "entropy", "value", 188.834, None],
+        ["record removed", "janaf:O-029", None, "formula", "O2", None],
+    ]
+    curation = read_manifest(filled, "thermo", "1.1.0")["content"]["curation"]
+    assert curation == {
+        "log_entries": 4,
+        "last_entry_id": entry["entry_id"],
+        "rows_selected": 8,
+        "rows_removed": 3,
+        "values_corrected": 1,
+        "values_flagged": 0,
+        "values_accepted": 1,
+    }
+    release(filled, catalog, "gaps", "1.1.0")
+    flagged = diff(filled, "gaps", "1.0.0", "1.1.0")
+    assert flagged[["record_id", "field", "new"]].values.tolist() == [
+        [f"{LAB}:roost-17", "flags", "A. Steward: checked against the paper"]
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_export_of_a_release_is_byte_identical_after_the_store_changed(filled, catalog, tmp_path, fmt):
+    folder = release(filled, catalog, "gaps", "1.0.0")
+    first = export_release(filled, "gaps", "1.0.0", fmt, tmp_path / f"first.{fmt}")
+    decide(filled, "correct", f"{LAB}:roost-17", property="band_gap", value=3.0)
+    import_lab(filled, _lab_copy(tmp_path, "roost-3,LuP,1.3,", "roost-3,LuP,1.5,"))
+    later = export_release(filled, "gaps", "1.0.0", fmt, tmp_path / f"later.{fmt}")
+    assert (tmp_path / f"first.{fmt}").read_bytes() == (tmp_path / f"later.{fmt}").read_bytes()
+    assert first | {"file": None} == later | {"file": None}
+    sidecars = [(tmp_path / f"{name}.{fmt}.meta.json").read_bytes() for name in ("first", "later")]
+    assert sidecars[0] == sidecars[1].replace(f"later.{fmt}".encode(), f"first.{fmt}".encode())
+    exported = {"parquet": pd.read_parquet, "csv": pd.read_csv, "jsonl": lambda p: pd.read_json(p, lines=True)}[fmt]
+    lut = exported(tmp_path / f"later.{fmt}").set_index("record_id").loc[f"{LAB}:roost-3"]
+    assert (lut["value"], lut["formula"]) == (1.3, "LuP")
+    if fmt == "parquet":
+        assert first["sha256"] == read_manifest(filled, "gaps", "1.0.0")["content"]["payload"]["sha256"]
+        assert (tmp_path / "first.parquet").read_bytes() == (folder / "payload.parquet").read_bytes()
+
+
+def test_wide_export_of_a_release(filled, catalog, tmp_path):
+    release(filled, catalog, "thermo", "1.0.0")
+    export_release(filled, "thermo", "1.0.0", "csv", tmp_path / "wide.csv", layout="wide")
+    wide = pd.read_csv(tmp_path / "wide.csv").set_index("formula")
+    assert wide.loc["CO2", "enthalpy_of_formation"] == pytest.approx(-393.522)
+    assert wide.loc["H2O", "entropy"] == pytest.approx(188.834)
+
+
+def test_the_croissant_file_validates_with_mlcroissant_and_reads_the_payload(filled, catalog):
+    folder = release(filled, catalog, "gaps", "1.0.0")
+    dataset = mlc.Dataset(jsonld=folder / "croissant.json")
+    assert not dataset.metadata.ctx.issues.errors and not dataset.metadata.ctx.issues.warnings
+    document = json.loads((folder / "croissant.json").read_text())
+    assert document["conformsTo"] == "http://mlcommons.org/croissant/1.0"
+    assert (document["name"], document["version"]) == ("gaps", "1.0.0")
+    assert document["distribution"][0]["sha256"] == read_manifest(filled, "gaps", "1.0.0")["files"]["payload.parquet"]
+    records = list(dataset.records("values"))
+    assert len(records) == 42
+    gaps = {r["values/record_id"].decode(): r["values/value"] for r in records}
+    assert gaps[f"{LAB}:roost-2"] == 3.08 and gaps[f"{LAB}:roost-5"] == pytest.approx(3.44)
+
+
+def test_the_card_has_non_empty_plots_per_property(filled, catalog):
+    folder = release(filled, catalog, "thermo", "1.0.0")
+    for prop in ("enthalpy_of_formation", "entropy"):
+        with Image.open(folder / "plots" / f"{prop}.png") as image:
+            assert image.format == "PNG" and image.size == (640, 400)
+            saturation = image.convert("RGB").convert("HSV").getchannel("S")
+            assert sum(saturation.histogram()[80:]) > 1000  # coloured bars, not only black axes on white
+    assert "![entropy](plots/entropy.png)" in (folder / "README.md").read_text()
+
+
+def test_sources_bib_has_one_entry_per_source_database(filled, catalog):
+    folder = release(filled, catalog, "gaps", "1.0.0")
+    entries = {entry["ID"]: entry for entry in bibtexparser.loads((folder / "sources.bib").read_text()).entries}
+    assert sorted(entries) == ["demo_lab_bandgaps", "oqmd"]
+    assert entries["oqmd"]["doi"] == "10.1007/s11837-013-0755-4"
+    assert entries["oqmd"]["version"] == "OQMD API 1.0 (oqmd.org)"
+    assert entries["oqmd"]["note"].startswith("J. E. Saal et al., JOM 65, 1501-1509 (2013)")
+    assert "Licence: MIT" in entries["demo_lab_bandgaps"]["note"]
+    thermo = release(filled, catalog, "thermo", "1.0.0")
+    janaf = bibtexparser.loads((thermo / "sources.bib").read_text()).entries
+    assert [(e["ID"], e["doi"], e["version"]) for e in janaf] == [("janaf", "10.18434/T42S31", "4th edition (1998)")]
+
+
+def test_the_card_readme_says_what_from_where_how_curated_and_the_known_conflicts(filled, catalog):
+    decide(filled, "accept", f"{LAB}:roost-2")
+    readme = (release(filled, catalog, "gaps", "1.0.0") / "README.md").read_text()
+    for heading in ("What", "From where", "How curated", "Provenance mix", "Known conflicts", "How to cite"):
+        assert f"\n## {heading}\n" in readme
+    assert "| demo-lab-bandgaps | experimental | 30 |" in readme and "| oqmd | dft | 12 |" in readme
+    assert "Curation log (1 entries, the last `" in readme and "accepted 1." in readme
+    conflict = readme.split("## Known conflicts")[1]
+    assert "| CuBr | demo-lab-bandgaps:roost-17 |" in conflict and "| 2.94 | eV | 0.14 |" in conflict
+
+
+def test_a_median_release_keeps_the_spread_and_validates(filled, catalog):
+    folder = release(filled, catalog, "gaps-median", "1.0.0")
+    payload = pd.read_parquet(folder / "payload.parquet").set_index("record_id")
+    assert len(payload) == 41
+    cubr = payload.loc["group:CuBr"]
+    assert (cubr["value"], cubr["method"]) == (pytest.approx(3.01), "median of 2")
+    assert cubr["spread"] == pytest.approx(0.14)
+    assert not mlc.Dataset(jsonld=folder / "croissant.json").metadata.ctx.issues.errors
+
+
+def test_refusals_are_store_errors(filled, catalog):
+    with pytest.raises(StoreError, match="invalid version '1.0'"):
+        release(filled, catalog, "gaps", "1.0")
+    with pytest.raises(StoreError, match="invalid version"):
+        release(filled, catalog, "gaps", "../1.0.0")
+    with pytest.raises(StoreError, match="'nothing' has no rows"):
+        release(filled, catalog, "nothing", "1.0.0")
+    release(filled, catalog, "gaps", "1.0.0")
+    with pytest.raises(StoreError, match=r"no release 2.0.0 of 'gaps' .*\(released: 1.0.0\)"):
+        diff(filled, "gaps", "1.0.0", "2.0.0")
+    assert not (filled.root / "releases" / "nothing").exists()
+
+
+def _cells(frame: pd.DataFrame) -> list[list]:
+    """Rows as lists, every missing marker (None, NaN, NA) as None."""
+    return frame.astype(object).where(frame.notna(), None).values.tolist()
+
+
+def _lab_copy(folder: Path, old: str, new: str) -> Path:
+    """The bundled lab file with one line edited, under its own name (so its rows keep their source URLs)."""
+    text = (LAB_EXAMPLE / "bandgaps.csv").read_text(encoding="utf-8")
+    assert old in text
+    path = folder / "edited" / "bandgaps.csv"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
