@@ -12,6 +12,7 @@ import hashlib
 import json
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -25,7 +26,16 @@ from matreg.http import redact_params
 from matreg.schema import load_tables
 from matreg.sources.base import Connector, Page, RawItem, RunInfo
 from matreg.store import Store
-from matreg.validation import Rejection, RunStamp, harmonize, to_json, validate_table
+from matreg.validation import (
+    CanonicalRecord,
+    Rejection,
+    RunStamp,
+    attribute_rows,
+    check_attributes,
+    harmonize,
+    to_json,
+    validate_table,
+)
 
 
 @dataclass
@@ -64,7 +74,9 @@ class _PageRows:
     def __init__(self, connector: Connector, stamp: RunStamp) -> None:
         self.connector = connector
         self.stamp = stamp
-        self.rows: dict[str, dict[Any, dict]] = {name: {} for name in ("materials", "properties", "quarantine")}
+        tables = ("materials", "properties", "record_attributes", "quarantine")
+        self.rows: dict[str, dict[Any, dict]] = {name: {} for name in tables}
+        self.pending: list[tuple[RawItem, CanonicalRecord, dict[str, Any]]] = []  # awaiting their extension check
         self.n_read = 0
         self.reasons: Counter = Counter()
         self.unmapped: Counter = Counter()
@@ -85,12 +97,37 @@ class _PageRows:
             reasons = [r for rejected in canonical.rejected for r in rejected.reasons] or ["no property values"]
             self.reject(Rejection(item.item_id, item.payload, reasons))
             return
+        if self.connector.extension:
+            self.pending.append((item, canonical, record.attributes))
+        else:
+            self.admit(canonical)
+
+    def admit(self, canonical: CanonicalRecord, attributes: Iterable[dict] = ()) -> None:
+        """Add a record's material, value and attribute rows, and quarantine its rejected values."""
         self.rows["materials"][canonical.material["record_id"]] = canonical.material
         for row in canonical.values:
             key = (row["record_id"], row["property"], row["method"], row["temperature_K"], row["pressure_Pa"])
             self.rows["properties"][key] = row
+        for row in attributes:
+            self.rows["record_attributes"][(row["record_id"], row["attribute"])] = row
         for rejected in canonical.rejected:
             self.reject(rejected)
+
+    def finish(self) -> None:
+        """Check the page's extension values as one frame; admit the records that pass, quarantine the others."""
+        if not self.pending:
+            return
+        extension = self.connector.extension
+        frame = pd.DataFrame([attributes for _, _, attributes in self.pending])
+        valid, reasons = check_attributes(extension, frame)
+        for position, (item, canonical, _) in enumerate(self.pending):
+            if position in reasons:  # the whole row: its values are not stored without their sample metadata
+                value_reasons = [r for rejected in canonical.rejected for r in rejected.reasons]
+                self.reject(Rejection(item.item_id, item.payload, reasons[position] + value_reasons))
+            else:
+                record_id = canonical.material["record_id"]
+                self.admit(canonical, attribute_rows(extension, record_id, valid.loc[position], self.stamp.run_id))
+        self.pending = []
 
     def reject(self, rejection: Rejection) -> None:
         source = self.connector.attribution.source
@@ -186,6 +223,7 @@ def _map_page(connector: Connector, items: list[RawItem], run_id: str) -> _PageR
     rows = _PageRows(connector, RunStamp(run_id, datetime.now(timezone.utc)))
     for item in items:
         rows.add(item)
+    rows.finish()
     return rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -65,6 +66,22 @@ class TableSpec(pydantic.BaseModel, extra="forbid"):
         return self
 
 
+class ExtensionSpec(pydantic.BaseModel, extra="forbid"):
+    """A lab schema extension: extra columns a lab dataset may carry, checked like canonical columns."""
+
+    description: str
+    columns: dict[str, ColumnSpec] = pydantic.Field(min_length=1)
+
+    @pydantic.model_validator(mode="after")
+    def _plain_columns(self) -> ExtensionSpec:
+        # Values are checked one page at a time and stored as text in record_attributes: no lists,
+        # no run-wide uniqueness, and property values belong in the properties table, not here.
+        for name, column in self.columns.items():
+            if column.type == "list<string>" or column.unique or column.vocabulary:
+                raise ValueError(f"column '{name}': extensions take no list<string> type, unique or vocabulary")
+        return self
+
+
 class Tables(pydantic.RootModel[dict[str, TableSpec]]):
     """All canonical tables by name."""
 
@@ -116,6 +133,17 @@ def load_vocabulary(path: Path | None = None) -> Vocabulary:
     return load_model(path or resource_path("schemas/properties.yaml"), Vocabulary)
 
 
+@lru_cache(maxsize=16)
+def load_extension(name: str) -> ExtensionSpec:
+    """The lab schema extension declared in schemas/extensions/<name>.yaml; ConfigError if there is none."""
+    folder = resource_path("schemas/extensions")
+    path = folder / f"{name}.yaml"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name) or not path.is_file():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
+        raise ConfigError(f"no schema extension '{name}' in schemas/extensions/ (known: {known})")
+    return load_model(path, ExtensionSpec)
+
+
 def table_spec(name: str) -> TableSpec:
     """Spec of one canonical table; ConfigError if it is not declared."""
     tables = load_tables()
@@ -144,6 +172,13 @@ def pandera_schema(name: str, unique_keys: bool = True) -> pa.DataFrameSchema:
     checks = [_vocabulary_check()] if any(c.vocabulary for c in spec.columns.values()) else []
     unique = spec.primary_key if unique_keys else None
     return pa.DataFrameSchema(columns, checks=checks, coerce=True, strict=True, unique=unique, name=name)
+
+
+@lru_cache(maxsize=16)
+def extension_schema(name: str) -> pa.DataFrameSchema:
+    """pandera schema of a lab schema extension: one row per record, columns checked like canonical ones."""
+    columns = {col: _pandera_column(c, unique_keys=False) for col, c in load_extension(name).columns.items()}
+    return pa.DataFrameSchema(columns, coerce=True, strict=True, name=f"extension {name}")
 
 
 def _pandera_column(column: ColumnSpec, unique_keys: bool) -> pa.Column:

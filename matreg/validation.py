@@ -13,7 +13,7 @@ import pandera.pandas as pa
 
 from matreg.errors import UnitError, ValidationError
 from matreg.formula import Formula, parse_formula
-from matreg.schema import load_tables, load_vocabulary, pandera_schema
+from matreg.schema import extension_schema, load_extension, load_tables, load_vocabulary, pandera_schema
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.units import AtomCounts, convert
 
@@ -99,6 +99,9 @@ def _value_row(raw: RawValue, material: dict, attribution: Attribution, counts: 
     number = parse_number(raw.value)
     if isinstance(number, str):
         return [number]
+    negative = [f"{name} {given:g} is negative" for name, given in _conditions(raw) if given is not None and given < 0]
+    if negative:
+        return negative
     spec = vocabulary.root[prop]
     try:
         value = convert(number, raw.unit, spec.unit, counts)
@@ -121,6 +124,54 @@ def _value_row(raw: RawValue, material: dict, attribution: Attribution, counts: 
         "source": attribution.source,
         "run_id": material["run_id"],
     }
+
+
+def check_attributes(extension: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[Any, list[str]]]:
+    """Validate (and coerce) one extension row per record at once: the valid rows, and each failing row's reasons."""
+    schema = extension_schema(extension)
+    frame = frame.reindex(columns=list(schema.columns))  # an unmapped (nullable) column is simply empty
+    reasons: dict[Any, list[str]] = {}
+    while True:  # a column that fails coercion hides its other checks: re-check the rows left until they pass
+        try:
+            return schema.validate(frame.drop(index=list(reasons)), lazy=True), reasons
+        except pa.errors.SchemaErrors as exc:
+            failures = _row_failures(exc.failure_cases)
+            if not failures:
+                raise ValidationError(f"extension {extension}: {exc.failure_cases.iloc[0].to_dict()}") from None
+            for index, reason in failures:
+                reasons.setdefault(index, []).append(reason)
+
+
+def _row_failures(cases: pd.DataFrame) -> list[tuple[Any, str]]:
+    """(row index, reason) of each failed value; column-wide errors and dtype repeats of coercion failures skipped."""
+    cases = cases[cases["index"].notna() & ~cases["check"].str.startswith("dtype(")]
+    return [(case.index, _reason(case.column, case.check, case.failure_case)) for case in cases.itertuples()]
+
+
+def _reason(column: str, check: str, value: Any) -> str:
+    """'column: check failed for value', or 'column: not_nullable' for a missing value."""
+    return f"{column}: {check}" if is_blank(value) else f"{column}: {check} failed for {value!r}"
+
+
+def attribute_rows(extension: str, record_id: str, values: pd.Series, run_id: str) -> list[dict[str, Any]]:
+    """record_attributes rows of one record's validated extension values (empty values have none)."""
+    columns = load_extension(extension).columns
+    return [
+        {
+            "record_id": record_id,
+            "extension": extension,
+            "attribute": attribute,
+            "value": str(value),
+            "type": columns[attribute].type,
+            "run_id": run_id,
+        }
+        for attribute, value in values.items()
+        if not pd.isna(value)
+    ]
+
+
+def _conditions(raw: RawValue) -> list[tuple[str, float | None]]:
+    return [("temperature_K", raw.temperature_K), ("pressure_Pa", raw.pressure_Pa)]
 
 
 def parse_number(value: Any) -> float | str:
@@ -164,9 +215,10 @@ def check_store_tables(tables: dict[str, pd.DataFrame]) -> list[str]:
             validate_table(name, tables[name])
         except ValidationError as exc:
             problems.append(str(exc))
-    orphans = set(tables["properties"]["record_id"]) - set(tables["materials"]["record_id"])
-    if orphans:
-        problems.append(f"properties: {len(orphans)} record_id(s) with no materials row, e.g. {sorted(orphans)[0]}")
+    for name in ("properties", "record_attributes"):
+        orphans = set(tables[name]["record_id"]) - set(tables["materials"]["record_id"])
+        if orphans:
+            problems.append(f"{name}: {len(orphans)} record_id(s) with no materials row, e.g. {sorted(orphans)[0]}")
     return problems
 
 

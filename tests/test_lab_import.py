@@ -116,3 +116,14 @@ def test_one_property_by_two_methods_keeps_both_values(store, tmp_path):
     import_file(store, data, mapping)
     gaps = store.query("SELECT method, value FROM properties ORDER BY method").to_dict("records")
     assert gaps == [{"method": "HSE06", "value": 1.21}, {"method": "PBE", "value": 0.19}]
+
+
+def test_a_negative_measurement_temperature_is_quarantined_not_fatal(store, tmp_path):
+    mapping = (
+        "dataset: temps\nformula_column: formula\ncitation: c\ncolumns:\n"
+        "  gap: {property: band_gap, unit: eV, temperature_field: T}\n"
+    )
+    data, mapping = _write(tmp_path, "formula,gap,T\nGaAs,1.42,300\nGaN,3.4,-5\n", mapping)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (1, 1)
+    assert store.query("SELECT reasons FROM quarantine").iloc[0, 0].tolist() == ["temperature_K -5 is negative"]

@@ -27,7 +27,14 @@ REQUIRED_PROPERTIES = {
 
 
 def test_declares_the_canonical_tables():
-    assert set(load_tables()) == {"materials", "properties", "fetch_runs", "quarantine", "curation_log"}
+    assert set(load_tables()) == {
+        "materials",
+        "properties",
+        "record_attributes",
+        "fetch_runs",
+        "quarantine",
+        "curation_log",
+    }
 
 
 def test_arrow_types_come_from_the_schema():

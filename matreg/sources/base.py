@@ -46,6 +46,7 @@ class SourceRecord:
     """A raw record mapped to canonical terms, not yet harmonized or validated.
 
     `provenance` overrides the source's default for this record (a database mixing DFT and experiment).
+    `attributes` are the record's values of its connector's schema extension, by extension column (None: empty).
     """
 
     source_id: str
@@ -62,6 +63,7 @@ class SourceRecord:
     notes: str | None = None
     provenance: str | None = None
     unmapped: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,6 +105,7 @@ class Connector(ABC):
     """A source: which requests to make (pages of raw items) and how one raw record reads."""
 
     attribution: Attribution
+    extension: str | None = None  # the schema extension (schemas/extensions/) its records' attributes follow
 
     @abstractmethod
     def run_info(self) -> RunInfo:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 import pydantic
@@ -13,12 +13,28 @@ import pydantic
 from matreg.catalog import Provenance
 from matreg.errors import ConfigError, RecordError
 from matreg.fieldmap import FieldSpec
-from matreg.schema import load_vocabulary
+from matreg.schema import ExtensionSpec, load_extension, load_vocabulary
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.validation import is_blank, parse_number
 from matreg.yamlio import load_model
 
 READERS = {".csv": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel", ".json": "json"}
+
+
+def _extension(name: str) -> ExtensionSpec:
+    try:
+        return load_extension(name)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None  # pydantic then reports it with the mapping's file and line
+
+
+def _extension_column(column: str, info: pydantic.ValidationInfo) -> str:
+    """An extra column maps to a column the mapping's extension declares (checked per entry: errors name its line)."""
+    name = info.data.get("extension")
+    if name is not None and column not in _extension(name).columns:
+        known = ", ".join(_extension(name).columns)
+        raise ValueError(f"'{column}' is not a column of extension '{name}' (its columns: {known})")
+    return column
 
 
 class LabMapping(pydantic.BaseModel, extra="forbid"):
@@ -35,6 +51,8 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     version: str | None = None
     sheet: str | int = 0
     columns: dict[str, FieldSpec] = pydantic.Field(min_length=1)
+    extension: str | None = None
+    extra_columns: dict[str, Annotated[str, pydantic.AfterValidator(_extension_column)]] = {}
 
     @pydantic.model_validator(mode="after")
     def _properties_known(self) -> LabMapping:
@@ -42,6 +60,31 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
         for column, spec in self.columns.items():
             if vocabulary.resolve(spec.property or column, self.dataset) is None:
                 raise ValueError(f"column '{column}': '{spec.property or column}' is not in the property vocabulary")
+        return self
+
+    @pydantic.field_validator("extension")
+    @classmethod
+    def _extension_exists(cls, name: str | None) -> str | None:
+        if name is not None:
+            _extension(name)
+        return name
+
+    @pydantic.model_validator(mode="after")
+    def _extension_complete(self) -> LabMapping:
+        if self.extra_columns and self.extension is None:
+            raise ValueError("extra_columns need an `extension` (a schema in schemas/extensions/)")
+        if self.extension is None:
+            return self
+        mapped = list(self.extra_columns.values())
+        repeated = sorted({column for column in mapped if mapped.count(column) > 1})
+        if repeated:
+            raise ValueError(f"extra_columns: extension column(s) mapped twice: {', '.join(repeated)}")
+        columns = _extension(self.extension).columns
+        required = [name for name, column in columns.items() if not column.nullable and name not in mapped]
+        if required:
+            raise ValueError(
+                f"extra_columns: required column(s) of extension '{self.extension}' not mapped: {required}"
+            )
         return self
 
 
@@ -75,6 +118,7 @@ class LabConnector(Connector):
         self.page_size = page_size
         self.frame = read_rows(self.path, mapping.sheet)
         self._check_columns()
+        self.extension = mapping.extension
         self.attribution = Attribution(
             source=mapping.dataset,
             provenance=mapping.provenance,
@@ -88,7 +132,7 @@ class LabConnector(Connector):
         needed = [self.mapping.formula_column, self.mapping.id_column, self.mapping.name_column]
         for spec in self.mapping.columns.values():
             needed += [spec.unit_field, spec.temperature_field]
-        needed += list(self.mapping.columns)
+        needed += list(self.mapping.columns) + list(self.mapping.extra_columns)
         missing = [c for c in dict.fromkeys(needed) if c and c not in self.frame.columns]
         if missing:
             raise ConfigError(f"{self.path}: mapped column(s) not in the file: {', '.join(missing)}")
@@ -143,6 +187,10 @@ class LabConnector(Connector):
             ],
             name=payload[mapping.name_column] if mapping.name_column else None,
             source_url=f"file:{self.path.name}#line={payload['_line']}",
+            attributes={
+                attribute: None if is_blank(payload[column]) else str(payload[column]).strip()
+                for column, attribute in mapping.extra_columns.items()
+            },
         )
 
     def _value(self, payload: dict[str, Any], column: str, spec: FieldSpec) -> RawValue:

@@ -1,0 +1,127 @@
+"""Lab schema extensions: sample metadata declared in schemas/extensions/, validated with pandera on import."""
+
+from pathlib import Path
+
+import pytest
+
+from matreg.errors import ConfigError
+from matreg.ingest import run_ingest
+from matreg.schema import load_tables
+from matreg.sources.lab import LabConnector, load_mapping
+from matreg.validation import check_store_tables
+
+FIXTURES = Path(__file__).parent / "fixtures" / "lab_extension"
+MAPPING = (FIXTURES / "mapping.yaml").read_text(encoding="utf-8")
+
+
+def import_samples(store, page_size=3):
+    connector = LabConnector(FIXTURES / "samples.csv", load_mapping(FIXTURES / "mapping.yaml"), page_size=page_size)
+    return run_ingest(connector, store)
+
+
+def test_extra_values_are_stored_and_joinable_by_sql(store):
+    report = import_samples(store)
+    assert (report.n_fetched, report.n_stored, report.n_values, report.n_quarantined) == (8, 4, 4, 4)
+    rows = store.query(
+        "SELECT m.formula, a.value AS route, p.value AS gap FROM materials m "
+        "JOIN record_attributes a USING (record_id) JOIN properties p USING (record_id) "
+        "WHERE a.attribute = 'synthesis_route' ORDER BY m.source_id"
+    ).to_dict("records")
+    assert rows == [
+        {"formula": "ZnO", "route": "sol-gel", "gap": pytest.approx(3.44)},
+        {"formula": "CdS", "route": "hydrothermal", "gap": 2.5},
+        {"formula": "Ga1As0.4P0.6", "route": "CVD", "gap": 2.1},
+        {"formula": "InSb", "route": "melt", "gap": 0.22},
+    ]
+    cold = store.query(
+        "SELECT record_id, CAST(value AS DOUBLE) AS t, type FROM record_attributes "
+        "WHERE attribute = 'measurement_temperature_K' AND CAST(value AS DOUBLE) < 100"
+    ).to_dict("records")
+    assert cold == [{"record_id": "sample-lab:S-004", "t": 77.0, "type": "float64"}]
+    assert check_store_tables({name: store.table(name) for name in load_tables()}) == []
+
+
+def test_empty_optional_values_have_no_row(store):
+    import_samples(store)
+    attributes = store.query("SELECT attribute, value FROM record_attributes WHERE record_id = 'sample-lab:S-003'")
+    assert dict(attributes.values) == {
+        "sample_id": "S-003",
+        "synthesis_route": "CVD",
+        "measurement_temperature_K": "295.0",
+    }
+
+
+def test_rows_whose_extra_values_fail_are_quarantined_with_the_column_and_check(store):
+    import_samples(store)
+    reasons = {item: sorted(r) for item, r in store.query("SELECT item, reasons FROM quarantine").values}
+    routes = "['solid-state', 'sol-gel', 'hydrothermal', 'CVD', 'PVD', 'melt', 'other']"
+    assert reasons["line 6"] == [f"synthesis_route: isin({routes}) failed for 'ball mill'"]
+    assert reasons["line 7"] == ["measurement_temperature_K: greater_than_or_equal_to(0.0) failed for -5.0"]
+    assert reasons["line 9"] == [
+        "measurement_temperature_K: coerce_dtype('float64') failed for 'room'",
+        "synthesis_route: not_nullable",
+    ]
+    stored = set(store.query("SELECT source_id FROM materials")["source_id"])
+    assert stored.isdisjoint({"S-005", "S-006", "S-008"})
+    assert set(store.query("SELECT DISTINCT record_id FROM record_attributes")["record_id"]) == {
+        f"sample-lab:S-00{i}" for i in range(1, 5)
+    }
+
+
+def test_valid_extras_with_an_invalid_value_are_quarantined_as_before(store):
+    import_samples(store)
+    reasons = store.query("SELECT reasons FROM quarantine WHERE item = 'line 8'").iloc[0, 0].tolist()
+    assert reasons == ["non-numeric value 'about 1.5'"]
+    assert store.query("SELECT count(*) FROM record_attributes WHERE record_id = 'sample-lab:S-007'").iloc[0, 0] == 0
+
+
+def test_one_page_or_many_store_the_same_rows(store, tmp_path):
+    from matreg.store import Store
+
+    import_samples(store, page_size=3)
+    single = Store(tmp_path / "single")
+    import_samples(single, page_size=100)
+    query = "SELECT record_id, attribute, value FROM record_attributes ORDER BY ALL"
+    assert store.query(query).equals(single.query(query))
+
+
+def _mapping(tmp_path, text):
+    path = tmp_path / "mapping.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_mapping_naming_an_unknown_extension_column_is_refused_with_its_line(tmp_path):
+    path = _mapping(tmp_path, MAPPING.replace("T_meas_K: measurement_temperature_K", "T_meas_K: temperature"))
+    line = MAPPING.splitlines().index("  T_meas_K: measurement_temperature_K") + 1
+    with pytest.raises(ConfigError) as error:
+        load_mapping(path)
+    assert str(error.value).startswith(f"{path}: line {line}: extra_columns.T_meas_K: ")
+    assert "'temperature' is not a column of extension 'lab-sample'" in str(error.value)
+
+
+def test_a_mapping_leaving_a_required_extension_column_unmapped_is_refused(tmp_path):
+    path = _mapping(tmp_path, MAPPING.replace("  route: synthesis_route\n", ""))
+    with pytest.raises(
+        ConfigError, match=r"required column\(s\) of extension 'lab-sample' not mapped.*synthesis_route"
+    ):
+        load_mapping(path)
+
+
+def test_a_mapping_naming_an_unknown_extension_is_refused(tmp_path):
+    path = _mapping(tmp_path, MAPPING.replace("extension: lab-sample", "extension: lab-samples"))
+    with pytest.raises(
+        ConfigError, match=r"line \d+: extension: .*no schema extension 'lab-samples'.*known: lab-sample"
+    ):
+        load_mapping(path)
+
+
+def test_imports_without_an_extension_leave_record_attributes_empty(store, tmp_path):
+    data = tmp_path / "lab.csv"
+    data.write_text("formula,gap\nGaN,3.4\n", encoding="utf-8")
+    mapping = _mapping(
+        tmp_path,
+        "dataset: plain\nformula_column: formula\ncitation: c\ncolumns:\n  gap: {property: band_gap, unit: eV}\n",
+    )
+    assert run_ingest(LabConnector(data, load_mapping(mapping)), store).n_stored == 1
+    assert store.table("record_attributes").empty
