@@ -10,6 +10,7 @@ import typer
 
 from matreg import __version__
 from matreg.catalog import load_catalog
+from matreg.cli_ml import predict_command, train_command
 from matreg.cli_options import CatalogOpt, ProgressOpt, StoreOpt, reports_errors
 from matreg.cli_steward import conflicts_command, diff_command, history_command, release_command, review_app
 from matreg.curate.release import export_release
@@ -32,6 +33,8 @@ app.command("history")(history_command)
 app.command("conflicts")(conflicts_command)
 app.command("release")(release_command)
 app.command("diff")(diff_command)
+app.command("train")(train_command)
+app.command("predict")(predict_command)
 
 
 @app.command()

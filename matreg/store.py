@@ -188,13 +188,15 @@ class Store:
             raise StoreError(f"no table '{name}'")
         return self.query(f"SELECT * FROM {name} ORDER BY {', '.join(load_tables()[name].primary_key)}")
 
-    def write_file(self, frame: pd.DataFrame, path: Path, fmt: str) -> Path:
+    @staticmethod
+    def write_file(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
         """Write a frame as parquet, csv or jsonl, atomically (temp file beside `path`, then rename)."""
         if fmt not in EXPORT_FORMATS:
             raise StoreError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
         return _atomic_write(Path(path), lambda temp: _WRITERS[fmt](frame, temp))
 
-    def write_json(self, data: dict, path: Path) -> Path:
+    @staticmethod
+    def write_json(data: dict, path: Path) -> Path:
         """Write a JSON document atomically."""
         text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
         return _atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))

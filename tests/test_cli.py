@@ -133,3 +133,29 @@ def test_a_rejected_record_leaves_the_exported_dataset(filled, tmp_path):
     assert filled("export", "gaps", "--format", "csv", "--out", str(out)).exit_code == 0
     exported = pd.read_csv(out)
     assert "demo-lab-bandgaps:roost-3" not in set(exported["record_id"]) and len(exported) == 29
+
+
+def test_train_then_predict_from_the_command_line(filled, tmp_path):
+    run_dir = tmp_path / "run"
+    result = filled(
+        "train",
+        "gaps",
+        "--model",
+        "elemnet",
+        "--epochs",
+        "3",
+        "--device",
+        "auto",
+        "--out",
+        str(run_dir),
+        "--split",
+        "composition",
+    )
+    assert result.exit_code == 0, result.output
+    assert "test MAE" in result.stdout and (run_dir / "metrics.json").is_file()
+    assert json.loads((run_dir / "config.json").read_text())["device"] == "cpu"
+    predictions = tmp_path / "pred.csv"
+    result = filled("predict", str(run_dir), "GaN", "--out", str(predictions))
+    assert result.exit_code == 0, result.output
+    row = pd.read_csv(predictions).iloc[0]
+    assert (row["formula"], row["property"], row["unit"]) == ("GaN", "band_gap", "eV")

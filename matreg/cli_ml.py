@@ -1,0 +1,84 @@
+"""`matreg train` and `matreg predict`: baseline models on torch exports (the `ml` extra)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from matreg.catalog import load_catalog
+from matreg.cli_options import CatalogOpt, StoreOpt, reports_errors
+from matreg.store import DEFAULT_STORE, Store
+
+
+@reports_errors
+def train_command(
+    source: Annotated[str, typer.Argument(help="A catalog dataset (exported first) or a torch export directory.")],
+    model: Annotated[str, typer.Option("--model", help="elemnet, attention or cgcnn.")] = "attention",
+    target: Annotated[
+        str | None, typer.Option("--target", help="Target property (default: the dataset's first).")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 100,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+    lr: Annotated[float, typer.Option("--lr")] = 1e-3,
+    patience: Annotated[int, typer.Option("--patience", min=1, help="Early-stopping patience (epochs).")] = 20,
+    split: Annotated[
+        str, typer.Option("--split", help="For a dataset: random, composition, chemsys, provenance, predefined.")
+    ] = "random",
+    assignment: Annotated[Path | None, typer.Option("--assignment", help="For --split predefined.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run directory (default: runs/<name>-<model>-s<seed>-<time>).")
+    ] = None,
+    store: StoreOpt = DEFAULT_STORE,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Train a baseline model; the run directory holds weights, config, metrics, parity plot and learning curve."""
+    from matreg.ml.train import default_run_dir, resolve_export, train  # torch loads only here
+
+    run_dir = out or default_run_dir(Path(source), model, seed)
+    export = resolve_export(source, Store(store), load_catalog(catalog), run_dir, target, split, seed, assignment)
+    train(
+        export,
+        model,
+        target=target,
+        device=device,
+        epochs=epochs,
+        seed=seed,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
+        out_dir=run_dir,
+    )
+    test = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["test"]
+    typer.echo(f"{model} -> {run_dir}")
+    typer.echo(
+        f"test MAE {test['model']['mae']:.4g} (predict-the-mean {test['mean_baseline']['mae']:.4g}), "
+        f"RMSE {test['model']['rmse']:.4g}, R2 {test['model']['r2']:.3f}"
+    )
+
+
+@reports_errors
+def predict_command(
+    run: Annotated[Path, typer.Argument(help="A run directory of `matreg train`.")],
+    inputs: Annotated[
+        str,
+        typer.Argument(
+            help="Formulas (CSV/TSV column, text file, or one formula) or structures (CIF/JSON file or folder)."
+        ),
+    ],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the predictions to this CSV.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Apply a trained model to new formulas or structures."""
+    from matreg.ml.predict import predict  # torch loads only here
+
+    predictions = predict(run, inputs, device=device)
+    if out is not None:
+        Store.write_file(predictions, out, "csv")
+        typer.echo(f"{len(predictions)} predictions -> {out}")
+    else:
+        typer.echo(predictions.to_string(index=False))

@@ -1,0 +1,147 @@
+"""Apply a trained run to new inputs: formulas for composition models, crystal structures for graph models.
+
+Inputs are featurized exactly as the export was (matreg.ml.features) and batched by the same loaders as training.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from pymatgen.core import Composition, Structure
+
+from matreg.errors import MatregError
+from matreg.ml.dataset import CompositionSplit, GraphSplit
+from matreg.ml.features import DEFAULT_CUTOFF, DEFAULT_MAX_NEIGHBORS, featurize_compositions, featurize_structures
+from matreg.ml.models import GRAPH_MODELS, build_model
+from matreg.ml.train import predict_split, resolve_device
+
+STRUCTURE_SUFFIXES = (".cif", ".json")
+FORMULA_COLUMNS = ("formula", "composition", "pretty_formula", "reduced_formula")
+
+
+def load_run(run_dir: Path | str, device: torch.device | None = None) -> tuple[torch.nn.Module, dict]:
+    """The trained network of a run directory (in eval mode) and its config."""
+    run_dir = Path(run_dir)
+    try:
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise MatregError(f"{run_dir} is not a readable matreg run directory: {exc}") from None
+    model = build_model(config["model"], config["model_options"])
+    model.load_state_dict(state)
+    return model.to(device or torch.device("cpu")).eval(), config
+
+
+def predict(run_dir: Path | str, inputs, device: str = "auto", batch_size: int = 4096) -> pd.DataFrame:
+    """Predictions of a run for formulas (composition models) or structures (graph models), one row per input."""
+    torch_device = resolve_device(device)
+    model, config = load_run(run_dir, torch_device)
+    if config["model"] in GRAPH_MODELS:
+        names, structures = read_structures(inputs)
+        split, formulas = _graph_split(structures, config), [s.composition.reduced_formula for s in structures]
+    else:
+        names = formulas = read_formulas(inputs)
+        split = CompositionSplit(_tensors(featurize_compositions(formulas)), list(names))
+    standard = predict_split(model, split, batch_size, torch_device, amp=torch_device.type == "cuda")
+    scale = config["standardisation"]
+    target = config["target"]
+    return pd.DataFrame(
+        {
+            "input": names,
+            "formula": formulas,
+            "prediction": standard * scale["std"] + scale["mean"],
+            "property": target["property"],
+            "unit": target["unit"],
+        }
+    )
+
+
+def _tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Feature arrays as tensors, plus a placeholder target."""
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in arrays.items()}
+    first = next(iter(tensors.values()))
+    return tensors | {"target": torch.zeros(len(first), dtype=torch.float32)}
+
+
+def _graph_split(structures: list[Structure], config: dict) -> GraphSplit:
+    """A GraphSplit over new structures, with the run's neighbour cutoff and neighbour count."""
+    graph_info = config["export"].get("graph") or {}
+    cutoff = graph_info.get("cutoff_A", DEFAULT_CUTOFF)
+    max_neighbors = graph_info.get("max_neighbors", DEFAULT_MAX_NEIGHBORS)
+    graph = featurize_structures([structure.to_json() for structure in structures], cutoff, max_neighbors)
+    formulas = [structure.composition.formula for structure in structures]
+    tensors = _tensors(featurize_compositions(formulas))
+    graph_tensors = {name: torch.from_numpy(array) for name, array in graph.items()}
+    return GraphSplit(tensors, [str(i) for i in range(len(structures))], graph_tensors, torch.arange(len(structures)))
+
+
+def read_formulas(inputs) -> list[str]:
+    """Formulas from a CSV/TSV (a formula or composition column), a text file (one per line), or a list."""
+    if isinstance(inputs, (str, Path)) and Path(inputs).is_file():
+        return _formulas_from_file(Path(inputs))
+    items = [inputs] if isinstance(inputs, (str, Composition)) else list(inputs)
+    if any(isinstance(item, (Structure, dict)) or _is_structure_file(item) for item in items):
+        raise MatregError("this run is a composition model: give formulas, not structures")
+    return [item.formula if isinstance(item, Composition) else str(item).strip() for item in items]
+
+
+def _formulas_from_file(path: Path) -> list[str]:
+    """The formulas listed in one file."""
+    if path.suffix.lower() in STRUCTURE_SUFFIXES:
+        raise MatregError(f"{path}: this run is a composition model: give formulas (CSV or text), not structures")
+    if path.suffix.lower() in (".csv", ".tsv"):
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+        column = next((name for name in FORMULA_COLUMNS if name in table.columns), None)
+        if column is None:
+            raise MatregError(f"{path}: no formula column (one of {', '.join(FORMULA_COLUMNS)})")
+        return table[column].str.strip().tolist()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _is_structure_file(item) -> bool:
+    """True for a path to a .cif or .json file."""
+    return isinstance(item, Path) or (isinstance(item, str) and Path(item).suffix.lower() in STRUCTURE_SUFFIXES)
+
+
+def read_structures(inputs) -> tuple[list[str], list[Structure]]:
+    """Names and structures from Structure objects, pymatgen dicts, CIF or JSON files, or a folder of them."""
+    if isinstance(inputs, (str, Path)) and Path(inputs).is_dir():
+        inputs = sorted(p for p in Path(inputs).iterdir() if p.suffix.lower() in STRUCTURE_SUFFIXES)
+    items = [inputs] if isinstance(inputs, (str, Path, Structure, dict)) else list(inputs)
+    names, structures = [], []
+    for index, item in enumerate(items):
+        for name, structure in _structures_of(item, index):
+            names.append(name)
+            structures.append(structure)
+    if not structures:
+        raise MatregError("no structures given")
+    return names, structures
+
+
+def _structures_of(item, index: int) -> Iterable[tuple[str, Structure]]:
+    """The structures one input holds, with a name each."""
+    if isinstance(item, Structure):
+        return [(str(index), item)]
+    if isinstance(item, dict):
+        return [(str(index), Structure.from_dict(item))]
+    path = Path(item)
+    if not path.is_file():
+        raise MatregError(f"'{item}': this run is a structure model (cgcnn): give structures, not formulas")
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            dicts = data if isinstance(data, list) else [data]
+            return [
+                (f"{path.name}#{i}" if len(dicts) > 1 else path.name, Structure.from_dict(d))
+                for i, d in enumerate(dicts)
+            ]
+        return [(path.name, Structure.from_file(path))]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MatregError(f"{path}: not a readable structure: {exc}") from None

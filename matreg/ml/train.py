@@ -1,0 +1,404 @@
+"""Train a baseline network on a torch export: Adam, early stopping on the validation split, deterministic seeds,
+mixed precision on CUDA; every run writes a self-contained run directory.
+
+    RUN/model.pt            state_dict of the best epoch (lowest validation MAE)
+    RUN/config.json         model, its options, target and its standardisation, training settings, the export used
+    RUN/metrics.json        MAE, RMSE, R² on test (and val) for the model and for a predict-the-train-mean baseline,
+                            best epoch, history per epoch, training throughput
+    RUN/predictions.csv     the test split: record_id, formula, target, prediction
+    RUN/parity.png          predicted against true values on the test split
+    RUN/learning_curve.png  training loss and validation MAE per epoch
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from matreg import __version__
+from matreg.catalog import Catalog
+from matreg.errors import MatregError
+from matreg.ml.dataset import ExportedDataset, export_torch
+from matreg.ml.models import GRAPH_MODELS, MODELS, build_model
+from matreg.store import Store
+
+DEVICES = ("auto", "cpu", "cuda")
+LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
+DEFAULTS = {
+    "epochs": 100,
+    "seed": 0,
+    "batch_size": 256,
+    "eval_batch_size": 4096,
+    "lr": 1e-3,
+    "patience": 20,
+    "loss": "l1",
+    "clip": 1.0,
+    "time_limit_s": None,
+    "threads": None,
+    "progress": False,
+}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' is CUDA when a GPU is visible, else the CPU; 'cuda' without a GPU is an error."""
+    if device not in DEVICES:
+        raise MatregError(f"unknown device '{device}' (choose from {', '.join(DEVICES)})")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise MatregError("--device cuda: no CUDA GPU is visible to PyTorch")
+    return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else device.replace("auto", "cpu"))
+
+
+@contextmanager
+def deterministic(seed: int, threads: int | None = None) -> Iterator[torch.Generator]:
+    """Seed torch and use deterministic algorithms (and `threads` CPU threads) in the block; yield the shuffler."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    before = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.set_num_threads(threads or before[1])
+    try:
+        yield torch.Generator().manual_seed(seed)
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.set_num_threads(before[1])
+
+
+def load_splits(export_dir: Path, graph: bool) -> tuple[ExportedDataset, dict]:
+    """The export and its train, val and test splits (graph splits for graph models)."""
+    data = ExportedDataset(export_dir)
+    if graph and "graph.npz" not in data.meta.get("files", {}):
+        raise MatregError(
+            f"{export_dir} has no crystal graphs (its records have no structures): use a composition model"
+        )
+    splits = {name: data.graph_split(name) if graph else data.split(name) for name in ("train", "val", "test")}
+    empty = [name for name, part in splits.items() if len(part) == 0]
+    if empty:
+        raise MatregError(f"{export_dir}: the {' and '.join(empty)} split(s) are empty; train needs all three")
+    return data, splits
+
+
+def check_target(meta: dict, target: str | None) -> None:
+    """Refuse a --target that is not the property the export was made for."""
+    prop = meta["target"]["property"]
+    if target is not None and target != prop:
+        raise MatregError(f"the export's target is {prop}, not {target}: export the dataset again with --target")
+
+
+def to_device(batch: dict, model: nn.Module, device: torch.device) -> dict:
+    """The tensors of a batch the model reads (and the target) on `device`."""
+    return {key: batch[key].to(device, non_blocking=True) for key in (*model.inputs, "target")}
+
+
+def forward(model: nn.Module, batch: dict) -> torch.Tensor:
+    """The model's predictions for a batch, fed the inputs it names."""
+    return model(*(batch[name] for name in model.inputs))
+
+
+def predict_split(model: nn.Module, split, batch_size: int, device: torch.device, amp: bool) -> np.ndarray:
+    """Standardised predictions for every sample of a split, in order."""
+    model.eval()
+    out = []
+    with torch.no_grad(), torch.autocast(device.type, enabled=amp):
+        for batch in split.batches(batch_size, shuffle=False):
+            out.append(forward(model, to_device(batch, model, device)).float().cpu())
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def scores(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE and R²."""
+    error = pred - true
+    total = float(((true - true.mean()) ** 2).sum())
+    r2 = 1.0 - float((error**2).sum()) / total if total > 0 else float("nan")
+    return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error**2).mean())), "r2": r2}
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over 2% of the steps, then cosine decay to 1% of the learning rate."""
+    warmup = max(1, total_steps // 50)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class Trainer:
+    """One training run: the network, its optimiser, the loss on standardised targets, and the history."""
+
+    def __init__(self, model: nn.Module, settings: dict, device: torch.device, mean: float, std: float) -> None:
+        self.model, self.settings, self.device = model.to(device), settings, device
+        self.mean, self.std = mean, std
+        self.amp = device.type == "cuda"
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.loss = LOSSES[settings["loss"]]
+        self.history: list[dict] = []
+        self.samples, self.train_seconds = 0, 0.0
+
+    def epoch(self, split, generator: torch.Generator, schedule) -> float:
+        """One pass over the training split; the mean training loss in target units (MAE for l1)."""
+        self.model.train()
+        total, count, start = 0.0, 0, time.perf_counter()
+        for batch in split.batches(self.settings["batch_size"], shuffle=True, generator=generator):
+            batch = to_device(batch, self.model, self.device)
+            total += self.step(batch) * len(batch["target"])
+            count += len(batch["target"])
+            schedule.step()
+        self.samples += count
+        self.train_seconds += time.perf_counter() - start
+        scale = self.std if self.settings["loss"] == "l1" else self.std**2
+        return total / count * scale
+
+    def step(self, batch: dict) -> float:
+        """One optimiser step on a batch; its loss on standardised targets."""
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, enabled=self.amp):
+            pred = forward(self.model, batch)
+        loss = self.loss(pred.float(), (batch["target"].float() - self.mean) / self.std)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.settings["clip"])
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return float(loss.detach())
+
+    def predict(self, split) -> np.ndarray:
+        """Predictions in target units for a whole split."""
+        standard = predict_split(self.model, split, self.settings["eval_batch_size"], self.device, self.amp)
+        return standard * self.std + self.mean
+
+    def fit(self, splits: dict, generator: torch.Generator) -> int:
+        """Train until `epochs`, `patience` epochs without a better validation MAE, or the time limit; keep the best."""
+        settings = self.settings
+        steps = settings["epochs"] * math.ceil(len(splits["train"]) / settings["batch_size"])
+        schedule = cosine_schedule(self.optimizer, steps)
+        best, best_epoch, best_state, start = math.inf, 0, None, time.perf_counter()
+        val_true = splits["val"].target.numpy().astype(np.float64)
+        for epoch in range(1, settings["epochs"] + 1):
+            train_loss = self.epoch(splits["train"], generator, schedule)
+            val_mae = scores(val_true, self.predict(splits["val"]))["mae"]
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.history.append({"epoch": epoch, "train_loss": train_loss, "val_mae": val_mae, "lr": lr})
+            if settings["progress"]:
+                print(f"epoch {epoch}: train loss {train_loss:.4g}, val MAE {val_mae:.4g}", file=sys.stderr, flush=True)
+            if val_mae < best:
+                best, best_epoch, best_state = val_mae, epoch, copy.deepcopy(self.model.state_dict())
+            if epoch - best_epoch >= settings["patience"] or _over(start, settings["time_limit_s"]):
+                break
+        self.model.load_state_dict(best_state)
+        return best_epoch
+
+
+def _over(start: float, limit: float | None) -> bool:
+    """True when a time limit is set and spent."""
+    return limit is not None and time.perf_counter() - start > limit
+
+
+def evaluate(trainer: Trainer, splits: dict) -> tuple[dict, np.ndarray]:
+    """Metrics of the model and of the train-mean baseline on val and test; the test predictions."""
+    train_mean = float(splits["train"].target.double().mean())
+    result, test_pred = {}, None
+    for name in ("val", "test"):
+        true = splits[name].target.numpy().astype(np.float64)
+        pred = trainer.predict(splits[name])
+        result[name] = {"model": scores(true, pred), "mean_baseline": scores(true, np.full_like(true, train_mean))}
+        test_pred = pred
+    return result, test_pred
+
+
+def settings_of(**kwargs) -> dict:
+    """Training settings with their defaults filled in."""
+    unknown = sorted(set(kwargs) - set(DEFAULTS))
+    if unknown:
+        raise MatregError(f"unknown training setting(s): {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
+    settings = DEFAULTS | {key: value for key, value in kwargs.items() if value is not None}
+    if settings["loss"] not in LOSSES:
+        raise MatregError(f"unknown loss '{settings['loss']}' (choose from {', '.join(LOSSES)})")
+    return settings
+
+
+def train(
+    export_dir: Path | str,
+    model: str = "attention",
+    target: str | None = None,
+    device: str = "auto",
+    epochs: int = 100,
+    seed: int = 0,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    patience: int = 20,
+    out_dir: Path | str | None = None,
+    model_options: dict | None = None,
+    **extra,
+) -> Path:
+    """Train `model` on the export in `export_dir`; write and return the run directory."""
+    if model not in MODELS:
+        raise MatregError(f"unknown model '{model}' (choose from {', '.join(MODELS)})")
+    export_dir = Path(export_dir)
+    settings = settings_of(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, patience=patience, **extra)
+    torch_device = resolve_device(device)
+    data, splits = load_splits(export_dir, model in GRAPH_MODELS)
+    check_target(data.meta, target)
+    run_dir = Path(out_dir) if out_dir is not None else default_run_dir(export_dir, model, seed)
+    with deterministic(seed, settings["threads"]) as generator:
+        network = build_model(model, model_options)
+        mean, std = _standardisation(splits["train"])
+        trainer = Trainer(network, settings, torch_device, mean, std)
+        started = time.perf_counter()
+        best_epoch = trainer.fit(splits, generator)
+        metrics, test_pred = evaluate(trainer, splits)
+    metrics |= _run_summary(trainer, splits, best_epoch, time.perf_counter() - started)
+    config = _config(model, model_options, settings, torch_device, data, export_dir, mean, std)
+    write_run(run_dir, trainer.model, config, metrics, _test_frame(data, splits["test"], test_pred))
+    return run_dir
+
+
+def resolve_export(
+    source: str | Path,
+    store: Store,
+    catalog: Catalog,
+    run_dir: Path,
+    target: str | None = None,
+    split: str = "random",
+    seed: int = 0,
+    assignment: Path | None = None,
+) -> Path:
+    """`source` if it is an export directory, else a new torch export of the catalog dataset `source` in RUN/export."""
+    if (Path(source) / "meta.json").is_file():
+        return Path(source)
+    export_torch(store, catalog, str(source), run_dir / "export", split, seed, assignment, target)
+    return run_dir / "export"
+
+
+def default_run_dir(export_dir: Path, model: str, seed: int) -> Path:
+    """runs/<export name>-<model>-s<seed>-<UTC time> beside the current directory."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path("runs") / f"{export_dir.resolve().name}-{model}-s{seed}-{stamp}"
+
+
+def _standardisation(train_split) -> tuple[float, float]:
+    """Mean and standard deviation of the training targets (std 1 when they are constant)."""
+    target = train_split.target.double()
+    std = float(target.std()) if len(target) > 1 else 1.0
+    return float(target.mean()), std if std > 0 else 1.0
+
+
+def _run_summary(trainer: Trainer, splits: dict, best_epoch: int, seconds: float) -> dict:
+    """Epochs, throughput, split sizes and history for metrics.json."""
+    return {
+        "best_epoch": best_epoch,
+        "epochs_run": len(trainer.history),
+        "n": {name: len(part) for name, part in splits.items()},
+        "train_samples_per_s": trainer.samples / trainer.train_seconds if trainer.train_seconds else None,
+        "train_seconds": trainer.train_seconds,
+        "wall_seconds": seconds,
+        "history": trainer.history,
+    }
+
+
+def _config(
+    model: str,
+    options: dict | None,
+    settings: dict,
+    device: torch.device,
+    data: ExportedDataset,
+    export_dir: Path,
+    mean: float,
+    std: float,
+) -> dict:
+    """Everything needed to rebuild the network and to know what it was trained on."""
+    meta = data.meta
+    return {
+        "model": model,
+        "model_options": options or {},
+        "settings": settings,
+        "device": str(device),
+        "target": meta["target"],
+        "standardisation": {"mean": mean, "std": std},
+        "export": {
+            "dir": str(export_dir.resolve()),
+            "dataset": meta.get("dataset"),
+            "version": meta.get("version"),
+            "content_sha256": meta.get("content_sha256"),
+            "split": {key: meta.get("split", {}).get(key) for key in ("method", "seed")},
+            "graph": (meta.get("featurizers") or {}).get("graph"),
+        },
+        "matreg_version": __version__,
+        "torch_version": torch.__version__,
+    }
+
+
+def _test_frame(data, test_split, pred: np.ndarray) -> pd.DataFrame:
+    """The test split's records with their predictions."""
+    records = data.records.set_index("record_id").loc[list(test_split.record_id)]
+    return pd.DataFrame(
+        {
+            "record_id": list(test_split.record_id),
+            "formula": records["formula"].to_numpy(),
+            "target": test_split.target.numpy().astype(np.float64),
+            "prediction": pred,
+        }
+    )
+
+
+def write_run(run_dir: Path, model: nn.Module, config: dict, metrics: dict, test: pd.DataFrame) -> None:
+    """Weights, config, metrics, test predictions and the two plots."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({key: value.cpu() for key, value in model.state_dict().items()}, run_dir / "model.pt")
+    (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    test.to_csv(run_dir / "predictions.csv", index=False)
+    label = f"{config['target']['property']} ({config['target']['unit']})"
+    parity_png(test["target"].to_numpy(), test["prediction"].to_numpy(), label, run_dir / "parity.png")
+    learning_curve_png(metrics["history"], label, run_dir / "learning_curve.png")
+
+
+def _figure(size: tuple[float, float]):
+    """A matplotlib figure on the Agg canvas (no global backend switch, no display)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, dpi=110)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def parity_png(true: np.ndarray, pred: np.ndarray, label: str, path: Path) -> None:
+    """Predicted against true values with the diagonal and the test MAE."""
+    figure = _figure((4.6, 4.4))
+    axes = figure.add_subplot()
+    low, high = float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))
+    axes.plot([low, high], [low, high], color="0.4", linewidth=1)
+    axes.scatter(true, pred, s=6, alpha=0.5, linewidths=0)
+    axes.set(xlabel=f"true {label}", ylabel=f"predicted {label}", title=f"test: MAE {np.abs(pred - true).mean():.4g}")
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def learning_curve_png(history: list[dict], label: str, path: Path) -> None:
+    """Training loss and validation MAE per epoch."""
+    figure = _figure((5.2, 3.6))
+    axes = figure.add_subplot()
+    epochs = [row["epoch"] for row in history]
+    axes.plot(epochs, [row["train_loss"] for row in history], label="train loss")
+    axes.plot(epochs, [row["val_mae"] for row in history], label="validation MAE")
+    axes.set(xlabel="epoch", ylabel=label, yscale="log")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)

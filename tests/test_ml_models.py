@@ -1,0 +1,224 @@
+"""Baseline models on small real subsets: they learn, beat the mean, are reproducible, and predict() agrees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from pymatgen.core import Structure  # noqa: E402
+
+from matreg.catalog import Catalog, Dataset  # noqa: E402
+from matreg.errors import MatregError  # noqa: E402
+from matreg.ingest import run_ingest  # noqa: E402
+from matreg.ml.dataset import export_torch  # noqa: E402
+from matreg.ml.predict import predict  # noqa: E402
+from matreg.ml.train import resolve_device, resolve_export, train  # noqa: E402
+from matreg.sources.lab import LabConnector, LabMapping  # noqa: E402
+from matreg.store import Store  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ml_models"
+OQMD = FIXTURES / "oqmd_formation_enthalpy.csv"
+MP20 = FIXTURES / "mp_20_biternary_val.csv.gz"
+RUN_FILES = ("model.pt", "config.json", "metrics.json", "predictions.csv", "parity.png", "learning_curve.png")
+TINY = {
+    "elemnet": {"hidden": [64, 64, 32]},
+    "attention": {"d_model": 32, "n_heads": 2, "n_layers": 2, "d_ff": 64, "head": [64, 32]},
+    "cgcnn": {"atom_dim": 32, "n_conv": 2, "hidden": 64},
+}
+SETTINGS = {"epochs": 25, "seed": 3, "batch_size": 32, "lr": 3e-3, "patience": 25, "threads": 1}
+
+
+class CifLabConnector(LabConnector):
+    """A lab file whose `cif` column holds each sample's crystal structure."""
+
+    def to_record(self, payload: dict):
+        record = super().to_record(payload)
+        record.structure = Structure.from_str(payload["cif"], fmt="cif").to_json()
+        return record
+
+
+def _mapping(dataset: str, formula: str, id_column: str, column: str) -> LabMapping:
+    return LabMapping(
+        dataset=dataset,
+        formula_column=formula,
+        id_column=id_column,
+        provenance="dft",
+        citation="tests/fixtures/ml_models/SOURCES.md",
+        columns={column: {"property": "formation_energy_per_atom", "unit": "eV/atom"}},
+    )
+
+
+def _catalog(name: str, source: str) -> Catalog:
+    dataset = Dataset(description="test", version="0.1.0", properties=["formation_energy_per_atom"], sources=[source])
+    return Catalog(datasets={name: dataset})
+
+
+@pytest.fixture(scope="module")
+def oqmd_export(tmp_path_factory) -> Path:
+    """The OQMD subset imported through matreg and exported with CrabNet's own train/val/test assignment."""
+    root = tmp_path_factory.mktemp("oqmd")
+    store = Store(root / "store")
+    run_ingest(LabConnector(OQMD, _mapping("oqmd-dhf", "formula", "sample_id", "target")), store)
+    frame = pd.read_csv(OQMD)
+    assignment = root / "assignment.csv"
+    pd.DataFrame({"record_id": "oqmd-dhf:" + frame["sample_id"], "split": frame["split"]}).to_csv(assignment)
+    catalog = _catalog("oqmd-dhf", "oqmd-dhf")
+    export_torch(store, catalog, "oqmd-dhf", root / "export", split="predefined", assignment=assignment)
+    return root / "export"
+
+
+@pytest.fixture(scope="module")
+def mp20_export(tmp_path_factory) -> Path:
+    """The MP-20 structures imported with their CIFs and exported with crystal graphs (random split)."""
+    root = tmp_path_factory.mktemp("mp20")
+    store = Store(root / "store")
+    mapping = _mapping("mp20", "pretty_formula", "material_id", "formation_energy_per_atom")
+    data = root / "mp20.csv"
+    pd.read_csv(MP20, dtype=str, keep_default_na=False).to_csv(data, index=False)
+    run_ingest(CifLabConnector(data, mapping), store)
+    export_torch(store, _catalog("mp20", "mp20"), "mp20", root / "export", split="random", seed=1)
+    return root / "export"
+
+
+def _train(export: Path, model: str, out: Path, **overrides) -> Path:
+    settings = SETTINGS | overrides
+    return train(export, model, device="cpu", out_dir=out, model_options=TINY[model], **settings)
+
+
+@pytest.fixture(scope="module")
+def runs(oqmd_export, mp20_export, tmp_path_factory) -> dict[str, Path]:
+    """One trained run directory per model."""
+    out = tmp_path_factory.mktemp("runs")
+    return {
+        "elemnet": _train(oqmd_export, "elemnet", out / "elemnet"),
+        "attention": _train(oqmd_export, "attention", out / "attention"),
+        "cgcnn": _train(mp20_export, "cgcnn", out / "cgcnn", epochs=20, batch_size=16),
+    }
+
+
+def _metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("model", ["elemnet", "attention", "cgcnn"])
+def test_training_reduces_the_loss_and_beats_the_mean_on_held_out_rows(runs, model):
+    metrics = _metrics(runs[model])
+    history = metrics["history"]
+    assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]
+    test = metrics["test"]
+    assert test["model"]["mae"] < 0.8 * test["mean_baseline"]["mae"]
+    assert test["model"]["r2"] > 0.3
+    assert metrics["n"]["test"] == len(pd.read_csv(runs[model] / "predictions.csv"))
+
+
+def test_the_predefined_split_is_the_one_trained_and_tested_on(runs):
+    metrics = _metrics(runs["attention"])
+    assert metrics["n"] == {"train": 600, "val": 100, "test": 100}
+    ids = set(pd.read_csv(runs["attention"] / "predictions.csv")["record_id"])
+    assert all(record_id.startswith("oqmd-dhf:test-") for record_id in ids)
+
+
+def test_the_same_seed_gives_the_same_metrics_twice_on_cpu(oqmd_export, runs, tmp_path):
+    again = _train(oqmd_export, "attention", tmp_path / "again")
+    first, second = _metrics(runs["attention"]), _metrics(again)
+    assert second["test"] == first["test"]
+    assert [row["train_loss"] for row in second["history"]] == [row["train_loss"] for row in first["history"]]
+
+
+def test_another_seed_gives_another_model(oqmd_export, runs, tmp_path):
+    other = _train(oqmd_export, "elemnet", tmp_path / "other", seed=4)
+    assert _metrics(other)["test"]["model"]["mae"] != _metrics(runs["elemnet"])["test"]["model"]["mae"]
+
+
+def test_device_auto_picks_cuda_only_when_a_gpu_is_visible(runs, monkeypatch):
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert json.loads((runs["elemnet"] / "config.json").read_text())["device"] == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(MatregError, match="no CUDA GPU"):
+        resolve_device("cuda")
+
+
+@pytest.mark.parametrize("model", ["elemnet", "attention", "cgcnn"])
+def test_the_run_directory_holds_weights_config_metrics_and_plots(runs, model):
+    run = runs[model]
+    assert all((run / name).is_file() and (run / name).stat().st_size > 0 for name in RUN_FILES)
+    for name in ("parity.png", "learning_curve.png"):
+        assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (run / name).stat().st_size > 5000
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == model and config["target"]["property"] == "formation_energy_per_atom"
+    assert config["settings"]["seed"] == 3 and config["export"]["content_sha256"]
+    metrics = _metrics(run)
+    for part in ("model", "mean_baseline"):
+        assert set(metrics["test"][part]) == {"mae", "rmse", "r2"}
+    assert metrics["train_samples_per_s"] > 0 and 1 <= metrics["best_epoch"] <= metrics["epochs_run"]
+    state = torch.load(run / "model.pt", weights_only=True)
+    assert all(torch.is_tensor(value) for value in state.values())
+
+
+@pytest.mark.parametrize("model", ["elemnet", "attention"])
+def test_predict_reproduces_the_test_predictions_from_formulas(runs, model, tmp_path):
+    test = pd.read_csv(runs[model] / "predictions.csv")
+    original = pd.read_csv(OQMD).set_index("sample_id").loc[test["record_id"].str.split(":").str[1], "formula"]
+    predicted = predict(runs[model], list(original))
+    assert list(predicted["formula"]) == list(original)
+    np.testing.assert_allclose(predicted["prediction"], test["prediction"], rtol=1e-5, atol=1e-5)
+    csv = tmp_path / "new.csv"
+    pd.DataFrame({"formula": list(original)}).to_csv(csv, index=False)
+    np.testing.assert_allclose(predict(runs[model], csv)["prediction"], test["prediction"], rtol=1e-5, atol=1e-5)
+
+
+def test_predict_reproduces_cgcnn_test_predictions_from_structures(runs, tmp_path):
+    test = pd.read_csv(runs["cgcnn"] / "predictions.csv")
+    frame = pd.read_csv(MP20).set_index("material_id").loc[test["record_id"].str.split(":").str[1]]
+    structures = [Structure.from_str(cif, fmt="cif") for cif in frame["cif"]]
+    np.testing.assert_allclose(predict(runs["cgcnn"], structures)["prediction"], test["prediction"], atol=1e-4)
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    (folder / "first.cif").write_text(frame["cif"].iloc[0])
+    (folder / "first.json").write_text(structures[0].to_json())
+    both = predict(runs["cgcnn"], sorted(folder.iterdir()))
+    np.testing.assert_allclose(both["prediction"], [test["prediction"].iloc[0]] * 2, atol=1e-4)
+
+
+def test_predict_refuses_structures_for_a_composition_model_and_the_reverse(runs):
+    with pytest.raises(MatregError, match="formulas"):
+        predict(runs["cgcnn"], ["NaCl"])
+    with pytest.raises(MatregError, match="unparseable|cannot featurize"):
+        predict(runs["elemnet"], ["Qz2O3"])
+
+
+def test_a_target_the_export_was_not_made_for_is_refused(oqmd_export, tmp_path):
+    with pytest.raises(MatregError, match="export's target is formation_energy_per_atom"):
+        train(oqmd_export, "elemnet", target="band_gap", device="cpu", out_dir=tmp_path / "x", epochs=1)
+
+
+def test_a_graph_model_on_an_export_without_structures_is_refused(oqmd_export, tmp_path):
+    with pytest.raises(MatregError, match="no crystal graphs"):
+        train(oqmd_export, "cgcnn", device="cpu", out_dir=tmp_path / "x", epochs=1)
+
+
+def test_an_unknown_model_is_refused(oqmd_export, tmp_path):
+    with pytest.raises(MatregError, match="unknown model 'rf'"):
+        train(oqmd_export, "rf", device="cpu", out_dir=tmp_path / "x", epochs=1)
+
+
+def test_train_takes_an_export_directory_or_exports_a_catalog_dataset_into_the_run(oqmd_export, tmp_path):
+    store, catalog = Store(oqmd_export.parent / "store"), _catalog("oqmd-dhf", "oqmd-dhf")
+    assert resolve_export(oqmd_export, store, catalog, tmp_path / "run") == oqmd_export
+    export = resolve_export("oqmd-dhf", store, catalog, tmp_path / "run", split="composition", seed=2)
+    meta = json.loads((export / "meta.json").read_text())
+    assert export == tmp_path / "run" / "export" and meta["split"]["method"] == "composition"
+    assert meta["split"]["leakage"]["formula"]["in_train_or_val"] == 0
+
+
+def test_an_unknown_training_setting_is_refused(oqmd_export, tmp_path):
+    with pytest.raises(MatregError, match="unknown training setting.*warmup"):
+        train(oqmd_export, "elemnet", device="cpu", out_dir=tmp_path / "x", epochs=1, warmup=3)
