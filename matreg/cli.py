@@ -11,7 +11,7 @@ import typer
 from matreg import __version__
 from matreg.catalog import load_catalog
 from matreg.cli_ml import predict_command, train_command
-from matreg.cli_options import CatalogOpt, ProgressOpt, StoreOpt, reports_errors
+from matreg.cli_options import CatalogOpt, FormatOpt, ProgressOpt, StoreOpt, echo_frame, reports_errors
 from matreg.cli_steward import conflicts_command, diff_command, history_command, release_command, review_app
 from matreg.curate.release import export_release
 from matreg.export import LAYOUTS, export_dataset
@@ -140,17 +140,11 @@ def sql(
     query: Annotated[
         str, typer.Argument(help="One SELECT over materials, properties, properties_wide, fetch_runs, quarantine.")
     ],
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    fmt: FormatOpt = "table",
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Run a read-only SQL query on the store (writes are refused)."""
-    frame = Store(store).query(query)
-    if fmt == "csv":
-        typer.echo(frame.to_csv(index=False), nl=False)
-    elif fmt == "json":
-        typer.echo(frame.to_json(orient="records", date_format="iso"))
-    else:
-        typer.echo(frame.to_string(index=False, max_colwidth=60))
+    echo_frame(Store(store).query(query), fmt, "(no rows)")
 
 
 @app.command()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from matreg.errors import MatregError
@@ -33,3 +34,18 @@ def reports_errors(command: Callable) -> Callable:
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
+
+
+FormatOpt = Annotated[str, typer.Option("--format", help="table, csv or json.")]
+
+
+def echo_frame(frame: pd.DataFrame, fmt: str, empty: str, max_colwidth: int = 60) -> None:
+    """Print a frame as an aligned table, CSV or JSON records (`empty` when a table has no rows)."""
+    if fmt == "csv":
+        typer.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        typer.echo(frame.to_json(orient="records", date_format="iso"))
+    elif frame.empty:
+        typer.echo(empty)
+    else:
+        typer.echo(frame.fillna("").to_string(index=False, max_colwidth=max_colwidth))

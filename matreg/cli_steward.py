@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from matreg.catalog import load_catalog
-from matreg.cli_options import CatalogOpt, StoreOpt, reports_errors
+from matreg.cli_options import CatalogOpt, FormatOpt, StoreOpt, echo_frame, reports_errors
 from matreg.curate.release import VALUE_KEY, diff, read_manifest, release
 from matreg.curate.review import history, record_decision
 from matreg.store import DEFAULT_STORE, Store
@@ -134,21 +134,15 @@ def conflicts_command(
         float | None,
         typer.Option("--tol", min=0, help="Spread (canonical unit) beyond which linked values disagree (default 0.1)."),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    fmt: FormatOpt = "table",
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Values of one material (linked across sources and lab files) that disagree, with source, method, provenance."""
     from matreg.curate.conflicts import find_conflicts  # pymatgen's StructureMatcher loads only here
 
     found = find_conflicts(Store(store), prop, tolerance=tol)
-    if fmt == "csv":
-        typer.echo(found.to_csv(index=False), nl=False)
-    elif fmt == "json":
-        typer.echo(found.to_json(orient="records"))
-    elif found.empty:
-        typer.echo(f"no {prop} values disagree beyond the tolerance")
-    else:
-        typer.echo(found.to_string(index=False, max_colwidth=40))
+    echo_frame(found, fmt, f"no {prop} values disagree beyond the tolerance", max_colwidth=40)
+    if fmt == "table" and not found.empty:
         typer.echo(f"\n{len(found)} values in {found['group_id'].nunique()} group(s) disagree")
 
 
@@ -176,18 +170,12 @@ def diff_command(
     dataset: Annotated[str, typer.Argument(help="Dataset name.")],
     a: Annotated[str, typer.Argument(help="The older release (version).")],
     b: Annotated[str, typer.Argument(help="The newer release (version).")],
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    fmt: FormatOpt = "table",
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """List the records and values added, removed and changed from release A to release B."""
     changes = diff(Store(store), dataset, a, b)
-    if fmt == "csv":
-        typer.echo(changes.to_csv(index=False), nl=False)
-    elif fmt == "json":
-        typer.echo(changes.to_json(orient="records"))
-    elif changes.empty:
-        typer.echo(f"no changes from {a} to {b}")
-    else:
-        typer.echo(changes.fillna("").to_string(index=False, max_colwidth=50))
+    echo_frame(changes, fmt, f"no changes from {a} to {b}", max_colwidth=50)
+    if fmt == "table" and not changes.empty:
         counts = changes.drop_duplicates(["change", *VALUE_KEY])["change"].value_counts().sort_index()
         typer.echo("\n" + ", ".join(f"{change}: {n}" for change, n in counts.items()))

@@ -193,16 +193,17 @@ class Store:
         """Write a frame as parquet, csv or jsonl, atomically (temp file beside `path`, then rename)."""
         if fmt not in EXPORT_FORMATS:
             raise StoreError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
-        return _atomic_write(Path(path), lambda temp: _WRITERS[fmt](frame, temp))
+        return atomic_write(Path(path), lambda temp: _WRITERS[fmt](frame, temp))
 
     @staticmethod
     def write_json(data: dict, path: Path) -> Path:
         """Write a JSON document atomically."""
         text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-        return _atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
+        return atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write a file through `write(temp)` beside `path`, then rename it into place (never half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:

@@ -7,10 +7,7 @@ released. mlcroissant and matplotlib load only here, when a release is made.
 from __future__ import annotations
 
 import json
-import os
 import re
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ import pandas as pd
 
 from matreg.errors import ValidationError
 from matreg.schema import load_tables
+from matreg.store import atomic_write
 
 README = "README.md"
 CROISSANT = "croissant.json"
@@ -304,15 +302,3 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
-    """Write a file through `write(temp)` beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return path

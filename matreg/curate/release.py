@@ -25,11 +25,11 @@ import pyarrow.parquet as pq
 
 from matreg import __version__
 from matreg.catalog import Catalog, Dataset
-from matreg.curate.card import atomic_write, write_card
+from matreg.curate.card import write_card
 from matreg.errors import StoreError
 from matreg.export import LAYOUTS, dataset_query, to_wide
 from matreg.schema import load_vocabulary
-from matreg.store import EXPORT_FORMATS, Store
+from matreg.store import EXPORT_FORMATS, Store, atomic_write
 
 RELEASES = "releases"
 PAYLOAD = "payload.parquet"

@@ -319,14 +319,7 @@ class _StoredLabImport(LabConnector):
     def __init__(self, file_name: str, mapping: LabMapping) -> None:  # unlike its parent, reads no file
         self.path = Path(file_name)
         self.mapping = mapping
-        self.attribution = Attribution(
-            source=mapping.dataset,
-            provenance=mapping.provenance,
-            method=mapping.method,
-            database_version=mapping.version,
-            citation=mapping.citation,
-            license=mapping.license,
-        )
+        self.attribution = mapping.attribution()
 
 
 def _corrected(

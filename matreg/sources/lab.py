@@ -54,6 +54,17 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     extension: str | None = None
     extra_columns: dict[str, Annotated[str, pydantic.AfterValidator(_extension_column)]] = {}
 
+    def attribution(self) -> Attribution:
+        """Where this dataset's values come from and how to cite them."""
+        return Attribution(
+            source=self.dataset,
+            provenance=self.provenance,
+            method=self.method,
+            database_version=self.version,
+            citation=self.citation,
+            license=self.license,
+        )
+
     @pydantic.model_validator(mode="after")
     def _properties_known(self) -> LabMapping:
         vocabulary = load_vocabulary()
@@ -119,14 +130,7 @@ class LabConnector(Connector):
         self.frame = read_rows(self.path, mapping.sheet)
         self._check_columns()
         self.extension = mapping.extension
-        self.attribution = Attribution(
-            source=mapping.dataset,
-            provenance=mapping.provenance,
-            method=mapping.method,
-            database_version=mapping.version,
-            citation=mapping.citation,
-            license=mapping.license,
-        )
+        self.attribution = mapping.attribution()
 
     def _check_columns(self) -> None:
         needed = [self.mapping.formula_column, self.mapping.id_column, self.mapping.name_column]
