@@ -74,3 +74,25 @@ def catalog_path(tmp_path, janaf_server) -> Path:
 @pytest.fixture
 def catalog(catalog_path):
     return load_catalog(catalog_path)
+
+
+@pytest.fixture
+def run(tmp_path, catalog_path, monkeypatch):
+    """`matreg ...` in-process, on a store and catalog of this test, with a steward's name set."""
+    from typer.testing import CliRunner
+
+    from matreg.cli import app
+
+    monkeypatch.setenv("MATREG_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("MATREG_CATALOG", str(catalog_path))
+    monkeypatch.setenv("MATREG_STEWARD", "A. Steward")
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, list(args))
+
+
+@pytest.fixture
+def filled(run):
+    """`run` on a store holding two replayed JANAF tables and the bundled lab file."""
+    assert run("fetch", "janaf", "H-064", "C-095", "--no-progress").exit_code == 0
+    assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
+    return run

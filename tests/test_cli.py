@@ -12,24 +12,6 @@ from matreg.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def run(tmp_path, catalog_path, monkeypatch):
-    monkeypatch.setenv("MATREG_STORE", str(tmp_path / "store"))
-    monkeypatch.setenv("MATREG_CATALOG", str(catalog_path))
-
-    def invoke(*args):
-        return runner.invoke(app, list(args))
-
-    return invoke
-
-
-@pytest.fixture
-def filled(run):
-    assert run("fetch", "janaf", "H-064", "C-095", "--no-progress").exit_code == 0
-    assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
-    return run
-
-
 def test_fetch_reports_what_it_stored(run):
     result = run("fetch", "janaf", "H-064", "Q-404")
     assert result.exit_code == 0
