@@ -26,6 +26,10 @@ def train_command(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
     lr: Annotated[float, typer.Option("--lr")] = 1e-3,
     patience: Annotated[int, typer.Option("--patience", min=1, help="Early-stopping patience (epochs).")] = 20,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="CPU threads for torch (1 avoids oversubscription on busy hosts)."),
+    ] = None,
     split: Annotated[
         str, typer.Option("--split", help="For a dataset: random, composition, chemsys, provenance, predefined.")
     ] = "random",
@@ -52,6 +56,7 @@ def train_command(
         lr=lr,
         patience=patience,
         out_dir=run_dir,
+        threads=threads,
     )
     test = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["test"]
     typer.echo(f"{model} -> {run_dir}")

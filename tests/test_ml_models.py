@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +224,14 @@ def test_train_takes_an_export_directory_or_exports_a_catalog_dataset_into_the_r
 def test_an_unknown_training_setting_is_refused(oqmd_export, tmp_path):
     with pytest.raises(MatregError, match="unknown training setting.*warmup"):
         train(oqmd_export, "elemnet", device="cpu", out_dir=tmp_path / "x", epochs=1, warmup=3)
+
+
+@pytest.mark.parametrize("module", ["matreg.ml.train", "matreg.ml.predict", "matreg.ml.models"])
+def test_without_torch_the_model_modules_say_how_to_install_the_ml_extra(module):
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from matreg.errors import MatregError\n"
+        f"try:\n    import {module}\nexcept MatregError as exc:\n    print(exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'matreg[ml]'" in result.stdout

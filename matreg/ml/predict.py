@@ -11,10 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from pymatgen.core import Composition, Structure
 
 from matreg.errors import MatregError
+from matreg.ml import INSTALL_HINT
+
+try:
+    import torch
+except ImportError:  # the `ml` extra is not installed: say so instead of a traceback
+    raise MatregError(f"PyTorch is not installed; {INSTALL_HINT}") from None
+
 from matreg.ml.dataset import CompositionSplit, GraphSplit
 from matreg.ml.features import DEFAULT_CUTOFF, DEFAULT_MAX_NEIGHBORS, featurize_compositions, featurize_structures
 from matreg.ml.models import GRAPH_MODELS, build_model

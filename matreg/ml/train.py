@@ -25,12 +25,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from matreg import __version__
 from matreg.catalog import Catalog
 from matreg.errors import MatregError
+from matreg.ml import INSTALL_HINT
+
+try:
+    import torch
+    from torch import nn
+except ImportError:  # the `ml` extra is not installed: say so instead of a traceback
+    raise MatregError(f"PyTorch is not installed; {INSTALL_HINT}") from None
+
 from matreg.ml.dataset import ExportedDataset, export_torch
 from matreg.ml.models import GRAPH_MODELS, MODELS, build_model
 from matreg.store import Store

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torch import nn
 
 from matreg.errors import MatregError
+from matreg.ml import INSTALL_HINT
+
+try:
+    import torch
+    from torch import nn
+except ImportError:  # the `ml` extra is not installed: say so instead of a traceback
+    raise MatregError(f"PyTorch is not installed; {INSTALL_HINT}") from None
+
 from matreg.ml.features import element_table
 from matreg.ml.models.attention import CompositionAttention
 from matreg.ml.models.cgcnn import CGCNN
