@@ -52,13 +52,18 @@ def make_route(n_records: int, page_size: int) -> Callable[[Request], Reply]:
 
 @lru_cache(maxsize=8)
 def _templates(matchbook: str) -> list[dict]:
+    return project(ENTRIES, matchbook)
+
+
+def project(entries: list[dict], matchbook: str) -> list[dict]:
     """The entries as AFLUX returns them for this matchbook: unasked keywords, then the asked ones (null if none)."""
-    asked = [part.split("(")[0] for part in _top_level(matchbook) if not part.startswith(("$", "("))]
+    asked = [part.split("(")[0] for part in top_level(matchbook) if not part.startswith(("$", "("))]
     asked = [name for name in asked if name not in DIRECTIVES]
-    return [{**{k: e[k] for k in UNASKED if k in e}, **{k: e.get(k) for k in asked}} for e in ENTRIES]
+    return [{**{k: e[k] for k in UNASKED if k in e}, **{k: e.get(k) for k in asked}} for e in entries]
 
 
-def _top_level(summons: str) -> list[str]:
+def top_level(summons: str) -> list[str]:
+    """The comma-separated parts of an AFLUX summons outside parentheses."""
     parts, depth, start = [], 0, 0
     for index, char in enumerate(summons):
         depth += (char == "(") - (char == ")")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -19,32 +20,22 @@ from matreg.sources import FetchRequest, build_connector
 from matreg.sources.aflow import AflowConnector, structure_json
 from matreg.store import Store
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from replay_aflow import AFLUX, project  # noqa: E402  (the same AFLUX projection the benchmark serves)
+
 FIXTURES = Path(__file__).parent / "fixtures" / "aflow"
-AFLUX = "/API/aflux/"
 ENTRIES = [
     json.loads((FIXTURES / f"aflowlib_{lib}_example.json").read_text(encoding="utf-8"))
     for lib in ("icsd", "lib1", "lib2", "lib3", "lib6", "lib7")
 ]
 AUIDS = sorted(entry["auid"] for entry in ENTRIES)
 OLD_PAGES = [FIXTURES / "aflux_paged_data0.json", FIXTURES / "aflux_paged_data1.json"]
-UNASKED = ("compound", "auid", "aurl", "spacegroup_relax", "Pearson_symbol_relax", "catalog")  # AFLUX returns these
-DIRECTIVES = {"paging", "format", "catalog"}
 KEYWORDS = (
     "auid,aurl,compound,natoms,spacegroup_relax,dft_type,ldau_type,Pearson_symbol_relax,enthalpy_formation_atom,"
     "Egap,energy_atom,volume_atom,density,spin_atom,ael_bulk_modulus_vrh,ael_shear_modulus_vrh,agl_debye,"
     "agl_thermal_conductivity_300K,agl_heat_capacity_Cp_300K"
 )
-
-
-def top_level(summons: str) -> list[str]:
-    """The comma-separated parts of an AFLUX summons outside parentheses."""
-    parts, depth, start = [], 0, 0
-    for index, char in enumerate(summons):
-        depth += (char == "(") - (char == ")")
-        if char == "," and depth == 0:
-            parts.append(summons[start:index])
-            start = index + 1
-    return [*parts, summons[start:]]
 
 
 class Aflux:
@@ -70,10 +61,7 @@ class Aflux:
             return Reply(503, b'{"error": "down"}')
         if self.old_format:
             return Reply.file(OLD_PAGES[number - 1]) if number <= len(OLD_PAGES) else Reply.json({})
-        asked = [part.split("(")[0] for part in top_level(summons) if not part.startswith(("$", "("))]
-        asked = [name for name in asked if name not in DIRECTIVES]
-        rows = self.entries[(number - 1) * size : number * size]
-        return Reply.json([{**{k: e[k] for k in UNASKED if k in e}, **{k: e.get(k) for k in asked}} for e in rows])
+        return Reply.json(project(self.entries[(number - 1) * size : number * size], summons))
 
 
 def write_catalog(path: Path, base_url: str) -> Path:
