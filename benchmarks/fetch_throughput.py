@@ -43,6 +43,7 @@ from matreg.sources import build_connector
 from matreg.store import Store
 catalog = load_catalog(Path({catalog!r}))
 connector = build_connector("{source}", catalog, replay.fetch_request({page_size}))
+__import__("gc").freeze()  # as `matreg fetch` does
 stored = run_ingest(connector, Store({store!r})).n_stored
 """
 BASELINE = """

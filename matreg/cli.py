@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -93,6 +94,7 @@ def fetch(
     )
     connector = build_connector(source, load_catalog(catalog), request, cache_path=target.cache_path)
     show = progress and sys.stderr.isatty()
+    gc.freeze()  # the libraries' objects, alive all run long, stay out of the cyclic GC's scans (~15% of a fetch)
     _finish(run_ingest(connector, target, limit=limit, dry_run=dry_run, progress=show, resume=resume))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,35 +51,47 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
     fields: dict[str, FieldSpec]
     other_fields: list[str] = []
     missing_values: list[str] = []
-    _properties: dict[str, str] = pydantic.PrivateAttr(default_factory=dict)
 
     def read_values(self, record: dict[str, Any]) -> list[RawValue]:
         """The record's values for every mapped field that is present (missing markers count as absent)."""
         values = []
-        for field, spec in self.fields.items():
-            value = dig(record, field.split("."))
-            if value is None or (isinstance(value, str) and value in self.missing_values):
+        missing = self._readers.missing
+        for path, prop, spec in self._readers.fields:
+            value = dig(record, path)
+            if value is None or (isinstance(value, str) and value in missing):
                 continue
             unit = spec.unit if spec.unit is not None else str(dig(record, spec.unit_field.split(".")))
-            values.append(
-                RawValue(self.property_of(field), value, unit, spec.temperature_K, spec.pressure_Pa, spec.method)
-            )
+            values.append(RawValue(prop, value, unit, spec.temperature_K, spec.pressure_Pa, spec.method))
         return values
 
     def unmapped(self, record: dict[str, Any]) -> list[str]:
         """Top-level fields of the record this map neither maps nor lists in `other_fields` (schema drift)."""
-        known = {name.split(".")[0] for name in [*self.fields, *self.other_fields]}
+        known = self._readers.known
         return [name for name in record if name not in known]
 
     def property_of(self, field: str) -> str:
         """Canonical property a field maps to; ConfigError if neither named nor a known alias."""
-        if field not in self._properties:  # resolved once per field: this runs for every value read
-            name = self.fields[field].property or field
-            resolved = load_vocabulary().resolve(name, self.source)
-            if resolved is None:
-                raise ConfigError(f"field map of '{self.source}': '{name}' is not in the property vocabulary")
-            self._properties[field] = resolved
-        return self._properties[field]
+        name = self.fields[field].property or field
+        resolved = load_vocabulary().resolve(name, self.source)
+        if resolved is None:
+            raise ConfigError(f"field map of '{self.source}': '{name}' is not in the property vocabulary")
+        return resolved
+
+    @functools.cached_property
+    def _readers(self) -> _Readers:
+        """The map worked out once: this is read for every record fetched."""
+        return _Readers(
+            fields=[(tuple(field.split(".")), self.property_of(field), spec) for field, spec in self.fields.items()],
+            missing=frozenset(self.missing_values),
+            known=frozenset(name.split(".")[0] for name in [*self.fields, *self.other_fields]),
+        )
+
+
+@dataclass(frozen=True)
+class _Readers:
+    fields: list[tuple[tuple[str, ...], str, FieldSpec]]  # (path, canonical property, spec) per mapped field
+    missing: frozenset[str]
+    known: frozenset[str]  # top-level fields mapped or listed in other_fields
 
 
 def load_field_map(source: str, path: Path | None = None) -> FieldMap:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
+import pyarrow
 from tqdm import tqdm
 
 from matreg import __version__
@@ -30,6 +31,7 @@ from matreg.validation import (
     CanonicalRecord,
     Rejection,
     RunStamp,
+    arrow_frame,
     attribute_rows,
     check_attributes,
     harmonize,
@@ -167,8 +169,7 @@ def run_ingest(
             _stage_pages(connector, store, info, report, limit, progress)
             report.status, report.cursor = "complete", None
             store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
-            _validate_staged(store, report.run_id)
-            store.publish_run(report.run_id)
+            store.publish_run(report.run_id, _check_batch)
         except Exception as exc:
             _record_failure(store, info, report, connector, exc)
             raise
@@ -212,11 +213,9 @@ def _stage_pages(
                 return
 
 
-def _validate_staged(store: Store, run_id: str) -> None:
-    """Check every staged row of a run against the schema before it becomes visible (in batches: flat memory)."""
-    for name in load_tables():
-        for batch in store.staged_batches(run_id, name):
-            validate_table(name, batch, unique_keys=False)
+def _check_batch(name: str, batch: pyarrow.Table) -> None:
+    """Check staged rows against the schema before they become visible (rows of several pages may share a key)."""
+    validate_table(name, arrow_frame(batch), unique_keys=False)
 
 
 def _map_page(connector: Connector, items: list[RawItem], run_id: str) -> _PageRows:

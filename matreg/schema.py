@@ -152,6 +152,7 @@ def table_spec(name: str) -> TableSpec:
     return tables[name]
 
 
+@lru_cache(maxsize=16)
 def arrow_schema(name: str) -> pyarrow.Schema:
     """Arrow/Parquet schema of a canonical table."""
     spec = table_spec(name)
@@ -209,13 +210,13 @@ def _vocabulary_check() -> pa.Check:
     vocabulary = load_vocabulary().root
 
     def conforms(frame: pd.DataFrame) -> pd.Series:
-        rows = zip(frame["property"], frame["unit"], frame["value"], strict=True)
-        ok = [
-            (spec := vocabulary.get(prop)) is not None
-            and unit == spec.unit
-            and spec.bounds[0] <= value <= spec.bounds[1]
-            for prop, unit, value in rows
-        ]
+        codes, names = pd.factorize(frame["property"])  # a few properties over many rows: look each up once
+        specs = [vocabulary.get(name) for name in names]
+        unit = np.array([spec.unit if spec else None for spec in specs] + [None], dtype=object)[codes]
+        low = np.array([spec.bounds[0] if spec else np.nan for spec in specs] + [np.nan])[codes]
+        high = np.array([spec.bounds[1] if spec else np.nan for spec in specs] + [np.nan])[codes]
+        value = frame["value"].to_numpy(dtype=float, na_value=np.nan)
+        ok = (frame["unit"].to_numpy(dtype=object) == unit) & (value >= low) & (value <= high)
         return pd.Series(ok, index=frame.index, dtype=bool)
 
     return pa.Check(conforms, error="value in canonical unit and within the property's bounds")

@@ -1,14 +1,15 @@
 """The one place that reads and writes the store: Parquet commits, DuckDB views, read-only SQL, exports.
 
 Layout of a store directory:
-    data/c00000001/<table>.parquet               a small commit (e.g. the record of a failed run)
-    data/c00000002/p00000001/<table>.parquet     a published run: one directory per page
-    staging/<run_id>/p00000001/<table>.parquet   pages of a run not finished yet (never read by the views)
-    tmp/                                         pages being written
+    data/c00000001/<table>.parquet               one commit: an import, a fetch run, the record of a failed run
+    staging/<run_id>/                            the journal of a run not finished yet (matreg/journal.py; never
+                                                 read by the views)
+    tmp/                                         commits being written
     matreg.duckdb                                views over data/ (deduplicated by key, newest commit wins)
-Each page appears whole or not at all (written in tmp/, then renamed into staging/), and a run becomes
-visible in one rename of its staging directory into data/: a run is committed or invisible, an interrupted
-run can be resumed from its last staged page, and re-writing a key later updates it without duplicates.
+Each page of a run is committed to its journal whole or not at all, with the run's cursor. A finished run is
+compacted into one Parquet file per table, each batch checked on the way, and becomes visible in one rename into
+data/, taking its staging directory with it: a run is committed or invisible, an interrupted run can be resumed
+from its last staged page, and re-writing a key later updates it without duplicates.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import filelock
@@ -27,11 +29,15 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from matreg.errors import StoreError
+from matreg.journal import RunJournal
 from matreg.schema import arrow_schema, load_tables, load_vocabulary
 
 DB_NAME = "matreg.duckdb"
 DEFAULT_STORE = Path("matreg-store")
 EXPORT_FORMATS = ("parquet", "csv", "jsonl")
+PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
+
+BatchCheck = Callable[[str, pyarrow.Table], Any]
 
 
 class Store:
@@ -42,7 +48,7 @@ class Store:
         self.data_dir = self.root / "data"
         self.tmp_dir = self.root / "tmp"
         self.staging_dir = self.root / "staging"
-        self._staged_pages: dict[str, int] = {}  # last page number written, per run
+        self._journals: dict[str, RunJournal] = {}  # journals this Store appends to, per run
         self.db_path = self.root / DB_NAME
         self.cache_path = self.root / "http_cache.sqlite"
 
@@ -70,59 +76,81 @@ class Store:
         arrow = self._arrow_tables(tables)
         return self._publish(arrow) if arrow else ""
 
-    def stage_page(self, run_id: str, tables: dict[str, list[dict]]) -> Path:
-        """Add one page of a run (rows of canonical tables) to staging/<run_id>/, atomically; views do not see it."""
-        run_dir = self.staging_dir / run_id
-        if run_id not in self._staged_pages:  # read the disk once per run (a resumed run has pages already)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            numbers = [int(path.name[1:]) for path in run_dir.glob("p*") if path.name[1:].isdigit()]
-            self._staged_pages[run_id] = max(numbers, default=0)
-        self._staged_pages[run_id] += 1
-        return self._write_dir(self._arrow_tables(tables), run_dir / f"p{self._staged_pages[run_id]:08d}")
+    def stage_page(self, run_id: str, tables: dict[str, list[dict]]) -> None:
+        """Commit one page of a run (rows of canonical tables, with its fetch_runs row) to the run's journal.
 
-    def publish_run(self, run_id: str) -> str:
-        """Make every staged page of a run visible at once; return the commit name."""
+        Views do not see it; the fetch_runs row (counts and cursor) is what a resumed run continues from.
+        """
+        if run_id not in self._journals:
+            journal = self._journals[run_id] = RunJournal(self.staging_dir / run_id)
+            journal.recover()  # a resumed run: drop what a killed writer left after its last committed page
+        run_row = self._to_arrow("fetch_runs", tables["fetch_runs"])
+        rows = {name: table for name, table in self._arrow_tables(tables).items() if name != "fetch_runs"}
+        self._journals[run_id].append(rows, run_row)
+
+    def publish_run(self, run_id: str, check: BatchCheck) -> str:
+        """Make a staged run visible at once: one Parquet file per table, each batch passing `check` first.
+
+        `check(table, frame)` raises to refuse the run; nothing is then published and the run stays staged.
+        The run's fetch_runs row is its last staged one. Returns the commit name.
+        """
         self.ensure()
-        with self._lock():
-            final = self.data_dir / f"c{self._next_sequence():08d}"
-            os.rename(self.staging_dir / run_id, final)
-        self._staged_pages.pop(run_id, None)
+        journal = self._journals.pop(run_id, None) or RunJournal(self.staging_dir / run_id)
+        journal.close()
+        build = self._new_tmp_dir()
+        try:
+            run_row, sizes = journal.last_commit(), journal.committed_sizes()
+            for name in load_tables():
+                pages = iter([self._to_arrow(name, [run_row])]) if name == "fetch_runs" else journal.tables(name, sizes)
+                self._compact(_batches(pages), name, build / f"{name}.parquet", check)
+            os.rename(self.staging_dir / run_id, build / "staged")  # leaves staging in the rename that publishes
+            with self._lock():
+                final = self.data_dir / f"c{self._next_sequence():08d}"
+                os.rename(build, final)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+        shutil.rmtree(final / "staged", ignore_errors=True)
         return final.name
 
     def discard_run(self, run_id: str) -> None:
         """Delete the staged pages of a run that will not be resumed."""
+        journal = self._journals.pop(run_id, None)
+        if journal is not None:
+            journal.close()
         shutil.rmtree(self.staging_dir / run_id, ignore_errors=True)
-        self._staged_pages.pop(run_id, None)
 
     def staged_runs(self) -> dict[str, dict]:
         """Unfinished runs by run id, each with its last staged fetch_runs row (counts, cursor, parameters)."""
         runs = {}
         for run_dir in sorted(self.staging_dir.glob("*")):
-            pages = sorted(run_dir.glob("p*/fetch_runs.parquet"))
-            if pages:
-                runs[run_dir.name] = pq.read_table(pages[-1]).to_pylist()[-1]
+            row = RunJournal(run_dir).last_commit()
+            if row is not None:
+                runs[run_dir.name] = row
         return runs
 
-    def staged_batches(self, run_id: str, name: str, rows: int = 5_000) -> Iterator[pd.DataFrame]:
-        """The staged rows of one table of a run, in frames of about `rows` rows (memory stays flat)."""
-        files = sorted(str(path) for path in (self.staging_dir / run_id).glob(f"p*/{name}.parquet"))
-        pending: list[pyarrow.Table] = []
-        for file in files:  # one page file at a time: memory stays flat however many pages a run has
-            pending.append(pq.read_table(file, schema=arrow_schema(name)))
-            if sum(table.num_rows for table in pending) >= rows:
-                yield pyarrow.concat_tables(pending).to_pandas()
-                pending = []
-        if any(table.num_rows for table in pending):
-            yield pyarrow.concat_tables(pending).to_pandas()
+    def staged_pages(self) -> int:
+        """How many pages the unfinished runs have staged, all together."""
+        return sum(RunJournal(run_dir).pages() for run_dir in self.staging_dir.glob("*"))
+
+    def _compact(self, batches: Iterator[pyarrow.Table], name: str, path: Path, check: BatchCheck) -> None:
+        """Write the batches of one table into one Parquet file, each checked first."""
+        writer = None
+        try:
+            for batch in batches:
+                check(name, batch)
+                writer = writer or pq.ParquetWriter(path, arrow_schema(name))
+                writer.write_table(batch)
+        finally:
+            if writer is not None:
+                writer.close()
 
     def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
         with self._lock():
             return self._write_dir(tables, self.data_dir / f"c{self._next_sequence():08d}").name
 
     def _write_dir(self, tables: dict[str, pyarrow.Table], final: Path) -> Path:
-        """Write every table into a temp directory, then rename it to `final` in one step."""
-        staging = self.tmp_dir / uuid.uuid4().hex
-        staging.mkdir(parents=True)  # tmp/ and its parents appear on first use
+        """Write every table as Parquet into a temp directory, then rename the directory to `final`."""
+        staging = self._new_tmp_dir()
         try:
             for name, table in tables.items():
                 pq.write_table(table, staging / f"{name}.parquet")
@@ -130,6 +158,11 @@ class Store:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return final
+
+    def _new_tmp_dir(self) -> Path:
+        path = self.tmp_dir / uuid.uuid4().hex
+        path.mkdir(parents=True)  # tmp/ and its parents appear on first use
+        return path
 
     def _arrow_tables(self, tables: dict[str, pd.DataFrame | list[dict]]) -> dict[str, pyarrow.Table]:
         return {name: self._to_arrow(name, rows) for name, rows in tables.items() if len(rows)}
@@ -202,6 +235,20 @@ class Store:
         return atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
+def _batches(pages: Iterator[pyarrow.Table], size: int = PUBLISH_BATCH_BYTES) -> Iterator[pyarrow.Table]:
+    """Pages gathered into tables of about `size` bytes, in order (memory stays flat however long the run)."""
+    pending: list[pyarrow.Table] = []
+    gathered = 0
+    for page in pages:
+        pending.append(page)
+        gathered += page.nbytes
+        if gathered >= size:
+            yield pyarrow.concat_tables(pending).combine_chunks()
+            pending, gathered = [], 0
+    if any(page.num_rows for page in pending):
+        yield pyarrow.concat_tables(pending).combine_chunks()
+
+
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Write a file through `write(temp)` beside `path`, then rename it into place (never half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,11 +288,11 @@ def _refuse_writes(sql: str) -> None:
 
 
 def _latest_rows_sql(name: str, key: list[str]) -> str:
-    """Rows of every commit of a table, keeping for each key the row of the newest commit."""
+    """Rows of every commit of a table, keeping for each key the last row of the newest commit."""
     return (
-        f"SELECT * EXCLUDE (filename) FROM read_parquet('data/c*/**/{name}.parquet', filename = true, "
-        f"union_by_name = true) QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} "
-        "ORDER BY filename DESC) = 1"
+        f"SELECT * EXCLUDE (filename, file_row_number) FROM read_parquet('data/c*/**/{name}.parquet', "
+        f"filename = true, file_row_number = true, union_by_name = true) QUALIFY row_number() OVER "
+        f"(PARTITION BY {', '.join(key)} ORDER BY filename DESC, file_row_number DESC) = 1"
     )
 
 

@@ -6,14 +6,23 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 
 from matreg.errors import UnitError, ValidationError
 from matreg.formula import Formula, parse_formula
-from matreg.schema import extension_schema, load_extension, load_tables, load_vocabulary, pandera_schema
+from matreg.schema import (
+    PropertySpec,
+    extension_schema,
+    load_extension,
+    load_tables,
+    load_vocabulary,
+    pandera_schema,
+)
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.units import AtomCounts, convert
 
@@ -92,17 +101,15 @@ def _material_row(record: SourceRecord, formula: Formula, attribution: Attributi
 
 def _value_row(raw: RawValue, material: dict, attribution: Attribution, counts: AtomCounts) -> dict | list[str]:
     """A properties row in the canonical unit, or the reasons the value is rejected."""
-    vocabulary = load_vocabulary()
-    prop = vocabulary.resolve(raw.property, attribution.source)
-    if prop is None:
+    resolved = _resolve_property(raw.property, attribution.source)
+    if resolved is None:
         return [f"unknown property '{raw.property}'"]
+    prop, spec = resolved
     number = parse_number(raw.value)
     if isinstance(number, str):
         return [number]
-    negative = [f"{name} {given:g} is negative" for name, given in _conditions(raw) if given is not None and given < 0]
-    if negative:
-        return negative
-    spec = vocabulary.root[prop]
+    if (raw.temperature_K or 0) < 0 or (raw.pressure_Pa or 0) < 0:
+        return [f"{name} {given:g} is negative" for name, given in _conditions(raw) if given is not None and given < 0]
     try:
         value = convert(number, raw.unit, spec.unit, counts)
     except UnitError as exc:
@@ -124,6 +131,14 @@ def _value_row(raw: RawValue, material: dict, attribution: Attribution, counts: 
         "source": attribution.source,
         "run_id": material["run_id"],
     }
+
+
+@lru_cache(maxsize=1024)
+def _resolve_property(name: str, source: str) -> tuple[str, PropertySpec] | None:
+    """The canonical property a source calls `name`, with its vocabulary entry (resolved once per name)."""
+    vocabulary = load_vocabulary()
+    prop = vocabulary.resolve(name, source)
+    return (prop, vocabulary.root[prop]) if prop is not None else None
 
 
 def check_attributes(extension: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[Any, list[str]]]:
@@ -176,6 +191,8 @@ def _conditions(raw: RawValue) -> list[tuple[str, float | None]]:
 
 def parse_number(value: Any) -> float | str:
     """A finite float, or the reason the value is not one."""
+    if type(value) is float and math.isfinite(value):  # what JSON sources give: no text round trip
+        return value
     try:
         number = float(str(value).strip())
     except ValueError:
@@ -205,6 +222,18 @@ def validate_table(name: str, frame: pd.DataFrame, unique_keys: bool = True) -> 
             for row in cases.drop_duplicates(["check"]).head(5).itertuples()
         )
         raise ValidationError(f"{name}: {len(cases)} schema failure(s): {summary}") from None
+
+
+def arrow_frame(table: pyarrow.Table) -> pd.DataFrame:
+    """An Arrow table of canonical rows as the frame `validate_table` checks, converted straight to its dtypes."""
+    return table.to_pandas(types_mapper=_PANDAS_DTYPES.get)
+
+
+_PANDAS_DTYPES = {
+    pyarrow.string(): pd.StringDtype(),
+    pyarrow.int64(): pd.Int64Dtype(),
+    pyarrow.bool_(): pd.BooleanDtype(),
+}
 
 
 def check_store_tables(tables: dict[str, pd.DataFrame]) -> list[str]:

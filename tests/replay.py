@@ -77,6 +77,9 @@ class ReplayServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real APIs: a client reuses its connection across pages
+            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms wait between them
+
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)

@@ -17,7 +17,7 @@ from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
-from matreg.sources.aflow import AflowConnector, structure_json
+from matreg.sources.aflow import AflowConnector, aflow_structure
 from matreg.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -257,5 +257,5 @@ def test_structures_come_from_each_entrys_aflowlib_json(store, aflow_catalog, af
     assert (icsd.composition.reduced_formula, len(icsd)) == ("AcBr3", 8)
     assert icsd.volume / len(icsd) == pytest.approx(34.7942, abs=1e-3)
     assert icsd.get_space_group_info()[1] == 176
-    with pytest.raises(RecordError, match=r"len\(species\)=8 != len\(coords\)=7"):
-        structure_json({**ENTRIES[0], "positions_fractional": ENTRIES[0]["positions_fractional"][:7]})
+    with pytest.raises(RecordError, match=r"aflowlib.json: 8 species for coordinates of shape \(7, 3\)"):
+        aflow_structure({**ENTRIES[0], "positions_fractional": ENTRIES[0]["positions_fractional"][:7]})

@@ -18,7 +18,7 @@ from matreg.errors import ConfigError, SourceError
 from matreg.fieldmap import load_field_map
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
-from matreg.sources.jarvis import structure_json
+from matreg.sources.jarvis import jarvis_structure
 from matreg.store import Store
 
 FIXTURE = Path(__file__).parent / "fixtures" / "jarvis" / "jdft_3d-9-24-2025.json.zip"
@@ -174,14 +174,14 @@ def test_the_field_map_gives_each_property_one_field_per_method():
 def test_structures_are_pymatgen_json_from_cartesian_and_fractional_coordinates():
     records = {record["jid"]: record for record in fixture_records()}
     dyb6 = records["JVASP-86097"]["atoms"]  # Cartesian, verbatim from the real file
-    text, nsites = structure_json(dyb6)
+    text, nsites = jarvis_structure(dyb6)
     expected = Structure(Lattice(dyb6["lattice_mat"]), dyb6["elements"], dyb6["coords"], coords_are_cartesian=True)
     structure = Structure.from_str(text, fmt="json")
     assert nsites == 7 and structure.composition.reduced_formula == "DyB6"
     assert structure.frac_coords == pytest.approx(expected.frac_coords)
     assert structure.lattice.matrix == pytest.approx(expected.lattice.matrix)
     sic = records["JVASP-107"]["atoms"]  # fractional
-    structure = Structure.from_str(structure_json(sic)[0], fmt="json")
+    structure = Structure.from_str(jarvis_structure(sic)[0], fmt="json")
     assert structure.frac_coords == pytest.approx(np.array(sic["coords"])) and structure.formula == "Si4 C4"
 
 
@@ -238,7 +238,7 @@ def test_a_download_cut_after_page_one_resumes_with_exactly_the_records_of_a_cle
     figshare.body = full[: full.index(b'"jid": "JVASP-5155"')]  # ends inside record #7: page 1 (#0-#4) is staged
     with pytest.raises(SourceError, match="truncated"):
         fetch(resumed, catalog, everything=True, page_size=5)
-    assert len(list(resumed.staging_dir.glob("*/p*"))) == 1 and len(resumed.table("materials")) == 0
+    assert resumed.staged_pages() == 1 and len(resumed.table("materials")) == 0
     figshare.body = full
     report = fetch(resumed, catalog, resume=True, everything=True, page_size=5)
     assert report.resumed and (report.n_fetched, report.n_stored) == (12, 12)
@@ -265,7 +265,7 @@ def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(store,
     report = fetch(store, catalog, everything=True)
     rejected = store.query("SELECT item, reasons FROM quarantine ORDER BY item").set_index("item")["reasons"]
     assert rejected.index.tolist() == ["#12", "JVASP-32:band_gap[OptB88vdW]", "JVASP-91"]
-    assert list(rejected["JVASP-91"]) == ["atoms: 1 elements for coordinates of shape (2, 3)"]
+    assert list(rejected["JVASP-91"]) == ["atoms: 1 species for coordinates of shape (2, 3)"]
     assert list(rejected["JVASP-32:band_gap[OptB88vdW]"]) == ["non-numeric value 'N/A'"]
     assert list(rejected["#12"]) == ["not a JSON object: str"]
     kept = store.query("SELECT method FROM properties WHERE record_id = 'jarvis:JVASP-32' AND property = 'band_gap'")

@@ -46,13 +46,12 @@ def test_kill_9_after_two_pages_then_resume(tmp_path):
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         store = Store(store_dir)
         deadline = time.time() + 60
-        while time.time() < deadline and len(list(store.staging_dir.glob("*/p*"))) < 3:
+        while time.time() < deadline and store.staged_pages() < 3:
             time.sleep(0.05)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         release.set()
-        staged = list(store.staging_dir.glob("*/p*"))
-        assert len(staged) == 3 and not store.exists()  # staged pages are invisible until the run ends
+        assert store.staged_pages() == 3 and not store.exists()  # staged pages are invisible until the run ends
 
         resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr

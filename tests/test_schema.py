@@ -96,6 +96,22 @@ def test_rows_breaking_a_rule_are_refused(changes, message):
         validate_table("properties", _property_row(**changes))
 
 
+def test_each_row_is_checked_against_its_own_property():
+    rows = pd.concat(
+        [
+            _property_row(),
+            _property_row(record_id="x:2", unit="meV"),
+            _property_row(record_id="x:3", value=-3.0),
+            _property_row(record_id="x:4", property="density", unit="g/cm**3", value=5.0),
+        ]
+    )
+    with pytest.raises(ValidationError, match=r"canonical unit .*\(e\.g\. 'x:2'\)"):
+        validate_table("properties", rows)
+    with pytest.raises(ValidationError, match=r"canonical unit .*\(e\.g\. 'x:3'\)"):
+        validate_table("properties", rows.iloc[[0, 2, 3]])
+    assert len(validate_table("properties", rows.iloc[[0, 3]])) == 2
+
+
 def test_duplicate_keys_are_refused():
     with pytest.raises(ValidationError):
         validate_table("properties", pd.concat([_property_row(), _property_row()]))

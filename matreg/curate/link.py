@@ -21,7 +21,6 @@ numbered by their smallest record id), 'SiC/186' (a record without structure in 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -32,6 +31,7 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer, SymmetryUndeterminedE
 from pymatgen.util.string import formula_double_format
 
 from matreg.store import Store
+from matreg.structure import read_structure
 
 SOLID_PHASES = {"cr"}  # JANAF's crystal label; a record that states no phase is taken as a crystal too
 SYMPREC = 0.1  # emmet's symmetry tolerance (the Materials Project's space groups)
@@ -95,7 +95,7 @@ def _structures(store: Store, record_ids: pd.Series) -> dict[str, Structure]:
     rows = store.query(
         "SELECT record_id, structure FROM materials WHERE record_id IN (SELECT unnest(?))", [record_ids.tolist()]
     )
-    return {record_id: Structure.from_dict(json.loads(text)) for record_id, text in rows.itertuples(index=False)}
+    return {record_id: read_structure(text) for record_id, text in rows.itertuples(index=False)}
 
 
 def _derive_spacegroups(records: pd.DataFrame, structures: dict[str, Structure]) -> None:

@@ -6,7 +6,6 @@ element is imputed with its mean over the elements that have it, so the statisti
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Sequence
 from functools import lru_cache
@@ -18,6 +17,7 @@ from pymatgen.core import Composition, Element, Structure
 from pymatgen.core.ion import Ion
 
 from matreg.errors import MatregError
+from matreg.structure import read_structure
 
 N_ELEMENTS = 103  # H (Z=1) .. Lr (Z=103): column j of a fraction vector is the element with Z = j + 1
 ELEMENT_PROPERTIES = (
@@ -184,8 +184,7 @@ def featurize_structures(
 ) -> dict[str, np.ndarray]:
     """Crystal graphs of pymatgen Structure JSON strings (None: no atoms) as flat arrays with offsets."""
     graphs = [
-        crystal_graph(Structure.from_dict(json.loads(text)), cutoff, max_neighbors) if text else _empty_graph()
-        for text in structures
+        crystal_graph(read_structure(text), cutoff, max_neighbors) if text else _empty_graph() for text in structures
     ]
     flat = {name: np.concatenate([graph[name] for graph in graphs]) for name in _empty_graph()}
     flat["atom_offsets"] = _offsets([len(graph["atom_z"]) for graph in graphs])

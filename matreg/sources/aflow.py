@@ -24,8 +24,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from pymatgen.core import Lattice, Structure
-from pymatgen.core.structure import StructureError
+from pymatgen.core import Lattice
 
 from matreg.catalog import Source
 from matreg.errors import ConfigError, FormulaError, RecordError, SourceError
@@ -36,6 +35,7 @@ from matreg.paginate import HttpRequest, PageNumberPaginator
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Page, RawItem, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
+from matreg.structure import structure_json
 
 DEFAULT_PAGE_SIZE = 500
 ENTRY_FILE = "aflowlib.json"
@@ -156,7 +156,7 @@ class AflowConnector(JsonApiConnector):
             formula=str(row["compound"]),
             values=self.field_map.read_values(row),
             source_url=entry_url(row.get("aurl")),
-            structure=structure_json(payload[_ENTRY]) if _ENTRY in payload else None,
+            structure=aflow_structure(payload[_ENTRY]) if _ENTRY in payload else None,
             spacegroup_number=_spacegroup(row.get("spacegroup_relax")),
             nsites=_whole(row.get("natoms")),
             method=self.method_of(row),
@@ -210,16 +210,16 @@ def entry_url(aurl: Any, root: str | None = None) -> str | None:
     return f"{root or f'https://{host}/'}{path.strip('/')}/"
 
 
-def structure_json(entry: Any) -> str | None:
-    """pymatgen Structure JSON of an aflowlib.json entry's relaxed cell; None when it has no cell."""
+def aflow_structure(entry: Any) -> str | None:
+    """Structure JSON of an aflowlib.json entry's relaxed cell; None when it has no cell."""
     if not isinstance(entry, dict) or not all(entry.get(key) for key in _STRUCTURE_KEYS):
         return None
     try:
         species = [el for el, n in zip(entry["species"], entry["composition"], strict=True) for _ in range(int(n))]
-        structure = Structure(Lattice.from_parameters(*entry["geometry"]), species, entry["positions_fractional"])
-    except (StructureError, TypeError, ValueError) as exc:
-        raise RecordError(f"{ENTRY_FILE}: no structure from geometry, positions, species, composition: {exc}") from None
-    return structure.to_json()
+        lattice = Lattice.from_parameters(*entry["geometry"]).matrix
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"{ENTRY_FILE}: no cell from geometry, species and composition: {exc}") from None
+    return structure_json(lattice, species, entry["positions_fractional"], field=ENTRY_FILE)
 
 
 def _auid(text: str) -> str:

@@ -18,16 +18,13 @@ field map (connectors/jarvis.yaml) gives it; the store keys a value by record, p
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
 import ijson
-import numpy as np
 import requests
-from pymatgen.core import Element
 from stream_unzip import TruncatedDataError, UnexpectedSignatureError, UnzipError, stream_unzip
 
 from matreg.catalog import Source
@@ -37,11 +34,11 @@ from matreg.formula import parse_formula
 from matreg.http import HttpClient
 from matreg.paginate import dig
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
+from matreg.structure import structure_json
 
 DEFAULT_PAGE_SIZE = 500
 RECORD_PAGE = "https://www.ctcms.nist.gov/~knc6/static/JARVIS-DFT/{jid}.xml"  # JARVIS-DFT's page of a jid
 _CHUNK_BYTES = 1 << 20
-_SYMBOLS = frozenset(element.symbol for element in Element)
 
 
 def first_member(chunks: Iterable[bytes]) -> tuple[str, Iterator[bytes]]:
@@ -131,43 +128,15 @@ def _first_line(exc: Exception) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-def structure_json(atoms: Any) -> tuple[str, int]:
-    """The pymatgen Structure JSON (the schema of `Structure.as_dict(verbosity=0)`) of a JARVIS `atoms` dict.
-
-    Written directly rather than through a Structure object: that costs ~10x more per record. RecordError if the
-    structure is malformed.
-    """
-    try:
-        lattice = np.asarray(atoms["lattice_mat"], dtype=float)
-        coords = np.asarray(atoms["coords"], dtype=float)
-        elements = [str(symbol) for symbol in atoms["elements"]]
-        cartesian = atoms.get("cartesian") is True
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RecordError(f"atoms: not a JARVIS structure ({type(exc).__name__}: {exc})") from None
-    _check_structure(lattice, coords, elements)
-    fractional = np.linalg.solve(lattice.T, coords.T).T if cartesian else coords
-    document = {
-        "@module": "pymatgen.core.structure",
-        "@class": "Structure",
-        "charge": 0,
-        "lattice": {"matrix": lattice.tolist(), "pbc": [True, True, True]},
-        "properties": {},
-        "sites": [
-            {"species": [{"element": symbol, "occu": 1}], "abc": abc, "properties": {}}
-            for symbol, abc in zip(elements, fractional.tolist(), strict=True)
-        ],
-    }
-    return json.dumps(document), len(elements)
-
-
-def _check_structure(lattice: np.ndarray, coords: np.ndarray, elements: list[str]) -> None:
-    if lattice.shape != (3, 3) or not np.isfinite(lattice).all() or abs(np.linalg.det(lattice)) < 1e-6:
-        raise RecordError(f"atoms: lattice_mat is not a 3x3 cell with a volume (shape {lattice.shape})")
-    if not elements or coords.shape != (len(elements), 3) or not np.isfinite(coords).all():
-        raise RecordError(f"atoms: {len(elements)} elements for coordinates of shape {coords.shape}")
-    unknown = sorted(set(elements) - _SYMBOLS)
-    if unknown:
-        raise RecordError(f"atoms: not elements: {', '.join(unknown)}")
+def jarvis_structure(atoms: Any) -> tuple[str, int]:
+    """The structure JSON and site count of a JARVIS `atoms` dict; RecordError if it is malformed."""
+    if not isinstance(atoms, dict) or not all(key in atoms for key in ("lattice_mat", "coords", "elements")):
+        raise RecordError("atoms: not a JARVIS structure (needs lattice_mat, coords and elements)")
+    elements = [str(symbol) for symbol in atoms["elements"] or ()]
+    text = structure_json(
+        atoms["lattice_mat"], elements, atoms["coords"], cartesian=atoms.get("cartesian") is True, field="atoms"
+    )
+    return text, len(elements)
 
 
 @dataclass(frozen=True)
@@ -321,7 +290,7 @@ class JarvisConnector(Connector):
         jid = _text(payload, "jid")
         if not jid:
             raise RecordError("record has no jid")
-        structure, nsites = structure_json(payload.get("atoms"))
+        structure, nsites = jarvis_structure(payload.get("atoms"))
         return SourceRecord(
             source_id=jid,
             formula=_text(payload, "formula") or "",

@@ -19,8 +19,7 @@ import json
 import re
 from typing import Any
 
-import numpy as np
-from pymatgen.core import Composition, Structure
+from pymatgen.core import Composition
 
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError
@@ -31,7 +30,7 @@ from matreg.paginate import BodyCursorPaginator, HttpRequest, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
-from matreg.units import convert
+from matreg.structure import structure_json
 
 DEFAULT_PAGE_SIZE = 100
 DFT = "DFT"  # results.method.method_name of DFT entries; GW, TB, DMFT, XPS, ... are other methods
@@ -94,17 +93,17 @@ class NomadConnector(JsonApiConnector):
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         entry_id, results = dft_results(payload)
         original = dig(results, ("properties", "structures", "structure_original")) or {}
-        structure = structure_from_nomad(original)
+        structure = nomad_structure(original)
         symmetry = dig(results, ("material", "symmetry")) or {}
         return SourceRecord(
             source_id=entry_id,
             formula=results["material"]["chemical_formula_reduced"],
             values=self.field_map.read_values(payload),
             source_url=f"{self.base_url}entries/{entry_id}/archive",
-            structure=json.dumps(structure.as_dict()) if structure is not None else None,
+            structure=structure,
             spacegroup_symbol=symmetry.get("space_group_symbol"),
             spacegroup_number=_space_group_number(symmetry.get("space_group_number")),
-            nsites=len(structure) if structure is not None else original.get("n_sites") or None,
+            nsites=len(original["species_at_sites"]) if structure is not None else original.get("n_sites") or None,
             method=functional(results["method"]),
             notes=program(results["method"]),
             unmapped=self.field_map.unmapped(payload),
@@ -157,8 +156,8 @@ def _section(parts: list[str]) -> tuple[str, ...]:
     return tuple(parts[:index])
 
 
-def structure_from_nomad(section: dict[str, Any]) -> Structure | None:
-    """A pymatgen Structure from a NOMAD Structure section (SI lengths); None without a cell periodic in 3D."""
+def nomad_structure(section: dict[str, Any]) -> str | None:
+    """Structure JSON of a NOMAD Structure section (SI lengths); None without a cell periodic in 3D."""
     lattice, positions = section.get("lattice_vectors"), section.get("cartesian_site_positions")
     labels = section.get("species_at_sites")
     if (lattice is None and positions is None) or sum(section.get("dimension_types") or [1, 1, 1]) < 3:
@@ -168,17 +167,8 @@ def structure_from_nomad(section: dict[str, Any]) -> Structure | None:
             f"structure_original: {len(positions or [])} positions, {len(labels or [])} species and "
             f"{'a' if lattice else 'no'} lattice do not make a structure"
         )
-    angstrom_per_m = convert(1.0, "m", "angstrom")
     species = _species(section, labels)
-    try:
-        return Structure(
-            np.asarray(lattice, dtype=float) * angstrom_per_m,
-            species,
-            np.asarray(positions, dtype=float) * angstrom_per_m,
-            coords_are_cartesian=True,
-        )
-    except (ValueError, TypeError, KeyError) as exc:
-        raise RecordError(f"structure_original: {exc}") from None
+    return structure_json(lattice, species, positions, cartesian=True, length_unit="m", field="structure_original")
 
 
 def _species(section: dict[str, Any], labels: list[str]) -> list[Any]:

@@ -16,9 +16,7 @@ null; some providers drop `response_fields` from `links.next` (COD; OPTIMADE iss
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -33,6 +31,7 @@ from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
+from matreg.structure import structure_json
 
 DEFAULT_PAGE_LIMIT = 100
 # Hermann-Mauguin symbol and number: OPTIMADE v1.2 fields first, then the providers' own (first present wins).
@@ -115,7 +114,7 @@ class OptimadeConnector(JsonApiConnector):
         attributes = payload.get("attributes") if isinstance(payload, dict) else None
         if not isinstance(attributes, dict) or not payload.get("id"):
             raise RecordError("not an OPTIMADE structure entry: it needs an 'id' and an 'attributes' object")
-        structure, note = structure_json(attributes)
+        structure, note = optimade_structure(attributes)
         nsites = site_count(attributes)
         symbol, number = spacegroup(attributes)
         return SourceRecord(
@@ -181,8 +180,11 @@ def cell_volume(attributes: dict[str, Any]) -> float | None:
         return None
 
 
-def structure_json(attributes: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The entry as pymatgen Structure JSON (`Structure.from_dict` reads it), or None and, if one was given, why."""
+def optimade_structure(attributes: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The entry's structure JSON, or None and, if one was given, why it was not kept.
+
+    Sites keep their OPTIMADE species names as labels; vacancies are left out of a site's occupancies.
+    """
     lattice, positions = attributes.get("lattice_vectors"), attributes.get("cartesian_site_positions")
     names = attributes.get("species_at_sites")
     if not (lattice and positions and names):
@@ -190,64 +192,24 @@ def structure_json(attributes: dict[str, Any]) -> tuple[str | None, str | None]:
     if "assemblies" in (attributes.get("structure_features") or []):
         return None, "structure not kept: its alternative site assemblies have no pymatgen form"
     try:
-        document = structure_document(attributes, lattice, positions, names)
-    except (AttributeError, TypeError, ValueError, KeyError, IndexError, np.linalg.LinAlgError) as exc:
+        occupancies = species_occupancies(attributes.get("species"))
+        species = [occupancies.get(name, name) for name in names]
+        pbc = [bool(flag) for flag in attributes.get("dimension_types") or (1, 1, 1)]
+        return structure_json(lattice, species, positions, cartesian=True, labels=names, pbc=pbc), None
+    except (RecordError, AttributeError, TypeError, ValueError, KeyError) as exc:
         return None, f"structure not kept: {exc}"
-    return json.dumps(document), None
 
 
-def structure_document(attributes: dict[str, Any], lattice: Any, positions: Any, names: list[str]) -> dict[str, Any]:
-    """The pymatgen `Structure.as_dict()` document of a structure, written directly.
-
-    Building pymatgen's Structure and calling as_dict() costs about five times as much (it makes a Site object and a
-    lattice dict per site); tests check that `Structure.from_dict` reads this document back equal to the structure
-    pymatgen builds itself. Sites keep their OPTIMADE species names as labels; their Cartesian coordinates, which
-    `from_dict` does not read, are left out (writing the JSON is most of the cost).
-    """
-    matrix = np.array(lattice, dtype=float)
-    cartesian = np.array(positions, dtype=float)
-    if matrix.shape != (3, 3) or cartesian.shape != (len(names), 3):
-        raise ValueError(f"lattice_vectors {matrix.shape} or cartesian_site_positions {cartesian.shape} malformed")
-    fractional = np.linalg.solve(matrix.T, cartesian.T).T  # cartesian = fractional @ matrix
-    occupancies = species_occupancies(attributes.get("species"), set(names))
-    pbc = [bool(flag) for flag in attributes.get("dimension_types") or (1, 1, 1)]
-    sites = [
-        {"species": occupancies[name], "abc": abc, "label": name}
-        for name, abc in zip(names, fractional.tolist(), strict=True)
-    ]
+def species_occupancies(species: list[dict[str, Any]] | None) -> dict[str, dict[str, float]]:
+    """Each species name -> its elements with their occupancies (vacancies left out); none without a list."""
     return {
-        "@module": "pymatgen.core.structure",
-        "@class": "Structure",
-        "charge": 0,
-        "lattice": {"matrix": matrix.tolist(), "pbc": pbc},
-        "properties": {},
-        "sites": sites,
-    }
-
-
-def species_occupancies(species: list[dict[str, Any]] | None, names: set[str]) -> dict[str, list[dict[str, Any]]]:
-    """Each species name -> its elements with their occupancies, as pymatgen writes a site (vacancies left out).
-
-    Without a `species` list the site names are element symbols.
-    """
-    if not species:
-        return {name: [{"element": element_of(name), "occu": 1.0}] for name in names}
-    return {
-        entry["name"]: [
-            {"element": element_of(symbol), "occu": float(share)}
+        entry["name"]: {
+            symbol: float(share)
             for symbol, share in zip(entry["chemical_symbols"], entry["concentration"], strict=True)
             if symbol != "vacancy"
-        ]
-        for entry in species
+        }
+        for entry in species or ()
     }
-
-
-@lru_cache(maxsize=256)
-def element_of(symbol: str) -> str:
-    """`symbol` if it is a chemical element (pymatgen's list); ValueError otherwise ('X', unknown, ...)."""
-    if not Element.is_valid_symbol(symbol):
-        raise ValueError(f"'{symbol}' is not a chemical element")
-    return symbol
 
 
 def spacegroup(attributes: dict[str, Any]) -> tuple[str | None, int | None]:

@@ -16,13 +16,11 @@ lattice vectors and `sites` fractional coordinates printed with 3 significant di
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urljoin
 
-from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.groups import SpaceGroup
 
 from matreg.catalog import Source
@@ -33,6 +31,7 @@ from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Page, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
+from matreg.structure import composition_text, structure_json
 
 DEFAULT_LIMIT = 50  # OQMD's own default page size
 
@@ -98,8 +97,8 @@ class OqmdConnector(JsonApiConnector):
         if not isinstance(payload, dict) or payload.get("entry_id") is None:
             raise RecordError("OQMD record without an entry_id")
         entry_id = payload["entry_id"]
-        structure = read_structure(payload.get("unit_cell"), payload.get("sites"), entry_id)
-        formula = payload.get("composition") or payload.get("name") or (structure and _composition(structure))
+        species, structure = oqmd_structure(payload.get("unit_cell"), payload.get("sites"), entry_id)
+        formula = payload.get("composition") or payload.get("name") or (species and composition_text(species))
         if not formula:
             raise RecordError(f"OQMD entry {entry_id}: no composition, name or structure")
         spacegroup = _text(payload, "spacegroup")
@@ -109,26 +108,26 @@ class OqmdConnector(JsonApiConnector):
             values=self.field_map.read_values(payload),
             name=_text(payload, "name"),
             source_url=f"{self.entry_url}{entry_id}",
-            structure=json.dumps(structure.as_dict()) if structure else None,
+            structure=structure,
             spacegroup_symbol=spacegroup,
             spacegroup_number=spacegroup_number(spacegroup) if spacegroup else None,
-            nsites=len(structure) if structure else _natoms(payload),  # `volume` is per cell of the listed sites
+            nsites=len(species) if species else _natoms(payload),  # `volume` is per cell of the listed sites
             notes=_notes(payload),
             unmapped=self.field_map.unmapped(payload),
         )
 
 
-def read_structure(unit_cell: Any, sites: Any, entry_id: Any) -> Structure | None:
-    """The structure of `unit_cell` (rows: lattice vectors, Å) and `sites` ('Al @ 0 0.5 0.5'), if both are given."""
+def oqmd_structure(unit_cell: Any, sites: Any, entry_id: Any) -> tuple[list[str], str | None]:
+    """Site species and structure JSON of `unit_cell` (rows: lattice vectors, Å) and `sites` ('Al @ 0 0.5 0.5').
+
+    Both empty when the entry has no cell; RecordError when it has one that cannot be read.
+    """
     if not unit_cell or not sites:
-        return None
+        return [], None
     if not isinstance(sites, list):
         raise RecordError(f"OQMD entry {entry_id}: 'sites' is not a list")
     species, coords = zip(*(_site(text, entry_id) for text in sites), strict=True)
-    try:
-        return Structure(Lattice(unit_cell), species, coords)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise RecordError(f"OQMD entry {entry_id}: unreadable unit_cell/sites: {exc}") from None
+    return list(species), structure_json(unit_cell, species, coords, field=f"OQMD entry {entry_id}")
 
 
 def _site(text: Any, entry_id: Any) -> tuple[str, list[float]]:
@@ -140,11 +139,6 @@ def _site(text: Any, entry_id: Any) -> tuple[str, list[float]]:
     if not at or len(coords) != 3:
         raise RecordError(f"OQMD entry {entry_id}: site {text!r} is not '<element> @ x y z'")
     return element.strip(), coords
-
-
-def _composition(structure: Structure) -> str:
-    # as OQMD writes compositions ('Al2 O3'): pymatgen's formulas need electronegativities, noble gases have none
-    return " ".join(f"{element}{amount:g}" for element, amount in structure.composition.get_el_amt_dict().items())
 
 
 @lru_cache(maxsize=512)

@@ -1,0 +1,117 @@
+"""Crystal structures as the store keeps them: pymatgen Structure JSON, written straight from a source's arrays.
+
+Every connector that receives a cell (lattice vectors, site species, coordinates) turns it into the document of
+`Structure.as_dict()` here, checked but without building a pymatgen Structure: that costs about ten times more per
+record (a Site object and a lattice dict per site), which matters at tens of thousands of records a second.
+`Structure.from_dict` reads the document back (tested against structures pymatgen builds itself), and
+`read_structure` is how the rest of matreg gets a Structure out of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import orjson
+from pymatgen.core import Element, Structure
+
+from matreg.errors import RecordError
+from matreg.units import convert
+
+Species = str | dict[str, float]  # an element symbol, or element -> occupancy for a disordered site
+MIN_VOLUME = 1e-6  # Å^3: lattice vectors spanning less are degenerate
+
+
+def structure_json(
+    lattice: Any,
+    species: Sequence[Species],
+    coords: Any,
+    *,
+    cartesian: bool = False,
+    labels: Sequence[str] | None = None,
+    pbc: Sequence[bool] = (True, True, True),
+    length_unit: str = "angstrom",
+    field: str = "structure",
+) -> str:
+    """pymatgen Structure JSON of a cell; RecordError (naming `field`) if it is not one.
+
+    `lattice`: rows are the lattice vectors; `species`: per site an element symbol or {element: occupancy};
+    `coords`: fractional, or Cartesian with `cartesian=True`; lengths in `length_unit`, stored in Å;
+    `labels`: per-site names kept by pymatgen.
+    """
+    matrix, positions = _arrays(lattice, coords, len(species), field)
+    if length_unit != "angstrom":
+        scale = convert(1.0, length_unit, "angstrom")
+        matrix, positions = matrix * scale, positions * scale if cartesian else positions
+    if abs(np.linalg.det(matrix)) < MIN_VOLUME:
+        raise RecordError(f"{field}: the lattice vectors span no volume")
+    fractional = np.linalg.solve(matrix.T, positions.T).T if cartesian else positions
+    sites = [
+        {"species": _site_species(entry, field), "abc": abc}
+        for entry, abc in zip(species, fractional.tolist(), strict=True)
+    ]
+    if labels is not None:
+        for site, label in zip(sites, labels, strict=True):
+            site["label"] = label
+    document = {
+        "@module": "pymatgen.core.structure",
+        "@class": "Structure",
+        "charge": 0,
+        "lattice": {"matrix": matrix.tolist(), "pbc": [bool(flag) for flag in pbc]},
+        "properties": {},
+        "sites": sites,
+    }
+    return orjson.dumps(document).decode()
+
+
+def read_structure(text: str) -> Structure:
+    """The pymatgen Structure of a stored structure document."""
+    return Structure.from_dict(orjson.loads(text))
+
+
+def composition_text(species: Sequence[str]) -> str:
+    """A formula counting the sites of each element, in order of first appearance ('Al2 O3')."""
+    counts: dict[str, int] = {}
+    for symbol in species:
+        counts[symbol] = counts.get(symbol, 0) + 1
+    return " ".join(f"{symbol}{count}" for symbol, count in counts.items())
+
+
+def _arrays(lattice: Any, coords: Any, nsites: int, field: str) -> tuple[np.ndarray, np.ndarray]:
+    """The lattice and coordinates as float arrays, checked: three finite vectors and one finite row per site."""
+    try:
+        matrix = np.asarray(lattice, dtype=float)
+        positions = np.asarray(coords, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"{field}: lattice or coordinates are not numbers ({exc})") from None
+    if matrix.shape != (3, 3) or not np.isfinite(matrix).all():
+        raise RecordError(f"{field}: the lattice is not three finite vectors (shape {matrix.shape})")
+    if not nsites or positions.shape != (nsites, 3) or not np.isfinite(positions).all():
+        raise RecordError(f"{field}: {nsites} species for coordinates of shape {positions.shape}")
+    return matrix, positions
+
+
+def _site_species(entry: Species, field: str) -> list[dict[str, Any]]:
+    if isinstance(entry, str):
+        return _element_site(entry, field)
+    if not isinstance(entry, dict) or not entry:
+        raise RecordError(f"{field}: site species {entry!r} is neither an element nor element occupancies")
+    occupancies = [{"element": _element(symbol, field), "occu": float(share)} for symbol, share in entry.items()]
+    total = sum(site["occu"] for site in occupancies)
+    if not all(0 < site["occu"] for site in occupancies) or total > 1 + 1e-6:
+        raise RecordError(f"{field}: site occupancies {entry!r} are not positive with a sum of at most 1")
+    return occupancies
+
+
+@lru_cache(maxsize=256)
+def _element_site(symbol: str, field: str) -> list[dict[str, Any]]:
+    return [{"element": _element(symbol, field), "occu": 1.0}]
+
+
+@lru_cache(maxsize=256)
+def _element(symbol: str, field: str) -> str:
+    if not Element.is_valid_symbol(symbol):
+        raise RecordError(f"{field}: '{symbol}' is not a chemical element")
+    return symbol

@@ -1,0 +1,59 @@
+"""Structure JSON written from a source's arrays reads back as the structure pymatgen builds itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from matreg.errors import RecordError
+from matreg.structure import composition_text, read_structure, structure_json
+
+ROCKSALT = [[0.0, 2.82, 2.82], [2.82, 0.0, 2.82], [2.82, 2.82, 0.0]]  # NaCl primitive cell, Å
+
+
+def test_fractional_and_cartesian_coordinates_give_pymatgen_structure():
+    fractional = [[0, 0, 0], [0.5, 0.5, 0.5]]
+    expected = Structure(Lattice(ROCKSALT), ["Na", "Cl"], fractional)
+    assert read_structure(structure_json(ROCKSALT, ["Na", "Cl"], fractional)) == expected
+    cartesian = expected.cart_coords.tolist()
+    stored = read_structure(structure_json(ROCKSALT, ["Na", "Cl"], cartesian, cartesian=True))
+    assert stored == expected and stored.frac_coords == pytest.approx(expected.frac_coords)
+
+
+def test_lengths_in_metres_are_stored_in_angstrom():
+    metres = (np.array(ROCKSALT) * 1e-10).tolist()
+    cartesian = (np.array([[1.41, 1.41, 1.41]]) * 1e-10).tolist()
+    structure = read_structure(structure_json(metres, ["Na"], cartesian, cartesian=True, length_unit="m"))
+    assert structure.lattice.matrix == pytest.approx(np.array(ROCKSALT))
+    assert structure.frac_coords[0] == pytest.approx([0.25, 0.25, 0.25])
+
+
+def test_disordered_sites_labels_and_periodicity_are_kept():
+    text = structure_json(
+        ROCKSALT, [{"Ga": 0.5, "In": 0.5}, "As"], [[0, 0, 0], [0.25, 0.25, 0.25]], labels=["GaIn", "As"], pbc=[1, 1, 0]
+    )
+    structure = read_structure(text)
+    assert not structure.is_ordered and structure[0].species.as_dict() == {"Ga": 0.5, "In": 0.5}
+    assert [site.label for site in structure] == ["GaIn", "As"] and structure.lattice.pbc == (True, True, False)
+
+
+@pytest.mark.parametrize(
+    ("lattice", "species", "coords", "message"),
+    [
+        (ROCKSALT[:2], ["Na"], [[0, 0, 0]], "not three finite vectors"),
+        ([[1, 0, 0], [2, 0, 0], [0, 0, 1]], ["Na"], [[0, 0, 0]], "span no volume"),
+        (ROCKSALT, ["Na", "Cl"], [[0, 0, 0]], r"2 species for coordinates of shape \(1, 3\)"),
+        (ROCKSALT, ["Xx"], [[0, 0, 0]], "'Xx' is not a chemical element"),
+        (ROCKSALT, [{"Ga": 0.7, "In": 0.5}], [[0, 0, 0]], "sum of at most 1"),
+        (ROCKSALT, ["Na"], [["a", 0, 0]], "not numbers"),
+        (ROCKSALT, ["Na"], [[float("nan"), 0, 0]], r"coordinates of shape \(1, 3\)"),
+    ],
+)
+def test_malformed_cells_are_record_errors(lattice, species, coords, message):
+    with pytest.raises(RecordError, match=f"cell: .*{message}"):
+        structure_json(lattice, species, coords, field="cell")
+
+
+def test_composition_counts_sites_in_order_of_appearance():
+    assert composition_text(["Al", "O", "Al", "O", "O"]) == "Al2 O3"
