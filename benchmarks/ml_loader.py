@@ -15,19 +15,14 @@ import os
 import platform
 import tempfile
 import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
 import torch
-from pymatgen.core import Structure
 
 from matreg.catalog import Catalog, Dataset
 from matreg.ingest import run_ingest
 from matreg.ml.dataset import CompositionSplit, ExportedDataset, export_torch
-from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.sources.base import Connector
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
 
@@ -40,38 +35,19 @@ citation: CrabNet benchmark data (see ../shared/data/SOURCES.txt)
 columns:
   target: {property: formation_energy_per_atom, unit: eV/atom}
 """
+STRUCTURE_MAPPING = """dataset: bench-structures
+formula_column: pretty_formula
+id_column: material_id
+structure_column: cif
+provenance: dft
+citation: Materials Project via mp_20 (see ../shared/data/SOURCES.txt)
+columns:
+  formation_energy_per_atom: {unit: eV/atom}
+"""
 HEADER = (
     "| data | records | exported | batch | load s | shuffled samples/s | in-order samples/s | import s | export s |\n"
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
-
-
-class CifCsvConnector(Connector):
-    """mp_20-style CSV rows (material_id, pretty_formula, formation_energy_per_atom, cif) with their structures."""
-
-    attribution = Attribution(source="bench-structures", provenance="dft", citation="Materials Project via mp_20")
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def run_info(self) -> RunInfo:
-        return RunInfo(endpoint=str(self.path), query=f"benchmark import of {self.path.name}")
-
-    def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
-        columns = ["material_id", "pretty_formula", "formation_energy_per_atom", "cif"]
-        records = pd.read_csv(self.path, usecols=columns).to_dict(orient="records")
-        yield Page([RawItem(row["material_id"], row) for row in records], None)
-
-    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # pymatgen reports CIF coordinates it rounded
-            structure = Structure.from_str(payload["cif"], fmt="cif")
-        return SourceRecord(
-            source_id=payload["material_id"],
-            formula=payload["pretty_formula"],
-            values=[RawValue("formation_energy_per_atom", payload["formation_energy_per_atom"], "eV/atom")],
-            structure=structure.to_json(),
-        )
 
 
 def one_core() -> None:
@@ -131,10 +107,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
+        (work / "structures.yaml").write_text(STRUCTURE_MAPPING, encoding="utf-8")
         lab = LabConnector(args.csv, load_mapping(work / "mapping.yaml"))
         builds = [(f"compositions: {args.csv.parent.name}/{args.csv.name}", *build(lab, work / "c"), False)]
         if args.structures:
-            graphs = build(CifCsvConnector(args.structures), work / "g")
+            graphs = build(LabConnector(args.structures, load_mapping(work / "structures.yaml")), work / "g")
             builds.append((f"crystal graphs: {args.structures.name}", *graphs, True))
         one_core()
         rows = [measure(label, export, imp, exp, args, graph) for label, export, imp, exp, graph in builds]

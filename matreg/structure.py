@@ -9,8 +9,10 @@ record (a Site object and a lattice dict per site), which matters at tens of tho
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,10 +50,13 @@ def structure_json(
     if abs(np.linalg.det(matrix)) < MIN_VOLUME:
         raise RecordError(f"{field}: the lattice vectors span no volume")
     fractional = np.linalg.solve(matrix.T, positions.T).T if cartesian else positions
-    sites = [
-        {"species": _site_species(entry, field), "abc": abc}
-        for entry, abc in zip(species, fractional.tolist(), strict=True)
-    ]
+    read: dict[Any, list[dict[str, Any]]] = {}  # each distinct species is checked once, however many sites it has
+    sites = []
+    for entry, abc in zip(species, fractional.tolist(), strict=True):
+        key = entry if isinstance(entry, str) else id(entry)  # sources share one dict per species name
+        if key not in read:
+            read[key] = _site_species(entry, field)
+        sites.append({"species": read[key], "abc": abc})
     if labels is not None:
         for site, label in zip(sites, labels, strict=True):
             site["label"] = label
@@ -69,6 +74,25 @@ def structure_json(
 def read_structure(text: str) -> Structure:
     """The pymatgen Structure of a stored structure document."""
     return Structure.from_dict(orjson.loads(text))
+
+
+def parse_structure(text: str, base: Path | None = None) -> Structure:
+    """A structure from CIF, POSCAR or pymatgen JSON text, or from the file the text names (relative to `base`).
+
+    RecordError if it is none of them.
+    """
+    text = str(text).strip()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # pymatgen reports CIF coordinates it rounded
+            if text.startswith("{"):
+                return Structure.from_dict(orjson.loads(text))
+            if "\n" not in text:  # one line: a file name
+                return Structure.from_file((base or Path()) / text)
+            return Structure.from_str(text, fmt="cif" if "_cell_length_a" in text else "poscar")
+    except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:  # orjson's JSONDecodeError is a ValueError
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RecordError(f"not a crystal structure (CIF, POSCAR, pymatgen JSON or a file of one): {reason}") from None
 
 
 def composition_text(species: Sequence[str]) -> str:
@@ -95,7 +119,7 @@ def _arrays(lattice: Any, coords: Any, nsites: int, field: str) -> tuple[np.ndar
 
 def _site_species(entry: Species, field: str) -> list[dict[str, Any]]:
     if isinstance(entry, str):
-        return _element_site(entry, field)
+        return [{"element": _element(entry, field), "occu": 1.0}]
     if not isinstance(entry, dict) or not entry:
         raise RecordError(f"{field}: site species {entry!r} is neither an element nor element occupancies")
     occupancies = [{"element": _element(symbol, field), "occu": float(share)} for symbol, share in entry.items()]
@@ -103,11 +127,6 @@ def _site_species(entry: Species, field: str) -> list[dict[str, Any]]:
     if not all(0 < site["occu"] for site in occupancies) or total > 1 + 1e-6:
         raise RecordError(f"{field}: site occupancies {entry!r} are not positive with a sum of at most 1")
     return occupancies
-
-
-@lru_cache(maxsize=256)
-def _element_site(symbol: str, field: str) -> list[dict[str, Any]]:
-    return [{"element": _element(symbol, field), "occu": 1.0}]
 
 
 @lru_cache(maxsize=256)

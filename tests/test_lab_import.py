@@ -1,11 +1,18 @@
 """Lab imports: mapping, harmonization and quarantine reasons, on the bundled real sample and on bad files."""
 
+import gzip
+
+import pandas as pd
 import pytest
 from conftest import LAB_EXAMPLE
+from pymatgen.core import Lattice, Structure
+from pymatgen.io.cif import CifWriter
+from pymatgen.io.vasp import Poscar
 
 from matreg.errors import ConfigError
 from matreg.ingest import run_ingest
 from matreg.sources.lab import LabConnector, load_mapping
+from matreg.structure import read_structure
 
 
 def import_file(store, data, mapping):
@@ -127,3 +134,52 @@ def test_a_negative_measurement_temperature_is_quarantined_not_fatal(store, tmp_
     report = import_file(store, data, mapping)
     assert (report.n_stored, report.n_quarantined) == (1, 1)
     assert store.query("SELECT reasons FROM quarantine").iloc[0, 0].tolist() == ["temperature_K -5 is negative"]
+
+
+STRUCTURE_MAPPING = """dataset: xtal-lab
+formula_column: formula
+id_column: sample
+structure_column: structure
+citation: test notebook 8
+columns:
+  gap: {property: band_gap, unit: eV}
+"""
+NACL = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def test_a_structure_column_reads_cif_poscar_json_and_file_names(store, tmp_path):
+    (tmp_path / "nacl.cif").write_text(str(CifWriter(NACL)), encoding="utf-8")
+    rows = pd.DataFrame(
+        {
+            "sample": ["cif", "poscar", "json", "file", "none", "broken"],
+            "formula": ["NaCl"] * 6,
+            "gap": ["8.5"] * 6,
+            "structure": [
+                str(CifWriter(NACL)),
+                Poscar(NACL).get_str(),
+                NACL.to_json(),
+                "nacl.cif",
+                "",
+                "this is no crystal",
+            ],
+        }
+    )
+    data, mapping = _write(tmp_path, rows.to_csv(index=False), STRUCTURE_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (5, 1)
+    materials = store.table("materials").set_index("source_id")
+    for sample in ("cif", "poscar", "json", "file"):
+        assert read_structure(materials.loc[sample, "structure"]) == NACL, sample
+        assert materials.loc[sample, "nsites"] == 2
+    assert pd.isna(materials.loc["none", "structure"]) and pd.isna(materials.loc["none", "nsites"])
+    reason = store.query("SELECT reasons[1] FROM quarantine").iloc[0, 0]
+    assert reason.startswith("column 'structure': not a crystal structure (CIF, POSCAR, pymatgen JSON or a file")
+
+
+def test_compressed_csv_files_are_read(store, tmp_path):
+    data, mapping = _write(tmp_path, "formula,dHf,Cp\nH2O,-285.83,75.351\n", MAPPING)
+    packed = tmp_path / "lab.csv.gz"
+    packed.write_bytes(gzip.compress(data.read_bytes()))
+    assert import_file(store, packed, mapping).n_stored == 1
+    with pytest.raises(ConfigError, match=r"unsupported file type '\.json\.gz'"):
+        LabConnector(tmp_path / "lab.json.gz", load_mapping(mapping))

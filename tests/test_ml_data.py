@@ -5,10 +5,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +18,6 @@ from matreg.errors import MatregError
 from matreg.ingest import run_ingest
 from matreg.ml.dataset import ExportedDataset, export_torch
 from matreg.ml.features import ELEMENT_PROPERTIES, featurize_compositions, stat_names
-from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
 
@@ -63,32 +59,17 @@ CATALOG = Catalog(
 )
 
 
-class Mp20Connector(Connector):
-    """The mp_20 fixture (CIF structures with DFT properties), one page."""
-
-    attribution = Attribution(source="mp-20", provenance="dft", method="PBE", citation="Materials Project, mp_20")
-
-    def run_info(self) -> RunInfo:
-        return RunInfo(endpoint=str(FIXTURES / "mp_20_biternary.csv.gz"), query="mp_20 fixture")
-
-    def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
-        frame = pd.read_csv(FIXTURES / "mp_20_biternary.csv.gz", index_col=0)
-        yield Page([RawItem(row["material_id"], row) for row in frame.to_dict(orient="records")], None)
-
-    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # pymatgen reports CIF coordinates it rounded
-            structure = Structure.from_str(payload["cif"], fmt="cif")
-        return SourceRecord(
-            source_id=payload["material_id"],
-            formula=payload["pretty_formula"],
-            values=[
-                RawValue("formation_energy_per_atom", payload["formation_energy_per_atom"], "eV/atom"),
-                RawValue("band_gap", payload["band_gap"], "eV"),
-            ],
-            structure=structure.to_json(),
-            nsites=len(structure),
-        )
+MP20_MAPPING = """dataset: mp-20
+formula_column: pretty_formula
+id_column: material_id
+structure_column: cif
+provenance: dft
+method: PBE
+citation: Materials Project, mp_20
+columns:
+  formation_energy_per_atom: {unit: eV/atom}
+  band_gap: {unit: eV}
+"""
 
 
 def _import(store: Store, data: Path, mapping_text: str, tmp: Path) -> None:
@@ -110,8 +91,9 @@ def gap_store(tmp_path_factory) -> Store:
 
 @pytest.fixture(scope="module")
 def mp_store(tmp_path_factory) -> Store:
-    store = Store(tmp_path_factory.mktemp("mp") / "store")
-    run_ingest(Mp20Connector(), store)
+    tmp = tmp_path_factory.mktemp("mp")
+    store = Store(tmp / "store")
+    _import(store, FIXTURES / "mp_20_biternary.csv.gz", MP20_MAPPING, tmp)
     return store
 
 

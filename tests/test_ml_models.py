@@ -36,20 +36,12 @@ TINY = {
 SETTINGS = {"epochs": 25, "seed": 3, "batch_size": 32, "lr": 3e-3, "patience": 25, "threads": 1}
 
 
-class CifLabConnector(LabConnector):
-    """A lab file whose `cif` column holds each sample's crystal structure."""
-
-    def to_record(self, payload: dict):
-        record = super().to_record(payload)
-        record.structure = Structure.from_str(payload["cif"], fmt="cif").to_json()
-        return record
-
-
-def _mapping(dataset: str, formula: str, id_column: str, column: str) -> LabMapping:
+def _mapping(dataset: str, formula: str, id_column: str, column: str, structures: str | None = None) -> LabMapping:
     return LabMapping(
         dataset=dataset,
         formula_column=formula,
         id_column=id_column,
+        structure_column=structures,
         provenance="dft",
         citation="tests/fixtures/ml_models/SOURCES.md",
         columns={column: {"property": "formation_energy_per_atom", "unit": "eV/atom"}},
@@ -80,10 +72,10 @@ def mp20_export(tmp_path_factory) -> Path:
     """The MP-20 structures imported with their CIFs and exported with crystal graphs (random split)."""
     root = tmp_path_factory.mktemp("mp20")
     store = Store(root / "store")
-    mapping = _mapping("mp20", "pretty_formula", "material_id", "formation_energy_per_atom")
+    mapping = _mapping("mp20", "pretty_formula", "material_id", "formation_energy_per_atom", structures="cif")
     data = root / "mp20.csv"
     pd.read_csv(MP20, dtype=str, keep_default_na=False).to_csv(data, index=False)
-    run_ingest(CifLabConnector(data, mapping), store)
+    run_ingest(LabConnector(data, mapping), store)
     export_torch(store, _catalog("mp20", "mp20"), "mp20", root / "export", split="random", seed=1)
     return root / "export"
 

@@ -339,6 +339,11 @@ class CompositionSplit(_TorchDataset):
         self.target = tensors["target"]
         self.record_id = record_id
 
+    @classmethod
+    def of_features(cls, features: dict[str, np.ndarray], record_id: list[str]) -> CompositionSplit:
+        """A split over freshly featurized inputs (`featurize_compositions`), without targets: for prediction."""
+        return cls(_unlabelled_tensors(features), record_id)
+
     def __len__(self) -> int:
         return len(self.record_id)
 
@@ -375,6 +380,15 @@ class GraphSplit(CompositionSplit):
         self.graph = graph
         self.rows = rows
 
+    @classmethod
+    def of_graphs(
+        cls, features: dict[str, np.ndarray], graph: dict[str, np.ndarray], record_id: list[str]
+    ) -> GraphSplit:
+        """A split over freshly featurized structures (composition features and `featurize_structures` graphs)."""
+        torch = require_torch()
+        graph_tensors = {name: torch.from_numpy(array) for name, array in graph.items()}
+        return cls(_unlabelled_tensors(features), record_id, graph_tensors, torch.arange(len(record_id)))
+
     def _item(self, positions: Tensor) -> dict[str, Tensor]:
         return super()._item(positions) | self._graphs(positions)
 
@@ -397,6 +411,13 @@ class GraphSplit(CompositionSplit):
             "edge_dst": self.graph["edge_dst"][edges] + shift,
             "edge_dist": self.graph["edge_dist"][edges],
         }
+
+
+def _unlabelled_tensors(features: dict[str, np.ndarray]) -> dict[str, Tensor]:
+    """Feature arrays as tensors, with a placeholder target of zeros."""
+    torch = require_torch()
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in features.items()}
+    return tensors | {"target": torch.zeros(len(next(iter(tensors.values()))), dtype=torch.float32)}
 
 
 def _spans(offsets: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:

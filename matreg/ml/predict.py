@@ -9,7 +9,6 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from pymatgen.core import Composition, Structure
 
@@ -52,7 +51,7 @@ def predict(run_dir: Path | str, inputs, device: str = "auto", batch_size: int =
         split, formulas = _graph_split(structures, config), [s.composition.reduced_formula for s in structures]
     else:
         names = formulas = read_formulas(inputs)
-        split = CompositionSplit(_tensors(featurize_compositions(formulas)), list(names))
+        split = CompositionSplit.of_features(featurize_compositions(formulas), list(names))
     standard = predict_split(model, split, batch_size, torch_device, amp=torch_device.type == "cuda")
     scale = config["standardisation"]
     target = config["target"]
@@ -67,23 +66,14 @@ def predict(run_dir: Path | str, inputs, device: str = "auto", batch_size: int =
     )
 
 
-def _tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """Feature arrays as tensors, plus a placeholder target."""
-    tensors = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in arrays.items()}
-    first = next(iter(tensors.values()))
-    return tensors | {"target": torch.zeros(len(first), dtype=torch.float32)}
-
-
 def _graph_split(structures: list[Structure], config: dict) -> GraphSplit:
     """A GraphSplit over new structures, with the run's neighbour cutoff and neighbour count."""
     graph_info = config["export"].get("graph") or {}
     cutoff = graph_info.get("cutoff_A", DEFAULT_CUTOFF)
     max_neighbors = graph_info.get("max_neighbors", DEFAULT_MAX_NEIGHBORS)
     graph = featurize_structures([structure.to_json() for structure in structures], cutoff, max_neighbors)
-    formulas = [structure.composition.formula for structure in structures]
-    tensors = _tensors(featurize_compositions(formulas))
-    graph_tensors = {name: torch.from_numpy(array) for name, array in graph.items()}
-    return GraphSplit(tensors, [str(i) for i in range(len(structures))], graph_tensors, torch.arange(len(structures)))
+    features = featurize_compositions([structure.composition.formula for structure in structures])
+    return GraphSplit.of_graphs(features, graph, [str(i) for i in range(len(structures))])
 
 
 def read_formulas(inputs) -> list[str]:

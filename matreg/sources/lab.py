@@ -9,16 +9,19 @@ from typing import Annotated, Any
 
 import pandas as pd
 import pydantic
+from pymatgen.core import Structure
 
 from matreg.catalog import Provenance
 from matreg.errors import ConfigError, RecordError
 from matreg.fieldmap import FieldSpec
 from matreg.schema import ExtensionSpec, load_extension, load_vocabulary
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.structure import parse_structure
 from matreg.validation import is_blank, parse_number
 from matreg.yamlio import load_model
 
 READERS = {".csv": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel", ".json": "json"}
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")  # a CSV or TSV file may be compressed ('data.csv.gz')
 
 
 def _extension(name: str) -> ExtensionSpec:
@@ -44,6 +47,7 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     formula_column: str
     id_column: str | None = None
     name_column: str | None = None
+    structure_column: str | None = None  # CIF, POSCAR or pymatgen JSON text, or a file name (beside the data file)
     provenance: Provenance = "experimental"
     method: str | None = None
     citation: str
@@ -106,9 +110,12 @@ def load_mapping(path: Path) -> LabMapping:
 
 def read_rows(path: Path, sheet: str | int = 0) -> pd.DataFrame:
     """All cells of a lab file as text (no type guessing: the mapping and validation decide)."""
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        raise ConfigError(f"{path}: unsupported file type '{path.suffix}' (use {', '.join(READERS)})")
+    suffixes = [suffix.lower() for suffix in path.suffixes[-2:]]
+    compressed = len(suffixes) == 2 and suffixes[1] in COMPRESSED
+    kind = READERS.get(suffixes[0] if compressed else path.suffix.lower())
+    if kind is None or (compressed and kind != "csv"):
+        known = ", ".join([*READERS, *(f".csv{suffix}" for suffix in COMPRESSED)])
+        raise ConfigError(f"{path}: unsupported file type '{''.join(path.suffixes[-2:])}' (use {known})")
     try:
         if kind == "csv":
             return pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
@@ -133,7 +140,8 @@ class LabConnector(Connector):
         self.attribution = mapping.attribution()
 
     def _check_columns(self) -> None:
-        needed = [self.mapping.formula_column, self.mapping.id_column, self.mapping.name_column]
+        mapping = self.mapping
+        needed = [mapping.formula_column, mapping.id_column, mapping.name_column, mapping.structure_column]
         for spec in self.mapping.columns.values():
             needed += [spec.unit_field, spec.temperature_field]
         needed += list(self.mapping.columns) + list(self.mapping.extra_columns)
@@ -181,6 +189,7 @@ class LabConnector(Connector):
 
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         mapping = self.mapping
+        structure = self._structure(payload)
         return SourceRecord(
             source_id=payload["_source_id"],
             formula=payload[mapping.formula_column],
@@ -191,11 +200,22 @@ class LabConnector(Connector):
             ],
             name=payload[mapping.name_column] if mapping.name_column else None,
             source_url=f"file:{self.path.name}#line={payload['_line']}",
+            structure=structure.to_json() if structure is not None else None,
+            nsites=len(structure) if structure is not None else None,
             attributes={
                 attribute: None if is_blank(payload[column]) else str(payload[column]).strip()
                 for column, attribute in mapping.extra_columns.items()
             },
         )
+
+    def _structure(self, payload: dict[str, Any]) -> Structure | None:
+        column = self.mapping.structure_column
+        if column is None or is_blank(payload[column]):
+            return None
+        try:
+            return parse_structure(payload[column], base=self.path.parent)
+        except RecordError as exc:
+            raise RecordError(f"column '{column}': {exc}") from None
 
     def _value(self, payload: dict[str, Any], column: str, spec: FieldSpec) -> RawValue:
         unit = spec.unit if spec.unit is not None else str(payload[spec.unit_field]).strip()
