@@ -20,13 +20,14 @@ from matreg.yamlio import load_model
 
 ColumnType = Literal["string", "float64", "int64", "bool", "timestamp", "list<string>"]
 
+LIST_OF_STRINGS = pyarrow.list_(pyarrow.string())
 _ARROW_TYPES = {
     "string": pyarrow.string(),
     "float64": pyarrow.float64(),
     "int64": pyarrow.int64(),
     "bool": pyarrow.bool_(),
     "timestamp": pyarrow.timestamp("us", tz="UTC"),
-    "list<string>": pyarrow.list_(pyarrow.string()),
+    "list<string>": LIST_OF_STRINGS,
 }
 _PANDAS_TYPES = {
     "string": "string",
@@ -202,7 +203,12 @@ def _list_of_strings() -> pa.Check:
     def is_list_of_strings(value) -> bool:
         return isinstance(value, (list, tuple, np.ndarray)) and all(isinstance(item, str) for item in value)
 
-    return pa.Check(lambda series: series.map(is_list_of_strings), error="a list of strings")
+    def check(series: pd.Series) -> pd.Series:
+        if series.dtype == pd.ArrowDtype(LIST_OF_STRINGS):  # Arrow's type already says it: only nulls are not lists
+            return series.notna()
+        return series.map(is_list_of_strings)
+
+    return pa.Check(check, error="a list of strings")
 
 
 def _vocabulary_check() -> pa.Check:

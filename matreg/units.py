@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import pint
 
@@ -21,9 +21,11 @@ for _definition in _DEFINITIONS:
     ureg.define(_definition)
 
 
-@dataclass(frozen=True)
-class AtomCounts:
-    """How many atoms a formula unit and a cell hold: needed to turn molar or per-cell values into per-atom ones."""
+class AtomCounts(NamedTuple):
+    """How many atoms a formula unit and a cell hold: needed to turn molar or per-cell values into per-atom ones.
+
+    A named tuple: one is made per record converted, and tuples are the cheapest immutable record to make.
+    """
 
     per_formula_unit: float | None = None
     per_cell: float | None = None
@@ -44,7 +46,10 @@ def parse_unit(text: str) -> pint.Unit:
     return unit
 
 
-def convert(value: float, from_unit: str, to_unit: str, counts: AtomCounts = AtomCounts()) -> float:
+NO_COUNTS = AtomCounts()
+
+
+def convert(value: float, from_unit: str, to_unit: str, counts: AtomCounts = NO_COUNTS) -> float:
     """Convert `value` from one unit to another, bridging per-formula-unit/per-cell and per-atom with `counts`."""
     plan = _plan(from_unit, to_unit)
     if isinstance(plan, str):

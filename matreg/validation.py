@@ -16,6 +16,7 @@ import pyarrow
 from matreg.errors import UnitError, ValidationError
 from matreg.formula import Formula, parse_formula
 from matreg.schema import (
+    LIST_OF_STRINGS,
     PropertySpec,
     extension_schema,
     load_extension,
@@ -233,6 +234,7 @@ _PANDAS_DTYPES = {
     pyarrow.string(): pd.StringDtype(),
     pyarrow.int64(): pd.Int64Dtype(),
     pyarrow.bool_(): pd.BooleanDtype(),
+    LIST_OF_STRINGS: pd.ArrowDtype(LIST_OF_STRINGS),  # typed by Arrow: no Python list per row
 }
 
 
