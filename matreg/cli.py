@@ -122,8 +122,9 @@ def _finish(report: RunReport) -> None:
     verb = "would store" if report.dry_run else "stored"
     if report.dry_run:
         typer.echo(f"dry run: {report.request} ({report.n_available} records available); first page mapped:")
+    unchanged = f" ({report.n_unchanged} unchanged, not written again)" if report.n_unchanged else ""
     typer.echo(
-        f"{report.source}: read {report.n_fetched}, {verb} {report.n_stored} records "
+        f"{report.source}: read {report.n_fetched}, {verb} {report.n_stored} records{unchanged} "
         f"({report.n_values} values), quarantined {report.n_quarantined}  [run {report.run_id}]"
     )
     for reason, count in report.reasons.most_common(10):

@@ -52,6 +52,7 @@ class RunReport:
     n_stored: int = 0
     n_values: int = 0
     n_quarantined: int = 0
+    n_unchanged: int | None = None
     n_available: int | None = None
     reasons: Counter = field(default_factory=Counter)
     unmapped: Counter = field(default_factory=Counter)
@@ -59,6 +60,11 @@ class RunReport:
     request: str = ""
     dry_run: bool = False
     resumed: bool = False
+
+    def finish(self, run_row: dict[str, Any], unchanged: dict[str, int]) -> dict[str, Any]:
+        """The run's fetch_runs row as published: with how many valid records were already stored unchanged."""
+        self.n_unchanged = unchanged.get("materials", 0)
+        return {**run_row, "n_unchanged": self.n_unchanged}
 
     def add_page(self, page: _PageRows) -> None:
         """Count a page's rows into the run's totals."""
@@ -169,7 +175,7 @@ def run_ingest(
             _stage_pages(connector, store, info, report, limit, progress)
             report.status, report.cursor = "complete", None
             store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
-            store.publish_run(report.run_id, _check_batch)
+            store.publish_run(report.run_id, _check_batch, report.finish)
         except Exception as exc:
             _record_failure(store, info, report, connector, exc)
             raise
@@ -263,6 +269,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "n_stored": report.n_stored,
         "n_values": report.n_values,
         "n_quarantined": report.n_quarantined,
+        "n_unchanged": report.n_unchanged,
         "n_available": report.n_available,
         "unmapped_fields": json.dumps(dict(report.unmapped.most_common()), sort_keys=False),
         "database_version": connector.attribution.database_version,

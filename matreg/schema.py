@@ -50,6 +50,7 @@ class ColumnSpec(pydantic.BaseModel, extra="forbid"):
     min: float | None = None
     max: float | None = None
     vocabulary: bool = False
+    stamp: bool = False  # written by every run (which run, when): not part of a row's content
 
 
 class TableSpec(pydantic.BaseModel, extra="forbid"):
@@ -58,6 +59,11 @@ class TableSpec(pydantic.BaseModel, extra="forbid"):
     description: str
     primary_key: list[str]
     columns: dict[str, ColumnSpec]
+
+    @property
+    def content_columns(self) -> list[str]:
+        """The columns that say what a row holds (all but the stamp columns)."""
+        return [name for name, column in self.columns.items() if not column.stamp]
 
     @pydantic.model_validator(mode="after")
     def _key_columns_exist(self) -> TableSpec:

@@ -14,6 +14,7 @@ from its last staged page, and re-writing a key later updates it without duplica
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,13 +25,14 @@ from typing import Any
 
 import duckdb
 import filelock
+import numpy
 import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
 
 from matreg.errors import StoreError
 from matreg.journal import RunJournal
-from matreg.schema import arrow_schema, load_tables, load_vocabulary
+from matreg.schema import arrow_schema, load_tables, load_vocabulary, table_spec
 
 DB_NAME = "matreg.duckdb"
 DEFAULT_STORE = Path("matreg-store")
@@ -38,6 +40,7 @@ EXPORT_FORMATS = ("parquet", "csv", "jsonl")
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
 
 BatchCheck = Callable[[str, pyarrow.Table], Any]
+RunFinisher = Callable[[dict, dict[str, int]], dict]  # (last staged fetch_runs row, unchanged rows) -> row to publish
 
 
 class Store:
@@ -88,21 +91,30 @@ class Store:
         rows = {name: table for name, table in self._arrow_tables(tables).items() if name != "fetch_runs"}
         self._journals[run_id].append(rows, run_row)
 
-    def publish_run(self, run_id: str, check: BatchCheck) -> str:
+    def publish_run(self, run_id: str, check: BatchCheck, finish: RunFinisher) -> str:
         """Make a staged run visible at once: one Parquet file per table, each batch passing `check` first.
 
-        `check(table, frame)` raises to refuse the run; nothing is then published and the run stays staged.
-        The run's fetch_runs row is its last staged one. Returns the commit name.
+        Rows identical to the stored row with their key (stamp columns aside) are not written again.
+        `check(table, batch)` raises to refuse the run; nothing is then published and the run stays staged.
+        The run's fetch_runs row is its last staged one, as `finish(row, unchanged rows per table)` completes it.
+        Returns the commit name.
         """
         self.ensure()
         journal = self._journals.pop(run_id, None) or RunJournal(self.staging_dir / run_id)
         journal.close()
         build = self._new_tmp_dir()
         try:
-            run_row, sizes = journal.last_commit(), journal.committed_sizes()
-            for name in load_tables():
-                pages = iter([self._to_arrow(name, [run_row])]) if name == "fetch_runs" else journal.tables(name, sizes)
-                self._compact(_batches(pages), name, build / f"{name}.parquet", check)
+            sizes, unchanged = journal.committed_sizes(), {}
+            with contextlib.closing(self.connect()) as con:
+                for name in load_tables():
+                    if name != "fetch_runs":
+                        stored = con if con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] else None
+                        pages = journal.tables(name, sizes)
+                        unchanged[name] = self._compact(pages, name, build / f"{name}.parquet", check, stored)
+            run_row = finish(journal.last_commit(), unchanged)
+            self._compact(
+                iter([self._to_arrow("fetch_runs", [run_row])]), "fetch_runs", build / "fetch_runs.parquet", check
+            )
             os.rename(self.staging_dir / run_id, build / "staged")  # leaves staging in the rename that publishes
             with self._lock():
                 final = self.data_dir / f"c{self._next_sequence():08d}"
@@ -132,17 +144,34 @@ class Store:
         """How many pages the unfinished runs have staged, all together."""
         return sum(RunJournal(run_dir).pages() for run_dir in self.staging_dir.glob("*"))
 
-    def _compact(self, batches: Iterator[pyarrow.Table], name: str, path: Path, check: BatchCheck) -> None:
-        """Write the batches of one table into one Parquet file, each checked first."""
-        writer = None
+    def _compact(
+        self,
+        pages: Iterator[pyarrow.Table],
+        name: str,
+        path: Path,
+        check: BatchCheck,
+        con: duckdb.DuckDBPyConnection | None = None,
+    ) -> int:
+        """Write one table's pages into one Parquet file, in checked batches; only new or changed rows with `con`.
+
+        `con` reads the stored rows; None when the table has none (nothing can be unchanged).
+
+        Returns how many rows were left out as unchanged.
+        """
+        writer, unchanged = None, 0
         try:
-            for batch in batches:
+            for batch in _batches(pages):
                 check(name, batch)
-                writer = writer or pq.ParquetWriter(path, arrow_schema(name))
-                writer.write_table(batch)
+                if con is not None:
+                    written = _new_or_changed(con, name, batch)
+                    unchanged, batch = unchanged + batch.num_rows - written.num_rows, written
+                if batch.num_rows:
+                    writer = writer or pq.ParquetWriter(path, arrow_schema(name))
+                    writer.write_table(batch)
         finally:
             if writer is not None:
                 writer.close()
+        return unchanged
 
     def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
         with self._lock():
@@ -233,6 +262,22 @@ class Store:
         """Write a JSON document atomically."""
         text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
         return atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
+
+
+def _new_or_changed(con: duckdb.DuckDBPyConnection, name: str, batch: pyarrow.Table) -> pyarrow.Table:
+    """The rows of `batch` that differ from the stored row with the same key (stamp columns aside), in order."""
+    spec = table_spec(name)
+    key = " AND ".join(f"s.{column} IS NOT DISTINCT FROM b.{column}" for column in spec.primary_key)
+    content = [column for column in spec.content_columns if column not in spec.primary_key]
+    same = " AND ".join(f"s.{column} IS NOT DISTINCT FROM b.{column}" for column in content) or "true"
+    con.register("batch", batch.append_column("position_", pyarrow.array(range(batch.num_rows), pyarrow.int64())))
+    try:  # only the positions of unchanged rows come back: the batch itself is filtered in Arrow
+        unchanged = con.sql(f"SELECT b.position_ FROM batch b JOIN {name} s ON {key} WHERE {same}").fetchnumpy()
+    finally:
+        con.unregister("batch")
+    keep = numpy.ones(batch.num_rows, dtype=bool)
+    keep[unchanged["position_"]] = False
+    return batch.filter(keep)
 
 
 def _batches(pages: Iterator[pyarrow.Table], size: int = PUBLISH_BATCH_BYTES) -> Iterator[pyarrow.Table]:

@@ -69,14 +69,18 @@ def test_a_persistent_server_error_fails_the_run_and_leaves_the_store_as_before(
     assert "HTTP 500" in runs["error"].iloc[1]
 
 
-def test_refetching_updates_rows_without_duplicating_them(store, catalog):
+def test_refetching_unchanged_records_writes_nothing_again(store, catalog):
     first = fetch(store, catalog, TABLES)
     second = fetch(store, catalog, TABLES)
     counts = store.query("SELECT (SELECT count(*) FROM materials) AS m, (SELECT count(*) FROM properties) AS p")
     assert (counts.m[0], counts.p[0]) == (3, 21)
     run_ids = set(store.query("SELECT DISTINCT run_id FROM properties")["run_id"])
-    assert run_ids == {second.run_id} != {first.run_id}
-    assert len(store.table("fetch_runs")) == 2
+    assert run_ids == {first.run_id}  # the second run found every row as stored
+    assert (second.n_stored, second.n_unchanged) == (3, 3)
+    runs = store.query("SELECT run_id, n_stored, n_unchanged FROM fetch_runs ORDER BY started_at")
+    assert runs.values.tolist() == [[first.run_id, 3, 0], [second.run_id, 3, 3]]
+    written = store.query("SELECT count(*) FROM read_parquet('data/c*/**/properties.parquet')").iloc[0, 0]
+    assert written == 21  # in all the store's files: no row was written twice
 
 
 def test_second_fetch_is_served_from_the_http_cache(store, catalog, janaf_server):

@@ -88,6 +88,21 @@ def test_reimporting_the_same_file_changes_nothing(store, tmp_path):
     assert [len(store.table(n)) for n in ("materials", "properties", "quarantine")] == [1, 2, 1]
 
 
+def test_reimporting_an_edited_file_writes_only_the_changed_value(store, tmp_path):
+    data, mapping = _write(tmp_path, "formula,dHf,Cp\nH2O,-285.83,75.351\nAl2O3,-1675.692,79.0\n", MAPPING)
+    first = import_file(store, data, mapping)
+    data.write_text("formula,dHf,Cp\nH2O,-285.83,75.351\nAl2O3,-1675.692,79.1\n", encoding="utf-8")
+    second = import_file(store, data, mapping)
+    assert (second.n_stored, second.n_unchanged) == (2, 2)  # the material rows are as they were
+    rows = store.query("SELECT record_id, property, value, run_id FROM properties ORDER BY record_id, property")
+    by_run = rows.groupby("run_id")["property"].apply(sorted).to_dict()
+    assert by_run == {
+        first.run_id: ["formation_energy_per_atom", "formation_energy_per_atom", "heat_capacity_cp"],
+        second.run_id: ["heat_capacity_cp"],
+    }
+    assert rows.loc[rows["run_id"] == second.run_id, "value"].tolist() == [79.1]
+
+
 def test_a_mapped_column_missing_from_the_file_is_a_clear_error(tmp_path):
     data, mapping = _write(tmp_path, "formula,dHf\nH2O,-285.83\n", MAPPING)
     with pytest.raises(ConfigError, match="mapped column.*Cp"):
