@@ -122,10 +122,10 @@ def _finish(report: RunReport) -> None:
     verb = "would store" if report.dry_run else "stored"
     if report.dry_run:
         typer.echo(f"dry run: {report.request} ({report.n_available} records available); first page mapped:")
-    unchanged = f" ({report.n_unchanged} unchanged, not written again)" if report.n_unchanged else ""
+    unchanged = f"; {report.n_unchanged} of them already stored, unchanged" if report.n_unchanged else ""
     typer.echo(
-        f"{report.source}: read {report.n_fetched}, {verb} {report.n_stored} records{unchanged} "
-        f"({report.n_values} values), quarantined {report.n_quarantined}  [run {report.run_id}]"
+        f"{report.source}: read {report.n_fetched}, {verb} {report.n_stored} records "
+        f"({report.n_values} values{unchanged}), quarantined {report.n_quarantined}  [run {report.run_id}]"
     )
     for reason, count in report.reasons.most_common(10):
         typer.echo(f"  {count:6d}  {reason}")
@@ -229,7 +229,7 @@ def status(store: StoreOpt = DEFAULT_STORE) -> None:
     )
     typer.echo(counts.to_string(index=False) if len(counts) else "no values stored yet")
     runs = target.query(
-        "SELECT run_id, status, n_fetched, n_stored, n_values, n_quarantined FROM fetch_runs "
+        "SELECT run_id, status, n_fetched, n_stored, n_unchanged, n_values, n_quarantined FROM fetch_runs "
         "ORDER BY started_at DESC LIMIT 5"
     )
     if len(runs):
