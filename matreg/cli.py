@@ -122,7 +122,7 @@ def _finish(report: RunReport) -> None:
     verb = "would store" if report.dry_run else "stored"
     if report.dry_run:
         typer.echo(f"dry run: {report.request} ({report.n_available} records available); first page mapped:")
-    unchanged = f"; {report.n_unchanged} of them already stored, unchanged" if report.n_unchanged else ""
+    unchanged = f"; {report.n_unchanged} records already stored, unchanged" if report.n_unchanged else ""
     typer.echo(
         f"{report.source}: read {report.n_fetched}, {verb} {report.n_stored} records "
         f"({report.n_values} values{unchanged}), quarantined {report.n_quarantined}  [run {report.run_id}]"

@@ -17,7 +17,7 @@ def test_fetch_reports_what_it_stored(run):
     assert result.exit_code == 0
     assert "read 2, stored 1 records (7 values), quarantined 1" in result.stdout
     again = run("fetch", "janaf", "H-064", "Q-404")
-    assert "read 2, stored 1 records (7 values; 1 of them already stored, unchanged), quarantined 1" in (again.stdout)
+    assert "read 2, stored 1 records (7 values; 1 records already stored, unchanged), quarantined 1" in (again.stdout)
     assert "n_unchanged" in run("status").stdout
 
 
