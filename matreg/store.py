@@ -105,12 +105,11 @@ class Store:
         build = self._new_tmp_dir()
         try:
             sizes, unchanged = journal.committed_sizes(), {}
-            with contextlib.closing(self.connect()) as con:
-                for name in load_tables():
-                    if name != "fetch_runs":
-                        stored = con if con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] else None
-                        pages = journal.tables(name, sizes)
-                        unchanged[name] = self._compact(pages, name, build / f"{name}.parquet", check, stored)
+            for name in load_tables():
+                if name != "fetch_runs":
+                    path = build / f"{name}.parquet"
+                    self._compact(journal.tables(name, sizes), name, path, check)
+                    unchanged[name] = self._drop_unchanged(name, path)
             run_row = finish(journal.last_commit(), unchanged)
             self._compact(
                 iter([self._to_arrow("fetch_runs", [run_row])]), "fetch_runs", build / "fetch_runs.parquet", check
@@ -144,34 +143,45 @@ class Store:
         """How many pages the unfinished runs have staged, all together."""
         return sum(RunJournal(run_dir).pages() for run_dir in self.staging_dir.glob("*"))
 
-    def _compact(
-        self,
-        pages: Iterator[pyarrow.Table],
-        name: str,
-        path: Path,
-        check: BatchCheck,
-        con: duckdb.DuckDBPyConnection | None = None,
-    ) -> int:
-        """Write one table's pages into one Parquet file, in checked batches; only new or changed rows with `con`.
-
-        `con` reads the stored rows; None when the table has none (nothing can be unchanged).
-
-        Returns how many rows were left out as unchanged.
-        """
-        writer, unchanged = None, 0
+    def _compact(self, pages: Iterator[pyarrow.Table], name: str, path: Path, check: BatchCheck) -> None:
+        """Write one table's pages into one Parquet file (none without rows), each batch checked first."""
+        writer = None
         try:
-            for batch in _batches(pages):
+            for batch in _batches(pages, PUBLISH_BATCH_BYTES):
                 check(name, batch)
-                if con is not None:
-                    written = _new_or_changed(con, name, batch)
-                    unchanged, batch = unchanged + batch.num_rows - written.num_rows, written
-                if batch.num_rows:
-                    writer = writer or pq.ParquetWriter(path, arrow_schema(name))
-                    writer.write_table(batch)
+                writer = writer or pq.ParquetWriter(path, arrow_schema(name))
+                writer.write_table(batch)
         finally:
             if writer is not None:
                 writer.close()
-        return unchanged
+
+    def _drop_unchanged(self, name: str, path: Path) -> int:
+        """Rewrite a run's Parquet file of one table without the rows stored already, unchanged; how many those were.
+
+        A row is unchanged when the stored row with its key has the same content (stamp columns aside). One DuckDB
+        anti-join per table finds their positions; the file is then rewritten a row group at a time.
+        """
+        if not path.exists():
+            return 0
+        unchanged = self._unchanged_positions(name, path)
+        if len(unchanged):
+            _rewrite_without(path, unchanged, arrow_schema(name))
+        return len(unchanged)
+
+    def _unchanged_positions(self, name: str, path: Path) -> numpy.ndarray:
+        spec = table_spec(name)
+        key = " AND ".join(f"s.{column} IS NOT DISTINCT FROM n.{column}" for column in spec.primary_key)
+        content = [column for column in spec.content_columns if column not in spec.primary_key]
+        same = " AND ".join(f"s.{column} IS NOT DISTINCT FROM n.{column}" for column in content) or "true"
+        with contextlib.closing(self.connect()) as con:
+            if not con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]:
+                return numpy.empty(0, dtype=numpy.int64)  # nothing stored: nothing can be unchanged
+            found = con.execute(
+                f"SELECT n.file_row_number FROM read_parquet(?, file_row_number = true) n "
+                f"JOIN {name} s ON {key} WHERE {same}",
+                [str(path)],
+            ).fetchnumpy()
+        return numpy.sort(found["file_row_number"])
 
     def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
         with self._lock():
@@ -264,23 +274,32 @@ class Store:
         return atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
-def _new_or_changed(con: duckdb.DuckDBPyConnection, name: str, batch: pyarrow.Table) -> pyarrow.Table:
-    """The rows of `batch` that differ from the stored row with the same key (stamp columns aside), in order."""
-    spec = table_spec(name)
-    key = " AND ".join(f"s.{column} IS NOT DISTINCT FROM b.{column}" for column in spec.primary_key)
-    content = [column for column in spec.content_columns if column not in spec.primary_key]
-    same = " AND ".join(f"s.{column} IS NOT DISTINCT FROM b.{column}" for column in content) or "true"
-    con.register("batch", batch.append_column("position_", pyarrow.array(range(batch.num_rows), pyarrow.int64())))
-    try:  # only the positions of unchanged rows come back: the batch itself is filtered in Arrow
-        unchanged = con.sql(f"SELECT b.position_ FROM batch b JOIN {name} s ON {key} WHERE {same}").fetchnumpy()
+def _rewrite_without(path: Path, positions: numpy.ndarray, schema: pyarrow.Schema) -> None:
+    """Rewrite a Parquet file without the rows at `positions` (sorted), a row group at a time (none left: no file)."""
+    source = pq.ParquetFile(path)
+    temp = path.with_suffix(".rewrite")
+    writer, start = None, 0
+    try:
+        for group in range(source.num_row_groups):
+            table = source.read_row_group(group)
+            keep = numpy.ones(table.num_rows, dtype=bool)
+            inside = positions[(positions >= start) & (positions < start + table.num_rows)]
+            keep[inside - start] = False
+            start += table.num_rows
+            if keep.any():
+                writer = writer or pq.ParquetWriter(temp, schema)
+                writer.write_table(table.filter(keep))
     finally:
-        con.unregister("batch")
-    keep = numpy.ones(batch.num_rows, dtype=bool)
-    keep[unchanged["position_"]] = False
-    return batch.filter(keep)
+        if writer is not None:
+            writer.close()
+        source.close()
+    if writer is None:
+        path.unlink()
+    else:
+        os.replace(temp, path)
 
 
-def _batches(pages: Iterator[pyarrow.Table], size: int = PUBLISH_BATCH_BYTES) -> Iterator[pyarrow.Table]:
+def _batches(pages: Iterator[pyarrow.Table], size: int) -> Iterator[pyarrow.Table]:
     """Pages gathered into tables of about `size` bytes, in order (memory stays flat however long the run)."""
     pending: list[pyarrow.Table] = []
     gathered = 0

@@ -155,6 +155,19 @@ def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_
     assert not any(resumed.staging_dir.iterdir())
 
 
+def test_a_refetch_in_many_batches_writes_only_the_new_record(store, catalog, monkeypatch):
+    import matreg.store
+
+    first = fetch(store, catalog, TABLES, page_size=1)
+    monkeypatch.setattr(matreg.store, "PUBLISH_BATCH_BYTES", 1)  # every page its own batch and row group
+    second = fetch(store, catalog, [*TABLES, "N-023"], page_size=1)
+    assert (second.n_stored, second.n_unchanged) == (4, 3)
+    runs = store.query("SELECT source_id, run_id FROM materials ORDER BY source_id").values.tolist()
+    assert runs == sorted([[table, first.run_id] for table in TABLES] + [["N-023", second.run_id]])
+    written = store.query("SELECT count(*) FROM read_parquet('data/c*/**/properties.parquet')").iloc[0, 0]
+    assert written == 28  # 21 from the first run, the new table's 7 from the second
+
+
 def test_resume_without_an_interrupted_run_is_a_clear_error(store, catalog):
     from matreg.errors import StoreError
 
