@@ -33,14 +33,19 @@ class RunJournal:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._files: dict[str, BinaryIO] = {}
+        self._sizes: dict[str, int] | None = None  # committed length of every table file, once appending
 
     def append(self, tables: dict[str, pyarrow.Table], run_row: pyarrow.Table) -> None:
-        """Write one page's tables, then its commit frame (the run row and every table file's length)."""
+        """Write one page's tables, then its commit frame (the run row and every table file's length).
+
+        The first append of a journal object first cuts what a killed writer left (`recover`).
+        """
+        if self._sizes is None:
+            self.recover()
         self.directory.mkdir(parents=True, exist_ok=True)
         for name, table in tables.items():
-            self._write(name, table)
-        sizes = {name: file.tell() for name, file in self._files.items() if name != COMMITS}
-        metadata = {**(run_row.schema.metadata or {}), _SIZES_KEY: json.dumps(sizes).encode()}
+            self._sizes[name] = self._write(name, table)
+        metadata = {**(run_row.schema.metadata or {}), _SIZES_KEY: json.dumps(self._sizes).encode()}
         self._write(COMMITS, run_row.replace_schema_metadata(metadata))
 
     def last_commit(self) -> dict[str, Any] | None:
@@ -60,6 +65,7 @@ class RunJournal:
         for path in self.directory.glob(f"*{SUFFIX}"):
             name = path.name.removesuffix(SUFFIX)
             _truncate(path, end if name == COMMITS else sizes.get(name, 0))
+        self._sizes = sizes  # tables this session does not write keep their committed length in later commits
 
     def tables(self, name: str, sizes: dict[str, int]) -> Iterator[pyarrow.Table]:
         """The committed pages' rows of one table, page by page (`sizes`: from `committed_sizes`)."""
@@ -72,12 +78,13 @@ class RunJournal:
         return _sizes(commit[0]) if commit else {}
 
     def close(self) -> None:
-        """Close the files this journal appends to."""
+        """Close the files this journal appends to (a later append recovers first)."""
         for file in self._files.values():
             file.close()
-        self._files = {}
+        self._files, self._sizes = {}, None
 
-    def _write(self, name: str, table: pyarrow.Table) -> None:
+    def _write(self, name: str, table: pyarrow.Table) -> int:
+        """Append one frame to a table's file; the file's length after it."""
         if name not in self._files:
             self._files[name] = open(self._path(name), "ab", buffering=0)  # noqa: SIM115 (kept open across pages)
         sink = pyarrow.BufferOutputStream()
@@ -85,6 +92,7 @@ class RunJournal:
             writer.write_table(table)
         payload = sink.getvalue()
         self._files[name].write(_HEADER.pack(payload.size) + payload.to_pybytes())
+        return self._files[name].tell()
 
     def _last_commit(self) -> tuple[pyarrow.Table, int] | None:
         """The last complete commit frame and the offset where it ends."""

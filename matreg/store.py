@@ -84,9 +84,8 @@ class Store:
 
         Views do not see it; the fetch_runs row (counts and cursor) is what a resumed run continues from.
         """
-        if run_id not in self._journals:
-            journal = self._journals[run_id] = RunJournal(self.staging_dir / run_id)
-            journal.recover()  # a resumed run: drop what a killed writer left after its last committed page
+        if run_id not in self._journals:  # a resumed run's journal cuts what a killed writer left, then appends
+            self._journals[run_id] = RunJournal(self.staging_dir / run_id)
         run_row = self._to_arrow("fetch_runs", tables["fetch_runs"])
         rows = {name: table for name, table in self._arrow_tables(tables).items() if name != "fetch_runs"}
         self._journals[run_id].append(rows, run_row)

@@ -50,9 +50,24 @@ def test_a_page_cut_by_a_kill_is_not_committed_and_is_cut_on_recovery(tmp_path):
     resumed = RunJournal(tmp_path / "run")
     resumed.recover()
     assert (table_file.stat().st_size, commits.stat().st_size) == committed
-    resumed.append(page(2, 2), run_row(2))
+    resumed.append(page(2, 2), run_row(2))  # appends after the cut
     resumed.close()
     assert record_ids(RunJournal(tmp_path / "run")) == ["r0", "r1", "r2", "r3"]
+
+
+def test_tables_a_resumed_run_no_longer_writes_keep_their_committed_rows(tmp_path):
+    journal = RunJournal(tmp_path / "run")
+    journal.append(page(0, 2) | {"quarantine": pyarrow.table({"item": ["bad-1"]})}, run_row(1))
+    journal.close()
+    resumed = RunJournal(tmp_path / "run")  # a run resumed after a kill: its later pages quarantine nothing
+    resumed.append(page(2, 1), run_row(2))
+    resumed.append(page(3, 1), run_row(3))
+    resumed.close()
+    reader = RunJournal(tmp_path / "run")
+    quarantined = [t["item"].to_pylist() for t in reader.tables("quarantine", reader.committed_sizes())]
+    assert quarantined == [["bad-1"]] and record_ids(reader) == ["r0", "r1", "r2", "r3"]
+    RunJournal(tmp_path / "run").recover()  # recovering again keeps them too
+    assert [t.num_rows for t in reader.tables("quarantine", reader.committed_sizes())] == [1]
 
 
 def test_an_empty_journal_has_nothing_committed(tmp_path):
