@@ -172,9 +172,10 @@ def run_ingest(
             return _dry_run(connector)
         report = _resume_or_start(connector, store, info, resume)
         try:
-            _stage_pages(connector, store, info, report, limit, progress)
-            report.status, report.cursor = "complete", None
-            store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
+            if report.status != "complete":  # a run resumed after all its pages were staged is only published
+                _stage_pages(connector, store, info, report, limit, progress)
+                report.status, report.cursor = "complete", None
+                store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             store.publish_run(report.run_id, _check_batch, report.finish)
         except Exception as exc:
             _record_failure(store, info, report, connector, exc)
@@ -284,6 +285,7 @@ def _report_from_row(row: dict[str, Any]) -> RunReport:
         run_id=row["run_id"],
         source=row["source"],
         started_at=row["started_at"],
+        status=row["status"],
         n_fetched=row["n_fetched"],
         n_stored=row["n_stored"],
         n_values=row["n_values"],

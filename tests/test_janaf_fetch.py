@@ -168,6 +168,21 @@ def test_a_refetch_in_many_batches_writes_only_the_new_record(store, catalog, mo
     assert written == 28  # 21 from the first run, the new table's 7 from the second
 
 
+def test_a_run_interrupted_while_publishing_resumes_by_publishing_only(store, catalog, janaf_server, monkeypatch):
+    from matreg.store import Store
+
+    publish = Store.publish_run
+    monkeypatch.setattr(Store, "publish_run", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        fetch(store, catalog, TABLES)
+    monkeypatch.setattr(Store, "publish_run", publish)
+    hits = janaf_server.hits("/tables/H-064.txt")
+    report = run_ingest(build_connector("janaf", catalog, FetchRequest(ids=TABLES)), store, resume=True)
+    assert janaf_server.hits("/tables/H-064.txt") == hits  # nothing fetched again
+    assert report.resumed and (report.n_fetched, report.n_stored) == (3, 3)
+    assert sorted(store.table("materials")["source_id"]) == sorted(TABLES) and len(store.table("properties")) == 21
+
+
 def test_resume_without_an_interrupted_run_is_a_clear_error(store, catalog):
     from matreg.errors import StoreError
 
