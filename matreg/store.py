@@ -157,30 +157,34 @@ class Store:
     def _drop_unchanged(self, name: str, path: Path) -> int:
         """Rewrite a run's Parquet file of one table without the rows stored already, unchanged; how many those were.
 
-        A row is unchanged when the stored row with its key has the same content (stamp columns aside). One DuckDB
-        anti-join per table finds their positions; the file is then rewritten a row group at a time.
+        A row is unchanged when the stored row with its key has the same content (stamp columns aside); only the
+        run's last row of a key is compared, earlier ones (which the views would never show) are dropped with it.
+        One DuckDB query per table finds their positions; the file is then rewritten a row group at a time.
         """
         if not path.exists():
             return 0
-        unchanged = self._unchanged_positions(name, path)
-        if len(unchanged):
-            _rewrite_without(path, unchanged, arrow_schema(name))
-        return len(unchanged)
+        dropped, unchanged = self._rows_to_drop(name, path)
+        if len(dropped):
+            _rewrite_without(path, dropped, arrow_schema(name))
+        return unchanged
 
-    def _unchanged_positions(self, name: str, path: Path) -> numpy.ndarray:
+    def _rows_to_drop(self, name: str, path: Path) -> tuple[numpy.ndarray, int]:
+        """Positions of the rows a run need not write (sorted), and how many of them are unchanged last rows."""
         spec = table_spec(name)
         key = " AND ".join(f"s.{column} IS NOT DISTINCT FROM n.{column}" for column in spec.primary_key)
         content = [column for column in spec.content_columns if column not in spec.primary_key]
         same = " AND ".join(f"s.{column} IS NOT DISTINCT FROM n.{column}" for column in content) or "true"
         with contextlib.closing(self.connect()) as con:
             if not con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]:
-                return numpy.empty(0, dtype=numpy.int64)  # nothing stored: nothing can be unchanged
+                return numpy.empty(0, dtype=numpy.int64), 0  # nothing stored: nothing can be unchanged
             found = con.execute(
-                f"SELECT n.file_row_number FROM read_parquet(?, file_row_number = true) n "
-                f"JOIN {name} s ON {key} WHERE {same}",
+                f"WITH n AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
+                "ORDER BY file_row_number DESC) AS newest FROM read_parquet(?, file_row_number = true)) "
+                "SELECT file_row_number, false AS unchanged FROM n WHERE newest > 1 "
+                f"UNION ALL SELECT n.file_row_number, true FROM n JOIN {name} s ON {key} WHERE n.newest = 1 AND {same}",
                 [str(path)],
             ).fetchnumpy()
-        return numpy.sort(found["file_row_number"])
+        return numpy.sort(found["file_row_number"]), int(found["unchanged"].sum())
 
     def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
         with self._lock():

@@ -7,6 +7,7 @@ import pytest
 from matreg.errors import StoreError
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
+from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.janaf import JanafConnector
 from matreg.store import Store
 
@@ -116,3 +117,38 @@ def test_a_table_declared_after_the_store_was_made_gets_an_empty_file(store, cat
         path.unlink()  # as in a store made before curation_log existed
     run_ingest(_connector(catalog, ["C-095"]), store)
     assert store.table("curation_log").empty and len(store.table("materials")) == 2
+
+
+class Pages(Connector):
+    """Records given page by page (values of one formation energy), to publish exactly these runs."""
+
+    attribution = Attribution(source="pages", provenance="dft", citation="test")
+
+    def __init__(self, *pages: list[tuple[str, float]]) -> None:
+        self.given = pages
+
+    def run_info(self) -> RunInfo:
+        return RunInfo(endpoint="memory", query="given pages")
+
+    def pages(self, cursor=None):
+        for number, page in enumerate(self.given):
+            items = [RawItem(source_id, {"id": source_id, "value": value}) for source_id, value in page]
+            yield Page(items, {"page": number + 1} if number + 1 < len(self.given) else None)
+
+    def to_record(self, payload: dict) -> SourceRecord:
+        value = RawValue("formation_energy_per_atom", payload["value"], "eV/atom")
+        return SourceRecord(source_id=payload["id"], formula="NaCl", values=[value])
+
+
+def _energy(store: Store) -> list:
+    return store.query("SELECT record_id, value FROM properties ORDER BY record_id").values.tolist()
+
+
+def test_only_a_runs_last_row_of_a_key_is_compared_with_the_stored_one(store):
+    first = run_ingest(Pages([("x", -1.0), ("y", -2.0)]), store)
+    back = run_ingest(Pages([("x", -1.5)], [("x", -1.0), ("y", -2.0)]), store)  # x changes, then changes back
+    assert _energy(store) == [["pages:x", -1.0], ["pages:y", -2.0]]
+    assert back.n_unchanged == 2 and set(store.table("properties")["run_id"]) == {first.run_id}
+    later = run_ingest(Pages([("x", -1.0)], [("x", -3.0)]), store)
+    assert _energy(store) == [["pages:x", -3.0], ["pages:y", -2.0]]
+    assert later.n_unchanged == 1  # x's material row is as stored: only its value changed
