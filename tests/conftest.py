@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from replay import ReplayServer, Reply, Request
 
@@ -28,6 +29,22 @@ def janaf_route(request: Request) -> Reply:
 def janaf_server():
     with ReplayServer(janaf_route, prefix="/tables/") as server:
         yield server
+
+
+VISIBLE_TABLES = ("materials", "properties", "quarantine")
+
+
+def visible_tables(store: Store) -> dict[str, pd.DataFrame]:
+    """What a failed run must leave as it was: the stored rows of the data tables, in key order."""
+    return {name: store.table(name) for name in VISIBLE_TABLES}
+
+
+def assert_failed_without_trace(store: Store, before: dict[str, pd.DataFrame], error: str) -> None:
+    """The second run failed, its record says `error`, and the data tables are as `before`."""
+    for name, frame in before.items():
+        assert store.table(name).equals(frame), name
+    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
+    assert list(runs["status"]) == ["complete", "failed"] and error in runs["error"].iloc[1]
 
 
 @pytest.fixture

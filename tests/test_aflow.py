@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import assert_failed_without_trace, visible_tables
 from pymatgen.core import Structure
 from replay import ReplayServer, Reply, Request
 
@@ -176,15 +177,11 @@ def test_a_429_with_retry_after_is_honoured_then_succeeds(store, aflow_catalog, 
 
 def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(store, aflow_catalog, aflux):
     fetch(store, aflow_catalog, everything=True, page_size=4)
-    before = {name: store.table(name) for name in ("materials", "properties", "quarantine")}
+    before = visible_tables(store)
     aflux.fail(AFLUX, *[503] * 4)
     with pytest.raises(SourceError, match="HTTP 503"):
         fetch(store, aflow_catalog, ids=["aflow:fc70fda6652015cb"])
-    for name, frame in before.items():
-        assert store.table(name).equals(frame), name
-    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
-    assert list(runs["status"]) == ["complete", "failed"]
-    assert "HTTP 503" in runs["error"].iloc[1]
+    assert_failed_without_trace(store, before, "HTTP 503")
 
 
 def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_path, aflow_catalog, aflux):

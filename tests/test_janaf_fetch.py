@@ -1,7 +1,7 @@
 """matreg's JANAF connector over real HTTP, against recorded tables served on 127.0.0.1."""
 
 import pytest
-from conftest import write_catalog
+from conftest import assert_failed_without_trace, visible_tables, write_catalog
 
 from matreg.catalog import load_catalog
 from matreg.errors import SourceError
@@ -58,15 +58,11 @@ def test_a_server_error_is_retried_until_success(store, catalog, janaf_server):
 
 def test_a_persistent_server_error_fails_the_run_and_leaves_the_store_as_before(store, catalog, janaf_server):
     fetch(store, catalog, ["H-064"])
-    before = {name: store.table(name) for name in ("materials", "properties", "quarantine")}
+    before = visible_tables(store)
     janaf_server.fail("/tables/C-095.txt", 500, 500, 500, 500, 500)
     with pytest.raises(SourceError, match="HTTP 500"):
         fetch(store, catalog, ["Al-001", "C-095"])
-    for name, frame in before.items():
-        assert store.table(name).equals(frame), name
-    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
-    assert list(runs["status"]) == ["complete", "failed"]
-    assert "HTTP 500" in runs["error"].iloc[1]
+    assert_failed_without_trace(store, before, "HTTP 500")
 
 
 def test_refetching_unchanged_records_writes_nothing_again(store, catalog):

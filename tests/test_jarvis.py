@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_failed_without_trace, visible_tables
 from pymatgen.core import Lattice, Structure
 from replay import ReplayServer, Reply, Request
 
@@ -217,14 +218,11 @@ def test_a_429_with_retry_after_is_honoured_then_the_download_succeeds(store, ca
 def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(tmp_path, store, server):
     catalog = jarvis_catalog(tmp_path, server, cache=False)
     fetch(store, catalog, ids=["JVASP-1002"])
-    before = {name: store.table(name) for name in ("materials", "properties", "quarantine")}
+    before = visible_tables(store)
     server.fail(DOWNLOAD, 503, 503, 503, 503)
     with pytest.raises(SourceError, match="HTTP 503"):
         fetch(store, catalog, everything=True)
-    for name, frame in before.items():
-        assert store.table(name).equals(frame), name
-    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
-    assert list(runs["status"]) == ["complete", "failed"] and DOWNLOAD in runs["error"].iloc[1]
+    assert_failed_without_trace(store, before, DOWNLOAD)
 
 
 def test_a_download_cut_after_page_one_resumes_with_exactly_the_records_of_a_clean_run(tmp_path, figshare, server):

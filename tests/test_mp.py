@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import assert_failed_without_trace, visible_tables
 from pymatgen.core import Composition, Structure
 from replay import ReplayServer, Reply, Request
 
@@ -262,14 +263,11 @@ def test_a_429_with_retry_after_is_honoured_then_succeeds(store, mp_catalog, mp_
 
 def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(store, mp_catalog, mp_server):
     fetch(store, mp_catalog, ids=["mp-631"])
-    before = {name: store.table(name) for name in ("materials", "properties", "quarantine")}
+    before = visible_tables(store)
     mp_server.fail(SUMMARY_PATH, *[503] * 5)
     with pytest.raises(SourceError, match="503"):
         fetch(store, mp_catalog, everything=True, page_size=4)
-    for name, frame in before.items():
-        assert store.table(name).equals(frame), name
-    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
-    assert list(runs["status"]) == ["complete", "failed"] and "503" in runs["error"].iloc[1]
+    assert_failed_without_trace(store, before, "503")
 
 
 def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_path, mp_catalog, mp_server):

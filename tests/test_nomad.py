@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import assert_failed_without_trace, visible_tables
 from pymatgen.core import Structure
 from replay import ReplayServer, Reply, Request
 
@@ -97,12 +98,6 @@ def fetch(store, catalog, **options):
     return run_ingest(build_connector("nomad", catalog, request), store)
 
 
-def sorted_table(store: Store, name: str):
-    """A store table in a stable row order (views do not promise one)."""
-    frame = store.table(name)
-    return frame.sort_values(frame.columns[0], ignore_index=True)
-
-
 def page_requests(server) -> list[dict]:
     return [request.json() for request in server.requests if request.path == ARCHIVE_QUERY]
 
@@ -183,14 +178,11 @@ def test_a_429_with_retry_after_is_honoured_then_succeeds(store, catalog, server
 
 def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(store, catalog, server):
     fetch(store, catalog)
-    before = {name: sorted_table(store, name) for name in ("materials", "properties", "quarantine")}
+    before = visible_tables(store)
     server.fail(ARCHIVE_QUERY, *[503] * 4)
     with pytest.raises(SourceError, match="HTTP 503"):
         fetch(store, catalog, ids=["mp-10009"], everything=False)
-    for name, frame in before.items():
-        assert sorted_table(store, name).equals(frame), name
-    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
-    assert runs["status"].tolist() == ["complete", "failed"] and "HTTP 503" in runs["error"].iloc[1]
+    assert_failed_without_trace(store, before, "HTTP 503")
 
 
 def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_path, catalog, server, replay):

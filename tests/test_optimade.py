@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import assert_failed_without_trace, visible_tables
 from optimade_server import SERVER_PYTHON_ENV, ReferenceServer, server_python
 from pymatgen.core import Lattice, Structure
 from replay import ReplayServer, Reply, Request
@@ -101,12 +102,6 @@ def write_catalog(path: Path, base_url: str) -> Path:
 
 def fetch(store: Store, catalog, request: FetchRequest, **options):
     return run_ingest(build_connector("optimade", catalog, request), store, **options)
-
-
-def sorted_table(store: Store, name: str) -> pd.DataFrame:
-    """A store table in a fixed row order."""
-    frame = store.table(name)
-    return frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
 
 
 @pytest.fixture
@@ -267,14 +262,11 @@ def test_a_429_with_retry_after_is_honoured_then_succeeds(store, reference_catal
 
 def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(store, reference_catalog, reference_replay):
     fetch(store, reference_catalog, NELEMENTS_2)
-    before = {name: sorted_table(store, name) for name in ("materials", "properties", "quarantine")}
+    before = visible_tables(store)
     reference_replay.broken = {4}
     with pytest.raises(SourceError, match="HTTP 503"):
         fetch(store, reference_catalog, NELEMENTS_2)
-    for name, frame in before.items():
-        assert sorted_table(store, name).equals(frame), name
-    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
-    assert list(runs["status"]) == ["complete", "failed"] and "HTTP 503" in runs["error"].iloc[1]
+    assert_failed_without_trace(store, before, "HTTP 503")
 
 
 def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(

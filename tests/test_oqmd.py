@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from conftest import assert_failed_without_trace, visible_tables
 from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import load_catalog
@@ -149,14 +150,11 @@ def test_a_429_with_retry_after_is_honoured_then_succeeds(store, catalog, server
 
 def test_a_persistent_503_fails_the_run_and_leaves_the_store_unchanged(store, catalog, server):
     fetch(store, catalog, filter=FILTER, page_size=20)
-    before = {name: store.table(name) for name in ("materials", "properties", "quarantine")}
+    before = visible_tables(store)
     server.fail(PATH, *[503] * 4)
     with pytest.raises(SourceError, match="HTTP 503"):
         fetch(store, catalog, filter=FILTER, page_size=20)
-    for name, frame in before.items():
-        assert store.table(name).equals(frame), name
-    runs = store.query("SELECT status, error FROM fetch_runs ORDER BY started_at")
-    assert list(runs.status) == ["complete", "failed"] and "HTTP 503" in runs.error.iloc[1]
+    assert_failed_without_trace(store, before, "HTTP 503")
 
 
 def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_path, catalog, server, replay):

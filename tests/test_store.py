@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from conftest import assert_failed_without_trace, visible_tables
 
 from matreg.errors import StoreError
 from matreg.http import HttpClient
@@ -26,19 +27,13 @@ def _connector(catalog, ids, cls=JanafConnector, page_size=25):
     return cls(source, HttpClient(source.http), ids, page_size=page_size)
 
 
-def _snapshot(store):
-    return {name: store.table(name) for name in ("materials", "properties", "quarantine")}
-
-
 def test_a_run_that_raises_midway_leaves_the_store_as_before(store, catalog):
     run_ingest(_connector(catalog, ["H-064"]), store)
-    before = _snapshot(store)
+    before = visible_tables(store)
     connector = _connector(catalog, ["C-095", "Al-001", "O-029"], ExplodingJanaf, page_size=1)
     with pytest.raises(RuntimeError, match="connection reset"):
         run_ingest(connector, store)
-    after = _snapshot(store)
-    assert all(after[name].equals(before[name]) for name in before)
-    assert list(store.query("SELECT status FROM fetch_runs ORDER BY started_at")["status"]) == ["complete", "failed"]
+    assert_failed_without_trace(store, before, "connection reset")
 
 
 def test_a_crash_while_publishing_leaves_no_partial_commit(store, catalog, monkeypatch):
@@ -104,11 +99,10 @@ def test_staged_rows_breaking_the_schema_are_never_published(store, catalog):
     from matreg.errors import ValidationError
 
     run_ingest(_connector(catalog, ["H-064"]), store)
-    before = _snapshot(store)
+    before = visible_tables(store)
     with pytest.raises(ValidationError, match="provenance"):
         run_ingest(_connector(catalog, ["C-095", "Al-001"], MislabelledJanaf, page_size=1), store)
-    after = _snapshot(store)
-    assert all(after[name].equals(before[name]) for name in before)
+    assert_failed_without_trace(store, before, "provenance")
 
 
 def test_a_table_declared_after_the_store_was_made_gets_an_empty_file(store, catalog):
