@@ -50,8 +50,12 @@ class RunJournal:
 
     def last_commit(self) -> dict[str, Any] | None:
         """The run row of the last committed page (None: nothing committed)."""
+        return self.committed()[0]
+
+    def committed(self) -> tuple[dict[str, Any] | None, dict[str, int]]:
+        """The last committed page's run row, and how long each table file was then (its committed bytes)."""
         commit = self._last_commit()
-        return commit[0].to_pylist()[-1] if commit else None
+        return (commit[0].to_pylist()[-1], _sizes(commit[0])) if commit else (None, {})
 
     def pages(self) -> int:
         """How many pages are committed."""
@@ -68,14 +72,9 @@ class RunJournal:
         self._sizes = sizes  # tables this session does not write keep their committed length in later commits
 
     def tables(self, name: str, sizes: dict[str, int]) -> Iterator[pyarrow.Table]:
-        """The committed pages' rows of one table, page by page (`sizes`: from `committed_sizes`)."""
+        """The committed pages' rows of one table, page by page (`sizes`: from `committed`)."""
         for table, _ in _frames(self._path(name), sizes.get(name, 0)):
             yield table
-
-    def committed_sizes(self) -> dict[str, int]:
-        """How long each table file was at the last commit: the committed pages' bytes."""
-        commit = self._last_commit()
-        return _sizes(commit[0]) if commit else {}
 
     def close(self) -> None:
         """Close the files this journal appends to (a later append recovers first)."""

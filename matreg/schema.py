@@ -39,6 +39,24 @@ _PANDAS_TYPES = {
 }
 
 
+def pandas_dtype(arrow_type: pyarrow.DataType) -> pd.api.extensions.ExtensionDtype | None:
+    """The pandas dtype pandera checks a column of this Arrow type as, to convert Arrow straight into it.
+
+    A list<string> column stays Arrow-backed (no Python list per row); None leaves pyarrow's default (float64).
+    """
+    return _PANDAS_OF_ARROW.get(arrow_type)
+
+
+_PANDAS_OF_ARROW = {
+    arrow: dtype
+    for arrow, dtype in (
+        (_ARROW_TYPES[name], pd.ArrowDtype(_ARROW_TYPES[name]) if given is None else pd.api.types.pandas_dtype(given))
+        for name, given in _PANDAS_TYPES.items()
+    )
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype)  # numpy dtypes (float64) are pyarrow's default anyway
+}
+
+
 class ColumnSpec(pydantic.BaseModel, extra="forbid"):
     """One column of a canonical table."""
 

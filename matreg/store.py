@@ -86,9 +86,8 @@ class Store:
         """
         if run_id not in self._journals:  # a resumed run's journal cuts what a killed writer left, then appends
             self._journals[run_id] = RunJournal(self.staging_dir / run_id)
-        run_row = self._to_arrow("fetch_runs", tables["fetch_runs"])
-        rows = {name: table for name, table in self._arrow_tables(tables).items() if name != "fetch_runs"}
-        self._journals[run_id].append(rows, run_row)
+        rows = {name: table for name, table in tables.items() if name != "fetch_runs"}
+        self._journals[run_id].append(self._arrow_tables(rows), self._to_arrow("fetch_runs", tables["fetch_runs"]))
 
     def publish_run(self, run_id: str, check: BatchCheck, finish: RunFinisher) -> str:
         """Make a staged run visible at once: one Parquet file per table, each batch passing `check` first.
@@ -103,16 +102,14 @@ class Store:
         journal.close()
         build = self._new_tmp_dir()
         try:
-            sizes, unchanged = journal.committed_sizes(), {}
+            (run_row, sizes), unchanged = journal.committed(), {}
             for name in load_tables():
                 if name != "fetch_runs":
                     path = build / f"{name}.parquet"
                     self._compact(journal.tables(name, sizes), name, path, check)
                     unchanged[name] = self._drop_unchanged(name, path)
-            run_row = finish(journal.last_commit(), unchanged)
-            self._compact(
-                iter([self._to_arrow("fetch_runs", [run_row])]), "fetch_runs", build / "fetch_runs.parquet", check
-            )
+            published = self._to_arrow("fetch_runs", [finish(run_row, unchanged)])
+            self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
             os.rename(self.staging_dir / run_id, build / "staged")  # leaves staging in the rename that publishes
             with self._lock():
                 final = self.data_dir / f"c{self._next_sequence():08d}"
@@ -171,11 +168,11 @@ class Store:
     def _rows_to_drop(self, name: str, path: Path) -> tuple[numpy.ndarray, int]:
         """Positions of the rows a run need not write (sorted), and how many of them are unchanged last rows."""
         spec = table_spec(name)
-        key = " AND ".join(f"s.{column} IS NOT DISTINCT FROM n.{column}" for column in spec.primary_key)
-        content = [column for column in spec.content_columns if column not in spec.primary_key]
-        same = " AND ".join(f"s.{column} IS NOT DISTINCT FROM n.{column}" for column in content) or "true"
+        key = _equal(spec.primary_key)
+        same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
         with contextlib.closing(self.connect()) as con:
-            if not con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]:
+            stored = con.execute(f"SELECT count(*) FROM read_parquet('{_files(name)}', union_by_name = true)")
+            if not stored.fetchall()[0][0]:
                 return numpy.empty(0, dtype=numpy.int64), 0  # nothing stored: nothing can be unchanged
             found = con.execute(
                 f"WITH n AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
@@ -277,6 +274,11 @@ class Store:
         return atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
+def _equal(columns: list[str]) -> str:
+    """SQL: the run's row `n` and the stored row `s` agree on these columns (NULL equals NULL)."""
+    return " AND ".join(f"s.{column} IS NOT DISTINCT FROM n.{column}" for column in columns)
+
+
 def _rewrite_without(path: Path, positions: numpy.ndarray, schema: pyarrow.Schema) -> None:
     """Rewrite a Parquet file without the rows at `positions` (sorted), a row group at a time (none left: no file)."""
     source = pq.ParquetFile(path)
@@ -354,10 +356,15 @@ def _refuse_writes(sql: str) -> None:
         raise StoreError(f"refused: the store is read-only here, and this is a {statements[0].type.name} statement")
 
 
+def _files(name: str) -> str:
+    """The Parquet files of one table in every commit, relative to the store directory."""
+    return f"data/c*/**/{name}.parquet"
+
+
 def _latest_rows_sql(name: str, key: list[str]) -> str:
     """Rows of every commit of a table, keeping for each key the last row of the newest commit."""
     return (
-        f"SELECT * EXCLUDE (filename, file_row_number) FROM read_parquet('data/c*/**/{name}.parquet', "
+        f"SELECT * EXCLUDE (filename, file_row_number) FROM read_parquet('{_files(name)}', "
         f"filename = true, file_row_number = true, union_by_name = true) QUALIFY row_number() OVER "
         f"(PARTITION BY {', '.join(key)} ORDER BY filename DESC, file_row_number DESC) = 1"
     )

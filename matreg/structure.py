@@ -86,7 +86,7 @@ def parse_structure(text: str, base: Path | None = None) -> Structure:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # pymatgen reports CIF coordinates it rounded
             if text.startswith("{"):
-                return Structure.from_dict(orjson.loads(text))
+                return read_structure(text)
             if "\n" not in text:  # one line: a file name
                 return Structure.from_file((base or Path()) / text)
             return Structure.from_str(text, fmt="cif" if "_cell_length_a" in text else "poscar")

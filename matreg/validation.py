@@ -16,12 +16,12 @@ import pyarrow
 from matreg.errors import UnitError, ValidationError
 from matreg.formula import Formula, parse_formula
 from matreg.schema import (
-    LIST_OF_STRINGS,
     PropertySpec,
     extension_schema,
     load_extension,
     load_tables,
     load_vocabulary,
+    pandas_dtype,
     pandera_schema,
 )
 from matreg.sources.base import Attribution, RawValue, SourceRecord
@@ -227,15 +227,7 @@ def validate_table(name: str, frame: pd.DataFrame, unique_keys: bool = True) -> 
 
 def arrow_frame(table: pyarrow.Table) -> pd.DataFrame:
     """An Arrow table of canonical rows as the frame `validate_table` checks, converted straight to its dtypes."""
-    return table.to_pandas(types_mapper=_PANDAS_DTYPES.get)
-
-
-_PANDAS_DTYPES = {
-    pyarrow.string(): pd.StringDtype(),
-    pyarrow.int64(): pd.Int64Dtype(),
-    pyarrow.bool_(): pd.BooleanDtype(),
-    LIST_OF_STRINGS: pd.ArrowDtype(LIST_OF_STRINGS),  # typed by Arrow: no Python list per row
-}
+    return table.to_pandas(types_mapper=pandas_dtype)
 
 
 def check_store_tables(tables: dict[str, pd.DataFrame]) -> list[str]:

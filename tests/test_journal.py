@@ -16,7 +16,7 @@ def run_row(cursor: int) -> pyarrow.Table:
 
 
 def record_ids(journal: RunJournal) -> list[str]:
-    tables = journal.tables("properties", journal.committed_sizes())
+    tables = journal.tables("properties", journal.committed()[1])
     return [value for table in tables for value in table["record_id"].to_pylist()]
 
 
@@ -29,7 +29,7 @@ def test_committed_pages_read_back_in_order(tmp_path):
     reader = RunJournal(tmp_path / "run")
     assert reader.pages() == 3 and reader.last_commit() == {"run_id": "run", "cursor": "3"}
     assert record_ids(reader) == ["r0", "r1", "r2", "r3", "r4"]
-    assert list(reader.tables("quarantine", reader.committed_sizes())) == []
+    assert list(reader.tables("quarantine", reader.committed()[1])) == []
 
 
 def test_a_page_cut_by_a_kill_is_not_committed_and_is_cut_on_recovery(tmp_path):
@@ -64,10 +64,10 @@ def test_tables_a_resumed_run_no_longer_writes_keep_their_committed_rows(tmp_pat
     resumed.append(page(3, 1), run_row(3))
     resumed.close()
     reader = RunJournal(tmp_path / "run")
-    quarantined = [t["item"].to_pylist() for t in reader.tables("quarantine", reader.committed_sizes())]
+    quarantined = [t["item"].to_pylist() for t in reader.tables("quarantine", reader.committed()[1])]
     assert quarantined == [["bad-1"]] and record_ids(reader) == ["r0", "r1", "r2", "r3"]
     RunJournal(tmp_path / "run").recover()  # recovering again keeps them too
-    assert [t.num_rows for t in reader.tables("quarantine", reader.committed_sizes())] == [1]
+    assert [t.num_rows for t in reader.tables("quarantine", reader.committed()[1])] == [1]
 
 
 def test_an_empty_journal_has_nothing_committed(tmp_path):

@@ -142,9 +142,9 @@ class LabConnector(Connector):
     def _check_columns(self) -> None:
         mapping = self.mapping
         needed = [mapping.formula_column, mapping.id_column, mapping.name_column, mapping.structure_column]
-        for spec in self.mapping.columns.values():
+        for spec in mapping.columns.values():
             needed += [spec.unit_field, spec.temperature_field]
-        needed += list(self.mapping.columns) + list(self.mapping.extra_columns)
+        needed += list(mapping.columns) + list(mapping.extra_columns)
         missing = [c for c in dict.fromkeys(needed) if c and c not in self.frame.columns]
         if missing:
             raise ConfigError(f"{self.path}: mapped column(s) not in the file: {', '.join(missing)}")
