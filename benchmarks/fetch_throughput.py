@@ -38,12 +38,12 @@ print(json.dumps({{"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_mb, "stored
 """
 FETCH = """
 from matreg.catalog import load_catalog
-from matreg.ingest import run_ingest
+from matreg.ingest import run_ingest, tune_gc_for_fetch
 from matreg.sources import build_connector
 from matreg.store import Store
 catalog = load_catalog(Path({catalog!r}))
 connector = build_connector("{source}", catalog, replay.fetch_request({page_size}))
-__import__("gc").freeze()  # as `matreg fetch` does
+tune_gc_for_fetch()  # as `matreg fetch` does
 stored = run_ingest(connector, Store({store!r})).n_stored
 """
 BASELINE = """

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import orjson
 import requests
 import requests_cache
 from requests.adapters import HTTPAdapter
@@ -118,7 +119,7 @@ class HttpClient:
 
     def _json(self, response: requests.Response) -> Any:
         try:
-            return response.json()
+            return orjson.loads(response.content)  # several times the json module on number-heavy pages
         except ValueError:
             raise SourceError(self.redact(f"not JSON from {response.url}: {response.text[:80]!r}")) from None
 

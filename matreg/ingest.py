@@ -8,6 +8,7 @@ only when its last page is staged and the whole run is published in one rename.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import uuid
@@ -38,6 +39,18 @@ from matreg.validation import (
     to_json,
     validate_table,
 )
+
+GC_THRESHOLD = 20_000  # allocations between cyclic-GC runs during a fetch (CPython's default is 700)
+
+
+def tune_gc_for_fetch() -> None:
+    """Make the cyclic GC cheap for a long fetch: with CPython's defaults it takes up to a quarter of the CPU time.
+
+    The libraries' objects, alive all run long, are frozen out of its scans, and as decoded pages are thousands of
+    containers each, it runs less often. Neither changes what is freed, only when.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD)
 
 
 @dataclass

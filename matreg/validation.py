@@ -204,8 +204,8 @@ def parse_number(value: Any) -> float | str:
 
 
 def is_blank(value: Any) -> bool:
-    """True for an absent value (None, NaN, empty text): no measurement, nothing to reject."""
-    if value is None:
+    """True for an absent value (None, NA, NaN, empty text): no measurement, nothing to reject."""
+    if value is None or value is pd.NA:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True

@@ -28,6 +28,13 @@ def test_error_messages_never_carry_the_key(janaf_server):
     assert SECRET not in message and "api_key=***" in message
 
 
+def test_a_body_that_is_not_json_is_a_clear_error_without_the_key(janaf_server):
+    client = HttpClient(HttpSettings(retries=0), auth_header="X-API-KEY", api_key=SECRET)
+    with pytest.raises(SourceError, match=r"not JSON from .*H-064.txt.*'Water \(H2O\)") as error:
+        client.get_json(janaf_server.url + f"H-064.txt?api_key={SECRET}")
+    assert SECRET not in str(error.value)
+
+
 def test_secret_looking_parameters_are_redacted():
     assert redact_params({"api_key": SECRET, "token": "t", "page": 2}) == {"api_key": "***", "token": "***", "page": 2}
     assert SECRET not in redact_url(f"https://example.org/q?x=1&access_token={SECRET}")

@@ -7,7 +7,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from matreg.errors import RecordError
-from matreg.structure import composition_text, read_structure, structure_json
+from matreg.structure import composition_text, lattice_volume, read_structure, structure_json
 
 ROCKSALT = [[0.0, 2.82, 2.82], [2.82, 0.0, 2.82], [2.82, 2.82, 0.0]]  # NaCl primitive cell, Å
 
@@ -46,6 +46,7 @@ def test_disordered_sites_labels_and_periodicity_are_kept():
         (ROCKSALT, ["Na", "Cl"], [[0, 0, 0]], r"2 species for coordinates of shape \(1, 3\)"),
         (ROCKSALT, ["Xx"], [[0, 0, 0]], "'Xx' is not a chemical element"),
         (ROCKSALT, [{"Ga": 0.7, "In": 0.5}], [[0, 0, 0]], "sum of at most 1"),
+        (ROCKSALT, [{"Ga": [0.5]}], [[0, 0, 0]], "occupancies .* are not numbers"),
         (ROCKSALT, ["Na"], [["a", 0, 0]], "not numbers"),
         (ROCKSALT, ["Na"], [[float("nan"), 0, 0]], r"coordinates of shape \(1, 3\)"),
     ],
@@ -53,6 +54,12 @@ def test_disordered_sites_labels_and_periodicity_are_kept():
 def test_malformed_cells_are_record_errors(lattice, species, coords, message):
     with pytest.raises(RecordError, match=f"cell: .*{message}"):
         structure_json(lattice, species, coords, field="cell")
+
+
+def test_lattice_volume_is_the_cells_volume_whatever_the_handedness():
+    triclinic = Lattice.from_parameters(3.1, 4.2, 5.3, 71, 83, 97)
+    assert lattice_volume(triclinic.matrix.tolist()) == pytest.approx(triclinic.volume)
+    assert lattice_volume(ROCKSALT[::-1]) == pytest.approx(Lattice(ROCKSALT).volume)  # left-handed: still positive
 
 
 def test_composition_counts_sites_in_order_of_appearance():

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from pymatgen.core import Composition, Element
 from pymatgen.util.string import formula_double_format
 
@@ -31,7 +30,7 @@ from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
-from matreg.structure import structure_json
+from matreg.structure import lattice_volume, structure_json
 
 DEFAULT_PAGE_LIMIT = 100
 # Hermann-Mauguin symbol and number: OPTIMADE v1.2 fields first, then the providers' own (first present wins).
@@ -175,8 +174,8 @@ def cell_volume(attributes: dict[str, Any]) -> float | None:
     if not is_bulk(attributes):
         return None
     try:
-        return float(abs(np.linalg.det(np.array(attributes.get("lattice_vectors"), dtype=float))))
-    except (TypeError, ValueError, np.linalg.LinAlgError):
+        return float(lattice_volume(attributes.get("lattice_vectors")))
+    except (TypeError, ValueError):  # not three vectors of three numbers
         return None
 
 
