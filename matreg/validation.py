@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
@@ -246,5 +246,8 @@ def check_store_tables(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 
 def to_json(raw: Any) -> str:
-    """Raw payload as JSON text (anything not JSON-native is written as a string)."""
-    return json.dumps(raw, default=str, ensure_ascii=False, sort_keys=True)
+    """Raw payload as compact JSON text, keys sorted (NaN as null; anything else not JSON-native as a string)."""
+    return orjson.dumps(raw, default=str, option=_RAW_JSON).decode()
+
+
+_RAW_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
