@@ -1,6 +1,7 @@
 """The HTTP client: secrets stay out of the cache and out of error messages."""
 
 import pytest
+from replay import ReplayServer, Reply
 
 from matreg.catalog import HttpSettings
 from matreg.errors import SourceError
@@ -33,6 +34,13 @@ def test_a_body_that_is_not_json_is_a_clear_error_without_the_key(janaf_server):
     with pytest.raises(SourceError, match=r"not JSON from .*H-064.txt.*'Water \(H2O\)") as error:
         client.get_json(janaf_server.url + f"H-064.txt?api_key={SECRET}")
     assert SECRET not in str(error.value)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_json_answers_decode_with_or_without_a_byte_order_mark(encoding):
+    body = '{"data": [1.5, "Å"]}'.encode(encoding)
+    with ReplayServer(lambda request: Reply(200, body)) as server:
+        assert HttpClient(HttpSettings(retries=0)).get_json(server.url + "page") == {"data": [1.5, "Å"]}
 
 
 def test_secret_looking_parameters_are_redacted():
