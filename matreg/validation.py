@@ -245,9 +245,9 @@ def check_store_tables(tables: dict[str, pd.DataFrame]) -> list[str]:
     return problems
 
 
+_RAW_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
 def to_json(raw: Any) -> str:
     """Raw payload as compact JSON text, keys sorted (NaN as null; anything else not JSON-native as a string)."""
     return orjson.dumps(raw, default=str, option=_RAW_JSON).decode()
-
-
-_RAW_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
