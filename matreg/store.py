@@ -174,11 +174,13 @@ class Store:
             stored = con.execute(f"SELECT count(*) FROM read_parquet('{_files(name)}', union_by_name = true)")
             if not stored.fetchall()[0][0]:
                 return numpy.empty(0, dtype=numpy.int64), 0  # nothing stored: nothing can be unchanged
+            stored_of_run = _latest_rows_sql(name, spec.primary_key, where=f"EXISTS (SELECT 1 FROM n WHERE {key})")
             found = con.execute(
                 f"WITH n AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
-                "ORDER BY file_row_number DESC) AS newest FROM read_parquet(?, file_row_number = true)) "
+                "ORDER BY file_row_number DESC) AS newest FROM read_parquet(?, file_row_number = true)), "
+                f"s AS ({stored_of_run}) "
                 "SELECT file_row_number, false AS unchanged FROM n WHERE newest > 1 "
-                f"UNION ALL SELECT n.file_row_number, true FROM n JOIN {name} s ON {key} WHERE n.newest = 1 AND {same}",
+                f"UNION ALL SELECT n.file_row_number, true FROM n JOIN s ON {key} WHERE n.newest = 1 AND {same}",
                 [str(path)],
             ).fetchnumpy()
         return numpy.sort(found["file_row_number"]), int(found["unchanged"].sum())
@@ -361,12 +363,16 @@ def _files(name: str) -> str:
     return f"data/c*/**/{name}.parquet"
 
 
-def _latest_rows_sql(name: str, key: list[str]) -> str:
-    """Rows of every commit of a table, keeping for each key the last row of the newest commit."""
+def _latest_rows_sql(name: str, key: list[str], where: str = "true") -> str:
+    """Rows of every commit of a table, keeping for each key the last row of the newest commit.
+
+    `where` (SQL on the stored row `s`) selects whole keys first, e.g. only the keys of a run: the window then
+    ranks only their rows instead of the whole table's.
+    """
     return (
         f"SELECT * EXCLUDE (filename, file_row_number) FROM read_parquet('{_files(name)}', "
-        f"filename = true, file_row_number = true, union_by_name = true) QUALIFY row_number() OVER "
-        f"(PARTITION BY {', '.join(key)} ORDER BY filename DESC, file_row_number DESC) = 1"
+        f"filename = true, file_row_number = true, union_by_name = true) AS s WHERE {where} QUALIFY row_number() "
+        f"OVER (PARTITION BY {', '.join(key)} ORDER BY filename DESC, file_row_number DESC) = 1"
     )
 
 
