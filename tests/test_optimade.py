@@ -241,6 +241,19 @@ def test_provider_prefixed_fields_give_values_methods_and_space_group(tmp_path, 
     assert set(values["method"]) == {"PBE(+U), VASP"}
 
 
+def test_nomad_fields_in_si_units_are_harmonized(tmp_path, store):
+    replay = OptimadeReplay("/prod/v1/optimade/v1/structures", {0: FIXTURES / "assembled_nomad_page.json"})
+    with serve(replay) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "nomad.yaml", server.root + "/prod/v1/optimade/"))
+        report = fetch(store, catalog, FetchRequest(formulas=["GaTe", "HfSSe"]))
+    assert (report.n_stored, report.n_values, report.unmapped) == (2, 2, {})
+    gap = store.query("SELECT * FROM properties WHERE record_id = 'optimade:mp-10009'").iloc[0]
+    assert (gap.property, gap.unit, gap.original_unit) == ("band_gap", "eV", "J")
+    assert gap.value == pytest.approx(1.4387546173319994e-19 / 1.602176634e-19)  # 0.898 eV
+    material = store.query("SELECT * FROM materials WHERE source_id = 'mp-1224282'").iloc[0]
+    assert (material.spacegroup_symbol, material.spacegroup_number) == ("P3m1", 156)
+
+
 def test_malformed_records_are_quarantined_with_their_reason(tmp_path, store):
     replay = OptimadeReplay(STRUCTURES, {0: FIXTURES / "assembled_malformed_page.json"})
     with serve(replay) as server:
