@@ -42,7 +42,8 @@ _PANDAS_TYPES = {
 def pandas_dtype(arrow_type: pyarrow.DataType) -> pd.api.extensions.ExtensionDtype | None:
     """The pandas dtype pandera checks a column of this Arrow type as, to convert Arrow straight into it.
 
-    A list<string> column stays Arrow-backed (no Python list per row); None leaves pyarrow's default (float64).
+    String and list<string> columns stay Arrow-backed (no Python object per row); None leaves pyarrow's default
+    (float64).
     """
     return _PANDAS_OF_ARROW.get(arrow_type)
 

@@ -193,7 +193,7 @@ def optimade_structure(attributes: dict[str, Any]) -> tuple[str | None, str | No
     try:
         occupancies = species_occupancies(attributes.get("species"))
         species = [occupancies.get(name, name) for name in names]
-        pbc = [bool(flag) for flag in attributes.get("dimension_types") or (1, 1, 1)]
+        pbc = attributes.get("dimension_types") or (1, 1, 1)
         return structure_json(lattice, species, positions, cartesian=True, labels=names, pbc=pbc), None
     except (RecordError, AttributeError, TypeError, ValueError, KeyError) as exc:
         return None, f"structure not kept: {exc}"
