@@ -9,6 +9,7 @@ record (a Site object and a lattice dict per site), which matters at tens of tho
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from functools import lru_cache
@@ -20,7 +21,7 @@ import orjson
 from pymatgen.core import Element, Structure
 
 from matreg.errors import RecordError
-from matreg.units import convert
+from matreg.units import scale_factor
 
 Species = str | dict[str, float]  # an element symbol, or element -> occupancy for a disordered site
 MIN_VOLUME = 1e-6  # Å^3: lattice vectors spanning less are degenerate
@@ -45,26 +46,25 @@ def structure_json(
     """
     matrix, positions = _arrays(lattice, coords, len(species), field)
     if length_unit != "angstrom":
-        scale = convert(1.0, length_unit, "angstrom")
+        scale = scale_factor(length_unit, "angstrom")
         matrix, positions = matrix * scale, positions * scale if cartesian else positions
-    if lattice_volume(matrix.tolist()) < MIN_VOLUME:
+    rows = matrix.tolist()
+    if lattice_volume(rows) < MIN_VOLUME:
         raise RecordError(f"{field}: the lattice vectors span no volume")
-    fractional = np.linalg.solve(matrix.T, positions.T).T if cartesian else positions
-    read: dict[Any, list[dict[str, Any]]] = {}  # per record: spares a cache key per site (~2 µs per OPTIMADE entry)
-    sites = []
-    for entry, abc in zip(species, fractional.tolist(), strict=True):
-        key = entry if isinstance(entry, str) else id(entry)  # sources share one dict per species name
-        if key not in read:
-            read[key] = _site_species(entry, field)
-        sites.append({"species": read[key], "abc": abc})
-    if labels is not None:
-        for site, label in zip(sites, labels, strict=True):
-            site["label"] = label
+    fractional = (positions @ _inverse(rows) if cartesian else positions).tolist()
+    site_species = _sites_species(species, field)
+    if labels is None:
+        sites = [{"species": entry, "abc": abc} for entry, abc in zip(site_species, fractional, strict=True)]
+    else:
+        sites = [
+            {"species": entry, "abc": abc, "label": label}
+            for entry, abc, label in zip(site_species, fractional, labels, strict=True)
+        ]
     document = {
         "@module": "pymatgen.core.structure",
         "@class": "Structure",
         "charge": 0,
-        "lattice": {"matrix": matrix.tolist(), "pbc": [bool(flag) for flag in pbc]},
+        "lattice": {"matrix": rows, "pbc": [bool(flag) for flag in pbc]},
         "properties": {},
         "sites": sites,
     }
@@ -75,6 +75,21 @@ def lattice_volume(rows: Sequence[Sequence[float]]) -> float:
     """Volume spanned by three lattice vectors, |a . (b x c)| (a 3x3 determinant: numpy's costs ten times more)."""
     (a1, a2, a3), (b1, b2, b3), (c1, c2, c3) = rows
     return abs(a1 * (b2 * c3 - b3 * c2) - a2 * (b1 * c3 - b3 * c1) + a3 * (b1 * c2 - b2 * c1))
+
+
+def _inverse(rows: Sequence[Sequence[float]]) -> np.ndarray:
+    """Inverse of a non-degenerate 3x3 matrix, its adjugate over its determinant (numpy's solve costs more per cell).
+
+    Cartesian rows times it are fractional coordinates: rows of lattice vectors map fractional to Cartesian.
+    """
+    (a1, a2, a3), (b1, b2, b3), (c1, c2, c3) = rows
+    adjugate = [
+        [b2 * c3 - b3 * c2, a3 * c2 - a2 * c3, a2 * b3 - a3 * b2],
+        [b3 * c1 - b1 * c3, a1 * c3 - a3 * c1, a3 * b1 - a1 * b3],
+        [b1 * c2 - b2 * c1, a2 * c1 - a1 * c2, a1 * b2 - a2 * b1],
+    ]
+    determinant = a1 * adjugate[0][0] + a2 * adjugate[1][0] + a3 * adjugate[2][0]
+    return np.array(adjugate) / determinant
 
 
 def read_structure(text: str) -> Structure:
@@ -116,11 +131,27 @@ def _arrays(lattice: Any, coords: Any, nsites: int, field: str) -> tuple[np.ndar
         positions = np.asarray(coords, dtype=float)
     except (TypeError, ValueError) as exc:
         raise RecordError(f"{field}: lattice or coordinates are not numbers ({exc})") from None
-    if matrix.shape != (3, 3) or not np.isfinite(matrix).all():
+    if matrix.shape != (3, 3) or not math.isfinite(matrix.sum()):  # a sum is NaN or infinite if any term is
         raise RecordError(f"{field}: the lattice is not three finite vectors (shape {matrix.shape})")
-    if not nsites or positions.shape != (nsites, 3) or not np.isfinite(positions).all():
+    if not nsites or positions.shape != (nsites, 3) or not math.isfinite(positions.sum()):
         raise RecordError(f"{field}: {nsites} species for coordinates of shape {positions.shape}")
     return matrix, positions
+
+
+def _sites_species(species: Sequence[Species], field: str) -> list[list[dict[str, Any]]]:
+    """Each site's species as pymatgen writes them, read once per distinct entry of this cell.
+
+    Sources share one entry object per species name, so a site after the first costs a dict lookup.
+    """
+    read: dict[Any, list[dict[str, Any]]] = {}
+    sites = []
+    for entry in species:
+        key = entry if isinstance(entry, str) else id(entry)
+        found = read.get(key)
+        if found is None:
+            found = read[key] = _site_species(entry, field)
+        sites.append(found)
+    return sites
 
 
 def _site_species(entry: Species, field: str) -> list[dict[str, Any]]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
 import pint
 
 from matreg.errors import UnitError
@@ -24,7 +26,7 @@ for _definition in _DEFINITIONS:
 class AtomCounts(NamedTuple):
     """How many atoms a formula unit and a cell hold: needed to turn molar or per-cell values into per-atom ones.
 
-    A named tuple: one is made per record converted, and tuples are the cheapest immutable record to make.
+    (`convert_array` takes them as arrays, one count per value.)
     """
 
     per_formula_unit: float | None = None
@@ -51,24 +53,54 @@ NO_COUNTS = AtomCounts()
 
 def convert(value: float, from_unit: str, to_unit: str, counts: AtomCounts = NO_COUNTS) -> float:
     """Convert `value` from one unit to another, bridging per-formula-unit/per-cell and per-atom with `counts`."""
+    per_fu, per_cell = (np.array([count or np.nan], dtype=float) for count in counts)
+    converted = float(convert_array(np.array([value], dtype=float), from_unit, to_unit, per_fu, per_cell)[0])
+    if math.isnan(converted) and not math.isnan(value):
+        raise UnitError(missing_count_message(from_unit, to_unit))
+    return converted
+
+
+def convert_array(
+    values: np.ndarray, from_unit: str, to_unit: str, per_formula_unit: np.ndarray, per_cell: np.ndarray
+) -> np.ndarray:
+    """Convert many values between two units at once, with each value's atom counts (NaN: unknown).
+
+    A value whose conversion needs an atom count that is unknown or zero becomes NaN; UnitError when the units
+    cannot be converted at all.
+    """
     plan = _plan(from_unit, to_unit)
     if isinstance(plan, str):
         raise UnitError(plan)
     if plan is None:  # an offset unit (degC, degF): not a plain factor
-        return float(ureg.Quantity(value, parse_unit(from_unit)).to(parse_unit(to_unit)).magnitude)
+        return np.asarray(ureg.Quantity(values, parse_unit(from_unit)).to(parse_unit(to_unit)).magnitude, dtype=float)
     factor, per_fu_exponent, per_cell_exponent = plan
-    result = value * factor
+    result = values * factor
     if per_fu_exponent:
-        result *= _count(counts.per_formula_unit, from_unit, to_unit) ** per_fu_exponent
+        result = result * _known(per_formula_unit) ** per_fu_exponent
     if per_cell_exponent:
-        result *= _count(counts.per_cell, from_unit, to_unit) ** per_cell_exponent
-    return float(result)
+        result = result * _known(per_cell) ** per_cell_exponent
+    return result
 
 
-def _count(count: float | None, from_unit: str, to_unit: str) -> float:
-    if not count:
-        raise UnitError(f"cannot convert '{from_unit}' to '{to_unit}' without the number of atoms")
-    return count
+@lru_cache(maxsize=64)
+def scale_factor(from_unit: str, to_unit: str) -> float:
+    """The factor between two units of one dimension (lengths, say); UnitError if they differ by more than one."""
+    plan = _plan(from_unit, to_unit)
+    if isinstance(plan, str):
+        raise UnitError(plan)
+    if plan is None or plan[1:] != (0, 0):
+        raise UnitError(f"'{from_unit}' to '{to_unit}' is not a plain factor")
+    return plan[0]
+
+
+def missing_count_message(from_unit: str, to_unit: str) -> str:
+    """Why a value could not be converted: the conversion needs an atom count its record does not give."""
+    return f"cannot convert '{from_unit}' to '{to_unit}' without the number of atoms"
+
+
+def _known(counts: np.ndarray) -> np.ndarray:
+    """Atom counts with zeros as unknown (NaN)."""
+    return np.where(counts > 0, counts, np.nan)
 
 
 # Exponents of (atoms per formula unit, atoms per cell) tried in turn; the last two go per cell -> per formula unit

@@ -21,6 +21,16 @@ def test_fractional_and_cartesian_coordinates_give_pymatgen_structure():
     assert stored == expected and stored.frac_coords == pytest.approx(expected.frac_coords)
 
 
+def test_cartesian_coordinates_in_a_skewed_left_handed_cell_read_back_as_pymatgen_places_them():
+    lattice = Lattice(Lattice.from_parameters(3.1, 4.2, 5.3, 71, 83, 97).matrix[::-1])  # triclinic, left-handed
+    expected = Structure(lattice, ["Na", "Cl", "Cl"], [[0.1, 0.2, 0.3], [0.9, 0.05, 0.5], [0.33, 0.66, 0.99]])
+    stored = read_structure(
+        structure_json(lattice.matrix.tolist(), ["Na", "Cl", "Cl"], expected.cart_coords.tolist(), cartesian=True)
+    )
+    assert stored.frac_coords == pytest.approx(expected.frac_coords, abs=1e-12)
+    assert stored.lattice.matrix == pytest.approx(lattice.matrix)
+
+
 def test_lengths_in_metres_are_stored_in_angstrom():
     metres = (np.array(ROCKSALT) * 1e-10).tolist()
     cartesian = (np.array([[1.41, 1.41, 1.41]]) * 1e-10).tolist()
@@ -49,6 +59,8 @@ def test_disordered_sites_labels_and_periodicity_are_kept():
         (ROCKSALT, [{"Ga": [0.5]}], [[0, 0, 0]], "occupancies .* are not numbers"),
         (ROCKSALT, ["Na"], [["a", 0, 0]], "not numbers"),
         (ROCKSALT, ["Na"], [[float("nan"), 0, 0]], r"coordinates of shape \(1, 3\)"),
+        (ROCKSALT, ["Na"], [[float("inf"), 0, 0]], r"coordinates of shape \(1, 3\)"),
+        ([[float("inf"), 0, 0], [0, 1, 0], [0, 0, 1]], ["Na"], [[0, 0, 0]], "not three finite vectors"),
     ],
 )
 def test_malformed_cells_are_record_errors(lattice, species, coords, message):

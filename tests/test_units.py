@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 
 from matreg.errors import UnitError
 from matreg.formula import parse_formula
-from matreg.units import AtomCounts, convert, parse_unit
+from matreg.units import AtomCounts, convert, convert_array, parse_unit, scale_factor
 
 
 def test_molar_enthalpy_of_liquid_water_to_ev_per_atom():
@@ -62,3 +63,23 @@ def test_per_cell_boltzmann_heat_capacity_to_molar_per_formula_unit():
     # AFLOW's agl_heat_capacity_Cp_300K: 1 k_B per cell of 10 atoms, 5 atoms per formula unit -> 0.5 R
     counts = AtomCounts(per_formula_unit=5, per_cell=10)
     assert convert(1.0, "k_B/cell", "J/(mol*K)", counts) == pytest.approx(0.5 * 8.314462618)
+
+
+def test_many_values_convert_at_once_with_their_own_atom_counts():
+    converted = convert_array(
+        np.array([-96.485332, -96.485332, 40.0]), "kJ/mol", "eV/atom", np.array([1.0, 2.0, np.nan]), np.full(3, np.nan)
+    )
+    assert converted[:2] == pytest.approx([-1.0, -0.5]) and np.isnan(converted[2])  # no count: NaN, not a guess
+
+
+def test_a_zero_atom_count_is_unknown_not_infinite():
+    converted = convert_array(np.array([40.0]), "angstrom**3/cell", "angstrom**3/atom", np.full(1, np.nan), np.zeros(1))
+    assert np.isnan(converted[0])
+
+
+def test_scale_factor_is_for_units_of_one_dimension_only():
+    assert scale_factor("m", "angstrom") == pytest.approx(1e10)
+    with pytest.raises(UnitError, match="not a plain factor"):
+        scale_factor("kJ/mol", "eV/atom")
+    with pytest.raises(UnitError, match="incompatible dimensions"):
+        scale_factor("m", "eV")
