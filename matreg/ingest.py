@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow
 from tqdm import tqdm
@@ -25,17 +26,18 @@ from tqdm import tqdm
 from matreg import __version__
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError
 from matreg.http import redact_params
-from matreg.schema import load_tables
-from matreg.sources.base import Connector, Page, RawItem, RunInfo
+from matreg.schema import arrow_schema, load_tables
+from matreg.sources.base import Connector, Page, RawItem, RunInfo, SourceRecord
 from matreg.store import Store
 from matreg.validation import (
-    CanonicalRecord,
     Rejection,
     RunStamp,
     arrow_frame,
     attribute_rows,
     check_attributes,
-    harmonize,
+    harmonize_values,
+    last_row_per_key,
+    material_row,
     to_json,
     validate_table,
 )
@@ -83,72 +85,106 @@ class RunReport:
         """Count a page's rows into the run's totals."""
         self.n_fetched += page.n_read
         self.n_stored += len(page.rows["materials"])
-        self.n_values += len(page.rows["properties"])
+        self.n_values += page.properties.num_rows
         self.n_quarantined += len(page.rows["quarantine"])
         self.reasons.update(page.reasons)
         self.unmapped.update(page.unmapped)
 
 
+@dataclass
+class _Mapped:
+    """A raw item mapped to canonical terms, with its materials row, awaiting its page's value check."""
+
+    item: RawItem
+    record: SourceRecord
+    material: dict[str, Any]
+
+
 class _PageRows:
-    """Canonical rows of one page, keyed by primary key so a record read twice is stored once."""
+    """Canonical rows of one page, one per primary key, so a record read twice is stored once."""
 
     def __init__(self, connector: Connector, stamp: RunStamp) -> None:
         self.connector = connector
         self.stamp = stamp
-        tables = ("materials", "properties", "record_attributes", "quarantine")
-        self.rows: dict[str, dict[Any, dict]] = {name: {} for name in tables}
-        self.pending: list[tuple[RawItem, CanonicalRecord, dict[str, Any]]] = []  # awaiting their extension check
+        self.rows: dict[str, dict[Any, dict]] = {name: {} for name in ("materials", "record_attributes", "quarantine")}
+        self.properties = arrow_schema("properties").empty_table()
+        self.mapped: list[_Mapped] = []  # awaiting the page's value check (`finish`)
         self.n_read = 0
         self.reasons: Counter = Counter()
         self.unmapped: Counter = Counter()
 
     def add(self, item: RawItem) -> None:
+        """Map one raw item (its values are checked with the page's, by `finish`); quarantine it if it cannot be."""
         self.n_read += 1
         if item.error:
             self.reject(Rejection(item.item_id, item.payload, [item.error]))
             return
         try:
             record = self.connector.to_record(item.payload)
-            canonical = harmonize(record, self.connector.attribution, self.stamp)
+            material = material_row(record, self.connector.attribution, self.stamp)
         except (RecordError, FormulaError) as exc:
             self.reject(Rejection(item.item_id, item.payload, [str(exc)]))
             return
         self.unmapped.update(record.unmapped)
-        if not canonical.values:
-            reasons = [r for rejected in canonical.rejected for r in rejected.reasons] or ["no property values"]
-            self.reject(Rejection(item.item_id, item.payload, reasons))
-            return
-        if self.connector.extension:
-            self.pending.append((item, canonical, record.attributes))
-        else:
-            self.admit(canonical)
-
-    def admit(self, canonical: CanonicalRecord, attributes: Iterable[dict] = ()) -> None:
-        """Add a record's material, value and attribute rows, and quarantine its rejected values."""
-        self.rows["materials"][canonical.material["record_id"]] = canonical.material
-        for row in canonical.values:
-            key = (row["record_id"], row["property"], row["method"], row["temperature_K"], row["pressure_Pa"])
-            self.rows["properties"][key] = row
-        for row in attributes:
-            self.rows["record_attributes"][(row["record_id"], row["attribute"])] = row
-        for rejected in canonical.rejected:
-            self.reject(rejected)
+        self.mapped.append(_Mapped(item, record, material))
 
     def finish(self) -> None:
-        """Check the page's extension values as one frame; admit the records that pass, quarantine the others."""
-        if not self.pending:
-            return
-        extension = self.connector.extension
-        frame = pd.DataFrame([attributes for _, _, attributes in self.pending])
-        valid, reasons = check_attributes(extension, frame)
-        for position, (item, canonical, _) in enumerate(self.pending):
-            if position in reasons:  # the whole row: its values are not stored without their sample metadata
-                value_reasons = [r for rejected in canonical.rejected for r in rejected.reasons]
-                self.reject(Rejection(item.item_id, item.payload, reasons[position] + value_reasons))
+        """Harmonize the page's values at once; admit the records with a valid value (and valid extension values).
+
+        A record with no valid value is quarantined whole, with its values' reasons; an admitted record's invalid
+        values are quarantined one by one.
+        """
+        values = harmonize_values(
+            [mapped.record for mapped in self.mapped],
+            [mapped.material for mapped in self.mapped],
+            self.connector.attribution,
+        )
+        rejected: dict[int, list[Rejection]] = {}
+        for position, rejection in values.rejected:
+            rejected.setdefault(position, []).append(rejection)
+        valid = np.bincount(values.positions, minlength=len(self.mapped))
+        candidates = []
+        for position, mapped in enumerate(self.mapped):
+            if valid[position]:
+                candidates.append(position)
             else:
-                record_id = canonical.material["record_id"]
-                self.admit(canonical, attribute_rows(extension, record_id, valid.loc[position], self.stamp.run_id))
-        self.pending = []
+                reasons = [reason for rejection in rejected.get(position, ()) for reason in rejection.reasons]
+                self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons or ["no property values"]))
+        admitted = (
+            self._check_extension(candidates, rejected) if self.connector.extension else dict.fromkeys(candidates, ())
+        )
+        for position, attributes in admitted.items():
+            self.admit(self.mapped[position].material, attributes, rejected.get(position, ()))
+        in_admitted = np.isin(values.positions, np.fromiter(admitted, dtype=np.int64, count=len(admitted)))
+        self.properties = last_row_per_key(values.table.filter(in_admitted))
+        self.mapped = []
+
+    def _check_extension(self, candidates: list[int], rejected: dict[int, list[Rejection]]) -> dict[int, list[dict]]:
+        """Check the candidates' extension values as one frame: the attribute rows of those that pass, by position.
+
+        A record that fails is quarantined whole: its values are not stored without their sample metadata.
+        """
+        extension = self.connector.extension
+        frame = pd.DataFrame([self.mapped[position].record.attributes for position in candidates])
+        valid, reasons = check_attributes(extension, frame)
+        admitted = {}
+        for row, position in enumerate(candidates):
+            mapped = self.mapped[position]
+            if row in reasons:
+                value_reasons = [reason for rejection in rejected.get(position, ()) for reason in rejection.reasons]
+                self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons[row] + value_reasons))
+            else:
+                record_id = mapped.material["record_id"]
+                admitted[position] = attribute_rows(extension, record_id, valid.loc[row], self.stamp.run_id)
+        return admitted
+
+    def admit(self, material: dict[str, Any], attributes: Iterable[dict], rejected: Iterable[Rejection]) -> None:
+        """Add a record's material and attribute rows, and quarantine its rejected values."""
+        self.rows["materials"][material["record_id"]] = material
+        for row in attributes:
+            self.rows["record_attributes"][(row["record_id"], row["attribute"])] = row
+        for rejection in rejected:
+            self.reject(rejection)
 
     def reject(self, rejection: Rejection) -> None:
         source = self.connector.attribution.source
@@ -165,8 +201,8 @@ class _PageRows:
         }
         self.reasons.update(rejection.reasons)
 
-    def tables(self) -> dict[str, list[dict]]:
-        return {name: list(rows.values()) for name, rows in self.rows.items()}
+    def tables(self) -> dict[str, list[dict] | pyarrow.Table]:
+        return {name: list(rows.values()) for name, rows in self.rows.items()} | {"properties": self.properties}
 
 
 def run_ingest(

@@ -79,8 +79,8 @@ class Store:
         arrow = self._arrow_tables(tables)
         return self._publish(arrow) if arrow else ""
 
-    def stage_page(self, run_id: str, tables: dict[str, list[dict]]) -> None:
-        """Commit one page of a run (rows of canonical tables, with its fetch_runs row) to the run's journal.
+    def stage_page(self, run_id: str, tables: dict[str, list[dict] | pyarrow.Table]) -> None:
+        """Commit one page of a run (rows or Arrow tables of canonical tables, with its fetch_runs row) to its journal.
 
         Views do not see it; the fetch_runs row (counts and cursor) is what a resumed run continues from.
         """
@@ -205,14 +205,16 @@ class Store:
         path.mkdir(parents=True)  # tmp/ and its parents appear on first use
         return path
 
-    def _arrow_tables(self, tables: dict[str, pd.DataFrame | list[dict]]) -> dict[str, pyarrow.Table]:
+    def _arrow_tables(self, tables: dict[str, pyarrow.Table | pd.DataFrame | list[dict]]) -> dict[str, pyarrow.Table]:
         return {name: self._to_arrow(name, rows) for name, rows in tables.items() if len(rows)}
 
     def _next_sequence(self) -> int:
         numbers = [int(path.name[1:]) for path in self.data_dir.glob("c*") if path.name[1:].isdigit()]
         return max(numbers, default=-1) + 1
 
-    def _to_arrow(self, name: str, rows: pd.DataFrame | list[dict]) -> pyarrow.Table:
+    def _to_arrow(self, name: str, rows: pyarrow.Table | pd.DataFrame | list[dict]) -> pyarrow.Table:
+        if isinstance(rows, pyarrow.Table):
+            return rows.cast(arrow_schema(name))
         if isinstance(rows, pd.DataFrame):
             return pyarrow.Table.from_pandas(rows, schema=arrow_schema(name), preserve_index=False)
         return pyarrow.Table.from_pylist(rows, schema=arrow_schema(name))

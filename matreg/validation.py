@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
+import pyarrow.compute
 
 from matreg.errors import UnitError, ValidationError
-from matreg.formula import Formula, parse_formula
+from matreg.formula import parse_formula
 from matreg.schema import (
     PropertySpec,
+    arrow_schema,
     extension_schema,
     load_extension,
     load_tables,
     load_vocabulary,
     pandas_dtype,
     pandera_schema,
+    table_spec,
 )
 from matreg.sources.base import Attribution, RawValue, SourceRecord
-from matreg.units import AtomCounts, convert
+from matreg.units import convert_array, missing_count_message
 
 
 @dataclass
@@ -54,24 +59,29 @@ class RunStamp:
     fetched_at: datetime
 
 
+@dataclass
+class ValueRows:
+    """The value rows of several records: those admitted as a properties table, the others rejected with reasons.
+
+    `positions[i]` is the position (among the records given) of the record of the table's row i; `rejected` pairs
+    each rejected value with its record's position. Rows keep the records' order, and each record's value order.
+    """
+
+    table: pyarrow.Table
+    positions: np.ndarray
+    rejected: list[tuple[int, Rejection]]
+
+
 def harmonize(record: SourceRecord, attribution: Attribution, stamp: RunStamp) -> CanonicalRecord:
     """Turn a mapped record into canonical rows; raise FormulaError if its formula is unreadable."""
+    material = material_row(record, attribution, stamp)
+    values = harmonize_values([record], [material], attribution)
+    return CanonicalRecord(material, values.table.to_pylist(), [rejection for _, rejection in values.rejected])
+
+
+def material_row(record: SourceRecord, attribution: Attribution, stamp: RunStamp) -> dict[str, Any]:
+    """The materials row of a mapped record; raise FormulaError if its formula is unreadable."""
     formula = parse_formula(record.formula)
-    canonical = CanonicalRecord(_material_row(record, formula, attribution, stamp))
-    counts = AtomCounts(per_formula_unit=formula.atoms_per_formula_unit, per_cell=record.nsites)
-    for raw in record.values:
-        row_or_reasons = _value_row(raw, canonical.material, attribution, counts)
-        if isinstance(row_or_reasons, dict):
-            canonical.values.append(row_or_reasons)
-        else:
-            method = f"[{raw.method}]" if raw.method else ""
-            conditions = f"@{raw.temperature_K:g}K" if raw.temperature_K else ""
-            item = f"{record.source_id}:{raw.property}{method}{conditions}"
-            canonical.rejected.append(Rejection(item, asdict(raw), row_or_reasons))
-    return canonical
-
-
-def _material_row(record: SourceRecord, formula: Formula, attribution: Attribution, stamp: RunStamp) -> dict:
     return {
         "record_id": f"{attribution.source}:{record.source_id}",
         "source": attribution.source,
@@ -100,38 +110,175 @@ def _material_row(record: SourceRecord, formula: Formula, attribution: Attributi
     }
 
 
-def _value_row(raw: RawValue, material: dict, attribution: Attribution, counts: AtomCounts) -> dict | list[str]:
-    """A properties row in the canonical unit, or the reasons the value is rejected."""
-    resolved = _resolve_property(raw.property, attribution.source)
-    if resolved is None:
-        return [f"unknown property '{raw.property}'"]
-    prop, spec = resolved
-    number = parse_number(raw.value)
-    if isinstance(number, str):
-        return [number]
-    if (raw.temperature_K or 0) < 0 or (raw.pressure_Pa or 0) < 0:
-        return [f"{name} {given:g} is negative" for name, given in _conditions(raw) if given is not None and given < 0]
-    try:
-        value = convert(number, raw.unit, spec.unit, counts)
-    except UnitError as exc:
-        return [str(exc)]
-    low, high = spec.bounds
-    if not low <= value <= high:
-        return [f"{prop} = {value:g} {spec.unit} is outside the physical bounds [{low:g}, {high:g}]"]
-    return {
-        "record_id": material["record_id"],
-        "property": prop,
-        "value": value,
-        "unit": spec.unit,
-        "original_value": number,
-        "original_unit": raw.unit,
-        "provenance": material["provenance"],
-        "method": raw.method or material["method"],
-        "temperature_K": raw.temperature_K,
-        "pressure_Pa": raw.pressure_Pa,
-        "source": attribution.source,
-        "run_id": material["run_id"],
-    }
+def harmonize_values(records: Sequence[SourceRecord], materials: Sequence[dict], attribution: Attribution) -> ValueRows:
+    """Every value of the records (`materials`: their rows) in its property's canonical unit, or rejected with why.
+
+    Values are converted a (property, unit) group at a time, with one unit plan. A rejected value gets the first
+    reason of: unknown property, not a finite number, negative conditions, units that do not convert (or need an
+    atom count the record lacks), outside the property's physical bounds.
+    """
+    values = _FlatValues(records, materials)
+    reasons: dict[int, list[str]] = {}
+    groups = values.groups(attribution.source, reasons)
+    values.check_numbers_and_conditions(reasons)
+    converted = np.full(len(values.raws), np.nan)
+    for group in groups:
+        converted[group.rows] = group.convert(values, reasons)
+    admitted = np.ones(len(values.raws), dtype=bool)
+    admitted[list(reasons)] = False
+    return ValueRows(
+        table=values.table(converted, groups, admitted, attribution.source),
+        positions=values.positions[admitted],
+        rejected=[(int(values.positions[row]), values.rejection(row, reasons[row])) for row in sorted(reasons)],
+    )
+
+
+class _FlatValues:
+    """The values of several records in one list, each with its record's position."""
+
+    def __init__(self, records: Sequence[SourceRecord], materials: Sequence[dict]) -> None:
+        self.records, self.materials = records, materials
+        positions: list[int] = []
+        self.raws: list[RawValue] = []
+        for position, record in enumerate(records):
+            positions += [position] * len(record.values)
+            self.raws += record.values
+        self.positions = np.array(positions, dtype=np.int64)
+        self.numbers = [parse_number(raw.value) for raw in self.raws]  # a float, or why the value is not one
+        self.floats = np.array([number if isinstance(number, float) else np.nan for number in self.numbers])
+        self.per_formula_unit = np.array([material["atoms_per_formula_unit"] for material in materials], dtype=float)
+        self.per_cell = np.array([record.nsites for record in records], dtype=float)  # per record; None -> NaN
+
+    def groups(self, source: str, reasons: dict[int, list[str]]) -> list[_UnitGroup]:
+        """The values grouped by (property as given, unit); values of an unknown property get their reason."""
+        rows_of: dict[tuple[str, str], list[int]] = {}
+        for row, raw in enumerate(self.raws):
+            rows_of.setdefault((raw.property, raw.unit), []).append(row)
+        groups = []
+        for (name, unit), rows in rows_of.items():
+            resolved = _resolve_property(name, source)
+            if resolved is None:
+                reasons.update((row, [f"unknown property '{name}'"]) for row in rows)
+            else:
+                groups.append(_UnitGroup(*resolved, unit, np.array(rows, dtype=np.int64)))
+        return groups
+
+    def check_numbers_and_conditions(self, reasons: dict[int, list[str]]) -> None:
+        """Reasons for values that are not finite numbers, or are given at a negative temperature or pressure."""
+        for row, number in enumerate(self.numbers):
+            if isinstance(number, str):
+                reasons.setdefault(row, [number])
+        for row, raw in enumerate(self.raws):
+            if raw.temperature_K is not None or raw.pressure_Pa is not None:
+                negative = _negative_conditions(raw)
+                if negative:
+                    reasons.setdefault(row, negative)
+
+    def counts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Atoms per formula unit and per cell of the records of these rows (NaN: unknown)."""
+        positions = self.positions[rows]
+        return self.per_formula_unit[positions], self.per_cell[positions]
+
+    def table(
+        self, converted: np.ndarray, groups: list[_UnitGroup], admitted: np.ndarray, source: str
+    ) -> pyarrow.Table:
+        """The admitted values as rows of the canonical properties table."""
+        group_of = np.zeros(len(self.raws), dtype=np.int64)
+        for index, group in enumerate(groups):
+            group_of[group.rows] = index
+        by_group = pyarrow.array(group_of[admitted])
+        by_record = pyarrow.array(self.positions[admitted])
+        rows = np.flatnonzero(admitted).tolist()
+        raws = [self.raws[row] for row in rows]
+        columns = {
+            "property": _strings([group.property for group in groups]).take(by_group),
+            "value": pyarrow.array(converted[admitted]),
+            "unit": _strings([group.spec.unit for group in groups]).take(by_group),
+            "original_value": pyarrow.array(self.floats[admitted]),
+            "original_unit": _strings([group.unit for group in groups]).take(by_group),
+            "method": pyarrow.compute.coalesce(
+                _strings([raw.method for raw in raws]), self._material_column("method").take(by_record)
+            ),
+            "temperature_K": pyarrow.array([raw.temperature_K for raw in raws], pyarrow.float64()),
+            "pressure_Pa": pyarrow.array([raw.pressure_Pa for raw in raws], pyarrow.float64()),
+            "source": pyarrow.repeat(pyarrow.scalar(source, pyarrow.string()), len(rows)),
+        }
+        for name in ("record_id", "provenance", "run_id"):
+            columns[name] = self._material_column(name).take(by_record)
+        schema = arrow_schema("properties")
+        return pyarrow.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
+
+    def rejection(self, row: int, reasons: list[str]) -> Rejection:
+        """A rejected value with its raw form, named '<source id>:<property>[<method>]@<T>K' after its record."""
+        raw = self.raws[row]
+        method = f"[{raw.method}]" if raw.method else ""
+        conditions = f"@{raw.temperature_K:g}K" if raw.temperature_K else ""
+        item = f"{self.records[self.positions[row]].source_id}:{raw.property}{method}{conditions}"
+        return Rejection(item, asdict(raw), reasons)
+
+    def _material_column(self, name: str) -> pyarrow.Array:
+        return _strings([material[name] for material in self.materials])
+
+
+@dataclass
+class _UnitGroup:
+    """The values of one property given in one unit: one unit plan, one pair of physical bounds."""
+
+    property: str
+    spec: PropertySpec
+    unit: str
+    rows: np.ndarray
+
+    def convert(self, values: _FlatValues, reasons: dict[int, list[str]]) -> np.ndarray:
+        """The group's values in the canonical unit; reasons for those that do not convert or are out of bounds."""
+        numbers = values.floats[self.rows]
+        try:
+            converted = convert_array(numbers, self.unit, self.spec.unit, *values.counts(self.rows))
+        except UnitError as exc:
+            reasons.update((row, [str(exc)]) for row in self.rows.tolist() if row not in reasons)
+            return numbers
+        low, high = self.spec.bounds
+        outside = np.flatnonzero(~((low <= converted) & (converted <= high)))  # NaN included
+        for row, value in zip(self.rows[outside].tolist(), converted[outside].tolist(), strict=True):
+            reasons.setdefault(row, [self._refusal(value)])
+        return converted
+
+    def _refusal(self, value: float) -> str:
+        if math.isnan(value):  # a number (NaN values have their reason already) that needed a missing atom count
+            return missing_count_message(self.unit, self.spec.unit)
+        low, high = self.spec.bounds
+        return f"{self.property} = {value:g} {self.spec.unit} is outside the physical bounds [{low:g}, {high:g}]"
+
+
+def _strings(texts: list[str | None]) -> pyarrow.Array:
+    return pyarrow.array(texts, pyarrow.string())
+
+
+def last_row_per_key(properties: pyarrow.Table) -> pyarrow.Table:
+    """Properties rows with one row per primary key, the last (of a record read twice, or a value mapped twice).
+
+    Only rows of one record and property can share a key: just those are compared on the whole key.
+    """
+    records, names = _codes(properties["record_id"]), _codes(properties["property"])
+    pairs = records * (names.max(initial=0) + 1) + names
+    _, pair_of_row, rows_per_pair = np.unique(pairs, return_inverse=True, return_counts=True)
+    shared = np.flatnonzero(rows_per_pair[pair_of_row] > 1)
+    if not shared.size:
+        return properties
+    key_columns = [properties[name].take(shared).to_pylist() for name in table_spec("properties").primary_key]
+    keys = zip(*key_columns, strict=True)
+    last = {key: row for row, key in zip(shared.tolist(), keys, strict=True)}
+    if len(last) == shared.size:  # same record and property, but other methods or conditions
+        return properties
+    keep = np.ones(properties.num_rows, dtype=bool)
+    keep[shared] = False
+    keep[list(last.values())] = True
+    return properties.filter(keep)
+
+
+def _codes(column: pyarrow.ChunkedArray) -> np.ndarray:
+    """One integer per distinct text of a column."""
+    return pyarrow.compute.dictionary_encode(column.combine_chunks()).indices.to_numpy(zero_copy_only=False)
 
 
 @lru_cache(maxsize=1024)
@@ -186,8 +333,9 @@ def attribute_rows(extension: str, record_id: str, values: pd.Series, run_id: st
     ]
 
 
-def _conditions(raw: RawValue) -> list[tuple[str, float | None]]:
-    return [("temperature_K", raw.temperature_K), ("pressure_Pa", raw.pressure_Pa)]
+def _negative_conditions(raw: RawValue) -> list[str]:
+    conditions = [("temperature_K", raw.temperature_K), ("pressure_Pa", raw.pressure_Pa)]
+    return [f"{name} {given:g} is negative" for name, given in conditions if given is not None and given < 0]
 
 
 def parse_number(value: Any) -> float | str:

@@ -146,3 +146,10 @@ def test_only_a_runs_last_row_of_a_key_is_compared_with_the_stored_one(store):
     later = run_ingest(Pages([("x", -1.0)], [("x", -3.0)]), store)
     assert _energy(store) == [["pages:x", -3.0], ["pages:y", -2.0]]
     assert later.n_unchanged == 1  # x's material row is as stored: only its value changed
+
+
+def test_a_record_read_twice_in_one_page_is_stored_and_counted_once(store):
+    report = run_ingest(Pages([("x", -1.0), ("y", -2.0), ("x", -3.0)]), store)
+    assert (report.n_fetched, report.n_stored, report.n_values) == (3, 2, 2)
+    assert _energy(store) == [["pages:x", -3.0], ["pages:y", -2.0]]
+    assert store.query("SELECT count(*) FROM read_parquet('data/c*/**/properties.parquet')").iloc[0, 0] == 2

@@ -1,0 +1,93 @@
+"""Value harmonization of many records at once: units by group, each record's atom counts, one reason per value."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pyarrow
+import pytest
+
+from matreg.schema import arrow_schema
+from matreg.sources.base import Attribution, RawValue, SourceRecord
+from matreg.validation import RunStamp, harmonize_values, last_row_per_key, material_row
+
+ATTRIBUTION = Attribution(source="test", provenance="dft", method="PBE")
+STAMP = RunStamp("run-1", datetime(2026, 12, 2, tzinfo=timezone.utc))
+
+
+def _harmonized(*records: SourceRecord):
+    materials = [material_row(record, ATTRIBUTION, STAMP) for record in records]
+    return harmonize_values(list(records), materials, ATTRIBUTION)
+
+
+def test_values_of_several_records_use_each_records_atom_counts():
+    water = SourceRecord("w", "H2O", [RawValue("formation_energy_per_atom", -285.83, "kJ/mol")])
+    alumina = SourceRecord(
+        "a",
+        "Al2O3",
+        [
+            RawValue("formation_energy_per_atom", -1675.7, "kJ/mol", method="calorimetry"),
+            RawValue("volume_per_atom", 254.7, "angstrom**3/cell"),
+        ],
+        nsites=30,
+    )
+    values = _harmonized(water, alumina)
+    rows = values.table.to_pylist()
+    assert values.positions.tolist() == [0, 1, 1] and not values.rejected
+    assert [row["record_id"] for row in rows] == ["test:w", "test:a", "test:a"]
+    assert rows[0]["value"] == pytest.approx(-285.83 / 96.485332 / 3, rel=1e-6)  # per atom of H2O
+    assert rows[1]["value"] == pytest.approx(-1675.7 / 96.485332 / 5, rel=1e-6)  # per atom of Al2O3
+    assert rows[2]["value"] == pytest.approx(254.7 / 30) and rows[2]["unit"] == "angstrom**3/atom"
+    assert [row["method"] for row in rows] == ["PBE", "calorimetry", "PBE"]  # the value's method, else the record's
+    assert (rows[1]["original_value"], rows[1]["original_unit"]) == (-1675.7, "kJ/mol")
+    assert values.table.schema == arrow_schema("properties")
+
+
+def test_offset_units_are_converted_per_value():
+    record = SourceRecord("t", "Cu", [RawValue("debye_temperature", 70.0, "degC"), RawValue("theta_d", 343.0, "K")])
+    values = harmonize_values([record], [material_row(record, ATTRIBUTION, STAMP)], Attribution("lab", "experimental"))
+    assert values.table["value"].to_pylist() == pytest.approx([343.15, 343.0])
+
+
+@pytest.mark.parametrize(
+    ("value", "reasons"),
+    [
+        (RawValue("no_such_property", "n/a", "eV", temperature_K=-1), ["unknown property 'no_such_property'"]),
+        (RawValue("band_gap", "n/a", "eV", temperature_K=-1), ["non-numeric value 'n/a'"]),
+        (RawValue("band_gap", float("inf"), "eV"), ["not a finite number: 'inf'"]),
+        (
+            RawValue("band_gap", 99.0, "GPa", temperature_K=-1, pressure_Pa=-2),
+            ["temperature_K -1 is negative", "pressure_Pa -2 is negative"],
+        ),
+        (RawValue("band_gap", 99.0, "GPa"), ["cannot convert 'GPa' to 'eV' (incompatible dimensions)"]),
+        (RawValue("band_gap", 99.0, "eV"), ["band_gap = 99 eV is outside the physical bounds [0, 30]"]),
+        (
+            RawValue("volume_per_atom", 40.0, "angstrom**3/cell"),
+            ["cannot convert 'angstrom**3/cell' to 'angstrom**3/atom' without the number of atoms"],
+        ),
+    ],
+)
+def test_a_rejected_value_gets_its_first_reason_and_its_records_name(value, reasons):
+    record = SourceRecord("r1", "GaAs", [RawValue("band_gap", 1.42, "eV", method="exp"), value])
+    values = _harmonized(SourceRecord("r0", "Si", [RawValue("band_gap", 1.1, "eV")]), record)
+    assert values.positions.tolist() == [0, 1] and values.table["value"].to_pylist() == [1.1, 1.42]
+    [(position, rejection)] = values.rejected
+    assert position == 1 and rejection.reasons == reasons
+    assert rejection.item.startswith(f"r1:{value.property}") and rejection.raw["value"] == value.value
+
+
+def test_only_the_last_row_of_a_key_is_kept():
+    rows = [
+        ("test:x", "band_gap", "PBE", None, -1.0),
+        ("test:x", "band_gap", "HSE", None, -2.0),  # another method: another key
+        ("test:y", "band_gap", "PBE", None, -3.0),
+        ("test:x", "band_gap", "PBE", 300.0, -4.0),  # another temperature: another key
+        ("test:x", "band_gap", "PBE", None, -5.0),  # the first row's key again (a record read twice)
+    ]
+    names = ["record_id", "property", "method", "temperature_K", "value"]
+    table = pyarrow.Table.from_pylist([dict(zip(names, row, strict=True)) for row in rows]).append_column(
+        "pressure_Pa", pyarrow.nulls(len(rows), pyarrow.float64())
+    )
+    assert last_row_per_key(table)["value"].to_pylist() == [-2.0, -3.0, -4.0, -5.0]
+    distinct = table.slice(0, 4)
+    assert last_row_per_key(distinct).equals(distinct)
