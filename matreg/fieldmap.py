@@ -57,7 +57,7 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
         values = []
         missing = self._readers.missing
         for path, prop, spec in self._readers.fields:
-            value = dig(record, path)
+            value = record.get(path[0]) if len(path) == 1 else dig(record, path)  # most fields are top-level
             if value is None or (isinstance(value, str) and value in missing):
                 continue
             unit = spec.unit if spec.unit is not None else str(dig(record, spec.unit_field.split(".")))

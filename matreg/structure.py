@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ def structure_json(
     coords: Any,
     *,
     cartesian: bool = False,
+    named: Mapping[str, Species] | None = None,
     labels: Sequence[str] | None = None,
     pbc: Sequence[bool] = (True, True, True),
     length_unit: str = "angstrom",
@@ -40,9 +41,9 @@ def structure_json(
 ) -> str:
     """pymatgen Structure JSON of a cell; RecordError (naming `field`) if it is not one.
 
-    `lattice`: rows are the lattice vectors; `species`: per site an element symbol or {element: occupancy};
-    `coords`: fractional, or Cartesian with `cartesian=True`; lengths in `length_unit`, stored in Å;
-    `labels`: per-site names kept by pymatgen.
+    `lattice`: rows are the lattice vectors; `species`: per site an element symbol, {element: occupancy}, or a name
+    that `named` gives the symbol or occupancies of; `coords`: fractional, or Cartesian with `cartesian=True`;
+    lengths in `length_unit`, stored in Å; `labels`: per-site names kept by pymatgen.
     """
     matrix, positions = _arrays(lattice, coords, len(species), field)
     if length_unit != "angstrom":
@@ -52,7 +53,7 @@ def structure_json(
     if lattice_volume(rows) < MIN_VOLUME:
         raise RecordError(f"{field}: the lattice vectors span no volume")
     fractional = (positions @ _inverse(rows) if cartesian else positions).tolist()
-    site_species = _sites_species(species, field)
+    site_species = _sites_species(species, named or {}, field)
     if labels is None:
         sites = [{"species": entry, "abc": abc} for entry, abc in zip(site_species, fractional, strict=True)]
     else:
@@ -138,20 +139,15 @@ def _arrays(lattice: Any, coords: Any, nsites: int, field: str) -> tuple[np.ndar
     return matrix, positions
 
 
-def _sites_species(species: Sequence[Species], field: str) -> list[list[dict[str, Any]]]:
-    """Each site's species as pymatgen writes them, read once per distinct entry of this cell.
-
-    Sources share one entry object per species name, so a site after the first costs a dict lookup.
-    """
-    read: dict[Any, list[dict[str, Any]]] = {}
-    sites = []
-    for entry in species:
-        key = entry if isinstance(entry, str) else id(entry)
-        found = read.get(key)
-        if found is None:
-            found = read[key] = _site_species(entry, field)
-        sites.append(found)
-    return sites
+def _sites_species(species: Sequence[Species], named: Mapping[str, Species], field: str) -> list[list[dict[str, Any]]]:
+    """Each site's species as pymatgen writes them; sites given by name are read once per distinct name."""
+    try:
+        distinct = dict.fromkeys(species)
+    except TypeError:  # occupancies given per site (dicts): read per site, each distinct one checked once
+        return [_site_species(entry, field) for entry in species]
+    for name in distinct:
+        distinct[name] = _site_species(named.get(name, name), field)
+    return [distinct[name] for name in species]
 
 
 def _site_species(entry: Species, field: str) -> list[dict[str, Any]]:

@@ -48,6 +48,17 @@ def test_disordered_sites_labels_and_periodicity_are_kept():
     assert [site.label for site in structure] == ["GaIn", "As"] and structure.lattice.pbc == (True, True, False)
 
 
+def test_sites_given_by_name_take_their_species_from_named():
+    names = ["GaIn", "As", "GaIn", "As"]
+    coords = [[0, 0, 0], [0.25, 0.25, 0.25], [0.5, 0.5, 0.5], [0.75, 0.75, 0.75]]
+    text = structure_json(ROCKSALT, names, coords, named={"GaIn": {"Ga": 0.5, "In": 0.5}}, labels=names)
+    structure = read_structure(text)
+    assert [site.species.as_dict() for site in structure] == [{"Ga": 0.5, "In": 0.5}, {"As": 1.0}] * 2
+    assert [site.label for site in structure] == names
+    with pytest.raises(RecordError, match="'GaIn' is not a chemical element"):
+        structure_json(ROCKSALT, names, coords)  # a name nothing resolves
+
+
 @pytest.mark.parametrize(
     ("lattice", "species", "coords", "message"),
     [

@@ -167,12 +167,13 @@ def nomad_structure(section: dict[str, Any]) -> str | None:
             f"structure_original: {len(positions or [])} positions, {len(labels or [])} species and "
             f"{'a' if lattice else 'no'} lattice do not make a structure"
         )
-    species = _species(section, labels)
-    return structure_json(lattice, species, positions, cartesian=True, length_unit="m", field="structure_original")
+    return structure_json(
+        lattice, labels, positions, cartesian=True, named=_species(section), length_unit="m", field="structure_original"
+    )
 
 
-def _species(section: dict[str, Any], labels: list[str]) -> list[Any]:
-    """Element (or, for virtual-crystal sites, element: fraction) of each site, from NOMAD's species list."""
+def _species(section: dict[str, Any]) -> dict[str, Any]:
+    """Element (or, for virtual-crystal sites, element: fraction) of each species name, from NOMAD's species list."""
     known = {}
     for species in section.get("species") or []:
         symbols, fractions = species.get("chemical_symbols") or [], species.get("concentration") or []
@@ -180,7 +181,7 @@ def _species(section: dict[str, Any], labels: list[str]) -> list[Any]:
             known[species.get("name")] = dict(zip(symbols, fractions, strict=False))
         elif symbols:
             known[species.get("name")] = symbols[0]
-    return [known.get(label, label) for label in labels]
+    return known
 
 
 def functional(method: dict[str, Any]) -> str | None:

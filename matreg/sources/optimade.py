@@ -192,9 +192,8 @@ def optimade_structure(attributes: dict[str, Any]) -> tuple[str | None, str | No
         return None, "structure not kept: its alternative site assemblies have no pymatgen form"
     try:
         occupancies = species_occupancies(attributes.get("species"))
-        species = [occupancies.get(name, name) for name in names]
         pbc = attributes.get("dimension_types") or (1, 1, 1)
-        return structure_json(lattice, species, positions, cartesian=True, labels=names, pbc=pbc), None
+        return structure_json(lattice, names, positions, cartesian=True, named=occupancies, labels=names, pbc=pbc), None
     except (RecordError, AttributeError, TypeError, ValueError, KeyError) as exc:
         return None, f"structure not kept: {exc}"
 
