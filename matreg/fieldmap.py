@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pydantic
 
@@ -56,12 +56,14 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
         """The record's values for every mapped field that is present (missing markers count as absent)."""
         values = []
         missing = self._readers.missing
-        for path, prop, spec in self._readers.fields:
-            value = record.get(path[0]) if len(path) == 1 else dig(record, path)  # most fields are top-level
+        for reader in self._readers.fields:
+            value = record.get(reader.key) if reader.key is not None else dig(record, reader.path)
             if value is None or (isinstance(value, str) and value in missing):
                 continue
-            unit = spec.unit if spec.unit is not None else str(dig(record, spec.unit_field.split(".")))
-            values.append(RawValue(prop, value, unit, spec.temperature_K, spec.pressure_Pa, spec.method))
+            unit = reader.unit if reader.unit_path is None else str(dig(record, reader.unit_path))
+            values.append(
+                RawValue(reader.property, value, unit, reader.temperature_K, reader.pressure_Pa, reader.method)
+            )
         return values
 
     def unmapped(self, record: dict[str, Any]) -> list[str]:
@@ -81,15 +83,35 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
     def _readers(self) -> _Readers:
         """The map worked out once: this is read for every record fetched."""
         return _Readers(
-            fields=[(tuple(field.split(".")), self.property_of(field), spec) for field, spec in self.fields.items()],
+            fields=[_FieldReader.of(field, self.property_of(field), spec) for field, spec in self.fields.items()],
             missing=frozenset(self.missing_values),
             known=frozenset(name.split(".")[0] for name in [*self.fields, *self.other_fields]),
         )
 
 
+class _FieldReader(NamedTuple):
+    """How to read one mapped field, as plain values (a pydantic model's attributes cost more per record)."""
+
+    key: str | None  # the field's name when it is top-level (read with dict.get), else None
+    path: tuple[str, ...]
+    property: str
+    unit: str | None
+    unit_path: tuple[str, ...] | None
+    temperature_K: float | None
+    pressure_Pa: float | None
+    method: str | None
+
+    @classmethod
+    def of(cls, field: str, prop: str, spec: FieldSpec) -> _FieldReader:
+        path = tuple(field.split("."))
+        unit_path = tuple(spec.unit_field.split(".")) if spec.unit_field is not None else None
+        key = path[0] if len(path) == 1 else None
+        return cls(key, path, prop, spec.unit, unit_path, spec.temperature_K, spec.pressure_Pa, spec.method)
+
+
 @dataclass(frozen=True)
 class _Readers:
-    fields: list[tuple[tuple[str, ...], str, FieldSpec]]  # (path, canonical property, spec) per mapped field
+    fields: list[_FieldReader]
     missing: frozenset[str]
     known: frozenset[str]  # top-level fields mapped or listed in other_fields
 
