@@ -164,6 +164,8 @@ class _PageRows:
 
         A record that fails is quarantined whole: its values are not stored without their sample metadata.
         """
+        if not candidates:
+            return {}
         extension = self.connector.extension
         frame = pd.DataFrame([self.mapped[position].record.attributes for position in candidates])
         valid, reasons = check_attributes(extension, frame)
