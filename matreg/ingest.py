@@ -125,7 +125,8 @@ class _PageRows:
         except (RecordError, FormulaError) as exc:
             self.reject(Rejection(item.item_id, item.payload, [str(exc)]))
             return
-        self.unmapped.update(record.unmapped)
+        if record.unmapped:  # Counter.update costs a microsecond even for nothing
+            self.unmapped.update(record.unmapped)
         self.mapped.append(_Mapped(item, record, material))
 
     def finish(self) -> None:
