@@ -157,8 +157,15 @@ class _PageRows:
         for position, attributes in admitted.items():
             self.admit(self.mapped[position].material, attributes, rejected.get(position, ()))
         in_admitted = np.isin(values.positions, np.fromiter(admitted, dtype=np.int64, count=len(admitted)))
-        self.properties = last_row_per_key(values.table.filter(in_admitted))
+        self.properties = last_row_per_key(
+            values.table.filter(in_admitted), self._record_codes()[values.positions[in_admitted]]
+        )
         self.mapped = []
+
+    def _record_codes(self) -> np.ndarray:
+        """Per mapped record, an integer shared by the records of one record id (read twice in the page)."""
+        codes: dict[str, int] = {}
+        return np.array([codes.setdefault(mapped.material["record_id"], len(codes)) for mapped in self.mapped])
 
     def _check_extension(self, candidates: list[int], rejected: dict[int, list[Rejection]]) -> dict[int, list[dict]]:
         """Check the candidates' extension values as one frame: the attribute rows of those that pass, by position.

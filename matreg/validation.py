@@ -254,34 +254,27 @@ def _strings(texts: list[str | None]) -> pyarrow.Array:
     return pyarrow.array(texts, pyarrow.string())
 
 
-def last_row_per_key(properties: pyarrow.Table) -> pyarrow.Table:
+def last_row_per_key(properties: pyarrow.Table, records: np.ndarray) -> pyarrow.Table:
     """Properties rows with one row per primary key, the last (of a record read twice, or a value mapped twice).
 
-    Only rows of one record, property and method can share a key: just those are compared on the whole key.
+    `records`: per row, an integer that is equal for rows of one record. Only rows of one record and property can
+    share a key: just those are compared on the whole key.
     """
-    groups = np.zeros(properties.num_rows, dtype=np.int64)
-    for name in ("record_id", "property", "method"):
-        codes = _codes(properties[name])
-        groups = groups * (codes.max(initial=0) + 2) + codes + 1
-    _, group_of_row, rows_per_group = np.unique(groups, return_inverse=True, return_counts=True)
-    shared = np.flatnonzero(rows_per_group[group_of_row] > 1)
+    names = pyarrow.compute.dictionary_encode(properties["property"].combine_chunks()).indices.to_numpy()
+    pairs = records * (int(names.max(initial=0)) + 1) + names
+    _, pair_of_row, rows_per_pair = np.unique(pairs, return_inverse=True, return_counts=True)
+    shared = np.flatnonzero(rows_per_pair[pair_of_row] > 1)
     if not shared.size:
         return properties
     key_columns = [properties[name].take(shared).to_pylist() for name in table_spec("properties").primary_key]
     keys = zip(*key_columns, strict=True)
     last = {key: row for row, key in zip(shared.tolist(), keys, strict=True)}
-    if len(last) == shared.size:  # rows of one record, property and method at other conditions
+    if len(last) == shared.size:  # rows of one record and property by other methods or at other conditions
         return properties
     keep = np.ones(properties.num_rows, dtype=bool)
     keep[shared] = False
     keep[list(last.values())] = True
     return properties.filter(keep)
-
-
-def _codes(column: pyarrow.ChunkedArray) -> np.ndarray:
-    """One integer per distinct text of a column, -1 for null."""
-    indices = pyarrow.compute.dictionary_encode(column.combine_chunks()).indices
-    return pyarrow.compute.fill_null(indices, -1).to_numpy().astype(np.int64)
 
 
 @lru_cache(maxsize=1024)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import numpy as np
 import pyarrow
 import pytest
 
@@ -88,6 +89,7 @@ def test_only_the_last_row_of_a_key_is_kept():
     table = pyarrow.Table.from_pylist([dict(zip(names, row, strict=True)) for row in rows]).append_column(
         "pressure_Pa", pyarrow.nulls(len(rows), pyarrow.float64())
     )
-    assert last_row_per_key(table)["value"].to_pylist() == [-2.0, -3.0, -4.0, -5.0]
+    records = np.array([0, 0, 1, 0, 0])
+    assert last_row_per_key(table, records)["value"].to_pylist() == [-2.0, -3.0, -4.0, -5.0]
     distinct = table.slice(0, 4)
-    assert last_row_per_key(distinct).equals(distinct)
+    assert last_row_per_key(distinct, records[:4]).equals(distinct)
