@@ -149,8 +149,8 @@ class _PageRows:
             if valid[position]:
                 candidates.append(position)
             else:
-                reasons = [reason for rejection in rejected.get(position, ()) for reason in rejection.reasons]
-                self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons or ["no property values"]))
+                reasons = _reasons(rejected.get(position, ())) or ["no property values"]
+                self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons))
         admitted = (
             self._check_extension(candidates, rejected) if self.connector.extension else dict.fromkeys(candidates, ())
         )
@@ -181,8 +181,8 @@ class _PageRows:
         for row, position in enumerate(candidates):
             mapped = self.mapped[position]
             if row in reasons:
-                value_reasons = [reason for rejection in rejected.get(position, ()) for reason in rejection.reasons]
-                self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons[row] + value_reasons))
+                reasons_of_row = reasons[row] + _reasons(rejected.get(position, ()))
+                self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons_of_row))
             else:
                 record_id = mapped.material["record_id"]
                 admitted[position] = attribute_rows(extension, record_id, valid.loc[row], self.stamp.run_id)
@@ -213,6 +213,11 @@ class _PageRows:
 
     def tables(self) -> dict[str, list[dict] | pyarrow.Table]:
         return {name: list(rows.values()) for name, rows in self.rows.items()} | {"properties": self.properties}
+
+
+def _reasons(rejections: Iterable[Rejection]) -> list[str]:
+    """The reasons of several rejected values, in order."""
+    return [reason for rejection in rejections for reason in rejection.reasons]
 
 
 def run_ingest(

@@ -68,9 +68,7 @@ def convert_array(
     A value whose conversion needs an atom count that is unknown or zero becomes NaN; UnitError when the units
     cannot be converted at all.
     """
-    plan = _plan(from_unit, to_unit)
-    if isinstance(plan, str):
-        raise UnitError(plan)
+    plan = _convertible(from_unit, to_unit)
     if plan is None:  # an offset unit (degC, degF): not a plain factor
         return np.asarray(ureg.Quantity(values, parse_unit(from_unit)).to(parse_unit(to_unit)).magnitude, dtype=float)
     factor, per_fu_exponent, per_cell_exponent = plan
@@ -85,12 +83,18 @@ def convert_array(
 @lru_cache(maxsize=64)
 def scale_factor(from_unit: str, to_unit: str) -> float:
     """The factor between two units of one dimension (lengths, say); UnitError if they differ by more than one."""
-    plan = _plan(from_unit, to_unit)
-    if isinstance(plan, str):
-        raise UnitError(plan)
+    plan = _convertible(from_unit, to_unit)
     if plan is None or plan[1:] != (0, 0):
         raise UnitError(f"'{from_unit}' to '{to_unit}' is not a plain factor")
     return plan[0]
+
+
+def _convertible(from_unit: str, to_unit: str) -> tuple[float, int, int] | None:
+    """The unit plan of `_plan`; UnitError when the units cannot be converted."""
+    plan = _plan(from_unit, to_unit)
+    if isinstance(plan, str):
+        raise UnitError(plan)
+    return plan
 
 
 def missing_count_message(from_unit: str, to_unit: str) -> str:
