@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -11,34 +12,38 @@ import yaml
 from matreg.errors import ConfigError
 
 Model = TypeVar("Model", bound=pydantic.BaseModel)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where PyYAML was built with it
 
 
-def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    """Parse a YAML file into Python data and its node tree (for line numbers)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        return yaml.safe_load(text), yaml.compose(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{line}: malformed YAML: {exc.problem or exc}") from exc
+def load_yaml(path: Path) -> Any:
+    """Parse a YAML file into Python data (safe tags only); ConfigError with the line if it is malformed."""
+    return _parse(path, yaml.load)
 
 
-def load_model(path: Path, model: type[Model], data: Any = None, node: yaml.Node | None = None) -> Model:
+def load_model(path: Path, model: type[Model]) -> Model:
     """Validate a YAML file against `model`; errors name the file, line and field."""
-    if data is None:
-        data, node = load_yaml(path)
+    data = load_yaml(path)
     try:
         return model.model_validate(data if data is not None else {})
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         location = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        line = line_of(node, first["loc"])
+        line = line_of(_parse(path, yaml.compose), first["loc"])  # the node tree only to report the line
         where = f"{path}: line {line}" if line else f"{path}"
         raise ConfigError(f"{where}: {location}: {first['msg']}") from exc
+
+
+def _parse(path: Path, parse: Callable[..., Any]) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return parse(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{line}: malformed YAML: {exc.problem or exc}") from exc
 
 
 def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
