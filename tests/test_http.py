@@ -46,3 +46,35 @@ def test_json_answers_decode_with_or_without_a_byte_order_mark(encoding):
 def test_secret_looking_parameters_are_redacted():
     assert redact_params({"api_key": SECRET, "token": "t", "page": 2}) == {"api_key": "***", "token": "***", "page": 2}
     assert SECRET not in redact_url(f"https://example.org/q?x=1&access_token={SECRET}")
+
+
+@pytest.fixture
+def no_proxy_settings(monkeypatch):
+    """An environment without proxy settings, whatever the machine running the tests has."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+def test_requests_go_through_the_proxy_the_environment_names(janaf_server, no_proxy_settings):
+    no_proxy_settings.setenv("HTTP_PROXY", janaf_server.root)  # the replay server stands in for the proxy
+    client = HttpClient(HttpSettings(retries=0))
+    for _ in range(2):  # the proxy is looked up once per host: the second request goes through it too
+        assert client.get_text("http://janaf.example.org/tables/H-064.txt").startswith("Water (H2O)")
+    assert [request.raw_path for request in janaf_server.requests] == ["http://janaf.example.org/tables/H-064.txt"] * 2
+
+
+def test_hosts_in_no_proxy_are_reached_directly(janaf_server, no_proxy_settings):
+    no_proxy_settings.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    no_proxy_settings.setenv("NO_PROXY", "127.0.0.1")
+    assert HttpClient(HttpSettings(retries=0)).get_text(janaf_server.url + "H-064.txt").startswith("Water (H2O)")
+    assert janaf_server.requests[0].raw_path == "/tables/H-064.txt"
+
+
+def test_credentials_in_netrc_are_never_sent(tmp_path, janaf_server, monkeypatch):
+    (tmp_path / ".netrc").write_text(f"machine 127.0.0.1 login steward password {SECRET}\n", encoding="utf-8")
+    (tmp_path / ".netrc").chmod(0o600)
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    HttpClient(HttpSettings(retries=0)).get_text(janaf_server.url + "H-064.txt")
+    assert "Authorization" not in janaf_server.requests[0].headers
