@@ -107,7 +107,7 @@ class HttpClient:
         session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         return session
 
-    def _proxies_for(self, url: str) -> dict[str, str]:
+    def proxies_for(self, url: str) -> dict[str, str]:
         """The proxies the environment names for this URL's host (HTTPS_PROXY, NO_PROXY, ...), looked up once."""
         parts = urlsplit(url)
         host = (parts.scheme, parts.netloc)
@@ -147,7 +147,7 @@ class HttpClient:
         """Send one request with retries; NotFound on 404, SourceError (secrets redacted) on other failures."""
         try:
             response = self.session.request(
-                method, url, timeout=self.settings.timeout_s, proxies=self._proxies_for(url), **kwargs
+                method, url, timeout=self.settings.timeout_s, proxies=self.proxies_for(url), **kwargs
             )
         except requests.RequestException as exc:
             raise SourceError(self.redact(f"{method} {url} failed: {exc}")) from None

@@ -244,6 +244,17 @@ def test_endpoint_comes_from_mp_api_endpoint_unless_base_url_is_given(tmp_path, 
     assert len(summary_requests(mp_server)) == 2
 
 
+def test_requests_go_through_the_proxy_the_environment_names(tmp_path, monkeypatch, store, mp_server):
+    catalog = load_catalog(write_mp_catalog(tmp_path / "proxied.yaml", "http://api.mp.example.org/"))
+    monkeypatch.setenv("HTTP_PROXY", mp_server.root)  # the replay server stands in for the proxy
+    monkeypatch.delenv("http_proxy", raising=False)
+    assert fetch(store, catalog, ids=["mp-631"]).n_stored == 1
+    assert {request.raw_path.split("?")[0] for request in mp_server.requests} >= {
+        "http://api.mp.example.org/heartbeat",
+        "http://api.mp.example.org" + SUMMARY_PATH,
+    }
+
+
 def test_an_unreachable_endpoint_is_a_clear_source_error(tmp_path):
     catalog = load_catalog(write_mp_catalog(tmp_path / "dead.yaml", "http://127.0.0.1:9/"))
     with pytest.raises(SourceError, match=r"Materials Project API at http://127\.0\.0\.1:9/"):

@@ -226,6 +226,7 @@ def endpoint_of(source: Source, request: FetchRequest) -> str:
 
 def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, str]:
     """mp-api's summary rester on matreg's HTTP session (retries, rate limit, cache), and the heartbeat's db_version."""
+    client.session.proxies = client.proxies_for(endpoint)  # mp-api sends on the session itself, to this one host
     try:
         rester = MPRester(
             api_key, endpoint=endpoint, session=client.session, use_document_model=False, mute_progress_bars=True
