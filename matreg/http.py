@@ -100,7 +100,7 @@ class HttpClient:
         session.mount("https://", adapter)
         session.mount("file://", FileAdapter())
         session.headers["User-Agent"] = USER_AGENT
-        # The environment is read once here and once per host (`_proxies_for`), not on every request as requests
+        # The environment is read once here and once per host (`proxies_for`), not on every request as requests
         # does with trust_env: that took a fifth of its CPU time per request. No credentials from ~/.netrc either:
         # a source's key comes from its environment variable only.
         session.trust_env = False

@@ -31,6 +31,15 @@ def janaf_server():
         yield server
 
 
+@pytest.fixture
+def no_proxy_settings(monkeypatch):
+    """An environment without proxy settings, whatever the machine running the tests has."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
 VISIBLE_TABLES = ("materials", "properties", "quarantine")
 
 

@@ -1,4 +1,8 @@
-"""The HTTP client: secrets stay out of the cache and out of error messages."""
+"""The HTTP client: secrets stay out of the cache and error messages; proxies and CA bundle from the environment."""
+
+import shutil
+import ssl
+import subprocess
 
 import pytest
 from replay import ReplayServer, Reply
@@ -48,15 +52,6 @@ def test_secret_looking_parameters_are_redacted():
     assert SECRET not in redact_url(f"https://example.org/q?x=1&access_token={SECRET}")
 
 
-@pytest.fixture
-def no_proxy_settings(monkeypatch):
-    """An environment without proxy settings, whatever the machine running the tests has."""
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    return monkeypatch
-
-
 def test_requests_go_through_the_proxy_the_environment_names(janaf_server, no_proxy_settings):
     no_proxy_settings.setenv("HTTP_PROXY", janaf_server.root)  # the replay server stands in for the proxy
     client = HttpClient(HttpSettings(retries=0))
@@ -78,3 +73,31 @@ def test_credentials_in_netrc_are_never_sent(tmp_path, janaf_server, monkeypatch
     monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
     HttpClient(HttpSettings(retries=0)).get_text(janaf_server.url + "H-064.txt")
     assert "Authorization" not in janaf_server.requests[0].headers
+
+
+@pytest.fixture
+def https_server(tmp_path):
+    """A local HTTPS server whose self-signed certificate (returned with it) no default CA bundle trusts."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with ReplayServer(lambda request: Reply.json({"ok": True}), tls=context) as server:
+        yield server, cert
+
+
+def test_the_ca_bundle_the_environment_names_is_trusted(https_server, no_proxy_settings):
+    server, cert = https_server
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        no_proxy_settings.delenv(name, raising=False)
+    with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED"):
+        HttpClient(HttpSettings(retries=0)).get_json(server.url + "page")
+    no_proxy_settings.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    assert HttpClient(HttpSettings(retries=0)).get_json(server.url + "page") == {"ok": True}

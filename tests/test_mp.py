@@ -244,10 +244,9 @@ def test_endpoint_comes_from_mp_api_endpoint_unless_base_url_is_given(tmp_path, 
     assert len(summary_requests(mp_server)) == 2
 
 
-def test_requests_go_through_the_proxy_the_environment_names(tmp_path, monkeypatch, store, mp_server):
+def test_requests_go_through_the_proxy_the_environment_names(tmp_path, no_proxy_settings, store, mp_server):
     catalog = load_catalog(write_mp_catalog(tmp_path / "proxied.yaml", "http://api.mp.example.org/"))
-    monkeypatch.setenv("HTTP_PROXY", mp_server.root)  # the replay server stands in for the proxy
-    monkeypatch.delenv("http_proxy", raising=False)
+    no_proxy_settings.setenv("HTTP_PROXY", mp_server.root)  # the replay server stands in for the proxy
     assert fetch(store, catalog, ids=["mp-631"]).n_stored == 1
     assert {request.raw_path.split("?")[0] for request in mp_server.requests} >= {
         "http://api.mp.example.org/heartbeat",
