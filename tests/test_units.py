@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -83,3 +87,32 @@ def test_scale_factor_is_for_units_of_one_dimension_only():
         scale_factor("kJ/mol", "eV/atom")
     with pytest.raises(UnitError, match="incompatible dimensions"):
         scale_factor("m", "eV")
+
+
+WATER_PER_ATOM = (
+    "from matreg.units import AtomCounts, convert; print(convert(-285.83, 'kJ/mol', 'eV/atom', AtomCounts(3)))"
+)
+
+
+def converted_in_fresh_process(cache_home) -> float:
+    """The water conversion in a new interpreter (the registry is built at import) with this XDG cache folder."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    run = subprocess.run([sys.executable, "-c", WATER_PER_ATOM], env=env, capture_output=True, text=True, check=True)
+    return float(run.stdout)
+
+
+def test_the_unit_registry_is_cached_on_disk_and_a_broken_cache_only_costs_time(tmp_path):
+    cache = tmp_path / "cache"
+    assert converted_in_fresh_process(cache) == pytest.approx(-0.98747, abs=1e-5)
+    pickles = list((cache / "pint").glob("*.pickle"))
+    assert pickles  # the next start reads the parsed definitions instead of parsing them again
+    assert converted_in_fresh_process(cache) == pytest.approx(-0.98747, abs=1e-5)
+    for path in pickles:  # as another process would leave a file it is still writing
+        path.write_bytes(path.read_bytes()[:100])
+    assert converted_in_fresh_process(cache) == pytest.approx(-0.98747, abs=1e-5)
+
+
+def test_without_a_writable_cache_folder_units_still_convert(tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    assert converted_in_fresh_process(blocked) == pytest.approx(-0.98747, abs=1e-5)
