@@ -167,6 +167,23 @@ def test_values_in_canonical_units_with_provenance_and_method(store, aflow_catal
     assert set(materials["provenance"]) == {"dft"}
 
 
+@pytest.mark.parametrize(
+    ("dft_type", "ldau_type", "method"),
+    [
+        (["PAW_PBE"], 0, "PBE"),
+        (["PAW_PBE", "HSE06"], None, "HSE06"),  # a hybrid run on PBE potentials: the last functional named
+        ("PAW_PBE,HSE06", "null", "HSE06"),  # the old string-valued answers
+        (["US_PBE"], "2", "PBE+U"),
+        ("null", 1, None),
+        ({"not": "a list"}, 0, None),
+    ],
+)
+def test_the_method_names_the_functional_and_hubbard_u(aflow_catalog, dft_type, ldau_type, method):
+    connector = build_connector("aflow", aflow_catalog, FetchRequest(everything=True))
+    for _ in range(2):  # functionals are worked out once per distinct dft_type: the second read is the same
+        assert connector.method_of({"dft_type": dft_type, "ldau_type": ldau_type}) == method
+
+
 def test_a_429_with_retry_after_is_honoured_then_succeeds(store, aflow_catalog, aflux):
     aflux.fail(AFLUX, 429, retry_after=1)
     started = time.monotonic()

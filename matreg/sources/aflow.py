@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from pymatgen.core import Lattice
@@ -64,6 +65,7 @@ class AflowConnector(JsonApiConnector):
         self.base_url = source.base_url.rstrip("/") + "/"
         self.client = client
         self.field_map = load_field_map("aflow")
+        self.missing = frozenset(self.field_map.missing_values)
         self.matchbook = ",".join([*request_keywords(self.field_map), *filters])
         self.formulas = sorted({parse_formula(text).reduced for text in formulas or []})
         self.structures = structures
@@ -149,7 +151,8 @@ class AflowConnector(JsonApiConnector):
             raise RecordError("AFLUX record is not a JSON object")
         row = {key: value for key, value in payload.items() if key != _ENTRY} if _ENTRY in payload else payload
         for required in ("auid", "compound"):
-            if row.get(required) in (None, *self.field_map.missing_values):
+            value = row.get(required)
+            if value is None or (isinstance(value, str) and value in self.missing):
                 raise RecordError(f"AFLUX record without '{required}'")
         return SourceRecord(
             source_id=str(row["auid"]),
@@ -166,11 +169,17 @@ class AflowConnector(JsonApiConnector):
 
     def method_of(self, record: dict[str, Any]) -> str | None:
         """The functional from dft_type (PAW_PBE -> PBE; PAW_PBE,HSE06 -> HSE06), with '+U' when ldau_type is set."""
-        tokens = [_PSEUDOPOTENTIAL.sub("", token.strip()) for token in _listed(record.get("dft_type"))]
-        names = [token for token in tokens if token not in self.field_map.missing_values]
+        names = _functionals(_listed(record.get("dft_type")), self.missing)
         if not names:
             return None
         return names[-1] + ("+U" if _nonzero(record.get("ldau_type")) else "")
+
+
+@lru_cache(maxsize=256)
+def _functionals(dft_type: tuple[str, ...], missing: frozenset[str]) -> tuple[str, ...]:
+    """The functionals a dft_type names, without pseudopotential prefixes (worked out once per distinct dft_type)."""
+    tokens = (_PSEUDOPOTENTIAL.sub("", token.strip()) for token in dft_type)
+    return tuple(token for token in tokens if token not in missing)
 
 
 def request_keywords(field_map: FieldMap) -> list[str]:
@@ -226,11 +235,11 @@ def _auid(text: str) -> str:
     return text if text.startswith("aflow:") else f"aflow:{text}"
 
 
-def _listed(value: Any) -> list[str]:
-    """A plural AFLUX value as a list: typed answers give lists, the old ones comma-separated strings."""
+def _listed(value: Any) -> tuple[str, ...]:
+    """A plural AFLUX value's items: typed answers give lists, the old ones comma-separated strings."""
     if isinstance(value, list):
-        return [str(item) for item in value]
-    return str(value).split(",") if isinstance(value, str) else []
+        return tuple(str(item) for item in value)
+    return tuple(value.split(",")) if isinstance(value, str) else ()
 
 
 def _nonzero(value: Any) -> bool:
