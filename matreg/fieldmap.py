@@ -55,7 +55,7 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
     def read_values(self, record: dict[str, Any]) -> list[RawValue]:
         """The record's values for every mapped field that is present (missing markers count as absent)."""
         values = []
-        missing = self._readers.missing
+        missing = self.missing
         for reader in self._readers.fields:
             value = record.get(reader.key) if reader.key is not None else dig(record, reader.path)
             if value is None or (isinstance(value, str) and value in missing):
@@ -80,11 +80,15 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
         return resolved
 
     @functools.cached_property
+    def missing(self) -> frozenset[str]:
+        """The texts that mark a missing value (`missing_values`), as a set to test each value against."""
+        return frozenset(self.missing_values)
+
+    @functools.cached_property
     def _readers(self) -> _Readers:
         """The map worked out once: this is read for every record fetched."""
         return _Readers(
             fields=[_FieldReader.of(field, self.property_of(field), spec) for field, spec in self.fields.items()],
-            missing=frozenset(self.missing_values),
             known=frozenset(name.split(".")[0] for name in [*self.fields, *self.other_fields]),
         )
 
@@ -112,7 +116,6 @@ class _FieldReader(NamedTuple):
 @dataclass(frozen=True)
 class _Readers:
     fields: list[_FieldReader]
-    missing: frozenset[str]
     known: frozenset[str]  # top-level fields mapped or listed in other_fields
 
 

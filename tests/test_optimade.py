@@ -241,6 +241,22 @@ def test_provider_prefixed_fields_give_values_methods_and_space_group(tmp_path, 
     assert set(values["method"]) == {"PBE(+U), VASP"}
 
 
+def test_jarvis_not_computed_markers_are_absent_values_not_quarantined(tmp_path, store):
+    page = json.loads((FIXTURES / "assembled_oqmd_page.json").read_text(encoding="utf-8"))
+    attributes = page["data"][0]["attributes"]  # OQMD entry 16974, with JARVIS' markers added to its fields
+    attributes |= {"_jarvis_ehull": -99999, "_jarvis_optb88vdw_bandgap": -99999.0, "_jarvis_bulk_modulus_kv": "na"}
+    attributes["_jarvis_formation_energy_peratom"] = -1.25
+    (tmp_path / "page.json").write_text(json.dumps(page), encoding="utf-8")
+    replay = OptimadeReplay("/optimade/v1/structures", {0: tmp_path / "page.json"})
+    with serve(replay) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "oqmd.yaml", server.root + "/optimade/v1/"))
+        report = fetch(store, catalog, FetchRequest(formulas=["NaAlH2CO5", "CaAl2SiH4O8"]))
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (2, 5, 0)
+    values = store.query("SELECT property, method, value FROM properties WHERE record_id = 'optimade:16974'")
+    jarvis = values[values["method"].str.startswith("OptB88vdW")]
+    assert jarvis.values.tolist() == [["formation_energy_per_atom", "OptB88vdW", -1.25]]
+
+
 def test_nomad_fields_in_si_units_are_harmonized(tmp_path, store):
     replay = OptimadeReplay("/prod/v1/optimade/v1/structures", {0: FIXTURES / "assembled_nomad_page.json"})
     with serve(replay) as server:

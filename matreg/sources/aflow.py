@@ -65,7 +65,6 @@ class AflowConnector(JsonApiConnector):
         self.base_url = source.base_url.rstrip("/") + "/"
         self.client = client
         self.field_map = load_field_map("aflow")
-        self.missing = frozenset(self.field_map.missing_values)
         self.matchbook = ",".join([*request_keywords(self.field_map), *filters])
         self.formulas = sorted({parse_formula(text).reduced for text in formulas or []})
         self.structures = structures
@@ -152,7 +151,7 @@ class AflowConnector(JsonApiConnector):
         row = {key: value for key, value in payload.items() if key != _ENTRY} if _ENTRY in payload else payload
         for required in ("auid", "compound"):
             value = row.get(required)
-            if value is None or (isinstance(value, str) and value in self.missing):
+            if value is None or (isinstance(value, str) and value in self.field_map.missing):
                 raise RecordError(f"AFLUX record without '{required}'")
         return SourceRecord(
             source_id=str(row["auid"]),
@@ -169,7 +168,7 @@ class AflowConnector(JsonApiConnector):
 
     def method_of(self, record: dict[str, Any]) -> str | None:
         """The functional from dft_type (PAW_PBE -> PBE; PAW_PBE,HSE06 -> HSE06), with '+U' when ldau_type is set."""
-        names = _functionals(_listed(record.get("dft_type")), self.missing)
+        names = _functionals(_listed(record.get("dft_type")), self.field_map.missing)
         if not names:
             return None
         return names[-1] + ("+U" if _nonzero(record.get("ldau_type")) else "")

@@ -130,7 +130,7 @@ class OptimadeConnector(JsonApiConnector):
         )
 
     def _values(self, attributes: dict[str, Any], nsites: int | None) -> list[RawValue]:
-        missing = set(self.field_map.missing_values)
+        missing = self.field_map.missing  # numbers too: JARVIS' provider marks a value not computed with -99999
         values = [value for value in self.field_map.read_values(attributes) if str(value.value) not in missing]
         volume = cell_volume(attributes)
         if volume is not None and nsites:
