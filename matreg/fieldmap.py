@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -58,7 +59,7 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
         missing = self.missing
         for reader in self._readers.fields:
             value = record.get(reader.key) if reader.key is not None else dig(record, reader.path)
-            if value is None or (isinstance(value, str) and value in missing):
+            if value is None or (type(value) in _MARKER_TYPES and value in missing):  # is_missing, inlined
                 continue
             unit = reader.unit if reader.unit_path is None else str(dig(record, reader.unit_path))
             values.append(
@@ -79,10 +80,16 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
             raise ConfigError(f"field map of '{self.source}': '{name}' is not in the property vocabulary")
         return resolved
 
+    def is_missing(self, value: Any) -> bool:
+        """True for None and for a missing marker: one of `missing_values`, or a number equal to a numeric one."""
+        return value is None or (type(value) in _MARKER_TYPES and value in self.missing)
+
     @functools.cached_property
-    def missing(self) -> frozenset[str]:
-        """The texts that mark a missing value (`missing_values`), as a set to test each value against."""
-        return frozenset(self.missing_values)
+    def missing(self) -> frozenset[str | float]:
+        """The missing markers as one set to test values against: the texts of `missing_values`, and the numbers
+        among them also as numbers ("-99999" marks -99999 and -99999.0 as sent in JSON, as well as "-99999")."""
+        numbers = [number for number in map(_number, self.missing_values) if number is not None]
+        return frozenset([*self.missing_values, *numbers])
 
     @functools.cached_property
     def _readers(self) -> _Readers:
@@ -91,6 +98,18 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
             fields=[_FieldReader.of(field, self.property_of(field), spec) for field, spec in self.fields.items()],
             known=frozenset(name.split(".")[0] for name in [*self.fields, *self.other_fields]),
         )
+
+
+_MARKER_TYPES = frozenset({str, int, float})  # values a marker can equal (not bool: True == 1 is no marker)
+
+
+def _number(text: str) -> float | None:
+    """The finite number a marker text spells, else None."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 class _FieldReader(NamedTuple):

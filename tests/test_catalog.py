@@ -2,7 +2,7 @@ import pytest
 
 from matreg.catalog import load_catalog
 from matreg.errors import ConfigError
-from matreg.fieldmap import load_field_map
+from matreg.fieldmap import FieldMap, FieldSpec, load_field_map
 from matreg.resources import resource_path
 
 
@@ -55,3 +55,19 @@ def test_janaf_field_map_resolves_every_column_through_the_vocabulary():
         "gibbs_energy_of_formation",
         "log_formation_constant",
     }
+
+
+def test_missing_markers_match_texts_and_the_numbers_they_spell():
+    field_map = FieldMap(
+        source="jarvis",
+        provenance="dft",
+        fields={"ehull": FieldSpec(property="energy_above_hull", unit="eV/atom")},
+        missing_values=["na", "-99999", "0"],
+    )
+    for marker in (None, "na", "-99999", -99999, -99999.0, 0, 0.0, "0"):
+        assert field_map.is_missing(marker), marker
+    for value in ("NA", "-99999.0", -99998, 0.5, False, [-99999], {"value": -99999}):
+        assert not field_map.is_missing(value), value
+    assert [raw.value for raw in field_map.read_values({"ehull": -99999.0})] == []
+    assert [raw.value for raw in field_map.read_values({"ehull": 0.25})] == [0.25]
+    assert [raw.value for raw in field_map.read_values({"ehull": False})] == [False]  # not a marker: validation's case

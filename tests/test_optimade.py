@@ -241,20 +241,62 @@ def test_provider_prefixed_fields_give_values_methods_and_space_group(tmp_path, 
     assert set(values["method"]) == {"PBE(+U), VASP"}
 
 
-def test_jarvis_not_computed_markers_are_absent_values_not_quarantined(tmp_path, store):
-    page = json.loads((FIXTURES / "assembled_oqmd_page.json").read_text(encoding="utf-8"))
-    attributes = page["data"][0]["attributes"]  # OQMD entry 16974, with JARVIS' markers added to its fields
-    attributes |= {"_jarvis_ehull": -99999, "_jarvis_optb88vdw_bandgap": -99999.0, "_jarvis_bulk_modulus_kv": "na"}
-    attributes["_jarvis_formation_energy_peratom"] = -1.25
+def fetch_edited_page(tmp_path: Path, store: Store, page_file: Path, edit, request: FetchRequest):
+    """Fetch one recorded page, as the only page, after `edit(page)` changed it; served from 127.0.0.1."""
+    page = json.loads(page_file.read_text(encoding="utf-8"))
+    page["links"]["next"] = None
+    edit(page)
     (tmp_path / "page.json").write_text(json.dumps(page), encoding="utf-8")
-    replay = OptimadeReplay("/optimade/v1/structures", {0: tmp_path / "page.json"})
-    with serve(replay) as server:
-        catalog = load_catalog(write_catalog(tmp_path / "oqmd.yaml", server.root + "/optimade/v1/"))
-        report = fetch(store, catalog, FetchRequest(formulas=["NaAlH2CO5", "CaAl2SiH4O8"]))
-    assert (report.n_stored, report.n_values, report.n_quarantined) == (2, 5, 0)
-    values = store.query("SELECT property, method, value FROM properties WHERE record_id = 'optimade:16974'")
-    jarvis = values[values["method"].str.startswith("OptB88vdW")]
-    assert jarvis.values.tolist() == [["formation_energy_per_atom", "OptB88vdW", -1.25]]
+    with serve(OptimadeReplay(STRUCTURES, {0: tmp_path / "page.json"})) as server:
+        return fetch(store, load_catalog(write_catalog(tmp_path / "edited.yaml", server.root)), request)
+
+
+def test_jarvis_gaps_are_values_of_their_methods_and_not_computed_markers_are_absent(tmp_path, store):
+    def add_jarvis_fields(page: dict) -> None:  # OQMD entry 16974 given JARVIS' fields, as its provider sends them
+        page["data"][0]["attributes"] |= {
+            "_jarvis_formation_energy_peratom": -1.25,
+            "_jarvis_ehull": -99999,
+            "_jarvis_optb88vdw_bandgap": -99999.0,
+            "_jarvis_mbj_bandgap": 1.91,
+            "_jarvis_hse_gap": -99999,
+            "_jarvis_bulk_modulus_kv": "na",
+        }
+
+    request = FetchRequest(formulas=["NaAlH2CO5", "CaAl2SiH4O8"])
+    report = fetch_edited_page(tmp_path, store, FIXTURES / "assembled_oqmd_page.json", add_jarvis_fields, request)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (2, 6, 0)
+    values = store.query(
+        "SELECT property, method, value FROM properties WHERE record_id = 'optimade:16974' AND method NOT LIKE 'PBE%'"
+    )
+    assert sorted(values.values.tolist()) == [
+        ["band_gap", "TBmBJ", 1.91],
+        ["formation_energy_per_atom", "OptB88vdW", -1.25],
+    ]
+
+
+def test_each_materials_project_thermo_type_is_a_method_of_its_own(tmp_path, store):
+    def add_thermo_types(page: dict) -> None:  # mp-1009 given r2SCAN blocks beside its GGA/GGA+U one
+        attributes = page["data"][0]["attributes"]
+        attributes["_mp_stability"] |= {
+            "r2scan": {"formation_energy_per_atom": -1.05, "energy_above_hull": 0.02},
+            "gga_gga+u_r2scan": {"formation_energy_per_atom": -1.15, "energy_above_hull": None},
+        }
+
+    report = fetch_edited_page(tmp_path, store, MP_PAGES[0], add_thermo_types, FetchRequest(elements=["N"]))
+    assert report.n_quarantined == 0
+    first = json.loads(MP_PAGES[0].read_text())["data"][0]
+    values = store.query(
+        "SELECT method, property, value FROM properties WHERE record_id = ? AND property <> 'volume_per_atom'",
+        [f"optimade:{first['id']}"],
+    )
+    gga = first["attributes"]["_mp_stability"]["gga_gga+u"]
+    assert sorted(values.values.tolist()) == [
+        ["GGA/GGA+U", "energy_above_hull", gga["energy_above_hull"]],
+        ["GGA/GGA+U", "formation_energy_per_atom", gga["formation_energy_per_atom"]],
+        ["GGA/GGA+U/r2SCAN (mixed)", "formation_energy_per_atom", -1.15],
+        ["r2SCAN", "energy_above_hull", 0.02],
+        ["r2SCAN", "formation_energy_per_atom", -1.05],
+    ]
 
 
 def test_nomad_fields_in_si_units_are_harmonized(tmp_path, store):

@@ -150,8 +150,7 @@ class AflowConnector(JsonApiConnector):
             raise RecordError("AFLUX record is not a JSON object")
         row = {key: value for key, value in payload.items() if key != _ENTRY} if _ENTRY in payload else payload
         for required in ("auid", "compound"):
-            value = row.get(required)
-            if value is None or (isinstance(value, str) and value in self.field_map.missing):
+            if self.field_map.is_missing(row.get(required)):
                 raise RecordError(f"AFLUX record without '{required}'")
         return SourceRecord(
             source_id=str(row["auid"]),

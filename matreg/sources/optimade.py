@@ -130,8 +130,7 @@ class OptimadeConnector(JsonApiConnector):
         )
 
     def _values(self, attributes: dict[str, Any], nsites: int | None) -> list[RawValue]:
-        missing = self.field_map.missing  # numbers too: JARVIS' provider marks a value not computed with -99999
-        values = [value for value in self.field_map.read_values(attributes) if str(value.value) not in missing]
+        values = self.field_map.read_values(attributes)
         volume = cell_volume(attributes)
         if volume is not None and nsites:
             # No provider field: the cell's volume, given per cell and harmonized to per atom with nsites.
