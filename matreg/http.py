@@ -12,7 +12,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 import requests
-import requests_cache
 from requests.adapters import HTTPAdapter
 from requests_file import FileAdapter
 from requests_ratelimiter import LimiterAdapter
@@ -77,6 +76,8 @@ class HttpClient:
         if cache_path is None:
             session = requests.Session()
         else:
+            import requests_cache  # only with --cache: it imports every cache backend (boto3 too), ~0.2 s a process
+
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             # The auth header is left out of cache keys and out of the cached request it stores.
             # requests-cache matches these names exactly, and clients re-spell headers (mp-api sends x-api-key).
