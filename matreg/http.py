@@ -106,7 +106,12 @@ class HttpClient:
         # a source's key comes from its environment variable only.
         session.trust_env = False
         session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        session.rebuild_proxies = self._redirect_proxies  # without trust_env a redirect keeps the first host's
         return session
+
+    def _redirect_proxies(self, request: requests.PreparedRequest, proxies: dict[str, str] | None) -> dict[str, str]:
+        """The proxies of a redirect's target host (e.g. figshare -> S3), with the Proxy-Authorization they need."""
+        return requests.Session.rebuild_proxies(self.session, request, self.proxies_for(request.url))
 
     def proxies_for(self, url: str) -> dict[str, str]:
         """The proxies the environment names for this URL's host (HTTPS_PROXY, NO_PROXY, ...), looked up once."""

@@ -67,6 +67,20 @@ def test_hosts_in_no_proxy_are_reached_directly(janaf_server, no_proxy_settings)
     assert janaf_server.requests[0].raw_path == "/tables/H-064.txt"
 
 
+def test_a_redirect_to_another_host_takes_that_hosts_proxy(janaf_server, no_proxy_settings):
+    # As JARVIS' figshare download redirects to S3: the first host is reached directly (NO_PROXY), the second must
+    # go through the proxy the environment names for it (the replay server stands in for the proxy).
+    target = "http://files.example.org/tables/H-064.txt"
+    with ReplayServer(lambda request: Reply(302, b"", headers={"Location": target})) as first_host:
+        no_proxy_settings.setenv("HTTP_PROXY", janaf_server.root)
+        no_proxy_settings.setenv("NO_PROXY", "localhost")  # the proxy is 127.0.0.1: only the first host is exempt
+        first_url = first_host.url.replace("127.0.0.1", "localhost") + "download"
+        text = HttpClient(HttpSettings(retries=0)).get_text(first_url)
+    assert text.startswith("Water (H2O)")
+    assert [request.raw_path for request in first_host.requests] == ["/download"]
+    assert [request.raw_path for request in janaf_server.requests] == [target]
+
+
 def test_credentials_in_netrc_are_never_sent(tmp_path, janaf_server, monkeypatch):
     (tmp_path / ".netrc").write_text(f"machine 127.0.0.1 login steward password {SECRET}\n", encoding="utf-8")
     (tmp_path / ".netrc").chmod(0o600)
