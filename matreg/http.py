@@ -54,6 +54,28 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+def error_detail(response: requests.Response, limit: int = 300) -> str:
+    """What an error answer says, in one line: JSON:API `errors[].detail` (OPTIMADE), FastAPI `detail` (NOMAD, MP),
+    `message`/`error`, or a plain-text body; empty for anything else (HTML error pages)."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = response.text if response.headers.get("Content-Type", "").startswith("text/plain") else ""
+    if isinstance(body, dict):
+        errors = body.get("errors") if isinstance(body.get("errors"), list) else [body]
+        body = "; ".join(_error_text(error) for error in errors if isinstance(error, dict))
+    text = " ".join(body.split()) if isinstance(body, str) else ""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _error_text(error: dict[str, Any]) -> str:
+    """One error object's message: its detail (a string, or FastAPI's list of {msg}), else its title or message."""
+    detail = error.get("detail") or error.get("title") or error.get("message") or error.get("error") or ""
+    if isinstance(detail, list):
+        return "; ".join(str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail)
+    return str(detail)
+
+
 class HttpClient:
     """GETs against one source, with retries on 429/5xx and the API key sent only as a header."""
 
@@ -160,10 +182,14 @@ class HttpClient:
         if response.status_code == 404:
             raise NotFound(self.redact(f"HTTP 404 Not Found: {response.url}"))
         if response.status_code >= 400:
-            raise SourceError(
-                self.redact(f"HTTP {response.status_code} from {response.url} (after {self.settings.retries} retries)")
-            )
+            raise SourceError(self.redact(self._failure(response)))
         return response
+
+    def _failure(self, response: requests.Response) -> str:
+        """What went wrong: the status, the URL, what the source said, and the retries spent (if it was retried)."""
+        detail = error_detail(response)
+        retried = f" (after {self.settings.retries} retries)" if response.status_code in RETRY_STATUSES else ""
+        return f"HTTP {response.status_code} from {response.url}{': ' + detail if detail else ''}{retried}"
 
     def get_text(self, url: str, params: Mapping[str, Any] | None = None) -> str:
         """GET `url` and return the body as text."""

@@ -47,6 +47,32 @@ def test_json_answers_decode_with_or_without_a_byte_order_mark(encoding):
         assert HttpClient(HttpSettings(retries=0)).get_json(server.url + "page") == {"data": [1.5, "Å"]}
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "message"),
+    [
+        (
+            422,
+            b'{"detail": [{"loc": ["query", "_limit"], "msg": "value is not a valid integer"}]}',
+            "application/json",
+            "HTTP 422 from {url}: value is not a valid integer",
+        ),  # FastAPI, as NOMAD and MP answer
+        (401, b'{"detail": "Not authenticated"}', "application/json", "HTTP 401 from {url}: Not authenticated"),
+        (
+            503,
+            b"Service Unavailable: try later",
+            "text/plain",
+            "HTTP 503 from {url}: Service Unavailable: try later (after 1 retries)",
+        ),
+        (500, b"<html><body>Internal Server Error</body></html>", "text/html", "HTTP 500 from {url} (after 1 retries)"),
+    ],
+)
+def test_an_error_answer_says_what_the_source_said(status, body, content_type, message):
+    with ReplayServer(lambda request: Reply(status, body, content_type)) as server:
+        with pytest.raises(SourceError) as error:
+            HttpClient(HttpSettings(retries=1, backoff_s=0)).get(server.url + "page")
+    assert str(error.value) == message.format(url=server.url + "page")
+
+
 def test_secret_looking_parameters_are_redacted():
     assert redact_params({"api_key": SECRET, "token": "t", "page": 2}) == {"api_key": "***", "token": "***", "page": 2}
     assert SECRET not in redact_url(f"https://example.org/q?x=1&access_token={SECRET}")

@@ -368,8 +368,11 @@ def test_a_rejected_filter_is_a_clear_error(tmp_path, store):
 
     with ReplayServer(route) as server:
         catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root))
-        with pytest.raises(SourceError, match="HTTP 400"):
+        with pytest.raises(SourceError, match="HTTP 400") as error:
             fetch(store, catalog, FetchRequest(filter="nelements>"))
+    assert "/v1/structures?filter=nelements%3E" in str(error.value)
+    assert ": Unable to parse filter nelements>. Lark traceback: Unexpected end-of-input." in str(error.value)
+    assert "retries" not in str(error.value)
     assert len(server.requests) == 1  # a client error is not retried
     assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
 
@@ -456,5 +459,5 @@ def test_reference_server_answers_each_kind_of_selection(store, live_catalog, re
 
 
 def test_reference_server_rejects_a_bad_filter(store, live_catalog):
-    with pytest.raises(SourceError, match="HTTP 400"):
+    with pytest.raises(SourceError, match="HTTP 400 from .*: Unable to parse filter nelements>"):
         fetch(store, live_catalog, FetchRequest(filter="nelements>"))
