@@ -38,14 +38,19 @@ class OptimadeReplay:
     Recorded pages name their server in `links.next`; that root (if any) is replaced by the replay server's.
     """
 
-    def __init__(self, path: str, pages: dict[int, Path], recorded_root: str | None = None) -> None:
+    def __init__(
+        self, path: str, pages: dict[int, Path], recorded_root: str | None = None, info: Path | None = None
+    ) -> None:
         self.path = path
         self.pages = pages
         self.recorded_root = recorded_root
+        self.info = info  # the provider's /info/structures answer (none: 404, as a provider without it)
         self.root = ""
         self.broken: set[int] = set()
 
     def __call__(self, request: Request) -> Reply:
+        if self.info is not None and request.path == self.path.replace("/structures", "/info/structures"):
+            return Reply.file(self.info)
         offset = int(request.query.get("page_offset", ["0"])[0])
         if request.path != self.path or offset not in self.pages:
             return Reply.json({"errors": [{"status": "404", "title": "Not Found"}]}, 404)
@@ -57,6 +62,11 @@ class OptimadeReplay:
     def offsets(self, server: ReplayServer) -> list[int]:
         """The page offsets the server was asked for, in order."""
         return [int(r.query.get("page_offset", ["0"])[0]) for r in server.requests if r.path == self.path]
+
+
+def structure_requests(server: ReplayServer) -> list[Request]:
+    """The requests for pages of structures (not for /info/structures)."""
+    return [request for request in server.requests if not request.path.endswith("/info/structures")]
 
 
 def serve(replay: OptimadeReplay) -> ReplayServer:
@@ -111,7 +121,7 @@ def store(tmp_path) -> Store:
 
 @pytest.fixture
 def reference_replay() -> OptimadeReplay:
-    return OptimadeReplay(STRUCTURES, REFERENCE_PAGES, "http://127.0.0.1:5077")
+    return OptimadeReplay(STRUCTURES, REFERENCE_PAGES, "http://127.0.0.1:5077", FIXTURES / "ref_info_structures.json")
 
 
 @pytest.fixture
@@ -142,8 +152,8 @@ NELEMENTS_2 = FetchRequest(filter="nelements>=2", page_size=4)
 def test_recorded_reference_pages_are_followed_through_links_next(store, reference_catalog, reference_server):
     report = fetch(store, reference_catalog, NELEMENTS_2)
     assert (report.n_fetched, report.n_available, report.n_stored, report.n_quarantined) == (15, 15, 12, 3)
-    requests = reference_server.requests
-    assert [r.path for r in requests] == [STRUCTURES] * 4
+    requests = reference_server.requests[1:]
+    assert [r.path for r in reference_server.requests] == ["/v1/info/structures"] + [STRUCTURES] * 4
     assert [r.query.get("page_offset") for r in requests] == [None, ["4"], ["8"], ["12"]]
     first = requests[0].query
     assert (first["filter"], first["page_limit"]) == (["nelements>=2"], ["4"])
@@ -179,7 +189,7 @@ def test_values_are_harmonized_with_units_provenance_and_method(store, mp_catalo
 
 def test_a_next_link_object_is_followed_and_dropped_response_fields_are_put_back(store, mp_catalog, mp_server):
     fetch(store, mp_catalog, FetchRequest(elements=["N"], page_size=3))
-    first, second = mp_server.requests
+    first, second = structure_requests(mp_server)
     assert first.query["filter"] == ['elements HAS ALL "N" AND nelements=1']
     assert second.query["page_offset"] == ["3"]  # from {"href": ...}
     assert second.query["response_fields"] == first.query["response_fields"]  # the href had none
@@ -201,7 +211,7 @@ def test_the_real_materials_cloud_page_maps_and_counts_unknown_fields(tmp_path, 
         "&sort=nelements&page_limit=2&page_offset=2"
     )
     assert first.cursor["params"] == {"response_fields": connector.response_fields}  # the link had none
-    assert report.n_stored == 2 and len(server.requests) == 2
+    assert report.n_stored == 2 and len(structure_requests(server)) == 2
     assert report.unmapped == {
         "immutable_id": 2,
         "elements_ratios": 2,
@@ -224,12 +234,40 @@ def test_the_real_materials_cloud_page_maps_and_counts_unknown_fields(tmp_path, 
     assert unmapped["_mcloud_ctime"] == 2
 
 
+def test_only_fields_an_older_provider_knows_are_asked_for(tmp_path, store):
+    # Materials Cloud's aiida-optimade speaks OPTIMADE 1.1: like optimade-python-tools servers it refuses standard
+    # fields it does not know (v1.2's space_group_*) with 400, and ignores fields with other providers' prefixes.
+    # Its /info/structures is assembled from the fields of its recorded page (real answer not recorded).
+    page = json.loads(MATERIALS_CLOUD_PAGE.read_text(encoding="utf-8"))
+    known = {"id", "type", *(name for entry in page["data"] for name in entry["attributes"])}
+    path = "/optimade-sample/optimade/v1/structures"
+
+    def route(request: Request) -> Reply:
+        if request.path.endswith("/info/structures"):
+            return Reply.json({"data": {"properties": {name: {} for name in known}}, "meta": page["meta"]})
+        asked = request.query["response_fields"][0].split(",")
+        unknown = [name for name in asked if not name.startswith("_") and name not in known]
+        if unknown:
+            detail = f"Unrecognised OPTIMADE field(s) in requested `response_fields`: {set(unknown)}."
+            return Reply.json({"errors": [{"status": "400", "title": "Bad Request", "detail": detail}]}, 400)
+        return Reply(200, MATERIALS_CLOUD_PAGE.read_bytes())
+
+    with ReplayServer(route) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "mc.yaml", server.root + "/optimade-sample/optimade/"))
+        report = fetch(store, catalog, FetchRequest(filter='elements HAS ALL "Si","O"'), limit=2)
+    assert (report.n_stored, report.n_quarantined) == (2, 0)
+    asked = server.requests[1].query["response_fields"][0].split(",")
+    assert server.requests[1].path == path
+    assert "space_group_it_number" not in asked and "space_group_symbol_hermann_mauguin" not in asked
+    assert {"lattice_vectors", "species", "_mp_stability", "_jarvis_hse_gap"} <= set(asked)
+
+
 def test_provider_prefixed_fields_give_values_methods_and_space_group(tmp_path, store):
     replay = OptimadeReplay("/optimade/v1/structures", {0: FIXTURES / "assembled_oqmd_page.json"})
     with serve(replay) as server:
         catalog = load_catalog(write_catalog(tmp_path / "oqmd.yaml", server.root + "/optimade/v1/"))
         report = fetch(store, catalog, FetchRequest(formulas=["NaAlH2CO5", "CaAl2SiH4O8"]))
-    assert server.requests[0].query["filter"] == [
+    assert structure_requests(server)[0].query["filter"] == [
         '(chemical_formula_reduced="AlCH2NaO5") OR (chemical_formula_reduced="Al2CaH4O8Si")'
     ]
     assert (report.n_stored, report.n_values) == (2, 4)
@@ -322,7 +360,7 @@ def test_malformed_records_are_quarantined_with_their_reason(tmp_path, store):
     reasons = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
     assert reasons["mp-13480"][0].startswith("not an OPTIMADE structure entry")
     assert "unparseable formula 'ILq'" in reasons["mp-570935"][0]
-    assert "filter" not in server.requests[0].query  # --all asks for every structure
+    assert "filter" not in structure_requests(server)[0].query  # --all asks for every structure
 
 
 def test_a_429_with_retry_after_is_honoured_then_succeeds(store, reference_catalog, reference_server):
@@ -351,7 +389,7 @@ def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(
         fetch(resumed, reference_catalog, NELEMENTS_2)
     assert len(resumed.table("materials")) == 0
     reference_replay.broken.clear()
-    asked_before = len(reference_server.requests)
+    asked_before = len(reference_replay.offsets(reference_server))
     report = fetch(resumed, reference_catalog, NELEMENTS_2, resume=True)
     assert reference_replay.offsets(reference_server)[asked_before:] == [8, 12]  # staged pages not fetched again
     assert report.resumed and report.n_fetched == 15
@@ -373,7 +411,7 @@ def test_a_rejected_filter_is_a_clear_error(tmp_path, store):
     assert "/v1/structures?filter=nelements%3E" in str(error.value)
     assert ": Unable to parse filter nelements>. Lark traceback: Unexpected end-of-input." in str(error.value)
     assert "retries" not in str(error.value)
-    assert len(server.requests) == 1  # a client error is not retried
+    assert len(structure_requests(server)) == 1  # a client error is not retried
     assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
 
 

@@ -11,11 +11,14 @@ Wire format (OPTIMADE v1, https://www.optimade.org/specification), e.g. Material
      "links": {"next": "<url>"}}
 Quirks: `links.next` is a URL string or a JSON:API link object {"href": "<url>"}, null on the last page; provider
 fields carry the provider's prefix (`_oqmd_delta_e`) and a field asked for but unknown to the provider comes back
-null; some providers drop `response_fields` from `links.next` (COD; OPTIMADE issue #391); lengths are in Å.
+null, but a standard field unknown to the provider's OPTIMADE version (v1.2's space_group_it_number asked of a 1.1
+server) is refused with 400: the fields asked for are those `<base>/v1/info/structures` lists (plus prefixed ones);
+some providers drop `response_fields` from `links.next` (COD; OPTIMADE issue #391); lengths are in Å.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +31,7 @@ from matreg.fieldmap import load_field_map
 from matreg.http import HttpClient
 from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
-from matreg.sources.base import Attribution, RawValue, RunInfo, SourceRecord
+from matreg.sources.base import Attribution, Page, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import lattice_volume, structure_json
 
@@ -75,13 +78,15 @@ class OptimadeConnector(JsonApiConnector):
         name: str = "optimade",
     ) -> None:
         self.structures_url = versioned_base_url(source.base_url) + "/structures"
+        self.info_url = versioned_base_url(source.base_url) + "/info/structures"
         self.client = client
         self.filter = optimade_filter
         self.page_size = page_size
         self.field_map = load_field_map("optimade")
-        self.response_fields = ",".join(
+        self.mapped_fields = list(
             dict.fromkeys([*(path.split(".")[0] for path in self.field_map.fields), *self.field_map.other_fields])
         )
+        self.response_fields = ",".join(self.mapped_fields)  # until `pages` asks the provider which it knows
         self.paginator = OptimadeNextLink(response_fields=self.response_fields)
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
 
@@ -92,10 +97,30 @@ class OptimadeConnector(JsonApiConnector):
             parameters={"filter": self.filter, "page_limit": self.page_size},
         )
 
+    def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
+        """Pages of structures, asking only for fields the provider knows (also when resuming after a cursor)."""
+        self.response_fields = self.paginator.response_fields = self.fields_the_provider_knows()
+        yield from super().pages(cursor)
+
     def first_request(self) -> HttpRequest:
         params = {"filter": self.filter} if self.filter else {}
         params |= {"page_limit": self.page_size, "response_fields": self.response_fields}
         return HttpRequest("GET", self.structures_url, params)
+
+    def fields_the_provider_knows(self) -> str:
+        """The mapped fields less the unprefixed ones the provider's `/info/structures` does not list.
+
+        A provider of an older OPTIMADE version answers a standard field it does not know (v1.2's
+        space_group_it_number) with 400; a field with another provider's prefix it must ignore. Without a readable
+        `/info/structures`, every field is asked for.
+        """
+        try:
+            properties = dig(self.client.get_json(self.info_url), ("data", "properties"))
+        except SourceError:
+            properties = None
+        if not isinstance(properties, dict):
+            return ",".join(self.mapped_fields)
+        return ",".join(field for field in self.mapped_fields if field.startswith("_") or field in properties)
 
     def records(self, body: Any) -> list[dict[str, Any]]:
         data = body.get("data") if isinstance(body, dict) else None
