@@ -147,7 +147,7 @@ class _FlatValues:
         self.numbers = [parse_number(raw.value) for raw in self.raws]  # a float, or why the value is not one
         self.floats = np.array([number if isinstance(number, float) else np.nan for number in self.numbers])
         self.per_formula_unit = np.array([material["atoms_per_formula_unit"] for material in materials], dtype=float)
-        self.per_cell = np.array([record.nsites for record in records], dtype=float)  # per record; None -> NaN
+        self.per_cell = np.array([_atoms_per_cell(record) for record in records], dtype=float)  # None -> NaN
 
     def groups(self, source: str, reasons: dict[int, list[str]]) -> list[_UnitGroup]:
         """The values grouped by (property as given, unit); values of an unknown property get their reason."""
@@ -218,6 +218,11 @@ class _FlatValues:
 
     def _material_column(self, name: str) -> pyarrow.Array:
         return _strings([material[name] for material in self.materials])
+
+
+def _atoms_per_cell(record: SourceRecord) -> float | None:
+    """Atoms in the record's cell, by occupancy where sites are partly occupied."""
+    return record.nsites if record.atoms_per_cell is None else record.atoms_per_cell
 
 
 @dataclass

@@ -191,6 +191,24 @@ def test_a_structure_column_reads_cif_poscar_json_and_file_names(store, tmp_path
     assert reason.startswith("column 'structure': not a crystal structure (CIF, POSCAR, pymatgen JSON or a file")
 
 
+def test_per_cell_values_of_a_partly_occupied_structure_are_divided_by_its_atoms(store, tmp_path):
+    # Half the Cl sites vacant: 4 sites, 3 atoms by occupancy; a moment of 1.5 bohr magneton per cell is 0.5 per atom.
+    disordered = Structure(
+        Lattice.cubic(5.64),
+        ["Na", "Na", {"Cl": 0.5}, {"Cl": 0.5}],
+        [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0.5, 0.5], [0, 0, 0.5]],
+    )
+    mapping = STRUCTURE_MAPPING.replace(
+        "gap: {property: band_gap, unit: eV}", "moment: {property: magnetic_moment, unit: bohr_magneton/cell}"
+    )
+    rows = pd.DataFrame({"sample": ["x"], "formula": ["Na2Cl"], "moment": ["1.5"], "structure": [disordered.to_json()]})
+    data, mapping = _write(tmp_path, rows.to_csv(index=False), mapping)
+    assert import_file(store, data, mapping).n_stored == 1
+    value = store.query("SELECT value, unit, original_value FROM properties").iloc[0]
+    assert (value.value, value.unit, value.original_value) == (pytest.approx(0.5), "bohr_magneton/atom", 1.5)
+    assert store.table("materials")["nsites"].tolist() == [4]
+
+
 def test_compressed_csv_files_are_read(store, tmp_path):
     data, mapping = _write(tmp_path, "formula,dHf,Cp\nH2O,-285.83,75.351\n", MAPPING)
     packed = tmp_path / "lab.csv.gz"

@@ -230,6 +230,10 @@ def test_the_real_materials_cloud_page_maps_and_counts_unknown_fields(tmp_path, 
         json.loads(store.query("SELECT structure FROM materials WHERE source_id = '250'").iloc[0, 0])
     )
     assert stored == pymatgen_structure(entry) and not stored.is_ordered
+    # ... so its volume per atom counts atoms by occupancy (85.48 atoms on its 102 sites), not sites.
+    volume = store.query("SELECT value FROM properties WHERE record_id = 'optimade:250'").iloc[0, 0]
+    assert volume == pytest.approx(stored.volume / stored.composition.num_atoms)
+    assert stored.composition.num_atoms == pytest.approx(85.48, abs=0.01) and len(stored) == 102
     unmapped = json.loads(store.query("SELECT unmapped_fields FROM fetch_runs").iloc[0, 0])
     assert unmapped["_mcloud_ctime"] == 2
 

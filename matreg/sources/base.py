@@ -47,6 +47,8 @@ class SourceRecord:
 
     `provenance` overrides the source's default for this record (a database mixing DFT and experiment).
     `attributes` are the record's values of its connector's schema extension, by extension column (None: empty).
+    `atoms_per_cell` counts the cell's atoms by occupancy where partly occupied sites make it differ from `nsites`;
+    per-cell values are divided by it (else by `nsites`).
     """
 
     source_id: str
@@ -59,6 +61,7 @@ class SourceRecord:
     spacegroup_symbol: str | None = None
     spacegroup_number: int | None = None
     nsites: int | None = None
+    atoms_per_cell: float | None = None
     method: str | None = None
     notes: str | None = None
     provenance: str | None = None

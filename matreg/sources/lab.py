@@ -202,6 +202,7 @@ class LabConnector(Connector):
             source_url=f"file:{self.path.name}#line={payload['_line']}",
             structure=structure.to_json() if structure is not None else None,
             nsites=len(structure) if structure is not None else None,
+            atoms_per_cell=None if structure is None or structure.is_ordered else structure.composition.num_atoms,
             attributes={
                 attribute: None if is_blank(payload[column]) else str(payload[column]).strip()
                 for column, attribute in mapping.extra_columns.items()

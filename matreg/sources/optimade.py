@@ -18,6 +18,7 @@ some providers drop `response_fields` from `links.next` (COD; OPTIMADE issue #39
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -150,6 +151,7 @@ class OptimadeConnector(JsonApiConnector):
             spacegroup_symbol=symbol,
             spacegroup_number=number,
             nsites=nsites,
+            atoms_per_cell=occupied_atoms(attributes),
             notes=note,
             unmapped=self.field_map.unmapped(attributes),
         )
@@ -158,7 +160,7 @@ class OptimadeConnector(JsonApiConnector):
         values = self.field_map.read_values(attributes)
         volume = cell_volume(attributes)
         if volume is not None and nsites:
-            # No provider field: the cell's volume, given per cell and harmonized to per atom with nsites.
+            # No provider field: the cell's volume, given per cell and harmonized to per atom (atoms by occupancy).
             values.append(
                 RawValue("volume_per_atom", volume, "angstrom**3/cell", method="cell volume of lattice_vectors")
             )
@@ -232,6 +234,18 @@ def species_occupancies(species: list[dict[str, Any]] | None) -> dict[str, dict[
         }
         for entry in species or ()
     }
+
+
+def occupied_atoms(attributes: dict[str, Any]) -> float | None:
+    """Atoms in the cell counted by occupancy (vacancies left out) when some species only partly occupies its sites;
+    None when every site holds one whole atom (then the count is nsites) or the species cannot be read."""
+    try:
+        totals = {name: sum(shares.values()) for name, shares in species_occupancies(attributes.get("species")).items()}
+        if all(math.isclose(total, 1.0) for total in totals.values()):
+            return None
+        return sum(totals[name] for name in attributes["species_at_sites"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def spacegroup(attributes: dict[str, Any]) -> tuple[str | None, int | None]:
