@@ -50,3 +50,20 @@ def parse_formula(text: str) -> Formula:
     elements = tuple(sorted(el.symbol for el in composition.elements))
     charge = float(composition.charge) if isinstance(composition, Ion) else None
     return Formula(original, reduced, elements, float(composition.num_atoms), charge)
+
+
+def element_symbols(texts: list[str]) -> list[str]:
+    """Checked element symbols, sorted and unique, from texts such as 'fe', 'O' or 'Fe-O,Si'; FormulaError if not."""
+    symbols = set()
+    for text in texts:
+        for part in re.split(r"[\s,\-]+", str(text)):
+            if part:
+                symbols.add(_element_symbol(part))
+    return sorted(symbols)
+
+
+def _element_symbol(text: str) -> str:
+    try:
+        return Element(text.capitalize()).symbol
+    except ValueError:
+        raise FormulaError(f"not an element: '{text}'") from None

@@ -8,6 +8,7 @@ from conftest import LAB_EXAMPLE
 from typer.testing import CliRunner
 
 from matreg.cli import app
+from matreg.sources import FetchRequest
 
 runner = CliRunner()
 
@@ -79,6 +80,15 @@ def test_catalog_and_schema_listings(run):
 def test_unknown_source_is_a_one_line_error(run):
     result = run("fetch", "nosuchdb")
     assert result.exit_code == 2 and "unknown source 'nosuchdb'" in result.stderr
+
+
+def test_elements_are_checked_before_any_request(run):
+    result = run("fetch", "oqmd", "--elements", "Fe", "--elements", "Qq")
+    assert result.exit_code == 2 and "--elements: not an element: 'Qq'" in result.stderr
+
+
+def test_element_symbols_are_read_as_typed():
+    assert FetchRequest(elements=["fe", "O-si", "Al, n"]).elements == ["Al", "Fe", "N", "O", "Si"]
 
 
 @pytest.mark.parametrize("command", ["fetch", "import", "sql", "export", "validate", "status", "catalog", "schema"])

@@ -191,6 +191,7 @@ def test_ids_formulas_and_element_sets_select_records(tmp_path, catalog):
         ({"ids": ["JVASP-41", "JVASP-9902"]}, {"JVASP-41", "JVASP-9902"}),
         ({"formulas": ["O3Al2"]}, {"JVASP-32"}),
         ({"elements": ["O", "Si"]}, {"JVASP-41"}),
+        ({"elements": ["si", "o"]}, {"JVASP-41"}),  # symbols as typed: checked and capitalized for every source
     ]
     for number, (request, expected) in enumerate(cases):
         store = Store(tmp_path / f"store{number}")

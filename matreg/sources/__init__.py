@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from matreg.catalog import Catalog, Source
-from matreg.errors import ConfigError
+from matreg.errors import ConfigError, FormulaError
+from matreg.formula import element_symbols
 from matreg.http import HttpClient
 from matreg.sources.base import Connector
 
@@ -30,6 +31,13 @@ class FetchRequest:
     cache: bool | None = None
     page_size: int | None = None
     structures: bool = False
+
+    def __post_init__(self) -> None:
+        """Element symbols checked once for every connector ('fe' -> 'Fe'; 'Fe-O' -> 'Fe', 'O')."""
+        try:
+            self.elements = element_symbols(self.elements)
+        except FormulaError as exc:
+            raise ConfigError(f"--elements: {exc}") from None
 
 
 def use_cache(source: Source, request: FetchRequest, cache_path: Path | None) -> bool:
