@@ -1,20 +1,25 @@
 """matreg's Materials Project connector over real HTTP: mp-api talks to a replay of the summary API on 127.0.0.1.
 
 The replayed summary documents are assembled from real Materials Project records (tests/fixtures/mp/SOURCES.md);
-the route filters them by the query parameters the real API reads and pages them by `_skip`/`_limit`.
+the route filters them by the query parameters the real API reads and pages them by `_skip`/`_limit`. None of them
+is deprecated; the deprecation tests replay the same documents with one of them, mp-1216 (YbO), turned into a
+deprecated one here (`deprecated: true`, `deprecation_reasons` set to two of emmet-core's codes).
 """
 
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import assert_failed_without_trace, visible_tables
 from pymatgen.core import Composition, Structure
 from replay import ReplayServer, Reply, Request
+from typer.testing import CliRunner
 
 from matreg.catalog import load_catalog
+from matreg.cli import app
 from matreg.errors import ConfigError, SourceError
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
@@ -26,8 +31,16 @@ HEARTBEAT = (FIXTURES / "heartbeat.json").read_bytes()
 SUMMARY_PATH = "/materials/summary/"
 API_KEY = "5f1d0c9e8b7a4d3c2b1a09f8e7d6c5b4"  # 32 characters like a real key (mp-api checks the length); not one
 FIELDS = (
-    "material_id,formula_pretty,structure,nsites,symmetry,deprecated,formation_energy_per_atom,energy_above_hull,"
-    "band_gap,energy_per_atom,density,volume,total_magnetization,bulk_modulus,shear_modulus"
+    "material_id,formula_pretty,structure,nsites,symmetry,deprecated,deprecation_reasons,formation_energy_per_atom,"
+    "energy_above_hull,band_gap,energy_per_atom,density,volume,total_magnetization,bulk_modulus,shear_modulus"
+)
+DEPRECATED = {  # an assembled document made deprecated here: the flag and two codes of emmet-core's DeprecationMessage
+    **next(doc for doc in SUMMARY["data"] if doc["material_id"] == "mp-1216"),
+    "deprecated": True,
+    "deprecation_reasons": ["M", "C001"],
+}
+DEPRECATED_REASON = (
+    "deprecated by the Materials Project (deprecation_reasons: M, C001); fetch its formula for the current materials"
 )
 
 
@@ -51,15 +64,22 @@ def matches(doc: dict, query: dict[str, list[str]]) -> bool:
     return True
 
 
-def summary_route(request: Request) -> Reply:
-    """The Materials Project API's heartbeat and summary endpoint, paged by `_skip` and `_limit`."""
-    if request.path == "/heartbeat":
-        return Reply(200, HEARTBEAT)
-    if request.path != SUMMARY_PATH:
-        return Reply(404, b'{"detail": "Not Found"}')
-    docs = [doc for doc in SUMMARY["data"] if matches(doc, request.query)]
-    skip, limit = int(request.query.get("_skip", ["0"])[0]), int(request.query.get("_limit", ["100"])[0])
-    return Reply.json({"data": docs[skip : skip + limit], "meta": {**SUMMARY["meta"], "total_doc": len(docs)}})
+def summary_route_of(documents: list[dict]) -> Callable[[Request], Reply]:
+    """The Materials Project API's heartbeat and summary endpoint over these documents, paged by `_skip`/`_limit`."""
+
+    def route(request: Request) -> Reply:
+        if request.path == "/heartbeat":
+            return Reply(200, HEARTBEAT)
+        if request.path != SUMMARY_PATH:
+            return Reply(404, b'{"detail": "Not Found"}')
+        docs = [doc for doc in documents if matches(doc, request.query)]
+        skip, limit = int(request.query.get("_skip", ["0"])[0]), int(request.query.get("_limit", ["100"])[0])
+        return Reply.json({"data": docs[skip : skip + limit], "meta": {**SUMMARY["meta"], "total_doc": len(docs)}})
+
+    return route
+
+
+summary_route = summary_route_of(SUMMARY["data"])
 
 
 def write_mp_catalog(path: Path, base_url: str, *, cache: bool = False) -> Path:
@@ -95,6 +115,19 @@ def mp_server():
 @pytest.fixture
 def mp_catalog(tmp_path, mp_server):
     return load_catalog(write_mp_catalog(tmp_path / "catalog.yaml", mp_server.url))
+
+
+@pytest.fixture
+def deprecated_server():
+    """The replay with mp-1216 deprecated."""
+    docs = [DEPRECATED if doc["material_id"] == DEPRECATED["material_id"] else doc for doc in SUMMARY["data"]]
+    with ReplayServer(summary_route_of(docs)) as server:
+        yield server
+
+
+@pytest.fixture
+def deprecated_catalog_path(tmp_path, deprecated_server):
+    return write_mp_catalog(tmp_path / "deprecated.yaml", deprecated_server.url)
 
 
 def fetch(store, catalog, **options):
@@ -344,3 +377,42 @@ def test_the_api_key_is_never_stored_logged_or_in_errors(tmp_path, store, mp_ser
     runs = store.table("fetch_runs")
     assert list(runs["status"]) == ["complete", "failed"]
     assert not runs.astype(str).apply(lambda column: column.str.contains(API_KEY)).any().any()
+
+
+@pytest.mark.parametrize(
+    ("options", "stored"),
+    [
+        ({"ids": ["mp-1216", "mp-631"]}, {"mp-631"}),
+        ({"formulas": ["YbO", "TiC"]}, {"mp-631"}),
+        ({"elements": ["Yb", "O"]}, set()),
+        ({"filter": "band_gap_min=3"}, {"mp-23193"}),  # KCl 5.04 eV and the deprecated YbO 3.53 eV
+    ],
+)
+def test_a_deprecated_document_is_quarantined_with_its_reasons_and_payload_whatever_the_selection(
+    store, deprecated_catalog_path, options, stored
+):
+    report = fetch(store, load_catalog(deprecated_catalog_path), **options)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (len(stored) + 1, len(stored), 1)
+    assert report.reasons == Counter({DEPRECATED_REASON: 1})
+    rejected = store.query("SELECT item, reasons, raw FROM quarantine")
+    assert rejected["item"].tolist() == ["mp-1216"]
+    assert rejected["reasons"].iloc[0].tolist() == [DEPRECATED_REASON]
+    assert json.loads(rejected["raw"].iloc[0]) == DEPRECATED
+    assert set(store.table("materials")["source_id"]) == stored
+    assert "mp:mp-1216" not in set(store.table("properties")["record_id"])
+
+
+def test_all_still_leaves_deprecated_documents_to_the_api(store, deprecated_catalog_path, deprecated_server):
+    report = fetch(store, load_catalog(deprecated_catalog_path), everything=True, page_size=4)
+    assert all(request.query["deprecated"] == ["False"] for request in summary_requests(deprecated_server))
+    assert (report.n_available, report.n_stored, report.n_quarantined) == (9, 8, 1)  # mp-13136's broken structure
+    assert DEPRECATED_REASON not in report.reasons
+
+
+def test_asking_for_a_deprecated_id_reports_why_nothing_was_stored(tmp_path, deprecated_catalog_path):
+    arguments = ["fetch", "mp", "mp-1216", "--catalog", str(deprecated_catalog_path), "--store", str(tmp_path / "s")]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 1
+    assert "mp: read 1, stored 0 records (0 values), quarantined 1" in result.stdout
+    assert f"     1  {DEPRECATED_REASON}" in result.stdout
+    assert "nothing valid was found" in result.stderr

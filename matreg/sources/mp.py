@@ -8,7 +8,9 @@ Wire format (https://api.materialsproject.org/; the requests mp-api 0.46.5 sends
 Pitfalls: a search without a filter makes mp-api bulk-download the whole collection from S3, so every request here
 carries a filter and an explicit page (`_limit`, `_skip`); material ids are opaque strings (letter-based ids such as
 'mp-hilze' follow mp-3347529); `volume` and `total_magnetization` are per cell; the summary mixes GGA, GGA+U and
-r2SCAN results and no summary field says which functional a record's values come from.
+r2SCAN results and no summary field says which functional a record's values come from; searches by id, formula,
+elements or filter also return documents the Materials Project deprecated (`deprecated: true`, materialsproject/api
+#802), so --all asks for deprecated=false and every deprecated document that still arrives goes to quarantine.
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ class MpConnector(JsonApiConnector):
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         if not isinstance(payload, dict):
             raise RecordError("summary document is not a JSON object")
+        if payload.get("deprecated") is True:
+            raise RecordError(deprecation_reason(payload.get("deprecation_reasons")))
         material_id = payload.get("material_id")
         if not isinstance(material_id, str) or not material_id:
             raise RecordError("summary document has no material_id")
@@ -129,7 +133,6 @@ class MpConnector(JsonApiConnector):
             spacegroup_symbol=symbol,
             spacegroup_number=number,
             nsites=site_count(payload, material_id),
-            notes="deprecated in the Materials Project" if payload.get("deprecated") else None,
             unmapped=self.field_map.unmapped(payload),
         )
 
@@ -138,6 +141,14 @@ def requested_fields(field_map: FieldMap) -> str:
     """The `_fields` parameter: the top-level fields the field map reads, so a new property is one YAML line."""
     names = [path.split(".")[0] for path in [*field_map.other_fields, *field_map.fields]]
     return ",".join(dict.fromkeys(names))
+
+
+def deprecation_reason(reasons: Any) -> str:
+    """The quarantine reason of a deprecated summary document, with its `deprecation_reasons` codes (emmet-core's
+    DeprecationMessage: 'M' manual, 'C001' too few k-points, ...) as received."""
+    codes = reasons if isinstance(reasons, list) else [reasons] if reasons else []
+    given = f"deprecation_reasons: {', '.join(map(str, codes))}" if codes else "no deprecation_reasons given"
+    return f"deprecated by the Materials Project ({given}); fetch its formula for the current materials"
 
 
 def structure_json(structure: Any, material_id: str) -> str | None:
@@ -182,8 +193,7 @@ def query_criteria(request: FetchRequest) -> dict[str, Any]:
         criteria["formula"] = ",".join(request.formulas)
     if request.elements:
         # --elements means 'made of exactly these elements': the API's chemsys, not its 'contains' elements
-        symbols = {symbol.strip() for text in request.elements for symbol in text.replace(",", "-").split("-")}
-        criteria["chemsys"] = "-".join(sorted(symbols - {""}))
+        criteria["chemsys"] = "-".join(request.elements)  # checked, sorted symbols (FetchRequest)
     if request.filter:
         criteria.update(native_filter(request.filter))
     if request.everything:
