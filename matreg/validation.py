@@ -144,7 +144,8 @@ class _FlatValues:
             positions += [position] * len(record.values)
             self.raws += record.values
         self.positions = np.array(positions, dtype=np.int64)
-        self.numbers = [parse_number(raw.value) for raw in self.raws]  # a float, or why the value is not one
+        # a float, or why the value is not one
+        self.numbers = [parse_number(raw.value) if raw.problem is None else raw.problem for raw in self.raws]
         self.floats = np.array([number if isinstance(number, float) else np.nan for number in self.numbers])
         self.per_formula_unit = np.array([material["atoms_per_formula_unit"] for material in materials], dtype=float)
         self.per_cell = np.array([_atoms_per_cell(record) for record in records], dtype=float)  # None -> NaN

@@ -1,12 +1,25 @@
-import pytest
-from conftest import JANAF_TABLES, SHARED_JANAF
+from pathlib import Path
 
+import pytest
+from conftest import JANAF_TABLES, SHARED_JANAF, write_catalog
+from replay import ReplayServer, Reply, Request
+
+from matreg.catalog import load_catalog
 from matreg.errors import RecordError
+from matreg.ingest import run_ingest
+from matreg.sources import FetchRequest, build_connector
 from matreg.sources.janaf import parse_table
 
+RAW_TABLES = Path(__file__).parent / "fixtures" / "janaf_raw"  # NIST's text, unpatched (see SOURCES.md there)
+FORMATION_COLUMNS = ["delta-f H", "delta-f G", "log Kf"]
 
-def _table(table_id: str):
-    return parse_table((JANAF_TABLES / f"{table_id}.txt").read_text(encoding="utf-8"))
+
+def _table(table_id: str, tables: Path = JANAF_TABLES):
+    return parse_table((tables / f"{table_id}.txt").read_text(encoding="utf-8"))
+
+
+def _raw_table(table_id: str):
+    return _table(table_id, RAW_TABLES)
 
 
 def _row(table, temperature):
@@ -74,6 +87,125 @@ def test_infinite_written_as_a_word_is_not_a_note():
 def test_text_that_is_not_a_table_is_refused(text):
     with pytest.raises(RecordError, match="not a JANAF table"):
         parse_table(text)
+
+
+def test_plus_lines_joining_transition_rows_are_skipped():
+    barium = _raw_table("Ba-002")
+    transitions = [(row.temperature_K, row.note) for row in barium.transitions()]
+    assert transitions[:4] == [
+        (582.53, "ALPHA <--> BETA"),
+        (582.53, "TRANSITION"),
+        (768.13, "BETA <--> GAMMA"),
+        (768.13, "TRANSITION"),
+    ]
+    alpha_beta, transition = barium.transitions()[:2]
+    assert alpha_beta.cells == {"Cp": "54.400", "S": "87.232", "-[G-H(Tr)]/T": "68.471", "H-H(Tr)": "10.929"}
+    assert transition.cells["Cp"] == "32.468"
+    assert _row(barium, 298.15).cells == {
+        "Cp": "28.096",
+        "S": "62.475",
+        "-[G-H(Tr)]/T": "62.475",
+        "H-H(Tr)": "0.",
+        "delta-f H": "0.",
+        "delta-f G": "0.",
+        "log Kf": "0.",
+    }
+    with pytest.raises(RecordError, match="line 4: temperature '\\+' is not a number"):
+        parse_table("X (O2)\tO2(g)\nT(K)\tCp\n0\t1\n+\t2\n")  # a '+' with values is no known quirk
+
+
+def test_a_temperature_run_together_with_cp_is_split_after_three_decimals():
+    cyanide = _raw_table("C-083")
+    change, transition = [row for row in cyanide.rows if row.temperature_K == 288.5]
+    assert (change.note, change.cells) == (
+        "II <--> III",
+        {"Cp": "1548.088", "S": "111.062", "-[G-H(Tr)]/T": "118.520", "H-H(Tr)": "-2.152"},
+    )
+    assert (transition.note, transition.cells["Cp"]) == ("TRANSITION", "1548.129")
+    with pytest.raises(RecordError, match="line 3: temperature '288.50.5' is not a number"):
+        parse_table("X (O2)\tO2(g)\nT(K)\tCp\n288.50.5\t1\n")  # not two JANAF numbers run together
+
+
+def test_a_lone_h_line_is_skipped():
+    sulfur = _raw_table("S-021")
+    temperatures = [row.temperature_K for row in sulfur.rows]
+    assert temperatures[temperatures.index(1000.0) + 1] == 1100.0
+    assert _row(sulfur, 1000.0).cells["log Kf"] == "-2.763"
+    assert _row(sulfur, 1100.0).cells == {
+        "Cp": "180.552",
+        "S": "655.488",
+        "-[G-H(Tr)]/T": "528.059",
+        "H-H(Tr)": "140.172",
+        "delta-f H": "-388.966",
+        "delta-f G": "97.243",
+        "log Kf": "-4.618",
+    }
+    with pytest.raises(RecordError, match="line 4: temperature 'HH' is not a number"):
+        parse_table("X (O2)\tO2(g)\nT(K)\tCp\n0\t1\nHH\t\n")
+
+
+def test_space_joined_formation_cells_are_reported_as_problems_with_their_lost_signs():
+    standard = _row(_raw_table("Cl-161"), 298.15)
+    assert standard.cells == {"Cp": "129.460", "S": "209.069", "-[G-H(Tr)]/T": "209.069", "H-H(Tr)": "0."}
+    reason = (
+        "NIST's table runs delta-f H, delta-f G and log Kf together without tabs ('815.026  735.167 128.798'): "
+        "their signs are lost"
+    )
+    assert standard.problems == dict.fromkeys(FORMATION_COLUMNS, reason)
+    barium = _raw_table("Ba-002")  # 1100 K: '8.370 0.820  0.039', 1200 K: -8.606, 1.666, -0.073: no sign to guess
+    assert set(_row(barium, 1100.0).problems) == set(FORMATION_COLUMNS) and not _row(barium, 1200.0).problems
+
+
+def test_space_joined_zeros_of_a_reference_state_are_read():
+    header = "T(K)\tCp\tS\t-[G-H(Tr)]/T\tH-H(Tr)\tdelta-f H\tdelta-f G\tlog Kf\n"
+    row = "1000\t31.751\t73.400\t53.156\t20.244\t0. 0. 0.\n"  # Al-003 as NIST serves it: zeros have no sign
+    table = parse_table("Aluminum (Al)\tAl1(ref)\n" + header + row)
+    assert table.rows[0].cells == {
+        "Cp": "31.751",
+        "S": "73.400",
+        "-[G-H(Tr)]/T": "53.156",
+        "H-H(Tr)": "20.244",
+        "delta-f H": "0.",
+        "delta-f G": "0.",
+        "log Kf": "0.",
+    }
+    assert not table.rows[0].problems
+
+
+@pytest.fixture
+def raw_janaf_catalog(tmp_path):
+    """A catalog whose janaf source is a server on 127.0.0.1 replaying the raw tables at /tables/<ID>.txt."""
+
+    def route(request: Request) -> Reply:
+        return Reply.file(RAW_TABLES / request.path.removeprefix("/tables/"), "text/plain; charset=utf-8")
+
+    with ReplayServer(route, prefix="/tables/") as server:
+        yield load_catalog(write_catalog(tmp_path / "raw.yaml", server.url))
+
+
+def test_fetch_quarantines_space_joined_formation_values_with_the_reason_and_stores_the_others(
+    store, raw_janaf_catalog
+):
+    report = run_ingest(build_connector("janaf", raw_janaf_catalog, FetchRequest(ids=["Cl-161"])), store)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 4, 3)
+    stored = store.query("SELECT property, value FROM properties ORDER BY property").values.tolist()
+    assert stored == [
+        ["enthalpy_increment", 0.0],
+        ["entropy", pytest.approx(209.069)],
+        ["gibbs_energy_function", pytest.approx(209.069)],
+        ["heat_capacity_cp", pytest.approx(129.46)],
+    ]
+    quarantined = store.query("SELECT item, reasons FROM quarantine ORDER BY item")
+    assert quarantined["item"].tolist() == [
+        "Cl-161:enthalpy_of_formation@298.15K",
+        "Cl-161:gibbs_energy_of_formation@298.15K",
+        "Cl-161:log_formation_constant@298.15K",
+    ]
+    reason = (
+        "NIST's table runs delta-f H, delta-f G and log Kf together without tabs ('815.026  735.167 128.798'): "
+        "their signs are lost"
+    )
+    assert [list(reasons) for reasons in quarantined["reasons"]] == [[reason]] * 3
 
 
 def test_non_numeric_temperature_names_the_line():

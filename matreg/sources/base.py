@@ -31,7 +31,10 @@ class Page:
 
 @dataclass
 class RawValue:
-    """One value as the source gives it: a property name (canonical or alias), a value and its unit."""
+    """One value as the source gives it: a property name (canonical or alias), a value and its unit.
+
+    `problem` says why a value the source gives cannot be read (e.g. cells run together); it is rejected with it.
+    """
 
     property: str
     value: Any
@@ -39,6 +42,7 @@ class RawValue:
     temperature_K: float | None = None
     pressure_Pa: float | None = None
     method: str | None = None
+    problem: str | None = None
 
 
 @dataclass

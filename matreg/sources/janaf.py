@@ -5,7 +5,11 @@ Wire format (https://janaf.nist.gov/tables/<ID>.txt), e.g. H-064.txt:
     T(K)<TAB>Cp<TAB>S<TAB>-[G-H(Tr)]/T<TAB>H-H(Tr)<TAB>delta-f H<TAB>delta-f G<TAB>log Kf
     298.15<TAB>33.590<TAB>188.834<TAB>188.834<TAB>0.<TAB>-241.826<TAB>-228.582<TAB>40.047
 Quirks: rows with a temperature and no values below a phase's range; '+inf'/'INFINITE' entries;
-phase-transition rows whose remaining cells carry words ('CRYSTAL <--> LIQUID', 'TRANSITION').
+phase-transition rows whose remaining cells carry words ('CRYSTAL <--> LIQUID', 'TRANSITION'); a '+' line joining a
+transition's two rows (Ba-002) and a lone 'H' line (S-021), both skipped; a temperature run together with its Cp
+('288.5001548.088', C-083: split after the temperature's 3 decimals); delta-f H, delta-f G and log Kf run together in
+one cell with their minus signs lost ('815.026  735.167 128.798', Cl-161): reported as problems of those columns
+(read when all three are zero, as in an element's reference-state table).
 """
 
 from __future__ import annotations
@@ -30,15 +34,22 @@ STANDARD_PRESSURE_BAR = 1.0  # JANAF standard state: 0.1 MPa, unless the title n
 _TITLE_PRESSURE = re.compile(r"(?P<bar>\d+(?:\.\d+)?)\s*bar\b", re.IGNORECASE)
 _NON_FINITE = {"+inf", "-inf", "inf", "infinite", "+infinite", "-infinite"}
 _FORMULA_PHASE = re.compile(r"^(?P<formula>.+?)\((?P<phase>[^()]*)\)$")
+_STRAY_MARKS = {"+", "H"}  # alone on a line: '+' between a transition's two rows (Ba-002), 'H' in S-021
+_TEMPERATURE_AND_CP = re.compile(r"(?P<temperature>\d+\.\d{3})(?P<cp>\d+\.\d*)")  # '288.5001548.088' (C-083)
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
 
 
 @dataclass
 class JanafRow:
-    """One row of a table: temperature, the cells by column name, and a note on transition rows."""
+    """One row of a table: temperature, the cells by column name, and a note on transition rows.
+
+    `problems`: why a column's value cannot be read from the table, by column (such columns have no cell).
+    """
 
     temperature_K: float
     cells: dict[str, str]
     note: str | None = None
+    problems: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,26 +84,59 @@ def parse_table(text: str) -> JanafTable:
     columns = lines[1].split("\t")[1:]
     table = JanafTable(name.strip(), match["formula"], match["phase"], columns)
     for number, line in enumerate(lines[2:], start=3):
-        if line.strip():
-            table.rows.append(_parse_row(line, columns, number))
+        cells = [cell.strip() for cell in line.split("\t")]
+        if any(cells) and not _is_stray_mark(cells):
+            table.rows.append(_parse_row(cells, columns, number))
     return table
 
 
-def _parse_row(line: str, columns: list[str], number: int) -> JanafRow:
-    first, *rest = line.split("\t")
-    try:
-        temperature = float(first)
-    except ValueError:
-        raise RecordError(f"line {number}: temperature '{first}' is not a number") from None
-    cells, note = {}, None
-    for column, cell in zip(columns, rest, strict=False):  # transition rows are short
-        cell = cell.strip()
+def _is_stray_mark(cells: list[str]) -> bool:
+    return cells[0] in _STRAY_MARKS and not any(cells[1:])
+
+
+def _parse_row(cells: list[str], columns: list[str], number: int) -> JanafRow:
+    temperature, rest = _temperature_and_rest(cells, number)
+    row = JanafRow(temperature, {})
+    for index, (column, cell) in enumerate(zip(columns, rest, strict=False)):  # transition rows are short
         if _is_note(cell):
-            note = cell
+            row.note = cell
+            break
+        if _is_run_together(cell, len(columns) - index):
+            _read_run_together(row, columns[index:], cell)
             break
         if cell:
-            cells[column] = cell
-    return JanafRow(temperature, cells, note)
+            row.cells[column] = cell
+    return row
+
+
+def _temperature_and_rest(cells: list[str], number: int) -> tuple[float, list[str]]:
+    first, *rest = cells
+    if run_together := _TEMPERATURE_AND_CP.fullmatch(first):
+        return float(run_together["temperature"]), [run_together["cp"], *rest]
+    try:
+        return float(first), rest
+    except ValueError:
+        raise RecordError(f"line {number}: temperature '{first}' is not a number") from None
+
+
+def _is_run_together(cell: str, n_columns_left: int) -> bool:
+    """True for a cell of one number per remaining column, separated by spaces instead of tabs."""
+    numbers = cell.split()
+    return 1 < len(numbers) == n_columns_left and all(_NUMBER.fullmatch(number) for number in numbers)
+
+
+def _read_run_together(row: JanafRow, columns: list[str], cell: str) -> None:
+    """Zeros (an element's reference state) have no sign to lose: they are read; other numbers are problems."""
+    numbers = cell.split()
+    if all(float(number) == 0 for number in numbers):
+        row.cells.update(zip(columns, numbers, strict=True))
+    else:
+        row.problems = dict.fromkeys(columns, _lost_signs(columns, cell))
+
+
+def _lost_signs(columns: list[str], cell: str) -> str:
+    names = f"{', '.join(columns[:-1])} and {columns[-1]}"
+    return f"NIST's table runs {names} together without tabs ('{cell}'): their signs are lost"
 
 
 def _is_note(cell: str) -> bool:
@@ -189,10 +233,18 @@ class JanafConnector(Connector):
         )
 
     def _values(self, row: JanafRow, pressure_pa: float) -> list[RawValue]:
+        """The row's values; a column whose cell cannot be read is a value rejected with its problem."""
         return [
-            RawValue(self.field_map.property_of(column), cell, spec.unit, row.temperature_K, pressure_pa)
+            RawValue(
+                self.field_map.property_of(column),
+                row.cells.get(column),
+                spec.unit,
+                row.temperature_K,
+                pressure_pa,
+                problem=row.problems.get(column),
+            )
             for column, spec in self.field_map.fields.items()
-            if (cell := row.cells.get(column)) is not None
+            if column in row.cells or column in row.problems
         ]
 
     def redact(self, text: str) -> str:
