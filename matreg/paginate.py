@@ -11,6 +11,7 @@ import copy
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 @dataclass
@@ -74,9 +75,14 @@ class OffsetPaginator(Paginator):
 
 @dataclass
 class NextLinkPaginator(Paginator):
-    """The body names the next page's URL: OPTIMADE and OQMD `{"links": {"next": "<url>" | {"href": "<url>"}}}`."""
+    """The body names the next page's URL: OPTIMADE and OQMD `{"links": {"next": "<url>" | {"href": "<url>"}}}`.
+
+    With `origin` ('https://oqmd.org'), the link's scheme and host are replaced by it: a server behind a proxy that
+    builds links from its own view of the request names itself 'http://'.
+    """
 
     path: tuple[str, ...] = ("links", "next")
+    origin: str | None = None
 
     def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
         link = dig(body, self.path)
@@ -84,6 +90,9 @@ class NextLinkPaginator(Paginator):
             link = link.get("href")
         if not link or n_records == 0:
             return None
+        if self.origin:
+            origin = urlsplit(self.origin)
+            link = urlunsplit(urlsplit(link)._replace(scheme=origin.scheme, netloc=origin.netloc))
         return HttpRequest(request.method, link, {}, copy.deepcopy(request.json))
 
 

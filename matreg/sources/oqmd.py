@@ -11,11 +11,14 @@ Wire format (qmpy's FormationEnergyList view and serializer; docs: static.oqmd.o
 Quirks: `filter` is OQMD's own language (`element_set=(Al-Fe),O` is (Al or Fe) and O; terms joined by ' AND ');
 `volume` is per cell of the calculation's output structure, whose atoms `sites` lists; `unit_cell` rows are the
 lattice vectors and `sites` fractional coordinates printed with 3 significant digits; `composition` is reduced
-("Al2 O3"); `stability` (hull distance) is negative for phases on the hull; entries cannot be selected by id.
+("Al2 O3"); `stability` (hull distance) is negative for phases on the hull; entries cannot be selected by id;
+`links.next` names http://oqmd.org whatever was asked (followed on the catalog's scheme and host); `spacegroup` is
+qmpy's Hermann-Mauguin symbol without screw-axis marks ('P21/c') and with old names ('Cmca').
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -34,6 +37,8 @@ from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import composition_text, structure_json
 
 DEFAULT_LIMIT = 50  # OQMD's own default page size
+_SCREW_AXIS = re.compile(r"([2346])([1-5])")  # qmpy writes 'P21/c', pymatgen reads some only as 'P2_1/c'
+_RENAMED_SYMBOLS = {"Cmca": "Cmce"}  # the e-glide symbol of No. 64 (ITA 2002), the one pymatgen reads
 
 
 class OqmdConnector(JsonApiConnector):
@@ -48,7 +53,7 @@ class OqmdConnector(JsonApiConnector):
         self.client = client
         self.queries = queries
         self.page_size = page_size
-        self.paginator = NextLinkPaginator()
+        self.paginator = NextLinkPaginator(origin=base_url)  # OQMD's links name http://oqmd.org
         self.field_map = load_field_map("oqmd")
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
         self._query = 0
@@ -79,19 +84,28 @@ class OqmdConnector(JsonApiConnector):
         return dig(body, ("meta", "data_available"))
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
-        """Each query's pages in turn; the cursor says which query and which request within it come next."""
+        """Each query's pages in turn; the cursor says which query and which request within it come next.
+
+        A page's total is the sum of the totals of the queries read so far (each query answers its own).
+        """
         start = cursor["query"] if cursor else 0
+        totals: dict[str, int] = cursor.get("totals", {}) if cursor else {}  # by query (JSON keys are text)
         for index in range(start, len(self.queries)):
             self._query = index  # read by first_request
             inner = cursor["request"] if cursor and index == start else None
             for page in super().pages(inner):
-                page.cursor = self._chain_cursor(index, page.cursor)
+                if page.total is not None:
+                    totals = {**totals, str(index): page.total}
+                page.total = sum(totals.values()) if totals else None
+                page.cursor = self._chain_cursor(index, page.cursor, totals)
                 yield page
 
-    def _chain_cursor(self, index: int, request: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _chain_cursor(
+        self, index: int, request: dict[str, Any] | None, totals: dict[str, int]
+    ) -> dict[str, Any] | None:
         if request is not None:
-            return {"query": index, "request": request}
-        return {"query": index + 1, "request": None} if index + 1 < len(self.queries) else None
+            return {"query": index, "request": request, "totals": totals}
+        return {"query": index + 1, "request": None, "totals": totals} if index + 1 < len(self.queries) else None
 
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         if not isinstance(payload, dict) or payload.get("entry_id") is None:
@@ -143,11 +157,14 @@ def _site(text: Any, entry_id: Any) -> tuple[str, list[float]]:
 
 @lru_cache(maxsize=512)
 def spacegroup_number(symbol: str) -> int | None:
-    """International number of a Hermann-Mauguin symbol ('Imma' -> 74); None if pymatgen does not know it."""
-    try:
-        return SpaceGroup(symbol).int_number
-    except ValueError:
-        return None
+    """International number of a Hermann-Mauguin symbol as qmpy writes it ('Imma' -> 74, 'P21/c' -> 14, the old
+    'Cmca' -> 64); None if pymatgen knows neither it nor its spelling with screw axes marked ('P2_1/c')."""
+    for spelling in (symbol, _SCREW_AXIS.sub(r"\1_\2", symbol), _RENAMED_SYMBOLS.get(symbol, symbol)):
+        try:
+            return SpaceGroup(spelling).int_number
+        except ValueError:
+            continue
+    return None
 
 
 def _text(payload: dict[str, Any], key: str) -> str | None:
