@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.aflow import AflowConnector, aflow_structure
 from matreg.store import Store
+from matreg.validation import RunStamp, harmonize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -129,7 +131,7 @@ def test_old_string_valued_pages_keyed_i_of_n(tmp_path, store):
     assert (conductivity.value, conductivity.unit, conductivity.temperature_K) == (83.0737, "W/(m*K)", 300.0)
     assert conductivity.method == "AGL (PBE quasi-harmonic Debye model)"
     material = store.query("SELECT * FROM materials WHERE source_id = 'aflow:db1f17a6f945c29b'").iloc[0]
-    assert (material.formula, material.formula_original) == ("BeO", "Be1O1")
+    assert (material.formula, material.formula_original, material.atoms_per_formula_unit) == ("BeO", "BeO", 2)
     assert material.source_url == "https://aflowlib.duke.edu/AFLOWDATA/ICSD_WEB/FCC/Be1O1_ICSD_163467/"
     assert "aflow:c8cff231c8082848" in set(store.table("materials")["source_id"])  # '5 of 912'
     assert "aflow:9fdebc04ebf454ae" in set(store.table("materials")["source_id"])  # '21 of 912', page 2
@@ -165,6 +167,19 @@ def test_values_in_canonical_units_with_provenance_and_method(store, aflow_catal
     assert lib3.source_url == "https://aflowlib.duke.edu/AFLOWDATA/LIB3_RAW/Cr_pvORu_pv/T0009.ACB:LDAU2/"
     assert materials.loc["aflow:075dbbb922a0e4d7"].method == "GGA"  # LIB1: PAW_GGA
     assert set(materials["provenance"]) == {"dft"}
+
+
+def test_a_heat_capacity_per_cell_is_per_mole_of_the_reduced_formula_unit(aflow_catalog):
+    # The ICSD entry's cell (compound Ac2Br6, 8 atoms) with an AGL heat capacity added: 5.502 k_B per cell is
+    # 5.502 R per 2 AcBr3 units, i.e. 5.502 R / 2 per mole of AcBr3.
+    entry = json.loads((FIXTURES / "aflowlib_icsd_example.json").read_text(encoding="utf-8"))
+    connector = build_connector("aflow", aflow_catalog, FetchRequest(everything=True))
+    record = connector.to_record(entry | {"agl_heat_capacity_Cp_300K": 5.502})
+    canonical = harmonize(record, connector.attribution, RunStamp("run", datetime.now(timezone.utc)))
+    assert (canonical.material["formula"], canonical.material["atoms_per_formula_unit"]) == ("AcBr3", 4)
+    heat_capacity = next(row for row in canonical.values if row["property"] == "heat_capacity_cp")
+    assert heat_capacity["unit"] == "J/(mol*K)" and heat_capacity["temperature_K"] == 300
+    assert heat_capacity["value"] == pytest.approx(5.502 * 8.314462618 / 2)
 
 
 @pytest.mark.parametrize(

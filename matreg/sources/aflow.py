@@ -15,6 +15,8 @@ Entries: aurl 'aflowlib.duke.edu:AFLOWDATA/ICSD_WEB/HEX/Ac1Br3_ICSD_31578' is th
 https://aflowlib.duke.edu/AFLOWDATA/ICSD_WEB/HEX/Ac1Br3_ICSD_31578/ -- only the first ':' separates host and path,
 LIB aurls have more ('.../T0009.ACB:LDAU2'). Its aflowlib.json holds the relaxed cell: geometry (a, b, c, alpha,
 beta, gamma), positions_fractional, species and composition (atoms per species, in order).
+`compound` is the composition of the calculated cell ('Ac2Br6', natoms 8): a record's formula is its reduced form,
+so molar values (Cp, in k_B per cell) are per mole of the reduced formula unit, as every other source's solids.
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ class AflowConnector(JsonApiConnector):
                 raise RecordError(f"AFLUX record without '{required}'")
         return SourceRecord(
             source_id=str(row["auid"]),
-            formula=str(row["compound"]),
+            formula=parse_formula(str(row["compound"])).reduced,  # the cell's composition, reduced
             values=self.field_map.read_values(row),
             source_url=entry_url(row.get("aurl")),
             structure=aflow_structure(payload[_ENTRY]) if _ENTRY in payload else None,
