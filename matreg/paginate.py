@@ -101,6 +101,8 @@ class BodyCursorPaginator(Paginator):
     """A cursor in the response body goes into the next request's JSON body.
 
     NOMAD: `{"pagination": {"next_page_after_value": "<v>"}}` -> request `{"pagination": {"page_after_value": "<v>"}}`.
+    A page may be empty mid-run (NOMAD drops entries whose archive is missing after paging): the run ends when no
+    next value is given, or one that would repeat the request just sent.
     """
 
     response_path: tuple[str, ...] = ("pagination", "next_page_after_value")
@@ -108,7 +110,7 @@ class BodyCursorPaginator(Paginator):
 
     def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
         value = dig(body, self.response_path)
-        if value is None or n_records == 0:
+        if value is None or value == dig(request.json or {}, self.request_path):
             return None
         payload = copy.deepcopy(request.json or {})
         target = payload

@@ -32,10 +32,11 @@ REAL_TIO_PAGE = FIXTURES / "docs_entries_query_TiO_page_size1.json"
 EXPECTED_REQUIRED = {
     "results": {
         "method": "*",
-        "material": {"symmetry": "*", "elements": "*", "chemical_formula_reduced": "*"},
+        "material": {"symmetry": "*", "elements": "*", "chemical_formula_reduced": "*", "structural_type": "*"},
         "properties": {"electronic": {"band_gap": "*"}, "structures": {"structure_original": "*"}},
     }
 }
+EV = 1.602176634e-19  # J
 
 
 class NomadReplay:
@@ -100,6 +101,31 @@ def fetch(store, catalog, **options):
 
 def page_requests(server) -> list[dict]:
     return [request.json() for request in server.requests if request.path == ARCHIVE_QUERY]
+
+
+def recorded_gate() -> dict:
+    """The recorded GaTe entry (mp-10009, first of page 1): bulk, one band-gap channel, dimension_types [1, 1, 1]."""
+    return json.loads(PAGES[None].read_text())["data"][0]
+
+
+def serve_only(replay: NomadReplay, tmp_path: Path, entries: list[dict]) -> None:
+    """Make `entries` NOMAD's one and only answer page (page 1's envelope, no next page)."""
+    page = json.loads(PAGES[None].read_text())
+    page["data"] = entries
+    page["pagination"]["total"] = len(entries)
+    del page["pagination"]["next_page_after_value"]
+    path = tmp_path / "only_page.json"
+    path.write_text(json.dumps(page), encoding="utf-8")
+    replay.pages = {None: path}
+
+
+def stored_gate(store: Store) -> tuple[dict[str, tuple[float, str, float, str]], object]:
+    """The stored values of GaTe (property -> value, unit, original value and unit) and its material row."""
+    values = store.query(
+        "SELECT property, value, unit, original_value, original_unit FROM properties WHERE record_id = 'nomad:mp-10009'"
+    )
+    material = store.query("SELECT * FROM materials WHERE record_id = 'nomad:mp-10009'").iloc[0]
+    return {row[0]: tuple(row[1:]) for row in values.itertuples(index=False)}, material
 
 
 def test_pages_are_fetched_by_page_after_value_at_the_real_path(store, catalog, server):
@@ -258,13 +284,153 @@ def test_only_dft_entries_are_mapped(catalog):
     connector.close()
 
 
-def test_a_non_periodic_entry_is_kept_without_a_structure(catalog):
-    connector = build_connector("nomad", catalog, FetchRequest(everything=True))
-    entry = json.loads(PAGES[None].read_text())["data"][0]
+def test_a_non_periodic_entry_is_kept_without_a_structure_volume_or_density(store, catalog, replay, tmp_path):
+    entry = recorded_gate()  # periodicity flags alone decide here: structural_type stays 'bulk'
     entry["archive"]["results"]["properties"]["structures"]["structure_original"]["dimension_types"] = [0, 0, 0]
-    record = connector.to_record(entry)
-    assert record.structure is None and record.nsites == 8 and record.formula == "GaTe"
-    connector.close()
+    serve_only(replay, tmp_path, [entry])
+    report = fetch(store, catalog)
+    assert (report.n_stored, report.n_quarantined) == (1, 0)
+    values, material = stored_gate(store)
+    assert set(values) == {"band_gap"} and values["band_gap"][:2] == (pytest.approx(0.898, rel=1e-9), "eV")
+    assert material.structure is None and material.nsites == 8 and material.formula == "GaTe"
+    assert material.notes == (
+        "program: VASP; volume_per_atom and density left out: structure_original has dimension_types [0, 0, 0], "
+        "so NOMAD's cell may include vacuum"
+    )
+
+
+@pytest.mark.parametrize(
+    "structural_type", ["surface", "2D", "1D", "molecule / cluster", "atom", "unavailable", "not processed", None]
+)
+def test_volume_and_density_of_an_entry_not_known_to_be_bulk_are_left_out_with_a_note(
+    store, catalog, replay, tmp_path, structural_type
+):
+    entry = recorded_gate()  # dimension_types stay [1, 1, 1]: what VASP says of a slab or a molecule in a box too
+    material = entry["archive"]["results"]["material"]
+    if structural_type is None:
+        del material["structural_type"]
+        reason = "NOMAD gives no structural_type"
+    else:
+        material["structural_type"] = structural_type
+        reason = f"NOMAD's structural_type is {structural_type!r}, not 'bulk'"
+    serve_only(replay, tmp_path, [entry])
+    report = fetch(store, catalog)
+    assert (report.n_stored, report.n_quarantined, report.n_values) == (1, 0, 1)
+    values, row = stored_gate(store)
+    assert set(values) == {"band_gap"} and values["band_gap"][:2] == (pytest.approx(0.898, rel=1e-9), "eV")
+    notes = f"program: VASP; volume_per_atom and density left out: {reason}, so NOMAD's cell may include vacuum"
+    assert row.notes == notes
+    assert row.structure is not None and row.nsites == 8  # only values per cell go: the record and its cell stay
+    assert len(store.query("SELECT * FROM quarantine")) == 0
+
+
+def gate_with_band_gaps(band_gaps: list | dict, *, spin_polarized: bool | None = True) -> dict:
+    """The recorded GaTe entry with `band_gaps` instead of its one recorded channel, flagged spin-polarized or not."""
+    entry = recorded_gate()
+    if spin_polarized is not None:
+        entry["archive"]["results"]["method"]["simulation"]["dft"]["spin_polarized"] = spin_polarized
+    entry["archive"]["results"]["properties"]["electronic"]["band_gap"] = band_gaps
+    return entry
+
+
+def channel(index: int, homo_ev: float, lumo_ev: float) -> dict:
+    """One spin channel of NOMAD's band_gap list, as NOMAD's band-structure normalizer writes it (SI: J)."""
+    return {
+        "index": index,
+        "value": max(0.0, lumo_ev - homo_ev) * EV,
+        "energy_highest_occupied": homo_ev * EV,
+        "energy_lowest_unoccupied": lumo_ev * EV,
+    }
+
+
+GATE_GAP = recorded_gate()["archive"]["results"]["properties"]["electronic"]["band_gap"][0]["value"]  # J, 0.898 eV
+# Channel 0 is the recorded GaTe gap (0.898 eV; its band edges, not recorded, placed at 4.2 eV); channels 1 are ADDED.
+GATE_CHANNEL_0 = channel(0, 4.2, 4.2 + GATE_GAP / EV)
+GAPPED_CHANNEL_1 = channel(1, 4.5, 5.7)  # 1.2 eV of its own, but its VBM lies above channel 0's
+FUNDAMENTAL_EV = 4.2 + 0.898 - 4.5  # channel 0's CBM - channel 1's VBM: 0.598 eV, below both channels' own gaps
+
+
+@pytest.mark.parametrize(
+    ("second_channel", "expected_ev"),
+    [(GAPPED_CHANNEL_1, FUNDAMENTAL_EV), (channel(1, 4.6, 4.6), 0.0)],
+    ids=["both channels gapped", "channel 1 metallic (HOMO = LUMO = Fermi level): a half-metal"],
+)
+def test_a_spin_polarized_band_gap_is_lowest_unoccupied_minus_highest_occupied_over_both_channels(
+    store, catalog, replay, tmp_path, second_channel, expected_ev
+):
+    serve_only(replay, tmp_path, [gate_with_band_gaps([GATE_CHANNEL_0, second_channel])])
+    fetch(store, catalog)
+    values, material = stored_gate(store)
+    value, unit, original_value, original_unit = values["band_gap"]
+    assert value == pytest.approx(expected_ev, abs=1e-9) and unit == "eV"  # not channel 0's 0.898 eV
+    assert original_value == pytest.approx(expected_ev * EV, abs=1e-28) and original_unit == "J"
+    assert set(values) == {"band_gap", "volume_per_atom", "density"} and material.notes == "program: VASP"
+
+
+@pytest.mark.parametrize(
+    ("band_gaps", "spin_polarized", "expected_ev"),
+    [
+        ([{"index": 0, "value": 2 * EV}, {"index": 0, "value": GATE_GAP}], None, 0.898),
+        ([channel(0, 3.0, 5.0), channel(1, 3.0, 5.0), GATE_CHANNEL_0, GAPPED_CHANNEL_1], True, FUNDAMENTAL_EV),
+    ],
+    ids=["one channel each", "two spin channels each"],
+)
+def test_the_band_gap_is_that_of_the_latest_calculation(
+    store, catalog, replay, tmp_path, band_gaps, spin_polarized, expected_ev
+):
+    # an earlier calculation's 2 eV gap (ADDED) comes first, as NOMAD lists the calculations in archive order
+    serve_only(replay, tmp_path, [gate_with_band_gaps(band_gaps, spin_polarized=spin_polarized)])
+    fetch(store, catalog)
+    values, _ = stored_gate(store)
+    assert values["band_gap"][:2] == (pytest.approx(expected_ev, abs=1e-9), "eV")
+
+
+@pytest.mark.parametrize(
+    ("band_gaps", "spin_polarized", "note"),
+    [
+        ([{"index": 0, "value": GATE_GAP}], True, "spin-polarized, but NOMAD gives spin channel 0 only"),
+        ([{"index": 1, "value": GATE_GAP}], None, "spin-polarized, but NOMAD gives spin channel 1 only"),
+        (
+            [{"index": 0, "value": GATE_GAP}, {"index": 1, "value": 1.2 * EV}],
+            True,
+            "NOMAD gives 2 spin channels without their band edges",
+        ),
+    ],
+    ids=["flagged spin-polarized, channel 0 only", "channel 1 only", "two channels without band edges"],
+)
+def test_a_band_gap_that_cannot_be_told_is_left_out_with_a_note(
+    store, catalog, replay, tmp_path, band_gaps, spin_polarized, note
+):
+    serve_only(replay, tmp_path, [gate_with_band_gaps(band_gaps, spin_polarized=spin_polarized)])
+    report = fetch(store, catalog)
+    assert (report.n_stored, report.n_quarantined) == (1, 0)
+    values, material = stored_gate(store)
+    assert set(values) == {"volume_per_atom", "density"}
+    assert material.notes == f"program: VASP; band_gap left out: {note}"
+
+
+def test_a_band_gap_that_is_not_a_list_of_sections_quarantines_the_entry(store, catalog, replay, tmp_path):
+    serve_only(replay, tmp_path, [gate_with_band_gaps({"index": 0, "value": GATE_GAP}, spin_polarized=None)])
+    report = fetch(store, catalog)
+    assert (report.n_stored, report.n_quarantined) == (0, 1)
+    rejected = store.query("SELECT item, reasons FROM quarantine")
+    assert rejected["item"].tolist() == ["mp-10009"]
+    assert rejected["reasons"].iloc[0][0] == "results.properties.electronic.band_gap is not a list of band-gap sections"
+
+
+def test_a_page_emptied_by_missing_archives_does_not_end_the_run(store, catalog, server, replay, tmp_path):
+    # NOMAD pages its search index, then drops the entries whose archive is missing (app/v1/routers/entries.py,
+    # _answer_entries_archive_request: data=list(filter(None, ...))), keeping the index's next_page_after_value.
+    emptied = json.loads(PAGES["mp-1225695"].read_text())  # page 2, with its 3 archives missing: data is EMPTIED here
+    emptied["data"] = []
+    path = tmp_path / "page2_archives_missing.json"
+    path.write_text(json.dumps(emptied), encoding="utf-8")
+    replay.pages = PAGES | {"mp-1225695": path}
+    report = fetch(store, catalog)
+    after_values = [body["pagination"].get("page_after_value") for body in page_requests(server)]
+    assert after_values == [None, "mp-1225695", "mp-568005", "mp-976876"]
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (6, 6, 0)
+    assert len(store.query("SELECT * FROM materials")) == 6
 
 
 def test_functional_and_formula_follow_nomad_conventions():

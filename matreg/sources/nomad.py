@@ -10,7 +10,19 @@ The archive query, not `entries/query`, because only the archive holds the struc
 `entries/query` keeps n_sites, cell_volume and lattice_parameters of `structure_original`, but not its lattice
 vectors, positions, species or mass density. Both endpoints share the same search and pagination.
 Quirks: everything is SI (J, m, m^3, kg/m^3); `next_page_after_value` is still given after a full last page (the
-next page is then empty) and is absent otherwise; `chemical_formula_reduced` is alphabetical ('O2Ti').
+next page is then empty) and is absent otherwise; a page can also be empty, or short, in the middle, with a next value:
+the search pages the index and then drops the entries whose archive is missing (app/v1/routers/entries.py);
+`chemical_formula_reduced` is alphabetical ('O2Ti').
+Non-bulk entries: `structure_original.dimension_types` are the code's periodicity flags, so a VASP slab, 2D sheet or
+molecule in a box still says [1, 1, 1] and its cell_volume and mass_density include the vacuum. NOMAD's classification
+of the structure (MatID) is `results.material.structural_type`: 'bulk', 'surface', '2D', '1D', 'molecule / cluster',
+'atom', 'unavailable' (not classified: more than 64 atoms, or MatID failed) or 'not processed'. Only entries known to
+be bulk and periodic in 3D keep volume_per_atom and density.
+Band gaps: `results.properties.electronic.band_gap` lists one item per spin channel (`index` 0, 1) for each band
+structure and DOS of each calculation, in archive order, each with `value` (LUMO - HOMO of that channel, at least 0)
+and, when derived from a band structure or DOS, `energy_highest_occupied` and `energy_lowest_unoccupied`. The band
+gap of the material is that of the last set of channels (the latest calculation): min(LUMO) - max(HOMO) over its spin
+channels, which can be smaller than every channel's own gap (see `band_gap`).
 """
 
 from __future__ import annotations
@@ -28,12 +40,14 @@ from matreg.formula import parse_formula
 from matreg.http import HttpClient
 from matreg.paginate import BodyCursorPaginator, HttpRequest, dig
 from matreg.sources import FetchRequest
-from matreg.sources.base import Attribution, RunInfo, SourceRecord
+from matreg.sources.base import Attribution, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import structure_json
 
 DEFAULT_PAGE_SIZE = 100
 DFT = "DFT"  # results.method.method_name of DFT entries; GW, TB, DMFT, XPS, ... are other methods
+BULK = "bulk"  # results.material.structural_type of a crystal (MatID's Class3D)
+PER_CELL = ("volume_per_atom", "density")  # read from NOMAD's cell: with vacuum in it unless the entry is bulk
 _LIBXC_FAMILY = re.compile(r"^(?:HYB_)?(?:LDA|GGA|MGGA)_(?:XC|X|C|K)_")
 _UNPROCESSED = {"", "not processed", "unavailable"}
 _RESULTS = ("archive", "results")
@@ -95,17 +109,19 @@ class NomadConnector(JsonApiConnector):
         original = dig(results, ("properties", "structures", "structure_original")) or {}
         structure = nomad_structure(original)
         symmetry = dig(results, ("material", "symmetry")) or {}
+        values, per_cell_note = without_per_cell_values_of_non_bulk(self.field_map.read_values(payload), results)
+        gap, gap_note = band_gap(results)
         return SourceRecord(
             source_id=entry_id,
             formula=results["material"]["chemical_formula_reduced"],
-            values=self.field_map.read_values(payload),
+            values=[*values, gap] if gap is not None else values,
             source_url=f"{self.base_url}entries/{entry_id}/archive",
             structure=structure,
             spacegroup_symbol=symmetry.get("space_group_symbol"),
             spacegroup_number=_space_group_number(symmetry.get("space_group_number")),
             nsites=len(original["species_at_sites"]) if structure is not None else original.get("n_sites") or None,
             method=functional(results["method"]),
-            notes=program(results["method"]),
+            notes="; ".join(note for note in (program(results["method"]), per_cell_note, gap_note) if note) or None,
             unmapped=self.field_map.unmapped(payload),
         )
 
@@ -156,12 +172,95 @@ def _section(parts: list[str]) -> tuple[str, ...]:
     return tuple(parts[:index])
 
 
+def without_per_cell_values_of_non_bulk(
+    values: list[RawValue], results: dict[str, Any]
+) -> tuple[list[RawValue], str | None]:
+    """`values` without volume_per_atom and density unless the entry is known bulk, and a note on any left out."""
+    reason = not_bulk_reason(results)
+    left_out = [value.property for value in values if value.property in PER_CELL] if reason else []
+    if not left_out:
+        return values, None
+    kept = [value for value in values if value.property not in PER_CELL]
+    return kept, f"{' and '.join(left_out)} left out: {reason}, so NOMAD's cell may include vacuum"
+
+
+def not_bulk_reason(results: dict[str, Any]) -> str | None:
+    """Why an entry is not known to be a bulk crystal, or None for one (structural_type 'bulk', periodic in 3D).
+
+    'unavailable' and 'not processed' count as not bulk: NOMAD did not classify the structure (more than 64 atoms,
+    or MatID failed), so a slab or a molecule in a box is as likely as a crystal.
+    """
+    kind = dig(results, ("material", "structural_type"))
+    original = dig(results, ("properties", "structures", "structure_original")) or {}
+    if kind != BULK:
+        return f"NOMAD's structural_type is {kind!r}, not 'bulk'" if kind else "NOMAD gives no structural_type"
+    if not periodic_in_3d(original):
+        return f"structure_original has dimension_types {original.get('dimension_types')}"
+    return None
+
+
+def periodic_in_3d(section: dict[str, Any]) -> bool:
+    """Whether a NOMAD Structure section is periodic in all three directions (no dimension_types: assumed so)."""
+    return sum(section.get("dimension_types") or [1, 1, 1]) >= 3
+
+
+def band_gap(results: dict[str, Any]) -> tuple[RawValue | None, str | None]:
+    """The material's band gap (J) from NOMAD's per-spin-channel list, or None and, if one was given, why not.
+
+    The latest calculation's spin channels count (see `latest_channels`). Channel 0 alone, of an entry not known to be
+    spin-polarized: its value. Several: min(LUMO) - max(HOMO) over the channels (at least 0), the fundamental gap,
+    which no channel's own value gives when the band edges lie in different channels. A spin-polarized entry with one
+    channel, or channels without band edges, gets none: its gap cannot be told from what NOMAD gives.
+    """
+    channels = latest_channels(band_gap_items(results))
+    if not channels:
+        return None, None
+    spin_polarized = dig(results, ("method", "simulation", "dft", "spin_polarized")) is True
+    if len(channels) == 1 and (spin_polarized or _index(channels[0]) > 0):
+        return None, f"band_gap left out: spin-polarized, but NOMAD gives spin channel {_index(channels[0])} only"
+    if len(channels) == 1:
+        value = channels[0].get("value")
+        return (RawValue("band_gap", value, "J"), None) if value is not None else (None, None)
+    homos = [channel.get("energy_highest_occupied") for channel in channels]
+    lumos = [channel.get("energy_lowest_unoccupied") for channel in channels]
+    if not all(isinstance(energy, (int, float)) for energy in [*homos, *lumos]):
+        return None, f"band_gap left out: NOMAD gives {len(channels)} spin channels without their band edges"
+    return RawValue("band_gap", max(0.0, min(lumos) - max(homos)), "J"), None
+
+
+def band_gap_items(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """results.properties.electronic.band_gap (none: []); RecordError unless it is a list of sections."""
+    items = dig(results, ("properties", "electronic", "band_gap")) or []
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise RecordError("results.properties.electronic.band_gap is not a list of band-gap sections")
+    return items
+
+
+def latest_channels(gaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last set of spin channels in NOMAD's band_gap list: a set ends where the channel index stops increasing.
+
+    NOMAD appends the channels 0, 1 of each band structure and each DOS of each calculation, in archive order
+    (normalizing/results.py `resolve_band_gap`), so the last set belongs to the latest calculation.
+    """
+    start = 0
+    for position in range(1, len(gaps)):
+        if _index(gaps[position]) <= _index(gaps[position - 1]):
+            start = position
+    return gaps[start:]
+
+
+def _index(gap: dict[str, Any]) -> int:
+    """The spin channel of a band_gap item (0 when NOMAD leaves it out)."""
+    index = gap.get("index")
+    return index if isinstance(index, int) else 0
+
+
 def nomad_structure(section: dict[str, Any]) -> str | None:
     """Structure JSON of a NOMAD Structure section (SI lengths); None without a cell periodic in 3D."""
     lattice, positions = section.get("lattice_vectors"), section.get("cartesian_site_positions")
     labels = section.get("species_at_sites")
-    if (lattice is None and positions is None) or sum(section.get("dimension_types") or [1, 1, 1]) < 3:
-        return None  # molecules and slabs: NOMAD's cell is then a box, not a crystal's
+    if (lattice is None and positions is None) or not periodic_in_3d(section):
+        return None  # molecules and slabs flagged so by their code: NOMAD's cell is then a box, not a crystal's
     if not lattice or not positions or not labels or len(positions) != len(labels):
         raise RecordError(
             f"structure_original: {len(positions or [])} positions, {len(labels or [])} species and "
