@@ -64,6 +64,7 @@ class Dataset(pydantic.BaseModel, extra="forbid"):
     properties: list[str] = pydantic.Field(min_length=1)
     sources: list[str] | None = None
     provenance: list[Provenance] | None = None
+    methods: list[str] | None = None  # e.g. [OptB88vdW]: only values by these methods
     temperature_K: float | None = None
     pressure_Pa: float | None = None
     resolve: Resolution = Resolution()

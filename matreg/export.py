@@ -32,6 +32,9 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
     if dataset.provenance:
         where.append("p.provenance IN (SELECT unnest(?))")
         params.append(list(dataset.provenance))
+    if dataset.methods:
+        where.append("p.method IN (SELECT unnest(?))")
+        params.append(dataset.methods)
     if dataset.temperature_K is not None:
         where.append("p.temperature_K = ?")
         params.append(dataset.temperature_K)

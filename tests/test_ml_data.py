@@ -14,6 +14,7 @@ from conftest import LAB_EXAMPLE, REPO
 from pymatgen.core import Composition, Element, Structure
 
 from matreg.catalog import Catalog, Dataset
+from matreg.curate.review import record_decision
 from matreg.errors import MatregError
 from matreg.ingest import run_ingest
 from matreg.ml.dataset import ExportedDataset, export_torch
@@ -307,3 +308,59 @@ def test_bad_options_and_tampered_exports_are_refused(gap_store, tmp_path):
     with pytest.raises(MatregError, match="sha256"):
         ExportedDataset(tmp_path / "out")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+LAB_CATALOG = Catalog(
+    datasets={
+        "lab": Dataset(description="lab gaps", version="1.0.0", properties=["band_gap"]),
+        "lab-hse": Dataset(description="lab HSE gaps", version="1.0.0", properties=["band_gap"], methods=["HSE06"]),
+    }
+)
+
+
+def _lab_store(tmp_path: Path, text: str) -> Store:
+    store = Store(tmp_path / "store")
+    mapping = (
+        "dataset: gaps-lab\nformula_column: formula\nid_column: id\nprovenance: dft\ncitation: notebook 12\n"
+        "columns:\n  pbe: {property: band_gap, unit: eV, method: PBE}\n"
+        "  hse: {property: band_gap, unit: eV, method: HSE06}\n"
+    )
+    _import(store, _written(tmp_path / "gaps.csv", text), mapping, tmp_path)
+    return store
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_torch_exports_apply_review_decisions_as_tabular_exports_do(tmp_path):
+    rows = "id,formula,pbe,hse\n" + "".join(f"g{n},{f},{1 + n / 10},\n" for n, f in enumerate(FORMULAS_20))
+    store = _lab_store(tmp_path, rows)
+    record_decision(store, "reject", "A. Steward", "wrong sample", record_id="gaps-lab:g3")
+    record_decision(store, "correct", "A. Steward", "typo", record_id="gaps-lab:g4", property="band_gap",
+                    method="PBE", value=2.5, unit="eV")  # fmt: skip
+    export_torch(store, LAB_CATALOG, "lab", tmp_path / "out")
+    records = ExportedDataset(tmp_path / "out").records.set_index("record_id")
+    assert "gaps-lab:g3" not in records.index and len(records) == 19
+    assert records.loc["gaps-lab:g4", "target"] == 2.5 and records.loc["gaps-lab:g5", "target"] == 1.5
+
+
+def test_values_by_several_methods_are_refused_by_name_or_selected(tmp_path):
+    rows = "id,formula,pbe,hse\n" + "".join(f"g{n},{f},{1 + n / 10},{2 + n / 10}\n" for n, f in enumerate(FORMULAS_20))
+    store = _lab_store(tmp_path, rows)
+    refusal = r"20 record\(s\) have several values of band_gap \(e\.g\. gaps-lab:g0, by the methods HSE06, PBE\)"
+    with pytest.raises(MatregError, match=refusal + ": in the catalog, select methods"):
+        export_torch(store, LAB_CATALOG, "lab", tmp_path / "out")
+    meta = export_torch(store, LAB_CATALOG, "lab-hse", tmp_path / "out")
+    records = ExportedDataset(tmp_path / "out").records
+    assert set(records["method"]) == {"HSE06"} and records["target"].min() == 2.0
+    assert (
+        meta["method"] == {"HSE06": 20} and sum(meta["method_by_split"]["test"].values()) == meta["n_per_split"]["test"]
+    )
+
+
+FORMULAS_20 = [
+    "NaCl", "KCl", "LiF", "MgO", "CaO", "SrO", "BaO", "ZnO", "ZnS", "CdS",
+    "GaN", "GaAs", "InP", "AlN", "SiC", "BN", "CuCl", "AgBr", "TiO2", "SnO2",
+]  # fmt: skip

@@ -1,7 +1,7 @@
 """Torch exports of catalog datasets: a self-describing directory written once, loaded without the store.
 
     DIR/meta.json          dataset, target and unit, provenance mix, sources, split and leakage report, hashes
-    DIR/records.parquet    record_id, formula, chemsys, target, split, provenance, source (sorted by record_id)
+    DIR/records.parquet    record_id, formula, chemsys, target, split, method, provenance, source (by record_id)
     DIR/composition.npz    fractions [N, 103], stats [N, S], element_z [N, M], element_frac [N, M]
     DIR/graph.npz          atom_z, atom_offsets, edge_src, edge_dst, edge_dist, edge_offsets (when structures exist)
 
@@ -30,7 +30,7 @@ import pymatgen.core
 from matreg import __version__
 from matreg.catalog import Catalog, Dataset
 from matreg.errors import MatregError
-from matreg.export import dataset_query
+from matreg.formula import parse_formula
 from matreg.ml import require_torch
 from matreg.ml.features import (
     DEFAULT_CUTOFF,
@@ -55,7 +55,7 @@ except ImportError:  # torch is the optional `ml` extra: exports work without it
 
 FORMAT = "matreg-torch"
 FORMAT_VERSION = 1
-RECORD_COLUMNS = ("record_id", "formula", "chemsys", "target", "split", "provenance", "source")
+RECORD_COLUMNS = ("record_id", "formula", "chemsys", "target", "split", "method", "provenance", "source")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -76,7 +76,7 @@ def export_torch(
     _check_out(Path(out_dir))
     dataset = catalog.dataset(dataset_name)
     prop = _target_property(dataset, target)
-    rows = _sample_rows(store, dataset, dataset_name, prop)
+    rows = _sample_rows(store, catalog, dataset_name, prop)
     rows["split"] = assign_splits(rows, split, seed, fractions, assignment)
     arrays = {"composition.npz": featurize_compositions(rows["formula"])}
     if rows["structure"].notna().any():
@@ -99,24 +99,40 @@ def _target_property(dataset: Dataset, target: str | None) -> str:
     return target
 
 
-def _sample_rows(store: Store, dataset: Dataset, name: str, prop: str) -> pd.DataFrame:
-    """One row per record: its value of `prop`, formula, chemical system, provenance, source and structure."""
-    sql, params = dataset_query(dataset.model_copy(update={"properties": [prop]}))
-    rows = store.query(
-        "SELECT d.record_id, d.formula, m.chemsys, d.value AS target, d.provenance, d.source, m.structure, "
-        f"d.database_version, d.citation, d.license, m.run_id FROM ({sql}) d JOIN materials m USING (record_id) "
-        "ORDER BY d.record_id",
-        params,
-    )
-    if not len(rows):
+def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> pd.DataFrame:
+    """One row per record, as the dataset is released (review decisions applied, linked records resolved per the
+    catalog): its value of `prop`, formula, chemical system, method, provenance, source and structure."""
+    from matreg.curate.release import dataset_rows  # the curation layer; linking loads pymatgen's StructureMatcher
+
+    long = dataset_rows(store, catalog, name)
+    long = long[long["property"] == prop]
+    if not len(long):
         raise MatregError(f"dataset '{name}' has no values of {prop} in the store")
-    repeated = rows.loc[rows["record_id"].duplicated(), "record_id"].unique().tolist()
-    if repeated:
-        raise MatregError(
-            f"{len(repeated)} record(s) have several values of {prop} (e.g. {repeated[0]}, at different conditions): "
-            "give the dataset a temperature_K / pressure_Pa in the catalog"
-        )
-    return rows
+    _refuse_several_values(long, prop)
+    materials = store.query(
+        "SELECT record_id, chemsys, structure, run_id FROM materials WHERE record_id IN (SELECT unnest(?))",
+        [long["record_id"].unique().tolist()],
+    )
+    rows = long.rename(columns={"value": "target"}).merge(materials, on="record_id", how="left")
+    missing = rows["chemsys"].isna()  # a resolved group's median row ('group:...') is no stored record
+    rows.loc[missing, "chemsys"] = [parse_formula(formula).chemsys for formula in rows.loc[missing, "formula"]]
+    return rows.sort_values("record_id", kind="stable").reset_index(drop=True)
+
+
+def _refuse_several_values(long: pd.DataFrame, prop: str) -> None:
+    """MatregError naming what differs when a record has several values of `prop` (methods or conditions)."""
+    several = long[long["record_id"].duplicated(keep=False)]
+    if not len(several):
+        return
+    record_id = several["record_id"].iloc[0]
+    example = several[several["record_id"] == record_id]
+    methods = sorted(example["method"].dropna().unique().tolist())
+    what = f"by the methods {', '.join(methods)}" if len(methods) > 1 else "at different conditions"
+    raise MatregError(
+        f"{several['record_id'].nunique()} record(s) have several values of {prop} (e.g. {record_id}, {what}): "
+        "in the catalog, select methods (`methods: [...]`), resolve them (`resolve: {strategy: prefer, prefer: "
+        "[...]}`) or give temperature_K / pressure_Pa"
+    )
 
 
 def _write_records(rows: pd.DataFrame, path: Path) -> None:
@@ -124,7 +140,7 @@ def _write_records(rows: pd.DataFrame, path: Path) -> None:
     columns = {
         name: pa.array(rows[name].to_numpy(dtype=np.float64))
         if name == "target"
-        else pa.array(rows[name].tolist(), type=pa.string())
+        else pa.array(rows[name].tolist(), type=pa.string(), from_pandas=True)  # NaN (no method) -> null
         for name in RECORD_COLUMNS
     }
     pq.write_table(pa.table(columns), path, compression="zstd", compression_level=9)
@@ -159,13 +175,18 @@ def _counts(values: pd.Series) -> dict[str, int]:
     return {str(key): int(count) for key, count in sorted(values.value_counts().items())}
 
 
+def _counts_by_split(rows: pd.DataFrame, column: str) -> dict[str, dict[str, int]]:
+    """Value counts of a column in each split."""
+    return {part: _counts(rows.loc[rows["split"] == part, column]) for part in SPLITS}
+
+
 def _sources(rows: pd.DataFrame) -> list[dict]:
     """Each source's database versions, fetch runs, citation, licence and row count."""
     return [
         {
             "source": source,
             "database_version": sorted(group["database_version"].dropna().unique().tolist()),
-            "run_ids": sorted(group["run_id"].unique().tolist()),
+            "run_ids": sorted(group["run_id"].dropna().unique().tolist()),
             "citation": group["citation"].dropna().iloc[0] if group["citation"].notna().any() else None,
             "license": group["license"].dropna().iloc[0] if group["license"].notna().any() else None,
             "n": int(len(group)),
@@ -220,7 +241,9 @@ def _meta(name: str, dataset: Dataset, prop: str, rows: pd.DataFrame, context: d
         "n": int(len(rows)),
         "n_per_split": {part: int((rows["split"] == part).sum()) for part in SPLITS},
         "provenance": _counts(rows["provenance"]),
-        "provenance_by_split": {part: _counts(rows.loc[rows["split"] == part, "provenance"]) for part in SPLITS},
+        "provenance_by_split": _counts_by_split(rows, "provenance"),
+        "method": _counts(rows["method"].fillna("(none)")),
+        "method_by_split": _counts_by_split(rows.assign(method=rows["method"].fillna("(none)")), "method"),
         "sources": _sources(rows),
         "split": context["split"] | {"leakage": leakage_report(rows, rows["split"].to_numpy())},
         "featurizers": context["featurizers"],
