@@ -227,3 +227,26 @@ def test_without_torch_the_model_modules_say_how_to_install_the_ml_extra(module)
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'matreg[ml]'" in result.stdout
+
+
+def test_cgcnn_trains_when_the_last_batch_would_be_one_crystal_of_one_atom(tmp_path):
+    # Simple-cubic cells of one atom each: a last training batch of one such crystal gives batch norm one value.
+    symbols = ["Li", "Na", "K", "Rb", "Cs", "Be", "Mg", "Ca", "Sr", "Ba", "Al", "Ga", "In", "Cu", "Ag", "Au"]
+    symbols += ["Fe", "Co", "Ni", "Zn"]
+    rows = [
+        {
+            "id": symbol,
+            "formula": symbol,
+            "target": 0.01 * n,
+            "cif": Structure(np.eye(3) * 3.0, [symbol], [[0, 0, 0]]).to_json(),
+        }
+        for n, symbol in enumerate(symbols)
+    ]
+    data = tmp_path / "elements.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    store = Store(tmp_path / "store")
+    run_ingest(LabConnector(data, _mapping("elements", "formula", "id", "target", structures="cif")), store)
+    meta = export_torch(store, _catalog("elements", "elements"), "elements", tmp_path / "export", seed=1)
+    n_train = meta["n_per_split"]["train"]
+    run = _train(tmp_path / "export", "cgcnn", tmp_path / "run", epochs=2, batch_size=n_train - 1)
+    assert _metrics(run)["n"]["train"] == n_train

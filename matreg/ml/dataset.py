@@ -388,11 +388,18 @@ class CompositionSplit(_TorchDataset):
     def batches(
         self, batch_size: int, shuffle: bool = False, generator: Any | None = None
     ) -> Iterator[dict[str, Tensor]]:
-        """Batches as dicts of tensors (`index`: positions in this split), gathered by slicing, no per-sample loop."""
+        """Batches as dicts of tensors (`index`: positions in this split), gathered by slicing, no per-sample loop.
+
+        Shuffled (training) batches never end with a batch of one sample, which joins the batch before: batch
+        normalization cannot train on a single value (one crystal of one atom).
+        """
         torch = require_torch()
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
-        for start in range(0, len(self), batch_size):
-            yield self._batch(order[start : start + batch_size])
+        starts = list(range(0, len(self), batch_size))
+        if shuffle and len(starts) > 1 and len(self) - starts[-1] == 1:
+            starts.pop()
+        for start, end in zip(starts, [*starts[1:], len(self)], strict=True):
+            yield self._batch(order[start:end])
 
 
 class GraphSplit(CompositionSplit):
