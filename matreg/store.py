@@ -8,8 +8,9 @@ Layout of a store directory:
     matreg.duckdb                                views over data/ (deduplicated by key, newest commit wins)
 Each page of a run is committed to its journal whole or not at all, with the run's cursor. A finished run is
 compacted into one Parquet file per table, each batch checked on the way, and becomes visible in one rename into
-data/, taking its staging directory with it: a run is committed or invisible, an interrupted run can be resumed
-from its last staged page, and re-writing a key later updates it without duplicates.
+data/; its journal is removed only after that rename. A run is committed or invisible, a run interrupted at any
+point (staging or publishing) can be resumed from its last staged page, and re-writing a key later updates it
+without duplicates.
 """
 
 from __future__ import annotations
@@ -87,7 +88,11 @@ class Store:
         if run_id not in self._journals:  # a resumed run's journal cuts what a killed writer left, then appends
             self._journals[run_id] = RunJournal(self.staging_dir / run_id)
         rows = {name: table for name, table in tables.items() if name != "fetch_runs"}
-        self._journals[run_id].append(self._arrow_tables(rows), self._to_arrow("fetch_runs", tables["fetch_runs"]))
+        try:
+            self._journals[run_id].append(self._arrow_tables(rows), self._to_arrow("fetch_runs", tables["fetch_runs"]))
+        except BaseException:  # a page written in part: the next append (or resume) must cut it first
+            self._journals.pop(run_id).close()
+            raise
 
     def publish_run(self, run_id: str, check: BatchCheck, finish: RunFinisher) -> str:
         """Make a staged run visible at once: one Parquet file per table, each batch passing `check` first.
@@ -103,6 +108,8 @@ class Store:
         build = self._new_tmp_dir()
         try:
             (run_row, sizes), unchanged = journal.committed(), {}
+            if run_row is None:
+                raise StoreError(f"run {run_id} has no staged page to publish")
             for name in load_tables():
                 if name != "fetch_runs":
                     path = build / f"{name}.parquet"
@@ -110,13 +117,14 @@ class Store:
                     unchanged[name] = self._drop_unchanged(name, path)
             published = self._to_arrow("fetch_runs", [finish(run_row, unchanged)])
             self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
-            os.rename(self.staging_dir / run_id, build / "staged")  # leaves staging in the rename that publishes
             with self._lock():
                 final = self.data_dir / f"c{self._next_sequence():08d}"
                 os.rename(build, final)
         finally:
             shutil.rmtree(build, ignore_errors=True)
-        shutil.rmtree(final / "staged", ignore_errors=True)
+        # Until here the journal stays staged, so a run stopped at any point resumes; one killed right after the
+        # rename is published with its journal still staged: `staged_runs` removes that journal.
+        shutil.rmtree(self.staging_dir / run_id, ignore_errors=True)
         return final.name
 
     def discard_run(self, run_id: str) -> None:
@@ -127,13 +135,28 @@ class Store:
         shutil.rmtree(self.staging_dir / run_id, ignore_errors=True)
 
     def staged_runs(self) -> dict[str, dict]:
-        """Unfinished runs by run id, each with its last staged fetch_runs row (counts, cursor, parameters)."""
+        """Unfinished runs by run id, each with its last staged fetch_runs row (counts, cursor, parameters).
+
+        The journal of a run published already (killed between publishing and removing its journal) is removed.
+        """
         runs = {}
         for run_dir in sorted(self.staging_dir.glob("*")):
             row = RunJournal(run_dir).last_commit()
             if row is not None:
                 runs[run_dir.name] = row
+        for run_id in self._published(list(runs)):
+            self.discard_run(run_id)
+            del runs[run_id]
         return runs
+
+    def _published(self, run_ids: list[str]) -> list[str]:
+        """Those of `run_ids` whose run is in a published commit, complete."""
+        if not run_ids or not self.exists():
+            return []
+        published = self.query(
+            "SELECT run_id FROM fetch_runs WHERE status = 'complete' AND run_id IN (SELECT unnest(?))", [run_ids]
+        )
+        return published["run_id"].tolist()
 
     def staged_pages(self) -> int:
         """How many pages the unfinished runs have staged, all together."""

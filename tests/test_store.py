@@ -1,6 +1,8 @@
 """The store: atomic commits, deduplicating views, read-only SQL."""
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 from conftest import assert_failed_without_trace, visible_tables
@@ -8,6 +10,7 @@ from conftest import assert_failed_without_trace, visible_tables
 from matreg.errors import StoreError
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
+from matreg.journal import RunJournal
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.janaf import JanafConnector
 from matreg.store import Store
@@ -50,6 +53,48 @@ def test_a_crash_while_publishing_leaves_no_partial_commit(store, catalog, monke
     assert sorted(p.name for p in store.data_dir.iterdir()) == commits_before
     assert list(store.tmp_dir.iterdir()) == []
     assert set(store.table("materials")["record_id"]) == {"janaf:H-064"}
+    report = run_ingest(_connector(catalog, ["C-095"]), store, resume=True)  # the journal stayed staged
+    assert report.resumed and set(store.table("materials")["record_id"]) == {"janaf:H-064", "janaf:C-095"}
+    assert list(store.staging_dir.iterdir()) == []
+
+
+def test_a_run_killed_after_publishing_but_before_dropping_its_journal_is_not_resumed(store, catalog, monkeypatch):
+    real_rmtree = shutil.rmtree
+
+    def killed_before_staging_is_removed(path, *args, **kwargs):
+        if store.staging_dir not in Path(path).parents:
+            real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", killed_before_staging_is_removed)
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    monkeypatch.undo()
+    assert len(list(store.staging_dir.iterdir())) == 1  # published, with its journal still staged
+    assert store.staged_runs() == {} and list(store.staging_dir.iterdir()) == []
+    with pytest.raises(StoreError, match="nothing to resume"):
+        run_ingest(_connector(catalog, ["H-064"]), store, resume=True)
+    assert store.table("fetch_runs")["status"].tolist() == ["complete"]
+
+
+def test_a_page_written_in_part_is_cut_before_the_same_process_resumes(store, catalog, monkeypatch):
+    real_write = RunJournal._write
+    written = []
+
+    def disk_full_at_the_second_commit_frame(journal, name, table):
+        if name == "commits" and len(written) == 1:
+            written.append(name)
+            raise OSError("disk full")
+        if name == "commits":
+            written.append(name)
+        return real_write(journal, name, table)
+
+    monkeypatch.setattr(RunJournal, "_write", disk_full_at_the_second_commit_frame)
+    with pytest.raises(OSError, match="disk full"):
+        run_ingest(_connector(catalog, ["H-064", "C-095", "Al-001"], page_size=1), store)
+    report = run_ingest(_connector(catalog, ["H-064", "C-095", "Al-001"], page_size=1), store, resume=True)
+    assert report.resumed and report.n_fetched == 3
+    materials = store.table("materials")
+    assert sorted(materials["source_id"]) == ["Al-001", "C-095", "H-064"]
+    assert len(store.table("properties")) == 21  # seven values per table, none twice
 
 
 def test_views_answer_from_the_duckdb_file_in_another_directory(store, catalog, tmp_path, monkeypatch):
