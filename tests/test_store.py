@@ -58,6 +58,20 @@ def test_a_crash_while_publishing_leaves_no_partial_commit(store, catalog, monke
     assert list(store.staging_dir.iterdir()) == []
 
 
+def test_a_run_that_fails_while_taking_the_publishing_lock_resumes(store, catalog, monkeypatch):
+    run_ingest(_connector(catalog, ["H-064"]), store)
+
+    def lock_timeout(self):
+        raise StoreError("the store is locked by another process")
+
+    monkeypatch.setattr(Store, "_next_sequence", lock_timeout)
+    with pytest.raises(StoreError, match="locked"):
+        run_ingest(_connector(catalog, ["C-095"]), store)
+    monkeypatch.undo()
+    report = run_ingest(_connector(catalog, ["C-095"]), store, resume=True)
+    assert report.resumed and set(store.table("materials")["record_id"]) == {"janaf:H-064", "janaf:C-095"}
+
+
 def test_a_run_killed_after_publishing_but_before_dropping_its_journal_is_not_resumed(store, catalog, monkeypatch):
     real_rmtree = shutil.rmtree
 
@@ -82,6 +96,7 @@ def test_a_page_written_in_part_is_cut_before_the_same_process_resumes(store, ca
     def disk_full_at_the_second_commit_frame(journal, name, table):
         if name == "commits" and len(written) == 1:
             written.append(name)
+            journal._files[name].write(b"\x40\x00\x00")  # the start of the frame's length, then the disk is full
             raise OSError("disk full")
         if name == "commits":
             written.append(name)
