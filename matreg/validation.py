@@ -165,15 +165,16 @@ class _FlatValues:
         return groups
 
     def check_numbers_and_conditions(self, reasons: dict[int, list[str]]) -> None:
-        """Reasons for values that are not finite numbers, or are given at a negative temperature or pressure."""
+        """Reasons for values that are not finite numbers, or are given at a negative or non-finite temperature or
+        pressure."""
         for row, number in enumerate(self.numbers):
             if isinstance(number, str):
                 reasons.setdefault(row, [number])
         for row, raw in enumerate(self.raws):
             if raw.temperature_K is not None or raw.pressure_Pa is not None:
-                negative = _negative_conditions(raw)
-                if negative:
-                    reasons.setdefault(row, negative)
+                unphysical = _unphysical_conditions(raw)
+                if unphysical:
+                    reasons.setdefault(row, unphysical)
 
     def counts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Atoms per formula unit and per cell of the records of these rows (NaN: unknown)."""
@@ -335,9 +336,14 @@ def attribute_rows(extension: str, record_id: str, values: pd.Series, run_id: st
     ]
 
 
-def _negative_conditions(raw: RawValue) -> list[str]:
+def _unphysical_conditions(raw: RawValue) -> list[str]:
+    """Why a value's temperature or pressure cannot be: negative, or not a finite number (NaN would be no key)."""
     conditions = [("temperature_K", raw.temperature_K), ("pressure_Pa", raw.pressure_Pa)]
-    return [f"{name} {given:g} is negative" for name, given in conditions if given is not None and given < 0]
+    return [
+        f"{name} {given:g} is negative" if given < 0 else f"{name} {given:g} is not a finite number"
+        for name, given in conditions
+        if given is not None and not (0 <= given < math.inf)
+    ]
 
 
 def parse_number(value: Any) -> float | str:

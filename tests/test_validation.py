@@ -60,6 +60,10 @@ def test_offset_units_are_converted_per_value():
             RawValue("band_gap", 99.0, "GPa", temperature_K=-1, pressure_Pa=-2),
             ["temperature_K -1 is negative", "pressure_Pa -2 is negative"],
         ),
+        (
+            RawValue("band_gap", 1.0, "eV", temperature_K=float("nan"), pressure_Pa=float("inf")),
+            ["temperature_K nan is not a finite number", "pressure_Pa inf is not a finite number"],
+        ),
         (RawValue("band_gap", 99.0, "GPa"), ["cannot convert 'GPa' to 'eV' (incompatible dimensions)"]),
         (RawValue("band_gap", 99.0, "eV"), ["band_gap = 99 eV is outside the physical bounds [0, 30]"]),
         (
