@@ -6,6 +6,7 @@ Layout of a store directory:
                                                  read by the views)
     tmp/                                         commits being written
     matreg.duckdb                                views over data/ (deduplicated by key, newest commit wins)
+    .views.sha256                                digest of those views' definitions: rewritten only when they change
 Each page of a run is committed to its journal whole or not at all, with the run's cursor. A finished run is
 compacted into one Parquet file per table, each batch checked on the way, and becomes visible in one rename into
 data/; its journal is removed only after that rename. A run is committed or invisible, a run interrupted at any
@@ -16,6 +17,7 @@ without duplicates.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -36,6 +38,7 @@ from matreg.journal import RunJournal
 from matreg.schema import arrow_schema, load_tables, load_vocabulary, table_spec
 
 DB_NAME = "matreg.duckdb"
+VIEWS_STAMP = ".views.sha256"  # the digest of the view definitions in the DuckDB file
 DEFAULT_STORE = Path("matreg-store")
 EXPORT_FORMATS = ("parquet", "csv", "jsonl")
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
@@ -193,7 +196,7 @@ class Store:
         spec = table_spec(name)
         key = _equal(spec.primary_key)
         same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
-        with contextlib.closing(self.connect()) as con:
+        with contextlib.closing(self._scan()) as con:
             stored = con.execute(f"SELECT count(*) FROM read_parquet('{_files(name)}', union_by_name = true)")
             if not stored.fetchall()[0][0]:
                 return numpy.empty(0, dtype=numpy.int64), 0  # nothing stored: nothing can be unchanged
@@ -251,22 +254,39 @@ class Store:
         return filelock.FileLock(str(self.root / ".lock"), timeout=60)
 
     def _create_views(self) -> None:
-        con = duckdb.connect(str(self.db_path))
+        """(Re)create the views in the DuckDB file when their definitions changed (or the file is new) only.
+
+        Opening the file for writing needs every reader (`matreg sql`, a user's DuckDB shell) gone; the views read
+        the Parquet files by pattern, so a new commit needs no change to them.
+        """
+        views = {name: _latest_rows_sql(name, spec.primary_key) for name, spec in load_tables().items()}
+        views["properties_wide"] = _wide_view_sql()
+        digest = hashlib.sha256(json.dumps(views, sort_keys=True).encode()).hexdigest()
+        stamp = self.root / VIEWS_STAMP
+        if self.db_path.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == digest:
+            return
+        try:
+            con = duckdb.connect(str(self.db_path))
+        except duckdb.IOException as exc:
+            raise StoreError(f"cannot update the views of {self.db_path}: {str(exc).splitlines()[0]}") from None
         try:
             con.execute("SET file_search_path = ?", [str(self.root)])
             con.execute("BEGIN")
-            for name, spec in load_tables().items():
-                con.execute(f"CREATE OR REPLACE VIEW {name} AS {_latest_rows_sql(name, spec.primary_key)}")
-            con.execute(f"CREATE OR REPLACE VIEW properties_wide AS {_wide_view_sql()}")
+            for name, sql in views.items():
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
             con.execute("COMMIT")
         finally:
             con.close()
+        atomic_write(stamp, lambda temp: temp.write_text(digest, encoding="utf-8"))
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A read-only DuckDB connection whose views resolve against this store's directory."""
         if not self.exists():
             raise StoreError(f"no matreg store at {self.root} (run `matreg fetch` or `matreg import` first)")
-        con = duckdb.connect(str(self.db_path), read_only=True)
+        try:
+            con = duckdb.connect(str(self.db_path), read_only=True)
+        except duckdb.IOException as exc:  # another process has the file open for writing
+            raise StoreError(f"cannot open {self.db_path}: {str(exc).splitlines()[0]}") from None
         con.execute("SET file_search_path = ?", [str(self.root)])
         return con
 
@@ -280,6 +300,12 @@ class Store:
             raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
         finally:
             con.close()
+
+    def _scan(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection reading this store's Parquet files (not the DuckDB file: no lock)."""
+        con = duckdb.connect()
+        con.execute("SET file_search_path = ?", [str(self.root)])
+        return con
 
     def table(self, name: str) -> pd.DataFrame:
         """The current (deduplicated) rows of one canonical table."""

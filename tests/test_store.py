@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,6 +124,28 @@ def test_views_answer_from_the_duckdb_file_in_another_directory(store, catalog, 
         {"formula": "CO2", "enthalpy_of_formation": -393.522},
         {"formula": "H2O", "enthalpy_of_formation": -241.826},
     ]
+
+
+def test_a_fetch_publishes_while_another_process_reads_the_duckdb_file(store, catalog):
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", HOLD_READ_ONLY, str(store.db_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert reader.stdout.readline().strip() == "reading"  # as `matreg sql` or a DuckDB shell would
+        run_ingest(_connector(catalog, ["C-095"]), store)
+    finally:
+        reader.kill()
+        reader.wait()
+    assert set(store.table("materials")["record_id"]) == {"janaf:H-064", "janaf:C-095"}
+
+
+HOLD_READ_ONLY = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("reading", flush=True)
+time.sleep(60)
+"""
 
 
 @pytest.mark.parametrize(
