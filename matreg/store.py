@@ -6,7 +6,7 @@ Layout of a store directory:
                                                  read by the views)
     tmp/                                         commits being written
     matreg.duckdb                                views over data/ (deduplicated by key, newest commit wins)
-    .views.sha256                                digest of those views' definitions: rewritten only when they change
+    .views.sha256                                digest of the declared schemas and views the store was written with
 Each page of a run is committed to its journal whole or not at all, with the run's cursor. A finished run is
 compacted into one Parquet file per table, each batch checked on the way, and becomes visible in one rename into
 data/; its journal is removed only after that rename. A run is committed or invisible, a run interrupted at any
@@ -38,7 +38,7 @@ from matreg.journal import RunJournal
 from matreg.schema import arrow_schema, load_tables, load_vocabulary, table_spec
 
 DB_NAME = "matreg.duckdb"
-VIEWS_STAMP = ".views.sha256"  # the digest of the view definitions in the DuckDB file
+VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
 DEFAULT_STORE = Path("matreg-store")
 EXPORT_FORMATS = ("parquet", "csv", "jsonl")
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
@@ -64,18 +64,28 @@ class Store:
         return self.db_path.exists() and self.data_dir.is_dir()
 
     def ensure(self) -> None:
-        """Create the store if needed, give every declared table at least an empty file, (re)create the views.
+        """Create the store if needed, give every declared table a file of its declared schema, create the views.
 
-        A table added to schemas/ after the store was made (e.g. curation_log) gets its empty file in a new commit.
+        When schemas/ changed since the store was last written (a table or a column added), every table gets an empty
+        file of its current schema in a new commit: the views read all files by name, so the new columns exist
+        (NULL in older rows). The views are then (re)created.
         """
         with self._lock():
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            digest = _definitions_digest()
+            changed = not self.db_path.exists() or self._stamp() != digest
             missing = [name for name in load_tables() if not any(self.data_dir.glob(f"c*/**/{name}.parquet"))]
-            if missing:
-                self._write_dir(
-                    {name: self._empty(name) for name in missing}, self.data_dir / f"c{self._next_sequence():08d}"
-                )
-            self._create_views()
+            if changed or missing:
+                empty = {name: self._empty(name) for name in (load_tables() if changed else missing)}
+                self._write_dir(empty, self.data_dir / f"c{self._next_sequence():08d}")
+            if changed:
+                self._create_views()
+                atomic_write(self.root / VIEWS_STAMP, lambda temp: temp.write_text(digest, encoding="utf-8"))
+
+    def _stamp(self) -> str | None:
+        """The digest of the definitions the store was last written with."""
+        stamp = self.root / VIEWS_STAMP
+        return stamp.read_text(encoding="utf-8") if stamp.exists() else None
 
     def commit(self, tables: dict[str, pd.DataFrame]) -> str:
         """Write validated frames of canonical tables as one new commit; return the commit name."""
@@ -254,17 +264,11 @@ class Store:
         return filelock.FileLock(str(self.root / ".lock"), timeout=60)
 
     def _create_views(self) -> None:
-        """(Re)create the views in the DuckDB file when their definitions changed (or the file is new) only.
+        """(Re)create the views in the DuckDB file: only when the definitions changed (`ensure`).
 
         Opening the file for writing needs every reader (`matreg sql`, a user's DuckDB shell) gone; the views read
         the Parquet files by pattern, so a new commit needs no change to them.
         """
-        views = {name: _latest_rows_sql(name, spec.primary_key) for name, spec in load_tables().items()}
-        views["properties_wide"] = _wide_view_sql()
-        digest = hashlib.sha256(json.dumps(views, sort_keys=True).encode()).hexdigest()
-        stamp = self.root / VIEWS_STAMP
-        if self.db_path.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == digest:
-            return
         try:
             con = duckdb.connect(str(self.db_path))
         except duckdb.IOException as exc:
@@ -272,12 +276,11 @@ class Store:
         try:
             con.execute("SET file_search_path = ?", [str(self.root)])
             con.execute("BEGIN")
-            for name, sql in views.items():
+            for name, sql in _view_definitions().items():
                 con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
             con.execute("COMMIT")
         finally:
             con.close()
-        atomic_write(stamp, lambda temp: temp.write_text(digest, encoding="utf-8"))
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A read-only DuckDB connection whose views resolve against this store's directory."""
@@ -325,6 +328,18 @@ class Store:
         """Write a JSON document atomically."""
         text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
         return atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
+
+
+def _view_definitions() -> dict[str, str]:
+    """The SQL of every view of the DuckDB file, by view name."""
+    views = {name: _latest_rows_sql(name, spec.primary_key) for name, spec in load_tables().items()}
+    return views | {"properties_wide": _wide_view_sql()}
+
+
+def _definitions_digest() -> str:
+    """A digest of the tables' declared schemas and the views: a store written with others needs updating."""
+    schemas = {name: arrow_schema(name).to_string() for name in load_tables()}
+    return hashlib.sha256(json.dumps([schemas, _view_definitions()], sort_keys=True).encode()).hexdigest()
 
 
 def _equal(columns: list[str]) -> str:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from conftest import assert_failed_without_trace, visible_tables
 
@@ -124,6 +126,18 @@ def test_views_answer_from_the_duckdb_file_in_another_directory(store, catalog, 
         {"formula": "CO2", "enthalpy_of_formation": -393.522},
         {"formula": "H2O", "enthalpy_of_formation": -241.826},
     ]
+
+
+def test_a_column_declared_after_the_store_was_written_is_added(store, catalog):
+    # A store written before materials.notes was declared: its files lack the column, its stamp is another's.
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    for path in store.data_dir.glob("c*/**/materials.parquet"):
+        table = pq.read_table(path)
+        pq.write_table(table.drop_columns(["notes"]), path)
+    (store.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
+    run_ingest(_connector(catalog, ["Al-001"]), store)  # Al-001 has transition notes
+    materials = store.table("materials").set_index("source_id")
+    assert pd.isna(materials.loc["H-064", "notes"]) and "CRYSTAL <--> LIQUID" in materials.loc["Al-001", "notes"]
 
 
 def test_a_fetch_publishes_while_another_process_reads_the_duckdb_file(store, catalog):
