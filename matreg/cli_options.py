@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import filelock
 import pandas as pd
 import typer
 
@@ -23,7 +24,8 @@ ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Sho
 
 
 def reports_errors(command: Callable) -> Callable:
-    """Turn a MatregError into a one-line message on stderr and the error's exit code."""
+    """Turn a MatregError, or a store lock held too long by another process, into a one-line message on stderr and
+    an exit code."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -32,6 +34,9 @@ def reports_errors(command: Callable) -> Callable:
         except MatregError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except filelock.Timeout as exc:
+            typer.echo(f"error: the store is busy: another matreg process holds {exc.lock_file}; try again", err=True)
+            raise typer.Exit(MatregError.exit_code) from None
 
     return wrapper
 
@@ -48,4 +53,5 @@ def echo_frame(frame: pd.DataFrame, fmt: str, empty: str, max_colwidth: int = 60
     elif frame.empty:
         typer.echo(empty)
     else:
-        typer.echo(frame.fillna("").to_string(index=False, max_colwidth=max_colwidth))
+        blank = frame.astype(object).where(frame.notna(), "")  # nullable integer columns refuse "" as a value
+        typer.echo(blank.to_string(index=False, max_colwidth=max_colwidth))

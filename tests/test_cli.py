@@ -1,7 +1,11 @@
 """The command line end to end: fetch, import, sql, export, validate, status, catalog, schema."""
 
 import json
+import subprocess
+import sys
+from unittest.mock import patch
 
+import filelock
 import pandas as pd
 import pytest
 from conftest import LAB_EXAMPLE
@@ -26,6 +30,44 @@ def test_provenance_query_answers_from_the_duckdb_file(filled):
     result = filled("sql", "select provenance, count(*) as n from properties group by 1", "--format", "json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == [{"provenance": "experimental", "n": 44}]
+
+
+def test_sql_prints_integer_columns_with_gaps(filled):
+    result = filled("sql", "select source_id, nsites, spacegroup_number from materials order by source_id limit 2")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.split("\n")[0].split() == ["source_id", "nsites", "spacegroup_number"]
+    assert result.stdout.split("\n")[1].split() == ["C-095"]  # JANAF tables have no sites: blank, not <NA>
+
+
+def test_a_store_lock_held_by_another_process_is_a_one_line_error(filled, tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "store" / ".curation.lock")],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with patch.object(filelock.FileLock, "__init__", short_timeout(filelock.FileLock.__init__)):
+            result = filled("review", "accept", "janaf:H-064", "--reason", "checked")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: the store is busy: another matreg process holds ")
+
+
+HOLD_LOCK = """
+import sys, time, filelock
+lock = filelock.FileLock(sys.argv[1])
+lock.acquire()
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def short_timeout(init):
+    def patched(self, lock_file, *args, **kwargs):
+        kwargs["timeout"] = 0.2
+        return init(self, lock_file, *args, **kwargs)
+
+    return patched
 
 
 def test_sql_refuses_writes_with_a_one_line_error(filled):
