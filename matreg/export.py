@@ -49,8 +49,8 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
 
 
 def to_wide(long: pd.DataFrame) -> pd.DataFrame:
-    """One row per record and conditions, one column per property (units go in the sidecar)."""
-    index = ["record_id", "source", "formula", "provenance", "temperature_K", "pressure_Pa"]
+    """One row per record, method and conditions, one column per property (units go in the sidecar)."""
+    index = ["record_id", "source", "formula", "provenance", "method", "temperature_K", "pressure_Pa"]
     wide = long.pivot_table(index=index, columns="property", values="value", aggfunc="first", dropna=False)
     return wide.dropna(how="all").reset_index().rename_axis(columns=None)
 

@@ -100,6 +100,21 @@ def test_export_writes_the_dataset_and_a_sidecar(filled, tmp_path, fmt):
     assert meta["sources"][0]["citation"] == "Chase 1998"
 
 
+def test_wide_export_keeps_a_row_per_method(run, tmp_path):
+    (tmp_path / "two.csv").write_text("id,formula,uv,pl\ns1,ZnO,3.05,3.2\n", encoding="utf-8")
+    (tmp_path / "two.yaml").write_text(
+        "dataset: lab-b\nformula_column: formula\nid_column: id\nprovenance: experimental\ncitation: notebook 3\n"
+        "columns:\n  uv: {property: band_gap, unit: eV, method: UV-Vis}\n"
+        "  pl: {property: band_gap, unit: eV, method: PL}\n",
+        encoding="utf-8",
+    )
+    assert run("import", str(tmp_path / "two.csv"), "-m", str(tmp_path / "two.yaml")).exit_code == 0
+    out = tmp_path / "wide.csv"
+    assert run("export", "gaps", "--format", "csv", "--layout", "wide", "--out", str(out)).exit_code == 0
+    wide = pd.read_csv(out)
+    assert sorted(zip(wide["method"], wide["band_gap"], strict=True)) == [("PL", 3.2), ("UV-Vis", 3.05)]
+
+
 def test_wide_export_has_one_column_per_property(filled, tmp_path):
     out = tmp_path / "wide.csv"
     assert filled("export", "thermo", "--format", "csv", "--layout", "wide", "--out", str(out)).exit_code == 0
