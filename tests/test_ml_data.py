@@ -19,6 +19,7 @@ from matreg.errors import MatregError
 from matreg.ingest import run_ingest
 from matreg.ml.dataset import ExportedDataset, export_torch
 from matreg.ml.features import ELEMENT_PROPERTIES, featurize_compositions, stat_names
+from matreg.ml.splits import composition_keys
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
 
@@ -172,6 +173,32 @@ def test_group_splits_have_zero_leakage(gap_store, tmp_path, method):
         test, seen = _sides(records, "chemsys")
         assert not test & seen and meta["split"]["leakage"]["chemsys"]["fraction"] == 0
     assert min(meta["n_per_split"].values()) > 0
+
+
+def test_one_composition_written_two_ways_lands_in_one_split(tmp_path):
+    # The experimental gap files hold such pairs (Te0.5Se0.5 / TeSe, Cu1.8S1 / Cu9S5): one composition, two formulas.
+    pairs = [("TeSe", "Te0.5Se0.5"), ("Cu9S5", "Cu1.8S1"), ("SiO2", "Si0.5O1"), ("NaCl", "Na0.5Cl0.5")]
+    pairs += [(formula, formula) for formula in FORMULAS_20]
+    lines = [
+        f"g{n}{side},{formula},{1 + n / 10},\n"
+        for n, pair in enumerate(pairs)
+        for side, formula in zip("ab", pair, strict=True)
+    ]
+    store = _lab_store(tmp_path, "id,formula,pbe,hse\n" + "".join(lines))
+    meta = export_torch(store, LAB_CATALOG, "lab", tmp_path / "out", split="composition", seed=2)
+    records = ExportedDataset(tmp_path / "out").records.set_index("record_id")
+    for n in range(4):
+        assert records.loc[f"gaps-lab:g{n}a", "split"] == records.loc[f"gaps-lab:g{n}b", "split"]
+    assert meta["split"]["leakage"]["formula"]["in_train_or_val"] == 0
+    leakage = export_torch(store, LAB_CATALOG, "lab", tmp_path / "random", split="random", seed=2)["split"]["leakage"]
+    random = ExportedDataset(tmp_path / "random").records
+    test, seen = (set(composition_keys(random.loc[part, "formula"])) for part in _test_and_seen(random))
+    assert (leakage["formula"]["test"], leakage["formula"]["in_train_or_val"]) == (len(test), len(test & seen))
+
+
+def _test_and_seen(records: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    test = records["split"] == "test"
+    return test, ~test
 
 
 def test_random_split_of_repeated_formulas_reports_leakage(gap_store, tmp_path):

@@ -1,17 +1,20 @@
 """Train/val/test assignment that does not leak, and a report of how much a split does leak.
 
-`random` shuffles records; `composition` and `chemsys` shuffle whole groups (every record of one reduced formula,
-or of one chemical system, lands on one side); `provenance` trains and validates on DFT and tests on experiment;
-`predefined` applies a CSV (`record_id,split` or `formula,split`) exactly. All are deterministic for a seed.
+`random` shuffles records; `composition` and `chemsys` shuffle whole groups (every record of one composition,
+however its formula is written, or of one chemical system, lands on one side); `provenance` trains and validates on
+DFT and tests on experiment; `predefined` applies a CSV (`record_id,split` or `formula,split`) exactly. All are
+deterministic for a seed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pymatgen.core import Composition
 
 from matreg.errors import FormulaError, MatregError
 from matreg.formula import parse_formula
@@ -41,8 +44,12 @@ def assign_splits(
     if method == "provenance":
         labels = _provenance(rows, seed, fractions)
     else:
-        keys = {"random": rows["record_id"], "composition": rows["formula"], "chemsys": rows["chemsys"]}[method]
-        labels = _grouped(keys.to_numpy(), seed, fractions)
+        keys = {
+            "random": rows["record_id"],
+            "composition": composition_keys(rows["formula"]),
+            "chemsys": rows["chemsys"],
+        }
+        labels = _grouped(keys[method].to_numpy(), seed, fractions)
     _require(labels, [name for name, share in zip(SPLITS, fractions, strict=True) if share > 0], method)
     return labels
 
@@ -161,8 +168,29 @@ def _overlap(keys: pd.Series, labels: np.ndarray) -> dict:
 
 
 def leakage_report(rows: pd.DataFrame, labels: np.ndarray) -> dict:
-    """Test formulas and chemical systems that also occur in train/val: counts and fractions."""
-    return {"formula": _overlap(rows["formula"], labels), "chemsys": _overlap(rows["chemsys"], labels)}
+    """Test compositions and chemical systems that also occur in train/val: counts and fractions."""
+    return {
+        "formula": _overlap(composition_keys(rows["formula"]), labels),
+        "chemsys": _overlap(rows["chemsys"], labels),
+    }
+
+
+def composition_keys(formulas: pd.Series) -> pd.Series:
+    """One key per composition, whatever the formula unit: 'TeSe' and 'Te0.5Se0.5', 'Cu9S5' and 'Cu1.8S1' are one.
+
+    The key is the elements with their atomic fractions rounded to 6 digits (a formula that pymatgen cannot read
+    keeps its text as key).
+    """
+    return formulas.map(_composition_key)
+
+
+@lru_cache(maxsize=65536)
+def _composition_key(formula: str) -> str:
+    try:
+        fractions = Composition(formula).fractional_composition.get_el_amt_dict()
+    except (ValueError, KeyError):
+        return formula
+    return " ".join(f"{element}{fraction:.6f}" for element, fraction in sorted(fractions.items()))
 
 
 def describe_leakage(report: dict) -> str:
