@@ -391,3 +391,24 @@ FORMULAS_20 = [
     "NaCl", "KCl", "LiF", "MgO", "CaO", "SrO", "BaO", "ZnO", "ZnS", "CdS",
     "GaN", "GaAs", "InP", "AlN", "SiC", "BN", "CuCl", "AgBr", "TiO2", "SnO2",
 ]  # fmt: skip
+
+
+def test_a_disordered_structure_gets_no_crystal_graph_and_is_counted(tmp_path):
+    ordered = Structure(np.eye(3) * 4.2, ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    mixed = Structure(np.eye(3) * 3.6, [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])  # one site, half Fe, half Ni
+    rows = pd.DataFrame(
+        {"id": ["a", "b"], "formula": ["MgO", "FeNi"], "gap": [7.8, 0.0], "cif": [ordered.to_json(), mixed.to_json()]}
+    )
+    data = _written(tmp_path / "xtal.csv", rows.to_csv(index=False))
+    mapping = "dataset: xtal\nformula_column: formula\nid_column: id\nstructure_column: cif\nprovenance: dft\n"
+    _import(
+        Store(tmp_path / "store"),
+        data,
+        mapping + "citation: c\ncolumns:\n  gap: {property: band_gap, unit: eV}\n",
+        tmp_path,
+    )
+    catalog = Catalog(datasets={"x": Dataset(description="x", version="1.0.0", properties=["band_gap"])})
+    meta = export_torch(Store(tmp_path / "store"), catalog, "x", tmp_path / "out", fractions=(1.0, 0.0, 0.0))
+    assert meta["featurizers"]["graph"]["n_structures"] == 1
+    assert meta["featurizers"]["graph"]["n_disordered_left_out"] == 1
+    assert ExportedDataset(tmp_path / "out").graph_split("train").record_id == ["xtal:a"]

@@ -182,6 +182,13 @@ def test_predict_reproduces_cgcnn_test_predictions_from_structures(runs, tmp_pat
     np.testing.assert_allclose(both["prediction"], [test["prediction"].iloc[0]] * 2, atol=1e-4)
 
 
+def test_predict_refuses_a_disordered_structure_for_a_graph_model(runs):
+    mixed = Structure(np.eye(3) * 3.6, [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
+    ordered = Structure(np.eye(3) * 4.2, ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with pytest.raises(MatregError, match=r"structure\(s\) 2 are disordered"):
+        predict(runs["cgcnn"], [ordered, mixed])
+
+
 def test_predict_refuses_structures_for_a_composition_model_and_the_reverse(runs):
     with pytest.raises(MatregError, match="formulas"):
         predict(runs["cgcnn"], ["NaCl"])

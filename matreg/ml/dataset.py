@@ -83,7 +83,7 @@ def export_torch(
         arrays["graph.npz"] = featurize_structures(rows["structure"].tolist(), cutoff, max_neighbors)
     context = {
         "split": {"method": split, "seed": seed, "fractions": list(fractions), "assignment": _file_info(assignment)},
-        "featurizers": _featurizers(arrays, cutoff, max_neighbors),
+        "featurizers": _featurizers(arrays, cutoff, max_neighbors, int(rows["structure"].notna().sum())),
     }
     return _write_export(
         Path(out_dir), rows, arrays, lambda files: _meta(dataset_name, dataset, prop, rows, context, files)
@@ -195,8 +195,8 @@ def _sources(rows: pd.DataFrame) -> list[dict]:
     ]
 
 
-def _featurizers(arrays: dict[str, dict[str, np.ndarray]], cutoff: float, max_neighbors: int) -> dict:
-    """Names and sizes of the features in composition.npz and graph.npz."""
+def _featurizers(arrays: dict[str, dict[str, np.ndarray]], cutoff: float, max_neighbors: int, n_given: int) -> dict:
+    """Names and sizes of the features in composition.npz and graph.npz (`n_given`: records with a structure)."""
     width = int(arrays["composition.npz"]["element_z"].shape[1])
     graph = arrays.get("graph.npz")
     return {
@@ -212,17 +212,19 @@ def _featurizers(arrays: dict[str, dict[str, np.ndarray]], cutoff: float, max_ne
             "element_z": {"size": width, "description": "Z of each element by increasing Z, 0 = padding"},
             "element_frac": {"size": width, "description": "atomic fraction of each element of element_z"},
         },
-        "graph": None if graph is None else _graph_info(graph, cutoff, max_neighbors),
+        "graph": None if graph is None else _graph_info(graph, cutoff, max_neighbors, n_given),
     }
 
 
-def _graph_info(graph: dict[str, np.ndarray], cutoff: float, max_neighbors: int) -> dict:
+def _graph_info(graph: dict[str, np.ndarray], cutoff: float, max_neighbors: int, n_given: int) -> dict:
     """How the crystal graphs were built and how big they are."""
+    n_structures = int((np.diff(graph["atom_offsets"]) > 0).sum())
     return {
         "method": "pymatgen Structure.get_neighbor_list (periodic images), nearest max_neighbors per atom",
         "cutoff_A": cutoff,
         "max_neighbors": max_neighbors,
-        "n_structures": int((np.diff(graph["atom_offsets"]) > 0).sum()),
+        "n_structures": n_structures,
+        "n_disordered_left_out": n_given - n_structures,  # partly occupied or mixed sites: no graph
         "n_atoms": int(len(graph["atom_z"])),
         "n_edges": int(len(graph["edge_src"])),
     }

@@ -9,7 +9,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from functools import lru_cache
-from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -147,8 +146,8 @@ def featurize_compositions(formulas: Sequence[str]) -> dict[str, np.ndarray]:
 
 
 def _atomic_numbers(structure: Structure) -> np.ndarray:
-    """Z of each site (the majority species of a disordered site)."""
-    return np.array([max(site.species.items(), key=itemgetter(1))[0].Z for site in structure], dtype=np.int64)
+    """Z of each site of an ordered structure."""
+    return np.array([site.specie.Z for site in structure], dtype=np.int64)
 
 
 def crystal_graph(
@@ -168,6 +167,13 @@ def crystal_graph(
     }
 
 
+def _graph_of(text: str | None, cutoff: float, max_neighbors: int) -> dict[str, np.ndarray]:
+    structure = read_structure(text) if text else None
+    if structure is None or not structure.is_ordered:
+        return _empty_graph()
+    return crystal_graph(structure, cutoff, max_neighbors)
+
+
 def _empty_graph() -> dict[str, np.ndarray]:
     """The graph of a record without a structure: no atoms, no edges."""
     ints = np.zeros(0, dtype=np.int64)
@@ -182,10 +188,12 @@ def _offsets(counts: list[int]) -> np.ndarray:
 def featurize_structures(
     structures: Sequence[str | None], cutoff: float = DEFAULT_CUTOFF, max_neighbors: int = DEFAULT_MAX_NEIGHBORS
 ) -> dict[str, np.ndarray]:
-    """Crystal graphs of pymatgen Structure JSON strings (None: no atoms) as flat arrays with offsets."""
-    graphs = [
-        crystal_graph(read_structure(text), cutoff, max_neighbors) if text else _empty_graph() for text in structures
-    ]
+    """Crystal graphs of pymatgen Structure JSON strings as flat arrays with offsets.
+
+    None, and a disordered structure (partly occupied or mixed sites, which one atom per node cannot stand for),
+    give a graph without atoms: graph models leave such records out.
+    """
+    graphs = [_graph_of(text, cutoff, max_neighbors) for text in structures]
     flat = {name: np.concatenate([graph[name] for graph in graphs]) for name in _empty_graph()}
     flat["atom_offsets"] = _offsets([len(graph["atom_z"]) for graph in graphs])
     flat["edge_offsets"] = _offsets([len(graph["edge_src"]) for graph in graphs])

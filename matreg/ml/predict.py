@@ -71,6 +71,12 @@ def _graph_split(structures: list[Structure], config: dict) -> GraphSplit:
     graph_info = config["export"].get("graph") or {}
     cutoff = graph_info.get("cutoff_A", DEFAULT_CUTOFF)
     max_neighbors = graph_info.get("max_neighbors", DEFAULT_MAX_NEIGHBORS)
+    disordered = [str(n) for n, structure in enumerate(structures, start=1) if not structure.is_ordered]
+    if disordered:
+        raise MatregError(
+            f"structure(s) {', '.join(disordered)} are disordered (partly occupied or mixed sites): "
+            "a crystal-graph model takes ordered crystals only"
+        )
     graph = featurize_structures([structure.to_json() for structure in structures], cutoff, max_neighbors)
     features = featurize_compositions([structure.composition.formula for structure in structures])
     return GraphSplit.of_graphs(features, graph, [str(i) for i in range(len(structures))])
