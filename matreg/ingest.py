@@ -244,13 +244,18 @@ def run_ingest(
         except Exception as exc:
             _record_failure(store, info, report, connector, exc)
             raise
+        finally:
+            store.release_run(report.run_id)
         return report
     finally:
         connector.close()
 
 
 def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: bool) -> RunReport:
-    """The staged run with the same source and parameters when resuming, else a fresh run (dropping stale ones)."""
+    """The staged run with the same source and parameters when resuming, else a fresh run (dropping stale ones).
+
+    Runs another process is still writing are neither resumed nor dropped; the run chosen is claimed for this one.
+    """
     source = connector.attribution.source
     parameters = _parameters_json(info)
     matching = {
@@ -258,14 +263,19 @@ def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: 
         for run_id, row in store.staged_runs().items()
         if row["source"] == source and row["parameters"] == parameters
     }
+    interrupted = {run_id: row for run_id, row in matching.items() if not store.is_running(run_id)}
     if resume:
-        if not matching:
-            raise StoreError(f"nothing to resume: no interrupted run of '{source}' with these parameters")
-        run_id, row = max(matching.items())
+        if not interrupted:
+            running = " (one is still running in another process)" if matching else ""
+            raise StoreError(f"nothing to resume: no interrupted run of '{source}' with these parameters{running}")
+        run_id, row = max(interrupted.items())
+        store.claim_run(run_id)
         return _report_from_row(row)
-    for run_id in matching:
+    for run_id in interrupted:
         store.discard_run(run_id)
-    return RunReport(new_run_id(source), source, datetime.now(timezone.utc))
+    report = RunReport(new_run_id(source), source, datetime.now(timezone.utc))
+    store.claim_run(report.run_id)
+    return report
 
 
 def _stage_pages(

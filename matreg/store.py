@@ -4,6 +4,8 @@ Layout of a store directory:
     data/c00000001/<table>.parquet               one commit: an import, a fetch run, the record of a failed run
     staging/<run_id>/                            the journal of a run not finished yet (matreg/journal.py; never
                                                  read by the views)
+    locks/<run_id>.lock                          held by the process writing that run (others neither resume nor
+                                                 drop it)
     tmp/                                         commits being written
     matreg.duckdb                                views over data/ (deduplicated by key, newest commit wins)
     .views.sha256                                digest of the declared schemas and views the store was written with
@@ -56,6 +58,7 @@ class Store:
         self.tmp_dir = self.root / "tmp"
         self.staging_dir = self.root / "staging"
         self._journals: dict[str, RunJournal] = {}  # journals this Store appends to, per run
+        self._running: dict[str, filelock.FileLock] = {}  # runs this process writes (`claim_run`)
         self.db_path = self.root / DB_NAME
         self.cache_path = self.root / "http_cache.sqlite"
 
@@ -146,6 +149,40 @@ class Store:
         if journal is not None:
             journal.close()
         shutil.rmtree(self.staging_dir / run_id, ignore_errors=True)
+
+    def claim_run(self, run_id: str) -> None:
+        """Mark a run as written by this process until `release_run` (a file lock the OS drops with the process);
+        StoreError if another process writes it."""
+        lock = filelock.FileLock(str(self._run_lock(run_id)), timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise StoreError(f"run {run_id} is being written by another process") from None
+        self._running[run_id] = lock
+
+    def is_running(self, run_id: str) -> bool:
+        """True while another process writes this run (a killed process's run is not running)."""
+        if run_id in self._running:
+            return False
+        lock = filelock.FileLock(str(self._run_lock(run_id)), timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            return True
+        lock.release()
+        return False
+
+    def release_run(self, run_id: str) -> None:
+        """End this process's claim on a run (nothing if it has none)."""
+        lock = self._running.pop(run_id, None)
+        if lock is not None:
+            lock.release()
+            self._run_lock(run_id).unlink(missing_ok=True)
+
+    def _run_lock(self, run_id: str) -> Path:
+        path = self.root / "locks" / f"{run_id}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def staged_runs(self) -> dict[str, dict]:
         """Unfinished runs by run id, each with its last staged fetch_runs row (counts, cursor, parameters).

@@ -140,6 +140,34 @@ def test_a_column_declared_after_the_store_was_written_is_added(store, catalog):
     assert pd.isna(materials.loc["H-064", "notes"]) and "CRYSTAL <--> LIQUID" in materials.loc["Al-001", "notes"]
 
 
+def test_a_run_another_process_is_writing_is_neither_resumed_nor_dropped(store, catalog):
+    ids = ["C-095", "Al-001", "O-029"]
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_connector(catalog, ids, ExplodingJanaf, page_size=1), store)
+    (run_id,) = store.staged_runs()
+    lock = store.root / "locks" / f"{run_id}.lock"
+    writer = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "holding"  # as the process writing that run would
+        with pytest.raises(StoreError, match="still running in another process"):
+            run_ingest(_connector(catalog, ids, page_size=1), store, resume=True)
+        report = run_ingest(_connector(catalog, ids, page_size=1), store)  # a run of its own
+        assert report.n_stored == 3 and run_id in store.staged_runs()  # the other process's journal is kept
+    finally:
+        writer.kill()
+        writer.wait()
+    assert not store.is_running(run_id)  # a killed writer's run can be resumed (or dropped) again
+
+
+HOLD_LOCK = """
+import sys, time, filelock
+lock = filelock.FileLock(sys.argv[1])
+lock.acquire()
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
 def test_a_fetch_publishes_while_another_process_reads_the_duckdb_file(store, catalog):
     run_ingest(_connector(catalog, ["H-064"]), store)
     reader = subprocess.Popen(
