@@ -134,13 +134,20 @@ def conflicts_command(
         float | None,
         typer.Option("--tol", min=0, help="Spread (canonical unit) beyond which linked values disagree (default 0.1)."),
     ] = None,
+    across_methods: Annotated[
+        bool,
+        typer.Option("--across-methods", help="Compare values of different methods too (default: each method apart)."),
+    ] = False,
     fmt: FormatOpt = "table",
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
-    """Values of one material (linked across sources and lab files) that disagree, with source, method, provenance."""
+    """Values of one material (linked across sources and lab files) that disagree, with source, method, provenance.
+
+    Compares the values as curated (rejected ones out, corrected ones in), of one method unless --across-methods.
+    """
     from matreg.curate.conflicts import find_conflicts  # pymatgen's StructureMatcher loads only here
 
-    found = find_conflicts(Store(store), prop, tolerance=tol)
+    found = find_conflicts(Store(store), prop, tolerance=tol, across_methods=across_methods)
     echo_frame(found, fmt, f"no {prop} values disagree beyond the tolerance", max_colwidth=40)
     if fmt == "table" and not found.empty:
         typer.echo(f"\n{len(found)} values in {found['group_id'].nunique()} group(s) disagree")

@@ -1,9 +1,12 @@
-"""`matreg review` and `matreg history` end to end on the JANAF replay and the bundled lab file."""
+"""`matreg review`, `matreg history` and `matreg conflicts` end to end on the JANAF replay and the bundled lab file."""
+
+import json
 
 from typer.testing import CliRunner
 
 runner = CliRunner()
 BAD_UNIT = "c1440ecc89bb4d72457c3e0216274ba27c6c49dd"  # quarantine id of line 33: a hash of source, item and payload
+CUBR = [("demo-lab-bandgaps:roost-17", 2.94, 0.14), ("demo-lab-bandgaps:roost-2", 3.08, 0.14)]  # one method, 300 K
 
 
 def test_review_decisions_are_logged_and_history_lists_them(filled):
@@ -26,3 +29,36 @@ def test_a_refused_decision_is_a_one_line_error(filled):
     assert result.exit_code == 1 and "outside the physical bounds" in result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert filled("history", "janaf:X-000").exit_code == 1
+
+
+def conflicting(run, *options):
+    """(record, value, spread) of each band gap `matreg conflicts band_gap` lists, sorted."""
+    result = run("conflicts", "band_gap", "--format", "json", *options)
+    assert result.exit_code == 0, result.output
+    return sorted((row["record_id"], row["value"], round(row["spread"], 6)) for row in json.loads(result.stdout))
+
+
+def test_conflicts_compare_the_curated_values(filled):
+    assert conflicting(filled) == CUBR
+    gap = ("demo-lab-bandgaps:roost-17", "-p", "band_gap")
+    assert filled("review", "correct", *gap, "--value", "2.5", "--reason", "re-measured").exit_code == 0
+    assert conflicting(filled) == [("demo-lab-bandgaps:roost-17", 2.5, 0.58), ("demo-lab-bandgaps:roost-2", 3.08, 0.58)]
+    assert filled("review", "reject", *gap, "--reason", "contaminated sample").exit_code == 0
+    assert "no band_gap values disagree beyond the tolerance" in filled("conflicts", "band_gap").stdout
+
+
+def test_conflicts_compare_values_of_one_method_unless_asked_across_methods(filled, tmp_path):
+    data, mapping = tmp_path / "pl.csv", tmp_path / "pl.yaml"
+    data.write_text("sample,composition,gap\npl-1,CuBr,2.7\n", encoding="utf-8")
+    mapping.write_text(
+        "dataset: pl-lab\nformula_column: composition\nid_column: sample\nmethod: photoluminescence\n"
+        "citation: test\ncolumns:\n  gap: {property: band_gap, unit: eV, temperature_K: 300}\n",
+        encoding="utf-8",
+    )
+    assert filled("import", str(data), "-m", str(mapping)).exit_code == 0
+    assert conflicting(filled) == CUBR
+    assert conflicting(filled, "--across-methods") == [
+        ("demo-lab-bandgaps:roost-17", 2.94, 0.38),
+        ("demo-lab-bandgaps:roost-2", 3.08, 0.38),
+        ("pl-lab:pl-1", 2.7, 0.38),
+    ]

@@ -214,7 +214,7 @@ def test_gases_liquids_and_isotopologues_of_one_formula_are_not_linked(store, ca
 def test_a_measured_gap_far_from_the_dft_gaps_is_a_conflict_with_each_values_source_method_and_provenance(
     linked, groups
 ):
-    conflicts = find_conflicts(linked, "band_gap", groups=groups)
+    conflicts = find_conflicts(linked, "band_gap", groups=groups, across_methods=True)
     znse = conflicts[conflicts["group_id"] == "ZnSe/216"]
     assert znse[["record_id", "source", "value", "unit", "method", "provenance"]].values.tolist() == [
         ["jarvis:JVASP-96", "jarvis", 1.224, "eV", "OptB88vdW", "dft"],
@@ -228,7 +228,7 @@ def test_a_measured_gap_far_from_the_dft_gaps_is_a_conflict_with_each_values_sou
 
 
 def test_formation_energies_of_one_material_from_three_sources_disagree(linked, groups):
-    conflicts = find_conflicts(linked, "formation_energy_per_atom", groups=groups)
+    conflicts = find_conflicts(linked, "formation_energy_per_atom", groups=groups, across_methods=True)
     znse = conflicts[conflicts["group_id"] == "ZnSe/216"]
     assert znse[["source", "value", "method"]].values.tolist() == [
         ["mp", pytest.approx(-0.9515323), "GGA/GGA+U/r2SCAN (mixed)"],
@@ -238,10 +238,10 @@ def test_formation_energies_of_one_material_from_three_sources_disagree(linked, 
 
 
 def test_the_tolerance_decides_what_disagrees_and_linking_is_done_when_no_groups_are_given(linked):
-    wide = find_conflicts(linked, "band_gap", tolerance=1.6)
+    wide = find_conflicts(linked, "band_gap", tolerance=1.6, across_methods=True)
     assert "ZnSe/216" not in set(wide["group_id"])  # spread 1.596 eV
     assert set(wide["group_id"]) == {"SiO2/154"}  # JARVIS JVASP-41: OptB88vdW 5.986 eV, TBmBJ 8.097 eV
-    assert find_conflicts(linked, "band_gap", tolerance=3).empty
+    assert find_conflicts(linked, "band_gap", tolerance=3, across_methods=True).empty
 
 
 def test_an_unknown_property_is_refused_and_one_without_values_has_no_conflicts(linked, groups):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import bibtexparser
@@ -167,8 +169,8 @@ def test_curation_entries_and_new_records_show_in_diff_and_manifest(filled, cata
     release(filled, catalog, "gaps", "1.0.0")
     decide(filled, "reject", "janaf:O-029")
     decide(filled, "reject", "janaf:H-064", property="entropy")
-    decide(filled, "correct", "janaf:C-095", property="enthalpy_of_formation", value=-393.5)
-    entry = decide(filled, "flag", f"{LAB}:roost-17", property="band_gap")
+    corrected = decide(filled, "correct", "janaf:C-095", property="enthalpy_of_formation", value=-393.5)
+    decide(filled, "flag", f"{LAB}:roost-17", property="band_gap")  # no entry of thermo's rows
     run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["Al-001"])), filled)
     release(filled, catalog, "thermo", "1.1.0")
 
@@ -183,8 +185,8 @@ def test_curation_entries_and_new_records_show_in_diff_and_manifest(filled, cata
     ]
     curation = read_manifest(filled, "thermo", "1.1.0")["content"]["curation"]
     assert curation == {
-        "log_entries": 4,
-        "last_entry_id": entry["entry_id"],
+        "log_entries": 3,
+        "last_entry_id": corrected["entry_id"],
         "rows_selected": 8,
         "rows_removed": 3,
         "values_corrected": 1,
@@ -268,7 +270,7 @@ def test_the_card_readme_says_what_from_where_how_curated_and_the_known_conflict
     for heading in ("What", "From where", "How curated", "Provenance mix", "Known conflicts", "How to cite"):
         assert f"\n## {heading}\n" in readme
     assert "| demo-lab-bandgaps | experimental | 30 |" in readme and "| oqmd | dft | 12 |" in readme
-    assert "Curation log (1 entries, the last `" in readme and "accepted 1." in readme
+    assert "Curation log (1 entries on this dataset's rows, the last `" in readme and "accepted 1." in readme
     conflict = readme.split("## Known conflicts")[1]
     assert "| CuBr | demo-lab-bandgaps:roost-17 |" in conflict and "| 2.94 | eV | 0.14 |" in conflict
 
@@ -283,6 +285,67 @@ def test_a_median_release_keeps_the_spread_and_validates(filled, catalog):
     assert not mlc.Dataset(jsonld=folder / "croissant.json").metadata.ctx.issues.errors
 
 
+def test_a_median_of_values_that_differ_in_review_is_reviewed_only_when_all_are(filled, catalog):
+    decide(filled, "accept", f"{LAB}:roost-2")
+    release(filled, catalog, "gaps-median", "1.0.0")
+    decide(filled, "accept", f"{LAB}:roost-17", property="band_gap")
+    release(filled, catalog, "gaps-median", "1.1.0")
+    cubr = [_payload(filled, "gaps-median", version).loc["group:CuBr"] for version in ("1.0.0", "1.1.0")]
+    assert [(row["value"], row["reviewed"], row["records"]) for row in cubr] == [
+        (pytest.approx(3.01), False, f"{LAB}:roost-17; {LAB}:roost-2"),
+        (pytest.approx(3.01), True, f"{LAB}:roost-17; {LAB}:roost-2"),
+    ]
+    assert _payload(filled, "gaps-median", "1.0.0")["reviewed"].dtype == bool
+
+
+def test_decisions_on_other_records_or_values_leave_the_content_hash_as_it_is(filled, catalog):
+    release(filled, catalog, "gaps", "1.0.0")
+    decide(filled, "accept", "janaf:H-064")
+    oqmd = filled.query("SELECT min(record_id) FROM properties WHERE property = 'formation_energy_per_atom'").iloc[0, 0]
+    decide(filled, "flag", oqmd, property="formation_energy_per_atom")  # a record of gaps, a value it leaves out
+    release(filled, catalog, "gaps", "1.0.1")
+    before, after = read_manifest(filled, "gaps", "1.0.0"), read_manifest(filled, "gaps", "1.0.1")
+    assert after["content"] == before["content"] and after["content_sha256"] == before["content_sha256"]
+    bad_unit = filled.query("SELECT quarantine_id FROM quarantine WHERE item = 'line 33'").iloc[0, 0]
+    readmit = record_decision(filled, "readmit", "A. Steward", "eV", quarantine_id=bad_unit, unit="eV")
+    release(filled, catalog, "gaps", "1.1.0")
+    curation = read_manifest(filled, "gaps", "1.1.0")["content"]["curation"]
+    assert (curation["log_entries"], curation["last_entry_id"]) == (1, readmit["entry_id"])
+
+
+def test_the_card_lists_conflicts_of_one_method(filled, catalog, tmp_path):
+    data = tmp_path / "pl.csv"
+    data.write_text("sample,composition,gap\npl-1,CuBr,2.7\n", encoding="utf-8")
+    mapping = tmp_path / "pl.yaml"
+    mapping.write_text(
+        "dataset: pl-lab\nformula_column: composition\nid_column: sample\nmethod: photoluminescence\n"
+        "citation: test\nlicense: MIT\ncolumns:\n  gap: {property: band_gap, unit: eV, temperature_K: 300}\n",
+        encoding="utf-8",
+    )
+    run_ingest(LabConnector(data, load_mapping(mapping)), filled)  # CuBr by another method: 0.38 eV from roost-2
+    readme = (release(filled, catalog, "gaps", "1.0.0") / "README.md").read_text()
+    conflicts = readme.split("## Known conflicts")[1].split("## How to cite")[0]
+    assert "beyond the tolerance: 1 (" in conflicts and "| 2.94 | eV | 0.14 |" in conflicts
+    assert "pl-lab" not in conflicts
+
+
+def test_the_card_lists_no_conflict_of_a_rejected_record(filled, catalog):
+    decide(filled, "reject", f"{LAB}:roost-17")
+    readme = (release(filled, catalog, "gaps", "1.0.0") / "README.md").read_text()
+    assert "No linked records of this dataset disagree" in readme and "roost-17" not in readme
+
+
+def test_a_release_removes_temporary_directories_that_killed_releases_left(filled, catalog):
+    stale, fresh = filled.tmp_dir / "release-stale", filled.tmp_dir / "release-fresh"
+    for folder in (stale, fresh):
+        (folder / "plots").mkdir(parents=True)
+        (folder / "payload.parquet").write_bytes(b"half written")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    release(filled, catalog, "gaps", "1.0.0")
+    assert not stale.exists() and (fresh / "payload.parquet").exists()  # a release running now keeps its directory
+
+
 def test_refusals_are_store_errors(filled, catalog):
     with pytest.raises(StoreError, match="invalid version '1.0'"):
         release(filled, catalog, "gaps", "1.0")
@@ -294,6 +357,11 @@ def test_refusals_are_store_errors(filled, catalog):
     with pytest.raises(StoreError, match=r"no release 2.0.0 of 'gaps' .*\(released: 1.0.0\)"):
         diff(filled, "gaps", "1.0.0", "2.0.0")
     assert not (filled.root / "releases" / "nothing").exists()
+
+
+def _payload(store, name: str, version: str) -> pd.DataFrame:
+    """A release's payload rows by record id."""
+    return pd.read_parquet(store.root / "releases" / name / version / "payload.parquet").set_index("record_id")
 
 
 def _cells(frame: pd.DataFrame) -> list[list]:

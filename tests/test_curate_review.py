@@ -1,9 +1,12 @@
 """The curation log on real data: JANAF tables replayed over HTTP and the bundled lab band gaps (with bad rows)."""
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from conftest import LAB_EXAMPLE
+from pymatgen.core import Lattice, Structure
+from pymatgen.io.cif import CifWriter
 
 from matreg.curate import review
 from matreg.curate.review import CurationError, apply_curation, curation_log, history, record_decision
@@ -102,6 +105,26 @@ def test_the_latest_decision_on_a_value_wins_and_a_record_rejection_removes_its_
     assert history(filled, "demo-lab-bandgaps:roost-2")["action"].tolist() == ["correct", "accept", "reject"]
 
 
+def test_a_flag_or_reject_after_a_correction_keeps_the_corrected_value_and_an_accept_restores_the_stored_one(
+    filled, catalog
+):
+    gap = {"record_id": "demo-lab-bandgaps:roost-5", "property": "band_gap"}
+
+    def zno():
+        rows = dataset(filled, catalog, "gaps").set_index("record_id")
+        return rows.loc[gap["record_id"], ["value", "raw_value", "flags", "reviewed"]].tolist()
+
+    decide(filled, "correct", "room-temperature value", value=3.37, **gap)
+    decide(filled, "flag", "second opinion wanted", **gap)
+    assert zno() == [3.37, pytest.approx(3.44), "A. Steward: second opinion wanted", False]
+    decide(filled, "reject", "left out until re-measured", **gap)
+    assert gap["record_id"] not in set(dataset(filled, catalog, "gaps")["record_id"])
+    decide(filled, "flag", "re-measured: back in", **gap)
+    assert zno() == [3.37, pytest.approx(3.44), "A. Steward: re-measured: back in", False]
+    decide(filled, "accept", "the stored value is right after all", **gap)
+    assert zno() == [pytest.approx(3.44), pytest.approx(3.44), None, True]
+
+
 def test_log_entries_are_valid_rows_with_unique_time_ordered_ids_even_when_the_clock_goes_back(filled, monkeypatch):
     first = decide(filled, "flag", record_id="janaf:C-095")
 
@@ -172,6 +195,30 @@ def test_a_readmit_that_is_still_invalid_is_refused_and_changes_nothing(filled, 
     with pytest.raises(CurationError, match=message):
         decide(filled, "readmit", quarantine_id=quarantined(filled, item), **correction)
     assert all(filled.table(name).equals(frame) for name, frame in tables.items())
+
+
+def test_a_readmit_reads_structure_files_beside_the_imported_file_from_any_working_directory(
+    store, tmp_path, monkeypatch
+):
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    cubr = Structure.from_spacegroup("F-43m", Lattice.cubic(5.69), ["Cu", "Br"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    (lab / "CuBr.cif").write_text(str(CifWriter(cubr)), encoding="utf-8")
+    (lab / "gaps.csv").write_text(
+        "sample,formula,gap,unit,cif\ncubr-1,CuBr,3.08,eV,CuBr.cif\ncubr-2,CuBr,2.94,elektronvolt,CuBr.cif\n",
+        encoding="utf-8",
+    )
+    (lab / "mapping.yaml").write_text(
+        "dataset: cif-lab\nformula_column: formula\nid_column: sample\nstructure_column: cif\ncitation: test\n"
+        "columns:\n  gap: {property: band_gap, unit_field: unit}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(lab)
+    run_ingest(LabConnector(Path("gaps.csv"), load_mapping(Path("mapping.yaml"))), store)  # as `matreg import` there
+    monkeypatch.chdir(tmp_path)
+    decide(store, "readmit", "'elektronvolt' is eV", quarantine_id=quarantined(store, "line 3"), unit="eV")
+    material = store.query("SELECT nsites, source_url FROM materials WHERE record_id = 'cif-lab:cubr-2'").iloc[0]
+    assert (material.nsites, material.source_url) == (8, "file:gaps.csv#line=3")
 
 
 def test_a_quarantine_row_is_readmitted_once(filled):

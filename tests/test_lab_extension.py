@@ -1,9 +1,11 @@
 """Lab schema extensions: sample metadata declared in schemas/extensions/, validated with pandera on import."""
 
+import re
 from pathlib import Path
 
 import pytest
 
+from matreg.curate.review import CurationError, record_decision
 from matreg.errors import ConfigError
 from matreg.ingest import run_ingest
 from matreg.schema import load_tables
@@ -12,6 +14,7 @@ from matreg.validation import check_store_tables
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lab_extension"
 MAPPING = (FIXTURES / "mapping.yaml").read_text(encoding="utf-8")
+ROUTES = "['solid-state', 'sol-gel', 'hydrothermal', 'CVD', 'PVD', 'melt', 'other']"  # lab-sample's synthesis routes
 
 
 def import_samples(store, page_size=3):
@@ -54,8 +57,7 @@ def test_empty_optional_values_have_no_row(store):
 def test_rows_whose_extra_values_fail_are_quarantined_with_the_column_and_check(store):
     import_samples(store)
     reasons = {item: sorted(r) for item, r in store.query("SELECT item, reasons FROM quarantine").values}
-    routes = "['solid-state', 'sol-gel', 'hydrothermal', 'CVD', 'PVD', 'melt', 'other']"
-    assert reasons["line 6"] == [f"synthesis_route: isin({routes}) failed for 'ball mill'"]
+    assert reasons["line 6"] == [f"synthesis_route: isin({ROUTES}) failed for 'ball mill'"]
     assert reasons["line 7"] == ["measurement_temperature_K: greater_than_or_equal_to(0.0) failed for -5.0"]
     assert reasons["line 9"] == [
         "measurement_temperature_K: coerce_dtype('float64') failed for 'room'",
@@ -83,6 +85,43 @@ def test_one_page_or_many_store_the_same_rows(store, tmp_path):
     import_samples(single, page_size=100)
     query = "SELECT record_id, attribute, value FROM record_attributes ORDER BY ALL"
     assert store.query(query).equals(single.query(query))
+
+
+def readmit(store, item, **correction):
+    quarantine_id = store.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]).iloc[0, 0]
+    return record_decision(store, "readmit", "A. Steward", "re-checked", quarantine_id=quarantine_id, **correction)
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        ("line 6", f"synthesis_route: isin({ROUTES}) failed for 'ball mill'"),
+        ("line 7", "measurement_temperature_K: greater_than_or_equal_to(0.0) failed for -5.0"),
+    ],
+)
+def test_a_readmit_of_a_row_whose_extra_values_fail_is_refused_and_changes_nothing(store, item, reason):
+    import_samples(store)
+    tables = {name: store.table(name) for name in ("materials", "properties", "record_attributes", "curation_log")}
+    with pytest.raises(
+        CurationError, match=re.escape(f"readmit refused: {item} of sample-lab is still invalid: {reason}")
+    ):
+        readmit(store, item)
+    assert all(store.table(name).equals(frame) for name, frame in tables.items())
+
+
+def test_a_readmitted_row_keeps_its_sample_metadata(store):
+    import_samples(store)
+    entry = readmit(store, "line 8", value=1.5)  # S-007: 'about 1.5' was its only fault
+    rows = store.query("SELECT attribute, value, run_id FROM record_attributes WHERE record_id = 'sample-lab:S-007'")
+    assert dict(rows[["attribute", "value"]].values) == {
+        "sample_id": "S-007",
+        "synthesis_route": "CVD",
+        "instrument": "Cary 5000 UV-Vis-NIR",
+        "measurement_temperature_K": "300.0",
+        "measured_on": "2024-04-10",
+    }
+    assert set(rows["run_id"]) == {f"curation:{entry['entry_id']}"}
+    assert check_store_tables({name: store.table(name) for name in load_tables()}) == []
 
 
 def _mapping(tmp_path, text):

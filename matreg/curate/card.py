@@ -256,8 +256,8 @@ def _how_curated(content: dict) -> str:
     return (
         "## How curated\n\n"
         f"- Selection: {'; '.join(filters)}.\n"
-        f"- Curation log ({curation['log_entries']} entries{last}), applied as a layer over the stored rows, which "
-        f"are never modified: rows selected {curation['rows_selected']}, removed by rejections "
+        f"- Curation log ({curation['log_entries']} entries on this dataset's rows{last}), applied as a layer over the "
+        f"stored rows, which are never modified: rows selected {curation['rows_selected']}, removed by rejections "
         f"{curation['rows_removed']}; values corrected {curation['values_corrected']} (the stored value is kept in "
         f"`raw_value`), flagged {curation['values_flagged']}, accepted {curation['values_accepted']}.\n"
         f"- Linked records (the same material across sources) resolved by `{policy}`, tolerance {tolerance} in the "
@@ -277,7 +277,7 @@ def _provenance_mix(content: dict, plots: list[Path], directory: Path) -> str:
 
 def _conflicts(conflicts: pd.DataFrame, content: dict) -> str:
     if conflicts.empty:
-        return "## Known conflicts\n\nNo linked records of this dataset disagree beyond the tolerance."
+        return "## Known conflicts\n\nNo linked records of this dataset disagree beyond the tolerance (by one method)."
     columns = ["group_id", "record_id", "source", "provenance", "method", "value", "unit", "spread"]
     shown = conflicts[columns].head(MAX_CONFLICT_ROWS)
     rows = [[_cell(cell) for cell in row] for row in shown.itertuples(index=False)]
@@ -285,8 +285,8 @@ def _conflicts(conflicts: pd.DataFrame, content: dict) -> str:
     tail = f"\n\n{more} more values: run `matreg conflicts PROPERTY` on the store." if more > 0 else ""
     groups = conflicts["group_id"].nunique()
     return (
-        f"## Known conflicts\n\nGroups of linked records whose stored values disagree beyond the tolerance: "
-        f"{groups} (resolved by `{content['selection']['resolve']['strategy']}`, curation decisions above):\n\n"
+        f"## Known conflicts\n\nGroups of linked records whose values by one method, as curated above, disagree "
+        f"beyond the tolerance: {groups} (resolved by `{content['selection']['resolve']['strategy']}`):\n\n"
         + _markdown_table(columns, rows)
         + tail
     )

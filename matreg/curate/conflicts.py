@@ -4,6 +4,9 @@ Values are compared per (group, property, conditions). A value that states no te
 values do, is compared at the one temperature (pressure) the other values of its group and property state, when
 they state exactly one: a DFT band gap meets a gap measured at 300 K. Where they state several (a JANAF table at every
 temperature), such a value stays apart. The spread of a set is max - min, in the property's canonical unit.
+
+Reports of conflicts (`find_conflicts`) see the values as curated (rejected ones out, corrected ones in) and compare
+values of one method unless asked to compare across methods; a resolution always chooses across methods.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import pandas as pd
 
 from matreg.catalog import Resolution
 from matreg.curate.link import link_records
+from matreg.curate.review import apply_curation, curation_log
 from matreg.errors import ConfigError
 from matreg.schema import load_vocabulary
 from matreg.store import Store
@@ -31,9 +35,18 @@ _MERGED_TEXT = [
 
 
 def find_conflicts(
-    store: Store, property: str, tolerance: float | None = None, groups: pd.DataFrame | None = None
+    store: Store,
+    property: str,
+    tolerance: float | None = None,
+    groups: pd.DataFrame | None = None,
+    across_methods: bool = False,
+    log: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every value of `property` in a set whose spread exceeds `tolerance` (default 0.1), widest spread first."""
+    """Every curated value of `property` in a set whose spread exceeds `tolerance` (default 0.1), widest spread first.
+
+    The curation log (`log`, default the store's) applies first. Values of different methods are compared only when
+    `across_methods` is set.
+    """
     if property not in load_vocabulary().root:
         raise ConfigError(f"unknown property '{property}' (see `matreg schema`)")
     limit = DEFAULT_TOLERANCE if tolerance is None else tolerance
@@ -42,7 +55,9 @@ def find_conflicts(
         "p.temperature_K, p.pressure_Pa FROM properties p JOIN materials m USING (record_id) WHERE p.property = ?",
         [property],
     )
-    keyed = _with_sets(values, link_records(store) if groups is None else groups)
+    curated = apply_curation(values, curation_log(store) if log is None else log)
+    linked = link_records(store) if groups is None else groups
+    keyed = _with_sets(curated, linked, per_method=not across_methods)
     values_of_set = keyed.groupby("set")["value"]
     keyed["spread"] = values_of_set.transform("max") - values_of_set.transform("min")
     conflicts = keyed[keyed["spread"] > limit].sort_values(
@@ -62,13 +77,17 @@ def resolve(long: pd.DataFrame, groups: pd.DataFrame, resolution: Resolution) ->
     return _medians(keyed)[[*long.columns, "spread", "records"]]
 
 
-def _with_sets(values: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
-    """The values with their group_id and `set`: the number of the (group, property, conditions) they meet in."""
+def _with_sets(values: pd.DataFrame, groups: pd.DataFrame, per_method: bool = False) -> pd.DataFrame:
+    """The values with their group_id and `set`: the number of the (group, property, conditions) they meet in.
+
+    With `per_method`, values of different methods meet in different sets.
+    """
     group_of = groups.set_index("record_id")["group_id"]
     keyed = values.assign(group_id=values["record_id"].map(group_of).fillna(values["record_id"]))
     for column, key in zip(CONDITIONS, _SET_CONDITIONS, strict=True):
         keyed[key] = _shared_condition(keyed, column)
-    keyed["set"] = keyed.groupby(["group_id", "property", *_SET_CONDITIONS], dropna=False, sort=False).ngroup()
+    by = ["group_id", "property", *_SET_CONDITIONS, *(["method"] if per_method else [])]
+    keyed["set"] = keyed.groupby(by, dropna=False, sort=False).ngroup()
     return keyed
 
 
@@ -101,10 +120,16 @@ def _medians(keyed: pd.DataFrame) -> pd.DataFrame:
 
 
 def _merged(several: pd.DataFrame) -> pd.DataFrame:
-    """The median row of each set of several values, indexed by set: other columns keep what all values share."""
+    """The median row of each set of several values, indexed by set.
+
+    Texts are joined, a boolean (`reviewed`) is true where it is true of every value, other columns keep what all
+    values share.
+    """
     sets = several.groupby("set")
-    others = [column for column in several.columns if column not in {*_MERGED_TEXT, *_SET_COLUMNS}]
+    booleans = list(several.select_dtypes("bool").columns)  # e.g. reviewed: true of a median of reviewed values only
+    others = [column for column in several.columns if column not in {*_MERGED_TEXT, *_SET_COLUMNS, *booleans}]
     merged = sets[others].first().where(sets[others].nunique(dropna=False).eq(1))  # e.g. a curation flag of all
+    merged[booleans] = sets[booleans].all()
     for column in _MERGED_TEXT:
         if column in several:
             merged[column] = sets[column].agg(_joined)

@@ -3,16 +3,19 @@
 A release lives in `<store>/releases/<dataset>/<version>/`: `payload.parquet` (the curated, resolved rows),
 `manifest.json` (hashes and every input: database versions, fetch runs, curation-log position, counts, licences,
 citations) and the dataset card (see matreg.curate.card). It is built in a temporary directory and appears with one
-rename, whole or not at all; a released version is never written again.
+rename, whole or not at all; a released version is never written again. A temporary directory left by a release that
+was killed is removed by a later release once it is an hour old.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,6 +40,7 @@ MANIFEST = "manifest.json"
 VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
 DIFF_COLUMNS = ["change", *VALUE_KEY, "field", "old", "new"]
 NOT_COMPARED = {"fetched_at"}  # fetching unchanged data again is not a change of the data
+STALE_STAGING_S = 3600  # a release's temporary directory untouched this long was left by a killed release
 _VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -76,6 +80,7 @@ def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
     """Freeze dataset `name` as `version` (payload, manifest, card); StoreError if that version exists."""
     final = release_dir(store, name, version)
     _refuse_existing(final, name, version)
+    _remove_stale_staging(store)
     rows = curate_dataset(store, catalog, name)
     if rows.resolved.empty:
         raise StoreError(f"dataset '{name}' has no rows to release")
@@ -160,15 +165,15 @@ def export_release(store: Store, name: str, version: str, fmt: str, out: Path, l
 
 
 def known_conflicts(store: Store, dataset: Dataset, rows: CuratedRows) -> pd.DataFrame:
-    """Every value of the linked groups that hold a record of the dataset and disagree beyond the tolerance."""
+    """The curated values of one method that disagree beyond the tolerance in linked groups of the dataset's records."""
     from matreg.curate.conflicts import find_conflicts
 
     found = [
-        find_conflicts(store, prop, tolerance=dataset.resolve.tolerance, groups=rows.groups)
+        find_conflicts(store, prop, tolerance=dataset.resolve.tolerance, groups=rows.groups, log=rows.log)
         for prop in dataset.properties
     ]
     conflicts = pd.concat(found, ignore_index=True)
-    touched = rows.groups.loc[rows.groups["record_id"].isin(rows.raw["record_id"]), "group_id"]
+    touched = rows.groups.loc[rows.groups["record_id"].isin(rows.curated["record_id"]), "group_id"]
     return conflicts[conflicts["group_id"].isin(touched)].reset_index(drop=True)
 
 
@@ -188,7 +193,7 @@ def build_manifest(store: Store, catalog: Catalog, name: str, version: str, rows
             "records": int(released["record_id"].nunique()),
         },
         "sources": _sources(store, catalog, rows.curated),
-        "curation": _curation(rows),
+        "curation": _curation(store, rows),
         "counts": _counts(released),
         "licenses": _unique(released["license"]),
         "citations": _unique(released["citation"]),
@@ -266,12 +271,19 @@ def _fetch_runs(store: Store, rows: pd.DataFrame) -> dict[str, list[str]]:
     return {source: sorted(set(runs)) for source, runs in both.groupby("source")["run_id"]}
 
 
-def _curation(rows: CuratedRows) -> dict:
-    """How far the curation log went (entry count, last entry id: ids sort by time) and what it did to the rows."""
+def _curation(store: Store, rows: CuratedRows) -> dict:
+    """The log entries on the dataset's rows (count, last id: ids sort by time) and what they did to the rows.
+
+    Entries on other records leave the dataset, and so its content hash, as it is.
+    """
+    from matreg.curate.review import entries_on
+
+    runs = {run for runs_of_source in _fetch_runs(store, rows.raw).values() for run in runs_of_source}
+    applied = entries_on(rows.raw, rows.log, runs)
     curated = rows.curated
     return {
-        "log_entries": len(rows.log),
-        "last_entry_id": max(rows.log["entry_id"]) if len(rows.log) else None,
+        "log_entries": len(applied),
+        "last_entry_id": max(applied["entry_id"]) if len(applied) else None,
         "rows_selected": len(rows.raw),
         "rows_removed": len(rows.raw) - len(curated),
         "values_corrected": int((curated["value"] != curated["raw_value"]).sum()),
@@ -301,6 +313,15 @@ def _releases_of(store: Store, name: str) -> Path:
     if not _NAME.fullmatch(name):
         raise StoreError(f"invalid dataset name '{name}'")
     return store.root / RELEASES / name
+
+
+def _remove_stale_staging(store: Store) -> None:
+    """Remove the temporary directories of killed releases: those untouched for STALE_STAGING_S seconds."""
+    cutoff = time.time() - STALE_STAGING_S
+    for folder in store.tmp_dir.glob("release-*"):
+        with contextlib.suppress(FileNotFoundError):  # another release may be removing it too
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder)
 
 
 def _refuse_existing(final: Path, name: str, version: str) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import filelock
 import numpy as np
@@ -22,7 +23,15 @@ from matreg.schema import load_tables, load_vocabulary
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import Store
-from matreg.validation import CanonicalRecord, RunStamp, harmonize, parse_number, validate_table
+from matreg.validation import (
+    CanonicalRecord,
+    RunStamp,
+    attribute_rows,
+    check_attributes,
+    harmonize,
+    parse_number,
+    validate_table,
+)
 
 ACTIONS = ("accept", "reject", "flag", "correct", "readmit")
 RUN_PREFIX = "curation:"
@@ -91,27 +100,45 @@ def history(store: Store, record_id: str) -> pd.DataFrame:
 
 
 def apply_curation(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
-    """Long dataset rows with the log applied: the latest decision per target (a record, or one value) wins.
+    """Long dataset rows with the log applied: the latest decision per target (a record, or one value) is in force.
 
-    reject drops the record's rows or the value's row; correct replaces `value` (the stored one stays in `raw_value`);
-    flag puts '<steward>: <reason>' in `flags`; accept (and correct) set `reviewed`. Record and value decisions
-    combine: a rejected record loses every row whatever its values' decisions say.
+    reject drops the record's rows or the value's row; flag puts '<steward>: <reason>' in `flags`; accept (and
+    correct) set `reviewed`. A value keeps its latest correction in `value` (the stored one stays in `raw_value`)
+    until an accept restores the stored value: a later flag or reject leaves the correction as it is. Record and
+    value decisions combine: a rejected record loses every row whatever its values' decisions say.
     """
     decisions = log[log["action"] != "readmit"].sort_values("entry_id")
     on_value = decisions["property"].notna()
-    by_record = decisions[~on_value].drop_duplicates("record_id", keep="last")
-    by_value = _keyed(decisions[on_value]).drop_duplicates(_KEYED, keep="last")
     rows = _keyed(long.reset_index(drop=True))
-    record = rows[["record_id"]].merge(by_record, how="left", on="record_id", validate="many_to_one")
-    value = rows[_KEYED].merge(by_value, how="left", on=_KEYED, validate="many_to_one")
-    corrected = _is(value, "correct")
+    record = _in_force(rows, decisions[~on_value], ["record_id"])
+    value = _in_force(rows, decisions[on_value], _KEYED)
+    correction = _in_force(rows, decisions[on_value & decisions["action"].isin(["correct", "accept"])], _KEYED)
+    corrected = _is(correction, "correct")
     curated = rows.drop(columns=_KEYED[2:])
     curated["raw_value"] = curated["value"]
-    curated.loc[corrected, "value"] = value.loc[corrected, "value"].astype(float).to_numpy()
+    curated.loc[corrected, "value"] = correction.loc[corrected, "value"].astype(float).to_numpy()
     curated["flags"] = _flags(record, value)
-    curated["reviewed"] = _is(record, "accept") | _is(value, "accept") | corrected
+    curated["reviewed"] = _is(record, "accept") | _is(value, "accept") | _is(value, "correct")
     dropped = _is(record, "reject") | _is(value, "reject")
     return curated[~dropped].reset_index(drop=True)
+
+
+def entries_on(long: pd.DataFrame, log: pd.DataFrame, run_ids: Iterable[str]) -> pd.DataFrame:
+    """The log entries that bear on rows of `long`: decisions on its records or values, readmits that wrote them.
+
+    `run_ids` are the runs that wrote the rows (a readmit writes under run id 'curation:<entry_id>').
+    """
+    on_record = log["property"].isna() & log["record_id"].isin(long["record_id"])
+    values = _keyed(long)[_KEYED].drop_duplicates().assign(_in_long=True)
+    on_value = _keyed(log).merge(values, how="left", on=_KEYED)["_in_long"].notna().to_numpy()
+    readmitted = (RUN_PREFIX + log["entry_id"]).isin(list(run_ids))
+    return log[on_record | on_value | readmitted]
+
+
+def _in_force(rows: pd.DataFrame, decisions: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """Per row (aligned with `rows`), the latest of `decisions` on its target (matched on `key`), or empty cells."""
+    latest = _keyed(decisions).drop_duplicates(key, keep="last")
+    return rows[key].merge(latest, how="left", on=key, validate="many_to_one")
 
 
 def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -239,13 +266,18 @@ def _readmit(
         raise CurationError("readmit takes a quarantine id, not a record id")
     row = _quarantined(store, quarantine_id)
     raw = json.loads(row["raw"])
-    if _is_value_payload(raw):
-        record, attribution = _value_record(store, row, raw)
+    whole = not _is_value_payload(raw)
+    if whole:
+        connector = _lab_import(store, row)
+        record, attribution, extension = _lab_record(connector, row, raw), connector.attribution, connector.extension
     else:
-        record, attribution = _whole_record(store, row, raw)
+        record, attribution = _value_record(store, row, raw)
+        extension = None  # the attributes of a value's record are stored already
     record.values, index = _corrected(record, attribution.source, property, method, value, unit)
     canonical = _harmonized(row, record, attribution, stamp)
-    tables = _new_rows(store, row, canonical, whole=not _is_value_payload(raw))
+    tables = _new_rows(store, row, canonical, whole)
+    if extension is not None:  # a lab row of a dataset with sample metadata: checked and stored as the import does
+        tables["record_attributes"] = _attribute_rows(row, record, extension, canonical.material["record_id"], stamp)
     target = {"quarantine_id": row["quarantine_id"]}
     if index is None:
         return target, tables
@@ -297,29 +329,35 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
     return record, Attribution(**{key: material[key] for key in keys})
 
 
-def _whole_record(store: Store, row: dict[str, Any], raw: Any) -> tuple[SourceRecord, Attribution]:
-    """A rejected lab row mapped again by the mapping its import used (kept in fetch_runs)."""
-    runs = store.query("SELECT parameters FROM fetch_runs WHERE run_id = ?", [row["run_id"]])
+def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
+    """The connector of the lab import that quarantined `row`, rebuilt from its run (mapping, file location)."""
+    runs = store.query("SELECT endpoint, parameters FROM fetch_runs WHERE run_id = ?", [row["run_id"]])
     parameters = json.loads(runs["parameters"].iloc[0]) if len(runs) else {}
     if "mapping" not in parameters:
         raise CurationError(
             f"quarantine row '{row['quarantine_id']}' is a whole {row['source']} record: only lab rows and single "
             "values can be readmitted; fetch the record again once the source has fixed it"
         )
-    connector = _StoredLabImport(parameters["file"], LabMapping.model_validate(parameters["mapping"]))
+    # The endpoint is the file's resolved path: structure files named in the rows are beside it.
+    return LabConnector.of_past_import(Path(runs["endpoint"].iloc[0]), LabMapping.model_validate(parameters["mapping"]))
+
+
+def _lab_record(connector: LabConnector, row: dict[str, Any], raw: dict[str, Any]) -> SourceRecord:
+    """A rejected lab row mapped again by its import's mapping; refused while it cannot be mapped."""
     try:
-        return connector.to_record(raw), connector.attribution
+        return connector.to_record(raw)
     except RecordError as exc:
-        raise CurationError(f"readmit refused: {row['item']} of {row['source']} is still invalid: {exc}") from None
+        _refuse(row, [str(exc)])
 
 
-class _StoredLabImport(LabConnector):
-    """A past lab import's connector, rebuilt from its recorded mapping to map stored rows (the file may be gone)."""
-
-    def __init__(self, file_name: str, mapping: LabMapping) -> None:  # unlike its parent, reads no file
-        self.path = Path(file_name)
-        self.mapping = mapping
-        self.attribution = mapping.attribution()
+def _attribute_rows(
+    row: dict[str, Any], record: SourceRecord, extension: str, record_id: str, stamp: RunStamp
+) -> list[dict[str, Any]]:
+    """The record_attributes rows of a readmitted lab record, after its import's extension check."""
+    valid, reasons = check_attributes(extension, pd.DataFrame([record.attributes]))
+    if reasons:
+        _refuse(row, reasons[0])  # the reasons of the frame's one row
+    return attribute_rows(extension, record_id, valid.iloc[0], stamp.run_id)
 
 
 def _corrected(
@@ -358,8 +396,13 @@ def _harmonized(
         if not reasons and not canonical.values:
             reasons = ["no property values"]
     if reasons:
-        raise CurationError(f"readmit refused: {row['item']} of {row['source']} is still invalid: {'; '.join(reasons)}")
+        _refuse(row, reasons)
     return canonical
+
+
+def _refuse(row: dict[str, Any], reasons: list[str]) -> NoReturn:
+    """Refuse to readmit a quarantined row that is still invalid, with the reasons."""
+    raise CurationError(f"readmit refused: {row['item']} of {row['source']} is still invalid: {'; '.join(reasons)}")
 
 
 def _new_rows(store: Store, row: dict[str, Any], canonical: CanonicalRecord, whole: bool) -> dict[str, list[dict]]:

@@ -131,11 +131,22 @@ class LabConnector(Connector):
     """Rows of a lab file, one raw item per row, mapped by a LabMapping."""
 
     def __init__(self, path: Path, mapping: LabMapping, *, page_size: int = 1000) -> None:
-        self.path = Path(path)
-        self.mapping = mapping
+        self._map_by(path, mapping)
         self.page_size = page_size
         self.frame = read_rows(self.path, mapping.sheet)
         self._check_columns()
+
+    @classmethod
+    def of_past_import(cls, path: Path, mapping: LabMapping) -> LabConnector:
+        """The connector of a past import of the file at `path`, to map its stored rows again: reads no file."""
+        connector = cls.__new__(cls)
+        connector._map_by(path, mapping)
+        return connector
+
+    def _map_by(self, path: Path, mapping: LabMapping) -> None:
+        """Set what maps a row: the mapping, its extension and attribution, and the file (structure files beside)."""
+        self.path = Path(path)
+        self.mapping = mapping
         self.extension = mapping.extension
         self.attribution = mapping.attribution()
 
