@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -17,6 +16,7 @@ from matreg.resources import resource_path
 from matreg.schema import load_vocabulary
 from matreg.sources.base import RawValue
 from matreg.units import parse_unit
+from matreg.validation import parse_number
 from matreg.yamlio import load_model
 
 
@@ -88,7 +88,7 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
     def missing(self) -> frozenset[str | float]:
         """The missing markers as one set to test values against: the texts of `missing_values`, and the numbers
         among them also as numbers ("-99999" marks -99999 and -99999.0 as sent in JSON, as well as "-99999")."""
-        numbers = [number for number in map(_number, self.missing_values) if number is not None]
+        numbers = [number for number in map(parse_number, self.missing_values) if isinstance(number, float)]
         return frozenset([*self.missing_values, *numbers])
 
     @functools.cached_property
@@ -101,15 +101,6 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
 
 
 _MARKER_TYPES = frozenset({str, int, float})  # values a marker can equal (not bool: True == 1 is no marker)
-
-
-def _number(text: str) -> float | None:
-    """The finite number a marker text spells, else None."""
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 class _FieldReader(NamedTuple):

@@ -153,21 +153,17 @@ class Store:
     def claim_run(self, run_id: str) -> None:
         """Mark a run as written by this process until `release_run` (a file lock the OS drops with the process);
         StoreError if another process writes it."""
-        lock = filelock.FileLock(str(self._run_lock(run_id)), timeout=0)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            raise StoreError(f"run {run_id} is being written by another process") from None
+        lock = self._try_run_lock(run_id)
+        if lock is None:
+            raise StoreError(f"run {run_id} is being written by another process")
         self._running[run_id] = lock
 
     def is_running(self, run_id: str) -> bool:
         """True while another process writes this run (a killed process's run is not running)."""
         if run_id in self._running:
             return False
-        lock = filelock.FileLock(str(self._run_lock(run_id)), timeout=0)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
+        lock = self._try_run_lock(run_id)
+        if lock is None:
             return True
         lock.release()
         return False
@@ -178,6 +174,15 @@ class Store:
         if lock is not None:
             lock.release()
             self._run_lock(run_id).unlink(missing_ok=True)
+
+    def _try_run_lock(self, run_id: str) -> filelock.FileLock | None:
+        """The run's lock, taken; None when another process holds it."""
+        lock = filelock.FileLock(str(self._run_lock(run_id)), timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            return None
+        return lock
 
     def _run_lock(self, run_id: str) -> Path:
         path = self.root / "locks" / f"{run_id}.lock"

@@ -233,6 +233,7 @@ def _graph_info(graph: dict[str, np.ndarray], cutoff: float, max_neighbors: int,
 def _meta(name: str, dataset: Dataset, prop: str, rows: pd.DataFrame, context: dict, files: dict) -> dict:
     """The content of meta.json."""
     spec = load_vocabulary().root[prop]
+    methods = rows.assign(method=rows["method"].fillna("(none)"))
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -244,8 +245,8 @@ def _meta(name: str, dataset: Dataset, prop: str, rows: pd.DataFrame, context: d
         "n_per_split": {part: int((rows["split"] == part).sum()) for part in SPLITS},
         "provenance": _counts(rows["provenance"]),
         "provenance_by_split": _counts_by_split(rows, "provenance"),
-        "method": _counts(rows["method"].fillna("(none)")),
-        "method_by_split": _counts_by_split(rows.assign(method=rows["method"].fillna("(none)")), "method"),
+        "method": _counts(methods["method"]),
+        "method_by_split": _counts_by_split(methods, "method"),
         "sources": _sources(rows),
         "split": context["split"] | {"leakage": leakage_report(rows, rows["split"].to_numpy())},
         "featurizers": context["featurizers"],

@@ -9,19 +9,19 @@ deterministic for a seed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pymatgen.core import Composition
 
 from matreg.errors import FormulaError, MatregError
 from matreg.formula import parse_formula
+from matreg.ml.features import composition_of
 
 SPLITS = ("train", "val", "test")
 METHODS = ("random", "composition", "chemsys", "provenance", "predefined")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+_GROUP_COLUMN = {"random": "record_id", "chemsys": "chemsys"}  # the column whose values group rows (composition aside)
 
 
 def assign_splits(
@@ -44,12 +44,8 @@ def assign_splits(
     if method == "provenance":
         labels = _provenance(rows, seed, fractions)
     else:
-        keys = {
-            "random": rows["record_id"],
-            "composition": composition_keys(rows["formula"]),
-            "chemsys": rows["chemsys"],
-        }
-        labels = _grouped(keys[method].to_numpy(), seed, fractions)
+        keys = composition_keys(rows["formula"]) if method == "composition" else rows[_GROUP_COLUMN[method]]
+        labels = _grouped(keys.to_numpy(), seed, fractions)
     _require(labels, [name for name, share in zip(SPLITS, fractions, strict=True) if share > 0], method)
     return labels
 
@@ -178,19 +174,18 @@ def leakage_report(rows: pd.DataFrame, labels: np.ndarray) -> dict:
 def composition_keys(formulas: pd.Series) -> pd.Series:
     """One key per composition, whatever the formula unit: 'TeSe' and 'Te0.5Se0.5', 'Cu9S5' and 'Cu1.8S1' are one.
 
-    The key is the elements with their atomic fractions rounded to 6 digits (a formula that pymatgen cannot read
-    keeps its text as key).
+    The key is the elements with their atomic fractions rounded to 6 digits, as the features read them
+    (`composition_of`); a formula that cannot be featurized keeps its text as key.
     """
     return formulas.map(_composition_key)
 
 
-@lru_cache(maxsize=65536)
 def _composition_key(formula: str) -> str:
     try:
-        fractions = Composition(formula).fractional_composition.get_el_amt_dict()
-    except (ValueError, KeyError):
+        numbers, fractions = composition_of(formula)
+    except MatregError:
         return formula
-    return " ".join(f"{element}{fraction:.6f}" for element, fraction in sorted(fractions.items()))
+    return " ".join(f"{z}:{fraction:.6f}" for z, fraction in zip(numbers, fractions, strict=True))
 
 
 def describe_leakage(report: dict) -> str:
