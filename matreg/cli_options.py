@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
-import filelock
 import pandas as pd
 import typer
 
@@ -24,7 +23,7 @@ ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Sho
 
 
 def reports_errors(command: Callable) -> Callable:
-    """Turn a MatregError, or a store lock held too long by another process, into a one-line message on stderr and
+    """Turn a MatregError (a store lock held too long by another process too) into a one-line message on stderr and
     an exit code."""
 
     @functools.wraps(command)
@@ -34,9 +33,6 @@ def reports_errors(command: Callable) -> Callable:
         except MatregError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
-        except filelock.Timeout as exc:
-            typer.echo(f"error: the store is busy: another matreg process holds {exc.lock_file}; try again", err=True)
-            raise typer.Exit(MatregError.exit_code) from None
 
     return wrapper
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow
+import pyarrow.compute
 from tqdm import tqdm
 
 from matreg import __version__
@@ -38,6 +39,7 @@ from matreg.validation import (
     harmonize_values,
     last_row_per_key,
     material_row,
+    rows_breaking_rules,
     to_json,
     validate_table,
 )
@@ -77,9 +79,11 @@ class RunReport:
     resumed: bool = False
 
     def finish(self, run_row: dict[str, Any], unchanged: dict[str, int]) -> dict[str, Any]:
-        """The run's fetch_runs row as published: with how many valid records were already stored unchanged."""
+        """The run's fetch_runs row as published: its counts after the publishing check (`_PublishCheck`), with how
+        many valid records were already stored unchanged."""
         self.n_unchanged = unchanged.get("materials", 0)
-        return {**run_row, "n_unchanged": self.n_unchanged}
+        counts = {"n_stored": self.n_stored, "n_values": self.n_values, "n_quarantined": self.n_quarantined}
+        return {**run_row, **counts, "n_unchanged": self.n_unchanged}
 
     def add_page(self, page: _PageRows) -> None:
         """Count a page's rows into the run's totals."""
@@ -197,22 +201,106 @@ class _PageRows:
             self.reject(rejection)
 
     def reject(self, rejection: Rejection) -> None:
-        source = self.connector.attribution.source
-        raw = to_json(rejection.raw)
-        quarantine_id = hashlib.sha1(f"{source}\0{rejection.item}\0{raw}".encode()).hexdigest()
-        self.rows["quarantine"][quarantine_id] = {
-            "quarantine_id": quarantine_id,
-            "run_id": self.stamp.run_id,
-            "source": source,
-            "item": rejection.item,
-            "raw": raw,
-            "reasons": rejection.reasons,
-            "quarantined_at": self.stamp.fetched_at,
-        }
+        row = quarantine_row(self.connector.attribution.source, rejection, self.stamp)
+        self.rows["quarantine"][row["quarantine_id"]] = row
         self.reasons.update(rejection.reasons)
 
     def tables(self) -> dict[str, list[dict] | pyarrow.Table]:
         return {name: list(rows.values()) for name, rows in self.rows.items()} | {"properties": self.properties}
+
+
+def quarantine_row(source: str, rejection: Rejection, stamp: RunStamp) -> dict[str, Any]:
+    """The quarantine row of a rejected input; its id hashes source, item and payload (one row per rejection)."""
+    raw = to_json(rejection.raw)
+    quarantine_id = hashlib.sha1(f"{source}\0{rejection.item}\0{raw}".encode()).hexdigest()
+    return {
+        "quarantine_id": quarantine_id,
+        "run_id": stamp.run_id,
+        "source": source,
+        "item": rejection.item,
+        "raw": raw,
+        "reasons": rejection.reasons,
+        "quarantined_at": stamp.fetched_at,
+    }
+
+
+class _PublishCheck:
+    """The schema check of a run's rows as the run is published (`Store.publish_run`).
+
+    Rows that break a column rule the mapping does not check (e.g. a space group number 0 a source sent, a
+    provenance outside the schema's) are withheld and quarantined with the reasons: a materials row with its
+    record's values and attributes, any other row alone. The run's counts are corrected in `report`. A table that
+    is wrong as a whole refuses the run (ValidationError).
+    """
+
+    def __init__(self, report: RunReport) -> None:
+        self.report = report
+        self.refused: dict[str, dict[str, Any]] = {}  # record_id -> its withheld rows, by table, and the reasons
+        self.lone: list[tuple[dict, list[str]]] = []  # withheld rows of records otherwise published, with reasons
+
+    def admit(self, name: str, batch: pyarrow.Table) -> pyarrow.Table:
+        keep = np.ones(batch.num_rows, dtype=bool)
+        if name in _record_tables() and self.refused:
+            of_refused = pyarrow.compute.is_in(batch["record_id"], pyarrow.array(list(self.refused))).to_numpy()
+            for position in np.flatnonzero(of_refused):
+                row = _row(batch, position)
+                self.refused[row["record_id"]][name].append(row)
+            keep &= ~of_refused
+        if name in ("fetch_runs", "quarantine"):  # rows matreg itself makes: a failure is a bug, not bad input
+            validate_table(name, arrow_frame(batch), unique_keys=False)
+            return batch
+        for position, reasons in rows_breaking_rules(name, arrow_frame(batch)).items():
+            if keep[position]:  # else it is a row of a refused record, set aside already
+                self._withhold(name, _row(batch, position), reasons)
+                keep[position] = False
+        self._count(name, int((~keep).sum()))
+        return batch if keep.all() else batch.filter(keep)
+
+    def _withhold(self, name: str, row: dict[str, Any], reasons: list[str]) -> None:
+        """Set a row that breaks a rule aside: a materials row as its record's, any other alone."""
+        if name == "materials":
+            rows_of_record = {table: [] for table in _record_tables()}
+            self.refused[row["record_id"]] = {"materials": [row], "reasons": reasons, **rows_of_record}
+        else:
+            self.lone.append(({name: row}, reasons))
+
+    def _count(self, name: str, n_withheld: int) -> None:
+        if name == "materials":
+            self.report.n_stored -= n_withheld
+        elif name == "properties":
+            self.report.n_values -= n_withheld
+
+    def withheld(self) -> list[dict]:
+        stamp = RunStamp(self.report.run_id, datetime.now(timezone.utc))
+        rejections = [
+            Rejection(rows["materials"][0]["source_id"], _record_payload(rows), rows["reasons"])
+            for rows in self.refused.values()
+        ] + [Rejection(_item_of(rows), rows, reasons) for rows, reasons in self.lone]
+        for rejection in rejections:
+            self.report.reasons.update(rejection.reasons)
+        self.report.n_quarantined += len(rejections)
+        return [quarantine_row(self.report.source, rejection, stamp) for rejection in rejections]
+
+
+def _record_tables() -> list[str]:
+    """The tables whose rows belong to a record's materials row (values, attributes)."""
+    return [name for name, spec in load_tables().items() if spec.belongs_to == "materials"]
+
+
+def _row(table: pyarrow.Table, position: int) -> dict[str, Any]:
+    return table.slice(int(position), 1).to_pylist()[0]
+
+
+def _record_payload(rows: dict[str, Any]) -> dict[str, list[dict]]:
+    """A refused record's rows as its quarantine payload, by table (materials first)."""
+    return {name: rows[name] for name in ("materials", *_record_tables())}
+
+
+def _item_of(rows: dict[str, dict]) -> str:
+    """What a lone withheld row is: '<source_id>:<property>' for a value, '<source_id>:<attribute>' else."""
+    ((name, row),) = rows.items()
+    source_id = row["record_id"].split(":", 1)[1]
+    return f"{source_id}:{row.get('property') or row.get('attribute')}"
 
 
 def _reasons(rejections: Iterable[Rejection]) -> list[str]:
@@ -240,7 +328,7 @@ def run_ingest(
                 _stage_pages(connector, store, info, report, limit, progress)
                 report.status, report.cursor = "complete", None
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
-            store.publish_run(report.run_id, _check_batch, report.finish)
+            store.publish_run(report.run_id, _PublishCheck(report), report.finish)
         except Exception as exc:
             _record_failure(store, info, report, connector, exc)
             raise
@@ -292,11 +380,6 @@ def _stage_pages(
             store.stage_page(report.run_id, rows.tables() | {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             if limit is not None and report.n_fetched >= limit:
                 return
-
-
-def _check_batch(name: str, batch: pyarrow.Table) -> None:
-    """Check staged rows against the schema before they become visible (rows of several pages may share a key)."""
-    validate_table(name, arrow_frame(batch), unique_keys=False)
 
 
 def _map_page(connector: Connector, items: list[RawItem], run_id: str) -> _PageRows:

@@ -78,6 +78,8 @@ class TableSpec(pydantic.BaseModel, extra="forbid"):
     description: str
     primary_key: list[str]
     columns: dict[str, ColumnSpec]
+    belongs_to: str | None = None  # the table whose row (by that table's key) each row belongs to
+    read_at: str | None = None  # the column saying when the source was read: a row read later is not replaced
 
     @property
     def content_columns(self) -> list[str]:
@@ -89,6 +91,9 @@ class TableSpec(pydantic.BaseModel, extra="forbid"):
         missing = [name for name in self.primary_key if name not in self.columns]
         if missing:
             raise ValueError(f"primary key columns not declared: {missing}")
+        read_at = self.columns.get(self.read_at or "")
+        if self.read_at is not None and (read_at is None or read_at.type != "timestamp"):
+            raise ValueError(f"read_at: '{self.read_at}' is not a timestamp column")
         return self
 
 
@@ -110,6 +115,19 @@ class ExtensionSpec(pydantic.BaseModel, extra="forbid"):
 
 class Tables(pydantic.RootModel[dict[str, TableSpec]]):
     """All canonical tables by name."""
+
+    @pydantic.model_validator(mode="after")
+    def _owners_declared_first(self) -> Tables:
+        names = list(self.root)
+        for name, spec in self.root.items():
+            if spec.belongs_to is None:
+                continue
+            owner = self.root.get(spec.belongs_to)
+            if owner is None or names.index(spec.belongs_to) > names.index(name):
+                raise ValueError(f"{name}: belongs_to '{spec.belongs_to}' is not a table declared before it")
+            if len(owner.primary_key) != 1 or owner.primary_key[0] not in spec.columns:
+                raise ValueError(f"{name}: '{spec.belongs_to}' has no one-column key that {name} has a column for")
+        return self
 
 
 class PropertySpec(pydantic.BaseModel, extra="forbid"):
@@ -258,6 +276,7 @@ def schema_markdown() -> str:
     lines = ["# matreg canonical schema", ""]
     for name, spec in load_tables().items():
         lines += [f"## `{name}`", "", spec.description, "", f"Key: {', '.join(spec.primary_key)}", ""]
+        lines += [_belonging(spec), ""] if spec.belongs_to or spec.read_at else []
         lines += ["| column | type | nullable | description |", "|---|---|---|---|"]
         for col, c in spec.columns.items():
             allowed = f" One of: {', '.join(c.isin)}." if c.isin else ""
@@ -267,3 +286,10 @@ def schema_markdown() -> str:
     for name, prop in load_vocabulary().root.items():
         lines.append(f"| `{name}` | {prop.unit} | {prop.bounds[0]} .. {prop.bounds[1]} | {prop.description} |")
     return "\n".join(lines) + "\n"
+
+
+def _belonging(spec: TableSpec) -> str:
+    """What `belongs_to` and `read_at` mean for a table, in words."""
+    if spec.belongs_to:
+        return f"Each row belongs to a `{spec.belongs_to}` row: withheld or superseded with it."
+    return f"A stored row read from its source later (`{spec.read_at}`) than a run's row is not replaced by it."

@@ -25,8 +25,9 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import duckdb
 import filelock
@@ -44,8 +45,20 @@ VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store w
 DEFAULT_STORE = Path("matreg-store")
 EXPORT_FORMATS = ("parquet", "csv", "jsonl")
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
+LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
+QUARANTINE = "quarantine"  # the table of rejected input, published last: it receives the rows a check withholds
 
-BatchCheck = Callable[[str, pyarrow.Table], Any]
+
+class PublishCheck(Protocol):
+    """How the rows of a run are checked as the run is published."""
+
+    def admit(self, name: str, batch: pyarrow.Table) -> pyarrow.Table:
+        """The rows of `batch` (of table `name`) to publish; raise to refuse the whole run."""
+
+    def withheld(self) -> list[dict]:
+        """Quarantine rows for the rows `admit` has withheld so far."""
+
+
 RunFinisher = Callable[[dict, dict[str, int]], dict]  # (last staged fetch_runs row, unchanged rows) -> row to publish
 
 
@@ -73,7 +86,7 @@ class Store:
         file of its current schema in a new commit: the views read all files by name, so the new columns exist
         (NULL in older rows). The views are then (re)created.
         """
-        with self._lock():
+        with self.locked():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             digest = _definitions_digest()
             changed = not self.db_path.exists() or self._stamp() != digest
@@ -110,11 +123,12 @@ class Store:
             self._journals.pop(run_id).close()
             raise
 
-    def publish_run(self, run_id: str, check: BatchCheck, finish: RunFinisher) -> str:
-        """Make a staged run visible at once: one Parquet file per table, each batch passing `check` first.
+    def publish_run(self, run_id: str, check: PublishCheck, finish: RunFinisher) -> str:
+        """Make a staged run visible at once: one Parquet file per table, each batch through `check.admit` first.
 
-        Rows identical to the stored row with their key (stamp columns aside) are not written again.
-        `check(table, batch)` raises to refuse the run; nothing is then published and the run stays staged.
+        Rows identical to the stored row with their key (stamp columns aside) are not written again. The rows the
+        check withholds are published in the quarantine table as `check.withheld()` gives them. A check that raises
+        refuses the run: nothing is then published and the run stays staged.
         The run's fetch_runs row is its last staged one, as `finish(row, unchanged rows per table)` completes it.
         Returns the commit name.
         """
@@ -123,17 +137,19 @@ class Store:
         journal.close()
         build = self._new_tmp_dir()
         try:
-            (run_row, sizes), unchanged = journal.committed(), {}
+            (run_row, sizes), unchanged, superseded = journal.committed(), {}, {}
             if run_row is None:
                 raise StoreError(f"run {run_id} has no staged page to publish")
-            for name in load_tables():
-                if name != "fetch_runs":
-                    path = build / f"{name}.parquet"
-                    self._compact(journal.tables(name, sizes), name, path, check)
-                    unchanged[name] = self._drop_unchanged(name, path)
+            for name in _publishing_order():
+                pages = journal.tables(name, sizes)
+                if name == QUARANTINE:
+                    pages = chain(pages, [self._to_arrow(name, check.withheld())])
+                path = build / f"{name}.parquet"
+                self._compact(pages, name, path, check)
+                unchanged[name], superseded[name] = self._drop_unchanged(name, path, superseded)
             published = self._to_arrow("fetch_runs", [finish(run_row, unchanged)])
             self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
-            with self._lock():
+            with self.locked():
                 final = self.data_dir / f"c{self._next_sequence():08d}"
                 os.rename(build, final)
         finally:
@@ -217,54 +233,73 @@ class Store:
         """How many pages the unfinished runs have staged, all together."""
         return sum(RunJournal(run_dir).pages() for run_dir in self.staging_dir.glob("*"))
 
-    def _compact(self, pages: Iterator[pyarrow.Table], name: str, path: Path, check: BatchCheck) -> None:
-        """Write one table's pages into one Parquet file (none without rows), each batch checked first."""
+    def _compact(self, pages: Iterator[pyarrow.Table], name: str, path: Path, check: PublishCheck) -> None:
+        """Write one table's pages into one Parquet file (none without rows): the rows the check admits."""
         writer = None
         try:
             for batch in _batches(pages, PUBLISH_BATCH_BYTES):
-                check(name, batch)
-                writer = writer or pq.ParquetWriter(path, arrow_schema(name))
-                writer.write_table(batch)
+                admitted = check.admit(name, batch)
+                if admitted.num_rows:
+                    writer = writer or pq.ParquetWriter(path, arrow_schema(name))
+                    writer.write_table(admitted)
         finally:
             if writer is not None:
                 writer.close()
 
-    def _drop_unchanged(self, name: str, path: Path) -> int:
-        """Rewrite a run's Parquet file of one table without the rows stored already, unchanged; how many those were.
+    def _drop_unchanged(self, name: str, path: Path, superseded: dict[str, list]) -> tuple[int, list]:
+        """Rewrite a run's Parquet file of one table without the rows it need not write; how many of them are
+        unchanged, and the keys of those superseded.
 
         A row is unchanged when the stored row with its key has the same content (stamp columns aside); only the
         run's last row of a key is compared, earlier ones (which the views would never show) are dropped with it.
-        One DuckDB query per table finds their positions; the file is then rewritten a row group at a time.
+        A row is superseded when the stored row with its key was read from the source later (the table's `read_at`:
+        a run resumed after a newer run fetched the same record), and so are the rows that belong to a superseded
+        row (`belongs_to`, keys in `superseded`). One DuckDB query per table finds their positions; the file is then
+        rewritten a row group at a time.
         """
         if not path.exists():
-            return 0
-        dropped, unchanged = self._rows_to_drop(name, path)
-        if len(dropped):
-            _rewrite_without(path, dropped, arrow_schema(name))
-        return unchanged
+            return 0, []
+        found = self._rows_to_drop(name, path, superseded)
+        if len(found["file_row_number"]):
+            _rewrite_without(path, numpy.unique(found["file_row_number"]), arrow_schema(name))
+        return int((found["why"] == "unchanged").sum()), found["key"][found["why"] == "superseded"].tolist()
 
-    def _rows_to_drop(self, name: str, path: Path) -> tuple[numpy.ndarray, int]:
-        """Positions of the rows a run need not write (sorted), and how many of them are unchanged last rows."""
+    def _rows_to_drop(self, name: str, path: Path, superseded: dict[str, list]) -> dict[str, numpy.ndarray]:
+        """Positions of the rows a run need not write, why ('earlier', 'unchanged', 'superseded') and their key."""
         spec = table_spec(name)
         key = _equal(spec.primary_key)
         same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
         with contextlib.closing(self._scan()) as con:
             stored = con.execute(f"SELECT count(*) FROM read_parquet('{_files(name)}', union_by_name = true)")
-            if not stored.fetchall()[0][0]:
-                return numpy.empty(0, dtype=numpy.int64), 0  # nothing stored: nothing can be unchanged
+            if not stored.fetchall()[0][0]:  # nothing stored: nothing can be unchanged or superseded
+                return {column: numpy.empty(0, dtype=numpy.int64) for column in ("file_row_number", "why", "key")}
             stored_of_run = _latest_rows_sql(name, spec.primary_key, where=f"EXISTS (SELECT 1 FROM n WHERE {key})")
-            found = con.execute(
+            first_key = spec.primary_key[0]
+            queries = [
+                f"SELECT file_row_number, 'earlier' AS why, {first_key} AS key FROM n WHERE newest > 1",
+                f"SELECT n.file_row_number, 'unchanged', n.{first_key} FROM n JOIN s ON {key} "
+                f"WHERE n.newest = 1 AND {same}",
+            ]
+            if spec.read_at is not None:
+                queries.append(
+                    f"SELECT n.file_row_number, 'superseded', n.{first_key} FROM n JOIN s ON {key} "
+                    f"WHERE n.newest = 1 AND s.{spec.read_at} > n.{spec.read_at}"
+                )
+            owner_keys = superseded.get(spec.belongs_to or "", [])
+            if owner_keys:
+                owner_key = table_spec(spec.belongs_to).primary_key[0]
+                queries.append(
+                    f"SELECT file_row_number, 'superseded', NULL FROM n WHERE {owner_key} IN (SELECT unnest(?))"
+                )
+            return con.execute(
                 f"WITH n AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
                 "ORDER BY file_row_number DESC) AS newest FROM read_parquet(?, file_row_number = true)), "
-                f"s AS ({stored_of_run}) "
-                "SELECT file_row_number, false AS unchanged FROM n WHERE newest > 1 "
-                f"UNION ALL SELECT n.file_row_number, true FROM n JOIN s ON {key} WHERE n.newest = 1 AND {same}",
-                [str(path)],
+                f"s AS ({stored_of_run}) " + " UNION ALL ".join(queries),
+                [str(path), *([owner_keys] if owner_keys else [])],
             ).fetchnumpy()
-        return numpy.sort(found["file_row_number"]), int(found["unchanged"].sum())
 
     def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
-        with self._lock():
+        with self.locked():
             return self._write_dir(tables, self.data_dir / f"c{self._next_sequence():08d}").name
 
     def _write_dir(self, tables: dict[str, pyarrow.Table], final: Path) -> Path:
@@ -301,9 +336,21 @@ class Store:
     def _empty(name: str) -> pyarrow.Table:
         return arrow_schema(name).empty_table()
 
-    def _lock(self) -> filelock.FileLock:
-        self.root.mkdir(parents=True, exist_ok=True)
-        return filelock.FileLock(str(self.root / ".lock"), timeout=60)
+    @contextlib.contextmanager
+    def locked(self, name: str = ".lock") -> Iterator[None]:
+        """Hold one of the store's lock files, waiting up to a minute for another process to let it go
+        (`.lock`: commits; others: curation entries, releases); StoreError if it does not."""
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(path), timeout=LOCK_WAIT_S)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise StoreError(f"the store is busy: another matreg process holds {path}; try again") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _create_views(self) -> None:
         """(Re)create the views in the DuckDB file: only when the definitions changed (`ensure`).
@@ -370,6 +417,12 @@ class Store:
         """Write a JSON document atomically."""
         text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
         return atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
+
+
+def _publishing_order() -> list[str]:
+    """The tables of a run in the order they are published: as declared (materials, whose rows the others hang on,
+    first), quarantine last (it receives the rows withheld from the others); fetch_runs apart, when all are done."""
+    return sorted((name for name in load_tables() if name != "fetch_runs"), key=lambda name: name == QUARANTINE)
 
 
 def _view_definitions() -> dict[str, str]:

@@ -316,6 +316,7 @@ def _row_failures(cases: pd.DataFrame) -> list[tuple[Any, str]]:
 
 def _reason(column: str, check: str, value: Any) -> str:
     """'column: check failed for value', or 'column: not_nullable' for a missing value."""
+    value = value.item() if isinstance(value, np.generic) else value  # 0, not np.int64(0)
     return f"{column}: {check}" if is_blank(value) else f"{column}: {check} failed for {value!r}"
 
 
@@ -373,12 +374,35 @@ def validate_table(name: str, frame: pd.DataFrame, unique_keys: bool = True) -> 
     try:
         return pandera_schema(name, unique_keys).validate(frame.reset_index(drop=True), lazy=True)
     except pa.errors.SchemaErrors as exc:
+        raise _table_error(name, exc.failure_cases) from None
+
+
+def rows_breaking_rules(name: str, frame: pd.DataFrame) -> dict[int, list[str]]:
+    """The reasons of each row (by position) that breaks a column rule of its canonical table; {} when none does.
+
+    Keys may repeat (rows of several pages of a run). ValidationError when the table itself is wrong (a column
+    missing or of the wrong type): no row can be singled out then.
+    """
+    try:
+        pandera_schema(name, unique_keys=False).validate(frame.reset_index(drop=True), lazy=True)
+    except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
-        summary = "; ".join(
-            f"{row.column or 'table'}: {row.check} (e.g. {row.failure_case!r})"
-            for row in cases.drop_duplicates(["check"]).head(5).itertuples()
-        )
-        raise ValidationError(f"{name}: {len(cases)} schema failure(s): {summary}") from None
+        if cases["index"].isna().any():
+            raise _table_error(name, cases) from None
+        reasons: dict[int, list[str]] = {}
+        for index, reason in _row_failures(cases):
+            reasons.setdefault(int(index), []).append(reason)
+        return reasons
+    return {}
+
+
+def _table_error(name: str, cases: pd.DataFrame) -> ValidationError:
+    """The failures of a table check, summed up (at most five kinds, one example each)."""
+    summary = "; ".join(
+        f"{row.column or 'table'}: {row.check} (e.g. {row.failure_case!r})"
+        for row in cases.drop_duplicates(["check"]).head(5).itertuples()
+    )
+    return ValidationError(f"{name}: {len(cases)} schema failure(s): {summary}")
 
 
 def arrow_frame(table: pyarrow.Table) -> pd.DataFrame:

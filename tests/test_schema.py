@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import pandas as pd
 import pyarrow as pa
 import pytest
 
 from matreg.errors import ConfigError, ValidationError
+from matreg.resources import resource_path
 from matreg.schema import arrow_schema, load_tables, load_vocabulary, schema_markdown, table_spec
 from matreg.units import parse_unit
 from matreg.validation import validate_table
@@ -123,6 +126,30 @@ def test_docs_list_every_column_and_property():
         assert f"## `{name}`" in docs
         assert all(f"| `{column}` |" in docs for column in spec.columns)
     assert all(f"| `{prop}` |" in docs for prop in REQUIRED_PROPERTIES)
+
+
+@pytest.mark.parametrize(
+    ("key", "owner", "message"),
+    [
+        ("[record_id, property, method, temperature_K, pressure_Pa]", "samples", "not a table declared before it"),
+        ("[record_id, property, method, temperature_K, pressure_Pa]", "fetch_runs", "not a table declared before it"),
+        ("[record_id, attribute]", "properties", "no one-column key that record_attributes has a column for"),
+    ],
+)
+def test_a_table_belongs_only_to_a_table_declared_before_it_by_a_key_column(tmp_path, key, owner, message):
+    text = Path(resource_path("schemas/tables.yaml")).read_text(encoding="utf-8")
+    declared = f"  primary_key: {key}\n  belongs_to: materials\n"
+    assert declared in text
+    broken = tmp_path / "tables.yaml"
+    broken.write_text(text.replace(declared, f"  primary_key: {key}\n  belongs_to: {owner}\n"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_tables(broken)
+
+
+def test_docs_say_which_rows_belong_to_records_and_which_reads_are_kept():
+    docs = schema_markdown()
+    assert "Each row belongs to a `materials` row" in docs.split("## `properties`")[1].split("## `fetch_runs`")[0]
+    assert "read from its source later (`fetched_at`)" in docs.split("## `materials`")[1].split("## `properties`")[0]
 
 
 def test_unknown_table_is_a_config_error():

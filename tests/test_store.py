@@ -1,5 +1,6 @@
 """The store: atomic commits, deduplicating views, read-only SQL."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import assert_failed_without_trace, visible_tables
@@ -15,6 +17,7 @@ from matreg.errors import StoreError
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.journal import RunJournal
+from matreg.schema import arrow_schema
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.janaf import JanafConnector
 from matreg.store import Store
@@ -221,14 +224,24 @@ class MislabelledJanaf(JanafConnector):
         self.attribution.provenance = "guesswork"
 
 
-def test_staged_rows_breaking_the_schema_are_never_published(store, catalog):
-    from matreg.errors import ValidationError
-
+def test_records_breaking_a_column_rule_mapping_does_not_check_are_quarantined_when_published(store, catalog):
     run_ingest(_connector(catalog, ["H-064"]), store)
-    before = visible_tables(store)
-    with pytest.raises(ValidationError, match="provenance"):
-        run_ingest(_connector(catalog, ["C-095", "Al-001"], MislabelledJanaf, page_size=1), store)
-    assert_failed_without_trace(store, before, "provenance")
+    report = run_ingest(_connector(catalog, ["C-095", "Al-001"], MislabelledJanaf, page_size=1), store)
+    assert report.status == "complete" and (report.n_stored, report.n_values) == (0, 0)
+    assert set(store.table("materials")["record_id"]) == {"janaf:H-064"}
+    assert set(store.table("properties")["record_id"]) == {"janaf:H-064"}
+    quarantine = store.table("quarantine")
+    assert len(quarantine[quarantine["run_id"] == report.run_id]) == report.n_quarantined
+    whole = quarantine[quarantine["item"].isin(["C-095", "Al-001"])].set_index("item")  # besides values mapping refused
+    assert sorted(whole.index) == ["Al-001", "C-095"]
+    reasons = whole.loc["C-095", "reasons"]
+    assert any(reason.startswith("provenance: isin") and "'guesswork'" in reason for reason in reasons)
+    payload = json.loads(whole.loc["C-095", "raw"])  # the record's rows, its values with it
+    assert payload["materials"][0]["formula"] == "CO2"
+    assert {row["record_id"] for row in payload["properties"]} == {"janaf:C-095"}
+    assert -394.389 in [row["original_value"] for row in payload["properties"]]  # CO2's standard Gibbs energy, kJ/mol
+    run = store.query("SELECT n_stored, n_values, n_quarantined FROM fetch_runs WHERE run_id = ?", [report.run_id])
+    assert run.values.tolist() == [[0, 0, report.n_quarantined]]
 
 
 def test_a_table_declared_after_the_store_was_made_gets_an_empty_file(store, catalog):
@@ -251,7 +264,8 @@ class Pages(Connector):
         return RunInfo(endpoint="memory", query="given pages")
 
     def pages(self, cursor=None):
-        for number, page in enumerate(self.given):
+        start = cursor["page"] if cursor else 0
+        for number, page in enumerate(self.given[start:], start):
             items = [RawItem(source_id, {"id": source_id, "value": value}) for source_id, value in page]
             yield Page(items, {"page": number + 1} if number + 1 < len(self.given) else None)
 
@@ -279,3 +293,84 @@ def test_a_record_read_twice_in_one_page_is_stored_and_counted_once(store):
     assert (report.n_fetched, report.n_stored, report.n_values) == (3, 2, 2)
     assert _energy(store) == [["pages:x", -3.0], ["pages:y", -2.0]]
     assert store.query("SELECT count(*) FROM read_parquet('data/c*/**/properties.parquet')").iloc[0, 0] == 2
+
+
+class SpaceGroupsAsSent(Pages):
+    """Pages whose records carry the space group number the source sent (0 for one), as a mapping might pass on."""
+
+    def to_record(self, payload: dict) -> SourceRecord:
+        record = super().to_record(payload)
+        record.spacegroup_number = 0 if payload["id"] == "zero" else 225
+        return record
+
+
+def test_one_record_breaking_a_column_rule_is_quarantined_and_the_run_published(store):
+    report = run_ingest(SpaceGroupsAsSent([("x", -1.0), ("zero", -2.0)], [("y", -3.0)]), store)
+    assert (report.status, report.n_stored, report.n_values, report.n_quarantined) == ("complete", 2, 2, 1)
+    assert _energy(store) == [["pages:x", -1.0], ["pages:y", -3.0]]
+    quarantined = store.table("quarantine")
+    assert quarantined["item"].tolist() == ["zero"]
+    assert quarantined["reasons"].iloc[0].tolist() == ["spacegroup_number: greater_than_or_equal_to(1.0) failed for 0"]
+    assert report.reasons["spacegroup_number: greater_than_or_equal_to(1.0) failed for 0"] == 1
+
+
+def test_a_value_breaking_a_column_rule_alone_is_quarantined_alone(store):
+    from matreg.ingest import RunReport, _PublishCheck
+
+    run_ingest(Pages([("x", -1.0), ("y", -2.0)]), store)
+    properties = pa.Table.from_pandas(store.table("properties"), schema=arrow_schema("properties"))
+    bad = properties.set_column(6, "provenance", pa.array(["dft", "measured"]))  # as a rule added later would catch
+    report = RunReport("run", "pages", pd.Timestamp.now("UTC"), n_values=2)
+    check = _PublishCheck(report)
+    assert check.admit("properties", bad)["record_id"].to_pylist() == ["pages:x"]
+    (row,) = check.withheld()
+    assert row["item"] == "y:formation_energy_per_atom" and row["reasons"] == [
+        "provenance: isin(['experimental', 'dft', 'simulated']) failed for 'measured'"
+    ]
+    assert json.loads(row["raw"])["properties"]["value"] == -2.0
+    assert (report.n_values, report.n_quarantined) == (1, 1)
+
+
+class QueryPages(Pages):
+    """Pages of one named query; `interrupted` stops the run after its first page, as a dropped connection would."""
+
+    def __init__(self, query: str, *pages: list[tuple[str, float]], interrupted: bool = False) -> None:
+        super().__init__(*pages)
+        self.query, self.interrupted = query, interrupted
+
+    def run_info(self) -> RunInfo:
+        return RunInfo(endpoint="memory", query=self.query, parameters={"query": self.query})
+
+    def pages(self, cursor=None):
+        for page in super().pages(cursor):
+            yield page
+            if self.interrupted:
+                raise RuntimeError("connection reset")
+
+
+def test_a_run_resumed_after_a_newer_run_read_its_records_does_not_publish_older_reads_over_them(store):
+    with pytest.raises(RuntimeError):
+        run_ingest(QueryPages("a", [("x", -1.0)], [("y", -2.0)], interrupted=True), store)  # x read, then stopped
+    newer = run_ingest(QueryPages("b", [("x", -5.0), ("y", -6.0)]), store)  # another query reads x and y later
+    resumed = run_ingest(QueryPages("a", [("x", -1.0)], [("y", -2.0)]), store, resume=True)  # y is read last
+    assert _energy(store) == [["pages:x", -5.0], ["pages:y", -2.0]]
+    stored_values = store.query("SELECT record_id, run_id FROM properties ORDER BY record_id")["run_id"].tolist()
+    assert stored_values == [newer.run_id, resumed.run_id]
+
+
+def test_a_store_lock_another_process_holds_too_long_is_a_store_error(store, monkeypatch):
+    run_ingest(Pages([("x", -1.0)]), store)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(store.root / ".lock")], stdout=subprocess.PIPE, text=True
+    )
+    monkeypatch.setattr("matreg.store.LOCK_WAIT_S", 0.2)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(StoreError, match="the store is busy: another matreg process holds .*\\.lock; try again"):
+            run_ingest(Pages([("y", -2.0)]), store)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _energy(store) == [["pages:x", -1.0]]
+    assert run_ingest(Pages([("y", -2.0)]), store, resume=True).status == "complete"  # once the lock is free
+    assert _energy(store) == [["pages:x", -1.0], ["pages:y", -2.0]]

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import filelock
 import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
@@ -332,7 +331,7 @@ def _refuse_existing(final: Path, name: str, version: str) -> None:
 def _publish(store: Store, staging: Path, final: Path, name: str, version: str) -> None:
     """Rename the finished release into place, under a lock so that two releases of one version cannot race."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(store.root / RELEASES / ".lock"), timeout=60):
+    with store.locked(f"{RELEASES}/.lock"):
         _refuse_existing(final, name, version)
         os.rename(staging, final)
 

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
-import filelock
 import numpy as np
 import pandas as pd
 
@@ -64,7 +63,7 @@ def record_decision(
     _check_entry(action, steward, reason)
     if not store.exists():
         raise StoreError(f"no matreg store at {store.root} (run `matreg fetch` or `matreg import` first)")
-    with filelock.FileLock(str(store.root / ".curation.lock"), timeout=60):  # entry ids grow in commit order
+    with store.locked(".curation.lock"):  # entry ids grow in commit order
         entry_id, at = _next_entry(store)
         rows: dict[str, list[dict]] = {}
         if action == "readmit":
