@@ -265,14 +265,16 @@ class Store:
         return int((found["why"] == "unchanged").sum()), found["key"][found["why"] == "superseded"].tolist()
 
     def _rows_to_drop(self, name: str, path: Path, superseded: dict[str, list]) -> dict[str, numpy.ndarray]:
-        """Positions of the rows a run need not write, why ('earlier', 'unchanged', 'superseded') and their key."""
+        """Positions of the rows a run need not write, why ('earlier', 'unchanged', 'superseded'), and the first
+        column of their key (a table others belong to has a one-column key)."""
         spec = table_spec(name)
         key = _equal(spec.primary_key)
         same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
         with contextlib.closing(self._scan()) as con:
             stored = con.execute(f"SELECT count(*) FROM read_parquet('{_files(name)}', union_by_name = true)")
             if not stored.fetchall()[0][0]:  # nothing stored: nothing can be unchanged or superseded
-                return {column: numpy.empty(0, dtype=numpy.int64) for column in ("file_row_number", "why", "key")}
+                nothing = numpy.empty(0, dtype=object)
+                return {"file_row_number": numpy.empty(0, dtype=numpy.int64), "why": nothing, "key": nothing}
             stored_of_run = _latest_rows_sql(name, spec.primary_key, where=f"EXISTS (SELECT 1 FROM n WHERE {key})")
             first_key = spec.primary_key[0]
             queries = [

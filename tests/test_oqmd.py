@@ -148,6 +148,18 @@ def test_a_429_with_retry_after_is_honoured_then_succeeds(store, catalog, server
     assert report.n_stored == 12 and server.hits(PATH) == 2
 
 
+def test_json_pages_of_a_second_fetch_come_from_the_http_cache_with_the_same_values(store, catalog, server):
+    def cached_fetch():
+        request = FetchRequest(filter=FILTER, page_size=5, cache=True)
+        return run_ingest(build_connector("oqmd", catalog, request, cache_path=store.cache_path), store)
+
+    first = cached_fetch()
+    stored = store.table("properties")
+    second = cached_fetch()
+    assert server.hits(PATH) == 3 and first.n_stored == second.n_stored == second.n_unchanged == 12
+    assert store.table("properties").equals(stored)
+
+
 def test_a_persistent_503_fails_the_run_and_leaves_the_store_unchanged(store, catalog, server):
     fetch(store, catalog, filter=FILTER, page_size=20)
     before = visible_tables(store)
