@@ -321,7 +321,7 @@ def run_ingest(
     info = connector.run_info()
     try:
         if dry_run:
-            return _dry_run(connector)
+            return _dry_run(connector, limit)
         report = _resume_or_start(connector, store, info, resume)
         try:
             if report.status != "complete":  # a run resumed after all its pages were staged is only published
@@ -390,12 +390,13 @@ def _map_page(connector: Connector, items: list[RawItem], run_id: str) -> _PageR
     return rows
 
 
-def _dry_run(connector: Connector) -> RunReport:
-    """Fetch and map the first page only: the request that would be sent, the total, what would be stored."""
+def _dry_run(connector: Connector, limit: int | None) -> RunReport:
+    """Fetch and map the first page only (up to `limit` items): the request that would be sent, the total, what
+    would be stored."""
     report = RunReport("dry-run", connector.attribution.source, datetime.now(timezone.utc), dry_run=True)
     first: Page | None = next(iter(connector.pages()), None)
     if first is not None:
-        report.add_page(_map_page(connector, first.items, report.run_id))
+        report.add_page(_map_page(connector, first.items[:limit], report.run_id))
         report.request, report.n_available = first.request, first.total
     return report
 

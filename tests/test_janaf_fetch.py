@@ -192,6 +192,11 @@ def test_dry_run_reports_the_request_and_total_and_writes_nothing(store, catalog
     assert not store.exists()
 
 
+def test_a_dry_run_maps_no_more_records_than_the_limit(store, catalog):
+    report = run_ingest(build_connector("janaf", catalog, FetchRequest(ids=TABLES)), store, dry_run=True, limit=1)
+    assert (report.n_fetched, report.n_stored, report.n_available) == (1, 1, 3) and not store.exists()
+
+
 def test_limit_stops_after_that_many_records(store, catalog):
     report = run_ingest(build_connector("janaf", catalog, FetchRequest(ids=TABLES, page_size=2)), store, limit=1)
     assert report.n_fetched == 1 and len(store.table("materials")) == 1
