@@ -34,6 +34,7 @@ class Source(pydantic.BaseModel, extra="forbid"):
     title: str
     connector: str
     base_url: str
+    files_url: str | None = None  # where per-record files are served (AFLOW's AFLOWDATA tree); default: as records say
     provenance: Provenance
     license: str
     citation: str

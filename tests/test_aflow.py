@@ -16,10 +16,9 @@ from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import load_catalog
 from matreg.errors import ConfigError, RecordError, SourceError
-from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
-from matreg.sources.aflow import AflowConnector, aflow_structure
+from matreg.sources.aflow import aflow_structure, entry_url
 from matreg.store import Store
 from matreg.validation import RunStamp, harmonize
 
@@ -269,16 +268,25 @@ def test_formulas_select_element_sets_on_the_server_and_the_formula_here(store, 
     assert report.n_fetched == 2 and sorted(store.table("materials")["formula"]) == ["Ac", "CaAl"]
 
 
+def test_entry_files_come_from_the_catalogs_files_url_else_the_host_the_aurl_names(tmp_path, aflux):
+    mirrored = write_catalog(tmp_path / "catalog.yaml", aflux.url)
+    mirrored.write_text(mirrored.read_text() + f"    files_url: {aflux.root}/files\n", encoding="utf-8")
+    request = FetchRequest(everything=True, structures=True)
+    connector = build_connector("aflow", load_catalog(mirrored), request)
+    assert connector.entry_root == f"{aflux.root}/files/"
+    plain = build_connector("aflow", load_catalog(write_catalog(tmp_path / "plain.yaml", aflux.url)), request)
+    assert plain.entry_root is None
+    assert entry_url("aflowlib.duke.edu:AFLOWDATA/ICSD_WEB/HEX/X", plain.entry_root).startswith("https://aflowlib")
+
+
 def test_a_request_for_nothing_is_a_clear_error(aflow_catalog):
     with pytest.raises(ConfigError, match="no AFLOW entries asked for"):
         build_connector("aflow", aflow_catalog, FetchRequest())
 
 
-def test_structures_come_from_each_entrys_aflowlib_json(store, aflow_catalog, aflux):
-    source = aflow_catalog.source("aflow")
-    client = HttpClient(source.http)
-    connector = AflowConnector(source, client, [], page_size=10, structures=True, entry_root=aflux.root + "/")
-    report = run_ingest(connector, store)
+def test_structures_come_from_each_entrys_aflowlib_json_on_the_server_base_url_names(store, aflow_catalog, aflux):
+    request = FetchRequest(everything=True, page_size=10, structures=True, base_url=aflux.url)  # as --base-url
+    report = run_ingest(build_connector("aflow", aflow_catalog, request), store)
     assert report.n_stored == 6
     assert "/AFLOWDATA/LIB3_RAW/Cr_pvORu_pv/T0009.ACB:LDAU2/aflowlib.json" in {r.path for r in aflux.requests}
     structures = store.table("materials").set_index("source_id")["structure"]

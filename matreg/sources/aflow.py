@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from pymatgen.core import Lattice
 
@@ -286,6 +287,18 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
         filters,
         formulas=request.formulas,
         page_size=request.page_size or DEFAULT_PAGE_SIZE,
-        structures=bool(request.structures),  # FetchRequest has no such field yet
+        structures=bool(request.structures),
+        entry_root=entry_root(source, request),
         name=name,
     )
+
+
+def entry_root(source: Source, request: FetchRequest) -> str | None:
+    """Where entry files (aflowlib.json) are fetched from: the catalog's `files_url`, else the server `--base-url`
+    names (a mirror serves both), else None: the host each entry's aurl names."""
+    if source.files_url:
+        return source.files_url.rstrip("/") + "/"
+    if request.base_url:
+        parts = urlsplit(request.base_url)
+        return f"{parts.scheme}://{parts.netloc}/"
+    return None
