@@ -4,7 +4,7 @@ import pytest
 from conftest import assert_failed_without_trace, visible_tables, write_catalog
 
 from matreg.catalog import load_catalog
-from matreg.errors import SourceError
+from matreg.errors import ConfigError, SourceError
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 
@@ -190,6 +190,19 @@ def test_dry_run_reports_the_request_and_total_and_writes_nothing(store, catalog
     report = run_ingest(build_connector("janaf", catalog, FetchRequest(ids=TABLES)), store, dry_run=True)
     assert report.n_available == 3 and "/tables/" in report.request and report.n_stored == 3
     assert not store.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"elements": ["Fe"]}, "janaf cannot use --elements: JANAF tables are selected by table id"),
+        ({"filter": "anything"}, "janaf cannot use --filter: JANAF has no query language"),
+        ({"structures": True}, "janaf cannot use --structures: JANAF tables carry no crystal structures"),
+    ],
+)
+def test_options_janaf_cannot_honour_are_refused_not_ignored(catalog, option, message):
+    with pytest.raises(ConfigError, match=message):
+        build_connector("janaf", catalog, FetchRequest(ids=["H-064"], **option))
 
 
 def test_a_dry_run_maps_no_more_records_than_the_limit(store, catalog):

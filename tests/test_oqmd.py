@@ -223,7 +223,11 @@ def test_elements_and_a_native_filter_are_combined_in_oqmds_filter_language(stor
 
 @pytest.mark.parametrize(
     ("request_options", "message"),
-    [({"ids": ["16974"]}, "cannot select entries by id"), ({}, "nothing asked of OQMD")],
+    [
+        ({"ids": ["16974"]}, "oqmd cannot use record ids: OQMD's formationenergy API cannot select entries by id"),
+        ({"filter": FILTER, "all_temperatures": True}, "oqmd cannot use --all-temperatures: only janaf reads it"),
+        ({}, "nothing asked of OQMD"),
+    ],
 )
 def test_requests_oqmd_cannot_answer_are_refused(catalog, request_options, message):
     with pytest.raises(ConfigError, match=message):

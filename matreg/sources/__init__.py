@@ -1,7 +1,8 @@
 """Connectors, one module per source, and the factory that builds one for `matreg fetch`.
 
 A catalog source names its connector module (`connector: oqmd` -> `matreg.sources.oqmd`); the module has a
-`build(name, source, client, request) -> Connector` function.
+`build(name, source, client, request) -> Connector` function, and may list the request options it cannot honour in
+`REFUSED` (option -> why): those are refused before it is built, never silently ignored.
 """
 
 from __future__ import annotations
@@ -46,8 +47,21 @@ def use_cache(source: Source, request: FetchRequest, cache_path: Path | None) ->
     return bool(wanted and cache_path and not source.base_url.startswith("file:"))
 
 
+OPTION_FLAGS = {
+    "ids": "record ids",
+    "formulas": "--formula",
+    "elements": "--elements",
+    "filter": "--filter",
+    "everything": "--all",
+    "all_temperatures": "--all-temperatures",
+    "structures": "--structures",
+}
+CONNECTOR_OPTIONS = {"all_temperatures": "janaf"}  # options only one connector reads
+
+
 def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_path: Path | None = None) -> Connector:
-    """The connector for catalog source `name`, with its HTTP client (API key from the environment)."""
+    """The connector for catalog source `name`, with its HTTP client (API key from the environment); ConfigError
+    for an option it cannot honour."""
     source = catalog.source(name)
     if request.base_url:
         source = source.model_copy(update={"base_url": request.base_url})
@@ -55,6 +69,7 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
         module = importlib.import_module(f"matreg.sources.{source.connector}")
     except ModuleNotFoundError:
         raise ConfigError(f"source '{name}': no connector named '{source.connector}'") from None
+    _refuse_options(name, source.connector, getattr(module, "REFUSED", {}), request)
     client = HttpClient(
         source.http,
         cache_path=cache_path if use_cache(source, request, cache_path) else None,
@@ -66,3 +81,11 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
     except Exception:
         client.close()
         raise
+
+
+def _refuse_options(name: str, connector: str, refused: dict[str, str], request: FetchRequest) -> None:
+    """ConfigError for the first option given that the connector cannot honour, saying why."""
+    others = {option: f"only {owner} reads it" for option, owner in CONNECTOR_OPTIONS.items() if owner != connector}
+    for option, why in (others | refused).items():
+        if getattr(request, option):
+            raise ConfigError(f"{name} cannot use {OPTION_FLAGS[option]}: {why}")

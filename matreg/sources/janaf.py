@@ -29,6 +29,11 @@ from matreg.resources import resource_path
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.units import convert
 
+REFUSED = {  # request options JANAF cannot honour (`build_connector` refuses them)
+    "elements": "JANAF tables are selected by table id, --formula or --all",
+    "filter": "JANAF has no query language (select by table id, --formula or --all)",
+    "structures": "JANAF tables carry no crystal structures",
+}
 REFERENCE_TEMPERATURE_K = 298.15
 STANDARD_PRESSURE_BAR = 1.0  # JANAF standard state: 0.1 MPa, unless the title names another pressure
 _TITLE_PRESSURE = re.compile(r"(?P<bar>\d+(?:\.\d+)?)\s*bar\b", re.IGNORECASE)

@@ -36,6 +36,10 @@ from matreg.paginate import dig
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
 from matreg.structure import structure_json
 
+REFUSED = {
+    "filter": "the dft_3d file has no query language; select with jids, --formula, --elements or --all "
+    "(for OPTIMADE filters use an optimade source at https://jarvis.nist.gov/optimade/jarvisdft)"
+}
 DEFAULT_PAGE_SIZE = 500
 RECORD_PAGE = "https://www.ctcms.nist.gov/~knc6/static/JARVIS-DFT/{jid}.xml"  # JARVIS-DFT's page of a jid
 _CHUNK_BYTES = 1 << 20
@@ -332,10 +336,5 @@ def _spacegroup(value: Any) -> int | None:
 
 def build(name: str, source: Source, client: HttpClient, request) -> JarvisConnector:
     """The JARVIS-DFT connector for a `matreg fetch` request: jids, formulas, element sets, or every record."""
-    if request.filter:
-        raise ConfigError(
-            "jarvis: the dft_3d file has no query language; select with jids, --formula, --elements or --all "
-            "(for OPTIMADE filters use an optimade source at https://jarvis.nist.gov/optimade/jarvisdft)"
-        )
     selection = Selection.of(request.everything, request.ids, request.formulas, request.elements)
     return JarvisConnector(source, client, selection, page_size=request.page_size or DEFAULT_PAGE_SIZE, name=name)

@@ -36,6 +36,7 @@ from matreg.sources.base import Attribution, Page, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import composition_text, structure_json
 
+REFUSED = {"ids": "OQMD's formationenergy API cannot select entries by id: use --formula, --elements or --filter"}
 DEFAULT_LIMIT = 50  # OQMD's own default page size
 _SCREW_AXIS = re.compile(r"([2346])([1-5])")  # qmpy writes 'P21/c', pymatgen reads some only as 'P2_1/c'
 _RENAMED_SYMBOLS = {"Cmca": "Cmce"}  # the e-glide symbol of No. 64 (ITA 2002), the one pymatgen reads
@@ -204,10 +205,6 @@ def native_filter(request: FetchRequest) -> str | None:
 
 def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> OqmdConnector:
     """The OQMD connector for a `matreg fetch` request: formulas, elements, a native filter, or everything."""
-    if request.ids:
-        raise ConfigError(
-            "OQMD's formationenergy API cannot select entries by id: use --formula, --elements or --filter"
-        )
     where = native_filter(request)
     if not (where or request.formulas or request.everything):
         raise ConfigError("nothing asked of OQMD: give --formula, --elements, --filter (OQMD's language) or --all")
