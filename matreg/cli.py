@@ -90,6 +90,7 @@ def fetch(
         cache=cache,
         page_size=page_size,
         structures=structures,
+        limit=limit,
     )
     connector = build_connector(source, load_catalog(catalog), request, cache_path=target.cache_path)
     show = progress and sys.stderr.isatty()

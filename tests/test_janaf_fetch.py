@@ -213,3 +213,9 @@ def test_a_dry_run_maps_no_more_records_than_the_limit(store, catalog):
 def test_limit_stops_after_that_many_records(store, catalog):
     report = run_ingest(build_connector("janaf", catalog, FetchRequest(ids=TABLES, page_size=2)), store, limit=1)
     assert report.n_fetched == 1 and len(store.table("materials")) == 1
+
+
+def test_a_limit_below_the_page_size_asks_for_no_more_records(store, catalog, janaf_server):
+    connector = build_connector("janaf", catalog, FetchRequest(ids=TABLES, limit=1))  # as `--limit 1` (page: 25)
+    report = run_ingest(connector, store, limit=1)
+    assert report.n_fetched == 1 and [request.path for request in janaf_server.requests] == [f"/tables/{TABLES[0]}.txt"]

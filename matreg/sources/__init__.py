@@ -32,6 +32,12 @@ class FetchRequest:
     cache: bool | None = None
     page_size: int | None = None
     structures: bool = False
+    limit: int | None = None  # the run stops after this many records (`run_ingest`); pages ask no more
+
+    def page_size_or(self, default: int) -> int:
+        """Records to ask for per request: --page-size, else the connector's default; no more than --limit."""
+        size = self.page_size or default
+        return min(size, self.limit) if self.limit else size
 
     def __post_init__(self) -> None:
         """Element symbols checked once for every connector ('fe' -> 'Fe'; 'Fe-O' -> 'Fe', 'O')."""

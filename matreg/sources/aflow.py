@@ -286,7 +286,7 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
         client,
         filters,
         formulas=request.formulas,
-        page_size=request.page_size or DEFAULT_PAGE_SIZE,
+        page_size=request.page_size_or(DEFAULT_PAGE_SIZE),
         structures=bool(request.structures),
         entry_root=entry_root(source, request),
         name=name,

@@ -268,5 +268,5 @@ def build(name: str, source: Source, client: HttpClient, request) -> JanafConnec
     """The JANAF connector for a `matreg fetch` request: table ids, formulas, or every table."""
     ids = list(janaf_index()) if request.everything else request.ids + ids_for_formulas(request.formulas)
     return JanafConnector(
-        source, client, ids, all_temperatures=request.all_temperatures, page_size=request.page_size or 25, name=name
+        source, client, ids, all_temperatures=request.all_temperatures, page_size=request.page_size_or(25), name=name
     )

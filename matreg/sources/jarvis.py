@@ -337,4 +337,4 @@ def _spacegroup(value: Any) -> int | None:
 def build(name: str, source: Source, client: HttpClient, request) -> JarvisConnector:
     """The JARVIS-DFT connector for a `matreg fetch` request: jids, formulas, element sets, or every record."""
     selection = Selection.of(request.everything, request.ids, request.formulas, request.elements)
-    return JarvisConnector(source, client, selection, page_size=request.page_size or DEFAULT_PAGE_SIZE, name=name)
+    return JarvisConnector(source, client, selection, page_size=request.page_size_or(DEFAULT_PAGE_SIZE), name=name)

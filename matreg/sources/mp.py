@@ -252,7 +252,7 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
     if MPRester is None:
         raise ConfigError("the mp connector needs the mp-api package: pip install 'matreg[mp]'")
     criteria = query_criteria(request)
-    page_size = request.page_size or DEFAULT_PAGE_SIZE
+    page_size = request.page_size_or(DEFAULT_PAGE_SIZE)
     if page_size > MAX_PAGE_SIZE:
         raise ConfigError(f"--page-size for the Materials Project is at most {MAX_PAGE_SIZE}")
     api_key = source.api_key()

@@ -346,5 +346,5 @@ def _native_filter(text: str) -> dict[str, Any]:
 def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> NomadConnector:
     """The NOMAD connector for a `matreg fetch` request."""
     return NomadConnector(
-        source, client, build_query(request), page_size=request.page_size or DEFAULT_PAGE_SIZE, name=name
+        source, client, build_query(request), page_size=request.page_size_or(DEFAULT_PAGE_SIZE), name=name
     )

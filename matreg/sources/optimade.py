@@ -291,5 +291,5 @@ def joined(clauses: list[str], operator: str) -> str:
 def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> OptimadeConnector:
     """The OPTIMADE connector for a `matreg fetch` request (the catalog source's base URL is the provider's)."""
     return OptimadeConnector(
-        source, client, build_filter(request), page_size=request.page_size or DEFAULT_PAGE_LIMIT, name=name
+        source, client, build_filter(request), page_size=request.page_size_or(DEFAULT_PAGE_LIMIT), name=name
     )

@@ -210,4 +210,4 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
         raise ConfigError("nothing asked of OQMD: give --formula, --elements, --filter (OQMD's language) or --all")
     query = {"fields": query_fields(load_field_map("oqmd"))} | ({"filter": where} if where else {})
     queries = [query | {"composition": formula} for formula in request.formulas] or [query]
-    return OqmdConnector(source, client, queries, page_size=request.page_size or DEFAULT_LIMIT, name=name)
+    return OqmdConnector(source, client, queries, page_size=request.page_size_or(DEFAULT_LIMIT), name=name)
