@@ -321,7 +321,8 @@ def run_ingest(
     info = connector.run_info()
     try:
         if dry_run:
-            return _dry_run(connector, limit)
+            resumed = _report_from_row(_interrupted_run(connector, store, info)) if resume else None
+            return _dry_run(connector, limit, resumed)
         report = _resume_or_start(connector, store, info, resume)
         try:
             if report.status != "complete":  # a run resumed after all its pages were staged is only published
@@ -344,26 +345,37 @@ def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: 
 
     Runs another process is still writing are neither resumed nor dropped; the run chosen is claimed for this one.
     """
+    if resume:
+        row = _interrupted_run(connector, store, info)
+        store.claim_run(row["run_id"])
+        return _report_from_row(row)
+    for run_id in _interrupted_runs(connector, store, info)[1]:
+        store.discard_run(run_id)
     source = connector.attribution.source
+    report = RunReport(new_run_id(source), source, datetime.now(timezone.utc))
+    store.claim_run(report.run_id)
+    return report
+
+
+def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[str, Any]:
+    """The last staged row of the latest interrupted run of this source and parameters; StoreError if none."""
+    matching, interrupted = _interrupted_runs(connector, store, info)
+    if not interrupted:
+        running = " (one is still running in another process)" if matching else ""
+        source = connector.attribution.source
+        raise StoreError(f"nothing to resume: no interrupted run of '{source}' with these parameters{running}")
+    return interrupted[max(interrupted)]
+
+
+def _interrupted_runs(connector: Connector, store: Store, info: RunInfo) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The staged runs of this source and parameters, and those of them no process is writing, by run id."""
     parameters = _parameters_json(info)
     matching = {
         run_id: row
         for run_id, row in store.staged_runs().items()
-        if row["source"] == source and row["parameters"] == parameters
+        if row["source"] == connector.attribution.source and row["parameters"] == parameters
     }
-    interrupted = {run_id: row for run_id, row in matching.items() if not store.is_running(run_id)}
-    if resume:
-        if not interrupted:
-            running = " (one is still running in another process)" if matching else ""
-            raise StoreError(f"nothing to resume: no interrupted run of '{source}' with these parameters{running}")
-        run_id, row = max(interrupted.items())
-        store.claim_run(run_id)
-        return _report_from_row(row)
-    for run_id in interrupted:
-        store.discard_run(run_id)
-    report = RunReport(new_run_id(source), source, datetime.now(timezone.utc))
-    store.claim_run(report.run_id)
-    return report
+    return matching, {run_id: row for run_id, row in matching.items() if not store.is_running(run_id)}
 
 
 def _stage_pages(
@@ -390,11 +402,13 @@ def _map_page(connector: Connector, items: list[RawItem], run_id: str) -> _PageR
     return rows
 
 
-def _dry_run(connector: Connector, limit: int | None) -> RunReport:
-    """Fetch and map the first page only (up to `limit` items): the request that would be sent, the total, what
-    would be stored."""
+def _dry_run(connector: Connector, limit: int | None, resumed: RunReport | None) -> RunReport:
+    """Fetch and map the next page only (up to `limit` items): the request that would be sent, the total, what would
+    be stored. `resumed` is the run a resume would continue: from its cursor (nothing, if all its pages are staged)."""
     report = RunReport("dry-run", connector.attribution.source, datetime.now(timezone.utc), dry_run=True)
-    first: Page | None = next(iter(connector.pages()), None)
+    if resumed is not None and resumed.status == "complete":
+        return report
+    first: Page | None = next(iter(connector.pages(resumed.cursor if resumed else None)), None)
     if first is not None:
         report.add_page(_map_page(connector, first.items[:limit], report.run_id))
         report.request, report.n_available = first.request, first.total

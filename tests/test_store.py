@@ -46,6 +46,18 @@ def test_a_run_that_raises_midway_leaves_the_store_as_before(store, catalog):
     assert_failed_without_trace(store, before, "connection reset")
 
 
+def test_a_dry_run_of_a_resume_previews_the_page_the_resume_would_fetch(store, catalog, janaf_server):
+    ids = ["C-095", "Al-001", "O-029"]
+    with pytest.raises(StoreError, match="nothing to resume"):
+        run_ingest(_connector(catalog, ids, page_size=1), store, dry_run=True, resume=True)
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_connector(catalog, ids, ExplodingJanaf, page_size=1), store)  # C-095 staged, then stopped
+    asked_before = len(janaf_server.requests)
+    preview = run_ingest(_connector(catalog, ids, page_size=1), store, dry_run=True, resume=True)
+    assert preview.n_fetched == 1 and [r.path for r in janaf_server.requests[asked_before:]] == ["/tables/Al-001.txt"]
+    assert run_ingest(_connector(catalog, ids, page_size=1), store, resume=True).n_stored == 3  # nothing consumed
+
+
 def test_a_crash_while_publishing_leaves_no_partial_commit(store, catalog, monkeypatch):
     run_ingest(_connector(catalog, ["H-064"]), store)
     commits_before = sorted(p.name for p in store.data_dir.iterdir())
