@@ -253,11 +253,19 @@ def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(tmp_pa
 
 
 def test_ids_elements_and_filters_become_the_aflux_matchbook(store, aflow_catalog, aflux):
-    fetch(store, aflow_catalog, ids=["aflow:fc70fda6652015cb", "30b403721b9ffa88"], elements=["O", "Cr", "Ru"])
-    assert aflux.requests[0].raw_path == (
-        f"{AFLUX}?{KEYWORDS},auid('aflow:fc70fda6652015cb':'aflow:30b403721b9ffa88'),"
-        "$species(Cr,O,Ru),$nspecies(3),$paging(1,500),format(json)"
-    )
+    fetch(store, aflow_catalog, ids=["aflow:fc70fda6652015cb", "30b403721b9ffa88"], filter="Egap(1*,*3)")
+    fetch(store, aflow_catalog, elements=["O", "Cr", "Ru"], filter="Egap(1*,*3)")
+    assert [request.raw_path for request in aflux.requests] == [
+        f"{AFLUX}?{KEYWORDS},auid('aflow:fc70fda6652015cb':'aflow:30b403721b9ffa88'),Egap(1*,*3),$paging(1,500),"
+        "format(json)",
+        f"{AFLUX}?{KEYWORDS},$species(Cr,O,Ru),$nspecies(3),Egap(1*,*3),$paging(1,500),format(json)",
+    ]
+
+
+def test_selectors_a_matchbook_would_and_are_refused_not_narrowed(aflow_catalog, aflux):
+    with pytest.raises(ConfigError, match="aflow cannot combine record ids and --elements: an AFLUX matchbook ANDs"):
+        build_connector("aflow", aflow_catalog, FetchRequest(ids=["aflow:fc70fda6652015cb"], elements=["O"]))
+    assert aflux.requests == []
 
 
 def test_formulas_select_element_sets_on_the_server_and_the_formula_here(store, aflow_catalog, aflux):

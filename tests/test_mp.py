@@ -255,6 +255,12 @@ def test_a_filter_may_not_take_over_paging_or_be_malformed(mp_catalog, bad):
         build_connector("mp", mp_catalog, FetchRequest(filter=bad))
 
 
+def test_selectors_the_api_would_and_are_refused_not_narrowed(mp_catalog, mp_server):
+    with pytest.raises(ConfigError, match="cannot combine --formula and --elements: its summary API ANDs"):
+        build_connector("mp", mp_catalog, FetchRequest(formulas=["SiO2"], elements=["Al", "O"]))
+    assert mp_server.requests == []
+
+
 def test_a_page_size_above_the_api_maximum_is_refused(mp_catalog):
     with pytest.raises(ConfigError, match="at most 1000"):
         build_connector("mp", mp_catalog, FetchRequest(everything=True, page_size=5000))

@@ -215,6 +215,15 @@ def test_formulas_become_one_composition_query_each_followed_in_turn(store, cata
     assert sorted(store.query("SELECT formula FROM materials").formula) == ["Al5BO9", "Nb2Fe2O5"]
 
 
+def test_formulas_and_elements_select_the_records_of_either_each_narrowed_by_the_filter(store, catalog, server):
+    report = fetch(store, catalog, formulas=["Fe2Nb2O5"], elements=["Al", "B", "O"], filter="stability<0.5")
+    assert [(request.query.get("composition"), request.query["filter"]) for request in server.requests] == [
+        (["Fe2Nb2O5"], ["stability<0.5"]),
+        (None, ["element_set=Al,B,O AND ntypes=3 AND ( stability<0.5 )"]),
+    ]
+    assert report.n_stored == 1  # the replay evaluates no filter but its recorded one: the element query finds none
+
+
 def test_elements_and_a_native_filter_are_combined_in_oqmds_filter_language(store, catalog, server):
     fetch(store, catalog, elements=["Al", "O"], filter="stability<0.1")
     assert server.requests[0].query["filter"] == ["element_set=Al,O AND ntypes=2 AND ( stability<0.1 )"]

@@ -20,7 +20,11 @@ from matreg.sources.base import Connector
 
 @dataclass
 class FetchRequest:
-    """What `matreg fetch` asks of a source (each connector turns it into the source's own query)."""
+    """What `matreg fetch` asks of a source (each connector turns it into the source's own query).
+
+    Ids, formulas and elements each select records, and together the records any of them selects (a union); `filter`
+    narrows what they select. A source whose query can only AND them refuses several at once (`one_selector`).
+    """
 
     ids: list[str] = field(default_factory=list)
     formulas: list[str] = field(default_factory=list)
@@ -33,6 +37,13 @@ class FetchRequest:
     page_size: int | None = None
     structures: bool = False
     limit: int | None = None  # the run stops after this many records (`run_ingest`); pages ask no more
+
+    def one_selector(self, source: str, why: str) -> None:
+        """ConfigError when this request gives several of ids, formulas and elements to a source that cannot
+        select the records of any of them in one query."""
+        given = [OPTION_FLAGS[name] for name in ("ids", "formulas", "elements") if getattr(self, name)]
+        if len(given) > 1:
+            raise ConfigError(f"{source} cannot combine {' and '.join(given)}: {why}; run one fetch for each")
 
     def page_size_or(self, default: int) -> int:
         """Records to ask for per request: --page-size, else the connector's default; no more than --limit."""

@@ -190,7 +190,9 @@ def request_keywords(field_map: FieldMap) -> list[str]:
 
 
 def matchbook_filters(request: FetchRequest) -> list[str]:
-    """AFLUX filters of a fetch request, ANDed: auids, the formulas' element sets, an element set, the native filter."""
+    """AFLUX filters of a fetch request, ANDed: auids, the formulas' element sets or an element set, the native
+    filter."""
+    request.one_selector("aflow", "an AFLUX matchbook ANDs auids and element sets (formulas are checked here)")
     filters = []
     if request.ids:
         auids = ":".join(f"'{_auid(text)}'" for text in request.ids)

@@ -186,6 +186,7 @@ def space_group(payload: dict[str, Any], material_id: str) -> tuple[str | None, 
 
 def query_criteria(request: FetchRequest) -> dict[str, Any]:
     """The summary API's filter parameters for a fetch request; ConfigError if it would select no filter at all."""
+    request.one_selector("the Materials Project", "its summary API ANDs material_ids, formula and chemsys")
     criteria: dict[str, Any] = {}
     if request.ids:
         criteria["material_ids"] = ",".join(checked_ids(request.ids))

@@ -193,21 +193,29 @@ def query_fields(field_map: FieldMap) -> str:
     return ",".join(dict.fromkeys([*field_map.fields, *field_map.other_fields]))
 
 
-def native_filter(request: FetchRequest) -> str | None:
-    """OQMD's `filter` for the request: its elements (exactly these: element_set and ntypes) and its own filter."""
-    terms = []
-    if request.elements:
-        terms += [f"element_set={','.join(request.elements)}", f"ntypes={len(set(request.elements))}"]
-    if request.filter:
-        terms.append(f"( {request.filter} )" if terms else request.filter)
+def native_filter(elements: list[str], where: str | None) -> str | None:
+    """OQMD's `filter` of an element set (exactly these: element_set and ntypes) and OQMD's own filter, ANDed."""
+    terms = [f"element_set={','.join(elements)}", f"ntypes={len(set(elements))}"] if elements else []
+    if where:
+        terms.append(f"( {where} )" if terms else where)
     return " AND ".join(terms) or None
 
 
 def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> OqmdConnector:
-    """The OQMD connector for a `matreg fetch` request: formulas, elements, a native filter, or everything."""
-    where = native_filter(request)
-    if not (where or request.formulas or request.everything):
+    """The OQMD connector for a `matreg fetch` request: formulas, elements, a native filter, or everything.
+
+    One query per formula (OQMD's `composition`) and one for the element set, each narrowed by the filter, followed
+    in turn: the records of any of them.
+    """
+    if not (request.formulas or request.elements or request.filter or request.everything):
         raise ConfigError("nothing asked of OQMD: give --formula, --elements, --filter (OQMD's language) or --all")
-    query = {"fields": query_fields(load_field_map("oqmd"))} | ({"filter": where} if where else {})
-    queries = [query | {"composition": formula} for formula in request.formulas] or [query]
+    fields = {"fields": query_fields(load_field_map("oqmd"))}
+    narrowed = native_filter([], request.filter)
+    queries = [_query(fields, narrowed, {"composition": formula}) for formula in request.formulas]
+    if request.elements or not request.formulas:
+        queries.append(_query(fields, native_filter(request.elements, request.filter), {}))
     return OqmdConnector(source, client, queries, page_size=request.page_size_or(DEFAULT_LIMIT), name=name)
+
+
+def _query(fields: dict[str, str], where: str | None, selection: dict[str, str]) -> dict[str, str]:
+    return fields | ({"filter": where} if where else {}) | selection
