@@ -14,6 +14,7 @@ from matreg.cli_ml import predict_command, train_command
 from matreg.cli_options import CatalogOpt, FormatOpt, ProgressOpt, StoreOpt, echo_frame, reports_errors
 from matreg.cli_steward import conflicts_command, diff_command, history_command, release_command, review_app
 from matreg.curate.release import export_release
+from matreg.errors import ConfigError
 from matreg.export import LAYOUTS, export_dataset
 from matreg.ingest import RunReport, run_ingest, tune_gc_for_fetch
 from matreg.schema import load_tables, schema_markdown
@@ -156,11 +157,14 @@ def export(
     dataset: Annotated[str, typer.Argument(help="Dataset name from the catalog.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file (a directory for --format torch).")],
     fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(EXPORT_FORMATS)}, torch.")] = "parquet",
-    layout: Annotated[str, typer.Option("--layout", help=f"One of: {', '.join(LAYOUTS)}.")] = "long",
+    layout: Annotated[
+        str | None, typer.Option("--layout", help=f"Files: one of {', '.join(LAYOUTS)} (default long).")
+    ] = None,
     split: Annotated[
-        str, typer.Option("--split", help="torch: random, composition, chemsys, provenance or predefined.")
-    ] = "random",
-    seed: Annotated[int, typer.Option("--seed", help="torch: seed of the split.")] = 0,
+        str | None,
+        typer.Option("--split", help="torch: random (default), composition, chemsys, provenance or predefined."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="torch: seed of the split (default 0).")] = None,
     assignment: Annotated[
         Path | None,
         typer.Option("--assignment", help="torch, predefined split: CSV of record_id,split or formula,split."),
@@ -176,24 +180,18 @@ def export(
     catalog: CatalogOpt = None,
 ) -> None:
     """Export a catalog dataset: a file with a .meta.json sidecar, or (--format torch) an ML-ready directory."""
+    torch_options = {"split": split, "seed": seed, "assignment": assignment, "target": target}
+    _refuse_options_of_other_formats(fmt, release, layout, torch_options)
     if release is not None:
-        meta = export_release(Store(store), dataset, release, fmt, out, layout)
+        meta = export_release(Store(store), dataset, release, fmt, out, layout or "long")
         typer.echo(f"{dataset} {release}: {meta['format']} sha256 {meta['sha256']} -> {out}")
         return
     if fmt == "torch":
         from matreg.ml.dataset import export_torch  # torch and the featurizers load only here
         from matreg.ml.splits import describe_leakage
 
-        meta = export_torch(
-            Store(store),
-            load_catalog(catalog),
-            dataset,
-            out,
-            split=split,
-            seed=seed,
-            assignment=assignment,
-            target=target,
-        )
+        given = {name: value for name, value in torch_options.items() if value is not None}
+        meta = export_torch(Store(store), load_catalog(catalog), dataset, out, **given)
         sizes = ", ".join(f"{name} {n}" for name, n in meta["n_per_split"].items())
         typer.echo(
             f"{dataset} v{meta['version']}: {meta['n']} records of {meta['target']['property']} "
@@ -201,8 +199,19 @@ def export(
         )
         typer.echo(describe_leakage(meta["split"]["leakage"]))
         return
-    meta = export_dataset(Store(store), load_catalog(catalog), dataset, fmt, out, layout)
+    meta = export_dataset(Store(store), load_catalog(catalog), dataset, fmt, out, layout or "long")
     typer.echo(f"{dataset} v{meta['version']}: {meta['rows']} rows ({meta['records']} records) -> {out}")
+
+
+def _refuse_options_of_other_formats(
+    fmt: str, release: str | None, layout: str | None, torch_options: dict[str, object]
+) -> None:
+    """ConfigError for an export option the chosen format does not read (it would be silently ignored)."""
+    given = [f"--{name}" for name, value in torch_options.items() if value is not None]
+    if given and (fmt != "torch" or release is not None):
+        raise ConfigError(f"{', '.join(given)}: only for --format torch from the store (not files, not --release)")
+    if fmt == "torch" and layout is not None:
+        raise ConfigError("--layout: only for file formats (a torch export has its own layout, see its meta.json)")
 
 
 @app.command()

@@ -163,6 +163,20 @@ def test_torch_export_writes_a_directory_and_a_leakage_report(filled, tmp_path):
     assert meta["target"] == {**meta["target"], "property": "band_gap", "unit": "eV"} and meta["n"] == 30
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--format", "csv", "--split", "composition", "--seed", "7"], "--split, --seed: only for --format torch"),
+        (["--format", "parquet", "--target", "band_gap"], "--target: only for --format torch"),
+        (["--format", "torch", "--layout", "wide"], "--layout: only for file formats"),
+    ],
+)
+def test_export_options_the_format_does_not_read_are_refused(filled, tmp_path, options, message):
+    result = filled("export", "gaps", "--out", str(tmp_path / "gaps"), *options)
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {message}")  # a ConfigError
+    assert not (tmp_path / "gaps").exists()
+
+
 def test_conflicts_lists_the_two_measurements_of_one_compound(filled):
     result = filled("conflicts", "band_gap", "--format", "json")
     assert result.exit_code == 0, result.output
