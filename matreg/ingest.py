@@ -341,7 +341,8 @@ def run_ingest(
 
 
 def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: bool) -> RunReport:
-    """The staged run with the same source and parameters when resuming, else a fresh run (dropping stale ones).
+    """The staged run with the same source, parameters and endpoint when resuming, else a fresh run (dropping the
+    interrupted runs of the same query, wherever they read).
 
     Runs another process is still writing are neither resumed nor dropped; the run chosen is claimed for this one.
     """
@@ -349,8 +350,9 @@ def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: 
         row = _interrupted_run(connector, store, info)
         store.claim_run(row["run_id"])
         return _report_from_row(row)
-    for run_id in _interrupted_runs(connector, store, info)[1]:
-        store.discard_run(run_id)
+    for run_id in _staged_runs_of(connector, store, info):
+        if not store.is_running(run_id):
+            store.discard_run(run_id)
     source = connector.attribution.source
     report = RunReport(new_run_id(source), source, datetime.now(timezone.utc))
     store.claim_run(report.run_id)
@@ -358,24 +360,40 @@ def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: 
 
 
 def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[str, Any]:
-    """The last staged row of the latest interrupted run of this source and parameters; StoreError if none."""
+    """The last staged row of the latest interrupted run of this source, parameters and endpoint; StoreError if none
+    (its cursor may name the endpoint's own next page: a run is resumed only where it was read)."""
     matching, interrupted = _interrupted_runs(connector, store, info)
-    if not interrupted:
-        running = " (one is still running in another process)" if matching else ""
-        source = connector.attribution.source
-        raise StoreError(f"nothing to resume: no interrupted run of '{source}' with these parameters{running}")
-    return interrupted[max(interrupted)]
+    if interrupted:
+        return interrupted[max(interrupted)]
+    source = connector.attribution.source
+    elsewhere = sorted({row["endpoint"] for row in _staged_runs_of(connector, store, info).values()})
+    if matching:
+        why = " (one is still running in another process)"
+    elif elsewhere:
+        why = f" at {info.endpoint} (one read {elsewhere[0]}: resume it with that --base-url)"
+    else:
+        why = ""
+    raise StoreError(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
 
 
 def _interrupted_runs(connector: Connector, store: Store, info: RunInfo) -> tuple[dict[str, dict], dict[str, dict]]:
-    """The staged runs of this source and parameters, and those of them no process is writing, by run id."""
-    parameters = _parameters_json(info)
+    """The staged runs of this source, parameters and endpoint, and those of them no process is writing, by run id."""
     matching = {
+        run_id: row
+        for run_id, row in _staged_runs_of(connector, store, info).items()
+        if row["endpoint"] == info.endpoint
+    }
+    return matching, {run_id: row for run_id, row in matching.items() if not store.is_running(run_id)}
+
+
+def _staged_runs_of(connector: Connector, store: Store, info: RunInfo) -> dict[str, dict]:
+    """The staged runs of this source and parameters (at any endpoint), by run id."""
+    parameters = _parameters_json(info)
+    return {
         run_id: row
         for run_id, row in store.staged_runs().items()
         if row["source"] == connector.attribution.source and row["parameters"] == parameters
     }
-    return matching, {run_id: row for run_id, row in matching.items() if not store.is_running(run_id)}
 
 
 def _stage_pages(

@@ -58,6 +58,18 @@ def test_a_dry_run_of_a_resume_previews_the_page_the_resume_would_fetch(store, c
     assert run_ingest(_connector(catalog, ids, page_size=1), store, resume=True).n_stored == 3  # nothing consumed
 
 
+def test_a_run_is_resumed_only_against_the_server_it_read(store, catalog):
+    ids = ["C-095", "Al-001", "O-029"]
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_connector(catalog, ids, ExplodingJanaf, page_size=1), store)
+    mirror = catalog.source("janaf").model_copy(update={"base_url": "http://127.0.0.1:9/tables/"})
+    elsewhere = JanafConnector(mirror, HttpClient(mirror.http), ids, page_size=1)
+    served = catalog.source("janaf").base_url
+    with pytest.raises(StoreError, match=f"at http://127.0.0.1:9/tables/ \\(one read {served}: resume it with that"):
+        run_ingest(elsewhere, store, resume=True)
+    assert run_ingest(_connector(catalog, ids, page_size=1), store, resume=True).n_stored == 3
+
+
 def test_a_crash_while_publishing_leaves_no_partial_commit(store, catalog, monkeypatch):
     run_ingest(_connector(catalog, ["H-064"]), store)
     commits_before = sorted(p.name for p in store.data_dir.iterdir())
