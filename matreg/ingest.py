@@ -27,7 +27,7 @@ from tqdm import tqdm
 from matreg import __version__
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError
 from matreg.http import redact_params
-from matreg.schema import arrow_schema, load_tables
+from matreg.schema import arrow_schema, load_tables, table_spec
 from matreg.sources.base import Connector, Page, RawItem, RunInfo, SourceRecord
 from matreg.store import Store
 from matreg.validation import (
@@ -228,9 +228,10 @@ class _PublishCheck:
     """The schema check of a run's rows as the run is published (`Store.publish_run`).
 
     Rows that break a column rule the mapping does not check (e.g. a space group number 0 a source sent, a
-    provenance outside the schema's) are withheld and quarantined with the reasons: a materials row with its
-    record's values and attributes, any other row alone. The run's counts are corrected in `report`. A table that
-    is wrong as a whole refuses the run (ValidationError).
+    provenance outside the schema's) are withheld and quarantined with the reasons: a materials row with all its
+    record's rows (every read of the record in the run, its values and attributes), any other row alone. Payloads
+    leave the stamp columns out, so the same rejection is one quarantine row however often it is fetched. The run's
+    counts are corrected in `report`. A table that is wrong as a whole refuses the run (ValidationError).
     """
 
     def __init__(self, report: RunReport) -> None:
@@ -239,30 +240,31 @@ class _PublishCheck:
         self.lone: list[tuple[dict, list[str]]] = []  # withheld rows of records otherwise published, with reasons
 
     def admit(self, name: str, batch: pyarrow.Table) -> pyarrow.Table:
-        keep = np.ones(batch.num_rows, dtype=bool)
-        if name in _record_tables() and self.refused:
-            of_refused = pyarrow.compute.is_in(batch["record_id"], pyarrow.array(list(self.refused))).to_numpy()
-            for position in np.flatnonzero(of_refused):
-                row = _row(batch, position)
-                self.refused[row["record_id"]][name].append(row)
-            keep &= ~of_refused
         if name in ("fetch_runs", "quarantine"):  # rows matreg itself makes: a failure is a bug, not bad input
             validate_table(name, arrow_frame(batch), unique_keys=False)
             return batch
+        keep = np.ones(batch.num_rows, dtype=bool)
         for position, reasons in rows_breaking_rules(name, arrow_frame(batch)).items():
-            if keep[position]:  # else it is a row of a refused record, set aside already
-                self._withhold(name, _row(batch, position), reasons)
+            row = _content(name, _row(batch, position))
+            if name == "materials":
+                self._refuse(row, reasons)
+            elif row["record_id"] not in self.refused:  # (a refused record's rows are set aside below)
+                self.lone.append(({name: row}, reasons))
                 keep[position] = False
+        if self.refused and name in ("materials", *_record_tables()):
+            of_refused = pyarrow.compute.is_in(batch["record_id"], pyarrow.array(list(self.refused))).to_numpy()
+            if name != "materials":  # a refused record's other reads are the same record: not listed again
+                for position in np.flatnonzero(of_refused):
+                    row = _content(name, _row(batch, position))
+                    self.refused[row["record_id"]][name].append(row)
+            keep &= ~of_refused
         self._count(name, int((~keep).sum()))
         return batch if keep.all() else batch.filter(keep)
 
-    def _withhold(self, name: str, row: dict[str, Any], reasons: list[str]) -> None:
-        """Set a row that breaks a rule aside: a materials row as its record's, any other alone."""
-        if name == "materials":
-            rows_of_record = {table: [] for table in _record_tables()}
-            self.refused[row["record_id"]] = {"materials": [row], "reasons": reasons, **rows_of_record}
-        else:
-            self.lone.append(({name: row}, reasons))
+    def _refuse(self, material: dict[str, Any], reasons: list[str]) -> None:
+        """Set a record aside with the reasons of its (first) failing materials row."""
+        rows_of_record = {table: [] for table in _record_tables()}
+        self.refused.setdefault(material["record_id"], {"materials": [material], "reasons": reasons, **rows_of_record})
 
     def _count(self, name: str, n_withheld: int) -> None:
         if name == "materials":
@@ -281,6 +283,9 @@ class _PublishCheck:
         self.report.n_quarantined += len(rejections)
         return [quarantine_row(self.report.source, rejection, stamp) for rejection in rejections]
 
+    def withheld_keys(self) -> dict[str, list]:
+        return {"materials": list(self.refused)}
+
 
 def _record_tables() -> list[str]:
     """The tables whose rows belong to a record's materials row (values, attributes)."""
@@ -289,6 +294,11 @@ def _record_tables() -> list[str]:
 
 def _row(table: pyarrow.Table, position: int) -> dict[str, Any]:
     return table.slice(int(position), 1).to_pylist()[0]
+
+
+def _content(name: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A row without its stamp columns (which run wrote it, when): what it says."""
+    return {column: row[column] for column in table_spec(name).content_columns}
 
 
 def _record_payload(rows: dict[str, Any]) -> dict[str, list[dict]]:

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from matreg.errors import StoreError
 from matreg.journal import RunJournal
-from matreg.schema import arrow_schema, load_tables, load_vocabulary, table_spec
+from matreg.schema import TableSpec, arrow_schema, load_tables, load_vocabulary, table_spec
 
 DB_NAME = "matreg.duckdb"
 VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
@@ -57,6 +57,10 @@ class PublishCheck(Protocol):
 
     def withheld(self) -> list[dict]:
         """Quarantine rows for the rows `admit` has withheld so far."""
+
+    def withheld_keys(self) -> dict[str, list]:
+        """Keys, by table, of the rows withheld whole: none of the run's rows with these keys (or belonging to
+        them) is published, whichever batch they came in."""
 
 
 RunFinisher = Callable[[dict, dict[str, int]], dict]  # (last staged fetch_runs row, unchanged rows) -> row to publish
@@ -126,9 +130,10 @@ class Store:
     def publish_run(self, run_id: str, check: PublishCheck, finish: RunFinisher) -> str:
         """Make a staged run visible at once: one Parquet file per table, each batch through `check.admit` first.
 
-        Rows identical to the stored row with their key (stamp columns aside) are not written again. The rows the
-        check withholds are published in the quarantine table as `check.withheld()` gives them. A check that raises
-        refuses the run: nothing is then published and the run stays staged.
+        Rows identical to the stored row with their key (stamp columns aside) are not written again, nor are rows the
+        store holds from a later read (`_rows_to_drop`). The rows the check withholds are published in the quarantine
+        table as `check.withheld()` gives them. A check that raises refuses the run: nothing is then published and
+        the run stays staged.
         The run's fetch_runs row is its last staged one, as `finish(row, unchanged rows per table)` completes it.
         Returns the commit name.
         """
@@ -144,9 +149,11 @@ class Store:
                 pages = journal.tables(name, sizes)
                 if name == QUARANTINE:
                     pages = chain(pages, [self._to_arrow(name, check.withheld())])
+                self._compact(pages, name, build / f"{name}.parquet", check)
+            withheld = check.withheld_keys()
+            for name in _publishing_order():
                 path = build / f"{name}.parquet"
-                self._compact(pages, name, path, check)
-                unchanged[name], superseded[name] = self._drop_unchanged(name, path, superseded)
+                unchanged[name], superseded[name] = self._drop_unchanged(name, path, superseded, withheld)
             published = self._to_arrow("fetch_runs", [finish(run_row, unchanged)])
             self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
             with self.locked():
@@ -246,58 +253,54 @@ class Store:
             if writer is not None:
                 writer.close()
 
-    def _drop_unchanged(self, name: str, path: Path, superseded: dict[str, list]) -> tuple[int, list]:
+    def _drop_unchanged(
+        self, name: str, path: Path, superseded: dict[str, list], withheld: dict[str, list]
+    ) -> tuple[int, list]:
         """Rewrite a run's Parquet file of one table without the rows it need not write; how many of them are
         unchanged, and the keys of those superseded.
 
         A row is unchanged when the stored row with its key has the same content (stamp columns aside); only the
         run's last row of a key is compared, earlier ones (which the views would never show) are dropped with it.
-        A row is superseded when the stored row with its key was read from the source later (the table's `read_at`:
-        a run resumed after a newer run fetched the same record), and so are the rows that belong to a superseded
-        row (`belongs_to`, keys in `superseded`). One DuckDB query per table finds their positions; the file is then
-        rewritten a row group at a time.
+        A row of a table with `read_at` is superseded when the store holds its key from a later read (see
+        `_rows_to_drop`); the rows that belong to a superseded or withheld row (`belongs_to`) go with it. One DuckDB
+        query per table finds them; the file is then rewritten a row group at a time.
         """
         if not path.exists():
             return 0, []
-        found = self._rows_to_drop(name, path, superseded)
+        found = self._rows_to_drop(name, path, superseded, withheld)
         if len(found["file_row_number"]):
             _rewrite_without(path, numpy.unique(found["file_row_number"]), arrow_schema(name))
         return int((found["why"] == "unchanged").sum()), found["key"][found["why"] == "superseded"].tolist()
 
-    def _rows_to_drop(self, name: str, path: Path, superseded: dict[str, list]) -> dict[str, numpy.ndarray]:
-        """Positions of the rows a run need not write, why ('earlier', 'unchanged', 'superseded'), and the first
-        column of their key (a table others belong to has a one-column key)."""
+    def _rows_to_drop(
+        self, name: str, path: Path, superseded: dict[str, list], withheld: dict[str, list]
+    ) -> dict[str, numpy.ndarray]:
+        """Positions of the rows a run need not write, why ('earlier', 'withheld', 'unchanged', 'superseded'), and
+        the first column of their key (a table others belong to has a one-column key).
+
+        Superseded: the stored row with the key was read later than the run's row (`read_at`), or a run that started
+        after the run's row was read wrote the key's row or a row belonging to it (a newer run that found the row
+        itself unchanged still wrote changed values): a run resumed after newer runs keeps their values.
+        """
         spec = table_spec(name)
-        key = _equal(spec.primary_key)
-        same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
+        first_key = spec.primary_key[0]
+        link = table_spec(spec.belongs_to).primary_key[0] if spec.belongs_to else first_key
+        dropped = [*withheld.get(name, []), *withheld.get(spec.belongs_to or "", [])]
+        dropped += superseded.get(spec.belongs_to or "", [])
+        queries = [f"SELECT file_row_number, 'earlier' AS why, {first_key} AS key FROM n WHERE newest > 1"]
+        if dropped:
+            queries.append(f"SELECT file_row_number, 'withheld', {first_key} FROM n WHERE {link} IN (SELECT unnest(?))")
+        own_keys = f"EXISTS (SELECT 1 FROM n WHERE {_equal(spec.primary_key)})"
         with contextlib.closing(self._scan()) as con:
             stored = con.execute(f"SELECT count(*) FROM read_parquet('{_files(name)}', union_by_name = true)")
-            if not stored.fetchall()[0][0]:  # nothing stored: nothing can be unchanged or superseded
-                nothing = numpy.empty(0, dtype=object)
-                return {"file_row_number": numpy.empty(0, dtype=numpy.int64), "why": nothing, "key": nothing}
-            stored_of_run = _latest_rows_sql(name, spec.primary_key, where=f"EXISTS (SELECT 1 FROM n WHERE {key})")
-            first_key = spec.primary_key[0]
-            queries = [
-                f"SELECT file_row_number, 'earlier' AS why, {first_key} AS key FROM n WHERE newest > 1",
-                f"SELECT n.file_row_number, 'unchanged', n.{first_key} FROM n JOIN s ON {key} "
-                f"WHERE n.newest = 1 AND {same}",
-            ]
-            if spec.read_at is not None:
-                queries.append(
-                    f"SELECT n.file_row_number, 'superseded', n.{first_key} FROM n JOIN s ON {key} "
-                    f"WHERE n.newest = 1 AND s.{spec.read_at} > n.{spec.read_at}"
-                )
-            owner_keys = superseded.get(spec.belongs_to or "", [])
-            if owner_keys:
-                owner_key = table_spec(spec.belongs_to).primary_key[0]
-                queries.append(
-                    f"SELECT file_row_number, 'superseded', NULL FROM n WHERE {owner_key} IN (SELECT unnest(?))"
-                )
+            if stored.fetchall()[0][0]:  # else nothing can be unchanged or superseded
+                queries += _stored_comparisons(spec)
             return con.execute(
                 f"WITH n AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
                 "ORDER BY file_row_number DESC) AS newest FROM read_parquet(?, file_row_number = true)), "
-                f"s AS ({stored_of_run}) " + " UNION ALL ".join(queries),
-                [str(path), *([owner_keys] if owner_keys else [])],
+                f"s AS ({_latest_rows_sql(name, spec.primary_key, own_keys)}), "
+                f"w AS ({_latest_writes_sql(name, spec)}) " + " UNION ALL ".join(queries),
+                [str(path), *([dropped] if dropped else [])],
             ).fetchnumpy()
 
     def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
@@ -437,6 +440,42 @@ def _definitions_digest() -> str:
     """A digest of the tables' declared schemas and the views: a store written with others needs updating."""
     schemas = {name: arrow_schema(name).to_string() for name in load_tables()}
     return hashlib.sha256(json.dumps([schemas, _view_definitions()], sort_keys=True).encode()).hexdigest()
+
+
+def _stored_comparisons(spec: TableSpec) -> list[str]:
+    """SQL: the run's last rows (`n`) unchanged against the stored rows (`s`), and those superseded (see
+    `Store._rows_to_drop`; `w`: the latest start of a run that wrote a key's rows)."""
+    key, first_key = _equal(spec.primary_key), spec.primary_key[0]
+    same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
+    queries = [
+        f"SELECT n.file_row_number, 'unchanged', n.{first_key} FROM n JOIN s ON {key} WHERE n.newest = 1 AND {same}"
+    ]
+    if spec.read_at is not None:
+        read_at = spec.read_at
+        queries += [
+            f"SELECT n.file_row_number, 'superseded', n.{first_key} FROM n JOIN s ON {key} "
+            f"WHERE n.newest = 1 AND s.{read_at} > n.{read_at}",
+            f"SELECT n.file_row_number, 'superseded', n.{first_key} FROM n JOIN w ON w.key = n.{first_key} "
+            f"WHERE n.newest = 1 AND w.written > n.{read_at}",
+        ]
+    return queries
+
+
+def _latest_writes_sql(name: str, spec: TableSpec) -> str:
+    """SQL: per key of the run's rows (`n`), the latest start of a published run that wrote its row or a row
+    belonging to it (empty for a table without `read_at`)."""
+    if spec.read_at is None:
+        return "SELECT NULL AS key, NULL AS written WHERE false"
+    key = spec.primary_key[0]
+    tables = [name, *(other for other, child in load_tables().items() if child.belongs_to == name)]
+    writes = " UNION ALL ".join(
+        f"SELECT {key} AS key, run_id FROM read_parquet('{_files(table)}', union_by_name = true)" for table in tables
+    )
+    return (
+        f"SELECT b.key, max(r.started_at) AS written FROM ({writes}) AS b "
+        f"JOIN read_parquet('{_files('fetch_runs')}', union_by_name = true) AS r USING (run_id) "
+        f"WHERE b.key IN (SELECT {key} FROM n) GROUP BY b.key"
+    )
 
 
 def _equal(columns: list[str]) -> str:

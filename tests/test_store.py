@@ -320,11 +320,12 @@ def test_a_record_read_twice_in_one_page_is_stored_and_counted_once(store):
 
 
 class SpaceGroupsAsSent(Pages):
-    """Pages whose records carry the space group number the source sent (0 for one), as a mapping might pass on."""
+    """Pages whose records carry the space group number the source sent, as a mapping might pass on: 0 for the
+    record 'zero' and for reads of the value -2.0."""
 
     def to_record(self, payload: dict) -> SourceRecord:
         record = super().to_record(payload)
-        record.spacegroup_number = 0 if payload["id"] == "zero" else 225
+        record.spacegroup_number = 0 if payload["id"] == "zero" or payload["value"] == -2.0 else 225
         return record
 
 
@@ -336,6 +337,23 @@ def test_one_record_breaking_a_column_rule_is_quarantined_and_the_run_published(
     assert quarantined["item"].tolist() == ["zero"]
     assert quarantined["reasons"].iloc[0].tolist() == ["spacegroup_number: greater_than_or_equal_to(1.0) failed for 0"]
     assert report.reasons["spacegroup_number: greater_than_or_equal_to(1.0) failed for 0"] == 1
+
+
+@pytest.mark.parametrize(
+    "reads", [[[("x", -2.0)], [("x", -1.0)]], [[("x", -1.0)], [("x", -2.0)]], [[("x", -1.0), ("x", -2.0)]]]
+)
+def test_a_record_read_twice_with_one_read_breaking_a_rule_is_quarantined_whole(store, reads):
+    report = run_ingest(SpaceGroupsAsSent(*reads), store)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (0, 0, 1)
+    assert store.table("materials").empty and store.table("properties").empty
+    assert store.table("quarantine")["item"].tolist() == ["x"]
+
+
+def test_a_record_rejected_at_publish_is_one_quarantine_row_however_often_fetched(store):
+    first = run_ingest(SpaceGroupsAsSent([("x", -1.0), ("zero", -3.0)]), store)
+    second = run_ingest(SpaceGroupsAsSent([("x", -1.0), ("zero", -3.0)]), store)
+    assert first.n_quarantined == second.n_quarantined == 1 and second.n_unchanged == 1
+    assert store.query("SELECT count(*) FROM read_parquet('data/c*/**/quarantine.parquet')").iloc[0, 0] == 1
 
 
 def test_a_value_breaking_a_column_rule_alone_is_quarantined_alone(store):
@@ -370,6 +388,16 @@ class QueryPages(Pages):
             yield page
             if self.interrupted:
                 raise RuntimeError("connection reset")
+
+
+def test_a_resumed_run_keeps_the_values_of_a_newer_run_that_found_the_record_itself_unchanged(store):
+    run_ingest(QueryPages("c", [("x", -1.0)]), store)
+    with pytest.raises(RuntimeError):
+        run_ingest(QueryPages("a", [("x", -3.0)], [("y", -2.0)], interrupted=True), store)
+    newer = run_ingest(QueryPages("b", [("x", -5.0)]), store)  # x's materials row as stored: only its value changed
+    assert newer.n_unchanged == 1
+    run_ingest(QueryPages("a", [("x", -3.0)], [("y", -2.0)]), store, resume=True)
+    assert _energy(store) == [["pages:x", -5.0], ["pages:y", -2.0]]
 
 
 def test_a_run_resumed_after_a_newer_run_read_its_records_does_not_publish_older_reads_over_them(store):
