@@ -121,8 +121,11 @@ def import_(
 def _finish(report: RunReport) -> None:
     """Print a run's validation report; exit 1 if nothing valid was found."""
     verb = "would store" if report.dry_run else "stored"
-    if report.dry_run:
-        typer.echo(f"dry run: {report.request} ({report.n_available} records available); first page mapped:")
+    if report.dry_run and report.status == "complete":
+        typer.echo(f"dry run: every page of run {report.run_id} is staged; --resume would publish:")
+    elif report.dry_run:
+        page = "next page (of the interrupted run)" if report.resumed else "first page"
+        typer.echo(f"dry run: {report.request} ({report.n_available} records available); {page} mapped:")
     unchanged = f"; {report.n_unchanged} records already stored, unchanged" if report.n_unchanged else ""
     typer.echo(
         f"{report.source}: read {report.n_fetched}, {verb} {report.n_stored} records "

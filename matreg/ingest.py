@@ -433,12 +433,15 @@ def _map_page(connector: Connector, items: list[RawItem], run_id: str) -> _PageR
 def _dry_run(connector: Connector, limit: int | None, resumed: RunReport | None) -> RunReport:
     """Fetch and map the next page only (up to `limit` items): the request that would be sent, the total, what would
     be stored. `resumed` is the run a resume would continue: from its cursor (nothing, if all its pages are staged)."""
+    if resumed is not None and resumed.status == "complete":  # a resume would only publish it
+        resumed.dry_run = True
+        return resumed
     report = RunReport("dry-run", connector.attribution.source, datetime.now(timezone.utc), dry_run=True)
-    if resumed is not None and resumed.status == "complete":
-        return report
+    report.resumed = resumed is not None
     first: Page | None = next(iter(connector.pages(resumed.cursor if resumed else None)), None)
     if first is not None:
-        report.add_page(_map_page(connector, first.items[:limit], report.run_id))
+        left = None if limit is None else max(limit - (resumed.n_fetched if resumed else 0), 0)
+        report.add_page(_map_page(connector, first.items[:left], report.run_id))
         report.request, report.n_available = first.request, first.total
     return report
 

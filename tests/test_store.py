@@ -58,6 +58,26 @@ def test_a_dry_run_of_a_resume_previews_the_page_the_resume_would_fetch(store, c
     assert run_ingest(_connector(catalog, ids, page_size=1), store, resume=True).n_stored == 3  # nothing consumed
 
 
+def test_a_dry_run_of_a_resume_maps_only_what_the_limit_leaves(store, catalog):
+    ids = ["C-095", "Al-001", "O-029", "H-064"]
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_connector(catalog, ids, ExplodingJanaf, page_size=2), store, limit=3)  # 2 read, then stopped
+    preview = run_ingest(_connector(catalog, ids, page_size=2), store, dry_run=True, resume=True, limit=3)
+    assert (preview.n_fetched, preview.resumed) == (1, True)
+    assert run_ingest(_connector(catalog, ids, page_size=2), store, resume=True, limit=3).n_fetched == 3
+
+
+def test_a_dry_run_of_a_resume_with_every_page_staged_shows_what_it_would_publish(store, catalog, monkeypatch):
+    ids = ["C-095", "Al-001"]
+    monkeypatch.setattr(Store, "publish_run", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        run_ingest(_connector(catalog, ids), store)
+    monkeypatch.undo()
+    preview = run_ingest(_connector(catalog, ids), store, dry_run=True, resume=True)
+    assert (preview.status, preview.dry_run, preview.n_stored) == ("complete", True, 2)
+    assert store.table("materials").empty and run_ingest(_connector(catalog, ids), store, resume=True).n_stored == 2
+
+
 def test_a_run_is_resumed_only_against_the_server_it_read(store, catalog):
     ids = ["C-095", "Al-001", "O-029"]
     with pytest.raises(RuntimeError, match="connection reset"):
