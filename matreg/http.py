@@ -58,9 +58,11 @@ def error_detail(response: requests.Response, limit: int = 300) -> str:
     """What an error answer says, in one line: JSON:API `errors[].detail` (OPTIMADE), FastAPI `detail` (NOMAD, MP),
     `message`/`error`, or a plain-text body; empty for anything else (HTML error pages)."""
     try:
-        body = orjson.loads(response.content)
+        body = orjson.loads(response.content)  # reading it also hands a streamed response's connection back
     except orjson.JSONDecodeError:
         body = response.text if response.headers.get("Content-Type", "").startswith("text/plain") else ""
+    except (requests.RequestException, RuntimeError):  # the connection broke inside the error body
+        return ""
     if isinstance(body, dict):
         errors = body.get("errors") if isinstance(body.get("errors"), list) else [body]
         body = "; ".join(_error_text(error) for error in errors if isinstance(error, dict))
@@ -165,7 +167,10 @@ class HttpClient:
     def _json(self, response: requests.Response) -> Any:
         """The JSON body of a response requested with stream=True, read whole as it arrives: `.content` reads
         10 kB at a time, which doubles the CPU time of a 250 kB page."""
-        body = b"".join(response.iter_content(chunk_size=None))
+        try:
+            body = b"".join(response.iter_content(chunk_size=None))
+        except requests.RequestException as exc:  # the connection broke inside the body
+            raise SourceError(self.redact(f"{response.request.method} {response.url} failed: {exc}")) from None
         try:
             return orjson.loads(body)  # UTF-8, as JSON APIs send: ten times the json module's speed
         except orjson.JSONDecodeError:
@@ -173,7 +178,7 @@ class HttpClient:
         try:
             return json.loads(body)  # reads a byte order mark and UTF-16/32 too
         except ValueError:
-            text = body[:80].decode("utf-8", errors="replace")
+            text = body.decode(response.encoding or "utf-8", errors="replace")[:80]
             raise SourceError(self.redact(f"not JSON from {response.url}: {text!r}")) from None
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -185,7 +190,8 @@ class HttpClient:
         except requests.RequestException as exc:
             raise SourceError(self.redact(f"{method} {url} failed: {exc}")) from None
         if response.status_code == 404:
-            raise NotFound(self.redact(f"HTTP 404 Not Found: {response.url}"))
+            detail = error_detail(response)
+            raise NotFound(self.redact(f"HTTP 404 Not Found: {response.url}{': ' + detail if detail else ''}"))
         if response.status_code >= 400:
             raise SourceError(self.redact(self._failure(response)))
         return response

@@ -1,8 +1,10 @@
 """The HTTP client: secrets stay out of the cache and error messages; proxies and CA bundle from the environment."""
 
 import shutil
+import socket
 import ssl
 import subprocess
+import threading
 
 import pytest
 from replay import ReplayServer, Reply
@@ -71,6 +73,34 @@ def test_an_error_answer_says_what_the_source_said(status, body, content_type, m
         with pytest.raises(SourceError) as error:
             HttpClient(HttpSettings(retries=1, backoff_s=0)).get(server.url + "page")
     assert str(error.value) == message.format(url=server.url + "page")
+
+
+@pytest.fixture
+def truncating_server():
+    """A server that announces 1000 bytes of JSON, sends 14 and closes the connection, as a dropped link does."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+                connection.sendall(b'{"data": [1, 2')
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    listener.close()
+
+
+def test_a_body_cut_short_is_a_source_error_without_the_key(truncating_server):
+    client = HttpClient(HttpSettings(retries=0), auth_header="X-API-KEY", api_key=SECRET)
+    with pytest.raises(SourceError, match="IncompleteRead") as error:
+        client.get_json(truncating_server + f"page?api_key={SECRET}")
+    assert SECRET not in str(error.value) and "api_key=***" in str(error.value)
 
 
 def test_secret_looking_parameters_are_redacted():
