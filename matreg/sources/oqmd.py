@@ -29,6 +29,7 @@ from pymatgen.symmetry.groups import SpaceGroup
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.fieldmap import FieldMap, load_field_map
+from matreg.formula import parse_formula
 from matreg.http import HttpClient
 from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
@@ -205,13 +206,16 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
     """The OQMD connector for a `matreg fetch` request: formulas, elements, a native filter, or everything.
 
     One query per formula (OQMD's `composition`) and one for the element set, each narrowed by the filter, followed
-    in turn: the records of any of them.
+    in turn: the records of any of them (a formula of exactly the element set is left to the element query, which
+    would read its records a second time).
     """
     if not (request.formulas or request.elements or request.filter or request.everything):
         raise ConfigError("nothing asked of OQMD: give --formula, --elements, --filter (OQMD's language) or --all")
     fields = {"fields": query_fields(load_field_map("oqmd"))}
     narrowed = native_filter([], request.filter)
-    queries = [_query(fields, narrowed, {"composition": formula}) for formula in request.formulas]
+    covered = set(request.elements)  # formulas of exactly these elements: the element query finds them already
+    formulas = [formula for formula in request.formulas if set(parse_formula(formula).elements) != covered]
+    queries = [_query(fields, narrowed, {"composition": formula}) for formula in formulas]
     if request.elements or not request.formulas:
         queries.append(_query(fields, native_filter(request.elements, request.filter), {}))
     return OqmdConnector(source, client, queries, page_size=request.page_size_or(DEFAULT_LIMIT), name=name)
