@@ -18,7 +18,7 @@ from matreg.catalog import load_catalog
 from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
-from matreg.sources.aflow import aflow_structure, entry_url
+from matreg.sources.aflow import aflow_structure, entry_root, entry_url
 from matreg.store import Store
 from matreg.validation import RunStamp, harmonize
 
@@ -262,6 +262,16 @@ def test_ids_elements_and_filters_become_the_aflux_matchbook(store, aflow_catalo
     ]
 
 
+def test_a_limit_cuts_pages_short_unless_formulas_are_checked_here(store, aflow_catalog, aflux):
+    run_ingest(build_connector("aflow", aflow_catalog, FetchRequest(formulas=["CrRuO3"], limit=1)), store, limit=1)
+    run_ingest(build_connector("aflow", aflow_catalog, FetchRequest(elements=["O"], limit=1)), store, limit=1)
+    assert [request.raw_path.split(",$paging")[1] for request in aflux.requests] == [
+        "(1,500),format(json)",
+        "(1,1),format(json)",
+    ]
+    assert sorted(store.table("materials")["formula"]) == ["AcBr3", "CrRuO3"]  # the replay ignores $species
+
+
 def test_selectors_a_matchbook_would_and_are_refused_not_narrowed(aflow_catalog, aflux):
     with pytest.raises(ConfigError, match="aflow cannot combine record ids and --elements: an AFLUX matchbook ANDs"):
         build_connector("aflow", aflow_catalog, FetchRequest(ids=["aflow:fc70fda6652015cb"], elements=["O"]))
@@ -285,6 +295,19 @@ def test_entry_files_come_from_the_catalogs_files_url_else_the_host_the_aurl_nam
     plain = build_connector("aflow", load_catalog(write_catalog(tmp_path / "plain.yaml", aflux.url)), request)
     assert plain.entry_root is None
     assert entry_url("aflowlib.duke.edu:AFLOWDATA/ICSD_WEB/HEX/X", plain.entry_root).startswith("https://aflowlib")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "root"),
+    [
+        ("http://mirror.example.org/aflow/API/aflux/", "http://mirror.example.org/aflow/"),
+        ("http://mirror.example.org:8080/API/aflux/v1.0/", "http://mirror.example.org:8080/"),
+        ("https://aflow.org/API/aflux/v1.0/", None),  # AFLOW's own servers: where each aurl says
+        (None, None),
+    ],
+)
+def test_entry_files_of_a_mirror_come_from_its_root(aflow_catalog, base_url, root):
+    assert entry_root(aflow_catalog.source("aflow"), FetchRequest(base_url=base_url)) == root
 
 
 def test_a_request_for_nothing_is_a_clear_error(aflow_catalog):

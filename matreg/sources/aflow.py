@@ -41,6 +41,8 @@ from matreg.sources.base import Attribution, Page, RawItem, RunInfo, SourceRecor
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import structure_json
 
+PUBLIC_HOSTS = frozenset({"aflow.org", "aflowlib.duke.edu"})  # AFLOW's servers: entries live where aurls say
+AFLUX_PATH = "API/aflux"  # where AFLUX sits below a server's root (https://aflowlib.duke.edu/API/aflux/)
 DEFAULT_PAGE_SIZE = 500
 ENTRY_FILE = "aflowlib.json"
 _ENTRY = "aflowlib.json"  # payload key of an entry file fetched for its structure (not an AFLUX keyword)
@@ -288,7 +290,10 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
         client,
         filters,
         formulas=request.formulas,
-        page_size=request.page_size_or(DEFAULT_PAGE_SIZE),
+        # a formula is checked here, after AFLUX's element-set pages: a page cut to --limit would need many of them
+        page_size=request.page_size or DEFAULT_PAGE_SIZE
+        if request.formulas
+        else request.page_size_or(DEFAULT_PAGE_SIZE),
         structures=bool(request.structures),
         entry_root=entry_root(source, request),
         name=name,
@@ -296,11 +301,13 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
 
 
 def entry_root(source: Source, request: FetchRequest) -> str | None:
-    """Where entry files (aflowlib.json) are fetched from: the catalog's `files_url`, else the server `--base-url`
-    names (a mirror serves both), else None: the host each entry's aurl names."""
+    """Where entry files (aflowlib.json) are fetched from: the catalog's `files_url`, else a mirror's root that
+    `--base-url` names (what precedes its API/aflux/ path), else None: the host each entry's aurl names (also for
+    AFLOW's own servers under any path)."""
     if source.files_url:
         return source.files_url.rstrip("/") + "/"
-    if request.base_url:
-        parts = urlsplit(request.base_url)
-        return f"{parts.scheme}://{parts.netloc}/"
-    return None
+    if not request.base_url or urlsplit(request.base_url).hostname in PUBLIC_HOSTS:
+        return None
+    parts = urlsplit(request.base_url)
+    prefix = parts.path.partition(AFLUX_PATH)[0] if AFLUX_PATH in parts.path else "/"
+    return f"{parts.scheme}://{parts.netloc}{prefix.rstrip('/')}/"
