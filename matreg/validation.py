@@ -309,9 +309,15 @@ def check_attributes(extension: str, frame: pd.DataFrame) -> tuple[pd.DataFrame,
 
 
 def _row_failures(cases: pd.DataFrame) -> list[tuple[Any, str]]:
-    """(row index, reason) of each failed value; column-wide errors and dtype repeats of coercion failures skipped."""
+    """(row index, reason) of each failed value, once per row for a check of whole rows (pandera reports it for
+    every column); column-wide errors and dtype repeats of coercion failures skipped."""
     cases = cases[cases["index"].notna() & ~cases["check"].str.startswith("dtype(")]
-    return [(case.index, _reason(case.column, case.check, case.failure_case)) for case in cases.itertuples()]
+    whole_rows = cases["schema_context"] == "DataFrameSchema"
+    of_rows = cases[whole_rows].drop_duplicates(["index", "check"])
+    failures = [
+        (case.index, _reason(case.column, case.check, case.failure_case)) for case in cases[~whole_rows].itertuples()
+    ]
+    return failures + [(case.index, f"{case.check} failed") for case in of_rows.itertuples()]
 
 
 def _reason(column: str, check: str, value: Any) -> str:

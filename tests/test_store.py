@@ -376,6 +376,19 @@ def test_a_record_rejected_at_publish_is_one_quarantine_row_however_often_fetche
     assert store.query("SELECT count(*) FROM read_parquet('data/c*/**/quarantine.parquet')").iloc[0, 0] == 1
 
 
+def test_a_value_breaking_a_rule_of_whole_rows_gets_that_rule_as_its_one_reason(store):
+    from matreg.ingest import RunReport, _PublishCheck
+
+    run_ingest(Pages([("x", -1.0), ("y", -2.0)]), store)
+    properties = pa.Table.from_pandas(store.table("properties"), schema=arrow_schema("properties"))
+    bad = properties.set_column(2, "value", pa.array([-1.0, -1e9]))  # outside the property's bounds
+    check = _PublishCheck(RunReport("run", "pages", pd.Timestamp.now("UTC"), n_values=2))
+    assert check.admit("properties", bad)["record_id"].to_pylist() == ["pages:x"]
+    assert [row["reasons"] for row in check.withheld()] == [
+        ["value in canonical unit and within the property's bounds failed"]
+    ]
+
+
 def test_a_value_breaking_a_column_rule_alone_is_quarantined_alone(store):
     from matreg.ingest import RunReport, _PublishCheck
 
