@@ -90,6 +90,13 @@ def test_a_run_is_resumed_only_against_the_server_it_read(store, catalog):
     assert run_ingest(_connector(catalog, ids, page_size=1), store, resume=True).n_stored == 3
 
 
+def test_a_resume_with_other_parameters_says_the_interrupted_run_has_other_ones(store, catalog):
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_connector(catalog, ["C-095", "Al-001"], ExplodingJanaf, page_size=1), store)
+    with pytest.raises(StoreError, match="interrupted runs of 'janaf' have other ones: give the same selection"):
+        run_ingest(_connector(catalog, ["C-095"], page_size=1), store, resume=True)
+
+
 def test_a_crash_while_publishing_leaves_no_partial_commit(store, catalog, monkeypatch):
     run_ingest(_connector(catalog, ["H-064"]), store)
     commits_before = sorted(p.name for p in store.data_dir.iterdir())
