@@ -289,19 +289,26 @@ class Store:
         dropped += superseded.get(spec.belongs_to or "", [])
         queries = [f"SELECT file_row_number, 'earlier' AS why, {first_key} AS key FROM n WHERE newest > 1"]
         if dropped:
-            queries.append(f"SELECT file_row_number, 'withheld', {first_key} FROM n WHERE {link} IN (SELECT unnest(?))")
+            queries.append(
+                f"SELECT file_row_number, 'withheld', {first_key} FROM n WHERE {link} IN (SELECT unnest($dropped))"
+            )
         own_keys = f"EXISTS (SELECT 1 FROM n WHERE {_equal(spec.primary_key)})"
+        ctes = [
+            f"n AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
+            "ORDER BY file_row_number DESC) AS newest FROM read_parquet($path, file_row_number = true))",
+            f"s AS ({_latest_rows_sql(name, spec.primary_key, own_keys)})",
+        ]
         with contextlib.closing(self._scan()) as con:
             stored = con.execute(f"SELECT count(*) FROM read_parquet('{_files(name)}', union_by_name = true)")
-            if stored.fetchall()[0][0]:  # else nothing can be unchanged or superseded
-                queries += _stored_comparisons(spec)
-            return con.execute(
-                f"WITH n AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
-                "ORDER BY file_row_number DESC) AS newest FROM read_parquet(?, file_row_number = true)), "
-                f"s AS ({_latest_rows_sql(name, spec.primary_key, own_keys)}), "
-                f"w AS ({_latest_writes_sql(name, spec)}) " + " UNION ALL ".join(queries),
-                [str(path), *([dropped] if dropped else [])],
-            ).fetchnumpy()
+            later = _runs_started_after_reads(con, spec, path) if stored.fetchall()[0][0] else None
+            if later is not None:  # else nothing is stored: nothing can be unchanged or superseded
+                queries += _stored_comparisons(spec, writers=bool(later))
+            if later:
+                ctes.append(f"w AS ({_latest_writes_sql(name, spec)})")
+            parameters = (
+                {"path": str(path)} | ({"dropped": dropped} if dropped else {}) | ({"later": later} if later else {})
+            )
+            return con.execute(f"WITH {', '.join(ctes)} " + " UNION ALL ".join(queries), parameters).fetchnumpy()
 
     def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
         with self.locked():
@@ -442,9 +449,22 @@ def _definitions_digest() -> str:
     return hashlib.sha256(json.dumps([schemas, _view_definitions()], sort_keys=True).encode()).hexdigest()
 
 
-def _stored_comparisons(spec: TableSpec) -> list[str]:
+def _runs_started_after_reads(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path) -> list[str]:
+    """The published runs that started after the run's first read (none for a table without `read_at`): only a
+    resumed run, or one another process published into meanwhile, has any."""
+    if spec.read_at is None:
+        return []
+    found = con.execute(
+        f"SELECT DISTINCT run_id FROM read_parquet('{_files('fetch_runs')}', union_by_name = true) "
+        f"WHERE started_at > (SELECT min({spec.read_at}) FROM read_parquet($path))",
+        {"path": str(path)},
+    )
+    return [row[0] for row in found.fetchall()]
+
+
+def _stored_comparisons(spec: TableSpec, writers: bool) -> list[str]:
     """SQL: the run's last rows (`n`) unchanged against the stored rows (`s`), and those superseded (see
-    `Store._rows_to_drop`; `w`: the latest start of a run that wrote a key's rows)."""
+    `Store._rows_to_drop`; with `writers`, `w`: the latest start of a later run that wrote a key's rows)."""
     key, first_key = _equal(spec.primary_key), spec.primary_key[0]
     same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
     queries = [
@@ -455,17 +475,18 @@ def _stored_comparisons(spec: TableSpec) -> list[str]:
         queries += [
             f"SELECT n.file_row_number, 'superseded', n.{first_key} FROM n JOIN s ON {key} "
             f"WHERE n.newest = 1 AND s.{read_at} > n.{read_at}",
-            f"SELECT n.file_row_number, 'superseded', n.{first_key} FROM n JOIN w ON w.key = n.{first_key} "
-            f"WHERE n.newest = 1 AND w.written > n.{read_at}",
         ]
+    if spec.read_at is not None and writers:
+        queries.append(
+            f"SELECT n.file_row_number, 'superseded', n.{first_key} FROM n JOIN w ON w.key = n.{first_key} "
+            f"WHERE n.newest = 1 AND w.written > n.{spec.read_at}"
+        )
     return queries
 
 
 def _latest_writes_sql(name: str, spec: TableSpec) -> str:
-    """SQL: per key of the run's rows (`n`), the latest start of a published run that wrote its row or a row
-    belonging to it (empty for a table without `read_at`)."""
-    if spec.read_at is None:
-        return "SELECT NULL AS key, NULL AS written WHERE false"
+    """SQL: per key of the run's rows (`n`), the latest start of a later run (`$later`) that wrote its row or a row
+    belonging to it."""
     key = spec.primary_key[0]
     tables = [name, *(other for other, child in load_tables().items() if child.belongs_to == name)]
     writes = " UNION ALL ".join(
@@ -474,7 +495,7 @@ def _latest_writes_sql(name: str, spec: TableSpec) -> str:
     return (
         f"SELECT b.key, max(r.started_at) AS written FROM ({writes}) AS b "
         f"JOIN read_parquet('{_files('fetch_runs')}', union_by_name = true) AS r USING (run_id) "
-        f"WHERE b.key IN (SELECT {key} FROM n) GROUP BY b.key"
+        f"WHERE b.run_id IN (SELECT unnest($later)) AND b.key IN (SELECT {key} FROM n) GROUP BY b.key"
     )
 
 
