@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import pandas as pd
 import typer
@@ -37,7 +37,7 @@ def reports_errors(command: Callable) -> Callable:
     return wrapper
 
 
-FormatOpt = Annotated[str, typer.Option("--format", help="table, csv or json.")]
+FormatOpt = Annotated[Literal["table", "csv", "json"], typer.Option("--format", help="table, csv or json.")]
 
 
 def echo_frame(frame: pd.DataFrame, fmt: str, empty: str, max_colwidth: int = 60) -> None:
@@ -45,7 +45,7 @@ def echo_frame(frame: pd.DataFrame, fmt: str, empty: str, max_colwidth: int = 60
     if fmt == "csv":
         typer.echo(frame.to_csv(index=False), nl=False)
     elif fmt == "json":
-        typer.echo(frame.to_json(orient="records", date_format="iso"))
+        typer.echo(frame.to_json(orient="records", date_format="iso", date_unit="us"))
     elif frame.empty:
         typer.echo(empty)
     else:

@@ -32,6 +32,18 @@ def test_provenance_query_answers_from_the_duckdb_file(filled):
     assert json.loads(result.stdout) == [{"provenance": "experimental", "n": 44}]
 
 
+@pytest.mark.parametrize("command", [["sql", "select 1 as a"], ["conflicts", "band_gap"]])
+def test_an_unknown_output_format_is_refused(filled, command):
+    result = filled(*command, "--format", "parquet")
+    said = " ".join(result.output.replace("│", " ").split())  # typer draws the error in a box
+    assert result.exit_code == 2 and "'parquet' is not one of 'table', 'csv', 'json'" in said
+
+
+def test_json_output_keeps_timestamps_to_the_microsecond(filled):
+    result = filled("sql", "select timestamptz '2026-12-03 09:52:20.711040+00' as at", "--format", "json")
+    assert json.loads(result.stdout) == [{"at": "2026-12-03T09:52:20.711040Z"}]
+
+
 def test_sql_prints_integer_columns_with_gaps(filled):
     result = filled("sql", "select source_id, nsites, spacegroup_number from materials order by source_id limit 2")
     assert result.exit_code == 0, result.stderr
