@@ -164,6 +164,14 @@ def test_a_quarantined_lab_row_with_an_unknown_unit_is_corrected_and_readmitted(
     assert check_store_tables({name: filled.table(name) for name in load_tables()}) == []
 
 
+def test_a_readmitted_value_is_named_by_the_method_it_is_stored_with(filled):
+    method = filled.query("SELECT DISTINCT method FROM properties WHERE source = 'demo-lab-bandgaps'").iloc[0, 0]
+    decide(filled, "readmit", "notebook says 3.3", quarantine_id=quarantined(filled, "line 34"),
+           property="band_gap", method=method, value=3.3)  # fmt: skip
+    stored = filled.query("SELECT value, method FROM properties WHERE record_id = 'demo-lab-bandgaps:bad-number'")
+    assert stored.values.tolist() == [[3.3, method]]
+
+
 def test_a_non_numeric_value_and_an_out_of_bounds_one_are_readmitted_with_corrected_values(filled):
     decide(filled, "readmit", "notebook says 3.3", quarantine_id=quarantined(filled, "line 34"), value=3.3)
     decide(filled, "readmit", "sign lost, and it was meV", quarantine_id=quarantined(filled, "line 35"),

@@ -272,7 +272,7 @@ def _readmit(
     else:
         record, attribution = _value_record(store, row, raw)
         extension = None  # the attributes of a value's record are stored already
-    record.values, index = _corrected(record, attribution.source, property, method, value, unit)
+    record.values, index = _corrected(record, attribution, property, method, value, unit)
     canonical = _harmonized(row, record, attribution, stamp)
     tables = _new_rows(store, row, canonical, whole)
     if extension is not None:  # a lab row of a dataset with sample metadata: checked and stored as the import does
@@ -360,14 +360,23 @@ def _attribute_rows(
 
 
 def _corrected(
-    record: SourceRecord, source: str, property: str | None, method: str | None, value: float | None, unit: str | None
+    record: SourceRecord,
+    attribution: Attribution,
+    property: str | None,
+    method: str | None,
+    value: float | None,
+    unit: str | None,
 ) -> tuple[list[RawValue], int | None]:
-    """The record's raw values with the named one's value and unit replaced, and that value's index."""
+    """The record's raw values with the named one's value and unit replaced, and that value's index.
+
+    A value is named by its canonical property and the method it is stored with (its own, else the record's or
+    the source's)."""
     vocabulary = load_vocabulary()
     matches = [
         index
         for index, raw in enumerate(record.values)
-        if property in (None, vocabulary.resolve(raw.property, source)) and method in (None, raw.method)
+        if property in (None, vocabulary.resolve(raw.property, attribution.source))
+        and method in (None, raw.method or record.method or attribution.method)
     ]
     if len(matches) != 1:
         if value is None and unit is None and property is None:
