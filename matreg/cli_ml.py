@@ -31,8 +31,9 @@ def train_command(
         typer.Option("--threads", min=1, help="CPU threads for torch (1 avoids oversubscription on busy hosts)."),
     ] = None,
     split: Annotated[
-        str, typer.Option("--split", help="For a dataset: random, composition, chemsys, provenance, predefined.")
-    ] = "random",
+        str | None,
+        typer.Option("--split", help="For a dataset: random (default), composition, chemsys, provenance, predefined."),
+    ] = None,
     assignment: Annotated[Path | None, typer.Option("--assignment", help="For --split predefined.")] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Run directory (default: runs/<name>-<model>-s<seed>-<time>).")

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 from pymatgen.core import Structure  # noqa: E402
 
 from matreg.catalog import Catalog, Dataset  # noqa: E402
-from matreg.errors import MatregError  # noqa: E402
+from matreg.errors import ConfigError, MatregError  # noqa: E402
 from matreg.ingest import run_ingest  # noqa: E402
 from matreg.ml.dataset import export_torch  # noqa: E402
 from matreg.ml.predict import predict  # noqa: E402
@@ -218,6 +218,12 @@ def test_train_takes_an_export_directory_or_exports_a_catalog_dataset_into_the_r
     meta = json.loads((export / "meta.json").read_text())
     assert export == tmp_path / "run" / "export" and meta["split"]["method"] == "composition"
     assert meta["split"]["leakage"]["formula"]["in_train_or_val"] == 0
+
+
+def test_an_export_directory_keeps_its_split_and_naming_another_is_refused(oqmd_export, tmp_path):
+    store, catalog = Store(oqmd_export.parent / "store"), _catalog("oqmd-dhf", "oqmd-dhf")
+    with pytest.raises(ConfigError, match="is an export: its split was made by `matreg export`"):
+        resolve_export(oqmd_export, store, catalog, tmp_path / "run", split="chemsys")
 
 
 def test_an_unknown_training_setting_is_refused(oqmd_export, tmp_path):

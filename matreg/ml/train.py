@@ -28,7 +28,7 @@ import pandas as pd
 
 from matreg import __version__
 from matreg.catalog import Catalog
-from matreg.errors import MatregError
+from matreg.errors import ConfigError, MatregError
 from matreg.ml import INSTALL_HINT
 
 try:
@@ -281,14 +281,19 @@ def resolve_export(
     catalog: Catalog,
     run_dir: Path,
     target: str | None = None,
-    split: str = "random",
+    split: str | None = None,
     seed: int = 0,
     assignment: Path | None = None,
 ) -> Path:
-    """`source` if it is an export directory, else a new torch export of the catalog dataset `source` in RUN/export."""
+    """`source` if it is an export directory, else a new torch export of the catalog dataset `source` in RUN/export
+    (split by `split`, default random). An export directory keeps its own split: naming another is an error."""
     if (Path(source) / "meta.json").is_file():
+        if split is not None or assignment is not None:
+            raise ConfigError(
+                f"{source} is an export: its split was made by `matreg export` (export again to change it)"
+            )
         return Path(source)
-    export_torch(store, catalog, str(source), run_dir / "export", split, seed, assignment, target)
+    export_torch(store, catalog, str(source), run_dir / "export", split or "random", seed, assignment, target)
     return run_dir / "export"
 
 
