@@ -124,7 +124,8 @@ def _finish(report: RunReport) -> None:
     if report.dry_run and report.status == "complete":
         typer.echo(f"dry run: every page of run {report.run_id} is staged; --resume would publish:")
     elif report.dry_run:
-        page = "next page (of the interrupted run)" if report.resumed else "first page"
+        every = report.n_available is not None and report.n_fetched >= report.n_available
+        page = "next page (of the interrupted run)" if report.resumed else "every record" if every else "first page"
         typer.echo(f"dry run: {report.request} ({report.n_available} records available); {page} mapped:")
     unchanged = f"; {report.n_unchanged} records already stored, unchanged" if report.n_unchanged else ""
     typer.echo(

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from matreg import __version__
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError
 from matreg.http import redact_params
 from matreg.schema import arrow_schema, load_tables, table_spec
-from matreg.sources.base import Connector, Page, RawItem, RunInfo, SourceRecord
+from matreg.sources.base import Connector, RawItem, RunInfo, SourceRecord
 from matreg.store import Store
 from matreg.validation import (
     Rejection,
@@ -433,18 +434,20 @@ def _map_page(connector: Connector, items: list[RawItem], run_id: str) -> _PageR
 
 
 def _dry_run(connector: Connector, limit: int | None, resumed: RunReport | None) -> RunReport:
-    """Fetch and map the next page only (up to `limit` items): the request that would be sent, the total, what would
-    be stored. `resumed` is the run a resume would continue: from its cursor (nothing, if all its pages are staged)."""
+    """Fetch and map the next page (every page of a local file; up to `limit` items): the request that would be
+    sent, the total, what would be stored. `resumed` is the run a resume would continue: from its cursor (nothing,
+    if all its pages are staged)."""
     if resumed is not None and resumed.status == "complete":  # a resume would only publish it
         resumed.dry_run = True
         return resumed
     report = RunReport("dry-run", connector.attribution.source, datetime.now(timezone.utc), dry_run=True)
     report.resumed = resumed is not None
-    first: Page | None = next(iter(connector.pages(resumed.cursor if resumed else None)), None)
-    if first is not None:
-        left = None if limit is None else max(limit - (resumed.n_fetched if resumed else 0), 0)
-        report.add_page(_map_page(connector, first.items[:left], report.run_id))
-        report.request, report.n_available = first.request, first.total
+    pages = islice(connector.pages(resumed.cursor if resumed else None), connector.preview_pages)
+    for number, page in enumerate(pages):
+        left = None if limit is None else max(limit - (resumed.n_fetched if resumed else 0) - report.n_fetched, 0)
+        report.add_page(_map_page(connector, page.items[:left], report.run_id))
+        if number == 0:
+            report.request, report.n_available = page.request, page.total
     return report
 
 

@@ -32,6 +32,13 @@ def test_sample_file_stores_good_rows_and_quarantines_bad_ones_with_reasons(stor
     }
 
 
+def test_a_dry_run_of_an_import_checks_every_page_of_the_file(store):
+    connector = LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml"), page_size=10)
+    report = run_ingest(connector, store, dry_run=True)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (35, 30, 5)  # the bad rows are on page 4
+    assert not store.exists()
+
+
 def test_values_given_in_mev_are_harmonized_to_ev_and_keep_the_original(store):
     import_file(store, LAB_EXAMPLE / "bandgaps.csv", LAB_EXAMPLE / "mapping.yaml")
     row = store.query(

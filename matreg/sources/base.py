@@ -113,6 +113,7 @@ class Connector(ABC):
 
     attribution: Attribution
     extension: str | None = None  # the schema extension (schemas/extensions/) its records' attributes follow
+    preview_pages: int | None = 1  # pages a dry run maps: one of a remote source, every one (None) of a local file
 
     @abstractmethod
     def run_info(self) -> RunInfo:

@@ -130,6 +130,8 @@ def read_rows(path: Path, sheet: str | int = 0) -> pd.DataFrame:
 class LabConnector(Connector):
     """Rows of a lab file, one raw item per row, mapped by a LabMapping."""
 
+    preview_pages = None  # a dry run checks every row of the file
+
     def __init__(self, path: Path, mapping: LabMapping, *, page_size: int = 1000) -> None:
         self._map_by(path, mapping)
         self.page_size = page_size
