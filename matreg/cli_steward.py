@@ -123,7 +123,8 @@ def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> No
     if entries.empty:
         typer.echo(f"no curation entries for {record_id}")
         return
-    columns = ["entry_id", "steward", "action", "property", "temperature_K", "value", "unit", "reason"]
+    columns = ["entry_id", "steward", "action", "property", "method", "temperature_K", "pressure_Pa", "value", "unit"]
+    columns.append("reason")  # entries on values of one property that differ in method or conditions stay apart
     typer.echo(entries[columns].to_string(index=False, na_rep="", max_colwidth=60))
 
 

@@ -20,6 +20,11 @@ def test_review_decisions_are_logged_and_history_lists_them(filled):
     history = filled("history", "demo-lab-bandgaps:bad-unit")
     assert history.exit_code == 0 and "readmit" in history.stdout and "'elektronvolt' is eV" in history.stdout
     assert "superseded" in filled("history", "janaf:H-064").stdout
+    flag = ["review", "flag", "janaf:C-095", "-p", "heat_capacity_cp", "--temperature", "298.15", "--reason", "odd"]
+    assert filled(*flag).exit_code == 0, "flag"
+    header, row = filled("history", "janaf:C-095").stdout.splitlines()[:2]
+    assert header.split()[3:7] == ["property", "method", "temperature_K", "pressure_Pa"]
+    assert "NIST-JANAF critical evaluation" in row and "100000.0" in row  # the value's method and pressure
 
 
 def test_a_refused_decision_is_a_one_line_error(filled):
