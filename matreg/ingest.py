@@ -30,7 +30,7 @@ from matreg.errors import FormulaError, MatregError, RecordError, StoreError
 from matreg.http import redact_params
 from matreg.schema import arrow_schema, load_tables, table_spec
 from matreg.sources.base import Connector, RawItem, RunInfo, SourceRecord
-from matreg.store import Store
+from matreg.store import Dropped, Store
 from matreg.validation import (
     Rejection,
     RunStamp,
@@ -79,10 +79,12 @@ class RunReport:
     dry_run: bool = False
     resumed: bool = False
 
-    def finish(self, run_row: dict[str, Any], unchanged: dict[str, int]) -> dict[str, Any]:
-        """The run's fetch_runs row as published: its counts after the publishing check (`_PublishCheck`), with how
-        many valid records were already stored unchanged."""
-        self.n_unchanged = unchanged.get("materials", 0)
+    def finish(self, run_row: dict[str, Any], dropped: dict[str, Dropped]) -> dict[str, Any]:
+        """The run's fetch_runs row as published: its counts after the publishing check (`_PublishCheck`, and the
+        reads of refused records the store dropped), with how many valid records were stored already unchanged."""
+        self.n_stored -= dropped["materials"].withheld
+        self.n_values -= dropped["properties"].withheld
+        self.n_unchanged = dropped["materials"].unchanged
         counts = {"n_stored": self.n_stored, "n_values": self.n_values, "n_quarantined": self.n_quarantined}
         return {**run_row, **counts, "n_unchanged": self.n_unchanged}
 

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from itertools import chain
 from pathlib import Path
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 import duckdb
 import filelock
@@ -63,7 +63,14 @@ class PublishCheck(Protocol):
         them) is published, whichever batch they came in."""
 
 
-RunFinisher = Callable[[dict, dict[str, int]], dict]  # (last staged fetch_runs row, unchanged rows) -> row to publish
+class Dropped(NamedTuple):
+    """The rows of one table that publishing a run did not write: unchanged (as stored), withheld (by the check)."""
+
+    unchanged: int = 0
+    withheld: int = 0
+
+
+RunFinisher = Callable[[dict, dict[str, Dropped]], dict]  # (last staged fetch_runs row, dropped rows) -> row
 
 
 class Store:
@@ -130,11 +137,11 @@ class Store:
     def publish_run(self, run_id: str, check: PublishCheck, finish: RunFinisher) -> str:
         """Make a staged run visible at once: one Parquet file per table, each batch through `check.admit` first.
 
-        Rows identical to the stored row with their key (stamp columns aside) are not written again, nor are rows the
-        store holds from a later read (`_rows_to_drop`). The rows the check withholds are published in the quarantine
-        table as `check.withheld()` gives them. A check that raises refuses the run: nothing is then published and
-        the run stays staged.
-        The run's fetch_runs row is its last staged one, as `finish(row, unchanged rows per table)` completes it.
+        Rows identical to the stored row with their key (stamp columns aside) are not written again, nor are records
+        the store holds from a later read (`_drop_rows`). The rows the check withholds are published in the
+        quarantine table as `check.withheld()` gives them. A check that raises refuses the run: nothing is then
+        published and the run stays staged.
+        The run's fetch_runs row is its last staged one, as `finish(row, dropped rows per table)` completes it.
         Returns the commit name.
         """
         self.ensure()
@@ -142,7 +149,7 @@ class Store:
         journal.close()
         build = self._new_tmp_dir()
         try:
-            (run_row, sizes), unchanged, superseded = journal.committed(), {}, {}
+            run_row, sizes = journal.committed()
             if run_row is None:
                 raise StoreError(f"run {run_id} has no staged page to publish")
             for name in _publishing_order():
@@ -151,10 +158,9 @@ class Store:
                     pages = chain(pages, [self._to_arrow(name, check.withheld())])
                 self._compact(pages, name, build / f"{name}.parquet", check)
             withheld = check.withheld_keys()
-            for name in _publishing_order():
-                path = build / f"{name}.parquet"
-                unchanged[name], superseded[name] = self._drop_unchanged(name, path, superseded, withheld)
-            published = self._to_arrow("fetch_runs", [finish(run_row, unchanged)])
+            superseded = {name: self._superseded(name, build / f"{name}.parquet") for name in _publishing_order()}
+            dropped = {name: self._drop_rows(name, build, superseded, withheld) for name in _dropping_order()}
+            published = self._to_arrow("fetch_runs", [finish(run_row, dropped)])
             self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
             with self.locked():
                 final = self.data_dir / f"c{self._next_sequence():08d}"
@@ -253,62 +259,81 @@ class Store:
             if writer is not None:
                 writer.close()
 
-    def _drop_unchanged(
-        self, name: str, path: Path, superseded: dict[str, list], withheld: dict[str, list]
-    ) -> tuple[int, list]:
-        """Rewrite a run's Parquet file of one table without the rows it need not write; how many of them are
-        unchanged, and the keys of those superseded.
+    def _superseded(self, name: str, path: Path) -> list:
+        """Keys of the run's rows of a table with `read_at` that the store holds from a later read of the source (a
+        run resumed after a newer run fetched the same records); none for other tables."""
+        spec = table_spec(name)
+        if spec.read_at is None or not path.exists():
+            return []
+        with contextlib.closing(self._scan()) as con:
+            if not self._stores_rows(con, name):
+                return []
+            found = con.execute(
+                f"WITH {_run_rows_sql(spec)}, s AS ({_stored_rows_of_run_sql(name, spec)}) "
+                f"SELECT n.{spec.primary_key[0]} FROM n JOIN s ON {_equal(spec.primary_key)} "
+                f"WHERE n.newest = 1 AND s.{spec.read_at} > n.{spec.read_at}",
+                {"path": str(path)},
+            )
+            return [row[0] for row in found.fetchall()]
 
-        A row is unchanged when the stored row with its key has the same content (stamp columns aside); only the
-        run's last row of a key is compared, earlier ones (which the views would never show) are dropped with it.
-        A row of a table with `read_at` is superseded when the store holds its key from a later read (see
-        `_rows_to_drop`); the rows that belong to a superseded or withheld row (`belongs_to`) go with it. One DuckDB
-        query per table finds them; the file is then rewritten a row group at a time.
+    def _drop_rows(self, name: str, build: Path, superseded: dict[str, list], withheld: dict[str, list]) -> Dropped:
+        """Rewrite a run's Parquet file of one table without the rows it need not write.
+
+        Not written: a key's earlier rows of the run (the views would never show them); rows of withheld keys
+        (`check.withheld_keys`) and of superseded ones (`_superseded`), with the rows that belong to them
+        (`belongs_to`); rows unchanged, i.e. the stored row with the key has the same content (stamp columns aside),
+        except a row that others belong to when the run writes any of those: a record whose values changed is
+        written whole, so its `read_at` says when a value was last read. One DuckDB query per table finds them; the
+        file is then rewritten a row group at a time.
         """
+        path = build / f"{name}.parquet"
         if not path.exists():
-            return 0, []
-        found = self._rows_to_drop(name, path, superseded, withheld)
-        if len(found["file_row_number"]):
-            _rewrite_without(path, numpy.unique(found["file_row_number"]), arrow_schema(name))
-        return int((found["why"] == "unchanged").sum()), found["key"][found["why"] == "superseded"].tolist()
+            return Dropped()
+        found = self._rows_to_drop(name, path, build, superseded, withheld)
+        positions, why = found["file_row_number"], found["why"]
+        if len(positions):
+            _rewrite_without(path, numpy.unique(positions), arrow_schema(name))
+        not_unchanged = set(positions[why != "unchanged"].tolist())
+        unchanged = len(set(positions[why == "unchanged"].tolist()) - not_unchanged)
+        return Dropped(unchanged=unchanged, withheld=len(set(positions[why == "withheld"].tolist())))
 
     def _rows_to_drop(
-        self, name: str, path: Path, superseded: dict[str, list], withheld: dict[str, list]
+        self, name: str, path: Path, build: Path, superseded: dict[str, list], withheld: dict[str, list]
     ) -> dict[str, numpy.ndarray]:
-        """Positions of the rows a run need not write, why ('earlier', 'withheld', 'unchanged', 'superseded'), and
-        the first column of their key (a table others belong to has a one-column key).
-
-        Superseded: the stored row with the key was read later than the run's row (`read_at`), or a run that started
-        after the run's row was read wrote the key's row or a row belonging to it (a newer run that found the row
-        itself unchanged still wrote changed values): a run resumed after newer runs keeps their values.
-        """
+        """Positions of the rows a run need not write and why ('earlier', 'withheld', 'superseded', 'unchanged')."""
         spec = table_spec(name)
-        first_key = spec.primary_key[0]
-        link = table_spec(spec.belongs_to).primary_key[0] if spec.belongs_to else first_key
-        dropped = [*withheld.get(name, []), *withheld.get(spec.belongs_to or "", [])]
-        dropped += superseded.get(spec.belongs_to or "", [])
-        queries = [f"SELECT file_row_number, 'earlier' AS why, {first_key} AS key FROM n WHERE newest > 1"]
-        if dropped:
-            queries.append(
-                f"SELECT file_row_number, 'withheld', {first_key} FROM n WHERE {link} IN (SELECT unnest($dropped))"
-            )
-        own_keys = f"EXISTS (SELECT 1 FROM n WHERE {_equal(spec.primary_key)})"
-        ctes = [
-            f"n AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
-            "ORDER BY file_row_number DESC) AS newest FROM read_parquet($path, file_row_number = true))",
-            f"s AS ({_latest_rows_sql(name, spec.primary_key, own_keys)})",
-        ]
+        link = table_spec(spec.belongs_to).primary_key[0] if spec.belongs_to else spec.primary_key[0]
+        owner = spec.belongs_to or ""
+        parameters: dict[str, Any] = {"path": str(path)}
+        queries = ["SELECT file_row_number, 'earlier' AS why FROM n WHERE newest > 1"]
+        for why, keys in (("withheld", [*withheld.get(name, []), *withheld.get(owner, [])]),
+                          ("superseded", [*superseded.get(name, []), *superseded.get(owner, [])])):  # fmt: skip
+            if keys:
+                parameters[why] = keys
+                queries.append(f"SELECT file_row_number, '{why}' FROM n WHERE {link} IN (SELECT unnest(${why}))")
         with contextlib.closing(self._scan()) as con:
-            stored = con.execute(f"SELECT count(*) FROM read_parquet('{_files(name)}', union_by_name = true)")
-            later = _runs_started_after_reads(con, spec, path) if stored.fetchall()[0][0] else None
-            if later is not None:  # else nothing is stored: nothing can be unchanged or superseded
-                queries += _stored_comparisons(spec, writers=bool(later))
-            if later:
-                ctes.append(f"w AS ({_latest_writes_sql(name, spec)})")
-            parameters = (
-                {"path": str(path)} | ({"dropped": dropped} if dropped else {}) | ({"later": later} if later else {})
-            )
-            return con.execute(f"WITH {', '.join(ctes)} " + " UNION ALL ".join(queries), parameters).fetchnumpy()
+            if self._stores_rows(con, name):  # else nothing can be unchanged
+                same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
+                written = [
+                    str(build / f"{child}.parquet")
+                    for child in _children(name)
+                    if (build / f"{child}.parquet").exists()
+                ]
+                if written:
+                    parameters["written"] = written
+                    same += f" AND n.{link} NOT IN (SELECT {link} FROM read_parquet($written, union_by_name = true))"
+                queries.append(
+                    f"SELECT n.file_row_number, 'unchanged' FROM n JOIN s ON {_equal(spec.primary_key)} "
+                    f"WHERE n.newest = 1 AND {same}"
+                )
+            sql = f"WITH {_run_rows_sql(spec)}, s AS ({_stored_rows_of_run_sql(name, spec)}) "
+            return con.execute(sql + " UNION ALL ".join(queries), parameters).fetchnumpy()
+
+    @staticmethod
+    def _stores_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+        """True when some commit holds rows of the table."""
+        stored = con.execute(f"SELECT count(*) FROM read_parquet('{_files(name)}', union_by_name = true)")
+        return bool(stored.fetchall()[0][0])
 
     def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
         with self.locked():
@@ -449,54 +474,28 @@ def _definitions_digest() -> str:
     return hashlib.sha256(json.dumps([schemas, _view_definitions()], sort_keys=True).encode()).hexdigest()
 
 
-def _runs_started_after_reads(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path) -> list[str]:
-    """The published runs that started after the run's first read (none for a table without `read_at`): only a
-    resumed run, or one another process published into meanwhile, has any."""
-    if spec.read_at is None:
-        return []
-    found = con.execute(
-        f"SELECT DISTINCT run_id FROM read_parquet('{_files('fetch_runs')}', union_by_name = true) "
-        f"WHERE started_at > (SELECT min({spec.read_at}) FROM read_parquet($path))",
-        {"path": str(path)},
-    )
-    return [row[0] for row in found.fetchall()]
-
-
-def _stored_comparisons(spec: TableSpec, writers: bool) -> list[str]:
-    """SQL: the run's last rows (`n`) unchanged against the stored rows (`s`), and those superseded (see
-    `Store._rows_to_drop`; with `writers`, `w`: the latest start of a later run that wrote a key's rows)."""
-    key, first_key = _equal(spec.primary_key), spec.primary_key[0]
-    same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
-    queries = [
-        f"SELECT n.file_row_number, 'unchanged', n.{first_key} FROM n JOIN s ON {key} WHERE n.newest = 1 AND {same}"
-    ]
-    if spec.read_at is not None:
-        read_at = spec.read_at
-        queries += [
-            f"SELECT n.file_row_number, 'superseded', n.{first_key} FROM n JOIN s ON {key} "
-            f"WHERE n.newest = 1 AND s.{read_at} > n.{read_at}",
-        ]
-    if spec.read_at is not None and writers:
-        queries.append(
-            f"SELECT n.file_row_number, 'superseded', n.{first_key} FROM n JOIN w ON w.key = n.{first_key} "
-            f"WHERE n.newest = 1 AND w.written > n.{spec.read_at}"
-        )
-    return queries
-
-
-def _latest_writes_sql(name: str, spec: TableSpec) -> str:
-    """SQL: per key of the run's rows (`n`), the latest start of a later run (`$later`) that wrote its row or a row
-    belonging to it."""
-    key = spec.primary_key[0]
-    tables = [name, *(other for other, child in load_tables().items() if child.belongs_to == name)]
-    writes = " UNION ALL ".join(
-        f"SELECT {key} AS key, run_id FROM read_parquet('{_files(table)}', union_by_name = true)" for table in tables
-    )
+def _run_rows_sql(spec: TableSpec) -> str:
+    """SQL: the run's rows of a table (`n`, from the file `$path`), each ranked among the rows of its key (newest 1)."""
     return (
-        f"SELECT b.key, max(r.started_at) AS written FROM ({writes}) AS b "
-        f"JOIN read_parquet('{_files('fetch_runs')}', union_by_name = true) AS r USING (run_id) "
-        f"WHERE b.run_id IN (SELECT unnest($later)) AND b.key IN (SELECT {key} FROM n) GROUP BY b.key"
+        f"n AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
+        "ORDER BY file_row_number DESC) AS newest FROM read_parquet($path, file_row_number = true))"
     )
+
+
+def _stored_rows_of_run_sql(name: str, spec: TableSpec) -> str:
+    """SQL: the stored rows (`s`) of the keys of the run's rows (`n`)."""
+    return _latest_rows_sql(name, spec.primary_key, f"EXISTS (SELECT 1 FROM n WHERE {_equal(spec.primary_key)})")
+
+
+def _children(name: str) -> list[str]:
+    """The tables whose rows belong to rows of `name`."""
+    return [child for child, spec in load_tables().items() if spec.belongs_to == name]
+
+
+def _dropping_order() -> list[str]:
+    """The tables of a run as their unwritten rows are dropped: those that belong to others first (a row others
+    belong to is written when any of theirs is)."""
+    return sorted(_publishing_order(), key=lambda name: table_spec(name).belongs_to is None)
 
 
 def _equal(columns: list[str]) -> str:

@@ -100,7 +100,9 @@ def test_reimporting_an_edited_file_writes_only_the_changed_value(store, tmp_pat
     first = import_file(store, data, mapping)
     data.write_text("formula,dHf,Cp\nH2O,-285.83,75.351\nAl2O3,-1675.692,79.1\n", encoding="utf-8")
     second = import_file(store, data, mapping)
-    assert (second.n_stored, second.n_unchanged) == (2, 2)  # the material rows are as they were
+    assert (second.n_stored, second.n_unchanged) == (2, 1)  # H2O as it was; Al2O3's changed value: written whole
+    materials = store.query("SELECT formula, run_id FROM materials ORDER BY formula").values.tolist()
+    assert materials == [["Al2O3", second.run_id], ["H2O", first.run_id]]
     rows = store.query("SELECT record_id, property, value, run_id FROM properties ORDER BY record_id, property")
     by_run = rows.groupby("run_id")["property"].apply(sorted).to_dict()
     assert by_run == {

@@ -336,7 +336,8 @@ def test_only_a_runs_last_row_of_a_key_is_compared_with_the_stored_one(store):
     assert back.n_unchanged == 2 and set(store.table("properties")["run_id"]) == {first.run_id}
     later = run_ingest(Pages([("x", -1.0)], [("x", -3.0)]), store)
     assert _energy(store) == [["pages:x", -3.0], ["pages:y", -2.0]]
-    assert later.n_unchanged == 1  # x's material row is as stored: only its value changed
+    assert later.n_unchanged == 0  # only x's value changed, but a record with a changed value is written whole
+    assert store.query("SELECT run_id FROM materials WHERE record_id = 'pages:x'").iloc[0, 0] == later.run_id
 
 
 def test_a_record_read_twice_in_one_page_is_stored_and_counted_once(store):
@@ -374,6 +375,14 @@ def test_a_record_read_twice_with_one_read_breaking_a_rule_is_quarantined_whole(
     assert (report.n_stored, report.n_values, report.n_quarantined) == (0, 0, 1)
     assert store.table("materials").empty and store.table("properties").empty
     assert store.table("quarantine")["item"].tolist() == ["x"]
+
+
+def test_a_record_refused_at_publish_is_counted_out_whichever_batch_its_other_read_is_in(store, monkeypatch):
+    run_ingest(Pages([("x", -1.0)]), store)
+    monkeypatch.setattr("matreg.store.PUBLISH_BATCH_BYTES", 1)  # every page its own batch
+    report = run_ingest(SpaceGroupsAsSent([("x", -1.0)], [("x", -2.0)]), store)
+    assert (report.n_stored, report.n_values, report.n_unchanged, report.n_quarantined) == (0, 0, 0, 1)
+    assert _energy(store) == [["pages:x", -1.0]]  # the stored read stays
 
 
 def test_a_record_rejected_at_publish_is_one_quarantine_row_however_often_fetched(store):
@@ -430,14 +439,24 @@ class QueryPages(Pages):
                 raise RuntimeError("connection reset")
 
 
-def test_a_resumed_run_keeps_the_values_of_a_newer_run_that_found_the_record_itself_unchanged(store):
+def test_a_resumed_run_keeps_the_values_of_a_newer_run_that_changed_only_values(store):
     run_ingest(QueryPages("c", [("x", -1.0)]), store)
     with pytest.raises(RuntimeError):
         run_ingest(QueryPages("a", [("x", -3.0)], [("y", -2.0)], interrupted=True), store)
-    newer = run_ingest(QueryPages("b", [("x", -5.0)]), store)  # x's materials row as stored: only its value changed
-    assert newer.n_unchanged == 1
+    run_ingest(QueryPages("b", [("x", -5.0)]), store)  # x's materials row as stored: only its value changed
     run_ingest(QueryPages("a", [("x", -3.0)], [("y", -2.0)]), store, resume=True)
     assert _energy(store) == [["pages:x", -5.0], ["pages:y", -2.0]]
+
+
+def test_a_resumed_run_keeps_the_values_of_a_resumed_run_that_read_them_later(store):
+    run_ingest(QueryPages("c", [("x", -1.0)]), store)  # x stored: later reads change only its value
+    with pytest.raises(RuntimeError):
+        run_ingest(QueryPages("q", [("z", -7.0)], [("x", -5.0)], interrupted=True), store)  # q starts first
+    with pytest.raises(RuntimeError):
+        run_ingest(QueryPages("r", [("x", -3.0)], [("y", -2.0)], interrupted=True), store)  # r reads x
+    run_ingest(QueryPages("q", [("z", -7.0)], [("x", -5.0)]), store, resume=True)  # q reads x later, publishes
+    run_ingest(QueryPages("r", [("x", -3.0)], [("y", -2.0)]), store, resume=True)
+    assert _energy(store) == [["pages:x", -5.0], ["pages:y", -2.0], ["pages:z", -7.0]]
 
 
 def test_a_run_resumed_after_a_newer_run_read_its_records_does_not_publish_older_reads_over_them(store):
