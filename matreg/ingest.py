@@ -339,7 +339,8 @@ def run_ingest(
         report = _resume_or_start(connector, store, info, resume)
         try:
             if report.status != "complete":  # a run resumed after all its pages were staged is only published
-                _stage_pages(connector, store, info, report, limit, progress)
+                if not (report.resumed and report.cursor is None):  # (stopped after its last page: none is left)
+                    _stage_pages(connector, store, info, report, limit, progress)
                 report.status, report.cursor = "complete", None
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             store.publish_run(report.run_id, _PublishCheck(report), report.finish)
@@ -439,8 +440,8 @@ def _dry_run(connector: Connector, limit: int | None, resumed: RunReport | None)
     """Fetch and map the next page (every page of a local file; up to `limit` items): the request that would be
     sent, the total, what would be stored. `resumed` is the run a resume would continue: from its cursor (nothing,
     if all its pages are staged)."""
-    if resumed is not None and resumed.status == "complete":  # a resume would only publish it
-        resumed.dry_run = True
+    if resumed is not None and resumed.cursor is None:  # every page is staged: a resume would only publish it
+        resumed.dry_run, resumed.status = True, "complete"
         return resumed
     report = RunReport("dry-run", connector.attribution.source, datetime.now(timezone.utc), dry_run=True)
     report.resumed = resumed is not None

@@ -97,6 +97,18 @@ def test_a_resume_with_other_parameters_says_the_interrupted_run_has_other_ones(
         run_ingest(_connector(catalog, ["C-095"], page_size=1), store, resume=True)
 
 
+def test_a_run_stopped_right_after_staging_its_last_page_is_resumed_without_fetching_again(
+    store, catalog, janaf_server
+):
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_connector(catalog, ["C-095"], ExplodingJanaf, page_size=1), store)  # its one page, then stopped
+    asked = len(janaf_server.requests)
+    preview = run_ingest(_connector(catalog, ["C-095"], page_size=1), store, dry_run=True, resume=True)
+    report = run_ingest(_connector(catalog, ["C-095"], page_size=1), store, resume=True)
+    assert (preview.status, report.n_fetched, report.n_stored) == ("complete", 1, 1)
+    assert len(janaf_server.requests) == asked and len(store.table("materials")) == 1
+
+
 def test_a_crash_while_publishing_leaves_no_partial_commit(store, catalog, monkeypatch):
     run_ingest(_connector(catalog, ["H-064"]), store)
     commits_before = sorted(p.name for p in store.data_dir.iterdir())
