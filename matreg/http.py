@@ -78,6 +78,14 @@ def _error_text(error: dict[str, Any]) -> str:
     return str(detail)
 
 
+def _text(body: bytes, charset: str | None) -> str:
+    """A body as text in its declared charset, else (none, or one Python does not know) UTF-8; never raises."""
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
+
+
 class HttpClient:
     """GETs against one source, with retries on 429/5xx, the API key sent only as a header, and answers cached in
     `cache_path` when one is given."""
@@ -178,7 +186,7 @@ class HttpClient:
         try:
             return json.loads(body)  # reads a byte order mark and UTF-16/32 too
         except ValueError:
-            text = body.decode(response.encoding or "utf-8", errors="replace")[:80]
+            text = _text(body, response.encoding)[:80]
             raise SourceError(self.redact(f"not JSON from {response.url}: {text!r}")) from None
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:

@@ -385,7 +385,7 @@ def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[
         why = " (one is still running in another process)"
     elif elsewhere:
         why = f" at {info.endpoint} (one read {elsewhere[0]}: resume it with that --base-url)"
-    elif any(row["source"] == source for row in store.staged_runs().values()):
+    elif any(row["source"] == source and not store.is_running(run) for run, row in store.staged_runs().items()):
         why = f" (interrupted runs of '{source}' have other ones: give the same selection, --page-size and --limit)"
     else:
         why = ""

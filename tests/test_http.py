@@ -42,6 +42,13 @@ def test_a_body_that_is_not_json_is_a_clear_error_without_the_key(janaf_server):
     assert SECRET not in str(error.value)
 
 
+@pytest.mark.parametrize("charset", ["latin-1", "unknown-8bit"])
+def test_a_non_json_page_in_any_declared_charset_is_a_clear_error(charset):
+    reply = Reply(200, "<html>Überlastet</html>".encode("latin-1"), content_type=f"text/html; charset={charset}")
+    with ReplayServer(lambda request: reply) as server, pytest.raises(SourceError, match="not JSON from .*<html>"):
+        HttpClient(HttpSettings(retries=0)).get_json(server.url + "page")
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
 def test_json_answers_decode_with_or_without_a_byte_order_mark(encoding):
     body = '{"data": [1.5, "Å"]}'.encode(encoding)

@@ -109,6 +109,21 @@ def test_a_run_stopped_right_after_staging_its_last_page_is_resumed_without_fetc
     assert len(janaf_server.requests) == asked and len(store.table("materials")) == 1
 
 
+def test_a_resume_does_not_point_at_a_run_another_process_is_writing(store, catalog):
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_connector(catalog, ["C-095", "Al-001"], ExplodingJanaf, page_size=1), store)
+    (run_id,) = store.staged_runs()
+    writer = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(store.root / "locks" / f"{run_id}.lock")],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert writer.stdout.readline().strip() == "holding"
+        with pytest.raises(StoreError, match="with these parameters$"):
+            run_ingest(_connector(catalog, ["C-095"], page_size=1), store, resume=True)
+    finally:
+        writer.kill()
+        writer.wait()
+
+
 def test_a_crash_while_publishing_leaves_no_partial_commit(store, catalog, monkeypatch):
     run_ingest(_connector(catalog, ["H-064"]), store)
     commits_before = sorted(p.name for p in store.data_dir.iterdir())
