@@ -224,6 +224,11 @@ def test_formulas_and_elements_select_the_records_of_either_each_narrowed_by_the
     assert report.n_stored == 1  # the replay evaluates no filter but its recorded one: the element query finds none
 
 
+def test_a_composition_named_twice_is_asked_for_once(store, catalog, server):
+    report = fetch(store, catalog, formulas=["Fe2Nb2O5", "Nb2Fe2O5", "Fe2Nb2O5"])
+    assert [request.query["composition"] for request in server.requests] == [["Fe2Nb2O5"]] and report.n_fetched == 1
+
+
 def test_a_formula_of_exactly_the_element_set_is_left_to_the_element_query(store, catalog, server):
     fetch(store, catalog, formulas=["Al5BO9", "Fe2Nb2O5"], elements=["O", "B", "Al"])
     assert [request.query.get("composition") for request in server.requests] == [["Fe2Nb2O5"], None]

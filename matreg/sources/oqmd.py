@@ -29,7 +29,7 @@ from pymatgen.symmetry.groups import SpaceGroup
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.fieldmap import FieldMap, load_field_map
-from matreg.formula import parse_formula
+from matreg.formula import Formula, parse_formula
 from matreg.http import HttpClient
 from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
@@ -214,11 +214,20 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
     fields = {"fields": query_fields(load_field_map("oqmd"))}
     narrowed = native_filter([], request.filter)
     covered = set(request.elements)  # formulas of exactly these elements: the element query finds them already
-    formulas = [formula for formula in request.formulas if set(parse_formula(formula).elements) != covered]
+    formulas = [formula.original for formula in _distinct(request.formulas) if set(formula.elements) != covered]
     queries = [_query(fields, narrowed, {"composition": formula}) for formula in formulas]
     if request.elements or not request.formulas:
         queries.append(_query(fields, native_filter(request.elements, request.filter), {}))
     return OqmdConnector(source, client, queries, page_size=request.page_size_or(DEFAULT_LIMIT), name=name)
+
+
+def _distinct(texts: list[str]) -> list[Formula]:
+    """The formulas, each composition once (FeO and OFe ask OQMD the same), in the order given."""
+    formulas: dict[str, Formula] = {}
+    for text in texts:
+        formula = parse_formula(text)
+        formulas.setdefault(formula.reduced, formula)
+    return list(formulas.values())
 
 
 def _query(fields: dict[str, str], where: str | None, selection: dict[str, str]) -> dict[str, str]:
