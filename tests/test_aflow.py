@@ -303,6 +303,8 @@ def test_entry_files_come_from_the_catalogs_files_url_else_the_host_the_aurl_nam
         ("http://mirror.example.org/aflow/API/aflux/", "http://mirror.example.org/aflow/"),
         ("http://mirror.example.org:8080/API/aflux/v1.0/", "http://mirror.example.org:8080/"),
         ("https://aflow.org/API/aflux/v1.0/", None),  # AFLOW's own servers: where each aurl says
+        ("https://www.aflow.org/API/aflux/", None),
+        ("http://mirror.example.org/aflow/api/aflux/", "http://mirror.example.org/aflow/"),
         (None, None),
     ],
 )

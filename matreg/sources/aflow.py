@@ -306,8 +306,10 @@ def entry_root(source: Source, request: FetchRequest) -> str | None:
     AFLOW's own servers under any path)."""
     if source.files_url:
         return source.files_url.rstrip("/") + "/"
-    if not request.base_url or urlsplit(request.base_url).hostname in PUBLIC_HOSTS:
+    parts = urlsplit(request.base_url or "")
+    host = parts.hostname or ""
+    if not request.base_url or any(host == public or host.endswith("." + public) for public in PUBLIC_HOSTS):
         return None
-    parts = urlsplit(request.base_url)
-    prefix = parts.path.partition(AFLUX_PATH)[0] if AFLUX_PATH in parts.path else "/"
+    start = parts.path.lower().find(AFLUX_PATH.lower())
+    prefix = parts.path[:start] if start >= 0 else "/"
     return f"{parts.scheme}://{parts.netloc}{prefix.rstrip('/')}/"
