@@ -266,7 +266,12 @@ class Store:
         if spec.read_at is None or not path.exists():
             return []
         with contextlib.closing(self._scan()) as con:
-            if not self._stores_rows(con, name):
+            read_later = con.execute(  # a cheap first look: any stored row read after the run's first read?
+                f"SELECT (SELECT max({spec.read_at}) FROM read_parquet('{_files(name)}', union_by_name = true)) "
+                f"> (SELECT min({spec.read_at}) FROM read_parquet($path))",
+                {"path": str(path)},
+            )
+            if not read_later.fetchall()[0][0]:  # (NULL when nothing is stored)
                 return []
             found = con.execute(
                 f"WITH {_run_rows_sql(spec)}, s AS ({_stored_rows_of_run_sql(name, spec)}) "
