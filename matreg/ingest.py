@@ -28,7 +28,7 @@ from tqdm import tqdm
 from matreg import __version__
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError
 from matreg.http import redact_params
-from matreg.schema import arrow_schema, load_tables, table_spec
+from matreg.schema import arrow_schema, children_of, load_tables, table_spec
 from matreg.sources.base import Connector, RawItem, RunInfo, SourceRecord
 from matreg.store import Dropped, Store
 from matreg.validation import (
@@ -254,7 +254,7 @@ class _PublishCheck:
             elif row["record_id"] not in self.refused:  # (a refused record's rows are set aside below)
                 self.lone.append(({name: row}, reasons))
                 keep[position] = False
-        if self.refused and name in ("materials", *_record_tables()):
+        if self.refused and name in ("materials", *children_of("materials")):
             of_refused = pyarrow.compute.is_in(batch["record_id"], pyarrow.array(list(self.refused))).to_numpy()
             if name != "materials":  # a refused record's other reads are the same record: not listed again
                 for position in np.flatnonzero(of_refused):
@@ -266,7 +266,7 @@ class _PublishCheck:
 
     def _refuse(self, material: dict[str, Any], reasons: list[str]) -> None:
         """Set a record aside with the reasons of its (first) failing materials row."""
-        rows_of_record = {table: [] for table in _record_tables()}
+        rows_of_record = {table: [] for table in children_of("materials")}
         self.refused.setdefault(material["record_id"], {"materials": [material], "reasons": reasons, **rows_of_record})
 
     def _count(self, name: str, n_withheld: int) -> None:
@@ -290,11 +290,6 @@ class _PublishCheck:
         return {"materials": list(self.refused)}
 
 
-def _record_tables() -> list[str]:
-    """The tables whose rows belong to a record's materials row (values, attributes)."""
-    return [name for name, spec in load_tables().items() if spec.belongs_to == "materials"]
-
-
 def _row(table: pyarrow.Table, position: int) -> dict[str, Any]:
     return table.slice(int(position), 1).to_pylist()[0]
 
@@ -306,7 +301,7 @@ def _content(name: str, row: dict[str, Any]) -> dict[str, Any]:
 
 def _record_payload(rows: dict[str, Any]) -> dict[str, list[dict]]:
     """A refused record's rows as its quarantine payload, by table (materials first)."""
-    return {name: rows[name] for name in ("materials", *_record_tables())}
+    return {name: rows[name] for name in ("materials", *children_of("materials"))}
 
 
 def _item_of(rows: dict[str, dict]) -> str:
@@ -364,7 +359,7 @@ def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: 
         row = _interrupted_run(connector, store, info)
         store.claim_run(row["run_id"])
         return _report_from_row(row)
-    for run_id in _staged_runs_of(connector, store, info):
+    for run_id in _of_query(connector, info, store.staged_runs()):
         if not store.is_running(run_id):
             store.discard_run(run_id)
     source = connector.attribution.source
@@ -376,38 +371,31 @@ def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: 
 def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[str, Any]:
     """The last staged row of the latest interrupted run of this source, parameters and endpoint; StoreError if none
     (its cursor may name the endpoint's own next page: a run is resumed only where it was read)."""
-    matching, interrupted = _interrupted_runs(connector, store, info)
+    staged = store.staged_runs()
+    of_query = _of_query(connector, info, staged)
+    here = {run_id: row for run_id, row in of_query.items() if row["endpoint"] == info.endpoint}
+    interrupted = {run_id: row for run_id, row in here.items() if not store.is_running(run_id)}
     if interrupted:
         return interrupted[max(interrupted)]
     source = connector.attribution.source
-    elsewhere = sorted({row["endpoint"] for row in _staged_runs_of(connector, store, info).values()})
-    if matching:
+    if here:
         why = " (one is still running in another process)"
-    elif elsewhere:
-        why = f" at {info.endpoint} (one read {elsewhere[0]}: resume it with that --base-url)"
-    elif any(row["source"] == source and not store.is_running(run) for run, row in store.staged_runs().items()):
+    elif of_query:
+        elsewhere = min(row["endpoint"] for row in of_query.values())
+        why = f" at {info.endpoint} (one read {elsewhere}: resume it with that --base-url)"
+    elif any(row["source"] == source and not store.is_running(run_id) for run_id, row in staged.items()):
         why = f" (interrupted runs of '{source}' have other ones: give the same selection, --page-size and --limit)"
     else:
         why = ""
     raise StoreError(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
 
 
-def _interrupted_runs(connector: Connector, store: Store, info: RunInfo) -> tuple[dict[str, dict], dict[str, dict]]:
-    """The staged runs of this source, parameters and endpoint, and those of them no process is writing, by run id."""
-    matching = {
-        run_id: row
-        for run_id, row in _staged_runs_of(connector, store, info).items()
-        if row["endpoint"] == info.endpoint
-    }
-    return matching, {run_id: row for run_id, row in matching.items() if not store.is_running(run_id)}
-
-
-def _staged_runs_of(connector: Connector, store: Store, info: RunInfo) -> dict[str, dict]:
-    """The staged runs of this source and parameters (at any endpoint), by run id."""
+def _of_query(connector: Connector, info: RunInfo, staged: dict[str, dict]) -> dict[str, dict]:
+    """Of the staged runs, those of this source and parameters (at any endpoint), by run id."""
     parameters = _parameters_json(info)
     return {
         run_id: row
-        for run_id, row in store.staged_runs().items()
+        for run_id, row in staged.items()
         if row["source"] == connector.attribution.source and row["parameters"] == parameters
     }
 
@@ -417,8 +405,7 @@ def _stage_pages(
 ) -> None:
     with tqdm(desc=report.source, unit=" records", initial=report.n_fetched, disable=not progress) as bar:
         for page in connector.pages(report.cursor):
-            items = page.items if limit is None else page.items[: max(limit - report.n_fetched, 0)]
-            rows = _map_page(connector, items, report.run_id)
+            rows = _map_page(connector, _within_limit(page.items, limit, report.n_fetched), report.run_id)
             report.add_page(rows)
             report.cursor, report.n_available, report.request = page.cursor, page.total, page.request
             bar.total = page.total
@@ -446,12 +433,20 @@ def _dry_run(connector: Connector, limit: int | None, resumed: RunReport | None)
     report = RunReport("dry-run", connector.attribution.source, datetime.now(timezone.utc), dry_run=True)
     report.resumed = resumed is not None
     pages = islice(connector.pages(resumed.cursor if resumed else None), connector.preview_pages)
+    read_before = resumed.n_fetched if resumed else 0
     for number, page in enumerate(pages):
-        left = None if limit is None else max(limit - (resumed.n_fetched if resumed else 0) - report.n_fetched, 0)
-        report.add_page(_map_page(connector, page.items[:left], report.run_id))
+        items = _within_limit(page.items, limit, read_before + report.n_fetched)
+        report.add_page(_map_page(connector, items, report.run_id))
         if number == 0:
             report.request, report.n_available = page.request, page.total
+        if limit is not None and read_before + report.n_fetched >= limit:
+            break
     return report
+
+
+def _within_limit(items: list[RawItem], limit: int | None, n_fetched: int) -> list[RawItem]:
+    """The items of a page a run that has read `n_fetched` may still read under `limit`."""
+    return items if limit is None else items[: max(limit - n_fetched, 0)]
 
 
 def _record_failure(store: Store, info: RunInfo, report: RunReport, connector: Connector, exc: Exception) -> None:

@@ -196,6 +196,11 @@ def table_spec(name: str) -> TableSpec:
     return tables[name]
 
 
+def children_of(name: str) -> list[str]:
+    """The canonical tables whose rows belong to rows of table `name` (their `belongs_to`)."""
+    return [child for child, spec in load_tables().items() if spec.belongs_to == name]
+
+
 @lru_cache(maxsize=16)
 def arrow_schema(name: str) -> pyarrow.Schema:
     """Arrow/Parquet schema of a canonical table."""

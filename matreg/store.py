@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from matreg.errors import StoreError
 from matreg.journal import RunJournal
-from matreg.schema import TableSpec, arrow_schema, load_tables, load_vocabulary, table_spec
+from matreg.schema import TableSpec, arrow_schema, children_of, load_tables, load_vocabulary, table_spec
 
 DB_NAME = "matreg.duckdb"
 VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
@@ -321,7 +321,7 @@ class Store:
                 same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
                 written = [
                     str(build / f"{child}.parquet")
-                    for child in _children(name)
+                    for child in children_of(name)
                     if (build / f"{child}.parquet").exists()
                 ]
                 if written:
@@ -490,11 +490,6 @@ def _run_rows_sql(spec: TableSpec) -> str:
 def _stored_rows_of_run_sql(name: str, spec: TableSpec) -> str:
     """SQL: the stored rows (`s`) of the keys of the run's rows (`n`)."""
     return _latest_rows_sql(name, spec.primary_key, f"EXISTS (SELECT 1 FROM n WHERE {_equal(spec.primary_key)})")
-
-
-def _children(name: str) -> list[str]:
-    """The tables whose rows belong to rows of `name`."""
-    return [child for child, spec in load_tables().items() if spec.belongs_to == name]
 
 
 def _dropping_order() -> list[str]:
