@@ -67,8 +67,8 @@ class OffsetPaginator(Paginator):
 
     def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
         offset = int(request.params.get(self.offset_param, 0)) + self.limit
-        total = dig(body, self.total_path) if self.total_path else None
-        if n_records < self.limit or (total is not None and offset >= int(total)):
+        total = count_of(dig(body, self.total_path)) if self.total_path else None
+        if n_records < self.limit or (total is not None and offset >= total):
             return None
         return _with_params(request, {self.offset_param: offset})
 
@@ -129,8 +129,8 @@ class PageNumberPaginator(Paginator):
 
     def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
         page = (request.page or 1) + 1
-        total = dig(body, self.total_path) if self.total_path else None
-        if n_records < self.size or (total is not None and (page - 1) * self.size >= int(total)):
+        total = count_of(dig(body, self.total_path)) if self.total_path else None
+        if n_records < self.size or (total is not None and (page - 1) * self.size >= total):
             return None
         return HttpRequest(request.method, request.url, dict(request.params), copy.deepcopy(request.json), page)
 
@@ -153,3 +153,13 @@ def _with_params(request: HttpRequest, params: dict[str, Any]) -> HttpRequest:
     return HttpRequest(
         request.method, request.url, {**request.params, **params}, copy.deepcopy(request.json), request.page
     )
+
+
+def count_of(value: Any) -> int | None:
+    """A count a source reports (how many records match): a whole number >= 0, also as text ('12') or 12.0;
+    None for anything else (negative, fractional, a boolean, other text), which leaves the count unknown."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 and float(value).is_integer():
+        return int(value)
+    return None

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pandas as pd
 import pytest
 from conftest import assert_failed_without_trace, visible_tables
 from replay import ReplayServer, Reply, Request
@@ -205,6 +206,34 @@ def test_a_malformed_record_is_quarantined_with_its_reason(store, tmp_path):
     assert rejected["item"] == str(broken["entry_id"])
     assert list(rejected["reasons"]) == [f"OQMD entry {broken['entry_id']}: natoms 'ten' is not a positive integer"]
     assert json.loads(rejected["raw"])["composition"] == broken["composition"]
+
+
+class MiscountingReplay(OqmdReplay):
+    """OQMD's answers with `meta.data_available` replaced by `total`."""
+
+    def __init__(self, records: list[dict], total) -> None:
+        super().__init__(records)
+        self.total = total
+
+    def __call__(self, request: Request) -> Reply:
+        reply = super().__call__(request)
+        body = json.loads(reply.body)
+        return Reply.json(body | {"meta": body["meta"] | {"data_available": self.total}})
+
+
+@pytest.mark.parametrize(("said", "kept"), [(-1, None), ("many", None), (True, None), (2.5, None), ("12", 12)])
+def test_a_total_that_is_no_count_is_kept_as_unknown_and_the_run_goes_on(store, tmp_path, said, kept):
+    with ReplayServer(MiscountingReplay(RECORDS, said), prefix="/oqmdapi/") as running:
+        catalog_path = tmp_path / "miscounting.yaml"
+        catalog_path.write_text(
+            f"sources:\n  oqmd:\n    title: t\n    connector: oqmd\n    base_url: {running.url}\n"
+            "    provenance: dft\n    license: CC-BY-4.0\n    citation: c\n    http: {retries: 0}\n",
+            encoding="utf-8",
+        )
+        report = fetch(store, load_catalog(catalog_path), filter=FILTER, page_size=5)
+    assert (report.n_fetched, report.n_stored, report.n_available) == (12, 12, kept)
+    run = store.query("SELECT status, n_available FROM fetch_runs").iloc[0]
+    assert run["status"] == "complete" and (pd.isna(run["n_available"]) if kept is None else run["n_available"] == kept)
 
 
 def test_formulas_become_one_composition_query_each_followed_in_turn(store, catalog, server):

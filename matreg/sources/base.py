@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matreg.catalog import Source
+from matreg.paginate import count_of
 
 
 @dataclass
@@ -21,12 +22,18 @@ class RawItem:
 
 @dataclass
 class Page:
-    """One page of raw items, the cursor to resume after it (None: nothing follows), and what the source said."""
+    """One page of raw items, the cursor to resume after it (None: nothing follows), and what the source said.
+
+    `total` is how many records the source says match; a value that is no count is kept as unknown (None).
+    """
 
     items: list[RawItem]
     cursor: dict[str, Any] | None
     request: str = ""
     total: int | None = None
+
+    def __post_init__(self) -> None:
+        self.total = count_of(self.total)
 
 
 @dataclass

@@ -101,8 +101,7 @@ class NomadConnector(JsonApiConnector):
         return str(record.get("entry_id") or "<no entry_id>")
 
     def total(self, body: Any) -> int | None:
-        total = dig(body, ("pagination", "total"))
-        return int(total) if total is not None else None
+        return dig(body, ("pagination", "total"))
 
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         entry_id, results = dft_results(payload)
