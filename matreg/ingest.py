@@ -28,7 +28,7 @@ from tqdm import tqdm
 from matreg import __version__
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError
 from matreg.http import redact_params
-from matreg.schema import arrow_schema, children_of, load_tables, table_spec
+from matreg.schema import arrow_schema, arrow_table, children_of, load_tables, table_spec
 from matreg.sources.base import Connector, RawItem, RunInfo, SourceRecord
 from matreg.store import Dropped, Store
 from matreg.validation import (
@@ -432,15 +432,19 @@ def _dry_run(connector: Connector, limit: int | None, resumed: RunReport | None)
         return resumed
     report = RunReport("dry-run", connector.attribution.source, datetime.now(timezone.utc), dry_run=True)
     report.resumed = resumed is not None
+    check = _PublishCheck(report)  # what publishing would withhold, as it would
     pages = islice(connector.pages(resumed.cursor if resumed else None), connector.preview_pages)
     read_before = resumed.n_fetched if resumed else 0
     for number, page in enumerate(pages):
-        items = _within_limit(page.items, limit, read_before + report.n_fetched)
-        report.add_page(_map_page(connector, items, report.run_id))
+        rows = _map_page(connector, _within_limit(page.items, limit, read_before + report.n_fetched), report.run_id)
+        report.add_page(rows)
+        for name, table in rows.tables().items():  # materials first: their records' other rows are set aside
+            check.admit(name, arrow_table(name, table))
         if number == 0:
             report.request, report.n_available = page.request, page.total
         if limit is not None and read_before + report.n_fetched >= limit:
             break
+    check.withheld()
     return report
 
 

@@ -210,6 +210,15 @@ def arrow_schema(name: str) -> pyarrow.Schema:
     )
 
 
+def arrow_table(name: str, rows: pyarrow.Table | pd.DataFrame | list[dict]) -> pyarrow.Table:
+    """Rows of canonical table `name` (Arrow, pandas or dicts) as an Arrow table of its declared types."""
+    if isinstance(rows, pyarrow.Table):
+        return rows.cast(arrow_schema(name))
+    if isinstance(rows, pd.DataFrame):
+        return pyarrow.Table.from_pandas(rows, schema=arrow_schema(name), preserve_index=False)
+    return pyarrow.Table.from_pylist(rows, schema=arrow_schema(name))
+
+
 @lru_cache(maxsize=16)
 def pandera_schema(name: str, unique_keys: bool = True) -> pa.DataFrameSchema:
     """pandera schema of a canonical table, with vocabulary rules for the properties table.

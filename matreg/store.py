@@ -38,7 +38,15 @@ import pyarrow.parquet as pq
 
 from matreg.errors import StoreError
 from matreg.journal import RunJournal
-from matreg.schema import TableSpec, arrow_schema, children_of, load_tables, load_vocabulary, table_spec
+from matreg.schema import (
+    TableSpec,
+    arrow_schema,
+    arrow_table,
+    children_of,
+    load_tables,
+    load_vocabulary,
+    table_spec,
+)
 
 DB_NAME = "matreg.duckdb"
 VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
@@ -129,7 +137,7 @@ class Store:
             self._journals[run_id] = RunJournal(self.staging_dir / run_id)
         rows = {name: table for name, table in tables.items() if name != "fetch_runs"}
         try:
-            self._journals[run_id].append(self._arrow_tables(rows), self._to_arrow("fetch_runs", tables["fetch_runs"]))
+            self._journals[run_id].append(self._arrow_tables(rows), arrow_table("fetch_runs", tables["fetch_runs"]))
         except BaseException:  # a page written in part: the next append (or resume) must cut it first
             self._journals.pop(run_id).close()
             raise
@@ -155,12 +163,12 @@ class Store:
             for name in _publishing_order():
                 pages = journal.tables(name, sizes)
                 if name == QUARANTINE:
-                    pages = chain(pages, [self._to_arrow(name, check.withheld())])
+                    pages = chain(pages, [arrow_table(name, check.withheld())])
                 self._compact(pages, name, build / f"{name}.parquet", check)
             withheld = check.withheld_keys()
             superseded = {name: self._superseded(name, build / f"{name}.parquet") for name in _publishing_order()}
             dropped = {name: self._drop_rows(name, build, superseded, withheld) for name in _dropping_order()}
-            published = self._to_arrow("fetch_runs", [finish(run_row, dropped)])
+            published = arrow_table("fetch_runs", [finish(run_row, dropped)])
             self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
             with self.locked():
                 final = self.data_dir / f"c{self._next_sequence():08d}"
@@ -361,18 +369,11 @@ class Store:
         return path
 
     def _arrow_tables(self, tables: dict[str, pyarrow.Table | pd.DataFrame | list[dict]]) -> dict[str, pyarrow.Table]:
-        return {name: self._to_arrow(name, rows) for name, rows in tables.items() if len(rows)}
+        return {name: arrow_table(name, rows) for name, rows in tables.items() if len(rows)}
 
     def _next_sequence(self) -> int:
         numbers = [int(path.name[1:]) for path in self.data_dir.glob("c*") if path.name[1:].isdigit()]
         return max(numbers, default=-1) + 1
-
-    def _to_arrow(self, name: str, rows: pyarrow.Table | pd.DataFrame | list[dict]) -> pyarrow.Table:
-        if isinstance(rows, pyarrow.Table):
-            return rows.cast(arrow_schema(name))
-        if isinstance(rows, pd.DataFrame):
-            return pyarrow.Table.from_pandas(rows, schema=arrow_schema(name), preserve_index=False)
-        return pyarrow.Table.from_pylist(rows, schema=arrow_schema(name))
 
     @staticmethod
     def _empty(name: str) -> pyarrow.Table:

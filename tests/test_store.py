@@ -394,6 +394,16 @@ def test_one_record_breaking_a_column_rule_is_quarantined_and_the_run_published(
     assert report.reasons["spacegroup_number: greater_than_or_equal_to(1.0) failed for 0"] == 1
 
 
+def test_a_dry_run_counts_what_publishing_would_quarantine(store):
+    connector = SpaceGroupsAsSent([("x", -1.0), ("zero", -2.0)], [("y", -3.0), ("w", -2.0)])
+    connector.preview_pages = None  # every page, as a dry run of a local file maps
+    preview = run_ingest(connector, store, dry_run=True)
+    assert not store.exists()
+    real = run_ingest(connector, store)
+    counts = [(run.n_stored, run.n_values, run.n_quarantined, dict(run.reasons)) for run in (preview, real)]
+    assert counts == [(2, 2, 2, {"spacegroup_number: greater_than_or_equal_to(1.0) failed for 0": 2})] * 2
+
+
 @pytest.mark.parametrize(
     "reads", [[[("x", -2.0)], [("x", -1.0)]], [[("x", -1.0)], [("x", -2.0)]], [[("x", -1.0), ("x", -2.0)]]]
 )
