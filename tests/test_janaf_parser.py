@@ -219,3 +219,19 @@ def test_every_recorded_table_parses_with_a_standard_row():
     assert len(tables) > 400
     with_standard_row = [t for t in tables if any(r.temperature_K == 298.15 and r.cells for r in t.rows)]
     assert len(with_standard_row) == len(tables)
+
+
+def test_a_temperature_listed_again_at_a_transition_keeps_its_first_row(store, raw_janaf_catalog):
+    request = FetchRequest(ids=["Be-019"], all_temperatures=True)
+    run_ingest(build_connector("janaf", raw_janaf_catalog, request), store)
+    at_500 = store.query("SELECT property, value FROM properties WHERE temperature_K = 500 ORDER BY property")
+    assert dict(at_500.values.tolist()) == {  # the regular row of phase II, not phase I's row below the transition
+        "enthalpy_increment": pytest.approx(12.710),
+        "enthalpy_of_formation": pytest.approx(-1024.661),
+        "entropy": pytest.approx(85.392),
+        "gibbs_energy_function": pytest.approx(59.971),
+        "gibbs_energy_of_formation": pytest.approx(-947.738),
+        "heat_capacity_cp": pytest.approx(76.048),
+        "log_formation_constant": pytest.approx(99.009),
+    }
+    assert "500 K: II <--> I TRANSITION" in store.query("SELECT notes FROM materials").iloc[0, 0]

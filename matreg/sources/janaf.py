@@ -222,15 +222,13 @@ class JanafConnector(Connector):
 
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         table = parse_table(payload["text"])
-        rows = (
-            table.rows
-            if self.all_temperatures
-            else [r for r in table.rows if r.temperature_K == REFERENCE_TEMPERATURE_K]
-        )
+        rows = rows_to_store(table.rows)
+        if not self.all_temperatures:
+            rows = [row for row in rows if row.temperature_K == REFERENCE_TEMPERATURE_K]
         return SourceRecord(
             source_id=payload["table_id"],
             formula=table.formula,
-            values=[value for row in rows if not row.note for value in self._values(row, table.pressure_pa())],
+            values=[value for row in rows for value in self._values(row, table.pressure_pa())],
             name=table.name,
             phase=table.phase,
             source_url=payload["url"],
@@ -257,6 +255,17 @@ class JanafConnector(Connector):
 
     def close(self) -> None:
         self.client.close()
+
+
+def rows_to_store(rows: list[JanafRow]) -> list[JanafRow]:
+    """The rows without a note, one per temperature: the first. At a phase transition JANAF lists the temperature two
+    or three times (a regular row, the transition's note row, a row of the phase above it without a note): one row's
+    values are stored, never a mix of two phases, and the transition is named in the record's notes."""
+    kept: dict[float, JanafRow] = {}
+    for row in rows:
+        if not row.note:
+            kept.setdefault(row.temperature_K, row)
+    return list(kept.values())
 
 
 def _transition_notes(table: JanafTable) -> str | None:
