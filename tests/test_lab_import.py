@@ -225,3 +225,62 @@ def test_compressed_csv_files_are_read(store, tmp_path):
     assert import_file(store, packed, mapping).n_stored == 1
     with pytest.raises(ConfigError, match=r"unsupported file type '\.json\.gz'"):
         LabConnector(tmp_path / "lab.json.gz", load_mapping(mapping))
+
+
+def test_rows_without_an_id_column_are_told_apart_by_file(store, tmp_path):
+    mapping = "dataset: gaps\nformula_column: formula\ncitation: c\ncolumns:\n  gap: {property: band_gap, unit: eV}\n"
+    first, mapping_path = _write(tmp_path, "formula,gap\nZnO,3.3\nGaN,3.4\n", mapping)
+    second = tmp_path / "second.csv"
+    second.write_text("formula,gap\nCdTe,1.5\nInP,1.34\n", encoding="utf-8")
+    import_file(store, first, mapping_path)
+    import_file(store, second, mapping_path)
+    materials = store.query("SELECT record_id, formula FROM materials ORDER BY record_id").values.tolist()
+    assert materials == [
+        ["gaps:lab.csv:row-2", "ZnO"],
+        ["gaps:lab.csv:row-3", "GaN"],
+        ["gaps:second.csv:row-2", "CdTe"],
+        ["gaps:second.csv:row-3", "InP"],
+    ]
+
+
+def test_a_row_with_an_empty_id_is_quarantined(store, tmp_path):
+    mapping = "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping += "  gap: {property: band_gap, unit: eV}\n"
+    data, mapping_path = _write(tmp_path, "id,formula,gap\ns1,ZnO,3.3\n ,CdS,2.4\n", mapping)
+    report = import_file(store, data, mapping_path)
+    assert (report.n_stored, report.n_quarantined) == (1, 1)
+    assert store.query("SELECT item, reasons FROM quarantine").values.tolist()[0][0] == "line 3"
+    assert list(store.query("SELECT reasons FROM quarantine").iloc[0, 0]) == ["no id in column 'id'"]
+
+
+def test_whole_number_ids_of_a_json_file_stay_whole_when_one_is_missing(store, tmp_path):
+    mapping = "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping += "  gap: {property: band_gap, unit: eV}\n"
+    data = tmp_path / "lab.json"
+    data.write_text('[{"id": 1, "formula": "ZnO", "gap": 3.3}, {"id": 3, "formula": "GaN", "gap": 3.4}]')
+    (tmp_path / "m.yaml").write_text(mapping, encoding="utf-8")
+    import_file(store, data, tmp_path / "m.yaml")
+    data.write_text('[{"id": 1, "formula": "ZnO", "gap": 3.3}, {"id": null, "formula": "GaN", "gap": 3.4}]')
+    report = import_file(store, data, tmp_path / "m.yaml")
+    assert report.n_unchanged == 1 and report.n_quarantined == 1
+    assert store.query("SELECT record_id FROM materials ORDER BY 1")["record_id"].tolist() == ["gaps:1", "gaps:3"]
+
+
+def test_a_csv_saved_with_a_byte_order_mark_is_read(store, tmp_path):
+    mapping = "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping += "  gap: {property: band_gap, unit: eV}\n"
+    data, mapping_path = _write(tmp_path, "", mapping)
+    data.write_bytes(b"\xef\xbb\xbfid,formula,gap\ns1,ZnO,3.3\n")  # Excel's "CSV UTF-8"
+    assert import_file(store, data, mapping_path).n_stored == 1
+    assert store.query("SELECT record_id FROM materials").iloc[0, 0] == "gaps:s1"
+
+
+def test_two_columns_giving_one_property_at_the_same_conditions_are_refused(tmp_path):
+    mapping = (
+        "dataset: gaps\nformula_column: formula\ncitation: c\ncolumns:\n"
+        "  Eg_direct: {property: band_gap, unit: eV, temperature_K: 300}\n"
+        "  Eg_indirect: {property: band_gap, unit: eV, temperature_K: 300}\n"
+    )
+    _, mapping_path = _write(tmp_path, "", mapping)
+    with pytest.raises(ConfigError, match="columns Eg_direct, Eg_indirect all give 'band_gap' at the same conditions"):
+        load_mapping(mapping_path)

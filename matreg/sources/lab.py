@@ -77,6 +77,24 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
                 raise ValueError(f"column '{column}': '{spec.property or column}' is not in the property vocabulary")
         return self
 
+    @pydantic.model_validator(mode="after")
+    def _each_value_mapped_once(self) -> LabMapping:
+        """Two columns of one property at the same fixed conditions and method would give one record two values
+        of one key, of which only one could be stored."""
+        vocabulary = load_vocabulary()
+        columns_of: dict[tuple, list[str]] = {}
+        for column, spec in self.columns.items():
+            prop = vocabulary.resolve(spec.property or column, self.dataset)
+            conditions = (spec.temperature_K, spec.temperature_field, spec.pressure_Pa, spec.method or self.method)
+            columns_of.setdefault((prop, *conditions), []).append(column)
+        for (prop, *_), columns in columns_of.items():
+            if len(columns) > 1:
+                raise ValueError(
+                    f"columns {', '.join(columns)} all give '{prop}' at the same conditions and method: "
+                    "give each its own method or temperature, or map one of them"
+                )
+        return self
+
     @pydantic.field_validator("extension")
     @classmethod
     def _extension_exists(cls, name: str | None) -> str | None:
@@ -117,12 +135,12 @@ def read_rows(path: Path, sheet: str | int = 0) -> pd.DataFrame:
         known = ", ".join([*READERS, *(f".csv{suffix}" for suffix in COMPRESSED)])
         raise ConfigError(f"{path}: unsupported file type '{''.join(path.suffixes[-2:])}' (use {known})")
     try:
-        if kind == "csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
+        if kind == "csv":  # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark
+            return pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python", encoding="utf-8-sig")
         if kind == "excel":
             return pd.read_excel(path, dtype=str, keep_default_na=False, sheet_name=sheet)
-        frame = pd.DataFrame(json.loads(path.read_text(encoding="utf-8")))
-        return frame.astype(object).where(frame.notna(), "").astype(str)
+        frame = pd.DataFrame(json.loads(path.read_text(encoding="utf-8")), dtype=object)  # 1 stays 1, not 1.0
+        return frame.where(frame.notna(), "").astype(str)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
 
@@ -187,12 +205,15 @@ class LabConnector(Connector):
         return seen
 
     def _source_id(self, row: dict[str, Any], line: int) -> str:
-        return str(row[self.mapping.id_column]).strip() if self.mapping.id_column else f"row-{line}"
+        """The row's id: its id column's, else its file's name and line ('bandgaps.csv:row-2')."""
+        return str(row[self.mapping.id_column]).strip() if self.mapping.id_column else f"{self.path.name}:row-{line}"
 
     def _item(self, row: dict[str, Any], line: int, seen: dict[str, int]) -> RawItem:
         """One row as a raw item; `line` is its line in the file (the header is line 1)."""
         source_id = self._source_id(row, line)
         payload = {"_line": line, "_source_id": source_id, **row}
+        if not source_id:
+            return RawItem(f"line {line}", payload, error=f"no id in column '{self.mapping.id_column}'")
         if source_id in seen:
             return RawItem(
                 f"line {line}", payload, error=f"duplicate id '{source_id}' (first on line {seen[source_id]})"
