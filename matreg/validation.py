@@ -357,8 +357,11 @@ def parse_number(value: Any) -> float | str:
     """A finite float, or the reason the value is not one."""
     if type(value) is float and math.isfinite(value):  # what JSON sources give: no text round trip
         return value
+    text = str(value).strip()
+    if "_" in text or not text.isascii():  # float() reads '1_0' as 10 and other scripts' digits: no lab typo passes
+        return f"non-numeric value '{value}'"
     try:
-        number = float(str(value).strip())
+        number = float(text)
     except ValueError:
         return f"non-numeric value '{value}'"
     if not math.isfinite(number):

@@ -55,6 +55,8 @@ def test_offset_units_are_converted_per_value():
     [
         (RawValue("no_such_property", "n/a", "eV", temperature_K=-1), ["unknown property 'no_such_property'"]),
         (RawValue("band_gap", "n/a", "eV", temperature_K=-1), ["non-numeric value 'n/a'"]),
+        (RawValue("band_gap", "1_0", "eV"), ["non-numeric value '1_0'"]),  # float() reads 10
+        (RawValue("band_gap", "\u0663", "eV"), ["non-numeric value '\u0663'"]),  # an Arabic-Indic 3
         (RawValue("band_gap", float("inf"), "eV"), ["not a finite number: 'inf'"]),
         (
             RawValue("band_gap", 99.0, "GPa", temperature_K=-1, pressure_Pa=-2),
