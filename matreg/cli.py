@@ -23,6 +23,7 @@ from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import DEFAULT_STORE, EXPORT_FORMATS, Store
 from matreg.validation import check_store_tables
 
+SHOWN = 10  # reasons and unknown fields a run report lists, most frequent first
 app = typer.Typer(
     help="matreg: materials-data ETL and curated dataset registry.",
     no_args_is_help=True,
@@ -132,11 +133,15 @@ def _finish(report: RunReport) -> None:
         f"{report.source}: read {report.n_fetched}, {verb} {report.n_stored} records "
         f"({report.n_values} values{unchanged}), quarantined {report.n_quarantined}  [run {report.run_id}]"
     )
-    for reason, count in report.reasons.most_common(10):
+    for reason, count in report.reasons.most_common(SHOWN):
         typer.echo(f"  {count:6d}  {reason}")
+    if len(report.reasons) > SHOWN:
+        where = f"matreg sql \"SELECT item, reasons FROM quarantine WHERE run_id = '{report.run_id}'\""
+        typer.echo(f"  ... and {len(report.reasons) - SHOWN} more reasons: {where}")
     if report.unmapped:
-        fields = ", ".join(f"{name} ({count})" for name, count in report.unmapped.most_common(10))
-        typer.echo(f"  fields the field map does not know: {fields}")
+        fields = ", ".join(f"{name} ({count})" for name, count in report.unmapped.most_common(SHOWN))
+        more = f" and {len(report.unmapped) - SHOWN} more" if len(report.unmapped) > SHOWN else ""
+        typer.echo(f"  fields the field map does not know: {fields}{more}")
     if report.n_stored == 0:
         typer.echo("error: nothing valid was found", err=True)
         raise typer.Exit(1)

@@ -51,6 +51,11 @@ def test_sql_prints_integer_columns_with_gaps(filled):
     assert result.stdout.split("\n")[1].split() == ["C-095"]  # JANAF tables have no sites: blank, not <NA>
 
 
+def test_sql_tables_print_small_numbers_with_their_digits(filled):
+    result = filled("sql", "select * from (values (5.3e-19), (3.3)) t(v)")
+    assert result.stdout.split() == ["v", "5.3e-19", "3.3"]
+
+
 def test_a_store_lock_held_by_another_process_is_a_one_line_error(filled, tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "store" / ".curation.lock")],
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
@@ -93,6 +98,12 @@ def test_import_report_and_exit_code(run, tmp_path):
     assert result.exit_code == 0
     assert "read 35, stored 30 records (30 values), quarantined 5" in result.stdout
     assert "unknown unit 'elektronvolt'" in result.stdout
+    many = tmp_path / "many.csv"
+    many.write_text(
+        "sample_id,composition,band_gap,band_gap_unit,T_K\n" + "".join(f"s{i},GaN,x{i},eV,300\n" for i in range(12))
+    )
+    result = run("import", str(many), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"))
+    assert "non-numeric value 'x11'" not in result.stdout and "... and 2 more reasons: matreg sql" in result.stdout
     bad = tmp_path / "bad.csv"
     bad.write_text("sample_id,composition,band_gap,band_gap_unit,T_K\nx,Qz,1,eV,300\n")
     result = run("import", str(bad), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"))
