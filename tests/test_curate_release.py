@@ -191,7 +191,7 @@ def test_curation_entries_and_new_records_show_in_diff_and_manifest(filled, cata
         "rows_removed": 3,
         "values_corrected": 1,
         "values_flagged": 0,
-        "values_accepted": 1,
+        "values_accepted": 0,  # the corrected value is reviewed, not accepted as stored
     }
     release(filled, catalog, "gaps", "1.1.0")
     flagged = diff(filled, "gaps", "1.0.0", "1.1.0")

@@ -287,7 +287,10 @@ def _curation(store: Store, rows: CuratedRows) -> dict:
         "rows_removed": len(rows.raw) - len(curated),
         "values_corrected": int((curated["value"] != curated["raw_value"]).sum()),
         "values_flagged": int((curated["flags"].fillna("") != "").sum()),
-        "values_accepted": int(curated["reviewed"].fillna(False).astype(bool).sum()),
+        # accepted as stored: `reviewed` is also set by a correction, counted above
+        "values_accepted": int(
+            (curated["reviewed"].fillna(False).astype(bool) & (curated["value"] == curated["raw_value"])).sum()
+        ),
     }
 
 
