@@ -36,6 +36,7 @@ class Source(pydantic.BaseModel, extra="forbid"):
     base_url: str
     files_url: str | None = None  # where per-record files are served (AFLOW's AFLOWDATA tree); default: as records say
     provenance: Provenance
+    method: str | None = None  # the method of values whose field and record name none (an OPTIMADE provider's PBEsol)
     license: str
     citation: str
     doi: str | None = None

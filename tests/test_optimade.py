@@ -92,16 +92,15 @@ def pymatgen_structure(attributes: dict) -> Structure:
     )
 
 
-def write_catalog(path: Path, base_url: str) -> Path:
-    """A catalog whose optimade source points at `base_url`, with fast retries."""
+def write_catalog(path: Path, base_url: str, method: str | None = None) -> Path:
+    """A catalog whose optimade source points at `base_url` (values of `method` where none is named), fast retries."""
     path.write_text(
         "sources:\n"
         "  optimade:\n"
         "    title: OPTIMADE provider (local replay)\n"
         "    connector: optimade\n"
         f"    base_url: {base_url}\n"
-        "    provenance: dft\n"
-        "    license: CC-BY-4.0\n"
+        "    provenance: dft\n" + (f"    method: {method}\n" if method else "") + "    license: CC-BY-4.0\n"
         "    citation: Andersen et al., Sci. Data 8, 217 (2021)\n"
         "    database_version: test\n"
         "    http: {retries: 3, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: false}\n",
@@ -283,14 +282,28 @@ def test_provider_prefixed_fields_give_values_methods_and_space_group(tmp_path, 
     assert set(values["method"]) == {"PBE(+U), VASP"}
 
 
-def fetch_edited_page(tmp_path: Path, store: Store, page_file: Path, edit, request: FetchRequest):
+def fetch_edited_page(tmp_path: Path, store: Store, page_file: Path, edit, request: FetchRequest, method=None):
     """Fetch one recorded page, as the only page, after `edit(page)` changed it; served from 127.0.0.1."""
     page = json.loads(page_file.read_text(encoding="utf-8"))
     page["links"]["next"] = None
     edit(page)
     (tmp_path / "page.json").write_text(json.dumps(page), encoding="utf-8")
     with serve(OptimadeReplay(STRUCTURES, {0: tmp_path / "page.json"})) as server:
-        return fetch(store, load_catalog(write_catalog(tmp_path / "edited.yaml", server.root)), request)
+        return fetch(store, load_catalog(write_catalog(tmp_path / "edited.yaml", server.root, method)), request)
+
+
+def test_a_providers_fields_without_a_method_get_the_catalog_entrys(tmp_path, store):
+    def add_alexandria_gap(page: dict) -> None:  # Alexandria serves one functional per base URL
+        page["data"][0]["attributes"]["_alexandria_band_gap"] = 1.5
+
+    request = FetchRequest(formulas=["NaAlH2CO5"])
+    fetch_edited_page(tmp_path, store, FIXTURES / "assembled_oqmd_page.json", add_alexandria_gap, request, "PBEsol")
+    values = store.query("SELECT property, method, value FROM properties WHERE record_id = 'optimade:16974'")
+    assert sorted(values.values.tolist()) == [
+        ["band_gap", "PBE(+U), VASP", 5.255],  # a field naming its method keeps it
+        ["band_gap", "PBEsol", 1.5],
+        ["formation_energy_per_atom", "PBE(+U), VASP", pytest.approx(-2.0573961)],
+    ]
 
 
 def test_jarvis_gaps_are_values_of_their_methods_and_not_computed_markers_are_absent(tmp_path, store):

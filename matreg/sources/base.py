@@ -104,11 +104,12 @@ class Attribution:
     def of_source(
         cls, name: str, source: Source, method: str | None, database_version: str | None = None
     ) -> Attribution:
-        """Attribution of a catalog source's records: its provenance, version, citation and licence."""
+        """Attribution of a catalog source's records: its provenance, method (the catalog's, else `method`, the field
+        map's), version, citation and licence."""
         return cls(
             source=name,
             provenance=source.provenance,
-            method=method,
+            method=source.method or method,
             database_version=database_version or source.database_version,
             citation=source.citation,
             license=source.license,
