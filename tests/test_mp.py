@@ -32,7 +32,7 @@ SUMMARY_PATH = "/materials/summary/"
 API_KEY = "5f1d0c9e8b7a4d3c2b1a09f8e7d6c5b4"  # 32 characters like a real key (mp-api checks the length); not one
 FIELDS = (
     "material_id,formula_pretty,structure,nsites,symmetry,deprecated,deprecation_reasons,formation_energy_per_atom,"
-    "energy_above_hull,band_gap,energy_per_atom,density,volume,total_magnetization,bulk_modulus,shear_modulus"
+    "energy_above_hull,band_gap,uncorrected_energy_per_atom,density,volume,total_magnetization,bulk_modulus,shear_modulus"
 )
 DEPRECATED = {  # an assembled document made deprecated here: the flag and two codes of emmet-core's DeprecationMessage
     **next(doc for doc in SUMMARY["data"] if doc["material_id"] == "mp-1216"),
@@ -215,6 +215,15 @@ def test_values_are_stored_in_canonical_units_with_provenance_method_and_structu
     assert material.license == "CC-BY-4.0" and material.citation.startswith("Jain et al.")
     structure = Structure.from_dict(json.loads(material.structure))
     assert len(structure) == 2 and structure.volume == pytest.approx(doc["volume"])
+
+
+def test_the_total_energy_is_the_calculations_own_not_the_corrected_one(tmp_path, store):
+    energies = {"energy_per_atom": -9.9, "uncorrected_energy_per_atom": -9.5}  # MP2020 corrections: -0.4 eV/atom
+    docs = [doc | energies if doc["material_id"] == "mp-631" else doc for doc in SUMMARY["data"]]
+    with ReplayServer(summary_route_of(docs)) as server:
+        fetch(store, load_catalog(write_mp_catalog(tmp_path / "c.yaml", server.url)), ids=["mp-631"])
+    total = store.query("SELECT value FROM properties WHERE property = 'total_energy_per_atom'")
+    assert total["value"].tolist() == [-9.5]
 
 
 @pytest.mark.parametrize(
