@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
 from pymatgen.core import Composition, Element
+from pymatgen.core.composition import reduce_formula
 from pymatgen.core.ion import Ion
+from pymatgen.util.string import formula_double_format
 
 from matreg.errors import FormulaError
 
@@ -17,10 +20,15 @@ _CHARGE_SUFFIX = re.compile(r"(\[[+-]?\d*\]|[+-]+)$")
 
 @dataclass(frozen=True)
 class Formula:
-    """A parsed formula: the pymatgen-reduced formula and what the store needs to know about it."""
+    """A parsed formula: the pymatgen-reduced formula and what the store needs to know about it.
+
+    Isotopes keep their symbols in `reduced` and `species` ('D2O'), while `elements` names elements ('H', 'O').
+    `species` is the formula as written, not reduced ('O', 'O2' and 'O3' are three molecules of one reduced formula).
+    """
 
     original: str
     reduced: str
+    species: str
     elements: tuple[str, ...]
     atoms_per_formula_unit: float
     charge: float | None
@@ -41,15 +49,33 @@ def parse_formula(text: str) -> Formula:
         with warnings.catch_warnings():  # pymatgen warns about noble gases' missing electronegativity
             warnings.simplefilter("ignore", UserWarning)
             composition = Ion.from_formula(original) if _CHARGE_SUFFIX.search(original) else Composition(original)
-            reduced = composition.reduced_formula
+            unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
+            if unknown or not composition.elements:
+                raise FormulaError(f"unparseable formula '{original}': not elements: {', '.join(unknown) or 'none'}")
+            reduced, species = _reduced_and_species(composition)
     except (ValueError, KeyError, TypeError) as exc:
         raise FormulaError(f"unparseable formula '{original}'") from exc
-    unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
-    if unknown or not composition.elements:
-        raise FormulaError(f"unparseable formula '{original}': not elements: {', '.join(unknown) or 'none'}")
-    elements = tuple(sorted(el.symbol for el in composition.elements))
+    elements = tuple(sorted({el.symbol for el in composition.elements}))  # deuterium's symbol is H
     charge = float(composition.charge) if isinstance(composition, Ion) else None
-    return Formula(original, reduced, elements, float(composition.num_atoms), charge)
+    return Formula(original, reduced, species, elements, float(composition.num_atoms), charge)
+
+
+def _reduced_and_species(composition: Composition) -> tuple[str, str]:
+    """The reduced formula (pymatgen's, which folds isotopes into their element: 'H2O' for D2O) and the formula as
+    written, both with isotope symbols kept; an ion's charge ends both ('Xe[+1]')."""
+    if isinstance(composition, Ion):
+        return composition.reduced_formula, composition.reduced_formula
+    amounts = {el.name: amount for el, amount in sorted(composition.items(), key=_electronegativity_order)}
+    species = "".join(f"{name}{formula_double_format(amount)}" for name, amount in amounts.items())
+    if all(el.name == el.symbol for el in composition.elements):
+        return composition.reduced_formula, species
+    return reduce_formula(amounts)[0], species
+
+
+def _electronegativity_order(item: tuple[Element, float]) -> tuple[float, str]:
+    """Electronegativity first, as pymatgen writes formulas (noble gases, without one, last), then the symbol."""
+    electronegativity = item[0].X
+    return (electronegativity if math.isfinite(electronegativity) else math.inf, item[0].name)
 
 
 def element_symbols(texts: list[str]) -> list[str]:

@@ -19,6 +19,21 @@ def test_formulas_are_normalized_by_pymatgen(text, reduced, atoms, chemsys):
     assert formula.original == text
 
 
+@pytest.mark.parametrize(
+    ("text", "reduced", "species", "elements"),
+    [
+        ("O1", "O2", "O", ("O",)),  # monatomic oxygen: pymatgen's reduced formula of any oxygen is O2
+        ("O3", "O2", "O3", ("O",)),
+        ("D2O1", "D2O", "D2O", ("H", "O")),  # heavy water is not H2O, though made of hydrogen and oxygen
+        ("D1H1", "DH", "DH", ("H",)),
+        ("He1", "He", "He", ("He",)),  # no electronegativity
+    ],
+)
+def test_isotopes_are_kept_and_the_species_is_the_formula_as_written(text, reduced, species, elements):
+    formula = parse_formula(text)
+    assert (formula.reduced, formula.species, formula.elements) == (reduced, species, elements)
+
+
 def test_ions_keep_their_charge():
     formula = parse_formula("AlF4-")
     assert formula.charge == -1 and formula.elements == ("Al", "F")

@@ -7,6 +7,7 @@ from matreg.catalog import load_catalog
 from matreg.errors import ConfigError, SourceError
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
+from matreg.sources.janaf import ids_for_formulas
 
 TABLES = ["H-064", "C-095", "Al-001"]
 
@@ -102,6 +103,19 @@ def test_formula_selects_tables_from_the_index(store, catalog):
     report = fetch(store, catalog, [], formulas=["CO2"])
     assert report.n_stored >= 1
     assert set(store.query("SELECT formula FROM materials")["formula"]) == {"CO2"}
+
+
+@pytest.mark.parametrize(
+    ("formula", "tables"),
+    [
+        ("H2O", ["H-063", "H-064", "H-065", "H-066", "H-067", "H-068", "H-069"]),  # not heavy water's D-017
+        ("O2", ["O-029"]),  # not monatomic oxygen's O-001
+        ("O", ["O-001"]),
+        ("OD2", ["D-017"]),
+    ],
+)
+def test_a_formula_selects_the_tables_of_that_species_as_written(formula, tables):
+    assert ids_for_formulas([formula]) == tables
 
 
 def test_api_key_is_sent_as_header_and_never_stored(tmp_path, store, janaf_server, monkeypatch):

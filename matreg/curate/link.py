@@ -10,9 +10,9 @@ Rules, applied to the `materials` table:
    structure joins the one group there, or stays apart when StructureMatcher found several.
 3. A crystal record still without a space group (a lab sample, most JANAF tables) joins its formula's group when
    that formula has exactly one; otherwise it joins the formula-only group.
-4. A record in another state (JANAF's 'g', 'l', 'ref', ...) is grouped by formula and phase only: H2O(l) and H2O(g)
-   are not one material. (An ion's formula carries its charge, 'Xe[+1]': it never meets the neutral element. Isotopes
-   count: D2O is not H2O, although the store's pymatgen-reduced formula of D2O is 'H2O'.)
+4. A record in another state (JANAF's 'g', 'l', 'ref', ...) is grouped by its species (the formula as written, not
+   reduced: O, O2 and O3 are three gases) and phase: H2O(l) and H2O(g) are not one material. (An ion's formula
+   carries its charge, 'Xe[+1]': it never meets the neutral element. Isotopes count: D2O is not H2O.)
 
 Group ids are readable and follow from the store's content: 'ZnSe/216', 'SiC/186/2' (the second structure cluster,
 numbered by their smallest record id), 'SiC/186' (a record without structure in a split space group), 'CdS'
@@ -26,10 +26,10 @@ from collections.abc import Iterable
 
 import pandas as pd
 from pymatgen.analysis.structure_matcher import StructureMatcher
-from pymatgen.core import Composition, Structure
+from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer, SymmetryUndeterminedError
-from pymatgen.util.string import formula_double_format
 
+from matreg.formula import parse_formula
 from matreg.store import Store
 from matreg.structure import read_structure
 
@@ -46,29 +46,19 @@ def link_records(store: Store) -> pd.DataFrame:
     )
     if records.empty:
         return pd.DataFrame(columns=_COLUMNS)
-    records["formula"] = [
-        _isotope_formula(*pair) for pair in zip(records["formula"], records["formula_original"], strict=True)
-    ]
     records["spacegroup_number"] = records["spacegroup_number"].astype("Int64")
     records["state"] = [_state(phase) for phase in records["phase"]]
     crystal = records["state"].eq("")
     structures = _structures_to_match(store, records, crystal)
-    groups = dict(zip(records["record_id"], records["formula"] + records["state"], strict=True))  # gases, liquids
+    species = records["formula_original"].map(_species)
+    groups = dict(zip(records["record_id"], species + records["state"], strict=True))  # gases, liquids
     groups.update(_crystal_groups(records[crystal], structures))
     return pd.DataFrame({"record_id": records["record_id"], "group_id": records["record_id"].map(groups)})
 
 
-def _isotope_formula(formula: str, original: str) -> str:
-    """The formula with its isotopes ('D2O'), which the store's pymatgen-reduced formula folds into H ('H2O')."""
-    if "D" not in original and "T" not in original:  # a cheap test before parsing: no isotope symbol possible
-        return formula
-    try:
-        composition = Composition(original).reduced_composition
-    except ValueError:  # an ion ('OD-'): its formula already differs from the neutral one's
-        return formula
-    if all(element.name == element.symbol for element in composition.elements):
-        return formula
-    return "".join(f"{element.name}{formula_double_format(amount)}" for element, amount in composition.items())
+def _species(original: str) -> str:
+    """The species a record of a gas or liquid names: its formula as written, not reduced (O2, not O)."""
+    return parse_formula(original).species
 
 
 def _state(phase: str | None) -> str:

@@ -155,12 +155,12 @@ def janaf_index() -> dict[str, str]:
 
 
 def ids_for_formulas(formulas: list[str]) -> list[str]:
-    """Table ids whose species has one of the given formulas (compared as pymatgen reduced formulas)."""
-    wanted = {parse_formula(text).reduced for text in formulas}
+    """Table ids whose species has one of the given formulas, as written (O2 is not O or O3, D2O not H2O)."""
+    wanted = {parse_formula(text).species for text in formulas}
     found = []
     for table_id, display in janaf_index().items():
         try:
-            if parse_formula(display.split(",")[0]).reduced in wanted:
+            if parse_formula(display.split(",")[0]).species in wanted:
                 found.append(table_id)
         except FormulaError:
             continue  # electron gas and the like: no elemental formula to match
