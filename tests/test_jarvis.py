@@ -136,7 +136,7 @@ def test_values_are_in_canonical_units_with_method_and_provenance(store, catalog
     )
     si = values[values.record_id == "jarvis:JVASP-1002"].set_index("property")
     assert si.loc["total_energy_per_atom", ["value", "unit", "method"]].tolist() == [-4.16906, "eV/atom", "OptB88vdW"]
-    assert si.loc["bulk_modulus", ["value", "unit"]].tolist() == [87.27, "GPa"]
+    assert si.loc["bulk_modulus", ["value", "unit", "method"]].tolist() == [87.27, "GPa", "OptB88vdW (Voigt)"]
     assert si.loc["density", ["value", "original_unit"]].tolist() == [2.25, "g/cm**3"]
     assert "energy_above_hull" not in si.index  # "na" in the file: no value, and nothing quarantined
     gaps = store.query(
