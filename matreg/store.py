@@ -49,6 +49,7 @@ from matreg.schema import (
 )
 
 DB_NAME = "matreg.duckdb"
+CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('curation:<entry_id>')
 VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
 DEFAULT_STORE = Path("matreg-store")
 EXPORT_FORMATS = ("parquet", "csv", "jsonl")
@@ -167,7 +168,10 @@ class Store:
                 self._compact(pages, name, build / f"{name}.parquet", check)
             withheld = check.withheld_keys()
             superseded = {name: self._superseded(name, build / f"{name}.parquet") for name in _publishing_order()}
-            dropped = {name: self._drop_rows(name, build, superseded, withheld) for name in _dropping_order()}
+            changed = {name: self._changed_records(name, build) for name in _owners()}
+            dropped = {
+                name: self._drop_rows(name, build, superseded, withheld, changed) for name in _publishing_order()
+            }
             published = arrow_table("fetch_runs", [finish(run_row, dropped)])
             self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
             with self.locked():
@@ -289,20 +293,61 @@ class Store:
             )
             return [row[0] for row in found.fetchall()]
 
-    def _drop_rows(self, name: str, build: Path, superseded: dict[str, list], withheld: dict[str, list]) -> Dropped:
+    def _changed_records(self, owner: str, build: Path) -> list | None:
+        """Keys of the run's rows of table `owner` (materials) whose record changed: a row of it, or of a table that
+        belongs to it, is new or differs from the stored one (stamp columns aside), or a stored row of the record is
+        not in the run (its source no longer gives that value). None when the store holds no row of `owner`."""
+        spec = table_spec(owner)
+        link = spec.primary_key[0]
+        path = build / f"{owner}.parquet"
+        with contextlib.closing(self._scan()) as con:
+            if not path.exists() or not self._stores_rows(con, owner):
+                return None
+            of_run = f"{link} IN (SELECT {link} FROM read_parquet($owner))"
+            parameters: dict[str, Any] = {"owner": str(path)}
+            queries = []
+            for name in [owner, *children_of(owner)]:
+                table = table_spec(name)
+                stored = f"({_current_rows_sql(name, of_run)})"
+                content = _equal([column for column in table.content_columns if column not in table.primary_key])
+                child = build / f"{name}.parquet"
+                if child.exists():
+                    parameters[name] = str(child)
+                    run = f"(SELECT * FROM read_parquet(${name}, file_row_number = true) QUALIFY row_number() OVER "
+                    run += f"(PARTITION BY {', '.join(table.primary_key)} ORDER BY file_row_number DESC) = 1)"
+                    queries.append(  # new or different rows
+                        f"SELECT n.{link} FROM {run} AS n LEFT JOIN {stored} AS s ON {_equal(table.primary_key)} "
+                        f"AND {content or 'true'} WHERE s.{link} IS NULL"
+                    )
+                    missing = f"NOT EXISTS (SELECT 1 FROM {run} AS n WHERE {_equal(table.primary_key)})"
+                else:
+                    missing = "true"
+                if name != owner:  # stored rows the run no longer has
+                    queries.append(f"SELECT s.{link} FROM {stored} AS s WHERE {missing}")
+            return [row[0] for row in con.execute(" UNION ".join(queries), parameters).fetchall()]
+
+    def _drop_rows(
+        self,
+        name: str,
+        build: Path,
+        superseded: dict[str, list],
+        withheld: dict[str, list],
+        changed: dict[str, list | None],
+    ) -> Dropped:
         """Rewrite a run's Parquet file of one table without the rows it need not write.
 
         Not written: a key's earlier rows of the run (the views would never show them); rows of withheld keys
         (`check.withheld_keys`) and of superseded ones (`_superseded`), with the rows that belong to them
-        (`belongs_to`); rows unchanged, i.e. the stored row with the key has the same content (stamp columns aside),
-        except a row that others belong to when the run writes any of those: a record whose values changed is
-        written whole, so its `read_at` says when a value was last read. One DuckDB query per table finds them; the
-        file is then rewritten a row group at a time.
+        (`belongs_to`); unchanged rows: of a record (a row others belong to, and those rows) when nothing of it
+        changed (`_changed_records`; a changed record is written whole, so its `read_at` says when it was last read
+        and the views show only its rows of that read), of another table when the stored row with the key has the
+        same content (stamp columns aside). One DuckDB query per table finds them; the file is then rewritten a row
+        group at a time.
         """
         path = build / f"{name}.parquet"
         if not path.exists():
             return Dropped()
-        found = self._rows_to_drop(name, path, build, superseded, withheld)
+        found = self._rows_to_drop(name, path, superseded, withheld, changed)
         positions, why = found["file_row_number"], found["why"]
         if len(positions):
             _rewrite_without(path, numpy.unique(positions), arrow_schema(name))
@@ -311,30 +356,34 @@ class Store:
         return Dropped(unchanged=unchanged, withheld=len(set(positions[why == "withheld"].tolist())))
 
     def _rows_to_drop(
-        self, name: str, path: Path, build: Path, superseded: dict[str, list], withheld: dict[str, list]
+        self,
+        name: str,
+        path: Path,
+        superseded: dict[str, list],
+        withheld: dict[str, list],
+        changed: dict[str, list | None],
     ) -> dict[str, numpy.ndarray]:
         """Positions of the rows a run need not write and why ('earlier', 'withheld', 'superseded', 'unchanged')."""
         spec = table_spec(name)
-        link = table_spec(spec.belongs_to).primary_key[0] if spec.belongs_to else spec.primary_key[0]
-        owner = spec.belongs_to or ""
+        owner = spec.belongs_to or (name if name in changed else None)
+        link = table_spec(owner).primary_key[0] if owner else spec.primary_key[0]
         parameters: dict[str, Any] = {"path": str(path)}
         queries = ["SELECT file_row_number, 'earlier' AS why FROM n WHERE newest > 1"]
-        for why, keys in (("withheld", [*withheld.get(name, []), *withheld.get(owner, [])]),
-                          ("superseded", [*superseded.get(name, []), *superseded.get(owner, [])])):  # fmt: skip
+        of_owner = spec.belongs_to or ""
+        for why, by_table in (("withheld", withheld), ("superseded", superseded)):
+            keys = [*by_table.get(name, []), *by_table.get(of_owner, [])]
             if keys:
                 parameters[why] = keys
                 queries.append(f"SELECT file_row_number, '{why}' FROM n WHERE {link} IN (SELECT unnest(${why}))")
         with contextlib.closing(self._scan()) as con:
-            if self._stores_rows(con, name):  # else nothing can be unchanged
+            if owner and changed[owner] is not None:  # a record's rows: unchanged when nothing of it changed
+                parameters["changed"] = changed[owner]
+                queries.append(
+                    f"SELECT file_row_number, 'unchanged' FROM n WHERE newest = 1 "
+                    f"AND {link} NOT IN (SELECT unnest($changed::VARCHAR[]))"
+                )
+            elif not owner and self._stores_rows(con, name):  # else nothing can be unchanged
                 same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
-                written = [
-                    str(build / f"{child}.parquet")
-                    for child in children_of(name)
-                    if (build / f"{child}.parquet").exists()
-                ]
-                if written:
-                    parameters["written"] = written
-                    same += f" AND n.{link} NOT IN (SELECT {link} FROM read_parquet($written, union_by_name = true))"
                 queries.append(
                     f"SELECT n.file_row_number, 'unchanged' FROM n JOIN s ON {_equal(spec.primary_key)} "
                     f"WHERE n.newest = 1 AND {same}"
@@ -470,8 +519,27 @@ def _publishing_order() -> list[str]:
 
 def _view_definitions() -> dict[str, str]:
     """The SQL of every view of the DuckDB file, by view name."""
-    views = {name: _latest_rows_sql(name, spec.primary_key) for name, spec in load_tables().items()}
+    views = {name: _current_rows_sql(name) for name in load_tables()}
     return views | {"properties_wide": _wide_view_sql()}
+
+
+def _current_rows_sql(name: str, where: str = "true") -> str:
+    """Rows of a table as the store holds them now: each key's latest row (`_latest_rows_sql`, `where` as there), and
+    of a table whose rows belong to another's only those written with their owner's latest row (a record written
+    again is written whole: a value its source no longer gives is no longer shown) or by a curation entry."""
+    spec = table_spec(name)
+    latest = _latest_rows_sql(name, spec.primary_key, where)
+    if spec.belongs_to is None:
+        return latest
+    link = table_spec(spec.belongs_to).primary_key[0]
+    owners = (  # each owner's latest run: one row per key and commit, so the newest file's
+        f"SELECT {link}, arg_max(run_id, filename) AS owner_run FROM read_parquet('{_files(spec.belongs_to)}', "
+        f"filename = true, union_by_name = true) AS s WHERE {where} GROUP BY {link}"
+    )
+    return (
+        f"SELECT c.* FROM ({latest}) AS c LEFT JOIN ({owners}) AS o USING ({link}) "
+        f"WHERE starts_with(c.run_id, '{CURATION_RUN_PREFIX}') OR o.owner_run = c.run_id"
+    )
 
 
 def _definitions_digest() -> str:
@@ -493,10 +561,9 @@ def _stored_rows_of_run_sql(name: str, spec: TableSpec) -> str:
     return _latest_rows_sql(name, spec.primary_key, f"EXISTS (SELECT 1 FROM n WHERE {_equal(spec.primary_key)})")
 
 
-def _dropping_order() -> list[str]:
-    """The tables of a run as their unwritten rows are dropped: those that belong to others first (a row others
-    belong to is written when any of theirs is)."""
-    return sorted(_publishing_order(), key=lambda name: table_spec(name).belongs_to is None)
+def _owners() -> list[str]:
+    """The tables whose rows others belong to (materials): a record of them is written whole or not at all."""
+    return list(dict.fromkeys(spec.belongs_to for spec in load_tables().values() if spec.belongs_to))
 
 
 def _equal(columns: list[str]) -> str:

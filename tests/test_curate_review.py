@@ -301,3 +301,26 @@ def test_a_decision_needs_a_steward_and_a_reason(filled):
 def test_history_of_an_unknown_record_is_an_error(filled):
     with pytest.raises(CurationError, match="unknown record 'janaf:X-000'"):
         history(filled, "janaf:X-000")
+
+
+def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(store, tmp_path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+        "  gap: {property: band_gap, unit: eV}\n  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "lab.csv"
+    data.write_text("id,formula,gap,dHf\ns1,ZnO,3.3,about -1.8\n", encoding="utf-8")
+    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    decide(
+        store,
+        "readmit",
+        "the notebook says -1.8",
+        quarantine_id=quarantined(store, "s1:formation_energy_per_atom"),
+        value=-1.8,
+    )
+    data.write_text("id,formula,gap,dHf\ns1,ZnO,3.37,about -1.8\n", encoding="utf-8")  # the gap corrected
+    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    values = store.query("SELECT property, value FROM properties ORDER BY property").values.tolist()
+    assert values == [["band_gap", 3.37], ["formation_energy_per_atom", -1.8]]

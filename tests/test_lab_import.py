@@ -95,7 +95,7 @@ def test_reimporting_the_same_file_changes_nothing(store, tmp_path):
     assert [len(store.table(n)) for n in ("materials", "properties", "quarantine")] == [1, 2, 1]
 
 
-def test_reimporting_an_edited_file_writes_only_the_changed_value(store, tmp_path):
+def test_reimporting_an_edited_file_writes_only_the_changed_record_whole(store, tmp_path):
     data, mapping = _write(tmp_path, "formula,dHf,Cp\nH2O,-285.83,75.351\nAl2O3,-1675.692,79.0\n", MAPPING)
     first = import_file(store, data, mapping)
     data.write_text("formula,dHf,Cp\nH2O,-285.83,75.351\nAl2O3,-1675.692,79.1\n", encoding="utf-8")
@@ -106,10 +106,29 @@ def test_reimporting_an_edited_file_writes_only_the_changed_value(store, tmp_pat
     rows = store.query("SELECT record_id, property, value, run_id FROM properties ORDER BY record_id, property")
     by_run = rows.groupby("run_id")["property"].apply(sorted).to_dict()
     assert by_run == {
-        first.run_id: ["formation_energy_per_atom", "formation_energy_per_atom", "heat_capacity_cp"],
-        second.run_id: ["heat_capacity_cp"],
+        first.run_id: ["formation_energy_per_atom", "heat_capacity_cp"],
+        second.run_id: ["formation_energy_per_atom", "heat_capacity_cp"],
     }
-    assert rows.loc[rows["run_id"] == second.run_id, "value"].tolist() == [79.1]
+    assert rows.loc[rows["run_id"] == second.run_id, "value"].tolist()[1] == 79.1
+
+
+@pytest.mark.parametrize(
+    ("edited", "left"),
+    [
+        ("formula,dHf,Cp,T\nAl2O3,-1675.692,79.0,295\n", [["heat_capacity_cp", 295.0, 79.0]]),  # its temperature
+        ("formula,dHf,Cp,T\nAl2O3,-1675.692,,300\n", []),  # the cell cleared
+    ],
+)
+def test_a_value_a_reimported_file_no_longer_gives_is_no_longer_shown(store, tmp_path, edited, left):
+    mapping = MAPPING.replace("temperature_K: 298.15", "temperature_field: T")
+    data, mapping = _write(tmp_path, "formula,dHf,Cp,T\nAl2O3,-1675.692,79.0,300\n", mapping)
+    import_file(store, data, mapping)
+    data.write_text(edited, encoding="utf-8")
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_unchanged) == (1, 0)
+    cp = "SELECT property, temperature_K, value FROM properties WHERE property = 'heat_capacity_cp'"
+    assert store.query(cp).values.tolist() == left
+    assert store.query("SELECT count(*) FROM properties_wide").iloc[0, 0] == 1 + len(left)  # + the formation energy
 
 
 def test_a_mapped_column_missing_from_the_file_is_a_clear_error(tmp_path):

@@ -374,6 +374,33 @@ def test_a_record_read_twice_in_one_page_is_stored_and_counted_once(store):
     assert store.query("SELECT count(*) FROM read_parquet('data/c*/**/properties.parquet')").iloc[0, 0] == 2
 
 
+class GapsWhereGiven(Pages):
+    """Pages whose records also give a band gap of 1.5 eV, except the records named `without`."""
+
+    def __init__(self, *pages: list[tuple[str, float]], without: tuple[str, ...] = ()) -> None:
+        super().__init__(*pages)
+        self.without = without
+
+    def to_record(self, payload: dict) -> SourceRecord:
+        record = super().to_record(payload)
+        if payload["id"] not in self.without:
+            record.values.append(RawValue("band_gap", 1.5, "eV"))
+        return record
+
+
+def test_a_value_a_source_no_longer_gives_is_no_longer_shown(store):
+    first = run_ingest(GapsWhereGiven([("x", -1.0), ("y", -2.0)]), store)
+    again = run_ingest(GapsWhereGiven([("x", -1.0), ("y", -2.0)], without=("x",)), store)  # x's gap is gone
+    assert (again.n_stored, again.n_unchanged) == (2, 1)  # x, its energy as it was, is written again
+    values = store.query("SELECT record_id, property, value, run_id FROM properties ORDER BY ALL").values.tolist()
+    assert values == [
+        ["pages:x", "formation_energy_per_atom", -1.0, again.run_id],
+        ["pages:y", "band_gap", 1.5, first.run_id],
+        ["pages:y", "formation_energy_per_atom", -2.0, first.run_id],
+    ]
+    assert len(store.query("SELECT * FROM properties_wide")) == 2
+
+
 class SpaceGroupsAsSent(Pages):
     """Pages whose records carry the space group number the source sent, as a mapping might pass on: 0 for the
     record 'zero' and for reads of the value -2.0."""

@@ -21,7 +21,7 @@ from matreg.errors import FormulaError, MatregError, RecordError, StoreError
 from matreg.schema import load_tables, load_vocabulary
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.sources.lab import LabConnector, LabMapping
-from matreg.store import Store
+from matreg.store import CURATION_RUN_PREFIX, Store
 from matreg.validation import (
     CanonicalRecord,
     RunStamp,
@@ -33,7 +33,6 @@ from matreg.validation import (
 )
 
 ACTIONS = ("accept", "reject", "flag", "correct", "readmit")
-RUN_PREFIX = "curation:"
 VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
 _ENTRY_TIME = "%Y%m%dT%H%M%S%fZ"
 _KEYED = ["record_id", "property", "_method", "_temperature_K", "_pressure_Pa"]  # VALUE_KEY, matchable when null
@@ -67,7 +66,7 @@ def record_decision(
         entry_id, at = _next_entry(store)
         rows: dict[str, list[dict]] = {}
         if action == "readmit":
-            stamp = RunStamp(RUN_PREFIX + entry_id, at)
+            stamp = RunStamp(CURATION_RUN_PREFIX + entry_id, at)
             target, rows = _readmit(store, stamp, record_id, quarantine_id, property, method, value, unit)
         else:
             target = _decision(store, action, record_id, property, method, temperature_K, pressure_Pa, value, unit)
@@ -91,7 +90,7 @@ def history(store: Store, record_id: str) -> pd.DataFrame:
         "SELECT run_id FROM materials WHERE record_id = ? UNION SELECT run_id FROM properties WHERE record_id = ?",
         [record_id, record_id],
     )["run_id"]
-    readmits = {run.removeprefix(RUN_PREFIX) for run in written if run.startswith(RUN_PREFIX)}
+    readmits = {run.removeprefix(CURATION_RUN_PREFIX) for run in written if run.startswith(CURATION_RUN_PREFIX)}
     touching = log[(log["record_id"] == record_id) | log["entry_id"].isin(readmits)]
     if touching.empty and not _record_exists(store, record_id):
         raise CurationError(f"unknown record '{record_id}'")
@@ -130,7 +129,7 @@ def entries_on(long: pd.DataFrame, log: pd.DataFrame, run_ids: Iterable[str]) ->
     on_record = log["property"].isna() & log["record_id"].isin(long["record_id"])
     values = _keyed(long)[_KEYED].drop_duplicates().assign(_in_long=True)
     on_value = _keyed(log).merge(values, how="left", on=_KEYED)["_in_long"].notna().to_numpy()
-    readmitted = (RUN_PREFIX + log["entry_id"]).isin(list(run_ids))
+    readmitted = (CURATION_RUN_PREFIX + log["entry_id"]).isin(list(run_ids))
     return log[on_record | on_value | readmitted]
 
 
