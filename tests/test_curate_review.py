@@ -154,7 +154,8 @@ def test_a_quarantined_lab_row_with_an_unknown_unit_is_corrected_and_readmitted(
     assert (value.temperature_K, value.provenance, value.run_id) == (300.0, "experimental", run_id)
     material = filled.query("SELECT * FROM materials WHERE record_id = 'demo-lab-bandgaps:bad-unit'").iloc[0]
     assert (material.formula, material.run_id, material.source_url) == ("GaN", run_id, "file:bandgaps.csv#line=33")
-    assert (entry["value"], entry["unit"], entry["property"], entry["record_id"]) == (3.4, "eV", "band_gap", None)
+    assert (entry["value"], entry["unit"], entry["property"]) == (3.4, "eV", "band_gap")
+    assert entry["record_id"] == "demo-lab-bandgaps:bad-unit"
     assert history(filled, "demo-lab-bandgaps:bad-unit")[["entry_id", "action"]].values.tolist() == [
         [entry["entry_id"], "readmit"]
     ]
@@ -324,3 +325,19 @@ def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(stor
     run_ingest(LabConnector(data, load_mapping(mapping)), store)
     values = store.query("SELECT property, value FROM properties ORDER BY property").values.tolist()
     assert values == [["band_gap", 3.37], ["formation_energy_per_atom", -1.8]]
+
+
+def test_history_keeps_a_readmit_after_the_fixed_file_is_imported_again(store, tmp_path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+        "  gap: {property: band_gap, unit: eV}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "lab.csv"
+    data.write_text("id,formula,gap\nv3,ZnO,-3.3\nv4,GaN,3.4\n", encoding="utf-8")
+    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    entry = decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 2"), value=3.3)
+    data.write_text("id,formula,gap\nv3,ZnO,3.31\nv4,GaN,3.4\n", encoding="utf-8")  # the file fixed, remeasured
+    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    assert history(store, "gaps:v3")[["entry_id", "action"]].values.tolist() == [[entry["entry_id"], "readmit"]]

@@ -276,7 +276,7 @@ def _readmit(
     tables = _new_rows(store, row, canonical, whole)
     if extension is not None:  # a lab row of a dataset with sample metadata: checked and stored as the import does
         tables["record_attributes"] = _attribute_rows(row, record, extension, canonical.material["record_id"], stamp)
-    target = {"quarantine_id": row["quarantine_id"]}
+    target = {"quarantine_id": row["quarantine_id"], "record_id": canonical.material["record_id"]}
     if index is None:
         return target, tables
     corrected, admitted = record.values[index], canonical.values[index]  # aligned: nothing of the record was rejected
