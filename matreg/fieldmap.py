@@ -39,6 +39,12 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
             parse_unit(self.unit)
         return self
 
+    @pydantic.model_validator(mode="after")
+    def _one_temperature(self) -> FieldSpec:
+        if self.temperature_K is not None and self.temperature_field is not None:
+            raise ValueError("give at most one of 'temperature_K' or 'temperature_field'")
+        return self
+
 
 class FieldMap(pydantic.BaseModel, extra="forbid"):
     """A source's field map: defaults for provenance and method, its value fields, and the fields read otherwise.

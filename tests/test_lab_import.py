@@ -303,3 +303,10 @@ def test_two_columns_giving_one_property_at_the_same_conditions_are_refused(tmp_
     _, mapping_path = _write(tmp_path, "", mapping)
     with pytest.raises(ConfigError, match="columns Eg_direct, Eg_indirect all give 'band_gap' at the same conditions"):
         load_mapping(mapping_path)
+
+
+def test_a_column_given_a_temperature_and_a_temperature_column_is_refused(tmp_path):
+    mapping = MAPPING.replace("temperature_K: 298.15", "temperature_K: 298.15, temperature_field: T")
+    _, mapping_path = _write(tmp_path, "", mapping)
+    with pytest.raises(ConfigError, match="at most one of 'temperature_K' or 'temperature_field'"):
+        load_mapping(mapping_path)
