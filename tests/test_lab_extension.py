@@ -176,3 +176,14 @@ def test_sample_metadata_cleared_in_a_reimported_file_is_no_longer_shown(store, 
     assert report.n_unchanged == 3  # S-001 changed: written again, whole
     attributes = store.query("SELECT attribute FROM record_attributes WHERE record_id = 'sample-lab:S-001'")
     assert sorted(attributes["attribute"]) == ["measurement_temperature_K", "sample_id", "synthesis_route"]
+
+
+def test_dates_of_an_excel_sheet_are_stored_as_the_lab_wrote_them(store, tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(FIXTURES / "samples.csv", dtype=str, keep_default_na=False)
+    frame["date"] = pd.to_datetime(frame["date"]).astype(object).where(frame["date"] != "", "")  # date cells
+    frame.to_excel(tmp_path / "samples.xlsx", index=False)
+    run_ingest(LabConnector(tmp_path / "samples.xlsx", load_mapping(FIXTURES / "mapping.yaml")), store)
+    dates = store.query("SELECT value FROM record_attributes WHERE attribute = 'measured_on' ORDER BY record_id")
+    assert set(dates["value"]) == {"2024-03-18", "2024-04-02"}  # not "2024-03-18 00:00:00"

@@ -121,6 +121,9 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
         return self
 
 
+_EXCEL_DAY = r"^(\d{4}-\d{2}-\d{2}) 00:00:00$"  # how pandas writes an Excel date cell read as text
+
+
 def load_mapping(path: Path) -> LabMapping:
     """Load and check a lab mapping file."""
     return load_model(path, LabMapping)
@@ -138,7 +141,8 @@ def read_rows(path: Path, sheet: str | int = 0) -> pd.DataFrame:
         if kind == "csv":  # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark
             return pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python", encoding="utf-8-sig")
         if kind == "excel":
-            return pd.read_excel(path, dtype=str, keep_default_na=False, sheet_name=sheet)
+            frame = pd.read_excel(path, dtype=str, keep_default_na=False, sheet_name=sheet)
+            return frame.replace(_EXCEL_DAY, r"\1", regex=True)  # a date cell as the lab wrote it, not at midnight
         frame = pd.DataFrame(json.loads(path.read_text(encoding="utf-8")), dtype=object)  # 1 stays 1, not 1.0
         return frame.where(frame.notna(), "").astype(str)
     except (OSError, ValueError) as exc:
