@@ -304,7 +304,8 @@ def test_history_of_an_unknown_record_is_an_error(filled):
         history(filled, "janaf:X-000")
 
 
-def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(store, tmp_path):
+def import_gaps(store, tmp_path, csv_text: str) -> None:
+    """Import `csv_text` (columns id, formula, gap in eV, dHf in eV/atom) as the lab dataset 'gaps'."""
     mapping = tmp_path / "m.yaml"
     mapping.write_text(
         "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
@@ -312,8 +313,12 @@ def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(stor
         encoding="utf-8",
     )
     data = tmp_path / "lab.csv"
-    data.write_text("id,formula,gap,dHf\ns1,ZnO,3.3,about -1.8\n", encoding="utf-8")
+    data.write_text(csv_text, encoding="utf-8")
     run_ingest(LabConnector(data, load_mapping(mapping)), store)
+
+
+def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.3,about -1.8\n")
     decide(
         store,
         "readmit",
@@ -321,23 +326,13 @@ def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(stor
         quarantine_id=quarantined(store, "s1:formation_energy_per_atom"),
         value=-1.8,
     )
-    data.write_text("id,formula,gap,dHf\ns1,ZnO,3.37,about -1.8\n", encoding="utf-8")  # the gap corrected
-    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.37,about -1.8\n")  # the gap corrected
     values = store.query("SELECT property, value FROM properties ORDER BY property").values.tolist()
     assert values == [["band_gap", 3.37], ["formation_energy_per_atom", -1.8]]
 
 
 def test_history_keeps_a_readmit_after_the_fixed_file_is_imported_again(store, tmp_path):
-    mapping = tmp_path / "m.yaml"
-    mapping.write_text(
-        "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
-        "  gap: {property: band_gap, unit: eV}\n",
-        encoding="utf-8",
-    )
-    data = tmp_path / "lab.csv"
-    data.write_text("id,formula,gap\nv3,ZnO,-3.3\nv4,GaN,3.4\n", encoding="utf-8")
-    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,-3.3,\nv4,GaN,3.4,\n")
     entry = decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 2"), value=3.3)
-    data.write_text("id,formula,gap\nv3,ZnO,3.31\nv4,GaN,3.4\n", encoding="utf-8")  # the file fixed, remeasured
-    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,3.31,\nv4,GaN,3.4,\n")  # the file fixed, remeasured
     assert history(store, "gaps:v3")[["entry_id", "action"]].values.tolist() == [[entry["entry_id"], "readmit"]]

@@ -95,6 +95,17 @@ def catalog(tmp_path, server):
     return load_catalog(path)
 
 
+def catalog_of(tmp_path: Path, server: ReplayServer):
+    """A catalog whose oqmd source is `server`, without retries."""
+    path = tmp_path / "replay.yaml"
+    path.write_text(
+        f"sources:\n  oqmd:\n    title: t\n    connector: oqmd\n    base_url: {server.url}\n"
+        "    provenance: dft\n    license: CC-BY-4.0\n    citation: c\n    http: {retries: 0}\n",
+        encoding="utf-8",
+    )
+    return load_catalog(path)
+
+
 def fetch(store: Store, catalog, **request):
     return run_ingest(build_connector("oqmd", catalog, FetchRequest(**request)), store)
 
@@ -194,13 +205,7 @@ def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_
 def test_a_malformed_record_is_quarantined_with_its_reason(store, tmp_path):
     broken = RECORDS[2] | {"natoms": "ten"}
     with ReplayServer(OqmdReplay([*RECORDS[:2], broken, *RECORDS[3:]]), prefix="/oqmdapi/") as running:
-        catalog_path = tmp_path / "broken.yaml"
-        catalog_path.write_text(
-            f"sources:\n  oqmd:\n    title: t\n    connector: oqmd\n    base_url: {running.url}\n"
-            "    provenance: dft\n    license: CC-BY-4.0\n    citation: c\n    http: {retries: 0}\n",
-            encoding="utf-8",
-        )
-        report = fetch(store, load_catalog(catalog_path), filter=FILTER, page_size=50)
+        report = fetch(store, catalog_of(tmp_path, running), filter=FILTER, page_size=50)
     assert (report.n_stored, report.n_quarantined) == (11, 1)
     rejected = store.query("SELECT item, reasons, raw FROM quarantine").iloc[0]
     assert rejected["item"] == str(broken["entry_id"])
@@ -224,13 +229,7 @@ class MiscountingReplay(OqmdReplay):
 @pytest.mark.parametrize(("said", "kept"), [(-1, None), ("many", None), (True, None), (2.5, None), ("12", 12)])
 def test_a_total_that_is_no_count_is_kept_as_unknown_and_the_run_goes_on(store, tmp_path, said, kept):
     with ReplayServer(MiscountingReplay(RECORDS, said), prefix="/oqmdapi/") as running:
-        catalog_path = tmp_path / "miscounting.yaml"
-        catalog_path.write_text(
-            f"sources:\n  oqmd:\n    title: t\n    connector: oqmd\n    base_url: {running.url}\n"
-            "    provenance: dft\n    license: CC-BY-4.0\n    citation: c\n    http: {retries: 0}\n",
-            encoding="utf-8",
-        )
-        report = fetch(store, load_catalog(catalog_path), filter=FILTER, page_size=5)
+        report = fetch(store, catalog_of(tmp_path, running), filter=FILTER, page_size=5)
     assert (report.n_fetched, report.n_stored, report.n_available) == (12, 12, kept)
     run = store.query("SELECT status, n_available FROM fetch_runs").iloc[0]
     assert run["status"] == "complete" and (pd.isna(run["n_available"]) if kept is None else run["n_available"] == kept)
