@@ -136,7 +136,7 @@ def _finish(report: RunReport) -> None:
     for reason, count in report.reasons.most_common(SHOWN):
         typer.echo(f"  {count:6d}  {reason}")
     if len(report.reasons) > SHOWN:
-        where = f"matreg sql \"SELECT item, reasons FROM quarantine WHERE run_id = '{report.run_id}'\""
+        where = f"matreg sql \"SELECT item, reasons FROM quarantine WHERE source = '{report.source}'\""
         typer.echo(f"  ... and {len(report.reasons) - SHOWN} more reasons: {where}")
     if report.unmapped:
         fields = ", ".join(f"{name} ({count})" for name, count in report.unmapped.most_common(SHOWN))

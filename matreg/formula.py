@@ -63,11 +63,14 @@ def parse_formula(text: str) -> Formula:
 def _reduced_and_species(composition: Composition) -> tuple[str, str]:
     """The reduced formula (pymatgen's, which folds isotopes into their element: 'H2O' for D2O) and the formula as
     written, both with isotope symbols kept; an ion's charge ends both ('Xe[+1]')."""
-    if isinstance(composition, Ion):
-        return composition.reduced_formula, composition.reduced_formula
     amounts = {el.name: amount for el, amount in sorted(composition.items(), key=_electronegativity_order)}
     species = "".join(f"{name}{formula_double_format(amount)}" for name, amount in amounts.items())
-    if all(el.name == el.symbol for el in composition.elements):
+    isotopes = any(el.name != el.symbol for el in composition.elements)
+    if isinstance(composition, Ion):  # the formula as written, charge and isotopes kept ('D[+1]', not H[+1])
+        written = f"{species}[{formula_double_format(composition.charge, ignore_ones=False)}]".replace("[", "[+", 1)
+        written = written.replace("[+-", "[-")
+        return (written if isotopes else composition.reduced_formula), written
+    if not isotopes:
         return composition.reduced_formula, species
     return reduce_formula(amounts)[0], species
 

@@ -158,7 +158,7 @@ def _with_params(request: HttpRequest, params: dict[str, Any]) -> HttpRequest:
 def count_of(value: Any) -> int | None:
     """A count a source reports (how many records match): a whole number >= 0, also as text ('12') or 12.0;
     None for anything else (negative, fractional, a boolean, other text), which leaves the count unknown."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # not '²'
         return int(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 and float(value).is_integer():
         return int(value)

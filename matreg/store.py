@@ -322,8 +322,9 @@ class Store:
                     missing = f"NOT EXISTS (SELECT 1 FROM {run} AS n WHERE {_equal(table.primary_key)})"
                 else:
                     missing = "true"
-                if name != owner:  # stored rows the run no longer has
-                    queries.append(f"SELECT s.{link} FROM {stored} AS s WHERE {missing}")
+                if name != owner:  # stored rows the run no longer has (a steward's readmitted values aside)
+                    curated = f"starts_with(s.run_id, '{CURATION_RUN_PREFIX}')"
+                    queries.append(f"SELECT s.{link} FROM {stored} AS s WHERE NOT {curated} AND {missing}")
             return [row[0] for row in con.execute(" UNION ".join(queries), parameters).fetchall()]
 
     def _drop_rows(

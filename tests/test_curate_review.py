@@ -304,7 +304,7 @@ def test_history_of_an_unknown_record_is_an_error(filled):
         history(filled, "janaf:X-000")
 
 
-def import_gaps(store, tmp_path, csv_text: str) -> None:
+def import_gaps(store, tmp_path, csv_text: str):
     """Import `csv_text` (columns id, formula, gap in eV, dHf in eV/atom) as the lab dataset 'gaps'."""
     mapping = tmp_path / "m.yaml"
     mapping.write_text(
@@ -314,7 +314,7 @@ def import_gaps(store, tmp_path, csv_text: str) -> None:
     )
     data = tmp_path / "lab.csv"
     data.write_text(csv_text, encoding="utf-8")
-    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    return run_ingest(LabConnector(data, load_mapping(mapping)), store)
 
 
 def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(store, tmp_path):
@@ -329,6 +329,8 @@ def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(stor
     import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.37,about -1.8\n")  # the gap corrected
     values = store.query("SELECT property, value FROM properties ORDER BY property").values.tolist()
     assert values == [["band_gap", 3.37], ["formation_energy_per_atom", -1.8]]
+    again = import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.37,about -1.8\n")
+    assert again.n_unchanged == 1  # the readmitted value the file still gets wrong changes nothing
 
 
 def test_history_keeps_a_readmit_after_the_fixed_file_is_imported_again(store, tmp_path):

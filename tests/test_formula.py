@@ -27,6 +27,8 @@ def test_formulas_are_normalized_by_pymatgen(text, reduced, atoms, chemsys):
         ("D2O1", "D2O", "D2O", ("H", "O")),  # heavy water is not H2O, though made of hydrogen and oxygen
         ("D1H1", "DH", "DH", ("H",)),
         ("He1", "He", "He", ("He",)),  # no electronegativity
+        ("D+", "D[+1]", "D[+1]", ("H",)),  # an ion of deuterium is not H+
+        ("H+", "H[+1]", "H[+1]", ("H",)),
     ],
 )
 def test_isotopes_are_kept_and_the_species_is_the_formula_as_written(text, reduced, species, elements):

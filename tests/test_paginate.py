@@ -10,10 +10,13 @@ BODIES = {
     "no count": {"meta": {"total": "many"}},
     "negative": {"meta": {"total": -1}},
     "count": {"meta": {"total": "4"}},
+    "superscript": {"meta": {"total": "²"}},  # str.isdigit() says yes, int() refuses
 }
 
 
-@pytest.mark.parametrize(("said", "follows"), [("no count", True), ("negative", True), ("count", False)])
+@pytest.mark.parametrize(
+    ("said", "follows"), [("no count", True), ("negative", True), ("count", False), ("superscript", True)]
+)
 def test_offset_pages_stop_at_a_total_only_when_it_is_a_count(said, follows):
     paginator = OffsetPaginator(limit=2, total_path=("meta", "total"))
     second = HttpRequest("GET", "http://127.0.0.1/x", {"limit": 2, "offset": 2})
