@@ -526,20 +526,28 @@ def _view_definitions() -> dict[str, str]:
 
 def _current_rows_sql(name: str, where: str = "true") -> str:
     """Rows of a table as the store holds them now: each key's latest row (`_latest_rows_sql`, `where` as there), and
-    of a table whose rows belong to another's only those written with their owner's latest row (a record written
-    again is written whole: a value its source no longer gives is no longer shown) or by a curation entry."""
+    of a table whose rows belong to another's only those written with their owner's latest row when that row was
+    written whole (a value its source no longer gives is no longer shown), or by a curation entry that readmitted a
+    value alone (one that readmitted a whole record counts as that record's write)."""
     spec = table_spec(name)
     latest = _latest_rows_sql(name, spec.primary_key, where)
     if spec.belongs_to is None:
         return latest
     link = table_spec(spec.belongs_to).primary_key[0]
-    owners = (  # each owner's latest run: one row per key and commit, so the newest file's
-        f"SELECT {link}, arg_max(run_id, filename) AS owner_run FROM read_parquet('{_files(spec.belongs_to)}', "
+    curation = f"starts_with(run_id, '{CURATION_RUN_PREFIX}')"
+    owners = (  # each owner's latest write (one row per key and commit: the newest file's), and its curation writes
+        f"SELECT {link}, arg_max(run_id, filename) AS owner_run, "
+        "arg_max(coalesce(written_whole, false), filename) AS owner_whole, "
+        f"list(run_id) FILTER (WHERE {curation}) AS owner_curations FROM read_parquet('{_files(spec.belongs_to)}', "
         f"filename = true, union_by_name = true) AS s WHERE {where} GROUP BY {link}"
+    )
+    readmitted = (  # a value a curation entry readmitted alone
+        f"starts_with(c.run_id, '{CURATION_RUN_PREFIX}') "
+        "AND NOT coalesce(list_contains(o.owner_curations, c.run_id), false)"
     )
     return (
         f"SELECT c.* FROM ({latest}) AS c LEFT JOIN ({owners}) AS o USING ({link}) "
-        f"WHERE starts_with(c.run_id, '{CURATION_RUN_PREFIX}') OR o.owner_run = c.run_id"
+        f"WHERE o.owner_whole IS NOT TRUE OR o.owner_run = c.run_id OR ({readmitted})"
     )
 
 

@@ -338,3 +338,11 @@ def test_history_keeps_a_readmit_after_the_fixed_file_is_imported_again(store, t
     entry = decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 2"), value=3.3)
     import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,3.31,\nv4,GaN,3.4,\n")  # the file fixed, remeasured
     assert history(store, "gaps:v3")[["entry_id", "action"]].values.tolist() == [[entry["entry_id"], "readmit"]]
+
+
+def test_a_readmitted_record_loses_a_value_its_fixed_file_no_longer_gives(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,-3.3,\n")  # the whole row quarantined
+    decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 2"), value=3.3)
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,,-1.5\n")  # the gap was a wrong column
+    values = store.query("SELECT property, value FROM properties").values.tolist()
+    assert values == [["formation_energy_per_atom", -1.5]]

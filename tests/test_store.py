@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from conftest import assert_failed_without_trace, visible_tables
@@ -399,6 +400,23 @@ def test_a_value_a_source_no_longer_gives_is_no_longer_shown(store):
         ["pages:y", "formation_energy_per_atom", -2.0, first.run_id],
     ]
     assert len(store.query("SELECT * FROM properties_wide")) == 2
+
+
+def test_a_store_written_before_records_were_written_whole_shows_every_current_row(store):
+    run_ingest(GapsWhereGiven([("x", -1.0)]), store)
+    changed = run_ingest(GapsWhereGiven([("x", -2.0)]), store)
+    # As matreg wrote a changed record before: its changed rows only, materials without `written_whole`.
+    commit = store.query("SELECT filename FROM read_parquet('data/c*/**/properties.parquet', filename = true)")
+    newest = max(commit["filename"])
+    properties = pq.read_table(store.root / newest)
+    pq.write_table(
+        properties.filter(pc.equal(properties["property"], "formation_energy_per_atom")), store.root / newest
+    )
+    materials_file = store.root / newest.replace("properties", "materials")
+    pq.write_table(pq.read_table(materials_file).drop_columns(["written_whole"]), materials_file)
+    values = store.query("SELECT property, value, run_id FROM properties ORDER BY property").values.tolist()
+    assert values[0][0] == "band_gap" and values[0][2] != changed.run_id  # the older run's, still shown
+    assert values[1] == ["formation_energy_per_atom", -2.0, changed.run_id]
 
 
 class SpaceGroupsAsSent(Pages):
