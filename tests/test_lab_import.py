@@ -310,3 +310,17 @@ def test_a_column_given_a_temperature_and_a_temperature_column_is_refused(tmp_pa
     _, mapping_path = _write(tmp_path, "", mapping)
     with pytest.raises(ConfigError, match="at most one of 'temperature_K' or 'temperature_field'"):
         load_mapping(mapping_path)
+
+
+def test_a_row_giving_one_property_twice_at_its_temperature_is_quarantined(store, tmp_path):
+    mapping = (
+        "dataset: gaps\nformula_column: formula\ncitation: c\ncolumns:\n"
+        "  Eg_300: {property: band_gap, unit: eV, temperature_K: 300}\n"
+        "  Eg: {property: band_gap, unit: eV, temperature_field: T}\n"
+    )
+    data, mapping_path = _write(tmp_path, "formula,Eg_300,Eg,T\nGaAs,1.42,1.43,300\nSi,1.12,1.17,4\n", mapping)
+    report = import_file(store, data, mapping_path)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 2, 1)
+    assert list(store.query("SELECT reasons FROM quarantine").iloc[0, 0]) == [
+        "columns Eg_300 and Eg both give band_gap at the same conditions"
+    ]

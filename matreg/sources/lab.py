@@ -231,11 +231,7 @@ class LabConnector(Connector):
         return SourceRecord(
             source_id=payload["_source_id"],
             formula=payload[mapping.formula_column],
-            values=[
-                self._value(payload, column, spec)
-                for column, spec in mapping.columns.items()
-                if not is_blank(payload[column])
-            ],
+            values=self._values(payload),
             name=payload[mapping.name_column] if mapping.name_column else None,
             source_url=f"file:{self.path.name}#line={payload['_line']}",
             structure=structure.to_json() if structure is not None else None,
@@ -246,6 +242,22 @@ class LabConnector(Connector):
                 for column, attribute in mapping.extra_columns.items()
             },
         )
+
+    def _values(self, payload: dict[str, Any]) -> list[RawValue]:
+        """The row's values; RecordError when two columns give one property at the same conditions and method (their
+        temperatures read from the row), of which only one could be stored."""
+        values, columns_of = [], {}
+        for column, spec in self.mapping.columns.items():
+            if is_blank(payload[column]):
+                continue
+            value = self._value(payload, column, spec)
+            prop = load_vocabulary().resolve(value.property, self.mapping.dataset)
+            key = (prop, value.method or self.mapping.method, value.temperature_K, value.pressure_Pa)
+            if key in columns_of:
+                raise RecordError(f"columns {columns_of[key]} and {column} both give {prop} at the same conditions")
+            columns_of[key] = column
+            values.append(value)
+        return values
 
     def _structure(self, payload: dict[str, Any]) -> Structure | None:
         column = self.mapping.structure_column
