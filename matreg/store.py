@@ -322,9 +322,10 @@ class Store:
                     missing = f"NOT EXISTS (SELECT 1 FROM {run} AS n WHERE {_equal(table.primary_key)})"
                 else:
                     missing = "true"
-                if name != owner:  # stored rows the run no longer has (a steward's readmitted values aside)
-                    curated = f"starts_with(s.run_id, '{CURATION_RUN_PREFIX}')"
-                    queries.append(f"SELECT s.{link} FROM {stored} AS s WHERE NOT {curated} AND {missing}")
+                if name != owner:  # stored rows the run no longer has (values a steward readmitted alone aside)
+                    queries.append(
+                        f"SELECT s.{link} FROM {stored} AS s WHERE NOT {_readmitted_alone(owner, link)} AND {missing}"
+                    )
             return [row[0] for row in con.execute(" UNION ".join(queries), parameters).fetchall()]
 
     def _drop_rows(
@@ -568,6 +569,16 @@ def _run_rows_sql(spec: TableSpec) -> str:
 def _stored_rows_of_run_sql(name: str, spec: TableSpec) -> str:
     """SQL: the stored rows (`s`) of the keys of the run's rows (`n`)."""
     return _latest_rows_sql(name, spec.primary_key, f"EXISTS (SELECT 1 FROM n WHERE {_equal(spec.primary_key)})")
+
+
+def _readmitted_alone(owner: str, link: str) -> str:
+    """SQL: the stored row `s` is a value a curation entry readmitted alone (that entry wrote no row of `owner` of
+    its record; one that readmitted a whole record wrote it as any run does)."""
+    return (
+        f"(starts_with(s.run_id, '{CURATION_RUN_PREFIX}') AND NOT EXISTS (SELECT 1 FROM "
+        f"read_parquet('{_files(owner)}', union_by_name = true) AS m WHERE starts_with(m.run_id, "
+        f"'{CURATION_RUN_PREFIX}') AND m.{link} = s.{link} AND m.run_id = s.run_id))"
+    )
 
 
 def _owners() -> list[str]:

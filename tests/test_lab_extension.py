@@ -187,3 +187,23 @@ def test_dates_of_an_excel_sheet_are_stored_as_the_lab_wrote_them(store, tmp_pat
     run_ingest(LabConnector(tmp_path / "samples.xlsx", load_mapping(FIXTURES / "mapping.yaml")), store)
     dates = store.query("SELECT value FROM record_attributes WHERE attribute = 'measured_on' ORDER BY record_id")
     assert set(dates["value"]) == {"2024-03-18", "2024-04-02"}  # not "2024-03-18 00:00:00"
+
+
+def test_sample_metadata_of_a_record_readmitted_whole_goes_when_the_fixed_file_clears_it(store, tmp_path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\nextension: lab-sample\n"
+        "extra_columns: {sample: sample_id, route: synthesis_route, instr: instrument}\n"
+        "columns:\n  gap: {property: band_gap, unit: eV}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "lab.csv"
+    data.write_text("id,formula,gap,sample,route,instr\nv3,ZnO,-3.3,S1,sol-gel,UV-1800\n", encoding="utf-8")
+    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    item = store.query("SELECT quarantine_id FROM quarantine WHERE item = 'line 2'").iloc[0, 0]
+    record_decision(store, "readmit", "A. Steward", "sign lost", quarantine_id=item, value=3.3)
+    data.write_text("id,formula,gap,sample,route,instr\nv3,ZnO,3.3,S1,sol-gel,\n", encoding="utf-8")
+    report = run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    assert report.n_unchanged == 0  # the instrument is gone: the record is written again, whole
+    attributes = store.query("SELECT attribute FROM record_attributes ORDER BY 1")["attribute"].tolist()
+    assert attributes == ["sample_id", "synthesis_route"]
