@@ -82,6 +82,15 @@ class Dropped(NamedTuple):
 RunFinisher = Callable[[dict, dict[str, Dropped]], dict]  # (last staged fetch_runs row, dropped rows) -> row
 
 
+class _Unwritten(NamedTuple):
+    """What decides which of a run's rows publishing leaves out, by table: keys the check withheld whole, keys the
+    store holds from a later read, and the records that changed (None: the store holds no record yet)."""
+
+    withheld: dict[str, list]
+    superseded: dict[str, list]
+    changed: dict[str, list | None]
+
+
 class Store:
     """A matreg store directory: Parquet commits plus a DuckDB file of views over them."""
 
@@ -166,12 +175,12 @@ class Store:
                 if name == QUARANTINE:
                     pages = chain(pages, [arrow_table(name, check.withheld())])
                 self._compact(pages, name, build / f"{name}.parquet", check)
-            withheld = check.withheld_keys()
-            superseded = {name: self._superseded(name, build / f"{name}.parquet") for name in _publishing_order()}
-            changed = {name: self._changed_records(name, build) for name in _owners()}
-            dropped = {
-                name: self._drop_rows(name, build, superseded, withheld, changed) for name in _publishing_order()
-            }
+            unwritten = _Unwritten(
+                withheld=check.withheld_keys(),
+                superseded={name: self._superseded(name, build / f"{name}.parquet") for name in _publishing_order()},
+                changed={name: self._changed_records(name, build) for name in _owners()},
+            )
+            dropped = {name: self._drop_rows(name, build, unwritten) for name in _publishing_order()}
             published = arrow_table("fetch_runs", [finish(run_row, dropped)])
             self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
             with self.locked():
@@ -305,37 +314,30 @@ class Store:
                 return None
             of_run = f"{link} IN (SELECT {link} FROM read_parquet($owner))"
             parameters: dict[str, Any] = {"owner": str(path)}
-            queries = []
+            runs, queries = [], []
             for name in [owner, *children_of(owner)]:
                 table = table_spec(name)
                 stored = f"({_current_rows_sql(name, of_run)})"
                 content = _equal([column for column in table.content_columns if column not in table.primary_key])
-                child = build / f"{name}.parquet"
-                if child.exists():
-                    parameters[name] = str(child)
-                    run = f"(SELECT * FROM read_parquet(${name}, file_row_number = true) QUALIFY row_number() OVER "
-                    run += f"(PARTITION BY {', '.join(table.primary_key)} ORDER BY file_row_number DESC) = 1)"
+                if (build / f"{name}.parquet").exists():
+                    parameters[name] = str(build / f"{name}.parquet")
+                    runs.append(_run_rows_sql(table, f"n_{name}", name))
                     queries.append(  # new or different rows
-                        f"SELECT n.{link} FROM {run} AS n LEFT JOIN {stored} AS s ON {_equal(table.primary_key)} "
-                        f"AND {content or 'true'} WHERE s.{link} IS NULL"
+                        f"SELECT n.{link} FROM n_{name} AS n LEFT JOIN {stored} AS s ON {_equal(table.primary_key)} "
+                        f"AND {content or 'true'} WHERE n.newest = 1 AND s.{link} IS NULL"
                     )
-                    missing = f"NOT EXISTS (SELECT 1 FROM {run} AS n WHERE {_equal(table.primary_key)})"
+                    missing = f"NOT EXISTS (SELECT 1 FROM n_{name} AS n WHERE {_equal(table.primary_key)})"
                 else:
                     missing = "true"
                 if name != owner:  # stored rows the run no longer has (values a steward readmitted alone aside)
                     queries.append(
-                        f"SELECT s.{link} FROM {stored} AS s WHERE NOT {_readmitted_alone(owner, link)} AND {missing}"
+                        f"SELECT s.{link} FROM {stored} AS s WHERE NOT {_readmitted_alone(owner, link, 's')} "
+                        f"AND {missing}"
                     )
-            return [row[0] for row in con.execute(" UNION ".join(queries), parameters).fetchall()]
+            sql = f"WITH {', '.join(runs)} " + " UNION ".join(queries)
+            return [row[0] for row in con.execute(sql, parameters).fetchall()]
 
-    def _drop_rows(
-        self,
-        name: str,
-        build: Path,
-        superseded: dict[str, list],
-        withheld: dict[str, list],
-        changed: dict[str, list | None],
-    ) -> Dropped:
+    def _drop_rows(self, name: str, build: Path, unwritten: _Unwritten) -> Dropped:
         """Rewrite a run's Parquet file of one table without the rows it need not write.
 
         Not written: a key's earlier rows of the run (the views would never show them); rows of withheld keys
@@ -349,7 +351,7 @@ class Store:
         path = build / f"{name}.parquet"
         if not path.exists():
             return Dropped()
-        found = self._rows_to_drop(name, path, superseded, withheld, changed)
+        found = self._rows_to_drop(name, path, unwritten)
         positions, why = found["file_row_number"], found["why"]
         if len(positions):
             _rewrite_without(path, numpy.unique(positions), arrow_schema(name))
@@ -357,22 +359,16 @@ class Store:
         unchanged = len(set(positions[why == "unchanged"].tolist()) - not_unchanged)
         return Dropped(unchanged=unchanged, withheld=len(set(positions[why == "withheld"].tolist())))
 
-    def _rows_to_drop(
-        self,
-        name: str,
-        path: Path,
-        superseded: dict[str, list],
-        withheld: dict[str, list],
-        changed: dict[str, list | None],
-    ) -> dict[str, numpy.ndarray]:
+    def _rows_to_drop(self, name: str, path: Path, unwritten: _Unwritten) -> dict[str, numpy.ndarray]:
         """Positions of the rows a run need not write and why ('earlier', 'withheld', 'superseded', 'unchanged')."""
         spec = table_spec(name)
+        changed = unwritten.changed
         owner = spec.belongs_to or (name if name in changed else None)
         link = table_spec(owner).primary_key[0] if owner else spec.primary_key[0]
         parameters: dict[str, Any] = {"path": str(path)}
         queries = ["SELECT file_row_number, 'earlier' AS why FROM n WHERE newest > 1"]
         of_owner = spec.belongs_to or ""
-        for why, by_table in (("withheld", withheld), ("superseded", superseded)):
+        for why, by_table in (("withheld", unwritten.withheld), ("superseded", unwritten.superseded)):
             keys = [*by_table.get(name, []), *by_table.get(of_owner, [])]
             if keys:
                 parameters[why] = keys
@@ -535,20 +531,15 @@ def _current_rows_sql(name: str, where: str = "true") -> str:
     if spec.belongs_to is None:
         return latest
     link = table_spec(spec.belongs_to).primary_key[0]
-    curation = f"starts_with(run_id, '{CURATION_RUN_PREFIX}')"
-    owners = (  # each owner's latest write (one row per key and commit: the newest file's), and its curation writes
+    owners = (  # each owner's latest write (one row per key and commit: the newest file's)
         f"SELECT {link}, arg_max(run_id, filename) AS owner_run, "
-        "arg_max(coalesce(written_whole, false), filename) AS owner_whole, "
-        f"list(run_id) FILTER (WHERE {curation}) AS owner_curations FROM read_parquet('{_files(spec.belongs_to)}', "
-        f"filename = true, union_by_name = true) AS s WHERE {where} GROUP BY {link}"
-    )
-    readmitted = (  # a value a curation entry readmitted alone
-        f"starts_with(c.run_id, '{CURATION_RUN_PREFIX}') "
-        "AND NOT coalesce(list_contains(o.owner_curations, c.run_id), false)"
+        "arg_max(coalesce(written_whole, false), filename) AS owner_whole "
+        f"FROM read_parquet('{_files(spec.belongs_to)}', filename = true, union_by_name = true) AS s "
+        f"WHERE {where} GROUP BY {link}"
     )
     return (
         f"SELECT c.* FROM ({latest}) AS c LEFT JOIN ({owners}) AS o USING ({link}) "
-        f"WHERE o.owner_whole IS NOT TRUE OR o.owner_run = c.run_id OR ({readmitted})"
+        f"WHERE o.owner_whole IS NOT TRUE OR o.owner_run = c.run_id OR {_readmitted_alone(spec.belongs_to, link, 'c')}"
     )
 
 
@@ -558,11 +549,12 @@ def _definitions_digest() -> str:
     return hashlib.sha256(json.dumps([schemas, _view_definitions()], sort_keys=True).encode()).hexdigest()
 
 
-def _run_rows_sql(spec: TableSpec) -> str:
-    """SQL: the run's rows of a table (`n`, from the file `$path`), each ranked among the rows of its key (newest 1)."""
+def _run_rows_sql(spec: TableSpec, name: str = "n", parameter: str = "path") -> str:
+    """SQL: the run's rows of a table (CTE `name`, from the file `$parameter`), each ranked among the rows of its key
+    (newest 1)."""
     return (
-        f"n AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
-        "ORDER BY file_row_number DESC) AS newest FROM read_parquet($path, file_row_number = true))"
+        f"{name} AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
+        f"ORDER BY file_row_number DESC) AS newest FROM read_parquet(${parameter}, file_row_number = true))"
     )
 
 
@@ -571,13 +563,13 @@ def _stored_rows_of_run_sql(name: str, spec: TableSpec) -> str:
     return _latest_rows_sql(name, spec.primary_key, f"EXISTS (SELECT 1 FROM n WHERE {_equal(spec.primary_key)})")
 
 
-def _readmitted_alone(owner: str, link: str) -> str:
-    """SQL: the stored row `s` is a value a curation entry readmitted alone (that entry wrote no row of `owner` of
-    its record; one that readmitted a whole record wrote it as any run does)."""
+def _readmitted_alone(owner: str, link: str, row: str) -> str:
+    """SQL: the stored row aliased `row` is a value a curation entry readmitted alone (that entry wrote no row of
+    `owner` of its record; one that readmitted a whole record wrote it as any run does)."""
     return (
-        f"(starts_with(s.run_id, '{CURATION_RUN_PREFIX}') AND NOT EXISTS (SELECT 1 FROM "
+        f"(starts_with({row}.run_id, '{CURATION_RUN_PREFIX}') AND NOT EXISTS (SELECT 1 FROM "
         f"read_parquet('{_files(owner)}', union_by_name = true) AS m WHERE starts_with(m.run_id, "
-        f"'{CURATION_RUN_PREFIX}') AND m.{link} = s.{link} AND m.run_id = s.run_id))"
+        f"'{CURATION_RUN_PREFIX}') AND m.{link} = {row}.{link} AND m.run_id = {row}.run_id))"
     )
 
 
