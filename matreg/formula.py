@@ -67,8 +67,8 @@ def _reduced_and_species(composition: Composition) -> tuple[str, str]:
     species = "".join(f"{name}{formula_double_format(amount)}" for name, amount in amounts.items())
     isotopes = any(el.name != el.symbol for el in composition.elements)
     if isinstance(composition, Ion):  # the formula as written, charge and isotopes kept ('D[+1]', not H[+1])
-        written = f"{species}[{formula_double_format(composition.charge, ignore_ones=False)}]".replace("[", "[+", 1)
-        written = written.replace("[+-", "[-")
+        charge = composition.charge
+        written = f"{species}[{'+' if charge >= 0 else '-'}{formula_double_format(abs(charge), ignore_ones=False)}]"
         return (written if isotopes else composition.reduced_formula), written
     if not isotopes:
         return composition.reduced_formula, species

@@ -81,11 +81,10 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     def _each_value_mapped_once(self) -> LabMapping:
         """Two columns of one property at the same fixed conditions and method would give one record two values
         of one key, of which only one could be stored."""
-        vocabulary = load_vocabulary()
         columns_of: dict[tuple, list[str]] = {}
         for column, spec in self.columns.items():
-            prop = vocabulary.resolve(spec.property or column, self.dataset)
-            conditions = (spec.temperature_K, spec.temperature_field, spec.pressure_Pa, spec.method or self.method)
+            prop, method = self.property_and_method(column)
+            conditions = (spec.temperature_K, spec.temperature_field, spec.pressure_Pa, method)
             columns_of.setdefault((prop, *conditions), []).append(column)
         for (prop, *_), columns in columns_of.items():
             if len(columns) > 1:
@@ -94,6 +93,11 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
                     "give each its own method or temperature, or map one of them"
                 )
         return self
+
+    def property_and_method(self, column: str) -> tuple[str | None, str | None]:
+        """The canonical property a mapped column gives and the method of its values."""
+        spec = self.columns[column]
+        return load_vocabulary().resolve(spec.property or column, self.dataset), spec.method or self.method
 
     @pydantic.field_validator("extension")
     @classmethod
@@ -251,8 +255,8 @@ class LabConnector(Connector):
             if is_blank(payload[column]):
                 continue
             value = self._value(payload, column, spec)
-            prop = load_vocabulary().resolve(value.property, self.mapping.dataset)
-            key = (prop, value.method or self.mapping.method, value.temperature_K, value.pressure_Pa)
+            prop, method = self.mapping.property_and_method(column)
+            key = (prop, method, value.temperature_K, value.pressure_Pa)
             if key in columns_of:
                 raise RecordError(f"columns {columns_of[key]} and {column} both give {prop} at the same conditions")
             columns_of[key] = column
