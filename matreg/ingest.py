@@ -338,7 +338,7 @@ def run_ingest(
                     _stage_pages(connector, store, info, report, limit, progress)
                 report.status, report.cursor = "complete", None
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
-            store.publish_run(report.run_id, _PublishCheck(report), report.finish)
+            store.publish_run(report.run_id, _PublishCheck(report), report.finish, connector.unread_columns)
         except Exception as exc:
             _record_failure(store, info, report, connector, exc)
             raise

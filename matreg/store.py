@@ -53,6 +53,7 @@ CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('cu
 VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
 DEFAULT_STORE = Path("matreg-store")
 EXPORT_FORMATS = ("parquet", "csv", "jsonl")
+PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store._keep_stored`)
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
 QUARANTINE = "quarantine"  # the table of rejected input, published last: it receives the rows a check withholds
@@ -152,13 +153,16 @@ class Store:
             self._journals.pop(run_id).close()
             raise
 
-    def publish_run(self, run_id: str, check: PublishCheck, finish: RunFinisher) -> str:
+    def publish_run(
+        self, run_id: str, check: PublishCheck, finish: RunFinisher, unread_columns: tuple[str, ...] = ()
+    ) -> str:
         """Make a staged run visible at once: one Parquet file per table, each batch through `check.admit` first.
 
         Rows identical to the stored row with their key (stamp columns aside) are not written again, nor are records
         the store holds from a later read (`_drop_rows`). The rows the check withholds are published in the
         quarantine table as `check.withheld()` gives them. A check that raises refuses the run: nothing is then
-        published and the run stays staged.
+        published and the run stays staged. Materials columns the run did not read (`unread_columns`) keep the
+        stored record's values. What to leave out is decided under the store's lock, against the commits before.
         The run's fetch_runs row is its last staged one, as `finish(row, dropped rows per table)` completes it.
         Returns the commit name.
         """
@@ -175,15 +179,17 @@ class Store:
                 if name == QUARANTINE:
                     pages = chain(pages, [arrow_table(name, check.withheld())])
                 self._compact(pages, name, build / f"{name}.parquet", check)
-            unwritten = _Unwritten(
-                withheld=check.withheld_keys(),
-                superseded={name: self._superseded(name, build / f"{name}.parquet") for name in _publishing_order()},
-                changed={name: self._changed_records(name, build) for name in _owners()},
-            )
-            dropped = {name: self._drop_rows(name, build, unwritten) for name in _publishing_order()}
-            published = arrow_table("fetch_runs", [finish(run_row, dropped)])
-            self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
             with self.locked():
+                self._keep_stored(build / "materials.parquet", unread_columns)
+                tables = _publishing_order()
+                unwritten = _Unwritten(
+                    withheld=check.withheld_keys(),
+                    superseded={name: self._superseded(name, build / f"{name}.parquet") for name in tables},
+                    changed={name: self._changed_records(name, build) for name in _owners()},
+                )
+                dropped = {name: self._drop_rows(name, build, unwritten) for name in tables}
+                published = arrow_table("fetch_runs", [finish(run_row, dropped)])
+                self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
                 final = self.data_dir / f"c{self._next_sequence():08d}"
                 os.rename(build, final)
         finally:
@@ -280,6 +286,28 @@ class Store:
             if writer is not None:
                 writer.close()
 
+    def _keep_stored(self, path: Path, columns: tuple[str, ...]) -> None:
+        """Rewrite the run's materials file with the stored record's values in `columns` (a run that did not read
+        them, e.g. AFLOW's structures without --structures), where the store holds the record; rows keep their order."""
+        if not columns or not path.exists():
+            return
+        spec = table_spec("materials")
+        kept = ", ".join(f"CASE WHEN s.{spec.primary_key[0]} IS NULL THEN n.{c} ELSE s.{c} END AS {c}" for c in columns)
+        schema = arrow_schema("materials")
+
+        def write(temp: Path) -> None:
+            with contextlib.closing(self._scan()) as con, pq.ParquetWriter(temp, schema) as writer:
+                rows = con.sql(
+                    f"WITH {_run_rows_sql(spec)}, s AS ({_stored_rows_of_run_sql('materials', spec)}) "
+                    f"SELECT n.* EXCLUDE (newest, file_row_number) REPLACE ({kept}) FROM n "
+                    f"LEFT JOIN s ON {_equal(spec.primary_key)} ORDER BY n.file_row_number",
+                    params={"path": str(path)},
+                )
+                for batch in rows.to_arrow_reader(PUBLISH_BATCH_ROWS):  # flat memory, however many structures
+                    writer.write_table(pyarrow.Table.from_batches([batch]).cast(schema))
+
+        atomic_write(path, write)
+
     def _superseded(self, name: str, path: Path) -> list:
         """Keys of the run's rows of a table with `read_at` that the store holds from a later read of the source (a
         run resumed after a newer run fetched the same records); none for other tables."""
@@ -329,10 +357,11 @@ class Store:
                     missing = f"NOT EXISTS (SELECT 1 FROM n_{name} AS n WHERE {_equal(table.primary_key)})"
                 else:
                     missing = "true"
-                if name != owner:  # stored rows the run no longer has (values a steward readmitted alone aside)
+                if name != owner:  # stored rows of the run's scope it no longer has (readmitted values aside)
                     queries.append(
-                        f"SELECT s.{link} FROM {stored} AS s WHERE NOT {_readmitted_alone(owner, link, 's')} "
-                        f"AND {missing}"
+                        f"SELECT s.{link} FROM ({_current_rows_sql(name, of_run, with_scope=True)}) AS s "
+                        f"JOIN n_{owner} AS o ON o.{link} = s.{link} AND coalesce(o.scope, '') = s.write_scope "
+                        f"WHERE NOT {_readmitted_alone(owner, link, 's')} AND {missing}"
                     )
             sql = f"WITH {', '.join(runs)} " + " UNION ".join(queries)
             return [row[0] for row in con.execute(sql, parameters).fetchall()]
@@ -521,24 +550,30 @@ def _view_definitions() -> dict[str, str]:
     return views | {"properties_wide": _wide_view_sql()}
 
 
-def _current_rows_sql(name: str, where: str = "true") -> str:
+def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False) -> str:
     """Rows of a table as the store holds them now: each key's latest row (`_latest_rows_sql`, `where` as there), and
-    of a table whose rows belong to another's only those written with their owner's latest row when that row was
-    written whole (a value its source no longer gives is no longer shown), or by a curation entry that readmitted a
-    value alone (one that readmitted a whole record counts as that record's write)."""
+    of a table whose rows belong to another's only those written with their owner's latest row of their write's
+    scope when that row was written whole (a value its source no longer gives is no longer shown; one a write of
+    another scope did not read stays), or by a curation entry that readmitted a value alone (one that readmitted a
+    whole record counts as that record's write). `with_scope` adds each row's write scope as `write_scope`."""
     spec = table_spec(name)
     latest = _latest_rows_sql(name, spec.primary_key, where)
     if spec.belongs_to is None:
         return latest
     link = table_spec(spec.belongs_to).primary_key[0]
-    owners = (  # each owner's latest write (one row per key and commit: the newest file's)
-        f"SELECT {link}, arg_max(run_id, filename) AS owner_run, "
-        "arg_max(coalesce(written_whole, false), filename) AS owner_whole "
-        f"FROM read_parquet('{_files(spec.belongs_to)}', filename = true, union_by_name = true) AS s "
-        f"WHERE {where} GROUP BY {link}"
+    writes = (  # every write of an owner row: which run, of which scope, whole or not (one row per commit file)
+        f"SELECT {link}, run_id, coalesce(scope, '') AS write_scope, coalesce(written_whole, false) AS whole, "
+        f"filename FROM read_parquet('{_files(spec.belongs_to)}', filename = true, union_by_name = true) AS s "
+        f"WHERE {where}"
     )
+    scope = "coalesce(w.write_scope, '')"  # a row written without its owner row: a readmitted value, or older stores
     return (
-        f"SELECT c.* FROM ({latest}) AS c LEFT JOIN ({owners}) AS o USING ({link}) "
+        f"WITH w_all AS ({writes}), "
+        f"w AS (SELECT DISTINCT {link}, run_id, write_scope FROM w_all), "
+        f"o AS (SELECT {link}, write_scope, arg_max(run_id, filename) AS owner_run, "
+        f"arg_max(whole, filename) AS owner_whole FROM w_all GROUP BY {link}, write_scope) "
+        f"SELECT c.*{f', {scope} AS write_scope' if with_scope else ''} FROM ({latest}) AS c "
+        f"LEFT JOIN w USING ({link}, run_id) LEFT JOIN o ON o.{link} = c.{link} AND o.write_scope = {scope} "
         f"WHERE o.owner_whole IS NOT TRUE OR o.owner_run = c.run_id OR {_readmitted_alone(spec.belongs_to, link, 'c')}"
     )
 

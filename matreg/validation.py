@@ -108,6 +108,7 @@ def material_row(record: SourceRecord, attribution: Attribution, stamp: RunStamp
         "run_id": stamp.run_id,
         "fetched_at": stamp.fetched_at,
         "written_whole": True,  # a record is published whole or not at all (Store.publish_run)
+        "scope": attribution.scope,
     }
 
 

@@ -312,6 +312,16 @@ def test_entry_files_of_a_mirror_come_from_its_root(aflow_catalog, base_url, roo
     assert entry_root(aflow_catalog.source("aflow"), FetchRequest(base_url=base_url)) == root
 
 
+def test_a_fetch_without_structures_keeps_the_structures_a_fetch_with_them_stored(store, aflow_catalog, aflux):
+    with_structures = FetchRequest(everything=True, page_size=10, structures=True, base_url=aflux.url)
+    run_ingest(build_connector("aflow", aflow_catalog, with_structures), store)
+    stored = store.table("materials")[["record_id", "structure"]]
+    assert stored["structure"].notna().sum() == 6
+    again = run_ingest(build_connector("aflow", aflow_catalog, FetchRequest(everything=True, page_size=10)), store)
+    assert again.n_unchanged == 6
+    assert store.table("materials")[["record_id", "structure"]].equals(stored)
+
+
 def test_a_request_for_nothing_is_a_clear_error(aflow_catalog):
     with pytest.raises(ConfigError, match="no AFLOW entries asked for"):
         build_connector("aflow", aflow_catalog, FetchRequest())

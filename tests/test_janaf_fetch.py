@@ -99,6 +99,17 @@ def test_all_temperatures_become_conditions_and_infinities_are_quarantined(store
     assert reasons == {"not a finite number: '+inf'"}
 
 
+def test_a_fetch_at_the_reference_temperature_leaves_the_other_temperatures_shown(store, catalog):
+    fetch(store, catalog, ["Al-001"], all_temperatures=True)
+    count = "SELECT count(*) AS n, count(DISTINCT temperature_K) AS t FROM properties"
+    everything = store.query(count).values.tolist()
+    narrow = fetch(store, catalog, ["Al-001"])
+    assert store.query(count).values.tolist() == everything and everything[0][1] > 30
+    assert narrow.n_unchanged == 0  # the record's latest write read every temperature, this one reads one
+    assert fetch(store, catalog, ["Al-001"]).n_unchanged == 1
+    assert store.query("SELECT DISTINCT scope FROM materials").values.tolist() == [["T=298.15 K"]]
+
+
 def test_formula_selects_tables_from_the_index(store, catalog):
     report = fetch(store, catalog, [], formulas=["CO2"])
     assert report.n_stored >= 1

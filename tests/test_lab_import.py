@@ -32,6 +32,28 @@ def test_sample_file_stores_good_rows_and_quarantines_bad_ones_with_reasons(stor
     }
 
 
+def test_a_file_re_imported_replaces_only_what_that_file_said_of_its_records(store, tmp_path):
+    mapping = "dataset: smith-lab\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
+    optical = "  gap: {property: band_gap, unit: eV}\n  rho: {property: density, unit: g/cm^3}\n"
+    (tmp_path / "gaps.yaml").write_text(mapping + optical, encoding="utf-8")
+    (tmp_path / "dhf.yaml").write_text(mapping + "  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n")
+    (tmp_path / "gaps.csv").write_text("id,formula,gap,rho\nS1,ZnO,3.3,5.6\nS2,GaN,3.4,6.1\n", encoding="utf-8")
+    (tmp_path / "dhf.csv").write_text("id,formula,dHf\nS1,ZnO,-1.8\nS2,GaN,-0.6\n", encoding="utf-8")
+    import_file(store, tmp_path / "gaps.csv", tmp_path / "gaps.yaml")
+    import_file(store, tmp_path / "dhf.csv", tmp_path / "dhf.yaml")
+    shown = "SELECT record_id, property, value FROM properties ORDER BY ALL"
+    assert len(store.query(shown)) == 6  # the second file's records keep the first file's values
+    (tmp_path / "gaps.csv").write_text("id,formula,gap,rho\nS1,ZnO,3.3,5.6\nS2,GaN,,6.1\n", encoding="utf-8")
+    import_file(store, tmp_path / "gaps.csv", tmp_path / "gaps.yaml")  # S2's gap withdrawn
+    assert store.query(shown).values.tolist() == [
+        ["smith-lab:S1", "band_gap", 3.3],
+        ["smith-lab:S1", "density", 5.6],
+        ["smith-lab:S1", "formation_energy_per_atom", -1.8],
+        ["smith-lab:S2", "density", 6.1],
+        ["smith-lab:S2", "formation_energy_per_atom", -0.6],
+    ]
+
+
 def test_a_dry_run_of_an_import_checks_every_page_of_the_file(store):
     connector = LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml"), page_size=10)
     report = run_ingest(connector, store, dry_run=True)

@@ -1,5 +1,6 @@
 """The store: atomic commits, deduplicating views, read-only SQL."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -7,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import filelock
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -400,6 +402,45 @@ def test_a_value_a_source_no_longer_gives_is_no_longer_shown(store):
         ["pages:y", "formation_energy_per_atom", -2.0, first.run_id],
     ]
     assert len(store.query("SELECT * FROM properties_wide")) == 2
+
+
+class GapsOfScope(GapsWhereGiven):
+    """GapsWhereGiven read as one part of each record (`scope`), as a lab file or a narrower query reads it."""
+
+    def __init__(self, scope: str, *pages: list[tuple[str, float]], without: tuple[str, ...] = ()) -> None:
+        super().__init__(*pages, without=without)
+        self.attribution = dataclasses.replace(Pages.attribution, scope=scope)
+
+
+def _values(store: Store) -> list:
+    return store.query("SELECT property, run_id FROM properties ORDER BY property").values.tolist()
+
+
+def test_a_write_of_another_scope_leaves_the_values_it_did_not_read_shown(store):
+    whole = run_ingest(GapsWhereGiven([("x", -1.0)]), store)  # all of x: its energy and its gap
+    part = run_ingest(GapsOfScope("energies.csv", [("x", -1.0)], without=("x",)), store)  # a part without the gap
+    assert part.n_unchanged == 0  # written: the record's latest write was of another scope
+    assert _values(store) == [["band_gap", whole.run_id], ["formation_energy_per_atom", part.run_id]]
+    again = run_ingest(GapsOfScope("energies.csv", [("x", -1.0)], without=("x",)), store)
+    assert again.n_unchanged == 1  # nothing of its own scope changed: the other scope's gap is not "missing"
+    withdrawn = run_ingest(GapsWhereGiven([("x", -1.0)], without=("x",)), store)  # the whole record, gap gone
+    assert _values(store) == [["formation_energy_per_atom", withdrawn.run_id]]
+
+
+def test_what_a_run_leaves_out_is_decided_while_it_holds_the_store_lock(store, monkeypatch):
+    run_ingest(Pages([("x", -1.0)]), store)
+    decide, held = Store._changed_records, []
+
+    def deciding(self, owner, build):
+        other = filelock.FileLock(str(store.root / ".lock"), timeout=0)
+        with pytest.raises(filelock.Timeout):  # another process would wait until this run's commit is in place
+            other.acquire()
+        held.append(owner)
+        return decide(self, owner, build)
+
+    monkeypatch.setattr(Store, "_changed_records", deciding)
+    run_ingest(Pages([("x", -2.0)]), store)
+    assert held == ["materials"] and _energy(store) == [["pages:x", -2.0]]
 
 
 def test_a_store_written_before_records_were_written_whole_shows_every_current_row(store):

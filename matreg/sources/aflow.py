@@ -76,6 +76,7 @@ class AflowConnector(JsonApiConnector):
         self.entry_root = entry_root
         self.paginator = PageNumberPaginator(page_size)
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
+        self.unread_columns = () if structures else ("structure",)  # kept as a --structures run stored them
 
     def run_info(self) -> RunInfo:
         formulas = f" (formulas {', '.join(self.formulas)})" if self.formulas else ""

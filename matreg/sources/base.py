@@ -91,7 +91,11 @@ class RunInfo:
 
 @dataclass
 class Attribution:
-    """Where values come from and how to cite them; copied onto every material row."""
+    """Where values come from and how to cite them; copied onto every material row.
+
+    `scope` is what a run reads of each record: '' all of it, else the part (a lab file, JANAF at one temperature).
+    A later write of a record replaces the values and attributes of earlier writes of its own scope only.
+    """
 
     source: str
     provenance: str
@@ -99,6 +103,7 @@ class Attribution:
     database_version: str | None = None
     citation: str | None = None
     license: str | None = None
+    scope: str = ""
 
     @classmethod
     def of_source(
@@ -121,6 +126,7 @@ class Connector(ABC):
 
     attribution: Attribution
     extension: str | None = None  # the schema extension (schemas/extensions/) its records' attributes follow
+    unread_columns: tuple[str, ...] = ()  # materials columns this run does not read: their stored values are kept
     preview_pages: int | None = 1  # pages a dry run maps: one of a remote source, every one (None) of a local file
 
     @abstractmethod

@@ -191,6 +191,8 @@ class JanafConnector(Connector):
         self.page_size = page_size
         self.field_map = load_field_map("janaf")
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
+        if not all_temperatures:  # a table's other temperatures stay as an --all-temperatures run stored them
+            self.attribution.scope = f"T={REFERENCE_TEMPERATURE_K:g} K"
 
     def run_info(self) -> RunInfo:
         return RunInfo(

@@ -177,6 +177,8 @@ class LabConnector(Connector):
         self.mapping = mapping
         self.extension = mapping.extension
         self.attribution = mapping.attribution()
+        # re-importing a file replaces what it said before; other files' values of the same records stay
+        self.attribution.scope = self.path.name if mapping.sheet == 0 else f"{self.path.name}[{mapping.sheet}]"
 
     def _check_columns(self) -> None:
         mapping = self.mapping
