@@ -64,21 +64,57 @@ def _reduced_and_species(composition: Composition) -> tuple[str, str]:
     """The reduced formula (pymatgen's, which folds isotopes into their element: 'H2O' for D2O) and the formula as
     written, both with isotope symbols kept; an ion's charge ends both ('Xe[+1]')."""
     amounts = {el.name: amount for el, amount in sorted(composition.items(), key=_electronegativity_order)}
-    species = "".join(f"{name}{formula_double_format(amount)}" for name, amount in amounts.items())
     isotopes = any(el.name != el.symbol for el in composition.elements)
-    if isinstance(composition, Ion):  # the formula as written, charge and isotopes kept ('D[+1]', not H[+1])
-        charge = composition.charge
-        written = f"{species}[{'+' if charge >= 0 else '-'}{formula_double_format(abs(charge), ignore_ones=False)}]"
-        return (written if isotopes else composition.reduced_formula), written
+    if isinstance(composition, Ion):
+        return _reduced_ion(composition, amounts, isotopes), _written(amounts, composition.charge)
     if not isotopes:
-        return composition.reduced_formula, species
-    return reduce_formula(amounts)[0], species
+        return composition.reduced_formula, _written(amounts)
+    return reduce_formula(amounts)[0], _written(amounts)
+
+
+def _reduced_ion(ion: Ion, amounts: dict[str, float], isotopes: bool) -> str:
+    """An ion's formula reduced with its charge: pymatgen's ('OH[-1]', 'NH4[+1]') where that is the same ion in a
+    whole charge, else reduced by the common divisor of the amounts and the charge ('C2[-1]', where pymatgen writes
+    C[-0.5], and N2[-1], which it writes N3[-1.5]; isotopes kept: 'D2[+1]' of D4[+2])."""
+    formula, factor = ion.get_reduced_formula_and_factor()
+    charge = ion.charge / factor
+    if not isotopes and float(charge).is_integer() and Composition(formula) * factor == ion.composition:
+        return formula + _charge_text(charge)
+    divisor = _common_divisor([*amounts.values(), ion.charge])
+    return _written({name: amount / divisor for name, amount in amounts.items()}, ion.charge / divisor)
+
+
+def _written(amounts: dict[str, float], charge: float | None = None) -> str:
+    """A formula of these amounts in their order, no 1s; a charge as '[+1]'."""
+    formula = "".join(f"{name}{formula_double_format(amount)}" for name, amount in amounts.items())
+    return formula if charge is None else formula + _charge_text(charge)
+
+
+def _charge_text(charge: float) -> str:
+    return f"[{'+' if charge >= 0 else '-'}{formula_double_format(abs(charge), ignore_ones=False)}]"
+
+
+def _common_divisor(numbers: list[float]) -> int:
+    """The greatest common divisor of whole numbers (1 when one is not whole)."""
+    if not all(float(number).is_integer() for number in numbers):
+        return 1
+    return math.gcd(*(int(number) for number in numbers)) or 1
 
 
 def _electronegativity_order(item: tuple[Element, float]) -> tuple[float, str]:
     """Electronegativity first, as pymatgen writes formulas (noble gases, without one, last), then the symbol."""
     electronegativity = item[0].X
     return (electronegativity if math.isfinite(electronegativity) else math.inf, item[0].name)
+
+
+def alphabetical_formula(text: str) -> str:
+    """A formula as OPTIMADE and NOMAD write `chemical_formula_reduced`: reduced by the greatest common divisor (none
+    of pymatgen's special formulas), elements (isotopes as theirs) in alphabetical order, no 1s ('SiO2' -> 'O2Si',
+    'Li2O2' -> 'LiO', 'O2' -> 'O'); FormulaError if it is not a formula."""
+    parse_formula(text)  # refused as any formula is
+    amounts = Composition(text).element_composition.get_el_amt_dict()
+    divisor = _common_divisor(list(amounts.values()))
+    return "".join(f"{symbol}{formula_double_format(amounts[symbol] / divisor)}" for symbol in sorted(amounts))
 
 
 def element_symbols(texts: list[str]) -> list[str]:

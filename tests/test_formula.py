@@ -41,6 +41,24 @@ def test_ions_keep_their_charge():
     assert formula.charge == -1 and formula.elements == ("Al", "F")
 
 
+@pytest.mark.parametrize(
+    ("text", "reduced"),
+    [
+        ("C2-", "C2[-1]"),  # pymatgen: C[-0.5]
+        ("N2-", "N2[-1]"),  # pymatgen: N3[-1.5], another ion
+        ("Al2O2+", "Al2O2[+1]"),
+        ("I3-", "I3[-1]"),
+        ("Hg2[+2]", "Hg[+1]"),
+        ("D4[+2]", "D2[+1]"),  # isotope ions are reduced as any ion
+        ("OH-", "OH[-1]"),  # pymatgen's names where they are the same ion
+        ("NH4+", "NH4[+1]"),
+        ("Al(OH)4-", "Al(OH)4[-1]"),
+    ],
+)
+def test_an_ions_reduced_formula_is_the_same_ion_in_a_whole_charge(text, reduced):
+    assert parse_formula(text).reduced == reduced
+
+
 @pytest.mark.parametrize("text", ["", "Qz2O3", "XYZ", "e-", "NaCl ??"])
 def test_non_formulas_are_refused(text):
     with pytest.raises(FormulaError):

@@ -16,9 +16,10 @@ from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import load_catalog
 from matreg.errors import ConfigError, RecordError, SourceError
+from matreg.formula import alphabetical_formula
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
-from matreg.sources.nomad import functional, nomad_formula
+from matreg.sources.nomad import functional
 from matreg.store import Store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "nomad"
@@ -441,4 +442,5 @@ def test_functional_and_formula_follow_nomad_conventions():
     assert functional({"simulation": {"dft": lda}}) == "LDA (LDA_C_PZ+LDA_X)"
     assert functional({}) is None
     assert functional({"simulation": {"dft": {"xc_functional_type": "not processed"}}}) is None
-    assert [nomad_formula(text) for text in ("TiO2", "Ti2O4", "Ho3TmMn8", "Si")] == ["O2Ti", "O2Ti", "Ho3Mn8Tm", "Si"]
+    texts = ("TiO2", "Ti2O4", "Ho3TmMn8", "Si", "Li2O2", "O2")
+    assert [alphabetical_formula(text) for text in texts] == ["O2Ti", "O2Ti", "Ho3Mn8Tm", "Si", "LiO", "O"]

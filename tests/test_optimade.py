@@ -445,6 +445,7 @@ def test_dry_run_reports_the_request_and_the_total(store, reference_catalog):
     ("request_", "expected"),
     [
         (FetchRequest(formulas=["SiO2"]), 'chemical_formula_reduced="O2Si"'),
+        (FetchRequest(formulas=["Li2O2"]), 'chemical_formula_reduced="LiO"'),  # reduced as OPTIMADE does: by the gcd
         (FetchRequest(elements=["o", "Si"]), 'elements HAS ALL "O","Si" AND nelements=2'),
         (FetchRequest(ids=['mp-"1']), 'id="mp-\\"1"'),
         (FetchRequest(ids=["mp-1"], filter="nsites<10"), '(id="mp-1") AND (nsites<10)'),

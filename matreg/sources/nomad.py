@@ -31,12 +31,10 @@ import json
 import re
 from typing import Any
 
-from pymatgen.core import Composition
-
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.fieldmap import FieldMap, load_field_map
-from matreg.formula import parse_formula
+from matreg.formula import alphabetical_formula
 from matreg.http import HttpClient
 from matreg.paginate import BodyCursorPaginator, HttpRequest, dig
 from matreg.sources import FetchRequest
@@ -305,12 +303,6 @@ def program(method: dict[str, Any]) -> str | None:
     return f"program: {name}" + (f" {version}" if version and version not in _UNPROCESSED else "")
 
 
-def nomad_formula(text: str) -> str:
-    """A formula as NOMAD's chemical_formula_reduced writes it: reduced, elements alphabetical ('TiO2' -> 'O2Ti')."""
-    amounts = Composition(parse_formula(text).reduced).get_el_amt_dict()
-    return "".join(f"{symbol}{'' if amounts[symbol] == 1 else f'{amounts[symbol]:g}'}" for symbol in sorted(amounts))
-
-
 def build_query(request: FetchRequest) -> dict[str, Any]:
     """NOMAD's query for a fetch: DFT entries, and the ids, formulas or exact element sets asked for, or a filter."""
     selectors = []
@@ -318,7 +310,7 @@ def build_query(request: FetchRequest) -> dict[str, Any]:
         selectors.append({"entry_id": {"any": list(request.ids)}})
     if request.formulas:
         selectors.append(
-            {"results.material.chemical_formula_reduced": {"any": [nomad_formula(f) for f in request.formulas]}}
+            {"results.material.chemical_formula_reduced": {"any": [alphabetical_formula(f) for f in request.formulas]}}
         )
     if request.elements:
         selectors.append({"results.material.elements_exclusive": " ".join(sorted(request.elements))})

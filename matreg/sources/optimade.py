@@ -23,12 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pymatgen.core import Composition
-from pymatgen.util.string import formula_double_format
-
 from matreg.catalog import Source
-from matreg.errors import ConfigError, RecordError, SourceError
+from matreg.errors import ConfigError, FormulaError, RecordError, SourceError
 from matreg.fieldmap import load_field_map
+from matreg.formula import alphabetical_formula
 from matreg.http import HttpClient
 from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
@@ -260,20 +258,17 @@ def quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def reduced_formula(text: str) -> str:
-    """A formula as OPTIMADE's `chemical_formula_reduced`: elements in alphabetical order, no 1s ('SiO2' -> 'O2Si')."""
+def _reduced(text: str) -> str:
     try:
-        composition = Composition(text).reduced_composition
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"unparseable formula '{text}'") from exc
-    amounts = sorted((element.symbol, amount) for element, amount in composition.element_composition.items())
-    return "".join(f"{symbol}{formula_double_format(amount)}" for symbol, amount in amounts)
+        return alphabetical_formula(text)
+    except FormulaError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def build_filter(request: FetchRequest) -> str | None:
     """The OPTIMADE filter of a fetch: ids, formulas or the exact element set (any of them), AND the passed filter."""
     selections = [f"id={quoted(source_id)}" for source_id in request.ids]
-    selections += [f"chemical_formula_reduced={quoted(reduced_formula(formula))}" for formula in request.formulas]
+    selections += [f"chemical_formula_reduced={quoted(_reduced(formula))}" for formula in request.formulas]
     if request.elements:
         symbols = ",".join(map(quoted, request.elements))
         selections.append(f"elements HAS ALL {symbols} AND nelements={len(request.elements)}")
