@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import orjson
 import requests
@@ -54,6 +54,29 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """`url` without the user and password it names ('http://u:p@host/x' -> 'http://host/x'), and them (None: none).
+
+    The URL without them is the one stored and shown; they travel as a Basic Authorization header to that host.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    credentials = (unquote(parts.username or ""), unquote(parts.password or ""))
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])), credentials
+
+
+class _HostBasicAuth(requests.auth.HTTPBasicAuth):
+    """Basic authentication sent to one host only (not to the hosts its answers link to)."""
+
+    def __init__(self, netloc: str, username: str, password: str) -> None:
+        super().__init__(username, password)
+        self.netloc = netloc
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return super().__call__(request) if urlsplit(request.url).netloc == self.netloc else request
+
+
 def error_detail(response: requests.Response, limit: int = 300) -> str:
     """What an error answer says, in one line: JSON:API `errors[].detail` (OPTIMADE), FastAPI `detail` (NOMAD, MP),
     `message`/`error`, or a plain-text body; empty for anything else (HTML error pages)."""
@@ -97,13 +120,17 @@ class HttpClient:
         cache_path: Path | None = None,
         auth_header: str | None = None,
         api_key: str | None = None,
+        basic_auth: tuple[str, str, str] | None = None,
     ) -> None:
+        """`basic_auth`: (host, user, password) of a base URL that named them (`split_credentials`)."""
         self.settings = settings
-        self._secrets = [api_key]
+        self._secrets = [api_key, basic_auth[2] if basic_auth else None]
         self.session = self._make_session(cache_path, auth_header)  # cached when given a path (`use_cache`)
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
         if api_key and auth_header:
             self.session.headers[auth_header] = api_key
+        if basic_auth:
+            self.session.auth = _HostBasicAuth(*basic_auth)
 
     def _make_session(self, cache_path: Path | None, auth_header: str | None) -> requests.Session:
         if cache_path is None:

@@ -1,5 +1,7 @@
 """matreg's JANAF connector over real HTTP, against recorded tables served on 127.0.0.1."""
 
+import base64
+
 import pytest
 from conftest import assert_failed_without_trace, visible_tables, write_catalog
 
@@ -142,6 +144,19 @@ def test_api_key_is_sent_as_header_and_never_stored(tmp_path, store, janaf_serve
     assert any(path.name == "http_cache.sqlite" for path in stored_files)
     for path in stored_files:
         assert secret.encode() not in path.read_bytes(), path
+
+
+def test_credentials_in_a_base_url_are_sent_to_its_host_and_never_stored(store, catalog, janaf_server):
+    with_password = janaf_server.url.replace("http://", "http://alice:S3cretT0k@")
+    janaf_server.fail("/tables/C-095.txt", *[500] * 5)
+    with pytest.raises(SourceError) as failure:
+        fetch(store, catalog, ["H-064", "C-095"], base_url=with_password, page_size=1)
+    assert "S3cretT0k" not in str(failure.value)
+    fetch(store, catalog, ["H-064"], base_url=with_password)
+    assert janaf_server.requests[0].headers["Authorization"] == "Basic " + base64.b64encode(b"alice:S3cretT0k").decode()
+    assert store.table("materials")["source_url"].str.startswith(janaf_server.url).all()
+    for path in (path for path in store.root.rglob("*") if path.is_file()):
+        assert b"S3cretT0k" not in path.read_bytes(), path
 
 
 def test_a_429_with_retry_after_is_honoured_then_succeeds(store, catalog, janaf_server):

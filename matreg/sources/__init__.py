@@ -7,14 +7,16 @@ A catalog source names its connector module (`connector: oqmd` -> `matreg.source
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from matreg.catalog import Catalog, Source
 from matreg.errors import ConfigError, FormulaError
 from matreg.formula import element_symbols
-from matreg.http import HttpClient
+from matreg.http import HttpClient, split_credentials
 from matreg.sources.base import Connector
 
 
@@ -80,8 +82,9 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
     """The connector for catalog source `name`, with its HTTP client (API key from the environment); ConfigError
     for an option it cannot honour."""
     source = catalog.source(name)
-    if request.base_url:
-        source = source.model_copy(update={"base_url": request.base_url})
+    base_url, credentials = split_credentials(request.base_url or source.base_url)  # never stored with the URL
+    source = source.model_copy(update={"base_url": base_url})
+    request = dataclasses.replace(request, base_url=base_url if request.base_url else None)
     try:
         module = importlib.import_module(f"matreg.sources.{source.connector}")
     except ModuleNotFoundError:
@@ -92,6 +95,7 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
         cache_path=cache_path if use_cache(source, request, cache_path) else None,
         auth_header=source.auth_header,
         api_key=source.api_key(),
+        basic_auth=(urlsplit(base_url).netloc, *credentials) if credentials else None,
     )
     try:
         return module.build(name, source, client, request)
