@@ -219,6 +219,19 @@ def test_provenance_split_tests_on_experiment_only(gap_store, tmp_path):
     ).all()
     assert meta["provenance_by_split"]["test"] == {"experimental": 270}
     assert set(meta["provenance_by_split"]["train"]) == set(meta["provenance_by_split"]["val"]) == {"dft"}
+    assert meta["split"]["leakage"]["formula"]["val_in_train"] == 0
+
+
+def test_provenance_split_keeps_each_composition_of_dft_records_on_one_side(tmp_path):
+    polymorphs = "".join(f"g{n}{copy},{f},{1 + n / 10},\n" for n, f in enumerate(FORMULAS_20) for copy in "ab")
+    store = _lab_store(tmp_path, "id,formula,pbe,hse\n" + polymorphs)
+    measured = "dataset: expt\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n  gap: {unit: eV}\n"
+    _import(store, _written(tmp_path / "expt.csv", "id,formula,gap\ne1,ZnO,3.4\ne2,GaN,3.5\n"), measured, tmp_path)
+    meta = export_torch(store, LAB_CATALOG, "lab", tmp_path / "out", split="provenance", seed=3)
+    records = ExportedDataset(tmp_path / "out").records
+    train, val = (set(records.loc[records["split"] == part, "formula"]) for part in ("train", "val"))
+    assert val and not train & val  # the two records of a formula: both in train or both in val
+    assert meta["split"]["leakage"]["formula"]["val_in_train"] == 0
 
 
 def test_predefined_split_reproduces_the_assignment(gap_store, tmp_path):
@@ -396,8 +409,9 @@ FORMULAS_20 = [
 def test_a_disordered_structure_gets_no_crystal_graph_and_is_counted(tmp_path):
     ordered = Structure(np.eye(3) * 4.2, ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     mixed = Structure(np.eye(3) * 3.6, [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])  # one site, half Fe, half Ni
-    rows = pd.DataFrame(
-        {"id": ["a", "b"], "formula": ["MgO", "FeNi"], "gap": [7.8, 0.0], "cif": [ordered.to_json(), mixed.to_json()]}
+    rows = pd.DataFrame(  # and a record without a structure
+        {"id": ["a", "b", "c"], "formula": ["MgO", "FeNi", "NaCl"], "gap": [7.8, 0.0, 5.0]}
+        | {"cif": [ordered.to_json(), mixed.to_json(), ""]}
     )
     data = _written(tmp_path / "xtal.csv", rows.to_csv(index=False))
     mapping = "dataset: xtal\nformula_column: formula\nid_column: id\nstructure_column: cif\nprovenance: dft\n"
@@ -412,3 +426,4 @@ def test_a_disordered_structure_gets_no_crystal_graph_and_is_counted(tmp_path):
     assert meta["featurizers"]["graph"]["n_structures"] == 1
     assert meta["featurizers"]["graph"]["n_disordered_left_out"] == 1
     assert ExportedDataset(tmp_path / "out").graph_split("train").record_id == ["xtal:a"]
+    assert len(ExportedDataset(tmp_path / "out").records) == 3

@@ -168,7 +168,7 @@ def crystal_graph(
 
 
 def _graph_of(text: str | None, cutoff: float, max_neighbors: int) -> dict[str, np.ndarray]:
-    structure = read_structure(text) if text else None
+    structure = read_structure(text) if isinstance(text, str) and text else None  # pandas gives NaN for none
     if structure is None or not structure.is_ordered:
         return _empty_graph()
     return crystal_graph(structure, cutoff, max_neighbors)

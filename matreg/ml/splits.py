@@ -81,7 +81,8 @@ def _fill(sizes: list[int], targets: list[float]) -> list[int]:
 
 
 def _provenance(rows: pd.DataFrame, seed: int, fractions: Sequence[float]) -> np.ndarray:
-    """Experimental rows to test; DFT rows shared between train and val in the ratio of their fractions."""
+    """Experimental rows to test; DFT rows shared between train and val in the ratio of their fractions, a whole
+    composition on one side (two polymorphs, or one formula from two sources, are not in both train and val)."""
     provenance = rows["provenance"].to_numpy()
     other = sorted(set(provenance) - {"dft", "experimental"})
     if other:
@@ -89,7 +90,8 @@ def _provenance(rows: pd.DataFrame, seed: int, fractions: Sequence[float]) -> np
     dft = provenance == "dft"
     labels = np.full(len(rows), "test", dtype=object)
     learn = fractions[0] + fractions[1]
-    labels[dft] = _grouped(rows["record_id"].to_numpy()[dft], seed, (fractions[0] / learn, fractions[1] / learn, 0))
+    compositions = composition_keys(rows["formula"]).to_numpy()[dft]
+    labels[dft] = _grouped(compositions, seed, (fractions[0] / learn, fractions[1] / learn, 0))
     return labels
 
 
@@ -149,17 +151,20 @@ def _predefined(rows: pd.DataFrame, path: Path) -> np.ndarray:
 
 
 def _overlap(keys: pd.Series, labels: np.ndarray) -> dict:
-    """How many distinct test keys (and test rows) also occur in train, and in train or val."""
+    """How many distinct test keys (and test rows) also occur in train, and in train or val; how many val keys
+    occur in train (val steers early stopping)."""
     test = set(keys[labels == "test"])
     train = set(keys[labels == "train"])
-    seen = train | set(keys[labels == "val"])
-    shared = test & seen
+    val = set(keys[labels == "val"])
+    shared = test & (train | val)
     return {
         "test": len(test),
         "in_train": len(test & train),
         "in_train_or_val": len(shared),
         "fraction": len(shared) / len(test) if test else 0.0,
         "test_rows_seen": int(keys[labels == "test"].isin(shared).sum()),
+        "val": len(val),
+        "val_in_train": len(val & train),
     }
 
 
