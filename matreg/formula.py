@@ -16,6 +16,10 @@ from pymatgen.util.string import formula_double_format
 from matreg.errors import FormulaError
 
 _CHARGE_SUFFIX = re.compile(r"(\[[+-]?\d*\]|[+-]+)$")
+# An adduct's parts: 'CuSO4·5H2O'; with a period only before water (or ammonia) of crystallization at the end
+# ('CuSO4.5H2O'), as 'Hg0.7Cd0.3Te' uses periods for amounts.
+_ADDUCT = re.compile(r"\s*[·•∙*]\s*|\.(?=\d*(?:H2O|D2O|NH3)$)")
+_MULTIPLIED = re.compile(r"(\d*)(.*)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ def parse_formula(text: str) -> Formula:
     try:
         with warnings.catch_warnings():  # pymatgen warns about noble gases' missing electronegativity
             warnings.simplefilter("ignore", UserWarning)
-            composition = Ion.from_formula(original) if _CHARGE_SUFFIX.search(original) else Composition(original)
+            composition = Ion.from_formula(original) if _CHARGE_SUFFIX.search(original) else _composition(original)
             unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
             if unknown or not composition.elements:
                 raise FormulaError(f"unparseable formula '{original}': not elements: {', '.join(unknown) or 'none'}")
@@ -58,6 +62,21 @@ def parse_formula(text: str) -> Formula:
     elements = tuple(sorted({el.symbol for el in composition.elements}))  # deuterium's symbol is H
     charge = float(composition.charge) if isinstance(composition, Ion) else None
     return Formula(original, reduced, species, elements, float(composition.num_atoms), charge)
+
+
+def _composition(text: str) -> Composition:
+    """pymatgen's composition of a neutral formula, an adduct's parts summed ('CuSO4·5H2O', 'CuSO4.5H2O': CuSO4
+    and five H2O; pymatgen alone reads the second as CuSO4.5 H2 O)."""
+    first, *others = _ADDUCT.split(text)
+    if not others:
+        return Composition(first)
+    parts = [Composition(first)]
+    for part in others:
+        count, formula = _MULTIPLIED.fullmatch(part).groups()
+        parts.append(Composition(formula) * (int(count) if count else 1))
+    if not all(part.num_atoms for part in parts):  # 'Li0.5H2O' is no hydrate of 'Li0'
+        raise ValueError(f"an empty part in {text!r}")
+    return sum(parts, Composition())
 
 
 def _reduced_and_species(composition: Composition) -> tuple[str, str]:

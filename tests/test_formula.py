@@ -59,7 +59,21 @@ def test_an_ions_reduced_formula_is_the_same_ion_in_a_whole_charge(text, reduced
     assert parse_formula(text).reduced == reduced
 
 
-@pytest.mark.parametrize("text", ["", "Qz2O3", "XYZ", "e-", "NaCl ??"])
+@pytest.mark.parametrize(
+    ("text", "reduced", "atoms"),
+    [
+        ("CuSO4·5H2O", "CuH10SO9", 21),
+        ("CuSO4.5H2O", "CuH10SO9", 21),  # pymatgen alone reads CuSO4.5 H2 O: 9.5 atoms
+        ("CaCl2.2H2O", "CaH4(ClO)2", 9),  # not CaCl2.2 H2 O
+        ("CoCl2 · 6NH3", "CoH18(N3Cl)2", 27),
+    ],
+)
+def test_hydrates_and_adducts_are_summed(text, reduced, atoms):
+    formula = parse_formula(text)
+    assert (formula.reduced, formula.atoms_per_formula_unit, formula.original) == (reduced, atoms, text)
+
+
+@pytest.mark.parametrize("text", ["", "Qz2O3", "XYZ", "e-", "NaCl ??", "CuSO4·", "Li0.5H2O"])
 def test_non_formulas_are_refused(text):
     with pytest.raises(FormulaError):
         parse_formula(text)

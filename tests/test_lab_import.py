@@ -54,6 +54,15 @@ def test_a_file_re_imported_replaces_only_what_that_file_said_of_its_records(sto
     ]
 
 
+def test_a_hydrates_molar_value_is_per_atom_of_the_hydrate(store, tmp_path):
+    mapping = "dataset: salts\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
+    (tmp_path / "m.yaml").write_text(mapping + "  dHf: {property: formation_energy_per_atom, unit: kJ/mol}\n")
+    (tmp_path / "salts.csv").write_text("id,formula,dHf\ns1,CuSO4.5H2O,-2279.65\n", encoding="utf-8")
+    import_file(store, tmp_path / "salts.csv", tmp_path / "m.yaml")
+    value = store.query("SELECT value FROM properties").iloc[0, 0]
+    assert value == pytest.approx(-2279.65 / 21 * 0.01036427, rel=1e-5)  # 21 atoms; pymatgen alone counted 9.5
+
+
 def test_a_dry_run_of_an_import_checks_every_page_of_the_file(store):
     connector = LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml"), page_size=10)
     report = run_ingest(connector, store, dry_run=True)
