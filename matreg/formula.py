@@ -126,6 +126,18 @@ def _electronegativity_order(item: tuple[Element, float]) -> tuple[float, str]:
     return (electronegativity if math.isfinite(electronegativity) else math.inf, item[0].name)
 
 
+@lru_cache(maxsize=65536)
+def whole_formula(reduced: str) -> str:
+    """A reduced formula with fractional amounts in the smallest whole numbers, pymatgen's ('Te0.5Se0.5' -> 'TeSe',
+    'Cu1.8S1' -> 'Cu9S5'): one composition, one name; any other formula as it is."""
+    if "." not in reduced:
+        return reduced
+    try:
+        return Composition(reduced).get_integer_formula_and_factor()[0]
+    except (ValueError, KeyError):
+        return reduced
+
+
 def alphabetical_formula(text: str) -> str:
     """A formula as OPTIMADE and NOMAD write `chemical_formula_reduced`: reduced by the greatest common divisor (none
     of pymatgen's special formulas), elements (isotopes as theirs) in alphabetical order, no 1s ('SiO2' -> 'O2Si',

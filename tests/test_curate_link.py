@@ -199,6 +199,17 @@ def test_structures_whose_symmetry_spglib_cannot_find_are_linked_by_formula(stor
         assert group[f"optimade:{source_id}"] == group[f"optimade-mirror:{source_id}"] == formula
 
 
+def test_one_composition_written_with_fractions_or_whole_numbers_is_one_group(store, tmp_path):
+    mapping = "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n  gap: {unit: eV}\n"
+    (tmp_path / "m.yaml").write_text(mapping, encoding="utf-8")
+    rows = "id,formula,gap\na,TeSe,0.3\nb,Te0.5Se0.5,0.9\nc,Cu9S5,1.2\nd,Cu1.8S1,1.25\n"
+    (tmp_path / "gaps.csv").write_text(rows, encoding="utf-8")
+    run_ingest(LabConnector(tmp_path / "gaps.csv", load_mapping(tmp_path / "m.yaml")), store)
+    group = group_of(link_records(store))
+    assert group["lab:a"] == group["lab:b"] == "TeSe" and group["lab:c"] == group["lab:d"] == "Cu9S5"
+    assert find_conflicts(store, "band_gap")["record_id"].tolist() == ["lab:a", "lab:b"]  # 0.6 eV apart
+
+
 def test_gases_liquids_and_isotopologues_of_one_formula_are_not_linked(store, catalog):
     connector = build_connector("janaf", catalog, FetchRequest(ids=["H-063", "H-064", "D-017", "Xe-002"]))
     run_ingest(connector, store)

@@ -2,9 +2,10 @@
 
 Rules, applied to the `materials` table:
 1. A crystal record (no stated phase other than 'cr') with a space group number joins the group of its reduced
-   formula and space group. A record with a structure but no space group number gets one from its structure
-   (pymatgen's SpacegroupAnalyzer at emmet's tolerance) when another record has its formula; where spglib finds no
-   symmetry (a broken cell), it is treated as a record without space group (rule 3).
+   formula (fractional amounts in whole numbers: TeSe and Te0.5Se0.5 are one) and space group. A record with a
+   structure but no space group number gets one from its structure (pymatgen's SpacegroupAnalyzer at emmet's
+   tolerance) when another record has its formula; where spglib finds no symmetry (a broken cell), it is treated as
+   a record without space group (rule 3).
 2. Inside one formula + space group, records that have structures are split by pymatgen's StructureMatcher (default
    tolerances): polytypes that share a space group (4H and 6H SiC) become separate groups. A record without a
    structure joins the one group there, or stays apart when StructureMatcher found several.
@@ -29,7 +30,7 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer, SymmetryUndeterminedError
 
-from matreg.formula import parse_formula
+from matreg.formula import parse_formula, whole_formula
 from matreg.store import Store
 from matreg.structure import read_structure
 
@@ -46,6 +47,7 @@ def link_records(store: Store) -> pd.DataFrame:
     )
     if records.empty:
         return pd.DataFrame(columns=_COLUMNS)
+    records["formula"] = records["formula"].map(whole_formula)  # TeSe and Te0.5Se0.5 are one composition
     records["spacegroup_number"] = records["spacegroup_number"].astype("Int64")
     records["state"] = [_state(phase) for phase in records["phase"]]
     crystal = records["state"].eq("")
