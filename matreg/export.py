@@ -17,7 +17,7 @@ from matreg.store import Store
 
 LAYOUTS = ("long", "wide")
 _LONG_COLUMNS = (
-    "m.record_id, m.source, m.source_id, m.formula, m.name, m.phase, p.property, p.value, p.unit, "
+    "m.record_id, m.source, m.source_id, m.formula, m.formula_original, m.name, m.phase, p.property, p.value, p.unit, "
     "p.original_value, p.original_unit, p.provenance, p.method, p.temperature_K, p.pressure_Pa, "
     "m.database_version, m.citation, m.license, m.source_url, m.fetched_at"
 )

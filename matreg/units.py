@@ -94,6 +94,12 @@ def convert_array(
     return result
 
 
+@lru_cache(maxsize=256)
+def is_molar(unit: str) -> bool:
+    """True for a unit per mole (of formula units): 'kJ/mol', 'J/(mol*K)'."""
+    return parse_unit(unit).dimensionality.get("[substance]", 0) == -1
+
+
 @lru_cache(maxsize=64)
 def scale_factor(from_unit: str, to_unit: str) -> float:
     """The factor between two units of one dimension (lengths, say); UnitError if they differ by more than one."""

@@ -210,6 +210,20 @@ def test_one_composition_written_with_fractions_or_whole_numbers_is_one_group(st
     assert find_conflicts(store, "band_gap")["record_id"].tolist() == ["lab:a", "lab:b"]  # 0.6 eV apart
 
 
+def test_molar_values_of_one_material_are_compared_per_mole_of_its_reduced_formula(store, tmp_path):
+    mapping = "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    (tmp_path / "m.yaml").write_text(mapping + "  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n")
+    (tmp_path / "dhf.csv").write_text("id,formula,dHf\na,Fe2O3,-824.2\nb,Fe4O6,-1648.6\n", encoding="utf-8")
+    run_ingest(LabConnector(tmp_path / "dhf.csv", load_mapping(tmp_path / "m.yaml")), store)
+    assert find_conflicts(store, "enthalpy_of_formation", tolerance=0.1).empty  # -1648.6 kJ per mol of Fe4O6
+    assert find_conflicts(store, "enthalpy_of_formation", tolerance=0.01)["value"].tolist() == [-824.3, -824.2]
+    sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["enthalpy_of_formation"]))
+    long = store.query(sql, params)
+    assert long["formula_original"].tolist() == ["Fe2O3", "Fe4O6"]  # the formula unit of each molar value
+    median = resolve(long, link_records(store), Resolution(strategy="median")).iloc[0]
+    assert (median["value"], median["formula_original"]) == (pytest.approx(-824.25), "Fe2O3")
+
+
 def test_gases_liquids_and_isotopologues_of_one_formula_are_not_linked(store, catalog):
     connector = build_connector("janaf", catalog, FetchRequest(ids=["H-063", "H-064", "D-017", "Xe-002"]))
     run_ingest(connector, store)

@@ -17,8 +17,10 @@ from matreg.catalog import Resolution
 from matreg.curate.link import link_records
 from matreg.curate.review import apply_curation, curation_log
 from matreg.errors import ConfigError
+from matreg.formula import parse_formula
 from matreg.schema import load_vocabulary
 from matreg.store import Store
+from matreg.units import is_molar
 
 DEFAULT_TOLERANCE = 0.1  # canonical unit of the property: 0.1 eV for band gaps, 0.1 eV/atom for formation energies
 CONDITIONS = ["temperature_K", "pressure_Pa"]
@@ -27,7 +29,7 @@ CONFLICT_COLUMNS = [
     "temperature_K", "pressure_Pa", "spread",
 ]  # fmt: skip
 _SET_CONDITIONS = [f"set_{column}" for column in CONDITIONS]  # the conditions a value is compared at
-_SET_COLUMNS = ["group_id", "set", *_SET_CONDITIONS]  # added by _with_sets
+_SET_COLUMNS = ["group_id", "set", *_SET_CONDITIONS, "formula_unit", "compared"]  # added by _with_sets
 _MERGED_TEXT = [
     "source", "source_id", "formula", "name", "phase", "provenance", "database_version", "citation", "license",
     "source_url",
@@ -45,19 +47,20 @@ def find_conflicts(
     """Every curated value of `property` in a set whose spread exceeds `tolerance` (default 0.1), widest spread first.
 
     The curation log (`log`, default the store's) applies first. Values of different methods are compared only when
-    `across_methods` is set.
+    `across_methods` is set. Molar values are reported per mole of their group's formula unit (`formula`).
     """
     if property not in load_vocabulary().root:
         raise ConfigError(f"unknown property '{property}' (see `matreg schema`)")
     limit = DEFAULT_TOLERANCE if tolerance is None else tolerance
     values = store.query(
-        "SELECT p.record_id, m.source, m.formula, p.property, p.value, p.unit, p.method, p.provenance, "
+        "SELECT p.record_id, m.source, m.formula_original, p.property, p.value, p.unit, p.method, p.provenance, "
         "p.temperature_K, p.pressure_Pa FROM properties p JOIN materials m USING (record_id) WHERE p.property = ?",
         [property],
     )
     curated = apply_curation(values, curation_log(store) if log is None else log)
     linked = link_records(store) if groups is None else groups
     keyed = _with_sets(curated, linked, per_method=not across_methods)
+    keyed["value"], keyed["formula"] = keyed["compared"], keyed["formula_unit"]  # as compared
     values_of_set = keyed.groupby("set")["value"]
     keyed["spread"] = values_of_set.transform("max") - values_of_set.transform("min")
     conflicts = keyed[keyed["spread"] > limit].sort_values(
@@ -78,12 +81,18 @@ def resolve(long: pd.DataFrame, groups: pd.DataFrame, resolution: Resolution) ->
 
 
 def _with_sets(values: pd.DataFrame, groups: pd.DataFrame, per_method: bool = False) -> pd.DataFrame:
-    """The values with their group_id and `set`: the number of the (group, property, conditions) they meet in.
+    """The values with their group_id, `set` (the number of the (group, property, conditions) they meet in), and
+    `compared`: the value as compared in its set, a molar one per mole of the group's `formula_unit`.
 
     With `per_method`, values of different methods meet in different sets.
     """
-    group_of = groups.set_index("record_id")["group_id"]
-    keyed = values.assign(group_id=values["record_id"].map(group_of).fillna(values["record_id"]))
+    linked = groups.set_index("record_id")
+    keyed = values.assign(group_id=values["record_id"].map(linked["group_id"]).fillna(values["record_id"]))
+    keyed["formula_unit"] = values["record_id"].map(linked["formula_unit"]).fillna(values["formula_original"])
+    own_atoms = values["formula_original"].map(_atoms).astype(float)
+    unit_atoms = values["record_id"].map(linked["unit_atoms"]).astype(float).fillna(own_atoms)
+    molar = values["unit"].map(is_molar).astype(bool)
+    keyed["compared"] = values["value"] * (unit_atoms / own_atoms).where(molar, 1.0)
     for column, key in zip(CONDITIONS, _SET_CONDITIONS, strict=True):
         keyed[key] = _shared_condition(keyed, column)
     by = ["group_id", "property", *_SET_CONDITIONS, *(["method"] if per_method else [])]
@@ -107,9 +116,10 @@ def _ranks(keyed: pd.DataFrame, prefer: list[str]) -> pd.Series:
 
 
 def _medians(keyed: pd.DataFrame) -> pd.DataFrame:
-    """One row per set, at its first row's place: a lone value as it is, several merged into their median."""
+    """One row per set, at its first row's place: a lone value as it is, several merged into their median (a molar
+    one per mole of the group's formula unit, which becomes its `formula_original`)."""
     rows = keyed.drop_duplicates("set").set_index("set")
-    values = keyed.groupby("set")["value"]
+    values = keyed.groupby("set")["compared"]
     rows["spread"] = values.max() - values.min()
     rows["records"] = rows["record_id"]
     several = keyed[values.transform("size").gt(1)]
@@ -134,7 +144,8 @@ def _merged(several: pd.DataFrame) -> pd.DataFrame:
         if column in several:
             merged[column] = sets[column].agg(_joined)
     merged["record_id"] = "group:" + sets["group_id"].first()
-    merged["value"] = sets["value"].median()
+    merged["value"] = sets["compared"].median()
+    merged["formula_original"] = sets["formula_unit"].first()
     merged["original_value"] = float("nan")  # a median was never received from anyone
     merged["original_unit"] = None
     merged["method"] = "median of " + sets.size().astype(str)
@@ -144,6 +155,10 @@ def _merged(several: pd.DataFrame) -> pd.DataFrame:
     if "fetched_at" in several:
         merged["fetched_at"] = sets["fetched_at"].max()
     return merged
+
+
+def _atoms(formula: str) -> float:
+    return parse_formula(formula).atoms_per_formula_unit
 
 
 def _joined(values: pd.Series) -> str | None:

@@ -15,6 +15,9 @@ Rules, applied to the `materials` table:
    reduced: O, O2 and O3 are three gases) and phase: H2O(l) and H2O(g) are not one material. (An ion's formula
    carries its charge, 'Xe[+1]': it never meets the neutral element. Isotopes count: D2O is not H2O.)
 
+Molar values of a group are compared per mole of one formula unit: a crystal's reduced formula (Fe4O6's value is
+halved to meet Fe2O3's), a gas's species.
+
 Group ids are readable and follow from the store's content: 'ZnSe/216', 'SiC/186/2' (the second structure cluster,
 numbered by their smallest record id), 'SiC/186' (a record without structure in a split space group), 'CdS'
 (formula only), 'H2O (l)', 'Xe[+1] (g)'.
@@ -36,11 +39,13 @@ from matreg.structure import read_structure
 
 SOLID_PHASES = {"cr"}  # JANAF's crystal label; a record that states no phase is taken as a crystal too
 SYMPREC = 0.1  # emmet's symmetry tolerance (the Materials Project's space groups)
-_COLUMNS = ["record_id", "group_id"]
+_COLUMNS = ["record_id", "group_id", "formula_unit", "unit_atoms"]
 
 
 def link_records(store: Store) -> pd.DataFrame:
-    """One row per record of the store: record_id and the group_id of the material it describes."""
+    """One row per record of the store: record_id, the group_id of the material it describes, and the formula unit
+    its group compares molar values per (`formula_unit`: a crystal's reduced formula, a gas's species) with its
+    atoms (`unit_atoms`)."""
     records = store.query(
         "SELECT record_id, formula, formula_original, phase, spacegroup_number, "
         "structure IS NOT NULL AS has_structure FROM materials ORDER BY record_id"
@@ -55,7 +60,15 @@ def link_records(store: Store) -> pd.DataFrame:
     species = records["formula_original"].map(_species)
     groups = dict(zip(records["record_id"], species + records["state"], strict=True))  # gases, liquids
     groups.update(_crystal_groups(records[crystal], structures))
-    return pd.DataFrame({"record_id": records["record_id"], "group_id": records["record_id"].map(groups)})
+    unit = species.where(~crystal, records["formula"])
+    return pd.DataFrame(
+        {
+            "record_id": records["record_id"],
+            "group_id": records["record_id"].map(groups),
+            "formula_unit": unit,
+            "unit_atoms": unit.map(lambda formula: parse_formula(formula).atoms_per_formula_unit),
+        }
+    )
 
 
 def _species(original: str) -> str:
