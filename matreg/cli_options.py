@@ -23,8 +23,8 @@ ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Sho
 
 
 def reports_errors(command: Callable) -> Callable:
-    """Turn a MatregError (a store lock held too long by another process too) into a one-line message on stderr and
-    an exit code."""
+    """Turn a MatregError (a store lock held too long by another process too), or a file that cannot be read or
+    written (an --out that is a folder, a full disk), into a one-line message on stderr and an exit code."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -33,6 +33,9 @@ def reports_errors(command: Callable) -> Callable:
         except MatregError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
 
     return wrapper
 

@@ -123,6 +123,12 @@ def test_export_writes_the_dataset_and_a_sidecar(filled, tmp_path, fmt):
     assert meta["sources"][0]["citation"] == "Chase 1998"
 
 
+def test_an_export_to_a_folder_or_an_unwritable_place_is_a_one_line_error(filled, tmp_path):
+    result = filled("export", "thermo", "--format", "csv", "--out", str(tmp_path))
+    assert result.exit_code == 1 and result.stderr.startswith("error: ") and "Is a directory" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_wide_export_keeps_a_row_per_method(run, tmp_path):
     (tmp_path / "two.csv").write_text("id,formula,uv,pl\ns1,ZnO,3.05,3.2\n", encoding="utf-8")
     (tmp_path / "two.yaml").write_text(

@@ -355,6 +355,17 @@ class Pages(Connector):
         return SourceRecord(source_id=payload["id"], formula="NaCl", values=[value])
 
 
+def test_jsonl_files_keep_every_digit_and_microsecond(tmp_path):
+    fetched = pd.Timestamp("2026-12-03 13:58:12.123456", tz="UTC")
+    frame = pd.DataFrame(
+        {"value": [1.23456789e-5, 5.3e-19, float("nan")], "fetched_at": [fetched] * 3, "elements": [["Na", "Cl"]] * 3}
+    )
+    path = Store.write_file(frame, tmp_path / "out.jsonl", "jsonl")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [row["value"] for row in rows] == [1.23456789e-5, 5.3e-19, None]
+    assert pd.Timestamp(rows[0]["fetched_at"]) == fetched and rows[0]["elements"] == ["Na", "Cl"]
+
+
 def _energy(store: Store) -> list:
     return store.query("SELECT record_id, value FROM properties ORDER BY record_id").values.tolist()
 
