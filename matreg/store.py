@@ -19,6 +19,7 @@ without duplicates.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -492,9 +493,12 @@ class Store:
             con.close()
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """A read-only DuckDB connection whose views resolve against this store's directory."""
+        """A read-only DuckDB connection whose views resolve against this store's directory; a store written by an
+        older matreg gets its new tables and columns first (`ensure`)."""
         if not self.exists():
             raise StoreError(f"no matreg store at {self.root} (run `matreg fetch` or `matreg import` first)")
+        if self._stamp() != _definitions_digest():
+            self.ensure()
         try:
             con = duckdb.connect(str(self.db_path), read_only=True)
         except duckdb.IOException as exc:  # another process has the file open for writing
@@ -579,6 +583,7 @@ def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False) 
     )
 
 
+@functools.lru_cache(maxsize=1)
 def _definitions_digest() -> str:
     """A digest of the tables' declared schemas and the views: a store written with others needs updating."""
     schemas = {name: arrow_schema(name).to_string() for name in load_tables()}

@@ -20,10 +20,11 @@ from matreg.errors import StoreError
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.journal import RunJournal
-from matreg.schema import arrow_schema
+from matreg.schema import arrow_schema, load_tables
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.janaf import JanafConnector
 from matreg.store import Store
+from matreg.validation import check_store_tables
 
 
 class ExplodingJanaf(JanafConnector):
@@ -222,6 +223,16 @@ def test_a_column_declared_after_the_store_was_written_is_added(store, catalog):
     run_ingest(_connector(catalog, ["Al-001"]), store)  # Al-001 has transition notes
     materials = store.table("materials").set_index("source_id")
     assert pd.isna(materials.loc["H-064", "notes"]) and "CRYSTAL <--> LIQUID" in materials.loc["Al-001", "notes"]
+
+
+def test_a_store_written_by_an_older_matreg_is_brought_up_to_date_when_read(store, catalog):
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    for path in store.data_dir.glob("c*/**/materials.parquet"):
+        pq.write_table(pq.read_table(path).drop_columns(["notes", "scope"]), path)
+    (store.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
+    materials = store.table("materials")  # a read, no run: the views know the columns declared since
+    assert {"notes", "scope"} <= set(materials.columns) and materials["notes"].isna().all()
+    assert check_store_tables({name: store.table(name) for name in load_tables()}) == []
 
 
 def test_a_run_another_process_is_writing_is_neither_resumed_nor_dropped(store, catalog):
