@@ -333,6 +333,16 @@ def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(stor
     assert again.n_unchanged == 1  # the readmitted value the file still gets wrong changes nothing
 
 
+def test_a_whole_row_is_readmitted_by_the_mapping_its_file_was_last_imported_with(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nv1,ZnO,3.3,\nv3,GaN,-3.4,\n")  # v3 quarantined
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(mapping.read_text().replace("citation: c", "citation: final") + "method: Tauc plot\n")
+    run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(mapping)), store)  # v3 quarantined again
+    decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 3"), value=3.4)
+    rows = store.query("SELECT record_id, citation, method FROM materials ORDER BY record_id").values.tolist()
+    assert rows == [["gaps:v1", "final", "Tauc plot"], ["gaps:v3", "final", "Tauc plot"]]
+
+
 def test_history_keeps_a_readmit_after_the_fixed_file_is_imported_again(store, tmp_path):
     import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,-3.3,\nv4,GaN,3.4,\n")
     entry = decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 2"), value=3.3)

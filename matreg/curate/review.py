@@ -328,8 +328,14 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
 
 
 def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
-    """The connector of the lab import that quarantined `row`, rebuilt from its run (mapping, file location)."""
-    runs = store.query("SELECT endpoint, parameters FROM fetch_runs WHERE run_id = ?", [row["run_id"]])
+    """The connector of the latest import of the file whose import quarantined `row`, rebuilt from its run (mapping,
+    file location): a file imported again with a corrected mapping readmits its rows by that mapping. (The quarantine
+    row names the first run that rejected it.)"""
+    runs = store.query(
+        "SELECT endpoint, parameters FROM fetch_runs WHERE source = ? AND status = 'complete' AND endpoint = "
+        "(SELECT endpoint FROM fetch_runs WHERE run_id = ?) ORDER BY started_at DESC LIMIT 1",
+        [row["source"], row["run_id"]],
+    )
     parameters = json.loads(runs["parameters"].iloc[0]) if len(runs) else {}
     if "mapping" not in parameters:
         raise CurationError(
