@@ -216,7 +216,7 @@ class _FlatValues:
         """A rejected value with its raw form, named '<source id>:<property>[<method>]@<T>K' after its record."""
         raw = self.raws[row]
         method = f"[{raw.method}]" if raw.method else ""
-        conditions = f"@{raw.temperature_K:g}K" if raw.temperature_K else ""
+        conditions = f"@{raw.temperature_K:g}K" if raw.temperature_K is not None else ""
         item = f"{self.records[self.positions[row]].source_id}:{raw.property}{method}{conditions}"
         return Rejection(item, asdict(raw), reasons)
 

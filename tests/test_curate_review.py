@@ -241,7 +241,7 @@ def test_a_quarantined_janaf_value_is_readmitted_beside_its_stored_record(store,
     with pytest.raises(CurationError, match="is a whole janaf record: only lab rows and single values"):
         decide(store, "readmit", quarantine_id=quarantined(store, "Q-404"))  # HTTP 404: nothing to correct
     raw = fetched_rows(store)
-    infinite = quarantined(store, "H-064:gibbs_energy_function")  # -[G-H(Tr)]/T at 0 K is '+inf' in the table
+    infinite = quarantined(store, "H-064:gibbs_energy_function@0K")  # -[G-H(Tr)]/T at 0 K is "+inf" in the table
     with pytest.raises(CurationError, match=r"still invalid: not a finite number: '\+inf'"):
         decide(store, "readmit", quarantine_id=infinite)
     entry = decide(store, "readmit", "steward's finite stand-in", quarantine_id=infinite, value=4000.0)

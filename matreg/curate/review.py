@@ -309,7 +309,7 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
     """A rejected value as a record of its own, with everything else taken from the stored material row."""
     value = RawValue(**raw)
     suffix = f":{value.property}" + (f"[{value.method}]" if value.method else "")
-    suffix += f"@{value.temperature_K:g}K" if value.temperature_K else ""  # as ingest names a rejected value
+    suffix += f"@{value.temperature_K:g}K" if value.temperature_K is not None else ""  # as ingest names it
     record_id = f"{row['source']}:{row['item'].removesuffix(suffix)}"
     materials = store.query("SELECT * FROM materials WHERE record_id = ?", [record_id])
     if not row["item"].endswith(suffix) or materials.empty:
