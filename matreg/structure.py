@@ -10,6 +10,7 @@ record (a Site object and a lattice dict per site), which matters at tens of tho
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 from pymatgen.core import Element, Structure
+from pymatgen.symmetry.groups import SpaceGroup
 
 from matreg.errors import RecordError
 from matreg.units import scale_factor
@@ -176,3 +178,19 @@ def _element(symbol: str, field: str) -> str:
     if not Element.is_valid_symbol(symbol):
         raise RecordError(f"{field}: '{symbol}' is not a chemical element")
     return symbol
+
+
+_SCREW_AXIS = re.compile(r"([2346])([1-5])")  # qmpy writes 'P21/c', pymatgen reads some only as 'P2_1/c'
+_RENAMED_SYMBOLS = {"Cmca": "Cmce"}  # the e-glide symbol of No. 64 (ITA 2002), the one pymatgen reads
+
+
+@lru_cache(maxsize=512)
+def spacegroup_number(symbol: str) -> int | None:
+    """International number of a Hermann-Mauguin symbol as qmpy (OQMD) writes it ('Imma' -> 74, 'P21/c' -> 14, the old
+    'Cmca' -> 64); None if pymatgen knows neither it nor its spelling with screw axes marked ('P2_1/c')."""
+    for spelling in (symbol, _SCREW_AXIS.sub(r"\1_\2", symbol), _RENAMED_SYMBOLS.get(symbol, symbol)):
+        try:
+            return SpaceGroup(spelling).int_number
+        except ValueError:
+            continue
+    return None

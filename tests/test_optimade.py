@@ -275,7 +275,8 @@ def test_provider_prefixed_fields_give_values_methods_and_space_group(tmp_path, 
     ]
     assert (report.n_stored, report.n_values) == (2, 4)
     material = store.query("SELECT * FROM materials WHERE source_id = '16974'").iloc[0]
-    assert (material.spacegroup_symbol, material.structure) == ("Imma", None) and pd.isna(material.nsites)
+    assert (material.spacegroup_symbol, material.spacegroup_number) == ("Imma", 74)  # the number, from the symbol
+    assert material.structure is None and pd.isna(material.nsites)
     values = store.query("SELECT * FROM properties WHERE record_id = 'optimade:16974'").set_index("property")
     assert values.loc["band_gap", "value"] == 5.255 and values.loc["band_gap", "unit"] == "eV"
     assert values.loc["formation_energy_per_atom", "value"] == pytest.approx(-2.0573961)

@@ -32,7 +32,7 @@ from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Page, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
-from matreg.structure import lattice_volume, structure_json
+from matreg.structure import lattice_volume, spacegroup_number, structure_json
 
 DEFAULT_PAGE_LIMIT = 100
 # Hermann-Mauguin symbol and number: OPTIMADE v1.2 fields first, then the providers' own (first present wins).
@@ -247,9 +247,12 @@ def occupied_atoms(attributes: dict[str, Any]) -> float | None:
 
 
 def spacegroup(attributes: dict[str, Any]) -> tuple[str | None, int | None]:
-    """Hermann-Mauguin symbol and international number from the first field that has each."""
+    """Hermann-Mauguin symbol and international number from the first field that has each; a number the provider
+    does not give is the symbol's (OQMD's `_oqmd_spacegroup` 'Imma' -> 74)."""
     symbol = next((attributes[f] for f in SPACEGROUP_SYMBOL_FIELDS if isinstance(attributes.get(f), str)), None)
     number = next((attributes[f] for f in SPACEGROUP_NUMBER_FIELDS if isinstance(attributes.get(f), int)), None)
+    if number is None and symbol:
+        number = spacegroup_number(symbol)
     return symbol, number if number is not None and 1 <= number <= 230 else None
 
 

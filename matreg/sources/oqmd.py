@@ -18,13 +18,9 @@ qmpy's Hermann-Mauguin symbol without screw-axis marks ('P21/c') and with old na
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urljoin
-
-from pymatgen.symmetry.groups import SpaceGroup
 
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError
@@ -35,12 +31,10 @@ from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Page, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
-from matreg.structure import composition_text, structure_json
+from matreg.structure import composition_text, spacegroup_number, structure_json
 
 REFUSED = {"ids": "OQMD's formationenergy API cannot select entries by id: use --formula, --elements or --filter"}
 DEFAULT_LIMIT = 50  # OQMD's own default page size
-_SCREW_AXIS = re.compile(r"([2346])([1-5])")  # qmpy writes 'P21/c', pymatgen reads some only as 'P2_1/c'
-_RENAMED_SYMBOLS = {"Cmca": "Cmce"}  # the e-glide symbol of No. 64 (ITA 2002), the one pymatgen reads
 
 
 class OqmdConnector(JsonApiConnector):
@@ -155,18 +149,6 @@ def _site(text: Any, entry_id: Any) -> tuple[str, list[float]]:
     if not at or len(coords) != 3:
         raise RecordError(f"OQMD entry {entry_id}: site {text!r} is not '<element> @ x y z'")
     return element.strip(), coords
-
-
-@lru_cache(maxsize=512)
-def spacegroup_number(symbol: str) -> int | None:
-    """International number of a Hermann-Mauguin symbol as qmpy writes it ('Imma' -> 74, 'P21/c' -> 14, the old
-    'Cmca' -> 64); None if pymatgen knows neither it nor its spelling with screw axes marked ('P2_1/c')."""
-    for spelling in (symbol, _SCREW_AXIS.sub(r"\1_\2", symbol), _RENAMED_SYMBOLS.get(symbol, symbol)):
-        try:
-            return SpaceGroup(spelling).int_number
-        except ValueError:
-            continue
-    return None
 
 
 def _text(payload: dict[str, Any], key: str) -> str | None:
