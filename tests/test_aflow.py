@@ -168,6 +168,13 @@ def test_values_in_canonical_units_with_provenance_and_method(store, aflow_catal
     assert set(materials["provenance"]) == {"dft"}
 
 
+def test_an_entrys_catalog_comes_from_its_aflowlib_json_when_aflux_leaves_it_out(aflow_catalog):
+    connector = build_connector("aflow", aflow_catalog, FetchRequest(everything=True, structures=True))
+    row = {key: value for key, value in ENTRIES[3].items() if key != "catalog"}  # as AFLUX answers: no catalog
+    assert "catalog" not in (connector.to_record(row).notes or "")
+    assert connector.to_record(row | {"aflowlib.json": ENTRIES[3]}).notes.startswith("AFLOW catalog LIB3")
+
+
 def test_a_heat_capacity_per_cell_is_per_mole_of_the_reduced_formula_unit(aflow_catalog):
     # The ICSD entry's cell (compound Ac2Br6, 8 atoms) with an AGL heat capacity added: 5.502 k_B per cell is
     # 5.502 R per 2 AcBr3 units, i.e. 5.502 R / 2 per mole of AcBr3.

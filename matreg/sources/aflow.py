@@ -46,7 +46,7 @@ AFLUX_PATH = "API/aflux"  # where AFLUX sits below a server's root (https://aflo
 DEFAULT_PAGE_SIZE = 500
 ENTRY_FILE = "aflowlib.json"
 _ENTRY = "aflowlib.json"  # payload key of an entry file fetched for its structure (not an AFLUX keyword)
-_DIRECTIVES = {"catalog"}  # a bare 'catalog' is AFLUX's catalog directive; entries carry their catalog anyway
+_DIRECTIVES = {"catalog"}  # a bare 'catalog' is AFLUX's catalog directive, not a keyword: aflowlib.json has it
 _OLD_KEY = re.compile(r"^\d+ of (\d+)$")
 _PSEUDOPOTENTIAL = re.compile(r"^(?:PAW|US|NC)_")
 _STRUCTURE_KEYS = ("geometry", "positions_fractional", "species", "composition")
@@ -167,7 +167,7 @@ class AflowConnector(JsonApiConnector):
             spacegroup_number=_spacegroup(row.get("spacegroup_relax")),
             nsites=_whole(row.get("natoms")),
             method=self.method_of(row),
-            notes=_notes(row),
+            notes=_notes(row, payload.get(_ENTRY)),
             unmapped=self.field_map.unmapped(row),
         )
 
@@ -269,12 +269,13 @@ def _spacegroup(value: Any) -> int | None:
     return number if number is not None and number <= 230 else None
 
 
-def _notes(record: dict[str, Any]) -> str | None:
-    parts = [
-        f"{label} {record[key]}"
-        for key, label in (("catalog", "AFLOW catalog"), ("Pearson_symbol_relax", "Pearson symbol"))
-        if record.get(key)
-    ]
+def _notes(record: dict[str, Any], entry: Any) -> str | None:
+    """The record's catalog (AFLUX answers carry none: the entry's aflowlib.json does, with --structures) and
+    Pearson symbol."""
+    catalog = record.get("catalog") or (entry.get("catalog") if isinstance(entry, dict) else None)
+    parts = [f"AFLOW catalog {catalog}"] if catalog else []
+    if record.get("Pearson_symbol_relax"):
+        parts.append(f"Pearson symbol {record['Pearson_symbol_relax']}")
     return "; ".join(parts) or None
 
 
