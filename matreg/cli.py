@@ -171,7 +171,7 @@ def export(
     ] = None,
     split: Annotated[
         str | None,
-        typer.Option("--split", help="torch: random (default), composition, chemsys, provenance or predefined."),
+        typer.Option("--split", help="torch: composition (default), chemsys, random, provenance or predefined."),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="torch: seed of the split (default 0).")] = None,
     assignment: Annotated[

@@ -32,7 +32,7 @@ def train_command(
     ] = None,
     split: Annotated[
         str | None,
-        typer.Option("--split", help="For a dataset: random (default), composition, chemsys, provenance, predefined."),
+        typer.Option("--split", help="For a dataset: composition (default), chemsys, random, provenance, predefined."),
     ] = None,
     assignment: Annotated[Path | None, typer.Option("--assignment", help="For --split predefined.")] = None,
     out: Annotated[

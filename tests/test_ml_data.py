@@ -175,6 +175,16 @@ def test_group_splits_have_zero_leakage(gap_store, tmp_path, method):
     assert min(meta["n_per_split"].values()) > 0
 
 
+def test_the_default_split_keeps_each_composition_on_one_side(gap_store, tmp_path):
+    meta = export_torch(gap_store, CATALOG, "gaps", tmp_path / "out")
+    assert meta["split"]["method"] == "composition"
+    assert (
+        meta["split"]["leakage"]["formula"]["in_train_or_val"]
+        == meta["split"]["leakage"]["formula"]["val_in_train"]
+        == 0
+    )
+
+
 def test_one_composition_written_two_ways_lands_in_one_split(tmp_path):
     # The experimental gap files hold such pairs (Te0.5Se0.5 / TeSe, Cu1.8S1 / Cu9S5): one composition, two formulas.
     pairs = [("TeSe", "Te0.5Se0.5"), ("Cu9S5", "Cu1.8S1"), ("SiO2", "Si0.5O1"), ("NaCl", "Na0.5Cl0.5")]

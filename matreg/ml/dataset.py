@@ -42,7 +42,7 @@ from matreg.ml.features import (
     featurize_structures,
     stat_names,
 )
-from matreg.ml.splits import DEFAULT_FRACTIONS, SPLITS, assign_splits, leakage_report
+from matreg.ml.splits import DEFAULT_FRACTIONS, DEFAULT_METHOD, SPLITS, assign_splits, leakage_report
 from matreg.schema import load_vocabulary
 from matreg.store import Store
 
@@ -64,7 +64,7 @@ def export_torch(
     catalog: Catalog,
     dataset_name: str,
     out_dir: Path,
-    split: str = "random",
+    split: str = DEFAULT_METHOD,
     seed: int = 0,
     assignment: Path | None = None,
     target: str | None = None,

@@ -21,6 +21,7 @@ from matreg.ml.features import composition_of
 SPLITS = ("train", "val", "test")
 METHODS = ("random", "composition", "chemsys", "provenance", "predefined")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+DEFAULT_METHOD = "composition"  # no composition in two splits: the leakage-free default
 _GROUP_COLUMN = {"random": "record_id", "chemsys": "chemsys"}  # the column whose values group rows (composition aside)
 
 

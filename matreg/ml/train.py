@@ -39,6 +39,7 @@ except ImportError:  # the `ml` extra is not installed: say so instead of a trac
 
 from matreg.ml.dataset import ExportedDataset, export_torch
 from matreg.ml.models import GRAPH_MODELS, MODELS, build_model
+from matreg.ml.splits import DEFAULT_METHOD
 from matreg.store import Store
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -286,14 +287,14 @@ def resolve_export(
     assignment: Path | None = None,
 ) -> Path:
     """`source` if it is an export directory, else a new torch export of the catalog dataset `source` in RUN/export
-    (split by `split`, default random). An export directory keeps its own split: naming another is an error."""
+    (split by `split`, default composition). An export directory keeps its own split: naming another is an error."""
     if (Path(source) / "meta.json").is_file():
         if split is not None or assignment is not None:
             raise ConfigError(
                 f"{source} is an export: its split was made by `matreg export` (export again to change it)"
             )
         return Path(source)
-    export_torch(store, catalog, str(source), run_dir / "export", split or "random", seed, assignment, target)
+    export_torch(store, catalog, str(source), run_dir / "export", split or DEFAULT_METHOD, seed, assignment, target)
     return run_dir / "export"
 
 
