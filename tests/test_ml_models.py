@@ -196,6 +196,18 @@ def test_predict_refuses_structures_for_a_composition_model_and_the_reverse(runs
         predict(runs["elemnet"], ["Qz2O3"])
 
 
+def test_a_run_directory_is_never_trained_into_twice(runs, oqmd_export):
+    weights = (runs["elemnet"] / "model.pt").read_bytes()
+    with pytest.raises(MatregError, match="holds a trained model already"):
+        train(oqmd_export, "elemnet", device="cpu", out_dir=runs["elemnet"], epochs=1)
+    assert (runs["elemnet"] / "model.pt").read_bytes() == weights
+
+
+def test_a_missing_file_of_formulas_is_named_not_read_as_a_formula(runs, tmp_path):
+    with pytest.raises(MatregError, match="missing.csv: no such file"):
+        predict(runs["elemnet"], str(tmp_path / "missing.csv"))
+
+
 def test_a_target_the_export_was_not_made_for_is_refused(oqmd_export, tmp_path):
     with pytest.raises(MatregError, match="export's target is formation_energy_per_atom"):
         train(oqmd_export, "elemnet", target="band_gap", device="cpu", out_dir=tmp_path / "x", epochs=1)

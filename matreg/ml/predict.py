@@ -86,6 +86,8 @@ def read_formulas(inputs) -> list[str]:
     """Formulas from a CSV/TSV (a formula or composition column), a text file (one per line), or a list."""
     if isinstance(inputs, (str, Path)) and Path(inputs).is_file():
         return _formulas_from_file(Path(inputs))
+    if isinstance(inputs, (str, Path)) and Path(inputs).suffix.lower() in (".csv", ".tsv", ".txt"):
+        raise MatregError(f"{inputs}: no such file")  # a file name, not a formula
     items = [inputs] if isinstance(inputs, (str, Composition)) else list(inputs)
     if any(isinstance(item, (Structure, dict)) or _is_structure_file(item) for item in items):
         raise MatregError("this run is a composition model: give formulas, not structures")

@@ -263,6 +263,8 @@ def train(
     data, splits = load_splits(export_dir, model in GRAPH_MODELS)
     check_target(data.meta, target)
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(export_dir, model, seed)
+    if (run_dir / "model.pt").exists():
+        raise MatregError(f"{run_dir} holds a trained model already: give another --out (runs are never overwritten)")
     with deterministic(seed, settings["threads"]) as generator:
         network = build_model(model, model_options)
         mean, std = _standardisation(splits["train"])
