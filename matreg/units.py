@@ -16,7 +16,7 @@ _DEFINITIONS = (
     "atom = [atom] = atoms",
     "formula_unit = mol / avogadro_number = fu = f_u",
     "cell = [cell] = cells",
-    "@alias bohr_magneton = muB = μB = uB",
+    "@alias bohr_magneton = muB = μB = µB = uB",  # Greek mu and the micro sign (µB is no microbyte)
 )
 
 

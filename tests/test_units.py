@@ -44,6 +44,11 @@ def test_magnetic_moment_per_formula_unit_to_per_atom():
     assert convert(5.0, "muB/fu", "bohr_magneton/atom", AtomCounts(per_formula_unit=5)) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("spelling", ["μB/atom", "µB/atom"])  # Greek mu (U+03BC), micro sign (U+00B5)
+def test_the_bohr_magneton_is_read_with_either_mu(spelling):
+    assert convert(2.0, spelling, "bohr_magneton/atom") == 2.0  # not microbyte
+
+
 def test_per_cell_volume_to_per_atom_uses_sites():
     assert convert(40.0, "angstrom**3/cell", "angstrom**3/atom", AtomCounts(per_cell=4)) == pytest.approx(10.0)
 
