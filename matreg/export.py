@@ -48,9 +48,12 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
     return sql, params
 
 
-def to_wide(long: pd.DataFrame) -> pd.DataFrame:
-    """One row per record, method and conditions, one column per property (units go in the sidecar)."""
+def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
+    """One row per record, method and conditions, one column per property (units go in the sidecar); no rows but
+    those columns when `long` has none."""
     index = ["record_id", "source", "formula", "provenance", "method", "temperature_K", "pressure_Pa"]
+    if long.empty:
+        return pd.DataFrame(columns=[*index, *properties])
     wide = long.pivot_table(index=index, columns="property", values="value", aggfunc="first", dropna=False)
     return wide.dropna(how="all").reset_index().rename_axis(columns=None)
 
@@ -63,7 +66,7 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
 
     dataset = catalog.dataset(name)
     long = dataset_rows(store, catalog, name)
-    frame = to_wide(long) if layout == "wide" and len(long) else long
+    frame = to_wide(long, dataset.properties) if layout == "wide" else long
     path = store.write_file(frame, out, fmt)
     meta = _sidecar(name, dataset, long, frame, path, fmt, layout)
     store.write_json(meta, Path(f"{path}.meta.json"))

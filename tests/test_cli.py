@@ -151,6 +151,13 @@ def test_wide_export_has_one_column_per_property(filled, tmp_path):
     assert wide.loc["CO2", "enthalpy_of_formation"] == pytest.approx(-393.522)
 
 
+def test_a_wide_export_of_no_rows_has_the_wide_columns(run, tmp_path):
+    assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
+    out = tmp_path / "wide.csv"  # no JANAF values in the store: the thermo dataset selects nothing
+    assert run("export", "thermo", "--format", "csv", "--layout", "wide", "--out", str(out)).exit_code == 0
+    assert pd.read_csv(out).columns[-2:].tolist() == ["enthalpy_of_formation", "entropy"]
+
+
 def test_validate_and_status(filled):
     result = filled("validate")
     assert result.exit_code == 0 and "store is valid: 32 materials, 44 properties" in result.stdout

@@ -147,7 +147,8 @@ def export_release(store: Store, name: str, version: str, fmt: str, out: Path, l
         path = write_bytes(Path(out), source.read_bytes())
     else:
         payload = read_payload(source)
-        path = store.write_file(to_wide(payload) if layout == "wide" else payload, Path(out), fmt)
+        wide = layout == "wide"
+        path = store.write_file(to_wide(payload, sorted(set(payload["property"]))) if wide else payload, Path(out), fmt)
     meta = {
         "dataset": name,
         "version": version,
