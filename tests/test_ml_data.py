@@ -13,7 +13,7 @@ import pytest
 from conftest import LAB_EXAMPLE, REPO
 from pymatgen.core import Composition, Element, Structure
 
-from matreg.catalog import Catalog, Dataset
+from matreg.catalog import Catalog, Dataset, Resolution
 from matreg.curate.review import record_decision
 from matreg.errors import MatregError
 from matreg.ingest import run_ingest
@@ -408,6 +408,25 @@ def test_values_by_several_methods_are_refused_by_name_or_selected(tmp_path):
     assert (
         meta["method"] == {"HSE06": 20} and sum(meta["method_by_split"]["test"].values()) == meta["n_per_split"]["test"]
     )
+
+
+def test_a_resolved_groups_row_names_its_members_and_their_sources(tmp_path):
+    store = Store(tmp_path / "store")
+    for lab in ("a", "b"):  # two labs measuring the same twenty compounds: twenty linked pairs
+        mapping = f"dataset: lab-{lab}\nformula_column: formula\nid_column: id\nprovenance: dft\ncitation: {lab}\n"
+        rows = "id,formula,gap\n" + "".join(f"{lab}{n},{f},{1 + n / 10}\n" for n, f in enumerate(FORMULAS_20))
+        _import(
+            store,
+            _written(tmp_path / f"{lab}.csv", rows),
+            mapping + "columns:\n  gap: {property: band_gap, unit: eV}\n",
+            tmp_path,
+        )
+    median = Dataset(description="m", version="1.0.0", properties=["band_gap"], resolve=Resolution(strategy="median"))
+    meta = export_torch(store, Catalog(datasets={"m": median}), "m", tmp_path / "out")
+    records = ExportedDataset(tmp_path / "out").records.set_index("record_id")
+    assert records.loc["group:ZnO", "records"] == "lab-a:a7; lab-b:b7"
+    sources = {entry["source"]: entry for entry in meta["sources"]}
+    assert set(sources) == {"lab-a", "lab-b"} and sources["lab-a"]["n"] == 20 and sources["lab-b"]["run_ids"]
 
 
 FORMULAS_20 = [

@@ -1,7 +1,8 @@
 """Torch exports of catalog datasets: a self-describing directory written once, loaded without the store.
 
     DIR/meta.json          dataset, target and unit, provenance mix, sources, split and leakage report, hashes
-    DIR/records.parquet    record_id, formula, chemsys, target, split, method, provenance, source (by record_id)
+    DIR/records.parquet    record_id, formula, chemsys, target, split, method, provenance, source, records (the
+                           stored records a row stands for: itself, or a resolved group's members) (by record_id)
     DIR/composition.npz    fractions [N, 103], stats [N, S], element_z [N, M], element_frac [N, M]
     DIR/graph.npz          atom_z, atom_offsets, edge_src, edge_dst, edge_dist, edge_offsets (when structures exist)
 
@@ -55,7 +56,7 @@ except ImportError:  # torch is the optional `ml` extra: exports work without it
 
 FORMAT = "matreg-torch"
 FORMAT_VERSION = 1
-RECORD_COLUMNS = ("record_id", "formula", "chemsys", "target", "split", "method", "provenance", "source")
+RECORD_COLUMNS = ("record_id", "formula", "chemsys", "target", "split", "method", "provenance", "source", "records")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -76,7 +77,7 @@ def export_torch(
     _check_out(Path(out_dir))
     dataset = catalog.dataset(dataset_name)
     prop = _target_property(dataset, target)
-    rows = _sample_rows(store, catalog, dataset_name, prop)
+    rows, members = _sample_rows(store, catalog, dataset_name, prop)
     rows["split"] = assign_splits(rows, split, seed, fractions, assignment)
     arrays = {"composition.npz": featurize_compositions(rows["formula"])}
     if rows["structure"].notna().any():
@@ -86,7 +87,7 @@ def export_torch(
         "featurizers": _featurizers(arrays, cutoff, max_neighbors, int(rows["structure"].notna().sum())),
     }
     return _write_export(
-        Path(out_dir), rows, arrays, lambda files: _meta(dataset_name, dataset, prop, rows, context, files)
+        Path(out_dir), rows, arrays, lambda files: _meta(dataset_name, dataset, prop, rows, members, context, files)
     )
 
 
@@ -99,24 +100,31 @@ def _target_property(dataset: Dataset, target: str | None) -> str:
     return target
 
 
-def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> pd.DataFrame:
+def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per record, as the dataset is released (review decisions applied, linked records resolved per the
-    catalog): its value of `prop`, formula, chemical system, method, provenance, source and structure."""
-    from matreg.curate.release import dataset_rows  # the curation layer; linking loads pymatgen's StructureMatcher
+    catalog): its value of `prop`, formula, chemical system, method, provenance, source, structure and `records`
+    (the stored records a row stands for: itself, or a resolved group's members). Also the stored rows of those
+    records, each with its source's version and run: what the export's sources are."""
+    from matreg.curate.release import curate_dataset  # the curation layer; linking loads pymatgen's StructureMatcher
 
-    long = dataset_rows(store, catalog, name)
-    long = long[long["property"] == prop]
+    curated = curate_dataset(store, catalog, name)
+    long = curated.resolved[curated.resolved["property"] == prop]
     if not len(long):
         raise MatregError(f"dataset '{name}' has no values of {prop} in the store")
     _refuse_several_values(long, prop)
+    records = long["records"] if "records" in long else long["record_id"]
+    long = long.assign(records=records.fillna(long["record_id"]))
+    member_ids = long["records"].str.split("; ").explode().unique().tolist()
     materials = store.query(
         "SELECT record_id, chemsys, structure, run_id FROM materials WHERE record_id IN (SELECT unnest(?))",
-        [long["record_id"].unique().tolist()],
+        [member_ids],
     )
     rows = long.rename(columns={"value": "target"}).merge(materials, on="record_id", how="left")
     missing = rows["chemsys"].isna()  # a resolved group's median row ('group:...') is no stored record
     rows.loc[missing, "chemsys"] = [parse_formula(formula).chemsys for formula in rows.loc[missing, "formula"]]
-    return rows.sort_values("record_id", kind="stable").reset_index(drop=True)
+    values = curated.curated[curated.curated["property"] == prop]
+    members = values[values["record_id"].isin(member_ids)].merge(materials[["record_id", "run_id"]], on="record_id")
+    return rows.sort_values("record_id", kind="stable").reset_index(drop=True), members
 
 
 def _refuse_several_values(long: pd.DataFrame, prop: str) -> None:
@@ -181,7 +189,7 @@ def _counts_by_split(rows: pd.DataFrame, column: str) -> dict[str, dict[str, int
 
 
 def _sources(rows: pd.DataFrame) -> list[dict]:
-    """Each source's database versions, fetch runs, citation, licence and row count."""
+    """Each source's database versions, fetch runs, citation, licence and count of stored values used."""
     return [
         {
             "source": source,
@@ -230,8 +238,10 @@ def _graph_info(graph: dict[str, np.ndarray], cutoff: float, max_neighbors: int,
     }
 
 
-def _meta(name: str, dataset: Dataset, prop: str, rows: pd.DataFrame, context: dict, files: dict) -> dict:
-    """The content of meta.json."""
+def _meta(
+    name: str, dataset: Dataset, prop: str, rows: pd.DataFrame, members: pd.DataFrame, context: dict, files: dict
+) -> dict:
+    """The content of meta.json (`members`: the stored rows the export's rows stand for, `_sample_rows`)."""
     spec = load_vocabulary().root[prop]
     methods = rows.assign(method=rows["method"].fillna("(none)"))
     return {
@@ -247,7 +257,7 @@ def _meta(name: str, dataset: Dataset, prop: str, rows: pd.DataFrame, context: d
         "provenance_by_split": _counts_by_split(rows, "provenance"),
         "method": _counts(methods["method"]),
         "method_by_split": _counts_by_split(methods, "method"),
-        "sources": _sources(rows),
+        "sources": _sources(members),
         "split": context["split"] | {"leakage": leakage_report(rows, rows["split"].to_numpy())},
         "featurizers": context["featurizers"],
         "element_order": element_symbols(),
