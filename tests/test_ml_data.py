@@ -19,7 +19,7 @@ from matreg.errors import MatregError
 from matreg.ingest import run_ingest
 from matreg.ml.dataset import ExportedDataset, export_torch
 from matreg.ml.features import ELEMENT_PROPERTIES, featurize_compositions, stat_names
-from matreg.ml.splits import composition_keys
+from matreg.ml.splits import assign_splits, composition_keys
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
 
@@ -183,6 +183,15 @@ def test_the_default_split_keeps_each_composition_on_one_side(gap_store, tmp_pat
         == meta["split"]["leakage"]["formula"]["val_in_train"]
         == 0
     )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_large_group_does_not_overfill_a_small_split(seed):
+    # 40 polymorphs of one composition and 160 compositions of one record each: val and test get 20 records each.
+    formulas = ["SiO2"] * 40 + [f"Li{n}O" for n in range(1, 161)]
+    rows = pd.DataFrame({"record_id": [f"r{n}" for n in range(200)], "formula": formulas})
+    labels = pd.Series(assign_splits(rows, "composition", seed))
+    assert labels[:40].nunique() == 1 and labels.value_counts().to_dict() == {"train": 160, "val": 20, "test": 20}
 
 
 def test_one_composition_written_two_ways_lands_in_one_split(tmp_path):

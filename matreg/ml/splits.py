@@ -60,7 +60,7 @@ def _checked(fractions: Sequence[float]) -> tuple[float, float, float]:
 
 
 def _grouped(keys: np.ndarray, seed: int, fractions: Sequence[float]) -> np.ndarray:
-    """Shuffle the distinct keys, then hand each whole group to the split furthest below its share."""
+    """Shuffle the distinct keys, then hand each whole group to a split (`_fill`)."""
     codes, _ = pd.factorize(keys, sort=True)
     sizes = np.bincount(codes)
     order = np.random.default_rng(seed).permutation(len(sizes))
@@ -70,12 +70,18 @@ def _grouped(keys: np.ndarray, seed: int, fractions: Sequence[float]) -> np.ndar
 
 
 def _fill(sizes: list[int], targets: list[float]) -> list[int]:
-    """For groups in order, the split (0, 1, 2) whose target is least filled, relative to the target."""
+    """For groups in order, the split (0, 1, 2) least filled relative to its target among those the group fits in;
+    a group that fits in none goes where it overfills least (relative to the target): a large group does not land
+    in a small split (40 polymorphs of one composition in a val split of 20)."""
     parts = [part for part, target in enumerate(targets) if target > 0]
     filled = [0.0] * len(targets)
     chosen = []
     for size in sizes:
-        part = min(parts, key=lambda p: filled[p] / targets[p])
+        fitting = [p for p in parts if filled[p] + size <= targets[p]]
+        if fitting:
+            part = min(fitting, key=lambda p: filled[p] / targets[p])
+        else:
+            part = min(parts, key=lambda p: (filled[p] + size) / targets[p])
         filled[part] += size
         chosen.append(part)
     return chosen
