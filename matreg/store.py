@@ -362,7 +362,8 @@ class Store:
                 if name != owner:  # stored rows of the run's scope it no longer has (readmitted values aside)
                     queries.append(
                         f"SELECT s.{link} FROM ({_current_rows_sql(name, of_run, with_scope=True)}) AS s "
-                        f"JOIN n_{owner} AS o ON o.{link} = s.{link} AND coalesce(o.scope, '') = s.write_scope "
+                        f"JOIN n_{owner} AS o ON o.{link} = s.{link} "
+                        f"AND (s.write_scope IS NULL OR s.write_scope = coalesce(o.scope, '')) "
                         f"WHERE NOT {_readmitted_alone(owner, link, 's')} AND {missing}"
                     )
             sql = f"WITH {', '.join(runs)} " + " UNION ".join(queries)
@@ -557,29 +558,40 @@ def _view_definitions() -> dict[str, str]:
 
 def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False) -> str:
     """Rows of a table as the store holds them now: each key's latest row (`_latest_rows_sql`, `where` as there), and
-    of a table whose rows belong to another's only those written with their owner's latest row of their write's
-    scope when that row was written whole (a value its source no longer gives is no longer shown; one a write of
-    another scope did not read stays), or by a curation entry that readmitted a value alone (one that readmitted a
-    whole record counts as that record's write). `with_scope` adds each row's write scope as `write_scope`."""
+    of a table whose rows belong to another's only rows still current in the scope of the write that made them:
+    written with their owner's latest row of that scope when that row was written whole (a value its source no
+    longer gives is no longer shown; one that a write of another scope did not read stays), or by a curation entry
+    that readmitted a value alone (one that readmitted a whole record counts as that record's write). A key's
+    latest row is taken among current rows: a file re-imported without a value leaves shown the value another file
+    gives with that key. Rows of writes without a scope (stores written before scopes) follow their owner's latest
+    write of any scope. `with_scope` adds each row's write scope as `write_scope` (NULL: none)."""
     spec = table_spec(name)
-    latest = _latest_rows_sql(name, spec.primary_key, where)
     if spec.belongs_to is None:
-        return latest
+        return _latest_rows_sql(name, spec.primary_key, where)
     link = table_spec(spec.belongs_to).primary_key[0]
     writes = (  # every write of an owner row: which run, of which scope, whole or not (one row per commit file)
-        f"SELECT {link}, run_id, coalesce(scope, '') AS write_scope, coalesce(written_whole, false) AS whole, "
-        f"filename FROM read_parquet('{_files(spec.belongs_to)}', filename = true, union_by_name = true) AS s "
-        f"WHERE {where}"
+        f"SELECT {link}, run_id, scope AS write_scope, coalesce(written_whole, false) AS whole, filename "
+        f"FROM read_parquet('{_files(spec.belongs_to)}', filename = true, union_by_name = true) AS s WHERE {where}"
     )
-    scope = "coalesce(w.write_scope, '')"  # a row written without its owner row: a readmitted value, or older stores
+    latest_write = "arg_max(run_id, filename) AS owner_run, arg_max(whole, filename) AS owner_whole"
+    rows = (
+        f"SELECT * FROM read_parquet('{_files(name)}', filename = true, file_row_number = true, union_by_name = true) "
+        f"AS s WHERE {where}"
+    )
+    current = (  # in its write's scope, else (no scope) in its record
+        "CASE WHEN w.write_scope IS NULL THEN r.owner_whole IS NOT TRUE OR r.owner_run = c.run_id "
+        "ELSE o.owner_whole IS NOT TRUE OR o.owner_run = c.run_id END"
+    )
     return (
-        f"WITH w_all AS ({writes}), "
-        f"w AS (SELECT DISTINCT {link}, run_id, write_scope FROM w_all), "
-        f"o AS (SELECT {link}, write_scope, arg_max(run_id, filename) AS owner_run, "
-        f"arg_max(whole, filename) AS owner_whole FROM w_all GROUP BY {link}, write_scope) "
-        f"SELECT c.*{f', {scope} AS write_scope' if with_scope else ''} FROM ({latest}) AS c "
-        f"LEFT JOIN w USING ({link}, run_id) LEFT JOIN o ON o.{link} = c.{link} AND o.write_scope = {scope} "
-        f"WHERE o.owner_whole IS NOT TRUE OR o.owner_run = c.run_id OR {_readmitted_alone(spec.belongs_to, link, 'c')}"
+        f"WITH w_all AS ({writes}), w AS (SELECT DISTINCT {link}, run_id, write_scope FROM w_all), "
+        f"o AS (SELECT {link}, write_scope, {latest_write} FROM w_all GROUP BY {link}, write_scope), "
+        f"r AS (SELECT {link}, {latest_write} FROM w_all GROUP BY {link}) "
+        f"SELECT c.* EXCLUDE (filename, file_row_number){', w.write_scope' if with_scope else ''} FROM ({rows}) AS c "
+        f"LEFT JOIN w USING ({link}, run_id) LEFT JOIN o ON o.{link} = c.{link} AND o.write_scope = w.write_scope "
+        f"LEFT JOIN r ON r.{link} = c.{link} "
+        f"WHERE {current} OR {_readmitted_alone(spec.belongs_to, link, 'c')} "
+        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(f'c.{k}' for k in spec.primary_key)} "
+        "ORDER BY c.filename DESC, c.file_row_number DESC) = 1"
     )
 
 

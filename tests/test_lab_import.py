@@ -3,6 +3,7 @@
 import gzip
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from conftest import LAB_EXAMPLE
 from pymatgen.core import Lattice, Structure
@@ -52,6 +53,38 @@ def test_a_file_re_imported_replaces_only_what_that_file_said_of_its_records(sto
         ["smith-lab:S2", "density", 6.1],
         ["smith-lab:S2", "formation_energy_per_atom", -0.6],
     ]
+
+
+def _two_files(tmp_path, gaps: str, both: str) -> tuple:
+    mapping = "dataset: smith-lab\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
+    (tmp_path / "gaps.yaml").write_text(mapping + "  gap: {property: band_gap, unit: eV}\n", encoding="utf-8")
+    (tmp_path / "both.yaml").write_text(
+        mapping + "  gap: {property: band_gap, unit: eV}\n  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"
+    )
+    (tmp_path / "gaps.csv").write_text(gaps, encoding="utf-8")
+    (tmp_path / "both.csv").write_text(both, encoding="utf-8")
+    return (tmp_path / "gaps.csv", tmp_path / "gaps.yaml"), (tmp_path / "both.csv", tmp_path / "both.yaml")
+
+
+def test_a_value_withdrawn_by_one_file_stays_as_another_file_gives_it(store, tmp_path):
+    gaps, both = _two_files(tmp_path, "id,formula,gap\nS1,ZnO,3.3\n", "id,formula,gap,dHf\nS1,ZnO,3.5,-1.8\n")
+    import_file(store, *gaps)
+    import_file(store, *both)  # the same key, a later value
+    assert store.query("SELECT value FROM properties WHERE property = 'band_gap'").values.tolist() == [[3.5]]
+    (tmp_path / "both.csv").write_text("id,formula,gap,dHf\nS1,ZnO,,-1.8\n", encoding="utf-8")
+    import_file(store, *both)  # its gap withdrawn: the one gaps.csv gives is shown again
+    assert store.query("SELECT value FROM properties WHERE property = 'band_gap'").values.tolist() == [[3.3]]
+
+
+def test_a_value_written_before_scopes_is_withdrawn_by_a_re_import(store, tmp_path):
+    gaps, both = _two_files(tmp_path, "", "id,formula,gap,dHf\nS1,ZnO,3.5,-1.8\n")
+    import_file(store, *both)
+    for path in store.data_dir.glob("c*/**/materials.parquet"):  # as a store written before scopes holds it
+        pq.write_table(pq.read_table(path).drop_columns(["scope"]), path)
+    (store.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
+    (tmp_path / "both.csv").write_text("id,formula,gap,dHf\nS1,ZnO,,-1.8\n", encoding="utf-8")
+    import_file(store, *both)
+    assert store.query("SELECT property FROM properties").values.tolist() == [["formation_energy_per_atom"]]
 
 
 def test_a_hydrates_molar_value_is_per_atom_of_the_hydrate(store, tmp_path):
