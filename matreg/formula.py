@@ -16,10 +16,11 @@ from pymatgen.util.string import formula_double_format
 from matreg.errors import FormulaError
 
 _CHARGE_SUFFIX = re.compile(r"(\[[+-]?\d*\]|[+-]+)$")
-# An adduct's parts: 'CuSO4·5H2O'; with a period only before water (or ammonia) of crystallization at the end
-# ('CuSO4.5H2O'), as 'Hg0.7Cd0.3Te' uses periods for amounts.
-_ADDUCT = re.compile(r"\s*[·•∙*]\s*|\.(?=\d*(?:H2O|D2O|NH3)$)")
-_MULTIPLIED = re.compile(r"(\d*)(.*)", re.DOTALL)
+# An adduct's parts: 'CuSO4·5H2O'. With a period, only water (or ammonia) of crystallization ending the formula
+# ('CuSO4.5H2O', 'CaSO4.0.5H2O': the first period after which that reads), as 'Hg0.7Cd0.3Te' uses periods for amounts.
+_ADDUCT = re.compile(r"\s*[·•∙*]\s*")
+_HYDRATE = re.compile(r"(?P<base>.+?)\.(?P<adduct>(?:\d+(?:\.\d+)?)?(?:H2O|D2O|NH3))")
+_MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O', 'H2O'
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,15 @@ def parse_formula(text: str) -> Formula:
 
 def _composition(text: str) -> Composition:
     """pymatgen's composition of a neutral formula, an adduct's parts summed ('CuSO4·5H2O', 'CuSO4.5H2O': CuSO4
-    and five H2O; pymatgen alone reads the second as CuSO4.5 H2 O)."""
-    first, *others = _ADDUCT.split(text)
+    and five H2O, pymatgen alone reads the second as CuSO4.5 H2 O; 'CaSO4.0.5H2O': half a water)."""
+    hydrate = None if _ADDUCT.search(text) else _HYDRATE.fullmatch(text)
+    first, *others = [hydrate["base"], hydrate["adduct"]] if hydrate else _ADDUCT.split(text)
     if not others:
         return Composition(first)
     parts = [Composition(first)]
     for part in others:
         count, formula = _MULTIPLIED.fullmatch(part).groups()
-        parts.append(Composition(formula) * (int(count) if count else 1))
+        parts.append(Composition(formula) * (float(count) if count else 1))
     if not all(part.num_atoms for part in parts):  # 'Li0.5H2O' is no hydrate of 'Li0'
         raise ValueError(f"an empty part in {text!r}")
     return sum(parts, Composition())
@@ -129,21 +131,30 @@ def _electronegativity_order(item: tuple[Element, float]) -> tuple[float, str]:
 @lru_cache(maxsize=65536)
 def whole_formula(reduced: str) -> str:
     """A reduced formula with fractional amounts in the smallest whole numbers, pymatgen's ('Te0.5Se0.5' -> 'TeSe',
-    'Cu1.8S1' -> 'Cu9S5'): one composition, one name; any other formula as it is."""
+    'Cu1.8S1' -> 'Cu9S5'): one composition, one name; any other formula (isotopes too: pymatgen would fold D into H)
+    as it is."""
     if "." not in reduced:
         return reduced
     try:
-        return Composition(reduced).get_integer_formula_and_factor()[0]
+        composition = Composition(reduced)
     except (ValueError, KeyError):
         return reduced
+    if any(element.name != element.symbol for element in composition.elements):
+        return reduced
+    return composition.get_integer_formula_and_factor()[0]
 
 
 def alphabetical_formula(text: str) -> str:
-    """A formula as OPTIMADE and NOMAD write `chemical_formula_reduced`: reduced by the greatest common divisor (none
+    """A formula as OPTIMADE and NOMAD write `chemical_formula_reduced`: reduced to the smallest whole numbers (none
     of pymatgen's special formulas), elements (isotopes as theirs) in alphabetical order, no 1s ('SiO2' -> 'O2Si',
-    'Li2O2' -> 'LiO', 'O2' -> 'O'); FormulaError if it is not a formula."""
-    parse_formula(text)  # refused as any formula is
-    amounts = Composition(text).element_composition.get_el_amt_dict()
+    'Li2O2' -> 'LiO', 'O2' -> 'O', 'Te0.5Se0.5' -> 'SeTe'); FormulaError if it is not a neutral formula."""
+    formula = parse_formula(text)
+    if formula.charge is not None:
+        raise FormulaError(f"'{text}' is an ion: a structure's formula has no charge")
+    composition = Composition(formula.species).element_composition
+    if not all(float(amount).is_integer() for amount in composition.values()):
+        composition = Composition(composition.get_integer_formula_and_factor()[0])
+    amounts = composition.get_el_amt_dict()
     divisor = _common_divisor(list(amounts.values()))
     return "".join(f"{symbol}{formula_double_format(amounts[symbol] / divisor)}" for symbol in sorted(amounts))
 

@@ -1,7 +1,7 @@
 import pytest
 
 from matreg.errors import FormulaError
-from matreg.formula import parse_formula
+from matreg.formula import alphabetical_formula, parse_formula, whole_formula
 
 
 @pytest.mark.parametrize(
@@ -66,6 +66,8 @@ def test_an_ions_reduced_formula_is_the_same_ion_in_a_whole_charge(text, reduced
         ("CuSO4.5H2O", "CuH10SO9", 21),  # pymatgen alone reads CuSO4.5 H2 O: 9.5 atoms
         ("CaCl2.2H2O", "CaH4(ClO)2", 9),  # not CaCl2.2 H2 O
         ("CoCl2 · 6NH3", "CoH18(N3Cl)2", 27),
+        ("CaSO4.0.5H2O", "Ca1H1S1O4.5", 7.5),  # half a water, not CaSO4.0 and five
+        ("CaSO4·0.5H2O", "Ca1H1S1O4.5", 7.5),
     ],
 )
 def test_hydrates_and_adducts_are_summed(text, reduced, atoms):
@@ -77,3 +79,19 @@ def test_hydrates_and_adducts_are_summed(text, reduced, atoms):
 def test_non_formulas_are_refused(text):
     with pytest.raises(FormulaError):
         parse_formula(text)
+
+
+def test_whole_formulas_name_fractional_compositions_and_keep_isotopes():
+    assert [whole_formula(text) for text in ("Se0.5Te0.5", "Cu1.8S1", "Li0.5D0.5", "GaN")] == [
+        "TeSe",
+        "Cu9S5",
+        "Li0.5D0.5",  # pymatgen's whole formula would be LiH
+        "GaN",
+    ]
+
+
+def test_alphabetical_formulas_read_adducts_and_refuse_ions():
+    texts = ("CuSO4.5H2O", "Te0.5Se0.5", "Li2O2")
+    assert [alphabetical_formula(text) for text in texts] == ["CuH10O9S", "SeTe", "LiO"]
+    with pytest.raises(FormulaError, match="is an ion"):
+        alphabetical_formula("Fe2+")
