@@ -208,6 +208,9 @@ def test_one_composition_written_with_fractions_or_whole_numbers_is_one_group(st
     group = group_of(link_records(store))
     assert group["lab:a"] == group["lab:b"] == "TeSe" and group["lab:c"] == group["lab:d"] == "Cu9S5"
     assert find_conflicts(store, "band_gap")["record_id"].tolist() == ["lab:a", "lab:b"]  # 0.6 eV apart
+    sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["band_gap"]))
+    medians = resolve(store.query(sql, params), link_records(store), Resolution(strategy="median"))
+    assert sorted(medians["formula"]) == ["Cu9S5", "TeSe"]  # a formula, not 'Te0.5Se0.5; TeSe'
 
 
 def test_molar_values_of_one_material_are_compared_per_mole_of_its_reduced_formula(store, tmp_path):

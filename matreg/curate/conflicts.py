@@ -31,8 +31,7 @@ CONFLICT_COLUMNS = [
 _SET_CONDITIONS = [f"set_{column}" for column in CONDITIONS]  # the conditions a value is compared at
 _SET_COLUMNS = ["group_id", "set", *_SET_CONDITIONS, "formula_unit", "compared"]  # added by _with_sets
 _MERGED_TEXT = [
-    "source", "source_id", "formula", "name", "phase", "provenance", "database_version", "citation", "license",
-    "source_url",
+    "source", "source_id", "name", "phase", "provenance", "database_version", "citation", "license", "source_url",
 ]  # fmt: skip
 
 
@@ -145,7 +144,7 @@ def _merged(several: pd.DataFrame) -> pd.DataFrame:
             merged[column] = sets[column].agg(_joined)
     merged["record_id"] = "group:" + sets["group_id"].first()
     merged["value"] = sets["compared"].median()
-    merged["formula_original"] = sets["formula_unit"].first()
+    merged["formula"] = merged["formula_original"] = sets["formula_unit"].first()  # one formula: TeSe for Te0.5Se0.5
     merged["original_value"] = float("nan")  # a median was never received from anyone
     merged["original_unit"] = None
     merged["method"] = "median of " + sets.size().astype(str)
