@@ -27,7 +27,7 @@ from matreg.sources.aflow import request_keywords  # noqa: E402
 AFLUX = "/API/aflux/"
 FIXTURES = REPO / "tests" / "fixtures" / "aflow"
 ENTRIES = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(FIXTURES.glob("aflowlib_*_example.json"))]
-UNASKED = ("compound", "auid", "aurl", "spacegroup_relax", "Pearson_symbol_relax", "catalog")
+UNASKED = ("compound", "auid", "aurl", "spacegroup_relax", "Pearson_symbol_relax")  # no catalog: AFLUX sends none
 DIRECTIVES = {"paging", "format", "catalog"}
 BASELINE_PAGE_SIZE = 100  # fetch_throughput.py's default --page-size
 _PAGING = re.compile(r",\$paging\((-?\d+)(?:,(\d+))?\)")

@@ -159,7 +159,7 @@ def test_values_in_canonical_units_with_provenance_and_method(store, aflow_catal
     icsd = materials.loc["aflow:fc70fda6652015cb"]
     assert (icsd.formula, icsd.nsites, icsd.spacegroup_number, icsd.method) == ("AcBr3", 8, 176, "PBE")
     assert icsd.source_url == "https://aflowlib.duke.edu/AFLOWDATA/ICSD_WEB/HEX/Ac1Br3_ICSD_31578/"
-    assert icsd.notes == "AFLOW catalog ICSD; Pearson symbol hP8"
+    assert icsd.notes == "Pearson symbol hP8"  # AFLUX sends no catalog: the entry file does (--structures)
     assert (icsd.citation, icsd.license, icsd.database_version) == ("Rose et al. 2017", "AFLOW terms of use", "live")
     lib3 = materials.loc["aflow:0003b1ab0ca0d60a"]
     assert lib3.method == "PBE+U"  # dft_type PAW_PBE with ldau_type 2
@@ -322,11 +322,12 @@ def test_entry_files_of_a_mirror_come_from_its_root(aflow_catalog, base_url, roo
 def test_a_fetch_without_structures_keeps_the_structures_a_fetch_with_them_stored(store, aflow_catalog, aflux):
     with_structures = FetchRequest(everything=True, page_size=10, structures=True, base_url=aflux.url)
     run_ingest(build_connector("aflow", aflow_catalog, with_structures), store)
-    stored = store.table("materials")[["record_id", "structure"]]
+    stored = store.table("materials")[["record_id", "structure", "notes"]]
     assert stored["structure"].notna().sum() == 6
+    assert stored["notes"].str.startswith("AFLOW catalog").all()  # from each entry's aflowlib.json
     again = run_ingest(build_connector("aflow", aflow_catalog, FetchRequest(everything=True, page_size=10)), store)
     assert again.n_unchanged == 6
-    assert store.table("materials")[["record_id", "structure"]].equals(stored)
+    assert store.table("materials")[["record_id", "structure", "notes"]].equals(stored)
 
 
 def test_a_request_for_nothing_is_a_clear_error(aflow_catalog):

@@ -76,7 +76,8 @@ class AflowConnector(JsonApiConnector):
         self.entry_root = entry_root
         self.paginator = PageNumberPaginator(page_size)
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
-        self.unread_columns = () if structures else ("structure",)  # kept as a --structures run stored them
+        # without --structures: the structure and the notes (the catalog is the entry file's) as stored before
+        self.unread_columns = () if structures else ("structure", "notes")
 
     def run_info(self) -> RunInfo:
         formulas = f" (formulas {', '.join(self.formulas)})" if self.formulas else ""
