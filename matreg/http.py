@@ -67,14 +67,21 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
 
 
 class _HostBasicAuth(requests.auth.HTTPBasicAuth):
-    """Basic authentication sent to one host only (not to the hosts its answers link to)."""
+    """Basic authentication sent to the origin of one URL only (not to the hosts its answers link to)."""
 
-    def __init__(self, netloc: str, username: str, password: str) -> None:
+    def __init__(self, url: str, username: str, password: str) -> None:
         super().__init__(username, password)
-        self.netloc = netloc
+        self.origin = _origin(url)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        return super().__call__(request) if urlsplit(request.url).netloc == self.netloc else request
+        return super().__call__(request) if _origin(request.url) == self.origin else request
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of a URL as they address a server ('HTTPS://Host' is https://host:443)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
 def error_detail(response: requests.Response, limit: int = 300) -> str:
@@ -122,7 +129,7 @@ class HttpClient:
         api_key: str | None = None,
         basic_auth: tuple[str, str, str] | None = None,
     ) -> None:
-        """`basic_auth`: (host, user, password) of a base URL that named them (`split_credentials`)."""
+        """`basic_auth`: (base URL, user, password) of a base URL that named them (`split_credentials`)."""
         self.settings = settings
         self._secrets = [api_key, basic_auth[2] if basic_auth else None]
         self.session = self._make_session(cache_path, auth_header)  # cached when given a path (`use_cache`)

@@ -7,11 +7,12 @@ import subprocess
 import threading
 
 import pytest
+import requests
 from replay import ReplayServer, Reply
 
 from matreg.catalog import HttpSettings
 from matreg.errors import SourceError
-from matreg.http import HttpClient, redact_params, redact_url
+from matreg.http import HttpClient, redact_params, redact_url, split_credentials
 
 SECRET = "sk-live-0123456789abcdef"
 
@@ -108,6 +109,22 @@ def test_a_body_cut_short_is_a_source_error_without_the_key(truncating_server):
     with pytest.raises(SourceError, match="IncompleteRead") as error:
         client.get_json(truncating_server + f"page?api_key={SECRET}")
     assert SECRET not in str(error.value) and "api_key=***" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        ("http://EXAMPLE.org/api/x", True),  # the host in another case
+        ("HTTP://example.org:80/api/x", True),  # the default port written out
+        ("https://example.org/api/x", False),  # another scheme is another origin
+        ("http://mirror.example.org/api/x", False),  # another host: a link the answers gave
+    ],
+)
+def test_credentials_of_a_base_url_go_to_its_origin_only(url, sent):
+    base, credentials = split_credentials("http://alice:S3cret@Example.org/api/")
+    client = HttpClient(HttpSettings(), basic_auth=(base, *credentials))
+    prepared = client.session.prepare_request(requests.Request("GET", url))
+    assert ("Authorization" in prepared.headers) == sent and base == "http://Example.org/api/"
 
 
 def test_secret_looking_parameters_are_redacted():

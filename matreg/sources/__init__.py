@@ -11,7 +11,6 @@ import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from matreg.catalog import Catalog, Source
 from matreg.errors import ConfigError, FormulaError
@@ -95,7 +94,7 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
         cache_path=cache_path if use_cache(source, request, cache_path) else None,
         auth_header=source.auth_header,
         api_key=source.api_key(),
-        basic_auth=(urlsplit(base_url).netloc, *credentials) if credentials else None,
+        basic_auth=(base_url, *credentials) if credentials else None,
     )
     try:
         return module.build(name, source, client, request)
