@@ -42,9 +42,10 @@ def train_command(
     catalog: CatalogOpt = None,
 ) -> None:
     """Train a baseline model; the run directory holds weights, config, metrics, parity plot and learning curve."""
-    from matreg.ml.train import default_run_dir, resolve_export, train  # torch loads only here
+    from matreg.ml.train import check_new_run, default_run_dir, resolve_export, train  # torch loads only here
 
     run_dir = out or default_run_dir(Path(source), model, seed)
+    check_new_run(run_dir)  # before a dataset is exported into it
     export = resolve_export(source, Store(store), load_catalog(catalog), run_dir, target, split, seed, assignment)
     train(
         export,

@@ -261,3 +261,7 @@ def test_train_then_predict_from_the_command_line(filled, tmp_path):
     assert result.exit_code == 0, result.output
     row = pd.read_csv(predictions).iloc[0]
     assert (row["formula"], row["property"], row["unit"]) == ("GaN", "band_gap", "eV")
+    exported = (run_dir / "export" / "records.parquet").read_bytes()
+    again = filled("train", "gaps", "--model", "elemnet", "--epochs", "3", "--out", str(run_dir), "--split", "random")
+    assert again.exit_code == 1 and "holds a trained model already" in again.stderr
+    assert (run_dir / "export" / "records.parquet").read_bytes() == exported  # the run's export as it was

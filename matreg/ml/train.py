@@ -263,8 +263,7 @@ def train(
     data, splits = load_splits(export_dir, model in GRAPH_MODELS)
     check_target(data.meta, target)
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(export_dir, model, seed)
-    if (run_dir / "model.pt").exists():
-        raise MatregError(f"{run_dir} holds a trained model already: give another --out (runs are never overwritten)")
+    check_new_run(run_dir)
     with deterministic(seed, settings["threads"]) as generator:
         network = build_model(model, model_options)
         mean, std = _standardisation(splits["train"])
@@ -276,6 +275,12 @@ def train(
     config = _config(model, model_options, settings, torch_device, data, export_dir, mean, std)
     write_run(run_dir, trainer.model, config, metrics, _test_frame(data, splits["test"], test_pred))
     return run_dir
+
+
+def check_new_run(run_dir: Path) -> None:
+    """MatregError when `run_dir` holds a trained model: runs are never overwritten."""
+    if (run_dir / "model.pt").exists():
+        raise MatregError(f"{run_dir} holds a trained model already: give another --out (runs are never overwritten)")
 
 
 def resolve_export(
