@@ -3,6 +3,9 @@
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from conftest import LAB_EXAMPLE
 from pymatgen.core import Lattice, Structure
@@ -257,6 +260,22 @@ def test_a_quarantined_janaf_value_is_readmitted_beside_its_stored_record(store,
         decide(store, "readmit", quarantine_id=infinite, record_id="janaf:H-064")
 
 
+def test_a_value_at_0_k_quarantined_before_it_was_named_so_is_readmitted(store, catalog):
+    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064"], all_temperatures=True)), store)
+    for path in store.data_dir.glob("c*/**/quarantine.parquet"):  # as matreg named it before: no '@0K'
+        table = pq.read_table(path)
+        items = pc.replace_substring(table["item"], "@0K", "")
+        pq.write_table(table.set_column(table.schema.get_field_index("item"), "item", items), path)
+    entry = decide(
+        store,
+        "readmit",
+        "finite stand-in",
+        quarantine_id=quarantined(store, "H-064:gibbs_energy_function"),
+        value=4000.0,
+    )
+    assert entry["record_id"] == "janaf:H-064" and entry["temperature_K"] == 0
+
+
 def test_a_value_among_several_conditions_must_be_named(store, catalog):
     run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064"], all_temperatures=True)), store)
     with pytest.raises(
@@ -341,6 +360,22 @@ def test_a_whole_row_is_readmitted_by_the_mapping_its_file_was_last_imported_wit
     decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 3"), value=3.4)
     rows = store.query("SELECT record_id, citation, method FROM materials ORDER BY record_id").values.tolist()
     assert rows == [["gaps:v1", "final", "Tauc plot"], ["gaps:v3", "final", "Tauc plot"]]
+
+
+def test_a_row_of_a_workbook_is_readmitted_by_the_mapping_of_its_sheet(store, tmp_path):
+    with pd.ExcelWriter(tmp_path / "lab.xlsx") as workbook:
+        gaps = {"id": ["S1", "S2"], "formula": ["ZnO", "GaN"], "gap": [3.3, -3.4]}
+        pd.DataFrame(gaps).to_excel(workbook, sheet_name="gaps", index=False)
+        thermo = {"id": ["S1"], "formula": ["ZnO"], "dHf": [-1.8]}
+        pd.DataFrame(thermo).to_excel(workbook, sheet_name="thermo", index=False)
+    base = "dataset: smith\nformula_column: formula\nid_column: id\ncitation: x\n"
+    (tmp_path / "a.yaml").write_text(base + "sheet: gaps\ncolumns:\n  gap: {property: band_gap, unit: eV}\n")
+    (tmp_path / "b.yaml").write_text(base + "sheet: thermo\ncolumns:\n  dHf: {unit: eV/atom}\n")
+    run_ingest(LabConnector(tmp_path / "lab.xlsx", load_mapping(tmp_path / "a.yaml")), store)  # S2 quarantined
+    run_ingest(LabConnector(tmp_path / "lab.xlsx", load_mapping(tmp_path / "b.yaml")), store)  # the other sheet
+    decide(store, "readmit", "sign lost", quarantine_id=quarantined(store, "line 3"), value=3.4)
+    gap = "SELECT value FROM properties WHERE record_id = 'smith:S2' AND property = 'band_gap'"
+    assert store.query(gap).values.tolist() == [[3.4]]
 
 
 def test_history_keeps_a_readmit_after_the_fixed_file_is_imported_again(store, tmp_path):

@@ -308,8 +308,10 @@ def _is_value_payload(raw: Any) -> bool:
 def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tuple[SourceRecord, Attribution]:
     """A rejected value as a record of its own, with everything else taken from the stored material row."""
     value = RawValue(**raw)
-    suffix = f":{value.property}" + (f"[{value.method}]" if value.method else "")
-    suffix += f"@{value.temperature_K:g}K" if value.temperature_K is not None else ""  # as ingest names it
+    named = f":{value.property}" + (f"[{value.method}]" if value.method else "")
+    suffix = named + (f"@{value.temperature_K:g}K" if value.temperature_K is not None else "")  # as ingest names it
+    if value.temperature_K == 0 and not row["item"].endswith(suffix):
+        suffix = named  # quarantined before values at 0 K were named with their temperature
     record_id = f"{row['source']}:{row['item'].removesuffix(suffix)}"
     materials = store.query("SELECT * FROM materials WHERE record_id = ?", [record_id])
     if not row["item"].endswith(suffix) or materials.empty:
@@ -331,10 +333,12 @@ def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
     """The connector of the latest import of the file whose import quarantined `row`, rebuilt from its run (mapping,
     file location): a file imported again with a corrected mapping readmits its rows by that mapping. (The quarantine
     row names the first run that rejected it.)"""
+    sheet = "json_extract(parameters, '$.mapping.sheet')"  # a workbook's sheets are imported one by one
     runs = store.query(
-        "SELECT endpoint, parameters FROM fetch_runs WHERE source = ? AND status = 'complete' AND endpoint = "
-        "(SELECT endpoint FROM fetch_runs WHERE run_id = ?) ORDER BY started_at DESC LIMIT 1",
-        [row["source"], row["run_id"]],
+        f"WITH q AS (SELECT endpoint, {sheet} AS sheet FROM fetch_runs WHERE run_id = ?) "
+        f"SELECT endpoint, parameters FROM fetch_runs JOIN q USING (endpoint) WHERE source = ? "
+        f"AND status = 'complete' AND {sheet} IS NOT DISTINCT FROM q.sheet ORDER BY started_at DESC LIMIT 1",
+        [row["run_id"], row["source"]],
     )
     parameters = json.loads(runs["parameters"].iloc[0]) if len(runs) else {}
     if "mapping" not in parameters:
@@ -352,6 +356,8 @@ def _lab_record(connector: LabConnector, row: dict[str, Any], raw: dict[str, Any
         return connector.to_record(raw)
     except RecordError as exc:
         _refuse(row, [str(exc)])
+    except KeyError as exc:  # the row lacks a column the mapping reads
+        _refuse(row, [f"the import's mapping reads column {exc}, which the quarantined row does not have"])
 
 
 def _attribute_rows(
