@@ -151,7 +151,7 @@ def _finish(report: RunReport) -> None:
 @reports_errors
 def sql(
     query: Annotated[
-        str, typer.Argument(help="One SELECT over materials, properties, properties_wide, fetch_runs, quarantine.")
+        str, typer.Argument(help="One SELECT over the views (materials, properties, quarantine, ...; see README).")
     ],
     fmt: FormatOpt = "table",
     store: StoreOpt = DEFAULT_STORE,

@@ -16,11 +16,15 @@ from matreg.schema import load_vocabulary
 from matreg.store import Store
 
 LAYOUTS = ("long", "wide")
+_WRITTEN = ("database_version", "citation", "license", "source_url", "fetched_at")  # of the write that made a value
 _LONG_COLUMNS = (
     "m.record_id, m.source, m.source_id, m.formula, m.formula_original, m.name, m.phase, p.property, p.value, p.unit, "
     "p.original_value, p.original_unit, p.provenance, p.method, p.temperature_K, p.pressure_Pa, "
-    "m.database_version, m.citation, m.license, m.source_url, m.fetched_at"
+    + ", ".join(f"coalesce(w.{column}, m.{column}) AS {column}" for column in _WRITTEN)
 )
+# Each value's attribution is its own write's (two files of one lab dataset may cite two papers); a value readmitted
+# alone, whose curation entry wrote no materials row, takes the record's.
+_WRITES = "LEFT JOIN material_writes AS w ON w.record_id = p.record_id AND w.run_id = p.run_id"
 
 
 def dataset_query(dataset: Dataset) -> tuple[str, list]:
@@ -42,7 +46,7 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
         where.append("p.pressure_Pa = ?")
         params.append(dataset.pressure_Pa)
     sql = (
-        f"SELECT {_LONG_COLUMNS} FROM properties p JOIN materials m USING (record_id) "
+        f"SELECT {_LONG_COLUMNS} FROM properties p JOIN materials m USING (record_id) {_WRITES} "
         f"WHERE {' AND '.join(where)} ORDER BY m.record_id, p.property, p.temperature_K"
     )
     return sql, params

@@ -553,7 +553,8 @@ def _publishing_order() -> list[str]:
 def _view_definitions() -> dict[str, str]:
     """The SQL of every view of the DuckDB file, by view name."""
     views = {name: _current_rows_sql(name) for name in load_tables()}
-    return views | {"properties_wide": _wide_view_sql()}
+    writes = f"SELECT * FROM read_parquet('{_files('materials')}', union_by_name = true)"  # each write of a record
+    return views | {"properties_wide": _wide_view_sql(), "material_writes": writes}
 
 
 def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False) -> str:

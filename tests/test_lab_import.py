@@ -10,7 +10,9 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 from pymatgen.io.vasp import Poscar
 
+from matreg.catalog import Dataset
 from matreg.errors import ConfigError
+from matreg.export import dataset_query
 from matreg.ingest import run_ingest
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.structure import read_structure
@@ -74,6 +76,18 @@ def test_a_value_withdrawn_by_one_file_stays_as_another_file_gives_it(store, tmp
     (tmp_path / "both.csv").write_text("id,formula,gap,dHf\nS1,ZnO,,-1.8\n", encoding="utf-8")
     import_file(store, *both)  # its gap withdrawn: the one gaps.csv gives is shown again
     assert store.query("SELECT value FROM properties WHERE property = 'band_gap'").values.tolist() == [[3.3]]
+
+
+def test_each_value_is_exported_with_the_citation_of_the_file_that_gave_it(store, tmp_path):
+    gaps, both = _two_files(tmp_path, "id,formula,gap\nS1,ZnO,3.3\n", "id,formula,gap,dHf\nS1,ZnO,,-1.8\n")
+    (tmp_path / "both.yaml").write_text((tmp_path / "both.yaml").read_text().replace("citation: x", "citation: y"))
+    import_file(store, *gaps)
+    import_file(store, *both)  # the record's latest write cites y
+    sql, params = dataset_query(
+        Dataset(description="d", version="1", properties=["band_gap", "formation_energy_per_atom"])
+    )
+    cited = store.query(sql, params)[["property", "citation"]].sort_values("property").values.tolist()
+    assert cited == [["band_gap", "x"], ["formation_energy_per_atom", "y"]]
 
 
 def test_a_value_written_before_scopes_is_withdrawn_by_a_re_import(store, tmp_path):
