@@ -702,7 +702,16 @@ def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
     options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
     with path.open("wb") as file:
         for row in frame.astype(object).where(frame.notna(), None).to_dict(orient="records"):
-            file.write(orjson.dumps(row, option=options, default=str))
+            file.write(orjson.dumps(row, option=options, default=_json_value))
+
+
+def _json_value(value: Any) -> Any:
+    """What orjson does not write itself: pandas times as ISO 8601, arrays of text as lists, anything else as text."""
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, numpy.ndarray):
+        return value.tolist()
+    return str(value)
 
 
 _WRITERS = {"parquet": _write_parquet, "csv": _write_csv, "jsonl": _write_jsonl}

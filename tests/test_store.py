@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import filelock
+import numpy
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -369,12 +370,13 @@ class Pages(Connector):
 def test_jsonl_files_keep_every_digit_and_microsecond(tmp_path):
     fetched = pd.Timestamp("2026-12-03 13:58:12.123456", tz="UTC")
     frame = pd.DataFrame(
-        {"value": [1.23456789e-5, 5.3e-19, float("nan")], "fetched_at": [fetched] * 3, "elements": [["Na", "Cl"]] * 3}
+        {"value": [1.23456789e-5, 5.3e-19, float("nan")], "fetched_at": [fetched] * 3}
+        | {"elements": [numpy.array(["Na", "Cl"], dtype=object)] * 3}
     )
     path = Store.write_file(frame, tmp_path / "out.jsonl", "jsonl")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert [row["value"] for row in rows] == [1.23456789e-5, 5.3e-19, None]
-    assert pd.Timestamp(rows[0]["fetched_at"]) == fetched and rows[0]["elements"] == ["Na", "Cl"]
+    assert rows[0]["fetched_at"] == "2026-12-03T13:58:12.123456+00:00" and rows[0]["elements"] == ["Na", "Cl"]
 
 
 def _energy(store: Store) -> list:
