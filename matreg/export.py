@@ -55,7 +55,16 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
 def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
     """One row per record, method and conditions, one column per property (units go in the sidecar); no rows but
     those columns when `long` has none."""
-    index = ["record_id", "source", "formula", "provenance", "method", "temperature_K", "pressure_Pa"]
+    index = [
+        "record_id",
+        "source",
+        "formula",
+        "formula_original",
+        "provenance",
+        "method",
+        "temperature_K",
+        "pressure_Pa",
+    ]
     if long.empty:
         return pd.DataFrame(columns=[*index, *properties])
     wide = long.pivot_table(index=index, columns="property", values="value", aggfunc="first", dropna=False)

@@ -149,6 +149,7 @@ def test_wide_export_has_one_column_per_property(filled, tmp_path):
     assert filled("export", "thermo", "--format", "csv", "--layout", "wide", "--out", str(out)).exit_code == 0
     wide = pd.read_csv(out).set_index("formula")
     assert wide.loc["CO2", "enthalpy_of_formation"] == pytest.approx(-393.522)
+    assert wide.loc["CO2", "formula_original"] == "C1O2"  # the formula unit of the molar values
 
 
 def test_a_wide_export_of_no_rows_has_the_wide_columns(run, tmp_path):
