@@ -362,20 +362,21 @@ def test_a_whole_row_is_readmitted_by_the_mapping_its_file_was_last_imported_wit
     assert rows == [["gaps:v1", "final", "Tauc plot"], ["gaps:v3", "final", "Tauc plot"]]
 
 
-def test_a_row_of_a_workbook_is_readmitted_by_the_mapping_of_its_sheet(store, tmp_path):
+def test_a_row_of_a_workbook_is_readmitted_by_its_sheets_mapping_beside_another_sheets_values(store, tmp_path):
     with pd.ExcelWriter(tmp_path / "lab.xlsx") as workbook:
         gaps = {"id": ["S1", "S2"], "formula": ["ZnO", "GaN"], "gap": [3.3, -3.4]}
         pd.DataFrame(gaps).to_excel(workbook, sheet_name="gaps", index=False)
-        thermo = {"id": ["S1"], "formula": ["ZnO"], "dHf": [-1.8]}
+        thermo = {"id": ["S1", "S2"], "formula": ["ZnO", "GaN"], "dHf": [-1.8, -0.6]}
         pd.DataFrame(thermo).to_excel(workbook, sheet_name="thermo", index=False)
     base = "dataset: smith\nformula_column: formula\nid_column: id\ncitation: x\n"
     (tmp_path / "a.yaml").write_text(base + "sheet: gaps\ncolumns:\n  gap: {property: band_gap, unit: eV}\n")
-    (tmp_path / "b.yaml").write_text(base + "sheet: thermo\ncolumns:\n  dHf: {unit: eV/atom}\n")
+    thermo_columns = "columns:\n  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"
+    (tmp_path / "b.yaml").write_text(base + "sheet: thermo\n" + thermo_columns)
     run_ingest(LabConnector(tmp_path / "lab.xlsx", load_mapping(tmp_path / "a.yaml")), store)  # S2 quarantined
     run_ingest(LabConnector(tmp_path / "lab.xlsx", load_mapping(tmp_path / "b.yaml")), store)  # the other sheet
     decide(store, "readmit", "sign lost", quarantine_id=quarantined(store, "line 3"), value=3.4)
-    gap = "SELECT value FROM properties WHERE record_id = 'smith:S2' AND property = 'band_gap'"
-    assert store.query(gap).values.tolist() == [[3.4]]
+    values = "SELECT property, value FROM properties WHERE record_id = 'smith:S2' ORDER BY property"
+    assert store.query(values).values.tolist() == [["band_gap", 3.4], ["formation_energy_per_atom", -0.6]]
 
 
 def test_history_keeps_a_readmit_after_the_fixed_file_is_imported_again(store, tmp_path):

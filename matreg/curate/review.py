@@ -425,12 +425,14 @@ def _refuse(row: dict[str, Any], reasons: list[str]) -> NoReturn:
 
 
 def _new_rows(store: Store, row: dict[str, Any], canonical: CanonicalRecord, whole: bool) -> dict[str, list[dict]]:
-    """The rows a readmit adds; refused where they would overwrite stored rows (raw rows are never modified)."""
+    """The rows a readmit adds; refused where they would overwrite stored rows (raw rows are never modified).
+
+    A whole record may be readmitted beside what another file (scope) stored of it, not over a write of its own
+    file: then the file was imported again, and its row is as that import left it.
+    """
     record_id = canonical.material["record_id"]
-    if whole:
-        if _record_exists(store, record_id):
-            raise CurationError(f"readmit refused: record '{record_id}' of {row['item']} is already in the store")
-        return {"materials": [canonical.material], "properties": canonical.values}
+    if whole and _written_in_scope(store, record_id, canonical.material["scope"]):
+        raise CurationError(f"readmit refused: record '{record_id}' of {row['item']} is already in the store")
     for value in canonical.values:
         stored = store.query(
             "SELECT 1 FROM properties WHERE record_id = ? AND property = ? AND method IS NOT DISTINCT FROM ? "
@@ -439,7 +441,19 @@ def _new_rows(store: Store, row: dict[str, Any], canonical: CanonicalRecord, who
         )
         if len(stored):
             raise CurationError(f"readmit refused: the {value['property']} value of '{record_id}' is already stored")
-    return {"properties": canonical.values}
+    return (
+        {"materials": [canonical.material], "properties": canonical.values}
+        if whole
+        else {"properties": canonical.values}
+    )
+
+
+def _written_in_scope(store: Store, record_id: str, scope: str) -> bool:
+    """True when a write of the record's own scope (its lab file) is in the store, or one from before scopes."""
+    written = store.query(
+        "SELECT 1 FROM material_writes WHERE record_id = ? AND (scope IS NULL OR scope = ?)", [record_id, scope]
+    )
+    return bool(len(written))
 
 
 def _record_exists(store: Store, record_id: str) -> bool:
