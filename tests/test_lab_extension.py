@@ -207,3 +207,24 @@ def test_sample_metadata_of_a_record_readmitted_whole_goes_when_the_fixed_file_c
     assert report.n_unchanged == 0  # the instrument is gone: the record is written again, whole
     attributes = store.query("SELECT attribute FROM record_attributes ORDER BY 1")["attribute"].tolist()
     assert attributes == ["sample_id", "synthesis_route"]
+
+
+def test_a_row_readmitted_beside_another_files_record_never_replaces_its_sample_metadata(store, tmp_path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\nextension: lab-sample\n"
+        "extra_columns: {sample: sample_id, route: synthesis_route, instr: instrument}\n"
+        "columns:\n  gap: {property: band_gap, unit: eV}\n  rho: {property: density, unit: g/cm^3}\n",
+        encoding="utf-8",
+    )
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    header = "id,formula,gap,rho,sample,route,instr\n"
+    first.write_text(header + "v3,ZnO,-3.3,,S1,sol-gel,UV-1800\n", encoding="utf-8")  # quarantined whole
+    second.write_text(header + "v3,ZnO,,5.6,S1,sol-gel,Cary 5000\n", encoding="utf-8")  # stored, with metadata
+    run_ingest(LabConnector(first, load_mapping(mapping)), store)
+    run_ingest(LabConnector(second, load_mapping(mapping)), store)
+    item = store.query("SELECT quarantine_id FROM quarantine WHERE item = 'line 2'").iloc[0, 0]
+    stored = "the (sample_id|synthesis_route|instrument) of 'gaps:v3' is already stored"
+    with pytest.raises(CurationError, match=stored):
+        record_decision(store, "readmit", "A. Steward", "sign lost", quarantine_id=item, value=3.3)
+    assert store.query("SELECT value FROM record_attributes WHERE attribute = 'instrument'").iloc[0, 0] == "Cary 5000"

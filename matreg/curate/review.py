@@ -276,6 +276,7 @@ def _readmit(
     tables = _new_rows(store, row, canonical, whole)
     if extension is not None:  # a lab row of a dataset with sample metadata: checked and stored as the import does
         tables["record_attributes"] = _attribute_rows(row, record, extension, canonical.material["record_id"], stamp)
+        _refuse_stored_attributes(store, canonical.material["record_id"], tables["record_attributes"])
     target = {"quarantine_id": row["quarantine_id"], "record_id": canonical.material["record_id"]}
     if index is None:
         return target, tables
@@ -446,6 +447,16 @@ def _new_rows(store: Store, row: dict[str, Any], canonical: CanonicalRecord, who
         if whole
         else {"properties": canonical.values}
     )
+
+
+def _refuse_stored_attributes(store: Store, record_id: str, rows: list[dict[str, Any]]) -> None:
+    """CurationError when another file stored one of these attributes of the record: a readmit never replaces it."""
+    stored = store.query(
+        "SELECT attribute FROM record_attributes WHERE record_id = ? AND attribute IN (SELECT unnest(?))",
+        [record_id, [row["attribute"] for row in rows]],
+    )
+    if len(stored):
+        raise CurationError(f"readmit refused: the {stored['attribute'].iloc[0]} of '{record_id}' is already stored")
 
 
 def _written_in_scope(store: Store, record_id: str, scope: str) -> bool:
