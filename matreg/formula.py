@@ -156,7 +156,7 @@ def alphabetical_formula(text: str) -> str:
         composition = Composition(composition.get_integer_formula_and_factor()[0])
     amounts = composition.get_el_amt_dict()
     divisor = _common_divisor(list(amounts.values()))
-    return "".join(f"{symbol}{formula_double_format(amounts[symbol] / divisor)}" for symbol in sorted(amounts))
+    return _written({symbol: amounts[symbol] / divisor for symbol in sorted(amounts)})
 
 
 def element_symbols(texts: list[str]) -> list[str]:

@@ -14,10 +14,9 @@ from __future__ import annotations
 import pandas as pd
 
 from matreg.catalog import Resolution
-from matreg.curate.link import link_records
+from matreg.curate.link import atoms_per_unit, link_records
 from matreg.curate.review import apply_curation, curation_log
 from matreg.errors import ConfigError
-from matreg.formula import parse_formula
 from matreg.schema import load_vocabulary
 from matreg.store import Store
 from matreg.units import is_molar
@@ -88,7 +87,7 @@ def _with_sets(values: pd.DataFrame, groups: pd.DataFrame, per_method: bool = Fa
     linked = groups.set_index("record_id")
     keyed = values.assign(group_id=values["record_id"].map(linked["group_id"]).fillna(values["record_id"]))
     keyed["formula_unit"] = values["record_id"].map(linked["formula_unit"]).fillna(values["formula_original"])
-    own_atoms = values["formula_original"].map(_atoms).astype(float)
+    own_atoms = values["formula_original"].map(atoms_per_unit).astype(float)
     unit_atoms = values["record_id"].map(linked["unit_atoms"]).astype(float).fillna(own_atoms)
     molar = values["unit"].map(is_molar).astype(bool)
     keyed["compared"] = values["value"] * (unit_atoms / own_atoms).where(molar, 1.0)
@@ -154,10 +153,6 @@ def _merged(several: pd.DataFrame) -> pd.DataFrame:
     if "fetched_at" in several:
         merged["fetched_at"] = sets["fetched_at"].max()
     return merged
-
-
-def _atoms(formula: str) -> float:
-    return parse_formula(formula).atoms_per_formula_unit
 
 
 def _joined(values: pd.Series) -> str | None:

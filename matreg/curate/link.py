@@ -66,9 +66,14 @@ def link_records(store: Store) -> pd.DataFrame:
             "record_id": records["record_id"],
             "group_id": records["record_id"].map(groups),
             "formula_unit": unit,
-            "unit_atoms": unit.map(lambda formula: parse_formula(formula).atoms_per_formula_unit),
+            "unit_atoms": unit.map(atoms_per_unit),
         }
     )
+
+
+def atoms_per_unit(formula: str) -> float:
+    """Atoms in one formula unit of `formula` as written."""
+    return parse_formula(formula).atoms_per_formula_unit
 
 
 def _species(original: str) -> str:
