@@ -121,23 +121,21 @@ def import_(
 
 def _finish(report: RunReport) -> None:
     """Print a run's validation report; exit 1 if nothing valid was found."""
-    verb = "would store" if report.dry_run else "stored"
     if report.dry_run and report.status == "complete":
         typer.echo(f"dry run: every page of run {report.run_id} is staged; --resume would publish:")
     elif report.dry_run:
         every = report.n_available is not None and report.n_fetched >= report.n_available
         page = "next page (of the interrupted run)" if report.resumed else "every record" if every else "first page"
         typer.echo(f"dry run: {report.request} ({report.n_available} records available); {page} mapped:")
-    unchanged = f"; {report.n_unchanged} records already stored, unchanged" if report.n_unchanged else ""
     typer.echo(
-        f"{report.source}: read {report.n_fetched}, {verb} {report.n_stored} records "
-        f"({report.n_values} values{unchanged}), quarantined {report.n_quarantined}  [run {report.run_id}]"
+        f"{report.source}: read {report.n_fetched}, {report.n_stored} valid records ({report.n_values} values): "
+        f"{_outcome(report)}; quarantined {report.n_quarantined}  [run {report.run_id}]"
     )
     for reason, count in report.reasons.most_common(SHOWN):
         typer.echo(f"  {count:6d}  {reason}")
     if len(report.reasons) > SHOWN:
         where = f"matreg sql \"SELECT item, reasons FROM quarantine WHERE source = '{report.source}'\""
-        typer.echo(f"  ... and {len(report.reasons) - SHOWN} more reasons: {where}")
+        typer.echo(f"  ... and {len(report.reasons) - SHOWN} more reasons" + ("" if report.dry_run else f": {where}"))
     if report.unmapped:
         fields = ", ".join(f"{name} ({count})" for name, count in report.unmapped.most_common(SHOWN))
         more = f" and {len(report.unmapped) - SHOWN} more" if len(report.unmapped) > SHOWN else ""
@@ -145,6 +143,14 @@ def _finish(report: RunReport) -> None:
     if report.n_stored == 0:
         typer.echo("error: nothing valid was found", err=True)
         raise typer.Exit(1)
+
+
+def _outcome(report: RunReport) -> str:
+    """What a run did with its valid records: how many it wrote, and how many the store held unchanged already."""
+    if report.dry_run:
+        return "none written (dry run)"
+    unchanged = f", {report.n_unchanged} already stored unchanged" if report.n_unchanged else ""
+    return f"{report.n_stored - (report.n_unchanged or 0)} written{unchanged}"
 
 
 @app.command()

@@ -20,9 +20,9 @@ runner = CliRunner()
 def test_fetch_reports_what_it_stored(run):
     result = run("fetch", "janaf", "H-064", "Q-404")
     assert result.exit_code == 0
-    assert "read 2, stored 1 records (7 values), quarantined 1" in result.stdout
+    assert "read 2, 1 valid records (7 values): 1 written; quarantined 1" in result.stdout
     again = run("fetch", "janaf", "H-064", "Q-404")
-    assert "read 2, stored 1 records (7 values; 1 records already stored, unchanged), quarantined 1" in (again.stdout)
+    assert "read 2, 1 valid records (7 values): 0 written, 1 already stored unchanged; quarantined 1" in again.stdout
     assert "n_unchanged" in run("status").stdout
 
 
@@ -96,12 +96,15 @@ def test_sql_refuses_writes_with_a_one_line_error(filled):
 def test_import_report_and_exit_code(run, tmp_path):
     result = run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"))
     assert result.exit_code == 0
-    assert "read 35, stored 30 records (30 values), quarantined 5" in result.stdout
+    assert "read 35, 30 valid records (30 values): 30 written; quarantined 5" in result.stdout
     assert "unknown unit 'elektronvolt'" in result.stdout
     many = tmp_path / "many.csv"
     many.write_text(
         "sample_id,composition,band_gap,band_gap_unit,T_K\n" + "".join(f"s{i},GaN,x{i},eV,300\n" for i in range(12))
     )
+    preview = run("import", str(many), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"), "--dry-run")
+    assert "none written (dry run)" in preview.stdout
+    assert "... and 2 more reasons\n" in preview.stdout  # no query to run: a dry run stores no quarantine rows
     result = run("import", str(many), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"))
     assert "non-numeric value 'x11'" not in result.stdout and "... and 2 more reasons: matreg sql" in result.stdout
     bad = tmp_path / "bad.csv"

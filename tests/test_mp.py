@@ -428,6 +428,6 @@ def test_asking_for_a_deprecated_id_reports_why_nothing_was_stored(tmp_path, dep
     arguments = ["fetch", "mp", "mp-1216", "--catalog", str(deprecated_catalog_path), "--store", str(tmp_path / "s")]
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 1
-    assert "mp: read 1, stored 0 records (0 values), quarantined 1" in result.stdout
+    assert "mp: read 1, 0 valid records (0 values): 0 written; quarantined 1" in result.stdout
     assert f"     1  {DEPRECATED_REASON}" in result.stdout
     assert "nothing valid was found" in result.stderr
