@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 from unittest.mock import patch
 
 import filelock
@@ -269,3 +270,14 @@ def test_train_then_predict_from_the_command_line(filled, tmp_path):
     again = filled("train", "gaps", "--model", "elemnet", "--epochs", "3", "--out", str(run_dir), "--split", "random")
     assert again.exit_code == 1 and "holds a trained model already" in again.stderr
     assert (run_dir / "export" / "records.parquet").read_bytes() == exported  # the run's export as it was
+
+
+def test_the_readme_sql_examples_run(filled):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("```sql\n", 1)[1].split("```", 1)[0]
+    statements = "\n".join(line for line in block.splitlines() if not line.startswith("--"))  # comments
+    queries = [query.strip() for query in statements.split(";") if query.strip()]
+    assert len(queries) == 2
+    heats, reasons = (filled("sql", query, "--format", "json") for query in queries)
+    assert heats.exit_code == 0 and "-241.826" in heats.stdout  # H-064, water vapour: delta-f H at 298.15 K
+    assert reasons.exit_code == 0 and len(json.loads(reasons.stdout)) == 5  # the lab file's five bad rows
