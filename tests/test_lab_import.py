@@ -1,10 +1,12 @@
 """Lab imports: mapping, harmonization and quarantine reasons, on the bundled real sample and on bad files."""
 
 import gzip
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 from conftest import LAB_EXAMPLE
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
@@ -16,6 +18,9 @@ from matreg.export import dataset_query
 from matreg.ingest import run_ingest
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.structure import read_structure
+
+COMPRESS = {".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress}
+LAB_FILES = Path(__file__).parent / "fixtures" / "lab_files"
 
 
 def import_file(store, data, mapping):
@@ -233,6 +238,26 @@ def test_excel_files_are_read_too(store, tmp_path):
     assert import_file(store, tmp_path / "lab.xlsx", tmp_path / "m.yaml").n_values == 2
 
 
+def test_old_excel_files_are_read_from_the_named_sheet(store, tmp_path):
+    (tmp_path / "m.yaml").write_text(
+        "dataset: xls\nformula_column: formula\ncitation: c\nsheet: gaps\n"
+        "columns:\n  gap: {property: band_gap, unit: eV}\n"
+    )
+    report = import_file(store, LAB_FILES / "gaps.xls", tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_quarantined) == (2, 1)  # Qz is no element
+    gaps = store.query("SELECT m.formula, p.value FROM properties p JOIN materials m USING (record_id) ORDER BY 2")
+    assert gaps.values.tolist() == [["ZnO", 3.37], ["GaN", 3.4]]
+
+
+def test_an_empty_file_or_a_json_file_that_is_no_list_of_records_is_a_clear_error(tmp_path):
+    data, mapping = _write(tmp_path, "", MAPPING)
+    (tmp_path / "lab.json").write_text('{"formula": "H2O", "dHf": -285.83, "Cp": 75.351}')
+    with pytest.raises(ConfigError, match="a JSON lab file holds a list of records"):
+        LabConnector(tmp_path / "lab.json", load_mapping(mapping))
+    with pytest.raises(ConfigError, match="cannot read .*lab.csv: Could not determine delimiter"):
+        LabConnector(data, load_mapping(mapping))  # an empty file
+
+
 def test_one_property_by_two_methods_keeps_both_values(store, tmp_path):
     mapping = (
         "dataset: gaps\nformula_column: formula\ncitation: c\nprovenance: dft\ncolumns:\n"
@@ -315,10 +340,11 @@ def test_per_cell_values_of_a_partly_occupied_structure_are_divided_by_its_atoms
     assert store.table("materials")["nsites"].tolist() == [4]
 
 
-def test_compressed_csv_files_are_read(store, tmp_path):
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_compressed_csv_files_are_read(store, tmp_path, suffix):
     data, mapping = _write(tmp_path, "formula,dHf,Cp\nH2O,-285.83,75.351\n", MAPPING)
-    packed = tmp_path / "lab.csv.gz"
-    packed.write_bytes(gzip.compress(data.read_bytes()))
+    packed = tmp_path / f"lab.csv{suffix}"
+    packed.write_bytes(COMPRESS[suffix](data.read_bytes()))
     assert import_file(store, packed, mapping).n_stored == 1
     with pytest.raises(ConfigError, match=r"unsupported file type '\.json\.gz'"):
         LabConnector(tmp_path / "lab.json.gz", load_mapping(mapping))

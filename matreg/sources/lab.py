@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from matreg.yamlio import load_model
 
 READERS = {".csv": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel", ".json": "json"}
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")  # a CSV or TSV file may be compressed ('data.csv.gz')
+_EXCEL_ENGINE = {".xlsx": "openpyxl", ".xls": "calamine"}  # (pandas 2 would look for xlrd for .xls)
 
 
 def _extension(name: str) -> ExtensionSpec:
@@ -137,7 +139,8 @@ def read_rows(path: Path, sheet: str | int = 0) -> pd.DataFrame:
     """All cells of a lab file as text (no type guessing: the mapping and validation decide)."""
     suffixes = [suffix.lower() for suffix in path.suffixes[-2:]]
     compressed = len(suffixes) == 2 and suffixes[1] in COMPRESSED
-    kind = READERS.get(suffixes[0] if compressed else path.suffix.lower())
+    suffix = suffixes[0] if compressed else path.suffix.lower()
+    kind = READERS.get(suffix)
     if kind is None or (compressed and kind != "csv"):
         known = ", ".join([*READERS, *(f".csv{suffix}" for suffix in COMPRESSED)])
         raise ConfigError(f"{path}: unsupported file type '{''.join(path.suffixes[-2:])}' (use {known})")
@@ -145,12 +148,22 @@ def read_rows(path: Path, sheet: str | int = 0) -> pd.DataFrame:
         if kind == "csv":  # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark
             return pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python", encoding="utf-8-sig")
         if kind == "excel":
-            frame = pd.read_excel(path, dtype=str, keep_default_na=False, sheet_name=sheet)
+            frame = pd.read_excel(
+                path, dtype=str, keep_default_na=False, sheet_name=sheet, engine=_EXCEL_ENGINE[suffix]
+            )
             return frame.replace(_EXCEL_DAY, r"\1", regex=True)  # a date cell as the lab wrote it, not at midnight
-        frame = pd.DataFrame(json.loads(path.read_text(encoding="utf-8")), dtype=object)  # 1 stays 1, not 1.0
+        frame = pd.DataFrame(_json_records(path), dtype=object)  # 1 stays 1, not 1.0
         return frame.where(frame.notna(), "").astype(str)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, csv.Error) as exc:  # csv.Error: no delimiter found (an empty file)
         raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+def _json_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON lab file: a list of objects, one per row."""
+    records = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+        raise ValueError("a JSON lab file holds a list of records (objects with the mapped keys), one per row")
+    return records
 
 
 class LabConnector(Connector):
