@@ -254,7 +254,7 @@ def test_an_empty_file_or_a_json_file_that_is_no_list_of_records_is_a_clear_erro
     (tmp_path / "lab.json").write_text('{"formula": "H2O", "dHf": -285.83, "Cp": 75.351}')
     with pytest.raises(ConfigError, match="a JSON lab file holds a list of records"):
         LabConnector(tmp_path / "lab.json", load_mapping(mapping))
-    with pytest.raises(ConfigError, match="cannot read .*lab.csv: Could not determine delimiter"):
+    with pytest.raises(ConfigError, match=r"cannot read .*lab.csv: no header line \(the file is empty\)"):
         LabConnector(data, load_mapping(mapping))  # an empty file
 
 
@@ -427,4 +427,85 @@ def test_a_row_giving_one_property_twice_at_its_temperature_is_quarantined(store
     assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 2, 1)
     assert list(store.query("SELECT reasons FROM quarantine").iloc[0, 0]) == [
         "columns Eg_300 and Eg both give band_gap at the same conditions"
+    ]
+
+
+GAP_MAPPING = (
+    "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\n"
+    "columns:\n  gap: {property: band_gap, unit: eV}\n  rho: {property: density, unit: g/cm^3}\n"
+)
+
+
+def _stored(store):
+    query = "SELECT m.source_id, p.property, p.value FROM properties p JOIN materials m USING (record_id) ORDER BY 1, 2"
+    return store.query(query).values.tolist()
+
+
+def test_a_separator_ending_every_line_shifts_no_column(store, tmp_path):
+    data, mapping = _write(tmp_path, "id;formula;gap;rho\nS1;GaN;3.40;6.15;\nS2;ZnO;3.37;5.61;\n", GAP_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (2, 0)
+    assert _stored(store) == [
+        ["S1", "band_gap", 3.4],
+        ["S1", "density", 6.15],
+        ["S2", "band_gap", 3.37],
+        ["S2", "density", 5.61],
+    ]
+
+
+def test_a_row_with_more_cells_than_the_header_is_quarantined_with_the_reason(store, tmp_path):
+    mapping = GAP_MAPPING + "name_column: note\n"
+    data, mapping = _write(
+        tmp_path, "id,formula,gap,rho,note\nS1,GaN,3.40,6.15,ok\nS2,ZnO,3.37,5.61,Smith, J.\n", mapping
+    )
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (1, 1)
+    reasons = store.query("SELECT item, reasons FROM quarantine").values.tolist()
+    assert reasons[0][0] == "line 3"
+    assert list(reasons[0][1]) == ["6 cells where the header names 5 (a ',' inside a value needs quotes)"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "gap"),
+    [
+        ("lab.csv", "id;formula;Eg (eV, 300 K);rho\nS1;GaN;3.40;6.15\n", "Eg (eV, 300 K)"),  # a comma in the header
+        ("lab.tsv", "id\tformula\tEg (eV, 300 K)\trho\nS1\tGaN\t3.40\t6.15\n", "Eg (eV, 300 K)"),
+        ("lab.csv", 'id,formula,"Eg (eV; 300 K)",rho\nS1,GaN,3.40,6.15\n', "Eg (eV; 300 K)"),
+    ],
+)
+def test_the_separator_is_found_from_the_rows_not_the_header_alone(store, tmp_path, name, text, gap):
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING.replace("  gap:", f"  {gap}:"), encoding="utf-8")
+    import_file(store, tmp_path / name, tmp_path / "m.yaml")
+    assert _stored(store) == [["S1", "band_gap", 3.4], ["S1", "density", 6.15]]
+
+
+def test_rows_are_numbered_by_their_line_in_the_file_blank_lines_included(store, tmp_path):
+    mapping = GAP_MAPPING.replace("id_column: id\n", "")
+    data, mapping = _write(tmp_path, "id,formula,gap,rho\n\nS1,GaN,3.40,6.15\n\n,Qz,1,1\nS3,ZnO,3.37,\n", mapping)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (2, 1)
+    assert store.query("SELECT item FROM quarantine").iloc[0, 0] == "line 5"
+    assert sorted(store.query("SELECT source_id FROM materials")["source_id"]) == ["lab.csv:row-3", "lab.csv:row-6"]
+
+
+def test_a_column_named_twice_is_a_clear_error_and_unmapped_columns_are_reported(store, tmp_path):
+    data, mapping = _write(tmp_path, "id,formula,gap,gap\nS1,GaN,3.40,3.2\n", GAP_MAPPING)
+    with pytest.raises(ConfigError, match="column\\(s\\) named twice in the header: 'gap'"):
+        LabConnector(data, load_mapping(mapping))
+    data.write_text("id,formula,gap,rho,Tm / °C\nS1,GaN,3.40,6.15,2500\nS2,ZnO,3.37,5.61,\n", encoding="utf-8")
+    assert import_file(store, data, mapping).unmapped == {"Tm / °C": 1}
+
+
+def test_a_blank_excel_row_is_no_row(store, tmp_path):
+    rows = pd.DataFrame(
+        {"id": ["S1", "", "S2"], "formula": ["GaN", "", "ZnO"], "gap": ["3.4", "", "3.37"], "rho": ["", "", ""]}
+    )
+    rows.to_excel(tmp_path / "lab.xlsx", index=False)
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
+    report = import_file(store, tmp_path / "lab.xlsx", tmp_path / "m.yaml")
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (2, 2, 0)
+    assert store.query("SELECT source_url FROM materials ORDER BY 1")["source_url"].tolist() == [
+        "file:lab.xlsx#line=2",
+        "file:lab.xlsx#line=4",
     ]

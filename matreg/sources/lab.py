@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import pydantic
 from pymatgen.core import Structure
 
@@ -17,13 +14,10 @@ from matreg.errors import ConfigError, RecordError
 from matreg.fieldmap import FieldSpec
 from matreg.schema import ExtensionSpec, load_extension, load_vocabulary
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.sources.labfiles import read_rows
 from matreg.structure import parse_structure
 from matreg.validation import is_blank, parse_number
 from matreg.yamlio import load_model
-
-READERS = {".csv": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel", ".json": "json"}
-COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")  # a CSV or TSV file may be compressed ('data.csv.gz')
-_EXCEL_ENGINE = {".xlsx": "openpyxl", ".xls": "calamine"}  # (pandas 2 would look for xlrd for .xls)
 
 
 def _extension(name: str) -> ExtensionSpec:
@@ -127,43 +121,9 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
         return self
 
 
-_EXCEL_DAY = r"^(\d{4}-\d{2}-\d{2}) 00:00:00$"  # how pandas writes an Excel date cell read as text
-
-
 def load_mapping(path: Path) -> LabMapping:
     """Load and check a lab mapping file."""
     return load_model(path, LabMapping)
-
-
-def read_rows(path: Path, sheet: str | int = 0) -> pd.DataFrame:
-    """All cells of a lab file as text (no type guessing: the mapping and validation decide)."""
-    suffixes = [suffix.lower() for suffix in path.suffixes[-2:]]
-    compressed = len(suffixes) == 2 and suffixes[1] in COMPRESSED
-    suffix = suffixes[0] if compressed else path.suffix.lower()
-    kind = READERS.get(suffix)
-    if kind is None or (compressed and kind != "csv"):
-        known = ", ".join([*READERS, *(f".csv{suffix}" for suffix in COMPRESSED)])
-        raise ConfigError(f"{path}: unsupported file type '{''.join(path.suffixes[-2:])}' (use {known})")
-    try:
-        if kind == "csv":  # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark
-            return pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python", encoding="utf-8-sig")
-        if kind == "excel":
-            frame = pd.read_excel(
-                path, dtype=str, keep_default_na=False, sheet_name=sheet, engine=_EXCEL_ENGINE[suffix]
-            )
-            return frame.replace(_EXCEL_DAY, r"\1", regex=True)  # a date cell as the lab wrote it, not at midnight
-        frame = pd.DataFrame(_json_records(path), dtype=object)  # 1 stays 1, not 1.0
-        return frame.where(frame.notna(), "").astype(str)
-    except (OSError, ValueError, csv.Error) as exc:  # csv.Error: no delimiter found (an empty file)
-        raise ConfigError(f"cannot read {path}: {exc}") from None
-
-
-def _json_records(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSON lab file: a list of objects, one per row."""
-    records = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
-        raise ValueError("a JSON lab file holds a list of records (objects with the mapped keys), one per row")
-    return records
 
 
 class LabConnector(Connector):
@@ -174,8 +134,10 @@ class LabConnector(Connector):
     def __init__(self, path: Path, mapping: LabMapping, *, page_size: int = 1000) -> None:
         self._map_by(path, mapping)
         self.page_size = page_size
-        self.frame = read_rows(self.path, mapping.sheet)
+        rows = read_rows(self.path, mapping.sheet)
+        self.frame, self.problems = rows.frame, rows.problems
         self._check_columns()
+        self.unmapped_columns = [column for column in self.frame.columns if column not in self._mapped_columns()]
 
     @classmethod
     def of_past_import(cls, path: Path, mapping: LabMapping) -> LabConnector:
@@ -190,16 +152,21 @@ class LabConnector(Connector):
         self.mapping = mapping
         self.extension = mapping.extension
         self.attribution = mapping.attribution()
+        self.unmapped_columns: list[str] = []  # the file's columns the mapping does not read (a past import: none)
         # re-importing a file replaces what it said before; other files' values of the same records stay
         self.attribution.scope = self.path.name if mapping.sheet == 0 else f"{self.path.name}[{mapping.sheet}]"
 
-    def _check_columns(self) -> None:
+    def _mapped_columns(self) -> list[str]:
+        """The file's columns the mapping reads."""
         mapping = self.mapping
         needed = [mapping.formula_column, mapping.id_column, mapping.name_column, mapping.structure_column]
         for spec in mapping.columns.values():
             needed += [spec.unit_field, spec.temperature_field]
         needed += list(mapping.columns) + list(mapping.extra_columns)
-        missing = [c for c in dict.fromkeys(needed) if c and c not in self.frame.columns]
+        return [column for column in dict.fromkeys(needed) if column]
+
+    def _check_columns(self) -> None:
+        missing = [column for column in self._mapped_columns() if column not in self.frame.columns]
         if missing:
             raise ConfigError(f"{self.path}: mapped column(s) not in the file: {', '.join(missing)}")
 
@@ -212,19 +179,22 @@ class LabConnector(Connector):
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
         records = self.frame.to_dict(orient="records")
+        lines = self.frame.index.tolist()
         first = cursor["next_row"] if cursor else 0
-        seen = self._ids_before(records, first)
+        seen = self._ids_before(records, lines, first)
         for start in range(first, len(records), self.page_size):
             end = start + self.page_size
-            items = [self._item(row, start + i + 2, seen) for i, row in enumerate(records[start:end])]
+            items = [
+                self._item(row, line, seen) for row, line in zip(records[start:end], lines[start:end], strict=True)
+            ]
             following = {"next_row": end} if end < len(records) else None
             yield Page(items, following, request=f"read {self.path.name}", total=len(records))
 
-    def _ids_before(self, records: list[dict[str, Any]], row: int) -> dict[str, int]:
+    def _ids_before(self, records: list[dict[str, Any]], lines: list[int], row: int) -> dict[str, int]:
         """Ids of the rows before `row`, with their lines, so a resumed import still spots repeated ids."""
         seen: dict[str, int] = {}
-        for index, record in enumerate(records[:row]):
-            seen.setdefault(self._source_id(record, index + 2), index + 2)
+        for record, line in zip(records[:row], lines[:row], strict=True):
+            seen.setdefault(self._source_id(record, line), line)
         return seen
 
     def _source_id(self, row: dict[str, Any], line: int) -> str:
@@ -235,6 +205,8 @@ class LabConnector(Connector):
         """One row as a raw item; `line` is its line in the file (the header is line 1)."""
         source_id = self._source_id(row, line)
         payload = {"_line": line, "_source_id": source_id, **row}
+        if line in self.problems:
+            return RawItem(f"line {line}", payload, error=self.problems[line])
         if not source_id:
             return RawItem(f"line {line}", payload, error=f"no id in column '{self.mapping.id_column}'")
         if source_id in seen:
@@ -260,6 +232,7 @@ class LabConnector(Connector):
                 attribute: None if is_blank(payload[column]) else str(payload[column]).strip()
                 for column, attribute in mapping.extra_columns.items()
             },
+            unmapped=[column for column in self.unmapped_columns if not is_blank(payload[column])],
         )
 
     def _values(self, payload: dict[str, Any]) -> list[RawValue]:
