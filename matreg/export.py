@@ -13,7 +13,7 @@ from matreg import __version__
 from matreg.catalog import Catalog, Dataset
 from matreg.errors import StoreError
 from matreg.schema import load_vocabulary
-from matreg.store import Store
+from matreg.store import CURATION_RUN_PREFIX, Store
 
 LAYOUTS = ("long", "wide")
 _WRITTEN = ("database_version", "citation", "license", "source_url", "fetched_at")  # of the write that made a value
@@ -23,8 +23,13 @@ _LONG_COLUMNS = (
     + ", ".join(f"coalesce(w.{column}, m.{column}) AS {column}" for column in _WRITTEN)
 )
 # Each value's attribution is its own write's (two files of one lab dataset may cite two papers); a value readmitted
-# alone, whose curation entry wrote no materials row, takes the record's.
-_WRITES = "LEFT JOIN material_writes AS w ON w.record_id = p.record_id AND w.run_id = p.run_id"
+# alone, whose curation entry wrote no materials row, takes that of the write that quarantined it (else the record's).
+_WRITES = (
+    f"LEFT JOIN (SELECT '{CURATION_RUN_PREFIX}' || c.entry_id AS run_id, q.run_id AS quarantined_by "
+    "FROM curation_log c JOIN quarantine q USING (quarantine_id) WHERE c.action = 'readmit') AS r "
+    "ON r.run_id = p.run_id "
+    "LEFT JOIN material_writes AS w ON w.record_id = p.record_id AND w.run_id = coalesce(r.quarantined_by, p.run_id)"
+)
 
 
 def dataset_query(dataset: Dataset) -> tuple[str, list]:

@@ -11,6 +11,7 @@ from conftest import LAB_EXAMPLE
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
+from matreg.catalog import Dataset
 from matreg.curate import review
 from matreg.curate.review import CurationError, apply_curation, curation_log, history, record_decision
 from matreg.export import dataset_query
@@ -392,3 +393,28 @@ def test_a_readmitted_record_loses_a_value_its_fixed_file_no_longer_gives(store,
     import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,,-1.5\n")  # the gap was a wrong column
     values = store.query("SELECT property, value FROM properties").values.tolist()
     assert values == [["formation_energy_per_atom", -1.5]]
+
+
+def test_a_value_readmitted_alone_keeps_the_method_and_citation_of_the_file_that_quarantined_it(store, tmp_path):
+    base = "dataset: smith\nformula_column: formula\nid_column: id\n"
+    (tmp_path / "gaps.yaml").write_text(
+        base
+        + "citation: Smith 2026\nlicense: CC-BY-4.0\nmethod: UV-Vis\ncolumns:\n  gap: {property: band_gap, unit: eV}\n"
+        "  rho: {property: density, unit: g/cm^3}\n"
+    )
+    (tmp_path / "thermo.yaml").write_text(
+        base + "citation: Jones 2026\nlicense: proprietary\nmethod: calorimetry\n"
+        "columns:\n  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"
+    )
+    (tmp_path / "gaps.csv").write_text("id,formula,gap,rho\nS1,GaN,about 3.4,6.15\n")  # the gap alone quarantined
+    (tmp_path / "thermo.csv").write_text("id,formula,dHf\nS1,GaN,-0.6\n")
+    run_ingest(LabConnector(tmp_path / "gaps.csv", load_mapping(tmp_path / "gaps.yaml")), store)
+    run_ingest(LabConnector(tmp_path / "thermo.csv", load_mapping(tmp_path / "thermo.yaml")), store)
+    decide(store, "readmit", "notebook: 3.4", quarantine_id=quarantined(store, "S1:band_gap"), value=3.4)
+    gap = store.query("SELECT method, value FROM properties WHERE property = 'band_gap'").values.tolist()
+    assert gap == [["UV-Vis", 3.4]]
+    dataset = Dataset(description="d", version="1.0.0", properties=["band_gap", "formation_energy_per_atom"])
+    sql, params = dataset_query(dataset)
+    exported = store.query(sql, params).set_index("property")[["method", "citation", "license"]]
+    assert exported.loc["band_gap"].tolist() == ["UV-Vis", "Smith 2026", "CC-BY-4.0"]
+    assert exported.loc["formation_energy_per_atom"].tolist() == ["calorimetry", "Jones 2026", "proprietary"]

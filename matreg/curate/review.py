@@ -314,7 +314,7 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
     if value.temperature_K == 0 and not row["item"].endswith(suffix):
         suffix = named  # quarantined before values at 0 K were named with their temperature
     record_id = f"{row['source']}:{row['item'].removesuffix(suffix)}"
-    materials = store.query("SELECT * FROM materials WHERE record_id = ?", [record_id])
+    materials = _quarantining_write(store, record_id, row["run_id"])
     if not row["item"].endswith(suffix) or materials.empty:
         raise CurationError(f"the record of quarantined value '{row['item']}' is not in the store")
     material = {key: _none(item) for key, item in materials.iloc[0].items()}
@@ -328,6 +328,13 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
     )
     keys = ("source", "provenance", "method", "database_version", "citation", "license")
     return record, Attribution(**{key: material[key] for key in keys})
+
+
+def _quarantining_write(store: Store, record_id: str, run_id: str) -> pd.DataFrame:
+    """The materials row of the write that quarantined a value of the record (its method, citation and licence are
+    the value's: another file may have written the record since), else the record's current row."""
+    written = store.query("SELECT * FROM material_writes WHERE record_id = ? AND run_id = ?", [record_id, run_id])
+    return written if len(written) else store.query("SELECT * FROM materials WHERE record_id = ?", [record_id])
 
 
 def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
