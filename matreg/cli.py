@@ -150,7 +150,9 @@ def _outcome(report: RunReport) -> str:
     if report.dry_run:
         return "none written (dry run)"
     unchanged = f", {report.n_unchanged} already stored unchanged" if report.n_unchanged else ""
-    return f"{report.n_stored - (report.n_unchanged or 0)} written{unchanged}"
+    later = f", {report.n_superseded} held from a later read" if report.n_superseded else ""
+    written = report.n_stored - (report.n_unchanged or 0) - (report.n_superseded or 0)
+    return f"{written} written{unchanged}{later}"
 
 
 @app.command()

@@ -71,6 +71,7 @@ class RunReport:
     n_values: int = 0
     n_quarantined: int = 0
     n_unchanged: int | None = None
+    n_superseded: int | None = None
     n_available: int | None = None
     reasons: Counter = field(default_factory=Counter)
     unmapped: Counter = field(default_factory=Counter)
@@ -81,12 +82,14 @@ class RunReport:
 
     def finish(self, run_row: dict[str, Any], dropped: dict[str, Dropped]) -> dict[str, Any]:
         """The run's fetch_runs row as published: its counts after the publishing check (`_PublishCheck`, and the
-        reads of refused records the store dropped), with how many valid records were stored already unchanged."""
+        reads of refused records the store dropped), with how many valid records were stored already unchanged, and
+        how many the store holds from a later read (of another run)."""
         self.n_stored -= dropped["materials"].withheld
         self.n_values -= dropped["properties"].withheld
         self.n_unchanged = dropped["materials"].unchanged
+        self.n_superseded = dropped["materials"].superseded
         counts = {"n_stored": self.n_stored, "n_values": self.n_values, "n_quarantined": self.n_quarantined}
-        return {**run_row, **counts, "n_unchanged": self.n_unchanged}
+        return {**run_row, **counts, "n_unchanged": self.n_unchanged, "n_superseded": self.n_superseded}
 
     def add_page(self, page: _PageRows) -> None:
         """Count a page's rows into the run's totals."""
@@ -325,8 +328,14 @@ def run_ingest(
     progress: bool = False,
     resume: bool = False,
 ) -> RunReport:
-    """Fetch what the connector yields (up to `limit` items), staging page by page, then publish the run."""
+    """Fetch what the connector yields (up to `limit` items), staging page by page, then publish the run.
+
+    `limit` is one of the run's parameters: a run is resumed only with the limit it was started with (a resume with
+    another would continue after a page the first limit cut short).
+    """
     info = connector.run_info()
+    if limit is not None:
+        info.parameters = {**info.parameters, "max_records": limit}
     try:
         if dry_run:
             resumed = _report_from_row(_interrupted_run(connector, store, info)) if resume else None
@@ -481,6 +490,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "n_values": report.n_values,
         "n_quarantined": report.n_quarantined,
         "n_unchanged": report.n_unchanged,
+        "n_superseded": report.n_superseded,
         "n_available": report.n_available,
         "unmapped_fields": json.dumps(dict(report.unmapped.most_common()), sort_keys=False),
         "database_version": connector.attribution.database_version,

@@ -76,10 +76,12 @@ class PublishCheck(Protocol):
 
 
 class Dropped(NamedTuple):
-    """The rows of one table that publishing a run did not write: unchanged (as stored), withheld (by the check)."""
+    """The rows of one table that publishing a run did not write: unchanged (as stored), withheld (by the check),
+    superseded (the store holds a later read of their record)."""
 
     unchanged: int = 0
     withheld: int = 0
+    superseded: int = 0
 
 
 RunFinisher = Callable[[dict, dict[str, Dropped]], dict]  # (last staged fetch_runs row, dropped rows) -> row
@@ -389,7 +391,9 @@ class Store:
             _rewrite_without(path, numpy.unique(positions), arrow_schema(name))
         not_unchanged = set(positions[why != "unchanged"].tolist())
         unchanged = len(set(positions[why == "unchanged"].tolist()) - not_unchanged)
-        return Dropped(unchanged=unchanged, withheld=len(set(positions[why == "withheld"].tolist())))
+        withheld = set(positions[why == "withheld"].tolist())
+        superseded = len(set(positions[why == "superseded"].tolist()) - withheld)
+        return Dropped(unchanged=unchanged, withheld=len(withheld), superseded=superseded)
 
     def _rows_to_drop(self, name: str, path: Path, unwritten: _Unwritten) -> dict[str, numpy.ndarray]:
         """Positions of the rows a run need not write and why ('earlier', 'withheld', 'superseded', 'unchanged')."""

@@ -72,6 +72,16 @@ def test_a_dry_run_of_a_resume_maps_only_what_the_limit_leaves(store, catalog):
     assert run_ingest(_connector(catalog, ids, page_size=2), store, resume=True, limit=3).n_fetched == 3
 
 
+def test_a_run_is_resumed_only_with_the_limit_it_was_started_with(store, catalog):
+    ids = ["C-095", "Al-001", "O-029", "H-064"]
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_connector(catalog, ids, ExplodingJanaf, page_size=2), store, limit=3)  # 2 read, then stopped
+    for other in (None, 2):  # without it the run would go on after the page the limit cut: O-029 never read
+        with pytest.raises(StoreError, match="give the same selection, --page-size and --limit"):
+            run_ingest(_connector(catalog, ids, page_size=2), store, resume=True, limit=other)
+    assert run_ingest(_connector(catalog, ids, page_size=2), store, resume=True, limit=3).n_fetched == 3
+
+
 def test_a_dry_run_of_a_resume_with_every_page_staged_shows_what_it_would_publish(store, catalog, monkeypatch):
     ids = ["C-095", "Al-001"]
     monkeypatch.setattr(Store, "publish_run", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
@@ -614,6 +624,9 @@ def test_a_run_resumed_after_a_newer_run_read_its_records_does_not_publish_older
     assert _energy(store) == [["pages:x", -5.0], ["pages:y", -2.0]]
     stored_values = store.query("SELECT record_id, run_id FROM properties ORDER BY record_id")["run_id"].tolist()
     assert stored_values == [newer.run_id, resumed.run_id]
+    assert (resumed.n_stored, resumed.n_unchanged, resumed.n_superseded) == (2, 0, 1)  # x: newer in the store
+    counted = "SELECT n_stored, n_unchanged, n_superseded FROM fetch_runs WHERE run_id = ?"
+    assert store.query(counted, [resumed.run_id]).values.tolist() == [[2, 0, 1]]
 
 
 def test_a_store_lock_another_process_holds_too_long_is_a_store_error(store, monkeypatch):
