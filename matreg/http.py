@@ -66,15 +66,28 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])), credentials
 
 
-class _HostBasicAuth(requests.auth.HTTPBasicAuth):
-    """Basic authentication sent to the origin of one URL only (not to the hosts its answers link to)."""
+class _OriginAuth(requests.auth.AuthBase):
+    """A source's secrets, its API key header and the Basic credentials its base URL named, sent to the origin of
+    that URL only: never to the hosts its answers link or redirect to."""
 
-    def __init__(self, url: str, username: str, password: str) -> None:
-        super().__init__(username, password)
+    def __init__(self, url: str, header: tuple[str, str] | None, credentials: tuple[str, str] | None) -> None:
         self.origin = _origin(url)
+        self.header = header
+        self.basic = requests.auth.HTTPBasicAuth(*credentials) if credentials else None
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        return super().__call__(request) if _origin(request.url) == self.origin else request
+        if _origin(request.url) != self.origin:
+            return request
+        if self.header:
+            request.headers[self.header[0]] = self.header[1]
+        return self.basic(request) if self.basic else request
+
+    def strip_elsewhere(self, request: requests.PreparedRequest) -> None:
+        """Remove the secrets from a redirected request that leaves the origin (requests keeps other headers)."""
+        if _origin(request.url) != self.origin:
+            request.headers.pop("Authorization", None)
+            if self.header:
+                request.headers.pop(self.header[0], None)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -82,6 +95,10 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _not_redirected(response: requests.Response) -> bool:
+    return not response.history
 
 
 def error_detail(response: requests.Response, limit: int = 300) -> str:
@@ -125,19 +142,22 @@ class HttpClient:
         settings: HttpSettings,
         *,
         cache_path: Path | None = None,
+        base_url: str | None = None,
         auth_header: str | None = None,
         api_key: str | None = None,
-        basic_auth: tuple[str, str, str] | None = None,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
-        """`basic_auth`: (base URL, user, password) of a base URL that named them (`split_credentials`)."""
+        """The API key (in header `auth_header`) and `credentials` (user, password: `split_credentials`) are sent to
+        the origin of `base_url` only."""
         self.settings = settings
-        self._secrets = [api_key, basic_auth[2] if basic_auth else None]
+        self._secrets = [api_key, credentials[1] if credentials else None]
         self.session = self._make_session(cache_path, auth_header)  # cached when given a path (`use_cache`)
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
-        if api_key and auth_header:
-            self.session.headers[auth_header] = api_key
-        if basic_auth:
-            self.session.auth = _HostBasicAuth(*basic_auth)
+        header = (auth_header, api_key) if api_key and auth_header else None
+        if header or credentials:
+            if base_url is None:
+                raise ValueError("secrets need the base URL whose origin they are sent to")
+            self.session.auth = _OriginAuth(base_url, header, credentials)
 
     def _make_session(self, cache_path: Path | None, auth_header: str | None) -> requests.Session:
         if cache_path is None:
@@ -151,7 +171,11 @@ class HttpClient:
             names = ["Authorization", "X-API-KEY", "api_key", "access_token", auth_header or "X-API-KEY"]
             ignored = sorted({spelling for name in names for spelling in (name, name.lower(), name.upper())})
             session = requests_cache.CachedSession(
-                str(cache_path), backend="sqlite", allowable_codes=(200,), ignored_parameters=ignored
+                str(cache_path),
+                backend="sqlite",
+                allowable_codes=(200,),
+                ignored_parameters=ignored,
+                filter_fn=_not_redirected,  # a redirect's history holds the first request as sent, secrets included
             )
         retry = Retry(
             total=self.settings.retries,
@@ -174,7 +198,15 @@ class HttpClient:
         session.trust_env = False
         session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         session.rebuild_proxies = self._redirect_proxies  # without trust_env a redirect keeps the first host's
+        session.rebuild_auth = self._redirect_auth
         return session
+
+    def _redirect_auth(self, request: requests.PreparedRequest, response: requests.Response) -> None:
+        """requests' redirect handling, and no secret of the source to another origin (it strips only Authorization,
+        and only on a change of host)."""
+        requests.Session.rebuild_auth(self.session, request, response)
+        if isinstance(self.session.auth, _OriginAuth):
+            self.session.auth.strip_elsewhere(request)
 
     def _redirect_proxies(self, request: requests.PreparedRequest, proxies: dict[str, str] | None) -> dict[str, str]:
         """The proxies of a redirect's target host (e.g. figshare -> S3), with the Proxy-Authorization they need."""

@@ -20,7 +20,8 @@ SECRET = "sk-live-0123456789abcdef"
 @pytest.mark.parametrize("header", ["X-API-KEY", "x-api-key", "Authorization"])
 def test_the_key_is_sent_but_never_cached_whatever_the_header_spelling(tmp_path, janaf_server, header):
     cache = tmp_path / "cache.sqlite"
-    client = HttpClient(HttpSettings(cache=True, retries=0), cache_path=cache, auth_header=header, api_key=SECRET)
+    settings = HttpSettings(cache=True, retries=0)
+    client = HttpClient(settings, cache_path=cache, base_url=janaf_server.url, auth_header=header, api_key=SECRET)
     assert client.get_text(janaf_server.url + "H-064.txt").startswith("Water (H2O)")
     client.close()
     assert janaf_server.requests[0].headers[header] == SECRET
@@ -28,7 +29,7 @@ def test_the_key_is_sent_but_never_cached_whatever_the_header_spelling(tmp_path,
 
 
 def test_error_messages_never_carry_the_key(janaf_server):
-    client = HttpClient(HttpSettings(retries=0), auth_header="X-API-KEY", api_key=SECRET)
+    client = HttpClient(HttpSettings(retries=0), base_url=janaf_server.url, auth_header="X-API-KEY", api_key=SECRET)
     janaf_server.fail("/tables/H-064.txt", 500)
     with pytest.raises(SourceError) as error:
         client.get(janaf_server.url + f"H-064.txt?api_key={SECRET}&page=2")
@@ -37,7 +38,7 @@ def test_error_messages_never_carry_the_key(janaf_server):
 
 
 def test_a_body_that_is_not_json_is_a_clear_error_without_the_key(janaf_server):
-    client = HttpClient(HttpSettings(retries=0), auth_header="X-API-KEY", api_key=SECRET)
+    client = HttpClient(HttpSettings(retries=0), base_url=janaf_server.url, auth_header="X-API-KEY", api_key=SECRET)
     with pytest.raises(SourceError, match=r"not JSON from .*H-064.txt.*'Water \(H2O\)") as error:
         client.get_json(janaf_server.url + f"H-064.txt?api_key={SECRET}")
     assert SECRET not in str(error.value)
@@ -105,7 +106,7 @@ def truncating_server():
 
 
 def test_a_body_cut_short_is_a_source_error_without_the_key(truncating_server):
-    client = HttpClient(HttpSettings(retries=0), auth_header="X-API-KEY", api_key=SECRET)
+    client = HttpClient(HttpSettings(retries=0), base_url=truncating_server, auth_header="X-API-KEY", api_key=SECRET)
     with pytest.raises(SourceError, match="IncompleteRead") as error:
         client.get_json(truncating_server + f"page?api_key={SECRET}")
     assert SECRET not in str(error.value) and "api_key=***" in str(error.value)
@@ -120,11 +121,48 @@ def test_a_body_cut_short_is_a_source_error_without_the_key(truncating_server):
         ("http://mirror.example.org/api/x", False),  # another host: a link the answers gave
     ],
 )
-def test_credentials_of_a_base_url_go_to_its_origin_only(url, sent):
+def test_secrets_of_a_source_go_to_the_origin_of_its_base_url_only(url, sent):
     base, credentials = split_credentials("http://alice:S3cret@Example.org/api/")
-    client = HttpClient(HttpSettings(), basic_auth=(base, *credentials))
+    client = HttpClient(HttpSettings(), base_url=base, auth_header="X-API-KEY", api_key=SECRET, credentials=credentials)
     prepared = client.session.prepare_request(requests.Request("GET", url))
     assert ("Authorization" in prepared.headers) == sent and base == "http://Example.org/api/"
+    assert ("X-API-KEY" in prepared.headers) == sent
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_no_secret_follows_a_redirect_to_another_host_nor_lands_in_the_cache(tmp_path, cache):
+    with ReplayServer(lambda request: Reply(200, b'{"ok": true}')) as elsewhere:
+        target = elsewhere.url.replace("127.0.0.1", "localhost") + "page"  # another host name: another origin
+
+        def answer(request):
+            if request.path.endswith("/away"):
+                return Reply(302, b"", headers={"Location": target})
+            return (
+                Reply(302, b"", headers={"Location": "/api/home"})
+                if request.path.endswith("/here")
+                else Reply(200, b'{"home": 1}')
+            )
+
+        with ReplayServer(answer) as source:
+            base, credentials = split_credentials(source.url.replace("http://", "http://alice:S3cret@") + "api/")
+            cached = tmp_path / "cache.sqlite" if cache else None
+            client = HttpClient(
+                HttpSettings(retries=0),
+                cache_path=cached,
+                base_url=base,
+                api_key=SECRET,
+                auth_header="X-API-KEY",
+                credentials=credentials,
+            )
+            assert client.get_json(base + "away") == {"ok": True}
+            assert client.get_json(base + "here") == {"home": 1}  # a redirect within the origin keeps them
+            client.close()
+            assert [r.headers.get("X-API-KEY") for r in source.requests] == [SECRET, SECRET, SECRET]
+    (redirected,) = elsewhere.requests
+    assert "X-API-KEY" not in redirected.headers and "Authorization" not in redirected.headers
+    if cache:
+        stored = cached.read_bytes()
+        assert SECRET.encode() not in stored and b"YWxpY2U6UzNjcmV0" not in stored  # base64 of alice:S3cret
 
 
 def test_secret_looking_parameters_are_redacted():

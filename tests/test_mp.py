@@ -292,6 +292,18 @@ def test_endpoint_comes_from_mp_api_endpoint_unless_base_url_is_given(tmp_path, 
     assert len(summary_requests(mp_server)) == 2
 
 
+def test_a_user_and_password_in_mp_api_endpoint_are_sent_as_basic_auth_and_stored_nowhere(
+    tmp_path, monkeypatch, store, mp_server
+):
+    catalog = load_catalog(write_mp_catalog(tmp_path / "dead.yaml", "http://127.0.0.1:9/"))
+    monkeypatch.setenv("MP_API_ENDPOINT", mp_server.url.replace("http://", "http://alice:Pw0rdInEndpoint@"))
+    report = fetch(store, catalog, ids=["mp-631"])
+    assert report.n_stored == 1
+    assert all(request.headers["Authorization"].startswith("Basic ") for request in summary_requests(mp_server))
+    (endpoint,) = store.query("SELECT endpoint FROM fetch_runs")["endpoint"]
+    assert endpoint.startswith(mp_server.url) and "Pw0rd" not in endpoint and "alice" not in endpoint
+
+
 def test_requests_go_through_the_proxy_the_environment_names(tmp_path, no_proxy_settings, store, mp_server):
     catalog = load_catalog(write_mp_catalog(tmp_path / "proxied.yaml", "http://api.mp.example.org/"))
     no_proxy_settings.setenv("HTTP_PROXY", mp_server.root)  # the replay server stands in for the proxy

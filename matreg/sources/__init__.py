@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,20 +82,22 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
     """The connector for catalog source `name`, with its HTTP client (API key from the environment); ConfigError
     for an option it cannot honour."""
     source = catalog.source(name)
-    base_url, credentials = split_credentials(request.base_url or source.base_url)  # never stored with the URL
-    source = source.model_copy(update={"base_url": base_url})
-    request = dataclasses.replace(request, base_url=base_url if request.base_url else None)
     try:
         module = importlib.import_module(f"matreg.sources.{source.connector}")
     except ModuleNotFoundError:
         raise ConfigError(f"source '{name}': no connector named '{source.connector}'") from None
+    override = request.base_url or os.environ.get(getattr(module, "BASE_URL_ENV", ""))  # e.g. MP_API_ENDPOINT
+    base_url, credentials = split_credentials(override or source.base_url)  # never stored with the URL
+    source = source.model_copy(update={"base_url": base_url})
+    request = dataclasses.replace(request, base_url=base_url if override else None)
     _refuse_options(name, source.connector, getattr(module, "REFUSED", {}), request)
     client = HttpClient(
         source.http,
         cache_path=cache_path if use_cache(source, request, cache_path) else None,
+        base_url=base_url,
         auth_header=source.auth_header,
         api_key=source.api_key(),
-        basic_auth=(base_url, *credentials) if credentials else None,
+        credentials=credentials,
     )
     try:
         return module.build(name, source, client, request)

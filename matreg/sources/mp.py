@@ -15,7 +15,6 @@ elements or filter also return documents the Materials Project deprecated (`depr
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -38,7 +37,7 @@ try:  # a missing mp-api is reported by build() with the fix, not as "no connect
 except ModuleNotFoundError:  # pragma: no cover
     MPRester = None
 
-ENDPOINT_ENV = "MP_API_ENDPOINT"
+BASE_URL_ENV = "MP_API_ENDPOINT"  # read by build_connector, after --base-url, before the catalog's base URL
 SUMMARY_PATH = "materials/summary/"
 WEB_URL = "https://next-gen.materialsproject.org/materials/"
 DEFAULT_PAGE_SIZE = 1000  # mp-api's chunk size
@@ -229,10 +228,10 @@ def native_filter(text: str) -> dict[str, str]:
     return params
 
 
-def endpoint_of(source: Source, request: FetchRequest) -> str:
-    """The API root: --base-url, else MP_API_ENDPOINT, else the catalog's base URL (always ending in '/')."""
-    endpoint = request.base_url or os.environ.get(ENDPOINT_ENV) or source.base_url
-    return endpoint if endpoint.endswith("/") else endpoint + "/"
+def endpoint_of(source: Source) -> str:
+    """The API root (always ending in '/'): --base-url, else MP_API_ENDPOINT, else the catalog's base URL, as
+    `build_connector` chose it."""
+    return source.base_url if source.base_url.endswith("/") else source.base_url + "/"
 
 
 def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, str]:
@@ -260,7 +259,7 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
     if not api_key:
         variable = source.auth_env or "MP_API_KEY (add 'auth_env: MP_API_KEY' to the catalog source)"
         raise ConfigError(f"the Materials Project API needs a key: set {variable} (https://materialsproject.org/api)")
-    endpoint = endpoint_of(source, request)
+    endpoint = endpoint_of(source)
     summary, db_version = open_summary(api_key, endpoint, client)
     field_map = load_field_map("mp")
     attribution = Attribution.of_source(name, source, field_map.method, db_version)
