@@ -23,6 +23,7 @@ class HttpSettings(pydantic.BaseModel, extra="forbid"):
     retries: int = 5
     backoff_s: float = 0.5
     max_backoff_s: float = 60.0
+    max_retry_after_s: float = 600.0  # the longest wait a source's Retry-After may ask for (a longer one: this)
     jitter_s: float = 0.5
     rate_limit_per_s: float | None = None
     cache: bool = False

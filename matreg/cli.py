@@ -94,7 +94,8 @@ def fetch(
         structures=structures,
         limit=limit,
     )
-    connector = build_connector(source, load_catalog(catalog), request, cache_path=target.cache_path)
+    cache_path = None if dry_run else target.cache_path  # a dry run writes nothing, no cache either
+    connector = build_connector(source, load_catalog(catalog), request, cache_path=cache_path)
     show = progress and sys.stderr.isatty()
     tune_gc_for_fetch()
     _finish(run_ingest(connector, target, limit=limit, dry_run=dry_run, progress=show, resume=resume))

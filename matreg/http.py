@@ -66,6 +66,22 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])), credentials
 
 
+class _CappedRetry(Retry):
+    """urllib3's Retry, honouring a source's Retry-After up to `max_retry_after_s` (a server asking for a day would
+    hang the fetch silently); a longer wait is cut to it, and the retry that follows is one of the retries."""
+
+    max_retry_after_s: float = 600.0
+
+    def new(self, **kwargs: Any) -> _CappedRetry:
+        retry = super().new(**kwargs)
+        retry.max_retry_after_s = self.max_retry_after_s
+        return retry
+
+    def get_retry_after(self, response: Any) -> float | None:
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, self.max_retry_after_s)
+
+
 class _OriginAuth(requests.auth.AuthBase):
     """A source's secrets, its API key header and the Basic credentials its base URL named, sent to the origin of
     that URL only: never to the hosts its answers link or redirect to."""
@@ -177,7 +193,7 @@ class HttpClient:
                 ignored_parameters=ignored,
                 filter_fn=_not_redirected,  # a redirect's history holds the first request as sent, secrets included
             )
-        retry = Retry(
+        retry = _CappedRetry(
             total=self.settings.retries,
             backoff_factor=self.settings.backoff_s,
             backoff_max=self.settings.max_backoff_s,
@@ -187,6 +203,7 @@ class HttpClient:
             respect_retry_after_header=True,
             raise_on_status=False,  # hand back the last answer, reported below with its status
         )
+        retry.max_retry_after_s = self.settings.max_retry_after_s
         adapter = self._adapter(retry)
         session.mount("http://", adapter)
         session.mount("https://", adapter)

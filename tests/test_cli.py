@@ -281,3 +281,10 @@ def test_the_readme_sql_examples_run(filled):
     heats, reasons = (filled("sql", query, "--format", "json") for query in queries)
     assert heats.exit_code == 0 and "-241.826" in heats.stdout  # H-064, water vapour: delta-f H at 298.15 K
     assert reasons.exit_code == 0 and len(json.loads(reasons.stdout)) == 5  # the lab file's five bad rows
+
+
+def test_a_dry_run_writes_no_http_cache_either(run, tmp_path):
+    assert run("fetch", "janaf", "H-064", "--cache", "--dry-run").exit_code == 0
+    assert not (tmp_path / "store").exists()
+    assert run("fetch", "janaf", "H-064", "--cache").exit_code == 0
+    assert (tmp_path / "store" / "http_cache.sqlite").is_file()  # (the cache a real fetch keeps)

@@ -233,3 +233,13 @@ def test_the_ca_bundle_the_environment_names_is_trusted(https_server, no_proxy_s
         HttpClient(HttpSettings(retries=0)).get_json(server.url + "page")
     no_proxy_settings.setenv("REQUESTS_CA_BUNDLE", str(cert))
     assert HttpClient(HttpSettings(retries=0)).get_json(server.url + "page") == {"ok": True}
+
+
+def test_a_retry_after_longer_than_the_catalog_allows_waits_only_that_long(monkeypatch):
+    answers = iter([Reply(429, b"{}", headers={"Retry-After": "100000"}), Reply(200, b'{"ok": true}')])
+    slept = []
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", slept.append)
+    with ReplayServer(lambda request: next(answers)) as server:
+        client = HttpClient(HttpSettings(retries=2, max_retry_after_s=3))
+        assert client.get_json(server.url + "page") == {"ok": True}
+    assert slept == [3]

@@ -314,3 +314,37 @@ def test_an_unreadable_site_is_a_record_error(catalog):
 def test_the_field_list_is_the_field_maps():
     field_map = load_field_map("oqmd")
     assert FIELDS.split(",") == [*field_map.fields, *field_map.other_fields]
+
+
+def _editing(replay: OqmdReplay, offset: int, edit) -> callable:
+    """The replay, with the page at `offset` changed by `edit(body)` (the page's URL as second argument)."""
+
+    def route(request: Request) -> Reply:
+        reply = replay(request)
+        if request.query.get("offset", ["0"])[-1] != str(offset):
+            return reply
+        body = json.loads(reply.body)
+        edit(body, f"http://{request.headers['Host']}{request.raw_path}")
+        return Reply.json(body)
+
+    return route
+
+
+def test_an_empty_page_with_a_next_link_does_not_end_the_run(tmp_path, replay, store):
+    def empty(body, url):
+        body["data"] = []
+
+    with ReplayServer(_editing(replay, 4, empty), prefix="/oqmdapi/") as server:
+        report = fetch(store, catalog_of(tmp_path, server), filter=FILTER, page_size=2)
+    assert report.status == "complete" and report.n_fetched == 10  # the two of the empty page are not there to read
+    assert offsets(server)[-1] == "10"
+
+
+def test_a_next_link_back_to_a_page_read_before_fails_the_run_instead_of_paging_forever(tmp_path, replay, store):
+    def back_to_start(body, url):
+        body["links"]["next"] = url.replace("offset=4", "offset=2")
+
+    with ReplayServer(_editing(replay, 4, back_to_start), prefix="/oqmdapi/") as server:
+        with pytest.raises(SourceError, match="the source's pagination loops: it leads back to GET .*offset=2"):
+            fetch(store, catalog_of(tmp_path, server), filter=FILTER, page_size=2)
+    assert offsets(server) == ["0", "2", "4"]

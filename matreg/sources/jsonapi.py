@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from abc import abstractmethod
 from collections.abc import Iterator
 from typing import Any
 
+from matreg.errors import SourceError
 from matreg.http import HttpClient
 from matreg.paginate import HttpRequest, Paginator
 from matreg.sources.base import Connector, Page, RawItem
@@ -40,8 +42,15 @@ class JsonApiConnector(Connector):
         return self.client.get_json(request.url, request.params)
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
+        """Pages from `cursor` (else the first); SourceError when the source's pagination leads back to a page this
+        run read (a next link to an earlier page would page forever)."""
         request: HttpRequest | None = HttpRequest.from_cursor(cursor) if cursor else self.first_request()
+        sent: set[str] = set()
         while request is not None:
+            key = json.dumps(request.to_cursor(), sort_keys=True, default=str)
+            if key in sent:
+                raise SourceError(f"the source's pagination loops: it leads back to {self.redact(request.describe())}")
+            sent.add(key)
             body = self.send(request)
             records = self.records(body)
             following = self.paginator.next_request(request, body, len(records))
