@@ -212,13 +212,13 @@ def export(
         meta = export_torch(Store(store), load_catalog(catalog), dataset, out, **given)
         sizes = ", ".join(f"{name} {n}" for name, n in meta["n_per_split"].items())
         typer.echo(
-            f"{dataset} v{meta['version']}: {meta['n']} records of {meta['target']['property']} "
+            f"{dataset} (the store now, unreleased): {meta['n']} records of {meta['target']['property']} "
             f"[{meta['target']['unit']}] -> {out} ({sizes})"
         )
         typer.echo(describe_leakage(meta["split"]["leakage"]))
         return
     meta = export_dataset(Store(store), load_catalog(catalog), dataset, fmt, out, layout or "long")
-    typer.echo(f"{dataset} v{meta['version']}: {meta['rows']} rows ({meta['records']} records) -> {out}")
+    typer.echo(f"{dataset} (the store now, unreleased): {meta['rows']} rows ({meta['records']} records) -> {out}")
 
 
 def _refuse_options_of_other_formats(

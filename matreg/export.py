@@ -97,7 +97,8 @@ def _sidecar(
     vocabulary = load_vocabulary().root
     return {
         "dataset": name,
-        "version": dataset.version,
+        "version": dataset.version,  # the catalog's: the file is the store as it is now, not that release
+        "released": False,
         "description": dataset.description,
         "file": path.name,
         "format": fmt,
@@ -114,7 +115,10 @@ def _sidecar(
 
 
 def _citations(long: pd.DataFrame) -> list[dict]:
+    """Each distinct citation, licence and version of each source in the rows (two files of one lab dataset may
+    cite two papers under two licences)."""
     if not len(long):
         return []
-    cited = long[["source", "citation", "license", "database_version"]].drop_duplicates("source")
+    cited = long[["source", "citation", "license", "database_version"]].drop_duplicates()
+    cited = cited.sort_values(["source", "citation", "license", "database_version"], na_position="first")
     return json.loads(cited.to_json(orient="records"))

@@ -288,3 +288,21 @@ def test_a_dry_run_writes_no_http_cache_either(run, tmp_path):
     assert not (tmp_path / "store").exists()
     assert run("fetch", "janaf", "H-064", "--cache").exit_code == 0
     assert (tmp_path / "store" / "http_cache.sqlite").is_file()  # (the cache a real fetch keeps)
+
+
+def test_an_export_sidecar_cites_each_file_of_a_lab_dataset_it_holds(run, tmp_path):
+    for name, citation, license in (("a", "Smith 2026", "CC-BY-4.0"), ("b", "Jones 2026", "CC0-1.0")):
+        (tmp_path / f"{name}.csv").write_text(f"id,formula,gap\n{name}1,GaN,3.4\n", encoding="utf-8")
+        (tmp_path / f"{name}.yaml").write_text(
+            f"dataset: xl\nformula_column: formula\nid_column: id\ncitation: {citation}\nlicense: {license}\n"
+            "columns:\n  gap: {property: band_gap, unit: eV}\n",
+            encoding="utf-8",
+        )
+        assert run("import", str(tmp_path / f"{name}.csv"), "-m", str(tmp_path / f"{name}.yaml")).exit_code == 0
+    out = tmp_path / "gaps.csv"
+    result = run("export", "gaps", "--format", "csv", "--out", str(out))
+    assert "gaps (the store now, unreleased): 2 rows" in result.stdout
+    meta = json.loads(out.with_name(out.name + ".meta.json").read_text())
+    cited = [(entry["source"], entry["citation"], entry["license"]) for entry in meta["sources"]]
+    assert cited == [("xl", "Jones 2026", "CC0-1.0"), ("xl", "Smith 2026", "CC-BY-4.0")]
+    assert meta["released"] is False

@@ -325,3 +325,11 @@ def test_median_gives_one_row_per_group_with_the_spread(linked, groups):
     empty = resolve(long.iloc[:0], groups, Resolution(strategy="median"))
     assert empty.empty and list(empty.columns) == [*long.columns, "spread", "records"]
     assert resolve(long.iloc[:0], groups, Resolution(strategy="prefer", prefer=PREFER)).empty
+
+
+def test_values_as_far_apart_as_the_tolerance_are_no_conflict(store, tmp_path):
+    mapping = "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n  gap: {unit: eV}\n"
+    (tmp_path / "m.yaml").write_text(mapping, encoding="utf-8")
+    (tmp_path / "gaps.csv").write_text("id,formula,gap\na,GaN,2.1\nb,GaN,2.2\nc,ZnO,3.1\nd,ZnO,3.25\n")
+    run_ingest(LabConnector(tmp_path / "gaps.csv", load_mapping(tmp_path / "m.yaml")), store)
+    assert find_conflicts(store, "band_gap", tolerance=0.1)["record_id"].tolist() == ["lab:c", "lab:d"]  # 2.2-2.1

@@ -17,7 +17,7 @@ from PIL import Image
 from replay import ReplayServer
 
 from matreg.catalog import load_catalog
-from matreg.curate.release import dataset_rows, diff, export_release, read_manifest, release
+from matreg.curate.release import dataset_rows, diff, export_release, read_manifest, release, released_versions
 from matreg.curate.review import record_decision
 from matreg.errors import StoreError
 from matreg.ingest import run_ingest
@@ -351,6 +351,8 @@ def test_refusals_are_store_errors(filled, catalog):
         release(filled, catalog, "gaps", "1.0")
     with pytest.raises(StoreError, match="invalid version"):
         release(filled, catalog, "gaps", "../1.0.0")
+    with pytest.raises(StoreError, match="invalid version '01.0.0'"):  # it would be a second 1.0.0
+        release(filled, catalog, "gaps", "01.0.0")
     with pytest.raises(StoreError, match="'nothing' has no rows"):
         release(filled, catalog, "nothing", "1.0.0")
     release(filled, catalog, "gaps", "1.0.0")
@@ -377,3 +379,9 @@ def _lab_copy(folder: Path, old: str, new: str) -> Path:
     path.parent.mkdir(exist_ok=True)
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
     return path
+
+
+def test_released_versions_are_listed_in_semantic_version_order(filled, catalog):
+    for version in ("1.0.0", "1.0.0-rc.10", "0.10.0", "1.0.0-rc.2", "0.9.0"):
+        release(filled, catalog, "gaps", version)
+    assert released_versions(filled, "gaps") == ["0.9.0", "0.10.0", "1.0.0-rc.2", "1.0.0-rc.10", "1.0.0"]

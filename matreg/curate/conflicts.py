@@ -11,6 +11,7 @@ values of one method unless asked to compare across methods; a resolution always
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from matreg.catalog import Resolution
@@ -61,7 +62,8 @@ def find_conflicts(
     keyed["value"], keyed["formula"] = keyed["compared"], keyed["formula_unit"]  # as compared
     values_of_set = keyed.groupby("set")["value"]
     keyed["spread"] = values_of_set.transform("max") - values_of_set.transform("min")
-    conflicts = keyed[keyed["spread"] > limit].sort_values(
+    beyond = (keyed["spread"] > limit) & ~np.isclose(keyed["spread"], limit, rtol=1e-9, atol=0)  # 2.2-2.1 is 0.1
+    conflicts = keyed[beyond].sort_values(
         ["spread", "group_id", "set", "value", "record_id"], ascending=[False, True, True, True, True], kind="stable"
     )
     return conflicts[CONFLICT_COLUMNS].reset_index(drop=True)

@@ -40,7 +40,8 @@ VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
 DIFF_COLUMNS = ["change", *VALUE_KEY, "field", "old", "new"]
 NOT_COMPARED = {"fetched_at"}  # fetching unchanged data again is not a change of the data
 STALE_STAGING_S = 3600  # a release's temporary directory untouched this long was left by a killed release
-_VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
+# Semantic versioning: no leading zeros ('01.0.0' and '1.0.0' would be two releases of one version)
+_VERSION = re.compile(r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -107,9 +108,21 @@ def release_dir(store: Store, name: str, version: str) -> Path:
 
 
 def released_versions(store: Store, name: str) -> list[str]:
-    """The versions of dataset `name` released in this store, oldest version number first."""
+    """The versions of dataset `name` released in this store, in semantic-versioning order (1.0.0-rc1 before
+    1.0.0)."""
     versions = [path.name for path in _releases_of(store, name).glob("*") if (path / MANIFEST).is_file()]
-    return sorted(versions, key=lambda v: [int(part) for part in re.findall(r"\d+", v)[:3]] + [v])
+    return sorted(versions, key=_version_order)
+
+
+def _version_order(version: str) -> tuple:
+    """Sort key of a semantic version: its numbers, then a pre-release before the release, identifiers compared
+    numerically where they are numbers (build metadata after '+' breaks ties only)."""
+    release, _, build = version.partition("+")
+    core, _, pre = release.partition("-")
+    identifiers = (
+        tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in pre.split(".")) if pre else ()
+    )
+    return tuple(int(number) for number in core.split(".")), not pre, identifiers, build
 
 
 def read_manifest(store: Store, name: str, version: str) -> dict:
