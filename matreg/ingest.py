@@ -13,7 +13,7 @@ import hashlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
@@ -240,8 +240,11 @@ class _PublishCheck:
     counts are corrected in `report`. A table that is wrong as a whole refuses the run (ValidationError).
     """
 
-    def __init__(self, report: RunReport) -> None:
+    def __init__(self, report: RunReport, formulas_of: Callable[[list[str]], dict[str, str]] | None = None) -> None:
+        """`formulas_of` (record ids -> their stored formulas) is given for a connector whose ids name places: a
+        record whose formula differs from the stored one's is another material under that id, refused."""
         self.report = report
+        self.formulas_of = formulas_of
         self.refused: dict[str, dict[str, Any]] = {}  # record_id -> its withheld rows, by table, and the reasons
         self.lone: list[tuple[dict, list[str]]] = []  # withheld rows of records otherwise published, with reasons
 
@@ -250,7 +253,11 @@ class _PublishCheck:
             validate_table(name, arrow_frame(batch), unique_keys=False)
             return batch
         keep = np.ones(batch.num_rows, dtype=bool)
-        for position, reasons in rows_breaking_rules(name, arrow_frame(batch)).items():
+        breaking = rows_breaking_rules(name, arrow_frame(batch))
+        if name == "materials" and self.formulas_of is not None:
+            for position, reason in self._other_materials(batch).items():
+                breaking.setdefault(position, []).append(reason)
+        for position, reasons in breaking.items():
             row = _content(name, _row(batch, position))
             if name == "materials":
                 self._refuse(row, reasons)
@@ -266,6 +273,20 @@ class _PublishCheck:
             keep &= ~of_refused
         self._count(name, int((~keep).sum()))
         return batch if keep.all() else batch.filter(keep)
+
+    def _other_materials(self, batch: pyarrow.Table) -> dict[int, str]:
+        """Rows whose record id the store holds with another formula, by position, with the reason."""
+        record_ids, formulas = batch["record_id"].to_pylist(), batch["formula"].to_pylist()
+        stored = self.formulas_of(record_ids)
+        return {
+            position: (
+                f"{record_id} holds {stored[record_id]} from an earlier import, this row {formula}: without an "
+                "id_column a row is known by its file's name and line, so it would replace another material; give "
+                "the mapping an id_column (or import the file under another name)"
+            )
+            for position, (record_id, formula) in enumerate(zip(record_ids, formulas, strict=True))
+            if stored.get(record_id, formula) != formula
+        }
 
     def _refuse(self, material: dict[str, Any], reasons: list[str]) -> None:
         """Set a record aside with the reasons of its (first) failing materials row."""
@@ -339,7 +360,7 @@ def run_ingest(
     try:
         if dry_run:
             resumed = _report_from_row(_interrupted_run(connector, store, info)) if resume else None
-            return _dry_run(connector, limit, resumed)
+            return _dry_run(connector, store, limit, resumed)
         report = _resume_or_start(connector, store, info, resume)
         try:
             if report.status != "complete":  # a run resumed after all its pages were staged is only published
@@ -347,7 +368,8 @@ def run_ingest(
                     _stage_pages(connector, store, info, report, limit, progress)
                 report.status, report.cursor = "complete", None
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
-            store.publish_run(report.run_id, _PublishCheck(report), report.finish, connector.unread_columns)
+            check = _PublishCheck(report, _formulas_in(store) if connector.ids_by_position else None)
+            store.publish_run(report.run_id, check, report.finish, connector.unread_columns)
         except Exception as exc:
             _record_failure(store, info, report, connector, exc)
             raise
@@ -432,7 +454,7 @@ def _map_page(connector: Connector, items: list[RawItem], run_id: str) -> _PageR
     return rows
 
 
-def _dry_run(connector: Connector, limit: int | None, resumed: RunReport | None) -> RunReport:
+def _dry_run(connector: Connector, store: Store, limit: int | None, resumed: RunReport | None) -> RunReport:
     """Fetch and map the next page (every page of a local file; up to `limit` items): the request that would be
     sent, the total, what would be stored. `resumed` is the run a resume would continue: from its cursor (nothing,
     if all its pages are staged)."""
@@ -441,7 +463,7 @@ def _dry_run(connector: Connector, limit: int | None, resumed: RunReport | None)
         return resumed
     report = RunReport("dry-run", connector.attribution.source, datetime.now(timezone.utc), dry_run=True)
     report.resumed = resumed is not None
-    check = _PublishCheck(report)  # what publishing would withhold, as it would
+    check = _PublishCheck(report, _formulas_in(store) if connector.ids_by_position else None)  # as publishing would
     pages = islice(connector.pages(resumed.cursor if resumed else None), connector.preview_pages)
     read_before = resumed.n_fetched if resumed else 0
     for number, page in enumerate(pages):
@@ -455,6 +477,18 @@ def _dry_run(connector: Connector, limit: int | None, resumed: RunReport | None)
             break
     check.withheld()
     return report
+
+
+def _formulas_in(store: Store) -> Callable[[list[str]], dict[str, str]]:
+    """The stored formulas of records, by id (none in a store not created yet)."""
+
+    def formulas_of(record_ids: list[str]) -> dict[str, str]:
+        if not store.exists():
+            return {}
+        sql = "SELECT record_id, formula FROM materials WHERE record_id IN (SELECT unnest(?))"
+        return dict(store.query(sql, [record_ids]).values.tolist())
+
+    return formulas_of
 
 
 def _within_limit(items: list[RawItem], limit: int | None, n_fetched: int) -> list[RawItem]:

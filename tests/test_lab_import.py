@@ -509,3 +509,20 @@ def test_a_blank_excel_row_is_no_row(store, tmp_path):
         "file:lab.xlsx#line=2",
         "file:lab.xlsx#line=4",
     ]
+
+
+def test_a_row_without_an_id_column_never_replaces_another_material_under_its_file_and_line(store, tmp_path):
+    mapping = GAP_MAPPING.replace("id_column: id\n", "").split("  rho:")[0]
+    for folder, rows in (("a", "GaN,3.40\nZnO,3.37\nSi,1.12\n"), ("b", "CdTe,1.5\nZnO,3.3\n")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "data.csv").write_text("formula,gap\n" + rows, encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(mapping, encoding="utf-8")
+    import_file(store, tmp_path / "a" / "data.csv", tmp_path / "m.yaml")
+    report = import_file(store, tmp_path / "b" / "data.csv", tmp_path / "m.yaml")  # another file of that name
+    assert (report.n_stored, report.n_quarantined) == (1, 1)  # ZnO on line 3 again: the same material
+    reason = store.query("SELECT reasons[1] FROM quarantine").iloc[0, 0]
+    assert reason.startswith(
+        "gaps:data.csv:row-2 holds GaN from an earlier import, this row CdTe: without an id_column"
+    )
+    materials = store.query("SELECT source_id, formula FROM materials ORDER BY 1").values.tolist()
+    assert materials == [["data.csv:row-2", "GaN"], ["data.csv:row-3", "ZnO"], ["data.csv:row-4", "Si"]]
