@@ -526,3 +526,14 @@ def test_a_row_without_an_id_column_never_replaces_another_material_under_its_fi
     )
     materials = store.query("SELECT source_id, formula FROM materials ORDER BY 1").values.tolist()
     assert materials == [["data.csv:row-2", "GaN"], ["data.csv:row-3", "ZnO"], ["data.csv:row-4", "Si"]]
+
+
+def test_cells_the_mapping_names_missing_are_no_measurement(store, tmp_path):
+    mapping = GAP_MAPPING + "missing_values: ['n/a', '-']\n"
+    data, mapping = _write(
+        tmp_path, "id,formula,gap,rho\nS1,GaN,n/a,6.15\nS2,ZnO,3.37,-\nS3,CdS,about 2.4,-\n", mapping
+    )
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (2, 2, 1)  # S3: no value left
+    assert _stored(store) == [["S1", "density", 6.15], ["S2", "band_gap", 3.37]]
+    assert list(store.query("SELECT reasons FROM quarantine").iloc[0, 0]) == ["non-numeric value 'about 2.4'"]

@@ -50,6 +50,7 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     license: str | None = None
     version: str | None = None
     sheet: str | int = 0
+    missing_values: list[str] = []  # cells that mean "not measured" besides empty ones (e.g. 'n/a', '-')
     columns: dict[str, FieldSpec] = pydantic.Field(min_length=1)
     extension: str | None = None
     extra_columns: dict[str, Annotated[str, pydantic.AfterValidator(_extension_column)]] = {}
@@ -231,18 +232,22 @@ class LabConnector(Connector):
             nsites=len(structure) if structure is not None else None,
             atoms_per_cell=None if structure is None or structure.is_ordered else structure.composition.num_atoms,
             attributes={
-                attribute: None if is_blank(payload[column]) else str(payload[column]).strip()
+                attribute: None if self._blank(payload[column]) else str(payload[column]).strip()
                 for column, attribute in mapping.extra_columns.items()
             },
-            unmapped=[column for column in self.unmapped_columns if not is_blank(payload[column])],
+            unmapped=[column for column in self.unmapped_columns if not self._blank(payload[column])],
         )
+
+    def _blank(self, cell: Any) -> bool:
+        """True for a cell that holds no measurement: empty, or one of the mapping's missing values."""
+        return is_blank(cell) or str(cell).strip() in self.mapping.missing_values
 
     def _values(self, payload: dict[str, Any]) -> list[RawValue]:
         """The row's values; RecordError when two columns give one property at the same conditions and method (their
         temperatures read from the row), of which only one could be stored."""
         values, columns_of = [], {}
         for column, spec in self.mapping.columns.items():
-            if is_blank(payload[column]):
+            if self._blank(payload[column]):
                 continue
             value = self._value(payload, column, spec)
             prop, method = self.mapping.property_and_method(column)
@@ -255,7 +260,7 @@ class LabConnector(Connector):
 
     def _structure(self, payload: dict[str, Any]) -> Structure | None:
         column = self.mapping.structure_column
-        if column is None or is_blank(payload[column]):
+        if column is None or self._blank(payload[column]):
             return None
         try:
             return parse_structure(payload[column], base=self.path.parent)
@@ -265,13 +270,13 @@ class LabConnector(Connector):
     def _value(self, payload: dict[str, Any], column: str, spec: FieldSpec) -> RawValue:
         unit = spec.unit if spec.unit is not None else str(payload[spec.unit_field]).strip()
         temperature = payload[spec.temperature_field] if spec.temperature_field else spec.temperature_K
-        if not is_blank(temperature) and isinstance(parse_number(temperature), str):
+        if not self._blank(temperature) and isinstance(parse_number(temperature), str):
             raise RecordError(f"column '{spec.temperature_field}': non-numeric temperature '{temperature}'")
         return RawValue(
             property=spec.property or column,
             value=payload[column],
             unit=unit,
-            temperature_K=None if is_blank(temperature) else float(temperature),
+            temperature_K=None if self._blank(temperature) else float(temperature),
             pressure_Pa=spec.pressure_Pa,
             method=spec.method,
         )
