@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from itertools import chain
@@ -73,6 +74,16 @@ class PublishCheck(Protocol):
     def withheld_keys(self) -> dict[str, list]:
         """Keys, by table, of the rows withheld whole: none of the run's rows with these keys (or belonging to
         them) is published, whichever batch they came in."""
+
+
+LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
+
+
+def _remove_if_untouched_since(folder: Path, cutoff: float) -> None:
+    """Delete `folder` when neither it nor anything in it changed after `cutoff` (a Unix time)."""
+    with contextlib.suppress(FileNotFoundError):  # another process may be removing it too
+        if max(path.stat().st_mtime for path in [folder, *folder.rglob("*")]) < cutoff:
+            shutil.rmtree(folder)
 
 
 class Dropped(NamedTuple):
@@ -171,6 +182,7 @@ class Store:
         Returns the commit name.
         """
         self.ensure()
+        self.remove_leftovers()
         journal = self._journals.pop(run_id, None) or RunJournal(self.staging_dir / run_id)
         journal.close()
         build = self._new_tmp_dir()
@@ -202,6 +214,17 @@ class Store:
         # rename is published with its journal still staged: `staged_runs` removes that journal.
         shutil.rmtree(self.staging_dir / run_id, ignore_errors=True)
         return final.name
+
+    def remove_leftovers(self) -> None:
+        """Remove what killed processes left: temporary directories (a half-written commit or release) and the
+        journals of runs killed before staging a page (never resumable), each untouched for LEFTOVER_AGE_S seconds,
+        files included; a run another process holds stays."""
+        cutoff = time.time() - LEFTOVER_AGE_S
+        for folder in self.tmp_dir.glob("*"):
+            _remove_if_untouched_since(folder, cutoff)
+        for run_dir in self.staging_dir.glob("*"):
+            if RunJournal(run_dir).last_commit() is None and not self.is_running(run_dir.name):
+                _remove_if_untouched_since(run_dir, cutoff)
 
     def discard_run(self, run_id: str) -> None:
         """Delete the staged pages of a run that will not be resumed."""

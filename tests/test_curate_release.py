@@ -341,7 +341,8 @@ def test_a_release_removes_temporary_directories_that_killed_releases_left(fille
         (folder / "plots").mkdir(parents=True)
         (folder / "payload.parquet").write_bytes(b"half written")
     two_hours_ago = time.time() - 7200
-    os.utime(stale, (two_hours_ago, two_hours_ago))
+    for path in (stale / "plots", stale / "payload.parquet", stale):  # nothing in it written since
+        os.utime(path, (two_hours_ago, two_hours_ago))
     release(filled, catalog, "gaps", "1.0.0")
     assert not stale.exists() and (fresh / "payload.parquet").exists()  # a release running now keeps its directory
 

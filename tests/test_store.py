@@ -645,3 +645,29 @@ def test_a_store_lock_another_process_holds_too_long_is_a_store_error(store, mon
     assert _energy(store) == [["pages:x", -1.0]]
     assert run_ingest(Pages([("y", -2.0)]), store, resume=True).status == "complete"  # once the lock is free
     assert _energy(store) == [["pages:x", -1.0], ["pages:y", -2.0]]
+
+
+def test_publishing_removes_what_killed_processes_left_and_keeps_what_others_write(store):
+    run_ingest(Pages([("x", -1.0)]), store)
+    half_commit, fresh_commit = store.tmp_dir / ("a" * 32), store.tmp_dir / ("b" * 32)
+    never_staged, being_staged = store.staging_dir / "20260101T000000Z-pages-dead", store.staging_dir / "running"
+    for folder in (half_commit, fresh_commit, never_staged, being_staged):
+        folder.mkdir(parents=True)
+        (folder / "materials.parquet").write_bytes(b"half written")
+    two_hours_ago = pd.Timestamp.now().timestamp() - 7200
+    for folder in (half_commit, never_staged, being_staged):
+        for path in (folder / "materials.parquet", folder):
+            os.utime(path, (two_hours_ago, two_hours_ago))
+    os.utime(fresh_commit / "materials.parquet", (two_hours_ago, two_hours_ago))  # its folder: just now
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(store.root / "locks" / "running.lock")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"  # another process writes that run
+        run_ingest(Pages([("y", -2.0)]), store)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not half_commit.exists() and not never_staged.exists()
+    assert fresh_commit.exists() and being_staged.exists()
+    assert _energy(store) == [["pages:x", -1.0], ["pages:y", -2.0]]

@@ -9,13 +9,11 @@ was killed is removed by a later release once it is an hour old.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -39,7 +37,6 @@ MANIFEST = "manifest.json"
 VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
 DIFF_COLUMNS = ["change", *VALUE_KEY, "field", "old", "new"]
 NOT_COMPARED = {"fetched_at"}  # fetching unchanged data again is not a change of the data
-STALE_STAGING_S = 3600  # a release's temporary directory untouched this long was left by a killed release
 # Semantic versioning: no leading zeros ('01.0.0' and '1.0.0' would be two releases of one version)
 _VERSION = re.compile(r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -80,7 +77,7 @@ def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
     """Freeze dataset `name` as `version` (payload, manifest, card); StoreError if that version exists."""
     final = release_dir(store, name, version)
     _refuse_existing(final, name, version)
-    _remove_stale_staging(store)
+    store.remove_leftovers()
     rows = curate_dataset(store, catalog, name)
     if rows.resolved.empty:
         raise StoreError(f"dataset '{name}' has no rows to release")
@@ -329,15 +326,6 @@ def _releases_of(store: Store, name: str) -> Path:
     if not _NAME.fullmatch(name):
         raise StoreError(f"invalid dataset name '{name}'")
     return store.root / RELEASES / name
-
-
-def _remove_stale_staging(store: Store) -> None:
-    """Remove the temporary directories of killed releases: those untouched for STALE_STAGING_S seconds."""
-    cutoff = time.time() - STALE_STAGING_S
-    for folder in store.tmp_dir.glob("release-*"):
-        with contextlib.suppress(FileNotFoundError):  # another release may be removing it too
-            if folder.stat().st_mtime < cutoff:
-                shutil.rmtree(folder)
 
 
 def _refuse_existing(final: Path, name: str, version: str) -> None:
