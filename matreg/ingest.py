@@ -387,16 +387,29 @@ def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: 
     Runs another process is still writing are neither resumed nor dropped; the run chosen is claimed for this one.
     """
     if resume:
-        row = _interrupted_run(connector, store, info)
-        store.claim_run(row["run_id"])
+        run_id = _interrupted_run(connector, store, info)["run_id"]
+        store.claim_run(run_id)
+        row = store.staged_runs().get(run_id)  # read again once claimed: a fresh fetch may have dropped it meanwhile
+        if row is None:
+            store.release_run(run_id)
+            raise StoreError(f"nothing to resume: run {run_id} was dropped by a fresh fetch of the same query")
         return _report_from_row(row)
     for run_id in _of_query(connector, info, store.staged_runs()):
-        if not store.is_running(run_id):
-            store.discard_run(run_id)
+        _drop_unless_running(store, run_id)
     source = connector.attribution.source
     report = RunReport(new_run_id(source), source, datetime.now(timezone.utc))
     store.claim_run(report.run_id)
     return report
+
+
+def _drop_unless_running(store: Store, run_id: str) -> None:
+    """Discard an interrupted run, claimed first: a run another process is resuming (or claims meanwhile) stays."""
+    try:
+        store.claim_run(run_id)
+    except StoreError:
+        return
+    store.discard_run(run_id)
+    store.release_run(run_id)
 
 
 def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[str, Any]:

@@ -671,3 +671,18 @@ def test_publishing_removes_what_killed_processes_left_and_keeps_what_others_wri
     assert not half_commit.exists() and not never_staged.exists()
     assert fresh_commit.exists() and being_staged.exists()
     assert _energy(store) == [["pages:x", -1.0], ["pages:y", -2.0]]
+
+
+def test_a_resume_whose_run_a_fresh_fetch_dropped_meanwhile_is_refused_not_continued_with_a_gap(store, monkeypatch):
+    with pytest.raises(RuntimeError):
+        run_ingest(QueryPages("a", [("x", -1.0)], [("y", -2.0)], interrupted=True), store)  # x staged, then stopped
+    claim = Store.claim_run
+
+    def dropped_before_claimed(self, run_id):  # a fresh fetch of the query in another process, just before
+        self.discard_run(run_id)
+        claim(self, run_id)
+
+    monkeypatch.setattr(Store, "claim_run", dropped_before_claimed)
+    with pytest.raises(StoreError, match="nothing to resume: run .* was dropped by a fresh fetch of the same query"):
+        run_ingest(QueryPages("a", [("x", -1.0)], [("y", -2.0)]), store, resume=True)
+    assert not store.exists() or store.table("materials").empty
