@@ -30,13 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(review_app, name="review")
-app.command("history")(history_command)
-app.command("conflicts")(conflicts_command)
-app.command("release")(release_command)
-app.command("diff")(diff_command)
-app.command("train")(train_command)
-app.command("predict")(predict_command)
 
 
 @app.command()
@@ -224,7 +217,10 @@ def export(
 def _refuse_options_of_other_formats(
     fmt: str, release: str | None, layout: str | None, torch_options: dict[str, object]
 ) -> None:
-    """ConfigError for an export option the chosen format does not read (it would be silently ignored)."""
+    """ConfigError for an unknown format, or an export option the chosen format does not read (it would be silently
+    ignored)."""
+    if fmt not in (*EXPORT_FORMATS, "torch"):
+        raise ConfigError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)}, torch)")
     given = [f"--{name}" for name, value in torch_options.items() if value is not None]
     if given and (fmt != "torch" or release is not None):
         raise ConfigError(f"{', '.join(given)}: only for --format torch from the store (not files, not --release)")
@@ -281,6 +277,16 @@ def catalog_(catalog: CatalogOpt = None) -> None:
 def schema() -> None:
     """Print the canonical schema and property vocabulary as Markdown."""
     typer.echo(schema_markdown(), nl=False)
+
+
+# The steward's and the ML commands, listed after the ETL's (`matreg --help` lists commands as registered).
+app.add_typer(review_app, name="review")
+app.command("history")(history_command)
+app.command("conflicts")(conflicts_command)
+app.command("release")(release_command)
+app.command("diff")(diff_command)
+app.command("train")(train_command)
+app.command("predict")(predict_command)
 
 
 @app.callback(invoke_without_command=True)

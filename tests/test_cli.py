@@ -306,3 +306,11 @@ def test_an_export_sidecar_cites_each_file_of_a_lab_dataset_it_holds(run, tmp_pa
     cited = [(entry["source"], entry["citation"], entry["license"]) for entry in meta["sources"]]
     assert cited == [("xl", "Jones 2026", "CC0-1.0"), ("xl", "Smith 2026", "CC-BY-4.0")]
     assert meta["released"] is False
+
+
+def test_help_lists_the_etl_commands_first_and_an_unknown_export_format_names_every_format(run):
+    commands = run("--help").stdout.split("Commands")[1]
+    listed = [line.split()[1] for line in commands.splitlines() if line.startswith("│ ") and line[2] != " "]
+    assert listed[:2] == ["fetch", "import"] and listed.index("export") < listed.index("history")
+    result = run("export", "thermo", "--format", "xlsx", "--out", "x.xlsx")
+    assert result.exit_code != 0 and "unknown format 'xlsx' (choose from parquet, csv, jsonl, torch)" in result.stderr
