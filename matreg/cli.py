@@ -145,8 +145,9 @@ def _outcome(report: RunReport) -> str:
         return "none written (dry run)"
     unchanged = f", {report.n_unchanged} already stored unchanged" if report.n_unchanged else ""
     later = f", {report.n_superseded} held from a later read" if report.n_superseded else ""
+    withdrawn = f", {report.n_withdrawn} withdrawn (no longer in the file)" if report.n_withdrawn else ""
     written = report.n_stored - (report.n_unchanged or 0) - (report.n_superseded or 0)
-    return f"{written} written{unchanged}{later}"
+    return f"{written} written{unchanged}{later}{withdrawn}"
 
 
 @app.command()

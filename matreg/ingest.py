@@ -72,6 +72,7 @@ class RunReport:
     n_quarantined: int = 0
     n_unchanged: int | None = None
     n_superseded: int | None = None
+    n_withdrawn: int | None = None
     n_available: int | None = None
     reasons: Counter = field(default_factory=Counter)
     unmapped: Counter = field(default_factory=Counter)
@@ -80,16 +81,19 @@ class RunReport:
     dry_run: bool = False
     resumed: bool = False
 
-    def finish(self, run_row: dict[str, Any], dropped: dict[str, Dropped]) -> dict[str, Any]:
+    def finish(self, run_row: dict[str, Any], dropped: dict[str, Dropped], withdrawn: int) -> dict[str, Any]:
         """The run's fetch_runs row as published: its counts after the publishing check (`_PublishCheck`, and the
-        reads of refused records the store dropped), with how many valid records were stored already unchanged, and
-        how many the store holds from a later read (of another run)."""
+        reads of refused records the store dropped), with how many valid records were stored already unchanged, how
+        many the store holds from a later read (of another run), and how many records of a scope read whole (a lab
+        file) the run withdrew."""
+        self.n_withdrawn = withdrawn
         self.n_stored -= dropped["materials"].withheld
         self.n_values -= dropped["properties"].withheld
         self.n_unchanged = dropped["materials"].unchanged
         self.n_superseded = dropped["materials"].superseded
         counts = {"n_stored": self.n_stored, "n_values": self.n_values, "n_quarantined": self.n_quarantined}
-        return {**run_row, **counts, "n_unchanged": self.n_unchanged, "n_superseded": self.n_superseded}
+        published = {"n_unchanged": self.n_unchanged, "n_superseded": self.n_superseded, "n_withdrawn": withdrawn}
+        return {**run_row, **counts, **published}
 
     def add_page(self, page: _PageRows) -> None:
         """Count a page's rows into the run's totals."""
@@ -369,7 +373,9 @@ def run_ingest(
                 report.status, report.cursor = "complete", None
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             check = _PublishCheck(report, _formulas_in(store) if connector.ids_by_position else None)
-            store.publish_run(report.run_id, check, report.finish, connector.unread_columns)
+            scope = connector.attribution
+            whole_scope = (scope.source, scope.scope) if connector.reads_whole_scope else None
+            store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
         except Exception as exc:
             _record_failure(store, info, report, connector, exc)
             raise
@@ -538,6 +544,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "n_quarantined": report.n_quarantined,
         "n_unchanged": report.n_unchanged,
         "n_superseded": report.n_superseded,
+        "n_withdrawn": report.n_withdrawn,
         "n_available": report.n_available,
         "unmapped_fields": json.dumps(dict(report.unmapped.most_common()), sort_keys=False),
         "database_version": connector.attribution.database_version,

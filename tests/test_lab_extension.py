@@ -1,6 +1,7 @@
 """Lab schema extensions: sample metadata declared in schemas/extensions/, validated with pandera on import."""
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -168,10 +169,11 @@ def test_imports_without_an_extension_leave_record_attributes_empty(store, tmp_p
 
 def test_sample_metadata_cleared_in_a_reimported_file_is_no_longer_shown(store, tmp_path):
     edited = tmp_path / "samples.csv"
-    lines = (FIXTURES / "samples.csv").read_text(encoding="utf-8").splitlines()
+    shutil.copy(FIXTURES / "samples.csv", edited)
+    run_ingest(LabConnector(edited, load_mapping(FIXTURES / "mapping.yaml")), store)
+    lines = edited.read_text(encoding="utf-8").splitlines()
     lines[1] = lines[1].replace("Cary 5000 UV-Vis-NIR", "").replace("2024-03-18", "")  # S-001's instrument and date
-    edited.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    import_samples(store)
+    edited.write_text("\n".join(lines) + "\n", encoding="utf-8")  # the file edited where it lies
     report = run_ingest(LabConnector(edited, load_mapping(FIXTURES / "mapping.yaml")), store)
     assert report.n_unchanged == 3  # S-001 changed: written again, whole
     attributes = store.query("SELECT attribute FROM record_attributes WHERE record_id = 'sample-lab:S-001'")

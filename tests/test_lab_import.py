@@ -537,3 +537,40 @@ def test_cells_the_mapping_names_missing_are_no_measurement(store, tmp_path):
     assert (report.n_stored, report.n_values, report.n_quarantined) == (2, 2, 1)  # S3: no value left
     assert _stored(store) == [["S1", "density", 6.15], ["S2", "band_gap", 3.37]]
     assert list(store.query("SELECT reasons FROM quarantine").iloc[0, 0]) == ["non-numeric value 'about 2.4'"]
+
+
+def test_a_file_imported_again_withdraws_the_records_it_no_longer_admits(store, tmp_path):
+    thermo = "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    thermo += "  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"
+    (tmp_path / "thermo.yaml").write_text(thermo, encoding="utf-8")
+    (tmp_path / "thermo.csv").write_text("id,formula,dHf\nS8,Si,-0.1\n", encoding="utf-8")  # S8 in another file too
+    data, mapping = _write(tmp_path, "id,formula,gap,rho\nS1,GaN,3.40,6.15\nS6,ZnO,3.37,\nS8,Si,1.12,\n", GAP_MAPPING)
+    import_file(store, data, mapping)
+    import_file(store, tmp_path / "thermo.csv", tmp_path / "thermo.yaml")
+    data.write_text('id,formula,gap,rho\nS1,GaN,3.41,6.15\nS6,ZnO,"3,37",\n', encoding="utf-8")  # S8 deleted
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined, report.n_withdrawn) == (1, 1, 2)  # S6 quarantined whole
+    assert _stored(store) == [
+        ["S1", "band_gap", 3.41],
+        ["S1", "density", 6.15],
+        ["S8", "formation_energy_per_atom", -0.1],
+    ]
+    again = import_file(store, data, mapping)
+    assert (again.n_unchanged, again.n_withdrawn) == (1, 0)  # withdrawn once
+    data.write_text("id,formula,gap,rho\nS1,GaN,3.41,6.15\nS6,ZnO,3.37,\n", encoding="utf-8")  # S6 fixed
+    import_file(store, data, mapping)
+    assert ["S6", "band_gap", 3.37] in _stored(store)
+    data.write_text("id,formula,gap,rho\nS1,GaN,-3.41,\n", encoding="utf-8")  # nothing valid left in the file
+    assert import_file(store, data, mapping).n_withdrawn == 2
+    assert _stored(store) == [["S8", "formation_energy_per_atom", -0.1]]
+
+
+def test_a_file_of_the_same_name_in_another_folder_withdraws_nothing_of_the_first(store, tmp_path):
+    for folder, rows in (("2025", "S1,GaN,3.40,6.15\nS2,ZnO,3.37,5.61\n"), ("2026", "S3,CdS,2.42,4.82\n")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "results.csv").write_text("id,formula,gap,rho\n" + rows, encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
+    import_file(store, tmp_path / "2025" / "results.csv", tmp_path / "m.yaml")
+    report = import_file(store, tmp_path / "2026" / "results.csv", tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_withdrawn) == (1, 0)
+    assert sorted({row[0] for row in _stored(store)}) == ["S1", "S2", "S3"]
