@@ -20,15 +20,17 @@ _WRITTEN = ("database_version", "citation", "license", "source_url", "fetched_at
 _LONG_COLUMNS = (
     "m.record_id, m.source, m.source_id, m.formula, m.formula_original, m.name, m.phase, p.property, p.value, p.unit, "
     "p.original_value, p.original_unit, p.provenance, p.method, p.temperature_K, p.pressure_Pa, "
-    + ", ".join(f"coalesce(w.{column}, m.{column}) AS {column}" for column in _WRITTEN)
+    + ", ".join(f"coalesce(w.{column}, q.{column}, m.{column}) AS {column}" for column in _WRITTEN)
 )
-# Each value's attribution is its own write's (two files of one lab dataset may cite two papers); a value readmitted
-# alone, whose curation entry wrote no materials row, takes that of the write that quarantined it (else the record's).
+# Each value's attribution is its own write's (`w`: two files of one lab dataset may cite two papers); a value
+# readmitted alone, whose curation entry wrote no materials row, takes that of the write that quarantined it (`q`),
+# else the record's.
 _WRITES = (
+    "LEFT JOIN material_writes AS w ON w.record_id = p.record_id AND w.run_id = p.run_id "
     f"LEFT JOIN (SELECT '{CURATION_RUN_PREFIX}' || c.entry_id AS run_id, q.run_id AS quarantined_by "
     "FROM curation_log c JOIN quarantine q USING (quarantine_id) WHERE c.action = 'readmit') AS r "
     "ON r.run_id = p.run_id "
-    "LEFT JOIN material_writes AS w ON w.record_id = p.record_id AND w.run_id = coalesce(r.quarantined_by, p.run_id)"
+    "LEFT JOIN material_writes AS q ON q.record_id = p.record_id AND q.run_id = r.quarantined_by"
 )
 
 

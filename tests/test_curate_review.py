@@ -395,7 +395,8 @@ def test_a_readmitted_record_loses_a_value_its_fixed_file_no_longer_gives(store,
     assert values == [["formation_energy_per_atom", -1.5]]
 
 
-def test_a_value_readmitted_alone_keeps_the_method_and_citation_of_the_file_that_quarantined_it(store, tmp_path):
+@pytest.mark.parametrize("whole", [False, True])
+def test_a_readmitted_value_keeps_the_method_and_citation_of_the_file_that_quarantined_it(store, tmp_path, whole):
     base = "dataset: smith\nformula_column: formula\nid_column: id\n"
     (tmp_path / "gaps.yaml").write_text(
         base
@@ -406,11 +407,22 @@ def test_a_value_readmitted_alone_keeps_the_method_and_citation_of_the_file_that
         base + "citation: Jones 2026\nlicense: proprietary\nmethod: calorimetry\n"
         "columns:\n  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"
     )
-    (tmp_path / "gaps.csv").write_text("id,formula,gap,rho\nS1,GaN,about 3.4,6.15\n")  # the gap alone quarantined
+    gaps = "id,formula,gap,rho\nS1,GaN,-3.4,\n" if whole else "id,formula,gap,rho\nS1,GaN,about 3.4,6.15\n"
+    (tmp_path / "gaps.csv").write_text(gaps)  # the whole row quarantined, or the gap alone
     (tmp_path / "thermo.csv").write_text("id,formula,dHf\nS1,GaN,-0.6\n")
     run_ingest(LabConnector(tmp_path / "gaps.csv", load_mapping(tmp_path / "gaps.yaml")), store)
-    run_ingest(LabConnector(tmp_path / "thermo.csv", load_mapping(tmp_path / "thermo.yaml")), store)
-    decide(store, "readmit", "notebook: 3.4", quarantine_id=quarantined(store, "S1:band_gap"), value=3.4)
+    thermo = LabConnector(tmp_path / "thermo.csv", load_mapping(tmp_path / "thermo.yaml"))
+    if not whole:  # the other file writes the record between the quarantine and the readmit, or after it
+        run_ingest(thermo, store)
+    decide(
+        store,
+        "readmit",
+        "notebook: 3.4",
+        quarantine_id=quarantined(store, "line 2" if whole else "S1:band_gap"),
+        value=3.4,
+    )
+    if whole:
+        run_ingest(thermo, store)
     gap = store.query("SELECT method, value FROM properties WHERE property = 'band_gap'").values.tolist()
     assert gap == [["UV-Vis", 3.4]]
     dataset = Dataset(description="d", version="1.0.0", properties=["band_gap", "formation_energy_per_atom"])
