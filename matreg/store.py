@@ -80,11 +80,15 @@ class PublishCheck(Protocol):
 LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
 
 
-def _remove_if_untouched_since(folder: Path, cutoff: float) -> None:
-    """Delete `folder` when neither it nor anything in it changed after `cutoff` (a Unix time)."""
-    with contextlib.suppress(FileNotFoundError):  # another process may be removing it too
-        if max(path.stat().st_mtime for path in [folder, *folder.rglob("*")]) < cutoff:
-            shutil.rmtree(folder)
+def _remove_if_untouched_since(path: Path, cutoff: float) -> None:
+    """Delete a folder (or a stray file) when neither it nor anything in it changed after `cutoff` (a Unix time)."""
+    with contextlib.suppress(OSError):  # another process may be removing it too; what cannot go stays
+        if max(item.stat().st_mtime for item in [path, *path.rglob("*")]) >= cutoff:
+            return
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 class Dropped(NamedTuple):

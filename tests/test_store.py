@@ -654,7 +654,10 @@ def test_publishing_removes_what_killed_processes_left_and_keeps_what_others_wri
     for folder in (half_commit, fresh_commit, never_staged, being_staged):
         folder.mkdir(parents=True)
         (folder / "materials.parquet").write_bytes(b"half written")
+    stray = store.tmp_dir / ".DS_Store"  # a file some other program put there
+    stray.write_bytes(b"")
     two_hours_ago = pd.Timestamp.now().timestamp() - 7200
+    os.utime(stray, (two_hours_ago, two_hours_ago))
     for folder in (half_commit, never_staged, being_staged):
         for path in (folder / "materials.parquet", folder):
             os.utime(path, (two_hours_ago, two_hours_ago))
@@ -668,7 +671,7 @@ def test_publishing_removes_what_killed_processes_left_and_keeps_what_others_wri
     finally:
         holder.kill()
         holder.wait()
-    assert not half_commit.exists() and not never_staged.exists()
+    assert not half_commit.exists() and not never_staged.exists() and not stray.exists()
     assert fresh_commit.exists() and being_staged.exists()
     assert _energy(store) == [["pages:x", -1.0], ["pages:y", -2.0]]
 
