@@ -480,13 +480,13 @@ def test_the_separator_is_found_from_the_rows_not_the_header_alone(store, tmp_pa
     assert _stored(store) == [["S1", "band_gap", 3.4], ["S1", "density", 6.15]]
 
 
-def test_rows_are_numbered_by_their_line_in_the_file_blank_lines_included(store, tmp_path):
+def test_a_quarantined_row_is_named_by_its_line_and_default_ids_count_rows_without_blank_lines(store, tmp_path):
     mapping = GAP_MAPPING.replace("id_column: id\n", "")
     data, mapping = _write(tmp_path, "id,formula,gap,rho\n\nS1,GaN,3.40,6.15\n\n,Qz,1,1\nS3,ZnO,3.37,\n", mapping)
     report = import_file(store, data, mapping)
     assert (report.n_stored, report.n_quarantined) == (2, 1)
     assert store.query("SELECT item FROM quarantine").iloc[0, 0] == "line 5"
-    assert sorted(store.query("SELECT source_id FROM materials")["source_id"]) == ["lab.csv:row-3", "lab.csv:row-6"]
+    assert sorted(store.query("SELECT source_id FROM materials")["source_id"]) == ["lab.csv:row-2", "lab.csv:row-4"]
 
 
 def test_a_column_named_twice_is_a_clear_error_and_unmapped_columns_are_reported(store, tmp_path):

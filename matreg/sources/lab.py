@@ -190,26 +190,27 @@ class LabConnector(Connector):
         seen = self._ids_before(records, lines, first)
         for start in range(first, len(records), self.page_size):
             end = start + self.page_size
-            items = [
-                self._item(row, line, seen) for row, line in zip(records[start:end], lines[start:end], strict=True)
-            ]
+            rows = zip(range(start, end), records[start:end], lines[start:end], strict=False)
+            items = [self._item(row, line, self._source_id(row, position), seen) for position, row, line in rows]
             following = {"next_row": end} if end < len(records) else None
             yield Page(items, following, request=f"read {self.path.name}", total=len(records))
 
     def _ids_before(self, records: list[dict[str, Any]], lines: list[int], row: int) -> dict[str, int]:
         """Ids of the rows before `row`, with their lines, so a resumed import still spots repeated ids."""
         seen: dict[str, int] = {}
-        for record, line in zip(records[:row], lines[:row], strict=True):
-            seen.setdefault(self._source_id(record, line), line)
+        for position, (record, line) in enumerate(zip(records[:row], lines[:row], strict=True)):
+            seen.setdefault(self._source_id(record, position), line)
         return seen
 
-    def _source_id(self, row: dict[str, Any], line: int) -> str:
-        """The row's id: its id column's, else its file's name and line ('bandgaps.csv:row-2')."""
-        return str(row[self.mapping.id_column]).strip() if self.mapping.id_column else f"{self.path.name}:row-{line}"
+    def _source_id(self, row: dict[str, Any], position: int) -> str:
+        """The row's id: its id column's, else its file's name and row number, counted from 2 under the header
+        without blank lines ('bandgaps.csv:row-2'; the numbers of earlier versions of matreg)."""
+        if self.mapping.id_column:
+            return str(row[self.mapping.id_column]).strip()
+        return f"{self.path.name}:row-{position + 2}"
 
-    def _item(self, row: dict[str, Any], line: int, seen: dict[str, int]) -> RawItem:
+    def _item(self, row: dict[str, Any], line: int, source_id: str, seen: dict[str, int]) -> RawItem:
         """One row as a raw item; `line` is its line in the file (the header is line 1)."""
-        source_id = self._source_id(row, line)
         payload = {"_line": line, "_source_id": source_id, **row}
         if line in self.problems:
             return RawItem(f"line {line}", payload, error=self.problems[line])
