@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from matreg import __version__
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError
+from matreg.formula import whole_formula
 from matreg.http import redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, load_tables, table_spec
 from matreg.sources.base import Connector, RawItem, RunInfo, SourceRecord
@@ -289,7 +290,7 @@ class _PublishCheck:
                 "the mapping an id_column (or import the file under another name)"
             )
             for position, (record_id, formula) in enumerate(zip(record_ids, formulas, strict=True))
-            if stored.get(record_id, formula) != formula
+            if record_id in stored and whole_formula(stored[record_id]) != whole_formula(formula)  # Fe0.95O: Fe19O20
         }
 
     def _refuse(self, material: dict[str, Any], reasons: list[str]) -> None:
@@ -372,7 +373,7 @@ def run_ingest(
                     _stage_pages(connector, store, info, report, limit, progress)
                 report.status, report.cursor = "complete", None
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
-            check = _PublishCheck(report, _formulas_in(store) if connector.ids_by_position else None)
+            check = _publish_check(report, connector, store)
             scope = connector.attribution
             whole_scope = (scope.source, scope.scope) if connector.reads_whole_scope else None
             store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
@@ -482,7 +483,7 @@ def _dry_run(connector: Connector, store: Store, limit: int | None, resumed: Run
         return resumed
     report = RunReport("dry-run", connector.attribution.source, datetime.now(timezone.utc), dry_run=True)
     report.resumed = resumed is not None
-    check = _PublishCheck(report, _formulas_in(store) if connector.ids_by_position else None)  # as publishing would
+    check = _publish_check(report, connector, store)  # what publishing would withhold, as it would
     pages = islice(connector.pages(resumed.cursor if resumed else None), connector.preview_pages)
     read_before = resumed.n_fetched if resumed else 0
     for number, page in enumerate(pages):
@@ -498,14 +499,25 @@ def _dry_run(connector: Connector, store: Store, limit: int | None, resumed: Run
     return report
 
 
-def _formulas_in(store: Store) -> Callable[[list[str]], dict[str, str]]:
-    """The stored formulas of records, by id (none in a store not created yet)."""
+def _publish_check(report: RunReport, connector: Connector, store: Store) -> _PublishCheck:
+    """The check of a run's rows as they are published; for ids that name places, against the stored formulas."""
+    if not connector.ids_by_position:
+        return _PublishCheck(report)
+    return _PublishCheck(report, _formulas_in(store, connector.attribution.scope))
+
+
+def _formulas_in(store: Store, scope: str) -> Callable[[list[str]], dict[str, str]]:
+    """The stored formulas of records, by id, where another scope (another file) wrote them last: a formula the
+    same file changes is a correction (none in a store not created yet)."""
 
     def formulas_of(record_ids: list[str]) -> dict[str, str]:
         if not store.exists():
             return {}
-        sql = "SELECT record_id, formula FROM materials WHERE record_id IN (SELECT unnest(?))"
-        return dict(store.query(sql, [record_ids]).values.tolist())
+        sql = (
+            "SELECT record_id, formula FROM materials WHERE record_id IN (SELECT unnest(?)) "
+            "AND scope IS DISTINCT FROM ?"
+        )
+        return dict(store.query(sql, [record_ids, scope]).values.tolist())
 
     return formulas_of
 

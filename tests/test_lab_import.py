@@ -574,3 +574,17 @@ def test_a_file_of_the_same_name_in_another_folder_withdraws_nothing_of_the_firs
     report = import_file(store, tmp_path / "2026" / "results.csv", tmp_path / "m.yaml")
     assert (report.n_stored, report.n_withdrawn) == (1, 0)
     assert sorted({row[0] for row in _stored(store)}) == ["S1", "S2", "S3"]
+
+
+def test_a_formula_corrected_in_its_own_file_or_written_otherwise_is_no_other_material(store, tmp_path):
+    mapping = GAP_MAPPING.replace("id_column: id\n", "").split("  rho:")[0]
+    (tmp_path / "m.yaml").write_text(mapping, encoding="utf-8")
+    data = tmp_path / "data.csv"
+    data.write_text("formula,gap\nZn2O,3.37\nFe0.95O,2.4\n", encoding="utf-8")
+    import_file(store, data, tmp_path / "m.yaml")
+    data.write_text("formula,gap\nZnO,3.37\nFe0.95O,2.4\n", encoding="utf-8")  # the typo fixed in the file
+    assert import_file(store, data, tmp_path / "m.yaml").n_quarantined == 0
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "data.csv").write_text("formula,gap\nOZn,3.37\nFe19O20,2.4\n", encoding="utf-8")
+    assert import_file(store, tmp_path / "copy" / "data.csv", tmp_path / "m.yaml").n_quarantined == 0  # same ones
+    assert sorted(store.query("SELECT formula FROM materials")["formula"]) == ["Fe19O20", "ZnO"]
