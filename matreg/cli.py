@@ -91,7 +91,7 @@ def fetch(
     connector = build_connector(source, load_catalog(catalog), request, cache_path=cache_path)
     show = progress and sys.stderr.isatty()
     tune_gc_for_fetch()
-    _finish(run_ingest(connector, target, limit=limit, dry_run=dry_run, progress=show, resume=resume))
+    _finish(run_ingest(connector, target, limit=limit, dry_run=dry_run, progress=show, resume=resume), limit)
 
 
 @app.command("import")
@@ -113,7 +113,7 @@ def import_(
     _finish(run_ingest(connector, Store(store), dry_run=dry_run, progress=progress and sys.stderr.isatty()))
 
 
-def _finish(report: RunReport) -> None:
+def _finish(report: RunReport, limit: int | None = None) -> None:
     """Print a run's validation report; exit 1 if nothing valid was found."""
     if report.dry_run and report.status == "complete":
         typer.echo(f"dry run: every page of run {report.run_id} is staged; --resume would publish:")
@@ -130,6 +130,8 @@ def _finish(report: RunReport) -> None:
     if len(report.reasons) > SHOWN:
         where = f"matreg sql \"SELECT item, reasons FROM quarantine WHERE source = '{report.source}'\""
         typer.echo(f"  ... and {len(report.reasons) - SHOWN} more reasons" + ("" if report.dry_run else f": {where}"))
+    if _stopped_short(report, limit):
+        typer.echo(f"  note: the source said {report.n_available} records match; it sent {report.n_fetched}")
     if report.unmapped:
         fields = ", ".join(f"{name} ({count})" for name, count in report.unmapped.most_common(SHOWN))
         more = f" and {len(report.unmapped) - SHOWN} more" if len(report.unmapped) > SHOWN else ""
@@ -137,6 +139,14 @@ def _finish(report: RunReport) -> None:
     if report.n_stored == 0:
         typer.echo("error: nothing valid was found", err=True)
         raise typer.Exit(1)
+
+
+def _stopped_short(report: RunReport, limit: int | None) -> bool:
+    """True when a finished run read fewer records than its source said match (and than `limit`): the source sent
+    no further page (an empty page ends a run), or dropped records while paging (NOMAD does)."""
+    if report.dry_run or report.n_available is None or report.n_fetched >= report.n_available:
+        return False
+    return limit is None or report.n_fetched < limit
 
 
 def _outcome(report: RunReport) -> str:

@@ -77,7 +77,7 @@ class OffsetPaginator(Paginator):
 class NextLinkPaginator(Paginator):
     """The body names the next page's URL: OPTIMADE and OQMD `{"links": {"next": "<url>" | {"href": "<url>"}}}`.
 
-    The link is followed after an empty page too (a source may answer one mid-run); the run ends where none is given.
+    The run ends where no link is given, or at an empty page (sources keep linking past their last record).
     With `origin` ('https://oqmd.org'), the link's scheme and host are replaced by it: a server behind a proxy that
     builds links from its own view of the request names itself 'http://'.
     """
@@ -89,7 +89,7 @@ class NextLinkPaginator(Paginator):
         link = dig(body, self.path)
         if isinstance(link, dict):
             link = link.get("href")
-        if not link:
+        if not link or n_records == 0:
             return None
         if self.origin:
             origin = urlsplit(self.origin)

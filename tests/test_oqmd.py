@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 from conftest import assert_failed_without_trace, visible_tables
 from replay import ReplayServer, Reply, Request
+from typer.testing import CliRunner
 
 from matreg.catalog import load_catalog
+from matreg.cli import app
 from matreg.errors import ConfigError, SourceError
 from matreg.fieldmap import load_field_map
 from matreg.formula import parse_formula
@@ -330,14 +332,27 @@ def _editing(replay: OqmdReplay, offset: int, edit) -> callable:
     return route
 
 
-def test_an_empty_page_with_a_next_link_does_not_end_the_run(tmp_path, replay, store):
+def test_a_run_that_stops_at_an_empty_page_says_it_read_fewer_records_than_the_source_has(tmp_path, replay):
     def empty(body, url):
-        body["data"] = []
+        body["data"] = []  # its next link kept: sources keep linking past their last record, so the run ends here
 
     with ReplayServer(_editing(replay, 4, empty), prefix="/oqmdapi/") as server:
-        report = fetch(store, catalog_of(tmp_path, server), filter=FILTER, page_size=2)
-    assert report.status == "complete" and report.n_fetched == 10  # the two of the empty page are not there to read
-    assert offsets(server)[-1] == "10"
+        catalog_of(tmp_path, server)
+        arguments = [
+            "fetch",
+            "oqmd",
+            "--filter",
+            FILTER,
+            "--page-size",
+            "2",
+            "--catalog",
+            str(tmp_path / "replay.yaml"),
+        ]
+        result = CliRunner().invoke(app, [*arguments, "--store", str(tmp_path / "s")])
+        assert offsets(server) == ["0", "2", "4"]
+        assert "note: the source said 12 records match; it sent 4" in result.stdout
+        limited = CliRunner().invoke(app, [*arguments, "--store", str(tmp_path / "t"), "--limit", "3"])
+        assert "note:" not in limited.stdout  # it stopped where it was asked to
 
 
 def test_a_next_link_back_to_a_page_read_before_fails_the_run_instead_of_paging_forever(tmp_path, replay, store):
