@@ -588,3 +588,30 @@ def test_a_formula_corrected_in_its_own_file_or_written_otherwise_is_no_other_ma
     (tmp_path / "copy" / "data.csv").write_text("formula,gap\nOZn,3.37\nFe19O20,2.4\n", encoding="utf-8")
     assert import_file(store, tmp_path / "copy" / "data.csv", tmp_path / "m.yaml").n_quarantined == 0  # same ones
     assert sorted(store.query("SELECT formula FROM materials")["formula"]) == ["Fe19O20", "ZnO"]
+
+
+@pytest.mark.parametrize(
+    ("text", "gap"),
+    [
+        ("id;formula;Eg (eV, 300 K);rho\nS1;GaN;3,4;6,15\n", "Eg (eV, 300 K)"),  # decimal commas and a comma header
+        ("id,formula,gap,rho,note\nS1,GaN,3.4,6.15,MOCVD; 'annealed'\n", "gap"),  # the sniffer's quote guess: ';'
+        ("id,formula,gap,rho,,\nS1,GaN,3.4,6.15,,\n", "gap"),  # Excel's trailing empty columns
+    ],
+)
+def test_the_columns_a_mapping_reads_settle_the_separator(store, tmp_path, text, gap):
+    data, mapping = _write(tmp_path, text, GAP_MAPPING.replace("  gap:", f"  {gap}:"))
+    report = import_file(store, data, mapping)
+    assert report.n_fetched == 1 and report.n_stored + report.n_quarantined == 1
+    assert store.query("SELECT count(*) FROM quarantine").iloc[0, 0] == (1 if "3,4" in text else 0)
+
+
+def test_a_cell_may_hold_a_structure_larger_than_the_csv_modules_default_limit(store, tmp_path):
+    big = Structure(
+        Lattice.cubic(5.64 * 6),
+        ["Na", "Cl"] * 432,
+        [[i / 24, j / 12, k / 6] for i in range(24) for j in range(12) for k in range(6)][:864],
+    )
+    rows = pd.DataFrame({"sample": ["big"], "formula": ["NaCl"], "gap": ["8.5"], "structure": [big.to_json()]})
+    assert len(rows["structure"][0]) > 131072
+    data, mapping = _write(tmp_path, rows.to_csv(index=False), STRUCTURE_MAPPING)
+    assert import_file(store, data, mapping).n_stored == 1

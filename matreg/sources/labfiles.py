@@ -30,6 +30,7 @@ _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zst": zstand
 _EXCEL_ENGINE = {".xlsx": "openpyxl", ".xls": "calamine"}  # (pandas 2 would look for xlrd for .xls)
 _EXCEL_DAY = r"^(\d{4}-\d{2}-\d{2}) 00:00:00$"  # how pandas writes an Excel date cell read as text
 _SNIFFED_LINES = 50
+csv.field_size_limit(2**31 - 1)  # a cell may hold a whole structure (CIF, POSCAR, JSON): the default is 128 kB
 _UNREADABLE = (OSError, ValueError, csv.Error, lzma.LZMAError, zipfile.BadZipFile, zstandard.ZstdError)
 
 
@@ -42,8 +43,9 @@ class LabRows:
     problems: dict[int, str] = field(default_factory=dict)
 
 
-def read_rows(path: Path, sheet: str | int = 0) -> LabRows:
-    """Every non-blank row of a lab file, each cell as text; ConfigError when the file cannot be read."""
+def read_rows(path: Path, sheet: str | int = 0, columns: tuple[str, ...] = ()) -> LabRows:
+    """Every non-blank row of a lab file, each cell as text; ConfigError when the file cannot be read. `columns`,
+    the columns a mapping reads, settle a CSV file's separator where its lines leave a choice."""
     suffixes = [suffix.lower() for suffix in path.suffixes[-2:]]
     compression = suffixes[1] if len(suffixes) == 2 and suffixes[1] in COMPRESSED else None
     suffix = suffixes[0] if compression else path.suffix.lower()
@@ -53,7 +55,7 @@ def read_rows(path: Path, sheet: str | int = 0) -> LabRows:
         raise ConfigError(f"{path}: unsupported file type '{''.join(path.suffixes[-2:])}' (use {known})")
     try:
         if kind == "csv":
-            return _delimited(_text(path, compression), tab=suffix == ".tsv")
+            return _delimited(_text(path, compression), tab=suffix == ".tsv", columns=columns)
         if kind == "excel":
             return LabRows(_without_blank_rows(_excel(path, sheet, _EXCEL_ENGINE[suffix])))
         frame = pd.DataFrame(_json_records(path), dtype=object)  # 1 stays 1, not 1.0
@@ -79,13 +81,15 @@ def _text(path: Path, compression: str | None) -> str:
     return data.decode("utf-8-sig")
 
 
-def _delimited(text: str, *, tab: bool) -> LabRows:
-    """The rows of a CSV (separator detected) or TSV text; quoted cells may hold separators and line breaks."""
-    delimiter = "\t" if tab else delimiter_of(text)
+def _delimited(text: str, *, tab: bool, columns: tuple[str, ...]) -> LabRows:
+    """The rows of a CSV (separator detected) or TSV text; quoted cells may hold separators and line breaks. A
+    column without a name is named as pandas names it ('Unnamed: 3': Excel writes trailing empty columns)."""
+    delimiter = "\t" if tab else delimiter_of(text, columns)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader, None)
     if not header or not any(name.strip() for name in header):
         raise ValueError("no header line (the file is empty)")
+    header = [name if name.strip() else f"Unnamed: {index}" for index, name in enumerate(header)]
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ValueError(f"column(s) named twice in the header: {', '.join(map(repr, repeated))}")
@@ -110,18 +114,23 @@ def _width_problem(cells: list[str], width: int, delimiter: str) -> str | None:
     return f"{len(cells)} cells where the header names {width} (a {shown} inside a value needs quotes)"
 
 
-def delimiter_of(text: str) -> str:
+def delimiter_of(text: str, columns: tuple[str, ...] = ()) -> str:
     """The separator of a CSV text, from its first lines (not the header alone: 'Eg (eV, 300 K)' holds a comma).
 
-    csv.Sniffer's choice where it finds one; else the separator the header uses most among those every line has
-    (rows ending in an extra separator confuse the sniffer); a file of one column gets ','.
+    The only separator that splits the header into all of `columns` (those a mapping reads), where one does;
+    else csv.Sniffer's choice among those that do (all, without `columns`); else the separator the header uses most
+    among those every line has (rows ending in an extra separator confuse the sniffer); a file of one column: ','.
     """
     lines = [line for line in text.splitlines()[: _SNIFFED_LINES * 2] if line.strip()][:_SNIFFED_LINES]
+    fitting = [d for d in DELIMITERS if lines and set(columns) <= set(next(csv.reader([lines[0]], delimiter=d)))]
+    if len(fitting) == 1:
+        return fitting[0]
+    candidates = "".join(fitting) or DELIMITERS
     try:
-        return csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=candidates).delimiter
     except csv.Error:
         pass
-    shared = [d for d in DELIMITERS if lines and all(d in line for line in lines)]
+    shared = [d for d in candidates if lines and all(d in line for line in lines)]
     return max(shared, key=lambda d: lines[0].count(d), default=",")
 
 
