@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -352,8 +354,9 @@ def test_refusals_are_store_errors(filled, catalog):
         release(filled, catalog, "gaps", "1.0")
     with pytest.raises(StoreError, match="invalid version"):
         release(filled, catalog, "gaps", "../1.0.0")
-    with pytest.raises(StoreError, match="invalid version '01.0.0'"):  # it would be a second 1.0.0
-        release(filled, catalog, "gaps", "01.0.0")
+    for second in ("01.0.0", "1.0.0+build.5"):  # each would be a second release of 1.0.0
+        with pytest.raises(StoreError, match=f"invalid version '{re.escape(second)}'"):
+            release(filled, catalog, "gaps", second)
     with pytest.raises(StoreError, match="'nothing' has no rows"):
         release(filled, catalog, "nothing", "1.0.0")
     release(filled, catalog, "gaps", "1.0.0")
@@ -386,3 +389,13 @@ def test_released_versions_are_listed_in_semantic_version_order(filled, catalog)
     for version in ("1.0.0", "1.0.0-rc.10", "0.10.0", "1.0.0-rc.2", "0.9.0"):
         release(filled, catalog, "gaps", version)
     assert released_versions(filled, "gaps") == ["0.9.0", "0.10.0", "1.0.0-rc.2", "1.0.0-rc.10", "1.0.0"]
+
+
+def test_a_release_named_as_an_earlier_matreg_allowed_is_still_read(filled, catalog, tmp_path):
+    release(filled, catalog, "gaps", "1.0.0")
+    old = filled.root / "releases" / "gaps" / "2024.01.15"  # a date-like version, accepted until 2026-12
+    shutil.copytree(filled.root / "releases" / "gaps" / "1.0.0", old)
+    assert released_versions(filled, "gaps") == ["1.0.0", "2024.01.15"]
+    assert read_manifest(filled, "gaps", "2024.01.15")["dataset"] == "gaps"
+    export_release(filled, "gaps", "2024.01.15", "csv", tmp_path / "old.csv")
+    assert (tmp_path / "old.csv").is_file()

@@ -37,8 +37,10 @@ MANIFEST = "manifest.json"
 VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
 DIFF_COLUMNS = ["change", *VALUE_KEY, "field", "old", "new"]
 NOT_COMPARED = {"fetched_at"}  # fetching unchanged data again is not a change of the data
-# Semantic versioning: no leading zeros ('01.0.0' and '1.0.0' would be two releases of one version)
-_VERSION = re.compile(r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+# A new release's version: semantic versioning without leading zeros or build metadata ('01.0.0' and '1.0.0+b'
+# would be second releases of 1.0.0); an existing release is read by any version matreg ever accepted
+_NEW_VERSION = re.compile(r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?")
+_VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -75,6 +77,8 @@ def dataset_rows(store: Store, catalog: Catalog, name: str) -> pd.DataFrame:
 
 def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
     """Freeze dataset `name` as `version` (payload, manifest, card); StoreError if that version exists."""
+    if not _NEW_VERSION.fullmatch(version):
+        raise StoreError(f"invalid version '{version}' (expected X.Y.Z or X.Y.Z-pre, e.g. 1.0.0 or 1.1.0-rc.1)")
     final = release_dir(store, name, version)
     _refuse_existing(final, name, version)
     store.remove_leftovers()
