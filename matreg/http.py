@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import orjson
 import requests
@@ -167,6 +167,7 @@ class HttpClient:
         the origin of `base_url` only."""
         self.settings = settings
         self._secrets = [api_key, credentials[1] if credentials else None]
+        self._credentials = credentials
         self.session = self._make_session(cache_path, auth_header)  # cached when given a path (`use_cache`)
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
         header = (auth_header, api_key) if api_key and auth_header else None
@@ -192,6 +193,7 @@ class HttpClient:
                 allowable_codes=(200,),
                 ignored_parameters=ignored,
                 filter_fn=_not_redirected,  # a redirect's history holds the first request as sent, secrets included
+                # (the final hop is cached on its own, without that history)
             )
         retry = _CappedRetry(
             total=self.settings.retries,
@@ -217,6 +219,16 @@ class HttpClient:
         session.rebuild_proxies = self._redirect_proxies  # without trust_env a redirect keeps the first host's
         session.rebuild_auth = self._redirect_auth
         return session
+
+    def url_with_credentials(self, url: str) -> str:
+        """`url` with the user and password of the source's base URL, for a client library that sends some requests
+        outside this session (mp-api's heartbeat); never stored or shown (errors are redacted)."""
+        auth = self.session.auth
+        if not self._credentials or not isinstance(auth, _OriginAuth) or _origin(url) != auth.origin:
+            return url
+        user, password = (quote(part, safe="") for part in self._credentials)
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
 
     def _redirect_auth(self, request: requests.PreparedRequest, response: requests.Response) -> None:
         """requests' redirect handling, and no secret of the source to another origin (it strips only Authorization,
