@@ -29,6 +29,7 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
     method: str | None = None
     temperature_K: float | None = None
     temperature_field: str | None = None
+    temperature_unit: str = "K"  # of the temperature_field's cells ('degC': a column in °C)
     pressure_Pa: float | None = None
 
     @pydantic.model_validator(mode="after")
@@ -38,6 +39,13 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
         if self.unit is not None:
             parse_unit(self.unit)
         return self
+
+    @pydantic.field_validator("temperature_unit")
+    @classmethod
+    def _a_temperature_unit(cls, unit: str) -> str:
+        if parse_unit(unit).dimensionality != {"[temperature]": 1}:
+            raise ValueError(f"temperature_unit '{unit}' is no unit of temperature (K, degC, degF)")
+        return unit
 
     @pydantic.model_validator(mode="after")
     def _one_temperature(self) -> FieldSpec:

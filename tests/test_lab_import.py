@@ -615,3 +615,14 @@ def test_a_cell_may_hold_a_structure_larger_than_the_csv_modules_default_limit(s
     assert len(rows["structure"][0]) > 131072
     data, mapping = _write(tmp_path, rows.to_csv(index=False), STRUCTURE_MAPPING)
     assert import_file(store, data, mapping).n_stored == 1
+
+
+def test_a_temperature_column_in_degrees_celsius_is_stored_in_kelvin(store, tmp_path):
+    mapping = "dataset: gaps\nformula_column: formula\ncitation: c\ncolumns:\n"
+    mapping += "  gap: {property: band_gap, unit: eV, temperature_field: T, temperature_unit: degC}\n"
+    data, mapping_path = _write(tmp_path, "formula,gap,T\nGaAs,1.42,26.85\n", mapping)
+    import_file(store, data, mapping_path)
+    assert store.query("SELECT temperature_K FROM properties").iloc[0, 0] == pytest.approx(300.0)
+    mapping_path.write_text(mapping.replace("temperature_unit: degC", "temperature_unit: eV"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="temperature_unit 'eV' is no unit of temperature"):
+        load_mapping(mapping_path)

@@ -16,6 +16,7 @@ from matreg.schema import ExtensionSpec, load_extension, load_vocabulary
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.labfiles import read_rows
 from matreg.structure import parse_structure
+from matreg.units import convert
 from matreg.validation import is_blank, parse_number
 from matreg.yamlio import load_model
 
@@ -242,6 +243,11 @@ class LabConnector(Connector):
             unmapped=[column for column in self.unmapped_columns if not self._blank(payload[column])],
         )
 
+    @staticmethod
+    def _kelvin(temperature: float, spec: FieldSpec) -> float:
+        """A temperature of the row (in the column's `temperature_unit`) in kelvin; a fixed temperature_K is K."""
+        return temperature if spec.temperature_field is None else convert(temperature, spec.temperature_unit, "K")
+
     def _blank(self, cell: Any) -> bool:
         """True for a cell that holds no measurement: empty, or one of the mapping's missing values."""
         return is_blank(cell) or str(cell).strip() in self.mapping.missing_values
@@ -280,7 +286,7 @@ class LabConnector(Connector):
             property=spec.property or column,
             value=payload[column],
             unit=unit,
-            temperature_K=None if self._blank(temperature) else float(temperature),
+            temperature_K=None if self._blank(temperature) else self._kelvin(float(temperature), spec),
             pressure_Pa=spec.pressure_Pa,
             method=spec.method,
         )
