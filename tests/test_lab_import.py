@@ -493,6 +493,11 @@ def test_a_column_named_twice_is_a_clear_error_and_unmapped_columns_are_reported
     data, mapping = _write(tmp_path, "id,formula,gap,gap\nS1,GaN,3.40,3.2\n", GAP_MAPPING)
     with pytest.raises(ConfigError, match="column\\(s\\) named twice in the header: 'gap'"):
         LabConnector(data, load_mapping(mapping))
+    pd.DataFrame([["S1", "GaN", "3.40", "3.2"]], columns=["id", "formula", "gap", "gap"]).to_excel(
+        tmp_path / "lab.xlsx", index=False
+    )
+    with pytest.raises(ConfigError, match="column\\(s\\) named twice in the header: 'gap'"):
+        LabConnector(tmp_path / "lab.xlsx", load_mapping(mapping))  # (pandas would read the second as 'gap.1')
     data.write_text("id,formula,gap,rho,Tm / °C\nS1,GaN,3.40,6.15,2500\nS2,ZnO,3.37,5.61,\n", encoding="utf-8")
     assert import_file(store, data, mapping).unmapped == {"Tm / °C": 1}
 

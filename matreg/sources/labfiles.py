@@ -90,9 +90,7 @@ def _delimited(text: str, *, tab: bool, columns: tuple[str, ...]) -> LabRows:
     if not header or not any(name.strip() for name in header):
         raise ValueError("no header line (the file is empty)")
     header = [name if name.strip() else f"Unnamed: {index}" for index, name in enumerate(header)]
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise ValueError(f"column(s) named twice in the header: {', '.join(map(repr, repeated))}")
+    _refuse_repeated(header)
     rows, lines, problems = [], [], {}
     line = reader.line_num + 1  # where the next row starts
     for cells in reader:
@@ -104,6 +102,13 @@ def _delimited(text: str, *, tab: bool, columns: tuple[str, ...]) -> LabRows:
             lines.append(line)
         line = reader.line_num + 1
     return LabRows(pd.DataFrame(rows, columns=header, index=lines, dtype=str), problems)
+
+
+def _refuse_repeated(names: list[str]) -> None:
+    """ValueError for a header that names a column twice (which of the two would a mapping read?)."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"column(s) named twice in the header: {', '.join(map(repr, repeated))}")
 
 
 def _width_problem(cells: list[str], width: int, delimiter: str) -> str | None:
@@ -135,7 +140,10 @@ def delimiter_of(text: str, columns: tuple[str, ...] = ()) -> str:
 
 
 def _excel(path: Path, sheet: str | int, engine: str) -> pd.DataFrame:
-    """A sheet as text, indexed by its rows in the sheet (the header is row 1); dates as the lab wrote them."""
+    """A sheet as text, indexed by its rows in the sheet (the header is row 1); dates as the lab wrote them. A
+    column named twice is refused, as in a CSV file (pandas would rename the second 'gap.1')."""
+    header = pd.read_excel(path, header=None, nrows=1, dtype=str, sheet_name=sheet, engine=engine)
+    _refuse_repeated([name for name in header.iloc[0].tolist() if isinstance(name, str)] if len(header) else [])
     frame = pd.read_excel(path, dtype=str, keep_default_na=False, sheet_name=sheet, engine=engine)
     frame.index += 2
     return frame.replace(_EXCEL_DAY, r"\1", regex=True)  # a date cell as the lab wrote it, not at midnight
