@@ -631,3 +631,24 @@ def test_a_temperature_column_in_degrees_celsius_is_stored_in_kelvin(store, tmp_
     mapping_path.write_text(mapping.replace("temperature_unit: degC", "temperature_unit: eV"), encoding="utf-8")
     with pytest.raises(ConfigError, match="temperature_unit 'eV' is no unit of temperature"):
         load_mapping(mapping_path)
+
+
+def test_a_sheet_named_by_number_or_by_name_is_one_sheet_of_one_file(store, tmp_path):
+    with pd.ExcelWriter(tmp_path / "lab.xlsx") as workbook:
+        pd.DataFrame({"id": ["S9"], "formula": ["Si"], "gap": ["1.1"]}).to_excel(
+            workbook, sheet_name="notes", index=False
+        )
+        pd.DataFrame({"id": ["S1", "S2"], "formula": ["GaN", "ZnO"], "gap": ["3.4", "3.37"]}).to_excel(
+            workbook, sheet_name="gaps", index=False
+        )
+    mapping = GAP_MAPPING.split("  rho:")[0]
+    (tmp_path / "by_number.yaml").write_text(mapping + "sheet: 1\n", encoding="utf-8")
+    (tmp_path / "by_name.yaml").write_text(mapping + "sheet: gaps\n", encoding="utf-8")
+    (tmp_path / "first.yaml").write_text(mapping + "sheet: notes\n", encoding="utf-8")
+    import_file(store, tmp_path / "lab.xlsx", tmp_path / "by_number.yaml")
+    assert import_file(store, tmp_path / "lab.xlsx", tmp_path / "by_name.yaml").n_unchanged == 2  # the same sheet
+    import_file(store, tmp_path / "lab.xlsx", tmp_path / "first.yaml")
+    (tmp_path / "default.yaml").write_text(mapping, encoding="utf-8")  # sheet 0: the first, 'notes'
+    assert import_file(store, tmp_path / "lab.xlsx", tmp_path / "default.yaml").n_unchanged == 1
+    scopes = store.query("SELECT DISTINCT scope FROM materials ORDER BY 1")["scope"].tolist()
+    assert scopes == [str((tmp_path / "lab.xlsx").resolve()), str((tmp_path / "lab.xlsx").resolve()) + "[gaps]"]

@@ -14,7 +14,7 @@ from matreg.errors import ConfigError, RecordError
 from matreg.fieldmap import FieldSpec
 from matreg.schema import ExtensionSpec, load_extension, load_vocabulary
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
-from matreg.sources.labfiles import read_rows
+from matreg.sources.labfiles import read_rows, sheet_names
 from matreg.structure import parse_structure
 from matreg.units import convert
 from matreg.validation import is_blank, parse_number
@@ -128,6 +128,18 @@ def load_mapping(path: Path) -> LabMapping:
     return load_model(path, LabMapping)
 
 
+def _by_sheet_name(path: Path, mapping: LabMapping) -> LabMapping:
+    """The mapping naming its sheet by name, 0 for the first: `sheet: 1` and `sheet: Gaps` read one sheet and so
+    write one scope (a re-import under the other spelling replaces and withdraws as it should)."""
+    names = sheet_names(path)
+    sheet = mapping.sheet
+    if not names:
+        return mapping
+    if isinstance(sheet, int) and 0 <= sheet < len(names):
+        sheet = names[sheet]
+    return mapping.model_copy(update={"sheet": 0 if sheet == names[0] else sheet})
+
+
 class LabConnector(Connector):
     """Rows of a lab file, one raw item per row, mapped by a LabMapping."""
 
@@ -135,7 +147,7 @@ class LabConnector(Connector):
     reads_whole_scope = True  # re-importing a file withdraws the records of its earlier imports it no longer admits
 
     def __init__(self, path: Path, mapping: LabMapping, *, page_size: int = 1000) -> None:
-        self._map_by(path, mapping)
+        self._map_by(path, _by_sheet_name(Path(path), mapping))
         self.page_size = page_size
         rows = read_rows(self.path, mapping.sheet, tuple(self._mapped_columns()))
         self.frame, self.problems = rows.frame, rows.problems

@@ -139,6 +139,19 @@ def delimiter_of(text: str, columns: tuple[str, ...] = ()) -> str:
     return max(shared, key=lambda d: lines[0].count(d), default=",")
 
 
+def sheet_names(path: Path) -> list[str] | None:
+    """The sheets of an Excel file, in order; None for any other file (or one that cannot be opened: read_rows
+    then says why)."""
+    engine = _EXCEL_ENGINE.get(path.suffix.lower())
+    if engine is None:
+        return None
+    try:
+        with pd.ExcelFile(path, engine=engine) as workbook:
+            return [str(name) for name in workbook.sheet_names]
+    except _UNREADABLE:
+        return None
+
+
 def _excel(path: Path, sheet: str | int, engine: str) -> pd.DataFrame:
     """A sheet as text, indexed by its rows in the sheet (the header is row 1); dates as the lab wrote them. A
     column named twice is refused, as in a CSV file (pandas would rename the second 'gap.1')."""
