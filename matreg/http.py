@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import orjson
 import requests
@@ -41,6 +41,7 @@ def redact_text(text: str, secrets: Iterable[str | None]) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
+    text = re.sub(r"(https?://)[^/@\s]+@", r"\1", text)  # a user and password in a URL, however encoded
     return re.sub(r"https?://\S+", lambda m: redact_url(m.group(0)), text)
 
 
@@ -167,7 +168,6 @@ class HttpClient:
         the origin of `base_url` only."""
         self.settings = settings
         self._secrets = [api_key, credentials[1] if credentials else None]
-        self._credentials = credentials
         self.session = self._make_session(cache_path, auth_header)  # cached when given a path (`use_cache`)
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
         header = (auth_header, api_key) if api_key and auth_header else None
@@ -219,16 +219,6 @@ class HttpClient:
         session.rebuild_proxies = self._redirect_proxies  # without trust_env a redirect keeps the first host's
         session.rebuild_auth = self._redirect_auth
         return session
-
-    def url_with_credentials(self, url: str) -> str:
-        """`url` with the user and password of the source's base URL, for a client library that sends some requests
-        outside this session (mp-api's heartbeat); never stored or shown (errors are redacted)."""
-        auth = self.session.auth
-        if not self._credentials or not isinstance(auth, _OriginAuth) or _origin(url) != auth.origin:
-            return url
-        user, password = (quote(part, safe="") for part in self._credentials)
-        parts = urlsplit(url)
-        return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
 
     def _redirect_auth(self, request: requests.PreparedRequest, response: requests.Response) -> None:
         """requests' redirect handling, and no secret of the source to another origin (it strips only Authorization,

@@ -12,7 +12,7 @@ from replay import ReplayServer, Reply
 
 from matreg.catalog import HttpSettings
 from matreg.errors import SourceError
-from matreg.http import HttpClient, redact_params, redact_url, split_credentials
+from matreg.http import HttpClient, redact_params, redact_text, redact_url, split_credentials
 
 SECRET = "sk-live-0123456789abcdef"
 
@@ -163,6 +163,11 @@ def test_no_secret_follows_a_redirect_to_another_host_nor_lands_in_the_cache(tmp
     if cache:
         stored = cached.read_bytes()
         assert SECRET.encode() not in stored and b"YWxpY2U6UzNjcmV0" not in stored  # base64 of alice:S3cret
+
+
+def test_a_user_and_password_in_a_url_are_redacted_however_encoded():
+    text = "503 on URL http://alice:Pw0rd%40Mirror%2Fx@127.0.0.1:8000/materials/summary/?x=1"
+    assert redact_text(text, ["Pw0rd@Mirror/x"]) == "503 on URL http://127.0.0.1:8000/materials/summary/?x=1"
 
 
 def test_secret_looking_parameters_are_redacted():

@@ -238,12 +238,8 @@ def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, 
     """mp-api's summary rester on matreg's HTTP session (retries, rate limit, cache), and the heartbeat's db_version."""
     client.session.proxies = client.proxies_for(endpoint)  # mp-api sends on the session itself, to this one host
     try:
-        rester = MPRester(  # mp-api asks the heartbeat outside the session: the URL carries a mirror's credentials
-            api_key,
-            endpoint=client.url_with_credentials(endpoint),
-            session=client.session,
-            use_document_model=False,
-            mute_progress_bars=True,
+        rester = MPRester(  # (mp-api asks its heartbeat outside the session: a mirror must leave it open)
+            api_key, endpoint=endpoint, session=client.session, use_document_model=False, mute_progress_bars=True
         )
         summary = rester.materials.summary
     except (MPRestError, requests.RequestException, ValueError, KeyError) as exc:
