@@ -286,8 +286,9 @@ class _PublishCheck:
         return {
             position: (
                 f"{record_id} holds {stored[record_id]} from an earlier import, this row {formula}: without an "
-                "id_column a row is known by its file's name and line, so it would replace another material; give "
-                "the mapping an id_column (or import the file under another name)"
+                "id_column a row is known by its file's name and row number, so it would replace another material "
+                "(and take its review decisions); give the mapping an id_column (or import the file under another "
+                "name)"
             )
             for position, (record_id, formula) in enumerate(zip(record_ids, formulas, strict=True))
             if record_id in stored and whole_formula(stored[record_id]) != whole_formula(formula)  # Fe0.95O: Fe19O20
@@ -503,21 +504,19 @@ def _publish_check(report: RunReport, connector: Connector, store: Store) -> _Pu
     """The check of a run's rows as they are published; for ids that name places, against the stored formulas."""
     if not connector.ids_by_position:
         return _PublishCheck(report)
-    return _PublishCheck(report, _formulas_in(store, connector.attribution.scope))
+    return _PublishCheck(report, _formulas_in(store))
 
 
-def _formulas_in(store: Store, scope: str) -> Callable[[list[str]], dict[str, str]]:
-    """The stored formulas of records, by id, where another scope (another file) wrote them last: a formula the
-    same file changes is a correction (none in a store not created yet)."""
+def _formulas_in(store: Store) -> Callable[[list[str]], dict[str, str]]:
+    """The stored formulas of records, by id (none in a store not created yet). A formula changed under a row number
+    is refused even within one file: rows deleted or inserted renumber the others, and the curation decisions on an
+    id would then apply to another material."""
 
     def formulas_of(record_ids: list[str]) -> dict[str, str]:
         if not store.exists():
             return {}
-        sql = (
-            "SELECT record_id, formula FROM materials WHERE record_id IN (SELECT unnest(?)) "
-            "AND scope IS DISTINCT FROM ?"
-        )
-        return dict(store.query(sql, [record_ids, scope]).values.tolist())
+        sql = "SELECT record_id, formula FROM materials WHERE record_id IN (SELECT unnest(?))"
+        return dict(store.query(sql, [record_ids]).values.tolist())
 
     return formulas_of
 

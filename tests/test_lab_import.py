@@ -581,18 +581,19 @@ def test_a_file_of_the_same_name_in_another_folder_withdraws_nothing_of_the_firs
     assert sorted({row[0] for row in _stored(store)}) == ["S1", "S2", "S3"]
 
 
-def test_a_formula_corrected_in_its_own_file_or_written_otherwise_is_no_other_material(store, tmp_path):
+def test_a_composition_written_otherwise_is_no_other_material_but_a_row_renumbered_is(store, tmp_path):
     mapping = GAP_MAPPING.replace("id_column: id\n", "").split("  rho:")[0]
     (tmp_path / "m.yaml").write_text(mapping, encoding="utf-8")
     data = tmp_path / "data.csv"
-    data.write_text("formula,gap\nZn2O,3.37\nFe0.95O,2.4\n", encoding="utf-8")
+    data.write_text("formula,gap\nZnO,3.37\nFe0.95O,2.4\n", encoding="utf-8")
     import_file(store, data, tmp_path / "m.yaml")
-    data.write_text("formula,gap\nZnO,3.37\nFe0.95O,2.4\n", encoding="utf-8")  # the typo fixed in the file
-    assert import_file(store, data, tmp_path / "m.yaml").n_quarantined == 0
     (tmp_path / "copy").mkdir()
     (tmp_path / "copy" / "data.csv").write_text("formula,gap\nOZn,3.37\nFe19O20,2.4\n", encoding="utf-8")
     assert import_file(store, tmp_path / "copy" / "data.csv", tmp_path / "m.yaml").n_quarantined == 0  # same ones
-    assert sorted(store.query("SELECT formula FROM materials")["formula"]) == ["Fe19O20", "ZnO"]
+    data.write_text("formula,gap\nFe0.95O,2.4\n", encoding="utf-8")  # ZnO deleted: Fe0.95O would become row-2
+    report = import_file(store, data, tmp_path / "m.yaml")
+    assert report.n_quarantined == 1 and "gaps:data.csv:row-2 holds ZnO from an earlier import" in str(report.reasons)
+    assert store.query("SELECT formula FROM materials WHERE source_id = 'data.csv:row-2'").iloc[0, 0] == "ZnO"
 
 
 @pytest.mark.parametrize(
