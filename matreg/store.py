@@ -180,7 +180,7 @@ class Store:
         check: PublishCheck,
         finish: RunFinisher,
         unread_columns: tuple[str, ...] = (),
-        whole_scope: tuple[str, str] | None = None,
+        whole_scope: tuple[str, str, str] | None = None,
     ) -> str:
         """Make a staged run visible at once: one Parquet file per table, each batch through `check.admit` first.
 
@@ -188,7 +188,7 @@ class Store:
         the store holds from a later read (`_drop_rows`). The rows the check withholds are published in the
         quarantine table as `check.withheld()` gives them. A check that raises refuses the run: nothing is then
         published and the run stays staged. Materials columns the run did not read (`unread_columns`) keep the
-        stored record's values. A run that read the whole of a scope (`whole_scope`: source and scope, a lab file)
+        stored record's values. A run that read the whole of a scope (`whole_scope`: source, scope and endpoint)
         withdraws the records it did not admit (`_add_withdrawals`). What to leave out is decided under the store's
         lock, against the commits before. The run's fetch_runs row is its last staged one, as `finish(row, dropped
         rows per table, records withdrawn)` completes it. Returns the commit name.
@@ -211,14 +211,17 @@ class Store:
                 self._keep_stored(build / "materials.parquet", unread_columns)
                 withheld = check.withheld_keys()
                 withdrawn = self._add_withdrawals(build / "materials.parquet", whole_scope, run_id, withheld)
+                changed = {name: self._changed_records(name, build) for name in _owners()}
+                if withdrawn:  # written whatever else the store holds of them (another file's value with the key)
+                    changed["materials"] = [*(changed["materials"] or []), *withdrawn]
                 tables = _publishing_order()
                 unwritten = _Unwritten(
                     withheld=withheld,
                     superseded={name: self._superseded(name, build / f"{name}.parquet") for name in tables},
-                    changed={name: self._changed_records(name, build) for name in _owners()},
+                    changed=changed,
                 )
                 dropped = {name: self._drop_rows(name, build, unwritten) for name in tables}
-                published = arrow_table("fetch_runs", [finish(run_row, dropped, withdrawn)])
+                published = arrow_table("fetch_runs", [finish(run_row, dropped, len(withdrawn))])
                 self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
                 final = self.data_dir / f"c{self._next_sequence():08d}"
                 os.rename(build, final)
@@ -350,44 +353,51 @@ class Store:
         atomic_write(path, write)
 
     def _add_withdrawals(
-        self, path: Path, whole_scope: tuple[str, str] | None, run_id: str, withheld: dict[str, list]
-    ) -> int:
-        """Add to the run's materials file a write of each record of the scope the run read whole that the run did not
-        admit (a row deleted from the file, or one now quarantined) and whose last write in that scope gave values:
-        that write, stamped with this run and written whole. With no values of this scope, the views then show none
-        of the values that write made (nor do exports); the record's other scopes and values a steward readmitted
-        alone stay. A record last written in the scope by a steward's readmit, or one the publishing check withheld
-        from this run, stays as it is. Returns how many records were withdrawn."""
+        self, path: Path, whole_scope: tuple[str, str, str] | None, run_id: str, withheld: dict[str, list]
+    ) -> list[str]:
+        """Add to the run's materials file a write of each record of the scope the run read whole (`whole_scope`:
+        source, scope and endpoint, a lab file and where it lies) that the run did not admit (a row deleted from the
+        file, or one now quarantined), where the record's last write in that scope came from the same endpoint and
+        gave values: the record's current row, in that scope, stamped with this run and written whole. With no
+        values of this scope, the views then show none of the values that write made (nor do exports); the record's
+        other scopes, its description and values a steward readmitted alone stay. A record last written in the
+        scope by a steward's readmit, or one the publishing check withheld from this run, stays as it is. A file of
+        the same name elsewhere withdraws nothing. Returns the ids of the records withdrawn."""
         if whole_scope is None:
-            return 0
+            return []
         spec = table_spec("materials")
-        columns = list(arrow_schema("materials").names)
+        key = ", ".join(spec.primary_key)
         run_keys = f"SELECT record_id FROM read_parquet('{path}')" if path.exists() else "SELECT NULL WHERE false"
-        stamp = {"run_id": "$run_id", "fetched_at": "$now", "written_whole": "true"}
-        selected = ", ".join(f"{stamp.get(column, column)} AS {column}" for column in columns)
-        last = (  # each record's last write in the scope
-            f"SELECT * FROM read_parquet('{_files('materials')}', filename = true, union_by_name = true) "
-            f"WHERE source = $source AND scope = $scope "
-            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} ORDER BY filename DESC) = 1"
+        stamp = {"run_id": "$run_id", "fetched_at": "$now", "written_whole": "true", "scope": "$scope"}
+        selected = ", ".join(
+            f"{stamp.get(column, 'c.' + column)} AS {column}" for column in arrow_schema("materials").names
         )
+        writes = f"read_parquet('{_files('materials')}', filename = true, union_by_name = true)"
+        last = (  # each record's last write in the scope
+            f"SELECT * FROM {writes} WHERE source = $source AND scope = $scope "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
+        )
+        current = f"SELECT * FROM {writes} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
+        runs = f"read_parquet('{_files('fetch_runs')}', union_by_name = true)"
+        read_here = f"SELECT run_id FROM {runs} WHERE endpoint = $endpoint"
         gave_values = (
             f"EXISTS (SELECT 1 FROM read_parquet('{_files('properties')}', union_by_name = true) AS p "
             "WHERE p.record_id = last.record_id AND p.run_id = last.run_id)"
         )
         sql = (
-            f"WITH last AS ({last}) SELECT {selected} FROM last WHERE NOT starts_with(last.run_id, "
-            f"'{CURATION_RUN_PREFIX}') AND last.record_id NOT IN ({run_keys}) AND {gave_values} "
+            f"WITH last AS ({last}), c AS ({current}) SELECT {selected} FROM last JOIN c USING ({key}) "
+            f"WHERE last.run_id IN ({read_here}) AND last.record_id NOT IN ({run_keys}) AND {gave_values} "
             "AND last.record_id NOT IN (SELECT unnest($withheld::VARCHAR[]))"
         )
-        source, scope = whole_scope
-        parameters = {"source": source, "scope": scope, "run_id": run_id, "now": datetime.now(timezone.utc)}
-        parameters["withheld"] = withheld.get("materials", [])
+        source, scope, endpoint = whole_scope
+        parameters = {"source": source, "scope": scope, "endpoint": endpoint, "run_id": run_id}
+        parameters |= {"now": datetime.now(timezone.utc), "withheld": withheld.get("materials", [])}
         with contextlib.closing(self._scan()) as con:
             withdrawals = con.sql(sql, params=parameters).to_arrow_table().cast(arrow_schema("materials"))
         if withdrawals.num_rows:
             admitted = [pq.read_table(path, schema=arrow_schema("materials"))] if path.exists() else []
             atomic_write(path, lambda temp: pq.write_table(pyarrow.concat_tables([*admitted, withdrawals]), temp))
-        return withdrawals.num_rows
+        return withdrawals["record_id"].to_pylist()
 
     def _superseded(self, name: str, path: Path) -> list:
         """Keys of the run's rows of a table with `read_at` that the store holds from a later read of the source (a

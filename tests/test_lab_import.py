@@ -652,4 +652,27 @@ def test_a_sheet_named_by_number_or_by_name_is_one_sheet_of_one_file(store, tmp_
     (tmp_path / "default.yaml").write_text(mapping, encoding="utf-8")  # sheet 0: the first, 'notes'
     assert import_file(store, tmp_path / "lab.xlsx", tmp_path / "default.yaml").n_unchanged == 1
     scopes = store.query("SELECT DISTINCT scope FROM materials ORDER BY 1")["scope"].tolist()
-    assert scopes == [str((tmp_path / "lab.xlsx").resolve()), str((tmp_path / "lab.xlsx").resolve()) + "[gaps]"]
+    assert scopes == ["lab.xlsx", "lab.xlsx[gaps]"]
+
+
+def test_a_withdrawal_keeps_what_another_file_says_of_the_record_and_a_withdrawn_row_may_be_readmitted(store, tmp_path):
+    from matreg.curate.review import record_decision
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = tmp_path / "a" / "gaps.csv", tmp_path / "b" / "more.csv"
+    mapping = GAP_MAPPING + "name_column: name\n"
+    first.write_text("id,formula,gap,rho,name\nS1,ZnO,3.31,,batch A\nS2,GaN,3.4,,\n", encoding="utf-8")
+    second.write_text("id,formula,gap,rho,name\nS1,ZnO,3.30,5.61,zincite\n", encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(mapping, encoding="utf-8")
+    import_file(store, first, tmp_path / "m.yaml")
+    import_file(store, second, tmp_path / "m.yaml")  # the same key, later: its value is shown
+    first.write_text("id,formula,gap,rho,name\nS2,GaN,3.4x,,\n", encoding="utf-8")  # S1 deleted, S2 mistyped
+    assert import_file(store, first, tmp_path / "m.yaml").n_withdrawn == 2
+    assert _stored(store) == [["S1", "band_gap", 3.30], ["S1", "density", 5.61]]
+    assert store.query("SELECT name FROM materials WHERE source_id = 'S1'").iloc[0, 0] == "zincite"
+    item = store.query("SELECT quarantine_id FROM quarantine WHERE item = 'line 2'").iloc[0, 0]
+    record_decision(store, "readmit", "A. Steward", "typo", quarantine_id=item, value=3.4)  # refused before
+    assert ["S2", "band_gap", 3.4] in _stored(store)
+    first.write_text("id,formula,gap,rho,name\nS2,GaN,3.4x,,\n", encoding="utf-8")
+    assert store.query("SELECT count(*) FROM curation_log").iloc[0, 0] == 1

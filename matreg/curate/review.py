@@ -467,9 +467,12 @@ def _refuse_stored_attributes(store: Store, record_id: str, rows: list[dict[str,
 
 
 def _written_in_scope(store: Store, record_id: str, scope: str) -> bool:
-    """True when a write of the record's own scope (its lab file) is in the store, or one from before scopes."""
+    """True when a write of the record's own scope (its lab file), or one from before scopes, still shows values (a
+    file re-imported without the row withdrew them: the row may be readmitted then)."""
     written = store.query(
-        "SELECT 1 FROM material_writes WHERE record_id = ? AND (scope IS NULL OR scope = ?)", [record_id, scope]
+        "SELECT 1 FROM material_writes w WHERE w.record_id = ? AND (w.scope IS NULL OR w.scope = ?) "
+        "AND EXISTS (SELECT 1 FROM properties p WHERE p.record_id = w.record_id AND p.run_id = w.run_id)",
+        [record_id, scope],
     )
     return bool(len(written))
 

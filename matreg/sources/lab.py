@@ -170,10 +170,8 @@ class LabConnector(Connector):
         self.unmapped_columns: list[str] = []  # the file's columns the mapping does not read (a past import: none)
         self.ids_by_position = mapping.id_column is None  # 'data.csv:row-2': another file of that name, or a row
         # inserted above, would put another material under a stored id
-        # re-importing a file replaces what it said before; other files' values of the same records stay. A file is
-        # known by where it lies (two results.csv in two folders are two files; a file moved is another one)
-        where = str(self.path.resolve())
-        self.attribution.scope = where if mapping.sheet == 0 else f"{where}[{mapping.sheet}]"
+        # re-importing a file replaces what it said before; other files' values of the same records stay
+        self.attribution.scope = self.path.name if mapping.sheet == 0 else f"{self.path.name}[{mapping.sheet}]"
 
     def _mapped_columns(self) -> list[str]:
         """The file's columns the mapping reads."""
