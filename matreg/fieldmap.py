@@ -51,6 +51,8 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
     def _one_temperature(self) -> FieldSpec:
         if self.temperature_K is not None and self.temperature_field is not None:
             raise ValueError("give at most one of 'temperature_K' or 'temperature_field'")
+        if self.temperature_unit != "K" and self.temperature_field is None:
+            raise ValueError("temperature_unit is the unit of a temperature_field (temperature_K is in kelvin)")
         return self
 
 

@@ -396,6 +396,8 @@ def test_a_release_named_as_an_earlier_matreg_allowed_is_still_read(filled, cata
     old = filled.root / "releases" / "gaps" / "2024.01.15"  # a date-like version, accepted until 2026-12
     shutil.copytree(filled.root / "releases" / "gaps" / "1.0.0", old)
     assert released_versions(filled, "gaps") == ["1.0.0", "2024.01.15"]
+    with pytest.raises(StoreError, match="release 2024.01.15 of 'gaps' exists"):
+        release(filled, catalog, "gaps", "2024.1.15")  # the same numbers
     assert read_manifest(filled, "gaps", "2024.01.15")["dataset"] == "gaps"
     export_release(filled, "gaps", "2024.01.15", "csv", tmp_path / "old.csv")
     assert (tmp_path / "old.csv").is_file()

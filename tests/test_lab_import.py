@@ -632,6 +632,10 @@ def test_a_temperature_column_in_degrees_celsius_is_stored_in_kelvin(store, tmp_
     mapping_path.write_text(mapping.replace("temperature_unit: degC", "temperature_unit: eV"), encoding="utf-8")
     with pytest.raises(ConfigError, match="temperature_unit 'eV' is no unit of temperature"):
         load_mapping(mapping_path)
+    fixed = mapping.replace("temperature_field: T", "temperature_K: 25")  # 25 what? temperature_K is in kelvin
+    mapping_path.write_text(fixed, encoding="utf-8")
+    with pytest.raises(ConfigError, match="temperature_unit is the unit of a temperature_field"):
+        load_mapping(mapping_path)
 
 
 def test_a_sheet_named_by_number_or_by_name_is_one_sheet_of_one_file(store, tmp_path):

@@ -80,7 +80,7 @@ def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
     if not _NEW_VERSION.fullmatch(version):
         raise StoreError(f"invalid version '{version}' (expected X.Y.Z or X.Y.Z-pre, e.g. 1.0.0 or 1.1.0-rc.1)")
     final = release_dir(store, name, version)
-    _refuse_existing(final, name, version)
+    _refuse_existing(store, final, name, version)
     store.remove_leftovers()
     rows = curate_dataset(store, catalog, name)
     if rows.resolved.empty:
@@ -332,16 +332,19 @@ def _releases_of(store: Store, name: str) -> Path:
     return store.root / RELEASES / name
 
 
-def _refuse_existing(final: Path, name: str, version: str) -> None:
-    if final.exists():
-        raise StoreError(f"release {version} of '{name}' exists; a released version is never overwritten")
+def _refuse_existing(store: Store, final: Path, name: str, version: str) -> None:
+    """StoreError when `version` is released, under this spelling or another of the same numbers (2024.01.15)."""
+    same = [v for v in released_versions(store, name) if _version_order(v)[:3] == _version_order(version)[:3]]
+    if final.exists() or same:
+        released = same[0] if same else version
+        raise StoreError(f"release {released} of '{name}' exists; a released version is never overwritten")
 
 
 def _publish(store: Store, staging: Path, final: Path, name: str, version: str) -> None:
     """Rename the finished release into place, under a lock so that two releases of one version cannot race."""
     final.parent.mkdir(parents=True, exist_ok=True)
     with store.locked(f"{RELEASES}/.lock"):
-        _refuse_existing(final, name, version)
+        _refuse_existing(store, final, name, version)
         os.rename(staging, final)
 
 
