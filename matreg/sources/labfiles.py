@@ -82,15 +82,13 @@ def _text(path: Path, compression: str | None) -> str:
 
 
 def _delimited(text: str, *, tab: bool, columns: tuple[str, ...]) -> LabRows:
-    """The rows of a CSV (separator detected) or TSV text; quoted cells may hold separators and line breaks. A
-    column without a name is named as pandas names it ('Unnamed: 3': Excel writes trailing empty columns)."""
+    """The rows of a CSV (separator detected) or TSV text; quoted cells may hold separators and line breaks."""
     delimiter = "\t" if tab else delimiter_of(text, columns)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader, None)
     if not header or not any(name.strip() for name in header):
         raise ValueError("no header line (the file is empty)")
-    header = [name if name.strip() else f"Unnamed: {index}" for index, name in enumerate(header)]
-    _refuse_repeated(header)
+    header = _header(header)
     rows, lines, problems = [], [], {}
     line = reader.line_num + 1  # where the next row starts
     for cells in reader:
@@ -104,11 +102,14 @@ def _delimited(text: str, *, tab: bool, columns: tuple[str, ...]) -> LabRows:
     return LabRows(pd.DataFrame(rows, columns=header, index=lines, dtype=str), problems)
 
 
-def _refuse_repeated(names: list[str]) -> None:
-    """ValueError for a header that names a column twice (which of the two would a mapping read?)."""
-    repeated = sorted({name for name in names if names.count(name) > 1})
+def _header(names: list[str]) -> list[str]:
+    """A header's column names, a column without one named as pandas names it ('Unnamed: 3': Excel writes trailing
+    empty columns); ValueError for a header that names a column twice (which of the two would a mapping read?)."""
+    header = [name if name.strip() else f"Unnamed: {index}" for index, name in enumerate(names)]
+    repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ValueError(f"column(s) named twice in the header: {', '.join(map(repr, repeated))}")
+    return header
 
 
 def _width_problem(cells: list[str], width: int, delimiter: str) -> str | None:
@@ -153,12 +154,13 @@ def sheet_names(path: Path) -> list[str] | None:
 
 
 def _excel(path: Path, sheet: str | int, engine: str) -> pd.DataFrame:
-    """A sheet as text, indexed by its rows in the sheet (the header is row 1); dates as the lab wrote them. A
-    column named twice is refused, as in a CSV file (pandas would rename the second 'gap.1')."""
-    header = pd.read_excel(path, header=None, nrows=1, dtype=str, sheet_name=sheet, engine=engine)
-    _refuse_repeated([name for name in header.iloc[0].tolist() if isinstance(name, str)] if len(header) else [])
-    frame = pd.read_excel(path, dtype=str, keep_default_na=False, sheet_name=sheet, engine=engine)
-    frame.index += 2
+    """A sheet as text, indexed by its rows in the sheet (the header is row 1, its names read as a CSV file's are:
+    pandas would rename a second 'gap' 'gap.1'); dates as the lab wrote them."""
+    cells = pd.read_excel(path, header=None, dtype=str, keep_default_na=False, sheet_name=sheet, engine=engine)
+    if cells.empty:
+        return pd.DataFrame()
+    frame = cells.iloc[1:].set_axis(_header(cells.iloc[0].tolist()), axis=1)
+    frame.index += 1
     return frame.replace(_EXCEL_DAY, r"\1", regex=True)  # a date cell as the lab wrote it, not at midnight
 
 
