@@ -149,10 +149,11 @@ class LabConnector(Connector):
     def __init__(self, path: Path, mapping: LabMapping, *, page_size: int = 1000) -> None:
         self._map_by(path, _by_sheet_name(Path(path), mapping))
         self.page_size = page_size
-        rows = read_rows(self.path, mapping.sheet, tuple(self._mapped_columns()))
+        mapped = self._mapped_columns()
+        rows = read_rows(self.path, self.mapping.sheet, tuple(mapped))
         self.frame, self.problems = rows.frame, rows.problems
         self._check_columns()
-        self.unmapped_columns = [column for column in self.frame.columns if column not in self._mapped_columns()]
+        self.unmapped_columns = [column for column in self.frame.columns if column not in mapped]
 
     @classmethod
     def of_past_import(cls, path: Path, mapping: LabMapping) -> LabConnector:
