@@ -375,8 +375,9 @@ def run_ingest(
                 report.status, report.cursor = "complete", None
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             check = _publish_check(report, connector, store)
-            scope = connector.attribution
-            whole_scope = (scope.source, scope.scope, info.endpoint) if connector.reads_whole_scope else None
+            attribution = connector.attribution
+            read_whole = (attribution.source, attribution.scope, info.endpoint)  # a lab file, and where it lies
+            whole_scope = read_whole if connector.reads_whole_scope else None
             store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
         except Exception as exc:
             _record_failure(store, info, report, connector, exc)
