@@ -104,12 +104,20 @@ def import_(
             "--mapping", "-m", help="mapping.yaml: formula column, property columns and units, provenance, citation."
         ),
     ],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="The file's name in the store (default: its file name): a later import under this name replaces "
+            "what this one says. Give two files of one name from different folders different names.",
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report, write nothing.")] = False,
     store: StoreOpt = DEFAULT_STORE,
     progress: ProgressOpt = True,
 ) -> None:
     """Import a lab dataset; bad rows go to quarantine with the reason."""
-    connector = LabConnector(file, load_mapping(mapping))
+    connector = LabConnector(file, load_mapping(mapping), name=name)
     _finish(run_ingest(connector, Store(store), dry_run=dry_run, progress=progress and sys.stderr.isatty()))
 
 

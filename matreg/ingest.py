@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ import pyarrow.compute
 from tqdm import tqdm
 
 from matreg import __version__
-from matreg.errors import FormulaError, MatregError, RecordError, StoreError
+from matreg.errors import ConfigError, FormulaError, MatregError, RecordError, StoreError
 from matreg.formula import whole_formula
 from matreg.http import redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, load_tables, table_spec
@@ -364,6 +365,7 @@ def run_ingest(
     if limit is not None:
         info.parameters = {**info.parameters, "max_records": limit}
     try:
+        _refuse_taking_over_scope(connector, store, info)
         if dry_run:
             resumed = _report_from_row(_interrupted_run(connector, store, info)) if resume else None
             return _dry_run(connector, store, limit, resumed)
@@ -387,6 +389,30 @@ def run_ingest(
         return report
     finally:
         connector.close()
+
+
+def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo) -> None:
+    """ConfigError when a run that reads its scope whole (a lab file) would write for the first time the scope of
+    another file that is still there (a file of the same name in another folder): that file's values of the records
+    both give would be hidden. A file that was moved (nothing left where it was imported from), one that wrote the
+    scope before, or a scope the user named, takes it over."""
+    if not connector.reads_whole_scope or connector.scope_chosen or not store.exists():
+        return
+    source, scope = connector.attribution.source, connector.attribution.scope
+    endpoints = store.query(
+        "SELECT DISTINCT endpoint FROM fetch_runs WHERE run_id IN (SELECT run_id FROM material_writes "
+        "WHERE source = ? AND scope = ?) ORDER BY endpoint",
+        [source, scope],
+    )["endpoint"].tolist()
+    others = [endpoint for endpoint in endpoints if endpoint != info.endpoint and Path(endpoint).is_file()]
+    if others and info.endpoint not in endpoints:
+        here = Path(info.endpoint)
+        raise ConfigError(
+            f"'{scope}' of {source} was imported from {others[0]}, which is still there; this file is {here}. Under "
+            "one name, this import would replace that file's values of the records both give. Import it under "
+            f"another name to keep both (--as {here.parent.name}/{here.name}), or under the same one to replace "
+            f"them (--as {here.name})"
+        )
 
 
 def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: bool) -> RunReport:

@@ -114,6 +114,21 @@ def test_import_report_and_exit_code(run, tmp_path):
     assert result.exit_code == 1 and "nothing valid" in result.stderr
 
 
+def test_import_of_a_file_of_a_stored_name_from_another_folder_asks_for_a_name(run, tmp_path):
+    mapping = str(LAB_EXAMPLE / "mapping.yaml")
+    header = "sample_id,composition,band_gap,band_gap_unit,T_K\n"
+    for student in ("alice", "bob"):
+        (tmp_path / student).mkdir()
+        (tmp_path / student / "gaps.csv").write_text(header + "s1,GaN,3.4,eV,300\n", encoding="utf-8")
+    assert run("import", str(tmp_path / "alice" / "gaps.csv"), "-m", mapping).exit_code == 0
+    refused = run("import", str(tmp_path / "bob" / "gaps.csv"), "-m", mapping, "--dry-run")
+    assert refused.exit_code == 2 and "which is still there" in refused.stderr
+    assert "(--as bob/gaps.csv)" in refused.stderr and "Traceback" not in refused.output
+    kept = run("import", str(tmp_path / "bob" / "gaps.csv"), "-m", mapping, "--as", "bob/gaps.csv")
+    assert kept.exit_code == 0 and "1 written" in kept.stdout
+    assert "lab import of bob/gaps.csv" in run("sql", "select query from fetch_runs", "--format", "csv").stdout
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
 def test_export_writes_the_dataset_and_a_sidecar(filled, tmp_path, fmt):
     out = tmp_path / f"thermo.{fmt}"

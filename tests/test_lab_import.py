@@ -23,8 +23,8 @@ COMPRESS = {".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress}
 LAB_FILES = Path(__file__).parent / "fixtures" / "lab_files"
 
 
-def import_file(store, data, mapping):
-    return run_ingest(LabConnector(data, load_mapping(mapping)), store)
+def import_file(store, data, mapping, name=None):
+    return run_ingest(LabConnector(data, load_mapping(mapping), name=name), store)
 
 
 def test_sample_file_stores_good_rows_and_quarantines_bad_ones_with_reasons(store):
@@ -523,7 +523,7 @@ def test_a_row_without_an_id_column_never_replaces_another_material_under_its_fi
         (tmp_path / folder / "data.csv").write_text("formula,gap\n" + rows, encoding="utf-8")
     (tmp_path / "m.yaml").write_text(mapping, encoding="utf-8")
     import_file(store, tmp_path / "a" / "data.csv", tmp_path / "m.yaml")
-    report = import_file(store, tmp_path / "b" / "data.csv", tmp_path / "m.yaml")  # another file of that name
+    report = import_file(store, tmp_path / "b" / "data.csv", tmp_path / "m.yaml", name="data.csv")  # "replace it"
     assert (report.n_stored, report.n_quarantined) == (1, 1)  # ZnO on line 3 again: the same material
     reason = store.query("SELECT reasons[1] FROM quarantine").iloc[0, 0]
     assert reason.startswith(
@@ -570,15 +570,56 @@ def test_a_file_imported_again_withdraws_the_records_it_no_longer_admits(store, 
     assert _stored(store) == [["S8", "formation_energy_per_atom", -0.1]]
 
 
-def test_a_file_of_the_same_name_in_another_folder_withdraws_nothing_of_the_first(store, tmp_path):
-    for folder, rows in (("2025", "S1,GaN,3.40,6.15\nS2,ZnO,3.37,5.61\n"), ("2026", "S3,CdS,2.42,4.82\n")):
+def test_a_file_of_the_same_name_in_another_folder_is_refused_unless_given_a_name(store, tmp_path):
+    for folder, rows in (("2025", "S1,GaN,3.40,6.15\nS2,ZnO,3.37,5.61\n"), ("2026", "S1,GaN,3.38,\nS3,CdS,2.42,\n")):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "results.csv").write_text("id,formula,gap,rho\n" + rows, encoding="utf-8")
     (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
     import_file(store, tmp_path / "2025" / "results.csv", tmp_path / "m.yaml")
-    report = import_file(store, tmp_path / "2026" / "results.csv", tmp_path / "m.yaml")
-    assert (report.n_stored, report.n_withdrawn) == (1, 0)
-    assert sorted({row[0] for row in _stored(store)}) == ["S1", "S2", "S3"]
+    with pytest.raises(ConfigError, match=r"'results.csv' of gaps was imported from .*2025/results.csv, which is"):
+        import_file(store, tmp_path / "2026" / "results.csv", tmp_path / "m.yaml")  # S1's 3.40 would be hidden
+    assert store.query("SELECT count(*) FROM fetch_runs").iloc[0, 0] == 1
+    report = import_file(store, tmp_path / "2026" / "results.csv", tmp_path / "m.yaml", name="2026/results.csv")
+    assert (report.n_stored, report.n_withdrawn) == (2, 0)
+    (tmp_path / "2026" / "results.csv").write_text("id,formula,gap,rho\nS3,CdS,2.42,\n", encoding="utf-8")
+    import_file(store, tmp_path / "2026" / "results.csv", tmp_path / "m.yaml", name="2026/results.csv")
+    assert ["S1", "band_gap", 3.40] in _stored(store)  # the first file's value again, once the second's is withdrawn
+    scopes = store.query("SELECT DISTINCT scope FROM materials ORDER BY 1")["scope"].tolist()
+    assert scopes == ["2026/results.csv", "results.csv"]
+
+
+def test_a_file_moved_to_another_folder_replaces_what_it_said_there(store, tmp_path):
+    (tmp_path / "incoming").mkdir()
+    data = tmp_path / "incoming" / "results.csv"
+    data.write_text("id,formula,gap,rho\nS1,GaN,3.40,6.15\n", encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
+    import_file(store, data, tmp_path / "m.yaml")
+    data.parent.rename(tmp_path / "checked")
+    moved = tmp_path / "checked" / "results.csv"
+    moved.write_text("id,formula,gap,rho\nS1,GaN,3.41,6.15\n", encoding="utf-8")
+    assert import_file(store, moved, tmp_path / "m.yaml").n_stored == 1
+    assert _stored(store) == [["S1", "band_gap", 3.41], ["S1", "density", 6.15]]
+
+
+def test_rows_of_a_file_imported_under_a_name_are_known_by_it_and_readmitted_under_it(store, tmp_path):
+    from matreg.curate.review import record_decision
+
+    mapping = GAP_MAPPING.replace("id_column: id\n", "").split("  rho:")[0]
+    (tmp_path / "m.yaml").write_text(mapping, encoding="utf-8")
+    for folder, rows in (("a", "GaN,3.40\n"), ("b", "CdTe,1.5\nZnO,3.3x\n")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "data.csv").write_text("formula,gap\n" + rows, encoding="utf-8")
+    import_file(store, tmp_path / "a" / "data.csv", tmp_path / "m.yaml")
+    report = import_file(store, tmp_path / "b" / "data.csv", tmp_path / "m.yaml", name="b/data.csv")
+    assert (report.n_stored, report.n_quarantined) == (1, 1)  # CdTe is no other material under row 2 of 'data.csv'
+    item = store.query("SELECT quarantine_id FROM quarantine").iloc[0, 0]
+    record_decision(store, "readmit", "A. Steward", "typo", quarantine_id=item, value=3.3)
+    stored = store.query("SELECT record_id, formula, scope, source_url FROM materials ORDER BY 1").values.tolist()
+    assert stored == [
+        ["gaps:b/data.csv:row-2", "CdTe", "b/data.csv", "file:b/data.csv#line=2"],
+        ["gaps:b/data.csv:row-3", "ZnO", "b/data.csv", "file:b/data.csv#line=3"],
+        ["gaps:data.csv:row-2", "GaN", "data.csv", "file:data.csv#line=2"],
+    ]
 
 
 def test_a_composition_written_otherwise_is_no_other_material_but_a_row_renumbered_is(store, tmp_path):
@@ -589,7 +630,8 @@ def test_a_composition_written_otherwise_is_no_other_material_but_a_row_renumber
     import_file(store, data, tmp_path / "m.yaml")
     (tmp_path / "copy").mkdir()
     (tmp_path / "copy" / "data.csv").write_text("formula,gap\nOZn,3.37\nFe19O20,2.4\n", encoding="utf-8")
-    assert import_file(store, tmp_path / "copy" / "data.csv", tmp_path / "m.yaml").n_quarantined == 0  # same ones
+    copy = tmp_path / "copy" / "data.csv"
+    assert import_file(store, copy, tmp_path / "m.yaml", name="data.csv").n_quarantined == 0  # the same ones
     data.write_text("formula,gap\nFe0.95O,2.4\n", encoding="utf-8")  # ZnO deleted: Fe0.95O would become row-2
     report = import_file(store, data, tmp_path / "m.yaml")
     assert report.n_quarantined == 1 and "gaps:data.csv:row-2 holds ZnO from an earlier import" in str(report.reasons)

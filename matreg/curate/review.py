@@ -355,7 +355,8 @@ def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
             "values can be readmitted; fetch the record again once the source has fixed it"
         )
     # The endpoint is the file's resolved path: structure files named in the rows are beside it.
-    return LabConnector.of_past_import(Path(runs["endpoint"].iloc[0]), LabMapping.model_validate(parameters["mapping"]))
+    mapping = LabMapping.model_validate(parameters["mapping"])
+    return LabConnector.of_past_import(Path(runs["endpoint"].iloc[0]), mapping, parameters.get("name"))
 
 
 def _lab_record(connector: LabConnector, row: dict[str, Any], raw: dict[str, Any]) -> SourceRecord:

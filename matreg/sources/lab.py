@@ -146,8 +146,8 @@ class LabConnector(Connector):
     preview_pages = None  # a dry run checks every row of the file
     reads_whole_scope = True  # re-importing a file withdraws the records of its earlier imports it no longer admits
 
-    def __init__(self, path: Path, mapping: LabMapping, *, page_size: int = 1000) -> None:
-        self._map_by(path, _by_sheet_name(Path(path), mapping))
+    def __init__(self, path: Path, mapping: LabMapping, *, page_size: int = 1000, name: str | None = None) -> None:
+        self._map_by(path, _by_sheet_name(Path(path), mapping), name)
         self.page_size = page_size
         mapped = self._mapped_columns()
         rows = read_rows(self.path, self.mapping.sheet, tuple(mapped))
@@ -156,15 +156,20 @@ class LabConnector(Connector):
         self.unmapped_columns = [column for column in self.frame.columns if column not in mapped]
 
     @classmethod
-    def of_past_import(cls, path: Path, mapping: LabMapping) -> LabConnector:
+    def of_past_import(cls, path: Path, mapping: LabMapping, name: str | None = None) -> LabConnector:
         """The connector of a past import of the file at `path`, to map its stored rows again: reads no file."""
         connector = cls.__new__(cls)
-        connector._map_by(path, mapping)
+        connector._map_by(path, mapping, name)
         return connector
 
-    def _map_by(self, path: Path, mapping: LabMapping) -> None:
-        """Set what maps a row: the mapping, its extension and attribution, and the file (structure files beside)."""
+    def _map_by(self, path: Path, mapping: LabMapping, name: str | None) -> None:
+        """Set what maps a row: the mapping, its extension and attribution, the file (structure files beside) and
+        its name in the store (`name`, else the file's name): the scope its re-imports replace, and its rows' ids."""
         self.path = Path(path)
+        if name is not None and not name.strip():
+            raise ConfigError("the name to import a file under (--as) is empty")
+        self.scope_chosen = name is not None
+        self.name = name.strip() if name is not None else self.path.name
         self.mapping = mapping
         self.extension = mapping.extension
         self.attribution = mapping.attribution()
@@ -172,7 +177,7 @@ class LabConnector(Connector):
         self.ids_by_position = mapping.id_column is None  # 'data.csv:row-2': another file of that name, or a row
         # inserted above, would put another material under a stored id
         # re-importing a file replaces what it said before; other files' values of the same records stay
-        self.attribution.scope = self.path.name if mapping.sheet == 0 else f"{self.path.name}[{mapping.sheet}]"
+        self.attribution.scope = self.name if mapping.sheet == 0 else f"{self.name}[{mapping.sheet}]"
 
     def _mapped_columns(self) -> list[str]:
         """The file's columns the mapping reads."""
@@ -191,8 +196,9 @@ class LabConnector(Connector):
     def run_info(self) -> RunInfo:
         return RunInfo(
             endpoint=str(self.path.resolve()),
-            query=f"lab import of {self.path.name} ({len(self.frame)} rows)",
-            parameters={"file": self.path.name, "mapping": self.mapping.model_dump(exclude_none=True)},
+            query=f"lab import of {self.name} ({len(self.frame)} rows)",
+            parameters={"file": self.path.name, "mapping": self.mapping.model_dump(exclude_none=True)}
+            | ({"name": self.name} if self.scope_chosen else {}),
         )
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
@@ -215,11 +221,11 @@ class LabConnector(Connector):
         return seen
 
     def _source_id(self, row: dict[str, Any], position: int) -> str:
-        """The row's id: its id column's, else its file's name and row number, counted from 2 under the header
-        without blank lines ('bandgaps.csv:row-2'; the numbers of earlier versions of matreg)."""
+        """The row's id: its id column's, else the file's name in the store and the row number, counted from 2 under
+        the header without blank lines ('bandgaps.csv:row-2'; the numbers of earlier versions of matreg)."""
         if self.mapping.id_column:
             return str(row[self.mapping.id_column]).strip()
-        return f"{self.path.name}:row-{position + 2}"
+        return f"{self.name}:row-{position + 2}"
 
     def _item(self, row: dict[str, Any], line: int, source_id: str, seen: dict[str, int]) -> RawItem:
         """One row as a raw item; `line` is its line in the file (the header is line 1)."""
@@ -243,7 +249,7 @@ class LabConnector(Connector):
             formula=payload[mapping.formula_column],
             values=self._values(payload),
             name=payload[mapping.name_column] if mapping.name_column else None,
-            source_url=f"file:{self.path.name}#line={payload['_line']}",
+            source_url=f"file:{self.name}#line={payload['_line']}",
             structure=structure.to_json() if structure is not None else None,
             nsites=len(structure) if structure is not None else None,
             atoms_per_cell=None if structure is None or structure.is_ordered else structure.composition.num_atoms,
