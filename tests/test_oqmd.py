@@ -204,6 +204,18 @@ def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_
     assert resumed.table("fetch_runs").status.tolist() == ["complete"]
 
 
+def test_stability_is_stored_as_the_energy_above_the_hull_qmpy_clips_at_zero(store, tmp_path):
+    on_hull, above = RECORDS[2] | {"stability": 0.0}, RECORDS[3] | {"stability": 0.125}
+    with ReplayServer(OqmdReplay([*RECORDS[:2], on_hull, above]), prefix="/oqmdapi/") as running:
+        fetch(store, catalog_of(tmp_path, running), filter=FILTER, page_size=50)
+    stored = store.query(
+        "SELECT m.source_id, p.value, p.unit FROM properties p JOIN materials m USING (record_id) "
+        "WHERE p.property = 'energy_above_hull' ORDER BY p.value"
+    ).values.tolist()
+    assert stored == [[str(on_hull["entry_id"]), 0.0, "eV/atom"], [str(above["entry_id"]), 0.125, "eV/atom"]]
+    assert store.query("SELECT count(*) FROM properties WHERE property = 'hull_distance'").iloc[0, 0] == 0
+
+
 def test_a_malformed_record_is_quarantined_with_its_reason(store, tmp_path):
     broken = RECORDS[2] | {"natoms": "ten"}
     with ReplayServer(OqmdReplay([*RECORDS[:2], broken, *RECORDS[3:]]), prefix="/oqmdapi/") as running:

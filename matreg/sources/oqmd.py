@@ -11,7 +11,8 @@ Wire format (qmpy's FormationEnergyList view and serializer; docs: static.oqmd.o
 Quirks: `filter` is OQMD's own language (`element_set=(Al-Fe),O` is (Al or Fe) and O; terms joined by ' AND ');
 `volume` is per cell of the calculation's output structure, whose atoms `sites` lists; `unit_cell` rows are the
 lattice vectors and `sites` fractional coordinates printed with 3 significant digits; `composition` is reduced
-("Al2 O3"); `stability` (hull distance) is negative for phases on the hull; entries cannot be selected by id;
+("Al2 O3"); `stability` is the energy above the hull, clipped at 0 by the serializer (the filter compares qmpy's
+signed value: `stability<0` selects phases that lower the hull, which read 0); entries cannot be selected by id;
 `links.next` names http://oqmd.org whatever was asked (followed on the catalog's scheme and host); `spacegroup` is
 qmpy's Hermann-Mauguin symbol without screw-axis marks ('P21/c') and with old names ('Cmca').
 """
