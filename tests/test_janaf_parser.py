@@ -8,7 +8,7 @@ from matreg.catalog import load_catalog
 from matreg.errors import RecordError
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
-from matreg.sources.janaf import parse_table
+from matreg.sources.janaf import parse_table, rows_to_store
 
 RAW_TABLES = Path(__file__).parent / "fixtures" / "janaf_raw"  # NIST's text, unpatched (see SOURCES.md there)
 FORMATION_COLUMNS = ["delta-f H", "delta-f G", "log Kf"]
@@ -219,6 +219,25 @@ def test_every_recorded_table_parses_with_a_standard_row():
     assert len(tables) > 400
     with_standard_row = [t for t in tables if any(r.temperature_K == 298.15 and r.cells for r in t.rows)]
     assert len(with_standard_row) == len(tables)
+
+
+@pytest.mark.parametrize(
+    ("table", "temperature", "cp"),
+    [
+        (_table("Al-001"), 933.45, "32.959"),
+        (_raw_table("Ba-002"), 582.53, "54.400"),
+        (_raw_table("Be-019"), 500, "76.048"),
+    ],
+)
+def test_a_transition_temperature_keeps_one_row_the_first_without_a_note_else_the_first(table, temperature, cp):
+    kept = [row for row in rows_to_store(table.rows) if row.temperature_K == temperature]
+    assert [row.cells["Cp"] for row in kept] == [cp]
+
+
+def test_a_table_of_one_phase_keeps_its_row_at_the_transition_it_notes():
+    liquid = _table("H-063")  # water, liquid: its only row at the boiling point carries the note
+    (kept,) = [row for row in rows_to_store(liquid.rows) if row.temperature_K == 372.78]
+    assert (kept.cells["Cp"], kept.cells["S"], kept.note) == ("75.962", "86.808", "LIQUID <--> REAL GAS")
 
 
 def test_a_temperature_listed_again_at_a_transition_keeps_its_first_row(store, raw_janaf_catalog):

@@ -260,18 +260,27 @@ class JanafConnector(Connector):
 
 
 def rows_to_store(rows: list[JanafRow]) -> list[JanafRow]:
-    """The rows without a note, one per temperature: the first. At a phase transition JANAF lists the temperature two
-    or three times (a regular row, the transition's note row, a row of the phase above it without a note): one row's
-    values are stored, never a mix of two phases, and the transition is named in the record's notes."""
-    kept: dict[float, JanafRow] = {}
+    """One row per temperature: the first without a note, else the first. At a phase transition JANAF lists the
+    temperature once (a table of one phase: its row, noted) or twice, each phase's row with a note or one of them
+    without (it has the formation values too): one row's values are stored, never a mix of two phases; the other
+    row's values are in the record's notes (`_transition_notes`)."""
+    at: dict[float, list[JanafRow]] = {}
     for row in rows:
-        if not row.note:
-            kept.setdefault(row.temperature_K, row)
-    return list(kept.values())
+        at.setdefault(row.temperature_K, []).append(row)
+    return [next((row for row in same if not row.note), same[0]) for same in at.values()]
 
 
 def _transition_notes(table: JanafTable) -> str | None:
-    notes = [f"{row.temperature_K:g} K: {row.note}" for row in table.transitions() if row.note != "TRANSITION"]
+    """The transitions the table marks, and the values of the other phase's row at a temperature listed twice (not
+    stored): '933.45 K: CRYSTAL <--> LIQUID; 933.45 K, the other phase: Cp 31.751, S 71.213, ...'."""
+    stored = {row.temperature_K: row for row in rows_to_store(table.rows)}
+    notes = []
+    for row in table.rows:
+        if row.note and row.note != "TRANSITION":
+            notes.append(f"{row.temperature_K:g} K: {row.note}")
+        if not row.cells.items() <= stored[row.temperature_K].cells.items():  # (the stored row, or a repeat of it)
+            values = ", ".join(f"{column} {cell}" for column, cell in row.cells.items())
+            notes.append(f"{row.temperature_K:g} K, the other phase: {values}")
     return "; ".join(notes) or None
 
 
