@@ -145,7 +145,8 @@ def _finish(report: RunReport, limit: int | None = None) -> None:
         more = f" and {len(report.unmapped) - SHOWN} more" if len(report.unmapped) > SHOWN else ""
         typer.echo(f"  fields the field map does not know: {fields}{more}")
     if report.n_stored == 0:
-        typer.echo("error: nothing valid was found", err=True)
+        withdrawn = f" (the run is stored: it withdrew {report.n_withdrawn} records)" if report.n_withdrawn else ""
+        typer.echo(f"error: nothing valid was found{withdrawn}", err=True)
         raise typer.Exit(1)
 
 

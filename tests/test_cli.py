@@ -111,7 +111,14 @@ def test_import_report_and_exit_code(run, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("sample_id,composition,band_gap,band_gap_unit,T_K\nx,Qz,1,eV,300\n")
     result = run("import", str(bad), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"))
-    assert result.exit_code == 1 and "nothing valid" in result.stderr
+    assert result.exit_code == 1 and result.stderr == "error: nothing valid was found\n"
+    week = tmp_path / "week.csv"
+    week.write_text("sample_id,composition,band_gap,band_gap_unit,T_K\nw1,GaN,3.4,eV,300\nw2,ZnO,3.3,eV,300\n")
+    assert run("import", str(week), "--mapping", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
+    week.write_text("sample_id,composition,band_gap,band_gap_unit,T_K\nw1,GaN,-3,eV,300\n")  # nothing valid left
+    result = run("import", str(week), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"))
+    assert result.exit_code == 1
+    assert result.stderr == "error: nothing valid was found (the run is stored: it withdrew 2 records)\n"
 
 
 def test_import_of_a_file_of_a_stored_name_from_another_folder_asks_for_a_name(run, tmp_path):

@@ -533,6 +533,16 @@ def test_a_row_without_an_id_column_never_replaces_another_material_under_its_fi
     assert materials == [["data.csv:row-2", "GaN"], ["data.csv:row-3", "ZnO"], ["data.csv:row-4", "Si"]]
 
 
+def test_a_json_file_with_a_byte_order_mark_and_an_id_marked_missing(store, tmp_path):
+    (tmp_path / "lab.json").write_bytes(
+        '\ufeff[{"id": "S1", "formula": "GaN", "gap": 3.4}, {"id": " n/a ", "formula": "ZnO", "gap": 3.3}]'.encode()
+    )
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING.split("  rho:")[0] + "missing_values: ['n/a']\n", encoding="utf-8")
+    report = import_file(store, tmp_path / "lab.json", tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_quarantined) == (1, 1)
+    assert dict(report.reasons) == {"no id in column 'id'": 1}
+
+
 def test_cells_the_mapping_names_missing_are_no_measurement(store, tmp_path):
     mapping = GAP_MAPPING + "missing_values: ['n/a', '-']\n"
     data, mapping = _write(
@@ -668,9 +678,10 @@ def test_a_cell_may_hold_a_structure_larger_than_the_csv_modules_default_limit(s
 def test_a_temperature_column_in_degrees_celsius_is_stored_in_kelvin(store, tmp_path):
     mapping = "dataset: gaps\nformula_column: formula\ncitation: c\ncolumns:\n"
     mapping += "  gap: {property: band_gap, unit: eV, temperature_field: T, temperature_unit: degC}\n"
-    data, mapping_path = _write(tmp_path, "formula,gap,T\nGaAs,1.42,26.85\n", mapping)
+    data, mapping_path = _write(tmp_path, "formula,gap,T\nGaAs,1.42,26.85\nGaN,3.4,23.7\n", mapping)
     import_file(store, data, mapping_path)
-    assert store.query("SELECT temperature_K FROM properties").iloc[0, 0] == pytest.approx(300.0)
+    kelvin = store.query("SELECT temperature_K FROM properties ORDER BY 1")["temperature_K"].tolist()
+    assert kelvin == [296.85, 300.0]  # as a steward names them (23.7 + 273.15 is 296.84999999999997 in floats)
     mapping_path.write_text(mapping.replace("temperature_unit: degC", "temperature_unit: eV"), encoding="utf-8")
     with pytest.raises(ConfigError, match="temperature_unit 'eV' is no unit of temperature"):
         load_mapping(mapping_path)

@@ -224,7 +224,8 @@ class LabConnector(Connector):
         """The row's id: its id column's, else the file's name in the store and the row number, counted from 2 under
         the header without blank lines ('bandgaps.csv:row-2'; the numbers of earlier versions of matreg)."""
         if self.mapping.id_column:
-            return str(row[self.mapping.id_column]).strip()
+            cell = row[self.mapping.id_column]
+            return "" if self._blank(cell) else str(cell).strip()  # a missing-value marker is no id
         return f"{self.name}:row-{position + 2}"
 
     def _item(self, row: dict[str, Any], line: int, source_id: str, seen: dict[str, int]) -> RawItem:
@@ -262,8 +263,11 @@ class LabConnector(Connector):
 
     @staticmethod
     def _kelvin(temperature: float, spec: FieldSpec) -> float:
-        """A temperature of the row (in the column's `temperature_unit`) in kelvin; a fixed temperature_K is K."""
-        return temperature if spec.temperature_field is None else convert(temperature, spec.temperature_unit, "K")
+        """A temperature of the row (in the column's `temperature_unit`) in kelvin; a fixed temperature_K is K.
+        Rounded to a nanokelvin: 23.7 °C is 296.84999999999997 K in floats, which no steward would type to name it."""
+        if spec.temperature_field is None:
+            return temperature
+        return round(convert(temperature, spec.temperature_unit, "K"), 9)
 
     def _blank(self, cell: Any) -> bool:
         """True for a cell that holds no measurement: empty, or one of the mapping's missing values."""

@@ -172,7 +172,7 @@ def _without_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _json_records(path: Path) -> list[dict[str, Any]]:
     """The records of a JSON lab file: a list of objects, one per row."""
-    records = json.loads(path.read_text(encoding="utf-8"))
+    records = json.loads(path.read_text(encoding="utf-8-sig"))  # (Windows tools start UTF-8 with a byte order mark)
     if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
         raise ValueError("a JSON lab file holds a list of records (objects with the mapped keys), one per row")
     return records
