@@ -16,6 +16,7 @@ from matreg.cli_steward import conflicts_command, diff_command, history_command,
 from matreg.curate.release import export_release
 from matreg.errors import ConfigError
 from matreg.export import LAYOUTS, export_dataset
+from matreg.http import split_credentials
 from matreg.ingest import RunReport, run_ingest, tune_gc_for_fetch
 from matreg.schema import load_tables, schema_markdown
 from matreg.sources import FetchRequest, build_connector
@@ -286,7 +287,8 @@ def catalog_(catalog: CatalogOpt = None) -> None:
     loaded = load_catalog(catalog)
     typer.echo("sources:")
     for name, source in loaded.sources.items():
-        typer.echo(f"  {name:22s} {source.provenance:12s} {source.base_url}  ({source.license})")
+        url = split_credentials(source.base_url)[0]  # never shown with a user and password
+        typer.echo(f"  {name:22s} {source.provenance:12s} {url}  ({source.license})")
     typer.echo("datasets:")
     for name, dataset in loaded.datasets.items():
         typer.echo(f"  {name:22s} v{dataset.version:8s} {', '.join(dataset.properties)}")

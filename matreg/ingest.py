@@ -246,11 +246,14 @@ class _PublishCheck:
     counts are corrected in `report`. A table that is wrong as a whole refuses the run (ValidationError).
     """
 
-    def __init__(self, report: RunReport, formulas_of: Callable[[list[str]], dict[str, str]] | None = None) -> None:
-        """`formulas_of` (record ids -> their stored formulas) is given for a connector whose ids name places: a
+    def __init__(
+        self, report: RunReport, stored: Callable[[list[str]], dict[str, tuple[str, str]]] | None = None
+    ) -> None:
+        """`stored` (record ids -> their stored formulas and scopes, `_StoredFormulas`) is given for a lab file: a
         record whose formula differs from the stored one's is another material under that id, refused."""
         self.report = report
-        self.formulas_of = formulas_of
+        self.stored = stored
+        self.moved = False  # rows whose ids name places were refused so: the file's rows moved
         self.refused: dict[str, dict[str, Any]] = {}  # record_id -> its withheld rows, by table, and the reasons
         self.lone: list[tuple[dict, list[str]]] = []  # withheld rows of records otherwise published, with reasons
 
@@ -260,7 +263,7 @@ class _PublishCheck:
             return batch
         keep = np.ones(batch.num_rows, dtype=bool)
         breaking = rows_breaking_rules(name, arrow_frame(batch))
-        if name == "materials" and self.formulas_of is not None:
+        if name == "materials" and self.stored is not None:
             for position, reason in self._other_materials(batch).items():
                 breaking.setdefault(position, []).append(reason)
         for position, reasons in breaking.items():
@@ -283,16 +286,18 @@ class _PublishCheck:
     def _other_materials(self, batch: pyarrow.Table) -> dict[int, str]:
         """Rows whose record id the store holds with another formula, by position, with the reason."""
         record_ids, formulas = batch["record_id"].to_pylist(), batch["formula"].to_pylist()
-        stored = self.formulas_of(record_ids)
-        return {
-            position: (
-                f"{record_id} holds {stored[record_id]} from an earlier import, this row {formula}: without an "
-                "id_column a row is known by its file's name and row number, so it would replace another material "
-                "(and take its review decisions); give the mapping an id_column (or import the file under another "
-                "name)"
-            )
+        stored = self.stored(record_ids)
+        other = {
+            position: (record_id, formula)
             for position, (record_id, formula) in enumerate(zip(record_ids, formulas, strict=True))
-            if record_id in stored and whole_formula(stored[record_id]) != whole_formula(formula)  # Fe0.95O: Fe19O20
+            if record_id in stored and whole_formula(stored[record_id][0]) != whole_formula(formula)  # Fe0.95O: Fe19O20
+        }
+        self.moved = self.moved or (bool(other) and self.stored.by_position)
+        why = _MOVED if self.stored.by_position else _ANOTHER_SAMPLE
+        return {
+            position: f"{record_id} holds {stored[record_id][0]} from {_import_named(stored[record_id][1])}, this row "
+            f"{formula}: {why}"
+            for position, (record_id, formula) in other.items()
         }
 
     def _refuse(self, material: dict[str, Any], reasons: list[str]) -> None:
@@ -319,6 +324,23 @@ class _PublishCheck:
 
     def withheld_keys(self) -> dict[str, list]:
         return {"materials": list(self.refused)}
+
+    def rows_moved(self) -> bool:
+        return self.moved
+
+
+def _import_named(scope: str) -> str:
+    return f"'{scope}'" if scope else "an earlier import"  # (stores written before scopes were recorded)
+
+
+_MOVED = (
+    "without an id_column a row is known by its file's name and row number, so it would replace another material "
+    "(and take its review decisions); give the mapping an id_column (or import the file under another name)"
+)
+_ANOTHER_SAMPLE = (
+    "one id names one material of a dataset, and this row would replace it (and take its review decisions); give "
+    "this file's rows ids of their own, or correct the formula"
+)
 
 
 def _row(table: pyarrow.Table, position: int) -> dict[str, Any]:
@@ -528,24 +550,31 @@ def _dry_run(connector: Connector, store: Store, limit: int | None, resumed: Run
 
 
 def _publish_check(report: RunReport, connector: Connector, store: Store) -> _PublishCheck:
-    """The check of a run's rows as they are published; for ids that name places, against the stored formulas."""
-    if not connector.ids_by_position:
+    """The check of a run's rows as they are published; for a lab file, against the stored formulas."""
+    if not connector.reads_whole_scope:
         return _PublishCheck(report)
-    return _PublishCheck(report, _formulas_in(store))
+    return _PublishCheck(report, _StoredFormulas(store, connector.attribution.scope, connector.ids_by_position))
 
 
-def _formulas_in(store: Store) -> Callable[[list[str]], dict[str, str]]:
-    """The stored formulas of records, by id (none in a store not created yet). A formula changed under a row number
-    is refused even within one file: rows deleted or inserted renumber the others, and the curation decisions on an
-    id would then apply to another material."""
+@dataclass
+class _StoredFormulas:
+    """The stored formulas of a lab file's records that another material under their id would replace, with the
+    scope that wrote them (none in a store not created yet). Where ids name rows (`by_position`) every one: rows
+    deleted or inserted renumber the others, even within one file. Else those another file wrote: two files giving
+    one id to two materials; a file may correct its own formulas."""
 
-    def formulas_of(record_ids: list[str]) -> dict[str, str]:
-        if not store.exists():
+    store: Store
+    scope: str
+    by_position: bool
+
+    def __call__(self, record_ids: list[str]) -> dict[str, tuple[str, str]]:
+        if not self.store.exists():
             return {}
-        sql = "SELECT record_id, formula FROM materials WHERE record_id IN (SELECT unnest(?))"
-        return dict(store.query(sql, [record_ids]).values.tolist())
-
-    return formulas_of
+        sql = "SELECT record_id, formula, scope FROM materials WHERE record_id IN (SELECT unnest(?))"
+        rows = self.store.query(sql, [record_ids]).values.tolist()
+        return {
+            record_id: (formula, scope) for record_id, formula, scope in rows if self.by_position or scope != self.scope
+        }
 
 
 def _within_limit(items: list[RawItem], limit: int | None, n_fetched: int) -> list[RawItem]:

@@ -76,6 +76,10 @@ class PublishCheck(Protocol):
         """Keys, by table, of the rows withheld whole: none of the run's rows with these keys (or belonging to
         them) is published, whichever batch they came in."""
 
+    def rows_moved(self) -> bool:
+        """True when the run's record ids, which name places (a file's rows), no longer name what they named: what
+        the run lacks is then no record its scope dropped, and nothing is withdrawn."""
+
 
 LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
 
@@ -189,9 +193,10 @@ class Store:
         quarantine table as `check.withheld()` gives them. A check that raises refuses the run: nothing is then
         published and the run stays staged. Materials columns the run did not read (`unread_columns`) keep the
         stored record's values. A run that read the whole of a scope (`whole_scope`: source, scope and endpoint)
-        withdraws the records it did not admit (`_add_withdrawals`). What to leave out is decided under the store's
-        lock, against the commits before. The run's fetch_runs row is its last staged one, as `finish(row, dropped
-        rows per table, records withdrawn)` completes it. Returns the commit name.
+        withdraws the records it did not admit (`_add_withdrawals`), unless its rows moved (`check.rows_moved`).
+        What to leave out is decided under the store's lock, against the commits before. The run's fetch_runs row is
+        its last staged one, as `finish(row, dropped rows per table, records withdrawn)` completes it. Returns the
+        commit name.
         """
         self.ensure()
         self.remove_leftovers()
@@ -210,7 +215,8 @@ class Store:
             with self.locked():
                 self._keep_stored(build / "materials.parquet", unread_columns)
                 withheld = check.withheld_keys()
-                withdrawn = self._add_withdrawals(build / "materials.parquet", whole_scope, run_id, withheld)
+                read_whole = None if check.rows_moved() else whole_scope
+                withdrawn = self._add_withdrawals(build / "materials.parquet", read_whole, run_id, withheld)
                 changed = {name: self._changed_records(name, build) for name in _owners()}
                 if withdrawn:  # written whatever else the store holds of them (another file's value with the key)
                     changed["materials"] = [*(changed["materials"] or []), *withdrawn]

@@ -267,6 +267,21 @@ def test_sources_bib_has_one_entry_per_source_database(filled, catalog):
     assert [(e["ID"], e["doi"], e["version"]) for e in janaf] == [("janaf", "10.18434/T42S31", "4th edition (1998)")]
 
 
+def test_a_user_and_password_in_a_base_url_reach_no_release_file_nor_the_catalog_listing(store, tmp_path, run):
+    with ReplayServer(make_route(12, 5), prefix="/oqmdapi/") as oqmd:
+        url = oqmd.url.replace("http://", "http://alice:S3cretPW@")
+        path = tmp_path / "catalog.yaml"
+        path.write_text(CATALOG.format(janaf="http://127.0.0.1:9/tables/", oqmd=url), encoding="utf-8")
+        catalog = load_catalog(path)
+        run_ingest(build_connector("oqmd", catalog, FetchRequest(filter=FILTER, page_size=5)), store)
+    folder = release(store, catalog, "gaps", "1.0.0")
+    assert read_manifest(store, "gaps", "1.0.0")["content"]["sources"]["oqmd"]["url"] == oqmd.url
+    written = [item.read_bytes() for item in folder.rglob("*") if item.is_file()]
+    assert len(written) > 3 and not any(b"S3cretPW" in data or b"alice" in data for data in written)
+    listing = run("catalog", "--catalog", str(path))
+    assert listing.exit_code == 0 and oqmd.url in listing.stdout and "S3cretPW" not in listing.stdout
+
+
 def test_the_card_readme_says_what_from_where_how_curated_and_the_known_conflicts(filled, catalog):
     decide(filled, "accept", f"{LAB}:roost-2")
     readme = (release(filled, catalog, "gaps", "1.0.0") / "README.md").read_text()

@@ -527,7 +527,7 @@ def test_a_row_without_an_id_column_never_replaces_another_material_under_its_fi
     assert (report.n_stored, report.n_quarantined) == (1, 1)  # ZnO on line 3 again: the same material
     reason = store.query("SELECT reasons[1] FROM quarantine").iloc[0, 0]
     assert reason.startswith(
-        "gaps:data.csv:row-2 holds GaN from an earlier import, this row CdTe: without an id_column"
+        "gaps:data.csv:row-2 holds GaN from 'data.csv', this row CdTe: without an id_column"
     )
     materials = store.query("SELECT source_id, formula FROM materials ORDER BY 1").values.tolist()
     assert materials == [["data.csv:row-2", "GaN"], ["data.csv:row-3", "ZnO"], ["data.csv:row-4", "Si"]]
@@ -644,8 +644,25 @@ def test_a_composition_written_otherwise_is_no_other_material_but_a_row_renumber
     assert import_file(store, copy, tmp_path / "m.yaml", name="data.csv").n_quarantined == 0  # the same ones
     data.write_text("formula,gap\nFe0.95O,2.4\n", encoding="utf-8")  # ZnO deleted: Fe0.95O would become row-2
     report = import_file(store, data, tmp_path / "m.yaml")
-    assert report.n_quarantined == 1 and "gaps:data.csv:row-2 holds ZnO from an earlier import" in str(report.reasons)
+    assert report.n_quarantined == 1 and "gaps:data.csv:row-2 holds ZnO from 'data.csv'" in str(report.reasons)
     assert store.query("SELECT formula FROM materials WHERE source_id = 'data.csv:row-2'").iloc[0, 0] == "ZnO"
+    assert report.n_withdrawn == 0  # rows moved: row-3 (Fe0.95O, still in the file) is no row the file dropped
+    assert ["data.csv:row-3", "band_gap", 2.4] in _stored(store)
+
+
+def test_an_id_another_file_gives_to_another_material_is_refused_and_a_file_corrects_its_own(store, tmp_path):
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
+    alice, bob = tmp_path / "alice.csv", tmp_path / "bob.csv"
+    alice.write_text("id,formula,gap,rho\ns1,ZnO2,3.44,\ns2,GaN,3.4,\n", encoding="utf-8")
+    bob.write_text("id,formula,gap,rho\ns1,CdTe,1.5,\ns2,GaN,3.39,\n", encoding="utf-8")
+    import_file(store, alice, tmp_path / "m.yaml")
+    report = import_file(store, bob, tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_quarantined) == (1, 1)  # s2: the same material, measured again
+    (reason,) = report.reasons
+    assert reason.startswith("gaps:s1 holds ZnO2 from 'alice.csv', this row CdTe: one id names one material")
+    alice.write_text("id,formula,gap,rho\ns1,ZnO,3.44,\ns2,GaN,3.4,\n", encoding="utf-8")  # its own typo
+    assert import_file(store, alice, tmp_path / "m.yaml").n_quarantined == 0
+    assert store.query("SELECT formula FROM materials WHERE source_id = 's1'").iloc[0, 0] == "ZnO"
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from matreg.catalog import Catalog, Dataset
 from matreg.curate.card import write_card
 from matreg.errors import StoreError
 from matreg.export import LAYOUTS, dataset_query, to_wide
+from matreg.http import split_credentials
 from matreg.schema import load_vocabulary
 from matreg.store import EXPORT_FORMATS, Store, atomic_write
 
@@ -264,7 +265,7 @@ def _sources(store: Store, catalog: Catalog, rows: pd.DataFrame) -> dict[str, di
         described[source] = {
             "title": known.title if known else f"{source} (lab dataset)",
             "doi": known.doi if known else None,
-            "url": known.base_url if known else None,
+            "url": split_credentials(known.base_url)[0] if known else None,  # a user and password stay out
             "database_versions": _unique(group["database_version"]),
             "fetch_runs": runs.get(source, []),
             "citations": _unique(group["citation"]),
