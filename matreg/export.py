@@ -54,19 +54,22 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
         params.append(dataset.pressure_Pa)
     sql = (
         f"SELECT {_LONG_COLUMNS} FROM properties p JOIN materials m USING (record_id) {_WRITES} "
-        f"WHERE {' AND '.join(where)} ORDER BY m.record_id, p.property, p.temperature_K"
+        f"WHERE {' AND '.join(where)} ORDER BY m.record_id, p.property, p.method, p.temperature_K, p.pressure_Pa"
     )
     return sql, params
 
 
 def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
     """One row per record, method and conditions, one column per property (units go in the sidecar); no rows but
-    those columns when `long` has none."""
+    those columns when `long` has none. Rows are the combinations `long` has (a pivot over every combination of the
+    index columns would not fit in memory)."""
     index = [
         "record_id",
         "source",
         "formula",
         "formula_original",
+        "name",
+        "phase",
         "provenance",
         "method",
         "temperature_K",
@@ -74,8 +77,8 @@ def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
     ]
     if long.empty:
         return pd.DataFrame(columns=[*index, *properties])
-    wide = long.pivot_table(index=index, columns="property", values="value", aggfunc="first", dropna=False)
-    return wide.dropna(how="all").reset_index().rename_axis(columns=None)
+    values = long.groupby([*index, "property"], dropna=False, sort=True)["value"].first()
+    return values.unstack("property").reset_index().rename_axis(columns=None)
 
 
 def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Path, layout: str = "long") -> dict:

@@ -13,6 +13,7 @@ from conftest import LAB_EXAMPLE
 from typer.testing import CliRunner
 
 from matreg.cli import app
+from matreg.export import to_wide
 from matreg.sources import FetchRequest
 
 runner = CliRunner()
@@ -176,6 +177,41 @@ def test_wide_export_has_one_column_per_property(filled, tmp_path):
     wide = pd.read_csv(out).set_index("formula")
     assert wide.loc["CO2", "enthalpy_of_formation"] == pytest.approx(-393.522)
     assert wide.loc["CO2", "formula_original"] == "C1O2"  # the formula unit of the molar values
+    assert wide.loc["CO2", "name"] == "Carbon Dioxide (CO2)" and wide.loc["CO2", "phase"] == "g"  # (H2O: l, g, ...)
+
+
+def test_an_export_orders_the_values_of_a_record_by_their_whole_key(run, tmp_path):
+    mapping = "dataset: lab-b\nformula_column: formula\nid_column: id\ncitation: notebook 3\ncolumns:\n"
+    for name, method in (("uv.csv", "UV-Vis"), ("pl.csv", "PL")):  # imported in the other order
+        (tmp_path / name).write_text("id,formula,gap\ns1,ZnO,3.1\n", encoding="utf-8")
+        (tmp_path / f"{name}.yaml").write_text(mapping + f"  gap: {{property: band_gap, unit: eV, method: {method}}}\n")
+        assert run("import", str(tmp_path / name), "-m", str(tmp_path / f"{name}.yaml")).exit_code == 0
+    out = tmp_path / "gaps.csv"
+    assert run("export", "gaps", "--format", "csv", "--out", str(out)).exit_code == 0
+    assert pd.read_csv(out)["method"].tolist() == ["PL", "UV-Vis"]
+
+
+def test_a_wide_export_has_a_row_per_combination_in_the_data_only():
+    n = 4000  # records, each with its own method and temperature: a pivot over every combination would need TiBs
+    long = pd.DataFrame(
+        {
+            "record_id": [f"lab:s{i}" for i in range(n)] * 2,
+            "source": "lab",
+            "formula": "GaN",
+            "formula_original": "GaN",
+            "name": [f"sample {i}" for i in range(n)] * 2,
+            "phase": None,
+            "provenance": "experimental",
+            "method": [f"method {i}" for i in range(n)] * 2,
+            "temperature_K": [float(i) for i in range(n)] * 2,
+            "pressure_Pa": None,
+            "property": ["band_gap"] * n + ["density"] * n,
+            "value": [3.4] * n + [6.1] * n,
+        }
+    )
+    wide = to_wide(long, ["band_gap", "density"])
+    assert wide.shape == (n, 12) and wide["band_gap"].eq(3.4).all() and wide["density"].eq(6.1).all()
+    assert wide["record_id"].tolist() == sorted(long["record_id"].unique())
 
 
 def test_a_wide_export_of_no_rows_has_the_wide_columns(run, tmp_path):

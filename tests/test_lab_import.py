@@ -526,9 +526,7 @@ def test_a_row_without_an_id_column_never_replaces_another_material_under_its_fi
     report = import_file(store, tmp_path / "b" / "data.csv", tmp_path / "m.yaml", name="data.csv")  # "replace it"
     assert (report.n_stored, report.n_quarantined) == (1, 1)  # ZnO on line 3 again: the same material
     reason = store.query("SELECT reasons[1] FROM quarantine").iloc[0, 0]
-    assert reason.startswith(
-        "gaps:data.csv:row-2 holds GaN from 'data.csv', this row CdTe: without an id_column"
-    )
+    assert reason.startswith("gaps:data.csv:row-2 holds GaN from 'data.csv', this row CdTe: without an id_column")
     materials = store.query("SELECT source_id, formula FROM materials ORDER BY 1").values.tolist()
     assert materials == [["data.csv:row-2", "GaN"], ["data.csv:row-3", "ZnO"], ["data.csv:row-4", "Si"]]
 
