@@ -194,6 +194,19 @@ def test_a_large_group_does_not_overfill_a_small_split(seed):
     assert labels[:40].nunique() == 1 and labels.value_counts().to_dict() == {"train": 160, "val": 20, "test": 20}
 
 
+@pytest.mark.parametrize("method", ["random", "composition"])
+def test_records_added_to_a_dataset_move_only_groups_at_the_split_boundaries(method):
+    formulas = [f"Li{n}O{m}" for n in range(1, 41) for m in range(1, 26)]  # 1,000 compositions
+    rows = pd.DataFrame({"record_id": [f"r{n}" for n in range(1000)], "formula": formulas})
+    before = assign_splits(rows, method, seed=3)
+    grown = pd.concat([rows, pd.DataFrame({"record_id": ["r1000", "r1001"], "formula": ["Li3O5", "NaCl"]})])
+    after = assign_splits(grown.reset_index(drop=True), method, seed=3)[:1000]
+    assert (before != after).sum() <= 4  # a permutation of the groups dealt some 300 records to other splits
+    assert pd.Series(before).value_counts().to_dict() == {"train": 800, "val": 100, "test": 100}
+    shuffled = rows.sample(frac=1, random_state=0)  # the same dataset read in another order
+    assert (assign_splits(shuffled, method, seed=3) == before[shuffled.index]).all()
+
+
 def test_one_composition_written_two_ways_lands_in_one_split(tmp_path):
     # The experimental gap files hold such pairs (Te0.5Se0.5 / TeSe, Cu1.8S1 / Cu9S5): one composition, two formulas.
     pairs = [("TeSe", "Te0.5Se0.5"), ("Cu9S5", "Cu1.8S1"), ("SiO2", "Si0.5O1"), ("NaCl", "Na0.5Cl0.5")]

@@ -1,13 +1,14 @@
 """Train/val/test assignment that does not leak, and a report of how much a split does leak.
 
-`random` shuffles records; `composition` and `chemsys` shuffle whole groups (every record of one composition,
+`random` deals out records; `composition` and `chemsys` deal out whole groups (every record of one composition,
 however its formula is written, or of one chemical system, lands on one side); `provenance` trains and validates on
 DFT and tests on experiment; `predefined` applies a CSV (`record_id,split` or `formula,split`) exactly. All are
-deterministic for a seed.
+deterministic for a seed, and stable as a dataset grows: records added move only a few groups (`_grouped`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -60,31 +61,39 @@ def _checked(fractions: Sequence[float]) -> tuple[float, float, float]:
 
 
 def _grouped(keys: np.ndarray, seed: int, fractions: Sequence[float]) -> np.ndarray:
-    """Shuffle the distinct keys, then hand each whole group to a split (`_fill`)."""
-    codes, _ = pd.factorize(keys, sort=True)
-    sizes = np.bincount(codes)
-    order = np.random.default_rng(seed).permutation(len(sizes))
-    group_split = np.empty(len(sizes), dtype=np.int64)
-    group_split[order] = _fill(sizes[order].tolist(), [share * len(keys) for share in fractions])
+    """Hand each whole group of rows (one per distinct key) to a split: groups too large for val or test go to
+    train, the others in the order of a hash of seed and key (`_hash_order`), each to the split its middle row falls
+    in when the rows are laid out in that order (`_by_middle_row`). A group's place depends on its key, not on the
+    other keys: adding records to a dataset moves only groups at the two boundaries, a few rows' worth (a permutation
+    of all groups would deal them all again, and a model trained on one export would be tested on its own training
+    data in the next)."""
+    codes, distinct = pd.factorize(keys, sort=True)
+    sizes = np.bincount(codes, minlength=len(distinct))
+    targets = np.array(fractions, dtype=float) * len(keys)
+    smallest = min((target for target in targets[1:] if target > 0), default=np.inf)
+    large = sizes > smallest  # 40 polymorphs of one composition do not land in a val split of 20
+    group_split = np.zeros(len(sizes), dtype=np.int64)
+    rest = np.flatnonzero(~large)
+    order = rest[_hash_order(distinct[rest], seed)]
+    targets[0] = max(targets[0] - sizes[large].sum(), 0.0)
+    group_split[order] = _by_middle_row(sizes[order], targets)
     return np.asarray(SPLITS, dtype=object)[group_split[codes]]
 
 
-def _fill(sizes: list[int], targets: list[float]) -> list[int]:
-    """For groups in order, the split (0, 1, 2) least filled relative to its target among those the group fits in;
-    a group that fits in none goes where it overfills least (relative to the target): a large group does not land
-    in a small split (40 polymorphs of one composition in a val split of 20)."""
-    parts = [part for part, target in enumerate(targets) if target > 0]
-    filled = [0.0] * len(targets)
-    chosen = []
-    for size in sizes:
-        fitting = [p for p in parts if filled[p] + size <= targets[p]]
-        if fitting:
-            part = min(fitting, key=lambda p: filled[p] / targets[p])
-        else:
-            part = min(parts, key=lambda p: (filled[p] + size) / targets[p])
-        filled[part] += size
-        chosen.append(part)
-    return chosen
+def _hash_order(keys: Sequence, seed: int) -> np.ndarray:
+    """The positions of `keys` sorted by a hash of the seed and each key (ties: by key)."""
+    digests = [hashlib.blake2b(f"{seed}\0{key}".encode(), digest_size=8).digest() for key in keys]
+    return np.array(sorted(range(len(digests)), key=lambda position: (digests[position], str(keys[position]))))
+
+
+def _by_middle_row(sizes: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """For groups laid out in order, the split (0, 1, 2) their middle row falls in, the splits taking consecutive
+    shares of the rows in proportion to their targets."""
+    if not len(sizes):
+        return np.zeros(0, dtype=np.int64)
+    middles = (np.cumsum(sizes) - sizes / 2) / sizes.sum()
+    bounds = np.cumsum(targets) / targets.sum()
+    return np.minimum(np.searchsorted(bounds, middles, side="right"), 2)
 
 
 def _provenance(rows: pd.DataFrame, seed: int, fractions: Sequence[float]) -> np.ndarray:
