@@ -133,6 +133,26 @@ def test_export_round_trips_with_targets_in_the_canonical_unit(gap_store, tmp_pa
     assert sum(meta["n_per_split"].values()) == 430 and meta["n_per_split"]["train"] == 344
 
 
+def test_a_molar_target_is_per_mole_of_the_exported_formula(tmp_path):
+    store = Store(tmp_path / "store")
+    rows = "id,formula,dHf\nh1,Fe4O6,-1648.4\nh2,Fe2O3,-824.2\nh3,Mg2O2,-1203.2\nh4,MgO,-601.6\nh5,Al2O3,-1675.7\n"
+    rows += "".join(f"x{n},Li{n}O,-{n}\n" for n in range(1, 20))
+    mapping = "dataset: dhf\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    _import(
+        store,
+        _written(tmp_path / "dhf.csv", rows),
+        mapping + "  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n",
+        tmp_path,
+    )
+    catalog = Catalog(datasets={"dhf": Dataset(description="d", version="1.0.0", properties=["enthalpy_of_formation"])})
+    export_torch(store, catalog, "dhf", tmp_path / "out")
+    records = ExportedDataset(tmp_path / "out").records.set_index("record_id")
+    assert records.loc[["dhf:h1", "dhf:h2"], "formula"].tolist() == ["Fe2O3", "Fe2O3"]
+    assert records.loc[["dhf:h1", "dhf:h2", "dhf:h3", "dhf:h4"], "target"].tolist() == pytest.approx(
+        [-824.2, -824.2, -601.6, -601.6]
+    )
+
+
 def test_composition_features_come_from_pymatgen_element_data():
     features = featurize_compositions(["CuBr", "Hg0.7Cd0.3Te", "CuBr"])
     cu, br = Element("Cu"), Element("Br")

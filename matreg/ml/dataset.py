@@ -46,6 +46,7 @@ from matreg.ml.features import (
 from matreg.ml.splits import DEFAULT_FRACTIONS, DEFAULT_METHOD, SPLITS, assign_splits, leakage_report
 from matreg.schema import load_vocabulary
 from matreg.store import Store
+from matreg.units import is_molar
 
 try:
     from torch import Tensor
@@ -100,6 +101,19 @@ def _target_property(dataset: Dataset, target: str | None) -> str:
     return target
 
 
+def _per_mole_of_formula(long: pd.DataFrame) -> pd.DataFrame:
+    """Molar values per mole of the row's (reduced) formula, the one exported and featurized, not of the formula unit
+    the source gave: Fe4O6's -1648.4 kJ/mol is Fe2O3's -824.2 (features see one composition)."""
+    molar = long["unit"].map(is_molar).astype(bool)
+    if not molar.any():
+        return long
+    atoms = {
+        formula: parse_formula(formula).atoms_per_formula_unit for formula in {*long.formula, *long.formula_original}
+    }
+    factor = long["formula"].map(atoms) / long["formula_original"].map(atoms)
+    return long.assign(value=long["value"] * factor.where(molar, 1.0))
+
+
 def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per record, as the dataset is released (review decisions applied, linked records resolved per the
     catalog): its value of `prop`, formula, chemical system, method, provenance, source, structure and `records`
@@ -119,7 +133,7 @@ def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> tuple[
         "SELECT record_id, chemsys, structure, run_id FROM materials WHERE record_id IN (SELECT unnest(?))",
         [member_ids],
     )
-    rows = long.rename(columns={"value": "target"}).merge(materials, on="record_id", how="left")
+    rows = _per_mole_of_formula(long).rename(columns={"value": "target"}).merge(materials, on="record_id", how="left")
     missing = rows["chemsys"].isna()  # a resolved group's median row ('group:...') is no stored record
     rows.loc[missing, "chemsys"] = [parse_formula(formula).chemsys for formula in rows.loc[missing, "formula"]]
     values = curated.curated[curated.curated["property"] == prop]
