@@ -429,8 +429,10 @@ class Store:
 
     def _changed_records(self, owner: str, build: Path) -> list | None:
         """Keys of the run's rows of table `owner` (materials) whose record changed: a row of it, or of a table that
-        belongs to it, is new or differs from the stored one (stamp columns aside), or a stored row of the record is
-        not in the run (its source no longer gives that value). None when the store holds no row of `owner`."""
+        belongs to it, is new or differs from the stored one of the run's scope or of the whole record (stamp columns
+        aside: another file's later value of the key does not make an unchanged file's re-import a change), or a
+        stored row of the record is not in the run (its source no longer gives that value). None when the store
+        holds no row of `owner`."""
         spec = table_spec(owner)
         link = spec.primary_key[0]
         path = build / f"{owner}.parquet"
@@ -438,11 +440,12 @@ class Store:
             if not path.exists() or not self._stores_rows(con, owner):
                 return None
             of_run = f"{link} IN (SELECT {link} FROM read_parquet($owner))"
+            run_scope = "(SELECT any_value(coalesce(scope, '')) FROM read_parquet($owner))"
             parameters: dict[str, Any] = {"owner": str(path)}
             runs, queries = [], []
             for name in [owner, *children_of(owner)]:
                 table = table_spec(name)
-                stored = f"({_current_rows_sql(name, of_run)})"
+                stored = f"({_current_rows_sql(name, of_run, in_scope=run_scope)})"
                 content = _equal([column for column in table.content_columns if column not in table.primary_key])
                 if (build / f"{name}.parquet").exists():
                     parameters[name] = str(build / f"{name}.parquet")
@@ -654,7 +657,7 @@ def _view_definitions() -> dict[str, str]:
     return views | {"properties_wide": _wide_view_sql(), "material_writes": writes}
 
 
-def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False) -> str:
+def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False, in_scope: str | None = None) -> str:
     """Rows of a table as the store holds them now: each key's latest row (`_latest_rows_sql`, `where` as there), and
     of a table whose rows belong to another's only rows still current in the scope of the write that made them:
     written with their owner's latest row of that scope when that row was written whole (a value its source no
@@ -662,10 +665,13 @@ def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False) 
     that readmitted a value alone (one that readmitted a whole record counts as that record's write). A key's
     latest row is taken among current rows: a file re-imported without a value leaves shown the value another file
     gives with that key. Rows of writes without a scope (stores written before scopes) follow their owner's latest
-    write of any scope. `with_scope` adds each row's write scope as `write_scope` (NULL: none)."""
+    write of any scope. `with_scope` adds each row's write scope as `write_scope` (NULL: none); `in_scope` (an SQL
+    expression) keeps only rows of writes of that scope, of the whole record ('') or of none, before each key's
+    latest row is taken."""
     spec = table_spec(name)
     if spec.belongs_to is None:
-        return _latest_rows_sql(name, spec.primary_key, where)
+        scoped = f" AND (s.scope IS NULL OR s.scope IN ('', {in_scope}))" if in_scope is not None else ""
+        return _latest_rows_sql(name, spec.primary_key, where + scoped)
     link = table_spec(spec.belongs_to).primary_key[0]
     writes = (  # every write of an owner row: which run, of which scope, whole or not (one row per commit file)
         f"SELECT {link}, run_id, scope AS write_scope, coalesce(written_whole, false) AS whole, filename "
@@ -680,6 +686,9 @@ def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False) 
         "CASE WHEN w.write_scope IS NULL THEN r.owner_whole IS NOT TRUE OR r.owner_run = c.run_id "
         "ELSE o.owner_whole IS NOT TRUE OR o.owner_run = c.run_id END"
     )
+    kept = f"{current} OR {_readmitted_alone(spec.belongs_to, link, 'c')}"
+    if in_scope is not None:
+        kept = f"({kept}) AND (w.write_scope IS NULL OR w.write_scope IN ('', {in_scope}))"
     return (
         f"WITH w_all AS ({writes}), w AS (SELECT DISTINCT {link}, run_id, write_scope FROM w_all), "
         f"o AS (SELECT {link}, write_scope, {latest_write} FROM w_all GROUP BY {link}, write_scope), "
@@ -687,7 +696,7 @@ def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False) 
         f"SELECT c.* EXCLUDE (filename, file_row_number){', w.write_scope' if with_scope else ''} FROM ({rows}) AS c "
         f"LEFT JOIN w USING ({link}, run_id) LEFT JOIN o ON o.{link} = c.{link} AND o.write_scope = w.write_scope "
         f"LEFT JOIN r ON r.{link} = c.{link} "
-        f"WHERE {current} OR {_readmitted_alone(spec.belongs_to, link, 'c')} "
+        f"WHERE {kept} "
         f"QUALIFY row_number() OVER (PARTITION BY {', '.join(f'c.{k}' for k in spec.primary_key)} "
         "ORDER BY c.filename DESC, c.file_row_number DESC) = 1"
     )

@@ -596,6 +596,21 @@ def test_a_file_of_the_same_name_in_another_folder_is_refused_unless_given_a_nam
     assert scopes == ["2026/results.csv", "results.csv"]
 
 
+def test_re_importing_an_unchanged_file_changes_nothing_another_file_said_later(store, tmp_path):
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("id,formula,gap,rho\ns2,GaN,3.4,\n", encoding="utf-8")
+    second.write_text("id,formula,gap,rho\ns2,GaN,3.2,\n", encoding="utf-8")
+    import_file(store, first, tmp_path / "m.yaml")
+    import_file(store, second, tmp_path / "m.yaml")  # a later measurement of the same key: shown
+    report = import_file(store, first, tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_unchanged) == (1, 1)
+    assert _stored(store) == [["s2", "band_gap", 3.2]]
+    first.write_text("id,formula,gap,rho\ns2,GaN,3.45,\n", encoding="utf-8")  # a change is a later value
+    assert import_file(store, first, tmp_path / "m.yaml").n_unchanged == 0
+    assert _stored(store) == [["s2", "band_gap", 3.45]]
+
+
 def test_a_file_moved_to_another_folder_replaces_what_it_said_there(store, tmp_path):
     (tmp_path / "incoming").mkdir()
     data = tmp_path / "incoming" / "results.csv"
