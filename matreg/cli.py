@@ -12,7 +12,14 @@ from matreg import __version__
 from matreg.catalog import load_catalog
 from matreg.cli_ml import predict_command, train_command
 from matreg.cli_options import CatalogOpt, FormatOpt, ProgressOpt, StoreOpt, echo_frame, reports_errors
-from matreg.cli_steward import conflicts_command, diff_command, history_command, release_command, review_app
+from matreg.cli_steward import (
+    conflicts_command,
+    diff_command,
+    echo_unmatched_decisions,
+    history_command,
+    release_command,
+    review_app,
+)
 from matreg.curate.release import export_release
 from matreg.errors import ConfigError
 from matreg.export import LAYOUTS, export_dataset
@@ -261,6 +268,7 @@ def validate(store: StoreOpt = DEFAULT_STORE) -> None:
     if problems:
         raise typer.Exit(1)
     typer.echo("store is valid: " + ", ".join(f"{len(frame)} {name}" for name, frame in tables.items()))
+    echo_unmatched_decisions(target)
 
 
 @app.command()

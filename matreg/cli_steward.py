@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from matreg.catalog import load_catalog
 from matreg.cli_options import CatalogOpt, FormatOpt, StoreOpt, echo_frame, reports_errors
 from matreg.curate.release import VALUE_KEY, diff, read_manifest, release
-from matreg.curate.review import history, record_decision
+from matreg.curate.review import history, record_decision, unmatched_decisions
 from matreg.store import DEFAULT_STORE, Store
 
 review_app = typer.Typer(
@@ -187,3 +188,15 @@ def diff_command(
     if fmt == "table" and not changes.empty:
         counts = changes.drop_duplicates(["change", *VALUE_KEY])["change"].value_counts().sort_index()
         typer.echo("\n" + ", ".join(f"{change}: {n}" for change, n in counts.items()))
+
+
+def echo_unmatched_decisions(store: Store) -> None:
+    """A note on the review decisions whose record or value the store no longer shows (the first ten listed)."""
+    decisions = unmatched_decisions(store)
+    if decisions.empty:
+        return
+    typer.echo(f"note: {len(decisions)} review decision(s) name a record or value the store no longer shows:")
+    for entry in decisions.head(10).itertuples():
+        value = f" {entry.property}" if isinstance(entry.property, str) else ""
+        conditions = f" at {entry.temperature_K:g} K" if pd.notna(entry.temperature_K) else ""
+        typer.echo(f"  {entry.entry_id}  {entry.action} {entry.record_id}{value}{conditions}")

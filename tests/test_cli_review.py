@@ -67,3 +67,24 @@ def test_conflicts_compare_values_of_one_method_unless_asked_across_methods(fill
         ("demo-lab-bandgaps:roost-2", 3.08, 0.38),
         ("pl-lab:pl-1", 2.7, 0.38),
     ]
+
+
+def test_validate_names_decisions_whose_value_a_re_import_changed(run, tmp_path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+        "  gap: {property: band_gap, unit: eV, temperature_field: T, temperature_unit: degC}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "gaps.csv"
+    data.write_text("id,formula,gap,T\ns1,GaN,9.9,25\ns2,ZnO,3.3,25\n", encoding="utf-8")
+    assert run("import", str(data), "-m", str(mapping)).exit_code == 0
+    reject = ["review", "reject", "lab:s1", "-p", "band_gap", "--temperature", "298.15", "--reason", "9.9 is a typo"]
+    assert run(*reject).exit_code == 0
+    assert "note:" not in run("validate").stdout
+    data.write_text("id,formula,gap,T\ns1,GaN,9.9,26\ns2,ZnO,3.3,25\n", encoding="utf-8")  # T corrected
+    assert run("import", str(data), "-m", str(mapping)).exit_code == 0
+    result = run("validate")
+    assert result.exit_code == 0
+    assert "note: 1 review decision(s) name a record or value the store no longer shows:" in result.stdout
+    assert "reject lab:s1 band_gap at 298.15 K" in result.stdout

@@ -97,6 +97,22 @@ def history(store: Store, record_id: str) -> pd.DataFrame:
     return touching.reset_index(drop=True)
 
 
+def unmatched_decisions(store: Store) -> pd.DataFrame:
+    """Decisions (not readmits) whose record, or value, the store no longer shows: a record withdrawn, or a value
+    whose key changed on a re-import (another method, temperature or pressure). They stay in the log, in force again
+    should the target return."""
+    log = curation_log(store)
+    decisions = log[log["action"] != "readmit"]
+    on_value = decisions["property"].notna()
+    records = set(store.query("SELECT record_id FROM materials")["record_id"])
+    values = _keyed(store.query("SELECT record_id, property, method, temperature_K, pressure_Pa FROM properties"))
+    shown = set(values[_KEYED].itertuples(index=False, name=None))
+    on_records = decisions[~on_value & ~decisions["record_id"].isin(records)]
+    keys = _keyed(decisions[on_value])[_KEYED].itertuples(index=False, name=None)
+    on_values = decisions[on_value][[key not in shown for key in keys]]
+    return pd.concat([on_records, on_values]).sort_values("entry_id", ignore_index=True)
+
+
 def apply_curation(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
     """Long dataset rows with the log applied: the latest decision per target (a record, or one value) is in force.
 
