@@ -227,6 +227,17 @@ def test_records_added_to_a_dataset_move_only_groups_at_the_split_boundaries(met
     assert (assign_splits(shuffled, method, seed=3) == before[shuffled.index]).all()
 
 
+def test_large_groups_go_where_they_fit_and_small_datasets_are_split_or_refused_with_the_reason():
+    groups = [f"Li{n}O" for n in range(1, 6) for _ in range(15)] + [f"Na{n}Cl" for n in range(1, 26)]
+    rows = pd.DataFrame({"record_id": [f"r{n}" for n in range(100)], "formula": groups})
+    labels = pd.Series(assign_splits(rows, "composition", 0, (0.2, 0.1, 0.7)))  # groups of 15: too large for val
+    assert labels.value_counts().to_dict() == {"train": 20, "val": 10, "test": 70}
+    nine = pd.DataFrame({"record_id": [f"r{n}" for n in range(9)], "formula": [f"Li{n}O" for n in range(1, 10)]})
+    assert pd.Series(assign_splits(nine, "random", 0)).value_counts().to_dict() == {"train": 7, "val": 1, "test": 1}
+    with pytest.raises(MatregError, match="the provenance split of 9 rows leaves test empty"):
+        assign_splits(nine.assign(provenance="dft"), "provenance", 0)
+
+
 def test_one_composition_written_two_ways_lands_in_one_split(tmp_path):
     # The experimental gap files hold such pairs (Te0.5Se0.5 / TeSe, Cu1.8S1 / Cu9S5): one composition, two formulas.
     pairs = [("TeSe", "Te0.5Se0.5"), ("Cu9S5", "Cu1.8S1"), ("SiO2", "Si0.5O1"), ("NaCl", "Na0.5Cl0.5")]

@@ -61,36 +61,50 @@ def _checked(fractions: Sequence[float]) -> tuple[float, float, float]:
 
 
 def _grouped(keys: np.ndarray, seed: int, fractions: Sequence[float]) -> np.ndarray:
-    """Hand each whole group of rows (one per distinct key) to a split: groups too large for val or test go to
-    train, the others in the order of a hash of seed and key (`_hash_order`), each to the split its middle row falls
-    in when the rows are laid out in that order (`_by_middle_row`). A group's place depends on its key, not on the
-    other keys: adding records to a dataset moves only groups at the two boundaries, a few rows' worth (a permutation
-    of all groups would deal them all again, and a model trained on one export would be tested on its own training
-    data in the next)."""
+    """Hand each whole group of rows (one per distinct key) to a split: groups too large for the smaller of val and
+    test first (`_place_large`), then the others in the order of a hash of seed and key (`_hash_order`), each to the
+    split its middle row falls in when the rows are laid out in that order (`_by_middle_row`). A group's place
+    depends on its key, not on the other keys: adding records to a dataset moves only groups at the two cuts, a few
+    rows' worth (a permutation of all groups would deal them all again, and a model trained on one export would be
+    tested on its own training data in the next)."""
     codes, distinct = pd.factorize(keys, sort=True)
     sizes = np.bincount(codes, minlength=len(distinct))
     targets = np.array(fractions, dtype=float) * len(keys)
-    smallest = min((target for target in targets[1:] if target > 0), default=np.inf)
-    large = sizes > smallest  # 40 polymorphs of one composition do not land in a val split of 20
+    smallest = max(min((target for target in targets[1:] if target > 0), default=np.inf), 1.0)  # (one record: never)
     group_split = np.zeros(len(sizes), dtype=np.int64)
-    rest = np.flatnonzero(~large)
+    large = np.flatnonzero(sizes > smallest)  # 40 polymorphs of one composition do not land in a val split of 20
+    large = large[_hash_order(distinct[large], seed)]
+    group_split[large], room = _place_large(sizes[large], targets)
+    rest = np.flatnonzero(sizes <= smallest)
     order = rest[_hash_order(distinct[rest], seed)]
-    targets[0] = max(targets[0] - sizes[large].sum(), 0.0)
-    group_split[order] = _by_middle_row(sizes[order], targets)
+    group_split[order] = _by_middle_row(sizes[order], room)
     return np.asarray(SPLITS, dtype=object)[group_split[codes]]
+
+
+def _place_large(sizes: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For large groups in order, the split with the most room among those they fit in (none: train), and the room
+    each split has left (the targets of the other groups)."""
+    room = targets.copy()
+    chosen = np.zeros(len(sizes), dtype=np.int64)
+    for position, size in enumerate(sizes.tolist()):
+        fitting = [part for part in range(3) if targets[part] > 0 and size <= room[part]]
+        chosen[position] = max(fitting, key=lambda part: room[part]) if fitting else 0
+        room[chosen[position]] -= size
+    return chosen, np.maximum(room, 0.0)
 
 
 def _hash_order(keys: Sequence, seed: int) -> np.ndarray:
     """The positions of `keys` sorted by a hash of the seed and each key (ties: by key)."""
     digests = [hashlib.blake2b(f"{seed}\0{key}".encode(), digest_size=8).digest() for key in keys]
-    return np.array(sorted(range(len(digests)), key=lambda position: (digests[position], str(keys[position]))))
+    order = sorted(range(len(digests)), key=lambda position: (digests[position], str(keys[position])))
+    return np.array(order, dtype=np.int64)
 
 
 def _by_middle_row(sizes: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """For groups laid out in order, the split (0, 1, 2) their middle row falls in, the splits taking consecutive
     shares of the rows in proportion to their targets."""
-    if not len(sizes):
-        return np.zeros(0, dtype=np.int64)
+    if not len(sizes) or not targets.sum():
+        return np.zeros(len(sizes), dtype=np.int64)
     middles = (np.cumsum(sizes) - sizes / 2) / sizes.sum()
     bounds = np.cumsum(targets) / targets.sum()
     return np.minimum(np.searchsorted(bounds, middles, side="right"), 2)
