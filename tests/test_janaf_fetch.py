@@ -97,7 +97,7 @@ def test_all_temperatures_become_conditions_and_infinities_are_quarantined(store
     at_melting = temperatures[temperatures["temperature_K"] == 933.45]["value"].tolist()
     assert at_melting == [32.959]  # the first of the two rows JANAF lists at the transition: the crystal's
     notes = store.query("SELECT notes FROM materials").iloc[0, 0]
-    assert "933.45 K: CRYSTAL <--> LIQUID; 933.45 K, the other phase: Cp 31.751, S 71.213," in notes  # the liquid
+    assert "933.45 K: CRYSTAL <--> LIQUID; 933.45 K, also listed: Cp 31.751, S 71.213," in notes  # the liquid
     reasons = {reason for reason in report.reasons}
     assert reasons == {"not a finite number: '+inf'"}
 

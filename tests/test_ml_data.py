@@ -135,7 +135,8 @@ def test_export_round_trips_with_targets_in_the_canonical_unit(gap_store, tmp_pa
 
 def test_a_molar_target_is_per_mole_of_the_exported_formula(tmp_path):
     store = Store(tmp_path / "store")
-    rows = "id,formula,dHf\nh1,Fe4O6,-1648.4\nh2,Fe2O3,-824.2\nh3,Mg2O2,-1203.2\nh4,MgO,-601.6\nh5,Al2O3,-1675.7\n"
+    rows = "id,formula,dHf\nh1,Fe4O6,-1648.4\nh2,Fe2O3,-824.2\nh3,Mg2O2,-1203.2\nh4,MgO,-601.6\nh5,Te0.5Se0.5,-10\n"
+    rows += "h6,TeSe,-20\n"
     rows += "".join(f"x{n},Li{n}O,-{n}\n" for n in range(1, 20))
     mapping = "dataset: dhf\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
     _import(
@@ -148,8 +149,10 @@ def test_a_molar_target_is_per_mole_of_the_exported_formula(tmp_path):
     export_torch(store, catalog, "dhf", tmp_path / "out")
     records = ExportedDataset(tmp_path / "out").records.set_index("record_id")
     assert records.loc[["dhf:h1", "dhf:h2"], "formula"].tolist() == ["Fe2O3", "Fe2O3"]
-    assert records.loc[["dhf:h1", "dhf:h2", "dhf:h3", "dhf:h4"], "target"].tolist() == pytest.approx(
-        [-824.2, -824.2, -601.6, -601.6]
+    assert records.loc[
+        ["dhf:h1", "dhf:h2", "dhf:h3", "dhf:h4", "dhf:h5", "dhf:h6"], "target"
+    ].tolist() == pytest.approx(
+        [-824.2, -824.2, -601.6, -601.6, -20, -20]  # Te0.5Se0.5 per mole of TeSe
     )
 
 

@@ -31,7 +31,7 @@ import pymatgen.core
 from matreg import __version__
 from matreg.catalog import Catalog, Dataset
 from matreg.errors import MatregError
-from matreg.formula import parse_formula
+from matreg.formula import parse_formula, whole_formula
 from matreg.ml import require_torch
 from matreg.ml.features import (
     DEFAULT_CUTOFF,
@@ -102,15 +102,15 @@ def _target_property(dataset: Dataset, target: str | None) -> str:
 
 
 def _per_mole_of_formula(long: pd.DataFrame) -> pd.DataFrame:
-    """Molar values per mole of the row's (reduced) formula, the one exported and featurized, not of the formula unit
-    the source gave: Fe4O6's -1648.4 kJ/mol is Fe2O3's -824.2 (features see one composition)."""
+    """Molar values per mole of the row's reduced formula in whole numbers (`whole_formula`: one per composition,
+    as features see it), not of the formula unit the source gave: Fe4O6's -1648.4 kJ/mol is Fe2O3's -824.2, and
+    Te0.5Se0.5's value is given per TeSe."""
     molar = long["unit"].map(is_molar).astype(bool)
     if not molar.any():
         return long
-    atoms = {
-        formula: parse_formula(formula).atoms_per_formula_unit for formula in {*long.formula, *long.formula_original}
-    }
-    factor = long["formula"].map(atoms) / long["formula_original"].map(atoms)
+    units = long["formula"].map(whole_formula)
+    atoms = {formula: parse_formula(formula).atoms_per_formula_unit for formula in {*units, *long.formula_original}}
+    factor = units.map(atoms) / long["formula_original"].map(atoms)
     return long.assign(value=long["value"] * factor.where(molar, 1.0))
 
 

@@ -263,7 +263,7 @@ def rows_to_store(rows: list[JanafRow]) -> list[JanafRow]:
     """One row per temperature: the first without a note, else the first. At a phase transition JANAF lists the
     temperature once (a table of one phase: its row, noted) or twice, each phase's row with a note or one of them
     without (it has the formation values too): one row's values are stored, never a mix of two phases; the other
-    row's values are in the record's notes (`_transition_notes`)."""
+    rows' values are in the record's notes (`_transition_notes`)."""
     at: dict[float, list[JanafRow]] = {}
     for row in rows:
         at.setdefault(row.temperature_K, []).append(row)
@@ -271,8 +271,8 @@ def rows_to_store(rows: list[JanafRow]) -> list[JanafRow]:
 
 
 def _transition_notes(table: JanafTable) -> str | None:
-    """The transitions the table marks, and the values of the other phase's row at a temperature listed twice (not
-    stored): '933.45 K: CRYSTAL <--> LIQUID; 933.45 K, the other phase: Cp 31.751, S 71.213, ...'."""
+    """The transitions the table marks, and the values of another row at a temperature listed twice (not stored: the
+    other phase's, or a Cp maximum's): '933.45 K: CRYSTAL <--> LIQUID; 933.45 K, also listed: Cp 31.751, ...'."""
     stored = {row.temperature_K: row for row in rows_to_store(table.rows)}
     notes = []
     for row in table.rows:
@@ -280,7 +280,7 @@ def _transition_notes(table: JanafTable) -> str | None:
             notes.append(f"{row.temperature_K:g} K: {row.note}")
         if not row.cells.items() <= stored[row.temperature_K].cells.items():  # (the stored row, or a repeat of it)
             values = ", ".join(f"{column} {cell}" for column, cell in row.cells.items())
-            notes.append(f"{row.temperature_K:g} K, the other phase: {values}")
+            notes.append(f"{row.temperature_K:g} K, also listed: {values}")
     return "; ".join(notes) or None
 
 
