@@ -430,3 +430,20 @@ def test_a_readmitted_value_keeps_the_method_and_citation_of_the_file_that_quara
     exported = store.query(sql, params).set_index("property")[["method", "citation", "license"]]
     assert exported.loc["band_gap"].tolist() == ["UV-Vis", "Smith 2026", "CC-BY-4.0"]
     assert exported.loc["formation_energy_per_atom"].tolist() == ["calorimetry", "Jones 2026", "proprietary"]
+
+
+def test_a_decision_on_a_value_at_a_degc_temperature_holds_whether_the_kelvin_were_rounded_or_not(store, tmp_path):
+    (tmp_path / "lab.csv").write_text("id,formula,gap,T\ns1,GaN,9.9,23.7\ns2,ZnO,3.3,23.7\n", encoding="utf-8")
+    mapping = "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n  gap: {property: band_gap"
+    unrounded = 23.7 + 273.15  # 296.84999999999997: the kelvin matreg stored before it rounded them
+    (tmp_path / "m.yaml").write_text(mapping + f", unit: eV, temperature_K: {unrounded!r}}}\n", encoding="utf-8")
+    run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(tmp_path / "m.yaml")), store)
+    record_decision(store, "reject", "A. Steward", "typo", record_id="gaps:s1", property="band_gap")
+    (tmp_path / "m.yaml").write_text(mapping + ", unit: eV, temperature_field: T, temperature_unit: degC}\n")
+    run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(tmp_path / "m.yaml")), store)  # now 296.85 K
+    assert store.query("SELECT DISTINCT temperature_K FROM properties").values.tolist() == [[296.85]]
+    sql, params = dataset_query(Dataset(description="gaps", version="1.0.0", properties=["band_gap"]))
+    rows = apply_curation(store.query(sql, params), curation_log(store))
+    assert rows["record_id"].tolist() == ["gaps:s2"]  # s1's 9.9 eV stays rejected
+    decide(store, "flag", record_id="gaps:s2", property="band_gap", temperature_K=unrounded)  # named either way
+    assert apply_curation(store.query(sql, params), curation_log(store))["flags"].notna().tolist() == [True]

@@ -38,6 +38,8 @@ _ENTRY_TIME = "%Y%m%dT%H%M%S%fZ"
 _KEYED = ["record_id", "property", "_method", "_temperature_K", "_pressure_Pa"]  # VALUE_KEY, matchable when null
 _NO_METHOD = "\0"  # stands for a missing method when values are matched on their key
 _NO_CONDITION = -1.0  # stands for a missing temperature or pressure (never negative)
+_DIGITS = 6  # decimals of a temperature or pressure a decision matches on: 23.7 degC is 296.84999999999997 K, and
+# was stored so before matreg rounded it to 296.85 K
 
 
 class CurationError(MatregError):
@@ -159,8 +161,8 @@ def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with null-safe copies of the value key's columns, so missing methods and conditions match."""
     return frame.assign(
         _method=frame["method"].astype(object).where(frame["method"].notna(), _NO_METHOD),
-        _temperature_K=frame["temperature_K"].astype(float).fillna(_NO_CONDITION),
-        _pressure_Pa=frame["pressure_Pa"].astype(float).fillna(_NO_CONDITION),
+        _temperature_K=frame["temperature_K"].astype(float).round(_DIGITS).fillna(_NO_CONDITION),
+        _pressure_Pa=frame["pressure_Pa"].astype(float).round(_DIGITS).fillna(_NO_CONDITION),
     )
 
 
@@ -233,9 +235,11 @@ def _stored_value(
         "WHERE record_id = ? AND property = ? ORDER BY method, temperature_K, pressure_Pa",
         [record_id, property],
     )
-    for column, wanted in (("method", method), ("temperature_K", temperature_K), ("pressure_Pa", pressure_Pa)):
+    if method is not None:
+        rows = rows[rows["method"] == method]
+    for column, wanted in (("temperature_K", temperature_K), ("pressure_Pa", pressure_Pa)):
         if wanted is not None:
-            rows = rows[rows[column] == wanted]
+            rows = rows[rows[column].astype(float).round(_DIGITS) == round(wanted, _DIGITS)]
     if len(rows) != 1:
         named = ", ".join(f"{k}={v}" for k, v in _conditions(method, temperature_K, pressure_Pa).items())
         found = "; ".join(", ".join(f"{k}={v}" for k, v in _conditions(*row[2:]).items()) for row in rows.values[:3])
