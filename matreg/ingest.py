@@ -335,7 +335,8 @@ def _import_named(scope: str) -> str:
 
 _MOVED = (
     "without an id_column a row is known by its file's name and row number, so it would replace another material "
-    "(and take its review decisions); give the mapping an id_column (or import the file under another name)"
+    "(and take its review decisions); give the mapping an id_column (or import the file under another name). "
+    "While rows have moved, the import withdraws nothing"
 )
 _ANOTHER_SAMPLE = (
     "one id names one material of a dataset, and this row would replace it (and take its review decisions); give "
@@ -560,8 +561,9 @@ def _publish_check(report: RunReport, connector: Connector, store: Store) -> _Pu
 class _StoredFormulas:
     """The stored formulas of a lab file's records that another material under their id would replace, with the
     scope that wrote them (none in a store not created yet). Where ids name rows (`by_position`) every one: rows
-    deleted or inserted renumber the others, even within one file. Else those another file wrote: two files giving
-    one id to two materials; a file may correct its own formulas."""
+    deleted or inserted renumber the others, even within one file. Else those another file wrote that still have
+    values: two files giving one id to two materials; a file may correct its own formulas, and an id withdrawn from
+    every file may name another material."""
 
     store: Store
     scope: str
@@ -571,9 +573,13 @@ class _StoredFormulas:
         if not self.store.exists():
             return {}
         sql = "SELECT record_id, formula, scope FROM materials WHERE record_id IN (SELECT unnest(?))"
-        rows = self.store.query(sql, [record_ids]).values.tolist()
+        if not self.by_position:  # a record withdrawn (no value shown) no longer names a material of another file
+            sql += " AND record_id IN (SELECT record_id FROM properties WHERE record_id IN (SELECT unnest(?)))"
+        rows = self.store.query(sql, [record_ids] if self.by_position else [record_ids, record_ids]).values.tolist()
         return {
-            record_id: (formula, scope) for record_id, formula, scope in rows if self.by_position or scope != self.scope
+            record_id: (formula, scope)
+            for record_id, formula, scope in rows
+            if self.by_position or scope not in (None, "", self.scope)  # (no scope: a store older than scopes)
         }
 
 

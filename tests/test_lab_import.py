@@ -676,6 +676,26 @@ def test_an_id_another_file_gives_to_another_material_is_refused_and_a_file_corr
     alice.write_text("id,formula,gap,rho\ns1,ZnO,3.44,\ns2,GaN,3.4,\n", encoding="utf-8")  # its own typo
     assert import_file(store, alice, tmp_path / "m.yaml").n_quarantined == 0
     assert store.query("SELECT formula FROM materials WHERE source_id = 's1'").iloc[0, 0] == "ZnO"
+    from matreg.curate.review import CurationError, record_decision
+
+    refused = store.query("SELECT quarantine_id FROM quarantine").iloc[0, 0]
+    with pytest.raises(CurationError, match="was set aside as its import was published .*: correct the file"):
+        record_decision(store, "readmit", "A. Steward", "CdTe", quarantine_id=refused)
+    alice.write_text("id,formula,gap,rho\ns2,GaN,3.4,\n", encoding="utf-8")  # s1 withdrawn from every file
+    assert import_file(store, alice, tmp_path / "m.yaml").n_withdrawn == 1
+    assert import_file(store, bob, tmp_path / "m.yaml").n_quarantined == 0  # s1 may now name CdTe
+    assert store.query("SELECT formula FROM materials WHERE source_id = 's1'").iloc[0, 0] == "CdTe"
+
+
+def test_a_file_corrects_its_own_formula_in_a_store_written_before_scopes(store, tmp_path):
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
+    data = tmp_path / "alice.csv"
+    data.write_text("id,formula,gap,rho\ns1,ZnO2,3.44,\n", encoding="utf-8")
+    older = LabConnector(data, load_mapping(tmp_path / "m.yaml"))
+    older.attribution.scope = ""  # as matreg wrote lab records before it recorded scopes
+    run_ingest(older, store)
+    data.write_text("id,formula,gap,rho\ns1,ZnO,3.44,\n", encoding="utf-8")
+    assert import_file(store, data, tmp_path / "m.yaml").n_quarantined == 0
 
 
 @pytest.mark.parametrize(

@@ -380,7 +380,13 @@ def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
 
 
 def _lab_record(connector: LabConnector, row: dict[str, Any], raw: dict[str, Any]) -> SourceRecord:
-    """A rejected lab row mapped again by its import's mapping; refused while it cannot be mapped."""
+    """A rejected lab row mapped again by its import's mapping; refused while it cannot be mapped, and when its
+    import set it aside as it was published (its payload is the record's canonical rows, not the file's row)."""
+    if isinstance(raw, dict) and isinstance(raw.get("materials"), list):
+        raise CurationError(
+            f"quarantine row '{row['quarantine_id']}' was set aside as its import was published "
+            f"({'; '.join(row['reasons'])}): correct the file and import it again"
+        )
     try:
         return connector.to_record(raw)
     except RecordError as exc:
