@@ -292,6 +292,9 @@ class _PublishCheck:
             for position, (record_id, formula) in enumerate(zip(record_ids, formulas, strict=True))
             if record_id in stored and whole_formula(stored[record_id][0]) != whole_formula(formula)  # Fe0.95O: Fe19O20
         }
+        if other and not self.stored.by_position:
+            shown = self.stored.shown([record_id for record_id, _ in other.values()])
+            other = {position: pair for position, pair in other.items() if pair[0] in shown}
         self.moved = self.moved or (bool(other) and self.stored.by_position)
         why = _MOVED if self.stored.by_position else _ANOTHER_SAMPLE
         return {
@@ -561,9 +564,9 @@ def _publish_check(report: RunReport, connector: Connector, store: Store) -> _Pu
 class _StoredFormulas:
     """The stored formulas of a lab file's records that another material under their id would replace, with the
     scope that wrote them (none in a store not created yet). Where ids name rows (`by_position`) every one: rows
-    deleted or inserted renumber the others, even within one file. Else those another file wrote that still have
-    values: two files giving one id to two materials; a file may correct its own formulas, and an id withdrawn from
-    every file may name another material."""
+    deleted or inserted renumber the others, even within one file. Else those another file wrote (`shown`: those
+    with values): two files giving one id to two materials; a file may correct its own formulas, and an id
+    withdrawn from every file may name another material."""
 
     store: Store
     scope: str
@@ -573,14 +576,18 @@ class _StoredFormulas:
         if not self.store.exists():
             return {}
         sql = "SELECT record_id, formula, scope FROM materials WHERE record_id IN (SELECT unnest(?))"
-        if not self.by_position:  # a record withdrawn (no value shown) no longer names a material of another file
-            sql += " AND record_id IN (SELECT record_id FROM properties WHERE record_id IN (SELECT unnest(?)))"
-        rows = self.store.query(sql, [record_ids] if self.by_position else [record_ids, record_ids]).values.tolist()
+        rows = self.store.query(sql, [record_ids]).values.tolist()
         return {
             record_id: (formula, scope)
             for record_id, formula, scope in rows
             if self.by_position or scope not in (None, "", self.scope)  # (no scope: a store older than scopes)
         }
+
+    def shown(self, record_ids: list[str]) -> set[str]:
+        """Of these records, those with a value shown: a record withdrawn from every file names no material of
+        another file (asked only of the few records with another formula: the properties view is costly)."""
+        sql = "SELECT DISTINCT record_id FROM properties WHERE record_id IN (SELECT unnest(?))"
+        return set(self.store.query(sql, [record_ids])["record_id"])
 
 
 def _within_limit(items: list[RawItem], limit: int | None, n_fetched: int) -> list[RawItem]:

@@ -133,27 +133,20 @@ def test_export_round_trips_with_targets_in_the_canonical_unit(gap_store, tmp_pa
     assert sum(meta["n_per_split"].values()) == 430 and meta["n_per_split"]["train"] == 344
 
 
-def test_a_molar_target_is_per_mole_of_the_exported_formula(tmp_path):
+def test_a_molar_target_is_per_mole_of_atoms_one_number_per_composition(tmp_path):
     store = Store(tmp_path / "store")
     rows = "id,formula,dHf\nh1,Fe4O6,-1648.4\nh2,Fe2O3,-824.2\nh3,Mg2O2,-1203.2\nh4,MgO,-601.6\nh5,Te0.5Se0.5,-10\n"
-    rows += "h6,TeSe,-20\n"
+    rows += "h6,TeSe,-20\nh7,Fe0.947O,-271.993\n"  # FeO's scale, not Fe947O1000's
     rows += "".join(f"x{n},Li{n}O,-{n}\n" for n in range(1, 20))
     mapping = "dataset: dhf\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
-    _import(
-        store,
-        _written(tmp_path / "dhf.csv", rows),
-        mapping + "  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n",
-        tmp_path,
-    )
+    mapping += "  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n"
+    _import(store, _written(tmp_path / "dhf.csv", rows), mapping, tmp_path)
     catalog = Catalog(datasets={"dhf": Dataset(description="d", version="1.0.0", properties=["enthalpy_of_formation"])})
-    export_torch(store, catalog, "dhf", tmp_path / "out")
+    meta = export_torch(store, catalog, "dhf", tmp_path / "out")
     records = ExportedDataset(tmp_path / "out").records.set_index("record_id")
-    assert records.loc[["dhf:h1", "dhf:h2"], "formula"].tolist() == ["Fe2O3", "Fe2O3"]
-    assert records.loc[
-        ["dhf:h1", "dhf:h2", "dhf:h3", "dhf:h4", "dhf:h5", "dhf:h6"], "target"
-    ].tolist() == pytest.approx(
-        [-824.2, -824.2, -601.6, -601.6, -20, -20]  # Te0.5Se0.5 per mole of TeSe
-    )
+    targets = records.loc[[f"dhf:h{n}" for n in range(1, 8)], "target"].tolist()
+    assert targets == pytest.approx([-164.84, -164.84, -300.8, -300.8, -10, -10, -271.993 / 1.947], abs=1e-3)
+    assert meta["target"]["unit"] == "kJ/mol/atom"
 
 
 def test_composition_features_come_from_pymatgen_element_data():

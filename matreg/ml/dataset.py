@@ -31,7 +31,7 @@ import pymatgen.core
 from matreg import __version__
 from matreg.catalog import Catalog, Dataset
 from matreg.errors import MatregError
-from matreg.formula import parse_formula, whole_formula
+from matreg.formula import parse_formula
 from matreg.ml import require_torch
 from matreg.ml.features import (
     DEFAULT_CUTOFF,
@@ -101,17 +101,20 @@ def _target_property(dataset: Dataset, target: str | None) -> str:
     return target
 
 
-def _per_mole_of_formula(long: pd.DataFrame) -> pd.DataFrame:
-    """Molar values per mole of the row's reduced formula in whole numbers (`whole_formula`: one per composition,
-    as features see it), not of the formula unit the source gave: Fe4O6's -1648.4 kJ/mol is Fe2O3's -824.2, and
-    Te0.5Se0.5's value is given per TeSe."""
+def _per_atom_if_molar(long: pd.DataFrame) -> pd.DataFrame:
+    """Molar values divided by the atoms of their formula unit (per mole of atoms): features are element fractions,
+    so one composition gets one target however its formula is written (Fe4O6 and Fe2O3, Te0.5Se0.5 and TeSe), and
+    near compositions targets of one scale (Fe0.947O and FeO)."""
     molar = long["unit"].map(is_molar).astype(bool)
     if not molar.any():
         return long
-    units = long["formula"].map(whole_formula)
-    atoms = {formula: parse_formula(formula).atoms_per_formula_unit for formula in {*units, *long.formula_original}}
-    factor = units.map(atoms) / long["formula_original"].map(atoms)
-    return long.assign(value=long["value"] * factor.where(molar, 1.0))
+    atoms = {formula: parse_formula(formula).atoms_per_formula_unit for formula in set(long["formula_original"])}
+    return long.assign(value=long["value"] / long["formula_original"].map(atoms).where(molar, 1.0))
+
+
+def _target_unit(unit: str) -> str:
+    """The unit of an exported target: a molar one per atom ('kJ/mol/atom', `_per_atom_if_molar`)."""
+    return f"{unit}/atom" if is_molar(unit) else unit
 
 
 def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -133,7 +136,7 @@ def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> tuple[
         "SELECT record_id, chemsys, structure, run_id FROM materials WHERE record_id IN (SELECT unnest(?))",
         [member_ids],
     )
-    rows = _per_mole_of_formula(long).rename(columns={"value": "target"}).merge(materials, on="record_id", how="left")
+    rows = _per_atom_if_molar(long).rename(columns={"value": "target"}).merge(materials, on="record_id", how="left")
     missing = rows["chemsys"].isna()  # a resolved group's median row ('group:...') is no stored record
     rows.loc[missing, "chemsys"] = [parse_formula(formula).chemsys for formula in rows.loc[missing, "formula"]]
     values = curated.curated[curated.curated["property"] == prop]
@@ -264,7 +267,7 @@ def _meta(
         "dataset": name,
         "version": dataset.version,
         "description": dataset.description,
-        "target": {"property": prop, "unit": spec.unit, "description": spec.description},
+        "target": {"property": prop, "unit": _target_unit(spec.unit), "description": spec.description},
         "n": int(len(rows)),
         "n_per_split": {part: int((rows["split"] == part).sum()) for part in SPLITS},
         "provenance": _counts(rows["provenance"]),
