@@ -13,7 +13,7 @@ import hashlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
@@ -246,11 +246,9 @@ class _PublishCheck:
     counts are corrected in `report`. A table that is wrong as a whole refuses the run (ValidationError).
     """
 
-    def __init__(
-        self, report: RunReport, stored: Callable[[list[str]], dict[str, tuple[str, str]]] | None = None
-    ) -> None:
-        """`stored` (record ids -> their stored formulas and scopes, `_StoredFormulas`) is given for a lab file: a
-        record whose formula differs from the stored one's is another material under that id, refused."""
+    def __init__(self, report: RunReport, stored: _StoredFormulas | None = None) -> None:
+        """`stored` (`_StoredFormulas`) is given for a lab file: a record whose formula differs from the stored
+        one's is another material under that id, refused."""
         self.report = report
         self.stored = stored
         self.moved = False  # rows whose ids name places were refused so: the file's rows moved
@@ -286,21 +284,14 @@ class _PublishCheck:
     def _other_materials(self, batch: pyarrow.Table) -> dict[int, str]:
         """Rows whose record id the store holds with another formula, by position, with the reason."""
         record_ids, formulas = batch["record_id"].to_pylist(), batch["formula"].to_pylist()
-        stored = self.stored(record_ids)
-        other = {
-            position: (record_id, formula)
-            for position, (record_id, formula) in enumerate(zip(record_ids, formulas, strict=True))
-            if record_id in stored and whole_formula(stored[record_id][0]) != whole_formula(formula)  # Fe0.95O: Fe19O20
-        }
-        if other and not self.stored.by_position:
-            shown = self.stored.shown([record_id for record_id, _ in other.values()])
-            other = {position: pair for position, pair in other.items() if pair[0] in shown}
-        self.moved = self.moved or (bool(other) and self.stored.by_position)
+        conflicts = self.stored.conflicts(record_ids, formulas)
+        self.moved = self.moved or (bool(conflicts) and self.stored.by_position)
         why = _MOVED if self.stored.by_position else _ANOTHER_SAMPLE
         return {
-            position: f"{record_id} holds {stored[record_id][0]} from {_import_named(stored[record_id][1])}, this row "
-            f"{formula}: {why}"
-            for position, (record_id, formula) in other.items()
+            position: f"{record_id} holds {conflicts[record_id][0]} from {_import_named(conflicts[record_id][1])}, "
+            f"this row {formula}: {why}"
+            for position, (record_id, formula) in enumerate(zip(record_ids, formulas, strict=True))
+            if record_id in conflicts
         }
 
     def _refuse(self, material: dict[str, Any], reasons: list[str]) -> None:
@@ -562,30 +553,48 @@ def _publish_check(report: RunReport, connector: Connector, store: Store) -> _Pu
 
 @dataclass
 class _StoredFormulas:
-    """The stored formulas of a lab file's records that another material under their id would replace, with the
-    scope that wrote them (none in a store not created yet). Where ids name rows (`by_position`) every one: rows
-    deleted or inserted renumber the others, even within one file. Else those another file wrote (`shown`: those
-    with values): two files giving one id to two materials; a file may correct its own formulas, and an id
-    withdrawn from every file may name another material."""
+    """Where a lab file's records are stored as other materials under their ids (none in a store not created yet).
+    Where ids name rows (`by_position`), against each record's current row: rows deleted or inserted renumber the
+    others, even within one file. Else against what each other file last wrote of the record, while the record has
+    values: two files giving one id to two materials; a file may correct its own formulas, and an id withdrawn from
+    every file may name another material."""
 
     store: Store
     scope: str
     by_position: bool
 
-    def __call__(self, record_ids: list[str]) -> dict[str, tuple[str, str]]:
+    def conflicts(self, record_ids: list[str], formulas: list[str]) -> dict[str, tuple[str, str]]:
+        """Of these records (with the formulas a run gives them), those stored with another formula: that formula
+        and the scope of the write that gave it, by record id."""
         if not self.store.exists():
             return {}
-        sql = "SELECT record_id, formula, scope FROM materials WHERE record_id IN (SELECT unnest(?))"
-        rows = self.store.query(sql, [record_ids]).values.tolist()
-        return {
-            record_id: (formula, scope)
-            for record_id, formula, scope in rows
-            if self.by_position or scope not in (None, "", self.scope)  # (no scope: a store older than scopes)
-        }
+        given = dict(zip(record_ids, formulas, strict=True))
+        found: dict[str, tuple[str, str]] = {}
+        for record_id, formula, scope in self._stored(record_ids):
+            if whole_formula(formula) != whole_formula(given[record_id]):  # Fe0.95O is Fe19O20
+                found.setdefault(record_id, (formula, scope))
+        if found and not self.by_position:
+            shown = self._shown(list(found))
+            found = {record_id: stored for record_id, stored in found.items() if record_id in shown}
+        return found
 
-    def shown(self, record_ids: list[str]) -> set[str]:
-        """Of these records, those with a value shown: a record withdrawn from every file names no material of
-        another file (asked only of the few records with another formula: the properties view is costly)."""
+    def _stored(self, record_ids: list[str]) -> list[tuple[str, str, str]]:
+        """Record id, formula and scope of each record's current row (by position), else of each other file's last
+        write of it (files of stores older than scopes aside)."""
+        if self.by_position:
+            sql = "SELECT record_id, formula, scope FROM materials WHERE record_id IN (SELECT unnest(?))"
+            return self.store.query(sql, [record_ids]).values.tolist()
+        sql = (
+            "SELECT record_id, formula, scope FROM material_writes WHERE record_id IN (SELECT unnest(?)) "
+            "AND scope IS NOT NULL AND scope NOT IN ('', ?) "
+            "QUALIFY row_number() OVER (PARTITION BY record_id, scope ORDER BY fetched_at DESC, run_id DESC) = 1 "
+            "ORDER BY record_id, scope"
+        )
+        return self.store.query(sql, [record_ids, self.scope]).values.tolist()
+
+    def _shown(self, record_ids: list[str]) -> set[str]:
+        """Of these records, those with a value shown (asked only of the few with another formula: the properties
+        view is costly)."""
         sql = "SELECT DISTINCT record_id FROM properties WHERE record_id IN (SELECT unnest(?))"
         return set(self.store.query(sql, [record_ids])["record_id"])
 

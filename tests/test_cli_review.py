@@ -88,3 +88,8 @@ def test_validate_names_decisions_whose_value_a_re_import_changed(run, tmp_path)
     assert result.exit_code == 0
     assert "note: 1 review decision(s) name a record or value the store no longer shows:" in result.stdout
     assert "reject lab:s1 band_gap at 298.15 K" in result.stdout
+    assert run("review", "flag", "lab:s2", "--reason", "recheck the sample").exit_code == 0
+    data.write_text("id,formula,gap,T\ns1,GaN,9.9,26\n", encoding="utf-8")  # s2 deleted: withdrawn
+    assert run("import", str(data), "-m", str(mapping)).exit_code == 0
+    listed = run("validate").stdout
+    assert "note: 2 review decision(s)" in listed and "flag lab:s2\n" in listed

@@ -687,6 +687,19 @@ def test_an_id_another_file_gives_to_another_material_is_refused_and_a_file_corr
     assert store.query("SELECT formula FROM materials WHERE source_id = 's1'").iloc[0, 0] == "CdTe"
 
 
+def test_a_file_changes_the_material_of_an_id_only_while_no_other_file_gives_it(store, tmp_path):
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
+    alice, bob = tmp_path / "alice.csv", tmp_path / "bob.csv"
+    bob.write_text("id,formula,gap,rho\ns1,ZnO,,5.6\n", encoding="utf-8")
+    alice.write_text("id,formula,gap,rho\ns1,ZnO,3.3,\n", encoding="utf-8")
+    import_file(store, bob, tmp_path / "m.yaml")
+    import_file(store, alice, tmp_path / "m.yaml")  # the latest write of s1
+    alice.write_text("id,formula,gap,rho\ns1,CdTe,1.5,\n", encoding="utf-8")
+    report = import_file(store, alice, tmp_path / "m.yaml")
+    assert report.n_quarantined == 1 and "gaps:s1 holds ZnO from 'bob.csv', this row CdTe" in str(report.reasons)
+    assert store.query("SELECT formula FROM materials WHERE source_id = 's1'").iloc[0, 0] == "ZnO"
+
+
 def test_a_file_corrects_its_own_formula_in_a_store_written_before_scopes(store, tmp_path):
     (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
     data = tmp_path / "alice.csv"

@@ -106,8 +106,8 @@ def unmatched_decisions(store: Store) -> pd.DataFrame:
     log = curation_log(store)
     decisions = log[log["action"] != "readmit"]
     on_value = decisions["property"].notna()
-    records = set(store.query("SELECT record_id FROM materials")["record_id"])
     values = _keyed(store.query("SELECT record_id, property, method, temperature_K, pressure_Pa FROM properties"))
+    records = set(values["record_id"])  # (a withdrawn record keeps its materials row, with no value)
     shown = set(values[_KEYED].itertuples(index=False, name=None))
     on_records = decisions[~on_value & ~decisions["record_id"].isin(records)]
     keys = _keyed(decisions[on_value])[_KEYED].itertuples(index=False, name=None)
