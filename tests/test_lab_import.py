@@ -436,6 +436,14 @@ GAP_MAPPING = (
 )
 
 
+def _gap_files(tmp_path: Path, *files: tuple[str, str]) -> list[Path]:
+    """Lab files (name, rows under the header id,formula,gap,rho) of the GAP_MAPPING written as m.yaml."""
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
+    for name, rows in files:
+        (tmp_path / name).write_text("id,formula,gap,rho\n" + rows, encoding="utf-8")
+    return [tmp_path / name for name, _ in files]
+
+
 def _stored(store):
     query = "SELECT m.source_id, p.property, p.value FROM properties p JOIN materials m USING (record_id) ORDER BY 1, 2"
     return store.query(query).values.tolist()
@@ -597,10 +605,7 @@ def test_a_file_of_the_same_name_in_another_folder_is_refused_unless_given_a_nam
 
 
 def test_re_importing_an_unchanged_file_changes_nothing_another_file_said_later(store, tmp_path):
-    (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
-    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
-    first.write_text("id,formula,gap,rho\ns2,GaN,3.4,\n", encoding="utf-8")
-    second.write_text("id,formula,gap,rho\ns2,GaN,3.2,\n", encoding="utf-8")
+    first, second = _gap_files(tmp_path, ("a.csv", "s2,GaN,3.4,\n"), ("b.csv", "s2,GaN,3.2,\n"))
     import_file(store, first, tmp_path / "m.yaml")
     import_file(store, second, tmp_path / "m.yaml")  # a later measurement of the same key: shown
     report = import_file(store, first, tmp_path / "m.yaml")
@@ -664,10 +669,9 @@ def test_a_composition_written_otherwise_is_no_other_material_but_a_row_renumber
 
 
 def test_an_id_another_file_gives_to_another_material_is_refused_and_a_file_corrects_its_own(store, tmp_path):
-    (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
-    alice, bob = tmp_path / "alice.csv", tmp_path / "bob.csv"
-    alice.write_text("id,formula,gap,rho\ns1,ZnO2,3.44,\ns2,GaN,3.4,\n", encoding="utf-8")
-    bob.write_text("id,formula,gap,rho\ns1,CdTe,1.5,\ns2,GaN,3.39,\n", encoding="utf-8")
+    alice, bob = _gap_files(
+        tmp_path, ("alice.csv", "s1,ZnO2,3.44,\ns2,GaN,3.4,\n"), ("bob.csv", "s1,CdTe,1.5,\ns2,GaN,3.39,\n")
+    )
     import_file(store, alice, tmp_path / "m.yaml")
     report = import_file(store, bob, tmp_path / "m.yaml")
     assert (report.n_stored, report.n_quarantined) == (1, 1)  # s2: the same material, measured again
@@ -688,10 +692,7 @@ def test_an_id_another_file_gives_to_another_material_is_refused_and_a_file_corr
 
 
 def test_a_file_changes_the_material_of_an_id_only_while_no_other_file_gives_it(store, tmp_path):
-    (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
-    alice, bob = tmp_path / "alice.csv", tmp_path / "bob.csv"
-    bob.write_text("id,formula,gap,rho\ns1,ZnO,,5.6\n", encoding="utf-8")
-    alice.write_text("id,formula,gap,rho\ns1,ZnO,3.3,\n", encoding="utf-8")
+    alice, bob = _gap_files(tmp_path, ("alice.csv", "s1,ZnO,3.3,\n"), ("bob.csv", "s1,ZnO,,5.6\n"))
     import_file(store, bob, tmp_path / "m.yaml")
     import_file(store, alice, tmp_path / "m.yaml")  # the latest write of s1
     alice.write_text("id,formula,gap,rho\ns1,CdTe,1.5,\n", encoding="utf-8")
