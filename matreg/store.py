@@ -686,13 +686,25 @@ def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False, 
         "CASE WHEN w.write_scope IS NULL THEN r.owner_whole IS NOT TRUE OR r.owner_run = c.run_id "
         "ELSE o.owner_whole IS NOT TRUE OR o.owner_run = c.run_id END"
     )
-    kept = f"{current} OR {_readmitted_alone(spec.belongs_to, link, 'c')}"
+    key = spec.primary_key
+    given_again = (  # readmitted rows whose key a later write of a source gave again: from then on history
+        f"SELECT DISTINCT {', '.join(f'a.{k}' for k in key)}, a.filename FROM ({rows}) AS a JOIN ({rows}) AS b ON "
+        + " AND ".join(f"b.{k} IS NOT DISTINCT FROM a.{k}" for k in key)
+        + f" AND b.filename > a.filename AND NOT starts_with(b.run_id, '{CURATION_RUN_PREFIX}') "
+        f"WHERE starts_with(a.run_id, '{CURATION_RUN_PREFIX}')"
+    )
+    still_readmitted = (
+        "NOT EXISTS (SELECT 1 FROM g WHERE g.filename = c.filename AND "
+        + " AND ".join(f"g.{k} IS NOT DISTINCT FROM c.{k}" for k in key)
+        + ")"
+    )
+    kept = f"{current} OR ({_readmitted_alone(spec.belongs_to, link, 'c')} AND {still_readmitted})"
     if in_scope is not None:
         kept = f"({kept}) AND (w.write_scope IS NULL OR w.write_scope IN ('', {in_scope}))"
     return (
         f"WITH w_all AS ({writes}), w AS (SELECT DISTINCT {link}, run_id, write_scope FROM w_all), "
         f"o AS (SELECT {link}, write_scope, {latest_write} FROM w_all GROUP BY {link}, write_scope), "
-        f"r AS (SELECT {link}, {latest_write} FROM w_all GROUP BY {link}) "
+        f"r AS (SELECT {link}, {latest_write} FROM w_all GROUP BY {link}), g AS ({given_again}) "
         f"SELECT c.* EXCLUDE (filename, file_row_number){', w.write_scope' if with_scope else ''} FROM ({rows}) AS c "
         f"LEFT JOIN w USING ({link}, run_id) LEFT JOIN o ON o.{link} = c.{link} AND o.write_scope = w.write_scope "
         f"LEFT JOIN r ON r.{link} = c.{link} "

@@ -353,6 +353,17 @@ def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(stor
     assert again.n_unchanged == 1  # the readmitted value the file still gets wrong changes nothing
 
 
+def test_a_readmitted_value_the_file_later_gives_itself_does_not_return_when_the_file_drops_it(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.3,about -1.8\n")
+    entry = quarantined(store, "s1:formation_energy_per_atom")
+    decide(store, "readmit", "the notebook says -1.8", quarantine_id=entry, value=-1.8)
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.3,-1.79\n")  # the file gives the value itself
+    shown = "SELECT property, value FROM properties ORDER BY property"
+    assert store.query(shown).values.tolist() == [["band_gap", 3.3], ["formation_energy_per_atom", -1.79]]
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.3,\n")  # and then no longer
+    assert store.query(shown).values.tolist() == [["band_gap", 3.3]]  # not the readmitted -1.8 of week one
+
+
 def test_a_whole_row_is_readmitted_by_the_mapping_its_file_was_last_imported_with(store, tmp_path):
     import_gaps(store, tmp_path, "id,formula,gap,dHf\nv1,ZnO,3.3,\nv3,GaN,-3.4,\n")  # v3 quarantined
     mapping = tmp_path / "m.yaml"
