@@ -169,7 +169,8 @@ def _stopped_short(report: RunReport, limit: int | None) -> bool:
 def _outcome(report: RunReport) -> str:
     """What a run did with its valid records: how many it wrote, and how many the store held unchanged already."""
     if report.dry_run:
-        return "none written (dry run)"
+        withdrawing = f"; it would withdraw {report.n_withdrawn} (no longer in the file)" if report.n_withdrawn else ""
+        return f"none written (dry run){withdrawing}"
     unchanged = f", {report.n_unchanged} already stored unchanged" if report.n_unchanged else ""
     later = f", {report.n_superseded} held from a later read" if report.n_superseded else ""
     withdrawn = f", {report.n_withdrawn} withdrawn (no longer in the file)" if report.n_withdrawn else ""

@@ -385,7 +385,7 @@ def run_ingest(
         _refuse_taking_over_scope(connector, store, info)
         if dry_run:
             resumed = _report_from_row(_interrupted_run(connector, store, info)) if resume else None
-            return _dry_run(connector, store, limit, resumed)
+            return _dry_run(connector, store, info, limit, resumed)
         report = _resume_or_start(connector, store, info, resume)
         try:
             if report.status != "complete":  # a run resumed after all its pages were staged is only published
@@ -519,10 +519,12 @@ def _map_page(connector: Connector, items: list[RawItem], run_id: str) -> _PageR
     return rows
 
 
-def _dry_run(connector: Connector, store: Store, limit: int | None, resumed: RunReport | None) -> RunReport:
+def _dry_run(
+    connector: Connector, store: Store, info: RunInfo, limit: int | None, resumed: RunReport | None
+) -> RunReport:
     """Fetch and map the next page (every page of a local file; up to `limit` items): the request that would be
-    sent, the total, what would be stored. `resumed` is the run a resume would continue: from its cursor (nothing,
-    if all its pages are staged)."""
+    sent, the total, what would be stored, and what a file read whole would withdraw. `resumed` is the run a resume
+    would continue: from its cursor (nothing, if all its pages are staged)."""
     if resumed is not None and resumed.cursor is None:  # every page is staged: a resume would only publish it
         resumed.dry_run, resumed.status = True, "complete"
         return resumed
@@ -531,16 +533,21 @@ def _dry_run(connector: Connector, store: Store, limit: int | None, resumed: Run
     check = _publish_check(report, connector, store)  # what publishing would withhold, as it would
     pages = islice(connector.pages(resumed.cursor if resumed else None), connector.preview_pages)
     read_before = resumed.n_fetched if resumed else 0
+    admitted: list[str] = []
     for number, page in enumerate(pages):
         rows = _map_page(connector, _within_limit(page.items, limit, read_before + report.n_fetched), report.run_id)
         report.add_page(rows)
         for name, table in rows.tables().items():  # materials first: their records' other rows are set aside
-            check.admit(name, arrow_table(name, table))
+            kept = check.admit(name, arrow_table(name, table))
+            admitted += kept["record_id"].to_pylist() if name == "materials" else []
         if number == 0:
             report.request, report.n_available = page.request, page.total
         if limit is not None and read_before + report.n_fetched >= limit:
             break
     check.withheld()
+    if connector.reads_whole_scope and not check.rows_moved():
+        whole = (connector.attribution.source, connector.attribution.scope, info.endpoint)
+        report.n_withdrawn = len(store.withdrawals_of(whole, admitted, check.withheld_keys()["materials"]))
     return report
 
 

@@ -371,9 +371,27 @@ class Store:
         the same name elsewhere withdraws nothing. Returns the ids of the records withdrawn."""
         if whole_scope is None:
             return []
-        spec = table_spec("materials")
-        key = ", ".join(spec.primary_key)
         run_keys = f"SELECT record_id FROM read_parquet('{path}')" if path.exists() else "SELECT NULL WHERE false"
+        withdrawals = self._withdrawals(whole_scope, run_keys, {"run_id": run_id}, withheld.get("materials", []))
+        if withdrawals.num_rows:
+            admitted = [pq.read_table(path, schema=arrow_schema("materials"))] if path.exists() else []
+            atomic_write(path, lambda temp: pq.write_table(pyarrow.concat_tables([*admitted, withdrawals]), temp))
+        return withdrawals["record_id"].to_pylist()
+
+    def withdrawals_of(self, whole_scope: tuple[str, str, str], admitted: list[str], withheld: list[str]) -> list[str]:
+        """The records a run that read `whole_scope` whole and admitted these records would withdraw
+        (`_add_withdrawals`): what a dry run reports. None in a store not created yet."""
+        if not self.exists():
+            return []
+        keys = "SELECT unnest($admitted::VARCHAR[])"
+        parameters = {"run_id": "dry-run", "admitted": admitted}
+        return self._withdrawals(whole_scope, keys, parameters, withheld)["record_id"].to_pylist()
+
+    def _withdrawals(
+        self, whole_scope: tuple[str, str, str], run_keys: str, parameters: dict[str, Any], withheld: list[str]
+    ) -> pyarrow.Table:
+        """The withdrawal rows of the records of `whole_scope` not among `run_keys` (SQL: the run's record ids)."""
+        key = ", ".join(table_spec("materials").primary_key)
         stamp = {"run_id": "$run_id", "fetched_at": "$now", "written_whole": "true", "scope": "$scope"}
         selected = ", ".join(
             f"{stamp.get(column, 'c.' + column)} AS {column}" for column in arrow_schema("materials").names
@@ -396,14 +414,10 @@ class Store:
             "AND last.record_id NOT IN (SELECT unnest($withheld::VARCHAR[]))"
         )
         source, scope, endpoint = whole_scope
-        parameters = {"source": source, "scope": scope, "endpoint": endpoint, "run_id": run_id}
-        parameters |= {"now": datetime.now(timezone.utc), "withheld": withheld.get("materials", [])}
+        parameters = parameters | {"source": source, "scope": scope, "endpoint": endpoint, "withheld": withheld}
+        parameters["now"] = datetime.now(timezone.utc)
         with contextlib.closing(self._scan()) as con:
-            withdrawals = con.sql(sql, params=parameters).to_arrow_table().cast(arrow_schema("materials"))
-        if withdrawals.num_rows:
-            admitted = [pq.read_table(path, schema=arrow_schema("materials"))] if path.exists() else []
-            atomic_write(path, lambda temp: pq.write_table(pyarrow.concat_tables([*admitted, withdrawals]), temp))
-        return withdrawals["record_id"].to_pylist()
+            return con.sql(sql, params=parameters).to_arrow_table().cast(arrow_schema("materials"))
 
     def _superseded(self, name: str, path: Path) -> list:
         """Keys of the run's rows of a table with `read_at` that the store holds from a later read of the source (a

@@ -117,6 +117,8 @@ def test_import_report_and_exit_code(run, tmp_path):
     week.write_text("sample_id,composition,band_gap,band_gap_unit,T_K\nw1,GaN,3.4,eV,300\nw2,ZnO,3.3,eV,300\n")
     assert run("import", str(week), "--mapping", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
     week.write_text("sample_id,composition,band_gap,band_gap_unit,T_K\nw1,GaN,-3,eV,300\n")  # nothing valid left
+    preview = run("import", str(week), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"), "--dry-run")
+    assert "none written (dry run); it would withdraw 2 (no longer in the file)" in preview.stdout
     result = run("import", str(week), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"))
     assert result.exit_code == 1
     assert result.stderr == "error: nothing valid was found (the run is stored: it withdrew 2 records)\n"
