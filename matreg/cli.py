@@ -11,7 +11,7 @@ import typer
 from matreg import __version__
 from matreg.catalog import load_catalog
 from matreg.cli_ml import predict_command, train_command
-from matreg.cli_options import CatalogOpt, FormatOpt, ProgressOpt, StoreOpt, echo_frame, reports_errors
+from matreg.cli_options import SHOWN, CatalogOpt, FormatOpt, ProgressOpt, StoreOpt, echo_frame, reports_errors
 from matreg.cli_steward import (
     conflicts_command,
     diff_command,
@@ -31,7 +31,6 @@ from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import DEFAULT_STORE, EXPORT_FORMATS, Store
 from matreg.validation import check_store_tables
 
-SHOWN = 10  # reasons and unknown fields a run report lists, most frequent first
 app = typer.Typer(
     help="matreg: materials-data ETL and curated dataset registry.",
     no_args_is_help=True,

@@ -20,6 +20,7 @@ CatalogOpt = Annotated[
     ),
 ]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
+SHOWN = 10  # lines a command lists of a longer list (reasons, unknown fields, decisions), most telling first
 
 
 def reports_errors(command: Callable) -> Callable:

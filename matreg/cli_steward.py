@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 
 from matreg.catalog import load_catalog
-from matreg.cli_options import CatalogOpt, FormatOpt, StoreOpt, echo_frame, reports_errors
+from matreg.cli_options import SHOWN, CatalogOpt, FormatOpt, StoreOpt, echo_frame, reports_errors
 from matreg.curate.release import VALUE_KEY, diff, read_manifest, release
 from matreg.curate.review import history, record_decision, unmatched_decisions
 from matreg.store import DEFAULT_STORE, Store
@@ -191,12 +191,12 @@ def diff_command(
 
 
 def echo_unmatched_decisions(store: Store) -> None:
-    """A note on the review decisions whose record or value the store no longer shows (the first ten listed)."""
+    """A note on the review decisions whose record or value the store no longer shows (the first SHOWN listed)."""
     decisions = unmatched_decisions(store)
     if decisions.empty:
         return
     typer.echo(f"note: {len(decisions)} review decision(s) name a record or value the store no longer shows:")
-    for entry in decisions.head(10).itertuples():
+    for entry in decisions.head(SHOWN).itertuples():
         value = f" {entry.property}" if isinstance(entry.property, str) else ""
         conditions = f" at {entry.temperature_K:g} K" if pd.notna(entry.temperature_K) else ""
         typer.echo(f"  {entry.entry_id}  {entry.action} {entry.record_id}{value}{conditions}")

@@ -394,9 +394,7 @@ def run_ingest(
                 report.status, report.cursor = "complete", None
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             check = _publish_check(report, connector, store)
-            attribution = connector.attribution
-            read_whole = (attribution.source, attribution.scope, info.endpoint)  # a lab file, and where it lies
-            whole_scope = read_whole if connector.reads_whole_scope else None
+            whole_scope = _whole_scope(connector, info)
             store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
         except Exception as exc:
             _record_failure(store, info, report, connector, exc)
@@ -545,10 +543,17 @@ def _dry_run(
         if limit is not None and read_before + report.n_fetched >= limit:
             break
     check.withheld()
-    if connector.reads_whole_scope and not check.rows_moved():
-        whole = (connector.attribution.source, connector.attribution.scope, info.endpoint)
-        report.n_withdrawn = len(store.withdrawals_of(whole, admitted, check.withheld_keys()["materials"]))
+    whole_scope = _whole_scope(connector, info)
+    if whole_scope is not None and not check.rows_moved():
+        report.n_withdrawn = len(store.withdrawals_of(whole_scope, admitted, check.withheld_keys()["materials"]))
     return report
+
+
+def _whole_scope(connector: Connector, info: RunInfo) -> tuple[str, str, str] | None:
+    """Source, scope and endpoint of a run that reads its scope whole (a lab file, and where it lies), else None."""
+    if not connector.reads_whole_scope:
+        return None
+    return connector.attribution.source, connector.attribution.scope, info.endpoint
 
 
 def _publish_check(report: RunReport, connector: Connector, store: Store) -> _PublishCheck:

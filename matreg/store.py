@@ -703,15 +703,10 @@ def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False, 
     key = spec.primary_key
     given_again = (  # readmitted rows whose key a later write of a source gave again: from then on history
         f"SELECT DISTINCT {', '.join(f'a.{k}' for k in key)}, a.filename FROM ({rows}) AS a JOIN ({rows}) AS b ON "
-        + " AND ".join(f"b.{k} IS NOT DISTINCT FROM a.{k}" for k in key)
-        + f" AND b.filename > a.filename AND NOT starts_with(b.run_id, '{CURATION_RUN_PREFIX}') "
+        f"{_equal(key, 'b', 'a')} AND b.filename > a.filename AND NOT starts_with(b.run_id, '{CURATION_RUN_PREFIX}') "
         f"WHERE starts_with(a.run_id, '{CURATION_RUN_PREFIX}')"
     )
-    still_readmitted = (
-        "NOT EXISTS (SELECT 1 FROM g WHERE g.filename = c.filename AND "
-        + " AND ".join(f"g.{k} IS NOT DISTINCT FROM c.{k}" for k in key)
-        + ")"
-    )
+    still_readmitted = f"NOT EXISTS (SELECT 1 FROM g WHERE g.filename = c.filename AND {_equal(key, 'g', 'c')})"
     kept = f"{current} OR ({_readmitted_alone(spec.belongs_to, link, 'c')} AND {still_readmitted})"
     if in_scope is not None:
         kept = f"({kept}) AND (w.write_scope IS NULL OR w.write_scope IN ('', {in_scope}))"
@@ -764,9 +759,10 @@ def _owners() -> list[str]:
     return list(dict.fromkeys(spec.belongs_to for spec in load_tables().values() if spec.belongs_to))
 
 
-def _equal(columns: list[str]) -> str:
-    """SQL: the run's row `n` and the stored row `s` agree on these columns (NULL equals NULL)."""
-    return " AND ".join(f"s.{column} IS NOT DISTINCT FROM n.{column}" for column in columns)
+def _equal(columns: list[str], left: str = "s", right: str = "n") -> str:
+    """SQL: the rows `left` and `right` (by default the stored row `s` and the run's row `n`) agree on these columns
+    (NULL equals NULL)."""
+    return " AND ".join(f"{left}.{column} IS NOT DISTINCT FROM {right}.{column}" for column in columns)
 
 
 def _rewrite_without(path: Path, positions: numpy.ndarray, schema: pyarrow.Schema) -> None:

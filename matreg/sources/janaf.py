@@ -224,9 +224,8 @@ class JanafConnector(Connector):
 
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         table = parse_table(payload["text"])
-        rows = rows_to_store(table.rows)
-        if not self.all_temperatures:
-            rows = [row for row in rows if row.temperature_K == REFERENCE_TEMPERATURE_K]
+        kept = rows_to_store(table.rows)
+        rows = kept if self.all_temperatures else [row for row in kept if row.temperature_K == REFERENCE_TEMPERATURE_K]
         return SourceRecord(
             source_id=payload["table_id"],
             formula=table.formula,
@@ -234,7 +233,7 @@ class JanafConnector(Connector):
             name=table.name,
             phase=table.phase,
             source_url=payload["url"],
-            notes=_transition_notes(table),
+            notes=_transition_notes(table, kept),
         )
 
     def _values(self, row: JanafRow, pressure_pa: float) -> list[RawValue]:
@@ -270,10 +269,11 @@ def rows_to_store(rows: list[JanafRow]) -> list[JanafRow]:
     return [next((row for row in same if not row.note), same[0]) for same in at.values()]
 
 
-def _transition_notes(table: JanafTable) -> str | None:
-    """The transitions the table marks, and the values of another row at a temperature listed twice (not stored: the
-    other phase's, or a Cp maximum's): '933.45 K: CRYSTAL <--> LIQUID; 933.45 K, also listed: Cp 31.751, ...'."""
-    stored = {row.temperature_K: row for row in rows_to_store(table.rows)}
+def _transition_notes(table: JanafTable, kept: list[JanafRow]) -> str | None:
+    """The transitions the table marks, and the values of another row than the one kept (`rows_to_store`) at a
+    temperature listed twice (the other phase's, or a Cp maximum's): '933.45 K: CRYSTAL <--> LIQUID; 933.45 K, also
+    listed: Cp 31.751, ...'."""
+    stored = {row.temperature_K: row for row in kept}
     notes = []
     for row in table.rows:
         if row.note and row.note != "TRANSITION":
