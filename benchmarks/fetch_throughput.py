@@ -74,7 +74,7 @@ def timed_pages(pages):
 
 
 connector.pages = timed_pages(connector.pages)
-ingest._map_page = timed("map", ingest._map_page)
+ingest._map_pages = timed("map", ingest._map_pages)
 Store.stage_page = timed("stage", Store.stage_page)
 Store.publish_run = timed("publish", Store.publish_run)
 """

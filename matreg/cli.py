@@ -24,7 +24,7 @@ from matreg.curate.release import export_release
 from matreg.errors import ConfigError
 from matreg.export import LAYOUTS, export_dataset
 from matreg.http import split_credentials
-from matreg.ingest import RunReport, run_ingest, tune_gc_for_fetch
+from matreg.ingest import COMMIT_RECORDS, RunReport, run_ingest, tune_gc_for_fetch
 from matreg.schema import load_tables, schema_markdown
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.lab import LabConnector, load_mapping
@@ -68,6 +68,14 @@ def fetch(
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Stop after this many records.")] = None,
     page_size: Annotated[int | None, typer.Option("--page-size", min=1, help="Records per page (per request).")] = None,
+    commit_every: Annotated[
+        int,
+        typer.Option(
+            "--commit-every",
+            min=1,
+            help="Commit the pages read at least every N records (and every 10 s): what a killed run fetches again.",
+        ),
+    ] = COMMIT_RECORDS,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the first request and the total; map the first page; write nothing.")
     ] = False,
@@ -98,7 +106,10 @@ def fetch(
     connector = build_connector(source, load_catalog(catalog), request, cache_path=cache_path)
     show = progress and sys.stderr.isatty()
     tune_gc_for_fetch()
-    _finish(run_ingest(connector, target, limit=limit, dry_run=dry_run, progress=show, resume=resume), limit)
+    report = run_ingest(
+        connector, target, limit=limit, dry_run=dry_run, progress=show, resume=resume, commit_every=commit_every
+    )
+    _finish(report, limit)
 
 
 @app.command("import")

@@ -11,9 +11,10 @@ import contextlib
 import gc
 import hashlib
 import json
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
@@ -31,7 +32,7 @@ from matreg.errors import ConfigError, FormulaError, MatregError, RecordError, S
 from matreg.formula import whole_formula
 from matreg.http import redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, load_tables, table_spec
-from matreg.sources.base import Connector, RawItem, RunInfo, SourceRecord
+from matreg.sources.base import Connector, Page, RawItem, RunInfo, SourceRecord
 from matreg.store import Dropped, Store
 from matreg.validation import (
     Rejection,
@@ -47,6 +48,8 @@ from matreg.validation import (
     validate_table,
 )
 
+COMMIT_RECORDS = 1_000  # a fetch commits its pages to the run's journal at least every this many records read,
+COMMIT_SECONDS = 10.0  # or this many seconds, whichever comes first (each commit costs about a millisecond)
 GC_THRESHOLD = 20_000  # allocations between cyclic-GC runs during a fetch (CPython's default is 700)
 
 
@@ -98,7 +101,7 @@ class RunReport:
         return {**run_row, **counts, **published}
 
     def add_page(self, page: _PageRows) -> None:
-        """Count a page's rows into the run's totals."""
+        """Count the rows of a page (or a commit's pages) into the run's totals."""
         self.n_fetched += page.n_read
         self.n_stored += len(page.rows["materials"])
         self.n_values += page.properties.num_rows
@@ -109,44 +112,50 @@ class RunReport:
 
 @dataclass
 class _Mapped:
-    """A raw item mapped to canonical terms, with its materials row, awaiting its page's value check."""
+    """A raw item mapped to canonical terms, with its materials row and page, awaiting the value check."""
 
     item: RawItem
     record: SourceRecord
     material: dict[str, Any]
+    page: int
+
+
+_ROW_TABLES = ("materials", "record_attributes", "quarantine")  # a page's tables kept as rows (properties: Arrow)
 
 
 class _PageRows:
-    """Canonical rows of one page, one per primary key, so a record read twice is stored once."""
+    """Canonical rows of the pages of one commit, mapped together: one per primary key within a page, so a record
+    read twice on a page is stored once (read on two pages, both reads go to publishing)."""
 
     def __init__(self, connector: Connector, stamp: RunStamp) -> None:
         self.connector = connector
         self.stamp = stamp
-        self.rows: dict[str, dict[Any, dict]] = {name: {} for name in ("materials", "record_attributes", "quarantine")}
+        self.rows: dict[str, dict[Any, dict]] = {name: {} for name in _ROW_TABLES}
         self.properties = arrow_schema("properties").empty_table()
-        self.mapped: list[_Mapped] = []  # awaiting the page's value check (`finish`)
+        self.mapped: list[_Mapped] = []  # awaiting the value check (`finish`)
         self.n_read = 0
         self.reasons: Counter = Counter()
         self.unmapped: Counter = Counter()
 
-    def add(self, item: RawItem) -> None:
-        """Map one raw item (its values are checked with the page's, by `finish`); quarantine it if it cannot be."""
+    def add(self, item: RawItem, page: int) -> None:
+        """Map one raw item of the commit's `page`th page (its values are checked with all of the commit's, by
+        `finish`); quarantine it if it cannot be."""
         self.n_read += 1
         if item.error:
-            self.reject(Rejection(item.item_id, item.payload, [item.error]))
+            self.reject(Rejection(item.item_id, item.payload, [item.error]), page)
             return
         try:
             record = self.connector.to_record(item.payload)
             material = material_row(record, self.connector.attribution, self.stamp)
         except (RecordError, FormulaError) as exc:
-            self.reject(Rejection(item.item_id, item.payload, [str(exc)]))
+            self.reject(Rejection(item.item_id, item.payload, [str(exc)]), page)
             return
         if record.unmapped:  # Counter.update costs a microsecond even for nothing
             self.unmapped.update(record.unmapped)
-        self.mapped.append(_Mapped(item, record, material))
+        self.mapped.append(_Mapped(item, record, material, page))
 
     def finish(self) -> None:
-        """Harmonize the page's values at once; admit the records with a valid value (and valid extension values).
+        """Harmonize the commit's values at once; admit the records with a valid value (and valid extension values).
 
         A record with no valid value is quarantined whole, with its values' reasons; an admitted record's invalid
         values are quarantined one by one.
@@ -166,12 +175,13 @@ class _PageRows:
                 candidates.append(position)
             else:
                 reasons = _reasons(rejected.get(position, ())) or ["no property values"]
-                self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons))
+                self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons), mapped.page)
         admitted = (
             self._check_extension(candidates, rejected) if self.connector.extension else dict.fromkeys(candidates, ())
         )
         for position, attributes in admitted.items():
-            self.admit(self.mapped[position].material, attributes, rejected.get(position, ()))
+            mapped = self.mapped[position]
+            self.admit(mapped.material, attributes, rejected.get(position, ()), mapped.page)
         in_admitted = np.isin(values.positions, np.fromiter(admitted, dtype=np.int64, count=len(admitted)))
         self.properties = last_row_per_key(
             values.table.filter(in_admitted), self._record_codes()[values.positions[in_admitted]]
@@ -179,9 +189,10 @@ class _PageRows:
         self.mapped = []
 
     def _record_codes(self) -> np.ndarray:
-        """Per mapped record, an integer shared by the records of one record id (read twice in the page)."""
-        codes: dict[str, int] = {}
-        return np.array([codes.setdefault(mapped.material["record_id"], len(codes)) for mapped in self.mapped])
+        """Per mapped record, an integer shared by the reads of one record id on one page."""
+        codes: dict[tuple[int, str], int] = {}
+        keys = [(mapped.page, mapped.material["record_id"]) for mapped in self.mapped]
+        return np.array([codes.setdefault(key, len(codes)) for key in keys])
 
     def _check_extension(self, candidates: list[int], rejected: dict[int, list[Rejection]]) -> dict[int, list[dict]]:
         """Check the candidates' extension values as one frame: the attribute rows of those that pass, by position.
@@ -198,23 +209,25 @@ class _PageRows:
             mapped = self.mapped[position]
             if row in reasons:
                 reasons_of_row = reasons[row] + _reasons(rejected.get(position, ()))
-                self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons_of_row))
+                self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons_of_row), mapped.page)
             else:
                 record_id = mapped.material["record_id"]
                 admitted[position] = attribute_rows(extension, record_id, valid.loc[row], self.stamp.run_id)
         return admitted
 
-    def admit(self, material: dict[str, Any], attributes: Iterable[dict], rejected: Iterable[Rejection]) -> None:
+    def admit(
+        self, material: dict[str, Any], attributes: Iterable[dict], rejected: Iterable[Rejection], page: int
+    ) -> None:
         """Add a record's material and attribute rows, and quarantine its rejected values."""
-        self.rows["materials"][material["record_id"]] = material
+        self.rows["materials"][(page, material["record_id"])] = material
         for row in attributes:
-            self.rows["record_attributes"][(row["record_id"], row["attribute"])] = row
+            self.rows["record_attributes"][(page, row["record_id"], row["attribute"])] = row
         for rejection in rejected:
-            self.reject(rejection)
+            self.reject(rejection, page)
 
-    def reject(self, rejection: Rejection) -> None:
+    def reject(self, rejection: Rejection, page: int) -> None:
         row = quarantine_row(self.connector.attribution.source, rejection, self.stamp)
-        self.rows["quarantine"][row["quarantine_id"]] = row
+        self.rows["quarantine"][(page, row["quarantine_id"])] = row
         self.reasons.update(rejection.reasons)
 
     def tables(self) -> dict[str, list[dict] | pyarrow.Table]:
@@ -372,8 +385,10 @@ def run_ingest(
     dry_run: bool = False,
     progress: bool = False,
     resume: bool = False,
+    commit_every: int = COMMIT_RECORDS,
 ) -> RunReport:
-    """Fetch what the connector yields (up to `limit` items), staging page by page, then publish the run.
+    """Fetch what the connector yields (up to `limit` items), staging its pages in commits of `commit_every` items
+    (or COMMIT_SECONDS), then publish the run. A killed run resumes after its last commit.
 
     `limit` is one of the run's parameters: a run is resumed only with the limit it was started with (a resume with
     another would continue after a page the first limit cut short).
@@ -390,7 +405,7 @@ def run_ingest(
         try:
             if report.status != "complete":  # a run resumed after all its pages were staged is only published
                 if not (report.resumed and report.cursor is None):  # (stopped after its last page: none is left)
-                    _stage_pages(connector, store, info, report, limit, progress)
+                    _stage_pages(connector, store, info, report, limit, progress, commit_every)
                 report.status, report.cursor = "complete", None
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             check = _publish_check(report, connector, store)
@@ -479,6 +494,8 @@ def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[
         why = f" at {info.endpoint} (one read {elsewhere}: resume it with that --base-url)"
     elif any(row["source"] == source and not store.is_running(run_id) for run_id, row in staged.items()):
         why = f" (interrupted runs of '{source}' have other ones: give the same selection, --page-size and --limit)"
+    elif not any(row["source"] == source for row in staged.values()):
+        why = " (a run stopped before its first commit, --commit-every, left nothing: fetch again without --resume)"
     else:
         why = ""
     raise StoreError(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
@@ -495,24 +512,89 @@ def _of_query(connector: Connector, info: RunInfo, staged: dict[str, dict]) -> d
 
 
 def _stage_pages(
-    connector: Connector, store: Store, info: RunInfo, report: RunReport, limit: int | None, progress: bool
+    connector: Connector,
+    store: Store,
+    info: RunInfo,
+    report: RunReport,
+    limit: int | None,
+    progress: bool,
+    commit_every: int,
 ) -> None:
     with tqdm(desc=report.source, unit=" records", initial=report.n_fetched, disable=not progress) as bar:
-        for page in connector.pages(report.cursor):
-            rows = _map_page(connector, _within_limit(page.items, limit, report.n_fetched), report.run_id)
+        pages = connector.pages(report.cursor)
+        for commit in _commits(pages, _Budget(limit, report.n_fetched), commit_every, bar):
+            rows = _map_pages(connector, commit.items, report.run_id)
             report.add_page(rows)
-            report.cursor, report.n_available, report.request = page.cursor, page.total, page.request
-            bar.total = page.total
-            bar.update(rows.n_read)
+            last = commit.last
+            report.cursor, report.n_available, report.request = last.cursor, last.total, last.request
             store.stage_page(report.run_id, rows.tables() | {"fetch_runs": [_fetch_run_row(info, report, connector)]})
-            if limit is not None and report.n_fetched >= limit:
+
+
+@dataclass
+class _Budget:
+    """How many items a run may still read under its limit (None: no limit), counting from what it has read."""
+
+    limit: int | None
+    n_read: int
+
+    def take(self, items: list[RawItem]) -> list[RawItem]:
+        """The items of a page the run may still read, counted as read."""
+        kept = _within_limit(items, self.limit, self.n_read)
+        self.n_read += len(kept)
+        return kept
+
+    def spent(self) -> bool:
+        return self.limit is not None and self.n_read >= self.limit
+
+
+@dataclass
+class _Commit:
+    """The pages a run read since its last commit: the items of each, and the last page (cursor, total, request)."""
+
+    items: list[list[RawItem]] = field(default_factory=list)
+    last: Page | None = None
+    n_items: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, page: Page, items: list[RawItem]) -> None:
+        self.items.append(items)
+        self.last = page
+        self.n_items += len(items)
+
+    def is_due(self, commit_every: int) -> bool:
+        return self.n_items >= commit_every or time.monotonic() - self.started >= COMMIT_SECONDS
+
+
+def _commits(pages: Iterator[Page], budget: _Budget, commit_every: int, bar: tqdm) -> Iterator[_Commit]:
+    """The pages a run reads, grouped into its commits: at least every `commit_every` items or COMMIT_SECONDS, and
+    at the limit and the last page. When the source fails (or the user interrupts), the pages read before it are
+    yielded first, so that a resume does not fetch them again."""
+    commit = _Commit()
+    try:
+        for page in pages:
+            items = budget.take(page.items)
+            commit.add(page, items)
+            bar.total = page.total
+            bar.update(len(items))
+            if budget.spent() or commit.is_due(commit_every):
+                yield commit
+                commit = _Commit()
+            if budget.spent():
                 return
+    except (Exception, KeyboardInterrupt):
+        if commit.last is not None:
+            yield commit
+        raise
+    if commit.last is not None:
+        yield commit
 
 
-def _map_page(connector: Connector, items: list[RawItem], run_id: str) -> _PageRows:
+def _map_pages(connector: Connector, pages: list[list[RawItem]], run_id: str) -> _PageRows:
+    """The canonical rows of pages of raw items, mapped and checked together."""
     rows = _PageRows(connector, RunStamp(run_id, datetime.now(timezone.utc)))
-    for item in items:
-        rows.add(item)
+    for page, items in enumerate(pages):
+        for item in items:
+            rows.add(item, page)
     rows.finish()
     return rows
 
@@ -533,7 +615,8 @@ def _dry_run(
     read_before = resumed.n_fetched if resumed else 0
     admitted: list[str] = []
     for number, page in enumerate(pages):
-        rows = _map_page(connector, _within_limit(page.items, limit, read_before + report.n_fetched), report.run_id)
+        items = _within_limit(page.items, limit, read_before + report.n_fetched)
+        rows = _map_pages(connector, [items], report.run_id)
         report.add_page(rows)
         for name, table in rows.tables().items():  # materials first: their records' other rows are set aside
             kept = check.admit(name, arrow_table(name, table))

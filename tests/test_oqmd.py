@@ -204,6 +204,35 @@ def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_
     assert resumed.table("fetch_runs").status.tolist() == ["complete"]
 
 
+@pytest.mark.parametrize(("commit_every", "commits"), [(1, 3), (4, 2), (1000, 1)])
+def test_pages_are_committed_every_n_records_and_what_was_read_before_a_failure_is_committed(
+    tmp_path, catalog, server, replay, commit_every, commits
+):
+    store = Store(tmp_path / "store")
+    connector = build_connector("oqmd", catalog, FetchRequest(filter=FILTER, page_size=2))
+    replay.fail_at(6, *[503] * 4)  # the 4th page fails after 3 pages were read
+    with pytest.raises(SourceError, match="HTTP 503"):
+        run_ingest(connector, store, commit_every=commit_every)
+    assert store.staged_pages() == commits  # pages 1-3 in commits of `commit_every` records, the last before failing
+    server.requests.clear()
+    request = FetchRequest(filter=FILTER, page_size=2)
+    report = run_ingest(build_connector("oqmd", catalog, request), store, resume=True, commit_every=commit_every)
+    assert offsets(server) == ["6", "8", "10"] and report.n_fetched == 12
+    clean = Store(tmp_path / "clean")
+    fetch(clean, catalog, filter=FILTER, page_size=2)
+    assert sorted(store.table("materials")["record_id"]) == sorted(clean.table("materials")["record_id"])
+    assert len(store.table("materials")) == 12
+
+
+def test_pages_are_committed_at_least_every_commit_seconds(tmp_path, catalog, replay, monkeypatch):
+    monkeypatch.setattr("matreg.ingest.COMMIT_SECONDS", 0.0)  # every page is due at once
+    store = Store(tmp_path / "store")
+    replay.fail_at(6, *[503] * 4)
+    with pytest.raises(SourceError, match="HTTP 503"):
+        fetch(store, catalog, filter=FILTER, page_size=2)
+    assert store.staged_pages() == 3
+
+
 def test_stability_is_stored_as_the_energy_above_the_hull_qmpy_clips_at_zero(store, tmp_path):
     on_hull, above = RECORDS[2] | {"stability": 0.0}, RECORDS[3] | {"stability": 0.125}
     with ReplayServer(OqmdReplay([*RECORDS[:2], on_hull, above]), prefix="/oqmdapi/") as running:

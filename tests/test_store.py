@@ -377,6 +377,31 @@ class Pages(Connector):
         return SourceRecord(source_id=payload["id"], formula="NaCl", values=[value])
 
 
+class InterruptedAfter(Pages):
+    """Pages whose reading the user interrupts (Ctrl-C) after `n` pages, until `resume` is set."""
+
+    def __init__(self, n: int, *pages: list[tuple[str, float]]) -> None:
+        super().__init__(*pages)
+        self.n, self.interrupting = n, True
+
+    def pages(self, cursor=None):
+        for number, page in enumerate(super().pages(cursor)):
+            if self.interrupting and number == self.n:
+                raise KeyboardInterrupt
+            yield page
+
+
+def test_pages_read_before_ctrl_c_are_committed_and_the_resume_reads_only_the_rest(store):
+    connector = InterruptedAfter(2, [("x", -1.0)], [("y", -2.0)], [("z", -3.0)])
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(connector, store)
+    assert store.staged_pages() == 1 and not store.exists()  # the two pages read, in one commit
+    connector.interrupting = False
+    report = run_ingest(connector, store, resume=True)
+    assert report.resumed and report.n_fetched == 3
+    assert _energy(store) == [["pages:x", -1.0], ["pages:y", -2.0], ["pages:z", -3.0]]
+
+
 def test_jsonl_files_keep_every_digit_and_microsecond(tmp_path):
     fetched = pd.Timestamp("2026-12-03 13:58:12.123456", tz="UTC")
     frame = pd.DataFrame(
