@@ -38,6 +38,7 @@ import numpy
 import orjson
 import pandas as pd
 import pyarrow
+import pyarrow.compute
 import pyarrow.parquet as pq
 
 from matreg.errors import StoreError
@@ -59,6 +60,7 @@ DEFAULT_STORE = Path("matreg-store")
 EXPORT_FORMATS = ("parquet", "csv", "jsonl")
 PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store._keep_stored`)
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
+PUBLISH_BUCKET_ROWS = 50_000  # rows of a run's file DuckDB compares with the store at a time (`Store._rows_to_drop`)
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
 QUARANTINE = "quarantine"  # the table of rejected input, published last: it receives the rows a check withholds
 
@@ -338,23 +340,28 @@ class Store:
 
     def _keep_stored(self, path: Path, columns: tuple[str, ...]) -> None:
         """Rewrite the run's materials file with the stored record's values in `columns` (a run that did not read
-        them, e.g. AFLOW's structures without --structures), where the store holds the record; rows keep their order."""
+        them, e.g. AFLOW's structures without --structures), where the store holds the record; rows keep their order.
+        The file is rewritten PUBLISH_BATCH_ROWS rows at a time, each with the stored values of its records: memory
+        stays flat however large the run."""
         if not columns or not path.exists():
             return
-        spec = table_spec("materials")
-        kept = ", ".join(f"CASE WHEN s.{spec.primary_key[0]} IS NULL THEN n.{c} ELSE s.{c} END AS {c}" for c in columns)
+        with contextlib.closing(self._scan()) as con:
+            if not self._stores_rows(con, "materials"):
+                return  # nothing stored to keep (a first fetch)
         schema = arrow_schema("materials")
 
         def write(temp: Path) -> None:
-            with contextlib.closing(self._scan()) as con, pq.ParquetWriter(temp, schema) as writer:
-                rows = con.sql(
-                    f"WITH {_run_rows_sql(spec)}, s AS ({_stored_rows_of_run_sql('materials', spec)}) "
-                    f"SELECT n.* EXCLUDE (newest, file_row_number) REPLACE ({kept}) FROM n "
-                    f"LEFT JOIN s ON {_equal(spec.primary_key)} ORDER BY n.file_row_number",
-                    params={"path": str(path)},
-                )
-                for batch in rows.to_arrow_reader(PUBLISH_BATCH_ROWS):  # flat memory, however many structures
-                    writer.write_table(pyarrow.Table.from_batches([batch]).cast(schema))
+            with (
+                contextlib.closing(self._scan()) as con,
+                contextlib.closing(pq.ParquetFile(path)) as source,
+                pq.ParquetWriter(temp, schema) as writer,
+            ):
+                start = 0
+                for batch in source.iter_batches(PUBLISH_BATCH_ROWS):
+                    rows = pyarrow.Table.from_batches([batch]).cast(schema)
+                    stored = _stored_values(con, path, columns, start, start + rows.num_rows)
+                    writer.write_table(_with_values(rows, stored, start))
+                    start += rows.num_rows
 
         atomic_write(path, write)
 
@@ -532,8 +539,14 @@ class Store:
                     f"SELECT n.file_row_number, 'unchanged' FROM n JOIN s ON {_equal(spec.primary_key)} "
                     f"WHERE n.newest = 1 AND {same}"
                 )
-            sql = f"WITH {_run_rows_sql(spec)}, s AS ({_stored_rows_of_run_sql(name, spec)}) "
-            return con.execute(sql + " UNION ALL ".join(queries), parameters).fetchnumpy()
+            stored, union = _stored_rows_of_run_sql(name, spec), " UNION ALL ".join(queries)
+            found = [
+                con.execute(
+                    f"WITH {_run_rows_sql(spec, where=bucket)}, s AS ({stored}) {union}", parameters
+                ).fetchnumpy()
+                for bucket in _buckets(path, link)
+            ]
+        return {column: numpy.concatenate([part[column] for part in found]) for column in ("file_row_number", "why")}
 
     @staticmethod
     def _stores_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -730,13 +743,23 @@ def _definitions_digest() -> str:
     return hashlib.sha256(json.dumps([schemas, _view_definitions()], sort_keys=True).encode()).hexdigest()
 
 
-def _run_rows_sql(spec: TableSpec, name: str = "n", parameter: str = "path") -> str:
-    """SQL: the run's rows of a table (CTE `name`, from the file `$parameter`), each ranked among the rows of its key
-    (newest 1)."""
+def _run_rows_sql(spec: TableSpec, name: str = "n", parameter: str = "path", where: str = "true") -> str:
+    """SQL: the run's rows of a table (CTE `name`, from the file `$parameter`; those `where` selects), each ranked
+    among the rows of its key (newest 1)."""
     return (
         f"{name} AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
-        f"ORDER BY file_row_number DESC) AS newest FROM read_parquet(${parameter}, file_row_number = true))"
+        f"ORDER BY file_row_number DESC) AS newest FROM read_parquet(${parameter}, file_row_number = true) "
+        f"WHERE {where})"
     )
+
+
+def _buckets(path: Path, column: str) -> list[str]:
+    """SQL conditions that split a run's file into parts of about PUBLISH_BUCKET_ROWS rows by a hash of `column` (a
+    key column: every row of a key, and of a record, falls in one part), so that DuckDB's memory stays flat."""
+    n_buckets = -(-pq.ParquetFile(path).metadata.num_rows // PUBLISH_BUCKET_ROWS)
+    if n_buckets <= 1:
+        return ["true"]
+    return [f"hash({column}) % {n_buckets} = {bucket}" for bucket in range(n_buckets)]
 
 
 def _stored_rows_of_run_sql(name: str, spec: TableSpec) -> str:
@@ -763,6 +786,38 @@ def _equal(columns: list[str], left: str = "s", right: str = "n") -> str:
     """SQL: the rows `left` and `right` (by default the stored row `s` and the run's row `n`) agree on these columns
     (NULL equals NULL)."""
     return " AND ".join(f"{left}.{column} IS NOT DISTINCT FROM {right}.{column}" for column in columns)
+
+
+def _stored_values(
+    con: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str, ...], start: int, stop: int
+) -> pyarrow.Table:
+    """The stored materials values in `columns` of the records of rows start..stop-1 of a run's materials file that
+    the store holds, with the row's position (`file_row_number`), in file order."""
+    spec = table_spec("materials")
+    keys = ", ".join(spec.primary_key)
+    stored = ", ".join(f"s.{column}" for column in columns)
+    run_rows = (
+        f"n AS (SELECT {keys}, file_row_number FROM read_parquet($path, file_row_number = true) "
+        "WHERE file_row_number >= $start AND file_row_number < $stop)"
+    )
+    sql = (
+        f"WITH {run_rows}, s AS ({_stored_rows_of_run_sql('materials', spec)}) SELECT n.file_row_number, {stored} "
+        f"FROM n JOIN s ON {_equal(spec.primary_key)} ORDER BY n.file_row_number"
+    )
+    return con.sql(sql, params={"path": str(path), "start": start, "stop": stop}).to_arrow_table()
+
+
+def _with_values(rows: pyarrow.Table, stored: pyarrow.Table, start: int) -> pyarrow.Table:
+    """`rows` (from position `start` of a file) with the values of `stored` (`_stored_values`) in its columns."""
+    if not stored.num_rows:
+        return rows
+    mask = numpy.zeros(rows.num_rows, dtype=bool)
+    mask[stored["file_row_number"].to_numpy() - start] = True
+    for column in stored.column_names[1:]:
+        values = stored[column].combine_chunks().cast(rows.schema.field(column).type)
+        replaced = pyarrow.compute.replace_with_mask(rows[column].combine_chunks(), pyarrow.array(mask), values)
+        rows = rows.set_column(rows.schema.get_field_index(column), column, replaced)
+    return rows
 
 
 def _rewrite_without(path: Path, positions: numpy.ndarray, schema: pyarrow.Schema) -> None:

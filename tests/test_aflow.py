@@ -319,7 +319,11 @@ def test_entry_files_of_a_mirror_come_from_its_root(aflow_catalog, base_url, roo
     assert entry_root(aflow_catalog.source("aflow"), FetchRequest(base_url=base_url)) == root
 
 
-def test_a_fetch_without_structures_keeps_the_structures_a_fetch_with_them_stored(store, aflow_catalog, aflux):
+@pytest.mark.parametrize("rows_at_a_time", [10_000, 4])  # the run's file is rewritten in slices of this many rows
+def test_a_fetch_without_structures_keeps_the_structures_a_fetch_with_them_stored(
+    store, aflow_catalog, aflux, monkeypatch, rows_at_a_time
+):
+    monkeypatch.setattr("matreg.store.PUBLISH_BATCH_ROWS", rows_at_a_time)
     with_structures = FetchRequest(everything=True, page_size=10, structures=True, base_url=aflux.url)
     run_ingest(build_connector("aflow", aflow_catalog, with_structures), store)
     stored = store.table("materials")[["record_id", "structure", "notes"]]

@@ -539,6 +539,20 @@ def test_one_record_breaking_a_column_rule_is_quarantined_and_the_run_published(
     assert report.reasons["spacegroup_number: greater_than_or_equal_to(1.0) failed for 0"] == 1
 
 
+@pytest.mark.parametrize("bucket_rows", [100_000, 1])
+def test_a_run_is_compared_with_the_store_in_parts_with_the_outcome_of_one_comparison(store, monkeypatch, bucket_rows):
+    monkeypatch.setattr("matreg.store.PUBLISH_BUCKET_ROWS", bucket_rows)  # 1: every row its own part, about
+    run_ingest(SpaceGroupsAsSent([("x", -1.0), ("y", -2.5), ("z", -3.0)]), store)
+    second = SpaceGroupsAsSent([("x", -1.5), ("y", -2.5)], [("x", -1.0), ("w", -4.0), ("zero", -5.0)])
+    report = run_ingest(second, store)
+    counts = (report.n_stored, report.n_values, report.n_unchanged, report.n_quarantined)
+    assert counts == (4, 4, 2, 1)  # valid reads; x (its last read as stored) and y unchanged; zero refused
+    assert _energy(store) == [["pages:w", -4.0], ["pages:x", -1.0], ["pages:y", -2.5], ["pages:z", -3.0]]
+    newest = sorted(store.data_dir.iterdir())[-1]
+    written = store.query(f"SELECT record_id FROM read_parquet('{newest}/materials.parquet')")
+    assert written["record_id"].tolist() == ["pages:w"]  # the earlier read of x and the unchanged rows: not written
+
+
 def test_a_dry_run_counts_what_publishing_would_quarantine(store):
     connector = SpaceGroupsAsSent([("x", -1.0), ("zero", -2.0)], [("y", -3.0), ("w", -2.0)])
     connector.preview_pages = None  # every page, as a dry run of a local file maps
