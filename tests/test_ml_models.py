@@ -111,6 +111,14 @@ def test_training_reduces_the_loss_and_beats_the_mean_on_held_out_rows(runs, mod
     assert metrics["n"]["test"] == len(pd.read_csv(runs[model] / "predictions.csv"))
 
 
+@pytest.mark.parametrize(("model", "export"), [("elemnet", "oqmd_export"), ("cgcnn", "mp20_export")])
+def test_predictions_list_each_test_record_with_its_target_as_exported(runs, model, export, request):
+    records = pd.read_parquet(request.getfixturevalue(export) / "records.parquet").set_index("record_id")
+    test = pd.read_csv(runs[model] / "predictions.csv", float_precision="round_trip").set_index("record_id")
+    assert test.index.isin(records.index[records["split"] == "test"]).all()
+    assert test["target"].tolist() == records.loc[test.index, "target"].tolist()  # every digit, not float32's
+
+
 def test_the_predefined_split_is_the_one_trained_and_tested_on(runs):
     metrics = _metrics(runs["attention"])
     assert metrics["n"] == {"train": 600, "val": 100, "test": 100}

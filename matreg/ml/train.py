@@ -370,7 +370,7 @@ def _test_frame(data, test_split, pred: np.ndarray) -> pd.DataFrame:
         {
             "record_id": list(test_split.record_id),
             "formula": records["formula"].to_numpy(),
-            "target": test_split.target.numpy().astype(np.float64),
+            "target": records["target"].to_numpy(dtype=np.float64),  # as exported (the tensors hold float32)
             "prediction": pred,
         }
     )
