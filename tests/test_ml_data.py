@@ -393,6 +393,8 @@ def test_bad_options_and_tampered_exports_are_refused(gap_store, tmp_path):
         export_torch(gap_store, CATALOG, "gaps", tmp_path / "out", split="alphabetical")
     with pytest.raises(MatregError, match="predefined"):
         export_torch(gap_store, CATALOG, "gaps", tmp_path / "out", assignment=tmp_path / "a.csv")
+    with pytest.raises(MatregError, match="an assignment file goes with --split predefined"):  # before reading
+        export_torch(Store(tmp_path / "no-store"), CATALOG, "gaps", tmp_path / "out", split="predefined")
     with pytest.raises(MatregError, match="not a property"):
         export_torch(gap_store, CATALOG, "gaps", tmp_path / "out", target="entropy")
     (tmp_path / "notes").mkdir()

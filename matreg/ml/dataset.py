@@ -43,7 +43,7 @@ from matreg.ml.features import (
     featurize_structures,
     stat_names,
 )
-from matreg.ml.splits import DEFAULT_FRACTIONS, DEFAULT_METHOD, SPLITS, assign_splits, leakage_report
+from matreg.ml.splits import DEFAULT_FRACTIONS, DEFAULT_METHOD, SPLITS, assign_splits, check_method, leakage_report
 from matreg.schema import load_vocabulary
 from matreg.store import Store
 from matreg.units import is_molar
@@ -76,6 +76,7 @@ def export_torch(
 ) -> dict:
     """Write dataset `dataset_name` (one target property) as a torch export directory; return its meta.json."""
     _check_out(Path(out_dir))
+    check_method(split, assignment)  # before the store is read
     dataset = catalog.dataset(dataset_name)
     prop = _target_property(dataset, target)
     rows, members = _sample_rows(store, catalog, dataset_name, prop)
@@ -89,6 +90,19 @@ def export_torch(
     }
     return _write_export(
         Path(out_dir), rows, arrays, lambda files: _meta(dataset_name, dataset, prop, rows, members, context, files)
+    )
+
+
+def provenance_warning(meta: dict) -> str | None:
+    """A warning when an export's target mixes provenances outside a provenance split (one model would learn DFT
+    and measured values, which differ systematically, e.g. DFT band gaps run low, as one quantity), else None."""
+    counts = meta["provenance"]
+    if len(counts) < 2 or meta["split"]["method"] == "provenance":
+        return None
+    mix = ", ".join(f"{name} {n}" for name, n in counts.items())
+    return (
+        f"warning: the target mixes provenances ({mix}); keep one in the catalog dataset (provenance: [...]), or "
+        "train on DFT and test on experiment with --split provenance"
     )
 
 

@@ -34,10 +34,7 @@ def assign_splits(
     assignment: Path | None = None,
 ) -> np.ndarray:
     """'train', 'val' or 'test' for each row (columns record_id, formula, chemsys, provenance)."""
-    if method not in METHODS:
-        raise MatregError(f"unknown split '{method}' (choose from {', '.join(METHODS)})")
-    if (method == "predefined") != (assignment is not None):
-        raise MatregError("an assignment file goes with --split predefined, and only with it")
+    check_method(method, assignment)
     if method == "predefined":
         labels = _predefined(rows, Path(assignment))
         _require(labels, ("train", "test"), method)
@@ -50,6 +47,14 @@ def assign_splits(
         labels = _grouped(keys.to_numpy(), seed, fractions)
     _require(labels, [name for name, share in zip(SPLITS, fractions, strict=True) if share > 0], method)
     return labels
+
+
+def check_method(method: str, assignment: Path | None) -> None:
+    """MatregError for an unknown split method, or an assignment file without the predefined split (or the reverse)."""
+    if method not in METHODS:
+        raise MatregError(f"unknown split '{method}' (choose from {', '.join(METHODS)})")
+    if (method == "predefined") != (assignment is not None):
+        raise MatregError("an assignment file goes with --split predefined, and only with it")
 
 
 def _checked(fractions: Sequence[float]) -> tuple[float, float, float]:
