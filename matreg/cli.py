@@ -11,7 +11,16 @@ import typer
 from matreg import __version__
 from matreg.catalog import load_catalog
 from matreg.cli_ml import predict_command, train_command
-from matreg.cli_options import SHOWN, CatalogOpt, FormatOpt, ProgressOpt, StoreOpt, echo_frame, reports_errors
+from matreg.cli_options import (
+    SHOWN,
+    CatalogOpt,
+    FormatOpt,
+    ProgressOpt,
+    StoreOpt,
+    echo_frame,
+    echo_warning,
+    reports_errors,
+)
 from matreg.cli_steward import (
     conflicts_command,
     diff_command,
@@ -237,7 +246,7 @@ def export(
         typer.echo(f"{dataset} {release}: {meta['format']} sha256 {meta['sha256']} -> {out}")
         return
     if fmt == "torch":
-        from matreg.ml.dataset import export_torch  # torch and the featurizers load only here
+        from matreg.ml.dataset import export_torch, provenance_warning  # torch and the featurizers load only here
         from matreg.ml.splits import describe_leakage
 
         given = {name: value for name, value in torch_options.items() if value is not None}
@@ -248,6 +257,7 @@ def export(
             f"[{meta['target']['unit']}] -> {out} ({sizes})"
         )
         typer.echo(describe_leakage(meta["split"]["leakage"]))
+        echo_warning(provenance_warning(meta))
         return
     meta = export_dataset(Store(store), load_catalog(catalog), dataset, fmt, out, layout or "long")
     typer.echo(f"{dataset} (the store now, unreleased): {meta['rows']} rows ({meta['records']} records) -> {out}")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from matreg.catalog import load_catalog
-from matreg.cli_options import CatalogOpt, StoreOpt, reports_errors
+from matreg.cli_options import CatalogOpt, StoreOpt, echo_warning, reports_errors
 from matreg.store import DEFAULT_STORE, Store
 
 
@@ -42,11 +42,13 @@ def train_command(
     catalog: CatalogOpt = None,
 ) -> None:
     """Train a baseline model; the run directory holds weights, config, metrics, parity plot and learning curve."""
+    from matreg.ml.dataset import provenance_warning
     from matreg.ml.train import check_new_run, default_run_dir, resolve_export, train  # torch loads only here
 
     run_dir = out or default_run_dir(Path(source), model, seed)
     check_new_run(run_dir)  # before a dataset is exported into it
     export = resolve_export(source, Store(store), load_catalog(catalog), run_dir, target, split, seed, assignment)
+    echo_warning(provenance_warning(json.loads((export / "meta.json").read_text(encoding="utf-8"))))
     train(
         export,
         model,

@@ -41,6 +41,12 @@ def reports_errors(command: Callable) -> Callable:
     return wrapper
 
 
+def echo_warning(text: str | None) -> None:
+    """Print a warning (if there is one) on stderr."""
+    if text:
+        typer.echo(text, err=True)
+
+
 FormatOpt = Annotated[Literal["table", "csv", "json"], typer.Option("--format", help="table, csv or json.")]
 
 

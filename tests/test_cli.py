@@ -264,6 +264,32 @@ def test_torch_export_writes_a_directory_and_a_leakage_report(filled, tmp_path):
     assert meta["target"] == {**meta["target"], "property": "band_gap", "unit": "eV"} and meta["n"] == 30
 
 
+def test_a_torch_export_whose_target_mixes_dft_and_experiment_warns(filled, catalog_path, tmp_path):
+    with catalog_path.open("a", encoding="utf-8") as catalog:  # band gaps of any provenance
+        catalog.write("  all-gaps: {description: band gaps, version: 0.1.0, properties: [band_gap]}\n")
+    data, mapping = tmp_path / "dft.csv", tmp_path / "dft.yaml"
+    pbe_gaps = {"GaAs": 0.19, "Si": 0.61, "GaN": 1.73, "ZnO": 0.73, "AlN": 4.06, "InP": 0.47, "CdTe": 0.59, "MgO": 4.45}
+    data.write_text("id,formula,gap\n" + "".join(f"{f},{f},{gap}\n" for f, gap in pbe_gaps.items()), encoding="utf-8")
+    mapping.write_text(
+        "dataset: demo-lab-bandgaps\nformula_column: formula\nid_column: id\nprovenance: dft\nmethod: PBE\n"
+        "citation: test\ncolumns:\n  gap: {property: band_gap, unit: eV}\n",
+        encoding="utf-8",
+    )
+    single = filled("export", "all-gaps", "--format", "torch", "--out", str(tmp_path / "one"))
+    assert single.exit_code == 0 and "warning" not in single.stderr  # measured gaps only
+    assert filled("import", str(data), "-m", str(mapping), "--as", "dft-gaps").exit_code == 0
+    mixed = filled("export", "all-gaps", "--format", "torch", "--out", str(tmp_path / "mixed"))
+    assert mixed.exit_code == 0
+    assert "warning: the target mixes provenances (dft 8, experimental 30)" in mixed.stderr
+    trained = filled(
+        "train", str(tmp_path / "mixed"), "--model", "elemnet", "--epochs", "1", "--out", str(tmp_path / "r")
+    )
+    assert trained.exit_code == 0 and "warning: the target mixes provenances" in trained.stderr
+    by_provenance = ["--split", "provenance", "--out", str(tmp_path / "split")]
+    split = filled("export", "all-gaps", "--format", "torch", *by_provenance)
+    assert split.exit_code == 0 and "warning" not in split.stderr  # trained on DFT, tested on experiment
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
