@@ -97,6 +97,7 @@ class RunReport:
         self.n_unchanged = dropped["materials"].unchanged
         self.n_superseded = dropped["materials"].superseded
         counts = {"n_stored": self.n_stored, "n_values": self.n_values, "n_quarantined": self.n_quarantined}
+        counts["quarantine_reasons"] = _counts_json(self.reasons)  # with the reasons of the publishing check
         published = {"n_unchanged": self.n_unchanged, "n_superseded": self.n_superseded, "n_withdrawn": withdrawn}
         return {**run_row, **counts, **published}
 
@@ -730,11 +731,17 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "n_superseded": report.n_superseded,
         "n_withdrawn": report.n_withdrawn,
         "n_available": report.n_available,
-        "unmapped_fields": json.dumps(dict(report.unmapped.most_common()), sort_keys=False),
+        "quarantine_reasons": _counts_json(report.reasons),
+        "unmapped_fields": _counts_json(report.unmapped),
         "database_version": connector.attribution.database_version,
         "matreg_version": __version__,
         "cursor": json.dumps(report.cursor) if report.cursor is not None else None,
     }
+
+
+def _counts_json(counts: Counter) -> str:
+    """A Counter as a JSON object, most common first."""
+    return json.dumps(dict(counts.most_common()), sort_keys=False)
 
 
 def _report_from_row(row: dict[str, Any]) -> RunReport:
@@ -749,6 +756,7 @@ def _report_from_row(row: dict[str, Any]) -> RunReport:
         n_values=row["n_values"],
         n_quarantined=row["n_quarantined"],
         n_available=row["n_available"],
+        reasons=Counter(json.loads(row.get("quarantine_reasons") or "{}")),  # (none in runs staged before it)
         unmapped=Counter(json.loads(row["unmapped_fields"])),
         cursor=json.loads(row["cursor"]) if row["cursor"] else None,
         resumed=True,

@@ -256,6 +256,24 @@ def test_a_malformed_record_is_quarantined_with_its_reason(store, tmp_path):
     assert json.loads(rejected["raw"])["composition"] == broken["composition"]
 
 
+def test_a_resumed_run_reports_and_records_the_reasons_of_what_it_quarantined_before(tmp_path):
+    broken = RECORDS[2] | {"natoms": "ten"}  # on the first page of three records
+    replay = OqmdReplay([*RECORDS[:2], broken, *RECORDS[3:]])
+    store = Store(tmp_path / "store")
+    with ReplayServer(replay, prefix="/oqmdapi/") as running:
+        catalog = catalog_of(tmp_path, running)  # (no retries)
+        replay.fail_at(6, 503)  # the third page, after two were read
+        with pytest.raises(SourceError, match="HTTP 503"):
+            fetch(store, catalog, filter=FILTER, page_size=3)
+        resumed = run_ingest(
+            build_connector("oqmd", catalog, FetchRequest(filter=FILTER, page_size=3)), store, resume=True
+        )
+    reason = f"OQMD entry {broken['entry_id']}: natoms 'ten' is not a positive integer"
+    assert resumed.resumed and resumed.n_quarantined == 1 and resumed.reasons == {reason: 1}
+    recorded = store.query("SELECT quarantine_reasons FROM fetch_runs WHERE status = 'complete'").iloc[0, 0]
+    assert json.loads(recorded) == {reason: 1}
+
+
 class MiscountingReplay(OqmdReplay):
     """OQMD's answers with `meta.data_available` replaced by `total`."""
 
