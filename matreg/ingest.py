@@ -48,8 +48,8 @@ from matreg.validation import (
     validate_table,
 )
 
-COMMIT_RECORDS = 1_000  # a fetch commits its pages to the run's journal at least every this many records read,
-COMMIT_SECONDS = 10.0  # or this many seconds, whichever comes first (each commit costs about a millisecond)
+COMMIT_RECORDS = 1_000  # a fetch commits its pages to the run's journal at the end of the page that brings the
+COMMIT_SECONDS = 10.0  # records read since its last commit to this many, or this many seconds (a commit: ~1.5 ms)
 GC_THRESHOLD = 20_000  # allocations between cyclic-GC runs during a fetch (CPython's default is 700)
 
 
@@ -128,9 +128,10 @@ class _PageRows:
     """Canonical rows of the pages of one commit, mapped together: one per primary key within a page, so a record
     read twice on a page is stored once (read on two pages, both reads go to publishing)."""
 
-    def __init__(self, connector: Connector, stamp: RunStamp) -> None:
+    def __init__(self, connector: Connector, stamps: list[RunStamp]) -> None:
+        """`stamps`: the run and when each page was read (its rows' `fetched_at`), by page."""
         self.connector = connector
-        self.stamp = stamp
+        self.stamps = stamps
         self.rows: dict[str, dict[Any, dict]] = {name: {} for name in _ROW_TABLES}
         self.properties = arrow_schema("properties").empty_table()
         self.mapped: list[_Mapped] = []  # awaiting the value check (`finish`)
@@ -147,7 +148,7 @@ class _PageRows:
             return
         try:
             record = self.connector.to_record(item.payload)
-            material = material_row(record, self.connector.attribution, self.stamp)
+            material = material_row(record, self.connector.attribution, self.stamps[page])
         except (RecordError, FormulaError) as exc:
             self.reject(Rejection(item.item_id, item.payload, [str(exc)]), page)
             return
@@ -213,7 +214,7 @@ class _PageRows:
                 self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons_of_row), mapped.page)
             else:
                 record_id = mapped.material["record_id"]
-                admitted[position] = attribute_rows(extension, record_id, valid.loc[row], self.stamp.run_id)
+                admitted[position] = attribute_rows(extension, record_id, valid.loc[row], self.stamps[0].run_id)
         return admitted
 
     def admit(
@@ -227,7 +228,7 @@ class _PageRows:
             self.reject(rejection, page)
 
     def reject(self, rejection: Rejection, page: int) -> None:
-        row = quarantine_row(self.connector.attribution.source, rejection, self.stamp)
+        row = quarantine_row(self.connector.attribution.source, rejection, self.stamps[page])
         self.rows["quarantine"][(page, row["quarantine_id"])] = row
         self.reasons.update(rejection.reasons)
 
@@ -496,7 +497,7 @@ def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[
     elif any(row["source"] == source and not store.is_running(run_id) for run_id, row in staged.items()):
         why = f" (interrupted runs of '{source}' have other ones: give the same selection, --page-size and --limit)"
     elif not any(row["source"] == source for row in staged.values()):
-        why = " (a run stopped before its first commit, --commit-every, left nothing: fetch again without --resume)"
+        why = " (a run is resumable once it has committed pages, every --commit-every records: fetch without --resume)"
     else:
         why = ""
     raise StoreError(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
@@ -524,7 +525,7 @@ def _stage_pages(
     with tqdm(desc=report.source, unit=" records", initial=report.n_fetched, disable=not progress) as bar:
         pages = connector.pages(report.cursor)
         for commit in _commits(pages, _Budget(limit, report.n_fetched), commit_every, bar):
-            rows = _map_pages(connector, commit.items, report.run_id)
+            rows = _map_pages(connector, commit.items, commit.read_at, report.run_id)
             report.add_page(rows)
             last = commit.last
             report.cursor, report.n_available, report.request = last.cursor, last.total, last.request
@@ -553,12 +554,14 @@ class _Commit:
     """The pages a run read since its last commit: the items of each, and the last page (cursor, total, request)."""
 
     items: list[list[RawItem]] = field(default_factory=list)
+    read_at: list[datetime] = field(default_factory=list)  # when each page was read
     last: Page | None = None
     n_items: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def add(self, page: Page, items: list[RawItem]) -> None:
         self.items.append(items)
+        self.read_at.append(datetime.now(timezone.utc))
         self.last = page
         self.n_items += len(items)
 
@@ -567,9 +570,10 @@ class _Commit:
 
 
 def _commits(pages: Iterator[Page], budget: _Budget, commit_every: int, bar: tqdm) -> Iterator[_Commit]:
-    """The pages a run reads, grouped into its commits: at least every `commit_every` items or COMMIT_SECONDS, and
-    at the limit and the last page. When the source fails (or the user interrupts), the pages read before it are
-    yielded first, so that a resume does not fetch them again."""
+    """The pages a run reads, grouped into its commits: a commit ends with the page that brings its items to
+    `commit_every` or its age to COMMIT_SECONDS, at the limit and at the last page. When the source fails (or the
+    user interrupts while a page is read), the pages read before it are yielded first, so that a resume does not fetch
+    them again."""
     commit = _Commit()
     try:
         for page in pages:
@@ -590,9 +594,9 @@ def _commits(pages: Iterator[Page], budget: _Budget, commit_every: int, bar: tqd
         yield commit
 
 
-def _map_pages(connector: Connector, pages: list[list[RawItem]], run_id: str) -> _PageRows:
-    """The canonical rows of pages of raw items, mapped and checked together."""
-    rows = _PageRows(connector, RunStamp(run_id, datetime.now(timezone.utc)))
+def _map_pages(connector: Connector, pages: list[list[RawItem]], read_at: list[datetime], run_id: str) -> _PageRows:
+    """The canonical rows of pages of raw items read at `read_at` (one time a page), mapped and checked together."""
+    rows = _PageRows(connector, [RunStamp(run_id, fetched_at) for fetched_at in read_at])
     for page, items in enumerate(pages):
         for item in items:
             rows.add(item, page)
@@ -617,7 +621,7 @@ def _dry_run(
     admitted: list[str] = []
     for number, page in enumerate(pages):
         items = _within_limit(page.items, limit, read_before + report.n_fetched)
-        rows = _map_pages(connector, [items], report.run_id)
+        rows = _map_pages(connector, [items], [datetime.now(timezone.utc)], report.run_id)
         report.add_page(rows)
         for name, table in rows.tables().items():  # materials first: their records' other rows are set aside
             kept = check.admit(name, arrow_table(name, table))

@@ -402,6 +402,31 @@ def test_pages_read_before_ctrl_c_are_committed_and_the_resume_reads_only_the_re
     assert _energy(store) == [["pages:x", -1.0], ["pages:y", -2.0], ["pages:z", -3.0]]
 
 
+class OtherQuery(Pages):
+    def run_info(self) -> RunInfo:
+        return RunInfo(endpoint="memory", query="other pages", parameters={"other": 1})
+
+
+class ReadBeforeAnotherRun(Pages):
+    """Pages during whose reading another process reads x again (-9.0) and publishes it, after our first page."""
+
+    def __init__(self, store: Store, *pages: list[tuple[str, float]]) -> None:
+        super().__init__(*pages)
+        self.store = store
+
+    def pages(self, cursor=None):
+        for number, page in enumerate(super().pages(cursor)):
+            if number == 1:
+                run_ingest(OtherQuery([("x", -9.0)]), self.store)
+            yield page
+
+
+def test_rows_carry_the_time_their_page_was_read_so_a_later_read_of_another_run_wins(store):
+    report = run_ingest(ReadBeforeAnotherRun(store, [("x", -1.0)], [("y", -2.0)]), store)  # one commit, two pages
+    assert report.n_superseded == 1  # x: read by the other run after our first page
+    assert _energy(store) == [["pages:x", -9.0], ["pages:y", -2.0]]
+
+
 def test_jsonl_files_keep_every_digit_and_microsecond(tmp_path):
     fetched = pd.Timestamp("2026-12-03 13:58:12.123456", tz="UTC")
     frame = pd.DataFrame(
