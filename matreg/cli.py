@@ -82,7 +82,7 @@ def fetch(
         typer.Option(
             "--commit-every",
             min=1,
-            help="Commit the pages read at least every N records (and every 10 s): what a killed run fetches again.",
+            help="Commit the pages read once N records (or 10 s) went by since the last commit: what a kill loses.",
         ),
     ] = COMMIT_RECORDS,
     dry_run: Annotated[

@@ -59,7 +59,7 @@ def test_kill_9_while_reading_the_fourth_page_then_resume(tmp_path, commit_every
 
         resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
         if not committed:
-            assert resumed.returncode == 1 and "fetch again without --resume" in resumed.stderr
+            assert resumed.returncode == 1 and "fetch without --resume" in resumed.stderr
             resumed = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
     materials = store.table("materials")
