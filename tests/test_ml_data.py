@@ -17,7 +17,7 @@ from matreg.catalog import Catalog, Dataset, Resolution
 from matreg.curate.review import record_decision
 from matreg.errors import MatregError
 from matreg.ingest import run_ingest
-from matreg.ml.dataset import ExportedDataset, export_torch
+from matreg.ml.dataset import ExportedDataset, export_torch, provenance_warning
 from matreg.ml.features import ELEMENT_PROPERTIES, featurize_compositions, stat_names
 from matreg.ml.splits import assign_splits, composition_keys
 from matreg.sources.lab import LabConnector, load_mapping
@@ -386,6 +386,16 @@ def test_missing_torch_gives_a_clear_message_and_the_export_still_works(gap_stor
         ExportedDataset(tmp_path / "out")
     code = "import sys; sys.modules['torch'] = None; import matreg.ml.dataset, matreg.ml.splits, matreg.ml.features"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
+
+
+def test_the_provenance_warning_suggests_the_provenance_split_only_where_it_applies(gap_store, tmp_path):
+    meta = export_torch(gap_store, CATALOG, "gaps", tmp_path / "out")
+    assert "(dft 160, experimental 270)" in provenance_warning(meta) and "--split provenance" in provenance_warning(
+        meta
+    )
+    simulated = meta | {"provenance": {"dft": 160, "simulated": 5}}  # that split takes DFT and experiment only
+    assert "(dft 160, simulated 5)" in provenance_warning(simulated) and "--split" not in provenance_warning(simulated)
+    assert provenance_warning(export_torch(gap_store, CATALOG, "expt-gaps", tmp_path / "expt")) is None
 
 
 def test_bad_options_and_tampered_exports_are_refused(gap_store, tmp_path):

@@ -43,7 +43,15 @@ from matreg.ml.features import (
     featurize_structures,
     stat_names,
 )
-from matreg.ml.splits import DEFAULT_FRACTIONS, DEFAULT_METHOD, SPLITS, assign_splits, check_method, leakage_report
+from matreg.ml.splits import (
+    DEFAULT_FRACTIONS,
+    DEFAULT_METHOD,
+    PROVENANCE_SPLIT,
+    SPLITS,
+    assign_splits,
+    check_method,
+    leakage_report,
+)
 from matreg.schema import load_vocabulary
 from matreg.store import Store
 from matreg.units import is_molar
@@ -100,10 +108,8 @@ def provenance_warning(meta: dict) -> str | None:
     if len(counts) < 2 or meta["split"]["method"] == "provenance":
         return None
     mix = ", ".join(f"{name} {n}" for name, n in counts.items())
-    return (
-        f"warning: the target mixes provenances ({mix}); keep one in the catalog dataset (provenance: [...]), or "
-        "train on DFT and test on experiment with --split provenance"
-    )
+    split = ", or train on DFT and test on experiment (--split provenance)" if set(counts) == PROVENANCE_SPLIT else ""
+    return f"warning: the target mixes provenances ({mix}); keep one in the catalog dataset (provenance: [...]){split}"
 
 
 def _target_property(dataset: Dataset, target: str | None) -> str:

@@ -21,6 +21,7 @@ from matreg.ml.features import composition_of
 
 SPLITS = ("train", "val", "test")
 METHODS = ("random", "composition", "chemsys", "provenance", "predefined")
+PROVENANCE_SPLIT = frozenset({"dft", "experimental"})  # the provenance split trains on DFT, tests on experiment
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 DEFAULT_METHOD = "composition"  # no composition in two splits: the leakage-free default
 _GROUP_COLUMN = {"random": "record_id", "chemsys": "chemsys"}  # the column whose values group rows (composition aside)
@@ -119,7 +120,7 @@ def _provenance(rows: pd.DataFrame, seed: int, fractions: Sequence[float]) -> np
     """Experimental rows to test; DFT rows shared between train and val in the ratio of their fractions, a whole
     composition on one side (two polymorphs, or one formula from two sources, are not in both train and val)."""
     provenance = rows["provenance"].to_numpy()
-    other = sorted(set(provenance) - {"dft", "experimental"})
+    other = sorted(set(provenance) - PROVENANCE_SPLIT)
     if other:
         raise MatregError(f"the provenance split takes DFT and experimental rows only; this dataset also has {other}")
     dft = provenance == "dft"
