@@ -60,7 +60,7 @@ DEFAULT_STORE = Path("matreg-store")
 EXPORT_FORMATS = ("parquet", "csv", "jsonl")
 PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store._keep_stored`)
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
-PUBLISH_BUCKET_ROWS = 50_000  # rows of a run's file DuckDB compares with the store at a time (`Store._rows_to_drop`)
+PUBLISH_BUCKET_ROWS = 50_000  # rows of a run's files DuckDB compares with the store at a time (`_buckets`)
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
 QUARANTINE = "quarantine"  # the table of rejected input, published last: it receives the rows a check withholds
 
@@ -460,33 +460,13 @@ class Store:
         with contextlib.closing(self._scan()) as con:
             if not path.exists() or not self._stores_rows(con, owner):
                 return None
-            of_run = f"{link} IN (SELECT {link} FROM read_parquet($owner))"
-            run_scope = "(SELECT any_value(coalesce(scope, '')) FROM read_parquet($owner))"
-            parameters: dict[str, Any] = {"owner": str(path)}
-            runs, queries = [], []
-            for name in [owner, *children_of(owner)]:
-                table = table_spec(name)
-                stored = f"({_current_rows_sql(name, of_run, in_scope=run_scope)})"
-                content = _equal([column for column in table.content_columns if column not in table.primary_key])
-                if (build / f"{name}.parquet").exists():
-                    parameters[name] = str(build / f"{name}.parquet")
-                    runs.append(_run_rows_sql(table, f"n_{name}", name))
-                    queries.append(  # new or different rows
-                        f"SELECT n.{link} FROM n_{name} AS n LEFT JOIN {stored} AS s ON {_equal(table.primary_key)} "
-                        f"AND {content or 'true'} WHERE n.newest = 1 AND s.{link} IS NULL"
-                    )
-                    missing = f"NOT EXISTS (SELECT 1 FROM n_{name} AS n WHERE {_equal(table.primary_key)})"
-                else:
-                    missing = "true"
-                if name != owner:  # stored rows of the run's scope it no longer has (readmitted values aside)
-                    queries.append(
-                        f"SELECT s.{link} FROM ({_current_rows_sql(name, of_run, with_scope=True)}) AS s "
-                        f"JOIN n_{owner} AS o ON o.{link} = s.{link} "
-                        f"AND (s.write_scope IS NULL OR s.write_scope = coalesce(o.scope, '')) "
-                        f"WHERE NOT {_readmitted_alone(owner, link, 's')} AND {missing}"
-                    )
-            sql = f"WITH {', '.join(runs)} " + " UNION ".join(queries)
-            return [row[0] for row in con.execute(sql, parameters).fetchall()]
+            files = {name: build / f"{name}.parquet" for name in [owner, *children_of(owner)]}
+            parameters: dict[str, Any] = {name: str(file) for name, file in files.items() if file.exists()}
+            found: set = set()
+            for bucket in _buckets([file for file in files.values() if file.exists()], link):
+                sql = _changed_records_sql(owner, link, set(parameters), bucket)
+                found.update(row[0] for row in con.execute(sql, parameters).fetchall())
+            return sorted(found)
 
     def _drop_rows(self, name: str, build: Path, unwritten: _Unwritten) -> Dropped:
         """Rewrite a run's Parquet file of one table without the rows it need not write.
@@ -544,7 +524,7 @@ class Store:
                 con.execute(
                     f"WITH {_run_rows_sql(spec, where=bucket)}, s AS ({stored}) {union}", parameters
                 ).fetchnumpy()
-                for bucket in _buckets(path, link)
+                for bucket in _buckets([path], link)
             ]
         return {column: numpy.concatenate([part[column] for part in found]) for column in ("file_row_number", "why")}
 
@@ -753,10 +733,41 @@ def _run_rows_sql(spec: TableSpec, name: str = "n", parameter: str = "path", whe
     )
 
 
-def _buckets(path: Path, column: str) -> list[str]:
-    """SQL conditions that split a run's file into parts of about PUBLISH_BUCKET_ROWS rows by a hash of `column` (a
-    key column: every row of a key, and of a record, falls in one part), so that DuckDB's memory stays flat."""
-    n_buckets = -(-pq.ParquetFile(path).metadata.num_rows // PUBLISH_BUCKET_ROWS)
+def _changed_records_sql(owner: str, link: str, in_run: set[str], bucket: str) -> str:
+    """SQL of `Store._changed_records` for the records `bucket` selects (`in_run`: the tables the run has files of,
+    each the parameter of its file's path; the owner's is always one)."""
+    of_run = f"{link} IN (SELECT {link} FROM read_parquet(${owner}) WHERE {bucket})"
+    run_scope = f"(SELECT any_value(coalesce(scope, '')) FROM read_parquet(${owner}))"
+    runs, queries = [], []
+    for name in [owner, *children_of(owner)]:
+        table = table_spec(name)
+        stored = f"({_current_rows_sql(name, of_run, in_scope=run_scope)})"
+        content = _equal([column for column in table.content_columns if column not in table.primary_key])
+        if name in in_run:
+            runs.append(_run_rows_sql(table, f"n_{name}", name, where=bucket))
+            queries.append(  # new or different rows
+                f"SELECT n.{link} FROM n_{name} AS n LEFT JOIN {stored} AS s ON {_equal(table.primary_key)} "
+                f"AND {content or 'true'} WHERE n.newest = 1 AND s.{link} IS NULL"
+            )
+            missing = f"NOT EXISTS (SELECT 1 FROM n_{name} AS n WHERE {_equal(table.primary_key)})"
+        else:
+            missing = "true"
+        if name != owner:  # stored rows of the run's scope it no longer has (readmitted values aside)
+            queries.append(
+                f"SELECT s.{link} FROM ({_current_rows_sql(name, of_run, with_scope=True)}) AS s "
+                f"JOIN n_{owner} AS o ON o.{link} = s.{link} "
+                f"AND (s.write_scope IS NULL OR s.write_scope = coalesce(o.scope, '')) "
+                f"WHERE NOT {_readmitted_alone(owner, link, 's')} AND {missing}"
+            )
+    return f"WITH {', '.join(runs)} " + " UNION ".join(queries)
+
+
+def _buckets(paths: list[Path], column: str) -> list[str]:
+    """SQL conditions that split a run's files into parts of about PUBLISH_BUCKET_ROWS rows (of the largest) by a hash
+    of `column` (a key column: every row of a key, and of a record, falls in one part), so that DuckDB's memory
+    stays flat."""
+    rows = max(pq.ParquetFile(path).metadata.num_rows for path in paths)
+    n_buckets = -(-rows // PUBLISH_BUCKET_ROWS)
     if n_buckets <= 1:
         return ["true"]
     return [f"hash({column}) % {n_buckets} = {bucket}" for bucket in range(n_buckets)]
