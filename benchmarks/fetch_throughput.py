@@ -93,8 +93,11 @@ def run_child(source: str, body: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def measure(source: str, records: int, page_size: int, baseline: bool, stages: bool = False) -> list[dict]:
-    """Fetch `records` records through matreg (and the baseline client), each against a fresh replay server."""
+def measure(
+    source: str, records: int, page_size: int, baseline: bool, stages: bool = False, again: bool = False
+) -> list[dict]:
+    """Fetch `records` records through matreg (and the baseline client), each against a fresh replay server; with
+    `again`, fetch them a second time into the same store (publishing then compares every record with the store)."""
     replay = importlib.import_module(f"replay_{source}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp, ReplayServer(replay.make_route(records, page_size)) as server:
@@ -105,6 +108,8 @@ def measure(source: str, records: int, page_size: int, baseline: bool, stages: b
             catalog=str(catalog), source=source, page_size=page_size, store=f"{tmp}/store", timers=timers
         )
         rows.append({"tool": "matreg", **run_child(source, body)})
+        if again:
+            rows.append({"tool": "matreg, again", **run_child(source, body)})
         if baseline and hasattr(replay, "baseline"):
             body = BASELINE.format(url=server.root, records=records, out=f"{tmp}/baseline.parquet")
             rows.append({"tool": "source client", **run_child(source, body)})
@@ -128,13 +133,14 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--baseline", action="store_true", help="also time the source's own client")
     parser.add_argument("--stages", action="store_true", help="also split matreg's CPU time by stage of the fetch")
+    parser.add_argument("--again", action="store_true", help="also fetch the same records again into the store")
     args = parser.parse_args()
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     print("| source | tool | records | pages | records/s (CPU) | records/s (wall) | peak RSS MB |")
     print("|---|---|---|---|---|---|---|")
     for records in args.records:
-        for row in measure(args.source, records, args.page_size, args.baseline, args.stages):
+        for row in measure(args.source, records, args.page_size, args.baseline, args.stages, args.again):
             with open(results / f"{args.source}.jsonl", "a", encoding="utf-8") as out:
                 out.write(json.dumps(row) + "\n")
             print(
