@@ -460,7 +460,9 @@ def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: 
         if row is None:
             store.release_run(run_id)
             raise StoreError(f"nothing to resume: run {run_id} was dropped by a fresh fetch of the same query")
-        return _report_from_row(row)
+        report = _report_from_row(row)
+        report.reasons = store.staged_reasons(run_id)  # the reasons of the pages committed before the interruption
+        return report
     for run_id in _of_query(connector, info, store.staged_runs()):
         _drop_unless_running(store, run_id)
     source = connector.attribution.source
@@ -709,6 +711,7 @@ def _record_failure(store: Store, info: RunInfo, report: RunReport, connector: C
     report.status = "failed"
     with contextlib.suppress(OSError, MatregError):
         failed = _fetch_run_row(info, report, connector, connector.redact(str(exc)))
+        failed["quarantine_reasons"] = _counts_json(report.reasons)
         store.commit({"fetch_runs": validate_table("fetch_runs", _frame("fetch_runs", [failed]))})
 
 
@@ -735,7 +738,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "n_superseded": report.n_superseded,
         "n_withdrawn": report.n_withdrawn,
         "n_available": report.n_available,
-        "quarantine_reasons": _counts_json(report.reasons),
+        "quarantine_reasons": None,  # written once, when the run ends (a resume counts its journal's, `staged_reasons`)
         "unmapped_fields": _counts_json(report.unmapped),
         "database_version": connector.attribution.database_version,
         "matreg_version": __version__,
@@ -745,7 +748,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
 
 def _counts_json(counts: Counter) -> str:
     """A Counter as a JSON object, most common first."""
-    return json.dumps(dict(counts.most_common()), sort_keys=False)
+    return json.dumps(dict(counts.most_common()), sort_keys=False, ensure_ascii=False)
 
 
 def _report_from_row(row: dict[str, Any]) -> RunReport:
@@ -760,7 +763,6 @@ def _report_from_row(row: dict[str, Any]) -> RunReport:
         n_values=row["n_values"],
         n_quarantined=row["n_quarantined"],
         n_available=row["n_available"],
-        reasons=Counter(json.loads(row.get("quarantine_reasons") or "{}")),  # (none in runs staged before it)
         unmapped=Counter(json.loads(row["unmapped_fields"])),
         cursor=json.loads(row["cursor"]) if row["cursor"] else None,
         resumed=True,

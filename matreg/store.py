@@ -26,6 +26,7 @@ import os
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from itertools import chain
@@ -311,6 +312,14 @@ class Store:
             self.discard_run(run_id)
             del runs[run_id]
         return runs
+
+    def staged_reasons(self, run_id: str) -> Counter:
+        """Why the committed pages of an unfinished run sent rows to quarantine, each reason with how often."""
+        journal = RunJournal(self.staging_dir / run_id)
+        reasons: Counter = Counter()
+        for table in journal.tables(QUARANTINE, journal.committed()[1]):
+            reasons.update(chain.from_iterable(table["reasons"].to_pylist()))
+        return reasons
 
     def _published(self, run_ids: list[str]) -> list[str]:
         """Those of `run_ids` whose run is in a published commit, complete."""

@@ -258,6 +258,7 @@ def test_a_malformed_record_is_quarantined_with_its_reason(store, tmp_path):
 
 def test_a_resumed_run_reports_and_records_the_reasons_of_what_it_quarantined_before(tmp_path):
     broken = RECORDS[2] | {"natoms": "ten"}  # on the first page of three records
+    reason = f"OQMD entry {broken['entry_id']}: natoms 'ten' is not a positive integer"
     replay = OqmdReplay([*RECORDS[:2], broken, *RECORDS[3:]])
     store = Store(tmp_path / "store")
     with ReplayServer(replay, prefix="/oqmdapi/") as running:
@@ -265,10 +266,13 @@ def test_a_resumed_run_reports_and_records_the_reasons_of_what_it_quarantined_be
         replay.fail_at(6, 503)  # the third page, after two were read
         with pytest.raises(SourceError, match="HTTP 503"):
             fetch(store, catalog, filter=FILTER, page_size=3)
+        failed = store.query("SELECT quarantine_reasons FROM fetch_runs WHERE status = 'failed'").iloc[0, 0]
+        assert json.loads(failed) == {reason: 1}  # the failed run's record says why too
+        (staged,) = store.staged_runs().values()  # the reasons are counted from the journal's quarantine rows,
+        assert staged["quarantine_reasons"] is None  # not copied into every commit (the journal would grow squared)
         resumed = run_ingest(
             build_connector("oqmd", catalog, FetchRequest(filter=FILTER, page_size=3)), store, resume=True
         )
-    reason = f"OQMD entry {broken['entry_id']}: natoms 'ten' is not a positive integer"
     assert resumed.resumed and resumed.n_quarantined == 1 and resumed.reasons == {reason: 1}
     recorded = store.query("SELECT quarantine_reasons FROM fetch_runs WHERE status = 'complete'").iloc[0, 0]
     assert json.loads(recorded) == {reason: 1}
