@@ -543,7 +543,7 @@ class _Budget:
 
     def take(self, items: list[RawItem]) -> list[RawItem]:
         """The items of a page the run may still read, counted as read."""
-        kept = _within_limit(items, self.limit, self.n_read)
+        kept = items if self.limit is None else items[: max(self.limit - self.n_read, 0)]
         self.n_read += len(kept)
         return kept
 
@@ -619,18 +619,17 @@ def _dry_run(
     report.resumed = resumed is not None
     check = _publish_check(report, connector, store)  # what publishing would withhold, as it would
     pages = islice(connector.pages(resumed.cursor if resumed else None), connector.preview_pages)
-    read_before = resumed.n_fetched if resumed else 0
+    budget = _Budget(limit, resumed.n_fetched if resumed else 0)
     admitted: list[str] = []
     for number, page in enumerate(pages):
-        items = _within_limit(page.items, limit, read_before + report.n_fetched)
-        rows = _map_pages(connector, [items], [datetime.now(timezone.utc)], report.run_id)
+        rows = _map_pages(connector, [budget.take(page.items)], [datetime.now(timezone.utc)], report.run_id)
         report.add_page(rows)
         for name, table in rows.tables().items():  # materials first: their records' other rows are set aside
             kept = check.admit(name, arrow_table(name, table))
             admitted += kept["record_id"].to_pylist() if name == "materials" else []
         if number == 0:
             report.request, report.n_available = page.request, page.total
-        if limit is not None and read_before + report.n_fetched >= limit:
+        if budget.spent():
             break
     check.withheld()
     whole_scope = _whole_scope(connector, info)
@@ -699,11 +698,6 @@ class _StoredFormulas:
         view is costly)."""
         sql = "SELECT DISTINCT record_id FROM properties WHERE record_id IN (SELECT unnest(?))"
         return set(self.store.query(sql, [record_ids])["record_id"])
-
-
-def _within_limit(items: list[RawItem], limit: int | None, n_fetched: int) -> list[RawItem]:
-    """The items of a page a run that has read `n_fetched` may still read under `limit`."""
-    return items if limit is None else items[: max(limit - n_fetched, 0)]
 
 
 def _record_failure(store: Store, info: RunInfo, report: RunReport, connector: Connector, exc: Exception) -> None:

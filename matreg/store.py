@@ -354,25 +354,21 @@ class Store:
         stays flat however large the run."""
         if not columns or not path.exists():
             return
+        schema = arrow_schema("materials")
         with contextlib.closing(self._scan()) as con:
             if not self._stores_rows(con, "materials"):
                 return  # nothing stored to keep (a first fetch)
-        schema = arrow_schema("materials")
 
-        def write(temp: Path) -> None:
-            with (
-                contextlib.closing(self._scan()) as con,
-                contextlib.closing(pq.ParquetFile(path)) as source,
-                pq.ParquetWriter(temp, schema) as writer,
-            ):
-                start = 0
-                for batch in source.iter_batches(PUBLISH_BATCH_ROWS):
-                    rows = pyarrow.Table.from_batches([batch]).cast(schema)
-                    stored = _stored_values(con, path, columns, start, start + rows.num_rows)
-                    writer.write_table(_with_values(rows, stored, start))
-                    start += rows.num_rows
+            def write(temp: Path) -> None:
+                with contextlib.closing(pq.ParquetFile(path)) as source, pq.ParquetWriter(temp, schema) as writer:
+                    start = 0
+                    for batch in source.iter_batches(PUBLISH_BATCH_ROWS):
+                        rows = pyarrow.Table.from_batches([batch]).cast(schema)
+                        stored = _stored_values(con, path, columns, start, start + rows.num_rows)
+                        writer.write_table(_with_values(rows, stored, start))
+                        start += rows.num_rows
 
-        atomic_write(path, write)
+            atomic_write(path, write)
 
     def _add_withdrawals(
         self, path: Path, whole_scope: tuple[str, str, str] | None, run_id: str, withheld: dict[str, list]
@@ -470,10 +466,11 @@ class Store:
             if not path.exists() or not self._stores_rows(con, owner):
                 return None
             files = {name: build / f"{name}.parquet" for name in [owner, *children_of(owner)]}
-            parameters: dict[str, Any] = {name: str(file) for name, file in files.items() if file.exists()}
+            files = {name: file for name, file in files.items() if file.exists()}
+            parameters: dict[str, Any] = {name: str(file) for name, file in files.items()}
             found: set = set()
-            for bucket in _buckets([file for file in files.values() if file.exists()], link):
-                sql = _changed_records_sql(owner, link, set(parameters), bucket)
+            for bucket in _buckets(list(files.values()), link):
+                sql = _changed_records_sql(owner, link, set(files), bucket)
                 found.update(row[0] for row in con.execute(sql, parameters).fetchall())
             return sorted(found)
 
