@@ -59,10 +59,15 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
     return sql, params
 
 
+_PER_VALUE = ("raw_value", "flags", "reviewed", "spread", "records")  # what curation adds to a value, when present
+
+
 def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
-    """One row per record, method and conditions, one column per property (units go in the sidecar); no rows but
-    those columns when `long` has none. Rows are the combinations `long` has (a pivot over every combination of the
-    index columns would not fit in memory)."""
+    """One row per record, method and conditions, one column per property (units go in the sidecar), in the order of
+    `properties` (a property the rows lack is an empty column). What the curation layer says of a value follows the
+    value columns, a column per property: `<property>_flags`, `<property>_reviewed`, `<property>_raw_value` (and a
+    median's `<property>_spread`, `<property>_records`). Rows are the combinations `long` has (a pivot over every
+    combination of the index columns would not fit in memory)."""
     index = [
         "record_id",
         "source",
@@ -75,10 +80,18 @@ def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
         "temperature_K",
         "pressure_Pa",
     ]
+    per_value = [column for column in _PER_VALUE if column in long.columns]
+    columns = [*properties, *(f"{prop}_{column}" for column in per_value for prop in properties)]
     if long.empty:
-        return pd.DataFrame(columns=[*index, *properties])
-    values = long.groupby([*index, "property"], dropna=False, sort=True)["value"].first()
-    return values.unstack("property").reset_index().rename_axis(columns=None)
+        return pd.DataFrame(columns=[*index, *columns])
+    cells = long.groupby([*index, "property"], dropna=False, sort=True)[["value", *per_value]].first()
+    wide = cells.unstack("property")
+    wide.columns = [prop if column == "value" else f"{prop}_{column}" for column, prop in wide.columns]
+    wide = wide.reindex(columns=columns)
+    if "reviewed" in per_value:  # True/False where the record has the value, empty where it has none
+        for prop in properties:
+            wide[f"{prop}_reviewed"] = wide[f"{prop}_reviewed"].astype("boolean")
+    return wide.reset_index().rename_axis(columns=None)
 
 
 def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Path, layout: str = "long") -> dict:

@@ -214,13 +214,25 @@ def test_a_wide_export_has_a_row_per_combination_in_the_data_only():
     wide = to_wide(long, ["band_gap", "density"])
     assert wide.shape == (n, 12) and wide["band_gap"].eq(3.4).all() and wide["density"].eq(6.1).all()
     assert wide["record_id"].tolist() == sorted(long["record_id"].unique())
+    with_entropy = to_wide(long, ["entropy", "band_gap", "density"])  # in the order asked, one the rows lack empty
+    assert with_entropy.columns[-3:].tolist() == ["entropy", "band_gap", "density"]
+    assert with_entropy["entropy"].isna().all()
 
 
 def test_a_wide_export_of_no_rows_has_the_wide_columns(run, tmp_path):
     assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
     out = tmp_path / "wide.csv"  # no JANAF values in the store: the thermo dataset selects nothing
     assert run("export", "thermo", "--format", "csv", "--layout", "wide", "--out", str(out)).exit_code == 0
-    assert pd.read_csv(out).columns[-2:].tolist() == ["enthalpy_of_formation", "entropy"]
+    columns = pd.read_csv(out).columns.tolist()
+    assert columns[columns.index("pressure_Pa") + 1 :] == [
+        "enthalpy_of_formation",
+        "entropy",
+        *(
+            f"{prop}_{column}"
+            for column in ("raw_value", "flags", "reviewed")
+            for prop in ("enthalpy_of_formation", "entropy")
+        ),
+    ]
 
 
 def test_validate_and_status(filled):

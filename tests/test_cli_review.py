@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -93,3 +94,17 @@ def test_validate_names_decisions_whose_value_a_re_import_changed(run, tmp_path)
     assert run("import", str(data), "-m", str(mapping)).exit_code == 0
     listed = run("validate").stdout
     assert "note: 2 review decision(s)" in listed and "flag lab:s2\n" in listed
+
+
+def test_a_wide_export_carries_the_curation_of_each_value(filled, tmp_path):
+    roost5, roost17 = ("demo-lab-bandgaps:roost-5", "-p", "band_gap"), ("demo-lab-bandgaps:roost-17", "-p", "band_gap")
+    assert filled("review", "correct", *roost5, "--value", "3.37", "--reason", "typo").exit_code == 0
+    assert filled("review", "flag", *roost17, "--steward", "ana", "--reason", "second sample").exit_code == 0
+    out = tmp_path / "gaps.parquet"
+    assert filled("export", "gaps", "--format", "parquet", "--layout", "wide", "--out", str(out)).exit_code == 0
+    wide = pd.read_parquet(out).set_index("record_id")
+    assert list(wide.columns[-4:]) == ["band_gap", "band_gap_raw_value", "band_gap_flags", "band_gap_reviewed"]
+    assert wide.loc[roost5[0], ["band_gap", "band_gap_raw_value"]].tolist() == [3.37, 3.44]  # stored 3440 meV
+    assert wide.loc[roost5[0], "band_gap_reviewed"] and not wide.loc[roost17[0], "band_gap_reviewed"]
+    assert wide.loc[roost17[0], "band_gap_flags"] == "ana: second sample"
+    assert wide["band_gap_flags"].notna().sum() == 1 and wide["band_gap_reviewed"].sum() == 1
