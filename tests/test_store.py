@@ -1,11 +1,13 @@
 """The store: atomic commits, deduplicating views, read-only SQL."""
 
 import dataclasses
+import gc
 import json
 import os
 import shutil
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import filelock
@@ -400,6 +402,45 @@ def test_pages_read_before_ctrl_c_are_committed_and_the_resume_reads_only_the_re
     report = run_ingest(connector, store, resume=True)
     assert report.resumed and report.n_fetched == 3
     assert _energy(store) == [["pages:x", -1.0], ["pages:y", -2.0], ["pages:z", -3.0]]
+
+
+class Cycle:
+    """A reference cycle, as some parsed documents hold (freed only by the cyclic GC)."""
+
+    def __init__(self, freed: list[str], name: str) -> None:
+        self.me = self
+        weakref.finalize(self, freed.append, name)
+
+
+class CyclicPages(Pages):
+    """Pages whose items each hold a cycle; notes whether the cyclic GC is on, and which cycles are freed, as each page
+    is read."""
+
+    def __init__(self, *pages: list[tuple[str, float]]) -> None:
+        super().__init__(*pages)
+        self.freed: list[str] = []
+        self.seen: list[tuple[bool, list[str]]] = []  # per page read: GC enabled, cycles freed by then
+
+    def pages(self, cursor=None):
+        for page in super().pages(cursor):
+            self.seen.append((gc.isenabled(), sorted(self.freed)))
+            for item in page.items:
+                item.payload["cycle"] = Cycle(self.freed, item.item_id)
+            yield page
+
+
+def test_the_cyclic_gc_runs_between_commits_while_a_run_reads_and_is_restored_after(store):
+    connector = CyclicPages([("a", -1.0)], [("b", -2.0)], [("c", -3.0)], [("d", -4.0)])
+    assert gc.isenabled()
+    run_ingest(connector, store, commit_every=2)
+    assert gc.isenabled() and len(store.table("materials")) == 4
+    paused = [enabled for enabled, _ in connector.seen]
+    assert paused == [False] * 4  # no automatic collection while pages (thousands of containers each) are alive
+    assert "a" in connector.seen[2][1]  # the first commit's freed pages, collected before the third page is read
+    failing = InterruptedAfter(1, [("x", -1.0)], [("y", -2.0)])
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(failing, store)
+    assert gc.isenabled()
 
 
 class OtherQuery(Pages):
