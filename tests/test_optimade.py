@@ -237,6 +237,17 @@ def test_the_real_materials_cloud_page_maps_and_counts_unknown_fields(tmp_path, 
     assert unmapped["_mcloud_ctime"] == 2
 
 
+def test_an_entry_whose_species_cannot_be_read_keeps_no_structure_and_no_volume(mp_catalog):
+    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][1]  # disordered: 85.48 atoms on 102 sites
+    del entry["attributes"]["species"][0]["concentration"]
+    connector = build_connector("optimade", mp_catalog, FetchRequest(everything=True))
+    record = connector.to_record(entry)
+    assert record.structure is None and record.atoms_per_cell is None
+    assert record.notes == "structure not kept: 'species' is not a list of {name, chemical_symbols, concentration}"
+    assert "volume_per_atom" not in [value.property for value in record.values]  # not per site: atoms unknown
+    assert record.formula == entry["attributes"]["chemical_formula_reduced"] and record.nsites == 102
+
+
 def test_only_fields_an_older_provider_knows_are_asked_for(tmp_path, store):
     # Materials Cloud's aiida-optimade speaks OPTIMADE 1.1: like optimade-python-tools servers it refuses standard
     # fields it does not know (v1.2's space_group_*) with 400, and ignores fields with other providers' prefixes.

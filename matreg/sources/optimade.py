@@ -137,27 +137,30 @@ class OptimadeConnector(JsonApiConnector):
         attributes = payload.get("attributes") if isinstance(payload, dict) else None
         if not isinstance(attributes, dict) or not payload.get("id"):
             raise RecordError("not an OPTIMADE structure entry: it needs an 'id' and an 'attributes' object")
-        structure, note = optimade_structure(attributes)
+        occupancies = species_occupancies(attributes.get("species"))
+        structure, note = optimade_structure(attributes, occupancies)
         nsites = site_count(attributes)
         symbol, number = spacegroup(attributes)
         return SourceRecord(
             source_id=str(payload["id"]),
             formula=entry_formula(attributes),
-            values=self._values(attributes, nsites),
+            values=self._values(attributes, nsites, occupancies),
             source_url=f"{self.structures_url}/{payload['id']}",
             structure=structure,
             spacegroup_symbol=symbol,
             spacegroup_number=number,
             nsites=nsites,
-            atoms_per_cell=occupied_atoms(attributes),
+            atoms_per_cell=occupied_atoms(attributes, occupancies),
             notes=note,
             unmapped=self.field_map.unmapped(attributes),
         )
 
-    def _values(self, attributes: dict[str, Any], nsites: int | None) -> list[RawValue]:
+    def _values(
+        self, attributes: dict[str, Any], nsites: int | None, occupancies: dict[str, dict[str, float]] | None
+    ) -> list[RawValue]:
         values = self.field_map.read_values(attributes)
         volume = cell_volume(attributes)
-        if volume is not None and nsites:
+        if volume is not None and nsites and occupancies is not None:  # (unreadable species: atoms unknown)
             # No provider field: the cell's volume, given per cell and harmonized to per atom (atoms by occupancy).
             values.append(
                 RawValue("volume_per_atom", volume, "angstrom**3/cell", method="cell volume of lattice_vectors")
@@ -203,10 +206,13 @@ def cell_volume(attributes: dict[str, Any]) -> float | None:
         return None
 
 
-def optimade_structure(attributes: dict[str, Any]) -> tuple[str | None, str | None]:
+def optimade_structure(
+    attributes: dict[str, Any], occupancies: dict[str, dict[str, float]] | None
+) -> tuple[str | None, str | None]:
     """The entry's structure JSON, or None and, if one was given, why it was not kept.
 
-    Sites keep their OPTIMADE species names as labels; vacancies are left out of a site's occupancies.
+    `occupancies` are its `species_occupancies`. Sites keep their OPTIMADE species names as labels; vacancies are
+    left out of a site's occupancies.
     """
     lattice, positions = attributes.get("lattice_vectors"), attributes.get("cartesian_site_positions")
     names = attributes.get("species_at_sites")
@@ -214,35 +220,44 @@ def optimade_structure(attributes: dict[str, Any]) -> tuple[str | None, str | No
         return None, None
     if "assemblies" in (attributes.get("structure_features") or []):
         return None, "structure not kept: its alternative site assemblies have no pymatgen form"
+    if occupancies is None:
+        return None, "structure not kept: 'species' is not a list of {name, chemical_symbols, concentration}"
     try:
-        occupancies = species_occupancies(attributes.get("species"))
         pbc = attributes.get("dimension_types") or (1, 1, 1)
         return structure_json(lattice, names, positions, cartesian=True, named=occupancies, labels=names, pbc=pbc), None
     except (RecordError, AttributeError, TypeError, ValueError, KeyError) as exc:
         return None, f"structure not kept: {exc}"
 
 
-def species_occupancies(species: list[dict[str, Any]] | None) -> dict[str, dict[str, float]]:
-    """Each species name -> its elements with their occupancies (vacancies left out); none without a list."""
-    return {
-        entry["name"]: {
-            symbol: float(share)
-            for symbol, share in zip(entry["chemical_symbols"], entry["concentration"], strict=True)
-            if symbol != "vacancy"
-        }
-        for entry in species or ()
-    }
-
-
-def occupied_atoms(attributes: dict[str, Any]) -> float | None:
-    """Atoms in the cell counted by occupancy (vacancies left out) when some species only partly occupies its sites;
-    None when every site holds one whole atom (then the count is nsites) or the species cannot be read."""
+def species_occupancies(species: list[dict[str, Any]] | None) -> dict[str, dict[str, float]] | None:
+    """Each species name -> its elements with their occupancies (vacancies left out); none without a list, None if
+    the list cannot be read."""
     try:
-        totals = {name: sum(shares.values()) for name, shares in species_occupancies(attributes.get("species")).items()}
-        if all(math.isclose(total, 1.0) for total in totals.values()):
-            return None
-        return sum(totals[name] for name in attributes["species_at_sites"])
+        return {
+            entry["name"]: {
+                symbol: float(share)
+                for symbol, share in zip(entry["chemical_symbols"], entry["concentration"], strict=True)
+                if symbol != "vacancy"
+            }
+            for entry in species or ()
+        }
     except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def occupied_atoms(attributes: dict[str, Any], occupancies: dict[str, dict[str, float]] | None) -> float | None:
+    """Atoms in the cell counted by occupancy (vacancies left out) when some species only partly occupies its sites;
+    None when every site holds one whole atom (then the count is nsites) or the species cannot be read.
+
+    `occupancies` are the entry's `species_occupancies`."""
+    if occupancies is None:
+        return None
+    totals = {name: sum(shares.values()) for name, shares in occupancies.items()}
+    if all(math.isclose(total, 1.0) for total in totals.values()):
+        return None
+    try:
+        return sum(totals[name] for name in attributes["species_at_sites"])
+    except (KeyError, TypeError):  # a site of a species the list lacks, sites that are not a list of names
         return None
 
 
