@@ -1,15 +1,17 @@
-"""The `matreg` command line: parses arguments, calls the library, prints. No logic lives here."""
+"""The `matreg` command line: parses arguments, calls the library, prints. No logic lives here.
+
+Each command loads the library modules it calls (see `cli_options`).
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from matreg import __version__
-from matreg.catalog import load_catalog
 from matreg.cli_ml import predict_command, train_command
 from matreg.cli_options import (
     SHOWN,
@@ -19,6 +21,8 @@ from matreg.cli_options import (
     StoreOpt,
     echo_frame,
     echo_warning,
+    open_store,
+    read_catalog,
     reports_errors,
 )
 from matreg.cli_steward import (
@@ -29,16 +33,11 @@ from matreg.cli_steward import (
     release_command,
     review_app,
 )
-from matreg.curate.release import export_release
+from matreg.defaults import COMMIT_RECORDS, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS
 from matreg.errors import ConfigError
-from matreg.export import LAYOUTS, export_dataset
-from matreg.http import split_credentials
-from matreg.ingest import COMMIT_RECORDS, RunReport, run_ingest, tune_gc_for_fetch
-from matreg.schema import load_tables, schema_markdown
-from matreg.sources import FetchRequest, build_connector
-from matreg.sources.lab import LabConnector, load_mapping
-from matreg.store import DEFAULT_STORE, EXPORT_FORMATS, Store
-from matreg.validation import check_store_tables
+
+if TYPE_CHECKING:
+    from matreg.ingest import RunReport
 
 app = typer.Typer(
     help="matreg: materials-data ETL and curated dataset registry.",
@@ -97,7 +96,10 @@ def fetch(
     progress: ProgressOpt = True,
 ) -> None:
     """Fetch records from a source into the store (one atomic, idempotent run)."""
-    target = Store(store)
+    from matreg.ingest import run_ingest, tune_gc_for_fetch
+    from matreg.sources import FetchRequest, build_connector
+
+    target = open_store(store)
     request = FetchRequest(
         ids=ids or [],
         formulas=formula or [],
@@ -112,7 +114,7 @@ def fetch(
         limit=limit,
     )
     cache_path = None if dry_run else target.cache_path  # a dry run writes nothing, no cache either
-    connector = build_connector(source, load_catalog(catalog), request, cache_path=cache_path)
+    connector = build_connector(source, read_catalog(catalog), request, cache_path=cache_path)
     show = progress and sys.stderr.isatty()
     tune_gc_for_fetch()
     report = run_ingest(
@@ -144,8 +146,11 @@ def import_(
     progress: ProgressOpt = True,
 ) -> None:
     """Import a lab dataset; bad rows go to quarantine with the reason."""
+    from matreg.ingest import run_ingest
+    from matreg.sources.lab import LabConnector, load_mapping
+
     connector = LabConnector(file, load_mapping(mapping), name=name)
-    _finish(run_ingest(connector, Store(store), dry_run=dry_run, progress=progress and sys.stderr.isatty()))
+    _finish(run_ingest(connector, open_store(store), dry_run=dry_run, progress=progress and sys.stderr.isatty()))
 
 
 def _finish(report: RunReport, limit: int | None = None) -> None:
@@ -207,7 +212,7 @@ def sql(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Run a read-only SQL query on the store (writes are refused)."""
-    echo_frame(Store(store).query(query), fmt, "(no rows)")
+    echo_frame(open_store(store).query(query), fmt, "(no rows)")
 
 
 @app.command()
@@ -242,7 +247,9 @@ def export(
     torch_options = {"split": split, "seed": seed, "assignment": assignment, "target": target}
     _refuse_options_of_other_formats(fmt, release, layout, torch_options)
     if release is not None:
-        meta = export_release(Store(store), dataset, release, fmt, out, layout or "long")
+        from matreg.curate.release import export_release
+
+        meta = export_release(open_store(store), dataset, release, fmt, out, layout or "long")
         typer.echo(f"{dataset} {release}: {meta['format']} sha256 {meta['sha256']} -> {out}")
         return
     if fmt == "torch":
@@ -250,7 +257,7 @@ def export(
         from matreg.ml.splits import describe_leakage
 
         given = {name: value for name, value in torch_options.items() if value is not None}
-        meta = export_torch(Store(store), load_catalog(catalog), dataset, out, **given)
+        meta = export_torch(open_store(store), read_catalog(catalog), dataset, out, **given)
         sizes = ", ".join(f"{name} {n}" for name, n in meta["n_per_split"].items())
         typer.echo(
             f"{dataset} (the store now, unreleased): {meta['n']} records of {meta['target']['property']} "
@@ -259,7 +266,9 @@ def export(
         typer.echo(describe_leakage(meta["split"]["leakage"]))
         echo_warning(provenance_warning(meta))
         return
-    meta = export_dataset(Store(store), load_catalog(catalog), dataset, fmt, out, layout or "long")
+    from matreg.export import export_dataset
+
+    meta = export_dataset(open_store(store), read_catalog(catalog), dataset, fmt, out, layout or "long")
     typer.echo(f"{dataset} (the store now, unreleased): {meta['rows']} rows ({meta['records']} records) -> {out}")
 
 
@@ -281,7 +290,10 @@ def _refuse_options_of_other_formats(
 @reports_errors
 def validate(store: StoreOpt = DEFAULT_STORE) -> None:
     """Check every table of the store against the canonical schema and vocabulary."""
-    target = Store(store)
+    from matreg.schema import load_tables
+    from matreg.validation import check_store_tables
+
+    target = open_store(store)
     tables = {name: target.table(name) for name in load_tables()}
     problems = check_store_tables(tables)
     for problem in problems:
@@ -296,7 +308,7 @@ def validate(store: StoreOpt = DEFAULT_STORE) -> None:
 @reports_errors
 def status(store: StoreOpt = DEFAULT_STORE) -> None:
     """Counts of values by source, provenance and property, and the latest runs."""
-    target = Store(store)
+    target = open_store(store)
     counts = target.query(
         "SELECT source, provenance, property, count(*) AS n_values FROM properties GROUP BY ALL ORDER BY ALL"
     )
@@ -313,7 +325,9 @@ def status(store: StoreOpt = DEFAULT_STORE) -> None:
 @reports_errors
 def catalog_(catalog: CatalogOpt = None) -> None:
     """List the sources and datasets of the catalog."""
-    loaded = load_catalog(catalog)
+    from matreg.http import split_credentials
+
+    loaded = read_catalog(catalog)
     typer.echo("sources:")
     for name, source in loaded.sources.items():
         url = split_credentials(source.base_url)[0]  # never shown with a user and password
@@ -327,6 +341,8 @@ def catalog_(catalog: CatalogOpt = None) -> None:
 @reports_errors
 def schema() -> None:
     """Print the canonical schema and property vocabulary as Markdown."""
+    from matreg.schema import schema_markdown
+
     typer.echo(schema_markdown(), nl=False)
 
 

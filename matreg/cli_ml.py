@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from matreg.catalog import load_catalog
-from matreg.cli_options import CatalogOpt, StoreOpt, echo_warning, reports_errors
-from matreg.store import DEFAULT_STORE, Store
+from matreg.cli_options import CatalogOpt, StoreOpt, echo_warning, open_store, read_catalog, reports_errors
+from matreg.defaults import DEFAULT_STORE
 
 
 @reports_errors
@@ -47,7 +46,7 @@ def train_command(
 
     run_dir = out or default_run_dir(Path(source), model, seed)
     check_new_run(run_dir)  # before a dataset is exported into it
-    export = resolve_export(source, Store(store), load_catalog(catalog), run_dir, target, split, seed, assignment)
+    export = resolve_export(source, open_store(store), read_catalog(catalog), run_dir, target, split, seed, assignment)
     echo_warning(provenance_warning(json.loads((export / "meta.json").read_text(encoding="utf-8"))))
     train(
         export,
@@ -87,6 +86,8 @@ def predict_command(
 
     predictions = predict(run, inputs, device=device)
     if out is not None:
+        from matreg.store import Store
+
         Store.write_file(predictions, out, "csv")
         typer.echo(f"{len(predictions)} predictions -> {out}")
     else:

@@ -1,16 +1,26 @@
-"""What every `matreg` command shares: the store and catalog options, and one-line error reports."""
+"""What every `matreg` command shares: the store and catalog options, one-line error reports, and the store and
+catalog opened for a command.
+
+The command modules load the library (pandas, DuckDB, pandera, pint: about a second) inside the commands that use
+it, so that `matreg --help` and a mistyped option answer at once.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import pandas as pd
 import typer
 
 from matreg.errors import MatregError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from matreg.catalog import Catalog
+    from matreg.store import Store
 
 StoreOpt = Annotated[Path, typer.Option("--store", envvar="MATREG_STORE", help="Store directory.")]
 CatalogOpt = Annotated[
@@ -21,6 +31,20 @@ CatalogOpt = Annotated[
 ]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
 SHOWN = 10  # lines a command lists of a longer list (reasons, unknown fields, decisions), most telling first
+
+
+def open_store(path: Path) -> Store:
+    """The store at `path` (created when a command first writes to it)."""
+    from matreg.store import Store
+
+    return Store(path)
+
+
+def read_catalog(path: Path | None) -> Catalog:
+    """The catalog at `path` (None: ./catalog.yaml, else the bundled one)."""
+    from matreg.catalog import load_catalog
+
+    return load_catalog(path)
 
 
 def reports_errors(command: Callable) -> Callable:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
-from matreg.catalog import load_catalog
-from matreg.cli_options import SHOWN, CatalogOpt, FormatOpt, StoreOpt, echo_frame, reports_errors
-from matreg.curate.release import VALUE_KEY, diff, read_manifest, release
-from matreg.curate.review import history, record_decision, unmatched_decisions
-from matreg.store import DEFAULT_STORE, Store
+from matreg.cli_options import (
+    SHOWN,
+    CatalogOpt,
+    FormatOpt,
+    StoreOpt,
+    echo_frame,
+    open_store,
+    read_catalog,
+    reports_errors,
+)
+from matreg.defaults import DEFAULT_STORE
+
+if TYPE_CHECKING:
+    from matreg.store import Store
 
 review_app = typer.Typer(
     help="Record a data steward's decision in the append-only curation log (raw rows are never changed).",
@@ -48,7 +56,11 @@ def _verdict(action: str) -> Callable:
         pressure: PressureOpt = None,
         store: StoreOpt = DEFAULT_STORE,
     ) -> None:
-        entry = record_decision(Store(store), action, steward, reason, record_id, prop, method, temperature, pressure)
+        from matreg.curate.review import record_decision
+
+        entry = record_decision(
+            open_store(store), action, steward, reason, record_id, prop, method, temperature, pressure
+        )
         _logged(entry)
 
     command.__doc__ = _VERDICTS[action]
@@ -74,8 +86,20 @@ def review_correct(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Correct one value (canonical unit, within the physical bounds); datasets show it, the raw value stays."""
+    from matreg.curate.review import record_decision
+
     entry = record_decision(
-        Store(store), "correct", steward, reason, record_id, prop, method, temperature, pressure, value=value, unit=unit
+        open_store(store),
+        "correct",
+        steward,
+        reason,
+        record_id,
+        prop,
+        method,
+        temperature,
+        pressure,
+        value=value,
+        unit=unit,
     )
     _logged(entry)
 
@@ -95,8 +119,10 @@ def review_readmit(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Re-admit a quarantined row with a corrected value or unit, through the same checks as an import."""
+    from matreg.curate.review import record_decision
+
     entry = record_decision(
-        Store(store),
+        open_store(store),
         "readmit",
         steward,
         reason,
@@ -120,7 +146,9 @@ def _logged(entry: dict) -> None:
 @reports_errors
 def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> None:
     """Every curation-log entry touching a record, oldest first."""
-    entries = history(Store(store), record_id)
+    from matreg.curate.review import history
+
+    entries = history(open_store(store), record_id)
     if entries.empty:
         typer.echo(f"no curation entries for {record_id}")
         return
@@ -149,7 +177,7 @@ def conflicts_command(
     """
     from matreg.curate.conflicts import find_conflicts  # pymatgen's StructureMatcher loads only here
 
-    found = find_conflicts(Store(store), prop, tolerance=tol, across_methods=across_methods)
+    found = find_conflicts(open_store(store), prop, tolerance=tol, across_methods=across_methods)
     echo_frame(found, fmt, f"no {prop} values disagree beyond the tolerance", max_colwidth=40)
     if fmt == "table" and not found.empty:
         typer.echo(f"\n{len(found)} values in {found['group_id'].nunique()} group(s) disagree")
@@ -165,7 +193,9 @@ def release_command(
     catalog: CatalogOpt = None,
 ) -> None:
     """Freeze a dataset as an immutable release: payload, manifest and dataset card."""
-    target, loaded = Store(store), load_catalog(catalog)
+    from matreg.curate.release import read_manifest, release
+
+    target, loaded = open_store(store), read_catalog(catalog)
     version = version or loaded.dataset(dataset).version
     folder = release(target, loaded, dataset, version)
     manifest = read_manifest(target, dataset, version)
@@ -183,7 +213,9 @@ def diff_command(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """List the records and values added, removed and changed from release A to release B."""
-    changes = diff(Store(store), dataset, a, b)
+    from matreg.curate.release import VALUE_KEY, diff
+
+    changes = diff(open_store(store), dataset, a, b)
     echo_frame(changes, fmt, f"no changes from {a} to {b}", max_colwidth=50)
     if fmt == "table" and not changes.empty:
         counts = changes.drop_duplicates(["change", *VALUE_KEY])["change"].value_counts().sort_index()
@@ -192,6 +224,10 @@ def diff_command(
 
 def echo_unmatched_decisions(store: Store) -> None:
     """A note on the review decisions whose record or value the store no longer shows (the first SHOWN listed)."""
+    import pandas as pd
+
+    from matreg.curate.review import unmatched_decisions
+
     decisions = unmatched_decisions(store)
     if decisions.empty:
         return

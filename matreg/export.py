@@ -11,11 +11,11 @@ import pandas as pd
 
 from matreg import __version__
 from matreg.catalog import Catalog, Dataset
+from matreg.defaults import LAYOUTS
 from matreg.errors import StoreError
 from matreg.schema import load_vocabulary
 from matreg.store import CURATION_RUN_PREFIX, Store
 
-LAYOUTS = ("long", "wide")
 _WRITTEN = ("database_version", "citation", "license", "source_url", "fetched_at")  # of the write that made a value
 _LONG_COLUMNS = (
     "m.record_id, m.source, m.source_id, m.formula, m.formula_original, m.name, m.phase, p.property, p.value, p.unit, "

@@ -28,6 +28,7 @@ import pyarrow.compute
 from tqdm import tqdm
 
 from matreg import __version__
+from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import ConfigError, FormulaError, MatregError, RecordError, StoreError
 from matreg.formula import whole_formula
 from matreg.http import redact_params
@@ -48,8 +49,7 @@ from matreg.validation import (
     validate_table,
 )
 
-COMMIT_RECORDS = 1_000  # a fetch commits its pages to the run's journal at the end of the page that brings the
-COMMIT_SECONDS = 10.0  # records read since its last commit to this many, or this many seconds (a commit: ~1.5 ms)
+COMMIT_SECONDS = 10.0  # a fetch commits at least this often (and every `COMMIT_RECORDS` records; a commit: ~1.5 ms)
 GC_THRESHOLD = 20_000  # allocations between cyclic-GC runs during a fetch (CPython's default is 700)
 
 

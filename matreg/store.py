@@ -42,6 +42,7 @@ import pyarrow
 import pyarrow.compute
 import pyarrow.parquet as pq
 
+from matreg.defaults import EXPORT_FORMATS
 from matreg.errors import StoreError
 from matreg.journal import RunJournal
 from matreg.schema import (
@@ -57,8 +58,6 @@ from matreg.schema import (
 DB_NAME = "matreg.duckdb"
 CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('curation:<entry_id>')
 VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
-DEFAULT_STORE = Path("matreg-store")
-EXPORT_FORMATS = ("parquet", "csv", "jsonl")
 PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store._keep_stored`)
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
 PUBLISH_BUCKET_ROWS = 50_000  # rows of a run's files DuckDB compares with the store at a time (`_buckets`)

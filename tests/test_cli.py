@@ -261,6 +261,13 @@ def test_element_symbols_are_read_as_typed():
     assert FetchRequest(elements=["fe", "O-si", "Al, n"]).elements == ["Al", "Fe", "N", "O", "Si"]
 
 
+def test_the_command_line_loads_the_library_only_in_the_command_that_runs():
+    libraries = ("pandas", "pyarrow", "duckdb", "pandera", "pint", "pymatgen", "requests", "numpy", "torch")
+    code = f"import sys, matreg.cli; print([name for name in {libraries!r} if name in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"  # `matreg --help` and a mistyped option answer without a second of imports
+
+
 @pytest.mark.parametrize("command", ["fetch", "import", "sql", "export", "validate", "status", "catalog", "schema"])
 def test_every_command_has_help(command):
     result = runner.invoke(app, [command, "--help"])

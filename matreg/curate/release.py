@@ -26,11 +26,12 @@ import pyarrow.parquet as pq
 from matreg import __version__
 from matreg.catalog import Catalog, Dataset
 from matreg.curate.card import write_card
+from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import StoreError
-from matreg.export import LAYOUTS, dataset_query, to_wide
+from matreg.export import dataset_query, to_wide
 from matreg.http import split_credentials
 from matreg.schema import load_vocabulary
-from matreg.store import EXPORT_FORMATS, Store, atomic_write
+from matreg.store import Store, atomic_write
 
 RELEASES = "releases"
 PAYLOAD = "payload.parquet"
