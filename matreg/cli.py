@@ -168,7 +168,7 @@ def _finish(report: RunReport, limit: int | None = None) -> None:
     for reason, count in report.reasons.most_common(SHOWN):
         typer.echo(f"  {count:6d}  {reason}")
     if len(report.reasons) > SHOWN:
-        where = f"matreg sql \"SELECT item, reasons FROM quarantine WHERE source = '{report.source}'\""
+        where = f"matreg sql \"SELECT item, reasons FROM open_quarantine WHERE source = '{report.source}'\""
         typer.echo(f"  ... and {len(report.reasons) - SHOWN} more reasons" + ("" if report.dry_run else f": {where}"))
     if _stopped_short(report, limit):
         typer.echo(f"  note: the source said {report.n_available} records match; it sent {report.n_fetched}")
@@ -307,12 +307,20 @@ def validate(store: StoreOpt = DEFAULT_STORE) -> None:
 @app.command()
 @reports_errors
 def status(store: StoreOpt = DEFAULT_STORE) -> None:
-    """Counts of values by source, provenance and property, and the latest runs."""
+    """Counts of values by source, provenance and property, the quarantine rows left to deal with, the latest runs."""
     target = open_store(store)
     counts = target.query(
         "SELECT source, provenance, property, count(*) AS n_values FROM properties GROUP BY ALL ORDER BY ALL"
     )
     typer.echo(counts.to_string(index=False) if len(counts) else "no values stored yet")
+    total, still_open = target.query(
+        "SELECT (SELECT count(*) FROM quarantine), (SELECT count(*) FROM open_quarantine)"
+    ).iloc[0]
+    if total:
+        typer.echo(
+            f"\nquarantine: {still_open} rows open, {total - still_open} resolved (readmitted, or no longer in their "
+            'lab file): matreg sql "SELECT * FROM open_quarantine"'
+        )
     runs = target.query(
         "SELECT run_id, status, n_fetched, n_stored, n_unchanged, n_values, n_quarantined FROM fetch_runs "
         "ORDER BY started_at DESC LIMIT 5"

@@ -112,11 +112,13 @@ RunFinisher = Callable[[dict, dict[str, Dropped], int], dict]
 
 class _Unwritten(NamedTuple):
     """What decides which of a run's rows publishing leaves out, by table: keys the check withheld whole, keys the
-    store holds from a later read, and the records that changed (None: the store holds no record yet)."""
+    store holds from a later read, the records that changed (None: the store holds no record yet), and the tables
+    whose unchanged rows are written again all the same."""
 
     withheld: dict[str, list]
     superseded: dict[str, list]
     changed: dict[str, list | None]
+    written_again: tuple[str, ...] = ()
 
 
 class Store:
@@ -195,7 +197,8 @@ class Store:
         quarantine table as `check.withheld()` gives them. A check that raises refuses the run: nothing is then
         published and the run stays staged. Materials columns the run did not read (`unread_columns`) keep the
         stored record's values. A run that read the whole of a scope (`whole_scope`: source, scope and endpoint)
-        withdraws the records it did not admit (`_add_withdrawals`), unless its rows moved (`check.rows_moved`).
+        withdraws the records it did not admit (`_add_withdrawals`), unless its rows moved (`check.rows_moved`), and
+        writes all its quarantine rows, unchanged ones too: they list the problems of the file now (`open_quarantine`).
         What to leave out is decided under the store's lock, against the commits before. The run's fetch_runs row is
         its last staged one, as `finish(row, dropped rows per table, records withdrawn)` completes it. Returns the
         commit name.
@@ -227,6 +230,7 @@ class Store:
                     withheld=withheld,
                     superseded={name: self._superseded(name, build / f"{name}.parquet") for name in tables},
                     changed=changed,
+                    written_again=(QUARANTINE,) if whole_scope else (),  # the file's problems now: open_quarantine
                 )
                 dropped = {name: self._drop_rows(name, build, unwritten) for name in tables}
                 published = arrow_table("fetch_runs", [finish(run_row, dropped, len(withdrawn))])
@@ -518,7 +522,7 @@ class Store:
                     f"SELECT file_row_number, 'unchanged' FROM n WHERE newest = 1 "
                     f"AND {link} NOT IN (SELECT unnest($changed::VARCHAR[]))"
                 )
-            elif not owner and self._stores_rows(con, name):  # else nothing can be unchanged
+            elif not owner and name not in unwritten.written_again and self._stores_rows(con, name):
                 same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
                 queries.append(
                     f"SELECT n.file_row_number, 'unchanged' FROM n JOIN s ON {_equal(spec.primary_key)} "
@@ -666,7 +670,26 @@ def _view_definitions() -> dict[str, str]:
     """The SQL of every view of the DuckDB file, by view name."""
     views = {name: _current_rows_sql(name) for name in load_tables()}
     writes = f"SELECT * FROM read_parquet('{_files('materials')}', union_by_name = true)"  # each write of a record
-    return views | {"properties_wide": _wide_view_sql(), "material_writes": writes}
+    return views | {
+        "properties_wide": _wide_view_sql(),
+        "material_writes": writes,
+        "open_quarantine": _open_quarantine_sql(),
+    }
+
+
+def _open_quarantine_sql() -> str:
+    """Quarantine rows still to deal with: not readmitted by a steward, and, of a run that read its scope whole (a lab
+    file), only those of the latest complete run of that source and scope (the file as it is now, wherever it was
+    read: rows it no longer has, or now admits, are resolved)."""
+    readmitted = "SELECT quarantine_id FROM curation_log WHERE action = 'readmit' AND quarantine_id IS NOT NULL"
+    latest = (
+        "SELECT run_id FROM fetch_runs WHERE status = 'complete' AND whole_scope IS NOT NULL QUALIFY row_number() "
+        "OVER (PARTITION BY source, whole_scope ORDER BY finished_at DESC, run_id DESC) = 1"
+    )
+    return (
+        "SELECT q.* FROM quarantine q LEFT JOIN fetch_runs r USING (run_id) "
+        f"WHERE q.quarantine_id NOT IN ({readmitted}) AND (r.whole_scope IS NULL OR q.run_id IN ({latest}))"
+    )
 
 
 def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False, in_scope: str | None = None) -> str:

@@ -28,6 +28,17 @@ def test_review_decisions_are_logged_and_history_lists_them(filled):
     assert "NIST-JANAF critical evaluation" in row and "100000.0" in row  # the value's method and pressure
 
 
+def test_a_readmitted_row_is_no_longer_open_and_status_counts_the_open_rows(filled):
+    def open_rows():
+        return json.loads(filled("sql", "SELECT quarantine_id FROM open_quarantine", "--format", "json").stdout)
+
+    assert BAD_UNIT in [row["quarantine_id"] for row in open_rows()] and len(open_rows()) == 5
+    assert "quarantine: 5 rows open, 0 resolved" in filled("status").stdout
+    assert filled("review", "readmit", BAD_UNIT, "--unit", "eV", "--reason", "'elektronvolt' is eV").exit_code == 0
+    assert BAD_UNIT not in [row["quarantine_id"] for row in open_rows()] and len(open_rows()) == 4
+    assert "quarantine: 4 rows open, 1 resolved" in filled("status").stdout
+
+
 def test_a_refused_decision_is_a_one_line_error(filled):
     result = filled(
         "review", "correct", "demo-lab-bandgaps:roost-5", "-p", "band_gap", "--value", "31", "--reason", "x"

@@ -386,6 +386,7 @@ def test_malformed_records_are_quarantined_with_their_reason(tmp_path, store):
             store, load_catalog(write_catalog(tmp_path / "c.yaml", server.root)), FetchRequest(everything=True)
         )
     assert (report.n_fetched, report.n_stored, report.n_quarantined) == (3, 1, 2)
+    assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == 2  # a remote run's rows stay open
     reasons = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
     assert reasons["mp-13480"][0].startswith("not an OPTIMADE structure entry")
     assert "unparseable formula 'ILq'" in reasons["mp-570935"][0]
