@@ -49,7 +49,7 @@ catalog = load_catalog(Path({catalog!r}))
 connector = build_connector("{source}", catalog, replay.fetch_request({page_size}))
 tune_gc_for_fetch()  # as `matreg fetch` does
 {timers}
-stored = run_ingest(connector, Store({store!r})).n_stored
+stored = run_ingest(connector, Store({store!r}), pause_gc=True).n_stored
 """
 STAGE_TIMERS = """
 from matreg import ingest

@@ -34,7 +34,7 @@ def timed_run(source: str, catalog: Path, store: Store, limit: int | None) -> tu
     replay = importlib.import_module(f"replay_{source}")
     connector = build_connector(source, load_catalog(catalog), replay.fetch_request(100))
     start = time.process_time()
-    report = run_ingest(connector, store, limit=limit)
+    report = run_ingest(connector, store, limit=limit, pause_gc=True)  # as `matreg fetch` does
     return time.process_time() - start, report
 
 

@@ -118,7 +118,14 @@ def fetch(
     show = progress and sys.stderr.isatty()
     tune_gc_for_fetch()
     report = run_ingest(
-        connector, target, limit=limit, dry_run=dry_run, progress=show, resume=resume, commit_every=commit_every
+        connector,
+        target,
+        limit=limit,
+        dry_run=dry_run,
+        progress=show,
+        resume=resume,
+        commit_every=commit_every,
+        pause_gc=True,  # with `tune_gc_for_fetch`: the process is this fetch's
     )
     _finish(report, limit)
 

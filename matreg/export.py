@@ -65,9 +65,9 @@ _PER_VALUE = ("raw_value", "flags", "reviewed", "spread", "records")  # what cur
 def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
     """One row per record, method and conditions, one column per property (units go in the sidecar), in the order of
     `properties` (a property the rows lack is an empty column). What the curation layer says of a value follows the
-    value columns, a column per property: `<property>_flags`, `<property>_reviewed`, `<property>_raw_value` (and a
+    value columns, a column per property: `<property>_raw_value`, `<property>_flags`, `<property>_reviewed` (and a
     median's `<property>_spread`, `<property>_records`). Rows are the combinations `long` has (a pivot over every
-    combination of the index columns would not fit in memory)."""
+    combination of the index columns would not fit in memory); of two rows of one key, the first is kept whole."""
     index = [
         "record_id",
         "source",
@@ -84,7 +84,8 @@ def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
     columns = [*properties, *(f"{prop}_{column}" for column in per_value for prop in properties)]
     if long.empty:
         return pd.DataFrame(columns=[*index, *columns])
-    cells = long.groupby([*index, "property"], dropna=False, sort=True)[["value", *per_value]].first()
+    keyed = long.drop_duplicates([*index, "property"])
+    cells = keyed.groupby([*index, "property"], dropna=False, sort=True)[["value", *per_value]].first()
     wide = cells.unstack("property")
     wide.columns = [prop if column == "value" else f"{prop}_{column}" for column, prop in wide.columns]
     wide = wide.reindex(columns=columns)

@@ -388,12 +388,15 @@ def run_ingest(
     progress: bool = False,
     resume: bool = False,
     commit_every: int = COMMIT_RECORDS,
+    pause_gc: bool = False,
 ) -> RunReport:
     """Fetch what the connector yields (up to `limit` items), staging its pages in commits of `commit_every` items
     (or COMMIT_SECONDS), then publish the run. A killed run resumes after its last commit.
 
     `limit` is one of the run's parameters: a run is resumed only with the limit it was started with (a resume with
-    another would continue after a page the first limit cut short).
+    another would continue after a page the first limit cut short). `pause_gc` turns CPython's cyclic GC off while
+    pages are read, for the whole process, collecting between commits instead (`_cyclic_gc_paused`): what
+    `matreg fetch` does.
     """
     info = connector.run_info()
     if limit is not None:
@@ -407,7 +410,7 @@ def run_ingest(
         try:
             if report.status != "complete":  # a run resumed after all its pages were staged is only published
                 if not (report.resumed and report.cursor is None):  # (stopped after its last page: none is left)
-                    _stage_pages(connector, store, info, report, limit, progress, commit_every)
+                    _stage_pages(connector, store, info, report, limit, progress, commit_every, pause_gc)
                 report.status, report.cursor = "complete", None
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             check = _publish_check(report, connector, store)
@@ -523,13 +526,14 @@ def _stage_pages(
     limit: int | None,
     progress: bool,
     commit_every: int,
+    pause_gc: bool,
 ) -> None:
     with (
         tqdm(desc=report.source, unit=" records", initial=report.n_fetched, disable=not progress) as bar,
-        _cyclic_gc_paused(),
+        _cyclic_gc_paused(pause_gc),
     ):
         pages = connector.pages(report.cursor)
-        for commit in _commits(pages, _Budget(limit, report.n_fetched), commit_every, bar):
+        for commit in _commits(pages, _Budget(limit, report.n_fetched), commit_every, bar, collect=pause_gc):
             rows = _map_pages(connector, commit.items, commit.read_at, report.run_id)
             report.add_page(rows)
             last = commit.last
@@ -539,16 +543,17 @@ def _stage_pages(
 
 
 @contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """CPython's cyclic GC off while a run reads and maps pages (`_commits` collects between commits).
+def _cyclic_gc_paused(pause: bool) -> Iterator[None]:
+    """CPython's cyclic GC off (if `pause`) while a run reads and maps pages: `_commits` collects between commits.
 
     Decoded pages are thousands of containers each and hold no cycles, but while a commit's pages are alive every
     automatic collection scanned them: a tenth of the CPU time of the structure sources. Between commits only the
-    run's own objects are left to scan.
+    run's own objects are left to scan. The GC is off for the whole process meanwhile, hence a caller's choice.
     """
     enabled = gc.isenabled()
-    gc.disable()
     try:
+        if pause:
+            gc.disable()
         yield
     finally:
         if enabled:
@@ -592,11 +597,11 @@ class _Commit:
         return self.n_items >= commit_every or time.monotonic() - self.started >= COMMIT_SECONDS
 
 
-def _commits(pages: Iterator[Page], budget: _Budget, commit_every: int, bar: tqdm) -> Iterator[_Commit]:
+def _commits(pages: Iterator[Page], budget: _Budget, commit_every: int, bar: tqdm, collect: bool) -> Iterator[_Commit]:
     """The pages a run reads, grouped into its commits: a commit ends with the page that brings its items to
     `commit_every` or its age to COMMIT_SECONDS, at the limit and at the last page. When the source fails (or the
     user interrupts while a page is read), the pages read before it are yielded first, so that a resume does not fetch
-    them again."""
+    them again. With `collect`, the cyclic GC (paused: `_cyclic_gc_paused`) runs once a commit's pages are freed."""
     commit = _Commit()
     try:
         for page in pages:
@@ -608,7 +613,8 @@ def _commits(pages: Iterator[Page], budget: _Budget, commit_every: int, bar: tqd
                 yield commit
                 commit = _Commit()
                 del page, items
-                gc.collect(1)  # paused while pages are read (`_cyclic_gc_paused`): runs once a commit's pages are freed
+                if collect:
+                    gc.collect(1)
             if budget.spent():
                 return
     except (Exception, KeyboardInterrupt):

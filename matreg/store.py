@@ -42,7 +42,7 @@ import pyarrow
 import pyarrow.compute
 import pyarrow.parquet as pq
 
-from matreg.defaults import EXPORT_FORMATS
+from matreg.defaults import DEFAULT_STORE, EXPORT_FORMATS  # noqa: F401 (DEFAULT_STORE: for library callers)
 from matreg.errors import StoreError
 from matreg.journal import RunJournal
 from matreg.schema import (

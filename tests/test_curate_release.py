@@ -223,11 +223,19 @@ def test_export_of_a_release_is_byte_identical_after_the_store_changed(filled, c
 
 
 def test_wide_export_of_a_release(filled, catalog, tmp_path):
+    catalog = catalog.model_copy(deep=True)
+    catalog.datasets["thermo"].properties = ["entropy", "enthalpy_of_formation"]  # not in alphabetical order
     release(filled, catalog, "thermo", "1.0.0")
     export_release(filled, "thermo", "1.0.0", "csv", tmp_path / "wide.csv", layout="wide")
     wide = pd.read_csv(tmp_path / "wide.csv").set_index("formula")
     assert wide.loc["CO2", "enthalpy_of_formation"] == pytest.approx(-393.522)
     assert wide.loc["H2O", "entropy"] == pytest.approx(188.834)
+    assert wide.columns[wide.columns.get_loc("pressure_Pa") + 1 :][:4].tolist() == [
+        "entropy",
+        "enthalpy_of_formation",
+        "entropy_raw_value",
+        "enthalpy_of_formation_raw_value",
+    ]  # as a wide export of the store
 
 
 def test_the_croissant_file_validates_with_mlcroissant_and_reads_the_payload(filled, catalog):

@@ -7,7 +7,10 @@ records. The reference-server tests start `optimade[server]` 1.5.0 from MATREG_O
 
 from __future__ import annotations
 
+import copy
 import json
+import math
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +26,7 @@ from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.optimade import build_filter
 from matreg.store import Store
+from matreg.validation import RunStamp, harmonize
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "optimade"
 REFERENCE_PAGES = {offset: FIXTURES / f"ref_nelements2_page{k}.json" for k, offset in enumerate((0, 4, 8, 12), 1)}
@@ -237,15 +241,29 @@ def test_the_real_materials_cloud_page_maps_and_counts_unknown_fields(tmp_path, 
     assert unmapped["_mcloud_ctime"] == 2
 
 
-def test_an_entry_whose_species_cannot_be_read_keeps_no_structure_and_no_volume(mp_catalog):
+def volume_of(connector, entry: dict) -> tuple[list, list]:
+    """The entry's harmonized volume per atom (as a list: none or one) and the reasons it was refused."""
+    canonical = harmonize(connector.to_record(entry), connector.attribution, RunStamp("r", datetime.now(timezone.utc)))
+    volumes = [row["value"] for row in canonical.values if row["property"] == "volume_per_atom"]
+    return volumes, [reason for rejection in canonical.rejected for reason in rejection.reasons]
+
+
+def test_an_entry_whose_atoms_cannot_be_counted_keeps_no_volume_per_site(mp_catalog):
     entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][1]  # disordered: 85.48 atoms on 102 sites
-    del entry["attributes"]["species"][0]["concentration"]
     connector = build_connector("optimade", mp_catalog, FetchRequest(everything=True))
-    record = connector.to_record(entry)
-    assert record.structure is None and record.atoms_per_cell is None
+    cell = pymatgen_structure(entry["attributes"])
+    assert volume_of(connector, entry)[0] == [pytest.approx(cell.volume / cell.composition.num_atoms)]
+    unreadable = copy.deepcopy(entry)
+    del unreadable["attributes"]["species"][0]["concentration"]
+    record = connector.to_record(unreadable)
+    assert record.structure is None and math.isnan(record.atoms_per_cell)
     assert record.notes == "structure not kept: 'species' is not a list of {name, chemical_symbols, concentration}"
-    assert "volume_per_atom" not in [value.property for value in record.values]  # not per site: atoms unknown
     assert record.formula == entry["attributes"]["chemical_formula_reduced"] and record.nsites == 102
+    refused = ["cannot convert 'angstrom**3/cell' to 'angstrom**3/atom' without the number of atoms"]
+    assert volume_of(connector, unreadable) == ([], refused)  # (not divided by the 102 sites)
+    unnamed = copy.deepcopy(entry)  # partly occupied species, and a site whose species the list lacks
+    unnamed["attributes"]["species"] = [s for s in entry["attributes"]["species"] if s["name"] != "O"]
+    assert volume_of(connector, unnamed) == ([], refused)
 
 
 def test_only_fields_an_older_provider_knows_are_asked_for(tmp_path, store):

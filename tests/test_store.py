@@ -432,15 +432,18 @@ class CyclicPages(Pages):
 def test_the_cyclic_gc_runs_between_commits_while_a_run_reads_and_is_restored_after(store):
     connector = CyclicPages([("a", -1.0)], [("b", -2.0)], [("c", -3.0)], [("d", -4.0)])
     assert gc.isenabled()
-    run_ingest(connector, store, commit_every=2)
+    run_ingest(connector, store, commit_every=2, pause_gc=True)
     assert gc.isenabled() and len(store.table("materials")) == 4
     paused = [enabled for enabled, _ in connector.seen]
     assert paused == [False] * 4  # no automatic collection while pages (thousands of containers each) are alive
     assert "a" in connector.seen[2][1]  # the first commit's freed pages, collected before the third page is read
     failing = InterruptedAfter(1, [("x", -1.0)], [("y", -2.0)])
     with pytest.raises(KeyboardInterrupt):
-        run_ingest(failing, store)
+        run_ingest(failing, store, pause_gc=True)
     assert gc.isenabled()
+    unpaused = CyclicPages([("e", -5.0)])
+    run_ingest(unpaused, store)  # a library caller's GC is left alone unless asked
+    assert unpaused.seen[0][0]
 
 
 class OtherQuery(Pages):

@@ -163,8 +163,8 @@ def export_release(store: Store, name: str, version: str, fmt: str, out: Path, l
         path = write_bytes(Path(out), source.read_bytes())
     else:
         payload = read_payload(source)
-        wide = layout == "wide"
-        path = store.write_file(to_wide(payload, sorted(set(payload["property"]))) if wide else payload, Path(out), fmt)
+        properties = manifest["content"]["selection"]["properties"]  # in the dataset's order, as a store export
+        path = store.write_file(to_wide(payload, properties) if layout == "wide" else payload, Path(out), fmt)
     meta = {
         "dataset": name,
         "version": version,

@@ -59,7 +59,7 @@ class SourceRecord:
     `provenance` overrides the source's default for this record (a database mixing DFT and experiment).
     `attributes` are the record's values of its connector's schema extension, by extension column (None: empty).
     `atoms_per_cell` counts the cell's atoms by occupancy where partly occupied sites make it differ from `nsites`;
-    per-cell values are divided by it (else by `nsites`).
+    per-cell values are divided by it (else by `nsites`; NaN: the atoms cannot be counted, and such values are refused).
     """
 
     source_id: str

@@ -144,7 +144,7 @@ class OptimadeConnector(JsonApiConnector):
         return SourceRecord(
             source_id=str(payload["id"]),
             formula=entry_formula(attributes),
-            values=self._values(attributes, nsites, occupancies),
+            values=self._values(attributes, nsites),
             source_url=f"{self.structures_url}/{payload['id']}",
             structure=structure,
             spacegroup_symbol=symbol,
@@ -155,12 +155,10 @@ class OptimadeConnector(JsonApiConnector):
             unmapped=self.field_map.unmapped(attributes),
         )
 
-    def _values(
-        self, attributes: dict[str, Any], nsites: int | None, occupancies: dict[str, dict[str, float]] | None
-    ) -> list[RawValue]:
+    def _values(self, attributes: dict[str, Any], nsites: int | None) -> list[RawValue]:
         values = self.field_map.read_values(attributes)
         volume = cell_volume(attributes)
-        if volume is not None and nsites and occupancies is not None:  # (unreadable species: atoms unknown)
+        if volume is not None and nsites:
             # No provider field: the cell's volume, given per cell and harmonized to per atom (atoms by occupancy).
             values.append(
                 RawValue("volume_per_atom", volume, "angstrom**3/cell", method="cell volume of lattice_vectors")
@@ -241,24 +239,27 @@ def species_occupancies(species: list[dict[str, Any]] | None) -> dict[str, dict[
             }
             for entry in species or ()
         }
-    except (AttributeError, KeyError, TypeError, ValueError):
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
         return None
 
 
 def occupied_atoms(attributes: dict[str, Any], occupancies: dict[str, dict[str, float]] | None) -> float | None:
     """Atoms in the cell counted by occupancy (vacancies left out) when some species only partly occupies its sites;
-    None when every site holds one whole atom (then the count is nsites) or the species cannot be read.
+    None when every site holds one whole atom (then the count is nsites; so without a species list, whose sites name
+    elements); NaN when they cannot be counted (species unreadable, or partly occupied species and sites that do not
+    say which): per-cell values are then refused, not divided by the sites.
 
     `occupancies` are the entry's `species_occupancies`."""
     if occupancies is None:
+        return math.nan
+    if not occupancies:
         return None
     totals = {name: sum(shares.values()) for name, shares in occupancies.items()}
-    if all(math.isclose(total, 1.0) for total in totals.values()):
-        return None
     try:
-        return sum(totals[name] for name in attributes["species_at_sites"])
+        sites = [totals[name] for name in attributes["species_at_sites"]]
     except (KeyError, TypeError):  # a site of a species the list lacks, sites that are not a list of names
-        return None
+        return None if all(math.isclose(total, 1.0) for total in totals.values()) else math.nan
+    return None if all(math.isclose(total, 1.0) for total in sites) else sum(sites)
 
 
 def spacegroup(attributes: dict[str, Any]) -> tuple[str | None, int | None]:
