@@ -264,6 +264,9 @@ def test_an_entry_whose_atoms_cannot_be_counted_keeps_no_volume_per_site(mp_cata
     unnamed = copy.deepcopy(entry)  # partly occupied species, and a site whose species the list lacks
     unnamed["attributes"]["species"] = [s for s in entry["attributes"]["species"] if s["name"] != "O"]
     assert volume_of(connector, unnamed) == ([], refused)
+    huge = copy.deepcopy(entry)  # (json.loads reads it; float() cannot)
+    huge["attributes"]["species"][0]["concentration"] = [10**400]
+    assert volume_of(connector, huge) == ([], refused)
 
 
 def test_only_fields_an_older_provider_knows_are_asked_for(tmp_path, store):
