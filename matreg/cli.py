@@ -38,6 +38,7 @@ from matreg.errors import ConfigError
 
 if TYPE_CHECKING:
     from matreg.ingest import RunReport
+    from matreg.store import Store
 
 app = typer.Typer(
     help="matreg: materials-data ETL and curated dataset registry.",
@@ -314,7 +315,8 @@ def validate(store: StoreOpt = DEFAULT_STORE) -> None:
 @app.command()
 @reports_errors
 def status(store: StoreOpt = DEFAULT_STORE) -> None:
-    """Counts of values by source, provenance and property, the quarantine rows left to deal with, the latest runs."""
+    """Counts of values by source, provenance and property, the quarantine rows left to deal with, the latest runs
+    and the interrupted ones."""
     target = open_store(store)
     counts = target.query(
         "SELECT source, provenance, property, count(*) AS n_values FROM properties GROUP BY ALL ORDER BY ALL"
@@ -334,6 +336,18 @@ def status(store: StoreOpt = DEFAULT_STORE) -> None:
     )
     if len(runs):
         typer.echo("\nlatest runs:\n" + runs.to_string(index=False))
+    _echo_interrupted_runs(target)
+
+
+def _echo_interrupted_runs(store: Store) -> None:
+    """The runs with pages staged but not published: what `--resume` would continue (and what they hold on disk)."""
+    staged = store.staged_runs()
+    if not staged:
+        return
+    typer.echo("\ninterrupted runs (the same fetch with --resume continues one; without --resume it is dropped):")
+    for run_id, row in staged.items():
+        running = ", running in another process" if store.is_running(run_id) else ""
+        typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{running})")
 
 
 @app.command("catalog")

@@ -235,6 +235,16 @@ def test_a_wide_export_of_no_rows_has_the_wide_columns(run, tmp_path):
     ]
 
 
+def test_status_lists_the_interrupted_runs_a_resume_would_continue(run, janaf_server):
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 1
+    status = run("status").stdout
+    assert "interrupted runs (the same fetch with --resume continues one" in status
+    assert "-janaf-" in status and "2 JANAF table(s): H-064, C-095 (1 read)" in status
+    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--resume", "--no-progress").exit_code == 0
+    assert "interrupted runs" not in run("status").stdout
+
+
 def test_validate_and_status(filled):
     result = filled("validate")
     assert result.exit_code == 0 and "store is valid: 32 materials, 44 properties" in result.stdout
