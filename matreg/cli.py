@@ -154,11 +154,13 @@ def import_(
     progress: ProgressOpt = True,
 ) -> None:
     """Import a lab dataset; bad rows go to quarantine with the reason."""
-    from matreg.ingest import run_ingest
+    from matreg.ingest import run_ingest, tune_gc_for_fetch
     from matreg.sources.lab import LabConnector, load_mapping
 
     connector = LabConnector(file, load_mapping(mapping), name=name)
-    _finish(run_ingest(connector, open_store(store), dry_run=dry_run, progress=progress and sys.stderr.isatty()))
+    show = progress and sys.stderr.isatty()
+    tune_gc_for_fetch()
+    _finish(run_ingest(connector, open_store(store), dry_run=dry_run, progress=show, pause_gc=True))
 
 
 def _finish(report: RunReport, limit: int | None = None) -> None:

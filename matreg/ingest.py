@@ -54,7 +54,8 @@ GC_THRESHOLD = 20_000  # allocations between cyclic-GC runs during a fetch (CPyt
 
 
 def tune_gc_for_fetch() -> None:
-    """Make the cyclic GC cheap for a long fetch: with CPython's defaults it takes up to a quarter of the CPU time.
+    """Make the cyclic GC cheap for a long fetch or import: with CPython's defaults it takes up to a quarter of the
+    CPU time (`matreg import` of 51,255 lab rows: 7.2 CPU s, 5.9 with this).
 
     The libraries' objects, alive all run long, are frozen out of its scans, and as decoded pages are thousands of
     containers each, it runs less often. Neither changes what is freed, only when.
