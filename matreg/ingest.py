@@ -763,6 +763,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "n_withdrawn": report.n_withdrawn,
         "n_available": report.n_available,
         "whole_scope": connector.attribution.scope if connector.reads_whole_scope else None,
+        "quarantined": None,  # written as the run is published (`Store.publish_run`)
         "quarantine_reasons": None,  # written once, when the run ends (a resume counts its journal's, `staged_reasons`)
         "unmapped_fields": _counts_json(report.unmapped),
         "database_version": connector.attribution.database_version,

@@ -112,13 +112,11 @@ RunFinisher = Callable[[dict, dict[str, Dropped], int], dict]
 
 class _Unwritten(NamedTuple):
     """What decides which of a run's rows publishing leaves out, by table: keys the check withheld whole, keys the
-    store holds from a later read, the records that changed (None: the store holds no record yet), and the tables
-    whose unchanged rows are written again all the same."""
+    store holds from a later read, and the records that changed (None: the store holds no record yet)."""
 
     withheld: dict[str, list]
     superseded: dict[str, list]
     changed: dict[str, list | None]
-    written_again: tuple[str, ...] = ()
 
 
 class Store:
@@ -198,7 +196,8 @@ class Store:
         published and the run stays staged. Materials columns the run did not read (`unread_columns`) keep the
         stored record's values. A run that read the whole of a scope (`whole_scope`: source, scope and endpoint)
         withdraws the records it did not admit (`_add_withdrawals`), unless its rows moved (`check.rows_moved`), and
-        writes all its quarantine rows, unchanged ones too: they list the problems of the file now (`open_quarantine`).
+        its fetch_runs row lists the ids of all its quarantine rows, stored before or not: the problems of the file now
+        (`open_quarantine`).
         What to leave out is decided under the store's lock, against the commits before. The run's fetch_runs row is
         its last staged one, as `finish(row, dropped rows per table, records withdrawn)` completes it. Returns the
         commit name.
@@ -217,6 +216,7 @@ class Store:
                 if name == QUARANTINE:
                     pages = chain(pages, [arrow_table(name, check.withheld())])
                 self._compact(pages, name, build / f"{name}.parquet", check)
+            quarantined = _quarantine_ids(build / f"{QUARANTINE}.parquet") if whole_scope else None
             with self.locked():
                 self._keep_stored(build / "materials.parquet", unread_columns)
                 withheld = check.withheld_keys()
@@ -230,10 +230,10 @@ class Store:
                     withheld=withheld,
                     superseded={name: self._superseded(name, build / f"{name}.parquet") for name in tables},
                     changed=changed,
-                    written_again=(QUARANTINE,) if whole_scope else (),  # the file's problems now: open_quarantine
                 )
                 dropped = {name: self._drop_rows(name, build, unwritten) for name in tables}
-                published = arrow_table("fetch_runs", [finish(run_row, dropped, len(withdrawn))])
+                finished = finish(run_row, dropped, len(withdrawn)) | {"quarantined": quarantined}
+                published = arrow_table("fetch_runs", [finished])
                 self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
                 final = self.data_dir / f"c{self._next_sequence():08d}"
                 os.rename(build, final)
@@ -522,7 +522,7 @@ class Store:
                     f"SELECT file_row_number, 'unchanged' FROM n WHERE newest = 1 "
                     f"AND {link} NOT IN (SELECT unnest($changed::VARCHAR[]))"
                 )
-            elif not owner and name not in unwritten.written_again and self._stores_rows(con, name):
+            elif not owner and self._stores_rows(con, name):  # else nothing can be unchanged
                 same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
                 queries.append(
                     f"SELECT n.file_row_number, 'unchanged' FROM n JOIN s ON {_equal(spec.primary_key)} "
@@ -660,6 +660,11 @@ class Store:
         return atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
+def _quarantine_ids(path: Path) -> list[str]:
+    """The ids of a run's quarantine rows, from its compacted file (none without one)."""
+    return pq.read_table(path, columns=["quarantine_id"])["quarantine_id"].to_pylist() if path.exists() else []
+
+
 def _publishing_order() -> list[str]:
     """The tables of a run in the order they are published: as declared (materials, whose rows the others hang on,
     first), quarantine last (it receives the rows withheld from the others); fetch_runs apart, when all are done."""
@@ -679,16 +684,18 @@ def _view_definitions() -> dict[str, str]:
 
 def _open_quarantine_sql() -> str:
     """Quarantine rows still to deal with: not readmitted by a steward, and, of a run that read its scope whole (a lab
-    file), only those of the latest complete run of that source and scope (the file as it is now, wherever it was
-    read: rows it no longer has, or now admits, are resolved)."""
+    file), only those the latest complete run of that source and scope quarantined too (the file as it is now,
+    wherever it was read: rows it no longer has, or now admits, are resolved)."""
     readmitted = "SELECT quarantine_id FROM curation_log WHERE action = 'readmit' AND quarantine_id IS NOT NULL"
     latest = (
-        "SELECT run_id FROM fetch_runs WHERE status = 'complete' AND whole_scope IS NOT NULL QUALIFY row_number() "
-        "OVER (PARTITION BY source, whole_scope ORDER BY finished_at DESC, run_id DESC) = 1"
+        "SELECT source, whole_scope, quarantined FROM fetch_runs WHERE status = 'complete' AND whole_scope IS NOT NULL "
+        "QUALIFY row_number() OVER (PARTITION BY source, whole_scope ORDER BY finished_at DESC, run_id DESC) = 1"
     )
+    still = f"SELECT source, whole_scope, unnest(quarantined) AS quarantine_id FROM ({latest})"
     return (
-        "SELECT q.* FROM quarantine q LEFT JOIN fetch_runs r USING (run_id) "
-        f"WHERE q.quarantine_id NOT IN ({readmitted}) AND (r.whole_scope IS NULL OR q.run_id IN ({latest}))"
+        f"WITH still AS ({still}) SELECT q.* FROM quarantine q LEFT JOIN fetch_runs r USING (run_id) "
+        f"WHERE q.quarantine_id NOT IN ({readmitted}) AND (r.whole_scope IS NULL OR EXISTS (SELECT 1 FROM still s "
+        "WHERE s.source = r.source AND s.whole_scope = r.whole_scope AND s.quarantine_id = q.quarantine_id))"
     )
 
 

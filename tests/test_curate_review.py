@@ -406,8 +406,10 @@ def test_a_readmitted_record_loses_a_value_its_fixed_file_no_longer_gives(store,
     assert values == [["formation_energy_per_atom", -1.5]]
 
 
-@pytest.mark.parametrize("whole", [False, True])
-def test_a_readmitted_value_keeps_the_method_and_citation_of_the_file_that_quarantined_it(store, tmp_path, whole):
+@pytest.mark.parametrize(("whole", "again"), [(False, False), (True, False), (False, True)])
+def test_a_readmitted_value_keeps_the_method_and_citation_of_the_file_that_quarantined_it(
+    store, tmp_path, whole, again
+):
     base = "dataset: smith\nformula_column: formula\nid_column: id\n"
     (tmp_path / "gaps.yaml").write_text(
         base
@@ -425,6 +427,8 @@ def test_a_readmitted_value_keeps_the_method_and_citation_of_the_file_that_quara
     thermo = LabConnector(tmp_path / "thermo.csv", load_mapping(tmp_path / "thermo.yaml"))
     if not whole:  # the other file writes the record between the quarantine and the readmit, or after it
         run_ingest(thermo, store)
+    if again:  # the first file imported again unchanged: its quarantine row is this import's, which wrote no record
+        run_ingest(LabConnector(tmp_path / "gaps.csv", load_mapping(tmp_path / "gaps.yaml")), store)
     decide(
         store,
         "readmit",

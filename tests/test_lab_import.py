@@ -44,14 +44,16 @@ def test_a_re_import_resolves_the_quarantine_rows_its_file_no_longer_has(store, 
     data = tmp_path / "bandgaps.csv"
     data.write_text((LAB_EXAMPLE / "bandgaps.csv").read_text(encoding="utf-8"), encoding="utf-8")
     open_rows = "SELECT item, run_id FROM open_quarantine ORDER BY item"
-    import_file(store, data, LAB_EXAMPLE / "mapping.yaml")
-    again = import_file(store, data, LAB_EXAMPLE / "mapping.yaml")  # unchanged: its problems are still open
-    assert store.query(open_rows).values.tolist() == [[f"line {n}", again.run_id] for n in range(32, 37)]
+    first = import_file(store, data, LAB_EXAMPLE / "mapping.yaml")
+    import_file(store, data, LAB_EXAMPLE / "mapping.yaml")  # unchanged: its problems are still open
+    assert store.query(open_rows).values.tolist() == [[f"line {n}", first.run_id] for n in range(32, 37)]
     fixed = data.read_text(encoding="utf-8").replace("GaN,3.4,elektronvolt,300", "GaN,3.4,eV,300")  # line 33
     data.write_text(fixed.replace("bad-bounds,Si,-1.1", "bad-bounds,Si,1.1"), encoding="utf-8")  # line 35
     report = import_file(store, data, LAB_EXAMPLE / "mapping.yaml")
     assert (report.n_stored, report.n_quarantined) == (32, 3)
-    assert store.query(open_rows).values.tolist() == [[f"line {n}", report.run_id] for n in (32, 34, 36)]
+    assert store.query(open_rows).values.tolist() == [[f"line {n}", first.run_id] for n in (32, 34, 36)]
+    ids = store.query("SELECT quarantined FROM fetch_runs WHERE run_id = ?", [report.run_id]).iloc[0, 0]
+    assert len(ids) == 3  # what the latest import found, rows stored by the first one included
     assert len(store.table("quarantine")) == 5  # the rows resolved stay, as history
 
 
