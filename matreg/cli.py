@@ -320,6 +320,15 @@ def status(store: StoreOpt = DEFAULT_STORE) -> None:
     """Counts of values by source, provenance and property, the quarantine rows left to deal with, the latest runs
     and the interrupted ones."""
     target = open_store(store)
+    if target.exists() or not target.staged_runs():  # (a first run interrupted: pages staged, nothing published)
+        _echo_stored(target)
+    else:
+        typer.echo("no values stored yet")
+    _echo_interrupted_runs(target)
+
+
+def _echo_stored(target: Store) -> None:
+    """Values by source, provenance and property, the quarantine rows left to deal with, the latest runs."""
     counts = target.query(
         "SELECT source, provenance, property, count(*) AS n_values FROM properties GROUP BY ALL ORDER BY ALL"
     )
@@ -338,18 +347,22 @@ def status(store: StoreOpt = DEFAULT_STORE) -> None:
     )
     if len(runs):
         typer.echo("\nlatest runs:\n" + runs.to_string(index=False))
-    _echo_interrupted_runs(target)
 
 
 def _echo_interrupted_runs(store: Store) -> None:
-    """The runs with pages staged but not published: what `--resume` would continue (and what they hold on disk)."""
+    """The runs with pages staged but not published, with what they read and what continues or drops each."""
     staged = store.staged_runs()
     if not staged:
         return
-    typer.echo("\ninterrupted runs (the same fetch with --resume continues one; without --resume it is dropped):")
+    typer.echo("\ninterrupted runs (pages staged, not published):")
     for run_id, row in staged.items():
         running = ", running in another process" if store.is_running(run_id) else ""
         typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{running})")
+        typer.echo(f"    {_IMPORT_AGAIN if row.get('whole_scope') else _FETCH_AGAIN}")
+
+
+_FETCH_AGAIN = "the same fetch with --resume continues it; the same fetch without --resume drops it"
+_IMPORT_AGAIN = "importing the file again with the same mapping drops it and reads the file whole"
 
 
 @app.command("catalog")

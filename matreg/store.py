@@ -684,19 +684,35 @@ def _view_definitions() -> dict[str, str]:
 
 def _open_quarantine_sql() -> str:
     """Quarantine rows still to deal with: not readmitted by a steward, and, of a run that read its scope whole (a lab
-    file), only those the latest complete run of that source and scope quarantined too (the file as it is now,
-    wherever it was read: rows it no longer has, or now admits, are resolved)."""
+    file), only those the latest complete run of some scope of that source quarantined too (the files as they are
+    now, wherever they were read: a row no file has any more, or every file now admits, is resolved; two files may
+    reject one row alike) or while the latest run of the row's own scope did not list what it quarantined (a run
+    of an older matreg: the file has not been imported again since)."""
     readmitted = "SELECT quarantine_id FROM curation_log WHERE action = 'readmit' AND quarantine_id IS NOT NULL"
+    runs = (
+        f"SELECT run_id, source, status, finished_at, quarantined, {_whole_scope_sql()} AS whole_scope FROM fetch_runs"
+    )
     latest = (
-        "SELECT source, whole_scope, quarantined FROM fetch_runs WHERE status = 'complete' AND whole_scope IS NOT NULL "
+        "SELECT source, whole_scope, quarantined FROM runs WHERE status = 'complete' AND whole_scope IS NOT NULL "
         "QUALIFY row_number() OVER (PARTITION BY source, whole_scope ORDER BY finished_at DESC, run_id DESC) = 1"
     )
-    still = f"SELECT source, whole_scope, unnest(quarantined) AS quarantine_id FROM ({latest})"
     return (
-        f"WITH still AS ({still}) SELECT q.* FROM quarantine q LEFT JOIN fetch_runs r USING (run_id) "
-        f"WHERE q.quarantine_id NOT IN ({readmitted}) AND (r.whole_scope IS NULL OR EXISTS (SELECT 1 FROM still s "
-        "WHERE s.source = r.source AND s.whole_scope = r.whole_scope AND s.quarantine_id = q.quarantine_id))"
+        f"WITH runs AS ({runs}), latest AS ({latest}) SELECT q.* FROM quarantine q LEFT JOIN runs r USING (run_id) "
+        f"WHERE q.quarantine_id NOT IN ({readmitted}) AND (r.whole_scope IS NULL OR EXISTS (SELECT 1 FROM latest l "
+        "WHERE l.source = r.source AND (list_contains(l.quarantined, q.quarantine_id) "
+        "OR l.whole_scope = r.whole_scope AND l.quarantined IS NULL)))"
     )
+
+
+def _whole_scope_sql() -> str:
+    """A fetch_runs row's `whole_scope`; for a lab import by a matreg older than the column, the scope it read, from
+    its parameters as `LabConnector` names it: the name it was imported as, else the file's, and the sheet if not
+    the first."""
+    name = "coalesce(json_extract_string(parameters, '$.name'), json_extract_string(parameters, '$.file'))"
+    sheet = "coalesce(json_extract_string(parameters, '$.mapping.sheet'), '0')"
+    derived = f"CASE WHEN {sheet} = '0' THEN {name} ELSE {name} || '[' || {sheet} || ']' END"
+    is_lab_import = "json_exists(parameters, '$.file') AND json_exists(parameters, '$.mapping')"
+    return f"coalesce(whole_scope, CASE WHEN {is_lab_import} THEN {derived} END)"
 
 
 def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False, in_scope: str | None = None) -> str:

@@ -117,9 +117,17 @@ def _convertible(from_unit: str, to_unit: str) -> tuple[float, int, int] | None:
     return plan
 
 
+_MISSING_COUNT = "without the number of atoms"
+
+
 def missing_count_message(from_unit: str, to_unit: str) -> str:
     """Why a value could not be converted: the conversion needs an atom count its record does not give."""
-    return f"cannot convert '{from_unit}' to '{to_unit}' without the number of atoms"
+    return f"cannot convert '{from_unit}' to '{to_unit}' {_MISSING_COUNT}"
+
+
+def is_missing_count_message(reason: str) -> bool:
+    """True for a reason of `missing_count_message`."""
+    return reason.endswith(_MISSING_COUNT)
 
 
 def _known(counts: np.ndarray) -> np.ndarray:

@@ -14,7 +14,10 @@ from typer.testing import CliRunner
 
 from matreg.cli import app
 from matreg.export import to_wide
+from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest
+from matreg.sources.lab import LabConnector, load_mapping
+from matreg.store import Store
 
 runner = CliRunner()
 
@@ -239,9 +242,30 @@ def test_status_lists_the_interrupted_runs_a_resume_would_continue(run, janaf_se
     janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
     assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 1
     status = run("status").stdout
-    assert "interrupted runs (the same fetch with --resume continues one" in status
+    assert "interrupted runs (pages staged, not published):" in status
     assert "-janaf-" in status and "2 JANAF table(s): H-064, C-095 (1 read)" in status
+    assert "the same fetch with --resume continues it; the same fetch without --resume drops it" in status
     assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--resume", "--no-progress").exit_code == 0
+    assert "interrupted runs" not in run("status").stdout
+
+
+def test_status_says_an_interrupted_import_is_dropped_by_importing_the_file_again(run, tmp_path):
+    class InterruptedAfterOnePage(LabConnector):  # as a Ctrl-C after the first commit leaves an import
+        def pages(self, cursor=None):
+            yield next(super().pages(cursor))
+            raise KeyboardInterrupt
+
+    data, mapping = LAB_EXAMPLE / "bandgaps.csv", LAB_EXAMPLE / "mapping.yaml"
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(
+            InterruptedAfterOnePage(data, load_mapping(mapping), page_size=10),
+            Store(tmp_path / "store"),
+            commit_every=10,
+        )
+    status = run("status").stdout
+    assert "lab import of bandgaps.csv (35 rows) (10 read)" in status and "--resume" not in status
+    assert "importing the file again with the same mapping drops it and reads the file whole" in status
+    assert run("import", str(data), "-m", str(mapping)).exit_code == 0
     assert "interrupted runs" not in run("status").stdout
 
 

@@ -57,6 +57,44 @@ def test_a_re_import_resolves_the_quarantine_rows_its_file_no_longer_has(store, 
     assert len(store.table("quarantine")) == 5  # the rows resolved stay, as history
 
 
+@pytest.mark.parametrize("name", [None, "gaps-2025"])
+def test_a_re_import_resolves_the_quarantine_rows_of_imports_by_an_older_matreg(store, tmp_path, name):
+    data = tmp_path / "bandgaps.csv"
+    data.write_text((LAB_EXAMPLE / "bandgaps.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    first = import_file(store, data, LAB_EXAMPLE / "mapping.yaml", name)
+    for path in store.data_dir.glob("c*/**/fetch_runs.parquet"):  # as a store written before these columns holds it
+        pq.write_table(pq.read_table(path).drop_columns(["whole_scope", "quarantined"]), path)
+    (store.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
+    open_rows = "SELECT item, run_id FROM open_quarantine ORDER BY item"
+    assert store.query(open_rows).values.tolist() == [[f"line {n}", first.run_id] for n in range(32, 37)]
+    fixed = data.read_text(encoding="utf-8").replace("GaN,3.4,elektronvolt,300", "GaN,3.4,eV,300")  # line 33
+    data.write_text(fixed, encoding="utf-8")
+    import_file(store, data, LAB_EXAMPLE / "mapping.yaml", name)
+    assert store.query(open_rows).values.tolist() == [[f"line {n}", first.run_id] for n in (32, 34, 35, 36)]
+
+
+@pytest.mark.parametrize("fixed_first", ["a.csv", "b.csv"])
+def test_a_row_two_files_reject_alike_stays_open_while_either_file_rejects_it(store, tmp_path, fixed_first):
+    # the same bad line of two files of one dataset is one quarantine row: its id hashes source, item and payload
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "dataset: smith-lab\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
+        "  gap: {property: band_gap, unit: eV}\n",
+        encoding="utf-8",
+    )
+    files = {name: tmp_path / name for name in ("a.csv", "b.csv")}
+    for path in files.values():
+        path.write_text("id,formula,gap\nS1,ZnO,about 3\nS2,GaN,3.4\n", encoding="utf-8")
+        import_file(store, path, mapping)
+    assert len(store.table("quarantine")) == 1
+    open_count = "SELECT count(*) FROM open_quarantine"
+    for name in (fixed_first, *(other for other in files if other != fixed_first)):
+        assert store.query(open_count).iloc[0, 0] == 1  # (the other file still rejects it)
+        files[name].write_text("id,formula,gap\nS1,ZnO,3.3\nS2,GaN,3.4\n", encoding="utf-8")
+        import_file(store, files[name], mapping)
+    assert store.query(open_count).iloc[0, 0] == 0
+
+
 def test_a_file_re_imported_replaces_only_what_that_file_said_of_its_records(store, tmp_path):
     mapping = "dataset: smith-lab\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
     optical = "  gap: {property: band_gap, unit: eV}\n  rho: {property: density, unit: g/cm^3}\n"

@@ -22,6 +22,8 @@ from matreg.schema import load_tables, load_vocabulary
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store
+from matreg.structure import read_structure
+from matreg.units import is_missing_count_message
 from matreg.validation import (
     CanonicalRecord,
     RunStamp,
@@ -343,11 +345,21 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
         formula=material["formula_original"],
         values=[value],
         nsites=material["nsites"],
+        atoms_per_cell=_counted_atoms(material, row["reasons"]),
         method=material["method"],
         provenance=material["provenance"],
     )
     keys = ("source", "provenance", "method", "database_version", "citation", "license")
     return record, Attribution(**{key: material[key] for key in keys})
+
+
+def _counted_atoms(material: dict[str, Any], reasons: Iterable[str]) -> float | None:
+    """The atoms in the cell of a rejected value's record as its fetch counted them: by occupancy in the stored
+    structure; NaN (uncounted: per-cell values stay refused) when the value was refused for want of that count;
+    else None (the sites, as for every ordered record)."""
+    if material["structure"]:
+        return float(read_structure(material["structure"]).composition.num_atoms)
+    return math.nan if any(is_missing_count_message(reason) for reason in reasons) else None
 
 
 def _quarantining_write(store: Store, record_id: str, run_id: str) -> pd.DataFrame:
