@@ -5,6 +5,7 @@ Each command loads the library modules it calls (see `cli_options`).
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -358,11 +359,17 @@ def _echo_interrupted_runs(store: Store) -> None:
     for run_id, row in staged.items():
         running = ", running in another process" if store.is_running(run_id) else ""
         typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{running})")
-        typer.echo(f"    {_IMPORT_AGAIN if row.get('whole_scope') else _FETCH_AGAIN}")
+        typer.echo(f"    {_import_again(row['parameters']) if row.get('whole_scope') else _FETCH_AGAIN}")
 
 
 _FETCH_AGAIN = "the same fetch with --resume continues it; the same fetch without --resume drops it"
-_IMPORT_AGAIN = "importing the file again with the same mapping drops it and reads the file whole"
+
+
+def _import_again(parameters: str) -> str:
+    """What drops an interrupted lab import (imports have no --resume): the same import, name given included."""
+    asked = json.loads(parameters)
+    named = f" and --as {asked['name']}" if "name" in asked else ""
+    return f"importing {asked['file']} again with the same mapping{named} drops it and reads the file whole"
 
 
 @app.command("catalog")

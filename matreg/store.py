@@ -696,11 +696,15 @@ def _open_quarantine_sql() -> str:
         "SELECT source, whole_scope, quarantined FROM runs WHERE status = 'complete' AND whole_scope IS NOT NULL "
         "QUALIFY row_number() OVER (PARTITION BY source, whole_scope ORDER BY finished_at DESC, run_id DESC) = 1"
     )
+    # the ids as rows, joined (a list searched for each quarantine row costs rows x ids)
+    still = "SELECT DISTINCT source, unnest(quarantined) AS quarantine_id FROM latest"
+    unlisted = "SELECT source, whole_scope FROM latest WHERE quarantined IS NULL"
     return (
         f"WITH runs AS ({runs}), latest AS ({latest}) SELECT q.* FROM quarantine q LEFT JOIN runs r USING (run_id) "
-        f"WHERE q.quarantine_id NOT IN ({readmitted}) AND (r.whole_scope IS NULL OR EXISTS (SELECT 1 FROM latest l "
-        "WHERE l.source = r.source AND (list_contains(l.quarantined, q.quarantine_id) "
-        "OR l.whole_scope = r.whole_scope AND l.quarantined IS NULL)))"
+        f"LEFT JOIN ({still}) s ON s.source = r.source AND s.quarantine_id = q.quarantine_id "
+        f"LEFT JOIN ({unlisted}) u ON u.source = r.source AND u.whole_scope = r.whole_scope "
+        f"WHERE q.quarantine_id NOT IN ({readmitted}) "
+        "AND (r.whole_scope IS NULL OR s.quarantine_id IS NOT NULL OR u.source IS NOT NULL)"
     )
 
 
@@ -709,8 +713,9 @@ def _whole_scope_sql() -> str:
     its parameters as `LabConnector` names it: the name it was imported as, else the file's, and the sheet if not
     the first."""
     name = "coalesce(json_extract_string(parameters, '$.name'), json_extract_string(parameters, '$.file'))"
-    sheet = "coalesce(json_extract_string(parameters, '$.mapping.sheet'), '0')"
-    derived = f"CASE WHEN {sheet} = '0' THEN {name} ELSE {name} || '[' || {sheet} || ']' END"
+    first_sheet = "coalesce(json_extract(parameters, '$.mapping.sheet')::VARCHAR, '0') = '0'"  # the number 0, not '0'
+    sheet = "json_extract_string(parameters, '$.mapping.sheet')"
+    derived = f"CASE WHEN {first_sheet} THEN {name} ELSE {name} || '[' || {sheet} || ']' END"
     is_lab_import = "json_exists(parameters, '$.file') AND json_exists(parameters, '$.mapping')"
     return f"coalesce(whole_scope, CASE WHEN {is_lab_import} THEN {derived} END)"
 

@@ -217,8 +217,9 @@ class _FlatValues:
         raw = self.raws[row]
         method = f"[{raw.method}]" if raw.method else ""
         conditions = f"@{raw.temperature_K:g}K" if raw.temperature_K is not None else ""
-        item = f"{self.records[self.positions[row]].source_id}:{raw.property}{method}{conditions}"
-        return Rejection(item, asdict(raw), reasons)
+        record = self.records[self.positions[row]]
+        item = f"{record.source_id}:{raw.property}{method}{conditions}"
+        return Rejection(item, rejected_value_payload(raw, record.atoms_per_cell), reasons)
 
     def _material_column(self, name: str) -> pyarrow.Array:
         return _strings([material[name] for material in self.materials])
@@ -437,6 +438,16 @@ def check_store_tables(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 
 _RAW_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+ATOMS_PER_CELL = "atoms_per_cell"
+
+
+def rejected_value_payload(raw: RawValue, atoms_per_cell: float | None) -> dict[str, Any]:
+    """The quarantine payload of a rejected value: the value as given and, where its record counts the cell's atoms
+    otherwise than by its sites (`SourceRecord.atoms_per_cell`; null: uncounted), that count, which a readmit
+    divides per-cell values by as the fetch would have."""
+    return asdict(raw) | ({ATOMS_PER_CELL: atoms_per_cell} if atoms_per_cell is not None else {})
 
 
 def to_json(raw: Any) -> str:

@@ -257,15 +257,14 @@ def test_status_says_an_interrupted_import_is_dropped_by_importing_the_file_agai
 
     data, mapping = LAB_EXAMPLE / "bandgaps.csv", LAB_EXAMPLE / "mapping.yaml"
     with pytest.raises(KeyboardInterrupt):
-        run_ingest(
-            InterruptedAfterOnePage(data, load_mapping(mapping), page_size=10),
-            Store(tmp_path / "store"),
-            commit_every=10,
-        )
+        connector = InterruptedAfterOnePage(data, load_mapping(mapping), name="gaps-2025", page_size=10)
+        run_ingest(connector, Store(tmp_path / "store"), commit_every=10)
     status = run("status").stdout
-    assert "lab import of bandgaps.csv (35 rows) (10 read)" in status and "--resume" not in status
-    assert "importing the file again with the same mapping drops it and reads the file whole" in status
-    assert run("import", str(data), "-m", str(mapping)).exit_code == 0
+    assert "lab import of gaps-2025 (35 rows) (10 read)" in status and "--resume" not in status
+    assert "importing bandgaps.csv again with the same mapping and --as gaps-2025 drops it and reads" in status
+    assert run("import", str(data), "-m", str(mapping)).exit_code == 0  # another scope: the run is left
+    assert "lab import of gaps-2025 (35 rows) (10 read)" in run("status").stdout
+    assert run("import", str(data), "-m", str(mapping), "--as", "gaps-2025").exit_code == 0
     assert "interrupted runs" not in run("status").stdout
 
 

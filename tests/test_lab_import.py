@@ -57,20 +57,42 @@ def test_a_re_import_resolves_the_quarantine_rows_its_file_no_longer_has(store, 
     assert len(store.table("quarantine")) == 5  # the rows resolved stay, as history
 
 
+def as_before_quarantine_lists(store) -> None:
+    """Make the store's runs as a matreg before `fetch_runs.whole_scope` and `quarantined` wrote them."""
+    for path in store.data_dir.glob("c*/**/fetch_runs.parquet"):
+        pq.write_table(pq.read_table(path).drop_columns(["whole_scope", "quarantined"]), path)
+    (store.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
+
+
 @pytest.mark.parametrize("name", [None, "gaps-2025"])
 def test_a_re_import_resolves_the_quarantine_rows_of_imports_by_an_older_matreg(store, tmp_path, name):
     data = tmp_path / "bandgaps.csv"
     data.write_text((LAB_EXAMPLE / "bandgaps.csv").read_text(encoding="utf-8"), encoding="utf-8")
     first = import_file(store, data, LAB_EXAMPLE / "mapping.yaml", name)
-    for path in store.data_dir.glob("c*/**/fetch_runs.parquet"):  # as a store written before these columns holds it
-        pq.write_table(pq.read_table(path).drop_columns(["whole_scope", "quarantined"]), path)
-    (store.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
+    as_before_quarantine_lists(store)
     open_rows = "SELECT item, run_id FROM open_quarantine ORDER BY item"
     assert store.query(open_rows).values.tolist() == [[f"line {n}", first.run_id] for n in range(32, 37)]
     fixed = data.read_text(encoding="utf-8").replace("GaN,3.4,elektronvolt,300", "GaN,3.4,eV,300")  # line 33
     data.write_text(fixed, encoding="utf-8")
     import_file(store, data, LAB_EXAMPLE / "mapping.yaml", name)
     assert store.query(open_rows).values.tolist() == [[f"line {n}", first.run_id] for n in (32, 34, 35, 36)]
+
+
+def test_an_older_import_of_a_sheet_named_0_is_not_taken_for_the_first_sheet(store, tmp_path):
+    book = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        for sheet, gap in (("First", "3.3"), ("0", "about 3")):
+            pd.DataFrame({"id": ["S1"], "formula": ["ZnO"], "gap": [gap]}).to_excel(
+                writer, sheet_name=sheet, index=False
+            )
+    mapping = "dataset: d\nformula_column: formula\nid_column: id\ncitation: x\n"
+    mapping += "columns:\n  gap: {property: band_gap, unit: eV}\n"
+    (tmp_path / "zero.yaml").write_text(mapping + "sheet: '0'\n", encoding="utf-8")
+    (tmp_path / "first.yaml").write_text(mapping, encoding="utf-8")
+    import_file(store, book, tmp_path / "zero.yaml")  # scope 'book.xlsx[0]'
+    as_before_quarantine_lists(store)
+    import_file(store, book, tmp_path / "first.yaml")  # scope 'book.xlsx': quarantines nothing
+    assert store.query("SELECT item FROM open_quarantine").values.tolist() == [["line 2"]]
 
 
 @pytest.mark.parametrize("fixed_first", ["a.csv", "b.csv"])

@@ -271,35 +271,38 @@ def test_an_entry_whose_atoms_cannot_be_counted_keeps_no_volume_per_site(mp_cata
 
 
 def test_a_readmitted_cell_volume_is_divided_by_the_atoms_of_its_record_not_by_the_sites(tmp_path, store):
-    # A steward's readmit rebuilds the value's record from the stored material row (nsites 102), not from the entry
+    # A steward's readmit rebuilds the value's record from the stored material row: nsites 102, and no structure
+    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][1]  # disordered: 85.48 atoms on 102 sites
+    atoms = pymatgen_structure(entry["attributes"]).composition.num_atoms
+
     def two_quarantined_volumes(page: dict) -> None:
-        disordered = page["data"][1]  # 85.48 atoms on 102 sites
-        disordered["attributes"]["_exmpl_band_gap"] = 1.0  # a valid value: the records are stored, volumes apart
-        large = copy.deepcopy(disordered)  # the cell 4 times as long: 1,154 A^3/atom, outside the bounds
+        unreadable = page["data"][1]
+        unreadable["attributes"]["_exmpl_band_gap"] = 1.0  # a valid value: the records are stored, volumes apart
+        large = copy.deepcopy(unreadable)  # the cell 4 times as long: 1,154 A^3/atom, outside the bounds
         large["id"] = "251"
         for field in ("lattice_vectors", "cartesian_site_positions"):
             large["attributes"][field] = [[4 * x for x in row] for row in large["attributes"][field]]
-        del disordered["attributes"]["species"][0]["concentration"]  # unreadable: atoms not counted
-        page["data"] = [disordered, large]
+        large["attributes"]["structure_features"] = ["assemblies"]  # (so no structure is kept to count atoms in)
+        del unreadable["attributes"]["species"][0]["concentration"]  # atoms not counted
+        page["data"] = [unreadable, large]
 
     fetch_edited_page(tmp_path, store, MATERIALS_CLOUD_PAGE, two_quarantined_volumes, FetchRequest(everything=True))
     rows = store.query("SELECT item, quarantine_id, raw FROM quarantine ORDER BY item")
     assert rows["item"].tolist() == [f"{id}:volume_per_atom[cell volume of lattice_vectors]" for id in ("250", "251")]
+    assert store.query("SELECT count(*) FROM materials WHERE structure IS NULL").iloc[0, 0] == 2
     (unreadable, unreadable_raw), (large, large_raw) = rows[["quarantine_id", "raw"]].values.tolist()
     with pytest.raises(CurationError, match="without the number of atoms"):  # as the fetch refused it
         record_decision(store, "readmit", "ana", "checked", quarantine_id=unreadable)
     record_decision(store, "readmit", "ana", "counted", quarantine_id=unreadable, value=18.0, unit="angstrom**3/atom")
     cell = json.loads(large_raw)["value"] / 64  # the cell of the recorded entry
+    assert json.loads(unreadable_raw)["value"] == pytest.approx(cell)
     record_decision(store, "readmit", "ana", "scaled", quarantine_id=large, value=cell, unit="angstrom**3/cell")
-    atoms = Structure.from_str(
-        store.query("SELECT structure FROM materials WHERE source_id = '251'").iloc[0, 0], "json"
-    )
-    assert atoms.composition.num_atoms == pytest.approx(85.48, abs=0.01) and json.loads(unreadable_raw)["value"] > 0
     volumes = store.query(
         "SELECT source_id, value FROM properties JOIN materials USING (record_id) "
         "WHERE property = 'volume_per_atom' ORDER BY source_id"
     )
-    assert volumes.values.tolist() == [["250", 18.0], ["251", pytest.approx(cell / atoms.composition.num_atoms)]]
+    assert atoms == pytest.approx(85.48, abs=0.01)
+    assert volumes.values.tolist() == [["250", 18.0], ["251", pytest.approx(cell / atoms)]]
 
 
 def test_only_fields_an_older_provider_knows_are_asked_for(tmp_path, store):

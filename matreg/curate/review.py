@@ -22,9 +22,9 @@ from matreg.schema import load_tables, load_vocabulary
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store
-from matreg.structure import read_structure
 from matreg.units import is_missing_count_message
 from matreg.validation import (
+    ATOMS_PER_CELL,
     CanonicalRecord,
     RunStamp,
     attribute_rows,
@@ -325,12 +325,12 @@ def _quarantined(store: Store, quarantine_id: str | None) -> dict[str, Any]:
 
 def _is_value_payload(raw: Any) -> bool:
     """True for one rejected value of a stored record (its payload is a RawValue), not a whole record."""
-    return isinstance(raw, dict) and set(raw) == {f.name for f in dataclasses.fields(RawValue)}
+    return isinstance(raw, dict) and set(raw) - {ATOMS_PER_CELL} == {f.name for f in dataclasses.fields(RawValue)}
 
 
 def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tuple[SourceRecord, Attribution]:
     """A rejected value as a record of its own, with everything else taken from the stored material row."""
-    value = RawValue(**raw)
+    value = RawValue(**{key: item for key, item in raw.items() if key != ATOMS_PER_CELL})
     named = f":{value.property}" + (f"[{value.method}]" if value.method else "")
     suffix = named + (f"@{value.temperature_K:g}K" if value.temperature_K is not None else "")  # as ingest names it
     if value.temperature_K == 0 and not row["item"].endswith(suffix):
@@ -345,7 +345,7 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
         formula=material["formula_original"],
         values=[value],
         nsites=material["nsites"],
-        atoms_per_cell=_counted_atoms(material, row["reasons"]),
+        atoms_per_cell=_counted_atoms(raw, row["reasons"]),
         method=material["method"],
         provenance=material["provenance"],
     )
@@ -353,12 +353,12 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
     return record, Attribution(**{key: material[key] for key in keys})
 
 
-def _counted_atoms(material: dict[str, Any], reasons: Iterable[str]) -> float | None:
-    """The atoms in the cell of a rejected value's record as its fetch counted them: by occupancy in the stored
-    structure; NaN (uncounted: per-cell values stay refused) when the value was refused for want of that count;
-    else None (the sites, as for every ordered record)."""
-    if material["structure"]:
-        return float(read_structure(material["structure"]).composition.num_atoms)
+def _counted_atoms(payload: dict[str, Any], reasons: Iterable[str]) -> float | None:
+    """The atoms in the cell of a rejected value's record as its fetch counted them: as its payload says (null:
+    uncounted, NaN: per-cell values stay refused), else the sites (None); a payload written before the count was kept
+    says it was uncounted only through its reason."""
+    if ATOMS_PER_CELL in payload:
+        return math.nan if payload[ATOMS_PER_CELL] is None else float(payload[ATOMS_PER_CELL])
     return math.nan if any(is_missing_count_message(reason) for reason in reasons) else None
 
 
