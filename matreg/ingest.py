@@ -178,7 +178,8 @@ class _PageRows:
                 candidates.append(position)
             else:
                 reasons = _reasons(rejected.get(position, ())) or ["no property values"]
-                self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons), mapped.page)
+                rejection = Rejection(mapped.item.item_id, mapped.item.payload, reasons, mapped.material["record_id"])
+                self.reject(rejection, mapped.page)
         admitted = (
             self._check_extension(candidates, rejected) if self.connector.extension else dict.fromkeys(candidates, ())
         )
@@ -212,7 +213,10 @@ class _PageRows:
             mapped = self.mapped[position]
             if row in reasons:
                 reasons_of_row = reasons[row] + _reasons(rejected.get(position, ()))
-                self.reject(Rejection(mapped.item.item_id, mapped.item.payload, reasons_of_row), mapped.page)
+                rejection = Rejection(
+                    mapped.item.item_id, mapped.item.payload, reasons_of_row, mapped.material["record_id"]
+                )
+                self.reject(rejection, mapped.page)
             else:
                 record_id = mapped.material["record_id"]
                 admitted[position] = attribute_rows(extension, record_id, valid.loc[row], self.stamps[0].run_id)
@@ -249,6 +253,7 @@ def quarantine_row(source: str, rejection: Rejection, stamp: RunStamp) -> dict[s
         "raw": raw,
         "reasons": rejection.reasons,
         "quarantined_at": stamp.fetched_at,
+        "record_id": rejection.record_id,
     }
 
 
@@ -324,9 +329,9 @@ class _PublishCheck:
     def withheld(self) -> list[dict]:
         stamp = RunStamp(self.report.run_id, datetime.now(timezone.utc))
         rejections = [
-            Rejection(rows["materials"][0]["source_id"], _record_payload(rows), rows["reasons"])
-            for rows in self.refused.values()
-        ] + [Rejection(_item_of(rows), rows, reasons) for rows, reasons in self.lone]
+            Rejection(rows["materials"][0]["source_id"], _record_payload(rows), rows["reasons"], record_id)
+            for record_id, rows in self.refused.items()
+        ] + [Rejection(_item_of(rows), rows, reasons, _record_of(rows)) for rows, reasons in self.lone]
         for rejection in rejections:
             self.report.reasons.update(rejection.reasons)
         self.report.n_quarantined += len(rejections)
@@ -366,6 +371,12 @@ def _content(name: str, row: dict[str, Any]) -> dict[str, Any]:
 def _record_payload(rows: dict[str, Any]) -> dict[str, list[dict]]:
     """A refused record's rows as its quarantine payload, by table (materials first)."""
     return {name: rows[name] for name in ("materials", *children_of("materials"))}
+
+
+def _record_of(rows: dict[str, dict]) -> str:
+    """The record a lone withheld row belongs to."""
+    ((_, row),) = rows.items()
+    return row["record_id"]
 
 
 def _item_of(rows: dict[str, dict]) -> str:

@@ -195,9 +195,8 @@ class Store:
         quarantine table as `check.withheld()` gives them. A check that raises refuses the run: nothing is then
         published and the run stays staged. Materials columns the run did not read (`unread_columns`) keep the
         stored record's values. A run that read the whole of a scope (`whole_scope`: source, scope and endpoint)
-        withdraws the records it did not admit (`_add_withdrawals`), unless its rows moved (`check.rows_moved`), and
-        its fetch_runs row lists the ids of all its quarantine rows, stored before or not: the problems of the file now
-        (`open_quarantine`).
+        withdraws the records it did not admit (`_add_withdrawals`), unless its rows moved (`check.rows_moved`). The
+        run's fetch_runs row lists the ids of all its quarantine rows, stored before or not (`open_quarantine`).
         What to leave out is decided under the store's lock, against the commits before. The run's fetch_runs row is
         its last staged one, as `finish(row, dropped rows per table, records withdrawn)` completes it. Returns the
         commit name.
@@ -216,7 +215,7 @@ class Store:
                 if name == QUARANTINE:
                     pages = chain(pages, [arrow_table(name, check.withheld())])
                 self._compact(pages, name, build / f"{name}.parquet", check)
-            quarantined = _quarantine_ids(build / f"{QUARANTINE}.parquet") if whole_scope else None
+            quarantined = _quarantine_ids(build / f"{QUARANTINE}.parquet")
             with self.locked():
                 self._keep_stored(build / "materials.parquet", unread_columns)
                 withheld = check.withheld_keys()
@@ -683,11 +682,15 @@ def _view_definitions() -> dict[str, str]:
 
 
 def _open_quarantine_sql() -> str:
-    """Quarantine rows still to deal with: not readmitted by a steward, and, of a run that read its scope whole (a lab
-    file), only those the latest complete run of some scope of that source quarantined too (the files as they are
-    now, wherever they were read: a row no file has any more, or every file now admits, is resolved; two files may
-    reject one row alike) or while the latest run of the row's own scope did not list what it quarantined (a run
-    of an older matreg: the file has not been imported again since)."""
+    """Quarantine rows still to deal with: not readmitted by a steward, and
+    - of a run that read its scope whole (a lab file): only while the latest complete run of some scope of that
+      source quarantined the row too (the files as they are now, wherever they were read: a row no file has any
+      more, or every file now admits, is resolved; two files may reject one row alike), or while the latest run of
+      the row's own scope did not list what it quarantined (a run of an older matreg: the file was not imported
+      again since);
+    - of any other run (a fetch of a selection): unless a later run wrote the row's record after the last run that
+      quarantined the row (the source now gives a valid record or value; a run that finds the record unchanged, or
+      that did not list its quarantine rows, an older matreg's, resolves nothing)."""
     readmitted = "SELECT quarantine_id FROM curation_log WHERE action = 'readmit' AND quarantine_id IS NOT NULL"
     runs = (
         f"SELECT run_id, source, status, finished_at, quarantined, {_whole_scope_sql()} AS whole_scope FROM fetch_runs"
@@ -699,12 +702,24 @@ def _open_quarantine_sql() -> str:
     # the ids as rows, joined (a list searched for each quarantine row costs rows x ids)
     still = "SELECT DISTINCT source, unnest(quarantined) AS quarantine_id FROM latest"
     unlisted = "SELECT source, whole_scope FROM latest WHERE quarantined IS NULL"
+    last_listed = (
+        "SELECT quarantine_id, max(finished_at) AS at FROM (SELECT finished_at, unnest(quarantined) AS quarantine_id "
+        "FROM runs WHERE status = 'complete') GROUP BY quarantine_id"
+    )
+    last_written = (
+        "SELECT w.record_id, max(r.finished_at) AS at FROM material_writes w JOIN runs r USING (run_id) "
+        "WHERE r.status = 'complete' AND r.quarantined IS NOT NULL GROUP BY w.record_id"
+    )
+    in_scope_still = "s.quarantine_id IS NOT NULL OR u.source IS NOT NULL"
+    written_since = "coalesce(w.at > greatest(r.finished_at, l.at), false)"  # (greatest skips NULLs)
     return (
         f"WITH runs AS ({runs}), latest AS ({latest}) SELECT q.* FROM quarantine q LEFT JOIN runs r USING (run_id) "
         f"LEFT JOIN ({still}) s ON s.source = r.source AND s.quarantine_id = q.quarantine_id "
         f"LEFT JOIN ({unlisted}) u ON u.source = r.source AND u.whole_scope = r.whole_scope "
+        f"LEFT JOIN ({last_listed}) l ON l.quarantine_id = q.quarantine_id "
+        f"LEFT JOIN ({last_written}) w ON w.record_id = q.record_id "
         f"WHERE q.quarantine_id NOT IN ({readmitted}) "
-        "AND (r.whole_scope IS NULL OR s.quarantine_id IS NOT NULL OR u.source IS NOT NULL)"
+        f"AND CASE WHEN r.whole_scope IS NULL THEN NOT {written_since} ELSE {in_scope_still} END"
     )
 
 

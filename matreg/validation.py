@@ -40,6 +40,7 @@ class Rejection:
     item: str
     raw: Any
     reasons: list[str]
+    record_id: str | None = None  # the record it belongs to, when the input could be mapped to one
 
 
 @dataclass
@@ -217,9 +218,11 @@ class _FlatValues:
         raw = self.raws[row]
         method = f"[{raw.method}]" if raw.method else ""
         conditions = f"@{raw.temperature_K:g}K" if raw.temperature_K is not None else ""
-        record = self.records[self.positions[row]]
+        position = self.positions[row]
+        record = self.records[position]
         item = f"{record.source_id}:{raw.property}{method}{conditions}"
-        return Rejection(item, rejected_value_payload(raw, record.atoms_per_cell), reasons)
+        payload = rejected_value_payload(raw, record.atoms_per_cell)
+        return Rejection(item, payload, reasons, self.materials[position]["record_id"])
 
     def _material_column(self, name: str) -> pyarrow.Array:
         return _strings([material[name] for material in self.materials])

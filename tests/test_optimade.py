@@ -305,6 +305,29 @@ def test_a_readmitted_cell_volume_is_divided_by_the_atoms_of_its_record_not_by_t
     assert volumes.values.tolist() == [["250", 18.0], ["251", pytest.approx(cell / atoms)]]
 
 
+@pytest.mark.parametrize("others", ["kept", "dropped"])  # the record stored with a volume, or rejected whole
+def test_a_quarantine_row_is_resolved_once_the_provider_gives_its_record_valid(tmp_path, store, others):
+    def entry_with_gap(gap: float):
+        def edit(page: dict) -> None:
+            entry = page["data"][0]
+            entry["attributes"]["_exmpl_band_gap"] = gap
+            if others == "dropped":
+                del entry["attributes"]["lattice_vectors"]  # (no cell volume)
+            page["data"] = [entry]
+
+        return edit
+
+    def fetch_gap(gap: float) -> tuple[int, int]:
+        fetch_edited_page(tmp_path, store, MATERIALS_CLOUD_PAGE, entry_with_gap(gap), FetchRequest(everything=True))
+        return store.query("SELECT (SELECT count(*) FROM open_quarantine), (SELECT count(*) FROM quarantine)").iloc[0]
+
+    assert fetch_gap(-1.0).tolist() == [1, 1]
+    assert fetch_gap(-1.0).tolist() == [1, 1]  # read again as it was: still open
+    assert fetch_gap(1.5).tolist() == [0, 1]  # the provider fixed it: resolved, kept as history
+    assert fetch_gap(-1.0).tolist() == [1, 1]  # and broke it again
+    assert store.query("SELECT record_id FROM open_quarantine").values.tolist() == [["optimade:903"]]
+
+
 def test_only_fields_an_older_provider_knows_are_asked_for(tmp_path, store):
     # Materials Cloud's aiida-optimade speaks OPTIMADE 1.1: like optimade-python-tools servers it refuses standard
     # fields it does not know (v1.2's space_group_*) with 400, and ignores fields with other providers' prefixes.
@@ -443,7 +466,8 @@ def test_malformed_records_are_quarantined_with_their_reason(tmp_path, store):
             store, load_catalog(write_catalog(tmp_path / "c.yaml", server.root)), FetchRequest(everything=True)
         )
     assert (report.n_fetched, report.n_stored, report.n_quarantined) == (3, 1, 2)
-    assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == 2  # a remote run's rows stay open
+    assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == 2  # until the provider fixes them
+    assert store.query("SELECT record_id FROM quarantine").isna().all().all()  # (entries that map to no record)
     reasons = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
     assert reasons["mp-13480"][0].startswith("not an OPTIMADE structure entry")
     assert "unparseable formula 'ILq'" in reasons["mp-570935"][0]
