@@ -242,15 +242,16 @@ class _PageRows:
 
 
 def quarantine_row(source: str, rejection: Rejection, stamp: RunStamp) -> dict[str, Any]:
-    """The quarantine row of a rejected input; its id hashes source, item and payload (one row per rejection)."""
-    raw = to_json(rejection.raw)
-    quarantine_id = hashlib.sha1(f"{source}\0{rejection.item}\0{raw}".encode()).hexdigest()
+    """The quarantine row of a rejected input; its id hashes source, item and the input as received (one row per
+    rejection; a value's atom count, stored in its payload, is not part of it)."""
+    received = to_json(rejection.raw)
+    quarantine_id = hashlib.sha1(f"{source}\0{rejection.item}\0{received}".encode()).hexdigest()
     return {
         "quarantine_id": quarantine_id,
         "run_id": stamp.run_id,
         "source": source,
         "item": rejection.item,
-        "raw": raw,
+        "raw": to_json(rejection.payload()),
         "reasons": rejection.reasons,
         "quarantined_at": stamp.fetched_at,
         "record_id": rejection.record_id,

@@ -32,6 +32,8 @@ from matreg.schema import (
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.units import convert_array, missing_count_message
 
+ATOMS_PER_CELL = "atoms_per_cell"  # the key of a rejected value's atom count in its quarantine payload
+
 
 @dataclass
 class Rejection:
@@ -41,6 +43,12 @@ class Rejection:
     raw: Any
     reasons: list[str]
     record_id: str | None = None  # the record it belongs to, when the input could be mapped to one
+    atoms_per_cell: float | None = None  # a rejected value's record's `SourceRecord.atoms_per_cell`
+
+    def payload(self) -> Any:
+        """The payload as stored: a value's with its record's atom count where that is not its sites (null:
+        uncounted), which a readmit divides a per-cell value by as the fetch would have."""
+        return self.raw if self.atoms_per_cell is None else self.raw | {ATOMS_PER_CELL: self.atoms_per_cell}
 
 
 @dataclass
@@ -221,8 +229,7 @@ class _FlatValues:
         position = self.positions[row]
         record = self.records[position]
         item = f"{record.source_id}:{raw.property}{method}{conditions}"
-        payload = rejected_value_payload(raw, record.atoms_per_cell)
-        return Rejection(item, payload, reasons, self.materials[position]["record_id"])
+        return Rejection(item, asdict(raw), reasons, self.materials[position]["record_id"], record.atoms_per_cell)
 
     def _material_column(self, name: str) -> pyarrow.Array:
         return _strings([material[name] for material in self.materials])
@@ -441,16 +448,6 @@ def check_store_tables(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 
 _RAW_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
-
-
-ATOMS_PER_CELL = "atoms_per_cell"
-
-
-def rejected_value_payload(raw: RawValue, atoms_per_cell: float | None) -> dict[str, Any]:
-    """The quarantine payload of a rejected value: the value as given and, where its record counts the cell's atoms
-    otherwise than by its sites (`SourceRecord.atoms_per_cell`; null: uncounted), that count, which a readmit
-    divides per-cell values by as the fetch would have."""
-    return asdict(raw) | ({ATOMS_PER_CELL: atoms_per_cell} if atoms_per_cell is not None else {})
 
 
 def to_json(raw: Any) -> str:

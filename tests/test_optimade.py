@@ -8,12 +8,15 @@ records. The reference-server tests start `optimade[server]` 1.5.0 from MATREG_O
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import pyarrow
+import pyarrow.parquet as pq
 import pytest
 from conftest import assert_failed_without_trace, visible_tables
 from optimade_server import SERVER_PYTHON_ENV, ReferenceServer, server_python
@@ -27,7 +30,7 @@ from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.optimade import build_filter
 from matreg.store import Store
-from matreg.validation import RunStamp, harmonize
+from matreg.validation import RunStamp, harmonize, to_json
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "optimade"
 REFERENCE_PAGES = {offset: FIXTURES / f"ref_nelements2_page{k}.json" for k, offset in enumerate((0, 4, 8, 12), 1)}
@@ -303,6 +306,40 @@ def test_a_readmitted_cell_volume_is_divided_by_the_atoms_of_its_record_not_by_t
     )
     assert atoms == pytest.approx(85.48, abs=0.01)
     assert volumes.values.tolist() == [["250", 18.0], ["251", pytest.approx(cell / atoms)]]
+
+
+def test_a_cell_volume_quarantined_by_an_older_matreg_keeps_its_id_and_is_readmitted_per_atom(tmp_path, store):
+    # matreg before 2026-12-04 kept no atom count in a rejected value's payload; the id never hashed one
+    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][1]  # disordered: 85.48 atoms on 102 sites
+    atoms = pymatgen_structure(entry["attributes"]).composition.num_atoms
+
+    def large_cell(page: dict) -> None:  # the cell 4 times as long: 1,154 A^3/atom, outside the bounds
+        large = page["data"][1]
+        large["attributes"]["_exmpl_band_gap"] = 1.0
+        for field in ("lattice_vectors", "cartesian_site_positions"):
+            large["attributes"][field] = [[4 * x for x in row] for row in large["attributes"][field]]
+        page["data"] = [large]
+
+    def as_an_older_matreg_stored_it() -> None:  # the payload without the count; the id of source, item, payload
+        for path in store.data_dir.glob("c*/**/quarantine.parquet"):
+            rows = pq.read_table(path).to_pylist()
+            for row in rows:
+                row["raw"] = to_json({k: v for k, v in json.loads(row["raw"]).items() if k != "atoms_per_cell"})
+                row["quarantine_id"] = hashlib.sha1(f"optimade\0{row['item']}\0{row['raw']}".encode()).hexdigest()
+            pq.write_table(pyarrow.Table.from_pylist(rows, schema=pq.read_schema(path)), path)
+
+    fetch_edited_page(tmp_path, store, MATERIALS_CLOUD_PAGE, large_cell, FetchRequest(everything=True))
+    ((raw,),) = store.query("SELECT raw FROM quarantine").values.tolist()
+    assert json.loads(raw)["atoms_per_cell"] == pytest.approx(atoms)
+    as_an_older_matreg_stored_it()
+    ((quarantine_id,),) = store.query("SELECT quarantine_id FROM quarantine").values.tolist()
+    fetch_edited_page(tmp_path, store, MATERIALS_CLOUD_PAGE, large_cell, FetchRequest(everything=True))
+    assert store.query("SELECT quarantine_id FROM quarantine").values.tolist() == [[quarantine_id]]  # the same
+    as_an_older_matreg_stored_it()
+    cell = json.loads(raw)["value"] / 64
+    record_decision(store, "readmit", "ana", "scaled", quarantine_id=quarantine_id, value=cell, unit="angstrom**3/cell")
+    value = store.query("SELECT value FROM properties WHERE property = 'volume_per_atom'").iloc[0, 0]
+    assert value == pytest.approx(cell / atoms)  # by the stored structure's atoms, not the 102 sites
 
 
 @pytest.mark.parametrize("others", ["kept", "dropped"])  # the record stored with a volume, or rejected whole

@@ -22,6 +22,7 @@ from matreg.schema import load_tables, load_vocabulary
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store
+from matreg.structure import read_structure
 from matreg.units import is_missing_count_message
 from matreg.validation import (
     ATOMS_PER_CELL,
@@ -345,7 +346,7 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
         formula=material["formula_original"],
         values=[value],
         nsites=material["nsites"],
-        atoms_per_cell=_counted_atoms(raw, row["reasons"]),
+        atoms_per_cell=_counted_atoms(raw, row["reasons"], material),
         method=material["method"],
         provenance=material["provenance"],
     )
@@ -353,13 +354,21 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
     return record, Attribution(**{key: material[key] for key in keys})
 
 
-def _counted_atoms(payload: dict[str, Any], reasons: Iterable[str]) -> float | None:
+def _counted_atoms(payload: dict[str, Any], reasons: Iterable[str], material: dict[str, Any]) -> float | None:
     """The atoms in the cell of a rejected value's record as its fetch counted them: as its payload says (null:
-    uncounted, NaN: per-cell values stay refused), else the sites (None); a payload written before the count was kept
-    says it was uncounted only through its reason."""
+    uncounted, NaN: per-cell values stay refused), else the sites (None). A payload written before the count was kept
+    says it was uncounted only through its reason; its record's stored structure counts by occupancy (NaN if it
+    cannot be read)."""
     if ATOMS_PER_CELL in payload:
         return math.nan if payload[ATOMS_PER_CELL] is None else float(payload[ATOMS_PER_CELL])
-    return math.nan if any(is_missing_count_message(reason) for reason in reasons) else None
+    if any(is_missing_count_message(reason) for reason in reasons):
+        return math.nan
+    if not material["structure"]:
+        return None
+    try:
+        return float(read_structure(material["structure"]).composition.num_atoms)
+    except (KeyError, TypeError, ValueError):
+        return math.nan
 
 
 def _quarantining_write(store: Store, record_id: str, run_id: str) -> pd.DataFrame:
