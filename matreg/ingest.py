@@ -33,7 +33,7 @@ from matreg.errors import ConfigError, FormulaError, MatregError, RecordError, S
 from matreg.formula import whole_formula
 from matreg.http import redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, load_tables, table_spec
-from matreg.sources.base import Connector, Page, RawItem, RunInfo, SourceRecord
+from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
 from matreg.store import Dropped, Store
 from matreg.validation import (
     Rejection,
@@ -233,7 +233,7 @@ class _PageRows:
             self.reject(rejection, page)
 
     def reject(self, rejection: Rejection, page: int) -> None:
-        row = quarantine_row(self.connector.attribution.source, rejection, self.stamps[page])
+        row = quarantine_row(self.connector.attribution, rejection, self.stamps[page])
         self.rows["quarantine"][(page, row["quarantine_id"])] = row
         self.reasons.update(rejection.reasons)
 
@@ -241,20 +241,21 @@ class _PageRows:
         return {name: list(rows.values()) for name, rows in self.rows.items()} | {"properties": self.properties}
 
 
-def quarantine_row(source: str, rejection: Rejection, stamp: RunStamp) -> dict[str, Any]:
+def quarantine_row(attribution: Attribution, rejection: Rejection, stamp: RunStamp) -> dict[str, Any]:
     """The quarantine row of a rejected input; its id hashes source, item and the input as received (one row per
     rejection; a value's atom count, stored in its payload, is not part of it)."""
     received = to_json(rejection.raw)
-    quarantine_id = hashlib.sha1(f"{source}\0{rejection.item}\0{received}".encode()).hexdigest()
+    quarantine_id = hashlib.sha1(f"{attribution.source}\0{rejection.item}\0{received}".encode()).hexdigest()
     return {
         "quarantine_id": quarantine_id,
         "run_id": stamp.run_id,
-        "source": source,
+        "source": attribution.source,
         "item": rejection.item,
         "raw": to_json(rejection.payload()),
         "reasons": rejection.reasons,
         "quarantined_at": stamp.fetched_at,
         "record_id": rejection.record_id,
+        "scope": attribution.scope,
     }
 
 
@@ -268,10 +269,10 @@ class _PublishCheck:
     counts are corrected in `report`. A table that is wrong as a whole refuses the run (ValidationError).
     """
 
-    def __init__(self, report: RunReport, stored: _StoredFormulas | None = None) -> None:
-        """`stored` (`_StoredFormulas`) is given for a lab file: a record whose formula differs from the stored
-        one's is another material under that id, refused."""
-        self.report = report
+    def __init__(self, report: RunReport, attribution: Attribution, stored: _StoredFormulas | None = None) -> None:
+        """`attribution`: the run's source and scope. `stored` (`_StoredFormulas`) is given for a lab file: a record
+        whose formula differs from the stored one's is another material under that id, refused."""
+        self.report, self.attribution = report, attribution
         self.stored = stored
         self.moved = False  # rows whose ids name places were refused so: the file's rows moved
         self.refused: dict[str, dict[str, Any]] = {}  # record_id -> its withheld rows, by table, and the reasons
@@ -336,7 +337,7 @@ class _PublishCheck:
         for rejection in rejections:
             self.report.reasons.update(rejection.reasons)
         self.report.n_quarantined += len(rejections)
-        return [quarantine_row(self.report.source, rejection, stamp) for rejection in rejections]
+        return [quarantine_row(self.attribution, rejection, stamp) for rejection in rejections]
 
     def withheld_keys(self) -> dict[str, list]:
         return {"materials": list(self.refused)}
@@ -690,8 +691,9 @@ def _whole_scope(connector: Connector, info: RunInfo) -> tuple[str, str, str] | 
 def _publish_check(report: RunReport, connector: Connector, store: Store) -> _PublishCheck:
     """The check of a run's rows as they are published; for a lab file, against the stored formulas."""
     if not connector.reads_whole_scope:
-        return _PublishCheck(report)
-    return _PublishCheck(report, _StoredFormulas(store, connector.attribution.scope, connector.ids_by_position))
+        return _PublishCheck(report, connector.attribution)
+    stored = _StoredFormulas(store, connector.attribution.scope, connector.ids_by_position)
+    return _PublishCheck(report, connector.attribution, stored)
 
 
 @dataclass

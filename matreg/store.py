@@ -688,9 +688,11 @@ def _open_quarantine_sql() -> str:
       more, or every file now admits, is resolved; two files may reject one row alike), or while the latest run of
       the row's own scope did not list what it quarantined (a run of an older matreg: the file was not imported
       again since);
-    - of any other run (a fetch of a selection): unless a later run wrote the row's record after the last run that
-      quarantined the row (the source now gives a valid record or value; a run that finds the record unchanged, or
-      that did not list its quarantine rows, an older matreg's, resolves nothing)."""
+    - of any other run (a fetch of a selection): unless a run wrote the row's record as it read it after the last
+      run that quarantined the row had finished (the source now gives a valid record or value), reading all of the
+      record or what the row's run read of it (`scope`: JANAF at one temperature resolves nothing at others). A
+      read that finds the record unchanged writes nothing and so resolves nothing; nor does a run of an older
+      matreg (it lists no quarantine ids), nor a row without its record (an input mapped to none, an older row)."""
     readmitted = "SELECT quarantine_id FROM curation_log WHERE action = 'readmit' AND quarantine_id IS NOT NULL"
     runs = (
         f"SELECT run_id, source, status, finished_at, quarantined, {_whole_scope_sql()} AS whole_scope FROM fetch_runs"
@@ -706,9 +708,15 @@ def _open_quarantine_sql() -> str:
         "SELECT quarantine_id, max(finished_at) AS at FROM (SELECT finished_at, unnest(quarantined) AS quarantine_id "
         "FROM runs WHERE status = 'complete') GROUP BY quarantine_id"
     )
+    # each record's latest read that a run listing its quarantine rows wrote, by what the run read of it (scope)
     last_written = (
-        "SELECT w.record_id, max(r.finished_at) AS at FROM material_writes w JOIN runs r USING (run_id) "
-        "WHERE r.status = 'complete' AND r.quarantined IS NOT NULL GROUP BY w.record_id"
+        "SELECT w.record_id, coalesce(w.scope, '') AS scope, max(w.fetched_at) AS at FROM material_writes w "
+        "JOIN runs r USING (run_id) WHERE r.status = 'complete' AND r.quarantined IS NOT NULL GROUP BY ALL"
+    )
+    # of a row's record, the latest such read that read what the row's run did (all of the record, or that scope)
+    reread = (
+        f"SELECT q.quarantine_id, max(w.at) AS at FROM quarantine q JOIN ({last_written}) w "
+        "ON w.record_id = q.record_id AND (w.scope = '' OR w.scope = q.scope) GROUP BY q.quarantine_id"
     )
     in_scope_still = "s.quarantine_id IS NOT NULL OR u.source IS NOT NULL"
     written_since = "coalesce(w.at > greatest(r.finished_at, l.at), false)"  # (greatest skips NULLs)
@@ -717,7 +725,7 @@ def _open_quarantine_sql() -> str:
         f"LEFT JOIN ({still}) s ON s.source = r.source AND s.quarantine_id = q.quarantine_id "
         f"LEFT JOIN ({unlisted}) u ON u.source = r.source AND u.whole_scope = r.whole_scope "
         f"LEFT JOIN ({last_listed}) l ON l.quarantine_id = q.quarantine_id "
-        f"LEFT JOIN ({last_written}) w ON w.record_id = q.record_id "
+        f"LEFT JOIN ({reread}) w ON w.quarantine_id = q.quarantine_id "
         f"WHERE q.quarantine_id NOT IN ({readmitted}) "
         f"AND CASE WHEN r.whole_scope IS NULL THEN NOT {written_since} ELSE {in_scope_still} END"
     )

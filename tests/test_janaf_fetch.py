@@ -1,9 +1,11 @@
 """matreg's JANAF connector over real HTTP, against recorded tables served on 127.0.0.1."""
 
 import base64
+import re
 
 import pytest
-from conftest import assert_failed_without_trace, visible_tables, write_catalog
+from conftest import JANAF_TABLES, assert_failed_without_trace, visible_tables, write_catalog
+from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import load_catalog
 from matreg.errors import ConfigError, SourceError
@@ -260,3 +262,46 @@ def test_a_limit_below_the_page_size_asks_for_no_more_records(store, catalog, ja
     connector = build_connector("janaf", catalog, FetchRequest(ids=TABLES, limit=1))  # as `--limit 1` (page: 25)
     report = run_ingest(connector, store, limit=1)
     assert report.n_fetched == 1 and [request.path for request in janaf_server.requests] == [f"/tables/{TABLES[0]}.txt"]
+
+
+class RevisedTables:
+    """NIST-JANAF's tables over real HTTP on 127.0.0.1, as the test revises them (`text[table id]`)."""
+
+    def __init__(self, *ids: str) -> None:
+        self.text = {table: (JANAF_TABLES / f"{table}.txt").read_text(encoding="utf-8") for table in ids}
+
+    def __call__(self, request: Request) -> Reply:
+        table = request.path.removeprefix("/tables/").removesuffix(".txt")
+        return Reply(200, self.text[table].encode(), "text/plain; charset=utf-8")
+
+
+def test_a_fetch_at_the_reference_temperature_resolves_no_quarantine_row_at_another(tmp_path, store):
+    tables = RevisedTables("Al-001")
+    with ReplayServer(tables, prefix="/tables/") as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.url, cache=False))
+        every_temperature = fetch(store, catalog, ["Al-001"], all_temperatures=True)  # +inf at 0 K quarantined
+        tables.text["Al-001"] = tables.text["Al-001"].replace("298.15\t24.209", "298.15\t24.300")  # Cp revised
+        assert fetch(store, catalog, ["Al-001"]).n_stored == 1  # the record written at 298.15 K only
+    assert every_temperature.n_quarantined > 0 and "0\t0.\t0.\t+inf" in tables.text["Al-001"]
+    assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == every_temperature.n_quarantined
+    assert store.query("SELECT DISTINCT scope FROM quarantine").values.tolist() == [[""]]
+
+
+def test_a_resumed_run_resolves_no_rejection_made_after_its_own_read(tmp_path, store):
+    tables = RevisedTables("Al-001", "H-064")
+    with ReplayServer(tables, prefix="/tables/") as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.url, cache=False))
+
+        def fetch_one_by_one(ids, **options):
+            request = FetchRequest(ids=ids, page_size=1)
+            return run_ingest(build_connector("janaf", catalog, request), store, commit_every=1, **options)
+
+        server.fail("/tables/H-064.txt", *[503] * 4)
+        with pytest.raises(SourceError):
+            fetch_one_by_one(["Al-001", "H-064"])  # Al-001 read valid and staged, then interrupted
+        reference = re.compile(r"^298\.15\t.*$", re.M)  # every value at 298.15 K unreadable: rejected whole
+        tables.text["Al-001"] = reference.sub("298.15\t+inf\t+inf\t+inf\t+inf\t+inf\t+inf\t+inf", tables.text["Al-001"])
+        assert fetch_one_by_one(["Al-001"]).n_quarantined == 1
+        assert fetch_one_by_one(["Al-001", "H-064"], resume=True).n_stored == 2  # its earlier read of Al-001
+    open_rows = store.query("SELECT record_id, scope FROM open_quarantine").values.tolist()
+    assert open_rows == [["janaf:Al-001", "T=298.15 K"]]  # the latest read of Al-001 is the broken one

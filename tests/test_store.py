@@ -663,7 +663,7 @@ def test_a_value_breaking_a_rule_of_whole_rows_gets_that_rule_as_its_one_reason(
     run_ingest(Pages([("x", -1.0), ("y", -2.0)]), store)
     properties = pa.Table.from_pandas(store.table("properties"), schema=arrow_schema("properties"))
     bad = properties.set_column(2, "value", pa.array([-1.0, -1e9]))  # outside the property's bounds
-    check = _PublishCheck(RunReport("run", "pages", pd.Timestamp.now("UTC"), n_values=2))
+    check = _PublishCheck(RunReport("run", "pages", pd.Timestamp.now("UTC"), n_values=2), Pages.attribution)
     assert check.admit("properties", bad)["record_id"].to_pylist() == ["pages:x"]
     assert [row["reasons"] for row in check.withheld()] == [
         ["value in canonical unit and within the property's bounds failed"]
@@ -677,9 +677,10 @@ def test_a_value_breaking_a_column_rule_alone_is_quarantined_alone(store):
     properties = pa.Table.from_pandas(store.table("properties"), schema=arrow_schema("properties"))
     bad = properties.set_column(6, "provenance", pa.array(["dft", "measured"]))  # as a rule added later would catch
     report = RunReport("run", "pages", pd.Timestamp.now("UTC"), n_values=2)
-    check = _PublishCheck(report)
+    check = _PublishCheck(report, Pages.attribution)
     assert check.admit("properties", bad)["record_id"].to_pylist() == ["pages:x"]
     (row,) = check.withheld()
+    assert (row["record_id"], row["scope"]) == ("pages:y", "")
     assert row["item"] == "y:formation_energy_per_atom" and row["reasons"] == [
         "provenance: isin(['experimental', 'dft', 'simulated']) failed for 'measured'"
     ]
