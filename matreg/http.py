@@ -6,6 +6,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -169,6 +170,7 @@ class HttpClient:
         self.settings = settings
         self._secrets = [api_key, credentials[1] if credentials else None]
         self.session = self._make_session(cache_path, auth_header)  # cached when given a path (`use_cache`)
+        self._cached_at: datetime | None = None  # the oldest cached answer's time since `take_cached_at`
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
         header = (auth_header, api_key) if api_key and auth_header else None
         if header or credentials:
@@ -282,12 +284,20 @@ class HttpClient:
             )
         except requests.RequestException as exc:
             raise SourceError(self.redact(f"{method} {url} failed: {exc}")) from None
+        if getattr(response, "from_cache", False):
+            self._cached_at = min(filter(None, (self._cached_at, response.created_at)))
         if response.status_code == 404:
             detail = error_detail(response)
             raise NotFound(self.redact(f"HTTP 404 Not Found: {response.url}{': ' + detail if detail else ''}"))
         if response.status_code >= 400:
             raise SourceError(self.redact(self._failure(response)))
         return response
+
+    def take_cached_at(self) -> datetime | None:
+        """When the oldest answer the HTTP cache gave since the last call was fetched from the source (None: every
+        answer was fresh); a page of such answers is as old as that."""
+        cached_at, self._cached_at = self._cached_at, None
+        return cached_at
 
     def _failure(self, response: requests.Response) -> str:
         """What went wrong: the status, the URL, what the source said, and the retries spent (if it was retried)."""

@@ -603,7 +603,7 @@ class _Commit:
 
     def add(self, page: Page, items: list[RawItem]) -> None:
         self.items.append(items)
-        self.read_at.append(datetime.now(timezone.utc))
+        self.read_at.append(page.read_at or datetime.now(timezone.utc))
         self.last = page
         self.n_items += len(items)
 

@@ -494,11 +494,13 @@ class Store:
         positions, why = found["file_row_number"], found["why"]
         if len(positions):
             _rewrite_without(path, numpy.unique(positions), arrow_schema(name))
-        not_unchanged = set(positions[why != "unchanged"].tolist())
-        unchanged = len(set(positions[why == "unchanged"].tolist()) - not_unchanged)
-        withheld = set(positions[why == "withheld"].tolist())
-        superseded = len(set(positions[why == "superseded"].tolist()) - withheld)
-        return Dropped(unchanged=unchanged, withheld=len(withheld), superseded=superseded)
+        def rows(kind: str) -> set[int]:
+            return set(positions[why == kind].tolist())
+
+        withheld = rows("withheld")
+        unchanged = rows("unchanged") - rows("earlier") - withheld  # (identical to a later read too)
+        superseded = rows("superseded") - withheld - unchanged
+        return Dropped(unchanged=len(unchanged), withheld=len(withheld), superseded=len(superseded))
 
     def _rows_to_drop(self, name: str, path: Path, unwritten: _Unwritten) -> dict[str, numpy.ndarray]:
         """Positions of the rows a run need not write and why ('earlier', 'withheld', 'superseded', 'unchanged')."""

@@ -305,3 +305,19 @@ def test_a_resumed_run_resolves_no_rejection_made_after_its_own_read(tmp_path, s
         assert fetch_one_by_one(["Al-001", "H-064"], resume=True).n_stored == 2  # its earlier read of Al-001
     open_rows = store.query("SELECT record_id, scope FROM open_quarantine").values.tolist()
     assert open_rows == [["janaf:Al-001", "T=298.15 K"]]  # the latest read of Al-001 is the broken one
+
+
+def test_a_page_the_http_cache_answers_is_stamped_when_the_source_gave_it(tmp_path, store):
+    # so a cached answer, older than a rejection, resolves no quarantine row the source still causes
+    tables = RevisedTables("Al-001")
+    with ReplayServer(tables, prefix="/tables/") as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.url))
+        fetch(store, catalog, ["Al-001"], cache=True)  # valid: kept in the HTTP cache
+        first_read = store.query("SELECT fetched_at FROM materials").iloc[0, 0]
+        tables.text["Al-001"] = tables.text["Al-001"].replace("298.15\t24.209\t28.275", "298.15\t24.209\t+inf")
+        assert fetch(store, catalog, ["Al-001"], cache=False).n_quarantined == 1  # the source broke S(298.15)
+        fetch(store, catalog, ["Al-001"], cache=True)  # the cached answer, read before it broke
+        assert len(server.requests) == 2
+    assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == 1
+    stamps = store.query("SELECT DISTINCT fetched_at FROM material_writes ORDER BY 1").iloc[:, 0].tolist()
+    assert stamps[0] == first_read and len(stamps) == 2  # the cached read wrote nothing newer than the source's

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from matreg.catalog import Source
@@ -25,12 +26,15 @@ class Page:
     """One page of raw items, the cursor to resume after it (None: nothing follows), and what the source said.
 
     `total` is how many records the source says match; a value that is no count is kept as unknown (None).
+    `read_at` is when the source gave the page if not just now: an answer the HTTP cache kept since then
+    (`HttpClient.take_cached_at`), which the page's rows are stamped with.
     """
 
     items: list[RawItem]
     cursor: dict[str, Any] | None
     request: str = ""
     total: int | None = None
+    read_at: datetime | None = None
 
     def __post_init__(self) -> None:
         self.total = count_of(self.total)

@@ -213,6 +213,7 @@ class JanafConnector(Connector):
                 following,
                 request=f"GET {self.base_url}<ID>.txt for {len(items)} table(s)",
                 total=len(self.table_ids),
+                read_at=self.client.take_cached_at(),
             )
 
     def _download(self, table_id: str) -> RawItem:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import ijson
@@ -215,6 +216,7 @@ class JarvisConnector(Connector):
         self.page_size = page_size
         self.field_map = load_field_map("jarvis")
         self.member: str | None = None  # name of the zip's JSON member, once the download has begun
+        self.read_at: datetime | None = None  # when the HTTP cache's copy of the file was downloaded, if it gave it
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
 
     def run_info(self) -> RunInfo:
@@ -236,10 +238,11 @@ class JarvisConnector(Connector):
         with closing(self._matching(first, scan, cursor and cursor.get("member"))) as matching:
             for index, entry in matching:
                 if len(page) == self.page_size:  # a further match exists, so this page is not the last
-                    yield Page(page, {"next_index": index, "member": self.member}, request=self._describe(first))
+                    cursor_after = {"next_index": index, "member": self.member}
+                    yield Page(page, cursor_after, self._describe(first), read_at=self.read_at)
                     page, first = [], index
                 page.append(RawItem(_item_id(entry, index), entry))
-        yield Page(page, None, request=self._describe(first), total=scan.n_matching)
+        yield Page(page, None, self._describe(first), scan.n_matching, self.read_at)
 
     def _matching(self, start: int, scan: _Scan, member: str | None) -> Iterator[tuple[int, Any]]:
         """(index, record) of the asked-for records from `start` on; records before it are counted, not yielded."""
@@ -265,6 +268,7 @@ class JarvisConnector(Connector):
         `resumed_member` is the member an interrupted run read: its cursor indexes that file's list only.
         """
         response = self.client.request("GET", self.url, stream=True)
+        self.read_at = self.client.take_cached_at()
         try:
             name, data = first_member(self._chunks(response))
             if not name.endswith(".json"):

@@ -56,7 +56,8 @@ class JsonApiConnector(Connector):
             following = self.paginator.next_request(request, body, len(records))
             items = [RawItem(self.item_id(record), record) for record in records]
             cursor_after = following.to_cursor() if following else None
-            yield Page(items, cursor_after, request=self.client.redact(request.describe()), total=self.total(body))
+            described = self.client.redact(request.describe())
+            yield Page(items, cursor_after, described, self.total(body), self.client.take_cached_at())
             request = following
 
     def redact(self, text: str) -> str:
