@@ -170,7 +170,8 @@ class HttpClient:
         self.settings = settings
         self._secrets = [api_key, credentials[1] if credentials else None]
         self.session = self._make_session(cache_path, auth_header)  # cached when given a path (`use_cache`)
-        self._cached_at: datetime | None = None  # the oldest cached answer's time since `take_cached_at`
+        self._fresh, self._cached_at = False, None  # answers since `begin_page`: any fresh, the oldest cached
+        self.session.hooks["response"].append(self._note_answer)  # (mp-api sends on the session itself)
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
         header = (auth_header, api_key) if api_key and auth_header else None
         if header or credentials:
@@ -284,8 +285,6 @@ class HttpClient:
             )
         except requests.RequestException as exc:
             raise SourceError(self.redact(f"{method} {url} failed: {exc}")) from None
-        if getattr(response, "from_cache", False):
-            self._cached_at = min(filter(None, (self._cached_at, response.created_at)))
         if response.status_code == 404:
             detail = error_detail(response)
             raise NotFound(self.redact(f"HTTP 404 Not Found: {response.url}{': ' + detail if detail else ''}"))
@@ -293,11 +292,21 @@ class HttpClient:
             raise SourceError(self.redact(self._failure(response)))
         return response
 
-    def take_cached_at(self) -> datetime | None:
-        """When the oldest answer the HTTP cache gave since the last call was fetched from the source (None: every
-        answer was fresh); a page of such answers is as old as that."""
-        cached_at, self._cached_at = self._cached_at, None
-        return cached_at
+    def _note_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Note whether an answer came from the HTTP cache (and when the source gave it then) or from the source."""
+        if getattr(response, "from_cache", False):
+            self._cached_at = min(filter(None, (self._cached_at, response.created_at)))
+        else:
+            self._fresh = True
+
+    def begin_page(self) -> None:
+        """Forget the answers so far: the next page's are noted from here."""
+        self._fresh, self._cached_at = False, None
+
+    def page_cached_at(self) -> datetime | None:
+        """When every answer since `begin_page` came from the HTTP cache, when the source gave the oldest of them (a
+        page of them is as old as that); else None."""
+        return None if self._fresh else self._cached_at
 
     def _failure(self, response: requests.Response) -> str:
         """What went wrong: the status, the URL, what the source said, and the retries spent (if it was retried)."""

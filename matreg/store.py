@@ -494,6 +494,7 @@ class Store:
         positions, why = found["file_row_number"], found["why"]
         if len(positions):
             _rewrite_without(path, numpy.unique(positions), arrow_schema(name))
+
         def rows(kind: str) -> set[int]:
             return set(positions[why == kind].tolist())
 

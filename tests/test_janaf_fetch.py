@@ -321,3 +321,17 @@ def test_a_page_the_http_cache_answers_is_stamped_when_the_source_gave_it(tmp_pa
     assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == 1
     stamps = store.query("SELECT DISTINCT fetched_at FROM material_writes ORDER BY 1").iloc[:, 0].tolist()
     assert stamps[0] == first_read and len(stamps) == 2  # the cached read wrote nothing newer than the source's
+
+
+def test_a_page_of_cached_and_fresh_answers_is_stamped_now(tmp_path, store):
+    tables = RevisedTables("Al-001", "H-064")
+    with ReplayServer(tables, prefix="/tables/") as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.url))
+        fetch(store, catalog, ["Al-001"], cache=True)  # Al-001 kept in the HTTP cache
+        fetch(store, catalog, ["H-064"], cache=False)  # H-064 stored, not cached
+        tables.text["H-064"] = tables.text["H-064"].replace("298.15\t33.590", "298.15\t33.999")  # Cp revised
+        report = fetch(store, catalog, ["Al-001", "H-064"], cache=True)  # one page: Al-001 cached, H-064 fresh
+        assert server.hits("/tables/Al-001.txt") == 1 and server.hits("/tables/H-064.txt") == 2
+    assert (report.n_stored, report.n_unchanged, report.n_superseded) == (2, 1, 0)
+    cp = "SELECT value FROM properties WHERE record_id = 'janaf:H-064' AND property = 'heat_capacity_cp'"
+    assert store.query(cp).iloc[0, 0] == 33.999  # the fresh read, not dropped as older than the stored one

@@ -10,6 +10,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -443,3 +444,15 @@ def test_asking_for_a_deprecated_id_reports_why_nothing_was_stored(tmp_path, dep
     assert "mp: read 1, 0 valid records (0 values): 0 written; quarantined 1" in result.stdout
     assert f"     1  {DEPRECATED_REASON}" in result.stdout
     assert "nothing valid was found" in result.stderr
+
+
+def test_pages_the_http_cache_answers_carry_when_the_source_gave_them(tmp_path, store, mp_server):
+    # mp-api sends on matreg's session itself: the cache's answers are noted there, not in HttpClient.request
+    catalog = load_catalog(write_mp_catalog(tmp_path / "cached.yaml", mp_server.url, cache=True))
+    fetch(store, catalog, everything=True, page_size=4)
+    n_requests, second_run = len(summary_requests(mp_server)), datetime.now(timezone.utc)
+    connector = build_connector("mp", catalog, FetchRequest(everything=True, page_size=4), cache_path=store.cache_path)
+    pages = list(connector.pages())
+    connector.close()
+    assert len(summary_requests(mp_server)) == n_requests and len(pages) > 1  # every page from the HTTP cache
+    assert all(page.read_at is not None and page.read_at < second_run for page in pages)

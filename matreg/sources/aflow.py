@@ -132,7 +132,6 @@ class AflowConnector(JsonApiConnector):
             if self.structures:
                 for item in page.items:
                     self._attach_entry(item)
-                page.read_at = min(filter(None, (page.read_at, self.client.take_cached_at())), default=None)
             yield page
 
     def _wanted(self, record: Any) -> bool:

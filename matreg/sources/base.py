@@ -27,7 +27,7 @@ class Page:
 
     `total` is how many records the source says match; a value that is no count is kept as unknown (None).
     `read_at` is when the source gave the page if not just now: an answer the HTTP cache kept since then
-    (`HttpClient.take_cached_at`), which the page's rows are stamped with.
+    (`HttpClient.page_cached_at`), which the page's rows are stamped with.
     """
 
     items: list[RawItem]

@@ -206,6 +206,7 @@ class JanafConnector(Connector):
         first = cursor["next_index"] if cursor else 0
         for start in range(first, len(self.table_ids), self.page_size):
             end = start + self.page_size
+            self.client.begin_page()
             items = [self._download(table_id) for table_id in self.table_ids[start:end]]
             following = {"next_index": end} if end < len(self.table_ids) else None
             yield Page(
@@ -213,7 +214,7 @@ class JanafConnector(Connector):
                 following,
                 request=f"GET {self.base_url}<ID>.txt for {len(items)} table(s)",
                 total=len(self.table_ids),
-                read_at=self.client.take_cached_at(),
+                read_at=self.client.page_cached_at(),
             )
 
     def _download(self, table_id: str) -> RawItem:

@@ -267,8 +267,9 @@ class JarvisConnector(Connector):
 
         `resumed_member` is the member an interrupted run read: its cursor indexes that file's list only.
         """
+        self.client.begin_page()
         response = self.client.request("GET", self.url, stream=True)
-        self.read_at = self.client.take_cached_at()
+        self.read_at = self.client.page_cached_at()
         try:
             name, data = first_member(self._chunks(response))
             if not name.endswith(".json"):

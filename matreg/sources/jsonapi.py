@@ -51,13 +51,15 @@ class JsonApiConnector(Connector):
             if key in sent:
                 raise SourceError(f"the source's pagination loops: it leads back to {self.redact(request.describe())}")
             sent.add(key)
+            self.client.begin_page()
             body = self.send(request)
+            read_at = self.client.page_cached_at()  # (before requests the page's records may lead to)
             records = self.records(body)
             following = self.paginator.next_request(request, body, len(records))
             items = [RawItem(self.item_id(record), record) for record in records]
             cursor_after = following.to_cursor() if following else None
             described = self.client.redact(request.describe())
-            yield Page(items, cursor_after, described, self.total(body), self.client.take_cached_at())
+            yield Page(items, cursor_after, described, self.total(body), read_at)
             request = following
 
     def redact(self, text: str) -> str:
