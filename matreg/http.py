@@ -293,7 +293,10 @@ class HttpClient:
         return response
 
     def _note_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        """Note whether an answer came from the HTTP cache (and when the source gave it then) or from the source."""
+        """Note whether an answer came from the HTTP cache (and when the source gave it then) or from the source;
+        redirects and failures, never cached, say neither."""
+        if response.is_redirect or response.status_code != 200:
+            return
         if getattr(response, "from_cache", False):
             self._cached_at = min(filter(None, (self._cached_at, response.created_at)))
         else:

@@ -248,3 +248,19 @@ def test_a_retry_after_longer_than_the_catalog_allows_waits_only_that_long(monke
         client = HttpClient(HttpSettings(retries=2, max_retry_after_s=3))
         assert client.get_json(server.url + "page") == {"ok": True}
     assert slept == [3]
+
+
+def test_a_page_behind_a_redirect_is_as_old_as_the_cached_answer_it_ends_at(tmp_path):
+    # JARVIS' figshare link redirects to S3: the hop is never cached, the final answer is
+    def route(request):
+        if request.path.endswith("/download"):
+            return Reply(302, b"", headers={"Location": "/file"})
+        return Reply(200, b'{"v": 1}')
+
+    with ReplayServer(route) as server:
+        client = HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite")
+        client.begin_page()
+        assert client.get_json(server.url + "download") == {"v": 1} and client.page_cached_at() is None
+        client.begin_page()
+        assert client.get_json(server.url + "download") == {"v": 1} and server.hits("/file") == 1
+        assert client.page_cached_at() is not None

@@ -272,6 +272,8 @@ class RevisedTables:
 
     def __call__(self, request: Request) -> Reply:
         table = request.path.removeprefix("/tables/").removesuffix(".txt")
+        if table not in self.text:
+            return Reply(404, b"Not Found", "text/plain")
         return Reply(200, self.text[table].encode(), "text/plain; charset=utf-8")
 
 
@@ -335,3 +337,16 @@ def test_a_page_of_cached_and_fresh_answers_is_stamped_now(tmp_path, store):
     assert (report.n_stored, report.n_unchanged, report.n_superseded) == (2, 1, 0)
     cp = "SELECT value FROM properties WHERE record_id = 'janaf:H-064' AND property = 'heat_capacity_cp'"
     assert store.query(cp).iloc[0, 0] == 33.999  # the fresh read, not dropped as older than the stored one
+
+
+def test_a_missing_table_beside_cached_ones_leaves_their_page_as_old_as_the_cache(tmp_path, store):
+    tables = RevisedTables("Al-001")
+    with ReplayServer(tables, prefix="/tables/") as server:  # (XX-999: 404, never cached)
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.url))
+        fetch(store, catalog, ["Al-001"], cache=True)  # kept in the HTTP cache
+        tables.text["Al-001"] = tables.text["Al-001"].replace("298.15\t24.209", "298.15\t24.300")  # Cp revised
+        fetch(store, catalog, ["Al-001"], cache=False)
+        report = fetch(store, catalog, ["Al-001", "XX-999"], cache=True)  # the cached, older Al-001 beside a 404
+    assert (report.n_quarantined, report.n_superseded) == (1, 1)
+    cp = "SELECT value FROM properties WHERE record_id = 'janaf:Al-001' AND property = 'heat_capacity_cp'"
+    assert store.query(cp).iloc[0, 0] == 24.300  # the newer read stays
