@@ -321,11 +321,12 @@ def status(store: StoreOpt = DEFAULT_STORE) -> None:
     """Counts of values by source, provenance and property, the quarantine rows left to deal with, the latest runs
     and the interrupted ones."""
     target = open_store(store)
-    if target.exists() or not target.staged_runs():  # (a first run interrupted: pages staged, nothing published)
+    staged = target.staged_runs()
+    if target.exists() or not staged:  # (a first run interrupted: pages staged, nothing published)
         _echo_stored(target)
     else:
         typer.echo("no values stored yet")
-    _echo_interrupted_runs(target)
+    _echo_interrupted_runs(target, staged)
 
 
 def _echo_stored(target: Store) -> None:
@@ -350,9 +351,9 @@ def _echo_stored(target: Store) -> None:
         typer.echo("\nlatest runs:\n" + runs.to_string(index=False))
 
 
-def _echo_interrupted_runs(store: Store) -> None:
-    """The runs with pages staged but not published, with what they read and what continues or drops each."""
-    staged = store.staged_runs()
+def _echo_interrupted_runs(store: Store, staged: dict[str, dict]) -> None:
+    """The runs with pages staged but not published (`Store.staged_runs`), with what they read and what continues
+    or drops each."""
     if not staged:
         return
     typer.echo("\ninterrupted runs (pages staged, not published):")

@@ -245,13 +245,14 @@ def quarantine_row(attribution: Attribution, rejection: Rejection, stamp: RunSta
     """The quarantine row of a rejected input; its id hashes source, item and the input as received (one row per
     rejection; a value's atom count, stored in its payload, is not part of it)."""
     received = to_json(rejection.raw)
+    stored = received if rejection.atoms_per_cell is None else to_json(rejection.payload())
     quarantine_id = hashlib.sha1(f"{attribution.source}\0{rejection.item}\0{received}".encode()).hexdigest()
     return {
         "quarantine_id": quarantine_id,
         "run_id": stamp.run_id,
         "source": attribution.source,
         "item": rejection.item,
-        "raw": to_json(rejection.payload()),
+        "raw": stored,
         "reasons": rejection.reasons,
         "quarantined_at": stamp.fetched_at,
         "record_id": rejection.record_id,
