@@ -122,6 +122,7 @@ class _Mapped:
     page: int
 
 
+_MALFORMED = (AttributeError, IndexError, KeyError, TypeError, ValueError)  # of a value of an unexpected shape
 _ROW_TABLES = ("materials", "record_attributes", "quarantine")  # a page's tables kept as rows (properties: Arrow)
 
 
@@ -152,6 +153,10 @@ class _PageRows:
             material = material_row(record, self.connector.attribution, self.stamps[page])
         except (RecordError, FormulaError) as exc:
             self.reject(Rejection(item.item_id, item.payload, [str(exc)]), page)
+            return
+        except _MALFORMED as exc:  # a field of a shape the mapping does not expect: this record alone is refused
+            reason = f"record not in the form the {self.connector.attribution.source} mapping reads: {_error_text(exc)}"
+            self.reject(Rejection(item.item_id, item.payload, [reason]), page)
             return
         if record.unmapped:  # Counter.update costs a microsecond even for nothing
             self.unmapped.update(record.unmapped)
@@ -387,6 +392,12 @@ def _item_of(rows: dict[str, dict]) -> str:
     ((name, row),) = rows.items()
     source_id = row["record_id"].split(":", 1)[1]
     return f"{source_id}:{row.get('property') or row.get('attribute')}"
+
+
+def _error_text(exc: Exception) -> str:
+    """An exception as one line of a quarantine reason: its type and first line ('KeyError: 'name'')."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 def _reasons(rejections: Iterable[Rejection]) -> list[str]:

@@ -275,6 +275,33 @@ def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(store,
     assert json.loads(store.table("fetch_runs")["unmapped_fields"].iloc[0])["epsx"] == 1
 
 
+@pytest.mark.parametrize(
+    ("request_", "reason"),
+    [
+        ({"everything": True}, "atoms: elements is not a list of element symbols: 8"),
+        ({"elements": ["O", "Si"]}, None),  # the element-set selection reads every record's elements
+        ({"ids": ["JVASP-41"]}, None),
+    ],
+    ids=["all", "elements", "ids"],
+)
+def test_records_of_unexpected_shapes_neither_stop_the_run_nor_match_a_selection(
+    store, catalog, figshare, request_, reason
+):
+    records = fixture_records()
+    records[3]["atoms"]["elements"] = 8  # JVASP-91
+    records[4]["jid"] = ["JVASP-32"]  # an id that is no text (unhashable)
+    figshare.body = zipped(records)
+    report = fetch(store, catalog, **request_)
+    rejected = store.query("SELECT item, reasons FROM quarantine ORDER BY item").set_index("item")["reasons"]
+    stored = set(store.table("materials")["source_id"])
+    if reason is None:  # selected records only: JVASP-41
+        assert stored == {"JVASP-41"} and rejected.empty
+        return
+    assert report.n_fetched == 12 and len(stored) == 10 and {"JVASP-91", "JVASP-32"}.isdisjoint(stored)
+    assert list(rejected["JVASP-91"]) == [reason]
+    assert list(rejected["['JVASP-32']"]) == ["its jid is no text"]
+
+
 def test_a_second_fetch_is_served_from_the_http_cache(store, catalog, server):
     fetch(store, catalog, ids=["JVASP-1002"])
     fetch(store, catalog, ids=["JVASP-1002"])

@@ -419,6 +419,40 @@ def test_a_band_gap_that_is_not_a_list_of_sections_quarantines_the_entry(store, 
     assert rejected["reasons"].iloc[0][0] == "results.properties.electronic.band_gap is not a list of band-gap sections"
 
 
+def _second_entry_with(defect: str) -> dict | None:
+    """A copy of the recorded GaTe entry under another id, with one field of a shape the mapping does not expect."""
+    if defect == "null entry":
+        return None
+    entry = recorded_gate()
+    entry["entry_id"] = "broken-1"
+    archive = entry["archive"]["results"]
+    if defect == "null functional name":
+        archive["method"]["simulation"]["dft"]["xc_functional_names"].append(None)
+    elif defect == "null species name":
+        archive["properties"]["structures"]["structure_original"]["species"].append(None)
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("defect", "item", "reason"),
+    [
+        ("null entry", "<not an object>", "not a JSON object: NoneType"),
+        ("null functional name", "broken-1", "record not in the form the nomad mapping reads: TypeError: "),
+        ("null species name", "broken-1", "record not in the form the nomad mapping reads: AttributeError: "),
+    ],
+)
+def test_an_entry_of_an_unexpected_shape_is_quarantined_and_the_run_goes_on(
+    store, catalog, replay, tmp_path, defect, item, reason
+):
+    serve_only(replay, tmp_path, [recorded_gate(), _second_entry_with(defect)])
+    report = fetch(store, catalog)
+    assert (report.status, report.n_fetched, report.n_stored, report.n_quarantined) == ("complete", 2, 1, 1)
+    assert store.table("materials")["record_id"].tolist() == ["nomad:mp-10009"]
+    rejected = store.query("SELECT item, reasons FROM quarantine")
+    assert rejected["item"].tolist() == [item]
+    assert rejected["reasons"].iloc[0][0].startswith(reason)
+
+
 def test_a_page_emptied_by_missing_archives_does_not_end_the_run(store, catalog, server, replay, tmp_path):
     # NOMAD pages its search index, then drops the entries whose archive is missing (app/v1/routers/entries.py,
     # _answer_entries_archive_request: data=list(filter(None, ...))), keeping the index's next_page_after_value.

@@ -137,7 +137,9 @@ def jarvis_structure(atoms: Any) -> tuple[str, int]:
     """The structure JSON and site count of a JARVIS `atoms` dict; RecordError if it is malformed."""
     if not isinstance(atoms, dict) or not all(key in atoms for key in ("lattice_mat", "coords", "elements")):
         raise RecordError("atoms: not a JARVIS structure (needs lattice_mat, coords and elements)")
-    elements = [str(symbol) for symbol in atoms["elements"] or ()]
+    if not isinstance(atoms["elements"], list):
+        raise RecordError(f"atoms: elements is not a list of element symbols: {atoms['elements']!r}")
+    elements = [str(symbol) for symbol in atoms["elements"]]
     text = structure_json(
         atoms["lattice_mat"], elements, atoms["coords"], cartesian=atoms.get("cartesian") is True, field="atoms"
     )
@@ -163,9 +165,9 @@ class Selection:
 
     def matches(self, entry: dict[str, Any]) -> bool:
         """Whether the record is asked for."""
-        if self.everything or entry.get("jid") in self.ids:
+        if self.everything or _jid(entry) in self.ids:
             return True
-        if self.elements and set(dig(entry, ("atoms", "elements")) or ()) == self.elements:
+        if self.elements and _element_set(dig(entry, ("atoms", "elements"))) == self.elements:
             return True
         return bool(self.formulas) and _reduced(entry.get("formula")) in self.formulas
 
@@ -181,6 +183,19 @@ class Selection:
         parts += [f"formula in {sorted(self.formulas)}"] if self.formulas else []
         parts += [f"elements exactly {sorted(self.elements)}"] if self.elements else []
         return "dft_3d records with " + " or ".join(parts)
+
+
+def _jid(entry: Any) -> str | None:
+    """A record's jid when it is a text (a malformed one is quarantined by the mapping if the record is selected)."""
+    jid = entry.get("jid") if isinstance(entry, dict) else None
+    return jid if isinstance(jid, str) else None
+
+
+def _element_set(elements: Any) -> set[str]:
+    """The elements of a record's `atoms` as a set; empty when they are not a list of symbols."""
+    if not isinstance(elements, list) or not all(isinstance(symbol, str) for symbol in elements):
+        return set()
+    return set(elements)
 
 
 def _reduced(formula: Any) -> str | None:
@@ -251,8 +266,9 @@ class JarvisConnector(Connector):
                 if not self._asked_for(entry):
                     continue
                 scan.n_matching += 1
-                if isinstance(entry, dict) and entry.get("jid") in self.selection.ids:
-                    scan.seen_ids.add(entry["jid"])  # only jids asked for: memory stays flat over the file
+                jid = _jid(entry)
+                if jid in self.selection.ids:
+                    scan.seen_ids.add(jid)  # only jids asked for: memory stays flat over the file
                 if index >= start:
                     yield index, entry
                 if self.selection.found_all(scan.seen_ids):
@@ -296,9 +312,9 @@ class JarvisConnector(Connector):
     def to_record(self, payload: Any) -> SourceRecord:
         if not isinstance(payload, dict):
             raise RecordError(f"not a JSON object: {type(payload).__name__}")
-        jid = _text(payload, "jid")
-        if not jid:
-            raise RecordError("record has no jid")
+        jid = _jid(payload)
+        if not jid or jid == "na":
+            raise RecordError("record has no jid" if payload.get("jid") in (None, "", "na") else "its jid is no text")
         structure, nsites = jarvis_structure(payload.get("atoms"))
         return SourceRecord(
             source_id=jid,

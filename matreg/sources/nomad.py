@@ -96,7 +96,7 @@ class NomadConnector(JsonApiConnector):
         return data
 
     def item_id(self, record: dict[str, Any]) -> str:
-        return str(record.get("entry_id") or "<no entry_id>")
+        return str(record.get("entry_id") or "<no entry_id>") if isinstance(record, dict) else "<not an object>"
 
     def total(self, body: Any) -> int | None:
         return dig(body, ("pagination", "total"))
@@ -125,6 +125,8 @@ class NomadConnector(JsonApiConnector):
 
 def dft_results(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The entry id and results section of a DFT entry with a formula; RecordError for anything else."""
+    if not isinstance(payload, dict):
+        raise RecordError(f"not a JSON object: {type(payload).__name__}")
     entry_id, results = payload.get("entry_id"), dig(payload, _RESULTS)
     if not entry_id or not isinstance(results, dict):
         raise RecordError("NOMAD entry without entry_id or archive.results")
