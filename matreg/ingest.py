@@ -122,7 +122,14 @@ class _Mapped:
     page: int
 
 
-_MALFORMED = (AttributeError, IndexError, KeyError, TypeError, ValueError)  # of a value of an unexpected shape
+_MALFORMED = (
+    AttributeError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    TypeError,
+    ValueError,
+)  # of a value of an unexpected shape
 _ROW_TABLES = ("materials", "record_attributes", "quarantine")  # a page's tables kept as rows (properties: Arrow)
 
 

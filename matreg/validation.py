@@ -16,7 +16,7 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute
 
-from matreg.errors import UnitError, ValidationError
+from matreg.errors import RecordError, UnitError, ValidationError
 from matreg.formula import parse_formula
 from matreg.schema import (
     PropertySpec,
@@ -89,7 +89,9 @@ def harmonize(record: SourceRecord, attribution: Attribution, stamp: RunStamp) -
 
 
 def material_row(record: SourceRecord, attribution: Attribution, stamp: RunStamp) -> dict[str, Any]:
-    """The materials row of a mapped record; raise FormulaError if its formula is unreadable."""
+    """The materials row of a mapped record; raise FormulaError if its formula is unreadable, RecordError if a field
+    has not its column's type (a source's nsites `true`, a space group symbol that is a number)."""
+    _check_column_types(record)
     formula = parse_formula(record.formula)
     return {
         "record_id": f"{attribution.source}:{record.source_id}",
@@ -119,6 +121,33 @@ def material_row(record: SourceRecord, attribution: Attribution, stamp: RunStamp
         "written_whole": True,  # a record is published whole or not at all (Store.publish_run)
         "scope": attribution.scope,
     }
+
+
+def _check_column_types(record: SourceRecord) -> None:
+    """RecordError for a field of the record that its materials column cannot hold (the source sent another type)."""
+    for name, is_text in _record_columns():
+        value = getattr(record, name)
+        if value is None or (isinstance(value, str) if is_text else _is_int64(value)):
+            continue
+        kind = "a text" if is_text else "a whole number of 64 bits"
+        raise RecordError(f"{name} {_shown(value)} is not {kind}")
+
+
+@lru_cache(maxsize=1)
+def _record_columns() -> tuple[tuple[str, bool], ...]:
+    """The materials columns a connector's record fills as it is (name, True for text, False for an integer)."""
+    columns = table_spec("materials").columns
+    fields = [name for name in SourceRecord.__dataclass_fields__ if name in columns and name != "formula"]
+    return tuple((name, columns[name].type == "string") for name in fields)
+
+
+def _is_int64(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def harmonize_values(records: Sequence[SourceRecord], materials: Sequence[dict], attribution: Attribution) -> ValueRows:

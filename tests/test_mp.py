@@ -6,8 +6,10 @@ is deprecated; the deprecation tests replay the same documents with one of them,
 deprecated one here (`deprecated: true`, `deprecation_reasons` set to two of emmet-core's codes).
 """
 
+import copy
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -319,6 +321,55 @@ def test_an_unreachable_endpoint_is_a_clear_source_error(tmp_path):
     catalog = load_catalog(write_mp_catalog(tmp_path / "dead.yaml", "http://127.0.0.1:9/"))
     with pytest.raises(SourceError, match=r"Materials Project API at http://127\.0\.0\.1:9/"):
         build_connector("mp", catalog, FetchRequest(ids=["mp-631"]))
+
+
+def test_a_heartbeat_that_never_answers_is_a_source_error_within_the_sources_timeout(tmp_path):
+    def stalled_heartbeat(request: Request) -> Reply:
+        if request.path == "/heartbeat":
+            time.sleep(3)  # (mp-api asks it with requests.get and no timeout: it would wait for ever)
+        return summary_route(request)
+
+    with ReplayServer(stalled_heartbeat) as server:
+        path = write_mp_catalog(tmp_path / "c.yaml", server.url)
+        path.write_text(path.read_text().replace("retries: 3", "retries: 0").replace("timeout_s: 5", "timeout_s: 0.5"))
+        with pytest.raises(SourceError, match=r"no heartbeat: .*Read timed out. \(read timeout=0.5\)"):
+            build_connector("mp", load_catalog(path), FetchRequest(ids=["mp-631"]))
+        assert [request.path for request in server.requests] == ["/heartbeat"]  # mp-api was not let ask it
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ({"detail": "down for maintenance"}, "not a Materials Project summary response"),
+        ({"data": None, "meta": {"total_doc": 0}}, "not a Materials Project summary response"),
+        ([1, 2], "not a Materials Project summary response"),
+        ({"data": SUMMARY["data"][:2], "meta": {"api_version": "x"}}, "without meta.total_doc to page by"),
+    ],
+    ids=["no data", "data null", "a list", "no total_doc"],
+)
+def test_an_answer_that_is_no_summary_page_fails_the_run_with_a_source_error(tmp_path, store, answer, why):
+    def route(request: Request) -> Reply:
+        return Reply(200, HEARTBEAT) if request.path == "/heartbeat" else Reply.json(answer)
+
+    with ReplayServer(route) as server:
+        catalog = load_catalog(write_mp_catalog(tmp_path / "c.yaml", server.url))
+        with pytest.raises(SourceError, match=why):
+            fetch(store, catalog, everything=True, page_size=5)
+    assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
+
+
+def test_fields_of_another_type_than_their_columns_quarantine_the_document(tmp_path, store):
+    documents = copy.deepcopy(SUMMARY["data"][:3])
+    documents[0]["symmetry"]["symbol"] = 225
+    documents[1]["formula_pretty"] = "Na1e999Cl"  # a count too large for a float
+    with ReplayServer(summary_route_of(documents)) as server:
+        report = fetch(store, load_catalog(write_mp_catalog(tmp_path / "c.yaml", server.url)), everything=True)
+    assert (report.status, report.n_fetched, report.n_stored, report.n_quarantined) == ("complete", 3, 1, 2)
+    reasons = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
+    assert list(reasons[documents[0]["material_id"]]) == ["spacegroup_symbol 225 is not a text"]
+    assert list(reasons[documents[1]["material_id"]])[0].startswith(
+        "record not in the form the mp mapping reads: OverflowError"
+    )
 
 
 def test_too_many_ids_for_one_url_are_refused(mp_catalog):

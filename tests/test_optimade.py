@@ -25,7 +25,7 @@ from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import load_catalog
 from matreg.curate.review import CurationError, record_decision
-from matreg.errors import ConfigError, SourceError
+from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.optimade import build_filter
@@ -273,6 +273,53 @@ def test_an_entry_whose_atoms_cannot_be_counted_keeps_no_volume_per_site(mp_cata
     assert volume_of(connector, huge) == ([], refused)
 
 
+@pytest.mark.parametrize("feature", ["site_attachments", "implicit_atoms"])
+def test_an_entry_with_atoms_off_its_sites_keeps_no_volume_per_site_and_no_structure(mp_catalog, feature):
+    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0]  # ordered: 46 atoms on 46 sites
+    connector = build_connector("optimade", mp_catalog, FetchRequest(everything=True))
+    assert len(volume_of(connector, entry)[0]) == 1
+    entry["attributes"]["structure_features"] = [feature]  # e.g. CH4 as one C site with 4 H attached
+    if feature == "site_attachments":
+        entry["attributes"]["species"][0] |= {"attached": ["H"], "nattached": [4]}
+    record = connector.to_record(entry)
+    assert record.structure is None and record.nsites == 46 and math.isnan(record.atoms_per_cell)
+    assert record.notes == f"structure not kept: it has atoms that are not on its sites ({feature})"
+    refused = ["cannot convert 'angstrom**3/cell' to 'angstrom**3/atom' without the number of atoms"]
+    assert volume_of(connector, entry) == ([], refused)
+
+
+def test_nsites_must_agree_with_the_sites_listed(mp_catalog):
+    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0]
+    connector = build_connector("optimade", mp_catalog, FetchRequest(everything=True))
+    entry["attributes"]["nsites"] = 23
+    with pytest.raises(RecordError, match="nsites = 23 but species_at_sites names 46 sites"):
+        connector.to_record(entry)
+    entry["attributes"]["nsites"] = True  # no count (a JSON boolean): the sites listed count
+    assert connector.to_record(entry).nsites == 46
+
+
+@pytest.mark.parametrize(
+    ("dimension_types", "nperiodic", "pbc", "note"),
+    [
+        (None, 3, [True, True, True], None),
+        (None, 0, [False, False, False], None),
+        (
+            None,
+            2,
+            None,
+            "structure not kept: nperiodic_dimensions without dimension_types does not say which are periodic",
+        ),
+        ([1, 1, 0], 2, [True, True, False], None),
+    ],
+)
+def test_the_structures_periodicity_is_what_the_entry_says(mp_catalog, dimension_types, nperiodic, pbc, note):
+    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0]
+    entry["attributes"] |= {"dimension_types": dimension_types, "nperiodic_dimensions": nperiodic}
+    record = build_connector("optimade", mp_catalog, FetchRequest(everything=True)).to_record(entry)
+    assert record.notes == note
+    assert (json.loads(record.structure)["lattice"]["pbc"] if record.structure else None) == pbc
+
+
 def test_a_readmitted_cell_volume_is_divided_by_the_atoms_of_its_record_not_by_the_sites(tmp_path, store):
     # A steward's readmit rebuilds the value's record from the stored material row: nsites 102, and no structure
     entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][1]  # disordered: 85.48 atoms on 102 sites
@@ -414,7 +461,7 @@ def test_provider_prefixed_fields_give_values_methods_and_space_group(tmp_path, 
 def fetch_edited_page(tmp_path: Path, store: Store, page_file: Path, edit, request: FetchRequest, method=None):
     """Fetch one recorded page, as the only page, after `edit(page)` changed it; served from 127.0.0.1."""
     page = json.loads(page_file.read_text(encoding="utf-8"))
-    page["links"]["next"] = None
+    page["links"]["next"], page["meta"]["more_data_available"] = None, False
     edit(page)
     (tmp_path / "page.json").write_text(json.dumps(page), encoding="utf-8")
     with serve(OptimadeReplay(STRUCTURES, {0: tmp_path / "page.json"})) as server:
@@ -509,6 +556,16 @@ def test_malformed_records_are_quarantined_with_their_reason(tmp_path, store):
     assert reasons["mp-13480"][0].startswith("not an OPTIMADE structure entry")
     assert "unparseable formula 'ILq'" in reasons["mp-570935"][0]
     assert "filter" not in structure_requests(server)[0].query  # --all asks for every structure
+
+
+def test_more_data_available_without_a_next_link_fails_the_run_instead_of_ending_it(tmp_path, store):
+    def no_way_on(page: dict) -> None:
+        page["meta"]["more_data_available"] = True  # (links.next is null)
+
+    with pytest.raises(SourceError, match=r"more data is available \(meta.more_data_available\) but gives no links"):
+        fetch_edited_page(tmp_path, store, MP_PAGES[0], no_way_on, FetchRequest(everything=True))
+    runs = store.query("SELECT status, n_stored FROM fetch_runs")
+    assert runs.values.tolist() == [["failed", 0]] and not store.query("SELECT * FROM materials").shape[0]
 
 
 def test_a_429_with_retry_after_is_honoured_then_succeeds(store, reference_catalog, reference_server):

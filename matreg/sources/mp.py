@@ -25,7 +25,7 @@ from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.fieldmap import FieldMap, load_field_map
 from matreg.http import HttpClient
-from matreg.paginate import HttpRequest, OffsetPaginator, dig
+from matreg.paginate import HttpRequest, OffsetPaginator, count_of, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
@@ -89,7 +89,7 @@ class MpConnector(JsonApiConnector):
         # search() pages through every chunk at once and cannot start at an offset; _query_resource with one chunk
         # is the call search() and count() make for a single page, so a resumed run asks for exactly its next page.
         try:
-            return self.summary._query_resource(
+            body = self.summary._query_resource(
                 criteria=dict(request.params),
                 num_chunks=1,
                 chunk_size=int(request.params["_limit"]),
@@ -98,6 +98,11 @@ class MpConnector(JsonApiConnector):
             )
         except (MPRestError, ValueError) as exc:
             raise SourceError(self.client.redact(f"Materials Project summary request failed: {exc}")) from None
+        except (AttributeError, KeyError, TypeError) as exc:  # mp-api reads the answer's data and meta as it pages
+            raise SourceError(f"not a Materials Project summary response from {self.url}: {exc!r}") from None
+        if count_of(dig(body, ("meta", "total_doc"))) is None:  # mp-api then cuts every page to one document
+            raise SourceError(f"Materials Project summary response from {self.url} without meta.total_doc to page by")
+        return body
 
     def records(self, body: Any) -> list[dict[str, Any]]:
         data = body.get("data") if isinstance(body, dict) else None
@@ -237,6 +242,7 @@ def endpoint_of(source: Source) -> str:
 def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, str]:
     """mp-api's summary rester on matreg's HTTP session (retries, rate limit, cache), and the heartbeat's db_version."""
     client.session.proxies = client.proxies_for(endpoint)  # mp-api sends on the session itself, to this one host
+    _hear_heartbeat(endpoint, client)
     try:
         rester = MPRester(  # (mp-api asks its heartbeat outside the session: a mirror must leave it open)
             api_key, endpoint=endpoint, session=client.session, use_document_model=False, mute_progress_bars=True
@@ -245,6 +251,17 @@ def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, 
     except (MPRestError, requests.RequestException, ValueError, KeyError) as exc:
         raise SourceError(client.redact(f"Materials Project API at {endpoint}: {exc!r}")) from None
     return summary, rester.db_version
+
+
+def _hear_heartbeat(endpoint: str, client: HttpClient) -> None:
+    """SourceError unless the API's heartbeat answers within the source's timeout (and retries): mp-api asks it
+    with `requests.get` and no timeout, so a server that accepts and never answers would hang the fetch silently."""
+    try:
+        client.session.get(
+            endpoint + "heartbeat", timeout=client.settings.timeout_s, proxies=client.proxies_for(endpoint)
+        )
+    except requests.RequestException as exc:
+        raise SourceError(client.redact(f"Materials Project API at {endpoint}: no heartbeat: {exc}")) from None
 
 
 def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> MpConnector:

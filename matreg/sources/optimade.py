@@ -59,6 +59,11 @@ class OptimadeNextLink(NextLinkPaginator):
 
     def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
         following = super().next_request(request, body, n_records)
+        if following is None and n_records and dig(body, ("meta", "more_data_available")) is True:
+            raise SourceError(
+                "the provider says more data is available (meta.more_data_available) but gives no links.next to it: "
+                "the run cannot go on, and is not complete"
+            )
         if following is not None and "response_fields=" not in following.url:
             following.params = {"response_fields": self.response_fields}
         return following
@@ -181,12 +186,15 @@ def entry_formula(attributes: dict[str, Any]) -> str:
 
 
 def site_count(attributes: dict[str, Any]) -> int | None:
-    """Sites in the cell: `nsites`, else the length of `species_at_sites`."""
-    nsites = attributes.get("nsites")
-    if isinstance(nsites, int) and nsites > 0:
-        return nsites
+    """Sites in the cell: `nsites`, else the length of `species_at_sites`; RecordError when the two disagree."""
     sites = attributes.get("species_at_sites")
-    return len(sites) if isinstance(sites, list) and sites else None
+    listed = len(sites) if isinstance(sites, list) and sites else None
+    nsites = attributes.get("nsites")
+    if type(nsites) is not int or nsites <= 0:  # (not a bool)
+        return listed
+    if listed is not None and nsites != listed:
+        raise RecordError(f"nsites = {nsites} but species_at_sites names {listed} sites")
+    return nsites
 
 
 def is_bulk(attributes: dict[str, Any]) -> bool:
@@ -218,13 +226,40 @@ def optimade_structure(
         return None, None
     if "assemblies" in (attributes.get("structure_features") or []):
         return None, "structure not kept: its alternative site assemblies have no pymatgen form"
+    off_sites = atoms_off_sites(attributes)
+    if off_sites:
+        return None, f"structure not kept: it has atoms that are not on its sites ({', '.join(off_sites)})"
     if occupancies is None:
         return None, "structure not kept: 'species' is not a list of {name, chemical_symbols, concentration}"
+    pbc = periodicity(attributes)
+    if pbc is None:
+        return None, "structure not kept: nperiodic_dimensions without dimension_types does not say which are periodic"
     try:
-        pbc = attributes.get("dimension_types") or (1, 1, 1)
         return structure_json(lattice, names, positions, cartesian=True, named=occupancies, labels=names, pbc=pbc), None
     except (RecordError, AttributeError, TypeError, ValueError, KeyError) as exc:
         return None, f"structure not kept: {exc}"
+
+
+_OFF_SITE_FEATURES = ("implicit_atoms", "site_attachments")  # structure_features whose atoms no site lists
+
+
+def atoms_off_sites(attributes: dict[str, Any]) -> list[str]:
+    """The entry's structure features that put atoms off its sites (hydrogens implicit or attached to a site's
+    species): its sites then do not count its atoms."""
+    features = attributes.get("structure_features")
+    return [feature for feature in _OFF_SITE_FEATURES if isinstance(features, list) and feature in features]
+
+
+def periodicity(attributes: dict[str, Any]) -> list[int] | tuple[int, ...] | None:
+    """Which lattice directions are periodic: `dimension_types`, else as `nperiodic_dimensions` tells (all or none);
+    periodic in all three when neither is given; None when 1 or 2 of 3 are, but not which."""
+    dimension_types = attributes.get("dimension_types")
+    if dimension_types:
+        return dimension_types
+    periodic = attributes.get("nperiodic_dimensions")
+    if periodic in (1, 2):
+        return None
+    return (0, 0, 0) if periodic == 0 else (1, 1, 1)
 
 
 def species_occupancies(species: list[dict[str, Any]] | None) -> dict[str, dict[str, float]] | None:
@@ -249,8 +284,9 @@ def occupied_atoms(attributes: dict[str, Any], occupancies: dict[str, dict[str, 
     elements); NaN when they cannot be counted (species unreadable, or partly occupied species and sites that do not
     say which): per-cell values are then refused, not divided by the sites.
 
-    `occupancies` are the entry's `species_occupancies`."""
-    if occupancies is None:
+    `occupancies` are the entry's `species_occupancies`. Atoms off the sites (`atoms_off_sites`) are not counted: NaN.
+    """
+    if occupancies is None or atoms_off_sites(attributes):
         return math.nan
     if not occupancies:
         return None
