@@ -58,7 +58,7 @@ def parse_formula(text: str) -> Formula:
             if unknown or not composition.elements:
                 raise FormulaError(f"unparseable formula '{original}': not elements: {', '.join(unknown) or 'none'}")
             reduced, species = _reduced_and_species(composition)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:  # (an amount too large for a float: 'Al1e400')
         raise FormulaError(f"unparseable formula '{original}'") from exc
     elements = tuple(sorted({el.symbol for el in composition.elements}))  # deuterium's symbol is H
     charge = float(composition.charge) if isinstance(composition, Ion) else None

@@ -11,7 +11,7 @@ import copy
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 
 @dataclass
@@ -91,6 +91,7 @@ class NextLinkPaginator(Paginator):
             link = link.get("href")
         if not link or n_records == 0:
             return None
+        link = urljoin(request.url, link)  # a link relative to the page it came from
         if self.origin:
             origin = urlsplit(self.origin)
             link = urlunsplit(urlsplit(link)._replace(scheme=origin.scheme, netloc=origin.netloc))

@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import assert_failed_without_trace, visible_tables
 from pymatgen.core import Structure
@@ -351,3 +352,41 @@ def test_structures_come_from_each_entrys_aflowlib_json_on_the_server_base_url_n
     assert icsd.get_space_group_info()[1] == 176
     with pytest.raises(RecordError, match=r"aflowlib.json: 8 species for coordinates of shape \(7, 3\)"):
         aflow_structure({**ENTRIES[0], "positions_fractional": ENTRIES[0]["positions_fractional"][:7]})
+
+
+class AfluxWithBrokenFile(Aflux):
+    """AFLUX whose ICSD entry (AcBr3) has an aflowlib.json that answers `reply`."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__()
+        self.reply = reply
+
+    def __call__(self, request: Request) -> Reply:
+        if request.path == "/" + ENTRIES[0]["aurl"].partition(":")[2] + "/aflowlib.json":
+            return self.reply
+        return super().__call__(request)
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [(Reply(403, b"Forbidden", "text/plain"), "HTTP 403"), (Reply(200, b"<html>busy</html>", "text/html"), "not JSON")],
+    ids=["refused", "not JSON"],
+)
+def test_an_entry_file_that_cannot_be_read_leaves_its_record_without_structure_and_says_why(
+    tmp_path, store, reply, why
+):
+    with ReplayServer(AfluxWithBrokenFile(reply), prefix=AFLUX) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.url))
+        request = FetchRequest(everything=True, page_size=10, structures=True, base_url=server.url)
+        report = run_ingest(build_connector("aflow", catalog, request), store)
+    assert (report.status, report.n_stored, report.n_quarantined) == ("complete", 6, 0)
+    materials = store.table("materials").set_index("source_id")
+    assert materials["structure"].isna().sum() == 1 and pd.isna(materials.loc["aflow:fc70fda6652015cb", "structure"])
+    assert f"structure not kept: {why}" in materials.loc["aflow:fc70fda6652015cb", "notes"]
+    assert report.unmapped.get("aflowlib.json unread") is None
+
+
+@pytest.mark.parametrize("formula", ["AcBr3", "Ac2Br6", "Ac0.25Br0.75", "Br3Ac"])
+def test_a_formula_selects_its_composition_however_it_is_written(store, aflow_catalog, formula):
+    report = fetch(store, aflow_catalog, formulas=[formula], page_size=10)
+    assert (report.n_stored, store.table("materials")["formula"].tolist()) == (1, ["AcBr3"])

@@ -75,7 +75,7 @@ def test_hydrates_and_adducts_are_summed(text, reduced, atoms):
     assert (formula.reduced, formula.atoms_per_formula_unit, formula.original) == (reduced, atoms, text)
 
 
-@pytest.mark.parametrize("text", ["", "Qz2O3", "XYZ", "e-", "NaCl ??", "CuSO4·", "Li0.5H2O"])
+@pytest.mark.parametrize("text", ["", "Qz2O3", "XYZ", "e-", "NaCl ??", "CuSO4·", "Li0.5H2O", "Al1e400", "Na1e999Cl"])
 def test_non_formulas_are_refused(text):
     with pytest.raises(FormulaError):
         parse_formula(text)

@@ -543,6 +543,24 @@ def test_nomad_fields_in_si_units_are_harmonized(tmp_path, store):
     assert (material.spacegroup_symbol, material.spacegroup_number) == ("P3m1", 156)
 
 
+def test_a_nomad_entry_not_computed_by_dft_is_refused_as_by_the_nomad_connector(tmp_path, store):
+    def give_methods(page: dict) -> None:
+        page["data"][0]["attributes"]["_nmd_results_method_method_name"] = "GW"
+        page["data"][1]["attributes"]["_nmd_results_method_method_name"] = "DFT"
+
+    page = FIXTURES / "assembled_nomad_page.json"
+    report = fetch_edited_page(tmp_path, store, page, give_methods, FetchRequest(everything=True))
+    assert (report.n_stored, report.n_quarantined) == (1, 1)
+    assert store.table("materials")["source_id"].tolist() == ["mp-1224282"]
+    rejected = store.query("SELECT item, reasons FROM quarantine").iloc[0]
+    assert rejected["item"] == "mp-10009"
+    assert list(rejected["reasons"]) == [
+        "_nmd_results_method_method_name 'GW' is not DFT: only DFT entries are fetched"
+    ]
+    connector = build_connector("optimade", load_catalog(tmp_path / "edited.yaml"), FetchRequest(everything=True))
+    assert "_nmd_results_method_method_name" in connector.response_fields.split(",")  # asked of every provider
+
+
 def test_malformed_records_are_quarantined_with_their_reason(tmp_path, store):
     replay = OptimadeReplay(STRUCTURES, {0: FIXTURES / "assembled_malformed_page.json"})
     with serve(replay) as server:

@@ -300,6 +300,32 @@ def test_a_total_that_is_no_count_is_kept_as_unknown_and_the_run_goes_on(store, 
     assert run["status"] == "complete" and (pd.isna(run["n_available"]) if kept is None else run["n_available"] == kept)
 
 
+class RelativeLinkReplay(OqmdReplay):
+    """OQMD's answers with `links.next` written relative to the page (as a proxy or mirror may)."""
+
+    def __init__(self, records: list[dict], relative) -> None:
+        super().__init__(records)
+        self.relative = relative
+
+    def __call__(self, request: Request) -> Reply:
+        reply = super().__call__(request)
+        body = json.loads(reply.body)
+        link = body["links"]["next"]
+        return Reply.json(body | {"links": {"next": self.relative(urlsplit(link)) if link else None}})
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [lambda url: f"{url.path}?{url.query}", lambda url: f"formationenergy?{url.query}", lambda url: f"?{url.query}"],
+    ids=["from the root", "from the folder", "the query only"],
+)
+def test_a_relative_next_link_is_followed_from_the_page_it_came_from(store, tmp_path, relative):
+    with ReplayServer(RelativeLinkReplay(RECORDS, relative), prefix="/oqmdapi/") as running:
+        report = fetch(store, catalog_of(tmp_path, running), filter=FILTER, page_size=5)
+        assert {request.path for request in running.requests} == {PATH}
+    assert (report.status, report.n_fetched, report.n_stored) == ("complete", 12, 12)
+
+
 def test_formulas_become_one_composition_query_each_followed_in_turn(store, catalog, server):
     report = fetch(store, catalog, formulas=["Fe2Nb2O5", "Al5BO9"], page_size=10)
     assert [request.query["composition"] for request in server.requests] == [["Fe2Nb2O5"], ["Al5BO9"]]

@@ -33,7 +33,7 @@ from pymatgen.core import Lattice
 from matreg.catalog import Source
 from matreg.errors import ConfigError, FormulaError, RecordError, SourceError
 from matreg.fieldmap import FieldMap, load_field_map
-from matreg.formula import parse_formula
+from matreg.formula import parse_formula, whole_formula
 from matreg.http import HttpClient, NotFound
 from matreg.paginate import HttpRequest, PageNumberPaginator
 from matreg.sources import FetchRequest
@@ -46,6 +46,8 @@ AFLUX_PATH = "API/aflux"  # where AFLUX sits below a server's root (https://aflo
 DEFAULT_PAGE_SIZE = 500
 ENTRY_FILE = "aflowlib.json"
 _ENTRY = "aflowlib.json"  # payload key of an entry file fetched for its structure (not an AFLUX keyword)
+_ENTRY_FAILED = "aflowlib.json unread"  # payload key of why an entry file could not be read
+_ATTACHED = (_ENTRY, _ENTRY_FAILED)
 _DIRECTIVES = {"catalog"}  # a bare 'catalog' is AFLUX's catalog directive, not a keyword: aflowlib.json has it
 _OLD_KEY = re.compile(r"^\d+ of (\d+)$")
 _PSEUDOPOTENTIAL = re.compile(r"^(?:PAW|US|NC)_")
@@ -71,7 +73,7 @@ class AflowConnector(JsonApiConnector):
         self.client = client
         self.field_map = load_field_map("aflow")
         self.matchbook = ",".join([*request_keywords(self.field_map), *filters])
-        self.formulas = sorted({parse_formula(text).reduced for text in formulas or []})
+        self.formulas = sorted({_composition_name(text) for text in formulas or []})
         self.structures = structures
         self.entry_root = entry_root
         self.paginator = PageNumberPaginator(page_size)
@@ -138,12 +140,13 @@ class AflowConnector(JsonApiConnector):
         if not self.formulas or not isinstance(record, dict):
             return True
         try:
-            return parse_formula(str(record.get("compound"))).reduced in self.formulas
+            return _composition_name(str(record.get("compound"))) in self.formulas
         except FormulaError:
             return True  # kept, to be quarantined with its reason
 
     def _attach_entry(self, item: RawItem) -> None:
-        """Add the entry's aflowlib.json to the payload; an entry without one keeps its values, without structure."""
+        """Add the entry's aflowlib.json to the payload; an entry without one keeps its values, without structure,
+        and one whose file cannot be read (not JSON, refused) too, with the reason as a note."""
         url = entry_url(item.payload.get("aurl"), self.entry_root) if isinstance(item.payload, dict) else None
         if url is None:
             return
@@ -151,11 +154,14 @@ class AflowConnector(JsonApiConnector):
             item.payload[_ENTRY] = self.client.get_json(url + ENTRY_FILE)
         except NotFound:
             return
+        except SourceError as exc:
+            item.payload[_ENTRY_FAILED] = str(exc)
 
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         if not isinstance(payload, dict):
             raise RecordError("AFLUX record is not a JSON object")
-        row = {key: value for key, value in payload.items() if key != _ENTRY} if _ENTRY in payload else payload
+        extra = _ENTRY in payload or _ENTRY_FAILED in payload
+        row = {key: value for key, value in payload.items() if key not in _ATTACHED} if extra else payload
         for required in ("auid", "compound"):
             if self.field_map.is_missing(row.get(required)):
                 raise RecordError(f"AFLUX record without '{required}'")
@@ -168,7 +174,7 @@ class AflowConnector(JsonApiConnector):
             spacegroup_number=_spacegroup(row.get("spacegroup_relax")),
             nsites=_whole(row.get("natoms")),
             method=self.method_of(row),
-            notes=_notes(row, payload.get(_ENTRY)),
+            notes=_notes(row, payload.get(_ENTRY), payload.get(_ENTRY_FAILED)),
             unmapped=self.field_map.unmapped(row),
         )
 
@@ -270,14 +276,22 @@ def _spacegroup(value: Any) -> int | None:
     return number if number is not None and number <= 230 else None
 
 
-def _notes(record: dict[str, Any], entry: Any) -> str | None:
-    """The record's catalog (AFLUX answers carry none: the entry's aflowlib.json does, with --structures) and
-    Pearson symbol."""
+def _notes(record: dict[str, Any], entry: Any, entry_failed: str | None = None) -> str | None:
+    """The record's catalog (AFLUX answers carry none: the entry's aflowlib.json does, with --structures), Pearson
+    symbol, and why its entry file could not be read."""
     catalog = record.get("catalog") or (entry.get("catalog") if isinstance(entry, dict) else None)
     parts = [f"AFLOW catalog {catalog}"] if catalog else []
     if record.get("Pearson_symbol_relax"):
         parts.append(f"Pearson symbol {record['Pearson_symbol_relax']}")
+    if entry_failed:
+        parts.append(f"structure not kept: {entry_failed}")
     return "; ".join(parts) or None
+
+
+def _composition_name(formula: str) -> str:
+    """One name per composition, to compare formulas by: reduced, in whole numbers ('Ac0.25Br0.75', 'Ac2Br6' ->
+    'AcBr3'); FormulaError if unreadable."""
+    return whole_formula(parse_formula(formula).reduced)
 
 
 def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> AflowConnector:

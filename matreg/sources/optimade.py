@@ -48,6 +48,7 @@ SPACEGROUP_NUMBER_FIELDS = (
     "_nmd_results_material_symmetry_space_group_number",
     "_alexandria_space_group",
 )
+NOMAD_METHOD_NAME = "_nmd_results_method_method_name"  # NOMAD's results.method.method_name: DFT, GW, EELS, ...
 FORMULA_FIELDS = ("chemical_formula_reduced", "chemical_formula_descriptive", "chemical_formula_hill")
 
 
@@ -142,6 +143,9 @@ class OptimadeConnector(JsonApiConnector):
         attributes = payload.get("attributes") if isinstance(payload, dict) else None
         if not isinstance(attributes, dict) or not payload.get("id"):
             raise RecordError("not an OPTIMADE structure entry: it needs an 'id' and an 'attributes' object")
+        method_name = attributes.get(NOMAD_METHOD_NAME)
+        if method_name is not None and method_name != "DFT":  # (as the nomad connector: provenance is dft)
+            raise RecordError(f"{NOMAD_METHOD_NAME} {method_name!r} is not DFT: only DFT entries are fetched")
         occupancies = species_occupancies(attributes.get("species"))
         structure, note = optimade_structure(attributes, occupancies)
         nsites = site_count(attributes)
