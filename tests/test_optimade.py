@@ -268,6 +268,9 @@ def test_an_entry_whose_atoms_cannot_be_counted_keeps_no_volume_per_site(mp_cata
     unnamed = copy.deepcopy(entry)  # partly occupied species, and a site whose species the list lacks
     unnamed["attributes"]["species"] = [s for s in entry["attributes"]["species"] if s["name"] != "O"]
     assert volume_of(connector, unnamed) == ([], refused)
+    record = connector.to_record(unnamed)  # (the site's name is no guide to what it holds)
+    assert record.structure is None
+    assert record.notes == "structure not kept: species_at_sites names O, which 'species' does not list"
     huge = copy.deepcopy(entry)  # (json.loads reads it; float() cannot)
     huge["attributes"]["species"][0]["concentration"] = [10**400]
     assert volume_of(connector, huge) == ([], refused)

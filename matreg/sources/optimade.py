@@ -235,6 +235,9 @@ def optimade_structure(
         return None, f"structure not kept: it has atoms that are not on its sites ({', '.join(off_sites)})"
     if occupancies is None:
         return None, "structure not kept: 'species' is not a list of {name, chemical_symbols, concentration}"
+    unlisted = _unlisted_species(names, occupancies)
+    if unlisted:
+        return None, f"structure not kept: species_at_sites names {', '.join(unlisted)}, which 'species' does not list"
     pbc = periodicity(attributes)
     if pbc is None:
         return None, "structure not kept: nperiodic_dimensions without dimension_types does not say which are periodic"
@@ -242,6 +245,13 @@ def optimade_structure(
         return structure_json(lattice, names, positions, cartesian=True, named=occupancies, labels=names, pbc=pbc), None
     except (RecordError, AttributeError, TypeError, ValueError, KeyError) as exc:
         return None, f"structure not kept: {exc}"
+
+
+def _unlisted_species(names: Any, occupancies: dict[str, dict[str, float]]) -> list[str]:
+    """The species names of sites that a species list (where the entry gives one) lacks: what they hold is unknown."""
+    if not occupancies or not isinstance(names, list):
+        return []
+    return sorted({str(name) for name in names if not isinstance(name, str) or name not in occupancies})
 
 
 _OFF_SITE_FEATURES = ("implicit_atoms", "site_attachments")  # structure_features whose atoms no site lists
