@@ -162,7 +162,8 @@ class _PageRows:
             self.reject(Rejection(item.item_id, item.payload, [str(exc)]), page)
             return
         except _MALFORMED as exc:  # a field of a shape the mapping does not expect: this record alone is refused
-            reason = f"record not in the form the {self.connector.attribution.source} mapping reads: {_error_text(exc)}"
+            source = self.connector.attribution.source
+            reason = f"record not in the form the {source} mapping reads (or a matreg bug): {_error_text(exc)}"
             self.reject(Rejection(item.item_id, item.payload, [reason]), page)
             return
         if record.unmapped:  # Counter.update costs a microsecond even for nothing

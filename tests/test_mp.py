@@ -337,6 +337,23 @@ def test_a_heartbeat_that_never_answers_is_a_source_error_within_the_sources_tim
         assert [request.path for request in server.requests] == ["/heartbeat"]  # mp-api was not let ask it
 
 
+def test_the_heartbeat_is_asked_of_the_server_even_with_the_http_cache_on(tmp_path, store):
+    stalled = False
+
+    def heartbeat(request: Request) -> Reply:
+        if request.path == "/heartbeat" and stalled:
+            time.sleep(3)
+        return summary_route(request)
+
+    with ReplayServer(heartbeat) as server:
+        path = write_mp_catalog(tmp_path / "c.yaml", server.url, cache=True)
+        path.write_text(path.read_text().replace("retries: 3", "retries: 0").replace("timeout_s: 5", "timeout_s: 0.5"))
+        build_connector("mp", load_catalog(path), FetchRequest(ids=["mp-631"]), cache_path=store.cache_path).close()
+        stalled = True
+        with pytest.raises(SourceError, match="no heartbeat"):
+            build_connector("mp", load_catalog(path), FetchRequest(ids=["mp-631"]), cache_path=store.cache_path)
+
+
 @pytest.mark.parametrize(
     ("answer", "why"),
     [

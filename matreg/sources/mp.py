@@ -15,6 +15,7 @@ elements or filter also return documents the Materials Project deprecated (`depr
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -88,18 +89,20 @@ class MpConnector(JsonApiConnector):
     def send(self, request: HttpRequest) -> Any:
         # search() pages through every chunk at once and cannot start at an offset; _query_resource with one chunk
         # is the call search() and count() make for a single page, so a resumed run asks for exactly its next page.
+        criteria, chunk_size = dict(request.params), int(request.params["_limit"])
         try:
             body = self.summary._query_resource(
-                criteria=dict(request.params),
+                criteria=criteria,
                 num_chunks=1,
-                chunk_size=int(request.params["_limit"]),
+                chunk_size=chunk_size,
                 use_document_model=False,
                 timeout=self.client.settings.timeout_s,
             )
         except (MPRestError, ValueError) as exc:
             raise SourceError(self.client.redact(f"Materials Project summary request failed: {exc}")) from None
         except (AttributeError, KeyError, TypeError) as exc:  # mp-api reads the answer's data and meta as it pages
-            raise SourceError(f"not a Materials Project summary response from {self.url}: {exc!r}") from None
+            answer = f"not a Materials Project summary response from {self.url}: {exc!r}"
+            raise SourceError(self.client.redact(answer)) from None
         if count_of(dig(body, ("meta", "total_doc"))) is None:  # mp-api then cuts every page to one document
             raise SourceError(f"Materials Project summary response from {self.url} without meta.total_doc to page by")
         return body
@@ -256,10 +259,12 @@ def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, 
 def _hear_heartbeat(endpoint: str, client: HttpClient) -> None:
     """SourceError unless the API's heartbeat answers within the source's timeout (and retries): mp-api asks it
     with `requests.get` and no timeout, so a server that accepts and never answers would hang the fetch silently."""
+    not_cached = getattr(client.session, "cache_disabled", contextlib.nullcontext)  # (the HTTP cache would answer)
     try:
-        client.session.get(
-            endpoint + "heartbeat", timeout=client.settings.timeout_s, proxies=client.proxies_for(endpoint)
-        )
+        with not_cached():
+            client.session.get(
+                endpoint + "heartbeat", timeout=client.settings.timeout_s, proxies=client.proxies_for(endpoint)
+            )
     except requests.RequestException as exc:
         raise SourceError(client.redact(f"Materials Project API at {endpoint}: no heartbeat: {exc}")) from None
 

@@ -60,11 +60,6 @@ class OptimadeNextLink(NextLinkPaginator):
 
     def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
         following = super().next_request(request, body, n_records)
-        if following is None and n_records and dig(body, ("meta", "more_data_available")) is True:
-            raise SourceError(
-                "the provider says more data is available (meta.more_data_available) but gives no links.next to it: "
-                "the run cannot go on, and is not complete"
-            )
         if following is not None and "response_fields=" not in following.url:
             following.params = {"response_fields": self.response_fields}
         return following
@@ -316,7 +311,7 @@ def spacegroup(attributes: dict[str, Any]) -> tuple[str | None, int | None]:
     """Hermann-Mauguin symbol and international number from the first field that has each; a number the provider
     does not give is the symbol's (OQMD's `_oqmd_spacegroup` 'Imma' -> 74)."""
     symbol = next((attributes[f] for f in SPACEGROUP_SYMBOL_FIELDS if isinstance(attributes.get(f), str)), None)
-    number = next((attributes[f] for f in SPACEGROUP_NUMBER_FIELDS if isinstance(attributes.get(f), int)), None)
+    number = next((attributes[f] for f in SPACEGROUP_NUMBER_FIELDS if type(attributes.get(f)) is int), None)  # no bool
     if number is None and symbol:
         number = spacegroup_number(symbol)
     return symbol, number if number is not None and 1 <= number <= 230 else None
