@@ -278,40 +278,25 @@ def test_a_resumed_run_reports_and_records_the_reasons_of_what_it_quarantined_be
     assert json.loads(recorded) == {reason: 1}
 
 
-class MiscountingReplay(OqmdReplay):
-    """OQMD's answers with `meta.data_available` replaced by `total`."""
+class EditedReplay(OqmdReplay):
+    """OQMD's answers, each JSON body as `edit` returns it."""
 
-    def __init__(self, records: list[dict], total) -> None:
+    def __init__(self, records: list[dict], edit) -> None:
         super().__init__(records)
-        self.total = total
+        self.edit = edit
 
     def __call__(self, request: Request) -> Reply:
-        reply = super().__call__(request)
-        body = json.loads(reply.body)
-        return Reply.json(body | {"meta": body["meta"] | {"data_available": self.total}})
+        return Reply.json(self.edit(json.loads(super().__call__(request).body)))
 
 
 @pytest.mark.parametrize(("said", "kept"), [(-1, None), ("many", None), (True, None), (2.5, None), ("12", 12)])
 def test_a_total_that_is_no_count_is_kept_as_unknown_and_the_run_goes_on(store, tmp_path, said, kept):
-    with ReplayServer(MiscountingReplay(RECORDS, said), prefix="/oqmdapi/") as running:
+    miscounting = EditedReplay(RECORDS, lambda body: body | {"meta": body["meta"] | {"data_available": said}})
+    with ReplayServer(miscounting, prefix="/oqmdapi/") as running:
         report = fetch(store, catalog_of(tmp_path, running), filter=FILTER, page_size=5)
     assert (report.n_fetched, report.n_stored, report.n_available) == (12, 12, kept)
     run = store.query("SELECT status, n_available FROM fetch_runs").iloc[0]
     assert run["status"] == "complete" and (pd.isna(run["n_available"]) if kept is None else run["n_available"] == kept)
-
-
-class RelativeLinkReplay(OqmdReplay):
-    """OQMD's answers with `links.next` written relative to the page (as a proxy or mirror may)."""
-
-    def __init__(self, records: list[dict], relative) -> None:
-        super().__init__(records)
-        self.relative = relative
-
-    def __call__(self, request: Request) -> Reply:
-        reply = super().__call__(request)
-        body = json.loads(reply.body)
-        link = body["links"]["next"]
-        return Reply.json(body | {"links": {"next": self.relative(urlsplit(link)) if link else None}})
 
 
 @pytest.mark.parametrize(
@@ -320,7 +305,11 @@ class RelativeLinkReplay(OqmdReplay):
     ids=["from the root", "from the folder", "the query only"],
 )
 def test_a_relative_next_link_is_followed_from_the_page_it_came_from(store, tmp_path, relative):
-    with ReplayServer(RelativeLinkReplay(RECORDS, relative), prefix="/oqmdapi/") as running:
+    def relative_link(body: dict) -> dict:  # as a proxy or mirror may write it
+        link = body["links"]["next"]
+        return body | {"links": {"next": relative(urlsplit(link)) if link else None}}
+
+    with ReplayServer(EditedReplay(RECORDS, relative_link), prefix="/oqmdapi/") as running:
         report = fetch(store, catalog_of(tmp_path, running), filter=FILTER, page_size=5)
         assert {request.path for request in running.requests} == {PATH}
     assert (report.status, report.n_fetched, report.n_stored) == ("complete", 12, 12)
