@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -34,7 +36,12 @@ class NotFound(SourceError):
 
 def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Copy of `params` with every secret-looking value replaced by '***'."""
-    return {k: (REDACTED if _SECRET_NAME.search(str(k)) else v) for k, v in params.items()}
+    return {k: (REDACTED if is_secret_name(k) else v) for k, v in params.items()}
+
+
+def is_secret_name(name: Any) -> bool:
+    """Whether a parameter's name says it holds a secret (api_key, token, password, ...)."""
+    return bool(_SECRET_NAME.search(str(name)))
 
 
 def redact_text(text: str, secrets: Iterable[str | None]) -> str:
@@ -50,7 +57,7 @@ def redact_url(url: str) -> str:
     """`url` with secret-looking query parameters replaced by '***' (unchanged when it has none)."""
     parts = urlsplit(url)
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    if not any(_SECRET_NAME.search(name) for name in params):
+    if not any(map(is_secret_name, params)):
         return url  # leave queries that are not key=value lists (AFLUX) readable
     query = urlencode(redact_params(params), safe="*")
     return urlunsplit(parts._replace(query=query))
@@ -82,6 +89,14 @@ class _CappedRetry(Retry):
     def get_retry_after(self, response: Any) -> float | None:
         seconds = super().get_retry_after(response)
         return None if seconds is None else min(seconds, self.max_retry_after_s)
+
+    def get_backoff_time(self) -> float:
+        """urllib3's exponential backoff with jitter, from the first retry on: urllib3 sends the first at once (a 429
+        without Retry-After answered straight away), then waits backoff * 2^(n-1)."""
+        errors = len(list(takewhile(lambda attempt: attempt.redirect_location is None, reversed(self.history))))
+        if errors != 1:
+            return super().get_backoff_time()
+        return float(min(self.backoff_max, self.backoff_factor + random.random() * self.backoff_jitter))
 
 
 class _OriginAuth(requests.auth.AuthBase):

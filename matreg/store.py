@@ -273,10 +273,14 @@ class Store:
         """True while another process writes this run (a killed process's run is not running)."""
         if run_id in self._running:
             return False
+        path = self._run_lock(run_id)
+        made_here = not path.exists()  # (a look leaves no lock file behind: a dry run writes nothing)
         lock = self._try_run_lock(run_id)
         if lock is None:
             return True
         lock.release()
+        if made_here:
+            path.unlink(missing_ok=True)
         return False
 
     def release_run(self, run_id: str) -> None:

@@ -5,6 +5,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 
 import pytest
 import requests
@@ -82,6 +83,17 @@ def test_an_error_answer_says_what_the_source_said(status, body, content_type, m
         with pytest.raises(SourceError) as error:
             HttpClient(HttpSettings(retries=1, backoff_s=0)).get(server.url + "page")
     assert str(error.value) == message.format(url=server.url + "page")
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_retries_back_off_exponentially_from_the_first_one(failures):
+    answers = [Reply(429, b'{"detail": "slow down"}')] * failures + [Reply.json({"ok": True})]
+    with ReplayServer(lambda request: answers.pop(0)) as server:  # (no Retry-After: the backoff decides)
+        client = HttpClient(HttpSettings(retries=3, backoff_s=0.3, jitter_s=0))
+        started = time.monotonic()
+        assert client.get_json(server.url + "page") == {"ok": True}
+        waited = time.monotonic() - started
+    assert waited >= 0.3 * (2**failures - 1)  # 0.3 s before the first retry (urllib3 alone: none), then 0.6 s
 
 
 @pytest.fixture

@@ -261,7 +261,7 @@ def test_a_fetch_without_any_filter_is_refused_and_explains_all(mp_catalog, mp_s
     assert mp_server.requests == []
 
 
-@pytest.mark.parametrize("bad", ["_limit=5000", "band_gap_min=1&_skip=3", "no equals sign"])
+@pytest.mark.parametrize("bad", ["_limit=5000", "band_gap_min=1&_skip=3", "no equals sign", "is_stable=true&api_key=x"])
 def test_a_filter_may_not_take_over_paging_or_be_malformed(mp_catalog, bad):
     with pytest.raises(ConfigError, match="--filter"):
         build_connector("mp", mp_catalog, FetchRequest(filter=bad))

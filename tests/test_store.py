@@ -267,6 +267,16 @@ def test_a_run_another_process_is_writing_is_neither_resumed_nor_dropped(store, 
     assert not store.is_running(run_id)  # a killed writer's run can be resumed (or dropped) again
 
 
+def test_a_dry_run_of_a_resume_leaves_no_lock_file_behind(store, catalog):
+    ids = ["C-095", "Al-001", "O-029"]
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_connector(catalog, ids, ExplodingJanaf, page_size=1), store)
+    locks_before = sorted((store.root / "locks").glob("*"))
+    report = run_ingest(_connector(catalog, ids, page_size=1), store, resume=True, dry_run=True)
+    assert report.dry_run and report.resumed
+    assert sorted((store.root / "locks").glob("*")) == locks_before
+
+
 HOLD_LOCK = """
 import sys, time, filelock
 lock = filelock.FileLock(sys.argv[1])

@@ -25,7 +25,7 @@ import requests
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.fieldmap import FieldMap, load_field_map
-from matreg.http import HttpClient
+from matreg.http import HttpClient, is_secret_name
 from matreg.paginate import HttpRequest, OffsetPaginator, count_of, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, RunInfo, SourceRecord
@@ -233,6 +233,9 @@ def native_filter(text: str) -> dict[str, str]:
     reserved = sorted(RESERVED_PARAMS & set(params))
     if reserved:
         raise ConfigError(f"--filter may not set {', '.join(reserved)}: matreg sets paging and fields itself")
+    secret = sorted(filter(is_secret_name, params))
+    if secret:  # (they would be stored with the run's query and resume cursor)
+        raise ConfigError(f"--filter may not carry {', '.join(secret)}: the key travels in MP_API_KEY, as a header")
     return params
 
 
