@@ -209,6 +209,7 @@ class HttpClient:
                 str(cache_path),
                 backend="sqlite",
                 allowable_codes=(200,),
+                allowable_methods=("GET", "HEAD", "POST"),  # NOMAD's pages are POSTed queries (keyed by their body)
                 ignored_parameters=ignored,
                 filter_fn=_not_redirected,  # a redirect's history holds the first request as sent, secrets included
                 # (the final hop is cached on its own, without that history)

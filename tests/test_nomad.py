@@ -203,6 +203,25 @@ def test_a_429_with_retry_after_is_honoured_then_succeeds(store, catalog, server
     assert report.n_stored == 8 and server.hits(ARCHIVE_QUERY) == 5
 
 
+def test_posted_pages_of_a_second_fetch_come_from_the_http_cache_stamped_when_nomad_gave_them(store, catalog, server):
+    def cached_fetch(**request):
+        connector = build_connector(
+            "nomad",
+            catalog,
+            FetchRequest(everything=True, page_size=3, cache=True, **request),
+            cache_path=store.cache_path,
+        )
+        return run_ingest(connector, store)
+
+    first = cached_fetch()
+    fetched_at = store.table("materials").set_index("record_id")["fetched_at"]
+    second = cached_fetch()
+    assert len(page_requests(server)) == 4 and second.n_unchanged == first.n_stored == 8
+    assert store.table("materials").set_index("record_id")["fetched_at"].equals(fetched_at)
+    cached_fetch(formulas=["GaTe"])  # another query (body): asked of NOMAD (the replay answers its four pages)
+    assert len(page_requests(server)) == 8
+
+
 def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(store, catalog, server):
     fetch(store, catalog)
     before = visible_tables(store)
