@@ -303,6 +303,13 @@ def test_nsites_must_agree_with_the_sites_listed(mp_catalog):
     assert connector.to_record(entry).spacegroup_number is None
 
 
+def test_an_entrys_url_is_its_single_entry_endpoint_with_the_id_encoded(mp_catalog):
+    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0] | {"id": "cod/1000007#2?a b"}
+    record = build_connector("optimade", mp_catalog, FetchRequest(everything=True)).to_record(entry)
+    assert record.source_id == "cod/1000007#2?a b"
+    assert record.source_url.endswith("/v1/structures/cod%2F1000007%232%3Fa%20b")
+
+
 @pytest.mark.parametrize(
     ("dimension_types", "nperiodic", "pbc", "note"),
     [

@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from matreg.catalog import Source
 from matreg.errors import ConfigError, FormulaError, RecordError, SourceError
@@ -149,7 +150,7 @@ class OptimadeConnector(JsonApiConnector):
             source_id=str(payload["id"]),
             formula=entry_formula(attributes),
             values=self._values(attributes, nsites),
-            source_url=f"{self.structures_url}/{payload['id']}",
+            source_url=f"{self.structures_url}/{quote(str(payload['id']), safe='')}",  # (ids may hold '/', '#')
             structure=structure,
             spacegroup_symbol=symbol,
             spacegroup_number=number,
