@@ -125,12 +125,18 @@ def material_row(record: SourceRecord, attribution: Attribution, stamp: RunStamp
 
 def _check_column_types(record: SourceRecord) -> None:
     """RecordError for a field of the record that its materials column cannot hold (the source sent another type)."""
+    fields = vars(record)
     for name, is_text in _record_columns():
-        value = getattr(record, name)
-        if value is None or (isinstance(value, str) if is_text else _is_int64(value)):
+        value = fields[name]
+        if value is None or (type(value) is str if is_text else type(value) is int and _INT64[0] <= value < _INT64[1]):
+            continue  # (the common cases first, cheaply: this runs for every record)
+        if isinstance(value, str) if is_text else _is_int64(value):
             continue
         kind = "a text" if is_text else "a whole number of 64 bits"
         raise RecordError(f"{name} {_shown(value)} is not {kind}")
+
+
+_INT64 = (-(2**63), 2**63)  # the range of an int64 column, upper bound excluded
 
 
 @lru_cache(maxsize=1)
@@ -142,7 +148,7 @@ def _record_columns() -> tuple[tuple[str, bool], ...]:
 
 
 def _is_int64(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and _INT64[0] <= value < _INT64[1]
 
 
 def _shown(value: Any) -> str:
