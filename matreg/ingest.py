@@ -122,14 +122,8 @@ class _Mapped:
     page: int
 
 
-_MALFORMED = (
-    AttributeError,
-    IndexError,
-    KeyError,
-    OverflowError,
-    TypeError,
-    ValueError,
-)  # of a value of an unexpected shape
+# What reading a value of an unexpected shape raises (a null where a list belongs, a list where a text does)
+_MALFORMED = (AttributeError, IndexError, KeyError, OverflowError, TypeError, ValueError)
 _ROW_TABLES = ("materials", "record_attributes", "quarantine")  # a page's tables kept as rows (properties: Arrow)
 
 

@@ -128,9 +128,7 @@ def _check_column_types(record: SourceRecord) -> None:
     fields = vars(record)
     for name, is_text in _record_columns():
         value = fields[name]
-        if value is None or (type(value) is str if is_text else type(value) is int and _INT64[0] <= value < _INT64[1]):
-            continue  # (the common cases first, cheaply: this runs for every record)
-        if isinstance(value, str) if is_text else _is_int64(value):
+        if value is None or (isinstance(value, str) if is_text else _is_int64(value)):
             continue
         kind = "a text" if is_text else "a whole number of 64 bits"
         raise RecordError(f"{name} {_shown(value)} is not {kind}")
@@ -148,7 +146,8 @@ def _record_columns() -> tuple[tuple[str, bool], ...]:
 
 
 def _is_int64(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and _INT64[0] <= value < _INT64[1]
+    """An integer an int64 column holds (a bool is none: its type is a subclass of int, not int)."""
+    return (type(value) is int or isinstance(value, np.integer)) and _INT64[0] <= value < _INT64[1]
 
 
 def _shown(value: Any) -> str:

@@ -312,9 +312,11 @@ class JarvisConnector(Connector):
     def to_record(self, payload: Any) -> SourceRecord:
         if not isinstance(payload, dict):
             raise RecordError(f"not a JSON object: {type(payload).__name__}")
-        jid = _jid(payload)
-        if not jid or jid == "na":
-            raise RecordError("record has no jid" if payload.get("jid") in (None, "", "na") else "its jid is no text")
+        if payload.get("jid") is not None and _jid(payload) is None:
+            raise RecordError("its jid is no text")
+        jid = _text(payload, "jid")
+        if not jid:
+            raise RecordError("record has no jid")
         structure, nsites = jarvis_structure(payload.get("atoms"))
         return SourceRecord(
             source_id=jid,
