@@ -424,6 +424,27 @@ def test_a_quarantine_row_is_resolved_once_the_provider_gives_its_record_valid(t
     assert store.query("SELECT record_id FROM open_quarantine").values.tolist() == [["optimade:903"]]
 
 
+def test_a_record_rejected_whole_then_given_as_stored_is_written_once_to_resolve_its_row(tmp_path, store):
+    page = json.loads(MATERIALS_CLOUD_PAGE.read_text(encoding="utf-8"))
+    page["links"]["next"], page["meta"]["more_data_available"] = None, False
+    page["data"] = [page["data"][0]]
+    del page["data"][0]["attributes"]["lattice_vectors"]  # (no cell volume: a bad gap rejects the record whole)
+    page_file = tmp_path / "page.json"
+
+    def fetch_gap(server: ReplayServer, gap: float) -> list[int]:
+        page["data"][0]["attributes"]["_exmpl_band_gap"] = gap
+        page_file.write_text(json.dumps(page), encoding="utf-8")
+        fetch(store, load_catalog(write_catalog(tmp_path / "c.yaml", server.root)), FetchRequest(everything=True))
+        counts = "SELECT (SELECT count(*) FROM material_writes), (SELECT count(*) FROM open_quarantine)"
+        return store.query(counts).iloc[0].tolist()
+
+    with serve(OptimadeReplay(STRUCTURES, {0: page_file})) as server:  # one server: the same source_url each time
+        assert fetch_gap(server, 1.5) == [1, 0]
+        assert fetch_gap(server, -1.0) == [1, 1]  # rejected whole: nothing written, the row open
+        assert fetch_gap(server, 1.5) == [2, 0]  # exactly as stored, written all the same: the row is resolved
+        assert fetch_gap(server, 1.5) == [2, 0]  # unchanged, nothing open: not written
+
+
 def test_only_fields_an_older_provider_knows_are_asked_for(tmp_path, store):
     # Materials Cloud's aiida-optimade speaks OPTIMADE 1.1: like optimade-python-tools servers it refuses standard
     # fields it does not know (v1.2's space_group_*) with 400, and ignores fields with other providers' prefixes.
