@@ -725,8 +725,9 @@ def _open_quarantine_sql() -> str:
     - of any other run (a fetch of a selection): unless a run wrote the row's record as it read it after the last
       run that quarantined the row had finished (the source now gives a valid record or value), reading all of the
       record or what the row's run read of it (`scope`: JANAF at one temperature resolves nothing at others). A
-      read that finds the record unchanged writes nothing and so resolves nothing; nor does a run of an older
-      matreg (it lists no quarantine ids), nor a row without its record (an input mapped to none, an older row)."""
+      read that finds such a record as stored writes it all the same (`Store._rereads_resolving`); a run of an
+      older matreg (it lists no quarantine ids) resolves nothing, nor is a row without its record (an input mapped
+      to none, an older row) ever resolved."""
     readmitted = "SELECT quarantine_id FROM curation_log WHERE action = 'readmit' AND quarantine_id IS NOT NULL"
     runs = (
         f"SELECT run_id, source, status, finished_at, quarantined, {_whole_scope_sql()} AS whole_scope FROM fetch_runs"
