@@ -319,9 +319,7 @@ def test_a_non_periodic_entry_is_kept_without_a_structure_volume_or_density(stor
     )
 
 
-@pytest.mark.parametrize(
-    "structural_type", ["surface", "2D", "1D", "molecule / cluster", "atom", "unavailable", "not processed", None]
-)
+@pytest.mark.parametrize("structural_type", ["surface", "2D", "1D", "unavailable", "not processed", None])
 def test_volume_and_density_of_an_entry_not_known_to_be_bulk_are_left_out_with_a_note(
     store, catalog, replay, tmp_path, structural_type
 ):
@@ -337,11 +335,37 @@ def test_volume_and_density_of_an_entry_not_known_to_be_bulk_are_left_out_with_a
     report = fetch(store, catalog)
     assert (report.n_stored, report.n_quarantined, report.n_values) == (1, 0, 1)
     values, row = stored_gate(store)
+    # a periodic (slab, sheet, wire) or unclassified system keeps its band gap: see the module docstring
     assert set(values) == {"band_gap"} and values["band_gap"][:2] == (pytest.approx(0.898, rel=1e-9), "eV")
     notes = f"program: VASP; volume_per_atom and density left out: {reason}, so NOMAD's cell may include vacuum"
     assert row.notes == notes
     assert row.structure is not None and row.nsites == 8  # only values per cell go: the record and its cell stay
     assert len(store.query("SELECT * FROM quarantine")) == 0
+
+
+@pytest.mark.parametrize("structural_type", ["molecule / cluster", "atom"])
+def test_the_homo_lumo_gap_of_a_molecule_or_atom_is_no_band_gap_and_a_bulk_entry_beside_it_keeps_its_gap(
+    store, catalog, replay, tmp_path, structural_type
+):
+    finite = recorded_gate()  # a copy under another id, classified as a finite system; its gap stays 0.898 eV
+    finite["entry_id"] = "finite-1"
+    finite["archive"]["results"]["material"]["structural_type"] = structural_type
+    serve_only(replay, tmp_path, [recorded_gate(), finite])
+    report = fetch(store, catalog)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined, report.n_values) == (2, 1, 1, 3)
+    values, _ = stored_gate(store)
+    assert values["band_gap"][:2] == (pytest.approx(0.898, rel=1e-9), "eV")
+    assert store.query("SELECT record_id FROM properties WHERE property = 'band_gap'")["record_id"].tolist() == [
+        "nomad:mp-10009"
+    ]
+    assert store.table("materials")["record_id"].tolist() == ["nomad:mp-10009"]  # no value of finite-1 is left
+    rejected = store.query("SELECT item, reasons FROM quarantine")
+    assert rejected["item"].tolist() == ["finite-1"]
+    assert rejected["reasons"].iloc[0].tolist() == [
+        f"no property values; volume_per_atom and density left out: NOMAD's structural_type is {structural_type!r}, "
+        "not 'bulk', so NOMAD's cell may include vacuum; band_gap left out: NOMAD's structural_type is "
+        f"{structural_type!r}, a finite system: its gap is a HOMO-LUMO gap, not a band gap"
+    ]
 
 
 def gate_with_band_gaps(band_gaps: list | dict, *, spin_polarized: bool | None = True) -> dict:

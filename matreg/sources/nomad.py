@@ -23,6 +23,14 @@ structure and DOS of each calculation, in archive order, each with `value` (LUMO
 and, when derived from a band structure or DOS, `energy_highest_occupied` and `energy_lowest_unoccupied`. The band
 gap of the material is that of the last set of channels (the latest calculation): min(LUMO) - max(HOMO) over its spin
 channels, which can be smaller than every channel's own gap (see `band_gap`).
+Band gaps by structural type: a 'molecule / cluster' or an 'atom' is a finite system, whose gap in NOMAD is a HOMO-LUMO
+gap, not a material's band gap: left out with a note. 'surface', '2D' and '1D' entries keep theirs: the band gap of a
+slab, sheet or wire, periodic in 2 or 1 directions (of that system, not of the bulk: their notes say they are not
+bulk). Unclassified entries ('unavailable', 'not processed', no structural_type) keep theirs too: a gap goes only
+where the system is known to be finite, while cell values stay only where it is known to be bulk (any vacuum makes
+them wrong); an unclassified entry is likely a large bulk cell (MatID does not classify more than 64 atoms), and a
+crystal's or a slab's gap would go with a molecule's. An entry left with no value (a molecule or an atom: its cell
+values go too) is quarantined with what was left out, and why, as its reason.
 """
 
 from __future__ import annotations
@@ -45,7 +53,9 @@ from matreg.structure import structure_json
 DEFAULT_PAGE_SIZE = 100
 DFT = "DFT"  # results.method.method_name of DFT entries; GW, TB, DMFT, XPS, ... are other methods
 BULK = "bulk"  # results.material.structural_type of a crystal (MatID's Class3D)
+FINITE = ("molecule / cluster", "atom")  # structural types whose "band gap" is a HOMO-LUMO gap
 PER_CELL = ("volume_per_atom", "density")  # read from NOMAD's cell: with vacuum in it unless the entry is bulk
+BAND_GAP = ("band_gap",)  # computed by `band_gap`: no band gap of a finite system
 _LIBXC_FAMILY = re.compile(r"^(?:HYB_)?(?:LDA|GGA|MGGA)_(?:XC|X|C|K)_")
 _UNPROCESSED = {"", "not processed", "unavailable"}
 _RESULTS = ("archive", "results")
@@ -106,19 +116,18 @@ class NomadConnector(JsonApiConnector):
         original = dig(results, ("properties", "structures", "structure_original")) or {}
         structure = nomad_structure(original)
         symmetry = dig(results, ("material", "symmetry")) or {}
-        values, per_cell_note = without_per_cell_values_of_non_bulk(self.field_map.read_values(payload), results)
-        gap, gap_note = band_gap(results)
+        values, left_out = kept_values(self.field_map.read_values(payload), results)
         return SourceRecord(
             source_id=entry_id,
             formula=results["material"]["chemical_formula_reduced"],
-            values=[*values, gap] if gap is not None else values,
+            values=values,
             source_url=f"{self.base_url}entries/{entry_id}/archive",
             structure=structure,
             spacegroup_symbol=symmetry.get("space_group_symbol"),
             spacegroup_number=_space_group_number(symmetry.get("space_group_number")),
             nsites=len(original["species_at_sites"]) if structure is not None else original.get("n_sites") or None,
             method=functional(results["method"]),
-            notes="; ".join(note for note in (program(results["method"]), per_cell_note, gap_note) if note) or None,
+            notes="; ".join(note for note in (program(results["method"]), *left_out) if note) or None,
             unmapped=self.field_map.unmapped(payload),
         )
 
@@ -171,16 +180,35 @@ def _section(parts: list[str]) -> tuple[str, ...]:
     return tuple(parts[:index])
 
 
-def without_per_cell_values_of_non_bulk(
-    values: list[RawValue], results: dict[str, Any]
-) -> tuple[list[RawValue], str | None]:
-    """`values` without volume_per_atom and density unless the entry is known bulk, and a note on any left out."""
-    reason = not_bulk_reason(results)
-    left_out = [value.property for value in values if value.property in PER_CELL] if reason else []
-    if not left_out:
-        return values, None
-    kept = [value for value in values if value.property not in PER_CELL]
-    return kept, f"{' and '.join(left_out)} left out: {reason}, so NOMAD's cell may include vacuum"
+def kept_values(read: list[RawValue], results: dict[str, Any]) -> tuple[list[RawValue], list[str]]:
+    """The values an entry keeps (those read, and its band gap) and why others were left out; RecordError with the
+    reasons when none is kept."""
+    gap, gap_note = band_gap(results)
+    values, left_out = without_values_of_non_crystals([*read, gap] if gap is not None else read, results)
+    left_out += [gap_note] if gap_note else []
+    if not values and left_out:  # else quarantined as "no property values", without saying why
+        raise RecordError("; ".join(["no property values", *left_out]))
+    return values, left_out
+
+
+def without_values_of_non_crystals(values: list[RawValue], results: dict[str, Any]) -> tuple[list[RawValue], list[str]]:
+    """`values` without those that describe no crystal by NOMAD's classification, and a note on each group left out.
+
+    volume_per_atom and density unless the entry is known bulk (`not_bulk_reason`), the band gap of a finite system
+    (`finite_system_reason`).
+    """
+    not_bulk = not_bulk_reason(results)
+    reasons = (
+        (PER_CELL, not_bulk and f"{not_bulk}, so NOMAD's cell may include vacuum"),
+        (BAND_GAP, finite_system_reason(results)),
+    )
+    notes = []
+    for properties, reason in reasons:
+        left_out = [value.property for value in values if value.property in properties] if reason else []
+        if left_out:
+            values = [value for value in values if value.property not in properties]
+            notes.append(f"{' and '.join(left_out)} left out: {reason}")
+    return values, notes
 
 
 def not_bulk_reason(results: dict[str, Any]) -> str | None:
@@ -196,6 +224,17 @@ def not_bulk_reason(results: dict[str, Any]) -> str | None:
     if not periodic_in_3d(original):
         return f"structure_original has dimension_types {original.get('dimension_types')}"
     return None
+
+
+def finite_system_reason(results: dict[str, Any]) -> str | None:
+    """Why NOMAD's band gap of an entry is no band gap (a molecule's or an atom's HOMO-LUMO gap), or None.
+
+    Slabs, sheets, wires and unclassified entries keep their gap (see the module docstring).
+    """
+    kind = dig(results, ("material", "structural_type"))
+    if kind not in FINITE:
+        return None
+    return f"NOMAD's structural_type is {kind!r}, a finite system: its gap is a HOMO-LUMO gap, not a band gap"
 
 
 def periodic_in_3d(section: dict[str, Any]) -> bool:
