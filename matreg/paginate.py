@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from matreg.errors import SourceError
+
 
 @dataclass
 class HttpRequest:
@@ -78,12 +80,16 @@ class NextLinkPaginator(Paginator):
     """The body names the next page's URL: OPTIMADE and OQMD `{"links": {"next": "<url>" | {"href": "<url>"}}}`.
 
     The run ends where no link is given, or at an empty page (sources keep linking past their last record).
-    With `origin` ('https://oqmd.org'), the link's scheme and host are replaced by it: a server behind a proxy that
-    builds links from its own view of the request names itself 'http://'.
+    A relative link is read from the page it came from. With `base_url`, links are followed there: one under it as
+    it is, any other by its path below `link_root` (the path at which the source's links name its API) appended to
+    `base_url`. OQMD names 'http://oqmd.org/oqmdapi/formationenergy?...' whatever was asked: with base_url
+    'http://127.0.0.1:8000/mirror/oqmdapi/' and link_root '/oqmdapi/' it is followed at
+    'http://127.0.0.1:8000/mirror/oqmdapi/formationenergy?...'.
     """
 
     path: tuple[str, ...] = ("links", "next")
-    origin: str | None = None
+    base_url: str | None = None
+    link_root: str = "/"
 
     def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
         link = dig(body, self.path)
@@ -92,10 +98,20 @@ class NextLinkPaginator(Paginator):
         if not link or n_records == 0:
             return None
         link = urljoin(request.url, link)  # a link relative to the page it came from
-        if self.origin:
-            origin = urlsplit(self.origin)
-            link = urlunsplit(urlsplit(link)._replace(scheme=origin.scheme, netloc=origin.netloc))
+        if self.base_url:
+            link = self.on_base(link)
         return HttpRequest(request.method, link, {}, copy.deepcopy(request.json))
+
+    def on_base(self, link: str) -> str:
+        """`link` followed on `base_url` (see the class); SourceError for one that names no path below `link_root`."""
+        base = self.base_url.rstrip("/") + "/"
+        if link.startswith(base):
+            return link
+        parts = urlsplit(link)
+        _, root, below = parts.path.partition(self.link_root)
+        if not root:
+            raise SourceError(f"next link {link!r} is neither under {base} nor under a path {self.link_root}")
+        return urlunsplit(urlsplit(base + below)._replace(query=parts.query, fragment=parts.fragment))
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -313,6 +314,33 @@ def test_a_relative_next_link_is_followed_from_the_page_it_came_from(store, tmp_
         report = fetch(store, catalog_of(tmp_path, running), filter=FILTER, page_size=5)
         assert {request.path for request in running.requests} == {PATH}
     assert (report.status, report.n_fetched, report.n_stored) == ("complete", 12, 12)
+
+
+def behind(prefix: str, route):
+    """OQMD's `route` served under `prefix` by a mirror that passes each request on as OQMD gets it (Host oqmd.org,
+    the prefix removed): as OQMD's, its pages' links name http://oqmd.org/oqmdapi/."""
+
+    def serve(request: Request) -> Reply:
+        if not request.path.startswith(prefix + "/"):
+            return Reply(404, b'{"detail": "Not found."}')
+        upstream = dataclasses.replace(
+            request,
+            path=request.path.removeprefix(prefix),
+            raw_path=request.raw_path.removeprefix(prefix),
+            headers=request.headers | {"Host": "oqmd.org"},
+        )
+        return route(upstream)
+
+    return serve
+
+
+def test_next_links_are_followed_on_a_mirror_under_a_path_prefix(store, tmp_path, replay):
+    with ReplayServer(behind("/mirror", replay), prefix="/mirror/oqmdapi/") as mirror:
+        report = fetch(store, catalog_of(tmp_path, mirror), filter=FILTER, page_size=2)
+    assert [request.path for request in mirror.requests] == ["/mirror" + PATH] * 6
+    assert offsets(mirror) == ["0", "2", "4", "6", "8", "10"]  # the recorded page's link, then the assembled ones
+    assert (report.status, report.n_fetched, report.n_stored, report.n_available) == ("complete", 12, 12, 12)
+    assert len(store.table("materials")) == 12
 
 
 def test_formulas_become_one_composition_query_each_followed_in_turn(store, catalog, server):

@@ -13,8 +13,9 @@ Quirks: `filter` is OQMD's own language (`element_set=(Al-Fe),O` is (Al or Fe) a
 lattice vectors and `sites` fractional coordinates printed with 3 significant digits; `composition` is reduced
 ("Al2 O3"); `stability` is the energy above the hull, clipped at 0 by the serializer (the filter compares qmpy's
 signed value: `stability<0` selects phases that lower the hull, which read 0); entries cannot be selected by id;
-`links.next` names http://oqmd.org whatever was asked (followed on the catalog's scheme and host); `spacegroup` is
-qmpy's Hermann-Mauguin symbol without screw-axis marks ('P21/c') and with old names ('Cmca').
+`links.next` names http://oqmd.org/oqmdapi/ whatever was asked (its path below /oqmdapi/ is followed on the
+catalog's base URL, also a mirror's under a path prefix); `spacegroup` is qmpy's Hermann-Mauguin symbol without
+screw-axis marks ('P21/c') and with old names ('Cmca').
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from matreg.structure import composition_text, spacegroup_number, structure_json
 
 REFUSED = {"ids": "OQMD's formationenergy API cannot select entries by id: use --formula, --elements or --filter"}
 DEFAULT_LIMIT = 50  # OQMD's own default page size
+API_ROOT = "/oqmdapi/"  # where OQMD's links name its API (http://oqmd.org/oqmdapi/...), whatever base was asked
 
 
 class OqmdConnector(JsonApiConnector):
@@ -50,7 +52,7 @@ class OqmdConnector(JsonApiConnector):
         self.client = client
         self.queries = queries
         self.page_size = page_size
-        self.paginator = NextLinkPaginator(origin=base_url)  # OQMD's links name http://oqmd.org
+        self.paginator = NextLinkPaginator(base_url=base_url, link_root=API_ROOT)  # links name http://oqmd.org
         self.field_map = load_field_map("oqmd")
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
         self._query = 0
