@@ -6,7 +6,8 @@ import json
 import os
 import random
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from datetime import datetime
 from itertools import takewhile
 from pathlib import Path
@@ -28,6 +29,9 @@ USER_AGENT = f"matreg/{__version__} (materials-data ETL; python-requests)"
 REDACTED = "***"
 _SECRET_NAME = re.compile(r"key|token|secret|password|passwd|auth|credential", re.IGNORECASE)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+# How the request being sent waits for its turn under the source's rate limit (None: no limit): set by
+# `_RateLimitedAdapter` around each request, called by `_CappedRetry` before each retry urllib3 sends below it.
+_await_rate_limit: ContextVar[Callable[[], None] | None] = ContextVar("await_rate_limit", default=None)
 
 
 class NotFound(SourceError):
@@ -97,6 +101,29 @@ class _CappedRetry(Retry):
         if errors != 1:
             return super().get_backoff_time()
         return float(min(self.backoff_max, self.backoff_factor + random.random() * self.backoff_jitter))
+
+    def sleep(self, response: Any = None) -> None:
+        """urllib3's wait before a retry (Retry-After, else the backoff), then for the source's request-rate limit:
+        a retry is one more request to the source."""
+        super().sleep(response)
+        await_turn = _await_rate_limit.get()
+        if await_turn is not None:
+            await_turn()
+
+
+class _RateLimitedAdapter(LimiterAdapter):
+    """requests-ratelimiter's adapter, whose limit also spaces the retries urllib3 sends below it (`_CappedRetry`)."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        turn = _await_rate_limit.set(lambda: self._await_turn(request))
+        try:
+            return super().send(request, **kwargs)
+        finally:
+            _await_rate_limit.reset(turn)
+
+    def _await_turn(self, request: requests.PreparedRequest) -> None:
+        """Wait until the rate limit lets one more request go to `request`'s host (its bucket, as `send` uses)."""
+        self.limiter.try_acquire(self._bucket_name(request), blocking=True)
 
 
 class _OriginAuth(requests.auth.AuthBase):
@@ -259,9 +286,9 @@ class HttpClient:
         return self._proxies[host]
 
     def _adapter(self, retry: Retry) -> HTTPAdapter:
-        """Retries on every request; a request-rate limit when the source sets one."""
+        """Retries on every request; a request-rate limit, retries included, when the source sets one."""
         if self.settings.rate_limit_per_s:
-            return LimiterAdapter(per_second=self.settings.rate_limit_per_s, max_retries=retry)
+            return _RateLimitedAdapter(per_second=self.settings.rate_limit_per_s, max_retries=retry)
         return HTTPAdapter(max_retries=retry)
 
     def get(self, url: str, params: Mapping[str, Any] | None = None) -> requests.Response:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import ssl
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ class Request:
     headers: dict[str, str]
     body: bytes = b""
     raw_path: str = ""
+    received_at: float = 0.0  # time.monotonic() once the server had read its headers
 
     def json(self):
         """The body decoded as JSON."""
@@ -85,6 +87,7 @@ class ReplayServer:
             disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms wait between them
 
             def _serve(self) -> None:
+                received_at = time.monotonic()
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 request = Request(
@@ -94,6 +97,7 @@ class ReplayServer:
                     dict(self.headers),
                     self.rfile.read(length) if length else b"",
                     self.path,
+                    received_at,
                 )
                 server.requests.append(request)
                 failures = server.failures[parts.path]

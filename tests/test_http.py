@@ -1,5 +1,6 @@
 """The HTTP client: secrets stay out of the cache and error messages; proxies and CA bundle from the environment."""
 
+import itertools
 import shutil
 import socket
 import ssl
@@ -94,6 +95,22 @@ def test_retries_back_off_exponentially_from_the_first_one(failures):
         assert client.get_json(server.url + "page") == {"ok": True}
         waited = time.monotonic() - started
     assert waited >= 0.3 * (2**failures - 1)  # 0.3 s before the first retry (urllib3 alone: none), then 0.6 s
+
+
+def test_retries_keep_to_the_sources_request_rate(tmp_path):
+    # urllib3 retries below requests-ratelimiter's adapter: they were spaced by the backoff (0.05 s) alone
+    settings = HttpSettings(retries=3, backoff_s=0.05, jitter_s=0, rate_limit_per_s=1)
+    with ReplayServer(lambda request: Reply.json({"ok": True})) as server:
+        server.fail("/page", 503, 429)
+        client = HttpClient(settings, cache_path=tmp_path / "cache.sqlite")
+        assert client.get_json(server.url + "page") == {"ok": True}
+        assert client.get_json(server.url + "page") == {"ok": True}  # from the cache: no request, no wait
+        assert client.get_json(server.url + "other") == {"ok": True}
+        client.close()
+    assert [request.path for request in server.requests] == ["/page"] * 3 + ["/other"]
+    times = [request.received_at for request in server.requests]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= 1, gaps  # one request a second, the retries too
 
 
 @pytest.fixture
