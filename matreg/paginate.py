@@ -147,10 +147,14 @@ class PageNumberPaginator(Paginator):
 
     def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
         page = (request.page or 1) + 1
-        total = count_of(dig(body, self.total_path)) if self.total_path else None
+        total = self.total(body)
         if n_records < self.size or (total is not None and (page - 1) * self.size >= total):
             return None
         return HttpRequest(request.method, request.url, dict(request.params), copy.deepcopy(request.json), page)
+
+    def total(self, body: Any) -> int | None:
+        """How many records match, as the body says at `total_path`; None when it does not say."""
+        return count_of(dig(body, self.total_path)) if self.total_path else None
 
 
 def dig(document: Any, path: tuple[str, ...] | list[str]) -> Any:

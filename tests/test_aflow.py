@@ -43,11 +43,15 @@ KEYWORDS = (
 
 class Aflux:
     """AFLUX at /API/aflux/ (typed-list pages of real entries, or the recorded old-format pages) and the
-    entries' aflowlib.json files under /AFLOWDATA/."""
+    entries' aflowlib.json files under /AFLOWDATA/.
 
-    def __init__(self, entries: list[dict] = ENTRIES, old_format: bool = False) -> None:
+    `matching` replaces the N of the old pages' '<i> of <N>' keys (912 recorded): a query that matched that many.
+    """
+
+    def __init__(self, entries: list[dict] = ENTRIES, old_format: bool = False, matching: int | None = None) -> None:
         self.entries = entries
         self.old_format = old_format
+        self.matching = matching
         self.down: set[int] = set()  # pages that answer 503 every time
 
     def __call__(self, request: Request) -> Reply:
@@ -63,8 +67,16 @@ class Aflux:
         if number in self.down:
             return Reply(503, b'{"error": "down"}')
         if self.old_format:
-            return Reply.file(OLD_PAGES[number - 1]) if number <= len(OLD_PAGES) else Reply.json({})
+            return self.old_page(number)
         return Reply.json(project(self.entries[(number - 1) * size : number * size], summons))
+
+    def old_page(self, number: int) -> Reply:
+        if number > len(OLD_PAGES):
+            return Reply.json({})
+        if self.matching is None:
+            return Reply.file(OLD_PAGES[number - 1])
+        page = json.loads(OLD_PAGES[number - 1].read_text(encoding="utf-8"))
+        return Reply.json({re.sub(r"of \d+$", f"of {self.matching}", key): entry for key, entry in page.items()})
 
 
 def write_catalog(path: Path, base_url: str) -> Path:
@@ -118,6 +130,17 @@ def test_old_string_valued_pages_keyed_i_of_n(tmp_path, store):
         connector = build_connector("aflow", catalog, FetchRequest(filter="Egap(6*)", page_size=20))
         report = run_ingest(connector, store, limit=40)
     assert (report.n_fetched, report.n_stored, report.n_available) == (40, 40, 912)
+
+
+def test_old_pages_end_at_their_n_th_entry_without_asking_for_an_empty_page(tmp_path, store):
+    with ReplayServer(Aflux(old_format=True, matching=40), prefix=AFLUX) as server:  # N: two full pages of 20
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url))
+        report = fetch(store, catalog, filter="Egap(6*)", page_size=20)
+    assert [re.search(r"\$paging\(\d+,\d+\)", request.raw_path)[0] for request in server.requests] == [
+        "$paging(1,20)",
+        "$paging(2,20)",
+    ]
+    assert (report.status, report.n_fetched, report.n_stored, report.n_available) == ("complete", 40, 40, 40)
     assert [request.raw_path.rpartition(",Egap(6*),")[2] for request in server.requests] == [
         "$paging(1,20),format(json)",
         "$paging(2,20),format(json)",

@@ -10,7 +10,7 @@ The query is one AFLUX "summons", not key=value pairs: it is sent as AFLUX's own
 Entries come sorted by the first keyword; pages count from 1 (`$paging(0)` returns the whole result set at once).
 Answers: today a JSON list of records with typed values ({"Egap": 6.8531, "dft_type": ["PAW_PBE"], ...});
 formerly a JSON object keyed "<i> of <N>" with every value a string ({"Egap": "6.8531", "dft_type": "PAW_PBE"}),
-N being how many entries match.
+N being how many entries match (paging ends at the page of the N-th: the next one would be empty).
 Entries: aurl 'aflowlib.duke.edu:AFLOWDATA/ICSD_WEB/HEX/Ac1Br3_ICSD_31578' is the directory
 https://aflowlib.duke.edu/AFLOWDATA/ICSD_WEB/HEX/Ac1Br3_ICSD_31578/ -- only the first ':' separates host and path,
 LIB aurls have more ('.../T0009.ACB:LDAU2'). Its aflowlib.json holds the relaxed cell: geometry (a, b, c, alpha,
@@ -54,6 +54,19 @@ _PSEUDOPOTENTIAL = re.compile(r"^(?:PAW|US|NC)_")
 _STRUCTURE_KEYS = ("geometry", "positions_fractional", "species", "composition")
 
 
+class AfluxPaging(PageNumberPaginator):
+    """`$paging(n,k)` pages, ending after a short page or, in old answers, at the last page of their N entries."""
+
+    def total(self, body: Any) -> int | None:
+        return old_total(body)
+
+
+def old_total(body: Any) -> int | None:
+    """N of an old '<i> of <N>' answer (how many entries match); None for the typed lists, which do not say."""
+    match = _OLD_KEY.match(next(iter(body))) if isinstance(body, dict) and body else None
+    return int(match[1]) if match else None
+
+
 class AflowConnector(JsonApiConnector):
     """Pages of AFLOW entries matching one AFLUX matchbook, by `$paging(n,k)`; optionally their structures."""
 
@@ -76,7 +89,7 @@ class AflowConnector(JsonApiConnector):
         self.formulas = sorted({_composition_name(text) for text in formulas or []})
         self.structures = structures
         self.entry_root = entry_root
-        self.paginator = PageNumberPaginator(page_size)
+        self.paginator = AfluxPaging(page_size)
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
         # without --structures: the structure and the notes (the catalog is the entry file's) as stored before
         self.unread_columns = () if structures else ("structure", "notes")
@@ -117,10 +130,7 @@ class AflowConnector(JsonApiConnector):
         return str(record.get("auid") or record.get("aurl") or "?")
 
     def total(self, body: Any) -> int | None:
-        """N of the old '<i> of <N>' answers; the typed lists do not say."""
-        if isinstance(body, dict) and body:
-            return int(_OLD_KEY.match(next(iter(body)))[1])
-        return None
+        return old_total(body)
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
         request = HttpRequest.from_cursor(cursor) if cursor else self.first_request()
