@@ -181,14 +181,11 @@ def _section(parts: list[str]) -> tuple[str, ...]:
 
 
 def kept_values(read: list[RawValue], results: dict[str, Any]) -> tuple[list[RawValue], list[str]]:
-    """The values an entry keeps (those read, and its band gap) and why others were left out; RecordError with the
-    reasons when none is kept."""
+    """The values an entry keeps (those read, and its band gap) and why others were left out (a record left with
+    none is quarantined, its notes in the reason)."""
     gap, gap_note = band_gap(results)
     values, left_out = without_values_of_non_crystals([*read, gap] if gap is not None else read, results)
-    left_out += [gap_note] if gap_note else []
-    if not values and left_out:  # else quarantined as "no property values", without saying why
-        raise RecordError("; ".join(["no property values", *left_out]))
-    return values, left_out
+    return values, [*left_out, gap_note] if gap_note else left_out
 
 
 def without_values_of_non_crystals(values: list[RawValue], results: dict[str, Any]) -> tuple[list[RawValue], list[str]]:
