@@ -223,7 +223,7 @@ class Store:
                 withdrawn = self._add_withdrawals(build / "materials.parquet", read_whole, run_id, withheld)
                 changed = {name: self._changed_records(name, build) for name in _owners()}
                 # written whatever else the store holds of them (another file's value with the key; the same record)
-                again = [*withdrawn, *self._rereads_resolving(build)]
+                again = [*withdrawn, *self._rereads_resolving(build, quarantined)]
                 if again and changed["materials"] is not None:  # (None: every record is written)
                     changed["materials"] = [*changed["materials"], *again]
                 tables = _publishing_order()
@@ -482,29 +482,27 @@ class Store:
                 found.update(row[0] for row in con.execute(sql, parameters).fetchall())
             return sorted(found)
 
-    def _rereads_resolving(self, build: Path) -> list[str]:
+    def _rereads_resolving(self, build: Path, quarantined: list[str]) -> list[str]:
         """Records of the run with an open quarantine row of an earlier fetch of a selection that this read would
-        resolve (`open_quarantine`): written even when unchanged, as only a write says that the source gives them
-        valid again (a record rejected whole and then given as the store holds it would otherwise stay open)."""
+        resolve (`open_quarantine`; not one the run `quarantined` again): written even when unchanged, as only a
+        write says that the source gives them valid again (a record rejected whole and then given as the store
+        holds it would otherwise stay open)."""
         path = build / "materials.parquet"
         with contextlib.closing(self._scan()) as con:
             if not path.exists() or not self._stores_rows(con, QUARANTINE):
                 return []
-            parameters: dict[str, Any] = {"materials": str(path)}
-            of_run = "record_id IN (SELECT record_id FROM read_parquet($materials))"
-            parameters["candidates"] = [
-                row[0]
-                for row in con.execute(
-                    f"SELECT DISTINCT record_id FROM read_parquet('{_files(QUARANTINE)}', union_by_name = true) "
-                    f"WHERE {of_run}",
-                    parameters,
-                ).fetchall()
-            ]
-            if not parameters["candidates"]:
+            in_run = {"materials": str(path)}
+            candidates = con.execute(
+                f"SELECT DISTINCT record_id FROM read_parquet('{_files(QUARANTINE)}', union_by_name = true) "
+                "WHERE record_id IN (SELECT record_id FROM read_parquet($materials))",
+                in_run,
+            ).fetchall()
+            if not candidates:
                 return []
             views = _view_definitions()
             for name in (QUARANTINE, "fetch_runs", "curation_log", "material_writes", "open_quarantine"):
                 con.execute(f"CREATE TEMP VIEW {name} AS {views[name]}")
+            parameters = in_run | {"candidates": [row[0] for row in candidates], "quarantined": quarantined}
             return [row[0] for row in con.execute(_rereads_resolving_sql(), parameters).fetchall()]
 
     def _drop_rows(self, name: str, build: Path, unwritten: _Unwritten) -> Dropped:
@@ -768,12 +766,14 @@ def _open_quarantine_sql() -> str:
 
 def _rereads_resolving_sql() -> str:
     """SQL of `Store._rereads_resolving`: of the `$candidates` records, those with an open row of a run that read a
-    selection (not a whole scope) which a write of the run's scope (`$materials`' rows) resolves."""
+    selection (not a whole scope) which a write of the run's scope (`$materials`' rows) resolves, unless the run
+    `$quarantined` it again."""
     selections = f"SELECT run_id FROM fetch_runs WHERE {_whole_scope_sql()} IS NULL"
     run_scope = "(SELECT any_value(coalesce(scope, '')) FROM read_parquet($materials))"
     return (
         "SELECT DISTINCT record_id FROM open_quarantine WHERE record_id IN (SELECT unnest($candidates::VARCHAR[])) "
-        f"AND run_id IN ({selections}) AND ({run_scope} = '' OR scope = {run_scope})"
+        f"AND run_id IN ({selections}) AND ({run_scope} = '' OR scope = {run_scope}) "
+        "AND quarantine_id NOT IN (SELECT unnest($quarantined::VARCHAR[]))"
     )
 
 

@@ -445,6 +445,20 @@ def test_a_record_rejected_whole_then_given_as_stored_is_written_once_to_resolve
         assert fetch_gap(server, 1.5) == [2, 0]  # unchanged, nothing open: not written
 
 
+def test_a_record_whose_value_is_rejected_again_is_not_written_again(tmp_path, store):
+    page = json.loads(MATERIALS_CLOUD_PAGE.read_text(encoding="utf-8"))
+    page["links"]["next"], page["meta"]["more_data_available"] = None, False
+    page["data"] = [page["data"][0]]
+    page["data"][0]["attributes"]["_exmpl_band_gap"] = -1.0  # rejected; the cell volume is admitted
+    (tmp_path / "page.json").write_text(json.dumps(page), encoding="utf-8")
+    with serve(OptimadeReplay(STRUCTURES, {0: tmp_path / "page.json"})) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root))
+        reports = [fetch(store, catalog, FetchRequest(everything=True)) for _ in range(2)]
+    assert [(report.n_stored, report.n_quarantined) for report in reports] == [(1, 1), (1, 1)]
+    counts = "SELECT (SELECT count(*) FROM material_writes), (SELECT count(*) FROM open_quarantine)"
+    assert store.query(counts).iloc[0].tolist() == [1, 1]  # the row still open, the record as stored
+
+
 def test_only_fields_an_older_provider_knows_are_asked_for(tmp_path, store):
     # Materials Cloud's aiida-optimade speaks OPTIMADE 1.1: like optimade-python-tools servers it refuses standard
     # fields it does not know (v1.2's space_group_*) with 400, and ignores fields with other providers' prefixes.
