@@ -261,6 +261,21 @@ def test_a_fetch_without_any_filter_is_refused_and_explains_all(mp_catalog, mp_s
     assert mp_server.requests == []
 
 
+@pytest.mark.parametrize("sorting", ["_sort_fields=-band_gap", "_sort_fields=band_gap&is_stable="])
+def test_a_filter_that_only_sorts_is_refused_as_no_query(mp_catalog, mp_server, sorting):
+    with pytest.raises(ConfigError, match="selects no records, it only sorts.*--all") as error:
+        build_connector("mp", mp_catalog, FetchRequest(filter=sorting))
+    assert "deprecated=false" in str(error.value)
+    assert mp_server.requests == []
+
+
+def test_all_with_a_filter_that_only_sorts_still_asks_for_deprecated_false(store, mp_catalog, mp_server):
+    report = fetch(store, mp_catalog, everything=True, filter="_sort_fields=-band_gap", page_size=4)
+    assert report.n_fetched == 10
+    for request in summary_requests(mp_server):
+        assert request.query["deprecated"] == ["False"] and request.query["_sort_fields"] == ["-band_gap"]
+
+
 @pytest.mark.parametrize("bad", ["_limit=5000", "band_gap_min=1&_skip=3", "no equals sign", "is_stable=true&api_key=x"])
 def test_a_filter_may_not_take_over_paging_or_be_malformed(mp_catalog, bad):
     with pytest.raises(ConfigError, match="--filter"):

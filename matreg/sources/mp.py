@@ -6,9 +6,10 @@ Wire format (https://api.materialsproject.org/; the requests mp-api 0.46.5 sends
         -> {"data": [{"material_id": "mp-754553", "formula_pretty": "Zn3N2", "structure": {...}, ...}],
             "meta": {"total_doc": 1, "max_limit": 1000, ...}}
 Pitfalls: a search without a filter makes mp-api bulk-download the whole collection from S3, so every request here
-carries a filter and an explicit page (`_limit`, `_skip`); material ids are opaque strings (letter-based ids such as
-'mp-hilze' follow mp-3347529); `volume` and `total_magnetization` are per cell; the summary mixes GGA, GGA+U and
-r2SCAN results and no summary field says which functional a record's values come from; searches by id, formula,
+carries a filter (a --filter of parameters that only sort, such as `_sort_fields`, is refused without --all) and an
+explicit page (`_limit`, `_skip`); material ids are opaque strings (letter-based ids such as 'mp-hilze' follow
+mp-3347529); `volume` and `total_magnetization` are per cell; the summary mixes GGA, GGA+U and r2SCAN results and no
+summary field says which functional a record's values come from; searches by id, formula,
 elements or filter also return documents the Materials Project deprecated (`deprecated: true`, materialsproject/api
 #802), so --all asks for deprecated=false and every deprecated document that still arrives goes to quarantine.
 """
@@ -192,7 +193,8 @@ def space_group(payload: dict[str, Any], material_id: str) -> tuple[str | None, 
 
 
 def query_criteria(request: FetchRequest) -> dict[str, Any]:
-    """The summary API's filter parameters for a fetch request; ConfigError if it would select no filter at all."""
+    """The summary API's filter parameters for a fetch request; ConfigError unless one of them filters (--all's
+    deprecated=false does): a --filter of sorting parameters alone would page through every document."""
     request.one_selector("the Materials Project", "its summary API ANDs material_ids, formula and chemsys")
     criteria: dict[str, Any] = {}
     if request.ids:
@@ -206,9 +208,25 @@ def query_criteria(request: FetchRequest) -> dict[str, Any]:
         criteria.update(native_filter(request.filter))
     if request.everything:
         criteria.setdefault("deprecated", False)
-    if not criteria:
-        raise ConfigError(NO_QUERY)
+    if not any(map(selects_records, criteria)):
+        raise ConfigError(no_query_reason(request.filter if criteria else None))
     return criteria
+
+
+def no_query_reason(sorting_filter: str | None) -> str:
+    """Why a request is refused: no query, or a --filter of parameters that select nothing (`_sort_fields`)."""
+    if sorting_filter is None:
+        return NO_QUERY
+    return (
+        f"--filter {sorting_filter!r} selects no records, it only sorts (parameters starting with '_' do not filter; "
+        f"with --all it sorts every non-deprecated material): {NO_QUERY}"
+    )
+
+
+def selects_records(parameter: str) -> bool:
+    """Whether a summary API parameter filters: those named with a leading '_' only sort, page or pick fields
+    (mp-api's own test of 'no query', which it answers with the bulk download)."""
+    return not parameter.startswith("_")
 
 
 def checked_ids(ids: list[str]) -> list[str]:
