@@ -264,6 +264,25 @@ def test_a_limit_below_the_page_size_asks_for_no_more_records(store, catalog, ja
     assert report.n_fetched == 1 and [request.path for request in janaf_server.requests] == [f"/tables/{TABLES[0]}.txt"]
 
 
+def test_a_limit_that_ends_mid_page_downloads_no_table_past_it(tmp_path, catalog, janaf_server):
+    from matreg.store import Store
+
+    ids = ["H-064", "C-095", "Al-001", "O-029", "N-023"]
+    request = FetchRequest(ids=ids, page_size=2, limit=3)  # as `--page-size 2 --limit 3`: the limit ends page 2
+    report = run_ingest(build_connector("janaf", catalog, request), Store(tmp_path / "fresh"), limit=3)
+    assert report.n_fetched == 3 and [request.path for request in janaf_server.requests] == [
+        f"/tables/{table}.txt" for table in ids[:3]
+    ]
+    resumed = Store(tmp_path / "resumed")
+    janaf_server.fail("/tables/Al-001.txt", *[503] * 4)  # page 2 fails after page 1 was staged
+    with pytest.raises(SourceError, match="HTTP 503"):
+        run_ingest(build_connector("janaf", catalog, request), resumed, limit=3)
+    janaf_server.requests.clear()
+    report = run_ingest(build_connector("janaf", catalog, request), resumed, limit=3, resume=True)
+    assert report.n_fetched == 3 and [request.path for request in janaf_server.requests] == ["/tables/Al-001.txt"]
+    assert sorted(resumed.table("materials")["source_id"]) == sorted(ids[:3])
+
+
 class RevisedTables:
     """NIST-JANAF's tables over real HTTP on 127.0.0.1, as the test revises them (`text[table id]`)."""
 

@@ -180,8 +180,11 @@ class JanafConnector(Connector):
         *,
         all_temperatures: bool = False,
         page_size: int = 25,
+        limit: int | None = None,
         name: str = "janaf",
     ) -> None:
+        """`limit`: the run's --limit; no table past it is downloaded (a table is one record, so a cursor's index
+        counts the records read before it, on a resume too)."""
         if not table_ids:
             raise ConfigError("no JANAF tables asked for: give table ids (e.g. H-064), --formula or --all")
         self.base_url = source.base_url.rstrip("/") + "/"
@@ -189,6 +192,7 @@ class JanafConnector(Connector):
         self.table_ids = list(dict.fromkeys(table_ids))
         self.all_temperatures = all_temperatures
         self.page_size = page_size
+        self.n_to_read = len(self.table_ids) if limit is None else min(limit, len(self.table_ids))
         self.field_map = load_field_map("janaf")
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
         if not all_temperatures:  # a table's other temperatures stay as an --all-temperatures run stored them
@@ -204,8 +208,8 @@ class JanafConnector(Connector):
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
         first = cursor["next_index"] if cursor else 0
-        for start in range(first, len(self.table_ids), self.page_size):
-            end = start + self.page_size
+        for start in range(first, self.n_to_read, self.page_size):
+            end = min(start + self.page_size, self.n_to_read)
             self.client.begin_page()
             items = [self._download(table_id) for table_id in self.table_ids[start:end]]
             following = {"next_index": end} if end < len(self.table_ids) else None
@@ -290,5 +294,11 @@ def build(name: str, source: Source, client: HttpClient, request) -> JanafConnec
     """The JANAF connector for a `matreg fetch` request: table ids, formulas, or every table."""
     ids = list(janaf_index()) if request.everything else request.ids + ids_for_formulas(request.formulas)
     return JanafConnector(
-        source, client, ids, all_temperatures=request.all_temperatures, page_size=request.page_size_or(25), name=name
+        source,
+        client,
+        ids,
+        all_temperatures=request.all_temperatures,
+        page_size=request.page_size_or(25),
+        limit=request.limit,
+        name=name,
     )
