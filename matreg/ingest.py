@@ -89,12 +89,13 @@ class RunReport:
 
     def finish(self, run_row: dict[str, Any], dropped: dict[str, Dropped], withdrawn: int) -> dict[str, Any]:
         """The run's fetch_runs row as published: its counts after the publishing check (`_PublishCheck`, and the
-        reads of refused records the store dropped), with how many valid records were stored already unchanged, how
-        many the store holds from a later read (of another run), and how many records of a scope read whole (a lab
-        file) the run withdrew."""
+        reads of refused records the store dropped), each record and value counted once however many pages read it
+        (the store drops its earlier reads), with how many valid records were stored already unchanged, how many the
+        store holds from a later read (of another run), and how many records of a scope read whole (a lab file) the
+        run withdrew."""
         self.n_withdrawn = withdrawn
-        self.n_stored -= dropped["materials"].withheld
-        self.n_values -= dropped["properties"].withheld
+        self.n_stored -= dropped["materials"].withheld + dropped["materials"].earlier
+        self.n_values -= dropped["properties"].withheld + dropped["properties"].earlier
         self.n_unchanged = dropped["materials"].unchanged
         self.n_superseded = dropped["materials"].superseded
         counts = {"n_stored": self.n_stored, "n_values": self.n_values, "n_quarantined": self.n_quarantined}

@@ -99,11 +99,14 @@ def _remove_if_untouched_since(path: Path, cutoff: float) -> None:
 
 class Dropped(NamedTuple):
     """The rows of one table that publishing a run did not write: unchanged (as stored), withheld (by the check),
-    superseded (the store holds a later read of their record)."""
+    superseded (the store holds a later read of their record), earlier (a read of a key the run read again, on
+    another page: only its last read is written). Each row is counted once, under the first of withheld,
+    earlier, unchanged and superseded that applies."""
 
     unchanged: int = 0
     withheld: int = 0
     superseded: int = 0
+    earlier: int = 0
 
 
 # (last staged fetch_runs row, dropped rows by table, records withdrawn) -> the run's fetch_runs row as published
@@ -528,9 +531,12 @@ class Store:
             return set(positions[why == kind].tolist())
 
         withheld = rows("withheld")
-        unchanged = rows("unchanged") - rows("earlier") - withheld  # (identical to a later read too)
-        superseded = rows("superseded") - withheld - unchanged
-        return Dropped(unchanged=len(unchanged), withheld=len(withheld), superseded=len(superseded))
+        earlier = rows("earlier") - withheld
+        unchanged = rows("unchanged") - earlier - withheld  # (identical to a later read too)
+        superseded = rows("superseded") - withheld - earlier - unchanged
+        return Dropped(
+            unchanged=len(unchanged), withheld=len(withheld), superseded=len(superseded), earlier=len(earlier)
+        )
 
     def _rows_to_drop(self, name: str, path: Path, unwritten: _Unwritten) -> dict[str, numpy.ndarray]:
         """Positions of the rows a run need not write and why ('earlier', 'withheld', 'superseded', 'unchanged')."""

@@ -300,6 +300,19 @@ def test_a_total_that_is_no_count_is_kept_as_unknown_and_the_run_goes_on(store, 
     assert run["status"] == "complete" and (pd.isna(run["n_available"]) if kept is None else run["n_available"] == kept)
 
 
+@pytest.mark.parametrize("commit_every", [1000, 5], ids=["one commit", "a commit a page"])
+def test_a_record_read_on_two_pages_is_counted_once(tmp_path, store, commit_every):
+    shifted = [*RECORDS[:5], *RECORDS[4:]]  # the source shifted RECORDS[4] onto the second page as the run paged
+    with ReplayServer(OqmdReplay(shifted), prefix="/oqmdapi/") as running:
+        connector = build_connector("oqmd", catalog_of(tmp_path, running), FetchRequest(filter=FILTER, page_size=5))
+        report = run_ingest(connector, store, commit_every=commit_every)
+    stored = store.query("SELECT (SELECT count(*) FROM materials) AS m, (SELECT count(*) FROM properties) AS p")
+    assert (report.n_fetched, report.n_stored, stored.m[0]) == (13, 12, 12)
+    assert report.n_values == stored.p[0]
+    run = store.query("SELECT n_fetched, n_stored, n_values FROM fetch_runs").iloc[0].tolist()
+    assert run == [13, 12, stored.p[0]]
+
+
 @pytest.mark.parametrize(
     "relative",
     [lambda url: f"{url.path}?{url.query}", lambda url: f"formationenergy?{url.query}", lambda url: f"?{url.query}"],

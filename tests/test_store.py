@@ -462,15 +462,16 @@ class OtherQuery(Pages):
 
 
 class ReadBeforeAnotherRun(Pages):
-    """Pages during whose reading another process reads x again (-9.0) and publishes it, after our first page."""
+    """Pages during whose reading another process reads x again (-9.0) and publishes it, after our first page (or
+    after `pages_before` pages)."""
 
-    def __init__(self, store: Store, *pages: list[tuple[str, float]]) -> None:
+    def __init__(self, store: Store, *pages: list[tuple[str, float]], pages_before: int = 1) -> None:
         super().__init__(*pages)
-        self.store = store
+        self.store, self.pages_before = store, pages_before
 
     def pages(self, cursor=None):
         for number, page in enumerate(super().pages(cursor)):
-            if number == 1:
+            if number == self.pages_before:
                 run_ingest(OtherQuery([("x", -9.0)]), self.store)
             yield page
 
@@ -479,6 +480,15 @@ def test_rows_carry_the_time_their_page_was_read_so_a_later_read_of_another_run_
     report = run_ingest(ReadBeforeAnotherRun(store, [("x", -1.0)], [("y", -2.0)]), store)  # one commit, two pages
     assert report.n_superseded == 1  # x: read by the other run after our first page
     assert _energy(store) == [["pages:x", -9.0], ["pages:y", -2.0]]
+
+
+def test_a_record_read_on_two_pages_is_one_stored_or_superseded_record(store):
+    pages = [("x", -1.0)], [("x", -1.5), ("y", -2.0)], [("z", -3.0)]  # x shifted onto the second page too
+    report = run_ingest(ReadBeforeAnotherRun(store, *pages, pages_before=2), store)  # the other run: after both
+    assert (report.n_fetched, report.n_stored, report.n_values, report.n_superseded) == (4, 3, 3, 1)
+    assert _energy(store) == [["pages:x", -9.0], ["pages:y", -2.0], ["pages:z", -3.0]]
+    counted = "SELECT n_stored, n_values, n_superseded FROM fetch_runs WHERE run_id = ?"
+    assert store.query(counted, [report.run_id]).values.tolist() == [[3, 3, 1]]
 
 
 def test_jsonl_files_keep_every_digit_and_microsecond(tmp_path):
@@ -625,7 +635,7 @@ def test_a_run_is_compared_with_the_store_in_parts_with_the_outcome_of_one_compa
     second = SpaceGroupsAsSent([("x", -1.5), ("y", -2.5)], [("x", -1.0), ("w", -4.0), ("zero", -5.0)])
     report = run_ingest(second, store)
     counts = (report.n_stored, report.n_values, report.n_unchanged, report.n_quarantined)
-    assert counts == (4, 4, 2, 1)  # valid reads; x (its last read as stored) and y unchanged; zero refused
+    assert counts == (3, 3, 2, 1)  # valid records (x, read twice, once); x (its last read as stored), y unchanged
     assert _energy(store) == [["pages:w", -4.0], ["pages:x", -1.0], ["pages:y", -2.5], ["pages:z", -3.0]]
     newest = sorted(store.data_dir.iterdir())[-1]
     written = store.query(f"SELECT record_id FROM read_parquet('{newest}/materials.parquet')")
