@@ -608,6 +608,54 @@ def test_a_nomad_entry_not_computed_by_dft_is_refused_as_by_the_nomad_connector(
     assert "_nmd_results_method_method_name" in connector.response_fields.split(",")  # asked of every provider
 
 
+HOMO_LUMO = "a finite system: its gap is a HOMO-LUMO gap, not a band gap"
+
+
+@pytest.mark.parametrize(
+    "periodicity", [{"dimension_types": [0, 0, 0], "nperiodic_dimensions": 0}, {"nperiodic_dimensions": 0}]
+)
+def test_a_molecules_gaps_are_left_out_with_a_note_and_a_crystal_keeps_its_gap(tmp_path, store, periodicity):
+    def molecule_and_crystal(page: dict) -> None:
+        molecule, crystal = (entry["attributes"] for entry in page["data"])
+        molecule |= {"dimension_types": None} | periodicity  # 903 as a molecule in a box
+        molecule |= {"_exmpl_band_gap": 2.5, "_jarvis_mbj_bandgap": 3.0, "_jarvis_formation_energy_peratom": -1.25}
+        crystal["_exmpl_band_gap"] = 1.5
+
+    request = FetchRequest(everything=True)
+    report = fetch_edited_page(tmp_path, store, MATERIALS_CLOUD_PAGE, molecule_and_crystal, request)
+    assert (report.n_stored, report.n_quarantined) == (2, 0)
+    values = store.query("SELECT record_id, property, value FROM properties WHERE property <> 'volume_per_atom'")
+    assert sorted(values.values.tolist()) == [
+        ["optimade:250", "band_gap", 1.5],
+        ["optimade:903", "formation_energy_per_atom", -1.25],
+    ]
+    notes = store.query("SELECT source_id, notes FROM materials").set_index("source_id")["notes"]
+    assert notes["903"] == f"band_gap left out: it is periodic in no direction, {HOMO_LUMO}"
+    assert pd.isna(notes["250"])
+
+
+@pytest.mark.parametrize("structural_type", ["molecule / cluster", "atom"])
+def test_a_nomad_entry_classified_as_finite_keeps_no_band_gap(tmp_path, store, structural_type):
+    def classify(page: dict) -> None:
+        page["data"][0]["attributes"]["_nmd_results_material_structural_type"] = structural_type
+        page["data"][1]["attributes"]["_nmd_results_material_structural_type"] = "bulk"
+
+    page = FIXTURES / "assembled_nomad_page.json"
+    report = fetch_edited_page(tmp_path, store, page, classify, FetchRequest(everything=True))
+    assert (report.n_stored, report.n_quarantined, report.unmapped) == (1, 1, {})
+    assert store.query("SELECT record_id, property FROM properties").values.tolist() == [
+        ["optimade:mp-1224282", "band_gap"]
+    ]
+    rejected = store.query("SELECT item, reasons FROM open_quarantine").iloc[0]
+    assert rejected["item"] == "mp-10009"
+    assert list(rejected["reasons"]) == [
+        "no property values (the record's notes: band_gap left out: "
+        f"NOMAD's structural_type is {structural_type!r}, {HOMO_LUMO})"
+    ]
+    connector = build_connector("optimade", load_catalog(tmp_path / "edited.yaml"), FetchRequest(everything=True))
+    assert "_nmd_results_material_structural_type" in connector.response_fields.split(",")
+
+
 def test_malformed_records_are_quarantined_with_their_reason(tmp_path, store):
     replay = OptimadeReplay(STRUCTURES, {0: FIXTURES / "assembled_malformed_page.json"})
     with serve(replay) as server:

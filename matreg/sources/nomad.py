@@ -54,8 +54,9 @@ DEFAULT_PAGE_SIZE = 100
 DFT = "DFT"  # results.method.method_name of DFT entries; GW, TB, DMFT, XPS, ... are other methods
 BULK = "bulk"  # results.material.structural_type of a crystal (MatID's Class3D)
 FINITE = ("molecule / cluster", "atom")  # structural types whose "band gap" is a HOMO-LUMO gap
+HOMO_LUMO_GAP = "a finite system: its gap is a HOMO-LUMO gap, not a band gap"  # why a finite system has no band gap
 PER_CELL = ("volume_per_atom", "density")  # read from NOMAD's cell: with vacuum in it unless the entry is bulk
-BAND_GAP = ("band_gap",)  # computed by `band_gap`: no band gap of a finite system
+BAND_GAP = ("band_gap",)  # the band-gap properties (also the optimade connector's): none for a finite system
 _LIBXC_FAMILY = re.compile(r"^(?:HYB_)?(?:LDA|GGA|MGGA)_(?:XC|X|C|K)_")
 _UNPROCESSED = {"", "not processed", "unavailable"}
 _RESULTS = ("archive", "results")
@@ -201,11 +202,20 @@ def without_values_of_non_crystals(values: list[RawValue], results: dict[str, An
     )
     notes = []
     for properties, reason in reasons:
-        left_out = [value.property for value in values if value.property in properties] if reason else []
-        if left_out:
-            values = [value for value in values if value.property not in properties]
-            notes.append(f"{' and '.join(left_out)} left out: {reason}")
+        values, note = without_properties(values, properties, reason)
+        notes += [note] if note else []
     return values, notes
+
+
+def without_properties(
+    values: list[RawValue], properties: tuple[str, ...], reason: str | None
+) -> tuple[list[RawValue], str | None]:
+    """`values` less those of `properties` when there is a `reason`, and a note naming what was left out and why."""
+    left_out = list(dict.fromkeys(value.property for value in values if value.property in properties)) if reason else []
+    if not left_out:
+        return values, None
+    kept = [value for value in values if value.property not in properties]
+    return kept, f"{' and '.join(left_out)} left out: {reason}"
 
 
 def not_bulk_reason(results: dict[str, Any]) -> str | None:
@@ -228,10 +238,12 @@ def finite_system_reason(results: dict[str, Any]) -> str | None:
 
     Slabs, sheets, wires and unclassified entries keep their gap (see the module docstring).
     """
-    kind = dig(results, ("material", "structural_type"))
-    if kind not in FINITE:
-        return None
-    return f"NOMAD's structural_type is {kind!r}, a finite system: its gap is a HOMO-LUMO gap, not a band gap"
+    return finite_structural_type_reason(dig(results, ("material", "structural_type")))
+
+
+def finite_structural_type_reason(structural_type: Any) -> str | None:
+    """Why a band gap of an entry NOMAD classifies as `structural_type` is none (a finite system's), or None."""
+    return f"NOMAD's structural_type is {structural_type!r}, {HOMO_LUMO_GAP}" if structural_type in FINITE else None
 
 
 def periodic_in_3d(section: dict[str, Any]) -> bool:

@@ -14,6 +14,10 @@ fields carry the provider's prefix (`_oqmd_delta_e`) and a field asked for but u
 null, but a standard field unknown to the provider's OPTIMADE version (v1.2's space_group_it_number asked of a 1.1
 server) is refused with 400: the fields asked for are those `<base>/v1/info/structures` lists (plus prefixed ones);
 some providers drop `response_fields` from `links.next` (COD; OPTIMADE issue #391); lengths are in Å.
+Band gaps of finite systems: the gap of an entry periodic in no direction (dimension_types [0, 0, 0] or
+nperiodic_dimensions 0), or of one NOMAD classifies as a 'molecule / cluster' or an 'atom'
+(`_nmd_results_material_structural_type`), is a HOMO-LUMO gap, not a material's band gap: every band gap of such an
+entry is left out with a note, as by the nomad connector (an entry left with no value is quarantined with it).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Page, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
+from matreg.sources.nomad import BAND_GAP, HOMO_LUMO_GAP, finite_structural_type_reason, without_properties
 from matreg.structure import lattice_volume, spacegroup_number, structure_json
 
 DEFAULT_PAGE_LIMIT = 100
@@ -50,6 +55,7 @@ SPACEGROUP_NUMBER_FIELDS = (
     "_alexandria_space_group",
 )
 NOMAD_METHOD_NAME = "_nmd_results_method_method_name"  # NOMAD's results.method.method_name: DFT, GW, EELS, ...
+NOMAD_STRUCTURAL_TYPE = "_nmd_results_material_structural_type"  # NOMAD's results.material.structural_type
 FORMULA_FIELDS = ("chemical_formula_reduced", "chemical_formula_descriptive", "chemical_formula_hill")
 
 
@@ -146,17 +152,19 @@ class OptimadeConnector(JsonApiConnector):
         structure, note = optimade_structure(attributes, occupancies)
         nsites = site_count(attributes)
         symbol, number = spacegroup(attributes)
+        gap_reason = finite_system_reason(attributes)
+        values, gap_note = without_properties(self._values(attributes, nsites), BAND_GAP, gap_reason)
         return SourceRecord(
             source_id=str(payload["id"]),
             formula=entry_formula(attributes),
-            values=self._values(attributes, nsites),
+            values=values,
             source_url=f"{self.structures_url}/{quote(str(payload['id']), safe='')}",  # (ids may hold '/', '#')
             structure=structure,
             spacegroup_symbol=symbol,
             spacegroup_number=number,
             nsites=nsites,
             atoms_per_cell=occupied_atoms(attributes, occupancies),
-            notes=note,
+            notes="; ".join(text for text in (note, gap_note) if text) or None,
             unmapped=self.field_map.unmapped(attributes),
         )
 
@@ -200,6 +208,20 @@ def site_count(attributes: dict[str, Any]) -> int | None:
 def is_bulk(attributes: dict[str, Any]) -> bool:
     """True when the structure is periodic in all three directions."""
     return attributes.get("dimension_types") == [1, 1, 1] or attributes.get("nperiodic_dimensions") == 3
+
+
+def is_finite(attributes: dict[str, Any]) -> bool:
+    """True when the structure is periodic in no direction (a molecule, a cluster or an atom), as `periodicity` reads
+    it."""
+    return periodicity(attributes) in ([0, 0, 0], (0, 0, 0))
+
+
+def finite_system_reason(attributes: dict[str, Any]) -> str | None:
+    """Why the entry's band gaps are none (a finite system's HOMO-LUMO gap), or None: it is periodic in no direction,
+    or NOMAD classifies it as a molecule or an atom."""
+    if is_finite(attributes):
+        return f"it is periodic in no direction, {HOMO_LUMO_GAP}"
+    return finite_structural_type_reason(attributes.get(NOMAD_STRUCTURAL_TYPE))
 
 
 def cell_volume(attributes: dict[str, Any]) -> float | None:
