@@ -656,6 +656,20 @@ def test_a_nomad_entry_classified_as_finite_keeps_no_band_gap(tmp_path, store, s
     assert "_nmd_results_material_structural_type" in connector.response_fields.split(",")
 
 
+@pytest.mark.parametrize("structural_type, volume_kept", [("surface", False), ("unavailable", False), ("bulk", True)])
+def test_the_cell_of_an_entry_nomad_does_not_classify_as_bulk_gives_no_volume(
+    tmp_path, store, structural_type, volume_kept
+):
+    def classify(page: dict) -> None:  # a slab in a box is still periodic in 3D by its code's flags
+        page["data"] = [page["data"][0]]
+        page["data"][0]["attributes"]["_nmd_results_material_structural_type"] = structural_type
+        page["data"][0]["attributes"]["_exmpl_band_gap"] = 1.5
+
+    fetch_edited_page(tmp_path, store, MATERIALS_CLOUD_PAGE, classify, FetchRequest(everything=True))
+    properties = store.query("SELECT property FROM properties ORDER BY 1")["property"].tolist()
+    assert properties == (["band_gap", "volume_per_atom"] if volume_kept else ["band_gap"])
+
+
 def test_malformed_records_are_quarantined_with_their_reason(tmp_path, store):
     replay = OptimadeReplay(STRUCTURES, {0: FIXTURES / "assembled_malformed_page.json"})
     with serve(replay) as server:

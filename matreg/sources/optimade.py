@@ -17,7 +17,8 @@ some providers drop `response_fields` from `links.next` (COD; OPTIMADE issue #39
 Band gaps of finite systems: the gap of an entry periodic in no direction (dimension_types [0, 0, 0] or
 nperiodic_dimensions 0), or of one NOMAD classifies as a 'molecule / cluster' or an 'atom'
 (`_nmd_results_material_structural_type`), is a HOMO-LUMO gap, not a material's band gap: every band gap of such an
-entry is left out with a note, as by the nomad connector (an entry left with no value is quarantined with it).
+entry is left out with a note, as by the nomad connector (an entry left with no value is quarantined with it). The
+volume per atom comes from the cell of bulk entries only: periodic in 3D and, where NOMAD classifies them, 'bulk'.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Page, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
-from matreg.sources.nomad import BAND_GAP, HOMO_LUMO_GAP, finite_structural_type_reason, without_properties
+from matreg.sources.nomad import BAND_GAP, BULK, HOMO_LUMO_GAP, finite_structural_type_reason, without_properties
 from matreg.structure import lattice_volume, spacegroup_number, structure_json
 
 DEFAULT_PAGE_LIMIT = 100
@@ -206,8 +207,11 @@ def site_count(attributes: dict[str, Any]) -> int | None:
 
 
 def is_bulk(attributes: dict[str, Any]) -> bool:
-    """True when the structure is periodic in all three directions."""
-    return attributes.get("dimension_types") == [1, 1, 1] or attributes.get("nperiodic_dimensions") == 3
+    """True when the structure is periodic in all three directions and, where NOMAD classifies it, is 'bulk' (its
+    code's flags call a slab or a molecule in a box periodic: the cell then holds vacuum, as the nomad connector
+    says)."""
+    periodic = attributes.get("dimension_types") == [1, 1, 1] or attributes.get("nperiodic_dimensions") == 3
+    return periodic and attributes.get(NOMAD_STRUCTURAL_TYPE) in (None, BULK)  # (null: another provider's entry)
 
 
 def is_finite(attributes: dict[str, Any]) -> bool:
