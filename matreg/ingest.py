@@ -185,7 +185,7 @@ class _PageRows:
             if valid[position]:
                 candidates.append(position)
             else:
-                reasons = _reasons(rejected.get(position, ())) or [_no_values_reason(mapped.material)]
+                reasons = _reasons(rejected.get(position, ())) or ["no property values", *mapped.record.left_out]
                 rejection = Rejection(mapped.item.item_id, mapped.item.payload, reasons, mapped.material["record_id"])
                 self.reject(rejection, mapped.page)
         admitted = (
@@ -401,12 +401,6 @@ def _error_text(exc: Exception) -> str:
     """An exception as one line of a quarantine reason: its type and first line ('KeyError: 'name'')."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
-
-
-def _no_values_reason(material: dict[str, Any]) -> str:
-    """Why a record that gives no value at all is rejected, with its notes (they say what its mapping left out)."""
-    notes = material.get("notes")
-    return f"no property values (the record's notes: {notes})" if notes else "no property values"
 
 
 def _reasons(rejections: Iterable[Rejection]) -> list[str]:

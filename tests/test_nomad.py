@@ -19,7 +19,7 @@ from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.formula import alphabetical_formula
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
-from matreg.sources.nomad import functional
+from matreg.sources.nomad import HOMO_LUMO_GAP, functional
 from matreg.store import Store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "nomad"
@@ -304,19 +304,21 @@ def test_only_dft_entries_are_mapped(catalog):
     connector.close()
 
 
-def test_a_non_periodic_entry_is_kept_without_a_structure_volume_or_density(store, catalog, replay, tmp_path):
+def test_a_non_periodic_entry_keeps_no_volume_density_or_band_gap(store, catalog, replay, tmp_path):
     entry = recorded_gate()  # periodicity flags alone decide here: structural_type stays 'bulk'
     entry["archive"]["results"]["properties"]["structures"]["structure_original"]["dimension_types"] = [0, 0, 0]
+    connector = build_connector("nomad", catalog, FetchRequest(everything=True))
+    assert connector.to_record(entry).structure is None
+    connector.close()
     serve_only(replay, tmp_path, [entry])
     report = fetch(store, catalog)
-    assert (report.n_stored, report.n_quarantined) == (1, 0)
-    values, material = stored_gate(store)
-    assert set(values) == {"band_gap"} and values["band_gap"][:2] == (pytest.approx(0.898, rel=1e-9), "eV")
-    assert material.structure is None and material.nsites == 8 and material.formula == "GaTe"
-    assert material.notes == (
-        "program: VASP; volume_per_atom and density left out: structure_original has dimension_types [0, 0, 0], "
-        "so NOMAD's cell may include vacuum"
-    )
+    assert (report.n_stored, report.n_quarantined) == (0, 1)
+    assert store.query("SELECT reasons FROM quarantine").iloc[0, 0].tolist() == [
+        "no property values",
+        "volume_per_atom and density left out: structure_original has dimension_types [0, 0, 0], so NOMAD's cell "
+        "may include vacuum",
+        f"band_gap left out: structure_original is periodic in no direction, {HOMO_LUMO_GAP}",
+    ]
 
 
 @pytest.mark.parametrize("structural_type", ["surface", "2D", "1D", "unavailable", "not processed", None])
@@ -362,9 +364,10 @@ def test_the_homo_lumo_gap_of_a_molecule_or_atom_is_no_band_gap_and_a_bulk_entry
     rejected = store.query("SELECT item, reasons, record_id FROM quarantine")
     assert rejected["item"].tolist() == ["finite-1"]
     assert rejected["reasons"].iloc[0].tolist() == [
-        "no property values (the record's notes: program: VASP; volume_per_atom and density left out: NOMAD's "
-        f"structural_type is {structural_type!r}, not 'bulk', so NOMAD's cell may include vacuum; band_gap left out: "
-        f"NOMAD's structural_type is {structural_type!r}, a finite system: its gap is a HOMO-LUMO gap, not a band gap)"
+        "no property values",  # and why, in words shared by every such record (counted together in the run report)
+        f"volume_per_atom and density left out: NOMAD's structural_type is {structural_type!r}, not 'bulk', so NOMAD's "
+        "cell may include vacuum",
+        f"band_gap left out: NOMAD's structural_type is {structural_type!r}, {HOMO_LUMO_GAP}",
     ]
     assert rejected["record_id"].tolist() == ["nomad:finite-1"]  # resolved once NOMAD classifies it otherwise
 

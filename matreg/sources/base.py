@@ -64,6 +64,8 @@ class SourceRecord:
     `attributes` are the record's values of its connector's schema extension, by extension column (None: empty).
     `atoms_per_cell` counts the cell's atoms by occupancy where partly occupied sites make it differ from `nsites`;
     per-cell values are divided by it (else by `nsites`; NaN: the atoms cannot be counted, and such values are refused).
+    `left_out` says why values the source gave were left out by the mapping ('band_gap left out: ...'): added to the
+    record's notes, and the reasons of a record left with no value.
     """
 
     source_id: str
@@ -79,6 +81,7 @@ class SourceRecord:
     atoms_per_cell: float | None = None
     method: str | None = None
     notes: str | None = None
+    left_out: tuple[str, ...] = ()
     provenance: str | None = None
     unmapped: list[str] = field(default_factory=list)
     attributes: dict[str, Any] = field(default_factory=dict)

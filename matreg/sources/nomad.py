@@ -24,13 +24,14 @@ and, when derived from a band structure or DOS, `energy_highest_occupied` and `e
 gap of the material is that of the last set of channels (the latest calculation): min(LUMO) - max(HOMO) over its spin
 channels, which can be smaller than every channel's own gap (see `band_gap`).
 Band gaps by structural type: a 'molecule / cluster' or an 'atom' is a finite system, whose gap in NOMAD is a HOMO-LUMO
-gap, not a material's band gap: left out with a note. 'surface', '2D' and '1D' entries keep theirs: the band gap of a
-slab, sheet or wire, periodic in 2 or 1 directions (of that system, not of the bulk: their notes say they are not
-bulk). Unclassified entries ('unavailable', 'not processed', no structural_type) keep theirs too: a gap goes only
-where the system is known to be finite, while cell values stay only where it is known to be bulk (any vacuum makes
-them wrong); an unclassified entry is likely a large bulk cell (MatID does not classify more than 64 atoms), and a
-crystal's or a slab's gap would go with a molecule's. An entry left with no value (a molecule or an atom: its cell
-values go too) is quarantined with what was left out, and why, as its reason.
+gap, not a material's band gap: left out with a note (so is that of an entry its code computed periodic in no direction,
+dimension_types [0, 0, 0], whatever NOMAD's classification). 'surface', '2D' and '1D' entries keep theirs: the band gap
+of a slab, sheet or wire, periodic in 2 or 1 directions (of that system, not of the bulk: their notes say they are not
+bulk). Unclassified entries ('unavailable', 'not processed', no structural_type) keep theirs too: a gap goes only where
+the system is known to be finite, while cell values stay only where it is known to be bulk (any vacuum makes them
+wrong); an unclassified entry is likely a large bulk cell (MatID does not classify more than 64 atoms), and a crystal's
+or a slab's gap would go with a molecule's. An entry left with no value (a molecule or an atom: its cell values go too)
+is quarantined with what was left out, and why, as its reason.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ class NomadConnector(JsonApiConnector):
             spacegroup_number=_space_group_number(symmetry.get("space_group_number")),
             nsites=len(original["species_at_sites"]) if structure is not None else original.get("n_sites") or None,
             method=functional(results["method"]),
-            notes="; ".join(note for note in (program(results["method"]), *left_out) if note) or None,
+            notes=program(results["method"]),
+            left_out=tuple(left_out),
             unmapped=self.field_map.unmapped(payload),
         )
 
@@ -183,7 +185,7 @@ def _section(parts: list[str]) -> tuple[str, ...]:
 
 def kept_values(read: list[RawValue], results: dict[str, Any]) -> tuple[list[RawValue], list[str]]:
     """The values an entry keeps (those read, and its band gap) and why others were left out (a record left with
-    none is quarantined, its notes in the reason)."""
+    none is quarantined with these reasons)."""
     gap, gap_note = band_gap(results)
     values, left_out = without_values_of_non_crystals([*read, gap] if gap is not None else read, results)
     return values, [*left_out, gap_note] if gap_note else left_out
@@ -234,10 +236,14 @@ def not_bulk_reason(results: dict[str, Any]) -> str | None:
 
 
 def finite_system_reason(results: dict[str, Any]) -> str | None:
-    """Why NOMAD's band gap of an entry is no band gap (a molecule's or an atom's HOMO-LUMO gap), or None.
+    """Why NOMAD's band gap of an entry is no band gap (a molecule's or an atom's HOMO-LUMO gap: NOMAD classifies it
+    so, or its code computed it periodic in no direction), or None.
 
     Slabs, sheets, wires and unclassified entries keep their gap (see the module docstring).
     """
+    original = dig(results, ("properties", "structures", "structure_original")) or {}
+    if original.get("dimension_types") == [0, 0, 0]:
+        return f"structure_original is periodic in no direction, {HOMO_LUMO_GAP}"
     return finite_structural_type_reason(dig(results, ("material", "structural_type")))
 
 

@@ -165,7 +165,8 @@ class OptimadeConnector(JsonApiConnector):
             spacegroup_number=number,
             nsites=nsites,
             atoms_per_cell=occupied_atoms(attributes, occupancies),
-            notes="; ".join(text for text in (note, gap_note) if text) or None,
+            notes=note,
+            left_out=(gap_note,) if gap_note else (),
             unmapped=self.field_map.unmapped(attributes),
         )
 
