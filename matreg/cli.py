@@ -340,8 +340,8 @@ def _echo_stored(target: Store) -> None:
     ).iloc[0]
     if total:
         typer.echo(
-            f"\nquarantine: {still_open} rows open, {total - still_open} resolved (readmitted, or no longer given "
-            'so by their file or source): matreg sql "SELECT * FROM open_quarantine"'
+            f"\nquarantine: {still_open} rows open, {total - still_open} resolved (readmitted, dismissed, or no longer "
+            'given so by their file or source): matreg sql "SELECT * FROM open_quarantine"'
         )
     runs = target.query(
         "SELECT run_id, status, n_fetched, n_stored, n_unchanged, n_values, n_quarantined FROM fetch_runs "

@@ -36,6 +36,9 @@ PropertyOpt = Annotated[
 MethodOpt = Annotated[str | None, typer.Option("--method", help="The value's method, when the record has several.")]
 TemperatureOpt = Annotated[float | None, typer.Option("--temperature", help="The value's temperature (K).")]
 PressureOpt = Annotated[float | None, typer.Option("--pressure", help="The value's pressure (Pa).")]
+QuarantineArg = Annotated[
+    str, typer.Argument(help='The quarantine row (matreg sql "select quarantine_id, item from open_quarantine").')
+]
 _VERDICTS = {
     "accept": "Accept a record, or one of its values (--property), as reviewed.",
     "reject": "Reject a record, or one of its values: datasets leave it out (the raw rows stay).",
@@ -107,7 +110,7 @@ def review_correct(
 @review_app.command("readmit")
 @reports_errors
 def review_readmit(
-    quarantine_id: Annotated[str, typer.Argument(help='The quarantine row (matreg sql "select * from quarantine").')],
+    quarantine_id: QuarantineArg,
     steward: StewardOpt,
     reason: ReasonOpt,
     value: Annotated[float | None, typer.Option("--value", help="The corrected raw value.")] = None,
@@ -134,6 +137,18 @@ def review_readmit(
     )
     _logged(entry)
     typer.echo(f"  admitted with run id curation:{entry['entry_id']}")
+
+
+@review_app.command("dismiss")
+@reports_errors
+def review_dismiss(
+    quarantine_id: QuarantineArg, steward: StewardOpt, reason: ReasonOpt, store: StoreOpt = DEFAULT_STORE
+) -> None:
+    """Dismiss a quarantined row that cannot be resolved: it leaves open_quarantine (and stays so when the same input
+    is rejected again), stays in quarantine as history; nothing is admitted."""
+    from matreg.curate.review import record_decision
+
+    _logged(record_decision(open_store(store), "dismiss", steward, reason, quarantine_id=quarantine_id))
 
 
 def _logged(entry: dict) -> None:

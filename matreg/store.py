@@ -720,7 +720,8 @@ def _view_definitions() -> dict[str, str]:
 
 
 def _open_quarantine_sql() -> str:
-    """Quarantine rows still to deal with: not readmitted by a steward, and
+    """Quarantine rows still to deal with: not readmitted or dismissed by a steward (a dismissal holds for the row's
+    id: the same input rejected again stays dismissed, a changed one is a new row), and
     - of a run that read its scope whole (a lab file): only while the latest complete run of some scope of that
       source quarantined the row too (the files as they are now, wherever they were read: a row no file has any
       more, or every file now admits, is resolved; two files may reject one row alike), or while the latest run of
@@ -732,7 +733,9 @@ def _open_quarantine_sql() -> str:
       read that finds such a record as stored writes it all the same (`Store._rereads_resolving`); a run of an
       older matreg (it lists no quarantine ids) resolves nothing, nor is a row without its record (an input mapped
       to none, an older row) ever resolved."""
-    readmitted = "SELECT quarantine_id FROM curation_log WHERE action = 'readmit' AND quarantine_id IS NOT NULL"
+    settled = (
+        "SELECT quarantine_id FROM curation_log WHERE action IN ('readmit', 'dismiss') AND quarantine_id IS NOT NULL"
+    )
     runs = (
         f"SELECT run_id, source, status, finished_at, quarantined, {_whole_scope_sql()} AS whole_scope FROM fetch_runs"
     )
@@ -765,7 +768,7 @@ def _open_quarantine_sql() -> str:
         f"LEFT JOIN ({unlisted}) u ON u.source = r.source AND u.whole_scope = r.whole_scope "
         f"LEFT JOIN ({last_listed}) l ON l.quarantine_id = q.quarantine_id "
         f"LEFT JOIN ({reread}) w ON w.quarantine_id = q.quarantine_id "
-        f"WHERE q.quarantine_id NOT IN ({readmitted}) "
+        f"WHERE q.quarantine_id NOT IN ({settled}) "
         f"AND CASE WHEN r.whole_scope IS NULL THEN NOT {written_since} ELSE {in_scope_still} END"
     )
 

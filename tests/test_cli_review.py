@@ -39,6 +39,23 @@ def test_a_readmitted_row_is_no_longer_open_and_status_counts_the_open_rows(fill
     assert "quarantine: 4 rows open, 1 resolved" in filled("status").stdout
 
 
+def test_a_dismissed_row_is_no_longer_open_stays_in_quarantine_and_is_dismissed_once(filled):
+    def open_rows():
+        return json.loads(filled("sql", "SELECT quarantine_id FROM open_quarantine", "--format", "json").stdout)
+
+    dismiss = ["review", "dismiss", BAD_UNIT, "--reason", "nobody knows which unit was meant"]
+    result = filled(*dismiss)
+    assert result.exit_code == 0 and f"dismiss quarantine row {BAD_UNIT}" in result.stdout
+    assert BAD_UNIT not in [row["quarantine_id"] for row in open_rows()] and len(open_rows()) == 4
+    assert "quarantine: 4 rows open, 1 resolved (readmitted, dismissed," in filled("status").stdout
+    assert json.loads(filled("sql", "SELECT count(*) AS n FROM quarantine", "--format", "json").stdout) == [{"n": 5}]
+    again = filled(*dismiss)
+    assert again.exit_code == 1 and f"quarantine row '{BAD_UNIT}' was dismissed already" in again.stderr
+    unknown = filled("review", "dismiss", "0" * 40, "--reason", "x")
+    assert unknown.exit_code == 1 and "unknown quarantine row" in unknown.stderr
+    assert filled("review", "dismiss", BAD_UNIT, "--steward", " ", "--reason", "x").exit_code == 1
+
+
 def test_a_refused_decision_is_a_one_line_error(filled):
     result = filled(
         "review", "correct", "demo-lab-bandgaps:roost-5", "-p", "band_gap", "--value", "31", "--reason", "x"

@@ -324,11 +324,13 @@ def test_a_median_of_values_that_differ_in_review_is_reviewed_only_when_all_are(
     assert _payload(filled, "gaps-median", "1.0.0")["reviewed"].dtype == bool
 
 
-def test_decisions_on_other_records_or_values_leave_the_content_hash_as_it_is(filled, catalog):
+def test_decisions_on_other_records_or_values_and_dismissals_leave_the_content_hash_as_it_is(filled, catalog):
     release(filled, catalog, "gaps", "1.0.0")
     decide(filled, "accept", "janaf:H-064")
     oqmd = filled.query("SELECT min(record_id) FROM properties WHERE property = 'formation_energy_per_atom'").iloc[0, 0]
     decide(filled, "flag", oqmd, property="formation_energy_per_atom")  # a record of gaps, a value it leaves out
+    bad_bounds = filled.query("SELECT quarantine_id FROM quarantine WHERE item = 'line 35'").iloc[0, 0]
+    record_decision(filled, "dismiss", "A. Steward", "sample lost", quarantine_id=bad_bounds)  # admits nothing
     release(filled, catalog, "gaps", "1.0.1")
     before, after = read_manifest(filled, "gaps", "1.0.0"), read_manifest(filled, "gaps", "1.0.1")
     assert after["content"] == before["content"] and after["content_sha256"] == before["content_sha256"]

@@ -13,7 +13,14 @@ from pymatgen.io.cif import CifWriter
 
 from matreg.catalog import Dataset
 from matreg.curate import review
-from matreg.curate.review import CurationError, apply_curation, curation_log, history, record_decision
+from matreg.curate.review import (
+    CurationError,
+    apply_curation,
+    curation_log,
+    history,
+    record_decision,
+    unmatched_decisions,
+)
 from matreg.export import dataset_query
 from matreg.ingest import run_ingest
 from matreg.schema import load_tables
@@ -240,6 +247,65 @@ def test_a_quarantine_row_is_readmitted_once(filled):
         decide(filled, "readmit", quarantine_id=quarantined(filled, "line 33"), unit="eV")
 
 
+def open_items(store):
+    return sorted(store.query("SELECT item FROM open_quarantine")["item"])
+
+
+def test_a_dismissed_row_leaves_open_quarantine_stays_in_quarantine_and_admits_nothing(filled, catalog):
+    raw, gaps = fetched_rows(filled), dataset(filled, catalog, "gaps")
+    assert open_items(filled) == ["line 32", "line 33", "line 34", "line 35", "line 36"]
+    bad_formula, reason = quarantined(filled, "line 32"), "Qz is no element: no formula to fix"
+    entry = decide(filled, "dismiss", reason, quarantine_id=bad_formula)
+    assert open_items(filled) == ["line 33", "line 34", "line 35", "line 36"]
+    assert len(filled.table("quarantine")) == 5  # the row stays as history
+    log = validate_table("curation_log", curation_log(filled))
+    assert log[["entry_id", "action", "quarantine_id", "steward", "reason"]].values.tolist() == [
+        [entry["entry_id"], "dismiss", bad_formula, "A. Steward", reason]
+    ]
+    assert log[["record_id", "property", "value", "unit"]].isna().all(axis=None)
+    assert all(a.equals(b) for a, b in zip(raw, fetched_rows(filled), strict=True))  # nothing admitted
+    assert dataset(filled, catalog, "gaps").equals(gaps) and unmatched_decisions(filled).empty  # no decision
+    assert check_store_tables({name: filled.table(name) for name in load_tables()}) == []
+
+
+def test_a_dismissal_of_a_row_with_a_record_is_in_its_history(filled):
+    entry = decide(filled, "dismiss", "the sample is lost", quarantine_id=quarantined(filled, "line 35"))
+    assert history(filled, "demo-lab-bandgaps:bad-bounds")[["entry_id", "action"]].values.tolist() == [
+        [entry["entry_id"], "dismiss"]
+    ]
+
+
+def test_a_row_is_dismissed_once_a_dismissed_row_may_be_readmitted_and_a_readmitted_one_not_dismissed(filled):
+    bad_unit = quarantined(filled, "line 33")
+    dismissal = decide(filled, "dismiss", "nobody knows the unit", quarantine_id=bad_unit)
+    with pytest.raises(CurationError, match=f"'{bad_unit}' was dismissed already \\(entry {dismissal['entry_id']}\\)"):
+        decide(filled, "dismiss", quarantine_id=bad_unit)
+    readmit = decide(filled, "readmit", "the notebook says eV after all", quarantine_id=bad_unit, unit="eV")
+    assert filled.query("SELECT value FROM properties WHERE record_id = 'demo-lab-bandgaps:bad-unit'").values == 3.4
+    with pytest.raises(CurationError, match=f"was readmitted already \\(entry {readmit['entry_id']}\\)"):
+        decide(filled, "dismiss", quarantine_id=bad_unit)
+    with pytest.raises(CurationError, match="was readmitted already"):
+        decide(filled, "readmit", quarantine_id=bad_unit, unit="eV")
+    assert curation_log(filled)["action"].tolist() == ["dismiss", "readmit"]
+    assert "line 33" not in open_items(filled)
+
+
+def test_a_dismissed_row_a_later_fetch_rejects_alike_stays_dismissed(store, catalog):
+    def fetch():
+        return run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064", "Q-404"])), store)
+
+    fetch()
+    missing = quarantined(store, "Q-404")  # HTTP 404: a row without a record, which no fetch ever resolves
+    assert open_items(store) == ["Q-404"]
+    decide(store, "dismiss", "no such JANAF table", quarantine_id=missing)
+    assert open_items(store) == []
+    again = fetch()
+    assert again.n_quarantined == 1
+    assert store.query("SELECT quarantine_id FROM quarantine").values.tolist() == [[missing]]
+    latest = store.query("SELECT quarantined FROM fetch_runs WHERE run_id = ?", [again.run_id]).iloc[0, 0]
+    assert list(latest) == [missing] and open_items(store) == []
+
+
 def test_a_quarantined_janaf_value_is_readmitted_beside_its_stored_record(store, catalog):
     run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064", "Q-404"], all_temperatures=True)), store)
     with pytest.raises(CurationError, match="is a whole janaf record: only lab rows and single values"):
@@ -303,6 +369,9 @@ def test_a_value_among_several_conditions_must_be_named(store, catalog):
         ("correct", {"record_id": "demo-lab-bandgaps:roost-5"}, "name the value's property"),
         ("flag", {"record_id": "demo-lab-bandgaps:roost-5", "property": "band_gap", "value": 1.0}, "use correct"),
         ("readmit", {"quarantine_id": "0" * 40}, "unknown quarantine row"),
+        ("dismiss", {"quarantine_id": "0" * 40}, "unknown quarantine row '0000000000000000000000000000000000000000'"),
+        ("dismiss", {}, "dismiss needs a quarantine id"),
+        ("dismiss", {"record_id": "janaf:H-064"}, "dismiss takes a quarantine id only"),
         ("approve", {"record_id": "janaf:H-064"}, "unknown action 'approve'"),
     ],
 )  # fmt: skip
@@ -317,6 +386,11 @@ def test_a_decision_needs_a_steward_and_a_reason(filled):
         record_decision(filled, "accept", " ", "fine", record_id="janaf:H-064")
     with pytest.raises(CurationError, match="steward's name and a reason"):
         record_decision(filled, "accept", "A. Steward", "", record_id="janaf:H-064")
+    line_32 = quarantined(filled, "line 32")
+    for steward, reason in ((" ", "no formula"), ("A. Steward", " ")):
+        with pytest.raises(CurationError, match="steward's name and a reason"):
+            record_decision(filled, "dismiss", steward, reason, quarantine_id=line_32)
+    assert curation_log(filled).empty and "line 32" in open_items(filled)
 
 
 def test_history_of_an_unknown_record_is_an_error(filled):
@@ -335,6 +409,17 @@ def import_gaps(store, tmp_path, csv_text: str):
     data = tmp_path / "lab.csv"
     data.write_text(csv_text, encoding="utf-8")
     return run_ingest(LabConnector(data, load_mapping(mapping)), store)
+
+
+def test_a_dismissed_lab_value_stays_dismissed_when_its_file_gives_it_again_and_a_changed_one_is_new(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,about 3,-1.8\ns2,GaN,3.4,-1.2\n")
+    first = quarantined(store, "s1:band_gap")
+    decide(store, "dismiss", "the notebook is lost", quarantine_id=first)
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\ns2,GaN,3.4,-1.2\ns1,ZnO,about 3,-1.8\n")  # same value, moved
+    assert store.query("SELECT quarantine_id FROM quarantine").values.tolist() == [[first]] and open_items(store) == []
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\ns2,GaN,3.4,-1.2\ns1,ZnO,about 3.3,-1.8\n")  # changed
+    changed = store.query("SELECT quarantine_id FROM quarantine WHERE quarantine_id != ?", [first]).iloc[0, 0]
+    assert store.query("SELECT quarantine_id, item FROM open_quarantine").values.tolist() == [[changed, "s1:band_gap"]]
 
 
 def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(store, tmp_path):

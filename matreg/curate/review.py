@@ -1,7 +1,9 @@
-"""The curation log: stewards accept, reject, flag or correct records and values, and re-admit quarantined rows.
+"""The curation log: stewards accept, reject, flag or correct records and values, and re-admit or dismiss
+quarantined rows.
 
 Entries are appended to the `curation_log` table (one commit each) and never changed. They are applied as a layer
 over the raw rows (`apply_curation`); only `readmit` writes data rows, new ones, under run id 'curation:<entry_id>'.
+`dismiss` settles a quarantine row that cannot be resolved (it leaves `open_quarantine`; nothing is admitted).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from matreg.validation import (
     validate_table,
 )
 
-ACTIONS = ("accept", "reject", "flag", "correct", "readmit")
+DECISIONS = ("accept", "reject", "flag", "correct")  # the actions on records and values, applied to datasets
+ACTIONS = (*DECISIONS, "readmit", "dismiss")
+_SETTLED_BY = {"readmit": "readmitted", "dismiss": "dismissed"}  # the actions that settle a quarantine row
 VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
 _ENTRY_TIME = "%Y%m%dT%H%M%S%fZ"
 _KEYED = ["record_id", "property", "_method", "_temperature_K", "_pressure_Pa"]  # VALUE_KEY, matchable when null
@@ -63,7 +67,9 @@ def record_decision(
     value: float | None = None,
     unit: str | None = None,
 ) -> dict[str, Any]:
-    """Append one checked decision to the curation log (readmit: with the rows it admits); return the entry."""
+    """Append one checked decision to the curation log (readmit: with the rows it admits); return the entry.
+
+    readmit and dismiss name a quarantine row; the other actions a record, or one of its values."""
     _check_entry(action, steward, reason)
     if not store.exists():
         raise StoreError(f"no matreg store at {store.root} (run `matreg fetch` or `matreg import` first)")
@@ -73,6 +79,9 @@ def record_decision(
         if action == "readmit":
             stamp = RunStamp(CURATION_RUN_PREFIX + entry_id, at)
             target, rows = _readmit(store, stamp, record_id, quarantine_id, property, method, value, unit)
+        elif action == "dismiss":
+            targets = (record_id, property, method, temperature_K, pressure_Pa, value, unit)
+            target = _dismissal(store, quarantine_id, [x for x in targets if x is not None])
         else:
             target = _decision(store, action, record_id, property, method, temperature_K, pressure_Pa, value, unit)
         entry = dict.fromkeys(load_tables()["curation_log"].columns) | target
@@ -89,25 +98,28 @@ def curation_log(store: Store) -> pd.DataFrame:
 
 
 def history(store: Store, record_id: str) -> pd.DataFrame:
-    """Every entry touching a record (decisions on it or its values, readmits that wrote it), oldest first."""
+    """Every entry touching a record (decisions on it or its values, readmits that wrote it, dismissals of its
+    quarantine rows), oldest first."""
     log = curation_log(store)
     written = store.query(
         "SELECT run_id FROM materials WHERE record_id = ? UNION SELECT run_id FROM properties WHERE record_id = ?",
         [record_id, record_id],
     )["run_id"]
     readmits = {run.removeprefix(CURATION_RUN_PREFIX) for run in written if run.startswith(CURATION_RUN_PREFIX)}
-    touching = log[(log["record_id"] == record_id) | log["entry_id"].isin(readmits)]
+    its_rows = store.query("SELECT quarantine_id FROM quarantine WHERE record_id = ?", [record_id])["quarantine_id"]
+    dismissals = (log["action"] == "dismiss") & log["quarantine_id"].isin(its_rows)
+    touching = log[(log["record_id"] == record_id) | log["entry_id"].isin(readmits) | dismissals]
     if touching.empty and not _record_exists(store, record_id):
         raise CurationError(f"unknown record '{record_id}'")
     return touching.reset_index(drop=True)
 
 
 def unmatched_decisions(store: Store) -> pd.DataFrame:
-    """Decisions (not readmits) whose record, or value, the store no longer shows: a record withdrawn, or a value
-    whose key changed on a re-import (another method, temperature or pressure). They stay in the log, in force again
-    should the target return."""
+    """Decisions (not readmits or dismissals) whose record, or value, the store no longer shows: a record withdrawn,
+    or a value whose key changed on a re-import (another method, temperature or pressure). They stay in the log, in
+    force again should the target return."""
     log = curation_log(store)
-    decisions = log[log["action"] != "readmit"]
+    decisions = log[log["action"].isin(DECISIONS)]
     on_value = decisions["property"].notna()
     values = _keyed(store.query("SELECT record_id, property, method, temperature_K, pressure_Pa FROM properties"))
     records = set(values["record_id"])  # (a withdrawn record keeps its materials row, with no value)
@@ -126,7 +138,7 @@ def apply_curation(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
     until an accept restores the stored value: a later flag or reject leaves the correction as it is. Record and
     value decisions combine: a rejected record loses every row whatever its values' decisions say.
     """
-    decisions = log[log["action"] != "readmit"].sort_values("entry_id")
+    decisions = log[log["action"].isin(DECISIONS)].sort_values("entry_id")
     on_value = decisions["property"].notna()
     rows = _keyed(long.reset_index(drop=True))
     record = _in_force(rows, decisions[~on_value], ["record_id"])
@@ -285,7 +297,7 @@ def _readmit(
     """Re-harmonize a quarantined payload with the corrected raw value/unit: the entry's target and the rows."""
     if record_id is not None:
         raise CurationError("readmit takes a quarantine id, not a record id")
-    row = _quarantined(store, quarantine_id)
+    row = _quarantined(store, quarantine_id, "readmit")
     raw = json.loads(row["raw"])
     whole = not _is_value_payload(raw)
     if whole:
@@ -308,18 +320,29 @@ def _readmit(
     return target | {"value": parse_number(corrected.value), "unit": corrected.unit}, tables
 
 
-def _quarantined(store: Store, quarantine_id: str | None) -> dict[str, Any]:
-    """The quarantine row to readmit; refused when unknown or readmitted already."""
+def _dismissal(store: Store, quarantine_id: str | None, other_targets: list[Any]) -> dict[str, Any]:
+    """The target of a dismiss entry: a quarantine row not yet readmitted or dismissed, and nothing else (a record,
+    value or correction in `other_targets` is refused)."""
+    if other_targets:
+        raise CurationError("dismiss takes a quarantine id only (no record, value or correction)")
+    return {"quarantine_id": _quarantined(store, quarantine_id, "dismiss")["quarantine_id"]}
+
+
+def _quarantined(store: Store, quarantine_id: str | None, action: str) -> dict[str, Any]:
+    """The quarantine row to readmit or dismiss; refused when unknown, or settled already: readmitted (either
+    action), or dismissed (a dismissed row may still be readmitted: its problem found a fix)."""
     if not quarantine_id:
-        raise CurationError('readmit needs a quarantine id (see `matreg sql "select * from quarantine"`)')
+        raise CurationError(f'{action} needs a quarantine id (see `matreg sql "select * from open_quarantine"`)')
     rows = store.query("SELECT * FROM quarantine WHERE quarantine_id = ?", [quarantine_id])
     if rows.empty:
         raise CurationError(f"unknown quarantine row '{quarantine_id}'")
     log = curation_log(store)
-    earlier = log[log["action"].isin(["readmit"]) & log["quarantine_id"].isin([quarantine_id])]
+    settling = ["readmit"] if action == "readmit" else list(_SETTLED_BY)
+    earlier = log[log["action"].isin(settling) & log["quarantine_id"].isin([quarantine_id])]
     if len(earlier):
+        last = earlier.iloc[-1]
         raise CurationError(
-            f"quarantine row '{quarantine_id}' was readmitted already (entry {earlier.entry_id.iloc[0]})"
+            f"quarantine row '{quarantine_id}' was {_SETTLED_BY[last.action]} already (entry {last.entry_id})"
         )
     return rows.iloc[0].to_dict()
 
