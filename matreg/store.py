@@ -226,7 +226,7 @@ class Store:
                 withdrawn = self._add_withdrawals(build / "materials.parquet", read_whole, run_id, withheld)
                 changed = {name: self._changed_records(name, build) for name in _owners()}
                 # written whatever else the store holds of them (another file's value with the key; the same record)
-                again = [*withdrawn, *self._rereads_resolving(build, quarantined)]
+                again = [*withdrawn, *self._rereads_resolving(build, quarantined), *self._moved_here(build, read_whole)]
                 if again and changed["materials"] is not None:  # (None: every record is written)
                     changed["materials"] = [*changed["materials"], *again]
                 tables = _publishing_order()
@@ -391,7 +391,8 @@ class Store:
         values of this scope, the views then show none of the values that write made (nor do exports); the record's
         other scopes, its description and values a steward readmitted alone stay. A record last written in the
         scope by a steward's readmit, or one the publishing check withheld from this run, stays as it is. A file of
-        the same name elsewhere withdraws nothing. Returns the ids of the records withdrawn."""
+        the same name elsewhere withdraws nothing, until its import there wrote the records again (`_moved_here`).
+        Returns the ids of the records withdrawn."""
         if whole_scope is None:
             return []
         run_keys = f"SELECT record_id FROM read_parquet('{path}')" if path.exists() else "SELECT NULL WHERE false"
@@ -420,13 +421,8 @@ class Store:
             f"{stamp.get(column, 'c.' + column)} AS {column}" for column in arrow_schema("materials").names
         )
         writes = f"read_parquet('{_files('materials')}', filename = true, union_by_name = true)"
-        last = (  # each record's last write in the scope
-            f"SELECT * FROM {writes} WHERE source = $source AND scope = $scope "
-            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
-        )
         current = f"SELECT * FROM {writes} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
-        runs = f"read_parquet('{_files('fetch_runs')}', union_by_name = true)"
-        read_here = f"SELECT run_id FROM {runs} WHERE endpoint = $endpoint"
+        last, read_here = _last_writes_in_scope_sql(), _runs_at_sql("=")
         gave_values = (
             f"EXISTS (SELECT 1 FROM read_parquet('{_files('properties')}', union_by_name = true) AS p "
             "WHERE p.record_id = last.record_id AND p.run_id = last.run_id)"
@@ -441,6 +437,23 @@ class Store:
         parameters["now"] = datetime.now(timezone.utc)
         with contextlib.closing(self._scan()) as con:
             return con.sql(sql, params=parameters).to_arrow_table().cast(arrow_schema("materials"))
+
+    def _moved_here(self, build: Path, whole_scope: tuple[str, str, str] | None) -> list[str]:
+        """Records of a run that read its scope whole (`whole_scope`: a lab file) whose last write in that scope came
+        from a run that read it elsewhere (the file moved, or another file of its name): written again even when
+        unchanged, so that a row deleted from the file here later is withdrawn (`_add_withdrawals` withdraws only
+        records last written from the same place)."""
+        path = build / "materials.parquet"
+        if whole_scope is None or not path.exists():
+            return []
+        source, scope, endpoint = whole_scope
+        sql = (
+            f"WITH last AS ({_last_writes_in_scope_sql()}) SELECT record_id FROM last "
+            f"WHERE record_id IN (SELECT record_id FROM read_parquet($materials)) AND run_id IN ({_runs_at_sql('<>')})"
+        )
+        parameters = {"materials": str(path), "source": source, "scope": scope, "endpoint": endpoint}
+        with contextlib.closing(self._scan()) as con:
+            return [row[0] for row in con.execute(sql, parameters).fetchall()]
 
     def _superseded(self, name: str, path: Path) -> list:
         """Keys of the run's rows of a table with `read_at` that the store holds from a later read of the source (a
@@ -771,6 +784,22 @@ def _open_quarantine_sql() -> str:
         f"WHERE q.quarantine_id NOT IN ({settled}) "
         f"AND CASE WHEN r.whole_scope IS NULL THEN NOT {written_since} ELSE {in_scope_still} END"
     )
+
+
+def _last_writes_in_scope_sql() -> str:
+    """Each record's last write in the scope `$scope` of the source `$source` (a lab file's rows)."""
+    key = ", ".join(table_spec("materials").primary_key)
+    return (
+        f"SELECT * FROM read_parquet('{_files('materials')}', filename = true, union_by_name = true) "
+        f"WHERE source = $source AND scope = $scope "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
+    )
+
+
+def _runs_at_sql(comparison: str) -> str:
+    """The ids of the runs whose endpoint compares so (`=`, `<>`) with `$endpoint` (where a lab file was read)."""
+    runs = f"read_parquet('{_files('fetch_runs')}', union_by_name = true)"
+    return f"SELECT run_id FROM {runs} WHERE endpoint {comparison} $endpoint"
 
 
 def _rereads_resolving_sql() -> str:

@@ -706,6 +706,19 @@ def test_a_file_moved_to_another_folder_replaces_what_it_said_there(store, tmp_p
     assert _stored(store) == [["S1", "band_gap", 3.41], ["S1", "density", 6.15]]
 
 
+def test_rows_deleted_from_a_moved_file_are_withdrawn_after_its_first_import_there(store, tmp_path):
+    (tmp_path / "incoming").mkdir()
+    rows = "S1,GaN,3.40,6.15\nS2,ZnO,3.37,5.61\n"
+    (data,) = _gap_files(tmp_path, ("incoming/results.csv", rows))
+    import_file(store, data, tmp_path / "m.yaml")
+    data.parent.rename(tmp_path / "checked")
+    moved = tmp_path / "checked" / "results.csv"
+    assert import_file(store, moved, tmp_path / "m.yaml").n_unchanged == 0  # written again: read here now
+    moved.write_text("id,formula,gap,rho\nS2,ZnO,3.37,5.61\n", encoding="utf-8")  # S1 deleted
+    assert import_file(store, moved, tmp_path / "m.yaml").n_withdrawn == 1
+    assert _stored(store) == [["S2", "band_gap", 3.37], ["S2", "density", 5.61]]
+
+
 def test_rows_of_a_file_imported_under_a_name_are_known_by_it_and_readmitted_under_it(store, tmp_path):
     from matreg.curate.review import record_decision
 
