@@ -227,6 +227,18 @@ def test_molar_values_of_one_material_are_compared_per_mole_of_its_reduced_formu
     assert (median["value"], median["formula_original"]) == (pytest.approx(-824.25), "Fe2O3")
 
 
+def test_the_raw_value_of_a_median_of_molar_values_is_per_mole_of_the_formula_unit_too(store, tmp_path):
+    mapping = "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    (tmp_path / "m.yaml").write_text(mapping + "  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n")
+    (tmp_path / "dhf.csv").write_text("id,formula,dHf\na,Fe2O3,-824.2\nb,Fe4O6,-1648.6\n", encoding="utf-8")
+    run_ingest(LabConnector(tmp_path / "dhf.csv", load_mapping(tmp_path / "m.yaml")), store)
+    sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["enthalpy_of_formation"]))
+    long = store.query(sql, params)
+    curated = long.assign(raw_value=long["value"], value=long["value"].where(long["record_id"] != "lab:a", -830.0))
+    median = resolve(curated, link_records(store), Resolution(strategy="median")).iloc[0]
+    assert (median["value"], median["raw_value"]) == (pytest.approx(-827.15), pytest.approx(-824.25))
+
+
 def test_gases_liquids_and_isotopologues_of_one_formula_are_not_linked(store, catalog):
     connector = build_connector("janaf", catalog, FetchRequest(ids=["H-063", "H-064", "D-017", "Xe-002"]))
     run_ingest(connector, store)
@@ -321,7 +333,8 @@ def test_median_gives_one_row_per_group_with_the_spread(linked, groups):
     assert len(medians) == long.merge(groups, on="record_id")["group_id"].nunique()
     curated = long.assign(flags=long["record_id"].map({"zhuo-lab:zhuo-237": "suspect"}), reviewed=True)
     merged = resolve(curated, groups, Resolution(strategy="median")).set_index("record_id")
-    assert pd.isna(merged.loc["group:ZnSe/216", "flags"]) and merged.loc["group:ZnSe/216", "reviewed"]  # shared only
+    assert merged.loc["group:ZnSe/216", "flags"] == "[zhuo-lab:zhuo-237] suspect"  # flagged if any value is
+    assert merged.loc["group:ZnSe/216", "reviewed"]  # reviewed if every value is
     empty = resolve(long.iloc[:0], groups, Resolution(strategy="median"))
     assert empty.empty and list(empty.columns) == [*long.columns, "spread", "records"]
     assert resolve(long.iloc[:0], groups, Resolution(strategy="prefer", prefer=PREFER)).empty

@@ -324,6 +324,25 @@ def test_a_median_of_values_that_differ_in_review_is_reviewed_only_when_all_are(
     assert _payload(filled, "gaps-median", "1.0.0")["reviewed"].dtype == bool
 
 
+def test_a_median_with_a_flagged_value_is_flagged_and_keeps_the_median_of_the_stored_values(filled, catalog):
+    release(filled, catalog, "gaps-median", "1.0.0")
+    record_decision(filled, "flag", "A. Steward", "suspect", record_id=f"{LAB}:roost-17", property="band_gap")
+    record_decision(filled, "correct", "B. Steward", "typo", record_id=f"{LAB}:roost-2", property="band_gap", value=3.2)
+    release(filled, catalog, "gaps-median", "1.1.0")
+    payload = _payload(filled, "gaps-median", "1.1.0")
+    cubr = payload.loc["group:CuBr"]  # roost-2 (3.08 eV, corrected to 3.2) and roost-17 (2.94 eV, flagged)
+    assert cubr["flags"] == f"[{LAB}:roost-17] A. Steward: suspect"
+    assert (cubr["value"], cubr["raw_value"]) == (pytest.approx((3.2 + 2.94) / 2), pytest.approx((3.08 + 2.94) / 2))
+    assert (
+        payload["flags"].notna().sum()
+        == read_manifest(filled, "gaps-median", "1.1.0")["content"]["curation"]["values_flagged"]
+        == 1
+    )
+    changes = diff(filled, "gaps-median", "1.0.0", "1.1.0").set_index("field")
+    assert changes.loc["flags", ["record_id", "old", "new"]].tolist() == ["group:CuBr", None, cubr["flags"]]
+    assert changes.loc["value", "record_id"] == "group:CuBr" and "raw_value" not in changes.index
+
+
 def test_decisions_on_other_records_or_values_and_dismissals_leave_the_content_hash_as_it_is(filled, catalog):
     release(filled, catalog, "gaps", "1.0.0")
     decide(filled, "accept", "janaf:H-064")

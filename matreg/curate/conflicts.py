@@ -29,7 +29,7 @@ CONFLICT_COLUMNS = [
     "temperature_K", "pressure_Pa", "spread",
 ]  # fmt: skip
 _SET_CONDITIONS = [f"set_{column}" for column in CONDITIONS]  # the conditions a value is compared at
-_SET_COLUMNS = ["group_id", "set", *_SET_CONDITIONS, "formula_unit", "compared"]  # added by _with_sets
+_SET_COLUMNS = ["group_id", "set", *_SET_CONDITIONS, "formula_unit", "per_unit", "compared"]  # by _with_sets
 _MERGED_TEXT = [
     "source", "source_id", "name", "phase", "provenance", "database_version", "citation", "license", "source_url",
 ]  # fmt: skip
@@ -92,7 +92,8 @@ def _with_sets(values: pd.DataFrame, groups: pd.DataFrame, per_method: bool = Fa
     own_atoms = values["formula_original"].map(atoms_per_unit).astype(float)
     unit_atoms = values["record_id"].map(linked["unit_atoms"]).astype(float).fillna(own_atoms)
     molar = values["unit"].map(is_molar).astype(bool)
-    keyed["compared"] = values["value"] * (unit_atoms / own_atoms).where(molar, 1.0)
+    keyed["per_unit"] = (unit_atoms / own_atoms).where(molar, 1.0)
+    keyed["compared"] = values["value"] * keyed["per_unit"]
     for column, key in zip(CONDITIONS, _SET_CONDITIONS, strict=True):
         keyed[key] = _shared_condition(keyed, column)
     by = ["group_id", "property", *_SET_CONDITIONS, *(["method"] if per_method else [])]
@@ -132,13 +133,15 @@ def _medians(keyed: pd.DataFrame) -> pd.DataFrame:
 def _merged(several: pd.DataFrame) -> pd.DataFrame:
     """The median row of each set of several values, indexed by set.
 
-    Texts are joined, a boolean (`reviewed`) is true where it is true of every value, other columns keep what all
+    Texts are joined, a boolean (`reviewed`) is true where it is true of every value, a median is flagged where any of
+    its values is (`flags`: each flagged value's, after its record id in brackets) and its `raw_value` is the median of
+    the stored values (so `value` differs from it where a correction moved the median), other columns keep what all
     values share.
     """
     sets = several.groupby("set")
     booleans = list(several.select_dtypes("bool").columns)  # e.g. reviewed: true of a median of reviewed values only
     others = [column for column in several.columns if column not in {*_MERGED_TEXT, *_SET_COLUMNS, *booleans}]
-    merged = sets[others].first().where(sets[others].nunique(dropna=False).eq(1))  # e.g. a curation flag of all
+    merged = sets[others].first().where(sets[others].nunique(dropna=False).eq(1))  # e.g. the unit
     merged[booleans] = sets[booleans].all()
     for column in _MERGED_TEXT:
         if column in several:
@@ -152,9 +155,20 @@ def _merged(several: pd.DataFrame) -> pd.DataFrame:
     merged["temperature_K"] = sets["set_temperature_K"].first()
     merged["pressure_Pa"] = sets["set_pressure_Pa"].first()
     merged["records"] = sets["record_id"].agg(_joined)
+    if "flags" in several:
+        merged["flags"] = _flags_by_record(several)
+    if "raw_value" in several:
+        merged["raw_value"] = (several["raw_value"] * several["per_unit"]).groupby(several["set"]).median()
     if "fetched_at" in several:
         merged["fetched_at"] = sets["fetched_at"].max()
     return merged
+
+
+def _flags_by_record(several: pd.DataFrame) -> pd.Series:
+    """Per set with a flagged value, the flags of its flagged values, each after its record id in brackets, joined by
+    '; ' ('[lab-a:a1] A. Steward: suspect')."""
+    flagged = several[several["flags"].fillna("").ne("")]
+    return ("[" + flagged["record_id"] + "] " + flagged["flags"]).groupby(flagged["set"]).agg(_joined)
 
 
 def _joined(values: pd.Series) -> str | None:
