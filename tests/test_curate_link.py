@@ -252,6 +252,37 @@ def test_gases_liquids_and_isotopologues_of_one_formula_are_not_linked(store, ca
     }
 
 
+def test_crystal_polymorphs_that_name_their_phase_are_two_materials(store, catalog, tmp_path):
+    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["Al-096", "Al-098", "Ca-027"])), store)
+    mapping = "dataset: lab\nformula_column: formula\nid_column: id\nname_column: name\ncitation: c\ncolumns:\n"
+    (tmp_path / "m.yaml").write_text(mapping + "  gap: {unit: eV}\n", encoding="utf-8")
+    rows = 'id,formula,name,gap\na,Al2O3,"Aluminum Oxide, Alpha (Al2O3)",8.8\nb,Al2O3,alumina,7.0\nc,CaO,,7.1\n'
+    (tmp_path / "gaps.csv").write_text(rows, encoding="utf-8")
+    run_ingest(LabConnector(tmp_path / "gaps.csv", load_mapping(tmp_path / "m.yaml")), store)
+    assert group_of(link_records(store)) == {
+        "janaf:Al-096": "Al2O3/Alpha",  # 'Aluminum Oxide, Alpha (Al2O3)', phase cr, no space group
+        "janaf:Al-098": "Al2O3/Gamma",
+        "lab:a": "Al2O3/Alpha",  # named as JANAF names it
+        "lab:b": "Al2O3",  # alpha or gamma: unknown
+        "janaf:Ca-027": "CaO",  # 'Calcium Oxide (CaO)' names no phase: linked by formula, as before
+        "lab:c": "CaO",
+    }
+    assert find_conflicts(store, "enthalpy_of_formation", across_methods=True).empty  # alpha and gamma never met
+    sql, params = dataset_query(
+        Dataset(description="d", version="1.0.0", properties=["enthalpy_of_formation"], temperature_K=298.15)
+    )
+    medians = resolve(store.query(sql, params), link_records(store), Resolution(strategy="median"))
+    assert medians.set_index("record_id")["value"].to_dict() == {
+        "janaf:Al-096": -1675.692,
+        "janaf:Al-098": -1656.864,
+        "janaf:Ca-027": -635.089,
+    }
+    alpha_only = Store(tmp_path / "alpha")
+    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["Al-096"])), alpha_only)
+    run_ingest(LabConnector(tmp_path / "gaps.csv", load_mapping(tmp_path / "m.yaml")), alpha_only)
+    assert group_of(link_records(alpha_only))["lab:b"] == "Al2O3/Alpha"  # the one phase of Al2O3 the store knows
+
+
 def test_a_measured_gap_far_from_the_dft_gaps_is_a_conflict_with_each_values_source_method_and_provenance(
     linked, groups
 ):

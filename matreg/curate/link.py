@@ -5,13 +5,17 @@ Rules, applied to the `materials` table:
    formula (fractional amounts in whole numbers: TeSe and Te0.5Se0.5 are one) and space group. A record with a
    structure but no space group number gets one from its structure (pymatgen's SpacegroupAnalyzer at emmet's
    tolerance) when another record has its formula; where spglib finds no symmetry (a broken cell), it is treated as
-   a record without space group (rule 3).
+   a record without space group (rules 3 and 4).
 2. Inside one formula + space group, records that have structures are split by pymatgen's StructureMatcher (default
    tolerances): polytypes that share a space group (4H and 6H SiC) become separate groups. A record without a
    structure joins the one group there, or stays apart when StructureMatcher found several.
-3. A crystal record still without a space group (a lab sample, most JANAF tables) joins its formula's group when
-   that formula has exactly one; otherwise it joins the formula-only group.
-4. A record in another state (JANAF's 'g', 'l', 'ref', ...) is grouped by its species (the formula as written, not
+3. A crystal record still without a space group whose name states its phase after the compound's name, as JANAF's
+   titles do ('Aluminum Oxide, Alpha (Al2O3)', the formula in parentheses being the record's), joins the group of
+   its formula and that phase ('Al2O3/Alpha'): JANAF's alpha and gamma alumina are two materials. Which space group
+   a phase name means is not known, so such a group is never merged with a space group's.
+4. Any other crystal record without a space group (a lab sample, a JANAF table naming no phase) joins its formula's
+   group (of rule 1, 2 or 3) when that formula has exactly one; otherwise it joins the formula-only group.
+5. A record in another state (JANAF's 'g', 'l', 'ref', ...) is grouped by its species (the formula as written, not
    reduced: O, O2 and O3 are three gases) and phase: H2O(l) and H2O(g) are not one material. (An ion's formula
    carries its charge, 'Xe[+1]': it never meets the neutral element. Isotopes count: D2O is not H2O.)
 
@@ -19,12 +23,13 @@ Molar values of a group are compared per mole of one formula unit: a crystal's r
 halved to meet Fe2O3's), a gas's species.
 
 Group ids are readable and follow from the store's content: 'ZnSe/216', 'SiC/186/2' (the second structure cluster,
-numbered by their smallest record id), 'SiC/186' (a record without structure in a split space group), 'CdS'
-(formula only), 'H2O (l)', 'Xe[+1] (g)'.
+numbered by their smallest record id), 'SiC/186' (a record without structure in a split space group), 'Al2O3/Alpha'
+(a named phase), 'CdS' (formula only), 'H2O (l)', 'Xe[+1] (g)'.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -33,6 +38,7 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer, SymmetryUndeterminedError
 
+from matreg.errors import FormulaError
 from matreg.formula import parse_formula, whole_formula
 from matreg.store import Store
 from matreg.structure import read_structure
@@ -40,6 +46,8 @@ from matreg.structure import read_structure
 SOLID_PHASES = {"cr"}  # JANAF's crystal label; a record that states no phase is taken as a crystal too
 SYMPREC = 0.1  # emmet's symmetry tolerance (the Materials Project's space groups)
 _COLUMNS = ["record_id", "group_id", "formula_unit", "unit_atoms"]
+# JANAF's title of a crystal table: '<compound>, <phase> (<formula>)', e.g. 'Silicon Oxide, Cristobalite, High (SiO2)'
+_NAMED_PHASE = re.compile(r"[^,()]+, (?P<phase>[^()]+) \((?P<formula>.+)\)")
 
 
 def link_records(store: Store) -> pd.DataFrame:
@@ -47,7 +55,7 @@ def link_records(store: Store) -> pd.DataFrame:
     its group compares molar values per (`formula_unit`: a crystal's reduced formula, a gas's species) with its
     atoms (`unit_atoms`)."""
     records = store.query(
-        "SELECT record_id, formula, formula_original, phase, spacegroup_number, "
+        "SELECT record_id, formula, formula_original, name, phase, spacegroup_number, "
         "structure IS NOT NULL AS has_structure FROM materials ORDER BY record_id"
     )
     if records.empty:
@@ -124,19 +132,39 @@ def _spacegroup_number(structure: Structure) -> int | None:
 
 
 def _crystal_groups(records: pd.DataFrame, structures: dict[str, Structure]) -> dict[str, str]:
-    """Crystals: formula + space group split by StructureMatcher, then the records known by formula only."""
+    """Crystals: formula + space group split by StructureMatcher, formula + named phase, then the records known by
+    formula only."""
     groups: dict[str, str] = {}
-    of_formula: dict[str, set[str]] = defaultdict(set)
     known = records[records["spacegroup_number"].notna()]
     for (formula, number), bucket in known.groupby(["formula", "spacegroup_number"], sort=True):
-        found = _spacegroup_groups(f"{formula}/{number}", bucket["record_id"], structures)
-        groups.update(found)
-        of_formula[formula].update(found.values())
+        groups.update(_spacegroup_groups(f"{formula}/{number}", bucket["record_id"], structures))
     unknown = records[records["spacegroup_number"].isna()]
+    phases = [_named_phase(name, formula) for name, formula in unknown[["name", "formula"]].itertuples(index=False)]
+    for record_id, formula, phase in zip(unknown["record_id"], unknown["formula"], phases, strict=True):
+        if phase is not None:
+            groups[record_id] = f"{formula}/{phase}"
+    formula_of = dict(zip(records["record_id"], records["formula"], strict=True))
+    of_formula: dict[str, set[str]] = defaultdict(set)
+    for record_id, group in groups.items():
+        of_formula[formula_of[record_id]].add(group)
     for record_id, formula in unknown[["record_id", "formula"]].itertuples(index=False):
-        candidates = of_formula.get(formula, set())
-        groups[record_id] = next(iter(candidates)) if len(candidates) == 1 else formula
+        if record_id not in groups:
+            candidates = of_formula.get(formula, set())
+            groups[record_id] = next(iter(candidates)) if len(candidates) == 1 else formula
     return groups
+
+
+def _named_phase(name: str | None, formula: str) -> str | None:
+    """The crystal phase a record's name states, JANAF's way ('Aluminum Oxide, Alpha (Al2O3)': 'Alpha'), when the
+    formula in its parentheses is the record's `formula`; None for any other name."""
+    match = _NAMED_PHASE.fullmatch(name.strip()) if isinstance(name, str) else None
+    if match is None:
+        return None
+    try:
+        named = whole_formula(parse_formula(match["formula"]).reduced)
+    except FormulaError:
+        return None
+    return " ".join(match["phase"].split()) if named == formula else None
 
 
 def _spacegroup_groups(prefix: str, record_ids: Iterable[str], structures: dict[str, Structure]) -> dict[str, str]:
