@@ -412,7 +412,16 @@ def test_bad_options_and_tampered_exports_are_refused(gap_store, tmp_path):
     with pytest.raises(MatregError, match="not a matreg torch export"):
         export_torch(gap_store, CATALOG, "gaps", tmp_path / "notes")
     assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
+    (tmp_path / "notes" / "meta.json").write_text('{"name": "my dataset card"}')  # someone else's meta.json
+    with pytest.raises(MatregError, match="not a matreg torch export"):
+        export_torch(gap_store, CATALOG, "gaps", tmp_path / "notes")
+    assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
     export_torch(gap_store, CATALOG, "gaps", tmp_path / "out")
+    (tmp_path / "out" / "my_notes.txt").write_text("mine")  # an export a user added a file to
+    with pytest.raises(MatregError, match="my_notes.txt"):
+        export_torch(gap_store, CATALOG, "gaps", tmp_path / "out")
+    (tmp_path / "out" / "my_notes.txt").unlink()
+    export_torch(gap_store, CATALOG, "gaps", tmp_path / "out")  # an earlier export alone is replaced
     with pytest.raises(MatregError, match="no crystal graphs"):
         ExportedDataset(tmp_path / "out").graph_split("train")
     (tmp_path / "out" / "records.parquet").write_bytes(b"changed")

@@ -17,6 +17,7 @@ from pymatgen.core import Structure  # noqa: E402
 
 from matreg.catalog import Catalog, Dataset  # noqa: E402
 from matreg.errors import ConfigError, MatregError  # noqa: E402
+from matreg.formula import parse_formula  # noqa: E402
 from matreg.ingest import run_ingest  # noqa: E402
 from matreg.ml.dataset import export_torch  # noqa: E402
 from matreg.ml.predict import predict  # noqa: E402
@@ -170,11 +171,17 @@ def test_predict_reproduces_the_test_predictions_from_formulas(runs, model, tmp_
     test = pd.read_csv(runs[model] / "predictions.csv")
     original = pd.read_csv(OQMD).set_index("sample_id").loc[test["record_id"].str.split(":").str[1], "formula"]
     predicted = predict(runs[model], list(original))
-    assert list(predicted["formula"]) == list(original)
+    assert list(predicted["formula"]) == [parse_formula(text).reduced for text in original]  # as imported
     np.testing.assert_allclose(predicted["prediction"], test["prediction"], rtol=1e-5, atol=1e-5)
     csv = tmp_path / "new.csv"
     pd.DataFrame({"formula": list(original)}).to_csv(csv, index=False)
     np.testing.assert_allclose(predict(runs[model], csv)["prediction"], test["prediction"], rtol=1e-5, atol=1e-5)
+
+
+def test_predict_reads_a_formula_as_the_import_did(runs):  # pymatgen alone reads MgSO4.7H2O as MgSH2O5.7
+    predicted = predict(runs["elemnet"], ["MgSO4.7H2O", "MgH14SO11", "CuSO4·5H2O"])
+    assert list(predicted["formula"]) == ["MgH14SO11", "MgH14SO11", "CuH10SO9"]
+    assert predicted["prediction"][0] == predicted["prediction"][1]
 
 
 def test_predict_reproduces_cgcnn_test_predictions_from_structures(runs, tmp_path):

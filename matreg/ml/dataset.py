@@ -323,9 +323,25 @@ def _write_export(out: Path, rows: pd.DataFrame, arrays: dict, build_meta: Calla
 
 
 def _check_out(out: Path) -> None:
-    """Refuse an output path that holds something other than an earlier export (an empty directory is fine)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "meta.json").is_file())):
+    """Refuse an output path that holds anything but an earlier export, which is replaced whole (an empty directory
+    is fine): a directory with another meta.json, or with files the export did not write, is the user's."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not out.is_dir() or _export_format(out / "meta.json") != FORMAT:
         raise MatregError(f"{out} exists and is not a matreg torch export: choose another --out")
+    written = {"meta.json", *json.loads((out / "meta.json").read_text(encoding="utf-8")).get("files", {})}
+    others = sorted(path.name for path in out.iterdir() if path.name not in written)
+    if others:
+        raise MatregError(f"{out} holds files the export did not write ({', '.join(others)}): choose another --out")
+
+
+def _export_format(meta: Path) -> str | None:
+    """The `format` a meta.json names (None: no such file, not JSON, or no object)."""
+    try:
+        document = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document.get("format") if isinstance(document, dict) else None
 
 
 def _replace_dir(new: Path, out: Path) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 from pymatgen.core import Composition, Structure
 
-from matreg.errors import MatregError
+from matreg.errors import FormulaError, MatregError
+from matreg.formula import parse_formula
 from matreg.ml import INSTALL_HINT
 
 try:
@@ -50,7 +51,8 @@ def predict(run_dir: Path | str, inputs, device: str = "auto", batch_size: int =
         names, structures = read_structures(inputs)
         split, formulas = _graph_split(structures, config), [s.composition.reduced_formula for s in structures]
     else:
-        names = formulas = read_formulas(inputs)
+        names = read_formulas(inputs)
+        formulas = [as_imported(text) for text in names]
         split = CompositionSplit.of_features(featurize_compositions(formulas), list(names))
     standard = predict_split(model, split, batch_size, torch_device, amp=torch_device.type == "cuda")
     scale = config["standardisation"]
@@ -80,6 +82,15 @@ def _graph_split(structures: list[Structure], config: dict) -> GraphSplit:
     graph = featurize_structures([structure.to_json() for structure in structures], cutoff, max_neighbors)
     features = featurize_compositions([structure.composition.formula for structure in structures])
     return GraphSplit.of_graphs(features, graph, [str(i) for i in range(len(structures))])
+
+
+def as_imported(text: str) -> str:
+    """A formula as `matreg import` stores it, and so as the run's export featurized it (its reduced formula: a
+    hydrate read whole, 'MgSO4.7H2O' is MgH14SO11, where pymatgen alone reads MgSH2O5.7)."""
+    try:
+        return parse_formula(text).reduced
+    except FormulaError as exc:
+        raise MatregError(f"cannot featurize {text!r}: {exc}") from None
 
 
 def read_formulas(inputs) -> list[str]:
