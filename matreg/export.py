@@ -6,6 +6,7 @@ import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -15,6 +16,9 @@ from matreg.defaults import LAYOUTS
 from matreg.errors import StoreError
 from matreg.schema import load_vocabulary
 from matreg.store import CURATION_RUN_PREFIX, Store
+
+if TYPE_CHECKING:
+    from matreg.curate.release import CuratedRows  # which builds on this module's query
 
 _WRITTEN = ("database_version", "citation", "license", "source_url", "fetched_at")  # of the write that made a value
 _LONG_COLUMNS = (
@@ -99,21 +103,24 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
     """Write dataset `name` as curated (review decisions, conflict resolution) and a `<out>.meta.json` sidecar."""
     if layout not in LAYOUTS:
         raise StoreError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
-    from matreg.curate.release import dataset_rows  # the curation layer builds on this module's query
+    from matreg.curate.release import curate_dataset  # the curation layer builds on this module's query
 
     dataset = catalog.dataset(name)
-    long = dataset_rows(store, catalog, name)
+    rows = curate_dataset(store, catalog, name)
+    long = rows.resolved
     frame = to_wide(long, dataset.properties) if layout == "wide" else long
     path = store.write_file(frame, out, fmt)
-    meta = _sidecar(name, dataset, long, frame, path, fmt, layout)
+    meta = _sidecar(name, dataset, rows, frame, path, fmt, layout)
     store.write_json(meta, Path(f"{path}.meta.json"))
     return meta
 
 
 def _sidecar(
-    name: str, dataset: Dataset, long: pd.DataFrame, frame: pd.DataFrame, path: Path, fmt: str, layout: str
+    name: str, dataset: Dataset, rows: CuratedRows, frame: pd.DataFrame, path: Path, fmt: str, layout: str
 ) -> dict:
+    """The sidecar of a store export: provenance and sources of the values the rows carry (a median's own, each)."""
     vocabulary = load_vocabulary().root
+    long, carried = rows.resolved, rows.carried
     return {
         "dataset": name,
         "version": dataset.version,  # the catalog's: the file is the store as it is now, not that release
@@ -126,18 +133,18 @@ def _sidecar(
         "records": int(long["record_id"].nunique()) if len(long) else 0,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "units": {prop: vocabulary[prop].unit for prop in dataset.properties},
-        "provenance": sorted(long["provenance"].unique().tolist()) if len(long) else [],
-        "sources": _citations(long),
+        "provenance": sorted(carried["provenance"].unique().tolist()) if len(carried) else [],
+        "sources": _citations(carried),
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "matreg_version": __version__,
     }
 
 
-def _citations(long: pd.DataFrame) -> list[dict]:
-    """Each distinct citation, licence and version of each source in the rows (two files of one lab dataset may
+def _citations(values: pd.DataFrame) -> list[dict]:
+    """Each distinct citation, licence and version of each source of the values (two files of one lab dataset may
     cite two papers under two licences)."""
-    if not len(long):
+    if not len(values):
         return []
-    cited = long[["source", "citation", "license", "database_version"]].drop_duplicates()
+    cited = values[["source", "citation", "license", "database_version"]].drop_duplicates()
     cited = cited.sort_values(["source", "citation", "license", "database_version"], na_position="first")
     return json.loads(cited.to_json(orient="records"))

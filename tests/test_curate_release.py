@@ -22,6 +22,7 @@ from matreg.catalog import load_catalog
 from matreg.curate.release import dataset_rows, diff, export_release, read_manifest, release, released_versions
 from matreg.curate.review import record_decision
 from matreg.errors import StoreError
+from matreg.export import export_dataset
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.lab import LabConnector, load_mapping
@@ -62,12 +63,22 @@ datasets:
     version: 1.0.0
     properties: [band_gap]
     resolve: {{strategy: median}}
+  gaps-prefer:
+    description: One band gap per material and temperature, measured ones first.
+    version: 1.0.0
+    properties: [band_gap]
+    resolve: {{strategy: prefer, prefer: [experimental]}}
   thermo:
     description: Standard-state thermochemistry of NIST-JANAF species.
     version: 1.0.0
     sources: [janaf]
     properties: [enthalpy_of_formation, entropy]
     temperature_K: 298.15
+  thermo-tables:
+    description: NIST-JANAF enthalpies of formation at every temperature of the tables.
+    version: 1.0.0
+    sources: [janaf]
+    properties: [enthalpy_of_formation]
   nothing:
     description: No source in the store has it.
     version: 1.0.0
@@ -95,6 +106,21 @@ def filled(store, catalog):
     run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064", "C-095", "O-029"])), store)
     import_lab(store)
     return store
+
+
+def import_lab_line(store, folder: Path, dataset: str, line: str, **mapping: str) -> None:
+    """Import a one-line lab file `sample,composition,gap` of band gaps at 300 K as lab dataset `dataset`."""
+    data = folder / f"{dataset}.csv"
+    data.write_text(f"sample,composition,gap\n{line}\n", encoding="utf-8")
+    attribution = {"citation": "test", "license": "MIT"} | mapping
+    path = folder / f"{dataset}.yaml"
+    path.write_text(
+        f"dataset: {dataset}\nformula_column: composition\nid_column: sample\n"
+        + "".join(f"{key}: {json.dumps(value)}\n" for key, value in attribution.items())
+        + "columns:\n  gap: {property: band_gap, unit: eV, temperature_K: 300}\n",
+        encoding="utf-8",
+    )
+    run_ingest(LabConnector(data, load_mapping(path)), store)
 
 
 def decide(store, action: str, record_id: str, **value) -> dict:
@@ -226,7 +252,10 @@ def test_wide_export_of_a_release(filled, catalog, tmp_path):
     catalog = catalog.model_copy(deep=True)
     catalog.datasets["thermo"].properties = ["entropy", "enthalpy_of_formation"]  # not in alphabetical order
     release(filled, catalog, "thermo", "1.0.0")
-    export_release(filled, "thermo", "1.0.0", "csv", tmp_path / "wide.csv", layout="wide")
+    meta = export_release(filled, "thermo", "1.0.0", "csv", tmp_path / "wide.csv", layout="wide")
+    store_meta = export_dataset(filled, catalog, "thermo", "csv", tmp_path / "store.csv", layout="wide")
+    assert meta["units"] == store_meta["units"] == {"entropy": "J/(mol*K)", "enthalpy_of_formation": "kJ/mol"}
+    assert json.loads((tmp_path / "wide.csv.meta.json").read_text())["units"] == meta["units"]
     wide = pd.read_csv(tmp_path / "wide.csv").set_index("formula")
     assert wide.loc["CO2", "enthalpy_of_formation"] == pytest.approx(-393.522)
     assert wide.loc["H2O", "entropy"] == pytest.approx(188.834)
@@ -311,6 +340,43 @@ def test_a_median_release_keeps_the_spread_and_validates(filled, catalog):
     assert not mlc.Dataset(jsonld=folder / "croissant.json").metadata.ctx.issues.errors
 
 
+def test_a_median_counts_each_source_licence_and_provenance_of_its_values(filled, catalog, tmp_path):
+    citation = "A. Author, J. Test 1, 1 (2020); B. Author, J. Test 2, 2 (2021)"
+    import_lab_line(filled, tmp_path, "cc0-lab", "c-1,CuBr,3.2", license="CC0-1.0", citation=citation)
+    import_lab_line(filled, tmp_path, "dft-lab", "d-1,CuBr,2.0", provenance="dft", method="PBE")  # no temperature
+    folder = release(filled, catalog, "gaps-median", "1.0.0")
+    cubr = _payload(filled, "gaps-median", "1.0.0").loc["group:CuBr"]
+    assert (cubr["method"], cubr["license"]) == ("median of 4", "CC0-1.0; MIT")  # the row joins its values' texts
+    content = read_manifest(filled, "gaps-median", "1.0.0")["content"]
+    assert content["licenses"] == ["CC-BY-4.0", "CC0-1.0", "MIT"]
+    assert citation in content["citations"] and content["sources"]["cc0-lab"]["citations"] == [citation]
+    assert sorted(content["sources"]) == ["cc0-lab", LAB, "dft-lab", "oqmd"]
+    assert content["counts"] == {  # values: the median of CuBr counts each of its four
+        "cc0-lab": {"experimental": 1},
+        LAB: {"experimental": 30},
+        "dft-lab": {"dft": 1},
+        "oqmd": {"dft": 12},
+    }
+    assert json.loads((folder / "croissant.json").read_text())["license"] == content["licenses"]
+    mix = (folder / "README.md").read_text().split("## Provenance mix")[1].split("\n## ")[0]
+    assert "| dft-lab | dft | 1 |" in mix and ";" not in mix
+    meta = export_dataset(filled, catalog, "gaps-median", "csv", tmp_path / "median.csv")
+    assert sorted({source["source"] for source in meta["sources"]}) == ["cc0-lab", LAB, "dft-lab", "oqmd"]
+    assert sorted({source["license"] for source in meta["sources"]}) == ["CC-BY-4.0", "CC0-1.0", "MIT"]
+    assert meta["provenance"] == ["dft", "experimental"]
+
+
+def test_the_card_cites_only_sources_of_released_rows(filled, catalog, tmp_path):
+    import_lab_line(filled, tmp_path, "dft-lab", "d-1,CuBr,2.0", provenance="dft", method="PBE")  # no temperature
+    folder = release(filled, catalog, "gaps-prefer", "1.0.0")  # experimental first: CuBr's DFT gap goes
+    assert "dft-lab" not in set(_payload(filled, "gaps-prefer", "1.0.0")["source"])
+    content = read_manifest(filled, "gaps-prefer", "1.0.0")["content"]
+    assert sorted(content["sources"]) == [LAB, "oqmd"] and sorted(content["counts"]) == [LAB, "oqmd"]
+    bib = bibtexparser.loads((folder / "sources.bib").read_text()).entries
+    assert sorted(entry["ID"] for entry in bib) == ["demo_lab_bandgaps", "oqmd"]
+    assert "dft-lab" not in (folder / "README.md").read_text().split("## How curated")[0]
+
+
 def test_a_median_of_values_that_differ_in_review_is_reviewed_only_when_all_are(filled, catalog):
     decide(filled, "accept", f"{LAB}:roost-2")
     release(filled, catalog, "gaps-median", "1.0.0")
@@ -376,6 +442,32 @@ def test_the_card_lists_conflicts_of_one_method(filled, catalog, tmp_path):
     assert "pl-lab" not in conflicts
 
 
+def _conflict_table(folder: Path) -> pd.DataFrame:
+    """The card's table of known conflicts, as text cells."""
+    section = (folder / "README.md").read_text().split("## Known conflicts")[1].split("## How to cite")[0]
+    lines = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    return pd.DataFrame(lines[1:], columns=[cell.strip() for cell in lines[0]]).apply(lambda c: c.str.strip())
+
+
+def test_the_card_lists_conflicts_among_the_values_the_dataset_selects(filled, catalog):
+    alumina = FetchRequest(ids=["Al-096", "Al-098"], all_temperatures=True)  # alpha and gamma Al2O3, linked
+    run_ingest(build_connector("janaf", catalog, alumina), filled)
+    at_298 = _conflict_table(release(filled, catalog, "thermo", "1.0.0"))  # JANAF at 298.15 K
+    assert at_298[["record_id", "value", "spread"]].values.tolist() == [
+        ["janaf:Al-096", "-1675.69", "18.828"],  # enthalpies of formation of alpha and gamma Al2O3
+        ["janaf:Al-098", "-1656.86", "18.828"],
+        ["janaf:Al-096", "50.95", "1.35"],  # their entropies
+        ["janaf:Al-098", "52.3", "1.35"],
+    ]
+    assert "temperature_K" not in at_298  # the selection states it
+    tables = _conflict_table(release(filled, catalog, "thermo-tables", "1.0.0"))  # every temperature
+    assert tables[["record_id", "temperature_K", "value"]].head(2).values.tolist() == [  # the widest spread first
+        ["janaf:Al-096", "3000", "-2244.73"],
+        ["janaf:Al-098", "3000", "-2209.45"],
+    ]
+    assert "pressure_Pa" not in tables and tables["temperature_K"].nunique() == 15  # all at 1 bar; 30 rows shown
+
+
 def test_the_card_lists_no_conflict_of_a_rejected_record(filled, catalog):
     decide(filled, "reject", f"{LAB}:roost-17")
     readme = (release(filled, catalog, "gaps", "1.0.0") / "README.md").read_text()
@@ -405,6 +497,8 @@ def test_refusals_are_store_errors(filled, catalog):
     with pytest.raises(StoreError, match="'nothing' has no rows"):
         release(filled, catalog, "nothing", "1.0.0")
     release(filled, catalog, "gaps", "1.0.0")
+    with pytest.raises(StoreError, match="1.0.0-rc.1 of 'gaps' would follow its release 1.0.0"):
+        release(filled, catalog, "gaps", "1.0.0-rc.1")  # semantic versioning: a pre-release precedes its release
     with pytest.raises(StoreError, match=r"no release 2.0.0 of 'gaps' .*\(released: 1.0.0\)"):
         diff(filled, "gaps", "1.0.0", "2.0.0")
     assert not (filled.root / "releases" / "nothing").exists()
@@ -431,7 +525,7 @@ def _lab_copy(folder: Path, old: str, new: str) -> Path:
 
 
 def test_released_versions_are_listed_in_semantic_version_order(filled, catalog):
-    for version in ("1.0.0", "1.0.0-rc.10", "0.10.0", "1.0.0-rc.2", "0.9.0"):
+    for version in ("1.0.0-rc.10", "0.10.0", "1.0.0-rc.2", "0.9.0", "1.0.0"):  # a pre-release before its release
         release(filled, catalog, "gaps", version)
     assert released_versions(filled, "gaps") == ["0.9.0", "0.10.0", "1.0.0-rc.2", "1.0.0-rc.10", "1.0.0"]
 

@@ -37,7 +37,7 @@ def write_card(directory: Path, manifest: dict, payload: pd.DataFrame, conflicts
     plots = write_plots(directory / PLOTS, manifest, payload)
     bib = write_text(directory / BIBTEX, bibtex(manifest))
     croissant = write_croissant(directory / CROISSANT, manifest, payload)
-    readme = write_text(directory / README, readme_text(manifest, conflicts, plots, directory))
+    readme = write_text(directory / README, readme_text(manifest, payload, conflicts, plots, directory))
     return [readme, croissant, bib, *plots]
 
 
@@ -191,7 +191,9 @@ def _release_citation(manifest: dict) -> str:
     )
 
 
-def readme_text(manifest: dict, conflicts: pd.DataFrame, plots: list[Path], directory: Path) -> str:
+def readme_text(
+    manifest: dict, payload: pd.DataFrame, conflicts: pd.DataFrame, plots: list[Path], directory: Path
+) -> str:
     """The card's README: what, from where, how curated, provenance mix, known conflicts."""
     content = manifest["content"]
     sections = [
@@ -202,7 +204,7 @@ def readme_text(manifest: dict, conflicts: pd.DataFrame, plots: list[Path], dire
         _from_where(content),
         _how_curated(content),
         _provenance_mix(content, plots, directory),
-        _conflicts(conflicts, content),
+        _conflicts(conflicts, content, payload),
         f"## How to cite\n\nCite this release (its version and content hash) and every source database: "
         f"[{BIBTEX}]({BIBTEX}) has one BibTeX entry per source. Machine-readable metadata: "
         f"[{CROISSANT}]({CROISSANT}) (MLCommons Croissant).",
@@ -272,13 +274,19 @@ def _provenance_mix(content: dict, plots: list[Path], directory: Path) -> str:
         for provenance, n in by_provenance.items()
     ]
     images = "\n".join(f"![{plot.stem}]({plot.relative_to(directory).as_posix()})" for plot in plots)
-    return "## Provenance mix\n\n" + _markdown_table(["source", "provenance", "rows"], rows) + "\n\n" + images
+    return (
+        "## Provenance mix\n\nThe released values by source and provenance (a median row counts each value it "
+        "merges):\n\n" + _markdown_table(["source", "provenance", "values"], rows) + "\n\n" + images
+    )
 
 
-def _conflicts(conflicts: pd.DataFrame, content: dict) -> str:
+def _conflicts(conflicts: pd.DataFrame, content: dict, payload: pd.DataFrame) -> str:
     if conflicts.empty:
         return "## Known conflicts\n\nNo linked records of this dataset disagree beyond the tolerance (by one method)."
-    columns = ["group_id", "record_id", "source", "provenance", "method", "value", "unit", "spread"]
+    columns = [
+        "group_id", "record_id", "source", "provenance", "method", *_varying_conditions(payload),
+        "value", "unit", "spread",
+    ]  # fmt: skip
     shown = conflicts[columns].head(MAX_CONFLICT_ROWS)
     rows = [[_cell(cell) for cell in row] for row in shown.itertuples(index=False)]
     more = len(conflicts) - len(shown)
@@ -290,6 +298,11 @@ def _conflicts(conflicts: pd.DataFrame, content: dict) -> str:
         + _markdown_table(columns, rows)
         + tail
     )
+
+
+def _varying_conditions(payload: pd.DataFrame) -> list[str]:
+    """The conditions that differ between released values (a table's temperatures; a stated one and none)."""
+    return [column for column in ("temperature_K", "pressure_Pa") if payload[column].nunique(dropna=False) > 1]
 
 
 def _cell(value: object) -> str:

@@ -50,7 +50,6 @@ def find_conflicts(
     """
     if property not in load_vocabulary().root:
         raise ConfigError(f"unknown property '{property}' (see `matreg schema`)")
-    limit = DEFAULT_TOLERANCE if tolerance is None else tolerance
     values = store.query(
         "SELECT p.record_id, m.source, m.formula_original, p.property, p.value, p.unit, p.method, p.provenance, "
         "p.temperature_K, p.pressure_Pa FROM properties p JOIN materials m USING (record_id) WHERE p.property = ?",
@@ -58,7 +57,16 @@ def find_conflicts(
     )
     curated = apply_curation(values, curation_log(store) if log is None else log)
     linked = link_records(store) if groups is None else groups
-    keyed = _with_sets(curated, linked, per_method=not across_methods)
+    return conflicts_among(curated, linked, tolerance, across_methods)
+
+
+def conflicts_among(
+    curated: pd.DataFrame, groups: pd.DataFrame, tolerance: float | None = None, across_methods: bool = False
+) -> pd.DataFrame:
+    """Every value of `curated` (long rows, as curated) in a set whose spread exceeds `tolerance` (default 0.1),
+    widest spread first: only these values are compared (a dataset's selection, say)."""
+    limit = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    keyed = _with_sets(curated, groups, per_method=not across_methods)
     keyed["value"], keyed["formula"] = keyed["compared"], keyed["formula_unit"]  # as compared
     values_of_set = keyed.groupby("set")["value"]
     keyed["spread"] = values_of_set.transform("max") - values_of_set.transform("min")

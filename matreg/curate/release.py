@@ -48,11 +48,16 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 @dataclass
 class CuratedRows:
-    """A dataset's rows at each step (as stored, after the curation log, after resolution) and what shaped them."""
+    """A dataset's rows at each step (as stored, after the curation log, after resolution) and what shaped them.
+
+    `carried` are the curated values the released rows carry, each with its own source, provenance, licence and
+    citation: what sources, licences and counts are made of (a median's row joins the texts of the values it merges).
+    """
 
     raw: pd.DataFrame
     curated: pd.DataFrame
     resolved: pd.DataFrame
+    carried: pd.DataFrame
     groups: pd.DataFrame
     log: pd.DataFrame
 
@@ -69,7 +74,9 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     log = curation_log(store)
     curated = apply_curation(raw, log)
     groups = link_records(store)
-    return CuratedRows(raw, curated, resolve(curated, groups, dataset.resolve), groups, log)
+    resolved = resolve(curated, groups, dataset.resolve)
+    carried = curated if dataset.resolve.strategy == "median" else resolved  # a median merges every curated value
+    return CuratedRows(raw, curated, resolved, carried, groups, log)
 
 
 def dataset_rows(store: Store, catalog: Catalog, name: str) -> pd.DataFrame:
@@ -88,7 +95,7 @@ def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
     if rows.resolved.empty:
         raise StoreError(f"dataset '{name}' has no rows to release")
     dataset = catalog.dataset(name)
-    conflicts = known_conflicts(store, dataset, rows)
+    conflicts = known_conflicts(dataset, rows)
     staging = store.tmp_dir / f"release-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     try:
@@ -173,6 +180,7 @@ def export_release(store: Store, name: str, version: str, fmt: str, out: Path, l
         "format": fmt,
         "layout": layout,
         "sha256": file_sha256(path),
+        "units": manifest["content"]["units"],
         "sources": manifest["content"]["sources"],
         "licenses": manifest["content"]["licenses"],
     }
@@ -180,23 +188,23 @@ def export_release(store: Store, name: str, version: str, fmt: str, out: Path, l
     return meta
 
 
-def known_conflicts(store: Store, dataset: Dataset, rows: CuratedRows) -> pd.DataFrame:
-    """The curated values of one method that disagree beyond the tolerance in linked groups of the dataset's records."""
-    from matreg.curate.conflicts import find_conflicts
+def known_conflicts(dataset: Dataset, rows: CuratedRows) -> pd.DataFrame:
+    """The dataset's curated values of one method that disagree beyond the tolerance in linked groups, property by
+    property: only the values the dataset selects are compared."""
+    from matreg.curate.conflicts import conflicts_among
 
+    curated = rows.curated
     found = [
-        find_conflicts(store, prop, tolerance=dataset.resolve.tolerance, groups=rows.groups, log=rows.log)
+        conflicts_among(curated[curated["property"] == prop], rows.groups, dataset.resolve.tolerance)
         for prop in dataset.properties
     ]
-    conflicts = pd.concat(found, ignore_index=True)
-    touched = rows.groups.loc[rows.groups["record_id"].isin(rows.curated["record_id"]), "group_id"]
-    return conflicts[conflicts["group_id"].isin(touched)].reset_index(drop=True)
+    return pd.concat(found, ignore_index=True)
 
 
 def build_manifest(store: Store, catalog: Catalog, name: str, version: str, rows: CuratedRows, payload: Path) -> dict:
     """The manifest: `content` (every input, hashed as `content_sha256`) plus when and by what it was released."""
     dataset = catalog.dataset(name)
-    released = rows.resolved
+    released, carried = rows.resolved, rows.carried
     content = {
         "dataset": name,
         "description": dataset.description,
@@ -208,11 +216,11 @@ def build_manifest(store: Store, catalog: Catalog, name: str, version: str, rows
             "rows": len(released),
             "records": int(released["record_id"].nunique()),
         },
-        "sources": _sources(store, catalog, rows.curated),
+        "sources": _sources(store, catalog, carried),
         "curation": _curation(store, rows),
-        "counts": _counts(released),
-        "licenses": _unique(released["license"]),
-        "citations": _unique(released["citation"]),
+        "counts": _counts(carried),
+        "licenses": _unique(carried["license"]),
+        "citations": _unique(carried["citation"]),
     }
     return {
         "dataset": name,
@@ -312,7 +320,7 @@ def _curation(store: Store, rows: CuratedRows) -> dict:
 
 
 def _counts(rows: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """Rows by source, then provenance."""
+    """Values by source, then provenance."""
     sizes = rows.groupby(["source", "provenance"], sort=True).size()
     counts: dict[str, dict[str, int]] = {}
     for (source, provenance), n in sizes.items():
@@ -335,11 +343,20 @@ def _releases_of(store: Store, name: str) -> Path:
 
 
 def _refuse_existing(store: Store, final: Path, name: str, version: str) -> None:
-    """StoreError when `version` is released, under this spelling or another of the same numbers (2024.01.15)."""
-    same = [v for v in released_versions(store, name) if _version_order(v)[:3] == _version_order(version)[:3]]
+    """StoreError when `version` is released, under this spelling or another of the same numbers (2024.01.15), or
+    when it is a pre-release whose release is out (semantic versioning orders a pre-release before its release)."""
+    versions = released_versions(store, name)
+    same = [v for v in versions if _version_order(v)[:3] == _version_order(version)[:3]]
     if final.exists() or same:
         released = same[0] if same else version
         raise StoreError(f"release {released} of '{name}' exists; a released version is never overwritten")
+    numbers, is_release = _version_order(version)[:2]
+    out = [v for v in versions if _version_order(v)[:2] == (numbers, True)]
+    if not is_release and out:
+        raise StoreError(
+            f"pre-release {version} of '{name}' would follow its release {out[0]}, which semantic versioning orders "
+            "after it; release a later version"
+        )
 
 
 def _publish(store: Store, staging: Path, final: Path, name: str, version: str) -> None:
