@@ -19,7 +19,7 @@ from PIL import Image
 from replay import ReplayServer
 
 from matreg.catalog import load_catalog
-from matreg.curate.release import dataset_rows, diff, export_release, read_manifest, release, released_versions
+from matreg.curate.release import curate_dataset, diff, export_release, read_manifest, release, released_versions
 from matreg.curate.review import record_decision
 from matreg.errors import StoreError
 from matreg.export import export_dataset
@@ -153,7 +153,7 @@ def test_a_release_freezes_payload_and_manifest_of_every_input(filled, catalog):
     assert content["licenses"] == ["CC-BY-4.0", "MIT"]
     assert content["curation"]["log_entries"] == 0 and content["curation"]["last_entry_id"] is None
     payload = pd.read_parquet(folder / "payload.parquet")
-    rows = dataset_rows(filled, catalog, "gaps").sort_values("record_id", ignore_index=True)[payload.columns]
+    rows = curate_dataset(filled, catalog, "gaps").resolved.sort_values("record_id", ignore_index=True)[payload.columns]
     assert _cells(payload) == _cells(rows)
     assert manifest["files"]["payload.parquet"] == content["payload"]["sha256"]
 
@@ -449,23 +449,28 @@ def _conflict_table(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(lines[1:], columns=[cell.strip() for cell in lines[0]]).apply(lambda c: c.str.strip())
 
 
-def test_the_card_lists_conflicts_among_the_values_the_dataset_selects(filled, catalog):
-    alumina = FetchRequest(ids=["Al-096", "Al-098"], all_temperatures=True)  # alpha and gamma Al2O3, linked
-    run_ingest(build_connector("janaf", catalog, alumina), filled)
-    at_298 = _conflict_table(release(filled, catalog, "thermo", "1.0.0"))  # JANAF at 298.15 K
+def test_the_card_lists_conflicts_among_the_values_the_dataset_selects(filled, catalog, tmp_path):
+    alpha = FetchRequest(ids=["Al-096"], all_temperatures=True)  # alpha Al2O3 at every temperature
+    run_ingest(build_connector("janaf", catalog, alpha), filled)
+    (tmp_path / "dhf.csv").write_text("sample,composition,dhf\nal-1,Al2O3,-1500.0\n", encoding="utf-8")
+    (tmp_path / "dhf.yaml").write_text(
+        "dataset: dhf-lab\nformula_column: composition\nid_column: sample\ncitation: test\nlicense: MIT\n"
+        "method: NIST-JANAF critical evaluation\n"  # (conflicts are among values of one method)
+        "columns:\n  dhf: {property: enthalpy_of_formation, unit: kJ/mol, temperature_K: 298.15}\n",
+        encoding="utf-8",
+    )
+    run_ingest(LabConnector(tmp_path / "dhf.csv", load_mapping(tmp_path / "dhf.yaml")), filled)  # linked to alpha
+    readme = (release(filled, catalog, "thermo", "1.0.0") / "README.md").read_text()  # JANAF's values alone
+    assert "No linked records of this dataset disagree" in readme
+    catalog.datasets["thermo"].sources = None  # JANAF's and the lab's values at 298.15 K
+    at_298 = _conflict_table(release(filled, catalog, "thermo", "1.1.0"))
     assert at_298[["record_id", "value", "spread"]].values.tolist() == [
-        ["janaf:Al-096", "-1675.69", "18.828"],  # enthalpies of formation of alpha and gamma Al2O3
-        ["janaf:Al-098", "-1656.86", "18.828"],
-        ["janaf:Al-096", "50.95", "1.35"],  # their entropies
-        ["janaf:Al-098", "52.3", "1.35"],
+        ["janaf:Al-096", "-1675.69", "175.692"],
+        ["dhf-lab:al-1", "-1500", "175.692"],
     ]
     assert "temperature_K" not in at_298  # the selection states it
-    tables = _conflict_table(release(filled, catalog, "thermo-tables", "1.0.0"))  # every temperature
-    assert tables[["record_id", "temperature_K", "value"]].head(2).values.tolist() == [  # the widest spread first
-        ["janaf:Al-096", "3000", "-2244.73"],
-        ["janaf:Al-098", "3000", "-2209.45"],
-    ]
-    assert "pressure_Pa" not in tables and tables["temperature_K"].nunique() == 15  # all at 1 bar; 30 rows shown
+    tables = (release(filled, catalog, "thermo-tables", "1.0.0") / "README.md").read_text()  # JANAF's, every T
+    assert "No linked records of this dataset disagree" in tables
 
 
 def test_the_card_lists_no_conflict_of_a_rejected_record(filled, catalog):

@@ -79,11 +79,6 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     return CuratedRows(raw, curated, resolved, carried, groups, log)
 
 
-def dataset_rows(store: Store, catalog: Catalog, name: str) -> pd.DataFrame:
-    """A dataset's long rows as released: the store's rows, then the curation layer, then the group resolution."""
-    return curate_dataset(store, catalog, name).resolved
-
-
 def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
     """Freeze dataset `name` as `version` (payload, manifest, card); StoreError if that version exists."""
     if not _NEW_VERSION.fullmatch(version):
