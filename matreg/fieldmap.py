@@ -102,10 +102,8 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
 
     @functools.cached_property
     def missing(self) -> frozenset[str | float]:
-        """The missing markers as one set to test values against: the texts of `missing_values`, and the numbers
-        among them also as numbers ("-99999" marks -99999 and -99999.0 as sent in JSON, as well as "-99999")."""
-        numbers = [number for number in map(parse_number, self.missing_values) if isinstance(number, float)]
-        return frozenset([*self.missing_values, *numbers])
+        """The missing markers as one set to test values against (`missing_markers`)."""
+        return missing_markers(self.missing_values)
 
     @functools.cached_property
     def _readers(self) -> _Readers:
@@ -117,6 +115,13 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
 
 
 _MARKER_TYPES = frozenset({str, int, float})  # values a marker can equal (not bool: True == 1 is no marker)
+
+
+def missing_markers(texts: list[str]) -> frozenset[str | float]:
+    """Missing-value markers as one set to test values against: the texts, and the numbers among them also as
+    numbers ("-99999" marks -99999 and -99999.0 as sent in JSON, as well as "-99999")."""
+    numbers = [number for number in map(parse_number, texts) if isinstance(number, float)]
+    return frozenset([*texts, *numbers])
 
 
 class _FieldReader(NamedTuple):

@@ -16,11 +16,17 @@ from pymatgen.util.string import formula_double_format
 from matreg.errors import FormulaError
 
 _CHARGE_SUFFIX = re.compile(r"(\[[+-]?\d*\]|[+-]+)$")
-# An adduct's parts: 'CuSO4·5H2O'. With a period, only water (or ammonia) of crystallization ending the formula
-# ('CuSO4.5H2O', 'CaSO4.0.5H2O': the first period after which that reads), as 'Hg0.7Cd0.3Te' uses periods for amounts.
+# An adduct's parts: 'CuSO4·5H2O', each part with its count ('3CaO·SiO2'). A period joins parts only where it cannot
+# be a decimal point ('Na2O.SiO2'), or before water (or ammonia) of crystallization ending the formula ('CuSO4.5H2O',
+# 'CaSO4.0.5H2O': the first period after which that reads); 'Hg0.7Cd0.3Te' uses periods for amounts, and a period
+# that may be either ('Na2O.2SiO2' or Na2O0.2SiO2) is refused (_joins_parts).
 _ADDUCT = re.compile(r"\s*[·•∙*]\s*")
-_HYDRATE = re.compile(r"(?P<base>.+?)\.(?P<adduct>(?:\d+(?:\.\d+)?)?(?:H2O|D2O|NH3))")
+_HYDRATE = re.compile(r"(?P<base>[^A-Z]*[A-Z].*?)\s*\.\s*(?P<adduct>(?:\d+(?:\.\d+)?)?(?:H2O|D2O|NH3))")
+_PERIOD = re.compile(r"\s*\.\s*")
+_PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?=[A-Z(])")  # what a part after a period starts with
+_SYMBOL = re.compile(r"[A-Z][a-z]*")
 _MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O', 'H2O'
+COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ def parse_formula(text: str) -> Formula:
     try:
         with warnings.catch_warnings():  # pymatgen warns about noble gases' missing electronegativity
             warnings.simplefilter("ignore", UserWarning)
-            composition = Ion.from_formula(original) if _CHARGE_SUFFIX.search(original) else _composition(original)
+            composition = _ion(original) if _CHARGE_SUFFIX.search(original) else _composition(original)
             unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
             if unknown or not composition.elements:
                 raise FormulaError(f"unparseable formula '{original}': not elements: {', '.join(unknown) or 'none'}")
@@ -68,17 +74,64 @@ def parse_formula(text: str) -> Formula:
 def _composition(text: str) -> Composition:
     """pymatgen's composition of a neutral formula, an adduct's parts summed ('CuSO4·5H2O', 'CuSO4.5H2O': CuSO4
     and five H2O, pymatgen alone reads the second as CuSO4.5 H2 O; 'CaSO4.0.5H2O': half a water)."""
-    hydrate = None if _ADDUCT.search(text) else _HYDRATE.fullmatch(text)
-    first, *others = [hydrate["base"], hydrate["adduct"]] if hydrate else _ADDUCT.split(text)
-    if not others:
-        return Composition(first)
-    parts = [Composition(first)]
-    for part in others:
+    parts = _adduct_parts(text)
+    if len(parts) == 1:
+        return Composition(parts[0])
+    compositions = []
+    for part in parts:
         count, formula = _MULTIPLIED.fullmatch(part).groups()
-        parts.append(Composition(formula) * (float(count) if count else 1))
-    if not all(part.num_atoms for part in parts):  # 'Li0.5H2O' is no hydrate of 'Li0'
+        compositions.append(Composition(formula) * (float(count) if count else 1))
+    if not all(composition.num_atoms for composition in compositions):  # 'Li0.5H2O' is no hydrate of 'Li0'
         raise ValueError(f"an empty part in {text!r}")
-    return sum(parts, Composition())
+    return sum(compositions, Composition())
+
+
+def _ion(text: str) -> Ion:
+    """pymatgen's ion of a charged formula ('AlF4-', 'Fe[+2]'); FormulaError for one written as an adduct."""
+    if len(_adduct_parts(_CHARGE_SUFFIX.sub("", text))) > 1:
+        raise FormulaError(f"'{text}': an ion is read as one formula, not as an adduct's parts")
+    return Ion.from_formula(text)
+
+
+def _adduct_parts(text: str) -> list[str]:
+    """The parts of an adduct, with their counts ('CuSO4.5H2O': 'CuSO4', '5H2O'): split at '·' and '*', and at
+    the periods that join parts (_joins_parts); a formula of one part alone."""
+    parts = []
+    for piece in _ADDUCT.split(text):
+        hydrate = _HYDRATE.fullmatch(piece)
+        base = hydrate["base"] if hydrate else piece
+        start = 0
+        for period in _PERIOD.finditer(base):
+            if _joins_parts(base[start : period.start()], base[period.end() :], text):
+                parts.append(base[start : period.start()])
+                start = period.end()
+        parts += [base[start:], hydrate["adduct"]] if hydrate else [base[start:]]
+    return parts
+
+
+def _joins_parts(before: str, after: str, text: str) -> bool:
+    """Whether the period between `before` and `after` joins an adduct's parts rather than being a decimal point;
+    FormulaError where it may be either: before a count and an element, after a letter or ')' ('Na2O.2SiO2' or
+    Na2O0.2SiO2, 'Fe.5Ni.5' or Fe0.5Ni.5), or after a digit where the decimal would write an element twice
+    ('Al2O3.6SiO2': Al2O3·6SiO2 or Al2O3.6 Si O2)."""
+    start = _PART_START.match(after)
+    if start is None:
+        return False  # a decimal point ('YBa2Cu3O6.9', 'Fe.5' at the end), or pymatgen's to refuse
+    count = start["count"]
+    if count is None or "." in count:
+        return True  # no number reads 'O.Si' or 'O.0.5Si'
+    last = before[-1:]
+    twice = set(_SYMBOL.findall(before)) & set(_SYMBOL.findall(after))
+    if last.isdigit() and not twice:
+        return False  # 'Hg0.7Cd0.3Te'
+    if not (last.isalnum() or last == ")"):
+        return False
+    decimal = f"{before}.{after}, with {', '.join(sorted(twice))} twice" if last.isdigit() else f"{before}0.{after}"
+    fix = "each element once for a decimal amount" if last.isdigit() else "a 0 before a decimal point"
+    raise FormulaError(
+        f"ambiguous formula '{text}': its period before '{after}' joins an adduct's parts ({before}·{after}) or is "
+        f"a decimal point ({decimal}); write '·' between an adduct's parts, or {fix}"
+    )
 
 
 def _reduced_and_species(composition: Composition) -> tuple[str, str]:
@@ -157,6 +210,23 @@ def alphabetical_formula(text: str) -> str:
     amounts = composition.get_el_amt_dict()
     divisor = _common_divisor(list(amounts.values()))
     return _written({symbol: amounts[symbol] / divisor for symbol in sorted(amounts)})
+
+
+def same_composition(formula: Formula, composition: Composition) -> bool:
+    """Whether a composition (a structure's, its atoms counted by occupancy) is the formula's: each element's share of
+    the atoms (isotopes as their element's; one absent counting 0) within COMPOSITION_TOLERANCE of the formula's, which
+    allows a refined Fe0.95O for FeO but not Fe3O4 for Fe2O3 (an adduct as its parts summed, an ion without charge)."""
+    own = Ion.from_formula(formula.species) if formula.charge is not None else Composition(formula.species)
+    shares, other = _atomic_shares(own), _atomic_shares(composition)
+    return all(abs(shares.get(symbol, 0) - other.get(symbol, 0)) <= COMPOSITION_TOLERANCE for symbol in shares | other)
+
+
+def _atomic_shares(composition: Composition) -> dict[str, float]:
+    """Each element's share of the atoms, by its symbol (deuterium's is H; an ion's or oxidation state's none)."""
+    shares: dict[str, float] = {}
+    for species, amount in composition.items():
+        shares[species.symbol] = shares.get(species.symbol, 0) + amount / composition.num_atoms
+    return shares
 
 
 def element_symbols(texts: list[str]) -> list[str]:

@@ -1,7 +1,8 @@
 import pytest
+from pymatgen.core import Composition
 
 from matreg.errors import FormulaError
-from matreg.formula import alphabetical_formula, parse_formula, whole_formula
+from matreg.formula import alphabetical_formula, parse_formula, same_composition, whole_formula
 
 
 @pytest.mark.parametrize(
@@ -73,6 +74,70 @@ def test_an_ions_reduced_formula_is_the_same_ion_in_a_whole_charge(text, reduced
 def test_hydrates_and_adducts_are_summed(text, reduced, atoms):
     formula = parse_formula(text)
     assert (formula.reduced, formula.atoms_per_formula_unit, formula.original) == (reduced, atoms, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "reduced", "atoms"),
+    [
+        ("Na2O.SiO2", "Na2SiO3", 6),  # no decimal point before an element: pymatgen refused it
+        ("CaO.Al2O3", "CaAl2O4", 7),
+        ("3CaO.SiO2", "Ca3SiO5", 9),  # the first part's count too
+        ("2CuCO3·Cu(OH)2", "Cu3H2(CO4)2", 15),
+        ("Na2O.0.5SiO2", "Na2Si0.5O2", 4.5),  # no number reads O.0.5
+        ("Al2O3.SiO2", "Al2SiO5", 8),
+        ("Fe0.5Ni0.5", "Fe0.5Ni0.5", 1),  # decimals, after a digit, stay decimals
+        ("La0.7Sr0.3MnO3", "Sr0.3La0.7Mn1O3", 5),
+        ("Ca2Fe1.5Al0.5O5", "Ca2Al0.5Fe1.5O5", 9),
+        ("YBa2Cu3O6.9", "Ba2Y1Cu3O6.9", 12.9),
+        ("Fe.5", "Fe0.5", 0.5),  # no element after it: a decimal point
+        ("Hg0.7Cd0.3Te.H2O", "Cd0.3Hg0.7Te1H2O1", 5),
+    ],
+)
+def test_a_period_joins_an_adducts_parts_only_where_it_cannot_be_a_decimal_point(text, reduced, atoms):
+    formula = parse_formula(text)
+    assert (formula.reduced, formula.atoms_per_formula_unit) == (reduced, atoms)
+
+
+@pytest.mark.parametrize(
+    ("text", "adduct", "decimal"),
+    [
+        ("Na2O.2SiO2", "Na2O·2SiO2", "Na2O0.2SiO2"),  # pymatgen: Na2SiO2.2, 5.2 atoms
+        ("BaO.6Fe2O3", "BaO·6Fe2O3", "BaO0.6Fe2O3"),  # pymatgen: BaFe2O3.6
+        ("Li2O.2B2O3", "Li2O·2B2O3", "Li2O0.2B2O3"),
+        ("Fe.5Ni.5", "Fe·5Ni.5", "Fe0.5Ni.5"),
+        ("Al2O3.6SiO2", "Al2O3·6SiO2", "Al2O3.6SiO2, with O twice"),  # pymatgen: Al2SiO5.6
+        ("K2O.Al2O3.6SiO2", "Al2O3·6SiO2", "Al2O3.6SiO2, with O twice"),
+    ],
+)
+def test_a_period_that_may_join_parts_or_be_a_decimal_point_is_refused_naming_both(text, adduct, decimal):
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    message = str(error.value)
+    assert message.startswith(f"ambiguous formula '{text}'")
+    assert f"({adduct})" in message and f"({decimal})" in message and "write '·' between an adduct's parts" in message
+
+
+def test_an_ion_written_as_an_adduct_is_refused():
+    with pytest.raises(FormulaError, match="an ion is read as one formula"):
+        parse_formula("CuSO4.5H2O+")  # pymatgen: CuSO4.5 H2 O
+
+
+@pytest.mark.parametrize(
+    ("text", "composition", "same"),
+    [
+        ("GaN", "Ga2N2", True),
+        ("ZnO", "Ga2N2", False),
+        ("FeO", "Fe0.95O", True),  # partly occupied: within the tolerance
+        ("Fe2O3", "Fe3O4", False),
+        ("CuSO4.5H2O", "Cu2S2O18H20", True),  # the hydrate summed
+        ("CuSO4.5H2O", "CuSO4", False),  # a cell without the water
+        ("D2O", "H4O2", True),  # isotopes as their element
+        ("Fe3O4+", "Fe3O4", True),
+        ("SrTiO3", "Sr1Ti0.999Nb0.001O3", True),
+    ],
+)
+def test_a_composition_is_a_formulas_within_a_tolerance(text, composition, same):
+    assert same_composition(parse_formula(text), Composition(composition)) is same
 
 
 @pytest.mark.parametrize("text", ["", "Qz2O3", "XYZ", "e-", "NaCl ??", "CuSO4·", "Li0.5H2O", "Al1e400", "Na1e999Cl"])

@@ -192,6 +192,21 @@ def test_a_hydrates_molar_value_is_per_atom_of_the_hydrate(store, tmp_path):
     assert value == pytest.approx(-2279.65 / 21 * 0.01036427, rel=1e-5)  # 21 atoms; pymatgen alone counted 9.5
 
 
+def test_an_oxide_sum_is_read_whole_or_refused_where_its_period_may_be_a_decimal_point(store, tmp_path):
+    mapping = "dataset: glass\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
+    (tmp_path / "m.yaml").write_text(mapping + "  dHf: {property: formation_energy_per_atom, unit: kJ/mol}\n")
+    rows = "id,formula,dHf\ng1,Na2O.2SiO2,-2470\ng3,BaO.6Fe2O3,-5400\ng5,Na2O.SiO2,-1561\n"
+    (tmp_path / "glass.csv").write_text(rows, encoding="utf-8")
+    report = import_file(store, tmp_path / "glass.csv", tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_quarantined) == (1, 2)  # pymatgen alone read Na2SiO2.2 and BaFe2O3.6
+    stored = store.query("SELECT m.formula, p.value FROM properties p JOIN materials m USING (record_id)")
+    assert stored.values.tolist() == [["Na2SiO3", pytest.approx(-1561 / 6 * 0.01036427, rel=1e-5)]]
+    reasons = store.query("SELECT item, reasons[1] FROM quarantine ORDER BY item").values.tolist()
+    assert [item for item, _ in reasons] == ["line 2", "line 3"]
+    assert reasons[0][1].startswith("ambiguous formula 'Na2O.2SiO2': its period before '2SiO2' joins an adduct's")
+    assert "(Na2O·2SiO2) or is a decimal point (Na2O0.2SiO2)" in reasons[0][1]
+
+
 def test_a_dry_run_of_an_import_checks_every_page_of_the_file(store):
     connector = LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml"), page_size=10)
     report = run_ingest(connector, store, dry_run=True)
@@ -417,6 +432,19 @@ def test_per_cell_values_of_a_partly_occupied_structure_are_divided_by_its_atoms
     assert store.table("materials")["nsites"].tolist() == [4]
 
 
+def test_a_structure_of_another_composition_than_the_rows_formula_is_quarantined(store, tmp_path):
+    (tmp_path / "nacl.cif").write_text(str(CifWriter(NACL)), encoding="utf-8")
+    rows = "sample,formula,gap,structure\nk,KCl,8.4,nacl.cif\nna,NaCl,8.5,nacl.cif\nvacant,Na0.97Cl,8.5,nacl.cif\n"
+    data, mapping = _write(tmp_path, rows, STRUCTURE_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (2, 1)  # Na0.97Cl: within the tolerance of occupancies
+    assert sorted(store.table("materials")["source_id"]) == ["na", "vacant"]
+    reason = store.query("SELECT item, reasons FROM quarantine").values.tolist()
+    assert [[item, list(reasons)] for item, reasons in reason] == [
+        ["line 2", ["column 'structure': the structure is NaCl, not KCl (column 'formula')"]]
+    ]
+
+
 @pytest.mark.parametrize("suffix", [".gz", ".zst"])
 def test_compressed_csv_files_are_read(store, tmp_path, suffix):
     data, mapping = _write(tmp_path, "formula,dHf,Cp\nH2O,-285.83,75.351\n", MAPPING)
@@ -635,6 +663,20 @@ def test_cells_the_mapping_names_missing_are_no_measurement(store, tmp_path):
     assert (report.n_stored, report.n_values, report.n_quarantined) == (2, 2, 1)  # S3: no value left
     assert _stored(store) == [["S1", "density", 6.15], ["S2", "band_gap", 3.37]]
     assert list(store.query("SELECT reasons FROM quarantine").iloc[0, 0]) == ["non-numeric value 'about 2.4'"]
+
+
+def test_a_numeric_missing_value_marks_the_same_number_written_otherwise(store, tmp_path):
+    mapping = GAP_MAPPING + "missing_values: ['-999', 'n/a']\n"
+    rows = "id,formula,gap,rho\nS1,GaN,-999.0,6.15\nS2,ZnO,3.37,-999.00\nS3,CdS,-999,4.82\nS4,Si,-999.5,2.33\n"
+    data, mapping = _write(tmp_path, rows, mapping)  # pandas' to_csv writes -999 in a float column as -999.0
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (4, 4, 1)
+    assert _stored(store) == [["S1", "density", 6.15], ["S2", "band_gap", 3.37], ["S3", "density", 4.82]] + [
+        ["S4", "density", 2.33]
+    ]
+    assert store.query("SELECT reasons[1] FROM quarantine").iloc[0, 0] == (
+        "band_gap = -999.5 eV is outside the physical bounds [0, 30]"
+    )
 
 
 def test_a_file_imported_again_withdraws_the_records_it_no_longer_admits(store, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,8 +11,9 @@ import pydantic
 from pymatgen.core import Structure
 
 from matreg.catalog import Provenance
-from matreg.errors import ConfigError, RecordError
-from matreg.fieldmap import FieldSpec
+from matreg.errors import ConfigError, FormulaError, RecordError
+from matreg.fieldmap import FieldSpec, missing_markers
+from matreg.formula import parse_formula, same_composition
 from matreg.schema import ExtensionSpec, load_extension, load_vocabulary
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.labfiles import read_rows, sheet_names
@@ -51,7 +53,7 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     license: str | None = None
     version: str | None = None
     sheet: str | int = 0
-    missing_values: list[str] = []  # cells that mean "not measured" besides empty ones (e.g. 'n/a', '-')
+    missing_values: list[str] = []  # cells that mean "not measured" besides empty ones ('n/a'; '-999': -999.0 too)
     columns: dict[str, FieldSpec] = pydantic.Field(min_length=1)
     extension: str | None = None
     extra_columns: dict[str, Annotated[str, pydantic.AfterValidator(_extension_column)]] = {}
@@ -270,8 +272,18 @@ class LabConnector(Connector):
         return round(convert(temperature, spec.temperature_unit, "K"), 9)
 
     def _blank(self, cell: Any) -> bool:
-        """True for a cell that holds no measurement: empty, or one of the mapping's missing values."""
-        return is_blank(cell) or str(cell).strip() in self.mapping.missing_values
+        """True for a cell that holds no measurement: empty, or one of the mapping's missing values, a number equal to
+        a numeric one included ('-999' marks '-999.0' and '-999.00', as pandas writes -999 in a column of floats)."""
+        if is_blank(cell):
+            return True
+        if not self.mapping.missing_values:
+            return False
+        text = str(cell).strip()
+        return text in self._missing_markers or parse_number(text) in self._missing_markers
+
+    @functools.cached_property
+    def _missing_markers(self) -> frozenset[str | float]:
+        return missing_markers(self.mapping.missing_values)
 
     def _values(self, payload: dict[str, Any]) -> list[RawValue]:
         """The row's values; RecordError when two columns give one property at the same conditions and method (their
@@ -290,13 +302,25 @@ class LabConnector(Connector):
         return values
 
     def _structure(self, payload: dict[str, Any]) -> Structure | None:
+        """The row's structure; RecordError when it cannot be read or is not of the row's formula (`same_composition`:
+        a GaN cell beside 'ZnO' would divide ZnO's per-cell values by GaN's atoms and be stored as ZnO's)."""
         column = self.mapping.structure_column
         if column is None or self._blank(payload[column]):
             return None
         try:
-            return parse_structure(payload[column], base=self.path.parent)
+            structure = parse_structure(payload[column], base=self.path.parent)
         except RecordError as exc:
             raise RecordError(f"column '{column}': {exc}") from None
+        try:
+            formula = parse_formula(payload[self.mapping.formula_column])
+        except FormulaError:
+            return structure  # the row is quarantined for its formula
+        if not same_composition(formula, structure.composition):
+            raise RecordError(
+                f"column '{column}': the structure is {structure.composition.reduced_formula}, not "
+                f"{formula.original} (column '{self.mapping.formula_column}')"
+            )
+        return structure
 
     def _value(self, payload: dict[str, Any], column: str, spec: FieldSpec) -> RawValue:
         unit = spec.unit if spec.unit is not None else str(payload[spec.unit_field]).strip()
