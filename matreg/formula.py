@@ -25,6 +25,7 @@ _HYDRATE = re.compile(r"(?P<base>[^A-Z]*[A-Z].*?)\s*\.\s*(?P<adduct>(?:\d+(?:\.\
 _PERIOD = re.compile(r"\s*\.\s*")
 _PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?=[A-Z(])")  # what a part after a period starts with
 _SYMBOL = re.compile(r"[A-Z][a-z]*")
+_TRAILING_NUMBER = re.compile(r"\d+$")
 _MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O', 'H2O'
 COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
 
@@ -122,8 +123,8 @@ def _joins_parts(before: str, after: str, text: str) -> bool:
         return True  # no number reads 'O.Si' or 'O.0.5Si'
     last = before[-1:]
     twice = set(_SYMBOL.findall(before)) & set(_SYMBOL.findall(after))
-    if last.isdigit() and not twice:
-        return False  # 'Hg0.7Cd0.3Te'
+    if last.isdigit() and (not twice or float(_TRAILING_NUMBER.search(before)[0]) == 0):
+        return False  # 'Hg0.7Cd0.3Te'; 'Pb0.99Se0.99Sn0.01Se0.01' (a part ending in 'Se0' would hold no Se)
     if not (last.isalnum() or last == ")"):
         return False
     decimal = f"{before}.{after}, with {', '.join(sorted(twice))} twice" if last.isdigit() else f"{before}0.{after}"

@@ -91,6 +91,7 @@ def test_hydrates_and_adducts_are_summed(text, reduced, atoms):
         ("YBa2Cu3O6.9", "Ba2Y1Cu3O6.9", 12.9),
         ("Fe.5", "Fe0.5", 0.5),  # no element after it: a decimal point
         ("Hg0.7Cd0.3Te.H2O", "Cd0.3Hg0.7Te1H2O1", 5),
+        ("Pb0.99Se0.99Sn0.01Se0.01", "Sn0.01Pb0.99Se1", 2),  # (PbSe)0.99(SnSe)0.01 as a real dataset writes it
     ],
 )
 def test_a_period_joins_an_adducts_parts_only_where_it_cannot_be_a_decimal_point(text, reduced, atoms):
