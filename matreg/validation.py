@@ -112,7 +112,7 @@ def material_row(record: SourceRecord, attribution: Attribution, stamp: RunStamp
         "spacegroup_number": record.spacegroup_number,
         "provenance": record.provenance or attribution.provenance,
         "method": record.method or attribution.method,
-        "notes": "; ".join(filter(None, (record.notes, *record.left_out))) or None if record.left_out else record.notes,
+        "notes": "; ".join(filter(None, (record.notes, *record.left_out))) if record.left_out else record.notes,
         "database_version": attribution.database_version,
         "citation": attribution.citation,
         "license": attribution.license,

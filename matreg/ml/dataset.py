@@ -327,21 +327,22 @@ def _check_out(out: Path) -> None:
     is fine): a directory with another meta.json, or with files the export did not write, is the user's."""
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return
-    if not out.is_dir() or _export_format(out / "meta.json") != FORMAT:
+    meta = _json_object(out / "meta.json") if out.is_dir() else {}
+    if meta.get("format") != FORMAT:
         raise MatregError(f"{out} exists and is not a matreg torch export: choose another --out")
-    written = {"meta.json", *json.loads((out / "meta.json").read_text(encoding="utf-8")).get("files", {})}
+    written = {"meta.json", *meta.get("files", {})}
     others = sorted(path.name for path in out.iterdir() if path.name not in written)
     if others:
         raise MatregError(f"{out} holds files the export did not write ({', '.join(others)}): choose another --out")
 
 
-def _export_format(meta: Path) -> str | None:
-    """The `format` a meta.json names (None: no such file, not JSON, or no object)."""
+def _json_object(path: Path) -> dict:
+    """The JSON object a file holds; empty when there is no such file, or it holds no JSON object."""
     try:
-        document = json.loads(meta.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    return document.get("format") if isinstance(document, dict) else None
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 def _replace_dir(new: Path, out: Path) -> None:
