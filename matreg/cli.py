@@ -135,7 +135,13 @@ def fetch(
 @app.command("import")
 @reports_errors
 def import_(
-    file: Annotated[Path, typer.Argument(help="Lab data file (.csv, .tsv, .xlsx, .json).")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Lab data file: .csv, .tsv (also compressed: .gz, .bz2, .xz, .zst, .zip, as in data.csv.gz), "
+            ".xlsx, .xls, .json. Text in UTF-8, or in UTF-16 or UTF-32 with a byte order mark."
+        ),
+    ],
     mapping: Annotated[
         Path,
         typer.Option(

@@ -191,9 +191,15 @@ class LabConnector(Connector):
         return [column for column in dict.fromkeys(needed) if column]
 
     def _check_columns(self) -> None:
+        """ConfigError naming the mapped columns the file lacks, and its header as read: a title row or merged cells
+        above the header, or a misspelt name, show there."""
         missing = [column for column in self._mapped_columns() if column not in self.frame.columns]
         if missing:
-            raise ConfigError(f"{self.path}: mapped column(s) not in the file: {', '.join(missing)}")
+            header = ", ".join(map(repr, self.frame.columns)) or "nothing"
+            raise ConfigError(
+                f"{self.path}: mapped column(s) not in the file: {', '.join(missing)}; its header (the first row, "
+                f"which names the columns) reads {header}"
+            )
 
     def run_info(self) -> RunInfo:
         return RunInfo(

@@ -1,6 +1,8 @@
 """Reading lab files: CSV or TSV (also compressed), Excel and JSON; every cell as text, every row with its line.
 
-No type guessing: the mapping and validation decide what a cell means. A row that cannot be read as its header
+No type guessing: the mapping and validation decide what a cell means. Nor encoding guessing: text is UTF-8, or
+UTF-16 or UTF-32 after a byte order mark; other bytes are refused with where they are (a guessed code page would
+read other letters, differently from one file to the next). A row that cannot be read as its header
 says (more cells than the header names, e.g. an unquoted separator in a value) is kept with the problem, so it is
 quarantined with the reason instead of shifting its cells into the wrong columns.
 """
@@ -8,16 +10,20 @@ quarantined with the reason instead of shifting its cells into the wrong columns
 from __future__ import annotations
 
 import bz2
+import codecs
 import csv
 import gzip
 import io
 import json
 import lzma
 import zipfile
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+import openpyxl
 import pandas as pd
 import zstandard
 
@@ -30,6 +36,15 @@ _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zst": zstand
 _EXCEL_ENGINE = {".xlsx": "openpyxl", ".xls": "calamine"}  # (pandas 2 would look for xlrd for .xls)
 _EXCEL_DAY = r"^(\d{4}-\d{2}-\d{2}) 00:00:00$"  # how pandas writes an Excel date cell read as text
 _SNIFFED_LINES = 50
+_BYTE_ORDER_MARKS = (  # UTF-32's little-endian mark starts with UTF-16's: it comes first
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),  # Excel's "CSV UTF-8"
+    (codecs.BOM_UTF16_LE, "utf-16"),  # Excel's "Unicode Text" (tab-separated)
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_SAVE_AS_UTF8 = 'save it as UTF-8 (in Excel: "CSV UTF-8 (Comma delimited)")'
+_SHOWN_CELLS = 5
 csv.field_size_limit(2**31 - 1)  # a cell may hold a whole structure (CIF, POSCAR, JSON): the default is 128 kB
 _UNREADABLE = (OSError, ValueError, csv.Error, lzma.LZMAError, zipfile.BadZipFile, zstandard.ZstdError)
 
@@ -57,7 +72,7 @@ def read_rows(path: Path, sheet: str | int = 0, columns: tuple[str, ...] = ()) -
         if kind == "csv":
             return _delimited(_text(path, compression), tab=suffix == ".tsv", columns=columns)
         if kind == "excel":
-            return LabRows(_without_blank_rows(_excel(path, sheet, _EXCEL_ENGINE[suffix])))
+            return LabRows(_without_blank_rows(_sheet(path, sheet, suffix, columns)))
         frame = pd.DataFrame(_json_records(path), dtype=object)  # 1 stays 1, not 1.0
         frame.index += 2  # the first record is numbered as the first row under a header would be
         return LabRows(frame.where(frame.notna(), "").astype(str))
@@ -66,10 +81,10 @@ def read_rows(path: Path, sheet: str | int = 0, columns: tuple[str, ...] = ()) -
 
 
 def _text(path: Path, compression: str | None) -> str:
-    """The file's text, decompressed; utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark."""
+    """The file's text, decompressed."""
     if compression == ".zip":
         with zipfile.ZipFile(path) as archive:
-            members = [name for name in archive.namelist() if not name.endswith("/")]
+            members = [name for name in archive.namelist() if not name.endswith("/") and not _macos_metadata(name)]
             if len(members) != 1:
                 raise ValueError(f"a zip archive of a lab file holds one file, this one {len(members)}")
             data = archive.read(members[0])
@@ -78,7 +93,34 @@ def _text(path: Path, compression: str | None) -> str:
             data = stream.read()
     else:
         data = path.read_bytes()
-    return data.decode("utf-8-sig")
+    return _decode(data)
+
+
+def _macos_metadata(name: str) -> bool:
+    """True for a zip member macOS Finder adds beside the files: '__MACOSX/' and '._name' resource forks, .DS_Store."""
+    parts = PurePosixPath(name).parts
+    return parts[0] == "__MACOSX" or parts[-1].startswith("._") or parts[-1] == ".DS_Store"
+
+
+def _decode(data: bytes) -> str:
+    """A lab file's text: UTF-8, or the encoding its byte order mark names; ValueError saying where other bytes are."""
+    encoding = next((name for mark, name in _BYTE_ORDER_MARKS if data.startswith(mark)), None)
+    if encoding is None and b"\x00" in data:
+        raise ValueError(f"the text holds NUL bytes (UTF-16 without a byte order mark?): {_SAVE_AS_UTF8}")
+    try:
+        return data.decode(encoding or "utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(_undecodable(data, exc)) from None
+
+
+def _undecodable(data: bytes, error: UnicodeDecodeError) -> str:
+    """Where a text stops being `error.encoding`: its line, byte and the text before it on that line."""
+    before = data[: error.start].decode(error.encoding, errors="replace")
+    line = before.count("\n") + 1
+    start_of_line = before.rsplit("\n", 1)[-1][-30:]
+    code_page = 'Excel\'s "CSV (Comma delimited)" writes the Windows code page'
+    where = f"line {line}, byte {error.start}: {data[error.start : error.end]!r} after {start_of_line!r}"
+    return f"not {error.encoding.upper()} text ({code_page}): {where}; {_SAVE_AS_UTF8}"
 
 
 def _delimited(text: str, *, tab: bool, columns: tuple[str, ...]) -> LabRows:
@@ -103,9 +145,10 @@ def _delimited(text: str, *, tab: bool, columns: tuple[str, ...]) -> LabRows:
 
 
 def _header(names: list[str]) -> list[str]:
-    """A header's column names, a column without one named as pandas names it ('Unnamed: 3': Excel writes trailing
-    empty columns); ValueError for a header that names a column twice (which of the two would a mapping read?)."""
-    header = [name if name.strip() else f"Unnamed: {index}" for index, name in enumerate(names)]
+    """A header's column names, without spaces around them ('formula ' is 'formula'), a column without one named as
+    pandas names it ('Unnamed: 3': Excel writes trailing empty columns); ValueError for a header that names a column
+    twice (which of the two would a mapping read?)."""
+    header = [name.strip() or f"Unnamed: {index}" for index, name in enumerate(names)]
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ValueError(f"column(s) named twice in the header: {', '.join(map(repr, repeated))}")
@@ -164,6 +207,55 @@ def _excel(path: Path, sheet: str | int, engine: str) -> pd.DataFrame:
     return frame.replace(_EXCEL_DAY, r"\1", regex=True)  # a date cell as the lab wrote it, not at midnight
 
 
+def _sheet(path: Path, sheet: str | int, suffix: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A sheet as text (see `_excel`); ValueError where `columns` (all, without them) hold uncalculated formulas."""
+    frame = _excel(path, sheet, _EXCEL_ENGINE[suffix])
+    if suffix == ".xlsx":  # an .xls file stores each formula's result
+        _refuse_uncalculated_formulas(path, sheet, frame, columns)
+    return frame
+
+
+def _refuse_uncalculated_formulas(path: Path, sheet: str | int, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """ValueError naming the cells of `columns` that hold a formula without a calculated value, which pandas reads as
+    empty: openpyxl and other tools write formulas without calculating them."""
+    read = [position for position, name in enumerate(frame.columns) if not columns or name in columns]
+    if not (frame.iloc[:, read] == "").any(axis=None):
+        return
+    cells = [
+        f"{formula.coordinate} ({frame.columns[formula.column - 1]})"
+        for formula, value in _formulas_and_values(path, sheet)
+        if formula.data_type == "f" and _uncalculated(value) and formula.column - 1 in read
+    ]
+    if cells:
+        more = f" and {len(cells) - _SHOWN_CELLS} more" if len(cells) > _SHOWN_CELLS else ""
+        raise ValueError(
+            f"formula(s) without a calculated value, in cell(s) {', '.join(cells[:_SHOWN_CELLS])}{more}: the file "
+            "was written by a program that does not calculate formulas; open it in Excel or LibreOffice and save it"
+        )
+
+
+def _uncalculated(value: Any) -> bool:
+    """True for a formula cell's value read with data_only that holds none: a formula calculated as empty text has its
+    type, 'str' (openpyxl reads its empty value as None too)."""
+    return value.value is None and value.data_type != "str"
+
+
+def _formulas_and_values(path: Path, sheet: str | int) -> Iterator[tuple[Any, Any]]:
+    """Each cell of a sheet as written (a formula's text) beside its calculated value (None where there is none)."""
+    with (
+        closing(openpyxl.load_workbook(path, read_only=True, data_only=False)) as formulas,
+        closing(openpyxl.load_workbook(path, read_only=True, data_only=True)) as values,
+    ):
+        rows = zip(_worksheet(formulas, sheet).iter_rows(), _worksheet(values, sheet).iter_rows(), strict=True)
+        for formula_row, value_row in rows:
+            yield from zip(formula_row, value_row, strict=True)
+
+
+def _worksheet(workbook: openpyxl.Workbook, sheet: str | int) -> Any:
+    """The sheet of a workbook by its name or position, as pandas finds it."""
+    return workbook.worksheets[sheet] if isinstance(sheet, int) else workbook[sheet]
+
+
 def _without_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
@@ -172,7 +264,7 @@ def _without_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _json_records(path: Path) -> list[dict[str, Any]]:
     """The records of a JSON lab file: a list of objects, one per row."""
-    records = json.loads(path.read_text(encoding="utf-8-sig"))  # (Windows tools start UTF-8 with a byte order mark)
+    records = json.loads(_decode(path.read_bytes()))  # (Windows tools write a byte order mark)
     if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
         raise ValueError("a JSON lab file holds a list of records (objects with the mapped keys), one per row")
     return records

@@ -1,0 +1,159 @@
+"""Lab files as stewards get them: Windows encodings, macOS zip archives, untidy headers, uncalculated formulas."""
+
+import re
+import zipfile
+
+import openpyxl
+import pytest
+import typer
+
+from matreg.cli import app
+from matreg.errors import ConfigError
+from matreg.ingest import run_ingest
+from matreg.sources.lab import LabConnector, load_mapping
+from matreg.sources.labfiles import COMPRESSED, READERS
+
+MAPPING = """dataset: gaps
+formula_column: formula
+name_column: name
+citation: c
+columns:
+  gap: {property: band_gap, unit: eV, temperature_field: "T (°C)", temperature_unit: degC}
+"""
+ROWS = [["formula", "name", "gap", "T (°C)"], ["ZnO", "Müller's Å-film", "3.3", "27"]]
+
+
+def _text(separator=",", line_end="\n"):
+    return "".join(separator.join(row) + line_end for row in ROWS)
+
+
+def _mapping(tmp_path):
+    path = tmp_path / "mapping.yaml"
+    path.write_text(MAPPING, encoding="utf-8")
+    return load_mapping(path)
+
+
+def _stored(store, data, tmp_path):
+    report = run_ingest(LabConnector(data, _mapping(tmp_path)), store)
+    assert (report.n_stored, report.n_quarantined) == (1, 0)
+    query = "SELECT m.name, p.value, p.temperature_K FROM properties p JOIN materials m USING (record_id)"
+    return store.query(query).values.tolist()
+
+
+@pytest.mark.parametrize(
+    ("name", "encoding", "separator"),
+    [
+        ("lab.tsv", "utf-16", "\t"),
+        ("lab.csv", "utf-16-be", "\t"),
+        ("lab.csv", "utf-32", ","),
+        ("lab.json", "utf-16", ""),
+    ],
+)
+def test_a_file_in_utf16_or_utf32_with_a_byte_order_mark_is_read(store, tmp_path, name, encoding, separator):
+    data = tmp_path / name
+    if name.endswith(".json"):
+        text = '[{"formula": "ZnO", "name": "Müller\'s Å-film", "gap": 3.3, "T (°C)": 27}]'  # PowerShell's Out-File
+    else:
+        text = _text(separator, "\r\n")  # Excel's "Unicode Text"
+    mark = "\ufeff" if encoding == "utf-16-be" else ""  # (the utf-16 and utf-32 codecs write one themselves)
+    data.write_bytes((mark + text).encode(encoding))
+    assert _stored(store, data, tmp_path) == [["Müller's Å-film", 3.3, 300.15]]
+
+
+def test_a_csv_in_the_windows_code_page_is_refused_with_where_and_how_to_save_it(store, tmp_path):
+    data = tmp_path / "lab.csv"
+    data.write_bytes(_text(line_end="\r\n").encode("cp1252"))  # as Excel's "CSV (Comma delimited)" writes it
+    with pytest.raises(ConfigError) as error:
+        LabConnector(data, _mapping(tmp_path))
+    assert str(error.value) == (
+        f'cannot read {data}: not UTF-8 text (Excel\'s "CSV (Comma delimited)" writes the Windows code page): line 1, '
+        "byte 20: b'\\xb0' after 'formula,name,gap,T ('; save it as UTF-8 (in Excel: \"CSV UTF-8 (Comma delimited)\")"
+    )
+
+
+def test_utf16_without_a_byte_order_mark_is_refused_not_read_as_utf8_with_nul_bytes(tmp_path):
+    data = tmp_path / "lab.tsv"
+    data.write_bytes(_text("\t").encode("utf-16-le"))
+    with pytest.raises(ConfigError, match=r"NUL bytes \(UTF-16 without a byte order mark\?\): save it as UTF-8"):
+        LabConnector(data, _mapping(tmp_path))
+
+
+def test_the_entries_macos_finder_adds_to_a_zip_archive_are_passed_over(store, tmp_path):
+    data = tmp_path / "lab.csv.zip"
+    with zipfile.ZipFile(data, "w") as archive:
+        archive.writestr("lab/lab.csv", _text())
+        archive.writestr("lab/.DS_Store", b"Bud1\x00")
+        archive.writestr("lab/._lab.csv", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+        archive.writestr("__MACOSX/lab/._lab.csv", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    assert _stored(store, data, tmp_path) == [["Müller's Å-film", 3.3, 300.15]]
+    with zipfile.ZipFile(data, "a") as archive:
+        archive.writestr("lab/other.csv", "formula\n")
+    with pytest.raises(ConfigError, match="holds one file, this one 2"):
+        LabConnector(data, _mapping(tmp_path))
+
+
+def test_spaces_around_a_header_name_are_no_part_of_it(store, tmp_path):
+    data = tmp_path / "lab.csv"
+    data.write_text(" formula ,name,gap\t,T (°C)\nZnO,Müller's Å-film,3.3,27\n", encoding="utf-8")
+    assert _stored(store, data, tmp_path) == [["Müller's Å-film", 3.3, 300.15]]
+
+
+def test_missing_columns_are_reported_with_the_header_as_read(tmp_path):
+    data = tmp_path / "lab.csv"
+    data.write_text("Band gaps of the Smith lab,,,\n" + _text(), encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        LabConnector(data, _mapping(tmp_path))
+    assert str(error.value) == (
+        f"{data}: mapped column(s) not in the file: formula, name, T (°C), gap; its header (the first row, which names "
+        "the columns) reads 'Band gaps of the Smith lab', 'Unnamed: 1', 'Unnamed: 2', 'Unnamed: 3'"
+    )
+
+
+def _workbook(path, gaps, note="=1+1"):
+    """An .xlsx file as openpyxl writes it: its formulas uncalculated ('=...' cells, in 'gap' and unmapped 'note')."""
+    workbook = openpyxl.Workbook()
+    workbook.active.append([*ROWS[0], "note"])
+    for number, gap in enumerate(gaps):
+        workbook.active.append(["ZnO", f"film {number}", gap, "27", note])
+    workbook.save(path)
+
+
+def _calculated(path, cells):
+    """The workbook at `path` with `cells` ({'C2': its XML}) as Excel writes them: with their calculated values."""
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    for cell, xml in cells.items():
+        sheet = re.sub(rf'<c r="{cell}"[^>]*>.*?</c>', lambda _, xml=xml: xml, sheet)
+    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+
+
+def test_an_uncalculated_formula_in_a_mapped_column_is_refused_with_its_cells(tmp_path):
+    data = tmp_path / "lab.xlsx"
+    _workbook(data, ["=1.1*3", "3.4", "=2.4"])
+    with pytest.raises(ConfigError) as error:
+        LabConnector(data, _mapping(tmp_path))
+    assert str(error.value) == (
+        f"cannot read {data}: formula(s) without a calculated value, in cell(s) C2 (gap), C4 (gap): the file was "
+        "written by a program that does not calculate formulas; open it in Excel or LibreOffice and save it"
+    )
+
+
+def test_calculated_formulas_are_read_as_their_values_and_an_empty_one_as_no_measurement(store, tmp_path):
+    data = tmp_path / "lab.xlsx"
+    _workbook(data, ["=1.1*3", '=IF(TRUE,"",1)'])  # the unmapped column's formulas stay uncalculated: never read
+    calculated = '<c r="C2"><f>1.1*3</f><v>3.3</v></c>'
+    empty_text = '<c r="C3" t="str"><f>IF(TRUE,"",1)</f><v></v></c>'  # a text result, empty
+    _calculated(data, {"C2": calculated, "C3": empty_text})
+    report = run_ingest(LabConnector(data, _mapping(tmp_path)), store)
+    assert (report.n_stored, report.n_quarantined) == (1, 1)  # the empty gap: a row without any value
+    assert store.query("SELECT value FROM properties").values.tolist() == [[3.3]]
+
+
+def test_the_import_help_lists_every_file_type_the_importer_reads():
+    command = typer.main.get_command(app).commands["import"]
+    listed = set(re.findall(r"\.[a-z0-9]+", next(param.help for param in command.params if param.name == "file")))
+    assert listed == set(READERS) | set(COMPRESSED)
