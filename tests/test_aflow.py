@@ -413,3 +413,55 @@ def test_an_entry_file_that_cannot_be_read_leaves_its_record_without_structure_a
 def test_a_formula_selects_its_composition_however_it_is_written(store, aflow_catalog, formula):
     report = fetch(store, aflow_catalog, formulas=[formula], page_size=10)
     assert (report.n_stored, store.table("materials")["formula"].tolist()) == (1, ["AcBr3"])
+
+
+# A POCC entry (partial occupation): its natoms is the average cell's atom count, fractional where sites are partly
+# vacant. The ICSD entry as if one Br site in twelve were empty: 7.5 atoms of Ac2Br5.5 per cell.
+POCC = ENTRIES[0] | {
+    "aurl": "aflowlib.duke.edu:AFLOWDATA/ICSD_WEB/HEX/Ac1Br3_ICSD_31578:POCC_P0-1xA_P1-0.9167xB",
+    "compound": "Ac2Br5.5",
+    "agl_heat_capacity_Cp_300K": 5.5,
+}
+
+
+@pytest.mark.parametrize("natoms", [7.5, "7.5"], ids=["typed", "old string"])
+def test_a_pocc_entrys_per_cell_value_is_per_atom_of_its_average_cell(tmp_path, store, natoms):
+    with ReplayServer(Aflux([POCC | {"natoms": natoms}]), prefix=AFLUX) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url))
+        report = fetch(store, catalog, everything=True)
+    assert (report.n_stored, report.n_quarantined) == (1, 0)
+    material = store.table("materials").iloc[0]
+    assert (material.formula, material.atoms_per_formula_unit) == ("Ac2Br5.5", 7.5)
+    assert pd.isna(material.nsites)  # a site count is whole: the average cell has none
+    assert "natoms 7.5 (partial occupation, the average cell): heat_capacity_cp per cell divided by it" in (
+        material.notes
+    )
+    heat_capacity = store.query("SELECT value, unit FROM properties WHERE property = 'heat_capacity_cp'").iloc[0]
+    # 5.5 k_B per cell of 7.5 atoms, per formula unit Ac2Br5.5 of 7.5 atoms: 5.5 R
+    assert heat_capacity.value == pytest.approx(5.5 * 8.314462618) and heat_capacity.unit == "J/(mol*K)"
+
+
+@pytest.mark.parametrize("natoms", [True, 0, -8, "NaN", "inf", "eight"])
+def test_a_natoms_that_is_no_atom_count_leaves_per_cell_values_quarantined_and_no_sites(aflow_catalog, natoms):
+    connector = build_connector("aflow", aflow_catalog, FetchRequest(everything=True))
+    record = connector.to_record(ENTRIES[0] | {"natoms": natoms, "agl_heat_capacity_Cp_300K": 5.502})
+    canonical = harmonize(record, connector.attribution, RunStamp("run", datetime.now(timezone.utc)))
+    assert canonical.material["nsites"] is None and "natoms" not in canonical.material["notes"]
+    assert [rejection.reasons for rejection in canonical.rejected] == [
+        ["cannot convert 'k_B/cell' to 'J/(mol*K)' without the number of atoms"]
+    ]
+
+
+@pytest.mark.parametrize("composition", [[2, 5.5], [2.5, 6]], ids=["fewer sites", "as many sites"])
+def test_a_pocc_entry_file_with_fractional_atoms_per_species_keeps_the_values_and_no_structure(
+    tmp_path, store, composition
+):
+    entry = POCC | {"natoms": 7.5, "composition": composition}
+    with ReplayServer(Aflux([entry]), prefix=AFLUX) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url))
+        report = fetch(store, catalog, everything=True, structures=True, base_url=server.url)
+    assert (report.n_stored, report.n_quarantined) == (1, 0)
+    material = store.table("materials").iloc[0]
+    assert pd.isna(material.structure)  # the sites of 2.5 Ac atoms are not those of 2
+    assert f"structure not kept: aflowlib.json: composition {composition} is not whole atoms" in material.notes
+    assert len(store.query("SELECT * FROM properties WHERE property = 'heat_capacity_cp'")) == 1

@@ -17,11 +17,15 @@ LIB aurls have more ('.../T0009.ACB:LDAU2'). Its aflowlib.json holds the relaxed
 beta, gamma), positions_fractional, species and composition (atoms per species, in order).
 `compound` is the composition of the calculated cell ('Ac2Br6', natoms 8): a record's formula is its reduced form,
 so molar values (Cp, in k_B per cell) are per mole of the reduced formula unit, as every other source's solids.
+natoms "can be non integer if partial occupation is considered" (AAPI schema): a POCC entry's natoms (7.5) counts
+the atoms of its average cell, which its per-cell values are divided by (the record's notes say so; nsites stays
+empty); an aflowlib.json with fractional atoms per species gives no structure (the notes say why).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from functools import lru_cache
@@ -37,9 +41,10 @@ from matreg.formula import parse_formula, whole_formula
 from matreg.http import HttpClient, NotFound
 from matreg.paginate import HttpRequest, PageNumberPaginator
 from matreg.sources import FetchRequest
-from matreg.sources.base import Attribution, Page, RawItem, RunInfo, SourceRecord
+from matreg.sources.base import Attribution, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import structure_json
+from matreg.units import parse_unit
 
 PUBLIC_HOSTS = frozenset({"aflow.org", "aflowlib.duke.edu"})  # AFLOW's servers: entries live where aurls say
 AFLUX_PATH = "API/aflux"  # where AFLUX sits below a server's root (https://aflowlib.duke.edu/API/aflux/)
@@ -175,16 +180,19 @@ class AflowConnector(JsonApiConnector):
         for required in ("auid", "compound"):
             if self.field_map.is_missing(row.get(required)):
                 raise RecordError(f"AFLUX record without '{required}'")
+        values = self.field_map.read_values(row)
+        structure, structure_not_kept = _structure_of(payload)
         return SourceRecord(
             source_id=str(row["auid"]),
             formula=parse_formula(str(row["compound"])).reduced,  # the cell's composition, reduced
-            values=self.field_map.read_values(row),
+            values=values,
             source_url=entry_url(row.get("aurl")),
-            structure=aflow_structure(payload[_ENTRY]) if _ENTRY in payload else None,
+            structure=structure,
             spacegroup_number=_spacegroup(row.get("spacegroup_relax")),
             nsites=_whole(row.get("natoms")),
+            atoms_per_cell=_fractional(row.get("natoms")),  # a POCC average cell's atoms: per-cell values per atom
             method=self.method_of(row),
-            notes=_notes(row, payload.get(_ENTRY), payload.get(_ENTRY_FAILED)),
+            notes=_notes(row, payload.get(_ENTRY), structure_not_kept, _average_cell_note(row.get("natoms"), values)),
             unmapped=self.field_map.unmapped(row),
         )
 
@@ -242,12 +250,24 @@ def entry_url(aurl: Any, root: str | None = None) -> str | None:
     return f"{root or f'https://{host}/'}{path.strip('/')}/"
 
 
+def _structure_of(payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The structure of the record's attached aflowlib.json, or why none is kept (a file that could not be read, a
+    partly occupied cell: atoms per species that are not whole have no sites to place)."""
+    if _ENTRY_FAILED in payload:
+        return None, payload[_ENTRY_FAILED]
+    entry = payload.get(_ENTRY)
+    composition = entry.get("composition") if isinstance(entry, dict) else None
+    if isinstance(composition, list) and any(_fractional(count) for count in composition):
+        return None, f"{ENTRY_FILE}: composition {composition} is not whole atoms (partial occupation)"
+    return aflow_structure(entry), None
+
+
 def aflow_structure(entry: Any) -> str | None:
     """Structure JSON of an aflowlib.json entry's relaxed cell; None when it has no cell."""
     if not isinstance(entry, dict) or not all(entry.get(key) for key in _STRUCTURE_KEYS):
         return None
     try:
-        species = [el for el, n in zip(entry["species"], entry["composition"], strict=True) for _ in range(int(n))]
+        species = [el for el, n in zip(entry["species"], entry["composition"], strict=True) for _ in range(_sites(n))]
         lattice = Lattice.from_parameters(*entry["geometry"]).matrix
     except (TypeError, ValueError) as exc:
         raise RecordError(f"{ENTRY_FILE}: no cell from geometry, species and composition: {exc}") from None
@@ -272,13 +292,46 @@ def _nonzero(value: Any) -> bool:
         return False
 
 
-def _whole(value: Any) -> int | None:
-    """A positive whole number, or None (natoms is fractional for partially occupied cells)."""
+def _count(value: Any) -> float | None:
+    """A positive finite number (a number or its text, as old answers give it), or None."""
+    if isinstance(value, bool):
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return int(number) if number.is_integer() and number >= 1 else None
+    return number if 0 < number < math.inf else None
+
+
+def _whole(value: Any) -> int | None:
+    """A positive whole number, or None (natoms is fractional for partially occupied cells)."""
+    number = _count(value)
+    return int(number) if number is not None and number.is_integer() else None
+
+
+def _sites(value: Any) -> int:
+    """A whole count of atoms (sites) in a cell; RecordError for any other (a fraction is not truncated)."""
+    number = _whole(value)
+    if number is None:
+        raise RecordError(f"{ENTRY_FILE}: composition count {value!r} is not a whole number of atoms")
+    return number
+
+
+def _fractional(value: Any) -> float | None:
+    """A positive number that is not whole, or None: AFLOW's atom counts of a partly occupied (POCC) cell, averaged
+    over its configurations (natoms 7.5)."""
+    number = _count(value)
+    return number if number is not None and not number.is_integer() else None
+
+
+def _average_cell_note(natoms: Any, values: list[RawValue]) -> str | None:
+    """Says that the record's per-cell values (heat capacity) are per atom of a POCC entry's average cell."""
+    atoms = _fractional(natoms)
+    if atoms is None:
+        return None
+    per_cell = sorted({value.property for value in values if "[cell]" in parse_unit(value.unit).dimensionality})
+    divided = f": {', '.join(per_cell)} per cell divided by it" if per_cell else ""
+    return f"natoms {atoms:g} (partial occupation, the average cell){divided}"
 
 
 def _spacegroup(value: Any) -> int | None:
@@ -286,15 +339,18 @@ def _spacegroup(value: Any) -> int | None:
     return number if number is not None and number <= 230 else None
 
 
-def _notes(record: dict[str, Any], entry: Any, entry_failed: str | None = None) -> str | None:
+def _notes(record: dict[str, Any], entry: Any, structure_not_kept: str | None, average_cell: str | None) -> str | None:
     """The record's catalog (AFLUX answers carry none: the entry's aflowlib.json does, with --structures), Pearson
-    symbol, and why its entry file could not be read."""
+    symbol, why no structure is kept from its entry file, and the atoms its per-cell values are divided by where
+    they are not its sites."""
     catalog = record.get("catalog") or (entry.get("catalog") if isinstance(entry, dict) else None)
     parts = [f"AFLOW catalog {catalog}"] if catalog else []
     if record.get("Pearson_symbol_relax"):
         parts.append(f"Pearson symbol {record['Pearson_symbol_relax']}")
-    if entry_failed:
-        parts.append(f"structure not kept: {entry_failed}")
+    if structure_not_kept:
+        parts.append(f"structure not kept: {structure_not_kept}")
+    if average_cell:
+        parts.append(average_cell)
     return "; ".join(parts) or None
 
 
