@@ -9,6 +9,8 @@ member, jdft_3d-9-24-2025.json, is a JSON list of dicts, one per calculation:
                 "elements": ["Dy", "B", ...], "abc": [...], "angles": [...], "cartesian": true, "props": [...]},
       ..., "ehull": 0.0456, "density": 5.522, "nat": 7, "mbj_bandgap": "na", "hse_gap": "na", ...}, ...]
 Quirks: a missing value is the string "na"; `atoms.coords` are Cartesian or fractional as `atoms.cartesian` says;
+a bare NaN or Infinity (no known release has one; Python's json reads them) is not JSON: ijson refuses it, and the
+run fails naming the record and the token;
 the file has no query language and no pages (tens of MB zipped, ~94k records). matreg downloads it once,
 inflates it (stream-unzip) and decodes the list (ijson) as it arrives, and cuts it into pages of `page_size`
 records; a page's resume cursor is an index into the list. One JARVIS entry is one record, 'jarvis:<jid>': its
@@ -18,6 +20,7 @@ field map (connectors/jarvis.yaml) gives it; the store keys a value by record, p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -44,6 +47,7 @@ REFUSED = {
 DEFAULT_PAGE_SIZE = 500
 RECORD_PAGE = "https://www.ctcms.nist.gov/~knc6/static/JARVIS-DFT/{jid}.xml"  # JARVIS-DFT's page of a jid
 _CHUNK_BYTES = 1 << 20
+_BARE_TOKEN = re.compile(r'(?<![\w"])(?:-?Infinity|NaN)(?![\w"])')  # Python's json.dumps writes them
 
 
 def first_member(chunks: Iterable[bytes]) -> tuple[str, Iterator[bytes]]:
@@ -76,14 +80,34 @@ def _unzip_error(exc: UnzipError, where: str) -> SourceError:
 
 
 def json_list_items(chunks: Iterable[bytes]) -> Iterator[Any]:
-    """The items of one JSON list, decoded as its bytes arrive (ijson): the whole list is never in memory."""
+    """The items of one JSON list, decoded as its bytes arrive (ijson): the whole list is never in memory.
+
+    SourceError for a list that is not JSON, naming the item where decoding stopped (its index, and the jid before).
+    """
     file = _ChunkFile(_json_list(chunks))
+    index, previous = 0, None
     try:
-        yield from ijson.items(file, "item", use_float=True)
+        for item in ijson.items(file, "item", use_float=True):
+            yield item
+            index, previous = index + 1, item
     except ijson.JSONError as exc:
         if file.ended:  # the parser wanted more than the member held
             raise SourceError("the dft_3d JSON list ends early (truncated file)") from None
-        raise SourceError(f"malformed JSON in the dft_3d file: {_first_line(exc)}") from None
+        raise _malformed(exc, index, previous) from None
+
+
+def _malformed(exc: ijson.JSONError, index: int, previous: Any) -> SourceError:
+    """Why the list's item `index` cannot be decoded; a bare NaN or Infinity is named (Python's json, and so
+    jarvis-tools, reads these tokens as floats; ijson 3.6 has no option for them, in any backend)."""
+    jid = _jid(previous)
+    where = f"record #{index} (counted from #0{f', after {jid}' if jid else ''})"
+    token = _BARE_TOKEN.search(_parser_message(exc))  # yajl's message quotes the text around the error
+    if token:
+        return SourceError(
+            f"the dft_3d file is not standard JSON: {where} holds the bare token {token[0]}, which JSON and the "
+            "streaming parser (ijson) do not allow"
+        )
+    return SourceError(f"malformed JSON in the dft_3d file at {where}: {_first_line(exc)}")
 
 
 def _json_list(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -126,11 +150,16 @@ class _ChunkFile:
         return taken
 
 
-def _first_line(exc: Exception) -> str:
-    """The first line of a parser message (yajl adds the text around the error, sometimes as bytes)."""
+def _parser_message(exc: Exception) -> str:
+    """A parser's message as text (yajl adds the text around the error, sometimes as bytes)."""
     message = exc.args[0] if exc.args else ""
-    text = message.decode("utf-8", errors="replace") if isinstance(message, bytes) else str(message)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return message.decode("utf-8", errors="replace") if isinstance(message, bytes) else str(message)
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of a parser message, without the text around the error."""
+    text = _parser_message(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def jarvis_structure(atoms: Any) -> tuple[str, int]:
