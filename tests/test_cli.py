@@ -452,3 +452,18 @@ def test_help_lists_the_etl_commands_first_and_an_unknown_export_format_names_ev
     assert listed[:2] == ["fetch", "import"] and listed.index("export") < listed.index("history")
     result = run("export", "thermo", "--format", "xlsx", "--out", "x.xlsx")
     assert result.exit_code != 0 and "unknown format 'xlsx' (choose from parquet, csv, jsonl, torch)" in result.stderr
+
+
+def test_a_dry_run_of_a_file_counts_an_id_on_two_pages_as_the_import_does(run, tmp_path):
+    # The one dry run that maps more than one page: a local file's, 1000 rows a page. s0 is on the first and the
+    # second; the import refuses the second read (a repeated id), so neither counts s0 twice. (A fetch's dry run
+    # maps its first page only, where a record read twice is one row.)
+    gaps = tmp_path / "gaps.csv"
+    rows = "".join(f"s{i},GaN,{3 + i / 1000},eV,300\n" for i in range(1000))
+    gaps.write_text("sample_id,composition,band_gap,band_gap_unit,T_K\n" + rows + "s0,GaN,3.5,eV,300\n")
+    mapping = str(LAB_EXAMPLE / "mapping.yaml")
+    preview = run("import", str(gaps), "--mapping", mapping, "--dry-run").stdout
+    real = run("import", str(gaps), "--mapping", mapping).stdout
+    assert "read 1001, 1000 valid records (1000 values): none written (dry run); quarantined 1" in preview
+    assert "read 1001, 1000 valid records (1000 values): 1000 written; quarantined 1" in real
+    assert "duplicate id 's0' (first on line 2)" in preview and "duplicate id 's0' (first on line 2)" in real
