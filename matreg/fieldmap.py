@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pint
 import pydantic
 
 from matreg.catalog import Provenance
-from matreg.errors import ConfigError
+from matreg.errors import ConfigError, UnitError
 from matreg.paginate import dig
 from matreg.resources import resource_path
 from matreg.schema import load_vocabulary
@@ -36,14 +37,19 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
     def _one_unit(self) -> FieldSpec:
         if (self.unit is None) == (self.unit_field is None):
             raise ValueError("give exactly one of 'unit' or 'unit_field'")
-        if self.unit is not None:
-            parse_unit(self.unit)
         return self
+
+    @pydantic.field_validator("unit")
+    @classmethod
+    def _a_unit(cls, unit: str | None) -> str | None:
+        if unit is not None:
+            _known_unit(unit)
+        return unit
 
     @pydantic.field_validator("temperature_unit")
     @classmethod
     def _a_temperature_unit(cls, unit: str) -> str:
-        if parse_unit(unit).dimensionality != {"[temperature]": 1}:
+        if _known_unit(unit).dimensionality != {"[temperature]": 1}:
             raise ValueError(f"temperature_unit '{unit}' is no unit of temperature (K, degC, degF)")
         return unit
 
@@ -54,6 +60,14 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
         if self.temperature_unit != "K" and self.temperature_field is None:
             raise ValueError("temperature_unit is the unit of a temperature_field (temperature_K is in kelvin)")
         return self
+
+
+def _known_unit(text: str) -> pint.Unit:
+    """A unit of a map, as pydantic reports a wrong value (with the file, line and field): ValueError if unknown."""
+    try:
+        return parse_unit(text)
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class FieldMap(pydantic.BaseModel, extra="forbid"):

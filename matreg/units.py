@@ -1,9 +1,15 @@
-"""The one place values change unit: a pint registry with counting units for atoms and formula units."""
+"""The one place values change unit: a pint registry with counting units for atoms and formula units.
+
+Units are also read as papers and instrument exports write them ('kJ mol-1', 'g cm-3', a minus sign '−'), by a
+preprocessor of the registry.
+"""
 
 from __future__ import annotations
 
 import math
 import pickle
+import re
+import tokenize
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -32,9 +38,29 @@ def _registry() -> pint.UnitRegistry:
         return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 
 
+# Minus signs of papers and PDFs (U+2212, en dash): pint drops them, reading 'kJ mol−1' as kJ*mol. '℃' fails pint's
+# parser.
+_SPELLINGS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2103": "°C"})
+# A unit name with its exponent written on: 'mol-1', 'cm-3', 'cm3' (not 'a0' or 'cm_1', pint's own names).
+_WRITTEN_ON_EXPONENT = re.compile(r"(?<![\w.])([^\W\d_]+)(-?[1-9]\d*)(?![\w.])")
+
+
+def _exponent_written_out(match: re.Match[str]) -> str:
+    """'mol-1' as 'mol**-1', unless pint knows the whole name ('ln10')."""
+    if ureg.parse_unit_name(match[0]):
+        return match[0]
+    return f"{match[1]}**{match[2]}"
+
+
+def _spelled_for_pint(text: str) -> str:
+    """A unit as papers and instrument exports write it, in pint's spelling: 'J mol−1 K-1' -> 'J mol**-1 K**-1'."""
+    return _WRITTEN_ON_EXPONENT.sub(_exponent_written_out, text.translate(_SPELLINGS))
+
+
 ureg = _registry()
 for _definition in _DEFINITIONS:
     ureg.define(_definition)
+ureg.preprocessors.append(_spelled_for_pint)
 
 
 class AtomCounts(NamedTuple):
@@ -47,9 +73,21 @@ class AtomCounts(NamedTuple):
     per_cell: float | None = None
 
 
+# What pint's parser raises on text it cannot read ('kJ mol -1', an unclosed 'J/(mol K')
+_PARSE_FAILURES = (
+    pint.errors.PintError,
+    AssertionError,
+    AttributeError,
+    SyntaxError,
+    TypeError,
+    ValueError,
+    tokenize.TokenError,
+)
+
+
 @lru_cache(maxsize=512)
 def parse_unit(text: str) -> pint.Unit:
-    """Parse a unit expression such as 'kJ/mol', 'meV/atom' or 'Å^3/atom'; raise UnitError if unknown."""
+    """Parse a unit expression such as 'kJ/mol', 'meV/atom', 'Å^3/atom' or 'kJ mol-1'; raise UnitError if unknown."""
     cleaned = text.strip().replace("Å", "angstrom").replace("^", "**")
     if not cleaned:
         raise UnitError("empty unit")
@@ -57,7 +95,7 @@ def parse_unit(text: str) -> pint.Unit:
         return ureg.dimensionless
     try:
         unit = ureg.parse_units(cleaned)
-    except (pint.errors.PintError, AttributeError, SyntaxError, TypeError, ValueError) as exc:
+    except _PARSE_FAILURES as exc:
         raise UnitError(f"unknown unit '{text}'") from exc
     return unit
 
@@ -158,4 +196,11 @@ def _plan(from_unit: str, to_unit: str) -> tuple[float, int, int] | str | None:
             if (per_fu_exponent, per_cell_exponent) == (0, 0) and ureg.Quantity(0.0, source).to(target).magnitude:
                 return None
             return float(quantity.to(target).magnitude), per_fu_exponent, per_cell_exponent
-    return f"cannot convert '{from_unit}' to '{to_unit}' (incompatible dimensions)"
+    return f"cannot convert '{from_unit}' to '{to_unit}' (incompatible dimensions{_ampere_note(source, target)})"
+
+
+def _ampere_note(source: pint.Unit, target: pint.Unit) -> str:
+    """A note for amperes where the target has no current: 'A^3' for Å^3, written where Å is not at hand."""
+    if source.dimensionality.get("[current]") and not target.dimensionality.get("[current]"):
+        return "; 'A' is the ampere: write Å or angstrom"
+    return ""

@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 
@@ -40,6 +41,32 @@ def test_known_conversions(value, source, target, expected):
     assert converted == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("kJ mol-1", "kJ/mol"),
+        ("kJ mol^-1", "kJ/mol"),
+        ("kJ mol\u22121", "kJ/mol"),  # the minus sign of papers: pint alone reads kJ*mol
+        ("kJ mol\u20131", "kJ/mol"),  # an en dash
+        ("J mol-1 K-1", "J/(mol*K)"),
+        ("g cm-3", "g/cm**3"),
+        ("g/cm3", "g/cm**3"),
+        ("eV atom-1", "eV/atom"),
+        ("Å3", "angstrom**3"),
+        ("A3", "ampere**3"),  # 'A' is the ampere
+        ("\u2103", "degC"),
+        ("a0", "bohr"),  # pint's names ending in digits stay theirs
+    ],
+)
+def test_units_as_papers_and_instruments_write_them(spelling, canonical):
+    assert parse_unit(spelling) == parse_unit(canonical)
+
+
+def test_amperes_for_angstroms_are_refused_with_a_note():
+    with pytest.raises(UnitError, match=r"incompatible dimensions; 'A' is the ampere: write Å or angstrom"):
+        convert(16.0, "A^3/atom", "angstrom**3/atom")
+
+
 def test_magnetic_moment_per_formula_unit_to_per_atom():
     assert convert(5.0, "muB/fu", "bohr_magneton/atom", AtomCounts(per_formula_unit=5)) == pytest.approx(1.0)
 
@@ -56,6 +83,12 @@ def test_per_cell_volume_to_per_atom_uses_sites():
 def test_unknown_unit_is_a_clear_error():
     with pytest.raises(UnitError, match="unknown unit 'elektronvolt'"):
         parse_unit("elektronvolt")
+
+
+@pytest.mark.parametrize("text", ["J/(mol K", "kJ mol -1", "\u2103\u2103"])  # pint's parser failed on these
+def test_a_unit_pint_cannot_parse_is_a_clear_error(text):
+    with pytest.raises(UnitError, match=re.escape(f"unknown unit '{text}'")):
+        parse_unit(text)
 
 
 def test_incompatible_units_are_refused():
