@@ -679,6 +679,65 @@ def test_a_numeric_missing_value_marks_the_same_number_written_otherwise(store, 
     )
 
 
+def test_missing_markers_match_in_any_case_and_spacing(store, tmp_path):
+    data, mapping = _write(
+        tmp_path,
+        "id,formula,gap,rho\nS1,GaN,na,6.15\nS2,ZnO,3.37, Na \nS3,CdS,N/A,4.82\nna,Si,1.12,2.33\n",
+        GAP_MAPPING + "missing_values: ['NA ']\n",
+    )
+    report = import_file(store, data, mapping)
+    assert _stored(store) == [["S1", "density", 6.15], ["S2", "band_gap", 3.37], ["S3", "density", 4.82]]
+    reasons = store.query("SELECT item, reasons[1] FROM quarantine ORDER BY item").values.tolist()
+    assert reasons == [["S3:band_gap", "non-numeric value 'N/A'"], ["line 5", "no id in column 'id'"]]
+    assert report.n_quarantined == 2  # 'N/A' is another text than 'NA': a marker of its own
+
+
+EU_ROWS = "id;formula;gap;rho;T\nS1;GaN;3,40;6,15;26,85\nS2;ZnO;1,234;-999,0;25\nS3;CdS;2,42;4.82;25\n"
+EU_MAPPING = GAP_MAPPING.replace("unit: eV}", "unit: eV, temperature_field: T, temperature_unit: degC}")
+
+
+def test_decimal_commas_are_refused_with_the_declaration_to_make_and_read_once_declared(store, tmp_path):
+    data, mapping = _write(tmp_path, EU_ROWS, EU_MAPPING + "missing_values: ['-999']\n")
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (0, 3)  # '1,234': neither 1234 nor 1.234 by guess
+    reasons = dict(store.query("SELECT item, reasons[1] FROM quarantine").values)
+    assert reasons["line 3"] == (
+        "column 'gap': '1,234' has a comma (a decimal comma or a thousands separator? not guessed): declare "
+        "`decimal: ','` in the mapping for decimal commas, else write the number without thousands separators"
+    )
+    mapping.write_text(EU_MAPPING + "missing_values: ['-999']\ndecimal: ','\n", encoding="utf-8")
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (2, 1)
+    assert _stored(store) == [["S1", "band_gap", 3.4], ["S1", "density", 6.15], ["S2", "band_gap", 1.234]]  # S2: -999
+    kelvin = store.query("SELECT temperature_K FROM properties WHERE property = 'band_gap' ORDER BY 1")
+    assert kelvin["temperature_K"].tolist() == [298.15, 300.0]  # '26,85' °C
+    reason = store.query("SELECT reasons[1] FROM open_quarantine").iloc[0, 0]
+    assert reason.startswith("column 'rho': '4.82' has a period where the mapping declares decimal commas")
+
+
+def test_units_written_as_papers_write_them_are_read(store, tmp_path):
+    mapping = "dataset: thermo\nformula_column: formula\ncitation: c\ncolumns:\n"
+    mapping += "  dHf: {property: formation_energy_per_atom, unit_field: unit}\n"
+    mapping += "  rho: {property: density, unit: g cm-3}\n"
+    rows = "formula,dHf,unit,rho\nH2O,-285.83,kJ mol-1,1.0\nNaCl,-411.2,kJ mol\u22121,2.16\nMgO,-601.6,\u2103,3.58\n"
+    data, mapping = _write(tmp_path, rows, mapping)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (3, 5, 1)  # 'kJ mol−1' is no kJ*mol
+    values = store.query(
+        "SELECT m.formula, p.value FROM properties p JOIN materials m USING (record_id) "
+        "WHERE p.property = 'formation_energy_per_atom' ORDER BY 1"
+    ).values.tolist()
+    assert values == [["H2O", pytest.approx(-0.98747, abs=1e-5)], ["NaCl", pytest.approx(-2.13089, abs=1e-5)]]
+    reason = store.query("SELECT reasons[1] FROM quarantine").iloc[0, 0]
+    assert reason == "cannot convert '\u2103' to 'eV/atom' (incompatible dimensions)"  # a temperature, not a crash
+
+
+def test_a_unit_of_the_mapping_that_cannot_be_read_names_the_mapping_line_and_column(tmp_path):
+    _, mapping = _write(tmp_path, "", GAP_MAPPING.replace("g/cm^3", "g ccm-3"))
+    with pytest.raises(ConfigError, match=r"mapping.yaml: line 7: columns.rho.unit: .*unknown unit 'g ccm-3'"):
+        load_mapping(mapping)
+
+
 def test_a_file_imported_again_withdraws_the_records_it_no_longer_admits(store, tmp_path):
     thermo = "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
     thermo += "  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pymatgen.core import Structure
@@ -54,6 +54,7 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     version: str | None = None
     sheet: str | int = 0
     missing_values: list[str] = []  # cells that mean "not measured" besides empty ones ('n/a'; '-999': -999.0 too)
+    decimal: Literal[".", ","] | None = None  # the decimal separator of the file's numbers: ',' for '1,23' (None: '.')
     columns: dict[str, FieldSpec] = pydantic.Field(min_length=1)
     extension: str | None = None
     extra_columns: dict[str, Annotated[str, pydantic.AfterValidator(_extension_column)]] = {}
@@ -269,27 +270,51 @@ class LabConnector(Connector):
             unmapped=[column for column in self.unmapped_columns if not self._blank(payload[column])],
         )
 
-    @staticmethod
-    def _kelvin(temperature: float, spec: FieldSpec) -> float:
-        """A temperature of the row (in the column's `temperature_unit`) in kelvin; a fixed temperature_K is K.
-        Rounded to a nanokelvin: 23.7 °C is 296.84999999999997 K in floats, which no steward would type to name it."""
+    def _temperature_K(self, payload: dict[str, Any], spec: FieldSpec) -> float | None:
+        """A value's temperature in kelvin: the mapping's fixed one, or the row's in the column's `temperature_unit`
+        (RecordError when it is no number). Rounded to a nanokelvin: 23.7 °C is 296.84999999999997 K in floats,
+        which no steward would type to name it."""
         if spec.temperature_field is None:
-            return temperature
+            return spec.temperature_K
+        cell = payload[spec.temperature_field]
+        if self._blank(cell):
+            return None
+        temperature = self._number(spec.temperature_field, cell)
+        if isinstance(temperature, str):
+            raise RecordError(f"column '{spec.temperature_field}': non-numeric temperature '{cell}'")
         return round(convert(temperature, spec.temperature_unit, "K"), 9)
 
+    def _number(self, column: str, cell: Any) -> float | str:
+        """The number in a cell of `column`, read with the mapping's decimal separator, or why it is none; RecordError
+        for a number written with the other separator ('1,234': 1.234 with a decimal comma, 1234 with a thousands
+        separator, never guessed)."""
+        text = str(cell).strip()
+        problem = separator_problem(text, self._decimal)
+        if problem:
+            raise RecordError(f"column '{column}': {problem}")
+        return read_decimal(text, self._decimal)
+
+    @property
+    def _decimal(self) -> str:
+        """The decimal separator of the file's numbers."""
+        return self.mapping.decimal or "."
+
     def _blank(self, cell: Any) -> bool:
-        """True for a cell that holds no measurement: empty, or one of the mapping's missing values, a number equal to
-        a numeric one included ('-999' marks '-999.0' and '-999.00', as pandas writes -999 in a column of floats)."""
+        """True for a cell that holds no measurement: empty, or one of the mapping's missing values, in any case and
+        spacing ('NA' marks 'na' and ' NA '), a number equal to a numeric one included ('-999' marks '-999.0' and
+        '-999.00', as pandas writes -999 in a column of floats)."""
         if is_blank(cell):
             return True
         if not self.mapping.missing_values:
             return False
         text = str(cell).strip()
-        return text in self._missing_markers or parse_number(text) in self._missing_markers
+        if text.casefold() in self._missing_markers:
+            return True
+        return not separator_problem(text, self._decimal) and read_decimal(text, self._decimal) in self._missing_markers
 
     @functools.cached_property
     def _missing_markers(self) -> frozenset[str | float]:
-        return missing_markers(self.mapping.missing_values)
+        return missing_markers([marker.strip().casefold() for marker in self.mapping.missing_values])
 
     def _values(self, payload: dict[str, Any]) -> list[RawValue]:
         """The row's values; RecordError when two columns give one property at the same conditions and method (their
@@ -330,14 +355,36 @@ class LabConnector(Connector):
 
     def _value(self, payload: dict[str, Any], column: str, spec: FieldSpec) -> RawValue:
         unit = spec.unit if spec.unit is not None else str(payload[spec.unit_field]).strip()
-        temperature = payload[spec.temperature_field] if spec.temperature_field else spec.temperature_K
-        if not self._blank(temperature) and isinstance(parse_number(temperature), str):
-            raise RecordError(f"column '{spec.temperature_field}': non-numeric temperature '{temperature}'")
+        temperature_K = self._temperature_K(payload, spec)
+        number = self._number(column, payload[column])
         return RawValue(
             property=spec.property or column,
-            value=payload[column],
+            # the cell as it is where a decimal point reads it (as matreg stored values before `decimal`)
+            value=number if self._decimal == "," and isinstance(number, float) else payload[column],
             unit=unit,
-            temperature_K=None if self._blank(temperature) else self._kelvin(float(temperature), spec),
+            temperature_K=temperature_K,
             pressure_Pa=spec.pressure_Pa,
             method=spec.method,
         )
+
+
+_OTHER_SEPARATOR = {".": ",", ",": "."}
+_SEPARATOR_ADVICE = {
+    ".": "'{}' has a comma (a decimal comma or a thousands separator? not guessed): declare `decimal: ','` in the "
+    "mapping for decimal commas, else write the number without thousands separators",
+    ",": "'{}' has a period where the mapping declares decimal commas (`decimal: ','`; a thousands separator or a "
+    "decimal point? not guessed): write the number with a decimal comma and without thousands separators",
+}
+
+
+def read_decimal(text: str, decimal: str) -> float | str:
+    """The number a cell writes with `decimal` as its decimal separator, or why it is none (`parse_number`)."""
+    return parse_number(text.replace(",", ".") if decimal == "," else text)
+
+
+def separator_problem(text: str, decimal: str) -> str | None:
+    """Why a number cell cannot be read with `decimal` as its decimal separator: it holds the other separator."""
+    other = _OTHER_SEPARATOR[decimal]
+    if other in text and isinstance(read_decimal(text.replace(other, ""), decimal), float):
+        return _SEPARATOR_ADVICE[decimal].format(text)
+    return None
