@@ -69,6 +69,7 @@ def catalog_yaml(base_url: str) -> str:
         "    title: OPTIMADE provider (local replay)\n"
         "    connector: optimade\n"
         f"    base_url: {base_url.rstrip('/')}\n"
+        f"    provider: {PROVIDER['prefix']}\n"
         "    provenance: dft\n"
         "    license: CC-BY-4.0\n"
         "    citation: Andersen et al., Sci. Data 8, 217 (2021)\n"

@@ -14,6 +14,7 @@ from matreg.schema import load_vocabulary
 from matreg.yamlio import load_model
 
 Provenance = Literal["experimental", "dft", "simulated"]
+PROVIDER_CONNECTORS = ("optimade",)  # connectors that read several providers' databases: each entry names its own
 
 
 class HttpSettings(pydantic.BaseModel, extra="forbid"):
@@ -42,9 +43,24 @@ class Source(pydantic.BaseModel, extra="forbid"):
     citation: str
     doi: str | None = None
     database_version: str | None = None
+    # The OPTIMADE provider prefix (providers.optimade.org: mp, oqmd, jarvis, cod, mcloud) whose answers this entry
+    # takes (their `meta.provider.prefix`); required for an OPTIMADE source, so no other provider's records are stored
+    # under its name, citation and licence.
+    provider: str | None = pydantic.Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
     auth_env: str | None = None
     auth_header: str = "X-API-KEY"
     http: HttpSettings = HttpSettings()
+
+    @pydantic.model_validator(mode="after")
+    def _provider_where_the_connector_reads_one(self) -> Source:
+        if self.connector in PROVIDER_CONNECTORS and self.provider is None:
+            raise ValueError(
+                f"connector {self.connector} needs 'provider': the OPTIMADE provider prefix of base_url's database "
+                "(e.g. mp, oqmd, jarvis, cod, mcloud; its answers' meta.provider.prefix)"
+            )
+        if self.connector not in PROVIDER_CONNECTORS and self.provider is not None:
+            raise ValueError(f"'provider' is read by connector {' or '.join(PROVIDER_CONNECTORS)} only")
+        return self
 
     def api_key(self) -> str | None:
         """The secret from the environment variable named by `auth_env` (never stored)."""

@@ -13,6 +13,12 @@ def test_bundled_catalog_lists_janaf_and_datasets():
     assert catalog.dataset("janaf-thermo-298").temperature_K == 298.15
 
 
+SOURCE = (
+    "sources:\n  x:\n    title: t\n    connector: {connector}\n    base_url: u\n    provenance: dft\n"
+    "    license: l\n    citation: c\n{more}"
+)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -27,6 +33,9 @@ def test_bundled_catalog_lists_janaf_and_datasets():
             r"line 5: datasets\.d\.properties.*colour",
         ),
         ("sources:\n  x:\n    title: t\n", r"line 3: sources\.x\.connector: Field required"),
+        (SOURCE.format(connector="optimade", more=""), r"line 3: sources\.x: .*connector optimade needs 'provider'"),
+        (SOURCE.format(connector="optimade", more="    provider: Materials Cloud\n"), r"line 9: sources\.x\.provider"),
+        (SOURCE.format(connector="janaf", more="    provider: mp\n"), r"'provider' is read by connector optimade only"),
     ],
 )
 def test_malformed_catalog_names_the_line(tmp_path, text, message):
@@ -34,6 +43,12 @@ def test_malformed_catalog_names_the_line(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_catalog(path)
+
+
+def test_bundled_optimade_entries_name_their_providers_prefix():
+    sources = load_catalog(resource_path("catalog.yaml")).sources
+    providers = {name: source.provider for name, source in sources.items() if source.connector == "optimade"}
+    assert providers == {"optimade": "mp", "optimade-oqmd": "oqmd", "optimade-jarvis": "jarvis", "optimade-cod": "cod"}
 
 
 def test_unknown_names_list_the_known_ones():

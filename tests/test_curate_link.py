@@ -75,6 +75,7 @@ def write_catalog(path: Path, server: ReplayServer) -> Path:
         "    title: Materials Project OPTIMADE (local replay)\n"
         "    connector: optimade\n"
         f"    base_url: {server.root}\n"
+        "    provider: mp\n"
         "    provenance: dft\n"
         "    license: CC-BY-4.0\n"
         "    citation: Andersen et al., Sci. Data 8, 217 (2021)\n"
@@ -182,6 +183,7 @@ def test_structures_whose_symmetry_spglib_cannot_find_are_linked_by_formula(stor
                 "    title: OPTIMADE reference server (local replay)",
                 "    connector: optimade",
                 f"    base_url: {server.root}",
+                "    provider: exmpl",
                 "    provenance: dft",
                 "    license: MIT",
                 "    citation: Andersen et al., Sci. Data 8, 217 (2021)",

@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from matreg.catalog import load_catalog
 from matreg.curate.review import CurationError, record_decision
 from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.ingest import run_ingest
+from matreg.resources import resource_path
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.optimade import build_filter
 from matreg.store import Store
@@ -36,6 +38,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "optimade"
 REFERENCE_PAGES = {offset: FIXTURES / f"ref_nelements2_page{k}.json" for k, offset in enumerate((0, 4, 8, 12), 1)}
 MP_PAGES = {0: FIXTURES / "assembled_mp_page1.json", 3: FIXTURES / "assembled_mp_page2.json"}
 MATERIALS_CLOUD_PAGE = FIXTURES / "materialscloud_optimade_sample_structures_SiO.json"
+MATERIALS_CLOUD_BASE = "/optimade-sample/optimade/"  # the recorded page's base URL path
 BAD_FILTER_REPLY = FIXTURES / "local_ref_server_error_400_bad_filter.json"
 STRUCTURES = "/v1/structures"
 
@@ -100,14 +103,16 @@ def pymatgen_structure(attributes: dict) -> Structure:
     )
 
 
-def write_catalog(path: Path, base_url: str, method: str | None = None) -> Path:
-    """A catalog whose optimade source points at `base_url` (values of `method` where none is named), fast retries."""
+def write_catalog(path: Path, base_url: str, provider: str, method: str | None = None) -> Path:
+    """A catalog whose optimade source is `provider`'s database at `base_url` (values of `method` where none is
+    named), fast retries."""
     path.write_text(
         "sources:\n"
         "  optimade:\n"
         "    title: OPTIMADE provider (local replay)\n"
         "    connector: optimade\n"
         f"    base_url: {base_url}\n"
+        f"    provider: {provider}\n"
         "    provenance: dft\n" + (f"    method: {method}\n" if method else "") + "    license: CC-BY-4.0\n"
         "    citation: Andersen et al., Sci. Data 8, 217 (2021)\n"
         "    database_version: test\n"
@@ -139,7 +144,7 @@ def reference_server(reference_replay):
 
 @pytest.fixture
 def reference_catalog(tmp_path, reference_server):
-    return load_catalog(write_catalog(tmp_path / "catalog.yaml", reference_server.root))
+    return load_catalog(write_catalog(tmp_path / "catalog.yaml", reference_server.root, "exmpl"))
 
 
 @pytest.fixture
@@ -150,7 +155,7 @@ def mp_server():
 
 @pytest.fixture
 def mp_catalog(tmp_path, mp_server):
-    return load_catalog(write_catalog(tmp_path / "catalog.yaml", mp_server.root))
+    return load_catalog(write_catalog(tmp_path / "catalog.yaml", mp_server.root, "mp"))
 
 
 NELEMENTS_2 = FetchRequest(filter="nelements>=2", page_size=4)
@@ -207,7 +212,7 @@ def test_the_real_materials_cloud_page_maps_and_counts_unknown_fields(tmp_path, 
         "/optimade-sample/optimade/v1/structures", {0: MATERIALS_CLOUD_PAGE}, "https://aiida.materialscloud.org"
     )
     with serve(replay) as server:
-        catalog = load_catalog(write_catalog(tmp_path / "mc.yaml", server.root + "/optimade-sample/optimade/"))
+        catalog = load_catalog(write_catalog(tmp_path / "mc.yaml", server.root + MATERIALS_CLOUD_BASE, "mcloud"))
         connector = build_connector("optimade", catalog, FetchRequest(filter='elements HAS ALL "Si","O"'))
         first = next(connector.pages())
         connector.close()
@@ -243,6 +248,52 @@ def test_the_real_materials_cloud_page_maps_and_counts_unknown_fields(tmp_path, 
     assert stored.composition.num_atoms == pytest.approx(85.48, abs=0.01) and len(stored) == 102
     unmapped = json.loads(store.query("SELECT unmapped_fields FROM fetch_runs").iloc[0, 0])
     assert unmapped["_mcloud_ctime"] == 2
+
+
+def test_another_providers_database_at_a_catalog_entrys_base_url_is_refused_before_anything_is_stored(store):
+    # README once suggested `fetch optimade --base-url <Materials Cloud>`: the bundled entry is the Materials Project's,
+    # so Materials Cloud's records were stored with MP's citation and licence, and its entry '903' would replace MP's.
+    bundled = load_catalog(resource_path("catalog.yaml"))
+    with serve(OptimadeReplay(STRUCTURES, MP_PAGES, "https://optimade.materialsproject.org")) as server:
+        run_ingest(build_connector("optimade", bundled, FetchRequest(everything=True, base_url=server.root)), store)
+    before = visible_tables(store)
+    replay = OptimadeReplay(
+        "/optimade-sample/optimade/v1/structures", {0: MATERIALS_CLOUD_PAGE}, "https://aiida.materialscloud.org"
+    )
+    with serve(replay) as server:
+        request = FetchRequest(everything=True, base_url=server.root + MATERIALS_CLOUD_BASE)
+        with pytest.raises(SourceError) as error:
+            run_ingest(build_connector("optimade", bundled, request), store)
+    assert (
+        "is OPTIMADE provider 'mcloud' (Materials Cloud, https://materialscloud.org), not 'mp' as catalog source "
+        "'optimade' says: its records would be stored as 'optimade', with that source's citation and licence"
+    ) in str(error.value)
+    assert "a catalog entry of its own (connector: optimade, provider: mcloud," in str(error.value)
+    assert_failed_without_trace(store, before, "is OPTIMADE provider 'mcloud'")
+    citations = store.query("SELECT DISTINCT citation, license FROM materials").values.tolist()
+    assert citations == [[bundled.source("optimade").citation, "CC-BY-4.0"]]
+
+
+@pytest.mark.parametrize(
+    ("offset", "provider", "error"),
+    [
+        (3, {"name": "OQMD", "prefix": "oqmd"}, "is OPTIMADE provider 'oqmd' (OQMD), not 'mp'"),  # a later page
+        (0, None, "names no OPTIMADE provider (meta.provider.prefix"),
+    ],
+)
+def test_a_page_of_another_provider_or_of_none_fails_the_run_and_stores_nothing(
+    tmp_path, store, mp_catalog, offset, provider, error
+):
+    page = json.loads(MP_PAGES[offset].read_text(encoding="utf-8"))
+    page["meta"]["provider"] = provider
+    (tmp_path / "page.json").write_text(json.dumps(page), encoding="utf-8")
+    pages = MP_PAGES | {offset: tmp_path / "page.json"}
+    with serve(OptimadeReplay(STRUCTURES, pages, "https://optimade.materialsproject.org")) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root, "mp"))
+        with pytest.raises(SourceError, match=re.escape(error)):
+            fetch(store, catalog, FetchRequest(everything=True, page_size=3), commit_every=1)
+    assert len(store.table("materials")) == 0 and len(store.table("quarantine")) == 0
+    assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
 
 
 def volume_of(connector, entry: dict) -> tuple[list, list]:
@@ -434,7 +485,8 @@ def test_a_record_rejected_whole_then_given_as_stored_is_written_once_to_resolve
     def fetch_gap(server: ReplayServer, gap: float) -> list[int]:
         page["data"][0]["attributes"]["_exmpl_band_gap"] = gap
         page_file.write_text(json.dumps(page), encoding="utf-8")
-        fetch(store, load_catalog(write_catalog(tmp_path / "c.yaml", server.root)), FetchRequest(everything=True))
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root, "mcloud"))
+        fetch(store, catalog, FetchRequest(everything=True))
         counts = "SELECT (SELECT count(*) FROM material_writes), (SELECT count(*) FROM open_quarantine)"
         return store.query(counts).iloc[0].tolist()
 
@@ -452,7 +504,7 @@ def test_a_record_whose_value_is_rejected_again_is_not_written_again(tmp_path, s
     page["data"][0]["attributes"]["_exmpl_band_gap"] = -1.0  # rejected; the cell volume is admitted
     (tmp_path / "page.json").write_text(json.dumps(page), encoding="utf-8")
     with serve(OptimadeReplay(STRUCTURES, {0: tmp_path / "page.json"})) as server:
-        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root))
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root, "mcloud"))
         reports = [fetch(store, catalog, FetchRequest(everything=True)) for _ in range(2)]
     assert [(report.n_stored, report.n_quarantined) for report in reports] == [(1, 1), (1, 1)]
     counts = "SELECT (SELECT count(*) FROM material_writes), (SELECT count(*) FROM open_quarantine)"
@@ -478,7 +530,7 @@ def test_only_fields_an_older_provider_knows_are_asked_for(tmp_path, store):
         return Reply(200, MATERIALS_CLOUD_PAGE.read_bytes())
 
     with ReplayServer(route) as server:
-        catalog = load_catalog(write_catalog(tmp_path / "mc.yaml", server.root + "/optimade-sample/optimade/"))
+        catalog = load_catalog(write_catalog(tmp_path / "mc.yaml", server.root + MATERIALS_CLOUD_BASE, "mcloud"))
         report = fetch(store, catalog, FetchRequest(filter='elements HAS ALL "Si","O"'), limit=2)
     assert (report.n_stored, report.n_quarantined) == (2, 0)
     asked = server.requests[1].query["response_fields"][0].split(",")
@@ -490,7 +542,7 @@ def test_only_fields_an_older_provider_knows_are_asked_for(tmp_path, store):
 def test_provider_prefixed_fields_give_values_methods_and_space_group(tmp_path, store):
     replay = OptimadeReplay("/optimade/v1/structures", {0: FIXTURES / "assembled_oqmd_page.json"})
     with serve(replay) as server:
-        catalog = load_catalog(write_catalog(tmp_path / "oqmd.yaml", server.root + "/optimade/v1/"))
+        catalog = load_catalog(write_catalog(tmp_path / "oqmd.yaml", server.root + "/optimade/v1/", "oqmd"))
         report = fetch(store, catalog, FetchRequest(formulas=["NaAlH2CO5", "CaAl2SiH4O8"]))
     assert structure_requests(server)[0].query["filter"] == [
         '(chemical_formula_reduced="AlCH2NaO5") OR (chemical_formula_reduced="Al2CaH4O8Si")'
@@ -512,7 +564,8 @@ def fetch_edited_page(tmp_path: Path, store: Store, page_file: Path, edit, reque
     edit(page)
     (tmp_path / "page.json").write_text(json.dumps(page), encoding="utf-8")
     with serve(OptimadeReplay(STRUCTURES, {0: tmp_path / "page.json"})) as server:
-        return fetch(store, load_catalog(write_catalog(tmp_path / "edited.yaml", server.root, method)), request)
+        catalog = write_catalog(tmp_path / "edited.yaml", server.root, page["meta"]["provider"]["prefix"], method)
+        return fetch(store, load_catalog(catalog), request)
 
 
 def test_a_providers_fields_without_a_method_get_the_catalog_entrys(tmp_path, store):
@@ -580,7 +633,7 @@ def test_each_materials_project_thermo_type_is_a_method_of_its_own(tmp_path, sto
 def test_nomad_fields_in_si_units_are_harmonized(tmp_path, store):
     replay = OptimadeReplay("/prod/v1/optimade/v1/structures", {0: FIXTURES / "assembled_nomad_page.json"})
     with serve(replay) as server:
-        catalog = load_catalog(write_catalog(tmp_path / "nomad.yaml", server.root + "/prod/v1/optimade/"))
+        catalog = load_catalog(write_catalog(tmp_path / "nomad.yaml", server.root + "/prod/v1/optimade/", "nmd"))
         report = fetch(store, catalog, FetchRequest(formulas=["GaTe", "HfSSe"]))
     assert (report.n_stored, report.n_values, report.unmapped) == (2, 2, {})
     gap = store.query("SELECT * FROM properties WHERE record_id = 'optimade:mp-10009'").iloc[0]
@@ -674,7 +727,7 @@ def test_malformed_records_are_quarantined_with_their_reason(tmp_path, store):
     replay = OptimadeReplay(STRUCTURES, {0: FIXTURES / "assembled_malformed_page.json"})
     with serve(replay) as server:
         report = fetch(
-            store, load_catalog(write_catalog(tmp_path / "c.yaml", server.root)), FetchRequest(everything=True)
+            store, load_catalog(write_catalog(tmp_path / "c.yaml", server.root, "mp")), FetchRequest(everything=True)
         )
     assert (report.n_fetched, report.n_stored, report.n_quarantined) == (3, 1, 2)
     assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == 2  # until the provider fixes them
@@ -737,7 +790,7 @@ def test_a_rejected_filter_is_a_clear_error(tmp_path, store):
         return Reply(400, BAD_FILTER_REPLY.read_bytes())  # what the reference server answers 'nelements>'
 
     with ReplayServer(route) as server:
-        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root))
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root, "exmpl"))
         with pytest.raises(SourceError, match="HTTP 400") as error:
             fetch(store, catalog, FetchRequest(filter="nelements>"))
     assert "/v1/structures?filter=nelements%3E" in str(error.value)
@@ -794,7 +847,7 @@ def live_server(tmp_path_factory):
 
 @pytest.fixture
 def live_catalog(tmp_path, live_server):
-    return load_catalog(write_catalog(tmp_path / "live.yaml", live_server.root))
+    return load_catalog(write_catalog(tmp_path / "live.yaml", live_server.root, "exmpl"))
 
 
 def test_reference_server_every_page_of_a_filter(store, live_catalog):
@@ -825,6 +878,14 @@ def test_reference_server_answers_each_kind_of_selection(store, live_catalog, re
     stored = store.query("SELECT source_id FROM materials")["source_id"].tolist()
     quarantined = store.query("SELECT item FROM quarantine")["item"].tolist()
     assert report.n_fetched == len(ids) and sorted(stored + quarantined) == ids
+
+
+def test_reference_server_is_refused_by_a_catalog_entry_of_another_provider(tmp_path, store, live_server):
+    cod = load_catalog(write_catalog(tmp_path / "cod.yaml", live_server.root, "cod"))
+    with pytest.raises(SourceError, match="is OPTIMADE provider 'exmpl' \\(Example provider, https://example.com/\\)"):
+        fetch(store, cod, NELEMENTS_2)
+    assert len(store.table("materials")) == 0
+    assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
 
 
 def test_reference_server_rejects_a_bad_filter(store, live_catalog):

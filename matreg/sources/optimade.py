@@ -1,4 +1,4 @@
-"""OPTIMADE: the structures of any OPTIMADE provider, by base URL (JSON:API pages, filter passed through).
+"""OPTIMADE: the structures of one provider database per catalog entry (JSON:API pages, filter passed through).
 
 Wire format (OPTIMADE v1, https://www.optimade.org/specification), e.g. Materials Cloud:
     GET <base>/v1/structures?filter=elements HAS ALL "Si","O"&page_limit=2&response_fields=...
@@ -14,6 +14,9 @@ fields carry the provider's prefix (`_oqmd_delta_e`) and a field asked for but u
 null, but a standard field unknown to the provider's OPTIMADE version (v1.2's space_group_it_number asked of a 1.1
 server) is refused with 400: the fields asked for are those `<base>/v1/info/structures` lists (plus prefixed ones);
 some providers drop `response_fields` from `links.next` (COD; OPTIMADE issue #391); lengths are in Å.
+Every page names its provider (`meta.provider.prefix`, required by the specification): a page of another provider
+than the catalog entry's `provider` (or of none) fails the run before anything is stored, as its records would be
+stored under the entry's name, citation and licence, and its ids (`<source>:<id>`) would replace the entry's records.
 Band gaps of finite systems: the gap of an entry periodic in no direction (dimension_types [0, 0, 0] or
 nperiodic_dimensions 0), or of one NOMAD classifies as a 'molecule / cluster' or an 'atom'
 (`_nmd_results_material_structural_type`), is a HOMO-LUMO gap, not a material's band gap: every band gap of such an
@@ -88,6 +91,8 @@ class OptimadeConnector(JsonApiConnector):
         self.structures_url = versioned_base_url(source.base_url) + "/structures"
         self.info_url = versioned_base_url(source.base_url) + "/info/structures"
         self.client = client
+        self.source_name = name
+        self.provider = source.provider
         self.filter = optimade_filter
         self.page_size = page_size
         self.field_map = load_field_map("optimade")
@@ -134,7 +139,29 @@ class OptimadeConnector(JsonApiConnector):
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
             raise SourceError(f"not an OPTIMADE structures page from {self.structures_url}: no 'data' list")
+        self.check_provider(dig(body, ("meta", "provider")))
         return data
+
+    def check_provider(self, provider: Any) -> None:
+        """SourceError unless a page's `meta.provider` is the catalog entry's provider: another provider's records
+        would be stored under this entry's name, citation and licence, and replace its records of the same ids."""
+        prefix = provider.get("prefix") if isinstance(provider, dict) else None
+        if prefix == self.provider:
+            return
+        if not isinstance(prefix, str) or not prefix:
+            raise SourceError(
+                f"{self.structures_url} names no OPTIMADE provider (meta.provider.prefix, required by the "
+                f"specification): whose records these are is unknown, none is stored as '{self.source_name}' "
+                f"(provider {self.provider})"
+            )
+        about = ", ".join(str(provider[key]) for key in ("name", "homepage") if provider.get(key))
+        raise SourceError(
+            f"{self.structures_url} is OPTIMADE provider '{prefix}'{f' ({about})' if about else ''}, not "
+            f"'{self.provider}' as catalog source '{self.source_name}' says: its records would be stored as "
+            f"'{self.source_name}', with that source's citation and licence, and replace its records of the same ids. "
+            f"Nothing is stored: fetch it through a catalog entry of its own (connector: optimade, provider: {prefix}, "
+            "base_url, title, provenance, license, citation; see README, Catalog)"
+        )
 
     def item_id(self, record: dict[str, Any]) -> str:
         return str(record.get("id") or "<no id>") if isinstance(record, dict) else "<not an entry>"
@@ -376,7 +403,7 @@ def joined(clauses: list[str], operator: str) -> str:
 
 
 def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> OptimadeConnector:
-    """The OPTIMADE connector for a `matreg fetch` request (the catalog source's base URL is the provider's)."""
+    """The OPTIMADE connector for a `matreg fetch` request (the catalog source's base URL: its provider's database)."""
     return OptimadeConnector(
         source, client, build_filter(request), page_size=request.page_size_or(DEFAULT_PAGE_LIMIT), name=name
     )
