@@ -178,8 +178,9 @@ def _finish(report: RunReport, limit: int | None = None) -> None:
         every = report.n_available is not None and report.n_fetched >= report.n_available
         page = "next page (of the interrupted run)" if report.resumed else "every record" if every else "first page"
         typer.echo(f"dry run: {report.request} ({report.n_available} records available); {page} mapped:")
+    again = f" ({report.n_reread} read again: of each record, the last read kept)" if report.n_reread else ""
     typer.echo(
-        f"{report.source}: read {report.n_fetched}, {report.n_stored} valid records ({report.n_values} values): "
+        f"{report.source}: read {report.n_fetched}{again}, {report.n_stored} valid records ({report.n_values} values): "
         f"{_outcome(report)}; quarantined {report.n_quarantined}  [run {report.run_id}]"
     )
     for reason, count in report.reasons.most_common(SHOWN):

@@ -76,6 +76,7 @@ class RunReport:
     n_stored: int = 0
     n_values: int = 0
     n_quarantined: int = 0
+    n_reread: int = 0  # valid reads of a record the run read again: replaced by its last read
     n_unchanged: int | None = None
     n_superseded: int | None = None
     n_withdrawn: int | None = None
@@ -96,6 +97,7 @@ class RunReport:
         self.n_withdrawn = withdrawn
         self.n_stored -= dropped["materials"].withheld + dropped["materials"].earlier
         self.n_values -= dropped["properties"].withheld + dropped["properties"].earlier
+        self.n_reread += dropped["materials"].earlier  # (those of one page: `_PageRows.n_reread`)
         self.n_unchanged = dropped["materials"].unchanged
         self.n_superseded = dropped["materials"].superseded
         counts = {"n_stored": self.n_stored, "n_values": self.n_values, "n_quarantined": self.n_quarantined}
@@ -109,6 +111,7 @@ class RunReport:
         self.n_stored += len(page.rows["materials"])
         self.n_values += page.properties.num_rows
         self.n_quarantined += len(page.rows["quarantine"])
+        self.n_reread += page.n_reread
         self.reasons.update(page.reasons)
         self.unmapped.update(page.unmapped)
 
@@ -129,8 +132,8 @@ _ROW_TABLES = ("materials", "record_attributes", "quarantine")  # a page's table
 
 
 class _PageRows:
-    """Canonical rows of the pages of one commit, mapped together: one per primary key within a page, so a record
-    read twice on a page is stored once (read on two pages, both reads go to publishing)."""
+    """Canonical rows of the pages of one commit, mapped together: of a record read twice on a page, the rows of its
+    last read only (read on two pages, both reads go to publishing)."""
 
     def __init__(self, connector: Connector, stamps: list[RunStamp]) -> None:
         """`stamps`: the run and when each page was read (its rows' `fetched_at`), by page."""
@@ -140,6 +143,7 @@ class _PageRows:
         self.properties = arrow_schema("properties").empty_table()
         self.mapped: list[_Mapped] = []  # awaiting the value check (`finish`)
         self.n_read = 0
+        self.n_reread = 0  # admitted reads of a record read again later on its page
         self.reasons: Counter = Counter()
         self.unmapped: Counter = Counter()
 
@@ -191,14 +195,28 @@ class _PageRows:
         admitted = (
             self._check_extension(candidates, rejected) if self.connector.extension else dict.fromkeys(candidates, ())
         )
+        last_reads = self._last_reads(admitted)
+        self.n_reread += len(admitted) - len(last_reads)
         for position, attributes in admitted.items():
             mapped = self.mapped[position]
-            self.admit(mapped.material, attributes, rejected.get(position, ()), mapped.page)
-        in_admitted = np.isin(values.positions, np.fromiter(admitted, dtype=np.int64, count=len(admitted)))
+            if position in last_reads:
+                self.admit(mapped.material, attributes, rejected.get(position, ()), mapped.page)
+            else:  # read again later on its page: no value of it mixes with the last read's, its rejected are kept
+                for rejection in rejected.get(position, ()):
+                    self.reject(rejection, mapped.page)
+        in_admitted = np.isin(values.positions, np.fromiter(last_reads, dtype=np.int64, count=len(last_reads)))
         self.properties = last_row_per_key(
             values.table.filter(in_admitted), self._record_codes()[values.positions[in_admitted]]
         )
         self.mapped = []
+
+    def _last_reads(self, positions: Iterable[int]) -> set[int]:
+        """Of these positions of mapped records, those of each record's last read on its page."""
+        last = {
+            (self.mapped[position].page, self.mapped[position].material["record_id"]): position
+            for position in positions
+        }
+        return set(last.values())
 
     def _record_codes(self) -> np.ndarray:
         """Per mapped record, an integer shared by the reads of one record id on one page."""

@@ -32,7 +32,7 @@ RECORDED_PAGE = FIXTURES / "docs_formationenergy_AlFe_O_limit2.json"
 HELIUM = json.loads((FIXTURES / "qmpy_rester_He_icsd_entries.json").read_text(encoding="utf-8"))
 RECORDS = fixture_records()
 FIELDS = "delta_e,stability,band_gap,volume,name,entry_id,formationenergy_id,calculation_id,icsd_id,composition,"
-FIELDS += "prototype,spacegroup,natoms,unit_cell,sites,calculation_label"
+FIELDS += "prototype,spacegroup,natoms,unit_cell,sites,calculation_label,duplicate_entry_id"
 
 
 class OqmdReplay:
@@ -307,7 +307,7 @@ def test_a_record_read_on_two_pages_is_counted_once(tmp_path, store, commit_ever
         connector = build_connector("oqmd", catalog_of(tmp_path, running), FetchRequest(filter=FILTER, page_size=5))
         report = run_ingest(connector, store, commit_every=commit_every)
     stored = store.query("SELECT (SELECT count(*) FROM materials) AS m, (SELECT count(*) FROM properties) AS p")
-    assert (report.n_fetched, report.n_stored, stored.m[0]) == (13, 12, 12)
+    assert (report.n_fetched, report.n_stored, stored.m[0], report.n_reread) == (13, 12, 12, 1)
     assert report.n_values == stored.p[0]
     run = store.query("SELECT n_fetched, n_stored, n_values FROM fetch_runs").iloc[0].tolist()
     assert run == [13, 12, stored.p[0]]
@@ -482,3 +482,76 @@ def test_a_next_link_back_to_a_page_read_before_fails_the_run_instead_of_paging_
         with pytest.raises(SourceError, match="the source's pagination loops: it leads back to GET .*offset=2"):
             fetch(store, catalog_of(tmp_path, server), filter=FILTER, page_size=2)
     assert offsets(server) == ["0", "2", "4"]
+
+
+# Two formation energies of one entry, as OQMD lists them (one row per calculation of its standard fit). No recorded
+# page has two: the second row is the recorded page's entry 16974 with another calculation (ids and values made up).
+STANDARD = {"calculation_id": 77301, "calculation_label": "standard", "duplicate_entry_id": 16974}
+STATIC = {"calculation_id": 1143252, "calculation_label": "static", "duplicate_entry_id": 16974, "delta_e": -2.1}
+
+
+def stored_entry(store: Store, entry_id: int) -> tuple[dict[str, float], str]:
+    """The stored values of an OQMD entry by property, and its notes."""
+    values = store.query(
+        "SELECT property, value FROM properties WHERE record_id = ?", [f"oqmd:{entry_id}"]
+    ).values.tolist()
+    notes = store.query("SELECT notes FROM materials WHERE record_id = ?", [f"oqmd:{entry_id}"]).notes.tolist()
+    return dict(values), notes[0]
+
+
+def test_a_second_calculation_of_an_entry_on_its_page_replaces_the_first_whole_and_is_counted(tmp_path, store):
+    def second_calculation(body, url):  # the recorded page, its first entry given by two calculations
+        first = body["data"][0] | STANDARD
+        body["data"][:1] = [first, {k: v for k, v in first.items() if k != "band_gap"} | STATIC]
+
+    with ReplayServer(_editing(OqmdReplay(RECORDS), 0, second_calculation), prefix="/oqmdapi/") as server:
+        report = fetch(store, catalog_of(tmp_path, server), filter=FILTER, page_size=2)
+    assert (report.n_fetched, report.n_stored, report.n_reread) == (13, 12, 1)
+    values, notes = stored_entry(store, 16974)
+    assert values == {"formation_energy_per_atom": -2.1}  # the static calculation's, without the standard's band gap
+    assert notes == "calculation 1143252 (static)"
+    assert report.n_values == len(store.table("properties"))
+
+
+def test_a_second_calculation_of_an_entry_on_a_later_page_is_kept_and_the_summary_says_so(tmp_path, store):
+    first = RECORDS[0] | STANDARD  # entry 16974 of the recorded page, on the first page of five records
+    later = RECORDS[0] | STATIC | {"band_gap": 5.1}  # on the third
+    with ReplayServer(OqmdReplay([first, *RECORDS[1:], later]), prefix="/oqmdapi/") as server:
+        catalog_of(tmp_path, server)
+        arguments = [
+            "fetch",
+            "oqmd",
+            "--filter",
+            FILTER,
+            "--page-size",
+            "5",
+            "--catalog",
+            str(tmp_path / "replay.yaml"),
+        ]
+        result = CliRunner().invoke(app, [*arguments, "--store", str(store.root)])
+        assert offsets(server) == ["0", "5", "10"]
+    assert result.exit_code == 0, result.output
+    assert "oqmd: read 13 (1 read again: of each record, the last read kept), 12 valid records" in result.stdout
+    assert stored_entry(store, 16974) == (
+        {"formation_energy_per_atom": -2.1, "band_gap": 5.1},
+        "calculation 1143252 (static)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "notes"),
+    [
+        ({}, "ICSD 43426"),
+        (STANDARD | {"duplicate_entry_id": 8085}, "ICSD 43426; calculation 77301 (standard)"),
+        (
+            {"calculation_label": "static", "duplicate_entry_id": 8084},
+            "ICSD 43426; calculation static; duplicate of entry 8084",
+        ),
+        ({"calculation_id": 77301, "calculation_label": None}, "ICSD 43426; calculation 77301"),
+    ],
+    ids=["none", "of itself", "of another", "no label"],
+)
+def test_notes_name_the_calculation_and_the_entry_a_duplicate_duplicates(catalog, given, notes):
+    connector = build_connector("oqmd", catalog, FetchRequest(everything=True))
+    record = connector.to_record(HELIUM[2] | given)  # entry 8085
+    assert (record.source_id, record.notes) == ("8085", notes)

@@ -16,6 +16,12 @@ signed value: `stability<0` selects phases that lower the hull, which read 0); e
 `links.next` names http://oqmd.org/oqmdapi/ whatever was asked (its path below /oqmdapi/ is followed on the
 catalog's base URL, also a mirror's under a path prefix); `spacegroup` is qmpy's Hermann-Mauguin symbol without
 screw-axis marks ('P21/c') and with old names ('Cmca').
+Rows are formation energies, not entries: one per calculation of an entry that has a formation energy of OQMD's
+standard fit (the only fit the API lists), in server order, and the API documents no choice among them: an entry
+with two such calculations comes twice. Its record keeps the entry's id (`oqmd:<entry_id>`, the id users cite);
+its notes name the calculation of its values (`calculation_id`, `calculation_label`) and, for an entry that
+duplicates another, that one (`duplicate_entry_id`, "the preferred entry with this same crystal structure", is the
+entry itself otherwise). A run keeps an entry's last read and counts the reads it replaced (`RunReport.n_reread`).
 """
 
 from __future__ import annotations
@@ -169,9 +175,20 @@ def _natoms(payload: dict[str, Any]) -> int | None:
 
 
 def _notes(payload: dict[str, Any]) -> str | None:
-    labels = {"icsd_id": "ICSD", "prototype": "prototype", "calculation_label": "calculation"}
-    notes = [f"{label} {payload[key]}" for key, label in labels.items() if payload.get(key) not in (None, "")]
+    """ICSD id, prototype, the calculation the values come from, and the entry this one duplicates (if another)."""
+    labels = {"icsd_id": "ICSD", "prototype": "prototype"}
+    notes = [f"{label} {payload[key]}" for key, label in labels.items() if _given(payload.get(key))]
+    calculation, label = payload.get("calculation_id"), payload.get("calculation_label")
+    if _given(calculation) or _given(label):
+        both = _given(calculation) and _given(label)
+        notes.append(f"calculation {calculation} ({label})" if both else f"calculation {calculation or label}")
+    duplicated = payload.get("duplicate_entry_id")
+    notes += [f"duplicate of entry {duplicated}"] if _given(duplicated) and duplicated != payload["entry_id"] else []
     return "; ".join(notes) or None
+
+
+def _given(value: Any) -> bool:
+    return value not in (None, "")
 
 
 def query_fields(field_map: FieldMap) -> str:
