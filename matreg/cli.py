@@ -237,8 +237,16 @@ def sql(
 @reports_errors
 def export(
     dataset: Annotated[str, typer.Argument(help="Dataset name from the catalog.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (a directory for --format torch).")],
-    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(EXPORT_FORMATS)}, torch.")] = "parquet",
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Output file, its suffix its format: .parquet, .csv, .jsonl (--format torch: a folder)."
+        ),
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help=f"One of: {', '.join(EXPORT_FORMATS)}, torch (default: --out's suffix)."),
+    ] = None,
     layout: Annotated[
         str | None, typer.Option("--layout", help=f"Files: one of {', '.join(LAYOUTS)} (default long).")
     ] = None,
@@ -263,6 +271,7 @@ def export(
 ) -> None:
     """Export a catalog dataset: a file with a .meta.json sidecar, or (--format torch) an ML-ready directory."""
     torch_options = {"split": split, "seed": seed, "assignment": assignment, "target": target}
+    fmt = _export_format(fmt, out)
     _refuse_options_of_other_formats(fmt, release, layout, torch_options)
     if release is not None:
         from matreg.curate.release import export_release
@@ -290,13 +299,29 @@ def export(
     typer.echo(f"{dataset} (the store now, unreleased): {meta['rows']} rows ({meta['records']} records) -> {out}")
 
 
+def _export_format(fmt: str | None, out: Path) -> str:
+    """The format of an export to `out`: a file's is its suffix's (.parquet, .csv, .jsonl), which --format, if given,
+    must agree with (a reader goes by the suffix); torch's, a folder, is given. ConfigError otherwise."""
+    if fmt is not None and fmt not in (*EXPORT_FORMATS, "torch"):
+        raise ConfigError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)}, torch)")
+    if fmt == "torch":
+        return fmt
+    named = out.suffix.lower().removeprefix(".")
+    if named not in EXPORT_FORMATS:
+        suffixes = ", ".join(f".{name}" for name in EXPORT_FORMATS)
+        raise ConfigError(
+            f"--out {out.name}: a file export's name ends in its format's suffix, one of {suffixes} "
+            "(a torch export is a folder: --format torch)"
+        )
+    if fmt is not None and fmt != named:
+        raise ConfigError(f"--format {fmt} and --out {out.name} disagree: name the file .{fmt}, or drop --format")
+    return named
+
+
 def _refuse_options_of_other_formats(
     fmt: str, release: str | None, layout: str | None, torch_options: dict[str, object]
 ) -> None:
-    """ConfigError for an unknown format, or an export option the chosen format does not read (it would be silently
-    ignored)."""
-    if fmt not in (*EXPORT_FORMATS, "torch"):
-        raise ConfigError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)}, torch)")
+    """ConfigError for an export option the chosen format does not read (it would be silently ignored)."""
     given = [f"--{name}" for name, value in torch_options.items() if value is not None]
     if given and (fmt != "torch" or release is not None):
         raise ConfigError(f"{', '.join(given)}: only for --format torch from the store (not files, not --release)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from datetime import datetime, timezone
@@ -100,7 +101,8 @@ def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
 
 
 def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Path, layout: str = "long") -> dict:
-    """Write dataset `name` as curated (review decisions, conflict resolution) and a `<out>.meta.json` sidecar."""
+    """Write dataset `name` as curated (review decisions, conflict resolution) and a `<out>.meta.json` sidecar;
+    StoreError, writing nothing, when the dataset selects no values."""
     if layout not in LAYOUTS:
         raise StoreError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
     from matreg.curate.release import curate_dataset  # the curation layer builds on this module's query
@@ -108,17 +110,32 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
     dataset = catalog.dataset(name)
     rows = curate_dataset(store, catalog, name)
     long = rows.resolved
+    if long.empty:
+        raise StoreError(
+            f"dataset '{name}' selects no values in the store ({_describe_selection(dataset)}): nothing written"
+        )
     frame = to_wide(long, dataset.properties) if layout == "wide" else long
-    path = store.write_file(frame, out, fmt)
-    meta = _sidecar(name, dataset, rows, frame, path, fmt, layout)
-    store.write_json(meta, Path(f"{path}.meta.json"))
-    return meta
+    describe = functools.partial(_sidecar, name, dataset, rows, frame, Path(out).name, fmt, layout)
+    return store.write_file_with_sidecar(frame, Path(out), fmt, describe)
+
+
+_FILTERS = {"sources", "provenance", "methods", "temperature_K", "pressure_Pa"}  # of a dataset's selection
+
+
+def _describe_selection(dataset: Dataset) -> str:
+    """What a dataset selects, in words: its properties, and each filter it sets."""
+    filters = dataset.model_dump(include=_FILTERS, exclude_none=True)
+    said = [
+        f"{key} {', '.join(map(str, value)) if isinstance(value, list) else value}" for key, value in filters.items()
+    ]
+    return "; ".join([f"properties {', '.join(dataset.properties)}", *said])
 
 
 def _sidecar(
-    name: str, dataset: Dataset, rows: CuratedRows, frame: pd.DataFrame, path: Path, fmt: str, layout: str
+    name: str, dataset: Dataset, rows: CuratedRows, frame: pd.DataFrame, file: str, fmt: str, layout: str, data: Path
 ) -> dict:
-    """The sidecar of a store export: provenance and sources of the values the rows carry (a median's own, each)."""
+    """The sidecar of a store export to file name `file` (its bytes now in `data`): provenance and sources of the
+    values the rows carry (a median's own, each)."""
     vocabulary = load_vocabulary().root
     long, carried = rows.resolved, rows.carried
     return {
@@ -126,12 +143,12 @@ def _sidecar(
         "version": dataset.version,  # the catalog's: the file is the store as it is now, not that release
         "released": False,
         "description": dataset.description,
-        "file": path.name,
+        "file": file,
         "format": fmt,
         "layout": layout,
         "rows": int(len(frame)),
-        "records": int(long["record_id"].nunique()) if len(long) else 0,
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "records": int(long["record_id"].nunique()),
+        "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
         "units": {prop: vocabulary[prop].unit for prop in dataset.properties},
         "provenance": sorted(carried["provenance"].unique().tolist()) if len(carried) else [],
         "sources": _citations(carried),

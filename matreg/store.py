@@ -699,15 +699,18 @@ class Store:
     @staticmethod
     def write_file(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
         """Write a frame as parquet, csv or jsonl, atomically (temp file beside `path`, then rename)."""
-        if fmt not in EXPORT_FORMATS:
-            raise StoreError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
-        return atomic_write(Path(path), lambda temp: _WRITERS[fmt](frame, temp))
+        return atomic_write(Path(path), _frame_writer(frame, fmt))
+
+    @staticmethod
+    def write_file_with_sidecar(frame: pd.DataFrame, path: Path, fmt: str, describe: Callable[[Path], dict]) -> dict:
+        """Write a frame as parquet, csv or jsonl with its `<path>.meta.json` sidecar, `describe(data file)`
+        (`write_with_sidecar`); return the sidecar."""
+        return write_with_sidecar(Path(path), _frame_writer(frame, fmt), describe)
 
     @staticmethod
     def write_json(data: dict, path: Path) -> Path:
         """Write a JSON document atomically."""
-        text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-        return atomic_write(Path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
+        return atomic_write(Path(path), lambda temp: _write_json(data, temp))
 
 
 def _quarantine_ids(path: Path) -> list[str]:
@@ -1034,15 +1037,71 @@ def _batches(pages: Iterator[pyarrow.Table], size: int) -> Iterator[pyarrow.Tabl
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
-    """Write a file through `write(temp)` beside `path`, then rename it into place (never half-written)."""
+    """Write a file through `write(temp)` beside `path`, then rename it into place (never half-written);
+    StoreError, before writing, when `path` is a folder."""
+    _refuse_folders(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temp = _temp_beside(path)
     try:
         write(temp)
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
     return path
+
+
+def _sidecar_path(path: Path) -> Path:
+    """Where the `.meta.json` sidecar of an exported file goes: beside it, named after it."""
+    return path.with_name(f"{path.name}.meta.json")
+
+
+def write_with_sidecar(path: Path, write: Callable[[Path], object], describe: Callable[[Path], dict]) -> dict:
+    """Write a data file through `write(temp)` and its sidecar (`_sidecar_path`), the JSON of `describe(temp)`, both
+    to temp files beside them first, then rename them into place back to back; return the sidecar. StoreError,
+    before anything is written, when a folder stands where either goes."""
+    sidecar = _sidecar_path(path)
+    _refuse_folders(path, sidecar)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp, temp_sidecar = _temp_beside(path), _temp_beside(sidecar)
+    try:
+        write(temp)
+        meta = describe(temp)
+        _write_json(meta, temp_sidecar)
+        # The sidecar first: a crash between the renames leaves the new sidecar beside no data file (a first
+        # export: visibly unfinished) or beside the previous one, whose sha256 it does not match; data first would
+        # leave new data without its provenance, or with the previous export's (which its sha256 flags too).
+        os.replace(temp_sidecar, sidecar)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+        temp_sidecar.unlink(missing_ok=True)
+    return meta
+
+
+def _refuse_folders(*paths: Path) -> None:
+    """StoreError when a folder stands where a file is to be written (os.replace would fail after the writing, with
+    the temp file's name in its message)."""
+    for path in paths:
+        if path.is_dir():
+            raise StoreError(f"cannot write the file {path}: a folder of that name is there")
+
+
+def _temp_beside(path: Path) -> Path:
+    """A hidden temp file name beside `path`, unique to this write."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def _write_json(data: dict, path: Path) -> None:
+    """A JSON document, indented, in UTF-8 (values JSON does not know, as text)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def _frame_writer(frame: pd.DataFrame, fmt: str) -> Callable[[Path], None]:
+    """What writes `frame` as `fmt` to a path; StoreError for a format not in EXPORT_FORMATS."""
+    if fmt not in EXPORT_FORMATS:
+        raise StoreError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
+    return lambda path: _WRITERS[fmt](frame, path)
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:

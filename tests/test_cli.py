@@ -155,10 +155,48 @@ def test_export_writes_the_dataset_and_a_sidecar(filled, tmp_path, fmt):
     assert meta["sources"][0]["citation"] == "Chase 1998"
 
 
-def test_an_export_to_a_folder_or_an_unwritable_place_is_a_one_line_error(filled, tmp_path):
-    result = filled("export", "thermo", "--format", "csv", "--out", str(tmp_path))
-    assert result.exit_code == 1 and result.stderr.startswith("error: ") and "Is a directory" in result.stderr
-    assert "Traceback" not in result.output
+@pytest.mark.parametrize("folder", ["x.csv", "x.csv.meta.json"])
+def test_an_export_where_a_folder_stands_is_refused_before_anything_is_written(filled, tmp_path, folder):
+    (tmp_path / "out" / folder).mkdir(parents=True)
+    result = filled("export", "thermo", "--out", str(tmp_path / "out" / "x.csv"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    said = f"error: cannot write the file {tmp_path / 'out' / folder}: a folder of that name is there\n"
+    assert result.stderr == said
+    assert [path.name for path in (tmp_path / "out").iterdir()] == [folder]  # no data file, sidecar or temp file
+
+
+def test_an_export_to_an_unwritable_place_is_a_one_line_error(filled, tmp_path):
+    (tmp_path / "file").write_text("")
+    result = filled("export", "thermo", "--out", str(tmp_path / "file" / "x.csv"))  # a folder that is a file
+    assert result.exit_code == 1 and result.stderr.startswith("error: ") and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "read"),
+    [("t.csv", pd.read_csv), ("t.jsonl", lambda path: pd.read_json(path, lines=True)), ("T.PARQUET", pd.read_parquet)],
+)
+def test_an_export_without_format_is_written_in_the_format_its_suffix_names(filled, tmp_path, name, read):
+    result = filled("export", "thermo", "--out", str(tmp_path / name))
+    assert result.exit_code == 0, result.output
+    assert len(read(tmp_path / name)) == 4
+    assert json.loads((tmp_path / f"{name}.meta.json").read_text())["format"] == name.split(".")[1].lower()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--out", "t.txt"], "--out t.txt: a file export's name ends in its format's suffix, one of .parquet, .csv, "),
+        (["--out", "t.csv.gz"], "--out t.csv.gz: a file export's name ends in its format's suffix"),
+        (["--out", "t"], "--out t: a file export's name ends in its format's suffix"),
+        (["--format", "parquet", "--out", "t.csv"], "--format parquet and --out t.csv disagree: name"),
+        (["--format", "csv", "--release", "0.1.0", "--out", "t.jsonl"], "--format csv and --out t.jsonl disagree"),
+    ],
+)
+def test_an_export_name_that_names_no_format_or_another_is_refused(filled, tmp_path, monkeypatch, options, message):
+    monkeypatch.chdir(tmp_path)
+    result = filled("export", "thermo", *options)
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {message}")
+    assert list(tmp_path.glob("t*")) == []
 
 
 def test_wide_export_keeps_a_row_per_method(run, tmp_path):
@@ -222,11 +260,21 @@ def test_a_wide_export_has_a_row_per_combination_in_the_data_only():
     assert with_entropy["entropy"].isna().all()
 
 
-def test_a_wide_export_of_no_rows_has_the_wide_columns(run, tmp_path):
+@pytest.mark.parametrize("layout", ["long", "wide"])
+def test_an_export_of_a_dataset_with_no_values_is_an_error_and_writes_nothing(run, tmp_path, layout):
     assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
-    out = tmp_path / "wide.csv"  # no JANAF values in the store: the thermo dataset selects nothing
-    assert run("export", "thermo", "--format", "csv", "--layout", "wide", "--out", str(out)).exit_code == 0
-    columns = pd.read_csv(out).columns.tolist()
+    out = tmp_path / "out" / "thermo.csv"  # no JANAF values in the store: the thermo dataset selects nothing
+    result = run("export", "thermo", "--layout", layout, "--out", str(out))
+    assert result.exit_code == 1 and result.stderr == (
+        "error: dataset 'thermo' selects no values in the store (properties enthalpy_of_formation, entropy; "
+        "temperature_K 298.15): nothing written\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_wide_frame_of_no_rows_has_the_wide_columns():
+    long = pd.DataFrame(columns=["record_id", "property", "value", "raw_value", "flags", "reviewed"])
+    columns = to_wide(long, ["enthalpy_of_formation", "entropy"]).columns.tolist()
     assert columns[columns.index("pressure_Pa") + 1 :] == [
         "enthalpy_of_formation",
         "entropy",
@@ -351,9 +399,10 @@ def test_a_torch_export_whose_target_mixes_dft_and_experiment_warns(filled, cata
     ],
 )
 def test_export_options_the_format_does_not_read_are_refused(filled, tmp_path, options, message):
-    result = filled("export", "gaps", "--out", str(tmp_path / "gaps"), *options)
+    out = tmp_path / ("gaps" if "torch" in options else f"gaps.{options[1]}")
+    result = filled("export", "gaps", "--out", str(out), *options)
     assert result.exit_code == 2 and result.stderr.startswith(f"error: {message}")  # a ConfigError
-    assert not (tmp_path / "gaps").exists()
+    assert not out.exists()
 
 
 def test_conflicts_lists_the_two_measurements_of_one_compound(filled):

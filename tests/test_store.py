@@ -2,6 +2,7 @@
 
 import dataclasses
 import gc
+import hashlib
 import json
 import os
 import shutil
@@ -818,3 +819,36 @@ def test_a_resume_whose_run_a_fresh_fetch_dropped_meanwhile_is_refused_not_conti
     with pytest.raises(StoreError, match="nothing to resume: run .* was dropped by a fresh fetch of the same query"):
         run_ingest(QueryPages("a", [("x", -1.0)], [("y", -2.0)]), store, resume=True)
     assert not store.exists() or store.table("materials").empty
+
+
+def test_an_export_and_its_sidecar_are_renamed_into_place_only_once_both_are_written(tmp_path, monkeypatch):
+    out, sidecar = tmp_path / "x.csv", tmp_path / "x.csv.meta.json"
+    first, second = pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [2]})
+    Store.write_file_with_sidecar(first, out, "csv", _hashed)
+    written = out.read_bytes()
+
+    def unwritable(data):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):  # the sidecar cannot be written: nothing changes
+        Store.write_file_with_sidecar(second, out, "csv", unwritable)
+    assert out.read_bytes() == written and json.loads(sidecar.read_text()) == _hashed(out)
+    replaced = []
+
+    def interrupted_after_one_rename(source, destination):
+        if replaced:
+            raise KeyboardInterrupt
+        replaced.append(Path(destination))
+        os.rename(source, destination)
+
+    monkeypatch.setattr(os, "replace", interrupted_after_one_rename)  # Ctrl-C between the two renames
+    with pytest.raises(KeyboardInterrupt):
+        Store.write_file_with_sidecar(second, out, "csv", _hashed)
+    monkeypatch.undo()
+    assert replaced == [sidecar] and out.read_bytes() == written  # the new sidecar first: the old data file stays,
+    assert json.loads(sidecar.read_text()) != _hashed(out)  # which its sha256 does not match
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["x.csv", "x.csv.meta.json"]  # no temp file left
+
+
+def _hashed(data: Path) -> dict:
+    return {"sha256": hashlib.sha256(data.read_bytes()).hexdigest()}
