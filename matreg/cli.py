@@ -39,6 +39,7 @@ from matreg.errors import ConfigError
 
 if TYPE_CHECKING:
     from matreg.ingest import RunReport
+    from matreg.sources.base import Connector
     from matreg.store import Store
 
 app = typer.Typer(
@@ -119,17 +120,39 @@ def fetch(
     connector = build_connector(source, read_catalog(catalog), request, cache_path=cache_path)
     show = progress and sys.stderr.isatty()
     tune_gc_for_fetch()
-    report = run_ingest(
-        connector,
-        target,
-        limit=limit,
-        dry_run=dry_run,
-        progress=show,
-        resume=resume,
-        commit_every=commit_every,
-        pause_gc=True,  # with `tune_gc_for_fetch`: the process is this fetch's
-    )
+    try:
+        report = run_ingest(
+            connector,
+            target,
+            limit=limit,
+            dry_run=dry_run,
+            progress=show,
+            resume=resume,
+            commit_every=commit_every,
+            pause_gc=True,  # with `tune_gc_for_fetch`: the process is this fetch's
+        )
+    except KeyboardInterrupt:
+        left = "a dry run writes nothing" if dry_run else _committed(target, connector)
+        typer.echo(f"\ninterrupted: {left}", err=True)
+        raise typer.Exit(130) from None
     _finish(report, limit)
+
+
+def _committed(store: Store, connector: Connector) -> str:
+    """What an interrupted fetch left: the run it staged, how much it read, and the command that continues it."""
+    source, query = connector.attribution.source, connector.run_info().query
+    staged = {
+        run_id: row
+        for run_id, row in store.staged_runs().items()
+        if (row["source"], row["query"]) == (source, query) and not store.is_running(run_id)
+    }
+    if not staged:
+        return "no page was committed, there is nothing to resume"
+    run_id = max(staged, key=lambda run: staged[run]["finished_at"])  # the one committed last: this process's
+    return (
+        f"run {run_id} committed {staged[run_id]['n_fetched']} records read (staged, not published); the same "
+        f"command with --resume continues it: matreg fetch {source} ... --resume"
+    )
 
 
 @app.command("import")
@@ -376,11 +399,13 @@ def _echo_stored(target: Store) -> None:
             'given so by their file or source): matreg sql "SELECT * FROM open_quarantine"'
         )
     runs = target.query(
-        "SELECT run_id, status, n_fetched, n_stored, n_unchanged, n_values, n_quarantined FROM fetch_runs "
-        "ORDER BY started_at DESC LIMIT 5"
+        "SELECT run_id, CASE status WHEN 'complete' THEN 'published' ELSE status || ', nothing published' END AS "
+        'status, n_fetched AS read, n_stored AS valid, n_unchanged AS unchanged, n_values AS "values", '
+        "n_quarantined AS quarantined FROM fetch_runs ORDER BY started_at DESC LIMIT 5"
     )
     if len(runs):
-        typer.echo("\nlatest runs:\n" + runs.to_string(index=False))
+        typer.echo("\nlatest runs (counts of what each read; only a published run stored its valid records):")
+        typer.echo(runs.to_string(index=False))
 
 
 def _echo_interrupted_runs(store: Store, staged: dict[str, dict]) -> None:
@@ -409,12 +434,12 @@ def _import_again(parameters: str) -> str:
 @reports_errors
 def catalog_(catalog: CatalogOpt = None) -> None:
     """List the sources and datasets of the catalog."""
-    from matreg.http import split_credentials
+    from matreg.http import public_url
 
     loaded = read_catalog(catalog)
     typer.echo("sources:")
     for name, source in loaded.sources.items():
-        url = split_credentials(source.base_url)[0]  # never shown with a user and password
+        url = public_url(source.base_url)  # never shown with a password or a key
         typer.echo(f"  {name:22s} {source.provenance:12s} {url}  ({source.license})")
     typer.echo("datasets:")
     for name, dataset in loaded.datasets.items():

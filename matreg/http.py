@@ -67,6 +67,17 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+def public_url(url: str) -> str:
+    """`url` as it may be shown and stored: without a user and password, secret query parameters as '***'."""
+    return redact_url(split_credentials(url)[0])
+
+
+def shorten_url(url: str, query_chars: int = 200) -> str:
+    """`url` for a message: whole to the end of its path, its query cut after `query_chars` characters with '…'."""
+    head, mark, query = url.partition("?")
+    return url if len(query) <= query_chars else f"{head}{mark}{query[:query_chars]}…"
+
+
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     """`url` without the user and password it names ('http://u:p@host/x' -> 'http://host/x'), and them (None: none).
 
@@ -329,10 +340,10 @@ class HttpClient:
         except requests.RequestException as exc:
             raise SourceError(self.redact(f"{method} {url} failed: {exc}")) from None
         if response.status_code == 404:
-            detail = error_detail(response)
-            raise NotFound(self.redact(f"HTTP 404 Not Found: {response.url}{': ' + detail if detail else ''}"))
+            detail = self.redact(error_detail(response))
+            raise NotFound(f"HTTP 404 Not Found: {self._shown(response.url)}{': ' + detail if detail else ''}")
         if response.status_code >= 400:
-            raise SourceError(self.redact(self._failure(response)))
+            raise SourceError(self._failure(response))
         return response
 
     def _note_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -355,10 +366,16 @@ class HttpClient:
         return None if self._fresh else self._cached_at
 
     def _failure(self, response: requests.Response) -> str:
-        """What went wrong: the status, the URL, what the source said, and the retries spent (if it was retried)."""
-        detail = error_detail(response)
-        retried = f" (after {self.settings.retries} retries)" if response.status_code in RETRY_STATUSES else ""
-        return f"HTTP {response.status_code} from {response.url}{': ' + detail if detail else ''}{retried}"
+        """What went wrong: the status, what the source said, the URL (a long query cut), and the retries spent (if
+        it was retried); secrets redacted."""
+        detail = self.redact(error_detail(response))
+        retried = f", after {self.settings.retries} retries" if response.status_code in RETRY_STATUSES else ""
+        said = f": {detail}" if detail else ""
+        return f"HTTP {response.status_code}{said} (from {self._shown(response.url)}{retried})"
+
+    def _shown(self, url: str) -> str:
+        """A URL as a message shows it: secrets redacted, then a long query cut (`shorten_url`)."""
+        return shorten_url(self.redact(url))
 
     def get_text(self, url: str, params: Mapping[str, Any] | None = None) -> str:
         """GET `url` and return the body as text."""

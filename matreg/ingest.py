@@ -31,7 +31,7 @@ from matreg import __version__
 from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import ConfigError, FormulaError, MatregError, RecordError, StoreError
 from matreg.formula import whole_formula
-from matreg.http import redact_params
+from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, load_tables, table_spec
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
 from matreg.store import Dropped, Store
@@ -446,6 +446,7 @@ def run_ingest(
     `matreg fetch` does.
     """
     info = connector.run_info()
+    info.endpoint = public_url(info.endpoint)  # stored, and matched on --resume, without the key a URL may carry
     if limit is not None:
         info.parameters = {**info.parameters, "max_records": limit}
     try:

@@ -1,15 +1,19 @@
 """The command line end to end: fetch, import, sql, export, validate, status, catalog, schema."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from unittest.mock import patch
 
 import filelock
 import pandas as pd
 import pytest
-from conftest import LAB_EXAMPLE
+from conftest import LAB_EXAMPLE, janaf_route, write_catalog
+from replay import ReplayServer
 from typer.testing import CliRunner
 
 from matreg.cli import app
@@ -28,7 +32,7 @@ def test_fetch_reports_what_it_stored(run):
     assert "read 2, 1 valid records (7 values): 1 written; quarantined 1" in result.stdout
     again = run("fetch", "janaf", "H-064", "Q-404")
     assert "read 2, 1 valid records (7 values): 0 written, 1 already stored unchanged; quarantined 1" in again.stdout
-    assert "n_unchanged" in run("status").stdout
+    assert "unchanged" in run("status").stdout
 
 
 def test_provenance_query_answers_from_the_duckdb_file(filled):
@@ -516,3 +520,64 @@ def test_a_dry_run_of_a_file_counts_an_id_on_two_pages_as_the_import_does(run, t
     assert "read 1001, 1000 valid records (1000 values): none written (dry run); quarantined 1" in preview
     assert "read 1001, 1000 valid records (1000 values): 1000 written; quarantined 1" in real
     assert "duplicate id 's0' (first on line 2)" in preview and "duplicate id 's0' (first on line 2)" in real
+
+
+def test_status_shows_a_failed_run_as_having_published_nothing(run, janaf_server):
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 1
+    status = run("status").stdout
+    assert status.startswith("no values stored yet\n")
+    assert "latest runs (counts of what each read; only a published run stored its valid records):" in status
+    header, row = status.split("published run stored its valid records):\n")[1].splitlines()[:2]
+    assert header.split() == ["run_id", "status", "read", "valid", "unchanged", "values", "quarantined"]
+    assert row.split()[1:4] == ["failed,", "nothing", "published"]
+
+
+SECRET = "sk-live-0123456789abcdef"
+
+
+def test_a_key_in_a_base_url_is_neither_listed_nor_stored_with_the_run(run, catalog_path, janaf_server, tmp_path):
+    catalog_path.write_text(catalog_path.read_text().replace(janaf_server.url, f"{janaf_server.url}?api_key={SECRET}"))
+    listed = run("catalog")
+    assert f"{janaf_server.url}?api_key=***" in listed.stdout and SECRET not in listed.output
+    fetched = run("fetch", "janaf", "H-064", "--base-url", f"{janaf_server.url}?api_key={SECRET}", "--no-progress")
+    assert SECRET not in fetched.output
+    store = Store(tmp_path / "store")
+    assert store.query("SELECT endpoint FROM fetch_runs")["endpoint"].tolist() == [f"{janaf_server.url}?api_key=***"]
+    assert SECRET not in store.table("fetch_runs").astype(str).to_csv()
+
+
+def test_ctrl_c_during_a_fetch_says_what_was_committed_and_how_to_continue(tmp_path):
+    reached, release = threading.Event(), threading.Event()
+
+    def route(request):
+        if request.path == "/tables/C-095.txt":  # the second page: read while the user presses Ctrl-C
+            reached.set()
+            release.wait(10)
+        return janaf_route(request)
+
+    with ReplayServer(route, prefix="/tables/") as server:
+        env = {
+            **os.environ,
+            "MATREG_STORE": str(tmp_path / "store"),
+            "MATREG_CATALOG": str(write_catalog(tmp_path / "catalog.yaml", server.url)),
+        }
+        command = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--commit-every", "1", "--no-progress"]
+        fetch = subprocess.Popen(
+            [sys.executable, "-c", "from matreg.cli import app; app()", *command], env=env, stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert reached.wait(60)
+            fetch.send_signal(signal.SIGINT)
+            stderr = fetch.communicate(timeout=60)[1]
+        finally:
+            release.set()
+            fetch.kill()
+    assert fetch.returncode == 130 and "Traceback" not in stderr
+    said = stderr.strip()
+    assert said.startswith("interrupted: run ") and "-janaf-" in said and "\n" not in said
+    assert said.endswith(
+        " committed 1 records read (staged, not published); the same command with --resume continues it: "
+        "matreg fetch janaf ... --resume"
+    )

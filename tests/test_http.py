@@ -14,7 +14,15 @@ from replay import ReplayServer, Reply
 
 from matreg.catalog import HttpSettings
 from matreg.errors import SourceError
-from matreg.http import HttpClient, redact_params, redact_text, redact_url, split_credentials
+from matreg.http import (
+    HttpClient,
+    public_url,
+    redact_params,
+    redact_text,
+    redact_url,
+    shorten_url,
+    split_credentials,
+)
 
 SECRET = "sk-live-0123456789abcdef"
 
@@ -67,16 +75,21 @@ def test_json_answers_decode_with_or_without_a_byte_order_mark(encoding):
             422,
             b'{"detail": [{"loc": ["query", "_limit"], "msg": "value is not a valid integer"}]}',
             "application/json",
-            "HTTP 422 from {url}: value is not a valid integer",
+            "HTTP 422: value is not a valid integer (from {url})",
         ),  # FastAPI, as NOMAD and MP answer
-        (401, b'{"detail": "Not authenticated"}', "application/json", "HTTP 401 from {url}: Not authenticated"),
+        (401, b'{"detail": "Not authenticated"}', "application/json", "HTTP 401: Not authenticated (from {url})"),
         (
             503,
             b"Service Unavailable: try later",
             "text/plain",
-            "HTTP 503 from {url}: Service Unavailable: try later (after 1 retries)",
+            "HTTP 503: Service Unavailable: try later (from {url}, after 1 retries)",
         ),
-        (500, b"<html><body>Internal Server Error</body></html>", "text/html", "HTTP 500 from {url} (after 1 retries)"),
+        (
+            500,
+            b"<html><body>Internal Server Error</body></html>",
+            "text/html",
+            "HTTP 500 (from {url}, after 1 retries)",
+        ),
     ],
 )
 def test_an_error_answer_says_what_the_source_said(status, body, content_type, message):
@@ -84,6 +97,28 @@ def test_an_error_answer_says_what_the_source_said(status, body, content_type, m
         with pytest.raises(SourceError) as error:
             HttpClient(HttpSettings(retries=1, backoff_s=0)).get(server.url + "page")
     assert str(error.value) == message.format(url=server.url + "page")
+
+
+def test_an_error_answer_to_a_long_url_says_the_reason_first_and_cuts_the_query():
+    reason = b'{"errors": [{"status": "400", "detail": "Unable to parse filter"}]}'
+    long_filter = " OR ".join(f'id="mp-{i}"' for i in range(150))  # ~1,800 characters once URL-encoded
+    with ReplayServer(lambda request: Reply(400, reason)) as server, pytest.raises(SourceError) as error:
+        client = HttpClient(HttpSettings(retries=0))
+        client.get(server.url + "v1/structures", {"api_key": SECRET, "filter": long_filter})
+    message = str(error.value)  # (the key redacted before the query is cut: no part of it is left)
+    url = f"{server.url}v1/structures?api_key=***&filter=id%3D%22mp-0%22+OR+id%3D%22mp-1"
+    assert message.startswith(f"HTTP 400: Unable to parse filter (from {url}")
+    assert message.endswith("…)") and len(message) < 300 and SECRET not in message
+
+
+def test_a_url_is_shown_without_its_user_password_and_key():
+    assert public_url(f"https://u:{SECRET}@h/x/?api_key={SECRET}&a=1") == "https://h/x/?api_key=***&a=1"
+
+
+def test_a_query_is_cut_after_its_first_characters_and_a_short_url_is_left_whole():
+    assert shorten_url("http://h/x/y?" + "a" * 300) == "http://h/x/y?" + "a" * 200 + "…"
+    assert shorten_url("http://h/x/y?q=1") == "http://h/x/y?q=1"
+    assert shorten_url("http://h/" + "p" * 300) == "http://h/" + "p" * 300  # the path is kept whole
 
 
 @pytest.mark.parametrize("failures", [1, 2])
