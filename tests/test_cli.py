@@ -536,15 +536,20 @@ def test_status_shows_a_failed_run_as_having_published_nothing(run, janaf_server
 SECRET = "sk-live-0123456789abcdef"
 
 
-def test_a_key_in_a_base_url_is_neither_listed_nor_stored_with_the_run(run, catalog_path, janaf_server, tmp_path):
-    catalog_path.write_text(catalog_path.read_text().replace(janaf_server.url, f"{janaf_server.url}?api_key={SECRET}"))
+def test_a_key_in_a_base_url_is_never_listed_and_its_fetch_is_refused(run, catalog_path, janaf_server, tmp_path):
+    """Connectors build record URLs on the base URL: a key in its query would be stored with every record."""
+    keyed = f"{janaf_server.url}?api_key={SECRET}"
+    catalog_path.write_text(catalog_path.read_text().replace(janaf_server.url, keyed))
     listed = run("catalog")
     assert f"{janaf_server.url}?api_key=***" in listed.stdout and SECRET not in listed.output
-    fetched = run("fetch", "janaf", "H-064", "--base-url", f"{janaf_server.url}?api_key={SECRET}", "--no-progress")
-    assert SECRET not in fetched.output
-    store = Store(tmp_path / "store")
-    assert store.query("SELECT endpoint FROM fetch_runs")["endpoint"].tolist() == [f"{janaf_server.url}?api_key=***"]
-    assert SECRET not in store.table("fetch_runs").astype(str).to_csv()
+    for flags in ([], ["--base-url", keyed]):
+        fetched = run("fetch", "janaf", "H-064", *flags, "--no-progress")
+        assert (
+            fetched.exit_code == 2
+            and "the base URL carries a secret in its query" in fetched.output
+            and SECRET not in fetched.output
+        )
+    assert not janaf_server.requests and not (tmp_path / "store").exists()
 
 
 def test_ctrl_c_during_a_fetch_says_what_was_committed_and_how_to_continue(tmp_path):

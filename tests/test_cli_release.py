@@ -40,3 +40,12 @@ def test_a_released_version_is_refused_with_a_one_line_error(filled):
 @pytest.mark.parametrize("command", ["release", "diff"])
 def test_release_commands_have_help(command):
     assert runner.invoke(app, [command, "--help"]).exit_code == 0
+
+
+@pytest.mark.parametrize("name", ["x.parquet", "x.csv"])  # the payload copied, and a file written from it
+def test_an_export_of_a_release_with_a_folder_at_its_sidecar_writes_nothing(filled, tmp_path, name):
+    assert filled("release", "gaps").exit_code == 0
+    (tmp_path / "out" / f"{name}.meta.json").mkdir(parents=True)
+    result = filled("export", "gaps", "--release", "0.1.0", "--out", str(tmp_path / "out" / name))
+    assert result.exit_code == 1 and "a folder of that name is there" in result.stderr
+    assert [path.name for path in (tmp_path / "out").iterdir()] == [f"{name}.meta.json"]  # no data or temp file

@@ -29,9 +29,9 @@ from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import StoreError
 from matreg.export import dataset_query, to_wide
-from matreg.http import split_credentials
+from matreg.http import public_url
 from matreg.schema import load_vocabulary
-from matreg.store import Store, atomic_write
+from matreg.store import Store, atomic_write, write_with_sidecar
 
 RELEASES = "releases"
 PAYLOAD = "payload.parquet"
@@ -161,26 +161,27 @@ def export_release(store: Store, name: str, version: str, fmt: str, out: Path, l
         raise StoreError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
     manifest = read_manifest(store, name, version)
     source = _existing(store, name, version, PAYLOAD)
+    content, out = manifest["content"], Path(out)
+
+    def describe(data: Path) -> dict:
+        return {
+            "dataset": name,
+            "version": version,
+            "content_sha256": manifest["content_sha256"],
+            "file": out.name,
+            "format": fmt,
+            "layout": layout,
+            "sha256": file_sha256(data),
+            "units": content["units"],
+            "sources": content["sources"],
+            "licenses": content["licenses"],
+        }
+
     if fmt == "parquet" and layout == "long":  # the payload itself: its hash is the manifest's
-        path = write_bytes(Path(out), source.read_bytes())
-    else:
-        payload = read_payload(source)
-        properties = manifest["content"]["selection"]["properties"]  # in the dataset's order, as a store export
-        path = store.write_file(to_wide(payload, properties) if layout == "wide" else payload, Path(out), fmt)
-    meta = {
-        "dataset": name,
-        "version": version,
-        "content_sha256": manifest["content_sha256"],
-        "file": path.name,
-        "format": fmt,
-        "layout": layout,
-        "sha256": file_sha256(path),
-        "units": manifest["content"]["units"],
-        "sources": manifest["content"]["sources"],
-        "licenses": manifest["content"]["licenses"],
-    }
-    store.write_json(meta, Path(f"{path}.meta.json"))
-    return meta
+        return write_with_sidecar(out, lambda temp: shutil.copyfile(source, temp), describe)
+    payload = read_payload(source)
+    frame = to_wide(payload, content["selection"]["properties"]) if layout == "wide" else payload  # dataset's order
+    return store.write_file_with_sidecar(frame, out, fmt, describe)
 
 
 def known_conflicts(dataset: Dataset, rows: CuratedRows) -> pd.DataFrame:
@@ -243,11 +244,6 @@ def read_payload(path: Path) -> pd.DataFrame:
     return pq.read_table(path).to_pandas()
 
 
-def write_bytes(path: Path, data: bytes) -> Path:
-    """Write bytes atomically (temp file beside `path`, then rename)."""
-    return atomic_write(path, lambda temp: temp.write_bytes(data))
-
-
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file's bytes."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -269,7 +265,7 @@ def _sources(store: Store, catalog: Catalog, rows: pd.DataFrame) -> dict[str, di
         described[source] = {
             "title": known.title if known else f"{source} (lab dataset)",
             "doi": known.doi if known else None,
-            "url": split_credentials(known.base_url)[0] if known else None,  # a user and password stay out
+            "url": public_url(known.base_url) if known else None,  # a user, password or key stays out
             "database_versions": _unique(group["database_version"]),
             "fetch_runs": runs.get(source, []),
             "citations": _unique(group["citation"]),

@@ -16,7 +16,7 @@ from pathlib import Path
 from matreg.catalog import Catalog, Source
 from matreg.errors import ConfigError, FormulaError
 from matreg.formula import element_symbols
-from matreg.http import HttpClient, split_credentials
+from matreg.http import HttpClient, public_url, redact_url, split_credentials
 from matreg.sources.base import Connector
 
 
@@ -88,6 +88,7 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
         raise ConfigError(f"source '{name}': no connector named '{source.connector}'") from None
     override = request.base_url or os.environ.get(getattr(module, "BASE_URL_ENV", ""))  # e.g. MP_API_ENDPOINT
     base_url, credentials = split_credentials(override or source.base_url)  # never stored with the URL
+    _refuse_secret_query(name, source, base_url)
     source = source.model_copy(update={"base_url": base_url})
     request = dataclasses.replace(request, base_url=base_url if override else None)
     _refuse_options(name, source.connector, getattr(module, "REFUSED", {}), request)
@@ -104,6 +105,17 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
     except Exception:
         client.close()
         raise
+
+
+def _refuse_secret_query(name: str, source: Source, base_url: str) -> None:
+    """ConfigError for a base URL with a secret in its query (api_key=...): connectors build record and request URLs
+    on the base URL, so the secret would be stored with every record; keys come from the environment."""
+    if redact_url(base_url) != base_url:
+        where = f"the environment variable {source.auth_env}" if source.auth_env else "an environment variable"
+        raise ConfigError(
+            f"source '{name}': the base URL carries a secret in its query ({public_url(base_url)}); it would be "
+            f"stored in every record's URL: give the key through {where} (the catalog's auth_env) instead"
+        )
 
 
 def _refuse_options(name: str, connector: str, refused: dict[str, str], request: FetchRequest) -> None:
