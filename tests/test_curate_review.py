@@ -164,7 +164,7 @@ def test_a_quarantined_lab_row_with_an_unknown_unit_is_corrected_and_readmitted(
     )  # fmt: skip
     assert (value.temperature_K, value.provenance, value.run_id) == (300.0, "experimental", run_id)
     material = filled.query("SELECT * FROM materials WHERE record_id = 'demo-lab-bandgaps:bad-unit'").iloc[0]
-    assert (material.formula, material.run_id, material.source_url) == ("GaN", run_id, "file:bandgaps.csv#line=33")
+    assert (material.formula, material.run_id, material.source_url) == ("GaN", run_id, "file:bandgaps.csv#id=bad-unit")
     assert (entry["value"], entry["unit"], entry["property"]) == (3.4, "eV", "band_gap")
     assert entry["record_id"] == "demo-lab-bandgaps:bad-unit"
     assert history(filled, "demo-lab-bandgaps:bad-unit")[["entry_id", "action"]].values.tolist() == [
@@ -238,7 +238,7 @@ def test_a_readmit_reads_structure_files_beside_the_imported_file_from_any_worki
     monkeypatch.chdir(tmp_path)
     decide(store, "readmit", "'elektronvolt' is eV", quarantine_id=quarantined(store, "line 3"), unit="eV")
     material = store.query("SELECT nsites, source_url FROM materials WHERE record_id = 'cif-lab:cubr-2'").iloc[0]
-    assert (material.nsites, material.source_url) == (8, "file:gaps.csv#line=3")
+    assert (material.nsites, material.source_url) == (8, "file:gaps.csv#id=cubr-2")
 
 
 def test_a_quarantine_row_is_readmitted_once(filled):

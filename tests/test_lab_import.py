@@ -620,12 +620,12 @@ def test_a_blank_excel_row_is_no_row(store, tmp_path):
         {"id": ["S1", "", "S2"], "formula": ["GaN", "", "ZnO"], "gap": ["3.4", "", "3.37"], "rho": ["", "", ""]}
     )
     rows.to_excel(tmp_path / "lab.xlsx", index=False)
-    (tmp_path / "m.yaml").write_text(GAP_MAPPING, encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING.replace("id_column: id\n", ""), encoding="utf-8")  # ids: rows
     report = import_file(store, tmp_path / "lab.xlsx", tmp_path / "m.yaml")
     assert (report.n_fetched, report.n_stored, report.n_quarantined) == (2, 2, 0)
-    assert store.query("SELECT source_url FROM materials ORDER BY 1")["source_url"].tolist() == [
-        "file:lab.xlsx#line=2",
-        "file:lab.xlsx#line=4",
+    assert store.query("SELECT source_id, source_url FROM materials ORDER BY 1").values.tolist() == [
+        ["lab.xlsx:row-2", "file:lab.xlsx#line=2"],
+        ["lab.xlsx:row-3", "file:lab.xlsx#line=4"],
     ]
 
 
@@ -762,6 +762,35 @@ def test_a_file_imported_again_withdraws_the_records_it_no_longer_admits(store, 
     data.write_text("id,formula,gap,rho\nS1,GaN,-3.41,\n", encoding="utf-8")  # nothing valid left in the file
     assert import_file(store, data, mapping).n_withdrawn == 2
     assert _stored(store) == [["S8", "formation_energy_per_atom", -0.1]]
+
+
+def _commit_rows(store, commit: str) -> dict[str, int]:
+    """The rows of each table in one commit of the store."""
+    return {file.stem: pq.read_metadata(file).num_rows for file in sorted((store.data_dir / commit).glob("*.parquet"))}
+
+
+def test_deleting_a_row_of_a_file_with_ids_withdraws_it_and_rewrites_no_other_row(store, tmp_path):
+    rows = ["S1,GaN,3.40,6.15", "S2,ZnO,3.37,5.61", "S3,Si,1.12,", "S4,GaAs,1.42,", "S5,CdTe,1.5,"]
+    (data,) = _gap_files(tmp_path, ("gaps.csv", "\n".join(rows) + "\n"))
+    import_file(store, data, tmp_path / "m.yaml")
+    commits = sorted(path.name for path in store.data_dir.iterdir())
+    data.write_text("id,formula,gap,rho\n" + "\n".join(rows[:2] + rows[3:]) + "\n", encoding="utf-8")  # S3 deleted
+    report = import_file(store, data, tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_unchanged, report.n_withdrawn) == (4, 4, 1)  # none written again
+    (new_commit,) = sorted(path.name for path in store.data_dir.iterdir() if path.name not in commits)
+    assert {name: n for name, n in _commit_rows(store, new_commit).items() if n} == {"fetch_runs": 1, "materials": 1}
+    withdrawn = pq.read_table(store.data_dir / new_commit / "materials.parquet").column("source_id").to_pylist()
+    assert withdrawn == ["S3"]
+    data.write_text("id,formula,gap,rho\n" + "\n".join(reversed(rows[:2] + rows[3:])) + "\n", encoding="utf-8")
+    report = import_file(store, data, tmp_path / "m.yaml")  # the rows sorted otherwise
+    assert (report.n_stored, report.n_unchanged, report.n_withdrawn) == (4, 4, 0)
+
+
+def test_a_row_with_an_id_is_named_by_its_id_in_its_source_url(store, tmp_path):
+    (data,) = _gap_files(tmp_path, ("my gaps.csv", "S1,GaN,3.40,6.15\nS#2/b,ZnO,3.37,\n"))
+    import_file(store, data, tmp_path / "m.yaml")
+    urls = store.query("SELECT source_id, source_url FROM materials ORDER BY source_id").values.tolist()
+    assert urls == [["S#2/b", "file:my gaps.csv#id=S%232%2Fb"], ["S1", "file:my gaps.csv#id=S1"]]
 
 
 def test_a_file_of_the_same_name_in_another_folder_is_refused_unless_given_a_name(store, tmp_path):

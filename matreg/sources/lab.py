@@ -6,6 +6,7 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import pydantic
 from pymatgen.core import Structure
@@ -259,7 +260,7 @@ class LabConnector(Connector):
             formula=payload[mapping.formula_column],
             values=self._values(payload),
             name=payload[mapping.name_column] if mapping.name_column else None,
-            source_url=f"file:{self.name}#line={payload['_line']}",
+            source_url=self._source_url(payload),
             structure=structure.to_json() if structure is not None else None,
             nsites=len(structure) if structure is not None else None,
             atoms_per_cell=None if structure is None or structure.is_ordered else structure.composition.num_atoms,
@@ -269,6 +270,13 @@ class LabConnector(Connector):
             },
             unmapped=[column for column in self.unmapped_columns if not self._blank(payload[column])],
         )
+
+    def _source_url(self, payload: dict[str, Any]) -> str:
+        """Where the row is: by its id where the mapping has an id column ('file:gaps.csv#id=S1', URL-encoded), so
+        that rows deleted, inserted or sorted above it leave its record as it was; else by its line ('#line=5')."""
+        if self.ids_by_position:
+            return f"file:{self.name}#line={payload['_line']}"
+        return f"file:{self.name}#id={quote(payload['_source_id'], safe='')}"
 
     def _temperature_K(self, payload: dict[str, Any], spec: FieldSpec) -> float | None:
         """A value's temperature in kelvin: the mapping's fixed one, or the row's in the column's `temperature_unit`
