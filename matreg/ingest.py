@@ -124,6 +124,7 @@ class _Mapped:
     record: SourceRecord
     material: dict[str, Any]
     page: int
+    read: int  # how many items the run read before this one: of two reads of a record, the later has the larger
 
 
 # What reading a value of an unexpected shape raises (a null where a list belongs, a list where a text does)
@@ -133,14 +134,18 @@ _ROW_TABLES = ("materials", "record_attributes", "quarantine")  # a page's table
 
 class _PageRows:
     """Canonical rows of the pages of one commit, mapped together: of a record read twice on a page, the rows of its
-    last read only (read on two pages, both reads go to publishing)."""
+    last read only (read on two pages, both reads go to publishing, which writes the rows of the last: `reads`)."""
 
-    def __init__(self, connector: Connector, stamps: list[RunStamp]) -> None:
-        """`stamps`: the run and when each page was read (its rows' `fetched_at`), by page."""
+    def __init__(self, connector: Connector, stamps: list[RunStamp], first_read: int = 0) -> None:
+        """`stamps`: the run and when each page was read (its rows' `fetched_at`), by page; `first_read`: how many
+        items the run read before the commit's."""
         self.connector = connector
         self.stamps = stamps
+        self.first_read = first_read
         self.rows: dict[str, dict[Any, dict]] = {name: {} for name in _ROW_TABLES}
+        self.row_reads: dict[str, dict[Any, int]] = {"materials": {}, "record_attributes": {}}  # as `rows`, by key
         self.properties = arrow_schema("properties").empty_table()
+        self.property_reads = np.empty(0, dtype=np.int64)
         self.mapped: list[_Mapped] = []  # awaiting the value check (`finish`)
         self.n_read = 0
         self.n_reread = 0  # admitted reads of a record read again later on its page
@@ -167,7 +172,7 @@ class _PageRows:
             return
         if record.unmapped:  # Counter.update costs a microsecond even for nothing
             self.unmapped.update(record.unmapped)
-        self.mapped.append(_Mapped(item, record, material, page))
+        self.mapped.append(_Mapped(item, record, material, page, self.first_read + self.n_read - 1))
 
     def finish(self) -> None:
         """Harmonize the commit's values at once; admit the records with a valid value (and valid extension values).
@@ -200,14 +205,18 @@ class _PageRows:
         for position, attributes in admitted.items():
             mapped = self.mapped[position]
             if position in last_reads:
-                self.admit(mapped.material, attributes, rejected.get(position, ()), mapped.page)
+                self.admit(mapped, attributes, rejected.get(position, ()))
             else:  # read again later on its page: no value of it mixes with the last read's, its rejected are kept
                 for rejection in rejected.get(position, ()):
                     self.reject(rejection, mapped.page)
         in_admitted = np.isin(values.positions, np.fromiter(last_reads, dtype=np.int64, count=len(last_reads)))
-        self.properties = last_row_per_key(
-            values.table.filter(in_admitted), self._record_codes()[values.positions[in_admitted]]
+        positions = values.positions[in_admitted]
+        reads = np.array([mapped.read for mapped in self.mapped], dtype=np.int64)[positions]
+        properties = last_row_per_key(
+            values.table.filter(in_admitted).append_column("read", pyarrow.array(reads)),
+            self._record_codes()[positions],
         )
+        self.properties, self.property_reads = properties.drop_columns(["read"]), properties["read"].to_numpy()
         self.mapped = []
 
     def _last_reads(self, positions: Iterable[int]) -> set[int]:
@@ -248,15 +257,17 @@ class _PageRows:
                 admitted[position] = attribute_rows(extension, record_id, valid.loc[row], self.stamps[0].run_id)
         return admitted
 
-    def admit(
-        self, material: dict[str, Any], attributes: Iterable[dict], rejected: Iterable[Rejection], page: int
-    ) -> None:
+    def admit(self, mapped: _Mapped, attributes: Iterable[dict], rejected: Iterable[Rejection]) -> None:
         """Add a record's material and attribute rows, and quarantine its rejected values."""
-        self.rows["materials"][(page, material["record_id"])] = material
+        self._add_row("materials", (mapped.page, mapped.material["record_id"]), mapped.material, mapped.read)
         for row in attributes:
-            self.rows["record_attributes"][(page, row["record_id"], row["attribute"])] = row
+            self._add_row("record_attributes", (mapped.page, row["record_id"], row["attribute"]), row, mapped.read)
         for rejection in rejected:
-            self.reject(rejection, page)
+            self.reject(rejection, mapped.page)
+
+    def _add_row(self, name: str, key: tuple, row: dict[str, Any], read: int) -> None:
+        self.rows[name][key] = row
+        self.row_reads[name][key] = read
 
     def reject(self, rejection: Rejection, page: int) -> None:
         row = quarantine_row(self.connector.attribution, rejection, self.stamps[page])
@@ -265,6 +276,12 @@ class _PageRows:
 
     def tables(self) -> dict[str, list[dict] | pyarrow.Table]:
         return {name: list(rows.values()) for name, rows in self.rows.items()} | {"properties": self.properties}
+
+    def reads(self) -> dict[str, np.ndarray]:
+        """Of each row of `tables()` that belongs to a record (and the record's own), the read it came from
+        (`_Mapped.read`): publishing keeps only the rows of a record's last read in the run."""
+        reads = {name: np.fromiter(of_key.values(), dtype=np.int64) for name, of_key in self.row_reads.items()}
+        return reads | {"properties": self.property_reads}
 
 
 def quarantine_row(attribution: Attribution, rejection: Rejection, stamp: RunStamp) -> dict[str, Any]:
@@ -582,11 +599,12 @@ def _stage_pages(
     ):
         pages = connector.pages(report.cursor)
         for commit in _commits(pages, _Budget(limit, report.n_fetched), commit_every, bar, collect=pause_gc):
-            rows = _map_pages(connector, commit.items, commit.read_at, report.run_id)
+            rows = _map_pages(connector, commit.items, commit.read_at, report.run_id, report.n_fetched)
             report.add_page(rows)
             last = commit.last
             report.cursor, report.n_available, report.request = last.cursor, last.total, last.request
-            store.stage_page(report.run_id, rows.tables() | {"fetch_runs": [_fetch_run_row(info, report, connector)]})
+            run_row = _fetch_run_row(info, report, connector)
+            store.stage_page(report.run_id, rows.tables() | {"fetch_runs": [run_row]}, rows.reads())
             del commit, rows, last  # the commit's pages are freed as `_commits` reads on (see there)
 
 
@@ -673,9 +691,12 @@ def _commits(pages: Iterator[Page], budget: _Budget, commit_every: int, bar: tqd
         yield commit
 
 
-def _map_pages(connector: Connector, pages: list[list[RawItem]], read_at: list[datetime], run_id: str) -> _PageRows:
-    """The canonical rows of pages of raw items read at `read_at` (one time a page), mapped and checked together."""
-    rows = _PageRows(connector, [RunStamp(run_id, fetched_at) for fetched_at in read_at])
+def _map_pages(
+    connector: Connector, pages: list[list[RawItem]], read_at: list[datetime], run_id: str, first_read: int = 0
+) -> _PageRows:
+    """The canonical rows of pages of raw items read at `read_at` (one time a page), mapped and checked together
+    (`first_read`: how many items the run read before them)."""
+    rows = _PageRows(connector, [RunStamp(run_id, fetched_at) for fetched_at in read_at], first_read)
     for page, items in enumerate(pages):
         for item in items:
             rows.add(item, page)

@@ -3,7 +3,8 @@
 Layout of a store directory:
     data/c00000001/<table>.parquet               one commit: an import, a fetch run, the record of a failed run
     staging/<run_id>/                            the journal of a run not finished yet (matreg/journal.py; never
-                                                 read by the views)
+                                                 read by the views); its rows of records carry the read they came
+                                                 from (READ, not published)
     locks/<run_id>.lock                          held by the process writing that run (others neither resume nor
                                                  drop it)
     tmp/                                         commits being written
@@ -63,6 +64,7 @@ PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time whe
 PUBLISH_BUCKET_ROWS = 50_000  # rows of a run's files DuckDB compares with the store at a time (`_buckets`)
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
 QUARANTINE = "quarantine"  # the table of rejected input, published last: it receives the rows a check withholds
+READ = "read"  # the staged column numbering the run's reads (items read before): a record's later read, a larger one
 
 
 class PublishCheck(Protocol):
@@ -99,9 +101,9 @@ def _remove_if_untouched_since(path: Path, cutoff: float) -> None:
 
 class Dropped(NamedTuple):
     """The rows of one table that publishing a run did not write: unchanged (as stored), withheld (by the check),
-    superseded (the store holds a later read of their record), earlier (a read of a key the run read again, on
-    another page: only its last read is written). Each row is counted once, under the first of withheld,
-    earlier, unchanged and superseded that applies."""
+    superseded (the store holds a later read of their record), earlier (of a read of a key, or of a record, that the
+    run read again on another page: only a record's last read is written). Each row is counted once, under the first
+    of withheld, earlier, unchanged and superseded that applies."""
 
     unchanged: int = 0
     withheld: int = 0
@@ -113,13 +115,30 @@ class Dropped(NamedTuple):
 RunFinisher = Callable[[dict, dict[str, Dropped], int], dict]
 
 
+class _LastReads(NamedTuple):
+    """Of the records a run read more than once (on two pages: a source that shifted as the run paged, an entry it
+    lists twice), a Parquet file of their ids with their last read (`records`, READ) and one of that read's rows of
+    each table that belongs to them (`rows`, by table): written by `Store._last_reads`."""
+
+    records: Path
+    rows: dict[str, Path]
+
+    def parameters(self, names: list[str]) -> dict[str, str]:
+        """The SQL parameters `_earlier_read_sql` reads for the run's rows of these tables (none for tables whose
+        rows belong to no record)."""
+        rows = {f"last_read_{name}": str(self.rows[name]) for name in names if name in self.rows}
+        return {"reread": str(self.records), **rows} if rows else {}
+
+
 class _Unwritten(NamedTuple):
     """What decides which of a run's rows publishing leaves out, by table: keys the check withheld whole, keys the
-    store holds from a later read, and the records that changed (None: the store holds no record yet)."""
+    store holds from a later read, the records that changed (None: the store holds no record yet), and the last reads
+    of the records the run read more than once (None: it read each once)."""
 
     withheld: dict[str, list]
     superseded: dict[str, list]
     changed: dict[str, list | None]
+    last_reads: _LastReads | None
 
 
 class Store:
@@ -169,16 +188,23 @@ class Store:
         arrow = self._arrow_tables(tables)
         return self._publish(arrow) if arrow else ""
 
-    def stage_page(self, run_id: str, tables: dict[str, list[dict] | pyarrow.Table]) -> None:
-        """Commit one page of a run (rows or Arrow tables of canonical tables, with its fetch_runs row) to its journal.
+    def stage_page(
+        self, run_id: str, tables: dict[str, list[dict] | pyarrow.Table], reads: dict[str, numpy.ndarray] | None = None
+    ) -> None:
+        """Commit one page of a run (rows or Arrow tables of canonical tables, with its fetch_runs row) to its journal,
+        with the read each row of a record came from (`reads`, by table: of a record read on two pages of the run,
+        publishing writes the rows of the later read only).
 
         Views do not see it; the fetch_runs row (counts and cursor) is what a resumed run continues from.
         """
         if run_id not in self._journals:  # a resumed run's journal cuts what a killed writer left, then appends
             self._journals[run_id] = RunJournal(self.staging_dir / run_id)
-        rows = {name: table for name, table in tables.items() if name != "fetch_runs"}
+        staged = self._arrow_tables({name: table for name, table in tables.items() if name != "fetch_runs"})
+        for name, numbers in (reads or {}).items():
+            if name in staged:
+                staged[name] = staged[name].append_column(READ, pyarrow.array(numbers, pyarrow.int64()))
         try:
-            self._journals[run_id].append(self._arrow_tables(rows), arrow_table("fetch_runs", tables["fetch_runs"]))
+            self._journals[run_id].append(staged, arrow_table("fetch_runs", tables["fetch_runs"]))
         except BaseException:  # a page written in part: the next append (or resume) must cut it first
             self._journals.pop(run_id).close()
             raise
@@ -193,38 +219,40 @@ class Store:
     ) -> str:
         """Make a staged run visible at once: one Parquet file per table, each batch through `check.admit` first.
 
-        Rows identical to the stored row with their key (stamp columns aside) are not written again, nor are records
-        the store holds from a later read (`_drop_rows`). The rows the check withholds are published in the
-        quarantine table as `check.withheld()` gives them. A check that raises refuses the run: nothing is then
-        published and the run stays staged. Materials columns the run did not read (`unread_columns`) keep the
-        stored record's values. A run that read the whole of a scope (`whole_scope`: source, scope and endpoint)
-        withdraws the records it did not admit (`_add_withdrawals`), unless its rows moved (`check.rows_moved`). The
-        run's fetch_runs row lists the ids of all its quarantine rows, stored before or not (`open_quarantine`).
-        What to leave out is decided under the store's lock, against the commits before. The run's fetch_runs row is
-        its last staged one, as `finish(row, dropped rows per table, records withdrawn)` completes it. Returns the
-        commit name.
+        Rows identical to the stored row with their key (stamp columns aside) are not written again, nor are records the
+        store holds from a later read, nor the rows of a record's reads before its last in the run (`_drop_rows`). The
+        rows the check withholds are published in the quarantine table as `check.withheld()` gives them. A check that
+        raises refuses the run: nothing is then published and the run stays staged. Materials columns the run did not
+        read (`unread_columns`) keep the stored record's values. A run that read the whole of a scope (`whole_scope`:
+        source, scope and endpoint) withdraws the records it did not admit (`_add_withdrawals`), unless its rows moved
+        (`check.rows_moved`). The run's fetch_runs row lists the ids of all its quarantine rows, stored before or not
+        (`open_quarantine`). What to leave out is decided under the store's lock, against the commits before. The run's
+        fetch_runs row is its last staged one, as `finish(row, dropped rows per table, records withdrawn)` completes it.
+        Returns the commit name.
         """
         self.ensure()
         self.remove_leftovers()
         journal = self._journals.pop(run_id, None) or RunJournal(self.staging_dir / run_id)
         journal.close()
-        build = self._new_tmp_dir()
+        build, reads = self._new_tmp_dir(), self._new_tmp_dir()
         try:
             run_row, sizes = journal.committed()
             if run_row is None:
                 raise StoreError(f"run {run_id} has no staged page to publish")
             for name in _publishing_order():
-                pages = journal.tables(name, sizes)
+                columns = arrow_schema(name).names
+                pages = (page.select(columns) for page in journal.tables(name, sizes))  # (READ aside)
                 if name == QUARANTINE:
                     pages = chain(pages, [arrow_table(name, check.withheld())])
                 self._compact(pages, name, build / f"{name}.parquet", check)
             quarantined = _quarantine_ids(build / f"{QUARANTINE}.parquet")
+            last_reads = self._last_reads(journal, sizes, build, reads)
             with self.locked():
                 self._keep_stored(build / "materials.parquet", unread_columns)
                 withheld = check.withheld_keys()
                 read_whole = None if check.rows_moved() else whole_scope
                 withdrawn = self._add_withdrawals(build / "materials.parquet", read_whole, run_id, withheld)
-                changed = {name: self._changed_records(name, build) for name in _owners()}
+                changed = {name: self._changed_records(name, build, last_reads) for name in _owners()}
                 # written whatever else the store holds of them (another file's value with the key; the same record)
                 again = [*withdrawn, *self._rereads_resolving(build, quarantined), *self._moved_here(build, read_whole)]
                 if again and changed["materials"] is not None:  # (None: every record is written)
@@ -234,6 +262,7 @@ class Store:
                     withheld=withheld,
                     superseded={name: self._superseded(name, build / f"{name}.parquet") for name in tables},
                     changed=changed,
+                    last_reads=last_reads,
                 )
                 dropped = {name: self._drop_rows(name, build, unwritten) for name in tables}
                 finished = finish(run_row, dropped, len(withdrawn)) | {"quarantined": quarantined}
@@ -243,6 +272,7 @@ class Store:
                 os.rename(build, final)
         finally:
             shutil.rmtree(build, ignore_errors=True)
+            shutil.rmtree(reads, ignore_errors=True)
         # Until here the journal stays staged, so a run stopped at any point resumes; one killed right after the
         # rename is published with its journal still staged: `staged_runs` removes that journal.
         shutil.rmtree(self.staging_dir / run_id, ignore_errors=True)
@@ -357,6 +387,31 @@ class Store:
         finally:
             if writer is not None:
                 writer.close()
+
+    def _last_reads(self, journal: RunJournal, sizes: dict[str, int], build: Path, folder: Path) -> _LastReads | None:
+        """Of the records the run read more than once, the files of `_LastReads`, written into `folder`, from the
+        journal (the run's files do not say which read a row came from); None when the run's materials file holds
+        each record once (the common case: one count)."""
+        owner = "materials"
+        path, link = build / f"{owner}.parquet", table_spec(owner).primary_key[0]
+        with contextlib.closing(self._scan()) as con:
+            if not path.exists() or not _read_twice(con, path, link):
+                return None
+            records = folder / f"{owner}.parquet"
+            con.register("reads", _staged_rows(journal, owner, sizes, [link]))
+            con.execute(
+                f"COPY (SELECT {link}, max({READ}) AS last_read FROM reads GROUP BY {link} "
+                f"HAVING count(*) > 1) TO '{records}' (FORMAT parquet)"
+            )
+            rows = {}
+            for name in children_of(owner):
+                rows[name] = folder / f"{name}.parquet"
+                con.register(f"reads_{name}", _staged_rows(journal, name, sizes))
+                con.execute(
+                    f"COPY (SELECT n.* EXCLUDE ({READ}) FROM reads_{name} AS n JOIN read_parquet('{records}') AS r "
+                    f"ON n.{link} = r.{link} AND n.{READ} = r.last_read) TO '{rows[name]}' (FORMAT parquet)"
+                )
+        return _LastReads(records, rows)
 
     def _keep_stored(self, path: Path, columns: tuple[str, ...]) -> None:
         """Rewrite the run's materials file with the stored record's values in `columns` (a run that did not read
@@ -477,12 +532,12 @@ class Store:
             )
             return [row[0] for row in found.fetchall()]
 
-    def _changed_records(self, owner: str, build: Path) -> list | None:
+    def _changed_records(self, owner: str, build: Path, last_reads: _LastReads | None) -> list | None:
         """Keys of the run's rows of table `owner` (materials) whose record changed: a row of it, or of a table that
         belongs to it, is new or differs from the stored one of the run's scope or of the whole record (stamp columns
         aside: another file's later value of the key does not make an unchanged file's re-import a change), or a
-        stored row of the record is not in the run (its source no longer gives that value). None when the store
-        holds no row of `owner`."""
+        stored row of the record is not in the run (its source no longer gives that value); of a record the run read
+        more than once, as its last read gives it (`last_reads`). None when the store holds no row of `owner`."""
         spec = table_spec(owner)
         link = spec.primary_key[0]
         path = build / f"{owner}.parquet"
@@ -492,9 +547,11 @@ class Store:
             files = {name: build / f"{name}.parquet" for name in [owner, *children_of(owner)]}
             files = {name: file for name, file in files.items() if file.exists()}
             parameters: dict[str, Any] = {name: str(file) for name, file in files.items()}
+            if last_reads is not None:
+                parameters |= last_reads.parameters(list(files))
             found: set = set()
             for bucket in _buckets(list(files.values()), link):
-                sql = _changed_records_sql(owner, link, set(files), bucket)
+                sql = _changed_records_sql(owner, link, set(files), bucket, last_reads)
                 found.update(row[0] for row in con.execute(sql, parameters).fetchall())
             return sorted(found)
 
@@ -524,7 +581,8 @@ class Store:
     def _drop_rows(self, name: str, build: Path, unwritten: _Unwritten) -> Dropped:
         """Rewrite a run's Parquet file of one table without the rows it need not write.
 
-        Not written: a key's earlier rows of the run (the views would never show them); rows of withheld keys
+        Not written: a key's earlier rows of the run (the views would never show them), and the rows of a record's
+        reads before its last (`_last_reads`: the views would show them beside the last read's); rows of withheld keys
         (`check.withheld_keys`) and of superseded ones (`_superseded`), with the rows that belong to them
         (`belongs_to`); unchanged rows: of a record (a row others belong to, and those rows) when nothing of it
         changed (`_changed_records`; a changed record is written whole, so its `read_at` says when it was last read
@@ -558,6 +616,8 @@ class Store:
         owner = spec.belongs_to or (name if name in changed else None)
         link = table_spec(owner).primary_key[0] if owner else spec.primary_key[0]
         parameters: dict[str, Any] = {"path": str(path)}
+        if unwritten.last_reads is not None:
+            parameters |= unwritten.last_reads.parameters([name])
         queries = ["SELECT file_row_number, 'earlier' AS why FROM n WHERE newest > 1"]
         of_owner = spec.belongs_to or ""
         for why, by_table in (("withheld", unwritten.withheld), ("superseded", unwritten.superseded)):
@@ -579,9 +639,11 @@ class Store:
                     f"WHERE n.newest = 1 AND {same}"
                 )
             stored, union = _stored_rows_of_run_sql(name, spec), " UNION ALL ".join(queries)
+            earlier_read = _earlier_read_sql(name, unwritten.last_reads)
             found = [
                 con.execute(
-                    f"WITH {_run_rows_sql(spec, where=bucket)}, s AS ({stored}) {union}", parameters
+                    f"WITH {_run_rows_sql(spec, where=bucket, earlier_read=earlier_read)}, s AS ({stored}) {union}",
+                    parameters,
                 ).fetchnumpy()
                 for bucket in _buckets([path], link)
             ]
@@ -889,19 +951,63 @@ def _definitions_digest() -> str:
     return hashlib.sha256(json.dumps([schemas, _view_definitions()], sort_keys=True).encode()).hexdigest()
 
 
-def _run_rows_sql(spec: TableSpec, name: str = "n", parameter: str = "path", where: str = "true") -> str:
-    """SQL: the run's rows of a table (CTE `name`, from the file `$parameter`; those `where` selects), each ranked
-    among the rows of its key (newest 1)."""
+def _run_rows_sql(
+    spec: TableSpec, name: str = "n", parameter: str = "path", where: str = "true", earlier_read: str = "false"
+) -> str:
+    """SQL: the run's rows of a table (CTE `name`, from the file `$parameter`, as `r`; those `where` selects), each
+    ranked among the rows of its key (newest 1: the row the run writes), a row of an earlier read of its record
+    (`earlier_read`, from `_earlier_read_sql`) after all."""
+    rank = f"row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} ORDER BY file_row_number DESC)"
     return (
-        f"{name} AS (SELECT *, row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} "
-        f"ORDER BY file_row_number DESC) AS newest FROM read_parquet(${parameter}, file_row_number = true) "
-        f"WHERE {where})"
+        f"{name} AS (SELECT *, CASE WHEN {earlier_read} THEN 2 ELSE {rank} END AS newest "
+        f"FROM read_parquet(${parameter}, file_row_number = true) AS r WHERE {where})"
     )
 
 
-def _changed_records_sql(owner: str, link: str, in_run: set[str], bucket: str) -> str:
+def _earlier_read_sql(name: str, last_reads: _LastReads | None) -> str:
+    """SQL: the run's row `r` of table `name` is of an earlier read of its record than the last (`last_reads`): that
+    read has no row with the same content, key and values (a key whose row of the last read the publishing check
+    withheld is no longer the record's either). `false` when the run read each record once, and for a table whose
+    rows belong to no record."""
+    if last_reads is None or name not in last_reads.rows:
+        return "false"
+    spec = table_spec(name)
+    link = table_spec(spec.belongs_to).primary_key[0]
+    return (
+        f"(r.{link} IN (SELECT {link} FROM read_parquet($reread)) AND NOT EXISTS (SELECT 1 FROM "
+        f"read_parquet($last_read_{name}) AS l WHERE {_equal(spec.content_columns, 'l', 'r')}))"
+    )
+
+
+def _read_twice(con: duckdb.DuckDBPyConnection, path: Path, link: str) -> bool:
+    """True when a run's file of records (materials) holds a record more than once (read on two pages)."""
+    query = f"SELECT count(*) > count(DISTINCT {link}) FROM read_parquet($path)"
+    return con.execute(query, {"path": str(path)}).fetchall()[0][0]
+
+
+def _staged_rows(
+    journal: RunJournal, name: str, sizes: dict[str, int], columns: list[str] | None = None
+) -> pyarrow.RecordBatchReader:
+    """A table's staged rows (those `columns` of them) with the read each came from (READ; -1 where a matreg that did
+    not number reads staged it, before a resume: earlier than the resume's), streamed from the journal (`sizes`: its
+    committed lengths)."""
+    schema = arrow_schema(name)
+    schema = pyarrow.schema([schema.field(column) for column in columns or schema.names])
+    schema = schema.append(pyarrow.field(READ, pyarrow.int64()))
+
+    def batches() -> Iterator[pyarrow.RecordBatch]:
+        for table in journal.tables(name, sizes):
+            if READ not in table.column_names:
+                table = table.append_column(READ, pyarrow.array(numpy.full(table.num_rows, -1, dtype=numpy.int64)))
+            yield from table.select(schema.names).to_batches()
+
+    return pyarrow.RecordBatchReader.from_batches(schema, batches())
+
+
+def _changed_records_sql(owner: str, link: str, in_run: set[str], bucket: str, last_reads: _LastReads | None) -> str:
     """SQL of `Store._changed_records` for the records `bucket` selects (`in_run`: the tables the run has files of,
-    each the parameter of its file's path; the owner's is always one)."""
+    each the parameter of its file's path; the owner's is always one; `last_reads`: of the records read more than
+    once, for `_earlier_read_sql`)."""
     of_run = f"{link} IN (SELECT {link} FROM read_parquet(${owner}) WHERE {bucket})"
     run_scope = f"(SELECT any_value(coalesce(scope, '')) FROM read_parquet(${owner}))"
     runs, queries = [], []
@@ -910,12 +1016,13 @@ def _changed_records_sql(owner: str, link: str, in_run: set[str], bucket: str) -
         stored = f"({_current_rows_sql(name, of_run, in_scope=run_scope)})"
         content = _equal([column for column in table.content_columns if column not in table.primary_key])
         if name in in_run:
-            runs.append(_run_rows_sql(table, f"n_{name}", name, where=bucket))
+            earlier_read = _earlier_read_sql(name, last_reads)
+            runs.append(_run_rows_sql(table, f"n_{name}", name, where=bucket, earlier_read=earlier_read))
             queries.append(  # new or different rows
                 f"SELECT n.{link} FROM n_{name} AS n LEFT JOIN {stored} AS s ON {_equal(table.primary_key)} "
                 f"AND {content or 'true'} WHERE n.newest = 1 AND s.{link} IS NULL"
             )
-            missing = f"NOT EXISTS (SELECT 1 FROM n_{name} AS n WHERE {_equal(table.primary_key)})"
+            missing = f"NOT EXISTS (SELECT 1 FROM n_{name} AS n WHERE n.newest = 1 AND {_equal(table.primary_key)})"
         else:
             missing = "true"
         if name != owner:  # stored rows of the run's scope it no longer has (readmitted values aside)

@@ -6,12 +6,17 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from conftest import janaf_route
 from replay import ReplayServer
 
 from matreg.store import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from replay_oqmd import FILTER, PATH, catalog_yaml, fixture_records, page_reply  # noqa: E402
 
 IDS = ["H-064", "C-095", "Al-001", "O-029", "N-023"]
 
@@ -67,3 +72,43 @@ def test_kill_9_while_reading_the_fourth_page_then_resume(tmp_path, commit_every
     assert len(store.table("properties")) == 7 * len(IDS)
     assert server.hits("/tables/H-064.txt") == (1 if committed else 2)  # committed pages were not fetched again
     assert store.table("fetch_runs")["status"].tolist() == ["complete"]
+
+
+def test_kill_9_between_two_reads_of_a_record_then_resume_stores_its_last_read_alone(tmp_path):
+    """An OQMD entry given by two calculations, on the first and the third page of five records: the second's values
+    alone are stored, though the run was killed (kill -9) between the two reads and resumed."""
+    records = fixture_records()
+    standard = records[0] | {"calculation_id": 77301, "calculation_label": "standard"}  # with a band gap
+    static = {key: value for key, value in standard.items() if key != "band_gap"}
+    static |= {"calculation_id": 1143252, "calculation_label": "static", "delta_e": -2.1}
+    given = [standard, *records[1:], static]
+    release = threading.Event()
+
+    def stalling_route(request):
+        if request.query.get("offset") == ["10"]:
+            release.wait(30)  # the third page hangs until the killed process is gone
+        return page_reply(request, len(given), given.__getitem__)
+
+    store_dir, catalog = tmp_path / "store", tmp_path / "catalog.yaml"
+    with ReplayServer(stalling_route, prefix="/oqmdapi/") as server:
+        catalog.write_text(catalog_yaml(server.root), encoding="utf-8")
+        command = [sys.executable, "-m", "matreg", "fetch", "oqmd", "--filter", FILTER, "--page-size", "5"]
+        command += ["--commit-every", "5", "--store", str(store_dir), "--catalog", str(catalog), "--no-progress"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(r.query.get("offset") == ["10"] for r in server.requests):
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        release.set()
+        store = Store(store_dir)
+        assert store.staged_pages() == 2 and not store.exists()  # the standard calculation's page, staged
+        resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        offsets = [request.query.get("offset", ["0"])[0] for request in server.requests if request.path == PATH]
+        assert offsets == ["0", "5", "10", "10"]  # the resume read the third page alone
+    assert "read 13 (1 read again: of each record, the last read kept), 12 valid records" in resumed.stdout
+    values = store.query("SELECT property, value FROM properties WHERE record_id = 'oqmd:16974'").values.tolist()
+    assert values == [["formation_energy_per_atom", -2.1]]  # not the standard calculation's band gap beside it
+    n_values = store.query("SELECT n_values FROM fetch_runs WHERE status = 'complete'").iloc[0, 0]
+    assert n_values == len(store.table("properties"))

@@ -24,7 +24,7 @@ from matreg.errors import StoreError
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.journal import RunJournal
-from matreg.schema import arrow_schema, load_tables
+from matreg.schema import arrow_schema, arrow_table, load_tables
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.janaf import JanafConnector
 from matreg.store import Store
@@ -492,6 +492,112 @@ def test_a_record_read_on_two_pages_is_one_stored_or_superseded_record(store):
     assert store.query(counted, [report.run_id]).values.tolist() == [[3, 3, 1]]
 
 
+class Given(Pages):
+    """Pages whose entries name what each read of a record gives: values of formation energy (eV/atom) and band gap
+    (eV), and the rest as its attributes (of the lab-sample extension, once `extension` is set)."""
+
+    UNITS = {"formation_energy_per_atom": "eV/atom", "band_gap": "eV"}
+
+    def to_record(self, payload: dict) -> SourceRecord:
+        given = payload["value"]
+        values = [RawValue(name, given[name], unit) for name, unit in self.UNITS.items() if name in given]
+        attributes = {name: value for name, value in given.items() if name not in self.UNITS}
+        return SourceRecord(source_id=payload["id"], formula="NaCl", values=values, attributes=attributes)
+
+
+class GivenUntilInterrupted(Given, InterruptedAfter):
+    """Given pages whose reading the user interrupts after `n` pages, until `interrupting` is cleared."""
+
+
+ENERGY, GAP = "formation_energy_per_atom", "band_gap"
+# x read on the first and third pages, by two calculations: the first's gap is no value of the second's
+READ_AGAIN = [("x", {ENERGY: -1.0, GAP: 1.5})], [("y", {ENERGY: -2.0})], [("x", {ENERGY: -3.0})]
+
+
+def _shown(store: Store, table: str = "properties", columns: str = "property, value") -> list:
+    return store.query(f"SELECT record_id, {columns} FROM {table} ORDER BY ALL").values.tolist()
+
+
+def _written(store: Store, table: str = "properties") -> int:
+    return store.query(f"SELECT count(*) FROM read_parquet('data/c*/**/{table}.parquet')").iloc[0, 0]
+
+
+def _assert_last_read_of_x_alone_shown(store: Store, report) -> None:
+    assert _shown(store) == [["pages:x", ENERGY, -3.0], ["pages:y", ENERGY, -2.0]]  # x's gap: of its earlier read
+    assert (report.n_stored, report.n_values, report.n_reread) == (2, 2, 1)
+    counted = "SELECT n_stored, n_values FROM fetch_runs WHERE run_id = ?"
+    assert store.query(counted, [report.run_id]).values.tolist() == [[2, 2]]
+    assert _written(store) == 2 and len(store.query("SELECT * FROM properties_wide")) == 2
+
+
+@pytest.mark.parametrize("commit_every", [1000, 1], ids=["one commit", "a commit a page"])
+def test_a_record_read_on_two_pages_shows_the_values_of_its_last_read_only(store, commit_every):
+    report = run_ingest(Given(*READ_AGAIN), store, commit_every=commit_every)
+    _assert_last_read_of_x_alone_shown(store, report)
+
+
+def test_a_record_read_again_after_the_run_was_resumed_shows_the_values_of_its_last_read_only(store):
+    connector = GivenUntilInterrupted(2, *READ_AGAIN)
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(connector, store)  # x's first read staged, then the user stops the run
+    connector.interrupting = False
+    report = run_ingest(connector, store, resume=True)
+    assert report.resumed
+    _assert_last_read_of_x_alone_shown(store, report)
+
+
+def test_a_run_staged_by_a_matreg_that_numbered_no_reads_is_resumed_with_the_last_read_alone(store):
+    connector = GivenUntilInterrupted(2, *READ_AGAIN)
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(connector, store)
+    (run_id,) = store.staged_runs()
+    journal = RunJournal(store.staging_dir / run_id)
+    run_row, sizes = journal.committed()
+    unnumbered = {name: pa.concat_tables(journal.tables(name, sizes)).drop_columns(["read"]) for name in sizes}
+    shutil.rmtree(journal.directory)  # staged again as a matreg before read numbers staged it
+    RunJournal(journal.directory).append(unnumbered, arrow_table("fetch_runs", [run_row]))
+    connector.interrupting = False
+    report = run_ingest(connector, Store(store.root), resume=True)
+    _assert_last_read_of_x_alone_shown(store, report)
+
+
+@pytest.mark.parametrize("bucket_rows", [100_000, 1])
+def test_a_record_is_compared_with_the_store_as_its_last_read_gives_it(store, monkeypatch, bucket_rows):
+    monkeypatch.setattr("matreg.store.PUBLISH_BUCKET_ROWS", bucket_rows)  # 1: every row its own part, about
+    first = run_ingest(Given([("x", {ENERGY: -3.0})], [("y", {ENERGY: -2.0, GAP: 1.5})]), store)
+    pages = [("x", {ENERGY: -1.0, GAP: 1.5}), ("y", {ENERGY: -2.0, GAP: 1.5})], [("x", {ENERGY: -3.0})]
+    again = run_ingest(Given(*pages, [("y", {ENERGY: -2.0})]), store, commit_every=1)
+    assert (again.n_stored, again.n_values, again.n_unchanged) == (2, 2, 1)  # x as stored; y's gap no longer given
+    assert _shown(store, columns="property, value, run_id") == [
+        ["pages:x", ENERGY, -3.0, first.run_id],
+        ["pages:y", ENERGY, -2.0, again.run_id],
+    ]
+
+
+@pytest.mark.parametrize("commit_every", [1000, 1], ids=["one commit", "a commit a page"])
+def test_a_later_read_quarantined_leaves_the_earlier_valid_read_whole(store, commit_every):
+    pages = [("x", {ENERGY: -1.0, GAP: 1.5})], [("x", {ENERGY: "n/a"})]  # read again with no valid value
+    report = run_ingest(Given(*pages), store, commit_every=commit_every)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 2, 1)
+    assert _shown(store) == [["pages:x", GAP, 1.5], ["pages:x", ENERGY, -1.0]]
+
+
+@pytest.mark.parametrize("commit_every", [1000, 1], ids=["one commit", "a commit a page"])
+def test_a_record_read_on_two_pages_shows_the_attributes_of_its_last_read_only(store, commit_every):
+    sample = {ENERGY: -1.0, "sample_id": "s1", "synthesis_route": "sol-gel"}
+    pages = [("x", sample | {"instrument": "XRD-1"})], [("y", sample | {"sample_id": "s2"})], [("x", sample)]
+    connector = Given(*pages)
+    connector.extension = "lab-sample"
+    run_ingest(connector, store, commit_every=commit_every)
+    assert _shown(store, "record_attributes", "attribute, value") == [
+        ["pages:x", "sample_id", "s1"],  # not the earlier read's instrument
+        ["pages:x", "synthesis_route", "sol-gel"],
+        ["pages:y", "sample_id", "s2"],
+        ["pages:y", "synthesis_route", "sol-gel"],
+    ]
+    assert _written(store, "record_attributes") == 4
+
+
 def test_jsonl_files_keep_every_digit_and_microsecond(tmp_path):
     fetched = pd.Timestamp("2026-12-03 13:58:12.123456", tz="UTC")
     frame = pd.DataFrame(
@@ -580,12 +686,12 @@ def test_what_a_run_leaves_out_is_decided_while_it_holds_the_store_lock(store, m
     run_ingest(Pages([("x", -1.0)]), store)
     decide, held = Store._changed_records, []
 
-    def deciding(self, owner, build):
+    def deciding(self, owner, *args):
         other = filelock.FileLock(str(store.root / ".lock"), timeout=0)
         with pytest.raises(filelock.Timeout):  # another process would wait until this run's commit is in place
             other.acquire()
         held.append(owner)
-        return decide(self, owner, build)
+        return decide(self, owner, *args)
 
     monkeypatch.setattr(Store, "_changed_records", deciding)
     run_ingest(Pages([("x", -2.0)]), store)
