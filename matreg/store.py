@@ -985,9 +985,10 @@ def _earlier_read_sql(name: str, last_reads: _LastReads | None) -> str:
 
 
 def _read_twice(con: duckdb.DuckDBPyConnection, path: Path, link: str) -> bool:
-    """True when a run's file of records (materials) holds a record more than once (read on two pages)."""
-    query = f"SELECT count(*) > count(DISTINCT {link}) FROM read_parquet($path)"
-    return con.execute(query, {"path": str(path)}).fetchall()[0][0]
+    """True when a run's file of records (materials) holds a record more than once (read on two pages); counted a
+    part (`_buckets`) at a time."""
+    query = f"SELECT count(*) > count(DISTINCT {link}) FROM read_parquet($path) WHERE "
+    return any(con.execute(query + bucket, {"path": str(path)}).fetchall()[0][0] for bucket in _buckets([path], link))
 
 
 def _staged_rows(
