@@ -1276,12 +1276,13 @@ def _latest_rows_sql(name: str, key: list[str], where: str = "true") -> str:
 
 
 def _wide_view_sql() -> str:
-    """One row per record, method and conditions; one column per vocabulary property (canonical units)."""
+    """One row per record, provenance, method and conditions (each value's own: two files may say of one record a
+    measured and a computed value); one column per vocabulary property (canonical units)."""
     columns = ",\n  ".join(
         f"max(p.value) FILTER (WHERE p.property = '{name}') AS {name}" for name in load_vocabulary().root
     )
     return (
-        "SELECT m.record_id, m.source, m.formula, m.provenance, p.method, p.temperature_K, p.pressure_Pa,\n  "
+        "SELECT m.record_id, m.source, m.formula, p.provenance, p.method, p.temperature_K, p.pressure_Pa,\n  "
         f"{columns}\nFROM materials m JOIN properties p USING (record_id)\n"
-        "GROUP BY m.record_id, m.source, m.formula, m.provenance, p.method, p.temperature_K, p.pressure_Pa"
+        "GROUP BY m.record_id, m.source, m.formula, p.provenance, p.method, p.temperature_K, p.pressure_Pa"
     )

@@ -117,6 +117,20 @@ def test_a_row_two_files_reject_alike_stays_open_while_either_file_rejects_it(st
     assert store.query(open_count).iloc[0, 0] == 0
 
 
+def test_the_wide_view_labels_each_value_with_its_own_provenance(store, tmp_path):
+    """Two files of one dataset say of one sample a measured and a computed gap: the record's row is the last
+    file's (dft), each value keeps how it was obtained, in the wide view too."""
+    mapping = "dataset: smith-lab\nformula_column: formula\nid_column: id\ncitation: x\n"
+    for name, how in (("measured", "provenance: experimental"), ("computed", "provenance: dft\nmethod: PBE")):
+        (tmp_path / f"{name}.yaml").write_text(f"{mapping}{how}\ncolumns:\n  gap: {{property: band_gap, unit: eV}}\n")
+    (tmp_path / "measured.csv").write_text("id,formula,gap\nS1,ZnO,3.3\n", encoding="utf-8")
+    (tmp_path / "computed.csv").write_text("id,formula,gap\nS1,ZnO,0.73\n", encoding="utf-8")
+    import_file(store, tmp_path / "measured.csv", tmp_path / "measured.yaml")
+    import_file(store, tmp_path / "computed.csv", tmp_path / "computed.yaml")
+    wide = store.query("SELECT provenance, coalesce(method, '-'), band_gap FROM properties_wide ORDER BY band_gap")
+    assert wide.values.tolist() == [["dft", "PBE", 0.73], ["experimental", "-", 3.3]]
+
+
 def test_a_file_re_imported_replaces_only_what_that_file_said_of_its_records(store, tmp_path):
     mapping = "dataset: smith-lab\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
     optical = "  gap: {property: band_gap, unit: eV}\n  rho: {property: density, unit: g/cm^3}\n"
