@@ -34,7 +34,7 @@ from matreg.formula import whole_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, load_tables, table_spec
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
-from matreg.store import Dropped, Store
+from matreg.store import Dropped, Store, StoreBusy
 from matreg.validation import (
     Rejection,
     RunStamp,
@@ -482,7 +482,10 @@ def run_ingest(
             whole_scope = _whole_scope(connector, info)
             store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
         except Exception as exc:
+            resumable = report.status == "complete" and not connector.reads_whole_scope  # (imports read again)
             _record_failure(store, info, report, connector, exc)
+            if isinstance(exc, StoreBusy) and resumable:  # every page staged, publishing stopped
+                raise StoreBusy(exc.path, "run the same command with --resume to publish the staged run") from None
             raise
         finally:
             store.release_run(report.run_id)
@@ -499,7 +502,7 @@ def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo)
     if not connector.reads_whole_scope or connector.scope_chosen or not store.exists():
         return
     source, scope = connector.attribution.source, connector.attribution.scope
-    endpoints = store.query(
+    endpoints = store.read(
         "SELECT DISTINCT endpoint FROM fetch_runs WHERE run_id IN (SELECT run_id FROM material_writes "
         "WHERE source = ? AND scope = ?) ORDER BY endpoint",
         [source, scope],
@@ -783,29 +786,31 @@ class _StoredFormulas:
         write of it (files of stores older than scopes aside)."""
         if self.by_position:
             sql = "SELECT record_id, formula, scope FROM materials WHERE record_id IN (SELECT unnest(?))"
-            return self.store.query(sql, [record_ids]).values.tolist()
+            return self.store.read(sql, [record_ids]).values.tolist()
         sql = (
             "SELECT record_id, formula, scope FROM material_writes WHERE record_id IN (SELECT unnest(?)) "
             "AND scope IS NOT NULL AND scope NOT IN ('', ?) "
             "QUALIFY row_number() OVER (PARTITION BY record_id, scope ORDER BY fetched_at DESC, run_id DESC) = 1 "
             "ORDER BY record_id, scope"
         )
-        return self.store.query(sql, [record_ids, self.scope]).values.tolist()
+        return self.store.read(sql, [record_ids, self.scope]).values.tolist()
 
     def _shown(self, record_ids: list[str]) -> set[str]:
         """Of these records, those with a value shown (asked only of the few with another formula: the properties
         view is costly)."""
         sql = "SELECT DISTINCT record_id FROM properties WHERE record_id IN (SELECT unnest(?))"
-        return set(self.store.query(sql, [record_ids])["record_id"])
+        return set(self.store.read(sql, [record_ids])["record_id"])
 
 
 def _record_failure(store: Store, info: RunInfo, report: RunReport, connector: Connector, exc: Exception) -> None:
-    """Log a failed run in fetch_runs; if even that cannot be written, the original error still propagates."""
+    """Log a failed run in fetch_runs; if even that cannot be written, the original error still propagates. A run
+    the busy store stopped is logged only if the store's lock is free at once (no second wait of a minute)."""
     report.status = "failed"
     with contextlib.suppress(OSError, MatregError):
         failed = _fetch_run_row(info, report, connector, connector.redact(str(exc)))
         failed["quarantine_reasons"] = _counts_json(report.reasons)
-        store.commit({"fetch_runs": validate_table("fetch_runs", _frame("fetch_runs", [failed]))})
+        wait_s = 0 if isinstance(exc, StoreBusy) else None
+        store.commit({"fetch_runs": validate_table("fetch_runs", _frame("fetch_runs", [failed]))}, wait_s)
 
 
 def _parameters_json(info: RunInfo) -> str:

@@ -6,8 +6,10 @@ Layout of `staging/<run_id>/`:
                      metadata records how long every table file was when the page was complete
 A frame is an 8-byte little-endian length followed by an Arrow IPC stream. A page's table frames are written
 first and its commit frame last, so after a kill -9 the last complete commit frame says exactly which table bytes
-belong to committed pages; reopening the journal cuts everything after them. Appending a page costs a few
-`write` calls on open files, not a directory and a file per table (which dominated the cost of small pages).
+belong to committed pages; reopening the journal cuts everything after them. A table file missing, or shorter
+than its last commit says, is a damaged journal (StoreError): never read as a run without those rows. Appending a
+page costs a few `write` calls on open files, not a directory and a file per table (which dominated the cost of small
+pages).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyarrow
+
+from matreg.errors import StoreError
 
 COMMITS = "commits"
 SUFFIX = ".arrows"
@@ -62,19 +66,36 @@ class RunJournal:
         return sum(1 for _ in _frames(self._path(COMMITS)))
 
     def recover(self) -> None:
-        """Cut what a killed writer left after its last committed page, to append after it."""
+        """Cut what a killed writer left after its last committed page, to append after it; StoreError when a
+        table file lacks committed bytes (`_require_committed`)."""
         self.close()
         commit = self._last_commit()
         sizes, end = (_sizes(commit[0]), commit[1]) if commit else ({}, 0)
+        for name, size in sizes.items():
+            self._require_committed(name, size)
         for path in self.directory.glob(f"*{SUFFIX}"):
             name = path.name.removesuffix(SUFFIX)
             _truncate(path, end if name == COMMITS else sizes.get(name, 0))
         self._sizes = sizes  # tables this session does not write keep their committed length in later commits
 
     def tables(self, name: str, sizes: dict[str, int]) -> Iterator[pyarrow.Table]:
-        """The committed pages' rows of one table, page by page (`sizes`: from `committed`)."""
+        """The committed pages' rows of one table, page by page (`sizes`: from `committed`); StoreError when its
+        file lacks committed bytes (`_require_committed`)."""
+        self._require_committed(name, sizes.get(name, 0))
         for table, _ in _frames(self._path(name), sizes.get(name, 0)):
             yield table
+
+    def _require_committed(self, name: str, size: int) -> None:
+        """StoreError when a table's file is missing or shorter than its committed `size` (a journal deleted in part,
+        or damaged): read, it would give a run without rows its commits count."""
+        path = self._path(name)
+        found = path.stat().st_size if path.exists() else None
+        if size and (found or 0) < size:
+            held = "is missing" if found is None else f"holds {found} of its {size} committed bytes"
+            raise StoreError(
+                f"the journal of run {self.directory.name} is damaged ({path.name} {held}): it cannot be resumed; "
+                "run the same command without --resume (it drops this run and reads again)"
+            )
 
     def close(self) -> None:
         """Close the files this journal appends to (a later append recovers first)."""

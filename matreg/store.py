@@ -7,8 +7,10 @@ Layout of a store directory:
                                                  from (READ, not published)
     locks/<run_id>.lock                          held by the process writing that run (others neither resume nor
                                                  drop it)
-    tmp/                                         commits being written
-    matreg.duckdb                                views over data/ (deduplicated by key, newest commit wins)
+    tmp/                                         commits being written, journals being deleted
+    matreg.duckdb                                views over data/ (deduplicated by key, newest commit wins), for
+                                                 `matreg sql` and other clients: matreg's own reads run the same views
+                                                 in memory over the Parquet files (`Store.read`)
     .views.sha256                                digest of the declared schemas and views the store was written with
 Each page of a run is committed to its journal whole or not at all, with the run's cursor. A finished run is
 compacted into one Parquet file per table, each batch checked on the way, and becomes visible in one rename into
@@ -24,7 +26,9 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
+import sys
 import time
 import uuid
 from collections import Counter
@@ -65,6 +69,14 @@ PUBLISH_BUCKET_ROWS = 50_000  # rows of a run's files DuckDB compares with the s
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
 QUARANTINE = "quarantine"  # the table of rejected input, published last: it receives the rows a check withholds
 READ = "read"  # the staged column numbering the run's reads (items read before): a record's later read, a larger one
+
+
+class StoreBusy(StoreError):
+    """Another process held a store lock for longer than a writer waits (`Store.locked`)."""
+
+    def __init__(self, path: Path, advice: str = "try again") -> None:
+        super().__init__(f"the store is busy: another matreg process holds {path}; {advice}")
+        self.path = path
 
 
 class PublishCheck(Protocol):
@@ -152,6 +164,8 @@ class Store:
         self._journals: dict[str, RunJournal] = {}  # journals this Store appends to, per run
         self._running: dict[str, filelock.FileLock] = {}  # runs this process writes (`claim_run`)
         self._scanner: duckdb.DuckDBPyConnection | None = None  # the in-memory database `_scan` gives cursors of
+        self._scanner_views: set[str] = set()  # the views created in it (`_define_views`)
+        self._views_behind = False  # the views in the DuckDB file could not be updated (stderr was told)
         self.db_path = self.root / DB_NAME
         self.cache_path = self.root / "http_cache.sqlite"
 
@@ -159,35 +173,46 @@ class Store:
         """True once the store has been created."""
         return self.db_path.exists() and self.data_dir.is_dir()
 
-    def ensure(self) -> None:
-        """Create the store if needed, give every declared table a file of its declared schema, create the views.
+    def ensure(self, wait_s: float | None = None) -> None:
+        """Create the store if needed, give every declared table a file of its declared schema, create the views
+        (`wait_s`: how long to wait for the store's lock, by default LOCK_WAIT_S).
 
-        When schemas/ changed since the store was last written (a table or a column added), every table gets an empty
-        file of its current schema in a new commit: the views read all files by name, so the new columns exist
-        (NULL in older rows). The views are then (re)created.
+        When schemas/ changed since the store was last written (a table or a column added), each table whose newest
+        file lacks its declared schema gets an empty file of it in a new commit: the views read all files by name,
+        so the new columns exist (NULL in older rows). The views are then (re)created (`_update_views`); while they
+        cannot be, the next writes find the files up to date and write no commit again.
         """
-        with self.locked():
+        with self.locked(wait_s=wait_s):
             self.data_dir.mkdir(parents=True, exist_ok=True)
             digest = _definitions_digest()
             changed = not self.db_path.exists() or self._stamp() != digest
-            missing = [name for name in load_tables() if not any(self.data_dir.glob(f"c*/**/{name}.parquet"))]
-            if changed or missing:
-                empty = {name: self._empty(name) for name in (load_tables() if changed else missing)}
+            behind = self._tables_behind(changed)
+            if behind:
+                empty = {name: self._empty(name) for name in behind}
                 self._write_dir(empty, self.data_dir / f"c{self._next_sequence():08d}")
+                self._scanner_views.clear()  # (made again over the new columns)
             if changed:
-                self._create_views()
-                atomic_write(self.root / VIEWS_STAMP, lambda temp: temp.write_text(digest, encoding="utf-8"))
+                self._update_views(digest)
+
+    def _tables_behind(self, changed: bool) -> list[str]:
+        """The tables with no file, and after the definitions `changed`, those whose newest file lacks the declared
+        schema."""
+        if not changed:
+            return [name for name in load_tables() if not any(self.data_dir.glob(f"c*/**/{name}.parquet"))]
+        commits = sorted(self.data_dir.glob("c*"), reverse=True)
+        return [name for name in load_tables() if not _has_declared_schema(_newest_file(commits, name), name)]
 
     def _stamp(self) -> str | None:
         """The digest of the definitions the store was last written with."""
         stamp = self.root / VIEWS_STAMP
         return stamp.read_text(encoding="utf-8") if stamp.exists() else None
 
-    def commit(self, tables: dict[str, pd.DataFrame]) -> str:
-        """Write validated frames of canonical tables as one new commit; return the commit name."""
-        self.ensure()
+    def commit(self, tables: dict[str, pd.DataFrame], wait_s: float | None = None) -> str:
+        """Write validated frames of canonical tables as one new commit; return the commit name (`wait_s`: how long
+        to wait for the store's lock, by default LOCK_WAIT_S)."""
+        self.ensure(wait_s)
         arrow = self._arrow_tables(tables)
-        return self._publish(arrow) if arrow else ""
+        return self._publish(arrow, wait_s) if arrow else ""
 
     def stage_page(
         self, run_id: str, tables: dict[str, list[dict] | pyarrow.Table], reads: dict[str, numpy.ndarray] | None = None
@@ -276,13 +301,13 @@ class Store:
             shutil.rmtree(reads, ignore_errors=True)
         # Until here the journal stays staged, so a run stopped at any point resumes; one killed right after the
         # rename is published with its journal still staged: `staged_runs` removes that journal.
-        shutil.rmtree(self.staging_dir / run_id, ignore_errors=True)
+        self.discard_run(run_id)
         return final.name
 
     def remove_leftovers(self) -> None:
-        """Remove what killed processes left: temporary directories (a half-written commit or release) and the
-        journals of runs killed before staging a page (never resumable), each untouched for LEFTOVER_AGE_S seconds,
-        files included; a run another process holds stays."""
+        """Remove what killed processes left: temporary directories (a half-written commit or release, a journal
+        being deleted) and the journals of runs killed before staging a page (never resumable), each untouched for
+        LEFTOVER_AGE_S seconds, files included; a run another process holds stays."""
         cutoff = time.time() - LEFTOVER_AGE_S
         for folder in self.tmp_dir.glob("*"):
             _remove_if_untouched_since(folder, cutoff)
@@ -291,11 +316,18 @@ class Store:
                 _remove_if_untouched_since(run_dir, cutoff)
 
     def discard_run(self, run_id: str) -> None:
-        """Delete the staged pages of a run that will not be resumed."""
+        """Delete the staged pages of a run that will not be resumed: its journal leaves staging/ in one rename (into
+        tmp/) before its files are deleted, so a process killed meanwhile leaves no journal in part that a resume
+        would take for the run (tmp/ leftovers go as `remove_leftovers` says)."""
         journal = self._journals.pop(run_id, None)
         if journal is not None:
             journal.close()
-        shutil.rmtree(self.staging_dir / run_id, ignore_errors=True)
+        trash = self._tmp_path()
+        try:
+            os.rename(self.staging_dir / run_id, trash)
+        except FileNotFoundError:
+            return  # (dropped already)
+        shutil.rmtree(trash, ignore_errors=True)
 
     def claim_run(self, run_id: str) -> None:
         """Mark a run as written by this process until `release_run` (a file lock the OS drops with the process);
@@ -306,25 +338,26 @@ class Store:
         self._running[run_id] = lock
 
     def is_running(self, run_id: str) -> bool:
-        """True while another process writes this run (a killed process's run is not running)."""
-        if run_id in self._running:
+        """True while another process writes this run (a killed process's run is not running). A look makes no lock
+        file (a dry run writes nothing): a run without one has no writer."""
+        if run_id in self._running or not self._run_lock(run_id).exists():
             return False
-        path = self._run_lock(run_id)
-        made_here = not path.exists()  # (a look leaves no lock file behind: a dry run writes nothing)
         lock = self._try_run_lock(run_id)
         if lock is None:
             return True
         lock.release()
-        if made_here:
-            path.unlink(missing_ok=True)
         return False
 
     def release_run(self, run_id: str) -> None:
-        """End this process's claim on a run (nothing if it has none)."""
+        """End this process's claim on a run (nothing if it has none). Its lock file is deleted, while still held,
+        only once the run has no journal (published or dropped): another process may have it open, to lock it next,
+        and would then hold a lock of the run while a third locked a new file of the same name."""
         lock = self._running.pop(run_id, None)
-        if lock is not None:
-            lock.release()
+        if lock is None:
+            return
+        if not (self.staging_dir / run_id).exists():
             self._run_lock(run_id).unlink(missing_ok=True)
+        lock.release()
 
     def _try_run_lock(self, run_id: str) -> filelock.FileLock | None:
         """The run's lock, taken; None when another process holds it."""
@@ -367,7 +400,7 @@ class Store:
         """Those of `run_ids` whose run is in a published commit, complete."""
         if not run_ids or not self.exists():
             return []
-        published = self.query(
+        published = self.read(
             "SELECT run_id FROM fetch_runs WHERE status = 'complete' AND run_id IN (SELECT unnest(?))", [run_ids]
         )
         return published["run_id"].tolist()
@@ -573,9 +606,7 @@ class Store:
             ).fetchall()
             if not candidates:
                 return []
-            views = _view_definitions()
-            for name in (QUARANTINE, "fetch_runs", "curation_log", "material_writes", "open_quarantine"):
-                con.execute(f"CREATE TEMP VIEW {name} AS {views[name]}")
+            self._define_views(con, _rereads_resolving_sql())
             parameters = in_run | {"candidates": [row[0] for row in candidates], "quarantined": quarantined}
             return [row[0] for row in con.execute(_rereads_resolving_sql(), parameters).fetchall()]
 
@@ -656,8 +687,8 @@ class Store:
         stored = con.execute(f"SELECT count(*) FROM read_parquet('{_files(name)}', union_by_name = true)")
         return bool(stored.fetchall()[0][0])
 
-    def _publish(self, tables: dict[str, pyarrow.Table]) -> str:
-        with self.locked():
+    def _publish(self, tables: dict[str, pyarrow.Table], wait_s: float | None = None) -> str:
+        with self.locked(wait_s=wait_s):
             return self._write_dir(tables, self.data_dir / f"c{self._next_sequence():08d}").name
 
     def _write_dir(self, tables: dict[str, pyarrow.Table], final: Path) -> Path:
@@ -672,9 +703,14 @@ class Store:
         return final
 
     def _new_tmp_dir(self) -> Path:
-        path = self.tmp_dir / uuid.uuid4().hex
-        path.mkdir(parents=True)  # tmp/ and its parents appear on first use
+        path = self._tmp_path()
+        path.mkdir()
         return path
+
+    def _tmp_path(self) -> Path:
+        """A new name in tmp/ (tmp/ and its parents appear on first use)."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return self.tmp_dir / uuid.uuid4().hex
 
     def _arrow_tables(self, tables: dict[str, pyarrow.Table | pd.DataFrame | list[dict]]) -> dict[str, pyarrow.Table]:
         return {name: arrow_table(name, rows) for name, rows in tables.items() if len(rows)}
@@ -688,31 +724,45 @@ class Store:
         return arrow_schema(name).empty_table()
 
     @contextlib.contextmanager
-    def locked(self, name: str = ".lock") -> Iterator[None]:
-        """Hold one of the store's lock files, waiting up to a minute for another process to let it go
-        (`.lock`: commits; others: curation entries, releases); StoreError if it does not."""
+    def locked(self, name: str = ".lock", wait_s: float | None = None) -> Iterator[None]:
+        """Hold one of the store's lock files, waiting up to `wait_s` seconds (by default LOCK_WAIT_S, a minute) for
+        another process to let it go (`.lock`: commits; others: curation entries, releases); StoreBusy if it does
+        not."""
         path = self.root / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(path), timeout=LOCK_WAIT_S)
+        lock = filelock.FileLock(str(path), timeout=LOCK_WAIT_S if wait_s is None else wait_s)
         try:
             lock.acquire()
         except filelock.Timeout:
-            raise StoreError(f"the store is busy: another matreg process holds {path}; try again") from None
+            raise StoreBusy(path) from None
         try:
             yield
         finally:
             lock.release()
 
-    def _create_views(self) -> None:
-        """(Re)create the views in the DuckDB file: only when the definitions changed (`ensure`).
-
-        Opening the file for writing needs every reader (`matreg sql`, a user's DuckDB shell) gone; the views read
-        the Parquet files by pattern, so a new commit needs no change to them.
-        """
+    def _update_views(self, digest: str) -> None:
+        """(Re)create the views in the DuckDB file and stamp the store with the definitions' `digest`: only when the
+        definitions changed (`ensure`). Opening the file for writing needs every other process that has it open
+        (`matreg sql`, a DuckDB shell, read-only or not) gone: until then the views are left as they are, for a later
+        write to update, and stderr says so once. matreg reads the Parquet files itself (`read`), and the views
+        read them by pattern, so a new commit needs no change to them."""
         try:
-            con = duckdb.connect(str(self.db_path))
+            self._create_views()
         except duckdb.IOException as exc:
-            raise StoreError(f"cannot update the views of {self.db_path}: {str(exc).splitlines()[0]}") from None
+            if not self._views_behind:
+                print(
+                    f"warning: the views in {self.db_path} are not updated to this matreg's tables: another process "
+                    f"has the file open ({str(exc).splitlines()[0]}); they are updated when matreg next writes to "
+                    "the store with the file closed",
+                    file=sys.stderr,
+                )
+                self._views_behind = True
+            return
+        atomic_write(self.root / VIEWS_STAMP, lambda temp: temp.write_text(digest, encoding="utf-8"))
+
+    def _create_views(self) -> None:
+        """(Re)create the views in the DuckDB file (duckdb.IOException while another process has it open)."""
+        con = duckdb.connect(str(self.db_path))
         try:
             con.execute("SET file_search_path = ?", [str(self.root)])
             con.execute("BEGIN")
@@ -723,21 +773,58 @@ class Store:
             con.close()
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """A read-only DuckDB connection whose views resolve against this store's directory; a store written by an
-        older matreg gets its new tables and columns first (`ensure`)."""
-        if not self.exists():
-            raise StoreError(f"no matreg store at {self.root} (run `matreg fetch` or `matreg import` first)")
-        if self._stamp() != _definitions_digest():
-            self.ensure()
+        """A read-only connection to the DuckDB file (the views other clients use), resolving against this store's
+        directory; a store written by an older matreg gets its new tables and columns first (`_require_store`)."""
+        self._require_store()
         try:
             con = duckdb.connect(str(self.db_path), read_only=True)
         except duckdb.IOException as exc:  # another process has the file open for writing
-            raise StoreError(f"cannot open {self.db_path}: {str(exc).splitlines()[0]}") from None
+            raise StoreError(
+                f"cannot open {self.db_path}: {str(exc).splitlines()[0]} (a DuckDB shell lets others read beside it "
+                "when opened read-only: duckdb -readonly)"
+            ) from None
         con.execute("SET file_search_path = ?", [str(self.root)])
         return con
 
+    def _require_store(self) -> None:
+        """StoreError when nothing was published yet (saying which runs are staged, if any); a store written with
+        other definitions is brought up to date first (`ensure`; once while the views cannot be updated)."""
+        if not self.exists():
+            raise StoreError(self._nothing_published())
+        if self._stamp() != _definitions_digest() and not self._views_behind:
+            self.ensure()
+
+    def _nothing_published(self) -> str:
+        """Why there is no store to read: none at all, or runs staged but none published (a first run interrupted)."""
+        staged = self.staged_runs()
+        if not staged:
+            return f"no matreg store at {self.root} (run `matreg fetch` or `matreg import` first)"
+        return (
+            f"nothing is published in the matreg store at {self.root} yet: interrupted run(s) {', '.join(staged)} "
+            "staged (`matreg status` says what continues each: for a fetch, the same command with --resume)"
+        )
+
+    def read(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
+        """Run one of matreg's own SELECTs over the views: in the in-memory scanner (`_scan`, views of its own,
+        `_define_views`), which reads the Parquet files and never the DuckDB file (that one is for `matreg sql` and
+        other clients: a process holding it open, a DuckDB shell, stops no matreg command)."""
+        self._require_store()
+        with contextlib.closing(self._scan()) as con:
+            self._define_views(con, sql)
+            return con.execute(sql, params or []).df()
+
+    def _define_views(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
+        """Create in the scanner's database (`con`: a cursor of it) the views `sql` names, and those they read, each
+        once per Store."""
+        definitions = _view_definitions()
+        for name in _views_named(sql, definitions):
+            if name not in self._scanner_views:
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS {definitions[name]}")
+                self._scanner_views.add(name)
+
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        """Run one read-only SELECT; any other statement is refused with StoreError."""
+        """Run one read-only SELECT on the DuckDB file (`matreg sql`); any other statement is refused with
+        StoreError."""
         _refuse_writes(sql)
         con = self.connect()
         try:
@@ -761,7 +848,7 @@ class Store:
         """The current (deduplicated) rows of one canonical table."""
         if name not in load_tables():
             raise StoreError(f"no table '{name}'")
-        return self.query(f"SELECT * FROM {name} ORDER BY {', '.join(load_tables()[name].primary_key)}")
+        return self.read(f"SELECT * FROM {name} ORDER BY {', '.join(load_tables()[name].primary_key)}")
 
     @staticmethod
     def write_file(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
@@ -780,6 +867,16 @@ class Store:
         return atomic_write(Path(path), lambda temp: _write_json(data, temp))
 
 
+def _newest_file(commits: list[Path], name: str) -> Path | None:
+    """A table's file in the first of `commits` (newest first) that has one."""
+    return next((commit / f"{name}.parquet" for commit in commits if (commit / f"{name}.parquet").exists()), None)
+
+
+def _has_declared_schema(path: Path | None, name: str) -> bool:
+    """True when a table's file (None: none) has the table's declared columns and types."""
+    return path is not None and pq.read_schema(path).equals(arrow_schema(name))
+
+
 def _quarantine_ids(path: Path) -> list[str]:
     """The ids of a run's quarantine rows, from its compacted file (none without one)."""
     return pq.read_table(path, columns=["quarantine_id"])["quarantine_id"].to_pylist() if path.exists() else []
@@ -789,6 +886,21 @@ def _publishing_order() -> list[str]:
     """The tables of a run in the order they are published: as declared (materials, whose rows the others hang on,
     first), quarantine last (it receives the rows withheld from the others); fetch_runs apart, when all are done."""
     return sorted((name for name in load_tables() if name != "fetch_runs"), key=lambda name: name == QUARANTINE)
+
+
+def _views_named(sql: str, definitions: dict[str, str]) -> list[str]:
+    """The views (of `definitions`) that `sql` names, each after the views its own SQL names: a word match (a column
+    or file named as a view costs a view more, never misses one)."""
+    named: list[str] = []
+
+    def visit(text: str, seen: frozenset[str]) -> None:
+        for word in dict.fromkeys(re.findall(r"\w+", text)):
+            if word in definitions and word not in seen and word not in named:
+                visit(definitions[word], seen | {word})
+                named.append(word)
+
+    visit(sql, frozenset())
+    return named
 
 
 def _view_definitions() -> dict[str, str]:
@@ -1152,9 +1264,7 @@ def _batches(pages: Iterator[pyarrow.Table], size: int) -> Iterator[pyarrow.Tabl
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Write a file through `write(temp)` beside `path`, then rename it into place (never half-written);
     StoreError, before writing, when `path` is a folder."""
-    _refuse_folders(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_beside(path)
+    (temp,) = _temps_beside(path)
     try:
         write(temp)
         os.replace(temp, path)
@@ -1173,9 +1283,7 @@ def write_with_sidecar(path: Path, write: Callable[[Path], object], describe: Ca
     to temp files beside them first, then rename them into place back to back; return the sidecar. StoreError,
     before anything is written, when a folder stands where either goes."""
     sidecar = _sidecar_path(path)
-    _refuse_folders(path, sidecar)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp, temp_sidecar = _temp_beside(path), _temp_beside(sidecar)
+    temp, temp_sidecar = _temps_beside(path, sidecar)
     try:
         write(temp)
         meta = describe(temp)
@@ -1199,9 +1307,26 @@ def _refuse_folders(*paths: Path) -> None:
             raise StoreError(f"cannot write the file {path}: a folder of that name is there")
 
 
-def _temp_beside(path: Path) -> Path:
-    """A hidden temp file name beside `path`, unique to this write."""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")  # `_temps_beside`'s names: .<name>.<uuid>.tmp
+
+
+def _temps_beside(*paths: Path) -> list[Path]:
+    """A hidden temp file name beside each of `paths` (in one folder), unique to this write; StoreError, before
+    anything is written, when a folder stands where one of them goes. The folder is made if need be, and the temp
+    files of writes killed there (`remove_old_temps`) go."""
+    _refuse_folders(*paths)
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    remove_old_temps(paths[0].parent, _TEMP_NAME)
+    return [path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp") for path in paths]
+
+
+def remove_old_temps(folder: Path, pattern: re.Pattern[str]) -> None:
+    """Remove the entries of `folder` named as `pattern` matches (a temp name of matreg's) that nothing touched for
+    LEFTOVER_AGE_S seconds: what a write killed before its rename left."""
+    cutoff = time.time() - LEFTOVER_AGE_S
+    for path in folder.glob(".*"):
+        if pattern.fullmatch(path.name):
+            _remove_if_untouched_since(path, cutoff)
 
 
 def _write_json(data: dict, path: Path) -> None:

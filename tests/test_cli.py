@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from unittest.mock import patch
 
@@ -18,8 +19,10 @@ from typer.testing import CliRunner
 
 from matreg.cli import app
 from matreg.export import to_wide
+from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest
+from matreg.sources.janaf import JanafConnector
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
 
@@ -586,3 +589,42 @@ def test_ctrl_c_during_a_fetch_says_what_was_committed_and_how_to_continue(tmp_p
         " committed 1 records read (staged, not published); the same command with --resume continues it: "
         "matreg fetch janaf ... --resume"
     )
+
+
+def test_a_store_whose_first_run_was_interrupted_says_a_run_is_staged_not_that_there_is_no_store(run, catalog):
+    class InterruptedAfterOnePage(JanafConnector):  # as a Ctrl-C (or kill -9) after the first commit leaves a fetch
+        def pages(self, cursor=None):
+            yield next(super().pages(cursor))
+            raise KeyboardInterrupt
+
+    source = catalog.source("janaf")
+    with pytest.raises(KeyboardInterrupt):
+        connector = InterruptedAfterOnePage(source, HttpClient(source.http), ["H-064", "C-095"], page_size=1)
+        run_ingest(connector, Store(Path(os.environ["MATREG_STORE"])), commit_every=1)
+    for command in (["validate"], ["sql", "SELECT 1"]):
+        result = run(*command)
+        assert result.exit_code == 1 and "no matreg store" not in result.stderr
+        assert result.stderr.startswith("error: nothing is published in the matreg store at ")
+        assert "-janaf-" in result.stderr and "for a fetch, the same command with --resume" in result.stderr
+    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--resume", "--no-progress").exit_code == 0
+    assert "store is valid: 2 materials" in run("validate").stdout
+
+
+def test_exports_remove_what_exports_killed_an_hour_ago_left_beside_them(filled, tmp_path):
+    """Temporary files of file exports and folders of torch exports, named as matreg names them; one being written
+    (younger) and anything else stay."""
+    out = tmp_path / "out"
+    out.mkdir()
+    killed_file, killed_torch = out / f".x.csv.{'a' * 32}.tmp", out / f".gaps.tmp-{'b' * 32}"
+    being_written, users = out / f".y.csv.{'c' * 32}.tmp", out / ".x.csv.tmp"
+    killed_torch.mkdir()
+    for path in (killed_file, killed_torch / "records.parquet", being_written, users):
+        path.write_bytes(b"half written")
+    two_hours_ago = time.time() - 7200
+    for path in (killed_file, killed_torch / "records.parquet", killed_torch, users):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    assert filled("export", "thermo", "--out", str(out / "x.csv")).exit_code == 0
+    assert not killed_file.exists() and killed_torch.exists()
+    assert filled("export", "gaps", "--format", "torch", "--out", str(out / "gaps")).exit_code == 0
+    left = sorted(path.name for path in out.iterdir())
+    assert left == sorted([".x.csv.tmp", being_written.name, "gaps", "x.csv", "x.csv.meta.json"])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pyarrow
+import pytest
 
+from matreg.errors import StoreError
 from matreg.journal import COMMITS, SUFFIX, RunJournal
 
 
@@ -73,3 +75,25 @@ def test_tables_a_resumed_run_no_longer_writes_keep_their_committed_rows(tmp_pat
 def test_an_empty_journal_has_nothing_committed(tmp_path):
     journal = RunJournal(tmp_path / "never-written")
     assert journal.last_commit() is None and journal.pages() == 0 and record_ids(journal) == []
+
+
+@pytest.mark.parametrize("damage", ["deleted", "cut"])
+def test_a_table_file_missing_or_shorter_than_committed_is_a_damaged_journal_never_read_as_empty(tmp_path, damage):
+    """A journal deleted in part (its materials file first, say) still has commits counting that file's rows: reading
+    it as a run without them would publish a run that lost records."""
+    journal = RunJournal(tmp_path / "run")
+    journal.append(page(0, 2), run_row(1))
+    journal.append(page(2, 2), run_row(2))
+    journal.close()
+    table_file = tmp_path / "run" / f"properties{SUFFIX}"
+    if damage == "deleted":
+        table_file.unlink()
+    else:
+        table_file.write_bytes(table_file.read_bytes()[:-10])
+    size = table_file.stat().st_size if table_file.exists() else None
+    reader = RunJournal(tmp_path / "run")
+    with pytest.raises(StoreError, match="the journal of run run is damaged .*properties.arrows.*without --resume"):
+        record_ids(reader)
+    with pytest.raises(StoreError, match="is damaged"):
+        reader.recover()  # (a resume appending after it would extend the file with zeros)
+    assert (table_file.stat().st_size if table_file.exists() else None) == size

@@ -1,6 +1,7 @@
 """kill -9 in the middle of a fetch, then --resume: no record lost, none duplicated."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,10 @@ import pytest
 from conftest import janaf_route
 from replay import ReplayServer
 
+from matreg.errors import StoreError
+from matreg.http import HttpClient
+from matreg.ingest import run_ingest
+from matreg.sources.janaf import JanafConnector
 from matreg.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -112,3 +117,59 @@ def test_kill_9_between_two_reads_of_a_record_then_resume_stores_its_last_read_a
     assert values == [["formation_energy_per_atom", -2.1]]  # not the standard calculation's band gap beside it
     n_values = store.query("SELECT n_values FROM fetch_runs WHERE status = 'complete'").iloc[0, 0]
     assert n_values == len(store.table("properties"))
+
+
+class FailsAfterOnePage(JanafConnector):
+    """A JANAF fetch whose source fails after its first page: that page stays staged, resumable."""
+
+    def pages(self, cursor=None):
+        pages = super().pages(cursor)
+        yield next(pages)
+        raise RuntimeError("connection reset")
+
+
+def _janaf(catalog, connector=JanafConnector):
+    source = catalog.source("janaf")
+    return connector(source, HttpClient(source.http), IDS[:3], page_size=1)
+
+
+def test_an_interrupted_run_dropped_by_a_process_killed_while_deleting_it_is_never_resumed(store, catalog, monkeypatch):
+    """A plain re-run drops the interrupted run of its query; killed while deleting that run's journal (its
+    materials file gone, its commits left), it leaves nothing a resume would publish as that run."""
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_janaf(catalog, FailsAfterOnePage), store)
+    (run_id,) = store.staged_runs()
+
+    def killed_after_deleting_one_file(path, *args, **kwargs):
+        (Path(path) / "materials.arrows").unlink()
+        raise KeyboardInterrupt  # (kill -9: the rest of the journal stays)
+
+    monkeypatch.setattr(shutil, "rmtree", killed_after_deleting_one_file)
+    with pytest.raises(KeyboardInterrupt):
+        store.discard_run(run_id)
+    monkeypatch.undo()
+    assert store.staged_runs() == {} and list(store.staging_dir.iterdir()) == []
+    with pytest.raises(StoreError, match="nothing to resume"):
+        run_ingest(_janaf(catalog), store, resume=True)
+    (left,) = store.tmp_dir.iterdir()  # the rest of the journal, out of staging/
+    two_hours_ago = time.time() - 7200
+    for path in [*left.iterdir(), left]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    run_ingest(_janaf(catalog), store)
+    assert list(store.tmp_dir.iterdir()) == []  # removed as what killed processes leave is
+    assert sorted(store.table("materials")["source_id"]) == sorted(IDS[:3])
+
+
+def test_a_journal_deleted_in_part_is_refused_by_a_resume_and_dropped_by_a_plain_run(store, catalog):
+    """A run's journal without its materials file (its commits count rows there) is not published as a run without
+    those records: the resume says the journal is damaged and what to do."""
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_janaf(catalog, FailsAfterOnePage), store)
+    (run_id,) = store.staged_runs()
+    (store.staging_dir / run_id / "materials.arrows").unlink()
+    with pytest.raises(StoreError, match=f"the journal of run {run_id} is damaged .*without --resume"):
+        run_ingest(_janaf(catalog), store, resume=True)
+    assert store.table("materials").empty  # nothing published (the resume's failure is recorded)
+    run_ingest(_janaf(catalog), store)
+    assert sorted(store.table("materials")["source_id"]) == sorted(IDS[:3])
+    assert len(store.table("properties")) == 7 * 3 and store.staged_runs() == {}

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import weakref
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import assert_failed_without_trace, visible_tables
+from conftest import LAB_EXAMPLE, assert_failed_without_trace, visible_tables
 
 from matreg.errors import StoreError
 from matreg.http import HttpClient
@@ -27,7 +28,8 @@ from matreg.journal import RunJournal
 from matreg.schema import arrow_schema, arrow_table, load_tables
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.janaf import JanafConnector
-from matreg.store import Store
+from matreg.sources.lab import LabConnector, load_mapping
+from matreg.store import Store, StoreBusy, _definitions_digest
 from matreg.validation import check_store_tables
 
 
@@ -176,13 +178,13 @@ def test_a_run_that_fails_while_taking_the_publishing_lock_resumes(store, catalo
 
 
 def test_a_run_killed_after_publishing_but_before_dropping_its_journal_is_not_resumed(store, catalog, monkeypatch):
-    real_rmtree = shutil.rmtree
+    real_rename = os.rename
 
-    def killed_before_staging_is_removed(path, *args, **kwargs):
-        if store.staging_dir not in Path(path).parents:
-            real_rmtree(path, *args, **kwargs)
+    def killed_before_the_journal_leaves_staging(source, destination):
+        if store.staging_dir not in Path(source).parents:
+            real_rename(source, destination)
 
-    monkeypatch.setattr(shutil, "rmtree", killed_before_staging_is_removed)
+    monkeypatch.setattr(os, "rename", killed_before_the_journal_leaves_staging)
     run_ingest(_connector(catalog, ["H-064"]), store)
     monkeypatch.undo()
     assert len(list(store.staging_dir.iterdir())) == 1  # published, with its journal still staged
@@ -305,6 +307,109 @@ HOLD_READ_ONLY = """
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1], read_only=True)
 print("reading", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_resume_and_an_import_publish_while_another_process_holds_the_duckdb_file_for_writing(store, catalog):
+    """matreg reads the Parquet files itself: the DuckDB file (a DuckDB shell's, opened for writing by default) is
+    left to other clients."""
+    run_ingest(_lab(), store)
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_connector(catalog, ["H-064", "C-095"], ExplodingJanaf, page_size=1), store)
+    holder = _hold(HOLD_READ_WRITE, store.db_path)
+    try:
+        assert run_ingest(_connector(catalog, ["H-064", "C-095"], page_size=1), store, resume=True).resumed
+        assert run_ingest(_lab(), store).n_unchanged == 30  # compared with the stored formulas and records
+        assert len(store.table("materials")) == 32
+        with pytest.raises(StoreError, match="cannot open .*matreg.duckdb.*opened read-only: duckdb -readonly"):
+            store.query("SELECT 1")  # `matreg sql` reads the DuckDB file
+    finally:
+        _release(holder)
+
+
+def test_a_fetch_publishes_when_the_views_cannot_be_updated_and_a_later_one_updates_them(store, catalog, capfd):
+    """Another matreg's definitions (a column added), the DuckDB file held open: each fetch publishes (the views are
+    for other clients), stderr says so once, the files of the declared schema are written once (no commit besides
+    the runs' after that), and the views are updated by the first write once the file is free."""
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    for path in store.data_dir.glob("c*/**/materials.parquet"):
+        pq.write_table(pq.read_table(path).drop_columns(["notes"]), path)
+    stamp = store.root / ".views.sha256"
+    stamp.write_text("written by an older matreg", encoding="utf-8")
+    commits = len(list(store.data_dir.iterdir()))
+    holder = _hold(HOLD_READ_WRITE, store.db_path)
+    try:
+        run_ingest(_connector(catalog, ["Al-001"]), store)
+        run_ingest(_connector(catalog, ["O-029"]), store)
+    finally:
+        _release(holder)
+    assert len(list(store.data_dir.iterdir())) == commits + 1 + 2  # the empty files of the schema, the two runs
+    assert capfd.readouterr().err.count(f"warning: the views in {store.db_path} are not updated") == 1
+    materials = store.table("materials").set_index("source_id")
+    assert pd.isna(materials.loc["H-064", "notes"]) and "CRYSTAL <--> LIQUID" in materials.loc["Al-001", "notes"]
+    assert stamp.read_text(encoding="utf-8") != _definitions_digest()
+    run_ingest(_connector(catalog, ["N-023"]), store)
+    assert stamp.read_text(encoding="utf-8") == _definitions_digest()
+    assert len(list(store.data_dir.iterdir())) == commits + 4
+
+
+HOLD_READ_WRITE = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def _hold(script: str, path: Path, *options: str) -> subprocess.Popen:
+    """A process running `script` on `path`, once it says it holds it."""
+    holder = subprocess.Popen([sys.executable, "-c", script, str(path), *options], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def _release(holder: subprocess.Popen) -> None:
+    holder.kill()
+    holder.wait()
+
+
+def _lab() -> LabConnector:
+    return LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml"))
+
+
+def test_a_run_lock_file_another_process_may_lock_next_is_never_deleted(store, catalog):
+    """Releasing a run that stays staged keeps its lock file: a process that opened it (to lock it next) and then
+    locks it holds the run, and a third sees the run held instead of locking a new file of the same name. A published
+    run's lock file goes."""
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_connector(catalog, ["C-095", "Al-001"], ExplodingJanaf, page_size=1), store)
+    (run_id,) = store.staged_runs()
+    lock = store.root / "locks" / f"{run_id}.lock"
+    store.claim_run(run_id)  # as a resume does
+    other = subprocess.Popen(
+        [sys.executable, "-c", OPEN_THEN_LOCK, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout.readline().strip() == "opened"
+        store.release_run(run_id)
+        other.stdin.write("lock\n")
+        other.stdin.flush()
+        assert other.stdout.readline().strip() == "holding"
+        assert Store(store.root).is_running(run_id)
+    finally:
+        _release(other)
+    assert run_ingest(_connector(catalog, ["C-095", "Al-001"], page_size=1), store, resume=True).resumed
+    assert not lock.exists()
+
+
+OPEN_THEN_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+print("opened", flush=True)
+sys.stdin.readline()
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+print("holding", flush=True)
 time.sleep(60)
 """
 
@@ -866,15 +971,20 @@ def test_a_run_resumed_after_a_newer_run_read_its_records_does_not_publish_older
 
 
 def test_a_store_lock_another_process_holds_too_long_is_a_store_error(store, monkeypatch):
+    """The run waits LOCK_WAIT_S once (recording its failure waits no second time) and says that the staged run is
+    published by a resume (a plain re-run would drop it)."""
     run_ingest(Pages([("x", -1.0)]), store)
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(store.root / ".lock")], stdout=subprocess.PIPE, text=True
     )
-    monkeypatch.setattr("matreg.store.LOCK_WAIT_S", 0.2)
+    monkeypatch.setattr("matreg.store.LOCK_WAIT_S", 2)
+    busy = "the store is busy: another matreg process holds .*\\.lock; run the same command with --resume to publish"
     try:
         assert holder.stdout.readline().strip() == "holding"
-        with pytest.raises(StoreError, match="the store is busy: another matreg process holds .*\\.lock; try again"):
+        started = time.monotonic()
+        with pytest.raises(StoreBusy, match=busy):
             run_ingest(Pages([("y", -2.0)]), store)
+        assert time.monotonic() - started < 3.5  # one wait of 2 s, not two
     finally:
         holder.kill()
         holder.wait()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 import zipfile
@@ -53,7 +54,7 @@ from matreg.ml.splits import (
     leakage_report,
 )
 from matreg.schema import load_vocabulary
-from matreg.store import Store
+from matreg.store import Store, remove_old_temps
 from matreg.units import is_molar
 
 try:
@@ -305,10 +306,15 @@ def _meta(
     }
 
 
+_TEMP_NAME = re.compile(r"\..+\.tmp-[0-9a-f]{32}")  # `_write_export`'s temporary directories: .<out>.tmp-<uuid>
+
+
 def _write_export(out: Path, rows: pd.DataFrame, arrays: dict, build_meta: Callable[[dict], dict]) -> dict:
-    """Write the payload and meta.json into a temporary directory beside `out`, then rename it into place."""
+    """Write the payload and meta.json into a temporary directory beside `out`, then rename it into place (the
+    temporary directories of exports killed there go first, `remove_old_temps`)."""
     temp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex}"
     temp.mkdir(parents=True)
+    remove_old_temps(out.parent, _TEMP_NAME)
     try:
         _write_records(rows, temp / "records.parquet")
         for name, content in arrays.items():
