@@ -241,6 +241,23 @@ def test_the_raw_value_of_a_median_of_molar_values_is_per_mole_of_the_formula_un
     assert (median["value"], median["raw_value"]) == (pytest.approx(-827.15), pytest.approx(-824.25))
 
 
+def test_molar_values_of_a_fractional_formula_are_compared_per_its_own_formula_unit(store, tmp_path):
+    mapping = "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    (tmp_path / "m.yaml").write_text(mapping + "  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n")
+    rows = "id,formula,dHf\na,Fe0.947O,-266.27\nb,Fe0.947O,-266.0\nc,Fe1.894O2,-532.0\n"  # wustite (JANAF Fe-001)
+    (tmp_path / "dhf.csv").write_text(rows, encoding="utf-8")
+    run_ingest(LabConnector(tmp_path / "dhf.csv", load_mapping(tmp_path / "m.yaml")), store)
+    groups = link_records(store)
+    assert set(groups["formula_unit"]) == {"Fe0.947O1"} and groups["unit_atoms"].tolist() == [pytest.approx(1.947)] * 3
+    conflicts = find_conflicts(store, "enthalpy_of_formation", tolerance=0.2, groups=groups)
+    assert conflicts["value"].tolist() == [pytest.approx(-266.27), -266.0, -266.0]  # not per 1000 formula units
+    assert conflicts["spread"].tolist() == [pytest.approx(0.27)] * 3
+    assert find_conflicts(store, "enthalpy_of_formation", tolerance=1, groups=groups).empty
+    sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["enthalpy_of_formation"]))
+    median = resolve(store.query(sql, params), groups, Resolution(strategy="median")).iloc[0]
+    assert (median["value"], median["formula_original"]) == (-266.0, "Fe0.947O1")
+
+
 def test_gases_liquids_and_isotopologues_of_one_formula_are_not_linked(store, catalog):
     connector = build_connector("janaf", catalog, FetchRequest(ids=["H-063", "H-064", "D-017", "Xe-002"]))
     run_ingest(connector, store)

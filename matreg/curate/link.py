@@ -20,7 +20,8 @@ Rules, applied to the `materials` table:
    carries its charge, 'Xe[+1]': it never meets the neutral element. Isotopes count: D2O is not H2O.)
 
 Molar values of a group are compared per mole of one formula unit: a crystal's reduced formula (Fe4O6's value is
-halved to meet Fe2O3's), a gas's species.
+halved to meet Fe2O3's; TeSe's where a record states it, Te0.5Se0.5's value being doubled; else the fractional one
+of its first record, Fe0.947O1, never its whole-number Fe947O1000), a gas's species.
 
 Group ids are readable and follow from the store's content: 'ZnSe/216', 'SiC/186/2' (the second structure cluster,
 numbered by their smallest record id), 'SiC/186' (a record without structure in a split space group), 'Al2O3/Alpha'
@@ -60,6 +61,7 @@ def link_records(store: Store) -> pd.DataFrame:
     )
     if records.empty:
         return pd.DataFrame(columns=_COLUMNS)
+    records["reduced"] = records["formula"]
     records["formula"] = records["formula"].map(whole_formula)  # TeSe and Te0.5Se0.5 are one composition
     records["spacegroup_number"] = records["spacegroup_number"].astype("Int64")
     records["state"] = [_state(phase) for phase in records["phase"]]
@@ -68,11 +70,12 @@ def link_records(store: Store) -> pd.DataFrame:
     species = records["formula_original"].map(_species)
     groups = dict(zip(records["record_id"], species + records["state"], strict=True))  # gases, liquids
     groups.update(_crystal_groups(records[crystal], structures))
-    unit = species.where(~crystal, records["formula"])
+    group_ids = records["record_id"].map(groups)
+    unit = species.where(~crystal, _crystal_units(records, group_ids))
     return pd.DataFrame(
         {
             "record_id": records["record_id"],
-            "group_id": records["record_id"].map(groups),
+            "group_id": group_ids,
             "formula_unit": unit,
             "unit_atoms": unit.map(atoms_per_unit),
         }
@@ -82,6 +85,15 @@ def link_records(store: Store) -> pd.DataFrame:
 def atoms_per_unit(formula: str) -> float:
     """Atoms in one formula unit of `formula` as written."""
     return parse_formula(formula).atoms_per_formula_unit
+
+
+def _crystal_units(records: pd.DataFrame, group_ids: pd.Series) -> pd.Series:
+    """Per record, its crystal group's formula unit: the reduced formula of a record of the group that states it in
+    whole numbers (TeSe, which Te0.5Se0.5's values are doubled to meet), else of its first record, amounts as they
+    are (Fe0.947O1: never Fe947O1000, a thousand of those)."""
+    fractional = records["reduced"].str.contains(".", regex=False)
+    first = records.assign(group_id=group_ids, fractional=fractional).sort_values(["fractional", "record_id"])
+    return group_ids.map(first.drop_duplicates("group_id").set_index("group_id")["reduced"])
 
 
 def _species(original: str) -> str:
