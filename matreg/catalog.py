@@ -71,8 +71,25 @@ class Resolution(pydantic.BaseModel, extra="forbid"):
     """How a dataset resolves a group of linked records whose values of one property disagree."""
 
     strategy: Literal["keep_all", "prefer", "median"] = "keep_all"
-    prefer: list[str] = []  # provenance or method names, best first, e.g. [experimental, r2SCAN, PBE+U, PBE]
-    tolerance: float | None = None  # spread (canonical unit) below which values agree
+    # provenances or method labels as the store has them, best first, e.g. [experimental, HSE06, TBmBJ, OptB88vdW]
+    prefer: list[str] = []
+    # the spread (canonical unit) beyond which the values a resolution merges or chooses between are listed as known
+    # conflicts (it changes no resolved value): one number, or one per property ({band_gap: 0.2,
+    # enthalpy_of_formation: 2.0}; a property it does not name: the default)
+    tolerance: pydantic.NonNegativeFloat | dict[str, pydantic.NonNegativeFloat] | None = None
+
+    @pydantic.field_validator("tolerance")
+    @classmethod
+    def _tolerances_of_known_properties(cls, tolerance: float | dict[str, float] | None) -> float | dict | None:
+        named = tolerance if isinstance(tolerance, dict) else {}
+        unknown = [name for name in named if name not in load_vocabulary().root]
+        if unknown:
+            raise ValueError(f"tolerance of properties not in the vocabulary: {', '.join(unknown)}")
+        return tolerance
+
+    def tolerance_of(self, prop: str) -> float | None:
+        """The tolerance for property `prop` (None: the default)."""
+        return self.tolerance.get(prop) if isinstance(self.tolerance, dict) else self.tolerance
 
 
 class Dataset(pydantic.BaseModel, extra="forbid"):

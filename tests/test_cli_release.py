@@ -49,3 +49,20 @@ def test_an_export_of_a_release_with_a_folder_at_its_sidecar_writes_nothing(fill
     result = filled("export", "gaps", "--release", "0.1.0", "--out", str(tmp_path / "out" / name))
     assert result.exit_code == 1 and "a folder of that name is there" in result.stderr
     assert [path.name for path in (tmp_path / "out").iterdir()] == [f"{name}.meta.json"]  # no data or temp file
+
+
+def test_release_and_export_warn_of_prefer_entries_that_match_no_value(filled, catalog_path, tmp_path):
+    catalog_path.write_text(
+        catalog_path.read_text(encoding="utf-8")
+        + "  gaps-prefer:\n    description: d\n    version: 0.1.0\n    properties: [band_gap]\n"
+        + "    resolve: {strategy: prefer, prefer: [experimental, r2SCAN, PBE+U, PBE]}\n",
+        encoding="utf-8",
+    )
+    warning = (
+        "warning: dataset 'gaps-prefer': prefer: r2SCAN, PBE+U, PBE match no provenance or method of the dataset's "
+        "values and rank nothing (provenances: experimental; methods: optical absorption / transport (compiled))\n"
+    )
+    result = filled("release", "gaps-prefer")
+    assert result.exit_code == 0 and result.stderr == warning and "gaps-prefer 0.1.0: 30 rows" in result.stdout
+    result = filled("export", "gaps-prefer", "--out", str(tmp_path / "gaps.csv"))
+    assert result.exit_code == 0 and result.stderr == warning

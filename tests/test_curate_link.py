@@ -11,8 +11,15 @@ import pytest
 from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import Dataset, Resolution, load_catalog
-from matreg.curate.conflicts import CONFLICT_COLUMNS, find_conflicts, resolve
+from matreg.curate.conflicts import (
+    CONFLICT_COLUMNS,
+    find_conflicts,
+    resolution_conflicts,
+    resolve,
+    unmatched_preferences,
+)
 from matreg.curate.link import link_records
+from matreg.curate.release import curate_dataset
 from matreg.errors import ConfigError
 from matreg.export import dataset_query
 from matreg.ingest import run_ingest
@@ -368,26 +375,122 @@ def test_prefer_orders_methods_within_dft(linked, groups):
     assert silicon[["method", "value"]].values.tolist() == [["HSE06", 1.21]]
 
 
-def test_median_gives_one_row_per_group_with_the_spread(linked, groups):
+def test_a_median_merges_no_values_of_different_methods_or_provenance(linked, groups):
     long = gaps(linked)
     medians = resolve(long, groups, Resolution(strategy="median"))
-    znse = medians[medians["formula"] == "ZnSe"].iloc[0]
-    assert (znse["record_id"], znse["method"], znse["temperature_K"]) == ("group:ZnSe/216", "median of 4", 300.0)
-    assert znse["value"] == pytest.approx((1.6143 + 2.63) / 2) and znse["spread"] == pytest.approx(2.82 - 1.224)
-    assert (znse["source"], znse["provenance"]) == ("jarvis; mp; zhuo-lab", "dft; experimental")
-    assert znse["records"] == "jarvis:JVASP-96; mp:mp-1190; zhuo-lab:zhuo-237"
-    assert pd.isna(znse["original_value"]) and pd.isna(znse["original_unit"])
-    cds = medians[medians["formula"] == "CdS"].iloc[0]  # a lone value stays as it is
-    assert (cds["record_id"], cds["value"], cds["method"], cds["spread"]) == ("zhuo-lab:zhuo-22", 2.5, LAB_METHOD, 0)
-    assert medians["records"].str.split("; ").explode().sort_values().tolist() == sorted(long["record_id"].unique())
-    assert len(medians) == long.merge(groups, on="record_id")["group_id"].nunique()
-    curated = long.assign(flags=long["record_id"].map({"zhuo-lab:zhuo-237": "suspect"}), reviewed=True)
-    merged = resolve(curated, groups, Resolution(strategy="median")).set_index("record_id")
-    assert merged.loc["group:ZnSe/216", "flags"] == "[zhuo-lab:zhuo-237] suspect"  # flagged if any value is
-    assert merged.loc["group:ZnSe/216", "reviewed"]  # reviewed if every value is
+    znse = medians[medians["formula"] == "ZnSe"]  # each its own method: no median of DFT and measured gaps
+    assert znse[["record_id", "method", "provenance", "value", "resolved_by"]].values.tolist() == [
+        ["jarvis:JVASP-96", "OptB88vdW", "dft", 1.224, "median of 1"],
+        ["jarvis:JVASP-96", "TBmBJ", "dft", 2.63, "median of 1"],
+        ["mp:mp-1190", "GGA/GGA+U/r2SCAN (mixed)", "dft", 1.6143, "median of 1"],
+        ["zhuo-lab:zhuo-237", LAB_METHOD, "experimental", 2.82, "median of 1"],
+    ]
+    assert znse["temperature_K"].fillna(0).tolist() == [0, 0, 0, 300]  # each value's own: no 300 K on a DFT gap
+    silicon = medians[medians["formula"] == "Si"]  # one JARVIS record's three functionals: three values, not a median
+    assert silicon[["record_id", "method"]].values.tolist() == [
+        ["jarvis:JVASP-1002", "HSE06"],
+        ["jarvis:JVASP-1002", "OptB88vdW"],
+        ["jarvis:JVASP-1002", "TBmBJ"],
+    ]
+    pd.testing.assert_frame_equal(medians[long.columns], long)  # no two values of this store are comparable
+    assert (medians["spread"] == 0).all() and medians["records"].tolist() == long["record_id"].tolist()
+
+
+def import_labs(store: Store, folder: Path, labs: dict[str, tuple[str, str, str]]) -> None:
+    """Import lab files of band gaps (`id,formula,gap,T_K` rows) by name: (provenance, method, rows)."""
+    for name, (provenance, method, rows) in labs.items():
+        (folder / f"{name}.csv").write_text("id,formula,gap,T_K\n" + rows, encoding="utf-8")
+        (folder / f"{name}.yaml").write_text(
+            f"dataset: {name}\nformula_column: formula\nid_column: id\nprovenance: {provenance}\nmethod: {method}\n"
+            "citation: c\ncolumns:\n  gap: {property: band_gap, unit: eV, temperature_field: T_K}\n",
+            encoding="utf-8",
+        )
+        run_ingest(LabConnector(folder / f"{name}.csv", load_mapping(folder / f"{name}.yaml")), store)
+
+
+ZNSE_LABS = {
+    "uv-a": ("experimental", "UV-Vis", "a1,ZnSe,2.70,300\n"),
+    "uv-b": ("experimental", "UV-Vis", "b1,ZnSe,2.82,300\nb2,ZnSe,2.80,10\n"),
+    "pbe-a": ("dft", "PBE", "p1,ZnSe,1.20,\n"),
+    "pbe-b": ("dft", "PBE", "p2,ZnSe,1.30,\n"),
+    "hse": ("dft", "HSE06", "h1,ZnSe,2.50,\n"),
+}
+
+
+def test_a_median_merges_values_of_one_provenance_method_and_conditions(store, tmp_path):
+    import_labs(store, tmp_path, ZNSE_LABS)
+    groups, long = link_records(store), gaps(store)
+    medians = resolve(long, groups, Resolution(strategy="median")).sort_values(["method", "temperature_K"])
+    columns = ["record_id", "method", "provenance", "temperature_K", "value", "spread", "records", "resolved_by"]
+    assert medians[columns].fillna(0).values.tolist() == [
+        ["hse:h1", "HSE06", "dft", 0, 2.5, 0, "hse:h1", "median of 1"],
+        ["group:ZnSe", "PBE", "dft", 0, pytest.approx(1.25), pytest.approx(0.1), "pbe-a:p1; pbe-b:p2", "median of 2"],
+        ["uv-b:b2", "UV-Vis", "experimental", 10, 2.8, 0, "uv-b:b2", "median of 1"],  # at 10 K: apart
+        ["group:ZnSe", "UV-Vis", "experimental", 300, 2.76, pytest.approx(0.12), "uv-a:a1; uv-b:b1", "median of 2"],
+    ]
+    merged = medians.set_index(["record_id", "method"]).loc[("group:ZnSe", "UV-Vis")]
+    assert (merged["source"], merged["formula"]) == ("uv-a; uv-b", "ZnSe")
+    assert pd.isna(merged["original_value"]) and pd.isna(merged["original_unit"])
+    curated = long.assign(flags=long["record_id"].map({"uv-b:b1": "suspect"}), reviewed=long["record_id"] != "uv-a:a1")
+    flagged = resolve(curated, groups, Resolution(strategy="median")).set_index(["record_id", "method"])
+    assert flagged.loc[("group:ZnSe", "UV-Vis"), "flags"] == "[uv-b:b1] suspect"  # flagged if any value is
+    assert not flagged.loc[("group:ZnSe", "UV-Vis"), "reviewed"] and flagged.loc[("group:ZnSe", "PBE"), "reviewed"]
     empty = resolve(long.iloc[:0], groups, Resolution(strategy="median"))
-    assert empty.empty and list(empty.columns) == [*long.columns, "spread", "records"]
+    assert empty.empty and list(empty.columns) == [*long.columns, "spread", "records", "resolved_by"]
     assert resolve(long.iloc[:0], groups, Resolution(strategy="prefer", prefer=PREFER)).empty
+
+
+def test_the_conflicts_of_a_resolution_are_the_values_it_merges_or_chooses_between(store, tmp_path):
+    import_labs(store, tmp_path, ZNSE_LABS)
+    groups, long = link_records(store), gaps(store)
+
+    def listed(strategy: str, tolerance: float | dict) -> list[str]:
+        resolution = Resolution(strategy=strategy, prefer=["experimental"], tolerance=tolerance)
+        return resolution_conflicts(long, groups, resolution, ["band_gap"])["record_id"].tolist()
+
+    assert listed("median", 0.11) == ["uv-a:a1", "uv-b:b1"]  # 0.12 eV apart; PBE's two 0.1 eV
+    assert listed("median", {"band_gap": 0.05}) == ["uv-a:a1", "uv-b:b1", "pbe-a:p1", "pbe-b:p2"]
+    assert listed("median", {"enthalpy_of_formation": 0.05}) == ["uv-a:a1", "uv-b:b1"]  # band_gap: the default 0.1
+    # prefer chose between every method's values at the same conditions: the DFT gaps apart from two temperatures
+    assert listed("prefer", 1.0) == ["pbe-a:p1", "pbe-b:p2", "hse:h1"]
+    assert listed("keep_all", 0.11) == ["uv-a:a1", "uv-b:b1"]  # values of one method
+
+
+def test_prefer_keeps_the_preferred_values_of_a_material_at_every_temperature(store, tmp_path):
+    import_labs(store, tmp_path, ZNSE_LABS)  # measured gaps at 300 K and 10 K: a DFT gap meets neither
+    kept = resolve(gaps(store), link_records(store), Resolution(strategy="prefer", prefer=["experimental", "PBE"]))
+    assert kept[["record_id", "temperature_K", "resolved_by"]].values.tolist() == [
+        ["uv-a:a1", 300, "prefer experimental"],
+        ["uv-b:b1", 300, "prefer experimental"],
+        ["uv-b:b2", 10, "prefer experimental"],
+    ]
+    dft = resolve(gaps(store), link_records(store), Resolution(strategy="prefer", prefer=["r2SCAN"]))
+    assert len(dft) == 6 and set(dft["resolved_by"]) == {"prefer: no value of a listed provenance or method"}
+    assert unmatched_preferences(gaps(store), ["Experimental", "r2SCAN", "PBE", "GGA"]) == (
+        "prefer: r2SCAN, GGA match no provenance or method of the dataset's values and rank nothing "
+        "(provenances: dft, experimental; methods: HSE06, PBE, UV-Vis)"
+    )
+    assert unmatched_preferences(gaps(store), ["hse06", "dft"]) is None
+
+
+def test_a_median_counts_one_calculation_read_through_two_sources_of_its_database_once(store, tmp_path):
+    mp_method = "GGA/GGA+U/r2SCAN (mixed)"
+    with ReplayServer(route) as server, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MP_API_KEY", "5f1d0c9e8b7a4d3c2b1a09f8e7d6c5b4")
+        patch.delenv("MP_API_ENDPOINT", raising=False)
+        text = write_catalog(tmp_path / "catalog.yaml", server).read_text(encoding="utf-8")
+        mirror = text.split("  mp:\n")[1].split("  optimade:\n")[0]  # a second entry of the summary API
+        (tmp_path / "catalog.yaml").write_text(text + "  mp-mirror:\n" + mirror, encoding="utf-8")
+        catalog = load_catalog(tmp_path / "catalog.yaml")
+        for source in ("mp", "mp-mirror"):
+            run_ingest(build_connector(source, catalog, FetchRequest(everything=True, page_size=5)), store)
+    import_labs(store, tmp_path, {"dft-lab": ("dft", mp_method, "d1,ZnSe,2.0,\n")})  # another calculation
+    catalog.datasets["gaps"] = Dataset(
+        description="d", version="1.0.0", properties=["band_gap"], resolve=Resolution(strategy="median")
+    )
+    znse = curate_dataset(store, catalog, "gaps").resolved.set_index("formula").loc["ZnSe"]
+    assert znse["records"] == "dft-lab:d1; mp-mirror:mp-1190; mp:mp-1190"
+    assert (znse["value"], znse["resolved_by"]) == (pytest.approx((1.6143 + 2.0) / 2), "median of 2")  # not 1.6143
 
 
 def test_values_as_far_apart_as_the_tolerance_are_no_conflict(store, tmp_path):

@@ -13,12 +13,13 @@ from pathlib import Path
 import bibtexparser
 import mlcroissant as mlc
 import pandas as pd
+import pydantic
 import pytest
 from conftest import LAB_EXAMPLE
 from PIL import Image
 from replay import ReplayServer
 
-from matreg.catalog import load_catalog
+from matreg.catalog import Resolution, load_catalog
 from matreg.curate.release import curate_dataset, diff, export_release, read_manifest, release, released_versions
 from matreg.curate.review import record_decision
 from matreg.errors import StoreError
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from replay_oqmd import FILTER, make_route  # noqa: E402
 
 LAB = "demo-lab-bandgaps"
+LAB_METHOD = "optical absorption / transport (compiled)"  # examples/lab/mapping.yaml
 CATALOG = """sources:
   janaf:
     title: NIST-JANAF Thermochemical Tables (local replay)
@@ -335,18 +337,25 @@ def test_a_median_release_keeps_the_spread_and_validates(filled, catalog):
     payload = pd.read_parquet(folder / "payload.parquet").set_index("record_id")
     assert len(payload) == 41
     cubr = payload.loc["group:CuBr"]
-    assert (cubr["value"], cubr["method"]) == (pytest.approx(3.01), "median of 2")
+    assert (cubr["value"], cubr["method"], cubr["resolved_by"]) == (pytest.approx(3.01), LAB_METHOD, "median of 2")
     assert cubr["spread"] == pytest.approx(0.14)
     assert not mlc.Dataset(jsonld=folder / "croissant.json").metadata.ctx.issues.errors
+    conflicts = _conflict_table(folder)  # the median's values, 0.14 eV apart: beyond the default 0.1 eV
+    assert conflicts["record_id"].tolist() == [f"{LAB}:roost-17", f"{LAB}:roost-2"]
+    assert "41 rows released (median of 1: 40, median of 2: 1)." in (folder / "README.md").read_text()
 
 
 def test_a_median_counts_each_source_licence_and_provenance_of_its_values(filled, catalog, tmp_path):
     citation = "A. Author, J. Test 1, 1 (2020); B. Author, J. Test 2, 2 (2021)"
-    import_lab_line(filled, tmp_path, "cc0-lab", "c-1,CuBr,3.2", license="CC0-1.0", citation=citation)
+    import_lab_line(
+        filled, tmp_path, "cc0-lab", "c-1,CuBr,3.2", license="CC0-1.0", citation=citation, method=LAB_METHOD
+    )
     import_lab_line(filled, tmp_path, "dft-lab", "d-1,CuBr,2.0", provenance="dft", method="PBE")  # no temperature
     folder = release(filled, catalog, "gaps-median", "1.0.0")
-    cubr = _payload(filled, "gaps-median", "1.0.0").loc["group:CuBr"]
-    assert (cubr["method"], cubr["license"]) == ("median of 4", "CC0-1.0; MIT")  # the row joins its values' texts
+    payload = _payload(filled, "gaps-median", "1.0.0")
+    cubr = payload.loc["group:CuBr"]
+    assert (cubr["resolved_by"], cubr["license"]) == ("median of 3", "CC0-1.0; MIT")  # the row joins its values' texts
+    assert payload.loc["dft-lab:d-1", ["value", "method", "resolved_by"]].tolist() == [2.0, "PBE", "median of 1"]
     content = read_manifest(filled, "gaps-median", "1.0.0")["content"]
     assert content["licenses"] == ["CC-BY-4.0", "CC0-1.0", "MIT"]
     assert citation in content["citations"] and content["sources"]["cc0-lab"]["citations"] == [citation]
@@ -461,7 +470,7 @@ def test_the_card_lists_conflicts_among_the_values_the_dataset_selects(filled, c
     )
     run_ingest(LabConnector(tmp_path / "dhf.csv", load_mapping(tmp_path / "dhf.yaml")), filled)  # linked to alpha
     readme = (release(filled, catalog, "thermo", "1.0.0") / "README.md").read_text()  # JANAF's values alone
-    assert "No linked records of this dataset disagree" in readme
+    assert "No values of one method disagree beyond the tolerance." in readme
     catalog.datasets["thermo"].sources = None  # JANAF's and the lab's values at 298.15 K
     at_298 = _conflict_table(release(filled, catalog, "thermo", "1.1.0"))
     assert at_298[["record_id", "value", "spread"]].values.tolist() == [
@@ -470,13 +479,67 @@ def test_the_card_lists_conflicts_among_the_values_the_dataset_selects(filled, c
     ]
     assert "temperature_K" not in at_298  # the selection states it
     tables = (release(filled, catalog, "thermo-tables", "1.0.0") / "README.md").read_text()  # JANAF's, every T
-    assert "No linked records of this dataset disagree" in tables
+    assert "No values of one method disagree beyond the tolerance." in tables
+
+
+def test_the_card_lists_the_values_a_resolution_merged_or_chose_between_that_disagree(filled, catalog, tmp_path):
+    import_lab_line(filled, tmp_path, "dft-lab", "d-1,CuBr,2.0", provenance="dft", method="PBE")  # no temperature
+    for name in ("gaps-median", "gaps-prefer"):
+        catalog.datasets[name].resolve.tolerance = 0.2  # CuBr's two measured gaps are 0.14 eV apart
+    median = release(filled, catalog, "gaps-median", "1.0.0")
+    assert (pd.read_parquet(median / "payload.parquet")["spread"] <= 0.2).all()  # no median of PBE's and measured
+    assert (
+        "No values a median merged (of one provenance and method, at the same conditions) disagree beyond the "
+        "tolerance." in (median / "README.md").read_text()
+    )
+    prefer = release(filled, catalog, "gaps-prefer", "1.0.0")  # experimental first: PBE's 2.0 eV dropped
+    assert _conflict_table(prefer)[["record_id", "method", "value", "spread"]].values.tolist() == [
+        ["dft-lab:d-1", "PBE", "2", "1.08"],
+        [f"{LAB}:roost-17", LAB_METHOD, "2.94", "1.08"],
+        [f"{LAB}:roost-2", LAB_METHOD, "3.08", "1.08"],
+    ]
+    readme = (prefer / "README.md").read_text()
+    assert "values the preference chose between (of every method, at the same conditions), as curated" in readme
+    assert "42 rows released (prefer experimental: 30, prefer: no value of a listed provenance or method: 12)" in readme
+
+
+def test_prefer_entries_that_match_no_value_are_warned_on_stderr_and_in_the_card(filled, catalog, capsys):
+    catalog.datasets["gaps-prefer"].resolve.prefer = ["experimental", "r2SCAN", "PBE+U"]
+    folder = release(filled, catalog, "gaps-prefer", "1.0.0")
+    warning = (
+        "dataset 'gaps-prefer': prefer: r2SCAN, PBE+U match no provenance or method of the dataset's values and rank "
+        f"nothing (provenances: dft, experimental; methods: PBE (GGA/GGA+U), {LAB_METHOD})"
+    )
+    assert capsys.readouterr().err == f"warning: {warning}\n"
+    assert f"\n- Warning: {warning}.\n" in (folder / "README.md").read_text()
+    catalog.datasets["gaps-prefer"].resolve.prefer = ["Experimental", "PBE (GGA/GGA+U)"]
+    export_dataset(filled, catalog, "gaps-prefer", "csv", filled.root.parent / "gaps.csv")
+    assert capsys.readouterr().err == ""
+
+
+def test_the_card_states_every_filter_and_each_propertys_tolerance(filled, catalog):
+    thermo = catalog.datasets["thermo"]
+    thermo.methods = ["NIST-JANAF critical evaluation"]
+    thermo.resolve = Resolution(strategy="median", tolerance={"entropy": 0.5})
+    readme = (release(filled, catalog, "thermo", "1.0.0") / "README.md").read_text()
+    assert (
+        "- Selection: properties enthalpy_of_formation, entropy; sources janaf; methods NIST-JANAF critical " in readme
+    )
+    assert (
+        "whose spread exceeds the tolerance, enthalpy_of_formation 0.1 kJ/mol (default), entropy 0.5 J/(mol*K); the "
+        "tolerance decides what is listed, not what is released." in readme
+    )
+    assert read_manifest(filled, "thermo", "1.0.0")["content"]["selection"]["resolve"]["tolerance"] == {"entropy": 0.5}
+    with pytest.raises(pydantic.ValidationError, match="tolerance of properties not in the vocabulary: gap"):
+        Resolution(tolerance={"gap": 0.2})
+    with pytest.raises(pydantic.ValidationError, match="greater than or equal to 0"):
+        Resolution(tolerance=-1)
 
 
 def test_the_card_lists_no_conflict_of_a_rejected_record(filled, catalog):
     decide(filled, "reject", f"{LAB}:roost-17")
     readme = (release(filled, catalog, "gaps", "1.0.0") / "README.md").read_text()
-    assert "No linked records of this dataset disagree" in readme and "roost-17" not in readme
+    assert "No values of one method disagree beyond the tolerance." in readme and "roost-17" not in readme
 
 
 def test_a_release_removes_temporary_directories_that_killed_releases_left(filled, catalog):

@@ -1,7 +1,7 @@
 """Dataset cards of releases: README, Croissant JSON-LD validated with mlcroissant, BibTeX of the sources, plots.
 
-Everything is derived from the release's manifest, payload and known conflicts, so the card says exactly what was
-released. mlcroissant and matplotlib load only here, when a release is made.
+Everything is derived from the release's manifest, payload, known conflicts and the resolution's warnings, so the
+card says exactly what was released. mlcroissant and matplotlib load only here, when a release is made.
 """
 
 from __future__ import annotations
@@ -28,16 +28,25 @@ CURATION_COLUMNS = {
     "reviewed": "True when a steward accepted (or corrected) the record or value.",
     "spread": "max - min of the linked values this row resolves (canonical unit).",
     "records": "The records whose values this row resolves, joined by '; '.",
+    "resolved_by": "The rule of the dataset's resolution that gave this row ('prefer experimental', 'median of 2').",
+}
+# What a resolution merges or chooses between: the values its known conflicts compare
+_COMPARED = {
+    "keep_all": "values of one method",
+    "prefer": "values the preference chose between (of every method, at the same conditions)",
+    "median": "values a median merged (of one provenance and method, at the same conditions)",
 }
 _BIBTEX_SPECIAL = re.compile(r"([&%$#_{}])")
 
 
-def write_card(directory: Path, manifest: dict, payload: pd.DataFrame, conflicts: pd.DataFrame) -> list[Path]:
+def write_card(
+    directory: Path, manifest: dict, payload: pd.DataFrame, conflicts: pd.DataFrame, warnings: list[str]
+) -> list[Path]:
     """Write the card of a release into `directory`; return the files written."""
     plots = write_plots(directory / PLOTS, manifest, payload)
     bib = write_text(directory / BIBTEX, bibtex(manifest))
     croissant = write_croissant(directory / CROISSANT, manifest, payload)
-    readme = write_text(directory / README, readme_text(manifest, payload, conflicts, plots, directory))
+    readme = write_text(directory / README, readme_text(manifest, payload, conflicts, plots, directory, warnings))
     return [readme, croissant, bib, *plots]
 
 
@@ -192,9 +201,15 @@ def _release_citation(manifest: dict) -> str:
 
 
 def readme_text(
-    manifest: dict, payload: pd.DataFrame, conflicts: pd.DataFrame, plots: list[Path], directory: Path
+    manifest: dict,
+    payload: pd.DataFrame,
+    conflicts: pd.DataFrame,
+    plots: list[Path],
+    directory: Path,
+    warnings: list[str],
 ) -> str:
-    """The card's README: what, from where, how curated, provenance mix, known conflicts."""
+    """The card's README: what, from where, how curated (with the resolution's warnings), provenance mix, known
+    conflicts."""
     content = manifest["content"]
     sections = [
         f"# {manifest['dataset']} {manifest['version']}\n\n{content['description']}\n\n"
@@ -202,7 +217,7 @@ def readme_text(
         f"Content hash (`content_sha256` in `manifest.json`): `{manifest['content_sha256']}`.",
         _what(content),
         _from_where(content),
-        _how_curated(content),
+        _how_curated(content, payload, warnings),
         _provenance_mix(content, plots, directory),
         _conflicts(conflicts, content, payload),
         f"## How to cite\n\nCite this release (its version and content hash) and every source database: "
@@ -242,18 +257,15 @@ def _from_where(content: dict) -> str:
     )
 
 
-def _how_curated(content: dict) -> str:
-    from matreg.curate.conflicts import DEFAULT_TOLERANCE
-
+def _how_curated(content: dict, payload: pd.DataFrame, warnings: list[str]) -> str:
     selection, curation = content["selection"], content["curation"]
     resolve = selection["resolve"]
     filters = [
         f"{key} {', '.join(map(str, value)) if isinstance(value, list) else value}"
-        for key in ("properties", "sources", "provenance", "temperature_K", "pressure_Pa")
+        for key in ("properties", "sources", "provenance", "methods", "temperature_K", "pressure_Pa")
         if (value := selection[key]) is not None
     ]
     last = f", the last `{curation['last_entry_id']}`" if curation["last_entry_id"] else ""
-    tolerance = resolve["tolerance"] if resolve["tolerance"] is not None else f"{DEFAULT_TOLERANCE} (default)"
     policy = resolve["strategy"] + (f" (best first: {', '.join(resolve['prefer'])})" if resolve["prefer"] else "")
     return (
         "## How curated\n\n"
@@ -262,8 +274,34 @@ def _how_curated(content: dict) -> str:
         f"stored rows, which are never modified: rows selected {curation['rows_selected']}, removed by rejections "
         f"{curation['rows_removed']}; values corrected {curation['values_corrected']} (the stored value is kept in "
         f"`raw_value`), flagged {curation['values_flagged']}, accepted {curation['values_accepted']}.\n"
-        f"- Linked records (the same material across sources) resolved by `{policy}`, tolerance {tolerance} in the "
-        f"property's canonical unit: {content['payload']['rows']} rows released."
+        f"- Linked records (the same material across sources) resolved by `{policy}`: {content['payload']['rows']} "
+        f"rows released{_rules(payload)}.\n"
+        f"- Known conflicts (below): {_COMPARED[resolve['strategy']]} whose spread exceeds the tolerance, "
+        f"{_tolerances(content)}; the tolerance decides what is listed, not what is released."
+        + "".join(f"\n- Warning: {warning}." for warning in warnings)
+    )
+
+
+def _rules(payload: pd.DataFrame) -> str:
+    """' (<rule>: <rows>, ...)': the released rows by the rule of the resolution that gave them, if one did."""
+    if "resolved_by" not in payload:
+        return ""
+    counts = payload["resolved_by"].value_counts().sort_index()
+    return " (" + ", ".join(f"{rule}: {n}" for rule, n in counts.items()) + ")"
+
+
+def _tolerances(content: dict) -> str:
+    """Each property's tolerance with its unit ('band_gap 0.2 eV, entropy 0.1 J/(mol*K) (default)')."""
+    from matreg.catalog import Resolution
+    from matreg.curate.conflicts import DEFAULT_TOLERANCE
+
+    resolution = Resolution.model_validate(content["selection"]["resolve"])
+    tolerances = {prop: resolution.tolerance_of(prop) for prop in content["units"]}
+    return ", ".join(
+        f"{prop} {DEFAULT_TOLERANCE:g} {content['units'][prop]} (default)"
+        if tolerance is None
+        else f"{prop} {tolerance:g} {content['units'][prop]}"
+        for prop, tolerance in tolerances.items()
     )
 
 
@@ -281,8 +319,9 @@ def _provenance_mix(content: dict, plots: list[Path], directory: Path) -> str:
 
 
 def _conflicts(conflicts: pd.DataFrame, content: dict, payload: pd.DataFrame) -> str:
+    strategy = content["selection"]["resolve"]["strategy"]
     if conflicts.empty:
-        return "## Known conflicts\n\nNo linked records of this dataset disagree beyond the tolerance (by one method)."
+        return f"## Known conflicts\n\nNo {_COMPARED[strategy]} disagree beyond the tolerance."
     columns = [
         "group_id", "record_id", "source", "provenance", "method", *_varying_conditions(payload),
         "value", "unit", "spread",
@@ -293,10 +332,8 @@ def _conflicts(conflicts: pd.DataFrame, content: dict, payload: pd.DataFrame) ->
     tail = f"\n\n{more} more values: run `matreg conflicts PROPERTY` on the store." if more > 0 else ""
     groups = conflicts["group_id"].nunique()
     return (
-        f"## Known conflicts\n\nGroups of linked records whose values by one method, as curated above, disagree "
-        f"beyond the tolerance: {groups} (resolved by `{content['selection']['resolve']['strategy']}`):\n\n"
-        + _markdown_table(columns, rows)
-        + tail
+        f"## Known conflicts\n\nGroups of linked records whose {_COMPARED[strategy]}, as curated above, disagree "
+        f"beyond the tolerance: {groups} (resolved by `{strategy}`):\n\n" + _markdown_table(columns, rows) + tail
     )
 
 

@@ -1,15 +1,27 @@
 """Values of one material that disagree across sources and methods, and a dataset's policy for resolving them.
 
-Values are compared per (group, property, conditions). A value that states no temperature (or pressure), as DFT
-values do, is compared at the one temperature (pressure) the other values of its group and property state, when
-they state exactly one: a DFT band gap meets a gap measured at 300 K. Where they state several (a JANAF table at every
-temperature), such a value stays apart. The spread of a set is max - min, in the property's canonical unit.
+Values are compared in sets. Reports of conflicts (`find_conflicts`) see the values as curated (rejected ones out,
+corrected ones in) and compare them per (group, property, conditions) and, unless asked to compare across methods,
+method. A value that states no temperature (or pressure), as DFT values do, is compared there at the one
+temperature (pressure) the other values of its group and property state, when they state exactly one: a DFT band gap
+meets a gap measured at 300 K. Where they state several (a JANAF table at every temperature), such a value stays
+apart. The spread of a set is max - min, in the property's canonical unit.
 
-Reports of conflicts (`find_conflicts`) see the values as curated (rejected ones out, corrected ones in) and compare
-values of one method unless asked to compare across methods; a resolution always chooses across methods.
+A dataset's resolution (`resolve`):
+- `prefer` keeps, per group and property, the values of the best provenance or method its list names that the
+  group has, at whatever conditions (all values where it names none), and says which in `resolved_by`;
+- `median` merges only comparable values, of one group, property, provenance, method and the same stated conditions,
+  into their median (`resolved_by` 'median of N'); values of other methods or conditions stay rows of their own. One
+  calculation read through two catalog sources of one database (MP's summary API and MP's OPTIMADE, the same
+  `source_id`) counts once.
+Its known conflicts (`resolution_conflicts`) are the values it merges or chooses between that spread beyond the
+tolerance: a median's values, or every method's value at the same conditions for `prefer`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -28,8 +40,11 @@ CONFLICT_COLUMNS = [
     "group_id", "formula", "record_id", "source", "property", "value", "unit", "method", "provenance",
     "temperature_K", "pressure_Pa", "spread",
 ]  # fmt: skip
+RESOLVED_BY = "resolved_by"  # the rule that gave a resolved row: 'prefer experimental', 'median of 2'
+Comparison = Literal["method", "across methods", "median"]  # which values meet in one set
+COMPARED_BY_STRATEGY: dict[str, Comparison] = {"keep_all": "method", "prefer": "across methods", "median": "median"}
 _SET_CONDITIONS = [f"set_{column}" for column in CONDITIONS]  # the conditions a value is compared at
-_SET_COLUMNS = ["group_id", "set", *_SET_CONDITIONS, "formula_unit", "per_unit", "compared"]  # by _with_sets
+_SET_COLUMNS = ["group_id", "set", *_SET_CONDITIONS, "formula_unit", "per_unit", "compared", "counted"]  # keys
 _MERGED_TEXT = [
     "source", "source_id", "name", "phase", "provenance", "database_version", "citation", "license", "source_url",
 ]  # fmt: skip
@@ -57,16 +72,17 @@ def find_conflicts(
     )
     curated = apply_curation(values, curation_log(store) if log is None else log)
     linked = link_records(store) if groups is None else groups
-    return conflicts_among(curated, linked, tolerance, across_methods)
+    return conflicts_among(curated, linked, tolerance, "across methods" if across_methods else "method")
 
 
 def conflicts_among(
-    curated: pd.DataFrame, groups: pd.DataFrame, tolerance: float | None = None, across_methods: bool = False
+    curated: pd.DataFrame, groups: pd.DataFrame, tolerance: float | None = None, compared: Comparison = "method"
 ) -> pd.DataFrame:
     """Every value of `curated` (long rows, as curated) in a set whose spread exceeds `tolerance` (default 0.1),
-    widest spread first: only these values are compared (a dataset's selection, say)."""
+    widest spread first: only these values are compared (a dataset's selection, say), in sets of `compared`
+    (`_with_sets`)."""
     limit = DEFAULT_TOLERANCE if tolerance is None else tolerance
-    keyed = _with_sets(curated, groups, per_method=not across_methods)
+    keyed = _with_sets(curated, groups, compared)
     keyed["value"], keyed["formula"] = keyed["compared"], keyed["formula_unit"]  # as compared
     values_of_set = keyed.groupby("set")["value"]
     keyed["spread"] = values_of_set.transform("max") - values_of_set.transform("min")
@@ -77,25 +93,59 @@ def conflicts_among(
     return conflicts[CONFLICT_COLUMNS].reset_index(drop=True)
 
 
-def resolve(long: pd.DataFrame, groups: pd.DataFrame, resolution: Resolution) -> pd.DataFrame:
-    """A dataset's long rows resolved per (group, property, conditions) by the dataset's strategy."""
+def resolution_conflicts(
+    curated: pd.DataFrame, groups: pd.DataFrame, resolution: Resolution, properties: list[str]
+) -> pd.DataFrame:
+    """The curated values that `resolution` merges or chooses between and that disagree beyond its tolerance (of
+    their property), property by property; keep_all, which does neither, compares values of one method."""
+    compared = COMPARED_BY_STRATEGY[resolution.strategy]
+    found = [
+        conflicts_among(curated[curated["property"] == prop], groups, resolution.tolerance_of(prop), compared)
+        for prop in properties
+    ]
+    return pd.concat(found, ignore_index=True)
+
+
+def resolve(
+    long: pd.DataFrame, groups: pd.DataFrame, resolution: Resolution, databases: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """A dataset's long rows resolved by the dataset's strategy (see the module's docstring), each with the rule that
+    gave it (`resolved_by`; keep_all returns the rows as they are). `databases` names the source database of catalog
+    sources (mp and optimade read from MP: both 'mp'): a median counts one database's `source_id` once."""
     if resolution.strategy == "keep_all":
         return long.copy()
-    keyed = _with_sets(long, groups)
     if resolution.strategy == "prefer":
-        rank = _ranks(keyed, resolution.prefer)
-        return long[rank.eq(rank.groupby(keyed["set"]).transform("min"))].reset_index(drop=True)
-    return _medians(keyed)[[*long.columns, "spread", "records"]]
+        return _preferred(long, groups, resolution.prefer)
+    medians = _medians(_with_sets(long, groups, "median"), databases or {})
+    return medians[[*long.columns, "spread", "records", RESOLVED_BY]]
 
 
-def _with_sets(values: pd.DataFrame, groups: pd.DataFrame, per_method: bool = False) -> pd.DataFrame:
-    """The values with their group_id, `set` (the number of the (group, property, conditions) they meet in), and
-    `compared`: the value as compared in its set, a molar one per mole of the group's `formula_unit`.
+def unmatched_preferences(values: pd.DataFrame, prefer: list[str]) -> str | None:
+    """A warning naming the entries of `prefer` that match no provenance or method of `values` (they rank nothing),
+    with the provenances and methods there are; None when every entry matches."""
+    labels = [label for column in ("provenance", "method") for label in values[column].dropna().unique()]
+    present = {str(label).casefold() for label in labels}
+    unmatched = [name for name in prefer if name.casefold() not in present]
+    if not unmatched:
+        return None
+    methods = ", ".join(sorted(map(str, values["method"].dropna().unique()))) or "none"
+    provenances = ", ".join(sorted(map(str, values["provenance"].dropna().unique()))) or "none"
+    return (
+        f"prefer: {', '.join(unmatched)} match no provenance or method of the dataset's values and rank nothing "
+        f"(provenances: {provenances}; methods: {methods})"
+    )
 
-    With `per_method`, values of different methods meet in different sets.
+
+def _with_sets(values: pd.DataFrame, groups: pd.DataFrame, compared: Comparison = "method") -> pd.DataFrame:
+    """The values with their group_id, `set` (the number of the set they meet in), and `compared`: the value as
+    compared in its set, a molar one per mole of the group's `formula_unit`.
+
+    Values meet per group, property and `compared`: "method" and "across methods" at shared conditions (a stated
+    condition fills an unstated one, `_shared_condition`), of one method or of any; "median" of one provenance and
+    method at the conditions they state.
     """
     linked = groups.set_index("record_id")
-    keyed = values.assign(group_id=values["record_id"].map(linked["group_id"]).fillna(values["record_id"]))
+    keyed = values.assign(group_id=_group_ids(values, groups))
     keyed["formula_unit"] = values["record_id"].map(linked["formula_unit"]).fillna(values["formula_original"])
     own_atoms = values["formula_original"].map(atoms_per_unit).astype(float)
     unit_atoms = values["record_id"].map(linked["unit_atoms"]).astype(float).fillna(own_atoms)
@@ -104,9 +154,18 @@ def _with_sets(values: pd.DataFrame, groups: pd.DataFrame, per_method: bool = Fa
     keyed["compared"] = values["value"] * keyed["per_unit"]
     for column, key in zip(CONDITIONS, _SET_CONDITIONS, strict=True):
         keyed[key] = _shared_condition(keyed, column)
-    by = ["group_id", "property", *_SET_CONDITIONS, *(["method"] if per_method else [])]
-    keyed["set"] = keyed.groupby(by, dropna=False, sort=False).ngroup()
+    by = {
+        "method": [*_SET_CONDITIONS, "method"],
+        "across methods": _SET_CONDITIONS,
+        "median": ["provenance", "method", *CONDITIONS],
+    }[compared]
+    keyed["set"] = keyed.groupby(["group_id", "property", *by], dropna=False, sort=False).ngroup()
     return keyed
+
+
+def _group_ids(values: pd.DataFrame, groups: pd.DataFrame) -> pd.Series:
+    """Each value's group (its record id where `groups` has no row of its record)."""
+    return values["record_id"].map(groups.set_index("record_id")["group_id"]).fillna(values["record_id"])
 
 
 def _shared_condition(keyed: pd.DataFrame, column: str) -> pd.Series:
@@ -116,21 +175,34 @@ def _shared_condition(keyed: pd.DataFrame, column: str) -> pd.Series:
     return keyed[column].fillna(stated.transform("first").where(single))
 
 
-def _ranks(keyed: pd.DataFrame, prefer: list[str]) -> pd.Series:
+def _preferred(long: pd.DataFrame, groups: pd.DataFrame, prefer: list[str]) -> pd.DataFrame:
+    """The rows of the best-ranked provenance or method of each group and property, whatever their conditions (a
+    DFT gap never returns beside measured gaps at two temperatures), with the `prefer` entry that kept them."""
+    rank = _ranks(long, prefer)
+    best = rank.groupby([_group_ids(long, groups), long["property"]]).transform("min")
+    names = [f"prefer {name}" for name in prefer] + ["prefer: no value of a listed provenance or method"]
+    kept = long.assign(**{RESOLVED_BY: rank.map(dict(enumerate(names)))})
+    return kept[rank.eq(best)].reset_index(drop=True)
+
+
+def _ranks(values: pd.DataFrame, prefer: list[str]) -> pd.Series:
     """Each row's place in `prefer` by its provenance or method (whichever ranks better); unnamed rows rank last."""
     place = {name.casefold(): n for n, name in enumerate(prefer)}
     last = len(prefer)
-    ranks = [keyed[column].fillna("").str.casefold().map(place).fillna(last) for column in ("method", "provenance")]
-    return pd.concat(ranks, axis=1).min(axis=1)
+    ranks = [values[column].fillna("").str.casefold().map(place).fillna(last) for column in ("method", "provenance")]
+    return pd.concat(ranks, axis=1).min(axis=1).astype(int)
 
 
-def _medians(keyed: pd.DataFrame) -> pd.DataFrame:
+def _medians(keyed: pd.DataFrame, databases: Mapping[str, str]) -> pd.DataFrame:
     """One row per set, at its first row's place: a lone value as it is, several merged into their median (a molar
-    one per mole of the group's formula unit, which becomes its `formula_original`)."""
+    one per mole of the group's formula unit, which becomes its `formula_original`), each calculation counted once
+    (`_calculations`)."""
+    keyed["counted"] = ~keyed.assign(calculation=_calculations(keyed, databases)).duplicated(["set", "calculation"])
     rows = keyed.drop_duplicates("set").set_index("set")
     values = keyed.groupby("set")["compared"]
     rows["spread"] = values.max() - values.min()
     rows["records"] = rows["record_id"]
+    rows[RESOLVED_BY] = "median of " + keyed.groupby("set")["counted"].sum().astype(str)
     several = keyed[values.transform("size").gt(1)]
     if len(several):
         merged = _merged(several)
@@ -138,16 +210,25 @@ def _medians(keyed: pd.DataFrame) -> pd.DataFrame:
     return rows.reset_index(drop=True)
 
 
+def _calculations(values: pd.DataFrame, databases: Mapping[str, str]) -> pd.Series:
+    """What names each value's calculation: '<database>:<source_id>' for a source of a known database (an MP entry
+    read through the mp and the optimade connector is one), else its record id (a lab file's ids name its rows only)."""
+    database = values["source"].map(databases)
+    calculation = database.astype(str) + ":" + values["source_id"].astype(str)  # where a database is named
+    return calculation.where(database.notna(), values["record_id"])
+
+
 def _merged(several: pd.DataFrame) -> pd.DataFrame:
     """The median row of each set of several values, indexed by set.
 
     Texts are joined, a boolean (`reviewed`) is true where it is true of every value, a median is flagged where any of
     its values is (`flags`: each flagged value's, after its record id in brackets) and its `raw_value` is the median of
-    the stored values (so `value` differs from it where a correction moved the median), other columns keep what all
-    values share.
+    the stored values (so `value` differs from it where a correction moved the median), other columns (method,
+    provenance, conditions: one set's) keep what all values share. A calculation stored twice counts once.
     """
     sets = several.groupby("set")
-    booleans = list(several.select_dtypes("bool").columns)  # e.g. reviewed: true of a median of reviewed values only
+    counted = several[several["counted"]]
+    booleans = list(several.select_dtypes("bool").columns.difference(["counted"]))  # reviewed: true of all values
     others = [column for column in several.columns if column not in {*_MERGED_TEXT, *_SET_COLUMNS, *booleans}]
     merged = sets[others].first().where(sets[others].nunique(dropna=False).eq(1))  # e.g. the unit
     merged[booleans] = sets[booleans].all()
@@ -155,18 +236,15 @@ def _merged(several: pd.DataFrame) -> pd.DataFrame:
         if column in several:
             merged[column] = sets[column].agg(_joined)
     merged["record_id"] = "group:" + sets["group_id"].first()
-    merged["value"] = sets["compared"].median()
+    merged["value"] = counted.groupby("set")["compared"].median()
     merged["formula"] = merged["formula_original"] = sets["formula_unit"].first()  # one formula: TeSe for Te0.5Se0.5
     merged["original_value"] = float("nan")  # a median was never received from anyone
     merged["original_unit"] = None
-    merged["method"] = "median of " + sets.size().astype(str)
-    merged["temperature_K"] = sets["set_temperature_K"].first()
-    merged["pressure_Pa"] = sets["set_pressure_Pa"].first()
     merged["records"] = sets["record_id"].agg(_joined)
     if "flags" in several:
         merged["flags"] = _flags_by_record(several)
     if "raw_value" in several:
-        merged["raw_value"] = (several["raw_value"] * several["per_unit"]).groupby(several["set"]).median()
+        merged["raw_value"] = (counted["raw_value"] * counted["per_unit"]).groupby(counted["set"]).median()
     if "fetched_at" in several:
         merged["fetched_at"] = sets["fetched_at"].max()
     return merged

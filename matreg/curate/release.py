@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -52,6 +53,7 @@ class CuratedRows:
 
     `carried` are the curated values the released rows carry, each with its own source, provenance, licence and
     citation: what sources, licences and counts are made of (a median's row joins the texts of the values it merges).
+    `warnings` say what in the catalog's resolution did nothing (a `prefer` entry no value has).
     """
 
     raw: pd.DataFrame
@@ -60,12 +62,14 @@ class CuratedRows:
     carried: pd.DataFrame
     groups: pd.DataFrame
     log: pd.DataFrame
+    warnings: list[str]
 
 
 def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
-    """Select a dataset's rows, apply the curation log, link records and resolve each group per the catalog."""
+    """Select a dataset's rows, apply the curation log, link records and resolve each group per the catalog; print
+    the resolution's warnings on stderr."""
     # Imported here: linking loads pymatgen's StructureMatcher, which only releases and exports need.
-    from matreg.curate.conflicts import resolve
+    from matreg.curate.conflicts import resolve, unmatched_preferences
     from matreg.curate.link import link_records
     from matreg.curate.review import apply_curation, curation_log
 
@@ -74,9 +78,19 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     log = curation_log(store)
     curated = apply_curation(raw, log)
     groups = link_records(store)
-    resolved = resolve(curated, groups, dataset.resolve)
+    resolved = resolve(curated, groups, dataset.resolve, _databases(catalog))
     carried = curated if dataset.resolve.strategy == "median" else resolved  # a median merges every curated value
-    return CuratedRows(raw, curated, resolved, carried, groups, log)
+    unmatched = unmatched_preferences(curated, dataset.resolve.prefer) if dataset.resolve.strategy == "prefer" else None
+    warnings = [f"dataset '{name}': {unmatched}"] if unmatched else []
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return CuratedRows(raw, curated, resolved, carried, groups, log, warnings)
+
+
+def _databases(catalog: Catalog) -> dict[str, str]:
+    """The database each catalog source reads: an OPTIMADE source's provider ('mp'), else its connector's name (mp's
+    summary API: 'mp')."""
+    return {name: source.provider or source.connector for name, source in catalog.sources.items()}
 
 
 def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
@@ -96,7 +110,7 @@ def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
     try:
         payload = write_payload(rows.resolved, staging / PAYLOAD)
         manifest = build_manifest(store, catalog, name, version, rows, payload)
-        files = write_card(staging, manifest, read_payload(payload), conflicts)
+        files = write_card(staging, manifest, read_payload(payload), conflicts, rows.warnings)
         manifest["files"] = {path.relative_to(staging).as_posix(): file_sha256(path) for path in [payload, *files]}
         store.write_json(manifest, staging / MANIFEST)
         _publish(store, staging, final, name, version)
@@ -185,16 +199,11 @@ def export_release(store: Store, name: str, version: str, fmt: str, out: Path, l
 
 
 def known_conflicts(dataset: Dataset, rows: CuratedRows) -> pd.DataFrame:
-    """The dataset's curated values of one method that disagree beyond the tolerance in linked groups, property by
-    property: only the values the dataset selects are compared."""
-    from matreg.curate.conflicts import conflicts_among
+    """The dataset's curated values that its resolution merges or chooses between (keep_all: of one method) and that
+    disagree beyond the tolerance in linked groups, property by property: only the values the dataset selects."""
+    from matreg.curate.conflicts import resolution_conflicts
 
-    curated = rows.curated
-    found = [
-        conflicts_among(curated[curated["property"] == prop], rows.groups, dataset.resolve.tolerance)
-        for prop in dataset.properties
-    ]
-    return pd.concat(found, ignore_index=True)
+    return resolution_conflicts(rows.curated, rows.groups, dataset.resolve, dataset.properties)
 
 
 def build_manifest(store: Store, catalog: Catalog, name: str, version: str, rows: CuratedRows, payload: Path) -> dict:
