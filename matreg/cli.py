@@ -386,11 +386,11 @@ def status(store: StoreOpt = DEFAULT_STORE) -> None:
 
 def _echo_stored(target: Store) -> None:
     """Values by source, provenance and property, the quarantine rows left to deal with, the latest runs."""
-    counts = target.query(
+    counts = target.read(
         "SELECT source, provenance, property, count(*) AS n_values FROM properties GROUP BY ALL ORDER BY ALL"
     )
     typer.echo(counts.to_string(index=False) if len(counts) else "no values stored yet")
-    total, still_open = target.query(
+    total, still_open = target.read(
         "SELECT (SELECT count(*) FROM quarantine), (SELECT count(*) FROM open_quarantine)"
     ).iloc[0]
     if total:
@@ -398,7 +398,7 @@ def _echo_stored(target: Store) -> None:
             f"\nquarantine: {still_open} rows open, {total - still_open} resolved (readmitted, dismissed, or no longer "
             'given so by their file or source): matreg sql "SELECT * FROM open_quarantine"'
         )
-    runs = target.query(
+    runs = target.read(
         "SELECT run_id, CASE status WHEN 'complete' THEN 'published' ELSE status || ', nothing published' END AS "
         'status, n_fetched AS read, n_stored AS valid, n_unchanged AS unchanged, n_values AS "values", '
         "n_quarantined AS quarantined FROM fetch_runs ORDER BY started_at DESC LIMIT 5"

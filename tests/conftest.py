@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -122,3 +125,34 @@ def filled(run):
     assert run("fetch", "janaf", "H-064", "C-095", "--no-progress").exit_code == 0
     assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
     return run
+
+
+HOLD_FOR_WRITING = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def hold_for_writing():
+    """`release = hold(path)`: another process opens the DuckDB file at `path` for writing (a DuckDB shell's default)
+    and holds it until `release()` or the test's end."""
+    holders: list[subprocess.Popen] = []
+
+    def release(holder: subprocess.Popen) -> None:
+        holder.kill()
+        holder.wait()
+
+    def hold(path: Path) -> Callable[[], None]:
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_FOR_WRITING, str(path)], stdout=subprocess.PIPE, text=True
+        )
+        holders.append(holder)
+        assert holder.stdout.readline().strip() == "holding"
+        return lambda: release(holder)
+
+    yield hold
+    for holder in holders:
+        release(holder)

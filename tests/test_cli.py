@@ -628,3 +628,18 @@ def test_exports_remove_what_exports_killed_an_hour_ago_left_beside_them(filled,
     assert filled("export", "gaps", "--format", "torch", "--out", str(out / "gaps")).exit_code == 0
     left = sorted(path.name for path in out.iterdir())
     assert left == sorted([".x.csv.tmp", being_written.name, "gaps", "x.csv", "x.csv.meta.json"])
+
+
+def test_every_command_but_sql_works_while_a_duckdb_shell_holds_the_store_file(filled, tmp_path, hold_for_writing):
+    """matreg reads the Parquet files itself; the DuckDB file is for `matreg sql` and other clients."""
+    hold_for_writing(tmp_path / "store" / "matreg.duckdb")
+    flag = ["review", "flag", "demo-lab-bandgaps:roost-5", "-p", "band_gap", "--reason", "odd"]
+    commands = [["status"], ["conflicts", "band_gap"], flag, ["history", "demo-lab-bandgaps:roost-5"]]
+    commands += [["export", "gaps", "--out", str(tmp_path / "gaps.csv")], ["release", "gaps"], ["validate"]]
+    commands += [["export", "gaps", "--format", "torch", "--out", str(tmp_path / "torch")]]
+    for command in commands:
+        result = filled(*command)
+        assert result.exit_code == 0, (command, result.output)
+    assert "roost-5" in (tmp_path / "gaps.csv").read_text()
+    result = filled("sql", "select 1")
+    assert result.exit_code == 1 and "duckdb -readonly" in result.stderr

@@ -311,24 +311,25 @@ time.sleep(60)
 """
 
 
-def test_a_resume_and_an_import_publish_while_another_process_holds_the_duckdb_file_for_writing(store, catalog):
+def test_a_resume_and_an_import_publish_while_another_process_holds_the_duckdb_file_for_writing(
+    store, catalog, hold_for_writing
+):
     """matreg reads the Parquet files itself: the DuckDB file (a DuckDB shell's, opened for writing by default) is
     left to other clients."""
     run_ingest(_lab(), store)
     with pytest.raises(RuntimeError, match="connection reset"):
         run_ingest(_connector(catalog, ["H-064", "C-095"], ExplodingJanaf, page_size=1), store)
-    holder = _hold(HOLD_READ_WRITE, store.db_path)
-    try:
-        assert run_ingest(_connector(catalog, ["H-064", "C-095"], page_size=1), store, resume=True).resumed
-        assert run_ingest(_lab(), store).n_unchanged == 30  # compared with the stored formulas and records
-        assert len(store.table("materials")) == 32
-        with pytest.raises(StoreError, match="cannot open .*matreg.duckdb.*opened read-only: duckdb -readonly"):
-            store.query("SELECT 1")  # `matreg sql` reads the DuckDB file
-    finally:
-        _release(holder)
+    hold_for_writing(store.db_path)
+    assert run_ingest(_connector(catalog, ["H-064", "C-095"], page_size=1), store, resume=True).resumed
+    assert run_ingest(_lab(), store).n_unchanged == 30  # compared with the stored formulas and records
+    assert len(store.table("materials")) == 32
+    with pytest.raises(StoreError, match="cannot open .*matreg.duckdb.*opened read-only: duckdb -readonly"):
+        store.query("SELECT 1")  # `matreg sql` reads the DuckDB file
 
 
-def test_a_fetch_publishes_when_the_views_cannot_be_updated_and_a_later_one_updates_them(store, catalog, capfd):
+def test_a_fetch_publishes_when_the_views_cannot_be_updated_and_a_later_one_updates_them(
+    store, catalog, capfd, hold_for_writing
+):
     """Another matreg's definitions (a column added), the DuckDB file held open: each fetch publishes (the views are
     for other clients), stderr says so once, the files of the declared schema are written once (no commit besides
     the runs' after that), and the views are updated by the first write once the file is free."""
@@ -338,12 +339,10 @@ def test_a_fetch_publishes_when_the_views_cannot_be_updated_and_a_later_one_upda
     stamp = store.root / ".views.sha256"
     stamp.write_text("written by an older matreg", encoding="utf-8")
     commits = len(list(store.data_dir.iterdir()))
-    holder = _hold(HOLD_READ_WRITE, store.db_path)
-    try:
-        run_ingest(_connector(catalog, ["Al-001"]), store)
-        run_ingest(_connector(catalog, ["O-029"]), store)
-    finally:
-        _release(holder)
+    release = hold_for_writing(store.db_path)
+    run_ingest(_connector(catalog, ["Al-001"]), store)
+    run_ingest(_connector(catalog, ["O-029"]), store)
+    release()
     assert len(list(store.data_dir.iterdir())) == commits + 1 + 2  # the empty files of the schema, the two runs
     assert capfd.readouterr().err.count(f"warning: the views in {store.db_path} are not updated") == 1
     materials = store.table("materials").set_index("source_id")
@@ -352,26 +351,6 @@ def test_a_fetch_publishes_when_the_views_cannot_be_updated_and_a_later_one_upda
     run_ingest(_connector(catalog, ["N-023"]), store)
     assert stamp.read_text(encoding="utf-8") == _definitions_digest()
     assert len(list(store.data_dir.iterdir())) == commits + 4
-
-
-HOLD_READ_WRITE = """
-import sys, time, duckdb
-con = duckdb.connect(sys.argv[1])
-print("holding", flush=True)
-time.sleep(60)
-"""
-
-
-def _hold(script: str, path: Path, *options: str) -> subprocess.Popen:
-    """A process running `script` on `path`, once it says it holds it."""
-    holder = subprocess.Popen([sys.executable, "-c", script, str(path), *options], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "holding"
-    return holder
-
-
-def _release(holder: subprocess.Popen) -> None:
-    holder.kill()
-    holder.wait()
 
 
 def _lab() -> LabConnector:
@@ -398,7 +377,8 @@ def test_a_run_lock_file_another_process_may_lock_next_is_never_deleted(store, c
         assert other.stdout.readline().strip() == "holding"
         assert Store(store.root).is_running(run_id)
     finally:
-        _release(other)
+        other.kill()
+        other.wait()
     assert run_ingest(_connector(catalog, ["C-095", "Al-001"], page_size=1), store, resume=True).resumed
     assert not lock.exists()
 

@@ -65,7 +65,7 @@ def find_conflicts(
     """
     if property not in load_vocabulary().root:
         raise ConfigError(f"unknown property '{property}' (see `matreg schema`)")
-    values = store.query(
+    values = store.read(
         "SELECT p.record_id, m.source, m.formula_original, p.property, p.value, p.unit, p.method, p.provenance, "
         "p.temperature_K, p.pressure_Pa FROM properties p JOIN materials m USING (record_id) WHERE p.property = ?",
         [property],

@@ -55,7 +55,7 @@ def link_records(store: Store) -> pd.DataFrame:
     """One row per record of the store: record_id, the group_id of the material it describes, and the formula unit
     its group compares molar values per (`formula_unit`: a crystal's reduced formula, a gas's species) with its
     atoms (`unit_atoms`)."""
-    records = store.query(
+    records = store.read(
         "SELECT record_id, formula, formula_original, name, phase, spacegroup_number, "
         "structure IS NOT NULL AS has_structure FROM materials ORDER BY record_id"
     )
@@ -122,7 +122,7 @@ def _structures(store: Store, record_ids: pd.Series) -> dict[str, Structure]:
     """Parsed structures of these records (pymatgen JSON in the store)."""
     if record_ids.empty:
         return {}
-    rows = store.query(
+    rows = store.read(
         "SELECT record_id, structure FROM materials WHERE record_id IN (SELECT unnest(?))", [record_ids.tolist()]
     )
     return {record_id: read_structure(text) for record_id, text in rows.itertuples(index=False)}

@@ -74,7 +74,7 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     from matreg.curate.review import apply_curation, curation_log
 
     dataset = catalog.dataset(name)
-    raw = store.query(*dataset_query(dataset))
+    raw = store.read(*dataset_query(dataset))
     log = curation_log(store)
     curated = apply_curation(raw, log)
     groups = link_records(store)
@@ -287,8 +287,8 @@ def _fetch_runs(store: Store, rows: pd.DataFrame) -> dict[str, list[str]]:
     """The runs that wrote the rows' values and materials, by source."""
     ids = sorted(rows["record_id"].unique().tolist())
     where = "WHERE record_id IN (SELECT unnest(?))"
-    values = store.query(f"SELECT {', '.join(VALUE_KEY)}, run_id FROM properties {where}", [ids])
-    materials = store.query(f"SELECT record_id, run_id FROM materials {where}", [ids])
+    values = store.read(f"SELECT {', '.join(VALUE_KEY)}, run_id FROM properties {where}", [ids])
+    materials = store.read(f"SELECT record_id, run_id FROM materials {where}", [ids])
     used = rows[[*VALUE_KEY, "source"]].merge(values, on=VALUE_KEY)[["source", "run_id"]]
     records = rows[["record_id", "source"]].drop_duplicates().merge(materials, on="record_id")[["source", "run_id"]]
     both = pd.concat([used, records])

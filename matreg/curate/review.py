@@ -101,12 +101,12 @@ def history(store: Store, record_id: str) -> pd.DataFrame:
     """Every entry touching a record (decisions on it or its values, readmits that wrote it, dismissals of its
     quarantine rows), oldest first."""
     log = curation_log(store)
-    written = store.query(
+    written = store.read(
         "SELECT run_id FROM materials WHERE record_id = ? UNION SELECT run_id FROM properties WHERE record_id = ?",
         [record_id, record_id],
     )["run_id"]
     readmits = {run.removeprefix(CURATION_RUN_PREFIX) for run in written if run.startswith(CURATION_RUN_PREFIX)}
-    its_rows = store.query("SELECT quarantine_id FROM quarantine WHERE record_id = ?", [record_id])["quarantine_id"]
+    its_rows = store.read("SELECT quarantine_id FROM quarantine WHERE record_id = ?", [record_id])["quarantine_id"]
     dismissals = (log["action"] == "dismiss") & log["quarantine_id"].isin(its_rows)
     touching = log[(log["record_id"] == record_id) | log["entry_id"].isin(readmits) | dismissals]
     if touching.empty and not _record_exists(store, record_id):
@@ -121,7 +121,7 @@ def unmatched_decisions(store: Store) -> pd.DataFrame:
     log = curation_log(store)
     decisions = log[log["action"].isin(DECISIONS)]
     on_value = decisions["property"].notna()
-    values = _keyed(store.query("SELECT record_id, property, method, temperature_K, pressure_Pa FROM properties"))
+    values = _keyed(store.read("SELECT record_id, property, method, temperature_K, pressure_Pa FROM properties"))
     records = set(values["record_id"])  # (a withdrawn record keeps its materials row, with no value)
     shown = set(values[_KEYED].itertuples(index=False, name=None))
     on_records = decisions[~on_value & ~decisions["record_id"].isin(records)]
@@ -245,7 +245,7 @@ def _stored_value(
     pressure_Pa: float | None,
 ) -> dict[str, Any]:
     """The key of the one stored value a decision names; refused when none or several match."""
-    rows = store.query(
+    rows = store.read(
         "SELECT record_id, property, method, temperature_K, pressure_Pa FROM properties "
         "WHERE record_id = ? AND property = ? ORDER BY method, temperature_K, pressure_Pa",
         [record_id, property],
@@ -333,7 +333,7 @@ def _quarantined(store: Store, quarantine_id: str | None, action: str) -> dict[s
     action), or dismissed (a dismissed row may still be readmitted: its problem found a fix)."""
     if not quarantine_id:
         raise CurationError(f'{action} needs a quarantine id (see `matreg sql "select * from open_quarantine"`)')
-    rows = store.query("SELECT * FROM quarantine WHERE quarantine_id = ?", [quarantine_id])
+    rows = store.read("SELECT * FROM quarantine WHERE quarantine_id = ?", [quarantine_id])
     if rows.empty:
         raise CurationError(f"unknown quarantine row '{quarantine_id}'")
     log = curation_log(store)
@@ -397,8 +397,8 @@ def _counted_atoms(payload: dict[str, Any], reasons: Iterable[str], material: di
 def _quarantining_write(store: Store, record_id: str, run_id: str) -> pd.DataFrame:
     """The materials row of the write that quarantined a value of the record (its method, citation and licence are
     the value's: another file may have written the record since), else the record's current row."""
-    written = store.query("SELECT * FROM material_writes WHERE record_id = ? AND run_id = ?", [record_id, run_id])
-    return written if len(written) else store.query("SELECT * FROM materials WHERE record_id = ?", [record_id])
+    written = store.read("SELECT * FROM material_writes WHERE record_id = ? AND run_id = ?", [record_id, run_id])
+    return written if len(written) else store.read("SELECT * FROM materials WHERE record_id = ?", [record_id])
 
 
 def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
@@ -406,7 +406,7 @@ def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
     file location): a file imported again with a corrected mapping readmits its rows by that mapping. (The quarantine
     row names the first run that rejected it.)"""
     sheet = "json_extract(parameters, '$.mapping.sheet')"  # a workbook's sheets are imported one by one
-    runs = store.query(
+    runs = store.read(
         f"WITH q AS (SELECT endpoint, {sheet} AS sheet FROM fetch_runs WHERE run_id = ?) "
         f"SELECT endpoint, parameters FROM fetch_runs JOIN q USING (endpoint) WHERE source = ? "
         f"AND status = 'complete' AND {sheet} IS NOT DISTINCT FROM q.sheet ORDER BY started_at DESC LIMIT 1",
@@ -513,7 +513,7 @@ def _new_rows(store: Store, row: dict[str, Any], canonical: CanonicalRecord, who
     if whole and _written_in_scope(store, record_id, canonical.material["scope"]):
         raise CurationError(f"readmit refused: record '{record_id}' of {row['item']} is already in the store")
     for value in canonical.values:
-        stored = store.query(
+        stored = store.read(
             "SELECT 1 FROM properties WHERE record_id = ? AND property = ? AND method IS NOT DISTINCT FROM ? "
             "AND temperature_K IS NOT DISTINCT FROM ? AND pressure_Pa IS NOT DISTINCT FROM ?",
             [value[column] for column in VALUE_KEY],
@@ -529,7 +529,7 @@ def _new_rows(store: Store, row: dict[str, Any], canonical: CanonicalRecord, who
 
 def _refuse_stored_attributes(store: Store, record_id: str, rows: list[dict[str, Any]]) -> None:
     """CurationError when another file stored one of these attributes of the record: a readmit never replaces it."""
-    stored = store.query(
+    stored = store.read(
         "SELECT attribute FROM record_attributes WHERE record_id = ? AND attribute IN (SELECT unnest(?))",
         [record_id, [row["attribute"] for row in rows]],
     )
@@ -540,7 +540,7 @@ def _refuse_stored_attributes(store: Store, record_id: str, rows: list[dict[str,
 def _written_in_scope(store: Store, record_id: str, scope: str) -> bool:
     """True when a write of the record's own scope (its lab file), or one from before scopes, still shows values (a
     file re-imported without the row withdrew them: the row may be readmitted then)."""
-    written = store.query(
+    written = store.read(
         "SELECT 1 FROM material_writes w WHERE w.record_id = ? AND (w.scope IS NULL OR w.scope = ?) "
         "AND EXISTS (SELECT 1 FROM properties p WHERE p.record_id = w.record_id AND p.run_id = w.run_id)",
         [record_id, scope],
@@ -549,7 +549,7 @@ def _written_in_scope(store: Store, record_id: str, scope: str) -> bool:
 
 
 def _record_exists(store: Store, record_id: str) -> bool:
-    return bool(len(store.query("SELECT 1 FROM materials WHERE record_id = ?", [record_id])))
+    return bool(len(store.read("SELECT 1 FROM materials WHERE record_id = ?", [record_id])))
 
 
 def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:

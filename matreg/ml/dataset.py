@@ -153,7 +153,7 @@ def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> tuple[
     records = long["records"] if "records" in long else long["record_id"]
     long = long.assign(records=records.fillna(long["record_id"]))
     member_ids = long["records"].str.split("; ").explode().unique().tolist()
-    materials = store.query(
+    materials = store.read(
         "SELECT record_id, chemsys, structure, run_id FROM materials WHERE record_id IN (SELECT unnest(?))",
         [member_ids],
     )
