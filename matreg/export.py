@@ -64,15 +64,17 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
     return sql, params
 
 
-_PER_VALUE = ("raw_value", "flags", "reviewed", "spread", "records")  # what curation adds to a value, when present
+# what curation adds to a value, when present
+_PER_VALUE = ("raw_value", "flags", "reviewed", "spread", "records", "resolved_by")
 
 
 def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
     """One row per record, method and conditions, one column per property (units go in the sidecar), in the order of
     `properties` (a property the rows lack is an empty column). What the curation layer says of a value follows the
     value columns, a column per property: `<property>_raw_value`, `<property>_flags`, `<property>_reviewed` (and a
-    median's `<property>_spread`, `<property>_records`). Rows are the combinations `long` has (a pivot over every
-    combination of the index columns would not fit in memory); of two rows of one key, the first is kept whole."""
+    median's `<property>_spread`, `<property>_records`; a resolution's `<property>_resolved_by`). Rows are the
+    combinations `long` has (a pivot over every combination of the index columns would not fit in memory); of two
+    rows of one key, the first is kept whole."""
     index = [
         "record_id",
         "source",

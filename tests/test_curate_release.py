@@ -345,6 +345,13 @@ def test_a_median_release_keeps_the_spread_and_validates(filled, catalog):
     assert "41 rows released (median of 1: 40, median of 2: 1)." in (folder / "README.md").read_text()
 
 
+def test_a_wide_export_of_a_median_release_says_which_rule_gave_each_value(filled, catalog, tmp_path):
+    release(filled, catalog, "gaps-median", "1.0.0")
+    export_release(filled, "gaps-median", "1.0.0", "csv", tmp_path / "wide.csv", layout="wide")
+    wide = pd.read_csv(tmp_path / "wide.csv").set_index("record_id")
+    assert wide.loc["group:CuBr", ["band_gap", "band_gap_resolved_by"]].tolist() == [pytest.approx(3.01), "median of 2"]
+
+
 def test_a_median_counts_each_source_licence_and_provenance_of_its_values(filled, catalog, tmp_path):
     citation = "A. Author, J. Test 1, 1 (2020); B. Author, J. Test 2, 2 (2021)"
     import_lab_line(
