@@ -451,22 +451,19 @@ def _editing(replay: OqmdReplay, offset: int, edit) -> callable:
     return route
 
 
+def fetch_command(tmp_path, server, page_size: int) -> list[str]:
+    """`matreg fetch oqmd` of the test filter from `server`, through a catalog written for it."""
+    catalog_of(tmp_path, server)
+    catalog = str(tmp_path / "replay.yaml")
+    return ["fetch", "oqmd", "--filter", FILTER, "--page-size", str(page_size), "--catalog", catalog]
+
+
 def test_a_run_that_stops_at_an_empty_page_says_it_read_fewer_records_than_the_source_has(tmp_path, replay):
     def empty(body, url):
         body["data"] = []  # its next link kept: sources keep linking past their last record, so the run ends here
 
     with ReplayServer(_editing(replay, 4, empty), prefix="/oqmdapi/") as server:
-        catalog_of(tmp_path, server)
-        arguments = [
-            "fetch",
-            "oqmd",
-            "--filter",
-            FILTER,
-            "--page-size",
-            "2",
-            "--catalog",
-            str(tmp_path / "replay.yaml"),
-        ]
+        arguments = fetch_command(tmp_path, server, page_size=2)
         result = CliRunner().invoke(app, [*arguments, "--store", str(tmp_path / "s")])
         assert offsets(server) == ["0", "2", "4"]
         assert "note: the source said 12 records match; it sent 4" in result.stdout
@@ -517,18 +514,7 @@ def test_a_second_calculation_of_an_entry_on_a_later_page_is_kept_and_the_summar
     first = RECORDS[0] | STANDARD  # entry 16974 of the recorded page, on the first page of five records
     later = RECORDS[0] | STATIC | {"band_gap": 5.1}  # on the third
     with ReplayServer(OqmdReplay([first, *RECORDS[1:], later]), prefix="/oqmdapi/") as server:
-        catalog_of(tmp_path, server)
-        arguments = [
-            "fetch",
-            "oqmd",
-            "--filter",
-            FILTER,
-            "--page-size",
-            "5",
-            "--catalog",
-            str(tmp_path / "replay.yaml"),
-        ]
-        result = CliRunner().invoke(app, [*arguments, "--store", str(store.root)])
+        result = CliRunner().invoke(app, [*fetch_command(tmp_path, server, page_size=5), "--store", str(store.root)])
         assert offsets(server) == ["0", "5", "10"]
     assert result.exit_code == 0, result.output
     assert "oqmd: read 13 (1 read again: of each record, the last read kept), 12 valid records" in result.stdout
