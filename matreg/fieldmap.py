@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -131,10 +132,12 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
 _MARKER_TYPES = frozenset({str, int, float})  # values a marker can equal (not bool: True == 1 is no marker)
 
 
-def missing_markers(texts: list[str]) -> frozenset[str | float]:
+def missing_markers(
+    texts: list[str], read_number: Callable[[str], float | str] = parse_number
+) -> frozenset[str | float]:
     """Missing-value markers as one set to test values against: the texts, and the numbers among them also as
-    numbers ("-99999" marks -99999 and -99999.0 as sent in JSON, as well as "-99999")."""
-    numbers = [number for number in map(parse_number, texts) if isinstance(number, float)]
+    numbers, as `read_number` reads them ("-99999" marks -99999 and -99999.0 as sent in JSON, as well as "-99999")."""
+    numbers = [number for number in map(read_number, texts) if isinstance(number, float)]
     return frozenset([*texts, *numbers])
 
 

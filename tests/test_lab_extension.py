@@ -191,6 +191,24 @@ def test_dates_of_an_excel_sheet_are_stored_as_the_lab_wrote_them(store, tmp_pat
     assert set(dates["value"]) == {"2024-03-18", "2024-04-02"}  # not "2024-03-18 00:00:00"
 
 
+def test_a_number_column_of_the_extension_is_read_with_the_mappings_decimal_separator(store, tmp_path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\nextension: lab-sample\ndecimal: ','\n"
+        "extra_columns: {sample: sample_id, route: synthesis_route, T: measurement_temperature_K}\n"
+        "columns:\n  gap: {property: band_gap, unit: eV}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "lab.csv"
+    data.write_text("id;formula;gap;sample;route;T\nv1;ZnO;3,3;S1;sol-gel;293,5\nv2;GaN;3,4;S2;sol-gel;1.273\n")
+    report = run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    assert (report.n_stored, report.n_quarantined) == (1, 1)
+    kelvin = store.query("SELECT value FROM record_attributes WHERE attribute = 'measurement_temperature_K'")
+    assert kelvin["value"].tolist() == ["293.5"]
+    reason = store.query("SELECT reasons[1] FROM quarantine").iloc[0, 0]
+    assert reason.startswith("column 'T': '1.273' has a period where the mapping declares decimal commas")
+
+
 def test_sample_metadata_of_a_record_readmitted_whole_goes_when_the_fixed_file_clears_it(store, tmp_path):
     mapping = tmp_path / "m.yaml"
     mapping.write_text(

@@ -729,6 +729,14 @@ def test_decimal_commas_are_refused_with_the_declaration_to_make_and_read_once_d
     assert reason.startswith("column 'rho': '4.82' has a period where the mapping declares decimal commas")
 
 
+def test_a_missing_marker_written_with_a_decimal_comma_marks_the_number(store, tmp_path):
+    rows = "id;formula;gap;rho\nS1;GaN;3,40;-999\nS2;ZnO;3,37;-999,00\nS3;CdS;2,42;-999,0\n"
+    data, mapping = _write(tmp_path, rows, GAP_MAPPING + "missing_values: ['-999,0']\ndecimal: ','\n")
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (3, 3, 0)  # no density of -999 g/cm^3
+    assert {row[1] for row in _stored(store)} == {"band_gap"}
+
+
 def test_units_written_as_papers_write_them_are_read(store, tmp_path):
     mapping = "dataset: thermo\nformula_column: formula\ncitation: c\ncolumns:\n"
     mapping += "  dHf: {property: formation_energy_per_atom, unit_field: unit}\n"

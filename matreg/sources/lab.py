@@ -265,7 +265,7 @@ class LabConnector(Connector):
             nsites=len(structure) if structure is not None else None,
             atoms_per_cell=None if structure is None or structure.is_ordered else structure.composition.num_atoms,
             attributes={
-                attribute: None if self._blank(payload[column]) else str(payload[column]).strip()
+                attribute: self._attribute(attribute, column, payload[column])
                 for column, attribute in mapping.extra_columns.items()
             },
             unmapped=[column for column in self.unmapped_columns if not self._blank(payload[column])],
@@ -322,7 +322,20 @@ class LabConnector(Connector):
 
     @functools.cached_property
     def _missing_markers(self) -> frozenset[str | float]:
-        return missing_markers([marker.strip().casefold() for marker in self.mapping.missing_values])
+        """The mapping's missing values, their numbers read with its decimal separator ('-999,0' marks -999)."""
+        markers = [marker.strip().casefold() for marker in self.mapping.missing_values]
+        return missing_markers(markers, functools.partial(read_decimal, decimal=self._decimal))
+
+    def _attribute(self, attribute: str, column: str, cell: Any) -> str | None:
+        """An extension column's cell as text (None: blank); a number column's read with the mapping's decimal
+        separator (RecordError for the other one, as a value's: '293,5' is 293.5 where `decimal: ','` says so)."""
+        if self._blank(cell):
+            return None
+        text = str(cell).strip()
+        if load_extension(self.extension).columns[attribute].type != "float64":
+            return text
+        number = self._number(column, text)
+        return repr(number) if self._decimal == "," and isinstance(number, float) else text
 
     def _values(self, payload: dict[str, Any]) -> list[RawValue]:
         """The row's values; RecordError when two columns give one property at the same conditions and method (their
