@@ -87,6 +87,14 @@ class Resolution(pydantic.BaseModel, extra="forbid"):
             raise ValueError(f"tolerance of properties not in the vocabulary: {', '.join(unknown)}")
         return tolerance
 
+    @pydantic.model_validator(mode="after")
+    def _prefer_with_its_strategy(self) -> Resolution:
+        if self.strategy == "prefer" and not self.prefer:
+            raise ValueError("strategy prefer needs a `prefer` list (provenances or methods, best first)")
+        if self.strategy != "prefer" and self.prefer:
+            raise ValueError(f"`prefer` is read by strategy prefer only (this one is {self.strategy})")
+        return self
+
     def tolerance_of(self, prop: str) -> float | None:
         """The tolerance for property `prop` (None: the default)."""
         return self.tolerance.get(prop) if isinstance(self.tolerance, dict) else self.tolerance

@@ -19,6 +19,9 @@ SOURCE = (
 )
 
 
+DATASET = "datasets:\n  d:\n    description: x\n    version: '1'\n    properties: [band_gap]\n"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -36,6 +39,14 @@ SOURCE = (
         (SOURCE.format(connector="optimade", more=""), r"line 3: sources\.x: .*connector optimade needs 'provider'"),
         (SOURCE.format(connector="optimade", more="    provider: Materials Cloud\n"), r"line 9: sources\.x\.provider"),
         (SOURCE.format(connector="janaf", more="    provider: mp\n"), r"'provider' is read by connector optimade only"),
+        (
+            DATASET + "    resolve: {strategy: median, prefer: [PBE]}\n",
+            r"line 6: datasets\.d\.resolve: .*`prefer` is read by strategy prefer",
+        ),
+        (
+            DATASET + "    resolve: {strategy: prefer}\n",
+            r"line 6: datasets\.d\.resolve: .*strategy prefer needs a `prefer` list",
+        ),
     ],
 )
 def test_malformed_catalog_names_the_line(tmp_path, text, message):

@@ -445,7 +445,8 @@ def test_the_conflicts_of_a_resolution_are_the_values_it_merges_or_chooses_betwe
     groups, long = link_records(store), gaps(store)
 
     def listed(strategy: str, tolerance: float | dict) -> list[str]:
-        resolution = Resolution(strategy=strategy, prefer=["experimental"], tolerance=tolerance)
+        prefer = ["experimental"] if strategy == "prefer" else []
+        resolution = Resolution(strategy=strategy, prefer=prefer, tolerance=tolerance)
         return resolution_conflicts(long, groups, resolution, ["band_gap"])["record_id"].tolist()
 
     assert listed("median", 0.11) == ["uv-a:a1", "uv-b:b1"]  # 0.12 eV apart; PBE's two 0.1 eV
