@@ -80,7 +80,7 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     groups = link_records(store)
     resolved = resolve(curated, groups, dataset.resolve, _databases(catalog))
     carried = curated if dataset.resolve.strategy == "median" else resolved  # a median merges every curated value
-    unmatched = unmatched_preferences(curated, dataset.resolve.prefer) if dataset.resolve.strategy == "prefer" else None
+    unmatched = unmatched_preferences(curated, dataset.resolve.prefer)  # (a prefer list: strategy prefer's only)
     warnings = [f"dataset '{name}': {unmatched}"] if unmatched else []
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -16,7 +16,7 @@ from pathlib import Path
 from matreg.catalog import Catalog, Source
 from matreg.errors import ConfigError, FormulaError
 from matreg.formula import element_symbols
-from matreg.http import HttpClient, public_url, redact_url, split_credentials
+from matreg.http import HttpClient, redact_url, split_credentials
 from matreg.sources.base import Connector
 
 
@@ -110,10 +110,11 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
 def _refuse_secret_query(name: str, source: Source, base_url: str) -> None:
     """ConfigError for a base URL with a secret in its query (api_key=...): connectors build record and request URLs
     on the base URL, so the secret would be stored with every record; keys come from the environment."""
-    if redact_url(base_url) != base_url:
+    shown = redact_url(base_url)  # (its user and password are split off already)
+    if shown != base_url:
         where = f"the environment variable {source.auth_env}" if source.auth_env else "an environment variable"
         raise ConfigError(
-            f"source '{name}': the base URL carries a secret in its query ({public_url(base_url)}); it would be "
+            f"source '{name}': the base URL carries a secret in its query ({shown}); it would be "
             f"stored in every record's URL: give the key through {where} (the catalog's auth_env) instead"
         )
 
