@@ -25,6 +25,7 @@ from matreg.cli_options import (
     open_store,
     read_catalog,
     reports_errors,
+    show_library_warnings,
 )
 from matreg.cli_steward import (
     conflicts_command,
@@ -467,6 +468,7 @@ app.command("predict")(predict_command)
 
 @app.callback(invoke_without_command=True)
 def _version(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
+    show_library_warnings()
     if version:
         typer.echo(f"matreg {__version__}")
         raise typer.Exit()

@@ -8,6 +8,7 @@ it, so that `matreg --help` and a mistyped option answer at once.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -63,6 +64,20 @@ def reports_errors(command: Callable) -> Callable:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+class _EchoHandler(logging.Handler):
+    """The library's logged warnings on stderr, written as the commands write their own ('warning: ...')."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
+
+
+def show_library_warnings() -> None:
+    """Print what the library logs at warning level or above on stderr (once per process, however often called)."""
+    logger = logging.getLogger("matreg")
+    if not any(isinstance(handler, _EchoHandler) for handler in logger.handlers):
+        logger.addHandler(_EchoHandler(logging.WARNING))
 
 
 def echo_warning(text: str | None) -> None:

@@ -25,10 +25,10 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
-import sys
 import time
 import uuid
 from collections import Counter
@@ -60,6 +60,7 @@ from matreg.schema import (
     table_spec,
 )
 
+logger = logging.getLogger(__name__)
 DB_NAME = "matreg.duckdb"
 CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('curation:<entry_id>')
 VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
@@ -744,17 +745,16 @@ class Store:
         """(Re)create the views in the DuckDB file and stamp the store with the definitions' `digest`: only when the
         definitions changed (`ensure`). Opening the file for writing needs every other process that has it open
         (`matreg sql`, a DuckDB shell, read-only or not) gone: until then the views are left as they are, for a later
-        write to update, and stderr says so once. matreg reads the Parquet files itself (`read`), and the views
-        read them by pattern, so a new commit needs no change to them."""
+        write to update, and a logged warning says so once. matreg reads the Parquet files itself (`read`), and the
+        views read them by pattern, so a new commit needs no change to them."""
         try:
             self._create_views()
         except duckdb.IOException as exc:
             if not self._views_behind:
-                print(
-                    f"warning: the views in {self.db_path} are not updated to this matreg's tables: another process "
+                logger.warning(
+                    f"the views in {self.db_path} are not updated to this matreg's tables: another process "
                     f"has the file open ({str(exc).splitlines()[0]}); they are updated when matreg next writes to "
-                    "the store with the file closed",
-                    file=sys.stderr,
+                    "the store with the file closed"
                 )
                 self._views_behind = True
             return

@@ -510,18 +510,21 @@ def test_the_card_lists_the_values_a_resolution_merged_or_chose_between_that_dis
     assert "42 rows released (prefer experimental: 30, prefer: no value of a listed provenance or method: 12)" in readme
 
 
-def test_prefer_entries_that_match_no_value_are_warned_on_stderr_and_in_the_card(filled, catalog, capsys):
+def test_prefer_entries_that_match_no_value_are_logged_and_warned_in_the_card(filled, catalog, caplog):
     catalog.datasets["gaps-prefer"].resolve.prefer = ["experimental", "r2SCAN", "PBE+U"]
     folder = release(filled, catalog, "gaps-prefer", "1.0.0")
     warning = (
         "dataset 'gaps-prefer': prefer: r2SCAN, PBE+U match no provenance or method of the dataset's values and rank "
         f"nothing (provenances: dft, experimental; methods: PBE (GGA/GGA+U), {LAB_METHOD})"
     )
-    assert capsys.readouterr().err == f"warning: {warning}\n"
+    assert [(record.name, record.levelname, record.getMessage()) for record in caplog.records] == [
+        ("matreg.curate.release", "WARNING", warning)
+    ]
     assert f"\n- Warning: {warning}.\n" in (folder / "README.md").read_text()
+    caplog.clear()
     catalog.datasets["gaps-prefer"].resolve.prefer = ["Experimental", "PBE (GGA/GGA+U)"]
     export_dataset(filled, catalog, "gaps-prefer", "csv", filled.root.parent / "gaps.csv")
-    assert capsys.readouterr().err == ""
+    assert caplog.records == []
 
 
 def test_the_card_states_every_filter_and_each_propertys_tolerance(filled, catalog):

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
-import sys
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,6 +33,8 @@ from matreg.export import dataset_query, to_wide
 from matreg.http import public_url
 from matreg.schema import load_vocabulary
 from matreg.store import Store, atomic_write, write_with_sidecar
+
+logger = logging.getLogger(__name__)
 
 RELEASES = "releases"
 PAYLOAD = "payload.parquet"
@@ -66,8 +68,8 @@ class CuratedRows:
 
 
 def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
-    """Select a dataset's rows, apply the curation log, link records and resolve each group per the catalog; print
-    the resolution's warnings on stderr."""
+    """Select a dataset's rows, apply the curation log, link records and resolve each group per the catalog; log
+    the resolution's warnings (the command line prints them on stderr)."""
     # Imported here: linking loads pymatgen's StructureMatcher, which only releases and exports need.
     from matreg.curate.conflicts import resolve, unmatched_preferences
     from matreg.curate.link import link_records
@@ -83,7 +85,7 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     unmatched = unmatched_preferences(curated, dataset.resolve.prefer)  # (a prefer list: strategy prefer's only)
     warnings = [f"dataset '{name}': {unmatched}"] if unmatched else []
     for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        logger.warning(warning)
     return CuratedRows(raw, curated, resolved, carried, groups, log, warnings)
 
 
