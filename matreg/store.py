@@ -1402,12 +1402,14 @@ def _latest_rows_sql(name: str, key: list[str], where: str = "true") -> str:
 
 def _wide_view_sql() -> str:
     """One row per record, provenance, method and conditions (each value's own: two files may say of one record a
-    measured and a computed value); one column per vocabulary property (canonical units)."""
+    measured and a computed value); one column per vocabulary property (canonical units; a molar value per mole of
+    `formula_original`, which the reduced `formula` may halve: N2O4 is NO2)."""
     columns = ",\n  ".join(
         f"max(p.value) FILTER (WHERE p.property = '{name}') AS {name}" for name in load_vocabulary().root
     )
     return (
-        "SELECT m.record_id, m.source, m.formula, p.provenance, p.method, p.temperature_K, p.pressure_Pa,\n  "
-        f"{columns}\nFROM materials m JOIN properties p USING (record_id)\n"
-        "GROUP BY m.record_id, m.source, m.formula, p.provenance, p.method, p.temperature_K, p.pressure_Pa"
+        "SELECT m.record_id, m.source, m.formula, m.formula_original, p.provenance, p.method, p.temperature_K, "
+        f"p.pressure_Pa,\n  {columns}\nFROM materials m JOIN properties p USING (record_id)\n"
+        "GROUP BY m.record_id, m.source, m.formula, m.formula_original, p.provenance, p.method, p.temperature_K, "
+        "p.pressure_Pa"
     )

@@ -133,6 +133,14 @@ def convert_array(
 
 
 @lru_cache(maxsize=256)
+def same_unit(text: str, other: str) -> bool:
+    """True when two spellings name one unit ('g/cm^3' and 'g cm-3'); False when either is no unit pint knows."""
+    try:
+        return parse_unit(text) == parse_unit(other)
+    except UnitError:
+        return False
+
+
 def is_molar(unit: str) -> bool:
     """True for a unit per mole (of formula units): 'kJ/mol', 'J/(mol*K)'."""
     return parse_unit(unit).dimensionality.get("[substance]", 0) == -1
@@ -196,11 +204,17 @@ def _plan(from_unit: str, to_unit: str) -> tuple[float, int, int] | str | None:
             if (per_fu_exponent, per_cell_exponent) == (0, 0) and ureg.Quantity(0.0, source).to(target).magnitude:
                 return None
             return float(quantity.to(target).magnitude), per_fu_exponent, per_cell_exponent
-    return f"cannot convert '{from_unit}' to '{to_unit}' (incompatible dimensions{_ampere_note(source, target)})"
+    return f"cannot convert '{from_unit}' to '{to_unit}' (incompatible dimensions{_symbol_note(from_unit, target)})"
 
 
-def _ampere_note(source: pint.Unit, target: pint.Unit) -> str:
-    """A note for amperes where the target has no current: 'A^3' for Å^3, written where Å is not at hand."""
-    if source.dimensionality.get("[current]") and not target.dimensionality.get("[current]"):
-        return "; 'A' is the ampere: write Å or angstrom"
-    return ""
+# Bare symbols written for another unit than the SI one they stand for: 'A^3' for Å^3 (where Å is not at hand), 'C'
+# for °C; named when the target unit has no electric current, the dimension they bring in.
+_MISREAD_SYMBOLS = {"A": "'A' is the ampere: write Å or angstrom", "C": "'C' is the coulomb: write °C or degC"}
+
+
+def _symbol_note(text: str, target: pint.Unit) -> str:
+    """A note for each misread symbol standing alone in the unit `text`, where the target has no current."""
+    if target.dimensionality.get("[current]"):
+        return ""
+    symbols = re.findall(r"(?<![A-Za-z])[AC](?![A-Za-z])", text)
+    return "".join(f"; {_MISREAD_SYMBOLS[symbol]}" for symbol in dict.fromkeys(symbols))

@@ -93,8 +93,15 @@ def test_value_decisions_reject_flag_and_correct_single_band_gaps(filled, catalo
         filled, "reject", "second CuBr sample disagrees", record_id="demo-lab-bandgaps:roost-17", property="band_gap"
     )
     decide(filled, "flag", "alloy composition", record_id="demo-lab-bandgaps:roost-1", property="band_gap")
-    decide(filled, "correct", "room-temperature value", record_id="demo-lab-bandgaps:roost-5", property="band_gap",
-           value=3.37, unit="eV")  # fmt: skip
+    decide(
+        filled,
+        "correct",
+        "room-temperature value",
+        record_id="demo-lab-bandgaps:roost-5",
+        property="band_gap",
+        value=3.37,
+        unit="electron_volt",
+    )  # fmt: skip  (the canonical unit in another spelling: logged as eV)
     rows = dataset(filled, catalog, "gaps").set_index("record_id")
     assert len(rows) == len(before) - 1 == 29 and "demo-lab-bandgaps:roost-17" not in rows.index
     assert rows.loc["demo-lab-bandgaps:roost-1", "flags"] == "A. Steward: alloy composition"
@@ -103,6 +110,7 @@ def test_value_decisions_reject_flag_and_correct_single_band_gaps(filled, catalo
         3.37, pytest.approx(3.44), 3440.0, "meV", True,
     )  # fmt: skip
     assert rows["flags"].notna().sum() == 1 and rows["reviewed"].sum() == 1
+    assert history(filled, "demo-lab-bandgaps:roost-5")[["value", "unit"]].values.tolist() == [[3.37, "eV"]]
 
 
 def test_the_latest_decision_on_a_value_wins_and_a_record_rejection_removes_its_values(filled, catalog):

@@ -131,6 +131,20 @@ def test_the_wide_view_labels_each_value_with_its_own_provenance(store, tmp_path
     assert wide.values.tolist() == [["dft", "PBE", 0.73], ["experimental", "-", 3.3]]
 
 
+def test_the_wide_view_names_the_formula_unit_of_molar_values(store, tmp_path):
+    """N2O4's reduced formula is NO2: its heat of formation is per mole of N2O4 (formula_original), half of it per
+    NO2, so the wide view gives the formula the value is per mole of."""
+    (tmp_path / "m.yaml").write_text(
+        "dataset: smith-lab\nformula_column: formula\nid_column: id\ncitation: x\nprovenance: experimental\n"
+        "columns:\n  dhf: {property: enthalpy_of_formation, unit: kJ/mol}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "h.csv").write_text("id,formula,dhf\nS1,N2O4,-19.564\n", encoding="utf-8")
+    import_file(store, tmp_path / "h.csv", tmp_path / "m.yaml")
+    wide = store.query("SELECT formula, formula_original, enthalpy_of_formation FROM properties_wide")
+    assert wide.values.tolist() == [["NO2", "N2O4", -19.564]]
+
+
 def test_a_file_re_imported_replaces_only_what_that_file_said_of_its_records(store, tmp_path):
     mapping = "dataset: smith-lab\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
     optical = "  gap: {property: band_gap, unit: eV}\n  rho: {property: density, unit: g/cm^3}\n"

@@ -63,8 +63,23 @@ def test_units_as_papers_and_instruments_write_them(spelling, canonical):
 
 
 def test_amperes_for_angstroms_are_refused_with_a_note():
-    with pytest.raises(UnitError, match=r"incompatible dimensions; 'A' is the ampere: write Å or angstrom"):
+    with pytest.raises(UnitError, match=r"incompatible dimensions; 'A' is the ampere: write Å or angstrom\)$"):
         convert(16.0, "A^3/atom", "angstrom**3/atom")
+
+
+@pytest.mark.parametrize(
+    ("unit", "target", "note"),
+    [
+        ("C", "K", "; 'C' is the coulomb: write °C or degC"),
+        ("EV", "eV", ""),  # the exavolt brings in a current, but no bare symbol was misread
+        ("deg C", "K", "; 'C' is the coulomb: write °C or degC"),
+        ("mA*h/g", "eV", ""),  # milliampere: a symbol of its own
+    ],
+)
+def test_a_note_names_only_a_bare_symbol_misread_for_another_unit(unit, target, note):
+    with pytest.raises(UnitError) as raised:
+        convert(1.0, unit, target)
+    assert str(raised.value).endswith(f"(incompatible dimensions{note})")
 
 
 def test_magnetic_moment_per_formula_unit_to_per_atom():

@@ -25,7 +25,7 @@ from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store
 from matreg.structure import read_structure
-from matreg.units import is_missing_count_message
+from matreg.units import is_missing_count_message, same_unit
 from matreg.validation import (
     ATOMS_PER_CELL,
     CanonicalRecord,
@@ -276,7 +276,7 @@ def _correction(property: str, value: float | None, unit: str | None) -> dict[st
     spec = load_vocabulary().root[property]
     if value is None or not math.isfinite(value):
         raise CurationError(f"correct needs a finite value for {property} in {spec.unit}")
-    if unit is not None and unit != spec.unit:
+    if unit is not None and not same_unit(unit, spec.unit):
         raise CurationError(f"correct takes {property} in its canonical unit {spec.unit}, not '{unit}'")
     low, high = spec.bounds
     if not low <= value <= high:
