@@ -21,7 +21,9 @@ def train_command(
     ] = None,
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 100,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Training seed: initial weights and batch order (not the split).")
+    ] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
     lr: Annotated[float, typer.Option("--lr")] = 1e-3,
     patience: Annotated[int, typer.Option("--patience", min=1, help="Early-stopping patience (epochs).")] = 20,
@@ -32,6 +34,10 @@ def train_command(
     split: Annotated[
         str | None,
         typer.Option("--split", help="For a dataset: composition (default), chemsys, random, provenance, predefined."),
+    ] = None,
+    split_seed: Annotated[
+        int | None,
+        typer.Option("--split-seed", help="For a dataset: seed of the split (default 0, as `matreg export`'s)."),
     ] = None,
     assignment: Annotated[Path | None, typer.Option("--assignment", help="For --split predefined.")] = None,
     out: Annotated[
@@ -46,7 +52,9 @@ def train_command(
 
     run_dir = out or default_run_dir(Path(source), model, seed)
     check_new_run(run_dir)  # before a dataset is exported into it
-    export = resolve_export(source, open_store(store), read_catalog(catalog), run_dir, target, split, seed, assignment)
+    export = resolve_export(
+        source, open_store(store), read_catalog(catalog), run_dir, target, split, split_seed, assignment
+    )
     echo_warning(provenance_warning(json.loads((export / "meta.json").read_text(encoding="utf-8"))))
     train(
         export,

@@ -114,7 +114,7 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
     long = rows.resolved
     if long.empty:
         raise StoreError(
-            f"dataset '{name}' selects no values in the store ({_describe_selection(dataset)}): nothing written"
+            f"dataset '{name}' selects no values in the store ({describe_selection(dataset)}): nothing written"
         )
     frame = to_wide(long, dataset.properties) if layout == "wide" else long
     describe = functools.partial(_sidecar, name, dataset, rows, frame, Path(out).name, fmt, layout)
@@ -124,7 +124,7 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
 _FILTERS = {"sources", "provenance", "methods", "temperature_K", "pressure_Pa"}  # of a dataset's selection
 
 
-def _describe_selection(dataset: Dataset) -> str:
+def describe_selection(dataset: Dataset) -> str:
     """What a dataset selects, in words: its properties, and each filter it sets."""
     filters = dataset.model_dump(include=_FILTERS, exclude_none=True)
     said = [

@@ -397,6 +397,27 @@ def test_a_torch_export_whose_target_mixes_dft_and_experiment_warns(filled, cata
     assert split.exit_code == 0 and "warning" not in split.stderr  # trained on DFT, tested on experiment
 
 
+def test_a_torch_export_of_values_at_two_temperatures_exports_them_and_warns(filled, catalog_path, tmp_path):
+    with catalog_path.open("a", encoding="utf-8") as catalog:
+        catalog.write("  all-gaps: {description: band gaps, version: 0.1.0, properties: [band_gap]}\n")
+    data, mapping = tmp_path / "gaas.csv", tmp_path / "gaas.yaml"
+    data.write_text("id,formula,gap,T\ngaas-rt,GaAs,1.42,300\ngaas-4k,GaAs,1.52,4\n", encoding="utf-8")
+    mapping.write_text(
+        "dataset: lab-gaas\nformula_column: formula\nid_column: id\nprovenance: experimental\ncitation: test\n"
+        "columns:\n  gap: {property: band_gap, unit: eV, temperature_field: T}\n",
+        encoding="utf-8",
+    )
+    assert filled("import", str(data), "-m", str(mapping)).exit_code == 0
+    result = filled("export", "all-gaps", "--format", "torch", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "warning: the target's values are at several temperatures (1 at 4 K, 31 at 300 K)" in result.stderr
+    records = pd.read_parquet(tmp_path / "out" / "records.parquet").set_index("record_id")
+    gaas = records.loc[["lab-gaas:gaas-rt", "lab-gaas:gaas-4k"], ["formula", "target", "temperature_K"]]
+    assert gaas.to_numpy().tolist() == [["GaAs", 1.42, 300.0], ["GaAs", 1.52, 4.0]]
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["conditions"] == {"temperature_K": {"4": 1, "300": 31}, "pressure_Pa": {"(none)": 32}}
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -464,6 +485,41 @@ def test_train_then_predict_from_the_command_line(filled, tmp_path):
     again = filled("train", "gaps", "--model", "elemnet", "--epochs", "3", "--out", str(run_dir), "--split", "random")
     assert again.exit_code == 1 and "holds a trained model already" in again.stderr
     assert (run_dir / "export" / "records.parquet").read_bytes() == exported  # the run's export as it was
+
+
+def _split_of(run_dir: Path) -> dict[str, str]:
+    return pd.read_parquet(run_dir / "export" / "records.parquet").set_index("record_id")["split"].to_dict()
+
+
+def test_the_training_seed_leaves_the_split_of_a_dataset_alone_and_the_split_seed_sets_it(filled, tmp_path):
+    def trained(name: str, *options: str) -> Path:
+        options = ("--model", "elemnet", "--epochs", "1", "--out", str(tmp_path / name), *options)
+        result = filled("train", "gaps", *options)
+        assert result.exit_code == 0, result.output
+        return tmp_path / name
+
+    first, second = trained("s1", "--seed", "1"), trained("s2", "--seed", "2")
+    assert _split_of(first) == _split_of(second)  # the same test set: seed-to-seed variance is the model's alone
+    assert json.loads((first / "config.json").read_text())["settings"]["seed"] == 1
+    other = trained("split5", "--split-seed", "5")
+    assert _split_of(other) != _split_of(first) and _split_of(other).keys() == _split_of(first).keys()
+    assert json.loads((other / "export" / "meta.json").read_text())["split"]["seed"] == 5
+    said = " ".join(runner.invoke(app, ["train", "--help"]).output.replace("│", " ").split())
+    assert "Training seed: initial weights and batch order (not the split)." in said
+    assert "For a dataset: seed of the split (default 0, as `matreg export`'s)." in said
+
+
+@pytest.mark.parametrize(
+    ("lr", "code", "message"),
+    [
+        ("nan", 2, "error: --lr nan: the learning rate must be a positive number"),
+        ("1e6", 1, "error: training diverged: the validation MAE was nan in all 2 epoch(s)"),
+    ],
+)
+def test_a_learning_rate_that_cannot_train_is_a_one_line_error(filled, tmp_path, lr, code, message):
+    result = filled("train", "gaps", "--epochs", "2", "--lr", lr, "--out", str(tmp_path / "run"))
+    assert result.exit_code == code and result.stderr.startswith(message) and result.stderr.count("\n") == 1
+    assert not (tmp_path / "run" / "model.pt").exists()
 
 
 def test_the_readme_sql_examples_run(filled):

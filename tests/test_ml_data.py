@@ -147,6 +147,10 @@ def test_a_molar_target_is_per_mole_of_atoms_one_number_per_composition(tmp_path
     targets = records.loc[[f"dhf:h{n}" for n in range(1, 8)], "target"].tolist()
     assert targets == pytest.approx([-164.84, -164.84, -300.8, -300.8, -10, -10, -271.993 / 1.947], abs=1e-3)
     assert meta["target"]["unit"] == "kJ/mol/atom"
+    assert meta["target"]["description"] == (  # the store's values are per mole of formula units, the export's not
+        "Standard enthalpy of formation, per mole of atoms (the stored value per mole of formula units divided by its "
+        "atoms)."
+    )
 
 
 def test_composition_features_come_from_pymatgen_element_data():
@@ -230,7 +234,7 @@ def test_large_groups_go_where_they_fit_and_small_datasets_are_split_or_refused_
     assert labels.value_counts().to_dict() == {"train": 20, "val": 10, "test": 70}
     nine = pd.DataFrame({"record_id": [f"r{n}" for n in range(9)], "formula": [f"Li{n}O" for n in range(1, 10)]})
     assert pd.Series(assign_splits(nine, "random", 0)).value_counts().to_dict() == {"train": 7, "val": 1, "test": 1}
-    with pytest.raises(MatregError, match="the provenance split of 9 rows leaves test empty"):
+    with pytest.raises(MatregError, match=r"and this dataset \(9 rows\) has no experimental rows$"):
         assign_splits(nine.assign(provenance="dft"), "provenance", 0)
 
 
@@ -279,6 +283,15 @@ def test_provenance_split_tests_on_experiment_only(gap_store, tmp_path):
     assert meta["provenance_by_split"]["test"] == {"experimental": 270}
     assert set(meta["provenance_by_split"]["train"]) == set(meta["provenance_by_split"]["val"]) == {"dft"}
     assert meta["split"]["leakage"]["formula"]["val_in_train"] == 0
+
+
+def test_a_provenance_split_of_measured_values_only_says_there_are_no_dft_rows(gap_store, tmp_path):
+    with pytest.raises(MatregError) as refused:
+        export_torch(gap_store, CATALOG, "expt-gaps", tmp_path / "out", split="provenance")
+    assert str(refused.value) == (
+        "the provenance split trains on DFT rows and tests on experimental ones, and this dataset (270 rows) has no "
+        "DFT rows"
+    )
 
 
 def test_provenance_split_keeps_each_composition_of_dft_records_on_one_side(tmp_path):
@@ -526,3 +539,62 @@ def test_a_disordered_structure_gets_no_crystal_graph_and_is_counted(tmp_path):
     assert meta["featurizers"]["graph"]["n_disordered_left_out"] == 1
     assert ExportedDataset(tmp_path / "out").graph_split("train").record_id == ["xtal:a"]
     assert len(ExportedDataset(tmp_path / "out").records) == 3
+
+
+def test_values_by_several_methods_over_records_warn_naming_each_method_with_its_count(tmp_path):
+    # PBE gaps for twelve compounds, HSE06 gaps for eight others: one value per record, two methods in the target
+    lines = [f"g{n},{f},{1 + n / 10},\n" if n < 12 else f"g{n},{f},,{2 + n / 10}\n" for n, f in enumerate(FORMULAS_20)]
+    store = _lab_store(tmp_path, "id,formula,pbe,hse\n" + "".join(lines))
+    meta = export_torch(store, LAB_CATALOG, "lab", tmp_path / "out")
+    assert meta["method"] == meta["method_by_provenance"]["dft"] == {"HSE06": 8, "PBE": 12}
+    assert provenance_warning(meta) == (
+        "warning: the target's dft values mix methods (HSE06 8, PBE 12); keep one in the catalog dataset (methods: "
+        "[...])"
+    )
+    assert provenance_warning(export_torch(store, LAB_CATALOG, "lab-hse", tmp_path / "hse")) is None
+
+
+TEMPERATURE_MAPPING = """dataset: lab-temps
+formula_column: composition
+id_column: sample_id
+provenance: experimental
+citation: notebook 7
+columns:
+  band_gap: {property: band_gap, unit_field: band_gap_unit, temperature_field: T_K}
+"""
+
+
+def test_the_temperatures_of_the_values_are_exported_and_a_mix_of_them_warns(tmp_path):
+    store = Store(tmp_path / "store")
+    gaps = "sample_id,composition,band_gap,band_gap_unit,T_K\nc1,GaAs,1.42,eV,300\nc2,GaAs,1.52,eV,4\n"
+    gaps += "c3,Si,1.12,eV,300\nc4,Si,1.17,eV,4\nc5,InP,1.34,eV,300\nc6,InP,1.42,eV,4\nc7,ZnO,3.37,eV,\n"
+    _import(store, _written(tmp_path / "temps.csv", gaps), TEMPERATURE_MAPPING, tmp_path)
+    catalog = Catalog(
+        datasets={
+            "all": Dataset(description="gaps", version="1.0.0", properties=["band_gap"]),
+            "room": Dataset(description="gaps", version="1.0.0", properties=["band_gap"], temperature_K=300),
+        }
+    )
+    meta = export_torch(store, catalog, "all", tmp_path / "out", fractions=(1.0, 0.0, 0.0))
+    records = ExportedDataset(tmp_path / "out").records.set_index("record_id")
+    gaas = records.loc[["lab-temps:c1", "lab-temps:c2"]]
+    assert gaas["target"].tolist() == [1.42, 1.52] and gaas["temperature_K"].tolist() == [300.0, 4.0]
+    assert records["pressure_Pa"].isna().all() and np.isnan(records.loc["lab-temps:c7", "temperature_K"])
+    assert meta["conditions"] == {"temperature_K": {"4": 3, "300": 3, "(none)": 1}, "pressure_Pa": {"(none)": 7}}
+    assert provenance_warning(meta) == (
+        "warning: the target's values are at several temperatures (3 at 4 K, 3 at 300 K, 1 unstated), which the "
+        "features do not see (one compound at two temperatures is one input with two targets); select one in the "
+        "catalog dataset (temperature_K: ...)"
+    )
+    room = export_torch(store, catalog, "room", tmp_path / "room", fractions=(1.0, 0.0, 0.0))
+    assert room["conditions"]["temperature_K"] == {"300": 3} and provenance_warning(room) is None
+
+
+def test_a_dataset_whose_filters_select_no_values_says_which_filters(tmp_path):
+    store = _lab_store(tmp_path, "id,formula,pbe,hse\ng0,NaCl,5.0,\n")
+    measured = Dataset(description="m", version="1.0.0", properties=["band_gap"], provenance=["experimental"])
+    with pytest.raises(MatregError) as refused:
+        export_torch(store, Catalog(datasets={"m": measured}), "m", tmp_path / "out")
+    assert str(refused.value) == (
+        "dataset 'm' selects no values of band_gap in the store (properties band_gap; provenance experimental)"
+    )

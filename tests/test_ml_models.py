@@ -21,7 +21,7 @@ from matreg.formula import parse_formula  # noqa: E402
 from matreg.ingest import run_ingest  # noqa: E402
 from matreg.ml.dataset import export_torch  # noqa: E402
 from matreg.ml.predict import predict  # noqa: E402
-from matreg.ml.train import resolve_device, resolve_export, train  # noqa: E402
+from matreg.ml.train import TrainingError, resolve_device, resolve_export, train  # noqa: E402
 from matreg.sources.lab import LabConnector, LabMapping  # noqa: E402
 from matreg.store import Store  # noqa: E402
 
@@ -241,9 +241,10 @@ def test_an_unknown_model_is_refused(oqmd_export, tmp_path):
 def test_train_takes_an_export_directory_or_exports_a_catalog_dataset_into_the_run(oqmd_export, tmp_path):
     store, catalog = Store(oqmd_export.parent / "store"), _catalog("oqmd-dhf", "oqmd-dhf")
     assert resolve_export(oqmd_export, store, catalog, tmp_path / "run") == oqmd_export
-    export = resolve_export("oqmd-dhf", store, catalog, tmp_path / "run", split="composition", seed=2)
+    export = resolve_export("oqmd-dhf", store, catalog, tmp_path / "run", split="composition", split_seed=2)
     meta = json.loads((export / "meta.json").read_text())
     assert export == tmp_path / "run" / "export" and meta["split"]["method"] == "composition"
+    assert meta["split"]["seed"] == 2
     assert meta["split"]["leakage"]["formula"]["in_train_or_val"] == 0
 
 
@@ -251,6 +252,22 @@ def test_an_export_directory_keeps_its_split_and_naming_another_is_refused(oqmd_
     store, catalog = Store(oqmd_export.parent / "store"), _catalog("oqmd-dhf", "oqmd-dhf")
     with pytest.raises(ConfigError, match="is an export: its split was made by `matreg export`"):
         resolve_export(oqmd_export, store, catalog, tmp_path / "run", split="chemsys")
+    with pytest.raises(ConfigError, match="is an export: its split was made by `matreg export`"):
+        resolve_export(oqmd_export, store, catalog, tmp_path / "run", split_seed=1)
+
+
+def test_a_diverging_run_is_a_clear_error_and_leaves_no_run(oqmd_export, tmp_path):
+    with pytest.raises(
+        TrainingError, match=r"^training diverged: the validation MAE was nan in all 3 epoch\(s\)"
+    ) as run:
+        _train(oqmd_export, "attention", tmp_path / "run", lr=1e6, epochs=3, patience=10)
+    assert str(run.value).endswith("try a smaller --lr than 1e+06") and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), 0.0, -1e-3])
+def test_a_learning_rate_that_is_not_a_positive_number_is_refused(oqmd_export, tmp_path, lr):
+    with pytest.raises(ConfigError, match=f"^--lr {lr}: the learning rate must be a positive number$"):
+        _train(oqmd_export, "elemnet", tmp_path / "run", lr=lr, epochs=1)
 
 
 def test_an_unknown_training_setting_is_refused(oqmd_export, tmp_path):

@@ -1,8 +1,10 @@
 """Torch exports of catalog datasets: a self-describing directory written once, loaded without the store.
 
-    DIR/meta.json          dataset, target and unit, provenance mix, sources, split and leakage report, hashes
-    DIR/records.parquet    record_id, formula, chemsys, target, split, method, provenance, source, records (the
-                           stored records a row stands for: itself, or a resolved group's members) (by record_id)
+    DIR/meta.json          dataset, target and unit, provenance, method and conditions mix, sources, split and
+                           leakage report, hashes
+    DIR/records.parquet    record_id, formula, chemsys, target, temperature_K, pressure_Pa (the value's conditions,
+                           null where unstated), split, method, provenance, source, records (the stored records a row
+                           stands for: itself, or a resolved group's members) (by record_id)
     DIR/composition.npz    fractions [N, 103], stats [N, S], element_z [N, M], element_frac [N, M]
     DIR/graph.npz          atom_z, atom_offsets, edge_src, edge_dst, edge_dist, edge_offsets (when structures exist)
 
@@ -32,6 +34,7 @@ import pymatgen.core
 from matreg import __version__
 from matreg.catalog import Catalog, Dataset
 from matreg.errors import MatregError
+from matreg.export import describe_selection
 from matreg.formula import parse_formula
 from matreg.ml import require_torch
 from matreg.ml.features import (
@@ -66,7 +69,12 @@ except ImportError:  # torch is the optional `ml` extra: exports work without it
 
 FORMAT = "matreg-torch"
 FORMAT_VERSION = 1
-RECORD_COLUMNS = ("record_id", "formula", "chemsys", "target", "split", "method", "provenance", "source", "records")
+CONDITIONS = ("temperature_K", "pressure_Pa")
+RECORD_COLUMNS = (
+    "record_id", "formula", "chemsys", "target", *CONDITIONS, "split", "method", "provenance", "source", "records"
+)  # fmt: skip
+_NUMBER_COLUMNS = ("target", *CONDITIONS)
+_NONE = "(none)"  # meta.json's key that counts the rows without a method, or without a stated condition
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -103,14 +111,56 @@ def export_torch(
 
 
 def provenance_warning(meta: dict) -> str | None:
-    """A warning when an export's target mixes provenances outside a provenance split (one model would learn DFT
-    and measured values, which differ systematically, e.g. DFT band gaps run low, as one quantity), else None."""
+    """Warnings, one a line, when an export's target mixes what one model would learn as one quantity, else None:
+    provenances outside a provenance split (DFT and measured values differ systematically, e.g. DFT band gaps run
+    low), several methods within one provenance (PBE and HSE06 band gaps), or values at several temperatures or
+    pressures (the features do not see conditions: one compound at 4 K and 300 K is one input with two targets)."""
+    methods = meta.get("method_by_provenance", {})  # (an export before meta.json had it: none)
+    warnings = [
+        _provenance_mix(meta),
+        *(_method_mix(provenance, counts) for provenance, counts in methods.items()),
+        *(_condition_mix(meta, name) for name in CONDITIONS),
+    ]
+    return "\n".join(warning for warning in warnings if warning) or None
+
+
+def _provenance_mix(meta: dict) -> str | None:
+    """The warning for several provenances outside a provenance split."""
     counts = meta["provenance"]
     if len(counts) < 2 or meta["split"]["method"] == "provenance":
         return None
     mix = ", ".join(f"{name} {n}" for name, n in counts.items())
     split = ", or train on DFT and test on experiment (--split provenance)" if set(counts) == PROVENANCE_SPLIT else ""
     return f"warning: the target mixes provenances ({mix}); keep one in the catalog dataset (provenance: [...]){split}"
+
+
+def _method_mix(provenance: str, counts: dict[str, int]) -> str | None:
+    """The warning for values of one provenance by several methods (values without a method aside)."""
+    named = {name: n for name, n in counts.items() if name != _NONE}
+    if len(named) < 2:
+        return None
+    mix = ", ".join(f"{name} {n}" for name, n in named.items())
+    return (
+        f"warning: the target's {provenance} values mix methods ({mix}); keep one in the catalog dataset "
+        "(methods: [...])"
+    )
+
+
+_CONDITION_WORDS = {"temperature_K": ("temperatures", "K"), "pressure_Pa": ("pressures", "Pa")}
+
+
+def _condition_mix(meta: dict, name: str) -> str | None:
+    """The warning for values at several stated temperatures (or pressures); none for an export made before
+    meta.json summarised conditions."""
+    counts = meta.get("conditions", {}).get(name, {})
+    if len([value for value in counts if value != _NONE]) < 2:
+        return None
+    words, unit = _CONDITION_WORDS[name]
+    mix = ", ".join(f"{n} unstated" if value == _NONE else f"{n} at {value} {unit}" for value, n in counts.items())
+    return (
+        f"warning: the target's values are at several {words} ({mix}), which the features do not see (one compound "
+        f"at two {words} is one input with two targets); select one in the catalog dataset ({name}: ...)"
+    )
 
 
 def _target_property(dataset: Dataset, target: str | None) -> str:
@@ -138,6 +188,18 @@ def _target_unit(unit: str) -> str:
     return f"{unit}/atom" if is_molar(unit) else unit
 
 
+_PER_FORMULA_UNIT = re.compile(r",? per mole of formula units")
+
+
+def _target_description(description: str, unit: str) -> str:
+    """The vocabulary's description of a property, saying of a molar one that the export's values are per mole of
+    atoms (`_per_atom_if_molar`), not of formula units as stored."""
+    if not is_molar(unit):
+        return description
+    stem = _PER_FORMULA_UNIT.sub("", description).rstrip(".")
+    return f"{stem}, per mole of atoms (the stored value per mole of formula units divided by its atoms)."
+
+
 def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per record, as the dataset is released (review decisions applied, linked records resolved per the
     catalog): its value of `prop`, formula, chemical system, method, provenance, source, structure and `records`
@@ -145,10 +207,11 @@ def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> tuple[
     records, each with its source's version and run: what the export's sources are."""
     from matreg.curate.release import curate_dataset  # the curation layer; linking loads pymatgen's StructureMatcher
 
+    dataset = catalog.dataset(name)
     curated = curate_dataset(store, catalog, name)
     long = curated.resolved[curated.resolved["property"] == prop]
     if not len(long):
-        raise MatregError(f"dataset '{name}' has no values of {prop} in the store")
+        raise MatregError(f"dataset '{name}' selects no values of {prop} in the store ({describe_selection(dataset)})")
     _refuse_several_values(long, prop)
     records = long["records"] if "records" in long else long["record_id"]
     long = long.assign(records=records.fillna(long["record_id"]))
@@ -184,8 +247,8 @@ def _refuse_several_values(long: pd.DataFrame, prop: str) -> None:
 def _write_records(rows: pd.DataFrame, path: Path) -> None:
     """records.parquet with fixed types and compression and no pandas metadata."""
     columns = {
-        name: pa.array(rows[name].to_numpy(dtype=np.float64))
-        if name == "target"
+        name: pa.array(rows[name].to_numpy(dtype=np.float64), from_pandas=True)  # NaN (no condition) -> null
+        if name in _NUMBER_COLUMNS
         else pa.array(rows[name].tolist(), type=pa.string(), from_pandas=True)  # NaN (no method) -> null
         for name in RECORD_COLUMNS
     }
@@ -219,6 +282,16 @@ def _file_info(path: Path | None) -> dict | None:
 def _counts(values: pd.Series) -> dict[str, int]:
     """Value counts as a plain, sorted dict."""
     return {str(key): int(count) for key, count in sorted(values.value_counts().items())}
+
+
+def _condition_counts(values: pd.Series) -> dict[str, int]:
+    """Counts of each stated value of a condition, by increasing value (`_NONE`: the values without one)."""
+    counts = {
+        np.format_float_positional(value, trim="-"): int(count)
+        for value, count in sorted(values.dropna().value_counts().items())
+    }
+    unstated = int(values.isna().sum())
+    return counts | ({_NONE: unstated} if unstated else {})
 
 
 def _counts_by_split(rows: pd.DataFrame, column: str) -> dict[str, dict[str, int]]:
@@ -281,20 +354,28 @@ def _meta(
 ) -> dict:
     """The content of meta.json (`members`: the stored rows the export's rows stand for, `_sample_rows`)."""
     spec = load_vocabulary().root[prop]
-    methods = rows.assign(method=rows["method"].fillna("(none)"))
+    methods = rows.assign(method=rows["method"].fillna(_NONE))
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "dataset": name,
         "version": dataset.version,
         "description": dataset.description,
-        "target": {"property": prop, "unit": _target_unit(spec.unit), "description": spec.description},
+        "target": {
+            "property": prop,
+            "unit": _target_unit(spec.unit),
+            "description": _target_description(spec.description, spec.unit),
+        },
         "n": int(len(rows)),
         "n_per_split": {part: int((rows["split"] == part).sum()) for part in SPLITS},
         "provenance": _counts(rows["provenance"]),
         "provenance_by_split": _counts_by_split(rows, "provenance"),
         "method": _counts(methods["method"]),
         "method_by_split": _counts_by_split(methods, "method"),
+        "method_by_provenance": {
+            provenance: _counts(group["method"]) for provenance, group in methods.groupby("provenance", sort=True)
+        },
+        "conditions": {condition: _condition_counts(rows[condition]) for condition in CONDITIONS},
         "sources": _sources(members),
         "split": context["split"] | {"leakage": leakage_report(rows, rows["split"].to_numpy())},
         "featurizers": context["featurizers"],

@@ -124,6 +124,12 @@ def _provenance(rows: pd.DataFrame, seed: int, fractions: Sequence[float]) -> np
     if other:
         raise MatregError(f"the provenance split takes DFT and experimental rows only; this dataset also has {other}")
     dft = provenance == "dft"
+    missing = [name for name, rows_of in (("DFT", dft), ("experimental", ~dft)) if not rows_of.any()]
+    if missing:
+        raise MatregError(
+            f"the provenance split trains on DFT rows and tests on experimental ones, and this dataset ({len(rows)} "
+            f"rows) has no {' and no '.join(missing)} rows"
+        )
     labels = np.full(len(rows), "test", dtype=object)
     learn = fractions[0] + fractions[1]
     compositions = composition_keys(rows["formula"]).to_numpy()[dft]

@@ -59,6 +59,10 @@ DEFAULTS = {
 }
 
 
+class TrainingError(MatregError):
+    """A run that produced no model: it diverged (no epoch had a finite validation MAE)."""
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' is CUDA when a GPU is visible, else the CPU; 'cuda' without a GPU is an error."""
     if device not in DEVICES:
@@ -208,8 +212,19 @@ class Trainer:
                 best, best_epoch, best_state = val_mae, epoch, copy.deepcopy(self.model.state_dict())
             if epoch - best_epoch >= settings["patience"] or _over(start, settings["time_limit_s"]):
                 break
+        if best_state is None:
+            raise TrainingError(_diverged(self.history, settings["lr"]))
         self.model.load_state_dict(best_state)
         return best_epoch
+
+
+def _diverged(history: list[dict], lr: float) -> str:
+    """Why a run has no model: the validation MAE of every epoch was not a finite number."""
+    last = history[-1]
+    return (
+        f"training diverged: the validation MAE was {last['val_mae']} in all {len(history)} epoch(s) (last training "
+        f"loss {last['train_loss']}), so there is no model to keep; try a smaller --lr than {lr:g}"
+    )
 
 
 def _over(start: float, limit: float | None) -> bool:
@@ -237,6 +252,8 @@ def settings_of(**kwargs) -> dict:
     settings = DEFAULTS | {key: value for key, value in kwargs.items() if value is not None}
     if settings["loss"] not in LOSSES:
         raise MatregError(f"unknown loss '{settings['loss']}' (choose from {', '.join(LOSSES)})")
+    if not (math.isfinite(settings["lr"]) and settings["lr"] > 0):
+        raise ConfigError(f"--lr {settings['lr']}: the learning rate must be a positive number")
     return settings
 
 
@@ -290,19 +307,25 @@ def resolve_export(
     run_dir: Path,
     target: str | None = None,
     split: str | None = None,
-    seed: int = 0,
+    split_seed: int | None = None,
     assignment: Path | None = None,
 ) -> Path:
     """`source` if it is an export directory, else a new torch export of the catalog dataset `source` in RUN/export
-    (split by `split`, default composition). An export directory keeps its own split: naming another is an error."""
+    (split by `split`, default composition, seeded by `split_seed`, default the export's: not the training seed, so
+    runs of several training seeds test on one split). An export directory keeps its own split: naming another, or
+    another seed of it, is an error."""
     if (Path(source) / "meta.json").is_file():
-        if split is not None or assignment is not None:
+        if split is not None or split_seed is not None or assignment is not None:
             raise ConfigError(
                 f"{source} is an export: its split was made by `matreg export` (export again to change it)"
             )
         return Path(source)
-    export_torch(store, catalog, str(source), run_dir / "export", split or DEFAULT_METHOD, seed, assignment, target)
-    return run_dir / "export"
+    options = {"seed": split_seed} if split_seed is not None else {}
+    out = run_dir / "export"
+    export_torch(
+        store, catalog, str(source), out, split or DEFAULT_METHOD, assignment=assignment, target=target, **options
+    )
+    return out
 
 
 def default_run_dir(export_dir: Path, model: str, seed: int) -> Path:
