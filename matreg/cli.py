@@ -351,6 +351,11 @@ def _refuse_options_of_other_formats(
         raise ConfigError(f"{', '.join(given)}: only for --format torch from the store (not files, not --release)")
     if fmt == "torch" and layout is not None:
         raise ConfigError("--layout: only for file formats (a torch export has its own layout, see its meta.json)")
+    if fmt == "torch" and release is not None:
+        raise ConfigError(
+            "--release: a release is exported as a file (--format parquet, csv or jsonl); a torch export is made from "
+            "the store's dataset as it is now (drop --release), and its meta.json records the sources and hashes"
+        )
 
 
 @app.command()

@@ -424,6 +424,7 @@ def test_a_torch_export_of_values_at_two_temperatures_exports_them_and_warns(fil
         (["--format", "csv", "--split", "composition", "--seed", "7"], "--split, --seed: only for --format torch"),
         (["--format", "parquet", "--target", "band_gap"], "--target: only for --format torch"),
         (["--format", "torch", "--layout", "wide"], "--layout: only for file formats"),
+        (["--format", "torch", "--release", "0.1.0"], "--release: a release is exported as a file (--format parquet"),
     ],
 )
 def test_export_options_the_format_does_not_read_are_refused(filled, tmp_path, options, message):
