@@ -6,6 +6,7 @@
 A real CSV (formula,target) is imported into a temporary store with `matreg import`'s lab connector, exported with
 `export_torch` (random split), loaded with `ExportedDataset`, and the train split is iterated in shuffled batches
 (`batches(batch_size, shuffle=True)`) with torch on one thread pinned to one core. Prints a Markdown table row.
+The default CSV is read from $MATREG_SHARED_DATA (default: ../shared/data beside the repository).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from matreg.sources.base import Connector
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("MATREG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DEFAULT_CSV = DATA / "crabnet" / "benchmark_data" / "OQMD_Formation_Enthalpy" / "train.csv"
 MAPPING = """dataset: bench-compositions
 formula_column: formula

@@ -13,12 +13,14 @@ KFold(n_splits=5, shuffle=True, random_state=18012019) over the rows (row i = ma
 fold's training rows (seeded) held out for early stopping; mp_20_biternary has only val.csv.gz and test.csv.gz, so
 val.csv.gz is split 90/10 (seeded) into train/val and test.csv.gz is the test set. Hyperparameters are fixed per
 model below, never chosen on a test split. Each run appends a JSON line to benchmarks/results/ml_models.jsonl.
+The data are read from $MATREG_SHARED_DATA (default: ../shared/data beside the repository).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -38,7 +40,7 @@ from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import Store
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE.parents[1] / "shared" / "data"
+DATA = Path(os.environ.get("MATREG_SHARED_DATA", HERE.parents[1] / "shared" / "data"))  # the benchmark data
 RESULTS = HERE / "results" / "ml_models.jsonl"
 TABLE = HERE / "ml_results.md"
 MATBENCH_SEED = 18012019
@@ -340,11 +342,16 @@ NOTES = """
   `scripts/mvb01_generate_validation.py` (checked equal to scikit-learn's folds), with 10 % of each fold's training
   rows (seeded) held out for early stopping; the MAE is the mean ± std over the 5 test folds. mp_20_biternary ships
   only val.csv.gz and test.csv.gz: val.csv.gz was split 90/10 (seed 0) into train/val and test.csv.gz is the test set.
+  That split is not composition-disjoint: 746 of the 7118 test rows (552 of 6706 test compositions, counted as
+  matreg's leakage report counts them) share a composition (another polymorph) with a row of val.csv.gz, the
+  train/val pool.
 * References: REFERENCE_ACCURACIES.csv. For expt_gap, CrabNet and RF are the matbench v0.1 leaderboard (5-fold mean,
   "CrabNet" and "RF-SCM/Magpie"); Roost and ElemNet exist only in the CrabNet paper's single deduplicated fold
   (n_test=920) and are shown for orientation. No published number exists for mp_20_biternary: compare with the
   mean baseline and with the composition model on the same split.
-* `--work DIR` only keeps the stores, exports and run directories (plots, weights, predictions) for inspection.
+* Data: read from `$MATREG_SHARED_DATA` (default `../shared/data`, beside the repository); set it to run the
+  benchmarks from a checkout elsewhere. `--work DIR` only keeps the stores, exports and run directories (plots,
+  weights, predictions) for inspection.
 * Determinism: aflow__Egap/attention was run twice (seed 0, one thread, the second time because the first run's
   results line was lost) and gave the same test MAE to all printed digits (0.3475606157831724).
 * Hyperparameters were fixed in `benchmarks/ml_models.py` (MODELS, BUDGETS) before the runs; nothing was chosen on a
