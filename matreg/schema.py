@@ -177,14 +177,25 @@ def load_vocabulary(path: Path | None = None) -> Vocabulary:
     return load_model(path or resource_path("schemas/properties.yaml"), Vocabulary)
 
 
-@lru_cache(maxsize=16)
+EXTENSIONS = "schemas/extensions"  # a project's own (in the working directory), then matreg's bundled ones
+
+
 def load_extension(name: str) -> ExtensionSpec:
-    """The lab schema extension declared in schemas/extensions/<name>.yaml; ConfigError if there is none."""
-    folder = resource_path("schemas/extensions")
-    path = folder / f"{name}.yaml"
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name) or not path.is_file():
-        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
-        raise ConfigError(f"no schema extension '{name}' in schemas/extensions/ (known: {known})")
+    """The lab schema extension declared in schemas/extensions/<name>.yaml, of the working directory (a project's own)
+    or shipped with matreg; ConfigError if there is none."""
+    folders = [Path(EXTENSIONS), resource_path(EXTENSIONS)]
+    paths = [folder / f"{name}.yaml" for folder in folders]
+    found = next((path for path in paths if path.is_file()), None)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name) or found is None:
+        known = ", ".join(sorted({path.stem for folder in folders for path in folder.glob("*.yaml")})) or "none"
+        raise ConfigError(
+            f"no schema extension '{name}' in ./{EXTENSIONS}/ or matreg's bundled {EXTENSIONS}/ (known: {known})"
+        )
+    return _extension_at(found.resolve())
+
+
+@lru_cache(maxsize=16)
+def _extension_at(path: Path) -> ExtensionSpec:
     return load_model(path, ExtensionSpec)
 
 

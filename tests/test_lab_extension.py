@@ -156,6 +156,34 @@ def test_a_mapping_naming_an_unknown_extension_is_refused(tmp_path):
         load_mapping(path)
 
 
+def test_a_projects_own_extension_is_read_from_schemas_extensions_of_the_working_directory(
+    store, tmp_path, monkeypatch
+):
+    """An installed matreg reads its bundled extensions from the package: a steward's own one lives in the project."""
+    own = tmp_path / "schemas" / "extensions"
+    own.mkdir(parents=True)
+    (own / "furnace.yaml").write_text(
+        "description: furnace runs\ncolumns:\n  anneal_K: {type: float64, nullable: true, min: 0, description: d}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "lab.csv").write_text("formula,gap,anneal\nGaN,3.4,1273\nZnO,3.3,-5\n", encoding="utf-8")
+    mapping = _mapping(
+        tmp_path,
+        "dataset: furnace-lab\nformula_column: formula\ncitation: c\nextension: furnace\n"
+        "extra_columns: {anneal: anneal_K}\ncolumns:\n  gap: {property: band_gap, unit: eV}\n",
+    )
+    monkeypatch.chdir(tmp_path)
+    assert run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(mapping)), store).n_stored == 1
+    assert store.table("record_attributes")[["attribute", "value"]].values.tolist() == [["anneal_K", "1273.0"]]
+    reasons = store.query("SELECT item, reasons FROM quarantine").values.tolist()
+    assert [(item, list(why)) for item, why in reasons] == [
+        ("line 3", ["anneal_K: greater_than_or_equal_to(0.0) failed for -5.0"])
+    ]
+    monkeypatch.chdir(tmp_path.parent)
+    with pytest.raises(ConfigError, match=r"no schema extension 'furnace' in ./schemas/extensions/ or matreg's"):
+        load_mapping(mapping)
+
+
 def test_imports_without_an_extension_leave_record_attributes_empty(store, tmp_path):
     data = tmp_path / "lab.csv"
     data.write_text("formula,gap\nGaN,3.4\n", encoding="utf-8")

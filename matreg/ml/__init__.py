@@ -6,7 +6,11 @@ from types import ModuleType
 
 from matreg.errors import MatregError
 
-INSTALL_HINT = "install the ml extra: pip install 'matreg[ml]'"
+INSTALL_HINT = (
+    "install PyTorch's CPU build first (pip install torch --index-url https://download.pytorch.org/whl/cpu; PyPI's "
+    "default build pulls several GB of CUDA libraries), or a CUDA build for a GPU, then the ml extra: "
+    "pip install 'matreg[ml]'"
+)
 
 
 def require_torch() -> ModuleType:
