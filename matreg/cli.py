@@ -314,6 +314,8 @@ def export(
             f"{dataset} (the store now, unreleased): {meta['n']} records of {meta['target']['property']} "
             f"[{meta['target']['unit']}] -> {out} ({sizes})"
         )
+        for record_id, reason in meta["left_out"].items():
+            typer.echo(f"  left out {record_id}: {reason}")
         typer.echo(describe_leakage(meta["split"]["leakage"]))
         echo_warning(provenance_warning(meta))
         return

@@ -16,6 +16,9 @@ from pymatgen.util.string import formula_double_format
 from matreg.errors import FormulaError
 
 _CHARGE_SUFFIX = re.compile(r"(\[[+-]?\d*\]|[+-]+)$")
+# The electron, as JANAF writes its table's formula ('e1-', D-020: electron gas) and its index ('e-'), and as stored
+_ELECTRON_FORMULA = "e[-1]"
+_ELECTRON = re.compile(r"e1?(?:-|\[-1?\])")
 # An adduct's parts: 'CuSO4·5H2O', each part with its count ('3CaO·SiO2'). A period joins parts only where it cannot
 # be a decimal point ('Na2O.SiO2'), or before water (or ammonia) of crystallization ending the formula ('CuSO4.5H2O',
 # 'CaSO4.0.5H2O': the first period after which that reads); 'Hg0.7Cd0.3Te' uses periods for amounts, and a period
@@ -53,10 +56,16 @@ class Formula:
 
 @lru_cache(maxsize=65536)
 def parse_formula(text: str) -> Formula:
-    """Parse a formula ('Al2O3', 'H2O1', 'AlF4-', 'Hg0.7Cd0.3Te'); raise FormulaError for anything else."""
+    """Parse a formula ('Al2O3', 'H2O1', 'AlF4-', 'Hg0.7Cd0.3Te'); raise FormulaError for anything else.
+
+    The electron ('e-', 'e1-', 'e[-1]'), the reference species of ion thermochemistry (JANAF's electron gas), which
+    pymatgen has no formula for, is 'e[-1]': no elements, no atoms, charge -1.
+    """
     original = str(text).strip()
     if not original:
         raise FormulaError("empty formula")
+    if _ELECTRON.fullmatch(original):
+        return Formula(original, _ELECTRON_FORMULA, _ELECTRON_FORMULA, (), 0.0, -1.0)
     try:
         with warnings.catch_warnings():  # pymatgen warns about noble gases' missing electronegativity
             warnings.simplefilter("ignore", UserWarning)
@@ -88,10 +97,20 @@ def _composition(text: str) -> Composition:
 
 
 def _ion(text: str) -> Ion:
-    """pymatgen's ion of a charged formula ('AlF4-', 'Fe[+2]'); FormulaError for one written as an adduct."""
+    """pymatgen's ion of a charged formula ('AlF4-', 'Fe[+2]', 'D1H1+'); FormulaError for one written as an adduct."""
     if len(_adduct_parts(_CHARGE_SUFFIX.sub("", text))) > 1:
         raise FormulaError(f"'{text}': an ion is read as one formula, not as an adduct's parts")
-    return Ion.from_formula(text)
+    return _IsotopeSafeIon.from_formula(text)
+
+
+class _IsotopeSafeIon(Ion):
+    """pymatgen's Ion, given its composition's amounts by isotope: Ion.__init__ reads a Composition through dict(),
+    whose lookup by element symbol sums isotopes into their element (Ion.from_formula('D1H1+') is D2H2[+1], 4 atoms);
+    its items are handed over as they are (DH[+1], 2 atoms)."""
+
+    def __init__(self, composition: Composition | dict, charge: float = 0.0, **kwargs) -> None:
+        amounts = dict(composition.items()) if isinstance(composition, Composition) else composition
+        super().__init__(amounts, charge, **kwargs)
 
 
 def _adduct_parts(text: str) -> list[str]:
@@ -217,7 +236,9 @@ def same_composition(formula: Formula, composition: Composition) -> bool:
     """Whether a composition (a structure's, its atoms counted by occupancy) is the formula's: each element's share of
     the atoms (isotopes as their element's; one absent counting 0) within COMPOSITION_TOLERANCE of the formula's, which
     allows a refined Fe0.95O for FeO but not Fe3O4 for Fe2O3 (an adduct as its parts summed, an ion without charge)."""
-    own = Ion.from_formula(formula.species) if formula.charge is not None else Composition(formula.species)
+    if not formula.elements:
+        return False  # the electron: no structure is one
+    own = _ion(formula.species) if formula.charge is not None else Composition(formula.species)
     shares, other = _atomic_shares(own), _atomic_shares(composition)
     return all(abs(shares.get(symbol, 0) - other.get(symbol, 0)) <= COMPOSITION_TOLERANCE for symbol in shares | other)
 

@@ -17,6 +17,7 @@ from matreg.store import Store
 REPO = Path(__file__).resolve().parents[1]
 JANAF_TABLES = REPO / "examples" / "janaf" / "tables"
 SHARED_JANAF = REPO.parent / "shared" / "fixtures" / "nist-janaf" / "tables"
+RAW_JANAF = REPO / "tests" / "fixtures" / "janaf_raw"  # NIST's text, unpatched (see SOURCES.md there)
 LAB_EXAMPLE = REPO / "examples" / "lab"
 
 
@@ -93,6 +94,17 @@ def write_catalog(path: Path, base_url: str, *, auth_env: str | None = None, cac
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture
+def raw_janaf_catalog(tmp_path):
+    """A catalog whose janaf source is a server on 127.0.0.1 replaying the raw tables at /tables/<ID>.txt."""
+
+    def route(request: Request) -> Reply:
+        return Reply.file(RAW_JANAF / request.path.removeprefix("/tables/"), "text/plain; charset=utf-8")
+
+    with ReplayServer(route, prefix="/tables/") as server:
+        yield load_catalog(write_catalog(tmp_path / "raw.yaml", server.url))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from unittest.mock import patch
 import filelock
 import pandas as pd
 import pytest
-from conftest import LAB_EXAMPLE, janaf_route, write_catalog
+from conftest import JANAF_TABLES, LAB_EXAMPLE, RAW_JANAF, janaf_route, write_catalog
 from replay import ReplayServer
 from typer.testing import CliRunner
 
@@ -369,6 +369,17 @@ def test_torch_export_writes_a_directory_and_a_leakage_report(filled, tmp_path):
     assert "leakage: 0 of" in result.stdout
     meta = json.loads((out / "meta.json").read_text())
     assert meta["target"] == {**meta["target"], "property": "band_gap", "unit": "eV"} and meta["n"] == 30
+
+
+def test_a_torch_export_names_the_records_it_leaves_out(run, tmp_path):
+    tables = sorted(path.stem for path in JANAF_TABLES.glob("*-*.txt"))
+    assert run("fetch", "janaf", *tables, "--no-progress").exit_code == 0
+    electron = run("fetch", "janaf", "D-020", "--base-url", f"{RAW_JANAF.as_uri()}/", "--no-progress")
+    assert electron.exit_code == 0, electron.output
+    result = run("export", "thermo", "--format", "torch", "--out", str(tmp_path / "thermo"))
+    assert result.exit_code == 0, result.output
+    assert f"{len(tables)} records of enthalpy_of_formation [kJ/mol/atom]" in result.stdout
+    assert "left out janaf:D-020: its formula unit e1- has no atoms: no composition to featurize" in result.stdout
 
 
 def test_a_torch_export_whose_target_mixes_dft_and_experiment_warns(filled, catalog_path, tmp_path):

@@ -37,6 +37,22 @@ def test_isotopes_are_kept_and_the_species_is_the_formula_as_written(text, reduc
     assert (formula.reduced, formula.species, formula.elements) == (reduced, species, elements)
 
 
+@pytest.mark.parametrize(("text", "species", "charge"), [("D1H1+", "DH[+1]", 1), ("D1H1-", "DH[-1]", -1)])
+def test_an_ion_with_an_isotope_counts_each_atom_once(text, species, charge):
+    formula = parse_formula(text)  # JANAF's HD+ and HD- (D-006, D-007); pymatgen's Ion.from_formula reads D2H2
+    assert (formula.reduced, formula.species, formula.atoms_per_formula_unit) == (species, species, 2)
+    assert (formula.charge, formula.elements) == (charge, ("H",))
+    assert same_composition(formula, Composition("H2"))
+
+
+@pytest.mark.parametrize("text", ["e1-", "e-", "e[-1]"])
+def test_the_electron_is_a_species_without_atoms(text):
+    formula = parse_formula(text)  # JANAF's electron gas (D-020), the reference of ion thermochemistry
+    assert (formula.reduced, formula.species, formula.original) == ("e[-1]", "e[-1]", text)
+    assert (formula.elements, formula.chemsys, formula.atoms_per_formula_unit, formula.charge) == ((), "", 0, -1)
+    assert not same_composition(formula, Composition("H"))
+
+
 def test_ions_keep_their_charge():
     formula = parse_formula("AlF4-")
     assert formula.charge == -1 and formula.elements == ("Al", "F")
@@ -141,7 +157,9 @@ def test_a_composition_is_a_formulas_within_a_tolerance(text, composition, same)
     assert same_composition(parse_formula(text), Composition(composition)) is same
 
 
-@pytest.mark.parametrize("text", ["", "Qz2O3", "XYZ", "e-", "NaCl ??", "CuSO4·", "Li0.5H2O", "Al1e400", "Na1e999Cl"])
+@pytest.mark.parametrize(
+    "text", ["", "Qz2O3", "XYZ", "e", "e2-", "e+", "NaCl ??", "CuSO4·", "Li0.5H2O", "Al1e400", "Na1e999Cl"]
+)
 def test_non_formulas_are_refused(text):
     with pytest.raises(FormulaError):
         parse_formula(text)

@@ -4,14 +4,14 @@ import base64
 import re
 
 import pytest
-from conftest import JANAF_TABLES, assert_failed_without_trace, visible_tables, write_catalog
+from conftest import JANAF_TABLES, RAW_JANAF, assert_failed_without_trace, visible_tables, write_catalog
 from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import load_catalog
 from matreg.errors import ConfigError, SourceError
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
-from matreg.sources.janaf import ids_for_formulas
+from matreg.sources.janaf import ids_for_formulas, janaf_index, parse_table
 
 TABLES = ["H-064", "C-095", "Al-001"]
 
@@ -128,10 +128,74 @@ def test_formula_selects_tables_from_the_index(store, catalog):
         ("O2", ["O-029"]),  # not monatomic oxygen's O-001
         ("O", ["O-001"]),
         ("OD2", ["D-017"]),
+        ("Na2CO3", ["C-090", "C-091", "C-092"]),  # C-092 (cr,l): 'CNaO3' in NIST's index, corrected
+        ("e-", ["D-020"]),  # the electron gas
+        ("HD+", ["D-006"]),
     ],
 )
 def test_a_formula_selects_the_tables_of_that_species_as_written(formula, tables):
     assert ids_for_formulas([formula]) == tables
+
+
+def test_the_index_gives_sodium_carbonate_cr_l_its_tables_formula():
+    table = parse_table((RAW_JANAF / "C-092.txt").read_text(encoding="utf-8"))
+    assert (table.formula, table.phase) == ("C1Na2O3", "cr,l")
+    assert janaf_index()["C-092"] == "CNa2O3, Sodium Carbonate (cr,l)"
+
+
+def test_the_electron_gas_is_stored_as_a_species_without_atoms(store, raw_janaf_catalog):
+    request = FetchRequest(formulas=["e-"], all_temperatures=True)
+    report = run_ingest(build_connector("janaf", raw_janaf_catalog, request), store)
+    material = store.query("SELECT * FROM materials").iloc[0]
+    assert (material.source_id, material.formula, material.formula_original) == ("D-020", "e[-1]", "e1-")
+    assert (material.atoms_per_formula_unit, list(material.elements), material.chemsys, material.charge) == (
+        0,
+        [],
+        "",
+        -1,
+    )
+    standard = store.query("SELECT property, value FROM properties WHERE temperature_K = 298.15 ORDER BY property")
+    assert dict(standard.values.tolist()) == {
+        "enthalpy_increment": 0,
+        "enthalpy_of_formation": 0,  # by convention, as an element's reference state
+        "entropy": pytest.approx(20.979),
+        "gibbs_energy_function": pytest.approx(20.979),
+        "gibbs_energy_of_formation": 0,
+        "heat_capacity_cp": pytest.approx(20.786),  # 5/2 R
+        "log_formation_constant": 0,
+    }
+    # NIST's 0 K row has a lone -6.197 (H-H(Tr)'s value) in the Cp column: refused as a heat capacity
+    assert report.reasons == {
+        "heat_capacity_cp = -6.197 J/(mol*K) is outside the physical bounds [0, 5000]": 1,
+    }
+
+
+def test_an_ion_with_an_isotope_is_stored_with_its_two_atoms(store, raw_janaf_catalog):
+    run_ingest(build_connector("janaf", raw_janaf_catalog, FetchRequest(ids=["D-006"])), store)
+    material = store.query("SELECT formula, formula_original, atoms_per_formula_unit, charge FROM materials")
+    assert material.values.tolist() == [["DH[+1]", "D1H1+", 2, 1]]  # HD+, not D2H2[+1] (pymatgen's Ion)
+
+
+def test_a_column_the_field_map_does_not_know_is_counted_not_dropped_silently(tmp_path, store):
+    tables = RevisedTables("H-064")
+    header = "T(K)\tCp\tS\t-[G-H(Tr)]/T"
+    assert header in tables.text["H-064"]
+    tables.text["H-064"] = tables.text["H-064"].replace(header, "T(K)\tCp\tS(T)\t-[G-H(Tr)]/T")
+    with ReplayServer(tables, prefix="/tables/") as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.url))
+        report = fetch(store, catalog, ["H-064"])
+    assert (report.n_stored, report.n_values, report.unmapped) == (1, 6, {"S(T)": 1})
+    assert "entropy" not in set(store.query("SELECT property FROM properties")["property"])
+
+
+def test_notes_give_temperatures_as_they_are_stored(store, catalog):
+    fetch(store, catalog, ["Al-001"])
+    notes = store.query("SELECT notes FROM materials").iloc[0, 0]
+    assert notes.endswith(  # not 2790.81 K
+        "; 2790.812 K: LIQUID <--> IDEAL GAS; 2790.812 K: FUGACITY = 1 bar; 2790.812 K, also listed: Cp 20.795, "
+        "S 211.333, -[G-H(Tr)]/T 74.574, H-H(Tr) 381.667"
+    )
+    assert notes.startswith("933.45 K: CRYSTAL <--> LIQUID; 933.45 K, also listed: Cp 31.751")
 
 
 def test_api_key_is_sent_as_header_and_never_stored(tmp_path, store, janaf_server, monkeypatch):

@@ -1,16 +1,13 @@
 from pathlib import Path
 
 import pytest
-from conftest import JANAF_TABLES, SHARED_JANAF, write_catalog
-from replay import ReplayServer, Reply, Request
+from conftest import JANAF_TABLES, RAW_JANAF, SHARED_JANAF
 
-from matreg.catalog import load_catalog
 from matreg.errors import RecordError
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.janaf import parse_table, rows_to_store
 
-RAW_TABLES = Path(__file__).parent / "fixtures" / "janaf_raw"  # NIST's text, unpatched (see SOURCES.md there)
 FORMATION_COLUMNS = ["delta-f H", "delta-f G", "log Kf"]
 
 
@@ -19,7 +16,7 @@ def _table(table_id: str, tables: Path = JANAF_TABLES):
 
 
 def _raw_table(table_id: str):
-    return _table(table_id, RAW_TABLES)
+    return _table(table_id, RAW_JANAF)
 
 
 def _row(table, temperature):
@@ -172,17 +169,6 @@ def test_space_joined_zeros_of_a_reference_state_are_read():
     assert not table.rows[0].problems
 
 
-@pytest.fixture
-def raw_janaf_catalog(tmp_path):
-    """A catalog whose janaf source is a server on 127.0.0.1 replaying the raw tables at /tables/<ID>.txt."""
-
-    def route(request: Request) -> Reply:
-        return Reply.file(RAW_TABLES / request.path.removeprefix("/tables/"), "text/plain; charset=utf-8")
-
-    with ReplayServer(route, prefix="/tables/") as server:
-        yield load_catalog(write_catalog(tmp_path / "raw.yaml", server.url))
-
-
 def test_fetch_quarantines_space_joined_formation_values_with_the_reason_and_stores_the_others(
     store, raw_janaf_catalog
 ):
@@ -224,20 +210,32 @@ def test_every_recorded_table_parses_with_a_standard_row():
 @pytest.mark.parametrize(
     ("table", "temperature", "cp"),
     [
-        (_table("Al-001"), 933.45, "32.959"),
-        (_raw_table("Ba-002"), 582.53, "54.400"),
-        (_raw_table("Be-019"), 500, "76.048"),
+        (_table("Al-001"), 933.45, "32.959"),  # NIST's text: both rows noted, the crystal's first
+        (_raw_table("Ba-002"), 582.53, "54.400"),  # both rows noted, joined by a '+' line: alpha's first
+        (_raw_table("Ca-011"), 1045, "87.090"),  # the janaf package's copy: the crystal's row noted, the liquid's bare
+        (_raw_table("Be-019"), 500, "76.048"),  # a regular row with formation values, then the transition's two rows
     ],
 )
-def test_a_transition_temperature_keeps_one_row_the_first_without_a_note_else_the_first(table, temperature, cp):
+def test_a_transition_temperature_keeps_its_first_row_whichever_row_carries_the_note(table, temperature, cp):
     kept = [row for row in rows_to_store(table.rows) if row.temperature_K == temperature]
     assert [row.cells["Cp"] for row in kept] == [cp]
 
 
-def test_a_table_of_one_phase_keeps_its_row_at_the_transition_it_notes():
-    liquid = _table("H-063")  # water, liquid: its only row at the boiling point carries the note
-    (kept,) = [row for row in rows_to_store(liquid.rows) if row.temperature_K == 372.78]
-    assert (kept.cells["Cp"], kept.cells["S"], kept.note) == ("75.962", "86.808", "LIQUID <--> REAL GAS")
+def test_a_transition_row_without_a_note_after_a_noted_one_goes_to_the_notes(store, raw_janaf_catalog):
+    request = FetchRequest(ids=["Ca-011"], all_temperatures=True)  # the janaf package's copy of CaCl2 (cr,l)
+    run_ingest(build_connector("janaf", raw_janaf_catalog, request), store)
+    at_melting = store.query("SELECT property, value FROM properties WHERE temperature_K = 1045 ORDER BY property")
+    assert dict(at_melting.values.tolist()) == {  # the crystal's row, which carries the note
+        "enthalpy_increment": pytest.approx(59.401),
+        "entropy": pytest.approx(202.837),
+        "gibbs_energy_function": pytest.approx(145.994),
+        "heat_capacity_cp": pytest.approx(87.090),
+    }
+    notes = store.query("SELECT notes FROM materials").iloc[0, 0]
+    assert notes == (
+        "1045 K: CRYSTAL <--> LIQUID TRANSITION; 1045 K, also listed: Cp 102.533, S 230.151, -[G-H(Tr)]/T 145.994, "
+        "H-H(Tr) 87.944"
+    )
 
 
 def test_a_temperature_listed_again_at_a_transition_keeps_its_first_row(store, raw_janaf_catalog):

@@ -153,6 +153,26 @@ def test_a_molar_target_is_per_mole_of_atoms_one_number_per_composition(tmp_path
     )
 
 
+def test_a_record_without_atoms_is_left_out_with_the_reason(tmp_path):
+    store = Store(tmp_path / "store")
+    rows = "id,formula,S\ne,e-,20.979\n" + "".join(f"x{n},Li{n}O,{n}\n" for n in range(1, 20))  # e-: the electron
+    mapping = "formula_column: formula\nid_column: id\ncitation: c\n"
+    mapping += "columns:\n  S: {property: entropy, unit: J/(mol*K)}\n"
+    _import(store, _written(tmp_path / "s.csv", rows), "dataset: s\n" + mapping, tmp_path)
+    catalog = Catalog(datasets={"s": Dataset(description="d", version="1.0.0", properties=["entropy"])})
+    meta = export_torch(store, catalog, "s", tmp_path / "out")
+    records = ExportedDataset(tmp_path / "out").records
+    assert meta["left_out"] == {
+        "s:e": "its formula unit e- has no atoms: no composition to featurize, no per-atom target"
+    }
+    assert meta["n"] == len(records) == 19 and "s:e" not in set(records["record_id"])
+    assert np.isfinite(records["target"]).all()
+    only = Catalog(datasets={"e": Dataset(description="d", version="1.0.0", properties=["entropy"], sources=["e"])})
+    _import(store, _written(tmp_path / "e.csv", "id,formula,S\ne,e1-,20.979\n"), "dataset: e\n" + mapping, tmp_path)
+    with pytest.raises(MatregError, match="has no values of entropy but of records without atoms: e:e$"):
+        export_torch(store, only, "e", tmp_path / "only")
+
+
 def test_composition_features_come_from_pymatgen_element_data():
     features = featurize_compositions(["CuBr", "Hg0.7Cd0.3Te", "CuBr"])
     cu, br = Element("Cu"), Element("Br")

@@ -1,7 +1,8 @@
 """Torch exports of catalog datasets: a self-describing directory written once, loaded without the store.
 
     DIR/meta.json          dataset, target and unit, provenance, method and conditions mix, sources, split and
-                           leakage report, hashes
+                           leakage report, hashes, records left out (`left_out`: record id -> why; a formula unit
+                           without atoms)
     DIR/records.parquet    record_id, formula, chemsys, target, temperature_K, pressure_Pa (the value's conditions,
                            null where unstated), split, method, provenance, source, records (the stored records a row
                            stands for: itself, or a resolved group's members) (by record_id)
@@ -96,7 +97,7 @@ def export_torch(
     check_method(split, assignment)  # before the store is read
     dataset = catalog.dataset(dataset_name)
     prop = _target_property(dataset, target)
-    rows, members = _sample_rows(store, catalog, dataset_name, prop)
+    rows, members, left_out = _sample_rows(store, catalog, dataset_name, prop)
     rows["split"] = assign_splits(rows, split, seed, fractions, assignment)
     arrays = {"composition.npz": featurize_compositions(rows["formula"])}
     if rows["structure"].notna().any():
@@ -104,6 +105,7 @@ def export_torch(
     context = {
         "split": {"method": split, "seed": seed, "fractions": list(fractions), "assignment": _file_info(assignment)},
         "featurizers": _featurizers(arrays, cutoff, max_neighbors, int(rows["structure"].notna().sum())),
+        "left_out": left_out,
     }
     return _write_export(
         Path(out_dir), rows, arrays, lambda files: _meta(dataset_name, dataset, prop, rows, members, context, files)
@@ -200,11 +202,14 @@ def _target_description(description: str, unit: str) -> str:
     return f"{stem}, per mole of atoms (the stored value per mole of formula units divided by its atoms)."
 
 
-def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _sample_rows(
+    store: Store, catalog: Catalog, name: str, prop: str
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """One row per record, as the dataset is released (review decisions applied, linked records resolved per the
     catalog): its value of `prop`, formula, chemical system, method, provenance, source, structure and `records`
     (the stored records a row stands for: itself, or a resolved group's members). Also the stored rows of those
-    records, each with its source's version and run: what the export's sources are."""
+    records, each with its source's version and run: what the export's sources are; and the records left out, with
+    why (`_without_atoms`)."""
     from matreg.curate.release import curate_dataset  # the curation layer; linking loads pymatgen's StructureMatcher
 
     dataset = catalog.dataset(name)
@@ -213,6 +218,10 @@ def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> tuple[
     if not len(long):
         raise MatregError(f"dataset '{name}' selects no values of {prop} in the store ({describe_selection(dataset)})")
     _refuse_several_values(long, prop)
+    long, left_out = _without_atoms(long)
+    if not len(long):
+        without = ", ".join(left_out)
+        raise MatregError(f"dataset '{name}' has no values of {prop} but of records without atoms: {without}")
     records = long["records"] if "records" in long else long["record_id"]
     long = long.assign(records=records.fillna(long["record_id"]))
     member_ids = long["records"].str.split("; ").explode().unique().tolist()
@@ -225,7 +234,19 @@ def _sample_rows(store: Store, catalog: Catalog, name: str, prop: str) -> tuple[
     rows.loc[missing, "chemsys"] = [parse_formula(formula).chemsys for formula in rows.loc[missing, "formula"]]
     values = curated.curated[curated.curated["property"] == prop]
     members = values[values["record_id"].isin(member_ids)].merge(materials[["record_id", "run_id"]], on="record_id")
-    return rows.sort_values("record_id", kind="stable").reset_index(drop=True), members
+    return rows.sort_values("record_id", kind="stable").reset_index(drop=True), members, left_out
+
+
+def _without_atoms(long: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The rows of records whose formula unit has atoms, and why each other record is left out: one without (JANAF's
+    electron gas, 'e1-') has no composition to featurize and no per-atom target (a molar value over 0 atoms)."""
+    atoms = long["formula_original"].map(lambda formula: parse_formula(formula).atoms_per_formula_unit)
+    empty = long[atoms == 0]
+    reasons = {
+        record_id: f"its formula unit {formula} has no atoms: no composition to featurize, no per-atom target"
+        for record_id, formula in zip(empty["record_id"], empty["formula_original"], strict=True)
+    }
+    return long[atoms > 0], reasons
 
 
 def _refuse_several_values(long: pd.DataFrame, prop: str) -> None:
@@ -379,6 +400,7 @@ def _meta(
         "sources": _sources(members),
         "split": context["split"] | {"leakage": leakage_report(rows, rows["split"].to_numpy())},
         "featurizers": context["featurizers"],
+        "left_out": context["left_out"],
         "element_order": element_symbols(),
         "files": files,
         "content_sha256": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest(),

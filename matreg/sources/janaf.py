@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matreg.catalog import Source
-from matreg.errors import ConfigError, FormulaError, RecordError
+from matreg.errors import ConfigError, RecordError
 from matreg.fieldmap import load_field_map
 from matreg.formula import parse_formula
 from matreg.http import HttpClient, NotFound
@@ -157,13 +157,8 @@ def janaf_index() -> dict[str, str]:
 def ids_for_formulas(formulas: list[str]) -> list[str]:
     """Table ids whose species has one of the given formulas, as written (O2 is not O or O3, D2O not H2O)."""
     wanted = {parse_formula(text).species for text in formulas}
-    found = []
-    for table_id, display in janaf_index().items():
-        try:
-            if parse_formula(display.split(",")[0]).species in wanted:
-                found.append(table_id)
-        except FormulaError:
-            continue  # electron gas and the like: no elemental formula to match
+    index = janaf_index()
+    found = [table_id for table_id, display in index.items() if parse_formula(display.split(",")[0]).species in wanted]
     if formulas and not found:
         raise ConfigError(f"no JANAF table has the formula {', '.join(formulas)}")
     return found
@@ -240,6 +235,7 @@ class JanafConnector(Connector):
             phase=table.phase,
             source_url=payload["url"],
             notes=_transition_notes(table, kept),
+            unmapped=[column for column in table.columns if column not in self.field_map.fields],
         )
 
     def _values(self, row: JanafRow, pressure_pa: float) -> list[RawValue]:
@@ -265,14 +261,17 @@ class JanafConnector(Connector):
 
 
 def rows_to_store(rows: list[JanafRow]) -> list[JanafRow]:
-    """One row per temperature: the first without a note, else the first. At a phase transition JANAF lists the
-    temperature once (a table of one phase: its row, noted) or twice, each phase's row with a note or one of them
-    without (it has the formation values too): one row's values are stored, never a mix of two phases; the other
-    rows' values are in the record's notes (`_transition_notes`)."""
-    at: dict[float, list[JanafRow]] = {}
+    """One row per temperature: the first listed. A temperature JANAF lists more than once is a transition's (or a
+    Cp maximum's): its regular row where the temperature is also a step of the table (the only row with formation
+    values), then the row of the phase stable below the transition, then the phase above. The first row is stored
+    whichever rows carry the note (NIST's text marks both transition rows, 'CRYSTAL <--> LIQUID' and 'TRANSITION';
+    the janaf package's copy joins the words on the first and leaves the second bare): the regular row, else the
+    phase below, never a mix of two phases; the other rows' values go to the record's notes (`_transition_notes`).
+    A table of one phase lists its transition temperature once, its row noted."""
+    at: dict[float, JanafRow] = {}
     for row in rows:
-        at.setdefault(row.temperature_K, []).append(row)
-    return [next((row for row in same if not row.note), same[0]) for same in at.values()]
+        at.setdefault(row.temperature_K, row)
+    return list(at.values())
 
 
 def _transition_notes(table: JanafTable, kept: list[JanafRow]) -> str | None:
@@ -283,11 +282,16 @@ def _transition_notes(table: JanafTable, kept: list[JanafRow]) -> str | None:
     notes = []
     for row in table.rows:
         if row.note and row.note != "TRANSITION":
-            notes.append(f"{row.temperature_K:g} K: {row.note}")
+            notes.append(f"{_kelvin(row.temperature_K)}: {row.note}")
         if not row.cells.items() <= stored[row.temperature_K].cells.items():  # (the stored row, or a repeat of it)
             values = ", ".join(f"{column} {cell}" for column, cell in row.cells.items())
-            notes.append(f"{row.temperature_K:g} K, also listed: {values}")
+            notes.append(f"{_kelvin(row.temperature_K)}, also listed: {values}")
     return "; ".join(notes) or None
+
+
+def _kelvin(temperature: float) -> str:
+    """A temperature as its values are stored ('2790.812 K', not rounded to '2790.81 K'; '1000 K')."""
+    return f"{repr(temperature).removesuffix('.0')} K"
 
 
 def build(name: str, source: Source, client: HttpClient, request) -> JanafConnector:
