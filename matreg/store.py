@@ -69,6 +69,7 @@ PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time whe
 PUBLISH_BUCKET_ROWS = 50_000  # rows of a run's files DuckDB compares with the store at a time (`_buckets`)
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
 QUARANTINE = "quarantine"  # the table of rejected input, published last: it receives the rows a check withholds
+PART_COLUMN = "temperature_K"  # a record's rows at its write's scope_temperature_K: the part of it that write reads
 READ = "read"  # the staged column numbering the run's reads (items read before): a record's later read, a larger one
 
 
@@ -1011,32 +1012,46 @@ def _whole_scope_sql() -> str:
 
 def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False, in_scope: str | None = None) -> str:
     """Rows of a table as the store holds them now: each key's latest row (`_latest_rows_sql`, `where` as there), and
-    of a table whose rows belong to another's only rows still current in the scope of the write that made them:
-    written with their owner's latest row of that scope when that row was written whole (a value its source no
-    longer gives is no longer shown; one that a write of another scope did not read stays), or by a curation entry
-    that readmitted a value alone (one that readmitted a whole record counts as that record's write). A key's
-    latest row is taken among current rows: a file re-imported without a value leaves shown the value another file
-    gives with that key. Rows of writes without a scope (stores written before scopes) follow their owner's latest
-    write of any scope. `with_scope` adds each row's write scope as `write_scope` (NULL: none); `in_scope` (an SQL
-    expression) keeps only rows of writes of that scope, of the whole record ('') or of none, before each key's
-    latest row is taken."""
+    of a table whose rows belong to another's only rows still current: written with their owner's latest row of
+    their write's scope when that row was written whole, unless a later whole write of another scope read them
+    again (`_reads_again_sql`: a JANAF fetch of all temperatures, or of 298.15 K only, reads again what the other
+    wrote at 298.15 K; two lab files never read each other's), or by a curation entry that readmitted a value alone
+    (one that readmitted a whole record counts as that record's write). A value its source no longer gives is so no
+    longer shown; one that a write of another scope did not read stays. A key's latest row is taken among current
+    rows: a file re-imported without a value leaves shown the value another file gives with that key. Rows of
+    writes without a scope (stores written before scopes) follow their owner's latest write of any scope.
+    `with_scope` adds each row's write scope as `write_scope` (NULL: none); `in_scope` (an SQL expression: a run's
+    scope) keeps only rows of the writes that run compares its rows with (`_compared_sql`), before each key's latest
+    row is taken."""
     spec = table_spec(name)
     if spec.belongs_to is None:
-        scoped = f" AND (s.scope IS NULL OR s.scope IN ('', {in_scope}))" if in_scope is not None else ""
+        scoped = f" AND {_compared_sql('s.scope', in_scope)}" if in_scope is not None else ""
         return _latest_rows_sql(name, spec.primary_key, where + scoped)
     link = table_spec(spec.belongs_to).primary_key[0]
-    writes = (  # every write of an owner row: which run, of which scope, whole or not (one row per commit file)
-        f"SELECT {link}, run_id, scope AS write_scope, coalesce(written_whole, false) AS whole, filename "
+    writes = (  # every write of an owner row: which run, scope and part, whole or not (one row per commit file)
+        f"SELECT {link}, run_id, scope AS write_scope, scope_temperature_K AS part, "
+        f"coalesce(written_whole, false) AS whole, filename "
         f"FROM read_parquet('{_files(spec.belongs_to)}', filename = true, union_by_name = true) AS s WHERE {where}"
     )
-    latest_write = "arg_max(run_id, filename) AS owner_run, arg_max(whole, filename) AS owner_whole"
+    latest_write = (
+        "arg_max(run_id, filename) AS owner_run, arg_max(whole, filename) AS owner_whole, max(filename) AS owner_at"
+    )
     rows = (
         f"SELECT * FROM read_parquet('{_files(name)}', filename = true, file_row_number = true, union_by_name = true) "
         f"AS s WHERE {where}"
     )
+    # the writes of other scopes that may read a row again: the latest of the whole record, of the part holding it
+    readers = {"e": f"o AS e ON e.{link} = c.{link} AND e.write_scope = ''"}
+    if PART_COLUMN in spec.columns:
+        readers["p"] = f"parts AS p ON p.{link} = c.{link} AND p.part = c.{PART_COLUMN}"
+    read_again = " OR ".join(
+        f"coalesce({x}.owner_whole AND {x}.owner_at > o.owner_at "
+        f"AND {_reads_again_sql(name, 'c', 'w.write_scope', f'{x}.write_scope', f'{x}.part')}, false)"
+        for x in readers
+    )
     current = (  # in its write's scope, else (no scope) in its record
         "CASE WHEN w.write_scope IS NULL THEN r.owner_whole IS NOT TRUE OR r.owner_run = c.run_id "
-        "ELSE o.owner_whole IS NOT TRUE OR o.owner_run = c.run_id END"
+        f"ELSE (o.owner_whole IS NOT TRUE OR o.owner_run = c.run_id) AND NOT ({read_again}) END"
     )
     key = spec.primary_key
     given_again = (  # readmitted rows whose key a later write of a source gave again: from then on history
@@ -1047,18 +1062,37 @@ def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False, 
     still_readmitted = f"NOT EXISTS (SELECT 1 FROM g WHERE g.filename = c.filename AND {_equal(key, 'g', 'c')})"
     kept = f"{current} OR ({_readmitted_alone(spec.belongs_to, link, 'c')} AND {still_readmitted})"
     if in_scope is not None:
-        kept = f"({kept}) AND (w.write_scope IS NULL OR w.write_scope IN ('', {in_scope}))"
+        kept = f"({kept}) AND {_compared_sql('w.write_scope', in_scope)}"
     return (
         f"WITH w_all AS ({writes}), w AS (SELECT DISTINCT {link}, run_id, write_scope FROM w_all), "
-        f"o AS (SELECT {link}, write_scope, {latest_write} FROM w_all GROUP BY {link}, write_scope), "
+        f"o AS (SELECT {link}, write_scope, arg_max(part, filename) AS part, {latest_write} "
+        f"FROM w_all GROUP BY {link}, write_scope), "
+        f"parts AS (SELECT {link}, part, arg_max(write_scope, filename) AS write_scope, {latest_write} "
+        f"FROM w_all WHERE part IS NOT NULL GROUP BY {link}, part), "
         f"r AS (SELECT {link}, {latest_write} FROM w_all GROUP BY {link}), g AS ({given_again}) "
         f"SELECT c.* EXCLUDE (filename, file_row_number){', w.write_scope' if with_scope else ''} FROM ({rows}) AS c "
         f"LEFT JOIN w USING ({link}, run_id) LEFT JOIN o ON o.{link} = c.{link} AND o.write_scope = w.write_scope "
-        f"LEFT JOIN r ON r.{link} = c.{link} "
+        f"LEFT JOIN r ON r.{link} = c.{link} {' '.join(f'LEFT JOIN {join}' for join in readers.values())} "
         f"WHERE {kept} "
         f"QUALIFY row_number() OVER (PARTITION BY {', '.join(f'c.{k}' for k in spec.primary_key)} "
         "ORDER BY c.filename DESC, c.file_row_number DESC) = 1"
     )
+
+
+def _compared_sql(written: str, scope: str) -> str:
+    """SQL: a run of scope `scope` compares its rows with those of a write of scope `written`, to find them as stored:
+    one of its own scope, of the whole record ('') or of none; any when it reads the whole record."""
+    return f"({written} IS NULL OR {written} = '' OR {scope} IN ('', {written}))"
+
+
+def _reads_again_sql(name: str, row: str, written: str, reading: str, part: str) -> str:
+    """SQL: a whole write of scope `reading` (its part: the record's values at the temperature `part`, when that is
+    not NULL) reads again the row `row` of table `name` (whose rows belong to a record) that a write of scope
+    `written` made, and so replaces it: a row of its own scope; of any scope when it reads the whole record ('');
+    of the whole record when the row is in its part (a table without temperatures has no row in one). A lab file's
+    write reads again only its own rows. (Rows of no scope, in stores written before scopes: callers decide.)"""
+    in_part = f"{row}.{PART_COLUMN} = {part}" if PART_COLUMN in table_spec(name).columns else "false"
+    return f"({reading} IN ('', {written}) OR ({written} = '' AND {in_part}))"
 
 
 @functools.lru_cache(maxsize=1)
@@ -1143,11 +1177,11 @@ def _changed_records_sql(owner: str, link: str, in_run: set[str], bucket: str, l
             missing = f"NOT EXISTS (SELECT 1 FROM n_{name} AS n WHERE n.newest = 1 AND {_equal(table.primary_key)})"
         else:
             missing = "true"
-        if name != owner:  # stored rows of the run's scope it no longer has (readmitted values aside)
+        if name != owner:  # stored rows the run reads again and no longer has (readmitted values aside)
+            read_again = _reads_again_sql(name, "s", "s.write_scope", "coalesce(o.scope, '')", "o.scope_temperature_K")
             queries.append(
                 f"SELECT s.{link} FROM ({_current_rows_sql(name, of_run, with_scope=True)}) AS s "
-                f"JOIN n_{owner} AS o ON o.{link} = s.{link} "
-                f"AND (s.write_scope IS NULL OR s.write_scope = coalesce(o.scope, '')) "
+                f"JOIN n_{owner} AS o ON o.{link} = s.{link} AND (s.write_scope IS NULL OR {read_again}) "
                 f"WHERE NOT {_readmitted_alone(owner, link, 's')} AND {missing}"
             )
     return f"WITH {', '.join(runs)} " + " UNION ".join(queries)

@@ -120,6 +120,7 @@ def material_row(record: SourceRecord, attribution: Attribution, stamp: RunStamp
         "fetched_at": stamp.fetched_at,
         "written_whole": True,  # a record is published whole or not at all (Store.publish_run)
         "scope": attribution.scope,
+        "scope_temperature_K": attribution.scope_temperature_K,
     }
 
 

@@ -433,3 +433,42 @@ def test_a_missing_table_beside_cached_ones_leaves_their_page_as_old_as_the_cach
     assert (report.n_quarantined, report.n_superseded) == (1, 1)
     cp = "SELECT value FROM properties WHERE record_id = 'janaf:Al-001' AND property = 'heat_capacity_cp'"
     assert store.query(cp).iloc[0, 0] == 24.300  # the newer read stays
+
+
+FORMATION = {"enthalpy_of_formation", "gibbs_energy_of_formation", "log_formation_constant"}
+AT_REFERENCE = "SELECT property FROM properties WHERE record_id = 'janaf:H-064' AND temperature_K = 298.15"
+
+
+def test_a_fetch_at_the_reference_temperature_withdraws_what_it_no_longer_reads_of_an_all_temperatures_run(
+    tmp_path, store
+):
+    tables = RevisedTables("H-064")
+    with ReplayServer(tables, prefix="/tables/") as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.url, cache=False))
+        fetch(store, catalog, ["H-064"], all_temperatures=True)
+        temperatures = "SELECT count(DISTINCT temperature_K) FROM properties WHERE property = 'enthalpy_of_formation'"
+        n_temperatures = store.query(temperatures).iloc[0, 0]
+        run_together = "298.15\t33.590\t188.834\t188.834\t0.\t241.826  228.582 40.047"  # the signs lost: unreadable
+        tables.text["H-064"] = re.sub(r"^298\.15\t.*$", run_together, tables.text["H-064"], flags=re.M)
+        narrow = fetch(store, catalog, ["H-064"])
+    assert (narrow.n_quarantined, narrow.n_unchanged) == (3, 0)
+    rejected = store.query(f"SELECT item FROM open_quarantine WHERE run_id = '{narrow.run_id}'")["item"]
+    assert {item.removeprefix("H-064:").removesuffix("@298.15K") for item in rejected} == FORMATION
+    shown = set(store.query(AT_REFERENCE)["property"])
+    assert shown == {"heat_capacity_cp", "entropy", "gibbs_energy_function", "enthalpy_increment"}
+    assert store.query(temperatures).iloc[0, 0] == n_temperatures - 1  # every other temperature still shown
+    assert store.query("SELECT count(*) FROM properties WHERE temperature_K = 300").iloc[0, 0] == 7
+
+
+def test_an_all_temperatures_fetch_withdraws_what_it_no_longer_reads_of_a_reference_temperature_run(tmp_path, store):
+    tables = RevisedTables("H-064")
+    with ReplayServer(tables, prefix="/tables/") as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.url, cache=False))
+        fetch(store, catalog, ["H-064"])
+        assert FORMATION <= set(store.query(AT_REFERENCE)["property"])
+        tables.text["H-064"] = tables.text["H-064"].replace("-228.582\t40.047", "-228.582")  # log Kf removed
+        every_temperature = fetch(store, catalog, ["H-064"], all_temperatures=True)
+    assert every_temperature.n_stored == 1 and every_temperature.n_unchanged == 0
+    shown = set(store.query(AT_REFERENCE)["property"])
+    assert "log_formation_constant" not in shown and len(shown) == 6
+    assert store.query("SELECT count(*) FROM properties WHERE temperature_K = 300").iloc[0, 0] == 7

@@ -101,7 +101,10 @@ class Attribution:
     """Where values come from and how to cite them; copied onto every material row.
 
     `scope` is what a run reads of each record: '' all of it, else the part (a lab file, JANAF at one temperature).
-    A later write of a record replaces the values and attributes of earlier writes of its own scope only.
+    `scope_temperature_K` is set for a part that is the record's values at one temperature (JANAF's 'T=298.15 K').
+    A later write of a record replaces the values and attributes of earlier writes that it read again: those of its
+    own scope; of every scope when it reads the whole record; of the whole record at its temperature when it reads
+    the values at one. Two lab files (two scopes, neither a temperature) keep each other's values.
     """
 
     source: str
@@ -111,6 +114,7 @@ class Attribution:
     citation: str | None = None
     license: str | None = None
     scope: str = ""
+    scope_temperature_K: float | None = None
 
     @classmethod
     def of_source(

@@ -192,6 +192,7 @@ class JanafConnector(Connector):
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
         if not all_temperatures:  # a table's other temperatures stay as an --all-temperatures run stored them
             self.attribution.scope = f"T={REFERENCE_TEMPERATURE_K:g} K"
+            self.attribution.scope_temperature_K = REFERENCE_TEMPERATURE_K  # there: as this run reads them
 
     def run_info(self) -> RunInfo:
         return RunInfo(
