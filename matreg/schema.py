@@ -183,7 +183,12 @@ EXTENSIONS = "schemas/extensions"  # a project's own (in the working directory),
 def load_extension(name: str) -> ExtensionSpec:
     """The lab schema extension declared in schemas/extensions/<name>.yaml, of the working directory (a project's own)
     or shipped with matreg; ConfigError if there is none."""
-    folders = [Path(EXTENSIONS), resource_path(EXTENSIONS)]
+    return _extension_in(name, Path.cwd())
+
+
+@lru_cache(maxsize=16)
+def _extension_in(name: str, working_directory: Path) -> ExtensionSpec:
+    folders = [working_directory / EXTENSIONS, resource_path(EXTENSIONS)]
     paths = [folder / f"{name}.yaml" for folder in folders]
     found = next((path for path in paths if path.is_file()), None)
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name) or found is None:
@@ -191,12 +196,7 @@ def load_extension(name: str) -> ExtensionSpec:
         raise ConfigError(
             f"no schema extension '{name}' in ./{EXTENSIONS}/ or matreg's bundled {EXTENSIONS}/ (known: {known})"
         )
-    return _extension_at(found.resolve())
-
-
-@lru_cache(maxsize=16)
-def _extension_at(path: Path) -> ExtensionSpec:
-    return load_model(path, ExtensionSpec)
+    return load_model(found, ExtensionSpec)
 
 
 def table_spec(name: str) -> TableSpec:
