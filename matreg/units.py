@@ -132,7 +132,6 @@ def convert_array(
     return result
 
 
-@lru_cache(maxsize=256)
 def same_unit(text: str, other: str) -> bool:
     """True when two spellings name one unit ('g/cm^3' and 'g cm-3'); False when either is no unit pint knows."""
     try:
@@ -141,6 +140,7 @@ def same_unit(text: str, other: str) -> bool:
         return False
 
 
+@lru_cache(maxsize=256)
 def is_molar(unit: str) -> bool:
     """True for a unit per mole (of formula units): 'kJ/mol', 'J/(mol*K)'."""
     return parse_unit(unit).dimensionality.get("[substance]", 0) == -1
