@@ -121,16 +121,23 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
     return store.write_file_with_sidecar(frame, Path(out), fmt, describe)
 
 
-_FILTERS = {"sources", "provenance", "methods", "temperature_K", "pressure_Pa"}  # of a dataset's selection
+SELECTION_KEYS = ("properties", "sources", "provenance", "methods", "temperature_K", "pressure_Pa")
 
 
 def describe_selection(dataset: Dataset) -> str:
     """What a dataset selects, in words: its properties, and each filter it sets."""
-    filters = dataset.model_dump(include=_FILTERS, exclude_none=True)
+    return selection_text(dataset.model_dump(include=set(SELECTION_KEYS)))
+
+
+def selection_text(selection: dict) -> str:
+    """A dataset's selection (its catalog fields, as a release manifest keeps them) in words: 'properties band_gap;
+    provenance experimental' (filters not set left out)."""
     said = [
-        f"{key} {', '.join(map(str, value)) if isinstance(value, list) else value}" for key, value in filters.items()
+        f"{key} {', '.join(map(str, value)) if isinstance(value, list) else value}"
+        for key in SELECTION_KEYS
+        if (value := selection.get(key)) is not None
     ]
-    return "; ".join([f"properties {', '.join(dataset.properties)}", *said])
+    return "; ".join(said)
 
 
 def _sidecar(

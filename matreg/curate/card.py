@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from matreg.errors import ValidationError
+from matreg.export import selection_text
 from matreg.schema import load_tables
 from matreg.store import atomic_write
 
@@ -260,16 +261,11 @@ def _from_where(content: dict) -> str:
 def _how_curated(content: dict, payload: pd.DataFrame, warnings: list[str]) -> str:
     selection, curation = content["selection"], content["curation"]
     resolve = selection["resolve"]
-    filters = [
-        f"{key} {', '.join(map(str, value)) if isinstance(value, list) else value}"
-        for key in ("properties", "sources", "provenance", "methods", "temperature_K", "pressure_Pa")
-        if (value := selection[key]) is not None
-    ]
     last = f", the last `{curation['last_entry_id']}`" if curation["last_entry_id"] else ""
     policy = resolve["strategy"] + (f" (best first: {', '.join(resolve['prefer'])})" if resolve["prefer"] else "")
     return (
         "## How curated\n\n"
-        f"- Selection: {'; '.join(filters)}.\n"
+        f"- Selection: {selection_text(selection)}.\n"
         f"- Curation log ({curation['log_entries']} entries on this dataset's rows{last}), applied as a layer over the "
         f"stored rows, which are never modified: rows selected {curation['rows_selected']}, removed by rejections "
         f"{curation['rows_removed']}; values corrected {curation['values_corrected']} (the stored value is kept in "
