@@ -71,7 +71,8 @@ class Resolution(pydantic.BaseModel, extra="forbid"):
     """How a dataset resolves a group of linked records whose values of one property disagree."""
 
     strategy: Literal["keep_all", "prefer", "median"] = "keep_all"
-    # provenances or method labels as the store has them, best first, e.g. [experimental, HSE06, TBmBJ, OptB88vdW]
+    # provenances or methods (the method vocabulary's names or aliases), best first,
+    # e.g. [experimental, HSE06, TBmBJ, OptB88vdW]
     prefer: list[str] = []
     # the spread (canonical unit) beyond which the values a resolution merges or chooses between are listed as known
     # conflicts (it changes no resolved value): one number, or one per property ({band_gap: 0.2,
@@ -108,7 +109,8 @@ class Dataset(pydantic.BaseModel, extra="forbid"):
     properties: list[str] = pydantic.Field(min_length=1)
     sources: list[str] | None = None
     provenance: list[Provenance] | None = None
-    methods: list[str] | None = None  # e.g. [OptB88vdW]: only values by these methods
+    # e.g. [OptB88vdW]: only values by these methods (and their qualified ones: OptB88vdW (Voigt))
+    methods: list[str] | None = None
     temperature_K: float | None = None
     pressure_Pa: float | None = None
     resolve: Resolution = Resolution()

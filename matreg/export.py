@@ -15,7 +15,7 @@ from matreg import __version__
 from matreg.catalog import Catalog, Dataset
 from matreg.defaults import LAYOUTS
 from matreg.errors import StoreError
-from matreg.schema import load_vocabulary
+from matreg.schema import load_methods, load_vocabulary
 from matreg.store import CURATION_RUN_PREFIX, Store
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
         params.append(list(dataset.provenance))
     if dataset.methods:
         where.append("p.method IN (SELECT unnest(?))")
-        params.append(dataset.methods)
+        params.append(load_methods().selected_by(dataset.methods))
     if dataset.temperature_K is not None:
         where.append("p.temperature_K = ?")
         params.append(dataset.temperature_K)

@@ -165,6 +165,68 @@ class Vocabulary(pydantic.RootModel[dict[str, PropertySpec]]):
         return self._aliases.get((source, folded)) or self._aliases.get(("lab", folded))
 
 
+_UNSET = "\0"  # a method whose `functional` the vocabulary does not give is its own functional
+
+
+class MethodSpec(pydantic.BaseModel, extra="forbid"):
+    """One entry of the method vocabulary."""
+
+    description: str
+    functional: str | None = _UNSET
+    aliases: list[str] = []
+
+
+class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
+    """The method vocabulary by canonical name."""
+
+    _names: dict[str, str] = pydantic.PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: object) -> None:
+        """Index every name and alias by its folded form once; check that each `functional` is a declared name."""
+        for canonical, spec in self.root.items():
+            if spec.functional == _UNSET:
+                spec.functional = canonical
+            elif spec.functional is not None and spec.functional not in self.root:
+                raise ValueError(f"{canonical}: functional '{spec.functional}' is not a method of the vocabulary")
+            for name in (canonical, *spec.aliases):
+                if self._names.setdefault(_folded(name), canonical) != canonical:
+                    raise ValueError(f"'{name}' names two methods: {self._names[_folded(name)]} and {canonical}")
+
+    def canonical(self, method: str | None) -> str | None:
+        """The vocabulary's name of a method or of one of its aliases ('X+U' of a declared X without one), else the
+        method as given, stripped (a lab's own technique)."""
+        if method is None:
+            return None
+        found = self._names.get(_folded(method))
+        if found is None and _folded(method).endswith("+u"):
+            base = self._names.get(_folded(method)[:-2])
+            found = f"{base}+U" if base else None
+        return found or method.strip()
+
+    def selected_by(self, names: list[str]) -> list[str]:
+        """The stored methods a dataset's `methods:` selects: each name's canonical method, and the methods whose
+        functional it is (PBE selects PBE (AEL, VRH))."""
+        wanted = {self.canonical(name) for name in names}
+        qualified = {name for name, spec in self.root.items() if spec.functional in wanted}
+        return sorted(wanted | qualified)
+
+
+def _folded(method: str) -> str:
+    return " ".join(method.split()).casefold()
+
+
+@lru_cache(maxsize=4)
+def load_methods(path: Path | None = None) -> Methods:
+    """The method vocabulary declared in schemas/methods.yaml."""
+    return load_model(path or resource_path("schemas/methods.yaml"), Methods)
+
+
+@lru_cache(maxsize=1024)
+def canonical_method(method: str | None) -> str | None:
+    """A method under its name in the method vocabulary (see Methods.canonical); worked out once per spelling."""
+    return load_methods().canonical(method)
+
+
 @lru_cache(maxsize=4)
 def load_tables(path: Path | None = None) -> dict[str, TableSpec]:
     """The canonical tables declared in schemas/tables.yaml."""
@@ -297,7 +359,7 @@ def _vocabulary_check() -> pa.Check:
 
 
 def schema_markdown() -> str:
-    """Markdown reference of the canonical tables and the property vocabulary."""
+    """Markdown reference of the canonical tables and the property and method vocabularies."""
     lines = ["# matreg canonical schema", ""]
     for name, spec in load_tables().items():
         lines += [f"## `{name}`", "", spec.description, "", f"Key: {', '.join(spec.primary_key)}", ""]
@@ -310,6 +372,11 @@ def schema_markdown() -> str:
     lines += ["## Property vocabulary", "", "| property | unit | bounds | description |", "|---|---|---|---|"]
     for name, prop in load_vocabulary().root.items():
         lines.append(f"| `{name}` | {prop.unit} | {prop.bounds[0]} .. {prop.bounds[1]} | {prop.description} |")
+    lines += ["", "## Method vocabulary", "", "| method | functional | also read as | description |"]
+    lines.append("|---|---|---|---|")
+    for name, method in load_methods().root.items():
+        aliases = ", ".join(f"`{alias}`" for alias in method.aliases)
+        lines.append(f"| `{name}` | {method.functional or ''} | {aliases} | {method.description} |")
     return "\n".join(lines) + "\n"
 
 

@@ -21,6 +21,7 @@ from matreg.formula import parse_formula
 from matreg.schema import (
     PropertySpec,
     arrow_schema,
+    canonical_method,
     extension_schema,
     load_extension,
     load_tables,
@@ -111,7 +112,7 @@ def material_row(record: SourceRecord, attribution: Attribution, stamp: RunStamp
         "spacegroup_symbol": record.spacegroup_symbol,
         "spacegroup_number": record.spacegroup_number,
         "provenance": record.provenance or attribution.provenance,
-        "method": record.method or attribution.method,
+        "method": canonical_method(record.method or attribution.method),
         "notes": "; ".join(filter(None, (record.notes, *record.left_out))) if record.left_out else record.notes,
         "database_version": attribution.database_version,
         "citation": attribution.citation,
@@ -245,7 +246,8 @@ class _FlatValues:
             "original_value": pyarrow.array(self.floats[admitted]),
             "original_unit": _strings([group.unit for group in groups]).take(by_group),
             "method": pyarrow.compute.coalesce(
-                _strings([raw.method for raw in raws]), self._material_column("method").take(by_record)
+                _strings([canonical_method(raw.method) for raw in raws]),
+                self._material_column("method").take(by_record),
             ),
             "temperature_K": pyarrow.array([raw.temperature_K for raw in raws], pyarrow.float64()),
             "pressure_Pa": pyarrow.array([raw.pressure_Pa for raw in raws], pyarrow.float64()),

@@ -152,7 +152,7 @@ def test_old_pages_end_at_their_n_th_entry_without_asking_for_an_empty_page(tmp_
     assert values.loc["band_gap", ["value", "unit"]].tolist() == [6.8531, "eV"]
     conductivity = values.loc["thermal_conductivity"]
     assert (conductivity.value, conductivity.unit, conductivity.temperature_K) == (83.0737, "W/(m*K)", 300.0)
-    assert conductivity.method == "AGL (PBE quasi-harmonic Debye model)"
+    assert conductivity.method == "PBE (AGL)"
     material = store.query("SELECT * FROM materials WHERE source_id = 'aflow:db1f17a6f945c29b'").iloc[0]
     assert (material.formula, material.formula_original, material.atoms_per_formula_unit) == ("BeO", "BeO", 2)
     assert material.source_url == "https://aflowlib.duke.edu/AFLOWDATA/ICSD_WEB/FCC/Be1O1_ICSD_163467/"
@@ -188,7 +188,7 @@ def test_values_in_canonical_units_with_provenance_and_method(store, aflow_catal
     lib3 = materials.loc["aflow:0003b1ab0ca0d60a"]
     assert lib3.method == "PBE+U"  # dft_type PAW_PBE with ldau_type 2
     assert lib3.source_url == "https://aflowlib.duke.edu/AFLOWDATA/LIB3_RAW/Cr_pvORu_pv/T0009.ACB:LDAU2/"
-    assert materials.loc["aflow:075dbbb922a0e4d7"].method == "GGA"  # LIB1: PAW_GGA
+    assert materials.loc["aflow:075dbbb922a0e4d7"].method == "PW91"  # LIB1: PAW_GGA, VASP's PW91 potentials
     assert set(materials["provenance"]) == {"dft"}
 
 

@@ -38,7 +38,7 @@ ZNSE = {"jarvis:JVASP-96", "mp:mp-1190", "optimade:mp-1190", "zhuo-lab:zhuo-237"
 PREFER = ["experimental", "r2SCAN", "PBE+U", "PBE"]
 GAPS = Dataset(description="band gaps", version="0.1.0", properties=["band_gap"])
 LAB_METHOD = "optical absorption / transport (compiled)"
-OPTIMADE_METHOD = "GGA/GGA+U"  # connectors/optimade.yaml, for _mp_stability.gga_gga+u
+OPTIMADE_METHOD = "PBE(+U)"  # connectors/optimade.yaml, for _mp_stability.gga_gga+u
 
 
 def route(request: Request) -> Reply:
@@ -316,7 +316,7 @@ def test_a_measured_gap_far_from_the_dft_gaps_is_a_conflict_with_each_values_sou
     znse = conflicts[conflicts["group_id"] == "ZnSe/216"]
     assert znse[["record_id", "source", "value", "unit", "method", "provenance"]].values.tolist() == [
         ["jarvis:JVASP-96", "jarvis", 1.224, "eV", "OptB88vdW", "dft"],
-        ["mp:mp-1190", "mp", 1.6143, "eV", "GGA/GGA+U/r2SCAN (mixed)", "dft"],
+        ["mp:mp-1190", "mp", 1.6143, "eV", "PBE(+U)/r2SCAN mixed", "dft"],
         ["jarvis:JVASP-96", "jarvis", 2.63, "eV", "TBmBJ", "dft"],
         ["zhuo-lab:zhuo-237", "zhuo-lab", 2.82, "eV", LAB_METHOD, "experimental"],
     ]
@@ -329,7 +329,7 @@ def test_formation_energies_of_one_material_from_three_sources_disagree(linked, 
     conflicts = find_conflicts(linked, "formation_energy_per_atom", groups=groups, across_methods=True)
     znse = conflicts[conflicts["group_id"] == "ZnSe/216"]
     assert znse[["source", "value", "method"]].values.tolist() == [
-        ["mp", pytest.approx(-0.9515323), "GGA/GGA+U/r2SCAN (mixed)"],
+        ["mp", pytest.approx(-0.9515323), "PBE(+U)/r2SCAN mixed"],
         ["optimade", pytest.approx(-0.9515323), OPTIMADE_METHOD],
         ["jarvis", -0.71802, "OptB88vdW"],
     ]
@@ -361,7 +361,7 @@ def test_prefer_keeps_the_best_provenance_or_method_of_each_group(linked, groups
     assert "jarvis:JVASP-96" not in by_record and "mp:mp-1190" not in by_record
     # BaTiO3/99 has no value of a named provenance or method: nothing to prefer, all kept
     assert by_record["jarvis:JVASP-110"] == ["OptB88vdW", "TBmBJ"] and by_record["mp:mp-5986"] == [
-        "GGA/GGA+U/r2SCAN (mixed)"
+        "PBE(+U)/r2SCAN mixed"
     ]
     assert len(kept) == len(gaps(linked)) - 3
 
@@ -382,7 +382,7 @@ def test_a_median_merges_no_values_of_different_methods_or_provenance(linked, gr
     assert znse[["record_id", "method", "provenance", "value", "resolved_by"]].values.tolist() == [
         ["jarvis:JVASP-96", "OptB88vdW", "dft", 1.224, "median of 1"],
         ["jarvis:JVASP-96", "TBmBJ", "dft", 2.63, "median of 1"],
-        ["mp:mp-1190", "GGA/GGA+U/r2SCAN (mixed)", "dft", 1.6143, "median of 1"],
+        ["mp:mp-1190", "PBE(+U)/r2SCAN mixed", "dft", 1.6143, "median of 1"],
         ["zhuo-lab:zhuo-237", LAB_METHOD, "experimental", 2.82, "median of 1"],
     ]
     assert znse["temperature_K"].fillna(0).tolist() == [0, 0, 0, 300]  # each value's own: no 300 K on a DFT gap
@@ -475,7 +475,7 @@ def test_prefer_keeps_the_preferred_values_of_a_material_at_every_temperature(st
 
 
 def test_a_median_counts_one_calculation_read_through_two_sources_of_its_database_once(store, tmp_path):
-    mp_method = "GGA/GGA+U/r2SCAN (mixed)"
+    mp_method = "PBE(+U)/r2SCAN mixed"
     with ReplayServer(route) as server, pytest.MonkeyPatch.context() as patch:
         patch.setenv("MP_API_KEY", "5f1d0c9e8b7a4d3c2b1a09f8e7d6c5b4")
         patch.delenv("MP_API_ENDPOINT", raising=False)

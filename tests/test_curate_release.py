@@ -515,14 +515,14 @@ def test_prefer_entries_that_match_no_value_are_logged_and_warned_in_the_card(fi
     folder = release(filled, catalog, "gaps-prefer", "1.0.0")
     warning = (
         "dataset 'gaps-prefer': prefer: r2SCAN, PBE+U match no provenance or method of the dataset's values and rank "
-        f"nothing (provenances: dft, experimental; methods: PBE (GGA/GGA+U), {LAB_METHOD})"
+        f"nothing (provenances: dft, experimental; methods: PBE(+U), {LAB_METHOD})"
     )
     assert [(record.name, record.levelname, record.getMessage()) for record in caplog.records] == [
         ("matreg.curate.release", "WARNING", warning)
     ]
     assert f"\n- Warning: {warning}.\n" in (folder / "README.md").read_text()
     caplog.clear()
-    catalog.datasets["gaps-prefer"].resolve.prefer = ["Experimental", "PBE (GGA/GGA+U)"]
+    catalog.datasets["gaps-prefer"].resolve.prefer = ["Experimental", "PBE (GGA/GGA+U)"]  # OQMD's label: an alias
     export_dataset(filled, catalog, "gaps-prefer", "csv", filled.root.parent / "gaps.csv")
     assert caplog.records == []
 

@@ -192,6 +192,11 @@ def test_a_readmitted_value_is_named_by_the_method_it_is_stored_with(filled):
     assert stored.values.tolist() == [[3.3, method]]
 
 
+def test_a_decision_names_a_values_method_by_any_spelling_the_method_vocabulary_reads(filled):
+    entry = decide(filled, "flag", record_id="janaf:H-064", property="entropy", method="janaf")
+    assert entry["method"] == "NIST-JANAF critical evaluation"
+
+
 def test_a_non_numeric_value_and_an_out_of_bounds_one_are_readmitted_with_corrected_values(filled):
     decide(filled, "readmit", "notebook says 3.3", quarantine_id=quarantined(filled, "line 34"), value=3.3)
     decide(filled, "readmit", "sign lost, and it was meV", quarantine_id=quarantined(filled, "line 35"),

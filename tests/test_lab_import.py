@@ -391,6 +391,20 @@ def test_one_property_by_two_methods_keeps_both_values(store, tmp_path):
     assert gaps == [{"method": "HSE06", "value": 1.21}, {"method": "PBE", "value": 0.19}]
 
 
+def test_a_labs_spelling_of_a_functional_is_stored_and_selected_by_the_vocabularys_name(store, tmp_path):
+    mapping = (
+        "dataset: gaps\nformula_column: formula\ncitation: c\nprovenance: dft\ncolumns:\n"
+        "  gap_pbe: {property: band_gap, unit: eV, method: gga-pbe}\n"
+        "  gap_hse: {property: band_gap, unit: eV, method: HSE}\n"
+        "  gap_lab: {property: band_gap, unit: eV, method: UV-vis Tauc plot}\n"
+    )
+    import_file(store, *_write(tmp_path, "formula,gap_pbe,gap_hse,gap_lab\nGaAs,0.19,1.21,1.42\n", mapping))
+    stored = store.query("SELECT method FROM properties ORDER BY method")["method"].tolist()
+    assert stored == ["HSE06", "PBE", "UV-vis Tauc plot"]
+    sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["band_gap"], methods=["pbe"]))
+    assert store.query(sql, params)["value"].tolist() == [0.19]
+
+
 def test_a_negative_measurement_temperature_is_quarantined_not_fatal(store, tmp_path):
     mapping = (
         "dataset: temps\nformula_column: formula\ncitation: c\ncolumns:\n"

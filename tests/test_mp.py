@@ -205,7 +205,7 @@ def test_values_are_stored_in_canonical_units_with_provenance_method_and_structu
     assert values.loc["bulk_modulus", "value"] == pytest.approx(252.64467183325303)
     assert values.loc["bulk_modulus", "unit"] == "GPa"
     assert values.loc["density", "unit"] == "g/cm**3"
-    assert set(values["provenance"]) == {"dft"} and set(values["method"]) == {"GGA/GGA+U/r2SCAN (mixed)"}
+    assert set(values["provenance"]) == {"dft"} and set(values["method"]) == {"PBE(+U)/r2SCAN mixed"}
     material = store.query("SELECT * FROM materials WHERE record_id = 'mp:mp-631'").iloc[0]
     assert (material.formula, material.spacegroup_symbol, material.spacegroup_number, material.nsites) == (
         "TiC",

@@ -18,6 +18,7 @@ from matreg.catalog import load_catalog
 from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.formula import alphabetical_formula
 from matreg.ingest import run_ingest
+from matreg.schema import canonical_method
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.nomad import HOMO_LUMO_GAP, functional
 from matreg.store import Store
@@ -527,8 +528,13 @@ def test_functional_and_formula_follow_nomad_conventions():
     assert functional({"simulation": {"dft": {"xc_functional_names": ["GGA_C_PBE", "GGA_X_PBE"]}}}) == "PBE"
     hse_u = {"xc_functional_names": ["HYB_GGA_XC_HSE06"], "hubbard_kanamori_model": [{"u_effective": 1e-19}]}
     assert functional({"simulation": {"dft": hse_u}}) == "HSE06+U"
-    lda = {"xc_functional_names": ["LDA_C_PZ", "LDA_X"], "xc_functional_type": "LDA"}
-    assert functional({"simulation": {"dft": lda}}) == "LDA (LDA_C_PZ+LDA_X)"
+    lda = {"xc_functional_names": ["LDA_X", "LDA_C_PZ"], "xc_functional_type": "LDA"}
+    assert functional({"simulation": {"dft": lda}}) == "LDA_C_PZ+LDA_X"  # stored as LDA (the method vocabulary)
+    tb09 = {"xc_functional_names": ["MGGA_X_TB09", "LDA_C_PW"], "xc_functional_type": "meta-GGA"}
+    assert canonical_method(functional({"simulation": {"dft": tb09}})) == "TBmBJ"
+    names = (["GGA_C_PBE_SOL", "GGA_X_PBE_SOL"], ["MGGA_C_R2SCAN", "MGGA_X_R2SCAN"], ["HYB_GGA_XC_PBEH"])
+    named = [canonical_method(functional({"simulation": {"dft": {"xc_functional_names": n}}})) for n in names]
+    assert named == ["PBEsol", "r2SCAN", "PBE0"]
     assert functional({}) is None
     assert functional({"simulation": {"dft": {"xc_functional_type": "not processed"}}}) is None
     texts = ("TiO2", "Ti2O4", "Ho3TmMn8", "Si", "Li2O2", "O2")

@@ -27,6 +27,7 @@ from replay import ReplayServer, Reply, Request
 from matreg.catalog import load_catalog
 from matreg.curate.review import CurationError, record_decision
 from matreg.errors import ConfigError, RecordError, SourceError
+from matreg.fieldmap import load_field_map
 from matreg.ingest import run_ingest
 from matreg.resources import resource_path
 from matreg.sources import FetchRequest, build_connector
@@ -183,7 +184,7 @@ def test_values_are_harmonized_with_units_provenance_and_method(store, mp_catalo
     values = store.query("SELECT * FROM properties WHERE record_id = 'optimade:mp-13480'").set_index("property")
     energy = values.loc["formation_energy_per_atom"]
     assert (energy.value, energy.unit, energy.original_unit) == (pytest.approx(0.80198599), "eV/atom", "eV/atom")
-    assert (energy.provenance, energy.method) == ("dft", "GGA/GGA+U")
+    assert (energy.provenance, energy.method) == ("dft", "PBE(+U)")
     assert values.loc["energy_above_hull", "value"] == pytest.approx(0.80198599)
     material = store.query("SELECT * FROM materials WHERE record_id = 'optimade:mp-13480'").iloc[0]
     structure = Structure.from_dict(json.loads(material.structure))
@@ -194,7 +195,7 @@ def test_values_are_harmonized_with_units_provenance_and_method(store, mp_catalo
     assert (volume.unit, volume.original_unit) == ("angstrom**3/atom", "angstrom**3/cell")
     assert volume.original_value == pytest.approx(structure.volume)
     assert volume.value == pytest.approx(structure.volume / 4)
-    assert volume.method == "cell volume of lattice_vectors"
+    assert pd.isna(volume.method)  # the record's: this catalog entry names no method
     assert material.source_url == f"{mp_server.root}/v1/structures/mp-13480"
     assert (material.citation, material.database_version) == ("Andersen et al., Sci. Data 8, 217 (2021)", "test")
 
@@ -401,7 +402,7 @@ def test_a_readmitted_cell_volume_is_divided_by_the_atoms_of_its_record_not_by_t
 
     fetch_edited_page(tmp_path, store, MATERIALS_CLOUD_PAGE, two_quarantined_volumes, FetchRequest(everything=True))
     rows = store.query("SELECT item, quarantine_id, raw FROM quarantine ORDER BY item")
-    assert rows["item"].tolist() == [f"{id}:volume_per_atom[cell volume of lattice_vectors]" for id in ("250", "251")]
+    assert rows["item"].tolist() == [f"{id}:volume_per_atom" for id in ("250", "251")]
     assert store.query("SELECT count(*) FROM materials WHERE structure IS NULL").iloc[0, 0] == 2
     (unreadable, unreadable_raw), (large, large_raw) = rows[["quarantine_id", "raw"]].values.tolist()
     with pytest.raises(CurationError, match="without the number of atoms"):  # as the fetch refused it
@@ -554,7 +555,7 @@ def test_provider_prefixed_fields_give_values_methods_and_space_group(tmp_path, 
     values = store.query("SELECT * FROM properties WHERE record_id = 'optimade:16974'").set_index("property")
     assert values.loc["band_gap", "value"] == 5.255 and values.loc["band_gap", "unit"] == "eV"
     assert values.loc["formation_energy_per_atom", "value"] == pytest.approx(-2.0573961)
-    assert set(values["method"]) == {"PBE(+U), VASP"}
+    assert set(values["method"]) == {"PBE(+U)"} == {load_field_map("oqmd").method}  # as OQMD's own API's values
 
 
 def fetch_edited_page(tmp_path: Path, store: Store, page_file: Path, edit, request: FetchRequest, method=None):
@@ -576,9 +577,9 @@ def test_a_providers_fields_without_a_method_get_the_catalog_entrys(tmp_path, st
     fetch_edited_page(tmp_path, store, FIXTURES / "assembled_oqmd_page.json", add_alexandria_gap, request, "PBEsol")
     values = store.query("SELECT property, method, value FROM properties WHERE record_id = 'optimade:16974'")
     assert sorted(values.values.tolist()) == [
-        ["band_gap", "PBE(+U), VASP", 5.255],  # a field naming its method keeps it
+        ["band_gap", "PBE(+U)", 5.255],  # a field naming its method keeps it
         ["band_gap", "PBEsol", 1.5],
-        ["formation_energy_per_atom", "PBE(+U), VASP", pytest.approx(-2.0573961)],
+        ["formation_energy_per_atom", "PBE(+U)", pytest.approx(-2.0573961)],
     ]
 
 
@@ -622,9 +623,9 @@ def test_each_materials_project_thermo_type_is_a_method_of_its_own(tmp_path, sto
     )
     gga = first["attributes"]["_mp_stability"]["gga_gga+u"]
     assert sorted(values.values.tolist()) == [
-        ["GGA/GGA+U", "energy_above_hull", gga["energy_above_hull"]],
-        ["GGA/GGA+U", "formation_energy_per_atom", gga["formation_energy_per_atom"]],
-        ["GGA/GGA+U/r2SCAN (mixed)", "formation_energy_per_atom", -1.15],
+        ["PBE(+U)", "energy_above_hull", gga["energy_above_hull"]],
+        ["PBE(+U)", "formation_energy_per_atom", gga["formation_energy_per_atom"]],
+        ["PBE(+U)/r2SCAN mixed", "formation_energy_per_atom", -1.15],
         ["r2SCAN", "energy_above_hull", 0.02],
         ["r2SCAN", "formation_energy_per_atom", -1.05],
     ]

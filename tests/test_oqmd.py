@@ -152,7 +152,7 @@ def test_values_are_stored_in_canonical_units_with_provenance_and_method(store, 
         "angstrom**3/cell",
     )
     assert (volume.formula_original, volume.nsites) == ("Eu1 Fe2 O6 Sr1", 10)
-    assert set(values.provenance) == {"dft"} and set(values.method) == {"PBE (GGA/GGA+U)"}
+    assert set(values.provenance) == {"dft"} and set(values.method) == {"PBE(+U)"}
     assert set(values.citation) == {"Saal et al. 2013; Kirklin et al. 2015"} and set(values.license) == {"CC-BY-4.0"}
     assert set(values.database_version) == {"v1.6"} and len(values) == 2 * 2 + 10 * 3
 

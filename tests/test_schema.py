@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -5,8 +6,17 @@ import pyarrow as pa
 import pytest
 
 from matreg.errors import ConfigError, ValidationError
+from matreg.fieldmap import load_field_map
 from matreg.resources import resource_path
-from matreg.schema import arrow_schema, load_tables, load_vocabulary, schema_markdown, table_spec
+from matreg.schema import (
+    arrow_schema,
+    canonical_method,
+    load_methods,
+    load_tables,
+    load_vocabulary,
+    schema_markdown,
+    table_spec,
+)
 from matreg.units import parse_unit
 from matreg.validation import validate_table
 
@@ -155,3 +165,54 @@ def test_docs_say_which_rows_belong_to_records_and_which_reads_are_kept():
 def test_unknown_table_is_a_config_error():
     with pytest.raises(ConfigError, match="no canonical table"):
         table_spec("samples")
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("GGA/GGA+U/r2SCAN (mixed)", "PBE(+U)/r2SCAN mixed"),  # MP's label
+        ("PBE (GGA/GGA+U)", "PBE(+U)"),  # OQMD's, as it was stored before the vocabulary
+        ("pbe", "PBE"),
+        ("  GGA+U ", "PBE+U"),
+        ("R2SCAN+U", "r2SCAN+U"),  # a declared functional with '+U'
+        ("PBE_SOL", "PBEsol"),  # NOMAD's libxc name
+        ("UV-vis Tauc plot", "UV-vis Tauc plot"),  # a lab's technique, as given
+        (None, None),
+    ],
+)
+def test_a_method_is_stored_under_its_vocabulary_name(given, stored):
+    assert canonical_method(given) == stored
+
+
+def test_a_functional_selects_its_qualified_methods_and_nothing_else():
+    assert load_methods().selected_by(["pbe"]) == ["PBE", "PBE (AEL, VRH)", "PBE (AGL)"]
+    assert load_methods().selected_by(["OptB88vdW", "HSE"]) == ["HSE06", "OptB88vdW", "OptB88vdW (Voigt)"]
+
+
+@pytest.mark.parametrize("source", ["aflow", "janaf", "jarvis", "mp", "nomad", "optimade", "oqmd"])
+def test_every_method_a_field_map_names_is_a_vocabulary_name(source):
+    field_map = load_field_map(source)
+    named = {field_map.method, *(spec.method for spec in field_map.fields.values())} - {None}
+    assert named and named <= load_methods().root.keys()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("functional: PBE\n", "functional: PBE-D3\n"), "functional 'PBE-D3' is not a method of the vocabulary"),
+        (("aliases: [PBE_SOL,", "aliases: [pbe,"), "'pbe' names two methods: PBE and PBEsol"),
+    ],
+)
+def test_a_broken_method_vocabulary_is_a_config_error(tmp_path, edit, message):
+    text = Path(resource_path("schemas/methods.yaml")).read_text(encoding="utf-8")
+    assert edit[0] in text
+    broken = tmp_path / "methods.yaml"
+    broken.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_methods(broken)
+
+
+def test_docs_list_every_method_with_its_aliases():
+    docs = schema_markdown().split("## Method vocabulary")[1]
+    assert all(f"| `{name}` |" in docs for name in load_methods().root)
+    assert "| `TBmBJ` | TBmBJ | `mBJ`, `TB09`, `LDA_C_PW+MGGA_X_TB09` |" in docs

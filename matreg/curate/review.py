@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError
-from matreg.schema import load_tables, load_vocabulary
+from matreg.schema import canonical_method, load_tables, load_vocabulary
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store
@@ -251,7 +251,7 @@ def _stored_value(
         [record_id, property],
     )
     if method is not None:
-        rows = rows[rows["method"] == method]
+        rows = rows[rows["method"].map(canonical_method, na_action="ignore") == canonical_method(method)]
     for column, wanted in (("temperature_K", temperature_K), ("pressure_Pa", pressure_Pa)):
         if wanted is not None:
             rows = rows[rows[column].astype(float).round(_DIGITS) == round(wanted, _DIGITS)]

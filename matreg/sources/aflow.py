@@ -56,6 +56,7 @@ _ATTACHED = (_ENTRY, _ENTRY_FAILED)
 _DIRECTIVES = {"catalog"}  # a bare 'catalog' is AFLUX's catalog directive, not a keyword: aflowlib.json has it
 _OLD_KEY = re.compile(r"^\d+ of (\d+)$")
 _PSEUDOPOTENTIAL = re.compile(r"^(?:PAW|US|NC)_")
+_VASP_GGA = {"GGA": "PW91"}  # VASP's potentials named GGA (dft_type PAW_GGA) are PW91's; PBE ones are named PBE
 _STRUCTURE_KEYS = ("geometry", "positions_fractional", "species", "composition")
 
 
@@ -197,7 +198,8 @@ class AflowConnector(JsonApiConnector):
         )
 
     def method_of(self, record: dict[str, Any]) -> str | None:
-        """The functional from dft_type (PAW_PBE -> PBE; PAW_PBE,HSE06 -> HSE06), with '+U' when ldau_type is set."""
+        """The functional from dft_type (PAW_PBE -> PBE; PAW_GGA -> PW91; PAW_PBE,HSE06 -> HSE06), with '+U' when
+        ldau_type is set."""
         names = _functionals(_listed(record.get("dft_type")), self.field_map.missing)
         if not names:
             return None
@@ -208,7 +210,7 @@ class AflowConnector(JsonApiConnector):
 def _functionals(dft_type: tuple[str, ...], missing: frozenset[str]) -> tuple[str, ...]:
     """The functionals a dft_type names, without pseudopotential prefixes (worked out once per distinct dft_type)."""
     tokens = (_PSEUDOPOTENTIAL.sub("", token.strip()) for token in dft_type)
-    return tuple(token for token in tokens if token not in missing)
+    return tuple(_VASP_GGA.get(token, token) for token in tokens if token not in missing)
 
 
 def request_keywords(field_map: FieldMap) -> list[str]:

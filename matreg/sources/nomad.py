@@ -337,16 +337,17 @@ def _species(section: dict[str, Any]) -> dict[str, Any]:
 
 
 def functional(method: dict[str, Any]) -> str | None:
-    """The exchange-correlation functional of a DFT entry: 'PBE' from ['GGA_C_PBE', 'GGA_X_PBE'], '+U' if used."""
+    """The exchange-correlation functional of a DFT entry: 'PBE' from ['GGA_C_PBE', 'GGA_X_PBE'], the libxc names
+    joined ('LDA_C_PW+MGGA_X_TB09', TBmBJ in the method vocabulary) when they differ, '+U' if used."""
     dft = dig(method, ("simulation", "dft")) or {}
-    names = sorted({_LIBXC_FAMILY.sub("", name) for name in dft.get("xc_functional_names") or []})
-    kind = dft.get("xc_functional_type") if dft.get("xc_functional_type") not in _UNPROCESSED else None
+    libxc = sorted(set(dft.get("xc_functional_names") or []))
+    names = {_LIBXC_FAMILY.sub("", name) for name in libxc}
     if len(names) == 1:
-        name = names[0]
-    elif names:
-        name = f"{kind} ({'+'.join(sorted(dft['xc_functional_names']))})" if kind else "+".join(names)
+        name = names.pop()
+    elif libxc:
+        name = "+".join(libxc)
     else:
-        name = kind
+        name = dft.get("xc_functional_type") if dft.get("xc_functional_type") not in _UNPROCESSED else None
     return f"{name}+U" if name and dft.get("hubbard_kanamori_model") else name
 
 

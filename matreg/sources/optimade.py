@@ -201,10 +201,9 @@ class OptimadeConnector(JsonApiConnector):
         values = self.field_map.read_values(attributes)
         volume = cell_volume(attributes)
         if volume is not None and nsites:
-            # No provider field: the cell's volume, given per cell and harmonized to per atom (atoms by occupancy).
-            values.append(
-                RawValue("volume_per_atom", volume, "angstrom**3/cell", method="cell volume of lattice_vectors")
-            )
+            # No provider field: the cell's volume (of lattice_vectors, by the record's method), given per cell and
+            # harmonized to per atom (atoms by occupancy).
+            values.append(RawValue("volume_per_atom", volume, "angstrom**3/cell"))
         return values
 
 
