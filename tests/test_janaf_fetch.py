@@ -90,18 +90,23 @@ def test_second_fetch_is_served_from_the_http_cache(store, catalog, janaf_server
     assert janaf_server.hits("/tables/H-064.txt") == 1
 
 
-def test_all_temperatures_become_conditions_and_infinities_are_quarantined(store, catalog):
-    report = fetch(store, catalog, ["Al-001"], all_temperatures=True)
+def test_all_temperatures_become_conditions_and_infinite_limits_at_zero_kelvin_are_noted(store, catalog):
+    report = fetch(store, catalog, ["Al-001", "H-064"], all_temperatures=True)
     temperatures = store.query(
         "SELECT temperature_K, value FROM properties WHERE property = 'heat_capacity_cp' ORDER BY temperature_K"
     )
     assert temperatures["temperature_K"].iloc[-1] > 2000 and len(temperatures) > 30
     at_melting = temperatures[temperatures["temperature_K"] == 933.45]["value"].tolist()
     assert at_melting == [32.959]  # the first of the two rows JANAF lists at the transition: the crystal's
-    notes = store.query("SELECT notes FROM materials").iloc[0, 0]
-    assert "933.45 K: CRYSTAL <--> LIQUID; 933.45 K, also listed: Cp 31.751, S 71.213," in notes  # the liquid
-    reasons = {reason for reason in report.reasons}
-    assert reasons == {"not a finite number: '+inf'"}
+    notes = store.query("SELECT record_id, notes FROM materials ORDER BY record_id")["notes"].tolist()
+    assert "933.45 K: CRYSTAL <--> LIQUID; 933.45 K, also listed: Cp 31.751, S 71.213," in notes[0]  # the liquid
+    assert notes[0].endswith(
+        "; gibbs_energy_function at 0 K left out: JANAF lists them as infinite (their limit at 0 K)"
+    )
+    limits = "gibbs_energy_function, log_formation_constant at 0 K left out: JANAF lists them as infinite"
+    assert notes[1].startswith(limits)  # H2O(g), whose log Kf diverges at 0 K too
+    at_zero = store.query("SELECT count(*) FROM properties WHERE temperature_K = 0").iloc[0, 0]
+    assert report.n_quarantined == 0 and at_zero == 5 + 6  # Cp, S, H-H, delta-f H and G of each; Al's log Kf (0)
 
 
 def test_a_fetch_at_the_reference_temperature_leaves_the_other_temperatures_shown(store, catalog):
@@ -193,7 +198,8 @@ def test_notes_give_temperatures_as_they_are_stored(store, catalog):
     notes = store.query("SELECT notes FROM materials").iloc[0, 0]
     assert notes.endswith(  # not 2790.81 K
         "; 2790.812 K: LIQUID <--> IDEAL GAS; 2790.812 K: FUGACITY = 1 bar; 2790.812 K, also listed: Cp 20.795, "
-        "S 211.333, -[G-H(Tr)]/T 74.574, H-H(Tr) 381.667"
+        "S 211.333, -[G-H(Tr)]/T 74.574, H-H(Tr) 381.667; gibbs_energy_function at 0 K left out: JANAF lists them "
+        "as infinite (their limit at 0 K)"  # the table's, whatever temperatures a fetch stores
     )
     assert notes.startswith("933.45 K: CRYSTAL <--> LIQUID; 933.45 K, also listed: Cp 31.751")
 
@@ -364,10 +370,11 @@ def test_a_fetch_at_the_reference_temperature_resolves_no_quarantine_row_at_anot
     tables = RevisedTables("Al-001")
     with ReplayServer(tables, prefix="/tables/") as server:
         catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.url, cache=False))
-        every_temperature = fetch(store, catalog, ["Al-001"], all_temperatures=True)  # +inf at 0 K quarantined
+        tables.text["Al-001"] = tables.text["Al-001"].replace("400\t25.784", "400\t+inf")  # Cp broken at 400 K
+        every_temperature = fetch(store, catalog, ["Al-001"], all_temperatures=True)  # quarantined
         tables.text["Al-001"] = tables.text["Al-001"].replace("298.15\t24.209", "298.15\t24.300")  # Cp revised
         assert fetch(store, catalog, ["Al-001"]).n_stored == 1  # the record written at 298.15 K only
-    assert every_temperature.n_quarantined > 0 and "0\t0.\t0.\t+inf" in tables.text["Al-001"]
+    assert every_temperature.n_quarantined == 1
     assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == every_temperature.n_quarantined
     assert store.query("SELECT DISTINCT scope FROM quarantine").values.tolist() == [[""]]
 

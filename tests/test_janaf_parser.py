@@ -234,7 +234,8 @@ def test_a_transition_row_without_a_note_after_a_noted_one_goes_to_the_notes(sto
     notes = store.query("SELECT notes FROM materials").iloc[0, 0]
     assert notes == (
         "1045 K: CRYSTAL <--> LIQUID TRANSITION; 1045 K, also listed: Cp 102.533, S 230.151, -[G-H(Tr)]/T 145.994, "
-        "H-H(Tr) 87.944"
+        "H-H(Tr) 87.944; gibbs_energy_function, log_formation_constant at 0 K left out: JANAF lists them as "
+        "infinite (their limit at 0 K)"
     )
 
 

@@ -4,7 +4,8 @@ Wire format (https://janaf.nist.gov/tables/<ID>.txt), e.g. H-064.txt:
     Water (H2O)<TAB>H2O1(g)
     T(K)<TAB>Cp<TAB>S<TAB>-[G-H(Tr)]/T<TAB>H-H(Tr)<TAB>delta-f H<TAB>delta-f G<TAB>log Kf
     298.15<TAB>33.590<TAB>188.834<TAB>188.834<TAB>0.<TAB>-241.826<TAB>-228.582<TAB>40.047
-Quirks: rows with a temperature and no values below a phase's range; '+inf'/'INFINITE' entries;
+Quirks: rows with a temperature and no values below a phase's range; '+inf'/'INFINITE' entries (at 0 K the limits
+of -[G-H(Tr)]/T and log Kf, left out with a note; elsewhere quarantined);
 phase-transition rows whose remaining cells carry words ('CRYSTAL <--> LIQUID', 'TRANSITION'); a '+' line joining a
 transition's two rows (Ba-002) and a lone 'H' line (S-021), both skipped; a temperature run together with its Cp
 ('288.5001548.088', C-083: split after the temperature's 3 decimals); delta-f H, delta-f G and log Kf run together in
@@ -236,11 +237,13 @@ class JanafConnector(Connector):
             phase=table.phase,
             source_url=payload["url"],
             notes=_transition_notes(table, kept),
+            left_out=self._limits_at_zero_kelvin(kept),  # of the table, as its transitions: whatever the scope
             unmapped=[column for column in table.columns if column not in self.field_map.fields],
         )
 
     def _values(self, row: JanafRow, pressure_pa: float) -> list[RawValue]:
-        """The row's values; a column whose cell cannot be read is a value rejected with its problem."""
+        """The row's values; a column whose cell cannot be read is a value rejected with its problem; an infinite
+        limit at 0 K is no value (`_limits_at_zero_kelvin`)."""
         return [
             RawValue(
                 self.field_map.property_of(column),
@@ -251,8 +254,21 @@ class JanafConnector(Connector):
                 problem=row.problems.get(column),
             )
             for column, spec in self.field_map.fields.items()
-            if column in row.cells or column in row.problems
+            if (column in row.cells and not _is_limit_at_zero_kelvin(row, column)) or column in row.problems
         ]
+
+    def _limits_at_zero_kelvin(self, rows: list[JanafRow]) -> tuple[str, ...]:
+        """Why the infinite entries at 0 K are not stored: -[G-H(Tr)]/T and log Kf diverge there by definition (an
+        infinite entry at any other temperature is a broken table: quarantined)."""
+        names = [
+            self.field_map.property_of(column)
+            for row in rows
+            for column in self.field_map.fields
+            if _is_limit_at_zero_kelvin(row, column)
+        ]
+        return (
+            (f"{', '.join(names)} at 0 K left out: JANAF lists them as infinite (their limit at 0 K)",) if names else ()
+        )
 
     def redact(self, text: str) -> str:
         return self.client.redact(text)
@@ -288,6 +304,10 @@ def _transition_notes(table: JanafTable, kept: list[JanafRow]) -> str | None:
             values = ", ".join(f"{column} {cell}" for column, cell in row.cells.items())
             notes.append(f"{_kelvin(row.temperature_K)}, also listed: {values}")
     return "; ".join(notes) or None
+
+
+def _is_limit_at_zero_kelvin(row: JanafRow, column: str) -> bool:
+    return row.temperature_K == 0 and row.cells.get(column, "").lower() in _NON_FINITE
 
 
 def _kelvin(temperature: float) -> str:
