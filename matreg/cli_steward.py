@@ -20,6 +20,8 @@ from matreg.cli_options import (
 from matreg.defaults import DEFAULT_STORE
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from matreg.store import Store
 
 review_app = typer.Typer(
@@ -234,7 +236,13 @@ def diff_command(
     echo_frame(changes, fmt, f"no changes from {a} to {b}", max_colwidth=50)
     if fmt == "table" and not changes.empty:
         counts = changes.drop_duplicates(["change", *VALUE_KEY])["change"].value_counts().sort_index()
-        typer.echo("\n" + ", ".join(f"{change}: {n}" for change, n in counts.items()))
+        fields = changes["change"].value_counts()  # a changed value has a row per changed field
+        typer.echo("\n" + ", ".join(f"{change}: {n}{_fields_of(change, n, fields)}" for change, n in counts.items()))
+
+
+def _fields_of(change: str, values: int, fields: pd.Series) -> str:
+    """' (3 fields)' after the count of changed values whose rows name more fields than values."""
+    return f" ({fields[change]} fields)" if change == "value changed" and fields[change] > values else ""
 
 
 def echo_unmatched_decisions(store: Store) -> None:

@@ -22,7 +22,7 @@ def test_release_diff_and_export_of_a_release(filled, tmp_path):
     )
     assert filled("release", "gaps", "--version", "0.2.0").exit_code == 0
     table = filled("diff", "gaps", "0.1.0", "0.2.0")
-    assert table.exit_code == 0 and "value changed: 1" in table.stdout and "None" not in table.stdout
+    assert table.exit_code == 0 and "value changed: 1 (2 fields)" in table.stdout and "None" not in table.stdout
     changes = json.loads(filled("diff", "gaps", "0.1.0", "0.2.0", "--format", "json").stdout)
     assert {(c["field"], c["old"], c["new"]) for c in changes} == {("value", 3.44, 3.37), ("reviewed", False, True)}
     out = tmp_path / "gaps.csv"
