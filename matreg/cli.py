@@ -30,6 +30,8 @@ from matreg.cli_options import (
 from matreg.cli_steward import (
     conflicts_command,
     diff_command,
+    echo_decisions_to_redo,
+    echo_readmitted_beside_withdrawals,
     echo_unmatched_decisions,
     history_command,
     release_command,
@@ -136,7 +138,7 @@ def fetch(
         left = "a dry run writes nothing" if dry_run else _committed(target, connector)
         typer.echo(f"\ninterrupted: {left}", err=True)
         raise typer.Exit(130) from None
-    _finish(report, limit)
+    _finish(report, target, limit)
 
 
 def _committed(store: Store, connector: Connector) -> str:
@@ -191,11 +193,13 @@ def import_(
     connector = LabConnector(file, load_mapping(mapping), name=name)
     show = progress and sys.stderr.isatty()
     tune_gc_for_fetch()
-    _finish(run_ingest(connector, open_store(store), dry_run=dry_run, progress=show, pause_gc=True))
+    target = open_store(store)
+    _finish(run_ingest(connector, target, dry_run=dry_run, progress=show, pause_gc=True), target)
 
 
-def _finish(report: RunReport, limit: int | None = None) -> None:
-    """Print a run's validation report; exit 1 if nothing valid was found."""
+def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
+    """Print a run's validation report, and what it leaves to a steward (values readmitted of records it withdrew,
+    review decisions to make again); exit 1 if nothing valid was found."""
     if report.dry_run and report.status == "complete":
         typer.echo(f"dry run: every page of run {report.run_id} is staged; --resume would publish:")
     elif report.dry_run:
@@ -218,6 +222,10 @@ def _finish(report: RunReport, limit: int | None = None) -> None:
         fields = ", ".join(f"{name} ({count})" for name, count in report.unmapped.most_common(SHOWN))
         more = f" and {len(report.unmapped) - SHOWN} more" if len(report.unmapped) > SHOWN else ""
         typer.echo(f"  fields the field map does not know: {fields}{more}")
+    if not report.dry_run and store.exists():
+        if report.n_withdrawn:
+            echo_readmitted_beside_withdrawals(store, report.run_id)
+        echo_decisions_to_redo(store, report.source)
     if report.n_stored == 0:
         withdrawn = f" (the run is stored: it withdrew {report.n_withdrawn} records)" if report.n_withdrawn else ""
         typer.echo(f"error: nothing valid was found{withdrawn}", err=True)

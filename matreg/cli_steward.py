@@ -246,16 +246,49 @@ def _fields_of(change: str, values: int, fields: pd.Series) -> str:
 
 
 def echo_unmatched_decisions(store: Store) -> None:
-    """A note on the review decisions whose record or value the store no longer shows (the first SHOWN listed)."""
-    import pandas as pd
-
-    from matreg.curate.review import unmatched_decisions
+    """Notes on the review decisions whose record or value the store no longer shows, and on those made on what has
+    changed since (stale: not applied), the first SHOWN of each listed."""
+    from matreg.curate.review import curation_log, decided_values, stale_decisions, target_text, unmatched_decisions
 
     decisions = unmatched_decisions(store)
-    if decisions.empty:
-        return
-    typer.echo(f"note: {len(decisions)} review decision(s) name a record or value the store no longer shows:")
+    if len(decisions):
+        typer.echo(f"note: {len(decisions)} review decision(s) name a record or value the store no longer shows:")
+        for entry in decisions.head(SHOWN).itertuples():
+            typer.echo(f"  {entry.entry_id}  {entry.action} {target_text(entry)}")
+    stale = stale_decisions(decided_values(store), curation_log(store))
+    if len(stale):
+        typer.echo(
+            f"note: {len(stale)} review decision(s) were made on what has changed since (stale: not applied; decide "
+            "again with `matreg review`):"
+        )
+        for entry in stale.head(SHOWN).itertuples():
+            typer.echo(f"  {entry.entry_id}  {entry.action} {target_text(entry)}: {entry.why}")
+
+
+def echo_decisions_to_redo(store: Store, source: str) -> None:
+    """Warn (stderr) of the review decisions on `source`'s records that a steward should make again (the first
+    SHOWN; `matreg validate` lists every one)."""
+    from matreg.curate.review import decided_values, decisions_to_redo, redo_text
+
+    decisions = decisions_to_redo(store, decided_values(store, source))
     for entry in decisions.head(SHOWN).itertuples():
-        value = f" {entry.property}" if isinstance(entry.property, str) else ""
-        conditions = f" at {entry.temperature_K:g} K" if pd.notna(entry.temperature_K) else ""
-        typer.echo(f"  {entry.entry_id}  {entry.action} {entry.record_id}{value}{conditions}")
+        typer.echo(f"warning: {redo_text(entry)}", err=True)
+    if len(decisions) > SHOWN:
+        typer.echo(
+            f"warning: ... and {len(decisions) - SHOWN} more review decisions: `matreg validate` lists them", err=True
+        )
+
+
+def echo_readmitted_beside_withdrawals(store: Store, run_id: str) -> None:
+    """A note on the values a steward readmitted of the records run `run_id` withdrew: exports still show them."""
+    from matreg.curate.review import readmitted_beside_withdrawals, target_text
+
+    values = readmitted_beside_withdrawals(store, run_id)
+    if values.empty:
+        return
+    typer.echo(
+        f"  note: {len(values)} value(s) a steward readmitted stay in exports though the file no longer has their "
+        "record (`matreg review reject RECORD -p PROPERTY` leaves one out):"
+    )
+    for entry in values.head(SHOWN).itertuples():
+        typer.echo(f"    {target_text(entry)}")

@@ -136,3 +136,82 @@ def test_a_wide_export_carries_the_curation_of_each_value(filled, tmp_path):
     assert wide.loc[roost5[0], "band_gap_reviewed"] and not wide.loc[roost17[0], "band_gap_reviewed"]
     assert wide.loc[roost17[0], "band_gap_flags"] == "ana: second sample"
     assert wide["band_gap_flags"].notna().sum() == 1 and wide["band_gap_reviewed"].sum() == 1
+
+
+def lab_file(tmp_path, run, csv_text: str):
+    """`matreg import` of `csv_text` (columns id, formula, gap in eV at temperature T in K) as lab dataset 'lab'."""
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+        "  gap: {property: band_gap, unit: eV, temperature_field: T}\n"
+        "  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "gaps.csv"
+    data.write_text(csv_text, encoding="utf-8")
+    result = run("import", str(data), "-m", str(mapping))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def exported(run, tmp_path):
+    """(record, formula, value, reviewed) of each band gap `matreg export gaps` writes."""
+    out = tmp_path / "gaps.csv"
+    assert run("export", "gaps", "--out", str(out)).exit_code == 0
+    rows = pd.read_csv(out)
+    return sorted(zip(rows["record_id"], rows["formula"], rows["value"], rows["reviewed"], strict=True))
+
+
+def test_a_rejected_lab_id_given_to_another_material_is_exported_and_import_and_validate_say_why(run, tmp_path):
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-007,Fe2O3,2.0,300,\nK-008,ZnO,3.3,300,\n")
+    assert run("review", "reject", "lab:K-008", "--reason", "contaminated").exit_code == 0
+    deleted = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-007,Fe2O3,2.0,300,\n")
+    assert "1 withdrawn (no longer in the file)" in deleted.stdout and deleted.stderr == ""
+    reused = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-007,Fe2O3,2.0,300,\nK-008,ZnS,3.68,300,\n")
+    entry = run("history", "lab:K-008").stdout.splitlines()[1].split()[0]
+    assert reused.stderr == (
+        f"warning: review decision {entry} (reject lab:K-008): made on ZnO, the record is now ZnS: not applied; decide "
+        "again with `matreg review`\n"
+    )
+    assert exported(run, tmp_path) == [("lab:K-007", "Fe2O3", 2.0, False), ("lab:K-008", "ZnS", 3.68, False)]
+    validated = run("validate")
+    assert validated.exit_code == 0
+    assert (
+        "note: 1 review decision(s) were made on what has changed since (stale: not applied; decide" in validated.stdout
+    )
+    assert f"  {entry}  reject lab:K-008: made on ZnO, the record is now ZnS: not applied\n" in validated.stdout
+
+
+def test_import_warns_of_a_correction_of_a_value_measured_again_and_of_a_decision_whose_value_key_changed(
+    run, tmp_path
+):
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-002,GaN,3.4,300,\nK-003,ZnO,3.3,300,\n")
+    assert run("review", "correct", "lab:K-002", "-p", "band_gap", "--value", "3.39", "--reason", "typo").exit_code == 0
+    assert run("review", "flag", "lab:K-003", "-p", "band_gap", "--reason", "recheck").exit_code == 0
+    again = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-002,GaN,3.45,300,\nK-003,ZnO,3.3,295,\n")
+    warnings = again.stderr.splitlines()
+    assert len(warnings) == 2 and all(line.endswith("; decide again with `matreg review`") for line in warnings)
+    assert "(correct lab:K-002 band_gap at 300 K): made on 3.4 eV as received, the value is now 3.45 eV" in warnings[0]
+    assert (
+        "(flag lab:K-003 band_gap at 300 K): the record has no such value now (its method, temperature" in warnings[1]
+    )
+    assert exported(run, tmp_path) == [("lab:K-002", "GaN", 3.45, False), ("lab:K-003", "ZnO", 3.3, False)]
+    released = run("release", "gaps", "--version", "1.0.0")
+    assert released.exit_code == 0 and released.stderr == again.stderr
+    card = (tmp_path / "store" / "releases" / "gaps" / "1.0.0" / "README.md").read_text(encoding="utf-8")
+    assert "".join(f"\n- Warning: {line.removeprefix('warning: ')}." for line in warnings) in card
+
+
+def test_import_names_the_readmitted_values_its_withdrawn_records_keep_in_exports(run, tmp_path):
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-2,GaN,3.4,300,about -1.2\nK-3,ZnO,3.3,300,\nK-4,AlN,6,300,-3 eV\n")
+    for record, value in (("K-2", "-1.2"), ("K-4", "-3")):
+        query = f"SELECT quarantine_id FROM quarantine WHERE item = '{record}:formation_energy_per_atom'"
+        quarantine_id = json.loads(run("sql", query, "--format", "json").stdout)[0]["quarantine_id"]
+        assert run("review", "readmit", quarantine_id, "--value", value, "--reason", "notebook").exit_code == 0
+    assert run("review", "reject", "lab:K-4", "-p", "formation_energy_per_atom", "--reason", "unsure").exit_code == 0
+    deleted = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-3,ZnO,3.3,300,\n")
+    assert "2 withdrawn (no longer in the file)" in deleted.stdout
+    assert (
+        "  note: 1 value(s) a steward readmitted stay in exports though the file no longer has their record "
+        "(`matreg review reject RECORD -p PROPERTY` leaves one out):\n    lab:K-2 formation_energy_per_atom\n"
+    ) in deleted.stdout

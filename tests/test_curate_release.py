@@ -20,7 +20,15 @@ from PIL import Image
 from replay import ReplayServer
 
 from matreg.catalog import Resolution, load_catalog
-from matreg.curate.release import curate_dataset, diff, export_release, read_manifest, release, released_versions
+from matreg.curate.release import (
+    curate_dataset,
+    diff,
+    export_release,
+    read_manifest,
+    read_release,
+    release,
+    released_versions,
+)
 from matreg.curate.review import record_decision
 from matreg.errors import StoreError
 from matreg.export import export_dataset
@@ -525,6 +533,22 @@ def test_prefer_entries_that_match_no_value_are_logged_and_warned_in_the_card(fi
     catalog.datasets["gaps-prefer"].resolve.prefer = ["Experimental", "PBE (GGA/GGA+U)"]  # OQMD's label: an alias
     export_dataset(filled, catalog, "gaps-prefer", "csv", filled.root.parent / "gaps.csv")
     assert caplog.records == []
+
+
+def test_a_release_leaves_out_a_correction_of_a_value_measured_since_and_warns_in_the_card(
+    filled, catalog, tmp_path, caplog
+):
+    entry = decide(filled, "correct", f"{LAB}:roost-3", property="band_gap", value=1.35)
+    import_lab(filled, _lab_copy(tmp_path, "roost-3,LuP,1.3,", "roost-3,LuP,1.5,"))  # the lab measured again
+    folder = release(filled, catalog, "gaps", "1.0.0")
+    payload = read_release(filled, "gaps", "1.0.0").set_index("record_id")
+    assert payload.loc[f"{LAB}:roost-3", ["value", "raw_value", "reviewed"]].tolist() == [1.5, 1.5, False]
+    warning = (
+        f"review decision {entry['entry_id']} (correct {LAB}:roost-3 band_gap at 300 K): made on 1.3 eV as received, "
+        "the value is now 1.5 eV: not applied; decide again with `matreg review`"
+    )
+    assert [(record.name, record.getMessage()) for record in caplog.records] == [("matreg.curate.release", warning)]
+    assert f"\n- Warning: {warning}.\n" in (folder / "README.md").read_text()
 
 
 def test_the_card_states_every_filter_and_each_propertys_tolerance(filled, catalog):

@@ -560,3 +560,86 @@ def test_a_decision_on_a_value_at_a_degc_temperature_holds_whether_the_kelvin_we
     assert rows["record_id"].tolist() == ["gaps:s2"]  # s1's 9.9 eV stays rejected
     decide(store, "flag", record_id="gaps:s2", property="band_gap", temperature_K=unrounded)  # named either way
     assert apply_curation(store.query(sql, params), curation_log(store))["flags"].notna().tolist() == [True]
+
+
+ALL_GAPS = Dataset(description="gaps", version="1.0.0", properties=["band_gap", "formation_energy_per_atom"])
+
+
+def curated(store, log=None):
+    """(formula, value, raw value, reviewed) of each value the lab dataset 'gaps' stores, as curated, by record and
+    property."""
+    sql, params = dataset_query(ALL_GAPS)
+    rows = apply_curation(store.query(sql, params), curation_log(store) if log is None else log)
+    return {(r.record_id, r.property): (r.formula, r.value, r.raw_value, bool(r.reviewed)) for r in rows.itertuples()}
+
+
+def stale(store, log=None):
+    """(action, record, why) of each decision `stale_decisions` lists, oldest first."""
+    sql, params = dataset_query(ALL_GAPS)
+    found = review.stale_decisions(store.query(sql, params), curation_log(store) if log is None else log)
+    return found[["action", "record_id", "why"]].values.tolist()
+
+
+def test_a_decision_on_a_lab_id_the_file_gives_again_to_another_material_is_stale_and_not_applied(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-007,Fe2O3,2.0,\nK-008,ZnO,3.3,\n")
+    decide(store, "reject", "contaminated", record_id="gaps:K-008")
+    decide(store, "correct", "typo", record_id="gaps:K-007", property="band_gap", value=2.2)
+    assert import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-007,Fe2O3,2.0,\n").n_withdrawn == 1
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-007,MgO,7.7,\nK-008,ZnS,3.68,\n")  # K-008 reused, K-007 edited
+    assert curated(store) == {
+        ("gaps:K-007", "band_gap"): ("MgO", 7.7, 7.7, False),
+        ("gaps:K-008", "band_gap"): ("ZnS", 3.68, 3.68, False),
+    }
+    assert stale(store) == [
+        ["reject", "gaps:K-008", "made on ZnO, the record is now ZnS: not applied"],
+        ["correct", "gaps:K-007", "made on Fe2O3, the record is now MgO: not applied"],
+    ]
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-007,Fe2O3,2.0,\nK-008,ZnO,3.3,\n")  # as decided on: in force
+    assert set(curated(store)) == {("gaps:K-007", "band_gap")} and stale(store) == []
+    assert curated(store)[("gaps:K-007", "band_gap")] == ("Fe2O3", 2.2, 2.0, True)
+
+
+def test_a_correction_or_accept_of_a_value_measured_again_is_stale_and_the_new_value_shows_unreviewed(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-002,GaN,3.4,-1.2\nK-003,ZnO,3.3,\n")
+    fix = decide(store, "correct", "typo", record_id="gaps:K-002", property="band_gap", value=3.39)
+    decide(store, "accept", "checked", record_id="gaps:K-003", property="band_gap")
+    decide(store, "accept", "checked", record_id="gaps:K-002", property="formation_energy_per_atom")
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-002,GaN,3.45,-1.2\nK-003,ZnO,3.31,\n")  # re-measured
+    assert curated(store) == {
+        ("gaps:K-002", "band_gap"): ("GaN", 3.45, 3.45, False),
+        ("gaps:K-002", "formation_energy_per_atom"): ("GaN", -1.2, -1.2, True),  # as decided on: in force
+        ("gaps:K-003", "band_gap"): ("ZnO", 3.31, 3.31, False),
+    }
+    assert stale(store) == [
+        ["correct", "gaps:K-002", "made on 3.4 eV as received, the value is now 3.45 eV: not applied"],
+        ["accept", "gaps:K-003", "made on 3.3 eV as received, the value is now 3.31 eV: not applied"],
+    ]
+    assert (fix["formula"], fix["original_value"], fix["original_unit"]) == ("GaN", 3.4, "eV")  # what it was made on
+    decide(store, "correct", "typo, again", record_id="gaps:K-002", property="band_gap", value=3.44)  # decided again
+    assert curated(store)[("gaps:K-002", "band_gap")] == ("GaN", 3.44, 3.45, True)
+    assert [action for action, *_ in stale(store)] == ["accept"]
+
+
+def test_an_accept_of_a_record_does_not_review_its_values_measured_since(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-002,GaN,3.4,-1.2\n")
+    decide(store, "accept", "checked", record_id="gaps:K-002")
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-002,GaN,3.45,-1.2\n")  # the gap re-measured
+    assert curated(store) == {
+        ("gaps:K-002", "band_gap"): ("GaN", 3.45, 3.45, False),
+        ("gaps:K-002", "formation_energy_per_atom"): ("GaN", -1.2, -1.2, True),
+    }
+    why = "the band_gap value is new or changed since (now 3.45 eV as received): not reviewed by it"
+    assert stale(store) == [["accept", "gaps:K-002", why]]
+
+
+def test_decisions_of_older_versions_which_do_not_say_what_they_were_made_on_apply_as_before(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-002,GaN,3.4,-1.2\n")
+    decide(store, "correct", "typo", record_id="gaps:K-002", property="band_gap", value=3.39)
+    decide(store, "accept", "checked", record_id="gaps:K-002")
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-002,AlN,3.45,-1.3\n")
+    older = curation_log(store).assign(formula=None, original_value=None, original_unit=None, values_seen=None)
+    assert curated(store, older) == {
+        ("gaps:K-002", "band_gap"): ("AlN", 3.39, 3.45, True),
+        ("gaps:K-002", "formation_energy_per_atom"): ("AlN", -1.3, -1.3, True),
+    }
+    assert stale(store, older) == []

@@ -66,8 +66,9 @@ def find_conflicts(
     if property not in load_vocabulary().root:
         raise ConfigError(f"unknown property '{property}' (see `matreg schema`)")
     values = store.read(
-        "SELECT p.record_id, m.source, m.formula_original, p.property, p.value, p.unit, p.method, p.provenance, "
-        "p.temperature_K, p.pressure_Pa FROM properties p JOIN materials m USING (record_id) WHERE p.property = ?",
+        "SELECT p.record_id, m.source, m.formula, m.formula_original, p.property, p.value, p.unit, p.original_value, "
+        "p.original_unit, p.method, p.provenance, p.temperature_K, p.pressure_Pa FROM properties p "
+        "JOIN materials m USING (record_id) WHERE p.property = ?",
         [property],
     )
     curated = apply_curation(values, curation_log(store) if log is None else log)

@@ -55,8 +55,8 @@ class CuratedRows:
 
     `carried` are the curated values the released rows carry, each with its own source, provenance, licence and
     citation: what sources, licences and counts are made of (a median's row joins the texts of the values it merges).
-    `warnings` say what in the catalog's resolution did nothing (a `prefer` entry no value has).
-    """
+    `warnings` say what in the catalog's resolution did nothing (a `prefer` entry no value has), and which review
+    decisions on the rows a steward should make again (`decisions_to_redo`: not applied)."""
 
     raw: pd.DataFrame
     curated: pd.DataFrame
@@ -69,11 +69,12 @@ class CuratedRows:
 
 def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     """Select a dataset's rows, apply the curation log, link records and resolve each group per the catalog; log
-    the resolution's warnings (the command line prints them on stderr)."""
+    the warnings: the resolution's, and the review decisions to make again (the command line prints them on
+    stderr)."""
     # Imported here: linking loads pymatgen's StructureMatcher, which only releases and exports need.
     from matreg.curate.conflicts import resolve, unmatched_preferences
     from matreg.curate.link import link_records
-    from matreg.curate.review import apply_curation, curation_log
+    from matreg.curate.review import apply_curation, curation_log, decisions_to_redo, redo_text
 
     dataset = catalog.dataset(name)
     raw = store.read(*dataset_query(dataset))
@@ -84,6 +85,7 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     carried = curated if dataset.resolve.strategy == "median" else resolved  # a median merges every curated value
     unmatched = unmatched_preferences(curated, dataset.resolve.prefer)  # (a prefer list: strategy prefer's only)
     warnings = [f"dataset '{name}': {unmatched}"] if unmatched else []
+    warnings += [redo_text(entry) for entry in decisions_to_redo(store, raw).itertuples()]
     for warning in warnings:
         logger.warning(warning)
     return CuratedRows(raw, curated, resolved, carried, groups, log, warnings)

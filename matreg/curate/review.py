@@ -2,8 +2,11 @@
 quarantined rows.
 
 Entries are appended to the `curation_log` table (one commit each) and never changed. They are applied as a layer
-over the raw rows (`apply_curation`); only `readmit` writes data rows, new ones, under run id 'curation:<entry_id>'.
-`dismiss` settles a quarantine row that cannot be resolved (it leaves `open_quarantine`; nothing is admitted).
+over the raw rows (`apply_curation`), each to what it was made on (its record's formula; a value's as received; the
+values an accept of a record reviewed): one made on what has changed since is stale, not applied, and listed by
+`stale_decisions` for the steward to decide again. Only `readmit` writes data rows, new ones, under run id
+'curation:<entry_id>'. `dismiss` settles a quarantine row that cannot be resolved (it leaves `open_quarantine`;
+nothing is admitted).
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ _SETTLED_BY = {"readmit": "readmitted", "dismiss": "dismissed"}  # the actions t
 VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
 _ENTRY_TIME = "%Y%m%dT%H%M%S%fZ"
 _KEYED = ["record_id", "property", "_method", "_temperature_K", "_pressure_Pa"]  # VALUE_KEY, matchable when null
+_SEEN = ["property", "method", "temperature_K", "pressure_Pa", "original_value", "original_unit"]  # values_seen's
+_NOW = {"formula": "now_formula", "original_value": "now_value", "original_unit": "now_unit"}  # of a row, as
+# compared with what a decision on it was made on (the log's columns of these names)
+_DECIDED = ["entry_id", "action", "steward", "reason", "value", "unit", *_NOW, "values_seen"]  # a decision's own
 _NO_METHOD = "\0"  # stands for a missing method when values are matched on their key
 _NO_CONDITION = -1.0  # stands for a missing temperature or pressure (never negative)
 _DIGITS = 6  # decimals of a temperature or pressure a decision matches on: 23.7 degC is 296.84999999999997 K, and
@@ -114,6 +121,83 @@ def history(store: Store, record_id: str) -> pd.DataFrame:
     return touching.reset_index(drop=True)
 
 
+def decided_values(store: Store, source: str | None = None) -> pd.DataFrame:
+    """The stored values of the records the curation log decides on (of `source` only, when given), as long rows
+    with their record's formula and their values as received: what `stale_decisions` compares decisions with."""
+    log = curation_log(store)
+    decided = sorted(set(log.loc[log["action"].isin(DECISIONS), "record_id"].dropna()))
+    values = store.read(
+        "SELECT p.record_id, m.source, m.formula, p.property, p.method, p.temperature_K, p.pressure_Pa, "
+        "p.original_value, p.original_unit FROM properties p JOIN materials m USING (record_id) "
+        "WHERE p.record_id IN (SELECT unnest(?)) ORDER BY ALL",
+        [decided],
+    )
+    return values if source is None else values[values["source"] == source].reset_index(drop=True)
+
+
+def stale_decisions(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
+    """The log's decisions on rows of `long` (with `formula`, `original_value`, `original_unit`) that are not applied
+    to a row because what they were made on changed since, and that no later decision on the row replaced: the
+    entries, oldest first, with `why`. A decision is made on its record's formula (the id now names another
+    material: stale), a decision on one value also on that value as received (re-measured: stale), and an accept of
+    a record on the values it reviewed (a value new or changed since is not reviewed by it). Entries of older matreg
+    versions, which record none of this, are never stale."""
+    decisions = log[log["action"].isin(DECISIONS)].sort_values("entry_id")
+    on_value = decisions["property"].notna()
+    rows = _keyed(long.reset_index(drop=True))
+    pairs = pd.concat(
+        [
+            _stale(_on_rows(rows, decisions[~on_value], ["record_id"])),
+            _stale(_on_rows(rows, decisions[on_value], _KEYED)),
+        ]
+    )
+    why = pairs.groupby("entry_id")["_why"].agg(lambda texts: "; ".join(dict.fromkeys(texts)))
+    stale = log[log["entry_id"].isin(why.index)].sort_values("entry_id", ignore_index=True)
+    return stale.assign(why=stale["entry_id"].map(why))
+
+
+def decisions_to_redo(store: Store, long: pd.DataFrame) -> pd.DataFrame:
+    """The decisions on rows of `long` (a dataset's rows, or `decided_values`) that a steward should make again, with
+    `why`: those whose record or value changed since (`stale_decisions`), and those on a value that a record of
+    `long` no longer has (its method, temperature or pressure changed, or its source no longer gives it:
+    `unmatched_decisions`) of a property of `long`."""
+    gone = unmatched_decisions(store)
+    gone = gone[gone["record_id"].isin(long["record_id"]) & gone["property"].isin(long["property"])]
+    gone = gone.assign(
+        why="the record has no such value now (its method, temperature or pressure changed, or its source no longer "
+        "gives it): not applied"
+    )
+    return pd.concat([stale_decisions(long, curation_log(store)), gone]).sort_values("entry_id", ignore_index=True)
+
+
+def redo_text(entry: Any) -> str:
+    """One line on a decision to make again (a row of `decisions_to_redo`): which, on what, why."""
+    decision = f"{entry.action} {target_text(entry)}"
+    return f"review decision {entry.entry_id} ({decision}): {entry.why}; decide again with `matreg review`"
+
+
+def target_text(entry: Any) -> str:
+    """'<record>[ <property>][ at <T> K]': what a log entry decides on, or a value (a row of a frame)."""
+    value = f" {entry.property}" if isinstance(entry.property, str) else ""
+    conditions = f" at {entry.temperature_K:g} K" if pd.notna(entry.temperature_K) else ""
+    return f"{entry.record_id}{value}{conditions}"
+
+
+def readmitted_beside_withdrawals(store: Store, run_id: str) -> pd.DataFrame:
+    """The values a steward readmitted alone of the records run `run_id` withdrew (a lab file's rows deleted), as
+    exports still show them (after the curation log): `record_id`, `property`, `method`, `temperature_K`."""
+    values = store.read(
+        "SELECT p.record_id, m.formula, p.property, p.value, p.method, p.temperature_K, p.pressure_Pa, "
+        "p.original_value, p.original_unit FROM properties p JOIN materials m USING (record_id) "
+        "WHERE p.run_id LIKE ? AND p.record_id IN (SELECT w.record_id FROM material_writes w WHERE w.run_id = ? "
+        "AND NOT EXISTS (SELECT 1 FROM properties v WHERE v.record_id = w.record_id AND v.run_id = w.run_id)) "
+        "ORDER BY ALL",
+        [CURATION_RUN_PREFIX + "%", run_id],
+    )
+    shown = apply_curation(values, curation_log(store))
+    return shown[["record_id", "property", "method", "temperature_K"]]
+
+
 def unmatched_decisions(store: Store) -> pd.DataFrame:
     """Decisions (not readmits or dismissals) whose record, or value, the store no longer shows: a record withdrawn,
     or a value whose key changed on a re-import (another method, temperature or pressure). They stay in the log, in
@@ -131,12 +215,15 @@ def unmatched_decisions(store: Store) -> pd.DataFrame:
 
 
 def apply_curation(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
-    """Long dataset rows with the log applied: the latest decision per target (a record, or one value) is in force.
+    """Long dataset rows (with `formula`, `original_value`, `original_unit`) with the log applied: the latest decision
+    per target (a record, or one value) that still applies to the row is in force. A decision made on what has
+    changed since is stale and applies no more (see `stale_decisions`): the row shows as stored, unreviewed.
 
     reject drops the record's rows or the value's row; flag puts '<steward>: <reason>' in `flags`; accept (and
     correct) set `reviewed`. A value keeps its latest correction in `value` (the stored one stays in `raw_value`)
-    until an accept restores the stored value: a later flag or reject leaves the correction as it is. Record and
-    value decisions combine: a rejected record loses every row whatever its values' decisions say.
+    until an accept restores the stored value, or the source gives another value: a later flag or reject leaves the
+    correction as it is. Record and value decisions combine: a rejected record loses every row whatever its values'
+    decisions say.
     """
     decisions = log[log["action"].isin(DECISIONS)].sort_values("entry_id")
     on_value = decisions["property"].notna()
@@ -167,9 +254,67 @@ def entries_on(long: pd.DataFrame, log: pd.DataFrame, run_ids: Iterable[str]) ->
 
 
 def _in_force(rows: pd.DataFrame, decisions: pd.DataFrame, key: list[str]) -> pd.DataFrame:
-    """Per row (aligned with `rows`), the latest of `decisions` on its target (matched on `key`), or empty cells."""
-    latest = _keyed(decisions).drop_duplicates(key, keep="last")
-    return rows[key].merge(latest, how="left", on=key, validate="many_to_one")
+    """Per row (aligned with `rows`), the latest of `decisions` on its target (matched on `key`) that still applies
+    to it, or empty cells."""
+    pairs = _on_rows(rows, decisions, key)
+    latest = pairs[pairs["_why"].isna()].drop_duplicates("_row", keep="last")
+    return latest.set_index("_row").reindex(range(len(rows)))
+
+
+def _on_rows(rows: pd.DataFrame, decisions: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """Each pair of a row (`_keyed`) and a decision on its target (matched on `key`), oldest decision first: the row's
+    position (`_row`), key and what it shows now (`_NOW`), the decision's columns, and why the decision does not
+    apply to the row (`_why`; empty where it does)."""
+    now = rows[_KEYED].assign(_row=range(len(rows)), **{column: rows[name] for name, column in _NOW.items()})
+    pairs = now.merge(_keyed(decisions)[[*key, *_DECIDED]], on=key)
+    pairs = pairs.sort_values(["entry_id", "_row"], kind="stable", ignore_index=True)
+    return pairs.assign(_why=_why_stale(pairs))
+
+
+def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
+    """Per pair of `_on_rows`, why its decision is stale for its row (None: it applies): the record is another
+    material now, the value was received otherwise, or a record's accept did not review the value as it is now."""
+    unseen = _unseen(pairs)
+    why: list[str | None] = []
+    for pair, not_seen in zip(pairs.itertuples(index=False), unseen, strict=True):
+        now, received = (pair.now_value, pair.now_unit), f"{pair.now_value:g} {pair.now_unit}"
+        if isinstance(pair.formula, str) and pair.formula != pair.now_formula:
+            why.append(f"made on {pair.formula}, the record is now {pair.now_formula}: not applied")
+        elif pd.notna(pair.original_value) and (pair.original_value, pair.original_unit) != now:
+            was = f"{pair.original_value:g} {pair.original_unit}"
+            why.append(f"made on {was} as received, the value is now {received}: not applied")
+        elif not_seen:
+            since = f"new or changed since (now {received} as received)"
+            why.append(f"the {pair.property} value is {since}: not reviewed by it")
+        else:
+            why.append(None)
+    return why
+
+
+def _unseen(pairs: pd.DataFrame) -> np.ndarray:
+    """Per pair of `_on_rows`, True where its decision is a record's accept that did not review the row's value as it
+    is now (not in its `values_seen`)."""
+    listed = pairs["values_seen"].notna().to_numpy()
+    if not listed.any():
+        return listed
+    accepts = pairs.loc[listed, ["entry_id", "values_seen"]].drop_duplicates("entry_id")
+    seen = pd.DataFrame(
+        [{"entry_id": entry, **value} for entry, text in accepts.itertuples(index=False) for value in json.loads(text)],
+        columns=["entry_id", *_SEEN],
+    )
+    compared = ["entry_id", *_KEYED[1:], "original_value", "original_unit"]
+    seen = _keyed(seen)[compared].drop_duplicates().assign(_seen=True)
+    now = pairs[[*compared[:-2], "now_value", "now_unit"]].set_axis(compared, axis=1)
+    return listed & now.merge(seen, how="left", on=compared)["_seen"].isna().to_numpy()
+
+
+def _stale(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairs of `_on_rows` whose decision is stale and later than every decision that applies to the row (one
+    made on the row as it is now replaced it)."""
+    applies = pairs["_why"].isna()
+    latest = pairs[applies].groupby("_row")["entry_id"].max().to_dict()
+    later = [entry > latest.get(row, "") for entry, row in zip(pairs["entry_id"], pairs["_row"], strict=True)]
+    return pairs[~applies & np.array(later, dtype=bool)]
 
 
 def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -224,11 +369,13 @@ def _decision(
     """The target columns of an accept, reject, flag or correct entry, checked against the store."""
     if record_id is None or not _record_exists(store, record_id):
         raise CurationError(f"unknown record '{record_id}'" if record_id else f"{action} needs a record id")
+    formula = {"formula": _formula_of(store, record_id)}
     if property is None:
         if action == "correct" or any(x is not None for x in (method, temperature_K, pressure_Pa, value, unit)):
             raise CurationError(f"{action}: name the value's property (a method, condition or value needs one)")
-        return {"record_id": record_id}
-    target = _stored_value(store, record_id, property, method, temperature_K, pressure_Pa)
+        seen = {"values_seen": _values_of(store, record_id)} if action == "accept" else {}
+        return {"record_id": record_id} | formula | seen
+    target = _stored_value(store, record_id, property, method, temperature_K, pressure_Pa) | formula
     if action != "correct":
         if value is not None or unit is not None:
             raise CurationError(f"{action} takes no value or unit (use correct)")
@@ -244,9 +391,10 @@ def _stored_value(
     temperature_K: float | None,
     pressure_Pa: float | None,
 ) -> dict[str, Any]:
-    """The key of the one stored value a decision names; refused when none or several match."""
+    """The key of the one stored value a decision names, and its value and unit as received; refused when none or
+    several match."""
     rows = store.read(
-        "SELECT record_id, property, method, temperature_K, pressure_Pa FROM properties "
+        "SELECT record_id, property, method, temperature_K, pressure_Pa, original_value, original_unit FROM properties "
         "WHERE record_id = ? AND property = ? ORDER BY method, temperature_K, pressure_Pa",
         [record_id, property],
     )
@@ -257,13 +405,25 @@ def _stored_value(
             rows = rows[rows[column].astype(float).round(_DIGITS) == round(wanted, _DIGITS)]
     if len(rows) != 1:
         named = ", ".join(f"{k}={v}" for k, v in _conditions(method, temperature_K, pressure_Pa).items())
-        found = "; ".join(", ".join(f"{k}={v}" for k, v in _conditions(*row[2:]).items()) for row in rows.values[:3])
+        found = "; ".join(", ".join(f"{k}={v}" for k, v in _conditions(*row).items()) for row in rows.values[:3, 2:5])
         found += f"; and {len(rows) - 3} more" if len(rows) > 3 else ""
         what = f"{property} value{f' ({named})' if named else ''} of '{record_id}'"
         if rows.empty:
             raise CurationError(f"no stored {what}")
         raise CurationError(f"{len(rows)} stored {what} match: {found}; name the method, temperature or pressure")
     return {column: _none(value) for column, value in rows.iloc[0].items()}
+
+
+def _formula_of(store: Store, record_id: str) -> str:
+    """The record's formula as stored now (what a decision on it, or on one of its values, is made on)."""
+    return store.read("SELECT formula FROM materials WHERE record_id = ?", [record_id])["formula"].iloc[0]
+
+
+def _values_of(store: Store, record_id: str) -> str:
+    """The record's values as stored now, each by its key with its value and unit as received (JSON): what an accept
+    of the record reviews."""
+    values = store.read(f"SELECT {', '.join(_SEEN)} FROM properties WHERE record_id = ? ORDER BY ALL", [record_id])
+    return json.dumps([{key: _none(item) for key, item in row.items()} for row in values.to_dict("records")])
 
 
 def _conditions(method: Any, temperature_K: Any, pressure_Pa: Any) -> dict[str, Any]:
