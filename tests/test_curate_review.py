@@ -7,11 +7,12 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import LAB_EXAMPLE
+from conftest import JANAF_TABLES, LAB_EXAMPLE, janaf_route, write_catalog
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
+from replay import ReplayServer, Reply, Request
 
-from matreg.catalog import Dataset
+from matreg.catalog import Catalog, Dataset, load_catalog
 from matreg.curate import review
 from matreg.curate.review import (
     CurationError,
@@ -319,20 +320,34 @@ def test_a_dismissed_row_a_later_fetch_rejects_alike_stays_dismissed(store, cata
     assert list(latest) == [missing] and open_items(store) == []
 
 
-def test_a_quarantined_janaf_value_is_readmitted_beside_its_stored_record(store, catalog):
-    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064", "Q-404"], all_temperatures=True)), store)
+@pytest.fixture
+def broken_cp(tmp_path) -> Catalog:
+    """The JANAF tables over HTTP on 127.0.0.1, H-064's Cp at 0 K broken to '+inf' (a value quarantined)."""
+
+    def route(request: Request) -> Reply:
+        if request.path != "/tables/H-064.txt":
+            return janaf_route(request)
+        text = (JANAF_TABLES / "H-064.txt").read_text(encoding="utf-8")
+        return Reply(200, text.replace("\n0\t0.\t", "\n0\t+inf\t", 1).encode(), "text/plain")
+
+    with ReplayServer(route, prefix="/tables/") as server:
+        yield load_catalog(write_catalog(tmp_path / "broken.yaml", server.url))
+
+
+def test_a_quarantined_janaf_value_is_readmitted_beside_its_stored_record(store, broken_cp):
+    run_ingest(build_connector("janaf", broken_cp, FetchRequest(ids=["H-064", "Q-404"], all_temperatures=True)), store)
     with pytest.raises(CurationError, match="is a whole janaf record: only lab rows and single values"):
         decide(store, "readmit", quarantine_id=quarantined(store, "Q-404"))  # HTTP 404: nothing to correct
     raw = fetched_rows(store)
-    infinite = quarantined(store, "H-064:gibbs_energy_function@0K")  # -[G-H(Tr)]/T at 0 K is "+inf" in the table
+    infinite = quarantined(store, "H-064:heat_capacity_cp@0K")
     with pytest.raises(CurationError, match=r"still invalid: not a finite number: '\+inf'"):
         decide(store, "readmit", quarantine_id=infinite)
-    entry = decide(store, "readmit", "steward's finite stand-in", quarantine_id=infinite, value=4000.0)
+    entry = decide(store, "readmit", "steward's finite stand-in", quarantine_id=infinite, value=0.0)
     value = store.query(
-        "SELECT * FROM properties WHERE record_id = 'janaf:H-064' AND property = 'gibbs_energy_function' "
+        "SELECT * FROM properties WHERE record_id = 'janaf:H-064' AND property = 'heat_capacity_cp' "
         "AND temperature_K = 0"
     ).iloc[0]
-    assert (value.value, value.unit, value.original_unit, value.pressure_Pa) == (4000.0, "J/(mol*K)", "J/(K*mol)", 1e5)
+    assert (value.value, value.unit, value.original_unit, value.pressure_Pa) == (0.0, "J/(mol*K)", "J/(K*mol)", 1e5)
     assert value.run_id == f"curation:{entry['entry_id']}"
     assert all(a.equals(b) for a, b in zip(raw, fetched_rows(store), strict=True))
     assert history(store, "janaf:H-064")["action"].tolist() == ["readmit"]
@@ -340,8 +355,8 @@ def test_a_quarantined_janaf_value_is_readmitted_beside_its_stored_record(store,
         decide(store, "readmit", quarantine_id=infinite, record_id="janaf:H-064")
 
 
-def test_a_value_at_0_k_quarantined_before_it_was_named_so_is_readmitted(store, catalog):
-    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064"], all_temperatures=True)), store)
+def test_a_value_at_0_k_quarantined_before_it_was_named_so_is_readmitted(store, broken_cp):
+    run_ingest(build_connector("janaf", broken_cp, FetchRequest(ids=["H-064"], all_temperatures=True)), store)
     for path in store.data_dir.glob("c*/**/quarantine.parquet"):  # as matreg named it before: no '@0K'
         table = pq.read_table(path)
         items = pc.replace_substring(table["item"], "@0K", "")
@@ -350,8 +365,8 @@ def test_a_value_at_0_k_quarantined_before_it_was_named_so_is_readmitted(store, 
         store,
         "readmit",
         "finite stand-in",
-        quarantine_id=quarantined(store, "H-064:gibbs_energy_function"),
-        value=4000.0,
+        quarantine_id=quarantined(store, "H-064:heat_capacity_cp"),
+        value=0.0,
     )
     assert entry["record_id"] == "janaf:H-064" and entry["temperature_K"] == 0
 

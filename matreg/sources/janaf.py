@@ -39,6 +39,7 @@ REFERENCE_TEMPERATURE_K = 298.15
 STANDARD_PRESSURE_BAR = 1.0  # JANAF standard state: 0.1 MPa, unless the title names another pressure
 _TITLE_PRESSURE = re.compile(r"(?P<bar>\d+(?:\.\d+)?)\s*bar\b", re.IGNORECASE)
 _NON_FINITE = {"+inf", "-inf", "inf", "infinite", "+infinite", "-infinite"}
+_DIVERGING_AT_ZERO_KELVIN = {"-[G-H(Tr)]/T", "log Kf"}  # by definition: their entries at 0 K are no values
 _FORMULA_PHASE = re.compile(r"^(?P<formula>.+?)\((?P<phase>[^()]*)\)$")
 _STRAY_MARKS = {"+", "H"}  # alone on a line: '+' between a transition's two rows (Ba-002), 'H' in S-021
 _TEMPERATURE_AND_CP = re.compile(r"(?P<temperature>\d+\.\d{3})(?P<cp>\d+\.\d*)")  # '288.5001548.088' (C-083)
@@ -259,7 +260,7 @@ class JanafConnector(Connector):
 
     def _limits_at_zero_kelvin(self, rows: list[JanafRow]) -> tuple[str, ...]:
         """Why the infinite entries at 0 K are not stored: -[G-H(Tr)]/T and log Kf diverge there by definition (an
-        infinite entry at any other temperature is a broken table: quarantined)."""
+        infinite entry of another column, or at another temperature, is a broken table: quarantined)."""
         names = [
             self.field_map.property_of(column)
             for row in rows
@@ -307,7 +308,11 @@ def _transition_notes(table: JanafTable, kept: list[JanafRow]) -> str | None:
 
 
 def _is_limit_at_zero_kelvin(row: JanafRow, column: str) -> bool:
-    return row.temperature_K == 0 and row.cells.get(column, "").lower() in _NON_FINITE
+    return (
+        row.temperature_K == 0
+        and column in _DIVERGING_AT_ZERO_KELVIN
+        and row.cells.get(column, "").lower() in _NON_FINITE
+    )
 
 
 def _kelvin(temperature: float) -> str:
