@@ -141,16 +141,30 @@ def review_readmit(
     typer.echo(f"  admitted with run id curation:{entry['entry_id']}")
 
 
-@review_app.command("dismiss")
-@reports_errors
-def review_dismiss(
-    quarantine_id: QuarantineArg, steward: StewardOpt, reason: ReasonOpt, store: StoreOpt = DEFAULT_STORE
-) -> None:
-    """Dismiss a quarantined row that cannot be resolved: it leaves open_quarantine (and stays so when the same input
-    is rejected again), stays in quarantine as history; nothing is admitted."""
-    from matreg.curate.review import record_decision
+_ON_ROW = {
+    "dismiss": "Dismiss a quarantined row that cannot be resolved: it leaves open_quarantine (and stays so when the "
+    "same input is rejected again), stays in quarantine as history; nothing is admitted.",
+    "reopen": "Reopen a dismissed quarantine row: a new log entry cancels the dismissal, and the row is back in "
+    "open_quarantine (while its file or source still rejects it).",
+}
 
-    _logged(record_decision(open_store(store), "dismiss", steward, reason, quarantine_id=quarantine_id))
+
+def _on_row(action: str) -> Callable:
+    """The command of dismiss or reopen: an entry on a quarantine row alone."""
+
+    def command(
+        quarantine_id: QuarantineArg, steward: StewardOpt, reason: ReasonOpt, store: StoreOpt = DEFAULT_STORE
+    ) -> None:
+        from matreg.curate.review import record_decision
+
+        _logged(record_decision(open_store(store), action, steward, reason, quarantine_id=quarantine_id))
+
+    command.__doc__ = _ON_ROW[action]
+    return command
+
+
+for _action in _ON_ROW:
+    review_app.command(_action)(reports_errors(_on_row(_action)))
 
 
 def _logged(entry: dict) -> None:

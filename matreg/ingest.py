@@ -157,18 +157,18 @@ class _PageRows:
         `finish`); quarantine it if it cannot be."""
         self.n_read += 1
         if item.error:
-            self.reject(Rejection(item.item_id, item.payload, [item.error]), page)
+            self.reject(self._rejected(item, [item.error]), page)
             return
         try:
             record = self.connector.to_record(item.payload)
             material = material_row(record, self.connector.attribution, self.stamps[page])
         except (RecordError, FormulaError) as exc:
-            self.reject(Rejection(item.item_id, item.payload, [str(exc)]), page)
+            self.reject(self._rejected(item, [str(exc)]), page)
             return
         except _MALFORMED as exc:  # a field of a shape the mapping does not expect: this record alone is refused
             source = self.connector.attribution.source
             reason = f"record not in the form the {source} mapping reads (or a matreg bug): {_error_text(exc)}"
-            self.reject(Rejection(item.item_id, item.payload, [reason]), page)
+            self.reject(self._rejected(item, [reason]), page)
             return
         if record.unmapped:  # Counter.update costs a microsecond even for nothing
             self.unmapped.update(record.unmapped)
@@ -195,8 +195,7 @@ class _PageRows:
                 candidates.append(position)
             else:
                 reasons = _reasons(rejected.get(position, ())) or ["no property values", *mapped.record.left_out]
-                rejection = Rejection(mapped.item.item_id, mapped.item.payload, reasons, mapped.material["record_id"])
-                self.reject(rejection, mapped.page)
+                self.reject(self._rejected(mapped.item, reasons, mapped.material["record_id"]), mapped.page)
         admitted = (
             self._check_extension(candidates, rejected) if self.connector.extension else dict.fromkeys(candidates, ())
         )
@@ -248,10 +247,7 @@ class _PageRows:
             mapped = self.mapped[position]
             if row in reasons:
                 reasons_of_row = reasons[row] + _reasons(rejected.get(position, ()))
-                rejection = Rejection(
-                    mapped.item.item_id, mapped.item.payload, reasons_of_row, mapped.material["record_id"]
-                )
-                self.reject(rejection, mapped.page)
+                self.reject(self._rejected(mapped.item, reasons_of_row, mapped.material["record_id"]), mapped.page)
             else:
                 record_id = mapped.material["record_id"]
                 admitted[position] = attribute_rows(extension, record_id, valid.loc[row], self.stamps[0].run_id)
@@ -269,6 +265,10 @@ class _PageRows:
         self.rows[name][key] = row
         self.row_reads[name][key] = read
 
+    def _rejected(self, item: RawItem, reasons: list[str], record_id: str | None = None) -> Rejection:
+        """The rejection of a whole raw item, identified as its connector says (`Connector.identity`)."""
+        return Rejection(item.item_id, item.payload, reasons, record_id, identity=self.connector.identity(item))
+
     def reject(self, rejection: Rejection, page: int) -> None:
         row = quarantine_row(self.connector.attribution, rejection, self.stamps[page])
         self.rows["quarantine"][(page, row["quarantine_id"])] = row
@@ -285,11 +285,14 @@ class _PageRows:
 
 
 def quarantine_row(attribution: Attribution, rejection: Rejection, stamp: RunStamp) -> dict[str, Any]:
-    """The quarantine row of a rejected input; its id hashes source, item and the input as received (one row per
-    rejection; a value's atom count, stored in its payload, is not part of it)."""
+    """The quarantine row of a rejected input; its id hashes the source and what the input is: its identity where its
+    connector gives one (a lab row's cells by what they mean, neither its line nor its columns' names), else its
+    item and the input as received (one row per rejection; a value's atom count, stored in its payload, is not part
+    of it)."""
     received = to_json(rejection.raw)
     stored = received if rejection.atoms_per_cell is None else to_json(rejection.payload())
-    quarantine_id = hashlib.sha1(f"{attribution.source}\0{rejection.item}\0{received}".encode()).hexdigest()
+    identity = f"{rejection.item}\0{received}" if rejection.identity is None else rejection.identity
+    quarantine_id = hashlib.sha1(f"{attribution.source}\0{identity}".encode()).hexdigest()
     return {
         "quarantine_id": quarantine_id,
         "run_id": stamp.run_id,

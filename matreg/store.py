@@ -916,8 +916,9 @@ def _view_definitions() -> dict[str, str]:
 
 
 def _open_quarantine_sql() -> str:
-    """Quarantine rows still to deal with: not readmitted or dismissed by a steward (a dismissal holds for the row's
-    id: the same input rejected again stays dismissed, a changed one is a new row), and
+    """Quarantine rows still to deal with: not readmitted, nor dismissed by a steward unless a later entry reopened
+    them (a dismissal holds for the row's id: the same input rejected again stays dismissed, a changed one is a new
+    row), and
     - of a run that read its scope whole (a lab file): only while the latest complete run of some scope of that
       source quarantined the row too (the files as they are now, wherever they were read: a row no file has any
       more, or every file now admits, is resolved; two files may reject one row alike), or while the latest run of
@@ -930,7 +931,9 @@ def _open_quarantine_sql() -> str:
       older matreg (it lists no quarantine ids) resolves nothing, nor is a row without its record (an input mapped
       to none, an older row) ever resolved."""
     settled = (
-        "SELECT quarantine_id FROM curation_log WHERE action IN ('readmit', 'dismiss') AND quarantine_id IS NOT NULL"
+        "SELECT quarantine_id FROM curation_log WHERE action IN ('readmit', 'dismiss', 'reopen') "
+        "AND quarantine_id IS NOT NULL GROUP BY quarantine_id "
+        "HAVING bool_or(action = 'readmit') OR arg_max(action, entry_id) = 'dismiss'"
     )
     runs = (
         f"SELECT run_id, source, status, finished_at, quarantined, {_whole_scope_sql()} AS whole_scope FROM fetch_runs"

@@ -45,6 +45,7 @@ class Rejection:
     reasons: list[str]
     record_id: str | None = None  # the record it belongs to, when the input could be mapped to one
     atoms_per_cell: float | None = None  # a rejected value's record's `SourceRecord.atoms_per_cell`
+    identity: str | None = None  # what its quarantine id hashes, if not its item and raw (`Connector.identity`)
 
     def payload(self) -> Any:
         """The payload as stored: a value's with its record's atom count where that is not its sites (null:

@@ -6,7 +6,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 runner = CliRunner()
-BAD_UNIT = "c1440ecc89bb4d72457c3e0216274ba27c6c49dd"  # quarantine id of line 33: a hash of source, item and payload
+BAD_UNIT = "5b2da3ee66b0063ca0445be6430df80cf21583f9"  # quarantine id of row bad-unit: a hash of source and its cells
 CUBR = [("demo-lab-bandgaps:roost-17", 2.94, 0.14), ("demo-lab-bandgaps:roost-2", 3.08, 0.14)]  # one method, 300 K
 
 
@@ -215,3 +215,60 @@ def test_import_names_the_readmitted_values_its_withdrawn_records_keep_in_export
         "  note: 1 value(s) a steward readmitted stay in exports though the file no longer has their record "
         "(`matreg review reject RECORD -p PROPERTY` leaves one out):\n    lab:K-2 formation_energy_per_atom\n"
     ) in deleted.stdout
+
+
+def rows(run, query):
+    result = run("sql", query, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return [list(row.values()) for row in json.loads(result.stdout)]
+
+
+K_MAPPING = (
+    "dataset: k-lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    "  gap: {property: band_gap, unit: eV}\n  rho: {property: density, unit: g/cm^3}\n"
+)
+K_ROWS = ["K-001,ZnO,3.3,5.61", "K-003,GaN,3.4,6.15", "K-005,CdS,2.42,4.82", "K-010,Xx2O3,1.5,", "K-003,GaN,3.4,6.15"]
+K_ROWS.append("K-016,ZnS,-3.6,")  # its one value out of bounds: quarantined whole
+ROW_ID = "json_extract_string(raw, '$._source_id')"  # the id in a quarantined lab row, however the row is named
+
+
+def test_decisions_on_whole_rows_hold_when_other_rows_move_or_a_mapped_column_is_renamed(run, tmp_path):
+    data, mapping = tmp_path / "k.csv", tmp_path / "k.yaml"
+
+    def open_rows_after_import(lines, header="id,formula,gap,rho", columns=K_MAPPING):
+        data.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+        mapping.write_text(columns, encoding="utf-8")
+        assert run("import", str(data), "-m", str(mapping)).exit_code == 0
+        return rows(run, f"SELECT {ROW_ID}, quarantine_id FROM open_quarantine ORDER BY 1")
+
+    opened = dict(open_rows_after_import(K_ROWS))
+    assert list(opened) == ["K-003", "K-010", "K-016"]  # K-003: its second row
+    assert run("review", "dismiss", opened["K-003"], "--reason", "K-003 pasted twice").exit_code == 0
+    assert run("review", "dismiss", opened["K-010"], "--reason", "Xx is no element").exit_code == 0
+    assert run("review", "readmit", opened["K-016"], "--value", "3.6", "--reason", "sign lost").exit_code == 0
+    assert open_rows_after_import(K_ROWS[:2] + K_ROWS[3:]) == []  # K-005 deleted: the rows below moved up
+    renamed = K_MAPPING.replace("rho:", "density_g_cm3:")
+    assert open_rows_after_import(K_ROWS, "id,formula,gap,density_g_cm3", renamed) == []
+    assert open_rows_after_import(["K-000,Si,1.12,2.33", *K_ROWS]) == []  # a row inserted at the top
+    named = rows(run, f"SELECT item, {ROW_ID} FROM quarantine ORDER BY 1")  # one row per quarantine id: still 3
+    assert named == [["K-010", "K-010"], ["K-016", "K-016"], ["line 7", "K-003"]]  # a repeated id: by its line
+    assert rows(run, "SELECT value FROM properties WHERE record_id = 'k-lab:K-016'") == [[3.6]]
+    changed = [row.replace("Xx2O3,1.5", "Xx2O3,1.6") for row in K_ROWS]
+    assert [row for row, _ in open_rows_after_import(changed)] == ["K-010"]  # another input: a new, open row
+
+
+def test_a_dismissal_is_undone_by_reopen(filled):
+    def open_ids():
+        return [row[0] for row in rows(filled, "SELECT quarantine_id FROM open_quarantine")]
+
+    assert "Reopen a dismissed quarantine row" in filled("review", "reopen", "--help").stdout
+    refused = filled("review", "reopen", BAD_UNIT, "--reason", "x")
+    assert refused.exit_code == 1 and f"'{BAD_UNIT}' is not dismissed: nothing to reopen" in refused.stderr
+    assert filled("review", "dismiss", BAD_UNIT, "--reason", "nobody knows which unit was meant").exit_code == 0
+    assert BAD_UNIT not in open_ids()
+    result = filled("review", "reopen", BAD_UNIT, "--reason", "the notebook turned up")
+    assert result.exit_code == 0 and f"reopen quarantine row {BAD_UNIT}" in result.stdout
+    assert BAD_UNIT in open_ids() and len(open_ids()) == 5
+    assert "quarantine: 5 rows open, 0 resolved" in filled("status").stdout
+    actions = rows(filled, "SELECT action, quarantine_id FROM curation_log ORDER BY entry_id")
+    assert actions == [["dismiss", BAD_UNIT], ["reopen", BAD_UNIT]]  # appended: the dismissal stays in the log

@@ -438,12 +438,12 @@ def test_decisions_on_other_records_or_values_and_dismissals_leave_the_content_h
     decide(filled, "accept", "janaf:H-064")
     oqmd = filled.query("SELECT min(record_id) FROM properties WHERE property = 'formation_energy_per_atom'").iloc[0, 0]
     decide(filled, "flag", oqmd, property="formation_energy_per_atom")  # a record of gaps, a value it leaves out
-    bad_bounds = filled.query("SELECT quarantine_id FROM quarantine WHERE item = 'line 35'").iloc[0, 0]
+    bad_bounds = filled.query("SELECT quarantine_id FROM quarantine WHERE item = 'bad-bounds'").iloc[0, 0]
     record_decision(filled, "dismiss", "A. Steward", "sample lost", quarantine_id=bad_bounds)  # admits nothing
     release(filled, catalog, "gaps", "1.0.1")
     before, after = read_manifest(filled, "gaps", "1.0.0"), read_manifest(filled, "gaps", "1.0.1")
     assert after["content"] == before["content"] and after["content_sha256"] == before["content_sha256"]
-    bad_unit = filled.query("SELECT quarantine_id FROM quarantine WHERE item = 'line 33'").iloc[0, 0]
+    bad_unit = filled.query("SELECT quarantine_id FROM quarantine WHERE item = 'bad-unit'").iloc[0, 0]
     readmit = record_decision(filled, "readmit", "A. Steward", "eV", quarantine_id=bad_unit, unit="eV")
     release(filled, catalog, "gaps", "1.1.0")
     curation = read_manifest(filled, "gaps", "1.1.0")["content"]["curation"]

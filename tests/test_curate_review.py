@@ -57,6 +57,12 @@ def quarantined(store, item):
     return store.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]).iloc[0, 0]
 
 
+def quarantined_row(store, source_id):
+    """The quarantine id of a whole lab row, by the id in its payload (however the row is named)."""
+    query = "SELECT quarantine_id FROM quarantine WHERE json_extract_string(raw, '$._source_id') = ?"
+    return store.query(query, [source_id]).iloc[0, 0]
+
+
 def decide(store, action, reason="checked against the source", **target):
     return record_decision(store, action, "A. Steward", reason, **target)
 
@@ -164,7 +170,7 @@ def test_log_entries_are_valid_rows_with_unique_time_ordered_ids_even_when_the_c
 def test_a_quarantined_lab_row_with_an_unknown_unit_is_corrected_and_readmitted(filled, catalog):
     raw = fetched_rows(filled)
     entry = decide(
-        filled, "readmit", "'elektronvolt' means eV", quarantine_id=quarantined(filled, "line 33"), unit="eV"
+        filled, "readmit", "'elektronvolt' means eV", quarantine_id=quarantined(filled, "bad-unit"), unit="eV"
     )
     run_id = f"curation:{entry['entry_id']}"
     value = filled.query("SELECT * FROM properties WHERE record_id = 'demo-lab-bandgaps:bad-unit'").iloc[0]
@@ -187,7 +193,7 @@ def test_a_quarantined_lab_row_with_an_unknown_unit_is_corrected_and_readmitted(
 
 def test_a_readmitted_value_is_named_by_the_method_it_is_stored_with(filled):
     method = filled.query("SELECT DISTINCT method FROM properties WHERE source = 'demo-lab-bandgaps'").iloc[0, 0]
-    decide(filled, "readmit", "notebook says 3.3", quarantine_id=quarantined(filled, "line 34"),
+    decide(filled, "readmit", "notebook says 3.3", quarantine_id=quarantined(filled, "bad-number"),
            property="band_gap", method=method, value=3.3)  # fmt: skip
     stored = filled.query("SELECT value, method FROM properties WHERE record_id = 'demo-lab-bandgaps:bad-number'")
     assert stored.values.tolist() == [[3.3, method]]
@@ -199,8 +205,8 @@ def test_a_decision_names_a_values_method_by_any_spelling_the_method_vocabulary_
 
 
 def test_a_non_numeric_value_and_an_out_of_bounds_one_are_readmitted_with_corrected_values(filled):
-    decide(filled, "readmit", "notebook says 3.3", quarantine_id=quarantined(filled, "line 34"), value=3.3)
-    decide(filled, "readmit", "sign lost, and it was meV", quarantine_id=quarantined(filled, "line 35"),
+    decide(filled, "readmit", "notebook says 3.3", quarantine_id=quarantined(filled, "bad-number"), value=3.3)
+    decide(filled, "readmit", "sign lost, and it was meV", quarantine_id=quarantined(filled, "bad-bounds"),
            property="band_gap", value=1100, unit="meV")  # fmt: skip
     values = filled.query(
         "SELECT record_id, value, unit, original_value, original_unit FROM properties "
@@ -217,11 +223,11 @@ def test_a_non_numeric_value_and_an_out_of_bounds_one_are_readmitted_with_correc
 @pytest.mark.parametrize(
     ("item", "correction", "message"),
     [
-        ("line 35", {}, r"still invalid: band_gap = -1.1 eV is outside the physical bounds \[0, 30\]"),
-        ("line 34", {"unit": "eV"}, "still invalid: non-numeric value 'about 3'"),
-        ("line 32", {}, "still invalid: unparseable formula 'Qz2O3'"),
+        ("bad-bounds", {}, r"still invalid: band_gap = -1.1 eV is outside the physical bounds \[0, 30\]"),
+        ("bad-number", {"unit": "eV"}, "still invalid: non-numeric value 'about 3'"),
+        ("bad-formula", {}, "still invalid: unparseable formula 'Qz2O3'"),
         ("line 36", {}, "record 'demo-lab-bandgaps:roost-2' of line 36 is already in the store"),
-        ("line 33", {"unit": "eV", "property": "formation_energy_per_atom"}, "0 raw formation_energy_per_atom values"),
+        ("bad-unit", {"unit": "eV", "property": "formation_energy_per_atom"}, "0 raw formation_energy_per_atom values"),
     ],
 )
 def test_a_readmit_that_is_still_invalid_is_refused_and_changes_nothing(filled, item, correction, message):
@@ -250,15 +256,15 @@ def test_a_readmit_reads_structure_files_beside_the_imported_file_from_any_worki
     monkeypatch.chdir(lab)
     run_ingest(LabConnector(Path("gaps.csv"), load_mapping(Path("mapping.yaml"))), store)  # as `matreg import` there
     monkeypatch.chdir(tmp_path)
-    decide(store, "readmit", "'elektronvolt' is eV", quarantine_id=quarantined(store, "line 3"), unit="eV")
+    decide(store, "readmit", "'elektronvolt' is eV", quarantine_id=quarantined(store, "cubr-2"), unit="eV")
     material = store.query("SELECT nsites, source_url FROM materials WHERE record_id = 'cif-lab:cubr-2'").iloc[0]
     assert (material.nsites, material.source_url) == (8, "file:gaps.csv#id=cubr-2")
 
 
 def test_a_quarantine_row_is_readmitted_once(filled):
-    decide(filled, "readmit", quarantine_id=quarantined(filled, "line 33"), unit="eV")
+    decide(filled, "readmit", quarantine_id=quarantined(filled, "bad-unit"), unit="eV")
     with pytest.raises(CurationError, match="readmitted already"):
-        decide(filled, "readmit", quarantine_id=quarantined(filled, "line 33"), unit="eV")
+        decide(filled, "readmit", quarantine_id=quarantined(filled, "bad-unit"), unit="eV")
 
 
 def open_items(store):
@@ -267,10 +273,10 @@ def open_items(store):
 
 def test_a_dismissed_row_leaves_open_quarantine_stays_in_quarantine_and_admits_nothing(filled, catalog):
     raw, gaps = fetched_rows(filled), dataset(filled, catalog, "gaps")
-    assert open_items(filled) == ["line 32", "line 33", "line 34", "line 35", "line 36"]
-    bad_formula, reason = quarantined(filled, "line 32"), "Qz is no element: no formula to fix"
+    assert open_items(filled) == ["bad-bounds", "bad-formula", "bad-number", "bad-unit", "line 36"]
+    bad_formula, reason = quarantined(filled, "bad-formula"), "Qz is no element: no formula to fix"
     entry = decide(filled, "dismiss", reason, quarantine_id=bad_formula)
-    assert open_items(filled) == ["line 33", "line 34", "line 35", "line 36"]
+    assert open_items(filled) == ["bad-bounds", "bad-number", "bad-unit", "line 36"]
     assert len(filled.table("quarantine")) == 5  # the row stays as history
     log = validate_table("curation_log", curation_log(filled))
     assert log[["entry_id", "action", "quarantine_id", "steward", "reason"]].values.tolist() == [
@@ -283,14 +289,14 @@ def test_a_dismissed_row_leaves_open_quarantine_stays_in_quarantine_and_admits_n
 
 
 def test_a_dismissal_of_a_row_with_a_record_is_in_its_history(filled):
-    entry = decide(filled, "dismiss", "the sample is lost", quarantine_id=quarantined(filled, "line 35"))
+    entry = decide(filled, "dismiss", "the sample is lost", quarantine_id=quarantined(filled, "bad-bounds"))
     assert history(filled, "demo-lab-bandgaps:bad-bounds")[["entry_id", "action"]].values.tolist() == [
         [entry["entry_id"], "dismiss"]
     ]
 
 
 def test_a_row_is_dismissed_once_a_dismissed_row_may_be_readmitted_and_a_readmitted_one_not_dismissed(filled):
-    bad_unit = quarantined(filled, "line 33")
+    bad_unit = quarantined(filled, "bad-unit")
     dismissal = decide(filled, "dismiss", "nobody knows the unit", quarantine_id=bad_unit)
     with pytest.raises(CurationError, match=f"'{bad_unit}' was dismissed already \\(entry {dismissal['entry_id']}\\)"):
         decide(filled, "dismiss", quarantine_id=bad_unit)
@@ -301,7 +307,50 @@ def test_a_row_is_dismissed_once_a_dismissed_row_may_be_readmitted_and_a_readmit
     with pytest.raises(CurationError, match="was readmitted already"):
         decide(filled, "readmit", quarantine_id=bad_unit, unit="eV")
     assert curation_log(filled)["action"].tolist() == ["dismiss", "readmit"]
-    assert "line 33" not in open_items(filled)
+    assert "bad-unit" not in open_items(filled)
+
+
+def test_a_reopened_row_is_open_again_until_dismissed_again_or_readmitted(filled):
+    bad_unit = quarantined_row(filled, "bad-unit")
+    with pytest.raises(CurationError, match=f"'{bad_unit}' is not dismissed: nothing to reopen"):
+        decide(filled, "reopen", quarantine_id=bad_unit)
+    decide(filled, "dismiss", "nobody knows the unit", quarantine_id=bad_unit)
+    decide(filled, "reopen", "the notebook turned up", quarantine_id=bad_unit)
+    assert "bad-unit" in open_items(filled)
+    run_ingest(LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml")), filled)
+    assert "bad-unit" in open_items(filled)  # rejected alike again: still open, the reopen being later
+    decide(filled, "dismiss", "the notebook says nothing of the unit", quarantine_id=bad_unit)
+    assert "bad-unit" not in open_items(filled)
+    decide(filled, "reopen", "asked the lab", quarantine_id=bad_unit)
+    readmit = decide(filled, "readmit", "the lab says eV", quarantine_id=bad_unit, unit="eV")
+    assert "bad-unit" not in open_items(filled)
+    undone = f"was readmitted \\(entry {readmit['entry_id']}\\): a readmit is not undone"
+    with pytest.raises(CurationError, match=undone):
+        decide(filled, "reopen", quarantine_id=bad_unit)
+    with pytest.raises(CurationError, match="reopen takes a quarantine id only"):
+        decide(filled, "reopen", quarantine_id=bad_unit, record_id="demo-lab-bandgaps:bad-unit")
+    actions = ["dismiss", "reopen", "dismiss", "reopen", "readmit"]
+    assert history(filled, "demo-lab-bandgaps:bad-unit")["action"].tolist() == actions
+
+
+@pytest.mark.parametrize(("decimal", "cell"), [("", "2,42"), ("decimal: ','\n", "2.42")])
+def test_a_readmit_puts_its_corrected_value_in_a_cell_that_is_no_number(store, tmp_path, decimal, cell):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        f"dataset: eu\nformula_column: formula\nid_column: id\ncitation: c\n{decimal}columns:\n"
+        "  Eg: {property: band_gap, unit: eV}\n  rho: {property: density, unit: g/cm^3}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "lab.csv"
+    data.write_text(f"id;formula;Eg;rho\nS1;CdS;{cell};\nS2;GaN;{cell};6\n", encoding="utf-8")
+    assert run_ingest(LabConnector(data, load_mapping(mapping)), store).n_quarantined == 2  # each row whole
+    s1, s2 = (quarantined_row(store, row) for row in ("S1", "S2"))
+    decide(store, "readmit", "the notebook says 2.42", quarantine_id=s1, value=2.42)
+    with pytest.raises(CurationError, match="2 raw value values in the row; name the property"):
+        decide(store, "readmit", quarantine_id=s2, value=3.4)
+    decide(store, "readmit", "the notebook says 3.4", quarantine_id=s2, property="band_gap", value=3.4)
+    values = store.query("SELECT record_id, property, value FROM properties ORDER BY ALL").values.tolist()
+    assert values == [["eu:S1", "band_gap", 2.42], ["eu:S2", "band_gap", 3.4], ["eu:S2", "density", 6.0]]
 
 
 def test_a_dismissed_row_a_later_fetch_rejects_alike_stays_dismissed(store, catalog):
@@ -414,11 +463,11 @@ def test_a_decision_needs_a_steward_and_a_reason(filled):
         record_decision(filled, "accept", " ", "fine", record_id="janaf:H-064")
     with pytest.raises(CurationError, match="steward's name and a reason"):
         record_decision(filled, "accept", "A. Steward", "", record_id="janaf:H-064")
-    line_32 = quarantined(filled, "line 32")
+    bad_formula_row = quarantined(filled, "bad-formula")
     for steward, reason in ((" ", "no formula"), ("A. Steward", " ")):
         with pytest.raises(CurationError, match="steward's name and a reason"):
-            record_decision(filled, "dismiss", steward, reason, quarantine_id=line_32)
-    assert curation_log(filled).empty and "line 32" in open_items(filled)
+            record_decision(filled, "dismiss", steward, reason, quarantine_id=bad_formula_row)
+    assert curation_log(filled).empty and "bad-formula" in open_items(filled)
 
 
 def test_history_of_an_unknown_record_is_an_error(filled):
@@ -482,7 +531,7 @@ def test_a_whole_row_is_readmitted_by_the_mapping_its_file_was_last_imported_wit
     mapping = tmp_path / "m.yaml"
     mapping.write_text(mapping.read_text().replace("citation: c", "citation: final") + "method: Tauc plot\n")
     run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(mapping)), store)  # v3 quarantined again
-    decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 3"), value=3.4)
+    decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "v3"), value=3.4)
     rows = store.query("SELECT record_id, citation, method FROM materials ORDER BY record_id").values.tolist()
     assert rows == [["gaps:v1", "final", "Tauc plot"], ["gaps:v3", "final", "Tauc plot"]]
 
@@ -499,21 +548,21 @@ def test_a_row_of_a_workbook_is_readmitted_by_its_sheets_mapping_beside_another_
     (tmp_path / "b.yaml").write_text(base + "sheet: thermo\n" + thermo_columns)
     run_ingest(LabConnector(tmp_path / "lab.xlsx", load_mapping(tmp_path / "a.yaml")), store)  # S2 quarantined
     run_ingest(LabConnector(tmp_path / "lab.xlsx", load_mapping(tmp_path / "b.yaml")), store)  # the other sheet
-    decide(store, "readmit", "sign lost", quarantine_id=quarantined(store, "line 3"), value=3.4)
+    decide(store, "readmit", "sign lost", quarantine_id=quarantined(store, "S2"), value=3.4)
     values = "SELECT property, value FROM properties WHERE record_id = 'smith:S2' ORDER BY property"
     assert store.query(values).values.tolist() == [["band_gap", 3.4], ["formation_energy_per_atom", -0.6]]
 
 
 def test_history_keeps_a_readmit_after_the_fixed_file_is_imported_again(store, tmp_path):
     import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,-3.3,\nv4,GaN,3.4,\n")
-    entry = decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 2"), value=3.3)
+    entry = decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "v3"), value=3.3)
     import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,3.31,\nv4,GaN,3.4,\n")  # the file fixed, remeasured
     assert history(store, "gaps:v3")[["entry_id", "action"]].values.tolist() == [[entry["entry_id"], "readmit"]]
 
 
 def test_a_readmitted_record_loses_a_value_its_fixed_file_no_longer_gives(store, tmp_path):
     import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,-3.3,\n")  # the whole row quarantined
-    decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 2"), value=3.3)
+    decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "v3"), value=3.3)
     import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,,-1.5\n")  # the gap was a wrong column
     values = store.query("SELECT property, value FROM properties").values.tolist()
     assert values == [["formation_energy_per_atom", -1.5]]
@@ -546,7 +595,7 @@ def test_a_readmitted_value_keeps_the_method_and_citation_of_the_file_that_quara
         store,
         "readmit",
         "notebook: 3.4",
-        quarantine_id=quarantined(store, "line 2" if whole else "S1:band_gap"),
+        quarantine_id=quarantined(store, "S1" if whole else "S1:band_gap"),
         value=3.4,
     )
     if whole:

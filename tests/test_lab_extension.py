@@ -58,9 +58,9 @@ def test_empty_optional_values_have_no_row(store):
 def test_rows_whose_extra_values_fail_are_quarantined_with_the_column_and_check(store):
     import_samples(store)
     reasons = {item: sorted(r) for item, r in store.query("SELECT item, reasons FROM quarantine").values}
-    assert reasons["line 6"] == [f"synthesis_route: isin({ROUTES}) failed for 'ball mill'"]
-    assert reasons["line 7"] == ["measurement_temperature_K: greater_than_or_equal_to(0.0) failed for -5.0"]
-    assert reasons["line 9"] == [
+    assert reasons["S-005"] == [f"synthesis_route: isin({ROUTES}) failed for 'ball mill'"]
+    assert reasons["S-006"] == ["measurement_temperature_K: greater_than_or_equal_to(0.0) failed for -5.0"]
+    assert reasons["S-008"] == [
         "measurement_temperature_K: coerce_dtype('float64') failed for 'room'",
         "synthesis_route: not_nullable",
     ]
@@ -73,7 +73,7 @@ def test_rows_whose_extra_values_fail_are_quarantined_with_the_column_and_check(
 
 def test_valid_extras_with_an_invalid_value_are_quarantined_as_before(store):
     import_samples(store)
-    reasons = store.query("SELECT reasons FROM quarantine WHERE item = 'line 8'").iloc[0, 0].tolist()
+    reasons = store.query("SELECT reasons FROM quarantine WHERE item = 'S-007'").iloc[0, 0].tolist()
     assert reasons == ["non-numeric value 'about 1.5'"]
     assert store.query("SELECT count(*) FROM record_attributes WHERE record_id = 'sample-lab:S-007'").iloc[0, 0] == 0
 
@@ -96,8 +96,8 @@ def readmit(store, item, **correction):
 @pytest.mark.parametrize(
     ("item", "reason"),
     [
-        ("line 6", f"synthesis_route: isin({ROUTES}) failed for 'ball mill'"),
-        ("line 7", "measurement_temperature_K: greater_than_or_equal_to(0.0) failed for -5.0"),
+        ("S-005", f"synthesis_route: isin({ROUTES}) failed for 'ball mill'"),
+        ("S-006", "measurement_temperature_K: greater_than_or_equal_to(0.0) failed for -5.0"),
     ],
 )
 def test_a_readmit_of_a_row_whose_extra_values_fail_is_refused_and_changes_nothing(store, item, reason):
@@ -112,7 +112,7 @@ def test_a_readmit_of_a_row_whose_extra_values_fail_is_refused_and_changes_nothi
 
 def test_a_readmitted_row_keeps_its_sample_metadata(store):
     import_samples(store)
-    entry = readmit(store, "line 8", value=1.5)  # S-007: 'about 1.5' was its only fault
+    entry = readmit(store, "S-007", value=1.5)  # S-007: 'about 1.5' was its only fault
     rows = store.query("SELECT attribute, value, run_id FROM record_attributes WHERE record_id = 'sample-lab:S-007'")
     assert dict(rows[["attribute", "value"]].values) == {
         "sample_id": "S-007",
@@ -248,7 +248,7 @@ def test_sample_metadata_of_a_record_readmitted_whole_goes_when_the_fixed_file_c
     data = tmp_path / "lab.csv"
     data.write_text("id,formula,gap,sample,route,instr\nv3,ZnO,-3.3,S1,sol-gel,UV-1800\n", encoding="utf-8")
     run_ingest(LabConnector(data, load_mapping(mapping)), store)
-    item = store.query("SELECT quarantine_id FROM quarantine WHERE item = 'line 2'").iloc[0, 0]
+    item = store.query("SELECT quarantine_id FROM quarantine WHERE item = 'v3'").iloc[0, 0]
     record_decision(store, "readmit", "A. Steward", "sign lost", quarantine_id=item, value=3.3)
     data.write_text("id,formula,gap,sample,route,instr\nv3,ZnO,3.3,S1,sol-gel,\n", encoding="utf-8")
     report = run_ingest(LabConnector(data, load_mapping(mapping)), store)
@@ -271,7 +271,7 @@ def test_a_row_readmitted_beside_another_files_record_never_replaces_its_sample_
     second.write_text(header + "v3,ZnO,,5.6,S1,sol-gel,Cary 5000\n", encoding="utf-8")  # stored, with metadata
     run_ingest(LabConnector(first, load_mapping(mapping)), store)
     run_ingest(LabConnector(second, load_mapping(mapping)), store)
-    item = store.query("SELECT quarantine_id FROM quarantine WHERE item = 'line 2'").iloc[0, 0]
+    item = store.query("SELECT quarantine_id FROM quarantine WHERE item = 'v3'").iloc[0, 0]
     stored = "the (sample_id|synthesis_route|instrument) of 'gaps:v3' is already stored"
     with pytest.raises(CurationError, match=stored):
         record_decision(store, "readmit", "A. Steward", "sign lost", quarantine_id=item, value=3.3)

@@ -6,7 +6,7 @@ over the raw rows (`apply_curation`), each to what it was made on (its record's 
 values an accept of a record reviewed): one made on what has changed since is stale, not applied, and listed by
 `stale_decisions` for the steward to decide again. Only `readmit` writes data rows, new ones, under run id
 'curation:<entry_id>'. `dismiss` settles a quarantine row that cannot be resolved (it leaves `open_quarantine`;
-nothing is admitted).
+nothing is admitted); `reopen` cancels a dismissal (the row is open again).
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ from matreg.validation import (
 )
 
 DECISIONS = ("accept", "reject", "flag", "correct")  # the actions on records and values, applied to datasets
-ACTIONS = (*DECISIONS, "readmit", "dismiss")
+ACTIONS = (*DECISIONS, "readmit", "dismiss", "reopen")
 _SETTLED_BY = {"readmit": "readmitted", "dismiss": "dismissed"}  # the actions that settle a quarantine row
+_ON_QUARANTINE = (*_SETTLED_BY, "reopen")  # the actions on a quarantine row (a reopen cancels a dismissal)
 VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
 _ENTRY_TIME = "%Y%m%dT%H%M%S%fZ"
 _KEYED = ["record_id", "property", "_method", "_temperature_K", "_pressure_Pa"]  # VALUE_KEY, matchable when null
@@ -76,7 +77,7 @@ def record_decision(
 ) -> dict[str, Any]:
     """Append one checked decision to the curation log (readmit: with the rows it admits); return the entry.
 
-    readmit and dismiss name a quarantine row; the other actions a record, or one of its values."""
+    readmit, dismiss and reopen name a quarantine row; the other actions a record, or one of its values."""
     _check_entry(action, steward, reason)
     if not store.exists():
         raise StoreError(f"no matreg store at {store.root} (run `matreg fetch` or `matreg import` first)")
@@ -86,9 +87,9 @@ def record_decision(
         if action == "readmit":
             stamp = RunStamp(CURATION_RUN_PREFIX + entry_id, at)
             target, rows = _readmit(store, stamp, record_id, quarantine_id, property, method, value, unit)
-        elif action == "dismiss":
+        elif action in ("dismiss", "reopen"):
             targets = (record_id, property, method, temperature_K, pressure_Pa, value, unit)
-            target = _dismissal(store, quarantine_id, [x for x in targets if x is not None])
+            target = _row_only(store, action, quarantine_id, [x for x in targets if x is not None])
         else:
             target = _decision(store, action, record_id, property, method, temperature_K, pressure_Pa, value, unit)
         entry = dict.fromkeys(load_tables()["curation_log"].columns) | target
@@ -105,8 +106,8 @@ def curation_log(store: Store) -> pd.DataFrame:
 
 
 def history(store: Store, record_id: str) -> pd.DataFrame:
-    """Every entry touching a record (decisions on it or its values, readmits that wrote it, dismissals of its
-    quarantine rows), oldest first."""
+    """Every entry touching a record (decisions on it or its values, readmits that wrote it, dismissals and reopenings
+    of its quarantine rows), oldest first."""
     log = curation_log(store)
     written = store.read(
         "SELECT run_id FROM materials WHERE record_id = ? UNION SELECT run_id FROM properties WHERE record_id = ?",
@@ -114,7 +115,7 @@ def history(store: Store, record_id: str) -> pd.DataFrame:
     )["run_id"]
     readmits = {run.removeprefix(CURATION_RUN_PREFIX) for run in written if run.startswith(CURATION_RUN_PREFIX)}
     its_rows = store.read("SELECT quarantine_id FROM quarantine WHERE record_id = ?", [record_id])["quarantine_id"]
-    dismissals = (log["action"] == "dismiss") & log["quarantine_id"].isin(its_rows)
+    dismissals = log["action"].isin(["dismiss", "reopen"]) & log["quarantine_id"].isin(its_rows)
     touching = log[(log["record_id"] == record_id) | log["entry_id"].isin(readmits) | dismissals]
     if touching.empty and not _record_exists(store, record_id):
         raise CurationError(f"unknown record '{record_id}'")
@@ -462,7 +463,8 @@ def _readmit(
     whole = not _is_value_payload(raw)
     if whole:
         connector = _lab_import(store, row)
-        record, attribution, extension = _lab_record(connector, row, raw), connector.attribution, connector.extension
+        record = _lab_record(connector, row, raw, property, method, value)
+        attribution, extension = connector.attribution, connector.extension
     else:
         record, attribution = _value_record(store, row, raw)
         extension = None  # the attributes of a value's record are stored already
@@ -480,31 +482,42 @@ def _readmit(
     return target | {"value": parse_number(corrected.value), "unit": corrected.unit}, tables
 
 
-def _dismissal(store: Store, quarantine_id: str | None, other_targets: list[Any]) -> dict[str, Any]:
-    """The target of a dismiss entry: a quarantine row not yet readmitted or dismissed, and nothing else (a record,
-    value or correction in `other_targets` is refused)."""
+def _row_only(store: Store, action: str, quarantine_id: str | None, other_targets: list[Any]) -> dict[str, Any]:
+    """The target of a dismiss or reopen entry: a quarantine row that may be so, and nothing else (a record, value
+    or correction in `other_targets` is refused)."""
     if other_targets:
-        raise CurationError("dismiss takes a quarantine id only (no record, value or correction)")
-    return {"quarantine_id": _quarantined(store, quarantine_id, "dismiss")["quarantine_id"]}
+        raise CurationError(f"{action} takes a quarantine id only (no record, value or correction)")
+    return {"quarantine_id": _quarantined(store, quarantine_id, action)["quarantine_id"]}
 
 
 def _quarantined(store: Store, quarantine_id: str | None, action: str) -> dict[str, Any]:
-    """The quarantine row to readmit or dismiss; refused when unknown, or settled already: readmitted (either
-    action), or dismissed (a dismissed row may still be readmitted: its problem found a fix)."""
+    """The quarantine row to readmit, dismiss or reopen; refused when unknown, when settled already (`_settled_by`):
+    readmitted (any action), or dismissed (a dismissed row may still be readmitted: its problem found a fix), and a
+    reopen of a row not dismissed."""
     if not quarantine_id:
         raise CurationError(f'{action} needs a quarantine id (see `matreg sql "select * from open_quarantine"`)')
     rows = store.read("SELECT * FROM quarantine WHERE quarantine_id = ?", [quarantine_id])
     if rows.empty:
         raise CurationError(f"unknown quarantine row '{quarantine_id}'")
-    log = curation_log(store)
-    settling = ["readmit"] if action == "readmit" else list(_SETTLED_BY)
-    earlier = log[log["action"].isin(settling) & log["quarantine_id"].isin([quarantine_id])]
-    if len(earlier):
-        last = earlier.iloc[-1]
-        raise CurationError(
-            f"quarantine row '{quarantine_id}' was {_SETTLED_BY[last.action]} already (entry {last.entry_id})"
-        )
+    settled = _settled_by(store, quarantine_id)
+    if action == "reopen" and settled is None:
+        raise CurationError(f"quarantine row '{quarantine_id}' is not dismissed: nothing to reopen")
+    if settled is not None and (settled.action == "readmit" or action == "dismiss"):
+        what = f"quarantine row '{quarantine_id}' was {_SETTLED_BY[settled.action]}"
+        if action == "reopen":
+            raise CurationError(f"{what} (entry {settled.entry_id}): a readmit is not undone, reject its record")
+        raise CurationError(f"{what} already (entry {settled.entry_id})")
     return rows.iloc[0].to_dict()
+
+
+def _settled_by(store: Store, quarantine_id: str) -> Any:
+    """The log entry that settles a quarantine row now, or None while it is open: its readmit, else its last
+    dismissal unless a reopen came after it (as `open_quarantine` reads the log)."""
+    log = curation_log(store)
+    entries = log[log["action"].isin(_ON_QUARANTINE) & log["quarantine_id"].isin([quarantine_id])]
+    readmits = entries[entries["action"] == "readmit"]
+    last = (readmits if len(readmits) else entries).tail(1)
+    return None if last.empty or last["action"].iloc[0] == "reopen" else last.iloc[0]
 
 
 def _is_value_payload(raw: Any) -> bool:
@@ -583,20 +596,41 @@ def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
     return LabConnector.of_past_import(Path(runs["endpoint"].iloc[0]), mapping, parameters.get("name"))
 
 
-def _lab_record(connector: LabConnector, row: dict[str, Any], raw: dict[str, Any]) -> SourceRecord:
-    """A rejected lab row mapped again by its import's mapping; refused while it cannot be mapped, and when its
-    import set it aside as it was published (its payload is the record's canonical rows, not the file's row)."""
+def _lab_record(
+    connector: LabConnector,
+    row: dict[str, Any],
+    raw: dict[str, Any],
+    property: str | None,
+    method: str | None,
+    value: float | None,
+) -> SourceRecord:
+    """A rejected lab row mapped again by its import's mapping, a corrected value in its cell (`_with_value`);
+    refused while it cannot be mapped, and when its import set it aside as it was published (its payload is the
+    record's canonical rows, not the file's row)."""
     if isinstance(raw, dict) and isinstance(raw.get("materials"), list):
         raise CurationError(
             f"quarantine row '{row['quarantine_id']}' was set aside as its import was published "
             f"({'; '.join(row['reasons'])}): correct the file and import it again"
         )
     try:
-        return connector.to_record(raw)
+        return connector.to_record(_with_value(connector, raw, property, method, value))
     except RecordError as exc:
         _refuse(row, [str(exc)])
     except KeyError as exc:  # the row lacks a column the mapping reads
         _refuse(row, [f"the import's mapping reads column {exc}, which the quarantined row does not have"])
+
+
+def _with_value(
+    connector: LabConnector, raw: dict[str, Any], property: str | None, method: str | None, value: float | None
+) -> dict[str, Any]:
+    """A lab row with a readmit's corrected value in the cell of the value it names, written as the file writes
+    numbers, so that a cell that is no number ('2,42' in a file of decimal points) is checked as corrected; the row
+    as it is without a corrected value."""
+    if value is None:
+        return raw
+    columns = connector.value_columns(raw)
+    chosen = _the_one(_named_values(list(columns.values()), property, method), property, method)
+    return raw | {list(columns)[chosen]: connector.number_cell(value)}
 
 
 def _attribute_rows(
@@ -622,23 +656,38 @@ def _corrected(
     A value is named by its canonical property and the method it is stored with (its own, else the record's or
     the source's)."""
     vocabulary = load_vocabulary()
-    matches = [
-        index
-        for index, raw in enumerate(record.values)
-        if property in (None, vocabulary.resolve(raw.property, attribution.source))
-        and method in (None, raw.method or record.method or attribution.method)
+    kinds = [
+        (vocabulary.resolve(raw.property, attribution.source), raw.method or record.method or attribution.method)
+        for raw in record.values
     ]
-    if len(matches) != 1:
-        if value is None and unit is None and property is None:
-            return record.values, None  # nothing to correct: readmitted as it is (e.g. after a vocabulary change)
-        named = " ".join(str(x) for x in (property, method) if x) or "value"
-        raise CurationError(f"readmit: {len(matches)} raw {named} values in the row; name the property (and method)")
+    matches = _named_values(kinds, property, method)
+    if len(matches) != 1 and value is None and unit is None and property is None:
+        return record.values, None  # nothing to correct: readmitted as it is (e.g. after a vocabulary change)
+    index = _the_one(matches, property, method)
     values = list(record.values)
-    chosen = values[matches[0]]
-    values[matches[0]] = dataclasses.replace(
+    chosen = values[index]
+    values[index] = dataclasses.replace(
         chosen, value=chosen.value if value is None else value, unit=chosen.unit if unit is None else unit
     )
-    return values, matches[0]
+    return values, index
+
+
+def _named_values(kinds: list[tuple[str | None, str | None]], property: str | None, method: str | None) -> list[int]:
+    """The positions of the raw values (each as its canonical property and method) that a readmit's property and
+    method name (None: any)."""
+    return [
+        index
+        for index, (canonical, its_method) in enumerate(kinds)
+        if property in (None, canonical) and method in (None, its_method)
+    ]
+
+
+def _the_one(matches: list[int], property: str | None, method: str | None) -> int:
+    """The one raw value a readmit names; refused when the row has none or several."""
+    if len(matches) != 1:
+        named = " ".join(str(x) for x in (property, method) if x) or "value"
+        raise CurationError(f"readmit: {len(matches)} raw {named} values in the row; name the property (and method)")
+    return matches[0]
 
 
 def _harmonized(

@@ -155,6 +155,11 @@ class Connector(ABC):
     def to_record(self, payload: Any) -> SourceRecord:
         """Map one raw payload to canonical terms; raise RecordError if it cannot be read."""
 
+    def identity(self, item: RawItem) -> str | None:
+        """What a rejected item is, if not its item id and payload as received: its quarantine id hashes this with the
+        source (a lab row: its cells by what they mean, `LabConnector.identity`). The default: None."""
+        return None
+
     def redact(self, text: str) -> str:
         """`text` with this connector's secrets removed; the default has none."""
         return text

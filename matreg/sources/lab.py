@@ -20,7 +20,7 @@ from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue,
 from matreg.sources.labfiles import read_rows, sheet_names
 from matreg.structure import parse_structure
 from matreg.units import convert
-from matreg.validation import is_blank, parse_number
+from matreg.validation import is_blank, parse_number, to_json
 from matreg.yamlio import load_model
 
 
@@ -239,18 +239,80 @@ class LabConnector(Connector):
         return f"{self.name}:row-{position + 2}"
 
     def _item(self, row: dict[str, Any], line: int, source_id: str, seen: dict[str, int]) -> RawItem:
-        """One row as a raw item; `line` is its line in the file (the header is line 1)."""
+        """One row as a raw item; `line` is its line in the file (the header is line 1). It is named by its id where
+        the mapping has an id column, else, or where the id is the problem (none, a duplicate) or the row cannot be
+        read as its header says, by its line ('line 5')."""
         payload = {"_line": line, "_source_id": source_id, **row}
+        error = self._row_error(line, source_id, seen)
+        if error is None:
+            seen[source_id] = line
+        named_by_id = error is None and not self.ids_by_position
+        return RawItem(source_id if named_by_id else f"line {line}", payload, error)
+
+    def _row_error(self, line: int, source_id: str, seen: dict[str, int]) -> str | None:
+        """Why a row cannot be read at all: cells its header does not name, no id, or an id seen before."""
         if line in self.problems:
-            return RawItem(f"line {line}", payload, error=self.problems[line])
+            return self.problems[line]
         if not source_id:
-            return RawItem(f"line {line}", payload, error=f"no id in column '{self.mapping.id_column}'")
+            return f"no id in column '{self.mapping.id_column}'"
         if source_id in seen:
-            return RawItem(
-                f"line {line}", payload, error=f"duplicate id '{source_id}' (first on line {seen[source_id]})"
-            )
-        seen[source_id] = line
-        return RawItem(f"line {line}", payload)
+            return f"duplicate id '{source_id}' (first on line {seen[source_id]})"
+        return None
+
+    def identity(self, item: RawItem) -> str:
+        """What a rejected row is, which its quarantine id hashes: the cells the mapping reads, each named by what it
+        means (the id, formula, name and structure; each value with its property, method, unit and conditions; each
+        extension attribute), not by its column's name, and not its line nor the cells the mapping does not read. A
+        row that moves, or whose column is renamed, is so the same input, its review decisions kept; a row identical
+        to another of the dataset is that row."""
+        payload, mapping = item.payload, self.mapping
+        roles = {
+            "id": mapping.id_column,
+            "formula": mapping.formula_column,
+            "name": mapping.name_column,
+            "structure": mapping.structure_column,
+        }
+        cells: dict[str, Any] = {role: self._cell_text(payload, column) for role, column in roles.items()}
+        values = [self._value_identity(payload, column) for column in self.value_columns(payload)]
+        cells["values"] = sorted(map(to_json, values))  # in no column order
+        attributes = {name: self._cell_text(payload, column) for column, name in mapping.extra_columns.items()}
+        cells["attributes"] = {name: text for name, text in attributes.items() if text is not None}
+        return to_json(cells)
+
+    def _value_identity(self, payload: dict[str, Any], column: str) -> dict[str, Any]:
+        """A value cell of a row by what it means: its property, method, unit and conditions, and the cell's text."""
+        spec = self.mapping.columns[column]
+        prop, method = self.mapping.property_and_method(column)
+        temperature = spec.temperature_K
+        if spec.temperature_field is not None:
+            temperature = [self._cell_text(payload, spec.temperature_field), spec.temperature_unit]
+        return {
+            "property": prop,
+            "method": method,
+            "value": self._cell_text(payload, column),
+            "unit": spec.unit or self._cell_text(payload, spec.unit_field),
+            "temperature": temperature,
+            "pressure_Pa": spec.pressure_Pa,
+        }
+
+    def _cell_text(self, payload: dict[str, Any], column: str | None) -> str | None:
+        """A cell's text without surrounding spaces; None for a blank cell, or no column."""
+        if column is None or self._blank(payload[column]):
+            return None
+        return str(payload[column]).strip()
+
+    def value_columns(self, payload: dict[str, Any]) -> dict[str, tuple[str | None, str | None]]:
+        """The mapped columns holding a value in this row (not blank), each with its canonical property and method."""
+        return {
+            column: self.mapping.property_and_method(column)
+            for column in self.mapping.columns
+            if not self._blank(payload[column])
+        }
+
+    def number_cell(self, number: float) -> str:
+        """A number written as a cell of this file writes it: with the mapping's decimal separator."""
+        text = repr(float(number))
+        return text.replace(".", ",") if self._decimal == "," else text
 
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         mapping = self.mapping
