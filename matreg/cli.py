@@ -164,8 +164,9 @@ def import_(
     file: Annotated[
         Path,
         typer.Argument(
-            help="Lab data file: .csv, .tsv (also compressed: .gz, .bz2, .xz, .zst, .zip, as in data.csv.gz), "
-            ".xlsx, .xls, .json. Text in UTF-8, or in UTF-16 or UTF-32 with a byte order mark."
+            help="Lab data file: .csv, .tsv, .txt (tab-separated, as Excel's Unicode Text), each also compressed "
+            "(data.csv.gz, .bz2, .xz, .zst, .zip); .xlsx, .xls, .json; or a .zip archive holding one .csv, .tsv or "
+            ".txt file. Text in UTF-8, or in UTF-16 or UTF-32 with a byte order mark."
         ),
     ],
     mapping: Annotated[

@@ -44,6 +44,7 @@ def _stored(store, data, tmp_path):
     ("name", "encoding", "separator"),
     [
         ("lab.tsv", "utf-16", "\t"),
+        ("lab.txt", "utf-16", "\t"),  # as Excel's "Unicode Text" names it
         ("lab.csv", "utf-16-be", "\t"),
         ("lab.csv", "utf-32", ","),
         ("lab.json", "utf-16", ""),
@@ -90,6 +91,48 @@ def test_the_entries_macos_finder_adds_to_a_zip_archive_are_passed_over(store, t
         archive.writestr("lab/other.csv", "formula\n")
     with pytest.raises(ConfigError, match="holds one file, this one 2"):
         LabConnector(data, _mapping(tmp_path))
+
+
+def test_a_plain_zip_archive_is_read_as_the_one_lab_file_it_holds(run, store, tmp_path):
+    data = tmp_path / "data.zip"  # as Windows' "Send to > Compressed (zipped) folder" names it
+    with zipfile.ZipFile(data, "w") as archive:
+        archive.writestr("data.csv", _text())
+        archive.writestr("__MACOSX/._data.csv", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+        archive.writestr("README.md", "band gaps of the Smith lab")  # no lab file: not read
+    (tmp_path / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
+    result = run("import", str(data), "-m", str(tmp_path / "mapping.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "read 1, 1 valid records (1 values)" in result.output
+
+
+@pytest.mark.parametrize(("member", "encoding"), [("lab.tsv", "utf-8"), ("Sheet1.txt", "utf-16")])
+def test_a_zipped_tsv_or_txt_file_is_tab_separated(store, tmp_path, member, encoding):
+    data = tmp_path / "gaps 2024.05.zip"
+    with zipfile.ZipFile(data, "w") as archive:
+        archive.writestr(f"gaps/{member}", _text("\t", "\r\n").encode(encoding))
+    assert _stored(store, data, tmp_path) == [["Müller's Å-film", 3.3, 300.15]]
+
+
+@pytest.mark.parametrize(
+    ("files", "error"),
+    [
+        (["a/lab.csv", "a/lab.xlsx"], "the zip archive holds 2 lab files, a/lab.csv, a/lab.xlsx: zip one alone"),
+        (
+            ["lab.xlsx", "notes.md"],
+            "the zip archive holds no .csv, .tsv or .txt file (its files: lab.xlsx, notes.md): a workbook or JSON file "
+            "is imported unzipped",
+        ),
+        (["__MACOSX/._lab.csv"], "the zip archive holds no .csv, .tsv or .txt file (its files: none)"),
+    ],
+)
+def test_a_zip_archive_without_one_text_lab_file_is_refused_naming_its_files(tmp_path, files, error):
+    data = tmp_path / "data.zip"
+    with zipfile.ZipFile(data, "w") as archive:
+        for name in files:
+            archive.writestr(name, _text())
+    with pytest.raises(ConfigError) as raised:
+        LabConnector(data, _mapping(tmp_path))
+    assert str(raised.value).startswith(f"cannot read {data}: {error}")
 
 
 def test_spaces_around_a_header_name_are_no_part_of_it(store, tmp_path):

@@ -1,4 +1,6 @@
-"""Reading lab files: CSV or TSV (also compressed), Excel and JSON; every cell as text, every row with its line.
+"""Reading lab files: CSV, TSV or TXT (also compressed or zipped), Excel and JSON; every cell as text, every row with
+its line. A `.txt` file is tab-separated, as Excel's "Unicode Text" writes it; a plain `.zip` archive is read as the one
+lab file it holds, by that file's own suffix.
 
 No type guessing: the mapping and validation decide what a cell means. Nor encoding guessing: text is UTF-8, or
 UTF-16 or UTF-32 after a byte order mark; other bytes are refused with where they are (a guessed code page would
@@ -29,8 +31,17 @@ import zstandard
 
 from matreg.errors import ConfigError
 
-READERS = {".csv": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel", ".json": "json"}
-COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")  # a CSV or TSV file may be compressed ('data.csv.gz')
+READERS = {
+    ".csv": "delimited",
+    ".tsv": "delimited",
+    ".txt": "delimited",
+    ".xlsx": "excel",
+    ".xls": "excel",
+    ".json": "json",
+    ".zip": "zip",
+}
+TAB_SEPARATED = (".tsv", ".txt")  # .txt: Excel's "Unicode Text" (UTF-16 with a byte order mark, tab-separated)
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")  # a CSV, TSV or TXT file may be compressed ('data.csv.gz')
 DELIMITERS = ",;\t|"  # the separators a CSV file may use (Excel writes ';' where the decimal mark is a comma)
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zst": zstandard.open}
 _EXCEL_ENGINE = {".xlsx": "openpyxl", ".xls": "calamine"}  # (pandas 2 would look for xlrd for .xls)
@@ -61,16 +72,14 @@ class LabRows:
 def read_rows(path: Path, sheet: str | int = 0, columns: tuple[str, ...] = ()) -> LabRows:
     """Every non-blank row of a lab file, each cell as text; ConfigError when the file cannot be read. `columns`,
     the columns a mapping reads, settle a CSV file's separator where its lines leave a choice."""
-    suffixes = [suffix.lower() for suffix in path.suffixes[-2:]]
-    compression = suffixes[1] if len(suffixes) == 2 and suffixes[1] in COMPRESSED else None
-    suffix = suffixes[0] if compression else path.suffix.lower()
-    kind = READERS.get(suffix)
-    if kind is None or (compression and kind != "csv"):
-        known = ", ".join([*READERS, *(f".csv{suffix}" for suffix in COMPRESSED)])
-        raise ConfigError(f"{path}: unsupported file type '{''.join(path.suffixes[-2:])}' (use {known})")
+    suffix, compression = _file_type(path)
+    kind = READERS[suffix]
     try:
-        if kind == "csv":
-            return _delimited(_text(path, compression), tab=suffix == ".tsv", columns=columns)
+        if kind == "zip":
+            member, data = _lab_file_in_zip(path)
+            return _delimited(_decode(data), tab=_suffix(member) in TAB_SEPARATED, columns=columns)
+        if kind == "delimited":
+            return _delimited(_text(path, compression), tab=suffix in TAB_SEPARATED, columns=columns)
         if kind == "excel":
             return LabRows(_without_blank_rows(_sheet(path, sheet, suffix, columns)))
         frame = pd.DataFrame(_json_records(path), dtype=object)  # 1 stays 1, not 1.0
@@ -80,11 +89,51 @@ def read_rows(path: Path, sheet: str | int = 0, columns: tuple[str, ...] = ()) -
         raise ConfigError(f"cannot read {path}: {exc}") from None
 
 
+def _file_type(path: Path) -> tuple[str, str | None]:
+    """A lab file's type (a suffix of READERS; '.zip' for a plain archive, read by its lab file's suffix) and its
+    compression ('data.csv.gz': '.csv' and '.gz'); ConfigError for a file of no type read."""
+    inner, outer = ["", *(suffix.lower() for suffix in path.suffixes)][-2:]
+    if outer in COMPRESSED and READERS.get(inner) == "delimited":
+        return inner, outer
+    if outer in READERS:
+        return outer, None
+    known = ", ".join([*READERS, *(f".csv{suffix}" for suffix in COMPRESSED)])
+    raise ConfigError(f"{path}: unsupported file type '{''.join(path.suffixes[-2:])}' (use {known})")
+
+
+def _suffix(name: str) -> str:
+    return PurePosixPath(name).suffix.lower()
+
+
+def _lab_file_in_zip(path: Path) -> tuple[str, bytes]:
+    """The name and bytes of the one lab file (by its suffix) a plain `.zip` archive holds, as Windows' "Send to
+    Compressed (zipped) folder" writes it; ValueError naming the archive's files where it holds none or several, or
+    one that is not CSV, TSV or TXT text (a workbook or JSON file: unzip it)."""
+    with zipfile.ZipFile(path) as archive:
+        files = _files_in_zip(archive)
+        lab_files = [name for name in files if _suffix(name) in READERS and _suffix(name) != ".zip"]
+        if len(lab_files) > 1:
+            raise ValueError(f"the zip archive holds {len(lab_files)} lab files, {', '.join(lab_files)}: zip one alone")
+        if not lab_files or READERS[_suffix(lab_files[0])] != "delimited":
+            *others, last = [suffix for suffix, kind in READERS.items() if kind == "delimited"]
+            listed = ", ".join(files) or "none"
+            raise ValueError(
+                f"the zip archive holds no {', '.join(others)} or {last} file (its files: {listed}): a workbook or "
+                "JSON file is imported unzipped"
+            )
+        return lab_files[0], archive.read(lab_files[0])
+
+
+def _files_in_zip(archive: zipfile.ZipFile) -> list[str]:
+    """The files of a zip archive, without its folders and the entries macOS Finder adds."""
+    return [name for name in archive.namelist() if not name.endswith("/") and not _macos_metadata(name)]
+
+
 def _text(path: Path, compression: str | None) -> str:
     """The file's text, decompressed."""
     if compression == ".zip":
         with zipfile.ZipFile(path) as archive:
-            members = [name for name in archive.namelist() if not name.endswith("/") and not _macos_metadata(name)]
+            members = _files_in_zip(archive)
             if len(members) != 1:
                 raise ValueError(f"a zip archive of a lab file holds one file, this one {len(members)}")
             data = archive.read(members[0])
