@@ -644,7 +644,8 @@ def test_a_quarantined_row_is_named_by_its_line_and_default_ids_count_rows_witho
     report = import_file(store, data, mapping)
     assert (report.n_stored, report.n_quarantined) == (2, 1)
     assert store.query("SELECT item FROM quarantine").iloc[0, 0] == "line 5"
-    assert sorted(store.query("SELECT source_id FROM materials")["source_id"]) == ["lab.csv:row-2", "lab.csv:row-4"]
+    materials = store.query("SELECT source_id, source_url FROM materials ORDER BY 1").values.tolist()
+    assert materials == [["lab.csv:row-2", "file:lab.csv#line=3"], ["lab.csv:row-4", "file:lab.csv#line=6"]]
 
 
 def test_a_column_named_twice_is_a_clear_error_and_unmapped_columns_are_reported(store, tmp_path):

@@ -232,7 +232,8 @@ class LabConnector(Connector):
 
     def _source_id(self, row: dict[str, Any], position: int) -> str:
         """The row's id: its id column's, else the file's name in the store and the row number, counted from 2 under
-        the header without blank lines ('bandgaps.csv:row-2'; the numbers of earlier versions of matreg)."""
+        the header without blank lines ('bandgaps.csv:row-2'; the numbers of earlier versions of matreg, so stored ids
+        stay): not its line, which its source URL and a quarantine item name, blank lines counted."""
         if self.mapping.id_column:
             cell = row[self.mapping.id_column]
             return "" if self._blank(cell) else str(cell).strip()  # a missing-value marker is no id
@@ -335,7 +336,8 @@ class LabConnector(Connector):
 
     def _source_url(self, payload: dict[str, Any]) -> str:
         """Where the row is: by its id where the mapping has an id column ('file:gaps.csv#id=S1', URL-encoded), so
-        that rows deleted, inserted or sorted above it leave its record as it was; else by its line ('#line=5')."""
+        that rows deleted, inserted or sorted above it leave its record as it was; else by the line it starts on
+        ('#line=5', blank lines counted, as a quarantined row is named: 'line 5'; its default id counts rows)."""
         if self.ids_by_position:
             return f"file:{self.name}#line={payload['_line']}"
         return f"file:{self.name}#id={quote(payload['_source_id'], safe='')}"
