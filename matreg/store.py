@@ -159,7 +159,7 @@ class Store:
     """A matreg store directory: Parquet commits plus a DuckDB file of views over them."""
 
     def __init__(self, root: Path | str) -> None:
-        self.root = Path(root).resolve()
+        self.root = _searchable(Path(root).resolve())
         self.data_dir = self.root / "data"
         self.tmp_dir = self.root / "tmp"
         self.staging_dir = self.root / "staging"
@@ -866,6 +866,19 @@ class Store:
     def write_json(data: dict, path: Path) -> Path:
         """Write a JSON document atomically."""
         return atomic_write(Path(path), lambda temp: _write_json(data, temp))
+
+
+def _searchable(folder: Path) -> Path:
+    """`folder`, where DuckDB can resolve the views' files against it; StoreError, before anything is written, when it
+    cannot: the views name their files relative to the store, through DuckDB's file_search_path, a comma-separated
+    list with no escape for a comma in a folder's name."""
+    if "," in str(folder):
+        raise StoreError(
+            f"cannot use {folder} as a store: its path has a comma, and DuckDB, which resolves the store's files "
+            "through a comma-separated list of folders (file_search_path), would read no file there; choose a "
+            "folder whose path has none"
+        )
+    return folder
 
 
 def _newest_file(commits: list[Path], name: str) -> Path | None:

@@ -134,6 +134,19 @@ def test_import_report_and_exit_code(run, tmp_path):
     assert result.stderr == "error: nothing valid was found (the run is stored: it withdrew 2 records)\n"
 
 
+LAB_IMPORT = ["import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")]
+
+
+@pytest.mark.parametrize("command", [LAB_IMPORT, ["sql", "select count(*) from materials"], ["status"]])
+def test_a_store_path_with_a_comma_is_refused_before_anything_is_written(run, tmp_path, command):
+    """DuckDB resolves the views' files through file_search_path, a comma-separated list: it would find none."""
+    store = tmp_path / "sp ace,comma" / "s"
+    result = run(*command, "--store", str(store))
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: cannot use {store} as a store: its path has a comma")
+    assert not (tmp_path / "sp ace,comma").exists()
+
+
 def test_import_of_a_file_of_a_stored_name_from_another_folder_asks_for_a_name(run, tmp_path):
     mapping = str(LAB_EXAMPLE / "mapping.yaml")
     header = "sample_id,composition,band_gap,band_gap_unit,T_K\n"
