@@ -29,8 +29,10 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -168,6 +170,7 @@ class Store:
         self._scanner: duckdb.DuckDBPyConnection | None = None  # the in-memory database `_scan` gives cursors of
         self._scanner_views: set[str] = set()  # the views created in it (`_define_views`)
         self._views_behind = False  # the views in the DuckDB file could not be updated (stderr was told)
+        self._read_path: str | None = None  # of a store written with other definitions (`_search_path`)
         self.db_path = self.root / DB_NAME
         self.cache_path = self.root / "http_cache.sqlite"
 
@@ -193,6 +196,7 @@ class Store:
                 empty = {name: self._empty(name) for name in behind}
                 self._write_dir(empty, self.data_dir / f"c{self._next_sequence():08d}")
                 self._scanner_views.clear()  # (made again over the new columns)
+                self._read_path = None  # (the store's own files have the declared columns now)
             if changed:
                 self._update_views(digest)
 
@@ -775,7 +779,8 @@ class Store:
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A read-only connection to the DuckDB file (the views other clients use), resolving against this store's
-        directory; a store written by an older matreg gets its new tables and columns first (`_require_store`)."""
+        directory. Of a store whose views another matreg defined, the connection has this matreg's views of its own
+        (temporary views, over the files as `_search_path` finds them): nothing in the store is written."""
         self._require_store()
         try:
             con = duckdb.connect(str(self.db_path), read_only=True)
@@ -784,16 +789,43 @@ class Store:
                 f"cannot open {self.db_path}: {str(exc).splitlines()[0]} (a DuckDB shell lets others read beside it "
                 "when opened read-only: duckdb -readonly)"
             ) from None
-        con.execute("SET file_search_path = ?", [str(self.root)])
+        con.execute("SET file_search_path = ?", [self._search_path()])
+        if self._stamp() != _definitions_digest():
+            definitions = _view_definitions()
+            for name in _views_named(" ".join(definitions), definitions):
+                con.execute(f"CREATE TEMPORARY VIEW {name} AS {definitions[name]}")
         return con
 
     def _require_store(self) -> None:
-        """StoreError when nothing was published yet (saying which runs are staged, if any); a store written with
-        other definitions is brought up to date first (`ensure`; once while the views cannot be updated)."""
+        """StoreError when nothing was published yet (saying which runs are staged, if any). A read writes nothing:
+        a store written with other definitions is read as `_search_path` says, and brought up to date by the next
+        write (`ensure`)."""
         if not self.exists():
             raise StoreError(self._nothing_published())
-        if self._stamp() != _definitions_digest() and not self._views_behind:
-            self.ensure()
+
+    def _search_path(self) -> str:
+        """Where DuckDB finds the files the views read: the store; for a store written with other definitions whose
+        files lack tables or columns declared here, also a folder of this process with an empty file of each such
+        table (of its declared schema), so that the views read them as the store's next write will have them, and
+        a read (a read-only store's too) writes nothing."""
+        if self._stamp() == _definitions_digest():
+            return str(self.root)
+        if self._read_path is None:
+            self._read_path = self._with_declared_files(self._tables_behind(changed=True))
+        return self._read_path
+
+    def _with_declared_files(self, names: list[str]) -> str:
+        """The store, and a folder of this process (removed with the Store) with an empty file of each of the tables
+        `names`, as a file_search_path."""
+        if not names:
+            return str(self.root)
+        folder = _searchable(Path(tempfile.mkdtemp(prefix="matreg-declared-")))
+        weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
+        commit = folder / "data" / "c_declared"
+        commit.mkdir(parents=True)
+        for name in names:
+            pq.write_table(self._empty(name), commit / f"{name}.parquet")
+        return f"{self.root},{folder}"
 
     def _nothing_published(self) -> str:
         """Why there is no store to read: none at all, or runs staged but none published (a first run interrupted)."""
@@ -842,7 +874,7 @@ class Store:
         if self._scanner is None:
             self._scanner = duckdb.connect()
         con = self._scanner.cursor()
-        con.execute("SET file_search_path = ?", [str(self.root)])
+        con.execute("SET file_search_path = ?", [self._search_path()])
         return con
 
     def table(self, name: str) -> pd.DataFrame:

@@ -99,6 +99,31 @@ def short_timeout(init):
     return patched
 
 
+def test_reads_of_a_store_another_matreg_wrote_take_no_lock_and_write_nothing(filled, tmp_path):
+    """`sql`, `status` and `export` read a store whose views another matreg version made (a read-only mount's too)
+    while a writer holds its lock: they take no lock and leave every file of the store as it was."""
+    store = tmp_path / "store"
+    (store / ".views.sha256").write_text("written by another matreg", encoding="utf-8")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(store / ".lock")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        before = {path: path.stat().st_mtime_ns for path in store.rglob("*")}
+        with patch.object(filelock.FileLock, "__init__", short_timeout(filelock.FileLock.__init__)):
+            results = [
+                filled("sql", "select count(*) as n from properties", "--format", "csv"),
+                filled("status"),
+                filled("export", "thermo", "--out", str(tmp_path / "thermo.csv")),
+            ]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert [result.exit_code for result in results] == [0, 0, 0], [result.stderr for result in results]
+    assert results[0].stdout == "n\n44\n"
+    assert {path: path.stat().st_mtime_ns for path in store.rglob("*")} == before
+
+
 def test_sql_refuses_writes_with_a_one_line_error(filled):
     result = filled("sql", "delete from materials")
     assert result.exit_code == 1

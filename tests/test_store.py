@@ -241,14 +241,42 @@ def test_a_column_declared_after_the_store_was_written_is_added(store, catalog):
     assert pd.isna(materials.loc["H-064", "notes"]) and "CRYSTAL <--> LIQUID" in materials.loc["Al-001", "notes"]
 
 
-def test_a_store_written_by_an_older_matreg_is_brought_up_to_date_when_read(store, catalog):
+def _files_as_they_are(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `root` with its size and modification time."""
+    return {str(path): (path.stat().st_size, path.stat().st_mtime_ns) for path in root.rglob("*") if path.is_file()}
+
+
+def test_a_store_written_by_an_older_matreg_is_read_with_this_ones_views_and_nothing_written(
+    store, catalog, monkeypatch
+):
+    """A read (`matreg sql`, `status`, an export) writes nothing, so that a read-only store can be read: not even the
+    store's lock is taken. The views are this matreg's, the columns and tables declared since as empty."""
     run_ingest(_connector(catalog, ["H-064"]), store)
     for path in store.data_dir.glob("c*/**/materials.parquet"):
         pq.write_table(pq.read_table(path).drop_columns(["notes", "scope"]), path)
+    for path in store.data_dir.glob("c*/**/curation_log.parquet"):
+        path.unlink()  # as in a store made before curation_log existed
     (store.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
-    materials = store.table("materials")  # a read, no run: the views know the columns declared since
-    assert {"notes", "scope"} <= set(materials.columns) and materials["notes"].isna().all()
-    assert check_store_tables({name: store.table(name) for name in load_tables()}) == []
+    monkeypatch.setattr("matreg.store.LOCK_WAIT_S", 0.1)
+    writer = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(store.root / ".lock")], stdout=subprocess.PIPE)
+    try:
+        assert writer.stdout.readline().strip() == b"holding"  # as a matreg writing to the store would
+        before = _files_as_they_are(store.root)
+        materials = store.table("materials")  # the views know the columns declared since
+        assert {"notes", "scope"} <= set(materials.columns) and materials["notes"].isna().all()
+        assert check_store_tables({name: store.table(name) for name in load_tables()}) == []
+        shown = store.query(
+            "SELECT m.scope, count(*) AS n FROM materials m JOIN properties USING (record_id) GROUP BY 1"
+        )
+        assert shown.values.tolist() == [[None, 7]]
+        assert store.query("SELECT count(*) FROM curation_log").iloc[0, 0] == 0
+    finally:
+        writer.kill()
+        writer.wait()
+    assert _files_as_they_are(store.root) == before
+    run_ingest(_connector(catalog, ["C-095"]), store)  # a write brings the store up to date
+    assert (store.root / ".views.sha256").read_text(encoding="utf-8") == _definitions_digest()
+    assert store.query("SELECT source_id FROM materials WHERE scope IS NULL").values.tolist() == [["H-064"]]
 
 
 def test_a_run_another_process_is_writing_is_neither_resumed_nor_dropped(store, catalog):
