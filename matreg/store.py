@@ -64,6 +64,7 @@ from matreg.schema import (
 
 logger = logging.getLogger(__name__)
 DB_NAME = "matreg.duckdb"
+DB_STORAGE_VERSION = "v1.0.0"  # the DuckDB file's storage format: DuckDB 0.10 and later read it (2.0's own: 2.0 only)
 CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('curation:<entry_id>')
 VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
 PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store._keep_stored`)
@@ -758,7 +759,7 @@ class Store:
             if not self._views_behind:
                 logger.warning(
                     f"the views in {self.db_path} are not updated to this matreg's tables: another process "
-                    f"has the file open ({str(exc).splitlines()[0]}); they are updated when matreg next writes to "
+                    f"has the file open ({_first_line(exc)}); they are updated when matreg next writes to "
                     "the store with the file closed"
                 )
                 self._views_behind = True
@@ -766,14 +767,29 @@ class Store:
         atomic_write(self.root / VIEWS_STAMP, lambda temp: temp.write_text(digest, encoding="utf-8"))
 
     def _create_views(self) -> None:
-        """(Re)create the views in the DuckDB file (duckdb.IOException while another process has it open)."""
-        con = duckdb.connect(str(self.db_path))
+        """Write the views into a new DuckDB file, in the storage format DB_STORAGE_VERSION (which older DuckDBs read
+        too: the file holds nothing else), in place of the old one. The old file is held open for writing meanwhile:
+        duckdb.IOException while another process has it open; one this DuckDB cannot open otherwise (written by a
+        newer DuckDB, damaged) is replaced all the same."""
+        held = None
+        try:
+            held = duckdb.connect(str(self.db_path)) if self.db_path.exists() else None
+        except duckdb.Error as exc:
+            if _is_lock_conflict(exc):
+                raise
+        try:
+            atomic_write(self.db_path, self._write_views)
+        finally:
+            if held is not None:
+                held.close()
+
+    def _write_views(self, path: Path) -> None:
+        """Write a DuckDB file of the views at `path`."""
+        con = duckdb.connect(str(path), config={"storage_compatibility_version": DB_STORAGE_VERSION})
         try:
             con.execute("SET file_search_path = ?", [str(self.root)])
-            con.execute("BEGIN")
-            for name, sql in _view_definitions().items():
-                con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
-            con.execute("COMMIT")
+            for name, sql in _views_in_order().items():
+                con.execute(f"CREATE VIEW {name} AS {sql}")
         finally:
             con.close()
 
@@ -784,16 +800,12 @@ class Store:
         self._require_store()
         try:
             con = duckdb.connect(str(self.db_path), read_only=True)
-        except duckdb.IOException as exc:  # another process has the file open for writing
-            raise StoreError(
-                f"cannot open {self.db_path}: {str(exc).splitlines()[0]} (a DuckDB shell lets others read beside it "
-                "when opened read-only: duckdb -readonly)"
-            ) from None
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open {self.db_path}: {_why_not_opened(exc)}") from None
         con.execute("SET file_search_path = ?", [self._search_path()])
         if self._stamp() != _definitions_digest():
-            definitions = _view_definitions()
-            for name in _views_named(" ".join(definitions), definitions):
-                con.execute(f"CREATE TEMPORARY VIEW {name} AS {definitions[name]}")
+            for name, sql in _views_in_order().items():
+                con.execute(f"CREATE TEMPORARY VIEW {name} AS {sql}")
         return con
 
     def _require_store(self) -> None:
@@ -900,6 +912,26 @@ class Store:
         return atomic_write(Path(path), lambda temp: _write_json(data, temp))
 
 
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0]
+
+
+def _is_lock_conflict(exc: duckdb.Error) -> bool:
+    """True when DuckDB could not open a file because another process has it open (for writing, or it asked to)."""
+    return isinstance(exc, duckdb.IOException) and "Could not set lock on file" in str(exc)
+
+
+def _why_not_opened(exc: duckdb.Error) -> str:
+    """DuckDB's reason for not opening the store's DuckDB file, with what to do about it."""
+    if _is_lock_conflict(exc):
+        return f"{_first_line(exc)} (a DuckDB shell lets others read beside it when opened read-only: duckdb -readonly)"
+    remedy = "delete the file: it holds only the views, and matreg's next write to the store makes it again"
+    if "database file with version number" in str(exc):
+        newer = f"written by a newer DuckDB than this one, {duckdb.__version__}"
+        return f"{_first_line(exc)} ({newer}: upgrade duckdb, or {remedy})"
+    return f"{_first_line(exc)} ({remedy})"
+
+
 def _searchable(folder: Path) -> Path:
     """`folder`, where DuckDB can resolve the views' files against it; StoreError, before anything is written, when it
     cannot: the views name their files relative to the store, through DuckDB's file_search_path, a comma-separated
@@ -947,6 +979,12 @@ def _views_named(sql: str, definitions: dict[str, str]) -> list[str]:
 
     visit(sql, frozenset())
     return named
+
+
+def _views_in_order() -> dict[str, str]:
+    """The SQL of every view, by view name, each after the views it reads."""
+    definitions = _view_definitions()
+    return {name: definitions[name] for name in _views_named(" ".join(definitions), definitions)}
 
 
 def _view_definitions() -> dict[str, str]:
@@ -1147,7 +1185,8 @@ def _reads_again_sql(name: str, row: str, written: str, reading: str, part: str)
 def _definitions_digest() -> str:
     """A digest of the tables' declared schemas and the views: a store written with others needs updating."""
     schemas = {name: arrow_schema(name).to_string() for name in load_tables()}
-    return hashlib.sha256(json.dumps([schemas, _view_definitions()], sort_keys=True).encode()).hexdigest()
+    definitions = [schemas, _view_definitions(), DB_STORAGE_VERSION]  # (a file of another format is written again)
+    return hashlib.sha256(json.dumps(definitions, sort_keys=True).encode()).hexdigest()
 
 
 def _run_rows_sql(

@@ -12,6 +12,7 @@ import time
 import weakref
 from pathlib import Path
 
+import duckdb
 import filelock
 import numpy
 import pandas as pd
@@ -439,6 +440,40 @@ def test_sql_refuses_anything_but_one_select(store, catalog, statement):
     with pytest.raises(StoreError):
         store.query(statement)
     assert len(store.table("materials")) == 1
+
+
+def _storage_version(path: Path) -> str:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT tags['storage_version'] FROM duckdb_databases() WHERE NOT internal").fetchall()[0][0]
+
+
+def test_the_duckdb_file_is_written_in_a_storage_format_older_duckdbs_read(store, catalog):
+    """The file holds only views: written in DuckDB 1.0's format, DuckDB 0.10 to 2.x read it (2.0's own format:
+    only 2.0 and later). A file an older matreg wrote in the format of its DuckDB is written again."""
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    assert _storage_version(store.db_path) == "v1.0.0+"
+    store.db_path.unlink()
+    with duckdb.connect(str(store.db_path), config={"storage_compatibility_version": "latest"}) as con:
+        con.execute("CREATE VIEW materials AS SELECT 1 AS record_id")
+    (store.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
+    run_ingest(_connector(catalog, ["C-095"]), store)
+    assert _storage_version(store.db_path) == "v1.0.0+"
+    assert store.query("SELECT count(*) FROM materials").iloc[0, 0] == 2
+
+
+def test_a_duckdb_file_that_cannot_be_read_is_an_error_saying_what_to_do(store, catalog):
+    """Only another process holding the file is told to open it read-only; the file holds only the views, and
+    matreg's next write makes it again."""
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    store.db_path.write_bytes(b"not a DuckDB file" * 1000)
+    with pytest.raises(
+        StoreError, match=r"cannot open .*matreg.duckdb: .*\(delete the file: it holds only the views"
+    ) as raised:
+        store.query("SELECT count(*) FROM materials")
+    assert "readonly" not in str(raised.value)
+    store.db_path.unlink()
+    run_ingest(_connector(catalog, ["C-095"]), store)
+    assert store.query("SELECT count(*) FROM materials").iloc[0, 0] == 2
 
 
 def test_querying_a_missing_store_says_so(tmp_path):
