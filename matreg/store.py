@@ -875,7 +875,7 @@ class Store:
         try:
             return con.execute(sql, params or []).df()
         except duckdb.Error as exc:
-            raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
+            raise StoreError(f"query failed: {_whole_message(exc)}") from None
         finally:
             con.close()
 
@@ -914,6 +914,12 @@ class Store:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0]
+
+
+def _whole_message(exc: Exception) -> str:
+    """DuckDB's message with its hints (`Did you mean "properties"?`, the candidate columns, the place in the
+    query), blank lines left out."""
+    return "\n".join(line for line in str(exc).splitlines() if line.strip())
 
 
 def _is_lock_conflict(exc: duckdb.Error) -> bool:
@@ -1496,7 +1502,7 @@ def _refuse_writes(sql: str) -> None:
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
-        raise StoreError(f"cannot parse SQL: {str(exc).splitlines()[0]}") from None
+        raise StoreError(f"cannot parse SQL: {_whole_message(exc)}") from None
     if len(statements) != 1:
         raise StoreError("give exactly one SQL statement")
     if statements[0].type != duckdb.StatementType.SELECT:

@@ -124,6 +124,14 @@ def test_reads_of_a_store_another_matreg_wrote_take_no_lock_and_write_nothing(fi
     assert {path: path.stat().st_mtime_ns for path in store.rglob("*")} == before
 
 
+def test_sql_errors_keep_duckdbs_hints(filled):
+    mistyped = filled("sql", "select * from propertie")
+    assert mistyped.exit_code == 1 and mistyped.stderr.startswith("error: query failed: Catalog Error: Table with")
+    assert 'Did you mean "properties"?' in mistyped.stderr and "LINE 1: select * from propertie" in mistyped.stderr
+    column = filled("sql", "select valu from properties")
+    assert column.exit_code == 1 and 'Candidate bindings: "value"' in column.stderr
+
+
 def test_sql_refuses_writes_with_a_one_line_error(filled):
     result = filled("sql", "delete from materials")
     assert result.exit_code == 1
