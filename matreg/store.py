@@ -998,10 +998,35 @@ def _view_definitions() -> dict[str, str]:
     views = {name: _current_rows_sql(name) for name in load_tables()}
     writes = f"SELECT * FROM read_parquet('{_files('materials')}', union_by_name = true)"  # each write of a record
     return views | {
+        "materials": _shown_materials_sql(),
         "properties_wide": _wide_view_sql(),
         "material_writes": writes,
         "open_quarantine": _open_quarantine_sql(),
     }
+
+
+def _shown_materials_sql() -> str:
+    """Each record's current materials row (`_current_rows_sql`), less the records withdrawn (`_withdrawn_sql`)."""
+    link = table_spec("materials").primary_key[0]
+    return f"SELECT * FROM ({_current_rows_sql('materials')}) AS m WHERE {link} NOT IN ({_withdrawn_sql()})"
+
+
+def _withdrawn_sql() -> str:
+    """SQL: the ids of the records withdrawn: whose latest write gave no value (a lab file re-imported without the
+    record, `Store._add_withdrawals`) and which have no value shown any more (none that another file or scope, or a
+    steward's readmit, gave). Every record a run admits has a value, so only a withdrawal leaves a record without
+    one; its rows stay, as history (`material_writes`). Costs a scan of the record ids and runs of materials and
+    properties, and the current values of the few records found (a record's whole view costs more)."""
+    link = table_spec("materials").primary_key[0]
+    writes = f"read_parquet('{_files('materials')}', filename = true, union_by_name = true)"
+    values = f"read_parquet('{_files('properties')}', union_by_name = true)"
+    shown = _current_rows_sql("properties", where=f"s.{link} IN (SELECT {link} FROM emptied)")
+    return (
+        f"WITH latest AS (SELECT {link}, arg_max(run_id, filename) AS run_id FROM {writes} GROUP BY {link}), "
+        f"emptied AS (SELECT {link} FROM latest AS l WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {values} AS p WHERE p.{link} = l.{link} AND p.run_id = l.run_id)) "
+        f"SELECT {link} FROM emptied WHERE {link} NOT IN (SELECT {link} FROM ({shown}))"
+    )
 
 
 def _open_quarantine_sql() -> str:

@@ -387,6 +387,27 @@ def _lab() -> LabConnector:
     return LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml"))
 
 
+def test_a_record_a_re_import_withdraws_is_no_longer_shown_and_its_writes_stay_as_history(store, tmp_path):
+    mapping = "dataset: roost\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    (tmp_path / "m.yaml").write_text(mapping + "  gap: {property: band_gap, unit: eV}\n", encoding="utf-8")
+    data, rows = tmp_path / "roost.csv", ["roost-1,GaN,3.4", "roost-2,ZnO,3.3", "roost-3,Si,1.1"]
+
+    def import_rows(given: list[str]):
+        data.write_text("\n".join(["id,formula,gap", *given]) + "\n", encoding="utf-8")
+        return run_ingest(LabConnector(data, load_mapping(tmp_path / "m.yaml")), store)
+
+    import_rows(rows)
+    assert import_rows(rows[:2]).n_withdrawn == 1  # roost-3 deleted from the file
+    for view in ("materials", "properties_wide"):
+        assert store.query(f"SELECT record_id FROM {view} ORDER BY 1")["record_id"].tolist() == [
+            "roost:roost-1",
+            "roost:roost-2",
+        ]
+    assert store.query("SELECT count(*) FROM material_writes WHERE source_id = 'roost-3'").iloc[0, 0] == 2
+    import_rows(rows)  # the row back in the file
+    assert len(store.query("SELECT * FROM materials")) == 3
+
+
 def test_a_run_lock_file_another_process_may_lock_next_is_never_deleted(store, catalog):
     """Releasing a run that stays staged keeps its lock file: a process that opened it (to lock it next) and then
     locks it holds the run, and a third sees the run held instead of locking a new file of the same name. A published
