@@ -99,5 +99,6 @@ def echo_frame(frame: pd.DataFrame, fmt: str, empty: str, max_colwidth: int = 60
         typer.echo(empty)
     else:
         blank = frame.astype(object).where(frame.notna(), "")  # nullable integer columns refuse "" as a value
-        # '%g' to six significant digits: pandas' fixed decimals print 5.3e-19 J as 0.0
-        typer.echo(blank.to_string(index=False, max_colwidth=max_colwidth, float_format=lambda x: f"{x:.6g}"))
+        # each number as stored, in its shortest exact form (pandas' fixed decimals print 5.3e-19 J as 0.0, and six
+        # significant digits -1675.692 as -1675.69)
+        typer.echo(blank.to_string(index=False, max_colwidth=max_colwidth, float_format=lambda x: repr(float(x))))

@@ -68,6 +68,11 @@ def test_sql_tables_print_small_numbers_with_their_digits(filled):
     assert result.stdout.split() == ["v", "5.3e-19", "3.3"]
 
 
+def test_sql_tables_print_every_digit_of_a_stored_value(filled):
+    result = filled("sql", "select * from (values (-1675.692), (123456789.125), (0.1::double + 0.2), (1e22)) t(v)")
+    assert result.stdout.split() == ["v", "-1675.692", "123456789.125", "0.30000000000000004", "1e+22"]
+
+
 def test_a_store_lock_held_by_another_process_is_a_one_line_error(filled, tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "store" / ".curation.lock")],
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
