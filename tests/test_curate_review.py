@@ -204,6 +204,17 @@ def test_a_decision_names_a_values_method_by_any_spelling_the_method_vocabulary_
     assert entry["method"] == "NIST-JANAF critical evaluation"
 
 
+def test_a_decision_an_older_matreg_logged_under_another_label_of_the_method_applies(filled, catalog):
+    decide(filled, "flag", "suspect", record_id="janaf:H-064", property="entropy", method="janaf")
+    for path in filled.data_dir.glob("c*/**/curation_log.parquet"):  # as logged before the method vocabulary
+        table = pq.read_table(path)
+        methods = pc.replace_substring(table["method"], "NIST-JANAF critical evaluation", "JANAF")
+        pq.write_table(table.set_column(table.schema.get_field_index("method"), "method", methods), path)
+    assert filled.query("SELECT DISTINCT method FROM curation_log").values.tolist() == [["JANAF"]]
+    rows = dataset(filled, catalog, "thermo").set_index(["record_id", "property"])
+    assert rows.loc[("janaf:H-064", "entropy"), "flags"] == "A. Steward: suspect"
+
+
 def test_a_non_numeric_value_and_an_out_of_bounds_one_are_readmitted_with_corrected_values(filled):
     decide(filled, "readmit", "notebook says 3.3", quarantine_id=quarantined(filled, "bad-number"), value=3.3)
     decide(filled, "readmit", "sign lost, and it was meV", quarantine_id=quarantined(filled, "bad-bounds"),

@@ -319,9 +319,12 @@ def _stale(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with null-safe copies of the value key's columns, so missing methods and conditions match."""
+    """`frame` with null-safe copies of the value key's columns, so missing methods and conditions match, methods by
+    their names in the method vocabulary (a log entry of an older matreg may name a method by another label)."""
+    methods = frame["method"].astype(object)
+    named = {method: canonical_method(method) for method in methods.dropna().unique()}
     return frame.assign(
-        _method=frame["method"].astype(object).where(frame["method"].notna(), _NO_METHOD),
+        _method=methods.map(named).where(methods.notna(), _NO_METHOD),
         _temperature_K=frame["temperature_K"].astype(float).round(_DIGITS).fillna(_NO_CONDITION),
         _pressure_Pa=frame["pressure_Pa"].astype(float).round(_DIGITS).fillna(_NO_CONDITION),
     )
