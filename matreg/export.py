@@ -49,7 +49,7 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
         where.append("p.provenance IN (SELECT unnest(?))")
         params.append(list(dataset.provenance))
     if dataset.methods:
-        where.append("p.method IN (SELECT unnest(?))")
+        where.append("lower(replace(p.method, ' ', '')) IN (SELECT unnest(?))")  # as Methods.selected_by folds
         params.append(load_methods().selected_by(dataset.methods))
     if dataset.temperature_K is not None:
         where.append("p.temperature_K = ?")

@@ -204,15 +204,18 @@ class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
         return found or method.strip()
 
     def selected_by(self, names: list[str]) -> list[str]:
-        """The stored methods a dataset's `methods:` selects: each name's canonical method, and the methods whose
-        functional it is (PBE selects PBE (AEL, VRH))."""
+        """The methods a dataset's `methods:` selects, folded (`_folded`: a query compares stored methods folded):
+        each name's canonical method, the methods whose functional it is (PBE selects PBE (AEL, VRH)), and their
+        aliases (the labels of stores written before the vocabulary)."""
         wanted = {self.canonical(name) for name in names}
-        qualified = {name for name, spec in self.root.items() if spec.functional in wanted}
-        return sorted(wanted | qualified)
+        selected = wanted | {name for name, spec in self.root.items() if spec.functional in wanted}
+        aliases = [alias for name in selected if name in self.root for alias in self.root[name].aliases]
+        return sorted({_folded(name) for name in [*selected, *aliases]})
 
 
 def _folded(method: str) -> str:
-    return " ".join(method.split()).casefold()
+    """A method as names are compared: without spaces, letter case aside ('PBE + U' is 'pbe+u')."""
+    return "".join(method.split()).casefold()
 
 
 @lru_cache(maxsize=4)

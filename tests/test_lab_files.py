@@ -99,6 +99,7 @@ def test_a_plain_zip_archive_is_read_as_the_one_lab_file_it_holds(run, store, tm
         archive.writestr("data.csv", _text())
         archive.writestr("__MACOSX/._data.csv", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
         archive.writestr("README.md", "band gaps of the Smith lab")  # no lab file: not read
+        archive.writestr("notes/README.txt", "measured 2024-05")  # a .txt beside a table: its notes, not read
     (tmp_path / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
     result = run("import", str(data), "-m", str(tmp_path / "mapping.yaml"))
     assert result.exit_code == 0, result.output
@@ -117,6 +118,7 @@ def test_a_zipped_tsv_or_txt_file_is_tab_separated(store, tmp_path, member, enco
     ("files", "error"),
     [
         (["a/lab.csv", "a/lab.xlsx"], "the zip archive holds 2 lab files, a/lab.csv, a/lab.xlsx: zip one alone"),
+        (["a.txt", "b.txt"], "the zip archive holds 2 lab files, a.txt, b.txt: zip one alone"),
         (
             ["lab.xlsx", "notes.md"],
             "the zip archive holds no .csv, .tsv or .txt file (its files: lab.xlsx, notes.md): a workbook or JSON file "

@@ -4,6 +4,7 @@ import gzip
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import zstandard
@@ -406,6 +407,11 @@ def test_a_labs_spelling_of_a_functional_is_stored_and_selected_by_the_vocabular
     assert stored == ["HSE06", "PBE", "UV-vis Tauc plot"]
     sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["band_gap"], methods=["pbe"]))
     assert store.query(sql, params)["value"].tolist() == [0.19]
+    for path in store.data_dir.glob("c*/**/properties.parquet"):  # a store written before the method vocabulary
+        table = pq.read_table(path)
+        methods = pc.replace_substring(table["method"], "PBE", "GGA-PBE")
+        pq.write_table(table.set_column(table.schema.get_field_index("method"), "method", methods), path)
+    assert store.query(sql, params)[["method", "value"]].values.tolist() == [["GGA-PBE", 0.19]]
 
 
 def test_a_negative_measurement_temperature_is_quarantined_not_fatal(store, tmp_path):

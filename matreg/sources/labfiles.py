@@ -107,11 +107,14 @@ def _suffix(name: str) -> str:
 
 def _lab_file_in_zip(path: Path) -> tuple[str, bytes]:
     """The name and bytes of the one lab file (by its suffix) a plain `.zip` archive holds, as Windows' "Send to
-    Compressed (zipped) folder" writes it; ValueError naming the archive's files where it holds none or several, or
-    one that is not CSV, TSV or TXT text (a workbook or JSON file: unzip it)."""
+    Compressed (zipped) folder" writes it (a `.txt` beside a table is taken for its notes, as a README.txt);
+    ValueError naming the archive's files where it holds none or several, or one that is not CSV, TSV or TXT text (a
+    workbook or JSON file: unzip it)."""
     with zipfile.ZipFile(path) as archive:
         files = _files_in_zip(archive)
         lab_files = [name for name in files if _suffix(name) in READERS and _suffix(name) != ".zip"]
+        tables = [name for name in lab_files if _suffix(name) != ".txt"]
+        lab_files = tables or lab_files
         if len(lab_files) > 1:
             raise ValueError(f"the zip archive holds {len(lab_files)} lab files, {', '.join(lab_files)}: zip one alone")
         if not lab_files or READERS[_suffix(lab_files[0])] != "delimited":
