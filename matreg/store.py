@@ -10,7 +10,8 @@ Layout of a store directory:
     tmp/                                         commits being written, journals being deleted
     matreg.duckdb                                views over data/ (deduplicated by key, newest commit wins), for
                                                  `matreg sql` and other clients: matreg's own reads run the same views
-                                                 in memory over the Parquet files (`Store.read`)
+                                                 in memory over the Parquet files (`Store.read`); each query reads
+                                                 the commits up to the newest when it starts (`Store._pin`)
     .views.sha256                                digest of the declared schemas and views the store was written with
 Each page of a run is committed to its journal whole or not at all, with the run's cursor. A finished run is
 compacted into one Parquet file per table, each batch checked on the way, and becomes visible in one rename into
@@ -64,9 +65,10 @@ from matreg.schema import (
 
 logger = logging.getLogger(__name__)
 DB_NAME = "matreg.duckdb"
-DB_STORAGE_VERSION = "v1.0.0"  # the DuckDB file's storage format: DuckDB 0.10 and later read it (2.0's own: 2.0 only)
+DB_STORAGE_VERSION = "v1.0.0"  # the DuckDB file's storage format: DuckDB 0.10 and later open it (2.0's own: 2.0 only)
 CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('curation:<entry_id>')
 VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
+SNAPSHOT = "matreg_snapshot"  # the DuckDB variable naming the newest commit the views read (`Store._pin`)
 PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store._keep_stored`)
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
 PUBLISH_BUCKET_ROWS = 50_000  # rows of a run's files DuckDB compares with the store at a time (`_buckets`)
@@ -516,11 +518,11 @@ class Store:
         selected = ", ".join(
             f"{stamp.get(column, 'c.' + column)} AS {column}" for column in arrow_schema("materials").names
         )
-        writes = f"read_parquet('{_files('materials')}', filename = true, union_by_name = true)"
+        writes = _stored_sql("materials")
         current = f"SELECT * FROM {writes} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
         last, read_here = _last_writes_in_scope_sql(), _runs_at_sql("=")
         gave_values = (
-            f"EXISTS (SELECT 1 FROM read_parquet('{_files('properties')}', union_by_name = true) AS p "
+            f"EXISTS (SELECT 1 FROM {_stored_sql('properties')} AS p "
             "WHERE p.record_id = last.record_id AND p.run_id = last.run_id)"
         )
         sql = (
@@ -559,7 +561,7 @@ class Store:
             return []
         with contextlib.closing(self._scan()) as con:
             read_later = con.execute(  # a cheap first look: any stored row read after the run's first read?
-                f"SELECT (SELECT max({spec.read_at}) FROM read_parquet('{_files(name)}', union_by_name = true)) "
+                f"SELECT (SELECT max({spec.read_at}) FROM {_stored_sql(name)}) "
                 f"> (SELECT min({spec.read_at}) FROM read_parquet($path))",
                 {"path": str(path)},
             )
@@ -607,7 +609,7 @@ class Store:
                 return []
             in_run = {"materials": str(path)}
             candidates = con.execute(
-                f"SELECT DISTINCT record_id FROM read_parquet('{_files(QUARANTINE)}', union_by_name = true) "
+                f"SELECT DISTINCT record_id FROM {_stored_sql(QUARANTINE)} "
                 "WHERE record_id IN (SELECT record_id FROM read_parquet($materials))",
                 in_run,
             ).fetchall()
@@ -691,7 +693,7 @@ class Store:
     @staticmethod
     def _stores_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         """True when some commit holds rows of the table."""
-        stored = con.execute(f"SELECT count(*) FROM read_parquet('{_files(name)}', union_by_name = true)")
+        stored = con.execute(f"SELECT count(*) FROM {_stored_sql(name)}")
         return bool(stored.fetchall()[0][0])
 
     def _publish(self, tables: dict[str, pyarrow.Table], wait_s: float | None = None) -> str:
@@ -796,7 +798,8 @@ class Store:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A read-only connection to the DuckDB file (the views other clients use), resolving against this store's
         directory. Of a store whose views another matreg defined, the connection has this matreg's views of its own
-        (temporary views, over the files as `_search_path` finds them): nothing in the store is written."""
+        (temporary views, over the files as `_search_path` finds them): nothing in the store is written. Its views
+        read the store as of its newest commit when connected (`_pin`; a later one: SET VARIABLE SNAPSHOT again)."""
         self._require_store()
         try:
             con = duckdb.connect(str(self.db_path), read_only=True)
@@ -806,7 +809,16 @@ class Store:
         if self._stamp() != _definitions_digest():
             for name, sql in _views_in_order().items():
                 con.execute(f"CREATE TEMPORARY VIEW {name} AS {sql}")
+        self._pin(con)
         return con
+
+    def _pin(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Make the views of connection `con` read the store as of its newest commit now (the DuckDB variable
+        SNAPSHOT): a commit appears in data/ whole, in one rename, so every listing of the files DuckDB makes later
+        holds each commit up to that one, whole, and what it lists of later commits is left out. Without it one
+        query could read a run's commit in one table's files and not yet in another's (DuckDB lists each table's
+        files anew): the run's new write of a record without its new values."""
+        con.execute(f"SET VARIABLE {SNAPSHOT} = {self._next_sequence() - 1}")
 
     def _require_store(self) -> None:
         """StoreError when nothing was published yet (saying which runs are staged, if any). A read writes nothing:
@@ -882,11 +894,13 @@ class Store:
     def _scan(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection reading this store's Parquet files (not the DuckDB file: no lock), with
         temporary views and registered tables of its own: a cursor of one database per Store (a new database costs
-        about 12 ms of CPU, and publishing a run asks for several connections; a cursor costs nothing)."""
+        about 12 ms of CPU, and publishing a run asks for several connections; a cursor costs nothing), whose views
+        read the store as of its newest commit when the cursor is made (`_pin`)."""
         if self._scanner is None:
             self._scanner = duckdb.connect()
         con = self._scanner.cursor()
         con.execute("SET file_search_path = ?", [self._search_path()])
+        self._pin(con)
         return con
 
     def table(self, name: str) -> pd.DataFrame:
@@ -996,7 +1010,7 @@ def _views_in_order() -> dict[str, str]:
 def _view_definitions() -> dict[str, str]:
     """The SQL of every view of the DuckDB file, by view name."""
     views = {name: _current_rows_sql(name) for name in load_tables()}
-    writes = f"SELECT * FROM read_parquet('{_files('materials')}', union_by_name = true)"  # each write of a record
+    writes = f"SELECT * EXCLUDE (filename) FROM {_stored_sql('materials')}"  # each write of a record
     return views | {
         "materials": _shown_materials_sql(),
         "properties_wide": _wide_view_sql(),
@@ -1018,8 +1032,7 @@ def _withdrawn_sql() -> str:
     one; its rows stay, as history (`material_writes`). Costs a scan of the record ids and runs of materials and
     properties, and the current values of the few records found (a record's whole view costs more)."""
     link = table_spec("materials").primary_key[0]
-    writes = f"read_parquet('{_files('materials')}', filename = true, union_by_name = true)"
-    values = f"read_parquet('{_files('properties')}', union_by_name = true)"
+    writes, values = _stored_sql("materials"), _stored_sql("properties")
     shown = _current_rows_sql("properties", where=f"s.{link} IN (SELECT {link} FROM emptied)")
     return (
         f"WITH latest AS (SELECT {link}, arg_max(run_id, filename) AS run_id FROM {writes} GROUP BY {link}), "
@@ -1090,7 +1103,7 @@ def _last_writes_in_scope_sql() -> str:
     """Each record's last write in the scope `$scope` of the source `$source` (a lab file's rows)."""
     key = ", ".join(table_spec("materials").primary_key)
     return (
-        f"SELECT * FROM read_parquet('{_files('materials')}', filename = true, union_by_name = true) "
+        f"SELECT * FROM {_stored_sql('materials')} "
         f"WHERE source = $source AND scope = $scope "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
     )
@@ -1098,8 +1111,7 @@ def _last_writes_in_scope_sql() -> str:
 
 def _runs_at_sql(comparison: str) -> str:
     """The ids of the runs whose endpoint compares so (`=`, `<>`) with `$endpoint` (where a lab file was read)."""
-    runs = f"read_parquet('{_files('fetch_runs')}', union_by_name = true)"
-    return f"SELECT run_id FROM {runs} WHERE endpoint {comparison} $endpoint"
+    return f"SELECT run_id FROM {_stored_sql('fetch_runs')} WHERE endpoint {comparison} $endpoint"
 
 
 def _rereads_resolving_sql() -> str:
@@ -1148,15 +1160,12 @@ def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False, 
     writes = (  # every write of an owner row: which run, scope and part, whole or not (one row per commit file)
         f"SELECT {link}, run_id, scope AS write_scope, scope_temperature_K AS part, "
         f"coalesce(written_whole, false) AS whole, filename "
-        f"FROM read_parquet('{_files(spec.belongs_to)}', filename = true, union_by_name = true) AS s WHERE {where}"
+        f"FROM {_stored_sql(spec.belongs_to)} AS s WHERE {where}"
     )
     latest_write = (
         "arg_max(run_id, filename) AS owner_run, arg_max(whole, filename) AS owner_whole, max(filename) AS owner_at"
     )
-    rows = (
-        f"SELECT * FROM read_parquet('{_files(name)}', filename = true, file_row_number = true, union_by_name = true) "
-        f"AS s WHERE {where}"
-    )
+    rows = f"SELECT * FROM {_stored_sql(name, positions=True)} AS s WHERE {where}"
     # the writes of other scopes that may read a row again: the latest of the whole record, of the part holding it
     readers = {"e": f"o AS e ON e.{link} = c.{link} AND e.write_scope = ''"}
     if PART_COLUMN in spec.columns:
@@ -1326,7 +1335,7 @@ def _readmitted_alone(owner: str, link: str, row: str) -> str:
     `owner` of its record; one that readmitted a whole record wrote it as any run does)."""
     return (
         f"(starts_with({row}.run_id, '{CURATION_RUN_PREFIX}') AND NOT EXISTS (SELECT 1 FROM "
-        f"read_parquet('{_files(owner)}', union_by_name = true) AS m WHERE starts_with(m.run_id, "
+        f"{_stored_sql(owner)} AS m WHERE starts_with(m.run_id, "
         f"'{CURATION_RUN_PREFIX}') AND m.{link} = {row}.{link} AND m.run_id = {row}.run_id))"
     )
 
@@ -1539,6 +1548,21 @@ def _files(name: str) -> str:
     return f"data/c*/**/{name}.parquet"
 
 
+def _stored_sql(name: str, positions: bool = False) -> str:
+    """SQL (a subquery): the rows of table `name` in the commits of the query's snapshot (`_in_snapshot_sql`), each
+    with `filename` (its commit's file: they sort as the commits) and, with `positions`, its `file_row_number`."""
+    columns = "filename = true, file_row_number = true" if positions else "filename = true"
+    return f"(SELECT * FROM read_parquet('{_files(name)}', {columns}, union_by_name = true) WHERE {_in_snapshot_sql()})"
+
+
+def _in_snapshot_sql() -> str:
+    """SQL: the row's file (`filename`) is of a commit of the query's snapshot: numbered at most the DuckDB variable
+    SNAPSHOT (`Store._pin`); of any commit when the variable is not set. DuckDB lists each table's files anew, so
+    without it one query may see a commit in one table's files and not yet in another's."""
+    commit = r"TRY_CAST(regexp_extract(filename, '^.*[/\\]data[/\\]c(\d+)[/\\]', 1) AS BIGINT)"
+    return f"(getvariable('{SNAPSHOT}') IS NULL OR {commit} <= getvariable('{SNAPSHOT}'))"
+
+
 def _latest_rows_sql(name: str, key: list[str], where: str = "true") -> str:
     """Rows of every commit of a table, keeping for each key the last row of the newest commit.
 
@@ -1546,9 +1570,8 @@ def _latest_rows_sql(name: str, key: list[str], where: str = "true") -> str:
     ranks only their rows instead of the whole table's.
     """
     return (
-        f"SELECT * EXCLUDE (filename, file_row_number) FROM read_parquet('{_files(name)}', "
-        f"filename = true, file_row_number = true, union_by_name = true) AS s WHERE {where} QUALIFY row_number() "
-        f"OVER (PARTITION BY {', '.join(key)} ORDER BY filename DESC, file_row_number DESC) = 1"
+        f"SELECT * EXCLUDE (filename, file_row_number) FROM {_stored_sql(name, positions=True)} AS s WHERE {where} "
+        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY filename DESC, file_row_number DESC) = 1"
     )
 
 

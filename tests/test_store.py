@@ -408,6 +408,82 @@ def test_a_record_a_re_import_withdraws_is_no_longer_shown_and_its_writes_stay_a
     assert len(store.query("SELECT * FROM materials")) == 3
 
 
+# how a DuckDB client of its own reads the store as of one commit (README, The store)
+PIN_NEWEST_COMMIT = (
+    "SET VARIABLE matreg_snapshot = "
+    r"(SELECT max(regexp_extract(file, 'c(\d+)[/\\][^/\\]+$', 1))::BIGINT FROM glob('data/c*/*.parquet'))"
+)
+
+
+def _matreg_connection(store: Store) -> duckdb.DuckDBPyConnection:
+    return store.connect()  # as `matreg sql` reads
+
+
+def _matreg_scanner(store: Store) -> duckdb.DuckDBPyConnection:
+    con = store._scan()  # as `Store.read` reads (status, exports, releases): a cursor, then its query
+    store._define_views(con, "materials properties properties_wide")
+    return con
+
+
+def _pinned_client(store: Store) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(store.db_path), read_only=True)  # a DuckDB shell, or a program of its own
+    con.execute("SET file_search_path = ?", [str(store.root)])
+    con.execute(PIN_NEWEST_COMMIT)
+    return con
+
+
+@pytest.mark.parametrize("reader", [_matreg_connection, _matreg_scanner, _pinned_client])
+def test_a_query_racing_a_publish_reads_each_table_as_of_the_same_commit(store, tmp_path, reader):
+    """DuckDB lists each table's files anew, so a query running while a run publishes could list the run's commit
+    among the materials files and not yet among the properties files: the re-imported records' new writes, without
+    their new values, showed no value at all (and the materials view left them out as withdrawn). The state such a
+    query lists is made here: the new commit without its properties file. A query reads the commits up to the
+    newest when it started (its connection was pinned) and none after: the values of the import before, whole."""
+    mapping = "dataset: roost\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    (tmp_path / "m.yaml").write_text(mapping + "  gap: {property: band_gap, unit: eV}\n", encoding="utf-8")
+    data = tmp_path / "roost.csv"
+
+    def import_gaps(gaps: list[float]) -> None:
+        formulas = ["GaN", "ZnO", "Si"]
+        rows = [f"roost-{n},{formula},{gap}" for n, formula, gap in zip([1, 2, 3], formulas, gaps, strict=True)]
+        data.write_text("\n".join(["id,formula,gap", *rows]) + "\n", encoding="utf-8")
+        run_ingest(LabConnector(data, load_mapping(tmp_path / "m.yaml")), store)
+
+    import_gaps([3.4, 3.3, 1.1])
+    con = reader(store)
+    try:
+        import_gaps([3.5, 3.2, 1.2])  # every record written again, whole
+        newest = max(store.data_dir.glob("c*"))
+        assert (newest / "materials.parquet").exists()
+        (newest / "properties.parquet").rename(tmp_path / "listed later.parquet")
+        values = con.execute("SELECT value FROM properties ORDER BY record_id").fetchall()
+        joined = con.execute("SELECT count(*) FROM materials JOIN properties USING (record_id)").fetchall()
+        wide = con.execute("SELECT band_gap FROM properties_wide ORDER BY record_id").fetchall()
+    finally:
+        con.close()
+    assert values == wide == [(3.4,), (3.3,), (1.1,)]
+    assert joined == [(3,)]
+
+
+def test_each_query_of_matreg_reads_the_newest_commit_when_it_starts(store, catalog):
+    """`matreg sql` and matreg's own reads pin each query anew: a commit published after one query is read by the
+    next; a client's connection pinned before it reads the store as it was."""
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    before = _pinned_client(store)
+    try:
+        run_ingest(_connector(catalog, ["C-095"]), store)
+        assert before.execute("SELECT count(*) FROM materials").fetchall() == [(1,)]
+        before.execute(PIN_NEWEST_COMMIT)
+        assert before.execute("SELECT count(*) FROM materials").fetchall() == [(2,)]
+    finally:
+        before.close()
+    assert store.query("SELECT count(*) AS n FROM materials")["n"].tolist() == [2]
+    assert len(store.table("materials")) == 2
+    run_ingest(_connector(catalog, ["Al-001"]), store)
+    assert store.query("SELECT count(*) AS n FROM materials")["n"].tolist() == [3]
+    assert len(store.table("materials")) == 3
+
+
 def test_a_run_lock_file_another_process_may_lock_next_is_never_deleted(store, catalog):
     """Releasing a run that stays staged keeps its lock file: a process that opened it (to lock it next) and then
     locks it holds the run, and a third sees the run held instead of locking a new file of the same name. A published
