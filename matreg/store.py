@@ -444,15 +444,16 @@ class Store:
             con.register("reads", _staged_rows(journal, owner, sizes, [link]))
             con.execute(
                 f"COPY (SELECT {link}, max({READ}) AS last_read FROM reads GROUP BY {link} "
-                f"HAVING count(*) > 1) TO '{records}' (FORMAT parquet)"
+                f"HAVING count(*) > 1) TO {_sql_text(records)} (FORMAT parquet)"
             )
             rows = {}
             for name in children_of(owner):
                 rows[name] = folder / f"{name}.parquet"
                 con.register(f"reads_{name}", _staged_rows(journal, name, sizes))
                 con.execute(
-                    f"COPY (SELECT n.* EXCLUDE ({READ}) FROM reads_{name} AS n JOIN read_parquet('{records}') AS r "
-                    f"ON n.{link} = r.{link} AND n.{READ} = r.last_read) TO '{rows[name]}' (FORMAT parquet)"
+                    f"COPY (SELECT n.* EXCLUDE ({READ}) FROM reads_{name} AS n "
+                    f"JOIN read_parquet({_sql_text(records)}) AS r ON n.{link} = r.{link} AND n.{READ} = r.last_read) "
+                    f"TO {_sql_text(rows[name])} (FORMAT parquet)"
                 )
         return _LastReads(records, rows)
 
@@ -493,7 +494,9 @@ class Store:
         Returns the ids of the records withdrawn."""
         if whole_scope is None:
             return []
-        run_keys = f"SELECT record_id FROM read_parquet('{path}')" if path.exists() else "SELECT NULL WHERE false"
+        run_keys = "SELECT NULL WHERE false"
+        if path.exists():
+            run_keys = f"SELECT record_id FROM read_parquet({_sql_text(path)})"
         withdrawals = self._withdrawals(whole_scope, run_keys, {"run_id": run_id}, withheld.get("materials", []))
         if withdrawals.num_rows:
             admitted = [pq.read_table(path, schema=arrow_schema("materials"))] if path.exists() else []
@@ -1541,6 +1544,11 @@ def _refuse_writes(sql: str) -> None:
         raise StoreError("give exactly one SQL statement")
     if statements[0].type != duckdb.StatementType.SELECT:
         raise StoreError(f"refused: the store is read-only here, and this is a {statements[0].type.name} statement")
+
+
+def _sql_text(path: Path) -> str:
+    """A path as an SQL string literal (a quote in a folder's name doubled), where DuckDB takes no parameter."""
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _files(name: str) -> str:

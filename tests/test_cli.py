@@ -185,6 +185,19 @@ def test_a_store_path_with_a_comma_is_refused_before_anything_is_written(run, tm
     assert not (tmp_path / "sp ace,comma").exists()
 
 
+def test_a_store_path_with_a_quote_is_written_and_read(run, tmp_path):
+    store = str(tmp_path / "o'brien lab" / "s")
+    data = tmp_path / "gaps.csv"
+    header = "sample_id,composition,band_gap,band_gap_unit,T_K\n"
+    data.write_text(header + "s1,GaN,3.4,eV,300\ns2,ZnO,3.3,eV,300\n", encoding="utf-8")
+    assert run("import", str(data), "-m", str(LAB_EXAMPLE / "mapping.yaml"), "--store", store).exit_code == 0
+    data.write_text(header + "s1,GaN,3.5,eV,300\n", encoding="utf-8")  # s1 changed, s2 withdrawn
+    result = run("import", str(data), "-m", str(LAB_EXAMPLE / "mapping.yaml"), "--store", store)
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    shown = run("sql", "select formula, band_gap from properties_wide", "--store", store, "--format", "csv")
+    assert shown.stdout.splitlines() == ["formula,band_gap", "GaN,3.5"]
+
+
 def test_import_of_a_file_of_a_stored_name_from_another_folder_asks_for_a_name(run, tmp_path):
     mapping = str(LAB_EXAMPLE / "mapping.yaml")
     header = "sample_id,composition,band_gap,band_gap_unit,T_K\n"
