@@ -272,3 +272,19 @@ def test_a_dismissal_is_undone_by_reopen(filled):
     assert "quarantine: 5 rows open, 0 resolved" in filled("status").stdout
     actions = rows(filled, "SELECT action, quarantine_id FROM curation_log ORDER BY entry_id")
     assert actions == [["dismiss", BAD_UNIT], ["reopen", BAD_UNIT]]  # appended: the dismissal stays in the log
+
+
+def test_a_value_a_stale_accept_no_longer_covers_is_exported_unreviewed_not_rejected_by_the_older_reject(run, tmp_path):
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nS2,ZnO,3.3,300,-1.8\n")
+    assert run("review", "reject", "lab:S2", "--reason", "looked wrong").exit_code == 0
+    assert run("review", "accept", "lab:S2", "--reason", "checked after all").exit_code == 0
+    again = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nS2,ZnO,3.35,300,-1.8\n")  # the gap re-measured
+    assert "(accept lab:S2): the band_gap value is new or changed since (now 3.35 eV" in again.stderr
+    assert exported(run, tmp_path) == [("lab:S2", "ZnO", 3.35, False)]
+    released = run("release", "gaps", "--version", "1.0.0")
+    assert released.exit_code == 0 and "gaps 1.0.0: 1 rows (1 records)" in released.stdout
+    assert "note: 1 review decision(s) were made on what has changed since" in run("validate").stdout
+    gap = ("lab:S2", "-p", "band_gap", "--temperature", "300")
+    assert run("review", "accept", *gap, "--reason", "re-measured value checked").exit_code == 0
+    assert exported(run, tmp_path) == [("lab:S2", "ZnO", 3.35, True)]
+    assert "note:" not in run("validate").stdout

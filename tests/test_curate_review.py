@@ -718,3 +718,60 @@ def test_decisions_of_older_versions_which_do_not_say_what_they_were_made_on_app
         ("gaps:K-002", "formation_energy_per_atom"): ("AlN", -1.3, -1.3, True),
     }
     assert stale(store, older) == []
+
+
+def test_a_stale_accept_of_a_record_leaves_no_decision_on_the_value_not_the_reject_it_superseded(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nS2,ZnO,3.3,-1.8\n")
+    decide(store, "reject", "looked wrong", record_id="gaps:S2")
+    accept = decide(store, "accept", "checked after all", record_id="gaps:S2")
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nS2,ZnO,3.3,-1.85\n")  # dHf re-measured
+    assert curated(store) == {
+        ("gaps:S2", "band_gap"): ("ZnO", 3.3, 3.3, True),  # reviewed by the accept, which superseded the reject
+        ("gaps:S2", "formation_energy_per_atom"): ("ZnO", -1.85, -1.85, False),  # shown raw, unreviewed
+    }
+    why = "the formation_energy_per_atom value is new or changed since (now -1.85 eV/atom as received): not reviewed"
+    assert stale(store) == [["accept", "gaps:S2", f"{why} by it"]]
+    decide(store, "accept", "re-measured value checked", record_id="gaps:S2", property="formation_energy_per_atom")
+    assert curated(store)[("gaps:S2", "formation_energy_per_atom")] == ("ZnO", -1.85, -1.85, True)
+    assert stale(store) == []  # decided again on the value: the record's accept is no more to redo
+    assert curation_log(store)["entry_id"].iloc[1] == accept["entry_id"]
+
+
+def test_a_stale_decision_on_a_value_leaves_none_in_force_not_an_older_one_made_on_the_value_as_it_is(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nS1,GaN,9.9,\n")
+    decide(store, "reject", "impossible", record_id="gaps:S1", property="band_gap")
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nS1,GaN,3.4,\n")
+    decide(store, "accept", "fixed", record_id="gaps:S1", property="band_gap")
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nS1,GaN,9.9,\n")  # the old value again: the accept is stale
+    assert curated(store) == {("gaps:S1", "band_gap"): ("GaN", 9.9, 9.9, False)}
+    assert [action for action, *_ in stale(store)] == ["accept"]
+
+
+def import_gap_in(store, tmp_path, unit: str, cell: str):
+    """Import lab row S1 (GaN) with band gap `cell` in `unit` and density 6.15 g/cm^3 as the dataset 'gaps'."""
+    (tmp_path / "m.yaml").write_text(
+        f"dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n  gap: {{property: band_gap, "
+        f"unit: {unit}}}\n  dHf: {{property: formation_energy_per_atom, unit: eV/atom}}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "lab.csv").write_text(f"id,formula,gap,dHf\nS1,GaN,{cell},-1.2\n", encoding="utf-8")
+    return run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(tmp_path / "m.yaml")), store)
+
+
+@pytest.mark.parametrize("action", ["value", "record"])
+def test_a_decision_holds_when_its_value_comes_again_as_the_same_quantity_in_another_unit_or_spelling(
+    store, tmp_path, action
+):
+    import_gap_in(store, tmp_path, "eV", "3.2")
+    if action == "value":
+        decide(store, "reject", "impossible for GaN", record_id="gaps:S1", property="band_gap")
+    else:
+        decide(store, "accept", "checked", record_id="gaps:S1")
+    decided = [] if action == "value" else [True]  # rejected: not shown; accepted: reviewed
+    for unit, cell in (("electronvolt", "3.2"), ("meV", "3200"), ("eV", "3.2000000000001")):
+        import_gap_in(store, tmp_path, unit, cell)
+        assert [row[3] for (_, prop), row in curated(store).items() if prop == "band_gap"] == decided, unit
+        assert stale(store) == [], unit
+    import_gap_in(store, tmp_path, "meV", "3210")  # another quantity: stale
+    assert curated(store)[("gaps:S1", "band_gap")] == ("GaN", 3.21, 3.21, False)
+    assert [action for action, *_ in stale(store)] == ["reject" if action == "value" else "accept"]

@@ -22,13 +22,13 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from matreg.errors import FormulaError, MatregError, RecordError, StoreError
+from matreg.errors import FormulaError, MatregError, RecordError, StoreError, UnitError
 from matreg.schema import canonical_method, load_tables, load_vocabulary
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store
 from matreg.structure import read_structure
-from matreg.units import is_missing_count_message, same_unit
+from matreg.units import convert, is_missing_count_message, same_unit
 from matreg.validation import (
     ATOMS_PER_CELL,
     CanonicalRecord,
@@ -53,6 +53,7 @@ _NOW = {"formula": "now_formula", "original_value": "now_value", "original_unit"
 _DECIDED = ["entry_id", "action", "steward", "reason", "value", "unit", *_NOW, "values_seen"]  # a decision's own
 _NO_METHOD = "\0"  # stands for a missing method when values are matched on their key
 _NO_CONDITION = -1.0  # stands for a missing temperature or pressure (never negative)
+_SAME_QUANTITY = 1e-9  # the relative difference within which a value received again is the one a decision was made on
 _DIGITS = 6  # decimals of a temperature or pressure a decision matches on: 23.7 degC is 296.84999999999997 K, and
 # was stored so before matreg rounded it to 296.85 K
 
@@ -137,21 +138,27 @@ def decided_values(store: Store, source: str | None = None) -> pd.DataFrame:
 
 
 def stale_decisions(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
-    """The log's decisions on rows of `long` (with `formula`, `original_value`, `original_unit`) that are not applied
-    to a row because what they were made on changed since, and that no later decision on the row replaced: the
-    entries, oldest first, with `why`. A decision is made on its record's formula (the id now names another
-    material: stale), a decision on one value also on that value as received (re-measured: stale), and an accept of
-    a record on the values it reviewed (a value new or changed since is not reviewed by it). Entries of older matreg
-    versions, which record none of this, are never stale."""
+    """The log's decisions on rows of `long` (with `formula`, `original_value`, `original_unit`) that are the latest
+    on a row's record (or value) but not applied to it because what they were made on changed since, and that no later
+    decision on the row's value (or record) applies to: the entries, oldest first, with `why`. A decision is made on
+    its record's formula (the id now names another material: stale), a decision on one value also on that value as
+    received (re-measured: stale; the same quantity in another unit is not), and an accept of a record on the values
+    it reviewed (a value new or changed since is not reviewed by it). Entries of older matreg versions, which record
+    none of this, are never stale."""
     decisions = log[log["action"].isin(DECISIONS)].sort_values("entry_id")
     on_value = decisions["property"].notna()
     rows = _keyed(long.reset_index(drop=True))
-    pairs = pd.concat(
+    latest = pd.concat(
         [
-            _stale(_on_rows(rows, decisions[~on_value], ["record_id"])),
-            _stale(_on_rows(rows, decisions[on_value], _KEYED)),
+            _latest(_on_rows(rows, decisions[~on_value], ["record_id"])),
+            _latest(_on_rows(rows, decisions[on_value], _KEYED)),
         ]
     )
+    applies = latest["_why"].isna()
+    last_applied = latest[applies].groupby("_row")["entry_id"].max().to_dict()
+    decided = zip(latest["entry_id"], latest["_row"], strict=True)
+    unanswered = [entry > last_applied.get(row, "") for entry, row in decided]
+    pairs = latest[~applies & np.array(unanswered, dtype=bool)]
     why = pairs.groupby("entry_id")["_why"].agg(lambda texts: "; ".join(dict.fromkeys(texts)))
     stale = log[log["entry_id"].isin(why.index)].sort_values("entry_id", ignore_index=True)
     return stale.assign(why=stale["entry_id"].map(why))
@@ -217,8 +224,9 @@ def unmatched_decisions(store: Store) -> pd.DataFrame:
 
 def apply_curation(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
     """Long dataset rows (with `formula`, `original_value`, `original_unit`) with the log applied: the latest decision
-    per target (a record, or one value) that still applies to the row is in force. A decision made on what has
-    changed since is stale and applies no more (see `stale_decisions`): the row shows as stored, unreviewed.
+    per target (a record, or one value) is in force, where it still applies to the row. A decision made on what has
+    changed since is stale and applies no more (see `stale_decisions`), nor do the earlier ones it superseded: the row
+    shows as stored, unreviewed, unless a decision on its value (or record) applies.
 
     reject drops the record's rows or the value's row; flag puts '<steward>: <reason>' in `flags`; accept (and
     correct) set `reviewed`. A value keeps its latest correction in `value` (the stored one stays in `raw_value`)
@@ -255,11 +263,16 @@ def entries_on(long: pd.DataFrame, log: pd.DataFrame, run_ids: Iterable[str]) ->
 
 
 def _in_force(rows: pd.DataFrame, decisions: pd.DataFrame, key: list[str]) -> pd.DataFrame:
-    """Per row (aligned with `rows`), the latest of `decisions` on its target (matched on `key`) that still applies
-    to it, or empty cells."""
-    pairs = _on_rows(rows, decisions, key)
-    latest = pairs[pairs["_why"].isna()].drop_duplicates("_row", keep="last")
-    return latest.set_index("_row").reindex(range(len(rows)))
+    """Per row (aligned with `rows`), the latest of `decisions` on its target (matched on `key`) where it still
+    applies to the row, or empty cells: a stale latest decision leaves none in force (never an earlier one)."""
+    latest = _latest(_on_rows(rows, decisions, key))
+    return latest[latest["_why"].isna()].set_index("_row").reindex(range(len(rows)))
+
+
+def _latest(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Of the pairs of `_on_rows`, each row's with its latest decision: it supersedes the earlier ones on its target,
+    whether it applies to the row or is stale for it."""
+    return pairs.drop_duplicates("_row", keep="last")
 
 
 def _on_rows(rows: pd.DataFrame, decisions: pd.DataFrame, key: list[str]) -> pd.DataFrame:
@@ -274,16 +287,17 @@ def _on_rows(rows: pd.DataFrame, decisions: pd.DataFrame, key: list[str]) -> pd.
 
 def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
     """Per pair of `_on_rows`, why its decision is stale for its row (None: it applies): the record is another
-    material now, the value was received otherwise, or a record's accept did not review the value as it is now."""
+    material now, the value was received as another quantity, or a record's accept did not review the value as it is
+    now."""
     unseen = _unseen(pairs)
     why: list[str | None] = []
     for pair, not_seen in zip(pairs.itertuples(index=False), unseen, strict=True):
-        now, received = (pair.now_value, pair.now_unit), f"{pair.now_value:g} {pair.now_unit}"
+        received = f"{pair.now_value:g} {pair.now_unit}"
+        made_on = (pair.original_value, pair.original_unit)
         if isinstance(pair.formula, str) and pair.formula != pair.now_formula:
             why.append(f"made on {pair.formula}, the record is now {pair.now_formula}: not applied")
-        elif pd.notna(pair.original_value) and (pair.original_value, pair.original_unit) != now:
-            was = f"{pair.original_value:g} {pair.original_unit}"
-            why.append(f"made on {was} as received, the value is now {received}: not applied")
+        elif pd.notna(pair.original_value) and not _same_quantity(*made_on, pair.now_value, pair.now_unit):
+            why.append(f"made on {made_on[0]:g} {made_on[1]} as received, the value is now {received}: not applied")
         elif not_seen:
             since = f"new or changed since (now {received} as received)"
             why.append(f"the {pair.property} value is {since}: not reviewed by it")
@@ -294,7 +308,7 @@ def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
 
 def _unseen(pairs: pd.DataFrame) -> np.ndarray:
     """Per pair of `_on_rows`, True where its decision is a record's accept that did not review the row's value as it
-    is now (not in its `values_seen`)."""
+    is now (its `values_seen` has no value of the row's key, or one of another quantity)."""
     listed = pairs["values_seen"].notna().to_numpy()
     if not listed.any():
         return listed
@@ -303,19 +317,25 @@ def _unseen(pairs: pd.DataFrame) -> np.ndarray:
         [{"entry_id": entry, **value} for entry, text in accepts.itertuples(index=False) for value in json.loads(text)],
         columns=["entry_id", *_SEEN],
     )
-    compared = ["entry_id", *_KEYED[1:], "original_value", "original_unit"]
-    seen = _keyed(seen)[compared].drop_duplicates().assign(_seen=True)
-    now = pairs[[*compared[:-2], "now_value", "now_unit"]].set_axis(compared, axis=1)
-    return listed & now.merge(seen, how="left", on=compared)["_seen"].isna().to_numpy()
+    key = ["entry_id", *_KEYED[1:]]  # an accept saw one value of each key
+    seen = _keyed(seen)[[*key, "original_value", "original_unit"]].drop_duplicates(key)
+    compared = pairs[[*key, "now_value", "now_unit"]].merge(seen, how="left", on=key)  # aligned with `pairs`
+    reviewed = [
+        pd.notna(value.original_value) and _same_quantity(*value)
+        for value in compared[["original_value", "original_unit", "now_value", "now_unit"]].itertuples(index=False)
+    ]
+    return listed & ~np.array(reviewed, dtype=bool)
 
 
-def _stale(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The pairs of `_on_rows` whose decision is stale and later than every decision that applies to the row (one
-    made on the row as it is now replaced it)."""
-    applies = pairs["_why"].isna()
-    latest = pairs[applies].groupby("_row")["entry_id"].max().to_dict()
-    later = [entry > latest.get(row, "") for entry, row in zip(pairs["entry_id"], pairs["_row"], strict=True)]
-    return pairs[~applies & np.array(later, dtype=bool)]
+def _same_quantity(value: float, unit: str, other_value: float, other_unit: str) -> bool:
+    """True when two values as received are one quantity, in one unit or another, however spelt (3.2 eV, 3200 meV,
+    3.2 electronvolt), to a relative `_SAME_QUANTITY`; False for units that do not convert into each other."""
+    if unit != other_unit:
+        try:
+            other_value = convert(float(other_value), other_unit, unit)
+        except UnitError:
+            return False
+    return math.isclose(float(value), float(other_value), rel_tol=_SAME_QUANTITY)
 
 
 def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
