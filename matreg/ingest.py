@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
@@ -30,7 +30,7 @@ from tqdm import tqdm
 from matreg import __version__
 from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import ConfigError, FormulaError, MatregError, RecordError, StoreError
-from matreg.formula import whole_formula
+from matreg.formula import parse_formula, whole_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, load_tables, table_spec
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
@@ -270,9 +270,13 @@ class _PageRows:
         return Rejection(item.item_id, item.payload, reasons, record_id, identity=self.connector.identity(item))
 
     def reject(self, rejection: Rejection, page: int) -> None:
+        """Quarantine a rejected input; its reasons are counted once per quarantine row (an input identical to one
+        the page rejected already is that row: two identical rows of a duplicate id)."""
         row = quarantine_row(self.connector.attribution, rejection, self.stamps[page])
-        self.rows["quarantine"][(page, row["quarantine_id"])] = row
-        self.reasons.update(rejection.reasons)
+        key = (page, row["quarantine_id"])
+        if key not in self.rows["quarantine"]:
+            self.reasons.update(rejection.reasons)
+        self.rows["quarantine"][key] = row
 
     def tables(self) -> dict[str, list[dict] | pyarrow.Table]:
         return {name: list(rows.values()) for name, rows in self.rows.items()} | {"properties": self.properties}
@@ -316,18 +320,29 @@ class _PublishCheck:
     counts are corrected in `report`. A table that is wrong as a whole refuses the run (ValidationError).
     """
 
-    def __init__(self, report: RunReport, attribution: Attribution, stored: _StoredFormulas | None = None) -> None:
+    def __init__(
+        self,
+        report: RunReport,
+        attribution: Attribution,
+        stored: _StoredFormulas | None = None,
+        named_record: Callable[[Any], tuple[str, str] | None] | None = None,
+    ) -> None:
         """`attribution`: the run's source and scope. `stored` (`_StoredFormulas`) is given for a lab file: a record
-        whose formula differs from the stored one's is another material under that id, refused."""
+        whose formula differs from the stored one's is another material under that id, refused; `named_record`
+        (`Connector.named_record`) with it: the record a quarantined row is, which the run does not withdraw."""
         self.report, self.attribution = report, attribution
-        self.stored = stored
+        self.stored, self.named_record = stored, named_record
         self.moved = False  # rows whose ids name places were refused so: the file's rows moved
         self.refused: dict[str, dict[str, Any]] = {}  # record_id -> its withheld rows, by table, and the reasons
         self.lone: list[tuple[dict, list[str]]] = []  # withheld rows of records otherwise published, with reasons
+        self.admitted: set[str] = set()  # of a lab file, the records the run publishes
+        self.rejected: dict[str, str] = {}  # of a lab file, the records of rows it quarantined whole, with formulas
 
     def admit(self, name: str, batch: pyarrow.Table) -> pyarrow.Table:
         if name in ("fetch_runs", "quarantine"):  # rows matreg itself makes: a failure is a bug, not bad input
             validate_table(name, arrow_frame(batch), unique_keys=False)
+            if name == "quarantine" and self.named_record is not None:
+                self._note_rejected(batch["raw"].to_pylist())
             return batch
         keep = np.ones(batch.num_rows, dtype=bool)
         breaking = rows_breaking_rules(name, arrow_frame(batch))
@@ -349,7 +364,19 @@ class _PublishCheck:
                     self.refused[row["record_id"]][name].append(row)
             keep &= ~of_refused
         self._count(name, int((~keep).sum()))
-        return batch if keep.all() else batch.filter(keep)
+        kept = batch if keep.all() else batch.filter(keep)
+        if name == "materials" and self.named_record is not None:
+            self.admitted.update(kept["record_id"].to_pylist())
+        return kept
+
+    def _note_rejected(self, payloads: list[str]) -> None:
+        """Note the records of the rows (quarantine payloads, JSON) that the run rejected whole, with their formulas
+        as written."""
+        for payload in payloads:
+            named = self.named_record(json.loads(payload))
+            if named is not None:
+                source_id, formula = named
+                self.rejected[f"{self.attribution.source}:{source_id}"] = formula
 
     def _other_materials(self, batch: pyarrow.Table) -> dict[int, str]:
         """Rows whose record id the store holds with another formula, by position, with the reason."""
@@ -387,10 +414,32 @@ class _PublishCheck:
         return [quarantine_row(self.attribution, rejection, stamp) for rejection in rejections]
 
     def withheld_keys(self) -> dict[str, list]:
-        return {"materials": list(self.refused)}
+        """The records withheld: refused here, and of a lab file those whose row the file still has but the run
+        rejected (`_still_in_file`: none of their rows is published, and they are not withdrawn)."""
+        return {"materials": list(dict.fromkeys([*self.refused, *self._still_in_file()]))}
+
+    def _still_in_file(self) -> list[str]:
+        """Of a lab file, the records whose row the run rejected whole and did not admit otherwise: their last valid
+        read stays, as a stored record's that a later fetch rejects whole does. Where ids name places, only those
+        stored as the material the row is (rows moved: the row is another record's, the place's is withdrawn)."""
+        rejected = {record: formula for record, formula in self.rejected.items() if record not in self.admitted}
+        if not rejected or self.stored is None or not self.stored.by_position:
+            return sorted(rejected)
+        reduced = {record: _reduced(formula) for record, formula in rejected.items()}
+        readable = {record: formula for record, formula in reduced.items() if formula is not None}
+        moved = self.stored.conflicts(list(readable), list(readable.values()))
+        return sorted(record for record in readable if record not in moved)
 
     def rows_moved(self) -> bool:
         return self.moved
+
+
+def _reduced(formula: str) -> str | None:
+    """A formula as written, reduced as a materials row stores it; None if it cannot be read."""
+    try:
+        return parse_formula(formula).reduced
+    except FormulaError:
+        return None
 
 
 def _import_named(scope: str) -> str:
@@ -754,7 +803,7 @@ def _publish_check(report: RunReport, connector: Connector, store: Store) -> _Pu
     if not connector.reads_whole_scope:
         return _PublishCheck(report, connector.attribution)
     stored = _StoredFormulas(store, connector.attribution.scope, connector.ids_by_position)
-    return _PublishCheck(report, connector.attribution, stored)
+    return _PublishCheck(report, connector.attribution, stored, connector.named_record)
 
 
 @dataclass

@@ -288,3 +288,13 @@ def test_a_value_a_stale_accept_no_longer_covers_is_exported_unreviewed_not_reje
     assert run("review", "accept", *gap, "--reason", "re-measured value checked").exit_code == 0
     assert exported(run, tmp_path) == [("lab:S2", "ZnO", 3.35, True)]
     assert "note:" not in run("validate").stdout
+
+
+def test_history_of_a_withdrawn_record_has_no_entries_and_of_one_never_stored_is_an_error(run, tmp_path):
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.4,300,\nK-2,ZnO,3.3,300,\n")
+    deleted = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.4,300,\n")
+    assert "1 withdrawn (no longer in the file)" in deleted.stdout
+    history = run("history", "lab:K-2")
+    assert history.exit_code == 0 and history.stdout == "no curation entries for lab:K-2\n"
+    unknown = run("history", "lab:K-9")
+    assert unknown.exit_code == 1 and "unknown record 'lab:K-9'" in unknown.stderr

@@ -238,7 +238,11 @@ def test_a_non_numeric_value_and_an_out_of_bounds_one_are_readmitted_with_correc
         ("bad-number", {"unit": "eV"}, "still invalid: non-numeric value 'about 3'"),
         ("bad-formula", {}, "still invalid: unparseable formula 'Qz2O3'"),
         ("line 36", {}, "record 'demo-lab-bandgaps:roost-2' of line 36 is already in the store"),
-        ("bad-unit", {"unit": "eV", "property": "formation_energy_per_atom"}, "0 raw formation_energy_per_atom values"),
+        (
+            "bad-unit",
+            {"unit": "eV", "property": "formation_energy_per_atom"},
+            "the quarantined row gives no formation_energy_per_atom value",
+        ),
     ],
 )
 def test_a_readmit_that_is_still_invalid_is_refused_and_changes_nothing(filled, item, correction, message):
@@ -357,7 +361,7 @@ def test_a_readmit_puts_its_corrected_value_in_a_cell_that_is_no_number(store, t
     assert run_ingest(LabConnector(data, load_mapping(mapping)), store).n_quarantined == 2  # each row whole
     s1, s2 = (quarantined_row(store, row) for row in ("S1", "S2"))
     decide(store, "readmit", "the notebook says 2.42", quarantine_id=s1, value=2.42)
-    with pytest.raises(CurationError, match="2 raw value values in the row; name the property"):
+    with pytest.raises(CurationError, match="the quarantined row gives 2 values; name the property"):
         decide(store, "readmit", quarantine_id=s2, value=3.4)
     decide(store, "readmit", "the notebook says 3.4", quarantine_id=s2, property="band_gap", value=3.4)
     values = store.query("SELECT record_id, property, value FROM properties ORDER BY ALL").values.tolist()
@@ -775,3 +779,24 @@ def test_a_decision_holds_when_its_value_comes_again_as_the_same_quantity_in_ano
     import_gap_in(store, tmp_path, "meV", "3210")  # another quantity: stale
     assert curated(store)[("gaps:S1", "band_gap")] == ("GaN", 3.21, 3.21, False)
     assert [action for action, *_ in stale(store)] == ["reject" if action == "value" else "accept"]
+
+
+def test_a_readmit_names_a_method_by_the_name_the_store_shows_and_a_blank_cell_is_no_value_to_correct(store, tmp_path):
+    (tmp_path / "m.yaml").write_text(
+        "dataset: dft\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+        "  gap: {property: band_gap, unit: eV, method: GGA+U}\n"
+        "  gap_hse: {property: band_gap, unit: eV, method: HSE06}\n",
+        encoding="utf-8",
+    )
+    rows = "id,formula,gap,gap_hse\nS1,NiO,bad,\nS2,CoO,,\nS3,MnO,bad,worse\n"  # each row quarantined whole
+    (tmp_path / "lab.csv").write_text(rows, encoding="utf-8")
+    run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(tmp_path / "m.yaml")), store)
+    s1, s2, s3 = (quarantined_row(store, row) for row in ("S1", "S2", "S3"))
+    decide(store, "readmit", "notebook: 2.4", quarantine_id=s1, property="band_gap", method="PBE+U", value=2.4)
+    values = store.query("SELECT record_id, method, value FROM properties").values.tolist()
+    assert values == [["dft:S1", "PBE+U", 2.4]]  # GGA+U, in the vocabulary's name
+    blank = "the quarantined row gives no band_gap value \\(no such column, or its cell is blank\\)"
+    with pytest.raises(CurationError, match=blank):
+        decide(store, "readmit", quarantine_id=s2, property="band_gap", value=2.4)
+    with pytest.raises(CurationError, match="the quarantined row gives 2 band_gap values; name the method"):
+        decide(store, "readmit", quarantine_id=s3, property="band_gap", value=2.4)

@@ -800,7 +800,7 @@ def test_a_unit_of_the_mapping_that_cannot_be_read_names_the_mapping_line_and_co
         load_mapping(mapping)
 
 
-def test_a_file_imported_again_withdraws_the_records_it_no_longer_admits(store, tmp_path):
+def test_a_file_imported_again_withdraws_the_records_it_no_longer_has_not_those_it_rejects(store, tmp_path):
     thermo = "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
     thermo += "  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"
     (tmp_path / "thermo.yaml").write_text(thermo, encoding="utf-8")
@@ -810,10 +810,11 @@ def test_a_file_imported_again_withdraws_the_records_it_no_longer_admits(store, 
     import_file(store, tmp_path / "thermo.csv", tmp_path / "thermo.yaml")
     data.write_text('id,formula,gap,rho\nS1,GaN,3.41,6.15\nS6,ZnO,"3,37",\n', encoding="utf-8")  # S8 deleted
     report = import_file(store, data, mapping)
-    assert (report.n_stored, report.n_quarantined, report.n_withdrawn) == (1, 1, 2)  # S6 quarantined whole
+    assert (report.n_stored, report.n_quarantined, report.n_withdrawn) == (1, 1, 1)  # S8; S6 quarantined whole
     assert _stored(store) == [
         ["S1", "band_gap", 3.41],
         ["S1", "density", 6.15],
+        ["S6", "band_gap", 3.37],  # its last valid read: the file still has its row
         ["S8", "formation_energy_per_atom", -0.1],
     ]
     again = import_file(store, data, mapping)
@@ -822,8 +823,12 @@ def test_a_file_imported_again_withdraws_the_records_it_no_longer_admits(store, 
     import_file(store, data, mapping)
     assert ["S6", "band_gap", 3.37] in _stored(store)
     data.write_text("id,formula,gap,rho\nS1,GaN,-3.41,\n", encoding="utf-8")  # nothing valid left in the file
-    assert import_file(store, data, mapping).n_withdrawn == 2
-    assert _stored(store) == [["S8", "formation_energy_per_atom", -0.1]]
+    assert import_file(store, data, mapping).n_withdrawn == 1  # S6
+    assert _stored(store) == [
+        ["S1", "band_gap", 3.41],
+        ["S1", "density", 6.15],
+        ["S8", "formation_energy_per_atom", -0.1],
+    ]
 
 
 def _commit_rows(store, commit: str) -> dict[str, int]:
@@ -1059,7 +1064,7 @@ def test_a_sheet_named_by_number_or_by_name_is_one_sheet_of_one_file(store, tmp_
 
 
 def test_a_withdrawal_keeps_what_another_file_says_of_the_record_and_a_withdrawn_row_may_be_readmitted(store, tmp_path):
-    from matreg.curate.review import record_decision
+    from matreg.curate.review import CurationError, record_decision
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -1070,12 +1075,78 @@ def test_a_withdrawal_keeps_what_another_file_says_of_the_record_and_a_withdrawn
     (tmp_path / "m.yaml").write_text(mapping, encoding="utf-8")
     import_file(store, first, tmp_path / "m.yaml")
     import_file(store, second, tmp_path / "m.yaml")  # the same key, later: its value is shown
-    first.write_text("id,formula,gap,rho,name\nS2,GaN,3.4x,,\n", encoding="utf-8")  # S1 deleted, S2 mistyped
-    assert import_file(store, first, tmp_path / "m.yaml").n_withdrawn == 2
-    assert _stored(store) == [["S1", "band_gap", 3.30], ["S1", "density", 5.61]]
+    first.write_text("id,formula,gap,rho,name\nS2,GaN,3.45x,,\n", encoding="utf-8")  # S1 deleted, S2 mistyped
+    assert import_file(store, first, tmp_path / "m.yaml").n_withdrawn == 1  # S2's row is still in the file
+    assert _stored(store) == [["S1", "band_gap", 3.30], ["S1", "density", 5.61], ["S2", "band_gap", 3.4]]
     assert store.query("SELECT name FROM materials WHERE source_id = 'S1'").iloc[0, 0] == "zincite"
     item = store.query("SELECT quarantine_id FROM quarantine WHERE item = 'S2'").iloc[0, 0]
-    record_decision(store, "readmit", "A. Steward", "typo", quarantine_id=item, value=3.4)  # refused before
-    assert ["S2", "band_gap", 3.4] in _stored(store)
-    first.write_text("id,formula,gap,rho,name\nS2,GaN,3.4x,,\n", encoding="utf-8")
+    with pytest.raises(CurationError, match="'gaps:S2' of S2 is already in the store, as an import of its file"):
+        record_decision(store, "readmit", "A. Steward", "typo", quarantine_id=item, value=3.45)
+    first.write_text("id,formula,gap,rho,name\nS3,Si,1.12,,\n", encoding="utf-8")  # S2 deleted: withdrawn
+    assert import_file(store, first, tmp_path / "m.yaml").n_withdrawn == 1
+    record_decision(store, "readmit", "A. Steward", "typo", quarantine_id=item, value=3.45)  # refused before
+    assert ["S2", "band_gap", 3.45] in _stored(store)
     assert store.query("SELECT count(*) FROM curation_log").iloc[0, 0] == 1
+
+
+def test_rows_without_an_id_column_failing_alike_are_two_quarantine_rows_each_readmitted_as_its_own(store, tmp_path):
+    from matreg.curate.review import record_decision
+
+    mapping = GAP_MAPPING.replace("id_column: id\n", "").split("  rho:")[0]
+    data, mapping = _write(tmp_path, "formula,gap\nZnO,3;3\nGaN,3.4\nZnO,3;3\n", mapping)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined, dict(report.reasons)) == (1, 2, {"non-numeric value '3;3'": 2})
+    rows = store.query("SELECT quarantine_id, item FROM quarantine ORDER BY item").values.tolist()
+    assert [item for _, item in rows] == ["line 2", "line 4"]
+    for quarantine_id, _ in rows:
+        record_decision(store, "readmit", "A. Steward", "3.3", quarantine_id=quarantine_id, value=3.3)
+    materials = store.query("SELECT source_id, formula FROM materials ORDER BY 1").values.tolist()
+    assert materials == [["lab.csv:row-2", "ZnO"], ["lab.csv:row-3", "GaN"], ["lab.csv:row-4", "ZnO"]]
+
+
+def test_identical_rows_of_a_repeated_id_are_one_quarantine_row_counted_once_with_its_reason(store, tmp_path):
+    rows = "K-1,ZnO,3.3,5.61\nK-3,GaN,3.4,6.15\nK-3,GaN,3.4,6.15\nK-3,GaN,3.4,6.15\n"
+    data, mapping = _write(tmp_path, "id,formula,gap,rho\n" + rows, GAP_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (2, 1)
+    assert dict(report.reasons) == {"duplicate id 'K-3' (first on line 3)": 1}
+    assert store.query("SELECT item FROM quarantine").values.tolist() == [["line 5"]]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_row_the_file_still_has_but_now_rejects_keeps_its_last_valid_read_and_is_not_withdrawn(
+    store, tmp_path, dry_run
+):
+    data, mapping = _write(tmp_path, "id,formula,gap,rho\nS1,GaN,3.4,\nS2,ZnO,3.3,\nS3,Si,1.1,\n", GAP_MAPPING)
+    import_file(store, data, mapping)
+    data.write_text("id,formula,gap,rho\nS1,GaN,bad,\nS2,ZnO,3.3,\n", encoding="utf-8")  # S3 deleted
+    connector = LabConnector(data, load_mapping(mapping))
+    assert run_ingest(connector, store, dry_run=dry_run).n_withdrawn == 1  # S3 alone
+    if dry_run:
+        return
+    assert store.query("SELECT source_id FROM materials ORDER BY 1").values.tolist() == [["S1"], ["S2"]]
+    assert _stored(store) == [["S1", "band_gap", 3.4], ["S2", "band_gap", 3.3]]
+    assert store.query("SELECT item, reasons[1] FROM open_quarantine").values.tolist() == [
+        ["S1", "non-numeric value 'bad'"]
+    ]
+    data.write_text('id,formula,gap,rho\nS1,GaN,"3,41",\nS2,ZnO,3.3,\n', encoding="utf-8")  # a row that cannot be read
+    assert import_file(store, data, mapping).n_withdrawn == 0
+    assert _stored(store) == [["S1", "band_gap", 3.4], ["S2", "band_gap", 3.3]]
+
+
+def test_without_an_id_column_a_rejected_row_keeps_the_last_valid_read_of_its_place_only_as_the_same_material(
+    store, tmp_path
+):
+    mapping = GAP_MAPPING.replace("id_column: id\n", "").split("  rho:")[0]
+    data, mapping = _write(tmp_path, "formula,gap\nZnO,3.3\nGaN,3.4\nSi,1.1\n", mapping)
+    import_file(store, data, mapping)
+    data.write_text("formula,gap\nZnO,3.3\nGaN,bad\nSi,1.1\n", encoding="utf-8")  # row-3 mistyped in place
+    assert import_file(store, data, mapping).n_withdrawn == 0
+    assert _stored(store) == [
+        ["lab.csv:row-2", "band_gap", 3.3],
+        ["lab.csv:row-3", "band_gap", 3.4],
+        ["lab.csv:row-4", "band_gap", 1.1],
+    ]
+    data.write_text("formula,gap\nZnO,3.3\nSi,bad\n", encoding="utf-8")  # GaN deleted: Si, mistyped, is row-3 now
+    assert import_file(store, data, mapping).n_withdrawn == 2  # row-3 held GaN: no read of Si's row
+    assert _stored(store) == [["lab.csv:row-2", "band_gap", 3.3]]

@@ -108,17 +108,18 @@ def curation_log(store: Store) -> pd.DataFrame:
 
 def history(store: Store, record_id: str) -> pd.DataFrame:
     """Every entry touching a record (decisions on it or its values, readmits that wrote it, dismissals and reopenings
-    of its quarantine rows), oldest first."""
+    of its quarantine rows), oldest first; of a record ever stored (withdrawn since too), none may be."""
     log = curation_log(store)
     written = store.read(
-        "SELECT run_id FROM materials WHERE record_id = ? UNION SELECT run_id FROM properties WHERE record_id = ?",
-        [record_id, record_id],
+        "SELECT run_id FROM material_writes WHERE record_id = $id "
+        "UNION SELECT run_id FROM properties WHERE record_id = $id",
+        {"id": record_id},
     )["run_id"]
     readmits = {run.removeprefix(CURATION_RUN_PREFIX) for run in written if run.startswith(CURATION_RUN_PREFIX)}
     its_rows = store.read("SELECT quarantine_id FROM quarantine WHERE record_id = ?", [record_id])["quarantine_id"]
     dismissals = log["action"].isin(["dismiss", "reopen"]) & log["quarantine_id"].isin(its_rows)
     touching = log[(log["record_id"] == record_id) | log["entry_id"].isin(readmits) | dismissals]
-    if touching.empty and not _record_exists(store, record_id):
+    if touching.empty and written.empty:
         raise CurationError(f"unknown record '{record_id}'")
     return touching.reset_index(drop=True)
 
@@ -697,20 +698,29 @@ def _corrected(
 
 def _named_values(kinds: list[tuple[str | None, str | None]], property: str | None, method: str | None) -> list[int]:
     """The positions of the raw values (each as its canonical property and method) that a readmit's property and
-    method name (None: any)."""
+    method name (None: any); methods by their names in the method vocabulary (the store's 'PBE+U' names a mapping's
+    'GGA+U')."""
+    wanted = canonical_method(method)
     return [
         index
         for index, (canonical, its_method) in enumerate(kinds)
-        if property in (None, canonical) and method in (None, its_method)
+        if property in (None, canonical) and wanted in (None, canonical_method(its_method))
     ]
 
 
 def _the_one(matches: list[int], property: str | None, method: str | None) -> int:
-    """The one raw value a readmit names; refused when the row has none or several."""
-    if len(matches) != 1:
-        named = " ".join(str(x) for x in (property, method) if x) or "value"
-        raise CurationError(f"readmit: {len(matches)} raw {named} values in the row; name the property (and method)")
-    return matches[0]
+    """The one raw value a readmit names; refused when the row gives none or several."""
+    if len(matches) == 1:
+        return matches[0]
+    named = " ".join(x for x in (property, method) if x)
+    what = f"{named} value" if named else "value"
+    if not matches:
+        raise CurationError(
+            f"readmit: the quarantined row gives no {what} (no such column, or its cell is blank): a readmit corrects "
+            "a value the row gives, it adds none"
+        )
+    needed = "the method" if property else "the property (and method)"
+    raise CurationError(f"readmit: the quarantined row gives {len(matches)} {what}s; name {needed}")
 
 
 def _harmonized(
@@ -743,7 +753,10 @@ def _new_rows(store: Store, row: dict[str, Any], canonical: CanonicalRecord, who
     """
     record_id = canonical.material["record_id"]
     if whole and _written_in_scope(store, record_id, canonical.material["scope"]):
-        raise CurationError(f"readmit refused: record '{record_id}' of {row['item']} is already in the store")
+        raise CurationError(
+            f"readmit refused: record '{record_id}' of {row['item']} is already in the store, as an import of its file "
+            "wrote it: correct the file and import it again, or decide on the stored record (`matreg review`)"
+        )
     for value in canonical.values:
         stored = store.read(
             "SELECT 1 FROM properties WHERE record_id = ? AND property = ? AND method IS NOT DISTINCT FROM ? "

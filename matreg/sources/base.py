@@ -160,6 +160,12 @@ class Connector(ABC):
         source (a lab row: its cells by what they mean, `LabConnector.identity`). The default: None."""
         return None
 
+    def named_record(self, payload: Any) -> tuple[str, str] | None:
+        """Of a payload a run quarantined whole, the source id of the record it is and its formula as written, told
+        without mapping it (a lab row's id and formula cell): a record its source still gives. The default: None (not
+        told)."""
+        return None
+
     def redact(self, text: str) -> str:
         """`text` with this connector's secrets removed; the default has none."""
         return text

@@ -148,7 +148,7 @@ class LabConnector(Connector):
     """Rows of a lab file, one raw item per row, mapped by a LabMapping."""
 
     preview_pages = None  # a dry run checks every row of the file
-    reads_whole_scope = True  # re-importing a file withdraws the records of its earlier imports it no longer admits
+    reads_whole_scope = True  # re-importing a file withdraws the records of its earlier imports it no longer gives
 
     def __init__(self, path: Path, mapping: LabMapping, *, page_size: int = 1000, name: str | None = None) -> None:
         self._map_by(path, _by_sheet_name(Path(path), mapping), name)
@@ -260,12 +260,20 @@ class LabConnector(Connector):
             return f"duplicate id '{source_id}' (first on line {seen[source_id]})"
         return None
 
+    def named_record(self, payload: Any) -> tuple[str, str] | None:
+        """Of a quarantined row, its id (its id column's, else its place's) and formula cell; None for a row without
+        an id, and for payloads that are no row (a rejected value's)."""
+        if not isinstance(payload, dict) or not payload.get("_source_id"):
+            return None
+        return payload["_source_id"], str(payload.get(self.mapping.formula_column, ""))
+
     def identity(self, item: RawItem) -> str:
         """What a rejected row is, which its quarantine id hashes: the cells the mapping reads, each named by what it
         means (the id, formula, name and structure; each value with its property, method, unit and conditions; each
         extension attribute), not by its column's name, and not its line nor the cells the mapping does not read. A
         row that moves, or whose column is renamed, is so the same input, its review decisions kept; a row identical
-        to another of the dataset is that row."""
+        to another of the dataset is that row. Without an id column a row is the record of its place: its default id
+        ('data.csv:row-3') stands for the id, so identical rows in two places are two inputs."""
         payload, mapping = item.payload, self.mapping
         roles = {
             "id": mapping.id_column,
@@ -274,6 +282,8 @@ class LabConnector(Connector):
             "structure": mapping.structure_column,
         }
         cells: dict[str, Any] = {role: self._cell_text(payload, column) for role, column in roles.items()}
+        if self.ids_by_position:
+            cells["id"] = payload["_source_id"]
         values = [self._value_identity(payload, column) for column in self.value_columns(payload)]
         cells["values"] = sorted(map(to_json, values))  # in no column order
         attributes = {name: self._cell_text(payload, column) for column, name in mapping.extra_columns.items()}
