@@ -166,10 +166,10 @@ def test_import_report_and_exit_code(run, tmp_path):
     assert run("import", str(week), "--mapping", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
     week.write_text("sample_id,composition,band_gap,band_gap_unit,T_K\nw1,GaN,-3,eV,300\n")  # nothing valid left
     preview = run("import", str(week), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"), "--dry-run")
-    assert "none written (dry run); it would withdraw 2 (no longer in the file)" in preview.stdout
+    assert "none written (dry run); it would withdraw 1 (no longer in the file)" in preview.stdout  # w2; w1 stays
     result = run("import", str(week), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"))
     assert result.exit_code == 1
-    assert result.stderr == "error: nothing valid was found (the run is stored: it withdrew 2 records)\n"
+    assert result.stderr == "error: nothing valid was found (the run is stored: it withdrew 1 records)\n"
 
 
 LAB_IMPORT = ["import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")]
