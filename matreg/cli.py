@@ -228,7 +228,7 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
             echo_readmitted_beside_withdrawals(store, report.run_id)
         echo_decisions_to_redo(store, report.source)
     if report.n_stored == 0:
-        withdrawn = f" (the run is stored: it withdrew {report.n_withdrawn} records)" if report.n_withdrawn else ""
+        withdrawn = f" (the run is stored: it withdrew {report.n_withdrawn} record(s))" if report.n_withdrawn else ""
         typer.echo(f"error: nothing valid was found{withdrawn}", err=True)
         raise typer.Exit(1)
 
