@@ -110,15 +110,16 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
     from matreg.curate.release import curate_dataset  # the curation layer builds on this module's query
 
     dataset = catalog.dataset(name)
-    rows = curate_dataset(store, catalog, name)
-    long = rows.resolved
-    if long.empty:
-        raise StoreError(
-            f"dataset '{name}' selects no values in the store ({describe_selection(dataset)}): nothing written"
-        )
-    frame = to_wide(long, dataset.properties) if layout == "wide" else long
-    describe = functools.partial(_sidecar, name, dataset, rows, frame, Path(out).name, fmt, layout)
-    return store.write_file_with_sidecar(frame, Path(out), fmt, describe)
+    with store.snapshot():  # the rows and the sidecar's sources and runs of one state of the store
+        rows = curate_dataset(store, catalog, name)
+        long = rows.resolved
+        if long.empty:
+            raise StoreError(
+                f"dataset '{name}' selects no values in the store ({describe_selection(dataset)}): nothing written"
+            )
+        frame = to_wide(long, dataset.properties) if layout == "wide" else long
+        describe = functools.partial(_sidecar, name, dataset, rows, frame, Path(out).name, fmt, layout)
+        return store.write_file_with_sidecar(frame, Path(out), fmt, describe)
 
 
 SELECTION_KEYS = ("properties", "sources", "provenance", "methods", "temperature_K", "pressure_Pa")

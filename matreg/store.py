@@ -174,6 +174,7 @@ class Store:
         self._scanner_views: set[str] = set()  # the views created in it (`_define_views`)
         self._views_behind = False  # the views in the DuckDB file could not be updated (stderr was told)
         self._read_path: str | None = None  # of a store written with other definitions (`_search_path`)
+        self._snapshot: int | None = None  # the commit every read of a `snapshot()` block reads the store as of
         self.db_path = self.root / DB_NAME
         self.cache_path = self.root / "http_cache.sqlite"
 
@@ -821,7 +822,22 @@ class Store:
         holds each commit up to that one, whole, and what it lists of later commits is left out. Without it one
         query could read a run's commit in one table's files and not yet in another's (DuckDB lists each table's
         files anew): the run's new write of a record without its new values."""
-        con.execute(f"SET VARIABLE {SNAPSHOT} = {self._next_sequence() - 1}")
+        newest = self._next_sequence() - 1 if self._snapshot is None else self._snapshot
+        con.execute(f"SET VARIABLE {SNAPSHOT} = {newest}")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read in the block reads the store as of its newest commit when the block starts, so an operation of
+        several reads (an export, a release) sees one state of the store while other processes publish (a block
+        inside one keeps the outer one's)."""
+        if self._snapshot is not None:
+            yield
+            return
+        self._snapshot = self._next_sequence() - 1
+        try:
+            yield
+        finally:
+            self._snapshot = None
 
     def _require_store(self) -> None:
         """StoreError when nothing was published yet (saying which runs are staged, if any). A read writes nothing:

@@ -484,6 +484,17 @@ def test_each_query_of_matreg_reads_the_newest_commit_when_it_starts(store, cata
     assert len(store.table("materials")) == 3
 
 
+def test_the_reads_of_a_snapshot_block_read_the_store_as_it_was_when_the_block_started(store, catalog):
+    """An export or release makes several reads: each reads the same commit, whatever another process publishes."""
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    with store.snapshot():
+        run_ingest(_connector(catalog, ["C-095"]), Store(store.root))  # another writer of the store
+        with store.snapshot():  # an inner block keeps the outer one's commit
+            assert len(store.table("materials")) == 1
+        assert store.query("SELECT count(*) AS n FROM materials")["n"].tolist() == [1]
+    assert len(store.table("materials")) == 2
+
+
 def test_a_run_lock_file_another_process_may_lock_next_is_never_deleted(store, catalog):
     """Releasing a run that stays staged keeps its lock file: a process that opened it (to lock it next) and then
     locks it holds the run, and a third sees the run held instead of locking a new file of the same name. A published

@@ -104,22 +104,23 @@ def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
     final = release_dir(store, name, version)
     _refuse_existing(store, final, name, version)
     store.remove_leftovers()
-    rows = curate_dataset(store, catalog, name)
-    if rows.resolved.empty:
-        raise StoreError(f"dataset '{name}' has no rows to release")
-    dataset = catalog.dataset(name)
-    conflicts = known_conflicts(dataset, rows)
-    staging = store.tmp_dir / f"release-{uuid.uuid4().hex}"
-    staging.mkdir(parents=True)
-    try:
-        payload = write_payload(rows.resolved, staging / PAYLOAD)
-        manifest = build_manifest(store, catalog, name, version, rows, payload)
-        files = write_card(staging, manifest, read_payload(payload), conflicts, rows.warnings)
-        manifest["files"] = {path.relative_to(staging).as_posix(): file_sha256(path) for path in [payload, *files]}
-        store.write_json(manifest, staging / MANIFEST)
-        _publish(store, staging, final, name, version)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with store.snapshot():  # the rows and the manifest's runs and curation of one state of the store
+        rows = curate_dataset(store, catalog, name)
+        if rows.resolved.empty:
+            raise StoreError(f"dataset '{name}' has no rows to release")
+        dataset = catalog.dataset(name)
+        conflicts = known_conflicts(dataset, rows)
+        staging = store.tmp_dir / f"release-{uuid.uuid4().hex}"
+        staging.mkdir(parents=True)
+        try:
+            payload = write_payload(rows.resolved, staging / PAYLOAD)
+            manifest = build_manifest(store, catalog, name, version, rows, payload)
+            files = write_card(staging, manifest, read_payload(payload), conflicts, rows.warnings)
+            manifest["files"] = {path.relative_to(staging).as_posix(): file_sha256(path) for path in [payload, *files]}
+            store.write_json(manifest, staging / MANIFEST)
+            _publish(store, staging, final, name, version)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return final
 
 

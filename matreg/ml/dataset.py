@@ -97,7 +97,8 @@ def export_torch(
     check_method(split, assignment)  # before the store is read
     dataset = catalog.dataset(dataset_name)
     prop = _target_property(dataset, target)
-    rows, members, left_out = _sample_rows(store, catalog, dataset_name, prop)
+    with store.snapshot():  # the curated values and their records' structures of one state of the store
+        rows, members, left_out = _sample_rows(store, catalog, dataset_name, prop)
     rows["split"] = assign_splits(rows, split, seed, fractions, assignment)
     arrays = {"composition.npz": featurize_compositions(rows["formula"])}
     if rows["structure"].notna().any():
