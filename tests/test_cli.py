@@ -169,7 +169,7 @@ def test_import_report_and_exit_code(run, tmp_path):
     assert "none written (dry run); it would withdraw 1 (no longer in the file)" in preview.stdout  # w2; w1 stays
     result = run("import", str(week), "--mapping", str(LAB_EXAMPLE / "mapping.yaml"))
     assert result.exit_code == 1
-    assert result.stderr == "error: nothing valid was found (the run is stored: it withdrew 1 records)\n"
+    assert result.stderr == "error: nothing valid was found (the run is stored: it withdrew 1 record(s))\n"
 
 
 LAB_IMPORT = ["import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")]

@@ -751,6 +751,32 @@ def test_a_stale_decision_on_a_value_leaves_none_in_force_not_an_older_one_made_
     assert [action for action, *_ in stale(store)] == ["accept"]
 
 
+@pytest.mark.parametrize("later", ["reject", "flag"])
+def test_a_stale_flag_or_reject_after_a_correction_leaves_the_correction_out_too(store, tmp_path, later):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nS1,GaN,3.44,\n")
+    decide(store, "correct", "typo", record_id="gaps:S1", property="band_gap", value=3.37, unit="eV")
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nS1,GaN,3.30,\n")
+    decide(store, later, "odd", record_id="gaps:S1", property="band_gap")
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nS1,GaN,3.44,\n")  # the flag or reject is stale
+    assert curated(store) == {("gaps:S1", "band_gap"): ("GaN", 3.44, 3.44, False)}  # not the correction it followed
+
+
+def test_only_the_latest_decision_on_a_value_whose_key_changed_is_listed_to_redo(store, tmp_path):
+    mapping = (
+        "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+        "  gap: {property: band_gap, unit: eV, temperature_field: T}\n"
+    )
+    data = tmp_path / "t.csv"
+    (tmp_path / "t.yaml").write_text(mapping, encoding="utf-8")
+    data.write_text("id,formula,gap,T\nS1,GaN,3.44,300\n", encoding="utf-8")
+    run_ingest(LabConnector(data, load_mapping(tmp_path / "t.yaml")), store)
+    decide(store, "correct", "typo", record_id="gaps:S1", property="band_gap", value=3.37, unit="eV")
+    last = decide(store, "reject", "wrong sample", record_id="gaps:S1", property="band_gap")
+    data.write_text("id,formula,gap,T\nS1,GaN,3.44,295\n", encoding="utf-8")  # the key changed: 295 K
+    run_ingest(LabConnector(data, load_mapping(tmp_path / "t.yaml")), store)
+    assert review.unmatched_decisions(store)["entry_id"].tolist() == [last["entry_id"]]
+
+
 def import_gap_in(store, tmp_path, unit: str, cell: str):
     """Import lab row S1 (GaN) with band gap `cell` in `unit` and density 6.15 g/cm^3 as the dataset 'gaps'."""
     (tmp_path / "m.yaml").write_text(

@@ -212,14 +212,15 @@ def unmatched_decisions(store: Store) -> pd.DataFrame:
     or a value whose key changed on a re-import (another method, temperature or pressure). They stay in the log, in
     force again should the target return."""
     log = curation_log(store)
-    decisions = log[log["action"].isin(DECISIONS)]
+    decisions = log[log["action"].isin(DECISIONS)].sort_values("entry_id")
     on_value = decisions["property"].notna()
     values = _keyed(store.read("SELECT record_id, property, method, temperature_K, pressure_Pa FROM properties"))
     records = set(values["record_id"])  # (a withdrawn record keeps its materials row, with no value)
     shown = set(values[_KEYED].itertuples(index=False, name=None))
-    on_records = decisions[~on_value & ~decisions["record_id"].isin(records)]
-    keys = _keyed(decisions[on_value])[_KEYED].itertuples(index=False, name=None)
-    on_values = decisions[on_value][[key not in shown for key in keys]]
+    on_records = decisions[~on_value & ~decisions["record_id"].isin(records)].drop_duplicates("record_id", keep="last")
+    keyed = _keyed(decisions[on_value])
+    unmatched = keyed[[key not in shown for key in keyed[_KEYED].itertuples(index=False, name=None)]]
+    on_values = unmatched.drop_duplicates(_KEYED, keep="last")[decisions.columns]  # the latest supersedes the others
     return pd.concat([on_records, on_values]).sort_values("entry_id", ignore_index=True)
 
 
@@ -241,7 +242,7 @@ def apply_curation(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
     record = _in_force(rows, decisions[~on_value], ["record_id"])
     value = _in_force(rows, decisions[on_value], _KEYED)
     correction = _in_force(rows, decisions[on_value & decisions["action"].isin(["correct", "accept"])], _KEYED)
-    corrected = _is(correction, "correct")
+    corrected = _is(correction, "correct") & value["action"].notna().to_numpy()  # (none behind a stale latest one)
     curated = rows.drop(columns=_KEYED[2:])
     curated["raw_value"] = curated["value"]
     curated.loc[corrected, "value"] = correction.loc[corrected, "value"].astype(float).to_numpy()
