@@ -770,6 +770,7 @@ def test_only_the_latest_decision_on_a_value_whose_key_changed_is_listed_to_redo
     (tmp_path / "t.yaml").write_text(mapping, encoding="utf-8")
     data.write_text("id,formula,gap,T\nS1,GaN,3.44,300\n", encoding="utf-8")
     run_ingest(LabConnector(data, load_mapping(tmp_path / "t.yaml")), store)
+    assert review.unmatched_decisions(store).empty  # (an empty log)
     decide(store, "correct", "typo", record_id="gaps:S1", property="band_gap", value=3.37, unit="eV")
     last = decide(store, "reject", "wrong sample", record_id="gaps:S1", property="band_gap")
     data.write_text("id,formula,gap,T\nS1,GaN,3.44,295\n", encoding="utf-8")  # the key changed: 295 K

@@ -219,7 +219,7 @@ def unmatched_decisions(store: Store) -> pd.DataFrame:
     shown = set(values[_KEYED].itertuples(index=False, name=None))
     on_records = decisions[~on_value & ~decisions["record_id"].isin(records)].drop_duplicates("record_id", keep="last")
     keyed = _keyed(decisions[on_value])
-    unmatched = keyed[[key not in shown for key in keyed[_KEYED].itertuples(index=False, name=None)]]
+    unmatched = keyed[np.array([key not in shown for key in keyed[_KEYED].itertuples(index=False, name=None)], bool)]
     on_values = unmatched.drop_duplicates(_KEYED, keep="last")[decisions.columns]  # the latest supersedes the others
     return pd.concat([on_records, on_values]).sort_values("entry_id", ignore_index=True)
 
