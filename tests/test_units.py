@@ -8,7 +8,7 @@ import pytest
 
 from matreg.errors import UnitError
 from matreg.formula import parse_formula
-from matreg.units import AtomCounts, convert, convert_array, parse_unit, scale_factor
+from matreg.units import AtomCounts, convert, convert_array, is_molar, parse_unit, scale_factor
 
 
 def test_molar_enthalpy_of_liquid_water_to_ev_per_atom():
@@ -16,6 +16,14 @@ def test_molar_enthalpy_of_liquid_water_to_ev_per_atom():
     per_atom = convert(-285.83, "kJ/mol", "eV/atom", AtomCounts(per_formula_unit=water.atoms_per_formula_unit))
     # -285.83 kJ/mol / (96.485 kJ/mol per eV) / 3 atoms
     assert per_atom == pytest.approx(-0.98747, abs=1e-5)
+
+
+@pytest.mark.parametrize("unit", ["kJ/mol-atom", "kJ/g-atom", "kJ mol-atom^-1"])
+def test_per_mole_of_atoms_is_per_atom_without_the_formula(unit):
+    # -100 kJ per mole of atoms: -1.0364 eV an atom, whatever the formula; -200 kJ per mole of a 2-atom formula unit
+    assert convert(-100, unit, "eV/atom") == pytest.approx(-1.0364269656)
+    assert convert(-100, unit, "kJ/mol", AtomCounts(2, None)) == pytest.approx(-200)
+    assert not is_molar(unit)  # (not per mole of formula units)
 
 
 def test_per_atom_back_to_molar_round_trips():
