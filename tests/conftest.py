@@ -139,6 +139,15 @@ def filled(run):
     return run
 
 
+def cli_import(run: Callable, folder: Path, name: str, csv_text: str, mapping_text: str):
+    """`matreg import` through `run` (the `run` fixture) of `csv_text`, written as folder/<name>.csv, by the mapping
+    `mapping_text`, written as folder/<name>.yaml; the CLI's result."""
+    data, mapping = folder / f"{name}.csv", folder / f"{name}.yaml"
+    data.write_text(csv_text, encoding="utf-8")
+    mapping.write_text(mapping_text, encoding="utf-8")
+    return run("import", str(data), "-m", str(mapping))
+
+
 HOLD_FOR_WRITING = """
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1])

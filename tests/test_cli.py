@@ -13,7 +13,7 @@ from unittest.mock import patch
 import filelock
 import pandas as pd
 import pytest
-from conftest import JANAF_TABLES, LAB_EXAMPLE, RAW_JANAF, janaf_route, write_catalog
+from conftest import JANAF_TABLES, LAB_EXAMPLE, RAW_JANAF, cli_import, janaf_route, write_catalog
 from replay import ReplayServer
 from typer.testing import CliRunner
 
@@ -475,14 +475,12 @@ def test_a_torch_export_whose_target_mixes_dft_and_experiment_warns(filled, cata
 def test_a_torch_export_of_values_at_two_temperatures_exports_them_and_warns(filled, catalog_path, tmp_path):
     with catalog_path.open("a", encoding="utf-8") as catalog:
         catalog.write("  all-gaps: {description: band gaps, version: 0.1.0, properties: [band_gap]}\n")
-    data, mapping = tmp_path / "gaas.csv", tmp_path / "gaas.yaml"
-    data.write_text("id,formula,gap,T\ngaas-rt,GaAs,1.42,300\ngaas-4k,GaAs,1.52,4\n", encoding="utf-8")
-    mapping.write_text(
+    mapping = (
         "dataset: lab-gaas\nformula_column: formula\nid_column: id\nprovenance: experimental\ncitation: test\n"
-        "columns:\n  gap: {property: band_gap, unit: eV, temperature_field: T}\n",
-        encoding="utf-8",
+        "columns:\n  gap: {property: band_gap, unit: eV, temperature_field: T}\n"
     )
-    assert filled("import", str(data), "-m", str(mapping)).exit_code == 0
+    gaas = "id,formula,gap,T\ngaas-rt,GaAs,1.42,300\ngaas-4k,GaAs,1.52,4\n"
+    assert cli_import(filled, tmp_path, "gaas", gaas, mapping).exit_code == 0
     result = filled("export", "all-gaps", "--format", "torch", "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     assert "warning: the target's values are at several temperatures (1 at 4 K, 31 at 300 K)" in result.stderr

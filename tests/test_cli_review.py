@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+from conftest import cli_import
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -82,14 +83,11 @@ def test_conflicts_compare_the_curated_values(filled):
 
 
 def test_conflicts_compare_values_of_one_method_unless_asked_across_methods(filled, tmp_path):
-    data, mapping = tmp_path / "pl.csv", tmp_path / "pl.yaml"
-    data.write_text("sample,composition,gap\npl-1,CuBr,2.7\n", encoding="utf-8")
-    mapping.write_text(
+    mapping = (
         "dataset: pl-lab\nformula_column: composition\nid_column: sample\nmethod: photoluminescence\n"
-        "citation: test\ncolumns:\n  gap: {property: band_gap, unit: eV, temperature_K: 300}\n",
-        encoding="utf-8",
+        "citation: test\ncolumns:\n  gap: {property: band_gap, unit: eV, temperature_K: 300}\n"
     )
-    assert filled("import", str(data), "-m", str(mapping)).exit_code == 0
+    assert cli_import(filled, tmp_path, "pl", "sample,composition,gap\npl-1,CuBr,2.7\n", mapping).exit_code == 0
     assert conflicting(filled) == CUBR
     assert conflicting(filled, "--across-methods") == [
         ("demo-lab-bandgaps:roost-17", 2.94, 0.38),
@@ -140,16 +138,12 @@ def test_a_wide_export_carries_the_curation_of_each_value(filled, tmp_path):
 
 def lab_file(tmp_path, run, csv_text: str):
     """`matreg import` of `csv_text` (columns id, formula, gap in eV at temperature T in K) as lab dataset 'lab'."""
-    mapping = tmp_path / "m.yaml"
-    mapping.write_text(
+    mapping = (
         "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
         "  gap: {property: band_gap, unit: eV, temperature_field: T}\n"
-        "  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n",
-        encoding="utf-8",
+        "  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"
     )
-    data = tmp_path / "gaps.csv"
-    data.write_text(csv_text, encoding="utf-8")
-    result = run("import", str(data), "-m", str(mapping))
+    result = cli_import(run, tmp_path, "gaps", csv_text, mapping)
     assert result.exit_code == 0, result.output
     return result
 
