@@ -729,8 +729,12 @@ class Store:
         return {name: arrow_table(name, rows) for name, rows in tables.items() if len(rows)}
 
     def _next_sequence(self) -> int:
+        return self._newest_commit() + 1
+
+    def _newest_commit(self) -> int:
+        """The number of the newest commit in data/ (-1 when there is none)."""
         numbers = [int(path.name[1:]) for path in self.data_dir.glob("c*") if path.name[1:].isdigit()]
-        return max(numbers, default=-1) + 1
+        return max(numbers, default=-1)
 
     @staticmethod
     def _empty(name: str) -> pyarrow.Table:
@@ -822,7 +826,7 @@ class Store:
         holds each commit up to that one, whole, and what it lists of later commits is left out. Without it one
         query could read a run's commit in one table's files and not yet in another's (DuckDB lists each table's
         files anew): the run's new write of a record without its new values."""
-        newest = self._next_sequence() - 1 if self._snapshot is None else self._snapshot
+        newest = self._newest_commit() if self._snapshot is None else self._snapshot
         con.execute(f"SET VARIABLE {SNAPSHOT} = {newest}")
 
     @contextlib.contextmanager
@@ -830,14 +834,14 @@ class Store:
         """Every read in the block reads the store as of its newest commit when the block starts, so an operation of
         several reads (an export, a release) sees one state of the store while other processes publish (a block
         inside one keeps the outer one's)."""
-        if self._snapshot is not None:
-            yield
-            return
-        self._snapshot = self._next_sequence() - 1
+        outermost = self._snapshot is None
+        if outermost:
+            self._snapshot = self._newest_commit()
         try:
             yield
         finally:
-            self._snapshot = None
+            if outermost:
+                self._snapshot = None
 
     def _require_store(self) -> None:
         """StoreError when nothing was published yet (saying which runs are staged, if any). A read writes nothing:
