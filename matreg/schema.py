@@ -197,9 +197,10 @@ class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
         method as given, stripped (a lab's own technique)."""
         if method is None:
             return None
-        found = self._names.get(_folded(method))
-        if found is None and _folded(method).endswith("+u"):
-            base = self._names.get(_folded(method)[:-2])
+        folded = _folded(method)
+        found = self._names.get(folded)
+        if found is None and folded.endswith("+u"):
+            base = self._names.get(folded.removesuffix("+u"))
             found = f"{base}+U" if base else None
         return found or method.strip()
 
