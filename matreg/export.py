@@ -21,6 +21,7 @@ from matreg.store import CURATION_RUN_PREFIX, Store
 if TYPE_CHECKING:
     from matreg.curate.release import CuratedRows  # which builds on this module's query
 
+_ATTRIBUTION = ["source", "citation", "license", "database_version"]  # what a value is cited by
 _WRITTEN = ("database_version", "citation", "license", "source_url", "fetched_at")  # of the write that made a value
 _LONG_COLUMNS = (
     "m.record_id, m.source, m.source_id, m.formula, m.formula_original, m.name, m.phase, p.property, p.value, p.unit, "
@@ -144,8 +145,8 @@ def selection_text(selection: dict) -> str:
 def _sidecar(
     name: str, dataset: Dataset, rows: CuratedRows, frame: pd.DataFrame, file: str, fmt: str, layout: str, data: Path
 ) -> dict:
-    """The sidecar of a store export to file name `file` (its bytes now in `data`): provenance and sources of the
-    values the rows carry (a median's own, each)."""
+    """The sidecar of a store export to file name `file` (its bytes now in `data`): provenance, sources (`attribution`)
+    and licences of the values the rows carry (a median's own, each)."""
     vocabulary = load_vocabulary().root
     long, carried = rows.resolved, rows.carried
     return {
@@ -160,18 +161,27 @@ def _sidecar(
         "records": int(long["record_id"].nunique()),
         "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
         "units": {prop: vocabulary[prop].unit for prop in dataset.properties},
-        "provenance": sorted(carried["provenance"].unique().tolist()) if len(carried) else [],
-        "sources": _citations(carried),
+        "provenance": distinct(carried["provenance"]),
+        "sources": attribution(carried),
+        "licenses": distinct(carried["license"]),
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "matreg_version": __version__,
     }
 
 
-def _citations(values: pd.DataFrame) -> list[dict]:
-    """Each distinct citation, licence and version of each source of the values (two files of one lab dataset may
-    cite two papers under two licences)."""
+def attribution(values: pd.DataFrame, runs: bool = False) -> list[dict]:
+    """Each distinct source, citation, licence and database version of the values, with `n`, how many values carry
+    it (two files of one lab dataset may cite two papers under two licences); with `runs`, also the `run_ids` that
+    wrote them (the values' `run_id` column)."""
     if not len(values):
         return []
-    cited = values[["source", "citation", "license", "database_version"]].drop_duplicates()
-    cited = cited.sort_values(["source", "citation", "license", "database_version"], na_position="first")
+    grouped = values.groupby(_ATTRIBUTION, dropna=False, sort=True)
+    cited = grouped.size().rename("n").reset_index()
+    if runs:
+        cited["run_ids"] = grouped["run_id"].agg(lambda ids: sorted(ids.dropna().unique().tolist())).to_numpy()
     return json.loads(cited.to_json(orient="records"))
+
+
+def distinct(column: pd.Series) -> list[str]:
+    """The distinct texts of a column, sorted (empty cells left out)."""
+    return sorted(str(value) for value in column.dropna().unique())

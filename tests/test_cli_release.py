@@ -66,3 +66,22 @@ def test_release_and_export_warn_of_prefer_entries_that_match_no_value(filled, c
     assert result.exit_code == 0 and result.stderr == warning and "gaps-prefer 0.1.0: 30 rows" in result.stdout
     result = filled("export", "gaps-prefer", "--out", str(tmp_path / "gaps.csv"))
     assert result.exit_code == 0 and result.stderr == warning
+
+
+def test_the_sidecar_of_a_release_has_a_store_exports_keys_and_contents(filled, tmp_path):
+    assert filled("release", "gaps").exit_code == 0  # the store as it is now, released as 0.1.0
+    sidecars = {}
+    for name, release in (("store", []), ("release", ["--release", "0.1.0"])):
+        out = tmp_path / name / "gaps.csv"
+        assert filled("export", "gaps", *release, "--out", str(out)).exit_code == 0
+        sidecars[name] = json.loads(out.with_name("gaps.csv.meta.json").read_text())
+    store, released = sidecars["store"], sidecars["release"]
+    assert set(store) - set(released) == {"exported_at"}  # a release's sidecar is the same bytes every time
+    assert set(released) - set(store) == {"content_sha256"}
+    same = ["dataset", "version", "description", "file", "format", "layout", "rows", "records", "units", "provenance"]
+    assert [released[key] for key in same] == [store[key] for key in same]
+    assert released["provenance"] == ["experimental"] and released["rows"] == 30
+    assert (store["released"], released["released"]) == (False, True)
+    assert released["licenses"] == store["licenses"] == sorted({entry["license"] for entry in store["sources"]})
+    cited = {(source, citation) for source, entry in released["sources"].items() for citation in entry["citations"]}
+    assert cited == {(entry["source"], entry["citation"]) for entry in store["sources"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import LAB_EXAMPLE, REPO
+from conftest import LAB_EXAMPLE, REPO, cli_import
 from pymatgen.core import Composition, Element, Structure
 
 from matreg.catalog import Catalog, Dataset, Resolution
@@ -530,6 +531,26 @@ def test_a_resolved_groups_row_names_its_members_and_their_sources(tmp_path):
     assert records.loc["group:ZnO", "records"] == "lab-a:a7; lab-b:b7"
     sources = {entry["source"]: entry for entry in meta["sources"]}
     assert set(sources) == {"lab-a", "lab-b"} and sources["lab-a"]["n"] == 20 and sources["lab-b"]["run_ids"]
+
+
+def test_the_sources_name_each_citation_and_licence_of_a_lab_dataset_as_a_file_exports_sidecar_does(run, tmp_path):
+    for name, citation, license, formulas in (
+        ("a", "Paper a", "CC-BY-4.0", FORMULAS_20[:6]),
+        ("b", "Paper b", "CC-BY-NC-ND-4.0", FORMULAS_20[6:12]),
+    ):  # two files of one lab dataset, each with its own paper and licence
+        mapping = f"dataset: lab-x\nformula_column: formula\nid_column: id\ncitation: {citation}\nlicense: {license}\n"
+        rows = "id,formula,gap\n" + "".join(f"{name}{n},{f},{1 + n / 10}\n" for n, f in enumerate(formulas))
+        result = cli_import(run, tmp_path, name, rows, mapping + "columns:\n  gap: {property: band_gap, unit: eV}\n")
+        assert result.exit_code == 0, result.output
+    result = run("export", "gaps", "--format", "torch", "--split", "random", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    sources = json.loads((tmp_path / "out" / "meta.json").read_text())["sources"]
+    cited = [(entry["source"], entry["citation"], entry["license"], entry["n"]) for entry in sources]
+    assert cited == [("lab-x", "Paper a", "CC-BY-4.0", 6), ("lab-x", "Paper b", "CC-BY-NC-ND-4.0", 6)]
+    assert sources[0]["run_ids"] and sources[1]["run_ids"] and sources[0]["run_ids"] != sources[1]["run_ids"]
+    assert run("export", "gaps", "--out", str(tmp_path / "gaps.csv")).exit_code == 0
+    sidecar = json.loads((tmp_path / "gaps.csv.meta.json").read_text())
+    assert [{key: value for key, value in entry.items() if key != "run_ids"} for entry in sources] == sidecar["sources"]
 
 
 FORMULAS_20 = [

@@ -9,6 +9,7 @@ was killed is removed by a later release once it is an hour old.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -29,7 +30,7 @@ from matreg.catalog import Catalog, Dataset
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import StoreError
-from matreg.export import dataset_query, to_wide
+from matreg.export import dataset_query, distinct, to_wide
 from matreg.http import public_url
 from matreg.schema import load_vocabulary
 from matreg.store import Store, atomic_write, write_with_sidecar
@@ -181,26 +182,38 @@ def export_release(store: Store, name: str, version: str, fmt: str, out: Path, l
     manifest = read_manifest(store, name, version)
     source = _existing(store, name, version, PAYLOAD)
     content, out = manifest["content"], Path(out)
-
-    def describe(data: Path) -> dict:
-        return {
-            "dataset": name,
-            "version": version,
-            "content_sha256": manifest["content_sha256"],
-            "file": out.name,
-            "format": fmt,
-            "layout": layout,
-            "sha256": file_sha256(data),
-            "units": content["units"],
-            "sources": content["sources"],
-            "licenses": content["licenses"],
-        }
-
+    sidecar = functools.partial(_release_sidecar, manifest, out.name, fmt, layout)
     if fmt == "parquet" and layout == "long":  # the payload itself: its hash is the manifest's
-        return write_with_sidecar(out, lambda temp: shutil.copyfile(source, temp), describe)
+        rows = content["payload"]["rows"]
+        return write_with_sidecar(out, lambda temp: shutil.copyfile(source, temp), functools.partial(sidecar, rows))
     payload = read_payload(source)
     frame = to_wide(payload, content["selection"]["properties"]) if layout == "wide" else payload  # dataset's order
-    return store.write_file_with_sidecar(frame, out, fmt, describe)
+    return store.write_file_with_sidecar(frame, out, fmt, functools.partial(sidecar, len(frame)))
+
+
+def _release_sidecar(manifest: dict, file: str, fmt: str, layout: str, rows: int, data: Path) -> dict:
+    """The sidecar of a release exported to file name `file` (`rows` rows; its bytes now in `data`): a store
+    export's keys, from the manifest (but `sources`: the manifest's, per source), plus the release's content_sha256;
+    no export time, so the same release gives the same bytes."""
+    content = manifest["content"]
+    return {
+        "dataset": manifest["dataset"],
+        "version": manifest["version"],
+        "released": True,
+        "description": content["description"],
+        "content_sha256": manifest["content_sha256"],
+        "file": file,
+        "format": fmt,
+        "layout": layout,
+        "rows": rows,
+        "records": content["payload"]["records"],
+        "sha256": file_sha256(data),
+        "units": content["units"],
+        "provenance": sorted({provenance for counts in content["counts"].values() for provenance in counts}),
+        "sources": content["sources"],
+        "licenses": content["licenses"],
+        "matreg_version": __version__,
+    }
 
 
 def known_conflicts(dataset: Dataset, rows: CuratedRows) -> pd.DataFrame:
@@ -229,8 +242,8 @@ def build_manifest(store: Store, catalog: Catalog, name: str, version: str, rows
         "sources": _sources(store, catalog, carried),
         "curation": _curation(store, rows),
         "counts": _counts(carried),
-        "licenses": _unique(carried["license"]),
-        "citations": _unique(carried["citation"]),
+        "licenses": distinct(carried["license"]),
+        "citations": distinct(carried["citation"]),
     }
     return {
         "dataset": name,
@@ -280,10 +293,10 @@ def _sources(store: Store, catalog: Catalog, rows: pd.DataFrame) -> dict[str, di
             "title": known.title if known else f"{source} (lab dataset)",
             "doi": known.doi if known else None,
             "url": public_url(known.base_url) if known else None,  # a user, password or key stays out
-            "database_versions": _unique(group["database_version"]),
+            "database_versions": distinct(group["database_version"]),
             "fetch_runs": runs.get(source, []),
-            "citations": _unique(group["citation"]),
-            "licenses": _unique(group["license"]),
+            "citations": distinct(group["citation"]),
+            "licenses": distinct(group["license"]),
         }
     return described
 
@@ -331,10 +344,6 @@ def _counts(rows: pd.DataFrame) -> dict[str, dict[str, int]]:
     for (source, provenance), n in sizes.items():
         counts.setdefault(source, {})[provenance] = int(n)
     return counts
-
-
-def _unique(column: pd.Series) -> list[str]:
-    return sorted(str(value) for value in column.dropna().unique())
 
 
 def _canonical_json(data: dict) -> bytes:

@@ -1,8 +1,9 @@
 """Torch exports of catalog datasets: a self-describing directory written once, loaded without the store.
 
-    DIR/meta.json          dataset, target and unit, provenance, method and conditions mix, sources, split and
-                           leakage report, hashes, records left out (`left_out`: record id -> why; a formula unit
-                           without atoms)
+    DIR/meta.json          dataset, target and unit, provenance, method and conditions mix, sources (each
+                           distinct source, citation, licence and database version of the values, with their count
+                           and run ids), split and leakage report, hashes, records left out (`left_out`: record id ->
+                           why; a formula unit without atoms)
     DIR/records.parquet    record_id, formula, chemsys, target, temperature_K, pressure_Pa (the value's conditions,
                            null where unstated), split, method, provenance, source, records (the stored records a row
                            stands for: itself, or a resolved group's members) (by record_id)
@@ -35,7 +36,7 @@ import pymatgen.core
 from matreg import __version__
 from matreg.catalog import Catalog, Dataset
 from matreg.errors import MatregError
-from matreg.export import describe_selection
+from matreg.export import attribution, describe_selection
 from matreg.formula import parse_formula
 from matreg.ml import require_torch
 from matreg.ml.features import (
@@ -321,21 +322,6 @@ def _counts_by_split(rows: pd.DataFrame, column: str) -> dict[str, dict[str, int
     return {part: _counts(rows.loc[rows["split"] == part, column]) for part in SPLITS}
 
 
-def _sources(rows: pd.DataFrame) -> list[dict]:
-    """Each source's database versions, fetch runs, citation, licence and count of stored values used."""
-    return [
-        {
-            "source": source,
-            "database_version": sorted(group["database_version"].dropna().unique().tolist()),
-            "run_ids": sorted(group["run_id"].dropna().unique().tolist()),
-            "citation": group["citation"].dropna().iloc[0] if group["citation"].notna().any() else None,
-            "license": group["license"].dropna().iloc[0] if group["license"].notna().any() else None,
-            "n": int(len(group)),
-        }
-        for source, group in rows.groupby("source", sort=True)
-    ]
-
-
 def _featurizers(arrays: dict[str, dict[str, np.ndarray]], cutoff: float, max_neighbors: int, n_given: int) -> dict:
     """Names and sizes of the features in composition.npz and graph.npz (`n_given`: records with a structure)."""
     width = int(arrays["composition.npz"]["element_z"].shape[1])
@@ -398,7 +384,7 @@ def _meta(
             provenance: _counts(group["method"]) for provenance, group in methods.groupby("provenance", sort=True)
         },
         "conditions": {condition: _condition_counts(rows[condition]) for condition in CONDITIONS},
-        "sources": _sources(members),
+        "sources": attribution(members, runs=True),
         "split": context["split"] | {"leakage": leakage_report(rows, rows["split"].to_numpy())},
         "featurizers": context["featurizers"],
         "left_out": context["left_out"],
