@@ -105,7 +105,7 @@ def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
 
 def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Path, layout: str = "long") -> dict:
     """Write dataset `name` as curated (review decisions, conflict resolution) and a `<out>.meta.json` sidecar;
-    StoreError, writing nothing, when the dataset selects no values."""
+    StoreError, writing nothing, when the dataset selects no values or the curation log rejected all it selects."""
     if layout not in LAYOUTS:
         raise StoreError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
     from matreg.curate.release import curate_dataset  # the curation layer builds on this module's query
@@ -115,12 +115,27 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
         rows = curate_dataset(store, catalog, name)
         long = rows.resolved
         if long.empty:
-            raise StoreError(
-                f"dataset '{name}' selects no values in the store ({describe_selection(dataset)}): nothing written"
-            )
+            raise StoreError(f"{nothing_selected(name, dataset, rows.raw)}: nothing written")
         frame = to_wide(long, dataset.properties) if layout == "wide" else long
         describe = functools.partial(_sidecar, name, dataset, rows, frame, Path(out).name, fmt, layout)
         return store.write_file_with_sidecar(frame, Path(out), fmt, describe)
+
+
+def nothing_selected(name: str, dataset: Dataset, selected: pd.DataFrame, prop: str | None = None) -> str:
+    """Why dataset `name` has no rows (of `prop`): its selection matches no stored value, or the curation log rejected
+    every value it matches (`selected`, those stored values: a rejected value stays stored, left out of datasets),
+    naming their records and how to see and take back the rejections."""
+    selection, of = describe_selection(dataset), f" of {prop}" if prop else ""
+    if selected.empty:
+        return f"dataset '{name}' selects no values{of} in the store ({selection})"
+    records = sorted(selected["record_id"].unique())
+    named = ", ".join(records[:3]) + (f" and {len(records) - 3} more" if len(records) > 3 else "")
+    values, them = ("1 stored value", "it") if len(selected) == 1 else (f"{len(selected)} stored values", "them all")
+    return (
+        f"dataset '{name}' selects {values}{of} ({selection}), but the curation log rejected {them} (records "
+        f"{named}): `matreg history RECORD_ID` shows who rejected what and why, and `matreg review accept RECORD_ID` "
+        "(with --property for a value) takes a rejection back"
+    )
 
 
 SELECTION_KEYS = ("properties", "sources", "provenance", "methods", "temperature_K", "pressure_Pa")

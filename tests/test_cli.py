@@ -343,6 +343,25 @@ def test_an_export_of_a_dataset_with_no_values_is_an_error_and_writes_nothing(ru
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("out", ["gaps.csv", "torch-dir"])
+def test_an_export_of_a_dataset_whose_values_a_steward_rejected_says_so_and_writes_nothing(run, tmp_path, out):
+    mapping = "dataset: lab-x\nformula_column: formula\nid_column: id\nprovenance: experimental\ncitation: c\n"
+    mapping += "columns:\n  gap: {property: band_gap, unit: eV}\n"
+    imported = cli_import(run, tmp_path, "x", "id,formula,gap\ns1,ZnO,3.3\n", mapping)
+    assert imported.exit_code == 0, imported.output
+    assert run("review", "reject", "lab-x:s1", "--reason", "wrong sample").exit_code == 0
+    torch = ["--format", "torch"] if out == "torch-dir" else []
+    result = run("export", "gaps", *torch, "--out", str(tmp_path / "out" / out))
+    of, written = (" of band_gap", "") if torch else ("", ": nothing written")
+    assert result.exit_code == 1 and result.stderr == (
+        f"error: dataset 'gaps' selects 1 stored value{of} (properties band_gap; provenance experimental), but the "
+        "curation log rejected it (records lab-x:s1): `matreg history RECORD_ID` shows who rejected what and why, "
+        f"and `matreg review accept RECORD_ID` (with --property for a value) takes a rejection back{written}\n"
+    )
+    assert not (tmp_path / "out").exists()
+    assert "wrong sample" in run("history", "lab-x:s1").stdout
+
+
 def test_a_wide_frame_of_no_rows_has_the_wide_columns():
     long = pd.DataFrame(columns=["record_id", "property", "value", "raw_value", "flags", "reviewed"])
     columns = to_wide(long, ["enthalpy_of_formation", "entropy"]).columns.tolist()

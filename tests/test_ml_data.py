@@ -413,6 +413,20 @@ def test_graph_batches_concatenate_crystals_with_offset_edges(mp_store, tmp_path
     assert sorted(seen) == list(range(len(part)))
 
 
+def test_a_torch_dataloader_batches_graph_splits_with_the_splits_collate_as_batches_does(mp_store, tmp_path):
+    import torch
+    from torch.utils.data import DataLoader
+
+    export_torch(mp_store, CATALOG, "mp", tmp_path / "out", split="random", seed=2)
+    part = ExportedDataset(tmp_path / "out").graph_split("train")
+    loaded = list(DataLoader(part, batch_size=4, collate_fn=part.collate))  # crystals of several sizes
+    expected = list(part.batches(4))
+    assert len(loaded) == len(expected) == -(-len(part) // 4) > 1
+    for mine, theirs in zip(loaded, expected, strict=True):
+        assert mine.keys() == theirs.keys()
+        assert all(mine[key].dtype == theirs[key].dtype and torch.equal(mine[key], theirs[key]) for key in theirs)
+
+
 def test_missing_torch_gives_a_clear_message_and_the_export_still_works(gap_store, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     export_torch(gap_store, CATALOG, "gaps", tmp_path / "out")
@@ -514,6 +528,18 @@ def test_values_by_several_methods_are_refused_by_name_or_selected(tmp_path):
     )
 
 
+def test_the_sources_count_the_one_value_prefer_kept_of_a_records_several(tmp_path):
+    # HSE06 and PBE gaps of twelve compounds, PBE gaps only of eight others: prefer keeps one value per record
+    lines = [f"g{n},{f},{1 + n / 10},{2 + n / 10 if n < 12 else ''}\n" for n, f in enumerate(FORMULAS_20)]
+    store = _lab_store(tmp_path, "id,formula,pbe,hse\n" + "".join(lines))
+    resolution = Resolution(strategy="prefer", prefer=["HSE06"])
+    prefer = Dataset(description="p", version="1.0.0", properties=["band_gap"], resolve=resolution)
+    meta = export_torch(store, Catalog(datasets={"p": prefer}), "p", tmp_path / "out")
+    records = ExportedDataset(tmp_path / "out").records
+    assert len(records) == 20 and meta["method"] == {"HSE06": 12, "PBE": 8}
+    assert [(entry["source"], entry["n"]) for entry in meta["sources"]] == [("gaps-lab", 20)]  # not 32: 12 PBE dropped
+
+
 def test_a_resolved_groups_row_names_its_members_and_their_sources(tmp_path):
     store = Store(tmp_path / "store")
     for lab in ("a", "b"):  # two labs measuring the same twenty compounds: twenty linked pairs
@@ -530,7 +556,9 @@ def test_a_resolved_groups_row_names_its_members_and_their_sources(tmp_path):
     records = ExportedDataset(tmp_path / "out").records.set_index("record_id")
     assert records.loc["group:ZnO", "records"] == "lab-a:a7; lab-b:b7"
     sources = {entry["source"]: entry for entry in meta["sources"]}
-    assert set(sources) == {"lab-a", "lab-b"} and sources["lab-a"]["n"] == 20 and sources["lab-b"]["run_ids"]
+    assert set(sources) == {"lab-a", "lab-b"} and sources["lab-b"]["run_ids"]
+    # a median row counts each value it merges, under that value's source: 20 rows of 40 values
+    assert len(records) == 20 and sources["lab-a"]["n"] == sources["lab-b"]["n"] == 20
 
 
 def test_the_sources_name_each_citation_and_licence_of_a_lab_dataset_as_a_file_exports_sidecar_does(run, tmp_path):
@@ -639,3 +667,17 @@ def test_a_dataset_whose_filters_select_no_values_says_which_filters(tmp_path):
     assert str(refused.value) == (
         "dataset 'm' selects no values of band_gap in the store (properties band_gap; provenance experimental)"
     )
+
+
+def test_a_dataset_whose_values_the_curation_log_rejected_says_so_and_how_to_see_it(tmp_path):
+    store = _lab_store(tmp_path, "id,formula,pbe,hse\ng0,NaCl,5.0,\ng1,KCl,,6.0\n")
+    record_decision(store, "reject", "A. Steward", "wrong sample", record_id="gaps-lab:g0")
+    record_decision(store, "reject", "A. Steward", "typo", record_id="gaps-lab:g1", property="band_gap")
+    with pytest.raises(MatregError) as refused:
+        export_torch(store, LAB_CATALOG, "lab", tmp_path / "out")
+    assert str(refused.value) == (
+        "dataset 'lab' selects 2 stored values of band_gap (properties band_gap), but the curation log rejected them "
+        "all (records gaps-lab:g0, gaps-lab:g1): `matreg history RECORD_ID` shows who rejected what and why, and "
+        "`matreg review accept RECORD_ID` (with --property for a value) takes a rejection back"
+    )
+    assert not (tmp_path / "out").exists()

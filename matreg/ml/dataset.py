@@ -1,8 +1,9 @@
 """Torch exports of catalog datasets: a self-describing directory written once, loaded without the store.
 
     DIR/meta.json          dataset, target and unit, provenance, method and conditions mix, sources (each
-                           distinct source, citation, licence and database version of the values, with their count
-                           and run ids), split and leakage report, hashes, records left out (`left_out`: record id ->
+                           distinct source, citation, licence and database version of the values the targets are
+                           made of, with their count `n` and run ids: a row's one value, a median row's every value
+                           it merges), split and leakage report, hashes, records left out (`left_out`: record id ->
                            why; a formula unit without atoms)
     DIR/records.parquet    record_id, formula, chemsys, target, temperature_K, pressure_Pa (the value's conditions,
                            null where unstated), split, method, provenance, source, records (the stored records a row
@@ -36,7 +37,7 @@ import pymatgen.core
 from matreg import __version__
 from matreg.catalog import Catalog, Dataset
 from matreg.errors import MatregError
-from matreg.export import attribution, describe_selection
+from matreg.export import attribution, nothing_selected
 from matreg.formula import parse_formula
 from matreg.ml import require_torch
 from matreg.ml.features import (
@@ -209,16 +210,18 @@ def _sample_rows(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """One row per record, as the dataset is released (review decisions applied, linked records resolved per the
     catalog): its value of `prop`, formula, chemical system, method, provenance, source, structure and `records`
-    (the stored records a row stands for: itself, or a resolved group's members). Also the stored rows of those
-    records, each with its source's version and run: what the export's sources are; and the records left out, with
-    why (`_without_atoms`)."""
+    (the stored records a row stands for: itself, or a resolved group's members). Also the curated values the rows
+    are made of, each with its source's version and run: what the export's sources count (a row's one value, the
+    one `prefer` kept of a record's several; each value a median row merges); and the records left out, with why
+    (`_without_atoms`)."""
     from matreg.curate.release import curate_dataset  # the curation layer; linking loads pymatgen's StructureMatcher
 
     dataset = catalog.dataset(name)
     curated = curate_dataset(store, catalog, name)
     long = curated.resolved[curated.resolved["property"] == prop]
     if not len(long):
-        raise MatregError(f"dataset '{name}' selects no values of {prop} in the store ({describe_selection(dataset)})")
+        selected = curated.raw[curated.raw["property"] == prop]
+        raise MatregError(nothing_selected(name, dataset, selected, prop))
     _refuse_several_values(long, prop)
     long, left_out = _without_atoms(long)
     if not len(long):
@@ -234,7 +237,7 @@ def _sample_rows(
     rows = _per_atom_if_molar(long).rename(columns={"value": "target"}).merge(materials, on="record_id", how="left")
     missing = rows["chemsys"].isna()  # a resolved group's median row ('group:...') is no stored record
     rows.loc[missing, "chemsys"] = [parse_formula(formula).chemsys for formula in rows.loc[missing, "formula"]]
-    values = curated.curated[curated.curated["property"] == prop]
+    values = curated.carried[curated.carried["property"] == prop]  # what the rows hold: prefer's kept values only
     members = values[values["record_id"].isin(member_ids)].merge(materials[["record_id", "run_id"]], on="record_id")
     return rows.sort_values("record_id", kind="stable").reset_index(drop=True), members, left_out
 
@@ -360,7 +363,7 @@ def _graph_info(graph: dict[str, np.ndarray], cutoff: float, max_neighbors: int,
 def _meta(
     name: str, dataset: Dataset, prop: str, rows: pd.DataFrame, members: pd.DataFrame, context: dict, files: dict
 ) -> dict:
-    """The content of meta.json (`members`: the stored rows the export's rows stand for, `_sample_rows`)."""
+    """The content of meta.json (`members`: the curated values the export's rows are made of, `_sample_rows`)."""
     spec = load_vocabulary().root[prop]
     methods = rows.assign(method=rows["method"].fillna(_NONE))
     return {
@@ -563,6 +566,12 @@ class CompositionSplit(_TorchDataset):
             starts.pop()
         for start, end in zip(starts, [*starts[1:], len(self)], strict=True):
             yield self._batch(order[start:end])
+
+    def collate(self, samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """The batch of the samples a torch DataLoader drew, as `.batches()` builds it (crystals of a graph split
+        differ in size, which torch's default collation cannot stack):
+        `DataLoader(split, batch_size=32, shuffle=True, collate_fn=split.collate)`."""
+        return self._batch(require_torch().stack([sample["index"] for sample in samples]))
 
 
 class GraphSplit(CompositionSplit):
