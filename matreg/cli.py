@@ -185,13 +185,14 @@ def import_(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report, write nothing.")] = False,
     store: StoreOpt = DEFAULT_STORE,
+    catalog: CatalogOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Import a lab dataset; bad rows go to quarantine with the reason."""
+    """Import a lab dataset (its name no catalog source's); bad rows go to quarantine with the reason."""
     from matreg.ingest import run_ingest, tune_gc_for_fetch
     from matreg.sources.lab import LabConnector, load_mapping
 
-    connector = LabConnector(file, load_mapping(mapping), name=name)
+    connector = LabConnector(file, load_mapping(mapping, read_catalog(catalog)), name=name)
     show = progress and sys.stderr.isatty()
     tune_gc_for_fetch()
     target = open_store(store)

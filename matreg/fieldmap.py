@@ -23,12 +23,14 @@ from matreg.yamlio import load_model
 
 
 class FieldSpec(pydantic.BaseModel, extra="forbid"):
-    """How one source field reads: its property (default: the field name as an alias) and unit."""
+    """How one source field reads: its property (default: the field name as an alias) and unit; its method and
+    provenance where they are not the map's (or lab mapping's) own."""
 
     property: str | None = None
     unit: str | None = None
     unit_field: str | None = None
     method: str | None = None
+    provenance: Provenance | None = None
     temperature_K: float | None = None
     temperature_field: str | None = None
     temperature_unit: str = "K"  # of the temperature_field's cells ('degC': a column in °C)
@@ -94,7 +96,15 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
                 continue
             unit = reader.unit if reader.unit_path is None else str(dig(record, reader.unit_path))
             values.append(
-                RawValue(reader.property, value, unit, reader.temperature_K, reader.pressure_Pa, reader.method)
+                RawValue(
+                    reader.property,
+                    value,
+                    unit,
+                    reader.temperature_K,
+                    reader.pressure_Pa,
+                    reader.method,
+                    provenance=reader.provenance,
+                )
             )
         return values
 
@@ -152,13 +162,16 @@ class _FieldReader(NamedTuple):
     temperature_K: float | None
     pressure_Pa: float | None
     method: str | None
+    provenance: str | None
 
     @classmethod
     def of(cls, field: str, prop: str, spec: FieldSpec) -> _FieldReader:
         path = tuple(field.split("."))
         unit_path = tuple(spec.unit_field.split(".")) if spec.unit_field is not None else None
         key = path[0] if len(path) == 1 else None
-        return cls(key, path, prop, spec.unit, unit_path, spec.temperature_K, spec.pressure_Pa, spec.method)
+        return cls(
+            key, path, prop, spec.unit, unit_path, spec.temperature_K, spec.pressure_Pa, spec.method, spec.provenance
+        )
 
 
 @dataclass(frozen=True)

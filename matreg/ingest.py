@@ -519,6 +519,7 @@ def run_ingest(
     if limit is not None:
         info.parameters = {**info.parameters, "max_records": limit}
     try:
+        _refuse_sharing_a_source_name(connector, store, info)
         _refuse_taking_over_scope(connector, store, info)
         if dry_run:
             resumed = _report_from_row(_interrupted_run(connector, store, info)) if resume else None
@@ -544,6 +545,34 @@ def run_ingest(
         return report
     finally:
         connector.close()
+
+
+def _refuse_sharing_a_source_name(connector: Connector, store: Store, info: RunInfo) -> None:
+    """ConfigError when the store holds the run's source name from runs of the other kind: a lab import of a name
+    fetched from a catalog source, or a fetch under a lab dataset's name (a catalog source added since, or a catalog
+    of other sources given to the import). One would store its rows as the other's records, and a fetch replace the
+    lab's values. A lab import is a run by a mapping (its parameters have named it since matreg's first version)."""
+    if not store.exists():
+        return
+    source, lab = connector.attribution.source, "mapping" in info.parameters
+    others = store.read(
+        "SELECT endpoint FROM fetch_runs WHERE source = ? AND status = 'complete' "
+        "AND (json_extract(parameters, '$.mapping') IS NOT NULL) <> ? ORDER BY started_at DESC LIMIT 1",
+        [source, lab],
+    )["endpoint"].tolist()
+    if not others:
+        return
+    if lab:
+        raise ConfigError(
+            f"the store holds records of catalog source '{source}' (fetched from {others[0]}): a lab dataset of that "
+            "name would be stored as that source's records, and a fetch of it would replace their values; give the "
+            f"dataset a name of its own in the mapping (dataset: {source}-lab, say)"
+        )
+    raise ConfigError(
+        f"the store holds lab dataset '{source}' (imported from {others[0]}): catalog source '{source}' fetched under "
+        "that name would be stored as the lab's records and replace their values; give the catalog source a name of "
+        "its own (its key in the catalog)"
+    )
 
 
 def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo) -> None:

@@ -204,6 +204,15 @@ class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
             found = f"{base}+U" if base else None
         return found or method.strip()
 
+    def names_a_functional(self, method: str | None) -> bool:
+        """True for a method of the vocabulary that has a DFT functional (PBE, GGA+U, HSE06, PBE (AEL, VRH), one of
+        them with '+U' added), not for one without (DFT unnamed, a mix, a critical evaluation) nor a lab's technique."""
+        name = self.canonical(method)
+        if name is None:
+            return False
+        spec = self.root.get(name) or self.root.get(name.removesuffix("+U"))
+        return spec is not None and spec.functional is not None
+
     def selected_by(self, names: list[str]) -> list[str]:
         """The methods a dataset's `methods:` selects, folded (`_folded`: a query compares stored methods folded):
         each name's canonical method, the methods whose functional it is (PBE selects PBE (AEL, VRH)), and their

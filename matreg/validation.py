@@ -250,11 +250,14 @@ class _FlatValues:
                 _strings([canonical_method(raw.method) for raw in raws]),
                 self._material_column("method").take(by_record),
             ),
+            "provenance": pyarrow.compute.coalesce(
+                _strings([raw.provenance for raw in raws]), self._material_column("provenance").take(by_record)
+            ),
             "temperature_K": pyarrow.array([raw.temperature_K for raw in raws], pyarrow.float64()),
             "pressure_Pa": pyarrow.array([raw.pressure_Pa for raw in raws], pyarrow.float64()),
             "source": pyarrow.repeat(pyarrow.scalar(source, pyarrow.string()), len(rows)),
         }
-        for name in ("record_id", "provenance", "run_id"):
+        for name in ("record_id", "run_id"):
             columns[name] = self._material_column(name).take(by_record)
         schema = arrow_schema("properties")
         return pyarrow.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
@@ -267,10 +270,20 @@ class _FlatValues:
         position = self.positions[row]
         record = self.records[position]
         item = f"{record.source_id}:{raw.property}{method}{conditions}"
-        return Rejection(item, asdict(raw), reasons, self.materials[position]["record_id"], record.atoms_per_cell)
+        payload = _value_payload(raw)
+        return Rejection(item, payload, reasons, self.materials[position]["record_id"], record.atoms_per_cell)
 
     def _material_column(self, name: str) -> pyarrow.Array:
         return _strings([material[name] for material in self.materials])
+
+
+def _value_payload(raw: RawValue) -> dict[str, Any]:
+    """A rejected value as its quarantine row stores it: its fields, without a provenance it does not give of its own
+    (the payloads, and so the quarantine ids, of values stored before values had one stay as they were)."""
+    payload = asdict(raw)
+    if raw.provenance is None:
+        del payload["provenance"]
+    return payload
 
 
 def _atoms_per_cell(record: SourceRecord) -> float | None:

@@ -1,9 +1,14 @@
+from datetime import datetime, timezone
+
+import pydantic
 import pytest
 
 from matreg.catalog import load_catalog
 from matreg.errors import ConfigError
 from matreg.fieldmap import FieldMap, FieldSpec, load_field_map
 from matreg.resources import resource_path
+from matreg.sources.base import Attribution, SourceRecord
+from matreg.validation import RunStamp, harmonize
 
 
 def test_bundled_catalog_lists_janaf_and_datasets():
@@ -97,3 +102,23 @@ def test_missing_markers_match_texts_and_the_numbers_they_spell():
     assert [raw.value for raw in field_map.read_values({"ehull": -99999.0})] == []
     assert [raw.value for raw in field_map.read_values({"ehull": 0.25})] == [0.25]
     assert [raw.value for raw in field_map.read_values({"ehull": False})] == [False]  # not a marker: validation's case
+
+
+def test_a_field_of_a_provenance_of_its_own_files_its_values_under_it():
+    field_map = FieldMap(
+        source="cod",
+        provenance="experimental",
+        fields={
+            "gap": FieldSpec(property="band_gap", unit="eV"),
+            "gap_calc": FieldSpec(property="band_gap", unit="eV", method="PBE", provenance="dft"),
+        },
+    )
+    record = SourceRecord("1000041", "Si", field_map.read_values({"gap": 1.17, "gap_calc": 0.61}))
+    stamp = RunStamp("run-1", datetime.now(timezone.utc))
+    values = harmonize(record, Attribution(source="cod", provenance="experimental"), stamp).values
+    assert [(row["value"], row["method"], row["provenance"]) for row in values] == [
+        (1.17, None, "experimental"),
+        (0.61, "PBE", "dft"),
+    ]
+    with pytest.raises(pydantic.ValidationError, match="'experimental', 'dft' or 'simulated'"):
+        FieldSpec(property="band_gap", unit="eV", provenance="computed")

@@ -213,6 +213,35 @@ def test_import_of_a_file_of_a_stored_name_from_another_folder_asks_for_a_name(r
     assert "lab import of bob/gaps.csv" in run("sql", "select query from fetch_runs", "--format", "csv").stdout
 
 
+def test_an_import_under_the_name_of_a_source_of_the_catalog_it_reads_is_refused(run, catalog_path, tmp_path):
+    mapping = (
+        "dataset: janaf\nformula_column: formula\nid_column: id\nprovenance: experimental\nmethod: PBE\n"
+        "citation: our notebook\nlicense: proprietary\ncolumns:\n  gap: {property: band_gap, unit: eV}\n"
+    )
+    refused = cli_import(run, tmp_path, "gaps", "id,formula,gap\nH-064,H2O,6.5\n", mapping)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "gaps.yaml: dataset 'janaf' is the name of a catalog source (NIST-JANAF (local replay))" in refused.stderr
+    assert "give the dataset a name of its own in the mapping (dataset: janaf-lab, say)" in refused.stderr
+    assert not (tmp_path / "store").exists()
+    labs = tmp_path / "labs.yaml"  # a catalog given with --catalog is the one read
+    labs.write_text(catalog_path.read_text(encoding="utf-8").replace("  janaf:\n", "  smith-lab:\n"))
+    (tmp_path / "gaps.yaml").write_text(mapping.replace("janaf", "smith-lab"), encoding="utf-8")
+    command = ["import", str(tmp_path / "gaps.csv"), "-m", str(tmp_path / "gaps.yaml")]
+    assert "dataset 'smith-lab' is the name of a catalog source" in run(*command, "--catalog", str(labs)).stderr
+    assert run(*command).exit_code == 0  # (the test's catalog has no smith-lab)
+
+
+def test_an_import_warns_of_a_dft_functional_it_files_as_measured(run, tmp_path):
+    mapping = (
+        "dataset: smith-lab\nformula_column: formula\nid_column: id\ncitation: our notebook\ncolumns:\n"
+        "  gap: {property: band_gap, unit: eV}\n  gap_pbe: {property: band_gap, unit: eV, method: GGA-PBE}\n"
+    )
+    result = cli_import(run, tmp_path, "gaps", "id,formula,gap,gap_pbe\nS1,GaAs,1.42,0.19\n", mapping)
+    assert result.exit_code == 0
+    warning = "warning: column 'gap_pbe': its values by PBE, a DFT functional, are filed as experimental"
+    assert result.stderr.startswith(warning) and result.stderr.count("\n") == 1
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
 def test_export_writes_the_dataset_and_a_sidecar(filled, tmp_path, fmt):
     out = tmp_path / f"thermo.{fmt}"

@@ -1150,3 +1150,88 @@ def test_without_an_id_column_a_rejected_row_keeps_the_last_valid_read_of_its_pl
     data.write_text("formula,gap\nZnO,3.3\nSi,bad\n", encoding="utf-8")  # GaN deleted: Si, mistyped, is row-3 now
     assert import_file(store, data, mapping).n_withdrawn == 2  # row-3 held GaN: no read of Si's row
     assert _stored(store) == [["lab.csv:row-2", "band_gap", 3.3]]
+
+
+MIXED_GAPS = (
+    "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\nprovenance: experimental\ncolumns:\n"
+    "  gap_exp: {property: band_gap, unit: eV}\n"
+    "  gap_pbe: {property: band_gap, unit: eV, method: PBE, provenance: dft}\n"
+)
+
+
+def test_a_column_of_computed_values_in_a_file_of_measured_ones_is_filed_under_its_own_provenance(store, tmp_path):
+    import_file(store, *_write(tmp_path, "id,formula,gap_exp,gap_pbe\nS1,GaAs,1.42,0.19\n", MIXED_GAPS))
+    stored = store.query("SELECT coalesce(method, '-'), provenance, value FROM properties ORDER BY value")
+    assert stored.values.tolist() == [["PBE", "dft", 0.19], ["-", "experimental", 1.42]]
+    assert store.query("SELECT provenance FROM materials").values.tolist() == [["experimental"]]  # the file's
+    measured = Dataset(description="d", version="1", properties=["band_gap"], provenance=["experimental"])
+    assert store.query(*dataset_query(measured))["value"].tolist() == [1.42]
+
+
+def test_a_columns_provenance_is_checked_as_the_files(tmp_path):
+    mapping = MIXED_GAPS.replace("provenance: dft", "provenance: computed")
+    with pytest.raises(ConfigError, match=r"(?s)gap_pbe.*provenance.*'experimental', 'dft' or 'simulated'"):
+        load_mapping(_write(tmp_path, "id,formula,gap_exp,gap_pbe\n", mapping)[1])
+
+
+def test_a_value_of_a_column_of_its_own_provenance_is_readmitted_under_it(store, tmp_path):
+    from matreg.curate.review import record_decision
+
+    import_file(store, *_write(tmp_path, "id,formula,gap_exp,gap_pbe\nS1,GaAs,1.42,-0.19\n", MIXED_GAPS))
+    rejected = store.query("SELECT quarantine_id, raw FROM quarantine").iloc[0]
+    assert '"provenance":"dft"' in rejected["raw"].replace(" ", "")
+    record_decision(store, "readmit", "A. Steward", "sign lost", quarantine_id=rejected["quarantine_id"], value=0.19)
+    stored = store.query("SELECT provenance, value FROM properties ORDER BY value").values.tolist()
+    assert stored == [["dft", 0.19], ["experimental", 1.42]]
+
+
+def test_a_dft_functional_filed_under_the_files_other_provenance_is_warned_of_not_guessed(store, tmp_path, caplog):
+    mapping = MIXED_GAPS + (
+        "  gap_hse: {property: band_gap, unit: eV, method: HSE}\n"  # the vocabulary's HSE06: a functional
+        "  gap_uv: {property: band_gap, unit: eV, method: UV-vis Tauc plot, temperature_K: 300}\n"  # a technique
+        "  gap_dft: {property: band_gap, unit: eV, method: DFT, temperature_K: 300}\n"  # no functional named
+    )
+    csv = "id,formula,gap_exp,gap_pbe,gap_hse,gap_uv,gap_dft\nS1,GaAs,1.42,0.19,1.21,1.43,0.5\n"
+    with caplog.at_level("WARNING", logger="matreg"):
+        import_file(store, *_write(tmp_path, csv, mapping))
+    assert [record.getMessage() for record in caplog.records] == [
+        "column 'gap_hse': its values by HSE06, a DFT functional, are filed as experimental (the mapping's "
+        "provenance); give the column `provenance: dft` if they are computed, or `provenance: experimental` if they "
+        "are what it says"
+    ]
+    stored = store.query("SELECT method, provenance FROM properties WHERE method = 'HSE06'").values.tolist()
+    assert stored == [["HSE06", "experimental"]]  # as the mapping says
+    caplog.clear()
+    (tmp_path / "mapping.yaml").write_text(mapping.replace("provenance: experimental", "provenance: dft"))
+    import_file(store, tmp_path / "lab.csv", tmp_path / "mapping.yaml")
+    assert caplog.records == []
+
+
+def test_a_files_method_that_is_a_functional_is_warned_of_for_each_column_it_gives_its_method(tmp_path, caplog):
+    mapping = MIXED_GAPS.replace("provenance: experimental\n", "provenance: experimental\nmethod: GGA+U\n")
+    data, mapping = _write(tmp_path, "id,formula,gap_exp,gap_pbe\n", mapping)
+    with caplog.at_level("WARNING", logger="matreg"):
+        LabConnector(data, load_mapping(mapping))
+    assert [record.getMessage()[:40] for record in caplog.records] == ["column 'gap_exp': its values by PBE+U, a"]
+
+
+def test_a_lab_dataset_and_a_catalog_source_of_one_name_are_refused_in_either_order(tmp_path, catalog):
+    from matreg.sources import FetchRequest, build_connector
+    from matreg.store import Store
+
+    mapping = "dataset: janaf\nformula_column: formula\nid_column: id\ncitation: ours\ncolumns:\n"
+    mapping += "  gap: {property: band_gap, unit: eV}\n"
+    data, mapping = _write(tmp_path, "id,formula,gap\nH-064,H2O,6.5\n", mapping)
+    lab_first, fetch_first = Store(tmp_path / "lab-first"), Store(tmp_path / "fetch-first")
+    import_file(lab_first, data, mapping)
+    with pytest.raises(ConfigError, match=r"holds lab dataset 'janaf' \(imported from .*lab\.csv\).* name of its own"):
+        run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064"])), lab_first)
+    stored = lab_first.query("SELECT record_id, property, value FROM properties").values.tolist()
+    assert stored == [["janaf:H-064", "band_gap", 6.5]]  # the lab's value stays
+    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064"])), fetch_first)
+    before = fetch_first.table("properties")
+    with pytest.raises(
+        ConfigError, match=r"holds records of catalog source 'janaf' \(fetched from http://127\.0\.0\.1"
+    ):
+        import_file(fetch_first, data, mapping)
+    assert fetch_first.table("properties").equals(before)

@@ -546,8 +546,10 @@ def _settled_by(store: Store, quarantine_id: str) -> Any:
 
 
 def _is_value_payload(raw: Any) -> bool:
-    """True for one rejected value of a stored record (its payload is a RawValue), not a whole record."""
-    return isinstance(raw, dict) and set(raw) - {ATOMS_PER_CELL} == {f.name for f in dataclasses.fields(RawValue)}
+    """True for one rejected value of a stored record (its payload is a RawValue, its provenance only where it gave
+    one of its own), not a whole record."""
+    optional = {ATOMS_PER_CELL, "provenance"}
+    return isinstance(raw, dict) and set(raw) - optional == {f.name for f in dataclasses.fields(RawValue)} - optional
 
 
 def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tuple[SourceRecord, Attribution]:

@@ -45,6 +45,8 @@ class RawValue:
     """One value as the source gives it: a property name (canonical or alias), a value and its unit.
 
     `problem` says why a value the source gives cannot be read (e.g. cells run together); it is rejected with it.
+    `provenance` is the value's own where its field says one (a computed column of a lab file of measured values):
+    it overrides its record's.
     """
 
     property: str
@@ -54,6 +56,7 @@ class RawValue:
     pressure_Pa: float | None = None
     method: str | None = None
     problem: str | None = None
+    provenance: str | None = None
 
 
 @dataclass

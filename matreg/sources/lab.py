@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,17 +12,19 @@ from urllib.parse import quote
 import pydantic
 from pymatgen.core import Structure
 
-from matreg.catalog import Provenance
+from matreg.catalog import Catalog, Provenance
 from matreg.errors import ConfigError, FormulaError, RecordError
 from matreg.fieldmap import FieldSpec, missing_markers
 from matreg.formula import parse_formula, same_composition
-from matreg.schema import ExtensionSpec, load_extension, load_vocabulary
+from matreg.schema import ExtensionSpec, load_extension, load_methods, load_vocabulary
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.labfiles import read_rows, sheet_names
 from matreg.structure import parse_structure
 from matreg.units import convert
 from matreg.validation import is_blank, parse_number, to_json
 from matreg.yamlio import load_model
+
+logger = logging.getLogger(__name__)
 
 
 def _extension(name: str) -> ExtensionSpec:
@@ -101,6 +104,23 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
         spec = self.columns[column]
         return load_vocabulary().resolve(spec.property or column, self.dataset), spec.method or self.method
 
+    def provenance_doubts(self) -> list[str]:
+        """Why the provenance some columns' values are filed under may be wrong: a column that says none of its own,
+        whose method is a DFT functional, while the mapping's provenance is not dft (not guessed: said)."""
+        if self.provenance == "dft":
+            return []
+        methods = load_methods()
+        doubts = []
+        for column, spec in self.columns.items():
+            method = methods.canonical(self.property_and_method(column)[1])  # as stored
+            if spec.provenance is None and methods.names_a_functional(method):
+                doubts.append(
+                    f"column '{column}': its values by {method}, a DFT functional, are filed as {self.provenance} "
+                    f"(the mapping's provenance); give the column `provenance: dft` if they are computed, or "
+                    f"`provenance: {self.provenance}` if they are what it says"
+                )
+        return doubts
+
     @pydantic.field_validator("extension")
     @classmethod
     def _extension_exists(cls, name: str | None) -> str | None:
@@ -127,9 +147,20 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
         return self
 
 
-def load_mapping(path: Path) -> LabMapping:
-    """Load and check a lab mapping file."""
-    return load_model(path, LabMapping)
+def load_mapping(path: Path, catalog: Catalog | None = None) -> LabMapping:
+    """Load and check a lab mapping file; with a `catalog`, ConfigError when its dataset has the name of one of the
+    catalog's sources: its rows would be stored as that source's records (its record ids, its title in releases), and
+    a fetch of the source would replace their values."""
+    mapping = load_model(path, LabMapping)
+    source = catalog.sources.get(mapping.dataset) if catalog is not None else None
+    if source is not None:
+        raise ConfigError(
+            f"{path}: dataset '{mapping.dataset}' is the name of a catalog source ({source.title}): its rows would "
+            f"be stored as that source's records ('{mapping.dataset}:<id>', cited by its title in releases) and a "
+            f"fetch of the source would replace their values; give the dataset a name of its own in the mapping "
+            f"(dataset: {mapping.dataset}-lab, say)"
+        )
+    return mapping
 
 
 def _by_sheet_name(path: Path, mapping: LabMapping) -> LabMapping:
@@ -158,6 +189,8 @@ class LabConnector(Connector):
         self.frame, self.problems = rows.frame, rows.problems
         self._check_columns()
         self.unmapped_columns = [column for column in self.frame.columns if column not in mapped]
+        for doubt in self.mapping.provenance_doubts():
+            logger.warning(doubt)
 
     @classmethod
     def of_past_import(cls, path: Path, mapping: LabMapping, name: str | None = None) -> LabConnector:
@@ -460,6 +493,7 @@ class LabConnector(Connector):
             temperature_K=temperature_K,
             pressure_Pa=spec.pressure_Pa,
             method=spec.method,
+            provenance=spec.provenance,
         )
 
 
