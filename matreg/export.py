@@ -25,7 +25,7 @@ _ATTRIBUTION = ["source", "citation", "license", "database_version"]  # what a v
 _WRITTEN = ("database_version", "citation", "license", "source_url", "fetched_at")  # of the write that made a value
 _LONG_COLUMNS = (
     "m.record_id, m.source, m.source_id, m.formula, m.formula_original, m.name, m.phase, p.property, p.value, p.unit, "
-    "p.original_value, p.original_unit, p.provenance, p.method, p.temperature_K, p.pressure_Pa, "
+    "p.original_value, p.original_unit, p.provenance, p.method, p.temperature_K, p.pressure_Pa, p.run_id, "
     + ", ".join(f"coalesce(w.{column}, q.{column}, m.{column}) AS {column}" for column in _WRITTEN)
 )
 # Each value's attribution is its own write's (`w`: two files of one lab dataset may cite two papers); a value
@@ -41,7 +41,8 @@ _WRITES = (
 
 
 def dataset_query(dataset: Dataset) -> tuple[str, list]:
-    """SQL (and its parameters) selecting a dataset's values in long format."""
+    """SQL (and its parameters) selecting a dataset's values in long format, each with the run that wrote it (`run_id`:
+    a steward's readmit, to the curation layer, which leaves it out)."""
     where, params = ["p.property IN (SELECT unnest(?))"], [dataset.properties]
     if dataset.sources:
         where.append("m.source IN (SELECT unnest(?))")

@@ -292,3 +292,26 @@ def test_history_of_a_withdrawn_record_has_no_entries_and_of_one_never_stored_is
     assert history.exit_code == 0 and history.stdout == "no curation entries for lab:K-2\n"
     unknown = run("history", "lab:K-9")
     assert unknown.exit_code == 1 and "unknown record 'lab:K-9'" in unknown.stderr
+
+
+def test_an_export_says_what_a_readmitted_value_was_received_as_and_who_readmitted_it_and_why(run, tmp_path):
+    mapping = (
+        "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+        "  gap: {property: band_gap, unit_field: unit, temperature_K: 300}\n"
+    )
+    csv_text = "id,formula,gap,unit\nK-1,ZnO,about 3,eV\nK-2,GaN,3.4,elektronvolt\nK-3,CdS,2.42,eV\n"
+    assert cli_import(run, tmp_path, "gaps", csv_text, mapping).exit_code == 0
+    opened = dict(rows(run, f"SELECT {ROW_ID}, quarantine_id FROM open_quarantine ORDER BY 1"))
+    assert run("review", "readmit", opened["K-1"], "--value", "3.3", "--reason", "notebook: 3.3").exit_code == 0
+    assert run("review", "readmit", opened["K-2"], "--unit", "eV", "--reason", "'elektronvolt' is eV").exit_code == 0
+    out = tmp_path / "gaps.csv"
+    assert run("export", "gaps", "--out", str(out)).exit_code == 0
+    exported = pd.read_csv(out).set_index("record_id")
+    columns = ["value", "raw_value", "original_value", "original_unit", "reviewed", "flags"]
+    curation = exported[columns].astype(object).where(exported[columns].notna(), None)
+    assert curation.loc[["lab:K-1", "lab:K-2", "lab:K-3"]].values.tolist() == [
+        [3.3, None, None, "eV", True, "A. Steward: notebook: 3.3"],
+        [3.4, None, 3.4, "elektronvolt", True, "A. Steward: 'elektronvolt' is eV"],
+        [2.42, 2.42, 2.42, "eV", False, None],
+    ]
+    assert exported["fetched_at"].nunique() == 1  # each when the file was read, the readmitted ones too

@@ -642,3 +642,27 @@ def test_a_release_named_as_an_earlier_matreg_allowed_is_still_read(filled, cata
     assert read_manifest(filled, "gaps", "2024.01.15")["dataset"] == "gaps"
     export_release(filled, "gaps", "2024.01.15", "csv", tmp_path / "old.csv")
     assert (tmp_path / "old.csv").is_file()
+
+
+def test_a_release_counts_and_traces_the_values_a_steward_readmitted_from_quarantine(filled, catalog):
+    release(filled, catalog, "gaps", "1.0.0")
+    for item, correction in (("bad-number", {"value": 3.3}), ("bad-unit", {"unit": "eV"})):
+        quarantine_id = filled.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]).iloc[0, 0]
+        record_decision(filled, "readmit", "A. Steward", f"{item}: notebook", quarantine_id=quarantine_id, **correction)
+    folder = release(filled, catalog, "gaps", "1.1.0")
+    curation = read_manifest(filled, "gaps", "1.1.0")["content"]["curation"]
+    assert (curation["values_corrected"], curation["values_flagged"], curation["values_accepted"]) == (2, 2, 0)
+    assert "values corrected 2 (" in (folder / "README.md").read_text(encoding="utf-8")
+    payload = _payload(filled, "gaps", "1.1.0")
+    columns = ["value", "raw_value", "original_value", "original_unit", "reviewed", "flags"]
+    assert _cells(payload.loc[[f"{LAB}:bad-number", f"{LAB}:bad-unit"], columns]) == [
+        [3.3, None, None, "eV", True, "A. Steward: bad-number: notebook"],
+        [3.4, None, 3.4, "elektronvolt", True, "A. Steward: bad-unit: notebook"],
+    ]
+    lab = payload[payload["source"] == LAB]
+    assert lab["fetched_at"].nunique() == 1  # when the file was read, the readmitted records' too
+    changes = diff(filled, "gaps", "1.0.0", "1.1.0")
+    assert changes[["change", "record_id"]].values.tolist() == [
+        ["record added", f"{LAB}:bad-number"],
+        ["record added", f"{LAB}:bad-unit"],
+    ]

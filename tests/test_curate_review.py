@@ -175,11 +175,17 @@ def test_a_quarantined_lab_row_with_an_unknown_unit_is_corrected_and_readmitted(
     run_id = f"curation:{entry['entry_id']}"
     value = filled.query("SELECT * FROM properties WHERE record_id = 'demo-lab-bandgaps:bad-unit'").iloc[0]
     assert (value.property, value.value, value.unit, value.original_value, value.original_unit) == (
-        "band_gap", 3.4, "eV", 3.4, "eV",
-    )  # fmt: skip
+        "band_gap",
+        3.4,
+        "eV",
+        3.4,
+        "elektronvolt",
+    )  # fmt: skip  (as received; the entry has the corrected unit)
     assert (value.temperature_K, value.provenance, value.run_id) == (300.0, "experimental", run_id)
     material = filled.query("SELECT * FROM materials WHERE record_id = 'demo-lab-bandgaps:bad-unit'").iloc[0]
     assert (material.formula, material.run_id, material.source_url) == ("GaN", run_id, "file:bandgaps.csv#id=bad-unit")
+    imported = filled.query("SELECT fetched_at FROM materials WHERE record_id = 'demo-lab-bandgaps:roost-1'").iloc[0, 0]
+    assert material.fetched_at == imported < entry["at"]  # when the file was read, not when the steward readmitted it
     assert (entry["value"], entry["unit"], entry["property"]) == (3.4, "eV", "band_gap")
     assert entry["record_id"] == "demo-lab-bandgaps:bad-unit"
     assert history(filled, "demo-lab-bandgaps:bad-unit")[["entry_id", "action"]].values.tolist() == [
@@ -189,6 +195,25 @@ def test_a_quarantined_lab_row_with_an_unknown_unit_is_corrected_and_readmitted(
     assert all(a.equals(b) for a, b in zip(raw, fetched_rows(filled), strict=True))
     assert len(filled.table("quarantine")) == 5  # the quarantine row stays: the log says it was readmitted
     assert check_store_tables({name: filled.table(name) for name in load_tables()}) == []
+
+
+def test_a_readmitted_value_is_curated_as_reviewed_with_the_readmits_steward_and_reason_and_no_stored_raw_value(
+    filled, catalog
+):
+    decide(filled, "readmit", "notebook says 3.3", quarantine_id=quarantined(filled, "bad-number"), value=3.3)
+    decide(filled, "readmit", "'elektronvolt' is eV", quarantine_id=quarantined(filled, "bad-unit"), unit="eV")
+    decide(filled, "flag", "second opinion wanted", record_id="demo-lab-bandgaps:bad-unit", property="band_gap")
+    rows = dataset(filled, catalog, "gaps").set_index("record_id")
+    columns = ["value", "raw_value", "original_value", "original_unit", "reviewed", "flags", "fetched_at"]
+    readmitted = rows.loc[["demo-lab-bandgaps:bad-number", "demo-lab-bandgaps:bad-unit"], columns]
+    imported = rows.loc["demo-lab-bandgaps:roost-1", "fetched_at"]
+    assert readmitted.astype(object).where(readmitted.notna(), None).values.tolist() == [
+        [3.3, None, None, "eV", True, "A. Steward: notebook says 3.3", imported],
+        [3.4, None, 3.4, "elektronvolt", True, "A. Steward: 'elektronvolt' is eV; A. Steward: second opinion wanted",
+         imported],
+    ]  # fmt: skip
+    untouched = rows.loc["demo-lab-bandgaps:roost-1"]
+    assert not untouched["reviewed"] and pd.isna(untouched["flags"])
 
 
 def test_a_readmitted_value_is_named_by_the_method_it_is_stored_with(filled):
@@ -223,9 +248,9 @@ def test_a_non_numeric_value_and_an_out_of_bounds_one_are_readmitted_with_correc
         "SELECT record_id, value, unit, original_value, original_unit FROM properties "
         "WHERE run_id LIKE 'curation:%' ORDER BY record_id"
     )
-    assert values.values.tolist() == [
-        ["demo-lab-bandgaps:bad-bounds", pytest.approx(1.1), "eV", 1100.0, "meV"],
-        ["demo-lab-bandgaps:bad-number", 3.3, "eV", 3.3, "eV"],
+    assert values.astype(object).where(values.notna(), None).values.tolist() == [  # as received: -1.1 eV, 'about 3'
+        ["demo-lab-bandgaps:bad-bounds", pytest.approx(1.1), "eV", -1.1, "eV"],
+        ["demo-lab-bandgaps:bad-number", 3.3, "eV", None, "eV"],
     ]
     log = curation_log(filled)
     assert log[["action", "value", "unit"]].values.tolist() == [["readmit", 3.3, "eV"], ["readmit", 1100.0, "meV"]]
@@ -709,6 +734,23 @@ def test_an_accept_of_a_record_does_not_review_its_values_measured_since(store, 
     }
     why = "the band_gap value is new or changed since (now 3.45 eV as received): not reviewed by it"
     assert stale(store) == [["accept", "gaps:K-002", why]]
+
+
+def test_a_decision_on_a_readmitted_value_received_as_no_number_holds_until_the_source_gives_one(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nS1,ZnO,about 3,-1.8\n")
+    decide(store, "readmit", "notebook says 3.3", quarantine_id=quarantined(store, "S1:band_gap"), value=3.3)
+    accept = decide(store, "accept", "checked", record_id="gaps:S1")
+    fix = decide(store, "correct", "notebook misread", record_id="gaps:S1", property="band_gap", value=3.1)
+    assert (fix["original_value"], fix["original_unit"]) == (None, "eV")
+    assert '"original_value": null, "original_unit": "eV"' in accept["values_seen"]
+    formula, value, raw_value, reviewed = curated(store)[("gaps:S1", "band_gap")]
+    assert (formula, value, pd.isna(raw_value), reviewed) == ("ZnO", 3.1, True, True) and stale(store) == []
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nS1,ZnO,3.2,-1.8\n")  # the file now gives a number
+    unseen = "the band_gap value is new or changed since (now 3.2 eV as received): not reviewed by it"
+    assert stale(store) == [
+        ["accept", "gaps:S1", unseen],
+        ["correct", "gaps:S1", "made on no number (eV) as received, the value is now 3.2 eV: not applied"],
+    ]
 
 
 def test_decisions_of_older_versions_which_do_not_say_what_they_were_made_on_apply_as_before(store, tmp_path):

@@ -24,9 +24,12 @@ BIBTEX = "sources.bib"
 PLOTS = "plots"
 MAX_CONFLICT_ROWS = 30  # the README lists this many conflicting values; the store has them all
 CURATION_COLUMNS = {
-    "raw_value": "The value as stored; `value` differs from it where a steward corrected it.",
-    "flags": "'<steward>: <reason>' of the curation-log flags on the record or value (empty when none).",
-    "reviewed": "True when a steward accepted (or corrected) the record or value.",
+    "raw_value": "The value as stored; `value` differs from it where a steward corrected it (empty where a steward "
+    "readmitted the value from quarantine with a corrected value or unit: what the source gave is in "
+    "`original_value`, `original_unit`).",
+    "flags": "'<steward>: <reason>' of the curation-log flags on the record or value, and of the readmit that admitted "
+    "the value from quarantine (empty when none).",
+    "reviewed": "True when a steward accepted (or corrected, or readmitted from quarantine) the record or value.",
     "spread": "max - min of the linked values this row resolves (canonical unit).",
     "records": "The records whose values this row resolves, joined by '; '.",
     "resolved_by": "The rule of the dataset's resolution that gave this row ('prefer experimental', 'median of 2').",
@@ -269,7 +272,8 @@ def _how_curated(content: dict, payload: pd.DataFrame, warnings: list[str]) -> s
         f"- Curation log ({curation['log_entries']} entries on this dataset's rows{last}), applied as a layer over the "
         f"stored rows, which are never modified: rows selected {curation['rows_selected']}, removed by rejections "
         f"{curation['rows_removed']}; values corrected {curation['values_corrected']} (the stored value is kept in "
-        f"`raw_value`), flagged {curation['values_flagged']}, accepted {curation['values_accepted']}.\n"
+        f"`raw_value`; a value readmitted from quarantine corrected has none), flagged or readmitted "
+        f"{curation['values_flagged']} (`flags` says by whom and why), accepted {curation['values_accepted']}.\n"
         f"- Linked records (the same material across sources) resolved by `{policy}`: {content['payload']['rows']} "
         f"rows released{_rules(payload)}.\n"
         f"- Known conflicts (below): {_COMPARED[resolve['strategy']]} whose spread exceeds the tolerance, "

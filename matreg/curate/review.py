@@ -5,8 +5,10 @@ Entries are appended to the `curation_log` table (one commit each) and never cha
 over the raw rows (`apply_curation`), each to what it was made on (its record's formula; a value's as received; the
 values an accept of a record reviewed): one made on what has changed since is stale, not applied, and listed by
 `stale_decisions` for the steward to decide again. Only `readmit` writes data rows, new ones, under run id
-'curation:<entry_id>'. `dismiss` settles a quarantine row that cannot be resolved (it leaves `open_quarantine`;
-nothing is admitted); `reopen` cancels a dismissal (the row is open again).
+'curation:<entry_id>', with what the source gave (the value and unit as received, the time it was read): the
+curation layer shows them reviewed, with the readmit's steward and reason. `dismiss` settles a quarantine row that
+cannot be resolved (it leaves `open_quarantine`; nothing is admitted); `reopen` cancels a dismissal (the row is open
+again).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ _SEEN = ["property", "method", "temperature_K", "pressure_Pa", "original_value",
 _NOW = {"formula": "now_formula", "original_value": "now_value", "original_unit": "now_unit"}  # of a row, as
 # compared with what a decision on it was made on (the log's columns of these names)
 _DECIDED = ["entry_id", "action", "steward", "reason", "value", "unit", *_NOW, "values_seen"]  # a decision's own
+_NOTED = ("flag", "readmit")  # the entries whose '<steward>: <reason>' a value carries in `flags`
 _NO_METHOD = "\0"  # stands for a missing method when values are matched on their key
 _NO_CONDITION = -1.0  # stands for a missing temperature or pressure (never negative)
 _SAME_QUANTITY = 1e-9  # the relative difference within which a value received again is the one a decision was made on
@@ -86,8 +89,8 @@ def record_decision(
         entry_id, at = _next_entry(store)
         rows: dict[str, list[dict]] = {}
         if action == "readmit":
-            stamp = RunStamp(CURATION_RUN_PREFIX + entry_id, at)
-            target, rows = _readmit(store, stamp, record_id, quarantine_id, property, method, value, unit)
+            run_id = CURATION_RUN_PREFIX + entry_id
+            target, rows = _readmit(store, run_id, record_id, quarantine_id, property, method, value, unit)
         elif action in ("dismiss", "reopen"):
             targets = (record_id, property, method, temperature_K, pressure_Pa, value, unit)
             target = _row_only(store, action, quarantine_id, [x for x in targets if x is not None])
@@ -197,7 +200,7 @@ def readmitted_beside_withdrawals(store: Store, run_id: str) -> pd.DataFrame:
     exports still show them (after the curation log): `record_id`, `property`, `method`, `temperature_K`."""
     values = store.read(
         "SELECT p.record_id, m.formula, p.property, p.value, p.method, p.temperature_K, p.pressure_Pa, "
-        "p.original_value, p.original_unit FROM properties p JOIN materials m USING (record_id) "
+        "p.original_value, p.original_unit, p.run_id FROM properties p JOIN materials m USING (record_id) "
         "WHERE p.run_id LIKE ? AND p.record_id IN (SELECT w.record_id FROM material_writes w WHERE w.run_id = ? "
         "AND NOT EXISTS (SELECT 1 FROM properties v WHERE v.record_id = w.record_id AND v.run_id = w.run_id)) "
         "ORDER BY ALL",
@@ -225,29 +228,33 @@ def unmatched_decisions(store: Store) -> pd.DataFrame:
 
 
 def apply_curation(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
-    """Long dataset rows (with `formula`, `original_value`, `original_unit`) with the log applied: the latest decision
-    per target (a record, or one value) is in force, where it still applies to the row. A decision made on what has
-    changed since is stale and applies no more (see `stale_decisions`), nor do the earlier ones it superseded: the row
-    shows as stored, unreviewed, unless a decision on its value (or record) applies.
+    """Long dataset rows (with `formula`, `original_value`, `original_unit`, and `run_id`, the run that wrote each,
+    which the result leaves out) with the log applied: the latest decision per target (a record, or one value) is in
+    force, where it still applies to the row. A decision made on what has changed since is stale and applies no more
+    (see `stale_decisions`), nor do the earlier ones it superseded: the row shows as stored, unreviewed, unless a
+    decision on its value (or record) applies.
 
     reject drops the record's rows or the value's row; flag puts '<steward>: <reason>' in `flags`; accept (and
     correct) set `reviewed`. A value keeps its latest correction in `value` (the stored one stays in `raw_value`)
     until an accept restores the stored value, or the source gives another value: a later flag or reject leaves the
     correction as it is. Record and value decisions combine: a rejected record loses every row whatever its values'
-    decisions say.
+    decisions say. A value a steward readmitted from quarantine is reviewed, with the readmit's '<steward>:
+    <reason>' first in `flags`; the one it corrected has no `raw_value` (the source gave none that could be stored:
+    what it gave is in `original_value`, `original_unit`).
     """
     decisions = log[log["action"].isin(DECISIONS)].sort_values("entry_id")
     on_value = decisions["property"].notna()
     rows = _keyed(long.reset_index(drop=True))
+    readmit = _readmitted_by(rows, log)
     record = _in_force(rows, decisions[~on_value], ["record_id"])
     value = _in_force(rows, decisions[on_value], _KEYED)
     correction = _in_force(rows, decisions[on_value & decisions["action"].isin(["correct", "accept"])], _KEYED)
     corrected = _is(correction, "correct") & value["action"].notna().to_numpy()  # (none behind a stale latest one)
-    curated = rows.drop(columns=_KEYED[2:])
-    curated["raw_value"] = curated["value"]
+    curated = rows.drop(columns=[*_KEYED[2:], "run_id"])
+    curated["raw_value"] = curated["value"].where(~_corrected_by_readmit(rows, readmit))
     curated.loc[corrected, "value"] = correction.loc[corrected, "value"].astype(float).to_numpy()
-    curated["flags"] = _flags(record, value)
-    curated["reviewed"] = _is(record, "accept") | _is(value, "accept") | _is(value, "correct")
+    curated["flags"] = _flags(readmit, record, value)
+    curated["reviewed"] = _is(readmit, "readmit") | _is(record, "accept") | _is(value, "accept") | _is(value, "correct")
     dropped = _is(record, "reject") | _is(value, "reject")
     return curated[~dropped].reset_index(drop=True)
 
@@ -262,6 +269,21 @@ def entries_on(long: pd.DataFrame, log: pd.DataFrame, run_ids: Iterable[str]) ->
     on_value = _keyed(log).merge(values, how="left", on=_KEYED)["_in_long"].notna().to_numpy()
     readmitted = (CURATION_RUN_PREFIX + log["entry_id"]).isin(list(run_ids))
     return log[on_record | on_value | readmitted]
+
+
+def _readmitted_by(rows: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
+    """Per row (aligned with `rows`), the readmit entry that wrote it (run id 'curation:<entry_id>'), or empty cells."""
+    readmits = log[log["action"] == "readmit"]
+    return readmits.set_index(CURATION_RUN_PREFIX + readmits["entry_id"]).reindex(rows["run_id"]).reset_index(drop=True)
+
+
+def _corrected_by_readmit(rows: pd.DataFrame, readmit: pd.DataFrame) -> np.ndarray:
+    """Which rows (`_keyed`) are the value their readmit (aligned, `_readmitted_by`) names and received as another
+    number or unit than the corrected ones it admitted (or as no number). A readmit of an older matreg stored the
+    corrected value as received: it corrects none."""
+    named = (_keyed(readmit)[_KEYED[1:]].to_numpy() == rows[_KEYED[1:]].to_numpy()).all(axis=1)
+    admitted = (rows["original_value"] == readmit["value"]) & (rows["original_unit"] == readmit["unit"])
+    return named & ~admitted.to_numpy()
 
 
 def _in_force(rows: pd.DataFrame, decisions: pd.DataFrame, key: list[str]) -> pd.DataFrame:
@@ -294,12 +316,13 @@ def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
     unseen = _unseen(pairs)
     why: list[str | None] = []
     for pair, not_seen in zip(pairs.itertuples(index=False), unseen, strict=True):
-        received = f"{pair.now_value:g} {pair.now_unit}"
+        received = _received_text(pair.now_value, pair.now_unit)
         made_on = (pair.original_value, pair.original_unit)
         if isinstance(pair.formula, str) and pair.formula != pair.now_formula:
             why.append(f"made on {pair.formula}, the record is now {pair.now_formula}: not applied")
-        elif pd.notna(pair.original_value) and not _same_quantity(*made_on, pair.now_value, pair.now_unit):
-            why.append(f"made on {made_on[0]:g} {made_on[1]} as received, the value is now {received}: not applied")
+        elif pd.notna(pair.original_unit) and not _same_quantity(*made_on, pair.now_value, pair.now_unit):
+            made_on_text = _received_text(*made_on)
+            why.append(f"made on {made_on_text} as received, the value is now {received}: not applied")
         elif not_seen:
             since = f"new or changed since (now {received} as received)"
             why.append(f"the {pair.property} value is {since}: not reviewed by it")
@@ -323,7 +346,7 @@ def _unseen(pairs: pd.DataFrame) -> np.ndarray:
     seen = _keyed(seen)[[*key, "original_value", "original_unit"]].drop_duplicates(key)
     compared = pairs[[*key, "now_value", "now_unit"]].merge(seen, how="left", on=key)  # aligned with `pairs`
     reviewed = [
-        pd.notna(value.original_value) and _same_quantity(*value)
+        pd.notna(value.original_unit) and _same_quantity(*value)
         for value in compared[["original_value", "original_unit", "now_value", "now_unit"]].itertuples(index=False)
     ]
     return listed & ~np.array(reviewed, dtype=bool)
@@ -331,13 +354,21 @@ def _unseen(pairs: pd.DataFrame) -> np.ndarray:
 
 def _same_quantity(value: float, unit: str, other_value: float, other_unit: str) -> bool:
     """True when two values as received are one quantity, in one unit or another, however spelt (3.2 eV, 3200 meV,
-    3.2 electronvolt), to a relative `_SAME_QUANTITY`; False for units that do not convert into each other."""
+    3.2 electronvolt), to a relative `_SAME_QUANTITY`; False for units that do not convert into each other. Two that
+    were no number (cells a steward readmitted corrected) are one in one unit."""
+    if pd.isna(value) or pd.isna(other_value):
+        return pd.isna(value) and pd.isna(other_value) and unit == other_unit
     if unit != other_unit:
         try:
             other_value = convert(float(other_value), other_unit, unit)
         except UnitError:
             return False
     return math.isclose(float(value), float(other_value), rel_tol=_SAME_QUANTITY)
+
+
+def _received_text(value: float | None, unit: str) -> str:
+    """'3.2 eV', or 'no number (eV)': a value as received."""
+    return f"{value:g} {unit}" if pd.notna(value) else f"no number ({unit})"
 
 
 def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -357,12 +388,14 @@ def _is(decisions: pd.DataFrame, action: str) -> np.ndarray:
     return decisions["action"].isin([action]).to_numpy()
 
 
-def _flags(record: pd.DataFrame, value: pd.DataFrame) -> list[str | None]:
-    """'<steward>: <reason>' of the flags in force on each row's record and value, joined by '; '."""
-    texts = []
-    for decision in (record, value):
-        texts.append((decision["steward"] + ": " + decision["reason"]).where(_is(decision, "flag")).tolist())
-    return ["; ".join(text for text in pair if isinstance(text, str)) or None for pair in zip(*texts, strict=True)]
+def _flags(*decisions: pd.DataFrame) -> list[str | None]:
+    """'<steward>: <reason>' of each row's decisions (aligned frames: the readmit that wrote it, those in force on its
+    record and value) that are flags or readmits, joined by '; '."""
+    texts = [
+        (decision["steward"] + ": " + decision["reason"]).where(decision["action"].isin(_NOTED)).tolist()
+        for decision in decisions
+    ]
+    return ["; ".join(text for text in row if isinstance(text, str)) or None for row in zip(*texts, strict=True)]
 
 
 def _check_entry(action: str, steward: str, reason: str) -> None:
@@ -472,7 +505,7 @@ def _correction(property: str, value: float | None, unit: str | None) -> dict[st
 
 def _readmit(
     store: Store,
-    stamp: RunStamp,
+    run_id: str,
     record_id: str | None,
     quarantine_id: str | None,
     property: str | None,
@@ -480,10 +513,14 @@ def _readmit(
     value: float | None,
     unit: str | None,
 ) -> tuple[dict[str, Any], dict[str, list[dict]]]:
-    """Re-harmonize a quarantined payload with the corrected raw value/unit: the entry's target and the rows."""
+    """Re-harmonize a quarantined payload with the corrected raw value/unit: the entry's target and the rows.
+
+    The rows keep what the source gave: the corrected value's number and unit as received (`_as_received`), and the
+    record's `fetched_at` when it was read (the quarantine row's time; the readmit's is the entry's `at`)."""
     if record_id is not None:
         raise CurationError("readmit takes a quarantine id, not a record id")
     row = _quarantined(store, quarantine_id, "readmit")
+    stamp = RunStamp(run_id, row["quarantined_at"])
     raw = json.loads(row["raw"])
     whole = not _is_value_payload(raw)
     if whole:
@@ -493,8 +530,11 @@ def _readmit(
     else:
         record, attribution = _value_record(store, row, raw)
         extension = None  # the attributes of a value's record are stored already
+    received = record.values  # (`_corrected` returns a new list)
     record.values, index = _corrected(record, attribution, property, method, value, unit)
     canonical = _harmonized(row, record, attribution, stamp)
+    if index is not None:
+        canonical.values[index] |= _as_received(received[index])
     tables = _new_rows(store, row, canonical, whole)
     if extension is not None:  # a lab row of a dataset with sample metadata: checked and stored as the import does
         tables["record_attributes"] = _attribute_rows(row, record, extension, canonical.material["record_id"], stamp)
@@ -631,7 +671,8 @@ def _lab_record(
     method: str | None,
     value: float | None,
 ) -> SourceRecord:
-    """A rejected lab row mapped again by its import's mapping, a corrected value in its cell (`_with_value`);
+    """A rejected lab row mapped again by its import's mapping, a corrected value in its cell (`_with_value`) so that
+    it maps, but as received in the record (its cell's number, or None: `_corrected` puts the corrected one in);
     refused while it cannot be mapped, and when its import set it aside as it was published (its payload is the
     record's canonical rows, not the file's row)."""
     if isinstance(raw, dict) and isinstance(raw.get("materials"), list):
@@ -640,24 +681,30 @@ def _lab_record(
             f"({'; '.join(row['reasons'])}): correct the file and import it again"
         )
     try:
-        return connector.to_record(_with_value(connector, raw, property, method, value))
+        cells, chosen = _with_value(connector, raw, property, method, value)
+        record = connector.to_record(cells)
     except RecordError as exc:
         _refuse(row, [str(exc)])
     except KeyError as exc:  # the row lacks a column the mapping reads
         _refuse(row, [f"the import's mapping reads column {exc}, which the quarantined row does not have"])
+    if chosen is not None:  # the row's values are its non-blank value cells, in the mapping's order
+        position = list(connector.value_columns(raw)).index(chosen)
+        received = connector.cell_number(raw[chosen])
+        record.values[position] = dataclasses.replace(record.values[position], value=received)
+    return record
 
 
 def _with_value(
     connector: LabConnector, raw: dict[str, Any], property: str | None, method: str | None, value: float | None
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str | None]:
     """A lab row with a readmit's corrected value in the cell of the value it names, written as the file writes
-    numbers, so that a cell that is no number ('2,42' in a file of decimal points) is checked as corrected; the row
-    as it is without a corrected value."""
+    numbers, so that a cell that is no number ('2,42' in a file of decimal points) is checked as corrected, and that
+    cell's column; the row as it is, and None, without a corrected value."""
     if value is None:
-        return raw
+        return raw, None
     columns = connector.value_columns(raw)
-    chosen = _the_one(_named_values(list(columns.values()), property, method), property, method)
-    return raw | {list(columns)[chosen]: connector.number_cell(value)}
+    chosen = list(columns)[_the_one(_named_values(list(columns.values()), property, method), property, method)]
+    return raw | {chosen: connector.number_cell(value)}, chosen
 
 
 def _attribute_rows(
@@ -697,6 +744,13 @@ def _corrected(
         chosen, value=chosen.value if value is None else value, unit=chosen.unit if unit is None else unit
     )
     return values, index
+
+
+def _as_received(raw: RawValue) -> dict[str, Any]:
+    """The `original_value` and `original_unit` of the value a readmit names: as the source gave it, not as the
+    steward corrected it (the entry says that); no `original_value` where the source gave no finite number."""
+    number = parse_number(raw.value)
+    return {"original_value": number if isinstance(number, float) else None, "original_unit": raw.unit}
 
 
 def _named_values(kinds: list[tuple[str | None, str | None]], property: str | None, method: str | None) -> list[int]:

@@ -358,6 +358,13 @@ class LabConnector(Connector):
         text = repr(float(number))
         return text.replace(".", ",") if self._decimal == "," else text
 
+    def cell_number(self, cell: Any) -> float | None:
+        """The number a value cell holds, read as `to_record` reads it; None for a cell that holds none (text, or a
+        number written with the other decimal separator, which is never guessed)."""
+        text = str(cell).strip()
+        number = None if separator_problem(text, self._decimal) else read_decimal(text, self._decimal)
+        return number if isinstance(number, float) else None
+
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         mapping = self.mapping
         structure = self._structure(payload)
