@@ -205,9 +205,11 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
     if report.dry_run and report.status == "complete":
         typer.echo(f"dry run: every page of run {report.run_id} is staged; --resume would publish:")
     elif report.dry_run:
-        every = report.n_available is not None and report.n_fetched >= report.n_available
+        known = report.n_available is not None
+        every = known and report.n_fetched >= report.n_available
         page = "next page (of the interrupted run)" if report.resumed else "every record" if every else "first page"
-        typer.echo(f"dry run: {report.request} ({report.n_available} records available); {page} mapped:")
+        available = f"{report.n_available} records available" if known else "the source does not say how many match"
+        typer.echo(f"dry run: {report.request} ({available}); {page} mapped:")
     again = f" ({report.n_reread} read again: of each record, the last read kept)" if report.n_reread else ""
     typer.echo(
         f"{report.source}: read {report.n_fetched}{again}, {report.n_stored} valid records ({report.n_values} values): "

@@ -48,27 +48,23 @@ def train_command(
 ) -> None:
     """Train a baseline model; the run directory holds weights, config, metrics, parity plot and learning curve."""
     from matreg.ml.dataset import provenance_warning
-    from matreg.ml.train import check_new_run, default_run_dir, resolve_export, train  # torch loads only here
+    from matreg.ml.train import (  # torch loads only here
+        check_new_run,
+        checked_options,
+        default_run_dir,
+        resolve_export,
+        train,
+    )
 
+    settings = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "lr": lr, "patience": patience}
+    checked_options(model, device, **settings, threads=threads)  # before a dataset is exported
     run_dir = out or default_run_dir(Path(source), model, seed)
     check_new_run(run_dir)  # before a dataset is exported into it
     export = resolve_export(
         source, open_store(store), read_catalog(catalog), run_dir, target, split, split_seed, assignment
     )
     echo_warning(provenance_warning(json.loads((export / "meta.json").read_text(encoding="utf-8"))))
-    train(
-        export,
-        model,
-        target=target,
-        device=device,
-        epochs=epochs,
-        seed=seed,
-        batch_size=batch_size,
-        lr=lr,
-        patience=patience,
-        out_dir=run_dir,
-        threads=threads,
-    )
+    train(export, model, target=target, device=device, out_dir=run_dir, threads=threads, **settings)
     test = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["test"]
     typer.echo(f"{model} -> {run_dir}")
     typer.echo(

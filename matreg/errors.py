@@ -1,4 +1,5 @@
-"""The one exception family of matreg; the CLI turns each into a one-line message and an exit code."""
+"""The one exception family of matreg; the CLI turns each into a one-line message and an exit code. And where a
+text that is not in its encoding stops being it, for such messages."""
 
 
 class MatregError(Exception):
@@ -35,3 +36,11 @@ class StoreError(MatregError):
 
 class ValidationError(MatregError):
     """Rows do not satisfy the canonical schema."""
+
+
+def undecodable_at(data: bytes, error: UnicodeDecodeError) -> str:
+    """Where a text stops being `error.encoding`: its line, byte, the bytes and the text before them on that line."""
+    before = data[: error.start].decode(error.encoding, errors="replace")
+    line = before.count("\n") + 1
+    start_of_line = before.rsplit("\n", 1)[-1][-30:]
+    return f"line {line}, byte {error.start}: {data[error.start : error.end]!r} after {start_of_line!r}"

@@ -164,7 +164,10 @@ class Store:
     """A matreg store directory: Parquet commits plus a DuckDB file of views over them."""
 
     def __init__(self, root: Path | str) -> None:
+        """The store in the directory `root` (made when first written); StoreError when `root` is a file."""
         self.root = _searchable(Path(root).resolve())
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"{self.root} is a file, not a matreg store directory")
         self.data_dir = self.root / "data"
         self.tmp_dir = self.root / "tmp"
         self.staging_dir = self.root / "staging"

@@ -14,8 +14,10 @@ import pytest
 from conftest import assert_failed_without_trace, visible_tables
 from pymatgen.core import Structure
 from replay import ReplayServer, Reply, Request
+from typer.testing import CliRunner
 
 from matreg.catalog import load_catalog
+from matreg.cli import app
 from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
@@ -307,6 +309,17 @@ def test_selectors_a_matchbook_would_and_are_refused_not_narrowed(aflow_catalog,
     with pytest.raises(ConfigError, match="aflow cannot combine record ids and --elements: an AFLUX matchbook ANDs"):
         build_connector("aflow", aflow_catalog, FetchRequest(ids=["aflow:fc70fda6652015cb"], elements=["O"]))
     assert aflux.requests == []
+
+
+def test_a_dry_run_says_that_aflow_does_not_say_how_many_records_match(tmp_path, aflux):
+    catalog = write_catalog(tmp_path / "catalog.yaml", aflux.url)
+    options = ["--catalog", str(catalog), "--store", str(tmp_path / "store"), "--no-progress"]
+    result = CliRunner().invoke(app, ["fetch", "aflow", "--all", "--page-size", "4", "--dry-run", *options])
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first.startswith(f"dry run: GET {aflux.url}") and "None" not in first
+    assert first.endswith(" (the source does not say how many match); first page mapped:")
+    assert "aflow: read 4, " in result.stdout
 
 
 def test_formulas_select_element_sets_on_the_server_and_the_formula_here(store, aflow_catalog, aflux):

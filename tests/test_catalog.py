@@ -7,6 +7,7 @@ from matreg.catalog import load_catalog
 from matreg.errors import ConfigError
 from matreg.fieldmap import FieldMap, FieldSpec, load_field_map
 from matreg.resources import resource_path
+from matreg.schema import load_methods
 from matreg.sources.base import Attribution, SourceRecord
 from matreg.validation import RunStamp, harmonize
 
@@ -59,6 +60,89 @@ def test_malformed_catalog_names_the_line(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_catalog(path)
+
+
+def _lines_of_key(text: str, key: str) -> list[int]:
+    return [n for n, line in enumerate(text.splitlines(), start=1) if line.lstrip().split(":")[0] == key]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "key", "load"),
+    [
+        # a copy-paste slip: the oqmd entry renamed janaf would have replaced the real JANAF entry
+        ("catalog.yaml", ("\n  oqmd:\n", "\n  janaf:\n"), "janaf", load_catalog),
+        ("connectors/janaf.yaml", ("\nfields:\n", "\nprovenance: dft\nfields:\n"), "provenance", load_field_map),
+        ("schemas/methods.yaml", ("\nPBE+U:\n", "\nPBE:\n"), "PBE", load_methods),
+    ],
+    ids=["catalog", "field map", "schema"],
+)
+def test_a_key_given_twice_is_refused_with_its_file_and_both_lines(tmp_path, name, edit, key, load):
+    text = resource_path(name).read_text(encoding="utf-8").replace(*edit)
+    path = tmp_path / "twice.yaml"
+    path.write_text(text, encoding="utf-8")
+    first, second = _lines_of_key(text, key)
+    with pytest.raises(ConfigError) as error:
+        load(path) if load is not load_field_map else load("janaf", path)
+    assert str(error.value) == (
+        f"{path}: line {second}: malformed YAML: duplicate key '{key}' (first on line {first}): give each key once"
+    )
+
+
+def test_a_key_a_yaml_merge_gives_may_be_given_again(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        "sources:\n  x: &x {title: t, connector: janaf, base_url: u, provenance: dft, license: l, citation: c}\n"
+        "  y:\n    <<: *x\n    title: the same, another title\n",
+        encoding="utf-8",
+    )
+    catalog = load_catalog(path)
+    assert (catalog.source("x").title, catalog.source("y").title) == ("t", "the same, another title")
+
+
+@pytest.mark.parametrize(
+    ("more", "message"),
+    [
+        (
+            "    provenence: experimental\n",
+            "line 9: sources.x: unknown key 'provenence'; missing 'provenance'",
+        ),
+        (
+            "    provenence: experimental\n    licence: l\n",
+            "line 9: sources.x: unknown key 'provenence'; line 10: sources.x: unknown key 'licence'; "
+            "missing 'provenance'",
+        ),
+        ("    provenance: dft\n    doi_url: x\n", "line 10: sources.x: unknown key 'doi_url'"),
+        (
+            "    provenance: theory\nnotes: x\n",
+            "line 10: (top level): unknown key 'notes'; line 9: sources.x.provenance: Input should be",
+        ),
+    ],
+    ids=["misspelt", "two misspelt", "unknown", "unknown beside another problem"],
+)
+def test_an_unknown_key_is_named_with_its_line_beside_the_key_it_leaves_missing(tmp_path, more, message):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        "sources:\n  x:\n    title: t\n    connector: janaf\n    base_url: u\n    license: l\n    citation: c\n"
+        "    method: m\n" + more,
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as error:
+        load_catalog(path)
+    assert str(error.value).startswith(f"{path}: {message}")
+
+
+def test_a_yaml_file_that_is_not_utf8_is_refused_with_where_and_how_to_save_it(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    text = resource_path("catalog.yaml").read_text(encoding="utf-8").replace("M. W. Chase", "M. W. Chäse")
+    path.write_bytes(text.encode("cp1252"))  # as a Windows editor saves it
+    line = _lines_of_key(text, "citation")[0]
+    with pytest.raises(ConfigError) as error:
+        load_catalog(path)
+    byte = text.encode("cp1252").index(b"\xe4")
+    assert str(error.value) == (
+        f"cannot read {path}: not UTF-8 text: line {line}, byte {byte}: b'\\xe4' after '    citation: \"M. W. Ch'; "
+        "save it as UTF-8"
+    )
 
 
 def test_bundled_optimade_entries_name_their_providers_prefix():

@@ -13,7 +13,7 @@ from unittest.mock import patch
 import filelock
 import pandas as pd
 import pytest
-from conftest import JANAF_TABLES, LAB_EXAMPLE, RAW_JANAF, cli_import, janaf_route, write_catalog
+from conftest import JANAF_TABLES, LAB_EXAMPLE, RAW_JANAF, REPO, cli_import, janaf_route, write_catalog
 from replay import ReplayServer
 from typer.testing import CliRunner
 
@@ -183,6 +183,41 @@ def test_a_store_path_with_a_comma_is_refused_before_anything_is_written(run, tm
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: cannot use {store} as a store: its path has a comma")
     assert not (tmp_path / "sp ace,comma").exists()
+
+
+@pytest.mark.parametrize("command", [LAB_IMPORT, ["sql", "select count(*) from materials"], ["status"]])
+def test_a_store_path_that_is_a_file_is_refused_as_no_store_directory(run, tmp_path, command):
+    store = tmp_path / "afile"
+    store.write_text("not a store\n", encoding="utf-8")
+    result = run(*command, "--store", str(store))
+    assert result.exit_code == 1 and result.stderr == f"error: {store} is a file, not a matreg store directory\n"
+    assert store.read_text(encoding="utf-8") == "not a store\n"
+
+
+def test_a_lab_mapping_that_gives_a_key_twice_is_refused_not_read_as_the_last(run, tmp_path):
+    text = (LAB_EXAMPLE / "mapping.yaml").read_text(encoding="utf-8")
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(text + "provenance: dft\n", encoding="utf-8")  # 30 experimental band gaps stored as DFT
+    first = text.splitlines().index("provenance: experimental") + 1
+    result = run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(mapping), "--dry-run")
+    assert result.exit_code == 2 and result.stderr == (
+        f"error: {mapping}: line {len(text.splitlines()) + 1}: malformed YAML: duplicate key 'provenance' "
+        f"(first on line {first}): give each key once\n"
+    )
+
+
+@pytest.mark.parametrize("kind", ["lab mapping", "catalog"])
+def test_a_yaml_file_in_a_windows_code_page_is_refused_with_where_and_how_to_save_it(run, tmp_path, kind):
+    bundled = LAB_EXAMPLE / "mapping.yaml" if kind == "lab mapping" else REPO / "catalog.yaml"
+    text = bundled.read_text(encoding="utf-8")
+    path = tmp_path / bundled.name
+    path.write_bytes(text.replace("citation: ", "citation: Müller, ", 1).encode("cp1252"))  # a Windows editor's
+    line = next(n for n, row in enumerate(text.splitlines(), start=1) if row.lstrip().startswith("citation: "))
+    lab_import = ["import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(path), "--dry-run"]
+    result = run(*(lab_import if kind == "lab mapping" else ["catalog", "--catalog", str(path)]))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"error: cannot read {path}: not UTF-8 text: line {line}, byte ")
+    assert "b'\\xfc' after '" in result.stderr and result.stderr.endswith("citation: M'; save it as UTF-8\n")
 
 
 def test_a_store_path_with_a_quote_is_written_and_read(run, tmp_path):
@@ -642,6 +677,20 @@ def test_a_learning_rate_that_cannot_train_is_a_one_line_error(filled, tmp_path,
     result = filled("train", "gaps", "--epochs", "2", "--lr", lr, "--out", str(tmp_path / "run"))
     assert result.exit_code == code and result.stderr.startswith(message) and result.stderr.count("\n") == 1
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "code", "message"),
+    [
+        (["--model", "cgnn"], 1, "error: unknown model 'cgnn' (choose from elemnet, attention, cgcnn)"),
+        (["--device", "tpu"], 1, "error: unknown device 'tpu' (choose from auto, cpu, cuda)"),
+        (["--lr", "0"], 2, "error: --lr 0.0: the learning rate must be a positive number"),
+    ],
+)
+def test_train_options_are_checked_before_the_dataset_is_exported(filled, tmp_path, option, code, message):
+    result = filled("train", "gaps", *option, "--out", str(tmp_path / "run"))
+    assert result.exit_code == code and result.stderr == message + "\n"
+    assert not (tmp_path / "run").exists()  # no export left behind
 
 
 def test_the_readme_sql_examples_run(filled):

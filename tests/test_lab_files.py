@@ -137,6 +137,27 @@ def test_a_zip_archive_without_one_text_lab_file_is_refused_naming_its_files(tmp
     assert str(raised.value).startswith(f"cannot read {data}: {error}")
 
 
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("gaps", "{path}: unsupported file type: the name has no suffix (use .csv, .tsv, "),
+        ("gaps.dat", "{path}: unsupported file type '.dat' (use .csv, .tsv, "),
+        ("lab/", "{path} is a directory, not a lab file: import one file (.csv, .tsv, "),
+        ("lab.csv/", "{path} is a directory, not a lab file: import one file (.csv, .tsv, "),
+    ],
+)
+def test_a_file_of_no_type_read_or_a_directory_is_refused_saying_so(tmp_path, name, error):
+    path = tmp_path / name
+    if name.endswith("/"):
+        path.mkdir()
+        (path / "gaps.csv").write_text(_text(), encoding="utf-8")
+    else:
+        path.write_text(_text(), encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        LabConnector(path, _mapping(tmp_path))
+    assert str(raised.value).startswith(error.format(path=path))
+
+
 def test_spaces_around_a_header_name_are_no_part_of_it(store, tmp_path):
     data = tmp_path / "lab.csv"
     data.write_text(" formula ,name,gap\t,T (°C)\nZnO,Müller's Å-film,3.3,27\n", encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -221,6 +222,14 @@ def test_a_run_directory_is_never_trained_into_twice(runs, oqmd_export):
 def test_a_missing_file_of_formulas_is_named_not_read_as_a_formula(runs, tmp_path):
     with pytest.raises(MatregError, match="missing.csv: no such file"):
         predict(runs["elemnet"], str(tmp_path / "missing.csv"))
+
+
+@pytest.mark.parametrize(("name", "text"), [("header.csv", "formula\n"), ("empty.csv", ""), ("empty.txt", "")])
+def test_a_file_of_no_formulas_is_a_clear_error(runs, tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(MatregError, match=rf"^{re.escape(str(path))}: no formulas to predict \(the file lists none\)$"):
+        predict(runs["elemnet"], str(path))
 
 
 def test_a_target_the_export_was_not_made_for_is_refused(oqmd_export, tmp_path):

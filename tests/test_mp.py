@@ -9,6 +9,7 @@ deprecated one here (`deprecated: true`, `deprecation_reasons` set to two of emm
 import copy
 import json
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -332,13 +333,41 @@ def test_requests_go_through_the_proxy_the_environment_names(tmp_path, no_proxy_
     }
 
 
-def test_an_unreachable_endpoint_is_a_clear_source_error(tmp_path):
+def test_an_unreachable_endpoint_fails_the_run_with_a_clear_source_error_logged_in_fetch_runs(tmp_path, store):
     catalog = load_catalog(write_mp_catalog(tmp_path / "dead.yaml", "http://127.0.0.1:9/"))
-    with pytest.raises(SourceError, match=r"Materials Project API at http://127\.0\.0\.1:9/"):
-        build_connector("mp", catalog, FetchRequest(ids=["mp-631"]))
+    with pytest.raises(SourceError, match=r"Materials Project API at http://127\.0\.0\.1:9/: no heartbeat"):
+        fetch(store, catalog, ids=["mp-631"])
+    runs = store.query("SELECT status, error FROM fetch_runs")
+    assert runs["status"].tolist() == ["failed"] and "no heartbeat" in runs["error"].iloc[0]
 
 
-def test_a_heartbeat_that_never_answers_is_a_source_error_within_the_sources_timeout(tmp_path):
+@pytest.mark.parametrize(
+    ("heartbeat", "why"),
+    [
+        (Reply(404, b'{"detail": "Not Found"}'), r"HTTP 404 Not Found: .*/v2/heartbeat: Not Found"),
+        (Reply.json({"status": "OK"}), r'the answer \{"status":"OK"\} has no version and db_version'),
+        (Reply(200, b"<html>a web page</html>", "text/html"), r"not JSON from .*/v2/heartbeat: '<html>a web page"),
+    ],
+    ids=["404", "another heartbeat", "a web page"],
+)
+def test_a_base_url_that_answers_no_heartbeat_fails_the_run_saying_so(tmp_path, store, heartbeat, why):
+    def route(request: Request) -> Reply:
+        return heartbeat if request.path == "/v2/heartbeat" else summary_route(request)
+
+    with ReplayServer(route) as server:
+        catalog = write_mp_catalog(tmp_path / "c.yaml", server.url + "v2/")
+        arguments = ["fetch", "mp", "mp-631", "--catalog", str(catalog), "--store", str(store.root)]
+        result = CliRunner().invoke(app, arguments)
+        assert [request.path for request in server.requests] == ["/v2/heartbeat"]  # mp-api was not let ask it
+    endpoint = server.url + "v2/"
+    assert result.exit_code == 1 and "KeyError" not in result.stderr
+    assert re.match(rf"error: Materials Project API at {re.escape(endpoint)}: no heartbeat: {why}", result.stderr)
+    assert f"(is {endpoint} the API's root, as https://api.materialsproject.org/ is?)" in result.stderr
+    runs = store.query("SELECT status, error FROM fetch_runs")
+    assert runs["status"].tolist() == ["failed"] and re.search(f"no heartbeat: {why}", runs["error"].iloc[0])
+
+
+def test_a_heartbeat_that_never_answers_is_a_source_error_within_the_sources_timeout(tmp_path, store):
     def stalled_heartbeat(request: Request) -> Reply:
         if request.path == "/heartbeat":
             time.sleep(3)  # (mp-api asks it with requests.get and no timeout: it would wait for ever)
@@ -348,7 +377,7 @@ def test_a_heartbeat_that_never_answers_is_a_source_error_within_the_sources_tim
         path = write_mp_catalog(tmp_path / "c.yaml", server.url)
         path.write_text(path.read_text().replace("retries: 3", "retries: 0").replace("timeout_s: 5", "timeout_s: 0.5"))
         with pytest.raises(SourceError, match=r"no heartbeat: .*Read timed out. \(read timeout=0.5\)"):
-            build_connector("mp", load_catalog(path), FetchRequest(ids=["mp-631"]))
+            fetch(store, load_catalog(path), ids=["mp-631"])
         assert [request.path for request in server.requests] == ["/heartbeat"]  # mp-api was not let ask it
 
 
@@ -363,10 +392,10 @@ def test_the_heartbeat_is_asked_of_the_server_even_with_the_http_cache_on(tmp_pa
     with ReplayServer(heartbeat) as server:
         path = write_mp_catalog(tmp_path / "c.yaml", server.url, cache=True)
         path.write_text(path.read_text().replace("retries: 3", "retries: 0").replace("timeout_s: 5", "timeout_s: 0.5"))
-        build_connector("mp", load_catalog(path), FetchRequest(ids=["mp-631"]), cache_path=store.cache_path).close()
+        fetch(store, load_catalog(path), ids=["mp-631"])
         stalled = True
         with pytest.raises(SourceError, match="no heartbeat"):
-            build_connector("mp", load_catalog(path), FetchRequest(ids=["mp-631"]), cache_path=store.cache_path)
+            fetch(store, load_catalog(path), ids=["mp-631"])
 
 
 @pytest.mark.parametrize(

@@ -94,12 +94,18 @@ def as_imported(text: str) -> str:
 
 
 def read_formulas(inputs) -> list[str]:
-    """Formulas from a CSV/TSV (a formula or composition column), a text file (one per line), or a list."""
+    """Formulas from a CSV/TSV (a formula or composition column), a text file (one per line), or a list; MatregError
+    when there are none (an empty file, a header alone)."""
     if isinstance(inputs, (str, Path)) and Path(inputs).is_file():
-        return _formulas_from_file(Path(inputs))
+        formulas = _formulas_from_file(Path(inputs))
+        if not formulas:
+            raise MatregError(f"{inputs}: no formulas to predict (the file lists none)")
+        return formulas
     if isinstance(inputs, (str, Path)) and Path(inputs).suffix.lower() in (".csv", ".tsv", ".txt"):
         raise MatregError(f"{inputs}: no such file")  # a file name, not a formula
     items = [inputs] if isinstance(inputs, (str, Composition)) else list(inputs)
+    if not items:
+        raise MatregError("no formulas to predict")
     if any(isinstance(item, (Structure, dict)) or _is_structure_file(item) for item in items):
         raise MatregError("this run is a composition model: give formulas, not structures")
     return [item.formula if isinstance(item, Composition) else str(item).strip() for item in items]
@@ -109,6 +115,8 @@ def _formulas_from_file(path: Path) -> list[str]:
     """The formulas listed in one file."""
     if path.suffix.lower() in STRUCTURE_SUFFIXES:
         raise MatregError(f"{path}: this run is a composition model: give formulas (CSV or text), not structures")
+    if path.stat().st_size == 0:
+        return []
     if path.suffix.lower() in (".csv", ".tsv"):
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
         table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)

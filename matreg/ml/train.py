@@ -272,11 +272,10 @@ def train(
     **extra,
 ) -> Path:
     """Train `model` on the export in `export_dir`; write and return the run directory."""
-    if model not in MODELS:
-        raise MatregError(f"unknown model '{model}' (choose from {', '.join(MODELS)})")
+    settings, torch_device = checked_options(
+        model, device, epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, patience=patience, **extra
+    )
     export_dir = Path(export_dir)
-    settings = settings_of(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, patience=patience, **extra)
-    torch_device = resolve_device(device)
     data, splits = load_splits(export_dir, model in GRAPH_MODELS)
     check_target(data.meta, target)
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(export_dir, model, seed)
@@ -292,6 +291,14 @@ def train(
     config = _config(model, model_options, settings, torch_device, data, export_dir, mean, std)
     write_run(run_dir, trainer.model, config, metrics, _test_frame(data, splits["test"], test_pred))
     return run_dir
+
+
+def checked_options(model: str, device: str, **settings) -> tuple[dict, torch.device]:
+    """The training settings (defaults filled in) and the device; MatregError for an unknown model, device or setting,
+    or a learning rate that is not a positive number: checked before a dataset is exported or read."""
+    if model not in MODELS:
+        raise MatregError(f"unknown model '{model}' (choose from {', '.join(MODELS)})")
+    return settings_of(**settings), resolve_device(device)
 
 
 def check_new_run(run_dir: Path) -> None:

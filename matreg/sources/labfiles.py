@@ -29,7 +29,7 @@ import openpyxl
 import pandas as pd
 import zstandard
 
-from matreg.errors import ConfigError
+from matreg.errors import ConfigError, undecodable_at
 
 READERS = {
     ".csv": "delimited",
@@ -91,14 +91,18 @@ def read_rows(path: Path, sheet: str | int = 0, columns: tuple[str, ...] = ()) -
 
 def _file_type(path: Path) -> tuple[str, str | None]:
     """A lab file's type (a suffix of READERS; '.zip' for a plain archive, read by its lab file's suffix) and its
-    compression ('data.csv.gz': '.csv' and '.gz'); ConfigError for a file of no type read."""
-    inner, outer = ["", *(suffix.lower() for suffix in path.suffixes)][-2:]
+    compression ('data.csv.gz': '.csv' and '.gz'); ConfigError for a folder, or a file of no type read (or none)."""
+    known = ", ".join([*READERS, *(f".csv{suffix}" for suffix in COMPRESSED)])
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not a lab file: import one file ({known})")
+    inner, outer = ["", "", *(suffix.lower() for suffix in path.suffixes)][-2:]
     if outer in COMPRESSED and READERS.get(inner) == "delimited":
         return inner, outer
     if outer in READERS:
         return outer, None
-    known = ", ".join([*READERS, *(f".csv{suffix}" for suffix in COMPRESSED)])
-    raise ConfigError(f"{path}: unsupported file type '{''.join(path.suffixes[-2:])}' (use {known})")
+    suffixes = "".join(path.suffixes[-2:])
+    named = f" '{suffixes}'" if suffixes else ": the name has no suffix"
+    raise ConfigError(f"{path}: unsupported file type{named} (use {known})")
 
 
 def _suffix(name: str) -> str:
@@ -166,13 +170,9 @@ def _decode(data: bytes) -> str:
 
 
 def _undecodable(data: bytes, error: UnicodeDecodeError) -> str:
-    """Where a text stops being `error.encoding`: its line, byte and the text before it on that line."""
-    before = data[: error.start].decode(error.encoding, errors="replace")
-    line = before.count("\n") + 1
-    start_of_line = before.rsplit("\n", 1)[-1][-30:]
+    """Why a text is refused: where it stops being `error.encoding`, and how to save it."""
     code_page = 'Excel\'s "CSV (Comma delimited)" writes the Windows code page'
-    where = f"line {line}, byte {error.start}: {data[error.start : error.end]!r} after {start_of_line!r}"
-    return f"not {error.encoding.upper()} text ({code_page}): {where}; {_SAVE_AS_UTF8}"
+    return f"not {error.encoding.upper()} text ({code_page}): {undecodable_at(data, error)}; {_SAVE_AS_UTF8}"
 
 
 def _delimited(text: str, *, tab: bool, columns: tuple[str, ...]) -> LabRows:

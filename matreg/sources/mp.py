@@ -17,6 +17,7 @@ elements or filter also return documents the Materials Project deprecated (`depr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -59,7 +60,7 @@ class MpConnector(JsonApiConnector):
 
     def __init__(
         self,
-        summary: Any,
+        api_key: str,
         client: HttpClient,
         criteria: dict[str, Any],
         field_map: FieldMap,
@@ -68,7 +69,9 @@ class MpConnector(JsonApiConnector):
         endpoint: str,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> None:
-        self.summary = summary
+        self.api_key = api_key
+        self.summary: Any = None  # mp-api's summary rester, opened by the run's first request (`_opened_summary`)
+        self.endpoint = endpoint
         self.client = client
         self.criteria = criteria
         self.attribution = attribution
@@ -91,8 +94,9 @@ class MpConnector(JsonApiConnector):
         # search() pages through every chunk at once and cannot start at an offset; _query_resource with one chunk
         # is the call search() and count() make for a single page, so a resumed run asks for exactly its next page.
         criteria, chunk_size = dict(request.params), int(request.params["_limit"])
+        summary = self._opened_summary()
         try:
-            body = self.summary._query_resource(
+            body = summary._query_resource(
                 criteria=criteria,
                 num_chunks=1,
                 chunk_size=chunk_size,
@@ -107,6 +111,17 @@ class MpConnector(JsonApiConnector):
         if count_of(dig(body, ("meta", "total_doc"))) is None:  # mp-api then cuts every page to one document
             raise SourceError(f"Materials Project summary response from {self.url} without meta.total_doc to page by")
         return body
+
+    def _opened_summary(self) -> Any:
+        """mp-api's summary rester, opened (heartbeat first) by the run's first request, so that a source that is no
+        Materials Project API fails the run, logged in fetch_runs as every source's failures are; the heartbeat's
+        db_version becomes the attribution's."""
+        if self.summary is None:
+            self.summary, db_version = open_summary(self.api_key, self.endpoint, self.client)
+            self.client.begin_page()  # the heartbeat, never from the HTTP cache, is none of the first page's answers
+            version = db_version or self.attribution.database_version
+            self.attribution = dataclasses.replace(self.attribution, database_version=version)
+        return self.summary
 
     def records(self, body: Any) -> list[dict[str, Any]]:
         data = body.get("data") if isinstance(body, dict) else None
@@ -278,16 +293,26 @@ def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, 
 
 
 def _hear_heartbeat(endpoint: str, client: HttpClient) -> None:
-    """SourceError unless the API's heartbeat answers within the source's timeout (and retries): mp-api asks it
-    with `requests.get` and no timeout, so a server that accepts and never answers would hang the fetch silently."""
+    """SourceError unless the API's heartbeat answers within the source's timeout (and retries), with the version
+    and db_version mp-api reads of it: mp-api asks it with `requests.get` and no timeout, so a server that accepts and
+    never answers would hang the fetch silently, and another server's answer would fail in mp-api as a KeyError."""
     not_cached = getattr(client.session, "cache_disabled", contextlib.nullcontext)  # (the HTTP cache would answer)
     try:
         with not_cached():
-            client.session.get(
-                endpoint + "heartbeat", timeout=client.settings.timeout_s, proxies=client.proxies_for(endpoint)
-            )
-    except requests.RequestException as exc:
-        raise SourceError(client.redact(f"Materials Project API at {endpoint}: no heartbeat: {exc}")) from None
+            problem = _heartbeat_problem(client.get_json(endpoint + "heartbeat"))
+    except SourceError as exc:
+        problem = str(exc)
+    if problem:
+        root = f"is {endpoint} the API's root, as https://api.materialsproject.org/ is?"
+        raise SourceError(client.redact(f"Materials Project API at {endpoint}: no heartbeat: {problem} ({root})"))
+
+
+def _heartbeat_problem(answer: Any) -> str | None:
+    """Why an answer is no Materials Project heartbeat (one without a version and db_version); None if it is one."""
+    if isinstance(answer, dict) and {"version", "db_version"} <= answer.keys():
+        return None
+    shown = orjson.dumps(answer).decode()
+    return f"the answer {shown[:80]}{'...' if len(shown) > 80 else ''} has no version and db_version"
 
 
 def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> MpConnector:
@@ -302,8 +327,8 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
     if not api_key:
         variable = source.auth_env or "MP_API_KEY (add 'auth_env: MP_API_KEY' to the catalog source)"
         raise ConfigError(f"the Materials Project API needs a key: set {variable} (https://materialsproject.org/api)")
-    endpoint = endpoint_of(source)
-    summary, db_version = open_summary(api_key, endpoint, client)
     field_map = load_field_map("mp")
-    attribution = Attribution.of_source(name, source, field_map.method, db_version)
-    return MpConnector(summary, client, criteria, field_map, attribution, endpoint=endpoint, page_size=page_size)
+    attribution = Attribution.of_source(name, source, field_map.method)
+    return MpConnector(
+        api_key, client, criteria, field_map, attribution, endpoint=endpoint_of(source), page_size=page_size
+    )
