@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -248,11 +249,63 @@ def test_records_added_to_a_dataset_move_only_groups_at_the_split_boundaries(met
     assert (assign_splits(shuffled, method, seed=3) == before[shuffled.index]).all()
 
 
+# A lab's export: one composition measured 34 times (a lab file and other sources), one 8 times, a few 6 and 3 times,
+# pairs and single records: 348 records, val and test 34.8 each.
+GROUP_SIZES = [34, 8, 6, 6, 6] + [3] * 10 + [2] * 30 + [1] * 198
+
+
+def _measurements(groups: Sequence[int | None]) -> pd.DataFrame:
+    """One row per record: group n is the composition Li(n+1)NaO, None a composition of its own (KmCl)."""
+    formulas = [f"Li{n + 1}NaO" if n is not None else f"K{position + 1}Cl" for position, n in enumerate(groups)]
+    return pd.DataFrame({"record_id": [f"r{position}" for position in range(len(groups))], "formula": formulas})
+
+
+@pytest.mark.parametrize(
+    ("added", "crossing"),
+    [
+        ([0], None),  # a 35th: over the smaller of val and test, it was placed apart and up to 101 records moved
+        ([1], 1),  # the 8th becomes the 9th: more than a quarter of val and test (8.7 rows), so it goes to train
+        ([20], None),  # a pair becomes a triple
+        ([None], None),  # a new composition
+        ([None, None, 5, 100, 0], None),
+    ],
+)
+def test_records_added_to_groups_of_several_sizes_move_only_groups_at_the_cuts(added, crossing):
+    groups = [n for n, size in enumerate(GROUP_SIZES) for _ in range(size)]
+    rows, grown = _measurements(groups), _measurements(groups + added)
+    across = np.array(groups) == crossing  # the group that grows past its limit may move whole
+    for seed in range(20):
+        before = assign_splits(rows, "composition", seed)
+        after = assign_splits(grown, "composition", seed)[: len(groups)]
+        moved = before != after
+        # Each cut shifts by at most the rows added and splits a group of at most 8 rows (the largest that val and
+        # test take); a group crossing its limit moves whole, and as many rows move back at each cut.
+        assert moved.sum() <= len(added) + 2 * 8 + 3 * across.sum(), seed
+        assert len(set(after[across])) <= 1
+        swapped = moved & np.isin(before, ["train", "test"]) & np.isin(after, ["train", "test"])
+        assert not (swapped & ~across).any(), seed  # nothing else jumps from train to test or back
+
+
+def test_no_group_fills_more_than_a_quarter_of_val_or_test_and_the_fractions_hold():
+    groups = pd.Series([n for n, size in enumerate(GROUP_SIZES) for _ in range(size)])
+    rows = _measurements(groups.tolist())
+    for seed in range(20):
+        labels = pd.Series(assign_splits(rows, "composition", seed))
+        assert (labels.groupby(groups).nunique() == 1).all()
+        for part in ("val", "test"):  # the 34 measurements of one composition were 34 of 36 val records
+            assert groups[labels == part].value_counts().max() <= 0.25 * 34.8, (seed, part)
+            assert abs((labels == part).sum() - 34.8) <= 3, (seed, part)
+    shuffled = rows.sample(frac=1, random_state=0)  # the same dataset read in another order
+    assert (assign_splits(shuffled, "composition", 3) == assign_splits(rows, "composition", 3)[shuffled.index]).all()
+
+
 def test_large_groups_go_where_they_fit_and_small_datasets_are_split_or_refused_with_the_reason():
     groups = [f"Li{n}O" for n in range(1, 6) for _ in range(15)] + [f"Na{n}Cl" for n in range(1, 26)]
     rows = pd.DataFrame({"record_id": [f"r{n}" for n in range(100)], "formula": groups})
-    labels = pd.Series(assign_splits(rows, "composition", 0, (0.2, 0.1, 0.7)))  # groups of 15: too large for val
-    assert labels.value_counts().to_dict() == {"train": 20, "val": 10, "test": 70}
+    labels = pd.Series(assign_splits(rows, "composition", 0, (0.2, 0.1, 0.7)))
+    # Groups of 15 are too large for train (a quarter of 20) and val (4 rows): only test (70) takes them, and the 25
+    # single records share the room train and val have left.
+    assert (labels[:75] == "test").all() and labels.value_counts().to_dict() == {"train": 17, "val": 8, "test": 75}
     nine = pd.DataFrame({"record_id": [f"r{n}" for n in range(9)], "formula": [f"Li{n}O" for n in range(1, 10)]})
     assert pd.Series(assign_splits(nine, "random", 0)).value_counts().to_dict() == {"train": 7, "val": 1, "test": 1}
     with pytest.raises(MatregError, match=r"and this dataset \(9 rows\) has no experimental rows$"):

@@ -3,7 +3,8 @@
 `random` deals out records; `composition` and `chemsys` deal out whole groups (every record of one composition,
 however its formula is written, or of one chemical system, lands on one side); `provenance` trains and validates on
 DFT and tests on experiment; `predefined` applies a CSV (`record_id,split` or `formula,split`) exactly. All are
-deterministic for a seed, and stable as a dataset grows: records added move only a few groups (`_grouped`).
+deterministic for a seed, and stable as a dataset grows: records added move only groups at the cuts, besides a
+group that crosses its size limit (no group fills more than a quarter of a split: `_grouped`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ SPLITS = ("train", "val", "test")
 METHODS = ("random", "composition", "chemsys", "provenance", "predefined")
 PROVENANCE_SPLIT = frozenset({"dft", "experimental"})  # the provenance split trains on DFT, tests on experiment
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+LARGE_GROUP_SHARE = 0.25  # one group (composition, chemical system) fills at most this share of a split's target
+FEW_ROWS = 4  # ... or this many rows, where that is more (repeated measurements of one composition in a small dataset)
 DEFAULT_METHOD = "composition"  # no composition in two splits: the leakage-free default
 _GROUP_COLUMN = {"random": "record_id", "chemsys": "chemsys"}  # the column whose values group rows (composition aside)
 
@@ -67,43 +70,55 @@ def _checked(fractions: Sequence[float]) -> tuple[float, float, float]:
 
 
 def _grouped(keys: np.ndarray, seed: int, fractions: Sequence[float]) -> np.ndarray:
-    """Hand each whole group of rows (one per distinct key) to a split: groups too large for the smaller of val and
-    test first (`_place_large`), then the others in the order of a hash of seed and key (`_hash_order`), each to the
-    split its middle row falls in when the rows are laid out in that order (`_by_middle_row`). A group's place
-    depends on its key, not on the other keys: adding records to a dataset moves only groups at the two cuts, a few
-    rows' worth (a permutation of all groups would deal them all again, and a model trained on one export would be
-    tested on its own training data in the next)."""
+    """Hand each whole group of rows (one per distinct key) to a split. Groups are ordered by a hash of seed and key
+    (`_hashes`). A group too large for val or test (`_group_limits`) goes whole to a split it fits, picked by its
+    hash (`_place_large`); each other group goes to the split its middle row falls in, the splits taking consecutive
+    shares of those groups' rows, each share what the large groups left of its target (`_by_middle_row`).
+
+    A group's place depends on its key and size and on the dataset's size, not on the order of the rows: records
+    added to a dataset shift each cut by about as many rows, so only groups at the two cuts move (a permutation of
+    all groups would deal them all again, and a model trained on one export would be tested on its own training
+    data in the next). A group that grows past its limit, or falls below it as the dataset grows, moves whole
+    between train and its place (val or test), and about as many rows of the groups at each cut the other way."""
     codes, distinct = pd.factorize(keys, sort=True)
     sizes = np.bincount(codes, minlength=len(distinct))
     targets = np.array(fractions, dtype=float) * len(keys)
-    smallest = max(min((target for target in targets[1:] if target > 0), default=np.inf), 1.0)  # (one record: never)
+    hashes = _hashes(distinct, seed)
+    limits = _group_limits(targets)
+    large = sizes > limits[1:][targets[1:] > 0].min(initial=np.inf)  # too large for val or for test
     group_split = np.zeros(len(sizes), dtype=np.int64)
-    large = np.flatnonzero(sizes > smallest)  # 40 polymorphs of one composition do not land in a val split of 20
-    large = large[_hash_order(distinct[large], seed)]
-    group_split[large], room = _place_large(sizes[large], targets)
-    rest = np.flatnonzero(sizes <= smallest)
-    order = rest[_hash_order(distinct[rest], seed)]
-    group_split[order] = _by_middle_row(sizes[order], room)
+    positions = (hashes[large] >> np.uint64(11)) / 2.0**53  # in [0, 1), exactly
+    group_split[large] = _place_large(sizes[large], positions, targets, limits)
+    taken = np.bincount(group_split[large], weights=sizes[large], minlength=3)
+    small = np.flatnonzero(~large)
+    order = small[np.argsort(hashes[small], kind="stable")]  # (keys are sorted: equal hashes keep the key order)
+    group_split[order] = _by_middle_row(sizes[order], np.maximum(targets - taken, 0.0))
     return np.asarray(SPLITS, dtype=object)[group_split[codes]]
 
 
-def _place_large(sizes: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For large groups in order, the split with the most room among those they fit in (none: train), and the room
-    each split has left (the targets of the other groups)."""
-    room = targets.copy()
-    chosen = np.zeros(len(sizes), dtype=np.int64)
-    for position, size in enumerate(sizes.tolist()):
-        fitting = [part for part in range(3) if targets[part] > 0 and size <= room[part]]
-        chosen[position] = max(fitting, key=lambda part: room[part]) if fitting else 0
-        room[chosen[position]] -= size
-    return chosen, np.maximum(room, 0.0)
+def _group_limits(targets: np.ndarray) -> np.ndarray:
+    """For each split, the most rows one group may put into it: a quarter of its target (`LARGE_GROUP_SHARE`: 40
+    polymorphs of one composition do not fill a val split of 20, nor 34 measurements of one a val split of 36), but
+    at least `FEW_ROWS` or, if the target is smaller, the target (a small dataset of duplicate measurements still
+    has val and test), and at least one row (a single record is never too large)."""
+    return np.maximum(np.maximum(LARGE_GROUP_SHARE * targets, np.minimum(FEW_ROWS, targets)), 1.0)
 
 
-def _hash_order(keys: Sequence, seed: int) -> np.ndarray:
-    """The positions of `keys` sorted by a hash of the seed and each key (ties: by key)."""
+def _place_large(sizes: np.ndarray, positions: np.ndarray, targets: np.ndarray, limits: np.ndarray) -> np.ndarray:
+    """For groups too large for val or test, a split each fits (within its limit), picked by the group's hash
+    position in [0, 1) from those splits in proportion to their targets; the largest split for a group that fits
+    none. A group's place depends on its own size and hash only (not on the other large groups)."""
+    weights = np.where((sizes[:, None] <= limits) & (targets > 0), targets, 0.0)
+    total = weights.sum(axis=1, keepdims=True)
+    bounds = np.cumsum(weights, axis=1) / np.where(total > 0, total, 1.0)
+    chosen = (positions[:, None] >= bounds).sum(axis=1)
+    return np.where(total[:, 0] > 0, chosen, int(np.argmax(targets)))
+
+
+def _hashes(keys: Sequence, seed: int) -> np.ndarray:
+    """A 64-bit hash of the seed and each key."""
     digests = [hashlib.blake2b(f"{seed}\0{key}".encode(), digest_size=8).digest() for key in keys]
-    order = sorted(range(len(digests)), key=lambda position: (digests[position], str(keys[position])))
-    return np.array(order, dtype=np.int64)
+    return np.array([int.from_bytes(digest, "big") for digest in digests], dtype=np.uint64)
 
 
 def _by_middle_row(sizes: np.ndarray, targets: np.ndarray) -> np.ndarray:
