@@ -322,11 +322,30 @@ def test_a_user_and_password_in_a_base_url_reach_no_release_file_nor_the_catalog
         catalog = load_catalog(path)
         run_ingest(build_connector("oqmd", catalog, FetchRequest(filter=FILTER, page_size=5)), store)
     folder = release(store, catalog, "gaps", "1.0.0")
-    assert read_manifest(store, "gaps", "1.0.0")["content"]["sources"]["oqmd"]["url"] == oqmd.url
+    fetched_from = oqmd.url + "formationenergy"  # (the run's endpoint)
+    assert read_manifest(store, "gaps", "1.0.0")["content"]["sources"]["oqmd"]["url"] == fetched_from
     written = [item.read_bytes() for item in folder.rglob("*") if item.is_file()]
     assert len(written) > 3 and not any(b"S3cretPW" in data or b"alice" in data for data in written)
     listing = run("catalog", "--catalog", str(path))
     assert listing.exit_code == 0 and oqmd.url in listing.stdout and "S3cretPW" not in listing.stdout
+
+
+def test_a_source_is_released_with_the_url_its_rows_were_fetched_from_and_a_lab_file_with_no_path(
+    filled, catalog, tmp_path
+):
+    """One store state released under two catalogs (OQMD's base_url changed since the fetch): the same content."""
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(CATALOG.format(janaf="http://127.0.0.1:9/tables/", oqmd="https://mirror.example/oqmd/"))
+    first = release(filled, catalog, "gaps", "1.0.0")
+    second = release(filled, load_catalog(moved), "gaps", "1.0.1")
+    a, b = read_manifest(filled, "gaps", "1.0.0"), read_manifest(filled, "gaps", "1.0.1")
+    assert a["content"] == b["content"] and a["content_sha256"] == b["content_sha256"]
+    fetched_from = filled.query("SELECT endpoint FROM fetch_runs WHERE source = 'oqmd'").iloc[0, 0]
+    assert fetched_from.startswith("http://127.0.0.1:") and a["content"]["sources"]["oqmd"]["url"] == fetched_from
+    lab_file = filled.query(f"SELECT endpoint FROM fetch_runs WHERE source = '{LAB}'").iloc[0, 0]
+    assert a["content"]["sources"][LAB]["url"] is None  # a lab file's path is no URL to publish
+    written = [item.read_bytes() for folder in (first, second) for item in folder.rglob("*") if item.is_file()]
+    assert len(written) > 6 and not any(lab_file.encode() in data for data in written)
 
 
 def test_the_card_readme_says_what_from_where_how_curated_and_the_known_conflicts(filled, catalog):

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pyarrow
@@ -284,21 +285,37 @@ def _stable_type(kind: pyarrow.DataType) -> pyarrow.DataType:
 
 
 def _sources(store: Store, catalog: Catalog, rows: pd.DataFrame) -> dict[str, dict]:
-    """Per source of the rows: title, DOI and URL from the catalog, database versions, fetch runs, citation, licence."""
+    """Per source of the rows: title and DOI from the catalog, the URL its rows were fetched from (`_fetched_from`),
+    database versions, fetch runs, citation, licence."""
     runs = _fetch_runs(store, rows)
+    endpoints = _endpoints(store, [run for runs_of_source in runs.values() for run in runs_of_source])
     described = {}
     for source, group in rows.groupby("source", sort=True):
         known = catalog.sources.get(source)
         described[source] = {
             "title": known.title if known else f"{source} (lab dataset)",
             "doi": known.doi if known else None,
-            "url": public_url(known.base_url) if known else None,  # a user, password or key stays out
+            "url": _fetched_from([endpoints[run] for run in runs.get(source, []) if run in endpoints]),
             "database_versions": distinct(group["database_version"]),
             "fetch_runs": runs.get(source, []),
             "citations": distinct(group["citation"]),
             "licenses": distinct(group["license"]),
         }
     return described
+
+
+def _endpoints(store: Store, runs: list[str]) -> dict[str, str]:
+    """Where each of these runs read (`fetch_runs.endpoint`: a URL, or a lab file's path), by run id."""
+    read = store.read("SELECT run_id, endpoint FROM fetch_runs WHERE run_id IN (SELECT unnest(?))", [runs])
+    return dict(zip(read["run_id"], read["endpoint"], strict=True))
+
+
+def _fetched_from(endpoints: list[str]) -> str | None:
+    """The web addresses among the endpoints of a source's runs, joined by '; ' (None: none): what the release's rows
+    were fetched from, whatever the catalog says now. A local path (a lab file, a file:// mirror) stays out of a
+    release, and so do a user, password or key."""
+    urls = sorted({public_url(endpoint) for endpoint in endpoints if urlsplit(endpoint).scheme in ("http", "https")})
+    return "; ".join(urls) or None
 
 
 def _fetch_runs(store: Store, rows: pd.DataFrame) -> dict[str, list[str]]:
