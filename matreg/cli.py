@@ -38,7 +38,7 @@ from matreg.cli_steward import (
     review_app,
 )
 from matreg.defaults import COMMIT_RECORDS, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS
-from matreg.errors import ConfigError
+from matreg.errors import ConfigError, StoreError
 
 if TYPE_CHECKING:
     from matreg.ingest import RunReport
@@ -435,9 +435,17 @@ def _echo_interrupted_runs(store: Store, staged: dict[str, dict]) -> None:
         return
     typer.echo("\ninterrupted runs (pages staged, not published):")
     for run_id, row in staged.items():
-        running = ", running in another process" if store.is_running(run_id) else ""
-        typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{running})")
+        typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{_running(store, run_id)})")
         typer.echo(f"    {_import_again(row['parameters']) if row.get('whole_scope') else _FETCH_AGAIN}")
+
+
+def _running(store: Store, run_id: str) -> str:
+    """', running in another process' while another process writes the run; what stops a look from telling, if
+    something does (status writes nothing, and takes no lock a writer waits for)."""
+    try:
+        return ", running in another process" if store.is_running(run_id) else ""
+    except StoreError as exc:
+        return f"; {exc}"
 
 
 _FETCH_AGAIN = "the same fetch with --resume continues it; the same fetch without --resume drops it"

@@ -14,6 +14,10 @@ class ConfigError(MatregError):
     exit_code = 2
 
 
+class RunRefused(ConfigError):
+    """The store refuses a run as a whole: its name or scope is another dataset's (nothing of it is kept)."""
+
+
 class UnitError(MatregError):
     """A unit is unknown or cannot be converted to the one asked for."""
 

@@ -8,6 +8,8 @@ only when its last page is staged and the whole run is published in one rename.
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import gc
 import hashlib
 import json
@@ -29,7 +31,7 @@ from tqdm import tqdm
 
 from matreg import __version__
 from matreg.defaults import COMMIT_RECORDS
-from matreg.errors import ConfigError, FormulaError, MatregError, RecordError, StoreError
+from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, StoreError
 from matreg.formula import parse_formula, whole_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, load_tables, table_spec
@@ -326,12 +328,19 @@ class _PublishCheck:
         attribution: Attribution,
         stored: _StoredFormulas | None = None,
         named_record: Callable[[Any], tuple[str, str] | None] | None = None,
+        refusals: Callable[[], None] = lambda: None,
     ) -> None:
         """`attribution`: the run's source and scope. `stored` (`_StoredFormulas`) is given for a lab file: a record
         whose formula differs from the stored one's is another material under that id, refused; `named_record`
-        (`Connector.named_record`) with it: the record a quarantined row is, which the run does not withdraw."""
+        (`Connector.named_record`) with it: the record a quarantined row is, which the run does not withdraw.
+        `refusals` raises (RunRefused) when the store refuses the whole run (`refuse_run`)."""
         self.report, self.attribution = report, attribution
-        self.stored, self.named_record = stored, named_record
+        self.stored, self.named_record, self.refusals = stored, named_record, refusals
+        self.report_before = {name: copy.copy(getattr(report, name)) for name in _CHECKED_COUNTS}  # (`restart`)
+        self._start()
+
+    def _start(self) -> None:
+        """Nothing found yet."""
         self.moved = False  # rows whose ids name places were refused so: the file's rows moved
         self.refused: dict[str, dict[str, Any]] = {}  # record_id -> its withheld rows, by table, and the reasons
         self.lone: list[tuple[dict, list[str]]] = []  # withheld rows of records otherwise published, with reasons
@@ -433,6 +442,21 @@ class _PublishCheck:
     def rows_moved(self) -> bool:
         return self.moved
 
+    def refuse_run(self) -> None:
+        self.refusals()
+
+    def reads_store(self) -> bool:
+        return self.stored is not None
+
+    def restart(self) -> None:
+        """Forget what was found, and put the report's counts back as they were before the check."""
+        for name, value in self.report_before.items():
+            setattr(self.report, name, copy.copy(value))
+        self._start()
+
+
+_CHECKED_COUNTS = ("n_stored", "n_values", "n_quarantined", "reasons")  # what of a run's report the check corrects
+
 
 def _reduced(formula: str) -> str | None:
     """A formula as written, reduced as a materials row stores it; None if it cannot be read."""
@@ -519,8 +543,7 @@ def run_ingest(
     if limit is not None:
         info.parameters = {**info.parameters, "max_records": limit}
     try:
-        _refuse_sharing_a_source_name(connector, store, info)
-        _refuse_taking_over_scope(connector, store, info)
+        _refuse_run(connector, store, info)
         if dry_run:
             resumed = _report_from_row(_interrupted_run(connector, store, info)) if resume else None
             return _dry_run(connector, store, info, limit, resumed)
@@ -531,9 +554,12 @@ def run_ingest(
                     _stage_pages(connector, store, info, report, limit, progress, commit_every, pause_gc)
                 report.status, report.cursor = "complete", None
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
-            check = _publish_check(report, connector, store)
+            check = _publish_check(report, connector, store, info)
             whole_scope = _whole_scope(connector, info)
             store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
+        except RunRefused:  # another run took its name or scope meanwhile: as if refused at its start
+            store.discard_run(report.run_id)
+            raise
         except Exception as exc:
             resumable = report.status == "complete" and not connector.reads_whole_scope  # (imports read again)
             _record_failure(store, info, report, connector, exc)
@@ -547,8 +573,15 @@ def run_ingest(
         connector.close()
 
 
+def _refuse_run(connector: Connector, store: Store, info: RunInfo) -> None:
+    """RunRefused when the store refuses the run as a whole: asked as it starts, and again under the store's lock as
+    it is published (another run may have published meanwhile: `_PublishCheck.refuse_run`)."""
+    _refuse_sharing_a_source_name(connector, store, info)
+    _refuse_taking_over_scope(connector, store, info)
+
+
 def _refuse_sharing_a_source_name(connector: Connector, store: Store, info: RunInfo) -> None:
-    """ConfigError when the store holds the run's source name from runs of the other kind: a lab import of a name
+    """RunRefused when the store holds the run's source name from runs of the other kind: a lab import of a name
     fetched from a catalog source, or a fetch under a lab dataset's name (a catalog source added since, or a catalog
     of other sources given to the import). One would store its rows as the other's records, and a fetch replace the
     lab's values. A lab import is a run by a mapping (its parameters have named it since matreg's first version)."""
@@ -563,12 +596,12 @@ def _refuse_sharing_a_source_name(connector: Connector, store: Store, info: RunI
     if not others:
         return
     if lab:
-        raise ConfigError(
+        raise RunRefused(
             f"the store holds records of catalog source '{source}' (fetched from {others[0]}): a lab dataset of that "
             "name would be stored as that source's records, and a fetch of it would replace their values; give the "
             f"dataset a name of its own in the mapping (dataset: {source}-lab, say)"
         )
-    raise ConfigError(
+    raise RunRefused(
         f"the store holds lab dataset '{source}' (imported from {others[0]}): catalog source '{source}' fetched under "
         "that name would be stored as the lab's records and replace their values; give the catalog source a name of "
         "its own (its key in the catalog)"
@@ -576,7 +609,7 @@ def _refuse_sharing_a_source_name(connector: Connector, store: Store, info: RunI
 
 
 def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo) -> None:
-    """ConfigError when a run that reads its scope whole (a lab file) would write for the first time the scope of
+    """RunRefused when a run that reads its scope whole (a lab file) would write for the first time the scope of
     another file that is still there (a file of the same name in another folder): that file's values of the records
     both give would be hidden. A file that was moved (nothing left where it was imported from), one that wrote the
     scope before, or a scope the user named, takes it over."""
@@ -591,7 +624,7 @@ def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo)
     others = [endpoint for endpoint in endpoints if endpoint != info.endpoint and Path(endpoint).is_file()]
     if others and info.endpoint not in endpoints:
         here = Path(info.endpoint)
-        raise ConfigError(
+        raise RunRefused(
             f"'{scope}' of {source} was imported from {others[0]}, which is still there; this file is {here}. Under "
             "one name, this import would replace that file's values of the records both give. Import it under "
             f"another name to keep both (--as {here.parent.name}/{here.name}), or under the same one to replace "
@@ -604,7 +637,9 @@ def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: 
     interrupted runs of the same query, wherever they read).
 
     Runs another process is still writing are neither resumed nor dropped; the run chosen is claimed for this one.
+    What killed writers left is removed first (`Store.remove_leftovers`).
     """
+    store.remove_leftovers()
     if resume:
         run_id = _interrupted_run(connector, store, info)["run_id"]
         store.claim_run(run_id)
@@ -616,21 +651,11 @@ def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: 
         report.reasons = store.staged_reasons(run_id)  # the reasons of the pages committed before the interruption
         return report
     for run_id in _of_query(connector, info, store.staged_runs()):
-        _drop_unless_running(store, run_id)
+        store.drop_unless_running(run_id)
     source = connector.attribution.source
     report = RunReport(new_run_id(source), source, datetime.now(timezone.utc))
     store.claim_run(report.run_id)
     return report
-
-
-def _drop_unless_running(store: Store, run_id: str) -> None:
-    """Discard an interrupted run, claimed first: a run another process is resuming (or claims meanwhile) stays."""
-    try:
-        store.claim_run(run_id)
-    except StoreError:
-        return
-    store.discard_run(run_id)
-    store.release_run(run_id)
 
 
 def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[str, Any]:
@@ -648,6 +673,11 @@ def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[
     elif of_query:
         elsewhere = min(row["endpoint"] for row in of_query.values())
         why = f" at {info.endpoint} (one read {elsewhere}: resume it with that --base-url)"
+    elif published := _published_last(store, info, source):
+        raise StoreError(
+            f"nothing to resume: the last run of '{source}' with these parameters at {info.endpoint}, {published}, "
+            "was published: what it read is stored (a fetch without --resume reads the source again)"
+        )
     elif any(row["source"] == source and not store.is_running(run_id) for run_id, row in staged.items()):
         why = f" (interrupted runs of '{source}' have other ones: give the same selection, --page-size and --limit)"
     elif not any(row["source"] == source for row in staged.values()):
@@ -655,6 +685,19 @@ def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[
     else:
         why = ""
     raise StoreError(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
+
+
+def _published_last(store: Store, info: RunInfo, source: str) -> str | None:
+    """The id of the last run of this source, parameters and endpoint if it was published (a run stopped between
+    publishing and removing its journal too), else None."""
+    if not store.exists():
+        return None
+    last = store.read(
+        "SELECT run_id, status FROM fetch_runs WHERE source = ? AND parameters = ? AND endpoint = ? "
+        "ORDER BY started_at DESC, finished_at DESC LIMIT 1",
+        [source, _parameters_json(info), info.endpoint],
+    )
+    return last["run_id"].iloc[0] if len(last) and last["status"].iloc[0] == "complete" else None
 
 
 def _of_query(connector: Connector, info: RunInfo, staged: dict[str, dict]) -> dict[str, dict]:
@@ -799,7 +842,7 @@ def _dry_run(
         return resumed
     report = RunReport("dry-run", connector.attribution.source, datetime.now(timezone.utc), dry_run=True)
     report.resumed = resumed is not None
-    check = _publish_check(report, connector, store)  # what publishing would withhold, as it would
+    check = _publish_check(report, connector, store, info)  # what publishing would withhold, as it would
     pages = islice(connector.pages(resumed.cursor if resumed else None), connector.preview_pages)
     budget = _Budget(limit, resumed.n_fetched if resumed else 0)
     admitted: list[str] = []
@@ -827,12 +870,14 @@ def _whole_scope(connector: Connector, info: RunInfo) -> tuple[str, str, str] | 
     return connector.attribution.source, connector.attribution.scope, info.endpoint
 
 
-def _publish_check(report: RunReport, connector: Connector, store: Store) -> _PublishCheck:
-    """The check of a run's rows as they are published; for a lab file, against the stored formulas."""
+def _publish_check(report: RunReport, connector: Connector, store: Store, info: RunInfo) -> _PublishCheck:
+    """The check of a run's rows as they are published (and of the run, `_refuse_run`); for a lab file, against the
+    stored formulas."""
+    refusals = functools.partial(_refuse_run, connector, store, info)
     if not connector.reads_whole_scope:
-        return _PublishCheck(report, connector.attribution)
+        return _PublishCheck(report, connector.attribution, refusals=refusals)
     stored = _StoredFormulas(store, connector.attribution.scope, connector.ids_by_position)
-    return _PublishCheck(report, connector.attribution, stored, connector.named_record)
+    return _PublishCheck(report, connector.attribution, stored, connector.named_record, refusals)
 
 
 @dataclass

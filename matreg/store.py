@@ -23,6 +23,7 @@ without duplicates.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -73,6 +74,7 @@ PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store.
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
 PUBLISH_BUCKET_ROWS = 50_000  # rows of a run's files DuckDB compares with the store at a time (`_buckets`)
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
+CLAIM_WAIT_S = 0.5  # how long a claim of a run waits: a look at a run (`Store.is_running`) holds its lock an instant
 QUARANTINE = "quarantine"  # the table of rejected input, published last: it receives the rows a check withholds
 PART_COLUMN = "temperature_K"  # a record's rows at its write's scope_temperature_K: the part of it that write reads
 READ = "read"  # the staged column numbering the run's reads (items read before): a record's later read, a larger one
@@ -102,6 +104,17 @@ class PublishCheck(Protocol):
     def rows_moved(self) -> bool:
         """True when the run's record ids, which name places (a file's rows), no longer name what they named: what
         the run lacks is then no record its scope dropped, and nothing is withdrawn."""
+
+    def refuse_run(self) -> None:
+        """Raise to refuse the whole run for what the store holds now (a name or a scope another run took since this
+        one started): called under the store's lock, before anything of the run is decided there."""
+
+    def reads_store(self) -> bool:
+        """True when what `admit` decides depends on what the store holds: the run's rows are then checked again,
+        under the store's lock, when a commit was published since they were checked."""
+
+    def restart(self) -> None:
+        """Forget what `admit` and `withheld` found (and counted), to check the run's rows again."""
 
 
 LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
@@ -147,6 +160,21 @@ class _LastReads(NamedTuple):
         rows belong to no record)."""
         rows = {f"last_read_{name}": str(self.rows[name]) for name in names if name in self.rows}
         return {"reread": str(self.records), **rows} if rows else {}
+
+
+class _CheckedRun(NamedTuple):
+    """A staged run's files as the publishing check let its rows through (`Store._checked_run`): one Parquet file per
+    table in `build`, the ids of its quarantine rows, and its last reads (`Store._last_reads`, written in `reads`)."""
+
+    build: Path
+    reads: Path
+    quarantined: list[str]
+    last_reads: _LastReads | None
+
+    def remove(self) -> None:
+        """Delete the folders (what of them is left: `build` becomes the run's commit)."""
+        shutil.rmtree(self.build, ignore_errors=True)
+        shutil.rmtree(self.reads, ignore_errors=True)
 
 
 class _Unwritten(NamedTuple):
@@ -259,34 +287,36 @@ class Store:
         """Make a staged run visible at once: one Parquet file per table, each batch through `check.admit` first.
 
         Rows identical to the stored row with their key (stamp columns aside) are not written again, nor are records the
-        store holds from a later read, nor the rows of a record's reads before its last in the run (`_drop_rows`). The
-        rows the check withholds are published in the quarantine table as `check.withheld()` gives them. A check that
-        raises refuses the run: nothing is then published and the run stays staged. Materials columns the run did not
-        read (`unread_columns`) keep the stored record's values. A run that read the whole of a scope (`whole_scope`:
-        source, scope and endpoint) withdraws the records it did not admit (`_add_withdrawals`), unless its rows moved
-        (`check.rows_moved`). The run's fetch_runs row lists the ids of all its quarantine rows, stored before or not
-        (`open_quarantine`). What to leave out is decided under the store's lock, against the commits before. The run's
-        fetch_runs row is its last staged one, as `finish(row, dropped rows per table, records withdrawn)` completes it.
-        Returns the commit name.
+        store holds from a later read (`_superseded_of`), nor the rows of a record's reads before its last in the run
+        (`_drop_rows`). The rows the check withholds are published in the quarantine table as `check.withheld()` gives
+        them. A check that raises refuses the run: nothing is then published and the run stays staged. Materials
+        columns the run did not read (`unread_columns`) keep the stored record's values. A run that read the whole of a
+        scope (`whole_scope`: source, scope and endpoint) withdraws the records it did not admit (`_add_withdrawals`),
+        unless its rows moved (`check.rows_moved`). The run's fetch_runs row lists the ids of all its quarantine rows,
+        stored before or not (`open_quarantine`). What to leave out, and what the check decides, is decided under the
+        store's lock, against the commits before: the run's rows are checked without the lock first, and again under it
+        when the check reads the store (`check.reads_store`) and a commit was published meanwhile; `check.refuse_run`
+        is asked there too. So runs published together give what they would one after the other. The run's fetch_runs
+        row is its last staged one, as `finish(row, dropped rows per table, records withdrawn)` completes it. Returns
+        the commit name.
         """
         self.ensure()
         self.remove_leftovers()
         journal = self._journals.pop(run_id, None) or RunJournal(self.staging_dir / run_id)
         journal.close()
-        build, reads = self._new_tmp_dir(), self._new_tmp_dir()
+        checked: list[_CheckedRun] = []
         try:
             run_row, sizes = journal.committed()
             if run_row is None:
                 raise StoreError(f"run {run_id} has no staged page to publish")
-            for name in _publishing_order():
-                columns = arrow_schema(name).names
-                pages = (page.select(columns) for page in journal.tables(name, sizes))  # (READ aside)
-                if name == QUARANTINE:
-                    pages = chain(pages, [arrow_table(name, check.withheld())])
-                self._compact(pages, name, build / f"{name}.parquet", check)
-            quarantined = _quarantine_ids(build / f"{QUARANTINE}.parquet")
-            last_reads = self._last_reads(journal, sizes, build, reads)
+            checked_as_of = self._newest_commit()
+            checked.append(self._checked_run(journal, sizes, check))
             with self.locked():
+                check.refuse_run()
+                if check.reads_store() and self._newest_commit() != checked_as_of:  # published meanwhile
+                    check.restart()
+                    checked.append(self._checked_run(journal, sizes, check))
+                build, _, quarantined, last_reads = checked[-1]
                 self._keep_stored(build / "materials.parquet", unread_columns)
                 withheld = check.withheld_keys()
                 read_whole = None if check.rows_moved() else whole_scope
@@ -299,7 +329,7 @@ class Store:
                 tables = _publishing_order()
                 unwritten = _Unwritten(
                     withheld=withheld,
-                    superseded={name: self._superseded(name, build / f"{name}.parquet") for name in tables},
+                    superseded=self._superseded_of(build, whole_scope),
                     changed=changed,
                     last_reads=last_reads,
                 )
@@ -310,23 +340,54 @@ class Store:
                 final = self.data_dir / f"c{self._next_sequence():08d}"
                 os.rename(build, final)
         finally:
-            shutil.rmtree(build, ignore_errors=True)
-            shutil.rmtree(reads, ignore_errors=True)
+            for run_files in checked:
+                run_files.remove()
         # Until here the journal stays staged, so a run stopped at any point resumes; one killed right after the
-        # rename is published with its journal still staged: `staged_runs` removes that journal.
+        # rename is published with its journal still staged: `staged_runs` leaves it out, the next writer removes it.
         self.discard_run(run_id)
         return final.name
 
+    def _checked_run(self, journal: RunJournal, sizes: dict[str, int], check: PublishCheck) -> _CheckedRun:
+        """Compact a run's journal into one file per table, in a new temporary folder, each batch through
+        `check.admit` (the quarantine table last, with the rows the check withheld)."""
+        run_files = _CheckedRun(self._new_tmp_dir(), self._new_tmp_dir(), [], None)
+        try:
+            for name in _publishing_order():
+                columns = arrow_schema(name).names
+                pages = (page.select(columns) for page in journal.tables(name, sizes))  # (READ aside)
+                if name == QUARANTINE:
+                    pages = chain(pages, [arrow_table(name, check.withheld())])
+                self._compact(pages, name, run_files.build / f"{name}.parquet", check)
+            quarantined = _quarantine_ids(run_files.build / f"{QUARANTINE}.parquet")
+            last_reads = self._last_reads(journal, sizes, run_files.build, run_files.reads)
+        except BaseException:
+            run_files.remove()
+            raise
+        return run_files._replace(quarantined=quarantined, last_reads=last_reads)
+
     def remove_leftovers(self) -> None:
-        """Remove what killed processes left: temporary directories (a half-written commit or release, a journal
-        being deleted) and the journals of runs killed before staging a page (never resumable), each untouched for
-        LEFTOVER_AGE_S seconds, files included; a run another process holds stays."""
+        """Remove what killed processes left (a writer's task: reads leave it): temporary directories (a half-written
+        commit or release, a journal being deleted) and the journals of runs killed before staging a page (never
+        resumable), each untouched for LEFTOVER_AGE_S seconds, files included; the journals of runs published already
+        (killed between publishing and removing them); a run another process holds stays."""
         cutoff = time.time() - LEFTOVER_AGE_S
         for folder in self.tmp_dir.glob("*"):
             _remove_if_untouched_since(folder, cutoff)
+        journals = self._journal_rows()
         for run_dir in self.staging_dir.glob("*"):
-            if RunJournal(run_dir).last_commit() is None and not self.is_running(run_dir.name):
+            if run_dir.name not in journals and not self.is_running(run_dir.name):
                 _remove_if_untouched_since(run_dir, cutoff)
+        for run_id in self._published(list(journals)):
+            self.drop_unless_running(run_id)
+
+    def drop_unless_running(self, run_id: str) -> None:
+        """Discard a staged run, claimed first: a run another process writes (or claims meanwhile) stays."""
+        try:
+            self.claim_run(run_id)
+        except StoreError:
+            return
+        self.discard_run(run_id)
+        self.release_run(run_id)
 
     def discard_run(self, run_id: str) -> None:
         """Delete the staged pages of a run that will not be resumed: its journal leaves staging/ in one rename (into
@@ -351,14 +412,27 @@ class Store:
         self._running[run_id] = lock
 
     def is_running(self, run_id: str) -> bool:
-        """True while another process writes this run (a killed process's run is not running). A look makes no lock
-        file (a dry run writes nothing): a run without one has no writer."""
-        if run_id in self._running or not self._run_lock(run_id).exists():
+        """True while another process writes this run (a killed process's run is not running). A look writes nothing
+        (a dry run, `matreg status`, a read-only store): a run without a lock file has no writer, and one with a lock
+        file is running while its flock is held, which a shared flock of an instant, on the file opened read-only,
+        tells. StoreError when the lock file cannot be read or locked (this process cannot tell)."""
+        if run_id in self._running:
             return False
-        lock = self._try_run_lock(run_id)
-        if lock is None:
+        path = self._run_lock(run_id)
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StoreError(f"cannot tell whether run {run_id} is running: {exc.strerror}: {path}") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
             return True
-        lock.release()
+        except OSError as exc:
+            raise StoreError(f"cannot tell whether run {run_id} is running: {exc.strerror}: {path}") from None
+        finally:
+            os.close(descriptor)  # (releases the shared flock)
         return False
 
     def release_run(self, run_id: str) -> None:
@@ -374,7 +448,9 @@ class Store:
 
     def _try_run_lock(self, run_id: str) -> filelock.FileLock | None:
         """The run's lock, taken; None when another process holds it."""
-        lock = filelock.FileLock(str(self._run_lock(run_id)), timeout=0)
+        path = self._run_lock(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(path), timeout=CLAIM_WAIT_S)
         try:
             lock.acquire()
         except filelock.Timeout:
@@ -382,23 +458,23 @@ class Store:
         return lock
 
     def _run_lock(self, run_id: str) -> Path:
-        path = self.root / "locks" / f"{run_id}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
+        return self.root / "locks" / f"{run_id}.lock"
 
     def staged_runs(self) -> dict[str, dict]:
-        """Unfinished runs by run id, each with its last staged fetch_runs row (counts, cursor, parameters).
+        """Unfinished runs by run id, each with its last staged fetch_runs row (counts, cursor, parameters). Writes
+        nothing: the journal of a run published already (killed between publishing and removing its journal) is left
+        out, for the next writer to remove (`remove_leftovers`)."""
+        runs = self._journal_rows()
+        published = set(self._published(list(runs)))
+        return {run_id: row for run_id, row in runs.items() if run_id not in published}
 
-        The journal of a run published already (killed between publishing and removing its journal) is removed.
-        """
+    def _journal_rows(self) -> dict[str, dict]:
+        """The journals with a staged page, by run id, each with its last staged fetch_runs row."""
         runs = {}
         for run_dir in sorted(self.staging_dir.glob("*")):
             row = RunJournal(run_dir).last_commit()
             if row is not None:
                 runs[run_dir.name] = row
-        for run_id in self._published(list(runs)):
-            self.discard_run(run_id)
-            del runs[run_id]
         return runs
 
     def staged_reasons(self, run_id: str) -> Counter:
@@ -559,6 +635,14 @@ class Store:
         parameters = {"materials": str(path), "source": source, "scope": scope, "endpoint": endpoint}
         with contextlib.closing(self._scan()) as con:
             return [row[0] for row in con.execute(sql, parameters).fetchall()]
+
+    def _superseded_of(self, build: Path, whole_scope: tuple[str, str, str] | None) -> dict[str, list]:
+        """Keys, by table, of the run's rows that the store holds from a later read (`_superseded`); none for a run
+        that read its scope whole (a lab file: read at once and never resumed, its import published later is the later
+        say of its records, as one after the other; its checks against the store are made as it publishes)."""
+        if whole_scope is not None:
+            return {}
+        return {name: self._superseded(name, build / f"{name}.parquet") for name in _publishing_order()}
 
     def _superseded(self, name: str, path: Path) -> list:
         """Keys of the run's rows of a table with `read_at` that the store holds from a later read of the source (a

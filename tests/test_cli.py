@@ -451,6 +451,40 @@ def test_status_lists_the_interrupted_runs_a_resume_would_continue(run, janaf_se
     assert "interrupted runs" not in run("status").stdout
 
 
+def test_status_of_a_read_only_store_with_staged_runs_writes_nothing(run, janaf_server, tmp_path, monkeypatch):
+    """An interrupted fetch (its journal and lock file left) and one published but stopped before its journal was
+    removed: status lists the first as interrupted, not the second, and writes nothing, neither removing that journal
+    (the next writer does) nor taking a run's lock by its file, so that a read-only store is read (as root, chmod
+    stops no write: every file's being as it was tells)."""
+    store = tmp_path / "store"
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 1
+    (interrupted,) = Store(store).staged_runs()
+    real_rename = os.rename
+
+    def killed_before_the_journal_leaves_staging(source, destination):
+        if store / "staging" not in Path(source).parents:
+            real_rename(source, destination)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "rename", killed_before_the_journal_leaves_staging)
+        assert run("fetch", "janaf", "O-029", "--no-progress").exit_code == 0
+    assert len(list((store / "staging").iterdir())) == 2 and (store / "locks" / f"{interrupted}.lock").exists()
+    before = {path: (path.stat().st_mtime_ns, path.stat().st_size) for path in store.rglob("*")}
+    paths = [store, *before]
+    try:
+        for path in paths:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        status = run("status")
+    finally:
+        for path in filter(Path.exists, paths):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert status.exit_code == 0, status.stderr
+    listed = status.stdout.split("interrupted runs (pages staged, not published):")[1]
+    assert interrupted in listed and listed.count("-janaf-") == 1
+    assert {path: (path.stat().st_mtime_ns, path.stat().st_size) for path in store.rglob("*")} == before
+
+
 def test_status_says_an_interrupted_import_is_dropped_by_importing_the_file_again(run, tmp_path):
     class InterruptedAfterOnePage(LabConnector):  # as a Ctrl-C after the first commit leaves an import
         def pages(self, cursor=None):

@@ -1,6 +1,8 @@
 """Lab imports: mapping, harmonization and quarantine reasons, on the bundled real sample and on bad files."""
 
+import functools
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +20,7 @@ from matreg.errors import ConfigError
 from matreg.export import dataset_query
 from matreg.ingest import run_ingest
 from matreg.sources.lab import LabConnector, load_mapping
+from matreg.store import Store
 from matreg.structure import read_structure
 
 COMPRESS = {".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress}
@@ -978,6 +981,60 @@ def test_an_id_another_file_gives_to_another_material_is_refused_and_a_file_corr
     assert store.query("SELECT formula FROM materials WHERE source_id = 's1'").iloc[0, 0] == "CdTe"
 
 
+class PublishedAfterAnotherRun(LabConnector):
+    """A lab file whose import, checked for publishing without the store's lock, lets another run publish first (as
+    two imports started together do): the check notes the rows the file rejected (`named_record`), and the first
+    time it does, `other` runs whole."""
+
+    def __init__(self, path: Path, mapping: Path, other: Callable[[], object]) -> None:
+        super().__init__(path, load_mapping(mapping))
+        self.other = other
+
+    def named_record(self, payload):
+        other, self.other = self.other, None
+        if other is not None:
+            other()
+        return super().named_record(payload)
+
+
+def _outcome(store) -> dict[str, list]:
+    """What a store shows, run ids and times aside."""
+    return {
+        "materials": store.query("SELECT record_id, formula, scope FROM materials ORDER BY 1").values.tolist(),
+        "values": store.query("SELECT record_id, property, value FROM properties ORDER BY 1, 2").values.tolist(),
+        "open": store.query("SELECT item, reasons FROM open_quarantine ORDER BY 1").values.tolist(),
+    }
+
+
+def test_two_imports_published_together_refuse_an_id_as_the_later_would_one_after_the_other(store, tmp_path):
+    alice, bob = _gap_files(
+        tmp_path,
+        ("alice.csv", "s1,ZnO,3.3,\ns2,GaN,3.4,\ns9,GaN,about 3,\n"),
+        ("bob.csv", "s1,CdTe,1.5,\ns2,GaN,3.39,\n"),
+    )
+    bob_first = Store(tmp_path / "bob-first")
+    import_file(bob_first, bob, tmp_path / "m.yaml")
+    serial = import_file(bob_first, alice, tmp_path / "m.yaml")
+    bob_meanwhile = functools.partial(import_file, Store(store.root), bob, tmp_path / "m.yaml")
+    report = run_ingest(PublishedAfterAnotherRun(alice, tmp_path / "m.yaml", bob_meanwhile), store)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 1, 2)  # s2; s1 and s9
+    assert report.reasons == serial.reasons and report.n_unchanged == serial.n_unchanged
+    assert "gaps:s1 holds CdTe from 'bob.csv', this row ZnO: one id names one material" in str(report.reasons)
+    assert _outcome(store) == _outcome(bob_first)
+
+
+def test_a_file_of_the_same_name_published_meanwhile_refuses_the_import_as_if_it_came_second(store, tmp_path):
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+    x, y = _gap_files(tmp_path, ("x/gaps.csv", "S1,GaN,3.40,\nS2,ZnO,about 3,\n"), ("y/gaps.csv", "S1,GaN,3.38,\n"))
+    y_meanwhile = functools.partial(import_file, Store(store.root), y, tmp_path / "m.yaml")
+    with pytest.raises(ConfigError, match=r"'gaps.csv' of gaps was imported from .*y/gaps.csv, which is still there"):
+        run_ingest(PublishedAfterAnotherRun(x, tmp_path / "m.yaml", y_meanwhile), store)
+    assert _stored(store) == [["S1", "band_gap", 3.38]]  # y's value is not replaced
+    assert store.query("SELECT endpoint, status FROM fetch_runs").values.tolist() == [[str(y), "complete"]]
+    assert store.staged_runs() == {} and list(store.staging_dir.iterdir()) == []  # nothing of x is left
+
+
 def test_a_file_changes_the_material_of_an_id_only_while_no_other_file_gives_it(store, tmp_path):
     alice, bob = _gap_files(tmp_path, ("alice.csv", "s1,ZnO,3.3,\n"), ("bob.csv", "s1,ZnO,,5.6\n"))
     import_file(store, bob, tmp_path / "m.yaml")
@@ -1213,6 +1270,20 @@ def test_a_files_method_that_is_a_functional_is_warned_of_for_each_column_it_giv
     with caplog.at_level("WARNING", logger="matreg"):
         LabConnector(data, load_mapping(mapping))
     assert [record.getMessage()[:40] for record in caplog.records] == ["column 'gap_exp': its values by PBE+U, a"]
+
+
+def test_a_catalog_source_fetched_meanwhile_under_a_lab_datasets_name_refuses_its_import(store, tmp_path, catalog):
+    from matreg.sources import FetchRequest, build_connector
+
+    mapping = "dataset: janaf\nformula_column: formula\nid_column: id\ncitation: ours\ncolumns:\n"
+    mapping += "  gap: {property: band_gap, unit: eV}\n"
+    data, mapping = _write(tmp_path, "id,formula,gap\nH-064,H2O,6.5\nX-1,ZnO,about 3\n", mapping)
+    fetch = build_connector("janaf", catalog, FetchRequest(ids=["H-064"]))
+    fetched_meanwhile = functools.partial(run_ingest, fetch, Store(store.root))
+    with pytest.raises(ConfigError, match=r"holds records of catalog source 'janaf' \(fetched from http://127"):
+        run_ingest(PublishedAfterAnotherRun(data, mapping, fetched_meanwhile), store)
+    assert store.query("SELECT DISTINCT property FROM properties WHERE property = 'band_gap'").empty
+    assert store.query("SELECT status, count(*) FROM fetch_runs GROUP BY 1").values.tolist() == [["complete", 1]]
 
 
 def test_a_lab_dataset_and_a_catalog_source_of_one_name_are_refused_in_either_order(tmp_path, catalog):

@@ -186,12 +186,14 @@ def test_a_run_killed_after_publishing_but_before_dropping_its_journal_is_not_re
             real_rename(source, destination)
 
     monkeypatch.setattr(os, "rename", killed_before_the_journal_leaves_staging)
-    run_ingest(_connector(catalog, ["H-064"]), store)
+    report = run_ingest(_connector(catalog, ["H-064"]), store)
     monkeypatch.undo()
     assert len(list(store.staging_dir.iterdir())) == 1  # published, with its journal still staged
-    assert store.staged_runs() == {} and list(store.staging_dir.iterdir()) == []
-    with pytest.raises(StoreError, match="nothing to resume"):
+    assert store.staged_runs() == {} and len(list(store.staging_dir.iterdir())) == 1  # a read removes nothing
+    published = f"nothing to resume: the last run of 'janaf' with these parameters at .*, {report.run_id}, was "
+    with pytest.raises(StoreError, match=published + "published"):  # not "fetch without --resume": it is stored
         run_ingest(_connector(catalog, ["H-064"]), store, resume=True)
+    assert list(store.staging_dir.iterdir()) == []  # removed by the resume, a writer
     assert store.table("fetch_runs")["status"].tolist() == ["complete"]
 
 
