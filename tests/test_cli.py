@@ -426,6 +426,20 @@ def test_an_export_of_a_dataset_whose_values_a_steward_rejected_says_so_and_writ
     assert "wrong sample" in run("history", "lab-x:s1").stdout
 
 
+def test_a_release_of_a_dataset_whose_values_a_steward_rejected_says_so(run, tmp_path):
+    mapping = "dataset: lab-x\nformula_column: formula\nid_column: id\nprovenance: experimental\ncitation: c\n"
+    mapping += "columns:\n  gap: {property: band_gap, unit: eV}\n"
+    assert cli_import(run, tmp_path, "x", "id,formula,gap\ns1,ZnO,3.3\n", mapping).exit_code == 0
+    assert run("review", "reject", "lab-x:s1", "--reason", "wrong sample").exit_code == 0
+    result = run("release", "gaps", "--version", "1.0.0")
+    assert result.exit_code == 1 and result.stderr.startswith(
+        "error: dataset 'gaps' selects 1 stored value (properties band_gap; provenance experimental), but the "
+        "curation log rejected it (records lab-x:s1)"
+    )
+    assert result.stderr.endswith(": nothing to release\n")
+    assert not (tmp_path / "store" / "releases" / "gaps").exists()
+
+
 def test_a_wide_frame_of_no_rows_has_the_wide_columns():
     long = pd.DataFrame(columns=["record_id", "property", "value", "raw_value", "flags", "reviewed"])
     columns = to_wide(long, ["enthalpy_of_formation", "entropy"]).columns.tolist()

@@ -31,7 +31,7 @@ from matreg.catalog import Catalog, Dataset
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import StoreError
-from matreg.export import dataset_query, distinct, to_wide
+from matreg.export import dataset_query, distinct, nothing_selected, to_wide
 from matreg.http import public_url
 from matreg.schema import load_vocabulary
 from matreg.store import Store, atomic_write, write_with_sidecar
@@ -108,9 +108,9 @@ def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
     store.remove_leftovers()
     with store.snapshot():  # the rows and the manifest's runs and curation of one state of the store
         rows = curate_dataset(store, catalog, name)
-        if rows.resolved.empty:
-            raise StoreError(f"dataset '{name}' has no rows to release")
         dataset = catalog.dataset(name)
+        if rows.resolved.empty:
+            raise StoreError(f"{nothing_selected(name, dataset, rows.raw)}: nothing to release")
         conflicts = known_conflicts(dataset, rows)
         staging = store.tmp_dir / f"release-{uuid.uuid4().hex}"
         staging.mkdir(parents=True)
