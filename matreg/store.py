@@ -71,6 +71,9 @@ CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('cu
 VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
 SNAPSHOT = "matreg_snapshot"  # the DuckDB variable naming the newest commit the views read (`Store._pin`)
 PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store._keep_stored`)
+# what a stored value a run did not read describes: kept only while the run reads these as stored (`_keep_stored`)
+SAME_MATERIAL = {"formula": "formula", "nsites": "sites", "spacegroup_number": "space group"}
+NOT_KEPT = "not_kept"  # `_stored_values`'s column: the row's stored values were not kept
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
 PUBLISH_BUCKET_ROWS = 50_000  # rows of a run's files DuckDB compares with the store at a time (`_buckets`)
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
@@ -289,16 +292,16 @@ class Store:
         Rows identical to the stored row with their key (stamp columns aside) are not written again, nor are records the
         store holds from a later read (`_superseded_of`), nor the rows of a record's reads before its last in the run
         (`_drop_rows`). The rows the check withholds are published in the quarantine table as `check.withheld()` gives
-        them. A check that raises refuses the run: nothing is then published and the run stays staged. Materials
-        columns the run did not read (`unread_columns`) keep the stored record's values. A run that read the whole of a
+        them. A check that raises refuses the run: nothing is then published and the run stays staged. Materials columns
+        the run did not read (`unread_columns`) keep stored values of the same material. A run that read the whole of a
         scope (`whole_scope`: source, scope and endpoint) withdraws the records it did not admit (`_add_withdrawals`),
         unless its rows moved (`check.rows_moved`). The run's fetch_runs row lists the ids of all its quarantine rows,
         stored before or not (`open_quarantine`). What to leave out, and what the check decides, is decided under the
         store's lock, against the commits before: the run's rows are checked without the lock first, and again under it
-        when the check reads the store (`check.reads_store`) and a commit was published meanwhile; `check.refuse_run`
-        is asked there too. So runs published together give what they would one after the other. The run's fetch_runs
-        row is its last staged one, as `finish(row, dropped rows per table, records withdrawn)` completes it. Returns
-        the commit name.
+        when the check reads the store (`check.reads_store`) and a commit was published meanwhile; `check.refuse_run` is
+        asked there too. So runs published together give what they would one after the other. The run's fetch_runs row
+        is its last staged one, as `finish(row, dropped rows per table, records withdrawn)` completes it. Returns the
+        commit name.
         """
         self.ensure()
         self.remove_leftovers()
@@ -539,26 +542,36 @@ class Store:
 
     def _keep_stored(self, path: Path, columns: tuple[str, ...]) -> None:
         """Rewrite the run's materials file with the stored record's values in `columns` (a run that did not read
-        them, e.g. AFLOW's structures without --structures), where the store holds the record; rows keep their order.
-        The file is rewritten PUBLISH_BATCH_ROWS rows at a time, each with the stored values of its records: memory
-        stays flat however large the run."""
+        them, e.g. AFLOW's structures without --structures), where the store holds the record as the same material:
+        the run read its formula, sites and space group as stored (`SAME_MATERIAL`). Otherwise the run's row stays as
+        read, and its notes say which stored values were not kept and what changed; a logged warning counts such
+        records. Rows keep their order. The file is rewritten PUBLISH_BATCH_ROWS rows at a time, each with the stored
+        values of its records: memory stays flat however large the run."""
         if not columns or not path.exists():
             return
         schema = arrow_schema("materials")
+        not_kept = 0
         with contextlib.closing(self._scan()) as con:
             if not self._stores_rows(con, "materials"):
                 return  # nothing stored to keep (a first fetch)
 
             def write(temp: Path) -> None:
+                nonlocal not_kept
                 with contextlib.closing(pq.ParquetFile(path)) as source, pq.ParquetWriter(temp, schema) as writer:
                     start = 0
                     for batch in source.iter_batches(PUBLISH_BATCH_ROWS):
                         rows = pyarrow.Table.from_batches([batch]).cast(schema)
                         stored = _stored_values(con, path, columns, start, start + rows.num_rows)
-                        writer.write_table(_with_values(rows, stored, start))
+                        not_kept += pyarrow.compute.sum(stored[NOT_KEPT]).as_py() or 0
+                        writer.write_table(_with_values(rows, stored.drop_columns([NOT_KEPT]), start))
                         start += rows.num_rows
 
             atomic_write(path, write)
+        if not_kept:
+            logger.warning(
+                f"stored {', '.join(_kept_columns(columns))} of {not_kept} record(s) not kept: not read by this run, "
+                f"and the record changed since (its {_or(list(SAME_MATERIAL.values()))}); their notes say what changed"
+            )
 
     def _add_withdrawals(
         self, path: Path, whole_scope: tuple[str, str, str] | None, run_id: str, withheld: dict[str, list]
@@ -1464,20 +1477,53 @@ def _equal(columns: list[str], left: str = "s", right: str = "n") -> str:
 def _stored_values(
     con: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str, ...], start: int, stop: int
 ) -> pyarrow.Table:
-    """The stored materials values in `columns` of the records of rows start..stop-1 of a run's materials file that
-    the store holds, with the row's position (`file_row_number`), in file order."""
+    """Of the rows start..stop-1 of a run's materials file whose record the store holds, in file order: the row's
+    position (`file_row_number`), the values to write in `columns` and notes, and whether stored values were not kept
+    (NOT_KEPT). The stored values, where the row is the same material as stored (`SAME_MATERIAL`); else the run's, its
+    notes saying which stored values (`_kept_columns`) are not kept and what changed."""
     spec = table_spec("materials")
-    keys = ", ".join(spec.primary_key)
-    stored = ", ".join(f"s.{column}" for column in columns)
+    same = _equal(list(SAME_MATERIAL))
+    lost = " OR ".join(f"s.{column} IS NOT NULL" for column in _kept_columns(columns)) or "false"
+    not_kept = f"NOT ({same}) AND ({lost})"
+    notes = f"CASE WHEN {same} THEN {'s' if 'notes' in columns else 'n'}.notes ELSE n.notes END"
+    noted = f"CASE WHEN {not_kept} THEN concat_ws('; ', {notes}, {_not_kept_note_sql(columns)}) ELSE {notes} END"
+    written = [f"CASE WHEN {same} THEN s.{column} ELSE n.{column} END AS {column}" for column in _kept_columns(columns)]
     run_rows = (
-        f"n AS (SELECT {keys}, file_row_number FROM read_parquet($path, file_row_number = true) "
+        "n AS (SELECT * FROM read_parquet($path, file_row_number = true) "
         "WHERE file_row_number >= $start AND file_row_number < $stop)"
     )
     sql = (
-        f"WITH {run_rows}, s AS ({_stored_rows_of_run_sql('materials', spec)}) SELECT n.file_row_number, {stored} "
+        f"WITH {run_rows}, s AS ({_stored_rows_of_run_sql('materials', spec)}) "
+        f"SELECT n.file_row_number, {', '.join([*written, noted])} AS notes, {not_kept} AS {NOT_KEPT} "
         f"FROM n JOIN s ON {_equal(spec.primary_key)} ORDER BY n.file_row_number"
     )
     return con.sql(sql, params={"path": str(path), "start": start, "stop": stop}).to_arrow_table()
+
+
+def _or(names: list[str]) -> str:
+    """'a, b or c'."""
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def _kept_columns(columns: tuple[str, ...]) -> list[str]:
+    """Of the columns a run did not read, those whose stored values a note names when they are not kept (notes aside:
+    they are the note's place)."""
+    return [column for column in columns if column != "notes"]
+
+
+def _not_kept_note_sql(columns: tuple[str, ...]) -> str:
+    """SQL: the note of a run's row (`n`) whose stored row (`s`) is another material: 'stored structure not kept: not
+    read by this run, and the record changed since (formula Ac -> Th)'."""
+    lost = ", ".join(f"CASE WHEN s.{column} IS NOT NULL THEN '{column}' END" for column in _kept_columns(columns))
+    changes = ", ".join(
+        f"CASE WHEN s.{column} IS DISTINCT FROM n.{column} THEN '{name} ' || coalesce(CAST(s.{column} AS VARCHAR), "
+        f"'none') || ' -> ' || coalesce(CAST(n.{column} AS VARCHAR), 'none') END"
+        for column, name in SAME_MATERIAL.items()
+    )
+    return (
+        f"'stored ' || concat_ws(', ', {lost}) || ' not kept: not read by this run, and the record changed since (' "
+        f"|| concat_ws(', ', {changes}) || ')'"
+    )
 
 
 def _with_values(rows: pyarrow.Table, stored: pyarrow.Table, start: int) -> pyarrow.Table:

@@ -371,6 +371,44 @@ def test_a_fetch_without_structures_keeps_the_structures_a_fetch_with_them_store
     assert store.table("materials")[["record_id", "structure", "notes"]].equals(stored)
 
 
+CHANGED = "aflow:075dbbb922a0e4d7"  # Ac, one site, Fm-3m (225)
+
+
+@pytest.mark.parametrize(
+    ("change", "what_changed"),
+    [
+        ({"compound": "Th1", "species": ["Th"]}, "formula Ac -> Th"),
+        ({"compound": "Ac2", "natoms": 2}, "sites 1 -> 2"),
+        ({"spacegroup_relax": 229}, "space group 225 -> 229"),
+    ],
+    ids=["composition", "cell", "space group"],
+)
+def test_a_fetch_without_structures_keeps_no_structure_of_an_entry_now_another_material(
+    tmp_path, store, caplog, change, what_changed
+):
+    entries = json.loads(json.dumps(ENTRIES))
+    with ReplayServer(Aflux(entries), prefix=AFLUX) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.url))
+        fetch(store, catalog, everything=True, page_size=10, structures=True, base_url=server.url)
+        before = store.table("materials").set_index("source_id")[["structure", "notes"]]
+        next(entry for entry in entries if entry["auid"] == CHANGED).update(change)
+        report = fetch(store, catalog, everything=True, page_size=10)
+        again = fetch(store, catalog, everything=True, page_size=10)
+    after = store.table("materials").set_index("source_id")[["structure", "notes"]]
+    assert (report.n_stored, report.n_unchanged, again.n_unchanged) == (6, 5, 6)
+    assert after.drop(CHANGED).equals(before.drop(CHANGED))  # the same materials keep theirs
+    assert pd.isna(after.loc[CHANGED, "structure"])
+    assert after.loc[CHANGED, "notes"] == (
+        f"Pearson symbol cF4; stored structure not kept: not read by this run, and the record changed since "
+        f"({what_changed})"
+    )
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == [
+        "stored structure of 1 record(s) not kept: not read by this run, and the record changed since (its formula, "
+        "sites or space group); their notes say what changed"
+    ]
+
+
 def test_a_request_for_nothing_is_a_clear_error(aflow_catalog):
     with pytest.raises(ConfigError, match="no AFLOW entries asked for"):
         build_connector("aflow", aflow_catalog, FetchRequest())

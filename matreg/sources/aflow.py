@@ -97,7 +97,8 @@ class AflowConnector(JsonApiConnector):
         self.entry_root = entry_root
         self.paginator = AfluxPaging(page_size)
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
-        # without --structures: the structure and the notes (the catalog is the entry file's) as stored before
+        # without --structures: the structure and the notes (the catalog is the entry file's) as stored before, while
+        # the entry is the same material (Store._keep_stored)
         self.unread_columns = () if structures else ("structure", "notes")
 
     def run_info(self) -> RunInfo:

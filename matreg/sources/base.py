@@ -140,7 +140,7 @@ class Connector(ABC):
 
     attribution: Attribution
     extension: str | None = None  # the schema extension (schemas/extensions/) its records' attributes follow
-    unread_columns: tuple[str, ...] = ()  # materials columns this run does not read: their stored values are kept
+    unread_columns: tuple[str, ...] = ()  # materials columns this run does not read: stored values kept (same material)
     preview_pages: int | None = 1  # pages a dry run maps: one of a remote source, every one (None) of a local file
     ids_by_position: bool = False  # its record ids name a place (a file's line), not a material: see _PublishCheck
     reads_whole_scope: bool = False  # a run reads all its scope says (a lab file): records it lacks are withdrawn
