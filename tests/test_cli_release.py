@@ -30,6 +30,27 @@ def test_release_diff_and_export_of_a_release(filled, tmp_path):
     assert result.exit_code == 0 and "3.44" in out.read_text() and "3.37" not in out.read_text()
 
 
+def test_a_diff_sums_up_a_new_database_version_in_one_line_and_keeps_a_changed_value_whole(filled, catalog_path):
+    assert filled("release", "thermo").exit_code == 0  # 0.1.0: H-064 and C-095 from the 4th edition
+    catalog_path.write_text(catalog_path.read_text().replace("'4th edition (1998)'", "'5th edition'"))
+    assert filled("fetch", "janaf", "H-064", "C-095", "--no-progress", "--no-cache").exit_code == 0
+    correct = ("review", "correct", "janaf:C-095", "-p", "entropy", "--value", "214", "--reason", "r")
+    assert filled(*correct).exit_code == 0
+    assert filled("release", "thermo", "--version", "0.2.0").exit_code == 0
+    table = filled("diff", "thermo", "0.1.0", "0.2.0")
+    summary = "value changed: 1 (3 fields), database version changed: 3 values"
+    assert table.exit_code == 0 and table.stdout.rstrip().endswith("\n\n" + summary), table.stdout
+    changes = json.loads(filled("diff", "thermo", "0.1.0", "0.2.0", "--format", "json").stdout)
+    version = ["database_version", "4th edition (1998)", "5th edition"]
+    columns = ["change", "source", "record_id", "field", "old", "new", "values"]
+    assert [[change[column] for column in columns] for change in changes] == [
+        ["value changed", "janaf", "janaf:C-095", "database_version", *version[1:], None],
+        ["value changed", "janaf", "janaf:C-095", "reviewed", False, True, None],
+        ["value changed", "janaf", "janaf:C-095", "value", 213.795, 214.0, None],
+        ["database version changed", "janaf", None, *version, 3],
+    ]
+
+
 def test_a_released_version_is_refused_with_a_one_line_error(filled):
     assert filled("release", "gaps", "--version", "1.0.0").exit_code == 0
     result = filled("release", "gaps", "--version", "1.0.0")

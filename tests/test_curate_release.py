@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import pytest
 from conftest import LAB_EXAMPLE
 from PIL import Image
 from replay import ReplayServer
+from test_mp import API_KEY, SUMMARY, summary_route_of, write_mp_catalog
 
 from matreg.catalog import Resolution, load_catalog
 from matreg.curate.release import (
@@ -25,6 +27,7 @@ from matreg.curate.release import (
     diff,
     export_release,
     read_manifest,
+    read_materials,
     read_release,
     release,
     released_versions,
@@ -201,6 +204,37 @@ def test_reimport_of_a_lab_file_with_one_changed_value_shows_in_diff(filled, cat
         "value": {"old": 1.3, "new": 1.5},
     }
     assert diff(filled, "gaps", "1.0.0", "1.0.0").empty
+
+
+def test_a_diff_names_a_records_new_space_group_and_structure_once(store, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("MP_API_KEY", API_KEY)
+    documents = copy.deepcopy(SUMMARY["data"])
+    with ReplayServer(summary_route_of(documents)) as server:
+        path = write_mp_catalog(tmp_path / "mp.yaml", server.url)
+        dataset = "datasets:\n  gaps: {description: d, version: 1.0.0, properties: [band_gap]}\n"
+        path.write_text(path.read_text() + dataset)
+        catalog = load_catalog(path)
+        run_ingest(build_connector("mp", catalog, FetchRequest(everything=True)), store)
+        release(store, catalog, "gaps", "1.0.0")
+        changed = next(document for document in documents if document["material_id"] == "mp-20332")
+        changed["symmetry"] |= {"number": 1, "symbol": "P1"}  # relaxed again, to a strained cell
+        changed["structure"]["lattice"]["matrix"][0][0] += 0.3
+        run_ingest(build_connector("mp", catalog, FetchRequest(everything=True)), store)
+        release(store, catalog, "gaps", "1.1.0")
+    recorded = [read_materials(store, "gaps", version).set_index("record_id") for version in ("1.0.0", "1.1.0")]
+    hashes = [materials.loc["mp:mp-20332", "structure_sha256"] for materials in recorded]
+    assert hashes[0] != hashes[1]
+    changes = diff(store, "gaps", "1.0.0", "1.1.0")
+    assert changes[["change", "source", "record_id", "property", "field", "old", "new"]].values.tolist() == [
+        ["record changed", "mp", "mp:mp-20332", None, "spacegroup_number", 189, 1],
+        ["record changed", "mp", "mp:mp-20332", None, "structure", hashes[0][:12], hashes[1][:12]],
+    ]
+    (store.root / "releases" / "gaps" / "1.0.0" / "materials.parquet").unlink()  # as an older matreg released it
+    assert diff(store, "gaps", "1.0.0", "1.1.0").empty
+    assert caplog.messages[-1] == (
+        "'gaps' 1.0.0: released by an older matreg, which recorded no space groups, sites or structures; their changes "
+        "are not compared"
+    )
 
 
 def test_curation_entries_and_new_records_show_in_diff_and_manifest(filled, catalog):

@@ -1,10 +1,11 @@
 """Versioned releases of catalog datasets: an immutable payload with a manifest of its inputs, diffs, re-exports.
 
 A release lives in `<store>/releases/<dataset>/<version>/`: `payload.parquet` (the curated, resolved rows),
-`manifest.json` (hashes and every input: database versions, fetch runs, curation-log position, counts, licences,
-citations) and the dataset card (see matreg.curate.card). It is built in a temporary directory and appears with one
-rename, whole or not at all; a released version is never written again. A temporary directory left by a release that
-was killed is removed by a later release once it is an hour old.
+`materials.parquet` (each record's space group, sites and structure hash, which diffs compare), `manifest.json`
+(hashes and every input: database versions, fetch runs, curation-log position, counts, licences, citations) and the
+dataset card (see matreg.curate.card). It is built in a temporary directory and appears with one rename, whole or not
+at all; a released version is never written again. A temporary directory left by a release that was killed is
+removed by a later release once it is an hour old.
 """
 
 from __future__ import annotations
@@ -40,10 +41,14 @@ logger = logging.getLogger(__name__)
 
 RELEASES = "releases"
 PAYLOAD = "payload.parquet"
+MATERIALS = "materials.parquet"  # what a release records of each record's material besides the payload's formula
 MANIFEST = "manifest.json"
 VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
-DIFF_COLUMNS = ["change", *VALUE_KEY, "field", "old", "new"]
+DIFF_COLUMNS = ["change", "source", *VALUE_KEY, "field", "old", "new", "values"]
 NOT_COMPARED = {"fetched_at"}  # fetching unchanged data again is not a change of the data
+RECORD_FIELDS = ["source_id", "formula", "formula_original", "name", "phase"]  # the record's, in each row of its values
+MATERIAL_FIELDS = {"spacegroup_number": "spacegroup_number", "nsites": "nsites", "structure_sha256": "structure"}
+VERSION_CHANGED = "database version changed"  # a diff's row of the values whose only change is their database version
 # A new release's version: semantic versioning without leading zeros or build metadata ('01.0.0' and '1.0.0+b'
 # would be second releases of 1.0.0); an existing release is read by any version matreg ever accepted
 _NEW_VERSION = re.compile(r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?")
@@ -116,9 +121,11 @@ def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
         staging.mkdir(parents=True)
         try:
             payload = write_payload(rows.resolved, staging / PAYLOAD)
-            manifest = build_manifest(store, catalog, name, version, rows, payload)
+            materials = write_materials(store, rows.resolved, staging / MATERIALS)
+            manifest = build_manifest(store, catalog, name, version, rows, payload, materials)
             files = write_card(staging, manifest, read_payload(payload), conflicts, rows.warnings)
-            manifest["files"] = {path.relative_to(staging).as_posix(): file_sha256(path) for path in [payload, *files]}
+            written = [payload, materials, *files]
+            manifest["files"] = {path.relative_to(staging).as_posix(): file_sha256(path) for path in written}
             store.write_json(manifest, staging / MANIFEST)
             _publish(store, staging, final, name, version)
         finally:
@@ -161,16 +168,38 @@ def read_release(store: Store, name: str, version: str) -> pd.DataFrame:
     return read_payload(_existing(store, name, version, PAYLOAD))
 
 
+def read_materials(store: Store, name: str, version: str) -> pd.DataFrame | None:
+    """The space group, sites and structure hash a release records of each record (`write_materials`); None for a
+    release made before releases recorded them."""
+    path = _existing(store, name, version, MANIFEST).parent / MATERIALS
+    return read_payload(path) if path.is_file() else None
+
+
 def diff(store: Store, name: str, a: str, b: str) -> pd.DataFrame:
-    """Records and values added, removed and changed from release `a` to release `b` (one row per change)."""
+    """Records and values added, removed and changed from release `a` to release `b`: one row per change of a value's
+    field or a record's (formula, space group, sites, structure: `_material_changes`), but one row per source and
+    database versions for the values whose only change is their database version (`_version_changes`)."""
     old, new = read_release(store, name, a), read_release(store, name, b)
-    parts = [
-        part for part in (_record_changes(old, new), _value_changes(old, new), _field_changes(old, new)) if len(part)
-    ]
+    materials = {version: read_materials(store, name, version) for version in (a, b)}
+    unrecorded = [version for version, frame in materials.items() if frame is None]
+    if unrecorded:
+        logger.warning(
+            f"'{name}' {' and '.join(unrecorded)}: released by an older matreg, which recorded no space groups, sites "
+            "or structures; their changes are not compared"
+        )
+    recorded = (materials[a], materials[b]) if not unrecorded else (None, None)
+    changes = (
+        _record_changes(old, new),
+        _material_changes(old, new, *recorded),
+        _value_changes(old, new),
+        _version_changes(_field_changes(old, new)),
+    )
+    parts = [part for part in changes if len(part)]
     if not parts:
         return pd.DataFrame(columns=DIFF_COLUMNS)
     changes = pd.concat(parts, ignore_index=True)[DIFF_COLUMNS].astype(object)
-    changes = changes.sort_values(["record_id", "property", "change", "field"], kind="mergesort", ignore_index=True)
+    order = ["record_id", "property", "change", "field", "source"]  # (stable: a source's versions in their order)
+    changes = changes.sort_values(order, kind="mergesort", ignore_index=True)
     return changes.where(changes.notna(), None)
 
 
@@ -225,7 +254,9 @@ def known_conflicts(dataset: Dataset, rows: CuratedRows) -> pd.DataFrame:
     return resolution_conflicts(rows.curated, rows.groups, dataset.resolve, dataset.properties)
 
 
-def build_manifest(store: Store, catalog: Catalog, name: str, version: str, rows: CuratedRows, payload: Path) -> dict:
+def build_manifest(
+    store: Store, catalog: Catalog, name: str, version: str, rows: CuratedRows, payload: Path, materials: Path
+) -> dict:
     """The manifest: `content` (every input, hashed as `content_sha256`) plus when and by what it was released."""
     dataset = catalog.dataset(name)
     released, carried = rows.resolved, rows.carried
@@ -240,6 +271,7 @@ def build_manifest(store: Store, catalog: Catalog, name: str, version: str, rows
             "rows": len(released),
             "records": int(released["record_id"].nunique()),
         },
+        "materials": {"file": MATERIALS, "sha256": file_sha256(materials)},
         "sources": _sources(store, catalog, carried),
         "curation": _curation(store, rows),
         "counts": _counts(carried),
@@ -265,6 +297,17 @@ def write_payload(frame: pd.DataFrame, path: Path) -> Path:
     return atomic_write(
         path, lambda temp: pq.write_table(table.replace_schema_metadata(None), temp, compression="zstd")
     )
+
+
+def write_materials(store: Store, rows: pd.DataFrame, path: Path) -> Path:
+    """Write, deterministically, the space group, sites and the sha256 of the structure JSON of each record of `rows`
+    as the store holds them: what `diff` compares of a record besides the payload's formula."""
+    frame = store.read(
+        "SELECT record_id, spacegroup_number, nsites, sha256(structure) AS structure_sha256 FROM materials "
+        "WHERE record_id IN (SELECT unnest(?))",
+        [sorted(rows["record_id"].unique().tolist())],
+    )
+    return write_payload(frame, path)
 
 
 def read_payload(path: Path) -> pd.DataFrame:
@@ -408,30 +451,70 @@ def _existing(store: Store, name: str, version: str, file: str) -> Path:
 
 def _record_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """One row per record only in `new` (record added) or only in `old` (record removed), with its formula."""
-    before = old.drop_duplicates("record_id").set_index("record_id")["formula"]
-    after = new.drop_duplicates("record_id").set_index("record_id")["formula"]
-    added = after[~after.index.isin(before.index)]
-    removed = before[~before.index.isin(after.index)]
-    return pd.concat(
-        [
-            pd.DataFrame({"change": "record added", "record_id": added.index, "field": "formula", "new": added.values}),
-            pd.DataFrame(
-                {"change": "record removed", "record_id": removed.index, "field": "formula", "old": removed.values}
-            ),
-        ],
-        ignore_index=True,
-    ).reindex(columns=DIFF_COLUMNS)
+    before, after = _per_record(old, ["source", "formula"]), _per_record(new, ["source", "formula"])
+    added = after[~after.index.isin(before.index)].rename(columns={"formula": "new"}).assign(change="record added")
+    removed = before[~before.index.isin(after.index)].rename(columns={"formula": "old"}).assign(change="record removed")
+    records = pd.concat([added, removed]).assign(field="formula")
+    return records.rename_axis("record_id").reset_index().reindex(columns=DIFF_COLUMNS)
+
+
+def _material_changes(
+    old: pd.DataFrame, new: pd.DataFrame, old_materials: pd.DataFrame | None, new_materials: pd.DataFrame | None
+) -> pd.DataFrame:
+    """One row per field of a record in both releases that differs (record changed): those of the payload's rows
+    (`RECORD_FIELDS`: formula, name, ...), once per record, and the space group, sites and structure each release
+    records (`MATERIAL_FIELDS`, where both do: a structure by its sha256, shortened)."""
+    before, after = _per_record(old, ["source", *RECORD_FIELDS]), _per_record(new, ["source", *RECORD_FIELDS])
+    if old_materials is not None and new_materials is not None:
+        before, after = before.join(_by_record(old_materials)), after.join(_by_record(new_materials))
+    shared = before.index.intersection(after.index)
+    before, after = before.loc[shared], after.loc[shared]
+    changed = [
+        pd.DataFrame(
+            {
+                "change": "record changed",
+                "source": after.loc[differs, "source"],
+                "field": MATERIAL_FIELDS.get(field, field),
+                "old": _shown(field, before.loc[differs, field]),
+                "new": _shown(field, after.loc[differs, field]),
+            }
+        )
+        for field in before.columns.drop("source")
+        if (differs := _differs(before[field], after[field])).any()
+    ]
+    if not changed:
+        return pd.DataFrame()
+    return pd.concat(changed).rename_axis("record_id").reset_index().reindex(columns=DIFF_COLUMNS)
+
+
+def _by_record(materials: pd.DataFrame) -> pd.DataFrame:
+    """A release's `materials.parquet` indexed by record id, its counts whole numbers (Parquet gives floats where
+    some are empty)."""
+    counts = {"spacegroup_number": "Int64", "nsites": "Int64"}
+    return materials.set_index("record_id").reindex(columns=list(MATERIAL_FIELDS)).astype(counts).astype(object)
+
+
+def _per_record(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """`columns` of each record of a payload (its first row), indexed by record id (a column a payload lacks: empty)."""
+    return rows.drop_duplicates("record_id").set_index("record_id").reindex(columns=columns).astype(object)
+
+
+def _shown(field: str, values: pd.Series) -> pd.Series:
+    """A material field's values as a diff shows them: a structure's sha256 by its first 12 digits."""
+    return values.str[:12] if field == "structure_sha256" else values
 
 
 def _value_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """Values added to, or removed from, records present in both releases."""
     shared = set(old["record_id"]) & set(new["record_id"])
-    both = old[VALUE_KEY + ["value"]].merge(new[VALUE_KEY + ["value"]], on=VALUE_KEY, how="outer", indicator=True)
+    columns = [*VALUE_KEY, "value", "source"]
+    both = old[columns].merge(new[columns], on=VALUE_KEY, how="outer", indicator=True)
     both = both[both["record_id"].isin(shared) & (both["_merge"] != "both")]
     return pd.DataFrame(
         {
             **{key: both[key] for key in VALUE_KEY},
             "change": both["_merge"].map({"right_only": "value added", "left_only": "value removed"}).astype(object),
+            "source": both["source_y"].fillna(both["source_x"]),
             "field": "value",
             "old": both["value_x"].astype(object),
             "new": both["value_y"].astype(object),
@@ -440,16 +523,19 @@ def _value_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 
 def _field_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    """One row per field that differs for a value present in both releases (e.g. a corrected value)."""
-    fields = [c for c in dict.fromkeys([*old.columns, *new.columns]) if c not in VALUE_KEY and c not in NOT_COMPARED]
+    """One row per field that differs for a value present in both releases (e.g. a corrected value); the record's
+    fields are `_material_changes`'."""
+    record = {"source", *RECORD_FIELDS}
+    fields = [c for c in dict.fromkeys([*old.columns, *new.columns]) if c not in {*VALUE_KEY, *NOT_COMPARED, *record}]
     both = old.reindex(columns=VALUE_KEY + fields).merge(
-        new.reindex(columns=VALUE_KEY + fields), on=VALUE_KEY, suffixes=("_old", "_new")
+        new.reindex(columns=[*VALUE_KEY, "source", *fields]), on=VALUE_KEY, suffixes=("_old", "_new")
     )
     changed = [
         pd.DataFrame(
             {
                 **{key: both.loc[differs, key] for key in VALUE_KEY},
                 "change": "value changed",
+                "source": both.loc[differs, "source"],
                 "field": field,
                 "old": both.loc[differs, f"{field}_old"].astype(object),
                 "new": both.loc[differs, f"{field}_new"].astype(object),
@@ -458,7 +544,20 @@ def _field_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
         for field in fields
         if (differs := _differs(both[f"{field}_old"], both[f"{field}_new"])).any()
     ]
-    return pd.concat(changed, ignore_index=True) if changed else pd.DataFrame()
+    return pd.concat(changed, ignore_index=True) if changed else pd.DataFrame(columns=DIFF_COLUMNS)
+
+
+def _version_changes(changes: pd.DataFrame) -> pd.DataFrame:
+    """`_field_changes` with the values whose only changed field is database_version (a new release of the source
+    that kept them as they were: a change of their provenance, not of the values) summed up in one row per source
+    and old and new version (VERSION_CHANGED, `values` counting them); a value changed in anything else keeps its
+    rows, its database version's among them."""
+    fields_changed = changes.groupby(VALUE_KEY, dropna=False)["field"].transform("size")
+    only_version = (changes["field"] == "database_version") & (fields_changed == 1)
+    versions = changes[only_version].groupby(["source", "old", "new"], dropna=False).size()
+    summary = versions.astype(object).rename("values").reset_index()  # (object: a count, not a float beside NaN)
+    summary = summary.assign(change=VERSION_CHANGED, field="database_version")
+    return pd.concat([changes[~only_version], summary], ignore_index=True).reindex(columns=DIFF_COLUMNS)
 
 
 def _differs(old: pd.Series, new: pd.Series) -> pd.Series:
