@@ -318,7 +318,11 @@ def test_the_croissant_file_validates_with_mlcroissant_and_reads_the_payload(fil
     document = json.loads((folder / "croissant.json").read_text())
     assert document["conformsTo"] == "http://mlcommons.org/croissant/1.0"
     assert (document["name"], document["version"]) == ("gaps", "1.0.0")
-    assert document["distribution"][0]["sha256"] == read_manifest(filled, "gaps", "1.0.0")["files"]["payload.parquet"]
+    files = read_manifest(filled, "gaps", "1.0.0")["files"]
+    assert [(file["name"], file["sha256"]) for file in document["distribution"]] == [
+        ("payload.parquet", files["payload.parquet"]),
+        ("materials.parquet", files["materials.parquet"]),
+    ]
     records = list(dataset.records("values"))
     assert len(records) == 42
     gaps = {r["values/record_id"].decode(): r["values/value"] for r in records}
@@ -384,9 +388,12 @@ def test_a_source_is_released_with_the_url_its_rows_were_fetched_from_and_a_lab_
 
 def test_the_card_readme_says_what_from_where_how_curated_and_the_known_conflicts(filled, catalog):
     decide(filled, "accept", f"{LAB}:roost-2")
-    readme = (release(filled, catalog, "gaps", "1.0.0") / "README.md").read_text()
+    folder = release(filled, catalog, "gaps", "1.0.0")
+    readme = (folder / "README.md").read_text()
     for heading in ("What", "From where", "How curated", "Provenance mix", "Known conflicts", "How to cite"):
         assert f"\n## {heading}\n" in readme
+    materials = json.loads((folder / "manifest.json").read_text())["content"]["materials"]
+    assert f"`materials.parquet` (sha256 `{materials['sha256']}`)" in readme.split("## From where")[0]
     assert "| demo-lab-bandgaps | experimental | 30 |" in readme and "| oqmd | dft | 12 |" in readme
     assert "Curation log (1 entries on this dataset's rows, the last `" in readme and "accepted 1." in readme
     conflict = readme.split("## Known conflicts")[1]

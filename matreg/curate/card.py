@@ -138,13 +138,7 @@ def validate_croissant(path: Path) -> None:
 
 def _croissant_metadata(mlc, manifest: dict, payload: pd.DataFrame):
     content = manifest["content"]
-    payload_file = mlc.FileObject(
-        id="payload",
-        name=content["payload"]["file"],
-        content_url=content["payload"]["file"],
-        encoding_formats=[mlc.EncodingFormat.PARQUET],
-        sha256=content["payload"]["sha256"],
-    )
+    files = [_croissant_file(mlc, name, content[name]) for name in ("payload", "materials") if name in content]
     fields = [_croissant_field(mlc, column, payload[column].dtype) for column in payload.columns]
     return mlc.Metadata(
         name=manifest["dataset"],
@@ -153,10 +147,21 @@ def _croissant_metadata(mlc, manifest: dict, payload: pd.DataFrame):
         date_published=manifest["released_at"],
         license=content["licenses"],
         cite_as=_release_citation(manifest),
-        distribution=[payload_file],
+        distribution=files,
         record_sets=[
             mlc.RecordSet(id="values", name="values", description=_values_description(content), fields=fields)
         ],
+    )
+
+
+def _croissant_file(mlc, name: str, file: dict) -> object:
+    """A Parquet file of the release (`name`: its id; `file`: its manifest entry, file name and sha256)."""
+    return mlc.FileObject(
+        id=name,
+        name=file["file"],
+        content_url=file["file"],
+        encoding_formats=[mlc.EncodingFormat.PARQUET],
+        sha256=file["sha256"],
     )
 
 
@@ -238,6 +243,18 @@ def _what(content: dict) -> str:
         f"## What\n\n{payload['rows']} values of {payload['records']} records in `{payload['file']}` "
         f"(sha256 `{payload['sha256']}`), one value per row in the canonical unit of its property:\n\n"
         + _markdown_table(["property", "unit"], rows)
+        + _materials_file(content)
+    )
+
+
+def _materials_file(content: dict) -> str:
+    """The sentence on the release's materials file (none in releases made before it)."""
+    materials = content.get("materials")
+    if not materials:
+        return ""
+    return (
+        f"\n\nEach record's space group, number of sites and the sha256 of its stored structure are in "
+        f"`{materials['file']}` (sha256 `{materials['sha256']}`)."
     )
 
 
