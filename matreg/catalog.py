@@ -28,6 +28,7 @@ class HttpSettings(pydantic.BaseModel, extra="forbid"):
     jitter_s: float = 0.5
     rate_limit_per_s: float | None = None
     cache: bool = False
+    cache_expire_after_s: pydantic.PositiveFloat = 86400.0  # how long a cached answer is given, from when it was saved
 
 
 class Source(pydantic.BaseModel, extra="forbid"):

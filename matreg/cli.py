@@ -95,8 +95,17 @@ def fetch(
     ] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of this same query.")] = False,
     cache: Annotated[
-        bool | None, typer.Option("--cache/--no-cache", help="Cache HTTP answers in the store (default: catalog).")
+        bool | None,
+        typer.Option(
+            "--cache/--no-cache",
+            help="Cache HTTP answers in the store, each given for the catalog's http.cache_expire_after_s (default "
+            "a day) from when it was saved (default: the catalog's http.cache).",
+        ),
     ] = None,
+    refresh_cache: Annotated[
+        bool,
+        typer.Option("--refresh-cache", help="Ask the source for every page again: its answers replace the cached."),
+    ] = False,
     store: StoreOpt = DEFAULT_STORE,
     catalog: CatalogOpt = None,
     progress: ProgressOpt = True,
@@ -115,6 +124,7 @@ def fetch(
         all_temperatures=all_temperatures,
         base_url=base_url,
         cache=cache,
+        refresh_cache=refresh_cache,
         page_size=page_size,
         structures=structures,
         limit=limit,
@@ -222,6 +232,10 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
         typer.echo(f"  ... and {len(report.reasons) - SHOWN} more reasons" + ("" if report.dry_run else f": {where}"))
     if _stopped_short(report, limit):
         typer.echo(f"  note: the source said {report.n_available} records match; it sent {report.n_fetched}")
+    if report.n_cached_pages:
+        typer.echo(f"  {_cached_pages(report)}")
+    if report.not_read_again:
+        typer.echo(f"  {_not_read_again(report)}")
     if report.unmapped:
         fields = ", ".join(f"{name} ({count})" for name, count in report.unmapped.most_common(SHOWN))
         more = f" and {len(report.unmapped) - SHOWN} more" if len(report.unmapped) > SHOWN else ""
@@ -234,6 +248,26 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
         withdrawn = f" (the run is stored: it withdrew {report.n_withdrawn} record(s))" if report.n_withdrawn else ""
         typer.echo(f"error: nothing valid was found{withdrawn}", err=True)
         raise typer.Exit(1)
+
+
+def _cached_pages(report: RunReport) -> str:
+    """How many pages the HTTP cache gave, and when the source gave them."""
+    first, last = (f"{moment:%Y-%m-%d %H:%M:%S} UTC" for moment in report.cached_read_at or ())
+    when = f"at {first}" if first == last else f"between {first} and {last}"
+    pages = "1 page" if report.n_cached_pages == 1 else f"{report.n_cached_pages} pages"
+    return f"{pages} from the HTTP cache, read {when} (--refresh-cache reads again)"
+
+
+def _not_read_again(report: RunReport) -> str:
+    """The stored records of a run's query that the run did not read, a few named, and where the rest are."""
+    from matreg.ingest import listed_records
+
+    ids = report.not_read_again or []
+    every = f"matreg sql \"SELECT unnest(not_read_again) FROM fetch_runs WHERE run_id = '{report.run_id}'\""
+    return (
+        "not in this run, stored from this query (the source may have removed them; nothing was withdrawn): "
+        f"{listed_records(ids, SHOWN)}" + (f"; all: {every}" if len(ids) > SHOWN else "")
+    )
 
 
 def _stopped_short(report: RunReport, limit: int | None) -> bool:
@@ -426,6 +460,22 @@ def _echo_stored(target: Store) -> None:
     if len(runs):
         typer.echo("\nlatest runs (counts of what each read; only a published run stored its valid records):")
         typer.echo(runs.to_string(index=False))
+    _echo_not_read_again(target)
+
+
+def _echo_not_read_again(target: Store) -> None:
+    """The stored records that the latest run of a query they were stored from did not read, by query."""
+    from matreg.ingest import listed_records, not_read_again
+
+    missing = not_read_again(target)
+    if missing.empty:
+        return
+    typer.echo(
+        "\nnot read again: stored records the latest run of their query did not read (the source may have removed "
+        "them; nothing is withdrawn):"
+    )
+    for (source, query, run_id), records in missing.groupby(["source", "query", "run_id"], sort=False, dropna=False):
+        typer.echo(f"  {source} {query}: {listed_records(records['record_id'].tolist(), SHOWN)}  [run {run_id}]")
 
 
 def _echo_interrupted_runs(store: Store, staged: dict[str, dict]) -> None:

@@ -8,7 +8,7 @@ import random
 import re
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import datetime, timezone
 from itertools import takewhile
 from pathlib import Path
 from typing import Any
@@ -206,24 +206,31 @@ def _text(body: bytes, charset: str | None) -> str:
 
 class HttpClient:
     """GETs against one source, with retries on 429/5xx, the API key sent only as a header, and answers cached in
-    `cache_path` when one is given."""
+    `cache_path` when one is given (each for `settings.cache_expire_after_s`)."""
 
     def __init__(
         self,
         settings: HttpSettings,
         *,
         cache_path: Path | None = None,
+        refresh_cache: bool = False,
         base_url: str | None = None,
         auth_header: str | None = None,
         api_key: str | None = None,
         credentials: tuple[str, str] | None = None,
     ) -> None:
         """The API key (in header `auth_header`) and `credentials` (user, password: `split_credentials`) are sent to
-        the origin of `base_url` only."""
+        the origin of `base_url` only. With `refresh_cache`, every request goes to the source and its answer replaces
+        the cached one."""
         self.settings = settings
         self._secrets = [api_key, credentials[1] if credentials else None]
+        self._cache_version: str | None = None  # what cache keys add (`key_cached_answers_by`)
         self.session = self._make_session(cache_path, auth_header)  # cached when given a path (`use_cache`)
-        self._fresh, self._cached_at = False, None  # answers since `begin_page`: any fresh, the oldest cached
+        if refresh_cache and cache_path is not None:
+            self.session.headers["Cache-Control"] = "no-cache"  # requests-cache's force_refresh, on every request
+        # answers since `begin_page`: when the first fresh one arrived, when the source gave the oldest cached one
+        self._fresh_at: datetime | None = None
+        self._cached_at: datetime | None = None
         self.session.hooks["response"].append(self._note_answer)  # (mp-api sends on the session itself)
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
         header = (auth_header, api_key) if api_key and auth_header else None
@@ -251,6 +258,8 @@ class HttpClient:
                 ignored_parameters=ignored,
                 filter_fn=_not_redirected,  # a redirect's history holds the first request as sent, secrets included
                 # (the final hop is cached on its own, without that history)
+                expire_after=self.settings.cache_expire_after_s,  # from when an answer is saved
+                key_fn=self._cache_key,
             )
         retry = _CappedRetry(
             total=self.settings.retries,
@@ -276,6 +285,18 @@ class HttpClient:
         session.rebuild_proxies = self._redirect_proxies  # without trust_env a redirect keeps the first host's
         session.rebuild_auth = self._redirect_auth
         return session
+
+    def _cache_key(self, request: Any, **kwargs: Any) -> str:
+        """requests-cache's key of a request, and the version of the source the answers are kept for, if set."""
+        from requests_cache import create_key
+
+        key = create_key(request, **kwargs)
+        return key if self._cache_version is None else f"{key}@{self._cache_version}"
+
+    def key_cached_answers_by(self, version: str) -> None:
+        """Keep the cached answers of each version of the source's database apart (the catalog's database_version,
+        the Materials Project's db_version): no answer cached from another version is given."""
+        self._cache_version = version
 
     def _redirect_auth(self, request: requests.PreparedRequest, response: requests.Response) -> None:
         """requests' redirect handling, and no secret of the source to another origin (it strips only Authorization,
@@ -347,23 +368,28 @@ class HttpClient:
         return response
 
     def _note_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        """Note whether an answer came from the HTTP cache (and when the source gave it then) or from the source;
-        redirects and failures, never cached, say neither."""
+        """Note when the source gave an answer: as it arrives (before the HTTP cache saves it, so that the cache's
+        `created_at` of it is no earlier), or, from the HTTP cache, when it was saved there; redirects and failures,
+        never cached, say nothing."""
         if response.is_redirect or response.status_code != 200:
             return
         if getattr(response, "from_cache", False):
             self._cached_at = min(filter(None, (self._cached_at, response.created_at)))
-        else:
-            self._fresh = True
+        elif self._fresh_at is None:
+            self._fresh_at = datetime.now(timezone.utc)
 
     def begin_page(self) -> None:
         """Forget the answers so far: the next page's are noted from here."""
-        self._fresh, self._cached_at = False, None
+        self._fresh_at, self._cached_at = None, None
 
-    def page_cached_at(self) -> datetime | None:
-        """When every answer since `begin_page` came from the HTTP cache, when the source gave the oldest of them (a
-        page of them is as old as that); else None."""
-        return None if self._fresh else self._cached_at
+    def page_read_at(self) -> datetime | None:
+        """When the source gave the answers since `begin_page` (None: none came): when the first fresh one arrived,
+        else, all from the HTTP cache, when the source gave the oldest of them (a page of them is as old as that)."""
+        return self._fresh_at or self._cached_at
+
+    def page_from_cache(self) -> bool:
+        """Whether every answer since `begin_page` came from the HTTP cache (and one did)."""
+        return self._fresh_at is None and self._cached_at is not None
 
     def _failure(self, response: requests.Response) -> str:
         """What went wrong: the status, what the source said, the URL (a long query cut), and the retries spent (if

@@ -83,6 +83,9 @@ class RunReport:
     n_superseded: int | None = None
     n_withdrawn: int | None = None
     n_available: int | None = None
+    not_read_again: list[str] | None = None  # stored records of the run's query it did not read (`_not_read_again`)
+    n_cached_pages: int = 0  # pages the HTTP cache gave this process (not those of a resumed run's earlier one)
+    cached_read_at: tuple[datetime, datetime] | None = None  # when the source gave the oldest and newest of them
     reasons: Counter = field(default_factory=Counter)
     unmapped: Counter = field(default_factory=Counter)
     cursor: dict[str, Any] | None = None
@@ -116,6 +119,13 @@ class RunReport:
         self.n_reread += page.n_reread
         self.reasons.update(page.reasons)
         self.unmapped.update(page.unmapped)
+
+    def add_cached(self, read_at: list[datetime]) -> None:
+        """Count pages the HTTP cache gave, which the source gave at `read_at`."""
+        if read_at:
+            self.n_cached_pages += len(read_at)
+            known = [*read_at, *(self.cached_read_at or ())]
+            self.cached_read_at = (min(known), max(known))
 
 
 @dataclass
@@ -553,6 +563,7 @@ def run_ingest(
                 if not (report.resumed and report.cursor is None):  # (stopped after its last page: none is left)
                     _stage_pages(connector, store, info, report, limit, progress, commit_every, pause_gc)
                 report.status, report.cursor = "complete", None
+                report.not_read_again = _not_read_again(connector, store, info, report.run_id)
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             check = _publish_check(report, connector, store, info)
             whole_scope = _whole_scope(connector, info)
@@ -728,6 +739,7 @@ def _stage_pages(
         for commit in _commits(pages, _Budget(limit, report.n_fetched), commit_every, bar, collect=pause_gc):
             rows = _map_pages(connector, commit.items, commit.read_at, report.run_id, report.n_fetched)
             report.add_page(rows)
+            report.add_cached(commit.cached_read_at)
             last = commit.last
             report.cursor, report.n_available, report.request = last.cursor, last.total, last.request
             run_row = _fetch_run_row(info, report, connector)
@@ -776,6 +788,7 @@ class _Commit:
 
     items: list[list[RawItem]] = field(default_factory=list)
     read_at: list[datetime] = field(default_factory=list)  # when each page was read
+    cached_read_at: list[datetime] = field(default_factory=list)  # of the pages the HTTP cache gave
     last: Page | None = None
     n_items: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -783,6 +796,8 @@ class _Commit:
     def add(self, page: Page, items: list[RawItem]) -> None:
         self.items.append(items)
         self.read_at.append(page.read_at or datetime.now(timezone.utc))
+        if page.from_cache:
+            self.cached_read_at.append(self.read_at[-1])
         self.last = page
         self.n_items += len(items)
 
@@ -861,6 +876,44 @@ def _dry_run(
     if whole_scope is not None and not check.rows_moved():
         report.n_withdrawn = len(store.withdrawals_of(whole_scope, admitted, check.withheld_keys()["materials"]))
     return report
+
+
+def _not_read_again(connector: Connector, store: Store, info: RunInfo, run_id: str) -> list[str] | None:
+    """Of a fetch that read its whole query (no --limit), the stored records of that query it did not read (the
+    source may have removed them; nothing is withdrawn): the records earlier complete runs of the same source and
+    parameters wrote, every stored record of the source for a fetch of all it lists (`reads_whole_source`). None for
+    a lab import (it withdraws them) and a --limit run; an empty list when no earlier run wrote any."""
+    if connector.reads_whole_scope or "max_records" in info.parameters:
+        return None
+    source, every = connector.attribution.source, connector.reads_whole_source
+    query = {"source": source, "parameters": _parameters_json(info)}
+    runs = "SELECT run_id FROM fetch_runs WHERE source = $source AND parameters = $parameters AND status = 'complete'"
+    if not store.exists() or not (every or len(store.read(runs, query))):  # (the materials view costs more)
+        return []
+    sql = (
+        "SELECT record_id FROM materials WHERE source = $source AND ($every OR record_id IN ("
+        f"SELECT record_id FROM material_writes WHERE run_id IN ({runs})))"
+    )
+    stored = store.read(sql, query | {"every": every})
+    if stored.empty:
+        return []
+    return sorted(set(stored["record_id"]) - store.staged_record_ids(run_id))
+
+
+def not_read_again(store: Store) -> pd.DataFrame:
+    """The stored records the latest complete run of each query did not read (`_not_read_again`), with the source,
+    query and run: record_id, source, query, run_id (until a run of that query reads them again)."""
+    return store.read(
+        "WITH latest AS (SELECT source, query, run_id, not_read_again FROM fetch_runs WHERE status = 'complete' "
+        "QUALIFY row_number() OVER (PARTITION BY source, parameters ORDER BY started_at DESC) = 1) "
+        "SELECT unnest(not_read_again) AS record_id, source, query, run_id FROM latest ORDER BY ALL"
+    )
+
+
+def listed_records(record_ids: list[str], shown: int = 10) -> str:
+    """How many records, and the first `shown` of them ('2 records: mp:mp-1, mp:mp-2'), '...' if there are more."""
+    count = "1 record" if len(record_ids) == 1 else f"{len(record_ids)} records"
+    return f"{count}: " + ", ".join(record_ids[:shown]) + (", ..." if len(record_ids) > shown else "")
 
 
 def _whole_scope(connector: Connector, info: RunInfo) -> tuple[str, str, str] | None:
@@ -962,6 +1015,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "n_superseded": report.n_superseded,
         "n_withdrawn": report.n_withdrawn,
         "n_available": report.n_available,
+        "not_read_again": report.not_read_again,
         "whole_scope": connector.attribution.scope if connector.reads_whole_scope else None,
         "quarantined": None,  # written as the run is published (`Store.publish_run`)
         "quarantine_reasons": None,  # written once, when the run ends (a resume counts its journal's, `staged_reasons`)
@@ -989,6 +1043,7 @@ def _report_from_row(row: dict[str, Any]) -> RunReport:
         n_values=row["n_values"],
         n_quarantined=row["n_quarantined"],
         n_available=row["n_available"],
+        not_read_again=row.get("not_read_again"),
         unmapped=Counter(json.loads(row["unmapped_fields"])),
         cursor=json.loads(row["cursor"]) if row["cursor"] else None,
         resumed=True,

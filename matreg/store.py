@@ -488,6 +488,19 @@ class Store:
             reasons.update(chain.from_iterable(table["reasons"].to_pylist()))
         return reasons
 
+    def staged_record_ids(self, run_id: str) -> set[str]:
+        """The records the committed pages of an unfinished run read: admitted or quarantined (one its mapping could
+        not read, by its item: record ids are `source:source id`)."""
+        journal = RunJournal(self.staging_dir / run_id)
+        sizes = journal.committed()[1]
+        ids: set[str] = set()
+        for table in journal.tables("materials", sizes):
+            ids.update(table["record_id"].to_pylist())
+        for table in journal.tables(QUARANTINE, sizes):
+            rows = zip(*(table[column].to_pylist() for column in ("record_id", "source", "item")), strict=True)
+            ids.update(record_id or f"{source}:{item}" for record_id, source, item in rows)
+        return ids
+
     def _published(self, run_ids: list[str]) -> list[str]:
         """Those of `run_ids` whose run is in a published commit, complete."""
         if not run_ids or not self.exists():

@@ -759,6 +759,26 @@ def test_a_dry_run_writes_no_http_cache_either(run, tmp_path):
     assert (tmp_path / "store" / "http_cache.sqlite").is_file()  # (the cache a real fetch keeps)
 
 
+def test_a_fetch_says_which_pages_the_http_cache_gave_and_refresh_cache_reads_them_again(run, janaf_server):
+    assert "HTTP cache" not in run("fetch", "janaf", "H-064", "C-095", "--no-progress").stdout  # (catalog: cache on)
+    again = run("fetch", "janaf", "H-064", "C-095", "--no-progress")
+    assert again.exit_code == 0 and len(janaf_server.requests) == 2
+    said = again.stdout.splitlines()[1]
+    assert said.startswith("  1 page from the HTTP cache, read at 20") and said.endswith(
+        " UTC (--refresh-cache reads again)"
+    )
+    refreshed = run("fetch", "janaf", "H-064", "C-095", "--refresh-cache", "--no-progress")
+    assert refreshed.exit_code == 0 and "HTTP cache" not in refreshed.stdout and len(janaf_server.requests) == 4
+    assert "1 page from the HTTP cache" in run("fetch", "janaf", "H-064", "C-095", "--no-progress").stdout
+    assert len(janaf_server.requests) == 4  # the refreshed answers, cached
+
+
+def test_refresh_cache_with_no_cache_is_refused(run, janaf_server):
+    result = run("fetch", "janaf", "H-064", "--refresh-cache", "--no-cache")
+    assert result.exit_code == 2 and "--refresh-cache replaces the HTTP cache's answers" in result.stderr
+    assert not janaf_server.requests
+
+
 def test_an_export_sidecar_cites_each_file_of_a_lab_dataset_it_holds(run, tmp_path):
     for name, citation, license in (("a", "Smith 2026", "CC-BY-4.0"), ("b", "Jones 2026", "CC0-1.0")):
         (tmp_path / f"{name}.csv").write_text(f"id,formula,gap\n{name}1,GaN,3.4\n", encoding="utf-8")

@@ -7,6 +7,7 @@ import ssl
 import subprocess
 import threading
 import time
+from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -324,7 +325,75 @@ def test_a_page_behind_a_redirect_is_as_old_as_the_cached_answer_it_ends_at(tmp_
     with ReplayServer(route) as server:
         client = HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite")
         client.begin_page()
-        assert client.get_json(server.url + "download") == {"v": 1} and client.page_cached_at() is None
+        assert client.get_json(server.url + "download") == {"v": 1} and not client.page_from_cache()
+        first_read = client.page_read_at()
         client.begin_page()
         assert client.get_json(server.url + "download") == {"v": 1} and server.hits("/file") == 1
-        assert client.page_cached_at() is not None
+        assert client.page_from_cache() and first_read <= client.page_read_at() < datetime.now(timezone.utc)
+
+
+class Versions:
+    """A page whose answer the test changes (`version`)."""
+
+    def __init__(self) -> None:
+        self.version = 1
+
+    def __call__(self, request) -> Reply:
+        return Reply.json({"v": self.version})
+
+
+def read(client: HttpClient, url: str) -> tuple[dict, bool]:
+    """A page's answer, and whether the HTTP cache gave it."""
+    client.begin_page()
+    return client.get_json(url), client.page_from_cache()
+
+
+def test_a_cached_answer_is_given_until_it_expires_then_read_again(tmp_path):
+    source = Versions()
+    with ReplayServer(source) as server:
+        client = HttpClient(HttpSettings(retries=0, cache_expire_after_s=1), cache_path=tmp_path / "cache.sqlite")
+        assert read(client, server.url + "page") == ({"v": 1}, False)
+        source.version = 2
+        assert read(client, server.url + "page") == ({"v": 1}, True)  # within its second
+        time.sleep(1.2)
+        assert read(client, server.url + "page") == ({"v": 2}, False)
+        assert read(client, server.url + "page") == ({"v": 2}, True)  # kept anew
+    assert server.hits("/page") == 2
+
+
+def test_answers_are_cached_for_a_day_unless_the_catalog_says_otherwise():
+    assert HttpSettings().cache_expire_after_s == 24 * 3600
+
+
+def test_a_refresh_reads_the_source_again_and_its_answers_replace_the_cached_ones(tmp_path):
+    source, cache = Versions(), tmp_path / "cache.sqlite"
+    with ReplayServer(source) as server:
+        assert read(HttpClient(HttpSettings(retries=0), cache_path=cache), server.url + "page") == ({"v": 1}, False)
+        source.version = 2
+        refreshing = HttpClient(HttpSettings(retries=0), cache_path=cache, refresh_cache=True)
+        assert read(refreshing, server.url + "page") == ({"v": 2}, False)
+        assert read(HttpClient(HttpSettings(retries=0), cache_path=cache), server.url + "page") == ({"v": 2}, True)
+    assert server.hits("/page") == 2
+
+
+def test_a_cached_answer_is_no_older_than_the_fresh_read_it_keeps(tmp_path):
+    # a page's rows are stamped with when the source gave it: the cache's copy of a read is not an earlier read of it
+    with ReplayServer(Versions()) as server:
+        fresh = HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite")
+        read(fresh, server.url + "page")
+        cached = HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite")
+        assert read(cached, server.url + "page")[1]
+    assert fresh.page_read_at() <= cached.page_read_at()
+
+
+def test_answers_cached_for_one_version_of_the_database_are_not_given_for_another(tmp_path):
+    source = Versions()
+    with ReplayServer(source) as server:
+        for version, expected in (("2023.11.1", ({"v": 1}, False)), ("2023.11.1", ({"v": 1}, True))):
+            client = HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite")
+            client.key_cached_answers_by(version)
+            assert read(client, server.url + "page") == expected
+        source.version = 2
+        client = HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite")
+        client.key_cached_answers_by("2024.12.18")
+        assert read(client, server.url + "page") == ({"v": 2}, False)

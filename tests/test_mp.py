@@ -566,3 +566,116 @@ def test_pages_the_http_cache_answers_carry_when_the_source_gave_them(tmp_path, 
     connector.close()
     assert len(summary_requests(mp_server)) == n_requests and len(pages) > 1  # every page from the HTTP cache
     assert all(page.read_at is not None and page.read_at < second_run for page in pages)
+
+
+class Releases:
+    """The replay over documents and a heartbeat that the test changes, as a new database release does."""
+
+    def __init__(self) -> None:
+        self.documents = copy.deepcopy(SUMMARY["data"])
+        self.heartbeat = json.loads(HEARTBEAT)
+
+    def __call__(self, request: Request) -> Reply:
+        if request.path == "/heartbeat":
+            return Reply.json(self.heartbeat)
+        return summary_route_of(self.documents)(request)
+
+    def document(self, material_id: str) -> dict:
+        return next(doc for doc in self.documents if doc["material_id"] == material_id)
+
+
+@pytest.fixture
+def releases():
+    return Releases()
+
+
+@pytest.fixture
+def releases_catalog_path(tmp_path, releases):
+    with ReplayServer(releases) as server:
+        path = write_mp_catalog(tmp_path / "releases.yaml", server.url)
+        dataset = "datasets:\n  gaps:\n    description: t\n    version: 0.1.0\n    properties: [band_gap]\n"
+        path.write_text(path.read_text() + dataset, encoding="utf-8")
+        yield path
+
+
+def formation_energy_of_mp_631(store: Store) -> tuple[float, str]:
+    sql = (
+        "SELECT p.value, m.database_version FROM properties p JOIN materials m USING (record_id) "
+        "WHERE record_id = 'mp:mp-631' AND property = 'formation_energy_per_atom'"
+    )
+    return tuple(store.query(sql).iloc[0])
+
+
+def test_pages_of_a_new_database_release_are_read_from_the_source_not_the_http_cache(
+    store, releases, releases_catalog_path
+):
+    catalog = load_catalog(releases_catalog_path)
+    assert fetch(store, catalog, everything=True, page_size=4, cache=True).n_cached_pages == 0
+    assert fetch(store, catalog, everything=True, page_size=4, cache=True).n_cached_pages == 3  # the same release
+    releases.document("mp-631")["formation_energy_per_atom"] = -0.70
+    releases.heartbeat["db_version"] = "2024.12.18"
+    report = fetch(store, catalog, everything=True, page_size=4, cache=True)
+    assert (report.n_cached_pages, report.n_superseded) == (0, 0)  # no later read is stored: none is said to be
+    assert formation_energy_of_mp_631(store) == (-0.70, "2024.12.18")
+
+
+def test_a_whole_query_read_again_names_the_stored_records_it_no_longer_returns_and_withdraws_none(
+    store, releases, releases_catalog_path
+):
+    catalog = load_catalog(releases_catalog_path)
+    assert fetch(store, catalog, everything=True).not_read_again == []  # (mp-13136's broken structure: never stored)
+    releases.document("mp-1216").update(deprecated=True, deprecation_reasons=["M"])  # --all asks deprecated=false
+    assert fetch(store, catalog, ids=["mp-938"]).not_read_again == []  # a selection read for the first time
+    report = fetch(store, catalog, everything=True)
+    assert report.not_read_again == ["mp:mp-1216"]
+    stored = store.query("SELECT not_read_again FROM fetch_runs WHERE run_id = ?", [report.run_id]).iloc[0, 0]
+    assert list(stored) == ["mp:mp-1216"]
+    assert store.query("SELECT count(*) FROM properties WHERE record_id = 'mp:mp-1216'").iloc[0, 0] == 5  # kept
+    part = build_connector("mp", catalog, FetchRequest(everything=True, limit=4))
+    assert run_ingest(part, store, limit=4).not_read_again is None  # a part of the query: no sign
+
+
+def test_status_lists_what_the_latest_run_of_a_query_did_not_read_until_it_reads_it_again(
+    tmp_path, releases, releases_catalog_path
+):
+    def matreg(*arguments):
+        options = ["--store", str(tmp_path / "s")]
+        if arguments[0] == "fetch":
+            options += ["--catalog", str(releases_catalog_path), "--no-progress"]
+        return CliRunner().invoke(app, [*arguments, *options])
+
+    assert matreg("fetch", "mp", "--all").exit_code == 0
+    releases.document("mp-938")["deprecated"] = True
+    again = matreg("fetch", "mp", "--all")
+    assert "not in this run, stored from this query (the source may have removed them; nothing was withdrawn): " \
+        "1 record: mp:mp-938" in again.stdout  # fmt: skip
+    status = matreg("status").stdout
+    assert "not read again: stored records the latest run of their query did not read" in status
+    assert "mp Materials Project summary where deprecated=False: 1 record: mp:mp-938  [run " in status
+    releases.document("mp-938")["deprecated"] = False
+    assert "not in this run" not in matreg("fetch", "mp", "--all").stdout
+    assert "not read again" not in matreg("status").stdout
+
+
+def test_a_release_and_an_export_warn_of_records_the_source_deprecated_that_they_still_hold(
+    tmp_path, releases, releases_catalog_path
+):
+    def matreg(*arguments):
+        catalog = ["--catalog", str(releases_catalog_path)] if arguments[0] != "review" else []
+        return CliRunner().invoke(app, [*arguments, "--store", str(tmp_path / "s"), *catalog])
+
+    assert matreg("fetch", "mp", "--all", "--no-progress").exit_code == 0
+    releases.document("mp-1216").update(deprecated=True, deprecation_reasons=["M"])
+    assert matreg("fetch", "mp", "mp-1216", "--no-progress").exit_code == 1  # quarantined: nothing valid
+    deprecated = (
+        "dataset 'gaps': the source deprecated them (an open quarantine row says so), the values of their last valid "
+        "read are kept: 1 record: mp:mp-1216; `matreg review reject RECORD_ID` leaves one out"
+    )
+    exported = matreg("export", "gaps", "--out", str(tmp_path / "gaps.csv"))
+    assert exported.exit_code == 0 and deprecated in exported.stderr
+    assert "mp:mp-1216" in (tmp_path / "gaps.csv").read_text()  # still there: the steward decides
+    released = matreg("release", "gaps", "--version", "1.0.0")
+    assert released.exit_code == 0 and deprecated in released.stderr
+    rejected = matreg("review", "reject", "mp:mp-1216", "--reason", "deprecated at the source", "--steward", "A. S.")
+    assert rejected.exit_code == 0, rejected.output
+    assert "deprecated" not in matreg("release", "gaps", "--version", "1.0.1").stderr

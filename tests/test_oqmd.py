@@ -175,6 +175,43 @@ def test_json_pages_of_a_second_fetch_come_from_the_http_cache_with_the_same_val
     assert store.table("properties").equals(stored)
 
 
+def cached_fetch(store: Store, catalog, **options):
+    """A fetch of the recorded query, 5 records a page, with the HTTP cache (`options`: refresh_cache, ...)."""
+    request = FetchRequest(filter=FILTER, page_size=5, cache=True, **options)
+    return run_ingest(build_connector("oqmd", catalog, request, cache_path=store.cache_path), store)
+
+
+def band_gap_of_16974(store: Store) -> float:
+    sql = "SELECT value FROM properties WHERE record_id = 'oqmd:16974' AND property = 'band_gap'"
+    return store.query(sql).iloc[0, 0]
+
+
+def test_a_fetch_the_http_cache_answers_says_so_and_when_the_source_gave_its_pages(store, catalog, replay):
+    cached_fetch(store, catalog)
+    first_read = store.query("SELECT min(fetched_at), max(fetched_at) FROM materials").iloc[0].tolist()
+    replay.records = [record | {"band_gap": 4.0} if record["entry_id"] == 16974 else record for record in RECORDS]
+    again = cached_fetch(store, catalog)  # the source changed: the cache still gives what it said then
+    assert (again.n_cached_pages, again.n_unchanged, again.n_superseded) == (3, 12, 0)
+    oldest, newest = again.cached_read_at
+    assert first_read[0] <= oldest <= newest and (newest - first_read[1]).total_seconds() < 5
+    assert band_gap_of_16974(store) == 5.255
+    refreshed = cached_fetch(store, catalog, refresh_cache=True)  # asks the source again, and keeps its answers
+    assert (refreshed.n_cached_pages, refreshed.n_stored - refreshed.n_unchanged) == (0, 1)
+    assert band_gap_of_16974(store) == 4.0
+    assert cached_fetch(store, catalog).n_cached_pages == 3 and band_gap_of_16974(store) == 4.0
+
+
+def test_a_new_database_version_in_the_catalog_is_read_from_the_source_and_written(tmp_path, store, catalog, replay):
+    cached_fetch(store, catalog)
+    replay.records = [record | {"band_gap": 4.0} if record["entry_id"] == 16974 else record for record in RECORDS]
+    source = catalog.sources["oqmd"].model_copy(update={"database_version": "v1.7"})
+    newer = catalog.model_copy(update={"sources": {"oqmd": source}})
+    report = cached_fetch(store, newer)  # the cache's pages of v1.6 were read before any stored row: none is later
+    assert (report.n_cached_pages, report.n_superseded, report.n_stored - report.n_unchanged) == (0, 0, 12)
+    assert band_gap_of_16974(store) == 4.0
+    assert set(store.query("SELECT database_version FROM materials")["database_version"]) == {"v1.7"}
+
+
 def test_a_persistent_503_fails_the_run_and_leaves_the_store_unchanged(store, catalog, server):
     fetch(store, catalog, filter=FILTER, page_size=20)
     before = visible_tables(store)

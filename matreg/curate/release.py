@@ -35,6 +35,7 @@ from matreg.errors import StoreError
 from matreg.export import dataset_query, distinct, nothing_selected, to_wide
 from matreg.http import public_url
 from matreg.schema import load_vocabulary
+from matreg.sources.base import WITHDRAWN_BY_SOURCE
 from matreg.store import Store, atomic_write, write_with_sidecar
 
 logger = logging.getLogger(__name__)
@@ -93,9 +94,41 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     unmatched = unmatched_preferences(curated, dataset.resolve.prefer)  # (a prefer list: strategy prefer's only)
     warnings = [f"dataset '{name}': {unmatched}"] if unmatched else []
     warnings += [redo_text(entry) for entry in decisions_to_redo(store, raw).itertuples()]
+    warnings += withdrawal_warnings(store, name, sorted(set(curated["record_id"])))
     for warning in warnings:
         logger.warning(warning)
     return CuratedRows(raw, curated, resolved, carried, groups, log, warnings)
+
+
+def withdrawal_warnings(store: Store, name: str, record_ids: list[str]) -> list[str]:
+    """Warnings of the dataset's records that their source may have withdrawn, with their values of an earlier read:
+    those an open quarantine row says the source deprecated, those the latest run of a query they were stored from did
+    not read (`not_read_again`)."""
+    from matreg.ingest import listed_records, not_read_again
+
+    deprecated = store.read(
+        f"SELECT DISTINCT {_QUARANTINED_RECORD} AS record_id FROM open_quarantine "
+        f"WHERE {_QUARANTINED_RECORD} IN (SELECT unnest($records::VARCHAR[])) "
+        "AND EXISTS (SELECT 1 FROM unnest(reasons) AS r(reason) WHERE starts_with(reason, $withdrawn)) ORDER BY 1",
+        {"records": record_ids, "withdrawn": WITHDRAWN_BY_SOURCE},
+    )["record_id"].tolist()
+    missing = sorted(set(not_read_again(store)["record_id"]) & set(record_ids))
+    warnings = []
+    if deprecated:
+        warnings.append(
+            f"dataset '{name}': the source deprecated them (an open quarantine row says so), the values of their "
+            f"last valid read are kept: {listed_records(deprecated)}; `matreg review reject RECORD_ID` leaves one out"
+        )
+    if missing:
+        warnings.append(
+            f"dataset '{name}': not in the latest run of the query they were stored from (the source may have removed "
+            f"them): {listed_records(missing)}; `matreg status` lists them by query"
+        )
+    return warnings
+
+
+# a quarantine row's record: a record its mapping could not read (e.g. a deprecated document) by its item
+_QUARANTINED_RECORD = "coalesce(record_id, source || ':' || item)"
 
 
 def _databases(catalog: Catalog) -> dict[str, str]:

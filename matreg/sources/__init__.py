@@ -36,6 +36,7 @@ class FetchRequest:
     all_temperatures: bool = False
     base_url: str | None = None
     cache: bool | None = None
+    refresh_cache: bool = False  # every request to the source, its answer replacing the cached one
     page_size: int | None = None
     structures: bool = False
     limit: int | None = None  # the run stops after this many records (`run_ingest`); pages ask no more
@@ -47,22 +48,29 @@ class FetchRequest:
         if len(given) > 1:
             raise ConfigError(f"{source} cannot combine {' and '.join(given)}: {why}; run one fetch for each")
 
+    def whole_source(self) -> bool:
+        """Whether this asks for every record the source lists: --all, with no other selection, filter or limit."""
+        return self.everything and not (self.ids or self.formulas or self.elements or self.filter or self.limit)
+
     def page_size_or(self, default: int) -> int:
         """Records to ask for per request: --page-size, else the connector's default; no more than --limit."""
         size = self.page_size or default
         return min(size, self.limit) if self.limit else size
 
     def __post_init__(self) -> None:
-        """Element symbols checked once for every connector ('fe' -> 'Fe'; 'Fe-O' -> 'Fe', 'O')."""
+        """Element symbols checked once for every connector ('fe' -> 'Fe'; 'Fe-O' -> 'Fe', 'O'); --refresh-cache with
+        --no-cache refused."""
         try:
             self.elements = element_symbols(self.elements)
         except FormulaError as exc:
             raise ConfigError(f"--elements: {exc}") from None
+        if self.refresh_cache and self.cache is False:
+            raise ConfigError("--refresh-cache replaces the HTTP cache's answers: it cannot go with --no-cache")
 
 
 def use_cache(source: Source, request: FetchRequest, cache_path: Path | None) -> bool:
-    """Cache HTTP answers when asked (flag, else catalog), never for local files."""
-    wanted = source.http.cache if request.cache is None else request.cache
+    """Cache HTTP answers when asked (a refresh, the flag, else the catalog), never for local files."""
+    wanted = request.refresh_cache or (source.http.cache if request.cache is None else request.cache)
     return bool(wanted and cache_path and not source.base_url.startswith("file:"))
 
 
@@ -95,16 +103,21 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
     client = HttpClient(
         source.http,
         cache_path=cache_path if use_cache(source, request, cache_path) else None,
+        refresh_cache=request.refresh_cache,
         base_url=base_url,
         auth_header=source.auth_header,
         api_key=source.api_key(),
         credentials=credentials,
     )
+    if source.database_version:  # a version the catalog names anew is read from the source, never from the cache
+        client.key_cached_answers_by(source.database_version)
     try:
-        return module.build(name, source, client, request)
+        connector = module.build(name, source, client, request)
     except Exception:
         client.close()
         raise
+    connector.reads_whole_source = request.whole_source()
+    return connector
 
 
 def _refuse_secret_query(name: str, source: Source, base_url: str) -> None:

@@ -11,6 +11,10 @@ from typing import Any
 from matreg.catalog import Source
 from matreg.paginate import count_of
 
+# How a quarantine reason begins that says the source itself withdrew the record (the Materials Project's deprecated
+# documents): releases and exports warn of the stored records such a row is open for.
+WITHDRAWN_BY_SOURCE = "deprecated by "
+
 
 @dataclass
 class RawItem:
@@ -26,8 +30,8 @@ class Page:
     """One page of raw items, the cursor to resume after it (None: nothing follows), and what the source said.
 
     `total` is how many records the source says match; a value that is no count is kept as unknown (None).
-    `read_at` is when the source gave the page if not just now: an answer the HTTP cache kept since then
-    (`HttpClient.page_cached_at`), which the page's rows are stamped with.
+    `read_at` is when the source gave the page (`HttpClient.page_read_at`; None: just now), which the page's rows are
+    stamped with; `from_cache` whether the HTTP cache gave it (`HttpClient.page_from_cache`), kept since `read_at`.
     """
 
     items: list[RawItem]
@@ -35,6 +39,7 @@ class Page:
     request: str = ""
     total: int | None = None
     read_at: datetime | None = None
+    from_cache: bool = False
 
     def __post_init__(self) -> None:
         self.total = count_of(self.total)
@@ -144,6 +149,7 @@ class Connector(ABC):
     preview_pages: int | None = 1  # pages a dry run maps: one of a remote source, every one (None) of a local file
     ids_by_position: bool = False  # its record ids name a place (a file's line), not a material: see _PublishCheck
     reads_whole_scope: bool = False  # a run reads all its scope says (a lab file): records it lacks are withdrawn
+    reads_whole_source: bool = False  # a run asks for every record the source lists (fetch --all alone)
     scope_chosen: bool = False  # the user named the scope (`import --as`): it may take over another file's scope
 
     @abstractmethod

@@ -216,7 +216,8 @@ class JanafConnector(Connector):
                 following,
                 request=f"GET {self.base_url}<ID>.txt for {len(items)} table(s)",
                 total=len(self.table_ids),
-                read_at=self.client.page_cached_at(),
+                read_at=self.client.page_read_at(),
+                from_cache=self.client.page_from_cache(),
             )
 
     def _download(self, table_id: str) -> RawItem:

@@ -260,7 +260,8 @@ class JarvisConnector(Connector):
         self.page_size = page_size
         self.field_map = load_field_map("jarvis")
         self.member: str | None = None  # name of the zip's JSON member, once the download has begun
-        self.read_at: datetime | None = None  # when the HTTP cache's copy of the file was downloaded, if it gave it
+        self.read_at: datetime | None = None  # when the source gave the file (the HTTP cache's copy: when downloaded)
+        self.from_cache = False  # whether the HTTP cache gave it
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
 
     def run_info(self) -> RunInfo:
@@ -283,10 +284,10 @@ class JarvisConnector(Connector):
             for index, entry in matching:
                 if len(page) == self.page_size:  # a further match exists, so this page is not the last
                     cursor_after = {"next_index": index, "member": self.member}
-                    yield Page(page, cursor_after, self._describe(first), read_at=self.read_at)
+                    yield Page(page, cursor_after, self._describe(first), None, self.read_at, self.from_cache)
                     page, first = [], index
                 page.append(RawItem(_item_id(entry, index), entry))
-        yield Page(page, None, self._describe(first), scan.n_matching, self.read_at)
+        yield Page(page, None, self._describe(first), scan.n_matching, self.read_at, self.from_cache)
 
     def _matching(self, start: int, scan: _Scan, member: str | None) -> Iterator[tuple[int, Any]]:
         """(index, record) of the asked-for records from `start` on; records before it are counted, not yielded."""
@@ -314,7 +315,7 @@ class JarvisConnector(Connector):
         """
         self.client.begin_page()
         response = self.client.request("GET", self.url, stream=True)
-        self.read_at = self.client.page_cached_at()
+        self.read_at, self.from_cache = self.client.page_read_at(), self.client.page_from_cache()
         try:
             name, data = first_member(self._chunks(response))
             if not name.endswith(".json"):

@@ -53,13 +53,14 @@ class JsonApiConnector(Connector):
             sent.add(key)
             self.client.begin_page()
             body = self.send(request)
-            read_at = self.client.page_cached_at()  # (before requests the page's records may lead to)
+            # when the source gave the page: noted before the requests its records may lead to
+            read_at, from_cache = self.client.page_read_at(), self.client.page_from_cache()
             records = self.records(body)
             following = self.paginator.next_request(request, body, len(records))
             items = [RawItem(self.item_id(record), record) for record in records]
             cursor_after = following.to_cursor() if following else None
             described = self.client.redact(request.describe())
-            yield Page(items, cursor_after, described, self.total(body), read_at)
+            yield Page(items, cursor_after, described, self.total(body), read_at, from_cache)
             request = following
 
     def redact(self, text: str) -> str:

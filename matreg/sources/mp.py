@@ -30,7 +30,7 @@ from matreg.fieldmap import FieldMap, load_field_map
 from matreg.http import HttpClient, is_secret_name
 from matreg.paginate import HttpRequest, OffsetPaginator, count_of, dig
 from matreg.sources import FetchRequest
-from matreg.sources.base import Attribution, RunInfo, SourceRecord
+from matreg.sources.base import WITHDRAWN_BY_SOURCE, Attribution, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 
 try:  # a missing mp-api is reported by build() with the fix, not as "no connector named 'mp'"
@@ -121,6 +121,8 @@ class MpConnector(JsonApiConnector):
             self.client.begin_page()  # the heartbeat, never from the HTTP cache, is none of the first page's answers
             version = db_version or self.attribution.database_version
             self.attribution = dataclasses.replace(self.attribution, database_version=version)
+            if version:  # a new release of the database: no page cached from an earlier one is given
+                self.client.key_cached_answers_by(version)
         return self.summary
 
     def records(self, body: Any) -> list[dict[str, Any]]:
@@ -171,7 +173,7 @@ def deprecation_reason(reasons: Any) -> str:
     DeprecationMessage: 'M' manual, 'C001' too few k-points, ...) as received."""
     codes = reasons if isinstance(reasons, list) else [reasons] if reasons else []
     given = f"deprecation_reasons: {', '.join(map(str, codes))}" if codes else "no deprecation_reasons given"
-    return f"deprecated by the Materials Project ({given}); fetch its formula for the current materials"
+    return f"{WITHDRAWN_BY_SOURCE}the Materials Project ({given}); fetch its formula for the current materials"
 
 
 def structure_json(structure: Any, material_id: str) -> str | None:
@@ -281,7 +283,7 @@ def endpoint_of(source: Source) -> str:
 def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, str]:
     """mp-api's summary rester on matreg's HTTP session (retries, rate limit, cache), and the heartbeat's db_version."""
     client.session.proxies = client.proxies_for(endpoint)  # mp-api sends on the session itself, to this one host
-    _hear_heartbeat(endpoint, client)
+    db_version = _hear_heartbeat(endpoint, client)
     try:
         rester = MPRester(  # (mp-api asks its heartbeat outside the session: a mirror must leave it open)
             api_key, endpoint=endpoint, session=client.session, use_document_model=False, mute_progress_bars=True
@@ -289,22 +291,25 @@ def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, 
         summary = rester.materials.summary
     except (MPRestError, requests.RequestException, ValueError, KeyError) as exc:
         raise SourceError(client.redact(f"Materials Project API at {endpoint}: {exc!r}")) from None
-    return summary, rester.db_version
+    return summary, db_version
 
 
-def _hear_heartbeat(endpoint: str, client: HttpClient) -> None:
-    """SourceError unless the API's heartbeat answers within the source's timeout (and retries), with the version
-    and db_version mp-api reads of it: mp-api asks it with `requests.get` and no timeout, so a server that accepts and
+def _hear_heartbeat(endpoint: str, client: HttpClient) -> str:
+    """The db_version of the API's heartbeat (as it answers now: mp-api keeps the first answer it read for the whole
+    process); SourceError unless it answers within the source's timeout (and retries), with the version and
+    db_version mp-api reads of it: mp-api asks it with `requests.get` and no timeout, so a server that accepts and
     never answers would hang the fetch silently, and another server's answer would fail in mp-api as a KeyError."""
     not_cached = getattr(client.session, "cache_disabled", contextlib.nullcontext)  # (the HTTP cache would answer)
     try:
         with not_cached():
-            problem = _heartbeat_problem(client.get_json(endpoint + "heartbeat"))
+            answer = client.get_json(endpoint + "heartbeat")
+        problem = _heartbeat_problem(answer)
     except SourceError as exc:
         problem = str(exc)
     if problem:
         root = f"is {endpoint} the API's root, as https://api.materialsproject.org/ is?"
         raise SourceError(client.redact(f"Materials Project API at {endpoint}: no heartbeat: {problem} ({root})"))
+    return answer["db_version"]
 
 
 def _heartbeat_problem(answer: Any) -> str | None:
