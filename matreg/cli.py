@@ -31,7 +31,6 @@ from matreg.cli_steward import (
     conflicts_command,
     diff_command,
     echo_decisions_to_redo,
-    echo_readmitted_beside_withdrawals,
     echo_unmatched_decisions,
     history_command,
     release_command,
@@ -241,8 +240,6 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
         more = f" and {len(report.unmapped) - SHOWN} more" if len(report.unmapped) > SHOWN else ""
         typer.echo(f"  fields the field map does not know: {fields}{more}")
     if not report.dry_run and store.exists():
-        if report.n_withdrawn:
-            echo_readmitted_beside_withdrawals(store, report.run_id)
         echo_decisions_to_redo(store, report.source)
     if report.n_stored == 0:
         withdrawn = f" (the run is stored: it withdrew {report.n_withdrawn} record(s))" if report.n_withdrawn else ""

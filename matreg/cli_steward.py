@@ -176,7 +176,7 @@ def _logged(entry: dict) -> None:
 
 @reports_errors
 def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> None:
-    """Every curation-log entry touching a record, oldest first."""
+    """Every curation-log entry touching a record, oldest first, with what each was made on and which are stale."""
     from matreg.curate.review import history
 
     entries = history(open_store(store), record_id)
@@ -184,8 +184,13 @@ def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> No
         typer.echo(f"no curation entries for {record_id}")
         return
     columns = ["entry_id", "steward", "action", "property", "method", "temperature_K", "pressure_Pa", "value", "unit"]
-    columns.append("reason")  # entries on values of one property that differ in method or conditions stay apart
-    typer.echo(entries[columns].to_string(index=False, na_rep="", max_colwidth=60))
+    # entries on values of one property that differ in method or conditions stay apart; what each was made on
+    columns += ["formula", "original_value", "original_unit", "reason"]
+    shown = entries[columns].astype(object).where(entries[columns].notna(), "")
+    shown["stale"] = entries["stale"].notna().map({True: "stale", False: ""})
+    typer.echo(shown.to_string(index=False, max_colwidth=60))
+    for entry in entries[entries["stale"].notna()].itertuples():
+        typer.echo(f"{entry.entry_id} is stale: {entry.stale}; decide again with `matreg review`")
 
 
 @reports_errors
@@ -275,19 +280,19 @@ def _fields_of(change: str, changed: int, fields: pd.Series) -> str:
 
 def echo_unmatched_decisions(store: Store) -> None:
     """Notes on the review decisions whose record or value the store no longer shows, and on those made on what has
-    changed since (stale: not applied), the first SHOWN of each listed."""
-    from matreg.curate.review import curation_log, decided_values, stale_decisions, target_text, unmatched_decisions
+    changed since (stale: not applied to what changed, readmits included), the first SHOWN of each listed."""
+    from matreg.curate.review import stale_entries, target_text, unmatched_decisions
 
     decisions = unmatched_decisions(store)
     if len(decisions):
         typer.echo(f"note: {len(decisions)} review decision(s) name a record or value the store no longer shows:")
         for entry in decisions.head(SHOWN).itertuples():
             typer.echo(f"  {entry.entry_id}  {entry.action} {target_text(entry)}")
-    stale = stale_decisions(decided_values(store), curation_log(store))
+    stale = stale_entries(store)
     if len(stale):
         typer.echo(
-            f"note: {len(stale)} review decision(s) were made on what has changed since (stale: not applied; decide "
-            "again with `matreg review`):"
+            f"note: {len(stale)} review decision(s) were made on what has changed since (stale: not applied to what "
+            "changed; decide again with `matreg review`):"
         )
         for entry in stale.head(SHOWN).itertuples():
             typer.echo(f"  {entry.entry_id}  {entry.action} {target_text(entry)}: {entry.why}")
@@ -305,18 +310,3 @@ def echo_decisions_to_redo(store: Store, source: str) -> None:
         typer.echo(
             f"warning: ... and {len(decisions) - SHOWN} more review decisions: `matreg validate` lists them", err=True
         )
-
-
-def echo_readmitted_beside_withdrawals(store: Store, run_id: str) -> None:
-    """A note on the values a steward readmitted of the records run `run_id` withdrew: exports still show them."""
-    from matreg.curate.review import readmitted_beside_withdrawals, target_text
-
-    values = readmitted_beside_withdrawals(store, run_id)
-    if values.empty:
-        return
-    typer.echo(
-        f"  note: {len(values)} value(s) a steward readmitted stay in exports though the file no longer has their "
-        "record (`matreg review reject RECORD -p PROPERTY` leaves one out):"
-    )
-    for entry in values.head(SHOWN).itertuples():
-        typer.echo(f"    {target_text(entry)}")

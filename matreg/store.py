@@ -716,10 +716,11 @@ class Store:
             return sorted(found)
 
     def _rereads_resolving(self, build: Path, quarantined: list[str]) -> list[str]:
-        """Records of the run with an open quarantine row of an earlier fetch of a selection that this read would
-        resolve (`open_quarantine`; not one the run `quarantined` again): written even when unchanged, as only a
-        write says that the source gives them valid again (a record rejected whole and then given as the store
-        holds it would otherwise stay open)."""
+        """Records of the run with a quarantine row of an earlier fetch of a selection, open or readmitted, that this
+        read would resolve (`_still_quarantined_sql`; not one the run `quarantined` again): written even when
+        unchanged, as only a write says that the source no longer gives what it rejected (a record rejected whole
+        and then given as the store holds it would otherwise stay open; a value a steward readmitted and then given
+        otherwise, or not at all, would stay readmitted)."""
         path = build / "materials.parquet"
         with contextlib.closing(self._scan()) as con:
             if not path.exists() or not self._stores_rows(con, QUARANTINE):
@@ -1015,6 +1016,13 @@ class Store:
                 con.execute(f"CREATE OR REPLACE VIEW {name} AS {definitions[name]}")
                 self._scanner_views.add(name)
 
+    def still_quarantined(self, quarantine_ids: list[str]) -> list[str]:
+        """Those of these quarantine rows that their source still gives as they were rejected, whatever a steward
+        decided (`_still_quarantined_sql`): the rows a readmit may apply to."""
+        rows = "SELECT * FROM quarantine WHERE quarantine_id IN (SELECT unnest($ids::VARCHAR[]))"
+        found = self.read(f"SELECT quarantine_id FROM ({_still_quarantined_sql(rows)})", {"ids": quarantine_ids})
+        return found["quarantine_id"].tolist()
+
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run one read-only SELECT on the DuckDB file (`matreg sql`); any other statement is refused with
         StoreError."""
@@ -1163,43 +1171,65 @@ def _shown_materials_sql() -> str:
 
 def _withdrawn_sql() -> str:
     """SQL: the ids of the records withdrawn: whose latest write gave no value (a lab file re-imported without the
-    record, `Store._add_withdrawals`) and which have no value shown any more (none that another file or scope, or a
-    steward's readmit, gave). Every record a run admits has a value, so only a withdrawal leaves a record without
-    one; its rows stay, as history (`material_writes`). Costs a scan of the record ids and runs of materials and
-    properties, and the current values of the few records found (a record's whole view costs more)."""
+    record, `Store._add_withdrawals`), or was a steward's readmit of a whole record (stale once its file gives the
+    row otherwise, `_readmits_in_force_sql`), and which have no value shown any more (none that another file or
+    scope, or a steward's readmit in force, gave). Every record a run admits has a value, so only a withdrawal or a
+    stale readmit leaves a record without one; its rows stay, as history (`material_writes`). Costs a scan of the
+    record ids and runs of materials and properties, and the current values of the few records found (a record's
+    whole view costs more)."""
     link = table_spec("materials").primary_key[0]
     writes, values = _stored_sql("materials"), _stored_sql("properties")
     shown = _current_rows_sql("properties", where=f"s.{link} IN (SELECT {link} FROM emptied)")
     return (
         f"WITH latest AS (SELECT {link}, arg_max(run_id, filename) AS run_id FROM {writes} GROUP BY {link}), "
-        f"emptied AS (SELECT {link} FROM latest AS l WHERE NOT EXISTS "
-        f"(SELECT 1 FROM {values} AS p WHERE p.{link} = l.{link} AND p.run_id = l.run_id)) "
+        f"emptied AS (SELECT {link} FROM latest AS l WHERE starts_with(l.run_id, '{CURATION_RUN_PREFIX}') "
+        f"OR NOT EXISTS (SELECT 1 FROM {values} AS p WHERE p.{link} = l.{link} AND p.run_id = l.run_id)) "
         f"SELECT {link} FROM emptied WHERE {link} NOT IN (SELECT {link} FROM ({shown}))"
     )
 
 
 def _open_quarantine_sql() -> str:
-    """Quarantine rows still to deal with: not readmitted, nor dismissed by a steward unless a later entry reopened
-    them (a dismissal holds for the row's id: the same input rejected again stays dismissed, a changed one is a new
-    row), and
-    - of a run that read its scope whole (a lab file): only while the latest complete run of some scope of that
-      source quarantined the row too (the files as they are now, wherever they were read: a row no file has any
-      more, or every file now admits, is resolved; two files may reject one row alike), or while the latest run of
-      the row's own scope did not list what it quarantined (a run of an older matreg: the file was not imported
-      again since);
-    - of any other run (a fetch of a selection): unless a run wrote the row's record as it read it after the last
-      run that quarantined the row had finished (the source now gives a valid record or value), reading all of the
-      record or what the row's run read of it (`scope`: JANAF at one temperature resolves nothing at others). A
-      read that finds such a record as stored writes it all the same (`Store._rereads_resolving`); a run of an
-      older matreg (it lists no quarantine ids) resolves nothing, nor is a row without its record (an input mapped
-      to none, an older row) ever resolved."""
-    settled = (
+    """Quarantine rows still to deal with: those the source still gives as they were rejected
+    (`_still_quarantined_sql`) that a steward neither readmitted nor dismissed (a dismissal holds for the row's id
+    unless a later entry reopened it: the same input rejected again stays dismissed, a changed one is a new row)."""
+    return (
+        f"SELECT * FROM ({_still_quarantined_sql('SELECT * FROM quarantine')}) "
+        f"WHERE quarantine_id NOT IN ({_readmitted_sql()}) AND quarantine_id NOT IN ({_dismissed_sql()})"
+    )
+
+
+def _readmitted_sql() -> str:
+    """SQL: the ids of the quarantine rows a steward readmitted."""
+    return "SELECT quarantine_id FROM curation_log WHERE action = 'readmit' AND quarantine_id IS NOT NULL"
+
+
+def _dismissed_sql() -> str:
+    """SQL: the ids of the quarantine rows a steward dismissed, not reopened since nor readmitted."""
+    return (
         "SELECT quarantine_id FROM curation_log WHERE action IN ('readmit', 'dismiss', 'reopen') "
         "AND quarantine_id IS NOT NULL GROUP BY quarantine_id "
-        "HAVING bool_or(action = 'readmit') OR arg_max(action, entry_id) = 'dismiss'"
+        "HAVING NOT bool_or(action = 'readmit') AND arg_max(action, entry_id) = 'dismiss'"
     )
+
+
+def _still_quarantined_sql(rows: str) -> str:
+    """SQL: of the quarantine rows that the SELECT `rows` gives, those the source still gives as they were rejected
+    (whatever a steward decided):
+    - of a run that read its scope whole (a lab file): while the latest complete run of some scope of that source
+      quarantined the row too (the files as they are now, wherever they were read: a row no file has any more, or
+      every file now admits or rejects otherwise, is no longer given; two files may reject one row alike), or while
+      the latest run of the row's own scope did not list what it quarantined (a run of an older matreg: the file
+      was not imported again since);
+    - of any other run (a fetch of a selection): unless a run wrote the row's record as it read it after the last
+      run that quarantined the row had finished (the source now gives the record or value otherwise: valid, rejected
+      otherwise or not at all), reading all of the record or what the row's run read of it (`scope`: JANAF at one
+      temperature resolves nothing at others). A read that finds such a record as stored writes it all the same
+      (`Store._rereads_resolving`); a run of an older matreg (it lists no quarantine ids) resolves nothing, nor is a
+      row without its record (an input mapped to none, an older row) ever resolved.
+    Reads the writes of the rows' records only."""
     runs = (
-        f"SELECT run_id, source, status, finished_at, quarantined, {_whole_scope_sql()} AS whole_scope FROM fetch_runs"
+        f"SELECT run_id, source, status, finished_at, quarantined, {_whole_scope_sql()} AS whole_scope "
+        f"FROM ({_current_rows_sql('fetch_runs')})"
     )
     latest = (
         "SELECT source, whole_scope, quarantined FROM runs WHERE status = 'complete' AND whole_scope IS NOT NULL "
@@ -1214,24 +1244,46 @@ def _open_quarantine_sql() -> str:
     )
     # each record's latest read that a run listing its quarantine rows wrote, by what the run read of it (scope)
     last_written = (
-        "SELECT w.record_id, coalesce(w.scope, '') AS scope, max(w.fetched_at) AS at FROM material_writes w "
-        "JOIN runs r USING (run_id) WHERE r.status = 'complete' AND r.quarantined IS NOT NULL GROUP BY ALL"
+        "SELECT w.record_id, coalesce(w.scope, '') AS scope, max(w.fetched_at) AS at "
+        f"FROM {_stored_sql('materials')} w "
+        "JOIN runs r USING (run_id) WHERE r.status = 'complete' AND r.quarantined IS NOT NULL "
+        "AND w.record_id IN (SELECT record_id FROM q) GROUP BY ALL"
     )
     # of a row's record, the latest such read that read what the row's run did (all of the record, or that scope)
     reread = (
-        f"SELECT q.quarantine_id, max(w.at) AS at FROM quarantine q JOIN ({last_written}) w "
+        f"SELECT q.quarantine_id, max(w.at) AS at FROM q JOIN ({last_written}) w "
         "ON w.record_id = q.record_id AND (w.scope = '' OR w.scope = q.scope) GROUP BY q.quarantine_id"
     )
     in_scope_still = "s.quarantine_id IS NOT NULL OR u.source IS NOT NULL"
     written_since = "coalesce(w.at > greatest(r.finished_at, l.at), false)"  # (greatest skips NULLs)
     return (
-        f"WITH runs AS ({runs}), latest AS ({latest}) SELECT q.* FROM quarantine q LEFT JOIN runs r USING (run_id) "
+        f"WITH q AS ({rows}), runs AS ({runs}), latest AS ({latest}) SELECT q.* FROM q LEFT JOIN runs r USING (run_id) "
         f"LEFT JOIN ({still}) s ON s.source = r.source AND s.quarantine_id = q.quarantine_id "
         f"LEFT JOIN ({unlisted}) u ON u.source = r.source AND u.whole_scope = r.whole_scope "
         f"LEFT JOIN ({last_listed}) l ON l.quarantine_id = q.quarantine_id "
         f"LEFT JOIN ({reread}) w ON w.quarantine_id = q.quarantine_id "
-        f"WHERE q.quarantine_id NOT IN ({settled}) "
-        f"AND CASE WHEN r.whole_scope IS NULL THEN NOT {written_since} ELSE {in_scope_still} END"
+        f"WHERE CASE WHEN r.whole_scope IS NULL THEN NOT {written_since} ELSE {in_scope_still} END"
+    )
+
+
+def _readmits_in_force_sql() -> str:
+    """SQL: the run ids ('curation:<entry_id>') of the steward's readmits still in force. A readmit applies to the
+    read it was made on: while the source still gives its quarantine row's input as it was rejected
+    (`_still_quarantined_sql`), and the record is still the material that read was of (its formula; a readmit of an
+    older matreg, which does not keep it, is of any). Once a later read of the record gives the value otherwise
+    (valid, rejected otherwise, or not at all), or the record is another material, the readmit is stale: the views
+    no longer show its rows."""
+    readmits = _current_rows_sql("curation_log", where="s.action = 'readmit'")
+    rows = _current_rows_sql("quarantine", where="s.quarantine_id IN (SELECT quarantine_id FROM readmits)")
+    formulas = (
+        f"SELECT record_id, arg_max(formula, filename) AS formula FROM {_stored_sql('materials')} "
+        "WHERE record_id IN (SELECT record_id FROM readmits) GROUP BY record_id"
+    )
+    return (
+        f"WITH readmits AS ({readmits}) SELECT '{CURATION_RUN_PREFIX}' || r.entry_id AS run_id FROM readmits r "
+        f"LEFT JOIN ({formulas}) f ON f.record_id = r.record_id "
+        f"WHERE r.quarantine_id IN (SELECT quarantine_id FROM ({_still_quarantined_sql(rows)})) "
+        "AND (r.formula IS NULL OR r.formula = f.formula)"
     )
 
 
@@ -1251,15 +1303,17 @@ def _runs_at_sql(comparison: str) -> str:
 
 
 def _rereads_resolving_sql() -> str:
-    """SQL of `Store._rereads_resolving`: of the `$candidates` records, those with an open row of a run that read a
-    selection (not a whole scope) which a write of the run's scope (`$materials`' rows) resolves, unless the run
-    `$quarantined` it again."""
+    """SQL of `Store._rereads_resolving`: of the `$candidates` records, those with a row of a run that read a selection
+    (not a whole scope), open or readmitted (not dismissed), that a write of the run's scope (`$materials`' rows)
+    resolves, unless the run `$quarantined` it again."""
     selections = f"SELECT run_id FROM fetch_runs WHERE {_whole_scope_sql()} IS NULL"
     run_scope = "(SELECT any_value(coalesce(scope, '')) FROM read_parquet($materials))"
+    rows = "SELECT * FROM quarantine WHERE record_id IN (SELECT unnest($candidates::VARCHAR[]))"
     return (
-        "SELECT DISTINCT record_id FROM open_quarantine WHERE record_id IN (SELECT unnest($candidates::VARCHAR[])) "
-        f"AND run_id IN ({selections}) AND ({run_scope} = '' OR scope = {run_scope}) "
-        "AND quarantine_id NOT IN (SELECT unnest($quarantined::VARCHAR[]))"
+        f"SELECT DISTINCT record_id FROM ({_still_quarantined_sql(rows)}) "
+        f"WHERE run_id IN ({selections}) AND ({run_scope} = '' OR scope = {run_scope}) "
+        "AND quarantine_id NOT IN (SELECT unnest($quarantined::VARCHAR[])) "
+        f"AND quarantine_id NOT IN ({_dismissed_sql()})"
     )
 
 
@@ -1281,8 +1335,9 @@ def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False, 
     their write's scope when that row was written whole, unless a later whole write of another scope read them
     again (`_reads_again_sql`: a JANAF fetch of all temperatures, or of 298.15 K only, reads again what the other
     wrote at 298.15 K; two lab files never read each other's), or by a curation entry that readmitted a value alone
-    (one that readmitted a whole record counts as that record's write). A value its source no longer gives is so no
-    longer shown; one that a write of another scope did not read stays. A key's latest row is taken among current
+    (one that readmitted a whole record counts as that record's write); a readmit's rows only while it is in force
+    (`_readmits_in_force_sql`). A value its source no longer gives is so no longer shown; one that a write of another
+    scope did not read stays. A key's latest row is taken among current
     rows: a file re-imported without a value leaves shown the value another file gives with that key. Rows of
     writes without a scope (stores written before scopes) follow their owner's latest write of any scope.
     `with_scope` adds each row's write scope as `write_scope` (NULL: none); `in_scope` (an SQL expression: a run's
@@ -1322,7 +1377,8 @@ def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False, 
         f"WHERE starts_with(a.run_id, '{CURATION_RUN_PREFIX}')"
     )
     still_readmitted = f"NOT EXISTS (SELECT 1 FROM g WHERE g.filename = c.filename AND {_equal(key, 'g', 'c')})"
-    kept = f"{current} OR ({_readmitted_alone(spec.belongs_to, link, 'c')} AND {still_readmitted})"
+    in_force = f"(NOT starts_with(c.run_id, '{CURATION_RUN_PREFIX}') OR c.run_id IN (SELECT run_id FROM f))"
+    kept = f"({current} OR ({_readmitted_alone(spec.belongs_to, link, 'c')} AND {still_readmitted})) AND {in_force}"
     if in_scope is not None:
         kept = f"({kept}) AND {_compared_sql('w.write_scope', in_scope)}"
     return (
@@ -1331,7 +1387,8 @@ def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False, 
         f"FROM w_all GROUP BY {link}, write_scope), "
         f"parts AS (SELECT {link}, part, arg_max(write_scope, filename) AS write_scope, {latest_write} "
         f"FROM w_all WHERE part IS NOT NULL GROUP BY {link}, part), "
-        f"r AS (SELECT {link}, {latest_write} FROM w_all GROUP BY {link}), g AS ({given_again}) "
+        f"r AS (SELECT {link}, {latest_write} FROM w_all GROUP BY {link}), g AS ({given_again}), "
+        f"f AS ({_readmits_in_force_sql()}) "
         f"SELECT c.* EXCLUDE (filename, file_row_number){', w.write_scope' if with_scope else ''} FROM ({rows}) AS c "
         f"LEFT JOIN w USING ({link}, run_id) LEFT JOIN o ON o.{link} = c.{link} AND o.write_scope = w.write_scope "
         f"LEFT JOIN r ON r.{link} = c.{link} {' '.join(f'LEFT JOIN {join}' for join in readers.values())} "

@@ -171,7 +171,8 @@ def test_a_rejected_lab_id_given_to_another_material_is_exported_and_import_and_
     validated = run("validate")
     assert validated.exit_code == 0
     assert (
-        "note: 1 review decision(s) were made on what has changed since (stale: not applied; decide" in validated.stdout
+        "note: 1 review decision(s) were made on what has changed since (stale: not applied to what changed; decide"
+        in validated.stdout
     )
     assert f"  {entry}  reject lab:K-008: made on ZnO, the record is now ZnS: not applied\n" in validated.stdout
 
@@ -196,19 +197,44 @@ def test_import_warns_of_a_correction_of_a_value_measured_again_and_of_a_decisio
     assert "".join(f"\n- Warning: {line.removeprefix('warning: ')}." for line in warnings) in card
 
 
-def test_import_names_the_readmitted_values_its_withdrawn_records_keep_in_exports(run, tmp_path):
+def test_a_readmit_its_file_no_longer_gives_as_it_was_is_not_exported_and_import_and_validate_say_so(run, tmp_path):
     lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-2,GaN,3.4,300,about -1.2\nK-3,ZnO,3.3,300,\nK-4,AlN,6,300,-3 eV\n")
+    entries = {}
     for record, value in (("K-2", "-1.2"), ("K-4", "-3")):
         query = f"SELECT quarantine_id FROM quarantine WHERE item = '{record}:formation_energy_per_atom'"
         quarantine_id = json.loads(run("sql", query, "--format", "json").stdout)[0]["quarantine_id"]
         assert run("review", "readmit", quarantine_id, "--value", value, "--reason", "notebook").exit_code == 0
+        entries[record] = rows(run, "SELECT max(entry_id) FROM curation_log")[0][0]
     assert run("review", "reject", "lab:K-4", "-p", "formation_energy_per_atom", "--reason", "unsure").exit_code == 0
-    deleted = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-3,ZnO,3.3,300,\n")
-    assert "2 withdrawn (no longer in the file)" in deleted.stdout
-    assert (
-        "  note: 1 value(s) a steward readmitted stay in exports though the file no longer has their record "
-        "(`matreg review reject RECORD -p PROPERTY` leaves one out):\n    lab:K-2 formation_energy_per_atom\n"
-    ) in deleted.stdout
+    edited = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-2,GaN,3.4,300,about -1.25\nK-3,ZnO,3.3,300,\n")
+    assert "1 withdrawn (no longer in the file)" in edited.stdout  # K-4
+    why = "made on no number (eV/atom) as received, which a later read of the record no longer gives"
+    assert edited.stderr == (
+        f"warning: review decision {entries['K-2']} (readmit lab:K-2 formation_energy_per_atom): {why}: the "
+        "readmitted value is not shown; decide again with `matreg review`\n"
+    )
+    assert rows(run, "SELECT record_id FROM properties WHERE property = 'formation_energy_per_atom'") == []
+    validated = run("validate").stdout  # K-4's readmit is answered by the reject, which names a value gone
+    assert f"  {entries['K-2']}  readmit lab:K-2 formation_energy_per_atom: {why}: the readmitted" in validated
+    assert entries["K-4"] not in validated
+
+
+def test_history_shows_what_each_entry_was_made_on_and_which_are_stale(run, tmp_path):
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.4,300,\n")
+    assert run("review", "flag", "lab:K-1", "--reason", "recheck").exit_code == 0
+    assert run("review", "correct", "lab:K-1", "-p", "band_gap", "--value", "3.39", "--reason", "typo").exit_code == 0
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.45,300,\n")
+    history = run("history", "lab:K-1")
+    assert history.exit_code == 0 and "None" not in history.stdout
+    header, flag, correct, note = history.stdout.splitlines()
+    assert header.split()[-5:] == ["formula", "original_value", "original_unit", "reason", "stale"]
+    assert flag.split()[3:] == ["flag", "GaN", "recheck"]  # of the record: no value, in force
+    assert correct.split()[3:] == ["correct", "band_gap", "300.0", "3.39", "eV", "GaN", "3.4", "eV", "typo", "stale"]
+    entry = correct.split()[0]
+    assert note == (
+        f"{entry} is stale: made on 3.4 eV as received, the value is now 3.45 eV: not applied; decide again with "
+        "`matreg review`"
+    )
 
 
 def rows(run, query):
@@ -277,7 +303,8 @@ def test_a_value_a_stale_accept_no_longer_covers_is_exported_unreviewed_not_reje
     assert exported(run, tmp_path) == [("lab:S2", "ZnO", 3.35, False)]
     released = run("release", "gaps", "--version", "1.0.0")
     assert released.exit_code == 0 and "gaps 1.0.0: 1 rows (1 records)" in released.stdout
-    assert "note: 1 review decision(s) were made on what has changed since" in run("validate").stdout
+    noted = "note: 1 review decision(s) were made on what has changed since (stale: not applied to what changed;"
+    assert noted in run("validate").stdout  # the accept still reviews the values it saw
     gap = ("lab:S2", "-p", "band_gap", "--temperature", "300")
     assert run("review", "accept", *gap, "--reason", "re-measured value checked").exit_code == 0
     assert exported(run, tmp_path) == [("lab:S2", "ZnO", 3.35, True)]

@@ -608,6 +608,57 @@ def test_a_readmitted_record_loses_a_value_its_fixed_file_no_longer_gives(store,
     assert values == [["formation_energy_per_atom", -1.5]]
 
 
+def to_redo(store):
+    """(action, record, why) of each decision or readmit `decisions_to_redo` lists of the decided values."""
+    found = review.decisions_to_redo(store, review.decided_values(store))
+    return found[["action", "record_id", "why"]].values.tolist()
+
+
+NOT_GIVEN = "made on no number (eV/atom) as received, which a later read of the record no longer gives"
+NOT_SHOWN = "the readmitted value is not shown"
+
+
+@pytest.mark.parametrize(
+    ("edited", "now", "why"),
+    [
+        ("s1,ZnO,3.3,about -1.9", [], NOT_GIVEN),  # rejected otherwise: a new quarantine row
+        ("s1,ZnO,3.3,", [], NOT_GIVEN),
+        ("s1,GaN,3.3,about -1.8", [], "made on ZnO, the record is now GaN"),  # the same cell, of another material
+        ("s1,ZnO,3.3,-1.79", [-1.79], "made on no number (eV/atom) as received, the value is now -1.79 eV/atom"),
+    ],
+)
+def test_a_readmitted_value_is_stale_and_no_longer_shown_once_its_file_gives_it_otherwise(
+    store, tmp_path, edited, now, why
+):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.3,about -1.8\n")
+    dhf = quarantined(store, "s1:formation_energy_per_atom")
+    decide(store, "readmit", "the notebook says -1.8", quarantine_id=dhf, value=-1.8)
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.3,about -1.8\n")  # as readmitted: in force
+
+    def formation_energies():
+        return [value for (_, prop), (_, value, *_) in curated(store).items() if prop == "formation_energy_per_atom"]
+
+    assert formation_energies() == [-1.8] and to_redo(store) == []
+    import_gaps(store, tmp_path, f"id,formula,gap,dHf\n{edited}\n")
+    assert formation_energies() == now
+    assert to_redo(store) == [["readmit", "gaps:s1", f"{why}: {NOT_SHOWN}"]]
+
+
+@pytest.mark.parametrize("edited", ["v3,ZnO,-3.4,\nv4,GaN,3.4,", "v4,GaN,3.4,"])  # v3 rejected otherwise, or deleted
+def test_a_readmitted_row_its_file_no_longer_gives_as_it_was_is_stale_and_its_record_no_longer_shown(
+    store, tmp_path, edited
+):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,-3.3,\nv4,GaN,3.4,\n")  # the whole row v3 quarantined
+    decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "v3"), value=3.3)
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,-3.3,\nv4,GaN,3.4,\n")  # as readmitted: in force
+    assert store.query("SELECT record_id FROM materials ORDER BY 1").values.tolist() == [["gaps:v3"], ["gaps:v4"]]
+    import_gaps(store, tmp_path, f"id,formula,gap,dHf\n{edited}\n")
+    assert store.query("SELECT record_id FROM materials").values.tolist() == [["gaps:v4"]]
+    assert store.query("SELECT record_id FROM properties").values.tolist() == [["gaps:v4"]]
+    why = f"made on -3.3 eV as received, which a later read of the record no longer gives: {NOT_SHOWN}"
+    assert review.stale_entries(store)[["action", "record_id", "why"]].values.tolist() == [["readmit", "gaps:v3", why]]
+
+
 @pytest.mark.parametrize(("whole", "again"), [(False, False), (True, False), (False, True)])
 def test_a_readmitted_value_keeps_the_method_and_citation_of_the_file_that_quarantined_it(
     store, tmp_path, whole, again

@@ -1120,7 +1120,7 @@ def test_a_sheet_named_by_number_or_by_name_is_one_sheet_of_one_file(store, tmp_
     assert scopes == ["lab.xlsx", "lab.xlsx[gaps]"]
 
 
-def test_a_withdrawal_keeps_what_another_file_says_of_the_record_and_a_withdrawn_row_may_be_readmitted(store, tmp_path):
+def test_a_withdrawal_keeps_what_another_file_says_of_the_record_and_a_withdrawn_row_is_not_readmitted(store, tmp_path):
     from matreg.curate.review import CurationError, record_decision
 
     (tmp_path / "a").mkdir()
@@ -1141,9 +1141,10 @@ def test_a_withdrawal_keeps_what_another_file_says_of_the_record_and_a_withdrawn
         record_decision(store, "readmit", "A. Steward", "typo", quarantine_id=item, value=3.45)
     first.write_text("id,formula,gap,rho,name\nS3,Si,1.12,,\n", encoding="utf-8")  # S2 deleted: withdrawn
     assert import_file(store, first, tmp_path / "m.yaml").n_withdrawn == 1
-    record_decision(store, "readmit", "A. Steward", "typo", quarantine_id=item, value=3.45)  # refused before
-    assert ["S2", "band_gap", 3.45] in _stored(store)
-    assert store.query("SELECT count(*) FROM curation_log").iloc[0, 0] == 1
+    with pytest.raises(CurationError, match="S2 of gaps .* is no longer given by its source as it was rejected"):
+        record_decision(store, "readmit", "A. Steward", "typo", quarantine_id=item, value=3.45)  # the file lacks it
+    assert ["S2", "band_gap", 3.45] not in _stored(store)
+    assert store.query("SELECT count(*) FROM curation_log").iloc[0, 0] == 0
 
 
 def test_rows_without_an_id_column_failing_alike_are_two_quarantine_rows_each_readmitted_as_its_own(store, tmp_path):

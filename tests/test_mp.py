@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from matreg.catalog import load_catalog
 from matreg.cli import app
+from matreg.curate.review import decided_values, decisions_to_redo, record_decision
 from matreg.errors import ConfigError, SourceError
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
@@ -679,3 +680,44 @@ def test_a_release_and_an_export_warn_of_records_the_source_deprecated_that_they
     rejected = matreg("review", "reject", "mp:mp-1216", "--reason", "deprecated at the source", "--steward", "A. S.")
     assert rejected.exit_code == 0, rejected.output
     assert "deprecated" not in matreg("release", "gaps", "--version", "1.0.1").stderr
+
+
+def test_a_readmitted_band_gap_is_shown_until_a_later_fetch_gives_it_otherwise_then_listed_to_decide_again(
+    tmp_path, store
+):
+    documents = copy.deepcopy(SUMMARY["data"])
+    by_id = {doc["material_id"]: doc for doc in documents}
+    for material_id in ("mp-631", "mp-938", "mp-1216"):
+        by_id[material_id]["band_gap"] = -0.05  # quarantined: outside the physical bounds
+    readmitted = ["mp:mp-1216", "mp:mp-631", "mp:mp-938"]
+    gaps = "SELECT record_id, value FROM properties WHERE property = 'band_gap' AND record_id IN (SELECT unnest(?))"
+    gaps += " ORDER BY record_id"
+    with ReplayServer(summary_route_of(documents)) as server:
+        catalog = load_catalog(write_mp_catalog(tmp_path / "catalog.yaml", server.url))
+        fetch(store, catalog, everything=True)
+        entries = {}
+        for record_id in readmitted:
+            item = record_id.removeprefix("mp:") + ":band_gap"
+            row = store.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]).iloc[0, 0]
+            entries[record_id] = record_decision(
+                store, "readmit", "A. Steward", "tiny negative gap", quarantine_id=row, value=0.0
+            )
+        assert fetch(store, catalog, everything=True).n_unchanged == 9  # given as readmitted: nothing changed
+        assert store.query(gaps, [readmitted]).values.tolist() == [[record_id, 0.0] for record_id in readmitted]
+        by_id["mp-1216"]["band_gap"] = -0.07  # rejected otherwise
+        by_id["mp-938"]["band_gap"] = None  # no longer given
+        by_id["mp-631"]["formula_pretty"] = "Ti2C"  # another material, with the same rejected gap
+        report = fetch(store, catalog, everything=True)
+    assert (report.n_unchanged, report.n_quarantined) == (6, 3)  # the readmits' records are written again
+    assert store.query(gaps, [readmitted]).values.tolist() == []
+    redo = decisions_to_redo(store, decided_values(store, "mp"))
+    not_given = "made on -0.05 eV as received, which a later read of the record no longer gives"
+    assert redo[["entry_id", "why"]].values.tolist() == [
+        [entries["mp:mp-1216"]["entry_id"], f"{not_given}: the readmitted value is not shown"],
+        [entries["mp:mp-631"]["entry_id"], "made on TiC, the record is now Ti2C: the readmitted value is not shown"],
+        [entries["mp:mp-938"]["entry_id"], f"{not_given}: the readmitted value is not shown"],
+    ]
+    rejected_again = store.query("SELECT quarantine_id FROM open_quarantine WHERE item = 'mp-1216:band_gap'")
+    record_decision(store, "readmit", "A. Steward", "still tiny", quarantine_id=rejected_again.iloc[0, 0], value=0.0)
+    assert store.query(gaps, [readmitted]).values.tolist() == [["mp:mp-1216", 0.0]]
+    assert decisions_to_redo(store, decided_values(store, "mp"))["record_id"].tolist() == ["mp:mp-631", "mp:mp-938"]

@@ -93,7 +93,7 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     carried = curated if dataset.resolve.strategy == "median" else resolved  # a median merges every curated value
     unmatched = unmatched_preferences(curated, dataset.resolve.prefer)  # (a prefer list: strategy prefer's only)
     warnings = [f"dataset '{name}': {unmatched}"] if unmatched else []
-    warnings += [redo_text(entry) for entry in decisions_to_redo(store, raw).itertuples()]
+    warnings += [redo_text(entry) for entry in decisions_to_redo(store, raw, dataset.properties).itertuples()]
     warnings += withdrawal_warnings(store, name, sorted(set(curated["record_id"])))
     for warning in warnings:
         logger.warning(warning)

@@ -6,7 +6,9 @@ over the raw rows (`apply_curation`), each to what it was made on (its record's 
 values an accept of a record reviewed): one made on what has changed since is stale, not applied, and listed by
 `stale_decisions` for the steward to decide again. Only `readmit` writes data rows, new ones, under run id
 'curation:<entry_id>', with what the source gave (the value and unit as received, the time it was read): the
-curation layer shows them reviewed, with the readmit's steward and reason. `dismiss` settles a quarantine row that
+curation layer shows them reviewed, with the readmit's steward and reason. A readmit too applies to the read it was
+made on: the views show its rows only while the source gives its input as it was quarantined, of the same material
+(`stale_readmits` lists the others). `dismiss` settles a quarantine row that
 cannot be resolved (it leaves `open_quarantine`; nothing is admitted); `reopen` cancels a dismissal (the row is open
 again).
 """
@@ -124,21 +126,28 @@ def history(store: Store, record_id: str) -> pd.DataFrame:
     touching = log[(log["record_id"] == record_id) | log["entry_id"].isin(readmits) | dismissals]
     if touching.empty and written.empty:
         raise CurationError(f"unknown record '{record_id}'")
-    return touching.reset_index(drop=True)
+    redo = decisions_to_redo(store, values_of(store, [record_id])).set_index("entry_id")["why"]
+    return touching.assign(stale=touching["entry_id"].map(redo)).reset_index(drop=True)
 
 
 def decided_values(store: Store, source: str | None = None) -> pd.DataFrame:
-    """The stored values of the records the curation log decides on (of `source` only, when given), as long rows
-    with their record's formula and their values as received: what `stale_decisions` compares decisions with."""
+    """The stored values of the records the curation log decides on or readmitted values of (of `source` only, when
+    given), as `values_of` gives them: what `stale_decisions` compares decisions with."""
     log = curation_log(store)
-    decided = sorted(set(log.loc[log["action"].isin(DECISIONS), "record_id"].dropna()))
-    values = store.read(
-        "SELECT p.record_id, m.source, m.formula, p.property, p.method, p.temperature_K, p.pressure_Pa, "
-        "p.original_value, p.original_unit FROM properties p JOIN materials m USING (record_id) "
-        "WHERE p.record_id IN (SELECT unnest(?)) ORDER BY ALL",
-        [decided],
-    )
+    decided = sorted(set(log.loc[log["action"].isin([*DECISIONS, "readmit"]), "record_id"].dropna()))
+    values = values_of(store, decided)
     return values if source is None else values[values["source"] == source].reset_index(drop=True)
+
+
+def values_of(store: Store, records: list[str]) -> pd.DataFrame:
+    """The values the store shows of these records, as long rows with their record's source and formula, their
+    values as received and the run that wrote each."""
+    return store.read(
+        "SELECT p.record_id, m.source, m.formula, p.property, p.method, p.temperature_K, p.pressure_Pa, "
+        "p.original_value, p.original_unit, p.run_id FROM properties p JOIN materials m USING (record_id) "
+        "WHERE p.record_id IN (SELECT unnest(?)) ORDER BY ALL",
+        [records],
+    )
 
 
 def stale_decisions(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
@@ -168,18 +177,89 @@ def stale_decisions(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
     return stale.assign(why=stale["entry_id"].map(why))
 
 
-def decisions_to_redo(store: Store, long: pd.DataFrame) -> pd.DataFrame:
+def decisions_to_redo(store: Store, long: pd.DataFrame, properties: list[str] | None = None) -> pd.DataFrame:
     """The decisions on rows of `long` (a dataset's rows, or `decided_values`) that a steward should make again, with
-    `why`: those whose record or value changed since (`stale_decisions`), and those on a value that a record of
-    `long` no longer has (its method, temperature or pressure changed, or its source no longer gives it:
-    `unmatched_decisions`) of a property of `long`."""
+    `why`: those whose record or value changed since (`stale_decisions`), and, of the records of `long`, those on a
+    value the record no longer has (its method, temperature or pressure changed, or its source no longer gives it:
+    `unmatched_decisions`) and the stale readmits (`stale_readmits`); of these, those on a value only of one of
+    `properties` (a dataset's; None: any)."""
     gone = unmatched_decisions(store)
-    gone = gone[gone["record_id"].isin(long["record_id"]) & gone["property"].isin(long["property"])]
     gone = gone.assign(
         why="the record has no such value now (its method, temperature or pressure changed, or its source no longer "
         "gives it): not applied"
     )
-    return pd.concat([stale_decisions(long, curation_log(store)), gone]).sort_values("entry_id", ignore_index=True)
+    gone = pd.concat([gone, stale_readmits(store)])
+    of_properties = gone["property"].isna() | gone["property"].isin(properties) if properties is not None else True
+    gone = gone[gone["record_id"].isin(long["record_id"]) & of_properties]
+    stale = stale_decisions(long, curation_log(store))
+    return pd.concat([stale, gone]).sort_values("entry_id", ignore_index=True)
+
+
+def stale_entries(store: Store) -> pd.DataFrame:
+    """The decisions and readmits of the whole log made on what has changed since (`stale_decisions` of the values
+    of `decided_values`, `stale_readmits`), oldest first, with `why`."""
+    stale = [stale_decisions(decided_values(store), curation_log(store)), stale_readmits(store)]
+    return pd.concat(stale).sort_values("entry_id", ignore_index=True)
+
+
+def stale_readmits(store: Store) -> pd.DataFrame:
+    """The readmits no longer in force: the views no longer show their rows, as a later read of the record gave the
+    value otherwise (valid, rejected otherwise, or not at all) or the record is another material since (see
+    `matreg.store`'s `_readmits_in_force_sql`), and no later entry answers them (a decision on the record or the
+    value, a readmit of the value, or a readmit or dismissal of the input as rejected since): the entries, oldest
+    first, with `why`."""
+    log = curation_log(store)
+    readmits = log[log["action"] == "readmit"]
+    if readmits.empty:  # (no query: most stores)
+        return readmits.assign(why=pd.Series(dtype=object))
+    records = sorted(set(readmits["record_id"].dropna()))
+    values = values_of(store, records)
+    stale = readmits[~(CURATION_RUN_PREFIX + readmits["entry_id"]).isin(values["run_id"])]
+    stale = stale[~_answered(stale, log, store)].reset_index(drop=True)
+    formulas = store.read("SELECT record_id, formula FROM materials WHERE record_id IN (SELECT unnest(?))", [records])
+    now_formula = dict(zip(formulas["record_id"], formulas["formula"], strict=True))
+    given = _keyed(values[~values["run_id"].str.startswith(CURATION_RUN_PREFIX)]).drop_duplicates(_KEYED)
+    now = _keyed(stale)[_KEYED].merge(given, how="left", on=_KEYED)  # aligned with `stale`
+    why = [
+        _why_not_shown(entry, now_formula.get(entry.record_id), value)
+        for entry, value in zip(stale.itertuples(), now.itertuples(), strict=True)
+    ]
+    return stale.assign(why=pd.Series(why, dtype=object))
+
+
+def _answered(readmits: pd.DataFrame, log: pd.DataFrame, store: Store) -> np.ndarray:
+    """Which of `readmits` a later log entry answers: a decision on its record, a decision on its value or a readmit
+    of it (by key; of a readmit of a whole record, of any value of the record), or a readmit or dismissal of a
+    quarantine row of the same input (its source and item) rejected since."""
+    items = store.read(
+        "SELECT quarantine_id, source || ':' || item AS item FROM quarantine WHERE quarantine_id IN (SELECT unnest(?))",
+        [log["quarantine_id"].dropna().tolist()],
+    )
+    item_of = dict(zip(items["quarantine_id"], items["item"], strict=True))
+    entries = _keyed(log).assign(item=log["quarantine_id"].map(item_of))
+    answered = []
+    for readmit in _keyed(readmits).assign(item=readmits["quarantine_id"].map(item_of)).to_dict("records"):
+        later = entries[entries["entry_id"] > readmit["entry_id"]]
+        same_key = np.logical_and.reduce([later[column].eq(readmit[column]) for column in _KEYED[1:]])
+        any_key = later["property"].isna() | pd.isna(readmit["property"]) | same_key
+        on_record = later["action"].isin([*DECISIONS, "readmit"]) & later["record_id"].eq(readmit["record_id"])
+        on_target = on_record & any_key
+        of_input = later["action"].isin(_SETTLED_BY) & later["item"].eq(readmit["item"]) & pd.notna(readmit["item"])
+        answered.append(bool((on_target | of_input).any()))
+    return np.array(answered, dtype=bool)
+
+
+def _why_not_shown(entry: Any, now_formula: str | None, now: Any) -> str:
+    """Why a stale readmit's rows are no longer shown (`now`: the value the source gives of its key now, if any)."""
+    shown = "the readmitted value is not shown" if isinstance(entry.property, str) else "its rows are not shown"
+    if isinstance(entry.formula, str) and isinstance(now_formula, str) and now_formula != entry.formula:
+        return f"made on {entry.formula}, the record is now {now_formula}: {shown}"
+    if pd.isna(entry.original_unit):
+        return f"a later read of the record no longer gives the input it was made on as it was: {shown}"
+    made_on = f"made on {_received_text(entry.original_value, entry.original_unit)} as received"
+    if pd.notna(now.original_unit):
+        return f"{made_on}, the value is now {_received_text(now.original_value, now.original_unit)}: {shown}"
+    return f"{made_on}, which a later read of the record no longer gives: {shown}"
 
 
 def redo_text(entry: Any) -> str:
@@ -193,21 +273,6 @@ def target_text(entry: Any) -> str:
     value = f" {entry.property}" if isinstance(entry.property, str) else ""
     conditions = f" at {entry.temperature_K:g} K" if pd.notna(entry.temperature_K) else ""
     return f"{entry.record_id}{value}{conditions}"
-
-
-def readmitted_beside_withdrawals(store: Store, run_id: str) -> pd.DataFrame:
-    """The values a steward readmitted alone of the records run `run_id` withdrew (a lab file's rows deleted), as
-    exports still show them (after the curation log): `record_id`, `property`, `method`, `temperature_K`."""
-    values = store.read(
-        "SELECT p.record_id, m.formula, p.property, p.value, p.method, p.temperature_K, p.pressure_Pa, "
-        "p.original_value, p.original_unit, p.run_id FROM properties p JOIN materials m USING (record_id) "
-        "WHERE p.run_id LIKE ? AND p.record_id IN (SELECT w.record_id FROM material_writes w WHERE w.run_id = ? "
-        "AND NOT EXISTS (SELECT 1 FROM properties v WHERE v.record_id = w.record_id AND v.run_id = w.run_id)) "
-        "ORDER BY ALL",
-        [CURATION_RUN_PREFIX + "%", run_id],
-    )
-    shown = apply_curation(values, curation_log(store))
-    return shown[["record_id", "property", "method", "temperature_K"]]
 
 
 def unmatched_decisions(store: Store) -> pd.DataFrame:
@@ -516,10 +581,17 @@ def _readmit(
     """Re-harmonize a quarantined payload with the corrected raw value/unit: the entry's target and the rows.
 
     The rows keep what the source gave: the corrected value's number and unit as received (`_as_received`), and the
-    record's `fetched_at` when it was read (the quarantine row's time; the readmit's is the entry's `at`)."""
+    record's `fetched_at` when it was read (the quarantine row's time; the readmit's is the entry's `at`). The entry
+    keeps what it was made on, as a decision does: the record's formula in that read, the value as received."""
     if record_id is not None:
         raise CurationError("readmit takes a quarantine id, not a record id")
     row = _quarantined(store, quarantine_id, "readmit")
+    if not store.still_quarantined([row["quarantine_id"]]):
+        raise CurationError(
+            f"readmit refused: {row['item']} of {row['source']} (quarantine row '{row['quarantine_id']}') is no longer "
+            "given by its source as it was rejected (a later fetch or import read it otherwise, or not at all): a "
+            "readmit applies to the read it was made on (see open_quarantine for what the source gives now)"
+        )
     stamp = RunStamp(run_id, row["quarantined_at"])
     raw = json.loads(row["raw"])
     whole = not _is_value_payload(raw)
@@ -527,8 +599,9 @@ def _readmit(
         connector = _lab_import(store, row)
         record = _lab_record(connector, row, raw, property, method, value)
         attribution, extension = connector.attribution, connector.extension
+        read_formula = None  # the row's, as harmonized
     else:
-        record, attribution = _value_record(store, row, raw)
+        record, attribution, read_formula = _value_record(store, row, raw)
         extension = None  # the attributes of a value's record are stored already
     received = record.values  # (`_corrected` returns a new list)
     record.values, index = _corrected(record, attribution, property, method, value, unit)
@@ -539,11 +612,16 @@ def _readmit(
     if extension is not None:  # a lab row of a dataset with sample metadata: checked and stored as the import does
         tables["record_attributes"] = _attribute_rows(row, record, extension, canonical.material["record_id"], stamp)
         _refuse_stored_attributes(store, canonical.material["record_id"], tables["record_attributes"])
-    target = {"quarantine_id": row["quarantine_id"], "record_id": canonical.material["record_id"]}
+    material = canonical.material
+    target = {
+        "quarantine_id": row["quarantine_id"],
+        "record_id": material["record_id"],
+        "formula": read_formula or material["formula"],
+    }
     if index is None:
         return target, tables
     corrected, admitted = record.values[index], canonical.values[index]  # aligned: nothing of the record was rejected
-    target |= {column: admitted[column] for column in VALUE_KEY[1:]}
+    target |= {column: admitted[column] for column in [*VALUE_KEY[1:], "original_value", "original_unit"]}
     return target | {"value": parse_number(corrected.value), "unit": corrected.unit}, tables
 
 
@@ -592,8 +670,9 @@ def _is_value_payload(raw: Any) -> bool:
     return isinstance(raw, dict) and set(raw) - optional == {f.name for f in dataclasses.fields(RawValue)} - optional
 
 
-def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tuple[SourceRecord, Attribution]:
-    """A rejected value as a record of its own, with everything else taken from the stored material row."""
+def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tuple[SourceRecord, Attribution, str]:
+    """A rejected value as a record of its own, with everything else taken from the stored material row of the read
+    that rejected it, and that row's formula."""
     value = RawValue(**{key: item for key, item in raw.items() if key != ATOMS_PER_CELL})
     named = f":{value.property}" + (f"[{value.method}]" if value.method else "")
     suffix = named + (f"@{value.temperature_K:g}K" if value.temperature_K is not None else "")  # as ingest names it
@@ -614,7 +693,7 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
         provenance=material["provenance"],
     )
     keys = ("source", "provenance", "method", "database_version", "citation", "license")
-    return record, Attribution(**{key: material[key] for key in keys})
+    return record, Attribution(**{key: material[key] for key in keys}), material["formula"]
 
 
 def _counted_atoms(payload: dict[str, Any], reasons: Iterable[str], material: dict[str, Any]) -> float | None:
