@@ -299,6 +299,26 @@ def test_no_group_fills_more_than_a_quarter_of_val_or_test_and_the_fractions_hol
     assert (assign_splits(shuffled, "composition", 3) == assign_splits(rows, "composition", 3)[shuffled.index]).all()
 
 
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [5] * 20,  # 20 chemical systems of 5 records: each over 4 rows, the cap of val and test
+        [6] * 33 + [1, 1],  # 200 records of which only the 2 single ones were under the cap
+        [203, 178, 126, 116, 108, 101, 87, 82, 79, 78, 66, 66, 66, 64, 63, 59, 55, 50, 50, 49],  # matbench glass's
+    ],  # 20 largest chemical systems
+)
+def test_a_dataset_of_groups_that_are_all_large_still_fills_val_and_test(sizes):
+    # Capping groups at a quarter of val and test sent every group to train: val and test were empty or 1 row each.
+    keys = pd.Series([f"G{n}" for n, size in enumerate(sizes) for _ in range(size)])
+    rows = pd.DataFrame({"record_id": [f"r{n}" for n in range(len(keys))], "chemsys": keys})
+    for seed in range(10):
+        labels = pd.Series(assign_splits(rows, "chemsys", seed))
+        assert (labels.groupby(keys).nunique() == 1).all()
+        held_out = keys[labels != "train"].value_counts()
+        for part in ("val", "test"):  # within one group's size of the target
+            assert abs((labels == part).sum() - 0.1 * len(keys)) <= held_out.max(), (seed, part)
+
+
 def test_large_groups_go_where_they_fit_and_small_datasets_are_split_or_refused_with_the_reason():
     groups = [f"Li{n}O" for n in range(1, 6) for _ in range(15)] + [f"Na{n}Cl" for n in range(1, 26)]
     rows = pd.DataFrame({"record_id": [f"r{n}" for n in range(100)], "formula": groups})

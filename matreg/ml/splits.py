@@ -4,7 +4,8 @@
 however its formula is written, or of one chemical system, lands on one side); `provenance` trains and validates on
 DFT and tests on experiment; `predefined` applies a CSV (`record_id,split` or `formula,split`) exactly. All are
 deterministic for a seed, and stable as a dataset grows: records added move only groups at the cuts, besides a
-group that crosses its size limit (no group fills more than a quarter of a split: `_grouped`).
+group that crosses its size limit (no group fills more than a quarter of a split, unless that leaves val and test
+too few groups: `_grouped`).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _grouped(keys: np.ndarray, seed: int, fractions: Sequence[float]) -> np.ndar
     sizes = np.bincount(codes, minlength=len(distinct))
     targets = np.array(fractions, dtype=float) * len(keys)
     hashes = _hashes(distinct, seed)
-    limits = _group_limits(targets)
+    limits = _group_limits(sizes, targets)
     large = sizes > limits[1:][targets[1:] > 0].min(initial=np.inf)  # too large for val or for test
     group_split = np.zeros(len(sizes), dtype=np.int64)
     positions = (hashes[large] >> np.uint64(11)) / 2.0**53  # in [0, 1), exactly
@@ -96,12 +97,30 @@ def _grouped(keys: np.ndarray, seed: int, fractions: Sequence[float]) -> np.ndar
     return np.asarray(SPLITS, dtype=object)[group_split[codes]]
 
 
-def _group_limits(targets: np.ndarray) -> np.ndarray:
+def _group_limits(sizes: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """For each split, the most rows one group may put into it: a quarter of its target (`LARGE_GROUP_SHARE`: 40
     polymorphs of one composition do not fill a val split of 20, nor 34 measurements of one a val split of 36), but
     at least `FEW_ROWS` or, if the target is smaller, the target (a small dataset of duplicate measurements still
-    has val and test), and at least one row (a single record is never too large)."""
-    return np.maximum(np.maximum(LARGE_GROUP_SHARE * targets, np.minimum(FEW_ROWS, targets)), 1.0)
+    has val and test), and at least one row (a single record is never too large); for val and test, at least the
+    cap that leaves them enough groups to choose from (`_held_out_cap`)."""
+    limits = np.maximum(np.maximum(LARGE_GROUP_SHARE * targets, np.minimum(FEW_ROWS, targets)), 1.0)
+    held_out = targets[1:] > 0
+    if held_out.any():
+        limits[1:] = np.maximum(limits[1:], _held_out_cap(sizes, targets, limits[1:][held_out].min()))
+    return limits
+
+
+def _held_out_cap(sizes: np.ndarray, targets: np.ndarray, least: float) -> float:
+    """The largest group val and test take: the smallest size from `least` up whose groups (that size or smaller)
+    hold twice the rows val and test need together, so that a dataset of uniformly large groups (20 compositions of
+    5 records) is still split, while one dominant group among many small ones goes to train; at most the smaller of
+    the val and test targets, which is the cap where even that size does not hold enough."""
+    ceiling = max(targets[1:][targets[1:] > 0].min(), 1.0)
+    candidates = np.unique(np.append(sizes[(sizes > least) & (sizes < ceiling)], least))
+    ordered = np.sort(sizes)
+    held = np.append(0, np.cumsum(ordered))[np.searchsorted(ordered, candidates, side="right")]
+    enough = candidates[held >= 2 * targets[1:].sum()]
+    return float(enough[0]) if len(enough) else ceiling
 
 
 def _place_large(sizes: np.ndarray, positions: np.ndarray, targets: np.ndarray, limits: np.ndarray) -> np.ndarray:
