@@ -98,7 +98,8 @@ def fetch(
         typer.Option(
             "--cache/--no-cache",
             help="Cache HTTP answers in the store, each given for the catalog's http.cache_expire_after_s (default "
-            "a day) from when it was saved (default: the catalog's http.cache).",
+            "a day) from when it was saved (answers an older matreg saved carry no expiry: --refresh-cache replaces "
+            "them; default: the catalog's http.cache).",
         ),
     ] = None,
     refresh_cache: Annotated[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -294,6 +295,20 @@ def arrow_schema(name: str) -> pyarrow.Schema:
     return pyarrow.schema(
         [pyarrow.field(col, _ARROW_TYPES[c.type], nullable=c.nullable) for col, c in spec.columns.items()]
     )
+
+
+def conformed(name: str, table: pyarrow.Table, columns: Sequence[str] | None = None) -> pyarrow.Table:
+    """The `columns` (default: all) of rows of canonical table `name` as declared today, from a table an older matreg
+    may have written (a staged journal): a column it lacks is empty, types and nullability are today's."""
+    schema = arrow_schema(name)
+    fields = [schema.field(column) for column in columns or schema.names]
+    arrays = [
+        table.column(field.name).cast(field.type)
+        if field.name in table.column_names
+        else pyarrow.nulls(table.num_rows, field.type)
+        for field in fields
+    ]
+    return pyarrow.Table.from_arrays(arrays, schema=pyarrow.schema(fields))
 
 
 def arrow_table(name: str, rows: pyarrow.Table | pd.DataFrame | list[dict]) -> pyarrow.Table:

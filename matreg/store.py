@@ -59,6 +59,7 @@ from matreg.schema import (
     arrow_schema,
     arrow_table,
     children_of,
+    conformed,
     load_tables,
     load_vocabulary,
     table_spec,
@@ -356,8 +357,7 @@ class Store:
         run_files = _CheckedRun(self._new_tmp_dir(), self._new_tmp_dir(), [], None)
         try:
             for name in _publishing_order():
-                columns = arrow_schema(name).names
-                pages = (page.select(columns) for page in journal.tables(name, sizes))  # (READ aside)
+                pages = (conformed(name, page) for page in journal.tables(name, sizes))  # (READ aside)
                 if name == QUARANTINE:
                     pages = chain(pages, [arrow_table(name, check.withheld())])
                 self._compact(pages, name, run_files.build / f"{name}.parquet", check)
@@ -1469,9 +1469,11 @@ def _staged_rows(
 
     def batches() -> Iterator[pyarrow.RecordBatch]:
         for table in journal.tables(name, sizes):
-            if READ not in table.column_names:
-                table = table.append_column(READ, pyarrow.array(numpy.full(table.num_rows, -1, dtype=numpy.int64)))
-            yield from table.select(schema.names).to_batches()
+            if READ in table.column_names:
+                reads = table.column(READ)
+            else:
+                reads = pyarrow.array(numpy.full(table.num_rows, -1, dtype=numpy.int64))
+            yield from conformed(name, table, columns).append_column(READ, reads).to_batches()
 
     return pyarrow.RecordBatchReader.from_batches(schema, batches())
 

@@ -820,6 +820,27 @@ def test_a_run_staged_by_a_matreg_that_numbered_no_reads_is_resumed_with_the_las
     _assert_last_read_of_x_alone_shown(store, report)
 
 
+def test_a_run_staged_by_a_matreg_of_an_older_schema_is_resumed(store):
+    # That matreg declared properties.original_value non-nullable and fetch_runs without not_read_again.
+    connector = GivenUntilInterrupted(2, *READ_AGAIN)
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(connector, store)
+    (run_id,) = store.staged_runs()
+    journal = RunJournal(store.staging_dir / run_id)
+    run_row, sizes = journal.committed()
+    staged = {name: pa.concat_tables(journal.tables(name, sizes)) for name in sizes}
+    field = staged["properties"].schema.get_field_index("original_value")
+    staged["properties"] = staged["properties"].cast(
+        staged["properties"].schema.set(field, pa.field("original_value", pa.float64(), nullable=False))
+    )
+    old_run_row = arrow_table("fetch_runs", [run_row]).drop_columns(["not_read_again"])
+    shutil.rmtree(journal.directory)
+    RunJournal(journal.directory).append(staged, old_run_row)
+    connector.interrupting = False
+    report = run_ingest(connector, Store(store.root), resume=True)
+    _assert_last_read_of_x_alone_shown(store, report)
+
+
 @pytest.mark.parametrize("bucket_rows", [100_000, 1])
 def test_a_record_is_compared_with_the_store_as_its_last_read_gives_it(store, monkeypatch, bucket_rows):
     monkeypatch.setattr("matreg.store.PUBLISH_BUCKET_ROWS", bucket_rows)  # 1: every row its own part, about
