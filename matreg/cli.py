@@ -199,10 +199,11 @@ def import_(
     progress: ProgressOpt = True,
 ) -> None:
     """Import a lab dataset (its name no catalog source's); bad rows go to quarantine with the reason."""
+    from matreg.catalog import default_catalog_path
     from matreg.ingest import run_ingest, tune_gc_for_fetch
     from matreg.sources.lab import LabConnector, load_mapping
 
-    connector = LabConnector(file, load_mapping(mapping, read_catalog(catalog)), name=name)
+    connector = LabConnector(file, load_mapping(mapping, catalog or default_catalog_path()), name=name)
     show = progress and sys.stderr.isatty()
     tune_gc_for_fetch()
     target = open_store(store)

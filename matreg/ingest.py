@@ -92,6 +92,7 @@ class RunReport:
     request: str = ""
     dry_run: bool = False
     resumed: bool = False
+    database_version: str | None = None  # a resumed run's, as staged: kept by a resume that asks nothing
 
     def finish(self, run_row: dict[str, Any], dropped: dict[str, Dropped], withdrawn: int) -> dict[str, Any]:
         """The run's fetch_runs row as published: its counts after the publishing check (`_PublishCheck`, and the
@@ -1020,7 +1021,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "quarantined": None,  # written as the run is published (`Store.publish_run`)
         "quarantine_reasons": None,  # written once, when the run ends (a resume counts its journal's, `staged_reasons`)
         "unmapped_fields": _counts_json(report.unmapped),
-        "database_version": connector.attribution.database_version,
+        "database_version": connector.attribution.database_version or report.database_version,
         "matreg_version": __version__,
         "cursor": json.dumps(report.cursor) if report.cursor is not None else None,
     }
@@ -1047,6 +1048,7 @@ def _report_from_row(row: dict[str, Any]) -> RunReport:
         unmapped=Counter(json.loads(row["unmapped_fields"])),
         cursor=json.loads(row["cursor"]) if row["cursor"] else None,
         resumed=True,
+        database_version=row.get("database_version"),
     )
 
 

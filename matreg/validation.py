@@ -246,10 +246,7 @@ class _FlatValues:
             "unit": _strings([group.spec.unit for group in groups]).take(by_group),
             "original_value": pyarrow.array(self.floats[admitted]),
             "original_unit": _strings([group.unit for group in groups]).take(by_group),
-            "method": pyarrow.compute.coalesce(
-                _strings([canonical_method(raw.method) for raw in raws]),
-                self._material_column("method").take(by_record),
-            ),
+            "method": self._methods(raws, by_record),
             "provenance": pyarrow.compute.coalesce(
                 _strings([raw.provenance for raw in raws]), self._material_column("provenance").take(by_record)
             ),
@@ -261,6 +258,18 @@ class _FlatValues:
             columns[name] = self._material_column(name).take(by_record)
         schema = arrow_schema("properties")
         return pyarrow.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
+
+    def _methods(self, raws: list[RawValue], by_record: pyarrow.Array) -> pyarrow.Array:
+        """The methods of these values (`value_method`): their own, else their record's where they are of its
+        provenance."""
+        provenance = self._material_column("provenance").take(by_record)
+        own_provenance = pyarrow.compute.not_equal(_strings([raw.provenance for raw in raws]), provenance)
+        inherited = pyarrow.compute.if_else(
+            pyarrow.compute.fill_null(own_provenance, False),
+            pyarrow.nulls(len(raws), pyarrow.string()),
+            self._material_column("method").take(by_record),
+        )
+        return pyarrow.compute.coalesce(_strings([canonical_method(raw.method) for raw in raws]), inherited)
 
     def rejection(self, row: int, reasons: list[str]) -> Rejection:
         """A rejected value with its raw form, named '<source id>:<property>[<method>]@<T>K' after its record."""

@@ -266,6 +266,20 @@ def test_an_import_under_the_name_of_a_source_of_the_catalog_it_reads_is_refused
     assert run(*command).exit_code == 0  # (the test's catalog has no smith-lab)
 
 
+def test_an_import_refused_for_a_source_of_the_catalog_in_the_working_folder_names_that_catalog(
+    run, catalog_path, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("MATREG_CATALOG")
+    monkeypatch.chdir(catalog_path.parent)  # ./catalog.yaml is read
+    mapping = "dataset: janaf\nformula_column: formula\ncitation: ours\ncolumns:\n"
+    mapping += "  gap: {property: band_gap, unit: eV}\n"
+    refused = cli_import(run, tmp_path, "gaps", "formula,gap\nH2O,6.5\n", mapping)
+    assert refused.exit_code == 2
+    assert f"of the catalog read, {catalog_path.resolve()} (--catalog or MATREG_CATALOG name another)" in " ".join(
+        refused.stderr.split()
+    )
+
+
 def test_an_import_warns_of_a_dft_functional_it_files_as_measured(run, tmp_path):
     mapping = (
         "dataset: smith-lab\nformula_column: formula\nid_column: id\ncitation: our notebook\ncolumns:\n"

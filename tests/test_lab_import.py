@@ -1265,6 +1265,22 @@ def test_a_dft_functional_filed_under_the_files_other_provenance_is_warned_of_no
     assert caplog.records == []
 
 
+def test_a_column_of_another_provenance_does_not_take_the_files_method_and_is_warned_of(store, tmp_path, caplog):
+    mapping = MIXED_GAPS.replace("provenance: experimental\n", "provenance: experimental\nmethod: UV-Vis\n")
+    mapping += "  gap_calc: {property: band_gap, unit: eV, provenance: dft, temperature_K: 0}\n"
+    csv = "id,formula,gap_exp,gap_pbe,gap_calc\nS1,GaAs,1.42,0.19,0.5\n"
+    with caplog.at_level("WARNING", logger="matreg"):
+        import_file(store, *_write(tmp_path, csv, mapping))
+    assert [record.getMessage() for record in caplog.records] == [
+        "column 'gap_calc': its values are filed as dft, not as the mapping's experimental, so they do not take the "
+        "mapping's method (UV-Vis) and are stored with no method; give the column its own `method:`"
+    ]
+    stored = store.query("SELECT coalesce(method, '-'), provenance, value FROM properties ORDER BY value")
+    assert stored.values.tolist() == [["PBE", "dft", 0.19], ["-", "dft", 0.5], ["UV-Vis", "experimental", 1.42]]
+    by_uv_vis = Dataset(description="d", version="1", properties=["band_gap"], methods=["UV-Vis"])
+    assert store.query(*dataset_query(by_uv_vis))["value"].tolist() == [1.42]
+
+
 def test_a_files_method_that_is_a_functional_is_warned_of_for_each_column_it_gives_its_method(tmp_path, caplog):
     mapping = MIXED_GAPS.replace("provenance: experimental\n", "provenance: experimental\nmethod: GGA+U\n")
     data, mapping = _write(tmp_path, "id,formula,gap_exp,gap_pbe\n", mapping)

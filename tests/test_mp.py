@@ -28,6 +28,7 @@ from matreg.curate.review import decided_values, decisions_to_redo, record_decis
 from matreg.errors import ConfigError, SourceError
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
+from matreg.sources.mp import MpConnector
 from matreg.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mp"
@@ -368,6 +369,23 @@ def test_a_base_url_that_answers_no_heartbeat_fails_the_run_saying_so(tmp_path, 
     assert runs["status"].tolist() == ["failed"] and re.search(f"no heartbeat: {why}", runs["error"].iloc[0])
 
 
+def test_a_heartbeat_that_mp_api_cannot_read_fails_the_run_as_no_heartbeat(tmp_path, store):
+    heartbeat = {key: value for key, value in json.loads(HEARTBEAT).items() if key != "access_controlled_batch_ids"}
+
+    def route(request: Request) -> Reply:
+        return Reply.json(heartbeat) if request.path == "/heartbeat" else summary_route(request)
+
+    with ReplayServer(route) as server:
+        catalog = write_mp_catalog(tmp_path / "c.yaml", server.url)
+        arguments = ["fetch", "mp", "mp-631", "--catalog", str(catalog), "--store", str(store.root)]
+        result = CliRunner().invoke(app, arguments)
+    why = "no heartbeat: mp-api cannot read it: KeyError('access_controlled_batch_ids')"
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: Materials Project API at {server.url}: {why}")
+    assert f"(is {server.url} the API's root" in result.stderr
+    runs = store.query("SELECT status, error FROM fetch_runs")
+    assert runs["status"].tolist() == ["failed"] and why in runs["error"].iloc[0]
+
+
 def test_a_heartbeat_that_never_answers_is_a_source_error_within_the_sources_timeout(tmp_path, store):
     def stalled_heartbeat(request: Request) -> Reply:
         if request.path == "/heartbeat":
@@ -450,6 +468,24 @@ def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(store, mp
     with pytest.raises(SourceError, match="503"):
         fetch(store, mp_catalog, everything=True, page_size=4)
     assert_failed_without_trace(store, before, "503")
+
+
+def test_a_run_resumed_after_its_last_page_keeps_the_database_version_it_read(store, mp_catalog, mp_server):
+    class StoppedAfterTheLastPage(MpConnector):  # as a kill after the last page's commit leaves a fetch
+        def pages(self, cursor=None):
+            yield from super().pages(cursor)
+            raise SourceError("stopped after the last page")
+
+    request = FetchRequest(everything=True, page_size=4)
+    stopped = build_connector("mp", mp_catalog, request)
+    stopped.__class__ = StoppedAfterTheLastPage
+    with pytest.raises(SourceError, match="stopped after the last page"):
+        run_ingest(stopped, store)
+    asked = len(mp_server.requests)
+    report = run_ingest(build_connector("mp", mp_catalog, request), store, resume=True)
+    assert report.resumed and len(mp_server.requests) == asked  # nothing left to ask, not even the heartbeat
+    runs = store.query("SELECT status, database_version FROM fetch_runs ORDER BY finished_at").values.tolist()
+    assert runs == [["complete", "2023.11.1"]]  # (the heartbeat's: the catalog names none)
 
 
 def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_path, mp_catalog, mp_server):

@@ -28,7 +28,7 @@ import pandas as pd
 
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError, UnitError
 from matreg.schema import canonical_method, load_tables, load_vocabulary
-from matreg.sources.base import Attribution, RawValue, SourceRecord
+from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store
 from matreg.structure import read_structure
@@ -807,10 +807,11 @@ def _corrected(
     """The record's raw values with the named one's value and unit replaced, and that value's index.
 
     A value is named by its canonical property and the method it is stored with (its own, else the record's or
-    the source's)."""
+    the source's where it is of their provenance: `value_method`)."""
     vocabulary = load_vocabulary()
+    provenance, record_method = record.provenance or attribution.provenance, record.method or attribution.method
     kinds = [
-        (vocabulary.resolve(raw.property, attribution.source), raw.method or record.method or attribution.method)
+        (vocabulary.resolve(raw.property, attribution.source), value_method(raw, provenance, record_method))
         for raw in record.values
     ]
     matches = _named_values(kinds, property, method)

@@ -51,7 +51,8 @@ class RawValue:
 
     `problem` says why a value the source gives cannot be read (e.g. cells run together); it is rejected with it.
     `provenance` is the value's own where its field says one (a computed column of a lab file of measured values):
-    it overrides its record's.
+    it overrides its record's. `method` is the value's own; without one it takes its record's, unless its provenance
+    is another than its record's (`value_method`): a UV-Vis file's DFT column's values are not by UV-Vis.
     """
 
     property: str
@@ -62,6 +63,13 @@ class RawValue:
     method: str | None = None
     problem: str | None = None
     provenance: str | None = None
+
+
+def value_method(raw: RawValue, record_provenance: str, record_method: str | None) -> str | None:
+    """The method a value is stored with: its own, else its record's where the value is of its record's provenance."""
+    if raw.method or raw.provenance not in (None, record_provenance):
+        return raw.method
+    return record_method
 
 
 @dataclass

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pydantic
 from pymatgen.core import Structure
 
-from matreg.catalog import Catalog, Provenance
+from matreg.catalog import Provenance, load_catalog
 from matreg.errors import ConfigError, FormulaError, RecordError
 from matreg.fieldmap import FieldSpec, missing_markers
 from matreg.formula import parse_formula, same_composition
@@ -100,9 +100,26 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
         return self
 
     def property_and_method(self, column: str) -> tuple[str | None, str | None]:
-        """The canonical property a mapped column gives and the method of its values."""
+        """The canonical property a mapped column gives and the method of its values: the column's, else the
+        mapping's where the column is of the mapping's provenance (`value_method`)."""
         spec = self.columns[column]
-        return load_vocabulary().resolve(spec.property or column, self.dataset), spec.method or self.method
+        method = spec.method or (self.method if self._of_own_provenance(spec) else None)
+        return load_vocabulary().resolve(spec.property or column, self.dataset), method
+
+    def _of_own_provenance(self, spec: FieldSpec) -> bool:
+        """True for a column of the mapping's provenance (it says none, or the same)."""
+        return spec.provenance in (None, self.provenance)
+
+    def unnamed_methods(self) -> list[str]:
+        """Columns of another provenance than the mapping's that name no method: their values are stored without one
+        (the mapping's method is not theirs)."""
+        return [
+            f"column '{column}': its values are filed as {spec.provenance}, not as the mapping's {self.provenance}, "
+            f"so they do not take the mapping's method ({self.method or 'none'}) and are stored with no method; "
+            f"give the column its own `method:`"
+            for column, spec in self.columns.items()
+            if spec.method is None and not self._of_own_provenance(spec)
+        ]
 
     def provenance_doubts(self) -> list[str]:
         """Why the provenance some columns' values are filed under may be wrong: a column that says none of its own,
@@ -147,17 +164,18 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
         return self
 
 
-def load_mapping(path: Path, catalog: Catalog | None = None) -> LabMapping:
-    """Load and check a lab mapping file; with a `catalog`, ConfigError when its dataset has the name of one of the
-    catalog's sources: its rows would be stored as that source's records (its record ids, its title in releases), and
-    a fetch of the source would replace their values."""
+def load_mapping(path: Path, catalog: Path | None = None) -> LabMapping:
+    """Load and check a lab mapping file; with a `catalog` (a catalog file), ConfigError when its dataset has the name
+    of one of the catalog's sources: its rows would be stored as that source's records (its record ids, its title in
+    releases), and a fetch of the source would replace their values."""
     mapping = load_model(path, LabMapping)
-    source = catalog.sources.get(mapping.dataset) if catalog is not None else None
+    source = load_catalog(catalog).sources.get(mapping.dataset) if catalog is not None else None
     if source is not None:
         raise ConfigError(
-            f"{path}: dataset '{mapping.dataset}' is the name of a catalog source ({source.title}): its rows would "
-            f"be stored as that source's records ('{mapping.dataset}:<id>', cited by its title in releases) and a "
-            f"fetch of the source would replace their values; give the dataset a name of its own in the mapping "
+            f"{path}: dataset '{mapping.dataset}' is the name of a catalog source ({source.title}) of the catalog "
+            f"read, {catalog.resolve()} (--catalog or MATREG_CATALOG name another): its rows would be stored as that "
+            f"source's records ('{mapping.dataset}:<id>', cited by its title in releases) and a fetch of the source "
+            f"would replace their values; give the dataset a name of its own in the mapping "
             f"(dataset: {mapping.dataset}-lab, say)"
         )
     return mapping
@@ -189,7 +207,7 @@ class LabConnector(Connector):
         self.frame, self.problems = rows.frame, rows.problems
         self._check_columns()
         self.unmapped_columns = [column for column in self.frame.columns if column not in mapped]
-        for doubt in self.mapping.provenance_doubts():
+        for doubt in self.mapping.provenance_doubts() + self.mapping.unnamed_methods():
             logger.warning(doubt)
 
     @classmethod

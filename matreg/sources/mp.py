@@ -289,8 +289,10 @@ def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, 
             api_key, endpoint=endpoint, session=client.session, use_document_model=False, mute_progress_bars=True
         )
         summary = rester.materials.summary
-    except (MPRestError, requests.RequestException, ValueError, KeyError) as exc:
+    except (MPRestError, requests.RequestException) as exc:
         raise SourceError(client.redact(f"Materials Project API at {endpoint}: {exc!r}")) from None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # mp-api reads its heartbeat: more than we check
+        raise _no_heartbeat(endpoint, f"mp-api cannot read it: {exc!r}", client) from None
     return summary, db_version
 
 
@@ -307,9 +309,14 @@ def _hear_heartbeat(endpoint: str, client: HttpClient) -> str:
     except SourceError as exc:
         problem = str(exc)
     if problem:
-        root = f"is {endpoint} the API's root, as https://api.materialsproject.org/ is?"
-        raise SourceError(client.redact(f"Materials Project API at {endpoint}: no heartbeat: {problem} ({root})"))
+        raise _no_heartbeat(endpoint, problem, client)
     return answer["db_version"]
+
+
+def _no_heartbeat(endpoint: str, problem: str, client: HttpClient) -> SourceError:
+    """The error of an endpoint that answers no Materials Project heartbeat, saying why (`problem`)."""
+    root = f"is {endpoint} the API's root, as https://api.materialsproject.org/ is?"
+    return SourceError(client.redact(f"Materials Project API at {endpoint}: no heartbeat: {problem} ({root})"))
 
 
 def _heartbeat_problem(answer: Any) -> str | None:
