@@ -1269,20 +1269,24 @@ def _still_quarantined_sql(rows: str) -> str:
 def _readmits_in_force_sql() -> str:
     """SQL: the run ids ('curation:<entry_id>') of the steward's readmits still in force. A readmit applies to the
     read it was made on: while the source still gives its quarantine row's input as it was rejected
-    (`_still_quarantined_sql`), and the record is still the material that read was of (its formula; a readmit of an
-    older matreg, which does not keep it, is of any). Once a later read of the record gives the value otherwise
-    (valid, rejected otherwise, or not at all), or the record is another material, the readmit is stale: the views
-    no longer show its rows."""
+    (`_still_quarantined_sql`), and the record is still the material that read was of: its formula in the latest
+    write that read what the row's run did (`_compared_sql`: of the row's scope, of the whole record; another lab
+    file's write of the record is not that read); a readmit of an older matreg, which does not keep the formula, is
+    of any. Once a later read of the record gives the value otherwise (valid, rejected otherwise, or not at all), or
+    the record is another material, the readmit is stale: the views no longer show its rows."""
     readmits = _current_rows_sql("curation_log", where="s.action = 'readmit'")
     rows = _current_rows_sql("quarantine", where="s.quarantine_id IN (SELECT quarantine_id FROM readmits)")
-    formulas = (
-        f"SELECT record_id, arg_max(formula, filename) AS formula FROM {_stored_sql('materials')} "
-        "WHERE record_id IN (SELECT record_id FROM readmits) GROUP BY record_id"
+    read_scope = "coalesce(q.scope, '')"  # (none in rows of older stores: any write)
+    formulas = (  # of each readmit, the formula of the latest write of its record that its row's read compares with
+        "SELECT r.entry_id, arg_max(m.formula, m.filename) AS formula FROM readmits r "
+        f"JOIN readmitted q USING (quarantine_id) JOIN {_stored_sql('materials')} m ON m.record_id = r.record_id "
+        f"AND {_compared_sql('m.scope', read_scope)} GROUP BY r.entry_id"
     )
     return (
-        f"WITH readmits AS ({readmits}) SELECT '{CURATION_RUN_PREFIX}' || r.entry_id AS run_id FROM readmits r "
-        f"LEFT JOIN ({formulas}) f ON f.record_id = r.record_id "
-        f"WHERE r.quarantine_id IN (SELECT quarantine_id FROM ({_still_quarantined_sql(rows)})) "
+        f"WITH readmits AS ({readmits}), readmitted AS ({rows}) "
+        f"SELECT '{CURATION_RUN_PREFIX}' || r.entry_id AS run_id FROM readmits r "
+        f"LEFT JOIN ({formulas}) f USING (entry_id) "
+        f"WHERE r.quarantine_id IN (SELECT quarantine_id FROM ({_still_quarantined_sql('SELECT * FROM readmitted')})) "
         "AND (r.formula IS NULL OR r.formula = f.formula)"
     )
 

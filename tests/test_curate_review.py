@@ -644,6 +644,23 @@ def test_a_readmitted_value_is_stale_and_no_longer_shown_once_its_file_gives_it_
     assert to_redo(store) == [["readmit", "gaps:s1", f"{why}: {NOT_SHOWN}"]]
 
 
+def test_a_readmitted_value_stays_while_another_file_gives_its_material_written_otherwise(store, tmp_path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\n"
+        "columns:\n  gap: {property: band_gap, unit: eV, temperature_field: T}\n",
+        encoding="utf-8",
+    )
+    for name, row in [("a", "s1,Fe0.95O,about 2,300"), ("b", "s1,Fe19O20,2.1,10")]:  # Fe19O20 is Fe0.95O
+        (tmp_path / f"{name}.csv").write_text(f"id,formula,gap,T\n{row}\n", encoding="utf-8")
+    run_ingest(LabConnector(tmp_path / "a.csv", load_mapping(mapping)), store)
+    decide(store, "readmit", "the notebook says 2.0", quarantine_id=quarantined(store, "s1"), value=2.0)
+    run_ingest(LabConnector(tmp_path / "b.csv", load_mapping(mapping)), store)  # the readmit was not made on b.csv
+    gaps = "SELECT temperature_K, value FROM properties ORDER BY temperature_K"
+    assert store.query(gaps).values.tolist() == [[10.0, 2.1], [300.0, 2.0]]
+    assert review.stale_entries(store).empty
+
+
 @pytest.mark.parametrize("edited", ["v3,ZnO,-3.4,\nv4,GaN,3.4,", "v4,GaN,3.4,"])  # v3 rejected otherwise, or deleted
 def test_a_readmitted_row_its_file_no_longer_gives_as_it_was_is_stale_and_its_record_no_longer_shown(
     store, tmp_path, edited
