@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -805,40 +806,41 @@ def test_a_record_read_again_after_the_run_was_resumed_shows_the_values_of_its_l
     _assert_last_read_of_x_alone_shown(store, report)
 
 
-def test_a_run_staged_by_a_matreg_that_numbered_no_reads_is_resumed_with_the_last_read_alone(store):
+def _resumed_as_staged_by_an_older_matreg(store: Store, older: Callable[[dict, dict], tuple[dict, pa.Table]]):
+    """Interrupt a run of READ_AGAIN, stage its journal again as `older(tables, run row)` gives it (what an older
+    matreg staged), and resume it."""
     connector = GivenUntilInterrupted(2, *READ_AGAIN)
     with pytest.raises(KeyboardInterrupt):
         run_ingest(connector, store)
     (run_id,) = store.staged_runs()
     journal = RunJournal(store.staging_dir / run_id)
     run_row, sizes = journal.committed()
-    unnumbered = {name: pa.concat_tables(journal.tables(name, sizes)).drop_columns(["read"]) for name in sizes}
-    shutil.rmtree(journal.directory)  # staged again as a matreg before read numbers staged it
-    RunJournal(journal.directory).append(unnumbered, arrow_table("fetch_runs", [run_row]))
+    tables, run_table = older({name: pa.concat_tables(journal.tables(name, sizes)) for name in sizes}, run_row)
+    shutil.rmtree(journal.directory)
+    RunJournal(journal.directory).append(tables, run_table)
     connector.interrupting = False
-    report = run_ingest(connector, Store(store.root), resume=True)
-    _assert_last_read_of_x_alone_shown(store, report)
+    return run_ingest(connector, Store(store.root), resume=True)
+
+
+def test_a_run_staged_by_a_matreg_that_numbered_no_reads_is_resumed_with_the_last_read_alone(store):
+    def unnumbered(tables: dict, run_row: dict) -> tuple[dict, pa.Table]:
+        return {name: table.drop_columns(["read"]) for name, table in tables.items()}, arrow_table(
+            "fetch_runs", [run_row]
+        )
+
+    _assert_last_read_of_x_alone_shown(store, _resumed_as_staged_by_an_older_matreg(store, unnumbered))
 
 
 def test_a_run_staged_by_a_matreg_of_an_older_schema_is_resumed(store):
-    # That matreg declared properties.original_value non-nullable and fetch_runs without not_read_again.
-    connector = GivenUntilInterrupted(2, *READ_AGAIN)
-    with pytest.raises(KeyboardInterrupt):
-        run_ingest(connector, store)
-    (run_id,) = store.staged_runs()
-    journal = RunJournal(store.staging_dir / run_id)
-    run_row, sizes = journal.committed()
-    staged = {name: pa.concat_tables(journal.tables(name, sizes)) for name in sizes}
-    field = staged["properties"].schema.get_field_index("original_value")
-    staged["properties"] = staged["properties"].cast(
-        staged["properties"].schema.set(field, pa.field("original_value", pa.float64(), nullable=False))
-    )
-    old_run_row = arrow_table("fetch_runs", [run_row]).drop_columns(["not_read_again"])
-    shutil.rmtree(journal.directory)
-    RunJournal(journal.directory).append(staged, old_run_row)
-    connector.interrupting = False
-    report = run_ingest(connector, Store(store.root), resume=True)
-    _assert_last_read_of_x_alone_shown(store, report)
+    def older_schema(tables: dict, run_row: dict) -> tuple[dict, pa.Table]:
+        # That matreg declared properties.original_value non-nullable and fetch_runs without not_read_again.
+        properties = tables["properties"]
+        field = properties.schema.get_field_index("original_value")
+        older = properties.schema.set(field, pa.field("original_value", pa.float64(), nullable=False))
+        run_table = arrow_table("fetch_runs", [run_row]).drop_columns(["not_read_again"])
+        return tables | {"properties": properties.cast(older)}, run_table
+
+    _assert_last_read_of_x_alone_shown(store, _resumed_as_staged_by_an_older_matreg(store, older_schema))
 
 
 @pytest.mark.parametrize("bucket_rows", [100_000, 1])
