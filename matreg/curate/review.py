@@ -282,7 +282,13 @@ def unmatched_decisions(store: Store) -> pd.DataFrame:
     log = curation_log(store)
     decisions = log[log["action"].isin(DECISIONS)].sort_values("entry_id")
     on_value = decisions["property"].notna()
-    values = _keyed(store.read("SELECT record_id, property, method, temperature_K, pressure_Pa FROM properties"))
+    values = _keyed(
+        store.read(
+            "SELECT record_id, property, method, temperature_K, pressure_Pa FROM properties "
+            "WHERE record_id IN (SELECT unnest(?))",
+            [sorted(set(decisions["record_id"].dropna()))],
+        )
+    )
     records = set(values["record_id"])  # (a withdrawn record keeps its materials row, with no value)
     shown = set(values[_KEYED].itertuples(index=False, name=None))
     on_records = decisions[~on_value & ~decisions["record_id"].isin(records)].drop_duplicates("record_id", keep="last")
