@@ -891,7 +891,7 @@ def test_ctrl_c_during_a_fetch_says_what_was_committed_and_how_to_continue(tmp_p
         finally:
             release.set()
             fetch.kill()
-    assert fetch.returncode == 130 and "Traceback" not in stderr
+    assert fetch.returncode == 130 and "Traceback" not in stderr, stderr  # (stderr shown should it ever fail)
     said = stderr.strip()
     assert said.startswith("interrupted: run ") and "-janaf-" in said and "\n" not in said
     assert said.endswith(
