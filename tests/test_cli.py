@@ -864,6 +864,12 @@ def test_a_key_in_a_base_url_is_never_listed_and_its_fetch_is_refused(run, catal
     assert not janaf_server.requests and not (tmp_path / "store").exists()
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In a child, SIGINT as a terminal delivers it: a suite run as a background job of a shell inherits it ignored,
+    and so would the child (Python then raises no KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_a_fetch_says_what_was_committed_and_how_to_continue(tmp_path):
     reached, release = threading.Event(), threading.Event()
 
@@ -882,7 +888,7 @@ def test_ctrl_c_during_a_fetch_says_what_was_committed_and_how_to_continue(tmp_p
         command = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--commit-every", "1", "--no-progress"]
         fetch = subprocess.Popen(
             [sys.executable, "-c", "from matreg.cli import app; app()", *command], env=env, stderr=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
         )  # fmt: skip
         try:
             assert reached.wait(60)
