@@ -240,16 +240,16 @@ class _FlatValues:
         by_record = pyarrow.array(self.positions[admitted])
         rows = np.flatnonzero(admitted).tolist()
         raws = [self.raws[row] for row in rows]
+        own_provenance = _strings([raw.provenance for raw in raws])
+        record_provenance = self._material_column("provenance").take(by_record)
         columns = {
             "property": _strings([group.property for group in groups]).take(by_group),
             "value": pyarrow.array(converted[admitted]),
             "unit": _strings([group.spec.unit for group in groups]).take(by_group),
             "original_value": pyarrow.array(self.floats[admitted]),
             "original_unit": _strings([group.unit for group in groups]).take(by_group),
-            "method": self._methods(raws, by_record),
-            "provenance": pyarrow.compute.coalesce(
-                _strings([raw.provenance for raw in raws]), self._material_column("provenance").take(by_record)
-            ),
+            "method": self._methods(raws, by_record, own_provenance, record_provenance),
+            "provenance": pyarrow.compute.coalesce(own_provenance, record_provenance),
             "temperature_K": pyarrow.array([raw.temperature_K for raw in raws], pyarrow.float64()),
             "pressure_Pa": pyarrow.array([raw.pressure_Pa for raw in raws], pyarrow.float64()),
             "source": pyarrow.repeat(pyarrow.scalar(source, pyarrow.string()), len(rows)),
@@ -259,13 +259,18 @@ class _FlatValues:
         schema = arrow_schema("properties")
         return pyarrow.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
 
-    def _methods(self, raws: list[RawValue], by_record: pyarrow.Array) -> pyarrow.Array:
+    def _methods(
+        self,
+        raws: list[RawValue],
+        by_record: pyarrow.Array,
+        own_provenance: pyarrow.Array,
+        record_provenance: pyarrow.Array,
+    ) -> pyarrow.Array:
         """The methods of these values (`value_method`): their own, else their record's where they are of its
-        provenance."""
-        provenance = self._material_column("provenance").take(by_record)
-        own_provenance = pyarrow.compute.not_equal(_strings([raw.provenance for raw in raws]), provenance)
+        provenance (`own_provenance`: each value's own, null where it has none; `record_provenance`: its record's)."""
+        other_provenance = pyarrow.compute.not_equal(own_provenance, record_provenance)
         inherited = pyarrow.compute.if_else(
-            pyarrow.compute.fill_null(own_provenance, False),
+            pyarrow.compute.fill_null(other_provenance, False),
             pyarrow.nulls(len(raws), pyarrow.string()),
             self._material_column("method").take(by_record),
         )
