@@ -940,3 +940,11 @@ def test_a_readmit_names_a_method_by_the_name_the_store_shows_and_a_blank_cell_i
         decide(store, "readmit", quarantine_id=s2, property="band_gap", value=2.4)
     with pytest.raises(CurationError, match="the quarantined row gives 2 band_gap values; name the method"):
         decide(store, "readmit", quarantine_id=s3, property="band_gap", value=2.4)
+
+
+def test_a_decision_holds_when_the_file_writes_its_records_formula_otherwise(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-009,Fe0.95O,2.4,\n")
+    decide(store, "correct", "typo", record_id="gaps:K-009", property="band_gap", value=2.3)
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-009,Fe19O20,2.4,\n")  # the same composition, written otherwise
+    assert curated(store) == {("gaps:K-009", "band_gap"): ("Fe19O20", 2.3, 2.4, True)}
+    assert stale(store) == []

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError, UnitError
+from matreg.formula import whole_formula
 from matreg.schema import canonical_method, load_tables, load_vocabulary
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import LabConnector, LabMapping
@@ -382,14 +383,14 @@ def _on_rows(rows: pd.DataFrame, decisions: pd.DataFrame, key: list[str]) -> pd.
 
 def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
     """Per pair of `_on_rows`, why its decision is stale for its row (None: it applies): the record is another
-    material now, the value was received as another quantity, or a record's accept did not review the value as it is
-    now."""
+    material now (another composition: Fe0.95O written Fe19O20 is the same), the value was received as another
+    quantity, or a record's accept did not review the value as it is now."""
     unseen = _unseen(pairs)
     why: list[str | None] = []
     for pair, not_seen in zip(pairs.itertuples(index=False), unseen, strict=True):
         received = _received_text(pair.now_value, pair.now_unit)
         made_on = (pair.original_value, pair.original_unit)
-        if isinstance(pair.formula, str) and pair.formula != pair.now_formula:
+        if isinstance(pair.formula, str) and whole_formula(pair.formula) != whole_formula(pair.now_formula):
             why.append(f"made on {pair.formula}, the record is now {pair.now_formula}: not applied")
         elif pd.notna(pair.original_unit) and not _same_quantity(*made_on, pair.now_value, pair.now_unit):
             made_on_text = _received_text(*made_on)
