@@ -1657,13 +1657,28 @@ def _batches(pages: Iterator[pyarrow.Table], size: int) -> Iterator[pyarrow.Tabl
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Write a file through `write(temp)` beside `path`, then rename it into place (never half-written);
     StoreError, before writing, when `path` is a folder."""
-    (temp,) = _temps_beside(path)
+    (temp,) = _temp_files_beside(path)
     try:
         write(temp)
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path, publish: Callable[[Path, Path], object] = os.rename) -> Iterator[Path]:
+    """A new, empty staging folder beside `final`, named as `atomic_write`'s temp files (`temps_beside`), to write a
+    folder's files into; `publish(staging, final)` puts it in place when the block ends without an error (by default
+    one rename: `final` must not exist, or be an empty folder). The staging folder never outlives the block: what an
+    error or `publish` left of it is removed; one a killed process left goes as `remove_old_temps` says."""
+    (staging,) = temps_beside(final)
+    staging.mkdir()
+    try:
+        yield staging
+        publish(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _sidecar_path(path: Path) -> Path:
@@ -1676,7 +1691,7 @@ def write_with_sidecar(path: Path, write: Callable[[Path], object], describe: Ca
     to temp files beside them first, then rename them into place back to back; return the sidecar. StoreError,
     before anything is written, when a folder stands where either goes."""
     sidecar = _sidecar_path(path)
-    temp, temp_sidecar = _temps_beside(path, sidecar)
+    temp, temp_sidecar = _temp_files_beside(path, sidecar)
     try:
         write(temp)
         meta = describe(temp)
@@ -1700,25 +1715,29 @@ def _refuse_folders(*paths: Path) -> None:
             raise StoreError(f"cannot write the file {path}: a folder of that name is there")
 
 
-_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")  # `_temps_beside`'s names: .<name>.<uuid>.tmp
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")  # `temps_beside`'s names: .<name>.<uuid>.tmp
 
 
-def _temps_beside(*paths: Path) -> list[Path]:
-    """A hidden temp file name beside each of `paths` (in one folder), unique to this write; StoreError, before
-    anything is written, when a folder stands where one of them goes. The folder is made if need be, and the temp
-    files of writes killed there (`remove_old_temps`) go."""
+def _temp_files_beside(*paths: Path) -> list[Path]:
+    """`temps_beside` for files: StoreError, before anything is written, when a folder stands where one goes."""
     _refuse_folders(*paths)
+    return temps_beside(*paths)
+
+
+def temps_beside(*paths: Path) -> list[Path]:
+    """A hidden temp name beside each of `paths` (in one folder), `.<name>.<uuid>.tmp`, unique to this write (a file
+    or a folder). The folder is made if need be, and the temps of writes killed there (`remove_old_temps`) go."""
     paths[0].parent.mkdir(parents=True, exist_ok=True)
-    remove_old_temps(paths[0].parent, _TEMP_NAME)
+    remove_old_temps(paths[0].parent)
     return [path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp") for path in paths]
 
 
-def remove_old_temps(folder: Path, pattern: re.Pattern[str]) -> None:
-    """Remove the entries of `folder` named as `pattern` matches (a temp name of matreg's) that nothing touched for
+def remove_old_temps(folder: Path) -> None:
+    """Remove the entries of `folder` named as `temps_beside` names its temps that nothing touched for
     LEFTOVER_AGE_S seconds: what a write killed before its rename left."""
     cutoff = time.time() - LEFTOVER_AGE_S
     for path in folder.glob(".*"):
-        if pattern.fullmatch(path.name):
+        if _TEMP_NAME.fullmatch(path.name):
             _remove_if_untouched_since(path, cutoff)
 
 

@@ -188,7 +188,7 @@ def test_a_released_version_cannot_be_overwritten(filled, catalog):
     with pytest.raises(StoreError, match="1.0.0 of 'gaps' exists; a released version is never overwritten"):
         release(filled, catalog, "gaps", "1.0.0")
     assert files_of(folder) == before
-    assert not list(filled.tmp_dir.glob("release-*"))
+    assert [path.name for path in folder.parent.iterdir()] == ["1.0.0"]  # no staging folder beside it
 
 
 def test_reimport_of_a_lab_file_with_one_changed_value_shows_in_diff(filled, catalog, tmp_path):

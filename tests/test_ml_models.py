@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -217,6 +221,56 @@ def test_a_run_directory_is_never_trained_into_twice(runs, oqmd_export):
     with pytest.raises(MatregError, match="holds a trained model already"):
         train(oqmd_export, "elemnet", device="cpu", out_dir=runs["elemnet"], epochs=1)
     assert (runs["elemnet"] / "model.pt").read_bytes() == weights
+
+
+def _set_unit(export: Path, unit: str) -> None:
+    """The target unit an export's meta.json states (meta.json is not among the files its hashes check)."""
+    meta = json.loads((export / "meta.json").read_text())
+    meta["target"]["unit"] = unit
+    (export / "meta.json").write_text(json.dumps(meta))
+
+
+def test_a_run_that_fails_after_its_model_is_saved_leaves_no_run_and_trains_again(oqmd_export, tmp_path):
+    export = tmp_path / "export"
+    shutil.copytree(oqmd_export, export)
+    unit = json.loads((export / "meta.json").read_text())["target"]["unit"]
+    _set_unit(export, "$^$")  # a plot label matplotlib's mathtext parser refuses: the plots come after model.pt
+    runs = tmp_path / "runs"
+    with pytest.raises(ValueError, match="ParseSyntaxException"):
+        _train(export, "elemnet", runs / "run", epochs=2)
+    assert list(runs.iterdir()) == []  # no run, no staging folder
+    _set_unit(export, unit)
+    run = _train(export, "elemnet", runs / "run", epochs=2)
+    assert sorted(path.name for path in run.iterdir()) == sorted(RUN_FILES)
+    assert list(runs.iterdir()) == [run]
+
+
+def test_a_killed_runs_staging_folder_neither_blocks_a_rerun_nor_stays_past_an_hour(oqmd_export, tmp_path):
+    runs = tmp_path / "runs"
+    old, young = (runs / f".run.{uuid.uuid4().hex}.tmp" for _ in range(2))  # what runs killed while writing left
+    for staging in (old, young):
+        staging.mkdir(parents=True)
+        (staging / "model.pt").write_bytes(b"half written")
+    two_hours_ago = time.time() - 7200
+    for path in (old / "model.pt", old):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    run = _train(oqmd_export, "elemnet", runs / "run", epochs=1)
+    assert sorted(path.name for path in run.iterdir()) == sorted(RUN_FILES)
+    assert sorted(runs.iterdir()) == sorted([run, young])  # the young one may be a run writing now
+
+
+def test_a_run_takes_in_the_export_made_for_it_and_refuses_a_folder_of_other_files(oqmd_export, tmp_path):
+    store, catalog = Store(oqmd_export.parent / "store"), _catalog("oqmd-dhf", "oqmd-dhf")
+    export = resolve_export("oqmd-dhf", store, catalog, tmp_path / "run", split="composition")
+    run = _train(export, "elemnet", tmp_path / "run", epochs=1)
+    assert sorted(path.name for path in run.iterdir()) == sorted([*RUN_FILES, "export"])
+    assert json.loads((run / "config.json").read_text())["export"]["dir"] == str(export.resolve())
+    assert (export / "meta.json").is_file() and list(tmp_path.iterdir()) == [run]
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    with pytest.raises(MatregError, match=r"notes holds files of no run \(keep.txt\): give another --out"):
+        _train(oqmd_export, "elemnet", tmp_path / "notes", epochs=1)
+    assert [path.name for path in (tmp_path / "notes").iterdir()] == ["keep.txt"]
 
 
 def test_a_missing_file_of_formulas_is_named_not_read_as_a_formula(runs, tmp_path):

@@ -31,7 +31,7 @@ from matreg.schema import arrow_schema, arrow_table, load_tables
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.janaf import JanafConnector
 from matreg.sources.lab import LabConnector, load_mapping
-from matreg.store import Store, StoreBusy, _definitions_digest
+from matreg.store import Store, StoreBusy, _definitions_digest, atomic_dir
 from matreg.validation import check_store_tables
 
 
@@ -1245,3 +1245,22 @@ def test_an_export_and_its_sidecar_are_renamed_into_place_only_once_both_are_wri
 
 def _hashed(data: Path) -> dict:
     return {"sha256": hashlib.sha256(data.read_bytes()).hexdigest()}
+
+
+def test_a_staged_folder_appears_whole_and_a_failed_one_leaves_nothing(tmp_path):
+    final = tmp_path / "out" / "folder"
+    with pytest.raises(OSError, match="No space left"), atomic_dir(final) as staging:
+        (staging / "a.txt").write_text("a")
+        raise OSError(28, "No space left on device")  # what a full disk says mid-write
+    assert list(final.parent.iterdir()) == []
+    final.mkdir()
+    (final / "mine.txt").write_text("mine")
+    with pytest.raises(OSError, match="Directory not empty"), atomic_dir(final) as staging:
+        (staging / "a.txt").write_text("a")  # written whole; the rename onto a folder that holds files fails
+    assert [path.name for path in final.parent.iterdir()] == ["folder"]
+    assert [path.name for path in final.iterdir()] == ["mine.txt"]
+    shutil.rmtree(final)
+    with atomic_dir(final) as staging:
+        (staging / "a.txt").write_text("a")
+        assert not final.exists()
+    assert [path.name for path in final.parent.iterdir()] == ["folder"] and (final / "a.txt").read_text() == "a"

@@ -3,9 +3,10 @@
 A release lives in `<store>/releases/<dataset>/<version>/`: `payload.parquet` (the curated, resolved rows),
 `materials.parquet` (each record's space group, sites and structure hash, which diffs compare), `manifest.json`
 (hashes and every input: database versions, fetch runs, curation-log position, counts, licences, citations) and the
-dataset card (see matreg.curate.card). It is built in a temporary directory and appears with one rename, whole or not
-at all; a released version is never written again. A temporary directory left by a release that was killed is
-removed by a later release once it is an hour old.
+dataset card (see matreg.curate.card). It is built in a hidden temporary directory beside it (`.<version>.<uuid>.tmp`,
+`matreg.store.atomic_dir`) and appears with one rename, whole or not at all; a released version is never written
+again. A temporary directory left by a release that was killed is removed by a later release of the dataset once it
+is an hour old.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import logging
 import os
 import re
 import shutil
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,7 +36,7 @@ from matreg.export import dataset_query, distinct, nothing_selected, to_wide
 from matreg.http import public_url
 from matreg.schema import load_vocabulary
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
-from matreg.store import Store, atomic_write, write_with_sidecar
+from matreg.store import Store, atomic_dir, atomic_write, write_with_sidecar
 
 logger = logging.getLogger(__name__)
 
@@ -150,9 +150,7 @@ def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
         if rows.resolved.empty:
             raise StoreError(f"{nothing_selected(name, dataset, rows.raw)}: nothing to release")
         conflicts = known_conflicts(dataset, rows)
-        staging = store.tmp_dir / f"release-{uuid.uuid4().hex}"
-        staging.mkdir(parents=True)
-        try:
+        with atomic_dir(final, functools.partial(_publish, store, name=name, version=version)) as staging:
             payload = write_payload(rows.resolved, staging / PAYLOAD)
             materials = write_materials(store, rows.resolved, staging / MATERIALS)
             manifest = build_manifest(store, catalog, name, version, rows, payload, materials)
@@ -160,9 +158,6 @@ def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
             written = [payload, materials, *files]
             manifest["files"] = {path.relative_to(staging).as_posix(): file_sha256(path) for path in written}
             store.write_json(manifest, staging / MANIFEST)
-            _publish(store, staging, final, name, version)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     return final
 
 
@@ -176,7 +171,8 @@ def release_dir(store: Store, name: str, version: str) -> Path:
 def released_versions(store: Store, name: str) -> list[str]:
     """The versions of dataset `name` released in this store, in semantic-versioning order (1.0.0-rc1 before
     1.0.0)."""
-    versions = [path.name for path in _releases_of(store, name).glob("*") if (path / MANIFEST).is_file()]
+    folders = _releases_of(store, name).glob("*")  # (not the hidden folders of releases being written: `release`)
+    versions = [path.name for path in folders if _VERSION.fullmatch(path.name) and (path / MANIFEST).is_file()]
     return sorted(versions, key=_version_order)
 
 
@@ -468,7 +464,6 @@ def _refuse_existing(store: Store, final: Path, name: str, version: str) -> None
 
 def _publish(store: Store, staging: Path, final: Path, name: str, version: str) -> None:
     """Rename the finished release into place, under a lock so that two releases of one version cannot race."""
-    final.parent.mkdir(parents=True, exist_ok=True)
     with store.locked(f"{RELEASES}/.lock"):
         _refuse_existing(store, final, name, version)
         os.rename(staging, final)

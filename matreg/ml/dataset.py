@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
@@ -60,7 +59,7 @@ from matreg.ml.splits import (
     leakage_report,
 )
 from matreg.schema import load_vocabulary
-from matreg.store import Store, remove_old_temps
+from matreg.store import Store, atomic_dir, temps_beside
 from matreg.units import is_molar
 
 try:
@@ -399,25 +398,17 @@ def _meta(
     }
 
 
-_TEMP_NAME = re.compile(r"\..+\.tmp-[0-9a-f]{32}")  # `_write_export`'s temporary directories: .<out>.tmp-<uuid>
-
-
 def _write_export(out: Path, rows: pd.DataFrame, arrays: dict, build_meta: Callable[[dict], dict]) -> dict:
-    """Write the payload and meta.json into a temporary directory beside `out`, then rename it into place (the
-    temporary directories of exports killed there go first, `remove_old_temps`)."""
-    temp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex}"
-    temp.mkdir(parents=True)
-    remove_old_temps(out.parent, _TEMP_NAME)
-    try:
-        _write_records(rows, temp / "records.parquet")
+    """Write the payload and meta.json into a staging folder beside `out`, then put it in place (`atomic_dir`,
+    `_replace_dir`)."""
+    with atomic_dir(out, _replace_dir) as staging:
+        _write_records(rows, staging / "records.parquet")
         for name, content in arrays.items():
-            _write_npz(content, temp / name)
-        files = {path.name: {"sha256": _sha256(path), "bytes": path.stat().st_size} for path in sorted(temp.iterdir())}
+            _write_npz(content, staging / name)
+        written = sorted(staging.iterdir())
+        files = {path.name: {"sha256": _sha256(path), "bytes": path.stat().st_size} for path in written}
         meta = build_meta(files)
-        (temp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        _replace_dir(temp, out)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+        (staging / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return meta
 
 
@@ -450,10 +441,10 @@ def _replace_dir(new: Path, out: Path) -> None:
     if not out.exists():
         os.rename(new, out)
         return
-    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex}"
+    (old,) = temps_beside(out)  # a temp name: left by a process killed before the rmtree, `remove_old_temps` takes it
     os.rename(out, old)
     os.rename(new, out)
-    shutil.rmtree(old)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 class ExportedDataset:

@@ -1,5 +1,6 @@
 """Train a baseline network on a torch export: Adam, early stopping on the validation split, deterministic seeds,
-mixed precision on CUDA; every run writes a self-contained run directory.
+mixed precision on CUDA; every run writes a self-contained run directory, staged in a hidden folder beside it and
+renamed into place whole (a run that fails leaves no run; a run directory is never trained into twice):
 
     RUN/model.pt            state_dict of the best epoch (lowest validation MAE)
     RUN/config.json         model, its options, target and its standardisation, training settings, the export used
@@ -8,6 +9,7 @@ mixed precision on CUDA; every run writes a self-contained run directory.
     RUN/predictions.csv     the test split: record_id, formula, target, prediction
     RUN/parity.png          predicted against true values on the test split
     RUN/learning_curve.png  training loss and validation MAE per epoch
+    RUN/export/             the torch export made of a catalog dataset to train on (`resolve_export`), before the run
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ except ImportError:  # the `ml` extra is not installed: say so instead of a trac
 from matreg.ml.dataset import ExportedDataset, export_torch
 from matreg.ml.models import GRAPH_MODELS, MODELS, build_model
 from matreg.ml.splits import DEFAULT_METHOD
-from matreg.store import Store
+from matreg.store import Store, atomic_dir
 
 DEVICES = ("auto", "cpu", "cuda")
+RUN_EXPORT = "export"  # the folder of a run that holds the export it made of a catalog dataset (`resolve_export`)
 LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
 DEFAULTS = {
     "epochs": 100,
@@ -302,9 +305,15 @@ def checked_options(model: str, device: str, **settings) -> tuple[dict, torch.de
 
 
 def check_new_run(run_dir: Path) -> None:
-    """MatregError when `run_dir` holds a trained model: runs are never overwritten."""
+    """MatregError when `run_dir` holds a trained model (runs are never overwritten), or is a file, or holds anything
+    but the export a run trains on (`resolve_export`'s RUN/export): a run directory holds one run."""
     if (run_dir / "model.pt").exists():
         raise MatregError(f"{run_dir} holds a trained model already: give another --out (runs are never overwritten)")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise MatregError(f"{run_dir} is a file: give another --out")
+    others = sorted(path.name for path in run_dir.iterdir() if path.name != RUN_EXPORT) if run_dir.exists() else []
+    if others:
+        raise MatregError(f"{run_dir} holds files of no run ({', '.join(others)}): give another --out")
 
 
 def resolve_export(
@@ -328,7 +337,7 @@ def resolve_export(
             )
         return Path(source)
     options = {"seed": split_seed} if split_seed is not None else {}
-    out = run_dir / "export"
+    out = run_dir / RUN_EXPORT
     export_torch(
         store, catalog, str(source), out, split or DEFAULT_METHOD, assignment=assignment, target=target, **options
     )
@@ -407,15 +416,25 @@ def _test_frame(data, test_split, pred: np.ndarray) -> pd.DataFrame:
 
 
 def write_run(run_dir: Path, model: nn.Module, config: dict, metrics: dict, test: pd.DataFrame) -> None:
-    """Weights, config, metrics, test predictions and the two plots."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    torch.save({key: value.cpu() for key, value in model.state_dict().items()}, run_dir / "model.pt")
-    (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    test.to_csv(run_dir / "predictions.csv", index=False)
-    label = f"{config['target']['property']} ({config['target']['unit']})"
-    parity_png(test["target"].to_numpy(), test["prediction"].to_numpy(), label, run_dir / "parity.png")
-    learning_curve_png(metrics["history"], label, run_dir / "learning_curve.png")
+    """Weights, config, metrics, test predictions and the two plots, written into a staging folder beside `run_dir`
+    and renamed into place whole (`atomic_dir`, `_publish_run`): a run that fails meanwhile leaves no run."""
+    with atomic_dir(run_dir, _publish_run) as staging:
+        torch.save({key: value.cpu() for key, value in model.state_dict().items()}, staging / "model.pt")
+        (staging / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        test.to_csv(staging / "predictions.csv", index=False)
+        label = f"{config['target']['property']} ({config['target']['unit']})"
+        parity_png(test["target"].to_numpy(), test["prediction"].to_numpy(), label, staging / "parity.png")
+        learning_curve_png(metrics["history"], label, staging / "learning_curve.png")
+
+
+def _publish_run(staging: Path, run_dir: Path) -> None:
+    """Rename the staged run to `run_dir`; the export made for it there (`resolve_export`) joins it first. MatregError
+    (and no run) when `run_dir` came to hold a model or other files during the training (`check_new_run`)."""
+    check_new_run(run_dir)
+    if (run_dir / RUN_EXPORT).exists():
+        os.rename(run_dir / RUN_EXPORT, staging / RUN_EXPORT)
+    os.rename(staging, run_dir)  # (an empty folder at `run_dir` is replaced)
 
 
 def _figure(size: tuple[float, float]):
