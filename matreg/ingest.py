@@ -34,7 +34,7 @@ from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, StoreError
 from matreg.formula import parse_formula, whole_formula
 from matreg.http import public_url, redact_params
-from matreg.schema import arrow_schema, arrow_table, children_of, load_tables, table_spec
+from matreg.schema import arrow_schema, arrow_table, children_of, table_spec
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
 from matreg.store import Dropped, Store, StoreBusy
 from matreg.validation import (
@@ -48,6 +48,7 @@ from matreg.validation import (
     material_row,
     rows_breaking_rules,
     to_json,
+    validate_rows,
     validate_table,
 )
 
@@ -990,7 +991,7 @@ def _record_failure(store: Store, info: RunInfo, report: RunReport, connector: C
         failed = _fetch_run_row(info, report, connector, connector.redact(str(exc)))
         failed["quarantine_reasons"] = _counts_json(report.reasons)
         wait_s = 0 if isinstance(exc, StoreBusy) else None
-        store.commit({"fetch_runs": validate_table("fetch_runs", _frame("fetch_runs", [failed]))}, wait_s)
+        store.commit({"fetch_runs": validate_rows("fetch_runs", [failed])}, wait_s)
 
 
 def _parameters_json(info: RunInfo) -> str:
@@ -1050,10 +1051,6 @@ def _report_from_row(row: dict[str, Any]) -> RunReport:
         resumed=True,
         database_version=row.get("database_version"),
     )
-
-
-def _frame(name: str, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=list(load_tables()[name].columns))
 
 
 def new_run_id(source: str) -> str:

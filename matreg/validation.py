@@ -331,8 +331,13 @@ class _UnitGroup:
     def _refusal(self, value: float) -> str:
         if math.isnan(value):  # a number (NaN values have their reason already) that needed a missing atom count
             return missing_count_message(self.unit, self.spec.unit)
-        low, high = self.spec.bounds
-        return f"{self.property} = {value:g} {self.spec.unit} is outside the physical bounds [{low:g}, {high:g}]"
+        return outside_bounds(self.property, self.spec, value)
+
+
+def outside_bounds(name: str, spec: PropertySpec, value: float) -> str:
+    """Why a value (in the property's canonical unit) outside its physical bounds is refused."""
+    low, high = spec.bounds
+    return f"{name} = {value:g} {spec.unit} is outside the physical bounds [{low:g}, {high:g}]"
 
 
 def _strings(texts: list[str | None]) -> pyarrow.Array:
@@ -454,6 +459,11 @@ def is_blank(value: Any) -> bool:
     if isinstance(value, float) and math.isnan(value):
         return True
     return isinstance(value, str) and not value.strip()
+
+
+def validate_rows(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows (dicts by column) as a frame of their canonical table, validated (`validate_table`)."""
+    return validate_table(name, pd.DataFrame(rows, columns=list(load_tables()[name].columns)))
 
 
 def validate_table(name: str, frame: pd.DataFrame, unique_keys: bool = True) -> pd.DataFrame:

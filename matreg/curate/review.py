@@ -41,8 +41,9 @@ from matreg.validation import (
     attribute_rows,
     check_attributes,
     harmonize,
+    outside_bounds,
     parse_number,
-    validate_table,
+    validate_rows,
 )
 
 DECISIONS = ("accept", "reject", "flag", "correct")  # the actions on records and values, applied to datasets
@@ -101,8 +102,8 @@ def record_decision(
             target = _decision(store, action, record_id, property, method, temperature_K, pressure_Pa, value, unit)
         entry = dict.fromkeys(load_tables()["curation_log"].columns) | target
         entry |= {"entry_id": entry_id, "at": at, "steward": steward.strip(), "action": action, "reason": reason}
-        tables = {name: validate_table(name, _frame(name, table)) for name, table in rows.items()}
-        tables["curation_log"] = validate_table("curation_log", _frame("curation_log", [entry]))
+        tables = {name: validate_rows(name, table) for name, table in rows.items()}
+        tables["curation_log"] = validate_rows("curation_log", [entry])
         store.commit(tables)
     return entry
 
@@ -571,7 +572,7 @@ def _correction(property: str, value: float | None, unit: str | None) -> dict[st
         raise CurationError(f"correct takes {property} in its canonical unit {spec.unit}, not '{unit}'")
     low, high = spec.bounds
     if not low <= value <= high:
-        raise CurationError(f"{property} = {value:g} {spec.unit} is outside the physical bounds [{low:g}, {high:g}]")
+        raise CurationError(outside_bounds(property, spec, value))
     return {"value": float(value), "unit": spec.unit}
 
 
@@ -939,10 +940,6 @@ def _written_in_scope(store: Store, record_id: str, scope: str) -> bool:
 
 def _record_exists(store: Store, record_id: str) -> bool:
     return bool(len(store.read("SELECT 1 FROM materials WHERE record_id = ?", [record_id])))
-
-
-def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=list(load_tables()[name].columns))
 
 
 def _none(value: Any) -> Any:
