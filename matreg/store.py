@@ -1194,22 +1194,24 @@ def _open_quarantine_sql() -> str:
     unless a later entry reopened it: the same input rejected again stays dismissed, a changed one is a new row)."""
     return (
         f"SELECT * FROM ({_still_quarantined_sql('SELECT * FROM quarantine')}) "
-        f"WHERE quarantine_id NOT IN ({_readmitted_sql()}) AND quarantine_id NOT IN ({_dismissed_sql()})"
+        f"WHERE quarantine_id NOT IN (SELECT quarantine_id FROM ({settling_entries_sql()}))"
     )
 
 
-def _readmitted_sql() -> str:
-    """SQL: the ids of the quarantine rows a steward readmitted."""
-    return "SELECT quarantine_id FROM curation_log WHERE action = 'readmit' AND quarantine_id IS NOT NULL"
+def settling_entries_sql() -> str:
+    """SQL: of each quarantine row a steward settled, the entry that settles it now (`quarantine_id`, `entry_id`,
+    `action`): its readmit, else its last dismissal unless a reopen came after it. The rows not listed are open."""
+    last = "arg_max({}, CASE WHEN action = 'readmit' THEN '1' ELSE '0' END || entry_id)"  # a readmit wins
+    return (
+        f"SELECT quarantine_id, {last.format('entry_id')} AS entry_id, {last.format('action')} AS action "
+        "FROM curation_log WHERE action IN ('readmit', 'dismiss', 'reopen') AND quarantine_id IS NOT NULL "
+        f"GROUP BY quarantine_id HAVING {last.format('action')} <> 'reopen'"
+    )
 
 
 def _dismissed_sql() -> str:
     """SQL: the ids of the quarantine rows a steward dismissed, not reopened since nor readmitted."""
-    return (
-        "SELECT quarantine_id FROM curation_log WHERE action IN ('readmit', 'dismiss', 'reopen') "
-        "AND quarantine_id IS NOT NULL GROUP BY quarantine_id "
-        "HAVING NOT bool_or(action = 'readmit') AND arg_max(action, entry_id) = 'dismiss'"
-    )
+    return f"SELECT quarantine_id FROM ({settling_entries_sql()}) WHERE action = 'dismiss'"
 
 
 def _still_quarantined_sql(rows: str) -> str:

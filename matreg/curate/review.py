@@ -31,7 +31,7 @@ from matreg.formula import whole_formula
 from matreg.schema import canonical_method, load_tables, load_vocabulary
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import LabConnector, LabMapping
-from matreg.store import CURATION_RUN_PREFIX, Store
+from matreg.store import CURATION_RUN_PREFIX, Store, settling_entries_sql
 from matreg.structure import read_structure
 from matreg.units import convert, is_missing_count_message, same_unit
 from matreg.validation import (
@@ -49,7 +49,6 @@ from matreg.validation import (
 DECISIONS = ("accept", "reject", "flag", "correct")  # the actions on records and values, applied to datasets
 ACTIONS = (*DECISIONS, "readmit", "dismiss", "reopen")
 _SETTLED_BY = {"readmit": "readmitted", "dismiss": "dismissed"}  # the actions that settle a quarantine row
-_ON_QUARANTINE = (*_SETTLED_BY, "reopen")  # the actions on a quarantine row (a reopen cancels a dismissal)
 VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
 _ENTRY_TIME = "%Y%m%dT%H%M%S%fZ"
 _KEYED = ["record_id", "property", "_method", "_temperature_K", "_pressure_Pa"]  # VALUE_KEY, matchable when null
@@ -662,13 +661,9 @@ def _quarantined(store: Store, quarantine_id: str | None, action: str) -> dict[s
 
 
 def _settled_by(store: Store, quarantine_id: str) -> Any:
-    """The log entry that settles a quarantine row now, or None while it is open: its readmit, else its last
-    dismissal unless a reopen came after it (as `open_quarantine` reads the log)."""
-    log = curation_log(store)
-    entries = log[log["action"].isin(_ON_QUARANTINE) & log["quarantine_id"].isin([quarantine_id])]
-    readmits = entries[entries["action"] == "readmit"]
-    last = (readmits if len(readmits) else entries).tail(1)
-    return None if last.empty or last["action"].iloc[0] == "reopen" else last.iloc[0]
+    """The log entry that settles a quarantine row now (`settling_entries_sql`), or None while it is open."""
+    found = store.read(f"SELECT * FROM ({settling_entries_sql()}) WHERE quarantine_id = ?", [quarantine_id])
+    return None if found.empty else found.iloc[0]
 
 
 def _is_value_payload(raw: Any) -> bool:
