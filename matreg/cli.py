@@ -368,6 +368,19 @@ def export(
 
     meta = export_dataset(open_store(store), read_catalog(catalog), dataset, fmt, out, layout or "long")
     typer.echo(f"{dataset} (the store now, unreleased): {meta['rows']} rows ({meta['records']} records) -> {out}")
+    echo_warning(_left_out_by_prefer(meta))
+
+
+def _left_out_by_prefer(meta: dict) -> str | None:
+    """What `prefer` left out of an export (its sidecar's `prefer`), in words; None when it left out nothing."""
+    prefer = meta.get("prefer")
+    if not prefer or not prefer["left_out"]:
+        return None
+    return (
+        f"note: prefer [{', '.join(prefer['order'])}] left out {prefer['left_out']} of {prefer['curated_values']} "
+        f"curated values, in {prefer['left_out_groups']} group(s) that have values of a better-ranked provenance or "
+        "method (the sidecar's `prefer` records it)"
+    )
 
 
 def _export_format(fmt: str | None, out: Path) -> str:

@@ -202,14 +202,18 @@ def conflicts_command(
     ] = None,
     across_methods: Annotated[
         bool,
-        typer.Option("--across-methods", help="Compare values of different methods too (default: each method apart)."),
+        typer.Option(
+            "--across-methods",
+            help="Compare values of different methods too (default: each provenance and method apart).",
+        ),
     ] = False,
     fmt: FormatOpt = "table",
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Values of one material (linked across sources and lab files) that disagree, with source, method, provenance.
 
-    Compares the values as curated (rejected ones out, corrected ones in), of one method unless --across-methods.
+    Compares the values as curated (rejected ones out, corrected ones in), of one provenance and method unless
+    --across-methods.
     """
     from matreg.curate.conflicts import find_conflicts  # pymatgen's StructureMatcher loads only here
 

@@ -105,7 +105,8 @@ def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
 
 
 def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Path, layout: str = "long") -> dict:
-    """Write dataset `name` as curated (review decisions, conflict resolution) and a `<out>.meta.json` sidecar;
+    """Write dataset `name` as curated (review decisions, conflict resolution) and a `<out>.meta.json` sidecar (under
+    strategy prefer, with `prefer`: its order and how many curated values it left out, of how many groups);
     StoreError, writing nothing, when the dataset selects no values or the curation log rejected all it selects."""
     if layout not in LAYOUTS:
         raise StoreError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
@@ -118,8 +119,27 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
         if long.empty:
             raise StoreError(f"{nothing_selected(name, dataset, rows.raw)}: nothing written")
         frame = to_wide(long, dataset.properties) if layout == "wide" else long
-        describe = functools.partial(_sidecar, name, dataset, rows, frame, Path(out).name, fmt, layout)
+        preference = preference_summary(dataset, rows)
+        describe = functools.partial(_sidecar, name, dataset, rows, frame, preference, Path(out).name, fmt, layout)
         return store.write_file_with_sidecar(frame, Path(out), fmt, describe)
+
+
+def preference_summary(dataset: Dataset, rows: CuratedRows) -> dict:
+    """Under strategy prefer, `{"prefer": {...}}`: its order, the curated values it chose from, how many it left out
+    (their group and property had values of a better-ranked provenance or method) and of how many groups; else {}."""
+    if dataset.resolve.strategy != "prefer":
+        return {}
+    from matreg.curate.conflicts import preference_left_out
+
+    left_out = preference_left_out(rows.curated, rows.groups, dataset.resolve.prefer)
+    return {
+        "prefer": {
+            "order": list(dataset.resolve.prefer),
+            "curated_values": len(rows.curated),
+            "left_out": len(left_out),
+            "left_out_groups": int(left_out["group_id"].nunique()),
+        }
+    }
 
 
 def nothing_selected(name: str, dataset: Dataset, selected: pd.DataFrame, prop: str | None = None) -> str:
@@ -159,10 +179,18 @@ def selection_text(selection: dict) -> str:
 
 
 def _sidecar(
-    name: str, dataset: Dataset, rows: CuratedRows, frame: pd.DataFrame, file: str, fmt: str, layout: str, data: Path
+    name: str,
+    dataset: Dataset,
+    rows: CuratedRows,
+    frame: pd.DataFrame,
+    preference: dict,
+    file: str,
+    fmt: str,
+    layout: str,
+    data: Path,
 ) -> dict:
     """The sidecar of a store export to file name `file` (its bytes now in `data`): provenance, sources (`attribution`)
-    and licences of the values the rows carry (a median's own, each)."""
+    and licences of the values the rows carry (a median's own, each), and what `prefer` left out (`preference`)."""
     vocabulary = load_vocabulary().root
     long, carried = rows.resolved, rows.carried
     return {
@@ -180,6 +208,7 @@ def _sidecar(
         "provenance": distinct(carried["provenance"]),
         "sources": attribution(carried),
         "licenses": distinct(carried["license"]),
+        **preference,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "matreg_version": __version__,
     }

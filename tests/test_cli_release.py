@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from conftest import cli_import
 from typer.testing import CliRunner
 
 from matreg.cli import app
@@ -87,6 +88,30 @@ def test_release_and_export_warn_of_prefer_entries_that_match_no_value(filled, c
     assert result.exit_code == 0 and result.stderr == warning and "gaps-prefer 0.1.0: 30 rows" in result.stdout
     result = filled("export", "gaps-prefer", "--out", str(tmp_path / "gaps.csv"))
     assert result.exit_code == 0 and result.stderr == warning
+
+
+def test_an_export_says_how_many_values_prefer_left_out_and_its_sidecar_records_it(filled, catalog_path, tmp_path):
+    catalog_path.write_text(
+        catalog_path.read_text(encoding="utf-8")
+        + "  gaps-prefer:\n    description: d\n    version: 0.1.0\n    properties: [band_gap]\n"
+        + "    resolve: {strategy: prefer, prefer: [experimental, PBE]}\n",
+        encoding="utf-8",
+    )
+    dft = "id,formula,gap\nd1,CuBr,2.0\nd2,ZnO,1.1\nd3,GaN,1.7\n"  # CuBr and ZnO were measured, GaN was not
+    mapping = "dataset: dft-lab\nformula_column: formula\nid_column: id\nprovenance: dft\nmethod: PBE\ncitation: c\n"
+    assert cli_import(filled, tmp_path, "dft-lab", dft, mapping + "columns:\n  gap: {unit: eV}\n").exit_code == 0
+    out = tmp_path / "gaps.csv"
+    result = filled("export", "gaps-prefer", "--out", str(out))
+    assert result.exit_code == 0 and "gaps-prefer (the store now, unreleased): 31 rows" in result.stdout
+    assert result.stderr == (
+        "note: prefer [experimental, PBE] left out 2 of 33 curated values, in 2 group(s) that have values of a "
+        "better-ranked provenance or method (the sidecar's `prefer` records it)\n"
+    )
+    sidecar = out.with_name("gaps.csv.meta.json")
+    counts = {"order": ["experimental", "PBE"], "curated_values": 33, "left_out": 2, "left_out_groups": 2}
+    assert json.loads(sidecar.read_text())["prefer"] == counts
+    result = filled("export", "gaps", "--out", str(out))  # keep_all: nothing left out, nothing said
+    assert result.exit_code == 0 and result.stderr == "" and "prefer" not in json.loads(sidecar.read_text())
 
 
 def test_the_sidecar_of_a_release_has_a_store_exports_keys_and_contents(filled, tmp_path):

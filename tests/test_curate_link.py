@@ -3,17 +3,20 @@ OPTIMADE server replayed on 127.0.0.1, plus a lab file of measured band gaps (te
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from pymatgen.core import Structure
 from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import Dataset, Resolution, load_catalog
 from matreg.curate.conflicts import (
     CONFLICT_COLUMNS,
     find_conflicts,
+    preference_left_out,
     resolution_conflicts,
     resolve,
     unmatched_preferences,
@@ -41,8 +44,9 @@ LAB_METHOD = "optical absorption / transport (compiled)"
 OPTIMADE_METHOD = "PBE(+U)"  # connectors/optimade.yaml, for _mp_stability.gga_gga+u
 
 
-def route(request: Request) -> Reply:
-    """figshare's JARVIS download, an OPTIMADE structures page, the Materials Project's heartbeat and summary API."""
+def route(request: Request, docs: list[dict] | None = None) -> Reply:
+    """figshare's JARVIS download, an OPTIMADE structures page, the Materials Project's heartbeat and summary API
+    (answering `docs`, default every document of mp_summary.json)."""
     if request.path == JARVIS_PATH:
         return Reply(200, JARVIS_ZIP, "application/zip")
     if request.path == "/v1/structures":
@@ -52,7 +56,7 @@ def route(request: Request) -> Reply:
     if request.path != "/materials/summary/":
         return Reply(404, b'{"detail": "Not Found"}')
     skip, limit = int(request.query.get("_skip", ["0"])[0]), int(request.query.get("_limit", ["100"])[0])
-    docs = MP_SUMMARY["data"]
+    docs = MP_SUMMARY["data"] if docs is None else docs
     return Reply.json({"data": docs[skip : skip + limit], "meta": {**MP_SUMMARY["meta"], "total_doc": len(docs)}})
 
 
@@ -108,6 +112,26 @@ def linked(tmp_path_factory) -> Store:
     return store
 
 
+def fetch_mp(store: Store, folder: Path, material_ids: list[str]) -> None:
+    """Fetch these records of mp_summary.json from the Materials Project's summary API, replayed."""
+    docs = [doc for doc in MP_SUMMARY["data"] if doc["material_id"] in material_ids]
+    with ReplayServer(functools.partial(route, docs=docs)) as server, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MP_API_KEY", "5f1d0c9e8b7a4d3c2b1a09f8e7d6c5b4")
+        patch.delenv("MP_API_ENDPOINT", raising=False)
+        catalog = load_catalog(write_catalog(folder / "mp-catalog.yaml", server))
+        run_ingest(build_connector("mp", catalog, FetchRequest(everything=True), cache_path=store.cache_path), store)
+
+
+def import_lab(store: Store, folder: Path, name: str, rows: str, mapping: str = "") -> None:
+    """Import lab file `name` (`rows`: a CSV with id and formula columns) with these mapping lines (`mapping`: the
+    provenance, the method, the columns)."""
+    (folder / f"{name}.csv").write_text(rows, encoding="utf-8")
+    (folder / f"{name}.yaml").write_text(
+        f"dataset: {name}\nformula_column: formula\nid_column: id\ncitation: c\n{mapping}", encoding="utf-8"
+    )
+    run_ingest(LabConnector(folder / f"{name}.csv", load_mapping(folder / f"{name}.yaml")), store)
+
+
 @pytest.fixture(scope="module")
 def groups(linked) -> pd.DataFrame:
     return link_records(linked)
@@ -147,20 +171,50 @@ def test_structure_matcher_links_equal_structures_and_splits_polytypes_of_one_sp
     assert members(groups, "Al2O3/167") == {"jarvis:JVASP-32", "mp:mp-1143"}
     # JARVIS's SiC is 4H, MP's are 6H (mp-7631, 12 sites) and 8H (mp-567505, 16 sites): all P6_3mc, three materials
     sic = {group: members(groups, group) for group in groups["group_id"] if group.startswith("SiC/")}
-    assert sic == {
-        "SiC/186/1": {"jarvis:JVASP-107"},
-        "SiC/186/2": {"mp:mp-567505"},
-        "SiC/186/3": {"mp:mp-7631"},
+    assert sic == {  # each cluster named by its smallest record id
+        "SiC/186/jarvis:JVASP-107": {"jarvis:JVASP-107"},
+        "SiC/186/mp:mp-567505": {"mp:mp-567505"},
+        "SiC/186/mp:mp-7631": {"mp:mp-7631"},
         "SiC/216": {"mp:mp-8062"},
     }
 
 
-def test_a_record_without_structure_joins_its_formula_only_when_the_formula_has_one_group(groups):
+def test_the_id_of_a_polytype_stays_when_a_record_joins_another_polytype(store, tmp_path):
+    fetch_mp(store, tmp_path, ["mp-7631", "mp-567505"])  # 6H and 8H SiC, both P6_3mc
+    before = group_of(link_records(store))
+    assert before == {"mp:mp-567505": "SiC/186/mp:mp-567505", "mp:mp-7631": "SiC/186/mp:mp-7631"}
+    six_h = next(doc for doc in MP_SUMMARY["data"] if doc["material_id"] == "mp-7631")
+    Structure.from_dict(six_h["structure"]).to(filename=str(tmp_path / "sic-6h.cif"))
+    mapping = "structure_column: structure\ncolumns:\n  gap: {property: band_gap, unit: eV}\n"
+    import_lab(store, tmp_path, "lab", "id,formula,gap,structure\nx,SiC,3.02,sic-6h.cif\n", mapping)
+    after = group_of(link_records(store))
+    assert after["lab:x"] == after["mp:mp-7631"]  # the lab's 6H sample joins MP's 6H, its id smaller
+    assert after["mp:mp-567505"] == "SiC/186/mp:mp-567505"  # 8H keeps its id (it was 'SiC/186/1', then '/2')
+
+
+def test_a_record_without_structure_joins_the_group_of_its_formulas_ground_state(groups):
     group = group_of(groups)
-    assert group["zhuo-lab:zhuo-237"] == "ZnSe/216"  # ZnSe: one group
-    assert group["zhuo-lab:zhuo-1338"] == "BaTiO3"  # BaTiO3: 99 and 160 (mp-5020), which one is unknown
-    assert group["mp:mp-5020"] == "BaTiO3/160"
+    assert group["zhuo-lab:zhuo-237"] == "ZnSe/216"  # mp-1190: 0 eV/atom above the hull
+    assert group["zhuo-lab:zhuo-1338"] == "BaTiO3/160"  # mp-5020 on the hull; mp-5986 (99) 3.2 meV/atom above it
+    assert group["mp:mp-5986"] == group["jarvis:JVASP-110"] == "BaTiO3/99"
     assert group["zhuo-lab:zhuo-22"] == "CdS"  # no other source has CdS
+
+
+def test_a_record_without_structure_never_joins_a_metastable_polymorph_or_a_named_phase(store, catalog, tmp_path):
+    fetch_mp(store, tmp_path, ["mp-5986", "mp-1143"])  # BaTiO3/99, 3.2 meV/atom above the hull; corundum on it
+    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["Al-096", "Al-098"])), store)  # alpha, gamma
+    import_lab(store, tmp_path, "lab", "id,formula,gap\na,BaTiO3,3.1\nb,Al2O3,8.8\n", "columns:\n  gap: {unit: eV}\n")
+    group = group_of(link_records(store))
+    assert group["lab:a"] == "BaTiO3"  # the store's only BaTiO3 is no ground state: apart, not 'BaTiO3/99'
+    assert group["lab:b"] == group["mp:mp-1143"] == "Al2O3/167"  # JANAF's named phases state no hull: not candidates
+    fetch_mp(store, tmp_path, ["mp-5020"])  # the ground state of BaTiO3 (160) arrives
+    assert group_of(link_records(store))["lab:a"] == "BaTiO3/160"
+
+
+def test_two_ground_states_of_one_formula_leave_a_record_without_structure_apart(store, tmp_path):
+    fetch_mp(store, tmp_path, ["mp-7631", "mp-567505"])  # 6H and 8H SiC: 0.2 and 0.4 meV/atom above the hull
+    import_lab(store, tmp_path, "lab", "id,formula,gap\na,SiC,3.0\n", "columns:\n  gap: {unit: eV}\n")
+    assert group_of(link_records(store))["lab:a"] == "SiC"  # which polytype is unknown
 
 
 class ReferencePages:
@@ -282,7 +336,10 @@ def test_crystal_polymorphs_that_name_their_phase_are_two_materials(store, catal
     run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["Al-096", "Al-098", "Ca-027"])), store)
     mapping = "dataset: lab\nformula_column: formula\nid_column: id\nname_column: name\ncitation: c\ncolumns:\n"
     (tmp_path / "m.yaml").write_text(mapping + "  gap: {unit: eV}\n", encoding="utf-8")
-    rows = 'id,formula,name,gap\na,Al2O3,"Aluminum Oxide, Alpha (Al2O3)",8.8\nb,Al2O3,alumina,7.0\nc,CaO,,7.1\n'
+    rows = (
+        'id,formula,name,gap\na,Al2O3,"Aluminum Oxide, Alpha (Al2O3)",8.8\nb,Al2O3,alumina,7.0\nc,CaO,,7.1\n'
+        'd,Al2O3,"Aluminum oxide, alpha (Al2O3)",8.8\ne,Al2O3,"Aluminium Oxide,  ALPHA (Al2O3)",8.8\n'
+    )
     (tmp_path / "gaps.csv").write_text(rows, encoding="utf-8")
     run_ingest(LabConnector(tmp_path / "gaps.csv", load_mapping(tmp_path / "m.yaml")), store)
     assert group_of(link_records(store)) == {
@@ -292,6 +349,8 @@ def test_crystal_polymorphs_that_name_their_phase_are_two_materials(store, catal
         "lab:b": "Al2O3",  # alpha or gamma: unknown
         "janaf:Ca-027": "CaO",  # 'Calcium Oxide (CaO)' names no phase: linked by formula, as before
         "lab:c": "CaO",
+        "lab:d": "Al2O3/Alpha",  # the phase's letter case aside
+        "lab:e": "Al2O3/Alpha",
     }
     assert find_conflicts(store, "enthalpy_of_formation", across_methods=True).empty  # alpha and gamma never met
     sql, params = dataset_query(
@@ -306,7 +365,22 @@ def test_crystal_polymorphs_that_name_their_phase_are_two_materials(store, catal
     alpha_only = Store(tmp_path / "alpha")
     run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["Al-096"])), alpha_only)
     run_ingest(LabConnector(tmp_path / "gaps.csv", load_mapping(tmp_path / "m.yaml")), alpha_only)
-    assert group_of(link_records(alpha_only))["lab:b"] == "Al2O3/Alpha"  # the one phase of Al2O3 the store knows
+    assert group_of(link_records(alpha_only))["lab:b"] == "Al2O3"  # a named phase is no ground state, even alone
+
+
+def test_a_janaf_table_of_crystal_and_liquid_meets_a_crystal_at_its_temperature(store, raw_janaf_catalog, tmp_path):
+    request = FetchRequest(ids=["Ca-011"], all_temperatures=True)  # CaCl2 (cr,l): crystal to 1045 K, liquid above
+    run_ingest(build_connector("janaf", raw_janaf_catalog, request), store)
+    columns = "columns:\n  dhf: {property: enthalpy_of_formation, unit: kJ/mol, temperature_field: T}\n"
+    rows = "id,formula,dhf,T\na,CaCl2,-790.0,298.15\nb,CaCl2,-700.0,\n"  # b states no temperature
+    import_lab(store, tmp_path, "lab", rows, "provenance: experimental\nmethod: calorimetry\n" + columns)
+    assert group_of(link_records(store)) == {"janaf:Ca-011": "CaCl2", "lab:a": "CaCl2", "lab:b": "CaCl2"}
+    conflicts = find_conflicts(store, "enthalpy_of_formation", tolerance=1, across_methods=True)
+    # the crystal's 298.15 K row only: JANAF's other rows meet no value; b, which states no temperature, meets none
+    assert conflicts[["record_id", "temperature_K", "value"]].values.tolist() == [
+        ["janaf:Ca-011", 298.15, -795.797],
+        ["lab:a", 298.15, -790.0],
+    ]
 
 
 def test_a_measured_gap_far_from_the_dft_gaps_is_a_conflict_with_each_values_source_method_and_provenance(
@@ -333,6 +407,19 @@ def test_formation_energies_of_one_material_from_three_sources_disagree(linked, 
         ["optimade", pytest.approx(-0.9515323), OPTIMADE_METHOD],
         ["jarvis", -0.71802, "OptB88vdW"],
     ]
+
+
+def test_values_of_no_method_are_compared_per_provenance(store, tmp_path):
+    columns = "columns:\n  gap: {property: band_gap, unit: eV}\n"
+    measured, calculated = "id,formula,gap\n1,ZnSe,2.82\n2,ZnSe,2.5\n", "id,formula,gap\n1,ZnSe,1.20\n"
+    import_lab(store, tmp_path, "expt", measured, "provenance: experimental\n" + columns)
+    import_lab(store, tmp_path, "calc", calculated, "provenance: dft\n" + columns)
+    conflicts = find_conflicts(store, "band_gap")  # no value names a method: DFT is still not experiment's method
+    assert conflicts[["record_id", "provenance", "value"]].values.tolist() == [
+        ["expt:2", "experimental", 2.5],
+        ["expt:1", "experimental", 2.82],
+    ]
+    assert len(find_conflicts(store, "band_gap", across_methods=True)) == 3
 
 
 def test_the_tolerance_decides_what_disagrees_and_linking_is_done_when_no_groups_are_given(linked):
@@ -363,7 +450,20 @@ def test_prefer_keeps_the_best_provenance_or_method_of_each_group(linked, groups
     assert by_record["jarvis:JVASP-110"] == ["OptB88vdW", "TBmBJ"] and by_record["mp:mp-5986"] == [
         "PBE(+U)/r2SCAN mixed"
     ]
-    assert len(kept) == len(gaps(linked)) - 3
+    assert "mp:mp-5020" not in by_record  # BaTiO3's ground state (160), which the measured BaTiO3 gap is linked to
+    assert len(kept) == len(gaps(linked)) - 4
+
+
+def test_the_values_prefer_leaves_out_are_those_it_does_not_keep(linked, groups):
+    long = gaps(linked)
+    left_out = preference_left_out(long, groups, PREFER)
+    assert len(left_out) == len(long) - len(resolve(long, groups, Resolution(strategy="prefer", prefer=PREFER)))
+    assert left_out[["group_id", "record_id", "method"]].values.tolist() == [  # the DFT gaps beside measured ones
+        ["ZnSe/216", "jarvis:JVASP-96", "OptB88vdW"],
+        ["ZnSe/216", "jarvis:JVASP-96", "TBmBJ"],
+        ["ZnSe/216", "mp:mp-1190", "PBE(+U)/r2SCAN mixed"],
+        ["BaTiO3/160", "mp:mp-5020", "PBE(+U)/r2SCAN mixed"],
+    ]
 
 
 def test_prefer_orders_methods_within_dft(linked, groups):

@@ -536,9 +536,11 @@ def _conflict_table(folder: Path) -> pd.DataFrame:
 def test_the_card_lists_conflicts_among_the_values_the_dataset_selects(filled, catalog, tmp_path):
     alpha = FetchRequest(ids=["Al-096"], all_temperatures=True)  # alpha Al2O3 at every temperature
     run_ingest(build_connector("janaf", catalog, alpha), filled)
-    (tmp_path / "dhf.csv").write_text("sample,composition,dhf\nal-1,Al2O3,-1500.0\n", encoding="utf-8")
+    rows = 'sample,composition,name,dhf\nal-1,Al2O3,"Aluminum Oxide, Alpha (Al2O3)",-1500.0\n'  # alpha, as JANAF's
+    (tmp_path / "dhf.csv").write_text(rows, encoding="utf-8")
     (tmp_path / "dhf.yaml").write_text(
-        "dataset: dhf-lab\nformula_column: composition\nid_column: sample\ncitation: test\nlicense: MIT\n"
+        "dataset: dhf-lab\nformula_column: composition\nid_column: sample\nname_column: name\ncitation: test\n"
+        "license: MIT\n"
         "method: NIST-JANAF critical evaluation\n"  # (conflicts are among values of one method)
         "columns:\n  dhf: {property: enthalpy_of_formation, unit: kJ/mol, temperature_K: 298.15}\n",
         encoding="utf-8",

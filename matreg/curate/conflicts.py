@@ -2,14 +2,16 @@
 
 Values are compared in sets. Reports of conflicts (`find_conflicts`) see the values as curated (rejected ones out,
 corrected ones in) and compare them per (group, property, conditions) and, unless asked to compare across methods,
-method. A value that states no temperature (or pressure), as DFT values do, is compared there at the one
+method: one provenance and method (a DFT value is never of a measured value's method, even where neither names
+one). A value that states no temperature (or pressure), as DFT values do, is compared there at the one
 temperature (pressure) the other values of its group and property state, when they state exactly one: a DFT band gap
 meets a gap measured at 300 K. Where they state several (a JANAF table at every temperature), such a value stays
 apart. The spread of a set is max - min, in the property's canonical unit.
 
 A dataset's resolution (`resolve`):
 - `prefer` keeps, per group and property, the values of the best provenance or method its list names that the
-  group has, at whatever conditions (all values where it names none), and says which in `resolved_by`;
+  group has, at whatever conditions (all values where it names none), and says which in `resolved_by` (the values
+  it leaves out: `preference_left_out`);
 - `median` merges only comparable values, of one group, property, provenance, method and the same stated conditions,
   into their median (`resolved_by` 'median of N'); values of other methods or conditions stay rows of their own. One
   calculation read through two catalog sources of one database (MP's summary API and MP's OPTIMADE, the same
@@ -142,8 +144,8 @@ def _with_sets(values: pd.DataFrame, groups: pd.DataFrame, compared: Comparison 
     compared in its set, a molar one per mole of the group's `formula_unit`.
 
     Values meet per group, property and `compared`: "method" and "across methods" at shared conditions (a stated
-    condition fills an unstated one, `_shared_condition`), of one method or of any; "median" of one provenance and
-    method at the conditions they state.
+    condition fills an unstated one, `_shared_condition`), of one provenance and method or of any; "median" of one
+    provenance and method at the conditions they state.
     """
     linked = groups.set_index("record_id")
     keyed = values.assign(group_id=_group_ids(values, groups))
@@ -156,7 +158,7 @@ def _with_sets(values: pd.DataFrame, groups: pd.DataFrame, compared: Comparison 
     for column, key in zip(CONDITIONS, _SET_CONDITIONS, strict=True):
         keyed[key] = _shared_condition(keyed, column)
     by = {
-        "method": [*_SET_CONDITIONS, "method"],
+        "method": [*_SET_CONDITIONS, "provenance", "method"],  # DFT and experiment are never one method
         "across methods": _SET_CONDITIONS,
         "median": ["provenance", "method", *CONDITIONS],
     }[compared]
@@ -176,14 +178,26 @@ def _shared_condition(keyed: pd.DataFrame, column: str) -> pd.Series:
     return keyed[column].fillna(stated.transform("first").where(single))
 
 
+def preference_left_out(long: pd.DataFrame, groups: pd.DataFrame, prefer: list[str]) -> pd.DataFrame:
+    """The rows `prefer` leaves out (their group and property have values of a better-ranked provenance or method),
+    each with its `group_id`."""
+    _, kept = _preference(long, groups, prefer)
+    return long.assign(group_id=_group_ids(long, groups))[~kept].reset_index(drop=True)
+
+
 def _preferred(long: pd.DataFrame, groups: pd.DataFrame, prefer: list[str]) -> pd.DataFrame:
     """The rows of the best-ranked provenance or method of each group and property, whatever their conditions (a
     DFT gap never returns beside measured gaps at two temperatures), with the `prefer` entry that kept them."""
+    rank, kept = _preference(long, groups, prefer)
+    names = [f"prefer {name}" for name in prefer] + ["prefer: no value of a listed provenance or method"]
+    return long.assign(**{RESOLVED_BY: rank.map(dict(enumerate(names)))})[kept].reset_index(drop=True)
+
+
+def _preference(long: pd.DataFrame, groups: pd.DataFrame, prefer: list[str]) -> tuple[pd.Series, pd.Series]:
+    """Each row's rank by `prefer` (`_ranks`), and whether it is the best rank of its group and property."""
     rank = _ranks(long, prefer)
     best = rank.groupby([_group_ids(long, groups), long["property"]]).transform("min")
-    names = [f"prefer {name}" for name in prefer] + ["prefer: no value of a listed provenance or method"]
-    kept = long.assign(**{RESOLVED_BY: rank.map(dict(enumerate(names)))})
-    return kept[rank.eq(best)].reset_index(drop=True)
+    return rank, rank.eq(best)
 
 
 def _ranks(values: pd.DataFrame, prefer: list[str]) -> pd.Series:

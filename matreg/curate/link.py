@@ -1,8 +1,10 @@
 """Cross-database identity: which records of the store (any source, lab files too) describe the same material.
 
 Rules, applied to the `materials` table:
-1. A crystal record (no stated phase other than 'cr') with a space group number joins the group of its reduced
-   formula (fractional amounts in whole numbers: TeSe and Te0.5Se0.5 are one) and space group. A record with a
+1. A crystal record (no stated phase other than 'cr', or JANAF's 'cr,l': a table of the crystal up to its melting
+   point and the liquid above, whose values are compared per temperature, so its 298.15 K row meets a crystal's)
+   with a space group number joins the group of its reduced formula (fractional amounts in whole numbers: TeSe and
+   Te0.5Se0.5 are one) and space group. A record with a
    structure but no space group number gets one from its structure (pymatgen's SpacegroupAnalyzer at emmet's
    tolerance) when another record has its formula; where spglib finds no symmetry (a broken cell), it is treated as
    a record without space group (rules 3 and 4).
@@ -11,10 +13,16 @@ Rules, applied to the `materials` table:
    structure joins the one group there, or stays apart when StructureMatcher found several.
 3. A crystal record still without a space group whose name states its phase after the compound's name, as JANAF's
    titles do ('Aluminum Oxide, Alpha (Al2O3)', the formula in parentheses being the record's), joins the group of
-   its formula and that phase ('Al2O3/Alpha'): JANAF's alpha and gamma alumina are two materials. Which space group
-   a phase name means is not known, so such a group is never merged with a space group's.
-4. Any other crystal record without a space group (a lab sample, a JANAF table naming no phase) joins its formula's
-   group (of rule 1, 2 or 3) when that formula has exactly one; otherwise it joins the formula-only group.
+   its formula and that phase ('Al2O3/Alpha'; the phase's letter case aside: 'alpha' and 'ALPHA' are JANAF's 'Alpha',
+   the group id writing each word capitalized, roman numerals in capitals): JANAF's alpha and gamma alumina are two
+   materials. Which space group a phase name means is not known, so such a group is never merged with a space
+   group's.
+4. Any other crystal record without a space group (a lab sample, a JANAF table naming no phase) describes its
+   formula's ground state: it joins the one group of its formula (of rule 1, 2 or 3) holding a record that a database
+   places on its convex hull (an energy_above_hull value in the store of at most ON_HULL_EV_PER_ATOM, 1 meV/atom:
+   MP, OQMD, JARVIS and OPTIMADE providers give one). Where no group of its formula, or several, hold such a record,
+   it joins the formula-only group: a metastable polymorph (the only ZnO of a store being rutile-type ZnO, 0.023
+   eV/atom above the hull) is never taken for a lab sample's ZnO, nor is a named phase that states no such value.
 5. A record in another state (JANAF's 'g', 'l', 'ref', ...) is grouped by its species (the formula as written, not
    reduced: O, O2 and O3 are three gases) and phase: H2O(l) and H2O(g) are not one material. (An ion's formula
    carries its charge, 'Xe[+1]': it never meets the neutral element. Isotopes count: D2O is not H2O.)
@@ -23,9 +31,11 @@ Molar values of a group are compared per mole of one formula unit: a crystal's r
 halved to meet Fe2O3's; TeSe's where a record states it, Te0.5Se0.5's value being doubled; else the fractional one
 of its first record, Fe0.947O1, never its whole-number Fe947O1000), a gas's species.
 
-Group ids are readable and follow from the store's content: 'ZnSe/216', 'SiC/186/2' (the second structure cluster,
-numbered by their smallest record id), 'SiC/186' (a record without structure in a split space group), 'Al2O3/Alpha'
-(a named phase), 'CdS' (formula only), 'H2O (l)', 'Xe[+1] (g)'.
+Group ids are readable and follow from the store's content: 'ZnSe/216', 'SiC/186/mp:mp-567505' (a structure
+cluster of a space group StructureMatcher splits, named by its smallest record id: records added to another cluster
+never rename it; a record of a smaller id joining it, or a second cluster appearing in a space group of one, does),
+'SiC/186' (a record without structure in a split space group), 'Al2O3/Alpha' (a named phase), 'CdS' (formula only),
+'H2O (l)', 'Xe[+1] (g)'.
 """
 
 from __future__ import annotations
@@ -44,11 +54,15 @@ from matreg.formula import parse_formula, whole_formula
 from matreg.store import Store
 from matreg.structure import read_structure
 
-SOLID_PHASES = {"cr"}  # JANAF's crystal label; a record that states no phase is taken as a crystal too
+# JANAF's crystal labels ('cr,l': crystal to the melting point, liquid above); a record that states no phase is taken
+# as a crystal too
+SOLID_PHASES = {"cr", "cr,l"}
+ON_HULL_EV_PER_ATOM = 1e-3  # an energy_above_hull this small places a record on its database's convex hull
 SYMPREC = 0.1  # emmet's symmetry tolerance (the Materials Project's space groups)
 _COLUMNS = ["record_id", "group_id", "formula_unit", "unit_atoms"]
 # JANAF's title of a crystal table: '<compound>, <phase> (<formula>)', e.g. 'Silicon Oxide, Cristobalite, High (SiO2)'
 _NAMED_PHASE = re.compile(r"[^,()]+, (?P<phase>[^()]+) \((?P<formula>.+)\)")
+_ROMAN_NUMERAL = re.compile(r"(?=[ivx])x{0,3}(?:ix|iv|v?i{0,3})")  # JANAF's phases I to V ('Sodium Sulfate, V')
 
 
 def link_records(store: Store) -> pd.DataFrame:
@@ -69,7 +83,7 @@ def link_records(store: Store) -> pd.DataFrame:
     structures = _structures_to_match(store, records, crystal)
     species = records["formula_original"].map(_species)
     groups = dict(zip(records["record_id"], species + records["state"], strict=True))  # gases, liquids
-    groups.update(_crystal_groups(records[crystal], structures))
+    groups.update(_crystal_groups(records[crystal], structures, _on_hull(store)))
     group_ids = records["record_id"].map(groups)
     unit = species.where(~crystal, _crystal_units(records, group_ids))
     return pd.DataFrame(
@@ -104,6 +118,15 @@ def _species(original: str) -> str:
 def _state(phase: str | None) -> str:
     """'' for a crystal, else the phase as it ends a group id (' (l)')."""
     return "" if phase is None or pd.isna(phase) or phase in SOLID_PHASES else f" ({phase})"
+
+
+def _on_hull(store: Store) -> set[str]:
+    """The records a database places on its convex hull: an energy_above_hull of (about) 0 eV/atom."""
+    rows = store.read(
+        "SELECT DISTINCT record_id FROM properties WHERE property = 'energy_above_hull' AND value <= ?",
+        [ON_HULL_EV_PER_ATOM],
+    )
+    return set(rows["record_id"])
 
 
 def _structures_to_match(store: Store, records: pd.DataFrame, crystal: pd.Series) -> dict[str, Structure]:
@@ -143,9 +166,9 @@ def _spacegroup_number(structure: Structure) -> int | None:
         return None
 
 
-def _crystal_groups(records: pd.DataFrame, structures: dict[str, Structure]) -> dict[str, str]:
+def _crystal_groups(records: pd.DataFrame, structures: dict[str, Structure], on_hull: set[str]) -> dict[str, str]:
     """Crystals: formula + space group split by StructureMatcher, formula + named phase, then the records known by
-    formula only."""
+    formula only, in the group of their formula's ground state (`on_hull`: the records on a convex hull)."""
     groups: dict[str, str] = {}
     known = records[records["spacegroup_number"].notna()]
     for (formula, number), bucket in known.groupby(["formula", "spacegroup_number"], sort=True):
@@ -156,14 +179,21 @@ def _crystal_groups(records: pd.DataFrame, structures: dict[str, Structure]) -> 
         if phase is not None:
             groups[record_id] = f"{formula}/{phase}"
     formula_of = dict(zip(records["record_id"], records["formula"], strict=True))
-    of_formula: dict[str, set[str]] = defaultdict(set)
-    for record_id, group in groups.items():
-        of_formula[formula_of[record_id]].add(group)
+    ground_states = _ground_state_groups(groups, formula_of, on_hull)
     for record_id, formula in unknown[["record_id", "formula"]].itertuples(index=False):
         if record_id not in groups:
-            candidates = of_formula.get(formula, set())
+            candidates = ground_states.get(formula, set())
             groups[record_id] = next(iter(candidates)) if len(candidates) == 1 else formula
     return groups
+
+
+def _ground_state_groups(groups: dict[str, str], formula_of: dict[str, str], on_hull: set[str]) -> dict[str, set[str]]:
+    """Per formula, its groups that hold a record on a convex hull."""
+    ground_states: dict[str, set[str]] = defaultdict(set)
+    for record_id, group in groups.items():
+        if record_id in on_hull:
+            ground_states[formula_of[record_id]].add(group)
+    return ground_states
 
 
 def _named_phase(name: str | None, formula: str) -> str | None:
@@ -176,23 +206,36 @@ def _named_phase(name: str | None, formula: str) -> str | None:
         named = whole_formula(parse_formula(match["formula"]).reduced)
     except FormulaError:
         return None
-    return " ".join(match["phase"].split()) if named == formula else None
+    return _phase_label(match["phase"]) if named == formula else None
+
+
+def _phase_label(phase: str) -> str:
+    """A named phase as its group id writes it, whatever its letter case and spacing: each word capitalized, roman
+    numerals in capitals ('ALPHA' and 'alpha': 'Alpha'; 'red,  iv': 'Red, IV')."""
+    words = " ".join(phase.split()).casefold()
+    return re.sub(r"[^\W\d_]+", lambda word: _word_label(word[0]), words)
+
+
+def _word_label(word: str) -> str:
+    """One word of a phase's name: a roman numeral in capitals, any other word capitalized."""
+    return word.upper() if _ROMAN_NUMERAL.fullmatch(word) else word.capitalize()
 
 
 def _spacegroup_groups(prefix: str, record_ids: Iterable[str], structures: dict[str, Structure]) -> dict[str, str]:
-    """Groups inside one formula + space group: one per StructureMatcher cluster, numbered when there are several."""
+    """Groups inside one formula + space group: one per StructureMatcher cluster, each named by its smallest record id
+    when there are several."""
     ids = list(record_ids)
     clusters = _clusters([record_id for record_id in ids if record_id in structures], structures)
     if len(clusters) <= 1:
         return {record_id: prefix for record_id in ids}
-    groups = {record_id: f"{prefix}/{n}" for n, cluster in enumerate(clusters, 1) for record_id in cluster}
+    groups = {record_id: f"{prefix}/{cluster[0]}" for cluster in clusters for record_id in cluster}
     return {record_id: groups.get(record_id, prefix) for record_id in ids}
 
 
 def _clusters(record_ids: list[str], structures: dict[str, Structure]) -> list[list[str]]:
-    """Record ids grouped by StructureMatcher, each cluster sorted, clusters ordered by their first id."""
+    """Record ids grouped by StructureMatcher, each cluster sorted."""
     if len(record_ids) < 2:
         return [record_ids] if record_ids else []
     owner = {id(structures[record_id]): record_id for record_id in record_ids}
     matched = StructureMatcher().group_structures([structures[record_id] for record_id in record_ids])
-    return sorted(sorted(owner[id(structure)] for structure in cluster) for cluster in matched)
+    return [sorted(owner[id(structure)] for structure in cluster) for cluster in matched]
