@@ -71,6 +71,7 @@ class ColumnSpec(pydantic.BaseModel, extra="forbid"):
     max: float | None = None
     vocabulary: bool = False
     stamp: bool = False  # written by every run (which run, when): not part of a row's content
+    condition: bool = False  # a condition a value applies at (temperature, pressure): part of the value's key
 
 
 class TableSpec(pydantic.BaseModel, extra="forbid"):
@@ -92,6 +93,9 @@ class TableSpec(pydantic.BaseModel, extra="forbid"):
         missing = [name for name in self.primary_key if name not in self.columns]
         if missing:
             raise ValueError(f"primary key columns not declared: {missing}")
+        loose = [name for name, column in self.columns.items() if column.condition and name not in self.primary_key]
+        if loose:
+            raise ValueError(f"condition columns not in the primary key: {loose}")
         read_at = self.columns.get(self.read_at or "")
         if self.read_at is not None and (read_at is None or read_at.type != "timestamp"):
             raise ValueError(f"read_at: '{self.read_at}' is not a timestamp column")
@@ -283,6 +287,17 @@ def table_spec(name: str) -> TableSpec:
     return tables[name]
 
 
+def value_key() -> list[str]:
+    """The columns that name one value of a record (the properties table's key: record, property, method and the
+    conditions it applies at)."""
+    return list(table_spec("properties").primary_key)
+
+
+def value_conditions() -> list[str]:
+    """The conditions a value applies at (temperature, pressure): the properties table's condition columns."""
+    return [name for name, column in table_spec("properties").columns.items() if column.condition]
+
+
 def children_of(name: str) -> list[str]:
     """The canonical tables whose rows belong to rows of table `name` (their `belongs_to`)."""
     return [child for child, spec in load_tables().items() if spec.belongs_to == name]
@@ -395,6 +410,7 @@ def schema_markdown() -> str:
         lines += ["| column | type | nullable | description |", "|---|---|---|---|"]
         for col, c in spec.columns.items():
             allowed = f" One of: {', '.join(c.isin)}." if c.isin else ""
+            allowed += " A condition the value applies at (part of its key)." if c.condition else ""
             lines.append(f"| `{col}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.description}{allowed} |")
         lines.append("")
     lines += ["## Property vocabulary", "", "| property | unit | bounds | description |", "|---|---|---|---|"]

@@ -16,6 +16,8 @@ from matreg.schema import (
     load_vocabulary,
     schema_markdown,
     table_spec,
+    value_conditions,
+    value_key,
 )
 from matreg.units import parse_unit
 from matreg.validation import validate_table
@@ -160,6 +162,23 @@ def test_docs_say_which_rows_belong_to_records_and_which_reads_are_kept():
     docs = schema_markdown()
     assert "Each row belongs to a `materials` row" in docs.split("## `properties`")[1].split("## `fetch_runs`")[0]
     assert "read from its source later (`fetched_at`)" in docs.split("## `materials`")[1].split("## `properties`")[0]
+
+
+def test_a_values_key_and_its_conditions_are_read_from_the_schema_and_documented():
+    assert value_key() == ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
+    assert value_conditions() == ["temperature_K", "pressure_Pa"]
+    properties = schema_markdown().split("## `properties`")[1].split("## `fetch_runs`")[0]
+    assert properties.count("A condition the value applies at (part of its key).") == 2
+
+
+def test_a_condition_column_outside_the_key_is_a_config_error(tmp_path):
+    text = Path(resource_path("schemas/tables.yaml")).read_text(encoding="utf-8")
+    key = "  primary_key: [record_id, property, method, temperature_K, pressure_Pa]\n"
+    assert key in text
+    broken = tmp_path / "tables.yaml"
+    broken.write_text(text.replace(key, key.replace(", pressure_Pa", "")), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"condition columns not in the primary key: \['pressure_Pa'\]"):
+        load_tables(broken)
 
 
 def test_unknown_table_is_a_config_error():

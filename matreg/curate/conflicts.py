@@ -32,12 +32,12 @@ from matreg.catalog import Resolution
 from matreg.curate.link import atoms_per_unit, link_records
 from matreg.curate.review import apply_curation, curation_log
 from matreg.errors import ConfigError
-from matreg.schema import canonical_method, load_vocabulary
+from matreg.schema import canonical_method, load_vocabulary, value_conditions
 from matreg.store import Store
 from matreg.units import is_molar
 
 DEFAULT_TOLERANCE = 0.1  # canonical unit of the property: 0.1 eV for band gaps, 0.1 eV/atom for formation energies
-CONDITIONS = ["temperature_K", "pressure_Pa"]
+CONDITIONS = value_conditions()
 CONFLICT_COLUMNS = [
     "group_id", "formula", "record_id", "source", "property", "value", "unit", "method", "provenance",
     "temperature_K", "pressure_Pa", "spread",

@@ -34,7 +34,7 @@ from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import StoreError
 from matreg.export import dataset_query, distinct, nothing_selected, to_wide
 from matreg.http import public_url
-from matreg.schema import load_vocabulary
+from matreg.schema import load_vocabulary, value_key
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
 from matreg.store import Store, atomic_dir, atomic_write, write_with_sidecar
 
@@ -44,7 +44,7 @@ RELEASES = "releases"
 PAYLOAD = "payload.parquet"
 MATERIALS = "materials.parquet"  # what a release records of each record's material besides the payload's formula
 MANIFEST = "manifest.json"
-VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
+VALUE_KEY = value_key()
 DIFF_COLUMNS = ["change", "source", *VALUE_KEY, "field", "old", "new", "values"]
 NOT_COMPARED = {"fetched_at"}  # fetching unchanged data again is not a change of the data
 RECORD_FIELDS = ["source_id", "formula", "formula_original", "name", "phase"]  # the record's, in each row of its values

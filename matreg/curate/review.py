@@ -28,7 +28,7 @@ import pandas as pd
 
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError, UnitError
 from matreg.formula import whole_formula
-from matreg.schema import canonical_method, load_tables, load_vocabulary
+from matreg.schema import canonical_method, load_tables, load_vocabulary, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store, settling_entries_sql
@@ -49,7 +49,7 @@ from matreg.validation import (
 DECISIONS = ("accept", "reject", "flag", "correct")  # the actions on records and values, applied to datasets
 ACTIONS = (*DECISIONS, "readmit", "dismiss", "reopen")
 _SETTLED_BY = {"readmit": "readmitted", "dismiss": "dismissed"}  # the actions that settle a quarantine row
-VALUE_KEY = ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
+VALUE_KEY = value_key()
 _ENTRY_TIME = "%Y%m%dT%H%M%S%fZ"
 _KEYED = ["record_id", "property", "_method", "_temperature_K", "_pressure_Pa"]  # VALUE_KEY, matchable when null
 _SEEN = ["property", "method", "temperature_K", "pressure_Pa", "original_value", "original_unit"]  # values_seen's

@@ -58,7 +58,7 @@ from matreg.ml.splits import (
     check_method,
     leakage_report,
 )
-from matreg.schema import load_vocabulary
+from matreg.schema import load_vocabulary, value_conditions
 from matreg.store import Store, atomic_dir, temps_beside
 from matreg.units import is_molar
 
@@ -71,7 +71,7 @@ except ImportError:  # torch is the optional `ml` extra: exports work without it
 
 FORMAT = "matreg-torch"
 FORMAT_VERSION = 1
-CONDITIONS = ("temperature_K", "pressure_Pa")
+CONDITIONS = tuple(value_conditions())
 RECORD_COLUMNS = (
     "record_id", "formula", "chemsys", "target", *CONDITIONS, "split", "method", "provenance", "source", "records"
 )  # fmt: skip
