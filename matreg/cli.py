@@ -241,6 +241,11 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
         fields = ", ".join(f"{name} ({count})" for name, count in report.unmapped.most_common(SHOWN))
         more = f" and {len(report.unmapped) - SHOWN} more" if len(report.unmapped) > SHOWN else ""
         typer.echo(f"  fields the field map does not know: {fields}{more}")
+    if report.absent:
+        lacked = ", ".join(sorted(report.absent)[:SHOWN])
+        more = f" and {len(report.absent) - SHOWN} more" if len(report.absent) > SHOWN else ""
+        records = max(report.absent.values())  # (each is lacked by every record mapped)
+        typer.echo(f"  mapped fields no record carried ({records} records; renamed or dropped?): {lacked}{more}")
     if not report.dry_run and store.exists():
         echo_decisions_to_redo(store, report.source)
     if report.n_stored == 0:

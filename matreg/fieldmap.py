@@ -1,4 +1,9 @@
-"""Declarative field maps (connectors/*.yaml and lab mappings): source field -> property, unit, method."""
+"""Declarative field maps (connectors/*.yaml and lab mappings): source field -> property, unit, method.
+
+A value's method is its field's `method`, else its record's (the connector's, else the map's `method`). A connector's
+field may instead give a `method_qualifier` that the vocabulary declares (schemas/methods.yaml): its values are by the
+record's method so qualified, 'PBE+U (AEL, VRH)' of a PBE+U record (AFLOW's AEL runs with the entry's own settings).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from matreg.catalog import Provenance
 from matreg.errors import ConfigError, UnitError
 from matreg.paginate import dig
 from matreg.resources import resource_path
-from matreg.schema import load_vocabulary
+from matreg.schema import load_methods, load_vocabulary
 from matreg.sources.base import RawValue
 from matreg.units import parse_unit
 from matreg.validation import parse_number
@@ -65,6 +70,29 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
         return self
 
 
+class SourceFieldSpec(FieldSpec, extra="forbid"):
+    """A field of a connector's map: a FieldSpec that may qualify its record's method instead of naming one."""
+
+    method_qualifier: str | None = None
+
+    @pydantic.field_validator("method_qualifier")
+    @classmethod
+    def _a_declared_qualifier(cls, qualifier: str | None) -> str | None:
+        declared = load_methods().qualifiers
+        if qualifier is not None and qualifier not in declared:
+            raise ValueError(
+                f"method_qualifier '{qualifier}' is not a qualifier of the method vocabulary "
+                f"(schemas/methods.yaml: {', '.join(declared) or 'none'})"
+            )
+        return qualifier
+
+    @pydantic.model_validator(mode="after")
+    def _qualifies_the_records_method(self) -> SourceFieldSpec:
+        if self.method_qualifier is not None and (self.method is not None or self.provenance is not None):
+            raise ValueError("a method_qualifier qualifies the record's method: give no 'method' or 'provenance'")
+        return self
+
+
 def _known_unit(text: str) -> pint.Unit:
     """A unit of a map, as pydantic reports a wrong value (with the file, line and field): ValueError if unknown."""
     try:
@@ -82,12 +110,23 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
     source: str
     provenance: Provenance
     method: str | None = None
-    fields: dict[str, FieldSpec]
+    fields: dict[str, SourceFieldSpec]
     other_fields: list[str] = []
     missing_values: list[str] = []
 
-    def read_values(self, record: dict[str, Any]) -> list[RawValue]:
-        """The record's values for every mapped field that is present (missing markers count as absent)."""
+    @pydantic.model_validator(mode="after")
+    def _a_method_to_qualify(self) -> FieldMap:
+        qualified = [field for field, spec in self.fields.items() if spec.method_qualifier is not None]
+        if qualified and self.method is None:
+            raise ValueError(
+                f"{', '.join(qualified)} qualify the record's method: give the map a 'method' for records naming none"
+            )
+        return self
+
+    def read_values(self, record: dict[str, Any], record_method: str | None = None) -> list[RawValue]:
+        """The record's values for every mapped field that is present (missing markers count as absent).
+
+        `record_method` is the record's method, which a field's `method_qualifier` qualifies (None: the map's)."""
         values = []
         missing = self.missing
         for reader in self._readers.fields:
@@ -95,6 +134,9 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
             if value is None or (type(value) in _MARKER_TYPES and value in missing):  # is_missing, inlined
                 continue
             unit = reader.unit if reader.unit_path is None else str(dig(record, reader.unit_path))
+            method = reader.method
+            if reader.qualifier is not None:
+                method = f"{record_method or self.method} ({reader.qualifier})"
             values.append(
                 RawValue(
                     reader.property,
@@ -102,7 +144,7 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
                     unit,
                     reader.temperature_K,
                     reader.pressure_Pa,
-                    reader.method,
+                    method,
                     provenance=reader.provenance,
                 )
             )
@@ -112,6 +154,16 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
         """Top-level fields of the record this map neither maps nor lists in `other_fields` (schema drift)."""
         known = self._readers.known
         return [name for name in record if name not in known]
+
+    def absent(self, record: dict[str, Any]) -> list[str]:
+        """Mapped fields the record does not carry: a key missing on the field's path, not a value given as null (nor
+        a path that ends at a null or a list on the way). A field no record of a run carries is schema drift: the
+        source renamed or dropped it."""
+        return [
+            reader.field
+            for reader in self._readers.fields
+            if (reader.key not in record if reader.key is not None else _lacks(record, reader.path))
+        ]
 
     def property_of(self, field: str) -> str:
         """Canonical property a field maps to; ConfigError if neither named nor a known alias."""
@@ -142,6 +194,18 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
 _MARKER_TYPES = frozenset({str, int, float})  # values a marker can equal (not bool: True == 1 is no marker)
 
 
+def _lacks(record: dict[str, Any], path: tuple[str, ...]) -> bool:
+    """True where an object on the path lacks the path's next key (not where the path meets a null or a list)."""
+    node: Any = record
+    for key in path:
+        if not isinstance(node, dict):
+            return False
+        if key not in node:
+            return True
+        node = node[key]
+    return False
+
+
 def missing_markers(
     texts: list[str], read_number: Callable[[str], float | str] = parse_number
 ) -> frozenset[str | float]:
@@ -154,6 +218,7 @@ def missing_markers(
 class _FieldReader(NamedTuple):
     """How to read one mapped field, as plain values (a pydantic model's attributes cost more per record)."""
 
+    field: str  # as the map names it
     key: str | None  # the field's name when it is top-level (read with dict.get), else None
     path: tuple[str, ...]
     property: str
@@ -162,15 +227,26 @@ class _FieldReader(NamedTuple):
     temperature_K: float | None
     pressure_Pa: float | None
     method: str | None
+    qualifier: str | None  # of the record's method, which the value's method is then
     provenance: str | None
 
     @classmethod
-    def of(cls, field: str, prop: str, spec: FieldSpec) -> _FieldReader:
+    def of(cls, field: str, prop: str, spec: SourceFieldSpec) -> _FieldReader:
         path = tuple(field.split("."))
         unit_path = tuple(spec.unit_field.split(".")) if spec.unit_field is not None else None
         key = path[0] if len(path) == 1 else None
         return cls(
-            key, path, prop, spec.unit, unit_path, spec.temperature_K, spec.pressure_Pa, spec.method, spec.provenance
+            field,
+            key,
+            path,
+            prop,
+            spec.unit,
+            unit_path,
+            spec.temperature_K,
+            spec.pressure_Pa,
+            spec.method,
+            spec.method_qualifier,
+            spec.provenance,
         )
 
 

@@ -89,6 +89,7 @@ class RunReport:
     cached_read_at: tuple[datetime, datetime] | None = None  # when the source gave the oldest and newest of them
     reasons: Counter = field(default_factory=Counter)
     unmapped: Counter = field(default_factory=Counter)
+    absent: dict[str, int] | None = None  # mapped fields no record carried, with how many lacked them (None: no record)
     cursor: dict[str, Any] | None = None
     request: str = ""
     dry_run: bool = False
@@ -121,6 +122,7 @@ class RunReport:
         self.n_reread += page.n_reread
         self.reasons.update(page.reasons)
         self.unmapped.update(page.unmapped)
+        self.absent = _lacked_by_all(self.absent, page.absent)
 
     def add_cached(self, read_at: list[datetime]) -> None:
         """Count pages the HTTP cache gave, which the source gave at `read_at`."""
@@ -165,6 +167,7 @@ class _PageRows:
         self.n_reread = 0  # admitted reads of a record read again later on its page
         self.reasons: Counter = Counter()
         self.unmapped: Counter = Counter()
+        self.absent: dict[str, int] | None = None  # as RunReport.absent, of these pages
 
     def add(self, item: RawItem, page: int) -> None:
         """Map one raw item of the commit's `page`th page (its values are checked with all of the commit's, by
@@ -186,6 +189,8 @@ class _PageRows:
             return
         if record.unmapped:  # Counter.update costs a microsecond even for nothing
             self.unmapped.update(record.unmapped)
+        if self.absent is None or self.absent:  # once a record carried every mapped field, none is lacked by all
+            self.absent = _lacked_by_all(self.absent, dict.fromkeys(record.absent, 1))
         self.mapped.append(_Mapped(item, record, material, page, self.first_read + self.n_read - 1))
 
     def finish(self) -> None:
@@ -1022,10 +1027,19 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "quarantined": None,  # written as the run is published (`Store.publish_run`)
         "quarantine_reasons": None,  # written once, when the run ends (a resume counts its journal's, `staged_reasons`)
         "unmapped_fields": _counts_json(report.unmapped),
+        "absent_fields": None if report.absent is None else json.dumps(dict(sorted(report.absent.items()))),
         "database_version": connector.attribution.database_version or report.database_version,
         "matreg_version": __version__,
         "cursor": json.dumps(report.cursor) if report.cursor is not None else None,
     }
+
+
+def _lacked_by_all(lacked: dict[str, int] | None, more: dict[str, int] | None) -> dict[str, int] | None:
+    """The mapped fields lacked by the records of both counts (field: how many records lacked it; None: no record
+    counted), with how many records lacked each in all: a field one record carried is lacked by all no more."""
+    if lacked is None or more is None:
+        return more if lacked is None else lacked
+    return {name: count + more[name] for name, count in lacked.items() if name in more}
 
 
 def _counts_json(counts: Counter) -> str:
@@ -1047,6 +1061,7 @@ def _report_from_row(row: dict[str, Any]) -> RunReport:
         n_available=row["n_available"],
         not_read_again=row.get("not_read_again"),
         unmapped=Counter(json.loads(row["unmapped_fields"])),
+        absent=json.loads(row["absent_fields"]) if row.get("absent_fields") else None,
         cursor=json.loads(row["cursor"]) if row["cursor"] else None,
         resumed=True,
         database_version=row.get("database_version"),

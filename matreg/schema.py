@@ -174,20 +174,28 @@ _UNSET = "\0"  # a method whose `functional` the vocabulary does not give is its
 
 
 class MethodSpec(pydantic.BaseModel, extra="forbid"):
-    """One entry of the method vocabulary."""
+    """One entry of the method vocabulary; `qualifier` is what it adds to its functional ('AEL, VRH' of
+    'PBE (AEL, VRH)'), which then qualifies any method of the vocabulary ('PBE+U (AEL, VRH)', `Methods.canonical`)."""
 
     description: str
     functional: str | None = _UNSET
+    qualifier: str | None = None
     aliases: list[str] = []
+
+
+# '<method> (<qualifier>)': the method is what precedes the last parenthesis ('PBE(+U) (AGL)': PBE(+U), AGL)
+_QUALIFIED = re.compile(r"(.+?)\s*\(([^()]*)\)")
 
 
 class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
     """The method vocabulary by canonical name."""
 
     _names: dict[str, str] = pydantic.PrivateAttr(default_factory=dict)
+    _qualifiers: dict[str, str] = pydantic.PrivateAttr(default_factory=dict)  # declared qualifiers, by folded form
 
     def model_post_init(self, context: object) -> None:
-        """Index every name and alias by its folded form once; check that each `functional` is a declared name."""
+        """Index every name, alias and qualifier by its folded form once; check that each `functional` is a declared
+        name and that a method with a qualifier is named '<its functional> (<qualifier>)'."""
         for canonical, spec in self.root.items():
             if spec.functional == _UNSET:
                 spec.functional = canonical
@@ -196,10 +204,25 @@ class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
             for name in (canonical, *spec.aliases):
                 if self._names.setdefault(_folded(name), canonical) != canonical:
                     raise ValueError(f"'{name}' names two methods: {self._names[_folded(name)]} and {canonical}")
+            if spec.qualifier is not None:
+                self._declare_qualifier(canonical, spec)
+
+    def _declare_qualifier(self, canonical: str, spec: MethodSpec) -> None:
+        named = f"{spec.functional} ({spec.qualifier})"
+        if spec.functional is None or _folded(canonical) != _folded(named):
+            raise ValueError(f"{canonical}: a method with qualifier '{spec.qualifier}' is named '{named}'")
+        if self._qualifiers.setdefault(_folded(spec.qualifier), spec.qualifier) != spec.qualifier:
+            raise ValueError(f"qualifier '{spec.qualifier}' is declared twice")
+
+    @property
+    def qualifiers(self) -> list[str]:
+        """The qualifiers the vocabulary declares ('AEL, VRH', 'AGL')."""
+        return list(self._qualifiers.values())
 
     def canonical(self, method: str | None) -> str | None:
-        """The vocabulary's name of a method or of one of its aliases ('X+U' of a declared X without one), else the
-        method as given, stripped (a lab's own technique)."""
+        """The vocabulary's name of a method or of one of its aliases ('X+U' of a declared X without one; 'X (Q)' of
+        a method X and a declared qualifier Q: 'pbe+u (ael,vrh)' is 'PBE+U (AEL, VRH)'), else the method as given,
+        stripped (a lab's own technique)."""
         if method is None:
             return None
         folded = _folded(method)
@@ -207,23 +230,52 @@ class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
         if found is None and folded.endswith("+u"):
             base = self._names.get(folded.removesuffix("+u"))
             found = f"{base}+U" if base else None
-        return found or method.strip()
+        return found or self._qualified(method) or method.strip()
+
+    def _qualified(self, method: str) -> str | None:
+        """'<method> (<qualifier>)' under the vocabulary's names, where the method can be qualified
+        (`_qualifiable`) and the qualifier is declared; else None."""
+        match = _QUALIFIED.fullmatch(method.strip())
+        qualifier = self._qualifiers.get(_folded(match[2])) if match else None
+        if qualifier is None:
+            return None
+        base = self.canonical(match[1])
+        return f"{base} ({qualifier})" if self._qualifiable(base) else None
+
+    def _qualifiable(self, name: str) -> bool:
+        """True for a method of the vocabulary, or one of them with '+U', that is not qualified itself."""
+        spec = self.root.get(name) or self.root.get(name.removesuffix("+U"))
+        return spec is not None and spec.qualifier is None
+
+    def functional(self, method: str | None) -> str | None:
+        """The DFT functional of a method of the vocabulary (of a qualified one, its method's: PBE+U of
+        'PBE+U (AEL, VRH)'); None for one without (DFT unnamed, a mix, a critical evaluation) or a lab's technique."""
+        name = self.canonical(method)
+        if name is None:
+            return None
+        declared = self.root.get(name)
+        if declared is not None:
+            return declared.functional
+        match = _QUALIFIED.fullmatch(name)
+        if match and match[2] in self.qualifiers and self._qualifiable(match[1]):  # qualified, not declared
+            return self.functional(match[1])
+        base = self.root.get(name.removesuffix("+U"))  # 'X+U' of a declared X
+        return name if base is not None and base.functional is not None else None
 
     def names_a_functional(self, method: str | None) -> bool:
         """True for a method of the vocabulary that has a DFT functional (PBE, GGA+U, HSE06, PBE (AEL, VRH), one of
-        them with '+U' added), not for one without (DFT unnamed, a mix, a critical evaluation) nor a lab's technique."""
-        name = self.canonical(method)
-        if name is None:
-            return False
-        spec = self.root.get(name) or self.root.get(name.removesuffix("+U"))
-        return spec is not None and spec.functional is not None
+        them with '+U' added, or qualified: PW91 (AGL)), not for one without (DFT unnamed, a mix, a critical
+        evaluation) nor a lab's technique."""
+        return self.functional(method) is not None
 
     def selected_by(self, names: list[str]) -> list[str]:
         """The methods a dataset's `methods:` selects, folded (`_folded`: a query compares stored methods folded):
-        each name's canonical method, the methods whose functional it is (PBE selects PBE (AEL, VRH)), and their
-        aliases (the labels of stores written before the vocabulary)."""
+        each name's canonical method, the methods whose functional it is (PBE selects PBE (AEL, VRH)), the method
+        with each qualifier (PBE+U selects PBE+U (AEL, VRH)), and their aliases (the labels of stores written before
+        the vocabulary)."""
         wanted = {self.canonical(name) for name in names}
         selected = wanted | {name for name, spec in self.root.items() if spec.functional in wanted}
+        selected |= {f"{name} ({q})" for name in wanted if self._qualifiable(name) for q in self.qualifiers}
         aliases = [alias for name in selected if name in self.root for alias in self.root[name].aliases]
         return sorted({_folded(name) for name in [*selected, *aliases]})
 
@@ -416,7 +468,9 @@ def schema_markdown() -> str:
     lines += ["## Property vocabulary", "", "| property | unit | bounds | description |", "|---|---|---|---|"]
     for name, prop in load_vocabulary().root.items():
         lines.append(f"| `{name}` | {prop.unit} | {prop.bounds[0]} .. {prop.bounds[1]} | {prop.description} |")
-    lines += ["", "## Method vocabulary", "", "| method | functional | also read as | description |"]
+    qualifiers = ", ".join(f"`{qualifier}`" for qualifier in load_methods().qualifiers)
+    lines += ["", "## Method vocabulary", "", f"Qualifiers of any method: {qualifiers} ('PBE+U (AEL, VRH)').", ""]
+    lines.append("| method | functional | also read as | description |")
     lines.append("|---|---|---|---|")
     for name, method in load_methods().root.items():
         aliases = ", ".join(f"`{alias}`" for alias in method.aliases)

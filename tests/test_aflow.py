@@ -16,9 +16,10 @@ from pymatgen.core import Structure
 from replay import ReplayServer, Reply, Request
 from typer.testing import CliRunner
 
-from matreg.catalog import load_catalog
+from matreg.catalog import Dataset, load_catalog
 from matreg.cli import app
 from matreg.errors import ConfigError, RecordError, SourceError
+from matreg.export import dataset_query
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.aflow import aflow_structure, entry_root, entry_url
@@ -48,12 +49,20 @@ class Aflux:
     entries' aflowlib.json files under /AFLOWDATA/.
 
     `matching` replaces the N of the old pages' '<i> of <N>' keys (912 recorded): a query that matched that many.
+    `renamed` names keywords AFLUX answers under another name (old: new), as if it had renamed them.
     """
 
-    def __init__(self, entries: list[dict] = ENTRIES, old_format: bool = False, matching: int | None = None) -> None:
+    def __init__(
+        self,
+        entries: list[dict] = ENTRIES,
+        old_format: bool = False,
+        matching: int | None = None,
+        renamed: dict[str, str] | None = None,
+    ) -> None:
         self.entries = entries
         self.old_format = old_format
         self.matching = matching
+        self.renamed = renamed or {}
         self.down: set[int] = set()  # pages that answer 503 every time
 
     def __call__(self, request: Request) -> Reply:
@@ -70,7 +79,8 @@ class Aflux:
             return Reply(503, b'{"error": "down"}')
         if self.old_format:
             return self.old_page(number)
-        return Reply.json(project(self.entries[(number - 1) * size : number * size], summons))
+        records = project(self.entries[(number - 1) * size : number * size], summons)
+        return Reply.json([{self.renamed.get(key, key): value for key, value in row.items()} for row in records])
 
     def old_page(self, number: int) -> Reply:
         if number > len(OLD_PAGES):
@@ -154,7 +164,7 @@ def test_old_pages_end_at_their_n_th_entry_without_asking_for_an_empty_page(tmp_
     assert values.loc["band_gap", ["value", "unit"]].tolist() == [6.8531, "eV"]
     conductivity = values.loc["thermal_conductivity"]
     assert (conductivity.value, conductivity.unit, conductivity.temperature_K) == (83.0737, "W/(m*K)", 300.0)
-    assert conductivity.method == "PBE (AGL)"
+    assert conductivity.method == "PBE(+U) (AGL)"  # the record's method (the answer names no dft_type), AGL's
     material = store.query("SELECT * FROM materials WHERE source_id = 'aflow:db1f17a6f945c29b'").iloc[0]
     assert (material.formula, material.formula_original, material.atoms_per_formula_unit) == ("BeO", "BeO", 2)
     assert material.source_url == "https://aflowlib.duke.edu/AFLOWDATA/ICSD_WEB/FCC/Be1O1_ICSD_163467/"
@@ -283,6 +293,60 @@ def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(tmp_pa
     assert json.loads(rejected["raw"])["compound"] is None
     assert dict(report.unmapped) == {"Egap_type": 5}
     assert json.loads(store.table("fetch_runs")["unmapped_fields"].iloc[0]) == {"Egap_type": 5}
+
+
+def fetch_all_by_cli(tmp_path: Path, base_url: str) -> str:
+    """`matreg fetch aflow --all` in pages of 4 against `base_url`; its output."""
+    catalog = write_catalog(tmp_path / "catalog.yaml", base_url)
+    options = ["--catalog", str(catalog), "--store", str(tmp_path / "store"), "--no-progress", "--page-size", "4"]
+    result = CliRunner().invoke(app, ["fetch", "aflow", "--all", *options])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_a_mapped_keyword_no_entry_carries_is_reported_as_drift(tmp_path):
+    # AFLUX as if it had renamed Egap: the keyword asked for is in none of the 6 entries (of two pages)
+    with ReplayServer(Aflux(renamed={"Egap": "Egap_fit"}), prefix=AFLUX) as server:
+        output = fetch_all_by_cli(tmp_path, server.url)
+    assert "  mapped fields no record carried (6 records; renamed or dropped?): Egap\n" in output
+    assert "  fields the field map does not know: Egap_fit (6)\n" in output
+    run = Store(tmp_path / "store").table("fetch_runs").iloc[0]
+    assert json.loads(run.absent_fields) == {"Egap": 6} and json.loads(run.unmapped_fields) == {"Egap_fit": 6}
+
+
+def test_a_mapped_keyword_sent_as_null_is_no_drift(tmp_path, aflux):
+    # every entry answers ael_bulk_modulus_vrh, agl_debye, ... with null: present, no value
+    assert all(entry.get("ael_bulk_modulus_vrh") is None for entry in ENTRIES)
+    output = fetch_all_by_cli(tmp_path, aflux.url)
+    assert "mapped fields" not in output
+    assert json.loads(Store(tmp_path / "store").table("fetch_runs")["absent_fields"].iloc[0]) == {}
+
+
+def test_ael_and_agl_values_are_by_the_records_method_and_selected_by_it(store, tmp_path):
+    # LIB3's CrRuO3 entry is PBE+U (ldau_type 2), LIB1's Ac PW91 (PAW_GGA): AEL and AGL run with those settings
+    lib3 = next(entry for entry in ENTRIES if entry["auid"] == "aflow:0003b1ab0ca0d60a")
+    lib1 = next(entry for entry in ENTRIES if entry["auid"] == "aflow:075dbbb922a0e4d7")
+    entries = [lib3 | {"ael_bulk_modulus_vrh": 231.5}, lib1 | {"agl_debye": 142.7}]
+    with ReplayServer(Aflux(entries), prefix=AFLUX) as server:
+        fetch(store, load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url)), everything=True)
+    methods = store.query(
+        "SELECT property, method FROM properties WHERE property IN ('bulk_modulus', 'debye_temperature')"
+    )
+    assert sorted(methods.values.tolist()) == [
+        ["bulk_modulus", "PBE+U (AEL, VRH)"],
+        ["debye_temperature", "PW91 (AGL)"],
+    ]
+
+    def selected(methods: list[str]) -> list[list]:
+        dataset = Dataset(
+            description="d", version="1", properties=["bulk_modulus", "debye_temperature"], methods=methods
+        )
+        return store.query(*dataset_query(dataset))[["record_id", "value"]].values.tolist()
+
+    assert selected(["PBE+U"]) == [["aflow:aflow:0003b1ab0ca0d60a", 231.5]]
+    assert selected(["gga+u (ael, vrh)"]) == [["aflow:aflow:0003b1ab0ca0d60a", 231.5]]
+    assert selected(["PW91"]) == [["aflow:aflow:075dbbb922a0e4d7", 142.7]]
+    assert selected(["PBE"]) == []
 
 
 def test_ids_elements_and_filters_become_the_aflux_matchbook(store, aflow_catalog, aflux):

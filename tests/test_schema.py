@@ -197,6 +197,11 @@ def test_unknown_table_is_a_config_error():
         ("pbe (+u)", "PBE(+U)"),
         ("R2SCAN+U", "r2SCAN+U"),  # a declared functional with '+U'
         ("PBE_SOL", "PBEsol"),  # NOMAD's libxc name
+        ("pbe+u (ael,vrh)", "PBE+U (AEL, VRH)"),  # a method with a declared qualifier
+        ("PAW_GGA (AGL)", "PW91 (AGL)"),
+        ("PBE(+U) (AGL)", "PBE(+U) (AGL)"),
+        ("PBE (AEL, VRH) (AGL)", "PBE (AEL, VRH) (AGL)"),  # a qualified method is qualified no further
+        ("UV-vis (Tauc)", "UV-vis (Tauc)"),  # no declared qualifier
         ("UV-vis Tauc plot", "UV-vis Tauc plot"),  # a lab's technique, as given
         (None, None),
     ],
@@ -212,11 +217,42 @@ def test_a_functional_selects_its_qualified_methods_and_their_old_labels_and_not
     assert {"optb88vdw(voigt)", "hse06", "hse"} <= set(load_methods().selected_by(["OptB88vdW", "HSE"]))
 
 
+def test_a_method_selects_itself_with_each_qualifier():
+    selected = set(load_methods().selected_by(["GGA+U"]))
+    assert {"pbe+u", "pbe+u(ael,vrh)", "pbe+u(agl)"} <= selected and not {"pbe(agl)", "pbe"} & selected
+    assert {"pw91(agl)", "pw91(ael,vrh)"} <= set(load_methods().selected_by(["PAW_GGA"]))
+    assert load_methods().selected_by(["PW91 (AGL)"]) == ["pw91(agl)"]
+    assert [load_methods().names_a_functional(name) for name in ("PW91 (AGL)", "DFT (AGL)", "Foo (AGL)")] == [
+        True,
+        False,
+        False,
+    ]
+
+
 @pytest.mark.parametrize("source", ["aflow", "janaf", "jarvis", "mp", "nomad", "optimade", "oqmd"])
 def test_every_method_a_field_map_names_is_a_vocabulary_name(source):
     field_map = load_field_map(source)
     named = {field_map.method, *(spec.method for spec in field_map.fields.values())} - {None}
     assert named and named <= load_methods().root.keys()
+    qualifiers = {spec.method_qualifier for spec in field_map.fields.values()} - {None}
+    assert qualifiers <= set(load_methods().qualifiers)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("method_qualifier: AGL}", "method_qualifier: QHA}"), "'QHA' is not a qualifier of the method vocabulary"),
+        (("method_qualifier: AGL}", "method_qualifier: AGL, method: PBE}"), "give no 'method' or 'provenance'"),
+        (("method: PBE(+U)  #", "#"), "qualify the record's method: give the map a 'method'"),
+    ],
+)
+def test_a_method_qualifier_is_declared_and_qualifies_the_records_method(tmp_path, edit, message):
+    text = Path(resource_path("connectors/aflow.yaml")).read_text(encoding="utf-8")
+    assert edit[0] in text
+    broken = tmp_path / "aflow.yaml"
+    broken.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_field_map("aflow", broken)
 
 
 @pytest.mark.parametrize(
@@ -224,6 +260,7 @@ def test_every_method_a_field_map_names_is_a_vocabulary_name(source):
     [
         (("functional: PBE\n", "functional: PBE-D3\n"), "functional 'PBE-D3' is not a method of the vocabulary"),
         (("aliases: [PBE_SOL,", "aliases: [pbe,"), "'pbe' names two methods: PBE and PBEsol"),
+        (("qualifier: AGL\n", "qualifier: QHA\n"), "PBE (AGL): a method with qualifier 'QHA' is named 'PBE (QHA)'"),
     ],
 )
 def test_a_broken_method_vocabulary_is_a_config_error(tmp_path, edit, message):

@@ -182,7 +182,8 @@ class AflowConnector(JsonApiConnector):
         for required in ("auid", "compound"):
             if self.field_map.is_missing(row.get(required)):
                 raise RecordError(f"AFLUX record without '{required}'")
-        values = self.field_map.read_values(row)
+        method = self.method_of(row)
+        values = self.field_map.read_values(row, method or self.attribution.method)  # AEL/AGL: by the record's
         structure, structure_not_kept = _structure_of(payload)
         return SourceRecord(
             source_id=str(row["auid"]),
@@ -193,9 +194,10 @@ class AflowConnector(JsonApiConnector):
             spacegroup_number=_spacegroup(row.get("spacegroup_relax")),
             nsites=_whole(row.get("natoms")),
             atoms_per_cell=_fractional(row.get("natoms")),  # a POCC average cell's atoms: per-cell values per atom
-            method=self.method_of(row),
+            method=method,
             notes=_notes(row, payload.get(_ENTRY), structure_not_kept, _average_cell_note(row.get("natoms"), values)),
             unmapped=self.field_map.unmapped(row),
+            absent=self.field_map.absent(row),
         )
 
     def method_of(self, record: dict[str, Any]) -> str | None:

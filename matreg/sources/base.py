@@ -82,6 +82,8 @@ class SourceRecord:
     per-cell values are divided by it (else by `nsites`; NaN: the atoms cannot be counted, and such values are refused).
     `left_out` says why values the source gave were left out by the mapping ('band_gap left out: ...'): added to the
     record's notes, and the reasons of a record left with no value.
+    `unmapped` are the record's fields its field map does not know, `absent` the mapped fields it does not carry (no
+    such key, not a null: `FieldMap.absent`): schema drift, counted in the run report.
     """
 
     source_id: str
@@ -100,6 +102,7 @@ class SourceRecord:
     left_out: tuple[str, ...] = ()
     provenance: str | None = None
     unmapped: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
     attributes: dict[str, Any] = field(default_factory=dict)
 
 

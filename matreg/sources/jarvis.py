@@ -359,6 +359,7 @@ class JarvisConnector(Connector):
             nsites=nsites,
             method=_text(payload, "func") or self.field_map.method,
             unmapped=self.field_map.unmapped(payload),
+            absent=self.field_map.absent(payload),
         )
 
     def redact(self, text: str) -> str:

@@ -159,6 +159,7 @@ class MpConnector(JsonApiConnector):
             spacegroup_number=number,
             nsites=site_count(payload, material_id),
             unmapped=self.field_map.unmapped(payload),
+            absent=self.field_map.absent(payload),
         )
 
 

@@ -132,6 +132,7 @@ class NomadConnector(JsonApiConnector):
             notes=program(results["method"]),
             left_out=tuple(left_out),
             unmapped=self.field_map.unmapped(payload),
+            absent=self.field_map.absent(payload),
         )
 
 

@@ -133,6 +133,7 @@ class OqmdConnector(JsonApiConnector):
             nsites=len(species) if species else _natoms(payload),  # `volume` is per cell of the listed sites
             notes=_notes(payload),
             unmapped=self.field_map.unmapped(payload),
+            absent=self.field_map.absent(payload),
         )
 
 
