@@ -32,7 +32,7 @@ from tqdm import tqdm
 from matreg import __version__
 from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, StoreError
-from matreg.formula import parse_formula, whole_formula
+from matreg.formula import whole_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, table_spec
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
@@ -46,6 +46,7 @@ from matreg.validation import (
     harmonize_values,
     last_row_per_key,
     material_row,
+    reduced_formula,
     rows_breaking_rules,
     to_json,
     validate_rows,
@@ -451,7 +452,7 @@ class _PublishCheck:
         rejected = {record: formula for record, formula in self.rejected.items() if record not in self.admitted}
         if not rejected or self.stored is None or not self.stored.by_position:
             return sorted(rejected)
-        reduced = {record: _reduced(formula) for record, formula in rejected.items()}
+        reduced = {record: reduced_formula(formula) for record, formula in rejected.items()}
         readable = {record: formula for record, formula in reduced.items() if formula is not None}
         moved = self.stored.conflicts(list(readable), list(readable.values()))
         return sorted(record for record in readable if record not in moved)
@@ -473,14 +474,6 @@ class _PublishCheck:
 
 
 _CHECKED_COUNTS = ("n_stored", "n_values", "n_quarantined", "reasons")  # what of a run's report the check corrects
-
-
-def _reduced(formula: str) -> str | None:
-    """A formula as written, reduced as a materials row stores it; None if it cannot be read."""
-    try:
-        return parse_formula(formula).reduced
-    except FormulaError:
-        return None
 
 
 def _import_named(scope: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -16,7 +16,7 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute
 
-from matreg.errors import RecordError, UnitError, ValidationError
+from matreg.errors import FormulaError, RecordError, UnitError, ValidationError
 from matreg.formula import parse_formula
 from matreg.schema import (
     PropertySpec,
@@ -156,6 +156,60 @@ def _is_int64(value: Any) -> bool:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+def read_spacegroup_number(value: Any, field: str, is_missing: Callable[[Any], bool] = _is_none) -> int | None:
+    """A space group number as a source sent it in `field`, for the materials row: None when absent (None, or one of
+    the source's missing markers: `is_missing`, e.g. `FieldMap.is_missing`); a whole number (an int, or its digits as
+    text: AFLOW's old answers) in the range tables.yaml gives spacegroup_number; RecordError naming the field and
+    value for anything else (231, 12.7, true, 'Fm-3m'): the record is quarantined, never kept without it."""
+    if is_missing(value):
+        return None
+    low, high = _spacegroup_range()
+    number = _whole_number(value)
+    if number is None or not low <= number <= high:
+        raise RecordError(f"{field} {_shown(value)} is not a space group number ({low:g} to {high:g})")
+    return number
+
+
+def _whole_number(value: Any) -> int | None:
+    """An int, or the int a text of ASCII digits writes ('225'); None for anything else (a bool, 12.7, '12.0')."""
+    if _is_int64(value):
+        return int(value)
+    digits = value.strip() if isinstance(value, str) else ""
+    return int(digits) if digits.isascii() and digits.isdigit() else None
+
+
+@lru_cache(maxsize=1)
+def _spacegroup_range() -> tuple[float, float]:
+    """The bounds tables.yaml gives spacegroup_number (infinite where it gives none)."""
+    spec = table_spec("materials").columns["spacegroup_number"]
+    return (-math.inf if spec.min is None else spec.min, math.inf if spec.max is None else spec.max)
+
+
+def read_text(value: Any, field: str, is_missing: Callable[[Any], bool] = _is_none) -> str | None:
+    """A text as a source sent it in `field`, for a text column: None when absent (None, empty, or one of the
+    source's missing markers: `is_missing`); RecordError naming the field and value when it is no text (a number)."""
+    if is_missing(value) or value == "":
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"{field} {_shown(value)} is not a text")
+    return value
+
+
+def reduced_formula(text: Any) -> str | None:
+    """A formula as written, reduced as a materials row stores it (`parse_formula`); None when it cannot be read
+    (no text, or no formula): the caller says what that means where it reads it."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_formula(text).reduced
+    except FormulaError:
+        return None
 
 
 def harmonize_values(records: Sequence[SourceRecord], materials: Sequence[dict], attribution: Attribution) -> ValueRows:

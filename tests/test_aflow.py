@@ -349,6 +349,24 @@ def test_ael_and_agl_values_are_by_the_records_method_and_selected_by_it(store, 
     assert selected(["PBE"]) == []
 
 
+def test_a_space_group_number_no_space_group_has_quarantines_the_record_with_the_reason(tmp_path, store):
+    entries = [entry.copy() for entry in ENTRIES]
+    entries[0]["spacegroup_relax"] = 231
+    entries[1]["spacegroup_relax"] = 12.7  # not a whole number: not dropped, not truncated
+    entries[2]["spacegroup_relax"] = "12"  # a number as text, as the old answers give every value: read
+    with ReplayServer(Aflux(entries), prefix=AFLUX) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url))
+        report = fetch(store, catalog, everything=True, page_size=10)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (6, 4, 2)
+    rejected = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
+    assert {item: list(reasons) for item, reasons in rejected.items()} == {
+        ENTRIES[0]["auid"]: ["spacegroup_relax 231 is not a space group number (1 to 230)"],
+        ENTRIES[1]["auid"]: ["spacegroup_relax 12.7 is not a space group number (1 to 230)"],
+    }
+    kept = store.query("SELECT spacegroup_number FROM materials WHERE source_id = ?", [ENTRIES[2]["auid"]])
+    assert kept["spacegroup_number"].tolist() == [12]
+
+
 def test_ids_elements_and_filters_become_the_aflux_matchbook(store, aflow_catalog, aflux):
     fetch(store, aflow_catalog, ids=["aflow:fc70fda6652015cb", "30b403721b9ffa88"], filter="Egap(1*,*3)")
     fetch(store, aflow_catalog, elements=["O", "Cr", "Ru"], filter="Egap(1*,*3)")

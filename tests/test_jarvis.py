@@ -312,7 +312,28 @@ def test_records_of_unexpected_shapes_neither_stop_the_run_nor_match_a_selection
         return
     assert report.n_fetched == 12 and len(stored) == 10 and {"JVASP-91", "JVASP-32"}.isdisjoint(stored)
     assert list(rejected["JVASP-91"]) == [reason]
-    assert list(rejected["['JVASP-32']"]) == ["its jid is no text"]
+    assert list(rejected["['JVASP-32']"]) == ["jid ['JVASP-32'] is not a text"]
+
+
+def test_a_space_group_number_no_space_group_has_or_a_symbol_that_is_no_text_quarantines_the_record(
+    store, catalog, figshare
+):
+    records = fixture_records()
+    records[0]["spg_number"] = 231  # JVASP-1002
+    records[1]["spg_number"] = 12.7  # JVASP-86097: not truncated to 12
+    records[2]["spg_number"] = "na"  # JVASP-107: the file's missing marker, kept without a number
+    records[3]["spg_symbol"] = 225  # JVASP-91: not stored as the text '225'
+    figshare.body = zipped(records)
+    report = fetch(store, catalog, everything=True)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (12, 9, 3)
+    rejected = store.query("SELECT item, reasons FROM quarantine ORDER BY item").set_index("item")["reasons"]
+    assert {item: list(reasons) for item, reasons in rejected.items()} == {
+        "JVASP-1002": ["spg_number 231 is not a space group number (1 to 230)"],
+        "JVASP-86097": ["spg_number 12.7 is not a space group number (1 to 230)"],
+        "JVASP-91": ["spg_symbol 225 is not a text"],
+    }
+    kept = store.query("SELECT spacegroup_number, spacegroup_symbol FROM materials WHERE source_id = 'JVASP-107'")
+    assert kept["spacegroup_number"].isna().all() and kept["spacegroup_symbol"].tolist() == [records[2]["spg_symbol"]]
 
 
 def test_a_second_fetch_is_served_from_the_http_cache(store, catalog, server):

@@ -21,7 +21,7 @@ from matreg.errors import MatregError
 from matreg.ingest import run_ingest
 from matreg.ml.dataset import ExportedDataset, export_torch, provenance_warning
 from matreg.ml.features import ELEMENT_PROPERTIES, featurize_compositions, stat_names
-from matreg.ml.splits import assign_splits, composition_keys
+from matreg.ml.splits import assign_splits, composition_keys, read_assignment
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
 
@@ -420,6 +420,15 @@ def test_predefined_split_reproduces_the_assignment(gap_store, tmp_path):
     )
     with pytest.raises(MatregError, match="not in the dataset"):
         export_torch(gap_store, CATALOG, "gaps", tmp_path / "x", split="predefined", assignment=tmp_path / "extra.csv")
+
+
+def test_an_assignment_line_whose_formula_cannot_be_read_is_an_error_naming_the_line(tmp_path):
+    path = tmp_path / "folds.csv"
+    path.write_text("formula,split\nO2Si,train\nXx2,test\n", encoding="utf-8")
+    with pytest.raises(MatregError, match=f"^{path}, line 3: cannot read the formula 'Xx2'$"):
+        read_assignment(path)
+    path.write_text("formula,split\nO2Si,train\nNaCl,test\n", encoding="utf-8")
+    assert read_assignment(path).values.tolist() == [["SiO2", "train"], ["NaCl", "test"]]
 
 
 def test_predefined_split_by_formula_matches_reduced_formulas(gap_store, tmp_path):

@@ -450,6 +450,22 @@ def test_fields_of_another_type_than_their_columns_quarantine_the_document(tmp_p
     assert list(reasons[documents[1]["material_id"]]) == ["unparseable formula 'Na1e999Cl'"]
 
 
+def test_a_space_group_number_no_space_group_has_quarantines_the_document_with_the_reason(tmp_path, store):
+    documents = copy.deepcopy(SUMMARY["data"][:3])
+    documents[0]["symmetry"]["number"] = 231
+    documents[1]["symmetry"]["number"] = 12.7
+    with ReplayServer(summary_route_of(documents)) as server:
+        report = fetch(store, load_catalog(write_mp_catalog(tmp_path / "c.yaml", server.url)), everything=True)
+    assert (report.status, report.n_fetched, report.n_stored, report.n_quarantined) == ("complete", 3, 1, 2)
+    reasons = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
+    assert {item: list(reasons) for item, reasons in reasons.items()} == {
+        document["material_id"]: [
+            f"{document['material_id']}: symmetry.number {number} is not a space group number (1 to 230)"
+        ]
+        for document, number in zip(documents, (231, 12.7), strict=False)
+    }
+
+
 def test_too_many_ids_for_one_url_are_refused(mp_catalog):
     with pytest.raises(ConfigError, match="at most 500"):
         build_connector("mp", mp_catalog, FetchRequest(ids=[f"mp-{number}" for number in range(1, 502)]))

@@ -467,6 +467,22 @@ def test_a_band_gap_that_is_not_a_list_of_sections_quarantines_the_entry(store, 
     assert rejected["reasons"].iloc[0][0] == "results.properties.electronic.band_gap is not a list of band-gap sections"
 
 
+@pytest.mark.parametrize("number", [231, 12.7])
+def test_a_space_group_number_no_space_group_has_quarantines_the_entry_with_the_reason(
+    store, catalog, replay, tmp_path, number
+):
+    entry = recorded_gate()
+    entry["archive"]["results"]["material"]["symmetry"]["space_group_number"] = number
+    serve_only(replay, tmp_path, [entry])
+    report = fetch(store, catalog)
+    assert (report.n_stored, report.n_quarantined) == (0, 1)
+    rejected = store.query("SELECT item, reasons FROM quarantine")
+    assert rejected["item"].tolist() == ["mp-10009"]
+    assert rejected["reasons"].iloc[0].tolist() == [
+        f"results.material.symmetry.space_group_number {number} is not a space group number (1 to 230)"
+    ]
+
+
 def _second_entry_with(defect: str) -> dict | None:
     """A copy of the recorded GaTe entry under another id, with one field of a shape the mapping does not expect."""
     if defect == "null entry":

@@ -351,8 +351,9 @@ def test_nsites_must_agree_with_the_sites_listed(mp_catalog):
         connector.to_record(entry)
     entry["attributes"]["nsites"] = True  # no count (a JSON boolean): the sites listed count
     assert connector.to_record(entry).nsites == 46
-    entry["attributes"]["space_group_it_number"] = True  # no number either: none, the record stays
-    assert connector.to_record(entry).spacegroup_number is None
+    entry["attributes"]["space_group_it_number"] = True  # no space group number: the record is quarantined
+    with pytest.raises(RecordError, match="space_group_it_number True is not a space group number"):
+        connector.to_record(entry)
 
 
 def test_an_entrys_url_is_its_single_entry_endpoint_with_the_id_encoded(mp_catalog):
@@ -642,6 +643,23 @@ def test_nomad_fields_in_si_units_are_harmonized(tmp_path, store):
     assert gap.value == pytest.approx(1.4387546173319994e-19 / 1.602176634e-19)  # 0.898 eV
     material = store.query("SELECT * FROM materials WHERE source_id = 'mp-1224282'").iloc[0]
     assert (material.spacegroup_symbol, material.spacegroup_number) == ("P3m1", 156)
+
+
+@pytest.mark.parametrize("number", [231, 12.7])
+def test_a_space_group_number_no_space_group_has_quarantines_the_entry_with_the_reason(tmp_path, store, number):
+    def give_number(page: dict) -> None:
+        page["data"][0]["attributes"]["_nmd_results_material_symmetry_space_group_number"] = number
+
+    page = FIXTURES / "assembled_nomad_page.json"
+    report = fetch_edited_page(tmp_path, store, page, give_number, FetchRequest(everything=True))
+    assert (report.n_stored, report.n_quarantined) == (1, 1)
+    rejected = store.query("SELECT item, reasons FROM quarantine").iloc[0]
+    assert rejected["item"] == "mp-10009"
+    assert list(rejected["reasons"]) == [
+        f"_nmd_results_material_symmetry_space_group_number {number} is not a space group number (1 to 230)"
+    ]
+    kept = store.query("SELECT source_id, spacegroup_number FROM materials").values.tolist()
+    assert kept == [["mp-1224282", 156]]
 
 
 def test_a_nomad_entry_not_computed_by_dft_is_refused_as_by_the_nomad_connector(tmp_path, store):

@@ -294,6 +294,18 @@ def test_a_malformed_record_is_quarantined_with_its_reason(store, tmp_path):
     assert json.loads(rejected["raw"])["composition"] == broken["composition"]
 
 
+def test_a_space_group_or_name_that_is_no_text_quarantines_the_record_with_the_reason(store, tmp_path):
+    number_symbol, number_name = RECORDS[2] | {"spacegroup": 62}, RECORDS[3] | {"name": 7}  # were dropped unsaid
+    with ReplayServer(OqmdReplay([*RECORDS[:2], number_symbol, number_name]), prefix="/oqmdapi/") as running:
+        report = fetch(store, catalog_of(tmp_path, running), filter=FILTER, page_size=50)
+    assert (report.n_stored, report.n_quarantined) == (2, 2)
+    rejected = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
+    assert {item: list(reasons) for item, reasons in rejected.items()} == {
+        str(number_symbol["entry_id"]): ["spacegroup 62 is not a text"],
+        str(number_name["entry_id"]): ["name 7 is not a text"],
+    }
+
+
 def test_a_resumed_run_reports_and_records_the_reasons_of_what_it_quarantined_before(tmp_path):
     broken = RECORDS[2] | {"natoms": "ten"}  # on the first page of three records
     reason = f"OQMD entry {broken['entry_id']}: natoms 'ten' is not a positive integer"

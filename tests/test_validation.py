@@ -8,9 +8,18 @@ import numpy as np
 import pyarrow
 import pytest
 
+from matreg.errors import RecordError
 from matreg.schema import arrow_schema
 from matreg.sources.base import Attribution, RawValue, SourceRecord
-from matreg.validation import RunStamp, harmonize_values, last_row_per_key, material_row
+from matreg.validation import (
+    RunStamp,
+    harmonize_values,
+    last_row_per_key,
+    material_row,
+    read_spacegroup_number,
+    read_text,
+    reduced_formula,
+)
 
 ATTRIBUTION = Attribution(source="test", provenance="dft", method="PBE")
 STAMP = RunStamp("run-1", datetime(2026, 12, 2, tzinfo=timezone.utc))
@@ -99,3 +108,31 @@ def test_only_the_last_row_of_a_key_is_kept():
     assert last_row_per_key(table, records)["value"].to_pylist() == [-2.0, -3.0, -4.0, -5.0]
     distinct = table.slice(0, 4)
     assert last_row_per_key(distinct, records[:4]).equals(distinct)
+
+
+@pytest.mark.parametrize(("given", "number"), [(1, 1), (230, 230), (np.int64(62), 62), ("225", 225), (None, None)])
+def test_a_space_group_number_in_the_schemas_range_is_read(given, number):
+    assert read_spacegroup_number(given, "field") == number
+
+
+@pytest.mark.parametrize("given", [0, 231, 12.7, 12.0, True, "12.0", "Fm-3m", "", [62]])
+def test_anything_else_is_no_space_group_number_and_quarantines_the_record(given):
+    with pytest.raises(RecordError) as raised:
+        read_spacegroup_number(given, "spg_number")
+    assert str(raised.value) == f"spg_number {given!r} is not a space group number (1 to 230)"
+
+
+def test_a_sources_missing_marker_is_an_absent_space_group_number_and_text():
+    def is_missing(value) -> bool:
+        return value is None or value == "na"
+
+    assert read_spacegroup_number("na", "spg_number", is_missing) is None
+    assert read_text("na", "spg_symbol", is_missing) is None and read_text("", "spg_symbol") is None
+    assert read_text("Fm-3m", "spg_symbol") == "Fm-3m"
+    with pytest.raises(RecordError, match="spg_symbol 225 is not a text"):
+        read_text(225, "spg_symbol")
+
+
+@pytest.mark.parametrize(("text", "reduced"), [("O2Si", "SiO2"), ("Fe2O3", "Fe2O3"), ("Xx2", None), (None, None)])
+def test_a_formula_is_reduced_as_a_materials_row_stores_it_or_none_when_unreadable(text, reduced):
+    assert reduced_formula(text) == reduced

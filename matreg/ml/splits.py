@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matreg.errors import FormulaError, MatregError
-from matreg.formula import parse_formula
+from matreg.errors import MatregError
 from matreg.ml.features import composition_of
+from matreg.validation import reduced_formula
 
 SPLITS = ("train", "val", "test")
 METHODS = ("random", "composition", "chemsys", "provenance", "predefined")
@@ -196,11 +196,11 @@ def read_assignment(path: Path) -> pd.DataFrame:
 
 
 def _reduced(text: str, path: Path, line: int) -> str:
-    """The pymatgen-reduced formula of one assignment line."""
-    try:
-        return parse_formula(text).reduced
-    except FormulaError as exc:
-        raise MatregError(f"{path}, line {line}: {exc}") from None
+    """The pymatgen-reduced formula of one assignment line; MatregError naming the line if it is no formula."""
+    reduced = reduced_formula(text)
+    if reduced is None:
+        raise MatregError(f"{path}, line {line}: cannot read the formula '{text}'")
+    return reduced
 
 
 def _unique_keys(table: pd.DataFrame, key: str, path: Path) -> pd.DataFrame:

@@ -45,6 +45,7 @@ from matreg.sources.base import Attribution, Page, RawItem, RawValue, RunInfo, S
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import structure_json
 from matreg.units import parse_unit
+from matreg.validation import read_spacegroup_number
 
 PUBLIC_HOSTS = frozenset({"aflow.org", "aflowlib.duke.edu"})  # AFLOW's servers: entries live where aurls say
 AFLUX_PATH = "API/aflux"  # where AFLUX sits below a server's root (https://aflowlib.duke.edu/API/aflux/)
@@ -191,7 +192,9 @@ class AflowConnector(JsonApiConnector):
             values=values,
             source_url=entry_url(row.get("aurl")),
             structure=structure,
-            spacegroup_number=_spacegroup(row.get("spacegroup_relax")),
+            spacegroup_number=read_spacegroup_number(
+                row.get("spacegroup_relax"), "spacegroup_relax", self.field_map.is_missing
+            ),
             nsites=_whole(row.get("natoms")),
             atoms_per_cell=_fractional(row.get("natoms")),  # a POCC average cell's atoms: per-cell values per atom
             method=method,
@@ -337,11 +340,6 @@ def _average_cell_note(natoms: Any, values: list[RawValue]) -> str | None:
     per_cell = sorted({value.property for value in values if "[cell]" in parse_unit(value.unit).dimensionality})
     divided = f": {', '.join(per_cell)} per cell divided by it" if per_cell else ""
     return f"natoms {atoms:g} (partial occupation, the average cell){divided}"
-
-
-def _spacegroup(value: Any) -> int | None:
-    number = _whole(value)
-    return number if number is not None and number <= 230 else None
 
 
 def _notes(record: dict[str, Any], entry: Any, structure_not_kept: str | None, average_cell: str | None) -> str | None:

@@ -27,6 +27,7 @@ from matreg.fieldmap import load_field_map
 from matreg.formula import parse_formula
 from matreg.http import HttpClient, NotFound
 from matreg.resources import resource_path
+from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.units import convert
 
@@ -321,7 +322,7 @@ def _kelvin(temperature: float) -> str:
     return f"{repr(temperature).removesuffix('.0')} K"
 
 
-def build(name: str, source: Source, client: HttpClient, request) -> JanafConnector:
+def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> JanafConnector:
     """The JANAF connector for a `matreg fetch` request: table ids, formulas, or every table."""
     ids = list(janaf_index()) if request.everything else request.ids + ids_for_formulas(request.formulas)
     return JanafConnector(

@@ -32,13 +32,15 @@ import requests
 from stream_unzip import TruncatedDataError, UnexpectedSignatureError, UnzipError, stream_unzip
 
 from matreg.catalog import Source
-from matreg.errors import ConfigError, FormulaError, RecordError, SourceError
+from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.fieldmap import load_field_map
 from matreg.formula import parse_formula
 from matreg.http import HttpClient
 from matreg.paginate import dig
+from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
 from matreg.structure import structure_json
+from matreg.validation import read_spacegroup_number, read_text, reduced_formula
 
 REFUSED = {
     "filter": "the dft_3d file has no query language; select with jids, --formula, --elements or --all "
@@ -198,7 +200,8 @@ class Selection:
             return True
         if self.elements and _element_set(dig(entry, ("atoms", "elements"))) == self.elements:
             return True
-        return bool(self.formulas) and _reduced(entry.get("formula")) in self.formulas
+        # unreadable formulas never match; the mapping quarantines them if the record is selected otherwise
+        return bool(self.formulas) and reduced_formula(entry.get("formula")) in self.formulas
 
     def found_all(self, seen_ids: set[str]) -> bool:
         """True when only jids were asked for and every one was seen: the rest of the file can be skipped."""
@@ -225,13 +228,6 @@ def _element_set(elements: Any) -> set[str]:
     if not isinstance(elements, list) or not all(isinstance(symbol, str) for symbol in elements):
         return set()
     return set(elements)
-
-
-def _reduced(formula: Any) -> str | None:
-    try:
-        return parse_formula(str(formula)).reduced
-    except FormulaError:
-        return None  # unreadable formulas never match; mapping quarantines them if they are selected otherwise
 
 
 @dataclass
@@ -342,22 +338,21 @@ class JarvisConnector(Connector):
     def to_record(self, payload: Any) -> SourceRecord:
         if not isinstance(payload, dict):
             raise RecordError(f"not a JSON object: {type(payload).__name__}")
-        if payload.get("jid") is not None and _jid(payload) is None:
-            raise RecordError("its jid is no text")
-        jid = _text(payload, "jid")
+        missing = self.field_map.is_missing  # "na"
+        jid = read_text(payload.get("jid"), "jid", missing)
         if not jid:
             raise RecordError("record has no jid")
         structure, nsites = jarvis_structure(payload.get("atoms"))
         return SourceRecord(
             source_id=jid,
-            formula=_text(payload, "formula") or "",
+            formula=read_text(payload.get("formula"), "formula", missing) or "",
             values=self.field_map.read_values(payload),  # each value carries its method from the field map
             source_url=RECORD_PAGE.format(jid=jid),
             structure=structure,
-            spacegroup_symbol=_text(payload, "spg_symbol"),
-            spacegroup_number=_spacegroup(payload.get("spg_number")),
+            spacegroup_symbol=read_text(payload.get("spg_symbol"), "spg_symbol", missing),
+            spacegroup_number=read_spacegroup_number(payload.get("spg_number"), "spg_number", missing),
             nsites=nsites,
-            method=_text(payload, "func") or self.field_map.method,
+            method=read_text(payload.get("func"), "func", missing) or self.field_map.method,
             unmapped=self.field_map.unmapped(payload),
             absent=self.field_map.absent(payload),
         )
@@ -375,20 +370,7 @@ def _item_id(entry: Any, index: int) -> str:
     return str(jid) if jid else f"#{index}"
 
 
-def _text(entry: dict[str, Any], key: str) -> str | None:
-    value = entry.get(key)
-    return None if value in (None, "", "na") else str(value)
-
-
-def _spacegroup(value: Any) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if 1 <= number <= 230 else None
-
-
-def build(name: str, source: Source, client: HttpClient, request) -> JarvisConnector:
+def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> JarvisConnector:
     """The JARVIS-DFT connector for a `matreg fetch` request: jids, formulas, element sets, or every record."""
     selection = Selection.of(request.everything, request.ids, request.formulas, request.elements)
     return JarvisConnector(source, client, selection, page_size=request.page_size_or(DEFAULT_PAGE_SIZE), name=name)

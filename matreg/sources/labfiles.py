@@ -79,7 +79,7 @@ def read_rows(path: Path, sheet: str | int = 0, columns: tuple[str, ...] = ()) -
             member, data = _lab_file_in_zip(path)
             return _delimited(_decode(data), tab=_suffix(member) in TAB_SEPARATED, columns=columns)
         if kind == "delimited":
-            return _delimited(_text(path, compression), tab=suffix in TAB_SEPARATED, columns=columns)
+            return _delimited(_decompressed_text(path, compression), tab=suffix in TAB_SEPARATED, columns=columns)
         if kind == "excel":
             return LabRows(_without_blank_rows(_sheet(path, sheet, suffix, columns)))
         frame = pd.DataFrame(_json_records(path), dtype=object)  # 1 stays 1, not 1.0
@@ -136,7 +136,7 @@ def _files_in_zip(archive: zipfile.ZipFile) -> list[str]:
     return [name for name in archive.namelist() if not name.endswith("/") and not _macos_metadata(name)]
 
 
-def _text(path: Path, compression: str | None) -> str:
+def _decompressed_text(path: Path, compression: str | None) -> str:
     """The file's text, decompressed."""
     if compression == ".zip":
         with zipfile.ZipFile(path) as archive:

@@ -32,6 +32,7 @@ from matreg.paginate import HttpRequest, OffsetPaginator, count_of, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import WITHDRAWN_BY_SOURCE, Attribution, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
+from matreg.validation import read_spacegroup_number
 
 try:  # a missing mp-api is reported by build() with the fix, not as "no connector named 'mp'"
     from mp_api.client import MPRester
@@ -204,10 +205,7 @@ def space_group(payload: dict[str, Any], material_id: str) -> tuple[str | None, 
     symmetry = payload.get("symmetry")
     if not isinstance(symmetry, dict):
         return None, None
-    number = symmetry.get("number")
-    if number is not None and (not isinstance(number, int) or not 1 <= number <= 230):
-        raise RecordError(f"{material_id}: symmetry.number {number!r} is not a space group number")
-    return symmetry.get("symbol"), number
+    return symmetry.get("symbol"), read_spacegroup_number(symmetry.get("number"), f"{material_id}: symmetry.number")
 
 
 def query_criteria(request: FetchRequest) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import structure_json
+from matreg.validation import read_spacegroup_number
 
 DEFAULT_PAGE_SIZE = 100
 DFT = "DFT"  # results.method.method_name of DFT entries; GW, TB, DMFT, XPS, ... are other methods
@@ -126,7 +127,11 @@ class NomadConnector(JsonApiConnector):
             source_url=f"{self.base_url}entries/{entry_id}/archive",
             structure=structure,
             spacegroup_symbol=symmetry.get("space_group_symbol"),
-            spacegroup_number=_space_group_number(symmetry.get("space_group_number")),
+            spacegroup_number=read_spacegroup_number(
+                symmetry.get("space_group_number"),
+                "results.material.symmetry.space_group_number",
+                self.field_map.is_missing,
+            ),
             nsites=len(original["species_at_sites"]) if structure is not None else original.get("n_sites") or None,
             method=functional(results["method"]),
             notes=program(results["method"]),
@@ -150,11 +155,6 @@ def dft_results(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if not dig(results, ("material", "chemical_formula_reduced")):
         raise RecordError("NOMAD entry without results.material.chemical_formula_reduced")
     return str(entry_id), results
-
-
-def _space_group_number(value: Any) -> int | None:
-    """An international space group number, or None (NOMAD leaves it out, or unknown, for some systems)."""
-    return value if isinstance(value, int) and 1 <= value <= 230 else None
 
 
 def required_sections(field_map: FieldMap) -> dict[str, Any]:

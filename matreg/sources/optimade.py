@@ -27,7 +27,7 @@ volume per atom comes from the cell of bulk entries only: periodic in 3D and, wh
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -43,6 +43,7 @@ from matreg.sources.base import Attribution, Page, RawValue, RunInfo, SourceReco
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.sources.nomad import BAND_GAP, BULK, HOMO_LUMO_GAP, finite_structural_type_reason, without_properties
 from matreg.structure import lattice_volume, spacegroup_number, structure_json
+from matreg.validation import read_spacegroup_number
 
 DEFAULT_PAGE_LIMIT = 100
 # Hermann-Mauguin symbol and number: OPTIMADE v1.2 fields first, then the providers' own (first present wins).
@@ -179,7 +180,7 @@ class OptimadeConnector(JsonApiConnector):
         occupancies = species_occupancies(attributes.get("species"))
         structure, note = optimade_structure(attributes, occupancies)
         nsites = site_count(attributes)
-        symbol, number = spacegroup(attributes)
+        symbol, number = spacegroup(attributes, self.field_map.is_missing)
         gap_reason = finite_system_reason(attributes)
         values, gap_note = without_properties(self._values(attributes, nsites), BAND_GAP, gap_reason)
         return SourceRecord(
@@ -361,14 +362,15 @@ def occupied_atoms(attributes: dict[str, Any], occupancies: dict[str, dict[str, 
     return None if all(math.isclose(total, 1.0) for total in sites) else sum(sites)
 
 
-def spacegroup(attributes: dict[str, Any]) -> tuple[str | None, int | None]:
-    """Hermann-Mauguin symbol and international number from the first field that has each; a number the provider
-    does not give is the symbol's (OQMD's `_oqmd_spacegroup` 'Imma' -> 74)."""
+def spacegroup(attributes: dict[str, Any], is_missing: Callable[[Any], bool]) -> tuple[str | None, int | None]:
+    """Hermann-Mauguin symbol and international number from the first field that has each (`is_missing`: the
+    provider's missing markers); RecordError for a number no space group has (`read_spacegroup_number`). A number
+    the provider does not give is the symbol's (OQMD's `_oqmd_spacegroup` 'Imma' -> 74)."""
     symbol = next((attributes[f] for f in SPACEGROUP_SYMBOL_FIELDS if isinstance(attributes.get(f), str)), None)
-    number = next((attributes[f] for f in SPACEGROUP_NUMBER_FIELDS if type(attributes.get(f)) is int), None)  # no bool
-    if number is None and symbol:
-        number = spacegroup_number(symbol)
-    return symbol, number if number is not None and 1 <= number <= 230 else None
+    field = next((f for f in SPACEGROUP_NUMBER_FIELDS if not is_missing(attributes.get(f))), None)
+    if field is not None:
+        return symbol, read_spacegroup_number(attributes[field], field)
+    return symbol, spacegroup_number(symbol) if symbol else None
 
 
 def quoted(text: str) -> str:
@@ -376,7 +378,9 @@ def quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _reduced(text: str) -> str:
+def _filter_formula(text: str) -> str:
+    """A --formula as the filter compares it to `chemical_formula_reduced` (alphabetical: 'SiO2' -> 'O2Si');
+    ConfigError if it is not a formula."""
     try:
         return alphabetical_formula(text)
     except FormulaError as exc:
@@ -386,7 +390,7 @@ def _reduced(text: str) -> str:
 def build_filter(request: FetchRequest) -> str | None:
     """The OPTIMADE filter of a fetch: ids, formulas or the exact element set (any of them), AND the passed filter."""
     selections = [f"id={quoted(source_id)}" for source_id in request.ids]
-    selections += [f"chemical_formula_reduced={quoted(_reduced(formula))}" for formula in request.formulas]
+    selections += [f"chemical_formula_reduced={quoted(_filter_formula(formula))}" for formula in request.formulas]
     if request.elements:
         symbols = ",".join(map(quoted, request.elements))
         selections.append(f"elements HAS ALL {symbols} AND nelements={len(request.elements)}")

@@ -40,6 +40,7 @@ from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Page, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import composition_text, spacegroup_number, structure_json
+from matreg.validation import read_text
 
 REFUSED = {"ids": "OQMD's formationenergy API cannot select entries by id: use --formula, --elements or --filter"}
 DEFAULT_LIMIT = 50  # OQMD's own default page size
@@ -120,12 +121,12 @@ class OqmdConnector(JsonApiConnector):
         formula = payload.get("composition") or payload.get("name") or (species and composition_text(species))
         if not formula:
             raise RecordError(f"OQMD entry {entry_id}: no composition, name or structure")
-        spacegroup = _text(payload, "spacegroup")
+        spacegroup = read_text(payload.get("spacegroup"), "spacegroup", self.field_map.is_missing)
         return SourceRecord(
             source_id=str(entry_id),
             formula=formula,
             values=self.field_map.read_values(payload),
-            name=_text(payload, "name"),
+            name=read_text(payload.get("name"), "name", self.field_map.is_missing),
             source_url=f"{self.entry_url}{entry_id}",
             structure=structure,
             spacegroup_symbol=spacegroup,
@@ -159,11 +160,6 @@ def _site(text: Any, entry_id: Any) -> tuple[str, list[float]]:
     if not at or len(coords) != 3:
         raise RecordError(f"OQMD entry {entry_id}: site {text!r} is not '<element> @ x y z'")
     return element.strip(), coords
-
-
-def _text(payload: dict[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    return value if isinstance(value, str) and value else None
 
 
 def _natoms(payload: dict[str, Any]) -> int | None:
