@@ -7,6 +7,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from pymatgen.core import Composition, Element
 from pymatgen.core.composition import reduce_formula
@@ -266,3 +267,14 @@ def _element_symbol(text: str) -> str:
         return Element(text.capitalize()).symbol
     except ValueError:
         raise FormulaError(f"not an element: '{text}'") from None
+
+
+def reduced_formula(text: Any) -> str | None:
+    """A formula as written, reduced as a materials row stores it (`parse_formula`); None when it cannot be read
+    (no text, or no formula): the caller says what that means where it reads it."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_formula(text).reduced
+    except FormulaError:
+        return None

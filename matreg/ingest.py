@@ -32,7 +32,7 @@ from tqdm import tqdm
 from matreg import __version__
 from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, StoreError
-from matreg.formula import whole_formula
+from matreg.formula import reduced_formula, whole_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, table_spec
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
@@ -46,7 +46,6 @@ from matreg.validation import (
     harmonize_values,
     last_row_per_key,
     material_row,
-    reduced_formula,
     rows_breaking_rules,
     to_json,
     validate_rows,

@@ -16,7 +16,7 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute
 
-from matreg.errors import FormulaError, RecordError, UnitError, ValidationError
+from matreg.errors import RecordError, UnitError, ValidationError
 from matreg.formula import parse_formula
 from matreg.schema import (
     PropertySpec,
@@ -199,17 +199,6 @@ def read_text(value: Any, field: str, is_missing: Callable[[Any], bool] = _is_no
     if not isinstance(value, str):
         raise RecordError(f"{field} {_shown(value)} is not a text")
     return value
-
-
-def reduced_formula(text: Any) -> str | None:
-    """A formula as written, reduced as a materials row stores it (`parse_formula`); None when it cannot be read
-    (no text, or no formula): the caller says what that means where it reads it."""
-    if not isinstance(text, str):
-        return None
-    try:
-        return parse_formula(text).reduced
-    except FormulaError:
-        return None
 
 
 def harmonize_values(records: Sequence[SourceRecord], materials: Sequence[dict], attribution: Attribution) -> ValueRows:

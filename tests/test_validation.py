@@ -9,6 +9,7 @@ import pyarrow
 import pytest
 
 from matreg.errors import RecordError
+from matreg.formula import reduced_formula
 from matreg.schema import arrow_schema
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.validation import (
@@ -18,7 +19,6 @@ from matreg.validation import (
     material_row,
     read_spacegroup_number,
     read_text,
-    reduced_formula,
 )
 
 ATTRIBUTION = Attribution(source="test", provenance="dft", method="PBE")

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from matreg.errors import MatregError
+from matreg.formula import reduced_formula
 from matreg.ml.features import composition_of
-from matreg.validation import reduced_formula
 
 SPLITS = ("train", "val", "test")
 METHODS = ("random", "composition", "chemsys", "provenance", "predefined")

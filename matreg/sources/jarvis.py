@@ -34,13 +34,13 @@ from stream_unzip import TruncatedDataError, UnexpectedSignatureError, UnzipErro
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.fieldmap import load_field_map
-from matreg.formula import parse_formula
+from matreg.formula import parse_formula, reduced_formula
 from matreg.http import HttpClient
 from matreg.paginate import dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
 from matreg.structure import structure_json
-from matreg.validation import read_spacegroup_number, read_text, reduced_formula
+from matreg.validation import read_spacegroup_number, read_text
 
 REFUSED = {
     "filter": "the dft_3d file has no query language; select with jids, --formula, --elements or --all "
