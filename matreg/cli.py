@@ -455,24 +455,28 @@ def status(store: StoreOpt = DEFAULT_STORE) -> None:
     _echo_interrupted_runs(target, staged)
 
 
+_RUN_COUNTS = {
+    "n_fetched": "read",
+    "n_stored": "valid",
+    "n_unchanged": "unchanged",
+    "n_values": "values",
+    "n_quarantined": "quarantined",
+}  # fetch_runs' counts as `matreg status` heads them
+
+
 def _echo_stored(target: Store) -> None:
     """Values by source, provenance and property, the quarantine rows left to deal with, the latest runs."""
-    counts = target.read(
-        "SELECT source, provenance, property, count(*) AS n_values FROM properties GROUP BY ALL ORDER BY ALL"
-    )
+    counts = target.value_counts()
     typer.echo(counts.to_string(index=False) if len(counts) else "no values stored yet")
-    total, still_open = target.read(
-        "SELECT (SELECT count(*) FROM quarantine), (SELECT count(*) FROM open_quarantine)"
-    ).iloc[0]
+    total, still_open = target.quarantine_counts()
     if total:
         typer.echo(
             f"\nquarantine: {still_open} rows open, {total - still_open} resolved (readmitted, dismissed, or no longer "
             'given so by their file or source): matreg sql "SELECT * FROM open_quarantine"'
         )
-    runs = target.read(
-        "SELECT run_id, CASE status WHEN 'complete' THEN 'published' ELSE status || ', nothing published' END AS "
-        'status, n_fetched AS read, n_stored AS valid, n_unchanged AS unchanged, n_values AS "values", '
-        "n_quarantined AS quarantined FROM fetch_runs ORDER BY started_at DESC LIMIT 5"
+    runs = target.latest_runs(5).rename(columns=_RUN_COUNTS)
+    runs["status"] = runs["status"].map(
+        lambda status: "published" if status == "complete" else f"{status}, nothing published"
     )
     if len(runs):
         typer.echo("\nlatest runs (counts of what each read; only a published run stored its valid records):")

@@ -20,8 +20,6 @@ from matreg.cli_options import (
 from matreg.defaults import DEFAULT_STORE
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from matreg.store import Store
 
 review_app = typer.Typer(
@@ -253,33 +251,12 @@ def diff_command(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """List the records and values added, removed and changed from release A to release B."""
-    from matreg.curate.release import diff
+    from matreg.curate.release import diff, diff_summary
 
     changes = diff(open_store(store), dataset, a, b)
     echo_frame(changes, fmt, f"no changes from {a} to {b}", max_colwidth=50)
     if fmt == "table" and not changes.empty:
-        typer.echo("\n" + _diff_summary(changes))
-
-
-def _diff_summary(changes: pd.DataFrame) -> str:
-    """'record changed: 1, value added: 2, value changed: 2 (3 fields), database version changed: 27 values': the
-    records and values of each kind of change (a changed one has a row per changed field), and the values whose only
-    change is their database version."""
-    from matreg.curate.release import VALUE_KEY, VERSION_CHANGED
-
-    versioned = changes["change"] == VERSION_CHANGED
-    others = changes[~versioned]
-    counts = others.drop_duplicates(["change", *VALUE_KEY])["change"].value_counts().sort_index()
-    fields = others["change"].value_counts()
-    parts = [f"{change}: {n}{_fields_of(change, n, fields)}" for change, n in counts.items()]
-    if versioned.any():
-        parts.append(f"{VERSION_CHANGED}: {int(changes.loc[versioned, 'values'].sum())} values")
-    return ", ".join(parts)
-
-
-def _fields_of(change: str, changed: int, fields: pd.Series) -> str:
-    """' (3 fields)' after the count of changed records or values whose rows name more fields than records or values."""
-    return f" ({fields[change]} fields)" if change.endswith("changed") and fields[change] > changed else ""
+        typer.echo("\n" + diff_summary(changes))
 
 
 def echo_unmatched_decisions(store: Store) -> None:

@@ -1053,6 +1053,26 @@ class Store:
             raise StoreError(f"no table '{name}'")
         return self.read(f"SELECT * FROM {name} ORDER BY {', '.join(load_tables()[name].primary_key)}")
 
+    def value_counts(self) -> pd.DataFrame:
+        """How many values the store shows, by source, provenance and property (`n_values`)."""
+        return self.read(
+            "SELECT source, provenance, property, count(*) AS n_values FROM properties GROUP BY ALL ORDER BY ALL"
+        )
+
+    def quarantine_counts(self) -> tuple[int, int]:
+        """How many quarantine rows there are, and how many of them are open (`open_quarantine`)."""
+        counts = self.read("SELECT (SELECT count(*) FROM quarantine), (SELECT count(*) FROM open_quarantine)")
+        total, still_open = counts.iloc[0]
+        return int(total), int(still_open)
+
+    def latest_runs(self, n: int) -> pd.DataFrame:
+        """The `n` latest runs, newest first: id, status and what each read (`fetch_runs`' counts)."""
+        return self.read(
+            "SELECT run_id, status, n_fetched, n_stored, n_unchanged, n_values, n_quarantined FROM fetch_runs "
+            "ORDER BY started_at DESC LIMIT ?",
+            [n],
+        )
+
     @staticmethod
     def write_file(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
         """Write a frame as parquet, csv or jsonl, atomically (temp file beside `path`, then rename)."""

@@ -592,3 +592,22 @@ def _differs(old: pd.Series, new: pd.Series) -> pd.Series:
     """Element-wise inequality where two empty cells are equal."""
     empty_old, empty_new = old.isna(), new.isna()
     return (empty_old != empty_new) | (~empty_old & ~empty_new & (old.astype(object) != new.astype(object)))
+
+
+def diff_summary(changes: pd.DataFrame) -> str:
+    """'record changed: 1, value added: 2, value changed: 2 (3 fields), database version changed: 27 values': the
+    records and values of each kind of change (a changed one has a row per changed field), and the values whose only
+    change is their database version."""
+    versioned = changes["change"] == VERSION_CHANGED
+    others = changes[~versioned]
+    counts = others.drop_duplicates(["change", *VALUE_KEY])["change"].value_counts().sort_index()
+    fields = others["change"].value_counts()
+    parts = [f"{change}: {n}{_fields_of(change, n, fields)}" for change, n in counts.items()]
+    if versioned.any():
+        parts.append(f"{VERSION_CHANGED}: {int(changes.loc[versioned, 'values'].sum())} values")
+    return ", ".join(parts)
+
+
+def _fields_of(change: str, changed: int, fields: pd.Series) -> str:
+    """' (3 fields)' after the count of changed records or values whose rows name more fields than records or values."""
+    return f" ({fields[change]} fields)" if change.endswith("changed") and fields[change] > changed else ""
