@@ -14,6 +14,7 @@ from replay import ReplayServer, Reply, Request
 from matreg.catalog import load_catalog
 from matreg.store import Store
 
+pytest_plugins = ("mp_replay",)  # its fixture mp_environment, for every test that fetches from the MP replay
 REPO = Path(__file__).resolve().parents[1]
 JANAF_TABLES = REPO / "examples" / "janaf" / "tables"
 SHARED_JANAF = REPO.parent / "shared" / "fixtures" / "nist-janaf" / "tables"
@@ -35,13 +36,26 @@ def janaf_server():
         yield server
 
 
-@pytest.fixture
-def no_proxy_settings(monkeypatch):
-    """An environment without proxy settings, whatever the machine running the tests has."""
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+PROXY_SETTINGS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+USER_SETTINGS = (  # what matreg, requests and mp-api read from the environment that a user's shell may have set
+    *PROXY_SETTINGS,
+    *(name.upper() for name in PROXY_SETTINGS),
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "MP_API_KEY",
+    "MP_API_ENDPOINT",
+    "MATREG_STORE",
+    "MATREG_CATALOG",
+    "MATREG_STEWARD",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_user_settings(monkeypatch):
+    """Every test starts without the user's settings of USER_SETTINGS (a proxy would get the replays' traffic to
+    127.0.0.1, MP_API_ENDPOINT would send an MP fetch to the internet); a test sets what it needs itself."""
+    for name in USER_SETTINGS:
         monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    return monkeypatch
 
 
 VISIBLE_TABLES = ("materials", "properties", "quarantine")

@@ -17,9 +17,9 @@ import pandas as pd
 import pydantic
 import pytest
 from conftest import LAB_EXAMPLE
+from mp_replay import SUMMARY, summary_route_of, write_mp_catalog
 from PIL import Image
 from replay import ReplayServer
-from test_mp import API_KEY, SUMMARY, summary_route_of, write_mp_catalog
 
 from matreg.catalog import Resolution, load_catalog
 from matreg.curate.release import (
@@ -206,8 +206,8 @@ def test_reimport_of_a_lab_file_with_one_changed_value_shows_in_diff(filled, cat
     assert diff(filled, "gaps", "1.0.0", "1.0.0").empty
 
 
-def test_a_diff_names_a_records_new_space_group_and_structure_once(store, tmp_path, monkeypatch, caplog):
-    monkeypatch.setenv("MP_API_KEY", API_KEY)
+@pytest.mark.usefixtures("mp_environment")
+def test_a_diff_names_a_records_new_space_group_and_structure_once(store, tmp_path, caplog):
     documents = copy.deepcopy(SUMMARY["data"])
     with ReplayServer(summary_route_of(documents)) as server:
         path = write_mp_catalog(tmp_path / "mp.yaml", server.url)

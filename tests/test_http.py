@@ -240,28 +240,28 @@ def test_secret_looking_parameters_are_redacted():
     assert SECRET not in redact_url(f"https://example.org/q?x=1&access_token={SECRET}")
 
 
-def test_requests_go_through_the_proxy_the_environment_names(janaf_server, no_proxy_settings):
-    no_proxy_settings.setenv("HTTP_PROXY", janaf_server.root)  # the replay server stands in for the proxy
+def test_requests_go_through_the_proxy_the_environment_names(janaf_server, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", janaf_server.root)  # the replay server stands in for the proxy
     client = HttpClient(HttpSettings(retries=0))
     for _ in range(2):  # the proxy is looked up once per host: the second request goes through it too
         assert client.get_text("http://janaf.example.org/tables/H-064.txt").startswith("Water (H2O)")
     assert [request.raw_path for request in janaf_server.requests] == ["http://janaf.example.org/tables/H-064.txt"] * 2
 
 
-def test_hosts_in_no_proxy_are_reached_directly(janaf_server, no_proxy_settings):
-    no_proxy_settings.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
-    no_proxy_settings.setenv("NO_PROXY", "127.0.0.1")
+def test_hosts_in_no_proxy_are_reached_directly(janaf_server, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert HttpClient(HttpSettings(retries=0)).get_text(janaf_server.url + "H-064.txt").startswith("Water (H2O)")
     assert janaf_server.requests[0].raw_path == "/tables/H-064.txt"
 
 
-def test_a_redirect_to_another_host_takes_that_hosts_proxy(janaf_server, no_proxy_settings):
+def test_a_redirect_to_another_host_takes_that_hosts_proxy(janaf_server, monkeypatch):
     # As JARVIS' figshare download redirects to S3: the first host is reached directly (NO_PROXY), the second must
     # go through the proxy the environment names for it (the replay server stands in for the proxy).
     target = "http://files.example.org/tables/H-064.txt"
     with ReplayServer(lambda request: Reply(302, b"", headers={"Location": target})) as first_host:
-        no_proxy_settings.setenv("HTTP_PROXY", janaf_server.root)
-        no_proxy_settings.setenv("NO_PROXY", "localhost")  # the proxy is 127.0.0.1: only the first host is exempt
+        monkeypatch.setenv("HTTP_PROXY", janaf_server.root)
+        monkeypatch.setenv("NO_PROXY", "localhost")  # the proxy is 127.0.0.1: only the first host is exempt
         first_url = first_host.url.replace("127.0.0.1", "localhost") + "download"
         text = HttpClient(HttpSettings(retries=0)).get_text(first_url)
     assert text.startswith("Water (H2O)")
@@ -295,13 +295,11 @@ def https_server(tmp_path):
         yield server, cert
 
 
-def test_the_ca_bundle_the_environment_names_is_trusted(https_server, no_proxy_settings):
+def test_the_ca_bundle_the_environment_names_is_trusted(https_server, monkeypatch):
     server, cert = https_server
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        no_proxy_settings.delenv(name, raising=False)
     with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED"):
         HttpClient(HttpSettings(retries=0)).get_json(server.url + "page")
-    no_proxy_settings.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
     assert HttpClient(HttpSettings(retries=0)).get_json(server.url + "page") == {"ok": True}
 
 

@@ -1,9 +1,8 @@
 """matreg's Materials Project connector over real HTTP: mp-api talks to a replay of the summary API on 127.0.0.1.
 
-The replayed summary documents are assembled from real Materials Project records (tests/fixtures/mp/SOURCES.md);
-the route filters them by the query parameters the real API reads and pages them by `_skip`/`_limit`. None of them
-is deprecated; the deprecation tests replay the same documents with one of them, mp-1216 (YbO), turned into a
-deprecated one here (`deprecated: true`, `deprecation_reasons` set to two of emmet-core's codes).
+The replay (mp_replay.py) serves documents assembled from real Materials Project records. None of them is deprecated;
+the deprecation tests replay the same documents with one of them, mp-1216 (YbO), turned into a deprecated one here
+(`deprecated: true`, `deprecation_reasons` set to two of emmet-core's codes).
 """
 
 import copy
@@ -12,13 +11,12 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from conftest import assert_failed_without_trace, visible_tables
-from pymatgen.core import Composition, Structure
+from mp_replay import API_KEY, FIXTURES, HEARTBEAT, SUMMARY, SUMMARY_PATH, summary_route_of, write_mp_catalog
+from pymatgen.core import Structure
 from replay import ReplayServer, Reply, Request
 from typer.testing import CliRunner
 
@@ -31,11 +29,7 @@ from matreg.sources import FetchRequest, build_connector
 from matreg.sources.mp import MpConnector
 from matreg.store import Store
 
-FIXTURES = Path(__file__).parent / "fixtures" / "mp"
-SUMMARY = json.loads((FIXTURES / "summary.json").read_text(encoding="utf-8"))
-HEARTBEAT = (FIXTURES / "heartbeat.json").read_bytes()
-SUMMARY_PATH = "/materials/summary/"
-API_KEY = "5f1d0c9e8b7a4d3c2b1a09f8e7d6c5b4"  # 32 characters like a real key (mp-api checks the length); not one
+pytestmark = pytest.mark.usefixtures("mp_environment")  # (mp_replay.py)
 FIELDS = (
     "material_id,formula_pretty,structure,nsites,symmetry,deprecated,deprecation_reasons,formation_energy_per_atom,"
     "energy_above_hull,band_gap,uncorrected_energy_per_atom,density,volume,total_magnetization,bulk_modulus,shear_modulus"
@@ -48,68 +42,7 @@ DEPRECATED = {  # an assembled document made deprecated here: the flag and two c
 DEPRECATED_REASON = (
     "deprecated by the Materials Project (deprecation_reasons: M, C001); fetch its formula for the current materials"
 )
-
-
-def matches(doc: dict, query: dict[str, list[str]]) -> bool:
-    """Whether a summary document satisfies the filter parameters the route understands (others are ignored)."""
-    for name, values in query.items():
-        value = values[-1]
-        if name == "material_ids" and doc["material_id"] not in value.split(","):
-            return False
-        if name == "formula" and doc["formula_pretty"] not in value.split(","):
-            return False
-        if name == "chemsys" and Composition(doc["formula_pretty"]).chemical_system != value:
-            return False
-        if name == "deprecated" and str(doc["deprecated"]).lower() != value.lower():
-            return False
-        field, _, bound = name.rpartition("_")
-        if bound in ("min", "max") and field in doc:
-            number = doc[field]
-            if number is None or (number < float(value) if bound == "min" else number > float(value)):
-                return False
-    return True
-
-
-def summary_route_of(documents: list[dict]) -> Callable[[Request], Reply]:
-    """The Materials Project API's heartbeat and summary endpoint over these documents, paged by `_skip`/`_limit`."""
-
-    def route(request: Request) -> Reply:
-        if request.path == "/heartbeat":
-            return Reply(200, HEARTBEAT)
-        if request.path != SUMMARY_PATH:
-            return Reply(404, b'{"detail": "Not Found"}')
-        docs = [doc for doc in documents if matches(doc, request.query)]
-        skip, limit = int(request.query.get("_skip", ["0"])[0]), int(request.query.get("_limit", ["100"])[0])
-        return Reply.json({"data": docs[skip : skip + limit], "meta": {**SUMMARY["meta"], "total_doc": len(docs)}})
-
-    return route
-
-
 summary_route = summary_route_of(SUMMARY["data"])
-
-
-def write_mp_catalog(path: Path, base_url: str, *, cache: bool = False) -> Path:
-    """A catalog whose mp source points at `base_url`, with fast retries."""
-    path.write_text(
-        "sources:\n"
-        "  mp:\n"
-        "    title: Materials Project (local replay)\n"
-        "    connector: mp\n"
-        f"    base_url: {base_url}\n"
-        "    provenance: dft\n"
-        "    license: CC-BY-4.0\n"
-        "    citation: Jain et al., APL Materials 1, 011002 (2013)\n"
-        "    auth_env: MP_API_KEY\n"
-        f"    http: {{retries: 3, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: {str(cache).lower()}}}\n",
-        encoding="utf-8",
-    )
-    return path
-
-
-@pytest.fixture(autouse=True)
-def mp_environment(monkeypatch):
-    monkeypatch.setenv("MP_API_KEY", API_KEY)
-    monkeypatch.delenv("MP_API_ENDPOINT", raising=False)
 
 
 @pytest.fixture
@@ -325,9 +258,9 @@ def test_a_user_and_password_in_mp_api_endpoint_are_sent_as_basic_auth_and_store
     assert endpoint.startswith(mp_server.url) and "Pw0rd" not in endpoint and "alice" not in endpoint
 
 
-def test_requests_go_through_the_proxy_the_environment_names(tmp_path, no_proxy_settings, store, mp_server):
+def test_requests_go_through_the_proxy_the_environment_names(tmp_path, monkeypatch, store, mp_server):
     catalog = load_catalog(write_mp_catalog(tmp_path / "proxied.yaml", "http://api.mp.example.org/"))
-    no_proxy_settings.setenv("HTTP_PROXY", mp_server.root)  # the replay server stands in for the proxy
+    monkeypatch.setenv("HTTP_PROXY", mp_server.root)  # the replay server stands in for the proxy
     assert fetch(store, catalog, ids=["mp-631"]).n_stored == 1
     assert {request.raw_path.split("?")[0] for request in mp_server.requests} >= {
         "http://api.mp.example.org/heartbeat",
