@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from replay import ReplayServer, Reply, Request
 
@@ -51,11 +54,28 @@ USER_SETTINGS = (  # what matreg, requests and mp-api read from the environment 
 
 
 @pytest.fixture(autouse=True)
-def no_user_settings(monkeypatch):
-    """Every test starts without the user's settings of USER_SETTINGS (a proxy would get the replays' traffic to
-    127.0.0.1, MP_API_ENDPOINT would send an MP fetch to the internet); a test sets what it needs itself."""
-    for name in USER_SETTINGS:
-        monkeypatch.delenv(name, raising=False)
+def no_user_settings():
+    """Every test runs without the user's settings of USER_SETTINGS (a proxy would get the replays' traffic to
+    127.0.0.1, MP_API_ENDPOINT would send an MP fetch to the internet); a test sets what it needs itself. (A patch
+    of its own: a test's `monkeypatch.undo()` leaves them cleared.)"""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in USER_SETTINGS:
+            patch.delenv(name, raising=False)
+        yield
+
+
+def disk_full_at_rows_of(monkeypatch: pytest.MonkeyPatch, table: str) -> None:
+    """pyarrow's ParquetWriter fails as a full disk does when it is to write rows into <table>.parquet: publishing
+    writes a run's tables with it, materials first, so a fetch stops half way through publishing (a new store's
+    empty tables are written; a fetch stages its pages as Arrow IPC)."""
+    write_table = pq.ParquetWriter.write_table
+
+    def write_or_fail(writer: pq.ParquetWriter, rows: pa.Table, *args, **kwargs) -> None:
+        if rows.num_rows and Path(writer.where).name == f"{table}.parquet":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write_table(writer, rows, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", write_or_fail)
 
 
 VISIBLE_TABLES = ("materials", "properties", "quarantine")
