@@ -4,7 +4,14 @@ import base64
 import re
 
 import pytest
-from conftest import JANAF_TABLES, RAW_JANAF, assert_failed_without_trace, visible_tables, write_catalog
+from conftest import (
+    JANAF_TABLES,
+    RAW_JANAF,
+    assert_failed_without_trace,
+    disk_full_at_rows_of,
+    visible_tables,
+    write_catalog,
+)
 from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import load_catalog
@@ -278,13 +285,11 @@ def test_a_refetch_in_many_batches_writes_only_the_new_record(store, catalog, mo
 
 
 def test_a_run_interrupted_while_publishing_resumes_by_publishing_only(store, catalog, janaf_server, monkeypatch):
-    from matreg.store import Store
-
-    publish = Store.publish_run
-    monkeypatch.setattr(Store, "publish_run", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
-    with pytest.raises(OSError, match="disk full"):
+    disk_full_at_rows_of(monkeypatch, "properties")  # the materials file is written, then the disk is full
+    with pytest.raises(OSError, match="No space left on device"):
         fetch(store, catalog, TABLES)
-    monkeypatch.setattr(Store, "publish_run", publish)
+    monkeypatch.undo()
+    assert store.table("materials").empty and list(store.tmp_dir.iterdir()) == []  # no half-written commit
     hits = janaf_server.hits("/tables/H-064.txt")
     report = run_ingest(build_connector("janaf", catalog, FetchRequest(ids=TABLES)), store, resume=True)
     assert janaf_server.hits("/tables/H-064.txt") == hits  # nothing fetched again

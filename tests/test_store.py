@@ -1,5 +1,6 @@
 """The store: atomic commits, deduplicating views, read-only SQL."""
 
+import contextlib
 import dataclasses
 import gc
 import hashlib
@@ -8,9 +9,8 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import LAB_EXAMPLE, assert_failed_without_trace, visible_tables
+from conftest import LAB_EXAMPLE, assert_failed_without_trace, disk_full_at_rows_of, visible_tables
 
 from matreg.errors import StoreError
 from matreg.http import HttpClient
@@ -91,8 +91,8 @@ def test_a_run_is_resumed_only_with_the_limit_it_was_started_with(store, catalog
 
 def test_a_dry_run_of_a_resume_with_every_page_staged_shows_what_it_would_publish(store, catalog, monkeypatch):
     ids = ["C-095", "Al-001"]
-    monkeypatch.setattr(Store, "publish_run", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
-    with pytest.raises(OSError, match="disk full"):
+    disk_full_at_rows_of(monkeypatch, "properties")  # stopped in the middle of publishing
+    with pytest.raises(OSError, match="No space left on device"):
         run_ingest(_connector(catalog, ids), store)
     monkeypatch.undo()
     preview = run_ingest(_connector(catalog, ids), store, dry_run=True, resume=True)
@@ -165,18 +165,19 @@ def test_a_crash_while_publishing_leaves_no_partial_commit(store, catalog, monke
     assert list(store.staging_dir.iterdir()) == []
 
 
-def test_a_run_that_fails_while_taking_the_publishing_lock_resumes(store, catalog, monkeypatch):
+def test_a_run_that_finds_the_publishing_lock_held_too_long_stays_staged_and_resumes(store, catalog, monkeypatch):
     run_ingest(_connector(catalog, ["H-064"]), store)
-
-    def lock_timeout(self):
-        raise StoreError("the store is locked by another process")
-
-    monkeypatch.setattr(Store, "_next_sequence", lock_timeout)
-    with pytest.raises(StoreError, match="locked"):
-        run_ingest(_connector(catalog, ["C-095"]), store)
-    monkeypatch.undo()
+    before = visible_tables(store)
+    monkeypatch.setattr("matreg.store.LOCK_WAIT_S", 0.5)
+    with another_process_holding(store.root / ".lock"):  # as a matreg publishing another run would
+        with pytest.raises(StoreBusy, match="run the same command with --resume to publish"):
+            run_ingest(_connector(catalog, ["C-095"]), store)
+        (run_id,) = store.staged_runs()
+    assert all(store.table(name).equals(frame) for name, frame in before.items())
     report = run_ingest(_connector(catalog, ["C-095"]), store, resume=True)
-    assert report.resumed and set(store.table("materials")["record_id"]) == {"janaf:H-064", "janaf:C-095"}
+    assert report.resumed and report.run_id == run_id and report.n_stored == 1
+    assert set(store.table("materials")["record_id"]) == {"janaf:H-064", "janaf:C-095"}
+    assert store.staged_runs() == {}
 
 
 def test_a_run_killed_after_publishing_but_before_dropping_its_journal_is_not_resumed(store, catalog, monkeypatch):
@@ -319,6 +320,32 @@ lock.acquire()
 print("holding", flush=True)
 time.sleep(60)
 """
+
+
+@contextlib.contextmanager
+def another_process_holding(lock: Path) -> Iterator[None]:
+    """Another process holds the file lock at `lock` while in the block."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def lock_waits(monkeypatch: pytest.MonkeyPatch, lock: Path) -> list[float]:
+    """The waits (timeouts, in s) with which this process asks filelock for the lock at `lock` from now on."""
+    waits: list[float] = []
+    acquire = filelock.FileLock.acquire
+
+    def recorded(file_lock: filelock.FileLock, timeout: float | None = None, *args, **kwargs):
+        if Path(file_lock.lock_file) == lock:
+            waits.append(file_lock.timeout if timeout is None else timeout)
+        return acquire(file_lock, timeout, *args, **kwargs)
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", recorded)
+    return waits
 
 
 def test_a_fetch_publishes_while_another_process_reads_the_duckdb_file(store, catalog):
@@ -1148,23 +1175,15 @@ def test_a_run_resumed_after_a_newer_run_read_its_records_does_not_publish_older
 
 
 def test_a_store_lock_another_process_holds_too_long_is_a_store_error(store, monkeypatch):
-    """The run waits LOCK_WAIT_S once (recording its failure waits no second time) and says that the staged run is
-    published by a resume (a plain re-run would drop it)."""
+    """The run waits LOCK_WAIT_S once (recording its failure tries the lock without waiting a second time) and says
+    that the staged run is published by a resume (a plain re-run would drop it)."""
     run_ingest(Pages([("x", -1.0)]), store)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(store.root / ".lock")], stdout=subprocess.PIPE, text=True
-    )
     monkeypatch.setattr("matreg.store.LOCK_WAIT_S", 2)
+    waits = lock_waits(monkeypatch, store.root / ".lock")
     busy = "the store is busy: another matreg process holds .*\\.lock; run the same command with --resume to publish"
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        started = time.monotonic()
-        with pytest.raises(StoreBusy, match=busy):
-            run_ingest(Pages([("y", -2.0)]), store)
-        assert time.monotonic() - started < 3.5  # one wait of 2 s, not two
-    finally:
-        holder.kill()
-        holder.wait()
+    with another_process_holding(store.root / ".lock"), pytest.raises(StoreBusy, match=busy):
+        run_ingest(Pages([("y", -2.0)]), store)
+    assert waits == [2, 0]  # publishing waited once; the failure's record found the lock taken and gave up at once
     assert _energy(store) == [["pages:x", -1.0]]
     assert run_ingest(Pages([("y", -2.0)]), store, resume=True).status == "complete"  # once the lock is free
     assert _energy(store) == [["pages:x", -1.0], ["pages:y", -2.0]]
