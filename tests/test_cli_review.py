@@ -54,7 +54,8 @@ def test_a_dismissed_row_is_no_longer_open_stays_in_quarantine_and_is_dismissed_
     assert again.exit_code == 1 and f"quarantine row '{BAD_UNIT}' was dismissed already" in again.stderr
     unknown = filled("review", "dismiss", "0" * 40, "--reason", "x")
     assert unknown.exit_code == 1 and "unknown quarantine row" in unknown.stderr
-    assert filled("review", "dismiss", BAD_UNIT, "--steward", " ", "--reason", "x").exit_code == 1
+    unnamed = filled("review", "dismiss", quarantine_id_of(filled, "bad-number"), "--steward", " ", "--reason", "x")
+    assert unnamed.exit_code == 1 and "every decision needs the steward's name and a reason" in unnamed.stderr
 
 
 def test_a_refused_decision_is_a_one_line_error(filled):
@@ -201,8 +202,7 @@ def test_a_readmit_its_file_no_longer_gives_as_it_was_is_not_exported_and_import
     lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-2,GaN,3.4,300,about -1.2\nK-3,ZnO,3.3,300,\nK-4,AlN,6,300,-3 eV\n")
     entries = {}
     for record, value in (("K-2", "-1.2"), ("K-4", "-3")):
-        query = f"SELECT quarantine_id FROM quarantine WHERE item = '{record}:formation_energy_per_atom'"
-        quarantine_id = json.loads(run("sql", query, "--format", "json").stdout)[0]["quarantine_id"]
+        quarantine_id = quarantine_id_of(run, f"{record}:formation_energy_per_atom")
         assert run("review", "readmit", quarantine_id, "--value", value, "--reason", "notebook").exit_code == 0
         entries[record] = rows(run, "SELECT max(entry_id) FROM curation_log")[0][0]
     assert run("review", "reject", "lab:K-4", "-p", "formation_energy_per_atom", "--reason", "unsure").exit_code == 0
@@ -241,6 +241,13 @@ def rows(run, query):
     result = run("sql", query, "--format", "json")
     assert result.exit_code == 0, result.output
     return [list(row.values()) for row in json.loads(result.stdout)]
+
+
+def quarantine_id_of(run, item: str) -> str:
+    """The id of the one quarantine row of `item` (a second row fails the test rather than be picked at random)."""
+    found = rows(run, f"SELECT quarantine_id FROM quarantine WHERE item = '{item}'")
+    assert len(found) == 1, f"{len(found)} quarantine rows of {item}"
+    return found[0][0]
 
 
 K_MAPPING = (
