@@ -145,11 +145,11 @@ def test_another_seed_gives_another_model(oqmd_export, runs, tmp_path):
 
 
 def test_device_auto_picks_cuda_only_when_a_gpu_is_visible(runs, monkeypatch):
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
     assert json.loads((runs["elemnet"] / "config.json").read_text())["device"] == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as PyTorch says with a GPU (nothing runs on it)
+    assert resolve_device("auto") == torch.device("cuda") and resolve_device("cuda") == torch.device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert resolve_device("auto").type == "cpu"
+    assert resolve_device("auto") == torch.device("cpu")
     with pytest.raises(MatregError, match="no CUDA GPU"):
         resolve_device("cuda")
 
