@@ -78,6 +78,12 @@ def disk_full_at_rows_of(monkeypatch: pytest.MonkeyPatch, table: str) -> None:
     monkeypatch.setattr(pq.ParquetWriter, "write_table", write_or_fail)
 
 
+def single_value(frame: pd.DataFrame):
+    """The value of a query's one row and column: another row fails the test (rather than be picked at random)."""
+    assert frame.shape == (1, 1), f"{len(frame)} rows where one was expected:\n{frame}"
+    return frame.iloc[0, 0]
+
+
 VISIBLE_TABLES = ("materials", "properties", "quarantine")
 
 

@@ -16,7 +16,7 @@ import mlcroissant as mlc
 import pandas as pd
 import pydantic
 import pytest
-from conftest import LAB_EXAMPLE
+from conftest import LAB_EXAMPLE, single_value
 from mp_replay import SUMMARY, summary_route_of, write_mp_catalog
 from PIL import Image
 from replay import ReplayServer
@@ -498,12 +498,12 @@ def test_decisions_on_other_records_or_values_and_dismissals_leave_the_content_h
     decide(filled, "accept", "janaf:H-064")
     oqmd = filled.query("SELECT min(record_id) FROM properties WHERE property = 'formation_energy_per_atom'").iloc[0, 0]
     decide(filled, "flag", oqmd, property="formation_energy_per_atom")  # a record of gaps, a value it leaves out
-    bad_bounds = filled.query("SELECT quarantine_id FROM quarantine WHERE item = 'bad-bounds'").iloc[0, 0]
+    bad_bounds = single_value(filled.query("SELECT quarantine_id FROM quarantine WHERE item = 'bad-bounds'"))
     record_decision(filled, "dismiss", "A. Steward", "sample lost", quarantine_id=bad_bounds)  # admits nothing
     release(filled, catalog, "gaps", "1.0.1")
     before, after = read_manifest(filled, "gaps", "1.0.0"), read_manifest(filled, "gaps", "1.0.1")
     assert after["content"] == before["content"] and after["content_sha256"] == before["content_sha256"]
-    bad_unit = filled.query("SELECT quarantine_id FROM quarantine WHERE item = 'bad-unit'").iloc[0, 0]
+    bad_unit = single_value(filled.query("SELECT quarantine_id FROM quarantine WHERE item = 'bad-unit'"))
     readmit = record_decision(filled, "readmit", "A. Steward", "eV", quarantine_id=bad_unit, unit="eV")
     release(filled, catalog, "gaps", "1.1.0")
     curation = read_manifest(filled, "gaps", "1.1.0")["content"]["curation"]
@@ -709,7 +709,7 @@ def test_a_release_named_as_an_earlier_matreg_allowed_is_still_read(filled, cata
 def test_a_release_counts_and_traces_the_values_a_steward_readmitted_from_quarantine(filled, catalog):
     release(filled, catalog, "gaps", "1.0.0")
     for item, correction in (("bad-number", {"value": 3.3}), ("bad-unit", {"unit": "eV"})):
-        quarantine_id = filled.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]).iloc[0, 0]
+        quarantine_id = single_value(filled.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]))
         record_decision(filled, "readmit", "A. Steward", f"{item}: notebook", quarantine_id=quarantine_id, **correction)
     folder = release(filled, catalog, "gaps", "1.1.0")
     curation = read_manifest(filled, "gaps", "1.1.0")["content"]["curation"]

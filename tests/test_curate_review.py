@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import JANAF_TABLES, LAB_EXAMPLE, janaf_route, write_catalog
+from conftest import JANAF_TABLES, LAB_EXAMPLE, janaf_route, single_value, write_catalog
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 from replay import ReplayServer, Reply, Request
@@ -54,13 +54,13 @@ def fetched_rows(store):
 
 
 def quarantined(store, item):
-    return store.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]).iloc[0, 0]
+    return single_value(store.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]))
 
 
 def quarantined_row(store, source_id):
     """The quarantine id of a whole lab row, by the id in its payload (however the row is named)."""
     query = "SELECT quarantine_id FROM quarantine WHERE json_extract_string(raw, '$._source_id') = ?"
-    return store.query(query, [source_id]).iloc[0, 0]
+    return single_value(store.query(query, [source_id]))
 
 
 def decide(store, action, reason="checked against the source", **target):
@@ -535,7 +535,7 @@ def test_a_dismissed_lab_value_stays_dismissed_when_its_file_gives_it_again_and_
     import_gaps(store, tmp_path, "id,formula,gap,dHf\ns2,GaN,3.4,-1.2\ns1,ZnO,about 3,-1.8\n")  # same value, moved
     assert store.query("SELECT quarantine_id FROM quarantine").values.tolist() == [[first]] and open_items(store) == []
     import_gaps(store, tmp_path, "id,formula,gap,dHf\ns2,GaN,3.4,-1.2\ns1,ZnO,about 3.3,-1.8\n")  # changed
-    changed = store.query("SELECT quarantine_id FROM quarantine WHERE quarantine_id != ?", [first]).iloc[0, 0]
+    changed = single_value(store.query("SELECT quarantine_id FROM quarantine WHERE quarantine_id != ?", [first]))
     assert store.query("SELECT quarantine_id, item FROM open_quarantine").values.tolist() == [[changed, "s1:band_gap"]]
 
 
@@ -573,7 +573,7 @@ def test_a_whole_row_is_readmitted_by_the_mapping_its_file_was_last_imported_wit
     run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(mapping)), store)  # v3 quarantined again
     rows_of_v3 = store.query("SELECT quarantine_id FROM quarantine WHERE item = 'v3'")["quarantine_id"].tolist()
     assert len(rows_of_v3) == 2  # a row by each mapping; the later import's is the one still given (open)
-    still_given = store.query("SELECT quarantine_id FROM open_quarantine WHERE item = 'v3'").iloc[0, 0]
+    still_given = single_value(store.query("SELECT quarantine_id FROM open_quarantine WHERE item = 'v3'"))
     decide(store, "readmit", "sign lost in typing", quarantine_id=still_given, value=3.4)
     rows = store.query("SELECT record_id, citation, method FROM materials ORDER BY record_id").values.tolist()
     assert rows == [["gaps:v1", "final", "Tauc plot"], ["gaps:v3", "final", "Tauc plot"]]

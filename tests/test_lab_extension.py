@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import single_value
 
 from matreg.curate.review import CurationError, record_decision
 from matreg.errors import ConfigError
@@ -89,7 +90,7 @@ def test_one_page_or_many_store_the_same_rows(store, tmp_path):
 
 
 def readmit(store, item, **correction):
-    quarantine_id = store.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]).iloc[0, 0]
+    quarantine_id = single_value(store.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]))
     return record_decision(store, "readmit", "A. Steward", "re-checked", quarantine_id=quarantine_id, **correction)
 
 
@@ -248,7 +249,7 @@ def test_sample_metadata_of_a_record_readmitted_whole_goes_when_the_fixed_file_c
     data = tmp_path / "lab.csv"
     data.write_text("id,formula,gap,sample,route,instr\nv3,ZnO,-3.3,S1,sol-gel,UV-1800\n", encoding="utf-8")
     run_ingest(LabConnector(data, load_mapping(mapping)), store)
-    item = store.query("SELECT quarantine_id FROM quarantine WHERE item = 'v3'").iloc[0, 0]
+    item = single_value(store.query("SELECT quarantine_id FROM quarantine WHERE item = 'v3'"))
     record_decision(store, "readmit", "A. Steward", "sign lost", quarantine_id=item, value=3.3)
     data.write_text("id,formula,gap,sample,route,instr\nv3,ZnO,3.3,S1,sol-gel,\n", encoding="utf-8")
     report = run_ingest(LabConnector(data, load_mapping(mapping)), store)
@@ -271,7 +272,7 @@ def test_a_row_readmitted_beside_another_files_record_never_replaces_its_sample_
     second.write_text(header + "v3,ZnO,,5.6,S1,sol-gel,Cary 5000\n", encoding="utf-8")  # stored, with metadata
     run_ingest(LabConnector(first, load_mapping(mapping)), store)
     run_ingest(LabConnector(second, load_mapping(mapping)), store)
-    item = store.query("SELECT quarantine_id FROM quarantine WHERE item = 'v3'").iloc[0, 0]
+    item = single_value(store.query("SELECT quarantine_id FROM quarantine WHERE item = 'v3'"))
     stored = "the (sample_id|synthesis_route|instrument) of 'gaps:v3' is already stored"
     with pytest.raises(CurationError, match=stored):
         record_decision(store, "readmit", "A. Steward", "sign lost", quarantine_id=item, value=3.3)

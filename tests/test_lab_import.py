@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from conftest import LAB_EXAMPLE
+from conftest import LAB_EXAMPLE, single_value
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 from pymatgen.io.vasp import Poscar
@@ -930,7 +930,7 @@ def test_rows_of_a_file_imported_under_a_name_are_known_by_it_and_readmitted_und
     import_file(store, tmp_path / "a" / "data.csv", tmp_path / "m.yaml")
     report = import_file(store, tmp_path / "b" / "data.csv", tmp_path / "m.yaml", name="b/data.csv")
     assert (report.n_stored, report.n_quarantined) == (1, 1)  # CdTe is no other material under row 2 of 'data.csv'
-    item = store.query("SELECT quarantine_id FROM quarantine").iloc[0, 0]
+    item = single_value(store.query("SELECT quarantine_id FROM quarantine"))
     record_decision(store, "readmit", "A. Steward", "typo", quarantine_id=item, value=3.3)
     stored = store.query("SELECT record_id, formula, scope, source_url FROM materials ORDER BY 1").values.tolist()
     assert stored == [
@@ -972,7 +972,7 @@ def test_an_id_another_file_gives_to_another_material_is_refused_and_a_file_corr
     assert store.query("SELECT formula FROM materials WHERE source_id = 's1'").iloc[0, 0] == "ZnO"
     from matreg.curate.review import CurationError, record_decision
 
-    refused = store.query("SELECT quarantine_id FROM quarantine").iloc[0, 0]
+    refused = single_value(store.query("SELECT quarantine_id FROM quarantine"))
     with pytest.raises(CurationError, match="was set aside as its import was published .*: correct the file"):
         record_decision(store, "readmit", "A. Steward", "CdTe", quarantine_id=refused)
     alice.write_text("id,formula,gap,rho\ns2,GaN,3.4,\n", encoding="utf-8")  # s1 withdrawn from every file
@@ -1136,7 +1136,7 @@ def test_a_withdrawal_keeps_what_another_file_says_of_the_record_and_a_withdrawn
     assert import_file(store, first, tmp_path / "m.yaml").n_withdrawn == 1  # S2's row is still in the file
     assert _stored(store) == [["S1", "band_gap", 3.30], ["S1", "density", 5.61], ["S2", "band_gap", 3.4]]
     assert store.query("SELECT name FROM materials WHERE source_id = 'S1'").iloc[0, 0] == "zincite"
-    item = store.query("SELECT quarantine_id FROM quarantine WHERE item = 'S2'").iloc[0, 0]
+    item = single_value(store.query("SELECT quarantine_id FROM quarantine WHERE item = 'S2'"))
     with pytest.raises(CurationError, match="'gaps:S2' of S2 is already in the store, as an import of its file"):
         record_decision(store, "readmit", "A. Steward", "typo", quarantine_id=item, value=3.45)
     first.write_text("id,formula,gap,rho,name\nS3,Si,1.12,,\n", encoding="utf-8")  # S2 deleted: withdrawn

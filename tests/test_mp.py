@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
-from conftest import assert_failed_without_trace, visible_tables
+from conftest import assert_failed_without_trace, single_value, visible_tables
 from mp_replay import API_KEY, FIXTURES, HEARTBEAT, SUMMARY, SUMMARY_PATH, summary_route_of, write_mp_catalog
 from pymatgen.core import Structure
 from replay import ReplayServer, Reply, Request
@@ -683,7 +683,7 @@ def test_a_readmitted_band_gap_is_shown_until_a_later_fetch_gives_it_otherwise_t
         entries = {}
         for record_id in readmitted:
             item = record_id.removeprefix("mp:") + ":band_gap"
-            row = store.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]).iloc[0, 0]
+            row = single_value(store.query("SELECT quarantine_id FROM quarantine WHERE item = ?", [item]))
             entries[record_id] = record_decision(
                 store, "readmit", "A. Steward", "tiny negative gap", quarantine_id=row, value=0.0
             )
@@ -702,7 +702,9 @@ def test_a_readmitted_band_gap_is_shown_until_a_later_fetch_gives_it_otherwise_t
         [entries["mp:mp-631"]["entry_id"], "made on TiC, the record is now Ti2C: the readmitted value is not shown"],
         [entries["mp:mp-938"]["entry_id"], f"{not_given}: the readmitted value is not shown"],
     ]
-    rejected_again = store.query("SELECT quarantine_id FROM open_quarantine WHERE item = 'mp-1216:band_gap'")
-    record_decision(store, "readmit", "A. Steward", "still tiny", quarantine_id=rejected_again.iloc[0, 0], value=0.0)
+    rejected_again = single_value(
+        store.query("SELECT quarantine_id FROM open_quarantine WHERE item = 'mp-1216:band_gap'")
+    )
+    record_decision(store, "readmit", "A. Steward", "still tiny", quarantine_id=rejected_again, value=0.0)
     assert store.query(gaps, [readmitted]).values.tolist() == [["mp:mp-1216", 0.0]]
     assert decisions_to_redo(store, decided_values(store, "mp"))["record_id"].tolist() == ["mp:mp-631", "mp:mp-938"]
