@@ -7,10 +7,11 @@ import ssl
 import subprocess
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
+import requests_cache
 from replay import ReplayServer, Reply
 
 from matreg.catalog import HttpSettings
@@ -347,13 +348,16 @@ def read(client: HttpClient, url: str) -> tuple[dict, bool]:
 
 
 def test_a_cached_answer_is_given_until_it_expires_then_read_again(tmp_path):
-    source = Versions()
+    source, kept = Versions(), timedelta(seconds=600)
     with ReplayServer(source) as server:
-        client = HttpClient(HttpSettings(retries=0, cache_expire_after_s=1), cache_path=tmp_path / "cache.sqlite")
+        client = HttpClient(HttpSettings(retries=0, cache_expire_after_s=600), cache_path=tmp_path / "cache.sqlite")
+        asked = datetime.now(timezone.utc)
         assert read(client, server.url + "page") == ({"v": 1}, False)
+        (cached,) = client.session.cache.filter()
+        assert asked + kept <= cached.expires <= datetime.now(timezone.utc) + kept  # kept for the catalog's time
         source.version = 2
-        assert read(client, server.url + "page") == ({"v": 1}, True)  # within its second
-        time.sleep(1.2)
+        assert read(client, server.url + "page") == ({"v": 1}, True)  # within its 10 minutes
+        client.session.cache.reset_expiration(requests_cache.EXPIRE_IMMEDIATELY)  # as when those have passed
         assert read(client, server.url + "page") == ({"v": 2}, False)
         assert read(client, server.url + "page") == ({"v": 2}, True)  # kept anew
     assert server.hits("/page") == 2
