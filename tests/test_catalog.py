@@ -5,7 +5,7 @@ import pytest
 
 from matreg.catalog import load_catalog
 from matreg.errors import ConfigError
-from matreg.fieldmap import FieldMap, FieldSpec, load_field_map
+from matreg.fieldmap import FieldMap, FieldSpec, SourceFieldSpec, load_field_map
 from matreg.resources import resource_path
 from matreg.schema import load_methods
 from matreg.sources.base import Attribution, SourceRecord
@@ -176,7 +176,7 @@ def test_missing_markers_match_texts_and_the_numbers_they_spell():
     field_map = FieldMap(
         source="jarvis",
         provenance="dft",
-        fields={"ehull": FieldSpec(property="energy_above_hull", unit="eV/atom")},
+        fields={"ehull": SourceFieldSpec(property="energy_above_hull", unit="eV/atom")},
         missing_values=["na", "-99999", "0"],
     )
     for marker in (None, "na", "-99999", -99999, -99999.0, 0, 0.0, "0"):
@@ -193,8 +193,8 @@ def test_a_field_of_a_provenance_of_its_own_files_its_values_under_it():
         source="cod",
         provenance="experimental",
         fields={
-            "gap": FieldSpec(property="band_gap", unit="eV"),
-            "gap_calc": FieldSpec(property="band_gap", unit="eV", method="PBE", provenance="dft"),
+            "gap": SourceFieldSpec(property="band_gap", unit="eV"),
+            "gap_calc": SourceFieldSpec(property="band_gap", unit="eV", method="PBE", provenance="dft"),
         },
     )
     record = SourceRecord("1000041", "Si", field_map.read_values({"gap": 1.17, "gap_calc": 0.61}))

@@ -926,11 +926,11 @@ def test_a_store_whose_first_run_was_interrupted_says_a_run_is_staged_not_that_t
 
 
 def test_exports_remove_what_exports_killed_an_hour_ago_left_beside_them(filled, tmp_path):
-    """Temporary files of file exports and folders of torch exports, named as matreg names them; one being written
-    (younger) and anything else stay."""
+    """Temporary files of file exports and staging folders of torch exports, named as matreg names them; one being
+    written (younger) and anything else stay."""
     out = tmp_path / "out"
     out.mkdir()
-    killed_file, killed_torch = out / f".x.csv.{'a' * 32}.tmp", out / f".gaps.tmp-{'b' * 32}"
+    killed_file, killed_torch = out / f".x.csv.{'a' * 32}.tmp", out / f".gaps.{'b' * 32}.tmp"
     being_written, users = out / f".y.csv.{'c' * 32}.tmp", out / ".x.csv.tmp"
     killed_torch.mkdir()
     for path in (killed_file, killed_torch / "records.parquet", being_written, users):
@@ -939,7 +939,7 @@ def test_exports_remove_what_exports_killed_an_hour_ago_left_beside_them(filled,
     for path in (killed_file, killed_torch / "records.parquet", killed_torch, users):
         os.utime(path, (two_hours_ago, two_hours_ago))
     assert filled("export", "thermo", "--out", str(out / "x.csv")).exit_code == 0
-    assert not killed_file.exists() and killed_torch.exists()
+    assert not killed_file.exists() and not killed_torch.exists()
     assert filled("export", "gaps", "--format", "torch", "--out", str(out / "gaps")).exit_code == 0
     left = sorted(path.name for path in out.iterdir())
     assert left == sorted([".x.csv.tmp", being_written.name, "gaps", "x.csv", "x.csv.meta.json"])
