@@ -18,6 +18,7 @@ from replay import ReplayServer
 from typer.testing import CliRunner
 
 from matreg.cli import app
+from matreg.errors import ConfigError
 from matreg.export import to_wide
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
@@ -552,6 +553,13 @@ def test_unknown_source_is_a_one_line_error(run):
 def test_elements_are_checked_before_any_request(run):
     result = run("fetch", "oqmd", "--elements", "Fe", "--elements", "Qq")
     assert result.exit_code == 2 and "--elements: not an element: 'Qq'" in result.stderr
+
+
+def test_formulas_are_checked_before_any_request_alike_for_every_source(run):
+    result = run("fetch", "oqmd", "--formula", "SiO2", "--formula", "Qq2O")
+    assert result.exit_code == 2 and "--formula: 'Qq2O'" in result.stderr
+    with pytest.raises(ConfigError, match="--formula: 'Fe2O3]'"):  # the one check, whichever connector reads it
+        FetchRequest(formulas=["Fe2O3]"])
 
 
 def test_element_symbols_are_read_as_typed():

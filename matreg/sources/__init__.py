@@ -15,7 +15,7 @@ from pathlib import Path
 
 from matreg.catalog import Catalog, Source
 from matreg.errors import ConfigError, FormulaError
-from matreg.formula import element_symbols
+from matreg.formula import element_symbols, parse_formula
 from matreg.http import HttpClient, redact_url, split_credentials
 from matreg.sources.base import Connector
 
@@ -58,12 +58,17 @@ class FetchRequest:
         return min(size, self.limit) if self.limit else size
 
     def __post_init__(self) -> None:
-        """Element symbols checked once for every connector ('fe' -> 'Fe'; 'Fe-O' -> 'Fe', 'O'); --refresh-cache with
-        --no-cache refused."""
+        """Element symbols and formulas checked once for every connector ('fe' -> 'Fe'; 'Fe-O' -> 'Fe', 'O'; a
+        formula is read as written); --refresh-cache with --no-cache refused."""
         try:
             self.elements = element_symbols(self.elements)
         except FormulaError as exc:
             raise ConfigError(f"--elements: {exc}") from None
+        for formula in self.formulas:
+            try:
+                parse_formula(formula)
+            except FormulaError as exc:
+                raise ConfigError(f"--formula: '{formula}' is not a formula ({exc})") from None
         if self.refresh_cache and self.cache is False:
             raise ConfigError("--refresh-cache replaces the HTTP cache's answers: it cannot go with --no-cache")
 
