@@ -551,6 +551,9 @@ def test_functional_and_formula_follow_nomad_conventions():
     names = (["GGA_C_PBE_SOL", "GGA_X_PBE_SOL"], ["MGGA_C_R2SCAN", "MGGA_X_R2SCAN"], ["HYB_GGA_XC_PBEH"])
     named = [canonical_method(functional({"simulation": {"dft": {"xc_functional_names": n}}})) for n in names]
     assert named == ["PBEsol", "r2SCAN", "PBE0"]
+    gga_u = {"xc_functional_type": "GGA", "hubbard_kanamori_model": [{"u_effective": 3.0}]}
+    assert canonical_method(functional({"simulation": {"dft": gga_u}})) == "GGA+U (functional not named)"  # not PBE+U
+    assert functional({"simulation": {"dft": {"xc_functional_type": "GGA"}}}) == "GGA"
     assert functional({}) is None
     assert functional({"simulation": {"dft": {"xc_functional_type": "not processed"}}}) is None
     texts = ("TiO2", "Ti2O4", "Ho3TmMn8", "Si", "Li2O2", "O2")

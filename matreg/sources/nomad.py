@@ -339,17 +339,17 @@ def _species(section: dict[str, Any]) -> dict[str, Any]:
 
 def functional(method: dict[str, Any]) -> str | None:
     """The exchange-correlation functional of a DFT entry: 'PBE' from ['GGA_C_PBE', 'GGA_X_PBE'], the libxc names
-    joined ('LDA_C_PW+MGGA_X_TB09', TBmBJ in the method vocabulary) when they differ, '+U' if used."""
+    joined ('LDA_C_PW+MGGA_X_TB09', TBmBJ in the method vocabulary) when they differ, '+U' if used. An entry that
+    names only the functional's family ('GGA') says so with +U: 'GGA+U (functional not named)', since the method
+    vocabulary reads the Materials Project's 'GGA+U' as PBE+U."""
     dft = dig(method, ("simulation", "dft")) or {}
     libxc = sorted(set(dft.get("xc_functional_names") or []))
     names = {_LIBXC_FAMILY.sub("", name) for name in libxc}
-    if len(names) == 1:
-        name = names.pop()
-    elif libxc:
-        name = "+".join(libxc)
-    else:
-        name = dft.get("xc_functional_type") if dft.get("xc_functional_type") not in _UNPROCESSED else None
-    return f"{name}+U" if name and dft.get("hubbard_kanamori_model") else name
+    family = dft.get("xc_functional_type") if dft.get("xc_functional_type") not in _UNPROCESSED else None
+    name = names.pop() if len(names) == 1 else "+".join(libxc) or family
+    if not name or not dft.get("hubbard_kanamori_model"):
+        return name
+    return f"{name}+U (functional not named)" if name == family else f"{name}+U"
 
 
 def program(method: dict[str, Any]) -> str | None:
