@@ -326,15 +326,19 @@ def test_ael_and_agl_values_are_by_the_records_method_and_selected_by_it(store, 
     # LIB3's CrRuO3 entry is PBE+U (ldau_type 2), LIB1's Ac PW91 (PAW_GGA): AEL and AGL run with those settings
     lib3 = next(entry for entry in ENTRIES if entry["auid"] == "aflow:0003b1ab0ca0d60a")
     lib1 = next(entry for entry in ENTRIES if entry["auid"] == "aflow:075dbbb922a0e4d7")
-    entries = [lib3 | {"ael_bulk_modulus_vrh": 231.5}, lib1 | {"agl_debye": 142.7}]
+    # an entry with a hybrid calculation too (the AAPI schema's example dft_type): AEL ran with its PBE potentials
+    hybrid = next(entry for entry in ENTRIES if entry["auid"] not in (lib3["auid"], lib1["auid"]))
+    hybrid = hybrid | {"dft_type": ["PAW_PBE", "HSE06"], "ldau_type": 0, "ael_bulk_modulus_vrh": 180.0}
+    entries = [lib3 | {"ael_bulk_modulus_vrh": 231.5}, lib1 | {"agl_debye": 142.7}, hybrid]
     with ReplayServer(Aflux(entries), prefix=AFLUX) as server:
         fetch(store, load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url)), everything=True)
     methods = store.query(
-        "SELECT property, method FROM properties WHERE property IN ('bulk_modulus', 'debye_temperature')"
+        "SELECT property, method, value FROM properties WHERE property IN ('bulk_modulus', 'debye_temperature')"
     )
     assert sorted(methods.values.tolist()) == [
-        ["bulk_modulus", "PBE+U (AEL, VRH)"],
-        ["debye_temperature", "PW91 (AGL)"],
+        ["bulk_modulus", "PBE (AEL, VRH)", 180.0],
+        ["bulk_modulus", "PBE+U (AEL, VRH)", 231.5],
+        ["debye_temperature", "PW91 (AGL)", 142.7],
     ]
 
     def selected(methods: list[str]) -> list[list]:
@@ -346,7 +350,7 @@ def test_ael_and_agl_values_are_by_the_records_method_and_selected_by_it(store, 
     assert selected(["PBE+U"]) == [["aflow:aflow:0003b1ab0ca0d60a", 231.5]]
     assert selected(["gga+u (ael, vrh)"]) == [["aflow:aflow:0003b1ab0ca0d60a", 231.5]]
     assert selected(["PW91"]) == [["aflow:aflow:075dbbb922a0e4d7", 142.7]]
-    assert selected(["PBE"]) == []
+    assert selected(["PBE"]) == [[f"aflow:{hybrid['auid']}", 180.0]] and selected(["HSE06"]) == []
 
 
 def test_a_space_group_number_no_space_group_has_quarantines_the_record_with_the_reason(tmp_path, store):

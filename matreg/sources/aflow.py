@@ -184,7 +184,8 @@ class AflowConnector(JsonApiConnector):
             if self.field_map.is_missing(row.get(required)):
                 raise RecordError(f"AFLUX record without '{required}'")
         method = self.method_of(row)
-        values = self.field_map.read_values(row, method or self.attribution.method)  # AEL/AGL: by the record's
+        # AEL/AGL run with the entry's own settings: its potentials' functional, not a hybrid named after them
+        values = self.field_map.read_values(row, self.method_of(row, position=0) or self.attribution.method)
         structure, structure_not_kept = _structure_of(payload)
         return SourceRecord(
             source_id=str(row["auid"]),
@@ -203,13 +204,13 @@ class AflowConnector(JsonApiConnector):
             absent=self.field_map.absent(row),
         )
 
-    def method_of(self, record: dict[str, Any]) -> str | None:
+    def method_of(self, record: dict[str, Any], position: int = -1) -> str | None:
         """The functional from dft_type (PAW_PBE -> PBE; PAW_GGA -> PW91; PAW_PBE,HSE06 -> HSE06), with '+U' when
-        ldau_type is set."""
+        ldau_type is set; `position` 0: the first one named, its potentials' (PAW_PBE,HSE06 -> PBE)."""
         names = _functionals(_listed(record.get("dft_type")), self.field_map.missing)
         if not names:
             return None
-        return names[-1] + ("+U" if _nonzero(record.get("ldau_type")) else "")
+        return names[position] + ("+U" if _nonzero(record.get("ldau_type")) else "")
 
 
 @lru_cache(maxsize=256)
