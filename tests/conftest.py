@@ -53,11 +53,12 @@ USER_SETTINGS = (  # what matreg, requests and mp-api read from the environment 
 )
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def no_user_settings():
-    """Every test runs without the user's settings of USER_SETTINGS (a proxy would get the replays' traffic to
-    127.0.0.1, MP_API_ENDPOINT would send an MP fetch to the internet); a test sets what it needs itself. (A patch
-    of its own: a test's `monkeypatch.undo()` leaves them cleared.)"""
+    """The tests run without the user's settings of USER_SETTINGS (a proxy would get the replays' traffic to
+    127.0.0.1, MP_API_ENDPOINT would send an MP fetch to the internet); a test sets what it needs itself. Cleared
+    for the whole session, before any fixture of a wider scope than a test's fetches anything, by a patch of its
+    own: a test's `monkeypatch.undo()` leaves them cleared."""
     with pytest.MonkeyPatch.context() as patch:
         for name in USER_SETTINGS:
             patch.delenv(name, raising=False)
