@@ -1754,12 +1754,17 @@ def temps_beside(*paths: Path) -> list[Path]:
     return [path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp") for path in paths]
 
 
+def is_temp_name(name: str) -> bool:
+    """True for a name `temps_beside` gives: a temp file or folder of a matreg write."""
+    return bool(_TEMP_NAME.fullmatch(name))
+
+
 def remove_old_temps(folder: Path) -> None:
     """Remove the entries of `folder` named as `temps_beside` names its temps that nothing touched for
     LEFTOVER_AGE_S seconds: what a write killed before its rename left."""
     cutoff = time.time() - LEFTOVER_AGE_S
     for path in folder.glob(".*"):
-        if _TEMP_NAME.fullmatch(path.name):
+        if is_temp_name(path.name):
             _remove_if_untouched_since(path, cutoff)
 
 

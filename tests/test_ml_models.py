@@ -273,6 +273,29 @@ def test_a_run_takes_in_the_export_made_for_it_and_refuses_a_folder_of_other_fil
     assert [path.name for path in (tmp_path / "notes").iterdir()] == ["keep.txt"]
 
 
+def test_a_run_goes_into_a_folder_there_whatever_an_export_or_a_run_killed_in_it_left(oqmd_export, tmp_path):
+    run = tmp_path / "run"
+    old, young = (run / f".export.{uuid.uuid4().hex}.tmp" for _ in range(2))  # exports killed while writing
+    for staging in (old, young):
+        staging.mkdir(parents=True)
+        (staging / "records.parquet").write_bytes(b"half written")
+    two_hours_ago = time.time() - 7200
+    for path in (old / "records.parquet", old):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    (run / "config.json").write_text("{}")  # a run killed while its files were moved in: no model yet
+    _train(oqmd_export, "elemnet", run, epochs=1)
+    assert sorted(path.name for path in run.iterdir()) == sorted([*RUN_FILES, young.name])
+    assert json.loads((run / "config.json").read_text())["model"] == "elemnet"
+
+
+def test_a_run_goes_into_the_folder_a_link_names(oqmd_export, tmp_path):
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "run").symlink_to(tmp_path / "disk")
+    _train(oqmd_export, "elemnet", tmp_path / "run", epochs=1)
+    assert sorted(path.name for path in (tmp_path / "disk").iterdir()) == sorted(RUN_FILES)
+    assert (tmp_path / "run").is_symlink()
+
+
 def test_a_missing_file_of_formulas_is_named_not_read_as_a_formula(runs, tmp_path):
     with pytest.raises(MatregError, match="missing.csv: no such file"):
         predict(runs["elemnet"], str(tmp_path / "missing.csv"))

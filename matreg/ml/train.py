@@ -1,6 +1,6 @@
 """Train a baseline network on a torch export: Adam, early stopping on the validation split, deterministic seeds,
-mixed precision on CUDA; every run writes a self-contained run directory, staged in a hidden folder beside it and
-renamed into place whole (a run that fails leaves no run; a run directory is never trained into twice):
+mixed precision on CUDA; every run writes a self-contained run directory, staged in a hidden folder and put in place
+when whole, its model last (a run that fails leaves no run; a run directory is never trained into twice):
 
     RUN/model.pt            state_dict of the best epoch (lowest validation MAE)
     RUN/config.json         model, its options, target and its standardisation, training settings, the export used
@@ -42,10 +42,12 @@ except ImportError:  # the `ml` extra is not installed: say so instead of a trac
 from matreg.ml.dataset import ExportedDataset, export_torch
 from matreg.ml.models import GRAPH_MODELS, MODELS, build_model
 from matreg.ml.splits import DEFAULT_METHOD
-from matreg.store import Store, atomic_dir
+from matreg.store import Store, atomic_dir, is_temp_name, remove_old_temps
 
 DEVICES = ("auto", "cpu", "cuda")
 RUN_EXPORT = "export"  # the folder of a run that holds the export it made of a catalog dataset (`resolve_export`)
+MODEL_FILE = "model.pt"
+RUN_FILES = ("config.json", "metrics.json", "predictions.csv", "parity.png", "learning_curve.png", MODEL_FILE)
 LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
 DEFAULTS = {
     "epochs": 100,
@@ -306,12 +308,17 @@ def checked_options(model: str, device: str, **settings) -> tuple[dict, torch.de
 
 def check_new_run(run_dir: Path) -> None:
     """MatregError when `run_dir` holds a trained model (runs are never overwritten), or is a file, or holds anything
-    but the export a run trains on (`resolve_export`'s RUN/export): a run directory holds one run."""
-    if (run_dir / "model.pt").exists():
+    but the export a run trains on (`resolve_export`'s RUN/export), a run's files without a model (what a run
+    killed while it was moved into place left) and matreg's temp files (those of killed writes go)."""
+    if (run_dir / MODEL_FILE).exists():
         raise MatregError(f"{run_dir} holds a trained model already: give another --out (runs are never overwritten)")
     if run_dir.exists() and not run_dir.is_dir():
         raise MatregError(f"{run_dir} is a file: give another --out")
-    others = sorted(path.name for path in run_dir.iterdir() if path.name != RUN_EXPORT) if run_dir.exists() else []
+    if not run_dir.exists():
+        return
+    remove_old_temps(run_dir)
+    allowed = {RUN_EXPORT, *RUN_FILES}
+    others = sorted(path.name for path in run_dir.iterdir() if path.name not in allowed and not is_temp_name(path.name))
     if others:
         raise MatregError(f"{run_dir} holds files of no run ({', '.join(others)}): give another --out")
 
@@ -416,10 +423,11 @@ def _test_frame(data, test_split, pred: np.ndarray) -> pd.DataFrame:
 
 
 def write_run(run_dir: Path, model: nn.Module, config: dict, metrics: dict, test: pd.DataFrame) -> None:
-    """Weights, config, metrics, test predictions and the two plots, written into a staging folder beside `run_dir`
-    and renamed into place whole (`atomic_dir`, `_publish_run`): a run that fails meanwhile leaves no run."""
-    with atomic_dir(run_dir, _publish_run) as staging:
-        torch.save({key: value.cpu() for key, value in model.state_dict().items()}, staging / "model.pt")
+    """Weights, config, metrics, test predictions and the two plots, written into a staging folder and moved into
+    `run_dir` when all are written (`_publish_run`): a run that fails meanwhile leaves no run."""
+    final = run_dir / ".run" if run_dir.is_dir() else run_dir  # a folder there (the export's, a mount): staged in it
+    with atomic_dir(final, _publish_run) as staging:
+        torch.save({key: value.cpu() for key, value in model.state_dict().items()}, staging / MODEL_FILE)
         (staging / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         test.to_csv(staging / "predictions.csv", index=False)
@@ -428,13 +436,16 @@ def write_run(run_dir: Path, model: nn.Module, config: dict, metrics: dict, test
         learning_curve_png(metrics["history"], label, staging / "learning_curve.png")
 
 
-def _publish_run(staging: Path, run_dir: Path) -> None:
-    """Rename the staged run to `run_dir`; the export made for it there (`resolve_export`) joins it first. MatregError
-    (and no run) when `run_dir` came to hold a model or other files during the training (`check_new_run`)."""
-    check_new_run(run_dir)
-    if (run_dir / RUN_EXPORT).exists():
-        os.rename(run_dir / RUN_EXPORT, staging / RUN_EXPORT)
-    os.rename(staging, run_dir)  # (an empty folder at `run_dir` is replaced)
+def _publish_run(staging: Path, final: Path) -> None:
+    """Put a staged run in place: renamed to `final` where no folder was, else its files moved into the folder one
+    by one, the model last (a folder holds a run once it holds the model). MatregError (and no run) when the folder
+    came to hold a model or other files during the training (`check_new_run`)."""
+    if final.name != ".run":
+        os.rename(staging, final)
+        return
+    check_new_run(final.parent)
+    for name in RUN_FILES:
+        os.replace(staging / name, final.parent / name)
 
 
 def _figure(size: tuple[float, float]):
