@@ -948,3 +948,24 @@ def test_a_decision_holds_when_the_file_writes_its_records_formula_otherwise(sto
     import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-009,Fe19O20,2.4,\n")  # the same composition, written otherwise
     assert curated(store) == {("gaps:K-009", "band_gap"): ("Fe19O20", 2.3, 2.4, True)}
     assert stale(store) == []
+
+
+def test_a_decision_on_a_molar_value_is_stale_once_the_file_writes_its_formula_unit_otherwise(store, tmp_path):
+    mapping = tmp_path / "thermo.yaml"
+    mapping.write_text(
+        "dataset: thermo\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+        "  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "thermo.csv"
+    data.write_text("id,formula,dHf\nx,Fe0.95O,-250\n", encoding="utf-8")
+    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    decide(store, "correct", "typo", record_id="thermo:x", property="enthalpy_of_formation", value=-272.0)
+    data.write_text("id,formula,dHf\nx,Fe19O20,-250\n", encoding="utf-8")  # per mole of Fe19O20: another quantity
+    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    thermo = Dataset(description="t", version="1.0.0", properties=["enthalpy_of_formation"])
+    sql, params = dataset_query(thermo)
+    rows = apply_curation(store.query(sql, params), curation_log(store))
+    assert rows[["formula", "value", "reviewed"]].values.tolist() == [["Fe19O20", -250.0, False]]
+    stale_now = review.stale_decisions(store.query(sql, params), curation_log(store))
+    assert stale_now["why"].tolist() == ["made on Fe0.95O1, the record is now Fe19O20: not applied"]

@@ -33,7 +33,7 @@ from matreg.sources.base import Attribution, RawValue, SourceRecord, value_metho
 from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store, settling_entries_sql
 from matreg.structure import read_structure
-from matreg.units import convert, is_missing_count_message, same_unit
+from matreg.units import convert, is_missing_count_message, is_molar, same_unit
 from matreg.validation import (
     ATOMS_PER_CELL,
     CanonicalRecord,
@@ -390,7 +390,7 @@ def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
     for pair, not_seen in zip(pairs.itertuples(index=False), unseen, strict=True):
         received = _received_text(pair.now_value, pair.now_unit)
         made_on = (pair.original_value, pair.original_unit)
-        if isinstance(pair.formula, str) and whole_formula(pair.formula) != whole_formula(pair.now_formula):
+        if isinstance(pair.formula, str) and _another_material(pair.formula, pair.now_formula, pair.property):
             why.append(f"made on {pair.formula}, the record is now {pair.now_formula}: not applied")
         elif pd.notna(pair.original_unit) and not _same_quantity(*made_on, pair.now_value, pair.now_unit):
             made_on_text = _received_text(*made_on)
@@ -401,6 +401,16 @@ def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
         else:
             why.append(None)
     return why
+
+
+def _another_material(made_on: str, now: str, property: Any) -> bool:
+    """True when a decision made on a record of formula `made_on` (on its `property`, if one) is not about the record
+    of formula `now`: another composition (Fe0.95O written Fe19O20 is the same), or, for a molar value (per mole of
+    the formula as written), another formula unit (-250 kJ/mol of Fe0.95O is not of Fe19O20)."""
+    if made_on == now:
+        return False
+    spec = load_vocabulary().root.get(property) if isinstance(property, str) else None
+    return (spec is not None and is_molar(spec.unit)) or whole_formula(made_on) != whole_formula(now)
 
 
 def _unseen(pairs: pd.DataFrame) -> np.ndarray:
