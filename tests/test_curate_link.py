@@ -383,6 +383,13 @@ def test_a_janaf_table_of_crystal_and_liquid_meets_a_crystal_at_its_temperature(
     ]
 
 
+def test_a_janaf_table_of_crystal_and_liquid_that_melts_below_298_k_is_no_crystal(store, raw_janaf_catalog, tmp_path):
+    run_ingest(build_connector("janaf", raw_janaf_catalog, FetchRequest(ids=["N-031"])), store)  # N2O4, melts 261.95 K
+    columns = "columns:\n  dhf: {property: enthalpy_of_formation, unit: kJ/mol}\n"
+    import_lab(store, tmp_path, "lab", "id,formula,dhf\na,N2O4,-28.0\n", "provenance: dft\nmethod: PBE\n" + columns)
+    assert group_of(link_records(store)) == {"janaf:N-031": "N2O4 (cr,l)", "lab:a": "NO2"}  # its 298.15 K row: liquid
+
+
 def test_a_measured_gap_far_from_the_dft_gaps_is_a_conflict_with_each_values_source_method_and_provenance(
     linked, groups
 ):

@@ -2,12 +2,12 @@
 
 Rules, applied to the `materials` table:
 1. A crystal record (no stated phase other than 'cr', or JANAF's 'cr,l': a table of the crystal up to its melting
-   point and the liquid above, whose values are compared per temperature, so its 298.15 K row meets a crystal's)
-   with a space group number joins the group of its reduced formula (fractional amounts in whole numbers: TeSe and
-   Te0.5Se0.5 are one) and space group. A record with a
-   structure but no space group number gets one from its structure (pymatgen's SpacegroupAnalyzer at emmet's
-   tolerance) when another record has its formula; where spglib finds no symmetry (a broken cell), it is treated as
-   a record without space group (rules 3 and 4).
+   point and the liquid above, whose values are compared per temperature, so its 298.15 K row meets a crystal's;
+   not one that melts at or below 298.15 K, Br2, Hg, N2O4, whose 298.15 K row is the liquid's) with a space group
+   number joins the group of its reduced formula (fractional amounts in whole numbers: TeSe and Te0.5Se0.5 are one)
+   and space group. A record with a structure but no space group number gets one from its structure (pymatgen's
+   SpacegroupAnalyzer at emmet's tolerance) when another record has its formula; where spglib finds no symmetry (a
+   broken cell), it is treated as a record without space group (rules 3 and 4).
 2. Inside one formula + space group, records that have structures are split by pymatgen's StructureMatcher (default
    tolerances): polytypes that share a space group (4H and 6H SiC) become separate groups. A record without a
    structure joins the one group there, or stays apart when StructureMatcher found several.
@@ -54,9 +54,9 @@ from matreg.formula import parse_formula, whole_formula
 from matreg.store import Store
 from matreg.structure import read_structure
 
-# JANAF's crystal labels ('cr,l': crystal to the melting point, liquid above); a record that states no phase is taken
-# as a crystal too
-SOLID_PHASES = {"cr", "cr,l"}
+REFERENCE_K = 298.15  # the reference temperature of thermochemical tables (JANAF's, a lab's standard values)
+# a transition to the liquid in a JANAF record's notes ('265.900 K: CRYSTAL <--> LIQUID', 'BETA <--> LIQUID')
+_MELTING = re.compile(r"(?P<kelvin>\d+(?:\.\d+)?) K: [^;:]*<--> LIQUID")
 ON_HULL_EV_PER_ATOM = 1e-3  # an energy_above_hull this small places a record on its database's convex hull
 SYMPREC = 0.1  # emmet's symmetry tolerance (the Materials Project's space groups)
 _COLUMNS = ["record_id", "group_id", "formula_unit", "unit_atoms"]
@@ -70,7 +70,7 @@ def link_records(store: Store) -> pd.DataFrame:
     its group compares molar values per (`formula_unit`: a crystal's reduced formula, a gas's species) with its
     atoms (`unit_atoms`)."""
     records = store.read(
-        "SELECT record_id, formula, formula_original, name, phase, spacegroup_number, "
+        "SELECT record_id, formula, formula_original, name, phase, notes, spacegroup_number, "
         "structure IS NOT NULL AS has_structure FROM materials ORDER BY record_id"
     )
     if records.empty:
@@ -78,7 +78,7 @@ def link_records(store: Store) -> pd.DataFrame:
     records["reduced"] = records["formula"]
     records["formula"] = records["formula"].map(whole_formula)  # TeSe and Te0.5Se0.5 are one composition
     records["spacegroup_number"] = records["spacegroup_number"].astype("Int64")
-    records["state"] = [_state(phase) for phase in records["phase"]]
+    records["state"] = [_state(phase, notes) for phase, notes in records[["phase", "notes"]].itertuples(index=False)]
     crystal = records["state"].eq("")
     structures = _structures_to_match(store, records, crystal)
     species = records["formula_original"].map(_species)
@@ -115,9 +115,16 @@ def _species(original: str) -> str:
     return parse_formula(original).species
 
 
-def _state(phase: str | None) -> str:
-    """'' for a crystal, else the phase as it ends a group id (' (l)')."""
-    return "" if phase is None or pd.isna(phase) or phase in SOLID_PHASES else f" ({phase})"
+def _state(phase: str | None, notes: str | None) -> str:
+    """'' for a crystal, else the phase as it ends a group id (' (l)'). A JANAF 'cr,l' table is a crystal's unless
+    it melts at or below the reference temperature (its notes: '265.9 K: CRYSTAL <--> LIQUID', Br2): its 298.15 K
+    row, the one a crystal's values meet, is then the liquid's."""
+    if phase is None or pd.isna(phase) or phase == "cr":
+        return ""
+    melting = _MELTING.search(notes) if isinstance(notes, str) else None
+    if phase == "cr,l" and (melting is None or float(melting["kelvin"]) > REFERENCE_K):
+        return ""
+    return f" ({phase})"
 
 
 def _on_hull(store: Store) -> set[str]:
