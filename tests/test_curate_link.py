@@ -209,6 +209,9 @@ def test_a_record_without_structure_never_joins_a_metastable_polymorph_or_a_name
     assert group["lab:b"] == group["mp:mp-1143"] == "Al2O3/167"  # JANAF's named phases state no hull: not candidates
     fetch_mp(store, tmp_path, ["mp-5020"])  # the ground state of BaTiO3 (160) arrives
     assert group_of(link_records(store))["lab:a"] == "BaTiO3/160"
+    ehull = "provenance: dft\nmethod: PBE\ncolumns:\n  ehull: {property: energy_above_hull, unit: eV/atom}\n"
+    import_lab(store, tmp_path, "calc", "id,formula,ehull\nm1,BaTiO3,0.039\n", ehull)  # a metastable phase's
+    assert group_of(link_records(store))["calc:m1"] == "BaTiO3"
 
 
 def test_two_ground_states_of_one_formula_leave_a_record_without_structure_apart(store, tmp_path):

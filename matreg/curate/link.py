@@ -23,6 +23,8 @@ Rules, applied to the `materials` table:
    MP, OQMD, JARVIS and OPTIMADE providers give one). Where no group of its formula, or several, hold such a record,
    it joins the formula-only group: a metastable polymorph (the only ZnO of a store being rutile-type ZnO, 0.023
    eV/atom above the hull) is never taken for a lab sample's ZnO, nor is a named phase that states no such value.
+   A record that states itself to be above the hull (a calculation of a metastable phase) describes no ground state:
+   the formula-only group. (Hull values are read as stored: a steward's decisions on them do not move links.)
 5. A record in another state (JANAF's 'g', 'l', 'ref', ...) is grouped by its species (the formula as written, not
    reduced: O, O2 and O3 are three gases) and phase: H2O(l) and H2O(g) are not one material. (An ion's formula
    carries its charge, 'Xe[+1]': it never meets the neutral element. Isotopes count: D2O is not H2O.)
@@ -83,7 +85,7 @@ def link_records(store: Store) -> pd.DataFrame:
     structures = _structures_to_match(store, records, crystal)
     species = records["formula_original"].map(_species)
     groups = dict(zip(records["record_id"], species + records["state"], strict=True))  # gases, liquids
-    groups.update(_crystal_groups(records[crystal], structures, _on_hull(store)))
+    groups.update(_crystal_groups(records[crystal], structures, _hull_energies(store)))
     group_ids = records["record_id"].map(groups)
     unit = species.where(~crystal, _crystal_units(records, group_ids))
     return pd.DataFrame(
@@ -127,13 +129,12 @@ def _state(phase: str | None, notes: str | None) -> str:
     return f" ({phase})"
 
 
-def _on_hull(store: Store) -> set[str]:
-    """The records a database places on its convex hull: an energy_above_hull of (about) 0 eV/atom."""
+def _hull_energies(store: Store) -> dict[str, float]:
+    """Each record's energy above its database's convex hull (the least, where it has several), by record id."""
     rows = store.read(
-        "SELECT DISTINCT record_id FROM properties WHERE property = 'energy_above_hull' AND value <= ?",
-        [ON_HULL_EV_PER_ATOM],
+        "SELECT record_id, min(value) AS above FROM properties WHERE property = 'energy_above_hull' GROUP BY record_id"
     )
-    return set(rows["record_id"])
+    return dict(zip(rows["record_id"], rows["above"], strict=True))
 
 
 def _structures_to_match(store: Store, records: pd.DataFrame, crystal: pd.Series) -> dict[str, Structure]:
@@ -173,9 +174,10 @@ def _spacegroup_number(structure: Structure) -> int | None:
         return None
 
 
-def _crystal_groups(records: pd.DataFrame, structures: dict[str, Structure], on_hull: set[str]) -> dict[str, str]:
+def _crystal_groups(records: pd.DataFrame, structures: dict[str, Structure], hull: dict[str, float]) -> dict[str, str]:
     """Crystals: formula + space group split by StructureMatcher, formula + named phase, then the records known by
-    formula only, in the group of their formula's ground state (`on_hull`: the records on a convex hull)."""
+    formula only, in the group of their formula's ground state (a record on a convex hull: `hull`, the records'
+    energies above it), unless they state themselves to be above the hull."""
     groups: dict[str, str] = {}
     known = records[records["spacegroup_number"].notna()]
     for (formula, number), bucket in known.groupby(["formula", "spacegroup_number"], sort=True):
@@ -185,12 +187,14 @@ def _crystal_groups(records: pd.DataFrame, structures: dict[str, Structure], on_
     for record_id, formula, phase in zip(unknown["record_id"], unknown["formula"], phases, strict=True):
         if phase is not None:
             groups[record_id] = f"{formula}/{phase}"
+    on_hull = {record_id for record_id, above in hull.items() if above <= ON_HULL_EV_PER_ATOM}
     formula_of = dict(zip(records["record_id"], records["formula"], strict=True))
     ground_states = _ground_state_groups(groups, formula_of, on_hull)
     for record_id, formula in unknown[["record_id", "formula"]].itertuples(index=False):
         if record_id not in groups:
             candidates = ground_states.get(formula, set())
-            groups[record_id] = next(iter(candidates)) if len(candidates) == 1 else formula
+            ground_state = len(candidates) == 1 and hull.get(record_id, 0.0) <= ON_HULL_EV_PER_ATOM
+            groups[record_id] = next(iter(candidates)) if ground_state else formula
     return groups
 
 
