@@ -368,6 +368,7 @@ def export(
             typer.echo(f"  left out {record_id}: {reason}")
         typer.echo(describe_leakage(meta["split"]["leakage"]))
         echo_warning(provenance_warning(meta))
+        echo_warning(_left_out_by_prefer(meta))
         return
     from matreg.export import export_dataset
 
@@ -377,14 +378,15 @@ def export(
 
 
 def _left_out_by_prefer(meta: dict) -> str | None:
-    """What `prefer` left out of an export (its sidecar's `prefer`), in words; None when it left out nothing."""
+    """What `prefer` left out of an export (its sidecar's or meta.json's `prefer`), in words; None when it left out
+    nothing."""
     prefer = meta.get("prefer")
     if not prefer or not prefer["left_out"]:
         return None
     return (
         f"note: prefer [{', '.join(prefer['order'])}] left out {prefer['left_out']} of {prefer['curated_values']} "
         f"curated values, in {prefer['left_out_groups']} group(s) that have values of a better-ranked provenance or "
-        "method (the sidecar's `prefer` records it)"
+        "method (`prefer` in the sidecar or meta.json records it)"
     )
 
 

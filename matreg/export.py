@@ -124,18 +124,20 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
         return store.write_file_with_sidecar(frame, Path(out), fmt, describe)
 
 
-def preference_summary(dataset: Dataset, rows: CuratedRows) -> dict:
-    """Under strategy prefer, `{"prefer": {...}}`: its order, the curated values it chose from, how many it left out
-    (their group and property had values of a better-ranked provenance or method) and of how many groups; else {}."""
+def preference_summary(dataset: Dataset, rows: CuratedRows, prop: str | None = None) -> dict:
+    """Under strategy prefer, `{"prefer": {...}}`: its order, the curated values (of `prop`, if given) it chose from,
+    how many it left out (their group and property had values of a better-ranked provenance or method) and of how
+    many groups; else {}."""
     if dataset.resolve.strategy != "prefer":
         return {}
     from matreg.curate.conflicts import preference_left_out
 
-    left_out = preference_left_out(rows.curated, rows.groups, dataset.resolve.prefer)
+    curated = rows.curated if prop is None else rows.curated[rows.curated["property"] == prop]
+    left_out = preference_left_out(curated, rows.groups, dataset.resolve.prefer)
     return {
         "prefer": {
             "order": list(dataset.resolve.prefer),
-            "curated_values": len(rows.curated),
+            "curated_values": len(curated),
             "left_out": len(left_out),
             "left_out_groups": int(left_out["group_id"].nunique()),
         }

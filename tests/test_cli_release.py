@@ -105,11 +105,14 @@ def test_an_export_says_how_many_values_prefer_left_out_and_its_sidecar_records_
     assert result.exit_code == 0 and "gaps-prefer (the store now, unreleased): 31 rows" in result.stdout
     assert result.stderr == (
         "note: prefer [experimental, PBE] left out 2 of 33 curated values, in 2 group(s) that have values of a "
-        "better-ranked provenance or method (the sidecar's `prefer` records it)\n"
+        "better-ranked provenance or method (`prefer` in the sidecar or meta.json records it)\n"
     )
     sidecar = out.with_name("gaps.csv.meta.json")
     counts = {"order": ["experimental", "PBE"], "curated_values": 33, "left_out": 2, "left_out_groups": 2}
     assert json.loads(sidecar.read_text())["prefer"] == counts
+    result = filled("export", "gaps-prefer", "--format", "torch", "--out", str(tmp_path / "torch"))
+    assert result.exit_code == 0 and "note: prefer [experimental, PBE] left out 2 of 33 curated values" in result.stderr
+    assert json.loads((tmp_path / "torch" / "meta.json").read_text())["prefer"] == counts
     result = filled("export", "gaps", "--out", str(out))  # keep_all: nothing left out, nothing said
     assert result.exit_code == 0 and result.stderr == "" and "prefer" not in json.loads(sidecar.read_text())
 

@@ -36,7 +36,7 @@ import pymatgen.core
 from matreg import __version__
 from matreg.catalog import Catalog, Dataset
 from matreg.errors import MatregError
-from matreg.export import attribution, nothing_selected
+from matreg.export import attribution, nothing_selected, preference_summary
 from matreg.formula import parse_formula
 from matreg.ml import require_torch
 from matreg.ml.features import (
@@ -99,7 +99,7 @@ def export_torch(
     dataset = catalog.dataset(dataset_name)
     prop = _target_property(dataset, target)
     with store.snapshot():  # the curated values and their records' structures of one state of the store
-        rows, members, left_out = _sample_rows(store, catalog, dataset_name, prop)
+        rows, members, left_out, preference = _sample_rows(store, catalog, dataset_name, prop)
     rows["split"] = assign_splits(rows, split, seed, fractions, assignment)
     arrays = {"composition.npz": featurize_compositions(rows["formula"])}
     if rows["structure"].notna().any():
@@ -108,6 +108,7 @@ def export_torch(
         "split": {"method": split, "seed": seed, "fractions": list(fractions), "assignment": _file_info(assignment)},
         "featurizers": _featurizers(arrays, cutoff, max_neighbors, int(rows["structure"].notna().sum())),
         "left_out": left_out,
+        "preference": preference,
     }
     return _write_export(
         Path(out_dir), rows, arrays, lambda files: _meta(dataset_name, dataset, prop, rows, members, context, files)
@@ -206,13 +207,13 @@ def _target_description(description: str, unit: str) -> str:
 
 def _sample_rows(
     store: Store, catalog: Catalog, name: str, prop: str
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], dict]:
     """One row per record, as the dataset is released (review decisions applied, linked records resolved per the
     catalog): its value of `prop`, formula, chemical system, method, provenance, source, structure and `records`
     (the stored records a row stands for: itself, or a resolved group's members). Also the curated values the rows
     are made of, each with its source's version and run: what the export's sources count (a row's one value, the
-    one `prefer` kept of a record's several; each value a median row merges); and the records left out, with why
-    (`_without_atoms`)."""
+    one `prefer` kept of a record's several; each value a median row merges); the records left out, with why
+    (`_without_atoms`); and what `prefer` left out of `prop`'s values (`preference_summary`; {} for others)."""
     from matreg.curate.release import curate_dataset  # the curation layer; linking loads pymatgen's StructureMatcher
 
     dataset = catalog.dataset(name)
@@ -238,7 +239,8 @@ def _sample_rows(
     rows.loc[missing, "chemsys"] = [parse_formula(formula).chemsys for formula in rows.loc[missing, "formula"]]
     values = curated.carried[curated.carried["property"] == prop]  # what the rows hold: prefer's kept values only
     members = values[values["record_id"].isin(member_ids)].merge(materials[["record_id", "run_id"]], on="record_id")
-    return rows.sort_values("record_id", kind="stable").reset_index(drop=True), members, left_out
+    preference = preference_summary(dataset, curated, prop)
+    return rows.sort_values("record_id", kind="stable").reset_index(drop=True), members, left_out, preference
 
 
 def _without_atoms(long: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -390,6 +392,7 @@ def _meta(
         "split": context["split"] | {"leakage": leakage_report(rows, rows["split"].to_numpy())},
         "featurizers": context["featurizers"],
         "left_out": context["left_out"],
+        **context["preference"],
         "element_order": element_symbols(),
         "files": files,
         "content_sha256": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest(),
