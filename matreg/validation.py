@@ -177,9 +177,12 @@ def read_spacegroup_number(value: Any, field: str, is_missing: Callable[[Any], b
 
 
 def _whole_number(value: Any) -> int | None:
-    """An int, or the int a text of ASCII digits writes ('225'); None for anything else (a bool, 12.7, '12.0')."""
+    """An int, a float with no fraction (225.0: a JSON encoder's way with numbers), or the int a text of ASCII
+    digits writes ('225'); None for anything else (a bool, 12.7, '12.0', NaN)."""
     if _is_int64(value):
         return int(value)
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
     digits = value.strip() if isinstance(value, str) else ""
     return int(digits) if digits.isascii() and digits.isdigit() else None
 

@@ -110,12 +110,14 @@ def test_only_the_last_row_of_a_key_is_kept():
     assert last_row_per_key(distinct, records[:4]).equals(distinct)
 
 
-@pytest.mark.parametrize(("given", "number"), [(1, 1), (230, 230), (np.int64(62), 62), ("225", 225), (None, None)])
+@pytest.mark.parametrize(
+    ("given", "number"), [(1, 1), (230, 230), (np.int64(62), 62), ("225", 225), (225.0, 225), (None, None)]
+)
 def test_a_space_group_number_in_the_schemas_range_is_read(given, number):
     assert read_spacegroup_number(given, "field") == number
 
 
-@pytest.mark.parametrize("given", [0, 231, 12.7, 12.0, True, "12.0", "Fm-3m", "", [62]])
+@pytest.mark.parametrize("given", [0, 231, 12.7, 231.0, float("nan"), True, "12.0", "Fm-3m", "", [62]])
 def test_anything_else_is_no_space_group_number_and_quarantines_the_record(given):
     with pytest.raises(RecordError) as raised:
         read_spacegroup_number(given, "spg_number")
