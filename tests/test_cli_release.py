@@ -73,13 +73,18 @@ def test_an_export_of_a_release_with_a_folder_at_its_sidecar_writes_nothing(fill
     assert [path.name for path in (tmp_path / "out").iterdir()] == [f"{name}.meta.json"]  # no data or temp file
 
 
-def test_release_and_export_warn_of_prefer_entries_that_match_no_value(filled, catalog_path, tmp_path):
+def add_prefer_dataset(catalog_path, prefer: str) -> None:
+    """Add to the catalog the band-gap dataset 'gaps-prefer', resolved by strategy prefer in the order `prefer`."""
     catalog_path.write_text(
         catalog_path.read_text(encoding="utf-8")
         + "  gaps-prefer:\n    description: d\n    version: 0.1.0\n    properties: [band_gap]\n"
-        + "    resolve: {strategy: prefer, prefer: [experimental, r2SCAN, PBE+U, PBE]}\n",
+        + f"    resolve: {{strategy: prefer, prefer: [{prefer}]}}\n",
         encoding="utf-8",
     )
+
+
+def test_release_and_export_warn_of_prefer_entries_that_match_no_value(filled, catalog_path, tmp_path):
+    add_prefer_dataset(catalog_path, "experimental, r2SCAN, PBE+U, PBE")
     warning = (
         "warning: dataset 'gaps-prefer': prefer: r2SCAN, PBE+U, PBE match no provenance or method of the dataset's "
         "values and rank nothing (provenances: experimental; methods: optical absorption / transport (compiled))\n"
@@ -91,12 +96,7 @@ def test_release_and_export_warn_of_prefer_entries_that_match_no_value(filled, c
 
 
 def test_an_export_says_how_many_values_prefer_left_out_and_its_sidecar_records_it(filled, catalog_path, tmp_path):
-    catalog_path.write_text(
-        catalog_path.read_text(encoding="utf-8")
-        + "  gaps-prefer:\n    description: d\n    version: 0.1.0\n    properties: [band_gap]\n"
-        + "    resolve: {strategy: prefer, prefer: [experimental, PBE]}\n",
-        encoding="utf-8",
-    )
+    add_prefer_dataset(catalog_path, "experimental, PBE")
     dft = "id,formula,gap\nd1,CuBr,2.0\nd2,ZnO,1.1\nd3,GaN,1.7\n"  # CuBr and ZnO were measured, GaN was not
     mapping = "dataset: dft-lab\nformula_column: formula\nid_column: id\nprovenance: dft\nmethod: PBE\ncitation: c\n"
     assert cli_import(filled, tmp_path, "dft-lab", dft, mapping + "columns:\n  gap: {unit: eV}\n").exit_code == 0

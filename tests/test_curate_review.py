@@ -515,17 +515,23 @@ def test_history_of_an_unknown_record_is_an_error(filled):
         history(filled, "janaf:X-000")
 
 
-def import_gaps(store, tmp_path, csv_text: str):
-    """Import `csv_text` (columns id, formula, gap in eV, dHf in eV/atom) as the lab dataset 'gaps'."""
+def import_lab(store, tmp_path, dataset: str, columns: str, csv_text: str):
+    """Import `csv_text` (columns id, formula and those `columns`, YAML, maps) as the lab dataset `dataset`, from the
+    files m.yaml and lab.csv."""
     mapping = tmp_path / "m.yaml"
     mapping.write_text(
-        "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
-        "  gap: {property: band_gap, unit: eV}\n  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n",
+        f"dataset: {dataset}\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n{columns}",
         encoding="utf-8",
     )
     data = tmp_path / "lab.csv"
     data.write_text(csv_text, encoding="utf-8")
     return run_ingest(LabConnector(data, load_mapping(mapping)), store)
+
+
+def import_gaps(store, tmp_path, csv_text: str):
+    """Import `csv_text` (columns id, formula, gap in eV, dHf in eV/atom) as the lab dataset 'gaps'."""
+    columns = "  gap: {property: band_gap, unit: eV}\n  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"
+    return import_lab(store, tmp_path, "gaps", columns, csv_text)
 
 
 def test_a_dismissed_lab_value_stays_dismissed_when_its_file_gives_it_again_and_a_changed_one_is_new(store, tmp_path):
@@ -951,18 +957,10 @@ def test_a_decision_holds_when_the_file_writes_its_records_formula_otherwise(sto
 
 
 def test_a_decision_on_a_molar_value_is_stale_once_the_file_writes_its_formula_unit_otherwise(store, tmp_path):
-    mapping = tmp_path / "thermo.yaml"
-    mapping.write_text(
-        "dataset: thermo\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
-        "  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n",
-        encoding="utf-8",
-    )
-    data = tmp_path / "thermo.csv"
-    data.write_text("id,formula,dHf\nx,Fe0.95O,-250\n", encoding="utf-8")
-    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    columns = "  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n"
+    import_lab(store, tmp_path, "thermo", columns, "id,formula,dHf\nx,Fe0.95O,-250\n")
     decide(store, "correct", "typo", record_id="thermo:x", property="enthalpy_of_formation", value=-272.0)
-    data.write_text("id,formula,dHf\nx,Fe19O20,-250\n", encoding="utf-8")  # per mole of Fe19O20: another quantity
-    run_ingest(LabConnector(data, load_mapping(mapping)), store)
+    import_lab(store, tmp_path, "thermo", columns, "id,formula,dHf\nx,Fe19O20,-250\n")  # per mole of Fe19O20
     thermo = Dataset(description="t", version="1.0.0", properties=["enthalpy_of_formation"])
     sql, params = dataset_query(thermo)
     rows = apply_curation(store.query(sql, params), curation_log(store))

@@ -245,15 +245,22 @@ def test_a_run_that_fails_after_its_model_is_saved_leaves_no_run_and_trains_agai
     assert list(runs.iterdir()) == [run]
 
 
-def test_a_killed_runs_staging_folder_neither_blocks_a_rerun_nor_stays_past_an_hour(oqmd_export, tmp_path):
-    runs = tmp_path / "runs"
-    old, young = (runs / f".run.{uuid.uuid4().hex}.tmp" for _ in range(2))  # what runs killed while writing left
+def _killed_stagings(folder: Path, name: str, file: str) -> tuple[Path, Path]:
+    """Two staging folders of `name` in `folder` that killed writes left, each holding a half-written `file`: one
+    untouched for two hours, one young."""
+    old, young = (folder / f".{name}.{uuid.uuid4().hex}.tmp" for _ in range(2))
     for staging in (old, young):
         staging.mkdir(parents=True)
-        (staging / "model.pt").write_bytes(b"half written")
+        (staging / file).write_bytes(b"half written")
     two_hours_ago = time.time() - 7200
-    for path in (old / "model.pt", old):
+    for path in (old / file, old):
         os.utime(path, (two_hours_ago, two_hours_ago))
+    return old, young
+
+
+def test_a_killed_runs_staging_folder_neither_blocks_a_rerun_nor_stays_past_an_hour(oqmd_export, tmp_path):
+    runs = tmp_path / "runs"
+    old, young = _killed_stagings(runs, "run", "model.pt")  # what runs killed while writing left
     run = _train(oqmd_export, "elemnet", runs / "run", epochs=1)
     assert sorted(path.name for path in run.iterdir()) == sorted(RUN_FILES)
     assert sorted(runs.iterdir()) == sorted([run, young])  # the young one may be a run writing now
@@ -275,13 +282,7 @@ def test_a_run_takes_in_the_export_made_for_it_and_refuses_a_folder_of_other_fil
 
 def test_a_run_goes_into_a_folder_there_whatever_an_export_or_a_run_killed_in_it_left(oqmd_export, tmp_path):
     run = tmp_path / "run"
-    old, young = (run / f".export.{uuid.uuid4().hex}.tmp" for _ in range(2))  # exports killed while writing
-    for staging in (old, young):
-        staging.mkdir(parents=True)
-        (staging / "records.parquet").write_bytes(b"half written")
-    two_hours_ago = time.time() - 7200
-    for path in (old / "records.parquet", old):
-        os.utime(path, (two_hours_ago, two_hours_ago))
+    _, young = _killed_stagings(run, "export", "records.parquet")  # exports killed while writing
     (run / "config.json").write_text("{}")  # a run killed while its files were moved in: no model yet
     _train(oqmd_export, "elemnet", run, epochs=1)
     assert sorted(path.name for path in run.iterdir()) == sorted([*RUN_FILES, young.name])
