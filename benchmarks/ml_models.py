@@ -277,10 +277,12 @@ def references(dataset: str) -> dict[str, float]:
     return {str(model).lower(): float(value) for model, value in zip(rows["model"], rows["value"], strict=True)}
 
 
-def load_results() -> pd.DataFrame:
-    """Every result line recorded so far (the latest run of each task, model and fold wins)."""
+def load_results(device: str = "cpu") -> pd.DataFrame:
+    """The result lines of runs on `device` (the table's are CPU runs: a GPU run's figures go to benchmarks/README.md),
+    the latest run of each task, model and fold."""
     rows = [json.loads(line) for line in RESULTS.read_text(encoding="utf-8").splitlines() if line.strip()]
     frame = pd.DataFrame(rows)
+    frame = frame[frame["device"].fillna("cpu") == device] if "device" in frame else frame
     return frame.drop_duplicates(["task", "model", "fold"], keep="last")
 
 

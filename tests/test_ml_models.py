@@ -175,12 +175,13 @@ def test_the_run_directory_holds_weights_config_metrics_and_plots(runs, model):
 def test_predict_reproduces_the_test_predictions_from_formulas(runs, model, tmp_path):
     test = pd.read_csv(runs[model] / "predictions.csv")
     original = pd.read_csv(OQMD).set_index("sample_id").loc[test["record_id"].str.split(":").str[1], "formula"]
-    predicted = predict(runs[model], list(original))
+    predicted = predict(runs[model], list(original), device="cpu")  # as trained: on any host
     assert list(predicted["formula"]) == [parse_formula(text).reduced for text in original]  # as imported
     np.testing.assert_allclose(predicted["prediction"], test["prediction"], rtol=1e-5, atol=1e-5)
     csv = tmp_path / "new.csv"
     pd.DataFrame({"formula": list(original)}).to_csv(csv, index=False)
-    np.testing.assert_allclose(predict(runs[model], csv)["prediction"], test["prediction"], rtol=1e-5, atol=1e-5)
+    predicted = predict(runs[model], csv, device="cpu")
+    np.testing.assert_allclose(predicted["prediction"], test["prediction"], rtol=1e-5, atol=1e-5)
 
 
 def test_predict_reads_a_formula_as_the_import_did(runs):  # pymatgen alone reads MgSO4.7H2O as MgSH2O5.7
@@ -193,12 +194,13 @@ def test_predict_reproduces_cgcnn_test_predictions_from_structures(runs, tmp_pat
     test = pd.read_csv(runs["cgcnn"] / "predictions.csv")
     frame = pd.read_csv(MP20).set_index("material_id").loc[test["record_id"].str.split(":").str[1]]
     structures = [Structure.from_str(cif, fmt="cif") for cif in frame["cif"]]
-    np.testing.assert_allclose(predict(runs["cgcnn"], structures)["prediction"], test["prediction"], atol=1e-4)
+    predicted = predict(runs["cgcnn"], structures, device="cpu")
+    np.testing.assert_allclose(predicted["prediction"], test["prediction"], atol=1e-4)
     folder = tmp_path / "cifs"
     folder.mkdir()
     (folder / "first.cif").write_text(frame["cif"].iloc[0])
     (folder / "first.json").write_text(structures[0].to_json())
-    both = predict(runs["cgcnn"], sorted(folder.iterdir()))
+    both = predict(runs["cgcnn"], sorted(folder.iterdir()), device="cpu")
     np.testing.assert_allclose(both["prediction"], [test["prediction"].iloc[0]] * 2, atol=1e-4)
 
 

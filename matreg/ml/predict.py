@@ -54,7 +54,7 @@ def predict(run_dir: Path | str, inputs, device: str = "auto", batch_size: int =
         names = read_formulas(inputs)
         formulas = [as_imported(text) for text in names]
         split = CompositionSplit.of_features(featurize_compositions(formulas), list(names))
-    standard = predict_split(model, split, batch_size, torch_device, amp=torch_device.type == "cuda")
+    standard = predict_split(model, split, batch_size, torch_device)
     scale = config["standardisation"]
     target = config["target"]
     return pd.DataFrame(

@@ -123,11 +123,13 @@ def forward(model: nn.Module, batch: dict) -> torch.Tensor:
     return model(*(batch[name] for name in model.inputs))
 
 
-def predict_split(model: nn.Module, split, batch_size: int, device: torch.device, amp: bool) -> np.ndarray:
-    """Standardised predictions for every sample of a split, in order."""
+def predict_split(model: nn.Module, split, batch_size: int, device: torch.device) -> np.ndarray:
+    """Standardised predictions for every sample of a split, in order, in float32 on every device (mixed precision
+    trains only: a run's metrics and predictions, and `matreg predict`'s, are the same numbers on a CPU and a GPU
+    host, up to float32 rounding)."""
     model.eval()
     out = []
-    with torch.no_grad(), torch.autocast(device.type, enabled=amp):
+    with torch.no_grad():
         for batch in split.batches(batch_size, shuffle=False):
             out.append(forward(model, to_device(batch, model, device)).float().cpu())
     return torch.cat(out).numpy().astype(np.float64)
@@ -196,7 +198,7 @@ class Trainer:
 
     def predict(self, split) -> np.ndarray:
         """Predictions in target units for a whole split."""
-        standard = predict_split(self.model, split, self.settings["eval_batch_size"], self.device, self.amp)
+        standard = predict_split(self.model, split, self.settings["eval_batch_size"], self.device)
         return standard * self.std + self.mean
 
     def fit(self, splits: dict, generator: torch.Generator) -> int:
