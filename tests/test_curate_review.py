@@ -966,4 +966,5 @@ def test_a_decision_on_a_molar_value_is_stale_once_the_file_writes_its_formula_u
     rows = apply_curation(store.query(sql, params), curation_log(store))
     assert rows[["formula", "value", "reviewed"]].values.tolist() == [["Fe19O20", -250.0, False]]
     stale_now = review.stale_decisions(store.query(sql, params), curation_log(store))
-    assert stale_now["why"].tolist() == ["made on Fe0.95O1, the record is now Fe19O20: not applied"]
+    why = "made on Fe0.95O1, the record's enthalpy_of_formation is now per mole of Fe19O20: not applied"
+    assert stale_now["why"].tolist() == [why]

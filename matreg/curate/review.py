@@ -390,8 +390,9 @@ def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
     for pair, not_seen in zip(pairs.itertuples(index=False), unseen, strict=True):
         received = _received_text(pair.now_value, pair.now_unit)
         made_on = (pair.original_value, pair.original_unit)
-        if isinstance(pair.formula, str) and _another_material(pair.formula, pair.now_formula, pair.property):
-            why.append(f"made on {pair.formula}, the record is now {pair.now_formula}: not applied")
+        changed = _formula_change(pair.formula, pair.now_formula, pair.property)
+        if changed is not None:
+            why.append(f"{changed}: not applied")
         elif pd.notna(pair.original_unit) and not _same_quantity(*made_on, pair.now_value, pair.now_unit):
             made_on_text = _received_text(*made_on)
             why.append(f"made on {made_on_text} as received, the value is now {received}: not applied")
@@ -403,14 +404,18 @@ def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
     return why
 
 
-def _another_material(made_on: str, now: str, property: Any) -> bool:
-    """True when a decision made on a record of formula `made_on` (on its `property`, if one) is not about the record
-    of formula `now`: another composition (Fe0.95O written Fe19O20 is the same), or, for a molar value (per mole of
-    the formula as written), another formula unit (-250 kJ/mol of Fe0.95O is not of Fe19O20)."""
-    if made_on == now:
-        return False
+def _formula_change(made_on: Any, now: str, property: Any) -> str | None:
+    """How the record a decision was made on (of formula `made_on`; on its `property`, if one) is not the record of
+    formula `now`, or None where it is: another composition (Fe0.95O written Fe19O20 is the same), or, for a molar
+    value (per mole of the formula as written), another formula unit (-250 kJ/mol of Fe0.95O is not of Fe19O20)."""
+    if not isinstance(made_on, str) or made_on == now:
+        return None
+    if whole_formula(made_on) != whole_formula(now):
+        return f"made on {made_on}, the record is now {now}"
     spec = load_vocabulary().root.get(property) if isinstance(property, str) else None
-    return (spec is not None and is_molar(spec.unit)) or whole_formula(made_on) != whole_formula(now)
+    if spec is not None and is_molar(spec.unit):
+        return f"made on {made_on}, the record's {property} is now per mole of {now}"
+    return None
 
 
 def _unseen(pairs: pd.DataFrame) -> np.ndarray:
