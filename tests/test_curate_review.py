@@ -968,3 +968,26 @@ def test_a_decision_on_a_molar_value_is_stale_once_the_file_writes_its_formula_u
     stale_now = review.stale_decisions(store.query(sql, params), curation_log(store))
     why = "made on Fe0.95O1, the record's enthalpy_of_formation is now per mole of Fe19O20: not applied"
     assert stale_now["why"].tolist() == [why]
+
+
+def test_a_record_decision_holds_across_a_respelling_whatever_its_values_units(store, tmp_path):
+    columns = "  gap: {property: band_gap, unit: eV}\n  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n"
+    import_lab(store, tmp_path, "thermo", columns, "id,formula,gap,dHf\nx,Fe0.95O,2.4,-250\ny,ZnO,3.3,-350\n")
+    decide(store, "reject", "contaminated", record_id="thermo:x")
+    import_lab(store, tmp_path, "thermo", columns, "id,formula,gap,dHf\nx,Fe19O20,2.4,-250\ny,ZnO,3.3,-350\n")
+    thermo = Dataset(description="t", version="1.0.0", properties=["band_gap", "enthalpy_of_formation"])
+    sql, params = dataset_query(thermo)
+    rows = apply_curation(store.query(sql, params), curation_log(store))
+    assert sorted(rows["record_id"].unique()) == ["thermo:y"]  # both of x's values stay rejected
+    assert review.stale_decisions(store.query(sql, params), curation_log(store)).empty
+
+
+def test_a_decision_on_a_value_received_per_mole_is_stale_once_its_formula_unit_is_written_otherwise(store, tmp_path):
+    columns = "  dHf: {property: formation_energy_per_atom, unit: kJ/mol}\n"  # stored per atom, by the formula
+    import_lab(store, tmp_path, "thermo", columns, "id,formula,dHf\nx,Fe0.95O,-250\n")
+    decide(store, "correct", "typo", record_id="thermo:x", property="formation_energy_per_atom", value=-1.3)
+    import_lab(store, tmp_path, "thermo", columns, "id,formula,dHf\nx,Fe19O20,-250\n")  # -250 kJ per mol of Fe19O20
+    thermo = Dataset(description="t", version="1.0.0", properties=["formation_energy_per_atom"])
+    sql, params = dataset_query(thermo)
+    rows = apply_curation(store.query(sql, params), curation_log(store))
+    assert rows["reviewed"].tolist() == [False] and rows["value"].round(4).tolist() == [-0.0664]

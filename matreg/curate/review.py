@@ -390,7 +390,7 @@ def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
     for pair, not_seen in zip(pairs.itertuples(index=False), unseen, strict=True):
         received = _received_text(pair.now_value, pair.now_unit)
         made_on = (pair.original_value, pair.original_unit)
-        changed = _formula_change(pair.formula, pair.now_formula, pair.property)
+        changed = _formula_change(pair.formula, pair.now_formula, pair.property, pair.original_unit)
         if changed is not None:
             why.append(f"{changed}: not applied")
         elif pd.notna(pair.original_unit) and not _same_quantity(*made_on, pair.now_value, pair.now_unit):
@@ -404,18 +404,27 @@ def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
     return why
 
 
-def _formula_change(made_on: Any, now: str, property: Any) -> str | None:
-    """How the record a decision was made on (of formula `made_on`; on its `property`, if one) is not the record of
-    formula `now`, or None where it is: another composition (Fe0.95O written Fe19O20 is the same), or, for a molar
-    value (per mole of the formula as written), another formula unit (-250 kJ/mol of Fe0.95O is not of Fe19O20)."""
+def _formula_change(made_on: Any, now: str, property: str, received_in: Any) -> str | None:
+    """How the record a decision was made on (of formula `made_on`) is not the record of formula `now`, or None where
+    it is: another composition (Fe0.95O written Fe19O20 is the same), or, for a decision on a value (`received_in`:
+    the unit it was received in; none for a record's decision) that is per mole of the formula as written, received
+    or stored so, another formula unit (-250 kJ/mol of Fe0.95O is not of Fe19O20)."""
     if not isinstance(made_on, str) or made_on == now:
         return None
     if whole_formula(made_on) != whole_formula(now):
         return f"made on {made_on}, the record is now {now}"
-    spec = load_vocabulary().root.get(property) if isinstance(property, str) else None
-    if spec is not None and is_molar(spec.unit):
+    if isinstance(received_in, str) and _per_formula_unit(property, received_in):
         return f"made on {made_on}, the record's {property} is now per mole of {now}"
     return None
+
+
+def _per_formula_unit(property: str, received_in: str) -> bool:
+    """True for a value that depends on its record's formula unit: received per mole, or stored so."""
+    spec = load_vocabulary().root.get(property)
+    try:
+        return is_molar(received_in) or (spec is not None and is_molar(spec.unit))
+    except UnitError:  # a unit pint does not read (a steward's readmit fixed it): the stored unit decides
+        return spec is not None and is_molar(spec.unit)
 
 
 def _unseen(pairs: pd.DataFrame) -> np.ndarray:
