@@ -282,13 +282,18 @@ def test_a_run_takes_in_the_export_made_for_it_and_refuses_a_folder_of_other_fil
     assert [path.name for path in (tmp_path / "notes").iterdir()] == ["keep.txt"]
 
 
-def test_a_run_goes_into_a_folder_there_whatever_an_export_or_a_run_killed_in_it_left(oqmd_export, tmp_path):
+def test_a_run_goes_into_a_folder_whatever_killed_exports_left_but_never_over_a_users_files(oqmd_export, tmp_path):
     run = tmp_path / "run"
     _, young = _killed_stagings(run, "export", "records.parquet")  # exports killed while writing
-    (run / "config.json").write_text("{}")  # a run killed while its files were moved in: no model yet
     _train(oqmd_export, "elemnet", run, epochs=1)
     assert sorted(path.name for path in run.iterdir()) == sorted([*RUN_FILES, young.name])
     assert json.loads((run / "config.json").read_text())["model"] == "elemnet"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"mine": true}')  # a user's file of a run file's name
+    with pytest.raises(MatregError, match=r"mine holds files of no run \(config.json\)"):
+        _train(oqmd_export, "elemnet", mine, epochs=1)
+    assert [path.name for path in mine.iterdir()] == ["config.json"] and "mine" in (mine / "config.json").read_text()
 
 
 def test_a_run_goes_into_the_folder_a_link_names(oqmd_export, tmp_path):

@@ -15,6 +15,7 @@ when whole, its model last (a run that fails leaves no run; a run directory is n
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
@@ -48,6 +49,7 @@ DEVICES = ("auto", "cpu", "cuda")
 RUN_EXPORT = "export"  # the folder of a run that holds the export it made of a catalog dataset (`resolve_export`)
 MODEL_FILE = "model.pt"
 RUN_FILES = ("config.json", "metrics.json", "predictions.csv", "parity.png", "learning_curve.png", MODEL_FILE)
+RUN_STAGED = "run"  # a run staged inside a folder already at --out: `temps_beside` names it '.run.<uuid>.tmp'
 LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
 DEFAULTS = {
     "epochs": 100,
@@ -310,17 +312,17 @@ def checked_options(model: str, device: str, **settings) -> tuple[dict, torch.de
 
 def check_new_run(run_dir: Path) -> None:
     """MatregError when `run_dir` holds a trained model (runs are never overwritten), or is a file, or holds anything
-    but the export a run trains on (`resolve_export`'s RUN/export), a run's files without a model (what a run
-    killed while it was moved into place left) and matreg's temp files (those of killed writes go)."""
+    but the export a run trains on (`resolve_export`'s RUN/export) and matreg's temp files (those of killed writes
+    go): a run directory holds one run, and a user's files are never replaced."""
+    if run_dir.is_dir():
+        remove_old_temps(run_dir)
     if (run_dir / MODEL_FILE).exists():
         raise MatregError(f"{run_dir} holds a trained model already: give another --out (runs are never overwritten)")
     if run_dir.exists() and not run_dir.is_dir():
         raise MatregError(f"{run_dir} is a file: give another --out")
     if not run_dir.exists():
         return
-    remove_old_temps(run_dir)
-    allowed = {RUN_EXPORT, *RUN_FILES}
-    others = sorted(path.name for path in run_dir.iterdir() if path.name not in allowed and not is_temp_name(path.name))
+    others = sorted(path.name for path in run_dir.iterdir() if path.name != RUN_EXPORT and not is_temp_name(path.name))
     if others:
         raise MatregError(f"{run_dir} holds files of no run ({', '.join(others)}): give another --out")
 
@@ -425,10 +427,14 @@ def _test_frame(data, test_split, pred: np.ndarray) -> pd.DataFrame:
 
 
 def write_run(run_dir: Path, model: nn.Module, config: dict, metrics: dict, test: pd.DataFrame) -> None:
-    """Weights, config, metrics, test predictions and the two plots, written into a staging folder and moved into
-    `run_dir` when all are written (`_publish_run`): a run that fails meanwhile leaves no run."""
-    final = run_dir / ".run" if run_dir.is_dir() else run_dir  # a folder there (the export's, a mount): staged in it
-    with atomic_dir(final, _publish_run) as staging:
+    """Weights, config, metrics, test predictions and the two plots, written into a staging folder and put in place
+    when all are written: renamed to `run_dir` where no folder is, else moved into the folder there (the export's,
+    or one a link or mount names), the weights last: a run that fails meanwhile leaves no run."""
+    if run_dir.is_dir():
+        final, publish = run_dir / RUN_STAGED, functools.partial(_move_run_into, run_dir)
+    else:
+        final, publish = run_dir, os.rename
+    with atomic_dir(final, publish) as staging:
         torch.save({key: value.cpu() for key, value in model.state_dict().items()}, staging / MODEL_FILE)
         (staging / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -438,16 +444,12 @@ def write_run(run_dir: Path, model: nn.Module, config: dict, metrics: dict, test
         learning_curve_png(metrics["history"], label, staging / "learning_curve.png")
 
 
-def _publish_run(staging: Path, final: Path) -> None:
-    """Put a staged run in place: renamed to `final` where no folder was, else its files moved into the folder one
-    by one, the model last (a folder holds a run once it holds the model). MatregError (and no run) when the folder
-    came to hold a model or other files during the training (`check_new_run`)."""
-    if final.name != ".run":
-        os.rename(staging, final)
-        return
-    check_new_run(final.parent)
+def _move_run_into(run_dir: Path, staging: Path, _final: Path) -> None:
+    """Move a staged run's files into the folder `run_dir`, the model last (a folder holds a run once it holds the
+    model). MatregError (and no run) when the folder came to hold a model or other files during the training."""
+    check_new_run(run_dir)
     for name in RUN_FILES:
-        os.replace(staging / name, final.parent / name)
+        os.replace(staging / name, run_dir / name)
 
 
 def _figure(size: tuple[float, float]):
