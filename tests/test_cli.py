@@ -560,6 +560,7 @@ def test_formulas_are_checked_before_any_request_alike_for_every_source(run):
     assert result.exit_code == 2 and "--formula: 'Qq2O'" in result.stderr
     with pytest.raises(ConfigError, match="--formula: 'Fe2O3]'"):  # the one check, whichever connector reads it
         FetchRequest(formulas=["Fe2O3]"])
+    assert FetchRequest(formulas=["*TiO3"]).formulas == ["*TiO3"]  # a wildcard: the Materials Project's to read
 
 
 def test_element_symbols_are_read_as_typed():

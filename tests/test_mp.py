@@ -184,6 +184,11 @@ def test_ids_formulas_elements_and_filters_become_summary_parameters(
     assert stored == (expected or {"mp-23193", "mp-1216"})  # KCl 5.04 eV, YbO 3.53 eV
 
 
+def test_a_wildcard_formula_goes_to_the_summary_api_as_given(store, mp_catalog, mp_server):
+    fetch(store, mp_catalog, formulas=["*3N2"])  # MP's wildcard syntax: the API reads it (the replay matches none)
+    assert summary_requests(mp_server)[0].query["formula"] == ["*3N2"]
+
+
 def test_material_ids_stay_opaque_strings(store, mp_catalog, mp_server):
     fetch(store, mp_catalog, ids=["mp-hilze", "mp-631"])  # a letter-based id goes out as given
     assert summary_requests(mp_server)[0].query["material_ids"] == ["mp-hilze,mp-631"]

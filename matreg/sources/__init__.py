@@ -59,12 +59,15 @@ class FetchRequest:
 
     def __post_init__(self) -> None:
         """Element symbols and formulas checked once for every connector ('fe' -> 'Fe'; 'Fe-O' -> 'Fe', 'O'; a
-        formula is read as written); --refresh-cache with --no-cache refused."""
+        formula is read as written, one with a wildcard left to its source); --refresh-cache with --no-cache
+        refused."""
         try:
             self.elements = element_symbols(self.elements)
         except FormulaError as exc:
             raise ConfigError(f"--elements: {exc}") from None
         for formula in self.formulas:
+            if "*" in formula:  # a wildcard formula ('*TiO3'): the source's own syntax (the Materials Project's)
+                continue
             try:
                 parse_formula(formula)
             except FormulaError as exc:
