@@ -554,6 +554,8 @@ def test_functional_and_formula_follow_nomad_conventions():
     gga_u = {"xc_functional_type": "GGA", "hubbard_kanamori_model": [{"u_effective": 3.0}]}
     assert canonical_method(functional({"simulation": {"dft": gga_u}})) == "GGA+U (functional not named)"  # not PBE+U
     assert functional({"simulation": {"dft": {"xc_functional_type": "GGA"}}}) == "GGA"
+    lda_u = gga_u | {"xc_functional_type": "LDA"}
+    assert canonical_method(functional({"simulation": {"dft": lda_u}})) == "LDA+U"  # read as what it says
     assert functional({}) is None
     assert functional({"simulation": {"dft": {"xc_functional_type": "not processed"}}}) is None
     texts = ("TiO2", "Ti2O4", "Ho3TmMn8", "Si", "Li2O2", "O2")

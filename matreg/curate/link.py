@@ -3,11 +3,11 @@
 Rules, applied to the `materials` table:
 1. A crystal record (no stated phase other than 'cr', or JANAF's 'cr,l': a table of the crystal up to its melting
    point and the liquid above, whose values are compared per temperature, so its 298.15 K row meets a crystal's;
-   not one that melts at or below 298.15 K, Br2, Hg, N2O4, whose 298.15 K row is the liquid's) with a space group
-   number joins the group of its reduced formula (fractional amounts in whole numbers: TeSe and Te0.5Se0.5 are one)
-   and space group. A record with a structure but no space group number gets one from its structure (pymatgen's
-   SpacegroupAnalyzer at emmet's tolerance) when another record has its formula; where spglib finds no symmetry (a
-   broken cell), it is treated as a record without space group (rules 3 and 4).
+   not one that melts at or below 298.15 K, Br2, Hg, N2O4, H2SO4·6.5H2O, whose 298.15 K row is the liquid's) with
+   a space group number joins the group of its reduced formula (fractional amounts in whole numbers: TeSe and
+   Te0.5Se0.5 are one) and space group. A record with a structure but no space group number gets one from its
+   structure (pymatgen's SpacegroupAnalyzer at emmet's tolerance) when another record has its formula; where spglib
+   finds no symmetry (a broken cell), it is treated as a record without space group (rules 3 and 4).
 2. Inside one formula + space group, records that have structures are split by pymatgen's StructureMatcher (default
    tolerances): polytypes that share a space group (4H and 6H SiC) become separate groups. A record without a
    structure joins the one group there, or stays apart when StructureMatcher found several.

@@ -46,6 +46,7 @@ from matreg.fieldmap import FieldMap, load_field_map
 from matreg.formula import alphabetical_formula
 from matreg.http import HttpClient
 from matreg.paginate import BodyCursorPaginator, HttpRequest, dig
+from matreg.schema import canonical_method
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
@@ -340,8 +341,9 @@ def _species(section: dict[str, Any]) -> dict[str, Any]:
 def functional(method: dict[str, Any]) -> str | None:
     """The exchange-correlation functional of a DFT entry: 'PBE' from ['GGA_C_PBE', 'GGA_X_PBE'], the libxc names
     joined ('LDA_C_PW+MGGA_X_TB09', TBmBJ in the method vocabulary) when they differ, '+U' if used. An entry that
-    names only the functional's family ('GGA') says so with +U: 'GGA+U (functional not named)', since the method
-    vocabulary reads the Materials Project's 'GGA+U' as PBE+U."""
+    names only the functional's family ('GGA') says so with +U where the method vocabulary would read the label as
+    a named functional's: 'GGA+U (functional not named)', not the Materials Project's 'GGA+U', which is PBE+U
+    ('LDA+U' stays)."""
     dft = dig(method, ("simulation", "dft")) or {}
     libxc = sorted(set(dft.get("xc_functional_names") or []))
     names = {_LIBXC_FAMILY.sub("", name) for name in libxc}
@@ -349,7 +351,9 @@ def functional(method: dict[str, Any]) -> str | None:
     name = names.pop() if len(names) == 1 else "+".join(libxc) or family
     if not name or not dft.get("hubbard_kanamori_model"):
         return name
-    return f"{name}+U (functional not named)" if name == family else f"{name}+U"
+    plus_u = f"{name}+U"
+    misread = name == family and canonical_method(plus_u) != plus_u  # the vocabulary reads 'GGA+U' as MP's PBE+U
+    return f"{plus_u} (functional not named)" if misread else plus_u
 
 
 def program(method: dict[str, Any]) -> str | None:
