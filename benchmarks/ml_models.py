@@ -35,7 +35,7 @@ import torch
 from matreg.catalog import Catalog, Dataset
 from matreg.ingest import run_ingest
 from matreg.ml.dataset import export_torch
-from matreg.ml.train import train
+from matreg.ml.train import resolve_device, train
 from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import Store
 
@@ -208,7 +208,7 @@ def environment(args: argparse.Namespace) -> dict:
     """Where and how the run happened."""
     return {
         "command": "python " + " ".join(sys.argv),
-        "device": args.device,
+        "device": resolve_device(args.device).type,  # what --device auto took: the table keeps CPU runs
         "cpu": platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "threads": args.threads,
