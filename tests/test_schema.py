@@ -238,6 +238,15 @@ def test_every_method_a_field_map_names_is_a_vocabulary_name(source):
     assert qualifiers <= set(load_methods().qualifiers)
 
 
+def edited_copy(resource: str, edit: tuple[str, str], tmp_path: Path) -> Path:
+    """A copy of one of matreg's declarative files with the first `edit[0]` replaced by `edit[1]`."""
+    text = Path(resource_path(resource)).read_text(encoding="utf-8")
+    assert edit[0] in text
+    copy = tmp_path / Path(resource).name
+    copy.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
+    return copy
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -247,12 +256,8 @@ def test_every_method_a_field_map_names_is_a_vocabulary_name(source):
     ],
 )
 def test_a_method_qualifier_is_declared_and_qualifies_the_records_method(tmp_path, edit, message):
-    text = Path(resource_path("connectors/aflow.yaml")).read_text(encoding="utf-8")
-    assert edit[0] in text
-    broken = tmp_path / "aflow.yaml"
-    broken.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
     with pytest.raises(ConfigError, match=re.escape(message)):
-        load_field_map("aflow", broken)
+        load_field_map("aflow", edited_copy("connectors/aflow.yaml", edit, tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -264,12 +269,8 @@ def test_a_method_qualifier_is_declared_and_qualifies_the_records_method(tmp_pat
     ],
 )
 def test_a_broken_method_vocabulary_is_a_config_error(tmp_path, edit, message):
-    text = Path(resource_path("schemas/methods.yaml")).read_text(encoding="utf-8")
-    assert edit[0] in text
-    broken = tmp_path / "methods.yaml"
-    broken.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
     with pytest.raises(ConfigError, match=re.escape(message)):
-        load_methods(broken)
+        load_methods(edited_copy("schemas/methods.yaml", edit, tmp_path))
 
 
 def test_docs_list_every_method_with_its_aliases():
