@@ -1053,6 +1053,15 @@ class Store:
             raise StoreError(f"no table '{name}'")
         return self.read(f"SELECT * FROM {name} ORDER BY {', '.join(load_tables()[name].primary_key)}")
 
+    def latest_write_seen_by(self, record_id: str, scope: str | None) -> pd.DataFrame:
+        """The materials row of the record's latest write that a read of `scope` compares its rows with (one of its
+        own scope or of the whole record: `_compared_sql`): the record as that read finds it now."""
+        return self.read(
+            f"SELECT * EXCLUDE (filename) FROM {_stored_sql('materials')} m WHERE record_id = $record "
+            f"AND {_compared_sql('m.scope', '$scope')} ORDER BY filename DESC LIMIT 1",
+            {"record": record_id, "scope": scope or ""},
+        )
+
     def value_counts(self) -> pd.DataFrame:
         """How many values the store shows, by source, provenance and property (`n_values`)."""
         return self.read(

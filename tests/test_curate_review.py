@@ -991,3 +991,17 @@ def test_a_decision_on_a_value_received_per_mole_is_stale_once_its_formula_unit_
     sql, params = dataset_query(thermo)
     rows = apply_curation(store.query(sql, params), curation_log(store))
     assert rows["reviewed"].tolist() == [False] and rows["value"].round(4).tolist() == [-0.0664]
+
+
+def test_a_readmit_made_stale_by_a_respelled_formula_is_made_again_on_the_same_row(store, tmp_path):
+    columns = "  gap: {property: band_gap, unit: eV}\n  K: {property: bulk_modulus, unit: GPa}\n"
+    import_lab(store, tmp_path, "mods", columns, "id,formula,gap,K\nx,Fe0.95O,2.4,-150\n")  # K's sign lost
+    row = quarantined(store, "x:bulk_modulus")
+    decide(store, "readmit", "sign lost in typing", quarantine_id=row, value=150.0)
+    import_lab(store, tmp_path, "mods", columns, "id,formula,gap,K\nx,Fe19O20,2.4,-150\n")  # a readmit compares
+    modulus = "SELECT value FROM properties WHERE property = 'bulk_modulus'"  # formulas as written: stale
+    assert store.query(modulus).empty and len(review.stale_readmits(store)) == 1
+    decide(store, "readmit", "sign lost in typing, checked again", quarantine_id=row, value=150.0)
+    assert store.query(modulus)["value"].tolist() == [150.0] and review.stale_entries(store).empty
+    with pytest.raises(CurationError, match="was readmitted already"):  # one in force: not again
+        decide(store, "readmit", "twice", quarantine_id=row, value=151.0)

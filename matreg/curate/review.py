@@ -666,8 +666,8 @@ def _row_only(store: Store, action: str, quarantine_id: str | None, other_target
 
 def _quarantined(store: Store, quarantine_id: str | None, action: str) -> dict[str, Any]:
     """The quarantine row to readmit, dismiss or reopen; refused when unknown, when settled already (`_settled_by`):
-    readmitted (any action), or dismissed (a dismissed row may still be readmitted: its problem found a fix), and a
-    reopen of a row not dismissed."""
+    readmitted (any action; a readmit again where the readmit is stale, `stale_readmits`), or dismissed (a dismissed
+    row may still be readmitted: its problem found a fix), and a reopen of a row not dismissed."""
     if not quarantine_id:
         raise CurationError(f'{action} needs a quarantine id (see `matreg sql "select * from open_quarantine"`)')
     rows = store.read("SELECT * FROM quarantine WHERE quarantine_id = ?", [quarantine_id])
@@ -676,6 +676,8 @@ def _quarantined(store: Store, quarantine_id: str | None, action: str) -> dict[s
     settled = _settled_by(store, quarantine_id)
     if action == "reopen" and settled is None:
         raise CurationError(f"quarantine row '{quarantine_id}' is not dismissed: nothing to reopen")
+    if action == "readmit" and settled is not None and settled.entry_id in set(stale_readmits(store)["entry_id"]):
+        return rows.iloc[0].to_dict()  # its readmit is stale (the record is another material since): decide again
     if settled is not None and (settled.action == "readmit" or action == "dismiss"):
         what = f"quarantine row '{quarantine_id}' was {_SETTLED_BY[settled.action]}"
         if action == "reopen":
@@ -706,7 +708,7 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
     if value.temperature_K == 0 and not row["item"].endswith(suffix):
         suffix = named  # quarantined before values at 0 K were named with their temperature
     record_id = f"{row['source']}:{row['item'].removesuffix(suffix)}"
-    materials = _quarantining_write(store, record_id, row["run_id"])
+    materials = _read_write(store, record_id, row)
     if not row["item"].endswith(suffix) or materials.empty:
         raise CurationError(f"the record of quarantined value '{row['item']}' is not in the store")
     material = {key: _none(item) for key, item in materials.iloc[0].items()}
@@ -740,10 +742,11 @@ def _counted_atoms(payload: dict[str, Any], reasons: Iterable[str], material: di
         return math.nan
 
 
-def _quarantining_write(store: Store, record_id: str, run_id: str) -> pd.DataFrame:
-    """The materials row of the write that quarantined a value of the record (its method, citation and licence are
-    the value's: another file may have written the record since), else the record's current row."""
-    written = store.read("SELECT * FROM material_writes WHERE record_id = ? AND run_id = ?", [record_id, run_id])
+def _read_write(store: Store, record_id: str, row: dict[str, Any]) -> pd.DataFrame:
+    """The materials row of the latest write of the record that read what the quarantining run did (its scope: its
+    method, citation and licence are the value's, another file may have written the record since; the record as
+    that read finds it now, whose formula the readmit is made on), else the record's current row."""
+    written = store.latest_write_seen_by(record_id, _none(row.get("scope")))
     return written if len(written) else store.read("SELECT * FROM materials WHERE record_id = ?", [record_id])
 
 
