@@ -238,20 +238,24 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
     if report.not_read_again:
         typer.echo(f"  {_not_read_again(report)}")
     if report.unmapped:
-        fields = ", ".join(f"{name} ({count})" for name, count in report.unmapped.most_common(SHOWN))
-        more = f" and {len(report.unmapped) - SHOWN} more" if len(report.unmapped) > SHOWN else ""
-        typer.echo(f"  fields the field map does not know: {fields}{more}")
+        fields = _first_shown([f"{name} ({count})" for name, count in report.unmapped.most_common()])
+        typer.echo(f"  fields the field map does not know: {fields}")
     if report.absent:
-        lacked = ", ".join(sorted(report.absent)[:SHOWN])
-        more = f" and {len(report.absent) - SHOWN} more" if len(report.absent) > SHOWN else ""
         records = max(report.absent.values())  # (each is lacked by every record mapped)
-        typer.echo(f"  mapped fields no record carried ({records} records; renamed or dropped?): {lacked}{more}")
+        lacked = _first_shown(sorted(report.absent))
+        typer.echo(f"  mapped fields no record carried ({records} records; renamed or dropped?): {lacked}")
     if not report.dry_run and store.exists():
         echo_decisions_to_redo(store, report.source)
     if report.n_stored == 0:
         withdrawn = f" (the run is stored: it withdrew {report.n_withdrawn} record(s))" if report.n_withdrawn else ""
         typer.echo(f"error: nothing valid was found{withdrawn}", err=True)
         raise typer.Exit(1)
+
+
+def _first_shown(names: list[str]) -> str:
+    """The first SHOWN of `names`, joined, and how many more there are ('a, b and 3 more')."""
+    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    return ", ".join(names[:SHOWN]) + more
 
 
 def _cached_pages(report: RunReport) -> str:

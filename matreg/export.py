@@ -110,7 +110,7 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
     StoreError, writing nothing, when the dataset selects no values or the curation log rejected all it selects."""
     if layout not in LAYOUTS:
         raise StoreError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
-    from matreg.curate.release import curate_dataset  # the curation layer builds on this module's query
+    from matreg.curate.release import curate_dataset, preference_summary  # (the curation layer builds on this module)
 
     dataset = catalog.dataset(name)
     with store.snapshot():  # the rows and the sidecar's sources and runs of one state of the store
@@ -122,26 +122,6 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
         preference = preference_summary(dataset, rows)
         describe = functools.partial(_sidecar, name, dataset, rows, frame, preference, Path(out).name, fmt, layout)
         return store.write_file_with_sidecar(frame, Path(out), fmt, describe)
-
-
-def preference_summary(dataset: Dataset, rows: CuratedRows, prop: str | None = None) -> dict:
-    """Under strategy prefer, `{"prefer": {...}}`: its order, the curated values (of `prop`, if given) it chose from,
-    how many it left out (their group and property had values of a better-ranked provenance or method) and of how
-    many groups; else {}."""
-    if dataset.resolve.strategy != "prefer":
-        return {}
-    from matreg.curate.conflicts import preference_left_out
-
-    curated = rows.curated if prop is None else rows.curated[rows.curated["property"] == prop]
-    left_out = preference_left_out(curated, rows.groups, dataset.resolve.prefer)
-    return {
-        "prefer": {
-            "order": list(dataset.resolve.prefer),
-            "curated_values": len(curated),
-            "left_out": len(left_out),
-            "left_out_groups": int(left_out["group_id"].nunique()),
-        }
-    }
 
 
 def nothing_selected(name: str, dataset: Dataset, selected: pd.DataFrame, prop: str | None = None) -> str:

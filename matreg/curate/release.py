@@ -100,6 +100,26 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     return CuratedRows(raw, curated, resolved, carried, groups, log, warnings)
 
 
+def preference_summary(dataset: Dataset, rows: CuratedRows, prop: str | None = None) -> dict:
+    """Under strategy prefer, `{"prefer": {...}}`: its order, the curated values (of `prop`, if given) it chose from,
+    how many it left out (their group and property had values of a better-ranked provenance or method) and of how
+    many groups; else {}."""
+    if dataset.resolve.strategy != "prefer":
+        return {}
+    from matreg.curate.conflicts import preference_left_out  # (as `curate_dataset` imports the resolution)
+
+    curated = rows.curated if prop is None else rows.curated[rows.curated["property"] == prop]
+    left_out = preference_left_out(curated, rows.groups, dataset.resolve.prefer)
+    return {
+        "prefer": {
+            "order": list(dataset.resolve.prefer),
+            "curated_values": len(curated),
+            "left_out": len(left_out),
+            "left_out_groups": int(left_out["group_id"].nunique()),
+        }
+    }
+
+
 def withdrawal_warnings(store: Store, name: str, record_ids: list[str]) -> list[str]:
     """Warnings of the dataset's records that their source may have withdrawn, with their values of an earlier read:
     those an open quarantine row says the source deprecated, those the latest run of a query they were stored from did

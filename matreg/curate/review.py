@@ -419,12 +419,14 @@ def _formula_change(made_on: Any, now: str, property: str, received_in: Any) -> 
 
 
 def _per_formula_unit(property: str, received_in: str) -> bool:
-    """True for a value that depends on its record's formula unit: received per mole, or stored so."""
+    """True for a value that depends on its record's formula unit: stored per mole, or received so."""
     spec = load_vocabulary().root.get(property)
+    if spec is not None and is_molar(spec.unit):
+        return True
     try:
-        return is_molar(received_in) or (spec is not None and is_molar(spec.unit))
-    except UnitError:  # a unit pint does not read (a steward's readmit fixed it): the stored unit decides
-        return spec is not None and is_molar(spec.unit)
+        return is_molar(received_in)
+    except UnitError:  # a unit pint does not read (a steward's readmit fixed it): the stored unit decided
+        return False
 
 
 def _unseen(pairs: pd.DataFrame) -> np.ndarray:
@@ -676,9 +678,10 @@ def _quarantined(store: Store, quarantine_id: str | None, action: str) -> dict[s
     settled = _settled_by(store, quarantine_id)
     if action == "reopen" and settled is None:
         raise CurationError(f"quarantine row '{quarantine_id}' is not dismissed: nothing to reopen")
-    if action == "readmit" and settled is not None and settled.entry_id in set(stale_readmits(store)["entry_id"]):
+    readmitted = settled is not None and settled.action == "readmit"
+    if action == "readmit" and readmitted and settled.entry_id in set(stale_readmits(store)["entry_id"]):
         return rows.iloc[0].to_dict()  # its readmit is stale (the record is another material since): decide again
-    if settled is not None and (settled.action == "readmit" or action == "dismiss"):
+    if readmitted or (settled is not None and action == "dismiss"):
         what = f"quarantine row '{quarantine_id}' was {_SETTLED_BY[settled.action]}"
         if action == "reopen":
             raise CurationError(f"{what} (entry {settled.entry_id}): a readmit is not undone, reject its record")

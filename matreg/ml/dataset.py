@@ -36,7 +36,7 @@ import pymatgen.core
 from matreg import __version__
 from matreg.catalog import Catalog, Dataset
 from matreg.errors import MatregError
-from matreg.export import attribution, nothing_selected, preference_summary
+from matreg.export import attribution, nothing_selected
 from matreg.formula import parse_formula
 from matreg.ml import require_torch
 from matreg.ml.features import (
@@ -214,7 +214,10 @@ def _sample_rows(
     are made of, each with its source's version and run: what the export's sources count (a row's one value, the
     one `prefer` kept of a record's several; each value a median row merges); the records left out, with why
     (`_without_atoms`); and what `prefer` left out of `prop`'s values (`preference_summary`; {} for others)."""
-    from matreg.curate.release import curate_dataset  # the curation layer; linking loads pymatgen's StructureMatcher
+    from matreg.curate.release import (  # the curation layer; linking loads pymatgen's StructureMatcher
+        curate_dataset,
+        preference_summary,
+    )
 
     dataset = catalog.dataset(name)
     curated = curate_dataset(store, catalog, name)

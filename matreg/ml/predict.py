@@ -24,7 +24,7 @@ except ImportError:  # the `ml` extra is not installed: say so instead of a trac
 from matreg.ml.dataset import CompositionSplit, GraphSplit
 from matreg.ml.features import DEFAULT_CUTOFF, DEFAULT_MAX_NEIGHBORS, featurize_compositions, featurize_structures
 from matreg.ml.models import GRAPH_MODELS, build_model
-from matreg.ml.train import predict_split, resolve_device
+from matreg.ml.train import MODEL_FILE, predict_split, resolve_device
 
 STRUCTURE_SUFFIXES = (".cif", ".json")
 FORMULA_COLUMNS = ("formula", "composition", "pretty_formula", "reduced_formula")
@@ -35,7 +35,7 @@ def load_run(run_dir: Path | str, device: torch.device | None = None) -> tuple[t
     run_dir = Path(run_dir)
     try:
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-        state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
+        state = torch.load(run_dir / MODEL_FILE, map_location="cpu", weights_only=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise MatregError(f"{run_dir} is not a readable matreg run directory: {exc}") from None
     model = build_model(config["model"], config["model_options"])

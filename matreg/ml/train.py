@@ -314,14 +314,13 @@ def check_new_run(run_dir: Path) -> None:
     """MatregError when `run_dir` holds a trained model (runs are never overwritten), or is a file, or holds anything
     but the export a run trains on (`resolve_export`'s RUN/export) and matreg's temp files (those of killed writes
     go): a run directory holds one run, and a user's files are never replaced."""
-    if run_dir.is_dir():
-        remove_old_temps(run_dir)
-    if (run_dir / MODEL_FILE).exists():
-        raise MatregError(f"{run_dir} holds a trained model already: give another --out (runs are never overwritten)")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise MatregError(f"{run_dir} is a file: give another --out")
     if not run_dir.exists():
         return
+    if not run_dir.is_dir():
+        raise MatregError(f"{run_dir} is a file: give another --out")
+    remove_old_temps(run_dir)
+    if (run_dir / MODEL_FILE).exists():
+        raise MatregError(f"{run_dir} holds a trained model already: give another --out (runs are never overwritten)")
     others = sorted(path.name for path in run_dir.iterdir() if path.name != RUN_EXPORT and not is_temp_name(path.name))
     if others:
         raise MatregError(f"{run_dir} holds files of no run ({', '.join(others)}): give another --out")
