@@ -515,15 +515,15 @@ def test_history_of_an_unknown_record_is_an_error(filled):
         history(filled, "janaf:X-000")
 
 
-def import_lab(store, tmp_path, dataset: str, columns: str, csv_text: str):
+def import_lab(store, tmp_path, dataset: str, columns: str, csv_text: str, file: str = "lab.csv"):
     """Import `csv_text` (columns id, formula and those `columns`, YAML, maps) as the lab dataset `dataset`, from the
-    files m.yaml and lab.csv."""
+    files m.yaml and `file`."""
     mapping = tmp_path / "m.yaml"
     mapping.write_text(
         f"dataset: {dataset}\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n{columns}",
         encoding="utf-8",
     )
-    data = tmp_path / "lab.csv"
+    data = tmp_path / file
     data.write_text(csv_text, encoding="utf-8")
     return run_ingest(LabConnector(data, load_mapping(mapping)), store)
 
@@ -654,17 +654,11 @@ def test_a_readmitted_value_is_stale_and_no_longer_shown_once_its_file_gives_it_
 
 
 def test_a_readmitted_value_stays_while_another_file_gives_its_material_written_otherwise(store, tmp_path):
-    mapping = tmp_path / "m.yaml"
-    mapping.write_text(
-        "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\n"
-        "columns:\n  gap: {property: band_gap, unit: eV, temperature_field: T}\n",
-        encoding="utf-8",
-    )
-    for name, row in [("a", "s1,Fe0.95O,about 2,300"), ("b", "s1,Fe19O20,2.1,10")]:  # Fe19O20 is Fe0.95O
-        (tmp_path / f"{name}.csv").write_text(f"id,formula,gap,T\n{row}\n", encoding="utf-8")
-    run_ingest(LabConnector(tmp_path / "a.csv", load_mapping(mapping)), store)
+    columns = "  gap: {property: band_gap, unit: eV, temperature_field: T}\n"
+    import_lab(store, tmp_path, "gaps", columns, "id,formula,gap,T\ns1,Fe0.95O,about 2,300\n", file="a.csv")
     decide(store, "readmit", "the notebook says 2.0", quarantine_id=quarantined(store, "s1"), value=2.0)
-    run_ingest(LabConnector(tmp_path / "b.csv", load_mapping(mapping)), store)  # the readmit was not made on b.csv
+    # Fe19O20 is Fe0.95O; the readmit was not made on b.csv
+    import_lab(store, tmp_path, "gaps", columns, "id,formula,gap,T\ns1,Fe19O20,2.1,10\n", file="b.csv")
     gaps = "SELECT temperature_K, value FROM properties ORDER BY temperature_K"
     assert store.query(gaps).values.tolist() == [[10.0, 2.1], [300.0, 2.0]]
     assert review.stale_entries(store).empty
