@@ -872,7 +872,7 @@ def test_a_run_staged_by_a_matreg_of_an_older_schema_is_resumed(store):
 
 @pytest.mark.parametrize("bucket_rows", [100_000, 1])
 def test_a_record_is_compared_with_the_store_as_its_last_read_gives_it(store, monkeypatch, bucket_rows):
-    monkeypatch.setattr("matreg.store.PUBLISH_BUCKET_ROWS", bucket_rows)  # 1: every row its own part, about
+    monkeypatch.setattr("matreg.store.publish.PUBLISH_BUCKET_ROWS", bucket_rows)  # 1: every row its own part, about
     first = run_ingest(Given([("x", {ENERGY: -3.0})], [("y", {ENERGY: -2.0, GAP: 1.5})]), store)
     pages = [("x", {ENERGY: -1.0, GAP: 1.5}), ("y", {ENERGY: -2.0, GAP: 1.5})], [("x", {ENERGY: -3.0})]
     again = run_ingest(Given(*pages, [("y", {ENERGY: -2.0})]), store, commit_every=1)
@@ -1046,7 +1046,7 @@ def test_one_record_breaking_a_column_rule_is_quarantined_and_the_run_published(
 
 @pytest.mark.parametrize("bucket_rows", [100_000, 1])
 def test_a_run_is_compared_with_the_store_in_parts_with_the_outcome_of_one_comparison(store, monkeypatch, bucket_rows):
-    monkeypatch.setattr("matreg.store.PUBLISH_BUCKET_ROWS", bucket_rows)  # 1: every row its own part, about
+    monkeypatch.setattr("matreg.store.publish.PUBLISH_BUCKET_ROWS", bucket_rows)  # 1: every row its own part, about
     run_ingest(SpaceGroupsAsSent([("x", -1.0), ("y", -2.5), ("z", -3.0)]), store)
     second = SpaceGroupsAsSent([("x", -1.5), ("y", -2.5)], [("x", -1.0), ("w", -4.0), ("zero", -5.0)])
     report = run_ingest(second, store)

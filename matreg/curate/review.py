@@ -206,7 +206,7 @@ def stale_entries(store: Store) -> pd.DataFrame:
 def stale_readmits(store: Store) -> pd.DataFrame:
     """The readmits no longer in force: the views no longer show their rows, as a later read of the record gave the
     value otherwise (valid, rejected otherwise, or not at all) or the record is another material since (see
-    `matreg.store`'s `_readmits_in_force_sql`), and no later entry answers them (a decision on the record or the
+    `matreg.store.sql`'s `_readmits_in_force_sql`), and no later entry answers them (a decision on the record or the
     value, a readmit of the value, or a readmit or dismissal of the input as rejected since): the entries, oldest
     first, with `why`."""
     log = curation_log(store)

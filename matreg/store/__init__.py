@@ -18,6 +18,11 @@ compacted into one Parquet file per table, each batch checked on the way, and be
 data/; its journal is removed only after that rename. A run is committed or invisible, a run interrupted at any
 point (staging or publishing) can be resumed from its last staged page, and re-writing a key later updates it
 without duplicates.
+
+The package: `Store` (here) reads and writes the store; matreg/store/sql.py builds the SQL of the views and of reads
+of the stored rows; matreg/store/publish.py holds what publishing a run decides with (the check, what it leaves out,
+the SQL and Arrow steps comparing a run's files with the store); matreg/store/files.py writes files and folders
+atomically (temp names, the export formats).
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -40,48 +44,97 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from itertools import chain
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import duckdb
 import filelock
 import numpy
-import orjson
 import pandas as pd
 import pyarrow
 import pyarrow.compute
 import pyarrow.parquet as pq
 
-from matreg.defaults import DEFAULT_STORE, EXPORT_FORMATS  # noqa: F401 (DEFAULT_STORE: for library callers)
+from matreg.defaults import DEFAULT_STORE
 from matreg.errors import StoreError
 from matreg.journal import RunJournal
-from matreg.schema import (
-    TableSpec,
-    arrow_schema,
-    arrow_table,
-    children_of,
-    conformed,
-    load_tables,
-    load_vocabulary,
-    table_spec,
+from matreg.schema import arrow_schema, arrow_table, children_of, conformed, load_tables, table_spec
+from matreg.store.files import (
+    LEFTOVER_AGE_S,
+    atomic_dir,
+    atomic_write,
+    frame_writer,
+    is_temp_name,
+    remove_if_untouched_since,
+    remove_old_temps,
+    temps_beside,
+    write_json,
+    write_with_sidecar,
 )
+from matreg.store.publish import (
+    NOT_KEPT,
+    QUARANTINE,
+    READ,
+    SAME_MATERIAL,
+    CheckedRun,
+    Dropped,
+    LastReads,
+    PublishCheck,
+    RunFinisher,
+    Unwritten,
+    buckets,
+    changed_records_sql,
+    earlier_read_sql,
+    kept_columns,
+    last_writes_in_scope_sql,
+    owners,
+    publishing_order,
+    read_twice,
+    rereads_resolving_sql,
+    rewrite_without,
+    run_rows_sql,
+    runs_at_sql,
+    staged_rows,
+    stored_rows_of_run_sql,
+    stored_values,
+    with_values,
+)
+from matreg.store.sql import (
+    CURATION_RUN_PREFIX,
+    SNAPSHOT,
+    compared_sql,
+    equal,
+    settling_entries_sql,
+    sql_text,
+    still_quarantined_sql,
+    stored_sql,
+    view_definitions,
+    views_in_order,
+    views_named,
+)
+
+__all__ = [  # what other modules import from matreg.store
+    "CURATION_RUN_PREFIX",
+    "DEFAULT_STORE",  # for library callers
+    "Dropped",
+    "Store",
+    "StoreBusy",
+    "atomic_dir",
+    "atomic_write",
+    "is_temp_name",
+    "remove_old_temps",
+    "settling_entries_sql",
+    "temps_beside",
+    "write_with_sidecar",
+]
 
 logger = logging.getLogger(__name__)
 DB_NAME = "matreg.duckdb"
 DB_STORAGE_VERSION = "v1.0.0"  # the DuckDB file's storage format: DuckDB 0.10 and later open it (2.0's own: 2.0 only)
-CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('curation:<entry_id>')
 VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
-SNAPSHOT = "matreg_snapshot"  # the DuckDB variable naming the newest commit the views read (`Store._pin`)
 PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store._keep_stored`)
-# what a stored value a run did not read describes: kept only while the run reads these as stored (`_keep_stored`)
-SAME_MATERIAL = {"formula": "formula", "nsites": "sites", "spacegroup_number": "space group"}
-NOT_KEPT = "not_kept"  # `_stored_values`'s column: the row's stored values were not kept
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
-PUBLISH_BUCKET_ROWS = 50_000  # rows of a run's files DuckDB compares with the store at a time (`_buckets`)
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
 CLAIM_WAIT_S = 0.5  # how long a claim of a run waits: a look at a run (`Store.is_running`) holds its lock an instant
-QUARANTINE = "quarantine"  # the table of rejected input, published last: it receives the rows a check withholds
-PART_COLUMN = "temperature_K"  # a record's rows at its write's scope_temperature_K: the part of it that write reads
-READ = "read"  # the staged column numbering the run's reads (items read before): a record's later read, a larger one
 
 
 class StoreBusy(StoreError):
@@ -90,106 +143,6 @@ class StoreBusy(StoreError):
     def __init__(self, path: Path, advice: str = "try again") -> None:
         super().__init__(f"the store is busy: another matreg process holds {path}; {advice}")
         self.path = path
-
-
-class PublishCheck(Protocol):
-    """How the rows of a run are checked as the run is published."""
-
-    def admit(self, name: str, batch: pyarrow.Table) -> pyarrow.Table:
-        """The rows of `batch` (of table `name`) to publish; raise to refuse the whole run."""
-
-    def withheld(self) -> list[dict]:
-        """Quarantine rows for the rows `admit` has withheld so far."""
-
-    def withheld_keys(self) -> dict[str, list]:
-        """Keys, by table, of the rows withheld whole: none of the run's rows with these keys (or belonging to
-        them) is published, whichever batch they came in."""
-
-    def rows_moved(self) -> bool:
-        """True when the run's record ids, which name places (a file's rows), no longer name what they named: what
-        the run lacks is then no record its scope dropped, and nothing is withdrawn."""
-
-    def refuse_run(self) -> None:
-        """Raise to refuse the whole run for what the store holds now (a name or a scope another run took since this
-        one started): called under the store's lock, before anything of the run is decided there."""
-
-    def reads_store(self) -> bool:
-        """True when what `admit` decides depends on what the store holds: the run's rows are then checked again,
-        under the store's lock, when a commit was published since they were checked."""
-
-    def restart(self) -> None:
-        """Forget what `admit` and `withheld` found (and counted), to check the run's rows again."""
-
-
-LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
-
-
-def _remove_if_untouched_since(path: Path, cutoff: float) -> None:
-    """Delete a folder (or a stray file) when neither it nor anything in it changed after `cutoff` (a Unix time)."""
-    with contextlib.suppress(OSError):  # another process may be removing it too; what cannot go stays
-        if max(item.stat().st_mtime for item in [path, *path.rglob("*")]) >= cutoff:
-            return
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-
-
-class Dropped(NamedTuple):
-    """The rows of one table that publishing a run did not write: unchanged (as stored), withheld (by the check),
-    superseded (the store holds a later read of their record), earlier (of a read of a key, or of a record, that the
-    run read again on another page: only a record's last read is written). Each row is counted once, under the first
-    of withheld, earlier, unchanged and superseded that applies."""
-
-    unchanged: int = 0
-    withheld: int = 0
-    superseded: int = 0
-    earlier: int = 0
-
-
-# (last staged fetch_runs row, dropped rows by table, records withdrawn) -> the run's fetch_runs row as published
-RunFinisher = Callable[[dict, dict[str, Dropped], int], dict]
-
-
-class _LastReads(NamedTuple):
-    """Of the records a run read more than once (on two pages: a source that shifted as the run paged, an entry it
-    lists twice), a Parquet file of their ids with their last read (`records`, READ) and one of that read's rows of
-    each table that belongs to them (`rows`, by table): written by `Store._last_reads`."""
-
-    records: Path
-    rows: dict[str, Path]
-
-    def parameters(self, names: list[str]) -> dict[str, str]:
-        """The SQL parameters `_earlier_read_sql` reads for the run's rows of these tables (none for tables whose
-        rows belong to no record)."""
-        rows = {f"last_read_{name}": str(self.rows[name]) for name in names if name in self.rows}
-        return {"reread": str(self.records), **rows} if rows else {}
-
-
-class _CheckedRun(NamedTuple):
-    """A staged run's files as the publishing check let its rows through (`Store._checked_run`): one Parquet file per
-    table in `build`, the ids of its quarantine rows, and its last reads (`Store._last_reads`, written in `reads`)."""
-
-    build: Path
-    reads: Path
-    quarantined: list[str]
-    last_reads: _LastReads | None
-
-    def remove(self) -> None:
-        """Delete the folders (what of them is left: `build` becomes the run's commit)."""
-        shutil.rmtree(self.build, ignore_errors=True)
-        shutil.rmtree(self.reads, ignore_errors=True)
-
-
-class _Unwritten(NamedTuple):
-    """What decides which of a run's rows publishing leaves out, by table: keys the check withheld whole, keys the
-    store holds from a later read, the records that changed (None: the store holds no record yet), and the last reads
-    of the records the run read more than once (None: it read each once)."""
-
-    withheld: dict[str, list]
-    superseded: dict[str, list]
-    changed: dict[str, list | None]
-    last_reads: _LastReads | None
 
 
 class Store:
@@ -308,7 +261,7 @@ class Store:
         self.remove_leftovers()
         journal = self._journals.pop(run_id, None) or RunJournal(self.staging_dir / run_id)
         journal.close()
-        checked: list[_CheckedRun] = []
+        checked: list[CheckedRun] = []
         try:
             run_row, sizes = journal.committed()
             if run_row is None:
@@ -325,13 +278,13 @@ class Store:
                 withheld = check.withheld_keys()
                 read_whole = None if check.rows_moved() else whole_scope
                 withdrawn = self._add_withdrawals(build / "materials.parquet", read_whole, run_id, withheld)
-                changed = {name: self._changed_records(name, build, last_reads) for name in _owners()}
+                changed = {name: self._changed_records(name, build, last_reads) for name in owners()}
                 # written whatever else the store holds of them (another file's value with the key; the same record)
                 again = [*withdrawn, *self._rereads_resolving(build, quarantined), *self._moved_here(build, read_whole)]
                 if again and changed["materials"] is not None:  # (None: every record is written)
                     changed["materials"] = [*changed["materials"], *again]
-                tables = _publishing_order()
-                unwritten = _Unwritten(
+                tables = publishing_order()
+                unwritten = Unwritten(
                     withheld=withheld,
                     superseded=self._superseded_of(build, whole_scope),
                     changed=changed,
@@ -351,12 +304,12 @@ class Store:
         self.discard_run(run_id)
         return final.name
 
-    def _checked_run(self, journal: RunJournal, sizes: dict[str, int], check: PublishCheck) -> _CheckedRun:
+    def _checked_run(self, journal: RunJournal, sizes: dict[str, int], check: PublishCheck) -> CheckedRun:
         """Compact a run's journal into one file per table, in a new temporary folder, each batch through
         `check.admit` (the quarantine table last, with the rows the check withheld)."""
-        run_files = _CheckedRun(self._new_tmp_dir(), self._new_tmp_dir(), [], None)
+        run_files = CheckedRun(self._new_tmp_dir(), self._new_tmp_dir(), [], None)
         try:
-            for name in _publishing_order():
+            for name in publishing_order():
                 pages = (conformed(name, page) for page in journal.tables(name, sizes))  # (READ aside)
                 if name == QUARANTINE:
                     pages = chain(pages, [arrow_table(name, check.withheld())])
@@ -375,11 +328,11 @@ class Store:
         (killed between publishing and removing them); a run another process holds stays."""
         cutoff = time.time() - LEFTOVER_AGE_S
         for folder in self.tmp_dir.glob("*"):
-            _remove_if_untouched_since(folder, cutoff)
+            remove_if_untouched_since(folder, cutoff)
         journals = self._journal_rows()
         for run_dir in self.staging_dir.glob("*"):
             if run_dir.name not in journals and not self.is_running(run_dir.name):
-                _remove_if_untouched_since(run_dir, cutoff)
+                remove_if_untouched_since(run_dir, cutoff)
         for run_id in self._published(list(journals)):
             self.drop_unless_running(run_id)
 
@@ -527,31 +480,31 @@ class Store:
             if writer is not None:
                 writer.close()
 
-    def _last_reads(self, journal: RunJournal, sizes: dict[str, int], build: Path, folder: Path) -> _LastReads | None:
-        """Of the records the run read more than once, the files of `_LastReads`, written into `folder`, from the
+    def _last_reads(self, journal: RunJournal, sizes: dict[str, int], build: Path, folder: Path) -> LastReads | None:
+        """Of the records the run read more than once, the files of `LastReads`, written into `folder`, from the
         journal (the run's files do not say which read a row came from); None when the run's materials file holds
         each record once (the common case: one count)."""
         owner = "materials"
         path, link = build / f"{owner}.parquet", table_spec(owner).primary_key[0]
         with contextlib.closing(self._scan()) as con:
-            if not path.exists() or not _read_twice(con, path, link):
+            if not path.exists() or not read_twice(con, path, link):
                 return None
             records = folder / f"{owner}.parquet"
-            con.register("reads", _staged_rows(journal, owner, sizes, [link]))
+            con.register("reads", staged_rows(journal, owner, sizes, [link]))
             con.execute(
                 f"COPY (SELECT {link}, max({READ}) AS last_read FROM reads GROUP BY {link} "
-                f"HAVING count(*) > 1) TO {_sql_text(records)} (FORMAT parquet)"
+                f"HAVING count(*) > 1) TO {sql_text(records)} (FORMAT parquet)"
             )
             rows = {}
             for name in children_of(owner):
                 rows[name] = folder / f"{name}.parquet"
-                con.register(f"reads_{name}", _staged_rows(journal, name, sizes))
+                con.register(f"reads_{name}", staged_rows(journal, name, sizes))
                 con.execute(
                     f"COPY (SELECT n.* EXCLUDE ({READ}) FROM reads_{name} AS n "
-                    f"JOIN read_parquet({_sql_text(records)}) AS r ON n.{link} = r.{link} AND n.{READ} = r.last_read) "
-                    f"TO {_sql_text(rows[name])} (FORMAT parquet)"
+                    f"JOIN read_parquet({sql_text(records)}) AS r ON n.{link} = r.{link} AND n.{READ} = r.last_read) "
+                    f"TO {sql_text(rows[name])} (FORMAT parquet)"
                 )
-        return _LastReads(records, rows)
+        return LastReads(records, rows)
 
     def _keep_stored(self, path: Path, columns: tuple[str, ...]) -> None:
         """Rewrite the run's materials file with the stored record's values in `columns` (a run that did not read
@@ -574,15 +527,15 @@ class Store:
                     start = 0
                     for batch in source.iter_batches(PUBLISH_BATCH_ROWS):
                         rows = pyarrow.Table.from_batches([batch]).cast(schema)
-                        stored = _stored_values(con, path, columns, start, start + rows.num_rows)
+                        stored = stored_values(con, path, columns, start, start + rows.num_rows)
                         not_kept += pyarrow.compute.sum(stored[NOT_KEPT]).as_py() or 0
-                        writer.write_table(_with_values(rows, stored.drop_columns([NOT_KEPT]), start))
+                        writer.write_table(with_values(rows, stored.drop_columns([NOT_KEPT]), start))
                         start += rows.num_rows
 
             atomic_write(path, write)
         if not_kept:
             logger.warning(
-                f"stored {', '.join(_kept_columns(columns))} of {not_kept} record(s) not kept: not read by this run, "
+                f"stored {', '.join(kept_columns(columns))} of {not_kept} record(s) not kept: not read by this run, "
                 f"and the record changed since (its {_or(list(SAME_MATERIAL.values()))}); their notes say what changed"
             )
 
@@ -602,7 +555,7 @@ class Store:
             return []
         run_keys = "SELECT NULL WHERE false"
         if path.exists():
-            run_keys = f"SELECT record_id FROM read_parquet({_sql_text(path)})"
+            run_keys = f"SELECT record_id FROM read_parquet({sql_text(path)})"
         withdrawals = self._withdrawals(whole_scope, run_keys, {"run_id": run_id}, withheld.get("materials", []))
         if withdrawals.num_rows:
             admitted = [pq.read_table(path, schema=arrow_schema("materials"))] if path.exists() else []
@@ -627,11 +580,11 @@ class Store:
         selected = ", ".join(
             f"{stamp.get(column, 'c.' + column)} AS {column}" for column in arrow_schema("materials").names
         )
-        writes = _stored_sql("materials")
+        writes = stored_sql("materials")
         current = f"SELECT * FROM {writes} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
-        last, read_here = _last_writes_in_scope_sql(), _runs_at_sql("=")
+        last, read_here = last_writes_in_scope_sql(), runs_at_sql("=")
         gave_values = (
-            f"EXISTS (SELECT 1 FROM {_stored_sql('properties')} AS p "
+            f"EXISTS (SELECT 1 FROM {stored_sql('properties')} AS p "
             "WHERE p.record_id = last.record_id AND p.run_id = last.run_id)"
         )
         sql = (
@@ -655,8 +608,8 @@ class Store:
             return []
         source, scope, endpoint = whole_scope
         sql = (
-            f"WITH last AS ({_last_writes_in_scope_sql()}) SELECT record_id FROM last "
-            f"WHERE record_id IN (SELECT record_id FROM read_parquet($materials)) AND run_id IN ({_runs_at_sql('<>')})"
+            f"WITH last AS ({last_writes_in_scope_sql()}) SELECT record_id FROM last "
+            f"WHERE record_id IN (SELECT record_id FROM read_parquet($materials)) AND run_id IN ({runs_at_sql('<>')})"
         )
         parameters = {"materials": str(path), "source": source, "scope": scope, "endpoint": endpoint}
         with contextlib.closing(self._scan()) as con:
@@ -668,7 +621,7 @@ class Store:
         say of its records, as one after the other; its checks against the store are made as it publishes)."""
         if whole_scope is not None:
             return {}
-        return {name: self._superseded(name, build / f"{name}.parquet") for name in _publishing_order()}
+        return {name: self._superseded(name, build / f"{name}.parquet") for name in publishing_order()}
 
     def _superseded(self, name: str, path: Path) -> list:
         """Keys of the run's rows of a table with `read_at` that the store holds from a later read of the source (a
@@ -678,21 +631,21 @@ class Store:
             return []
         with contextlib.closing(self._scan()) as con:
             read_later = con.execute(  # a cheap first look: any stored row read after the run's first read?
-                f"SELECT (SELECT max({spec.read_at}) FROM {_stored_sql(name)}) "
+                f"SELECT (SELECT max({spec.read_at}) FROM {stored_sql(name)}) "
                 f"> (SELECT min({spec.read_at}) FROM read_parquet($path))",
                 {"path": str(path)},
             )
             if not read_later.fetchall()[0][0]:  # (NULL when nothing is stored)
                 return []
             found = con.execute(
-                f"WITH {_run_rows_sql(spec)}, s AS ({_stored_rows_of_run_sql(name, spec)}) "
-                f"SELECT n.{spec.primary_key[0]} FROM n JOIN s ON {_equal(spec.primary_key)} "
+                f"WITH {run_rows_sql(spec)}, s AS ({stored_rows_of_run_sql(name, spec)}) "
+                f"SELECT n.{spec.primary_key[0]} FROM n JOIN s ON {equal(spec.primary_key)} "
                 f"WHERE n.newest = 1 AND s.{spec.read_at} > n.{spec.read_at}",
                 {"path": str(path)},
             )
             return [row[0] for row in found.fetchall()]
 
-    def _changed_records(self, owner: str, build: Path, last_reads: _LastReads | None) -> list | None:
+    def _changed_records(self, owner: str, build: Path, last_reads: LastReads | None) -> list | None:
         """Keys of the run's rows of table `owner` (materials) whose record changed: a row of it, or of a table that
         belongs to it, is new or differs from the stored one of the run's scope or of the whole record (stamp columns
         aside: another file's later value of the key does not make an unchanged file's re-import a change), or a
@@ -710,14 +663,14 @@ class Store:
             if last_reads is not None:
                 parameters |= last_reads.parameters(list(files))
             found: set = set()
-            for bucket in _buckets(list(files.values()), link):
-                sql = _changed_records_sql(owner, link, set(files), bucket, last_reads)
+            for bucket in buckets(list(files.values()), link):
+                sql = changed_records_sql(owner, link, set(files), bucket, last_reads)
                 found.update(row[0] for row in con.execute(sql, parameters).fetchall())
             return sorted(found)
 
     def _rereads_resolving(self, build: Path, quarantined: list[str]) -> list[str]:
         """Records of the run with a quarantine row of an earlier fetch of a selection, open or readmitted, that this
-        read would resolve (`_still_quarantined_sql`; not one the run `quarantined` again): written even when
+        read would resolve (`still_quarantined_sql`; not one the run `quarantined` again): written even when
         unchanged, as only a write says that the source no longer gives what it rejected (a record rejected whole
         and then given as the store holds it would otherwise stay open; a value a steward readmitted and then given
         otherwise, or not at all, would stay readmitted)."""
@@ -727,17 +680,17 @@ class Store:
                 return []
             in_run = {"materials": str(path)}
             candidates = con.execute(
-                f"SELECT DISTINCT record_id FROM {_stored_sql(QUARANTINE)} "
+                f"SELECT DISTINCT record_id FROM {stored_sql(QUARANTINE)} "
                 "WHERE record_id IN (SELECT record_id FROM read_parquet($materials))",
                 in_run,
             ).fetchall()
             if not candidates:
                 return []
-            self._define_views(con, _rereads_resolving_sql())
+            self._define_views(con, rereads_resolving_sql())
             parameters = in_run | {"candidates": [row[0] for row in candidates], "quarantined": quarantined}
-            return [row[0] for row in con.execute(_rereads_resolving_sql(), parameters).fetchall()]
+            return [row[0] for row in con.execute(rereads_resolving_sql(), parameters).fetchall()]
 
-    def _drop_rows(self, name: str, build: Path, unwritten: _Unwritten) -> Dropped:
+    def _drop_rows(self, name: str, build: Path, unwritten: Unwritten) -> Dropped:
         """Rewrite a run's Parquet file of one table without the rows it need not write.
 
         Not written: a key's earlier rows of the run (the views would never show them), and the rows of a record's
@@ -755,7 +708,7 @@ class Store:
         found = self._rows_to_drop(name, path, unwritten)
         positions, why = found["file_row_number"], found["why"]
         if len(positions):
-            _rewrite_without(path, numpy.unique(positions), arrow_schema(name))
+            rewrite_without(path, numpy.unique(positions), arrow_schema(name))
 
         def rows(kind: str) -> set[int]:
             return set(positions[why == kind].tolist())
@@ -768,7 +721,7 @@ class Store:
             unchanged=len(unchanged), withheld=len(withheld), superseded=len(superseded), earlier=len(earlier)
         )
 
-    def _rows_to_drop(self, name: str, path: Path, unwritten: _Unwritten) -> dict[str, numpy.ndarray]:
+    def _rows_to_drop(self, name: str, path: Path, unwritten: Unwritten) -> dict[str, numpy.ndarray]:
         """Positions of the rows a run need not write and why ('earlier', 'withheld', 'superseded', 'unchanged')."""
         spec = table_spec(name)
         changed = unwritten.changed
@@ -792,26 +745,26 @@ class Store:
                     f"AND {link} NOT IN (SELECT unnest($changed::VARCHAR[]))"
                 )
             elif not owner and self._stores_rows(con, name):  # else nothing can be unchanged
-                same = _equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
+                same = equal([column for column in spec.content_columns if column not in spec.primary_key]) or "true"
                 queries.append(
-                    f"SELECT n.file_row_number, 'unchanged' FROM n JOIN s ON {_equal(spec.primary_key)} "
+                    f"SELECT n.file_row_number, 'unchanged' FROM n JOIN s ON {equal(spec.primary_key)} "
                     f"WHERE n.newest = 1 AND {same}"
                 )
-            stored, union = _stored_rows_of_run_sql(name, spec), " UNION ALL ".join(queries)
-            earlier_read = _earlier_read_sql(name, unwritten.last_reads)
+            stored, union = stored_rows_of_run_sql(name, spec), " UNION ALL ".join(queries)
+            earlier_read = earlier_read_sql(name, unwritten.last_reads)
             found = [
                 con.execute(
-                    f"WITH {_run_rows_sql(spec, where=bucket, earlier_read=earlier_read)}, s AS ({stored}) {union}",
+                    f"WITH {run_rows_sql(spec, where=bucket, earlier_read=earlier_read)}, s AS ({stored}) {union}",
                     parameters,
                 ).fetchnumpy()
-                for bucket in _buckets([path], link)
+                for bucket in buckets([path], link)
             ]
         return {column: numpy.concatenate([part[column] for part in found]) for column in ("file_row_number", "why")}
 
     @staticmethod
     def _stores_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         """True when some commit holds rows of the table."""
-        stored = con.execute(f"SELECT count(*) FROM {_stored_sql(name)}")
+        stored = con.execute(f"SELECT count(*) FROM {stored_sql(name)}")
         return bool(stored.fetchall()[0][0])
 
     def _publish(self, tables: dict[str, pyarrow.Table], wait_s: float | None = None) -> str:
@@ -912,7 +865,7 @@ class Store:
         con = duckdb.connect(str(path), config={"storage_compatibility_version": DB_STORAGE_VERSION})
         try:
             con.execute("SET file_search_path = ?", [str(self.root)])
-            for name, sql in _views_in_order().items():
+            for name, sql in views_in_order().items():
                 con.execute(f"CREATE VIEW {name} AS {sql}")
         finally:
             con.close()
@@ -929,7 +882,7 @@ class Store:
             raise StoreError(f"cannot open {self.db_path}: {_why_not_opened(exc)}") from None
         con.execute("SET file_search_path = ?", [self._search_path()])
         if self._stamp() != _definitions_digest():
-            for name, sql in _views_in_order().items():
+            for name, sql in views_in_order().items():
                 con.execute(f"CREATE TEMPORARY VIEW {name} AS {sql}")
         self._pin(con)
         return con
@@ -1010,17 +963,17 @@ class Store:
     def _define_views(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
         """Create in the scanner's database (`con`: a cursor of it) the views `sql` names, and those they read, each
         once per Store."""
-        definitions = _view_definitions()
-        for name in _views_named(sql, definitions):
+        definitions = view_definitions()
+        for name in views_named(sql, definitions):
             if name not in self._scanner_views:
                 con.execute(f"CREATE OR REPLACE VIEW {name} AS {definitions[name]}")
                 self._scanner_views.add(name)
 
     def still_quarantined(self, quarantine_ids: list[str]) -> list[str]:
         """Those of these quarantine rows that their source still gives as they were rejected, whatever a steward
-        decided (`_still_quarantined_sql`): the rows a readmit may apply to."""
+        decided (`still_quarantined_sql`): the rows a readmit may apply to."""
         rows = "SELECT * FROM quarantine WHERE quarantine_id IN (SELECT unnest($ids::VARCHAR[]))"
-        found = self.read(f"SELECT quarantine_id FROM ({_still_quarantined_sql(rows)})", {"ids": quarantine_ids})
+        found = self.read(f"SELECT quarantine_id FROM ({still_quarantined_sql(rows)})", {"ids": quarantine_ids})
         return found["quarantine_id"].tolist()
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -1055,10 +1008,10 @@ class Store:
 
     def latest_write_seen_by(self, record_id: str, scope: str | None) -> pd.DataFrame:
         """The materials row of the record's latest write that a read of `scope` compares its rows with (one of its
-        own scope or of the whole record: `_compared_sql`): the record as that read finds it now."""
+        own scope or of the whole record: `compared_sql`): the record as that read finds it now."""
         return self.read(
-            f"SELECT * EXCLUDE (filename) FROM {_stored_sql('materials')} m WHERE record_id = $record "
-            f"AND {_compared_sql('m.scope', '$scope')} ORDER BY filename DESC LIMIT 1",
+            f"SELECT * EXCLUDE (filename) FROM {stored_sql('materials')} m WHERE record_id = $record "
+            f"AND {compared_sql('m.scope', '$scope')} ORDER BY filename DESC LIMIT 1",
             {"record": record_id, "scope": scope or ""},
         )
 
@@ -1085,18 +1038,18 @@ class Store:
     @staticmethod
     def write_file(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
         """Write a frame as parquet, csv or jsonl, atomically (temp file beside `path`, then rename)."""
-        return atomic_write(Path(path), _frame_writer(frame, fmt))
+        return atomic_write(Path(path), frame_writer(frame, fmt))
 
     @staticmethod
     def write_file_with_sidecar(frame: pd.DataFrame, path: Path, fmt: str, describe: Callable[[Path], dict]) -> dict:
         """Write a frame as parquet, csv or jsonl with its `<path>.meta.json` sidecar, `describe(data file)`
         (`write_with_sidecar`); return the sidecar."""
-        return write_with_sidecar(Path(path), _frame_writer(frame, fmt), describe)
+        return write_with_sidecar(Path(path), frame_writer(frame, fmt), describe)
 
     @staticmethod
     def write_json(data: dict, path: Path) -> Path:
         """Write a JSON document atomically."""
-        return atomic_write(Path(path), lambda temp: _write_json(data, temp))
+        return atomic_write(Path(path), lambda temp: write_json(data, temp))
 
 
 def _first_line(exc: Exception) -> str:
@@ -1153,522 +1106,17 @@ def _quarantine_ids(path: Path) -> list[str]:
     return pq.read_table(path, columns=["quarantine_id"])["quarantine_id"].to_pylist() if path.exists() else []
 
 
-def _publishing_order() -> list[str]:
-    """The tables of a run in the order they are published: as declared (materials, whose rows the others hang on,
-    first), quarantine last (it receives the rows withheld from the others); fetch_runs apart, when all are done."""
-    return sorted((name for name in load_tables() if name != "fetch_runs"), key=lambda name: name == QUARANTINE)
-
-
-def _views_named(sql: str, definitions: dict[str, str]) -> list[str]:
-    """The views (of `definitions`) that `sql` names, each after the views its own SQL names: a word match (a column
-    or file named as a view costs a view more, never misses one)."""
-    named: list[str] = []
-
-    def visit(text: str, seen: frozenset[str]) -> None:
-        for word in dict.fromkeys(re.findall(r"\w+", text)):
-            if word in definitions and word not in seen and word not in named:
-                visit(definitions[word], seen | {word})
-                named.append(word)
-
-    visit(sql, frozenset())
-    return named
-
-
-def _views_in_order() -> dict[str, str]:
-    """The SQL of every view, by view name, each after the views it reads."""
-    definitions = _view_definitions()
-    return {name: definitions[name] for name in _views_named(" ".join(definitions), definitions)}
-
-
-def _view_definitions() -> dict[str, str]:
-    """The SQL of every view of the DuckDB file, by view name."""
-    views = {name: _current_rows_sql(name) for name in load_tables()}
-    writes = f"SELECT * EXCLUDE (filename) FROM {_stored_sql('materials')}"  # each write of a record
-    return views | {
-        "materials": _shown_materials_sql(),
-        "properties_wide": _wide_view_sql(),
-        "material_writes": writes,
-        "open_quarantine": _open_quarantine_sql(),
-    }
-
-
-def _shown_materials_sql() -> str:
-    """Each record's current materials row (`_current_rows_sql`), less the records withdrawn (`_withdrawn_sql`)."""
-    link = table_spec("materials").primary_key[0]
-    return f"SELECT * FROM ({_current_rows_sql('materials')}) AS m WHERE {link} NOT IN ({_withdrawn_sql()})"
-
-
-def _withdrawn_sql() -> str:
-    """SQL: the ids of the records withdrawn: whose latest write gave no value (a lab file re-imported without the
-    record, `Store._add_withdrawals`), or was a steward's readmit of a whole record (stale once its file gives the
-    row otherwise, `_readmits_in_force_sql`), and which have no value shown any more (none that another file or
-    scope, or a steward's readmit in force, gave). Every record a run admits has a value, so only a withdrawal or a
-    stale readmit leaves a record without one; its rows stay, as history (`material_writes`). Costs a scan of the
-    record ids and runs of materials and properties, and the current values of the few records found (a record's
-    whole view costs more)."""
-    link = table_spec("materials").primary_key[0]
-    writes, values = _stored_sql("materials"), _stored_sql("properties")
-    shown = _current_rows_sql("properties", where=f"s.{link} IN (SELECT {link} FROM emptied)")
-    return (
-        f"WITH latest AS (SELECT {link}, arg_max(run_id, filename) AS run_id FROM {writes} GROUP BY {link}), "
-        f"emptied AS (SELECT {link} FROM latest AS l WHERE starts_with(l.run_id, '{CURATION_RUN_PREFIX}') "
-        f"OR NOT EXISTS (SELECT 1 FROM {values} AS p WHERE p.{link} = l.{link} AND p.run_id = l.run_id)) "
-        f"SELECT {link} FROM emptied WHERE {link} NOT IN (SELECT {link} FROM ({shown}))"
-    )
-
-
-def _open_quarantine_sql() -> str:
-    """Quarantine rows still to deal with: those the source still gives as they were rejected
-    (`_still_quarantined_sql`) that a steward neither readmitted nor dismissed (a dismissal holds for the row's id
-    unless a later entry reopened it: the same input rejected again stays dismissed, a changed one is a new row)."""
-    return (
-        f"SELECT * FROM ({_still_quarantined_sql('SELECT * FROM quarantine')}) "
-        f"WHERE quarantine_id NOT IN (SELECT quarantine_id FROM ({settling_entries_sql()}))"
-    )
-
-
-def settling_entries_sql() -> str:
-    """SQL: of each quarantine row a steward settled, the entry that settles it now (`quarantine_id`, `entry_id`,
-    `action`): its readmit, else its last dismissal unless a reopen came after it. The rows not listed are open."""
-    last = "arg_max({}, CASE WHEN action = 'readmit' THEN '1' ELSE '0' END || entry_id)"  # a readmit wins
-    return (
-        f"SELECT quarantine_id, {last.format('entry_id')} AS entry_id, {last.format('action')} AS action "
-        "FROM curation_log WHERE action IN ('readmit', 'dismiss', 'reopen') AND quarantine_id IS NOT NULL "
-        f"GROUP BY quarantine_id HAVING {last.format('action')} <> 'reopen'"
-    )
-
-
-def _dismissed_sql() -> str:
-    """SQL: the ids of the quarantine rows a steward dismissed, not reopened since nor readmitted."""
-    return f"SELECT quarantine_id FROM ({settling_entries_sql()}) WHERE action = 'dismiss'"
-
-
-def _still_quarantined_sql(rows: str) -> str:
-    """SQL: of the quarantine rows that the SELECT `rows` gives, those the source still gives as they were rejected
-    (whatever a steward decided):
-    - of a run that read its scope whole (a lab file): while the latest complete run of some scope of that source
-      quarantined the row too (the files as they are now, wherever they were read: a row no file has any more, or
-      every file now admits or rejects otherwise, is no longer given; two files may reject one row alike), or while
-      the latest run of the row's own scope did not list what it quarantined (a run of an older matreg: the file
-      was not imported again since);
-    - of any other run (a fetch of a selection): unless a run wrote the row's record as it read it after the last
-      run that quarantined the row had finished (the source now gives the record or value otherwise: valid, rejected
-      otherwise or not at all), reading all of the record or what the row's run read of it (`scope`: JANAF at one
-      temperature resolves nothing at others). A read that finds such a record as stored writes it all the same
-      (`Store._rereads_resolving`); a run of an older matreg (it lists no quarantine ids) resolves nothing, nor is a
-      row without its record (an input mapped to none, an older row) ever resolved.
-    Reads the writes of the rows' records only."""
-    runs = (
-        f"SELECT run_id, source, status, finished_at, quarantined, {_whole_scope_sql()} AS whole_scope "
-        f"FROM ({_current_rows_sql('fetch_runs')})"
-    )
-    latest = (
-        "SELECT source, whole_scope, quarantined FROM runs WHERE status = 'complete' AND whole_scope IS NOT NULL "
-        "QUALIFY row_number() OVER (PARTITION BY source, whole_scope ORDER BY finished_at DESC, run_id DESC) = 1"
-    )
-    # the ids as rows, joined (a list searched for each quarantine row costs rows x ids)
-    still = "SELECT DISTINCT source, unnest(quarantined) AS quarantine_id FROM latest"
-    unlisted = "SELECT source, whole_scope FROM latest WHERE quarantined IS NULL"
-    last_listed = (
-        "SELECT quarantine_id, max(finished_at) AS at FROM (SELECT finished_at, unnest(quarantined) AS quarantine_id "
-        "FROM runs WHERE status = 'complete') GROUP BY quarantine_id"
-    )
-    # each record's latest read that a run listing its quarantine rows wrote, by what the run read of it (scope)
-    last_written = (
-        "SELECT w.record_id, coalesce(w.scope, '') AS scope, max(w.fetched_at) AS at "
-        f"FROM {_stored_sql('materials')} w "
-        "JOIN runs r USING (run_id) WHERE r.status = 'complete' AND r.quarantined IS NOT NULL "
-        "AND w.record_id IN (SELECT record_id FROM q) GROUP BY ALL"
-    )
-    # of a row's record, the latest such read that read what the row's run did (all of the record, or that scope)
-    reread = (
-        f"SELECT q.quarantine_id, max(w.at) AS at FROM q JOIN ({last_written}) w "
-        "ON w.record_id = q.record_id AND (w.scope = '' OR w.scope = q.scope) GROUP BY q.quarantine_id"
-    )
-    in_scope_still = "s.quarantine_id IS NOT NULL OR u.source IS NOT NULL"
-    written_since = "coalesce(w.at > greatest(r.finished_at, l.at), false)"  # (greatest skips NULLs)
-    return (
-        f"WITH q AS ({rows}), runs AS ({runs}), latest AS ({latest}) SELECT q.* FROM q LEFT JOIN runs r USING (run_id) "
-        f"LEFT JOIN ({still}) s ON s.source = r.source AND s.quarantine_id = q.quarantine_id "
-        f"LEFT JOIN ({unlisted}) u ON u.source = r.source AND u.whole_scope = r.whole_scope "
-        f"LEFT JOIN ({last_listed}) l ON l.quarantine_id = q.quarantine_id "
-        f"LEFT JOIN ({reread}) w ON w.quarantine_id = q.quarantine_id "
-        f"WHERE CASE WHEN r.whole_scope IS NULL THEN NOT {written_since} ELSE {in_scope_still} END"
-    )
-
-
-def _readmits_in_force_sql() -> str:
-    """SQL: the run ids ('curation:<entry_id>') of the steward's readmits still in force. A readmit applies to the
-    read it was made on: while the source still gives its quarantine row's input as it was rejected
-    (`_still_quarantined_sql`), and the record is still the material that read was of: its formula in the latest
-    write that read what the row's run did (`_compared_sql`: of the row's scope, of the whole record; another lab
-    file's write of the record is not that read); a readmit of an older matreg, which does not keep the formula, is
-    of any. Once a later read of the record gives the value otherwise (valid, rejected otherwise, or not at all), or
-    the record is another material, the readmit is stale: the views no longer show its rows."""
-    readmits = _current_rows_sql("curation_log", where="s.action = 'readmit'")
-    rows = _current_rows_sql("quarantine", where="s.quarantine_id IN (SELECT quarantine_id FROM readmits)")
-    read_scope = "coalesce(q.scope, '')"  # (none in rows of older stores: any write)
-    formulas = (  # of each readmit, the formula of the latest write of its record that its row's read compares with
-        "SELECT r.entry_id, arg_max(m.formula, m.filename) AS formula FROM readmits r "
-        f"JOIN readmitted q USING (quarantine_id) JOIN {_stored_sql('materials')} m ON m.record_id = r.record_id "
-        f"AND {_compared_sql('m.scope', read_scope)} GROUP BY r.entry_id"
-    )
-    return (
-        f"WITH readmits AS ({readmits}), readmitted AS ({rows}) "
-        f"SELECT '{CURATION_RUN_PREFIX}' || r.entry_id AS run_id FROM readmits r "
-        f"LEFT JOIN ({formulas}) f USING (entry_id) "
-        f"WHERE r.quarantine_id IN (SELECT quarantine_id FROM ({_still_quarantined_sql('SELECT * FROM readmitted')})) "
-        "AND (r.formula IS NULL OR r.formula = f.formula)"
-    )
-
-
-def _last_writes_in_scope_sql() -> str:
-    """Each record's last write in the scope `$scope` of the source `$source` (a lab file's rows)."""
-    key = ", ".join(table_spec("materials").primary_key)
-    return (
-        f"SELECT * FROM {_stored_sql('materials')} "
-        f"WHERE source = $source AND scope = $scope "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
-    )
-
-
-def _runs_at_sql(comparison: str) -> str:
-    """The ids of the runs whose endpoint compares so (`=`, `<>`) with `$endpoint` (where a lab file was read)."""
-    return f"SELECT run_id FROM {_stored_sql('fetch_runs')} WHERE endpoint {comparison} $endpoint"
-
-
-def _rereads_resolving_sql() -> str:
-    """SQL of `Store._rereads_resolving`: of the `$candidates` records, those with a row of a run that read a selection
-    (not a whole scope), open or readmitted (not dismissed), that a write of the run's scope (`$materials`' rows)
-    resolves, unless the run `$quarantined` it again."""
-    selections = f"SELECT run_id FROM fetch_runs WHERE {_whole_scope_sql()} IS NULL"
-    run_scope = "(SELECT any_value(coalesce(scope, '')) FROM read_parquet($materials))"
-    rows = "SELECT * FROM quarantine WHERE record_id IN (SELECT unnest($candidates::VARCHAR[]))"
-    return (
-        f"SELECT DISTINCT record_id FROM ({_still_quarantined_sql(rows)}) "
-        f"WHERE run_id IN ({selections}) AND ({run_scope} = '' OR scope = {run_scope}) "
-        "AND quarantine_id NOT IN (SELECT unnest($quarantined::VARCHAR[])) "
-        f"AND quarantine_id NOT IN ({_dismissed_sql()})"
-    )
-
-
-def _whole_scope_sql() -> str:
-    """A fetch_runs row's `whole_scope`; for a lab import by a matreg older than the column, the scope it read, from
-    its parameters as `LabConnector` names it: the name it was imported as, else the file's, and the sheet if not
-    the first."""
-    name = "coalesce(json_extract_string(parameters, '$.name'), json_extract_string(parameters, '$.file'))"
-    first_sheet = "coalesce(json_extract(parameters, '$.mapping.sheet')::VARCHAR, '0') = '0'"  # the number 0, not '0'
-    sheet = "json_extract_string(parameters, '$.mapping.sheet')"
-    derived = f"CASE WHEN {first_sheet} THEN {name} ELSE {name} || '[' || {sheet} || ']' END"
-    is_lab_import = "json_exists(parameters, '$.file') AND json_exists(parameters, '$.mapping')"
-    return f"coalesce(whole_scope, CASE WHEN {is_lab_import} THEN {derived} END)"
-
-
-def _current_rows_sql(name: str, where: str = "true", with_scope: bool = False, in_scope: str | None = None) -> str:
-    """Rows of a table as the store holds them now: each key's latest row (`_latest_rows_sql`, `where` as there), and
-    of a table whose rows belong to another's only rows still current: written with their owner's latest row of
-    their write's scope when that row was written whole, unless a later whole write of another scope read them
-    again (`_reads_again_sql`: a JANAF fetch of all temperatures, or of 298.15 K only, reads again what the other
-    wrote at 298.15 K; two lab files never read each other's), or by a curation entry that readmitted a value alone
-    (one that readmitted a whole record counts as that record's write); a readmit's rows only while it is in force
-    (`_readmits_in_force_sql`). A value its source no longer gives is so no longer shown; one that a write of another
-    scope did not read stays. A key's latest row is taken among current
-    rows: a file re-imported without a value leaves shown the value another file gives with that key. Rows of
-    writes without a scope (stores written before scopes) follow their owner's latest write of any scope.
-    `with_scope` adds each row's write scope as `write_scope` (NULL: none); `in_scope` (an SQL expression: a run's
-    scope) keeps only rows of the writes that run compares its rows with (`_compared_sql`), before each key's latest
-    row is taken."""
-    spec = table_spec(name)
-    if spec.belongs_to is None:
-        scoped = f" AND {_compared_sql('s.scope', in_scope)}" if in_scope is not None else ""
-        return _latest_rows_sql(name, spec.primary_key, where + scoped)
-    link = table_spec(spec.belongs_to).primary_key[0]
-    writes = (  # every write of an owner row: which run, scope and part, whole or not (one row per commit file)
-        f"SELECT {link}, run_id, scope AS write_scope, scope_temperature_K AS part, "
-        f"coalesce(written_whole, false) AS whole, filename "
-        f"FROM {_stored_sql(spec.belongs_to)} AS s WHERE {where}"
-    )
-    latest_write = (
-        "arg_max(run_id, filename) AS owner_run, arg_max(whole, filename) AS owner_whole, max(filename) AS owner_at"
-    )
-    rows = f"SELECT * FROM {_stored_sql(name, positions=True)} AS s WHERE {where}"
-    # the writes of other scopes that may read a row again: the latest of the whole record, of the part holding it
-    readers = {"e": f"o AS e ON e.{link} = c.{link} AND e.write_scope = ''"}
-    if PART_COLUMN in spec.columns:
-        readers["p"] = f"parts AS p ON p.{link} = c.{link} AND p.part = c.{PART_COLUMN}"
-    read_again = " OR ".join(
-        f"coalesce({x}.owner_whole AND {x}.owner_at > o.owner_at "
-        f"AND {_reads_again_sql(name, 'c', 'w.write_scope', f'{x}.write_scope', f'{x}.part')}, false)"
-        for x in readers
-    )
-    current = (  # in its write's scope, else (no scope) in its record
-        "CASE WHEN w.write_scope IS NULL THEN r.owner_whole IS NOT TRUE OR r.owner_run = c.run_id "
-        f"ELSE (o.owner_whole IS NOT TRUE OR o.owner_run = c.run_id) AND NOT ({read_again}) END"
-    )
-    key = spec.primary_key
-    given_again = (  # readmitted rows whose key a later write of a source gave again: from then on history
-        f"SELECT DISTINCT {', '.join(f'a.{k}' for k in key)}, a.filename FROM ({rows}) AS a JOIN ({rows}) AS b ON "
-        f"{_equal(key, 'b', 'a')} AND b.filename > a.filename AND NOT starts_with(b.run_id, '{CURATION_RUN_PREFIX}') "
-        f"WHERE starts_with(a.run_id, '{CURATION_RUN_PREFIX}')"
-    )
-    still_readmitted = f"NOT EXISTS (SELECT 1 FROM g WHERE g.filename = c.filename AND {_equal(key, 'g', 'c')})"
-    in_force = f"(NOT starts_with(c.run_id, '{CURATION_RUN_PREFIX}') OR c.run_id IN (SELECT run_id FROM f))"
-    kept = f"({current} OR ({_readmitted_alone(spec.belongs_to, link, 'c')} AND {still_readmitted})) AND {in_force}"
-    if in_scope is not None:
-        kept = f"({kept}) AND {_compared_sql('w.write_scope', in_scope)}"
-    return (
-        f"WITH w_all AS ({writes}), w AS (SELECT DISTINCT {link}, run_id, write_scope FROM w_all), "
-        f"o AS (SELECT {link}, write_scope, arg_max(part, filename) AS part, {latest_write} "
-        f"FROM w_all GROUP BY {link}, write_scope), "
-        f"parts AS (SELECT {link}, part, arg_max(write_scope, filename) AS write_scope, {latest_write} "
-        f"FROM w_all WHERE part IS NOT NULL GROUP BY {link}, part), "
-        f"r AS (SELECT {link}, {latest_write} FROM w_all GROUP BY {link}), g AS ({given_again}), "
-        f"f AS ({_readmits_in_force_sql()}) "
-        f"SELECT c.* EXCLUDE (filename, file_row_number){', w.write_scope' if with_scope else ''} FROM ({rows}) AS c "
-        f"LEFT JOIN w USING ({link}, run_id) LEFT JOIN o ON o.{link} = c.{link} AND o.write_scope = w.write_scope "
-        f"LEFT JOIN r ON r.{link} = c.{link} {' '.join(f'LEFT JOIN {join}' for join in readers.values())} "
-        f"WHERE {kept} "
-        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(f'c.{k}' for k in spec.primary_key)} "
-        "ORDER BY c.filename DESC, c.file_row_number DESC) = 1"
-    )
-
-
-def _compared_sql(written: str, scope: str) -> str:
-    """SQL: a run of scope `scope` compares its rows with those of a write of scope `written`, to find them as stored:
-    one of its own scope, of the whole record ('') or of none; any when it reads the whole record."""
-    return f"({written} IS NULL OR {written} = '' OR {scope} IN ('', {written}))"
-
-
-def _reads_again_sql(name: str, row: str, written: str, reading: str, part: str) -> str:
-    """SQL: a whole write of scope `reading` (its part: the record's values at the temperature `part`, when that is
-    not NULL) reads again the row `row` of table `name` (whose rows belong to a record) that a write of scope
-    `written` made, and so replaces it: a row of its own scope; of any scope when it reads the whole record ('');
-    of the whole record when the row is in its part (a table without temperatures has no row in one). A lab file's
-    write reads again only its own rows. (Rows of no scope, in stores written before scopes: callers decide.)"""
-    in_part = f"{row}.{PART_COLUMN} = {part}" if PART_COLUMN in table_spec(name).columns else "false"
-    return f"({reading} IN ('', {written}) OR ({written} = '' AND {in_part}))"
-
-
 @functools.lru_cache(maxsize=1)
 def _definitions_digest() -> str:
     """A digest of the tables' declared schemas and the views: a store written with others needs updating."""
     schemas = {name: arrow_schema(name).to_string() for name in load_tables()}
-    definitions = [schemas, _view_definitions(), DB_STORAGE_VERSION]  # (a file of another format is written again)
+    definitions = [schemas, view_definitions(), DB_STORAGE_VERSION]  # (a file of another format is written again)
     return hashlib.sha256(json.dumps(definitions, sort_keys=True).encode()).hexdigest()
-
-
-def _run_rows_sql(
-    spec: TableSpec, name: str = "n", parameter: str = "path", where: str = "true", earlier_read: str = "false"
-) -> str:
-    """SQL: the run's rows of a table (CTE `name`, from the file `$parameter`, as `r`; those `where` selects), each
-    ranked among the rows of its key (newest 1: the row the run writes), a row of an earlier read of its record
-    (`earlier_read`, from `_earlier_read_sql`) after all."""
-    rank = f"row_number() OVER (PARTITION BY {', '.join(spec.primary_key)} ORDER BY file_row_number DESC)"
-    return (
-        f"{name} AS (SELECT *, CASE WHEN {earlier_read} THEN 2 ELSE {rank} END AS newest "
-        f"FROM read_parquet(${parameter}, file_row_number = true) AS r WHERE {where})"
-    )
-
-
-def _earlier_read_sql(name: str, last_reads: _LastReads | None) -> str:
-    """SQL: the run's row `r` of table `name` is of an earlier read of its record than the last (`last_reads`): that
-    read has no row with the same content, key and values (a key whose row of the last read the publishing check
-    withheld is no longer the record's either). `false` when the run read each record once, and for a table whose
-    rows belong to no record."""
-    if last_reads is None or name not in last_reads.rows:
-        return "false"
-    spec = table_spec(name)
-    link = table_spec(spec.belongs_to).primary_key[0]
-    return (
-        f"(r.{link} IN (SELECT {link} FROM read_parquet($reread)) AND NOT EXISTS (SELECT 1 FROM "
-        f"read_parquet($last_read_{name}) AS l WHERE {_equal(spec.content_columns, 'l', 'r')}))"
-    )
-
-
-def _read_twice(con: duckdb.DuckDBPyConnection, path: Path, link: str) -> bool:
-    """True when a run's file of records (materials) holds a record more than once (read on two pages); counted a
-    part (`_buckets`) at a time."""
-    query = f"SELECT count(*) > count(DISTINCT {link}) FROM read_parquet($path) WHERE "
-    return any(con.execute(query + bucket, {"path": str(path)}).fetchall()[0][0] for bucket in _buckets([path], link))
-
-
-def _staged_rows(
-    journal: RunJournal, name: str, sizes: dict[str, int], columns: list[str] | None = None
-) -> pyarrow.RecordBatchReader:
-    """A table's staged rows (those `columns` of them) with the read each came from (READ; -1 where a matreg that did
-    not number reads staged it, before a resume: earlier than the resume's), streamed from the journal (`sizes`: its
-    committed lengths)."""
-    schema = arrow_schema(name)
-    schema = pyarrow.schema([schema.field(column) for column in columns or schema.names])
-    schema = schema.append(pyarrow.field(READ, pyarrow.int64()))
-
-    def batches() -> Iterator[pyarrow.RecordBatch]:
-        for table in journal.tables(name, sizes):
-            if READ in table.column_names:
-                reads = table.column(READ)
-            else:
-                reads = pyarrow.array(numpy.full(table.num_rows, -1, dtype=numpy.int64))
-            yield from conformed(name, table, columns).append_column(READ, reads).to_batches()
-
-    return pyarrow.RecordBatchReader.from_batches(schema, batches())
-
-
-def _changed_records_sql(owner: str, link: str, in_run: set[str], bucket: str, last_reads: _LastReads | None) -> str:
-    """SQL of `Store._changed_records` for the records `bucket` selects (`in_run`: the tables the run has files of,
-    each the parameter of its file's path; the owner's is always one; `last_reads`: of the records read more than
-    once, for `_earlier_read_sql`)."""
-    of_run = f"{link} IN (SELECT {link} FROM read_parquet(${owner}) WHERE {bucket})"
-    run_scope = f"(SELECT any_value(coalesce(scope, '')) FROM read_parquet(${owner}))"
-    runs, queries = [], []
-    for name in [owner, *children_of(owner)]:
-        table = table_spec(name)
-        stored = f"({_current_rows_sql(name, of_run, in_scope=run_scope)})"
-        content = _equal([column for column in table.content_columns if column not in table.primary_key])
-        if name in in_run:
-            earlier_read = _earlier_read_sql(name, last_reads)
-            runs.append(_run_rows_sql(table, f"n_{name}", name, where=bucket, earlier_read=earlier_read))
-            queries.append(  # new or different rows
-                f"SELECT n.{link} FROM n_{name} AS n LEFT JOIN {stored} AS s ON {_equal(table.primary_key)} "
-                f"AND {content or 'true'} WHERE n.newest = 1 AND s.{link} IS NULL"
-            )
-            missing = f"NOT EXISTS (SELECT 1 FROM n_{name} AS n WHERE n.newest = 1 AND {_equal(table.primary_key)})"
-        else:
-            missing = "true"
-        if name != owner:  # stored rows the run reads again and no longer has (readmitted values aside)
-            read_again = _reads_again_sql(name, "s", "s.write_scope", "coalesce(o.scope, '')", "o.scope_temperature_K")
-            queries.append(
-                f"SELECT s.{link} FROM ({_current_rows_sql(name, of_run, with_scope=True)}) AS s "
-                f"JOIN n_{owner} AS o ON o.{link} = s.{link} AND (s.write_scope IS NULL OR {read_again}) "
-                f"WHERE NOT {_readmitted_alone(owner, link, 's')} AND {missing}"
-            )
-    return f"WITH {', '.join(runs)} " + " UNION ".join(queries)
-
-
-def _buckets(paths: list[Path], column: str) -> list[str]:
-    """SQL conditions that split a run's files into parts of about PUBLISH_BUCKET_ROWS rows (of the largest) by a hash
-    of `column` (a key column: every row of a key, and of a record, falls in one part), so that DuckDB's memory
-    stays flat."""
-    rows = max(pq.ParquetFile(path).metadata.num_rows for path in paths)
-    n_buckets = -(-rows // PUBLISH_BUCKET_ROWS)
-    if n_buckets <= 1:
-        return ["true"]
-    return [f"hash({column}) % {n_buckets} = {bucket}" for bucket in range(n_buckets)]
-
-
-def _stored_rows_of_run_sql(name: str, spec: TableSpec) -> str:
-    """SQL: the stored rows (`s`) of the keys of the run's rows (`n`)."""
-    return _latest_rows_sql(name, spec.primary_key, f"EXISTS (SELECT 1 FROM n WHERE {_equal(spec.primary_key)})")
-
-
-def _readmitted_alone(owner: str, link: str, row: str) -> str:
-    """SQL: the stored row aliased `row` is a value a curation entry readmitted alone (that entry wrote no row of
-    `owner` of its record; one that readmitted a whole record wrote it as any run does)."""
-    return (
-        f"(starts_with({row}.run_id, '{CURATION_RUN_PREFIX}') AND NOT EXISTS (SELECT 1 FROM "
-        f"{_stored_sql(owner)} AS m WHERE starts_with(m.run_id, "
-        f"'{CURATION_RUN_PREFIX}') AND m.{link} = {row}.{link} AND m.run_id = {row}.run_id))"
-    )
-
-
-def _owners() -> list[str]:
-    """The tables whose rows others belong to (materials): a record of them is written whole or not at all."""
-    return list(dict.fromkeys(spec.belongs_to for spec in load_tables().values() if spec.belongs_to))
-
-
-def _equal(columns: list[str], left: str = "s", right: str = "n") -> str:
-    """SQL: the rows `left` and `right` (by default the stored row `s` and the run's row `n`) agree on these columns
-    (NULL equals NULL)."""
-    return " AND ".join(f"{left}.{column} IS NOT DISTINCT FROM {right}.{column}" for column in columns)
-
-
-def _stored_values(
-    con: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str, ...], start: int, stop: int
-) -> pyarrow.Table:
-    """Of the rows start..stop-1 of a run's materials file whose record the store holds, in file order: the row's
-    position (`file_row_number`), the values to write in `columns` and notes, and whether stored values were not kept
-    (NOT_KEPT). The stored values, where the row is the same material as stored (`SAME_MATERIAL`); else the run's, its
-    notes saying which stored values (`_kept_columns`) are not kept and what changed."""
-    spec = table_spec("materials")
-    same = _equal(list(SAME_MATERIAL))
-    lost = " OR ".join(f"s.{column} IS NOT NULL" for column in _kept_columns(columns)) or "false"
-    not_kept = f"NOT ({same}) AND ({lost})"
-    notes = f"CASE WHEN {same} THEN {'s' if 'notes' in columns else 'n'}.notes ELSE n.notes END"
-    noted = f"CASE WHEN {not_kept} THEN concat_ws('; ', {notes}, {_not_kept_note_sql(columns)}) ELSE {notes} END"
-    written = [f"CASE WHEN {same} THEN s.{column} ELSE n.{column} END AS {column}" for column in _kept_columns(columns)]
-    run_rows = (
-        "n AS (SELECT * FROM read_parquet($path, file_row_number = true) "
-        "WHERE file_row_number >= $start AND file_row_number < $stop)"
-    )
-    sql = (
-        f"WITH {run_rows}, s AS ({_stored_rows_of_run_sql('materials', spec)}) "
-        f"SELECT n.file_row_number, {', '.join([*written, noted])} AS notes, {not_kept} AS {NOT_KEPT} "
-        f"FROM n JOIN s ON {_equal(spec.primary_key)} ORDER BY n.file_row_number"
-    )
-    return con.sql(sql, params={"path": str(path), "start": start, "stop": stop}).to_arrow_table()
 
 
 def _or(names: list[str]) -> str:
     """'a, b or c'."""
     return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
-
-
-def _kept_columns(columns: tuple[str, ...]) -> list[str]:
-    """Of the columns a run did not read, those whose stored values a note names when they are not kept (notes aside:
-    they are the note's place)."""
-    return [column for column in columns if column != "notes"]
-
-
-def _not_kept_note_sql(columns: tuple[str, ...]) -> str:
-    """SQL: the note of a run's row (`n`) whose stored row (`s`) is another material: 'stored structure not kept: not
-    read by this run, and the record changed since (formula Ac -> Th)'."""
-    lost = ", ".join(f"CASE WHEN s.{column} IS NOT NULL THEN '{column}' END" for column in _kept_columns(columns))
-    changes = ", ".join(
-        f"CASE WHEN s.{column} IS DISTINCT FROM n.{column} THEN '{name} ' || coalesce(CAST(s.{column} AS VARCHAR), "
-        f"'none') || ' -> ' || coalesce(CAST(n.{column} AS VARCHAR), 'none') END"
-        for column, name in SAME_MATERIAL.items()
-    )
-    return (
-        f"'stored ' || concat_ws(', ', {lost}) || ' not kept: not read by this run, and the record changed since (' "
-        f"|| concat_ws(', ', {changes}) || ')'"
-    )
-
-
-def _with_values(rows: pyarrow.Table, stored: pyarrow.Table, start: int) -> pyarrow.Table:
-    """`rows` (from position `start` of a file) with the values of `stored` (`_stored_values`) in its columns."""
-    if not stored.num_rows:
-        return rows
-    mask = numpy.zeros(rows.num_rows, dtype=bool)
-    mask[stored["file_row_number"].to_numpy() - start] = True
-    for column in stored.column_names[1:]:
-        values = stored[column].combine_chunks().cast(rows.schema.field(column).type)
-        replaced = pyarrow.compute.replace_with_mask(rows[column].combine_chunks(), pyarrow.array(mask), values)
-        rows = rows.set_column(rows.schema.get_field_index(column), column, replaced)
-    return rows
-
-
-def _rewrite_without(path: Path, positions: numpy.ndarray, schema: pyarrow.Schema) -> None:
-    """Rewrite a Parquet file without the rows at `positions` (sorted), a row group at a time (none left: no file)."""
-    source = pq.ParquetFile(path)
-    temp = path.with_suffix(".rewrite")
-    writer, start = None, 0
-    try:
-        for group in range(source.num_row_groups):
-            table = source.read_row_group(group)
-            keep = numpy.ones(table.num_rows, dtype=bool)
-            inside = positions[(positions >= start) & (positions < start + table.num_rows)]
-            keep[inside - start] = False
-            start += table.num_rows
-            if keep.any():
-                writer = writer or pq.ParquetWriter(temp, schema)
-                writer.write_table(table.filter(keep))
-    finally:
-        if writer is not None:
-            writer.close()
-        source.close()
-    if writer is None:
-        path.unlink()
-    else:
-        os.replace(temp, path)
 
 
 def _batches(pages: Iterator[pyarrow.Table], size: int) -> Iterator[pyarrow.Table]:
@@ -1685,140 +1133,6 @@ def _batches(pages: Iterator[pyarrow.Table], size: int) -> Iterator[pyarrow.Tabl
         yield pyarrow.concat_tables(pending).combine_chunks()
 
 
-def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
-    """Write a file through `write(temp)` beside `path`, then rename it into place (never half-written);
-    StoreError, before writing, when `path` is a folder."""
-    (temp,) = _temp_files_beside(path)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return path
-
-
-@contextlib.contextmanager
-def atomic_dir(final: Path, publish: Callable[[Path, Path], object] = os.rename) -> Iterator[Path]:
-    """A new, empty staging folder beside `final`, named as `atomic_write`'s temp files (`temps_beside`), to write a
-    folder's files into; `publish(staging, final)` puts it in place when the block ends without an error (by default
-    one rename: `final` must not exist, or be an empty folder). The staging folder never outlives the block: what an
-    error or `publish` left of it is removed; one a killed process left goes as `remove_old_temps` says."""
-    (staging,) = temps_beside(final)
-    staging.mkdir()
-    try:
-        yield staging
-        publish(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _sidecar_path(path: Path) -> Path:
-    """Where the `.meta.json` sidecar of an exported file goes: beside it, named after it."""
-    return path.with_name(f"{path.name}.meta.json")
-
-
-def write_with_sidecar(path: Path, write: Callable[[Path], object], describe: Callable[[Path], dict]) -> dict:
-    """Write a data file through `write(temp)` and its sidecar (`_sidecar_path`), the JSON of `describe(temp)`, both
-    to temp files beside them first, then rename them into place back to back; return the sidecar. StoreError,
-    before anything is written, when a folder stands where either goes."""
-    sidecar = _sidecar_path(path)
-    temp, temp_sidecar = _temp_files_beside(path, sidecar)
-    try:
-        write(temp)
-        meta = describe(temp)
-        _write_json(meta, temp_sidecar)
-        # The sidecar first: a crash between the renames leaves the new sidecar beside no data file (a first
-        # export: visibly unfinished) or beside the previous one, whose sha256 it does not match; data first would
-        # leave new data without its provenance, or with the previous export's (which its sha256 flags too).
-        os.replace(temp_sidecar, sidecar)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-        temp_sidecar.unlink(missing_ok=True)
-    return meta
-
-
-def _refuse_folders(*paths: Path) -> None:
-    """StoreError when a folder stands where a file is to be written (os.replace would fail after the writing, with
-    the temp file's name in its message)."""
-    for path in paths:
-        if path.is_dir():
-            raise StoreError(f"cannot write the file {path}: a folder of that name is there")
-
-
-_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")  # `temps_beside`'s names: .<name>.<uuid>.tmp
-
-
-def _temp_files_beside(*paths: Path) -> list[Path]:
-    """`temps_beside` for files: StoreError, before anything is written, when a folder stands where one goes."""
-    _refuse_folders(*paths)
-    return temps_beside(*paths)
-
-
-def temps_beside(*paths: Path) -> list[Path]:
-    """A hidden temp name beside each of `paths` (in one folder), `.<name>.<uuid>.tmp`, unique to this write (a file
-    or a folder). The folder is made if need be, and the temps of writes killed there (`remove_old_temps`) go."""
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
-    remove_old_temps(paths[0].parent)
-    return [path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp") for path in paths]
-
-
-def is_temp_name(name: str) -> bool:
-    """True for a name `temps_beside` gives: a temp file or folder of a matreg write."""
-    return bool(_TEMP_NAME.fullmatch(name))
-
-
-def remove_old_temps(folder: Path) -> None:
-    """Remove the entries of `folder` named as `temps_beside` names its temps that nothing touched for
-    LEFTOVER_AGE_S seconds: what a write killed before its rename left."""
-    cutoff = time.time() - LEFTOVER_AGE_S
-    for path in folder.glob(".*"):
-        if is_temp_name(path.name):
-            _remove_if_untouched_since(path, cutoff)
-
-
-def _write_json(data: dict, path: Path) -> None:
-    """A JSON document, indented, in UTF-8 (values JSON does not know, as text)."""
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
-def _frame_writer(frame: pd.DataFrame, fmt: str) -> Callable[[Path], None]:
-    """What writes `frame` as `fmt` to a path; StoreError for a format not in EXPORT_FORMATS."""
-    if fmt not in EXPORT_FORMATS:
-        raise StoreError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
-    return lambda path: _WRITERS[fmt](frame, path)
-
-
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_parquet(path, index=False)
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_csv(path, index=False)
-
-
-def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
-    """One JSON object per row, numbers as they are (orjson: shortest exact form; pandas wrote 10 decimals, so
-    5.3e-19 as 0.0), times to the microsecond, missing values as null."""
-    options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-    with path.open("wb") as file:
-        for row in frame.astype(object).where(frame.notna(), None).to_dict(orient="records"):
-            file.write(orjson.dumps(row, option=options, default=_json_value))
-
-
-def _json_value(value: Any) -> Any:
-    """What orjson does not write itself: pandas times as ISO 8601, arrays of text as lists, anything else as text."""
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, numpy.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-_WRITERS = {"parquet": _write_parquet, "csv": _write_csv, "jsonl": _write_jsonl}
-
-
 def _refuse_writes(sql: str) -> None:
     try:
         statements = duckdb.extract_statements(sql)
@@ -1828,55 +1142,3 @@ def _refuse_writes(sql: str) -> None:
         raise StoreError("give exactly one SQL statement")
     if statements[0].type != duckdb.StatementType.SELECT:
         raise StoreError(f"refused: the store is read-only here, and this is a {statements[0].type.name} statement")
-
-
-def _sql_text(path: Path) -> str:
-    """A path as an SQL string literal (a quote in a folder's name doubled), where DuckDB takes no parameter."""
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _files(name: str) -> str:
-    """The Parquet files of one table in every commit, relative to the store directory."""
-    return f"data/c*/**/{name}.parquet"
-
-
-def _stored_sql(name: str, positions: bool = False) -> str:
-    """SQL (a subquery): the rows of table `name` in the commits of the query's snapshot (`_in_snapshot_sql`), each
-    with `filename` (its commit's file: they sort as the commits) and, with `positions`, its `file_row_number`."""
-    columns = "filename = true, file_row_number = true" if positions else "filename = true"
-    return f"(SELECT * FROM read_parquet('{_files(name)}', {columns}, union_by_name = true) WHERE {_in_snapshot_sql()})"
-
-
-def _in_snapshot_sql() -> str:
-    """SQL: the row's file (`filename`) is of a commit of the query's snapshot: numbered at most the DuckDB variable
-    SNAPSHOT (`Store._pin`); of any commit when the variable is not set. DuckDB lists each table's files anew, so
-    without it one query may see a commit in one table's files and not yet in another's."""
-    commit = r"TRY_CAST(regexp_extract(filename, '^.*[/\\]data[/\\]c(\d+)[/\\]', 1) AS BIGINT)"
-    return f"(getvariable('{SNAPSHOT}') IS NULL OR {commit} <= getvariable('{SNAPSHOT}'))"
-
-
-def _latest_rows_sql(name: str, key: list[str], where: str = "true") -> str:
-    """Rows of every commit of a table, keeping for each key the last row of the newest commit.
-
-    `where` (SQL on the stored row `s`) selects whole keys first, e.g. only the keys of a run: the window then
-    ranks only their rows instead of the whole table's.
-    """
-    return (
-        f"SELECT * EXCLUDE (filename, file_row_number) FROM {_stored_sql(name, positions=True)} AS s WHERE {where} "
-        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY filename DESC, file_row_number DESC) = 1"
-    )
-
-
-def _wide_view_sql() -> str:
-    """One row per record, provenance, method and conditions (each value's own: two files may say of one record a
-    measured and a computed value); one column per vocabulary property (canonical units; a molar value per mole of
-    `formula_original`, which the reduced `formula` may halve: N2O4 is NO2)."""
-    columns = ",\n  ".join(
-        f"max(p.value) FILTER (WHERE p.property = '{name}') AS {name}" for name in load_vocabulary().root
-    )
-    return (
-        "SELECT m.record_id, m.source, m.formula, m.formula_original, p.provenance, p.method, p.temperature_K, "
-        f"p.pressure_Pa,\n  {columns}\nFROM materials m JOIN properties p USING (record_id)\n"
-        "GROUP BY m.record_id, m.source, m.formula, m.formula_original, p.provenance, p.method, p.temperature_K, "
-        "p.pressure_Pa"
-    )

@@ -1,0 +1,170 @@
+"""Atomic writes: a file (`atomic_write`), a file with its sidecar (`write_with_sidecar`) or a folder
+(`atomic_dir`) written under a temp name beside it, then renamed into place; the temp names and the removal of those
+a killed write left (`remove_old_temps`); the export formats' writers (`frame_writer`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy
+import orjson
+import pandas as pd
+
+from matreg.defaults import EXPORT_FORMATS
+from matreg.errors import StoreError
+
+LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
+
+
+def remove_if_untouched_since(path: Path, cutoff: float) -> None:
+    """Delete a folder (or a stray file) when neither it nor anything in it changed after `cutoff` (a Unix time)."""
+    with contextlib.suppress(OSError):  # another process may be removing it too; what cannot go stays
+        if max(item.stat().st_mtime for item in [path, *path.rglob("*")]) >= cutoff:
+            return
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write a file through `write(temp)` beside `path`, then rename it into place (never half-written);
+    StoreError, before writing, when `path` is a folder."""
+    (temp,) = _temp_files_beside(path)
+    try:
+        write(temp)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path, publish: Callable[[Path, Path], object] = os.rename) -> Iterator[Path]:
+    """A new, empty staging folder beside `final`, named as `atomic_write`'s temp files (`temps_beside`), to write a
+    folder's files into; `publish(staging, final)` puts it in place when the block ends without an error (by default
+    one rename: `final` must not exist, or be an empty folder). The staging folder never outlives the block: what an
+    error or `publish` left of it is removed; one a killed process left goes as `remove_old_temps` says."""
+    (staging,) = temps_beside(final)
+    staging.mkdir()
+    try:
+        yield staging
+        publish(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _sidecar_path(path: Path) -> Path:
+    """Where the `.meta.json` sidecar of an exported file goes: beside it, named after it."""
+    return path.with_name(f"{path.name}.meta.json")
+
+
+def write_with_sidecar(path: Path, write: Callable[[Path], object], describe: Callable[[Path], dict]) -> dict:
+    """Write a data file through `write(temp)` and its sidecar (`_sidecar_path`), the JSON of `describe(temp)`, both
+    to temp files beside them first, then rename them into place back to back; return the sidecar. StoreError,
+    before anything is written, when a folder stands where either goes."""
+    sidecar = _sidecar_path(path)
+    temp, temp_sidecar = _temp_files_beside(path, sidecar)
+    try:
+        write(temp)
+        meta = describe(temp)
+        write_json(meta, temp_sidecar)
+        # The sidecar first: a crash between the renames leaves the new sidecar beside no data file (a first
+        # export: visibly unfinished) or beside the previous one, whose sha256 it does not match; data first would
+        # leave new data without its provenance, or with the previous export's (which its sha256 flags too).
+        os.replace(temp_sidecar, sidecar)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+        temp_sidecar.unlink(missing_ok=True)
+    return meta
+
+
+def _refuse_folders(*paths: Path) -> None:
+    """StoreError when a folder stands where a file is to be written (os.replace would fail after the writing, with
+    the temp file's name in its message)."""
+    for path in paths:
+        if path.is_dir():
+            raise StoreError(f"cannot write the file {path}: a folder of that name is there")
+
+
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")  # `temps_beside`'s names: .<name>.<uuid>.tmp
+
+
+def _temp_files_beside(*paths: Path) -> list[Path]:
+    """`temps_beside` for files: StoreError, before anything is written, when a folder stands where one goes."""
+    _refuse_folders(*paths)
+    return temps_beside(*paths)
+
+
+def temps_beside(*paths: Path) -> list[Path]:
+    """A hidden temp name beside each of `paths` (in one folder), `.<name>.<uuid>.tmp`, unique to this write (a file
+    or a folder). The folder is made if need be, and the temps of writes killed there (`remove_old_temps`) go."""
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    remove_old_temps(paths[0].parent)
+    return [path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp") for path in paths]
+
+
+def is_temp_name(name: str) -> bool:
+    """True for a name `temps_beside` gives: a temp file or folder of a matreg write."""
+    return bool(_TEMP_NAME.fullmatch(name))
+
+
+def remove_old_temps(folder: Path) -> None:
+    """Remove the entries of `folder` named as `temps_beside` names its temps that nothing touched for
+    LEFTOVER_AGE_S seconds: what a write killed before its rename left."""
+    cutoff = time.time() - LEFTOVER_AGE_S
+    for path in folder.glob(".*"):
+        if is_temp_name(path.name):
+            remove_if_untouched_since(path, cutoff)
+
+
+def write_json(data: dict, path: Path) -> None:
+    """A JSON document, indented, in UTF-8 (values JSON does not know, as text)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def frame_writer(frame: pd.DataFrame, fmt: str) -> Callable[[Path], None]:
+    """What writes `frame` as `fmt` to a path; StoreError for a format not in EXPORT_FORMATS."""
+    if fmt not in EXPORT_FORMATS:
+        raise StoreError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
+    return lambda path: _WRITERS[fmt](frame, path)
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False)
+
+
+def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
+    """One JSON object per row, numbers as they are (orjson: shortest exact form; pandas wrote 10 decimals, so
+    5.3e-19 as 0.0), times to the microsecond, missing values as null."""
+    options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+    with path.open("wb") as file:
+        for row in frame.astype(object).where(frame.notna(), None).to_dict(orient="records"):
+            file.write(orjson.dumps(row, option=options, default=_json_value))
+
+
+def _json_value(value: Any) -> Any:
+    """What orjson does not write itself: pandas times as ISO 8601, arrays of text as lists, anything else as text."""
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, numpy.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+_WRITERS = {"parquet": _write_parquet, "csv": _write_csv, "jsonl": _write_jsonl}
