@@ -6,6 +6,8 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +34,9 @@ _SYMBOL = re.compile(r"[A-Z][a-z]*")
 _TRAILING_NUMBER = re.compile(r"\d+$")
 _MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O', 'H2O'
 COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
+COMPOSITION_KEY_TOLERANCE = 1e-6  # of each element's share, where fractional amounts are a whole-number formula's
+MAX_WHOLE_ATOMS = 10_000  # the largest whole-number formula unit fractional amounts are written in (Fe947O1000)
+_FRACTIONAL_AMOUNT = re.compile(r"\.|\de")  # 'Cu1.8S1', 'B1e-05Si1': an amount that is not a whole number
 
 
 @dataclass(frozen=True)
@@ -203,11 +208,14 @@ def _electronegativity_order(item: tuple[Element, float]) -> tuple[float, str]:
 
 
 @lru_cache(maxsize=65536)
-def whole_formula(reduced: str) -> str:
-    """A reduced formula with fractional amounts in the smallest whole numbers, pymatgen's ('Te0.5Se0.5' -> 'TeSe',
-    'Cu1.8S1' -> 'Cu9S5'): one composition, one name; any other formula (isotopes too: pymatgen would fold D into H)
-    as it is."""
-    if "." not in reduced:
+def composition_key(reduced: str) -> str:
+    """One text per composition, to link formulas by. A reduced formula whose amounts are a whole-number formula (each
+    element's share of the atoms within COMPOSITION_KEY_TOLERANCE of it, at most MAX_WHOLE_ATOMS atoms): that formula,
+    as pymatgen writes it ('Te0.5Se0.5' -> 'TeSe', 'Cu1.8S1' -> 'Cu9S5', 'Fe0.947O1' -> 'Fe947O1000'). Any other its
+    atomic fractions, elements in alphabetical order ('Zn0.9999Co0.0001O1' -> 'Co0.00005O0.5Zn0.49995', never ZnO:
+    pymatgen's whole formula, which rounds a dopant away). A formula with isotopes (pymatgen would fold D into H), or
+    one pymatgen cannot read (an ion), as it is."""
+    if not _FRACTIONAL_AMOUNT.search(reduced):
         return reduced
     try:
         composition = Composition(reduced)
@@ -215,19 +223,51 @@ def whole_formula(reduced: str) -> str:
         return reduced
     if any(element.name != element.symbol for element in composition.elements):
         return reduced
-    return composition.get_integer_formula_and_factor()[0]
+    return _whole_formula(composition) or _atomic_fractions_text(composition)
+
+
+whole_formula = composition_key  # the name the review, the lab import and the AFLOW connector import it by
+
+
+def _whole_formula(composition: Composition) -> str | None:
+    """A composition's formula in whole numbers of at most MAX_WHOLE_ATOMS atoms, as pymatgen writes it ('Cu1.8S1':
+    'Cu9S5'), each element's share of the atoms within COMPOSITION_KEY_TOLERANCE of it; None where there is none
+    ('Zn0.9999Co0.0001O', which pymatgen's own whole formula rounds to ZnO). Found from the shares, so one composition
+    gets one answer however its formula scales the amounts."""
+    shares = _atomic_shares(composition)
+    ratios = {symbol: Fraction(share).limit_denominator(MAX_WHOLE_ATOMS) for symbol, share in shares.items()}
+    if any(abs(ratios[symbol] - share) > COMPOSITION_KEY_TOLERANCE * share for symbol, share in shares.items()):
+        return None
+    atoms = math.lcm(*(ratio.denominator for ratio in ratios.values()))
+    if atoms > MAX_WHOLE_ATOMS:
+        return None
+    return Composition({symbol: int(ratio * atoms) for symbol, ratio in ratios.items()}).reduced_formula
+
+
+def _atomic_fractions_text(composition: Composition) -> str:
+    """A composition as its atomic fractions, elements in alphabetical order, each to 12 significant digits written
+    without an exponent ('Co0.00005O0.5Zn0.49995'): one text however the formula scales its amounts."""
+    shares = _atomic_shares(composition)
+    return "".join(f"{symbol}{Decimal(f'{shares[symbol]:.12g}'):f}" for symbol in sorted(shares))
 
 
 def alphabetical_formula(text: str) -> str:
     """A formula as OPTIMADE and NOMAD write `chemical_formula_reduced`: reduced to the smallest whole numbers (none
     of pymatgen's special formulas), elements (isotopes as theirs) in alphabetical order, no 1s ('SiO2' -> 'O2Si',
-    'Li2O2' -> 'LiO', 'O2' -> 'O', 'Te0.5Se0.5' -> 'SeTe'); FormulaError if it is not a neutral formula."""
+    'Li2O2' -> 'LiO', 'O2' -> 'O', 'Te0.5Se0.5' -> 'SeTe'); FormulaError if it is not a neutral formula, or has no
+    whole-number formula (a dopant's 'Zn0.9999Co0.0001O', which pymatgen's rounding would make ZnO)."""
     formula = parse_formula(text)
     if formula.charge is not None:
         raise FormulaError(f"'{text}' is an ion: a structure's formula has no charge")
     composition = Composition(formula.species).element_composition
     if not all(float(amount).is_integer() for amount in composition.values()):
-        composition = Composition(composition.get_integer_formula_and_factor()[0])
+        whole = _whole_formula(composition)
+        if whole is None:
+            raise FormulaError(
+                f"'{text}' has no whole-number formula of at most {MAX_WHOLE_ATOMS} atoms, which a reduced formula of "
+                "OPTIMADE or NOMAD writes"
+            )
+        composition = Composition(whole)
     amounts = composition.get_el_amt_dict()
     divisor = _common_divisor(list(amounts.values()))
     return _written({symbol: amounts[symbol] / divisor for symbol in sorted(amounts)})

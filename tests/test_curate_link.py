@@ -26,6 +26,7 @@ from matreg.curate.release import curate_dataset
 from matreg.errors import ConfigError
 from matreg.export import dataset_query
 from matreg.ingest import run_ingest
+from matreg.ml.features import composition_of
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
@@ -277,6 +278,45 @@ def test_one_composition_written_with_fractions_or_whole_numbers_is_one_group(st
     sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["band_gap"]))
     medians = resolve(store.query(sql, params), link_records(store), Resolution(strategy="median"))
     assert sorted(medians["formula"]) == ["Cu9S5", "TeSe"]  # a formula, not 'Te0.5Se0.5; TeSe'
+
+
+DOPED_AND_HOSTS = [("Zn0.9999Co0.0001O", "ZnO"), ("Cd0.99999Zn0.00001Te", "CdTe"), ("Si0.99999B0.00001", "Si")]
+ONE_COMPOSITION = [
+    ("Te0.5Se0.5", "SeTe"),
+    ("Fe0.5Ni0.5", "FeNi"),
+    ("Li1Fe1P1O4", "LiFePO4"),
+    ("Cu1.8S", "Cu9S5"),
+    ("Hg0.7Cd0.3Te", "Cd3Hg7Te10"),
+    ("Ga1As0.1P0.9", "Ga10AsP9"),
+]
+
+
+def test_a_doped_sample_is_not_linked_to_its_host_and_exact_equivalents_are(store, tmp_path):
+    pairs = [*DOPED_AND_HOSTS, ("Zn1.9998Co0.0002O2", "Zn0.9999Co0.0001O"), *ONE_COMPOSITION]
+    rows = "".join(f"{i}a,{first},1.0\n{i}b,{second},1.0\n" for i, (first, second) in enumerate(pairs))
+    import_lab(store, tmp_path, "lab", "id,formula,gap\n" + rows, "columns:\n  gap: {unit: eV}\n")
+    group = group_of(link_records(store))
+    apart = [group[f"lab:{i}a"] != group[f"lab:{i}b"] for i in range(len(DOPED_AND_HOSTS))]
+    assert apart == [True] * 3 and [group[f"lab:{i}b"] for i in range(3)] == ["ZnO", "CdTe", "Si"]
+    linked = [group[f"lab:{i}a"] == group[f"lab:{i}b"] for i in range(len(DOPED_AND_HOSTS), len(pairs))]
+    assert linked == [True] * 7  # the doped ZnO written with twice the amounts too
+    assert group["lab:0a"] == "Co0.00005O0.5Zn0.49995"  # its atomic fractions: no whole-number ratio names it
+
+
+def test_a_doped_sample_is_neither_averaged_with_its_host_nor_preferred_over_it(store, tmp_path):
+    mapping = "provenance: {}\ncolumns:\n  gap: {{property: band_gap, unit: eV}}\n"
+    import_lab(store, tmp_path, "dft", "id,formula,gap\nd1,ZnO,0.73\nd2,CdTe,0.59\n", mapping.format("dft"))
+    import_lab(store, tmp_path, "laba", "id,formula,gap\na1,ZnO,3.44\n", mapping.format("experimental"))
+    rows = "id,formula,gap\nb1,Zn0.9999Co0.0001O,3.30\nb2,Cd0.99999Zn0.00001Te,1.50\n"
+    import_lab(store, tmp_path, "labb", rows, mapping.format("experimental"))
+    long, groups = gaps(store), link_records(store)
+    medians = resolve(long[long["provenance"] == "experimental"], groups, Resolution(strategy="median"))
+    values = dict(zip(medians["formula"], medians["value"], strict=True))
+    assert values == {"ZnO": 3.44, "Zn0.9999Co0.0001O1": 3.30, "Zn1e-05Cd0.99999Te1": 1.50}  # no median of 3.37
+    numbers, fractions = composition_of("Zn0.9999Co0.0001O1")  # an export's composition features of the doped row
+    assert dict(zip(numbers, fractions, strict=True))[27] == pytest.approx(0.00005)
+    kept = resolve(long, groups, Resolution(strategy="prefer", prefer=["experimental"]))
+    assert sorted(kept["record_id"]) == ["dft:d2", "laba:a1", "labb:b1", "labb:b2"]  # pure CdTe's DFT value kept
 
 
 def test_molar_values_of_one_material_are_compared_per_mole_of_its_reduced_formula(store, tmp_path):

@@ -2,7 +2,7 @@ import pytest
 from pymatgen.core import Composition
 
 from matreg.errors import FormulaError
-from matreg.formula import alphabetical_formula, parse_formula, same_composition, whole_formula
+from matreg.formula import alphabetical_formula, composition_key, parse_formula, same_composition
 
 
 @pytest.mark.parametrize(
@@ -165,13 +165,53 @@ def test_non_formulas_are_refused(text):
         parse_formula(text)
 
 
-def test_whole_formulas_name_fractional_compositions_and_keep_isotopes():
-    assert [whole_formula(text) for text in ("Se0.5Te0.5", "Cu1.8S1", "Li0.5D0.5", "GaN")] == [
+def test_composition_keys_name_fractional_compositions_in_whole_numbers_and_keep_isotopes():
+    assert [composition_key(text) for text in ("Se0.5Te0.5", "Cu1.8S1", "Li0.5D0.5", "GaN")] == [
         "TeSe",
         "Cu9S5",
         "Li0.5D0.5",  # pymatgen's whole formula would be LiH
         "GaN",
     ]
+
+
+def key(text: str) -> str:
+    return composition_key(parse_formula(text).reduced)
+
+
+@pytest.mark.parametrize(
+    ("doped", "host", "fractions"),
+    [
+        ("Zn0.9999Co0.0001O", "ZnO", "Co0.00005O0.5Zn0.49995"),
+        ("Cd0.99999Zn0.00001Te", "CdTe", "Cd0.499995Te0.5Zn0.000005"),
+        ("Si0.99999B0.00001", "Si", "B0.00001Si0.99999"),
+    ],
+)
+def test_a_dopant_keeps_its_composition_key_apart_from_its_host(doped, host, fractions):
+    assert (key(doped), key(host)) == (fractions, parse_formula(host).reduced)  # pymatgen's whole formula: the host
+    scaled = "".join(f"{el}{amount * 3:.6f}" for el, amount in Composition(doped).get_el_amt_dict().items())
+    assert key(scaled) == fractions  # the same composition, another formula unit
+
+
+@pytest.mark.parametrize(
+    ("text", "other"),
+    [
+        ("Te0.5Se0.5", "SeTe"),
+        ("Fe0.5Ni0.5", "FeNi"),
+        ("Li1Fe1P1O4", "LiFePO4"),
+        ("Cu1.8S", "Cu9S5"),
+        ("Hg0.7Cd0.3Te", "Cd3Hg7Te10"),
+        ("Ga1As0.1P0.9", "Ga10AsP9"),
+        ("Fe0.947O", "Fe1.894O2"),
+        ("Zn0.999Co0.001O", "Zn999CoO1000"),
+    ],
+)
+def test_exact_equivalents_share_a_composition_key(text, other):
+    assert key(text) == key(other)
+
+
+def test_alphabetical_formulas_refuse_a_composition_without_a_whole_number_formula():
+    with pytest.raises(FormulaError, match="'Zn0.9999Co0.0001O' has no whole-number formula of at most 10000 atoms"):
+        alphabetical_formula("Zn0.9999Co0.0001O")
 
 
 def test_alphabetical_formulas_read_adducts_and_refuse_ions():

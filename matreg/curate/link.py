@@ -4,10 +4,12 @@ Rules, applied to the `materials` table:
 1. A crystal record (no stated phase other than 'cr', or JANAF's 'cr,l': a table of the crystal up to its melting
    point and the liquid above, whose values are compared per temperature, so its 298.15 K row meets a crystal's;
    not one that melts at or below 298.15 K, Br2, Hg, N2O4, H2SO4·6.5H2O, whose 298.15 K row is the liquid's) with
-   a space group number joins the group of its reduced formula (fractional amounts in whole numbers: TeSe and
-   Te0.5Se0.5 are one) and space group. A record with a structure but no space group number gets one from its
-   structure (pymatgen's SpacegroupAnalyzer at emmet's tolerance) when another record has its formula; where spglib
-   finds no symmetry (a broken cell), it is treated as a record without space group (rules 3 and 4).
+   a space group number joins the group of its composition (formula.composition_key: a reduced formula, fractional
+   amounts in whole numbers where they are exactly such a ratio, TeSe and Te0.5Se0.5 being one; else its atomic
+   fractions, so a doped Zn0.9999Co0.0001O is never ZnO) and space group. A record with a structure but no space
+   group number gets one from its structure (pymatgen's SpacegroupAnalyzer at emmet's tolerance) when another record
+   has its formula; where spglib finds no symmetry (a broken cell), it is treated as a record without space group
+   (rules 3 and 4).
 2. Inside one formula + space group, records that have structures are split by pymatgen's StructureMatcher (default
    tolerances): polytypes that share a space group (4H and 6H SiC) become separate groups. A record without a
    structure joins the one group there, or stays apart when StructureMatcher found several.
@@ -37,7 +39,8 @@ Group ids are readable and follow from the store's content: 'ZnSe/216', 'SiC/186
 cluster of a space group StructureMatcher splits, named by its smallest record id: records added to another cluster
 never rename it; a record of a smaller id joining it, or a second cluster appearing in a space group of one, does),
 'SiC/186' (a record without structure in a split space group), 'Al2O3/Alpha' (a named phase), 'CdS' (formula only),
-'H2O (l)', 'Xe[+1] (g)'.
+'Co0.00005O0.5Zn0.49995' (the formula-only group of a composition that is no whole-number ratio), 'H2O (l)',
+'Xe[+1] (g)'.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer, SymmetryUndeterminedError
 
 from matreg.errors import FormulaError
-from matreg.formula import parse_formula, whole_formula
+from matreg.formula import composition_key, parse_formula
 from matreg.store import Store
 from matreg.structure import read_structure
 
@@ -78,7 +81,7 @@ def link_records(store: Store) -> pd.DataFrame:
     if records.empty:
         return pd.DataFrame(columns=_COLUMNS)
     records["reduced"] = records["formula"]
-    records["formula"] = records["formula"].map(whole_formula)  # TeSe and Te0.5Se0.5 are one composition
+    records["formula"] = records["formula"].map(composition_key)  # TeSe and Te0.5Se0.5 are one composition
     records["spacegroup_number"] = records["spacegroup_number"].astype("Int64")
     records["state"] = [_state(phase, notes) for phase, notes in records[["phase", "notes"]].itertuples(index=False)]
     crystal = records["state"].eq("")
@@ -214,7 +217,7 @@ def _named_phase(name: str | None, formula: str) -> str | None:
     if match is None:
         return None
     try:
-        named = whole_formula(parse_formula(match["formula"]).reduced)
+        named = composition_key(parse_formula(match["formula"]).reduced)
     except FormulaError:
         return None
     return _phase_label(match["phase"]) if named == formula else None
