@@ -186,12 +186,20 @@ def _workbook(path, gaps, note="=1+1"):
 
 def _calculated(path, cells):
     """The workbook at `path` with `cells` ({'C2': its XML}) as Excel writes them: with their calculated values."""
+
+    def calculate(sheet):
+        for cell, xml in cells.items():
+            sheet = re.sub(rf'<c r="{cell}"[^>]*>.*?</c>', lambda _, xml=xml: xml, sheet)
+        return sheet
+
+    _edit_sheet(path, calculate)
+
+
+def _edit_sheet(path, edit):
+    """The workbook at `path` with its first sheet's XML as `edit(xml)` makes it."""
     with zipfile.ZipFile(path) as archive:
         parts = {name: archive.read(name) for name in archive.namelist()}
-    sheet = parts["xl/worksheets/sheet1.xml"].decode()
-    for cell, xml in cells.items():
-        sheet = re.sub(rf'<c r="{cell}"[^>]*>.*?</c>', lambda _, xml=xml: xml, sheet)
-    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    parts["xl/worksheets/sheet1.xml"] = edit(parts["xl/worksheets/sheet1.xml"].decode()).encode()
     with zipfile.ZipFile(path, "w") as archive:
         for name, content in parts.items():
             archive.writestr(name, content)
@@ -217,6 +225,23 @@ def test_calculated_formulas_are_read_as_their_values_and_an_empty_one_as_no_mea
     report = run_ingest(LabConnector(data, _mapping(tmp_path)), store)
     assert (report.n_stored, report.n_quarantined) == (1, 1)  # the empty gap: a row without any value
     assert store.query("SELECT value FROM properties").values.tolist() == [[3.3]]
+
+
+def _entity_bomb(sheet):
+    """A sheet whose DTD defines entities of entities ('billion laughs': 200 MB of text), one of them in cell A2."""
+    levels = ['<!ENTITY lol0 "lolololololololololo">'] + [
+        f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, 8)
+    ]
+    bomb = '<c r="A2" t="inlineStr"><is><t>&lol7;</t></is></c>'
+    return f"<!DOCTYPE worksheet [{''.join(levels)}]>" + re.sub(r'<c r="A2".*?</c>', bomb, sheet)
+
+
+def test_a_workbook_whose_xml_expands_entities_past_the_parsers_limit_is_refused_as_unreadable(tmp_path):
+    data = tmp_path / "lab.xlsx"
+    _workbook(data, ["3.3"])
+    _edit_sheet(data, _entity_bomb)
+    with pytest.raises(ConfigError, match=rf"^cannot read {re.escape(str(data))}: limit on input amplification"):
+        LabConnector(data, _mapping(tmp_path))
 
 
 def test_the_import_help_lists_every_file_type_the_importer_reads():

@@ -24,6 +24,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 import openpyxl
 import pandas as pd
@@ -57,7 +58,8 @@ _BYTE_ORDER_MARKS = (  # UTF-32's little-endian mark starts with UTF-16's: it co
 _SAVE_AS_UTF8 = 'save it as UTF-8 (in Excel: "CSV UTF-8 (Comma delimited)")'
 _SHOWN_CELLS = 5
 csv.field_size_limit(2**31 - 1)  # a cell may hold a whole structure (CIF, POSCAR, JSON): the default is 128 kB
-_UNREADABLE = (OSError, ValueError, csv.Error, lzma.LZMAError, zipfile.BadZipFile, zstandard.ZstdError)
+# (ParseError: a workbook's XML that is malformed, or that expands entities past expat's limit: a "billion laughs")
+_UNREADABLE = (OSError, ValueError, csv.Error, lzma.LZMAError, zipfile.BadZipFile, zstandard.ZstdError, ParseError)
 
 
 @dataclass
