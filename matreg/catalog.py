@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pydantic
 
@@ -15,6 +16,9 @@ from matreg.yamlio import load_model
 
 Provenance = Literal["experimental", "dft", "simulated"]
 PROVIDER_CONNECTORS = ("optimade",)  # connectors that read several providers' databases: each entry names its own
+MAX_ANSWER_MIB = 512  # the most one HTTP answer may decode to, by default: a gzip bomb fails the run, not the machine
+# A source's or dataset's name: it names the store's files of its runs and releases (never '..', '/' or a hidden name)
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class HttpSettings(pydantic.BaseModel, extra="forbid"):
@@ -25,6 +29,7 @@ class HttpSettings(pydantic.BaseModel, extra="forbid"):
     backoff_s: float = 0.5
     max_backoff_s: float = 60.0
     max_retry_after_s: float = 600.0  # the longest wait a source's Retry-After may ask for (a longer one: this)
+    max_answer_mib: pydantic.PositiveInt = MAX_ANSWER_MIB  # the most one answer may decode to (a larger one fails)
     jitter_s: float = 0.5
     rate_limit_per_s: float | None = None
     cache: bool = False
@@ -130,6 +135,19 @@ class Catalog(pydantic.BaseModel, extra="forbid"):
 
     sources: dict[str, Source] = {}
     datasets: dict[str, Dataset] = {}
+
+    @pydantic.field_validator("sources", "datasets")
+    @classmethod
+    def _safe_names(cls, entries: dict[str, Any], info: pydantic.ValidationInfo) -> dict[str, Any]:
+        """A name becomes part of file names in the store (a run's lock and journal, a release's folder)."""
+        unsafe = [name for name in entries if not SAFE_NAME.fullmatch(name)]
+        if unsafe:
+            kind = info.field_name.removesuffix("s")
+            raise ValueError(
+                f"{kind} name {unsafe[0]!r} is not allowed: a {kind} name is letters, digits, '-', '_' and '.', "
+                "starting with a letter or digit (it names files in the store)"
+            )
+        return entries
 
     def source(self, name: str) -> Source:
         """A source by name; ConfigError naming the known ones otherwise."""

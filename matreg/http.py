@@ -1,4 +1,10 @@
-"""One HTTP session per source: timeouts, retries with backoff, User-Agent, cache, and secret redaction."""
+"""One HTTP session per source: timeouts, retries with backoff, User-Agent, cache, and secret redaction.
+
+A source is read where its base URL says: a remote one (http, https) over HTTP only, a local one (file://, a mirror on
+disk) from local files only; a link or redirect elsewhere (a remote source's answer naming file:///etc/passwd) is
+refused before it is read. One answer may decode to at most `http.max_answer_mib` (a gzip bomb is refused as it
+inflates, not held whole).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,13 @@ import json
 import os
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from itertools import takewhile
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import orjson
 import requests
@@ -29,6 +35,8 @@ USER_AGENT = f"matreg/{__version__} (materials-data ETL; python-requests)"
 REDACTED = "***"
 _SECRET_NAME = re.compile(r"key|token|secret|password|passwd|auth|credential", re.IGNORECASE)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+REMOTE_SCHEMES = ("http", "https")  # what a remote source's links and redirects may lead to (a local one: file)
+_READ_BYTES = 1 << 20  # how much of an answer is read (and inflated) at a time
 # How the request being sent waits for its turn under the source's rate limit (None: no limit): set by
 # `_RateLimitedAdapter` around each request, called by `_CappedRetry` before each retry urllib3 sends below it.
 _await_rate_limit: ContextVar[Callable[[], None] | None] = ContextVar("await_rate_limit", default=None)
@@ -36,6 +44,11 @@ _await_rate_limit: ContextVar[Callable[[], None] | None] = ContextVar("await_rat
 
 class NotFound(SourceError):
     """The source answered 404 for one item; that item is quarantined, the run goes on."""
+
+
+def is_local_url(url: str) -> bool:
+    """Whether a URL names a local file (file://) rather than a server."""
+    return urlsplit(url).scheme.lower() == "file"
 
 
 def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -225,13 +238,17 @@ class HttpClient:
         self.settings = settings
         self._secrets = [api_key, credentials[1] if credentials else None]
         self._cache_version: str | None = None  # what cache keys add (`key_cached_answers_by`)
-        self.session = self._make_session(cache_path, auth_header)  # cached when given a path (`use_cache`)
+        self._base_url = base_url
+        self._local = base_url is not None and is_local_url(base_url)  # read from files, never from a server
+        # cached when given a path (`use_cache`), a remote source only: requests-cache cannot keep a file's answer
+        self.session = self._make_session(None if self._local else cache_path, auth_header)
         if refresh_cache and cache_path is not None:
             self.session.headers["Cache-Control"] = "no-cache"  # requests-cache's force_refresh, on every request
         # answers since `begin_page`: when the first fresh one arrived, when the source gave the oldest cached one
         self._fresh_at: datetime | None = None
         self._cached_at: datetime | None = None
-        self.session.hooks["response"].append(self._note_answer)  # (mp-api sends on the session itself)
+        # (mp-api sends on the session itself: what a session's hooks do holds for its requests too)
+        self.session.hooks["response"].extend([self._refuse_redirect_elsewhere, self._cap_answer, self._note_answer])
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
         header = (auth_header, api_key) if api_key and auth_header else None
         if header or credentials:
@@ -275,7 +292,8 @@ class HttpClient:
         adapter = self._adapter(retry)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        session.mount("file://", FileAdapter())
+        if self._local:
+            session.mount("file://", FileAdapter())
         session.headers["User-Agent"] = USER_AGENT
         # The environment is read once here and once per host (`proxies_for`), not on every request as requests
         # does with trust_env: that took a fifth of its CPU time per request. No credentials from ~/.netrc either:
@@ -336,10 +354,10 @@ class HttpClient:
         return self._json(self.request("POST", url, json=body, stream=True))
 
     def _json(self, response: requests.Response) -> Any:
-        """The JSON body of a response requested with stream=True, read whole as it arrives: `.content` reads
-        10 kB at a time, which doubles the CPU time of a 250 kB page."""
+        """The JSON body of a response requested with stream=True, read a megabyte at a time as it arrives (up to
+        `max_answer_mib`): `.content` reads 10 kB at a time, which doubles the CPU time of a 250 kB page."""
         try:
-            body = b"".join(response.iter_content(chunk_size=None))
+            body = b"".join(response.iter_content(chunk_size=_READ_BYTES))
         except requests.RequestException as exc:  # the connection broke inside the body
             raise SourceError(self.redact(f"{response.request.method} {response.url} failed: {exc}")) from None
         try:
@@ -348,12 +366,16 @@ class HttpClient:
             pass
         try:
             return json.loads(body)  # reads a byte order mark and UTF-16/32 too
+        except RecursionError:  # (orjson refuses more than 1024 levels; the json module recurses until it fails)
+            raise SourceError(f"not JSON (nested too deeply) from {self._shown(response.url)}") from None
         except ValueError:
             text = _text(body, response.encoding)[:80]
             raise SourceError(self.redact(f"not JSON from {response.url}: {text!r}")) from None
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """Send one request with retries; NotFound on 404, SourceError (secrets redacted) on other failures."""
+        """Send one request with retries; NotFound on 404, SourceError (secrets redacted) on other failures, and
+        for a URL the source may not lead to (`_refuse_elsewhere`)."""
+        self._refuse_elsewhere(url)
         try:
             response = self.session.request(
                 method, url, timeout=self.settings.timeout_s, proxies=self.proxies_for(url), **kwargs
@@ -366,6 +388,44 @@ class HttpClient:
         if response.status_code >= 400:
             raise SourceError(self._failure(response))
         return response
+
+    def _refuse_elsewhere(self, url: str, redirected_from: str | None = None) -> None:
+        """SourceError for a URL a source may not lead to: a local file for a remote source (or one with no base URL),
+        a server for a local one."""
+        if is_local_url(url) == self._local:
+            return
+        how = f"a redirect from {self._shown(redirected_from)} to" if redirected_from else "the URL"
+        read = "from local files only" if self._local else f"over {' or '.join(REMOTE_SCHEMES)} only"
+        source = f"a source at {self._shown(self._base_url)}" if self._base_url else "this source"
+        raise SourceError(f"refused {how} {self._shown(url)}: {source} is read {read}")
+
+    def _refuse_redirect_elsewhere(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """A response hook: refuse a redirect that leads where the source may not (`_refuse_elsewhere`), before
+        requests follows it."""
+        target = self.session.get_redirect_target(response) if response.is_redirect else None
+        if target is not None:
+            self._refuse_elsewhere(urljoin(response.url, target), redirected_from=response.url)
+
+    def _cap_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """A response hook: its body, however it is read (`.content`, `iter_content`, the HTTP cache's copy), is read
+        in chunks of at most `_READ_BYTES` up to `max_answer_mib` decoded, then SourceError: an inflating body (a gzip
+        bomb) is never held larger than that."""
+        limit = self.settings.max_answer_mib
+        read_chunks = response.iter_content
+
+        def capped_chunks(chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
+            read = 0
+            for chunk in read_chunks(min(chunk_size or _READ_BYTES, _READ_BYTES), decode_unicode):
+                read += len(chunk)
+                if read > limit << 20:
+                    response.close()
+                    raise SourceError(
+                        f"answer larger than {limit} MiB from {self._shown(response.url)}: refused (a larger one "
+                        "needs the source's http.max_answer_mib in the catalog)"
+                    )
+                yield chunk
+
+        response.iter_content = capped_chunks  # type: ignore[method-assign]
 
     def _note_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Note when the source gave an answer: as it arrives (before the HTTP cache saves it, so that the cache's

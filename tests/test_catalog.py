@@ -67,6 +67,35 @@ def _lines_of_key(text: str, key: str) -> list[int]:
 
 
 @pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("source", "x/../../../escaped"),
+        ("source", ".."),
+        ("source", ".hidden"),
+        ("dataset", "../d"),
+        ("dataset", "a b"),
+    ],
+)
+def test_a_name_that_is_no_safe_file_name_is_refused_naming_the_file_and_the_name(tmp_path, kind, name):
+    # a source's name goes into its runs' ids, which name lock and journal files: '../..' wrote them outside the store
+    entry = SOURCE.format(connector="janaf", more="") if kind == "source" else DATASET
+    path = tmp_path / "catalog.yaml"
+    path.write_text(entry.replace("\n  x:\n", f"\n  '{name}':\n").replace("\n  d:\n", f"\n  '{name}':\n"))
+    with pytest.raises(ConfigError) as error:
+        load_catalog(path)
+    assert str(error.value) == (
+        f"{path}: line 2: {kind}s: Value error, {kind} name {name!r} is not allowed: a {kind} name is letters, "
+        "digits, '-', '_' and '.', starting with a letter or digit (it names files in the store)"
+    )
+
+
+def test_names_of_letters_digits_dots_dashes_and_underscores_are_taken(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(SOURCE.format(connector="janaf", more="").replace("  x:", "  mc3d.pbe-v1_2:") + DATASET)
+    assert (list(load_catalog(path).sources), list(load_catalog(path).datasets)) == (["mc3d.pbe-v1_2"], ["d"])
+
+
+@pytest.mark.parametrize(
     ("name", "edit", "key", "load"),
     [
         # a copy-paste slip: the oqmd entry renamed janaf would have replaced the real JANAF entry

@@ -1,5 +1,7 @@
-"""The HTTP client: secrets stay out of the cache and error messages; proxies and CA bundle from the environment."""
+"""The HTTP client: secrets stay out of the cache and error messages; proxies and CA bundle from the environment; a
+source is read only where its base URL is (a server, or local files); an answer is read up to a size."""
 
+import gzip
 import itertools
 import shutil
 import socket
@@ -399,3 +401,80 @@ def test_answers_cached_for_one_version_of_the_database_are_not_given_for_anothe
         client = HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite")
         client.key_cached_answers_by("2024.12.18")
         assert read(client, server.url + "page") == ({"v": 2}, False)
+
+
+SECRET_FILE_TEXT = "root:x:0:0 the steward's private notes"
+
+
+@pytest.fixture
+def local_file(tmp_path):
+    """A local file a remote source's answer may name: file:///.../secret.txt."""
+    path = tmp_path / "secret.txt"
+    path.write_text(SECRET_FILE_TEXT, encoding="utf-8")
+    return path.as_uri()
+
+
+@pytest.mark.parametrize("read", ["get_text", "get_json"])
+def test_a_remote_sources_redirect_to_a_local_file_is_refused_unread(local_file, read):
+    with ReplayServer(lambda request: Reply(302, b"", headers={"Location": local_file})) as server:
+        client = HttpClient(HttpSettings(retries=0), base_url=server.url)
+        with pytest.raises(SourceError) as error:
+            getattr(client, read)(server.url + "tables/H-064.txt")
+    assert str(error.value) == (
+        f"refused a redirect from {server.url}tables/H-064.txt to {local_file}: a source at {server.url} is read over "
+        "http or https only"
+    )
+
+
+def test_a_remote_source_never_reads_a_local_file_its_answers_name(local_file, janaf_server):
+    # an OPTIMADE page's links.next of file:///etc/passwd was read, and its first line shown in the error
+    client = HttpClient(HttpSettings(retries=0), base_url=janaf_server.url)
+    with pytest.raises(SourceError) as error:
+        client.get_json(local_file)
+    refused = f"refused the URL {local_file}: a source at {janaf_server.url} is read over http or https only"
+    assert str(error.value) == refused
+    assert SECRET_FILE_TEXT not in str(error.value)
+
+
+def test_a_local_source_is_read_from_local_files_only_and_never_cached(tmp_path, janaf_server):
+    # JANAF's demo reads a file:// copy of the tables; requests-cache failed on a file's JSON answer
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "page.json").write_text('{"data": [1]}', encoding="utf-8")
+    base = (tmp_path / "tables").as_uri() + "/"
+    client = HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite", base_url=base)
+    assert client.get_json(base + "page.json") == {"data": [1]}
+    with pytest.raises(SourceError) as error:
+        client.get_text(janaf_server.url + "H-064.txt")
+    assert (
+        str(error.value)
+        == f"refused the URL {janaf_server.url}H-064.txt: a source at {base} is read from local files only"
+    )
+    assert janaf_server.requests == [] and not (tmp_path / "cache.sqlite").exists()
+
+
+BOMB = gzip.compress(b" " * (3 << 20) + b"[]")  # 3 MiB of JSON once inflated, 3 kB on the wire
+
+
+@pytest.mark.parametrize(("read", "cache"), [("get_json", False), ("get_text", False), ("get_json", True)])
+def test_an_answer_that_inflates_past_the_limit_fails_as_it_is_read(tmp_path, read, cache):
+    reply = Reply(200, BOMB, headers={"Content-Encoding": "gzip"})
+    with ReplayServer(lambda request: reply) as server:
+        settings = HttpSettings(retries=0, max_answer_mib=1)
+        client = HttpClient(settings, cache_path=tmp_path / "cache.sqlite" if cache else None)
+        with pytest.raises(SourceError) as error:
+            getattr(client, read)(server.url + "page")
+        assert str(error.value) == (
+            f"answer larger than 1 MiB from {server.url}page: refused (a larger one needs the source's "
+            "http.max_answer_mib in the catalog)"
+        )
+        assert HttpClient(HttpSettings(retries=0, max_answer_mib=4)).get_json(server.url + "page") == []
+
+
+def test_an_answer_may_inflate_to_512_mib_unless_the_catalog_says_otherwise():
+    assert HttpSettings().max_answer_mib == 512
+
+
+def test_json_nested_too_deeply_to_decode_is_a_clear_error():
+    with ReplayServer(lambda request: Reply(200, b"[" * 200_000 + b"]" * 200_000)) as server:
+        with pytest.raises(SourceError, match=f"^not JSON \\(nested too deeply\\) from {server.url}page$"):
+            HttpClient(HttpSettings(retries=0)).get_json(server.url + "page")

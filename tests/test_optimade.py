@@ -297,6 +297,67 @@ def test_a_page_of_another_provider_or_of_none_fails_the_run_and_stores_nothing(
     assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
 
 
+class EndlessPages:
+    """MP's first page, then pages whose `links.next` names a page anew each time (`?x=<n>`) and that hold what
+    `later(records)` makes of the page before's records; after 20 pages, no next link (a run that is not stopped
+    ends there)."""
+
+    def __init__(self, later) -> None:
+        self.later = later
+        self.page = json.loads(MP_PAGES[0].read_text(encoding="utf-8"))
+        self.root = ""
+
+    def __call__(self, request: Request) -> Reply:
+        if request.path.endswith("/info/structures"):
+            return Reply.json({"errors": [{"status": "404", "title": "Not Found"}]}, 404)
+        if request.query.get("x"):
+            self.page["data"] = self.later(copy.deepcopy(self.page["data"]))
+        n = int(request.query.get("x", ["0"])[0]) + 1
+        self.page["links"] = {"next": f"{self.root}{STRUCTURES}?x={n}" if n < 20 else None}
+        return Reply.json(self.page)
+
+
+def later_read_of(records: list[dict]) -> list[dict]:
+    """The same entries, one of another value (as OQMD lists an entry once per calculation: the same ids in turn)."""
+    records[0]["attributes"]["_mp_stability"]["gga_gga+u"]["energy_above_hull"] += 0.01
+    return records
+
+
+def test_pages_that_answer_the_page_before_again_fail_the_run_instead_of_paging_forever(store, tmp_path):
+    with serve(EndlessPages(lambda records: records)) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root, "mp"))
+        with pytest.raises(SourceError) as error:
+            fetch(store, catalog, FetchRequest(everything=True, page_size=3))
+    assert f"the source's pagination loops: GET {server.root}{STRUCTURES}?x=1" in str(error.value)
+    assert str(error.value).endswith("answered the same 3 record(s) as the page before it")
+    assert len(structure_requests(server)) == 2 and len(store.table("materials")) == 0
+    assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
+
+
+def test_pages_of_the_same_entries_with_other_content_are_read_on(store, tmp_path):
+    with serve(EndlessPages(later_read_of)) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root, "mp"))
+        report = fetch(store, catalog, FetchRequest(everything=True, page_size=3))
+    assert report.n_fetched == 60 and len(structure_requests(server)) == 20
+
+
+def test_a_next_link_to_a_local_file_fails_the_run_without_reading_it(store, tmp_path):
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    page = json.loads(MP_PAGES[0].read_text(encoding="utf-8"))
+    page["links"] = {"next": secret.as_uri()}
+    (tmp_path / "page.json").write_text(json.dumps(page), encoding="utf-8")
+    with serve(OptimadeReplay(STRUCTURES, {0: tmp_path / "page.json"})) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root, "mp"))
+        with pytest.raises(SourceError) as error:
+            fetch(store, catalog, FetchRequest(everything=True, page_size=3))
+    assert str(error.value) == (
+        f"refused the URL {secret.as_uri()}: a source at {server.root} is read over http or https only"
+    )
+    runs = store.query("SELECT status, error FROM fetch_runs")
+    assert runs.values.tolist() == [["failed", str(error.value)]] and len(store.table("materials")) == 0
+
+
 def volume_of(connector, entry: dict) -> tuple[list, list]:
     """The entry's harmonized volume per atom (as a list: none or one) and the reasons it was refused."""
     canonical = harmonize(connector.to_record(entry), connector.attribution, RunStamp("r", datetime.now(timezone.utc)))

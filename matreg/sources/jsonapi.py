@@ -42,10 +42,12 @@ class JsonApiConnector(Connector):
         return self.client.get_json(request.url, request.params)
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
-        """Pages from `cursor` (else the first); SourceError when the source's pagination leads back to a page this
-        run read (a next link to an earlier page would page forever)."""
+        """Pages from `cursor` (else the first); SourceError when the source's pagination loops: it leads back to a
+        page this run read, or it answers a page with the very records of the page before (a server that ignores
+        the page asked for and links a 'next' page anew each time would page forever)."""
         request: HttpRequest | None = HttpRequest.from_cursor(cursor) if cursor else self.first_request()
         sent: set[str] = set()
+        previous: list[dict[str, Any]] = []
         while request is not None:
             key = json.dumps(request.to_cursor(), sort_keys=True, default=str)
             if key in sent:
@@ -56,6 +58,12 @@ class JsonApiConnector(Connector):
             # when the source gave the page: noted before the requests its records may lead to
             read_at, from_cache = self.client.page_read_at(), self.client.page_from_cache()
             records = self.records(body)
+            if records and records == previous:
+                raise SourceError(
+                    f"the source's pagination loops: {self.redact(request.describe())} answered the same "
+                    f"{len(records)} record(s) as the page before it"
+                )
+            previous = records
             following = self.paginator.next_request(request, body, len(records))
             items = [RawItem(self.item_id(record), record) for record in records]
             cursor_after = following.to_cursor() if following else None
