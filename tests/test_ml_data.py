@@ -18,6 +18,7 @@ from pymatgen.core import Composition, Element, Structure
 from matreg.catalog import Catalog, Dataset, Resolution
 from matreg.curate.review import record_decision
 from matreg.errors import MatregError
+from matreg.export import export_dataset
 from matreg.ingest import run_ingest
 from matreg.ml.dataset import ExportedDataset, export_torch, provenance_warning
 from matreg.ml.features import ELEMENT_PROPERTIES, featurize_compositions, stat_names
@@ -377,6 +378,14 @@ def test_provenance_split_tests_on_experiment_only(gap_store, tmp_path):
     assert meta["provenance_by_split"]["test"] == {"experimental": 270}
     assert set(meta["provenance_by_split"]["train"]) == set(meta["provenance_by_split"]["val"]) == {"dft"}
     assert meta["split"]["leakage"]["formula"]["val_in_train"] == 0
+    # what the split used: the DFT rows shared 8:1 (the default fractions' train and val), not [0.8, 0.1, 0.1]
+    used = {key: value for key, value in meta["split"].items() if key != "leakage"}
+    assert used == {
+        "method": "provenance",
+        "seed": 1,
+        "dft_fractions": pytest.approx([8 / 9, 1 / 9]),
+        "assignment": None,
+    }
 
 
 def test_a_provenance_split_of_measured_values_only_says_there_are_no_dft_rows(gap_store, tmp_path):
@@ -412,6 +421,7 @@ def test_predefined_split_reproduces_the_assignment(gap_store, tmp_path):
     records = ExportedDataset(tmp_path / "out").records
     assert records.set_index("record_id")["split"].to_dict() == given.set_index("record_id")["split"].to_dict()
     assert meta["split"]["assignment"]["file"] == "assignment.csv"
+    assert "fractions" not in meta["split"] and "seed" not in meta["split"]  # the file alone splits
     given.iloc[1:].to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(MatregError, match="have no split"):
         export_torch(gap_store, CATALOG, "gaps", tmp_path / "x", split="predefined", assignment=tmp_path / "short.csv")
@@ -600,7 +610,9 @@ def test_values_by_several_methods_are_refused_by_name_or_selected(tmp_path):
     rows = "id,formula,pbe,hse\n" + "".join(f"g{n},{f},{1 + n / 10},{2 + n / 10}\n" for n, f in enumerate(FORMULAS_20))
     store = _lab_store(tmp_path, rows)
     refusal = r"20 record\(s\) have several values of band_gap \(e\.g\. gaps-lab:g0, by the methods HSE06, PBE\)"
-    with pytest.raises(MatregError, match=refusal + ": in the catalog, select methods"):
+    with pytest.raises(
+        MatregError, match=refusal + ": a torch export takes one target per row; in the catalog, select"
+    ):
         export_torch(store, LAB_CATALOG, "lab", tmp_path / "out")
     meta = export_torch(store, LAB_CATALOG, "lab-hse", tmp_path / "out")
     records = ExportedDataset(tmp_path / "out").records
@@ -763,3 +775,129 @@ def test_a_dataset_whose_values_the_curation_log_rejected_says_so_and_how_to_see
         "`matreg review accept RECORD_ID` (with --property for a value) takes a rejection back"
     )
     assert not (tmp_path / "out").exists()
+
+
+MEDIAN = Resolution(strategy="median")
+
+
+def _gap_lab(store: Store, tmp_path: Path, name: str, provenance: str, rows: pd.DataFrame) -> None:
+    """Import lab `name`'s band gaps (columns id, formula, gap, and cif: a structure's JSON, or empty)."""
+    structures = "structure_column: cif\n" if "cif" in rows else ""
+    mapping = f"dataset: {name}\nformula_column: formula\nid_column: id\n{structures}provenance: {provenance}\n"
+    data = _written(tmp_path / f"{name}.csv", rows.to_csv(index=False))
+    _import(store, data, mapping + "citation: c\ncolumns:\n  gap: {property: band_gap, unit: eV}\n", tmp_path)
+
+
+def _rock_salt(a: float) -> str:
+    return Structure.from_spacegroup("Fm-3m", np.eye(3) * a, ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to_json()
+
+
+def test_a_median_row_of_one_crystal_gets_its_smallest_members_structure_and_a_row_without_one_is_counted(
+    tmp_path, caplog
+):
+    # two labs' rock-salt MgO (one space group, matching structures: one crystal) and ZnO without a structure
+    store = Store(tmp_path / "store")
+    for lab, a in (("lab-b", 4.22), ("lab-a", 4.21)):
+        rows = pd.DataFrame(
+            {"id": ["m", "z"], "formula": ["MgO", "ZnO"], "gap": [7.8, 3.4], "cif": [_rock_salt(a), ""]}
+        )
+        _gap_lab(store, tmp_path, lab, "dft", rows)
+    catalog = Catalog(datasets={"m": Dataset(description="m", version="1", properties=["band_gap"], resolve=MEDIAN)})
+    meta = export_torch(store, catalog, "m", tmp_path / "out", split="random", fractions=(1.0, 0.0, 0.0))
+    data = ExportedDataset(tmp_path / "out")
+    records = data.records.set_index("record_id")
+    assert records.loc["group:MgO/225", "structure_record"] == "lab-a:m"  # the smaller of lab-a:m and lab-b:m
+    assert (
+        records.loc["group:MgO/225", "records"] == "lab-a:m; lab-b:m" and records["structure_record"].isna().sum() == 1
+    )
+    graph = meta["featurizers"]["graph"]
+    assert (graph["n_structures"], graph["n_without_structure"], graph["n_disordered_left_out"]) == (1, 1, 0)
+    train = data.graph_split("train")
+    assert train.record_id == ["group:MgO/225"]
+    assert train[0]["edge_dist"].min().item() == pytest.approx(4.21 / 2, abs=1e-5)  # lab-a's cell, not lab-b's
+    assert "1 of 2 rows have no crystal graph (no structure, or a disordered one: group:ZnO)" in caplog.text
+    from matreg.ml.train import load_splits  # (torch)
+
+    with pytest.raises(MatregError, match="the val and test split"):  # a graph model: all in train, and it says so
+        load_splits(tmp_path / "out", graph=True)
+    assert "the graph model learns and is tested on 1 of the export's 2 rows: the others have no" in caplog.text
+
+
+def _four_labs(tmp_path: Path) -> Store:
+    """ZnO and GaN gaps of two DFT labs and two measuring ones (no structures: each formula one group)."""
+    store = Store(tmp_path / "store")
+    for n, (lab, provenance) in enumerate((("dft-a", "dft"), ("dft-b", "dft"), ("exp-a", "experimental"),
+                                           ("exp-b", "experimental"))):  # fmt: skip
+        rows = pd.DataFrame({"id": ["z", "g"], "formula": ["ZnO", "GaN"], "gap": [2.0 + n / 10, 2.5 + n / 10]})
+        _gap_lab(store, tmp_path, lab, provenance, rows)
+    return store
+
+
+def test_a_median_of_dft_and_measured_values_is_refused_naming_the_provenances_as_the_file_export_lists_both(tmp_path):
+    store = _four_labs(tmp_path)
+    median = Dataset(description="m", version="1", properties=["band_gap"], resolve=MEDIAN)
+    measured = Dataset(
+        description="m", version="1", properties=["band_gap"], resolve=MEDIAN, provenance=["experimental"]
+    )
+    catalog = Catalog(datasets={"m": median, "measured": measured})
+    with pytest.raises(MatregError) as refused:
+        export_torch(store, catalog, "m", tmp_path / "out", split="random", fractions=(1.0, 0.0, 0.0))
+    assert str(refused.value) == (
+        "2 resolved group(s) have several values of band_gap (e.g. group:GaN, of the provenances dft, experimental; "
+        "`resolve: median` merges only values of one provenance, method and conditions): a torch export takes one "
+        "target per row; in the catalog, keep one provenance (`provenance: [...]`) or rank them (`resolve: {strategy: "
+        "prefer, prefer: [...]}`, best first)"
+    )
+    export_dataset(store, catalog, "m", "csv", tmp_path / "m.csv")  # long: one row per value, both medians of a group
+    long = pd.read_csv(tmp_path / "m.csv").set_index(["record_id", "provenance"])["value"]
+    assert long.to_dict() == pytest.approx(
+        {("group:GaN", "dft"): 2.55, ("group:GaN", "experimental"): 2.75}
+        | {("group:ZnO", "dft"): 2.05, ("group:ZnO", "experimental"): 2.25}
+    )
+    export_torch(store, catalog, "measured", tmp_path / "out", split="random", fractions=(1.0, 0.0, 0.0))
+    targets = ExportedDataset(tmp_path / "out").records.set_index("record_id")["target"]
+    assert targets.to_dict() == pytest.approx({"group:GaN": 2.75, "group:ZnO": 2.25})
+
+
+def test_a_pinned_split_by_record_id_still_matches_a_record_whose_row_became_a_resolved_groups(tmp_path):
+    store = Store(tmp_path / "store")
+    rows = pd.DataFrame({"id": [f"g{n}" for n in range(20)], "formula": FORMULAS_20, "gap": np.arange(20) / 4})
+    _gap_lab(store, tmp_path, "lab-a", "dft", rows)
+    catalog = Catalog(datasets={"m": Dataset(description="m", version="1", properties=["band_gap"], resolve=MEDIAN)})
+    export_torch(store, catalog, "m", tmp_path / "first")
+    pinned = ExportedDataset(tmp_path / "first").records[["record_id", "split"]]
+    pinned.to_csv(tmp_path / "pin.csv", index=False)
+    _gap_lab(store, tmp_path, "lab-b", "dft", rows.head(5).assign(id=lambda frame: "b" + frame["id"]))  # NaCl ... CaO
+    export_torch(store, catalog, "m", tmp_path / "again", split="predefined", assignment=tmp_path / "pin.csv")
+    records = ExportedDataset(tmp_path / "again").records.set_index("record_id")
+    assert records.loc["group:NaCl", "records"] == "lab-a:g0; lab-b:bg0" and len(records) == 20
+    split_of = pinned.set_index("record_id")["split"]
+    assert records.loc["group:NaCl", "split"] == split_of["lab-a:g0"]
+    assert records.loc["lab-a:g5", "split"] == split_of["lab-a:g5"]
+    assert (records["split"].value_counts() == split_of.value_counts()).all()
+    other = {"train": "test", "val": "test", "test": "train"}[split_of["lab-a:g0"]]
+    pd.concat([pinned, pd.DataFrame({"record_id": ["lab-b:bg0"], "split": [other]})]).to_csv(
+        tmp_path / "two.csv", index=False
+    )
+    with pytest.raises(MatregError, match=r"1 row\(s\) given more than one split through their member records, e\.g\. "
+                       r"\['group:NaCl'\]"):  # fmt: skip
+        export_torch(store, catalog, "m", tmp_path / "x", split="predefined", assignment=tmp_path / "two.csv")
+
+
+def test_a_split_by_formula_matches_compositions_and_refuses_one_composition_in_two_splits(tmp_path):
+    rows = pd.DataFrame(
+        {
+            "record_id": ["a", "b", "c"],
+            "formula": ["Te0.5Se0.5", "NaCl", "Cu9S5"],
+            "chemsys": ["Se-Te", "Cl-Na", "Cu-S"],
+        }
+        | {"provenance": ["dft"] * 3}
+    )
+    path = _written(tmp_path / "folds.csv", "formula,split\nTeSe,test\nNaCl,train\nCu1.8S,train\n")
+    assert assign_splits(rows, "predefined", assignment=path).tolist() == ["test", "train", "train"]
+    path.write_text("formula,split\nTeSe,train\nTe0.5Se0.5,test\nNaCl,train\nCu9S5,train\n", encoding="utf-8")
+    with pytest.raises(MatregError) as refused:
+        assign_splits(rows, "predefined", assignment=path)
+    assert (
+        str(refused.value) == f"{path}: 1 composition(s) assigned to more than one split, e.g. ['TeSe and Te0.5Se0.5']"
+    )

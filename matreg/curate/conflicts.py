@@ -13,9 +13,10 @@ A dataset's resolution (`resolve`):
   group has, at whatever conditions (all values where it names none), and says which in `resolved_by` (the values
   it leaves out: `preference_left_out`);
 - `median` merges only comparable values, of one group, property, provenance, method and the same stated conditions,
-  into their median (`resolved_by` 'median of N'); values of other methods or conditions stay rows of their own. One
-  calculation read through two catalog sources of one database (MP's summary API and MP's OPTIMADE, the same
-  `source_id`) counts once.
+  into their median (`resolved_by` 'median of N', record id 'group:<group id>', its values' records in `records`);
+  values of other provenances, methods or conditions stay rows of their own (a group's DFT and measured values: two
+  rows, both 'group:<group id>' where each merges several). One calculation read through two catalog sources of one
+  database (MP's summary API and MP's OPTIMADE, the same `source_id`) counts once.
 Its known conflicts (`resolution_conflicts`) are the values it merges or chooses between that spread beyond the
 tolerance: a median's values, or every method's value at the same conditions for `prefer`.
 """
@@ -43,6 +44,7 @@ CONFLICT_COLUMNS = [
     "temperature_K", "pressure_Pa", "spread",
 ]  # fmt: skip
 RESOLVED_BY = "resolved_by"  # the rule that gave a resolved row: 'prefer experimental', 'median of 2'
+MERGED_ROW_PREFIX = "group:"  # a median row of several values is 'group:<group id>', its members in `records`
 Comparison = Literal["method", "across methods", "median"]  # which values meet in one set
 COMPARED_BY_STRATEGY: dict[str, Comparison] = {"keep_all": "method", "prefer": "across methods", "median": "median"}
 _SET_CONDITIONS = [f"set_{column}" for column in CONDITIONS]  # the conditions a value is compared at
@@ -255,7 +257,7 @@ def _merged(several: pd.DataFrame) -> pd.DataFrame:
     for column in _MERGED_TEXT:
         if column in several:
             merged[column] = sets[column].agg(_joined)
-    merged["record_id"] = "group:" + sets["group_id"].first()
+    merged["record_id"] = MERGED_ROW_PREFIX + sets["group_id"].first()
     merged["value"] = counted.groupby("set")["compared"].median()
     merged["formula"] = merged["formula_original"] = sets["formula_unit"].first()  # one formula: TeSe for Te0.5Se0.5
     merged["original_value"] = float("nan")  # a median was never received from anyone

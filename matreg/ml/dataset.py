@@ -3,11 +3,13 @@
     DIR/meta.json          dataset, target and unit, provenance, method and conditions mix, sources (each
                            distinct source, citation, licence and database version of the values the targets are
                            made of, with their count `n` and run ids: a row's one value, a median row's every value
-                           it merges), split and leakage report, hashes, records left out (`left_out`: record id ->
-                           why; a formula unit without atoms)
+                           it merges), split (what it used) and leakage report, featurizers (with the rows that have
+                           no crystal graph), hashes, records left out (`left_out`: record id -> why; a formula unit
+                           without atoms)
     DIR/records.parquet    record_id, formula, chemsys, target, temperature_K, pressure_Pa (the value's conditions,
                            null where unstated), split, method, provenance, source, records (the stored records a row
-                           stands for: itself, or a resolved group's members) (by record_id)
+                           stands for: itself, or a resolved group's members), structure_record (the record whose
+                           structure gives the row's crystal graph, `_with_structures`; null: none) (by record_id)
     DIR/composition.npz    fractions [N, 103], stats [N, S], element_z [N, M], element_frac [N, M]
     DIR/graph.npz          atom_z, atom_offsets, edge_src, edge_dst, edge_dist, edge_offsets (when structures exist)
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -57,6 +60,7 @@ from matreg.ml.splits import (
     assign_splits,
     check_method,
     leakage_report,
+    split_settings,
 )
 from matreg.schema import load_vocabulary, value_conditions
 from matreg.store import Store, atomic_dir, temps_beside
@@ -73,11 +77,16 @@ FORMAT = "matreg-torch"
 FORMAT_VERSION = 1
 CONDITIONS = tuple(value_conditions())
 RECORD_COLUMNS = (
-    "record_id", "formula", "chemsys", "target", *CONDITIONS, "split", "method", "provenance", "source", "records"
+    "record_id", "formula", "chemsys", "target", *CONDITIONS, "split", "method", "provenance", "source", "records",
+    "structure_record",
 )  # fmt: skip
 _NUMBER_COLUMNS = ("target", *CONDITIONS)
 _NONE = "(none)"  # meta.json's key that counts the rows without a method, or without a stated condition
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+# a link group of one crystal: one formula and space group ('ZnSe/216'), or a StructureMatcher cluster in one
+# ('SiC/186/mp:mp-567505'), whose records' structures match (matreg.curate.link)
+_ONE_CRYSTAL_GROUP = r"[^/\s]+/\d+(?:/.+)?"
+logger = logging.getLogger(__name__)
 
 
 def export_torch(
@@ -104,9 +113,10 @@ def export_torch(
     arrays = {"composition.npz": featurize_compositions(rows["formula"])}
     if rows["structure"].notna().any():
         arrays["graph.npz"] = featurize_structures(rows["structure"].tolist(), cutoff, max_neighbors)
+        _warn_of_rows_without_graphs(rows, arrays["graph.npz"])
     context = {
-        "split": {"method": split, "seed": seed, "fractions": list(fractions), "assignment": _file_info(assignment)},
-        "featurizers": _featurizers(arrays, cutoff, max_neighbors, int(rows["structure"].notna().sum())),
+        "split": split_settings(split, seed, fractions) | {"assignment": _file_info(assignment)},
+        "featurizers": _featurizers(arrays, cutoff, max_neighbors, rows["structure"].notna()),
         "left_out": left_out,
         "preference": preference,
     }
@@ -209,15 +219,14 @@ def _sample_rows(
     store: Store, catalog: Catalog, name: str, prop: str
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], dict]:
     """One row per record, as the dataset is released (review decisions applied, linked records resolved per the
-    catalog): its value of `prop`, formula, chemical system, method, provenance, source, structure and `records`
-    (the stored records a row stands for: itself, or a resolved group's members). Also the curated values the rows
-    are made of, each with its source's version and run: what the export's sources count (a row's one value, the
-    one `prefer` kept of a record's several; each value a median row merges); the records left out, with why
-    (`_without_atoms`); and what `prefer` left out of `prop`'s values (`preference_summary`; {} for others)."""
-    from matreg.curate.release import (  # the curation layer; linking loads pymatgen's StructureMatcher
-        curate_dataset,
-        preference_summary,
-    )
+    catalog): its value of `prop`, formula, chemical system, method, provenance, source, `records` (the stored records
+    a row stands for: itself, or a resolved group's members), structure and `structure_record` (`_with_structures`).
+    Also the curated values the rows are made of, each with its source's version and run: what the export's sources
+    count (a row's one value, the one `prefer` kept of a record's several; each value a median row merges); the
+    records left out, with why (`_without_atoms`); and what `prefer` left out of `prop`'s values
+    (`preference_summary`; {} for others)."""
+    from matreg.curate.conflicts import MERGED_ROW_PREFIX  # the curation layer; linking loads StructureMatcher
+    from matreg.curate.release import curate_dataset, preference_summary
 
     dataset = catalog.dataset(name)
     curated = curate_dataset(store, catalog, name)
@@ -225,7 +234,7 @@ def _sample_rows(
     if not len(long):
         selected = curated.raw[curated.raw["property"] == prop]
         raise MatregError(nothing_selected(name, dataset, selected, prop))
-    _refuse_several_values(long, prop)
+    _refuse_several_values(long, prop, long["record_id"].str.startswith(MERGED_ROW_PREFIX))
     long, left_out = _without_atoms(long)
     if not len(long):
         without = ", ".join(left_out)
@@ -240,10 +249,39 @@ def _sample_rows(
     rows = _per_atom_if_molar(long).rename(columns={"value": "target"}).merge(materials, on="record_id", how="left")
     missing = rows["chemsys"].isna()  # a resolved group's median row ('group:...') is no stored record
     rows.loc[missing, "chemsys"] = [parse_formula(formula).chemsys for formula in rows.loc[missing, "formula"]]
+    rows = _with_structures(rows, materials, MERGED_ROW_PREFIX)
     values = curated.carried[curated.carried["property"] == prop]  # what the rows hold: prefer's kept values only
     members = values[values["record_id"].isin(member_ids)].merge(materials[["record_id", "run_id"]], on="record_id")
     preference = preference_summary(dataset, curated, prop)
     return rows.sort_values("record_id", kind="stable").reset_index(drop=True), members, left_out, preference
+
+
+def _with_structures(rows: pd.DataFrame, materials: pd.DataFrame, merged_prefix: str) -> pd.DataFrame:
+    """The rows with the structure of their `structure_record`: a stored record's own; for a median row ('group:<group
+    id>', `merged_prefix`) of one crystal (a link group of one formula and space group, or a StructureMatcher cluster
+    in one: its members' structures match), its smallest member record id with a structure. A median row of another
+    group (a formula only, a named phase: its members need not be one polymorph) gets none."""
+    group = rows["record_id"].str.removeprefix(merged_prefix)
+    one_crystal = rows["record_id"].str.startswith(merged_prefix) & group.str.fullmatch(_ONE_CRYSTAL_GROUP)
+    members = rows.loc[one_crystal, "records"].str.split("; ").explode()
+    structures = materials.dropna(subset=["structure"]).set_index("record_id")["structure"]
+    record = rows["record_id"].where(rows["structure"].notna())
+    record.update(members[members.isin(structures.index)].groupby(level=0).min())
+    return rows.assign(structure_record=record, structure=record.map(structures))
+
+
+def _warn_of_rows_without_graphs(rows: pd.DataFrame, graph: dict[str, np.ndarray]) -> None:
+    """Log how many rows have no crystal graph (no structure, or a disordered one), naming a few: graph models leave
+    them out (meta.json counts them, `_graph_info`)."""
+    graphless = np.diff(graph["atom_offsets"]) == 0
+    if not graphless.any():
+        return
+    ids = rows.loc[graphless, "record_id"].tolist()
+    examples = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+    logger.warning(
+        f"{len(ids)} of {len(rows)} rows have no crystal graph (no structure, or a disordered one: {examples}); "
+        "graph models leave them out (meta.json: featurizers.graph)"
+    )
 
 
 def _without_atoms(long: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -258,20 +296,49 @@ def _without_atoms(long: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     return long[atoms > 0], reasons
 
 
-def _refuse_several_values(long: pd.DataFrame, prop: str) -> None:
-    """MatregError naming what differs when a record has several values of `prop` (methods or conditions)."""
-    several = long[long["record_id"].duplicated(keep=False)]
-    if not len(several):
+def _refuse_several_values(long: pd.DataFrame, prop: str, merged: pd.Series) -> None:
+    """MatregError when a record, or a resolved group's median row (`merged`), has several values of `prop`, naming
+    what differs (provenances, methods, conditions) and the catalog settings that keep one: a row has one target."""
+    twice = long["record_id"].duplicated(keep=False)
+    if not twice.any():
         return
-    record_id = several["record_id"].iloc[0]
-    example = several[several["record_id"] == record_id]
-    methods = sorted(example["method"].dropna().unique().tolist())
-    what = f"by the methods {', '.join(methods)}" if len(methods) > 1 else "at different conditions"
+    record_id = long.loc[twice, "record_id"].iloc[0]
+    example = long[long["record_id"] == record_id]
+    differ = [column for column in _DIFFERING if example[column].nunique(dropna=False) > 1]
+    if "provenance" in differ:  # DFT and measured values never share a method: that theirs differ says nothing more
+        differ = [column for column in differ if column != "method"]
+    what = "".join(f", {_DIFFERING[column][0]} {_distinct(example[column])}" for column in differ)
+    if merged[example.index].all():
+        what += "; `resolve: median` merges only values of one provenance, method and conditions"
+    fixes = [_DIFFERING[column][1] for column in differ]
+    if {"provenance", "method"} & set(differ):  # `prefer` ranks provenances and methods, not conditions
+        fixes.append("rank them (`resolve: {strategy: prefer, prefer: [...]}`, best first)")
+    counted = _counted(long.loc[twice, "record_id"], merged[twice])
     raise MatregError(
-        f"{several['record_id'].nunique()} record(s) have several values of {prop} (e.g. {record_id}, {what}): "
-        "in the catalog, select methods (`methods: [...]`), resolve them (`resolve: {strategy: prefer, prefer: "
-        "[...]}`) or give temperature_K / pressure_Pa"
+        f"{counted} have several values of {prop} (e.g. {record_id}{what}): a torch export takes one target per row; "
+        f"in the catalog, {' or '.join(fixes)}"
     )
+
+
+_DIFFERING = {  # what may differ between the values of one row: its words, and the catalog setting that keeps one
+    "provenance": ("of the provenances", "keep one provenance (`provenance: [...]`)"),
+    "method": ("by the methods", "select methods (`methods: [...]`)"),
+    "temperature_K": ("at the temperatures (K)", "select one temperature (`temperature_K: ...`)"),
+    "pressure_Pa": ("at the pressures (Pa)", "select one pressure (`pressure_Pa: ...`)"),
+}
+
+
+def _counted(record_ids: pd.Series, merged: pd.Series) -> str:
+    """'3 record(s)', '2 resolved group(s)' or both: the distinct ids of `record_ids`, median rows (`merged`) apart."""
+    distinct = ~record_ids.duplicated()
+    counts = {"record(s)": int((distinct & ~merged).sum()), "resolved group(s)": int((distinct & merged).sum())}
+    return " and ".join(f"{n} {noun}" for noun, n in counts.items() if n)
+
+
+def _distinct(values: pd.Series) -> str:
+    """The distinct values of a column as text, sorted, joined by ', ' ('none' for a missing value)."""
+    texts = {"none" if pd.isna(value) else f"{value:g}" if isinstance(value, float) else str(value) for value in values}
+    return ", ".join(sorted(texts))
 
 
 def _write_records(rows: pd.DataFrame, path: Path) -> None:
@@ -329,8 +396,10 @@ def _counts_by_split(rows: pd.DataFrame, column: str) -> dict[str, dict[str, int
     return {part: _counts(rows.loc[rows["split"] == part, column]) for part in SPLITS}
 
 
-def _featurizers(arrays: dict[str, dict[str, np.ndarray]], cutoff: float, max_neighbors: int, n_given: int) -> dict:
-    """Names and sizes of the features in composition.npz and graph.npz (`n_given`: records with a structure)."""
+def _featurizers(
+    arrays: dict[str, dict[str, np.ndarray]], cutoff: float, max_neighbors: int, has_structure: pd.Series
+) -> dict:
+    """Names and sizes of the features in composition.npz and graph.npz (`has_structure`: of each row)."""
     width = int(arrays["composition.npz"]["element_z"].shape[1])
     graph = arrays.get("graph.npz")
     return {
@@ -346,19 +415,23 @@ def _featurizers(arrays: dict[str, dict[str, np.ndarray]], cutoff: float, max_ne
             "element_z": {"size": width, "description": "Z of each element by increasing Z, 0 = padding"},
             "element_frac": {"size": width, "description": "atomic fraction of each element of element_z"},
         },
-        "graph": None if graph is None else _graph_info(graph, cutoff, max_neighbors, n_given),
+        "graph": None if graph is None else _graph_info(graph, cutoff, max_neighbors, has_structure),
     }
 
 
-def _graph_info(graph: dict[str, np.ndarray], cutoff: float, max_neighbors: int, n_given: int) -> dict:
-    """How the crystal graphs were built and how big they are."""
+def _graph_info(graph: dict[str, np.ndarray], cutoff: float, max_neighbors: int, has_structure: pd.Series) -> dict:
+    """How the crystal graphs were built, how big they are, and how many rows have none."""
     n_structures = int((np.diff(graph["atom_offsets"]) > 0).sum())
     return {
         "method": "pymatgen Structure.get_neighbor_list (periodic images), nearest max_neighbors per atom",
+        "structures": "a row's structure_record's: a stored record's own; a resolve: median row of one crystal (a "
+        "link group of one formula and space group, or structure cluster) takes its smallest member record id with "
+        "a structure, another median row none",
         "cutoff_A": cutoff,
         "max_neighbors": max_neighbors,
         "n_structures": n_structures,
-        "n_disordered_left_out": n_given - n_structures,  # partly occupied or mixed sites: no graph
+        "n_without_structure": int((~has_structure).sum()),  # no graph: graph models leave these rows out
+        "n_disordered_left_out": int(has_structure.sum()) - n_structures,  # partly occupied or mixed sites: no graph
         "n_atoms": int(len(graph["atom_z"])),
         "n_edges": int(len(graph["edge_src"])),
     }
@@ -483,7 +556,8 @@ class ExportedDataset:
         return CompositionSplit(self._tensors(rows), self.records["record_id"].to_numpy()[rows].tolist())
 
     def graph_split(self, name: str) -> GraphSplit:
-        """The records of one split that have a structure, with composition features and crystal graphs."""
+        """The records of one split that have a crystal graph, with composition features and graphs (meta.json's
+        featurizers.graph counts the rows without one)."""
         if self._graph is None:
             raise MatregError(f"{self.directory} has no crystal graphs: none of its records has a structure")
         atoms = np.diff(self._graph["atom_offsets"].numpy())

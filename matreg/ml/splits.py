@@ -1,10 +1,14 @@
-"""Train/val/test assignment that does not leak, and a report of how much a split does leak.
+"""Train/val/test assignment, and a report of how much a split leaks (test compositions and chemical systems also
+in train or val: `leakage_report`).
 
-`random` deals out records; `composition` and `chemsys` deal out whole groups (every record of one composition,
-however its formula is written, or of one chemical system, lands on one side); `provenance` trains and validates on
-DFT and tests on experiment; `predefined` applies a CSV (`record_id,split` or `formula,split`) exactly. All are
-deterministic for a seed, and stable as a dataset grows: records added move only groups at the cuts, besides a
-group that crosses its size limit (no group fills more than a quarter of a split, unless that leaves val and test
+`composition` and `chemsys` deal out whole groups (every record of one composition, however its formula is written,
+or of one chemical system, lands on one side): no test composition (chemical system) in train or val. The others
+may leak, by design: `random` deals out records (one composition measured twice may be in train and test);
+`provenance` trains and validates on DFT and tests on experiment, so the DFT values of a measured test composition
+are in train or val (it measures how a model learned from DFT transfers to measurements; train and val share no
+composition); `predefined` applies a CSV (`record_id,split` or `formula,split`) exactly, as leaky as the file is.
+All are deterministic for a seed, and stable as a dataset grows: records added move only groups at the cuts, besides
+a group that crosses its size limit (no group fills more than a quarter of a split, unless that leaves val and test
 too few groups: `_grouped`).
 """
 
@@ -18,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from matreg.errors import MatregError
-from matreg.formula import reduced_formula
+from matreg.formula import reduced_formula, whole_formula
 from matreg.ml.features import composition_of
 
 SPLITS = ("train", "val", "test")
@@ -28,6 +32,7 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 LARGE_GROUP_SHARE = 0.25  # one group (composition, chemical system) fills at most this share of a split's target
 FEW_ROWS = 4  # ... or this many rows, where that is more (repeated measurements of one composition in a small dataset)
 DEFAULT_METHOD = "composition"  # no composition in two splits: the leakage-free default
+_MERGED_ROW = "group:"  # the id of a resolved group's median row (matreg.curate.conflicts.MERGED_ROW_PREFIX)
 _GROUP_COLUMN = {"random": "record_id", "chemsys": "chemsys"}  # the column whose values group rows (composition aside)
 
 
@@ -38,7 +43,8 @@ def assign_splits(
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     assignment: Path | None = None,
 ) -> np.ndarray:
-    """'train', 'val' or 'test' for each row (columns record_id, formula, chemsys, provenance)."""
+    """'train', 'val' or 'test' for each row (columns record_id, formula, chemsys, provenance, and optionally
+    records: the stored records a resolved group's row stands for, which a predefined split by record_id matches)."""
     check_method(method, assignment)
     if method == "predefined":
         labels = _predefined(rows, Path(assignment))
@@ -52,6 +58,17 @@ def assign_splits(
         labels = _grouped(keys.to_numpy(), seed, fractions)
     _require(labels, [name for name, share in zip(SPLITS, fractions, strict=True) if share > 0], method)
     return labels
+
+
+def split_settings(method: str, seed: int, fractions: Sequence[float]) -> dict:
+    """What a split of `method` used, for meta.json: the seed and the fractions of the rows it deals out (those of
+    the DFT rows for `provenance`, whose test split is the experimental rows); the file alone for `predefined`."""
+    if method == "predefined":
+        return {"method": method}
+    if method == "provenance":
+        train, val, _ = _checked(fractions)
+        return {"method": method, "seed": seed, "dft_fractions": [train / (train + val), val / (train + val)]}
+    return {"method": method, "seed": seed, "fractions": list(_checked(fractions))}
 
 
 def check_method(method: str, assignment: Path | None) -> None:
@@ -179,7 +196,8 @@ def _require(labels: np.ndarray, needed: Sequence[str], method: str) -> None:
 
 
 def read_assignment(path: Path) -> pd.DataFrame:
-    """An assignment CSV: a `split` column and a `record_id` or a `formula` column (formulas are reduced)."""
+    """An assignment CSV: a `split` column and a `record_id` or a `formula` column (formulas are reduced); a record
+    id, or a composition however its formula is written (TeSe and Te0.5Se0.5), given two splits is refused."""
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False).apply(lambda column: column.str.strip())
     except (OSError, ValueError) as exc:
@@ -192,7 +210,10 @@ def read_assignment(path: Path) -> pd.DataFrame:
         raise MatregError(f"{path}: unknown split names {bad} (use {', '.join(SPLITS)})")
     if key == "formula":
         table["formula"] = [_reduced(text, path, line) for line, text in enumerate(table["formula"], start=2)]
-    return _unique_keys(table[[key, "split"]].drop_duplicates(), key, path)
+    table = table[[key, "split"]].drop_duplicates()
+    identity = table["formula"].map(whole_formula) if key == "formula" else table["record_id"]
+    _refuse_two_splits(table.assign(identity=identity), key, path)
+    return table
 
 
 def _reduced(text: str, path: Path, line: int) -> str:
@@ -203,27 +224,66 @@ def _reduced(text: str, path: Path, line: int) -> str:
     return reduced
 
 
-def _unique_keys(table: pd.DataFrame, key: str, path: Path) -> pd.DataFrame:
-    """Refuse a key assigned to two different splits."""
-    twice = table.loc[table[key].duplicated(), key].unique().tolist()
-    if twice:
-        raise MatregError(f"{path}: {len(twice)} {key}(s) assigned to more than one split, e.g. {twice[:3]}")
-    return table
+def _refuse_two_splits(table: pd.DataFrame, key: str, path: Path) -> None:
+    """Refuse an `identity` (a record id, a composition) assigned to two different splits, naming its lines' keys."""
+    splits = table.groupby("identity", sort=False)["split"].transform("nunique")
+    twice = table[splits > 1].groupby("identity", sort=False)[key].agg(lambda keys: " and ".join(dict.fromkeys(keys)))
+    if len(twice):
+        what = "composition" if key == "formula" else key
+        raise MatregError(f"{path}: {len(twice)} {what}(s) assigned to more than one split, e.g. {twice.tolist()[:3]}")
 
 
 def _predefined(rows: pd.DataFrame, path: Path) -> np.ndarray:
-    """The split of each row as the assignment file gives it; unknown or unassigned rows are errors."""
+    """The split of each row as the assignment file gives it: by composition (`formula,split`: the formulas reduced
+    to whole numbers, TeSe for Te0.5Se0.5), or by record id, a resolved group's row matching any of its members'
+    (`records`: a lone record's row that merges with another source's value later keeps its pin); a key of the file
+    no row has, a row the file gives no split, or a row given two (by two members), is an error."""
     table = read_assignment(path)
     key = table.columns[0]
-    given = dict(zip(table[key], table["split"], strict=True))
-    have = set(rows[key])
+    if key == "formula":
+        names = pd.DataFrame({"row": np.arange(len(rows)), "name": rows["formula"].map(whole_formula).to_numpy()})
+        given = dict(zip(table["formula"].map(whole_formula), table["split"], strict=True))
+    else:
+        names = _record_names(rows)
+        given = dict(zip(table["record_id"], table["split"], strict=True))
+    _check_coverage(names, given, key, path)
+    splits = names.assign(split=names["name"].map(given)).dropna(subset=["split"]).drop_duplicates(["row", "split"])
+    _refuse_rows_given_two_splits(rows, splits, path)
+    return splits.set_index("row")["split"].reindex(range(len(rows))).to_numpy(dtype=object)
+
+
+def _record_names(rows: pd.DataFrame) -> pd.DataFrame:
+    """Every record id that names a row (`row`: its position), its own first, then a resolved group's members."""
+    own = rows["record_id"].reset_index(drop=True)
+    members = rows["records"].reset_index(drop=True).str.split("; ") if "records" in rows else own
+    names = pd.concat([own, members]).explode()
+    return pd.DataFrame({"row": names.index, "name": names.to_numpy()}).drop_duplicates()
+
+
+def _check_coverage(names: pd.DataFrame, given: dict[str, str], key: str, path: Path) -> None:
+    """Refuse keys of the file that name no row, and rows that no key of the file names (each by its first name)."""
+    have = set(names["name"])
     unknown = [value for value in given if value not in have]
     if unknown:
-        raise MatregError(f"{path}: {len(unknown)} {key}(s) not in the dataset, e.g. {unknown[:3]}")
-    missing = sorted(have - set(given))
+        renamed = any(value.startswith(_MERGED_ROW) for value in unknown)
+        hint = " (a resolved group's id changes with its group: pin its member records, its `records`)" * renamed
+        raise MatregError(f"{path}: {len(unknown)} {key}(s) not in the dataset, e.g. {unknown[:3]}{hint}")
+    named = names.loc[names["name"].isin(given.keys()), "row"]
+    firsts = names.drop_duplicates("row")
+    missing = sorted(set(firsts.loc[~firsts["row"].isin(named), "name"]))
     if missing:
         raise MatregError(f"{path}: {len(missing)} {key}(s) of the dataset have no split, e.g. {missing[:3]}")
-    return rows[key].map(given).to_numpy(dtype=object)
+
+
+def _refuse_rows_given_two_splits(rows: pd.DataFrame, splits: pd.DataFrame, path: Path) -> None:
+    """Refuse a row (a resolved group's) that the file gives two splits through two of its member records."""
+    twice = splits.loc[splits["row"].duplicated(keep=False), "row"].unique()
+    if len(twice):
+        examples = rows["record_id"].iloc[twice[:3]].tolist()
+        raise MatregError(
+            f"{path}: {len(twice)} row(s) given more than one split through their member records, e.g. {examples} "
+            "(one row, one split: give its members one)"
+        )
 
 
 def _overlap(keys: pd.Series, labels: np.ndarray) -> dict:

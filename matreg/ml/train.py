@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import logging
 import math
 import os
 import sys
@@ -44,6 +45,8 @@ from matreg.ml.dataset import ExportedDataset, export_torch
 from matreg.ml.models import GRAPH_MODELS, MODELS, build_model
 from matreg.ml.splits import DEFAULT_METHOD
 from matreg.store import Store, atomic_dir, is_temp_name, remove_old_temps
+
+logger = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
 RUN_EXPORT = "export"  # the folder of a run that holds the export it made of a catalog dataset (`resolve_export`)
@@ -95,13 +98,20 @@ def deterministic(seed: int, threads: int | None = None) -> Iterator[torch.Gener
 
 
 def load_splits(export_dir: Path, graph: bool) -> tuple[ExportedDataset, dict]:
-    """The export and its train, val and test splits (graph splits for graph models)."""
+    """The export and its train, val and test splits (graph splits for graph models: the rows without a crystal graph
+    left out, saying how many)."""
     data = ExportedDataset(export_dir)
     if graph and "graph.npz" not in data.meta.get("files", {}):
         raise MatregError(
             f"{export_dir} has no crystal graphs (its records have no structures): use a composition model"
         )
     splits = {name: data.graph_split(name) if graph else data.split(name) for name in ("train", "val", "test")}
+    kept = sum(len(part) for part in splits.values())
+    if kept < len(data.records):
+        logger.warning(
+            f"the graph model learns and is tested on {kept} of the export's {len(data.records)} rows: the others have "
+            "no crystal graph (meta.json: featurizers.graph)"
+        )
     empty = [name for name, part in splits.items() if len(part) == 0]
     if empty:
         raise MatregError(f"{export_dir}: the {' and '.join(empty)} split(s) are empty; train needs all three")
