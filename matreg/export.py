@@ -68,6 +68,19 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
 
 # what curation adds to a value, when present
 _PER_VALUE = ("raw_value", "flags", "reviewed", "spread", "records", "resolved_by")
+# what a wide row is of: a record (as its long rows give it), provenance, method and conditions
+WIDE_INDEX = (
+    "record_id",
+    "source",
+    "formula",
+    "formula_original",
+    "name",
+    "phase",
+    "provenance",
+    "method",
+    "temperature_K",
+    "pressure_Pa",
+)
 
 
 def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
@@ -77,18 +90,7 @@ def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
     median's `<property>_spread`, `<property>_records`; a resolution's `<property>_resolved_by`). Rows are the
     combinations `long` has (a pivot over every combination of the index columns would not fit in memory); of two
     rows of one key, the first is kept whole."""
-    index = [
-        "record_id",
-        "source",
-        "formula",
-        "formula_original",
-        "name",
-        "phase",
-        "provenance",
-        "method",
-        "temperature_K",
-        "pressure_Pa",
-    ]
+    index = list(WIDE_INDEX)
     per_value = [column for column in _PER_VALUE if column in long.columns]
     columns = [*properties, *(f"{prop}_{column}" for column in per_value for prop in properties)]
     if long.empty:

@@ -14,6 +14,7 @@ from pathlib import Path
 import bibtexparser
 import mlcroissant as mlc
 import pandas as pd
+import pyarrow.parquet as pq
 import pydantic
 import pytest
 from conftest import LAB_EXAMPLE, single_value
@@ -309,6 +310,42 @@ def test_wide_export_of_a_release(filled, catalog, tmp_path):
         "entropy_raw_value",
         "enthalpy_of_formation_raw_value",
     ]  # as a wide export of the store
+
+
+def without_formula_original(store, name: str, version: str) -> None:
+    """Rewrite a release's payload as a matreg older than the column formula_original released it."""
+    path = store.root / "releases" / name / version / "payload.parquet"
+    pq.write_table(pq.read_table(path).drop_columns(["formula_original"]), path)
+
+
+OLDER_RELEASE = "'gaps' 1.0.0: released by an older matreg, which recorded no formula_original"
+
+
+def test_a_release_made_before_formula_original_is_exported_wide_with_that_column_empty_said_once(
+    filled, catalog, tmp_path, caplog
+):
+    release(filled, catalog, "gaps", "1.0.0")
+    without_formula_original(filled, "gaps", "1.0.0")
+    caplog.clear()
+    export_release(filled, "gaps", "1.0.0", "csv", tmp_path / "wide.csv", layout="wide")
+    assert caplog.messages == [f"{OLDER_RELEASE}: empty in the wide file"]
+    export_dataset(filled, catalog, "gaps", "csv", tmp_path / "store.csv", layout="wide")
+    store_now = pd.read_csv(tmp_path / "store.csv").assign(formula_original=float("nan"))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "wide.csv"), store_now)  # the store as released
+
+
+def test_a_diff_leaves_out_the_fields_one_release_did_not_record_and_says_which_once(filled, catalog, caplog):
+    release(filled, catalog, "gaps", "1.0.0")
+    without_formula_original(filled, "gaps", "1.0.0")
+    decide(filled, "correct", f"{LAB}:roost-17", property="band_gap", value=3.0)
+    release(filled, catalog, "gaps", "1.1.0")
+    caplog.clear()
+    changes = diff(filled, "gaps", "1.0.0", "1.1.0")
+    assert changes[["record_id", "field", "old", "new"]].values.tolist() == [
+        [f"{LAB}:roost-17", "reviewed", False, True],
+        [f"{LAB}:roost-17", "value", 2.94, 3.0],
+    ]
+    assert caplog.messages == [f"{OLDER_RELEASE}; its changes are not compared"]
 
 
 def test_the_croissant_file_validates_with_mlcroissant_and_reads_the_payload(filled, catalog):

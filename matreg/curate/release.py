@@ -32,7 +32,7 @@ from matreg.catalog import Catalog, Dataset
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import StoreError
-from matreg.export import dataset_query, distinct, nothing_selected, to_wide
+from matreg.export import WIDE_INDEX, dataset_query, distinct, nothing_selected, to_wide
 from matreg.http import public_url
 from matreg.schema import load_vocabulary, value_key
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
@@ -47,6 +47,7 @@ MANIFEST = "manifest.json"
 VALUE_KEY = value_key()
 DIFF_COLUMNS = ["change", "source", *VALUE_KEY, "field", "old", "new", "values"]
 NOT_COMPARED = {"fetched_at"}  # fetching unchanged data again is not a change of the data
+RESOLUTION_FIELDS = {"spread", "records", "resolved_by"}  # what a resolution adds to its rows (curate.conflicts)
 RECORD_FIELDS = ["source_id", "formula", "formula_original", "name", "phase"]  # the record's, in each row of its values
 MATERIAL_FIELDS = {"spacegroup_number": "spacegroup_number", "nsites": "nsites", "structure_sha256": "structure"}
 VERSION_CHANGED = "database version changed"  # a diff's row of the values whose only change is their database version
@@ -228,7 +229,7 @@ def diff(store: Store, name: str, a: str, b: str) -> pd.DataFrame:
     """Records and values added, removed and changed from release `a` to release `b`: one row per change of a value's
     field or a record's (formula, space group, sites, structure: `_material_changes`), but one row per source and
     database versions for the values whose only change is their database version (`_version_changes`)."""
-    old, new = read_release(store, name, a), read_release(store, name, b)
+    old, new = _recorded_by_both(name, a, read_release(store, name, a), b, read_release(store, name, b))
     materials = {version: read_materials(store, name, version) for version in (a, b)}
     unrecorded = [version for version, frame in materials.items() if frame is None]
     if unrecorded:
@@ -252,6 +253,24 @@ def diff(store: Store, name: str, a: str, b: str) -> pd.DataFrame:
     return changes.where(changes.notna(), None)
 
 
+def _recorded_by_both(
+    name: str, a: str, old: pd.DataFrame, b: str, new: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The payloads of releases `a` (`old`) and `b` (`new`) without the fields only one of them records (those a
+    release of an older matreg lacks: formula_original), said once for each release that lacks some. The fields of
+    a resolution (`RESOLUTION_FIELDS`) stay compared: a dataset resolved otherwise since changed them."""
+    lacked = {
+        version: [column for column in other.columns if column not in own.columns and column not in RESOLUTION_FIELDS]
+        for version, own, other in ((a, old, new), (b, new, old))
+    }
+    for version, fields in lacked.items():
+        if fields:
+            its = "its" if len(fields) == 1 else "their"
+            logger.warning(f"{_older_release(name, version, fields)}; {its} changes are not compared")
+    unrecorded = [*lacked[a], *lacked[b]]
+    return old.drop(columns=unrecorded, errors="ignore"), new.drop(columns=unrecorded, errors="ignore")
+
+
 def export_release(store: Store, name: str, version: str, fmt: str, out: Path, layout: str = "long") -> dict:
     """Write a release to `out` (+ `<out>.meta.json`); the same release always gives the same bytes."""
     if layout not in LAYOUTS:
@@ -266,8 +285,22 @@ def export_release(store: Store, name: str, version: str, fmt: str, out: Path, l
         rows = content["payload"]["rows"]
         return write_with_sidecar(out, lambda temp: shutil.copyfile(source, temp), functools.partial(sidecar, rows))
     payload = read_payload(source)
-    frame = to_wide(payload, content["selection"]["properties"]) if layout == "wide" else payload  # dataset's order
+    frame = _wide_release(name, version, payload, content["selection"]["properties"]) if layout == "wide" else payload
     return store.write_file_with_sidecar(frame, out, fmt, functools.partial(sidecar, len(frame)))
+
+
+def _wide_release(name: str, version: str, payload: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
+    """A release's payload in the wide layout, its properties in the dataset's order; a column of the layout the
+    release did not record (an older matreg's: formula_original) is empty, said once."""
+    unrecorded = [column for column in WIDE_INDEX if column not in payload.columns]
+    if unrecorded:
+        logger.warning(f"{_older_release(name, version, unrecorded)}: empty in the wide file")
+    return to_wide(payload.assign(**dict.fromkeys(unrecorded)), properties)
+
+
+def _older_release(name: str, version: str, fields: list[str]) -> str:
+    """The start of a warning on a release an older matreg made, which recorded none of `fields`."""
+    return f"'{name}' {version}: released by an older matreg, which recorded no {', '.join(fields)}"
 
 
 def _release_sidecar(manifest: dict, file: str, fmt: str, layout: str, rows: int, data: Path) -> dict:
