@@ -315,9 +315,8 @@ def quarantine_row(attribution: Attribution, rejection: Rejection, stamp: RunSta
     received = to_json(rejection.raw)
     stored = received if rejection.atoms_per_cell is None else to_json(rejection.payload())
     identity = f"{rejection.item}\0{received}" if rejection.identity is None else rejection.identity
-    quarantine_id = hashlib.sha1(f"{attribution.source}\0{identity}".encode()).hexdigest()
     return {
-        "quarantine_id": quarantine_id,
+        "quarantine_id": _quarantine_id(attribution.source, identity),
         "run_id": stamp.run_id,
         "source": attribution.source,
         "item": rejection.item,
@@ -327,6 +326,68 @@ def quarantine_row(attribution: Attribution, rejection: Rejection, stamp: RunSta
         "record_id": rejection.record_id,
         "scope": attribution.scope,
     }
+
+
+def _quarantine_id(source: str, identity: str) -> str:
+    return hashlib.sha1(f"{source}\0{identity}".encode()).hexdigest()
+
+
+@dataclass
+class _DecidedRows:
+    """The quarantine rows of a lab file that review decisions name (readmits, dismissals, reopenings: by id), which
+    a row the file's import rejects is although matreg computes its id otherwise now, so that it keeps theirs and the
+    decisions hold:
+    - a row as a matreg older than commit 336488f quarantined it (named by its line, its id hashing that name and
+      the row as received, not what it means: `_line_named`), rejected again as it was received then, every cell
+      and its line the same (`by_raw`); a row it rejected otherwise is another one, as that matreg had it;
+    - a row whose id is not what its row means now (one of those, kept so), rejected again as it was quarantined
+      by an import of the same mapping, or as a row moved or its unread cells changed (`by_id`: what the row means
+      by that mapping is what it meant when quarantined; by another, the same cells may mean another row).
+    Of two such rows, the one decided on last is kept."""
+
+    store: Store
+    connector: Connector
+    info: RunInfo
+    by_raw: dict[str, str] = field(default_factory=dict)  # row as received (JSON) -> the id it keeps
+    by_id: dict[str, str] = field(default_factory=dict)  # id computed now -> the id it keeps
+
+    def load(self) -> None:
+        """Read the decided rows of the file's scope from the store, as it is now."""
+        source, scope = self.connector.attribution.source, self.connector.attribution.scope
+        self.by_raw, self.by_id = {}, {}
+        mapping = json.loads(_parameters_json(self.info)).get("mapping")
+        for row in self.store.decided_quarantine_rows(source, scope).itertuples():  # the latest decided last
+            payload = json.loads(row.raw)
+            if _line_named(source, row.quarantine_id, row.item, row.raw, payload):
+                self.by_raw[to_json(payload)] = row.quarantine_id
+            of_mapping = isinstance(row.parameters, str) and json.loads(row.parameters).get("mapping") == mapping
+            if of_mapping and isinstance(payload, dict) and "_line" in payload:  # a whole row, not a value of one
+                identity = self.connector.identity(RawItem(row.item, payload))
+                now = None if identity is None else _quarantine_id(source, identity)
+                if now not in (None, row.quarantine_id):
+                    self.by_id[now] = row.quarantine_id
+
+    def keep_ids(self, batch: pyarrow.Table) -> pyarrow.Table:
+        """A batch of the run's quarantine rows, those that are decided rows with their ids."""
+        if not self.by_raw and not self.by_id:
+            return batch
+        ids = batch["quarantine_id"].to_pylist()
+        kept = [
+            self.by_raw.get(raw) or self.by_id.get(quarantine_id) or quarantine_id
+            for quarantine_id, raw in zip(ids, batch["raw"].to_pylist(), strict=True)
+        ]
+        if kept == ids:
+            return batch
+        position = batch.schema.get_field_index("quarantine_id")
+        return batch.set_column(position, batch.schema.field(position), pyarrow.array(kept, pyarrow.string()))
+
+
+def _line_named(source: str, quarantine_id: str, item: str, raw: str, payload: Any) -> bool:
+    """True for a quarantine row of a whole lab row as a matreg older than commit 336488f wrote it: named by its line,
+    its id hashing the source, that name and the row as received."""
+    if not isinstance(payload, dict) or item != f"line {payload.get('_line')}":
+        return False
+    return _quarantine_id(source, f"{item}\0{raw}") == quarantine_id
 
 
 class _PublishCheck:
@@ -346,18 +407,22 @@ class _PublishCheck:
         stored: _StoredFormulas | None = None,
         named_record: Callable[[Any], tuple[str, str] | None] | None = None,
         refusals: Callable[[], None] = lambda: None,
+        decided: _DecidedRows | None = None,
     ) -> None:
         """`attribution`: the run's source and scope. `stored` (`_StoredFormulas`) is given for a lab file: a record
         whose formula differs from the stored one's is another material under that id, refused; `named_record`
-        (`Connector.named_record`) with it: the record a quarantined row is, which the run does not withdraw.
-        `refusals` raises (RunRefused) when the store refuses the whole run (`refuse_run`)."""
+        (`Connector.named_record`) with it: the record a quarantined row is, which the run does not withdraw; and
+        `decided`: the decided quarantine rows whose ids the run's rows keep. `refusals` raises (RunRefused) when the
+        store refuses the whole run (`refuse_run`)."""
         self.report, self.attribution = report, attribution
-        self.stored, self.named_record, self.refusals = stored, named_record, refusals
+        self.stored, self.named_record, self.refusals, self.decided = stored, named_record, refusals, decided
         self.report_before = {name: copy.copy(getattr(report, name)) for name in _CHECKED_COUNTS}  # (`restart`)
         self._start()
 
     def _start(self) -> None:
-        """Nothing found yet."""
+        """Nothing found yet; the decided quarantine rows as the store has them now."""
+        if self.decided is not None:
+            self.decided.load()
         self.moved = False  # rows whose ids name places were refused so: the file's rows moved
         self.refused: dict[str, dict[str, Any]] = {}  # record_id -> its withheld rows, by table, and the reasons
         self.lone: list[tuple[dict, list[str]]] = []  # withheld rows of records otherwise published, with reasons
@@ -366,6 +431,8 @@ class _PublishCheck:
 
     def admit(self, name: str, batch: pyarrow.Table) -> pyarrow.Table:
         if name in ("fetch_runs", "quarantine"):  # rows matreg itself makes: a failure is a bug, not bad input
+            if name == "quarantine" and self.decided is not None:
+                batch = self.decided.keep_ids(batch)
             validate_table(name, arrow_frame(batch), unique_keys=False)
             if name == "quarantine" and self.named_record is not None:
                 self._note_rejected(batch["raw"].to_pylist())
@@ -929,7 +996,8 @@ def _publish_check(report: RunReport, connector: Connector, store: Store, info: 
     if not connector.reads_whole_scope:
         return _PublishCheck(report, connector.attribution, refusals=refusals)
     stored = _StoredFormulas(store, connector.attribution.scope, connector.ids_by_position)
-    return _PublishCheck(report, connector.attribution, stored, connector.named_record, refusals)
+    decided = _DecidedRows(store, connector, info)
+    return _PublishCheck(report, connector.attribution, stored, connector.named_record, refusals, decided)
 
 
 @dataclass

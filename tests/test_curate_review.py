@@ -1,9 +1,12 @@
 """The curation log on real data: JANAF tables replayed over HTTP and the bundled lab band gaps (with bad rows)."""
 
+import hashlib
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -677,6 +680,48 @@ def test_a_readmitted_row_its_file_no_longer_gives_as_it_was_is_stale_and_its_re
     assert store.query("SELECT record_id FROM properties").values.tolist() == [["gaps:v4"]]
     why = f"made on -3.3 eV as received, which a later read of the record no longer gives: {NOT_SHOWN}"
     assert review.stale_entries(store)[["action", "record_id", "why"]].values.tolist() == [["readmit", "gaps:v3", why]]
+
+
+def with_ids_of_before_336488f(store):
+    """Rewrite the quarantine rows of whole lab rows, and the runs' lists of them, as a matreg older than commit 336488f
+    wrote them: named by their line ('line 3'), their ids hashing the source, that name and the row as received (not
+    what the row means)."""
+    old_ids = {}
+    for path in store.data_dir.glob("c*/**/quarantine.parquet"):
+        table = pq.read_table(path)
+        rows = table.to_pylist()
+        for row in rows:
+            line = json.loads(row["raw"]).get("_line")
+            if line is not None:
+                row["item"] = f"line {line}"
+                old_id = hashlib.sha1(f"{row['source']}\0{row['item']}\0{row['raw']}".encode()).hexdigest()
+                old_ids[row["quarantine_id"]] = row["quarantine_id"] = old_id
+        pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+    for path in store.data_dir.glob("c*/**/fetch_runs.parquet"):
+        table = pq.read_table(path)
+        listed = [None if ids is None else [old_ids.get(i, i) for i in ids] for ids in table["quarantined"].to_pylist()]
+        column = pa.array(listed, table.schema.field("quarantined").type)
+        pq.write_table(table.set_column(table.schema.get_field_index("quarantined"), "quarantined", column), path)
+
+
+def test_decisions_on_lab_rows_quarantined_under_the_ids_of_an_older_matreg_hold_when_the_file_comes_again(
+    store, tmp_path
+):
+    rows = "id,formula,gap,dHf\ns1,ZnO,3.3,\nv3,GaN,-3.4,\nv4,CdS,about 2.4,\n"
+    import_gaps(store, tmp_path, rows)  # v3 and v4 quarantined whole
+    with_ids_of_before_336488f(store)
+    decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 3"), value=3.4)
+    decide(store, "dismiss", "the notebook is lost", quarantine_id=quarantined(store, "line 4"))
+    shown = "SELECT record_id, value FROM properties ORDER BY record_id"
+    assert store.query(shown).values.tolist() == [["gaps:s1", 3.3], ["gaps:v3", 3.4]] and open_items(store) == []
+    import_gaps(store, tmp_path, rows)  # the file as it was, read by this matreg
+    assert store.query(shown).values.tolist() == [["gaps:s1", 3.3], ["gaps:v3", 3.4]]
+    assert open_items(store) == [] and review.stale_entries(store).empty
+    import_gaps(store, tmp_path, rows.replace("s1,", "s0,CdTe,1.5,\ns1,"))  # a row inserted: v3 and v4 move
+    assert store.query(shown).values.tolist() == [["gaps:s0", 1.5], ["gaps:s1", 3.3], ["gaps:v3", 3.4]]
+    assert open_items(store) == [] and review.stale_entries(store).empty
+    import_gaps(store, tmp_path, rows.replace("-3.4", "-3.5").replace("about 2.4", "about 2.5"))  # both changed
+    assert store.query(shown).values.tolist() == [["gaps:s1", 3.3]] and open_items(store) == ["v3", "v4"]
 
 
 @pytest.mark.parametrize(("whole", "again"), [(False, False), (True, False), (False, True)])

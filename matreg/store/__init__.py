@@ -102,6 +102,7 @@ from matreg.store.sql import (
     CURATION_RUN_PREFIX,
     SNAPSHOT,
     compared_sql,
+    decided_versions_sql,
     equal,
     settling_entries_sql,
     sql_text,
@@ -975,6 +976,13 @@ class Store:
         rows = "SELECT * FROM quarantine WHERE quarantine_id IN (SELECT unnest($ids::VARCHAR[]))"
         found = self.read(f"SELECT quarantine_id FROM ({still_quarantined_sql(rows)})", {"ids": quarantine_ids})
         return found["quarantine_id"].tolist()
+
+    def decided_quarantine_rows(self, source: str, scope: str) -> pd.DataFrame:
+        """Every stored version of the quarantine rows of a lab file (`source`, `scope`) that a review decision names,
+        the rows with the oldest latest decision first (`decided_versions_sql`); none before the store exists."""
+        if not self.exists():
+            return pd.DataFrame(columns=["quarantine_id", "item", "raw", "parameters"])
+        return self.read(decided_versions_sql(), {"source": source, "scope": scope})
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run one read-only SELECT on the DuckDB file (`matreg sql`); any other statement is refused with
