@@ -282,9 +282,9 @@ def echo_unmatched_decisions(store: Store) -> None:
 def echo_decisions_to_redo(store: Store, source: str) -> None:
     """Warn (stderr) of the review decisions on `source`'s records that a steward should make again (the first
     SHOWN; `matreg validate` lists every one)."""
-    from matreg.curate.review import decided_values, decisions_to_redo, redo_text
+    from matreg.curate.review import redo_text, source_decisions_to_redo
 
-    decisions = decisions_to_redo(store, decided_values(store, source))
+    decisions = source_decisions_to_redo(store, source)
     for entry in decisions.head(SHOWN).itertuples():
         typer.echo(f"warning: {redo_text(entry)}", err=True)
     if len(decisions) > SHOWN:

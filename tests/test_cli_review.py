@@ -349,3 +349,19 @@ def test_an_export_says_what_a_readmitted_value_was_received_as_and_who_readmitt
         [2.42, 2.42, 2.42, "eV", False, None],
     ]
     assert exported["fetched_at"].nunique() == 1  # each when the file was read, the readmitted ones too
+
+
+def test_a_readmit_of_a_records_only_value_gone_stale_is_warned_of_by_import_and_listed_stale_by_history(run, tmp_path):
+    mapping = (
+        "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+        "  gap: {property: band_gap, unit_field: unit, temperature_K: 300}\n"
+    )
+    csv_text = "id,formula,gap,unit\nK-1,ZnO,3.3,eV\nK-2,GaN,3.4,elektronvolt\n"
+    assert cli_import(run, tmp_path, "gaps", csv_text, mapping).exit_code == 0
+    (bad_unit,) = rows(run, "SELECT quarantine_id FROM open_quarantine")[0]
+    assert run("review", "readmit", bad_unit, "--unit", "eV", "--reason", "'elektronvolt' is eV").exit_code == 0
+    again = cli_import(run, tmp_path, "gaps", csv_text.replace("3.4,elektronvolt", "3.5,elektronvolt"), mapping)
+    why = "made on 3.4 elektronvolt as received, which a later read of the record no longer gives"
+    assert again.exit_code == 0 and f"(readmit lab:K-2 band_gap at 300 K): {why}" in again.stderr
+    history = run("history", "lab:K-2")
+    assert history.exit_code == 0 and f"is stale: {why}: the readmitted value is not shown;" in history.stdout

@@ -724,6 +724,22 @@ def test_decisions_on_lab_rows_quarantined_under_the_ids_of_an_older_matreg_hold
     assert store.query(shown).values.tolist() == [["gaps:s1", 3.3]] and open_items(store) == ["v3", "v4"]
 
 
+def test_a_readmit_of_an_older_matreg_which_names_no_record_is_stale_only_once_its_value_is_not_shown(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,-3.3,\nv4,GaN,3.4,\n")  # the whole row v3 quarantined
+    decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "v3"), value=3.3)
+    for path in store.data_dir.glob("c*/**/curation_log.parquet"):  # as logged before readmits named their record
+        table = pq.read_table(path)
+        for column in ("record_id", "formula", "original_value", "original_unit"):
+            position = table.schema.get_field_index(column)
+            table = table.set_column(position, table.schema.field(position), pa.nulls(len(table), table[column].type))
+        pq.write_table(table, path)
+    assert store.query("SELECT value FROM properties WHERE record_id = 'gaps:v3'").values.tolist() == [[3.3]]
+    assert review.stale_entries(store).empty and to_redo(store) == []
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,-3.4,\nv4,GaN,3.4,\n")  # v3 rejected otherwise
+    why = f"a later read of the record no longer gives the input it was made on as it was: {NOT_SHOWN}"
+    assert review.stale_entries(store)[["action", "record_id", "why"]].values.tolist() == [["readmit", "gaps:v3", why]]
+
+
 @pytest.mark.parametrize(("whole", "again"), [(False, False), (True, False), (False, True)])
 def test_a_readmitted_value_keeps_the_method_and_citation_of_the_file_that_quarantined_it(
     store, tmp_path, whole, again

@@ -127,17 +127,37 @@ def history(store: Store, record_id: str) -> pd.DataFrame:
     touching = log[(log["record_id"] == record_id) | log["entry_id"].isin(readmits) | dismissals]
     if touching.empty and written.empty:
         raise CurationError(f"unknown record '{record_id}'")
-    redo = decisions_to_redo(store, values_of(store, [record_id])).set_index("entry_id")["why"]
+    redo = decisions_to_redo(store, values_of(store, [record_id]), records=[record_id]).set_index("entry_id")["why"]
     return touching.assign(stale=touching["entry_id"].map(redo)).reset_index(drop=True)
+
+
+def decided_records(store: Store, source: str | None = None) -> list[str]:
+    """The records the curation log decides on or readmitted values of (of `source` only, when given), shown now or
+    not (a record whose only values a stale readmit wrote shows none), sorted."""
+    log = curation_log(store)
+    entries = _with_records(store, log[log["action"].isin([*DECISIONS, "readmit"])])
+    decided = sorted(set(entries["record_id"].dropna()))
+    if source is None or not decided:
+        return decided
+    of_source = store.read(
+        "SELECT DISTINCT record_id FROM material_writes WHERE source = ? AND record_id IN (SELECT unnest(?)) "
+        "ORDER BY record_id",
+        [source, decided],
+    )
+    return of_source["record_id"].tolist()
 
 
 def decided_values(store: Store, source: str | None = None) -> pd.DataFrame:
     """The stored values of the records the curation log decides on or readmitted values of (of `source` only, when
-    given), as `values_of` gives them: what `stale_decisions` compares decisions with."""
-    log = curation_log(store)
-    decided = sorted(set(log.loc[log["action"].isin([*DECISIONS, "readmit"]), "record_id"].dropna()))
-    values = values_of(store, decided)
-    return values if source is None else values[values["source"] == source].reset_index(drop=True)
+    given: `decided_records`), as `values_of` gives them: what `stale_decisions` compares decisions with."""
+    return values_of(store, decided_records(store, source))
+
+
+def source_decisions_to_redo(store: Store, source: str) -> pd.DataFrame:
+    """The decisions on `source`'s records that a steward should make again (`decisions_to_redo` of its decided
+    records, those without a value shown too): what an import or fetch warns of."""
+    records = decided_records(store, source)
+    return decisions_to_redo(store, values_of(store, records), records=records)
 
 
 def values_of(store: Store, records: list[str]) -> pd.DataFrame:
@@ -178,20 +198,25 @@ def stale_decisions(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
     return stale.assign(why=stale["entry_id"].map(why))
 
 
-def decisions_to_redo(store: Store, long: pd.DataFrame, properties: list[str] | None = None) -> pd.DataFrame:
+def decisions_to_redo(
+    store: Store, long: pd.DataFrame, properties: list[str] | None = None, records: list[str] | None = None
+) -> pd.DataFrame:
     """The decisions on rows of `long` (a dataset's rows, or `decided_values`) that a steward should make again, with
     `why`: those whose record or value changed since (`stale_decisions`), and, of the records of `long`, those on a
     value the record no longer has (its method, temperature or pressure changed, or its source no longer gives it:
-    `unmatched_decisions`) and the stale readmits (`stale_readmits`); of these, those on a value only of one of
-    `properties` (a dataset's; None: any)."""
-    gone = unmatched_decisions(store)
-    gone = gone.assign(
+    `unmatched_decisions`) and the stale readmits (`stale_readmits`; of `records` too, where given: a record whose
+    every value a stale readmit wrote shows none); of these, those on a value only of one of `properties` (a
+    dataset's; None: any)."""
+    unmatched = unmatched_decisions(store)
+    unmatched = unmatched[unmatched["record_id"].isin(long["record_id"])].assign(
         why="the record has no such value now (its method, temperature or pressure changed, or its source no longer "
         "gives it): not applied"
     )
-    gone = pd.concat([gone, stale_readmits(store)])
-    of_properties = gone["property"].isna() | gone["property"].isin(properties) if properties is not None else True
-    gone = gone[gone["record_id"].isin(long["record_id"]) & of_properties]
+    readmits = stale_readmits(store)
+    readmits = readmits[readmits["record_id"].isin([*long["record_id"], *(records or [])])]
+    gone = pd.concat([unmatched, readmits])
+    if properties is not None:
+        gone = gone[gone["property"].isna() | gone["property"].isin(properties)]
     stale = stale_decisions(long, curation_log(store))
     return pd.concat([stale, gone]).sort_values("entry_id", ignore_index=True)
 
@@ -213,6 +238,7 @@ def stale_readmits(store: Store) -> pd.DataFrame:
     readmits = log[log["action"] == "readmit"]
     if readmits.empty:  # (no query: most stores)
         return readmits.assign(why=pd.Series(dtype=object))
+    readmits = _with_records(store, readmits)
     records = sorted(set(readmits["record_id"].dropna()))
     values = values_of(store, records)
     stale = readmits[~(CURATION_RUN_PREFIX + readmits["entry_id"]).isin(values["run_id"])]
@@ -226,6 +252,17 @@ def stale_readmits(store: Store) -> pd.DataFrame:
         for entry, value in zip(stale.itertuples(), now.itertuples(), strict=True)
     ]
     return stale.assign(why=pd.Series(why, dtype=object))
+
+
+def _with_records(store: Store, entries: pd.DataFrame) -> pd.DataFrame:
+    """Log entries with the record of each readmit: an older matreg logged a readmit without it (and its quarantine
+    row may name none), the rows it wrote name it."""
+    unnamed = entries["record_id"].isna() & entries["action"].eq("readmit")
+    if not unnamed.any():
+        return entries
+    written = store.records_written_by((CURATION_RUN_PREFIX + entries.loc[unnamed, "entry_id"]).tolist())
+    record_of = dict(zip(written["run_id"].str.removeprefix(CURATION_RUN_PREFIX), written["record_id"], strict=True))
+    return entries.assign(record_id=entries["record_id"].fillna(entries["entry_id"].map(record_of)))
 
 
 def _answered(readmits: pd.DataFrame, log: pd.DataFrame, store: Store) -> np.ndarray:

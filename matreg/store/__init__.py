@@ -984,6 +984,15 @@ class Store:
             return pd.DataFrame(columns=["quarantine_id", "item", "raw", "parameters"])
         return self.read(decided_versions_sql(), {"source": source, "scope": scope})
 
+    def records_written_by(self, run_ids: list[str]) -> pd.DataFrame:
+        """The records these runs wrote values of (`run_id`, `record_id`), shown now or not (a steward's readmit
+        writes under run id 'curation:<entry_id>')."""
+        return self.read(
+            f"SELECT DISTINCT run_id, record_id FROM {stored_sql('properties')} "
+            "WHERE run_id IN (SELECT unnest($runs::VARCHAR[])) ORDER BY ALL",
+            {"runs": run_ids},
+        )
+
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run one read-only SELECT on the DuckDB file (`matreg sql`); any other statement is refused with
         StoreError."""
