@@ -226,9 +226,6 @@ def composition_key(reduced: str) -> str:
     return _whole_formula(composition) or _atomic_fractions_text(composition)
 
 
-whole_formula = composition_key  # the name the review, the lab import and the AFLOW connector import it by
-
-
 def _whole_formula(composition: Composition) -> str | None:
     """A composition's formula in whole numbers of at most MAX_WHOLE_ATOMS atoms, as pymatgen writes it ('Cu1.8S1':
     'Cu9S5'), each element's share of the atoms within COMPOSITION_KEY_TOLERANCE of it; None where there is none

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from matreg import __version__
 from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, StoreError
-from matreg.formula import reduced_formula, whole_formula
+from matreg.formula import composition_key, reduced_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, table_spec
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
@@ -1020,7 +1020,7 @@ class _StoredFormulas:
         given = dict(zip(record_ids, formulas, strict=True))
         found: dict[str, tuple[str, str]] = {}
         for record_id, formula, scope in self._stored(record_ids):
-            if whole_formula(formula) != whole_formula(given[record_id]):  # Fe0.95O is Fe19O20
+            if composition_key(formula) != composition_key(given[record_id]):  # Fe0.95O is Fe19O20
                 found.setdefault(record_id, (formula, scope))
         if found and not self.by_position:
             shown = self._shown(list(found))

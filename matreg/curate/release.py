@@ -28,7 +28,7 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from matreg import __version__
-from matreg.catalog import Catalog, Dataset
+from matreg.catalog import SAFE_NAME, Catalog, Dataset
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import StoreError
@@ -55,7 +55,6 @@ VERSION_CHANGED = "database version changed"  # a diff's row of the values whose
 # would be second releases of 1.0.0); an existing release is read by any version matreg ever accepted
 _NEW_VERSION = re.compile(r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?")
 _VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass
@@ -493,7 +492,7 @@ def _canonical_json(data: dict) -> bytes:
 
 
 def _releases_of(store: Store, name: str) -> Path:
-    if not _NAME.fullmatch(name):
+    if not SAFE_NAME.fullmatch(name):
         raise StoreError(f"invalid dataset name '{name}'")
     return store.root / RELEASES / name
 

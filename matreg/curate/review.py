@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError, UnitError
-from matreg.formula import whole_formula
+from matreg.formula import composition_key
 from matreg.schema import canonical_method, load_tables, load_vocabulary, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import LabConnector, LabMapping
@@ -448,7 +448,7 @@ def _formula_change(made_on: Any, now: str, property: str, received_in: Any) -> 
     or stored so, another formula unit (-250 kJ/mol of Fe0.95O is not of Fe19O20)."""
     if not isinstance(made_on, str) or made_on == now:
         return None
-    if whole_formula(made_on) != whole_formula(now):
+    if composition_key(made_on) != composition_key(now):
         return f"made on {made_on}, the record is now {now}"
     if isinstance(received_in, str) and _per_formula_unit(property, received_in):
         return f"made on {made_on}, the record's {property} is now per mole of {now}"

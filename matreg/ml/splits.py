@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from matreg.errors import MatregError
-from matreg.formula import reduced_formula, whole_formula
+from matreg.formula import composition_key, reduced_formula
 from matreg.ml.features import composition_of
 
 SPLITS = ("train", "val", "test")
@@ -211,7 +211,7 @@ def read_assignment(path: Path) -> pd.DataFrame:
     if key == "formula":
         table["formula"] = [_reduced(text, path, line) for line, text in enumerate(table["formula"], start=2)]
     table = table[[key, "split"]].drop_duplicates()
-    identity = table["formula"].map(whole_formula) if key == "formula" else table["record_id"]
+    identity = table["formula"].map(composition_key) if key == "formula" else table["record_id"]
     _refuse_two_splits(table.assign(identity=identity), key, path)
     return table
 
@@ -234,15 +234,15 @@ def _refuse_two_splits(table: pd.DataFrame, key: str, path: Path) -> None:
 
 
 def _predefined(rows: pd.DataFrame, path: Path) -> np.ndarray:
-    """The split of each row as the assignment file gives it: by composition (`formula,split`: the formulas reduced
-    to whole numbers, TeSe for Te0.5Se0.5), or by record id, a resolved group's row matching any of its members'
+    """The split of each row as the assignment file gives it: by composition (`formula,split`: the formulas'
+    composition keys, TeSe for Te0.5Se0.5), or by record id, a resolved group's row matching any of its members'
     (`records`: a lone record's row that merges with another source's value later keeps its pin); a key of the file
     no row has, a row the file gives no split, or a row given two (by two members), is an error."""
     table = read_assignment(path)
     key = table.columns[0]
     if key == "formula":
-        names = pd.DataFrame({"row": np.arange(len(rows)), "name": rows["formula"].map(whole_formula).to_numpy()})
-        given = dict(zip(table["formula"].map(whole_formula), table["split"], strict=True))
+        names = pd.DataFrame({"row": np.arange(len(rows)), "name": rows["formula"].map(composition_key).to_numpy()})
+        given = dict(zip(table["formula"].map(composition_key), table["split"], strict=True))
     else:
         names = _record_names(rows)
         given = dict(zip(table["record_id"], table["split"], strict=True))

@@ -37,7 +37,7 @@ from pymatgen.core import Lattice
 from matreg.catalog import Source
 from matreg.errors import ConfigError, FormulaError, RecordError, SourceError
 from matreg.fieldmap import FieldMap, load_field_map
-from matreg.formula import parse_formula, whole_formula
+from matreg.formula import composition_key, parse_formula
 from matreg.http import HttpClient, NotFound
 from matreg.paginate import HttpRequest, PageNumberPaginator
 from matreg.sources import FetchRequest
@@ -361,7 +361,7 @@ def _notes(record: dict[str, Any], entry: Any, structure_not_kept: str | None, a
 def _composition_name(formula: str) -> str:
     """One name per composition, to compare formulas by: reduced, in whole numbers ('Ac0.25Br0.75', 'Ac2Br6' ->
     'AcBr3'); FormulaError if unreadable."""
-    return whole_formula(parse_formula(formula).reduced)
+    return composition_key(parse_formula(formula).reduced)
 
 
 def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> AflowConnector:
