@@ -34,8 +34,8 @@ _SYMBOL = re.compile(r"[A-Z][a-z]*")
 _TRAILING_NUMBER = re.compile(r"\d+$")
 _MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O', 'H2O'
 COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
-COMPOSITION_KEY_TOLERANCE = 1e-6  # of each element's share, where fractional amounts are a whole-number formula's
-MAX_WHOLE_ATOMS = 10_000  # the largest whole-number formula unit fractional amounts are written in (Fe947O1000)
+REPEATING_DECIMALS = 3  # decimals from which an amount may be a rounded repeating fraction ('0.333': 1/3)
+REPEATING_DENOMINATORS = (3, 6, 7, 9, 11, 12)  # of such fractions, smallest first: '0.333' is 1/3, never 4/12
 _FRACTIONAL_AMOUNT = re.compile(r"\.|\de")  # 'Cu1.8S1', 'B1e-05Si1': an amount that is not a whole number
 
 
@@ -209,12 +209,12 @@ def _electronegativity_order(item: tuple[Element, float]) -> tuple[float, str]:
 
 @lru_cache(maxsize=65536)
 def composition_key(reduced: str) -> str:
-    """One text per composition, to link formulas by. A reduced formula whose amounts are a whole-number formula (each
-    element's share of the atoms within COMPOSITION_KEY_TOLERANCE of it, at most MAX_WHOLE_ATOMS atoms): that formula,
-    as pymatgen writes it ('Te0.5Se0.5' -> 'TeSe', 'Cu1.8S1' -> 'Cu9S5', 'Fe0.947O1' -> 'Fe947O1000'). Any other its
-    atomic fractions, elements in alphabetical order ('Zn0.9999Co0.0001O1' -> 'Co0.00005O0.5Zn0.49995', never ZnO:
-    pymatgen's whole formula, which rounds a dopant away). A formula with isotopes (pymatgen would fold D into H), or
-    one pymatgen cannot read (an ion), as it is."""
+    """One text per composition, to link formulas by: a reduced formula with fractional amounts in whole numbers, as
+    pymatgen writes formulas ('Te0.5Se0.5' -> 'TeSe', 'Cu1.8S1' -> 'Cu9S5', 'Fe0.947O1' -> 'Fe947O1000'), worked out
+    exactly from the amounts as written, so a dopant stays ('Zn0.9999Co0.0001O1' -> 'Zn9999CoO10000', never ZnO:
+    pymatgen's whole formula rounds it away). An amount written as a rounded repeating fraction is that fraction
+    (`_written_amount`: 'La0.666667Sr0.333333MnO3' -> 'La2SrMn3O9'). A formula with isotopes (pymatgen would fold D
+    into H), or one pymatgen cannot read (an ion), as it is."""
     if not _FRACTIONAL_AMOUNT.search(reduced):
         return reduced
     try:
@@ -223,48 +223,46 @@ def composition_key(reduced: str) -> str:
         return reduced
     if any(element.name != element.symbol for element in composition.elements):
         return reduced
-    return _whole_formula(composition) or _atomic_fractions_text(composition)
+    return Composition(_whole_amounts(composition)).reduced_formula
 
 
-def _whole_formula(composition: Composition) -> str | None:
-    """A composition's formula in whole numbers of at most MAX_WHOLE_ATOMS atoms, as pymatgen writes it ('Cu1.8S1':
-    'Cu9S5'), each element's share of the atoms within COMPOSITION_KEY_TOLERANCE of it; None where there is none
-    ('Zn0.9999Co0.0001O', which pymatgen's own whole formula rounds to ZnO). Found from the shares, so one composition
-    gets one answer however its formula scales the amounts."""
-    shares = _atomic_shares(composition)
-    ratios = {symbol: Fraction(share).limit_denominator(MAX_WHOLE_ATOMS) for symbol, share in shares.items()}
-    if any(abs(ratios[symbol] - share) > COMPOSITION_KEY_TOLERANCE * share for symbol, share in shares.items()):
-        return None
-    atoms = math.lcm(*(ratio.denominator for ratio in ratios.values()))
-    if atoms > MAX_WHOLE_ATOMS:
-        return None
-    return Composition({symbol: int(ratio * atoms) for symbol, ratio in ratios.items()}).reduced_formula
+def _whole_amounts(composition: Composition) -> dict[str, int]:
+    """A composition's amounts (by element) as the smallest whole numbers in their exact ratio (`_written_amount`)."""
+    amounts = {element.symbol: _written_amount(amount) for element, amount in composition.element_composition.items()}
+    scale = math.lcm(*(amount.denominator for amount in amounts.values()))
+    whole = {symbol: int(amount * scale) for symbol, amount in amounts.items()}
+    divisor = math.gcd(*whole.values())
+    return {symbol: amount // divisor for symbol, amount in whole.items()}
 
 
-def _atomic_fractions_text(composition: Composition) -> str:
-    """A composition as its atomic fractions, elements in alphabetical order, each to 12 significant digits written
-    without an exponent ('Co0.00005O0.5Zn0.49995'): one text however the formula scales its amounts."""
-    shares = _atomic_shares(composition)
-    return "".join(f"{symbol}{Decimal(f'{shares[symbol]:.12g}'):f}" for symbol in sorted(shares))
+def _written_amount(amount: float) -> Fraction:
+    """An amount as the exact decimal it was written as ('0.9999': 9999/10000; float noise of sums beyond 10
+    significant digits dropped), or, where it has at least REPEATING_DECIMALS decimals and lies within one unit of its
+    last decimal of a fraction whose decimals repeat (a denominator of REPEATING_DENOMINATORS: thirds, sixths,
+    sevenths, ninths, elevenths, twelfths), that fraction ('0.333333', '0.6667', '0.143': 1/3, 2/3, 1/7)."""
+    written = Decimal(f"{amount:.10g}")
+    decimals = -written.as_tuple().exponent
+    if decimals >= REPEATING_DECIMALS:
+        for denominator in REPEATING_DENOMINATORS:
+            numerator = round(amount * denominator)
+            reduced = denominator // math.gcd(numerator, denominator)
+            repeats = any(reduced % prime == 0 for prime in (3, 7, 11))  # its decimals never end ('0.5' of 3/6 do)
+            if numerator and abs(numerator / denominator - amount) <= 10.0**-decimals * 1.000001 and repeats:
+                return Fraction(numerator, denominator)
+    return Fraction(written)
 
 
 def alphabetical_formula(text: str) -> str:
     """A formula as OPTIMADE and NOMAD write `chemical_formula_reduced`: reduced to the smallest whole numbers (none
     of pymatgen's special formulas), elements (isotopes as theirs) in alphabetical order, no 1s ('SiO2' -> 'O2Si',
-    'Li2O2' -> 'LiO', 'O2' -> 'O', 'Te0.5Se0.5' -> 'SeTe'); FormulaError if it is not a neutral formula, or has no
-    whole-number formula (a dopant's 'Zn0.9999Co0.0001O', which pymatgen's rounding would make ZnO)."""
+    'Li2O2' -> 'LiO', 'O2' -> 'O', 'Te0.5Se0.5' -> 'SeTe', fractions as `composition_key` reads them:
+    'Zn0.9999Co0.0001O' -> 'CoO10000Zn9999'); FormulaError if it is not a neutral formula."""
     formula = parse_formula(text)
     if formula.charge is not None:
         raise FormulaError(f"'{text}' is an ion: a structure's formula has no charge")
     composition = Composition(formula.species).element_composition
     if not all(float(amount).is_integer() for amount in composition.values()):
-        whole = _whole_formula(composition)
-        if whole is None:
-            raise FormulaError(
-                f"'{text}' has no whole-number formula of at most {MAX_WHOLE_ATOMS} atoms, which a reduced formula of "
-                "OPTIMADE or NOMAD writes"
-            )
-        composition = Composition(whole)
+        composition = Composition(_whole_amounts(composition))
     amounts = composition.get_el_amt_dict()
     divisor = _common_divisor(list(amounts.values()))
     return _written({symbol: amounts[symbol] / divisor for symbol in sorted(amounts)})

@@ -300,7 +300,7 @@ def test_a_doped_sample_is_not_linked_to_its_host_and_exact_equivalents_are(stor
     assert apart == [True] * 3 and [group[f"lab:{i}b"] for i in range(3)] == ["ZnO", "CdTe", "Si"]
     linked = [group[f"lab:{i}a"] == group[f"lab:{i}b"] for i in range(len(DOPED_AND_HOSTS), len(pairs))]
     assert linked == [True] * 7  # the doped ZnO written with twice the amounts too
-    assert group["lab:0a"] == "Co0.00005O0.5Zn0.49995"  # its atomic fractions: no whole-number ratio names it
+    assert group["lab:0a"] == "Zn9999CoO10000"  # its whole numbers, exactly as written
 
 
 def test_a_doped_sample_is_neither_averaged_with_its_host_nor_preferred_over_it(store, tmp_path):

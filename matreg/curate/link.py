@@ -39,7 +39,7 @@ Group ids are readable and follow from the store's content: 'ZnSe/216', 'SiC/186
 cluster of a space group StructureMatcher splits, named by its smallest record id: records added to another cluster
 never rename it; a record of a smaller id joining it, or a second cluster appearing in a space group of one, does),
 'SiC/186' (a record without structure in a split space group), 'Al2O3/Alpha' (a named phase), 'CdS' (formula only),
-'Co0.00005O0.5Zn0.49995' (the formula-only group of a composition that is no whole-number ratio), 'H2O (l)',
+'Zn9999CoO10000' (the formula-only group of a doped Zn0.9999Co0.0001O, its amounts as written), 'H2O (l)',
 'Xe[+1] (g)'.
 """
 
