@@ -328,10 +328,22 @@ def test_pages_that_answer_the_page_before_again_fail_the_run_instead_of_paging_
         catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root, "mp"))
         with pytest.raises(SourceError) as error:
             fetch(store, catalog, FetchRequest(everything=True, page_size=3))
-    assert f"the source's pagination loops: GET {server.root}{STRUCTURES}?x=1" in str(error.value)
-    assert str(error.value).endswith("answered the same 3 record(s) as the page before it")
-    assert len(structure_requests(server)) == 2 and len(store.table("materials")) == 0
+    assert f"the source's pagination loops: GET {server.root}{STRUCTURES}?x=2" in str(error.value)
+    assert str(error.value).endswith("answered the same 3 record(s) as the 2 pages before it")
+    assert len(structure_requests(server)) == 3 and len(store.table("materials")) == 0
     assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
+
+
+def test_one_page_answering_the_page_before_again_is_read_on_as_an_upstream_insert(store, tmp_path):
+    pages = iter([lambda records: records])  # the second page repeats the first (a record inserted before it)
+
+    def once_the_same_then_later_reads(records: list[dict]) -> list[dict]:
+        return next(pages, later_read_of)(records)
+
+    with serve(EndlessPages(once_the_same_then_later_reads)) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root, "mp"))
+        report = fetch(store, catalog, FetchRequest(everything=True, page_size=3))
+    assert report.n_fetched == 60 and len(structure_requests(server)) == 20
 
 
 def test_pages_of_the_same_entries_with_other_content_are_read_on(store, tmp_path):

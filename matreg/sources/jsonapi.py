@@ -12,6 +12,8 @@ from matreg.http import HttpClient
 from matreg.paginate import HttpRequest, Paginator
 from matreg.sources.base import Connector, Page, RawItem
 
+SAME_PAGES = 3  # pages in a row answering the same records that make a pagination loop (two: an upstream insert)
+
 
 class JsonApiConnector(Connector):
     """A connector over a paginated JSON API; subclasses say which request comes first and where records are."""
@@ -43,11 +45,13 @@ class JsonApiConnector(Connector):
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
         """Pages from `cursor` (else the first); SourceError when the source's pagination loops: it leads back to a
-        page this run read, or it answers a page with the very records of the page before (a server that ignores
-        the page asked for and links a 'next' page anew each time would page forever)."""
+        page this run read, or it answers the very records of the page before on SAME_PAGES pages in a row (a
+        server that ignores the page asked for and links a 'next' page anew each time would page forever; one repeat
+        is a record inserted upstream while pages of one record are read)."""
         request: HttpRequest | None = HttpRequest.from_cursor(cursor) if cursor else self.first_request()
         sent: set[str] = set()
         previous: list[dict[str, Any]] = []
+        repeats = 0  # pages in a row that answered the records of the page before
         while request is not None:
             key = json.dumps(request.to_cursor(), sort_keys=True, default=str)
             if key in sent:
@@ -58,10 +62,11 @@ class JsonApiConnector(Connector):
             # when the source gave the page: noted before the requests its records may lead to
             read_at, from_cache = self.client.page_read_at(), self.client.page_from_cache()
             records = self.records(body)
-            if records and records == previous:
+            repeats = repeats + 1 if records and records == previous else 0
+            if repeats == SAME_PAGES - 1:
                 raise SourceError(
                     f"the source's pagination loops: {self.redact(request.describe())} answered the same "
-                    f"{len(records)} record(s) as the page before it"
+                    f"{len(records)} record(s) as the {repeats} pages before it"
                 )
             previous = records
             following = self.paginator.next_request(request, body, len(records))
