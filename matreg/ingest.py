@@ -336,36 +336,41 @@ def _quarantine_id(source: str, identity: str) -> str:
 class _DecidedRows:
     """The quarantine rows of a lab file that review decisions name (readmits, dismissals, reopenings: by id), which
     a row the file's import rejects is although matreg computes its id otherwise now, so that it keeps theirs and the
-    decisions hold:
+    decisions hold. Only rows an import of the same mapping quarantined count (by another, the same cells may mean
+    another row; a run that recorded no mapping is one of another): of those,
     - a row as a matreg older than commit 336488f quarantined it (named by its line, its id hashing that name and
       the row as received, not what it means: `_line_named`), rejected again as it was received then, every cell
       and its line the same (`by_raw`); a row it rejected otherwise is another one, as that matreg had it;
-    - a row whose id is not what its row means now (one of those, kept so), rejected again as it was quarantined
-      by an import of the same mapping, or as a row moved or its unread cells changed (`by_id`: what the row means
-      by that mapping is what it meant when quarantined; by another, the same cells may mean another row).
-    Of two such rows, the one decided on last is kept."""
+    - a row whose id is not what its row means now (one of those, kept so), rejected again as it was quarantined,
+      or as a row moved or its unread cells changed (`by_id`: what the row means is what it meant when quarantined).
+    A row read by another mapping keeps its id of today: a readmit made under the old id no longer holds (the import
+    warns of it as stale), a row dismissed so is open again. Of a row's ids that a decision names, its id of today
+    included, the one decided on last is kept (`decided_at`), so a later decision under either id is not undone."""
 
     store: Store
     connector: Connector
     info: RunInfo
     by_raw: dict[str, str] = field(default_factory=dict)  # row as received (JSON) -> the id it keeps
     by_id: dict[str, str] = field(default_factory=dict)  # id computed now -> the id it keeps
+    decided_at: dict[str, str] = field(default_factory=dict)  # id -> the latest curation entry naming it
 
     def load(self) -> None:
         """Read the decided rows of the file's scope from the store, as it is now."""
         source, scope = self.connector.attribution.source, self.connector.attribution.scope
-        self.by_raw, self.by_id = {}, {}
+        self.by_raw, self.by_id, self.decided_at = {}, {}, {}
         mapping = json.loads(_parameters_json(self.info)).get("mapping")
         for row in self.store.decided_quarantine_rows(source, scope).itertuples():  # the latest decided last
+            self.decided_at[row.quarantine_id] = row.latest
             payload = json.loads(row.raw)
+            of_mapping = isinstance(row.parameters, str) and json.loads(row.parameters).get("mapping") == mapping
+            if not of_mapping or not isinstance(payload, dict) or "_line" not in payload:  # not a whole row of it
+                continue
             if _line_named(source, row.quarantine_id, row.item, row.raw, payload):
                 self.by_raw[to_json(payload)] = row.quarantine_id
-            of_mapping = isinstance(row.parameters, str) and json.loads(row.parameters).get("mapping") == mapping
-            if of_mapping and isinstance(payload, dict) and "_line" in payload:  # a whole row, not a value of one
-                identity = self.connector.identity(RawItem(row.item, payload))
-                now = None if identity is None else _quarantine_id(source, identity)
-                if now not in (None, row.quarantine_id):
-                    self.by_id[now] = row.quarantine_id
+            identity = self.connector.identity(RawItem(row.item, payload))
+            now = None if identity is None else _quarantine_id(source, identity)
+            if now not in (None, row.quarantine_id):
+                self.by_id[now] = row.quarantine_id
 
     def keep_ids(self, batch: pyarrow.Table) -> pyarrow.Table:
         """A batch of the run's quarantine rows, those that are decided rows with their ids."""
@@ -373,13 +378,18 @@ class _DecidedRows:
             return batch
         ids = batch["quarantine_id"].to_pylist()
         kept = [
-            self.by_raw.get(raw) or self.by_id.get(quarantine_id) or quarantine_id
-            for quarantine_id, raw in zip(ids, batch["raw"].to_pylist(), strict=True)
+            self._kept_id(quarantine_id, raw) for quarantine_id, raw in zip(ids, batch["raw"].to_pylist(), strict=True)
         ]
         if kept == ids:
             return batch
         position = batch.schema.get_field_index("quarantine_id")
         return batch.set_column(position, batch.schema.field(position), pyarrow.array(kept, pyarrow.string()))
+
+    def _kept_id(self, quarantine_id: str, raw: str) -> str:
+        """Of a row's ids (its own, that of its row as received, that it kept before), the one decided on last; its
+        own where none is decided."""
+        ids = (quarantine_id, self.by_raw.get(raw), self.by_id.get(quarantine_id))
+        return max((i for i in ids if i in self.decided_at), key=self.decided_at.__getitem__, default=quarantine_id)
 
 
 def _line_named(source: str, quarantine_id: str, item: str, raw: str, payload: Any) -> bool:

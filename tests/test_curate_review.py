@@ -724,6 +724,51 @@ def test_decisions_on_lab_rows_quarantined_under_the_ids_of_an_older_matreg_hold
     assert store.query(shown).values.tolist() == [["gaps:s1", 3.3]] and open_items(store) == ["v3", "v4"]
 
 
+GAPS = "id,formula,gap,dHf\ns1,ZnO,3.3,\nv3,GaN,-3.4,\n"  # v3 quarantined whole
+RENAMED = "  Eg: {property: band_gap, unit: eV}\n  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"
+
+
+def shown_gaps(store):
+    return store.query("SELECT record_id, value FROM properties ORDER BY record_id").values.tolist()
+
+
+@pytest.mark.parametrize(
+    ("older", "newer", "shown", "stale"),
+    [
+        (("dismiss", None), ("readmit", 3.4), [["gaps:s1", 3.3], ["gaps:v3", 3.4]], []),
+        (("readmit", 3.4), ("readmit", 3.45), [["gaps:s1", 3.3], ["gaps:v3", 3.45]], []),
+        # the older readmit, no longer in force since the renaming import, stays listed as it was then
+        (("readmit", 3.4), ("dismiss", None), [["gaps:s1", 3.3]], ["readmit"]),
+    ],
+)
+def test_of_a_lab_rows_older_matreg_id_and_its_id_of_today_the_one_decided_on_last_holds_when_the_file_comes_again(
+    store, tmp_path, older, newer, shown, stale
+):
+    import_gaps(store, tmp_path, GAPS)
+    with_ids_of_before_336488f(store)
+    (action, value), reason = older, "checked against the notebook"
+    decide(store, action, reason, quarantine_id=quarantined(store, "line 3"), **({"value": value} if value else {}))
+    # its column renamed (mapping and file): the same row, read by another mapping, is an open row of today's id
+    import_lab(store, tmp_path, "gaps", RENAMED, GAPS.replace(",gap,", ",Eg,"))
+    assert open_items(store) == ["v3"]
+    action, value = newer
+    decide(store, action, reason, quarantine_id=quarantined(store, "v3"), **({"value": value} if value else {}))
+    import_gaps(store, tmp_path, GAPS)  # the file as the older matreg read it
+    assert shown_gaps(store) == shown and open_items(store) == []
+    assert review.stale_entries(store)["action"].tolist() == stale
+
+
+def test_a_row_an_older_matreg_quarantined_does_not_keep_its_decision_when_read_by_another_mapping(store, tmp_path):
+    import_gaps(store, tmp_path, GAPS)
+    with_ids_of_before_336488f(store)
+    decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 3"), value=3.4)
+    assert shown_gaps(store) == [["gaps:s1", 3.3], ["gaps:v3", 3.4]]
+    in_mev = "  gap: {property: band_gap, unit: meV}\n  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"
+    import_lab(store, tmp_path, "gaps", in_mev, GAPS)  # the same cells, read by another mapping: another row
+    assert shown_gaps(store) == [["gaps:s1", 0.0033]] and open_items(store) == ["v3"]
+    assert review.stale_entries(store)["action"].tolist() == ["readmit"]
+
+
 def test_a_readmit_of_an_older_matreg_which_names_no_record_is_stale_only_once_its_value_is_not_shown(store, tmp_path):
     import_gaps(store, tmp_path, "id,formula,gap,dHf\nv3,ZnO,-3.3,\nv4,GaN,3.4,\n")  # the whole row v3 quarantined
     decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "v3"), value=3.3)

@@ -979,9 +979,10 @@ class Store:
 
     def decided_quarantine_rows(self, source: str, scope: str) -> pd.DataFrame:
         """Every stored version of the quarantine rows of a lab file (`source`, `scope`) that a review decision names,
-        the rows with the oldest latest decision first (`decided_versions_sql`); none before the store exists."""
+        the rows with the oldest latest decision first, with its entry id (`decided_versions_sql`); none before the
+        store exists."""
         if not self.exists():
-            return pd.DataFrame(columns=["quarantine_id", "item", "raw", "parameters"])
+            return pd.DataFrame(columns=["quarantine_id", "item", "raw", "parameters", "latest"])
         return self.read(decided_versions_sql(), {"source": source, "scope": scope})
 
     def records_written_by(self, run_ids: list[str]) -> pd.DataFrame:

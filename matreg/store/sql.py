@@ -95,13 +95,14 @@ def settling_entries_sql() -> str:
 def decided_versions_sql() -> str:
     """SQL: every stored version of the quarantine rows of source `$source` and scope `$scope` (a row of a store older
     than scopes: of its run's) that a curation entry names, the row with the oldest latest entry first: its id, item
-    and payload, and the parameters of the run that quarantined it so (NULL where that run is not stored)."""
+    and payload, the parameters of the run that quarantined it so (NULL where that run is not stored) and the id of
+    the latest entry naming it (`latest`)."""
     runs = f"SELECT run_id, parameters, {whole_scope_sql()} AS whole_scope FROM fetch_runs"
     latest = (
         "SELECT quarantine_id, max(entry_id) AS latest FROM curation_log WHERE quarantine_id IS NOT NULL GROUP BY ALL"
     )
     return (
-        f"SELECT q.quarantine_id, q.item, q.raw, r.parameters FROM {stored_sql('quarantine')} q "
+        f"SELECT q.quarantine_id, q.item, q.raw, r.parameters, e.latest FROM {stored_sql('quarantine')} q "
         f"JOIN ({latest}) e USING (quarantine_id) LEFT JOIN ({runs}) r USING (run_id) "
         "WHERE q.source = $source AND coalesce(q.scope, r.whole_scope) = $scope ORDER BY e.latest, q.filename"
     )
