@@ -19,6 +19,20 @@ PROVIDER_CONNECTORS = ("optimade",)  # connectors that read several providers' d
 MAX_ANSWER_MIB = 512  # the most one HTTP answer may decode to, by default: a gzip bomb fails the run, not the machine
 # A source's or dataset's name: it names the store's files of its runs and releases (never '..', '/' or a hidden name)
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# The ids of a source's records are '<source>:<id>'; a resolved group's median row is 'group:<group id>'
+# (matreg.curate.conflicts.MERGED_ROW_PREFIX): no source may be named so
+MERGED_ROWS_SOURCE = "group"
+
+
+def check_source_name(name: str, kind: str = "source") -> str:
+    """`name`, the name of a source of records (a catalog source, a lab dataset: `kind`); ValueError for the name
+    that resolved groups' median rows have (`MERGED_ROWS_SOURCE`): its records would be read as those."""
+    if name == MERGED_ROWS_SOURCE:
+        raise ValueError(
+            f"{kind} name {name!r} is reserved: record ids '{name}:...' are the median rows of resolved groups "
+            f"(a {kind}'s records are '<its name>:<id>'); give the {kind} another name"
+        )
+    return name
 
 
 class HttpSettings(pydantic.BaseModel, extra="forbid"):
@@ -147,6 +161,9 @@ class Catalog(pydantic.BaseModel, extra="forbid"):
                 f"{kind} name {unsafe[0]!r} is not allowed: a {kind} name is letters, digits, '-', '_' and '.', "
                 "starting with a letter or digit (it names files in the store)"
             )
+        if info.field_name == "sources":
+            for name in entries:
+                check_source_name(name)
         return entries
 
     def source(self, name: str) -> Source:

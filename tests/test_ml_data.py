@@ -15,9 +15,9 @@ import pytest
 from conftest import LAB_EXAMPLE, REPO, cli_import
 from pymatgen.core import Composition, Element, Structure
 
-from matreg.catalog import Catalog, Dataset, Resolution
+from matreg.catalog import Catalog, Dataset, Resolution, load_catalog
 from matreg.curate.review import record_decision
-from matreg.errors import MatregError
+from matreg.errors import ConfigError, MatregError
 from matreg.export import export_dataset
 from matreg.ingest import run_ingest
 from matreg.ml.dataset import ExportedDataset, export_torch, provenance_warning
@@ -857,6 +857,34 @@ def test_a_median_of_dft_and_measured_values_is_refused_naming_the_provenances_a
     export_torch(store, catalog, "measured", tmp_path / "out", split="random", fractions=(1.0, 0.0, 0.0))
     targets = ExportedDataset(tmp_path / "out").records.set_index("record_id")["target"]
     assert targets.to_dict() == pytest.approx({"group:GaN": 2.75, "group:ZnO": 2.25})
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "kind"),
+    [
+        (
+            "m.yaml",
+            "dataset: group\nformula_column: formula\ncitation: c\ncolumns:\n  gap: {property: band_gap, unit: eV}\n",
+            "dataset",
+        ),
+        (
+            "catalog.yaml",
+            "sources:\n  group:\n    title: t\n    connector: janaf\n    base_url: u\n    provenance: dft\n"
+            "    license: l\n    citation: c\n",
+            "source",
+        ),
+    ],
+    ids=["lab dataset", "catalog source"],
+)
+def test_no_lab_dataset_nor_catalog_source_is_named_as_resolved_groups_median_rows_are(tmp_path, file, text, kind):
+    # its record ids would be 'group:<id>', the ids of median rows: an export took its rows for resolved groups'
+    (tmp_path / file).write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        load_mapping(tmp_path / file) if kind == "dataset" else load_catalog(tmp_path / file)
+    assert (
+        f"{kind} name 'group' is reserved: record ids 'group:...' are the median rows of resolved groups (a {kind}'s "
+        f"records are '<its name>:<id>'); give the {kind} another name"
+    ) in str(refused.value)
 
 
 def test_a_pinned_split_by_record_id_still_matches_a_record_whose_row_became_a_resolved_groups(tmp_path):

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from matreg.catalog import MERGED_ROWS_SOURCE
 from matreg.errors import MatregError
 from matreg.formula import composition_key, reduced_formula
 from matreg.ml.features import composition_of
@@ -32,7 +33,7 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 LARGE_GROUP_SHARE = 0.25  # one group (composition, chemical system) fills at most this share of a split's target
 FEW_ROWS = 4  # ... or this many rows, where that is more (repeated measurements of one composition in a small dataset)
 DEFAULT_METHOD = "composition"  # no composition in two splits: the leakage-free default
-_MERGED_ROW = "group:"  # the id of a resolved group's median row (matreg.curate.conflicts.MERGED_ROW_PREFIX)
+_MERGED_ROW = f"{MERGED_ROWS_SOURCE}:"  # the id of a resolved group's median row (conflicts.MERGED_ROW_PREFIX)
 _GROUP_COLUMN = {"random": "record_id", "chemsys": "chemsys"}  # the column whose values group rows (composition aside)
 
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pydantic
 from pymatgen.core import Structure
 
-from matreg.catalog import Provenance, load_catalog
+from matreg.catalog import Provenance, check_source_name, load_catalog
 from matreg.errors import ConfigError, FormulaError, RecordError
 from matreg.fieldmap import FieldSpec, missing_markers
 from matreg.formula import parse_formula, same_composition
@@ -137,6 +137,11 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
                     f"`provenance: {self.provenance}` if they are what it says"
                 )
         return doubts
+
+    @pydantic.field_validator("dataset")
+    @classmethod
+    def _source_name(cls, name: str) -> str:
+        return check_source_name(name, "dataset")
 
     @pydantic.field_validator("extension")
     @classmethod
