@@ -25,6 +25,7 @@ from matreg.curate.link import link_records
 from matreg.curate.release import curate_dataset
 from matreg.errors import ConfigError
 from matreg.export import dataset_query
+from matreg.formula import composition_key
 from matreg.ingest import run_ingest
 from matreg.ml.features import composition_of
 from matreg.sources import FetchRequest, build_connector
@@ -650,3 +651,49 @@ def test_values_as_far_apart_as_the_tolerance_are_no_conflict(store, tmp_path):
     (tmp_path / "gaps.csv").write_text("id,formula,gap\na,GaN,2.1\nb,GaN,2.2\nc,ZnO,3.1\nd,ZnO,3.25\n")
     run_ingest(LabConnector(tmp_path / "gaps.csv", load_mapping(tmp_path / "m.yaml")), store)
     assert find_conflicts(store, "band_gap", tolerance=0.1)["record_id"].tolist() == ["lab:c", "lab:d"]  # 2.2-2.1
+
+
+def mixed_store(store: Store, catalog, folder: Path) -> Store:
+    """MP's ZnSe (on the hull), two SiC polytypes and two BaTiO3, JANAF's alpha alumina and water (liquid and gas),
+    and two lab files: TeSe written whole (lab) and as fractions (lab2), beside a structureless ZnSe and SiC (lab2)."""
+    fetch_mp(store, folder, ["mp-1190", "mp-7631", "mp-567505", "mp-5020", "mp-5986"])
+    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["Al-096", "H-063", "H-064"])), store)
+    import_lab(store, folder, "lab", "id,formula,gap\na,TeSe,0.3\nb,Al2O3,8.8\n", "columns:\n  gap: {unit: eV}\n")
+    rows = "id,formula,gap\nt,Te0.5Se0.5,0.9\nz,ZnSe,2.8\ns,SiC,3.0\n"
+    import_lab(store, folder, "lab2", rows, "columns:\n  gap: {unit: eV}\n")
+    return store
+
+
+def test_linking_only_the_compositions_of_some_records_gives_them_the_groups_of_linking_the_whole_store(
+    store, catalog, tmp_path
+):
+    mixed_store(store, catalog, tmp_path)
+    whole = link_records(store).set_index("record_id")
+    stored = store.query("SELECT record_id, formula FROM materials").set_index("record_id")["formula"]
+    composition = stored.map(composition_key)
+    for needed in (["lab2:t"], ["lab2:z", "lab2:s"], ["janaf:H-064", "janaf:Al-096"], list(whole.index)):
+        linked = link_records(store, needed).set_index("record_id")
+        pd.testing.assert_frame_equal(linked.loc[needed], whole.loc[needed])
+        assert set(linked.index) == set(composition[composition.isin(composition[needed])].index)  # no other
+    restricted = link_records(store, ["lab2:t", "lab2:z"]).set_index("record_id")
+    assert restricted.loc["lab2:t"].tolist() == ["TeSe", "TeSe", 2.0]  # per mole of lab:a's TeSe, lab:a not asked for
+    assert restricted.loc["lab2:z", "group_id"] == "ZnSe/216"  # mp-1190, on the hull, not asked for
+    assert sorted(restricted.index) == ["lab2:t", "lab2:z", "lab:a", "mp:mp-1190"]
+    assert link_records(store, []).empty and link_records(store, ["no:such-record"]).empty
+
+
+def test_a_dataset_is_linked_with_the_records_of_its_compositions_only(store, catalog, tmp_path):
+    mixed_store(store, catalog, tmp_path)
+    catalog.datasets["lab2"] = Dataset(description="d", version="1.0.0", properties=["band_gap"], sources=["lab2"])
+    rows = curate_dataset(store, catalog, "lab2")
+    group = group_of(rows.groups)
+    assert group == {
+        "lab2:t": "TeSe",
+        "lab:a": "TeSe",
+        "lab2:z": "ZnSe/216",  # the ground state another source states
+        "mp:mp-1190": "ZnSe/216",
+        "lab2:s": "SiC",  # two polytypes near the hull: which is unknown
+        "mp:mp-7631": "SiC/186/mp:mp-7631",
+        "mp:mp-567505": "SiC/186/mp:mp-567505",
+    }  # neither BaTiO3, Al2O3 nor water
+    assert rows.resolved.set_index("record_id")["value"].to_dict() == {"lab2:t": 0.9, "lab2:z": 2.8, "lab2:s": 3.0}

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from matreg.catalog import Resolution
-from matreg.curate.link import atoms_per_unit, link_records
+from matreg.curate.link import atoms_per_unit, link_records, map_distinct
 from matreg.curate.review import apply_curation, curation_log
 from matreg.errors import ConfigError
 from matreg.schema import canonical_method, load_vocabulary, value_conditions
@@ -76,7 +76,7 @@ def find_conflicts(
         [property],
     )
     curated = apply_curation(values, curation_log(store) if log is None else log)
-    linked = link_records(store) if groups is None else groups
+    linked = link_records(store, curated["record_id"]) if groups is None else groups
     return conflicts_among(curated, linked, tolerance, "across methods" if across_methods else "method")
 
 
@@ -152,7 +152,7 @@ def _with_sets(values: pd.DataFrame, groups: pd.DataFrame, compared: Comparison 
     linked = groups.set_index("record_id")
     keyed = values.assign(group_id=_group_ids(values, groups))
     keyed["formula_unit"] = values["record_id"].map(linked["formula_unit"]).fillna(values["formula_original"])
-    own_atoms = values["formula_original"].map(atoms_per_unit).astype(float)
+    own_atoms = map_distinct(values["formula_original"], atoms_per_unit).astype(float)
     unit_atoms = values["record_id"].map(linked["unit_atoms"]).astype(float).fillna(own_atoms)
     molar = values["unit"].map(is_molar).astype(bool)
     keyed["per_unit"] = (unit_atoms / own_atoms).where(molar, 1.0)

@@ -35,6 +35,9 @@ Molar values of a group are compared per mole of one formula unit: a crystal's r
 halved to meet Fe2O3's; TeSe's where a record states it, Te0.5Se0.5's value being doubled; else the fractional one
 of its first record, Fe0.947O1, never its whole-number Fe947O1000), a gas's species.
 
+No rule reads a record of another composition (composition_key; a gas's group is its own species and phase): a
+dataset's records are linked with those of their compositions only (`link_records`'s `needed`), as in the whole store.
+
 Group ids are readable and follow from the store's content: 'ZnSe/216', 'SiC/186/mp:mp-567505' (a structure
 cluster of a space group StructureMatcher splits, named by its smallest record id: records added to another cluster
 never rename it; a record of a smaller id joining it, or a second cluster appearing in a space group of one, does),
@@ -47,7 +50,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pandas as pd
 from pymatgen.analysis.structure_matcher import StructureMatcher
@@ -70,23 +73,29 @@ _NAMED_PHASE = re.compile(r"[^,()]+, (?P<phase>[^()]+) \((?P<formula>.+)\)")
 _ROMAN_NUMERAL = re.compile(r"(?=[ivx])x{0,3}(?:ix|iv|v?i{0,3})")  # JANAF's phases I to V ('Sodium Sulfate, V')
 
 
-def link_records(store: Store) -> pd.DataFrame:
+def link_records(store: Store, needed: Iterable[str] | None = None) -> pd.DataFrame:
     """One row per record of the store: record_id, the group_id of the material it describes, and the formula unit
     its group compares molar values per (`formula_unit`: a crystal's reduced formula, a gas's species) with its
-    atoms (`unit_atoms`)."""
+    atoms (`unit_atoms`).
+
+    `needed` (record ids: a dataset's) links only the records that can share a group with them, those of their
+    compositions (`composition_key`): no rule reads a record of another composition, so each of theirs comes out as
+    linking the whole store gives it. None links every record."""
     records = store.read(
         "SELECT record_id, formula, formula_original, name, phase, notes, spacegroup_number, "
         "structure IS NOT NULL AS has_structure FROM materials ORDER BY record_id"
     )
+    records["reduced"] = records["formula"]
+    records["formula"] = map_distinct(records["formula"], composition_key)  # TeSe and Te0.5Se0.5: one composition
+    if needed is not None:
+        records = _of_compositions(records, needed)
     if records.empty:
         return pd.DataFrame(columns=_COLUMNS)
-    records["reduced"] = records["formula"]
-    records["formula"] = records["formula"].map(composition_key)  # TeSe and Te0.5Se0.5 are one composition
     records["spacegroup_number"] = records["spacegroup_number"].astype("Int64")
     records["state"] = [_state(phase, notes) for phase, notes in records[["phase", "notes"]].itertuples(index=False)]
     crystal = records["state"].eq("")
     structures = _structures_to_match(store, records, crystal)
-    species = records["formula_original"].map(_species)
+    species = map_distinct(records["formula_original"], _species)
     groups = dict(zip(records["record_id"], species + records["state"], strict=True))  # gases, liquids
     groups.update(_crystal_groups(records[crystal], structures, _hull_energies(store)))
     group_ids = records["record_id"].map(groups)
@@ -96,9 +105,21 @@ def link_records(store: Store) -> pd.DataFrame:
             "record_id": records["record_id"],
             "group_id": group_ids,
             "formula_unit": unit,
-            "unit_atoms": unit.map(atoms_per_unit),
+            "unit_atoms": map_distinct(unit, atoms_per_unit),
         }
     )
+
+
+def map_distinct(values: pd.Series, function: Callable[[str], object]) -> pd.Series:
+    """`values.map(function)`, calling `function` once per distinct value (a store's formulas repeat)."""
+    distinct = values.drop_duplicates()
+    return values.map(dict(zip(distinct, distinct.map(function), strict=True)))
+
+
+def _of_compositions(records: pd.DataFrame, needed: Iterable[str]) -> pd.DataFrame:
+    """The records of the compositions (`formula`: composition keys) of the `needed` records."""
+    compositions = records.loc[records["record_id"].isin(set(needed)), "formula"]
+    return records[records["formula"].isin(set(compositions))].reset_index(drop=True)
 
 
 def atoms_per_unit(formula: str) -> float:

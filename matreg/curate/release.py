@@ -88,7 +88,7 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     raw = store.read(*dataset_query(dataset))
     log = curation_log(store)
     curated = apply_curation(raw, log)
-    groups = link_records(store)
+    groups = link_records(store, curated["record_id"])  # the groups of the dataset's records, whatever else is stored
     resolved = resolve(curated, groups, dataset.resolve, _databases(catalog))
     carried = curated if dataset.resolve.strategy == "median" else resolved  # a median merges every curated value
     unmatched = unmatched_preferences(curated, dataset.resolve.prefer)  # (a prefer list: strategy prefer's only)
