@@ -245,7 +245,7 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
         lacked = _first_shown(sorted(report.absent))
         typer.echo(f"  mapped fields no record carried ({records} records; renamed or dropped?): {lacked}")
     if not report.dry_run and store.exists():
-        echo_decisions_to_redo(store, report.source)
+        echo_decisions_to_redo(store, report.source, report.run_id)
     if report.n_stored == 0:
         withdrawn = f" (the run is stored: it withdrew {report.n_withdrawn} record(s))" if report.n_withdrawn else ""
         typer.echo(f"error: nothing valid was found{withdrawn}", err=True)

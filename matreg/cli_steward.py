@@ -279,12 +279,12 @@ def echo_unmatched_decisions(store: Store) -> None:
             typer.echo(f"  {entry.entry_id}  {entry.action} {target_text(entry)}: {entry.why}")
 
 
-def echo_decisions_to_redo(store: Store, source: str) -> None:
-    """Warn (stderr) of the review decisions on `source`'s records that a steward should make again (the first
-    SHOWN; `matreg validate` lists every one)."""
-    from matreg.curate.review import redo_text, source_decisions_to_redo
+def echo_decisions_to_redo(store: Store, source: str, run_id: str) -> None:
+    """Warn (stderr) of the review decisions that run `run_id` of `source` may have made stale and that a steward
+    should make again (`run_decisions_to_redo`; the first SHOWN; `matreg validate` lists every one)."""
+    from matreg.curate.review import redo_text, run_decisions_to_redo
 
-    decisions = source_decisions_to_redo(store, source)
+    decisions = run_decisions_to_redo(store, source, run_id)
     for entry in decisions.head(SHOWN).itertuples():
         typer.echo(f"warning: {redo_text(entry)}", err=True)
     if len(decisions) > SHOWN:

@@ -198,6 +198,25 @@ def test_import_warns_of_a_correction_of_a_value_measured_again_and_of_a_decisio
     assert "".join(f"\n- Warning: {line.removeprefix('warning: ')}." for line in warnings) in card
 
 
+def test_an_import_warns_only_of_decisions_on_records_it_wrote_and_validate_lists_every_stale_one(run, tmp_path):
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.4,300,\nK-2,ZnO,3.3,300,\n")
+    assert run("review", "correct", "lab:K-1", "-p", "band_gap", "--value", "3.39", "--reason", "typo").exit_code == 0
+    assert run("review", "flag", "lab:K-2", "-p", "band_gap", "--reason", "recheck").exit_code == 0
+    measured = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.45,300,\nK-2,ZnO,3.3,300,\n")
+    assert "(correct lab:K-1 band_gap at 300 K): made on 3.4 eV as received" in measured.stderr
+    assert "lab:K-2" not in measured.stderr
+    # K-1 is not written again (unchanged): its stale correction was warned of when it became stale
+    again = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.45,300,\nK-2,ZnO,3.35,300,\n")
+    assert again.stderr.count("warning:") == 1
+    assert "(flag lab:K-2 band_gap at 300 K): made on 3.3 eV as received, the value is now 3.35 eV" in again.stderr
+    unchanged = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.45,300,\nK-2,ZnO,3.35,300,\n")
+    assert unchanged.stderr == ""
+    validated = run("validate").stdout
+    assert "note: 2 review decision(s) were made on what has changed since" in validated
+    assert "correct lab:K-1 band_gap at 300 K: made on 3.4 eV" in validated
+    assert "flag lab:K-2 band_gap at 300 K: made on 3.3 eV" in validated
+
+
 def test_a_readmit_its_file_no_longer_gives_as_it_was_is_not_exported_and_import_and_validate_say_so(run, tmp_path):
     lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-2,GaN,3.4,300,about -1.2\nK-3,ZnO,3.3,300,\nK-4,AlN,6,300,-3 eV\n")
     entries = {}

@@ -32,6 +32,7 @@ from matreg.schema import canonical_method, load_tables, load_vocabulary, value_
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store, settling_entries_sql
+from matreg.store.sql import current_rows_sql, stored_sql
 from matreg.structure import read_structure
 from matreg.units import convert, is_missing_count_message, is_molar, same_unit
 from matreg.validation import (
@@ -153,21 +154,44 @@ def decided_values(store: Store, source: str | None = None) -> pd.DataFrame:
     return values_of(store, decided_records(store, source))
 
 
-def source_decisions_to_redo(store: Store, source: str) -> pd.DataFrame:
-    """The decisions on `source`'s records that a steward should make again (`decisions_to_redo` of its decided
-    records, those without a value shown too): what an import or fetch warns of."""
-    records = decided_records(store, source)
-    return decisions_to_redo(store, values_of(store, records), records=records)
+def run_decisions_to_redo(store: Store, source: str, run_id: str) -> pd.DataFrame:
+    """The decisions that a steward should make again that run `run_id` (of `source`) may have made stale: those on
+    the records it wrote or withdrew, and of `source`'s readmits (a re-import no longer giving a readmitted row makes
+    it stale without writing its record), as `decisions_to_redo` finds them: what an import or fetch warns of. A
+    decision on a record the run did not write was not changed by it (and was warned of when it became stale:
+    `matreg validate` lists every one); with no decision in the log, nothing is read but the log."""
+    log = _with_records(store, curation_log(store))
+    touched = _records_run_may_change(store, log, source, run_id)
+    if not touched:
+        return log.head(0).assign(why=pd.Series(dtype=object))
+    return decisions_to_redo(store, values_of(store, touched), records=touched)
+
+
+def _records_run_may_change(store: Store, log: pd.DataFrame, source: str, run_id: str) -> list[str]:
+    """Of the records `log` (with `_with_records`) decides on, those run `run_id` wrote (a withdrawal too), and of
+    those it readmitted values of, those of `source`, sorted; none, with no query, when the log decides on none."""
+    decided = log[log["action"].isin(DECISIONS)]["record_id"].dropna().unique().tolist()
+    readmitted = log[log["action"] == "readmit"]["record_id"].dropna().unique().tolist()
+    if not decided and not readmitted:
+        return []
+    writes = stored_sql("materials")
+    return store.read(
+        f"SELECT record_id FROM {writes} WHERE run_id = $run AND record_id IN (SELECT unnest($decided::VARCHAR[])) "
+        f"UNION SELECT record_id FROM {writes} WHERE source = $source "
+        "AND record_id IN (SELECT unnest($readmitted::VARCHAR[])) ORDER BY record_id",
+        {"run": run_id, "decided": decided, "source": source, "readmitted": readmitted},
+    )["record_id"].tolist()
 
 
 def values_of(store: Store, records: list[str]) -> pd.DataFrame:
     """The values the store shows of these records, as long rows with their record's source and formula, their
-    values as received and the run that wrote each."""
+    values as received and the run that wrote each: the views' rows of these records, read only from their rows."""
+    only = "s.record_id IN (SELECT unnest($records::VARCHAR[]))"  # (each view's rows of whole records: see the views)
     return store.read(
         "SELECT p.record_id, m.source, m.formula, p.property, p.method, p.temperature_K, p.pressure_Pa, "
-        "p.original_value, p.original_unit, p.run_id FROM properties p JOIN materials m USING (record_id) "
-        "WHERE p.record_id IN (SELECT unnest(?)) ORDER BY ALL",
-        [records],
+        f"p.original_value, p.original_unit, p.run_id FROM ({current_rows_sql('properties', where=only)}) p "
+        f"JOIN ({current_rows_sql('materials', where=only)}) m USING (record_id) ORDER BY ALL",
+        {"records": records},
     )
 
 
@@ -207,8 +231,8 @@ def decisions_to_redo(
     `unmatched_decisions`) and the stale readmits (`stale_readmits`; of `records` too, where given: a record whose
     every value a stale readmit wrote shows none); of these, those on a value only of one of `properties` (a
     dataset's; None: any)."""
-    unmatched = unmatched_decisions(store)
-    unmatched = unmatched[unmatched["record_id"].isin(long["record_id"])].assign(
+    unmatched = unmatched_decisions(store, long["record_id"])
+    unmatched = unmatched.assign(
         why="the record has no such value now (its method, temperature or pressure changed, or its source no longer "
         "gives it): not applied"
     )
@@ -313,23 +337,20 @@ def target_text(entry: Any) -> str:
     return f"{entry.record_id}{value}{conditions}"
 
 
-def unmatched_decisions(store: Store) -> pd.DataFrame:
+def unmatched_decisions(store: Store, records: Iterable[str] | None = None) -> pd.DataFrame:
     """Decisions (not readmits or dismissals) whose record, or value, the store no longer shows: a record withdrawn,
-    or a value whose key changed on a re-import (another method, temperature or pressure). They stay in the log, in
-    force again should the target return."""
+    or a value whose key changed on a re-import (another method, temperature or pressure); of `records` only, where
+    given (only their values are read). They stay in the log, in force again should the target return."""
     log = curation_log(store)
     decisions = log[log["action"].isin(DECISIONS)].sort_values("entry_id")
+    if records is not None:
+        decisions = decisions[decisions["record_id"].isin(set(records))]
     on_value = decisions["property"].notna()
-    values = _keyed(
-        store.read(
-            "SELECT record_id, property, method, temperature_K, pressure_Pa FROM properties "
-            "WHERE record_id IN (SELECT unnest(?))",
-            [sorted(set(decisions["record_id"].dropna()))],
-        )
-    )
-    records = set(values["record_id"])  # (a withdrawn record keeps its materials row, with no value)
+    values = _keyed(values_of(store, sorted(set(decisions["record_id"].dropna()))))
+    records_shown = set(values["record_id"])  # (a withdrawn record keeps its materials row, with no value)
     shown = set(values[_KEYED].itertuples(index=False, name=None))
-    on_records = decisions[~on_value & ~decisions["record_id"].isin(records)].drop_duplicates("record_id", keep="last")
+    on_records = decisions[~on_value & ~decisions["record_id"].isin(records_shown)]
+    on_records = on_records.drop_duplicates("record_id", keep="last")
     keyed = _keyed(decisions[on_value])
     unmatched = keyed[np.array([key not in shown for key in keyed[_KEYED].itertuples(index=False, name=None)], bool)]
     on_values = unmatched.drop_duplicates(_KEYED, keep="last")[decisions.columns]  # the latest supersedes the others
