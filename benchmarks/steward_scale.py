@@ -25,13 +25,6 @@ HERE = Path(__file__).resolve().parent
 RECORDS = {"oqmd": 100_000, "aflow": 60_000, "mp": 30_000, "jarvis": 30_000}
 PAGE_SIZE = {"oqmd": 100, "aflow": 500, "mp": 1000, "jarvis": 500}
 LAB_CSV = HERE.parent.parent / "shared/data/crabnet/benchmark_data/OQMD_Formation_Enthalpy/train.csv"
-LAB_MAPPING = """dataset: bench-lab
-formula_column: formula
-id_column: id
-citation: benchmark
-columns:
-  target: {property: formation_energy_per_atom, unit: eV/atom}
-"""
 DATASETS = """datasets:
   dft-formation:
     description: every formation energy and band gap
@@ -80,6 +73,7 @@ def build(folder: Path, fraction: float, n_decisions: int) -> None:
     import pandas as pd
 
     sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+    from lab_reimport import MAPPING  # the lab file's mapping: formation energies per atom
     from replay import ReplayServer
 
     from matreg.catalog import load_catalog
@@ -105,7 +99,7 @@ def build(folder: Path, fraction: float, n_decisions: int) -> None:
     rows = pd.read_csv(LAB_CSV).head(int(239_190 * fraction))
     rows.insert(0, "id", [f"r{n}" for n in range(len(rows))])
     rows.to_csv(folder / "lab.csv", index=False)
-    (folder / "lab.yaml").write_text(LAB_MAPPING, encoding="utf-8")
+    (folder / "lab.yaml").write_text(MAPPING, encoding="utf-8")
     run_ingest(LabConnector(folder / "lab.csv", load_mapping(folder / "lab.yaml")), store)
     time_decisions(store, n_decisions)
     counts = store.read("SELECT (SELECT count(*) FROM materials) AS records, (SELECT count(*) FROM properties) AS v")

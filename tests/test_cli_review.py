@@ -347,11 +347,14 @@ def test_history_of_a_withdrawn_record_has_no_entries_and_of_one_never_stored_is
     assert unknown.exit_code == 1 and "unknown record 'lab:K-9'" in unknown.stderr
 
 
+GAPS_WITH_UNITS = (
+    "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    "  gap: {property: band_gap, unit_field: unit, temperature_K: 300}\n"
+)
+
+
 def test_an_export_says_what_a_readmitted_value_was_received_as_and_who_readmitted_it_and_why(run, tmp_path):
-    mapping = (
-        "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
-        "  gap: {property: band_gap, unit_field: unit, temperature_K: 300}\n"
-    )
+    mapping = GAPS_WITH_UNITS
     csv_text = "id,formula,gap,unit\nK-1,ZnO,about 3,eV\nK-2,GaN,3.4,elektronvolt\nK-3,CdS,2.42,eV\n"
     assert cli_import(run, tmp_path, "gaps", csv_text, mapping).exit_code == 0
     opened = dict(rows(run, f"SELECT {ROW_ID}, quarantine_id FROM open_quarantine ORDER BY 1"))
@@ -371,10 +374,7 @@ def test_an_export_says_what_a_readmitted_value_was_received_as_and_who_readmitt
 
 
 def test_a_readmit_of_a_records_only_value_gone_stale_is_warned_of_by_import_and_listed_stale_by_history(run, tmp_path):
-    mapping = (
-        "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
-        "  gap: {property: band_gap, unit_field: unit, temperature_K: 300}\n"
-    )
+    mapping = GAPS_WITH_UNITS
     csv_text = "id,formula,gap,unit\nK-1,ZnO,3.3,eV\nK-2,GaN,3.4,elektronvolt\n"
     assert cli_import(run, tmp_path, "gaps", csv_text, mapping).exit_code == 0
     (bad_unit,) = rows(run, "SELECT quarantine_id FROM open_quarantine")[0]
