@@ -149,7 +149,7 @@ def main() -> None:
         return
     args.folder.mkdir(parents=True, exist_ok=False)
     child = [sys.executable, __file__, str(args.folder), f"--fraction={args.fraction}", f"--decisions={args.decisions}"]
-    lines = subprocess.run([*child, "--build"], check=True, capture_output=True, text=True).stdout.splitlines()
+    lines = subprocess.run([*child, "--build"], check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines()
     print("\n".join(lines[:-1]))
     record = lines[-1]
     os.environ.update(ENV, MATREG_CATALOG=str(args.folder / "catalog.yaml"), MATREG_STORE=str(args.folder / "store"))
