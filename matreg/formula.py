@@ -36,6 +36,7 @@ _MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O'
 COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
 REPEATING_DECIMALS = 3  # decimals from which an amount may be a rounded repeating fraction ('0.333': 1/3)
 REPEATING_DENOMINATORS = (3, 6, 7, 9, 11, 12)  # of such fractions, smallest first: '0.333' is 1/3, never 4/12
+SHORT_DECIMALS = 2  # decimals of the other amounts of a formula whose repeating fractions are read ('Ca0.5', 'Ti1.25')
 _FRACTIONAL_AMOUNT = re.compile(r"\.|\de")  # 'Cu1.8S1', 'B1e-05Si1': an amount that is not a whole number
 
 
@@ -212,9 +213,9 @@ def composition_key(reduced: str) -> str:
     """One text per composition, to link formulas by: a reduced formula with fractional amounts in whole numbers, as
     pymatgen writes formulas ('Te0.5Se0.5' -> 'TeSe', 'Cu1.8S1' -> 'Cu9S5', 'Fe0.947O1' -> 'Fe947O1000'), worked out
     exactly from the amounts as written, so a dopant stays ('Zn0.9999Co0.0001O1' -> 'Zn9999CoO10000', never ZnO:
-    pymatgen's whole formula rounds it away). An amount written as a rounded repeating fraction is that fraction
-    (`_written_amount`: 'La0.666667Sr0.333333MnO3' -> 'La2SrMn3O9'). A formula with isotopes (pymatgen would fold D
-    into H), or one pymatgen cannot read (an ion), as it is."""
+    pymatgen's whole formula rounds it away). Amounts written as rounded repeating fractions are those fractions where
+    no other amount is a long decimal (`_read_as_fractions`: 'La0.666667Sr0.333333MnO3' -> 'La2SrMn3O9'). A formula
+    with isotopes (pymatgen would fold D into H), or one pymatgen cannot read (an ion), as it is."""
     if not _FRACTIONAL_AMOUNT.search(reduced):
         return reduced
     try:
@@ -227,29 +228,44 @@ def composition_key(reduced: str) -> str:
 
 
 def _whole_amounts(composition: Composition) -> dict[str, int]:
-    """A composition's amounts (by element) as the smallest whole numbers in their exact ratio (`_written_amount`)."""
-    amounts = {element.symbol: _written_amount(amount) for element, amount in composition.element_composition.items()}
+    """A composition's amounts (by element) as the smallest whole numbers in their exact ratio: each amount as the
+    exact decimal it was written as (float noise of sums beyond 10 significant digits dropped), or, where every
+    fractional amount is a rounded repeating fraction or a short decimal (`_read_as_fractions`), those fractions."""
+    written = {element.symbol: Decimal(f"{amount:.10g}") for element, amount in composition.element_composition.items()}
+    amounts = _read_as_fractions(written) or {symbol: Fraction(amount) for symbol, amount in written.items()}
     scale = math.lcm(*(amount.denominator for amount in amounts.values()))
     whole = {symbol: int(amount * scale) for symbol, amount in amounts.items()}
     divisor = math.gcd(*whole.values())
     return {symbol: amount // divisor for symbol, amount in whole.items()}
 
 
-def _written_amount(amount: float) -> Fraction:
-    """An amount as the exact decimal it was written as ('0.9999': 9999/10000; float noise of sums beyond 10
-    significant digits dropped), or, where it has at least REPEATING_DECIMALS decimals and lies within one unit of its
-    last decimal of a fraction whose decimals repeat (a denominator of REPEATING_DENOMINATORS: thirds, sixths,
-    sevenths, ninths, elevenths, twelfths), that fraction ('0.333333', '0.6667', '0.143': 1/3, 2/3, 1/7)."""
-    written = Decimal(f"{amount:.10g}")
-    decimals = -written.as_tuple().exponent
-    if decimals >= REPEATING_DECIMALS:
-        for denominator in REPEATING_DENOMINATORS:
-            numerator = round(amount * denominator)
-            reduced = denominator // math.gcd(numerator, denominator)
-            repeats = any(reduced % prime == 0 for prime in (3, 7, 11))  # its decimals never end ('0.5' of 3/6 do)
-            if numerator and abs(numerator / denominator - amount) <= 10.0**-decimals * 1.000001 and repeats:
-                return Fraction(numerator, denominator)
-    return Fraction(written)
+def _read_as_fractions(written: dict[str, Decimal]) -> dict[str, Fraction] | None:
+    """The amounts with each rounded repeating fraction read as that fraction ('La0.666667Sr0.333333MnO3': 2/3 and 1/3,
+    'Ba1Mg0.333Nb0.667O3'), where every other amount has at most SHORT_DECIMALS decimals; None where any has more and
+    is no such fraction (measured amounts: a steel's Fe0.636 is not 7/11), or where none is one."""
+    fractions = {symbol: _repeating_fraction(amount) for symbol, amount in written.items()}
+    if not any(fractions.values()):
+        return None
+    long_decimals = [symbol for symbol, amount in written.items() if -amount.as_tuple().exponent > SHORT_DECIMALS]
+    if any(fractions[symbol] is None for symbol in long_decimals):
+        return None
+    return {symbol: fractions[symbol] or Fraction(amount) for symbol, amount in written.items()}
+
+
+def _repeating_fraction(amount: Decimal) -> Fraction | None:
+    """The fraction whose decimals repeat (a denominator of REPEATING_DENOMINATORS: thirds, sixths, sevenths, ninths,
+    elevenths, twelfths) that an amount of at least REPEATING_DECIMALS decimals writes rounded or cut short ('0.333333',
+    '0.6667', '0.666', '2.667'); None for any other ('0.334', '0.5')."""
+    decimals = -amount.as_tuple().exponent
+    if decimals < REPEATING_DECIMALS:
+        return None
+    exact, unit = Fraction(amount), Fraction(1, 10**decimals)
+    for denominator in REPEATING_DENOMINATORS:
+        fraction = Fraction(round(exact * denominator), denominator)
+        repeats = any(fraction.denominator % prime == 0 for prime in (3, 7, 11))  # its decimals never end
+        if repeats and -unit / 2 <= fraction - exact < unit:  # rounded to the nearest, or cut short
+            return fraction
+    return None
 
 
 def alphabetical_formula(text: str) -> str:
