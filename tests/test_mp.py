@@ -700,7 +700,7 @@ def test_a_readmitted_band_gap_is_shown_until_a_later_fetch_gives_it_otherwise_t
         report = fetch(store, catalog, everything=True)
     assert (report.n_unchanged, report.n_quarantined) == (6, 3)  # the readmits' records are written again
     assert store.query(gaps, [readmitted]).values.tolist() == []
-    redo = decisions_to_redo(store, decided_values(store, "mp"))
+    redo = decisions_to_redo(store, decided_values(store))
     not_given = "made on -0.05 eV as received, which a later read of the record no longer gives"
     assert redo[["entry_id", "why"]].values.tolist() == [
         [entries["mp:mp-1216"]["entry_id"], f"{not_given}: the readmitted value is not shown"],
@@ -712,4 +712,4 @@ def test_a_readmitted_band_gap_is_shown_until_a_later_fetch_gives_it_otherwise_t
     )
     record_decision(store, "readmit", "A. Steward", "still tiny", quarantine_id=rejected_again, value=0.0)
     assert store.query(gaps, [readmitted]).values.tolist() == [["mp:mp-1216", 0.0]]
-    assert decisions_to_redo(store, decided_values(store, "mp"))["record_id"].tolist() == ["mp:mp-631", "mp:mp-938"]
+    assert decisions_to_redo(store, decided_values(store))["record_id"].tolist() == ["mp:mp-631", "mp:mp-938"]

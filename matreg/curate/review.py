@@ -132,26 +132,13 @@ def history(store: Store, record_id: str) -> pd.DataFrame:
     return touching.assign(stale=touching["entry_id"].map(redo)).reset_index(drop=True)
 
 
-def decided_records(store: Store, source: str | None = None) -> list[str]:
-    """The records the curation log decides on or readmitted values of (of `source` only, when given), shown now or
-    not (a record whose only values a stale readmit wrote shows none), sorted."""
+def decided_values(store: Store) -> pd.DataFrame:
+    """The stored values of the records the curation log decides on or readmitted values of, as `values_of` gives
+    them (a record whose only values a stale readmit wrote shows none): what `stale_decisions` compares decisions
+    with."""
     log = curation_log(store)
     entries = _with_records(store, log[log["action"].isin([*DECISIONS, "readmit"])])
-    decided = sorted(set(entries["record_id"].dropna()))
-    if source is None or not decided:
-        return decided
-    of_source = store.read(
-        "SELECT DISTINCT record_id FROM material_writes WHERE source = ? AND record_id IN (SELECT unnest(?)) "
-        "ORDER BY record_id",
-        [source, decided],
-    )
-    return of_source["record_id"].tolist()
-
-
-def decided_values(store: Store, source: str | None = None) -> pd.DataFrame:
-    """The stored values of the records the curation log decides on or readmitted values of (of `source` only, when
-    given: `decided_records`), as `values_of` gives them: what `stale_decisions` compares decisions with."""
-    return values_of(store, decided_records(store, source))
+    return values_of(store, sorted(set(entries["record_id"].dropna())))
 
 
 def run_decisions_to_redo(store: Store, source: str, run_id: str) -> pd.DataFrame:
