@@ -19,9 +19,10 @@ PROVIDER_CONNECTORS = ("optimade",)  # connectors that read several providers' d
 MAX_ANSWER_MIB = 512  # the most one HTTP answer may decode to, by default: a gzip bomb fails the run, not the machine
 # A source's or dataset's name: it names the store's files of its runs and releases (never '..', '/' or a hidden name)
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-# The ids of a source's records are '<source>:<id>'; a resolved group's median row is 'group:<group id>'
-# (matreg.curate.conflicts.MERGED_ROW_PREFIX): no source may be named so
+# The ids of a source's records are '<source>:<id>'; a resolved group's median row is 'group:<group id>', its
+# members in `records` (matreg.curate.conflicts): no source may be named so
 MERGED_ROWS_SOURCE = "group"
+MERGED_ROW_PREFIX = f"{MERGED_ROWS_SOURCE}:"
 
 
 def check_source_name(name: str, kind: str = "source") -> str:

@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from matreg.catalog import MERGED_ROWS_SOURCE, Resolution
+from matreg.catalog import MERGED_ROW_PREFIX, Resolution
 from matreg.curate.link import atoms_per_unit, link_records, map_distinct
 from matreg.curate.review import apply_curation, curation_log
 from matreg.errors import ConfigError
@@ -44,8 +44,6 @@ CONFLICT_COLUMNS = [
     "temperature_K", "pressure_Pa", "spread",
 ]  # fmt: skip
 RESOLVED_BY = "resolved_by"  # the rule that gave a resolved row: 'prefer experimental', 'median of 2'
-# a median row of several values is 'group:<group id>', its members in `records` (no source is named 'group')
-MERGED_ROW_PREFIX = f"{MERGED_ROWS_SOURCE}:"
 Comparison = Literal["method", "across methods", "median"]  # which values meet in one set
 COMPARED_BY_STRATEGY: dict[str, Comparison] = {"keep_all": "method", "prefer": "across methods", "median": "median"}
 _SET_CONDITIONS = [f"set_{column}" for column in CONDITIONS]  # the conditions a value is compared at

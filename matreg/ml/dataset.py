@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 import pymatgen.core
 
 from matreg import __version__
-from matreg.catalog import Catalog, Dataset
+from matreg.catalog import MERGED_ROW_PREFIX, Catalog, Dataset
 from matreg.errors import MatregError
 from matreg.export import attribution, nothing_selected
 from matreg.formula import parse_formula
@@ -225,8 +225,10 @@ def _sample_rows(
     count (a row's one value, the one `prefer` kept of a record's several; each value a median row merges); the
     records left out, with why (`_without_atoms`); and what `prefer` left out of `prop`'s values
     (`preference_summary`; {} for others)."""
-    from matreg.curate.conflicts import MERGED_ROW_PREFIX  # the curation layer; linking loads StructureMatcher
-    from matreg.curate.release import curate_dataset, preference_summary
+    from matreg.curate.release import (  # the curation layer; linking loads pymatgen's StructureMatcher
+        curate_dataset,
+        preference_summary,
+    )
 
     dataset = catalog.dataset(name)
     curated = curate_dataset(store, catalog, name)
@@ -249,20 +251,20 @@ def _sample_rows(
     rows = _per_atom_if_molar(long).rename(columns={"value": "target"}).merge(materials, on="record_id", how="left")
     missing = rows["chemsys"].isna()  # a resolved group's median row ('group:...') is no stored record
     rows.loc[missing, "chemsys"] = [parse_formula(formula).chemsys for formula in rows.loc[missing, "formula"]]
-    rows = _with_structures(rows, materials, MERGED_ROW_PREFIX)
+    rows = _with_structures(rows, materials)
     values = curated.carried[curated.carried["property"] == prop]  # what the rows hold: prefer's kept values only
     members = values[values["record_id"].isin(member_ids)].merge(materials[["record_id", "run_id"]], on="record_id")
     preference = preference_summary(dataset, curated, prop)
     return rows.sort_values("record_id", kind="stable").reset_index(drop=True), members, left_out, preference
 
 
-def _with_structures(rows: pd.DataFrame, materials: pd.DataFrame, merged_prefix: str) -> pd.DataFrame:
+def _with_structures(rows: pd.DataFrame, materials: pd.DataFrame) -> pd.DataFrame:
     """The rows with the structure of their `structure_record`: a stored record's own; for a median row ('group:<group
-    id>', `merged_prefix`) of one crystal (a link group of one formula and space group, or a StructureMatcher cluster
+    id>', MERGED_ROW_PREFIX) of one crystal (a link group of one formula and space group, or a StructureMatcher cluster
     in one: its members' structures match), its smallest member record id with a structure. A median row of another
     group (a formula only, a named phase: its members need not be one polymorph) gets none."""
-    group = rows["record_id"].str.removeprefix(merged_prefix)
-    one_crystal = rows["record_id"].str.startswith(merged_prefix) & group.str.fullmatch(_ONE_CRYSTAL_GROUP)
+    group = rows["record_id"].str.removeprefix(MERGED_ROW_PREFIX)
+    one_crystal = rows["record_id"].str.startswith(MERGED_ROW_PREFIX) & group.str.fullmatch(_ONE_CRYSTAL_GROUP)
     members = rows.loc[one_crystal, "records"].str.split("; ").explode()
     structures = materials.dropna(subset=["structure"]).set_index("record_id")["structure"]
     record = rows["record_id"].where(rows["structure"].notna())

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matreg.catalog import MERGED_ROWS_SOURCE
+from matreg.catalog import MERGED_ROW_PREFIX
 from matreg.errors import MatregError
 from matreg.formula import composition_key, reduced_formula
 from matreg.ml.features import composition_of
@@ -33,7 +33,6 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 LARGE_GROUP_SHARE = 0.25  # one group (composition, chemical system) fills at most this share of a split's target
 FEW_ROWS = 4  # ... or this many rows, where that is more (repeated measurements of one composition in a small dataset)
 DEFAULT_METHOD = "composition"  # no composition in two splits: the leakage-free default
-_MERGED_ROW = f"{MERGED_ROWS_SOURCE}:"  # the id of a resolved group's median row (conflicts.MERGED_ROW_PREFIX)
 _GROUP_COLUMN = {"random": "record_id", "chemsys": "chemsys"}  # the column whose values group rows (composition aside)
 
 
@@ -266,7 +265,7 @@ def _check_coverage(names: pd.DataFrame, given: dict[str, str], key: str, path: 
     have = set(names["name"])
     unknown = [value for value in given if value not in have]
     if unknown:
-        renamed = any(value.startswith(_MERGED_ROW) for value in unknown)
+        renamed = any(value.startswith(MERGED_ROW_PREFIX) for value in unknown)
         hint = " (a resolved group's id changes with its group: pin its member records, its `records`)" * renamed
         raise MatregError(f"{path}: {len(unknown)} {key}(s) not in the dataset, e.g. {unknown[:3]}{hint}")
     named = names.loc[names["name"].isin(given.keys()), "row"]

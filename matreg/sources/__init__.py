@@ -16,7 +16,7 @@ from pathlib import Path
 from matreg.catalog import Catalog, Source
 from matreg.errors import ConfigError, FormulaError
 from matreg.formula import element_symbols, parse_formula
-from matreg.http import HttpClient, redact_url, split_credentials
+from matreg.http import HttpClient, is_local_url, redact_url, split_credentials
 from matreg.sources.base import Connector
 
 
@@ -79,7 +79,7 @@ class FetchRequest:
 def use_cache(source: Source, request: FetchRequest, cache_path: Path | None) -> bool:
     """Cache HTTP answers when asked (a refresh, the flag, else the catalog), never for local files."""
     wanted = request.refresh_cache or (source.http.cache if request.cache is None else request.cache)
-    return bool(wanted and cache_path and not source.base_url.startswith("file:"))
+    return bool(wanted and cache_path and not is_local_url(source.base_url))
 
 
 OPTION_FLAGS = {
