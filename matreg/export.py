@@ -43,6 +43,16 @@ _WRITES = (
 def dataset_query(dataset: Dataset) -> tuple[str, list]:
     """SQL (and its parameters) selecting a dataset's values in long format, each with the run that wrote it (`run_id`:
     a steward's readmit, to the curation layer, which leaves it out)."""
+    where, params = selection_sql(dataset)
+    sql = (
+        f"SELECT {_LONG_COLUMNS} FROM properties p JOIN materials m USING (record_id) {_WRITES} "
+        f"WHERE {where} ORDER BY m.record_id, p.property, p.method, p.temperature_K, p.pressure_Pa"
+    )
+    return sql, params
+
+
+def selection_sql(dataset: Dataset) -> tuple[str, list]:
+    """The SQL condition on a value `p` and its record `m` that a dataset's values meet, and its parameters."""
     where, params = ["p.property IN (SELECT unnest(?))"], [dataset.properties]
     if dataset.sources:
         where.append("m.source IN (SELECT unnest(?))")
@@ -59,11 +69,7 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
     if dataset.pressure_Pa is not None:
         where.append("p.pressure_Pa = ?")
         params.append(dataset.pressure_Pa)
-    sql = (
-        f"SELECT {_LONG_COLUMNS} FROM properties p JOIN materials m USING (record_id) {_WRITES} "
-        f"WHERE {' AND '.join(where)} ORDER BY m.record_id, p.property, p.method, p.temperature_K, p.pressure_Pa"
-    )
-    return sql, params
+    return " AND ".join(where), params
 
 
 # what curation adds to a value, when present

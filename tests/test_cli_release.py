@@ -134,3 +134,30 @@ def test_the_sidecar_of_a_release_has_a_store_exports_keys_and_contents(filled, 
     assert released["licenses"] == store["licenses"] == sorted({entry["license"] for entry in store["sources"]})
     cited = {(source, citation) for source, entry in released["sources"].items() for citation in entry["citations"]}
     assert cited == {(entry["source"], entry["citation"]) for entry in store["sources"]}
+
+
+GAPS_WITH_UNITS = (  # a file whose every row holds one value, the band gap at 300 K, in the unit its row names
+    "formula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    "  gap: {property: band_gap, unit_field: unit, temperature_K: 300}\n"
+)
+
+
+def test_a_release_warns_of_a_stale_readmit_of_its_selection_whose_record_has_no_value_left(run, tmp_path):
+    for name, provenance in (("lab", "experimental"), ("dft-lab", "dft")):  # the dataset 'gaps' selects 'lab' only
+        mapping = f"dataset: {name}\nprovenance: {provenance}\n{GAPS_WITH_UNITS}"
+        csv_text = "id,formula,gap,unit\nK-1,ZnO,3.3,eV\nK-2,GaN,3.4,elektronvolt\n"
+        assert cli_import(run, tmp_path, name, csv_text, mapping).exit_code == 0
+        opened = f"SELECT quarantine_id FROM open_quarantine WHERE source = '{name}'"
+        (bad_unit,) = json.loads(run("sql", opened, "--format", "json").stdout)
+        readmit = ("review", "readmit", bad_unit["quarantine_id"], "--unit", "eV", "--reason", "'elektronvolt' is eV")
+        assert run(*readmit).exit_code == 0
+        remeasured = cli_import(run, tmp_path, name, csv_text.replace("3.4,", "3.5,"), mapping)
+        assert remeasured.exit_code == 0 and f"(readmit {name}:K-2 band_gap at 300 K)" in remeasured.stderr
+    entry = json.loads(run("sql", "SELECT min(entry_id) AS e FROM curation_log", "--format", "json").stdout)[0]["e"]
+    why = "made on 3.4 elektronvolt as received, which a later read of the record no longer gives"
+    result = run("release", "gaps", "--version", "1.0.0")
+    assert result.exit_code == 0 and "gaps 1.0.0: 1 rows (1 records)" in result.stdout  # lab:K-1
+    assert result.stderr == (
+        f"warning: review decision {entry} (readmit lab:K-2 band_gap at 300 K): {why}: the readmitted value is not "
+        "shown; decide again with `matreg review`\n"
+    )

@@ -32,11 +32,12 @@ from matreg.catalog import SAFE_NAME, Catalog, Dataset
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import StoreError
-from matreg.export import WIDE_INDEX, dataset_query, distinct, nothing_selected, to_wide
+from matreg.export import WIDE_INDEX, dataset_query, distinct, nothing_selected, selection_sql, to_wide
 from matreg.http import public_url
 from matreg.schema import load_vocabulary, value_key
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
-from matreg.store import Store, atomic_dir, atomic_write, write_with_sidecar
+from matreg.store import CURATION_RUN_PREFIX, Store, atomic_dir, atomic_write, write_with_sidecar
+from matreg.store.sql import stored_sql
 
 logger = logging.getLogger(__name__)
 
@@ -93,11 +94,28 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     carried = curated if dataset.resolve.strategy == "median" else resolved  # a median merges every curated value
     unmatched = unmatched_preferences(curated, dataset.resolve.prefer)  # (a prefer list: strategy prefer's only)
     warnings = [f"dataset '{name}': {unmatched}"] if unmatched else []
-    warnings += [redo_text(entry) for entry in decisions_to_redo(store, raw, dataset.properties).itertuples()]
+    readmitted = _readmitted_records(store, dataset, log)  # of a stale readmit, a record may have no value left
+    redo = decisions_to_redo(store, raw, dataset.properties, records=readmitted)
+    warnings += [redo_text(entry) for entry in redo.itertuples()]
     warnings += withdrawal_warnings(store, name, sorted(set(curated["record_id"])))
     for warning in warnings:
         logger.warning(warning)
     return CuratedRows(raw, curated, resolved, carried, groups, log, warnings)
+
+
+def _readmitted_records(store: Store, dataset: Dataset, log: pd.DataFrame) -> list[str]:
+    """The records of which a readmit of `log` wrote values the dataset selects, whether the store shows them or not
+    (it no longer shows a stale readmit's: its record may have no value left), sorted; none, with no query, when the
+    log has no readmit."""
+    runs = (CURATION_RUN_PREFIX + log.loc[log["action"] == "readmit", "entry_id"]).tolist()
+    if not runs:
+        return []
+    where, params = selection_sql(dataset)
+    return store.read(
+        f"SELECT DISTINCT p.record_id FROM {stored_sql('properties')} AS p JOIN {stored_sql('materials')} AS m "
+        f"USING (record_id) WHERE p.run_id IN (SELECT unnest(?)) AND {where} ORDER BY 1",
+        [runs, *params],
+    )["record_id"].tolist()
 
 
 def preference_summary(dataset: Dataset, rows: CuratedRows, prop: str | None = None) -> dict:
