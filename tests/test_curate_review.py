@@ -737,8 +737,8 @@ def shown_gaps(store):
     [
         (("dismiss", None), ("readmit", 3.4), [["gaps:s1", 3.3], ["gaps:v3", 3.4]], []),
         (("readmit", 3.4), ("readmit", 3.45), [["gaps:s1", 3.3], ["gaps:v3", 3.45]], []),
-        # the older readmit, no longer in force since the renaming import, stays listed as it was then
-        (("readmit", 3.4), ("dismiss", None), [["gaps:s1", 3.3]], ["readmit"]),
+        # the older readmit, no longer in force since the renaming import, is answered by the dismissal of its row
+        (("readmit", 3.4), ("dismiss", None), [["gaps:s1", 3.3]], []),
     ],
 )
 def test_of_a_lab_rows_older_matreg_id_and_its_id_of_today_the_one_decided_on_last_holds_when_the_file_comes_again(
@@ -756,6 +756,33 @@ def test_of_a_lab_rows_older_matreg_id_and_its_id_of_today_the_one_decided_on_la
     import_gaps(store, tmp_path, GAPS)  # the file as the older matreg read it
     assert shown_gaps(store) == shown and open_items(store) == []
     assert review.stale_entries(store)["action"].tolist() == stale
+
+
+def test_a_readmit_of_a_row_a_later_dismissal_of_the_row_overrides_is_no_stale_entry_to_redo(store, tmp_path):
+    import_gaps(store, tmp_path, GAPS)
+    with_ids_of_before_336488f(store)
+    readmit = decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined(store, "line 3"), value=3.4)
+    import_lab(store, tmp_path, "gaps", RENAMED, GAPS.replace(",gap,", ",Eg,"))  # v3, read so, is open again
+    assert review.stale_entries(store)["entry_id"].tolist() == [readmit["entry_id"]]  # stale: decide again
+    decide(store, "dismiss", "the notebook is lost", quarantine_id=quarantined(store, "v3"))
+    assert review.stale_entries(store).empty and to_redo(store) == []  # the steward decided again: dismissed
+    import_gaps(store, tmp_path, GAPS)  # the file as the older matreg read it: v3 keeps the id decided on last
+    assert shown_gaps(store) == [["gaps:s1", 3.3]] and open_items(store) == []
+    assert review.stale_entries(store).empty and to_redo(store) == []
+    entries = history(store, "gaps:v3")
+    assert entries["action"].tolist() == ["readmit", "dismiss"] and entries["stale"].isna().all()
+
+
+def test_a_dismissal_of_another_value_of_the_record_leaves_a_stale_readmit_of_a_value_to_redo(store, tmp_path):
+    columns = "  gap: {property: band_gap, unit: eV}\n  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"
+    columns += "  rho: {property: density, unit: g/cm^3}\n"
+    import_lab(store, tmp_path, "gaps", columns, "id,formula,gap,dHf,rho\ns1,ZnO,3.3,about -1.8,5.61\n")
+    readmit = decide(
+        store, "readmit", "notebook", quarantine_id=quarantined(store, "s1:formation_energy_per_atom"), value=-1.8
+    )
+    import_lab(store, tmp_path, "gaps", columns, "id,formula,gap,dHf,rho\ns1,ZnO,3.3,about -1.9,about 5.6\n")
+    decide(store, "dismiss", "no density measured", quarantine_id=quarantined(store, "s1:density"))
+    assert review.stale_entries(store)["entry_id"].tolist() == [readmit["entry_id"]]
 
 
 def test_a_row_an_older_matreg_quarantined_does_not_keep_its_decision_when_read_by_another_mapping(store, tmp_path):

@@ -243,8 +243,8 @@ def stale_readmits(store: Store) -> pd.DataFrame:
     """The readmits no longer in force: the views no longer show their rows, as a later read of the record gave the
     value otherwise (valid, rejected otherwise, or not at all) or the record is another material since (see
     `matreg.store.sql`'s `_readmits_in_force_sql`), and no later entry answers them (a decision on the record or the
-    value, a readmit of the value, or a readmit or dismissal of the input as rejected since): the entries, oldest
-    first, with `why`."""
+    value, a readmit of the value, a dismissal of a whole row of the record, or a readmit or dismissal of the input as
+    rejected since: `_answered`): the entries, oldest first, with `why`."""
     log = curation_log(store)
     readmits = log[log["action"] == "readmit"]
     if readmits.empty:  # (no query: most stores)
@@ -278,20 +278,25 @@ def _with_records(store: Store, entries: pd.DataFrame) -> pd.DataFrame:
 
 def _answered(readmits: pd.DataFrame, log: pd.DataFrame, store: Store) -> np.ndarray:
     """Which of `readmits` a later log entry answers: a decision on its record, a decision on its value or a readmit
-    of it (by key; of a readmit of a whole record, of any value of the record), or a readmit or dismissal of a
-    quarantine row of the same input (its source and item) rejected since."""
-    items = store.read(
-        "SELECT quarantine_id, source || ':' || item AS item FROM quarantine WHERE quarantine_id IN (SELECT unnest(?))",
+    of it (by key; of a readmit of a whole record, of any value of the record), a dismissal of a whole row of its
+    record (its lab row, under an id of an older matreg or read by another mapping, or rejected otherwise since), or a
+    readmit or dismissal of a quarantine row of the same input (its source and item) rejected since."""
+    rows = store.read(
+        "SELECT quarantine_id, source || ':' || item AS item, record_id, raw FROM quarantine "
+        "WHERE quarantine_id IN (SELECT unnest(?))",
         [log["quarantine_id"].dropna().tolist()],
     )
-    item_of = dict(zip(items["quarantine_id"], items["item"], strict=True))
-    entries = _keyed(log).assign(item=log["quarantine_id"].map(item_of))
+    item_of = dict(zip(rows["quarantine_id"], rows["item"], strict=True))
+    whole = rows[[not _is_value_payload(json.loads(raw)) for raw in rows["raw"]]]
+    dismissed = log["quarantine_id"].map(dict(zip(whole["quarantine_id"], whole["record_id"], strict=True)))
+    on_records = log["record_id"].where(log["action"] != "dismiss", dismissed)  # a dismissal: of its row's record
+    entries = _keyed(log.assign(record_id=on_records)).assign(item=log["quarantine_id"].map(item_of))
     answered = []
     for readmit in _keyed(readmits).assign(item=readmits["quarantine_id"].map(item_of)).to_dict("records"):
         later = entries[entries["entry_id"] > readmit["entry_id"]]
         same_key = np.logical_and.reduce([later[column].eq(readmit[column]) for column in _KEYED[1:]])
         any_key = later["property"].isna() | pd.isna(readmit["property"]) | same_key
-        on_record = later["action"].isin([*DECISIONS, "readmit"]) & later["record_id"].eq(readmit["record_id"])
+        on_record = later["action"].isin([*DECISIONS, *_SETTLED_BY]) & later["record_id"].eq(readmit["record_id"])
         on_target = on_record & any_key
         of_input = later["action"].isin(_SETTLED_BY) & later["item"].eq(readmit["item"]) & pd.notna(readmit["item"])
         answered.append(bool((on_target | of_input).any()))
