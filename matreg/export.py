@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from matreg import __version__
-from matreg.catalog import Catalog, Dataset
+from matreg.catalog import RESOLUTION_COLUMNS, Catalog, Dataset
 from matreg.defaults import LAYOUTS
 from matreg.errors import StoreError
 from matreg.schema import load_methods, load_vocabulary
@@ -72,8 +72,8 @@ def selection_sql(dataset: Dataset) -> tuple[str, list]:
     return " AND ".join(where), params
 
 
-# what curation adds to a value, when present
-_PER_VALUE = ("raw_value", "flags", "reviewed", "spread", "records", "resolved_by")
+# what curation (raw_value, flags, reviewed) and a resolution (RESOLUTION_COLUMNS) add to a value, when present
+_PER_VALUE = ("raw_value", "flags", "reviewed", *RESOLUTION_COLUMNS)
 # what a wide row is of: a record (as its long rows give it), provenance, method and conditions
 WIDE_INDEX = (
     "record_id",

@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from matreg.catalog import MERGED_ROW_PREFIX, Resolution
+from matreg.catalog import MERGED_ROW_PREFIX, RESOLUTION_COLUMNS, RESOLVED_BY, Resolution
 from matreg.curate.link import atoms_per_unit, link_records, map_distinct
 from matreg.curate.review import apply_curation, curation_log
 from matreg.errors import ConfigError
@@ -43,7 +43,6 @@ CONFLICT_COLUMNS = [
     "group_id", "formula", "record_id", "source", "property", "value", "unit", "method", "provenance",
     "temperature_K", "pressure_Pa", "spread",
 ]  # fmt: skip
-RESOLVED_BY = "resolved_by"  # the rule that gave a resolved row: 'prefer experimental', 'median of 2'
 Comparison = Literal["method", "across methods", "median"]  # which values meet in one set
 COMPARED_BY_STRATEGY: dict[str, Comparison] = {"keep_all": "method", "prefer": "across methods", "median": "median"}
 _SET_CONDITIONS = [f"set_{column}" for column in CONDITIONS]  # the conditions a value is compared at
@@ -121,7 +120,7 @@ def resolve(
     if resolution.strategy == "prefer":
         return _preferred(long, groups, resolution.prefer)
     medians = _medians(_with_sets(long, groups, "median"), databases or {})
-    return medians[[*long.columns, "spread", "records", RESOLVED_BY]]
+    return medians[[*long.columns, *RESOLUTION_COLUMNS]]
 
 
 def unmatched_preferences(values: pd.DataFrame, prefer: list[str]) -> str | None:

@@ -28,7 +28,7 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from matreg import __version__
-from matreg.catalog import SAFE_NAME, Catalog, Dataset
+from matreg.catalog import RESOLUTION_COLUMNS, SAFE_NAME, Catalog, Dataset
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import StoreError
@@ -48,7 +48,6 @@ MANIFEST = "manifest.json"
 VALUE_KEY = value_key()
 DIFF_COLUMNS = ["change", "source", *VALUE_KEY, "field", "old", "new", "values"]
 NOT_COMPARED = {"fetched_at"}  # fetching unchanged data again is not a change of the data
-RESOLUTION_FIELDS = {"spread", "records", "resolved_by"}  # what a resolution adds to its rows (curate.conflicts)
 RECORD_FIELDS = ["source_id", "formula", "formula_original", "name", "phase"]  # the record's, in each row of its values
 MATERIAL_FIELDS = {"spacegroup_number": "spacegroup_number", "nsites": "nsites", "structure_sha256": "structure"}
 VERSION_CHANGED = "database version changed"  # a diff's row of the values whose only change is their database version
@@ -275,9 +274,9 @@ def _recorded_by_both(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The payloads of releases `a` (`old`) and `b` (`new`) without the fields only one of them records (those a
     release of an older matreg lacks: formula_original), said once for each release that lacks some. The fields of
-    a resolution (`RESOLUTION_FIELDS`) stay compared: a dataset resolved otherwise since changed them."""
+    a resolution (`RESOLUTION_COLUMNS`) stay compared: a dataset resolved otherwise since changed them."""
     lacked = {
-        version: [column for column in other.columns if column not in own.columns and column not in RESOLUTION_FIELDS]
+        version: [column for column in other.columns if column not in own.columns and column not in RESOLUTION_COLUMNS]
         for version, own, other in ((a, old, new), (b, new, old))
     }
     for version, fields in lacked.items():
