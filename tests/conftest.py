@@ -23,6 +23,15 @@ JANAF_TABLES = REPO / "examples" / "janaf" / "tables"
 SHARED_JANAF = REPO.parent / "shared" / "fixtures" / "nist-janaf" / "tables"
 RAW_JANAF = REPO / "tests" / "fixtures" / "janaf_raw"  # NIST's text, unpatched (see SOURCES.md there)
 LAB_EXAMPLE = REPO / "examples" / "lab"
+# Formulas of one composition, written with fractions or whole numbers: one composition key, one linked group
+ONE_COMPOSITION = [
+    ("Te0.5Se0.5", "SeTe"),
+    ("Fe0.5Ni0.5", "FeNi"),
+    ("Li1Fe1P1O4", "LiFePO4"),
+    ("Cu1.8S", "Cu9S5"),
+    ("Hg0.7Cd0.3Te", "Cd3Hg7Te10"),
+    ("Ga1As0.1P0.9", "Ga10AsP9"),
+]
 
 
 def janaf_route(request: Request) -> Reply:

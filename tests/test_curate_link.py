@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import ONE_COMPOSITION
 from pymatgen.core import Structure
 from replay import ReplayServer, Reply, Request
 
@@ -282,14 +283,6 @@ def test_one_composition_written_with_fractions_or_whole_numbers_is_one_group(st
 
 
 DOPED_AND_HOSTS = [("Zn0.9999Co0.0001O", "ZnO"), ("Cd0.99999Zn0.00001Te", "CdTe"), ("Si0.99999B0.00001", "Si")]
-ONE_COMPOSITION = [
-    ("Te0.5Se0.5", "SeTe"),
-    ("Fe0.5Ni0.5", "FeNi"),
-    ("Li1Fe1P1O4", "LiFePO4"),
-    ("Cu1.8S", "Cu9S5"),
-    ("Hg0.7Cd0.3Te", "Cd3Hg7Te10"),
-    ("Ga1As0.1P0.9", "Ga10AsP9"),
-]
 
 
 def test_a_doped_sample_is_not_linked_to_its_host_and_exact_equivalents_are(store, tmp_path):
