@@ -36,7 +36,7 @@ from matreg.cli_steward import (
     release_command,
     review_app,
 )
-from matreg.defaults import COMMIT_RECORDS, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS
+from matreg.defaults import COMMIT_RECORDS, COMPACT_AFTER, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS
 from matreg.errors import ConfigError, StoreError
 
 if TYPE_CHECKING:
@@ -459,6 +459,27 @@ def status(store: StoreOpt = DEFAULT_STORE) -> None:
     else:
         typer.echo("no values stored yet")
     _echo_interrupted_runs(target, staged)
+    _echo_compaction_hint(target)
+
+
+def _echo_compaction_hint(target: Store) -> None:
+    """A hint to compact the store once it has COMPACT_AFTER commits or more since it was last compacted."""
+    commits = target.commits_since_compacted()
+    if commits >= COMPACT_AFTER:
+        typer.echo(
+            f"\n{commits} commits since the store was last compacted (every read opens a file per commit and table): "
+            "`matreg compact` merges them"
+        )
+
+
+@app.command()
+@reports_errors
+def compact(store: StoreOpt = DEFAULT_STORE) -> None:
+    """Merge the store's commits (one per import, fetch and review decision) into one file per table, so that reads
+    open a few files instead of one per commit and table; what the store holds and shows is unchanged."""
+    target = open_store(store)
+    merged = target.compact()
+    typer.echo(f"compacted {merged} commits into one" if merged else "nothing to compact: the store is one commit")
 
 
 _RUN_COUNTS = {

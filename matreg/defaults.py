@@ -13,3 +13,4 @@ EXPORT_FORMATS = ("parquet", "csv", "jsonl")  # the file formats of exports (`St
 LAYOUTS = ("long", "wide")  # of exported files: a value per row, or a column per property
 COMMIT_RECORDS = 1_000  # a fetch commits its pages to the run's journal at the end of the page that brings the
 # records read since its last commit to this many (or `ingest.COMMIT_SECONDS` seconds)
+COMPACT_AFTER = 100  # commits since the store was last compacted from which `matreg status` suggests `matreg compact`

@@ -1,7 +1,10 @@
 """The one place that reads and writes the store: Parquet commits, DuckDB views, read-only SQL, exports.
 
 Layout of a store directory:
-    data/c00000001/<table>.parquet               one commit: an import, a fetch run, the record of a failed run
+    data/c00000001/<table>.parquet               one commit: an import, a fetch run, the record of a failed run, a
+                                                 steward's entry
+    data/c00000001.compact/<table>.parquet       the commits up to 1 merged, each row with its commit's number
+                                                 (`compact`, matreg/store/compaction.py)
     staging/<run_id>/                            the journal of a run not finished yet (matreg/journal.py; never
                                                  read by the views); its rows of records carry the read they came
                                                  from (READ, not published)
@@ -22,7 +25,7 @@ without duplicates.
 The package: `Store` (here) reads and writes the store; matreg/store/sql.py builds the SQL of the views and of reads
 of the stored rows; matreg/store/publish.py holds what publishing a run decides with (the check, what it leaves out,
 the SQL and Arrow steps comparing a run's files with the store); matreg/store/files.py writes files and folders
-atomically (temp names, the export formats).
+atomically (temp names, the export formats); matreg/store/compaction.py merges commit folders into one.
 """
 
 from __future__ import annotations
@@ -58,6 +61,15 @@ from matreg.defaults import DEFAULT_STORE
 from matreg.errors import StoreError
 from matreg.journal import RunJournal
 from matreg.schema import arrow_schema, arrow_table, children_of, conformed, load_tables, table_spec
+from matreg.store.compaction import (
+    commit_number,
+    compacted_through,
+    covered_folders,
+    is_compacted,
+    live_folders,
+    refuse_unknown_tables,
+    write_compacted,
+)
 from matreg.store.files import (
     LEFTOVER_AGE_S,
     atomic_dir,
@@ -99,6 +111,9 @@ from matreg.store.publish import (
     with_values,
 )
 from matreg.store.sql import (
+    COMMIT,
+    COMPACTED,
+    COMPACTED_THROUGH,
     CURATION_RUN_PREFIX,
     SNAPSHOT,
     compared_sql,
@@ -176,8 +191,9 @@ class Store:
         (`wait_s`: how long to wait for the store's lock, by default LOCK_WAIT_S).
 
         When schemas/ changed since the store was last written (a table or a column added), each table whose newest
-        file lacks its declared schema gets an empty file of it in a new commit: the views read all files by name,
-        so the new columns exist (NULL in older rows). The views are then (re)created (`_update_views`); while they
+        file lacks its declared schema, or none of whose files has the commit number column (a store of an older
+        matreg), gets an empty file of it in a new commit: the views read all files by name, so the new columns exist
+        (NULL in older rows). The views are then (re)created (`_update_views`); while they
         cannot be, the next writes find the files up to date and write no commit again.
         """
         with self.locked(wait_s=wait_s):
@@ -195,11 +211,15 @@ class Store:
 
     def _tables_behind(self, changed: bool) -> list[str]:
         """The tables with no file, and after the definitions `changed`, those whose newest file lacks the declared
-        schema."""
+        schema or none of whose files has the commit number column (`sql.stored_sql` reads it)."""
         if not changed:
-            return [name for name in load_tables() if not any(self.data_dir.glob(f"c*/**/{name}.parquet"))]
+            return [name for name in load_tables() if not any(self.data_dir.glob(f"c*/{name}.parquet"))]
         commits = sorted(self.data_dir.glob("c*"), reverse=True)
-        return [name for name in load_tables() if not _has_declared_schema(_newest_file(commits, name), name)]
+        return [
+            name
+            for name in load_tables()
+            if not _has_declared_schema(_newest_file(commits, name), name) or not _has_commit_column(commits, name)
+        ]
 
     def _stamp(self) -> str | None:
         """The digest of the definitions the store was last written with."""
@@ -322,12 +342,52 @@ class Store:
             raise
         return run_files._replace(quarantined=quarantined, last_reads=last_reads)
 
+    def compact(self, wait_s: float | None = None) -> int:
+        """Merge the commit folders into one compacted folder (`matreg.store.compaction`), so that every read opens
+        one file per table instead of one per commit; return how many folders were merged (0: one or none to merge).
+        The views read the same rows before and after. Under the store's lock (`wait_s` as in `ensure`); a
+        compaction interrupted at any point leaves the store as it was, or compacted with the merged folders still
+        there (never read; the next writer removes them). A read running meanwhile in another process may fail
+        with a missing file and can be run again."""
+        self.ensure(wait_s)
+        with self.locked(wait_s=wait_s):
+            folders = live_folders(self.data_dir)
+            if len(folders) > 1:
+                refuse_unknown_tables(folders)
+                self._write_compacted(folders)
+            self._remove_covered()
+        return len(folders) if len(folders) > 1 else 0
+
+    def commits_since_compacted(self) -> int:
+        """How many commits the store holds since it was last compacted (all of them, if never)."""
+        return sum(not is_compacted(folder) for folder in live_folders(self.data_dir))
+
+    def _write_compacted(self, folders: list[Path]) -> None:
+        """Write the rows of `folders` (oldest first) into a compacted folder, made visible in one rename."""
+        build = self._new_tmp_dir()
+        try:
+            for name in load_tables():
+                write_compacted(name, folders, build / f"{name}.parquet")
+            os.rename(build, self.data_dir / f"c{commit_number(folders[-1]):08d}{COMPACTED}")
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+
+    def _remove_covered(self) -> None:
+        """Remove the commit folders a compacted folder holds (each leaves data/ in one rename, into tmp/)."""
+        for folder in covered_folders(self.data_dir):
+            trash = self._tmp_path()
+            with contextlib.suppress(FileNotFoundError):  # (another writer removed it meanwhile)
+                os.rename(folder, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
     def remove_leftovers(self) -> None:
         """Remove what killed processes left (a writer's task: reads leave it): temporary directories (a half-written
         commit or release, a journal being deleted) and the journals of runs killed before staging a page (never
         resumable), each untouched for LEFTOVER_AGE_S seconds, files included; the journals of runs published already
-        (killed between publishing and removing them); a run another process holds stays."""
+        (killed between publishing and removing them); a run another process holds stays; commit folders a
+        compacted folder holds (a compaction killed before removing them)."""
         cutoff = time.time() - LEFTOVER_AGE_S
+        self._remove_covered()
         for folder in self.tmp_dir.glob("*"):
             remove_if_untouched_since(folder, cutoff)
         journals = self._journal_rows()
@@ -582,7 +642,7 @@ class Store:
             f"{stamp.get(column, 'c.' + column)} AS {column}" for column in arrow_schema("materials").names
         )
         writes = stored_sql("materials")
-        current = f"SELECT * FROM {writes} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
+        current = f"SELECT * FROM {writes} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {COMMIT} DESC) = 1"
         last, read_here = last_writes_in_scope_sql(), runs_at_sql("=")
         gave_values = (
             f"EXISTS (SELECT 1 FROM {stored_sql('properties')} AS p "
@@ -801,12 +861,15 @@ class Store:
 
     def _newest_commit(self) -> int:
         """The number of the newest commit in data/ (-1 when there is none)."""
-        numbers = [int(path.name[1:]) for path in self.data_dir.glob("c*") if path.name[1:].isdigit()]
-        return max(numbers, default=-1)
+        return max(
+            (number for path in self.data_dir.glob("c*") if (number := commit_number(path)) is not None), default=-1
+        )
 
     @staticmethod
     def _empty(name: str) -> pyarrow.Table:
-        return arrow_schema(name).empty_table()
+        """No rows of a table, with its declared columns and the commit number (which only a compacted folder's rows
+        hold: the views read it in every store)."""
+        return arrow_schema(name).append(pyarrow.field(COMMIT, pyarrow.int64())).empty_table()
 
     @contextlib.contextmanager
     def locked(self, name: str = ".lock", wait_s: float | None = None) -> Iterator[None]:
@@ -896,6 +959,7 @@ class Store:
         files anew): the run's new write of a record without its new values."""
         newest = self._newest_commit() if self._snapshot is None else self._snapshot
         con.execute(f"SET VARIABLE {SNAPSHOT} = {newest}")
+        con.execute(f"SET VARIABLE {COMPACTED_THROUGH} = {compacted_through(self.data_dir)}")
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -1028,8 +1092,8 @@ class Store:
         """The materials row of the record's latest write that a read of `scope` compares its rows with (one of its
         own scope or of the whole record: `compared_sql`): the record as that read finds it now."""
         return self.read(
-            f"SELECT * EXCLUDE (filename) FROM {stored_sql('materials')} m WHERE record_id = $record "
-            f"AND {compared_sql('m.scope', '$scope')} ORDER BY filename DESC LIMIT 1",
+            f"SELECT * EXCLUDE ({COMMIT}) FROM {stored_sql('materials')} m WHERE record_id = $record "
+            f"AND {compared_sql('m.scope', '$scope')} ORDER BY {COMMIT} DESC LIMIT 1",
             {"record": record_id, "scope": scope or ""},
         )
 
@@ -1115,8 +1179,20 @@ def _newest_file(commits: list[Path], name: str) -> Path | None:
 
 
 def _has_declared_schema(path: Path | None, name: str) -> bool:
-    """True when a table's file (None: none) has the table's declared columns and types."""
-    return path is not None and pq.read_schema(path).equals(arrow_schema(name))
+    """True when a table's file (None: none) has the table's declared columns and types (the commit number aside)."""
+    if path is None:
+        return False
+    schema = pq.read_schema(path)
+    if COMMIT in schema.names:
+        schema = schema.remove(schema.get_field_index(COMMIT))
+    return schema.equals(arrow_schema(name))
+
+
+def _has_commit_column(commits: list[Path], name: str) -> bool:
+    """True when some file of table `name` in `commits` (newest first) has the commit number column: looked for
+    oldest first, where a store made by this matreg has it (its first commit, or its compacted folder)."""
+    files = (commit / f"{name}.parquet" for commit in reversed(commits))
+    return any(COMMIT in pq.read_schema(file).names for file in files if file.exists())
 
 
 def _quarantine_ids(path: Path) -> list[str]:

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from matreg.journal import RunJournal
 from matreg.schema import TableSpec, arrow_schema, children_of, conformed, load_tables, table_spec
 from matreg.store.sql import (
+    COMMIT,
     current_rows_sql,
     dismissed_sql,
     equal,
@@ -136,7 +137,7 @@ def last_writes_in_scope_sql() -> str:
     return (
         f"SELECT * FROM {stored_sql('materials')} "
         f"WHERE source = $source AND scope = $scope "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {COMMIT} DESC) = 1"
     )
 
 

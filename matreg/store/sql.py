@@ -10,6 +10,9 @@ from matreg.schema import load_tables, load_vocabulary, table_spec
 
 CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('curation:<entry_id>')
 SNAPSHOT = "matreg_snapshot"  # the DuckDB variable naming the newest commit the views read (`Store._pin`)
+COMMIT = "commit_no"  # the number of a stored row's commit (a compacted folder's files store it by row)
+COMPACTED = ".compact"  # suffix of a compacted folder's name: c<newest commit merged>.compact (`Store.compact`)
+COMPACTED_THROUGH = "matreg_compacted"  # the DuckDB variable naming the newest compacted folder's number (`Store._pin`)
 PART_COLUMN = "temperature_K"  # a record's rows at its write's scope_temperature_K: the part of it that write reads
 
 
@@ -37,7 +40,7 @@ def views_in_order() -> dict[str, str]:
 def view_definitions() -> dict[str, str]:
     """The SQL of every view of the DuckDB file, by view name."""
     views = {name: current_rows_sql(name) for name in load_tables()}
-    writes = f"SELECT * EXCLUDE (filename) FROM {stored_sql('materials')}"  # each write of a record
+    writes = f"SELECT * EXCLUDE ({COMMIT}) FROM {stored_sql('materials')}"  # each write of a record
     return views | {
         "materials": _shown_materials_sql(),
         "properties_wide": _wide_view_sql(),
@@ -64,7 +67,7 @@ def _withdrawn_sql() -> str:
     writes, values = stored_sql("materials"), stored_sql("properties")
     shown = current_rows_sql("properties", where=f"s.{link} IN (SELECT {link} FROM emptied)")
     return (
-        f"WITH latest AS (SELECT {link}, arg_max(run_id, filename) AS run_id FROM {writes} GROUP BY {link}), "
+        f"WITH latest AS (SELECT {link}, arg_max(run_id, {COMMIT}) AS run_id FROM {writes} GROUP BY {link}), "
         f"emptied AS (SELECT {link} FROM latest AS l WHERE starts_with(l.run_id, '{CURATION_RUN_PREFIX}') "
         f"OR NOT EXISTS (SELECT 1 FROM {values} AS p WHERE p.{link} = l.{link} AND p.run_id = l.run_id)) "
         f"SELECT {link} FROM emptied WHERE {link} NOT IN (SELECT {link} FROM ({shown}))"
@@ -104,7 +107,7 @@ def decided_versions_sql() -> str:
     return (
         f"SELECT q.quarantine_id, q.item, q.raw, r.parameters, e.latest FROM {stored_sql('quarantine')} q "
         f"JOIN ({latest}) e USING (quarantine_id) LEFT JOIN ({runs}) r USING (run_id) "
-        "WHERE q.source = $source AND coalesce(q.scope, r.whole_scope) = $scope ORDER BY e.latest, q.filename"
+        f"WHERE q.source = $source AND coalesce(q.scope, r.whole_scope) = $scope ORDER BY e.latest, q.{COMMIT}"
     )
 
 
@@ -179,7 +182,7 @@ def _readmits_in_force_sql() -> str:
     rows = current_rows_sql("quarantine", where="s.quarantine_id IN (SELECT quarantine_id FROM readmits)")
     read_scope = "coalesce(q.scope, '')"  # (none in rows of older stores: any write)
     formulas = (  # of each readmit, the formula of the latest write of its record that its row's read compares with
-        "SELECT r.entry_id, arg_max(m.formula, m.filename) AS formula FROM readmits r "
+        f"SELECT r.entry_id, arg_max(m.formula, m.{COMMIT}) AS formula FROM readmits r "
         f"JOIN readmitted q USING (quarantine_id) JOIN {stored_sql('materials')} m ON m.record_id = r.record_id "
         f"AND {compared_sql('m.scope', read_scope)} GROUP BY r.entry_id"
     )
@@ -225,11 +228,11 @@ def current_rows_sql(name: str, where: str = "true", with_scope: bool = False, i
     link = table_spec(spec.belongs_to).primary_key[0]
     writes = (  # every write of an owner row: which run, scope and part, whole or not (one row per commit file)
         f"SELECT {link}, run_id, scope AS write_scope, scope_temperature_K AS part, "
-        f"coalesce(written_whole, false) AS whole, filename "
+        f"coalesce(written_whole, false) AS whole, {COMMIT} "
         f"FROM {stored_sql(spec.belongs_to)} AS s WHERE {where}"
     )
     latest_write = (
-        "arg_max(run_id, filename) AS owner_run, arg_max(whole, filename) AS owner_whole, max(filename) AS owner_at"
+        f"arg_max(run_id, {COMMIT}) AS owner_run, arg_max(whole, {COMMIT}) AS owner_whole, max({COMMIT}) AS owner_at"
     )
     rows = f"SELECT * FROM {stored_sql(name, positions=True)} AS s WHERE {where}"
     # the writes of other scopes that may read a row again: the latest of the whole record, of the part holding it
@@ -247,29 +250,29 @@ def current_rows_sql(name: str, where: str = "true", with_scope: bool = False, i
     )
     key = spec.primary_key
     given_again = (  # readmitted rows whose key a later write of a source gave again: from then on history
-        f"SELECT DISTINCT {', '.join(f'a.{k}' for k in key)}, a.filename FROM ({rows}) AS a JOIN ({rows}) AS b ON "
-        f"{equal(key, 'b', 'a')} AND b.filename > a.filename AND NOT starts_with(b.run_id, '{CURATION_RUN_PREFIX}') "
+        f"SELECT DISTINCT {', '.join(f'a.{k}' for k in key)}, a.{COMMIT} FROM ({rows}) AS a JOIN ({rows}) AS b ON "
+        f"{equal(key, 'b', 'a')} AND b.{COMMIT} > a.{COMMIT} AND NOT starts_with(b.run_id, '{CURATION_RUN_PREFIX}') "
         f"WHERE starts_with(a.run_id, '{CURATION_RUN_PREFIX}')"
     )
-    still_readmitted = f"NOT EXISTS (SELECT 1 FROM g WHERE g.filename = c.filename AND {equal(key, 'g', 'c')})"
+    still_readmitted = f"NOT EXISTS (SELECT 1 FROM g WHERE g.{COMMIT} = c.{COMMIT} AND {equal(key, 'g', 'c')})"
     in_force = f"(NOT starts_with(c.run_id, '{CURATION_RUN_PREFIX}') OR c.run_id IN (SELECT run_id FROM f))"
     kept = f"({current} OR ({readmitted_alone(spec.belongs_to, link, 'c')} AND {still_readmitted})) AND {in_force}"
     if in_scope is not None:
         kept = f"({kept}) AND {compared_sql('w.write_scope', in_scope)}"
     return (
         f"WITH w_all AS ({writes}), w AS (SELECT DISTINCT {link}, run_id, write_scope FROM w_all), "
-        f"o AS (SELECT {link}, write_scope, arg_max(part, filename) AS part, {latest_write} "
+        f"o AS (SELECT {link}, write_scope, arg_max(part, {COMMIT}) AS part, {latest_write} "
         f"FROM w_all GROUP BY {link}, write_scope), "
-        f"parts AS (SELECT {link}, part, arg_max(write_scope, filename) AS write_scope, {latest_write} "
+        f"parts AS (SELECT {link}, part, arg_max(write_scope, {COMMIT}) AS write_scope, {latest_write} "
         f"FROM w_all WHERE part IS NOT NULL GROUP BY {link}, part), "
         f"r AS (SELECT {link}, {latest_write} FROM w_all GROUP BY {link}), g AS ({given_again}), "
         f"f AS ({_readmits_in_force_sql()}) "
-        f"SELECT c.* EXCLUDE (filename, file_row_number){', w.write_scope' if with_scope else ''} FROM ({rows}) AS c "
+        f"SELECT c.* EXCLUDE ({COMMIT}, file_row_number){', w.write_scope' if with_scope else ''} FROM ({rows}) AS c "
         f"LEFT JOIN w USING ({link}, run_id) LEFT JOIN o ON o.{link} = c.{link} AND o.write_scope = w.write_scope "
         f"LEFT JOIN r ON r.{link} = c.{link} {' '.join(f'LEFT JOIN {join}' for join in readers.values())} "
         f"WHERE {kept} "
         f"QUALIFY row_number() OVER (PARTITION BY {', '.join(f'c.{k}' for k in spec.primary_key)} "
-        "ORDER BY c.filename DESC, c.file_row_number DESC) = 1"
+        f"ORDER BY c.{COMMIT} DESC, c.file_row_number DESC) = 1"
     )
 
 
@@ -311,23 +314,37 @@ def sql_text(path: Path) -> str:
 
 
 def _files(name: str) -> str:
-    """The Parquet files of one table in every commit, relative to the store directory."""
-    return f"data/c*/**/{name}.parquet"
+    """The Parquet files of one table in every commit folder, relative to the store directory."""
+    return f"data/c*/{name}.parquet"
 
 
 def stored_sql(name: str, positions: bool = False) -> str:
     """SQL (a subquery): the rows of table `name` in the commits of the query's snapshot (`_in_snapshot_sql`), each
-    with `filename` (its commit's file: they sort as the commits) and, with `positions`, its `file_row_number`."""
+    with its commit's number (COMMIT) and, with `positions`, its `file_row_number` (rows of one commit are in one
+    file, in the order written). A compacted folder (`Store.compact`) holds the rows of every commit up to its
+    number, each with its commit's number; the folders it covers, until they are removed, are left out as the DuckDB
+    variable COMPACTED_THROUGH says (`Store._pin`: a variable, not a listing of the files in the query, which would
+    keep DuckDB from pushing a query's filters down to the files). Where it is not set (a DuckDB client other than
+    matreg), every folder is read: covered folders are only there for the moment of their removal, or after a
+    compaction killed before it (until the next write), and then give their rows twice, as equal rows of the same
+    commit (each key's latest row is the same)."""
     columns = "filename = true, file_row_number = true" if positions else "filename = true"
-    return f"(SELECT * FROM read_parquet('{_files(name)}', {columns}, union_by_name = true) WHERE {_in_snapshot_sql()})"
+    number = r"TRY_CAST(regexp_extract(filename, '[/\\]c(\d+)(?:\.compact)?[/\\][^/\\]+$', 1) AS BIGINT)"
+    compacted = r"regexp_matches(filename, '\.compact[/\\][^/\\]+$')"
+    through = f"coalesce(getvariable('{COMPACTED_THROUGH}'), -1)"
+    shown = f"{number} >= {through} + (NOT {compacted})::INT"  # the compacted folder, or a later commit
+    rows = (
+        f"SELECT * EXCLUDE (filename) REPLACE (coalesce({COMMIT}, {number}) AS {COMMIT}) "
+        f"FROM read_parquet('{_files(name)}', {columns}, union_by_name = true) WHERE {shown}"
+    )
+    return f"(SELECT * FROM ({rows}) WHERE {_in_snapshot_sql()})"
 
 
 def _in_snapshot_sql() -> str:
-    """SQL: the row's file (`filename`) is of a commit of the query's snapshot: numbered at most the DuckDB variable
-    SNAPSHOT (`Store._pin`); of any commit when the variable is not set. DuckDB lists each table's files anew, so
-    without it one query may see a commit in one table's files and not yet in another's."""
-    commit = r"TRY_CAST(regexp_extract(filename, '^.*[/\\]data[/\\]c(\d+)[/\\]', 1) AS BIGINT)"
-    return f"(getvariable('{SNAPSHOT}') IS NULL OR {commit} <= getvariable('{SNAPSHOT}'))"
+    """SQL: the row is of a commit of the query's snapshot: numbered at most the DuckDB variable SNAPSHOT
+    (`Store._pin`); of any commit when the variable is not set. DuckDB lists each table's files anew, so without it
+    one query may see a commit in one table's files and not yet in another's."""
+    return f"(getvariable('{SNAPSHOT}') IS NULL OR {COMMIT} <= getvariable('{SNAPSHOT}'))"
 
 
 def latest_rows_sql(name: str, key: list[str], where: str = "true") -> str:
@@ -337,8 +354,8 @@ def latest_rows_sql(name: str, key: list[str], where: str = "true") -> str:
     ranks only their rows instead of the whole table's.
     """
     return (
-        f"SELECT * EXCLUDE (filename, file_row_number) FROM {stored_sql(name, positions=True)} AS s WHERE {where} "
-        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY filename DESC, file_row_number DESC) = 1"
+        f"SELECT * EXCLUDE ({COMMIT}, file_row_number) FROM {stored_sql(name, positions=True)} AS s WHERE {where} "
+        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY {COMMIT} DESC, file_row_number DESC) = 1"
     )
 
 

@@ -1,0 +1,124 @@
+"""Compacting a store (`Store.compact`): the commit folders the views read merged into one folder, c<n>.compact (n:
+the newest commit merged), with one Parquet file per table whose rows keep their order and each its commit's number
+(sql.COMMIT). Every read then opens a file per table instead of one per commit. The views read the same rows before
+and after: rows keep their commits' order and numbers, so which row of a key is the latest, and what a snapshot
+holds, stay as they were. A compacted folder appears in one rename; the folders it covers (the commits up to n, an
+older compacted folder) are left out by every read from then on (`sql.stored_sql`), and removed after it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow
+import pyarrow.parquet as pq
+
+from matreg.errors import StoreError
+from matreg.schema import arrow_schema, load_tables
+from matreg.store.sql import COMMIT, COMPACTED
+
+BATCH_ROWS = 65_536  # rows read and written at a time: memory stays flat however large the store
+
+
+def commit_number(folder: Path) -> int | None:
+    """The number of a commit folder (c<n>, or c<n>.compact: the newest commit it holds); None for another name."""
+    digits = folder.name[1:].removesuffix(COMPACTED)
+    return int(digits) if folder.name.startswith("c") and digits.isdigit() else None
+
+
+def is_compacted(folder: Path) -> bool:
+    """True for a compacted folder."""
+    return folder.name.endswith(COMPACTED)
+
+
+def compacted_through(data_dir: Path) -> int:
+    """The number of the newest compacted folder in `data_dir` (-1: none)."""
+    return max((_number(folder) for folder in _commit_folders(data_dir) if is_compacted(folder)), default=-1)
+
+
+def live_folders(data_dir: Path) -> list[Path]:
+    """The commit folders the views read, oldest first: the newest compacted folder (if any), then the commits after
+    it."""
+    folders = _commit_folders(data_dir)
+    through = compacted_through(data_dir)
+    live = [
+        folder
+        for folder in folders
+        if _number(folder) > through or (_number(folder) == through and is_compacted(folder))
+    ]
+    return sorted(live, key=_number)
+
+
+def covered_folders(data_dir: Path) -> list[Path]:
+    """The commit folders a compacted folder holds the rows of (still there: their removal is under way, or was
+    interrupted)."""
+    live = set(live_folders(data_dir))
+    return [folder for folder in _commit_folders(data_dir) if folder not in live]
+
+
+def write_compacted(name: str, folders: list[Path], path: Path) -> None:
+    """Write the rows of table `name` in `folders` (oldest first) into one Parquet file at `path`, in order, each row
+    with its commit's number; columns as declared today (a column an older file lacks is empty), then any column
+    no longer declared, so that nothing stored is lost. Rows go out in row groups of about BATCH_ROWS rows, however
+    few each commit holds."""
+    files = [(folder / f"{name}.parquet", folder) for folder in folders if (folder / f"{name}.parquet").exists()]
+    schema = _compacted_schema(name, [file for file, _ in files])
+    pending: list[pyarrow.Table] = []
+    with pq.ParquetWriter(path, schema) as writer:
+        for file, folder in files:
+            number = None if is_compacted(folder) else commit_number(folder)
+            for batch in pq.ParquetFile(file).iter_batches(batch_size=BATCH_ROWS):
+                pending.append(_conformed(pyarrow.Table.from_batches([batch]), schema, number))
+                if sum(table.num_rows for table in pending) >= BATCH_ROWS:
+                    writer.write_table(pyarrow.concat_tables(pending), row_group_size=BATCH_ROWS)
+                    pending = []
+        if pending:  # (an empty row group would have no statistics: DuckDB could no longer skip the file by them)
+            writer.write_table(pyarrow.concat_tables(pending))
+
+
+def refuse_unknown_tables(folders: Iterable[Path]) -> None:
+    """StoreError when a commit holds a file that is not a table this matreg declares (compacting would leave it
+    out)."""
+    unknown = sorted(
+        str(file)
+        for folder in folders
+        for file in folder.iterdir()
+        if file.name.removesuffix(".parquet") not in load_tables()
+    )
+    if unknown:
+        raise StoreError(f"cannot compact the store: {', '.join(unknown)} is not a table this matreg declares")
+
+
+def _commit_folders(data_dir: Path) -> list[Path]:
+    return [folder for folder in data_dir.glob("c*") if commit_number(folder) is not None]
+
+
+def _number(folder: Path) -> int:
+    number = commit_number(folder)
+    assert number is not None  # (the folders listed are commit folders)
+    return number
+
+
+def _compacted_schema(name: str, files: list[Path]) -> pyarrow.Schema:
+    """The declared columns of table `name`, the columns of `files` no longer declared, and the commit number."""
+    declared = arrow_schema(name)
+    older: dict[str, pyarrow.Field] = {}
+    for file in files:
+        for field in pq.read_schema(file):
+            if field.name not in declared.names and field.name != COMMIT:
+                older.setdefault(field.name, field)
+    return pyarrow.schema([*declared, *older.values(), pyarrow.field(COMMIT, pyarrow.int64(), nullable=False)])
+
+
+def _conformed(table: pyarrow.Table, schema: pyarrow.Schema, number: int | None) -> pyarrow.Table:
+    """`table`'s rows with the columns of `schema`; the commit number `number` (None: the table's own)."""
+    rows = table.num_rows
+    arrays = []
+    for field in schema:
+        if field.name == COMMIT and number is not None:
+            arrays.append(pyarrow.array([number] * rows, pyarrow.int64()))
+        elif field.name in table.column_names:
+            arrays.append(table.column(field.name).cast(field.type))
+        else:
+            arrays.append(pyarrow.nulls(rows, field.type))
+    return pyarrow.Table.from_arrays(arrays, schema=schema)
