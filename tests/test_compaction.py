@@ -102,7 +102,10 @@ def test_reads_of_a_snapshot_block_read_the_same_rows_while_another_process_comp
         assert shown(curated) == before
 
 
-def test_folders_a_killed_compaction_left_are_never_read_and_the_next_writer_removes_them(curated, tmp_path):
+@pytest.mark.parametrize("next_write", ["publish", "entry"])
+def test_folders_a_killed_compaction_left_are_never_read_and_the_next_writer_removes_them(
+    curated, tmp_path, next_write
+):
     kept = tmp_path / "kept"
     shutil.copytree(curated.data_dir, kept)
     before = shown(curated)
@@ -112,9 +115,17 @@ def test_folders_a_killed_compaction_left_are_never_read_and_the_next_writer_rem
     assert shown(curated) == before  # not twice
     with curated.connect() as con:  # as `matreg sql` reads
         assert con.execute("SELECT count(*) FROM material_writes").fetchone()[0] == len(before["material_writes"])
-    curated.remove_leftovers()  # (every publish starts so)
-    assert len(list(curated.data_dir.iterdir())) == 1
-    assert shown(curated) == before
+    if next_write == "publish":
+        curated.remove_leftovers()  # (every publish of a fetch or import starts so)
+    else:
+        decide(curated, "flag", record_id="roost:roost-1", property="band_gap")  # a steward's entry: one commit
+    assert sorted(path.name.endswith(".compact") for path in curated.data_dir.iterdir()) == [
+        *([False] if next_write == "entry" else []),
+        True,
+    ]
+    after = shown(curated)
+    assert len(after.pop("curation_log")) == len(before.pop("curation_log")) + (next_write == "entry")
+    assert after == before
 
 
 def test_a_duckdb_client_of_its_own_reads_a_compacted_store_as_matreg_does(curated, tmp_path):

@@ -830,6 +830,7 @@ class Store:
 
     def _publish(self, tables: dict[str, pyarrow.Table], wait_s: float | None = None) -> str:
         with self.locked(wait_s=wait_s):
+            self._remove_covered()  # (left by a compaction killed before it removed them)
             return self._write_dir(tables, self.data_dir / f"c{self._next_sequence():08d}").name
 
     def _write_dir(self, tables: dict[str, pyarrow.Table], final: Path) -> Path:
