@@ -37,6 +37,7 @@ _SECRET_NAME = re.compile(r"key|token|secret|password|passwd|auth|credential", r
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 REMOTE_SCHEMES = ("http", "https")  # what a remote source's links and redirects may lead to (a local one: file)
 _READ_BYTES = 1 << 20  # how much of an answer is read (and inflated) at a time
+ERROR_BODY_BYTES = 4 << 20  # an error answer is read this far for what it says (`error_detail`)
 # How the request being sent waits for its turn under the source's rate limit (None: no limit): set by
 # `_RateLimitedAdapter` around each request, called by `_CappedRetry` before each retry urllib3 sends below it.
 _await_rate_limit: ContextVar[Callable[[], None] | None] = ContextVar("await_rate_limit", default=None)
@@ -187,18 +188,36 @@ def _not_redirected(response: requests.Response) -> bool:
 
 def error_detail(response: requests.Response, limit: int = 300) -> str:
     """What an error answer says, in one line: JSON:API `errors[].detail` (OPTIMADE), FastAPI `detail` (NOMAD, MP),
-    `message`/`error`, or a plain-text body; empty for anything else (HTML error pages)."""
+    `message`/`error`, or a plain-text body; empty for anything else (HTML error pages, an answer larger than
+    ERROR_BODY_BYTES: the error is the status)."""
+    content = _error_body(response)
     try:
-        body = orjson.loads(response.content)  # reading it also hands a streamed response's connection back
+        body = orjson.loads(content)
     except orjson.JSONDecodeError:
-        body = response.text if response.headers.get("Content-Type", "").startswith("text/plain") else ""
-    except (requests.RequestException, RuntimeError):  # the connection broke inside the error body
-        return ""
+        plain = response.headers.get("Content-Type", "").startswith("text/plain")
+        body = content.decode(response.encoding or "utf-8", errors="replace") if plain else ""
     if isinstance(body, dict):
         errors = body.get("errors") if isinstance(body.get("errors"), list) else [body]
         body = "; ".join(_error_text(error) for error in errors if isinstance(error, dict))
     text = " ".join(body.split()) if isinstance(body, str) else ""
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _error_body(response: requests.Response) -> bytes:
+    """An error answer's body, read to its end (which hands a streamed response's connection back) unless it is
+    larger than ERROR_BODY_BYTES (then nothing) or the connection broke inside it (what arrived)."""
+    chunks: list[bytes] = []
+    read = 0
+    try:
+        for chunk in response.iter_content(_READ_BYTES):
+            chunks.append(chunk)
+            read += len(chunk)
+            if read > ERROR_BODY_BYTES:
+                response.close()
+                return b""
+    except (requests.RequestException, RuntimeError, SourceError):  # (broken, or past max_answer_mib)
+        response.close()
+    return b"".join(chunks)
 
 
 def _error_text(error: dict[str, Any]) -> str:

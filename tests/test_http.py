@@ -470,6 +470,18 @@ def test_an_answer_that_inflates_past_the_limit_fails_as_it_is_read(tmp_path, re
         assert HttpClient(HttpSettings(retries=0, max_answer_mib=4)).get_json(server.url + "page") == []
 
 
+@pytest.mark.parametrize(
+    ("status", "said"), [(500, "HTTP 500 (from {url}, after 0 retries)"), (404, "HTTP 404 Not Found: {url}")]
+)
+def test_an_error_answer_too_large_to_read_is_reported_as_its_status(status, said):
+    reply = Reply(status, BOMB, headers={"Content-Encoding": "gzip"})
+    with ReplayServer(lambda request: reply) as server:
+        client = HttpClient(HttpSettings(retries=0, max_answer_mib=1))
+        with pytest.raises(SourceError) as error:
+            client.get_json(server.url + "page")
+        assert str(error.value) == said.format(url=server.url + "page")
+
+
 def test_an_answer_may_inflate_to_512_mib_unless_the_catalog_says_otherwise():
     assert HttpSettings().max_answer_mib == 512
 
