@@ -432,18 +432,16 @@ def _refuse_options_of_other_formats(
 @app.command()
 @reports_errors
 def validate(store: StoreOpt = DEFAULT_STORE) -> None:
-    """Check every table of the store against the canonical schema and vocabulary."""
-    from matreg.schema import load_tables
+    """Check every table of the store against the canonical schema and vocabulary (a batch of rows at a time)."""
     from matreg.validation import check_store_tables
 
     target = open_store(store)
-    tables = {name: target.table(name) for name in load_tables()}
-    problems = check_store_tables(tables)
-    for problem in problems:
+    checked = check_store_tables(target)
+    for problem in checked.problems:
         typer.echo(f"invalid: {problem}", err=True)
-    if problems:
+    if checked.problems:
         raise typer.Exit(1)
-    typer.echo("store is valid: " + ", ".join(f"{len(frame)} {name}" for name, frame in tables.items()))
+    typer.echo("store is valid: " + ", ".join(f"{rows} {name}" for name, rows in checked.rows.items()))
     echo_unmatched_decisions(target)
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 import orjson
 import pandas as pd
@@ -22,6 +23,7 @@ from matreg.schema import (
     PropertySpec,
     arrow_schema,
     canonical_method,
+    children_of,
     extension_schema,
     load_extension,
     load_tables,
@@ -32,6 +34,9 @@ from matreg.schema import (
 )
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.units import convert_array, missing_count_message
+
+if TYPE_CHECKING:
+    from matreg.store import Store
 
 ATOMS_PER_CELL = "atoms_per_cell"  # the key of a rejected value's atom count in its quarantine payload
 
@@ -526,26 +531,35 @@ def rows_breaking_rules(name: str, frame: pd.DataFrame) -> dict[int, list[str]]:
     Keys may repeat (rows of several pages of a run). ValidationError when the table itself is wrong (a column
     missing or of the wrong type): no row can be singled out then.
     """
+    cases = _rule_failures(name, frame)
+    if cases is None:
+        return {}
+    if cases["index"].isna().any():
+        raise _table_error(name, cases)
+    reasons: dict[int, list[str]] = {}
+    for index, reason in _row_failures(cases):
+        reasons.setdefault(int(index), []).append(reason)
+    return reasons
+
+
+def _rule_failures(name: str, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """pandera's failure cases of the rows of a frame of a canonical table against its rules of one row (its schema
+    without one row per key), by row position; None when every row passes."""
     try:
         pandera_schema(name, unique_keys=False).validate(frame.reset_index(drop=True), lazy=True)
     except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-        if cases["index"].isna().any():
-            raise _table_error(name, cases) from None
-        reasons: dict[int, list[str]] = {}
-        for index, reason in _row_failures(cases):
-            reasons.setdefault(int(index), []).append(reason)
-        return reasons
-    return {}
+        return exc.failure_cases
+    return None
 
 
-def _table_error(name: str, cases: pd.DataFrame) -> ValidationError:
-    """The failures of a table check, summed up (at most five kinds, one example each)."""
+def _table_error(name: str, cases: pd.DataFrame, count: int | None = None) -> ValidationError:
+    """The failures of a table check, summed up (at most five kinds, one example each); `count`: how many failed in
+    all, where `cases` holds examples only."""
     summary = "; ".join(
         f"{row.column or 'table'}: {row.check} (e.g. {row.failure_case!r})"
         for row in cases.drop_duplicates(["check"]).head(5).itertuples()
     )
-    return ValidationError(f"{name}: {len(cases)} schema failure(s): {summary}")
+    return ValidationError(f"{name}: {len(cases) if count is None else count} schema failure(s): {summary}")
 
 
 def arrow_frame(table: pyarrow.Table) -> pd.DataFrame:
@@ -553,19 +567,143 @@ def arrow_frame(table: pyarrow.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=pandas_dtype)
 
 
-def check_store_tables(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """Every schema problem of a store's tables, plus values whose record is missing (empty list: valid)."""
-    problems = []
+VALIDATION_BATCH_ROWS = 100_000  # rows of a table `check_store_tables` checks at a time
+
+
+@dataclass
+class StoreCheck:
+    """What `check_store_tables` found: every problem (none: the tables are valid), and the rows of each table."""
+
+    problems: list[str]
+    rows: dict[str, int]
+
+
+def check_store_tables(
+    tables: Store | Mapping[str, pd.DataFrame], batch_rows: int = VALIDATION_BATCH_ROWS
+) -> StoreCheck:
+    """Every schema problem of a store's tables (a Store's views, or frames by table name), plus values whose record
+    is missing: one line per table with problems, as `validate_table` words them, then one per table of values.
+
+    The rules of one row (pandera's schema without one row per key: its check of whole rows compares each row's
+    unit and value with its own property) are checked `batch_rows` rows at a time, failures summed over the batches;
+    those across rows (one row per key or unique value, a materials row for each value's record) in DuckDB SQL. So
+    pandas holds a batch, whatever the store's size (what DuckDB holds to run the views is its own).
+    """
+    source = _FrameTables(tables) if isinstance(tables, Mapping) else _StoreTables(tables)
+    problems, rows = [], {}
     for name in load_tables():
-        try:
-            validate_table(name, tables[name])
-        except ValidationError as exc:
-            problems.append(str(exc))
-    for name in ("properties", "record_attributes"):
-        orphans = set(tables[name]["record_id"]) - set(tables["materials"]["record_id"])
-        if orphans:
-            problems.append(f"{name}: {len(orphans)} record_id(s) with no materials row, e.g. {sorted(orphans)[0]}")
-    return problems
+        failures = _Failures()
+        rows[name] = 0
+        for frame in source.batches(name, batch_rows):
+            rows[name] += len(frame)
+            failures.add(_rule_failures(name, frame))
+        for check, columns, example, count in _duplicates(source, name):
+            failures.add_example({"column": columns, "check": check, "failure_case": example}, count)
+        if failures.count:
+            problems.append(str(_table_error(name, pd.DataFrame(list(failures.examples.values())), failures.count)))
+    return StoreCheck(problems + _orphans(source), rows)
+
+
+@dataclass
+class _Failures:
+    """A table's failures over its batches: how many, and the first failure case of each check. A failure of the
+    whole table (of no row: a column missing) counts once, not once a batch."""
+
+    rows: int = 0
+    examples: dict[str, dict] = field(default_factory=dict)
+    of_table: set[tuple] = field(default_factory=set)  # (column, check, repr of the failure case)
+
+    @property
+    def count(self) -> int:
+        return self.rows + len(self.of_table)
+
+    def add(self, cases: pd.DataFrame | None) -> None:
+        """Count pandera's failure cases of a batch (`_rule_failures`)."""
+        if cases is None:
+            return
+        of_rows = cases["index"].notna()
+        self.rows += int(of_rows.sum())
+        of_table = cases[~of_rows]
+        shown = of_table["failure_case"].map(repr)
+        self.of_table.update(zip(of_table["column"], of_table["check"], shown, strict=True))
+        for case in cases.drop_duplicates(["check"]).to_dict("records"):
+            self.examples.setdefault(case["check"], case)
+
+    def add_example(self, case: dict, count: int) -> None:
+        """Count `count` failures of one check, found otherwise, with an example (`case`: as pandera's cases)."""
+        self.rows += count
+        self.examples.setdefault(case["check"], case)
+
+
+def _duplicates(source: _StoreTables | _FrameTables, name: str) -> list[tuple[str, str, Any, int]]:
+    """The rows of a table that share their key, or a value of a column declared unique, with another: per rule
+    broken, pandera's name of the check, the columns, the least such key (a tuple of several columns' values) and
+    how many rows share one."""
+    spec = table_spec(name)
+    unique = [[column] for column, c in spec.columns.items() if c.unique and [column] != spec.primary_key]
+    rules = [("multiple_fields_uniqueness", spec.primary_key)] + [("field_uniqueness", key) for key in unique]
+    found = []
+    for check, key in rules:
+        columns = ", ".join(key)
+        shared = source.read(
+            f"SELECT {columns}, sum(n) OVER () AS duplicated FROM (SELECT {columns}, count(*) AS n FROM {name} "
+            f"GROUP BY ALL HAVING count(*) > 1) ORDER BY ALL LIMIT 1"
+        )
+        if len(shared):
+            example = tuple(_plain(value) for value in shared[key].iloc[0])
+            found.append((check, columns, example if len(key) > 1 else example[0], int(shared["duplicated"].iloc[0])))
+    return found
+
+
+def _plain(value: Any) -> Any:
+    """A value of a frame as Python writes it: 300.0, not np.float64(300.0); None for a missing one."""
+    return None if pd.isna(value) else value.item() if isinstance(value, np.generic) else value
+
+
+def _orphans(source: _StoreTables | _FrameTables) -> list[str]:
+    """A problem for each table of rows of records (`children_of` materials) with record ids no materials row has."""
+    link = table_spec("materials").primary_key[0]
+    children = children_of("materials")
+    ids = " UNION ALL ".join(f"SELECT DISTINCT '{name}' AS child, {link} FROM {name}" for name in children)
+    found = source.read(
+        f"SELECT child, count(*) AS n, min({link}) AS example FROM ({ids}) AS c "
+        f"WHERE NOT EXISTS (SELECT 1 FROM materials AS m WHERE m.{link} = c.{link}) GROUP BY child"
+    ).set_index("child")
+    return [
+        f"{name}: {found.n[name]} {link}(s) with no materials row, e.g. {found.example[name]}"
+        for name in children
+        if name in found.index
+    ]
+
+
+@dataclass
+class _StoreTables:
+    """A store's tables as `check_store_tables` reads them: SQL over its views, a view's rows in batches."""
+
+    store: Store
+
+    def read(self, sql: str) -> pd.DataFrame:
+        return self.store.read(sql)
+
+    def batches(self, name: str, rows: int) -> Iterator[pd.DataFrame]:
+        return self.store.read_batches(f"SELECT * FROM {name}", rows=rows)
+
+
+class _FrameTables:
+    """Tables given as frames (by name), read as `_StoreTables` reads a store's: SQL over them, a frame in slices."""
+
+    def __init__(self, frames: Mapping[str, pd.DataFrame]) -> None:
+        self.frames = frames
+        self.con = duckdb.connect()
+        for name, frame in frames.items():
+            self.con.register(name, frame)
+
+    def read(self, sql: str) -> pd.DataFrame:
+        return self.con.execute(sql).df()
+
+    def batches(self, name: str, rows: int) -> Iterator[pd.DataFrame]:
+        frame = self.frames[name]
+        return (frame.iloc[start : start + rows] for start in range(0, len(frame), rows))
 
 
 _RAW_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY

@@ -22,10 +22,12 @@ from matreg.errors import ConfigError
 from matreg.export import to_wide
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
+from matreg.schema import load_tables
 from matreg.sources import FetchRequest
 from matreg.sources.janaf import JanafConnector
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
+from matreg.validation import check_store_tables
 
 runner = CliRunner()
 
@@ -535,9 +537,55 @@ def test_status_says_an_interrupted_import_is_dropped_by_importing_the_file_agai
 
 def test_validate_and_status(filled):
     result = filled("validate")
-    assert result.exit_code == 0 and "store is valid: 32 materials, 44 properties" in result.stdout
+    assert result.exit_code == 0 and result.stdout.startswith(
+        "store is valid: 32 materials, 44 properties, 2 fetch_runs, 0 record_attributes, 5 quarantine, 0 curation_log\n"
+    )
     status = filled("status").stdout
     assert "demo-lab-bandgaps experimental" in status and "band_gap" in status
+
+
+def test_validate_reports_rows_breaking_rules_in_any_batch_and_values_without_their_record(filled):
+    """Rules of one row are checked a batch of rows at a time (here a row a batch), their failures summed over the
+    batches into one line per table; a value whose record has no materials row is found in SQL. The same lines
+    whatever the batch size, and from `matreg validate`."""
+    store = Store(os.environ["MATREG_STORE"])
+    materials, properties = store.table("materials"), store.table("properties")
+    record = materials.iloc[[0]]
+    value = properties[properties["record_id"] == record["record_id"].iloc[0]].iloc[[0]]
+    new_records = [record.assign(record_id=f"x:{n}", source_id=str(n), spacegroup_number=999) for n in (1, 2)]
+    values = [value.assign(record_id="x:1", value=-1.0), value.assign(record_id="x:2")]
+    values.append(value.assign(record_id="y:1"))  # of no record
+    store.commit({"materials": pd.concat(new_records), "properties": pd.concat(values)})
+    one_row_batches = check_store_tables(store, batch_rows=1)
+    assert one_row_batches.problems == [
+        "materials: 2 schema failure(s): spacegroup_number: less_than_or_equal_to(230.0) (e.g. 999)",
+        "properties: 11 schema failure(s): record_id: value in canonical unit and within the property's bounds "
+        "(e.g. 'x:1')",  # a check of whole rows: pandera counts a failure per column
+        "properties: 1 record_id(s) with no materials row, e.g. y:1",
+    ]
+    assert one_row_batches.rows["materials"] == len(materials) + 2
+    assert check_store_tables(store).problems == one_row_batches.problems
+    result = filled("validate")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"invalid: {problem}" for problem in one_row_batches.problems]
+
+
+def test_a_key_given_twice_is_found_across_batches(filled):
+    """Of tables given as frames (a store's views hold one row per key), a key of the first batch given again in the
+    last: found in SQL, over the batches."""
+    store = Store(os.environ["MATREG_STORE"])
+    tables = {name: store.table(name) for name in load_tables()}
+    runs = tables["fetch_runs"]
+    tables["fetch_runs"] = pd.concat([runs, runs.iloc[[0]].assign(status="failed")])
+    tables["properties"] = pd.concat([tables["properties"], tables["properties"].iloc[[0]]])
+    checked = check_store_tables(tables, batch_rows=1)
+    assert checked.problems == [
+        "properties: 2 schema failure(s): record_id, property, method, temperature_K, pressure_Pa: "
+        "multiple_fields_uniqueness (e.g. ('demo-lab-bandgaps:roost-1', 'band_gap', "
+        "'optical absorption / transport (compiled)', 300.0, None))",
+        f"fetch_runs: 2 schema failure(s): run_id: multiple_fields_uniqueness (e.g. {runs['run_id'].iloc[0]!r})",
+    ]
+    assert checked.rows == {name: len(frame) for name, frame in tables.items()}
 
 
 def test_catalog_and_schema_listings(run):

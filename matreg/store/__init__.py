@@ -60,7 +60,7 @@ import pyarrow.parquet as pq
 from matreg.defaults import DEFAULT_STORE
 from matreg.errors import StoreError
 from matreg.journal import RunJournal
-from matreg.schema import arrow_schema, arrow_table, children_of, conformed, load_tables, table_spec
+from matreg.schema import arrow_schema, arrow_table, children_of, conformed, load_tables, pandas_dtype, table_spec
 from matreg.store.compaction import (
     commit_number,
     compacted_through,
@@ -1025,6 +1025,16 @@ class Store:
         with contextlib.closing(self._scan()) as con:
             self._define_views(con, sql)
             return con.execute(sql, params or []).df()
+
+    def read_batches(self, sql: str, params: list | dict | None = None, *, rows: int) -> Iterator[pd.DataFrame]:
+        """`read`, streamed: the result in frames of at most `rows` rows (none when it has no row), so that reading
+        a table of any size holds one frame at a time; columns of the dtypes `pandas_dtype` gives their Arrow types
+        (strings Arrow-backed, as `validation.arrow_frame` converts)."""
+        self._require_store()
+        with contextlib.closing(self._scan()) as con:
+            self._define_views(con, sql)
+            for batch in con.sql(sql, params=params).to_arrow_reader(rows):
+                yield batch.to_pandas(types_mapper=pandas_dtype)
 
     def _define_views(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
         """Create in the scanner's database (`con`: a cursor of it) the views `sql` names, and those they read, each
