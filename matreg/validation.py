@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import orjson
 import pandas as pd
@@ -578,30 +577,26 @@ class StoreCheck:
     rows: dict[str, int]
 
 
-def check_store_tables(
-    tables: Store | Mapping[str, pd.DataFrame], batch_rows: int = VALIDATION_BATCH_ROWS
-) -> StoreCheck:
-    """Every schema problem of a store's tables (a Store's views, or frames by table name), plus values whose record
-    is missing: one line per table with problems, as `validate_table` words them, then one per table of values.
+def check_store_tables(store: Store, batch_rows: int = VALIDATION_BATCH_ROWS) -> StoreCheck:
+    """Every schema problem of a store's tables (their views), plus values whose record is missing: one line per
+    table with problems, as `validate_table` words them, then one per table of values.
 
     The rules of one row (pandera's schema without one row per key: its check of whole rows compares each row's
-    unit and value with its own property) are checked `batch_rows` rows at a time, failures summed over the batches;
-    those across rows (one row per key or unique value, a materials row for each value's record) in DuckDB SQL. So
-    pandas holds a batch, whatever the store's size (what DuckDB holds to run the views is its own).
+    unit and value with its own property) are checked `batch_rows` rows at a time, failures summed over the
+    batches, so pandas holds a batch, whatever the store's size (what DuckDB holds to run the views is its own). One
+    row per key needs no check: the views give each key's latest row (and every column declared unique is its
+    table's key). A materials row for each value's record is checked in DuckDB SQL.
     """
-    source = _FrameTables(tables) if isinstance(tables, Mapping) else _StoreTables(tables)
     problems, rows = [], {}
     for name in load_tables():
         failures = _Failures()
         rows[name] = 0
-        for frame in source.batches(name, batch_rows):
+        for frame in store.read_batches(f"SELECT * FROM {name}", rows=batch_rows):
             rows[name] += len(frame)
             failures.add(_rule_failures(name, frame))
-        for check, columns, example, count in _duplicates(source, name):
-            failures.add_example({"column": columns, "check": check, "failure_case": example}, count)
         if failures.count:
             problems.append(str(_table_error(name, pd.DataFrame(list(failures.examples.values())), failures.count)))
-    return StoreCheck(problems + _orphans(source), rows)
+    return StoreCheck(problems + _orphans(store), rows)
 
 
 @dataclass
@@ -629,43 +624,13 @@ class _Failures:
         for case in cases.drop_duplicates(["check"]).to_dict("records"):
             self.examples.setdefault(case["check"], case)
 
-    def add_example(self, case: dict, count: int) -> None:
-        """Count `count` failures of one check, found otherwise, with an example (`case`: as pandera's cases)."""
-        self.rows += count
-        self.examples.setdefault(case["check"], case)
 
-
-def _duplicates(source: _StoreTables | _FrameTables, name: str) -> list[tuple[str, str, Any, int]]:
-    """The rows of a table that share their key, or a value of a column declared unique, with another: per rule
-    broken, pandera's name of the check, the columns, the least such key (a tuple of several columns' values) and
-    how many rows share one."""
-    spec = table_spec(name)
-    unique = [[column] for column, c in spec.columns.items() if c.unique and [column] != spec.primary_key]
-    rules = [("multiple_fields_uniqueness", spec.primary_key)] + [("field_uniqueness", key) for key in unique]
-    found = []
-    for check, key in rules:
-        columns = ", ".join(key)
-        shared = source.read(
-            f"SELECT {columns}, sum(n) OVER () AS duplicated FROM (SELECT {columns}, count(*) AS n FROM {name} "
-            f"GROUP BY ALL HAVING count(*) > 1) ORDER BY ALL LIMIT 1"
-        )
-        if len(shared):
-            example = tuple(_plain(value) for value in shared[key].iloc[0])
-            found.append((check, columns, example if len(key) > 1 else example[0], int(shared["duplicated"].iloc[0])))
-    return found
-
-
-def _plain(value: Any) -> Any:
-    """A value of a frame as Python writes it: 300.0, not np.float64(300.0); None for a missing one."""
-    return None if pd.isna(value) else value.item() if isinstance(value, np.generic) else value
-
-
-def _orphans(source: _StoreTables | _FrameTables) -> list[str]:
+def _orphans(store: Store) -> list[str]:
     """A problem for each table of rows of records (`children_of` materials) with record ids no materials row has."""
     link = table_spec("materials").primary_key[0]
     children = children_of("materials")
     ids = " UNION ALL ".join(f"SELECT DISTINCT '{name}' AS child, {link} FROM {name}" for name in children)
-    found = source.read(
+    found = store.read(
         f"SELECT child, count(*) AS n, min({link}) AS example FROM ({ids}) AS c "
         f"WHERE NOT EXISTS (SELECT 1 FROM materials AS m WHERE m.{link} = c.{link}) GROUP BY child"
     ).set_index("child")
@@ -674,36 +639,6 @@ def _orphans(source: _StoreTables | _FrameTables) -> list[str]:
         for name in children
         if name in found.index
     ]
-
-
-@dataclass
-class _StoreTables:
-    """A store's tables as `check_store_tables` reads them: SQL over its views, a view's rows in batches."""
-
-    store: Store
-
-    def read(self, sql: str) -> pd.DataFrame:
-        return self.store.read(sql)
-
-    def batches(self, name: str, rows: int) -> Iterator[pd.DataFrame]:
-        return self.store.read_batches(f"SELECT * FROM {name}", rows=rows)
-
-
-class _FrameTables:
-    """Tables given as frames (by name), read as `_StoreTables` reads a store's: SQL over them, a frame in slices."""
-
-    def __init__(self, frames: Mapping[str, pd.DataFrame]) -> None:
-        self.frames = frames
-        self.con = duckdb.connect()
-        for name, frame in frames.items():
-            self.con.register(name, frame)
-
-    def read(self, sql: str) -> pd.DataFrame:
-        return self.con.execute(sql).df()
-
-    def batches(self, name: str, rows: int) -> Iterator[pd.DataFrame]:
-        frame = self.frames[name]
-        return (frame.iloc[start : start + rows] for start in range(0, len(frame), rows))
 
 
 _RAW_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY

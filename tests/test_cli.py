@@ -22,7 +22,6 @@ from matreg.errors import ConfigError
 from matreg.export import to_wide
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
-from matreg.schema import load_tables
 from matreg.sources import FetchRequest
 from matreg.sources.janaf import JanafConnector
 from matreg.sources.lab import LabConnector, load_mapping
@@ -568,24 +567,6 @@ def test_validate_reports_rows_breaking_rules_in_any_batch_and_values_without_th
     result = filled("validate")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [f"invalid: {problem}" for problem in one_row_batches.problems]
-
-
-def test_a_key_given_twice_is_found_across_batches(filled):
-    """Of tables given as frames (a store's views hold one row per key), a key of the first batch given again in the
-    last: found in SQL, over the batches."""
-    store = Store(os.environ["MATREG_STORE"])
-    tables = {name: store.table(name) for name in load_tables()}
-    runs = tables["fetch_runs"]
-    tables["fetch_runs"] = pd.concat([runs, runs.iloc[[0]].assign(status="failed")])
-    tables["properties"] = pd.concat([tables["properties"], tables["properties"].iloc[[0]]])
-    checked = check_store_tables(tables, batch_rows=1)
-    assert checked.problems == [
-        "properties: 2 schema failure(s): record_id, property, method, temperature_K, pressure_Pa: "
-        "multiple_fields_uniqueness (e.g. ('demo-lab-bandgaps:roost-1', 'band_gap', "
-        "'optical absorption / transport (compiled)', 300.0, None))",
-        f"fetch_runs: 2 schema failure(s): run_id: multiple_fields_uniqueness (e.g. {runs['run_id'].iloc[0]!r})",
-    ]
-    assert checked.rows == {name: len(frame) for name, frame in tables.items()}
 
 
 def test_catalog_and_schema_listings(run):
