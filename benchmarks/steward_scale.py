@@ -2,12 +2,14 @@
 
     python benchmarks/steward_scale.py /tmp/scale-q --fraction 0.25
     python benchmarks/steward_scale.py /tmp/scale-full --fraction 1
+    python benchmarks/steward_scale.py /tmp/scale-qc --fraction 0.25 --decisions 300 --compact-every 50
 
 Builds a store in FOLDER from local replays (`benchmarks/replay_<source>.py`: OQMD 100,000, AFLOW 60,000, MP 30,000
 and JARVIS 30,000 records at --fraction 1), a lab import of a CSV of formation energies (the crabnet OQMD training
-set, 239,190 rows at 1) and --decisions review decisions, then runs each `matreg` command below in a child process
-and prints one row per command (its own CPU time and peak RSS, by `os.wait4`). The store is built in a child
-process (`--build`), so that the commands' children do not start from a large parent's memory.
+set, 239,190 rows at 1) and --decisions review decisions (the store compacted after every --compact-every of them,
+if given), then runs each `matreg` command below in a child process and prints one row per command (its own CPU
+time and peak RSS, by `os.wait4`). The store is built in a child process (`--build`), so that the commands'
+children do not start from a large parent's memory.
 """
 
 from __future__ import annotations
@@ -64,10 +66,11 @@ def commands(folder: Path, record: str) -> list[tuple[str, list[str]]]:
         ("export --format torch", ["export", "dft-median", "--format", "torch", "--out", str(folder / "torch")]),
         ("sql join", ["sql", SQL_JOIN]),
         ("import of the lab file again", ["import", str(folder / "lab.csv"), "--mapping", str(folder / "lab.yaml")]),
+        ("compact", ["compact"]),
     ]
 
 
-def build(folder: Path, fraction: float, n_decisions: int) -> None:
+def build(folder: Path, fraction: float, n_decisions: int, compact_every: int | None) -> None:
     """The store: every replay fetched, the lab file imported, `n_decisions` decisions recorded; prints its size and
     a record id for `history`."""
     import pandas as pd
@@ -101,26 +104,33 @@ def build(folder: Path, fraction: float, n_decisions: int) -> None:
     rows.to_csv(folder / "lab.csv", index=False)
     (folder / "lab.yaml").write_text(MAPPING, encoding="utf-8")
     run_ingest(LabConnector(folder / "lab.csv", load_mapping(folder / "lab.yaml")), store)
-    time_decisions(store, n_decisions)
+    time_decisions(store, n_decisions, compact_every)
     counts = store.read("SELECT (SELECT count(*) FROM materials) AS records, (SELECT count(*) FROM properties) AS v")
     print(f"store: {counts['records'][0]:,} records, {counts['v'][0]:,} values")
     print(store.read("SELECT min(record_id) AS r FROM materials WHERE source = 'oqmd'")["r"][0])
 
 
-def time_decisions(store, n: int) -> None:
-    """Record `n` decisions on formation energies; print the mean time of the first and last ten."""
+def time_decisions(store, n: int, compact_every: int | None) -> None:
+    """Record `n` decisions on formation energies, compacting the store after every `compact_every` of them; print
+    the mean time of the first and last ten decisions, and of the compactions."""
     from matreg.curate.review import record_decision
 
     values = store.read(
         "SELECT record_id, property, method FROM properties WHERE property = 'formation_energy_per_atom' "
         f"ORDER BY hash(record_id) LIMIT {n}"
     )
-    seconds = []
+    seconds, compactions = [], []
     for i, row in enumerate(values.itertuples()):
         start = time.perf_counter()
         method = row.method if isinstance(row.method, str) else None
         record_decision(store, DECISIONS[i % 3], "bench", "checked", row.record_id, row.property, method)
         seconds.append(time.perf_counter() - start)
+        if compact_every and (i + 1) % compact_every == 0:
+            start = time.perf_counter()
+            store.compact()
+            compactions.append(time.perf_counter() - start)
+    if compactions:
+        print(f"{len(compactions)} compactions: {sum(compactions) / len(compactions):.2f} s each")
     if seconds:
         first, last = seconds[:10], seconds[-10:]
         print(
@@ -142,13 +152,15 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--fraction", type=float, default=0.25, help="of the full size's records and rows")
     parser.add_argument("--decisions", type=int, default=200)
+    parser.add_argument("--compact-every", type=int, help="compact the store after every N decisions")
     parser.add_argument("--build", action="store_true", help="only build the store (the child process's part)")
     args = parser.parse_args()
     if args.build:
-        build(args.folder, args.fraction, args.decisions)
+        build(args.folder, args.fraction, args.decisions, args.compact_every)
         return
     args.folder.mkdir(parents=True, exist_ok=False)
     child = [sys.executable, __file__, str(args.folder), f"--fraction={args.fraction}", f"--decisions={args.decisions}"]
+    child += [f"--compact-every={args.compact_every}"] if args.compact_every else []
     lines = subprocess.run([*child, "--build"], check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines()
     print("\n".join(lines[:-1]))
     record = lines[-1]
