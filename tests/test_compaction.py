@@ -1,5 +1,7 @@
 """Compacting a store (`matreg compact`): the commit folders merged into one, the views reading as before."""
 
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
+from matreg.store.compaction import COMPACTED_MARK, COVERED_KEPT_S
 from matreg.store.sql import view_definitions
 
 # columns that name a run or entry by the time it ran: the same steps taken twice give them other values
@@ -65,11 +68,23 @@ def curated(store, catalog, tmp_path):
     return store
 
 
+def folders(store: Store) -> list[str]:
+    return sorted(path.name for path in store.data_dir.iterdir())
+
+
+def age_compactions(store: Store, seconds: float) -> None:
+    """Make the store's compactions `seconds` older, as if made that long ago."""
+    for mark in store.data_dir.glob(f"c*/{COMPACTED_MARK}"):
+        made = mark.stat().st_mtime - seconds
+        os.utime(mark, (made, made))
+
+
 def test_a_compacted_store_shows_what_it_showed_from_one_folder(curated):
-    before, commits = shown(curated), sorted(path.name for path in curated.data_dir.iterdir())
+    before, commits = shown(curated), folders(curated)
     assert len(commits) >= 8 and curated.commits_since_compacted() == len(commits)
     assert curated.compact() == len(commits)
-    assert [path.name for path in curated.data_dir.iterdir()] == [f"{commits[-1]}.compact"]
+    compacted = f"c{len(commits):08d}"  # the next commit, as any commit is numbered
+    assert folders(curated) == [*commits, compacted] and (curated.data_dir / compacted / COMPACTED_MARK).exists()
     assert shown(curated) == before  # history too: material_writes keeps every write of every record
     assert curated.query("SELECT count(*) FROM material_writes WHERE record_id = 'roost:roost-3'").iloc[0, 0] == 2
     assert curated.commits_since_compacted() == 0 and curated.compact() == 0  # nothing left to merge
@@ -92,7 +107,6 @@ def test_later_commits_go_on_from_a_compacted_store_as_from_the_same_store_not_c
     assert value == 3.6
     assert curated.compact() == 4  # the compacted folder and the three commits since
     assert shown(curated, stamps=False) == shown(twin, stamps=False)
-    assert len(list(curated.data_dir.iterdir())) == 1
 
 
 def test_reads_of_a_snapshot_block_read_the_same_rows_while_another_process_compacts(curated):
@@ -103,36 +117,52 @@ def test_reads_of_a_snapshot_block_read_the_same_rows_while_another_process_comp
 
 
 @pytest.mark.parametrize("next_write", ["publish", "entry"])
-def test_folders_a_killed_compaction_left_are_never_read_and_the_next_writer_removes_them(
-    curated, tmp_path, next_write
-):
-    kept = tmp_path / "kept"
-    shutil.copytree(curated.data_dir, kept)
-    before = shown(curated)
+def test_merged_folders_are_never_read_again_and_a_write_removes_them_an_hour_after(curated, next_write):
+    before, commits = shown(curated), folders(curated)
     curated.compact()
-    for folder in kept.iterdir():  # as if killed between the rename of the compacted folder and their removal
-        shutil.copytree(folder, curated.data_dir / folder.name)
-    assert shown(curated) == before  # not twice
-    with curated.connect() as con:  # as `matreg sql` reads
+    with curated.connect() as con:  # as `matreg sql` reads: no row twice
         assert con.execute("SELECT count(*) FROM material_writes").fetchone()[0] == len(before["material_writes"])
-    if next_write == "publish":
-        curated.remove_leftovers()  # (every publish of a fetch or import starts so)
-    else:
-        decide(curated, "flag", record_id="roost:roost-1", property="band_gap")  # a steward's entry: one commit
-    assert sorted(path.name.endswith(".compact") for path in curated.data_dir.iterdir()) == [
-        *([False] if next_write == "entry" else []),
-        True,
-    ]
+
+    def write() -> None:
+        if next_write == "publish":
+            curated.remove_leftovers()  # (every publish of a fetch or import starts so)
+        else:
+            decide(curated, "flag", record_id="roost:roost-1", property="band_gap")  # a steward's entry: one commit
+
+    write()  # the merged folders stay: a command may have listed them before the compaction, and be reading them
+    assert set(commits) < set(folders(curated))
+    age_compactions(curated, COVERED_KEPT_S + 60)
+    write()
+    assert len(folders(curated)) == 1 + (next_write == "entry") * 2
     after = shown(curated)
-    assert len(after.pop("curation_log")) == len(before.pop("curation_log")) + (next_write == "entry")
+    assert len(after.pop("curation_log")) == len(before.pop("curation_log")) + (next_write == "entry") * 2
     assert after == before
 
 
-def test_a_duckdb_client_of_its_own_reads_a_compacted_store_as_matreg_does(curated, tmp_path):
+def test_a_matreg_that_knows_nothing_of_compaction_writes_its_next_commit_after_the_compacted_folder(curated):
+    """An older matreg numbers a new commit after the newest folder named c<digits>, and reads every such folder:
+    the compacted one is the newest, a commit like any other to it (its writes are never numbered below it, which
+    this matreg would leave out)."""
+    curated.compact()
+    age_compactions(curated, COVERED_KEPT_S + 60)
+    curated.remove_leftovers()
+    (compacted,) = folders(curated)
+    assert re.fullmatch(r"c\d{8}", compacted) and curated._newest_commit() == int(compacted[1:])
+
+
+# how a DuckDB client of its own reads the store as matreg does (README, The store)
+PIN = (
+    r"SET VARIABLE matreg_compacted = (SELECT coalesce(max(regexp_extract(file, 'c(\d+)[/\\]compacted$', 1)"
+    "::BIGINT), -1) FROM glob('data/c*/compacted'))"
+)
+
+
+def test_a_duckdb_client_of_its_own_reads_a_compacted_store_as_matreg_does(curated):
     before = shown(curated)
     curated.compact()
-    con = duckdb.connect(str(curated.db_path), read_only=True)  # a DuckDB shell: no variable set
+    con = duckdb.connect(str(curated.db_path), read_only=True)  # a DuckDB shell
     con.execute("SET file_search_path = ?", [str(curated.root)])
+    con.execute(PIN)
     for name, rows in before.items():
         frame = con.execute(f"SELECT * FROM {name}").df().astype(str)
         assert sorted(frame.itertuples(index=False, name=None)) == rows, name
@@ -142,6 +172,9 @@ def test_a_store_of_an_older_matreg_is_compacted(curated):
     for path in curated.data_dir.glob("c*/*.parquet"):  # files of a matreg without the commit number column
         table = pq.read_table(path)
         pq.write_table(table.drop_columns([c for c in table.column_names if c == "commit_no"]), path)
+    runs = sorted(curated.data_dir.glob("c*/fetch_runs.parquet"))
+    first_run = next(path for path in runs if pq.read_metadata(path).num_rows)
+    pq.write_table(pq.read_table(first_run).drop_columns(["unmapped_fields"]), first_run)  # (a column declared since)
     (curated.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
     before = shown(curated)
     curated.compact()
@@ -151,10 +184,16 @@ def test_a_store_of_an_older_matreg_is_compacted(curated):
 def test_a_file_of_a_table_this_matreg_does_not_declare_stops_compaction_and_changes_nothing(curated):
     odd = sorted(curated.data_dir.iterdir())[2] / "notes_of_a_newer_matreg.parquet"
     pq.write_table(pq.read_table(next(curated.data_dir.glob("c*/fetch_runs.parquet"))), odd)
-    folders = sorted(path.name for path in curated.data_dir.iterdir())
+    before = folders(curated)
     with pytest.raises(StoreError, match="notes_of_a_newer_matreg.parquet is not a table this matreg declares"):
         curated.compact()
-    assert sorted(path.name for path in curated.data_dir.iterdir()) == folders
+    assert folders(curated) == before
+
+
+def test_compacting_where_there_is_no_store_is_an_error_and_makes_none(tmp_path):
+    with pytest.raises(StoreError, match="no matreg store at"):
+        Store(tmp_path / "typo").compact()
+    assert not (tmp_path / "typo").exists()
 
 
 def test_matreg_compact_merges_the_commits_and_status_suggests_it_once_there_are_many(filled, monkeypatch):
@@ -167,13 +206,15 @@ def test_matreg_compact_merges_the_commits_and_status_suggests_it_once_there_are
     assert filled("sql", "SELECT count(*) AS n FROM properties").output == before
     assert "matreg compact" not in filled("status").output
     assert filled("compact").output.strip() == "nothing to compact: the store is one commit"
+    missing = filled("compact", "--store", "no-such-store")
+    assert missing.exit_code == 1 and "no matreg store at" in missing.stderr
 
 
 def test_a_compacted_file_is_one_row_group_however_many_commits_and_none_empty(curated):
     """A row group a commit (DuckDB then reads the file's few rows as slowly as many files), or an empty one (it has
     no statistics, so DuckDB can no longer skip the file by them), would make every read slower."""
     curated.compact()
-    (folder,) = curated.data_dir.iterdir()
+    (folder,) = [path for path in curated.data_dir.iterdir() if (path / COMPACTED_MARK).exists()]
     for path in folder.glob("*.parquet"):
         metadata = pq.ParquetFile(path).metadata
         assert metadata.num_row_groups == (1 if metadata.num_rows else 0), path.name

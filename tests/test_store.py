@@ -441,7 +441,7 @@ def test_a_record_a_re_import_withdraws_is_no_longer_shown_and_its_writes_stay_a
 # how a DuckDB client of its own reads the store as of one commit (README, The store)
 PIN_NEWEST_COMMIT = (
     "SET VARIABLE matreg_snapshot = "
-    r"(SELECT max(regexp_extract(file, 'c(\d+)(?:\.compact)?[/\\][^/\\]+$', 1))::BIGINT FROM glob('data/c*/*.parquet'))"
+    r"(SELECT max(regexp_extract(file, 'c(\d+)[/\\][^/\\]+$', 1))::BIGINT FROM glob('data/c*/*.parquet'))"
 )
 
 

@@ -3,7 +3,7 @@
 Layout of a store directory:
     data/c00000001/<table>.parquet               one commit: an import, a fetch run, the record of a failed run, a
                                                  steward's entry
-    data/c00000001.compact/<table>.parquet       the commits up to 1 merged, each row with its commit's number
+    data/c00000009/<table>.parquet, compacted    the commits before 9 merged, each row with its commit's number
                                                  (`compact`, matreg/store/compaction.py)
     staging/<run_id>/                            the journal of a run not finished yet (matreg/journal.py; never
                                                  read by the views); its rows of records carry the read they came
@@ -62,6 +62,7 @@ from matreg.errors import StoreError
 from matreg.journal import RunJournal
 from matreg.schema import arrow_schema, arrow_table, children_of, conformed, load_tables, pandas_dtype, table_spec
 from matreg.store.compaction import (
+    COMPACTED_MARK,
     commit_number,
     compacted_through,
     covered_folders,
@@ -112,7 +113,6 @@ from matreg.store.publish import (
 )
 from matreg.store.sql import (
     COMMIT,
-    COMPACTED,
     COMPACTED_THROUGH,
     CURATION_RUN_PREFIX,
     SNAPSHOT,
@@ -345,10 +345,11 @@ class Store:
     def compact(self, wait_s: float | None = None) -> int:
         """Merge the commit folders into one compacted folder (`matreg.store.compaction`), so that every read opens
         one file per table instead of one per commit; return how many folders were merged (0: one or none to merge).
-        The views read the same rows before and after. Under the store's lock (`wait_s` as in `ensure`); a
-        compaction interrupted at any point leaves the store as it was, or compacted with the merged folders still
-        there (never read; the next writer removes them). A read running meanwhile in another process may fail
-        with a missing file and can be run again."""
+        The views read the same rows before and after. Under the store's lock (`wait_s` as in `ensure`); the merged
+        folders stay, never read again, for COVERED_KEPT_S (a command that listed them before may be reading them),
+        and a later write removes them. A compaction interrupted at any point leaves the store as it was, or
+        compacted. StoreError when there is no store."""
+        self._require_store()
         self.ensure(wait_s)
         with self.locked(wait_s=wait_s):
             folders = live_folders(self.data_dir)
@@ -363,17 +364,20 @@ class Store:
         return sum(not is_compacted(folder) for folder in live_folders(self.data_dir))
 
     def _write_compacted(self, folders: list[Path]) -> None:
-        """Write the rows of `folders` (oldest first) into a compacted folder, made visible in one rename."""
+        """Write the rows of `folders` (oldest first) into a compacted folder, the next commit, made visible in one
+        rename."""
         build = self._new_tmp_dir()
         try:
             for name in load_tables():
                 write_compacted(name, folders, build / f"{name}.parquet")
-            os.rename(build, self.data_dir / f"c{commit_number(folders[-1]):08d}{COMPACTED}")
+            (build / COMPACTED_MARK).touch()
+            os.rename(build, self.data_dir / f"c{self._next_sequence():08d}")
         finally:
             shutil.rmtree(build, ignore_errors=True)
 
     def _remove_covered(self) -> None:
-        """Remove the commit folders a compacted folder holds (each leaves data/ in one rename, into tmp/)."""
+        """Remove the commit folders compacted folders hold, once those are COVERED_KEPT_S old (each leaves data/ in
+        one rename, into tmp/)."""
         for folder in covered_folders(self.data_dir):
             trash = self._tmp_path()
             with contextlib.suppress(FileNotFoundError):  # (another writer removed it meanwhile)

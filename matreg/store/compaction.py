@@ -1,12 +1,16 @@
-"""Compacting a store (`Store.compact`): the commit folders the views read merged into one folder, c<n>.compact (n:
-the newest commit merged), with one Parquet file per table whose rows keep their order and each its commit's number
-(sql.COMMIT). Every read then opens a file per table instead of one per commit. The views read the same rows before
-and after: rows keep their commits' order and numbers, so which row of a key is the latest, and what a snapshot
-holds, stay as they were. A compacted folder appears in one rename; the folders it covers (the commits up to n, an
-older compacted folder) are left out by every read from then on (`sql.stored_sql`), and removed after it."""
+"""Compacting a store (`Store.compact`): the commit folders the views read merged into one new commit folder, marked
+by a file named COMPACTED_MARK, with one Parquet file per table whose rows keep their order and each its commit's
+number (sql.COMMIT). Every read then opens a file per table instead of one per commit. The views read the same rows
+before and after: rows keep their commits' order and numbers, so which row of a key is the latest, and what a
+snapshot holds, stay as they were. The compacted folder takes the next commit number, as any commit does (a matreg
+that knows nothing of compaction numbers its commits after it, and reads it as one commit), and appears in one
+rename; the folders it covers (those of lower numbers) are left out by every read from then on (`sql.stored_sql`),
+and removed once the compaction is COVERED_KEPT_S old: a command that listed them before may still be reading them.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,52 +19,50 @@ import pyarrow.parquet as pq
 
 from matreg.errors import StoreError
 from matreg.schema import arrow_schema, load_tables
-from matreg.store.sql import COMMIT, COMPACTED
+from matreg.store.files import LEFTOVER_AGE_S
+from matreg.store.sql import COMMIT
 
 BATCH_ROWS = 65_536  # rows read and written at a time: memory stays flat however large the store
+COMPACTED_MARK = "compacted"  # the file that marks a commit folder as a compaction of the folders before it
+COVERED_KEPT_S = LEFTOVER_AGE_S  # how long the folders a compaction merged stay after it, for reads under way
 
 
 def commit_number(folder: Path) -> int | None:
-    """The number of a commit folder (c<n>, or c<n>.compact: the newest commit it holds); None for another name."""
-    digits = folder.name[1:].removesuffix(COMPACTED)
+    """The number of a commit folder (c<n>); None for another name."""
+    digits = folder.name[1:]
     return int(digits) if folder.name.startswith("c") and digits.isdigit() else None
 
 
 def is_compacted(folder: Path) -> bool:
     """True for a compacted folder."""
-    return folder.name.endswith(COMPACTED)
+    return (folder / COMPACTED_MARK).exists()
 
 
 def compacted_through(data_dir: Path) -> int:
-    """The number of the newest compacted folder in `data_dir` (-1: none)."""
-    return max((_number(folder) for folder in _commit_folders(data_dir) if is_compacted(folder)), default=-1)
+    """The number of the newest compacted folder in `data_dir` (-1: none): the folders before it are covered."""
+    return next((_number(folder) for folder in _newest_first(data_dir) if is_compacted(folder)), -1)
 
 
 def live_folders(data_dir: Path) -> list[Path]:
     """The commit folders the views read, oldest first: the newest compacted folder (if any), then the commits after
     it."""
-    folders = _commit_folders(data_dir)
     through = compacted_through(data_dir)
-    live = [
-        folder
-        for folder in folders
-        if _number(folder) > through or (_number(folder) == through and is_compacted(folder))
-    ]
-    return sorted(live, key=_number)
+    return [folder for folder in reversed(_newest_first(data_dir)) if _number(folder) >= through]
 
 
-def covered_folders(data_dir: Path) -> list[Path]:
-    """The commit folders a compacted folder holds the rows of (still there: their removal is under way, or was
-    interrupted)."""
-    live = set(live_folders(data_dir))
-    return [folder for folder in _commit_folders(data_dir) if folder not in live]
+def covered_folders(data_dir: Path, kept_s: float = COVERED_KEPT_S) -> list[Path]:
+    """The commit folders a compacted folder holds the rows of, of compactions more than `kept_s` seconds old."""
+    compactions = [folder for folder in _newest_first(data_dir) if is_compacted(folder)]
+    old = [folder for folder in compactions if (folder / COMPACTED_MARK).stat().st_mtime < time.time() - kept_s]
+    through = _number(old[0]) if old else -1
+    return [folder for folder in _newest_first(data_dir) if _number(folder) < through]
 
 
 def write_compacted(name: str, folders: list[Path], path: Path) -> None:
     """Write the rows of table `name` in `folders` (oldest first) into one Parquet file at `path`, in order, each row
-    with its commit's number; columns as declared today (a column an older file lacks is empty), then any column
-    no longer declared, so that nothing stored is lost. Rows go out in row groups of about BATCH_ROWS rows, however
-    few each commit holds."""
+    with its commit's number; columns as declared today (a column an older file lacks is empty, whatever its
+    declared nullability), then any column no longer declared, so that nothing stored is lost. Rows go out in row
+    groups of about BATCH_ROWS rows, however few each commit holds."""
     files = [(folder / f"{name}.parquet", folder) for folder in folders if (folder / f"{name}.parquet").exists()]
     schema = _compacted_schema(name, [file for file, _ in files])
     pending: list[pyarrow.Table] = []
@@ -83,14 +85,15 @@ def refuse_unknown_tables(folders: Iterable[Path]) -> None:
         str(file)
         for folder in folders
         for file in folder.iterdir()
-        if file.name.removesuffix(".parquet") not in load_tables()
+        if file.name != COMPACTED_MARK and file.name.removesuffix(".parquet") not in load_tables()
     )
     if unknown:
         raise StoreError(f"cannot compact the store: {', '.join(unknown)} is not a table this matreg declares")
 
 
-def _commit_folders(data_dir: Path) -> list[Path]:
-    return [folder for folder in data_dir.glob("c*") if commit_number(folder) is not None]
+def _newest_first(data_dir: Path) -> list[Path]:
+    """The commit folders in `data_dir`, newest first."""
+    return sorted((folder for folder in data_dir.glob("c*") if commit_number(folder) is not None), key=_number)[::-1]
 
 
 def _number(folder: Path) -> int:
@@ -100,12 +103,13 @@ def _number(folder: Path) -> int:
 
 
 def _compacted_schema(name: str, files: list[Path]) -> pyarrow.Schema:
-    """The declared columns of table `name`, the columns of `files` no longer declared, and the commit number."""
-    declared = arrow_schema(name)
+    """The declared columns of table `name` (each nullable: an older file may lack one), the columns of `files` no
+    longer declared, and the commit number."""
+    declared = [field.with_nullable(True) for field in arrow_schema(name)]
     older: dict[str, pyarrow.Field] = {}
     for file in files:
         for field in pq.read_schema(file):
-            if field.name not in declared.names and field.name != COMMIT:
+            if field.name not in arrow_schema(name).names and field.name != COMMIT:
                 older.setdefault(field.name, field)
     return pyarrow.schema([*declared, *older.values(), pyarrow.field(COMMIT, pyarrow.int64(), nullable=False)])
 

@@ -11,8 +11,7 @@ from matreg.schema import load_tables, load_vocabulary, table_spec
 CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('curation:<entry_id>')
 SNAPSHOT = "matreg_snapshot"  # the DuckDB variable naming the newest commit the views read (`Store._pin`)
 COMMIT = "commit_no"  # the number of a stored row's commit (a compacted folder's files store it by row)
-COMPACTED = ".compact"  # suffix of a compacted folder's name: c<newest commit merged>.compact (`Store.compact`)
-COMPACTED_THROUGH = "matreg_compacted"  # the DuckDB variable naming the newest compacted folder's number (`Store._pin`)
+COMPACTED_THROUGH = "matreg_compacted"  # the DuckDB variable naming the newest compacted folder (`Store._pin`)
 PART_COLUMN = "temperature_K"  # a record's rows at its write's scope_temperature_K: the part of it that write reads
 
 
@@ -321,18 +320,15 @@ def _files(name: str) -> str:
 def stored_sql(name: str, positions: bool = False) -> str:
     """SQL (a subquery): the rows of table `name` in the commits of the query's snapshot (`_in_snapshot_sql`), each
     with its commit's number (COMMIT) and, with `positions`, its `file_row_number` (rows of one commit are in one
-    file, in the order written). A compacted folder (`Store.compact`) holds the rows of every commit up to its
-    number, each with its commit's number; the folders it covers, until they are removed, are left out as the DuckDB
-    variable COMPACTED_THROUGH says (`Store._pin`: a variable, not a listing of the files in the query, which would
-    keep DuckDB from pushing a query's filters down to the files). Where it is not set (a DuckDB client other than
-    matreg), every folder is read: covered folders are only there for the moment of their removal, or after a
-    compaction killed before it (until the next write), and then give their rows twice, as equal rows of the same
-    commit (each key's latest row is the same)."""
+    file, in the order written). A compacted folder (`Store.compact`) holds the rows of every commit before it, each
+    with its commit's number; the folders it covers, until they are removed, are left out as the DuckDB variable
+    COMPACTED_THROUGH says (`Store._pin`: a variable, not a listing of the files in the query, which would keep
+    DuckDB from pushing a query's filters down to the files). Where it is not set (a DuckDB client other than
+    matreg that does not set it), every folder is read: for an hour after a compaction the covered folders give
+    their rows twice, as equal rows of the same commit (each key's latest row is the same)."""
     columns = "filename = true, file_row_number = true" if positions else "filename = true"
-    number = r"TRY_CAST(regexp_extract(filename, '[/\\]c(\d+)(?:\.compact)?[/\\][^/\\]+$', 1) AS BIGINT)"
-    compacted = r"regexp_matches(filename, '\.compact[/\\][^/\\]+$')"
-    through = f"coalesce(getvariable('{COMPACTED_THROUGH}'), -1)"
-    shown = f"{number} >= {through} + (NOT {compacted})::INT"  # the compacted folder, or a later commit
+    number = r"TRY_CAST(regexp_extract(filename, '[/\\]c(\d+)[/\\][^/\\]+$', 1) AS BIGINT)"
+    shown = f"{number} >= coalesce(getvariable('{COMPACTED_THROUGH}'), -1)"  # the compacted folder or a later one
     rows = (
         f"SELECT * EXCLUDE (filename) REPLACE (coalesce({COMMIT}, {number}) AS {COMMIT}) "
         f"FROM read_parquet('{_files(name)}', {columns}, union_by_name = true) WHERE {shown}"
