@@ -117,7 +117,7 @@ def test_reads_of_a_snapshot_block_read_the_same_rows_while_another_process_comp
 
 
 @pytest.mark.parametrize("next_write", ["publish", "entry"])
-def test_merged_folders_are_never_read_again_and_a_write_removes_them_an_hour_after(curated, next_write):
+def test_merged_folders_are_never_read_again_and_a_write_removes_them_minutes_after(curated, next_write):
     before, commits = shown(curated), folders(curated)
     curated.compact()
     with curated.connect() as con:  # as `matreg sql` reads: no row twice

@@ -1283,3 +1283,18 @@ def test_a_staged_folder_appears_whole_and_a_failed_one_leaves_nothing(tmp_path)
         (staging / "a.txt").write_text("a")
         assert not final.exists()
     assert [path.name for path in final.parent.iterdir()] == ["folder"] and (final / "a.txt").read_text() == "a"
+
+
+def test_a_store_a_newer_matreg_wrote_in_another_format_is_neither_read_nor_written(store, catalog):
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    assert (store.root / "format").read_text() == "2\n"  # (the first write records it)
+    (store.root / "format").write_text("3\n")
+    refused = "has format 3, written by a newer matreg; this matreg knows format 2 at most: upgrade matreg"
+    with pytest.raises(StoreError, match=refused):
+        store.query("SELECT count(*) FROM materials")
+    with pytest.raises(StoreError, match=refused):
+        run_ingest(_connector(catalog, ["C-095"]), store)
+    with pytest.raises(StoreError, match=refused):
+        store.compact()
+    (store.root / "format").write_text("2\n")
+    assert store.query("SELECT source_id FROM materials").values.tolist() == [["H-064"]]  # nothing written meanwhile

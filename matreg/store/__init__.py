@@ -16,6 +16,7 @@ Layout of a store directory:
                                                  in memory over the Parquet files (`Store.read`); each query reads
                                                  the commits up to the newest when it starts (`Store._pin`)
     .views.sha256                                digest of the declared schemas and views the store was written with
+    format                                       the store's format number (STORE_FORMAT)
 Each page of a run is committed to its journal whole or not at all, with the run's cursor. A finished run is
 compacted into one Parquet file per table, each batch checked on the way, and becomes visible in one rename into
 data/; its journal is removed only after that rename. A run is committed or invisible, a run interrupted at any
@@ -147,6 +148,8 @@ logger = logging.getLogger(__name__)
 DB_NAME = "matreg.duckdb"
 DB_STORAGE_VERSION = "v1.0.0"  # the DuckDB file's storage format: DuckDB 0.10 and later open it (2.0's own: 2.0 only)
 VIEWS_STAMP = ".views.sha256"  # the digest of the schemas and views the store was last written with
+FORMAT_FILE = "format"  # the store's format number, written by the first write of a matreg that knows formats
+STORE_FORMAT = 2  # this matreg's: 2, commits may be compacted (1, none written: a store of an older matreg)
 PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store._keep_stored`)
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
@@ -196,8 +199,11 @@ class Store:
         (NULL in older rows). The views are then (re)created (`_update_views`); while they
         cannot be, the next writes find the files up to date and write no commit again.
         """
+        self._refuse_newer_format()
         with self.locked(wait_s=wait_s):
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            if self._format() < STORE_FORMAT:
+                atomic_write(self.root / FORMAT_FILE, lambda temp: temp.write_text(f"{STORE_FORMAT}\n"))
             digest = _definitions_digest()
             changed = not self.db_path.exists() or self._stamp() != digest
             behind = self._tables_behind(changed)
@@ -346,7 +352,7 @@ class Store:
         """Merge the commit folders into one compacted folder (`matreg.store.compaction`), so that every read opens
         one file per table instead of one per commit; return how many folders were merged (0: one or none to merge).
         The views read the same rows before and after. Under the store's lock (`wait_s` as in `ensure`); the merged
-        folders stay, never read again, for COVERED_KEPT_S (a command that listed them before may be reading them),
+        folders stay, never read again, for COVERED_KEPT_S (a query that listed them before may be reading them),
         and a later write removes them. A compaction interrupted at any point leaves the store as it was, or
         compacted. StoreError when there is no store."""
         self._require_store()
@@ -986,6 +992,24 @@ class Store:
         write (`ensure`)."""
         if not self.exists():
             raise StoreError(self._nothing_published())
+        self._refuse_newer_format()
+
+    def _format(self) -> int:
+        """The store's format number (FORMAT_FILE; 1 without one: a store of a matreg older than formats)."""
+        path = self.root / FORMAT_FILE
+        text = path.read_text(encoding="utf-8").strip() if path.exists() else "1"
+        if not text.isdigit():
+            raise StoreError(f"{path} is damaged: it should hold the store's format number, not {text[:40]!r}")
+        return int(text)
+
+    def _refuse_newer_format(self) -> None:
+        """StoreError when a newer matreg wrote the store in a format this one does not know: reading it could show
+        wrong rows, and writing to it lose changes (as a matreg older than compaction does on a compacted store)."""
+        if self._format() > STORE_FORMAT:
+            raise StoreError(
+                f"the store at {self.root} has format {self._format()}, written by a newer matreg; this matreg knows "
+                f"format {STORE_FORMAT} at most: upgrade matreg to read or write it"
+            )
 
     def _search_path(self) -> str:
         """Where DuckDB finds the files the views read: the store; for a store written with other definitions whose

@@ -5,7 +5,7 @@ before and after: rows keep their commits' order and numbers, so which row of a 
 snapshot holds, stay as they were. The compacted folder takes the next commit number, as any commit does (a matreg
 that knows nothing of compaction numbers its commits after it, and reads it as one commit), and appears in one
 rename; the folders it covers (those of lower numbers) are left out by every read from then on (`sql.stored_sql`),
-and removed once the compaction is COVERED_KEPT_S old: a command that listed them before may still be reading them.
+and removed once the compaction is COVERED_KEPT_S old: a query that listed them before may still be reading them.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ import pyarrow.parquet as pq
 
 from matreg.errors import StoreError
 from matreg.schema import arrow_schema, load_tables
-from matreg.store.files import LEFTOVER_AGE_S
 from matreg.store.sql import COMMIT
 
 BATCH_ROWS = 65_536  # rows read and written at a time: memory stays flat however large the store
 COMPACTED_MARK = "compacted"  # the file that marks a commit folder as a compaction of the folders before it
-COVERED_KEPT_S = LEFTOVER_AGE_S  # how long the folders a compaction merged stay after it, for reads under way
+COVERED_KEPT_S = 600  # how long the folders a compaction merged stay after it: a query that listed them before ends
 
 
 def commit_number(folder: Path) -> int | None:
@@ -52,8 +51,7 @@ def live_folders(data_dir: Path) -> list[Path]:
 
 def covered_folders(data_dir: Path, kept_s: float = COVERED_KEPT_S) -> list[Path]:
     """The commit folders a compacted folder holds the rows of, of compactions more than `kept_s` seconds old."""
-    compactions = [folder for folder in _newest_first(data_dir) if is_compacted(folder)]
-    old = [folder for folder in compactions if (folder / COMPACTED_MARK).stat().st_mtime < time.time() - kept_s]
+    old = [folder for folder in _newest_first(data_dir) if _compacted_at(folder) < time.time() - kept_s]
     through = _number(old[0]) if old else -1
     return [folder for folder in _newest_first(data_dir) if _number(folder) < through]
 
@@ -94,6 +92,14 @@ def refuse_unknown_tables(folders: Iterable[Path]) -> None:
 def _newest_first(data_dir: Path) -> list[Path]:
     """The commit folders in `data_dir`, newest first."""
     return sorted((folder for folder in data_dir.glob("c*") if commit_number(folder) is not None), key=_number)[::-1]
+
+
+def _compacted_at(folder: Path) -> float:
+    """When a compacted folder was made (infinity for another folder, or one another writer removes meanwhile)."""
+    try:
+        return (folder / COMPACTED_MARK).stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
 
 
 def _number(folder: Path) -> int:

@@ -324,8 +324,9 @@ def stored_sql(name: str, positions: bool = False) -> str:
     with its commit's number; the folders it covers, until they are removed, are left out as the DuckDB variable
     COMPACTED_THROUGH says (`Store._pin`: a variable, not a listing of the files in the query, which would keep
     DuckDB from pushing a query's filters down to the files). Where it is not set (a DuckDB client other than
-    matreg that does not set it), every folder is read: for an hour after a compaction the covered folders give
-    their rows twice, as equal rows of the same commit (each key's latest row is the same)."""
+    matreg that does not set it, or set it before the newest compaction), the covered folders still there (ten
+    minutes after a compaction) are read too: their rows come once more for each compaction since, as equal rows of
+    the same commit (each key's latest row is the same; history, `material_writes`, shows them again)."""
     columns = "filename = true, file_row_number = true" if positions else "filename = true"
     number = r"TRY_CAST(regexp_extract(filename, '[/\\]c(\d+)[/\\][^/\\]+$', 1) AS BIGINT)"
     shown = f"{number} >= coalesce(getvariable('{COMPACTED_THROUGH}'), -1)"  # the compacted folder or a later one
