@@ -394,8 +394,8 @@ class Store:
         """Remove what killed processes left (a writer's task: reads leave it): temporary directories (a half-written
         commit or release, a journal being deleted) and the journals of runs killed before staging a page (never
         resumable), each untouched for LEFTOVER_AGE_S seconds, files included; the journals of runs published already
-        (killed between publishing and removing them); a run another process holds stays; commit folders a
-        compacted folder holds (a compaction killed before removing them)."""
+        (killed between publishing and removing them); a run another process holds stays; the commit folders a
+        compaction merged, COVERED_KEPT_S after it (`_remove_covered`)."""
         cutoff = time.time() - LEFTOVER_AGE_S
         self._remove_covered()
         for folder in self.tmp_dir.glob("*"):
@@ -840,7 +840,7 @@ class Store:
 
     def _publish(self, tables: dict[str, pyarrow.Table], wait_s: float | None = None) -> str:
         with self.locked(wait_s=wait_s):
-            self._remove_covered()  # (left by a compaction killed before it removed them)
+            self._remove_covered()  # (those merged by a compaction COVERED_KEPT_S ago)
             return self._write_dir(tables, self.data_dir / f"c{self._next_sequence():08d}").name
 
     def _write_dir(self, tables: dict[str, pyarrow.Table], final: Path) -> Path:
