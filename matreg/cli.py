@@ -475,9 +475,17 @@ def _echo_compaction_hint(target: Store) -> None:
 def compact(store: StoreOpt = DEFAULT_STORE) -> None:
     """Merge the store's commits (one per import, fetch and review decision) into one file per table, so that reads
     open a few files instead of one per commit and table; what the store holds and shows is unchanged."""
+    from matreg.store.compaction import COVERED_KEPT_S
+
     target = open_store(store)
     merged = target.compact()
-    typer.echo(f"compacted {merged} commits into one" if merged else "nothing to compact: the store is one commit")
+    if not merged:
+        typer.echo("nothing to compact: the store is one commit")
+        return
+    typer.echo(
+        f"compacted {merged} commits into one; their folders are no longer read, and the first write "
+        f"{COVERED_KEPT_S // 60} minutes from now or later removes them (a query already running may still read them)"
+    )
 
 
 _RUN_COUNTS = {

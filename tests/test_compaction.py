@@ -203,6 +203,7 @@ def test_matreg_compact_merges_the_commits_and_status_suggests_it_once_there_are
     before = filled("sql", "SELECT count(*) AS n FROM properties").output
     result = filled("compact")
     assert result.exit_code == 0 and result.output.startswith("compacted ") and "commits into one" in result.output
+    assert "the first write 10 minutes from now or later removes them" in result.output
     assert filled("sql", "SELECT count(*) AS n FROM properties").output == before
     assert "matreg compact" not in filled("status").output
     assert filled("compact").output.strip() == "nothing to compact: the store is one commit"
