@@ -195,7 +195,7 @@ def error_detail(response: requests.Response, limit: int = 300) -> str:
         body = orjson.loads(content)
     except orjson.JSONDecodeError:
         plain = response.headers.get("Content-Type", "").startswith("text/plain")
-        body = content.decode(response.encoding or "utf-8", errors="replace") if plain else ""
+        body = _text(content, response.encoding) if plain else ""
     if isinstance(body, dict):
         errors = body.get("errors") if isinstance(body.get("errors"), list) else [body]
         body = "; ".join(_error_text(error) for error in errors if isinstance(error, dict))

@@ -94,6 +94,12 @@ def test_json_answers_decode_with_or_without_a_byte_order_mark(encoding):
             "text/html",
             "HTTP 500 (from {url}, after 1 retries)",
         ),
+        (
+            500,
+            b"disk full",
+            "text/plain; charset=x-no-such-charset",
+            "HTTP 500: disk full (from {url}, after 1 retries)",
+        ),  # a charset Python does not know: read as UTF-8
     ],
 )
 def test_an_error_answer_says_what_the_source_said(status, body, content_type, message):
