@@ -368,14 +368,18 @@ def conformed(name: str, table: pyarrow.Table, columns: Sequence[str] | None = N
     """The `columns` (default: all) of rows of canonical table `name` as declared today, from a table an older matreg
     may have written (a staged journal): a column it lacks is empty, types and nullability are today's."""
     schema = arrow_schema(name)
-    fields = [schema.field(column) for column in columns or schema.names]
+    return conformed_to(table, pyarrow.schema([schema.field(column) for column in columns or schema.names]))
+
+
+def conformed_to(table: pyarrow.Table, schema: pyarrow.Schema) -> pyarrow.Table:
+    """`table`'s rows with the columns of `schema`, in its order and types; a column the table lacks is empty."""
     arrays = [
         table.column(field.name).cast(field.type)
         if field.name in table.column_names
         else pyarrow.nulls(table.num_rows, field.type)
-        for field in fields
+        for field in schema
     ]
-    return pyarrow.Table.from_arrays(arrays, schema=pyarrow.schema(fields))
+    return pyarrow.Table.from_arrays(arrays, schema=schema)
 
 
 def arrow_table(name: str, rows: pyarrow.Table | pd.DataFrame | list[dict]) -> pyarrow.Table:

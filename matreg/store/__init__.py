@@ -199,10 +199,9 @@ class Store:
         (NULL in older rows). The views are then (re)created (`_update_views`); while they
         cannot be, the next writes find the files up to date and write no commit again.
         """
-        self._refuse_newer_format()
         with self.locked(wait_s=wait_s):
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            if self._format() < STORE_FORMAT:
+            if self._refuse_newer_format() < STORE_FORMAT:
                 atomic_write(self.root / FORMAT_FILE, lambda temp: temp.write_text(f"{STORE_FORMAT}\n"))
             digest = _definitions_digest()
             changed = not self.db_path.exists() or self._stamp() != digest
@@ -1002,14 +1001,17 @@ class Store:
             raise StoreError(f"{path} is damaged: it should hold the store's format number, not {text[:40]!r}")
         return int(text)
 
-    def _refuse_newer_format(self) -> None:
-        """StoreError when a newer matreg wrote the store in a format this one does not know: reading it could show
-        wrong rows, and writing to it lose changes (as a matreg older than compaction does on a compacted store)."""
-        if self._format() > STORE_FORMAT:
+    def _refuse_newer_format(self) -> int:
+        """The store's format number; StoreError when a newer matreg wrote the store in a format this one does not
+        know: reading it could show wrong rows, and writing to it lose changes (as a matreg older than compaction does
+        on a compacted store)."""
+        found = self._format()
+        if found > STORE_FORMAT:
             raise StoreError(
-                f"the store at {self.root} has format {self._format()}, written by a newer matreg; this matreg knows "
-                f"format {STORE_FORMAT} at most: upgrade matreg to read or write it"
+                f"the store at {self.root} has format {found}, written by a newer matreg; this matreg knows format "
+                f"{STORE_FORMAT} at most: upgrade matreg to read or write it"
             )
+        return found
 
     def _search_path(self) -> str:
         """Where DuckDB finds the files the views read: the store; for a store written with other definitions whose

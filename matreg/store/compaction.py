@@ -11,14 +11,14 @@ and removed once the compaction is COVERED_KEPT_S old: a query that listed them 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pyarrow
 import pyarrow.parquet as pq
 
 from matreg.errors import StoreError
-from matreg.schema import arrow_schema, load_tables
+from matreg.schema import arrow_schema, conformed_to, load_tables
 from matreg.store.sql import COMMIT
 
 BATCH_ROWS = 65_536  # rows read and written at a time: memory stays flat however large the store
@@ -39,21 +39,22 @@ def is_compacted(folder: Path) -> bool:
 
 def compacted_through(data_dir: Path) -> int:
     """The number of the newest compacted folder in `data_dir` (-1: none): the folders before it are covered."""
-    return next((_number(folder) for folder in _newest_first(data_dir) if is_compacted(folder)), -1)
+    return _newest_number(_newest_first(data_dir), is_compacted)
 
 
 def live_folders(data_dir: Path) -> list[Path]:
     """The commit folders the views read, oldest first: the newest compacted folder (if any), then the commits after
     it."""
-    through = compacted_through(data_dir)
-    return [folder for folder in reversed(_newest_first(data_dir)) if _number(folder) >= through]
+    folders = _newest_first(data_dir)
+    through = _newest_number(folders, is_compacted)
+    return [folder for folder in reversed(folders) if _number(folder) >= through]
 
 
 def covered_folders(data_dir: Path, kept_s: float = COVERED_KEPT_S) -> list[Path]:
     """The commit folders a compacted folder holds the rows of, of compactions more than `kept_s` seconds old."""
-    old = [folder for folder in _newest_first(data_dir) if _compacted_at(folder) < time.time() - kept_s]
-    through = _number(old[0]) if old else -1
-    return [folder for folder in _newest_first(data_dir) if _number(folder) < through]
+    folders, made_before = _newest_first(data_dir), time.time() - kept_s
+    through = _newest_number(folders, lambda folder: _compacted_at(folder) < made_before)
+    return [folder for folder in folders if _number(folder) < through]
 
 
 def write_compacted(name: str, folders: list[Path], path: Path) -> None:
@@ -64,14 +65,16 @@ def write_compacted(name: str, folders: list[Path], path: Path) -> None:
     files = [(folder / f"{name}.parquet", folder) for folder in folders if (folder / f"{name}.parquet").exists()]
     schema = _compacted_schema(name, [file for file, _ in files])
     pending: list[pyarrow.Table] = []
+    pending_rows = 0
     with pq.ParquetWriter(path, schema) as writer:
         for file, folder in files:
             number = None if is_compacted(folder) else commit_number(folder)
             for batch in pq.ParquetFile(file).iter_batches(batch_size=BATCH_ROWS):
-                pending.append(_conformed(pyarrow.Table.from_batches([batch]), schema, number))
-                if sum(table.num_rows for table in pending) >= BATCH_ROWS:
+                pending.append(_numbered(pyarrow.Table.from_batches([batch]), schema, number))
+                pending_rows += batch.num_rows
+                if pending_rows >= BATCH_ROWS:
                     writer.write_table(pyarrow.concat_tables(pending), row_group_size=BATCH_ROWS)
-                    pending = []
+                    pending, pending_rows = [], 0
         if pending:  # (an empty row group would have no statistics: DuckDB could no longer skip the file by them)
             writer.write_table(pyarrow.concat_tables(pending))
 
@@ -94,6 +97,11 @@ def _newest_first(data_dir: Path) -> list[Path]:
     return sorted((folder for folder in data_dir.glob("c*") if commit_number(folder) is not None), key=_number)[::-1]
 
 
+def _newest_number(folders: list[Path], chosen: Callable[[Path], bool]) -> int:
+    """The number of the first of `folders` (newest first) that is `chosen` (-1: none is)."""
+    return next((_number(folder) for folder in folders if chosen(folder)), -1)
+
+
 def _compacted_at(folder: Path) -> float:
     """When a compacted folder was made (infinity for another folder, or one another writer removes meanwhile)."""
     try:
@@ -111,24 +119,21 @@ def _number(folder: Path) -> int:
 def _compacted_schema(name: str, files: list[Path]) -> pyarrow.Schema:
     """The declared columns of table `name` (each nullable: an older file may lack one), the columns of `files` no
     longer declared, and the commit number."""
-    declared = [field.with_nullable(True) for field in arrow_schema(name)]
+    declared = arrow_schema(name)
     older: dict[str, pyarrow.Field] = {}
     for file in files:
         for field in pq.read_schema(file):
-            if field.name not in arrow_schema(name).names and field.name != COMMIT:
+            if field.name not in declared.names and field.name != COMMIT:
                 older.setdefault(field.name, field)
-    return pyarrow.schema([*declared, *older.values(), pyarrow.field(COMMIT, pyarrow.int64(), nullable=False)])
+    nullable = [field.with_nullable(True) for field in declared]
+    return pyarrow.schema([*nullable, *older.values(), pyarrow.field(COMMIT, pyarrow.int64(), nullable=False)])
 
 
-def _conformed(table: pyarrow.Table, schema: pyarrow.Schema, number: int | None) -> pyarrow.Table:
-    """`table`'s rows with the columns of `schema`; the commit number `number` (None: the table's own)."""
-    rows = table.num_rows
-    arrays = []
-    for field in schema:
-        if field.name == COMMIT and number is not None:
-            arrays.append(pyarrow.array([number] * rows, pyarrow.int64()))
-        elif field.name in table.column_names:
-            arrays.append(table.column(field.name).cast(field.type))
-        else:
-            arrays.append(pyarrow.nulls(rows, field.type))
-    return pyarrow.Table.from_arrays(arrays, schema=schema)
+def _numbered(table: pyarrow.Table, schema: pyarrow.Schema, number: int | None) -> pyarrow.Table:
+    """`table`'s rows with the columns of `schema` (`conformed_to`), each with the commit number `number` (None: a
+    compacted folder's rows, which hold theirs)."""
+    if number is None:
+        return conformed_to(table, schema)
+    without = schema.remove(schema.get_field_index(COMMIT))
+    numbers = pyarrow.array([number] * table.num_rows, pyarrow.int64())
+    return conformed_to(table, without).append_column(schema.field(COMMIT), numbers)
