@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import pydantic
 
@@ -15,6 +16,8 @@ from matreg.schema import load_vocabulary
 from matreg.yamlio import load_model
 
 Provenance = Literal["experimental", "dft", "simulated"]
+# The connector modules of matreg.sources (each has `build`) a catalog source may name; a lab file has no connector
+CONNECTORS = ("aflow", "janaf", "jarvis", "mp", "nomad", "optimade", "oqmd")
 PROVIDER_CONNECTORS = ("optimade",)  # connectors that read several providers' databases: each entry names its own
 MAX_ANSWER_MIB = 512  # the most one HTTP answer may decode to, by default: a gzip bomb fails the run, not the machine
 # A source's or dataset's name: it names the store's files of its runs and releases (never '..', '/' or a hidden name)
@@ -75,6 +78,24 @@ class Source(pydantic.BaseModel, extra="forbid"):
     auth_env: str | None = None
     auth_header: str = "X-API-KEY"
     http: HttpSettings = HttpSettings()
+
+    @pydantic.field_validator("connector")
+    @classmethod
+    def _a_connector_of_matreg(cls, connector: str) -> str:
+        if connector not in CONNECTORS:
+            raise ValueError(
+                f"no connector '{connector}' (matreg has: {', '.join(CONNECTORS)}); a lab file is no catalog source: "
+                "it is imported with `matreg import FILE --mapping MAPPING`, and a dataset's `sources` name it"
+            )
+        return connector
+
+    @pydantic.field_validator("base_url", "files_url")
+    @classmethod
+    def _a_server_or_a_folder(cls, url: str | None) -> str | None:
+        parts = urlsplit(url) if url is not None else None
+        if parts is not None and not (parts.scheme == "file" or (parts.scheme in ("http", "https") and parts.hostname)):
+            raise ValueError(f"'{url}' is no URL of a server or a folder: give http://, https:// or file://")
+        return url
 
     @pydantic.model_validator(mode="after")
     def _provider_where_the_connector_reads_one(self) -> Source:

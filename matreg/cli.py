@@ -566,9 +566,13 @@ def _import_again(parameters: str) -> str:
 @reports_errors
 def catalog_(catalog: CatalogOpt = None) -> None:
     """List the sources and datasets of the catalog."""
+    from matreg.catalog import CONNECTORS, default_catalog_path
     from matreg.http import public_url
+    from matreg.resources import project_files, resource_path
+    from matreg.schema import PROPERTIES
 
     loaded = read_catalog(catalog)
+    typer.echo(f"catalog: {(catalog or default_catalog_path()).resolve()}")
     typer.echo("sources:")
     for name, source in loaded.sources.items():
         url = public_url(source.base_url)  # never shown with a password or a key
@@ -576,6 +580,9 @@ def catalog_(catalog: CatalogOpt = None) -> None:
     typer.echo("datasets:")
     for name, dataset in loaded.datasets.items():
         typer.echo(f"  {name:22s} v{dataset.version:8s} {', '.join(dataset.properties)}")
+    own = project_files([PROPERTIES, *(f"connectors/{connector}.yaml" for connector in CONNECTORS)])
+    typer.echo(f"project files read from {Path.cwd()}: {', '.join(own) or 'none'}")
+    typer.echo(f"matreg's own files (to copy): {resource_path('catalog.yaml').parent}")
 
 
 @app.command()

@@ -13,16 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import pint
 import pydantic
 
 from matreg.catalog import Provenance
-from matreg.errors import ConfigError, UnitError
+from matreg.errors import ConfigError
 from matreg.paginate import dig
-from matreg.resources import resource_path
-from matreg.schema import load_methods, load_vocabulary
+from matreg.resources import project_path
+from matreg.schema import PROPERTIES, load_methods, load_vocabulary
 from matreg.sources.base import RawValue
-from matreg.units import parse_unit
+from matreg.units import declared_unit
 from matreg.validation import parse_number
 from matreg.yamlio import load_model
 
@@ -51,13 +50,13 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
     @classmethod
     def _a_unit(cls, unit: str | None) -> str | None:
         if unit is not None:
-            _known_unit(unit)
+            declared_unit(unit)
         return unit
 
     @pydantic.field_validator("temperature_unit")
     @classmethod
     def _a_temperature_unit(cls, unit: str) -> str:
-        if _known_unit(unit).dimensionality != {"[temperature]": 1}:
+        if declared_unit(unit).dimensionality != {"[temperature]": 1}:
             raise ValueError(f"temperature_unit '{unit}' is no unit of temperature (K, degC, degF)")
         return unit
 
@@ -91,14 +90,6 @@ class SourceFieldSpec(FieldSpec, extra="forbid"):
         if self.method_qualifier is not None and (self.method is not None or self.provenance is not None):
             raise ValueError("a method_qualifier qualifies the record's method: give no 'method' or 'provenance'")
         return self
-
-
-def _known_unit(text: str) -> pint.Unit:
-    """A unit of a map, as pydantic reports a wrong value (with the file, line and field): ValueError if unknown."""
-    try:
-        return parse_unit(text)
-    except UnitError as exc:
-        raise ValueError(str(exc)) from None
 
 
 class FieldMap(pydantic.BaseModel, extra="forbid"):
@@ -256,9 +247,14 @@ class _Readers:
     known: frozenset[str]  # top-level fields mapped or listed in other_fields
 
 
-def load_field_map(source: str, path: Path | None = None) -> FieldMap:
-    """The field map connectors/<source>.yaml, checked against the vocabulary."""
-    field_map = load_model(path or resource_path(f"connectors/{source}.yaml"), FieldMap)
-    for field in field_map.fields:
-        field_map.property_of(field)
+def load_field_map(connector: str, path: Path | None = None) -> FieldMap:
+    """The field map connectors/<connector>.yaml, a project's own (in the working directory) or matreg's, checked
+    against the vocabulary; ConfigError naming the file for a property the vocabulary lacks."""
+    path = path or project_path(f"connectors/{connector}.yaml")
+    field_map = load_model(path, FieldMap)
+    try:
+        for field in field_map.fields:
+            field_map.property_of(field)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc} (a new property is declared in {PROPERTIES}: see README, Catalog)") from None
     return field_map

@@ -16,7 +16,7 @@ import pydantic
 
 from matreg.errors import ConfigError
 from matreg.resources import resource_path
-from matreg.units import parse_unit
+from matreg.units import declared_unit
 from matreg.yamlio import load_model
 
 ColumnType = Literal["string", "float64", "int64", "bool", "timestamp", "list<string>"]
@@ -146,7 +146,7 @@ class PropertySpec(pydantic.BaseModel, extra="forbid"):
     @pydantic.field_validator("unit")
     @classmethod
     def _unit_is_known(cls, unit: str) -> str:
-        parse_unit(unit)
+        declared_unit(unit)
         return unit
 
 
@@ -161,6 +161,11 @@ class Vocabulary(pydantic.RootModel[dict[str, PropertySpec]]):
             for source, aliases in spec.aliases.items():
                 for alias in aliases:
                     self._aliases.setdefault((source, alias.strip().lower()), canonical)
+
+    def resolves(self, name: str) -> bool:
+        """Whether `name` is a property's name or an alias of one (of any source)."""
+        folded = name.strip().lower()
+        return name in self.root or any(alias == folded for _, alias in self._aliases)
 
     def resolve(self, name: str, source: str) -> str | None:
         """Canonical property for a name or one of its aliases (the source's own, then the lab ones)."""
@@ -303,10 +308,45 @@ def load_tables(path: Path | None = None) -> dict[str, TableSpec]:
     return load_model(path or resource_path("schemas/tables.yaml"), Tables).root
 
 
-@lru_cache(maxsize=4)
+PROPERTIES = "schemas/properties.yaml"  # matreg's property vocabulary, and a project's own properties beside it
+
+
 def load_vocabulary(path: Path | None = None) -> Vocabulary:
-    """The property vocabulary declared in schemas/properties.yaml."""
-    return load_model(path or resource_path("schemas/properties.yaml"), Vocabulary)
+    """The property vocabulary declared in `path`; by default matreg's schemas/properties.yaml with the properties a
+    project adds in its own ./schemas/properties.yaml (of the working directory)."""
+    return _vocabulary_file(path) if path is not None else _project_vocabulary(Path.cwd())
+
+
+def vocabulary_names() -> tuple[str, ...]:
+    """The vocabulary's property names: what the checks and views made of it differ by."""
+    return tuple(load_vocabulary().root)
+
+
+@lru_cache(maxsize=8)
+def _vocabulary_file(path: Path) -> Vocabulary:
+    return load_model(path, Vocabulary)
+
+
+@lru_cache(maxsize=8)
+def _project_vocabulary(working_directory: Path) -> Vocabulary:
+    """matreg's vocabulary and a project's properties: new names, whose aliases name no property of matreg's (an entry
+    equal to matreg's is matreg's, as in a copy of its file); ConfigError naming the file for any other."""
+    bundled = _vocabulary_file(resource_path(PROPERTIES))
+    path = working_directory / PROPERTIES
+    if not path.is_file():
+        return bundled
+    added = {name: spec for name, spec in _vocabulary_file(path).root.items() if bundled.root.get(name) != spec}
+    redefined = [name for name in added if name in bundled.root]
+    if redefined:
+        raise ConfigError(
+            f"{path}: {', '.join(redefined)} is matreg's property, declared otherwise there: a project's "
+            f"{PROPERTIES} adds properties and cannot redefine matreg's (give yours another name)"
+        )
+    names = [*added, *(alias for spec in added.values() for aliases in spec.aliases.values() for alias in aliases)]
+    taken = [name for name in names if bundled.resolves(name)]
+    if taken:
+        raise ConfigError(f"{path}: '{taken[0]}' names a property of matreg's already (its name or an alias)")
+    return Vocabulary(bundled.root | added)
 
 
 EXTENSIONS = "schemas/extensions"  # a project's own (in the working directory), then matreg's bundled ones
@@ -391,13 +431,18 @@ def arrow_table(name: str, rows: pyarrow.Table | pd.DataFrame | list[dict]) -> p
     return pyarrow.Table.from_pylist(rows, schema=arrow_schema(name))
 
 
-@lru_cache(maxsize=16)
 def pandera_schema(name: str, unique_keys: bool = True) -> pa.DataFrameSchema:
     """pandera schema of a canonical table, with vocabulary rules for the properties table.
 
     `unique_keys=False` drops the one-row-per-key rule, for rows of several pages of a run that the store's views
     deduplicate (a record may legitimately appear on two pages).
     """
+    return _pandera_schema(name, unique_keys, vocabulary_names())
+
+
+@lru_cache(maxsize=16)
+def _pandera_schema(name: str, unique_keys: bool, properties: tuple[str, ...]) -> pa.DataFrameSchema:
+    """`pandera_schema`, made once per table, key rule and vocabulary (`properties`: what its checks differ by)."""
     spec = table_spec(name)
     columns = {col: _pandera_column(c, unique_keys) for col, c in spec.columns.items()}
     checks = [_vocabulary_check()] if any(c.vocabulary for c in spec.columns.values()) else []

@@ -223,3 +223,12 @@ def _symbol_note(text: str, target: pint.Unit) -> str:
         return ""
     symbols = re.findall(r"(?<![A-Za-z])[AC](?![A-Za-z])", text)
     return "".join(f"; {_MISREAD_SYMBOLS[symbol]}" for symbol in dict.fromkeys(symbols))
+
+
+def declared_unit(text: str) -> pint.Unit:
+    """A unit a YAML file declares, parsed as pydantic reports a wrong value (with the file, line and key): ValueError
+    if unknown."""
+    try:
+        return parse_unit(text)
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None

@@ -253,13 +253,13 @@ class _FlatValues:
         rows_of: dict[tuple[str, str], list[int]] = {}
         for row, raw in enumerate(self.raws):
             rows_of.setdefault((raw.property, raw.unit), []).append(row)
-        groups = []
+        groups, vocabulary = [], load_vocabulary()
         for (name, unit), rows in rows_of.items():
-            resolved = _resolve_property(name, source)
-            if resolved is None:
+            prop = vocabulary.resolve(name, source)
+            if prop is None:
                 reasons.update((row, [f"unknown property '{name}'"]) for row in rows)
             else:
-                groups.append(_UnitGroup(*resolved, unit, np.array(rows, dtype=np.int64)))
+                groups.append(_UnitGroup(prop, vocabulary.root[prop], unit, np.array(rows, dtype=np.int64)))
         return groups
 
     def check_numbers_and_conditions(self, reasons: dict[int, list[str]]) -> None:
@@ -415,14 +415,6 @@ def last_row_per_key(properties: pyarrow.Table, records: np.ndarray) -> pyarrow.
     keep[shared] = False
     keep[list(last.values())] = True
     return properties.filter(keep)
-
-
-@lru_cache(maxsize=1024)
-def _resolve_property(name: str, source: str) -> tuple[str, PropertySpec] | None:
-    """The canonical property a source calls `name`, with its vocabulary entry (resolved once per name)."""
-    vocabulary = load_vocabulary()
-    prop = vocabulary.resolve(name, source)
-    return (prop, vocabulary.root[prop]) if prop is not None else None
 
 
 def check_attributes(extension: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[Any, list[str]]]:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import pydantic
 import pytest
 from conftest import assert_failed_without_trace, visible_tables
 from pymatgen.core import Structure
@@ -20,6 +21,7 @@ from matreg.catalog import Dataset, load_catalog
 from matreg.cli import app
 from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.export import dataset_query
+from matreg.fieldmap import load_field_map
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.aflow import aflow_structure, entry_root, entry_url
@@ -602,3 +604,35 @@ def test_a_pocc_entry_file_with_fractional_atoms_per_species_keeps_the_values_an
     assert pd.isna(material.structure)  # the sites of 2.5 Ac atoms are not those of 2
     assert f"structure not kept: aflowlib.json: composition {composition} is not whole atoms" in material.notes
     assert len(store.query("SELECT * FROM properties WHERE property = 'heat_capacity_cp'")) == 1
+
+
+def test_a_project_adds_a_field_and_a_property_of_its_own_in_its_working_directory(tmp_path, aflux, monkeypatch):
+    # the project's folder: a copy of matreg's AFLOW field map with one line more, and one property of its own
+    project = tmp_path / "project"
+    (project / "connectors").mkdir(parents=True)
+    (project / "schemas").mkdir()
+    bundled = (Path(__file__).parents[1] / "connectors" / "aflow.yaml").read_text(encoding="utf-8")
+    added = "  Egap: {property: band_gap, unit: eV}\n  Egap_fit: {property: fitted_band_gap, unit: meV}\n"
+    (project / "connectors" / "aflow.yaml").write_text(
+        bundled.replace("  Egap: {property: band_gap, unit: eV}\n", added), encoding="utf-8"
+    )
+    (project / "schemas" / "properties.yaml").write_text(
+        "fitted_band_gap:\n  description: Band gap fitted to experiment\n  unit: eV\n  bounds: [0, 50]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(project)
+    catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", aflux.url))
+    report = fetch(Store(tmp_path / "store"), catalog, everything=True)
+    assert (report.n_stored, report.n_quarantined) == (6, 0)
+    assert "Egap_fit" in aflux.requests[0].raw_path
+    values = Store(tmp_path / "store").table("properties").query("property == 'fitted_band_gap'")
+    rows = zip(values.record_id, values.value, values.unit, values.original_value, strict=True)
+    by_record = {record: (value, unit, original) for record, value, unit, original in rows}
+    assert by_record == {  # (the field map says meV: converted to the vocabulary's eV)
+        "aflow:aflow:fc70fda6652015cb": (pytest.approx(6.45112e-3), "eV", pytest.approx(6.45112)),
+        "aflow:aflow:0003b1ab0ca0d60a": (0.0, "eV", 0.0),
+    }
+    monkeypatch.chdir(tmp_path)  # elsewhere, matreg's own map and vocabulary again
+    assert "Egap_fit" not in load_field_map("aflow").fields
+    with pytest.raises(pydantic.ValidationError, match=r"not in the property vocabulary: fitted_band_gap"):
+        Dataset(description="d", version="1", properties=["fitted_band_gap"])

@@ -1,9 +1,12 @@
+import importlib
+import pkgutil
 from datetime import datetime, timezone
 
 import pydantic
 import pytest
 
-from matreg.catalog import load_catalog
+import matreg.sources
+from matreg.catalog import CONNECTORS, load_catalog
 from matreg.errors import ConfigError
 from matreg.fieldmap import FieldMap, FieldSpec, SourceFieldSpec, load_field_map
 from matreg.resources import resource_path
@@ -20,9 +23,13 @@ def test_bundled_catalog_lists_janaf_and_datasets():
 
 
 SOURCE = (
-    "sources:\n  x:\n    title: t\n    connector: {connector}\n    base_url: u\n    provenance: dft\n"
+    "sources:\n  x:\n    title: t\n    connector: {connector}\n    base_url: {base_url}\n    provenance: dft\n"
     "    license: l\n    citation: c\n{more}"
 )
+
+
+def _source(connector: str = "janaf", base_url: str = "http://u", more: str = "") -> str:
+    return SOURCE.format(connector=connector, base_url=base_url, more=more)
 
 
 DATASET = "datasets:\n  d:\n    description: x\n    version: '1'\n    properties: [band_gap]\n"
@@ -33,7 +40,7 @@ DATASET = "datasets:\n  d:\n    description: x\n    version: '1'\n    properties
     [
         ("sources:\n  janaf: [unclosed\n", r"line 3: malformed YAML"),
         (
-            "sources:\n  x:\n    title: t\n    connector: janaf\n    base_url: u\n    provenance: theory\n"
+            "sources:\n  x:\n    title: t\n    connector: janaf\n    base_url: http://u\n    provenance: theory\n"
             "    license: l\n    citation: c\n",
             r"line 6: sources\.x\.provenance",
         ),
@@ -42,9 +49,9 @@ DATASET = "datasets:\n  d:\n    description: x\n    version: '1'\n    properties
             r"line 5: datasets\.d\.properties.*colour",
         ),
         ("sources:\n  x:\n    title: t\n", r"line 3: sources\.x\.connector: Field required"),
-        (SOURCE.format(connector="optimade", more=""), r"line 3: sources\.x: .*connector optimade needs 'provider'"),
-        (SOURCE.format(connector="optimade", more="    provider: Materials Cloud\n"), r"line 9: sources\.x\.provider"),
-        (SOURCE.format(connector="janaf", more="    provider: mp\n"), r"'provider' is read by connector optimade only"),
+        (_source("optimade"), r"line 3: sources\.x: .*connector optimade needs 'provider'"),
+        (_source("optimade", more="    provider: Materials Cloud\n"), r"line 9: sources\.x\.provider"),
+        (_source(more="    provider: mp\n"), r"'provider' is read by connector optimade only"),
         (
             DATASET + "    resolve: {strategy: median, prefer: [PBE]}\n",
             r"line 6: datasets\.d\.resolve: .*`prefer` is read by strategy prefer",
@@ -60,6 +67,54 @@ def test_malformed_catalog_names_the_line(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_catalog(path)
+
+
+@pytest.mark.parametrize(
+    ("connector", "message"),
+    [
+        (
+            "lab",
+            r"line 4: sources\.x\.connector: .*no connector 'lab' .*aflow, janaf, jarvis, mp, nomad, optimade, oqmd.*"
+            r"matreg import",
+        ),
+        ("base", r"line 4: sources\.x\.connector: .*no connector 'base'"),
+        ("aflw", r"line 4: sources\.x\.connector: .*no connector 'aflw'"),
+    ],
+)
+def test_a_connector_matreg_lacks_is_named_with_its_line(tmp_path, connector, message):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(_source(connector), encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_catalog(path)
+
+
+def test_a_misspelt_connector_with_a_provider_names_the_connector(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(_source("optimde", more="    provider: exmpl\n"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 4: sources\.x\.connector: .*no connector 'optimde'") as raised:
+        load_catalog(path)
+    assert "provider" not in str(raised.value)
+
+
+def test_catalog_connectors_are_the_connector_modules():
+    modules = {info.name for info in pkgutil.iter_modules(matreg.sources.__path__)}
+    built = {name for name in modules if hasattr(importlib.import_module(f"matreg.sources.{name}"), "build")}
+    assert set(CONNECTORS) == built
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:5077", "u", "ftp://mirror.example/janaf", "https://", "http:///path"])
+def test_a_base_url_that_names_no_server_or_file_is_refused_with_its_line(tmp_path, url):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(_source(base_url=url), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 5: sources\.x\.base_url: .*http://, https:// or file://"):
+        load_catalog(path)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:5077", "https://oqmd.org/oqmdapi/", "file:///srv/janaf/"])
+def test_base_urls_of_servers_and_files_are_read(tmp_path, url):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(_source(base_url=url), encoding="utf-8")
+    assert load_catalog(path).source("x").base_url == url
 
 
 def _lines_of_key(text: str, key: str) -> list[int]:
@@ -78,7 +133,7 @@ def _lines_of_key(text: str, key: str) -> list[int]:
 )
 def test_a_name_that_is_no_safe_file_name_is_refused_naming_the_file_and_the_name(tmp_path, kind, name):
     # a source's name goes into its runs' ids, which name lock and journal files: '../..' wrote them outside the store
-    entry = SOURCE.format(connector="janaf", more="") if kind == "source" else DATASET
+    entry = _source() if kind == "source" else DATASET
     path = tmp_path / "catalog.yaml"
     path.write_text(entry.replace("\n  x:\n", f"\n  '{name}':\n").replace("\n  d:\n", f"\n  '{name}':\n"))
     with pytest.raises(ConfigError) as error:
@@ -91,7 +146,7 @@ def test_a_name_that_is_no_safe_file_name_is_refused_naming_the_file_and_the_nam
 
 def test_names_of_letters_digits_dots_dashes_and_underscores_are_taken(tmp_path):
     path = tmp_path / "catalog.yaml"
-    path.write_text(SOURCE.format(connector="janaf", more="").replace("  x:", "  mc3d.pbe-v1_2:") + DATASET)
+    path.write_text(_source().replace("  x:", "  mc3d.pbe-v1_2:") + DATASET)
     assert (list(load_catalog(path).sources), list(load_catalog(path).datasets)) == (["mc3d.pbe-v1_2"], ["d"])
 
 
@@ -120,7 +175,7 @@ def test_a_key_given_twice_is_refused_with_its_file_and_both_lines(tmp_path, nam
 def test_a_key_a_yaml_merge_gives_may_be_given_again(tmp_path):
     path = tmp_path / "catalog.yaml"
     path.write_text(
-        "sources:\n  x: &x {title: t, connector: janaf, base_url: u, provenance: dft, license: l, citation: c}\n"
+        "sources:\n  x: &x {title: t, connector: janaf, base_url: http://u, provenance: dft, license: l, citation: c}\n"
         "  y:\n    <<: *x\n    title: the same, another title\n",
         encoding="utf-8",
     )
@@ -151,7 +206,7 @@ def test_a_key_a_yaml_merge_gives_may_be_given_again(tmp_path):
 def test_an_unknown_key_is_named_with_its_line_beside_the_key_it_leaves_missing(tmp_path, more, message):
     path = tmp_path / "catalog.yaml"
     path.write_text(
-        "sources:\n  x:\n    title: t\n    connector: janaf\n    base_url: u\n    license: l\n    citation: c\n"
+        "sources:\n  x:\n    title: t\n    connector: janaf\n    base_url: http://u\n    license: l\n    citation: c\n"
         "    method: m\n" + more,
         encoding="utf-8",
     )
@@ -235,3 +290,17 @@ def test_a_field_of_a_provenance_of_its_own_files_its_values_under_it():
     ]
     with pytest.raises(pydantic.ValidationError, match="'experimental', 'dft' or 'simulated'"):
         FieldSpec(property="band_gap", unit="eV", provenance="computed")
+
+
+def test_a_field_map_property_the_vocabulary_lacks_is_named_with_the_file_and_the_fix(tmp_path, monkeypatch):
+    (tmp_path / "connectors").mkdir()
+    path = tmp_path / "connectors" / "oqmd.yaml"
+    bundled = resource_path("connectors/oqmd.yaml").read_text(encoding="utf-8")
+    path.write_text(bundled.replace("fields:\n", "fields:\n  colour: {property: colour, unit: eV}\n", 1), "utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        load_field_map("oqmd")
+    assert str(raised.value) == (
+        f"{path}: field map of 'oqmd': 'colour' is not in the property vocabulary (a new property is declared in "
+        "schemas/properties.yaml: see README, Catalog)"
+    )

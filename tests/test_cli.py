@@ -22,6 +22,7 @@ from matreg.errors import ConfigError
 from matreg.export import to_wide
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
+from matreg.resources import resource_path
 from matreg.sources import FetchRequest
 from matreg.sources.janaf import JanafConnector
 from matreg.sources.lab import LabConnector, load_mapping
@@ -569,8 +570,16 @@ def test_validate_reports_rows_breaking_rules_in_any_batch_and_values_without_th
     assert result.stderr.splitlines() == [f"invalid: {problem}" for problem in one_row_batches.problems]
 
 
-def test_catalog_and_schema_listings(run):
-    assert "janaf" in run("catalog").stdout
+def test_catalog_and_schema_listings(run, catalog_path, tmp_path, monkeypatch):
+    (tmp_path / "connectors").mkdir()
+    (tmp_path / "connectors" / "oqmd.yaml").write_text(
+        (REPO / "connectors" / "oqmd.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    listing = run("catalog").stdout.splitlines()
+    assert listing[0] == f"catalog: {catalog_path.resolve()}" and listing[1] == "sources:" and "  janaf" in listing[2]
+    assert listing[-2] == f"project files read from {tmp_path}: connectors/oqmd.yaml"
+    assert listing[-1] == f"matreg's own files (to copy): {resource_path('catalog.yaml').parent}"
     assert "| `original_unit` |" in run("schema").stdout
 
 
@@ -996,3 +1005,26 @@ def test_every_command_but_sql_works_while_a_duckdb_shell_holds_the_store_file(f
     assert "roost-5" in (tmp_path / "gaps.csv").read_text()
     result = filled("sql", "select 1")
     assert result.exit_code == 1 and "duckdb -readonly" in result.stderr
+
+
+def test_a_lab_imports_values_of_a_property_its_project_declares(run, tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "schemas").mkdir(parents=True)
+    (project / "schemas" / "properties.yaml").write_text(
+        "hall_mobility:\n  description: Hall mobility\n  unit: cm**2/(V*s)\n  bounds: [0, 1.0e+6]\n", encoding="utf-8"
+    )
+    mapping = (
+        "dataset: hall-lab\nformula_column: formula\nid_column: sample\nmethod: Hall effect\ncitation: c\n"
+        "license: CC-BY-4.0\ncolumns:\n  mu: {property: hall_mobility, unit: m^2/(V*s), temperature_K: 300}\n"
+    )
+    monkeypatch.chdir(project)
+    result = cli_import(run, tmp_path, "hall", "sample,formula,mu\nS1,Si,0.14\nS2,GaAs,0.85\n", mapping)
+    assert result.exit_code == 0, result.output
+    assert "2 valid records (2 values): 2 written; quarantined 0" in result.stdout
+    query = "select formula, round(hall_mobility, 6) as mu from properties_wide order by formula"
+    wide = run("sql", query, "--format", "csv")
+    assert wide.stdout.splitlines() == ["formula,mu", "GaAs,8500.0", "Si,1400.0"]
+    assert run("validate").exit_code == 0
+    monkeypatch.chdir(tmp_path)  # where the project's vocabulary is not: its values are not matreg's
+    result = run("validate")
+    assert result.exit_code == 1 and "hall_mobility" in result.output

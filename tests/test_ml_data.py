@@ -869,7 +869,7 @@ def test_a_median_of_dft_and_measured_values_is_refused_naming_the_provenances_a
         ),
         (
             "catalog.yaml",
-            "sources:\n  group:\n    title: t\n    connector: janaf\n    base_url: u\n    provenance: dft\n"
+            "sources:\n  group:\n    title: t\n    connector: janaf\n    base_url: http://u\n    provenance: dft\n"
             "    license: l\n    citation: c\n",
             "source",
         ),

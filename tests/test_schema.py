@@ -68,6 +68,17 @@ def test_vocabulary_covers_the_required_properties_with_real_units():
         assert spec.bounds[0] < spec.bounds[1]
 
 
+def test_a_vocabulary_unit_pint_lacks_is_named_with_its_file_line_and_property(tmp_path):
+    path = tmp_path / "properties.yaml"
+    path.write_text(
+        "hall_mobility:\n  description: Hall mobility\n  unit: cm2/Vs\n  bounds: [0, 1.0e+6]\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        ConfigError, match=rf"{re.escape(str(path))}: line 3: hall_mobility\.unit: .*unknown unit 'cm2/Vs'"
+    ):
+        load_vocabulary(path)
+
+
 def test_aliases_resolve_per_source():
     vocabulary = load_vocabulary()
     assert vocabulary.resolve("delta_e", "oqmd") == "formation_energy_per_atom"
@@ -277,3 +288,55 @@ def test_docs_list_every_method_with_its_aliases():
     docs = schema_markdown().split("## Method vocabulary")[1]
     assert all(f"| `{name}` |" in docs for name in load_methods().root)
     assert "| `TBmBJ` | TBmBJ | `mBJ`, `TB09`, `LDA_C_PW+MGGA_X_TB09` |" in docs
+
+
+HALL_MOBILITY = "hall_mobility:\n  description: Hall mobility\n  unit: cm**2/(V*s)\n  bounds: [0, 1.0e+6]\n"
+
+
+def _project_properties(folder: Path, text: str) -> Path:
+    (folder / "schemas").mkdir(parents=True, exist_ok=True)
+    path = folder / "schemas" / "properties.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_projects_properties_are_checked_in_its_working_directory_only(tmp_path, monkeypatch):
+    _project_properties(tmp_path / "project", HALL_MOBILITY)
+    row = _property_row(property="hall_mobility", unit="cm**2/(V*s)", value=1400.0)
+    monkeypatch.chdir(tmp_path / "project")
+    assert list(load_vocabulary().root)[-1] == "hall_mobility" and "band_gap" in load_vocabulary().root
+    assert len(validate_table("properties", row)) == 1
+    with pytest.raises(ValidationError, match="bounds"):
+        validate_table("properties", _property_row(property="hall_mobility", unit="cm**2/(V*s)", value=-1.0))
+    monkeypatch.chdir(tmp_path)
+    assert "hall_mobility" not in load_vocabulary().root
+    with pytest.raises(ValidationError, match="isin"):
+        validate_table("properties", row)
+
+
+def test_a_copy_of_matregs_vocabulary_with_a_property_more_adds_that_property(tmp_path, monkeypatch):
+    bundled = resource_path("schemas/properties.yaml").read_text(encoding="utf-8")
+    _project_properties(tmp_path, bundled + HALL_MOBILITY)
+    monkeypatch.chdir(tmp_path)
+    assert list(load_vocabulary().root) == [
+        *load_vocabulary(resource_path("schemas/properties.yaml")).root,
+        "hall_mobility",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "band_gap:\n  description: my gap\n  unit: meV\n  bounds: [0, 50000]\n",
+            r"band_gap is matreg's property, declared otherwise there: .* cannot redefine",
+        ),
+        (HALL_MOBILITY + "  aliases: {lab: [Eg]}\n", r"'Eg' names a property of matreg's already"),
+        ("Egap:\n  description: d\n  unit: eV\n  bounds: [0, 1]\n", r"'Egap' names a property of matreg's already"),
+    ],
+)
+def test_a_project_property_cannot_change_what_matregs_names_mean(tmp_path, monkeypatch, text, message):
+    path = _project_properties(tmp_path, text)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: {message}"):
+        load_vocabulary()

@@ -98,10 +98,7 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
     """The connector for catalog source `name`, with its HTTP client (API key from the environment); ConfigError
     for an option it cannot honour."""
     source = catalog.source(name)
-    try:
-        module = importlib.import_module(f"matreg.sources.{source.connector}")
-    except ModuleNotFoundError:
-        raise ConfigError(f"source '{name}': no connector named '{source.connector}'") from None
+    module = importlib.import_module(f"matreg.sources.{source.connector}")  # (one of catalog.CONNECTORS)
     override = request.base_url or os.environ.get(getattr(module, "BASE_URL_ENV", ""))  # e.g. MP_API_ENDPOINT
     base_url, credentials = split_credentials(override or source.base_url)  # never stored with the URL
     _refuse_secret_query(name, source, base_url)

@@ -34,7 +34,7 @@ from matreg.sources.base import WITHDRAWN_BY_SOURCE, Attribution, RunInfo, Sourc
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.validation import read_spacegroup_number
 
-try:  # a missing mp-api is reported by build() with the fix, not as "no connector named 'mp'"
+try:  # a missing mp-api is reported by build() with the fix (install matreg[mp]), not as an import error
     from mp_api.client import MPRester
     from mp_api.client.core import MPRestError
     from mp_api.client.core.utils import validate_ids

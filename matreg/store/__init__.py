@@ -61,7 +61,16 @@ import pyarrow.parquet as pq
 from matreg.defaults import DEFAULT_STORE
 from matreg.errors import StoreError
 from matreg.journal import RunJournal
-from matreg.schema import arrow_schema, arrow_table, children_of, conformed, load_tables, pandas_dtype, table_spec
+from matreg.schema import (
+    arrow_schema,
+    arrow_table,
+    children_of,
+    conformed,
+    load_tables,
+    pandas_dtype,
+    table_spec,
+    vocabulary_names,
+)
 from matreg.store.compaction import (
     COMPACTED_MARK,
     commit_number,
@@ -1241,9 +1250,14 @@ def _quarantine_ids(path: Path) -> list[str]:
     return pq.read_table(path, columns=["quarantine_id"])["quarantine_id"].to_pylist() if path.exists() else []
 
 
-@functools.lru_cache(maxsize=1)
 def _definitions_digest() -> str:
     """A digest of the tables' declared schemas and the views: a store written with others needs updating."""
+    return _digest_of_definitions(vocabulary_names())
+
+
+@functools.lru_cache(maxsize=4)
+def _digest_of_definitions(properties: tuple[str, ...]) -> str:
+    """`_definitions_digest` with the vocabulary's `properties` (the wide view has a column for each)."""
     schemas = {name: arrow_schema(name).to_string() for name in load_tables()}
     definitions = [schemas, view_definitions(), DB_STORAGE_VERSION]  # (a file of another format is written again)
     return hashlib.sha256(json.dumps(definitions, sort_keys=True).encode()).hexdigest()
