@@ -634,6 +634,42 @@ def test_a_row_with_more_cells_than_the_header_is_quarantined_with_the_reason(st
     assert list(reasons[0][1]) == ["6 cells where the header names 5 (a ',' inside a value needs quotes)"]
 
 
+def test_a_decimal_comma_in_a_file_whose_header_ends_in_a_separator_is_quarantined_not_shifted(store, tmp_path):
+    text = "id,formula,gap,rho,\nS1,GaN,3.40,6.15,\nS2,ZnO,3,37,5.61,\nS3,CdS,2.42,4.82\n"  # S3: no trailing ','
+    data, mapping = _write(tmp_path, text, GAP_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (2, 1)
+    assert not report.unmapped  # the stray '37' of S2 lands in no column
+    reasons = store.query("SELECT item, reasons FROM quarantine").values.tolist()
+    assert reasons[0][0] == "line 3"
+    assert list(reasons[0][1]) == ["5 cells where the header names 4 (a ',' inside a value needs quotes)"]
+    assert _stored(store) == [
+        ["S1", "band_gap", 3.4],
+        ["S1", "density", 6.15],
+        ["S3", "band_gap", 2.42],
+        ["S3", "density", 4.82],
+    ]
+
+
+@pytest.mark.parametrize(("name", "separator", "shown"), [("lab.csv", ";", "';'"), ("lab.tsv", "\t", "tab")])
+def test_a_separator_in_a_value_is_quarantined_where_every_line_ends_in_one(store, tmp_path, name, separator, shown):
+    rows = [["id", "formula", "gap", "rho", "note", ""], ["S1", "GaN", "3.40", "6.15", "MOCVD", ""]]
+    rows += [["S2", "ZnO", "3.37", "5.61", "MOCVD", " annealed", ""]]  # 'MOCVD; annealed' without quotes
+    (tmp_path / name).write_text("".join(separator.join(row) + "\n" for row in rows), encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING + "name_column: note\n", encoding="utf-8")
+    report = import_file(store, tmp_path / name, tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_quarantined, dict(report.unmapped)) == (1, 1, {})
+    assert list(store.query("SELECT reasons FROM quarantine").iloc[0, 0]) == [
+        f"6 cells where the header names 5 (a {shown} inside a value needs quotes)"
+    ]
+
+
+def test_columns_a_trailing_separator_adds_are_no_unmapped_fields_where_they_are_empty(store, tmp_path):
+    data, mapping = _write(tmp_path, "id,formula,gap,rho,,\nS1,GaN,3.40,6.15,,\nS2,ZnO,3.37,5.61\n", GAP_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined, dict(report.unmapped)) == (2, 0, {})
+
+
 @pytest.mark.parametrize(
     ("name", "text", "gap"),
     [

@@ -181,15 +181,15 @@ def _delimited(text: str, *, tab: bool, columns: tuple[str, ...]) -> LabRows:
     """The rows of a CSV (separator detected) or TSV text; quoted cells may hold separators and line breaks."""
     delimiter = "\t" if tab else delimiter_of(text, columns)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader, None)
-    if not header or not any(name.strip() for name in header):
+    names = next(reader, None)
+    if not names or not any(name.strip() for name in names):
         raise ValueError("no header line (the file is empty)")
-    header = _header(header)
+    header, named = _header(names), _filled_width(names)
     rows, lines, problems = [], [], {}
     line = reader.line_num + 1  # where the next row starts
     for cells in reader:
         if any(cell.strip() for cell in cells):
-            problem = _width_problem(cells, len(header), delimiter)
+            problem = _width_problem(cells, named, delimiter)
             if problem:
                 problems[line] = problem
             rows.append((cells + [""] * len(header))[: len(header)])
@@ -209,12 +209,21 @@ def _header(names: list[str]) -> list[str]:
     return header
 
 
-def _width_problem(cells: list[str], width: int, delimiter: str) -> str | None:
-    """Why a row has more cells than the header names, unless the extra ones are empty (a trailing separator)."""
-    if len(cells) <= width or not any(cell.strip() for cell in cells[width:]):
+def _width_problem(cells: list[str], named: int, delimiter: str) -> str | None:
+    """Why a row has more cells than the header's `named` columns (those up to its last name), unless the extra ones
+    are empty: a separator ending the row, or the header's (Excel's trailing empty columns). Text in a column the
+    header names nothing, after its last name, is a cell shifted there by an unquoted separator in a value."""
+    width = _filled_width(cells)
+    if width <= named:
         return None
     shown = "tab" if delimiter == "\t" else repr(delimiter)
-    return f"{len(cells)} cells where the header names {width} (a {shown} inside a value needs quotes)"
+    return f"{width} cells where the header names {named} (a {shown} inside a value needs quotes)"
+
+
+def _filled_width(cells: list[str]) -> int:
+    """How many cells a line has up to its last one with text: the empty ones after it are trailing separators'."""
+    filled = [position for position, cell in enumerate(cells) if cell.strip()]
+    return filled[-1] + 1 if filled else 0
 
 
 def delimiter_of(text: str, columns: tuple[str, ...] = ()) -> str:
