@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -578,6 +579,17 @@ def test_sql_refuses_anything_but_one_select(store, catalog, statement):
     with pytest.raises(StoreError):
         store.query(statement)
     assert len(store.table("materials")) == 1
+
+
+def test_sql_cannot_turn_on_a_setting_that_writes_files(store, catalog, tmp_path):
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    before = sorted(path.relative_to(store.root) for path in store.root.rglob("*"))
+    logs = store.data_dir / "c00000099"
+    logging = f"SELECT count(*) FROM enable_logging(level='trace', storage='file', storage_path='{logs}')"
+    with pytest.raises(StoreError, match="configuration has been locked"):
+        store.query(f"SELECT ({logging}) + (SELECT count(*) FROM materials) AS n")
+    assert sorted(path.relative_to(store.root) for path in store.root.rglob("*")) == before
+    assert store.query("SELECT current_setting('temp_directory') AS spill").spill[0] == tempfile.gettempdir()
 
 
 def _storage_version(path: Path) -> str:

@@ -957,7 +957,8 @@ class Store:
         """A read-only connection to the DuckDB file (the views other clients use), resolving against this store's
         directory. Of a store whose views another matreg defined, the connection has this matreg's views of its own
         (temporary views, over the files as `_search_path` finds them): nothing in the store is written. Its views
-        read the store as of its newest commit when connected (`_pin`; a later one: SET VARIABLE SNAPSHOT again)."""
+        read the store as of its newest commit when connected (`_pin`; a later one: SET VARIABLE SNAPSHOT again), and
+        its settings are locked: nothing a query runs can write into the store."""
         self._require_store()
         try:
             con = duckdb.connect(str(self.db_path), read_only=True)
@@ -968,6 +969,8 @@ class Store:
             for name, sql in views_in_order().items():
                 con.execute(f"CREATE TEMPORARY VIEW {name} AS {sql}")
         self._pin(con)
+        con.execute("SET temp_directory = ?", [tempfile.gettempdir()])  # (a query that spills writes outside the store)
+        con.execute("SET lock_configuration = true")  # (a query cannot turn on what writes files: enable_logging)
         return con
 
     def _pin(self, con: duckdb.DuckDBPyConnection) -> None:
