@@ -509,7 +509,7 @@ def _echo_stored(target: Store) -> None:
         )
     runs = target.latest_runs(5).rename(columns=_RUN_COUNTS)
     runs["status"] = runs["status"].map(
-        lambda status: "published" if status == "complete" else f"{status}, nothing published"
+        lambda status: f"{status} (published)" if status == "complete" else f"{status} (nothing published)"
     )
     if len(runs):
         typer.echo("\nlatest runs (counts of what each read; only a published run stored its valid records):")
@@ -588,10 +588,11 @@ def catalog_(catalog: CatalogOpt = None) -> None:
 @app.command()
 @reports_errors
 def schema() -> None:
-    """Print the canonical schema and property vocabulary as Markdown."""
+    """Print the canonical schema, the property and method vocabularies and the store's views as Markdown."""
     from matreg.schema import schema_markdown
+    from matreg.store.sql import views_markdown
 
-    typer.echo(schema_markdown(), nl=False)
+    typer.echo(schema_markdown() + "\n" + views_markdown(), nl=False)
 
 
 # The steward's and the ML commands, listed after the ETL's (`matreg --help` lists commands as registered).

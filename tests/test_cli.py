@@ -23,10 +23,12 @@ from matreg.export import to_wide
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.resources import resource_path
+from matreg.schema import load_tables
 from matreg.sources import FetchRequest
 from matreg.sources.janaf import JanafConnector
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
+from matreg.store.sql import view_definitions
 from matreg.validation import check_store_tables
 
 runner = CliRunner()
@@ -580,6 +582,9 @@ def test_catalog_and_schema_listings(run, catalog_path, tmp_path, monkeypatch):
     assert listing[0] == f"catalog: {catalog_path.resolve()}" and listing[1] == "sources:" and "  janaf" in listing[2]
     assert listing[-2] == f"project files read from {tmp_path}: connectors/oqmd.yaml"
     assert listing[-1] == f"matreg's own files (to copy): {resource_path('catalog.yaml').parent}"
+    described = run("schema").stdout
+    views = [line.split("`")[1] for line in described.split("## Views")[1].splitlines() if line.startswith("* `")]
+    assert set(views) == set(view_definitions()) - set(load_tables())  # (every table's view: the first item)
     assert "| `original_unit` |" in run("schema").stdout
 
 
@@ -889,7 +894,10 @@ def test_status_shows_a_failed_run_as_having_published_nothing(run, janaf_server
     assert "latest runs (counts of what each read; only a published run stored its valid records):" in status
     header, row = status.split("published run stored its valid records):\n")[1].splitlines()[:2]
     assert header.split() == ["run_id", "status", "read", "valid", "unchanged", "values", "quarantined"]
-    assert row.split()[1:4] == ["failed,", "nothing", "published"]
+    assert row.split()[1:4] == ["failed", "(nothing", "published)"]  # fetch_runs.status, then what it means
+    assert run("fetch", "janaf", "H-064", "--no-progress").exit_code == 0
+    newest = run("status").stdout.split("published run stored its valid records):\n")[1].splitlines()[1]
+    assert newest.split()[1:3] == ["complete", "(published)"]
 
 
 SECRET = "sk-live-0123456789abcdef"

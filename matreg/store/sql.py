@@ -48,6 +48,28 @@ def view_definitions() -> dict[str, str]:
     }
 
 
+# What each view of the DuckDB file shows, as `matreg schema` lists them
+VIEW_NOTES = {
+    "tables": "Each table's view (`materials`, `properties`, `fetch_runs`, `quarantine`, `curation_log`, "
+    "`record_attributes`) shows its current rows: the newest write of each key. `materials` leaves out the records "
+    "withdrawn (a lab file re-imported without them, no other file or readmit giving them a value).",
+    "properties_wide": "One row per record, provenance, method and conditions (`record_id`, `source`, `formula`, "
+    "`formula_original`, `provenance`, `method`, `temperature_K`, `pressure_Pa`), then one column per property of the "
+    "vocabulary, in its canonical unit (a molar value per mole of `formula_original`).",
+    "material_writes": "Every write of every record: the `materials` columns of each run's row; join on `record_id` "
+    "and `run_id` for the citation, licence and database version a value was written with.",
+    "open_quarantine": "The `quarantine` rows still to deal with: not readmitted, not dismissed, and still given so "
+    "by their file or source.",
+}
+
+
+def views_markdown() -> str:
+    """Markdown list of the views of the DuckDB file, for `matreg schema`."""
+    notes = [f"* {VIEW_NOTES['tables']}"]
+    notes += [f"* `{name}`: {note}" for name, note in VIEW_NOTES.items() if name != "tables"]
+    return "\n".join(["## Views (what `matreg sql` and DuckDB clients query)", "", *notes, ""]) + "\n"
+
+
 def _shown_materials_sql() -> str:
     """Each record's current materials row (`current_rows_sql`), less the records withdrawn (`_withdrawn_sql`)."""
     link = table_spec("materials").primary_key[0]
