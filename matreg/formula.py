@@ -31,6 +31,10 @@ _HYDRATE = re.compile(r"(?P<base>[^A-Z]*[A-Z].*?)\s*\.\s*(?P<adduct>(?:\d+(?:\.\
 _PERIOD = re.compile(r"\s*\.\s*")
 _PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?=[A-Z(])")  # what a part after a period starts with
 _SYMBOL = re.compile(r"[A-Z][a-z]*")
+# A number after a space (not after a period joining parts: 'CuSO4. 5H2O'), which pymatgen gives the element before
+# it: 'Na2O 2SiO2' is Na2SiO4 to it, where Na2O·2SiO2 was meant (a space between element groups, as OQMD writes
+# 'Al2 O3', reads as none).
+_SPACED_NUMBER = re.compile(r"(?<![\s.])\s+(?=\d)")
 _TRAILING_NUMBER = re.compile(r"\d+$")
 _MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O', 'H2O'
 COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
@@ -122,9 +126,11 @@ class _IsotopeSafeIon(Ion):
 
 def _adduct_parts(text: str) -> list[str]:
     """The parts of an adduct, with their counts ('CuSO4.5H2O': 'CuSO4', '5H2O'): split at '·' and '*', and at
-    the periods that join parts (_joins_parts); a formula of one part alone."""
+    the periods that join parts (_joins_parts); a formula of one part alone. FormulaError for a number after a space
+    (_refuse_spaced_number)."""
     parts = []
     for piece in _ADDUCT.split(text):
+        _refuse_spaced_number(piece, text)
         hydrate = _HYDRATE.fullmatch(piece)
         base = hydrate["base"] if hydrate else piece
         start = 0
@@ -134,6 +140,18 @@ def _adduct_parts(text: str) -> list[str]:
                 start = period.end()
         parts += [base[start:], hydrate["adduct"]] if hydrate else [base[start:]]
     return parts
+
+
+def _refuse_spaced_number(piece: str, text: str) -> None:
+    """FormulaError for a piece between an adduct's separators with a number after a space, which pymatgen would
+    read as an amount of the element before it ('Na2O 2SiO2': Na2SiO4) where an adduct's count may be meant."""
+    spaced = _SPACED_NUMBER.search(piece)
+    if spaced:
+        before, after = piece[: spaced.start()], piece[spaced.end() :]
+        raise FormulaError(
+            f"ambiguous formula '{text}': the number after a space ('{after}') is an adduct's count ({before}·{after}) "
+            "or an amount of the element before it; write '·' between an adduct's parts, or no space before an amount"
+        )
 
 
 def _joins_parts(before: str, after: str, text: str) -> bool:

@@ -135,6 +135,40 @@ def test_a_period_that_may_join_parts_or_be_a_decimal_point_is_refused_naming_bo
     assert f"({adduct})" in message and f"({decimal})" in message and "write '·' between an adduct's parts" in message
 
 
+@pytest.mark.parametrize(
+    ("text", "adduct"),
+    [
+        ("Na2O 2SiO2", "Na2O·2SiO2"),  # pymatgen: Na2SiO4, the count taken for oxygen's
+        ("BaO 6Fe2O3", "BaO·6Fe2O3"),  # pymatgen: BaFe2O9
+        ("Li2O 2SiO2", "Li2O·2SiO2"),  # pymatgen: Li2SiO4, another compound
+        ("ZnO 2", "ZnO·2"),  # pymatgen: ZnO2
+        ("CuSO4 5H2O", "CuSO4·5H2O"),
+        ("CuSO4\u00a05H2O", "CuSO4·5H2O"),  # a no-break space
+        ("CaO·Al2O3 2SiO2", "Al2O3·2SiO2"),  # inside one part of an adduct
+    ],
+)
+def test_a_number_after_a_space_is_refused_as_an_adducts_count_or_an_amount(text, adduct):
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    message = str(error.value)
+    assert message.startswith(f"ambiguous formula '{text}': the number after a space")
+    assert f"an adduct's count ({adduct})" in message and "write '·' between an adduct's parts" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "reduced"),
+    [
+        ("Al2 O3", "Al2O3"),  # OQMD's composition strings
+        ("Li Co O2", "LiCoO2"),
+        ("Ba0.6 Sr0.4 TiO3", "Ba0.6Sr0.4Ti1O3"),
+        ("CaSO4 · 0.5H2O", "Ca1H1S1O4.5"),  # spaces around an adduct's separator
+        ("CuSO4 · 5 H2O", "CuH10SO9"),
+    ],
+)
+def test_spaces_between_element_groups_and_around_separators_are_read(text, reduced):
+    assert parse_formula(text).reduced == reduced
+
+
 def test_an_ion_written_as_an_adduct_is_refused():
     with pytest.raises(FormulaError, match="an ion is read as one formula"):
         parse_formula("CuSO4.5H2O+")  # pymatgen: CuSO4.5 H2 O

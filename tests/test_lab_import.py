@@ -242,6 +242,19 @@ def test_an_oxide_sum_is_read_whole_or_refused_where_its_period_may_be_a_decimal
     assert "(Na2O·2SiO2) or is a decimal point (Na2O0.2SiO2)" in reasons[0][1]
 
 
+def test_an_oxide_sum_written_with_a_space_is_quarantined_not_read_as_another_compound(store, tmp_path):
+    mapping = "dataset: glass\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
+    (tmp_path / "m.yaml").write_text(mapping + "  dHf: {property: formation_energy_per_atom, unit: kJ/mol}\n")
+    rows = "id,formula,dHf\ng1,Na2O 2SiO2,-2470.1\ng2,Na2O·2SiO2,-2470.1\n"
+    (tmp_path / "glass.csv").write_text(rows, encoding="utf-8")
+    report = import_file(store, tmp_path / "glass.csv", tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_quarantined) == (1, 1)  # pymatgen alone read Na2SiO4
+    stored = store.query("SELECT m.source_id, m.formula FROM materials m").values.tolist()
+    assert stored == [["g2", "Na2Si2O5"]]
+    item, reason = store.query("SELECT item, reasons[1] FROM quarantine").values.tolist()[0]
+    assert item == "g1" and reason.startswith("ambiguous formula 'Na2O 2SiO2': the number after a space")
+
+
 def test_a_dry_run_of_an_import_checks_every_page_of_the_file(store):
     connector = LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml"), page_size=10)
     report = run_ingest(connector, store, dry_run=True)
