@@ -35,6 +35,9 @@ _SYMBOL = re.compile(r"[A-Z][a-z]*")
 # it: 'Na2O 2SiO2' is Na2SiO4 to it, where Na2O·2SiO2 was meant (a space between element groups, as OQMD writes
 # 'Al2 O3', reads as none).
 _SPACED_NUMBER = re.compile(r"(?<![\s.])\s+(?=\d)")
+# A bracketed symbol without amount ending a part: a phase label ('TiO2(B)', bronze-type TiO2; 'VO2 (M)'), which
+# pymatgen reads as an element where it is one (TiBO2).
+_PHASE_LABEL = re.compile(r"(?P<formula>.*\S)\s*(?P<label>\((?P<phase>[A-Z][a-z]?)\)|\[(?P<bracketed>[A-Z][a-z]?)\])")
 _TRAILING_NUMBER = re.compile(r"\d+$")
 _MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O', 'H2O'
 COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
@@ -127,7 +130,7 @@ class _IsotopeSafeIon(Ion):
 def _adduct_parts(text: str) -> list[str]:
     """The parts of an adduct, with their counts ('CuSO4.5H2O': 'CuSO4', '5H2O'): split at '·' and '*', and at
     the periods that join parts (_joins_parts); a formula of one part alone. FormulaError for a number after a space
-    (_refuse_spaced_number)."""
+    (_refuse_spaced_number) or a part ending in a phase label (_refuse_phase_label)."""
     parts = []
     for piece in _ADDUCT.split(text):
         _refuse_spaced_number(piece, text)
@@ -139,6 +142,8 @@ def _adduct_parts(text: str) -> list[str]:
                 parts.append(base[start : period.start()])
                 start = period.end()
         parts += [base[start:], hydrate["adduct"]] if hydrate else [base[start:]]
+    for part in parts:
+        _refuse_phase_label(part, text)
     return parts
 
 
@@ -151,6 +156,19 @@ def _refuse_spaced_number(piece: str, text: str) -> None:
         raise FormulaError(
             f"ambiguous formula '{text}': the number after a space ('{after}') is an adduct's count ({before}·{after}) "
             "or an amount of the element before it; write '·' between an adduct's parts, or no space before an amount"
+        )
+
+
+def _refuse_phase_label(part: str, text: str) -> None:
+    """FormulaError for a part ending in a bracketed symbol without amount ('TiO2(B)', 'Fe(S)'): a phase label, which
+    pymatgen would read as one more atom (TiBO2, FeS)."""
+    label = _PHASE_LABEL.fullmatch(part)
+    if label:
+        formula, phase = label["formula"], label["phase"] or label["bracketed"]
+        raise FormulaError(
+            f"'{text}': '{label['label']}' at the end of a formula reads as a phase label, not as one more atom; write "
+            f"the formula without it ('{formula}') and the phase in a lab mapping's name_column, as JANAF names phases "
+            f"('<compound>, {phase} ({formula})')"
         )
 
 

@@ -169,6 +169,45 @@ def test_spaces_between_element_groups_and_around_separators_are_read(text, redu
     assert parse_formula(text).reduced == reduced
 
 
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("TiO2(B)", "(B)"),  # pymatgen: TiBO2, bronze-type TiO2 taken for a boron compound
+        ("TiO2 (B)", "(B)"),
+        ("VO2(B)", "(B)"),
+        ("Fe(S)", "(S)"),  # pymatgen: FeS
+        ("Fe2O3 (H)", "(H)"),
+        ("TiO2[B]", "[B]"),
+        ("VO2(M)", "(M)"),  # no element: pymatgen refused it, naming M0+
+        ("TiO2(B)·0.5H2O", "(B)"),  # ending a part of an adduct
+        ("TiO2(B).H2O", "(B)"),
+    ],
+)
+def test_a_bracketed_symbol_ending_a_formula_is_refused_as_a_phase_label(text, label):
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    message = str(error.value)
+    assert message.startswith(f"'{text}': '{label}' at the end of a formula reads as a phase label")
+    assert "a lab mapping's name_column" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "reduced"),
+    [
+        ("(OH)2", "H2O2"),
+        ("Ca(OH)2", "Ca(HO)2"),
+        ("Ca5(PO4)3(OH)", "Ca5P3HO13"),  # a group of two elements ends it
+        ("Pb(Zr0.52Ti0.48)O3", "Zr0.52Ti0.48Pb1O3"),
+        ("[Co(NH3)6]Cl3", "CoH18(N2Cl)3"),
+        ("(NH4)2[Fe(SO4)2]", "FeH8S2(NO4)2"),
+        ("Fe[+2]", "Fe[+2]"),
+        ("AlF4-", "AlF4[-1]"),
+    ],
+)
+def test_bracketed_groups_and_charges_are_read(text, reduced):
+    assert parse_formula(text).reduced == reduced
+
+
 def test_an_ion_written_as_an_adduct_is_refused():
     with pytest.raises(FormulaError, match="an ion is read as one formula"):
         parse_formula("CuSO4.5H2O+")  # pymatgen: CuSO4.5 H2 O
