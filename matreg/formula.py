@@ -19,6 +19,7 @@ from pymatgen.util.string import formula_double_format
 from matreg.errors import FormulaError
 
 _CHARGE_SUFFIX = re.compile(r"(\[[+-]?\d*\]|[+-]+)$")
+_SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")  # pasted from a paper or a web page: 'Fe₂O₃'
 # The electron, as JANAF writes its table's formula ('e1-', D-020: electron gas) and its index ('e-'), and as stored
 _ELECTRON_FORMULA = "e[-1]"
 _ELECTRON = re.compile(r"e1?(?:-|\[-1?\])")
@@ -26,7 +27,7 @@ _ELECTRON = re.compile(r"e1?(?:-|\[-1?\])")
 # be a decimal point ('Na2O.SiO2'), or before water (or ammonia) of crystallization ending the formula ('CuSO4.5H2O',
 # 'CaSO4.0.5H2O': the first period after which that reads); 'Hg0.7Cd0.3Te' uses periods for amounts, and a period
 # that may be either ('Na2O.2SiO2' or Na2O0.2SiO2) is refused (_joins_parts).
-_ADDUCT = re.compile(r"\s*[·•∙*]\s*")
+_ADDUCT = re.compile(r"\s*[·•∙⋅‧*]\s*")  # the middle dot, as papers and pasted formulas write it, or '*'
 _HYDRATE = re.compile(r"(?P<base>[^A-Z]*[A-Z].*?)\s*\.\s*(?P<adduct>(?:\d+(?:\.\d+)?)?(?:H2O|D2O|NH3))")
 _PERIOD = re.compile(r"\s*\.\s*")
 _PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?=[A-Z(])")  # what a part after a period starts with
@@ -70,7 +71,8 @@ class Formula:
 
 @lru_cache(maxsize=65536)
 def parse_formula(text: str) -> Formula:
-    """Parse a formula ('Al2O3', 'H2O1', 'AlF4-', 'Hg0.7Cd0.3Te'); raise FormulaError for anything else.
+    """Parse a formula ('Al2O3', 'H2O1', 'AlF4-', 'Hg0.7Cd0.3Te', subscript digits as digits: 'Fe₂O₃'); raise
+    FormulaError for anything else.
 
     The electron ('e-', 'e1-', 'e[-1]'), the reference species of ion thermochemistry (JANAF's electron gas), which
     pymatgen has no formula for, is 'e[-1]': no elements, no atoms, charge -1.
@@ -83,7 +85,8 @@ def parse_formula(text: str) -> Formula:
     try:
         with warnings.catch_warnings():  # pymatgen warns about noble gases' missing electronegativity
             warnings.simplefilter("ignore", UserWarning)
-            composition = _ion(original) if _CHARGE_SUFFIX.search(original) else _composition(original)
+            plain = original.translate(_SUBSCRIPT_DIGITS)  # 'Fe₂O₃' as 'Fe2O3'
+            composition = _ion(plain) if _CHARGE_SUFFIX.search(plain) else _composition(plain)
             unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
             if unknown or not composition.elements:
                 raise FormulaError(f"unparseable formula '{original}': not elements: {', '.join(unknown) or 'none'}")
@@ -128,9 +131,9 @@ class _IsotopeSafeIon(Ion):
 
 
 def _adduct_parts(text: str) -> list[str]:
-    """The parts of an adduct, with their counts ('CuSO4.5H2O': 'CuSO4', '5H2O'): split at '·' and '*', and at
-    the periods that join parts (_joins_parts); a formula of one part alone. FormulaError for a number after a space
-    (_refuse_spaced_number) or a part ending in a phase label (_refuse_phase_label)."""
+    """The parts of an adduct, with their counts ('CuSO4.5H2O': 'CuSO4', '5H2O'): split at '·' (or a dot like it) and
+    '*', and at the periods that join parts (_joins_parts); a formula of one part alone. FormulaError for a number
+    after a space (_refuse_spaced_number) or a part ending in a phase label (_refuse_phase_label)."""
     parts = []
     for piece in _ADDUCT.split(text):
         _refuse_spaced_number(piece, text)

@@ -86,6 +86,8 @@ def test_an_ions_reduced_formula_is_the_same_ion_in_a_whole_charge(text, reduced
         ("CoCl2 · 6NH3", "CoH18(N3Cl)2", 27),
         ("CaSO4.0.5H2O", "Ca1H1S1O4.5", 7.5),  # half a water, not CaSO4.0 and five
         ("CaSO4·0.5H2O", "Ca1H1S1O4.5", 7.5),
+        ("CuSO4\u22c55H2O", "CuH10SO9", 21),  # the dot operator, as LaTeX and MathType paste it
+        ("CuSO4\u20275H2O", "CuH10SO9", 21),  # the hyphenation point
     ],
 )
 def test_hydrates_and_adducts_are_summed(text, reduced, atoms):
@@ -206,6 +208,19 @@ def test_a_bracketed_symbol_ending_a_formula_is_refused_as_a_phase_label(text, l
 )
 def test_bracketed_groups_and_charges_are_read(text, reduced):
     assert parse_formula(text).reduced == reduced
+
+
+@pytest.mark.parametrize(
+    ("text", "reduced", "atoms"),
+    [
+        ("Fe₂O₃", "Fe2O3", 5),
+        ("Li₀.₅CoO₂", "Li0.5Co1O2", 3.5),
+        ("CuSO₄·5H₂O", "CuH10SO9", 21),
+    ],
+)
+def test_subscript_digits_are_read_as_digits(text, reduced, atoms):
+    formula = parse_formula(text)
+    assert (formula.reduced, formula.atoms_per_formula_unit, formula.original) == (reduced, atoms, text)
 
 
 def test_an_ion_written_as_an_adduct_is_refused():
