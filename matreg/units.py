@@ -42,6 +42,8 @@ def _registry() -> pint.UnitRegistry:
 # Minus signs of papers and PDFs (U+2212, en dash): pint drops them, reading 'kJ mol−1' as kJ*mol. '℃' fails pint's
 # parser.
 _SPELLINGS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2103": "°C"})
+# The formula unit as papers abbreviate it ('eV/f.u.'): pint's names have no periods.
+_FORMULA_UNIT = re.compile(r"(?<![\w.])f\.u\.?(?![\w.])")
 # A mole of atoms, as thermochemistry tables write it ('kJ/mol-atom', the older 'kJ/g-atom'): pint would subtract.
 _MOLE_OF_ATOMS = re.compile(r"(?<![\w.])(?:mol|g)-atoms?(?![\w.])")
 # A unit name with its exponent written on: 'mol-1', 'cm-3', 'cm3' (not 'a0' or 'cm_1', pint's own names).
@@ -57,8 +59,8 @@ def _exponent_written_out(match: re.Match[str]) -> str:
 
 def _spelled_for_pint(text: str) -> str:
     """A unit as papers and instrument exports write it, in pint's spelling: 'J mol−1 K-1' -> 'J mol**-1 K**-1',
-    'kJ/mol-atom' -> 'kJ/mol_atom'."""
-    text = _MOLE_OF_ATOMS.sub("mol_atom", text.translate(_SPELLINGS))
+    'kJ/mol-atom' -> 'kJ/mol_atom', 'eV/f.u.' -> 'eV/fu'."""
+    text = _FORMULA_UNIT.sub("fu", _MOLE_OF_ATOMS.sub("mol_atom", text.translate(_SPELLINGS)))
     return _WRITTEN_ON_EXPONENT.sub(_exponent_written_out, text)
 
 

@@ -64,6 +64,12 @@ def test_known_conversions(value, source, target, expected):
         ("A3", "ampere**3"),  # 'A' is the ampere
         ("\u2103", "degC"),
         ("a0", "bohr"),  # pint's names ending in digits stay theirs
+        ("eV/f.u.", "eV/fu"),  # the formula unit as papers abbreviate it
+        ("meV/f.u.", "meV/fu"),
+        ("eV/f.u", "eV/fu"),
+        ("eV f.u.-1", "eV/fu"),
+        ("μB/f.u.", "bohr_magneton/fu"),
+        ("Å^3/f.u.", "angstrom**3/fu"),
     ],
 )
 def test_units_as_papers_and_instruments_write_them(spelling, canonical):
@@ -92,6 +98,18 @@ def test_a_note_names_only_a_bare_symbol_misread_for_another_unit(unit, target, 
 
 def test_magnetic_moment_per_formula_unit_to_per_atom():
     assert convert(5.0, "muB/fu", "bohr_magneton/atom", AtomCounts(per_formula_unit=5)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "source", "target", "expected"),
+    [
+        (-8.54, "eV/f.u.", "eV/atom", -1.708),
+        (5.0, "μB/f.u.", "bohr_magneton/atom", 1.0),
+        (50.0, "Å^3/f.u.", "angstrom**3/atom", 10.0),
+    ],
+)
+def test_per_f_u_values_to_per_atom(value, source, target, expected):
+    assert convert(value, source, target, AtomCounts(per_formula_unit=5)) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("spelling", ["μB/atom", "µB/atom"])  # Greek mu (U+03BC), micro sign (U+00B5)
