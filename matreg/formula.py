@@ -70,9 +70,12 @@ class Formula:
 
 
 @lru_cache(maxsize=65536)
-def parse_formula(text: str) -> Formula:
+def parse_formula(text: str, as_stored: bool = False) -> Formula:
     """Parse a formula ('Al2O3', 'H2O1', 'AlF4-', 'Hg0.7Cd0.3Te', subscript digits as digits: 'Fe₂O₃'); raise
     FormulaError for anything else.
+
+    `as_stored` reads a formula_original the store holds as the matreg that stored it did: without the refusals of
+    input added since (a number after a space, a phase label), which only records fetched or imported anew meet.
 
     The electron ('e-', 'e1-', 'e[-1]'), the reference species of ion thermochemistry (JANAF's electron gas), which
     pymatgen has no formula for, is 'e[-1]': no elements, no atoms, charge -1.
@@ -86,7 +89,7 @@ def parse_formula(text: str) -> Formula:
         with warnings.catch_warnings():  # pymatgen warns about noble gases' missing electronegativity
             warnings.simplefilter("ignore", UserWarning)
             plain = original.translate(_SUBSCRIPT_DIGITS)  # 'Fe₂O₃' as 'Fe2O3'
-            composition = _ion(plain) if _CHARGE_SUFFIX.search(plain) else _composition(plain)
+            composition = _ion(plain, as_stored) if _CHARGE_SUFFIX.search(plain) else _composition(plain, as_stored)
             unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
             if unknown or not composition.elements:
                 raise FormulaError(f"unparseable formula '{original}': not elements: {', '.join(unknown) or 'none'}")
@@ -98,10 +101,15 @@ def parse_formula(text: str) -> Formula:
     return Formula(original, reduced, species, elements, float(composition.num_atoms), charge)
 
 
-def _composition(text: str) -> Composition:
+def atoms_per_unit(formula: str) -> float:
+    """Atoms in one formula unit of a stored formula as written (read as stored: `parse_formula`'s `as_stored`)."""
+    return parse_formula(formula, as_stored=True).atoms_per_formula_unit
+
+
+def _composition(text: str, as_stored: bool = False) -> Composition:
     """pymatgen's composition of a neutral formula, an adduct's parts summed ('CuSO4·5H2O', 'CuSO4.5H2O': CuSO4
     and five H2O, pymatgen alone reads the second as CuSO4.5 H2 O; 'CaSO4.0.5H2O': half a water)."""
-    parts = _adduct_parts(text)
+    parts = _adduct_parts(text, as_stored)
     if len(parts) == 1:
         return Composition(parts[0])
     compositions = []
@@ -113,9 +121,9 @@ def _composition(text: str) -> Composition:
     return sum(compositions, Composition())
 
 
-def _ion(text: str) -> Ion:
+def _ion(text: str, as_stored: bool = False) -> Ion:
     """pymatgen's ion of a charged formula ('AlF4-', 'Fe[+2]', 'D1H1+'); FormulaError for one written as an adduct."""
-    if len(_adduct_parts(_CHARGE_SUFFIX.sub("", text))) > 1:
+    if len(_adduct_parts(_CHARGE_SUFFIX.sub("", text), as_stored)) > 1:
         raise FormulaError(f"'{text}': an ion is read as one formula, not as an adduct's parts")
     return _IsotopeSafeIon.from_formula(text)
 
@@ -130,13 +138,15 @@ class _IsotopeSafeIon(Ion):
         super().__init__(amounts, charge, **kwargs)
 
 
-def _adduct_parts(text: str) -> list[str]:
+def _adduct_parts(text: str, as_stored: bool = False) -> list[str]:
     """The parts of an adduct, with their counts ('CuSO4.5H2O': 'CuSO4', '5H2O'): split at '·' (or a dot like it) and
     '*', and at the periods that join parts (_joins_parts); a formula of one part alone. FormulaError for a number
-    after a space (_refuse_spaced_number) or a part ending in a phase label (_refuse_phase_label)."""
+    after a space (_refuse_spaced_number) or a part ending in a phase label (_refuse_phase_label), unless
+    `as_stored`."""
     parts = []
     for piece in _ADDUCT.split(text):
-        _refuse_spaced_number(piece, text)
+        if not as_stored:
+            _refuse_spaced_number(piece, text)
         hydrate = _HYDRATE.fullmatch(piece)
         base = hydrate["base"] if hydrate else piece
         start = 0
@@ -145,7 +155,7 @@ def _adduct_parts(text: str) -> list[str]:
                 parts.append(base[start : period.start()])
                 start = period.end()
         parts += [base[start:], hydrate["adduct"]] if hydrate else [base[start:]]
-    for part in parts:
+    for part in parts if not as_stored else ():
         _refuse_phase_label(part, text)
     return parts
 

@@ -13,6 +13,7 @@ from conftest import ONE_COMPOSITION
 from pymatgen.core import Structure
 from replay import ReplayServer, Reply, Request
 
+from matreg import formula as formula_module
 from matreg.catalog import Dataset, Resolution, load_catalog
 from matreg.curate.conflicts import (
     CONFLICT_COLUMNS,
@@ -24,7 +25,7 @@ from matreg.curate.conflicts import (
 )
 from matreg.curate.link import link_records
 from matreg.curate.release import curate_dataset
-from matreg.errors import ConfigError
+from matreg.errors import ConfigError, FormulaError
 from matreg.export import dataset_query
 from matreg.formula import composition_key
 from matreg.ingest import run_ingest
@@ -690,3 +691,26 @@ def test_a_dataset_is_linked_with_the_records_of_its_compositions_only(store, ca
         "mp:mp-567505": "SiC/186/mp:mp-567505",
     }  # neither BaTiO3, Al2O3 nor water
     assert rows.resolved.set_index("record_id")["value"].to_dict() == {"lab2:t": 0.9, "lab2:z": 2.8, "lab2:s": 3.0}
+
+
+def test_formulas_an_older_matreg_stored_are_linked_and_compared_as_they_were_stored(store, tmp_path, monkeypatch):
+    # as an older matreg imported them, before a phase label and a spaced number were refused: TiBO2 and Na2SiO4
+    monkeypatch.setattr(formula_module, "_refuse_phase_label", lambda part, text: None)
+    monkeypatch.setattr(formula_module, "_refuse_spaced_number", lambda piece, text: None)
+    formula_module.parse_formula.cache_clear()
+    mapping = "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping += "  dH: {property: enthalpy_of_formation, unit: kJ/mol}\n"
+    (tmp_path / "m.yaml").write_text(mapping, encoding="utf-8")
+    rows = "id,formula,dH\na,TiO2(B),-900\nb,Na2O 2SiO2,-2470\nc,Na2SiO4,-2300\n"
+    (tmp_path / "old.csv").write_text(rows, encoding="utf-8")
+    run_ingest(LabConnector(tmp_path / "old.csv", load_mapping(tmp_path / "m.yaml")), store)
+    monkeypatch.undo()
+    formula_module.parse_formula.cache_clear()
+    with pytest.raises(FormulaError, match="phase label"):
+        formula_module.parse_formula("TiO2(B)")
+    group = group_of(link_records(store))
+    assert group["lab:a"] == "TiBO2" and group["lab:b"] == group["lab:c"] == "Na2SiO4"
+    conflicts = find_conflicts(store, "enthalpy_of_formation", tolerance=1.0)
+    assert conflicts.set_index("record_id")["value"].to_dict() == {"lab:b": -2470.0, "lab:c": -2300.0}
+    sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["enthalpy_of_formation"]))
+    assert len(resolve(store.query(sql, params), link_records(store), Resolution(strategy="median"))) == 2

@@ -58,7 +58,7 @@ from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer, SymmetryUndeterminedError
 
 from matreg.errors import FormulaError
-from matreg.formula import composition_key, parse_formula
+from matreg.formula import atoms_per_unit, composition_key, parse_formula
 from matreg.store import Store
 from matreg.structure import read_structure
 
@@ -122,11 +122,6 @@ def _of_compositions(records: pd.DataFrame, needed: Iterable[str]) -> pd.DataFra
     return records[records["formula"].isin(set(compositions))].reset_index(drop=True)
 
 
-def atoms_per_unit(formula: str) -> float:
-    """Atoms in one formula unit of `formula` as written."""
-    return parse_formula(formula).atoms_per_formula_unit
-
-
 def _crystal_units(records: pd.DataFrame, group_ids: pd.Series) -> pd.Series:
     """Per record, its crystal group's formula unit: the reduced formula of a record of the group that states it in
     whole numbers (TeSe, which Te0.5Se0.5's values are doubled to meet), else of its first record, amounts as they
@@ -138,7 +133,7 @@ def _crystal_units(records: pd.DataFrame, group_ids: pd.Series) -> pd.Series:
 
 def _species(original: str) -> str:
     """The species a record of a gas or liquid names: its formula as written, not reduced (O2, not O)."""
-    return parse_formula(original).species
+    return parse_formula(original, as_stored=True).species
 
 
 def _state(phase: str | None, notes: str | None) -> str:

@@ -40,7 +40,7 @@ from matreg import __version__
 from matreg.catalog import MERGED_ROW_PREFIX, Catalog, Dataset
 from matreg.errors import MatregError
 from matreg.export import attribution, nothing_selected
-from matreg.formula import parse_formula
+from matreg.formula import atoms_per_unit, parse_formula
 from matreg.ml import require_torch
 from matreg.ml.features import (
     DEFAULT_CUTOFF,
@@ -194,7 +194,7 @@ def _per_atom_if_molar(long: pd.DataFrame) -> pd.DataFrame:
     molar = long["unit"].map(is_molar).astype(bool)
     if not molar.any():
         return long
-    atoms = {formula: parse_formula(formula).atoms_per_formula_unit for formula in set(long["formula_original"])}
+    atoms = {formula: atoms_per_unit(formula) for formula in set(long["formula_original"])}
     return long.assign(value=long["value"] / long["formula_original"].map(atoms).where(molar, 1.0))
 
 
@@ -289,7 +289,7 @@ def _warn_of_rows_without_graphs(rows: pd.DataFrame, graph: dict[str, np.ndarray
 def _without_atoms(long: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     """The rows of records whose formula unit has atoms, and why each other record is left out: one without (JANAF's
     electron gas, 'e1-') has no composition to featurize and no per-atom target (a molar value over 0 atoms)."""
-    atoms = long["formula_original"].map(lambda formula: parse_formula(formula).atoms_per_formula_unit)
+    atoms = long["formula_original"].map(atoms_per_unit)
     empty = long[atoms == 0]
     reasons = {
         record_id: f"its formula unit {formula} has no atoms: no composition to featurize, no per-atom target"
