@@ -137,6 +137,7 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
                     reader.pressure_Pa,
                     method,
                     provenance=reader.provenance,
+                    field=reader.field,
                 )
             )
         return values

@@ -44,7 +44,6 @@ from matreg.validation import (
     attribute_rows,
     check_attributes,
     harmonize_values,
-    last_row_per_key,
     material_row,
     rows_breaking_rules,
     to_json,
@@ -228,13 +227,9 @@ class _PageRows:
                 for rejection in rejected.get(position, ()):
                     self.reject(rejection, mapped.page)
         in_admitted = np.isin(values.positions, np.fromiter(last_reads, dtype=np.int64, count=len(last_reads)))
-        positions = values.positions[in_admitted]
-        reads = np.array([mapped.read for mapped in self.mapped], dtype=np.int64)[positions]
-        properties = last_row_per_key(
-            values.table.filter(in_admitted).append_column("read", pyarrow.array(reads)),
-            self._record_codes()[positions],
-        )
-        self.properties, self.property_reads = properties.drop_columns(["read"]), properties["read"].to_numpy()
+        reads = np.array([mapped.read for mapped in self.mapped], dtype=np.int64)
+        self.properties = values.table.filter(in_admitted)  # one row per key: a page's last read, one value per key
+        self.property_reads = reads[values.positions[in_admitted]]
         self.mapped = []
 
     def _last_reads(self, positions: Iterable[int]) -> set[int]:
@@ -244,12 +239,6 @@ class _PageRows:
             for position in positions
         }
         return set(last.values())
-
-    def _record_codes(self) -> np.ndarray:
-        """Per mapped record, an integer shared by the reads of one record id on one page."""
-        codes: dict[tuple[int, str], int] = {}
-        keys = [(mapped.page, mapped.material["record_id"]) for mapped in self.mapped]
-        return np.array([codes.setdefault(key, len(codes)) for key in keys])
 
     def _check_extension(self, candidates: list[int], rejected: dict[int, list[Rejection]]) -> dict[int, list[dict]]:
         """Check the candidates' extension values as one frame: the attribute rows of those that pass, by position.

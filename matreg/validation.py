@@ -30,6 +30,7 @@ from matreg.schema import (
     pandas_dtype,
     pandera_schema,
     table_spec,
+    value_key,
 )
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.units import convert_array, missing_count_message
@@ -213,7 +214,10 @@ def harmonize_values(records: Sequence[SourceRecord], materials: Sequence[dict],
 
     Values are converted a (property, unit) group at a time, with one unit plan. A rejected value gets the first
     reason of: unknown property, not a finite number, negative conditions, units that do not convert (or need an
-    atom count the record lacks), outside the property's physical bounds.
+    atom count the record lacks), outside the property's physical bounds. Of a record's valid values that give one
+    value key (`value_key`: property, method, conditions), as two fields of its field map may, the first is kept
+    where they agree in the canonical unit; else each is rejected with a reason naming their fields and values
+    (`_FlatValues.repeated_keys`): never one kept in silence.
     """
     values = _FlatValues(records, materials)
     reasons: dict[int, list[str]] = {}
@@ -224,8 +228,13 @@ def harmonize_values(records: Sequence[SourceRecord], materials: Sequence[dict],
         converted[group.rows] = group.convert(values, reasons)
     admitted = np.ones(len(values.raws), dtype=bool)
     admitted[list(reasons)] = False
+    table = values.table(converted, groups, admitted, attribution.source)
+    repeated = values.repeated_keys(table, np.flatnonzero(admitted), reasons)
+    if repeated.size:
+        table = table.filter(~np.isin(np.flatnonzero(admitted), repeated))
+        admitted[repeated] = False
     return ValueRows(
-        table=values.table(converted, groups, admitted, attribution.source),
+        table=table,
         positions=values.positions[admitted],
         rejected=[(int(values.positions[row]), values.rejection(row, reasons[row])) for row in sorted(reasons)],
     )
@@ -273,6 +282,38 @@ class _FlatValues:
                 unphysical = _unphysical_conditions(raw)
                 if unphysical:
                     reasons.setdefault(row, unphysical)
+
+    def repeated_keys(self, table: pyarrow.Table, rows: np.ndarray, reasons: dict[int, list[str]]) -> np.ndarray:
+        """Of the values `rows` (those of the table's rows), those another value of their record gives the key of
+        (`value_key`): a key's values but the first where they agree, else all of them, each with the reason.
+
+        Only values of one record and property can share a key: just those are compared on the whole key.
+        """
+        positions = self.positions[rows]
+        names = pyarrow.compute.dictionary_encode(table["property"].combine_chunks()).indices.to_numpy()
+        pairs = positions * (int(names.max(initial=0)) + 1) + names
+        _, pair_of_row, rows_per_pair = np.unique(pairs, return_inverse=True, return_counts=True)
+        shared = np.flatnonzero(rows_per_pair[pair_of_row] > 1)
+        if not shared.size:
+            return shared
+        columns = _key_in_a_record()
+        keys = zip(positions[shared].tolist(), *(table[name].take(shared).to_pylist() for name in columns), strict=True)
+        shared_rows, canonical = rows[shared].tolist(), table["value"].take(shared).to_pylist()
+        of_key: dict[tuple, list[int]] = {}
+        for index, key in enumerate(keys):
+            of_key.setdefault(key, []).append(index)
+        repeated: list[int] = []
+        for key, (first, *others) in of_key.items():
+            given = [shared_rows[index] for index in (first, *others)]
+            if all(math.isclose(canonical[index], canonical[first], rel_tol=_SAME_VALUE) for index in others):
+                repeated += given[1:]
+                continue
+            reason = _given_by_fields(
+                dict(zip(columns, key[1:], strict=True)), [self.raws[row] for row in given], self.floats[given].tolist()
+            )
+            reasons.update((row, [reason]) for row in given)
+            repeated += given
+        return np.array(repeated, dtype=np.int64)
 
     def counts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Atoms per formula unit and per cell of the records of these rows (NaN: unknown)."""
@@ -342,12 +383,45 @@ class _FlatValues:
 
 
 def _value_payload(raw: RawValue) -> dict[str, Any]:
-    """A rejected value as its quarantine row stores it: its fields, without a provenance it does not give of its own
-    (the payloads, and so the quarantine ids, of values stored before values had one stay as they were)."""
+    """A rejected value as its quarantine row stores it: its fields, without its source field (a reason names it where
+    it matters) and a provenance it does not give of its own (the payloads, and so the quarantine ids, of values
+    stored before values had these stay as they were)."""
     payload = asdict(raw)
+    del payload["field"]
     if raw.provenance is None:
         del payload["provenance"]
     return payload
+
+
+_SAME_VALUE = 1e-9  # the relative difference within which a record's values of one key (canonical unit) are one
+_COUNT_WORDS = {2: "two", 3: "three"}
+
+
+@lru_cache(maxsize=1)
+def _key_in_a_record() -> list[str]:
+    """The columns of a value key (`value_key`) that tell a record's values apart: all but the record's."""
+    return [name for name in value_key() if name not in table_spec("materials").primary_key]
+
+
+def _given_by_fields(key: dict[str, Any], raws: list[RawValue], numbers: list[float]) -> str:
+    """Why a record's values of one key (`_key_in_a_record`: property, method, conditions) that differ are rejected,
+    each named by its field and number as given: 'band_gap (PBE) given by two fields, Egap = 4.1084 eV and
+    Egap_fit = 6.45112 eV: map one of them to another method or property'."""
+    method = f" ({key['method']})" if key["method"] else ""
+    conditions = [
+        f"{key[name]:g} {unit}"
+        for name, unit in (("temperature_K", "K"), ("pressure_Pa", "Pa"))
+        if key[name] is not None
+    ]
+    at = f" at {' and '.join(conditions)}" if conditions else ""
+    given = [
+        f"{raw.field + ' = ' if raw.field else ''}{number:.15g} {raw.unit}"
+        for raw, number in zip(raws, numbers, strict=True)
+    ]
+    return (
+        f"{key['property']}{method}{at} given by {_COUNT_WORDS.get(len(given), len(given))} fields, "
+        f"{', '.join(given[:-1])} and {given[-1]}: map one of them to another method or property"
+    )
 
 
 def _atoms_per_cell(record: SourceRecord) -> float | None:
@@ -392,29 +466,6 @@ def outside_bounds(name: str, spec: PropertySpec, value: float) -> str:
 
 def _strings(texts: list[str | None]) -> pyarrow.Array:
     return pyarrow.array(texts, pyarrow.string())
-
-
-def last_row_per_key(properties: pyarrow.Table, records: np.ndarray) -> pyarrow.Table:
-    """Properties rows with one row per primary key, the last (of a record read twice, or a value mapped twice).
-
-    `records`: per row, an integer that is equal for rows of one record. Only rows of one record and property can
-    share a key: just those are compared on the whole key.
-    """
-    names = pyarrow.compute.dictionary_encode(properties["property"].combine_chunks()).indices.to_numpy()
-    pairs = records * (int(names.max(initial=0)) + 1) + names
-    _, pair_of_row, rows_per_pair = np.unique(pairs, return_inverse=True, return_counts=True)
-    shared = np.flatnonzero(rows_per_pair[pair_of_row] > 1)
-    if not shared.size:
-        return properties
-    key_columns = [properties[name].take(shared).to_pylist() for name in table_spec("properties").primary_key]
-    keys = zip(*key_columns, strict=True)
-    last = {key: row for row, key in zip(shared.tolist(), keys, strict=True)}
-    if len(last) == shared.size:  # rows of one record and property by other methods or at other conditions
-        return properties
-    keep = np.ones(properties.num_rows, dtype=bool)
-    keep[shared] = False
-    keep[list(last.values())] = True
-    return properties.filter(keep)
 
 
 def check_attributes(extension: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[Any, list[str]]]:

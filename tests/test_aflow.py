@@ -23,6 +23,7 @@ from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.export import dataset_query
 from matreg.fieldmap import load_field_map
 from matreg.ingest import run_ingest
+from matreg.resources import resource_path
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.aflow import aflow_structure, entry_root, entry_url
 from matreg.store import Store
@@ -204,6 +205,48 @@ def test_values_in_canonical_units_with_provenance_and_method(store, aflow_catal
     assert lib3.source_url == "https://aflowlib.duke.edu/AFLOWDATA/LIB3_RAW/Cr_pvORu_pv/T0009.ACB:LDAU2/"
     assert materials.loc["aflow:075dbbb922a0e4d7"].method == "PW91"  # LIB1: PAW_GGA, VASP's PW91 potentials
     assert set(materials["provenance"]) == {"dft"}
+
+
+def project_with_aflow_lines(folder: Path, lines: str) -> Path:
+    """A project folder whose AFLOW field map is matreg's with `lines` more, under Egap's."""
+    egap = "  Egap: {property: band_gap, unit: eV}\n"
+    text = resource_path("connectors/aflow.yaml").read_text(encoding="utf-8")
+    assert egap in text
+    (folder / "connectors").mkdir(parents=True)
+    (folder / "connectors" / "aflow.yaml").write_text(text.replace(egap, egap + lines), encoding="utf-8")
+    return folder
+
+
+def test_two_fields_giving_one_value_of_a_record_quarantine_it_unless_they_agree(
+    store, aflow_catalog, tmp_path, monkeypatch
+):
+    # Egap_fit (the fitted gap every entry carries) mapped as band_gap too: the ICSD entry's AcBr3 has Egap 4.1084
+    # and Egap_fit 6.45112 eV, LIB3's CrRuO3 0 and 0; neither field may silently replace the other's value.
+    monkeypatch.chdir(project_with_aflow_lines(tmp_path / "project", "  Egap_fit: {property: band_gap, unit: eV}\n"))
+    report = fetch(store, aflow_catalog, everything=True, page_size=10)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (6, 6, 2)
+    reason = (
+        "band_gap (PBE) given by two fields, Egap = 4.1084 eV and Egap_fit = 6.45112 eV: "
+        "map one of them to another method or property"
+    )
+    assert dict(report.reasons) == {reason: 2}
+    rejected = store.query("SELECT item, record_id, reasons, raw FROM quarantine ORDER BY raw")
+    assert rejected["item"].tolist() == ["aflow:fc70fda6652015cb:band_gap"] * 2
+    assert rejected["record_id"].tolist() == ["aflow:aflow:fc70fda6652015cb"] * 2
+    assert [list(reasons) for reasons in rejected["reasons"]] == [[reason], [reason]]
+    assert [json.loads(raw)["value"] for raw in rejected["raw"]] == [4.1084, 6.45112]
+    values = store.query(
+        "SELECT property, value FROM properties WHERE record_id = 'aflow:aflow:fc70fda6652015cb' ORDER BY property"
+    )
+    assert dict(values.values.tolist()) == {  # the record's other values are stored
+        "density": 5.56878,
+        "formation_energy_per_atom": -2.13553,
+        "magnetic_moment": 0.0,
+        "total_energy_per_atom": -4.35149,
+        "volume_per_atom": 34.7942,
+    }
+    gaps = store.query("SELECT record_id, value, method FROM properties WHERE property = 'band_gap'")
+    assert gaps.values.tolist() == [["aflow:aflow:0003b1ab0ca0d60a", 0.0, "PBE+U"]]  # both fields' 0, stored once
 
 
 def test_an_entrys_catalog_comes_from_its_aflowlib_json_when_aflux_leaves_it_out(aflow_catalog):
@@ -608,14 +651,8 @@ def test_a_pocc_entry_file_with_fractional_atoms_per_species_keeps_the_values_an
 
 def test_a_project_adds_a_field_and_a_property_of_its_own_in_its_working_directory(tmp_path, aflux, monkeypatch):
     # the project's folder: a copy of matreg's AFLOW field map with one line more, and one property of its own
-    project = tmp_path / "project"
-    (project / "connectors").mkdir(parents=True)
+    project = project_with_aflow_lines(tmp_path / "project", "  Egap_fit: {property: fitted_band_gap, unit: meV}\n")
     (project / "schemas").mkdir()
-    bundled = (Path(__file__).parents[1] / "connectors" / "aflow.yaml").read_text(encoding="utf-8")
-    added = "  Egap: {property: band_gap, unit: eV}\n  Egap_fit: {property: fitted_band_gap, unit: meV}\n"
-    (project / "connectors" / "aflow.yaml").write_text(
-        bundled.replace("  Egap: {property: band_gap, unit: eV}\n", added), encoding="utf-8"
-    )
     (project / "schemas" / "properties.yaml").write_text(
         "fitted_band_gap:\n  description: Band gap fitted to experiment\n  unit: eV\n  bounds: [0, 50]\n",
         encoding="utf-8",

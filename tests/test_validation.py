@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import numpy as np
-import pyarrow
 import pytest
 
 from matreg.errors import RecordError
@@ -15,7 +14,6 @@ from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.validation import (
     RunStamp,
     harmonize_values,
-    last_row_per_key,
     material_row,
     read_spacegroup_number,
     read_text,
@@ -54,7 +52,8 @@ def test_values_of_several_records_use_each_records_atom_counts():
 
 
 def test_offset_units_are_converted_per_value():
-    record = SourceRecord("t", "Cu", [RawValue("debye_temperature", 70.0, "degC"), RawValue("theta_d", 343.0, "K")])
+    given = [RawValue("debye_temperature", 70.0, "degC"), RawValue("theta_d", 343.0, "K", method="calorimetry")]
+    record = SourceRecord("t", "Cu", given)
     values = harmonize_values([record], [material_row(record, ATTRIBUTION, STAMP)], Attribution("lab", "experimental"))
     assert values.table["value"].to_pylist() == pytest.approx([343.15, 343.0])
 
@@ -92,22 +91,38 @@ def test_a_rejected_value_gets_its_first_reason_and_its_records_name(value, reas
     assert rejection.item.startswith(f"r1:{value.property}") and rejection.raw["value"] == value.value
 
 
-def test_only_the_last_row_of_a_key_is_kept():
-    rows = [
-        ("test:x", "band_gap", "PBE", None, -1.0),
-        ("test:x", "band_gap", "HSE", None, -2.0),  # another method: another key
-        ("test:y", "band_gap", "PBE", None, -3.0),
-        ("test:x", "band_gap", "PBE", 300.0, -4.0),  # another temperature: another key
-        ("test:x", "band_gap", "PBE", None, -5.0),  # the first row's key again (a record read twice)
-    ]
-    names = ["record_id", "property", "method", "temperature_K", "value"]
-    table = pyarrow.Table.from_pylist([dict(zip(names, row, strict=True)) for row in rows]).append_column(
-        "pressure_Pa", pyarrow.nulls(len(rows), pyarrow.float64())
+def test_one_value_key_given_by_two_fields_is_rejected_unless_they_agree():
+    record = SourceRecord(
+        "r",
+        "GaAs",
+        [
+            RawValue("band_gap", 1.42, "eV", field="gap"),
+            RawValue("band_gap", 1420.0, "meV", field="gap_meV"),  # the same value in another unit: stored once
+            RawValue("bulk_modulus", 75.0, "GPa", temperature_K=300, field="B"),
+            RawValue("bulk_modulus", 80.0, "GPa", temperature_K=300, field="B_fit"),
+            RawValue("bulk_modulus", 77.0, "GPa", field="B0"),  # at no temperature: another key
+            RawValue("bulk_modulus", 81.0, "GPa", temperature_K=300, method="HSE06", field="B_hse"),  # another method
+        ],
     )
-    records = np.array([0, 0, 1, 0, 0])
-    assert last_row_per_key(table, records)["value"].to_pylist() == [-2.0, -3.0, -4.0, -5.0]
-    distinct = table.slice(0, 4)
-    assert last_row_per_key(distinct, records[:4]).equals(distinct)
+    earlier_read = SourceRecord("r", "GaAs", [RawValue("bulk_modulus", 98.0, "GPa", 300, field="B")])
+    values = _harmonized(earlier_read, record)
+    rows = values.table.to_pylist()
+    assert [(row["property"], row["value"], row["original_unit"], row["method"]) for row in rows] == [
+        ("bulk_modulus", 98.0, "GPa", "PBE"),  # of another read of the record (ingest keeps a page's last whole)
+        ("band_gap", 1.42, "eV", "PBE"),  # the first field's
+        ("bulk_modulus", 77.0, "GPa", "PBE"),
+        ("bulk_modulus", 81.0, "GPa", "HSE06"),
+    ]
+    assert values.positions.tolist() == [0, 1, 1, 1]
+    reason = (
+        "bulk_modulus (PBE) at 300 K given by two fields, B = 75 GPa and B_fit = 80 GPa: "
+        "map one of them to another method or property"
+    )
+    assert [(position, rejection.raw["value"], rejection.reasons) for position, rejection in values.rejected] == [
+        (1, 75.0, [reason]),
+        (1, 80.0, [reason]),
+    ]
+    assert "field" not in values.rejected[0][1].raw  # quarantine payloads (and ids) as before values named it
 
 
 @pytest.mark.parametrize(

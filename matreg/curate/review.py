@@ -747,8 +747,8 @@ def _settled_by(store: Store, quarantine_id: str) -> Any:
 
 def _is_value_payload(raw: Any) -> bool:
     """True for one rejected value of a stored record (its payload is a RawValue, its provenance only where it gave
-    one of its own), not a whole record."""
-    optional = {ATOMS_PER_CELL, "provenance"}
+    one of its own, without its field: `validation._value_payload`), not a whole record."""
+    optional = {ATOMS_PER_CELL, "provenance", "field"}
     return isinstance(raw, dict) and set(raw) - optional == {f.name for f in dataclasses.fields(RawValue)} - optional
 
 

@@ -53,6 +53,9 @@ class RawValue:
     `provenance` is the value's own where its field says one (a computed column of a lab file of measured values):
     it overrides its record's. `method` is the value's own; without one it takes its record's, unless its provenance
     is another than its record's (`value_method`): a UV-Vis file's DFT column's values are not by UV-Vis.
+    `field` is the source field it was read from (a lab file's column; the field a connector derives it from): a
+    record's fields that give one value key with different values are named in the reason they are rejected with
+    (`harmonize_values`).
     """
 
     property: str
@@ -63,6 +66,7 @@ class RawValue:
     method: str | None = None
     problem: str | None = None
     provenance: str | None = None
+    field: str | None = None
 
 
 def value_method(raw: RawValue, record_provenance: str, record_method: str | None) -> str | None:

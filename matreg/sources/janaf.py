@@ -255,6 +255,7 @@ class JanafConnector(Connector):
                 row.temperature_K,
                 pressure_pa,
                 problem=row.problems.get(column),
+                field=column,
             )
             for column, spec in self.field_map.fields.items()
             if (column in row.cells and not _is_limit_at_zero_kelvin(row, column)) or column in row.problems

@@ -524,6 +524,7 @@ class LabConnector(Connector):
             pressure_Pa=spec.pressure_Pa,
             method=spec.method,
             provenance=spec.provenance,
+            field=column,
         )
 
 

@@ -63,6 +63,7 @@ BAND_GAP = ("band_gap",)  # the band-gap properties (also the optimade connector
 _LIBXC_FAMILY = re.compile(r"^(?:HYB_)?(?:LDA|GGA|MGGA)_(?:XC|X|C|K)_")
 _UNPROCESSED = {"", "not processed", "unavailable"}
 _RESULTS = ("archive", "results")
+_BAND_GAP_FIELD = "archive.results.properties.electronic.band_gap"  # the sections the band gap is derived from
 
 
 class NomadConnector(JsonApiConnector):
@@ -275,12 +276,12 @@ def band_gap(results: dict[str, Any]) -> tuple[RawValue | None, str | None]:
         return None, f"band_gap left out: spin-polarized, but NOMAD gives spin channel {_index(channels[0])} only"
     if len(channels) == 1:
         value = channels[0].get("value")
-        return (RawValue("band_gap", value, "J"), None) if value is not None else (None, None)
+        return (RawValue("band_gap", value, "J", field=_BAND_GAP_FIELD), None) if value is not None else (None, None)
     homos = [channel.get("energy_highest_occupied") for channel in channels]
     lumos = [channel.get("energy_lowest_unoccupied") for channel in channels]
     if not all(isinstance(energy, (int, float)) for energy in [*homos, *lumos]):
         return None, f"band_gap left out: NOMAD gives {len(channels)} spin channels without their band edges"
-    return RawValue("band_gap", max(0.0, min(lumos) - max(homos)), "J"), None
+    return RawValue("band_gap", max(0.0, min(lumos) - max(homos)), "J", field=_BAND_GAP_FIELD), None
 
 
 def band_gap_items(results: dict[str, Any]) -> list[dict[str, Any]]:

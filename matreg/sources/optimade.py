@@ -204,7 +204,7 @@ class OptimadeConnector(JsonApiConnector):
         if volume is not None and nsites:
             # No provider field: the cell's volume (of lattice_vectors, by the record's method), given per cell and
             # harmonized to per atom (atoms by occupancy).
-            values.append(RawValue("volume_per_atom", volume, "angstrom**3/cell"))
+            values.append(RawValue("volume_per_atom", volume, "angstrom**3/cell", field="lattice_vectors"))
         return values
 
 
