@@ -604,6 +604,24 @@ def test_a_row_giving_one_property_twice_at_its_temperature_is_quarantined(store
     ]
 
 
+def test_two_columns_of_one_property_by_two_spellings_of_one_method_are_one_key(store, tmp_path):
+    mapping = (
+        "dataset: gaps\nformula_column: formula\ncitation: c\nprovenance: dft\ncolumns:\n"
+        "  gap_a: {property: band_gap, unit: eV, method: GGA+U}\n"
+        "  gap_b: {property: band_gap, unit: eV, method: PBE+U}\n"  # the vocabulary's name of GGA+U
+    )
+    _, mapping_path = _write(tmp_path, "", mapping)
+    with pytest.raises(ConfigError, match="columns gap_a, gap_b all give 'band_gap' at the same conditions and method"):
+        load_mapping(mapping_path)
+    at_300 = mapping.replace("GGA+U}", "GGA+U, temperature_K: 300}").replace("PBE+U}", "PBE+U, temperature_field: T}")
+    data, mapping_path = _write(tmp_path, "formula,gap_a,gap_b,T\nNiO,2.4,2.5,300\nCoO,2.4,2.5,4\n", at_300)
+    report = import_file(store, data, mapping_path)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 2, 1)
+    assert list(store.query("SELECT reasons FROM quarantine").iloc[0, 0]) == [
+        "columns gap_a and gap_b both give band_gap by PBE+U at the same conditions"
+    ]
+
+
 GAP_MAPPING = (
     "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\n"
     "columns:\n  gap: {property: band_gap, unit: eV}\n  rho: {property: density, unit: g/cm^3}\n"

@@ -16,7 +16,7 @@ from matreg.catalog import Provenance, check_source_name, load_catalog
 from matreg.errors import ConfigError, FormulaError, RecordError
 from matreg.fieldmap import FieldSpec, missing_markers
 from matreg.formula import parse_formula, same_composition
-from matreg.schema import ExtensionSpec, load_extension, load_methods, load_vocabulary
+from matreg.schema import ExtensionSpec, canonical_method, load_extension, load_methods, load_vocabulary
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.labfiles import read_rows, sheet_names
 from matreg.structure import parse_structure
@@ -84,12 +84,12 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
 
     @pydantic.model_validator(mode="after")
     def _each_value_mapped_once(self) -> LabMapping:
-        """Two columns of one property at the same fixed conditions and method would give one record two values
-        of one key, of which only one could be stored."""
+        """Two columns of one property at the same fixed conditions and method (by its name in the method
+        vocabulary: GGA+U is PBE+U) would give one record two values of one key, of which only one could be stored."""
         columns_of: dict[tuple, list[str]] = {}
         for column, spec in self.columns.items():
             prop, method = self.property_and_method(column)
-            conditions = (spec.temperature_K, spec.temperature_field, spec.pressure_Pa, method)
+            conditions = (spec.temperature_K, spec.temperature_field, spec.pressure_Pa, canonical_method(method))
             columns_of.setdefault((prop, *conditions), []).append(column)
         for (prop, *_), columns in columns_of.items():
             if len(columns) > 1:
@@ -476,16 +476,19 @@ class LabConnector(Connector):
 
     def _values(self, payload: dict[str, Any]) -> list[RawValue]:
         """The row's values; RecordError when two columns give one property at the same conditions and method (their
-        temperatures read from the row), of which only one could be stored."""
+        temperatures read from the row, their methods by their names in the method vocabulary), of which only one
+        could be stored."""
         values, columns_of = [], {}
         for column, spec in self.mapping.columns.items():
             if self._blank(payload[column]):
                 continue
             value = self._value(payload, column, spec)
             prop, method = self.mapping.property_and_method(column)
+            method = canonical_method(method)
             key = (prop, method, value.temperature_K, value.pressure_Pa)
             if key in columns_of:
-                raise RecordError(f"columns {columns_of[key]} and {column} both give {prop} at the same conditions")
+                by = f" by {method}" if method else ""
+                raise RecordError(f"columns {columns_of[key]} and {column} both give {prop}{by} at the same conditions")
             columns_of[key] = column
             values.append(value)
         return values
