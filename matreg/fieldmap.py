@@ -3,6 +3,8 @@
 A value's method is its field's `method`, else its record's (the connector's, else the map's `method`). A connector's
 field may instead give a `method_qualifier` that the vocabulary declares (schemas/methods.yaml): its values are by the
 record's method so qualified, 'PBE+U (AEL, VRH)' of a PBE+U record (AFLOW's AEL runs with the entry's own settings).
+A lab mapping's column may instead read its method, and its temperature, from another column of its row
+(`method_field`, `temperature_field`); a connector's field may not.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from matreg.yamlio import load_model
 
 class FieldSpec(pydantic.BaseModel, extra="forbid"):
     """How one source field reads: its property (default: the field name as an alias) and unit; its method and
-    provenance where they are not the map's (or lab mapping's) own."""
+    provenance where they are not the map's (or lab mapping's) own. A lab mapping's column may read its method or
+    temperature from a column of its row (`method_field`, `temperature_field`: `ROW_FIELDS`)."""
 
     property: str | None = None
     unit: str | None = None
     unit_field: str | None = None
     method: str | None = None
+    method_field: str | None = None  # a lab row's column naming its value's method (a blank cell: as no `method`)
     provenance: Provenance | None = None
     temperature_K: float | None = None
     temperature_field: str | None = None
@@ -61,6 +65,12 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
         return unit
 
     @pydantic.model_validator(mode="after")
+    def _one_method(self) -> FieldSpec:
+        if self.method is not None and self.method_field is not None:
+            raise ValueError("give at most one of 'method' or 'method_field'")
+        return self
+
+    @pydantic.model_validator(mode="after")
     def _one_temperature(self) -> FieldSpec:
         if self.temperature_K is not None and self.temperature_field is not None:
             raise ValueError("give at most one of 'temperature_K' or 'temperature_field'")
@@ -69,10 +79,25 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
         return self
 
 
+ROW_FIELDS = ("temperature_field", "method_field")  # a FieldSpec's keys naming another column of a lab row
+
+
 class SourceFieldSpec(FieldSpec, extra="forbid"):
-    """A field of a connector's map: a FieldSpec that may qualify its record's method instead of naming one."""
+    """A field of a connector's map: a FieldSpec that may qualify its record's method instead of naming one, and
+    that reads no other field for its value's conditions or method (`ROW_FIELDS`: `FieldMap.read_values` reads
+    none, and would drop them)."""
 
     method_qualifier: str | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _no_row_fields(self) -> SourceFieldSpec:
+        for key in ROW_FIELDS:
+            if getattr(self, key) is not None:
+                raise ValueError(
+                    f"{key} is a lab mapping's: a connector's field map reads a field's conditions and method from "
+                    "the map (temperature_K, pressure_Pa, method or method_qualifier), not from another field"
+                )
+        return self
 
     @pydantic.field_validator("method_qualifier")
     @classmethod

@@ -1074,6 +1074,26 @@ def test_a_readmit_names_a_method_by_the_name_the_store_shows_and_a_blank_cell_i
         decide(store, "readmit", quarantine_id=s3, property="band_gap", value=2.4)
 
 
+def test_a_row_of_a_method_column_is_readmitted_by_its_rows_method_and_refused_while_that_method_clashes(
+    store, tmp_path
+):
+    columns = (
+        "  gap: {property: band_gap, unit: eV, method_field: functional}\n"
+        "  gap_hse: {property: band_gap, unit: eV, method: HSE06}\n"
+    )
+    csv = "id,formula,gap,functional,gap_hse\nS1,NiO,about 2.4,GGA+U,\nS2,CoO,2.5,hse,2.6\n"
+    import_lab(store, tmp_path, "dft", columns, csv)  # each row quarantined whole
+    s1, s2 = (quarantined_row(store, row) for row in ("S1", "S2"))
+    with pytest.raises(CurationError, match="the quarantined row gives no band_gap HSE06 value"):
+        decide(store, "readmit", quarantine_id=s1, property="band_gap", method="HSE06", value=2.4)
+    decide(store, "readmit", "notebook: 2.4", quarantine_id=s1, property="band_gap", method="PBE+U", value=2.4)
+    values = store.query("SELECT record_id, method, value FROM properties").values.tolist()
+    assert values == [["dft:S1", "PBE+U", 2.4]]  # the row's GGA+U, in the vocabulary's name
+    clash = "is still invalid: columns gap and gap_hse both give band_gap by HSE06 at the same conditions"
+    with pytest.raises(CurationError, match=clash):
+        decide(store, "readmit", quarantine_id=s2)
+
+
 def test_a_decision_holds_when_the_file_writes_its_records_formula_otherwise(store, tmp_path):
     import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-009,Fe0.95O,2.4,\n")
     decide(store, "correct", "typo", record_id="gaps:K-009", property="band_gap", value=2.3)

@@ -1390,3 +1390,111 @@ def test_a_lab_dataset_and_a_catalog_source_of_one_name_are_refused_in_either_or
     ):
         import_file(fetch_first, data, mapping)
     assert fetch_first.table("properties").equals(before)
+
+
+OPTICS = (
+    "dataset: optics\nformula_column: formula\nid_column: id\ncitation: c\nmethod: UV-Vis\nmissing_values: [n/a]\n"
+    "columns:\n  gap: {property: band_gap, unit: eV, method_field: technique}\n"
+)
+
+
+def _methods(store) -> list[list]:
+    query = "SELECT m.source_id, coalesce(p.method, '-'), p.value FROM properties p JOIN materials m USING (record_id)"
+    query += " ORDER BY ALL"
+    return store.query(query).values.tolist()
+
+
+def test_a_method_column_gives_each_rows_value_its_method_and_a_blank_cell_the_mappings(store, tmp_path):
+    csv = (
+        "id,formula,gap,technique\nS1,GaAs,1.42,photoluminescence\nS2,GaN,3.4, Ellipsometry \nS3,ZnO,3.3,\n"
+        "S4,CdS,2.42,N/A\n"
+    )
+    report = import_file(store, *_write(tmp_path, csv, OPTICS))
+    assert (report.n_stored, report.n_quarantined, dict(report.unmapped)) == (4, 0, {})  # 'technique' is read
+    assert _methods(store) == [  # methods the vocabulary lacks (a lab's techniques) are stored as given
+        ["S1", "photoluminescence", 1.42],
+        ["S2", "Ellipsometry", 3.4],
+        ["S3", "UV-Vis", 3.3],  # a blank cell, or one marked missing: the mapping's method, as a column without one
+        ["S4", "UV-Vis", 2.42],
+    ]
+    by_pl = Dataset(description="d", version="1", properties=["band_gap"], methods=["Photoluminescence"])
+    assert store.query(*dataset_query(by_pl))["value"].tolist() == [1.42]
+
+
+def test_a_rows_method_is_stored_under_the_vocabularys_name(store, tmp_path):
+    mapping = OPTICS.replace("citation: c\n", "citation: c\nprovenance: dft\n").replace("method: UV-Vis\n", "")
+    csv = "id,formula,gap,technique\nS1,NiO,2.4,GGA+U\nS2,CoO,2.5,hse\nS3,MnO,3.6,\n"
+    import_file(store, *_write(tmp_path, csv, mapping))
+    assert _methods(store) == [["S1", "PBE+U", 2.4], ["S2", "HSE06", 2.5], ["S3", "-", 3.6]]  # none to fall back on
+    by_pbe_u = Dataset(description="d", version="1", properties=["band_gap"], methods=["PBE+U"])
+    assert store.query(*dataset_query(by_pbe_u))["value"].tolist() == [2.4]
+
+
+def test_a_method_column_is_given_instead_of_a_columns_method(tmp_path):
+    _, mapping = _write(tmp_path, "", OPTICS.replace("method_field:", "method: PL, method_field:"))
+    with pytest.raises(ConfigError, match="give at most one of 'method' or 'method_field'"):
+        load_mapping(mapping)
+
+
+def test_one_record_by_two_methods_in_two_rows_is_a_repeated_id_each_method_a_row_of_its_own(store, tmp_path):
+    rows = "S1,GaAs,1.42,UV-Vis\nS1,GaAs,1.42,photoluminescence\nS1,GaAs,1.42,ellipsometry\nS1,GaAs,1.42,ellipsometry\n"
+    report = import_file(store, *_write(tmp_path, "id,formula,gap,technique\n" + rows, OPTICS))
+    assert (report.n_stored, report.n_quarantined) == (1, 2)  # the rows of the same cells are one quarantine row
+    assert dict(report.reasons) == {"duplicate id 'S1' (first on line 2)": 2}
+    assert store.query("SELECT item FROM quarantine ORDER BY 1").values.tolist() == [["line 3"], ["line 5"]]
+    assert _methods(store) == [["S1", "UV-Vis", 1.42]]
+
+
+def test_two_columns_of_one_property_are_one_key_in_a_row_whose_method_cells_make_them_so(store, tmp_path):
+    mapping = OPTICS + "  gap_pl: {property: band_gap, unit: eV, method: photoluminescence}\n"
+    _, mapping_path = _write(tmp_path, "", mapping)
+    twice = mapping + "  gap_2: {property: band_gap, unit: eV, method_field: technique}\n"
+    mapping_path.write_text(twice, encoding="utf-8")  # the same method cell: always one key
+    with pytest.raises(ConfigError, match="columns gap, gap_2 all give 'band_gap' at the same conditions and method"):
+        load_mapping(mapping_path)
+    csv = "id,formula,gap,technique,gap_pl\nS1,GaAs,1.42,UV-Vis,1.43\nS2,GaN,3.4,photoluminescence,3.39\nS3,ZnO,3.3,,\n"
+    report = import_file(store, *_write(tmp_path, csv, mapping))
+    assert (report.n_stored, report.n_quarantined) == (2, 1)
+    assert list(store.query("SELECT reasons FROM quarantine").iloc[0, 0]) == [
+        "columns gap and gap_pl both give band_gap by photoluminescence at the same conditions"
+    ]
+    assert _methods(store) == [["S1", "UV-Vis", 1.42], ["S1", "photoluminescence", 1.43], ["S3", "UV-Vis", 3.3]]
+
+
+def test_a_rows_method_cell_is_part_of_what_its_quarantined_row_is(store, tmp_path):
+    data, mapping = _write(tmp_path, "id,formula,gap,technique\nS1,GaAs,about 1.4,UV-Vis\n", OPTICS)
+    import_file(store, data, mapping)
+    data.write_text("id,formula,technique,gap\nS1,GaAs,UV-Vis,about 1.4\n", encoding="utf-8")  # columns moved
+    import_file(store, data, mapping)
+    assert len(store.table("quarantine")) == 1
+    data.write_text("id,formula,gap,technique\nS1,GaAs,about 1.4,photoluminescence\n", encoding="utf-8")
+    import_file(store, data, mapping)
+    assert store.query("SELECT item FROM open_quarantine").values.tolist() == [["S1"]]
+    assert len(store.table("quarantine")) == 2  # a value by another method: another input
+
+
+def test_a_rows_method_that_is_a_dft_functional_is_warned_of_once_for_each_method(store, tmp_path, caplog):
+    mapping = OPTICS + "  gap_dft: {property: band_gap, unit: eV, provenance: dft, method_field: functional}\n"
+    csv = (
+        "id,formula,gap,technique,gap_dft,functional\nS1,NiO,2.4,GGA+U,,\nS2,CoO,2.5,PBE+U,2.1,PBE\n"
+        "S3,MnO,3.6,UV-Vis,1.1,\nS4,FeO,,HSE06,,\n"
+    )
+    with caplog.at_level("WARNING", logger="matreg"):
+        import_file(store, *_write(tmp_path, csv, mapping))
+    assert [record.getMessage() for record in caplog.records] == [
+        "column 'gap': its values of rows whose 'technique' cell names PBE+U, a DFT functional, are filed as "
+        "experimental (the mapping's provenance): map computed values in a column of their own with `provenance: "
+        "dft` (a column's provenance is all its rows'), or give the column `provenance: experimental` if they are "
+        "what it says",
+        "column 'gap_dft': its values of rows with a blank 'functional' cell are filed as dft, not as the mapping's "
+        "experimental, so they do not take the mapping's method (UV-Vis) and are stored with no method; fill in "
+        "their 'functional' cells",
+    ]  # HSE06 gives no value (S4's gap is blank); gap_dft's PBE is filed as dft
+    stored = store.query("SELECT coalesce(method, '-'), provenance, value FROM properties ORDER BY value")
+    assert stored.values.tolist() == [
+        ["-", "dft", 1.1],
+        ["PBE", "dft", 2.1],
+        ["PBE+U", "experimental", 2.4],
+        ["PBE+U", "experimental", 2.5],
+        ["UV-Vis", "experimental", 3.6],
+    ]

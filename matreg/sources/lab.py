@@ -85,11 +85,14 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     @pydantic.model_validator(mode="after")
     def _each_value_mapped_once(self) -> LabMapping:
         """Two columns of one property at the same fixed conditions and method (by its name in the method
-        vocabulary: GGA+U is PBE+U) would give one record two values of one key, of which only one could be stored."""
+        vocabulary: GGA+U is PBE+U) would give one record two values of one key, of which only one could be stored;
+        so would two that read their method from one column of the row. (Columns that differ only by what their
+        rows' cells say are told apart per row: `LabConnector._values`.)"""
         columns_of: dict[tuple, list[str]] = {}
         for column, spec in self.columns.items():
             prop, method = self.property_and_method(column)
-            conditions = (spec.temperature_K, spec.temperature_field, spec.pressure_Pa, canonical_method(method))
+            conditions = (spec.temperature_K, spec.temperature_field, spec.pressure_Pa)
+            conditions += (spec.method_field, canonical_method(method))
             columns_of.setdefault((prop, *conditions), []).append(column)
         for (prop, *_), columns in columns_of.items():
             if len(columns) > 1:
@@ -99,44 +102,75 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
                 )
         return self
 
-    def property_and_method(self, column: str) -> tuple[str | None, str | None]:
-        """The canonical property a mapped column gives and the method of its values: the column's, else the
+    def property_and_method(self, column: str, row_method: str | None = None) -> tuple[str | None, str | None]:
+        """The canonical property a mapped column gives and the method of a value of it: the column's (its
+        `method`, or the cell of its `method_field` in the value's row, `row_method`: None for a blank one), else the
         mapping's where the column is of the mapping's provenance (`value_method`)."""
         spec = self.columns[column]
-        method = spec.method or (self.method if self._of_own_provenance(spec) else None)
+        method = spec.method or row_method or (self.method if self._of_own_provenance(spec) else None)
         return load_vocabulary().resolve(spec.property or column, self.dataset), method
 
     def _of_own_provenance(self, spec: FieldSpec) -> bool:
         """True for a column of the mapping's provenance (it says none, or the same)."""
         return spec.provenance in (None, self.provenance)
 
-    def unnamed_methods(self) -> list[str]:
+    def unnamed_methods(self, method_cells: dict[str, list[str | None]] | None = None) -> list[str]:
         """Columns of another provenance than the mapping's that name no method: their values are stored without one
-        (the mapping's method is not theirs)."""
-        return [
-            f"column '{column}': its values are filed as {spec.provenance}, not as the mapping's {self.provenance}, "
-            f"so they do not take the mapping's method ({self.method or 'none'}) and are stored with no method; "
-            f"give the column its own `method:`"
-            for column, spec in self.columns.items()
-            if spec.method is None and not self._of_own_provenance(spec)
-        ]
+        (the mapping's method is not theirs); of a column with a `method_field`, its values of rows whose cell of it
+        is blank (`method_cells`: of each such column, the method cells of its values' rows, None for a blank one)."""
+        unnamed = []
+        for column, spec in self.columns.items():
+            if spec.method is not None or self._of_own_provenance(spec):
+                continue
+            field = spec.method_field
+            if field is not None and None not in (method_cells or {}).get(column, []):
+                continue
+            which, fix = ("", "give the column its own `method:`")
+            if field is not None:
+                which, fix = (f" of rows with a blank '{field}' cell", f"fill in their '{field}' cells")
+            unnamed.append(
+                f"column '{column}': its values{which} are filed as {spec.provenance}, not as the mapping's "
+                f"{self.provenance}, so they do not take the mapping's method ({self.method or 'none'}) and are "
+                f"stored with no method; {fix}"
+            )
+        return unnamed
 
-    def provenance_doubts(self) -> list[str]:
+    def provenance_doubts(self, method_cells: dict[str, list[str | None]] | None = None) -> list[str]:
         """Why the provenance some columns' values are filed under may be wrong: a column that says none of its own,
-        whose method is a DFT functional, while the mapping's provenance is not dft (not guessed: said)."""
+        whose method is a DFT functional, while the mapping's provenance is not dft (not guessed: said). A column
+        with a `method_field` is by the methods its values' rows give (`method_cells`: of each such column, the
+        method cells of its values' rows, None for a blank one), each warned of once."""
         if self.provenance == "dft":
             return []
         methods = load_methods()
         doubts = []
         for column, spec in self.columns.items():
-            method = methods.canonical(self.property_and_method(column)[1])  # as stored
-            if spec.provenance is None and methods.names_a_functional(method):
-                doubts.append(
-                    f"column '{column}': its values by {method}, a DFT functional, are filed as {self.provenance} "
-                    f"(the mapping's provenance); give the column `provenance: dft` if they are computed, or "
-                    f"`provenance: {self.provenance}` if they are what it says"
-                )
+            if spec.provenance is not None:
+                continue
+            cells = (method_cells or {}).get(column, []) if spec.method_field else [None]
+            stored = {(canonical_method(self.property_and_method(column, cell)[1]), cell is not None) for cell in cells}
+            doubts += [
+                self._provenance_doubt(column, method, of_cells)
+                for method, of_cells in sorted(stored, key=str)
+                if methods.names_a_functional(method)
+            ]
         return doubts
+
+    def _provenance_doubt(self, column: str, method: str, of_cells: bool) -> str:
+        """Why a column's values by a DFT functional may be filed under the wrong provenance: those of rows whose
+        method cell names it (`of_cells`), else all those taking the column's method."""
+        if not of_cells:
+            return (
+                f"column '{column}': its values by {method}, a DFT functional, are filed as {self.provenance} "
+                f"(the mapping's provenance); give the column `provenance: dft` if they are computed, or "
+                f"`provenance: {self.provenance}` if they are what it says"
+            )
+        return (
+            f"column '{column}': its values of rows whose '{self.columns[column].method_field}' cell names {method}, "
+            f"a DFT functional, are filed as {self.provenance} (the mapping's provenance): map computed values in a "
+            f"column of their own with `provenance: dft` (a column's provenance is all its rows'), or give the "
+            f"column `provenance: {self.provenance}` if they are what it says"
+        )
 
     @pydantic.field_validator("dataset")
     @classmethod
@@ -212,7 +246,8 @@ class LabConnector(Connector):
         self.frame, self.problems = rows.frame, rows.problems
         self._check_columns()
         self.unmapped_columns = [column for column in self.frame.columns if column not in mapped]
-        for doubt in self.mapping.provenance_doubts() + self.mapping.unnamed_methods():
+        method_cells = self._method_cells()
+        for doubt in self.mapping.provenance_doubts(method_cells) + self.mapping.unnamed_methods(method_cells):
             logger.warning(doubt)
 
     @classmethod
@@ -244,7 +279,7 @@ class LabConnector(Connector):
         mapping = self.mapping
         needed = [mapping.formula_column, mapping.id_column, mapping.name_column, mapping.structure_column]
         for spec in mapping.columns.values():
-            needed += [spec.unit_field, spec.temperature_field]
+            needed += [spec.unit_field, spec.temperature_field, spec.method_field]
         needed += list(mapping.columns) + list(mapping.extra_columns)
         return [column for column in dict.fromkeys(needed) if column]
 
@@ -258,6 +293,17 @@ class LabConnector(Connector):
                 f"{self.path}: mapped column(s) not in the file: {', '.join(missing)}; its header (the first row, "
                 f"which names the columns) reads {header}"
             )
+
+    def _method_cells(self) -> dict[str, list[str | None]]:
+        """Of each column with a `method_field`, the method cells of the rows that give it a value, each once (None:
+        a blank one), for the warnings of the methods its values are stored with."""
+        fields = {column: spec.method_field for column, spec in self.mapping.columns.items() if spec.method_field}
+        cells: dict[str, dict[str | None, None]] = {column: {} for column in fields}
+        for row in self.frame[list(dict.fromkeys([*fields, *fields.values()]))].to_dict(orient="records"):
+            for column, field in fields.items():
+                if not self._blank(row[column]):
+                    cells[column][self._cell_text(row, field)] = None
+        return {column: list(seen) for column, seen in cells.items()}
 
     def run_info(self) -> RunInfo:
         return RunInfo(
@@ -349,7 +395,7 @@ class LabConnector(Connector):
     def _value_identity(self, payload: dict[str, Any], column: str) -> dict[str, Any]:
         """A value cell of a row by what it means: its property, method, unit and conditions, and the cell's text."""
         spec = self.mapping.columns[column]
-        prop, method = self.mapping.property_and_method(column)
+        prop, method = self.mapping.property_and_method(column, self._row_method(payload, spec))
         temperature = spec.temperature_K
         if spec.temperature_field is not None:
             temperature = [self._cell_text(payload, spec.temperature_field), spec.temperature_unit]
@@ -369,12 +415,17 @@ class LabConnector(Connector):
         return str(payload[column]).strip()
 
     def value_columns(self, payload: dict[str, Any]) -> dict[str, tuple[str | None, str | None]]:
-        """The mapped columns holding a value in this row (not blank), each with its canonical property and method."""
+        """The mapped columns holding a value in this row (not blank), each with its canonical property and the
+        method of its value (as the mapping and the row give it: `property_and_method`)."""
         return {
-            column: self.mapping.property_and_method(column)
-            for column in self.mapping.columns
+            column: self.mapping.property_and_method(column, self._row_method(payload, spec))
+            for column, spec in self.mapping.columns.items()
             if not self._blank(payload[column])
         }
+
+    def _row_method(self, payload: dict[str, Any], spec: FieldSpec) -> str | None:
+        """The method a row's cell gives a value of a column with a `method_field` (None: blank, or no such field)."""
+        return self._cell_text(payload, spec.method_field)
 
     def number_cell(self, number: float) -> str:
         """A number written as a cell of this file writes it: with the mapping's decimal separator."""
@@ -476,14 +527,11 @@ class LabConnector(Connector):
 
     def _values(self, payload: dict[str, Any]) -> list[RawValue]:
         """The row's values; RecordError when two columns give one property at the same conditions and method (their
-        temperatures read from the row, their methods by their names in the method vocabulary), of which only one
-        could be stored."""
+        temperatures and methods as the row gives them, methods by their names in the method vocabulary), of which
+        only one could be stored."""
         values, columns_of = [], {}
-        for column, spec in self.mapping.columns.items():
-            if self._blank(payload[column]):
-                continue
-            value = self._value(payload, column, spec)
-            prop, method = self.mapping.property_and_method(column)
+        for column, (prop, method) in self.value_columns(payload).items():
+            value = self._value(payload, column, self.mapping.columns[column])
             method = canonical_method(method)
             key = (prop, method, value.temperature_K, value.pressure_Pa)
             if key in columns_of:
@@ -525,7 +573,7 @@ class LabConnector(Connector):
             unit=unit,
             temperature_K=temperature_K,
             pressure_Pa=spec.pressure_Pa,
-            method=spec.method,
+            method=spec.method or self._row_method(payload, spec),
             provenance=spec.provenance,
             field=column,
         )
