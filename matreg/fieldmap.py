@@ -3,8 +3,8 @@
 A value's method is its field's `method`, else its record's (the connector's, else the map's `method`). A connector's
 field may instead give a `method_qualifier` that the vocabulary declares (schemas/methods.yaml): its values are by the
 record's method so qualified, 'PBE+U (AEL, VRH)' of a PBE+U record (AFLOW's AEL runs with the entry's own settings).
-A lab mapping's column may instead read its method, and its temperature, from another column of its row
-(`method_field`, `temperature_field`); a connector's field may not.
+A lab mapping's column may instead read its method, temperature and pressure from other columns of its row
+(`method_field`, `temperature_field`, `pressure_field`); a connector's field may not.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from matreg.yamlio import load_model
 
 class FieldSpec(pydantic.BaseModel, extra="forbid"):
     """How one source field reads: its property (default: the field name as an alias) and unit; its method and
-    provenance where they are not the map's (or lab mapping's) own. A lab mapping's column may read its method or
-    temperature from a column of its row (`method_field`, `temperature_field`: `ROW_FIELDS`)."""
+    provenance where they are not the map's (or lab mapping's) own. A lab mapping's column may read its method,
+    temperature or pressure from a column of its row (`ROW_FIELDS`)."""
 
     property: str | None = None
     unit: str | None = None
@@ -43,6 +43,10 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
     temperature_field: str | None = None
     temperature_unit: str = "K"  # of the temperature_field's cells ('degC': a column in °C)
     pressure_Pa: float | None = None
+    pressure_field: str | None = None
+    # of the pressure_field's cells ('GPa'); None for Pa, not a default 'Pa', so that a mapping without one is
+    # recorded as before in fetch_runs (whose record of it tells a file's past imports by the same mapping)
+    pressure_unit: str | None = None
 
     @pydantic.model_validator(mode="after")
     def _one_unit(self) -> FieldSpec:
@@ -64,6 +68,21 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
             raise ValueError(f"temperature_unit '{unit}' is no unit of temperature (K, degC, degF)")
         return unit
 
+    @pydantic.field_validator("pressure_unit")
+    @classmethod
+    def _a_pressure_unit(cls, unit: str | None) -> str | None:
+        if unit is not None and declared_unit(unit).dimensionality != declared_unit("Pa").dimensionality:
+            raise ValueError(f"pressure_unit '{unit}' is no unit of pressure (Pa, GPa, bar, kbar, atm)")
+        return unit
+
+    @pydantic.model_validator(mode="after")
+    def _one_pressure(self) -> FieldSpec:
+        if self.pressure_Pa is not None and self.pressure_field is not None:
+            raise ValueError("give at most one of 'pressure_Pa' or 'pressure_field'")
+        if self.pressure_unit is not None and self.pressure_field is None:
+            raise ValueError("pressure_unit is the unit of a pressure_field (pressure_Pa is in pascals)")
+        return self
+
     @pydantic.model_validator(mode="after")
     def _one_method(self) -> FieldSpec:
         if self.method is not None and self.method_field is not None:
@@ -79,7 +98,7 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
         return self
 
 
-ROW_FIELDS = ("temperature_field", "method_field")  # a FieldSpec's keys naming another column of a lab row
+ROW_FIELDS = ("temperature_field", "pressure_field", "method_field")  # a FieldSpec's keys naming a lab row's column
 
 
 class SourceFieldSpec(FieldSpec, extra="forbid"):

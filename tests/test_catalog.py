@@ -292,7 +292,7 @@ def test_a_field_of_a_provenance_of_its_own_files_its_values_under_it():
         FieldSpec(property="band_gap", unit="eV", provenance="computed")
 
 
-@pytest.mark.parametrize("key", ["temperature_field", "method_field"])
+@pytest.mark.parametrize("key", ["temperature_field", "method_field", "pressure_field"])
 def test_a_field_map_reads_no_field_of_a_lab_rows_conditions_or_method(key):
     with pytest.raises(pydantic.ValidationError, match=f"{key} is a lab mapping's: a connector's field map"):
         SourceFieldSpec(property="band_gap", unit="eV", **{key: "T"})

@@ -2,6 +2,7 @@
 
 import functools
 import gzip
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -1497,4 +1498,64 @@ def test_a_rows_method_that_is_a_dft_functional_is_warned_of_once_for_each_metho
         ["PBE+U", "experimental", 2.4],
         ["PBE+U", "experimental", 2.5],
         ["UV-Vis", "experimental", 3.6],
+    ]
+
+
+EOS = (
+    "dataset: eos\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    "  V: {property: volume_per_atom, unit: angstrom^3/atom, pressure_field: P, pressure_unit: kbar}\n"
+)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # 1e306 kbar, in pascals
+def test_a_pressure_column_is_stored_in_pascals_and_a_pressure_that_cannot_be_is_quarantined(store, tmp_path):
+    rows = "S1,MgO,9.35,0\nS2,MgO,9.3,2.3\nS3,MgO,9.1,about 30\nS4,MgO,9.0,-5\nS5,MgO,9.36,\nS6,MgO,8.9,1e306\n"
+    report = import_file(store, *_write(tmp_path, "id,formula,V,P\n" + rows, EOS))
+    assert (report.n_stored, report.n_quarantined) == (3, 3)
+    query = "SELECT m.source_id, coalesce(p.pressure_Pa, -1) FROM properties p JOIN materials m USING (record_id)"
+    assert store.query(query + " ORDER BY 1").values.tolist() == [["S1", 0.0], ["S2", 2.3e8], ["S5", -1.0]]
+    reasons = dict(store.query("SELECT item, reasons[1] FROM quarantine").values)
+    assert reasons == {
+        "S3": "column 'P': non-numeric pressure 'about 30'",
+        "S4": "pressure_Pa -5e+08 is negative",
+        "S6": "pressure_Pa inf is not a finite number",
+    }
+    at_2_3_kbar = Dataset(description="d", version="1", properties=["volume_per_atom"], pressure_Pa=2.3e8)
+    assert store.query(*dataset_query(at_2_3_kbar))["value"].tolist() == [9.3]  # in floats 229999999.99999997 Pa
+
+
+def test_a_pressure_in_gpa_is_stored_in_pascals_and_a_column_without_one_is_recorded_as_before(store, tmp_path):
+    mapping = EOS.replace("pressure_unit: kbar", "pressure_unit: GPa") + "  rho: {unit: g/cm^3}\n"
+    csv = "id,formula,V,P,rho\nS1,MgO,8.1,123.4,\nS2,MgO,9.3,0.0001,3.58\n"
+    import_file(store, *_write(tmp_path, csv, mapping))
+    stored = store.query("SELECT property, coalesce(pressure_Pa, -1) FROM properties ORDER BY ALL").values.tolist()
+    assert stored == [["density", -1.0], ["volume_per_atom", 1e5], ["volume_per_atom", 1.234e11]]
+    recorded = json.loads(single_value(store.query("SELECT parameters FROM fetch_runs")))["mapping"]["columns"]
+    assert recorded["rho"] == {"unit": "g/cm^3", "temperature_unit": "K"}  # no pressure_unit: the mapping as before
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("pressure_Pa: 1e5, pressure_field: P", "give at most one of 'pressure_Pa' or 'pressure_field'"),
+        ("pressure_field: P, pressure_unit: eV", "pressure_unit 'eV' is no unit of pressure"),
+        ("pressure_Pa: 1e5, pressure_unit: GPa", "pressure_unit is the unit of a pressure_field"),
+    ],
+)
+def test_a_columns_pressure_is_one_of_a_fixed_one_or_a_pressure_column_in_a_unit_of_pressure(tmp_path, spec, message):
+    mapping = EOS.replace("pressure_field: P, pressure_unit: kbar", spec)
+    with pytest.raises(ConfigError, match=message):
+        load_mapping(_write(tmp_path, "", mapping)[1])
+
+
+def test_two_columns_of_one_property_at_a_rows_pressure_are_one_key_where_it_is_the_others(store, tmp_path):
+    mapping = EOS + "  V0: {property: volume_per_atom, unit: angstrom^3/atom, pressure_Pa: 0}\n"
+    twice = mapping + "  V2: {property: volume_atom, unit: angstrom^3/atom, pressure_field: P, pressure_unit: kbar}\n"
+    with pytest.raises(ConfigError, match="columns V, V2 all give 'volume_per_atom' at the same conditions"):
+        load_mapping(_write(tmp_path, "", twice)[1])
+    data, mapping_path = _write(tmp_path, "id,formula,V,P,V0\nS1,MgO,9.2,23,9.35\nS2,MgO,9.3,0,9.35\n", mapping)
+    report = import_file(store, data, mapping_path)
+    assert (report.n_stored, report.n_quarantined) == (1, 1)
+    assert list(store.query("SELECT reasons FROM quarantine").iloc[0, 0]) == [
+        "columns V and V0 both give volume_per_atom at the same conditions"
     ]

@@ -91,7 +91,7 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
         columns_of: dict[tuple, list[str]] = {}
         for column, spec in self.columns.items():
             prop, method = self.property_and_method(column)
-            conditions = (spec.temperature_K, spec.temperature_field, spec.pressure_Pa)
+            conditions = (spec.temperature_K, spec.temperature_field, spec.pressure_Pa, spec.pressure_field)
             conditions += (spec.method_field, canonical_method(method))
             columns_of.setdefault((prop, *conditions), []).append(column)
         for (prop, *_), columns in columns_of.items():
@@ -279,7 +279,7 @@ class LabConnector(Connector):
         mapping = self.mapping
         needed = [mapping.formula_column, mapping.id_column, mapping.name_column, mapping.structure_column]
         for spec in mapping.columns.values():
-            needed += [spec.unit_field, spec.temperature_field, spec.method_field]
+            needed += [spec.unit_field, spec.temperature_field, spec.pressure_field, spec.method_field]
         needed += list(mapping.columns) + list(mapping.extra_columns)
         return [column for column in dict.fromkeys(needed) if column]
 
@@ -396,16 +396,18 @@ class LabConnector(Connector):
         """A value cell of a row by what it means: its property, method, unit and conditions, and the cell's text."""
         spec = self.mapping.columns[column]
         prop, method = self.mapping.property_and_method(column, self._row_method(payload, spec))
-        temperature = spec.temperature_K
+        temperature, pressure = spec.temperature_K, spec.pressure_Pa
         if spec.temperature_field is not None:
             temperature = [self._cell_text(payload, spec.temperature_field), spec.temperature_unit]
+        if spec.pressure_field is not None:  # (under the key of a fixed pressure: the identities of rows without stay)
+            pressure = [self._cell_text(payload, spec.pressure_field), spec.pressure_unit or "Pa"]
         return {
             "property": prop,
             "method": method,
             "value": self._cell_text(payload, column),
             "unit": spec.unit or self._cell_text(payload, spec.unit_field),
             "temperature": temperature,
-            "pressure_Pa": spec.pressure_Pa,
+            "pressure_Pa": pressure,
         }
 
     def _cell_text(self, payload: dict[str, Any], column: str | None) -> str | None:
@@ -472,13 +474,27 @@ class LabConnector(Connector):
         which no steward would type to name it."""
         if spec.temperature_field is None:
             return spec.temperature_K
-        cell = payload[spec.temperature_field]
+        temperature = self._condition(payload, spec.temperature_field, "temperature")
+        return None if temperature is None else round(convert(temperature, spec.temperature_unit, "K"), 9)
+
+    def _pressure_Pa(self, payload: dict[str, Any], spec: FieldSpec) -> float | None:
+        """A value's pressure in pascals: the mapping's fixed one, or the row's in the column's `pressure_unit` (None:
+        Pa; RecordError when it is no number). Rounded to 12 significant digits, not to decimals as a temperature (a
+        vacuum's 1e-8 Pa keeps its own): 2.3 kbar is 229999999.99999997 Pa in floats, which no steward would type."""
+        if spec.pressure_field is None:
+            return spec.pressure_Pa
+        pressure = self._condition(payload, spec.pressure_field, "pressure")
+        return None if pressure is None else float(f"{convert(pressure, spec.pressure_unit or 'Pa', 'Pa'):.12g}")
+
+    def _condition(self, payload: dict[str, Any], column: str, condition: str) -> float | None:
+        """The number in a row's temperature or pressure cell (None: blank); RecordError when it holds none."""
+        cell = payload[column]
         if self._blank(cell):
             return None
-        temperature = self._number(spec.temperature_field, cell)
-        if isinstance(temperature, str):
-            raise RecordError(f"column '{spec.temperature_field}': non-numeric temperature '{cell}'")
-        return round(convert(temperature, spec.temperature_unit, "K"), 9)
+        number = self._number(column, cell)
+        if isinstance(number, str):
+            raise RecordError(f"column '{column}': non-numeric {condition} '{cell}'")
+        return number
 
     def _number(self, column: str, cell: Any) -> float | str:
         """The number in a cell of `column`, read with the mapping's decimal separator, or why it is none; RecordError
@@ -527,8 +543,8 @@ class LabConnector(Connector):
 
     def _values(self, payload: dict[str, Any]) -> list[RawValue]:
         """The row's values; RecordError when two columns give one property at the same conditions and method (their
-        temperatures and methods as the row gives them, methods by their names in the method vocabulary), of which
-        only one could be stored."""
+        temperatures, pressures and methods as the row gives them, methods by their names in the method vocabulary),
+        of which only one could be stored."""
         values, columns_of = [], {}
         for column, (prop, method) in self.value_columns(payload).items():
             value = self._value(payload, column, self.mapping.columns[column])
@@ -564,7 +580,7 @@ class LabConnector(Connector):
 
     def _value(self, payload: dict[str, Any], column: str, spec: FieldSpec) -> RawValue:
         unit = spec.unit if spec.unit is not None else str(payload[spec.unit_field]).strip()
-        temperature_K = self._temperature_K(payload, spec)
+        temperature_K, pressure_Pa = self._temperature_K(payload, spec), self._pressure_Pa(payload, spec)
         number = self._number(column, payload[column])
         return RawValue(
             property=spec.property or column,
@@ -572,7 +588,7 @@ class LabConnector(Connector):
             value=number if self._decimal == "," and isinstance(number, float) else payload[column],
             unit=unit,
             temperature_K=temperature_K,
-            pressure_Pa=spec.pressure_Pa,
+            pressure_Pa=pressure_Pa,
             method=spec.method or self._row_method(payload, spec),
             provenance=spec.provenance,
             field=column,
