@@ -307,7 +307,11 @@ def sql(
     fmt: FormatOpt = "table",
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
-    """Run a read-only SQL query on the store (writes are refused)."""
+    """Run a read-only SQL query on the store (writes are refused).
+
+    A query that starts with an SQL comment goes after `--` (else it reads as an option), the options before it:
+    matreg sql --format csv -- '-- a comment (newline) select ...'
+    """
     echo_frame(open_store(store).query(query), fmt, "(no rows)")
 
 

@@ -78,6 +78,13 @@ def test_sql_tables_print_every_digit_of_a_stored_value(filled):
     assert result.stdout.split() == ["v", "-1675.692", "123456789.125", "0.30000000000000004", "1e+22"]
 
 
+def test_sql_help_says_how_to_give_a_query_that_starts_with_a_comment(filled):
+    said = " ".join(filled("sql", "--help").stdout.replace("│", " ").split())
+    assert "matreg sql --format csv -- '-- a comment" in said
+    result = filled("sql", "--format", "csv", "--", "-- a comment\nselect 1 as n")
+    assert result.exit_code == 0 and result.stdout == "n\n1\n"
+
+
 def test_a_store_lock_held_by_another_process_is_a_one_line_error(filled, tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "store" / ".curation.lock")],
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
