@@ -20,7 +20,6 @@ from matreg.cli_options import (
     FormatOpt,
     ProgressOpt,
     StoreOpt,
-    echo_frame,
     echo_warning,
     open_store,
     read_catalog,
@@ -311,8 +310,12 @@ def sql(
 
     A query that starts with an SQL comment goes after `--` (else it reads as an option), the options before it:
     matreg sql --format csv -- '-- a comment (newline) select ...'
+
+    A table shows the first 10000 rows; csv and json print every row as read.
     """
-    echo_frame(open_store(store).query(query), fmt, "(no rows)")
+    from matreg.cli_format import BATCH_ROWS, echo_reader
+
+    echo_reader(open_store(store).query_batches(query, BATCH_ROWS), fmt, "(no rows)")
 
 
 @app.command()

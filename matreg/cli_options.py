@@ -7,6 +7,7 @@ it, so that `matreg --help` and a mistyped option answer at once.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 from collections.abc import Callable
@@ -18,8 +19,6 @@ import typer
 from matreg.errors import MatregError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from matreg.catalog import Catalog
     from matreg.store import Store
 
@@ -60,6 +59,8 @@ def reports_errors(command: Callable) -> Callable:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except OSError as exc:
+            if exc.errno == errno.EPIPE:  # the reader of stdout stopped (`| head`): click ends quietly
+                raise
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
 
@@ -87,18 +88,3 @@ def echo_warning(text: str | None) -> None:
 
 
 FormatOpt = Annotated[Literal["table", "csv", "json"], typer.Option("--format", help="table, csv or json.")]
-
-
-def echo_frame(frame: pd.DataFrame, fmt: str, empty: str, max_colwidth: int = 60) -> None:
-    """Print a frame as an aligned table, CSV or JSON records (`empty` when a table has no rows)."""
-    if fmt == "csv":
-        typer.echo(frame.to_csv(index=False), nl=False)
-    elif fmt == "json":
-        typer.echo(frame.to_json(orient="records", date_format="iso", date_unit="us"))
-    elif frame.empty:
-        typer.echo(empty)
-    else:
-        blank = frame.astype(object).where(frame.notna(), "")  # nullable integer columns refuse "" as a value
-        # each number as stored, in its shortest exact form (pandas' fixed decimals print 5.3e-19 J as 0.0, and six
-        # significant digits -1675.692 as -1675.69)
-        typer.echo(blank.to_string(index=False, max_colwidth=max_colwidth, float_format=lambda x: repr(float(x))))

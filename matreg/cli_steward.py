@@ -12,7 +12,6 @@ from matreg.cli_options import (
     CatalogOpt,
     FormatOpt,
     StoreOpt,
-    echo_frame,
     open_store,
     read_catalog,
     reports_errors,
@@ -213,6 +212,7 @@ def conflicts_command(
     Compares the values as curated (rejected ones out, corrected ones in), of one provenance and method unless
     --across-methods.
     """
+    from matreg.cli_format import echo_frame
     from matreg.curate.conflicts import find_conflicts  # pymatgen's StructureMatcher loads only here
 
     found = find_conflicts(open_store(store), prop, tolerance=tol, across_methods=across_methods)
@@ -251,6 +251,7 @@ def diff_command(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """List the records and values added, removed and changed from release A to release B."""
+    from matreg.cli_format import echo_frame
     from matreg.curate.release import diff, diff_summary
 
     changes = diff(open_store(store), dataset, a, b)

@@ -1,5 +1,7 @@
 """The command line end to end: fetch, import, sql, export, validate, status, catalog, schema."""
 
+import csv
+import io
 import json
 import os
 import signal
@@ -76,6 +78,70 @@ def test_sql_tables_print_small_numbers_with_their_digits(filled):
 def test_sql_tables_print_every_digit_of_a_stored_value(filled):
     result = filled("sql", "select * from (values (-1675.692), (123456789.125), (0.1::double + 0.2), (1e22)) t(v)")
     assert result.stdout.split() == ["v", "-1675.692", "123456789.125", "0.30000000000000004", "1e+22"]
+
+
+def test_sql_json_keeps_every_digit_of_a_number(filled):
+    query = "select 2.2426286006534718e-29 as a, 11.213143003267358::double as b, -2.30667e-06 as c, 1.5e-11 as d"
+    result = filled("sql", query, "--format", "json")
+    assert json.loads(result.stdout) == [
+        {"a": 2.2426286006534718e-29, "b": 11.213143003267358, "c": -2.30667e-06, "d": 1.5e-11}
+    ]
+    stored = filled(
+        "sql", "select record_id, property, original_value from properties order by all", "--format", "json"
+    )
+    exact = Store(Path(os.environ["MATREG_STORE"])).query(
+        "select record_id, property, original_value from properties order by all"
+    )
+    assert json.loads(stored.stdout) == exact.to_dict("records")
+    special = filled("sql", "select 'inf'::double as x, 'nan'::double as y, null::double as z", "--format", "json")
+    assert json.loads(special.stdout) == [{"x": None, "y": None, "z": None}]  # JSON has no NaN or infinity
+
+
+def test_sql_csv_and_tables_write_lists_and_structs_as_json(filled):
+    query = "select ['Ga', 'Te'] as elements, [['a'], ['b', 'c']] as nested, {'k': [1.5e-11, 2.0]} as s"
+    cells = list(csv.reader(io.StringIO(filled("sql", query, "--format", "csv").stdout)))
+    assert cells[0] == ["elements", "nested", "s"]
+    assert [json.loads(cell) for cell in cells[1]] == [["Ga", "Te"], [["a"], ["b", "c"]], {"k": [1.5e-11, 2.0]}]
+    assert len(cells) == 2
+    assert filled("sql", query).stdout.splitlines()[1].split() == [
+        '["Ga","Te"]',
+        '[["a"],["b","c"]]',
+        '{"k":[1.5e-11,2.0]}',
+    ]
+
+
+def test_sql_keeps_the_types_duckdb_gives(filled):
+    query = (
+        "select sum(x) as s, date '2024-01-01' as d, '\\x01a''b'::blob as b from (values (9007199254740993), (0)) t(x)"
+    )
+    assert filled("sql", query).stdout.splitlines()[1].split() == ["9007199254740993", "2024-01-01", "\\x01a\\x27b"]
+    assert filled("sql", query, "--format", "csv").stdout.splitlines()[1] == "9007199254740993,2024-01-01,\\x01a\\x27b"
+    result = filled("sql", query, "--format", "json")
+    assert json.loads(result.stdout) == [{"s": 9007199254740993, "d": "2024-01-01", "b": "\\x01a\\x27b"}]
+    assert filled("sql", "select sum(n_values) as n from fetch_runs").stdout.split() == ["n", "44"]
+    interval = "select interval 1 month + interval 90 minutes + interval 1 microsecond as i"
+    assert json.loads(filled("sql", interval, "--format", "json").stdout) == [{"i": "P1M0DT5400.000001S"}]
+
+
+def test_sql_prints_rows_in_batches_and_a_table_up_to_its_cap(filled, monkeypatch):
+    monkeypatch.setattr("matreg.cli_format.BATCH_ROWS", 4)
+    monkeypatch.setattr("matreg.cli_format.TABLE_ROWS", 5)
+    query = "select range as i, 'r' || range as name from range(11)"
+    assert json.loads(filled("sql", query, "--format", "json").stdout) == [{"i": i, "name": f"r{i}"} for i in range(11)]
+    assert filled("sql", query, "--format", "csv").stdout.splitlines() == ["i,name", *(f"{i},r{i}" for i in range(11))]
+    lines = filled("sql", query).stdout.splitlines()
+    assert [line.split() for line in lines[:6]] == [["i", "name"], *([str(i), f"r{i}"] for i in range(5))]
+    assert lines[6:] == ["(6 more rows not shown: --format csv or --format json prints every row)"]
+    assert filled("sql", "select 1 as a, 2 as a", "--format", "json").stdout == '[{"a":1,"a_1":2}]\n'
+
+
+def test_sql_output_its_reader_stops_reading_ends_quietly(filled):
+    """`matreg sql ... | head -1`: no error message for the rows nobody reads."""
+    command = [sys.executable, "-m", "matreg", "sql", "select range from range(3000000)", "--format", "csv"]
+    reading = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert reading.stdout.readline() == "range\n"
+    reading.stdout.close()
+    assert reading.wait(timeout=60) == 1 and reading.stderr.read() == ""
 
 
 def test_sql_help_says_how_to_give_a_query_that_starts_with_a_comment(filled):

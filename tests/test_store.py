@@ -235,6 +235,19 @@ def test_views_answer_from_the_duckdb_file_in_another_directory(store, catalog, 
     ]
 
 
+def test_a_query_is_read_in_batches_and_a_failure_while_it_runs_is_a_store_error(store, catalog):
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    reader = store.query_batches("SELECT range AS i FROM range(25000)", 10000)
+    assert [batch.num_rows for batch in reader] == [10000, 10000, 5000]
+    failing = store.query_batches(
+        "SELECT CASE WHEN range < 20000 THEN range ELSE error('boom') END FROM range(30000)", 10000
+    )
+    with pytest.raises(StoreError, match="query failed: .*boom"):
+        list(failing)
+    with pytest.raises(StoreError, match="refused"):
+        store.query_batches("DELETE FROM materials", 10000)
+
+
 def test_a_column_declared_after_the_store_was_written_is_added(store, catalog):
     # A store written before materials.notes was declared: its files lack the column, its stamp is another's.
     run_ingest(_connector(catalog, ["H-064"]), store)

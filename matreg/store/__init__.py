@@ -1112,8 +1112,8 @@ class Store:
         )
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        """Run one read-only SELECT on the DuckDB file (`matreg sql`); any other statement is refused with
-        StoreError."""
+        """Run one read-only SELECT on the DuckDB file, its rows as one frame (`matreg sql` reads them in batches:
+        `query_batches`); any other statement is refused with StoreError."""
         _refuse_writes(sql)
         con = self.connect()
         try:
@@ -1122,6 +1122,18 @@ class Store:
             raise StoreError(f"query failed: {_whole_message(exc)}") from None
         finally:
             con.close()
+
+    def query_batches(self, sql: str, rows: int) -> pyarrow.RecordBatchReader:
+        """Run one read-only SELECT as `query` does, its rows read as DuckDB produces them, `rows` at a time
+        (`matreg sql` prints them so, holding one batch): a reader whose next batch raises StoreError when the query
+        fails while it runs. The connection closes once the reader is read out or dropped."""
+        _refuse_writes(sql)
+        con = self.connect()
+        try:
+            reader = con.sql(sql).to_arrow_reader(rows)
+        except duckdb.Error as exc:
+            raise _query_failed(con, sql, exc) from None
+        return pyarrow.RecordBatchReader.from_batches(reader.schema, _read_out(reader, con))
 
     def _scan(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection reading this store's Parquet files (not the DuckDB file: no lock), with
@@ -1189,6 +1201,30 @@ class Store:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0]
+
+
+def _query_failed(con: duckdb.DuckDBPyConnection, sql: str, exc: duckdb.Error) -> StoreError:
+    """The error of a query DuckDB refused before running it (a name it lacks, a type that does not fit), with the
+    place in the query its own statement shows (`con.sql`'s relation leaves it out; a refused statement runs
+    nothing); `con` closed."""
+    try:
+        con.execute(sql)
+    except duckdb.Error as located:
+        exc = located
+    finally:
+        con.close()
+    return StoreError(f"query failed: {_whole_message(exc)}")
+
+
+def _read_out(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnection) -> Iterator[pyarrow.RecordBatch]:
+    """The batches of a query's `reader`, a failure while the query runs a StoreError (DuckDB's errors reach Arrow's
+    reader as OSError); `con` closed once they are read out or dropped."""
+    try:
+        yield from reader
+    except (duckdb.Error, pyarrow.ArrowException, OSError) as exc:
+        raise StoreError(f"query failed: {_whole_message(exc)}") from None
+    finally:
+        con.close()
 
 
 def _whole_message(exc: Exception) -> str:
