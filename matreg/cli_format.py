@@ -78,7 +78,7 @@ def _first_rows(batches: pyarrow.RecordBatchReader, limit: int) -> tuple[Chunk, 
 
 
 def _echo_table(names: list[str], columns: Chunk, more: int, empty: str, max_colwidth: int | None) -> None:
-    """Print rows as a table, each column right-aligned to its widest cell, NULL blank; cells longer than
+    """Print rows as a table, each column right-aligned to its widest cell, NULL as NULL; cells longer than
     `max_colwidth` (None: none) cut, and a last line for the `more` rows left out."""
     if not columns or not columns[0]:
         typer.echo(empty)
@@ -95,8 +95,8 @@ def _echo_table(names: list[str], columns: Chunk, more: int, empty: str, max_col
 
 
 def _table_cell(value: object) -> str:
-    """A value as a table shows it: NULL blank, line breaks and tabs escaped."""
-    return "" if value is None else _text(value).translate(_TABLE_ESCAPES)
+    """A value as a table shows it: NULL for NULL, line breaks and tabs escaped."""
+    return "NULL" if value is None else _text(value).translate(_TABLE_ESCAPES)
 
 
 def _cut(text: str, width: int) -> str:
@@ -105,7 +105,7 @@ def _cut(text: str, width: int) -> str:
 
 
 def _echo_csv(names: list[str], chunks: Iterable[Chunk]) -> None:
-    """Print rows as CSV, chunk by chunk: NULL an empty cell."""
+    """Print rows as CSV, chunk by chunk: NULL an empty cell, the empty text "" (as PostgreSQL writes CSV)."""
     typer.echo(",".join(map(_csv_cell, names)))
     for columns in chunks:
         cells = [["" if value is None else _csv_cell(_text(value)) for value in values] for values in columns]
@@ -114,7 +114,9 @@ def _echo_csv(names: list[str], chunks: Iterable[Chunk]) -> None:
 
 
 def _csv_cell(text: str) -> str:
-    """A text as a CSV cell: quoted when it holds a comma, quote or line break."""
+    """A text as a CSV cell: quoted when it holds a comma, quote or line break, or is empty."""
+    if not text:
+        return '""'
     return '"' + text.replace('"', '""') + '"' if _CSV_QUOTED.search(text) else text
 
 

@@ -67,7 +67,7 @@ def test_sql_prints_integer_columns_with_gaps(filled):
     result = filled("sql", "select source_id, nsites, spacegroup_number from materials order by source_id limit 2")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.split("\n")[0].split() == ["source_id", "nsites", "spacegroup_number"]
-    assert result.stdout.split("\n")[1].split() == ["C-095"]  # JANAF tables have no sites: blank, not <NA>
+    assert result.stdout.split("\n")[1].split() == ["C-095", "NULL", "NULL"]  # JANAF tables have no sites
 
 
 def test_sql_tables_print_small_numbers_with_their_digits(filled):
@@ -108,6 +108,13 @@ def test_sql_csv_and_tables_write_lists_and_structs_as_json(filled):
         '[["a"],["b","c"]]',
         '{"k":[1.5e-11,2.0]}',
     ]
+
+
+def test_sql_tells_null_from_the_empty_text(filled):
+    query = "select 'x' as id, '' as blank, null::varchar as missing"
+    assert filled("sql", query).stdout.splitlines()[1].split() == ["x", "NULL"]
+    assert filled("sql", query, "--format", "csv").stdout.splitlines()[1] == 'x,"",'
+    assert json.loads(filled("sql", query, "--format", "json").stdout) == [{"id": "x", "blank": "", "missing": None}]
 
 
 def test_sql_keeps_the_types_duckdb_gives(filled):
