@@ -35,14 +35,14 @@ def echo_reader(reader: pyarrow.RecordBatchReader, fmt: str, empty: str) -> None
     is read: CSV and JSON hold one batch at a time, a table the rows it shows."""
     names = _distinct(reader.schema.names)
     if fmt == "table":
-        _echo_table(names, *_first_rows(reader, TABLE_ROWS), empty, 60)
+        _echo_table(names, *_first_rows(reader, TABLE_ROWS), empty, None)
     else:
         _ECHO[fmt](names, ([column.to_pylist() for column in batch.columns] for batch in reader))
 
 
 def echo_frame(frame: pd.DataFrame, fmt: str, empty: str, max_colwidth: int | None = None) -> None:
     """Print a frame of matreg's (conflicts, diff) as `echo_reader` prints a query's rows, its missing values (NaN,
-    None) as NULL; a table cuts longer cells to `max_colwidth` characters."""
+    None) as NULL; a table cuts longer cells to `max_colwidth` characters and says so."""
     values = frame.astype(object).where(frame.notna(), None)
     columns = [values.iloc[:, index].tolist() for index in range(values.shape[1])]
     names = _distinct([str(name) for name in frame.columns])
@@ -79,7 +79,7 @@ def _first_rows(batches: pyarrow.RecordBatchReader, limit: int) -> tuple[Chunk, 
 
 def _echo_table(names: list[str], columns: Chunk, more: int, empty: str, max_colwidth: int | None) -> None:
     """Print rows as a table, each column right-aligned to its widest cell, NULL as NULL; cells longer than
-    `max_colwidth` (None: none) cut, and a last line for the `more` rows left out."""
+    `max_colwidth` (None: none) cut, and a last line for what was cut or left out (`more` rows)."""
     if not columns or not columns[0]:
         typer.echo(empty)
         return
@@ -90,8 +90,11 @@ def _echo_table(names: list[str], columns: Chunk, more: int, empty: str, max_col
     widths = [max(len(name), *map(len, texts)) for name, texts in zip(names, cells, strict=True)]
     rows = [names, *zip(*cells, strict=True)]
     typer.echo("\n".join(" ".join(map(str.rjust, row, widths)) for row in rows))
+    whole = "--format csv or --format json prints"
+    if cut:
+        typer.echo(f"(cells longer than {max_colwidth} characters are cut: {whole} them whole)")
     if more:
-        typer.echo(f"({more} more rows not shown: --format csv or --format json prints every row)")
+        typer.echo(f"({more} more rows not shown: {whole} every row)")
 
 
 def _table_cell(value: object) -> str:

@@ -110,6 +110,21 @@ def test_sql_csv_and_tables_write_lists_and_structs_as_json(filled):
     ]
 
 
+def test_sql_tables_print_text_whole(filled):
+    result = filled("sql", "select 'S-005' as item, repeat('synthesis_route ', 8) || 'end' as reasons")
+    assert result.stdout.splitlines()[1].split() == ["S-005", *["synthesis_route"] * 8, "end"]
+
+
+def test_a_table_of_matregs_own_says_when_it_cut_a_cell(capsys):
+    from matreg.cli_format import echo_frame
+
+    frame = pd.DataFrame({"record_id": ["a", "b"], "reason": ["short", "long " * 20]})
+    echo_frame(frame, "table", "(none)", max_colwidth=40)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split() == ["b", *["long"] * 7, "lo..."]
+    assert lines[-1] == "(cells longer than 40 characters are cut: --format csv or --format json prints them whole)"
+
+
 def test_sql_tells_null_from_the_empty_text(filled):
     query = "select 'x' as id, '' as blank, null::varchar as missing"
     assert filled("sql", query).stdout.splitlines()[1].split() == ["x", "NULL"]
