@@ -219,21 +219,23 @@ def test_a_value_written_before_scopes_is_withdrawn_by_a_re_import(store, tmp_pa
     assert store.query("SELECT property FROM properties").values.tolist() == [["formation_energy_per_atom"]]
 
 
+def _import_molar(store: Store, folder: Path, dataset: str, rows: str):
+    """Import `rows` (a CSV of id, formula and dHf in kJ/mol, a formation energy) as lab dataset `dataset`."""
+    mapping = f"dataset: {dataset}\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
+    (folder / "m.yaml").write_text(mapping + "  dHf: {property: formation_energy_per_atom, unit: kJ/mol}\n")
+    (folder / f"{dataset}.csv").write_text(rows, encoding="utf-8")
+    return import_file(store, folder / f"{dataset}.csv", folder / "m.yaml")
+
+
 def test_a_hydrates_molar_value_is_per_atom_of_the_hydrate(store, tmp_path):
-    mapping = "dataset: salts\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
-    (tmp_path / "m.yaml").write_text(mapping + "  dHf: {property: formation_energy_per_atom, unit: kJ/mol}\n")
-    (tmp_path / "salts.csv").write_text("id,formula,dHf\ns1,CuSO4.5H2O,-2279.65\n", encoding="utf-8")
-    import_file(store, tmp_path / "salts.csv", tmp_path / "m.yaml")
+    _import_molar(store, tmp_path, "salts", "id,formula,dHf\ns1,CuSO4.5H2O,-2279.65\n")
     value = store.query("SELECT value FROM properties").iloc[0, 0]
     assert value == pytest.approx(-2279.65 / 21 * 0.01036427, rel=1e-5)  # 21 atoms; pymatgen alone counted 9.5
 
 
 def test_an_oxide_sum_is_read_whole_or_refused_where_its_period_may_be_a_decimal_point(store, tmp_path):
-    mapping = "dataset: glass\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
-    (tmp_path / "m.yaml").write_text(mapping + "  dHf: {property: formation_energy_per_atom, unit: kJ/mol}\n")
     rows = "id,formula,dHf\ng1,Na2O.2SiO2,-2470\ng3,BaO.6Fe2O3,-5400\ng5,Na2O.SiO2,-1561\n"
-    (tmp_path / "glass.csv").write_text(rows, encoding="utf-8")
-    report = import_file(store, tmp_path / "glass.csv", tmp_path / "m.yaml")
+    report = _import_molar(store, tmp_path, "glass", rows)
     assert (report.n_stored, report.n_quarantined) == (1, 2)  # pymatgen alone read Na2SiO2.2 and BaFe2O3.6
     stored = store.query("SELECT m.formula, p.value FROM properties p JOIN materials m USING (record_id)")
     assert stored.values.tolist() == [["Na2SiO3", pytest.approx(-1561 / 6 * 0.01036427, rel=1e-5)]]
@@ -244,11 +246,7 @@ def test_an_oxide_sum_is_read_whole_or_refused_where_its_period_may_be_a_decimal
 
 
 def test_an_oxide_sum_written_with_a_space_is_quarantined_not_read_as_another_compound(store, tmp_path):
-    mapping = "dataset: glass\nformula_column: formula\nid_column: id\ncitation: x\ncolumns:\n"
-    (tmp_path / "m.yaml").write_text(mapping + "  dHf: {property: formation_energy_per_atom, unit: kJ/mol}\n")
-    rows = "id,formula,dHf\ng1,Na2O 2SiO2,-2470.1\ng2,Na2O·2SiO2,-2470.1\n"
-    (tmp_path / "glass.csv").write_text(rows, encoding="utf-8")
-    report = import_file(store, tmp_path / "glass.csv", tmp_path / "m.yaml")
+    report = _import_molar(store, tmp_path, "glass", "id,formula,dHf\ng1,Na2O 2SiO2,-2470.1\ng2,Na2O·2SiO2,-2470.1\n")
     assert (report.n_stored, report.n_quarantined) == (1, 1)  # pymatgen alone read Na2SiO4
     stored = store.query("SELECT m.source_id, m.formula FROM materials m").values.tolist()
     assert stored == [["g2", "Na2Si2O5"]]
