@@ -149,7 +149,9 @@ _ROW_TABLES = ("materials", "record_attributes", "quarantine")  # a page's table
 
 class _PageRows:
     """Canonical rows of the pages of one commit, mapped together: of a record read twice on a page, the rows of its
-    last read only (read on two pages, both reads go to publishing, which writes the rows of the last: `reads`)."""
+    last read only (read on two pages, both reads go to publishing, which writes the rows of the last: `reads`); of a
+    connector that joins rows (`Connector.joins_rows`), the values of each of its rows on the page, with one materials
+    row, as its connector keeps a record's rows on one page."""
 
     def __init__(self, connector: Connector, stamps: list[RunStamp], first_read: int = 0) -> None:
         """`stamps`: the run and when each page was read (its rows' `fetched_at`), by page; `first_read`: how many
@@ -233,7 +235,11 @@ class _PageRows:
         self.mapped = []
 
     def _last_reads(self, positions: Iterable[int]) -> set[int]:
-        """Of these positions of mapped records, those of each record's last read on its page."""
+        """Of these positions of mapped records, those of each record's last read on its page: all of them where the
+        connector joins rows (`Connector.joins_rows`: each is a row of its record's one read, with values of its
+        own)."""
+        if self.connector.joins_rows:
+            return set(positions)
         last = {
             (self.mapped[position].page, self.mapped[position].material["record_id"]): position
             for position in positions

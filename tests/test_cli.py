@@ -967,18 +967,22 @@ def test_help_lists_the_etl_commands_first_and_an_unknown_export_format_names_ev
 
 
 def test_a_dry_run_of_a_file_counts_an_id_on_two_pages_as_the_import_does(run, tmp_path):
-    # The one dry run that maps more than one page: a local file's, 1000 rows a page. s0 is on the first and the
-    # second; the import refuses the second read (a repeated id), so neither counts s0 twice. (A fetch's dry run
-    # maps its first page only, where a record read twice is one row.)
+    # The one dry run that maps more than one page: a local file's, 1000 rows a page. s0 is on the first and, below
+    # them, at 310 K and again at 300 K: the rows of one id are read on one page, one record's, the one at 300 K
+    # refused (a repeated key), so neither counts s0 twice. (A fetch's dry run maps its first page only, where a
+    # record read twice is one row.)
     gaps = tmp_path / "gaps.csv"
     rows = "".join(f"s{i},GaN,{3 + i / 1000},eV,300\n" for i in range(1000))
-    gaps.write_text("sample_id,composition,band_gap,band_gap_unit,T_K\n" + rows + "s0,GaN,3.5,eV,300\n")
+    rows += "s0,GaN,3.5,eV,310\ns0,GaN,3.5,eV,300\n"
+    gaps.write_text("sample_id,composition,band_gap,band_gap_unit,T_K\n" + rows)
     mapping = str(LAB_EXAMPLE / "mapping.yaml")
     preview = run("import", str(gaps), "--mapping", mapping, "--dry-run").stdout
     real = run("import", str(gaps), "--mapping", mapping).stdout
-    assert "read 1001, 1000 valid records (1000 values): none written (dry run); quarantined 1" in preview
-    assert "read 1001, 1000 valid records (1000 values): 1000 written; quarantined 1" in real
-    assert "duplicate id 's0' (first on line 2)" in preview and "duplicate id 's0' (first on line 2)" in real
+    assert "read 1002, 1000 valid records (1001 values): none written (dry run); quarantined 1" in preview
+    assert "read 1002, 1000 valid records (1001 values): 1000 written; quarantined 1" in real
+    repeated = "duplicate id 's0': row gives band_gap by optical absorption / transport (compiled) at 300 K, "
+    repeated += "which line 2 gave"
+    assert repeated in preview and repeated in real
 
 
 def test_status_shows_a_failed_run_as_having_published_nothing(run, janaf_server):

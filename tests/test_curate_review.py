@@ -395,6 +395,36 @@ def test_a_readmit_puts_its_corrected_value_in_a_cell_that_is_no_number(store, t
     assert values == [["eu:S1", "band_gap", 2.42], ["eu:S2", "band_gap", 3.4], ["eu:S2", "density", 6.0]]
 
 
+CP_SERIES = "  Cp: {property: heat_capacity_cp, unit: J/(mol*K), temperature_field: T, temperature_unit: degC}\n"
+SAMPLES = "extension: lab-sample\nextra_columns: {sample: sample_id, route: synthesis_route}\n"
+
+
+@pytest.mark.parametrize("extension", [False, True])
+def test_a_row_of_a_measurement_series_is_readmitted_into_the_record_its_ids_other_rows_give(
+    store, tmp_path, extension
+):
+    rows = ["S1,Al2O3,25,79.0", 'S1,Al2O3,100,"96,1"', "S1,Al2O3,200,106.9"]
+    columns, header = CP_SERIES, "id,formula,T,Cp"
+    if extension:
+        columns, header, rows = columns + SAMPLES, header + ",sample,route", [row + ",A-7,sol-gel" for row in rows]
+    series = "\n".join([header, *rows]) + "\n"
+    assert import_lab(store, tmp_path, "cp", columns, series).n_quarantined == 1  # the 100 °C row, whole
+    decide(store, "readmit", "the notebook says 96.1", quarantine_id=quarantined(store, "S1"), value=96.1)
+    shown = "SELECT record_id, temperature_K, value FROM properties ORDER BY ALL"
+    series_values = [["cp:S1", 298.15, 79.0], ["cp:S1", 373.15, 96.1], ["cp:S1", 473.15, 106.9]]
+    assert store.query(shown).values.tolist() == series_values
+    assert len(store.query("SELECT * FROM material_writes")) == 1  # the record as its import wrote it: a value added
+    attributes = store.query("SELECT attribute, value, run_id LIKE 'curation:%' FROM record_attributes ORDER BY 1")
+    assert attributes.values.tolist() == (
+        [["sample_id", "A-7", False], ["synthesis_route", "sol-gel", False]] if extension else []
+    )
+    assert import_lab(store, tmp_path, "cp", columns, series).n_unchanged == 1
+    assert store.query(shown).values.tolist() == series_values  # the readmit holds while the file gives the row so
+    import_lab(store, tmp_path, "cp", columns, series.replace("S1,Al2O3,200", "S1,GaN,200"))  # another material
+    with pytest.raises(CurationError, match="'cp:S1' of line 4 is already in the store, as an import of its file"):
+        decide(store, "readmit", quarantine_id=quarantined(store, "line 4"), value=60)
+
+
 def test_a_dismissed_row_a_later_fetch_rejects_alike_stays_dismissed(store, catalog):
     def fetch():
         return run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064", "Q-404"])), store)

@@ -16,9 +16,9 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 from pymatgen.io.vasp import Poscar
 
-from matreg.catalog import Dataset
+from matreg.catalog import Catalog, Dataset
 from matreg.errors import ConfigError
-from matreg.export import dataset_query
+from matreg.export import dataset_query, export_dataset
 from matreg.ingest import run_ingest
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
@@ -42,7 +42,8 @@ def test_sample_file_stores_good_rows_and_quarantines_bad_ones_with_reasons(stor
         "bad-unit": "unknown unit 'elektronvolt'",
         "bad-number": "non-numeric value 'about 3'",
         "bad-bounds": "band_gap = -1.1 eV is outside the physical bounds [0, 30]",
-        "line 36": "duplicate id 'roost-2' (first on line 3)",  # the id is the problem: named by its line
+        "line 36": "duplicate id 'roost-2': row gives band_gap by optical absorption / transport (compiled) at 300 K, "
+        "which line 3 gave (a record has one value of a property per method and conditions)",  # named by its line
     }
 
 
@@ -1233,7 +1234,8 @@ def test_identical_rows_of_a_repeated_id_are_one_quarantine_row_counted_once_wit
     data, mapping = _write(tmp_path, "id,formula,gap,rho\n" + rows, GAP_MAPPING)
     report = import_file(store, data, mapping)
     assert (report.n_stored, report.n_quarantined) == (2, 1)
-    assert dict(report.reasons) == {"duplicate id 'K-3' (first on line 3)": 1}
+    repeated = "duplicate id 'K-3': row gives band_gap, which line 3 gave (a record has one value of a property per "
+    assert dict(report.reasons) == {repeated + "method and conditions)": 1}
     assert store.query("SELECT item FROM quarantine").values.tolist() == [["line 5"]]
 
 
@@ -1435,13 +1437,18 @@ def test_a_method_column_is_given_instead_of_a_columns_method(tmp_path):
         load_mapping(mapping)
 
 
-def test_one_record_by_two_methods_in_two_rows_is_a_repeated_id_each_method_a_row_of_its_own(store, tmp_path):
-    rows = "S1,GaAs,1.42,UV-Vis\nS1,GaAs,1.42,photoluminescence\nS1,GaAs,1.42,ellipsometry\nS1,GaAs,1.42,ellipsometry\n"
+def test_one_record_by_three_methods_in_three_rows_is_one_record_and_a_method_given_twice_a_repeated_id(
+    store, tmp_path
+):
+    rows = "S1,GaAs,1.42,UV-Vis\nS1,GaAs,1.42,photoluminescence\nS1,GaAs,1.42,ellipsometry\nS1,GaAs,1.41,ellipsometry\n"
     report = import_file(store, *_write(tmp_path, "id,formula,gap,technique\n" + rows, OPTICS))
-    assert (report.n_stored, report.n_quarantined) == (1, 2)  # the rows of the same cells are one quarantine row
-    assert dict(report.reasons) == {"duplicate id 'S1' (first on line 2)": 2}
-    assert store.query("SELECT item FROM quarantine ORDER BY 1").values.tolist() == [["line 3"], ["line 5"]]
-    assert _methods(store) == [["S1", "UV-Vis", 1.42]]
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 3, 1)
+    assert dict(report.reasons) == {
+        "duplicate id 'S1': row gives band_gap by ellipsometry, which line 4 gave (a record has one value of a "
+        "property per method and conditions)": 1
+    }
+    assert store.query("SELECT item FROM quarantine ORDER BY 1").values.tolist() == [["line 5"]]
+    assert _methods(store) == [["S1", "UV-Vis", 1.42], ["S1", "ellipsometry", 1.42], ["S1", "photoluminescence", 1.42]]
 
 
 def test_two_columns_of_one_property_are_one_key_in_a_row_whose_method_cells_make_them_so(store, tmp_path):
@@ -1557,3 +1564,125 @@ def test_two_columns_of_one_property_at_a_rows_pressure_are_one_key_where_it_is_
     assert list(store.query("SELECT reasons FROM quarantine").iloc[0, 0]) == [
         "columns V and V0 both give volume_per_atom at the same conditions"
     ]
+
+
+CP_SERIES = (
+    "dataset: cp-lab\nformula_column: formula\nid_column: sample\ncitation: c\nmethod: DSC\ncolumns:\n"
+    "  Cp: {property: heat_capacity_cp, unit: J/(mol*K), temperature_field: T, temperature_unit: degC}\n"
+)
+CP_ROWS = ["S1,Al2O3,25,79.0", "S1,Al2O3,100,96.1", "S1,Al2O3,200,106.9"]  # a Cp(T) series: one row per measurement
+CP_STORED = [["S1", 298.15, 79.0], ["S1", 373.15, 96.1], ["S1", 473.15, 106.9]]
+
+
+def _series(store, tmp_path, rows, mapping=CP_SERIES, header="sample,formula,T,Cp", page_size=1000):
+    """Import `rows` under `header` as lab.csv, by `mapping`, `page_size` rows a page."""
+    data, mapping_path = _write(tmp_path, "\n".join([header, *rows]) + "\n", mapping)
+    return run_ingest(LabConnector(data, load_mapping(mapping_path), page_size=page_size), store)
+
+
+def _series_values(store):
+    query = "SELECT m.source_id, p.temperature_K, p.value FROM properties p JOIN materials m USING (record_id)"
+    return store.query(query + " ORDER BY ALL").values.tolist()
+
+
+def test_rows_of_one_id_at_three_temperatures_are_one_record_with_three_values_exported_as_three(store, tmp_path):
+    report = _series(store, tmp_path, CP_ROWS)
+    assert (report.n_fetched, report.n_stored, report.n_values, report.n_quarantined) == (3, 1, 3, 0)
+    assert _series_values(store) == CP_STORED
+    assert store.query("SELECT record_id, source_url FROM material_writes").values.tolist() == [
+        ["cp-lab:S1", "file:lab.csv#id=S1"]
+    ]
+    catalog = Catalog(datasets={"cp": Dataset(description="d", version="1", properties=["heat_capacity_cp"])})
+    export_dataset(store, catalog, "cp", "csv", tmp_path / "cp.csv")
+    exported = pd.read_csv(tmp_path / "cp.csv")
+    assert exported[["record_id", "temperature_K", "value"]].values.tolist() == [
+        ["cp-lab:S1", temperature, value] for _, temperature, value in CP_STORED
+    ]
+
+
+def test_rows_of_one_id_far_apart_on_other_pages_are_one_record(store, tmp_path):
+    rows = ["S1,Al2O3,25,79.0", "S2,MgO,25,37.2", "S3,ZnO,25,41.0", "S2,MgO,100,42.5", "S1,Al2O3,100,96.1"]
+    report = _series(store, tmp_path, [*rows, "S1,Al2O3,200,106.9"], page_size=2)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (3, 6, 0)
+    assert [row for row in _series_values(store) if row[0] == "S1"] == CP_STORED
+    assert [row[0] for row in _series_values(store)].count("S2") == 2
+
+
+@pytest.mark.parametrize(
+    ("row", "named", "reason"),
+    [
+        ("S1,GaN,100,96.1", "", "row gives formula 'GaN' where line 2 gave 'Al2O3'"),
+        ("S1,Al2 O3,100,96.1", "", "row gives formula 'Al2 O3' where line 2 gave 'Al2O3'"),  # as written
+        ("S1,Al2O3,100,96.1,", "corundum", "row gives no name where line 2 gave 'corundum'"),
+        ("S1,Al2O3,100,96.1,alumina", "corundum", "row gives name 'alumina' where line 2 gave 'corundum'"),
+    ],
+)
+def test_a_row_of_an_id_that_differs_in_a_cell_of_its_record_is_a_duplicate_id_naming_the_cell(
+    store, tmp_path, row, named, reason
+):
+    mapping, header, first = CP_SERIES, "sample,formula,T,Cp", CP_ROWS[0]
+    if named:
+        mapping, header, first = mapping + "name_column: name\n", header + ",name", f"{first},{named}"
+    report = _series(store, tmp_path, [first, row], mapping, header)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 1, 1)
+    assert dict(report.reasons) == {
+        f"duplicate id 'S1': {reason} (the rows of one id are one record: they repeat its formula, name, structure "
+        "and extension columns)": 1
+    }
+    assert store.query("SELECT item FROM quarantine").values.tolist() == [["line 3"]]
+    assert _series_values(store) == CP_STORED[:1]
+
+
+def test_a_row_of_an_extension_column_other_than_its_ids_first_row_is_refused_naming_the_attribute(store, tmp_path):
+    mapping = CP_SERIES + "extension: lab-sample\nextra_columns: {sample: sample_id, route: synthesis_route}\n"
+    rows = ["S1,Al2O3,25,79.0,sol-gel", "S1,Al2O3,100,96.1,sol-gel", "S1,Al2O3,200,106.9,CVD"]
+    report = _series(store, tmp_path, rows, mapping, "sample,formula,T,Cp,route")
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 2, 1)
+    assert next(iter(report.reasons)).startswith(
+        "duplicate id 'S1': row gives synthesis_route 'CVD' where line 2 gave 'sol-gel'"
+    )
+    attributes = "SELECT attribute, value FROM record_attributes ORDER BY ALL"
+    assert store.query(attributes).values.tolist() == [["sample_id", "S1"], ["synthesis_route", "sol-gel"]]
+
+
+def test_a_row_giving_a_value_key_an_earlier_row_of_its_id_gave_is_refused_and_the_first_kept(store, tmp_path):
+    # as a repeated id is refused (its first row kept), and a row giving one key twice is refused whole
+    report = _series(store, tmp_path, [*CP_ROWS, "S1,Al2O3,100.0,95.8"])
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 3, 1)
+    assert dict(report.reasons) == {
+        "duplicate id 'S1': row gives heat_capacity_cp by DSC at 373.15 K, which line 3 gave (a record has one value "
+        "of a property per method and conditions)": 1
+    }
+    assert store.query("SELECT item FROM quarantine").values.tolist() == [["line 5"]]
+    assert _series_values(store) == CP_STORED
+
+
+def test_a_series_re_imported_unchanged_edited_or_less_a_row_changes_just_that_value(store, tmp_path):
+    _series(store, tmp_path, CP_ROWS)
+    again = _series(store, tmp_path, [CP_ROWS[2], CP_ROWS[0], CP_ROWS[1]])  # sorted otherwise: the same record
+    assert (again.n_stored, again.n_unchanged, again.n_withdrawn) == (1, 1, 0)
+    assert len(store.query("SELECT * FROM material_writes")) == 1
+    edited = _series(store, tmp_path, [CP_ROWS[0], "S1,Al2O3,100,96.4", CP_ROWS[2]])
+    assert (edited.n_unchanged, edited.n_withdrawn) == (0, 0)
+    assert _series_values(store) == [CP_STORED[0], ["S1", 373.15, 96.4], CP_STORED[2]]
+    fewer = _series(store, tmp_path, [CP_ROWS[0], CP_ROWS[2]])  # the 100 °C row deleted: its value alone goes
+    assert (fewer.n_stored, fewer.n_values, fewer.n_withdrawn) == (1, 2, 0)
+    assert _series_values(store) == [CP_STORED[0], CP_STORED[2]]
+    assert store.query("SELECT count(*) FROM materials").iloc[0, 0] == 1
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("S1,Al2O3,hot,96.1", "column 'T': non-numeric temperature 'hot'"),
+        ("S1,Al2O3,100,96.1x", "non-numeric value '96.1x'"),
+        ('S1,Al2O3,100,"96,1"', "column 'Cp': '96,1' has a comma"),
+    ],
+)
+def test_a_bad_cell_of_one_measurement_row_quarantines_that_row_alone(store, tmp_path, row, reason):
+    report = _series(store, tmp_path, [CP_ROWS[0], row, CP_ROWS[2]])
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 2, 1)
+    assert next(iter(report.reasons)).startswith(reason)
+    assert store.query("SELECT item FROM quarantine").values.tolist() == [["S1"]]
+    assert _series_values(store) == [CP_STORED[0], CP_STORED[2]]
+    assert _series(store, tmp_path, [CP_ROWS[0], row, CP_ROWS[2]]).n_unchanged == 1  # and again: nothing changes

@@ -30,7 +30,7 @@ from matreg.errors import FormulaError, MatregError, RecordError, StoreError, Un
 from matreg.formula import composition_key
 from matreg.schema import canonical_method, load_tables, load_vocabulary, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
-from matreg.sources.lab import LabConnector, LabMapping
+from matreg.sources.lab import SHARED_ID, LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store, settling_entries_sql
 from matreg.store.sql import current_rows_sql, stored_sql
 from matreg.structure import read_structure
@@ -691,6 +691,8 @@ def _readmit(
     canonical = _harmonized(row, record, attribution, stamp)
     if index is not None:
         canonical.values[index] |= _as_received(received[index])
+    if whole and _joins_stored_record(store, row, raw, record, canonical, extension, stamp):
+        whole, extension = False, None  # its values go beside those its id's other rows gave the stored record
     tables = _new_rows(store, row, canonical, whole)
     if extension is not None:  # a lab row of a dataset with sample metadata: checked and stored as the import does
         tables["record_attributes"] = _attribute_rows(row, record, extension, canonical.material["record_id"], stamp)
@@ -867,6 +869,34 @@ def _with_value(
     columns = connector.value_columns(raw)
     chosen = list(columns)[_the_one(_named_values(list(columns.values()), property, method), property, method)]
     return raw | {chosen: connector.number_cell(value)}, chosen
+
+
+def _joins_stored_record(
+    store: Store,
+    row: dict[str, Any],
+    raw: dict[str, Any],
+    record: SourceRecord,
+    canonical: CanonicalRecord,
+    extension: str | None,
+    stamp: RunStamp,
+) -> bool:
+    """True for a lab row of an id that other rows of its file give too (`SHARED_ID`: one record's measurements),
+    whose record an import of the file stored as the row describes it (its formula as written, name and structure,
+    and its extension's attributes): the row's values are readmitted into that record, beside the other rows'. A row
+    of a record stored otherwise (an older read, its file's rows all rejected since) is refused as a whole row is."""
+    material = canonical.material
+    record_id = material["record_id"]
+    if not raw.get(SHARED_ID) or not _written_in_scope(store, record_id, material["scope"]):
+        return False
+    stored = {key: _none(item) for key, item in _read_write(store, record_id, row).iloc[0].items()}
+    if any(stored[column] != material[column] for column in ("formula_original", "name", "structure")):
+        return False
+    if extension is None:
+        return True
+    given = _attribute_rows(row, record, extension, record_id, stamp)
+    sql = "SELECT attribute, value FROM record_attributes WHERE record_id = ? AND run_id = ?"
+    kept = store.read(sql, [record_id, stored["run_id"]])
+    return {attribute["attribute"]: attribute["value"] for attribute in given} == dict(kept.values.tolist())
 
 
 def _attribute_rows(

@@ -164,6 +164,7 @@ class Connector(ABC):
     preview_pages: int | None = 1  # pages a dry run maps: one of a remote source, every one (None) of a local file
     ids_by_position: bool = False  # its record ids name a place (a file's line), not a material: see _PublishCheck
     reads_whole_scope: bool = False  # a run reads all its scope says (a lab file): records it lacks are withdrawn
+    joins_rows: bool = False  # items of one record on a page are its rows, of one read (a lab file's rows of one id)
     reads_whole_source: bool = False  # a run asks for every record the source lists (fetch --all alone)
     scope_chosen: bool = False  # the user named the scope (`import --as`): it may take over another file's scope
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -25,6 +27,11 @@ from matreg.validation import is_blank, parse_number, to_json
 from matreg.yamlio import load_model
 
 logger = logging.getLogger(__name__)
+
+# In a row's payload: other rows of the file give its id too, each with values of its own (a measurement series):
+# the rows of one record. A readmit of the row adds its values to that record (`curate.review`).
+SHARED_ID = "_shared_id"
+_SHOWN_CELL = 40  # the longest record cell a reason quotes (a structure's text is named, not shown)
 
 
 def _extension(name: str) -> ExtensionSpec:
@@ -237,6 +244,7 @@ class LabConnector(Connector):
 
     preview_pages = None  # a dry run checks every row of the file
     reads_whole_scope = True  # re-importing a file withdraws the records of its earlier imports it no longer gives
+    joins_rows = True  # the rows of one id are one record's, each giving values of its own (`_join`)
 
     def __init__(self, path: Path, mapping: LabMapping, *, page_size: int = 1000, name: str | None = None) -> None:
         self._map_by(path, _by_sheet_name(Path(path), mapping), name)
@@ -314,23 +322,37 @@ class LabConnector(Connector):
         )
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
-        records = self.frame.to_dict(orient="records")
+        """The rows as raw items, about `page_size` a page, the rows of one id together on one page (where its first
+        row is): they are one record (`_join`), joined as a page is mapped."""
+        rows = self.frame.to_dict(orient="records")
         lines = self.frame.index.tolist()
-        first = cursor["next_row"] if cursor else 0
-        seen = self._ids_before(records, lines, first)
-        for start in range(first, len(records), self.page_size):
-            end = start + self.page_size
-            rows = zip(range(start, end), records[start:end], lines[start:end], strict=False)
-            items = [self._item(row, line, self._source_id(row, position), seen) for position, row, line in rows]
-            following = {"next_row": end} if end < len(records) else None
-            yield Page(items, following, request=f"read {self.path.name}", total=len(records))
+        ids = [self._source_id(row, position) for position, row in enumerate(rows)]
+        errors, shared = self._row_errors(rows, lines, ids)
+        start, first = 0, cursor["next_row"] if cursor else 0
+        for positions in self._pages_of(ids):
+            end = start + len(positions)
+            if start >= first:
+                items = [
+                    self._item(rows[row], lines[row], ids[row], errors.get(row), ids[row] in shared)
+                    for row in positions
+                ]
+                following = {"next_row": end} if end < len(rows) else None
+                yield Page(items, following, request=f"read {self.path.name}", total=len(rows))
+            start = end
 
-    def _ids_before(self, records: list[dict[str, Any]], lines: list[int], row: int) -> dict[str, int]:
-        """Ids of the rows before `row`, with their lines, so a resumed import still spots repeated ids."""
-        seen: dict[str, int] = {}
-        for position, (record, line) in enumerate(zip(records[:row], lines[:row], strict=True)):
-            seen.setdefault(self._source_id(record, position), line)
-        return seen
+    def _pages_of(self, ids: list[str]) -> list[list[int]]:
+        """The rows' positions by page: each id's rows together, where its first row is (a row without an id alone),
+        a page ending with the id that brings it to `page_size` rows."""
+        by_id: dict[str | int, list[int]] = {}
+        for position, source_id in enumerate(ids):
+            by_id.setdefault(source_id or position, []).append(position)
+        pages, page = [], []
+        for positions in by_id.values():
+            page += positions
+            if len(page) >= self.page_size:
+                pages.append(page)
+                page = []
+        return [*pages, page] if page else pages
 
     def _source_id(self, row: dict[str, Any], position: int) -> str:
         """The row's id: its id column's, else the file's name in the store and the row number, counted from 2 under
@@ -341,26 +363,84 @@ class LabConnector(Connector):
             return "" if self._blank(cell) else str(cell).strip()  # a missing-value marker is no id
         return f"{self.name}:row-{position + 2}"
 
-    def _item(self, row: dict[str, Any], line: int, source_id: str, seen: dict[str, int]) -> RawItem:
-        """One row as a raw item; `line` is its line in the file (the header is line 1). It is named by its id where
-        the mapping has an id column, else, or where the id is the problem (none, a duplicate) or the row cannot be
-        read as its header says, by its line ('line 5')."""
+    def _item(self, row: dict[str, Any], line: int, source_id: str, error: str | None, shared: bool) -> RawItem:
+        """One row as a raw item; `line` is its line in the file (the header is line 1), `error` why it cannot be
+        read at all, `shared` whether other rows of the file give its record (`SHARED_ID`). It is named by its id
+        where the mapping has an id column, else, or where the id is the problem (none, a duplicate) or the row cannot
+        be read as its header says, by its line ('line 5')."""
         payload = {"_line": line, "_source_id": source_id, **row}
-        error = self._row_error(line, source_id, seen)
-        if error is None:
-            seen[source_id] = line
+        if shared and error is None:
+            payload[SHARED_ID] = True
         named_by_id = error is None and not self.ids_by_position
         return RawItem(source_id if named_by_id else f"line {line}", payload, error)
 
-    def _row_error(self, line: int, source_id: str, seen: dict[str, int]) -> str | None:
-        """Why a row cannot be read at all: cells its header does not name, no id, or an id seen before."""
+    def _row_errors(
+        self, rows: list[dict[str, Any]], lines: list[int], ids: list[str]
+    ) -> tuple[dict[int, str], set[str]]:
+        """Why rows cannot be read at all, by position (`_row_error`, and of a row of an id that other rows give,
+        `_join`), and the ids that several rows give, each the rows of one record."""
+        repeated = {source_id for source_id, count in Counter(ids).items() if count > 1 and source_id}
+        errors: dict[int, str] = {}
+        records: dict[str, _RecordRows] = {}
+        for position, (row, line, source_id) in enumerate(zip(rows, lines, ids, strict=True)):
+            error = self._row_error(line, source_id)
+            if error is None and source_id in repeated:
+                error = self._join(records, row, line, source_id)
+            if error is not None:
+                errors[position] = error
+        return errors, {source_id for source_id, record in records.items() if record.n_rows > 1}
+
+    def _row_error(self, line: int, source_id: str) -> str | None:
+        """Why a row cannot be read at all: cells its header does not name, or no id."""
         if line in self.problems:
             return self.problems[line]
         if not source_id:
             return f"no id in column '{self.mapping.id_column}'"
-        if source_id in seen:
-            return f"duplicate id '{source_id}' (first on line {seen[source_id]})"
         return None
+
+    def _join(self, records: dict[str, _RecordRows], row: dict[str, Any], line: int, source_id: str) -> str | None:
+        """Join a row to the record of its id (`records`: those of the rows before it), or say why it cannot be one of
+        its rows: a duplicate id, of a row that describes its record otherwise than the id's first row (its formula as
+        written, name, structure, extension columns: `_record_cells`), or that gives a value of a key (property, method
+        and conditions) an earlier row of the id gave, of which one only could be stored. The first row of the id is
+        kept, as a row giving one key twice is refused whole (`_keyed_values`). A row that cannot be mapped gives no
+        key here: it is quarantined as it is mapped."""
+        cells, keys = self._record_cells(row), self._value_keys(row)
+        record = records.get(source_id)
+        if record is None:
+            records[source_id] = _RecordRows(line, cells, dict.fromkeys(keys, line))
+            return None
+        differing = next((what for what, text in cells.items() if text != record.cells[what]), None)
+        if differing is not None:
+            differs = _cell_differs(differing, cells[differing], record.cells[differing], record.line)
+            return (
+                f"duplicate id '{source_id}': {differs} (the rows of one id are one record: they repeat its formula, "
+                "name, structure and extension columns)"
+            )
+        given = next((key for key in keys if key in record.keys), None)
+        if given is not None:
+            return (
+                f"duplicate id '{source_id}': row gives {_key_text(given)}, which line {record.keys[given]} gave (a "
+                "record has one value of a property per method and conditions)"
+            )
+        record.keys.update(dict.fromkeys(keys, line))
+        record.n_rows += 1
+        return None
+
+    def _record_cells(self, payload: dict[str, Any]) -> dict[str, str | None]:
+        """What a row says of its record rather than of a value: its formula as written, name, structure and
+        extension attributes, by what each is ('formula', 'synthesis_route'), each cell's text (None: blank)."""
+        mapping = self.mapping
+        roles = {"formula": mapping.formula_column, "name": mapping.name_column, "structure": mapping.structure_column}
+        roles |= {attribute: column for column, attribute in mapping.extra_columns.items()}
+        return {role: self._cell_text(payload, column) for role, column in roles.items() if column is not None}
+
+    def _value_keys(self, payload: dict[str, Any]) -> list[tuple]:
+        """The value keys of a row's values (`_keyed_values`); none for a row that cannot be mapped."""
+        try:
+            return list(self._keyed_values(payload))
+        except RecordError:
+            return []
 
     def named_record(self, payload: Any) -> tuple[str, str] | None:
         """Of a quarantined row, its id (its id column's, else its place's) and formula cell; None for a row without
@@ -542,19 +622,23 @@ class LabConnector(Connector):
         return repr(number) if self._decimal == "," and isinstance(number, float) else text
 
     def _values(self, payload: dict[str, Any]) -> list[RawValue]:
-        """The row's values; RecordError when two columns give one property at the same conditions and method (their
-        temperatures, pressures and methods as the row gives them, methods by their names in the method vocabulary),
-        of which only one could be stored."""
-        values, columns_of = [], {}
+        """The row's values (`_keyed_values`)."""
+        return list(self._keyed_values(payload).values())
+
+    def _keyed_values(self, payload: dict[str, Any]) -> dict[tuple, RawValue]:
+        """The row's values by value key: property, method (by its name in the method vocabulary), temperature and
+        pressure, as the row gives them; RecordError when two columns give one key, of which only one could be
+        stored."""
+        values: dict[tuple, RawValue] = {}
         for column, (prop, method) in self.value_columns(payload).items():
             value = self._value(payload, column, self.mapping.columns[column])
             method = canonical_method(method)
             key = (prop, method, value.temperature_K, value.pressure_Pa)
-            if key in columns_of:
+            if key in values:
                 by = f" by {method}" if method else ""
-                raise RecordError(f"columns {columns_of[key]} and {column} both give {prop}{by} at the same conditions")
-            columns_of[key] = column
-            values.append(value)
+                given = f"columns {values[key].field} and {column} both give {prop}{by}"
+                raise RecordError(f"{given} at the same conditions")
+            values[key] = value
         return values
 
     def _structure(self, payload: dict[str, Any]) -> Structure | None:
@@ -615,3 +699,32 @@ def separator_problem(text: str, decimal: str) -> str | None:
     if other in text and isinstance(read_decimal(text.replace(other, ""), decimal), float):
         return _SEPARATOR_ADVICE[decimal].format(text)
     return None
+
+
+@dataclass
+class _RecordRows:
+    """The rows of one id read so far: its first row's line and record cells (`LabConnector._record_cells`), each
+    value key its rows gave with the line that gave it, and how many rows it has."""
+
+    line: int
+    cells: dict[str, str | None]
+    keys: dict[tuple, int]
+    n_rows: int = 1
+
+
+def _cell_differs(what: str, given: str | None, first: str | None, line: int) -> str:
+    """How a row's cell of its record differs from its id's first row's: "row gives formula 'GaN' where line 2 gave
+    'GaAs'" (a long cell, a structure's text, is not quoted)."""
+    if any(text is not None and (len(text) > _SHOWN_CELL or "\n" in text) for text in (given, first)):
+        return f"row gives another {what} than line {line}"
+    if given is None:
+        return f"row gives no {what} where line {line} gave '{first}'"
+    return f"row gives {what} '{given}' where line {line} gave " + (f"'{first}'" if first is not None else "none")
+
+
+def _key_text(key: tuple) -> str:
+    """A value key as a reason names it: 'heat_capacity_cp by DSC at 373.15 K'."""
+    prop, method, temperature_K, pressure_Pa = key
+    stated = ((temperature_K, "K"), (pressure_Pa, "Pa"))
+    conditions = [f"{given:g} {unit}" for given, unit in stated if given is not None]
+    return prop + (f" by {method}" if method else "") + (f" at {' and '.join(conditions)}" if conditions else "")
