@@ -92,9 +92,9 @@ class Source(pydantic.BaseModel, extra="forbid"):
     @pydantic.field_validator("base_url", "files_url")
     @classmethod
     def _a_server_or_a_folder(cls, url: str | None) -> str | None:
-        parts = urlsplit(url) if url is not None else None
-        if parts is not None and not (parts.scheme == "file" or (parts.scheme in ("http", "https") and parts.hostname)):
-            raise ValueError(f"'{url}' is no URL of a server or a folder: give http://, https:// or file://")
+        problem = url_problem(url) if url is not None else None
+        if problem:
+            raise ValueError(problem)
         return url
 
     @pydantic.model_validator(mode="after")
@@ -111,6 +111,14 @@ class Source(pydantic.BaseModel, extra="forbid"):
     def api_key(self) -> str | None:
         """The secret from the environment variable named by `auth_env` (never stored)."""
         return os.environ.get(self.auth_env) if self.auth_env else None
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a source's base URL (None: it can): it names no server (http, https) or folder (file)."""
+    parts = urlsplit(url)
+    if parts.scheme == "file" or (parts.scheme in ("http", "https") and parts.hostname):
+        return None
+    return f"'{url}' is no URL of a server or a folder: give http://, https:// or file://"
 
 
 class Resolution(pydantic.BaseModel, extra="forbid"):

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -150,10 +150,22 @@ class PropertySpec(pydantic.BaseModel, extra="forbid"):
         return unit
 
 
-class Vocabulary(pydantic.RootModel[dict[str, PropertySpec]]):
+# A property's name: a column of the store's properties_wide view, so a plain lower-case SQL name
+PropertyName = Annotated[str, pydantic.StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class Vocabulary(pydantic.RootModel[dict[PropertyName, PropertySpec]]):
     """The property vocabulary by canonical name."""
 
     _aliases: dict[tuple[str, str], str] = pydantic.PrivateAttr(default_factory=dict)
+
+    @pydantic.model_validator(mode="after")
+    def _no_column_names(self) -> Vocabulary:
+        columns = {column for spec in load_tables().values() for column in spec.columns}
+        taken = sorted(columns.intersection(self.root))
+        if taken:
+            raise ValueError(f"{', '.join(taken)}: a column of the store's tables, which properties_wide has too")
+        return self
 
     def model_post_init(self, context: object) -> None:
         """Index every (source, lower-case alias) once: `resolve` runs for every value fetched."""
@@ -317,9 +329,9 @@ def load_vocabulary(path: Path | None = None) -> Vocabulary:
     return _vocabulary_file(path) if path is not None else _project_vocabulary(Path.cwd())
 
 
-def vocabulary_names() -> tuple[str, ...]:
-    """The vocabulary's property names: what the checks and views made of it differ by."""
-    return tuple(load_vocabulary().root)
+def vocabulary_key() -> tuple[tuple[str, str, tuple[float, float]], ...]:
+    """The vocabulary's properties with their units and bounds: what the checks and views made of it differ by."""
+    return tuple((name, spec.unit, spec.bounds) for name, spec in load_vocabulary().root.items())
 
 
 @lru_cache(maxsize=8)
@@ -335,18 +347,27 @@ def _project_vocabulary(working_directory: Path) -> Vocabulary:
     path = working_directory / PROPERTIES
     if not path.is_file():
         return bundled
-    added = {name: spec for name, spec in _vocabulary_file(path).root.items() if bundled.root.get(name) != spec}
-    redefined = [name for name in added if name in bundled.root]
+    project = _vocabulary_file(path).root
+    redefined = [name for name, spec in project.items() if name in bundled.root and _measured_otherwise(spec, name)]
     if redefined:
         raise ConfigError(
-            f"{path}: {', '.join(redefined)} is matreg's property, declared otherwise there: a project's "
+            f"{path}: {', '.join(redefined)} is matreg's property, in another unit or bounds there: a project's "
             f"{PROPERTIES} adds properties and cannot redefine matreg's (give yours another name)"
         )
+    added = {name: spec for name, spec in project.items() if name not in bundled.root}
     names = [*added, *(alias for spec in added.values() for aliases in spec.aliases.values() for alias in aliases)]
     taken = [name for name in names if bundled.resolves(name)]
     if taken:
         raise ConfigError(f"{path}: '{taken[0]}' names a property of matreg's already (its name or an alias)")
     return Vocabulary(bundled.root | added)
+
+
+def _measured_otherwise(spec: PropertySpec, name: str) -> bool:
+    """Whether a project's entry of matreg's property `name` gives it another unit or bounds (a copy of matreg's file,
+    of this version or another, gives the same: its descriptions and aliases are matreg's own as this version has
+    them)."""
+    own = _vocabulary_file(resource_path(PROPERTIES)).root[name]
+    return (spec.unit, spec.bounds) != (own.unit, own.bounds)
 
 
 EXTENSIONS = "schemas/extensions"  # a project's own (in the working directory), then matreg's bundled ones
@@ -437,12 +458,12 @@ def pandera_schema(name: str, unique_keys: bool = True) -> pa.DataFrameSchema:
     `unique_keys=False` drops the one-row-per-key rule, for rows of several pages of a run that the store's views
     deduplicate (a record may legitimately appear on two pages).
     """
-    return _pandera_schema(name, unique_keys, vocabulary_names())
+    return _pandera_schema(name, unique_keys, vocabulary_key())
 
 
 @lru_cache(maxsize=16)
-def _pandera_schema(name: str, unique_keys: bool, properties: tuple[str, ...]) -> pa.DataFrameSchema:
-    """`pandera_schema`, made once per table, key rule and vocabulary (`properties`: what its checks differ by)."""
+def _pandera_schema(name: str, unique_keys: bool, vocabulary: tuple) -> pa.DataFrameSchema:
+    """`pandera_schema`, made once per table, key rule and vocabulary (`vocabulary_key`: what its checks differ by)."""
     spec = table_spec(name)
     columns = {col: _pandera_column(c, unique_keys) for col, c in spec.columns.items()}
     checks = [_vocabulary_check()] if any(c.vocabulary for c in spec.columns.values()) else []

@@ -1135,3 +1135,22 @@ def test_a_lab_imports_values_of_a_property_its_project_declares(run, tmp_path, 
     monkeypatch.chdir(tmp_path)  # where the project's vocabulary is not: its values are not matreg's
     result = run("validate")
     assert result.exit_code == 1 and "hall_mobility" in result.output
+    result = run("review", "correct", "hall-lab:S1", "-p", "hall_mobility", "--value", "1450", "--reason", "r")
+    assert result.exit_code == 1
+    assert (
+        "hall_mobility is not in the property vocabulary here: a project's own property is corrected" in result.stderr
+    )
+
+
+def test_a_base_url_flag_or_variable_naming_no_server_is_refused_as_the_catalogs_is(run, monkeypatch):
+    result = run("fetch", "janaf", "Al-001", "--base-url", "localhost:8000/tables/", "--no-progress")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: --base-url: 'localhost:8000/tables/' is no URL of a server or a folder: give http://, https:// or "
+        "file://\n"
+    )
+    monkeypatch.setenv("MP_API_ENDPOINT", "api.materialsproject.org")
+    result = run("fetch", "mp", "--formula", "Fe2O3", "--no-progress", "--catalog", str(resource_path("catalog.yaml")))
+    assert result.exit_code == 2 and result.stderr.startswith(
+        "error: MP_API_ENDPOINT: 'api.materialsproject.org' is no"
+    )

@@ -315,7 +315,10 @@ def test_a_projects_properties_are_checked_in_its_working_directory_only(tmp_pat
 
 
 def test_a_copy_of_matregs_vocabulary_with_a_property_more_adds_that_property(tmp_path, monkeypatch):
+    # a copy of another version's file: its descriptions and aliases may differ from this one's, not units or bounds
     bundled = resource_path("schemas/properties.yaml").read_text(encoding="utf-8")
+    bundled = bundled.replace("description: Electronic band gap", "description: Band gap", 1).replace(", bandgap]", "]")
+    assert "description: Band gap" in bundled and ", bandgap]" not in bundled
     _project_properties(tmp_path, bundled + HALL_MOBILITY)
     monkeypatch.chdir(tmp_path)
     assert list(load_vocabulary().root) == [
@@ -329,10 +332,18 @@ def test_a_copy_of_matregs_vocabulary_with_a_property_more_adds_that_property(tm
     [
         (
             "band_gap:\n  description: my gap\n  unit: meV\n  bounds: [0, 50000]\n",
-            r"band_gap is matreg's property, declared otherwise there: .* cannot redefine",
+            r"band_gap is matreg's property, in another unit or bounds there: .* cannot redefine",
         ),
         (HALL_MOBILITY + "  aliases: {lab: [Eg]}\n", r"'Eg' names a property of matreg's already"),
-        ("Egap:\n  description: d\n  unit: eV\n  bounds: [0, 1]\n", r"'Egap' names a property of matreg's already"),
+        ("eg:\n  description: d\n  unit: eV\n  bounds: [0, 1]\n", r"'eg' names a property of matreg's already"),
+        (
+            "seebeck-coefficient:\n  description: S\n  unit: V/K\n  bounds: [-1, 1]\n",
+            r"line 2: seebeck-coefficient\.\[key\]: String should match pattern",
+        ),
+        (
+            "formula:\n  description: d\n  unit: eV\n  bounds: [0, 1]\n",
+            r"line 1: \(top level\): .*formula: a column of",
+        ),
     ],
 )
 def test_a_project_property_cannot_change_what_matregs_names_mean(tmp_path, monkeypatch, text, message):
@@ -340,3 +351,15 @@ def test_a_project_property_cannot_change_what_matregs_names_mean(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: {message}"):
         load_vocabulary()
+
+
+def test_the_checks_of_one_process_follow_the_vocabulary_of_its_working_directory(tmp_path, monkeypatch):
+    # two projects measure hall_mobility in other units and bounds: a notebook moving between them checks each's
+    _project_properties(tmp_path / "cm", HALL_MOBILITY)
+    _project_properties(tmp_path / "m", HALL_MOBILITY.replace("cm**2/(V*s)", "m**2/(V*s)").replace("1.0e+6", "100"))
+    row = _property_row(property="hall_mobility", unit="cm**2/(V*s)", value=8500.0)
+    monkeypatch.chdir(tmp_path / "cm")
+    assert len(validate_table("properties", row)) == 1
+    monkeypatch.chdir(tmp_path / "m")
+    with pytest.raises(ValidationError, match="canonical unit"):
+        validate_table("properties", row)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError, UnitError
 from matreg.formula import composition_key
-from matreg.schema import canonical_method, load_tables, load_vocabulary, value_key
+from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabulary, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import SHARED_ID, LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store, settling_entries_sql
@@ -640,7 +640,12 @@ def _conditions(method: Any, temperature_K: Any, pressure_Pa: Any) -> dict[str, 
 
 def _correction(property: str, value: float | None, unit: str | None) -> dict[str, Any]:
     """The value and unit of a correction: a finite number in the canonical unit, within the physical bounds."""
-    spec = load_vocabulary().root[property]
+    spec = load_vocabulary().root.get(property)
+    if spec is None:
+        raise CurationError(
+            f"{property} is not in the property vocabulary here: a project's own property is corrected from the "
+            f"project's directory, where its {PROPERTIES} declares it"
+        )
     if value is None or not math.isfinite(value):
         raise CurationError(f"correct needs a finite value for {property} in {spec.unit}")
     if unit is not None and not same_unit(unit, spec.unit):

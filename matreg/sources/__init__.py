@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from matreg.catalog import Catalog, Source
+from matreg.catalog import Catalog, Source, url_problem
 from matreg.errors import ConfigError, FormulaError
 from matreg.formula import element_symbols, parse_formula
 from matreg.http import HttpClient, is_local_url, redact_url, split_credentials
@@ -100,6 +100,9 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
     source = catalog.source(name)
     module = importlib.import_module(f"matreg.sources.{source.connector}")  # (one of catalog.CONNECTORS)
     override = request.base_url or os.environ.get(getattr(module, "BASE_URL_ENV", ""))  # e.g. MP_API_ENDPOINT
+    if override and url_problem(override):
+        given = "--base-url" if request.base_url else module.BASE_URL_ENV
+        raise ConfigError(f"{given}: {url_problem(override)}")
     base_url, credentials = split_credentials(override or source.base_url)  # never stored with the URL
     _refuse_secret_query(name, source, base_url)
     source = source.model_copy(update={"base_url": base_url})

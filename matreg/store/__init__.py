@@ -69,7 +69,7 @@ from matreg.schema import (
     load_tables,
     pandas_dtype,
     table_spec,
-    vocabulary_names,
+    vocabulary_key,
 )
 from matreg.store.compaction import (
     COMPACTED_MARK,
@@ -1130,9 +1130,14 @@ class Store:
         _refuse_writes(sql)
         con = self.connect()
         try:
-            reader = con.sql(sql).to_arrow_reader(rows)
+            relation = con.sql(sql)  # (parsed and bound: a query DuckDB refuses fails here, having run nothing)
         except duckdb.Error as exc:
-            raise _query_failed(con, sql, exc) from None
+            raise _query_refused(con, sql, exc) from None
+        try:
+            reader = relation.to_arrow_reader(rows)
+        except duckdb.Error as exc:  # (failed while it ran: an aggregate's or a sort's input read whole)
+            con.close()
+            raise StoreError(f"query failed: {_whole_message(exc)}") from None
         return pyarrow.RecordBatchReader.from_batches(reader.schema, _read_out(reader, con))
 
     def _scan(self) -> duckdb.DuckDBPyConnection:
@@ -1203,7 +1208,7 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0]
 
 
-def _query_failed(con: duckdb.DuckDBPyConnection, sql: str, exc: duckdb.Error) -> StoreError:
+def _query_refused(con: duckdb.DuckDBPyConnection, sql: str, exc: duckdb.Error) -> StoreError:
     """The error of a query DuckDB refused before running it (a name it lacks, a type that does not fit), with the
     place in the query its own statement shows (`con.sql`'s relation leaves it out; a refused statement runs
     nothing); `con` closed."""
@@ -1291,12 +1296,12 @@ def _quarantine_ids(path: Path) -> list[str]:
 
 def _definitions_digest() -> str:
     """A digest of the tables' declared schemas and the views: a store written with others needs updating."""
-    return _digest_of_definitions(vocabulary_names())
+    return _digest_of_definitions(vocabulary_key())
 
 
 @functools.lru_cache(maxsize=4)
-def _digest_of_definitions(properties: tuple[str, ...]) -> str:
-    """`_definitions_digest` with the vocabulary's `properties` (the wide view has a column for each)."""
+def _digest_of_definitions(vocabulary: tuple) -> str:
+    """`_definitions_digest` of a vocabulary (`vocabulary_key`: the wide view has a column for each property)."""
     schemas = {name: arrow_schema(name).to_string() for name in load_tables()}
     definitions = [schemas, view_definitions(), DB_STORAGE_VERSION]  # (a file of another format is written again)
     return hashlib.sha256(json.dumps(definitions, sort_keys=True).encode()).hexdigest()
