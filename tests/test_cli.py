@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -1154,3 +1155,13 @@ def test_a_base_url_flag_or_variable_naming_no_server_is_refused_as_the_catalogs
     assert result.exit_code == 2 and result.stderr.startswith(
         "error: MP_API_ENDPOINT: 'api.materialsproject.org' is no"
     )
+
+
+def test_sql_shows_times_in_utc_as_stored_whatever_the_hosts_zone(filled, tmp_path):
+    query = "SELECT fetched_at FROM materials WHERE source = 'janaf' LIMIT 1"
+    env = os.environ | {"TZ": "America/New_York", "MATREG_STORE": str(tmp_path / "store")}
+    for fmt, zone in (("json", r'Z"\}\]$'), ("csv", r"\+00:00$")):
+        shown = subprocess.run(
+            [sys.executable, "-m", "matreg", "sql", query, "--format", fmt], env=env, capture_output=True, text=True
+        )
+        assert shown.returncode == 0 and re.search(zone, shown.stdout.strip()), shown.stdout

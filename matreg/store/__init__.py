@@ -970,6 +970,7 @@ class Store:
                 con.execute(f"CREATE TEMPORARY VIEW {name} AS {sql}")
         self._pin(con)
         con.execute("SET temp_directory = ?", [tempfile.gettempdir()])  # (a query that spills writes outside the store)
+        con.execute("SET TimeZone = 'UTC'")  # (times show as stored, in UTC, whatever the host's zone)
         con.execute("SET lock_configuration = true")  # (a query cannot turn on what writes files: enable_logging)
         return con
 
