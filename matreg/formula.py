@@ -155,8 +155,9 @@ def _adduct_parts(text: str, as_stored: bool = False) -> list[str]:
                 parts.append(base[start : period.start()])
                 start = period.end()
         parts += [base[start:], hydrate["adduct"]] if hydrate else [base[start:]]
-    for part in parts if not as_stored else ():
-        _refuse_phase_label(part, text)
+    if not as_stored:
+        for part in parts:
+            _refuse_phase_label(part, text)
     return parts
 
 

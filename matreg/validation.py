@@ -403,17 +403,19 @@ def _key_in_a_record() -> list[str]:
     return [name for name in value_key() if name not in table_spec("materials").primary_key]
 
 
+def at_conditions(temperature_K: float | None, pressure_Pa: float | None) -> str:
+    """The conditions a value is stated at, as a reason names them: ' at 300 K and 1e+05 Pa' ('' for none)."""
+    stated = ((temperature_K, "K"), (pressure_Pa, "Pa"))
+    conditions = [f"{given:g} {unit}" for given, unit in stated if given is not None]
+    return f" at {' and '.join(conditions)}" if conditions else ""
+
+
 def _given_by_fields(key: dict[str, Any], raws: list[RawValue], numbers: list[float]) -> str:
     """Why a record's values of one key (`_key_in_a_record`: property, method, conditions) that differ are rejected,
     each named by its field and number as given: 'band_gap (PBE) given by two fields, Egap = 4.1084 eV and
     Egap_fit = 6.45112 eV: map one of them to another method or property'."""
     method = f" ({key['method']})" if key["method"] else ""
-    conditions = [
-        f"{key[name]:g} {unit}"
-        for name, unit in (("temperature_K", "K"), ("pressure_Pa", "Pa"))
-        if key[name] is not None
-    ]
-    at = f" at {' and '.join(conditions)}" if conditions else ""
+    at = at_conditions(key["temperature_K"], key["pressure_Pa"])
     given = [
         f"{raw.field + ' = ' if raw.field else ''}{number:.15g} {raw.unit}"
         for raw, number in zip(raws, numbers, strict=True)

@@ -23,7 +23,7 @@ from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue,
 from matreg.sources.labfiles import read_rows, sheet_names
 from matreg.structure import parse_structure
 from matreg.units import convert
-from matreg.validation import is_blank, parse_number, to_json
+from matreg.validation import at_conditions, is_blank, parse_number, to_json
 from matreg.yamlio import load_model
 
 logger = logging.getLogger(__name__)
@@ -725,6 +725,4 @@ def _cell_differs(what: str, given: str | None, first: str | None, line: int) ->
 def _key_text(key: tuple) -> str:
     """A value key as a reason names it: 'heat_capacity_cp by DSC at 373.15 K'."""
     prop, method, temperature_K, pressure_Pa = key
-    stated = ((temperature_K, "K"), (pressure_Pa, "Pa"))
-    conditions = [f"{given:g} {unit}" for given, unit in stated if given is not None]
-    return prop + (f" by {method}" if method else "") + (f" at {' and '.join(conditions)}" if conditions else "")
+    return prop + (f" by {method}" if method else "") + at_conditions(temperature_K, pressure_Pa)
