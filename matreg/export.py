@@ -23,10 +23,25 @@ if TYPE_CHECKING:
 
 _ATTRIBUTION = ["source", "citation", "license", "database_version"]  # what a value is cited by
 _WRITTEN = ("database_version", "citation", "license", "source_url", "fetched_at")  # of the write that made a value
+# A record read from a local copy (file:///home/alice/janaf/Al-001.txt) is published by its file's name only
+# (file:Al-001.txt, as a lab file's rows are): no local path goes into an export or a release.
+_LOCAL_FOLDER = r"'^file://[^?#]*/'"
+
+
+def _written_column(column: str) -> str:
+    """SQL of one of a value's `_WRITTEN` columns."""
+    latest = f"coalesce(w.{column}, q.{column}, m.{column})"
+    return (
+        f"regexp_replace({latest}, {_LOCAL_FOLDER}, 'file:') AS {column}"
+        if column == "source_url"
+        else f"{latest} AS {column}"
+    )
+
+
 _LONG_COLUMNS = (
     "m.record_id, m.source, m.source_id, m.formula, m.formula_original, m.name, m.phase, p.property, p.value, p.unit, "
     "p.original_value, p.original_unit, p.provenance, p.method, p.temperature_K, p.pressure_Pa, p.run_id, "
-    + ", ".join(f"coalesce(w.{column}, q.{column}, m.{column}) AS {column}" for column in _WRITTEN)
+    + ", ".join(_written_column(column) for column in _WRITTEN)
 )
 # Each value's attribution is its own write's (`w`: two files of one lab dataset may cite two papers); a value
 # readmitted alone, whose curation entry wrote no materials row, takes that of the write that quarantined it (`q`),
