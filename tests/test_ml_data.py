@@ -121,6 +121,7 @@ def test_export_round_trips_with_targets_in_the_canonical_unit(gap_store, tmp_pa
     stored = stored.set_index("record_id").loc[data.records["record_id"]]
     assert meta["target"] == data.meta["target"] and meta["target"]["unit"] == "eV" and set(stored["unit"]) == {"eV"}
     assert meta["provenance"] == {"dft": 160, "experimental": 270}
+    assert (meta["version"], meta["released"]) == ("1.0.0", False)  # the store as it is now, not release 1.0.0
     np.testing.assert_array_equal(data.records["target"].to_numpy(), stored["value"].to_numpy())
     targets = data.records.set_index("record_id")["target"]
     mev = stored.loc["demo-lab-bandgaps:roost-5"]

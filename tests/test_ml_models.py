@@ -163,6 +163,7 @@ def test_the_run_directory_holds_weights_config_metrics_and_plots(runs, model):
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == model and config["target"]["property"] == "formation_energy_per_atom"
     assert config["settings"]["seed"] == 3 and config["export"]["content_sha256"]
+    assert config["export"]["released"] is False  # trained on the store as it was exported, not on a release
     metrics = _metrics(run)
     for part in ("model", "mean_baseline"):
         assert set(metrics["test"][part]) == {"mae", "rmse", "r2"}

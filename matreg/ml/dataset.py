@@ -449,7 +449,8 @@ def _meta(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "dataset": name,
-        "version": dataset.version,
+        "version": dataset.version,  # the catalog's: the export is the store as it is now, not that release
+        "released": False,
         "description": dataset.description,
         "target": {
             "property": prop,

@@ -413,6 +413,7 @@ def _config(
             "dir": str(export_dir.resolve()),
             "dataset": meta.get("dataset"),
             "version": meta.get("version"),
+            "released": meta.get("released"),
             "content_sha256": meta.get("content_sha256"),
             "split": {key: meta.get("split", {}).get(key) for key in ("method", "seed")},
             "graph": (meta.get("featurizers") or {}).get("graph"),
