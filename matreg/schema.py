@@ -427,6 +427,33 @@ def arrow_schema(name: str) -> pyarrow.Schema:
     )
 
 
+def file_schema(frame: pd.DataFrame) -> pyarrow.Schema:
+    """The Arrow types a frame of the store's rows is written to a file with (an export): a column of the materials
+    or properties table as declared there, any other as pandas' type gives it (`stable_type`), so that the file's
+    types do not depend on which rows it holds (no name given: still a text column)."""
+    declared = _declared_types()
+    inferred = pyarrow.Schema.from_pandas(frame, preserve_index=False)
+    return pyarrow.schema([(field.name, _file_type(field.type, declared.get(field.name))) for field in inferred])
+
+
+def _file_type(inferred: pyarrow.DataType, declared: pyarrow.DataType | None) -> pyarrow.DataType:
+    if declared is None or (pyarrow.types.is_timestamp(inferred) and pyarrow.types.is_timestamp(declared)):
+        return stable_type(inferred)  # (a time in UTC as pandas names the zone, Etc/UTC, as a release's payload has it)
+    return declared
+
+
+def stable_type(kind: pyarrow.DataType) -> pyarrow.DataType:
+    """Strings as `string` and all-empty columns as strings, whatever pandas inferred this time."""
+    if pyarrow.types.is_null(kind) or pyarrow.types.is_large_string(kind):
+        return pyarrow.string()
+    return kind
+
+
+@lru_cache(maxsize=1)
+def _declared_types() -> dict[str, pyarrow.DataType]:
+    return {field.name: field.type for table in ("materials", "properties") for field in arrow_schema(table)}
+
+
 def conformed(name: str, table: pyarrow.Table, columns: Sequence[str] | None = None) -> pyarrow.Table:
     """The `columns` (default: all) of rows of canonical table `name` as declared today, from a table an older matreg
     may have written (a staged journal): a column it lacks is empty, types and nullability are today's."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import bibtexparser
 import mlcroissant as mlc
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pydantic
 import pytest
@@ -310,6 +311,22 @@ def test_wide_export_of_a_release(filled, catalog, tmp_path):
         "entropy_raw_value",
         "enthalpy_of_formation_raw_value",
     ]  # as a wide export of the store
+
+
+@pytest.mark.parametrize("layout", ["long", "wide"])
+def test_a_parquet_export_has_the_canonical_column_types_whatever_its_rows_hold(store, catalog, tmp_path, layout):
+    """Lab rows without name or phase: those columns are text still, in the store's export and the release's, so
+    that this month's export appends to last month's (a column of nulls or of floats would not)."""
+    import_lab(store)
+    release(store, catalog, "gaps", "1.0.0")
+    export_dataset(store, catalog, "gaps", "parquet", tmp_path / "store.parquet", layout=layout)
+    export_release(store, "gaps", "1.0.0", "parquet", tmp_path / "release.parquet", layout=layout)
+    schemas = [pq.read_schema(tmp_path / f"{name}.parquet") for name in ("store", "release")]
+    for schema in schemas:
+        types = {name: str(schema.field(name).type) for name in ["name", "phase", "formula", "temperature_K"]}
+        assert types == {"name": "string", "phase": "string", "formula": "string", "temperature_K": "double"}
+        assert layout == "wide" or pa.types.is_timestamp(schema.field("fetched_at").type)
+    assert schemas[0].remove_metadata() == schemas[1].remove_metadata()
 
 
 def without_formula_original(store, name: str, version: str) -> None:

@@ -34,7 +34,7 @@ from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import StoreError
 from matreg.export import WIDE_INDEX, dataset_query, distinct, nothing_selected, selection_sql, to_wide
 from matreg.http import public_url
-from matreg.schema import load_vocabulary, value_key
+from matreg.schema import load_vocabulary, stable_type, value_key
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
 from matreg.store import CURATION_RUN_PREFIX, Store, atomic_dir, atomic_write, write_with_sidecar
 from matreg.store.sql import stored_sql
@@ -391,7 +391,7 @@ def write_payload(frame: pd.DataFrame, path: Path) -> Path:
     order = [c for c in VALUE_KEY if c in frame] + [c for c in frame.columns if c not in VALUE_KEY]
     rows = frame.sort_values(order, kind="mergesort", na_position="last").reset_index(drop=True)
     table = pyarrow.Table.from_pandas(rows, preserve_index=False)
-    table = table.cast(pyarrow.schema([pyarrow.field(f.name, _stable_type(f.type)) for f in table.schema]))
+    table = table.cast(pyarrow.schema([pyarrow.field(f.name, stable_type(f.type)) for f in table.schema]))
     return atomic_write(
         path, lambda temp: pq.write_table(table.replace_schema_metadata(None), temp, compression="zstd")
     )
@@ -416,13 +416,6 @@ def read_payload(path: Path) -> pd.DataFrame:
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file's bytes."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _stable_type(kind: pyarrow.DataType) -> pyarrow.DataType:
-    """Strings as `string` and all-empty columns as strings, whatever pandas inferred this time."""
-    if pyarrow.types.is_null(kind) or pyarrow.types.is_large_string(kind):
-        return pyarrow.string()
-    return kind
 
 
 def _sources(store: Store, catalog: Catalog, rows: pd.DataFrame) -> dict[str, dict]:

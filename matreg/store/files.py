@@ -18,9 +18,12 @@ from typing import Any
 import numpy
 import orjson
 import pandas as pd
+import pyarrow
+import pyarrow.parquet as pq
 
 from matreg.defaults import EXPORT_FORMATS
 from matreg.errors import StoreError
+from matreg.schema import file_schema
 
 LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
 
@@ -142,7 +145,9 @@ def frame_writer(frame: pd.DataFrame, fmt: str) -> Callable[[Path], None]:
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_parquet(path, index=False)
+    """The rows with the store's column types (`file_schema`), no pandas metadata."""
+    table = pyarrow.Table.from_pandas(frame, schema=file_schema(frame), preserve_index=False)
+    pq.write_table(table.replace_schema_metadata(None), path)
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
