@@ -25,6 +25,7 @@ Rules, applied to the `materials` table:
    MP, OQMD, JARVIS and OPTIMADE providers give one). Where no group of its formula, or several, hold such a record,
    it joins the formula-only group: a metastable polymorph (the only ZnO of a store being rutile-type ZnO, 0.023
    eV/atom above the hull) is never taken for a lab sample's ZnO, nor is a named phase that states no such value.
+   (A functional's ground state may not be the measured phase: JANAF's rock-salt LiI joins PBE's wurtzite LiI.)
    A record that states itself to be above the hull (a calculation of a metastable phase) describes no ground state:
    the formula-only group. (Hull values are read as stored: a steward's decisions on them do not move links.)
 5. A record in another state (JANAF's 'g', 'l', 'ref', ...) is grouped by its species (the formula as written, not
