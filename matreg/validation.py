@@ -159,7 +159,11 @@ def _is_int64(value: Any) -> bool:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    return _clipped(repr(value))
+
+
+def _clipped(text: str) -> str:
+    """A value's text as a reason shows it: at most 80 characters."""
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -537,13 +541,13 @@ def parse_number(value: Any) -> float | str:
         return value
     text = str(value).strip()
     if "_" in text or not text.isascii():  # float() reads '1_0' as 10 and other scripts' digits: no lab typo passes
-        return f"non-numeric value '{value}'"
+        return f"non-numeric value '{_clipped(str(value))}'"
     try:
         number = float(text)
     except ValueError:
-        return f"non-numeric value '{value}'"
-    if not math.isfinite(number):
-        return f"not a finite number: '{value}'"
+        return f"non-numeric value '{_clipped(str(value))}'"
+    if not math.isfinite(number):  # infinite, NaN, or an integer beyond a float's range (400 digits)
+        return f"not a finite number: '{_clipped(str(value))}'"
     return number
 
 
@@ -687,8 +691,24 @@ def _orphans(store: Store) -> list[str]:
 
 
 _RAW_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+_ORJSON_INTS = (-(2**63), 2**64)  # the integers orjson writes, upper bound excluded
 
 
 def to_json(raw: Any) -> str:
-    """Raw payload as compact JSON text, keys sorted (NaN as null; anything else not JSON-native as a string)."""
-    return orjson.dumps(raw, default=str, option=_RAW_JSON).decode()
+    """Raw payload as compact JSON text, keys sorted (NaN as null; an integer beyond 64 bits as its digits, as it was
+    received; anything else not JSON-native as a string)."""
+    try:
+        return orjson.dumps(raw, default=str, option=_RAW_JSON).decode()
+    except TypeError:  # orjson refuses integers beyond 64 bits, which the json module reads (a page orjson refused)
+        return orjson.dumps(_big_ints_written(raw), default=str, option=_RAW_JSON).decode()
+
+
+def _big_ints_written(raw: Any) -> Any:
+    """`raw` with each integer orjson cannot write as a fragment of JSON text, its digits."""
+    if isinstance(raw, dict):
+        return {key: _big_ints_written(value) for key, value in raw.items()}
+    if isinstance(raw, list | tuple):
+        return [_big_ints_written(value) for value in raw]
+    if type(raw) is int and not _ORJSON_INTS[0] <= raw < _ORJSON_INTS[1]:
+        return orjson.Fragment(str(raw))
+    return raw

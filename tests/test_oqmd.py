@@ -294,6 +294,26 @@ def test_a_malformed_record_is_quarantined_with_its_reason(store, tmp_path):
     assert json.loads(rejected["raw"])["composition"] == broken["composition"]
 
 
+def test_integers_too_large_for_64_bits_are_quarantined_with_their_digits_and_the_run_goes_on(store, tmp_path):
+    huge_gap = RECORDS[2] | {"band_gap": 10**400}  # orjson refuses the page: the json module reads Python ints
+    huge_count = RECORDS[3] | {"natoms": 10**25}
+    with ReplayServer(OqmdReplay([*RECORDS[:2], huge_gap, huge_count]), prefix="/oqmdapi/") as running:
+        report = fetch(store, catalog_of(tmp_path, running), filter=FILTER, page_size=50)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (4, 3, 2)
+    rows = store.query("SELECT item, reasons, raw, record_id FROM quarantine").set_index("item")
+    gap = rows.loc[f"{huge_gap['entry_id']}:band_gap"]
+    assert list(gap.reasons) == [f"not a finite number: '{str(10**400)[:77]}...'"]  # its digits in the payload
+    assert json.loads(gap.raw)["value"] == 10**400 and gap.record_id == f"oqmd:{huge_gap['entry_id']}"
+    count = rows.loc[str(huge_count["entry_id"])]
+    assert list(count.reasons) == [f"nsites {10**25} is not a whole number of 64 bits"]
+    assert json.loads(count.raw)["natoms"] == 10**25  # the payload as received, its digits all kept
+    stored = store.query("SELECT property, value FROM properties WHERE record_id = ?", [f"oqmd:{huge_gap['entry_id']}"])
+    assert dict(stored.values.tolist()) == {
+        "formation_energy_per_atom": huge_gap["delta_e"],
+        "volume_per_atom": pytest.approx(11.0643),  # the record's other values are stored
+    }
+
+
 def test_a_space_group_or_name_that_is_no_text_quarantines_the_record_with_the_reason(store, tmp_path):
     number_symbol, number_name = RECORDS[2] | {"spacegroup": 62}, RECORDS[3] | {"name": 7}  # were dropped unsaid
     with ReplayServer(OqmdReplay([*RECORDS[:2], number_symbol, number_name]), prefix="/oqmdapi/") as running:

@@ -17,6 +17,7 @@ from matreg.validation import (
     material_row,
     read_spacegroup_number,
     read_text,
+    to_json,
 )
 
 ATTRIBUTION = Attribution(source="test", provenance="dft", method="PBE")
@@ -76,6 +77,7 @@ def test_offset_units_are_converted_per_value():
         ),
         (RawValue("band_gap", 99.0, "GPa"), ["cannot convert 'GPa' to 'eV' (incompatible dimensions)"]),
         (RawValue("band_gap", 99.0, "eV"), ["band_gap = 99 eV is outside the physical bounds [0, 30]"]),
+        (RawValue("band_gap", 10**400, "eV"), [f"not a finite number: '{str(10**400)[:77]}...'"]),  # beyond a float
         (
             RawValue("volume_per_atom", 40.0, "angstrom**3/cell"),
             ["cannot convert 'angstrom**3/cell' to 'angstrom**3/atom' without the number of atoms"],
@@ -89,6 +91,12 @@ def test_a_rejected_value_gets_its_first_reason_and_its_records_name(value, reas
     [(position, rejection)] = values.rejected
     assert position == 1 and rejection.reasons == reasons
     assert rejection.item.startswith(f"r1:{value.property}") and rejection.raw["value"] == value.value
+
+
+def test_a_payload_with_integers_beyond_64_bits_is_written_with_their_digits():
+    payload = {"natoms": 10**25, "sites": [2**64, -(2**63) - 1, 2**64 - 1], "band_gap": float("nan")}
+    written = to_json(payload)  # orjson writes no integer beyond 64 bits, which the json module reads
+    assert written == f'{{"band_gap":null,"natoms":{10**25},"sites":[{2**64},{-(2**63) - 1},{2**64 - 1}]}}'
 
 
 def test_one_value_key_given_by_two_fields_is_rejected_unless_they_agree():
