@@ -213,6 +213,16 @@ def read_text(value: Any, field: str, is_missing: Callable[[Any], bool] = _is_no
     return value
 
 
+def read_id(value: Any, field: str) -> str:
+    """A record's id as a source sent it in `field` (present: each connector says what a missing one is), as its
+    source id: a text, or an integer's digits; RecordError naming the field and value for anything else, the record
+    quarantined. A float is no id: JSON readers give one for an integer beyond 64 bits (orjson reads 2**64 + 1 and
+    2**64 + 2 as 2.0**64), and distinct records would be merged under its text; nor is a bool, a list or an object."""
+    if isinstance(value, str) or type(value) is int:
+        return str(value)
+    raise RecordError(f"{field} {_shown(value)} is no integer or text")
+
+
 def harmonize_values(records: Sequence[SourceRecord], materials: Sequence[dict], attribution: Attribution) -> ValueRows:
     """Every value of the records (`materials`: their rows) in its property's canonical unit, or rejected with why.
 

@@ -314,6 +314,20 @@ def test_integers_too_large_for_64_bits_are_quarantined_with_their_digits_and_th
     }
 
 
+def test_entries_whose_ids_json_reads_as_floats_are_quarantined_each_not_merged_into_one(store, tmp_path):
+    beyond = [RECORDS[2] | {"entry_id": 2**64 + 1}, RECORDS[3] | {"entry_id": 2**64 + 2}]  # orjson: both 2.0**64
+    with ReplayServer(OqmdReplay([*RECORDS[:2], *beyond, *RECORDS[4:]]), prefix="/oqmdapi/") as running:
+        report = fetch(store, catalog_of(tmp_path, running), filter=FILTER, page_size=50)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (12, 10, 2)
+    rows = store.query("SELECT reasons, raw, record_id FROM quarantine ORDER BY raw")
+    reason = "entry_id 1.8446744073709552e+19 is no integer or text"
+    assert [list(reasons) for reasons in rows.reasons] == [[reason], [reason]]
+    assert [json.loads(raw)["name"] for raw in rows.raw] == [beyond[0]["name"], beyond[1]["name"]]
+    assert rows.record_id.isna().all()
+    stored = store.query("SELECT source_id FROM materials").source_id
+    assert len(stored) == 10 and not stored.str.contains("e+").any()
+
+
 def test_a_space_group_or_name_that_is_no_text_quarantines_the_record_with_the_reason(store, tmp_path):
     number_symbol, number_name = RECORDS[2] | {"spacegroup": 62}, RECORDS[3] | {"name": 7}  # were dropped unsaid
     with ReplayServer(OqmdReplay([*RECORDS[:2], number_symbol, number_name]), prefix="/oqmdapi/") as running:

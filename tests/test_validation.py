@@ -15,6 +15,7 @@ from matreg.validation import (
     RunStamp,
     harmonize_values,
     material_row,
+    read_id,
     read_spacegroup_number,
     read_text,
     to_json,
@@ -145,6 +146,18 @@ def test_anything_else_is_no_space_group_number_and_quarantines_the_record(given
     with pytest.raises(RecordError) as raised:
         read_spacegroup_number(given, "spg_number")
     assert str(raised.value) == f"spg_number {given!r} is not a space group number (1 to 230)"
+
+
+@pytest.mark.parametrize(("given", "read"), [(16974, "16974"), (2**64 + 1, str(2**64 + 1)), ("mp-149", "mp-149")])
+def test_an_id_is_a_text_or_an_integers_digits(given, read):
+    assert read_id(given, "entry_id") == read
+
+
+@pytest.mark.parametrize("given", [2.0**64, 16974.0, True, [1], {"id": 1}])
+def test_anything_else_is_no_id_and_quarantines_the_record(given):
+    with pytest.raises(RecordError) as raised:  # a float: a JSON reader's integer beyond 64 bits, merging records
+        read_id(given, "entry_id")
+    assert str(raised.value) == f"entry_id {given!r} is no integer or text"
 
 
 def test_a_sources_missing_marker_is_an_absent_space_group_number_and_text():

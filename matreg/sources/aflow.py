@@ -45,7 +45,7 @@ from matreg.sources.base import Attribution, Page, RawItem, RawValue, RunInfo, S
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import structure_json
 from matreg.units import parse_unit
-from matreg.validation import read_spacegroup_number
+from matreg.validation import read_id, read_spacegroup_number
 
 PUBLIC_HOSTS = frozenset({"aflow.org", "aflowlib.duke.edu"})  # AFLOW's servers: entries live where aurls say
 AFLUX_PATH = "API/aflux"  # where AFLUX sits below a server's root (https://aflowlib.duke.edu/API/aflux/)
@@ -188,7 +188,7 @@ class AflowConnector(JsonApiConnector):
         values = self.field_map.read_values(row, self.method_of(row, position=0) or self.attribution.method)
         structure, structure_not_kept = _structure_of(payload)
         return SourceRecord(
-            source_id=str(row["auid"]),
+            source_id=read_id(row["auid"], "auid"),
             formula=parse_formula(str(row["compound"])).reduced,  # the cell's composition, reduced
             values=values,
             source_url=entry_url(row.get("aurl")),

@@ -51,7 +51,7 @@ from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import structure_json
-from matreg.validation import read_spacegroup_number
+from matreg.validation import read_id, read_spacegroup_number
 
 DEFAULT_PAGE_SIZE = 100
 DFT = "DFT"  # results.method.method_name of DFT entries; GW, TB, DMFT, XPS, ... are other methods
@@ -156,7 +156,7 @@ def dft_results(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         raise RecordError(f"method_name {method_name!r} is not DFT: only DFT entries are fetched")
     if not dig(results, ("material", "chemical_formula_reduced")):
         raise RecordError("NOMAD entry without results.material.chemical_formula_reduced")
-    return str(entry_id), results
+    return read_id(entry_id, "entry_id"), results
 
 
 def required_sections(field_map: FieldMap) -> dict[str, Any]:

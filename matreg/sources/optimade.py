@@ -43,7 +43,7 @@ from matreg.sources.base import Attribution, Page, RawValue, RunInfo, SourceReco
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.sources.nomad import BAND_GAP, BULK, HOMO_LUMO_GAP, finite_structural_type_reason, without_properties
 from matreg.structure import lattice_volume, spacegroup_number, structure_json
-from matreg.validation import read_spacegroup_number
+from matreg.validation import read_id, read_spacegroup_number
 
 DEFAULT_PAGE_LIMIT = 100
 # Hermann-Mauguin symbol and number: OPTIMADE v1.2 fields first, then the providers' own (first present wins).
@@ -174,6 +174,7 @@ class OptimadeConnector(JsonApiConnector):
         attributes = payload.get("attributes") if isinstance(payload, dict) else None
         if not isinstance(attributes, dict) or not payload.get("id"):
             raise RecordError("not an OPTIMADE structure entry: it needs an 'id' and an 'attributes' object")
+        entry_id = read_id(payload["id"], "id")
         method_name = attributes.get(NOMAD_METHOD_NAME)
         if method_name is not None and method_name != "DFT":  # (as the nomad connector: provenance is dft)
             raise RecordError(f"{NOMAD_METHOD_NAME} {method_name!r} is not DFT: only DFT entries are fetched")
@@ -184,10 +185,10 @@ class OptimadeConnector(JsonApiConnector):
         gap_reason = finite_system_reason(attributes)
         values, gap_note = without_properties(self._values(attributes, nsites), BAND_GAP, gap_reason)
         return SourceRecord(
-            source_id=str(payload["id"]),
+            source_id=entry_id,
             formula=entry_formula(attributes),
             values=values,
-            source_url=f"{self.structures_url}/{quote(str(payload['id']), safe='')}",  # (ids may hold '/', '#')
+            source_url=f"{self.structures_url}/{quote(entry_id, safe='')}",  # (ids may hold '/', '#')
             structure=structure,
             spacegroup_symbol=symbol,
             spacegroup_number=number,

@@ -40,7 +40,7 @@ from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Page, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import composition_text, spacegroup_number, structure_json
-from matreg.validation import read_text
+from matreg.validation import read_id, read_text
 
 REFUSED = {"ids": "OQMD's formationenergy API cannot select entries by id: use --formula, --elements or --filter"}
 DEFAULT_LIMIT = 50  # OQMD's own default page size
@@ -116,14 +116,14 @@ class OqmdConnector(JsonApiConnector):
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         if not isinstance(payload, dict) or payload.get("entry_id") is None:
             raise RecordError("OQMD record without an entry_id")
-        entry_id = payload["entry_id"]
+        entry_id = read_id(payload["entry_id"], "entry_id")
         species, structure = oqmd_structure(payload.get("unit_cell"), payload.get("sites"), entry_id)
         formula = payload.get("composition") or payload.get("name") or (species and composition_text(species))
         if not formula:
             raise RecordError(f"OQMD entry {entry_id}: no composition, name or structure")
         spacegroup = read_text(payload.get("spacegroup"), "spacegroup", self.field_map.is_missing)
         return SourceRecord(
-            source_id=str(entry_id),
+            source_id=entry_id,
             formula=formula,
             values=self.field_map.read_values(payload),
             name=read_text(payload.get("name"), "name", self.field_map.is_missing),
