@@ -231,7 +231,7 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
         where = f"matreg sql \"SELECT item, reasons FROM open_quarantine WHERE source = '{report.source}'\""
         typer.echo(f"  ... and {len(report.reasons) - SHOWN} more reasons" + ("" if report.dry_run else f": {where}"))
     if _stopped_short(report, limit):
-        typer.echo(f"  note: the source said {report.n_available} records match; it sent {report.n_fetched}")
+        typer.echo(f"  note: the source said {report.n_available} records match; it sent {_sent(report)}")
     if report.n_cached_pages:
         typer.echo(f"  {_cached_pages(report)}")
     if report.not_read_again:
@@ -278,11 +278,21 @@ def _not_read_again(report: RunReport) -> str:
 
 
 def _stopped_short(report: RunReport, limit: int | None) -> bool:
-    """True when a finished run read fewer records than its source said match (and than `limit`): the source sent
-    no further page (an empty page ends a run), or dropped records while paging (NOMAD does)."""
-    if report.dry_run or report.n_available is None or report.n_fetched >= report.n_available:
+    """True when a finished run read fewer distinct records than its source said match (and fewer reads than
+    `limit`): the source sent no further page (an empty page ends a run), dropped records while paging (NOMAD does),
+    or sent records it had sent already in their place (a page repeating another). An entry OQMD lists twice, one row
+    a calculation, counts twice in its total and once here: the note gives the reads beside the distinct records."""
+    distinct = report.n_fetched - report.n_reread
+    if report.dry_run or report.n_available is None or distinct >= report.n_available:
         return False
     return limit is None or report.n_fetched < limit
+
+
+def _sent(report: RunReport) -> str:
+    """How many records a run read: its reads, and the distinct records among them where it read some again."""
+    if not report.n_reread:
+        return str(report.n_fetched)
+    return f"{report.n_fetched - report.n_reread} distinct records of {report.n_fetched} reads"
 
 
 def _outcome(report: RunReport) -> str:

@@ -554,6 +554,19 @@ def test_a_run_that_stops_at_an_empty_page_says_it_read_fewer_records_than_the_s
         assert "note:" not in limited.stdout  # it stopped where it was asked to
 
 
+def test_a_page_that_repeats_an_earlier_one_is_noted_as_records_the_source_did_not_send(tmp_path, replay):
+    def repeat_first(body, url):
+        body["data"] = RECORDS[:4]  # the first page's records again, its next link kept
+
+    with ReplayServer(_editing(replay, 4, repeat_first), prefix="/oqmdapi/") as server:
+        arguments = fetch_command(tmp_path, server, page_size=4)
+        result = CliRunner().invoke(app, [*arguments, "--store", str(tmp_path / "s")])
+        assert offsets(server) == ["0", "4", "8"]
+    assert result.exit_code == 0, result.output
+    assert "oqmd: read 12 (4 read again: of each record, the last read kept), 8 valid records" in result.stdout
+    assert "note: the source said 12 records match; it sent 8 distinct records of 12 reads" in result.stdout
+
+
 def test_a_next_link_back_to_a_page_read_before_fails_the_run_instead_of_paging_forever(tmp_path, replay, store):
     def back_to_start(body, url):
         body["links"]["next"] = url.replace("offset=4", "offset=2")
@@ -601,6 +614,7 @@ def test_a_second_calculation_of_an_entry_on_a_later_page_is_kept_and_the_summar
         assert offsets(server) == ["0", "5", "10"]
     assert result.exit_code == 0, result.output
     assert "oqmd: read 13 (1 read again: of each record, the last read kept), 12 valid records" in result.stdout
+    assert "note: the source said 13 records match; it sent 12 distinct records of 13 reads" in result.stdout  # rows
     assert stored_entry(store, 16974) == (
         {"formation_energy_per_atom": -2.1, "band_gap": 5.1},
         "calculation 1143252 (static)",
