@@ -280,7 +280,10 @@ class _PageRows:
         self.row_reads[name][key] = read
 
     def _rejected(self, item: RawItem, reasons: list[str], record_id: str | None = None) -> Rejection:
-        """The rejection of a whole raw item, identified as its connector says (`Connector.identity`)."""
+        """The rejection of a whole raw item, identified as its connector says (`Connector.identity`), of its record:
+        the one it was mapped to (`record_id`), else the one it was asked for as (`RawItem.source_id`), if any."""
+        if record_id is None and item.source_id is not None:
+            record_id = self.connector.attribution.record_id(item.source_id)
         return Rejection(item.item_id, item.payload, reasons, record_id, identity=self.connector.identity(item))
 
     def reject(self, rejection: Rejection, page: int) -> None:
@@ -474,7 +477,7 @@ class _PublishCheck:
             named = self.named_record(json.loads(payload))
             if named is not None:
                 source_id, formula = named
-                self.rejected[f"{self.attribution.source}:{source_id}"] = formula
+                self.rejected[self.attribution.record_id(source_id)] = formula
 
     def _other_materials(self, batch: pyarrow.Table) -> dict[int, str]:
         """Rows whose record id the store holds with another formula, by position, with the reason."""

@@ -101,7 +101,7 @@ def material_row(record: SourceRecord, attribution: Attribution, stamp: RunStamp
     _check_column_types(record)
     formula = parse_formula(record.formula)
     return {
-        "record_id": f"{attribution.source}:{record.source_id}",
+        "record_id": attribution.record_id(record.source_id),
         "source": attribution.source,
         "source_id": record.source_id,
         "source_url": record.source_url,

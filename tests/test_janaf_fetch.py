@@ -1,6 +1,7 @@
 """matreg's JANAF connector over real HTTP, against recorded tables served on 127.0.0.1."""
 
 import base64
+import json
 import re
 
 import pytest
@@ -382,6 +383,29 @@ def test_a_fetch_at_the_reference_temperature_resolves_no_quarantine_row_at_anot
     assert every_temperature.n_quarantined == 1
     assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == every_temperature.n_quarantined
     assert store.query("SELECT DISTINCT scope FROM quarantine").values.tolist() == [[""]]
+
+
+def test_a_table_refused_unread_is_its_records_row_which_a_later_fetch_writing_it_resolves(tmp_path, store):
+    tables = RevisedTables("H-064", "C-095")
+    healthy = tables.text["C-095"]
+    with ReplayServer(tables, prefix="/tables/") as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.url, cache=False))
+        tables.text["C-095"] = "<html><body>Down for maintenance</body></html>"  # a mirror's answer, HTTP 200
+        assert fetch(store, catalog, ["H-064", "C-095", "Q-404"]).n_quarantined == 2  # (Q-404: HTTP 404)
+        rows = store.query("SELECT item, record_id, scope, reasons, raw FROM open_quarantine ORDER BY item")
+        assert rows[["item", "record_id", "scope"]].values.tolist() == [
+            ["C-095", "janaf:C-095", "T=298.15 K"],
+            ["Q-404", "janaf:Q-404", "T=298.15 K"],
+        ]
+        assert list(rows.reasons[0]) == ["not a JANAF table: expected a title line and a 'T(K)' header line"]
+        assert json.loads(rows.raw[0]) == {
+            "table_id": "C-095",
+            "text": tables.text["C-095"],
+            "url": server.url + "C-095.txt",
+        }
+        tables.text["C-095"] = healthy
+        assert fetch(store, catalog, ["C-095"]).n_stored == 1
+    assert store.query("SELECT item FROM open_quarantine")["item"].tolist() == ["Q-404"]  # C-095's row resolved
 
 
 def test_a_resumed_run_resolves_no_rejection_made_after_its_own_read(tmp_path, store):

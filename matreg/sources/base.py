@@ -18,11 +18,17 @@ WITHDRAWN_BY_SOURCE = "deprecated by "
 
 @dataclass
 class RawItem:
-    """One raw record as received; `error` is set when fetching this item alone failed (e.g. a 404)."""
+    """One raw record as received; `error` is set when fetching this item alone failed (e.g. a 404).
+
+    `source_id` is the id of the record the item was asked for as, where the connector asks for records by id (a
+    JANAF table): a rejection of the item is that record's even when it cannot be mapped (an HTML page where the
+    table was asked for), so that a later read that writes the record resolves it.
+    """
 
     item_id: str
     payload: Any
     error: str | None = None
+    source_id: str | None = None
 
 
 @dataclass
@@ -153,6 +159,10 @@ class Attribution:
             citation=source.citation,
             license=source.license,
         )
+
+    def record_id(self, source_id: str) -> str:
+        """The store's id of the record the source calls `source_id`: '<source>:<source id>'."""
+        return f"{self.source}:{source_id}"
 
 
 class Connector(ABC):

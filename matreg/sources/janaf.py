@@ -222,11 +222,13 @@ class JanafConnector(Connector):
             )
 
     def _download(self, table_id: str) -> RawItem:
+        """The table asked for by its id, as an item of its record (`RawItem.source_id`): refused or missing too."""
         url = f"{self.base_url}{table_id}.txt"
         try:
-            return RawItem(table_id, {"table_id": table_id, "url": url, "text": self.client.get_text(url)})
+            text = self.client.get_text(url)
         except NotFound as exc:
-            return RawItem(table_id, {"table_id": table_id, "url": url}, error=str(exc))
+            return RawItem(table_id, {"table_id": table_id, "url": url}, error=str(exc), source_id=table_id)
+        return RawItem(table_id, {"table_id": table_id, "url": url, "text": text}, source_id=table_id)
 
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         table = parse_table(payload["text"])
