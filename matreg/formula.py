@@ -18,6 +18,9 @@ from pymatgen.util.string import formula_double_format
 
 from matreg.errors import FormulaError
 
+# pymatgen warns, a formula at a time, that a noble gas has no electronegativity (it sorts elements by it): said once
+# here, for that warning alone (a warnings block per formula would show every other warning again at each formula)
+warnings.filterwarnings("ignore", message="No Pauling electronegativity", category=UserWarning)
 _CHARGE_SUFFIX = re.compile(r"(\[[+-]?\d*\]|[+-]+)$")
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")  # pasted from a paper or a web page: 'Fe₂O₃'
 # The electron, as JANAF writes its table's formula ('e1-', D-020: electron gas) and its index ('e-'), and as stored
@@ -86,14 +89,12 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     if _ELECTRON.fullmatch(original):
         return Formula(original, _ELECTRON_FORMULA, _ELECTRON_FORMULA, (), 0.0, -1.0)
     try:
-        with warnings.catch_warnings():  # pymatgen warns about noble gases' missing electronegativity
-            warnings.simplefilter("ignore", UserWarning)
-            plain = original.translate(_SUBSCRIPT_DIGITS)  # 'Fe₂O₃' as 'Fe2O3'
-            composition = _ion(plain, as_stored) if _CHARGE_SUFFIX.search(plain) else _composition(plain, as_stored)
-            unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
-            if unknown or not composition.elements:
-                raise FormulaError(f"unparseable formula '{original}': not elements: {', '.join(unknown) or 'none'}")
-            reduced, species = _reduced_and_species(composition)
+        plain = original.translate(_SUBSCRIPT_DIGITS)  # 'Fe₂O₃' as 'Fe2O3'
+        composition = _ion(plain, as_stored) if _CHARGE_SUFFIX.search(plain) else _composition(plain, as_stored)
+        unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
+        if unknown or not composition.elements:
+            raise FormulaError(f"unparseable formula '{original}': not elements: {', '.join(unknown) or 'none'}")
+        reduced, species = _reduced_and_species(composition)
     except (ValueError, KeyError, TypeError, OverflowError) as exc:  # (an amount too large for a float: 'Al1e400')
         raise FormulaError(f"unparseable formula '{original}'") from exc
     elements = tuple(sorted({el.symbol for el in composition.elements}))  # deuterium's symbol is H

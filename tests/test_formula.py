@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 from conftest import ONE_COMPOSITION
 from pymatgen.core import Composition
@@ -328,3 +331,29 @@ def test_alphabetical_formulas_read_adducts_and_refuse_ions():
     assert [alphabetical_formula(text) for text in texts] == ["CuH10O9S", "SeTe", "LiO"]
     with pytest.raises(FormulaError, match="is an ion"):
         alphabetical_formula("Fe2+")
+
+
+NOISY_PYMATGEN = """
+import warnings
+from pymatgen.core.composition import Composition
+
+reduced_formula = Composition.__dict__["reduced_formula"].func  # (a cached_property)
+
+
+def noisy(self):
+    warnings.warn("a deprecation inside pymatgen", FutureWarning)  # as pymatgen warns of monty's gcd on 3.10
+    return reduced_formula(self)
+
+
+Composition.reduced_formula = property(noisy)
+from matreg.formula import parse_formula
+
+print([parse_formula(text).reduced for text in ["Fe2O3", "ZnO", "HeAr", "Fe2O3"]])
+"""
+
+
+def test_a_warning_of_pymatgen_shows_once_per_process_not_once_per_formula_and_noble_gases_none():
+    """Python shows a warning once per place; reading every formula in a warnings block of its own re-armed it."""
+    ran = subprocess.run([sys.executable, "-c", NOISY_PYMATGEN], capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "['Fe2O3', 'ZnO', 'ArHe', 'Fe2O3']"
+    assert ran.stderr.count("a deprecation inside pymatgen") == 1 and "electronegativity" not in ran.stderr
