@@ -14,7 +14,7 @@ import random
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import takewhile
 from pathlib import Path
 from typing import Any
@@ -455,7 +455,7 @@ class HttpClient:
         if getattr(response, "from_cache", False):
             self._cached_at = min(filter(None, (self._cached_at, response.created_at)))
         elif self._fresh_at is None:
-            self._fresh_at = datetime.now(timezone.utc)
+            self._fresh_at = datetime.now(UTC)
 
     def begin_page(self) -> None:
         """Forget the answers so far: the next page's are noted from here."""

@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -504,7 +504,7 @@ class _PublishCheck:
             self.report.n_values -= n_withheld
 
     def withheld(self) -> list[dict]:
-        stamp = RunStamp(self.report.run_id, datetime.now(timezone.utc))
+        stamp = RunStamp(self.report.run_id, datetime.now(UTC))
         rejections = [
             Rejection(rows["materials"][0]["source_id"], _record_payload(rows), rows["reasons"], record_id)
             for record_id, rows in self.refused.items()
@@ -738,7 +738,7 @@ def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: 
     for run_id in _of_query(connector, info, store.staged_runs()):
         store.drop_unless_running(run_id)
     source = connector.attribution.source
-    report = RunReport(new_run_id(source), source, datetime.now(timezone.utc))
+    report = RunReport(new_run_id(source), source, datetime.now(UTC))
     store.claim_run(report.run_id)
     return report
 
@@ -869,7 +869,7 @@ class _Commit:
 
     def add(self, page: Page, items: list[RawItem]) -> None:
         self.items.append(items)
-        self.read_at.append(page.read_at or datetime.now(timezone.utc))
+        self.read_at.append(page.read_at or datetime.now(UTC))
         if page.from_cache:
             self.cached_read_at.append(self.read_at[-1])
         self.last = page
@@ -929,14 +929,14 @@ def _dry_run(
     if resumed is not None and resumed.cursor is None:  # every page is staged: a resume would only publish it
         resumed.dry_run, resumed.status = True, "complete"
         return resumed
-    report = RunReport("dry-run", connector.attribution.source, datetime.now(timezone.utc), dry_run=True)
+    report = RunReport("dry-run", connector.attribution.source, datetime.now(UTC), dry_run=True)
     report.resumed = resumed is not None
     check = _publish_check(report, connector, store, info)  # what publishing would withhold, as it would
     pages = islice(connector.pages(resumed.cursor if resumed else None), connector.preview_pages)
     budget = _Budget(limit, resumed.n_fetched if resumed else 0)
     admitted: list[str] = []
     for number, page in enumerate(pages):
-        rows = _map_pages(connector, [budget.take(page.items)], [datetime.now(timezone.utc)], report.run_id)
+        rows = _map_pages(connector, [budget.take(page.items)], [datetime.now(UTC)], report.run_id)
         report.add_page(rows)
         for name, table in rows.tables().items():  # materials first: their records' other rows are set aside
             kept = check.admit(name, arrow_table(name, table))
@@ -1079,7 +1079,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "query": info.query,
         "parameters": _parameters_json(info),
         "started_at": report.started_at,
-        "finished_at": datetime.now(timezone.utc),
+        "finished_at": datetime.now(UTC),
         "status": report.status,
         "error": error,
         "n_fetched": report.n_fetched,
@@ -1138,4 +1138,4 @@ def _report_from_row(row: dict[str, Any]) -> RunReport:
 
 def new_run_id(source: str) -> str:
     """A unique run id that sorts by start time (to the microsecond): UTC time, source, a random suffix."""
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}-{source}-{uuid.uuid4().hex[:8]}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{source}-{uuid.uuid4().hex[:8]}"

@@ -6,7 +6,7 @@ import json
 import re
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -262,7 +262,7 @@ def test_a_heat_capacity_per_cell_is_per_mole_of_the_reduced_formula_unit(aflow_
     entry = json.loads((FIXTURES / "aflowlib_icsd_example.json").read_text(encoding="utf-8"))
     connector = build_connector("aflow", aflow_catalog, FetchRequest(everything=True))
     record = connector.to_record(entry | {"agl_heat_capacity_Cp_300K": 5.502})
-    canonical = harmonize(record, connector.attribution, RunStamp("run", datetime.now(timezone.utc)))
+    canonical = harmonize(record, connector.attribution, RunStamp("run", datetime.now(UTC)))
     assert (canonical.material["formula"], canonical.material["atoms_per_formula_unit"]) == ("AcBr3", 4)
     heat_capacity = next(row for row in canonical.values if row["property"] == "heat_capacity_cp")
     assert heat_capacity["unit"] == "J/(mol*K)" and heat_capacity["temperature_K"] == 300
@@ -627,7 +627,7 @@ def test_a_pocc_entrys_per_cell_value_is_per_atom_of_its_average_cell(tmp_path, 
 def test_a_natoms_that_is_no_atom_count_leaves_per_cell_values_quarantined_and_no_sites(aflow_catalog, natoms):
     connector = build_connector("aflow", aflow_catalog, FetchRequest(everything=True))
     record = connector.to_record(ENTRIES[0] | {"natoms": natoms, "agl_heat_capacity_Cp_300K": 5.502})
-    canonical = harmonize(record, connector.attribution, RunStamp("run", datetime.now(timezone.utc)))
+    canonical = harmonize(record, connector.attribution, RunStamp("run", datetime.now(UTC)))
     assert canonical.material["nsites"] is None and "natoms" not in canonical.material["notes"]
     assert [rejection.reasons for rejection in canonical.rejected] == [
         ["cannot convert 'k_B/cell' to 'J/(mol*K)' without the number of atoms"]

@@ -1,6 +1,6 @@
 import importlib
 import pkgutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pydantic
 import pytest
@@ -282,7 +282,7 @@ def test_a_field_of_a_provenance_of_its_own_files_its_values_under_it():
         },
     )
     record = SourceRecord("1000041", "Si", field_map.read_values({"gap": 1.17, "gap_calc": 0.61}))
-    stamp = RunStamp("run-1", datetime.now(timezone.utc))
+    stamp = RunStamp("run-1", datetime.now(UTC))
     values = harmonize(record, Attribution(source="cod", provenance="experimental"), stamp).values
     assert [(row["value"], row["method"], row["provenance"]) for row in values] == [
         (1.17, None, "experimental"),

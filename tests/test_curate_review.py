@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -159,7 +159,7 @@ def test_log_entries_are_valid_rows_with_unique_time_ordered_ids_even_when_the_c
     class Past(datetime):
         @classmethod
         def now(cls, tz=None):
-            return datetime(2020, 1, 1, tzinfo=timezone.utc)
+            return datetime(2020, 1, 1, tzinfo=UTC)
 
     monkeypatch.setattr(review, "datetime", Past)
     second = decide(filled, "flag", record_id="janaf:C-095")

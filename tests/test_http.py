@@ -9,7 +9,7 @@ import ssl
 import subprocess
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -336,7 +336,7 @@ def test_a_page_behind_a_redirect_is_as_old_as_the_cached_answer_it_ends_at(tmp_
         first_read = client.page_read_at()
         client.begin_page()
         assert client.get_json(server.url + "download") == {"v": 1} and server.hits("/file") == 1
-        assert client.page_from_cache() and first_read <= client.page_read_at() < datetime.now(timezone.utc)
+        assert client.page_from_cache() and first_read <= client.page_read_at() < datetime.now(UTC)
 
 
 class Versions:
@@ -359,10 +359,10 @@ def test_a_cached_answer_is_given_until_it_expires_then_read_again(tmp_path):
     source, kept = Versions(), timedelta(seconds=600)
     with ReplayServer(source) as server:
         client = HttpClient(HttpSettings(retries=0, cache_expire_after_s=600), cache_path=tmp_path / "cache.sqlite")
-        asked = datetime.now(timezone.utc)
+        asked = datetime.now(UTC)
         assert read(client, server.url + "page") == ({"v": 1}, False)
         (cached,) = client.session.cache.filter()
-        assert asked + kept <= cached.expires <= datetime.now(timezone.utc) + kept  # kept for the catalog's time
+        assert asked + kept <= cached.expires <= datetime.now(UTC) + kept  # kept for the catalog's time
         source.version = 2
         assert read(client, server.url + "page") == ({"v": 1}, True)  # within its 10 minutes
         client.session.cache.reset_expiration(requests_cache.EXPIRE_IMMEDIATELY)  # as when those have passed

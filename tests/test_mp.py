@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from conftest import assert_failed_without_trace, single_value, visible_tables
@@ -551,7 +551,7 @@ def test_pages_the_http_cache_answers_carry_when_the_source_gave_them(tmp_path, 
     # mp-api sends on matreg's session itself: the cache's answers are noted there, not in HttpClient.request
     catalog = load_catalog(write_mp_catalog(tmp_path / "cached.yaml", mp_server.url, cache=True))
     fetch(store, catalog, everything=True, page_size=4)
-    n_requests, second_run = len(summary_requests(mp_server)), datetime.now(timezone.utc)
+    n_requests, second_run = len(summary_requests(mp_server)), datetime.now(UTC)
     connector = build_connector("mp", catalog, FetchRequest(everything=True, page_size=4), cache_path=store.cache_path)
     pages = list(connector.pages())
     connector.close()

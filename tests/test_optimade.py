@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -372,7 +372,7 @@ def test_a_next_link_to_a_local_file_fails_the_run_without_reading_it(store, tmp
 
 def volume_of(connector, entry: dict) -> tuple[list, list]:
     """The entry's harmonized volume per atom (as a list: none or one) and the reasons it was refused."""
-    canonical = harmonize(connector.to_record(entry), connector.attribution, RunStamp("r", datetime.now(timezone.utc)))
+    canonical = harmonize(connector.to_record(entry), connector.attribution, RunStamp("r", datetime.now(UTC)))
     volumes = [row["value"] for row in canonical.values if row["property"] == "volume_per_atom"]
     return volumes, [reason for rejection in canonical.rejected for reason in rejection.reasons]
 

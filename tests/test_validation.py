@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ from matreg.validation import (
 )
 
 ATTRIBUTION = Attribution(source="test", provenance="dft", method="PBE")
-STAMP = RunStamp("run-1", datetime(2026, 12, 2, tzinfo=timezone.utc))
+STAMP = RunStamp("run-1", datetime(2026, 12, 2, tzinfo=UTC))
 
 
 def _harmonized(*records: SourceRecord):

@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -380,7 +380,7 @@ def build_manifest(
         "dataset": name,
         "version": version,
         "content_sha256": hashlib.sha256(_canonical_json(content)).hexdigest(),
-        "released_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "released_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "matreg_version": __version__,
         "content": content,
     }

@@ -19,7 +19,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -555,10 +555,10 @@ def _check_entry(action: str, steward: str, reason: str) -> None:
 
 def _next_entry(store: Store) -> tuple[str, datetime]:
     """A new entry id and its time: now (UTC, to the microsecond), later than every entry already logged."""
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     last = curation_log(store)["entry_id"].max()
     if isinstance(last, str):  # a clock set back must not give an id that sorts before an older entry
-        at = max(at, datetime.strptime(last, _ENTRY_TIME).replace(tzinfo=timezone.utc) + timedelta(microseconds=1))
+        at = max(at, datetime.strptime(last, _ENTRY_TIME).replace(tzinfo=UTC) + timedelta(microseconds=1))
     return at.strftime(_ENTRY_TIME), at
 
 

@@ -26,7 +26,7 @@ import re
 import shutil
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -476,7 +476,7 @@ def _meta(
         "files": files,
         "content_sha256": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest(),
         "matreg_version": __version__,
-        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -366,7 +366,7 @@ def resolve_export(
 
 def default_run_dir(export_dir: Path, model: str, seed: int) -> Path:
     """runs/<export name>-<model>-s<seed>-<UTC time> beside the current directory."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path("runs") / f"{export_dir.resolve().name}-{model}-s{seed}-{stamp}"
 
 

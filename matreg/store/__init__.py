@@ -45,7 +45,7 @@ import uuid
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -673,7 +673,7 @@ class Store:
         )
         source, scope, endpoint = whole_scope
         parameters = parameters | {"source": source, "scope": scope, "endpoint": endpoint, "withheld": withheld}
-        parameters["now"] = datetime.now(timezone.utc)
+        parameters["now"] = datetime.now(UTC)
         with contextlib.closing(self._scan()) as con:
             return con.sql(sql, params=parameters).to_arrow_table().cast(arrow_schema("materials"))
 
