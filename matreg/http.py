@@ -386,10 +386,20 @@ class HttpClient:
         try:
             return json.loads(body)  # reads a byte order mark and UTF-16/32 too
         except RecursionError:  # (orjson refuses more than 1024 levels; the json module recurses until it fails)
-            raise SourceError(f"not JSON (nested too deeply) from {self._shown(response.url)}") from None
+            raise self._refused(response, f"not JSON (nested too deeply) from {self._shown(response.url)}") from None
         except ValueError:
             text = _text(body, response.encoding)[:80]
-            raise SourceError(self.redact(f"not JSON from {response.url}: {text!r}")) from None
+            raise self._refused(response, self.redact(f"not JSON from {response.url}: {text!r}")) from None
+
+    def _refused(self, response: requests.Response, problem: str) -> SourceError:
+        """SourceError for an answer that is no page (`problem` says why), which the HTTP cache gives no more (a
+        maintenance page it kept would be every later run's answer for a day); the error says if the cache gave it."""
+        if getattr(response, "from_cache", False):
+            saved = f"{response.created_at:%Y-%m-%dT%H:%M:%S} UTC"
+            problem += f" (the HTTP cache's copy of {saved}, now deleted from it: the next request asks the source)"
+        if hasattr(self.session, "cache"):  # (requests-cache's session, with --cache)
+            self.session.cache.delete(requests=[response.request])
+        return SourceError(problem)
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Send one request with retries; NotFound on 404, SourceError (secrets redacted) on other failures, and

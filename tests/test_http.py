@@ -1,14 +1,17 @@
 """The HTTP client: secrets stay out of the cache and error messages; proxies and CA bundle from the environment; a
 source is read only where its base URL is (a server, or local files); an answer is read up to a size."""
 
+import contextlib
 import gzip
 import itertools
+import re
 import shutil
 import socket
 import ssl
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -496,3 +499,71 @@ def test_json_nested_too_deeply_to_decode_is_a_clear_error():
     with ReplayServer(lambda request: Reply(200, b"[" * 200_000 + b"]" * 200_000)) as server:
         with pytest.raises(SourceError, match=f"^not JSON \\(nested too deeply\\) from {server.url}page$"):
             HttpClient(HttpSettings(retries=0)).get_json(server.url + "page")
+
+
+MAINTENANCE = Reply(200, b"<html><h1>Down for maintenance</h1></html>", content_type="text/html")
+
+
+@contextlib.contextmanager
+def raw_server(*answers: bytes) -> Iterator[tuple[str, list[bytes]]]:
+    """A server that answers each connection with the next of `answers` (raw HTTP, broken as it is) and closes it;
+    yields its URL and the requests it read."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:
+        for answer in answers:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                received.append(connection.recv(65536))
+                connection.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/", received
+    listener.close()
+
+
+OK_ANSWER = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{"ok": true}'
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 42\r\n\r\n"
+        b"<html><h1>Down for maintenance</h1></html>",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n",
+        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"data": [1, 2',  # cut short by the close
+    ],
+    ids=["maintenance-page", "empty", "cut-short"],
+)
+def test_an_answer_that_is_no_json_is_not_kept_in_the_cache(tmp_path, broken):
+    # a maintenance page cached was given to every later run (--resume too) for a day
+    with raw_server(broken, OK_ANSWER, OK_ANSWER) as (url, received):
+        client = HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite")
+        with pytest.raises(SourceError, match=f"^not JSON from {url}page: ") as error:
+            client.get_json(url + "page")
+        assert "cache" not in str(error.value)  # the source's own answer
+        assert client.get_json(url + "page") == {"ok": True}
+        assert HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite").get_json(url + "page")
+        assert len(received) == 2  # the good answer is kept
+
+
+def test_a_broken_answer_the_cache_gives_is_said_to_come_from_it_and_deleted(tmp_path):
+    # as an earlier matreg cached it: the next request goes to the source
+    answers = [MAINTENANCE, Reply.json({"ok": True})]
+    with ReplayServer(lambda request: answers.pop(0)) as server:
+        cache = tmp_path / "cache.sqlite"
+        requests_cache.CachedSession(str(cache), backend="sqlite", allowable_codes=(200,)).get(server.url + "page")
+        client = HttpClient(HttpSettings(retries=0), cache_path=cache)
+        with pytest.raises(SourceError) as error:
+            client.get_json(server.url + "page")
+        assert server.hits("/page") == 1
+        assert client.get_json(server.url + "page") == {"ok": True}
+    assert re.fullmatch(
+        rf"not JSON from {server.url}page: '<html><h1>Down for maintenance</h1></html>' \(the HTTP cache's copy of "
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d UTC, now deleted from it: the next request asks the source\)",
+        str(error.value),
+    ), str(error.value)
