@@ -46,7 +46,10 @@ def check_source_name(name: str, kind: str = "source") -> str:
 class HttpSettings(pydantic.BaseModel, extra="forbid"):
     """How matreg talks to one source over HTTP."""
 
-    timeout_s: float = 30.0
+    timeout_s: float = 30.0  # the longest one read may wait (for a connection, for the next bytes of an answer)
+    # the longest the reads of one answer may wait in all (a server trickling it keeps each within timeout_s);
+    # none given: `answer_deadline_s`
+    answer_timeout_s: pydantic.PositiveFloat | None = None
     retries: int = 5
     backoff_s: float = 0.5
     max_backoff_s: float = 60.0
@@ -56,6 +59,12 @@ class HttpSettings(pydantic.BaseModel, extra="forbid"):
     rate_limit_per_s: float | None = None
     cache: bool = False
     cache_expire_after_s: pydantic.PositiveFloat = 86400.0  # how long a cached answer is given, from when it was saved
+
+    @property
+    def answer_deadline_s(self) -> float:
+        """How long the reads of one answer may wait in all: `answer_timeout_s`, else ten reads' `timeout_s` (a
+        minute at least)."""
+        return self.answer_timeout_s or max(60.0, 10 * self.timeout_s)
 
 
 class Source(pydantic.BaseModel, extra="forbid"):

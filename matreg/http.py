@@ -8,10 +8,13 @@ inflates, not held whole).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import re
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -22,6 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlun
 
 import orjson
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests_file import FileAdapter
 from requests_ratelimiter import LimiterAdapter
@@ -35,6 +39,7 @@ USER_AGENT = f"matreg/{__version__} (materials-data ETL; python-requests)"
 REDACTED = "***"
 _SECRET_NAME = re.compile(r"key|token|secret|password|passwd|auth|credential", re.IGNORECASE)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+CACHED_STATUSES = (200,)  # the answers the HTTP cache keeps
 REMOTE_SCHEMES = ("http", "https")  # what a remote source's links and redirects may lead to (a local one: file)
 _READ_BYTES = 1 << 20  # how much of an answer is read (and inflated) at a time
 ERROR_BODY_BYTES = 4 << 20  # an error answer is read this far for what it says (`error_detail`)
@@ -236,6 +241,93 @@ def _text(body: bytes, charset: str | None) -> str:
         return body.decode("utf-8", errors="replace")
 
 
+class _Watchdog:
+    """One thread that shuts the connection of a read waiting past its time (`watch`): a read waits for a whole chunk,
+    and a server that trickles its body keeps each socket read within `timeout_s`. Reads come and go without waking it
+    (it looks every `_WATCH_S`): a timer thread per read cost ~0.3 ms of CPU per request."""
+
+    def __init__(self) -> None:
+        self._reads: dict[int, tuple[float, Callable[[], None]]] = {}  # (until when, how it is cut) by read
+        self._started = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, read: int, until: float, cut: Callable[[], None]) -> None:
+        """Call `cut` once `time.monotonic()` passes `until`, unless `release(read)` came first."""
+        self._reads[read] = (until, cut)
+        if self._thread is None:
+            with self._started:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="matreg-http-watchdog", daemon=True)
+                    self._thread.start()
+
+    def release(self, read: int) -> bool:
+        """Stop watching a read; False if its time had passed (it is cut, or being cut)."""
+        return self._reads.pop(read, None) is not None
+
+    def _run(self) -> None:
+        never = threading.Event()  # (waited on instead of time.sleep, which tests patch)
+        while not never.wait(_WATCH_S):
+            now = time.monotonic()
+            for read, (until, cut) in list(self._reads.items()):
+                if until <= now and self._reads.pop(read, None) is not None:  # (unless released meanwhile)
+                    cut()
+
+
+_WATCH_S = 0.1  # how often the watchdog looks at the reads under way
+_WATCHDOG = _Watchdog()
+
+
+class _ReadDeadline:
+    """How long the reads of one answer may wait in all (the time its reader takes between them is not counted: JARVIS'
+    download is read as its records are stored); a read still waiting when the time is spent has its connection shut
+    (`_Watchdog`, urllib3's `HTTPResponse.shutdown`), and the answer fails with SourceError."""
+
+    def __init__(self, response: requests.Response, limit_s: float, shown: Callable[[str], str]) -> None:
+        """`shown`: how a message shows the answer's URL (`HttpClient._shown`)."""
+        self.response = response
+        self.limit_s = limit_s
+        self.left_s = limit_s
+        self.shown = shown
+
+    def timed(self, chunks: Iterator[Any]) -> Iterator[Any]:
+        """`chunks`, each read within the time left; SourceError once it is spent."""
+        if not self._from_network():
+            yield from chunks
+            return
+        while (chunk := self._next(chunks)) is not None:
+            yield chunk
+
+    def _next(self, chunks: Iterator[Any]) -> Any:
+        """The next chunk (None: no more), read while the watchdog cuts the connection at the time left."""
+        started = time.monotonic()
+        _WATCHDOG.watch(id(self), started + self.left_s, self._cut)
+        try:
+            chunk = next(chunks, None)
+        except Exception:
+            if _WATCHDOG.release(id(self)):
+                raise
+        else:
+            if _WATCHDOG.release(id(self)):
+                self.left_s -= time.monotonic() - started
+                return chunk
+        url = self.shown(self.response.url)  # (the watchdog cut the read: it failed, or ended the body short)
+        raise SourceError(
+            f"answer slower than {self.limit_s:g} s from {url}: cut off (a slower one needs the source's "
+            "http.answer_timeout_s in the catalog)"
+        )
+
+    def _from_network(self) -> bool:
+        """Whether the body is still to come from a server (not from the HTTP cache, a local file, or read already)."""
+        raw = self.response.raw
+        cached = getattr(self.response, "from_cache", False)
+        return isinstance(raw, urllib3.HTTPResponse) and not cached and not raw.closed
+
+    def _cut(self) -> None:
+        """Shut the answer's connection: the read waiting on it ends."""
+        with contextlib.suppress(ValueError, RuntimeError, OSError):  # (no socket, or handed back to the pool)
+            self.response.raw.shutdown()
+
+
 class HttpClient:
     """GETs against one source, with retries on 429/5xx, the API key sent only as a header, and answers cached in
     `cache_path` when one is given (each for `settings.cache_expire_after_s`)."""
@@ -289,7 +381,7 @@ class HttpClient:
             session = requests_cache.CachedSession(
                 str(cache_path),
                 backend="sqlite",
-                allowable_codes=(200,),
+                allowable_codes=CACHED_STATUSES,
                 allowable_methods=("GET", "HEAD", "POST"),  # NOMAD's pages are POSTed queries (keyed by their body)
                 ignored_parameters=ignored,
                 filter_fn=_not_redirected,  # a redirect's history holds the first request as sent, secrets included
@@ -438,13 +530,15 @@ class HttpClient:
     def _cap_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """A response hook: its body, however it is read (`.content`, `iter_content`, the HTTP cache's copy), is read
         in chunks of at most `_READ_BYTES` up to `max_answer_mib` decoded, then SourceError: an inflating body (a gzip
-        bomb) is never held larger than that."""
+        bomb) is never held larger than that; and its reads may wait `answer_deadline_s` in all (`_ReadDeadline`).
+        An answer the HTTP cache is to keep is read here: requests-cache would copy it from the connection unchecked."""
         limit = self.settings.max_answer_mib
         read_chunks = response.iter_content
+        deadline = _ReadDeadline(response, self.settings.answer_deadline_s, self._shown)
 
         def capped_chunks(chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
             read = 0
-            for chunk in read_chunks(min(chunk_size or _READ_BYTES, _READ_BYTES), decode_unicode):
+            for chunk in deadline.timed(read_chunks(min(chunk_size or _READ_BYTES, _READ_BYTES), decode_unicode)):
                 read += len(chunk)
                 if read > limit << 20:
                     response.close()
@@ -455,6 +549,13 @@ class HttpClient:
                 yield chunk
 
         response.iter_content = capped_chunks  # type: ignore[method-assign]
+        if self._kept_in_cache(response):
+            _ = response.content
+
+    def _kept_in_cache(self, response: requests.Response) -> bool:
+        """Whether the HTTP cache (with --cache) keeps an answer that came from the source."""
+        kept = hasattr(self.session, "cache") and response.status_code in CACHED_STATUSES
+        return kept and not getattr(response, "from_cache", False)
 
     def _note_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Note when the source gave an answer: as it arrives (before the HTTP cache saves it, so that the cache's

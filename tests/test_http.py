@@ -567,3 +567,57 @@ def test_a_broken_answer_the_cache_gives_is_said_to_come_from_it_and_deleted(tmp
         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d UTC, now deleted from it: the next request asks the source\)",
         str(error.value),
     ), str(error.value)
+
+
+@pytest.fixture
+def trickling_server():
+    """A server that announces 100 bytes of JSON and sends them one every 0.1 s: each read waits less than a
+    timeout, the whole answer 10 s."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):  # (the listener closed, or the client cut the connection)
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+                for byte in b"[" + b" " * 98 + b"]":
+                    connection.sendall(bytes([byte]))
+                    time.sleep(0.1)
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    listener.close()
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_an_answer_that_trickles_in_is_cut_off_at_the_catalogs_limit(tmp_path, trickling_server, cache):
+    settings = HttpSettings(retries=0, timeout_s=5, answer_timeout_s=0.5)
+    client = HttpClient(settings, cache_path=tmp_path / "cache.sqlite" if cache else None)
+    started = time.monotonic()
+    with pytest.raises(SourceError) as error:
+        client.get_json(trickling_server + "page")
+    assert time.monotonic() - started < 2
+    assert str(error.value) == (
+        f"answer slower than 0.5 s from {trickling_server}page: cut off (a slower one needs the source's "
+        "http.answer_timeout_s in the catalog)"
+    )
+
+
+def test_the_time_a_reader_takes_between_parts_of_an_answer_is_not_the_answers(tmp_path):
+    # JARVIS' download is read a part at a time as the run stores the records of each
+    body = b"[" + b" " * (3 << 20) + b"]"
+    with ReplayServer(lambda request: Reply(200, body)) as server:
+        client = HttpClient(HttpSettings(retries=0, answer_timeout_s=0.5))
+        response = client.request("GET", server.url + "dft_3d.zip", stream=True)
+        parts = []
+        for part in response.iter_content(1 << 20):
+            parts.append(part)
+            time.sleep(0.3)
+    assert b"".join(parts) == body
+
+
+def test_an_answer_may_take_ten_timeouts_and_a_minute_at_least_unless_the_catalog_says_otherwise():
+    assert HttpSettings(timeout_s=30).answer_deadline_s == 300
+    assert HttpSettings(timeout_s=2).answer_deadline_s == 60
+    assert HttpSettings(timeout_s=30, answer_timeout_s=45).answer_deadline_s == 45
