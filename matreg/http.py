@@ -29,6 +29,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from requests_file import FileAdapter
 from requests_ratelimiter import LimiterAdapter
+from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from matreg import __version__
@@ -111,7 +112,8 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
 
 class _CappedRetry(Retry):
     """urllib3's Retry, honouring a source's Retry-After up to `max_retry_after_s` (a server asking for a day would
-    hang the fetch silently); a longer wait is cut to it, and the retry that follows is one of the retries."""
+    hang the fetch silently); a longer wait is cut to it, and the retry that follows is one of the retries. A
+    Retry-After that is neither seconds nor a date (`1.5`, `soon`, `-5`) waits the backoff."""
 
     max_retry_after_s: float = 600.0
 
@@ -121,7 +123,10 @@ class _CappedRetry(Retry):
         return retry
 
     def get_retry_after(self, response: Any) -> float | None:
-        seconds = super().get_retry_after(response)
+        try:
+            seconds = super().get_retry_after(response)
+        except InvalidHeader:  # (urllib3 raises it, which failed the request despite its retries)
+            return None
         return None if seconds is None else min(seconds, self.max_retry_after_s)
 
     def get_backoff_time(self) -> float:

@@ -621,3 +621,15 @@ def test_an_answer_may_take_ten_timeouts_and_a_minute_at_least_unless_the_catalo
     assert HttpSettings(timeout_s=30).answer_deadline_s == 300
     assert HttpSettings(timeout_s=2).answer_deadline_s == 60
     assert HttpSettings(timeout_s=30, answer_timeout_s=45).answer_deadline_s == 45
+
+
+@pytest.mark.parametrize("retry_after", ["1.5", "soon", "-5"])
+def test_a_retry_after_that_is_neither_seconds_nor_a_date_waits_the_backoff(monkeypatch, retry_after):
+    # urllib3 raised "Invalid Retry-After header": the run failed at once despite its retries
+    answers = iter([Reply(429, b"{}", headers={"Retry-After": retry_after}), Reply.json({"ok": True})])
+    slept = []
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", slept.append)
+    with ReplayServer(lambda request: next(answers)) as server:
+        client = HttpClient(HttpSettings(retries=2, backoff_s=0.25, jitter_s=0))
+        assert client.get_json(server.url + "page") == {"ok": True}
+    assert slept == [0.25]
