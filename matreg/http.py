@@ -20,16 +20,17 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from itertools import takewhile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import orjson
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.exceptions import ChunkedEncodingError
 from requests_file import FileAdapter
 from requests_ratelimiter import LimiterAdapter
-from urllib3.exceptions import InvalidHeader
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ProtocolError
 from urllib3.util.retry import Retry
 
 from matreg import __version__
@@ -47,6 +48,9 @@ ERROR_BODY_BYTES = 4 << 20  # an error answer is read this far for what it says 
 # How the request being sent waits for its turn under the source's rate limit (None: no limit): set by
 # `_RateLimitedAdapter` around each request, called by `_CappedRetry` before each retry urllib3 sends below it.
 _await_rate_limit: ContextVar[Callable[[], None] | None] = ContextVar("await_rate_limit", default=None)
+
+
+_T = TypeVar("_T")
 
 
 class NotFound(SourceError):
@@ -194,6 +198,12 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 def _not_redirected(response: requests.Response) -> bool:
     return not response.history
+
+
+def _broken_reason(error: ChunkedEncodingError) -> str:
+    """What broke a connection inside an answer: the message of urllib3's ProtocolError that requests wraps."""
+    reason = error.args[0] if error.args else error
+    return str(reason.args[0] if isinstance(reason, ProtocolError) and reason.args else reason)
 
 
 def error_detail(response: requests.Response, limit: int = 300) -> str:
@@ -356,6 +366,7 @@ class HttpClient:
         self._cache_version: str | None = None  # what cache keys add (`key_cached_answers_by`)
         self._base_url = base_url
         self._local = base_url is not None and is_local_url(base_url)  # read from files, never from a server
+        self._retry = self._new_retry()
         # cached when given a path (`use_cache`), a remote source only: requests-cache cannot keep a file's answer
         self.session = self._make_session(None if self._local else cache_path, auth_header)
         if refresh_cache and cache_path is not None:
@@ -394,18 +405,7 @@ class HttpClient:
                 expire_after=self.settings.cache_expire_after_s,  # from when an answer is saved
                 key_fn=self._cache_key,
             )
-        retry = _CappedRetry(
-            total=self.settings.retries,
-            backoff_factor=self.settings.backoff_s,
-            backoff_max=self.settings.max_backoff_s,
-            backoff_jitter=self.settings.jitter_s,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=None,
-            respect_retry_after_header=True,
-            raise_on_status=False,  # hand back the last answer, reported below with its status
-        )
-        retry.max_retry_after_s = self.settings.max_retry_after_s
-        adapter = self._adapter(retry)
+        adapter = self._adapter(self._retry)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         if self._local:
@@ -419,6 +419,21 @@ class HttpClient:
         session.rebuild_proxies = self._redirect_proxies  # without trust_env a redirect keeps the first host's
         session.rebuild_auth = self._redirect_auth
         return session
+
+    def _new_retry(self) -> _CappedRetry:
+        """The retries of every request (urllib3's) and of one whose answer broke off (`_retried`)."""
+        retry = _CappedRetry(
+            total=self.settings.retries,
+            backoff_factor=self.settings.backoff_s,
+            backoff_max=self.settings.max_backoff_s,
+            backoff_jitter=self.settings.jitter_s,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=None,
+            respect_retry_after_header=True,
+            raise_on_status=False,  # hand back the last answer, reported below with its status
+        )
+        retry.max_retry_after_s = self.settings.max_retry_after_s
+        return retry
 
     def _cache_key(self, request: Any, **kwargs: Any) -> str:
         """requests-cache's key of a request, and the version of the source the answers are kept for, if set."""
@@ -458,24 +473,29 @@ class HttpClient:
         return HTTPAdapter(max_retries=retry)
 
     def get(self, url: str, params: Mapping[str, Any] | None = None) -> requests.Response:
-        """GET `url`; NotFound on 404, SourceError (secrets redacted) on any other failure."""
+        """GET `url`, its body read; NotFound on 404, SourceError (secrets redacted) on any other failure."""
         return self.request("GET", url, params=params)
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET `url` and decode its JSON body."""
-        return self._json(self.request("GET", url, params=params, stream=True))
+        return self._json(*self._whole_answer("GET", url, params=params))
 
     def post_json(self, url: str, body: Mapping[str, Any]) -> Any:
         """POST a JSON body to `url` and decode the JSON answer."""
-        return self._json(self.request("POST", url, json=body, stream=True))
+        return self._json(*self._whole_answer("POST", url, json=body))
 
-    def _json(self, response: requests.Response) -> Any:
-        """The JSON body of a response requested with stream=True, read a megabyte at a time as it arrives (up to
-        `max_answer_mib`): `.content` reads 10 kB at a time, which doubles the CPU time of a 250 kB page."""
-        try:
-            body = b"".join(response.iter_content(chunk_size=_READ_BYTES))
-        except requests.RequestException as exc:  # the connection broke inside the body
-            raise SourceError(self.redact(f"{response.request.method} {response.url} failed: {exc}")) from None
+    def _whole_answer(self, method: str, url: str, **kwargs: Any) -> tuple[requests.Response, bytes]:
+        """A response and its body, read a megabyte at a time as it arrives (up to `max_answer_mib`): `.content` reads
+        10 kB at a time, which doubles the CPU time of a 250 kB page."""
+
+        def send_and_read() -> tuple[requests.Response, bytes]:
+            response = self._send(method, url, stream=True, **kwargs)
+            return response, b"".join(response.iter_content(chunk_size=_READ_BYTES))
+
+        return self._retried(method, url, send_and_read)
+
+    def _json(self, response: requests.Response, body: bytes) -> Any:
+        """An answer's body decoded as JSON; SourceError for one that is not JSON (`_refused`)."""
         try:
             return orjson.loads(body)  # UTF-8, as JSON APIs send: ten times the json module's speed
         except orjson.JSONDecodeError:
@@ -499,21 +519,44 @@ class HttpClient:
         return SourceError(problem)
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """Send one request with retries; NotFound on 404, SourceError (secrets redacted) on other failures, and
-        for a URL the source may not lead to (`_refuse_elsewhere`)."""
+        """Send one request with retries (`_retried`); NotFound on 404, SourceError (secrets redacted) on other
+        failures, and for a URL the source may not lead to (`_refuse_elsewhere`). With stream=True the body is the
+        caller's to read, and a connection lost inside it is not retried."""
+        return self._retried(method, url, lambda: self._send(method, url, **kwargs))
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request, with urllib3's retries; NotFound and SourceError as `request` says, requests' exceptions as
+        they come."""
         self._refuse_elsewhere(url)
-        try:
-            response = self.session.request(
-                method, url, timeout=self.settings.timeout_s, proxies=self.proxies_for(url), **kwargs
-            )
-        except requests.RequestException as exc:
-            raise SourceError(self.redact(f"{method} {url} failed: {exc}")) from None
+        response = self.session.request(
+            method, url, timeout=self.settings.timeout_s, proxies=self.proxies_for(url), **kwargs
+        )
         if response.status_code == 404:
             detail = self.redact(error_detail(response))
             raise NotFound(f"HTTP 404 Not Found: {self._shown(response.url)}{': ' + detail if detail else ''}")
         if response.status_code >= 400:
             raise SourceError(self._failure(response))
         return response
+
+    def _retried(self, method: str, url: str, attempt: Callable[[], _T]) -> _T:
+        """`attempt()`, a request and the reading of its answer, tried again after the backoff when the connection
+        broke inside the answer, up to `retries` times (urllib3 retries one lost before the answer only); SourceError
+        (secrets redacted) for a failure of requests."""
+        retry = self._retry
+        while True:
+            try:
+                return attempt()
+            except ChunkedEncodingError as exc:
+                reason = _broken_reason(exc)
+                try:
+                    retry = retry.increment(method, url, error=ProtocolError(reason))
+                except MaxRetryError:
+                    retries = f"after {self.settings.retries} retries"
+                    problem = f"{method} {url} failed: {reason} (the connection broke inside the answer, {retries})"
+                    raise SourceError(self.redact(problem)) from None
+                retry.sleep()
+            except requests.RequestException as exc:
+                raise SourceError(self.redact(f"{method} {url} failed: {exc}")) from None
 
     def _refuse_elsewhere(self, url: str, redirected_from: str | None = None) -> None:
         """SourceError for a URL a source may not lead to: a local file for a remote source (or one with no base URL),
