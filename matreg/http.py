@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from itertools import takewhile
+from itertools import pairwise, takewhile
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
@@ -198,6 +198,15 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 def _not_redirected(response: requests.Response) -> bool:
     return not response.history
+
+
+def _post_turned_get(response: requests.Response) -> tuple[requests.Response, str] | None:
+    """The redirect (301, 302, 303) of a POST that requests followed with a GET, without the body, and where that
+    GET went (None: none)."""
+    if not response.history or response.history[0].request.method != "POST":
+        return None
+    hops = pairwise([*response.history, response])
+    return next(((hop, then.url) for hop, then in hops if hop.status_code in (301, 302, 303)), None)
 
 
 def _broken_reason(error: ChunkedEncodingError) -> str:
@@ -531,6 +540,14 @@ class HttpClient:
         response = self.session.request(
             method, url, timeout=self.settings.timeout_s, proxies=self.proxies_for(url), **kwargs
         )
+        if (turned := _post_turned_get(response)) is not None:
+            response.close()
+            hop, target = turned
+            raise SourceError(
+                f"the server redirected a POST from {self._shown(hop.url)} to {self._shown(target)} (HTTP "
+                f"{hop.status_code}), which requests follows as a GET without the query: the source's base URL should "
+                "be the new address"
+            )
         if response.status_code == 404:
             detail = self.redact(error_detail(response))
             raise NotFound(f"HTTP 404 Not Found: {self._shown(response.url)}{': ' + detail if detail else ''}")

@@ -663,3 +663,41 @@ def test_a_connection_lost_inside_the_answer_to_every_try_fails_saying_so(cut):
         f"GET {url}page failed: .+ \\(the connection broke inside the answer, after 2 retries\\)",
         str(error.value),
     ), str(error.value)
+
+
+def moved_api(status: int, answer_to_get: Reply):
+    """A route that redirects every request under /api/ with `status` to /moved/api/..., where a POST is answered
+    with the query it carried and a GET with `answer_to_get`."""
+
+    def route(request):
+        if not request.path.startswith("/moved/"):
+            return Reply(status, b"", headers={"Location": "/moved" + request.raw_path})
+        return Reply.json({"query": request.json()}) if request.method == "POST" else answer_to_get
+
+    return route
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+@pytest.mark.parametrize(
+    "answer_to_get",
+    [Reply(405, b'{"detail": "Method Not Allowed"}'), Reply.json({"data": ["every entry"]})],
+    ids=["405", "200"],
+)
+def test_a_post_redirected_as_a_get_fails_naming_where_it_was_sent(status, answer_to_get):
+    # requests follows a 301/302/303 with a GET without the body: NOMAD's query failed as "HTTP 405: Method Not
+    # Allowed", or an answer to no query would be read as the query's
+    with ReplayServer(moved_api(status, answer_to_get)) as server:
+        with pytest.raises(SourceError) as error:
+            HttpClient(HttpSettings(retries=0)).post_json(server.url + "api/v1/entries/query", {"owner": "public"})
+    assert str(error.value) == (
+        f"the server redirected a POST from {server.url}api/v1/entries/query to {server.url}moved/api/v1/entries/query "
+        f"(HTTP {status}), which requests follows as a GET without the query: the source's base URL should be the new "
+        "address"
+    )
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_a_post_redirected_keeping_its_method_is_read_where_it_leads(status):
+    with ReplayServer(moved_api(status, Reply(405, b""))) as server:
+        answer = HttpClient(HttpSettings(retries=0)).post_json(server.url + "api/entries", {"owner": "public"})
+    assert answer == {"query": {"owner": "public"}}
