@@ -25,7 +25,7 @@ _ATTRIBUTION = ["source", "citation", "license", "database_version"]  # what a v
 _WRITTEN = ("database_version", "citation", "license", "source_url", "fetched_at")  # of the write that made a value
 # A record read from a local copy (file:///home/alice/janaf/Al-001.txt) is published by its file's name only
 # (file:Al-001.txt, as a lab file's rows are): no local path goes into an export or a release.
-_LOCAL_FOLDER = r"'^file://[^?#]*/'"
+_LOCAL_FOLDER = r"'(?i)^file://[^?#]*/'"  # (a scheme in any case: FILE:///...)
 
 
 def _written_column(column: str) -> str:
