@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from itertools import pairwise, takewhile
+from itertools import count, pairwise, takewhile
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
@@ -299,6 +299,7 @@ class _Watchdog:
 
 _WATCH_S = 0.1  # how often the watchdog looks at the reads under way
 _WATCHDOG = _Watchdog()
+_READ_IDS = count()
 
 
 class _ReadDeadline:
@@ -309,6 +310,7 @@ class _ReadDeadline:
     def __init__(self, response: requests.Response, limit_s: float, shown: Callable[[str], str]) -> None:
         """`shown`: how a message shows the answer's URL (`HttpClient._shown`)."""
         self.response = response
+        self.read_id = next(_READ_IDS)  # (never another's, as an id() could be once this one is gone)
         self.limit_s = limit_s
         self.left_s = limit_s
         self.shown = shown
@@ -324,14 +326,14 @@ class _ReadDeadline:
     def _next(self, chunks: Iterator[Any]) -> Any:
         """The next chunk (None: no more), read while the watchdog cuts the connection at the time left."""
         started = time.monotonic()
-        _WATCHDOG.watch(id(self), started + self.left_s, self._cut)
+        _WATCHDOG.watch(self.read_id, started + self.left_s, self._cut)
         try:
             chunk = next(chunks, None)
         except Exception:
-            if _WATCHDOG.release(id(self)):
+            if _WATCHDOG.release(self.read_id):
                 raise
         else:
-            if _WATCHDOG.release(id(self)):
+            if _WATCHDOG.release(self.read_id):
                 self.left_s -= time.monotonic() - started
                 return chunk
         url = self.shown(self.response.url)  # (the watchdog cut the read: it failed, or ended the body short)
