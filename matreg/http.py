@@ -196,8 +196,32 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
-def _not_redirected(response: requests.Response) -> bool:
-    return not response.history
+def _cacheable(response: requests.Response) -> bool:
+    """Whether the HTTP cache may keep an answer: not a redirect's end (its history holds the first request as sent,
+    secrets included; the final hop is cached on its own), and a page, whoever reads it (mp-api decodes the Materials
+    Project's answers itself, JANAF's tables are text): not empty, no HTML page (a source's or its proxy's maintenance
+    page comes with a 200), and JSON where it says so (not cut short by a closed connection). A refused answer is read
+    from the source again next time, where a kept one would be every run's answer until it expires."""
+    if response.history:
+        return False
+    body = response.content.lstrip()
+    if not body or body[:1] == b"<":
+        return False
+    if "json" not in response.headers.get("Content-Type", ""):
+        return True
+    try:
+        _decoded(body)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _decoded(body: bytes) -> Any:
+    """JSON text decoded; ValueError (RecursionError: nested too deeply) for anything else."""
+    try:
+        return orjson.loads(body)  # UTF-8, as JSON APIs send: ten times the json module's speed
+    except orjson.JSONDecodeError:
+        return json.loads(body)  # reads a byte order mark and UTF-16/32 too (orjson refuses over 1024 levels)
 
 
 def _post_turned_get(response: requests.Response) -> tuple[requests.Response, str] | None:
@@ -411,8 +435,7 @@ class HttpClient:
                 allowable_codes=CACHED_STATUSES,
                 allowable_methods=("GET", "HEAD", "POST"),  # NOMAD's pages are POSTed queries (keyed by their body)
                 ignored_parameters=ignored,
-                filter_fn=_not_redirected,  # a redirect's history holds the first request as sent, secrets included
-                # (the final hop is cached on its own, without that history)
+                filter_fn=_cacheable,
                 expire_after=self.settings.cache_expire_after_s,  # from when an answer is saved
                 key_fn=self._cache_key,
             )
@@ -508,11 +531,7 @@ class HttpClient:
     def _json(self, response: requests.Response, body: bytes) -> Any:
         """An answer's body decoded as JSON; SourceError for one that is not JSON (`_refused`)."""
         try:
-            return orjson.loads(body)  # UTF-8, as JSON APIs send: ten times the json module's speed
-        except orjson.JSONDecodeError:
-            pass
-        try:
-            return json.loads(body)  # reads a byte order mark and UTF-16/32 too
+            return _decoded(body)
         except RecursionError:  # (orjson refuses more than 1024 levels; the json module recurses until it fails)
             raise self._refused(response, f"not JSON (nested too deeply) from {self._shown(response.url)}") from None
         except ValueError:

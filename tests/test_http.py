@@ -4,6 +4,7 @@ source is read only where its base URL is (a server, or local files); an answer 
 import contextlib
 import gzip
 import itertools
+import json
 import re
 import shutil
 import socket
@@ -548,6 +549,29 @@ def test_an_answer_that_is_no_json_is_not_kept_in_the_cache(tmp_path, broken):
         assert "cache" not in str(error.value)  # the source's own answer
         assert client.get_json(url + "page") == {"ok": True}
         assert HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite").get_json(url + "page")
+        assert len(received) == 2  # the good answer is kept
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 42\r\n\r\n"
+        b"<html><h1>Down for maintenance</h1></html>",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n",
+        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"data": [1, 2',  # cut short by the close
+    ],
+    ids=["maintenance-page", "empty", "cut-short"],
+)
+@pytest.mark.parametrize("read", ["session", "text"])
+def test_an_answer_read_by_a_sources_own_client_or_as_text_is_kept_only_when_it_is_a_page(tmp_path, broken, read):
+    """mp-api reads the Materials Project's answers through the session, JANAF's tables are text: neither decodes
+    them here, and a maintenance page the cache kept was every later run's answer for a day."""
+    with raw_server(broken, OK_ANSWER, OK_ANSWER) as (url, received):
+        client = HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite")
+        get = client.session.get if read == "session" else client.get
+        assert get(url + "page").content == broken.partition(b"\r\n\r\n")[2]  # (the connector refuses it)
+        assert json.loads(get(url + "page").content) == {"ok": True}
+        assert json.loads(get(url + "page").content) == {"ok": True}
         assert len(received) == 2  # the good answer is kept
 
 
