@@ -455,7 +455,7 @@ class HttpClient:
         return session
 
     def _new_retry(self) -> _CappedRetry:
-        """The retries of every request (urllib3's) and of one whose answer broke off (`_retried`)."""
+        """The retries of every request (urllib3's) and of one whose answer broke off (`retried`)."""
         retry = _CappedRetry(
             total=self.settings.retries,
             backoff_factor=self.settings.backoff_s,
@@ -526,7 +526,7 @@ class HttpClient:
             response = self._send(method, url, stream=True, **kwargs)
             return response, b"".join(response.iter_content(chunk_size=_READ_BYTES))
 
-        return self._retried(method, url, send_and_read)
+        return self.retried(method, url, send_and_read)
 
     def _json(self, response: requests.Response, body: bytes) -> Any:
         """An answer's body decoded as JSON; SourceError for one that is not JSON (`_refused`)."""
@@ -549,10 +549,10 @@ class HttpClient:
         return SourceError(problem)
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """Send one request with retries (`_retried`); NotFound on 404, SourceError (secrets redacted) on other
+        """Send one request with retries (`retried`); NotFound on 404, SourceError (secrets redacted) on other
         failures, and for a URL the source may not lead to (`_refuse_elsewhere`). With stream=True the body is the
         caller's to read, and a connection lost inside it is not retried."""
-        return self._retried(method, url, lambda: self._send(method, url, **kwargs))
+        return self.retried(method, url, lambda: self._send(method, url, **kwargs))
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request, with urllib3's retries; NotFound and SourceError as `request` says, requests' exceptions as
@@ -576,10 +576,11 @@ class HttpClient:
             raise SourceError(self._failure(response))
         return response
 
-    def _retried(self, method: str, url: str, attempt: Callable[[], _T]) -> _T:
+    def retried(self, method: str, url: str, attempt: Callable[[], _T]) -> _T:
         """`attempt()`, a request and the reading of its answer, tried again after the backoff when the connection
-        broke inside the answer, up to `retries` times (urllib3 retries one lost before the answer only); SourceError
-        (secrets redacted) for a failure of requests."""
+        broke inside the answer (requests' ChunkedEncodingError), up to `retries` times (urllib3 retries one lost
+        before the answer only); SourceError (secrets redacted) for a failure of requests. A client sending through
+        `session` itself (mp-api) has its requests retried so."""
         retry = self._retry
         while True:
             try:

@@ -44,6 +44,7 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    sent_bytes: int | None = None  # the body's bytes sent before the connection closes (None: all)
 
     @classmethod
     def file(cls, path: Path, content_type: str = "application/json") -> Reply:
@@ -74,6 +75,12 @@ class ReplayServer:
         """Answer the next requests of `path` with these statuses before serving it normally."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         self.failures[path].extend(Reply(status, b'{"error": "scripted"}', headers=headers) for status in statuses)
+
+    def cut(self, path: str, times: int = 1) -> None:
+        """Answer the next `times` requests of `path` with a body the connection breaks off inside (half of its
+        announced Content-Length sent) before serving it normally."""
+        body = b'{"data": [' + b" " * 100 + b"]}"
+        self.failures[path].extend(Reply(200, body, sent_bytes=len(body) // 2) for _ in range(times))
 
     def hits(self, path: str) -> int:
         """How many requests asked for `path`."""
@@ -109,7 +116,9 @@ class ReplayServer:
                     self.send_header(name, value)
                 self.end_headers()
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client was killed
-                    self.wfile.write(reply.body)
+                    self.wfile.write(reply.body[: reply.sent_bytes])
+                if reply.sent_bytes is not None:
+                    self.close_connection = True
 
             do_GET = do_POST = _serve  # noqa: N815 (http.server's naming)
 

@@ -415,6 +415,19 @@ def test_a_429_with_retry_after_is_honoured_then_succeeds(store, mp_catalog, mp_
     assert report.n_stored == 9 and len(summary_requests(mp_server)) == 4
 
 
+def test_an_answer_broken_off_inside_its_body_is_asked_again(store, mp_catalog, mp_server):
+    # mp-api reads the Materials Project's answers through matreg's session, and wraps the break in its MPRestError
+    mp_server.cut(SUMMARY_PATH, times=2)
+    report = fetch(store, mp_catalog, everything=True, page_size=4)
+    assert report.n_stored == 9 and len(summary_requests(mp_server)) == 5
+
+
+def test_an_answer_broken_off_at_every_try_fails_saying_so(store, mp_catalog, mp_server):
+    mp_server.cut(SUMMARY_PATH, times=10)
+    with pytest.raises(SourceError, match=r"Connection broken: .*\(the connection broke inside the answer, after 3"):
+        fetch(store, mp_catalog, everything=True, page_size=4)
+
+
 def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(store, mp_catalog, mp_server):
     fetch(store, mp_catalog, ids=["mp-631"])
     before = visible_tables(store)

@@ -96,14 +96,9 @@ class MpConnector(JsonApiConnector):
         # is the call search() and count() make for a single page, so a resumed run asks for exactly its next page.
         criteria, chunk_size = dict(request.params), int(request.params["_limit"])
         summary = self._opened_summary()
+        timeout_s = self.client.settings.timeout_s
         try:
-            body = summary._query_resource(
-                criteria=criteria,
-                num_chunks=1,
-                chunk_size=chunk_size,
-                use_document_model=False,
-                timeout=self.client.settings.timeout_s,
-            )
+            body = self.client.retried("GET", self.url, lambda: _summary_page(summary, criteria, chunk_size, timeout_s))
         except (MPRestError, ValueError) as exc:
             raise SourceError(self.client.redact(f"Materials Project summary request failed: {exc}")) from None
         except (AttributeError, KeyError, TypeError) as exc:  # mp-api reads the answer's data and meta as it pages
@@ -162,6 +157,19 @@ class MpConnector(JsonApiConnector):
             unmapped=self.field_map.unmapped(payload),
             absent=self.field_map.absent(payload),
         )
+
+
+def _summary_page(summary: Any, criteria: dict[str, Any], chunk_size: int, timeout_s: float) -> Any:
+    """One page of mp-api's summary search: the call search() and count() make for a single chunk. A connection
+    lost inside the answer, which mp-api wraps in MPRestError, is requests' error again, for `HttpClient.retried`."""
+    try:
+        return summary._query_resource(
+            criteria=criteria, num_chunks=1, chunk_size=chunk_size, use_document_model=False, timeout=timeout_s
+        )
+    except MPRestError as exc:
+        if isinstance(exc.__context__, requests.exceptions.ChunkedEncodingError):
+            raise exc.__context__ from None
+        raise
 
 
 def requested_fields(field_map: FieldMap) -> str:
