@@ -507,7 +507,8 @@ MAINTENANCE = Reply(200, b"<html><h1>Down for maintenance</h1></html>", content_
 
 @contextlib.contextmanager
 def raw_server(*answers: bytes) -> Iterator[tuple[str, list[bytes]]]:
-    """A server that answers each connection with the next of `answers` (raw HTTP, broken as it is) and closes it;
+    """A server that answers each connection with the next of `answers` (raw HTTP, broken as it is) and closes it
+    (a whole answer says `Connection: close`, else a client may send its next request on the closing connection);
     yields its URL and the requests it read."""
     listener = socket.create_server(("127.0.0.1", 0))
     received: list[bytes] = []
@@ -527,19 +528,24 @@ def raw_server(*answers: bytes) -> Iterator[tuple[str, list[bytes]]]:
     listener.close()
 
 
-OK_ANSWER = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{"ok": true}'
+OK_ANSWER = (
+    b'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{"ok": true}'
+)
 
 
-@pytest.mark.parametrize(
+EACH_BROKEN_ANSWER = pytest.mark.parametrize(
     "broken",
     [
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 42\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 42\r\n\r\n"
         b"<html><h1>Down for maintenance</h1></html>",
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n",
         b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"data": [1, 2',  # cut short by the close
     ],
     ids=["maintenance-page", "empty", "cut-short"],
 )
+
+
+@EACH_BROKEN_ANSWER
 def test_an_answer_that_is_no_json_is_not_kept_in_the_cache(tmp_path, broken):
     # a maintenance page cached was given to every later run (--resume too) for a day
     with raw_server(broken, OK_ANSWER, OK_ANSWER) as (url, received):
@@ -552,16 +558,7 @@ def test_an_answer_that_is_no_json_is_not_kept_in_the_cache(tmp_path, broken):
         assert len(received) == 2  # the good answer is kept
 
 
-@pytest.mark.parametrize(
-    "broken",
-    [
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 42\r\n\r\n"
-        b"<html><h1>Down for maintenance</h1></html>",
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n",
-        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"data": [1, 2',  # cut short by the close
-    ],
-    ids=["maintenance-page", "empty", "cut-short"],
-)
+@EACH_BROKEN_ANSWER
 @pytest.mark.parametrize("read", ["session", "text"])
 def test_an_answer_read_by_a_sources_own_client_or_as_text_is_kept_only_when_it_is_a_page(tmp_path, broken, read):
     """mp-api reads the Materials Project's answers through the session, JANAF's tables are text: neither decodes
