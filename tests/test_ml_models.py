@@ -120,7 +120,7 @@ def test_training_reduces_the_loss_and_beats_the_mean_on_held_out_rows(runs, mod
 @pytest.mark.parametrize(("model", "export"), [("elemnet", "oqmd_export"), ("cgcnn", "mp20_export")])
 def test_predictions_list_each_test_record_with_its_target_as_exported(runs, model, export, request):
     records = pd.read_parquet(request.getfixturevalue(export) / "records.parquet").set_index("record_id")
-    test = pd.read_csv(runs[model] / "predictions.csv", float_precision="round_trip").set_index("record_id")
+    test = pd.read_csv(runs[model] / "predictions.csv", engine="pyarrow").set_index("record_id")
     assert test.index.isin(records.index[records["split"] == "test"]).all()
     assert test["target"].tolist() == records.loc[test.index, "target"].tolist()  # every digit, not float32's
 
