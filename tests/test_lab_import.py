@@ -368,6 +368,17 @@ def test_a_mapping_with_an_unknown_property_names_its_line(tmp_path):
         load_mapping(mapping)
 
 
+@pytest.mark.parametrize("key", ["id_column", "formula_column", "name_column", "structure_column"])
+def test_a_mapping_naming_a_column_by_an_empty_text_is_refused_saying_how_a_blank_header_is_named(tmp_path, key):
+    # id_column: "" (a file whose first column has no header) numbered the rows by position, silently: a row deleted
+    # from the file gave the next row its id
+    named = "".join(f"{name}: '{column}'\n" for name, column in ({"formula_column": "formula"} | {key: ""}).items())
+    mapping = f"dataset: gaps\n{named}citation: c\ncolumns:\n  gap: {{property: band_gap, unit: eV}}\n"
+    _, mapping_path = _write(tmp_path, "", mapping)
+    with pytest.raises(ConfigError, match=rf"{key}: .*names no column: a column whose header is blank is 'Unnamed: N'"):
+        load_mapping(mapping_path)
+
+
 def test_excel_files_are_read_too(store, tmp_path):
     import pandas as pd
 

@@ -70,6 +70,17 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     extension: str | None = None
     extra_columns: dict[str, Annotated[str, pydantic.AfterValidator(_extension_column)]] = {}
 
+    @pydantic.field_validator("formula_column", "id_column", "name_column", "structure_column")
+    @classmethod
+    def _names_a_column(cls, column: str | None) -> str | None:
+        """A column's name, not an empty text (`id_column: ""` numbered rows by position, as no id column does)."""
+        if column is not None and not column.strip():
+            raise ValueError(
+                "names no column: a column whose header is blank is 'Unnamed: N', N its position from 0 ('Unnamed: 0' "
+                "the first)"
+            )
+        return column
+
     def attribution(self) -> Attribution:
         """Where this dataset's values come from and how to cite them."""
         return Attribution(
