@@ -282,8 +282,7 @@ def _stopped_short(report: RunReport, limit: int | None) -> bool:
     `limit`): the source sent no further page (an empty page ends a run), dropped records while paging (NOMAD does),
     or sent records it had sent already in their place (a page repeating another). An entry OQMD lists twice, one row
     a calculation, counts twice in its total and once here: the note gives the reads beside the distinct records."""
-    distinct = report.n_fetched - report.n_reread
-    if report.dry_run or report.n_available is None or distinct >= report.n_available:
+    if report.dry_run or report.n_available is None or report.n_distinct >= report.n_available:
         return False
     return limit is None or report.n_fetched < limit
 
@@ -292,7 +291,7 @@ def _sent(report: RunReport) -> str:
     """How many records a run read: its reads, and the distinct records among them where it read some again."""
     if not report.n_reread:
         return str(report.n_fetched)
-    return f"{report.n_fetched - report.n_reread} distinct records of {report.n_fetched} reads"
+    return f"{report.n_distinct} distinct records of {report.n_fetched} reads"
 
 
 def _outcome(report: RunReport) -> str:

@@ -95,6 +95,11 @@ class RunReport:
     resumed: bool = False
     database_version: str | None = None  # a resumed run's, as staged: kept by a resume that asks nothing
 
+    @property
+    def n_distinct(self) -> int:
+        """The distinct records among the run's reads (a record read again counts once)."""
+        return self.n_fetched - self.n_reread
+
     def finish(self, run_row: dict[str, Any], dropped: dict[str, Dropped], withdrawn: int) -> dict[str, Any]:
         """The run's fetch_runs row as published: its counts after the publishing check (`_PublishCheck`, and the
         reads of refused records the store dropped), each record and value counted once however many pages read it
