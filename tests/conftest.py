@@ -15,6 +15,7 @@ import pytest
 from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import load_catalog
+from matreg.curate.symmetry import CACHE_DIR_ENV
 from matreg.store import Store
 
 pytest_plugins = ("mp_replay",)  # its fixture mp_environment, for every test that fetches from the MP replay
@@ -63,14 +64,16 @@ USER_SETTINGS = (  # what matreg, requests and mp-api read from the environment 
 
 
 @pytest.fixture(autouse=True, scope="session")
-def no_user_settings():
+def no_user_settings(tmp_path_factory):
     """The tests run without the user's settings of USER_SETTINGS (a proxy would get the replays' traffic to
     127.0.0.1, MP_API_ENDPOINT would send an MP fetch to the internet); a test sets what it needs itself. Cleared
     for the whole session, before any fixture of a wider scope than a test's fetches anything, by a patch of its
-    own: a test's `monkeypatch.undo()` leaves them cleared."""
+    own: a test's `monkeypatch.undo()` leaves them cleared. matreg's cache folder is the session's own, not the
+    user's."""
     with pytest.MonkeyPatch.context() as patch:
         for name in USER_SETTINGS:
             patch.delenv(name, raising=False)
+        patch.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("matreg-cache")))
         yield
 
 

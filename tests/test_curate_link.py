@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from conftest import ONE_COMPOSITION
 from pymatgen.core import Structure
@@ -15,6 +16,7 @@ from replay import ReplayServer, Reply, Request
 
 from matreg import formula as formula_module
 from matreg.catalog import Dataset, Resolution, load_catalog
+from matreg.curate import link, symmetry
 from matreg.curate.conflicts import (
     CONFLICT_COLUMNS,
     find_conflicts,
@@ -714,3 +716,67 @@ def test_formulas_an_older_matreg_stored_are_linked_and_compared_as_they_were_st
     assert conflicts.set_index("record_id")["value"].to_dict() == {"lab:b": -2470.0, "lab:c": -2300.0}
     sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["enthalpy_of_formation"]))
     assert len(resolve(store.query(sql, params), link_records(store), Resolution(strategy="median"))) == 2
+
+
+def test_records_of_one_structure_document_are_analysed_and_matched_as_one_structure(store, tmp_path, monkeypatch):
+    """A material each file of a dataset gives (one CIF, three records): spglib reads its structure once, and never
+    again while the cache remembers it; StructureMatcher matches nothing (one structure); the groups are those of
+    matching every record."""
+    monkeypatch.setenv(symmetry.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    analysed: list[Structure] = []
+
+    class CountingAnalyzer(symmetry.SpacegroupAnalyzer):
+        def __init__(self, structure: Structure, **kwargs) -> None:
+            analysed.append(structure)
+            super().__init__(structure, **kwargs)
+
+    matched: list[int] = []
+    group_structures = link.StructureMatcher.group_structures
+    monkeypatch.setattr(symmetry, "SpacegroupAnalyzer", CountingAnalyzer)
+    monkeypatch.setattr(
+        link.StructureMatcher,
+        "group_structures",
+        lambda self, structures, **kwargs: matched.append(len(structures)) or group_structures(self, structures),
+    )
+    six_h = next(doc for doc in MP_SUMMARY["data"] if doc["material_id"] == "mp-7631")
+    Structure.from_dict(six_h["structure"]).to(filename=str(tmp_path / "sic-6h.cif"))
+    mapping = "structure_column: structure\ncolumns:\n  gap: {property: band_gap, unit: eV}\n"
+    rows = "id,formula,gap,structure\nx,SiC,3.02,sic-6h.cif\ny,SiC,3.0,sic-6h.cif\n"
+    import_lab(store, tmp_path, "lab-a", rows, mapping)
+    import_lab(store, tmp_path, "lab-b", "id,formula,gap,structure\nz,SiC,3.05,sic-6h.cif\n", mapping)
+    groups = group_of(link_records(store))
+    assert groups == {"lab-a:x": "SiC/186", "lab-a:y": "SiC/186", "lab-b:z": "SiC/186"}
+    assert len(analysed) == 1 and matched == []
+    fetch_mp(store, tmp_path, ["mp-7631", "mp-567505"])  # MP's 6H (another document of it) and 8H SiC
+    groups = group_of(link_records(store))
+    assert len(analysed) == 1 and matched == [3]  # the lab's document remembered; MP states its space groups
+    six_h_group = {"lab-a:x", "lab-a:y", "lab-b:z", "mp:mp-7631"}
+    assert {record_id: groups[record_id] for record_id in six_h_group} == dict.fromkeys(six_h_group, "SiC/186/lab-a:x")
+    assert groups["mp:mp-567505"] == "SiC/186/mp:mp-567505"
+
+
+def test_the_space_group_cache_is_read_written_anew_or_left_out_without_changing_a_group(store, tmp_path, monkeypatch):
+    """A cache file that cannot be read is written anew; a cache folder that cannot be written leaves the numbers
+    unremembered, the links the same; a changed structure document is analysed anew."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(symmetry.CACHE_DIR_ENV, str(cache))
+    analysed = []
+    monkeypatch.setattr(symmetry, "_spacegroup_number", lambda structure: analysed.append(structure) or 186)
+    mapping = "structure_column: structure\ncolumns:\n  gap: {property: band_gap, unit: eV}\n"
+    six_h = Structure.from_dict(next(doc for doc in MP_SUMMARY["data"] if doc["material_id"] == "mp-7631")["structure"])
+    six_h.to(filename=str(tmp_path / "sic-6h.cif"))
+    import_lab(store, tmp_path, "lab", "id,formula,gap,structure\nx,SiC,3.02,sic-6h.cif\ny,SiC,3.0,\n", mapping)
+    expected = {"lab:x": "SiC/186", "lab:y": "SiC"}  # y, no structure: no hull value says x is a ground state
+    assert group_of(link_records(store)) == expected and len(analysed) == 1
+    assert pq.read_table(cache / symmetry.CACHE_FILE).column("spacegroup_number").to_pylist() == [186]
+    assert group_of(link_records(store)) == expected and len(analysed) == 1  # remembered
+    (cache / symmetry.CACHE_FILE).write_bytes(b"not parquet")
+    assert group_of(link_records(store)) == expected and len(analysed) == 2
+    assert pq.read_table(cache / symmetry.CACHE_FILE).num_rows == 1  # written anew
+    monkeypatch.setenv(symmetry.CACHE_DIR_ENV, str(tmp_path / "sic-6h.cif" / "cache"))  # under a file: unwritable
+    assert group_of(link_records(store)) == expected and len(analysed) == 3
+    monkeypatch.setenv(symmetry.CACHE_DIR_ENV, str(cache))
+    six_h.perturb(0.01, 0.01).to(filename=str(tmp_path / "sic-6h.cif"))  # the sample's structure refined
+    import_lab(store, tmp_path, "lab", "id,formula,gap,structure\nx,SiC,3.02,sic-6h.cif\ny,SiC,3.0,\n", mapping)
+    assert group_of(link_records(store)) == expected and len(analysed) == 4
+    assert pq.read_table(cache / symmetry.CACHE_FILE).num_rows == 2

@@ -7,9 +7,9 @@ Rules, applied to the `materials` table:
    a space group number joins the group of its composition (formula.composition_key: a reduced formula, fractional
    amounts in whole numbers where they are exactly such a ratio, TeSe and Te0.5Se0.5 being one; else its atomic
    fractions, so a doped Zn0.9999Co0.0001O is never ZnO) and space group. A record with a structure but no space
-   group number gets one from its structure (pymatgen's SpacegroupAnalyzer at emmet's tolerance) when another record
-   has its formula; where spglib finds no symmetry (a broken cell), it is treated as a record without space group
-   (rules 3 and 4).
+   group number gets one from its structure (pymatgen's SpacegroupAnalyzer at emmet's tolerance, each structure
+   document once: matreg/curate/symmetry.py remembers them) when another record has its formula; where spglib finds
+   no symmetry (a broken cell), it is treated as a record without space group (rules 3 and 4).
 2. Inside one formula + space group, records that have structures are split by pymatgen's StructureMatcher (default
    tolerances): polytypes that share a space group (4H and 6H SiC) become separate groups. A record without a
    structure joins the one group there, or stays apart when StructureMatcher found several.
@@ -52,22 +52,20 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from itertools import chain
 
 import pandas as pd
 from pymatgen.analysis.structure_matcher import StructureMatcher
-from pymatgen.core import Structure
-from pymatgen.symmetry.analyzer import SpacegroupAnalyzer, SymmetryUndeterminedError
 
+from matreg.curate.symmetry import StructureDocument, spacegroup_numbers
 from matreg.errors import FormulaError
 from matreg.formula import atoms_per_unit, composition_key, parse_formula
 from matreg.store import Store
-from matreg.structure import read_structure
 
 REFERENCE_K = 298.15  # the reference temperature of thermochemical tables (JANAF's, a lab's standard values)
 # a transition to the liquid in a JANAF record's notes ('265.900 K: CRYSTAL <--> LIQUID', 'BETA <--> LIQUID')
 _MELTING = re.compile(r"(?P<kelvin>\d+(?:\.\d+)?) K: [^;:]*<--> LIQUID")
 ON_HULL_EV_PER_ATOM = 1e-3  # an energy_above_hull this small places a record on its database's convex hull
-SYMPREC = 0.1  # emmet's symmetry tolerance (the Materials Project's space groups)
 _COLUMNS = ["record_id", "group_id", "formula_unit", "unit_atoms"]
 # JANAF's title of a crystal table: '<compound>, <phase> (<formula>)', e.g. 'Silicon Oxide, Cristobalite, High (SiO2)'
 _NAMED_PHASE = re.compile(r"[^,()]+, (?P<phase>[^()]+) \((?P<formula>.+)\)")
@@ -157,7 +155,7 @@ def _hull_energies(store: Store) -> dict[str, float]:
     return dict(zip(rows["record_id"], rows["above"], strict=True))
 
 
-def _structures_to_match(store: Store, records: pd.DataFrame, crystal: pd.Series) -> dict[str, Structure]:
+def _structures_to_match(store: Store, records: pd.DataFrame, crystal: pd.Series) -> dict[str, StructureDocument]:
     """Structures StructureMatcher needs, by record id; missing space groups derived from them (in `records`)."""
     # a formula held by one record needs no matching: its structure is never read
     matchable = crystal & records["has_structure"] & records.groupby("formula")["record_id"].transform("size").gt(1)
@@ -169,32 +167,29 @@ def _structures_to_match(store: Store, records: pd.DataFrame, crystal: pd.Series
     return structures
 
 
-def _structures(store: Store, record_ids: pd.Series) -> dict[str, Structure]:
-    """Parsed structures of these records (pymatgen JSON in the store)."""
+def _structures(store: Store, record_ids: pd.Series) -> dict[str, StructureDocument]:
+    """The structure documents of these records (pymatgen JSON in the store), by record id: records of one document
+    (a material each file of a dataset gives) share it, which spglib and StructureMatcher then read once."""
     if record_ids.empty:
         return {}
     rows = store.read(
         "SELECT record_id, structure FROM materials WHERE record_id IN (SELECT unnest(?))", [record_ids.tolist()]
     )
-    return {record_id: read_structure(text) for record_id, text in rows.itertuples(index=False)}
+    documents = {text: StructureDocument(text) for text in rows["structure"].drop_duplicates()}
+    return {record_id: documents[text] for record_id, text in rows.itertuples(index=False)}
 
 
-def _derive_spacegroups(records: pd.DataFrame, structures: dict[str, Structure]) -> None:
-    """Fill missing space group numbers from the records' structures, in place."""
+def _derive_spacegroups(records: pd.DataFrame, structures: dict[str, StructureDocument]) -> None:
+    """Fill missing space group numbers from the records' structures (`symmetry.spacegroup_numbers`), in place."""
     missing = records["spacegroup_number"].isna() & records["record_id"].isin(structures)
-    numbers = [_spacegroup_number(structures[record_id]) for record_id in records.loc[missing, "record_id"]]
-    records.loc[missing, "spacegroup_number"] = pd.array(numbers, dtype="Int64")
+    documents = [structures[record_id] for record_id in records.loc[missing, "record_id"]]
+    number_of = spacegroup_numbers(documents)
+    records.loc[missing, "spacegroup_number"] = pd.array([number_of[doc.key] for doc in documents], dtype="Int64")
 
 
-def _spacegroup_number(structure: Structure) -> int | None:
-    """The structure's space group number; None where spglib finds none (atoms too close, a broken cell)."""
-    try:
-        return SpacegroupAnalyzer(structure, symprec=SYMPREC).get_space_group_number()
-    except SymmetryUndeterminedError:
-        return None
-
-
-def _crystal_groups(records: pd.DataFrame, structures: dict[str, Structure], hull: dict[str, float]) -> dict[str, str]:
+def _crystal_groups(
+    records: pd.DataFrame, structures: dict[str, StructureDocument], hull: dict[str, float]
+) -> dict[str, str]:
     """Crystals: formula + space group split by StructureMatcher, formula + named phase, then the records known by
     formula only, in the group of their formula's ground state (a record on a convex hull: `hull`, the records'
     energies above it), unless they state themselves to be above the hull."""
@@ -252,7 +247,9 @@ def _word_label(word: str) -> str:
     return word.upper() if _ROMAN_NUMERAL.fullmatch(word) else word.capitalize()
 
 
-def _spacegroup_groups(prefix: str, record_ids: Iterable[str], structures: dict[str, Structure]) -> dict[str, str]:
+def _spacegroup_groups(
+    prefix: str, record_ids: Iterable[str], structures: dict[str, StructureDocument]
+) -> dict[str, str]:
     """Groups inside one formula + space group: one per StructureMatcher cluster, each named by its smallest record id
     when there are several."""
     ids = list(record_ids)
@@ -263,10 +260,15 @@ def _spacegroup_groups(prefix: str, record_ids: Iterable[str], structures: dict[
     return {record_id: groups.get(record_id, prefix) for record_id in ids}
 
 
-def _clusters(record_ids: list[str], structures: dict[str, Structure]) -> list[list[str]]:
-    """Record ids grouped by StructureMatcher, each cluster sorted."""
-    if len(record_ids) < 2:
-        return [record_ids] if record_ids else []
-    owner = {id(structures[record_id]): record_id for record_id in record_ids}
-    matched = StructureMatcher().group_structures([structures[record_id] for record_id in record_ids])
-    return [sorted(owner[id(structure)] for structure in cluster) for cluster in matched]
+def _clusters(record_ids: list[str], structures: dict[str, StructureDocument]) -> list[list[str]]:
+    """Record ids grouped by StructureMatcher, each cluster sorted; records of one structure document are one
+    cluster's without matching."""
+    sharing: dict[bytes, list[str]] = defaultdict(list)
+    for record_id in record_ids:
+        sharing[structures[record_id].key].append(record_id)
+    if len(sharing) < 2:
+        return [sorted(record_ids)] if record_ids else []
+    key_of = {id(structures[ids[0]].structure): key for key, ids in sharing.items()}
+    distinct = [structures[ids[0]].structure for ids in sharing.values()]
+    matched = StructureMatcher().group_structures(distinct)
+    return [sorted(chain.from_iterable(sharing[key_of[id(structure)]] for structure in cluster)) for cluster in matched]
