@@ -48,7 +48,7 @@ class Rejection:
     item: str
     raw: Any
     reasons: list[str]
-    record_id: str | None = None  # the record it belongs to, when the input could be mapped to one
+    record_id: str | None = None  # the record it belongs to, when the input was mapped or its id read (RawItem)
     atoms_per_cell: float | None = None  # a rejected value's record's `SourceRecord.atoms_per_cell`
     identity: str | None = None  # what its quarantine id hashes, if not its item and raw (`Connector.identity`)
 

@@ -271,6 +271,12 @@ def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(store,
     assert list(rejected["JVASP-91"]) == ["atoms: 1 species for coordinates of shape (2, 3)"]
     assert list(rejected["JVASP-32:band_gap[OptB88vdW]"]) == ["non-numeric value 'N/A'"]
     assert list(rejected["#12"]) == ["not a JSON object: str"]
+    named = store.query("SELECT item, coalesce(record_id, '') FROM quarantine ORDER BY item").values.tolist()
+    assert named == [
+        ["#12", ""],
+        ["JVASP-32:band_gap[OptB88vdW]", "jarvis:JVASP-32"],
+        ["JVASP-91", "jarvis:JVASP-91"],
+    ]
     kept = store.query("SELECT method FROM properties WHERE record_id = 'jarvis:JVASP-32' AND property = 'band_gap'")
     assert kept["method"].tolist() == ["TBmBJ"]  # the record stays, with the gap that could be read
     # fields are counted on records that map: 11 (JVASP-91 is quarantined); slme is only in the verbatim record

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from matreg.catalog import load_catalog
 from matreg.cli import app
+from matreg.curate.release import withdrawal_warnings
 from matreg.curate.review import decided_values, decisions_to_redo, record_decision
 from matreg.errors import ConfigError, SourceError
 from matreg.ingest import run_ingest
@@ -683,6 +684,26 @@ def test_a_release_and_an_export_warn_of_records_the_source_deprecated_that_they
     rejected = matreg("review", "reject", "mp:mp-1216", "--reason", "deprecated at the source", "--steward", "A. S.")
     assert rejected.exit_code == 0, rejected.output
     assert "deprecated" not in matreg("release", "gaps", "--version", "1.0.1").stderr
+
+
+def test_a_deprecated_document_is_its_records_row_resolved_once_the_materials_project_gives_it_valid_again(
+    store, releases, releases_catalog_path
+):
+    catalog = load_catalog(releases_catalog_path)
+    assert fetch(store, catalog, ids=["mp-1216"]).n_stored == 1
+    releases.document("mp-1216").update(deprecated=True, deprecation_reasons=["M"])
+    assert fetch(store, catalog, ids=["mp-1216"]).n_quarantined == 1
+    rows = store.query("SELECT item, record_id, reasons FROM open_quarantine")
+    reason = "deprecated by the Materials Project (deprecation_reasons: M); fetch its formula for the current materials"
+    assert [[item, record_id, list(reasons)] for item, record_id, reasons in rows.values.tolist()] == [
+        ["mp-1216", "mp:mp-1216", [reason]]
+    ]
+    assert "the source deprecated them" in withdrawal_warnings(store, "gaps", ["mp:mp-1216"])[0]
+    releases.document("mp-1216").update(deprecated=False, deprecation_reasons=None)  # the deprecation undone
+    assert fetch(store, catalog, ids=["mp-1216"]).n_stored == 1  # as stored: written all the same, to resolve it
+    assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == 0
+    assert store.query("SELECT record_id FROM quarantine").values.tolist() == [["mp:mp-1216"]]  # kept as history
+    assert withdrawal_warnings(store, "gaps", ["mp:mp-1216"]) == []  # nor do releases warn of it any more
 
 
 def test_a_readmitted_band_gap_is_shown_until_a_later_fetch_gives_it_otherwise_then_listed_to_decide_again(

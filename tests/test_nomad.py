@@ -189,8 +189,8 @@ def test_material_rows_carry_structure_symmetry_method_and_attribution(store, ca
 
 def test_malformed_record_is_quarantined_and_unknown_fields_are_counted(store, catalog):
     report = fetch(store, catalog)
-    rejected = store.query("SELECT item, reasons, raw FROM quarantine")
-    assert rejected["item"].tolist() == ["mp-567510"]
+    rejected = store.query("SELECT item, reasons, raw, record_id FROM quarantine")
+    assert rejected[["item", "record_id"]].values.tolist() == [["mp-567510", "nomad:mp-567510"]]  # its record's row
     assert "structure_original: 3 positions, 2 species" in rejected["reasons"].iloc[0][0]
     assert json.loads(rejected["raw"].iloc[0])["entry_id"] == "mp-567510"
     assert report.unmapped == {"processed": 2}
@@ -498,30 +498,32 @@ def _second_entry_with(defect: str) -> dict | None:
 
 
 @pytest.mark.parametrize(
-    ("defect", "item", "reason"),
+    ("defect", "item", "record_id", "reason"),
     [
-        ("null entry", "<not an object>", "not a JSON object: NoneType"),
+        ("null entry", "<not an object>", None, "not a JSON object: NoneType"),
         (
             "null functional name",
             "broken-1",
+            "nomad:broken-1",
             "record not in the form the nomad mapping reads (or a matreg bug): TypeError: ",
         ),
         (
             "null species name",
             "broken-1",
+            "nomad:broken-1",
             "record not in the form the nomad mapping reads (or a matreg bug): AttributeError: ",
         ),
     ],
 )
 def test_an_entry_of_an_unexpected_shape_is_quarantined_and_the_run_goes_on(
-    store, catalog, replay, tmp_path, defect, item, reason
+    store, catalog, replay, tmp_path, defect, item, record_id, reason
 ):
     serve_only(replay, tmp_path, [recorded_gate(), _second_entry_with(defect)])
     report = fetch(store, catalog)
     assert (report.status, report.n_fetched, report.n_stored, report.n_quarantined) == ("complete", 2, 1, 1)
     assert store.table("materials")["record_id"].tolist() == ["nomad:mp-10009"]
-    rejected = store.query("SELECT item, reasons FROM quarantine")
-    assert rejected["item"].tolist() == [item]
+    rejected = store.query("SELECT item, reasons, record_id FROM quarantine")
+    assert rejected["item"].tolist() == [item] and rejected["record_id"].tolist() == [record_id]
     assert rejected["reasons"].iloc[0][0].startswith(reason)
 
 

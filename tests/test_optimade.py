@@ -550,6 +550,27 @@ def test_a_quarantine_row_is_resolved_once_the_provider_gives_its_record_valid(t
     assert store.query("SELECT record_id FROM open_quarantine").values.tolist() == [["optimade:903"]]
 
 
+def test_an_entry_its_mapping_cannot_read_is_its_records_row_until_the_provider_gives_it_valid(tmp_path, store):
+    def entry_with_formula(formula: str):
+        def edit(page: dict) -> None:
+            page["data"] = [page["data"][0]]
+            page["data"][0]["attributes"]["chemical_formula_reduced"] = formula
+
+        return edit
+
+    def fetch_formula(formula: str) -> list[list]:
+        fetch_edited_page(
+            tmp_path, store, MATERIALS_CLOUD_PAGE, entry_with_formula(formula), FetchRequest(everything=True)
+        )
+        return store.query("SELECT item, record_id FROM open_quarantine").values.tolist()
+
+    assert fetch_formula("Qq3ClNa4O12Si3") == [["903", "optimade:903"]]  # no element Qq: refused whole, by its id
+    reason = store.query("SELECT reasons FROM quarantine").iloc[0, 0]
+    assert list(reason) == ["unparseable formula 'Qq3ClNa4O12Si3': not elements: Qq0+"]
+    assert fetch_formula("Al3ClNa4O12Si3") == []  # the provider fixed it: resolved
+    assert store.query("SELECT count(*) FROM quarantine").iloc[0, 0] == 1  # kept as history
+
+
 def test_a_record_rejected_whole_then_given_as_stored_is_written_once_to_resolve_its_row(tmp_path, store):
     page = json.loads(MATERIALS_CLOUD_PAGE.read_text(encoding="utf-8"))
     page["links"]["next"], page["meta"]["more_data_available"] = None, False
@@ -823,7 +844,8 @@ def test_malformed_records_are_quarantined_with_their_reason(tmp_path, store):
         )
     assert (report.n_fetched, report.n_stored, report.n_quarantined) == (3, 1, 2)
     assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == 2  # until the provider fixes them
-    assert store.query("SELECT record_id FROM quarantine").isna().all().all()  # (entries that map to no record)
+    named = store.query("SELECT item, record_id FROM quarantine ORDER BY item").values.tolist()
+    assert named == [["mp-13480", "optimade:mp-13480"], ["mp-570935", "optimade:mp-570935"]]  # (their ids read)
     reasons = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
     assert reasons["mp-13480"][0].startswith("not an OPTIMADE structure entry")
     assert "unparseable formula 'ILq'" in reasons["mp-570935"][0]

@@ -294,6 +294,35 @@ def test_a_malformed_record_is_quarantined_with_its_reason(store, tmp_path):
     assert json.loads(rejected["raw"])["composition"] == broken["composition"]
 
 
+def test_a_record_its_mapping_cannot_read_is_its_records_row_until_a_fetch_reads_it_valid(store, tmp_path):
+    replay = OqmdReplay(list(RECORDS[:4]))
+    unreadable = RECORDS[2] | {"composition": "Qq2O3"}  # no such element: the mapping refuses the record whole
+    without_id = RECORDS[3] | {"entry_id": None}
+    record_id = f"oqmd:{RECORDS[2]['entry_id']}"
+    open_rows = "SELECT item, coalesce(record_id, '') FROM open_quarantine ORDER BY item"
+    with ReplayServer(replay, prefix="/oqmdapi/") as running:
+        catalog = catalog_of(tmp_path, running)
+        assert fetch(store, catalog, filter=FILTER, page_size=50).n_stored == 4
+        replay.records[2:4] = [unreadable, without_id]
+        report = fetch(store, catalog, filter=FILTER, page_size=50)
+        assert (report.n_stored, report.n_quarantined) == (2, 2)
+        assert store.query(open_rows).values.tolist() == [
+            [str(RECORDS[2]["entry_id"]), record_id],  # its record's row: the id reads
+            ["None", ""],  # no id: no record named
+        ]
+        reasons = store.query("SELECT reasons FROM open_quarantine ORDER BY item")["reasons"]
+        assert [list(of_row) for of_row in reasons] == [
+            ["unparseable formula 'Qq2O3': not elements: Qq0+"],
+            ["OQMD record without an entry_id"],
+        ]
+        shown = store.query("SELECT formula FROM materials WHERE record_id = ?", [record_id])["formula"]
+        assert shown.tolist() == [parse_formula(RECORDS[2]["composition"]).reduced]  # its last valid read
+        replay.records[2:4] = RECORDS[2:4]
+        fetch(store, catalog, filter=FILTER, page_size=50)  # given valid, as stored: written, resolving its row
+    assert store.query(open_rows).values.tolist() == [["None", ""]]  # the row without a record stays open
+    assert store.query("SELECT count(*) FROM quarantine").iloc[0, 0] == 2  # kept as history
+
+
 def test_integers_too_large_for_64_bits_are_quarantined_with_their_digits_and_the_run_goes_on(store, tmp_path):
     huge_gap = RECORDS[2] | {"band_gap": 10**400}  # orjson refuses the page: the json module reads Python ints
     huge_count = RECORDS[3] | {"natoms": 10**25}

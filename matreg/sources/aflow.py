@@ -175,20 +175,26 @@ class AflowConnector(JsonApiConnector):
         except SourceError as exc:
             item.payload[_ENTRY_FAILED] = str(exc)
 
-    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+    def read_source_id(self, payload: Any) -> str:
+        """The record's auid (`read_id`; not its aurl, which names where its files are)."""
         if not isinstance(payload, dict):
             raise RecordError("AFLUX record is not a JSON object")
+        if self.field_map.is_missing(payload.get("auid")):
+            raise RecordError("AFLUX record without 'auid'")
+        return read_id(payload["auid"], "auid")
+
+    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+        auid = self.read_source_id(payload)
         extra = _ENTRY in payload or _ENTRY_FAILED in payload
         row = {key: value for key, value in payload.items() if key not in _ATTACHED} if extra else payload
-        for required in ("auid", "compound"):
-            if self.field_map.is_missing(row.get(required)):
-                raise RecordError(f"AFLUX record without '{required}'")
+        if self.field_map.is_missing(row.get("compound")):
+            raise RecordError("AFLUX record without 'compound'")
         method = self.method_of(row)
         # AEL/AGL run with the entry's own settings: its potentials' functional, not a hybrid named after them
         values = self.field_map.read_values(row, self.method_of(row, position=0) or self.attribution.method)
         structure, structure_not_kept = _structure_of(payload)
         return SourceRecord(
-            source_id=read_id(row["auid"], "auid"),
+            source_id=auid,
             formula=parse_formula(str(row["compound"])).reduced,  # the cell's composition, reduced
             values=values,
             source_url=entry_url(row.get("aurl")),

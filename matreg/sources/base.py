@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from matreg.catalog import Source
+from matreg.errors import RecordError
 from matreg.paginate import count_of
 
 # How a quarantine reason begins that says the source itself withdrew the record (the Materials Project's deprecated
@@ -20,9 +21,12 @@ WITHDRAWN_BY_SOURCE = "deprecated by "
 class RawItem:
     """One raw record as received; `error` is set when fetching this item alone failed (e.g. a 404).
 
-    `source_id` is the id of the record the item was asked for as, where the connector asks for records by id (a
-    JANAF table): a rejection of the item is that record's even when it cannot be mapped (an HTML page where the
-    table was asked for), so that a later read that writes the record resolves it.
+    `source_id` is the id of the record the item is, where it is known without mapping the item: the id it was asked
+    for as, where the connector asks for records by id (a JANAF table), else its own id as its mapping reads it
+    (`Connector.source_id_of`: an OQMD entry's entry_id). A rejection of the item is that record's even when the item
+    cannot be mapped (an HTML page where the table was asked for, an entry with an unreadable formula, a deprecated
+    document), so that a later read that writes the record resolves it. None: an item whose id is missing or
+    unreadable, whose rejection names no record.
     """
 
     item_id: str
@@ -189,6 +193,20 @@ class Connector(ABC):
     @abstractmethod
     def to_record(self, payload: Any) -> SourceRecord:
         """Map one raw payload to canonical terms; raise RecordError if it cannot be read."""
+
+    def read_source_id(self, payload: Any) -> str | None:
+        """The source id of a raw record as its mapping reads it (`to_record` reads it so: one way of reading it),
+        without mapping the rest; RecordError where the record has none that reads. The default: None (the connector
+        tells no id apart from mapping)."""
+        return None
+
+    def source_id_of(self, payload: Any) -> str | None:
+        """The record a raw item is (`RawItem.source_id`): its source id where it reads (`read_source_id`), else
+        None."""
+        try:
+            return self.read_source_id(payload)
+        except RecordError:
+            return None
 
     def identity(self, item: RawItem) -> str | None:
         """What a rejected item is, if not its item id and payload as received: its quarantine id hashes this with the

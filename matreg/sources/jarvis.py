@@ -282,7 +282,7 @@ class JarvisConnector(Connector):
                     cursor_after = {"next_index": index, "member": self.member}
                     yield Page(page, cursor_after, self._describe(first), None, self.read_at, self.from_cache)
                     page, first = [], index
-                page.append(RawItem(_item_id(entry, index), entry))
+                page.append(RawItem(_item_id(entry, index), entry, source_id=self.source_id_of(entry)))
         yield Page(page, None, self._describe(first), scan.n_matching, self.read_at, self.from_cache)
 
     def _matching(self, start: int, scan: _Scan, member: str | None) -> Iterator[tuple[int, Any]]:
@@ -335,13 +335,18 @@ class JarvisConnector(Connector):
     def _describe(self, first_index: int) -> str:
         return f"GET {self.url} (zip member {self.member}, records from #{first_index})"
 
-    def to_record(self, payload: Any) -> SourceRecord:
+    def read_source_id(self, payload: Any) -> str:
+        """The record's jid: a text."""
         if not isinstance(payload, dict):
             raise RecordError(f"not a JSON object: {type(payload).__name__}")
-        missing = self.field_map.is_missing  # "na"
-        jid = read_text(payload.get("jid"), "jid", missing)
+        jid = read_text(payload.get("jid"), "jid", self.field_map.is_missing)  # ("na": none)
         if not jid:
             raise RecordError("record has no jid")
+        return jid
+
+    def to_record(self, payload: Any) -> SourceRecord:
+        jid = self.read_source_id(payload)
+        missing = self.field_map.is_missing  # "na"
         structure, nsites = jarvis_structure(payload.get("atoms"))
         return SourceRecord(
             source_id=jid,

@@ -70,7 +70,7 @@ class JsonApiConnector(Connector):
                 )
             previous = records
             following = self.paginator.next_request(request, body, len(records))
-            items = [RawItem(self.item_id(record), record) for record in records]
+            items = [RawItem(self.item_id(record), record, source_id=self.source_id_of(record)) for record in records]
             cursor_after = following.to_cursor() if following else None
             described = self.client.redact(request.describe())
             yield Page(items, cursor_after, described, self.total(body), read_at, from_cache)

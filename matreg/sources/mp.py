@@ -133,14 +133,20 @@ class MpConnector(JsonApiConnector):
     def total(self, body: Any) -> int | None:
         return dig(body, ("meta", "total_doc"))
 
-    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+    def read_source_id(self, payload: Any) -> str:
+        """The document's material_id: a text (mp-api's model has it so)."""
         if not isinstance(payload, dict):
             raise RecordError("summary document is not a JSON object")
-        if payload.get("deprecated") is True:
-            raise RecordError(deprecation_reason(payload.get("deprecation_reasons")))
         material_id = payload.get("material_id")
         if not isinstance(material_id, str) or not material_id:
             raise RecordError("summary document has no material_id")
+        return material_id
+
+    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+        # a deprecated document's quarantine row names its record all the same (`RawItem.source_id`)
+        if isinstance(payload, dict) and payload.get("deprecated") is True:
+            raise RecordError(deprecation_reason(payload.get("deprecation_reasons")))
+        material_id = self.read_source_id(payload)
         formula = payload.get("formula_pretty")
         if not isinstance(formula, str) or not formula:
             raise RecordError(f"{material_id}: no formula_pretty")

@@ -116,6 +116,10 @@ class NomadConnector(JsonApiConnector):
     def total(self, body: Any) -> int | None:
         return dig(body, ("pagination", "total"))
 
+    def read_source_id(self, payload: Any) -> str:
+        """The entry's entry_id (`entry_id_of`)."""
+        return entry_id_of(payload)
+
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         entry_id, results = dft_results(payload)
         original = dig(results, ("properties", "structures", "structure_original")) or {}
@@ -143,20 +147,28 @@ class NomadConnector(JsonApiConnector):
         )
 
 
-def dft_results(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The entry id and results section of a DFT entry with a formula; RecordError for anything else."""
+def entry_id_of(payload: Any) -> str:
+    """The entry's entry_id (`read_id`); RecordError where it has none that reads."""
     if not isinstance(payload, dict):
         raise RecordError(f"not a JSON object: {type(payload).__name__}")
-    entry_id, results = payload.get("entry_id"), dig(payload, _RESULTS)
-    if not entry_id or not isinstance(results, dict):
-        raise RecordError("NOMAD entry without entry_id or archive.results")
+    entry_id = payload.get("entry_id")
+    if not entry_id:
+        raise RecordError("NOMAD entry without entry_id")
+    return read_id(entry_id, "entry_id")
+
+
+def dft_results(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The entry id and results section of a DFT entry with a formula; RecordError for anything else."""
+    entry_id, results = entry_id_of(payload), dig(payload, _RESULTS)
+    if not isinstance(results, dict):
+        raise RecordError("NOMAD entry without archive.results")
     method_name = dig(results, ("method", "method_name"))
     if method_name != DFT:
         # the run's provenance is 'dft' for every row; other methods would need their own provenance
         raise RecordError(f"method_name {method_name!r} is not DFT: only DFT entries are fetched")
     if not dig(results, ("material", "chemical_formula_reduced")):
         raise RecordError("NOMAD entry without results.material.chemical_formula_reduced")
-    return read_id(entry_id, "entry_id"), results
+    return entry_id, results
 
 
 def required_sections(field_map: FieldMap) -> dict[str, Any]:

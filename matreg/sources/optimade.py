@@ -62,6 +62,7 @@ SPACEGROUP_NUMBER_FIELDS = (
 NOMAD_METHOD_NAME = "_nmd_results_method_method_name"  # NOMAD's results.method.method_name: DFT, GW, EELS, ...
 NOMAD_STRUCTURAL_TYPE = "_nmd_results_material_structural_type"  # NOMAD's results.material.structural_type
 FORMULA_FIELDS = ("chemical_formula_reduced", "chemical_formula_descriptive", "chemical_formula_hill")
+_NOT_AN_ENTRY = "not an OPTIMADE structure entry: it needs an 'id' and an 'attributes' object"
 
 
 @dataclass
@@ -170,11 +171,17 @@ class OptimadeConnector(JsonApiConnector):
     def total(self, body: Any) -> int | None:
         return dig(body, ("meta", "data_returned"))
 
+    def read_source_id(self, payload: Any) -> str:
+        """The entry's id (`read_id`)."""
+        if not isinstance(payload, dict) or not payload.get("id"):
+            raise RecordError(_NOT_AN_ENTRY)
+        return read_id(payload["id"], "id")
+
     def to_record(self, payload: Any) -> SourceRecord:
-        attributes = payload.get("attributes") if isinstance(payload, dict) else None
-        if not isinstance(attributes, dict) or not payload.get("id"):
-            raise RecordError("not an OPTIMADE structure entry: it needs an 'id' and an 'attributes' object")
-        entry_id = read_id(payload["id"], "id")
+        entry_id = self.read_source_id(payload)
+        attributes = payload.get("attributes")
+        if not isinstance(attributes, dict):
+            raise RecordError(_NOT_AN_ENTRY)
         method_name = attributes.get(NOMAD_METHOD_NAME)
         if method_name is not None and method_name != "DFT":  # (as the nomad connector: provenance is dft)
             raise RecordError(f"{NOMAD_METHOD_NAME} {method_name!r} is not DFT: only DFT entries are fetched")

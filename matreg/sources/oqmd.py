@@ -113,10 +113,14 @@ class OqmdConnector(JsonApiConnector):
             return {"query": index, "request": request, "totals": totals}
         return {"query": index + 1, "request": None, "totals": totals} if index + 1 < len(self.queries) else None
 
-    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+    def read_source_id(self, payload: Any) -> str:
+        """The entry's entry_id (`read_id`)."""
         if not isinstance(payload, dict) or payload.get("entry_id") is None:
             raise RecordError("OQMD record without an entry_id")
-        entry_id = read_id(payload["entry_id"], "entry_id")
+        return read_id(payload["entry_id"], "entry_id")
+
+    def to_record(self, payload: dict[str, Any]) -> SourceRecord:
+        entry_id = self.read_source_id(payload)
         species, structure = oqmd_structure(payload.get("unit_cell"), payload.get("sites"), entry_id)
         formula = payload.get("composition") or payload.get("name") or (species and composition_text(species))
         if not formula:
