@@ -523,6 +523,75 @@ def test_a_structure_of_another_composition_than_the_rows_formula_is_quarantined
     ]
 
 
+# A published structure dataset as distributed: AFLOW's ',cif,bulk_modulus' (a blank-headed index, no formula column;
+# `fixtures/lab_files/SOURCES.md`).
+AFLOW_ROWS = (LAB_FILES / "aflow_bulk_modulus.csv").read_text(encoding="utf-8")  # 29605: Y2Si2 cell, 43296: Cu2O2
+AFLOW_MAPPING = """dataset: aflow-moduli
+id_column: "Unnamed: 0"
+structure_column: cif
+provenance: dft
+method: PBE
+citation: AFLOW AEL bulk moduli
+columns:
+  bulk_modulus: {unit: GPa}
+"""
+NO_STRUCTURE = "no structure in column 'cif', which gives the row's formula (the mapping has no formula_column)"
+
+
+def _open_reasons(store) -> dict[str, str]:
+    return dict(store.query("SELECT item, reasons[1] FROM open_quarantine").values.tolist())
+
+
+def test_without_a_formula_column_each_rows_formula_is_its_structures_reduced_and_a_row_without_one_quarantined(
+    store, tmp_path
+):
+    data, mapping = _write(tmp_path, AFLOW_ROWS + "7,,100.0\n", AFLOW_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_fetched, report.n_stored, report.n_values, report.n_quarantined) == (3, 2, 2, 1)
+    materials = store.query("SELECT source_id, formula, formula_original, nsites FROM materials ORDER BY 1")
+    assert materials.values.tolist() == [["29605", "YSi", "YSi", 4], ["43296", "CuO", "CuO", 4]]  # per formula unit
+    assert _stored(store) == [["29605", "bulk_modulus", 89.9409], ["43296", "bulk_modulus", 147.555]]
+    assert _open_reasons(store) == {"7": NO_STRUCTURE}
+    again = import_file(store, data, mapping)  # the file unchanged: its records and its quarantined row as they were
+    assert (again.n_stored, again.n_unchanged, again.n_quarantined) == (2, 2, 1)
+    assert len(store.table("quarantine")) == 1
+
+
+def test_a_mapping_with_neither_a_formula_nor_a_structure_column_is_refused(tmp_path):
+    _, mapping = _write(tmp_path, "", AFLOW_MAPPING.replace("structure_column: cif\n", ""))
+    with pytest.raises(ConfigError, match="no formula_column: name the column of the rows' formulas, or a "):
+        load_mapping(mapping)
+
+
+def test_without_formula_or_id_column_a_rejected_row_keeps_the_last_valid_read_of_its_place_as_its_structures(
+    store, tmp_path
+):
+    data, mapping = _write(tmp_path, AFLOW_ROWS, AFLOW_MAPPING.replace('id_column: "Unnamed: 0"\n', ""))
+    import_file(store, data, mapping)
+    data.write_text(AFLOW_ROWS.replace(",147.555", ",bad"), encoding="utf-8")  # CuO's value mistyped in place
+    assert import_file(store, data, mapping).n_withdrawn == 0
+    assert _stored(store) == [["lab.csv:row-2", "bulk_modulus", 89.9409], ["lab.csv:row-3", "bulk_modulus", 147.555]]
+
+
+def test_an_aflow_file_as_distributed_is_imported_through_the_cli(run, store, tmp_path):
+    data = tmp_path / "bulk_modulus" / "test.csv.gz"  # as AFLOW's splits are distributed: ',cif,bulk_modulus'
+    data.parent.mkdir()
+    data.write_bytes(gzip.compress((AFLOW_ROWS + "7,,100.0\n").encode("utf-8")))
+    mapping = tmp_path / "aflow.yaml"
+    mapping.write_text(AFLOW_MAPPING, encoding="utf-8")
+    result = run("import", str(data), "-m", str(mapping))
+    assert result.exit_code == 0, result.output
+    assert "read 3, 2 valid records (2 values): 2 written; quarantined 1" in result.stdout
+    assert NO_STRUCTURE in result.stdout
+    query = "SELECT m.formula, p.value, p.unit, p.provenance FROM properties p JOIN materials m USING (record_id)"
+    assert store.query(query + " ORDER BY 1").values.tolist() == [
+        ["CuO", 147.555, "GPa", "dft"],
+        ["YSi", 89.9409, "GPa", "dft"],
+    ]
+    again = run("import", str(data), "-m", str(mapping))
+    assert "read 3, 2 valid records (2 values): 0 written, 2 already stored unchanged; quarantined 1" in again.stdout
+
+
 @pytest.mark.parametrize("suffix", [".gz", ".zst"])
 def test_compressed_csv_files_are_read(store, tmp_path, suffix):
     data, mapping = _write(tmp_path, "formula,dHf,Cp\nH2O,-285.83,75.351\n", MAPPING)

@@ -54,7 +54,7 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     """What the columns of a lab file mean; the dataset name becomes the rows' source."""
 
     dataset: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
-    formula_column: str
+    formula_column: str | None = None  # None: each row's formula is its structure's (`structure_column`)
     id_column: str | None = None
     name_column: str | None = None
     structure_column: str | None = None  # CIF, POSCAR or pymatgen JSON text, or a file name (beside the data file)
@@ -80,6 +80,16 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
                 "the first)"
             )
         return column
+
+    @pydantic.model_validator(mode="after")
+    def _formula_given(self) -> LabMapping:
+        """A row's formula is its formula cell's, else its structure's: a mapping needs one of the two columns."""
+        if self.formula_column is None and self.structure_column is None:
+            raise ValueError(
+                "no formula_column: name the column of the rows' formulas, or a structure_column whose structures give "
+                "them"
+            )
+        return self
 
     def attribution(self) -> Attribution:
         """Where this dataset's values come from and how to cite them."""
@@ -454,11 +464,17 @@ class LabConnector(Connector):
             return []
 
     def named_record(self, payload: Any) -> tuple[str, str] | None:
-        """Of a quarantined row, its id (its id column's, else its place's) and formula cell; None for a row without
-        an id, and for payloads that are no row (a rejected value's)."""
+        """Of a quarantined row, its id (its id column's, else its place's) and formula cell, else its structure's
+        formula (`_formula`; empty where it has none that can be read); None for a row without an id, and for payloads
+        that are no row (a rejected value's)."""
         if not isinstance(payload, dict) or not payload.get("_source_id"):
             return None
-        return payload["_source_id"], str(payload.get(self.mapping.formula_column, ""))
+        if self.mapping.formula_column is not None:
+            return payload["_source_id"], str(payload.get(self.mapping.formula_column, ""))
+        try:
+            return payload["_source_id"], self._formula(payload, self._structure(payload))
+        except RecordError:
+            return payload["_source_id"], ""
 
     def identity(self, item: RawItem) -> str:
         """What a rejected row is, which its quarantine id hashes: the cells the mapping reads, each named by what it
@@ -466,7 +482,8 @@ class LabConnector(Connector):
         extension attribute), not by its column's name, and not its line nor the cells the mapping does not read. A
         row that moves, or whose column is renamed, is so the same input, its review decisions kept; a row identical
         to another of the dataset is that row. Without an id column a row is the record of its place: its default id
-        ('data.csv:row-3') stands for the id, so identical rows in two places are two inputs."""
+        ('data.csv:row-3') stands for the id, so identical rows in two places are two inputs. Without a formula column
+        its formula is its structure's, which its structure cell says (the formula is None)."""
         payload, mapping = item.payload, self.mapping
         roles = {
             "id": mapping.id_column,
@@ -537,7 +554,7 @@ class LabConnector(Connector):
         structure = self._structure(payload)
         return SourceRecord(
             source_id=payload["_source_id"],
-            formula=payload[mapping.formula_column],
+            formula=self._formula(payload, structure),
             values=self._values(payload),
             name=payload[mapping.name_column] if mapping.name_column else None,
             source_url=self._source_url(payload),
@@ -550,6 +567,19 @@ class LabConnector(Connector):
             },
             unmapped=[column for column in self.unmapped_columns if not self._blank(payload[column])],
         )
+
+    def _formula(self, payload: dict[str, Any], structure: Structure | None) -> str:
+        """The row's formula as written: its formula cell, else its structure's composition reduced, as a record of a
+        structure database is by its formula unit (a Cu2O2 cell is CuO's: a molar value per mole of CuO, as with a
+        formula column saying 'CuO'); RecordError for a row without a structure."""
+        if self.mapping.formula_column is not None:
+            return payload[self.mapping.formula_column]
+        if structure is None:
+            raise RecordError(
+                f"no structure in column '{self.mapping.structure_column}', which gives the row's formula (the "
+                "mapping has no formula_column)"
+            )
+        return structure.composition.reduced_formula
 
     def _source_url(self, payload: dict[str, Any]) -> str:
         """Where the row is: by its id where the mapping has an id column ('file:gaps.csv#id=S1', URL-encoded), so
@@ -653,8 +683,9 @@ class LabConnector(Connector):
         return values
 
     def _structure(self, payload: dict[str, Any]) -> Structure | None:
-        """The row's structure; RecordError when it cannot be read or is not of the row's formula (`same_composition`:
-        a GaN cell beside 'ZnO' would divide ZnO's per-cell values by GaN's atoms and be stored as ZnO's)."""
+        """The row's structure; RecordError when it cannot be read or is not of the row's formula cell, where the
+        mapping has a formula column (`same_composition`: a GaN cell beside 'ZnO' would divide ZnO's per-cell values by
+        GaN's atoms and be stored as ZnO's)."""
         column = self.mapping.structure_column
         if column is None or self._blank(payload[column]):
             return None
@@ -662,6 +693,8 @@ class LabConnector(Connector):
             structure = parse_structure(payload[column], base=self.path.parent)
         except RecordError as exc:
             raise RecordError(f"column '{column}': {exc}") from None
+        if self.mapping.formula_column is None:
+            return structure  # the row's formula is the structure's
         try:
             formula = parse_formula(payload[self.mapping.formula_column])
         except FormulaError:
