@@ -425,6 +425,20 @@ def test_a_row_of_a_measurement_series_is_readmitted_into_the_record_its_ids_oth
         decide(store, "readmit", quarantine_id=quarantined(store, "line 4"), value=60)
 
 
+def test_a_row_of_a_series_is_not_readmitted_into_its_record_as_stored_with_another_space_group(store, tmp_path):
+    columns, header = CP_SERIES + "spacegroup_column: sg\n", "id,formula,T,Cp,sg"
+    rows = ["S1,Al2O3,25,79.0,167", 'S1,Al2O3,100,"96,1",167', "S1,Al2O3,200,106.9,167"]
+    assert import_lab(store, tmp_path, "cp", columns, "\n".join([header, *rows]) + "\n").n_quarantined == 1
+    # every row of the series now says 62, and each is rejected: the record keeps its last valid read, of 167
+    edited = ['S1,Al2O3,25,"79,0",62', 'S1,Al2O3,100,"96,1",62', 'S1,Al2O3,200,"106,9",62']
+    assert import_lab(store, tmp_path, "cp", columns, "\n".join([header, *edited]) + "\n").n_quarantined == 3
+    assert store.query("SELECT spacegroup_number FROM materials").values.tolist() == [[167]]
+    query = "SELECT quarantine_id FROM open_quarantine WHERE json_extract_string(raw, '$.T') = '100'"
+    with pytest.raises(CurationError, match="'cp:S1' of S1 is already in the store, as an import of its file wrote"):
+        decide(store, "readmit", "the notebook says 96.1", quarantine_id=single_value(store.query(query)), value=96.1)
+    assert store.query("SELECT temperature_K FROM properties ORDER BY 1").values.tolist() == [[298.15], [473.15]]
+
+
 def test_a_dismissed_row_a_later_fetch_rejects_alike_stays_dismissed(store, catalog):
     def fetch():
         return run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064", "Q-404"])), store)

@@ -368,7 +368,7 @@ def test_a_mapping_with_an_unknown_property_names_its_line(tmp_path):
         load_mapping(mapping)
 
 
-@pytest.mark.parametrize("key", ["id_column", "formula_column", "name_column", "structure_column"])
+@pytest.mark.parametrize("key", ["id_column", "formula_column", "name_column", "structure_column", "spacegroup_column"])
 def test_a_mapping_naming_a_column_by_an_empty_text_is_refused_saying_how_a_blank_header_is_named(tmp_path, key):
     # id_column: "" (a file whose first column has no header) numbered the rows by position, silently: a row deleted
     # from the file gave the next row its id
@@ -523,8 +523,8 @@ def test_a_structure_of_another_composition_than_the_rows_formula_is_quarantined
     ]
 
 
-# A published structure dataset as distributed: AFLOW's ',cif,bulk_modulus' (a blank-headed index, no formula column;
-# `fixtures/lab_files/SOURCES.md`).
+# Published structure datasets as distributed: AFLOW's ',cif,bulk_modulus' (a blank-headed index, no formula column)
+# and MP-20's table with a CIF and a space group number per row (`fixtures/lab_files/SOURCES.md`).
 AFLOW_ROWS = (LAB_FILES / "aflow_bulk_modulus.csv").read_text(encoding="utf-8")  # 29605: Y2Si2 cell, 43296: Cu2O2
 AFLOW_MAPPING = """dataset: aflow-moduli
 id_column: "Unnamed: 0"
@@ -536,6 +536,27 @@ columns:
   bulk_modulus: {unit: GPa}
 """
 NO_STRUCTURE = "no structure in column 'cif', which gives the row's formula (the mapping has no formula_column)"
+MP_20_ROWS = pd.read_csv(LAB_FILES / "mp_20_biternary.csv", dtype=str, keep_default_na=False)  # SnO (31), VS (194)
+MP_20_MAPPING = """dataset: mp-20
+id_column: material_id
+structure_column: cif
+spacegroup_column: spacegroup.number
+provenance: dft
+citation: MP-20
+columns:
+  formation_energy_per_atom: {unit: eV/atom}
+  band_gap: {unit: eV}
+"""
+
+
+def _mp_20_file(tmp_path: Path, copies: dict[str, str], vs_spacegroup: str = "194") -> tuple[Path, Path]:
+    """MP-20's two rows, VS with `vs_spacegroup`, and a copy of VS's row for each of `copies` (id: its space group
+    cell), written as lab.csv with MP_20_MAPPING."""
+    rows = MP_20_ROWS.assign(**{"spacegroup.number": ["31", vs_spacegroup]})
+    copied = [
+        rows.iloc[[1]].assign(material_id=sample, **{"spacegroup.number": cell}) for sample, cell in copies.items()
+    ]
+    return _write(tmp_path, pd.concat([rows, *copied]).to_csv(index=False), MP_20_MAPPING)
 
 
 def _open_reasons(store) -> dict[str, str]:
@@ -571,6 +592,44 @@ def test_without_formula_or_id_column_a_rejected_row_keeps_the_last_valid_read_o
     data.write_text(AFLOW_ROWS.replace(",147.555", ",bad"), encoding="utf-8")  # CuO's value mistyped in place
     assert import_file(store, data, mapping).n_withdrawn == 0
     assert _stored(store) == [["lab.csv:row-2", "bulk_modulus", 89.9409], ["lab.csv:row-3", "bulk_modulus", 147.555]]
+
+
+def test_a_spacegroup_column_gives_each_row_its_number_and_a_cell_that_is_none_quarantines_the_row(store, tmp_path):
+    cells = {"hex": "P6_3mc", "half": "12.5", "x": "x", "over": "231", "zero": "0", "pandas": "194.0", "blank": ""}
+    data, mapping = _mp_20_file(tmp_path, cells)
+    connector = LabConnector(data, load_mapping(mapping))
+    assert connector.unmapped_columns == ["Unnamed: 0", "pretty_formula", "e_above_hull", "elements"]
+    report = run_ingest(connector, store)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (9, 4, 5)
+    materials = store.query("SELECT source_id, formula, spacegroup_number FROM materials ORDER BY 1")
+    assert materials.astype(object).where(materials.notna(), None).values.tolist() == [
+        ["blank", "VS", None],
+        ["mp-33031", "VS", 194],  # the formula the file's pretty_formula gives
+        ["mp-545552", "SnO", 31],
+        ["pandas", "VS", 194],  # '194.0': a whole number as pandas writes one in a column with blanks
+    ]
+    not_one = "is not a space group number (1 to 230)"
+    assert _open_reasons(store) == {
+        "hex": f"column 'spacegroup.number': 'P6_3mc' {not_one}",
+        "half": f"column 'spacegroup.number': '12.5' {not_one}",
+        "x": f"column 'spacegroup.number': 'x' {not_one}",
+        "over": f"column 'spacegroup.number': '231' {not_one}",
+        "zero": f"column 'spacegroup.number': '0' {not_one}",
+    }
+
+
+def test_an_edited_space_group_is_a_changed_record_and_a_changed_quarantined_row_another_input(store, tmp_path):
+    data, mapping = _mp_20_file(tmp_path, {"x": "x"})
+    import_file(store, data, mapping)
+    again = import_file(store, data, mapping)
+    assert (again.n_stored, again.n_unchanged, len(store.table("quarantine"))) == (2, 2, 1)
+    data, mapping = _mp_20_file(tmp_path, {"x": "y"}, vs_spacegroup="186")
+    edited = import_file(store, data, mapping)
+    assert (edited.n_stored, edited.n_unchanged) == (2, 1)
+    spacegroups = store.query("SELECT source_id, spacegroup_number FROM materials ORDER BY 1").values.tolist()
+    assert spacegroups == [["mp-33031", 186], ["mp-545552", 31]]
+    assert len(store.table("quarantine")) == 2  # the row now says 'y': another input than the row that said 'x'
+    assert _open_reasons(store) == {"x": "column 'spacegroup.number': 'y' is not a space group number (1 to 230)"}
 
 
 def test_an_aflow_file_as_distributed_is_imported_through_the_cli(run, store, tmp_path):
@@ -1706,11 +1765,22 @@ def test_a_row_of_an_id_that_differs_in_a_cell_of_its_record_is_a_duplicate_id_n
     report = _series(store, tmp_path, [first, row], mapping, header)
     assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 1, 1)
     assert dict(report.reasons) == {
-        f"duplicate id 'S1': {reason} (the rows of one id are one record: they repeat its formula, name, structure "
-        "and extension columns)": 1
+        f"duplicate id 'S1': {reason} (the rows of one id are one record: they repeat its formula, name, space group, "
+        "structure and extension columns)": 1
     }
     assert store.query("SELECT item FROM quarantine").values.tolist() == [["line 3"]]
     assert _series_values(store) == CP_STORED[:1]
+
+
+def test_rows_of_one_id_repeat_its_space_group_or_are_a_duplicate_id_naming_it(store, tmp_path):
+    rows = [row + ",167" for row in CP_ROWS[:2]] + [CP_ROWS[2] + ",62"]  # corundum's R-3c, then 62 (Pnma)
+    report = _series(store, tmp_path, rows, CP_SERIES + "spacegroup_column: sg\n", "sample,formula,T,Cp,sg")
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 2, 1)
+    assert next(iter(report.reasons)).startswith(
+        "duplicate id 'S1': row gives space group '62' where line 2 gave '167'"
+    )
+    assert store.query("SELECT spacegroup_number FROM materials").values.tolist() == [[167]]
+    assert _series_values(store) == CP_STORED[:2]
 
 
 def test_a_row_of_an_extension_column_other_than_its_ids_first_row_is_refused_naming_the_attribute(store, tmp_path):

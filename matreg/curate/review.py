@@ -58,6 +58,8 @@ _NOW = {"formula": "now_formula", "original_value": "now_value", "original_unit"
 # compared with what a decision on it was made on (the log's columns of these names)
 _DECIDED = ["entry_id", "action", "steward", "reason", "value", "unit", *_NOW, "values_seen"]  # a decision's own
 _NOTED = ("flag", "readmit")  # the entries whose '<steward>: <reason>' a value carries in `flags`
+# What the rows of one id of a lab file repeat of their record (`LabConnector._record_cells`), as stored
+_LAB_RECORD_COLUMNS = ("formula_original", "name", "structure", "spacegroup_number")
 _NO_METHOD = "\0"  # stands for a missing method when values are matched on their key
 _NO_CONDITION = -1.0  # stands for a missing temperature or pressure (never negative)
 _SAME_QUANTITY = 1e-9  # the relative difference within which a value received again is the one a decision was made on
@@ -886,15 +888,15 @@ def _joins_stored_record(
     stamp: RunStamp,
 ) -> bool:
     """True for a lab row of an id that other rows of its file give too (`SHARED_ID`: one record's measurements),
-    whose record an import of the file stored as the row describes it (its formula as written, name and structure,
-    and its extension's attributes): the row's values are readmitted into that record, beside the other rows'. A row
-    of a record stored otherwise (an older read, its file's rows all rejected since) is refused as a whole row is."""
+    whose record an import of the file stored as the row describes it (`_LAB_RECORD_COLUMNS`, and its extension's
+    attributes): the row's values are readmitted into that record, beside the other rows'. A row of a record stored
+    otherwise (an older read, its file's rows all rejected since) is refused as a whole row is."""
     material = canonical.material
     record_id = material["record_id"]
     if not raw.get(SHARED_ID) or not _written_in_scope(store, record_id, material["scope"]):
         return False
     stored = {key: _none(item) for key, item in _read_write(store, record_id, row).iloc[0].items()}
-    if any(stored[column] != material[column] for column in ("formula_original", "name", "structure")):
+    if any(stored[column] != material[column] for column in _LAB_RECORD_COLUMNS):
         return False
     if extension is None:
         return True

@@ -23,7 +23,7 @@ from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue,
 from matreg.sources.labfiles import read_rows, sheet_names
 from matreg.structure import parse_structure
 from matreg.units import convert
-from matreg.validation import at_conditions, is_blank, parse_number, to_json
+from matreg.validation import at_conditions, is_blank, parse_number, read_spacegroup_number, to_json
 from matreg.yamlio import load_model
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     id_column: str | None = None
     name_column: str | None = None
     structure_column: str | None = None  # CIF, POSCAR or pymatgen JSON text, or a file name (beside the data file)
+    spacegroup_column: str | None = None  # the international space group number of each row's material
     provenance: Provenance = "experimental"
     method: str | None = None
     citation: str
@@ -70,7 +71,7 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     extension: str | None = None
     extra_columns: dict[str, Annotated[str, pydantic.AfterValidator(_extension_column)]] = {}
 
-    @pydantic.field_validator("formula_column", "id_column", "name_column", "structure_column")
+    @pydantic.field_validator("formula_column", "id_column", "name_column", "structure_column", "spacegroup_column")
     @classmethod
     def _names_a_column(cls, column: str | None) -> str | None:
         """A column's name, not an empty text (`id_column: ""` numbered rows by position, as no id column does)."""
@@ -307,6 +308,7 @@ class LabConnector(Connector):
         """The file's columns the mapping reads."""
         mapping = self.mapping
         needed = [mapping.formula_column, mapping.id_column, mapping.name_column, mapping.structure_column]
+        needed += [mapping.spacegroup_column]
         for spec in mapping.columns.values():
             needed += [spec.unit_field, spec.temperature_field, spec.pressure_field, spec.method_field]
         needed += list(mapping.columns) + list(mapping.extra_columns)
@@ -422,10 +424,10 @@ class LabConnector(Connector):
     def _join(self, records: dict[str, _RecordRows], row: dict[str, Any], line: int, source_id: str) -> str | None:
         """Join a row to the record of its id (`records`: those of the rows before it), or say why it cannot be one of
         its rows: a duplicate id, of a row that describes its record otherwise than the id's first row (its formula as
-        written, name, structure, extension columns: `_record_cells`), or that gives a value of a key (property, method
-        and conditions) an earlier row of the id gave, of which one only could be stored. The first row of the id is
-        kept, as a row giving one key twice is refused whole (`_keyed_values`). A row that cannot be mapped gives no
-        key here: it is quarantined as it is mapped."""
+        written, name, space group, structure, extension columns: `_record_cells`), or that gives a value of a key
+        (property, method and conditions) an earlier row of the id gave, of which one only could be stored. The first
+        row of the id is kept, as a row giving one key twice is refused whole (`_keyed_values`). A row that cannot be
+        mapped gives no key here: it is quarantined as it is mapped."""
         cells, keys = self._record_cells(row), self._value_keys(row)
         record = records.get(source_id)
         if record is None:
@@ -436,7 +438,7 @@ class LabConnector(Connector):
             differs = _cell_differs(differing, cells[differing], record.cells[differing], record.line)
             return (
                 f"duplicate id '{source_id}': {differs} (the rows of one id are one record: they repeat its formula, "
-                "name, structure and extension columns)"
+                "name, space group, structure and extension columns)"
             )
         given = next((key for key in keys if key in record.keys), None)
         if given is not None:
@@ -449,10 +451,12 @@ class LabConnector(Connector):
         return None
 
     def _record_cells(self, payload: dict[str, Any]) -> dict[str, str | None]:
-        """What a row says of its record rather than of a value: its formula as written, name, structure and
-        extension attributes, by what each is ('formula', 'synthesis_route'), each cell's text (None: blank)."""
+        """What a row says of its record rather than of a value: its formula as written, name, space group, structure
+        and extension attributes, by what each is ('formula', 'space group', 'synthesis_route'), each cell's text
+        (None: blank)."""
         mapping = self.mapping
-        roles = {"formula": mapping.formula_column, "name": mapping.name_column, "structure": mapping.structure_column}
+        roles = {"formula": mapping.formula_column, "name": mapping.name_column}
+        roles |= {"space group": mapping.spacegroup_column, "structure": mapping.structure_column}
         roles |= {attribute: column for column, attribute in mapping.extra_columns.items()}
         return {role: self._cell_text(payload, column) for role, column in roles.items() if column is not None}
 
@@ -478,12 +482,14 @@ class LabConnector(Connector):
 
     def identity(self, item: RawItem) -> str:
         """What a rejected row is, which its quarantine id hashes: the cells the mapping reads, each named by what it
-        means (the id, formula, name and structure; each value with its property, method, unit and conditions; each
-        extension attribute), not by its column's name, and not its line nor the cells the mapping does not read. A
-        row that moves, or whose column is renamed, is so the same input, its review decisions kept; a row identical
-        to another of the dataset is that row. Without an id column a row is the record of its place: its default id
-        ('data.csv:row-3') stands for the id, so identical rows in two places are two inputs. Without a formula column
-        its formula is its structure's, which its structure cell says (the formula is None)."""
+        means (the id, formula, name, structure and space group; each value with its property, method, unit and
+        conditions; each extension attribute), not by its column's name, and not its line nor the cells the mapping
+        does not read. A row that moves, or whose column is renamed, is so the same input, its review decisions kept;
+        a row identical to another of the dataset is that row. Without an id column a row is the record of its place:
+        its default id ('data.csv:row-3') stands for the id, so identical rows in two places are two inputs. Without
+        a formula column its formula is its structure's, which its structure cell says (the formula is None). The
+        space group is named only by a mapping with a column of it: rows quarantined before it was a key keep their
+        ids."""
         payload, mapping = item.payload, self.mapping
         roles = {
             "id": mapping.id_column,
@@ -494,6 +500,8 @@ class LabConnector(Connector):
         cells: dict[str, Any] = {role: self._cell_text(payload, column) for role, column in roles.items()}
         if self.ids_by_position:
             cells["id"] = payload["_source_id"]
+        if mapping.spacegroup_column is not None:
+            cells["spacegroup"] = self._cell_text(payload, mapping.spacegroup_column)
         values = [self._value_identity(payload, column) for column in self.value_columns(payload)]
         cells["values"] = sorted(map(to_json, values))  # in no column order
         attributes = {name: self._cell_text(payload, column) for column, name in mapping.extra_columns.items()}
@@ -559,6 +567,7 @@ class LabConnector(Connector):
             name=payload[mapping.name_column] if mapping.name_column else None,
             source_url=self._source_url(payload),
             structure=structure.to_json() if structure is not None else None,
+            spacegroup_number=self._spacegroup_number(payload),
             nsites=len(structure) if structure is not None else None,
             atoms_per_cell=None if structure is None or structure.is_ordered else structure.composition.num_atoms,
             attributes={
@@ -580,6 +589,19 @@ class LabConnector(Connector):
                 "mapping has no formula_column)"
             )
         return structure.composition.reduced_formula
+
+    def _spacegroup_number(self, payload: dict[str, Any]) -> int | None:
+        """The row's space group number (None: a blank cell, or no column); RecordError naming the column for a cell
+        that is none (`read_spacegroup_number`: 'P6_3mc', '12.5', '231'). A whole number written with decimals is
+        that number ('194.0', as pandas writes whole numbers in a column with blanks). It is not checked against the
+        structure (finding a structure's space group costs more than reading it)."""
+        column = self.mapping.spacegroup_column
+        if column is None or self._blank(payload[column]):
+            return None
+        text = str(payload[column]).strip()
+        number = None if text.isdigit() else self.cell_number(text)  # (digits are read exactly, however many)
+        whole = number is not None and number.is_integer()
+        return read_spacegroup_number(int(number) if whole else text, f"column '{column}':")
 
     def _source_url(self, payload: dict[str, Any]) -> str:
         """Where the row is: by its id where the mapping has an id column ('file:gaps.csv#id=S1', URL-encoded), so
