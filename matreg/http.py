@@ -409,6 +409,7 @@ class HttpClient:
         # answers since `begin_page`: when the first fresh one arrived, when the source gave the oldest cached one
         self._fresh_at: datetime | None = None
         self._cached_at: datetime | None = None
+        self._page_requests: list[requests.PreparedRequest] = []  # of the answers since `begin_page`
         # (mp-api sends on the session itself: what a session's hooks do holds for its requests too)
         self.session.hooks["response"].extend([self._refuse_redirect_elsewhere, self._cap_answer, self._note_answer])
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
@@ -650,6 +651,7 @@ class HttpClient:
         never cached, say nothing."""
         if response.is_redirect or response.status_code != 200:
             return
+        self._page_requests.append(response.request)
         if getattr(response, "from_cache", False):
             self._cached_at = min(filter(None, (self._cached_at, response.created_at)))
         elif self._fresh_at is None:
@@ -658,11 +660,23 @@ class HttpClient:
     def begin_page(self) -> None:
         """Forget the answers so far: the next page's are noted from here."""
         self._fresh_at, self._cached_at = None, None
+        self._page_requests = []
 
     def page_read_at(self) -> datetime | None:
         """When the source gave the answers since `begin_page` (None: none came): when the first fresh one arrived,
         else, all from the HTTP cache, when the source gave the oldest of them (a page of them is as old as that)."""
         return self._fresh_at or self._cached_at
+
+    def refused_page(self, problem: SourceError) -> SourceError:
+        """`problem`, the error of a page its connector refuses (JSON, but an error object where records were due),
+        having deleted the page's answers from the HTTP cache (which would give it to every later run for a day); the
+        error says if the cache gave it."""
+        if self.page_from_cache():
+            saved = f"{self._cached_at:%Y-%m-%dT%H:%M:%S} UTC"
+            problem = SourceError(f"{problem} (the HTTP cache's copy of {saved}, now deleted from it)")
+        if hasattr(self.session, "cache") and self._page_requests:
+            self.session.cache.delete(requests=self._page_requests)
+        return problem
 
     def page_from_cache(self) -> bool:
         """Whether every answer since `begin_page` came from the HTTP cache (and one did)."""

@@ -572,6 +572,23 @@ def test_an_answer_read_by_a_sources_own_client_or_as_text_is_kept_only_when_it_
         assert len(received) == 2  # the good answer is kept
 
 
+def test_a_page_refused_after_the_cache_gave_it_is_said_to_come_from_it_and_deleted(tmp_path):
+    # JSON, so kept; its connector refuses it (an error object where records were due): the next run asks the source
+    answers = [Reply.json({"errors": ["reindexing"]}), Reply.json({"data": []})]
+    with ReplayServer(lambda request: answers.pop(0)) as server:
+        client = HttpClient(HttpSettings(retries=0), cache_path=tmp_path / "cache.sqlite")
+        assert client.get_json(server.url + "page") == {"errors": ["reindexing"]}
+        client.begin_page()
+        assert client.get_json(server.url + "page") == {"errors": ["reindexing"]} and server.hits("/page") == 1
+        error = client.refused_page(SourceError("no 'data' list"))
+        client.begin_page()
+        assert client.get_json(server.url + "page") == {"data": []} and server.hits("/page") == 2
+    assert re.fullmatch(
+        r"no 'data' list \(the HTTP cache's copy of \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d UTC, now deleted from it\)",
+        str(error),
+    ), str(error)
+
+
 def test_a_broken_answer_the_cache_gives_is_said_to_come_from_it_and_deleted(tmp_path):
     # as an earlier matreg cached it: the next request goes to the source
     answers = [MAINTENANCE, Reply.json({"ok": True})]

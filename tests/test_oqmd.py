@@ -201,6 +201,17 @@ def test_a_fetch_the_http_cache_answers_says_so_and_when_the_source_gave_its_pag
     assert cached_fetch(store, catalog).n_cached_pages == 3 and band_gap_of_16974(store) == 4.0
 
 
+def test_a_page_the_connector_refuses_is_not_given_again_by_the_http_cache(store, catalog, server):
+    """A 200 answer that is JSON but no page (an error object while OQMD reindexes) fails the run; the HTTP cache
+    kept it and gave it to every later run for a day: the next run asks the source."""
+    server.failures[PATH].append(Reply(200, b'{"errors": ["the database is being reindexed"]}'))
+    with pytest.raises(SourceError, match=r"^OQMD answered without a 'data' list: .*reindexed") as error:
+        cached_fetch(store, catalog)
+    assert "cache" not in str(error.value)  # the source's own answer
+    assert cached_fetch(store, catalog).n_stored == 12 and server.hits(PATH) == 4  # the error, then three pages
+    assert cached_fetch(store, catalog).n_cached_pages == 3 and server.hits(PATH) == 4  # the pages are kept
+
+
 def test_a_new_database_version_in_the_catalog_is_read_from_the_source_and_written(tmp_path, store, catalog, replay):
     cached_fetch(store, catalog)
     replay.records = [record | {"band_gap": 4.0} if record["entry_id"] == 16974 else record for record in RECORDS]

@@ -61,7 +61,11 @@ class JsonApiConnector(Connector):
             body = self.send(request)
             # when the source gave the page: noted before the requests its records may lead to
             read_at, from_cache = self.client.page_read_at(), self.client.page_from_cache()
-            records = self.records(body)
+            try:
+                records = self.records(body)
+                following = self.paginator.next_request(request, body, len(records))
+            except SourceError as exc:
+                raise self.client.refused_page(exc) from None
             repeats = repeats + 1 if records and records == previous else 0
             if repeats == SAME_PAGES - 1:
                 raise SourceError(
@@ -69,7 +73,6 @@ class JsonApiConnector(Connector):
                     f"{len(records)} record(s) as the {repeats} pages before it"
                 )
             previous = records
-            following = self.paginator.next_request(request, body, len(records))
             items = [RawItem(self.item_id(record), record, source_id=self.source_id_of(record)) for record in records]
             cursor_after = following.to_cursor() if following else None
             described = self.client.redact(request.describe())
