@@ -802,8 +802,11 @@ def test_the_space_group_cache_is_read_written_anew_or_left_out_without_changing
     assert pq.read_table(cache / symmetry.CACHE_FILE).num_rows == 1  # written anew
     monkeypatch.setenv(symmetry.CACHE_DIR_ENV, str(tmp_path / "sic-6h.cif" / "cache"))  # under a file: unwritable
     assert group_of(link_records(store)) == expected and len(analysed) == 3
+    (tmp_path / "folder" / symmetry.CACHE_FILE).mkdir(parents=True)  # a folder where the file goes
+    monkeypatch.setenv(symmetry.CACHE_DIR_ENV, str(tmp_path / "folder"))
+    assert group_of(link_records(store)) == expected and len(analysed) == 4
     monkeypatch.setenv(symmetry.CACHE_DIR_ENV, str(cache))
     six_h.perturb(0.01, 0.01).to(filename=str(tmp_path / "sic-6h.cif"))  # the sample's structure refined
     import_lab(store, tmp_path, "lab", "id,formula,gap,structure\nx,SiC,3.02,sic-6h.cif\ny,SiC,3.0,\n", mapping)
-    assert group_of(link_records(store)) == expected and len(analysed) == 4
+    assert group_of(link_records(store)) == expected and len(analysed) == 5
     assert pq.read_table(cache / symmetry.CACHE_FILE).num_rows == 2

@@ -27,6 +27,7 @@ import spglib
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer, SymmetryUndeterminedError
 
+from matreg.errors import StoreError
 from matreg.store import atomic_write
 from matreg.structure import read_structure
 
@@ -99,5 +100,5 @@ def _remember(path: Path, numbers: dict[bytes, int | None]) -> None:
         pass  # no cache yet, or one that cannot be read: written anew
     try:
         atomic_write(path, lambda temp: pq.write_table(added, temp))
-    except OSError as exc:
+    except (OSError, StoreError) as exc:  # (StoreError: a folder stands where the file goes)
         logger.info("space groups not remembered: %s cannot be written (%s)", path, exc)
