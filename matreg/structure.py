@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from monty.io import zopen
 from pymatgen.core import Element, Structure
 from pymatgen.symmetry.groups import SpaceGroup
 
@@ -112,11 +113,55 @@ def parse_structure(text: str, base: Path | None = None) -> Structure:
             if text.startswith("{"):
                 return read_structure(text)
             if "\n" not in text:  # one line: a file name
-                return Structure.from_file((base or Path()) / text)
-            return Structure.from_str(text, fmt="cif" if "_cell_length_a" in text else "poscar")
+                return _structure_file((base or Path()) / text)
+            if "_cell_length_a" in text:
+                return Structure.from_str(text, fmt="cif")
+            return _poscar(text)
     except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:  # orjson's JSONDecodeError is a ValueError
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RecordError(f"not a crystal structure (CIF, POSCAR, pymatgen JSON or a file of one): {reason}") from None
+
+
+def _structure_file(path: Path) -> Structure:
+    """The structure of a file; a POSCAR's (a name pymatgen reads as one: POSCAR, CONTCAR, *.vasp) as its text is."""
+    name = path.name.lower()
+    if ".cif" not in name and ("poscar" in name or "contcar" in name or name.endswith(".vasp")):
+        with zopen(path, mode="rt", encoding="utf-8") as file:  # as pymatgen opens it: POSCAR.gz too
+            return _poscar(file.read())
+    return Structure.from_file(path)
+
+
+def _poscar(text: str) -> Structure:
+    """The structure of a POSCAR, read by pymatgen once its scale line is one that pymatgen reads as VASP does."""
+    return Structure.from_str(_with_length_scale(text), fmt="poscar")
+
+
+def _with_length_scale(text: str) -> str:
+    """A POSCAR whose negative scale (VASP: the cell's volume) is written as the length factor it stands for,
+    (volume / V0)^(1/3) with V0 the volume of the lattice vectors as given: pymatgen scales the lattice by that factor
+    but Cartesian coordinates by the negative number. RecordError for a factor per Cartesian axis (three numbers, as
+    VASP allows), which pymatgen does not read."""
+    lines = text.split("\n")
+    if len(lines) < 5:
+        return text  # pymatgen says what is missing
+    factors = _fields(lines[1])
+    if len(factors) == 3:
+        raise RecordError(
+            f"POSCAR scale line '{lines[1].strip()}' gives a factor per Cartesian axis, which pymatgen does not read: "
+            "give the lattice vectors (and Cartesian coordinates) scaled, and a scale of 1"
+        )
+    if len(factors) != 1 or float(factors[0]) >= 0:
+        return text
+    volume = lattice_volume([[float(value) for value in _fields(line)] for line in lines[2:5]])
+    if volume < MIN_VOLUME:
+        raise RecordError("POSCAR: the lattice vectors span no volume")
+    lines[1] = repr((-float(factors[0]) / volume) ** (1 / 3))
+    return "\n".join(lines)
+
+
+def _fields(line: str) -> list[str]:
+    """The fields of a POSCAR line, without the comment after a '#' (as pymatgen reads them)."""
+    return line.split("#", 1)[0].split()
 
 
 def composition_text(species: Sequence[str]) -> str:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
+from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 
 from matreg.errors import RecordError
-from matreg.structure import composition_text, lattice_volume, read_structure, structure_json
+from matreg.structure import composition_text, lattice_volume, parse_structure, read_structure, structure_json
 
 ROCKSALT = [[0.0, 2.82, 2.82], [2.82, 0.0, 2.82], [2.82, 2.82, 0.0]]  # NaCl primitive cell, Å
+MP20 = Path(__file__).parent / "fixtures" / "ml_models" / "mp_20_biternary_val.csv.gz"
 
 
 def test_fractional_and_cartesian_coordinates_give_pymatgen_structure():
@@ -87,3 +92,44 @@ def test_lattice_volume_is_the_cells_volume_whatever_the_handedness():
 
 def test_composition_counts_sites_in_order_of_appearance():
     assert composition_text(["Al", "O", "Al", "O", "O"]) == "Al2 O3"
+
+
+def _mp20_structure(material_id: str) -> Structure:
+    """A crystal of the MP-20 fixture, read from its CIF."""
+    table = pd.read_csv(MP20).set_index("material_id")
+    return Structure.from_str(table.loc[material_id, "cif"], fmt="cif")
+
+
+def _poscar(structure: Structure, scale: str, coordinates: str) -> str:
+    """The structure as a POSCAR whose lattice vectors are in units of its length a, scaled by a or by the cell's
+    volume (a negative scale, as VASP reads it), its sites in Direct or Cartesian coordinates."""
+    a = structure.lattice.a
+    lines = ["LiBiF5", repr(float(a if scale == "length" else -structure.volume))]
+    lines += [" ".join(map(repr, vector)) for vector in (structure.lattice.matrix / a).tolist()]
+    symbols = [site.specie.symbol for site in structure]
+    lines += [" ".join(dict.fromkeys(symbols)), " ".join(str(symbols.count(s)) for s in dict.fromkeys(symbols))]
+    positions = structure.cart_coords / a if coordinates == "Cartesian" else structure.frac_coords
+    return "\n".join(lines + [coordinates] + [" ".join(map(repr, position)) for position in positions.tolist()]) + "\n"
+
+
+@pytest.mark.parametrize("coordinates", ["Direct", "Cartesian"])
+@pytest.mark.parametrize("scale", ["length", "volume"])
+def test_a_poscar_scaled_by_its_cells_volume_is_its_crystal_in_direct_and_cartesian_coordinates(
+    scale, coordinates, tmp_path
+):
+    # pymatgen scales the lattice by the volume's factor but multiplies Cartesian coordinates by the negative number.
+    crystal = _mp20_structure("mp-752483").get_sorted_structure()  # LiBiF5, triclinic (99.6, 99.6, 131.8 degrees)
+    text = _poscar(crystal, scale, coordinates)
+    (tmp_path / "CONTCAR").write_text(text, encoding="utf-8")
+    for parsed in (parse_structure(text), parse_structure("CONTCAR", base=tmp_path)):
+        assert parsed.lattice.matrix == pytest.approx(crystal.lattice.matrix, abs=1e-6)
+        assert parsed.cart_coords == pytest.approx(crystal.cart_coords, abs=1e-6)
+        assert [site.specie.symbol for site in parsed] == [site.specie.symbol for site in crystal]
+        assert StructureMatcher().fit(parsed, crystal)
+
+
+def test_a_poscar_scaled_per_cartesian_axis_is_refused_naming_the_three_factors():
+    poscar = _poscar(_mp20_structure("mp-752483"), "length", "Direct").split("\n")
+    poscar[1] = "5.1 5.1 5.2"  # VASP: factors of the x, y and z components, which pymatgen does not read
+    with pytest.raises(RecordError, match=r"^POSCAR scale line '5.1 5.1 5.2' gives a factor per Cartesian axis"):
+        parse_structure("\n".join(poscar))
