@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from matreg.units import scale_factor
 
 Species = str | dict[str, float]  # an element symbol, or element -> occupancy for a disordered site
 MIN_VOLUME = 1e-6  # Å^3: lattice vectors spanning less are degenerate
+_CIF_BLOCK = re.compile(r"^\s*data_", re.MULTILINE)  # where pymatgen's CifFile splits a CIF into its data blocks
 
 
 def structure_json(
@@ -104,31 +106,70 @@ def read_structure(text: str) -> Structure:
 def parse_structure(text: str, base: Path | None = None) -> Structure:
     """A structure from CIF, POSCAR or pymatgen JSON text, or from the file the text names (relative to `base`).
 
-    RecordError if it is none of them.
+    RecordError if it is none of them, or a CIF of several structures (which one the row means is not said).
     """
     text = str(text).strip()
+    with _reading():
+        if text.startswith("{"):
+            return read_structure(text)
+        if "\n" not in text:  # one line: a file name
+            return _the_one(file_structures((base or Path()) / text))
+        if "_cell_length_a" in text:
+            return _the_one(_cif_structures(text))
+        return _poscar(text)
+
+
+def file_structures(path: Path) -> list[tuple[str | None, Structure]]:
+    """The structures of a CIF, POSCAR or pymatgen JSON file, each with its CIF data block's name (None for the other
+    formats), read as `parse_structure` reads their text; RecordError if it is none of them."""
+    name = path.name.lower()  # the formats by name as pymatgen tells them: *.cif*, *POSCAR*, *CONTCAR*, *.vasp
+    with _reading():
+        if ".cif" in name:
+            return _cif_structures(_file_text(path))
+        if "poscar" in name or "contcar" in name or name.endswith(".vasp"):
+            return [(None, _poscar(_file_text(path)))]
+        return [(None, Structure.from_file(path))]
+
+
+@contextmanager
+def _reading() -> Iterator[None]:
+    """pymatgen reading a structure: its errors RecordErrors, its warnings silenced (it reports CIF coordinates it
+    rounded)."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # pymatgen reports CIF coordinates it rounded
-            if text.startswith("{"):
-                return read_structure(text)
-            if "\n" not in text:  # one line: a file name
-                return _structure_file((base or Path()) / text)
-            if "_cell_length_a" in text:
-                return Structure.from_str(text, fmt="cif")
-            return _poscar(text)
+            warnings.simplefilter("ignore", UserWarning)
+            yield
     except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:  # orjson's JSONDecodeError is a ValueError
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RecordError(f"not a crystal structure (CIF, POSCAR, pymatgen JSON or a file of one): {reason}") from None
 
 
-def _structure_file(path: Path) -> Structure:
-    """The structure of a file; a POSCAR's (a name pymatgen reads as one: POSCAR, CONTCAR, *.vasp) as its text is."""
-    name = path.name.lower()
-    if ".cif" not in name and ("poscar" in name or "contcar" in name or name.endswith(".vasp")):
-        with zopen(path, mode="rt", encoding="utf-8") as file:  # as pymatgen opens it: POSCAR.gz too
-            return _poscar(file.read())
-    return Structure.from_file(path)
+def _file_text(path: Path) -> str:
+    """A structure file's text, opened as pymatgen opens it (a compressed one too: POSCAR.gz, x.cif.bz2)."""
+    with zopen(path, mode="rt", encoding="utf-8") as file:
+        return file.read()
+
+
+def _the_one(structures: list[tuple[str | None, Structure]]) -> Structure:
+    """The structure of a CIF or file of one; RecordError naming the data blocks of a CIF of several."""
+    if len(structures) > 1:
+        blocks = ", ".join(f"data_{block}" for block, _ in structures)
+        raise RecordError(f"the CIF holds {len(structures)} structures ({blocks}): give one per row")
+    return structures[0][1]
+
+
+def _cif_structures(text: str) -> list[tuple[str, Structure]]:
+    """Each structure of a CIF with its data block's name, the blocks split where pymatgen splits them; a block of no
+    structure (a publication's, a powder pattern's) is skipped, as pymatgen skips it, unless no block holds one."""
+    found, error = [], None
+    for block in _CIF_BLOCK.split(f"x\n{text}")[1:]:
+        try:
+            found.append((block.split("\n", 1)[0].strip(), Structure.from_str(f"data_{block}", fmt="cif")))
+        except (ValueError, KeyError) as exc:
+            error = error or exc
+    if not found:
+        raise error or ValueError("no data block (data_...)")
+    return found
 
 
 def _poscar(text: str) -> Structure:

@@ -492,6 +492,56 @@ def test_a_structure_column_reads_cif_poscar_json_and_file_names(store, tmp_path
     assert reason.startswith("column 'structure': not a crystal structure (CIF, POSCAR, pymatgen JSON or a file")
 
 
+ROCKSALT_ZNO = """data_rocksalt
+_cell_length_a 4.271
+_cell_length_b 4.271
+_cell_length_c 4.271
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'F m -3 m'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Zn1 Zn 0 0 0
+O1 O 0.5 0.5 0.5
+"""
+WURTZITE_ZNO = ROCKSALT_ZNO.replace("data_rocksalt", "data_wurtzite").replace("'F m -3 m'", "'P 63 m c'")
+WURTZITE_ZNO = (
+    WURTZITE_ZNO.replace("a 4.271", "a 3.2498")
+    .replace("b 4.271", "b 3.2498")
+    .replace("c 4.271", "c 5.2066")
+    .replace("gamma 90", "gamma 120")
+    .replace("Zn1 Zn 0 0 0\nO1 O 0.5 0.5 0.5", "Zn1 Zn 0.3333333 0.6666667 0\nO1 O 0.3333333 0.6666667 0.3817")
+)
+
+
+def test_a_cif_of_several_structures_is_quarantined_naming_its_blocks_not_read_as_its_first(store, tmp_path):
+    (tmp_path / "zno.cif").write_text(ROCKSALT_ZNO + WURTZITE_ZNO, encoding="utf-8")
+    metadata = "data_global\n_publ_section_title 'ZnO polymorphs'\n"  # a block of no structure beside one
+    rows = pd.DataFrame(
+        {
+            "sample": ["text", "file", "one"],
+            "formula": ["ZnO"] * 3,
+            "gap": ["3.3"] * 3,
+            "structure": [ROCKSALT_ZNO + WURTZITE_ZNO, "zno.cif", metadata + WURTZITE_ZNO],
+        }
+    )
+    data, mapping = _write(tmp_path, rows.to_csv(index=False), STRUCTURE_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (1, 2)
+    reason = "column 'structure': the CIF holds 2 structures (data_rocksalt, data_wurtzite): give one per row"
+    assert store.query("SELECT item, reasons[1] FROM quarantine ORDER BY item").values.tolist() == [
+        ["file", reason],
+        ["text", reason],
+    ]
+    stored = read_structure(store.table("materials").set_index("source_id").loc["one", "structure"])
+    assert stored.lattice.c == pytest.approx(5.2066)  # the wurtzite cell
+
+
 def test_per_cell_values_of_a_partly_occupied_structure_are_divided_by_its_atoms(store, tmp_path):
     # Half the Cl sites vacant: 4 sites, 3 atoms by occupancy; a moment of 1.5 bohr magneton per cell is 0.5 per atom.
     disordered = Structure(

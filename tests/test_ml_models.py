@@ -205,6 +205,16 @@ def test_predict_reproduces_cgcnn_test_predictions_from_structures(runs, tmp_pat
     np.testing.assert_allclose(both["prediction"], [test["prediction"].iloc[0]] * 2, atol=1e-4)
 
 
+def test_predict_gives_each_structure_of_a_cif_of_several_blocks_a_row_named_by_its_block(runs, tmp_path):
+    first, second = pd.read_csv(MP20)["cif"].iloc[:2]  # data_Tb3Si3Ni, data_TcP3
+    (tmp_path / "two.cif").write_text(first + "\n" + second, encoding="utf-8")
+    blocks = predict(runs["cgcnn"], tmp_path / "two.cif", device="cpu")
+    alone = predict(runs["cgcnn"], [Structure.from_str(cif, fmt="cif") for cif in (first, second)], device="cpu")
+    assert blocks["input"].tolist() == ["two.cif#Tb3Si3Ni", "two.cif#TcP3"]
+    assert blocks["formula"].tolist() == ["Tb3Si3Ni", "TcP3"]
+    np.testing.assert_allclose(blocks["prediction"], alone["prediction"], atol=1e-5)
+
+
 def test_predict_refuses_a_disordered_structure_for_a_graph_model(runs):
     mixed = Structure(np.eye(3) * 3.6, [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
     ordered = Structure(np.eye(3) * 4.2, ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])

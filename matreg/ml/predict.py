@@ -12,9 +12,10 @@ from pathlib import Path
 import pandas as pd
 from pymatgen.core import Composition, Structure
 
-from matreg.errors import FormulaError, MatregError
+from matreg.errors import FormulaError, MatregError, RecordError
 from matreg.formula import parse_formula
 from matreg.ml import INSTALL_HINT
+from matreg.structure import file_structures
 
 try:
     import torch
@@ -165,6 +166,9 @@ def _structures_of(item, index: int) -> Iterable[tuple[str, Structure]]:
                 (f"{path.name}#{i}" if len(dicts) > 1 else path.name, Structure.from_dict(d))
                 for i, d in enumerate(dicts)
             ]
-        return [(path.name, Structure.from_file(path))]
+        found = file_structures(path)  # a CIF of several data blocks: each block's, named by the block
+        return [(f"{path.name}#{block}" if len(found) > 1 else path.name, structure) for block, structure in found]
+    except RecordError as exc:
+        raise MatregError(f"{path}: {exc}") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise MatregError(f"{path}: not a readable structure: {exc}") from None
