@@ -29,6 +29,7 @@ from matreg.units import scale_factor
 
 Species = str | dict[str, float]  # an element symbol, or element -> occupancy for a disordered site
 MIN_VOLUME = 1e-6  # Å^3: lattice vectors spanning less are degenerate
+_NO_SPECIES = "Elements in POSCAR cannot be determined"  # pymatgen's warning as it names a POSCAR's species H, He, ...
 _CIF_BLOCK = re.compile(r"^\s*data_", re.MULTILINE)  # where pymatgen's CifFile splits a CIF into its data blocks
 
 
@@ -134,14 +135,24 @@ def file_structures(path: Path) -> list[tuple[str | None, Structure]]:
 @contextmanager
 def _reading() -> Iterator[None]:
     """pymatgen reading a structure: its errors RecordErrors, its warnings silenced (it reports CIF coordinates it
-    rounded)."""
+    rounded) but for species it makes up for a POSCAR that names none (H, He, ... for a VASP 4 file)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
+            warnings.filterwarnings("error", _NO_SPECIES, UserWarning)
             yield
+    except UserWarning as exc:  # pymatgen's BadPoscarWarning: that one, or raised for a coordinate line it cannot read
+        if str(exc).startswith(_NO_SPECIES):
+            raise RecordError("POSCAR names no species (VASP 4 format): add the species line") from None
+        raise RecordError(_not_a_structure(exc)) from None
     except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:  # orjson's JSONDecodeError is a ValueError
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RecordError(f"not a crystal structure (CIF, POSCAR, pymatgen JSON or a file of one): {reason}") from None
+        raise RecordError(_not_a_structure(exc)) from None
+
+
+def _not_a_structure(error: Exception) -> str:
+    """Why a text or file is no structure: the first line of pymatgen's (or the reader's) error."""
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"not a crystal structure (CIF, POSCAR, pymatgen JSON or a file of one): {reason}"
 
 
 def _file_text(path: Path) -> str:

@@ -542,6 +542,34 @@ def test_a_cif_of_several_structures_is_quarantined_naming_its_blocks_not_read_a
     assert stored.lattice.c == pytest.approx(5.2066)  # the wurtzite cell
 
 
+NACL_POSCAR = "NaCl\n5.64\n1 0 0\n0 1 0\n0 0 1\n{species}1 1\n{mode}\n0 0 0{na}\n0.5 0.5 0.5{cl}\n"
+
+
+def test_a_poscar_naming_no_species_is_quarantined_saying_so_not_read_as_hydrogen_and_helium(store, tmp_path):
+    poscars = {
+        "vasp4": NACL_POSCAR.format(species="", mode="Direct", na="", cl=""),  # pymatgen makes them H and He
+        "vasp4-labelled": NACL_POSCAR.format(species="", mode="Direct", na=" Na", cl=" Cl"),  # pymatgen reads these
+        "all-free": NACL_POSCAR.format(species="Na Cl\n", mode="Selective dynamics\nDirect", na=" T T T", cl=" T T T"),
+        "short-line": NACL_POSCAR.format(species="Na Cl\n", mode="Direct", na="", cl="").replace("0.5 0.5 0.5", "0.5"),
+    }
+    rows = pd.DataFrame(
+        {"sample": list(poscars), "formula": ["NaCl"] * 4, "gap": ["8.5"] * 4, "structure": list(poscars.values())}
+    )
+    data, mapping = _write(tmp_path, rows.to_csv(index=False), STRUCTURE_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (2, 2)
+    materials = store.table("materials").set_index("source_id")
+    assert all(read_structure(materials.loc[sample, "structure"]) == NACL for sample in ("vasp4-labelled", "all-free"))
+    assert store.query("SELECT item, reasons[1] FROM quarantine ORDER BY item").values.tolist() == [
+        [
+            "short-line",
+            "column 'structure': not a crystal structure (CIF, POSCAR, pymatgen JSON or a file of one): "
+            "Cannot parse coordinates on this line:",
+        ],
+        ["vasp4", "column 'structure': POSCAR names no species (VASP 4 format): add the species line"],
+    ]
+
+
 def test_per_cell_values_of_a_partly_occupied_structure_are_divided_by_its_atoms(store, tmp_path):
     # Half the Cl sites vacant: 4 sites, 3 atoms by occupancy; a moment of 1.5 bohr magneton per cell is 0.5 per atom.
     disordered = Structure(
