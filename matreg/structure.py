@@ -112,12 +112,22 @@ def parse_structure(text: str, base: Path | None = None) -> Structure:
     text = str(text).strip()
     with _reading():
         if text.startswith("{"):
-            return read_structure(text)
+            return _json_structure(text)
         if "\n" not in text:  # one line: a file name
             return _the_one(file_structures((base or Path()) / text))
         if "_cell_length_a" in text:
             return _the_one(_cif_structures(text))
         return _poscar(text)
+
+
+def _json_structure(text: str) -> Structure:
+    """The structure of pymatgen JSON text (`Structure.as_dict()`); ValueError for a JSON object that is none."""
+    document = orjson.loads(text)
+    if not isinstance(document, dict) or "lattice" not in document or "sites" not in document:
+        raise ValueError(
+            "a JSON object without the 'lattice' and 'sites' of a pymatgen Structure (Structure.as_dict())"
+        )
+    return Structure.from_dict(document)
 
 
 def file_structures(path: Path) -> list[tuple[str | None, Structure]]:

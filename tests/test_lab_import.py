@@ -570,6 +570,27 @@ def test_a_poscar_naming_no_species_is_quarantined_saying_so_not_read_as_hydroge
     ]
 
 
+def test_a_json_lab_files_structure_given_as_an_object_is_read_as_pymatgen_json(store, tmp_path):
+    records = [
+        {"sample": "object", "formula": "NaCl", "gap": 8.5, "structure": NACL.as_dict()},  # Structure.as_dict()
+        {"sample": "text", "formula": "NaCl", "gap": 8.5, "structure": NACL.to_json()},
+        {"sample": "no-structure", "formula": "NaCl", "gap": 8.5, "structure": {"a": 5.64, "atoms": ["Na", "Cl"]}},
+    ]
+    (tmp_path / "lab.json").write_text(json.dumps(records), encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(STRUCTURE_MAPPING, encoding="utf-8")
+    report = import_file(store, tmp_path / "lab.json", tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_quarantined) == (2, 1)
+    materials = store.table("materials").set_index("source_id")
+    assert all(read_structure(materials.loc[sample, "structure"]) == NACL for sample in ("object", "text"))
+    assert store.query("SELECT item, reasons[1] FROM quarantine").values.tolist() == [
+        [
+            "no-structure",
+            "column 'structure': not a crystal structure (CIF, POSCAR, pymatgen JSON or a file of one): a JSON object "
+            "without the 'lattice' and 'sites' of a pymatgen Structure (Structure.as_dict())",
+        ]
+    ]
+
+
 def test_per_cell_values_of_a_partly_occupied_structure_are_divided_by_its_atoms(store, tmp_path):
     # Half the Cl sites vacant: 4 sites, 3 atoms by occupancy; a moment of 1.5 bohr magneton per cell is 0.5 per atom.
     disordered = Structure(

@@ -330,4 +330,10 @@ def _json_records(path: Path) -> list[dict[str, Any]]:
     records = json.loads(_decode(path.read_bytes()))  # (Windows tools write a byte order mark)
     if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
         raise ValueError("a JSON lab file holds a list of records (objects with the mapped keys), one per row")
-    return records
+    return [{key: _json_cell(value) for key, value in record.items()} for record in records]
+
+
+def _json_cell(value: Any) -> Any:
+    """A record's value as its cell: an object or array as JSON text (a structure as pymatgen JSON, as a CSV cell gives
+    it), not as Python writes it ("{'@module': ...}", which no reader of the cell reads)."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
