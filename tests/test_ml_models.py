@@ -19,6 +19,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pymatgen.core import Structure  # noqa: E402
+from pymatgen.io.cif import CifWriter  # noqa: E402
 
 from matreg.catalog import Catalog, Dataset  # noqa: E402
 from matreg.errors import ConfigError, MatregError  # noqa: E402
@@ -215,11 +216,15 @@ def test_predict_gives_each_structure_of_a_cif_of_several_blocks_a_row_named_by_
     np.testing.assert_allclose(blocks["prediction"], alone["prediction"], atol=1e-5)
 
 
-def test_predict_refuses_a_disordered_structure_for_a_graph_model(runs):
+def test_predict_refuses_a_disordered_structure_for_a_graph_model_naming_it_as_its_row_would_be(runs, tmp_path):
     mixed = Structure(np.eye(3) * 3.6, [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
     ordered = Structure(np.eye(3) * 4.2, ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    with pytest.raises(MatregError, match=r"structure\(s\) 2 are disordered"):
+    with pytest.raises(MatregError, match=r"^structure\(s\) 1 are disordered"):  # inputs are named from 0
         predict(runs["cgcnn"], [ordered, mixed])
+    (tmp_path / "mgo.json").write_text(ordered.to_json(), encoding="utf-8")
+    (tmp_path / "fe_ni.cif").write_text(str(CifWriter(mixed)), encoding="utf-8")
+    with pytest.raises(MatregError, match=r"^structure\(s\) fe_ni\.cif are disordered \(partly occupied or mixed"):
+        predict(runs["cgcnn"], tmp_path)
 
 
 def test_predict_refuses_structures_for_a_composition_model_and_the_reverse(runs):

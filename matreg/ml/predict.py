@@ -50,7 +50,7 @@ def predict(run_dir: Path | str, inputs, device: str = "auto", batch_size: int =
     model, config = load_run(run_dir, torch_device)
     if config["model"] in GRAPH_MODELS:
         names, structures = read_structures(inputs)
-        split, formulas = _graph_split(structures, config), [s.composition.reduced_formula for s in structures]
+        split, formulas = _graph_split(names, structures, config), [s.composition.reduced_formula for s in structures]
     else:
         names = read_formulas(inputs)
         formulas = [as_imported(text) for text in names]
@@ -69,12 +69,13 @@ def predict(run_dir: Path | str, inputs, device: str = "auto", batch_size: int =
     )
 
 
-def _graph_split(structures: list[Structure], config: dict) -> GraphSplit:
-    """A GraphSplit over new structures, with the run's neighbour cutoff and neighbour count."""
+def _graph_split(names: list[str], structures: list[Structure], config: dict) -> GraphSplit:
+    """A GraphSplit over new structures, with the run's neighbour cutoff and neighbour count; MatregError naming the
+    disordered ones as their rows would be named (a file's name, a list's place from 0)."""
     graph_info = config["export"].get("graph") or {}
     cutoff = graph_info.get("cutoff_A", DEFAULT_CUTOFF)
     max_neighbors = graph_info.get("max_neighbors", DEFAULT_MAX_NEIGHBORS)
-    disordered = [str(n) for n, structure in enumerate(structures, start=1) if not structure.is_ordered]
+    disordered = [name for name, structure in zip(names, structures, strict=True) if not structure.is_ordered]
     if disordered:
         raise MatregError(
             f"structure(s) {', '.join(disordered)} are disordered (partly occupied or mixed sites): "
