@@ -1097,6 +1097,60 @@ def test_a_decision_holds_when_its_value_comes_again_as_the_same_quantity_in_ano
     assert [action for action, *_ in stale(store)] == ["reject" if action == "value" else "accept"]
 
 
+THERMO = Dataset(description="thermo", version="1.0.0", properties=["formation_energy_per_atom"])
+
+
+def import_energy(store, tmp_path, formula: str, cell: str, unit: str):
+    """Import lab row x (of `formula`) with its formation energy `cell` in `unit` (a unit column) as the dataset
+    'thermo'."""
+    columns = "  dHf: {property: formation_energy_per_atom, unit_field: u}\n"
+    return import_lab(store, tmp_path, "thermo", columns, f"id,formula,dHf,u\nx,{formula},{cell},{unit}\n")
+
+
+def energies(store):
+    """(value, raw value, reviewed) of the formation energy of the dataset 'thermo', as curated."""
+    sql, params = dataset_query(THERMO)
+    rows = apply_curation(store.query(sql, params), curation_log(store))
+    return [(row.value, row.raw_value, bool(row.reviewed)) for row in rows.itertuples()]
+
+
+@pytest.mark.parametrize(
+    ("formula", "received", "restated"),
+    [
+        ("H2O", ("-285.83", "kJ/mol"), ("-0.987473065283139", "eV/atom")),  # the value stored, bit for bit
+        ("NaCl", ("-4.26", "eV/fu"), ("-2.13", "eV/atom")),
+        ("NaCl", ("-2.13", "eV/atom"), ("-411.0275148453006", "kJ/mol")),
+        ("Na2Cl2", ("-8.52", "eV/fu"), ("-2.13", "eV/atom")),  # per formula unit as written, not reduced (NaCl)
+    ],
+)
+@pytest.mark.parametrize("action", ["correct", "accept"])
+def test_a_decision_holds_when_its_value_comes_again_as_the_same_quantity_per_atom_or_per_formula_unit(
+    store, tmp_path, formula, received, restated, action
+):
+    import_energy(store, tmp_path, formula, *received)
+    stored = single_value(store.query("SELECT value FROM properties"))
+    if action == "correct":
+        decide(store, "correct", "typo", record_id="thermo:x", property="formation_energy_per_atom", value=-0.99)
+    else:
+        decide(store, "accept", "checked", record_id="thermo:x")
+    import_energy(store, tmp_path, formula, *restated)
+    curated_value = -0.99 if action == "correct" else pytest.approx(stored)
+    assert energies(store) == [(curated_value, pytest.approx(stored), True)]
+    assert to_redo(store) == []
+
+
+@pytest.mark.parametrize(("restated", "now"), [(("-280", "kJ/mol"), -0.967332), (("-0.95", "eV/atom"), -0.95)])
+def test_a_correction_is_stale_once_its_value_comes_again_changed_in_its_unit_or_another(
+    store, tmp_path, restated, now
+):
+    import_energy(store, tmp_path, "H2O", "-285.83", "kJ/mol")
+    decide(store, "correct", "typo", record_id="thermo:x", property="formation_energy_per_atom", value=-0.99)
+    import_energy(store, tmp_path, "H2O", *restated)
+    assert energies(store) == [(pytest.approx(now, abs=1e-6), pytest.approx(now, abs=1e-6), False)]
+    why = f"made on -285.83 kJ/mol as received, the value is now {restated[0]} {restated[1]}: not applied"
+    assert to_redo(store) == [["correct", "thermo:x", why]]
+
+
 def test_a_readmit_names_a_method_by_the_name_the_store_shows_and_a_blank_cell_is_no_value_to_correct(store, tmp_path):
     (tmp_path / "m.yaml").write_text(
         "dataset: dft\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"

@@ -27,14 +27,14 @@ import numpy as np
 import pandas as pd
 
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError, UnitError
-from matreg.formula import composition_key
+from matreg.formula import atoms_per_unit, composition_key
 from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabulary, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import SHARED_ID, LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store, settling_entries_sql
 from matreg.store.sql import current_rows_sql, stored_sql
 from matreg.structure import read_structure
-from matreg.units import convert, is_missing_count_message, is_molar, same_unit
+from matreg.units import AtomCounts, convert, is_missing_count_message, is_molar, same_unit
 from matreg.validation import (
     ATOMS_PER_CELL,
     CanonicalRecord,
@@ -173,25 +173,28 @@ def _records_run_may_change(store: Store, log: pd.DataFrame, source: str, run_id
 
 
 def values_of(store: Store, records: list[str]) -> pd.DataFrame:
-    """The values the store shows of these records, as long rows with their record's source and formula, their
-    values as received and the run that wrote each: the views' rows of these records, read only from their rows."""
+    """The values the store shows of these records, as long rows with their record's source and formula (reduced,
+    and as written), their values as received and the run that wrote each: the views' rows of these records, read only
+    from their rows."""
     only = "s.record_id IN (SELECT unnest($records::VARCHAR[]))"  # (each view's rows of whole records: see the views)
     return store.read(
-        "SELECT p.record_id, m.source, m.formula, p.property, p.method, p.temperature_K, p.pressure_Pa, "
-        f"p.original_value, p.original_unit, p.run_id FROM ({current_rows_sql('properties', where=only)}) p "
+        "SELECT p.record_id, m.source, m.formula, m.formula_original, p.property, p.method, p.temperature_K, "
+        "p.pressure_Pa, p.original_value, p.original_unit, p.run_id "
+        f"FROM ({current_rows_sql('properties', where=only)}) p "
         f"JOIN ({current_rows_sql('materials', where=only)}) m USING (record_id) ORDER BY ALL",
         {"records": records},
     )
 
 
 def stale_decisions(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
-    """The log's decisions on rows of `long` (with `formula`, `original_value`, `original_unit`) that are the latest
-    on a row's record (or value) but not applied to it because what they were made on changed since, and that no later
-    decision on the row's value (or record) applies to: the entries, oldest first, with `why`. A decision is made on
-    its record's formula (the id now names another material: stale), a decision on one value also on that value as
-    received (re-measured: stale; the same quantity in another unit is not), and an accept of a record on the values
-    it reviewed (a value new or changed since is not reviewed by it). Entries of older matreg versions, which record
-    none of this, are never stale."""
+    """The log's decisions on rows of `long` (with `formula`, `formula_original`, `original_value`, `original_unit`)
+    that are the latest on a row's record (or value) but not applied to it because what they were made on changed
+    since, and that no later decision on the row's value (or record) applies to: the entries, oldest first, with
+    `why`. A decision is made on its record's formula (the id now names another material: stale), a decision on one
+    value also on that value as received (re-measured: stale; the same quantity in another unit is not, per atom or
+    per formula unit of the record's formula as written), and an accept of a record on the values it reviewed (a value
+    new or changed since is not reviewed by it). Entries of older matreg versions, which record none of this, are
+    never stale."""
     decisions = log[log["action"].isin(DECISIONS)].sort_values("entry_id")
     on_value = decisions["property"].notna()
     rows = _keyed(long.reset_index(drop=True))
@@ -352,11 +355,11 @@ def unmatched_decisions(store: Store, records: Iterable[str] | None = None) -> p
 
 
 def apply_curation(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
-    """Long dataset rows (with `formula`, `original_value`, `original_unit`, and `run_id`, the run that wrote each,
-    which the result leaves out) with the log applied: the latest decision per target (a record, or one value) is in
-    force, where it still applies to the row. A decision made on what has changed since is stale and applies no more
-    (see `stale_decisions`), nor do the earlier ones it superseded: the row shows as stored, unreviewed, unless a
-    decision on its value (or record) applies.
+    """Long dataset rows (with `formula`, `formula_original`, `original_value`, `original_unit`, and `run_id`, the run
+    that wrote each, which the result leaves out) with the log applied: the latest decision per target (a record, or
+    one value) is in force, where it still applies to the row. A decision made on what has changed since is stale and
+    applies no more (see `stale_decisions`), nor do the earlier ones it superseded: the row shows as stored,
+    unreviewed, unless a decision on its value (or record) applies.
 
     reject drops the record's rows or the value's row; flag puts '<steward>: <reason>' in `flags`; accept (and
     correct) set `reviewed`. A value keeps its latest correction in `value` (the stored one stays in `raw_value`)
@@ -427,7 +430,9 @@ def _on_rows(rows: pd.DataFrame, decisions: pd.DataFrame, key: list[str]) -> pd.
     """Each pair of a row (`_keyed`) and a decision on its target (matched on `key`), oldest decision first: the row's
     position (`_row`), key and what it shows now (`_NOW`), the decision's columns, and why the decision does not
     apply to the row (`_why`; empty where it does)."""
-    now = rows[_KEYED].assign(_row=range(len(rows)), **{column: rows[name] for name, column in _NOW.items()})
+    now = rows[[*_KEYED, "formula_original"]].assign(
+        _row=range(len(rows)), **{column: rows[name] for name, column in _NOW.items()}
+    )
     pairs = now.merge(_keyed(decisions)[[*key, *_DECIDED]], on=key)
     pairs = pairs.sort_values(["entry_id", "_row"], kind="stable", ignore_index=True)
     return pairs.assign(_why=_why_stale(pairs))
@@ -445,7 +450,9 @@ def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
         changed = _formula_change(pair.formula, pair.now_formula, pair.property, pair.original_unit)
         if changed is not None:
             why.append(f"{changed}: not applied")
-        elif pd.notna(pair.original_unit) and not _same_quantity(*made_on, pair.now_value, pair.now_unit):
+        elif pd.notna(pair.original_unit) and not _same_quantity(
+            pair.formula_original, *made_on, pair.now_value, pair.now_unit
+        ):
             made_on_text = _received_text(*made_on)
             why.append(f"made on {made_on_text} as received, the value is now {received}: not applied")
         elif not_seen:
@@ -494,23 +501,24 @@ def _unseen(pairs: pd.DataFrame) -> np.ndarray:
     )
     key = ["entry_id", *_KEYED[1:]]  # an accept saw one value of each key
     seen = _keyed(seen)[[*key, "original_value", "original_unit"]].drop_duplicates(key)
-    compared = pairs[[*key, "now_value", "now_unit"]].merge(seen, how="left", on=key)  # aligned with `pairs`
-    reviewed = [
-        pd.notna(value.original_unit) and _same_quantity(*value)
-        for value in compared[["original_value", "original_unit", "now_value", "now_unit"]].itertuples(index=False)
-    ]
+    compared = pairs[[*key, "formula_original", "now_value", "now_unit"]].merge(seen, how="left", on=key)  # aligned
+    values = compared[["formula_original", "original_value", "original_unit", "now_value", "now_unit"]]
+    reviewed = [pd.notna(value.original_unit) and _same_quantity(*value) for value in values.itertuples(index=False)]
     return listed & ~np.array(reviewed, dtype=bool)
 
 
-def _same_quantity(value: float, unit: str, other_value: float, other_unit: str) -> bool:
-    """True when two values as received are one quantity, in one unit or another, however spelt (3.2 eV, 3200 meV,
-    3.2 electronvolt), to a relative `_SAME_QUANTITY`; False for units that do not convert into each other. Two that
-    were no number (cells a steward readmitted corrected) are one in one unit."""
+def _same_quantity(formula: str, value: float, unit: str, other_value: float, other_unit: str) -> bool:
+    """True when two values as received, of a record of formula `formula` (as written), are one quantity, in one unit
+    or another, however spelt (3.2 eV, 3200 meV, 3.2 electronvolt), per atom or per formula unit (-4.26 eV/fu of NaCl
+    is -2.13 eV/atom, converted with the formula's atoms as ingest converts values), to a relative `_SAME_QUANTITY`;
+    False for units that do not convert into each other (a per-cell value and a per-atom one: the cell's atoms are
+    not known here). Two that were no number (cells a steward readmitted corrected) are one in one unit."""
     if pd.isna(value) or pd.isna(other_value):
         return pd.isna(value) and pd.isna(other_value) and unit == other_unit
     if unit != other_unit:
+        counts = AtomCounts(per_formula_unit=atoms_per_unit(formula))
         try:
-            other_value = convert(float(other_value), other_unit, unit)
+            other_value = convert(float(other_value), other_unit, unit, counts)
         except UnitError:
             return False
     return math.isclose(float(value), float(other_value), rel_tol=_SAME_QUANTITY)
