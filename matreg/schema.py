@@ -151,6 +151,16 @@ class PropertySpec(pydantic.BaseModel, extra="forbid"):
         return unit
 
 
+# How near a bound a value counts as at it, relative to the bound: a value at a bound given in another unit comes out
+# of pint's float factors a few ulps beyond it (30000 kg/m^3 is 30.000000000000007 g/cm^3), and is kept as converted.
+_BOUND_TOLERANCE = 1e-12
+
+
+def within_bounds(values: np.ndarray, low: np.ndarray | float, high: np.ndarray | float) -> np.ndarray:
+    """Which values lie within their (inclusive) physical bounds, rounding errors at a bound included; NaN does not."""
+    return (values >= low - np.abs(low) * _BOUND_TOLERANCE) & (values <= high + np.abs(high) * _BOUND_TOLERANCE)
+
+
 # A property's name: a column of the store's properties_wide view, so a plain lower-case SQL name
 PropertyName = Annotated[str, pydantic.StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 
@@ -546,7 +556,7 @@ def _vocabulary_check() -> pa.Check:
         low = np.array([spec.bounds[0] if spec else np.nan for spec in specs] + [np.nan])[codes]
         high = np.array([spec.bounds[1] if spec else np.nan for spec in specs] + [np.nan])[codes]
         value = frame["value"].to_numpy(dtype=float, na_value=np.nan)
-        ok = (frame["unit"].to_numpy(dtype=object) == unit) & (value >= low) & (value <= high)
+        ok = (frame["unit"].to_numpy(dtype=object) == unit) & within_bounds(value, low, high)
         return pd.Series(ok, index=frame.index, dtype=bool)
 
     return pa.Check(conforms, error="value in canonical unit and within the property's bounds")

@@ -31,6 +31,7 @@ from matreg.schema import (
     pandera_schema,
     table_spec,
     value_key,
+    within_bounds,
 )
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.units import convert_array, missing_count_message
@@ -462,8 +463,7 @@ class _UnitGroup:
         except UnitError as exc:
             reasons.update((row, [str(exc)]) for row in self.rows.tolist() if row not in reasons)
             return numbers
-        low, high = self.spec.bounds
-        outside = np.flatnonzero(~((low <= converted) & (converted <= high)))  # NaN included
+        outside = np.flatnonzero(~within_bounds(converted, *self.spec.bounds))  # NaN included
         for row, value in zip(self.rows[outside].tolist(), converted[outside].tolist(), strict=True):
             reasons.setdefault(row, [self._refusal(value)])
         return converted
@@ -475,9 +475,10 @@ class _UnitGroup:
 
 
 def outside_bounds(name: str, spec: PropertySpec, value: float) -> str:
-    """Why a value (in the property's canonical unit) outside its physical bounds is refused."""
+    """Why a value (in the property's canonical unit) outside its physical bounds is refused: with the digits that put
+    it there ('30.000001', not '30')."""
     low, high = spec.bounds
-    return f"{name} = {value:g} {spec.unit} is outside the physical bounds [{low:g}, {high:g}]"
+    return f"{name} = {value:.15g} {spec.unit} is outside the physical bounds [{low:.15g}, {high:.15g}]"
 
 
 def _strings(texts: list[str | None]) -> pyarrow.Array:

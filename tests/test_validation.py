@@ -94,6 +94,33 @@ def test_a_rejected_value_gets_its_first_reason_and_its_records_name(value, reas
     assert rejection.item.startswith(f"r1:{value.property}") and rejection.raw["value"] == value.value
 
 
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        (RawValue("density", 30000.0, "kg/m^3"), 30.000000000000007),  # pint's factor: 30 g/cm^3 a few ulps over
+        (RawValue("bulk_modulus", 1e12, "Pa"), 1000.0000000000001),
+        (RawValue("volume_per_atom", 0.5, "nm^3/atom"), 500.00000000000006),
+        (RawValue("volume_per_atom", 1e-24, "cm^3/atom"), 0.9999999999999999),  # the lower bound, an ulp under
+    ],
+)
+def test_a_value_at_its_bound_in_another_unit_is_kept_as_converted(value, stored):
+    values = _harmonized(SourceRecord("r", "MgO", [value]))
+    assert not values.rejected and values.table["value"].to_pylist() == [stored]  # not rounded: as pint gives it
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (RawValue("density", 30000.001, "kg/m^3"), "density = 30.000001 g/cm**3 is outside the physical bounds"),
+        (RawValue("density", 30.0000001, "g/cm^3"), "density = 30.0000001 g/cm**3 is outside the physical bounds"),
+        (RawValue("band_gap", -1e-9, "eV"), "band_gap = -1e-09 eV is outside the physical bounds"),
+    ],
+)
+def test_a_value_just_beyond_its_bound_is_refused_with_the_digits_that_put_it_there(value, reason):
+    [(_, rejection)] = _harmonized(SourceRecord("r", "MgO", [value])).rejected
+    assert rejection.reasons[0].startswith(reason + " [")
+
+
 def test_a_payload_with_integers_beyond_64_bits_is_written_with_their_digits():
     payload = {"natoms": 10**25, "sites": [2**64, -(2**63) - 1, 2**64 - 1], "band_gap": float("nan")}
     written = to_json(payload)  # orjson writes no integer beyond 64 bits, which the json module reads
