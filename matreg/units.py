@@ -24,6 +24,8 @@ _DEFINITIONS = (
     "cell = [cell] = cells",
     "mol_atom = avogadro_number * atom = mole_of_atoms",  # thermochemistry's kJ/mol-atom (kJ/g-atom): per atom
     "@alias bohr_magneton = muB = μB = µB = uB",  # Greek mu and the micro sign (µB is no microbyte)
+    "@alias hartree = Ha = Hartree",  # pint knows Eh and hartree only ('mHa' is a millihartree)
+    "@alias torr = Torr",
 )
 
 
@@ -42,10 +44,22 @@ def _registry() -> pint.UnitRegistry:
 # Minus signs of papers and PDFs (U+2212, en dash): pint drops them, reading 'kJ mol−1' as kJ*mol. '℃' fails pint's
 # parser.
 _SPELLINGS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2103": "°C"})
-# The formula unit as papers abbreviate it ('eV/f.u.'): pint's names have no periods.
-_FORMULA_UNIT = re.compile(r"(?<![\w.])f\.u\.?(?![\w.])")
+# The formula unit and the entropy unit (cal/(mol*K)) as papers abbreviate them ('eV/f.u.', 'e.u.'): pint's names
+# ('fu', 'eu') have no periods.
+_ABBREVIATED_WITH_PERIODS = re.compile(r"(?<![\w.])([fe])\.u\.?(?![\w.])")
 # A mole of atoms, as thermochemistry tables write it ('kJ/mol-atom', the older 'kJ/g-atom'): pint would subtract.
 _MOLE_OF_ATOMS = re.compile(r"(?<![\w.])(?:mol|g)-atoms?(?![\w.])")
+# Thermal conductivity in W/mK: pint reads watts per millikelvin, a unit nobody writes.
+_PER_METRE_KELVIN = re.compile(r"(?<![\w.])(m?W)/mK(?![\w.])")
+# 'at' (pint's technical atmosphere) standing alone after a slash, as in 'eV/at' and 'Å^3/at': an atom.
+_PER_AT = re.compile(r"(?<=/)(\s*)at\.?(?![\w.])")
+# A unit text with one slash and no parentheses whose denominator is several units ('J/mol*K', 'J/mol K', 'W/m·K',
+# 'W/m^2*K'): one denominator, as scientists write it (NIST's WebBook writes J/mol*K), where pint would multiply by
+# each unit after the first. A denominator with an exponent of its own ('J/mol K-1') is left as pint reads it.
+_DENOMINATOR_UNIT = r"°?[^\W\d][\w.]*(?:(?:\*\*|\^)[1-9]\d*|[²³])?"
+_ONE_DENOMINATOR = re.compile(
+    rf"\s*(?P<numerator>[^/()]+?)\s*/\s*(?P<denominator>{_DENOMINATOR_UNIT}(?:(?:\s*[*·]\s*|\s+){_DENOMINATOR_UNIT})+)\s*"
+)
 # A unit name with its exponent written on: 'mol-1', 'cm-3', 'cm3' (not 'a0' or 'cm_1', pint's own names).
 _WRITTEN_ON_EXPONENT = re.compile(r"(?<![\w.])([^\W\d_]+)(-?[1-9]\d*)(?![\w.])")
 
@@ -57,10 +71,20 @@ def _exponent_written_out(match: re.Match[str]) -> str:
     return f"{match[1]}**{match[2]}"
 
 
+def _one_denominator(text: str) -> str:
+    """'J/mol*K' as 'J/(mol*K)' (`_ONE_DENOMINATOR`); any other text as it is."""
+    match = _ONE_DENOMINATOR.fullmatch(text)
+    if match is None:
+        return text
+    return f"{match['numerator']}/({'*'.join(re.findall(_DENOMINATOR_UNIT, match['denominator']))})"
+
+
 def _spelled_for_pint(text: str) -> str:
     """A unit as papers and instrument exports write it, in pint's spelling: 'J mol−1 K-1' -> 'J mol**-1 K**-1',
-    'kJ/mol-atom' -> 'kJ/mol_atom', 'eV/f.u.' -> 'eV/fu'."""
-    text = _FORMULA_UNIT.sub("fu", _MOLE_OF_ATOMS.sub("mol_atom", text.translate(_SPELLINGS)))
+    'kJ/mol-atom' -> 'kJ/mol_atom', 'eV/f.u.' -> 'eV/fu', 'J/mol*K' -> 'J/(mol*K)', 'W/mK' -> 'W/(m*K)',
+    'eV/at' -> 'eV/atom'."""
+    text = _ABBREVIATED_WITH_PERIODS.sub(r"\1u", _MOLE_OF_ATOMS.sub("mol_atom", text.translate(_SPELLINGS)))
+    text = _one_denominator(_PER_AT.sub(r"\1atom", _PER_METRE_KELVIN.sub(r"\1/(m*K)", text)))
     return _WRITTEN_ON_EXPONENT.sub(_exponent_written_out, text)
 
 
@@ -211,7 +235,8 @@ def _plan(from_unit: str, to_unit: str) -> tuple[float, int, int] | str | None:
             if (per_fu_exponent, per_cell_exponent) == (0, 0) and ureg.Quantity(0.0, source).to(target).magnitude:
                 return None
             return float(quantity.to(target).magnitude), per_fu_exponent, per_cell_exponent
-    return f"cannot convert '{from_unit}' to '{to_unit}' (incompatible dimensions{_symbol_note(from_unit, target)})"
+    notes = _symbol_note(from_unit, target) + _per_mass_note(from_unit, source, target)
+    return f"cannot convert '{from_unit}' to '{to_unit}' (incompatible dimensions{notes})"
 
 
 # Bare symbols written for another unit than the SI one they stand for: 'A^3' for Å^3 (where Å is not at hand), 'C'
@@ -225,6 +250,13 @@ def _symbol_note(text: str, target: pint.Unit) -> str:
         return ""
     symbols = re.findall(r"(?<![A-Za-z])[AC](?![A-Za-z])", text)
     return "".join(f"; {_MISREAD_SYMBOLS[symbol]}" for symbol in dict.fromkeys(symbols))
+
+
+def _per_mass_note(text: str, source: pint.Unit, target: pint.Unit) -> str:
+    """A note for a unit per mass ('J/(g*K)') where the target is per mole or per atom: no molar mass is applied."""
+    if dict((source / target).dimensionality) not in ({"[mass]": -1, "[substance]": 1}, {"[mass]": -1, "[atom]": 1}):
+        return ""
+    return f"; '{text}' is per mass: matreg needs a molar unit, per mole of formula units or of atoms"
 
 
 def declared_unit(text: str) -> pint.Unit:

@@ -1102,6 +1102,33 @@ def test_units_written_as_papers_write_them_are_read(store, tmp_path):
     assert reason == "cannot convert '\u2103' to 'eV/atom' (incompatible dimensions)"  # a temperature, not a crash
 
 
+def test_units_as_scientists_abbreviate_them_are_read(store, tmp_path):
+    mapping = "dataset: abbreviated\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping += "  S: {property: entropy, unit_field: S_unit}\n"
+    mapping += "  E: {property: total_energy_per_atom, unit_field: E_unit}\n"
+    mapping += "  V: {property: volume_per_atom, unit: \u00c5^3/at, pressure_field: P, pressure_unit: Torr}\n"
+    rows = "id,formula,S,S_unit,E,E_unit,V,P\n"
+    rows += "S1,MgO,26.95,J/mol*K,-0.5,Ha/atom,9.35,760\nS2,MgO,6.44,e.u.,-6.0,eV/at,,\n"
+    rows += "S3,MgO,0.67,J/(g*K),,,,\n"
+    report = import_file(store, *_write(tmp_path, rows, mapping))
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (2, 5, 1)
+    query = (
+        "SELECT m.source_id, p.property, p.value, p.original_unit, coalesce(p.pressure_Pa, -1) FROM properties p "
+        "JOIN materials m USING (record_id) ORDER BY 1, 2"
+    )
+    assert store.query(query).values.tolist() == [
+        ["S1", "entropy", 26.95, "J/mol*K", -1.0],  # per mole and kelvin, not J*K/mol
+        ["S1", "total_energy_per_atom", pytest.approx(-13.605693), "Ha/atom", -1.0],
+        ["S1", "volume_per_atom", 9.35, "\u00c5^3/at", pytest.approx(101325.0)],  # per atom, at 760 Torr
+        ["S2", "entropy", pytest.approx(6.44 * 4.184), "e.u.", -1.0],  # the entropy unit, cal/(mol*K)
+        ["S2", "total_energy_per_atom", -6.0, "eV/at", -1.0],
+    ]
+    assert single_value(store.query("SELECT reasons[1] FROM quarantine")) == (
+        "cannot convert 'J/(g*K)' to 'J/(mol*K)' (incompatible dimensions; 'J/(g*K)' is per mass: matreg needs a "
+        "molar unit, per mole of formula units or of atoms)"
+    )
+
+
 def test_values_at_their_bounds_in_other_units_are_stored_as_converted(store, tmp_path):
     mapping = "dataset: bounds\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
     mapping += "  rho: {property: density, unit: kg/m^3}\n  V: {property: volume_per_atom, unit: nm^3/atom}\n"

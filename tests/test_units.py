@@ -76,6 +76,85 @@ def test_units_as_papers_and_instruments_write_them(spelling, canonical):
     assert parse_unit(spelling) == parse_unit(canonical)
 
 
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("J/mol*K", "J/(mol*K)"),  # NIST WebBook's spelling: pint alone reads J*K/mol
+        ("J/mol K", "J/(mol*K)"),
+        ("J/mol\u00b7K", "J/(mol*K)"),  # a middle dot
+        ("J / mol K", "J/(mol*K)"),
+        ("cal/mol*K", "cal/(mol*K)"),
+        ("W/m\u00b7K", "W/(m*K)"),
+        ("W/m K", "W/(m*K)"),
+        ("W/m^2*K", "W/(m**2*K)"),
+        ("W/m2 K", "W/(m**2*K)"),
+        ("J/g-atom K", "J/(mol_atom*K)"),
+        ("J/mol*\u00b0C", "J/(mol*degC)"),
+    ],
+)
+def test_the_units_after_one_slash_are_one_denominator(spelling, canonical):
+    assert parse_unit(spelling) == parse_unit(canonical)
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("J/mol/K", "J/(mol*K)"),
+        ("J/mol K-1", "J/(mol*K)"),  # an exponent in the denominator: read as pint reads it
+        ("mA*h/g", "mA*h/g"),
+        ("J*K/mol", "J*K/mol"),
+        ("J/(mol*K)*K", "J/mol"),  # parentheses say where the denominator ends
+        ("eV/atom", "eV/atom"),
+        ("1/K", "K**-1"),
+        ("g/cm^3", "g/cm**3"),
+    ],
+)
+def test_units_that_say_where_their_denominator_ends_keep_their_meaning(spelling, canonical):
+    assert parse_unit(spelling) == parse_unit(canonical)
+
+
+@pytest.mark.parametrize(
+    ("value", "spelling", "target", "expected"),
+    [
+        (1.0, "Ha", "eV", 27.211386245988),
+        (-0.5, "Ha/atom", "eV/atom", -13.605693122994),
+        (1.0, "Hartree", "eV", 27.211386245988),
+        (1.0, "mHa", "meV", 27.211386245988),
+        (760.0, "Torr", "Pa", 101325.0),
+        (1.0, "mTorr", "Pa", 101325.0 / 760 / 1000),
+        (1.0, "e.u.", "J/(mol*K)", 4.184),  # the entropy unit, cal/(mol*K) of the thermochemical calorie
+        (1.0, "cal/mol*K", "J/(mol*K)", 4.184),
+        (1.0, "kcal/mol", "kJ/mol", 4.184),
+        (150.0, "W/mK", "W/(m*K)", 150.0),  # thermal conductivity, not watts per millikelvin
+        (25.0, "mW/mK", "W/(m*K)", 0.025),
+        (-0.25, "eV/at", "eV/atom", -0.25),  # per atom, not per technical atmosphere
+        (-0.25, "eV/at.", "eV/atom", -0.25),
+        (16.0, "\u00c5^3/at", "angstrom**3/atom", 16.0),
+    ],
+)
+def test_units_as_scientists_abbreviate_them(value, spelling, target, expected):
+    assert convert(value, spelling, target) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [("at", "technical_atmosphere"), ("mK", "millikelvin"), ("W/K", "W/K"), ("eV/atom", "eV/atom")],
+)
+def test_abbreviations_read_in_context_keep_their_meaning_elsewhere(spelling, canonical):
+    assert parse_unit(spelling) == parse_unit(canonical)
+
+
+@pytest.mark.parametrize("unit", ["J/(g*K)", "J/g*K", "J/g/K", "kJ/kg"])
+def test_a_value_per_mass_is_refused_saying_a_molar_unit_is_needed(unit):
+    target = "kJ/mol" if unit == "kJ/kg" else "J/(mol*K)"
+    with pytest.raises(UnitError) as raised:
+        convert(1.0, unit, target)
+    assert str(raised.value) == (
+        f"cannot convert '{unit}' to '{target}' (incompatible dimensions; '{unit}' is per mass: matreg needs a "
+        "molar unit, per mole of formula units or of atoms)"
+    )
+
+
 def test_amperes_for_angstroms_are_refused_with_a_note():
     with pytest.raises(UnitError, match=r"incompatible dimensions; 'A' is the ampere: write Å or angstrom\)$"):
         convert(16.0, "A^3/atom", "angstrom**3/atom")
