@@ -177,6 +177,19 @@ def is_molar(unit: str) -> bool:
     return parse_unit(unit).dimensionality.get("[substance]", 0) == -1
 
 
+# The mole of a molar unit as written ('kJ/mol', 'J/(mol*K)'), not 'mol-1' nor 'mol-atom'
+_MOLE = re.compile(r"(?<![\w.])mol(?![\w.-])")
+
+
+def per_mole_of_atoms(unit: str) -> str:
+    """A molar unit per mole of atoms instead of formula units, spelled as `parse_unit` reads it: 'kJ/mol' ->
+    'kJ/mol-atom', 'J/(mol*K)' -> 'J/(mol-atom*K)'; in pint's spelling where the mole is written otherwise
+    ('kJ mol-1' -> 'kJ/mole_of_atoms')."""
+    per_atoms = parse_unit(unit) * ureg.mol / ureg.mol_atom
+    spelled = _MOLE.sub("mol-atom", unit)
+    return spelled if parse_unit(spelled) == per_atoms else f"{per_atoms:~C}"
+
+
 @lru_cache(maxsize=64)
 def scale_factor(from_unit: str, to_unit: str) -> float:
     """The factor between two units of one dimension (lengths, say); UnitError if they differ by more than one."""

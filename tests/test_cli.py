@@ -735,7 +735,7 @@ def test_a_torch_export_names_the_records_it_leaves_out(run, tmp_path):
     assert electron.exit_code == 0, electron.output
     result = run("export", "thermo", "--format", "torch", "--out", str(tmp_path / "thermo"))
     assert result.exit_code == 0, result.output
-    assert f"{len(tables)} records of enthalpy_of_formation [kJ/mol/atom]" in result.stdout
+    assert f"{len(tables)} records of enthalpy_of_formation [kJ/mol-atom]" in result.stdout
     assert "left out janaf:D-020: its formula unit e1- has no atoms: no composition to featurize" in result.stdout
 
 

@@ -25,6 +25,7 @@ from matreg.ml.features import ELEMENT_PROPERTIES, featurize_compositions, stat_
 from matreg.ml.splits import assign_splits, composition_keys, read_assignment
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
+from matreg.units import convert
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ml"
 EXPT_MAPPING = """dataset: roost-expt-gaps
@@ -150,7 +151,8 @@ def test_a_molar_target_is_per_mole_of_atoms_one_number_per_composition(tmp_path
     records = ExportedDataset(tmp_path / "out").records.set_index("record_id")
     targets = records.loc[[f"dhf:h{n}" for n in range(1, 8)], "target"].tolist()
     assert targets == pytest.approx([-164.84, -164.84, -300.8, -300.8, -10, -10, -271.993 / 1.947], abs=1e-3)
-    assert meta["target"]["unit"] == "kJ/mol/atom"
+    assert meta["target"]["unit"] == "kJ/mol-atom"
+    assert convert(-164.84, meta["target"]["unit"], "eV/atom") == pytest.approx(-1.70845, abs=1e-5)  # matreg reads it
     assert meta["target"]["description"] == (  # the store's values are per mole of formula units, the export's not
         "Standard enthalpy of formation, per mole of atoms (the stored value per mole of formula units divided by its "
         "atoms)."

@@ -8,7 +8,15 @@ import pytest
 
 from matreg.errors import UnitError
 from matreg.formula import parse_formula
-from matreg.units import AtomCounts, convert, convert_array, is_molar, parse_unit, scale_factor
+from matreg.units import (
+    AtomCounts,
+    convert,
+    convert_array,
+    is_molar,
+    parse_unit,
+    per_mole_of_atoms,
+    scale_factor,
+)
 
 
 def test_molar_enthalpy_of_liquid_water_to_ev_per_atom():
@@ -24,6 +32,19 @@ def test_per_mole_of_atoms_is_per_atom_without_the_formula(unit):
     assert convert(-100, unit, "eV/atom") == pytest.approx(-1.0364269656)
     assert convert(-100, unit, "kJ/mol", AtomCounts(2, None)) == pytest.approx(-200)
     assert not is_molar(unit)  # (not per mole of formula units)
+
+
+@pytest.mark.parametrize(
+    ("unit", "spelled"),
+    [
+        ("kJ/mol", "kJ/mol-atom"),
+        ("J/(mol*K)", "J/(mol-atom*K)"),
+        ("kJ mol-1", "kJ/mole_of_atoms"),  # a mole written otherwise: pint's spelling
+    ],
+)
+def test_a_molar_unit_per_mole_of_atoms_is_spelled_as_matreg_reads_it(unit, spelled):
+    assert per_mole_of_atoms(unit) == spelled
+    assert convert(1.0, spelled, unit, AtomCounts(2, None)) == pytest.approx(2.0)  # a mole of a 2-atom formula unit
 
 
 def test_per_atom_back_to_molar_round_trips():

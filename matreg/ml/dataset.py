@@ -64,7 +64,7 @@ from matreg.ml.splits import (
 )
 from matreg.schema import load_vocabulary, value_conditions
 from matreg.store import Store, atomic_dir, temps_beside
-from matreg.units import is_molar
+from matreg.units import is_molar, per_mole_of_atoms
 
 try:
     from torch import Tensor
@@ -199,8 +199,8 @@ def _per_atom_if_molar(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def _target_unit(unit: str) -> str:
-    """The unit of an exported target: a molar one per atom ('kJ/mol/atom', `_per_atom_if_molar`)."""
-    return f"{unit}/atom" if is_molar(unit) else unit
+    """The unit of an exported target: a molar one per mole of atoms ('kJ/mol-atom', `_per_atom_if_molar`)."""
+    return per_mole_of_atoms(unit) if is_molar(unit) else unit
 
 
 _PER_FORMULA_UNIT = re.compile(r",? per mole of formula units")
