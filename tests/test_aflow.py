@@ -326,30 +326,25 @@ def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(tmp_
     assert runs["status"].tolist() == ["complete"] and runs["n_fetched"].tolist() == [6]
 
 
-def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(tmp_path, store):
-    broken = {key: value for key, value in ENTRIES[5].items() if key != "compound"}
+@pytest.mark.parametrize(
+    ("dropped", "item", "record_id"),
+    [
+        ("compound", "aflow:d444c5799cae883d", "aflow:aflow:d444c5799cae883d"),  # its record's row: by its auid
+        ("auid", ENTRIES[5]["aurl"], None),  # records are named by their auid: an aurl names none
+    ],
+)
+def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(tmp_path, store, dropped, item, record_id):
+    broken = {key: value for key, value in ENTRIES[5].items() if key != dropped}
     with ReplayServer(Aflux([*ENTRIES[:5], broken]), prefix=AFLUX) as server:
         catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url))
         report = fetch(store, catalog, filter="Egap_type(*)", page_size=10)
     assert (report.n_fetched, report.n_stored, report.n_quarantined) == (6, 5, 1)
     rejected = store.query("SELECT item, reasons, raw, record_id FROM quarantine").iloc[0]
-    assert rejected["item"] == "aflow:d444c5799cae883d"
-    assert rejected["record_id"] == "aflow:aflow:d444c5799cae883d"  # its record's row: by its auid
-    assert list(rejected["reasons"]) == ["AFLUX record without 'compound'"]
-    assert json.loads(rejected["raw"])["compound"] is None
+    assert (rejected["item"], rejected["record_id"]) == (item, record_id)
+    assert list(rejected["reasons"]) == [f"AFLUX record without '{dropped}'"]
+    assert json.loads(rejected["raw"]).get(dropped) is None
     assert dict(report.unmapped) == {"Egap_type": 5}
     assert json.loads(store.table("fetch_runs")["unmapped_fields"].iloc[0]) == {"Egap_type": 5}
-
-
-def test_a_record_without_an_auid_is_quarantined_under_its_aurl_naming_no_record(tmp_path, store):
-    broken = {key: value for key, value in ENTRIES[5].items() if key != "auid"}
-    with ReplayServer(Aflux([*ENTRIES[:5], broken]), prefix=AFLUX) as server:
-        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url))
-        report = fetch(store, catalog, filter="Egap_type(*)", page_size=10)
-    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (6, 5, 1)
-    rejected = store.query("SELECT item, reasons, record_id FROM quarantine").iloc[0]
-    assert rejected["item"] == ENTRIES[5]["aurl"] and list(rejected["reasons"]) == ["AFLUX record without 'auid'"]
-    assert rejected["record_id"] is None  # records are named by their auid: an aurl names none
 
 
 def fetch_all_by_cli(tmp_path: Path, base_url: str) -> str:
