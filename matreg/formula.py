@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -57,6 +58,8 @@ class Formula:
 
     Isotopes keep their symbols in `reduced` and `species` ('D2O'), while `elements` names elements ('H', 'O').
     `species` is the formula as written, not reduced ('O', 'O2' and 'O3' are three molecules of one reduced formula).
+    `shares` is each element's share of the atoms, by symbol ('D2O': H 2/3, O 1/3), which a structure of the formula
+    is checked against (`same_amounts`); it follows from `species` (shared by every parse of the formula: never edit).
     """
 
     original: str
@@ -65,6 +68,7 @@ class Formula:
     elements: tuple[str, ...]
     atoms_per_formula_unit: float
     charge: float | None
+    shares: dict[str, float] = field(compare=False, repr=False)
 
     @property
     def chemsys(self) -> str:
@@ -87,7 +91,7 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     if not original:
         raise FormulaError("empty formula")
     if _ELECTRON.fullmatch(original):
-        return Formula(original, _ELECTRON_FORMULA, _ELECTRON_FORMULA, (), 0.0, -1.0)
+        return Formula(original, _ELECTRON_FORMULA, _ELECTRON_FORMULA, (), 0.0, -1.0, {})
     try:
         plain = original.translate(_SUBSCRIPT_DIGITS)  # 'Fe₂O₃' as 'Fe2O3'
         composition = _ion(plain, as_stored) if _CHARGE_SUFFIX.search(plain) else _composition(plain, as_stored)
@@ -99,7 +103,8 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
         raise FormulaError(f"unparseable formula '{original}'") from exc
     elements = tuple(sorted({el.symbol for el in composition.elements}))  # deuterium's symbol is H
     charge = float(composition.charge) if isinstance(composition, Ion) else None
-    return Formula(original, reduced, species, elements, float(composition.num_atoms), charge)
+    shares = _shares(_symbol_amounts(composition))
+    return Formula(original, reduced, species, elements, float(composition.num_atoms), charge, shares)
 
 
 def molecular_formula(original: str) -> str | None:
@@ -353,22 +358,40 @@ def alphabetical_formula(text: str) -> str:
 
 
 def same_composition(formula: Formula, composition: Composition) -> bool:
-    """Whether a composition (a structure's, its atoms counted by occupancy) is the formula's: each element's share of
-    the atoms (isotopes as their element's; one absent counting 0) within COMPOSITION_TOLERANCE of the formula's, which
-    allows a refined Fe0.95O for FeO but not Fe3O4 for Fe2O3 (an adduct as its parts summed, an ion without charge)."""
-    if not formula.elements:
-        return False  # the electron: no structure is one
-    own = _ion(formula.species) if formula.charge is not None else Composition(formula.species)
-    shares, other = _atomic_shares(own), _atomic_shares(composition)
-    return all(abs(shares.get(symbol, 0) - other.get(symbol, 0)) <= COMPOSITION_TOLERANCE for symbol in shares | other)
+    """Whether a composition (a structure's, its atoms counted by occupancy) is the formula's (`same_amounts`)."""
+    return same_amounts(formula, _symbol_amounts(composition))
 
 
-def _atomic_shares(composition: Composition) -> dict[str, float]:
-    """Each element's share of the atoms, by its symbol (deuterium's is H; an ion's or oxidation state's none)."""
-    shares: dict[str, float] = {}
+def same_amounts(formula: Formula, amounts: Mapping[str, float]) -> bool:
+    """Whether atoms in these amounts, by element symbol (a structure's, counted by occupancy), are of the formula:
+    each element's share of the atoms (isotopes as their element's; one absent counting 0) within
+    COMPOSITION_TOLERANCE of the formula's, which allows a cell of several formula units, or a refined Fe0.95O for FeO,
+    but not Fe3O4 for Fe2O3 (an adduct as its parts summed, an ion without charge)."""
+    if not formula.elements or not amounts:
+        return False  # the electron (no structure is one), or no atoms
+    own, other = formula.shares, _shares(amounts)
+    return all(abs(own.get(symbol, 0) - other.get(symbol, 0)) <= COMPOSITION_TOLERANCE for symbol in own | other)
+
+
+def _symbol_amounts(composition: Composition) -> dict[str, float]:
+    """A composition's atoms by element symbol (deuterium's is H; an ion's or oxidation state's none)."""
+    amounts: dict[str, float] = {}
     for species, amount in composition.items():
-        shares[species.symbol] = shares.get(species.symbol, 0) + amount / composition.num_atoms
-    return shares
+        amounts[species.symbol] = amounts.get(species.symbol, 0) + amount
+    return amounts
+
+
+def _shares(amounts: Mapping[str, float]) -> dict[str, float]:
+    """Each element's share of the atoms in these amounts."""
+    total = sum(amounts.values())
+    return {symbol: amount / total for symbol, amount in amounts.items()}
+
+
+def amounts_formula(amounts: Mapping[str, float]) -> str:
+    """A formula of atoms in these amounts, by element symbol, as a message names a structure's composition: elements
+    in pymatgen's order, amounts to two decimals (a smaller one as it is): 'Eu5.48Al12Si12Cl8O48'."""
+    ordered = sorted(((Element(symbol), amount) for symbol, amount in amounts.items()), key=_electronegativity_order)
+    return _written({element.symbol: round(amount, 2) or amount for element, amount in ordered})
 
 
 def element_symbols(texts: list[str]) -> list[str]:

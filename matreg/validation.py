@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -15,9 +16,10 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute
+from pymatgen.core import Element
 
 from matreg.errors import RecordError, UnitError, ValidationError
-from matreg.formula import parse_formula
+from matreg.formula import Formula, amounts_formula, parse_formula, same_amounts
 from matreg.schema import (
     PropertySpec,
     arrow_schema,
@@ -39,6 +41,8 @@ from matreg.units import convert_array, missing_count_message
 if TYPE_CHECKING:
     from matreg.store import Store
 
+# A site's species that is one whole atom, as the connectors write structure documents (`structure_json`: compact)
+_WHOLE_ATOM = re.compile(r'"element":"([^"]*)","occu":1\.0\}')
 ATOMS_PER_CELL = "atoms_per_cell"  # the key of a rejected value's atom count in its quarantine payload
 
 
@@ -98,9 +102,12 @@ def harmonize(record: SourceRecord, attribution: Attribution, stamp: RunStamp) -
 
 def material_row(record: SourceRecord, attribution: Attribution, stamp: RunStamp) -> dict[str, Any]:
     """The materials row of a mapped record; raise FormulaError if its formula is unreadable, RecordError if a field
-    has not its column's type (a source's nsites `true`, a space group symbol that is a number)."""
+    has not its column's type (a source's nsites `true`, a space group symbol that is a number) or its structure is
+    not of its formula (`_check_structure`)."""
     _check_column_types(record)
     formula = parse_formula(record.formula)
+    if record.structure is not None:
+        _check_structure(record.structure, formula)
     return {
         "record_id": attribution.record_id(record.source_id),
         "source": attribution.source,
@@ -141,6 +148,59 @@ def _check_column_types(record: SourceRecord) -> None:
             continue
         kind = "a text" if is_text else "a whole number of 64 bits"
         raise RecordError(f"{name} {_shown(value)} is not {kind}")
+
+
+def _check_structure(structure: str, formula: Formula) -> None:
+    """RecordError when a record's structure is not of its formula, by the rule a lab import's rows are held to
+    (`same_amounts`: each element's share of the atoms within a tolerance, so a cell of several formula units or a
+    refined Fe0.95O for FeO passes): its cell's values per atom would follow the one, its molar values and links the
+    other."""
+    amounts = _whole_atoms(structure, formula) or _structure_amounts(structure)
+    if not same_amounts(formula, amounts):
+        partly = not all(amount.is_integer() for amount in amounts.values())  # atoms of partly occupied sites
+        counted = f"{amounts_formula(amounts)}{' (by occupancy)' if partly else ''}"
+        raise RecordError(f"the structure is {counted}, not the record's formula {formula.original}")
+
+
+def _whole_atoms(structure: str, formula: Formula) -> dict[str, float] | None:
+    """The atoms of a structure document by element where each of its species is a whole atom of an element of the
+    formula as the connectors write it (`_WHOLE_ATOM`), found in its text: decoding the document costs two to three
+    times more, and this runs per record of a fetch. None where any is not (another element, a partly occupied site,
+    an isotope's symbol, another writer's form: `_structure_amounts` reads them)."""
+    names = _WHOLE_ATOM.findall(structure)
+    if not names or len(names) != structure.count('"element":'):
+        return None
+    amounts = {symbol: float(names.count(symbol)) for symbol in formula.shares}
+    return amounts if sum(amounts.values()) == len(names) else None
+
+
+def _structure_amounts(structure: str) -> dict[str, float]:
+    """The atoms of a structure document (pymatgen's Structure JSON) by element symbol, counted by occupancy, summed
+    from its sites' species lists; RecordError where they are not pymatgen's, a species is no element, or no atoms
+    are counted."""
+    by_name: dict[Any, float] = {}
+    try:
+        for site in orjson.loads(structure)["sites"]:
+            for species in site["species"]:
+                by_name[species["element"]] = by_name.get(species["element"], 0.0) + species["occu"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        raise RecordError("structure: its sites are not pymatgen's (species lists of element and occu)") from None
+    amounts: dict[str, float] = {}
+    for name, amount in by_name.items():
+        symbol = _element_symbol(name)
+        amounts[symbol] = amounts.get(symbol, 0.0) + amount
+    if not sum(amounts.values()) > 0:
+        raise RecordError("structure: its sites hold no atoms")
+    return amounts
+
+
+@lru_cache(maxsize=256)
+def _element_symbol(name: Any) -> str:
+    """The symbol of an element as a structure document names it (deuterium 'D' is H); RecordError if it is none."""
+    try:
+        return Element(name).symbol
+    except (ValueError, TypeError):
+        raise RecordError(f"structure: {name!r} is not a chemical element") from None
 
 
 _INT64 = (-(2**63), 2**63)  # the range of an int64 column, upper bound excluded

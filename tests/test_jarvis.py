@@ -342,6 +342,22 @@ def test_a_space_group_number_no_space_group_has_or_a_symbol_that_is_no_text_qua
     assert kept["spacegroup_number"].isna().all() and kept["spacegroup_symbol"].tolist() == [records[2]["spg_symbol"]]
 
 
+def test_a_record_whose_structure_is_not_of_its_formula_is_quarantined_naming_both(store, catalog, figshare):
+    records = fixture_records()
+    records[4]["atoms"]["elements"] = ["Al"] * 6 + ["O"] * 4  # JVASP-32, Al2O3: its 10 sites relabelled
+    records[6]["formula"] = "ZnS"  # JVASP-96: its atoms are Zn and Se
+    figshare.body = zipped(records)
+    report = fetch(store, catalog, everything=True)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (12, 10, 2)
+    rejected = store.query("SELECT item, reasons FROM quarantine ORDER BY item").set_index("item")["reasons"]
+    assert {item: list(reasons) for item, reasons in rejected.items()} == {
+        "JVASP-32": ["the structure is Al6O4, not the record's formula Al2O3"],
+        "JVASP-96": ["the structure is ZnSe, not the record's formula ZnS"],
+    }
+    # the others are stored as before, each cell of one or more formula units (JVASP-107's Si4C4 of SiC)
+    assert set(store.table("materials")["source_id"]) == set(JIDS) - {"JVASP-32", "JVASP-96"}
+
+
 def test_a_second_fetch_is_served_from_the_http_cache(store, catalog, server):
     fetch(store, catalog, ids=["JVASP-1002"])
     fetch(store, catalog, ids=["JVASP-1002"])

@@ -730,7 +730,10 @@ def test_a_readmitted_band_gap_is_shown_until_a_later_fetch_gives_it_otherwise_t
         assert store.query(gaps, [readmitted]).values.tolist() == [[record_id, 0.0] for record_id in readmitted]
         by_id["mp-1216"]["band_gap"] = -0.07  # rejected otherwise
         by_id["mp-938"]["band_gap"] = None  # no longer given
-        by_id["mp-631"]["formula_pretty"] = "Ti2C"  # another material, with the same rejected gap
+        by_id["mp-631"]["formula_pretty"] = "Ti2C"  # another material, with the same rejected gap, and a cell of it
+        sites = by_id["mp-631"]["structure"]["sites"]  # (a structure of another formula would be refused)
+        sites.append(copy.deepcopy(sites[0]) | {"abc": [0.25, 0.25, 0.25]})
+        by_id["mp-631"]["nsites"] = 3
         report = fetch(store, catalog, everything=True)
     assert (report.n_unchanged, report.n_quarantined) == (6, 3)  # the readmits' records are written again
     assert store.query(gaps, [readmitted]).values.tolist() == []

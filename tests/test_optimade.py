@@ -224,31 +224,80 @@ def test_the_real_materials_cloud_page_maps_and_counts_unknown_fields(tmp_path, 
         "&sort=nelements&page_limit=2&page_offset=2"
     )
     assert first.cursor["params"] == {"response_fields": connector.response_fields}  # the link had none
-    assert report.n_stored == 2 and len(structure_requests(server)) == 2
-    assert report.unmapped == {
-        "immutable_id": 2,
-        "elements_ratios": 2,
-        "chemical_formula_anonymous": 2,
-        "assemblies": 2,
-        "_mcloud_ctime": 2,
+    assert (report.n_stored, report.n_quarantined) == (1, 1) and len(structure_requests(server)) == 2
+    assert report.unmapped == {  # counted of the records that map: 903 (250 is refused whole, below)
+        "immutable_id": 1,
+        "elements_ratios": 1,
+        "chemical_formula_anonymous": 1,
+        "assemblies": 1,
+        "_mcloud_ctime": 1,
     }
     material = store.query("SELECT * FROM materials WHERE source_id = '903'").iloc[0]
-    assert material.formula == "Na4Al3Si3ClO12" and material.nsites == 46
+    assert material.formula == "Na4Al3Si3ClO12" and material.nsites == 46  # a cell of two formula units
     assert len(Structure.from_dict(json.loads(material.structure))) == 46
     volume = store.query("SELECT value FROM properties WHERE record_id = 'optimade:903'").iloc[0, 0]
     assert volume == pytest.approx(8.8954**3 / 46)
-    # Entry 250 is disordered: sites shared by Si and Al, Eu sites partly vacant.
-    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][1]["attributes"]
-    stored = Structure.from_dict(
-        json.loads(store.query("SELECT structure FROM materials WHERE source_id = '250'").iloc[0, 0])
-    )
-    assert stored == pymatgen_structure(entry) and not stored.is_ordered
-    # ... so its volume per atom counts atoms by occupancy (85.48 atoms on its 102 sites), not sites.
-    volume = store.query("SELECT value FROM properties WHERE record_id = 'optimade:250'").iloc[0, 0]
-    assert volume == pytest.approx(stored.volume / stored.composition.num_atoms)
-    assert stored.composition.num_atoms == pytest.approx(85.48, abs=0.01) and len(stored) == 102
+    # Entry 250's structure is not of its formula: Materials Cloud's own data disagree (its cell holds 4 O per Al,
+    # its formula 5), so neither its cell's volume per atom nor its formula's molar mass could be trusted.
+    rejected = store.query("SELECT item, record_id, reasons FROM quarantine").iloc[0]
+    assert (rejected["item"], rejected.record_id, list(rejected.reasons)) == ("250", "optimade:250", [EU_DISAGREES])
+    assert store.query("SELECT count(*) FROM materials WHERE source_id = '250'").iloc[0, 0] == 0
     unmapped = json.loads(store.query("SELECT unmapped_fields FROM fetch_runs").iloc[0, 0])
-    assert unmapped["_mcloud_ctime"] == 2
+    assert unmapped["_mcloud_ctime"] == 1
+
+
+# Materials Cloud's entry 250, disordered (sites shared by Si and Al, Eu sites partly vacant: 85.48 atoms by occupancy
+# on 102 sites), as recorded: its structure and its formula disagree.
+EU_DISAGREES = "the structure is Eu5.48Al12Si12Cl8O48 (by occupancy), not the record's formula Al2Cl2EuO10Si2"
+EU_ROUNDED = "Al3Cl2EuO12Si3"  # its cell's formula with 4 whole Eu for the 5.48: within same_composition's tolerance
+
+
+def agreeing(entry: dict) -> dict:
+    """Materials Cloud's entry 250 with a formula its structure is of (`EU_ROUNDED`)."""
+    entry["attributes"]["chemical_formula_reduced"] = EU_ROUNDED
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("position", "formula", "reason"),
+    [
+        (0, None, None),  # as recorded: Al3ClNa4O12Si3, of which its cell holds two formula units
+        (0, "Al3Na4O12Si3", "the structure is Na8Al6Si6Cl2O24, not the record's formula Al3Na4O12Si3"),
+        (1, None, EU_DISAGREES),
+        (1, EU_ROUNDED, None),
+        (
+            1,
+            "Al3ClEuO12Si3",
+            "the structure is Eu5.48Al12Si12Cl8O48 (by occupancy), not the record's formula Al3ClEuO12Si3",
+        ),
+    ],
+)
+def test_an_entry_whose_structure_is_not_of_its_formula_is_quarantined_naming_both(
+    tmp_path, store, position, formula, reason
+):
+    def edit(page: dict) -> None:
+        page["data"] = [page["data"][position]]
+        if formula is not None:
+            page["data"][0]["attributes"]["chemical_formula_reduced"] = formula
+
+    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][position]
+    report = fetch_edited_page(tmp_path, store, MATERIALS_CLOUD_PAGE, edit, FetchRequest(everything=True))
+    quarantined = store.query("SELECT record_id, reasons FROM quarantine")
+    if reason is not None:
+        assert (report.n_stored, report.n_quarantined) == (0, 1) and len(store.table("materials")) == 0
+        assert quarantined.values.tolist() == [[f"optimade:{entry['id']}", [reason]]]
+        return
+    assert (report.n_stored, report.n_quarantined) == (1, 0) and quarantined.empty
+    material = store.query("SELECT formula_original, structure FROM materials").iloc[0]
+    stored = Structure.from_dict(json.loads(material.structure))
+    assert material.formula_original == (formula or entry["attributes"]["chemical_formula_reduced"])
+    assert stored == pymatgen_structure(entry["attributes"])
+    # A disordered cell's volume per atom counts its atoms by occupancy (250: 85.48 on 102 sites), not its sites.
+    volume = store.query("SELECT value FROM properties WHERE property = 'volume_per_atom'").iloc[0, 0]
+    assert volume == pytest.approx(stored.volume / stored.composition.num_atoms)
+    assert (stored.composition.num_atoms, len(stored)) == (
+        (46, 46) if position == 0 else (pytest.approx(85.48, abs=0.01), 102)
+    )
 
 
 def test_another_providers_database_at_a_catalog_entrys_base_url_is_refused_before_anything_is_stored(store):
@@ -378,7 +427,7 @@ def volume_of(connector, entry: dict) -> tuple[list, list]:
 
 
 def test_an_entry_whose_atoms_cannot_be_counted_keeps_no_volume_per_site(mp_catalog):
-    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][1]  # disordered: 85.48 atoms on 102 sites
+    entry = agreeing(json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][1])  # disordered: 85.48 atoms on 102 sites
     connector = build_connector("optimade", mp_catalog, FetchRequest(everything=True))
     cell = pymatgen_structure(entry["attributes"])
     assert volume_of(connector, entry)[0] == [pytest.approx(cell.volume / cell.composition.num_atoms)]
@@ -499,7 +548,7 @@ def test_a_cell_volume_quarantined_by_an_older_matreg_keeps_its_id_and_is_readmi
     atoms = pymatgen_structure(entry["attributes"]).composition.num_atoms
 
     def large_cell(page: dict) -> None:  # the cell 4 times as long: 1,154 A^3/atom, outside the bounds
-        large = page["data"][1]
+        large = agreeing(page["data"][1])
         large["attributes"]["_exmpl_band_gap"] = 1.0
         for field in ("lattice_vectors", "cartesian_site_positions"):
             large["attributes"][field] = [[4 * x for x in row] for row in large["attributes"][field]]
@@ -628,7 +677,7 @@ def test_only_fields_an_older_provider_knows_are_asked_for(tmp_path, store):
     with ReplayServer(route) as server:
         catalog = load_catalog(write_catalog(tmp_path / "mc.yaml", server.root + MATERIALS_CLOUD_BASE, "mcloud"))
         report = fetch(store, catalog, FetchRequest(filter='elements HAS ALL "Si","O"'), limit=2)
-    assert (report.n_stored, report.n_quarantined) == (2, 0)
+    assert (report.n_stored, report.n_quarantined) == (1, 1)  # entry 250 is refused, its structure not of its formula
     asked = server.requests[1].query["response_fields"][0].split(",")
     assert server.requests[1].path == path
     assert "space_group_it_number" not in asked and "space_group_symbol_hermann_mauguin" not in asked
@@ -782,7 +831,7 @@ HOMO_LUMO = "a finite system: its gap is a HOMO-LUMO gap, not a band gap"
 )
 def test_a_molecules_gaps_are_left_out_with_a_note_and_a_crystal_keeps_its_gap(tmp_path, store, periodicity):
     def molecule_and_crystal(page: dict) -> None:
-        molecule, crystal = (entry["attributes"] for entry in page["data"])
+        molecule, crystal = (entry["attributes"] for entry in (page["data"][0], agreeing(page["data"][1])))
         molecule |= {"dimension_types": None} | periodicity  # 903 as a molecule in a box
         molecule |= {"_exmpl_band_gap": 2.5, "_jarvis_mbj_bandgap": 3.0, "_jarvis_formation_energy_peratom": -1.25}
         crystal["_exmpl_band_gap"] = 1.5

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from pymatgen.core import DummySpecies, Lattice, Species, Structure
 
 from matreg.errors import RecordError
 from matreg.formula import reduced_formula
@@ -159,6 +161,58 @@ def test_one_value_key_given_by_two_fields_is_rejected_unless_they_agree():
         (1, 80.0, [reason]),
     ]
     assert "field" not in values.rejected[0][1].raw  # quarantine payloads (and ids) as before values named it
+
+
+# HDO's sites alone (all that is read of a connector's structure document to count its atoms), deuterium named D
+HDO = json.dumps({"sites": [{"species": [{"element": name, "occu": 1.0}]} for name in "DHO"]}, separators=(",", ":"))
+
+
+def structure_of(species: list) -> str:
+    """A structure document as pymatgen writes it (not as connectors do: `structure_json`): these species (elements,
+    occupancies, ions) along a cubic cell."""
+    coords = [[i / len(species), 0, 0] for i in range(len(species))]
+    return Structure(Lattice.cubic(len(species) * 2.0), species, coords).to_json()
+
+
+@pytest.mark.parametrize(
+    ("formula", "structure"),
+    [
+        ("Fe2O3", structure_of(["Fe"] * 4 + ["O"] * 6)),  # a cell of two formula units
+        ("FeO", structure_of([Species("Fe", 2), Species("O", -2)])),  # ions, as pymatgen writes them
+        ("FeO", structure_of([{"Fe": 0.95}, "O"])),  # a refined Fe0.95O, within the tolerance
+        ("D2O", structure_of(["D", "D", "O"])),  # (pymatgen writes deuterium as H)
+        ("H2O", HDO),  # deuterium counted as hydrogen
+        ("CuSO4·5H2O", structure_of(["Cu", "S"] + ["O"] * 9 + ["H"] * 10)),  # an adduct as its parts summed
+    ],
+)
+def test_a_structure_of_the_records_formula_is_kept(formula, structure):
+    record = SourceRecord("s", formula, [], structure=structure)
+    assert material_row(record, ATTRIBUTION, STAMP)["structure"] == structure
+
+
+@pytest.mark.parametrize(
+    ("formula", "structure", "reason"),
+    [
+        ("Fe2O3", structure_of(["Fe"] * 3 + ["O"] * 4), "the structure is Fe3O4, not the record's formula Fe2O3"),
+        (
+            "FeO",
+            structure_of([{"Fe": 0.5}, "O"]),
+            "the structure is Fe0.5O (by occupancy), not the record's formula FeO",
+        ),
+        ("ZnO", structure_of(["Ga", "N"]), "the structure is GaN, not the record's formula ZnO"),
+        ("O", structure_of([DummySpecies("X"), "O"]), "structure: 'X' is not a chemical element"),
+        (
+            "O",
+            '{"sites": [{"species": "O"}]}',
+            "structure: its sites are not pymatgen's (species lists of element and occu)",
+        ),
+        ("O", '{"sites":[{"species":[{"element":"O","occu":0.0}]}]}', "structure: its sites hold no atoms"),
+    ],
+)
+def test_a_structure_not_of_the_records_formula_quarantines_the_record_naming_both(formula, structure, reason):
+    with pytest.raises(RecordError) as raised:
+        material_row(SourceRecord("s", formula, [], structure=structure), ATTRIBUTION, STAMP)
+    assert str(raised.value) == reason
 
 
 @pytest.mark.parametrize(
