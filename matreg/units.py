@@ -210,6 +210,13 @@ def _convertible(from_unit: str, to_unit: str) -> tuple[float, int, int] | None:
 _MISSING_COUNT = "without the number of atoms"
 
 
+def conversion_problem(from_unit: str, to_unit: str) -> str | None:
+    """Why a value in `from_unit` can never be converted to `to_unit`, whatever its record's atom counts (another
+    dimension, a unit pint does not know); None where it can."""
+    plan = _plan(from_unit, to_unit)
+    return plan if isinstance(plan, str) else None
+
+
 def missing_count_message(from_unit: str, to_unit: str) -> str:
     """Why a value could not be converted: the conversion needs an atom count its record does not give."""
     return f"cannot convert '{from_unit}' to '{to_unit}' {_MISSING_COUNT}"

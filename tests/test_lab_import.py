@@ -3,6 +3,7 @@
 import functools
 import gzip
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -1144,6 +1145,24 @@ def test_values_at_their_bounds_in_other_units_are_stored_as_converted(store, tm
 def test_a_unit_of_the_mapping_that_cannot_be_read_names_the_mapping_line_and_column(tmp_path):
     _, mapping = _write(tmp_path, "", GAP_MAPPING.replace("g/cm^3", "g ccm-3"))
     with pytest.raises(ConfigError, match=r"mapping.yaml: line 7: columns.rho.unit: .*unknown unit 'g ccm-3'"):
+        load_mapping(mapping)
+
+
+@pytest.mark.parametrize(
+    ("unit", "refused"),
+    [
+        ("kJ/mol", "cannot convert 'kJ/mol' to 'eV' (incompatible dimensions)"),  # a band gap per mole
+        ("eV/atom", "cannot convert 'eV/atom' to 'eV' (incompatible dimensions)"),
+        ("meV", None),
+    ],
+)
+def test_a_mapping_unit_of_another_dimension_than_its_property_is_refused_as_the_mapping_loads(tmp_path, unit, refused):
+    # every row of the column was quarantined, the import exiting 0 where another column was valid
+    _, mapping = _write(tmp_path, "", GAP_MAPPING.replace("band_gap, unit: eV}", f"band_gap, unit: {unit}}}"))
+    if refused is None:
+        assert load_mapping(mapping).columns["gap"].unit == unit
+        return
+    with pytest.raises(ConfigError, match=re.escape(f"column 'gap': {refused}")):
         load_mapping(mapping)
 
 

@@ -22,7 +22,7 @@ from matreg.schema import ExtensionSpec, canonical_method, load_extension, load_
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.labfiles import read_rows, sheet_names
 from matreg.structure import parse_structure
-from matreg.units import convert
+from matreg.units import conversion_problem, convert
 from matreg.validation import at_conditions, is_blank, parse_number, read_spacegroup_number, to_json
 from matreg.yamlio import load_model
 
@@ -105,10 +105,16 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
 
     @pydantic.model_validator(mode="after")
     def _properties_known(self) -> LabMapping:
+        """Each column's property is in the vocabulary, and its fixed unit (if any) converts to the property's: a band
+        gap in kJ/mol would quarantine every row of the column."""
         vocabulary = load_vocabulary()
         for column, spec in self.columns.items():
-            if vocabulary.resolve(spec.property or column, self.dataset) is None:
+            prop = vocabulary.resolve(spec.property or column, self.dataset)
+            if prop is None:
                 raise ValueError(f"column '{column}': '{spec.property or column}' is not in the property vocabulary")
+            problem = spec.unit and conversion_problem(spec.unit, vocabulary.root[prop].unit)
+            if problem:
+                raise ValueError(f"column '{column}': {problem}")
         return self
 
     @pydantic.model_validator(mode="after")
