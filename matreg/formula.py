@@ -107,23 +107,6 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     return Formula(original, reduced, species, elements, float(composition.num_atoms), charge, shares)
 
 
-def molecular_formula(original: str) -> str | None:
-    """The formula of a molecule that a formula as written states (its `species`, amounts summed: 'CH3COOH' ->
-    'H4C2O2'), where it is one: carbon and hydrogen in amounts of a common divisor above 1, which its empirical
-    formula divides away (C6H12O6, glucose, is not CH2O, formaldehyde); None for any other formula (read as stored),
-    ethanol's C2H6O among them (its molecular formula is its empirical one)."""
-    try:
-        formula = parse_formula(original, as_stored=True)
-    except FormulaError:
-        return None
-    if formula.charge is not None or not {"C", "H"} <= set(formula.elements) or formula.species == formula.reduced:
-        return None
-    amounts = Composition(formula.species).values()
-    if not all(float(amount).is_integer() for amount in amounts) or math.gcd(*map(int, amounts)) < 2:
-        return None
-    return formula.species
-
-
 def atoms_per_unit(formula: str) -> float:
     """Atoms in one formula unit of a stored formula as written (read as stored: `parse_formula`'s `as_stored`)."""
     return parse_formula(formula, as_stored=True).atoms_per_formula_unit

@@ -330,33 +330,6 @@ def test_molar_values_of_one_material_are_compared_per_mole_of_its_reduced_formu
     assert (median["value"], median["formula_original"]) == (pytest.approx(-824.25), "Fe2O3")
 
 
-def test_molecular_compounds_of_one_empirical_formula_are_not_one_material(store, tmp_path):
-    """Glucose, acetic acid and formaldehyde are all CH2O empirically: a crystal record without structure whose
-    formula as written has carbon and hydrogen in amounts of a common divisor (C6H12O6) is a molecule's formula and
-    links by it, so they are three materials, compared per mole of each molecule; acetic acid written two ways is
-    one, and so is ethanol, whose molecular formula is its empirical one."""
-    mapping = "dataset: lab\nformula_column: formula\nid_column: id\nname_column: name\ncitation: c\ncolumns:\n"
-    (tmp_path / "m.yaml").write_text(mapping + "  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n")
-    rows = "a,C6H12O6,-1273.3\nb,CH3COOH,-484.3\nc,C2H4O2,-484.5\nd,HCHO,-108.6\ne,C2H5OH,-277.6\nf,CH3CH2OH,-277.7\n"
-    rows += 'g,C6H12O6,-1274.4,"Glucose, Alpha (C6H12O6)"\n'  # a named phase of the molecule
-    (tmp_path / "dhf.csv").write_text("id,formula,dHf,name\n" + rows, encoding="utf-8")
-    run_ingest(LabConnector(tmp_path / "dhf.csv", load_mapping(tmp_path / "m.yaml")), store)
-    linked = link_records(store).set_index("record_id")
-    assert linked["group_id"].to_dict() == {
-        "lab:a": "H12C6O6",
-        "lab:b": "H4C2O2",
-        "lab:c": "H4C2O2",
-        "lab:d": "H2CO",
-        "lab:e": "H6C2O",
-        "lab:f": "H6C2O",
-        "lab:g": "H12C6O6/Alpha",
-    }
-    assert linked.loc["lab:a", "formula_unit"] == "H12C6O6" and linked.loc["lab:a", "unit_atoms"] == 24
-    conflicts = find_conflicts(store, "enthalpy_of_formation", tolerance=0.15)
-    assert sorted(conflicts["record_id"]) == ["lab:b", "lab:c"]  # acetic acid's 0.2 kJ/mol; glucose is no CH2O
-    assert conflicts["value"].tolist() == [-484.5, -484.3]  # per mole of acetic acid
-
-
 def test_the_raw_value_of_a_median_of_molar_values_is_per_mole_of_the_formula_unit_too(store, tmp_path):
     mapping = "dataset: lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
     (tmp_path / "m.yaml").write_text(mapping + "  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n")

@@ -6,7 +6,7 @@ from conftest import ONE_COMPOSITION
 from pymatgen.core import Composition
 
 from matreg.errors import FormulaError
-from matreg.formula import alphabetical_formula, composition_key, molecular_formula, parse_formula, same_composition
+from matreg.formula import alphabetical_formula, composition_key, parse_formula, same_composition
 
 
 @pytest.mark.parametrize(
@@ -357,23 +357,3 @@ def test_a_warning_of_pymatgen_shows_once_per_process_not_once_per_formula_and_n
     ran = subprocess.run([sys.executable, "-c", NOISY_PYMATGEN], capture_output=True, text=True, check=True)
     assert ran.stdout.strip() == "['Fe2O3', 'ZnO', 'ArHe', 'Fe2O3']"
     assert ran.stderr.count("a deprecation inside pymatgen") == 1 and "electronegativity" not in ran.stderr
-
-
-@pytest.mark.parametrize(
-    ("written", "molecule"),
-    [
-        ("C6H12O6", "H12C6O6"),  # glucose, empirically CH2O
-        ("CH3COOH", "H4C2O2"),  # acetic acid, its amounts summed
-        ("H2C2O4", "H2C2O4"),  # oxalic acid
-        ("C2D4O2", "D4C2O2"),  # deuterated: isotopes kept
-        ("HCHO", None),  # formaldehyde: its molecular formula is its empirical one
-        ("C2H5OH", None),  # ethanol, C2H6O
-        ("CH3NH3PbI3", None),  # a hybrid perovskite: linked by its composition, as MP's
-        ("Fe4O6", None),  # no carbon and hydrogen: an inorganic formula unit, reduced
-        ("CH3COO-", None),  # an ion
-        ("C0.5H1", None),  # fractional amounts
-        ("Qq2", None),  # no formula
-    ],
-)
-def test_a_formula_of_carbon_and_hydrogen_in_amounts_of_a_common_divisor_states_a_molecule(written, molecule):
-    assert molecular_formula(written) == molecule

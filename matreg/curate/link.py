@@ -36,12 +36,6 @@ Molar values of a group are compared per mole of one formula unit: a crystal's r
 halved to meet Fe2O3's; TeSe's where a record states it, Te0.5Se0.5's value being doubled; else the fractional one
 of its first record, Fe0.947O1, never its whole-number Fe947O1000), a gas's species.
 
-A crystal record without structure whose formula as written is a molecule's (carbon and hydrogen in amounts of a
-common divisor, formula.molecular_formula: C6H12O6, CH3COOH) has that molecule as its composition and formula unit
-('H12C6O6', 'H4C2O2'), never its empirical formula (CH2O, formaldehyde's): glucose, acetic acid and formaldehyde are
-three materials, and no record of a structure database (whose formulas are reduced) meets it by rule 4. Isomers of one
-molecular formula (acetic acid and methyl formate, H4C2O2) are one unless their names state phases.
-
 No rule reads a record of another composition (composition_key; a gas's group is its own species and phase): a
 dataset's records are linked with those of their compositions only (`link_records`'s `needed`), as in the whole store.
 
@@ -65,7 +59,7 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 
 from matreg.curate.symmetry import StructureDocument, spacegroup_numbers
 from matreg.errors import FormulaError
-from matreg.formula import atoms_per_unit, composition_key, molecular_formula, parse_formula
+from matreg.formula import atoms_per_unit, composition_key, parse_formula
 from matreg.store import Store
 
 REFERENCE_K = 298.15  # the reference temperature of thermochemical tables (JANAF's, a lab's standard values)
@@ -92,7 +86,6 @@ def link_records(store: Store, needed: Iterable[str] | None = None) -> pd.DataFr
     )
     records["reduced"] = records["formula"]
     records["formula"] = map_distinct(records["formula"], composition_key)  # TeSe and Te0.5Se0.5: one composition
-    _by_molecule(records)
     if needed is not None:
         records = _of_compositions(records, needed)
     if records.empty:
@@ -120,14 +113,6 @@ def map_distinct(values: pd.Series, function: Callable[[str], object]) -> pd.Ser
     """`values.map(function)`, calling `function` once per distinct value (a store's formulas repeat)."""
     distinct = values.drop_duplicates()
     return values.map(dict(zip(distinct, distinct.map(function), strict=True)))
-
-
-def _by_molecule(records: pd.DataFrame) -> None:
-    """Records without structure that state a molecule's formula (`formula.molecular_formula`: C6H12O6, not CH2O)
-    take it as their composition and formula unit, in place."""
-    molecular = map_distinct(records["formula_original"], molecular_formula).where(~records["has_structure"])
-    stated = molecular.notna()
-    records.loc[stated, "formula"] = records.loc[stated, "reduced"] = molecular[stated]
 
 
 def _of_compositions(records: pd.DataFrame, needed: Iterable[str]) -> pd.DataFrame:
@@ -239,16 +224,15 @@ def _ground_state_groups(groups: dict[str, str], formula_of: dict[str, str], on_
 
 def _named_phase(name: str | None, formula: str) -> str | None:
     """The crystal phase a record's name states, JANAF's way ('Aluminum Oxide, Alpha (Al2O3)': 'Alpha'), when the
-    formula in its parentheses is the record's `formula` (its composition, or the molecule it states:
-    `_by_molecule`); None for any other name."""
+    formula in its parentheses is the record's `formula`; None for any other name."""
     match = _NAMED_PHASE.fullmatch(name.strip()) if isinstance(name, str) else None
     if match is None:
         return None
     try:
-        named = {composition_key(parse_formula(match["formula"]).reduced), molecular_formula(match["formula"])}
+        named = composition_key(parse_formula(match["formula"]).reduced)
     except FormulaError:
         return None
-    return _phase_label(match["phase"]) if formula in named else None
+    return _phase_label(match["phase"]) if named == formula else None
 
 
 def _phase_label(phase: str) -> str:
