@@ -170,7 +170,7 @@ def _whole_atoms(structure: str, formula: Formula) -> dict[str, float] | None:
     names = _WHOLE_ATOM.findall(structure)
     if not names or len(names) != structure.count('"element":'):
         return None
-    amounts = {symbol: float(names.count(symbol)) for symbol in formula.shares}
+    amounts = {symbol: float(names.count(symbol)) for symbol in formula.shares if symbol in names}
     return amounts if sum(amounts.values()) == len(names) else None
 
 

@@ -13,6 +13,7 @@ from matreg.errors import RecordError
 from matreg.formula import reduced_formula
 from matreg.schema import arrow_schema
 from matreg.sources.base import Attribution, RawValue, SourceRecord
+from matreg.structure import structure_json
 from matreg.validation import (
     RunStamp,
     harmonize_values,
@@ -200,6 +201,11 @@ def test_a_structure_of_the_records_formula_is_kept(formula, structure):
             "the structure is Fe0.5O (by occupancy), not the record's formula FeO",
         ),
         ("ZnO", structure_of(["Ga", "N"]), "the structure is GaN, not the record's formula ZnO"),
+        (  # as connectors write it (`structure_json`): its atoms read from its text, the formula's O not named as O0
+            "ZnO",
+            structure_json(np.eye(3) * 4, ["Zn", "Zn"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+            "the structure is Zn2, not the record's formula ZnO",
+        ),
         ("O", structure_of([DummySpecies("X"), "O"]), "structure: 'X' is not a chemical element"),
         (
             "O",
