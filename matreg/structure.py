@@ -109,7 +109,8 @@ def parse_structure(text: str, base: Path | None = None) -> Structure:
 
     RecordError if it is none of them, or a CIF of several structures (which one the row means is not said).
     """
-    text = str(text).strip()
+    given = str(text)
+    text = given.strip()
     with _reading():
         if text.startswith("{"):
             return _json_structure(text)
@@ -117,7 +118,7 @@ def parse_structure(text: str, base: Path | None = None) -> Structure:
             return _the_one(file_structures((base or Path()) / text))
         if "_cell_length_a" in text:
             return _the_one(_cif_structures(text))
-        return _poscar(text)
+        return _poscar(given.lstrip(" \t").rstrip())  # (a POSCAR's first line, its comment, may be blank)
 
 
 def _json_structure(text: str) -> Structure:

@@ -133,3 +133,12 @@ def test_a_poscar_scaled_per_cartesian_axis_is_refused_naming_the_three_factors(
     poscar[1] = "5.1 5.1 5.2"  # VASP: factors of the x, y and z components, which pymatgen does not read
     with pytest.raises(RecordError, match=r"^POSCAR scale line '5.1 5.1 5.2' gives a factor per Cartesian axis"):
         parse_structure("\n".join(poscar))
+
+
+def test_a_poscar_whose_comment_line_is_blank_reads_as_text_as_from_its_file(tmp_path):
+    # the cell's text lost its blank first line: its first lattice vector was read as a scale per Cartesian axis
+    text = "\n1.0\n3.25 0 0\n-1.625 2.8146 0\n0 0 5.2\nZn O\n1 1\nDirect\n0 0 0\n0.5 0.5 0.5\n"
+    (tmp_path / "POSCAR").write_text(text, encoding="utf-8")
+    from_file = parse_structure("POSCAR", base=tmp_path)
+    assert parse_structure(text) == parse_structure("  " + text) == from_file
+    assert from_file.composition.reduced_formula == "ZnO" and from_file.lattice.abc[0] == pytest.approx(3.25)
