@@ -5,9 +5,9 @@ analyse them at their first call only.
 
 The cache is `spacegroups.parquet` in `$MATREG_CACHE_DIR`, else the platform's cache folder of matreg
 (`~/.cache/matreg` on Linux; pint keeps its parsed units beside it, in `~/.cache/pint`): a row per structure document
-(the SHA-256 of its text with the tolerance and spglib's version) and its space group number, null where spglib finds
-no symmetry. It holds nothing else of a store and may be deleted at any time; where the folder cannot be written,
-nothing is remembered. The store's own files are never written by a read (an export's included).
+(the SHA-256 of its text with the tolerance and pymatgen's and spglib's versions) and its space group number, null
+where spglib finds no symmetry. It holds nothing else of a store and may be deleted at any time; where the folder
+cannot be written, nothing is remembered. The store's own files are never written by a read (an export's included).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterable
+from importlib.metadata import version
 from pathlib import Path
 
 import platformdirs
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 SYMPREC = 0.1  # emmet's symmetry tolerance (the Materials Project's space groups)
 CACHE_DIR_ENV = "MATREG_CACHE_DIR"
 CACHE_FILE = "spacegroups.parquet"
+ANALYSED_BY = f"pymatgen {version('pymatgen')}, spglib {spglib.__version__}"  # a cached number is theirs: in its key
 _CACHE_SCHEMA = pyarrow.schema([("key", pyarrow.binary(32)), ("spacegroup_number", pyarrow.int16())])
 
 
@@ -44,7 +46,7 @@ class StructureDocument:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.key = hashlib.sha256(f"{SYMPREC} {spglib.__version__}\n{text}".encode()).digest()
+        self.key = hashlib.sha256(f"{SYMPREC} {ANALYSED_BY}\n{text}".encode()).digest()
 
     @functools.cached_property
     def structure(self) -> Structure:
