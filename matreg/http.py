@@ -542,11 +542,17 @@ class HttpClient:
     def _refused(self, response: requests.Response, problem: str) -> SourceError:
         """SourceError for an answer that is no page (`problem` says why), which the HTTP cache gives no more (a
         maintenance page it kept would be every later run's answer for a day); the error says if the cache gave it."""
-        if getattr(response, "from_cache", False):
-            saved = f"{response.created_at:%Y-%m-%dT%H:%M:%S} UTC"
+        saved_at = response.created_at if getattr(response, "from_cache", False) else None
+        return self._uncached(problem, [response.request], saved_at)
+
+    def _uncached(self, problem: str, sent: list[requests.PreparedRequest], saved_at: datetime | None) -> SourceError:
+        """SourceError saying `problem`, the answers to the requests `sent` deleted from the HTTP cache (with --cache);
+        where the cache gave them (`saved_at`: when it saved them, the oldest), the error says so."""
+        if saved_at is not None:
+            saved = f"{saved_at:%Y-%m-%dT%H:%M:%S} UTC"
             problem += f" (the HTTP cache's copy of {saved}, now deleted from it: the next request asks the source)"
-        if hasattr(self.session, "cache"):  # (requests-cache's session, with --cache)
-            self.session.cache.delete(requests=[response.request])
+        if hasattr(self.session, "cache") and sent:  # (requests-cache's session, with --cache)
+            self.session.cache.delete(requests=sent)
         return SourceError(problem)
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -671,12 +677,7 @@ class HttpClient:
         """`problem`, the error of a page its connector refuses (JSON, but an error object where records were due),
         having deleted the page's answers from the HTTP cache (which would give it to every later run for a day); the
         error says if the cache gave it."""
-        if self.page_from_cache():
-            saved = f"{self._cached_at:%Y-%m-%dT%H:%M:%S} UTC"
-            problem = SourceError(f"{problem} (the HTTP cache's copy of {saved}, now deleted from it)")
-        if hasattr(self.session, "cache") and self._page_requests:
-            self.session.cache.delete(requests=self._page_requests)
-        return problem
+        return self._uncached(str(problem), self._page_requests, self._cached_at if self.page_from_cache() else None)
 
     def page_from_cache(self) -> bool:
         """Whether every answer since `begin_page` came from the HTTP cache (and one did)."""

@@ -584,7 +584,8 @@ def test_a_page_refused_after_the_cache_gave_it_is_said_to_come_from_it_and_dele
         client.begin_page()
         assert client.get_json(server.url + "page") == {"data": []} and server.hits("/page") == 2
     assert re.fullmatch(
-        r"no 'data' list \(the HTTP cache's copy of \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d UTC, now deleted from it\)",
+        r"no 'data' list \(the HTTP cache's copy of \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d UTC, now deleted from it: the next "
+        r"request asks the source\)",
         str(error),
     ), str(error)
 
