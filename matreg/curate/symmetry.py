@@ -58,10 +58,11 @@ def spacegroup_numbers(documents: Iterable[StructureDocument]) -> dict[bytes, in
     its key: those the cache remembers read from it, the others analysed and added to it."""
     distinct = {document.key: document for document in documents}
     path = cache_dir() / CACHE_FILE
-    numbers = _remembered(path, list(distinct))
+    cached = _cached(path)
+    numbers = _numbers_of(cached, list(distinct))
     analysed = {key: _spacegroup_number(document.structure) for key, document in distinct.items() if key not in numbers}
     if analysed:
-        _remember(path, analysed)
+        _remember(path, cached, analysed)
     return numbers | analysed
 
 
@@ -78,29 +79,28 @@ def _spacegroup_number(structure: Structure) -> int | None:
         return None
 
 
-def _remembered(path: Path, keys: list[bytes]) -> dict[bytes, int | None]:
-    """The cached numbers of these keys; none where the cache is missing or unreadable (it is then written anew)."""
+def _cached(path: Path) -> pyarrow.Table:
+    """The cache's rows; none where it is missing or unreadable (it is then written anew)."""
     try:
-        table = pq.read_table(path, schema=_CACHE_SCHEMA)
+        return pq.read_table(path, schema=_CACHE_SCHEMA)
     except (OSError, pyarrow.ArrowException) as exc:
         if path.exists():
             logger.info("the space group cache %s cannot be read (%s): it is written anew", path, exc)
-        return {}
-    table = table.filter(pyarrow.compute.is_in(table["key"], pyarrow.array(keys, _CACHE_SCHEMA.field("key").type)))
-    return dict(zip(table["key"].to_pylist(), table["spacegroup_number"].to_pylist(), strict=True))
+        return _CACHE_SCHEMA.empty_table()
 
 
-def _remember(path: Path, numbers: dict[bytes, int | None]) -> None:
-    """Add `numbers` to the cache (rewritten whole under a temp name, then renamed: a reader never sees half a
-    file; of two processes adding at once, one's additions are lost, to be analysed again)."""
-    added = pyarrow.table([list(numbers), list(numbers.values())], schema=_CACHE_SCHEMA)
+def _numbers_of(cached: pyarrow.Table, keys: list[bytes]) -> dict[bytes, int | None]:
+    """The cached numbers of these keys."""
+    rows = cached.filter(pyarrow.compute.is_in(cached["key"], pyarrow.array(keys, _CACHE_SCHEMA.field("key").type)))
+    return dict(zip(rows["key"].to_pylist(), rows["spacegroup_number"].to_pylist(), strict=True))
+
+
+def _remember(path: Path, cached: pyarrow.Table, numbers: dict[bytes, int | None]) -> None:
+    """Add `numbers` (none of them `cached`) to the cache (rewritten whole under a temp name, then renamed: a reader
+    never sees half a file; of two processes adding at once, one's additions are lost, to be analysed again)."""
+    new = pyarrow.table([list(numbers), list(numbers.values())], schema=_CACHE_SCHEMA)
+    table = pyarrow.concat_tables([cached, new])
     try:
-        kept = pq.read_table(path, schema=_CACHE_SCHEMA)
-        kept = kept.filter(pyarrow.compute.invert(pyarrow.compute.is_in(kept["key"], added["key"])))
-        added = pyarrow.concat_tables([kept, added])
-    except (OSError, pyarrow.ArrowException):
-        pass  # no cache yet, or one that cannot be read: written anew
-    try:
-        atomic_write(path, lambda temp: pq.write_table(added, temp))
+        atomic_write(path, lambda temp: pq.write_table(table, temp))
     except (OSError, StoreError) as exc:  # (StoreError: a folder stands where the file goes)
         logger.info("space groups not remembered: %s cannot be written (%s)", path, exc)
