@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -170,8 +171,8 @@ def _whole_atoms(structure: str, formula: Formula) -> dict[str, float] | None:
     names = _WHOLE_ATOM.findall(structure)
     if not names or len(names) != structure.count('"element":'):
         return None
-    amounts = {symbol: float(names.count(symbol)) for symbol in formula.shares if symbol in names}
-    return amounts if sum(amounts.values()) == len(names) else None
+    atoms = Counter(names)
+    return {symbol: float(n) for symbol, n in atoms.items()} if atoms.keys() <= formula.shares.keys() else None
 
 
 def _structure_amounts(structure: str) -> dict[str, float]:
