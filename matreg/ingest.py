@@ -113,6 +113,7 @@ class RunReport:
         self.n_unchanged = dropped["materials"].unchanged
         self.n_superseded = dropped["materials"].superseded
         counts = {"n_stored": self.n_stored, "n_values": self.n_values, "n_quarantined": self.n_quarantined}
+        counts["n_reread"] = self.n_reread
         counts["quarantine_reasons"] = _counts_json(self.reasons)  # with the reasons of the publishing check
         published = {"n_unchanged": self.n_unchanged, "n_superseded": self.n_superseded, "n_withdrawn": withdrawn}
         return {**run_row, **counts, **published}
@@ -1088,6 +1089,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "status": report.status,
         "error": error,
         "n_fetched": report.n_fetched,
+        "n_reread": report.n_reread,
         "n_stored": report.n_stored,
         "n_values": report.n_values,
         "n_quarantined": report.n_quarantined,
@@ -1128,6 +1130,7 @@ def _report_from_row(row: dict[str, Any]) -> RunReport:
         started_at=row["started_at"],
         status=row["status"],
         n_fetched=row["n_fetched"],
+        n_reread=row.get("n_reread") or 0,  # (none in a run staged by an older matreg)
         n_stored=row["n_stored"],
         n_values=row["n_values"],
         n_quarantined=row["n_quarantined"],

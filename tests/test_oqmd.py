@@ -646,6 +646,22 @@ def test_a_second_calculation_of_an_entry_on_its_page_replaces_the_first_whole_a
     assert report.n_values == len(store.table("properties"))
 
 
+def test_a_resumed_run_keeps_the_count_of_records_read_again_before_it_stopped(tmp_path, store):
+    def second_calculation(body, url):  # the first entry given by two calculations on the first page
+        first = body["data"][0] | STANDARD
+        body["data"][:1] = [first, {k: v for k, v in first.items() if k != "band_gap"} | STATIC]
+
+    replay = OqmdReplay(RECORDS)
+    replay.fail_at(6, 503)  # the 4th page fails (no retries) after 3 pages were staged
+    with ReplayServer(_editing(replay, 0, second_calculation), prefix="/oqmdapi/") as server:
+        with pytest.raises(SourceError, match="HTTP 503"):
+            fetch(store, catalog_of(tmp_path, server), filter=FILTER, page_size=2)
+        request = FetchRequest(filter=FILTER, page_size=2)
+        report = run_ingest(build_connector("oqmd", catalog_of(tmp_path, server), request), store, resume=True)
+    assert (report.n_fetched, report.n_stored, report.n_reread, report.n_distinct) == (13, 12, 1, 12)
+    assert store.query("SELECT n_fetched, n_reread FROM fetch_runs").values.tolist() == [[13, 1]]
+
+
 def test_a_second_calculation_of_an_entry_on_a_later_page_is_kept_and_the_summary_says_so(tmp_path, store):
     first = RECORDS[0] | STANDARD  # entry 16974 of the recorded page, on the first page of five records
     later = RECORDS[0] | STATIC | {"band_gap": 5.1}  # on the third
