@@ -47,18 +47,26 @@ _SPELLINGS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2103": "°C"})
 # The formula unit and the entropy unit (cal/(mol*K)) as papers abbreviate them ('eV/f.u.', 'e.u.'): pint's names
 # ('fu', 'eu') have no periods.
 _ABBREVIATED_WITH_PERIODS = re.compile(r"(?<![\w.])([fe])\.u\.?(?![\w.])")
-# A mole of atoms, as thermochemistry tables write it ('kJ/mol-atom', the older 'kJ/g-atom'): pint would subtract.
-_MOLE_OF_ATOMS = re.compile(r"(?<![\w.])(?:mol|g)-atoms?(?![\w.])")
-# Thermal conductivity in W/mK: pint reads watts per millikelvin, a unit nobody writes.
-_PER_METRE_KELVIN = re.compile(r"(?<![\w.])(m?W)/mK(?![\w.])")
+# A mole of atoms, as thermochemistry tables write it ('kJ/mol-atom', the older 'kJ/g-atom', 'J/g-atom.K'): pint
+# would subtract.
+_MOLE_OF_ATOMS = re.compile(r"(?<![\w.])(?:mol|g)-atoms?(?!\w)")
+# Thermal conductivity in W/mK (mW/mK, kW/mK): pint reads watts per millikelvin, a unit nobody writes.
+_PER_METRE_KELVIN = re.compile(r"(?<![\w.])([kmµμ]?W)/mK(?![\w.])")
+# A unit and the kelvin written as one name after a slash ('J/molK', 'W/cmK'): split where pint knows the unit but not
+# the whole name ('J/mK' stays joules per millikelvin).
+_UNIT_KELVIN = re.compile(r"(?<=/)(\s*)([^\W\d_]+)K(?![\w.])")
 # 'at' (pint's technical atmosphere) standing alone after a slash, as in 'eV/at' and 'Å^3/at': an atom.
 _PER_AT = re.compile(r"(?<=/)(\s*)at\.?(?![\w.])")
 # A unit text with one slash and no parentheses whose denominator is several units ('J/mol*K', 'J/mol K', 'W/m·K',
-# 'W/m^2*K'): one denominator, as scientists write it (NIST's WebBook writes J/mol*K), where pint would multiply by
-# each unit after the first. A denominator with an exponent of its own ('J/mol K-1') is left as pint reads it.
-_DENOMINATOR_UNIT = r"°?[^\W\d][\w.]*(?:(?:\*\*|\^)[1-9]\d*|[²³])?"
+# 'W/m^2*K', and with a period or a hyphen for the product: 'J/mol.K', 'W/m-K'): one denominator, as scientists write
+# it (NIST's WebBook writes J/mol*K), where pint would multiply by each unit after the first (or subtract). A hyphen
+# before a number is an exponent written on, not a product; a denominator with an exponent of its own ('J/mol K-1',
+# 'J/mol-1') is left as pint reads it.
+_DENOMINATOR_UNIT = r"°?[^\W\d]\w*(?:(?:\*\*|\^)[1-9]\d*|[²³])?"
+_DENOMINATOR_PRODUCT = r"\s*[*·]\s*|\s+|[.-]"
 _ONE_DENOMINATOR = re.compile(
-    rf"\s*(?P<numerator>[^/()]+?)\s*/\s*(?P<denominator>{_DENOMINATOR_UNIT}(?:(?:\s*[*·]\s*|\s+){_DENOMINATOR_UNIT})+)\s*"
+    rf"\s*(?P<numerator>[^/()]+?)\s*/\s*"
+    rf"(?P<denominator>{_DENOMINATOR_UNIT}(?:(?:{_DENOMINATOR_PRODUCT}){_DENOMINATOR_UNIT})+)\s*"
 )
 # A unit name with its exponent written on: 'mol-1', 'cm-3', 'cm3' (not 'a0' or 'cm_1', pint's own names).
 _WRITTEN_ON_EXPONENT = re.compile(r"(?<![\w.])([^\W\d_]+)(-?[1-9]\d*)(?![\w.])")
@@ -71,6 +79,13 @@ def _exponent_written_out(match: re.Match[str]) -> str:
     return f"{match[1]}**{match[2]}"
 
 
+def _unit_times_kelvin(match: re.Match[str]) -> str:
+    """'molK' as 'mol*K' (`_UNIT_KELVIN`), unless pint knows the whole name ('mK') or not the unit before the K."""
+    if ureg.parse_unit_name(f"{match[2]}K") or not ureg.parse_unit_name(match[2]):
+        return match[0]
+    return f"{match[1]}{match[2]}*K"
+
+
 def _one_denominator(text: str) -> str:
     """'J/mol*K' as 'J/(mol*K)' (`_ONE_DENOMINATOR`); any other text as it is."""
     match = _ONE_DENOMINATOR.fullmatch(text)
@@ -81,10 +96,11 @@ def _one_denominator(text: str) -> str:
 
 def _spelled_for_pint(text: str) -> str:
     """A unit as papers and instrument exports write it, in pint's spelling: 'J mol−1 K-1' -> 'J mol**-1 K**-1',
-    'kJ/mol-atom' -> 'kJ/mol_atom', 'eV/f.u.' -> 'eV/fu', 'J/mol*K' -> 'J/(mol*K)', 'W/mK' -> 'W/(m*K)',
-    'eV/at' -> 'eV/atom'."""
+    'kJ/mol-atom' -> 'kJ/mol_atom', 'eV/f.u.' -> 'eV/fu', 'J/mol*K' and 'J/mol-K' -> 'J/(mol*K)', 'J/molK' ->
+    'J/(mol*K)', 'W/mK' -> 'W/(m*K)', 'eV/at' -> 'eV/atom'."""
     text = _ABBREVIATED_WITH_PERIODS.sub(r"\1u", _MOLE_OF_ATOMS.sub("mol_atom", text.translate(_SPELLINGS)))
-    text = _one_denominator(_PER_AT.sub(r"\1atom", _PER_METRE_KELVIN.sub(r"\1/(m*K)", text)))
+    text = _UNIT_KELVIN.sub(_unit_times_kelvin, _PER_METRE_KELVIN.sub(r"\1/(m*K)", text))
+    text = _one_denominator(_PER_AT.sub(r"\1atom", text))
     return _WRITTEN_ON_EXPONENT.sub(_exponent_written_out, text)
 
 

@@ -111,6 +111,17 @@ def test_units_as_papers_and_instruments_write_them(spelling, canonical):
         ("W/m2 K", "W/(m**2*K)"),
         ("J/g-atom K", "J/(mol_atom*K)"),
         ("J/mol*\u00b0C", "J/(mol*degC)"),
+        ("J/mol.K", "J/(mol*K)"),  # a period for the product, as European papers write it: pint alone reads J*K/mol
+        ("kJ/K.mol", "kJ/(K*mol)"),
+        ("J/mol-K", "J/(mol*K)"),  # a hyphen for the product, as US papers and NIST pages write it
+        ("W/m-K", "W/(m*K)"),
+        ("W/m.K", "W/(m*K)"),
+        ("W/m^2-K", "W/(m**2*K)"),
+        ("J/mol-atom-K", "J/(mol_atom*K)"),  # a mole of atoms, then the kelvin
+        ("J/g-atom.K", "J/(mol_atom*K)"),
+        ("J/molK", "J/(mol*K)"),  # no separator: 'molK' is no unit pint knows
+        ("kJ/kmolK", "kJ/(kmol*K)"),
+        ("W/cmK", "W/(cm*K)"),
     ],
 )
 def test_the_units_after_one_slash_are_one_denominator(spelling, canonical):
@@ -128,6 +139,10 @@ def test_the_units_after_one_slash_are_one_denominator(spelling, canonical):
         ("eV/atom", "eV/atom"),
         ("1/K", "K**-1"),
         ("g/cm^3", "g/cm**3"),
+        ("J/mol-1", "J*mol"),  # a hyphen before a number is an exponent written on: read as pint reads it
+        ("kJ/mol-atom", "kJ/mol_atom"),
+        ("kJ/g-atom", "kJ/mol_atom"),
+        ("J/(mol.K)", "J/(mol*K)"),
     ],
 )
 def test_units_that_say_where_their_denominator_ends_keep_their_meaning(spelling, canonical):
@@ -148,6 +163,14 @@ def test_units_that_say_where_their_denominator_ends_keep_their_meaning(spelling
         (1.0, "kcal/mol", "kJ/mol", 4.184),
         (150.0, "W/mK", "W/(m*K)", 150.0),  # thermal conductivity, not watts per millikelvin
         (25.0, "mW/mK", "W/(m*K)", 0.025),
+        (0.15, "kW/mK", "W/(m*K)", 150.0),
+        (1.5, "W/cmK", "W/(m*K)", 150.0),
+        (150.0, "W/m-K", "W/(m*K)", 150.0),  # NIST's spelling
+        (150.0, "W/m.K", "W/(m*K)", 150.0),
+        (29.1, "J/mol.K", "J/(mol*K)", 29.1),
+        (29.1, "J/mol-K", "J/(mol*K)", 29.1),
+        (29.1, "J/molK", "J/(mol*K)", 29.1),
+        (29.1, "kJ/mol-K", "J/(mol*K)", 29100.0),
         (-0.25, "eV/at", "eV/atom", -0.25),  # per atom, not per technical atmosphere
         (-0.25, "eV/at.", "eV/atom", -0.25),
         (16.0, "\u00c5^3/at", "angstrom**3/atom", 16.0),
@@ -159,7 +182,15 @@ def test_units_as_scientists_abbreviate_them(value, spelling, target, expected):
 
 @pytest.mark.parametrize(
     ("spelling", "canonical"),
-    [("at", "technical_atmosphere"), ("mK", "millikelvin"), ("W/K", "W/K"), ("eV/atom", "eV/atom")],
+    [
+        ("at", "technical_atmosphere"),
+        ("mK", "millikelvin"),
+        ("J/mK", "J/millikelvin"),  # only watts per mK are per metre and kelvin
+        ("1/mK", "1/millikelvin"),
+        ("J/kK", "J/kilokelvin"),  # a name pint knows is not split
+        ("W/K", "W/K"),
+        ("eV/atom", "eV/atom"),
+    ],
 )
 def test_abbreviations_read_in_context_keep_their_meaning_elsewhere(spelling, canonical):
     assert parse_unit(spelling) == parse_unit(canonical)
@@ -226,7 +257,10 @@ def test_unknown_unit_is_a_clear_error():
         parse_unit("elektronvolt")
 
 
-@pytest.mark.parametrize("text", ["J/(mol K", "kJ mol -1", "\u2103\u2103"])  # pint's parser failed on these
+@pytest.mark.parametrize(
+    "text",
+    ["J/(mol K", "kJ mol -1", "\u2103\u2103", "J/mol-K-1", "J/mol - K"],  # pint's parser failed on these
+)
 def test_a_unit_pint_cannot_parse_is_a_clear_error(text):
     with pytest.raises(UnitError, match=re.escape(f"unknown unit '{text}'")):
         parse_unit(text)
