@@ -53,6 +53,14 @@ def load_model(path: Path, model: type[Model]) -> Model:
         raise ConfigError(f"{path}: {_problems(exc.errors(), tree)}") from exc
 
 
+def entry_problem(model: pydantic.BaseModel, loc: tuple[str, ...], problem: str) -> pydantic.ValidationError:
+    """A problem a model validator finds in one entry of the file (`loc`: ('columns', 'Cp', 'unit')), as pydantic's
+    error at that entry, for `load_model` to name its line (a ValueError a model validator raises is at the top level:
+    line 1)."""
+    error = {"type": "value_error", "loc": loc, "input": None, "ctx": {"error": problem}}
+    return pydantic.ValidationError.from_exception_data(type(model).__name__, [error])
+
+
 def _problems(errors: list[Any], tree: yaml.Node | None) -> str:
     """Every unknown key (a misspelt key is both an unknown and a missing one: the unknown one names the typo), then
     the first other problem pydantic found."""

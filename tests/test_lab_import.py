@@ -361,12 +361,20 @@ def test_a_mapped_column_missing_from_the_file_is_a_clear_error(tmp_path):
         LabConnector(data, load_mapping(mapping))
 
 
-def test_a_mapping_with_an_unknown_property_names_its_line(tmp_path):
-    _, mapping = _write(
-        tmp_path, "", MAPPING.replace("{unit: J/(mol*K), temperature_K: 298.15}", "{property: colour, unit: eV}")
-    )
-    with pytest.raises(ConfigError, match=r"line \d+.*'colour' is not in the property vocabulary"):
+@pytest.mark.parametrize(
+    ("column", "where"),
+    [
+        ("  Cp: {property: colour, unit: eV}\n", "line 6: columns.Cp.property"),
+        ("  Cp:\n    unit: eV\n    property: colour\n", "line 8: columns.Cp.property"),
+        ("  colour: {unit: eV}\n", "line 6: columns.colour"),  # the column's name taken for its property
+    ],
+)
+def test_a_mapping_with_an_unknown_property_names_its_line(tmp_path, column, where):
+    # the line was the file's first ('line 1: (top level)'), wherever the column was
+    _, mapping = _write(tmp_path, "", MAPPING.replace("  Cp: {unit: J/(mol*K), temperature_K: 298.15}\n", column))
+    with pytest.raises(ConfigError) as raised:
         load_mapping(mapping)
+    assert str(raised.value) == f"{mapping}: {where}: Value error, 'colour' is not in the property vocabulary"
 
 
 @pytest.mark.parametrize("key", ["id_column", "formula_column", "name_column", "structure_column", "spacegroup_column"])
@@ -850,7 +858,8 @@ def test_two_columns_of_one_property_by_two_spellings_of_one_method_are_one_key(
         "  gap_b: {property: band_gap, unit: eV, method: PBE+U}\n"  # the vocabulary's name of GGA+U
     )
     _, mapping_path = _write(tmp_path, "", mapping)
-    with pytest.raises(ConfigError, match="columns gap_a, gap_b all give 'band_gap' at the same conditions and method"):
+    refused = "line 7: columns.gap_b: Value error, columns gap_a, gap_b all give 'band_gap' at the same conditions"
+    with pytest.raises(ConfigError, match=re.escape(refused)):
         load_mapping(mapping_path)
     at_300 = mapping.replace("GGA+U}", "GGA+U, temperature_K: 300}").replace("PBE+U}", "PBE+U, temperature_field: T}")
     data, mapping_path = _write(tmp_path, "formula,gap_a,gap_b,T\nNiO,2.4,2.5,300\nCoO,2.4,2.5,4\n", at_300)
@@ -1162,7 +1171,7 @@ def test_a_mapping_unit_of_another_dimension_than_its_property_is_refused_as_the
     if refused is None:
         assert load_mapping(mapping).columns["gap"].unit == unit
         return
-    with pytest.raises(ConfigError, match=re.escape(f"column 'gap': {refused}")):
+    with pytest.raises(ConfigError, match=re.escape(f"mapping.yaml: line 6: columns.gap.unit: Value error, {refused}")):
         load_mapping(mapping)
 
 

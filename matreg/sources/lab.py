@@ -24,7 +24,7 @@ from matreg.sources.labfiles import read_rows, sheet_names
 from matreg.structure import parse_structure
 from matreg.units import conversion_problem, convert
 from matreg.validation import at_conditions, is_blank, parse_number, read_spacegroup_number, to_json
-from matreg.yamlio import load_model
+from matreg.yamlio import entry_problem, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -106,15 +106,17 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     @pydantic.model_validator(mode="after")
     def _properties_known(self) -> LabMapping:
         """Each column's property is in the vocabulary, and its fixed unit (if any) converts to the property's: a band
-        gap in kJ/mol would quarantine every row of the column."""
+        gap in kJ/mol would quarantine every row of the column. Errors are at the column's property or unit (their
+        line)."""
         vocabulary = load_vocabulary()
         for column, spec in self.columns.items():
             prop = vocabulary.resolve(spec.property or column, self.dataset)
             if prop is None:
-                raise ValueError(f"column '{column}': '{spec.property or column}' is not in the property vocabulary")
+                where = ("columns", column, "property") if spec.property else ("columns", column)
+                raise entry_problem(self, where, f"'{spec.property or column}' is not in the property vocabulary")
             problem = spec.unit and conversion_problem(spec.unit, vocabulary.root[prop].unit)
             if problem:
-                raise ValueError(f"column '{column}': {problem}")
+                raise entry_problem(self, ("columns", column, "unit"), problem)
         return self
 
     @pydantic.model_validator(mode="after")
@@ -122,7 +124,8 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
         """Two columns of one property at the same fixed conditions and method (by its name in the method
         vocabulary: GGA+U is PBE+U) would give one record two values of one key, of which only one could be stored;
         so would two that read their method from one column of the row. (Columns that differ only by what their
-        rows' cells say are told apart per row: `LabConnector._values`.)"""
+        rows' cells say are told apart per row: `LabConnector._values`.) The error is at the second column (its
+        line)."""
         columns_of: dict[tuple, list[str]] = {}
         for column, spec in self.columns.items():
             prop, method = self.property_and_method(column)
@@ -131,9 +134,11 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
             columns_of.setdefault((prop, *conditions), []).append(column)
         for (prop, *_), columns in columns_of.items():
             if len(columns) > 1:
-                raise ValueError(
+                raise entry_problem(
+                    self,
+                    ("columns", columns[1]),
                     f"columns {', '.join(columns)} all give '{prop}' at the same conditions and method: "
-                    "give each its own method or temperature, or map one of them"
+                    "give each its own method or temperature, or map one of them",
                 )
         return self
 
