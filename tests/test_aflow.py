@@ -270,20 +270,21 @@ def test_a_heat_capacity_per_cell_is_per_mole_of_the_reduced_formula_unit(aflow_
 
 
 @pytest.mark.parametrize(
-    ("dft_type", "ldau_type", "method"),
+    ("dft_type", "ldau_type", "methods"),
     [
-        (["PAW_PBE"], 0, "PBE"),
-        (["PAW_PBE", "HSE06"], None, "HSE06"),  # a hybrid run on PBE potentials: the last functional named
-        ("PAW_PBE,HSE06", "null", "HSE06"),  # the old string-valued answers
-        (["US_PBE"], "2", "PBE+U"),
-        ("null", 1, None),
-        ({"not": "a list"}, 0, None),
+        (["PAW_PBE"], 0, ("PBE", "PBE")),
+        (["PAW_PBE", "HSE06"], None, ("HSE06", "PBE")),  # a hybrid run on PBE potentials: the last functional named
+        ("PAW_PBE,HSE06", "null", ("HSE06", "PBE")),  # the old string-valued answers
+        (["US_PBE"], "2", ("PBE+U", "PBE+U")),
+        (["PAW_PBE", "HSE06"], [2], ("HSE06", "PBE")),  # not a number: no +U read into it
+        ("null", 1, (None, None)),
+        ({"not": "a list"}, 0, (None, None)),
     ],
 )
-def test_the_method_names_the_functional_and_hubbard_u(aflow_catalog, dft_type, ldau_type, method):
+def test_the_method_names_the_functional_and_hubbard_u(aflow_catalog, dft_type, ldau_type, methods):
     connector = build_connector("aflow", aflow_catalog, FetchRequest(everything=True))
     for _ in range(2):  # functionals are worked out once per distinct dft_type: the second read is the same
-        assert connector.method_of({"dft_type": dft_type, "ldau_type": ldau_type}) == method
+        assert connector.methods_of({"dft_type": dft_type, "ldau_type": ldau_type}) == methods
 
 
 def test_a_429_with_retry_after_is_honoured_then_succeeds(store, aflow_catalog, aflux):

@@ -189,9 +189,9 @@ class AflowConnector(JsonApiConnector):
         row = {key: value for key, value in payload.items() if key not in _ATTACHED} if extra else payload
         if self.field_map.is_missing(row.get("compound")):
             raise RecordError("AFLUX record without 'compound'")
-        method = self.method_of(row)
+        method, potentials_method = self.methods_of(row)
         # AEL/AGL run with the entry's own settings: its potentials' functional, not a hybrid named after them
-        values = self.field_map.read_values(row, self.method_of(row, position=0) or self.attribution.method)
+        values = self.field_map.read_values(row, potentials_method or self.attribution.method)
         structure, structure_not_kept = _structure_of(payload)
         return SourceRecord(
             source_id=auid,
@@ -210,13 +210,14 @@ class AflowConnector(JsonApiConnector):
             absent=self.field_map.absent(row),
         )
 
-    def method_of(self, record: dict[str, Any], position: int = -1) -> str | None:
+    def methods_of(self, record: dict[str, Any]) -> tuple[str | None, str | None]:
         """The functional from dft_type (PAW_PBE -> PBE; PAW_GGA -> PW91; PAW_PBE,HSE06 -> HSE06), with '+U' when
-        ldau_type is set; `position` 0: the first one named, its potentials' (PAW_PBE,HSE06 -> PBE)."""
+        ldau_type is set, and the first one named, its potentials' (PAW_PBE,HSE06 -> PBE); (None, None) if none."""
         names = _functionals(_listed(record.get("dft_type")), self.field_map.missing)
         if not names:
-            return None
-        return names[position] + ("+U" if _nonzero(record.get("ldau_type")) else "")
+            return None, None
+        hubbard_u = "+U" if _nonzero(record.get("ldau_type")) else ""
+        return names[-1] + hubbard_u, names[0] + hubbard_u
 
 
 @lru_cache(maxsize=256)
@@ -301,6 +302,8 @@ def _listed(value: Any) -> tuple[str, ...]:
 
 
 def _nonzero(value: Any) -> bool:
+    if value is None:  # (most entries: no +U; raising and catching the TypeError costs a microsecond)
+        return False
     try:
         return float(value) != 0
     except (TypeError, ValueError):
