@@ -1139,6 +1139,64 @@ def test_a_decision_holds_when_its_value_comes_again_as_the_same_quantity_per_at
     assert to_redo(store) == []
 
 
+MADE_ON_NACL = "made on -411.2 kJ/mol of NaCl as received, the value is now -411.2 kJ/mol of Na2Cl2: not applied"
+
+
+@pytest.mark.parametrize(
+    ("action", "why"),
+    [
+        ("correct", MADE_ON_NACL),
+        (
+            "accept",
+            "the formation_energy_per_atom value is new or changed since (now -411.2 kJ/mol as received): not "
+            "reviewed by it",
+        ),
+    ],
+)
+def test_a_decision_on_a_value_received_per_mole_tells_the_formula_unit_as_written_nacl_from_na2cl2(
+    store, tmp_path, action, why
+):
+    import_energy(store, tmp_path, "NaCl", "-411.2", "kJ/mol")
+    stored = single_value(store.query("SELECT value FROM properties"))
+    if action == "correct":
+        decide(store, "correct", "typo", record_id="thermo:x", property="formation_energy_per_atom", value=-2.2)
+    else:
+        decide(store, "accept", "checked", record_id="thermo:x")
+    curated_value = -2.2 if action == "correct" else pytest.approx(stored)
+    for restated in (("-822.4", "kJ/mol"), ("-205.6", "kJ/mol-atom")):  # the same quantity, per Na2Cl2 or per atom
+        import_energy(store, tmp_path, "Na2Cl2", *restated)
+        assert energies(store) == [(curated_value, pytest.approx(stored), True)], restated
+        assert to_redo(store) == [], restated
+    import_energy(store, tmp_path, "Na2Cl2", "-411.2", "kJ/mol")  # the same number per mole of Na2Cl2: half as much
+    halved = pytest.approx(stored / 2)
+    assert energies(store) == [(halved, halved, False)]
+    assert to_redo(store) == [[action, "thermo:x", why]]
+    import_energy(store, tmp_path, "NaCl", "-411.2", "kJ/mol")  # as decided on: in force again
+    assert energies(store) == [(curated_value, pytest.approx(stored), True)] and to_redo(store) == []
+
+
+def as_logged_by_the_previous_matreg(store) -> None:
+    """Make the store's curation log as the matreg before `curation_log.formula_original` wrote it."""
+    for path in store.data_dir.glob("c*/**/curation_log.parquet"):
+        pq.write_table(pq.read_table(path).drop_columns(["formula_original"]), path)
+    (store.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
+
+
+def test_a_decision_the_previous_matreg_logged_without_the_formula_as_written_compares_values_as_before(
+    store, tmp_path
+):
+    import_energy(store, tmp_path, "NaCl", "-411.2", "kJ/mol")
+    decide(store, "correct", "typo", record_id="thermo:x", property="formation_energy_per_atom", value=-2.2)
+    as_logged_by_the_previous_matreg(store)
+    assert curation_log(store)["formula_original"].isna().all()
+    import_energy(store, tmp_path, "Na2Cl2", "-411.2", "kJ/mol")  # the log's reduced formula does not tell it apart
+    assert [(value, reviewed) for value, _, reviewed in energies(store)] == [(-2.2, True)] and to_redo(store) == []
+    import_energy(store, tmp_path, "Na2Cl2", "-822.4", "kJ/mol")  # compared per mole of the record's formula now
+    assert [reviewed for *_, reviewed in energies(store)] == [False]
+    why = "made on -411.2 kJ/mol as received, the value is now -822.4 kJ/mol: not applied"
+    assert to_redo(store) == [["correct", "thermo:x", why]]
+
+
 @pytest.mark.parametrize(("restated", "now"), [(("-280", "kJ/mol"), -0.967332), (("-0.95", "eV/atom"), -0.95)])
 def test_a_correction_is_stale_once_its_value_comes_again_changed_in_its_unit_or_another(
     store, tmp_path, restated, now
@@ -1200,17 +1258,26 @@ def test_a_decision_holds_when_the_file_writes_its_records_formula_otherwise(sto
     assert stale(store) == []
 
 
-def test_a_decision_on_a_molar_value_is_stale_once_the_file_writes_its_formula_unit_otherwise(store, tmp_path):
+@pytest.mark.parametrize(
+    ("written", "received", "rewritten", "restated"),
+    [
+        ("Fe0.95O", -250.0, "Fe19O20", -250.0),  # another number per atom
+        ("NaCl", -411.2, "Na2Cl2", -822.4),  # the same per atom: the correction, per mole of NaCl, is not per Na2Cl2
+    ],
+)
+def test_a_decision_on_a_molar_value_is_stale_once_the_file_writes_its_formula_unit_otherwise(
+    store, tmp_path, written, received, rewritten, restated
+):
     columns = "  dHf: {property: enthalpy_of_formation, unit: kJ/mol}\n"
-    import_lab(store, tmp_path, "thermo", columns, "id,formula,dHf\nx,Fe0.95O,-250\n")
+    import_lab(store, tmp_path, "thermo", columns, f"id,formula,dHf\nx,{written},{received}\n")
     decide(store, "correct", "typo", record_id="thermo:x", property="enthalpy_of_formation", value=-272.0)
-    import_lab(store, tmp_path, "thermo", columns, "id,formula,dHf\nx,Fe19O20,-250\n")  # per mole of Fe19O20
+    import_lab(store, tmp_path, "thermo", columns, f"id,formula,dHf\nx,{rewritten},{restated}\n")  # per its mole
     thermo = Dataset(description="t", version="1.0.0", properties=["enthalpy_of_formation"])
     sql, params = dataset_query(thermo)
     rows = apply_curation(store.query(sql, params), curation_log(store))
-    assert rows[["formula", "value", "reviewed"]].values.tolist() == [["Fe19O20", -250.0, False]]
+    assert rows[["formula_original", "value", "reviewed"]].values.tolist() == [[rewritten, restated, False]]
     stale_now = review.stale_decisions(store.query(sql, params), curation_log(store))
-    why = "made on Fe0.95O1, the record's enthalpy_of_formation is now per mole of Fe19O20: not applied"
+    why = f"made on {written}, the record's enthalpy_of_formation is now per mole of {rewritten}: not applied"
     assert stale_now["why"].tolist() == [why]
 
 

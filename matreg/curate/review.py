@@ -34,7 +34,7 @@ from matreg.sources.lab import SHARED_ID, LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store, settling_entries_sql
 from matreg.store.sql import current_rows_sql, stored_sql
 from matreg.structure import read_structure
-from matreg.units import AtomCounts, convert, is_missing_count_message, is_molar, same_unit
+from matreg.units import AtomCounts, convert, is_missing_count_message, is_molar, per_mole_of_atoms, same_unit
 from matreg.validation import (
     ATOMS_PER_CELL,
     CanonicalRecord,
@@ -54,8 +54,12 @@ VALUE_KEY = value_key()
 _ENTRY_TIME = "%Y%m%dT%H%M%S%fZ"
 _KEYED = ["record_id", "property", "_method", "_temperature_K", "_pressure_Pa"]  # VALUE_KEY, matchable when null
 _SEEN = ["property", "method", "temperature_K", "pressure_Pa", "original_value", "original_unit"]  # values_seen's
-_NOW = {"formula": "now_formula", "original_value": "now_value", "original_unit": "now_unit"}  # of a row, as
-# compared with what a decision on it was made on (the log's columns of these names)
+_NOW = {  # of a row, as compared with what a decision on it was made on (the log's columns of these names)
+    "formula": "now_formula",
+    "formula_original": "now_formula_original",
+    "original_value": "now_value",
+    "original_unit": "now_unit",
+}
 _DECIDED = ["entry_id", "action", "steward", "reason", "value", "unit", *_NOW, "values_seen"]  # a decision's own
 _NOTED = ("flag", "readmit")  # the entries whose '<steward>: <reason>' a value carries in `flags`
 # What the rows of one id of a lab file repeat of their record (`LabConnector._record_cells`), as stored
@@ -430,9 +434,7 @@ def _on_rows(rows: pd.DataFrame, decisions: pd.DataFrame, key: list[str]) -> pd.
     """Each pair of a row (`_keyed`) and a decision on its target (matched on `key`), oldest decision first: the row's
     position (`_row`), key and what it shows now (`_NOW`), the decision's columns, and why the decision does not
     apply to the row (`_why`; empty where it does)."""
-    now = rows[[*_KEYED, "formula_original"]].assign(
-        _row=range(len(rows)), **{column: rows[name] for name, column in _NOW.items()}
-    )
+    now = rows[_KEYED].assign(_row=range(len(rows)), **{column: rows[name] for name, column in _NOW.items()})
     pairs = now.merge(_keyed(decisions)[[*key, *_DECIDED]], on=key)
     pairs = pairs.sort_values(["entry_id", "_row"], kind="stable", ignore_index=True)
     return pairs.assign(_why=_why_stale(pairs))
@@ -441,19 +443,23 @@ def _on_rows(rows: pd.DataFrame, decisions: pd.DataFrame, key: list[str]) -> pd.
 def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
     """Per pair of `_on_rows`, why its decision is stale for its row (None: it applies): the record is another
     material now (another composition: Fe0.95O written Fe19O20 is the same), the value was received as another
-    quantity, or a record's accept did not review the value as it is now."""
+    quantity (per mole of the formula as written: -411.2 kJ/mol of NaCl is not -411.2 kJ/mol of Na2Cl2), or a
+    record's accept did not review the value as it is now."""
     unseen = _unseen(pairs)
+    written = _made_on_formulas(pairs)
     why: list[str | None] = []
-    for pair, not_seen in zip(pairs.itertuples(index=False), unseen, strict=True):
+    for pair, formula, not_seen in zip(pairs.itertuples(index=False), written, unseen, strict=True):
         received = _received_text(pair.now_value, pair.now_unit)
         made_on = (pair.original_value, pair.original_unit)
-        changed = _formula_change(pair.formula, pair.now_formula, pair.property, pair.original_unit)
+        changed = _formula_change(pair)
         if changed is not None:
             why.append(f"{changed}: not applied")
         elif pd.notna(pair.original_unit) and not _same_quantity(
-            pair.formula_original, *made_on, pair.now_value, pair.now_unit
+            formula, *made_on, pair.now_formula_original, pair.now_value, pair.now_unit
         ):
             made_on_text = _received_text(*made_on)
+            if formula != pair.now_formula_original:  # each as received of its formula unit as written
+                made_on_text, received = f"{made_on_text} of {formula}", f"{received} of {pair.now_formula_original}"
             why.append(f"made on {made_on_text} as received, the value is now {received}: not applied")
         elif not_seen:
             since = f"new or changed since (now {received} as received)"
@@ -463,24 +469,40 @@ def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
     return why
 
 
-def _formula_change(made_on: Any, now: str, property: str, received_in: Any) -> str | None:
-    """How the record a decision was made on (of formula `made_on`) is not the record of formula `now`, or None where
-    it is: another composition (Fe0.95O written Fe19O20 is the same), or, for a decision on a value (`received_in`:
-    the unit it was received in; none for a record's decision) that is per mole of the formula as written, received
-    or stored so, another formula unit (-250 kJ/mol of Fe0.95O is not of Fe19O20)."""
-    if not isinstance(made_on, str) or made_on == now:
+def _formula_change(pair: Any) -> str | None:
+    """How the record a pair's decision (of `_on_rows`) was made on is not the pair's record now, or None where it is:
+    another composition (Fe0.95O written Fe19O20 is the same), or, for a decision on a value (one received in an
+    `original_unit`; a record's decision has none) stored per mole, another formula unit as written (-250 kJ/mol of
+    Fe0.95O is not of Fe19O20, nor a correction per mole of NaCl one of Na2Cl2). A value received per mole and stored
+    otherwise is compared per mole of each formula as written (`_same_quantity`). A decision of a matreg that kept the
+    reduced formula only is stale on another formula unit of a value received per mole too, as far as the reduced
+    formula tells it (NaCl and Na2Cl2 are one); one of a matreg that kept no formula, never."""
+    made_on, now = pair.formula, pair.now_formula
+    if not isinstance(made_on, str):
         return None
-    if composition_key(made_on) != composition_key(now):
+    if made_on != now and composition_key(made_on) != composition_key(now):
         return f"made on {made_on}, the record is now {now}"
-    if isinstance(received_in, str) and _per_formula_unit(property, received_in):
-        return f"made on {made_on}, the record's {property} is now per mole of {now}"
+    if not isinstance(pair.original_unit, str):
+        return None
+    if isinstance(pair.formula_original, str):
+        made_on, now = pair.formula_original, pair.now_formula_original
+        if made_on != now and _stored_per_mole(pair.property) and atoms_per_unit(made_on) != atoms_per_unit(now):
+            return f"made on {made_on}, the record's {pair.property} is now per mole of {now}"
+        return None
+    if made_on != now and _per_formula_unit(pair.property, pair.original_unit):
+        return f"made on {made_on}, the record's {pair.property} is now per mole of {now}"
     return None
+
+
+def _stored_per_mole(property: str) -> bool:
+    """True for a property stored per mole (of its record's formula unit as written)."""
+    spec = load_vocabulary().root.get(property)
+    return spec is not None and is_molar(spec.unit)
 
 
 def _per_formula_unit(property: str, received_in: str) -> bool:
     """True for a value that depends on its record's formula unit: stored per mole, or received so."""
-    spec = load_vocabulary().root.get(property)
-    if spec is not None and is_molar(spec.unit):
+    if _stored_per_mole(property):
         return True
     try:
         return is_molar(received_in)
@@ -501,27 +523,51 @@ def _unseen(pairs: pd.DataFrame) -> np.ndarray:
     )
     key = ["entry_id", *_KEYED[1:]]  # an accept saw one value of each key
     seen = _keyed(seen)[[*key, "original_value", "original_unit"]].drop_duplicates(key)
-    compared = pairs[[*key, "formula_original", "now_value", "now_unit"]].merge(seen, how="left", on=key)  # aligned
-    values = compared[["formula_original", "original_value", "original_unit", "now_value", "now_unit"]]
+    now = pairs[[*key, "now_formula_original", "now_value", "now_unit"]].assign(formula=_made_on_formulas(pairs))
+    compared = now.merge(seen, how="left", on=key)  # aligned
+    values = compared[["formula", "original_value", "original_unit", "now_formula_original", "now_value", "now_unit"]]
     reviewed = [pd.notna(value.original_unit) and _same_quantity(*value) for value in values.itertuples(index=False)]
     return listed & ~np.array(reviewed, dtype=bool)
 
 
-def _same_quantity(formula: str, value: float, unit: str, other_value: float, other_unit: str) -> bool:
-    """True when two values as received, of a record of formula `formula` (as written), are one quantity, in one unit
-    or another, however spelt (3.2 eV, 3200 meV, 3.2 electronvolt), per atom or per formula unit (-4.26 eV/fu of NaCl
-    is -2.13 eV/atom, converted with the formula's atoms as ingest converts values), to a relative `_SAME_QUANTITY`;
-    False for units that do not convert into each other (a per-cell value and a per-atom one: the cell's atoms are
-    not known here). Two that were no number (cells a steward readmitted corrected) are one in one unit."""
+def _made_on_formulas(pairs: pd.DataFrame) -> pd.Series:
+    """Per pair of `_on_rows`, the formula as written its decision was made on; the row's now for a decision of a
+    matreg that did not keep it (its value is compared per mole of the record's formula now, as that matreg did)."""
+    return pairs["formula_original"].where(pairs["formula_original"].notna(), pairs["now_formula_original"])
+
+
+def _same_quantity(
+    formula: str, value: float, unit: str, other_formula: str, other_value: float, other_unit: str
+) -> bool:
+    """True when two values as received, each of a record of its formula (as written), are one quantity, in one unit
+    or another, however spelt (3.2 eV, 3200 meV, 3.2 electronvolt), per atom or per formula unit of its own formula
+    (-4.26 eV/fu of NaCl is -2.13 eV/atom, and -8.52 eV/fu of Na2Cl2; converted with the formulas' atoms as ingest
+    converts values), to a relative `_SAME_QUANTITY`; False for units that do not convert into each other (a per-cell
+    value and a per-atom one: the cell's atoms are not known here). Two that were no number (cells a steward
+    readmitted corrected) are one in one unit."""
     if pd.isna(value) or pd.isna(other_value):
         return pd.isna(value) and pd.isna(other_value) and unit == other_unit
-    if unit != other_unit:
-        counts = AtomCounts(per_formula_unit=atoms_per_unit(formula))
-        try:
-            other_value = convert(float(other_value), other_unit, unit, counts)
-        except UnitError:
-            return False
-    return math.isclose(float(value), float(other_value), rel_tol=_SAME_QUANTITY)
+    try:
+        restated = _restated_for(float(other_value), other_unit, other_formula, formula)
+        if unit != other_unit:
+            restated = convert(restated, other_unit, unit, AtomCounts(per_formula_unit=atoms_per_unit(formula)))
+    except UnitError:
+        return False
+    return math.isclose(float(value), restated, rel_tol=_SAME_QUANTITY)
+
+
+def _restated_for(value: float, unit: str, formula: str, to_formula: str) -> float:
+    """A value in `unit` of a record of formula `formula` (as written), per formula unit of `to_formula` where `unit`
+    is per mole (or formula unit): -822.4 kJ/mol of Na2Cl2 is -411.2 kJ/mol of NaCl; as it is otherwise, and where
+    the two are one formula unit. UnitError where a formula has no atoms to restate by, or the unit is none pint
+    reads."""
+    if formula == to_formula:
+        return value
+    atoms, to_atoms = atoms_per_unit(formula), atoms_per_unit(to_formula)
+    if atoms == to_atoms or not is_molar(unit):
+        return value
+    per_atom = per_mole_of_atoms(unit)
+    return convert(convert(value, unit, per_atom, AtomCounts(atoms)), per_atom, unit, AtomCounts(to_atoms))
 
 
 def _received_text(value: float | None, unit: str) -> str:
@@ -586,7 +632,7 @@ def _decision(
     """The target columns of an accept, reject, flag or correct entry, checked against the store."""
     if record_id is None or not _record_exists(store, record_id):
         raise CurationError(f"unknown record '{record_id}'" if record_id else f"{action} needs a record id")
-    formula = {"formula": _formula_of(store, record_id)}
+    formula = _formulas_of(store, record_id)
     if property is None:
         if action == "correct" or any(x is not None for x in (method, temperature_K, pressure_Pa, value, unit)):
             raise CurationError(f"{action}: name the value's property (a method, condition or value needs one)")
@@ -631,9 +677,11 @@ def _stored_value(
     return {column: _none(value) for column, value in rows.iloc[0].items()}
 
 
-def _formula_of(store: Store, record_id: str) -> str:
-    """The record's formula as stored now (what a decision on it, or on one of its values, is made on)."""
-    return store.read("SELECT formula FROM materials WHERE record_id = ?", [record_id])["formula"].iloc[0]
+def _formulas_of(store: Store, record_id: str) -> dict[str, str]:
+    """The record's formula, reduced and as written, as stored now (what a decision on it, or on one of its values,
+    is made on: a value per mole is per mole of the formula as written)."""
+    sql = "SELECT formula, formula_original FROM materials WHERE record_id = ?"
+    return store.read(sql, [record_id]).iloc[0].to_dict()
 
 
 def _values_of(store: Store, record_id: str) -> str:
