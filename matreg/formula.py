@@ -60,6 +60,8 @@ class Formula:
     `species` is the formula as written, not reduced ('O', 'O2' and 'O3' are three molecules of one reduced formula).
     `shares` is each element's share of the atoms, by symbol ('D2O': H 2/3, O 1/3), which a structure of the formula
     is checked against (`same_amounts`); it follows from `species` (shared by every parse of the formula: never edit).
+    `molar_mass` is what a mole of the formula unit as written weighs, in g/mol (the unit `atoms_per_formula_unit`
+    counts: Al4O6 weighs twice Al2O3), as pymatgen weighs it; None for the electron, which pymatgen does not weigh.
     """
 
     original: str
@@ -68,6 +70,7 @@ class Formula:
     elements: tuple[str, ...]
     atoms_per_formula_unit: float
     charge: float | None
+    molar_mass: float | None
     shares: dict[str, float] = field(compare=False, repr=False)
 
     @property
@@ -91,7 +94,7 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     if not original:
         raise FormulaError("empty formula")
     if _ELECTRON.fullmatch(original):
-        return Formula(original, _ELECTRON_FORMULA, _ELECTRON_FORMULA, (), 0.0, -1.0, {})
+        return Formula(original, _ELECTRON_FORMULA, _ELECTRON_FORMULA, (), 0.0, -1.0, None, {})
     try:
         plain = original.translate(_SUBSCRIPT_DIGITS)  # 'Fe₂O₃' as 'Fe2O3'
         composition = _ion(plain, as_stored) if _CHARGE_SUFFIX.search(plain) else _composition(plain, as_stored)
@@ -104,7 +107,14 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     elements = tuple(sorted({el.symbol for el in composition.elements}))  # deuterium's symbol is H
     charge = float(composition.charge) if isinstance(composition, Ion) else None
     shares = _shares(_symbol_amounts(composition))
-    return Formula(original, reduced, species, elements, float(composition.num_atoms), charge, shares)
+    atoms = float(composition.num_atoms)
+    return Formula(original, reduced, species, elements, atoms, charge, _molar_mass(composition), shares)
+
+
+def _molar_mass(composition: Composition) -> float:
+    """What a mole of `composition` weighs in g/mol: pymatgen's `Composition.weight`, summed as it sums it but in plain
+    floats (its weight, a float with a unit, costs 80 µs a formula, longer than the formula's parse)."""
+    return sum(amount * float(element.atomic_mass) for element, amount in composition.items())
 
 
 def atoms_per_unit(formula: str) -> float:

@@ -1,5 +1,8 @@
 """The one place values change unit: a pint registry with counting units for atoms and formula units.
 
+A value per atom, per formula unit, per cell or per mass converts into any of the others with its record's atom counts
+and molar mass (`AtomCounts`).
+
 Units are also read as papers and instrument exports write them ('kJ mol-1', 'g cm-3', a minus sign '−'), by a
 preprocessor of the registry.
 """
@@ -111,13 +114,15 @@ ureg.preprocessors.append(_spelled_for_pint)
 
 
 class AtomCounts(NamedTuple):
-    """How many atoms a formula unit and a cell hold: needed to turn molar or per-cell values into per-atom ones.
+    """How many atoms a formula unit and a cell hold, and what a mole of formula units weighs (g/mol): needed to turn
+    molar or per-cell values into per-atom ones, and values per mass (J/(g*K)) into molar or per-atom ones.
 
     (`convert_array` takes them as arrays, one count per value.)
     """
 
     per_formula_unit: float | None = None
     per_cell: float | None = None
+    molar_mass: float | None = None
 
 
 # What pint's parser raises on text it cannot read ('kJ mol -1', an unclosed 'J/(mol K')
@@ -151,31 +156,41 @@ NO_COUNTS = AtomCounts()
 
 
 def convert(value: float, from_unit: str, to_unit: str, counts: AtomCounts = NO_COUNTS) -> float:
-    """Convert `value` from one unit to another, bridging per-formula-unit/per-cell and per-atom with `counts`."""
-    per_fu, per_cell = (np.array([count or np.nan], dtype=float) for count in counts)
-    converted = float(convert_array(np.array([value], dtype=float), from_unit, to_unit, per_fu, per_cell)[0])
+    """Convert `value` from one unit to another, bridging per-atom, per-formula-unit, per-cell and per-mass values
+    with `counts`."""
+    per_fu, per_cell, molar_mass = (np.array([count or np.nan], dtype=float) for count in counts)
+    values = np.array([value], dtype=float)
+    converted = float(convert_array(values, from_unit, to_unit, per_fu, per_cell, molar_mass)[0])
     if math.isnan(converted) and not math.isnan(value):
-        raise UnitError(missing_count_message(from_unit, to_unit))
+        raise UnitError(missing_count_message(from_unit, to_unit, counts.molar_mass))
     return converted
 
 
 def convert_array(
-    values: np.ndarray, from_unit: str, to_unit: str, per_formula_unit: np.ndarray, per_cell: np.ndarray
+    values: np.ndarray,
+    from_unit: str,
+    to_unit: str,
+    per_formula_unit: np.ndarray,
+    per_cell: np.ndarray,
+    molar_mass: np.ndarray,
 ) -> np.ndarray:
-    """Convert many values between two units at once, with each value's atom counts (NaN: unknown).
+    """Convert many values between two units at once, with each value's atom counts and molar mass in g/mol (NaN:
+    unknown).
 
-    A value whose conversion needs an atom count that is unknown or zero becomes NaN; UnitError when the units
-    cannot be converted at all.
+    A value whose conversion needs an atom count or a molar mass that is unknown or zero becomes NaN; UnitError when
+    the units cannot be converted at all.
     """
     plan = _convertible(from_unit, to_unit)
     if plan is None:  # an offset unit (degC, degF): not a plain factor
         return np.asarray(ureg.Quantity(values, parse_unit(from_unit)).to(parse_unit(to_unit)).magnitude, dtype=float)
-    factor, per_fu_exponent, per_cell_exponent = plan
+    factor, per_fu_exponent, per_cell_exponent, molar_mass_exponent = plan
     result = values * factor
     if per_fu_exponent:
         result = result * _known(per_formula_unit) ** per_fu_exponent
     if per_cell_exponent:
         result = result * _known(per_cell) ** per_cell_exponent
+    if molar_mass_exponent:
+        result = result * _known(molar_mass) ** molar_mass_exponent
     return result
 
 
@@ -210,12 +225,12 @@ def per_mole_of_atoms(unit: str) -> str:
 def scale_factor(from_unit: str, to_unit: str) -> float:
     """The factor between two units of one dimension (lengths, say); UnitError if they differ by more than one."""
     plan = _convertible(from_unit, to_unit)
-    if plan is None or plan[1:] != (0, 0):
+    if plan is None or plan[1:] != (0, 0, 0):
         raise UnitError(f"'{from_unit}' to '{to_unit}' is not a plain factor")
     return plan[0]
 
 
-def _convertible(from_unit: str, to_unit: str) -> tuple[float, int, int] | None:
+def _convertible(from_unit: str, to_unit: str) -> tuple[float, int, int, int] | None:
     """The unit plan of `_plan`; UnitError when the units cannot be converted."""
     plan = _plan(from_unit, to_unit)
     if isinstance(plan, str):
@@ -227,14 +242,18 @@ _MISSING_COUNT = "without the number of atoms"
 
 
 def conversion_problem(from_unit: str, to_unit: str) -> str | None:
-    """Why a value in `from_unit` can never be converted to `to_unit`, whatever its record's atom counts (another
-    dimension, a unit pint does not know); None where it can."""
+    """Why a value in `from_unit` can never be converted to `to_unit`, whatever its record's atom counts and molar
+    mass (another dimension, a unit pint does not know); None where it can."""
     plan = _plan(from_unit, to_unit)
     return plan if isinstance(plan, str) else None
 
 
-def missing_count_message(from_unit: str, to_unit: str) -> str:
-    """Why a value could not be converted: the conversion needs an atom count its record does not give."""
+def missing_count_message(from_unit: str, to_unit: str, molar_mass: float | None = None) -> str:
+    """Why a value could not be converted: the conversion needs the molar mass of its formula unit (`molar_mass`: its
+    record's, None or NaN where unknown) or an atom count that its record does not give."""
+    plan = _plan(from_unit, to_unit)
+    if isinstance(plan, tuple) and plan[3] and not (molar_mass is not None and molar_mass > 0):
+        return f"cannot convert '{from_unit}' to '{to_unit}' without the molar mass of the formula unit"
     return f"cannot convert '{from_unit}' to '{to_unit}' {_MISSING_COUNT}"
 
 
@@ -244,35 +263,40 @@ def is_missing_count_message(reason: str) -> bool:
 
 
 def _known(counts: np.ndarray) -> np.ndarray:
-    """Atom counts with zeros as unknown (NaN)."""
+    """Atom counts (or molar masses) with zeros as unknown (NaN)."""
     return np.where(counts > 0, counts, np.nan)
 
 
 # Exponents of (atoms per formula unit, atoms per cell) tried in turn; the last two go per cell -> per formula unit
-# and back (AFLOW's heat capacity in k_B/cell to J/(mol*K)).
-_BRIDGES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (1, -1), (-1, 1))
+# and back (AFLOW's heat capacity in k_B/cell to J/(mol*K)). Each is tried without the molar mass, then with it (per
+# mass -> per mole of formula units: a DSC's J/(g*K) to J/(mol*K)) and its inverse.
+_COUNT_BRIDGES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (1, -1), (-1, 1))
+_BRIDGES = tuple((*counts, molar_mass) for molar_mass in (0, 1, -1) for counts in _COUNT_BRIDGES)
 
 
 @lru_cache(maxsize=4096)
-def _plan(from_unit: str, to_unit: str) -> tuple[float, int, int] | str | None:
+def _plan(from_unit: str, to_unit: str) -> tuple[float, int, int, int] | str | None:
     """How to convert between two units, worked out once per pair with pint.
 
-    (factor, e_fu, e_cell): result = value * factor * (atoms per formula unit)**e_fu * (atoms per cell)**e_cell;
-    None for offset units (converted by pint each time); a message when the units cannot be converted.
+    (factor, e_fu, e_cell, e_mass): result = value * factor * (atoms per formula unit)**e_fu * (atoms per cell)**e_cell
+    * (molar mass in g/mol)**e_mass; None for offset units (converted by pint each time); a message when the units
+    cannot be converted.
     """
     try:
         source, target = parse_unit(from_unit), parse_unit(to_unit)
     except UnitError as exc:
         return str(exc)
     per_fu, per_cell = ureg.Quantity(1.0, "atom/formula_unit"), ureg.Quantity(1.0, "atom/cell")
-    for per_fu_exponent, per_cell_exponent in _BRIDGES:
+    molar_mass = ureg.Quantity(1.0, "g/mol")  # of formula units
+    for bridge in _BRIDGES:
+        per_fu_exponent, per_cell_exponent, molar_mass_exponent = bridge
         quantity = ureg.Quantity(1.0, source) * per_fu**per_fu_exponent * per_cell**per_cell_exponent
+        quantity = quantity * molar_mass**molar_mass_exponent
         if quantity.check(target.dimensionality):
-            if (per_fu_exponent, per_cell_exponent) == (0, 0) and ureg.Quantity(0.0, source).to(target).magnitude:
+            if bridge == (0, 0, 0) and ureg.Quantity(0.0, source).to(target).magnitude:
                 return None
-            return float(quantity.to(target).magnitude), per_fu_exponent, per_cell_exponent
-    notes = _symbol_note(from_unit, target) + _per_mass_note(from_unit, source, target)
-    return f"cannot convert '{from_unit}' to '{to_unit}' (incompatible dimensions{notes})"
+            return float(quantity.to(target).magnitude), *bridge
+    return f"cannot convert '{from_unit}' to '{to_unit}' (incompatible dimensions{_symbol_note(from_unit, target)})"
 
 
 # Bare symbols written for another unit than the SI one they stand for: 'A^3' for Å^3 (where Å is not at hand), 'C'
@@ -286,13 +310,6 @@ def _symbol_note(text: str, target: pint.Unit) -> str:
         return ""
     symbols = re.findall(r"(?<![A-Za-z])[AC](?![A-Za-z])", text)
     return "".join(f"; {_MISREAD_SYMBOLS[symbol]}" for symbol in dict.fromkeys(symbols))
-
-
-def _per_mass_note(text: str, source: pint.Unit, target: pint.Unit) -> str:
-    """A note for a unit per mass ('J/(g*K)') where the target is per mole or per atom: no molar mass is applied."""
-    if dict((source / target).dimensionality) not in ({"[mass]": -1, "[substance]": 1}, {"[mass]": -1, "[atom]": 1}):
-        return ""
-    return f"; '{text}' is per mass: matreg needs a molar unit, per mole of formula units or of atoms"
 
 
 def declared_unit(text: str) -> pint.Unit:

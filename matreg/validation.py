@@ -332,6 +332,7 @@ class _FlatValues:
         self.floats = np.array([number if isinstance(number, float) else np.nan for number in self.numbers])
         self.per_formula_unit = np.array([material["atoms_per_formula_unit"] for material in materials], dtype=float)
         self.per_cell = np.array([_atoms_per_cell(record) for record in records], dtype=float)  # None -> NaN
+        self.molar_mass = np.array([_molar_mass(material) for material in materials], dtype=float)  # None -> NaN
 
     def groups(self, source: str, reasons: dict[int, list[str]]) -> list[_UnitGroup]:
         """The values grouped by (property as given, unit); values of an unknown property get their reason."""
@@ -391,10 +392,10 @@ class _FlatValues:
             repeated += given
         return np.array(repeated, dtype=np.int64)
 
-    def counts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Atoms per formula unit and per cell of the records of these rows (NaN: unknown)."""
+    def counts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Atoms per formula unit and per cell, and the molar mass, of the records of these rows (NaN: unknown)."""
         positions = self.positions[rows]
-        return self.per_formula_unit[positions], self.per_cell[positions]
+        return self.per_formula_unit[positions], self.per_cell[positions], self.molar_mass[positions]
 
     def table(
         self, converted: np.ndarray, groups: list[_UnitGroup], admitted: np.ndarray, source: str
@@ -502,6 +503,11 @@ def _given_by_fields(key: dict[str, Any], raws: list[RawValue], numbers: list[fl
     )
 
 
+def _molar_mass(material: dict[str, Any]) -> float | None:
+    """What a mole of the material's formula unit as written weighs (g/mol; None: the electron's, unweighed)."""
+    return parse_formula(material["formula_original"]).molar_mass
+
+
 def _atoms_per_cell(record: SourceRecord) -> float | None:
     """Atoms in the record's cell, by occupancy where sites are partly occupied."""
     return record.nsites if record.atoms_per_cell is None else record.atoms_per_cell
@@ -519,19 +525,23 @@ class _UnitGroup:
     def convert(self, values: _FlatValues, reasons: dict[int, list[str]]) -> np.ndarray:
         """The group's values in the canonical unit; reasons for those that do not convert or are out of bounds."""
         numbers = values.floats[self.rows]
+        per_formula_unit, per_cell, molar_mass = values.counts(self.rows)
         try:
-            converted = convert_array(numbers, self.unit, self.spec.unit, *values.counts(self.rows))
+            converted = convert_array(numbers, self.unit, self.spec.unit, per_formula_unit, per_cell, molar_mass)
         except UnitError as exc:
             reasons.update((row, [str(exc)]) for row in self.rows.tolist() if row not in reasons)
             return numbers
         outside = np.flatnonzero(~within_bounds(converted, *self.spec.bounds))  # NaN included
-        for row, value in zip(self.rows[outside].tolist(), converted[outside].tolist(), strict=True):
-            reasons.setdefault(row, [self._refusal(value)])
+        refused = (column[outside].tolist() for column in (self.rows, converted, molar_mass))
+        for row, value, its_molar_mass in zip(*refused, strict=True):
+            reasons.setdefault(row, [self._refusal(value, its_molar_mass)])
         return converted
 
-    def _refusal(self, value: float) -> str:
-        if math.isnan(value):  # a number (NaN values have their reason already) that needed a missing atom count
-            return missing_count_message(self.unit, self.spec.unit)
+    def _refusal(self, value: float, molar_mass: float) -> str:
+        """Why a converted value is refused: out of bounds, or (NaN) it needed an atom count or molar mass (NaN:
+        unknown) its record does not give."""
+        if math.isnan(value):  # a number (NaN values have their reason already) that needed a missing count
+            return missing_count_message(self.unit, self.spec.unit, molar_mass)
         return outside_bounds(self.property, self.spec, value)
 
 

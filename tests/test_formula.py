@@ -57,6 +57,26 @@ def test_the_electron_is_a_species_without_atoms(text):
     assert not same_composition(formula, Composition("H"))
 
 
+@pytest.mark.parametrize(
+    ("text", "weighed"),
+    [
+        ("Cu", "Cu"),
+        ("Al2O3", "Al2O3"),
+        ("Al4O6", "Al4O6"),  # the formula unit as written, as its atoms are counted
+        ("D2O", "D2O"),  # heavy water: deuterium's mass, not hydrogen's
+        ("CuSO4.5H2O", "CuSO9H10"),  # the hydrate's water included
+        ("AlF4-", "AlF4"),
+        ("Fe₂O₃", "Fe2O3"),
+    ],
+)
+def test_the_molar_mass_is_pymatgens_weight_of_the_formula_unit_as_written(text, weighed):
+    assert parse_formula(text).molar_mass == pytest.approx(float(Composition(weighed).weight), rel=1e-12)
+
+
+def test_the_electron_has_no_molar_mass_pymatgen_weighs():
+    assert parse_formula("e-").molar_mass is None
+
+
 def test_ions_keep_their_charge():
     formula = parse_formula("AlF4-")
     assert formula.charge == -1 and formula.elements == ("Al", "F")

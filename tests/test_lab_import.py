@@ -1121,7 +1121,7 @@ def test_units_as_scientists_abbreviate_them_are_read(store, tmp_path):
     rows += "S1,MgO,26.95,J/mol*K,-0.5,Ha/atom,9.35,760\nS2,MgO,6.44,e.u.,-6.0,eV/at,,\n"
     rows += "S3,MgO,0.67,J/(g*K),,,,\n"
     report = import_file(store, *_write(tmp_path, rows, mapping))
-    assert (report.n_stored, report.n_values, report.n_quarantined) == (2, 5, 1)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (3, 6, 0)
     query = (
         "SELECT m.source_id, p.property, p.value, p.original_unit, coalesce(p.pressure_Pa, -1) FROM properties p "
         "JOIN materials m USING (record_id) ORDER BY 1, 2"
@@ -1132,10 +1132,43 @@ def test_units_as_scientists_abbreviate_them_are_read(store, tmp_path):
         ["S1", "volume_per_atom", 9.35, "\u00c5^3/at", pytest.approx(101325.0)],  # per atom, at 760 Torr
         ["S2", "entropy", pytest.approx(6.44 * 4.184), "e.u.", -1.0],  # the entropy unit, cal/(mol*K)
         ["S2", "total_energy_per_atom", -6.0, "eV/at", -1.0],
+        ["S3", "entropy", pytest.approx(0.67 * 40.3044, rel=1e-9), "J/(g*K)", -1.0],  # per mass: MgO's 40.3044 g/mol
     ]
-    assert single_value(store.query("SELECT reasons[1] FROM quarantine")) == (
-        "cannot convert 'J/(g*K)' to 'J/(mol*K)' (incompatible dimensions; 'J/(g*K)' is per mass: matreg needs a "
-        "molar unit, per mole of formula units or of atoms)"
+
+
+DSC_MAPPING = """dataset: dsc-lab
+formula_column: formula
+id_column: id
+citation: DSC notebook 3
+columns:
+  Cp: {property: heat_capacity_cp, unit: J/(g*K), temperature_K: 298.15}
+  dH: {property: enthalpy_increment, unit_field: dH_unit, temperature_K: 400}
+"""
+
+
+def test_values_per_mass_are_stored_molar_with_the_formulas_molar_mass_and_keep_the_original(store, tmp_path):
+    rows = "id,formula,Cp,dH,dH_unit\n"
+    rows += "cu,Cu,0.385,39.34,kJ/kg\nwater,H2O,4.184,,\ncorundum,Al2O3,0.7788,84.52,J g-1\n"
+    rows += "electron,e-,1.0,,\n"
+    report = import_file(store, *_write(tmp_path, rows, DSC_MAPPING))
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (3, 5, 1)
+    stored = store.query(
+        "SELECT m.source_id, p.property, p.value, p.unit, p.original_value, p.original_unit FROM properties p "
+        "JOIN materials m USING (record_id) ORDER BY 1, 2"
+    ).values.tolist()
+    # g/mol of each formula unit as pymatgen weighs it: Cu 63.546, Al2O3 101.9612772, H2O 18.01528
+    assert stored == [
+        ["corundum", "enthalpy_increment", pytest.approx(8.617767148944, rel=1e-9), "kJ/mol", 84.52, "J g-1"],
+        ["corundum", "heat_capacity_cp", pytest.approx(79.40744268336, rel=1e-9), "J/(mol*K)", 0.7788, "J/(g*K)"],
+        ["cu", "enthalpy_increment", pytest.approx(2.49989964, rel=1e-9), "kJ/mol", 39.34, "kJ/kg"],
+        ["cu", "heat_capacity_cp", pytest.approx(24.46521, rel=1e-9), "J/(mol*K)", 0.385, "J/(g*K)"],
+        ["water", "heat_capacity_cp", pytest.approx(75.37593152, rel=1e-9), "J/(mol*K)", 4.184, "J/(g*K)"],
+    ]
+    assert abs(stored[1][2] / 79.01 - 1) < 0.01  # NIST-JANAF's corundum at 298.15 K: 79.01 J/(mol*K)
+    item, reason = store.query("SELECT item, reasons[1] FROM quarantine").values.tolist()[0]
+    assert (item, reason) == (
+        "electron",
+        "cannot convert 'J/(g*K)' to 'J/(mol*K)' without the molar mass of the formula unit",  # none pymatgen weighs
     )
 
 
@@ -1162,6 +1195,7 @@ def test_a_unit_of_the_mapping_that_cannot_be_read_names_the_mapping_line_and_co
     [
         ("kJ/mol", "cannot convert 'kJ/mol' to 'eV' (incompatible dimensions)"),  # a band gap per mole
         ("eV/atom", "cannot convert 'eV/atom' to 'eV' (incompatible dimensions)"),
+        ("J/g", "cannot convert 'J/g' to 'eV' (incompatible dimensions)"),  # per mass: no molar mass makes it eV
         ("meV", None),
     ],
 )
@@ -1173,6 +1207,15 @@ def test_a_mapping_unit_of_another_dimension_than_its_property_is_refused_as_the
         return
     with pytest.raises(ConfigError, match=re.escape(f"mapping.yaml: line 6: columns.gap.unit: Value error, {refused}")):
         load_mapping(mapping)
+
+
+@pytest.mark.parametrize(("column", "unit"), [("Cp", "J/(g*K)"), ("Cp", "J/(kg*K)"), ("dH", "kJ/kg")])
+def test_a_mapping_unit_per_mass_of_a_molar_property_is_accepted_as_the_mapping_loads(tmp_path, column, unit):
+    text = DSC_MAPPING.replace("unit_field: dH_unit", "unit: kJ/mol").replace(
+        {"Cp": "unit: J/(g*K)", "dH": "unit: kJ/mol"}[column], f"unit: {unit}"
+    )
+    _, mapping = _write(tmp_path, "", text)
+    assert load_mapping(mapping).columns[column].unit == unit
 
 
 def test_a_file_imported_again_withdraws_the_records_it_no_longer_has_not_those_it_rejects(store, tmp_path):

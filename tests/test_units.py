@@ -10,8 +10,10 @@ from matreg.errors import UnitError
 from matreg.formula import parse_formula
 from matreg.units import (
     AtomCounts,
+    conversion_problem,
     convert,
     convert_array,
+    is_missing_count_message,
     is_molar,
     parse_unit,
     per_mole_of_atoms,
@@ -196,15 +198,68 @@ def test_abbreviations_read_in_context_keep_their_meaning_elsewhere(spelling, ca
     assert parse_unit(spelling) == parse_unit(canonical)
 
 
-@pytest.mark.parametrize("unit", ["J/(g*K)", "J/g*K", "J/g/K", "kJ/kg"])
-def test_a_value_per_mass_is_refused_saying_a_molar_unit_is_needed(unit):
-    target = "kJ/mol" if unit == "kJ/kg" else "J/(mol*K)"
+# Molar masses (g/mol) of one formula unit as written, as pymatgen weighs it (Composition(...).weight)
+CU, WATER, CORUNDUM = 63.546, 18.01528, 101.9612772
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "molar_mass", "expected"),
+    [
+        (0.385, "J/(g*K)", CU, 24.46521),  # copper's heat capacity: 0.385 J/(g*K) * 63.546 g/mol
+        (4.184, "J/g/K", WATER, 75.37593152),  # liquid water
+        (4.184, "J g-1 K-1", WATER, 75.37593152),
+        (4.184, "J/(g\u00b7K)", WATER, 75.37593152),
+        (4.184, "J/g*K", WATER, 75.37593152),  # one denominator, not J*K/g
+        (4184.0, "J/(kg*K)", WATER, 75.37593152),
+        (0.7788, "J/(g*K)", CORUNDUM, 79.40744268),  # Al2O3 at 298 K: NIST-JANAF lists 79.01 J/(mol*K)
+    ],
+)
+def test_a_heat_capacity_per_mass_is_molar_with_the_formulas_molar_mass(value, unit, molar_mass, expected):
+    counts = AtomCounts(per_formula_unit=1, molar_mass=molar_mass)
+    assert convert(value, unit, "J/(mol*K)", counts) == pytest.approx(expected, rel=1e-9)
+
+
+def test_an_enthalpy_per_mass_is_molar_or_per_atom_with_the_formulas_molar_mass_and_atoms():
+    water, corundum = AtomCounts(3, molar_mass=WATER), AtomCounts(5, molar_mass=CORUNDUM)
+    assert convert(333.55, "kJ/kg", "kJ/mol", water) == pytest.approx(333.55 * WATER / 1000, rel=1e-9)  # ice melting
+    assert convert(333.55, "J/g", "kJ/mol", water) == pytest.approx(333.55 * WATER / 1000, rel=1e-9)
+    # corundum's enthalpy of formation per gram, per atom as the same per mole is: -1675.692 kJ/mol over 5 atoms
+    per_gram = -1675.692 / CORUNDUM
+    per_atom = convert(-1675.692, "kJ/mol", "eV/atom", corundum)
+    assert convert(per_gram, "kJ/g", "eV/atom", corundum) == pytest.approx(per_atom, rel=1e-9)
+
+
+def test_a_molar_value_is_per_mass_with_the_molar_mass_and_back():
+    counts = AtomCounts(per_formula_unit=1, molar_mass=CU)
+    assert convert(24.46521, "J/(mol*K)", "J/(g*K)", counts) == pytest.approx(0.385, rel=1e-9)
+
+
+@pytest.mark.parametrize("counts", [AtomCounts(), AtomCounts(per_formula_unit=1), AtomCounts(1, None, float("nan"))])
+def test_a_value_per_mass_without_a_molar_mass_is_refused_saying_so(counts):
     with pytest.raises(UnitError) as raised:
-        convert(1.0, unit, target)
-    assert str(raised.value) == (
-        f"cannot convert '{unit}' to '{target}' (incompatible dimensions; '{unit}' is per mass: matreg needs a "
-        "molar unit, per mole of formula units or of atoms)"
-    )
+        convert(0.385, "J/(g*K)", "J/(mol*K)", counts)
+    reason = str(raised.value)
+    assert reason == "cannot convert 'J/(g*K)' to 'J/(mol*K)' without the molar mass of the formula unit"
+    assert not is_missing_count_message(reason)  # (a readmit reads that reason as a cell of uncounted atoms)
+
+
+def test_a_value_per_mass_without_the_atoms_of_its_formula_unit_is_refused_saying_so():
+    with pytest.raises(UnitError, match=r"^cannot convert 'J/g' to 'eV/atom' without the number of atoms$"):
+        convert(-16.43, "J/g", "eV/atom", AtomCounts(molar_mass=CORUNDUM))
+
+
+@pytest.mark.parametrize(
+    ("unit", "target", "problem"),
+    [
+        ("J/(g*K)", "J/(mol*K)", None),  # a molar mass makes it molar
+        ("kJ/kg", "kJ/mol", None),
+        ("J/g", "eV/atom", None),  # and the formula's atoms, per atom
+        ("J/g", "eV", "cannot convert 'J/g' to 'eV' (incompatible dimensions)"),  # a band gap per mass
+        ("J/(g*K)", "kJ/mol", "cannot convert 'J/(g*K)' to 'kJ/mol' (incompatible dimensions)"),
+    ],
+)
+def test_a_unit_per_mass_can_be_converted_where_a_molar_mass_makes_it_the_targets_dimension(unit, target, problem):
+    assert conversion_problem(unit, target) == problem
 
 
 def test_amperes_for_angstroms_are_refused_with_a_note():
@@ -284,13 +339,19 @@ def test_per_cell_boltzmann_heat_capacity_to_molar_per_formula_unit():
 
 def test_many_values_convert_at_once_with_their_own_atom_counts():
     converted = convert_array(
-        np.array([-96.485332, -96.485332, 40.0]), "kJ/mol", "eV/atom", np.array([1.0, 2.0, np.nan]), np.full(3, np.nan)
+        np.array([-96.485332, -96.485332, 40.0]),
+        "kJ/mol",
+        "eV/atom",
+        np.array([1.0, 2.0, np.nan]),
+        np.full(3, np.nan),
+        np.full(3, np.nan),
     )
     assert converted[:2] == pytest.approx([-1.0, -0.5]) and np.isnan(converted[2])  # no count: NaN, not a guess
 
 
 def test_a_zero_atom_count_is_unknown_not_infinite():
-    converted = convert_array(np.array([40.0]), "angstrom**3/cell", "angstrom**3/atom", np.full(1, np.nan), np.zeros(1))
+    unknown = np.full(1, np.nan)
+    converted = convert_array(np.array([40.0]), "angstrom**3/cell", "angstrom**3/atom", unknown, np.zeros(1), unknown)
     assert np.isnan(converted[0])
 
 
