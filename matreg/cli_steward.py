@@ -183,7 +183,8 @@ def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> No
     columns = ["entry_id", "steward", "action", "property", "method", "temperature_K", "pressure_Pa", "value", "unit"]
     # entries on values of one property that differ in method or conditions stay apart; what each was made on
     columns += ["formula", "original_value", "original_unit", "reason"]
-    shown = entries[columns].astype(object).where(entries[columns].notna(), "")
+    made_on = entries.assign(formula=entries["formula_original"].fillna(entries["formula"]))  # as written, if logged
+    shown = made_on[columns].astype(object).where(made_on[columns].notna(), "")
     shown["stale"] = entries["stale"].notna().map({True: "stale", False: ""})
     typer.echo(shown.to_string(index=False, max_colwidth=60))
     for entry in entries[entries["stale"].notna()].itertuples():

@@ -256,6 +256,13 @@ def test_history_shows_what_each_entry_was_made_on_and_which_are_stale(run, tmp_
     )
 
 
+def test_history_shows_the_formula_as_written_that_a_decision_was_made_on(run, tmp_path):
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,Na2Cl2,8.5,300,\n")
+    assert run("review", "flag", "lab:K-1", "--reason", "recheck").exit_code == 0
+    header, flag = run("history", "lab:K-1").stdout.splitlines()
+    assert flag.split()[3:] == ["flag", "Na2Cl2", "recheck"]  # as written: per mole of Na2Cl2, not of NaCl
+
+
 def rows(run, query):
     result = run("sql", query, "--format", "json")
     assert result.exit_code == 0, result.output
