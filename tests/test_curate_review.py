@@ -1121,6 +1121,7 @@ def energies(store):
         ("NaCl", ("-4.26", "eV/fu"), ("-2.13", "eV/atom")),
         ("NaCl", ("-2.13", "eV/atom"), ("-411.0275148453006", "kJ/mol")),
         ("Na2Cl2", ("-8.52", "eV/fu"), ("-2.13", "eV/atom")),  # per formula unit as written, not reduced (NaCl)
+        ("H2O", ("-285.83", "kJ/mol"), ("-15865.975993712003", "J/g")),  # per gram: by H2O's 18.01528 g/mol
     ],
 )
 @pytest.mark.parametrize("action", ["correct", "accept"])

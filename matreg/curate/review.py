@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from matreg.errors import FormulaError, MatregError, RecordError, StoreError, UnitError
-from matreg.formula import atoms_per_unit, composition_key
+from matreg.formula import atoms_per_unit, composition_key, parse_formula
 from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabulary, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import SHARED_ID, LabConnector, LabMapping
@@ -541,19 +541,26 @@ def _same_quantity(
 ) -> bool:
     """True when two values as received, each of a record of its formula (as written), are one quantity, in one unit
     or another, however spelt (3.2 eV, 3200 meV, 3.2 electronvolt), per atom or per formula unit of its own formula
-    (-4.26 eV/fu of NaCl is -2.13 eV/atom, and -8.52 eV/fu of Na2Cl2; converted with the formulas' atoms as ingest
-    converts values), to a relative `_SAME_QUANTITY`; False for units that do not convert into each other (a per-cell
-    value and a per-atom one: the cell's atoms are not known here). Two that were no number (cells a steward
-    readmitted corrected) are one in one unit."""
+    (-4.26 eV/fu of NaCl is -2.13 eV/atom, and -8.52 eV/fu of Na2Cl2) or per gram (by the formula's molar mass),
+    converted with the formulas' atoms and molar masses as ingest converts values, to a relative `_SAME_QUANTITY`;
+    False for units that do not convert into each other (a per-cell value and a per-atom one: the cell's atoms are
+    not known here). Two that were no number (cells a steward readmitted corrected) are one in one unit."""
     if pd.isna(value) or pd.isna(other_value):
         return pd.isna(value) and pd.isna(other_value) and unit == other_unit
     try:
         restated = _restated_for(float(other_value), other_unit, other_formula, formula)
         if unit != other_unit:
-            restated = convert(restated, other_unit, unit, AtomCounts(per_formula_unit=atoms_per_unit(formula)))
+            restated = convert(restated, other_unit, unit, _counts_of(formula))
     except UnitError:
         return False
     return math.isclose(float(value), restated, rel_tol=_SAME_QUANTITY)
+
+
+def _counts_of(formula: str) -> AtomCounts:
+    """What converts a value of a record of `formula` (as written) between per atom, per mole and per mass: its
+    atoms per formula unit and its molar mass."""
+    parsed = parse_formula(formula, as_stored=True)
+    return AtomCounts(per_formula_unit=parsed.atoms_per_formula_unit, molar_mass=parsed.molar_mass)
 
 
 def _restated_for(value: float, unit: str, formula: str, to_formula: str) -> float:
