@@ -298,6 +298,12 @@ def test_a_run_takes_in_the_export_made_for_it_and_refuses_a_folder_of_other_fil
     assert [path.name for path in (tmp_path / "notes").iterdir()] == ["keep.txt"]
 
 
+def test_a_run_records_the_cpu_threads_it_used_when_none_were_asked_for(oqmd_export, tmp_path):
+    """A CPU run repeats exactly only at the same thread count: config.json names the count torch used."""
+    run = _train(oqmd_export, "elemnet", tmp_path / "run", epochs=1, threads=None)
+    assert json.loads((run / "config.json").read_text())["settings"]["threads"] == torch.get_num_threads() >= 1
+
+
 def test_a_run_goes_into_a_folder_whatever_killed_exports_left_but_never_over_a_users_files(oqmd_export, tmp_path):
     run = tmp_path / "run"
     _, young = _killed_stagings(run, "export", "records.parquet")  # exports killed while writing

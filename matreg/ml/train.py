@@ -300,6 +300,7 @@ def train(
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(export_dir, model, seed)
     check_new_run(run_dir)
     with deterministic(seed, settings["threads"]) as generator:
+        settings["threads"] = torch.get_num_threads()  # as used: a CPU run repeats exactly at one thread count
         network = build_model(model, model_options)
         mean, std = _standardisation(splits["train"])
         trainer = Trainer(network, settings, torch_device, mean, std)
