@@ -83,7 +83,8 @@ def _located(tree: yaml.Node | None, loc: tuple[Any, ...], problem: str) -> str:
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    """Where an entry is, as 'columns.Cp.unit' (an empty key as '': `columns.''`)."""
+    return ".".join(str(part) or "''" for part in loc) or "(top level)"
 
 
 def _parse(path: Path, parse: Callable[..., Any]) -> Any:

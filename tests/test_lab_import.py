@@ -388,6 +388,38 @@ def test_a_mapping_naming_a_column_by_an_empty_text_is_refused_saying_how_a_blan
         load_mapping(mapping_path)
 
 
+_BLANK_HEADER = (
+    "names no column: a column whose header is blank is 'Unnamed: N', N its position from 0 ('Unnamed: 0' the first)"
+)
+
+
+@pytest.mark.parametrize(
+    ("entries", "where"),
+    [
+        ('columns:\n  "": {property: band_gap, unit: eV}\n', "line 5: columns.''"),
+        (
+            "columns:\n  gap: {property: band_gap, unit: eV, temperature_field: ''}\n",
+            "line 5: columns.gap.temperature_field",
+        ),
+        ("columns:\n  gap:\n    property: band_gap\n    unit_field: ' '\n", "line 7: columns.gap.unit_field"),
+        ("columns:\n  gap: {property: band_gap, unit: eV, pressure_field: ''}\n", "line 5: columns.gap.pressure_field"),
+        ("columns:\n  gap: {property: band_gap, unit: eV, method_field: ''}\n", "line 5: columns.gap.method_field"),
+        (
+            "columns:\n  gap: {property: band_gap, unit: eV}\nextension: lab-sample\n"
+            "extra_columns:\n  sample: sample_id\n  '': synthesis_route\n",
+            "line 9: extra_columns.''",
+        ),
+    ],
+)
+def test_a_mapping_reading_a_cell_of_a_column_named_by_an_empty_text_is_refused_at_its_line(tmp_path, entries, where):
+    # only the *_column keys were checked: the import of any file failed with a Python traceback (KeyError: '')
+    mapping = f"dataset: gaps\nformula_column: formula\ncitation: c\n{entries}"
+    _, mapping_path = _write(tmp_path, "", mapping)
+    with pytest.raises(ConfigError) as raised:
+        load_mapping(mapping_path)
+    assert str(raised.value) == f"{mapping_path}: {where}: Value error, {_BLANK_HEADER}"
+
+
 def test_excel_files_are_read_too(store, tmp_path):
     import pandas as pd
 

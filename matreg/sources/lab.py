@@ -16,7 +16,7 @@ from pymatgen.core import Structure
 
 from matreg.catalog import Provenance, check_source_name, load_catalog
 from matreg.errors import ConfigError, FormulaError, RecordError
-from matreg.fieldmap import FieldSpec, missing_markers
+from matreg.fieldmap import ROW_FIELDS, FieldSpec, missing_markers
 from matreg.formula import parse_formula, same_composition
 from matreg.schema import ExtensionSpec, canonical_method, load_extension, load_methods, load_vocabulary
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 # the rows of one record. A readmit of the row adds its values to that record (`curate.review`).
 SHARED_ID = "_shared_id"
 _SHOWN_CELL = 40  # the longest record cell a reason quotes (a structure's text is named, not shown)
+_NAMES_NO_COLUMN = (
+    "names no column: a column whose header is blank is 'Unnamed: N', N its position from 0 ('Unnamed: 0' the first)"
+)
 
 
 def _extension(name: str) -> ExtensionSpec:
@@ -76,11 +79,24 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
     def _names_a_column(cls, column: str | None) -> str | None:
         """A column's name, not an empty text (`id_column: ""` numbered rows by position, as no id column does)."""
         if column is not None and not column.strip():
-            raise ValueError(
-                "names no column: a column whose header is blank is 'Unnamed: N', N its position from 0 ('Unnamed: 0' "
-                "the first)"
-            )
+            raise ValueError(_NAMES_NO_COLUMN)
         return column
+
+    @pydantic.model_validator(mode="after")
+    def _value_columns_named(self) -> LabMapping:
+        """Each column a value, its unit, conditions or method, or an extension attribute is read from has a name, not
+        an empty text (an import failed on it with a KeyError). The error is at the entry (its line)."""
+        for column, spec in self.columns.items():
+            if not column.strip():
+                raise entry_problem(self, ("columns", column), _NAMES_NO_COLUMN)
+            for key in ("unit_field", *ROW_FIELDS):
+                named = getattr(spec, key)
+                if named is not None and not named.strip():
+                    raise entry_problem(self, ("columns", column, key), _NAMES_NO_COLUMN)
+        blank = next((column for column in self.extra_columns if not column.strip()), None)
+        if blank is not None:
+            raise entry_problem(self, ("extra_columns", blank), _NAMES_NO_COLUMN)
+        return self
 
     @pydantic.model_validator(mode="after")
     def _formula_given(self) -> LabMapping:
@@ -323,7 +339,7 @@ class LabConnector(Connector):
         for spec in mapping.columns.values():
             needed += [spec.unit_field, spec.temperature_field, spec.pressure_field, spec.method_field]
         needed += list(mapping.columns) + list(mapping.extra_columns)
-        return [column for column in dict.fromkeys(needed) if column]
+        return [column for column in dict.fromkeys(needed) if column is not None]
 
     def _check_columns(self) -> None:
         """ConfigError naming the mapped columns the file lacks, and its header as read: a title row or merged cells
