@@ -585,7 +585,7 @@ def catalog_(catalog: CatalogOpt = None) -> None:
     from matreg.catalog import CONNECTORS, default_catalog_path
     from matreg.http import public_url
     from matreg.resources import project_files, resource_path
-    from matreg.schema import PROPERTIES
+    from matreg.schema import PROPERTIES, extension_files
 
     loaded = read_catalog(catalog)
     typer.echo(f"catalog: {(catalog or default_catalog_path()).resolve()}")
@@ -596,7 +596,7 @@ def catalog_(catalog: CatalogOpt = None) -> None:
     typer.echo("datasets:")
     for name, dataset in loaded.datasets.items():
         typer.echo(f"  {name:22s} v{dataset.version:8s} {', '.join(dataset.properties)}")
-    own = project_files([PROPERTIES, *(f"connectors/{connector}.yaml" for connector in CONNECTORS)])
+    own = project_files([PROPERTIES, *(f"connectors/{connector}.yaml" for connector in CONNECTORS), *extension_files()])
     typer.echo(f"project files read from {Path.cwd()}: {', '.join(own) or 'none'}")
     typer.echo(f"matreg's own files (to copy): {resource_path('catalog.yaml').parent}")
 

@@ -383,6 +383,14 @@ def _measured_otherwise(spec: PropertySpec, name: str) -> bool:
 
 
 EXTENSIONS = "schemas/extensions"  # a project's own (in the working directory), then matreg's bundled ones
+_EXTENSION_NAME = r"[a-z0-9][a-z0-9_.-]*"
+
+
+def extension_files() -> list[str]:
+    """The files of the lab schema extensions the working directory declares ('schemas/extensions/furnace.yaml'),
+    read before matreg's bundled ones: those of a name an extension can have."""
+    paths = sorted((Path.cwd() / EXTENSIONS).glob("*.yaml"))
+    return [f"{EXTENSIONS}/{path.name}" for path in paths if re.fullmatch(_EXTENSION_NAME, path.stem)]
 
 
 def load_extension(name: str) -> ExtensionSpec:
@@ -396,7 +404,7 @@ def _extension_in(name: str, working_directory: Path) -> ExtensionSpec:
     folders = [working_directory / EXTENSIONS, resource_path(EXTENSIONS)]
     paths = [folder / f"{name}.yaml" for folder in folders]
     found = next((path for path in paths if path.is_file()), None)
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name) or found is None:
+    if not re.fullmatch(_EXTENSION_NAME, name) or found is None:
         known = ", ".join(sorted({path.stem for folder in folders for path in folder.glob("*.yaml")})) or "none"
         raise ConfigError(
             f"no schema extension '{name}' in ./{EXTENSIONS}/ or matreg's bundled {EXTENSIONS}/ (known: {known})"

@@ -684,6 +684,21 @@ def test_catalog_and_schema_listings(run, catalog_path, tmp_path, monkeypatch):
     assert "| `original_unit` |" in run("schema").stdout
 
 
+def test_the_catalog_lists_the_projects_schema_extensions_as_files_it_reads(run, tmp_path, monkeypatch):
+    # only schemas/properties.yaml and connectors/*.yaml were listed, though an import reads the project's extensions
+    extensions = tmp_path / "schemas" / "extensions"
+    extensions.mkdir(parents=True)
+    shipped = (REPO / "schemas" / "extensions" / "lab-sample.yaml").read_text(encoding="utf-8")
+    for name in ("lab-sample.yaml", "furnace.yaml", "Furnace Notes.yaml"):  # (no extension is named as the last)
+        (extensions / name).write_text(shipped, encoding="utf-8")
+    (extensions / "README.txt").write_text("notes", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    listing = run("catalog").stdout.splitlines()
+    assert listing[-2] == (
+        f"project files read from {tmp_path}: schemas/extensions/furnace.yaml, schemas/extensions/lab-sample.yaml"
+    )
+
+
 def test_unknown_source_is_a_one_line_error(run):
     result = run("fetch", "nosuchdb")
     assert result.exit_code == 2 and "unknown source 'nosuchdb'" in result.stderr
