@@ -1198,7 +1198,14 @@ def test_a_decision_the_previous_matreg_logged_without_the_formula_as_written_co
     assert to_redo(store) == [["correct", "thermo:x", why]]
 
 
-@pytest.mark.parametrize(("restated", "now"), [(("-280", "kJ/mol"), -0.967332), (("-0.95", "eV/atom"), -0.95)])
+@pytest.mark.parametrize(
+    ("restated", "now"),
+    [
+        (("-280", "kJ/mol"), -0.967332),
+        (("-0.95", "eV/atom"), -0.95),
+        (("-0.98747306", "eV/atom"), -0.98747306),  # rounded when restated: every digit shown says why it is stale
+    ],
+)
 def test_a_correction_is_stale_once_its_value_comes_again_changed_in_its_unit_or_another(
     store, tmp_path, restated, now
 ):

@@ -579,7 +579,7 @@ def _restated_for(value: float, unit: str, formula: str, to_formula: str) -> flo
 
 def _received_text(value: float | None, unit: str) -> str:
     """'3.2 eV', or 'no number (eV)': a value as received."""
-    return f"{value:g} {unit}" if pd.notna(value) else f"no number ({unit})"
+    return f"{value:.15g} {unit}" if pd.notna(value) else f"no number ({unit})"
 
 
 def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
