@@ -36,7 +36,7 @@ from matreg.formula import composition_key, reduced_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, table_spec
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
-from matreg.store import Dropped, Store, StoreBusy
+from matreg.store import Dropped, Store, StoreBusy, WholeScope
 from matreg.validation import (
     Rejection,
     RunStamp,
@@ -646,7 +646,7 @@ def run_ingest(
                 report.not_read_again = _not_read_again(connector, store, info, report.run_id)
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             check = _publish_check(report, connector, store, info)
-            whole_scope = _whole_scope(connector, info)
+            whole_scope = _whole_scope(connector, store, info)
             store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
         except RunRefused:  # another run took its name or scope meanwhile: as if refused at its start
             store.discard_run(report.run_id)
@@ -707,11 +707,7 @@ def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo)
     if not connector.reads_whole_scope or connector.scope_chosen or not store.exists():
         return
     source, scope = connector.attribution.source, connector.attribution.scope
-    endpoints = store.read(
-        "SELECT DISTINCT endpoint FROM fetch_runs WHERE run_id IN (SELECT run_id FROM material_writes "
-        "WHERE source = ? AND scope = ?) ORDER BY endpoint",
-        [source, scope],
-    )["endpoint"].tolist()
+    endpoints = _scope_read_at(store, source, scope)
     others = [endpoint for endpoint in endpoints if endpoint != info.endpoint and Path(endpoint).is_file()]
     if others and info.endpoint not in endpoints:
         here = Path(info.endpoint)
@@ -952,7 +948,7 @@ def _dry_run(
         if budget.spent():
             break
     check.withheld()
-    whole_scope = _whole_scope(connector, info)
+    whole_scope = _whole_scope(connector, store, info)
     if whole_scope is not None and not check.rows_moved():
         report.n_withdrawn = len(store.withdrawals_of(whole_scope, admitted, check.withheld_keys()["materials"]))
     return report
@@ -996,11 +992,25 @@ def listed_records(record_ids: list[str], shown: int = 10) -> str:
     return f"{count}: " + ", ".join(record_ids[:shown]) + (", ..." if len(record_ids) > shown else "")
 
 
-def _whole_scope(connector: Connector, info: RunInfo) -> tuple[str, str, str] | None:
-    """Source, scope and endpoint of a run that reads its scope whole (a lab file, and where it lies), else None."""
+def _scope_read_at(store: Store, source: str, scope: str) -> list[str]:
+    """Where the imports that wrote this scope of a source read it (lab files' paths), in order."""
+    return store.read(
+        "SELECT DISTINCT endpoint FROM fetch_runs WHERE run_id IN (SELECT run_id FROM material_writes "
+        "WHERE source = ? AND scope = ?) ORDER BY endpoint",
+        [source, scope],
+    )["endpoint"].tolist()
+
+
+def _whole_scope(connector: Connector, store: Store, info: RunInfo) -> WholeScope | None:
+    """Source, scope and endpoint of a run that reads its scope whole (a lab file, and where it lies), with the places
+    it was imported from where no file is left (the file moved from there: its records written there that it no longer
+    gives are withdrawn), else None."""
     if not connector.reads_whole_scope:
         return None
-    return connector.attribution.source, connector.attribution.scope, info.endpoint
+    source, scope = connector.attribution.source, connector.attribution.scope
+    read_at = _scope_read_at(store, source, scope) if store.exists() else []
+    moved_from = tuple(endpoint for endpoint in read_at if endpoint != info.endpoint and not Path(endpoint).is_file())
+    return WholeScope(source, scope, info.endpoint, moved_from)
 
 
 def _publish_check(report: RunReport, connector: Connector, store: Store, info: RunInfo) -> _PublishCheck:

@@ -104,6 +104,7 @@ from matreg.store.publish import (
     PublishCheck,
     RunFinisher,
     Unwritten,
+    WholeScope,
     buckets,
     changed_records_sql,
     earlier_read_sql,
@@ -144,6 +145,7 @@ __all__ = [  # what other modules import from matreg.store
     "Dropped",
     "Store",
     "StoreBusy",
+    "WholeScope",
     "atomic_dir",
     "atomic_write",
     "is_temp_name",
@@ -274,7 +276,7 @@ class Store:
         check: PublishCheck,
         finish: RunFinisher,
         unread_columns: tuple[str, ...] = (),
-        whole_scope: tuple[str, str, str] | None = None,
+        whole_scope: WholeScope | None = None,
     ) -> str:
         """Make a staged run visible at once: one Parquet file per table, each batch through `check.admit` first.
 
@@ -619,17 +621,18 @@ class Store:
             )
 
     def _add_withdrawals(
-        self, path: Path, whole_scope: tuple[str, str, str] | None, run_id: str, withheld: dict[str, list]
+        self, path: Path, whole_scope: WholeScope | None, run_id: str, withheld: dict[str, list]
     ) -> list[str]:
-        """Add to the run's materials file a write of each record of the scope the run read whole (`whole_scope`:
-        source, scope and endpoint, a lab file and where it lies) that the run did not admit (a row deleted from the
-        file; a row it rejected in place is withheld by the connector and keeps its last valid read), where the record's
-        last write in that scope came from the same endpoint and gave values: the record's current row, in that scope,
-        stamped with this run and written whole. With no values of this scope, the views then show none of the values
-        that write made (nor do exports); the record's other scopes, its description and values a steward readmitted
-        alone stay. A record last written in the scope by a steward's readmit, or one the publishing check withheld from
-        this run, stays as it is. A file of the same name elsewhere withdraws nothing, until its import there wrote the
-        records again (`_moved_here`). Returns the ids of the records withdrawn."""
+        """Add to the run's materials file a write of each record of the scope the run read whole (`whole_scope`: a
+        lab file and where it lies) that the run did not admit (a row deleted from the file; a row it rejected in place
+        is withheld by the connector and keeps its last valid read), where the record's last write in that scope came
+        from the same endpoint, or from one the file moved from (`moved_from`: a row deleted as the file moved), and
+        gave values: the record's current row, in that scope, stamped with this run and written whole. With no values
+        of this scope, the views then show none of the values that write made (nor do exports); the record's other
+        scopes, its description and values a steward readmitted alone stay. A record last written in the scope by a
+        steward's readmit, or one the publishing check withheld from this run, stays as it is. A file of the same name
+        elsewhere, while the first is still there, withdraws nothing of it, until its import there wrote the records
+        again (`_moved_here`). Returns the ids of the records withdrawn."""
         if whole_scope is None:
             return []
         run_keys = "SELECT NULL WHERE false"
@@ -641,7 +644,7 @@ class Store:
             atomic_write(path, lambda temp: pq.write_table(pyarrow.concat_tables([*admitted, withdrawals]), temp))
         return withdrawals["record_id"].to_pylist()
 
-    def withdrawals_of(self, whole_scope: tuple[str, str, str], admitted: list[str], withheld: list[str]) -> list[str]:
+    def withdrawals_of(self, whole_scope: WholeScope, admitted: list[str], withheld: list[str]) -> list[str]:
         """The records a run that read `whole_scope` whole and admitted these records would withdraw
         (`_add_withdrawals`): what a dry run reports. None in a store not created yet."""
         if not self.exists():
@@ -651,7 +654,7 @@ class Store:
         return self._withdrawals(whole_scope, keys, parameters, withheld)["record_id"].to_pylist()
 
     def _withdrawals(
-        self, whole_scope: tuple[str, str, str], run_keys: str, parameters: dict[str, Any], withheld: list[str]
+        self, whole_scope: WholeScope, run_keys: str, parameters: dict[str, Any], withheld: list[str]
     ) -> pyarrow.Table:
         """The withdrawal rows of the records of `whole_scope` not among `run_keys` (SQL: the run's record ids)."""
         key = ", ".join(table_spec("materials").primary_key)
@@ -661,7 +664,7 @@ class Store:
         )
         writes = stored_sql("materials")
         current = f"SELECT * FROM {writes} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {COMMIT} DESC) = 1"
-        last, read_here = last_writes_in_scope_sql(), runs_at_sql("=")
+        last, read_here = last_writes_in_scope_sql(), runs_at_sql()
         gave_values = (
             f"EXISTS (SELECT 1 FROM {stored_sql('properties')} AS p "
             "WHERE p.record_id = last.record_id AND p.run_id = last.run_id)"
@@ -671,30 +674,32 @@ class Store:
             f"WHERE last.run_id IN ({read_here}) AND last.record_id NOT IN ({run_keys}) AND {gave_values} "
             "AND last.record_id NOT IN (SELECT unnest($withheld::VARCHAR[]))"
         )
-        source, scope, endpoint = whole_scope
-        parameters = parameters | {"source": source, "scope": scope, "endpoint": endpoint, "withheld": withheld}
+        places = [whole_scope.endpoint, *whole_scope.moved_from]
+        scope = {"source": whole_scope.source, "scope": whole_scope.scope, "endpoints": places}
+        parameters = parameters | scope | {"withheld": withheld}
         parameters["now"] = datetime.now(UTC)
         with contextlib.closing(self._scan()) as con:
             return con.sql(sql, params=parameters).to_arrow_table().cast(arrow_schema("materials"))
 
-    def _moved_here(self, build: Path, whole_scope: tuple[str, str, str] | None) -> list[str]:
+    def _moved_here(self, build: Path, whole_scope: WholeScope | None) -> list[str]:
         """Records of a run that read its scope whole (`whole_scope`: a lab file) whose last write in that scope came
         from a run that read it elsewhere (the file moved, or another file of its name): written again even when
-        unchanged, so that a row deleted from the file here later is withdrawn (`_add_withdrawals` withdraws only
-        records last written from the same place)."""
+        unchanged, so that a row deleted from the file here later is withdrawn (`_add_withdrawals` withdraws records
+        last written from the same place, or from one the file moved from)."""
         path = build / "materials.parquet"
         if whole_scope is None or not path.exists():
             return []
-        source, scope, endpoint = whole_scope
         sql = (
             f"WITH last AS ({last_writes_in_scope_sql()}) SELECT record_id FROM last "
-            f"WHERE record_id IN (SELECT record_id FROM read_parquet($materials)) AND run_id IN ({runs_at_sql('<>')})"
+            "WHERE record_id IN (SELECT record_id FROM read_parquet($materials)) "
+            f"AND run_id IN ({runs_at_sql(among=False)})"
         )
-        parameters = {"materials": str(path), "source": source, "scope": scope, "endpoint": endpoint}
+        scope = {"source": whole_scope.source, "scope": whole_scope.scope, "endpoints": [whole_scope.endpoint]}
+        parameters = {"materials": str(path)} | scope
         with contextlib.closing(self._scan()) as con:
             return [row[0] for row in con.execute(sql, parameters).fetchall()]
 
-    def _superseded_of(self, build: Path, whole_scope: tuple[str, str, str] | None) -> dict[str, list]:
+    def _superseded_of(self, build: Path, whole_scope: WholeScope | None) -> dict[str, list]:
         """Keys, by table, of the run's rows that the store holds from a later read (`_superseded`); none for a run
         that read its scope whole (a lab file: read at once and never resumed, its import published later is the later
         say of its records, as one after the other; its checks against the store are made as it publishes)."""

@@ -84,6 +84,16 @@ class Dropped(NamedTuple):
 RunFinisher = Callable[[dict, dict[str, Dropped], int], dict]
 
 
+class WholeScope(NamedTuple):
+    """What a run that reads its scope whole (a lab file) read: its source and scope, where it read it (`endpoint`),
+    and where the scope was imported from before with no file left there (`moved_from`: the file moved from there)."""
+
+    source: str
+    scope: str
+    endpoint: str
+    moved_from: tuple[str, ...] = ()
+
+
 class LastReads(NamedTuple):
     """Of the records a run read more than once (on two pages: a source that shifted as the run paged, an entry it
     lists twice), a Parquet file of their ids with their last read (`records`, READ) and one of that read's rows of
@@ -141,9 +151,11 @@ def last_writes_in_scope_sql() -> str:
     )
 
 
-def runs_at_sql(comparison: str) -> str:
-    """The ids of the runs whose endpoint compares so (`=`, `<>`) with `$endpoint` (where a lab file was read)."""
-    return f"SELECT run_id FROM {stored_sql('fetch_runs')} WHERE endpoint {comparison} $endpoint"
+def runs_at_sql(among: bool = True) -> str:
+    """The ids of the runs that read at one of the places `$endpoints` (where a lab file was read), or (not `among`)
+    at none of them."""
+    places = "(SELECT unnest($endpoints::VARCHAR[]))"
+    return f"SELECT run_id FROM {stored_sql('fetch_runs')} WHERE endpoint {'IN' if among else 'NOT IN'} {places}"
 
 
 def rereads_resolving_sql() -> str:
