@@ -448,23 +448,27 @@ def arrow_schema(name: str) -> pyarrow.Schema:
 def file_schema(frame: pd.DataFrame) -> pyarrow.Schema:
     """The Arrow types a frame of the store's rows is written to a file with (an export): a column of the materials
     or properties table as declared there, any other as pandas' type gives it (`stable_type`), so that the file's
-    types do not depend on which rows it holds (no name given: still a text column)."""
+    types do not depend on which rows it holds (no name given: still a text column) nor on the host's time zone."""
     declared = _declared_types()
     inferred = pyarrow.Schema.from_pandas(frame, preserve_index=False)
-    return pyarrow.schema([(field.name, _file_type(field.type, declared.get(field.name))) for field in inferred])
-
-
-def _file_type(inferred: pyarrow.DataType, declared: pyarrow.DataType | None) -> pyarrow.DataType:
-    if declared is None or (pyarrow.types.is_timestamp(inferred) and pyarrow.types.is_timestamp(declared)):
-        return stable_type(inferred)  # (a time in UTC as pandas names the zone, Etc/UTC, as a release's payload has it)
-    return declared
+    return pyarrow.schema([(field.name, declared.get(field.name, stable_type(field.type))) for field in inferred])
 
 
 def stable_type(kind: pyarrow.DataType) -> pyarrow.DataType:
-    """Strings as `string` and all-empty columns as strings, whatever pandas inferred this time."""
+    """Strings as `string`, all-empty columns as strings and times as the store declares them (`timestamp[us,
+    tz=UTC]`: the same instants, in whatever zone the frame had them), whatever pandas inferred this time."""
     if pyarrow.types.is_null(kind) or pyarrow.types.is_large_string(kind):
         return pyarrow.string()
+    if pyarrow.types.is_timestamp(kind):
+        return _ARROW_TYPES["timestamp"]
     return kind
+
+
+def declared_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its times as the store declares them: in UTC, to the microsecond (the same instants, in
+    whatever zone the frame had them), so that a text file shows them in UTC whatever the host's time zone."""
+    zoned = [name for name, dtype in frame.dtypes.items() if isinstance(dtype, pd.DatetimeTZDtype)]
+    return frame.astype(dict.fromkeys(zoned, _PANDAS_TYPES["timestamp"])) if zoned else frame
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -190,6 +191,16 @@ def filled(run):
     assert run("fetch", "janaf", "H-064", "C-095", "--no-progress").exit_code == 0
     assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
     return run
+
+
+def matreg_in_zone(zone: str, *args: str) -> subprocess.CompletedProcess:
+    """`matreg ...` in a process of its own in time zone `zone` (TZ), as on a host in that zone, on the store and
+    catalog the environment names (the `run` fixture sets them); it must succeed."""
+    result = subprocess.run(
+        [sys.executable, "-m", "matreg", *args], env=os.environ | {"TZ": zone}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 def cli_import(run: Callable, folder: Path, name: str, csv_text: str, mapping_text: str):

@@ -15,12 +15,24 @@ from unittest.mock import patch
 
 import filelock
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from conftest import JANAF_TABLES, LAB_EXAMPLE, RAW_JANAF, REPO, cli_import, janaf_route, write_catalog
+from conftest import (
+    JANAF_TABLES,
+    LAB_EXAMPLE,
+    RAW_JANAF,
+    REPO,
+    cli_import,
+    janaf_route,
+    matreg_in_zone,
+    write_catalog,
+)
 from replay import ReplayServer
 from typer.testing import CliRunner
 
 from matreg.cli import app
+from matreg.defaults import EXPORT_FORMATS
 from matreg.errors import ConfigError
 from matreg.export import to_wide
 from matreg.http import HttpClient
@@ -1170,6 +1182,24 @@ def test_a_base_url_flag_or_variable_naming_no_server_is_refused_as_the_catalogs
     assert result.exit_code == 2 and result.stderr.startswith(
         "error: MP_API_ENDPOINT: 'api.materialsproject.org' is no"
     )
+
+
+def test_an_export_is_the_same_file_with_times_in_utc_whatever_the_hosts_zone(filled, tmp_path):
+    """Exports of one store on hosts in two time zones: the same bytes, in each format; a Parquet file's times typed
+    as the store declares them (`timestamp[us, tz=UTC]`), so that one appends to another, and a text file's in UTC."""
+    files = {}
+    for zone in ("Etc/UTC", "Asia/Tokyo"):
+        for fmt in EXPORT_FORMATS:
+            out = tmp_path / f"{zone.replace('/', '_')}.{fmt}"
+            matreg_in_zone(zone, "export", "gaps", "--out", str(out))
+            files.setdefault(fmt, []).append(out)
+    for fmt, (first, second) in files.items():
+        assert first.read_bytes() == second.read_bytes(), fmt
+    exported = pq.read_table(files["parquet"][1])
+    assert exported.schema.field("fetched_at").type == pa.timestamp("us", tz="UTC")
+    shown = pd.read_csv(files["csv"][1], dtype={"fetched_at": str})["fetched_at"]
+    assert shown.str.endswith("+00:00").all(), shown.iloc[0]
+    assert (pd.to_datetime(shown).to_numpy() == exported.column("fetched_at").to_pandas().to_numpy()).all()
 
 
 def test_sql_shows_times_in_utc_as_stored_whatever_the_hosts_zone(filled, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pydantic
 import pytest
-from conftest import LAB_EXAMPLE, single_value
+from conftest import LAB_EXAMPLE, matreg_in_zone, single_value
 from mp_replay import SUMMARY, summary_route_of, write_mp_catalog
 from PIL import Image
 from replay import ReplayServer
@@ -183,6 +184,33 @@ def test_two_releases_of_unchanged_inputs_have_identical_manifests(filled, catal
     assert {name: a["files"][name] for name in same} == {name: b["files"][name] for name in same}
 
 
+# Hosts' zones: UTC as /etc/localtime names it on many hosts (Etc/UTC), as TZ=UTC names it, and one that is not UTC
+HOST_ZONES = ("Etc/UTC", "UTC", "Asia/Tokyo")
+
+
+def test_a_release_has_one_payload_and_content_sha256_whatever_the_hosts_time_zone(
+    store, catalog, tmp_path, monkeypatch
+):
+    """The same store released on hosts in three time zones: one payload, byte for byte, its times in UTC typed as
+    the store declares them (`timestamp[us, tz=UTC]`), and one content_sha256."""
+    import_lab(store)
+    monkeypatch.setenv("MATREG_STORE", str(store.root))
+    monkeypatch.setenv("MATREG_CATALOG", str(tmp_path / "catalog.yaml"))  # (the `catalog` fixture's)
+    versions = {zone: f"1.0.{n}" for n, zone in enumerate(HOST_ZONES)}
+    for zone, version in versions.items():
+        matreg_in_zone(zone, "release", "gaps", "--version", version)
+    manifests = [read_manifest(store, "gaps", version) for version in versions.values()]
+    assert len({manifest["content_sha256"] for manifest in manifests}) == 1
+    folders = [store.root / "releases" / "gaps" / version for version in versions.values()]
+    for name in ("payload.parquet", "materials.parquet"):
+        assert len({(folder / name).read_bytes() for folder in folders}) == 1, name
+    payload = pq.read_table(folders[-1] / "payload.parquet")
+    assert payload.schema.field("fetched_at").type == pa.timestamp("us", tz="UTC")
+    stored = store.table("materials").set_index("record_id")["fetched_at"]
+    released = payload.to_pandas().set_index("record_id")["fetched_at"]
+    assert (released == stored.loc[released.index]).all()
+
+
 def test_a_released_version_cannot_be_overwritten(filled, catalog):
     folder = release(filled, catalog, "gaps", "1.0.0")
     before = files_of(folder)
@@ -292,6 +320,25 @@ def test_export_of_a_release_is_byte_identical_after_the_store_changed(filled, c
     if fmt == "parquet":
         assert first["sha256"] == read_manifest(filled, "gaps", "1.0.0")["content"]["payload"]["sha256"]
         assert (tmp_path / "first.parquet").read_bytes() == (folder / "payload.parquet").read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_release_made_on_a_host_in_another_zone_is_exported_with_its_times_in_utc(store, catalog, tmp_path, fmt):
+    """A payload that a matreg before 2026-12 released on a host in Tokyo holds its times in that zone (+09:00): an
+    export of it writes them in UTC, as the store holds them."""
+    import_lab(store)
+    path = release(store, catalog, "gaps", "1.0.0") / "payload.parquet"
+    payload = pq.read_table(path)
+    column = payload.schema.get_field_index("fetched_at")
+    tokyo = payload.schema.set(column, pa.field("fetched_at", pa.timestamp("us", tz="Asia/Tokyo")))
+    pq.write_table(payload.cast(tokyo), path)
+    export_release(store, "gaps", "1.0.0", fmt, tmp_path / f"gaps.{fmt}")
+    lines = (tmp_path / f"gaps.{fmt}").read_text(encoding="utf-8").splitlines()
+    rows = list(csv.DictReader(lines)) if fmt == "csv" else [json.loads(line) for line in lines]
+    shown = pd.Series([row["fetched_at"] for row in rows])
+    assert shown.str.endswith("+00:00").all(), shown.iloc[0]
+    stored = payload.column("fetched_at").to_pandas()
+    assert (pd.to_datetime(shown).to_numpy() == stored.to_numpy()).all()
 
 
 def test_wide_export_of_a_release(filled, catalog, tmp_path):

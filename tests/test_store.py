@@ -605,6 +605,29 @@ def test_sql_cannot_turn_on_a_setting_that_writes_files(store, catalog, tmp_path
     assert store.query("SELECT current_setting('temp_directory') AS spill").spill[0] == tempfile.gettempdir()
 
 
+# Of the store at argv[1], the type of `fetched_at` as matreg's own reads give it, and its hour of the day by SQL in
+# those reads and in `matreg sql`'s
+READ_TIMES = """
+import sys
+from matreg.store import Store
+store = Store(sys.argv[1])
+sql = "SELECT fetched_at, strftime(fetched_at, '%H') AS hour FROM materials"
+read = store.read(sql)
+print(read["fetched_at"].dtype, read["hour"][0], store.query(sql)["hour"][0], sep="|")
+"""
+
+
+def test_the_stores_times_are_read_in_utc_whatever_the_hosts_zone(store, catalog):
+    """Read on a host in Tokyo, the store's times are in UTC, as stored, in matreg's own reads (what its files are
+    written of) as in `matreg sql`: their hour of the day too."""
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    hour = store.table("materials")["fetched_at"][0].tz_convert("UTC").strftime("%H")
+    env = os.environ | {"TZ": "Asia/Tokyo"}
+    shown = subprocess.run([sys.executable, "-c", READ_TIMES, str(store.root)], env=env, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip().split("|") == ["datetime64[us, UTC]", hour, hour]
+
+
 def _storage_version(path: Path) -> str:
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute("SELECT tags['storage_version'] FROM duckdb_databases() WHERE NOT internal").fetchall()[0][0]

@@ -975,7 +975,7 @@ class Store:
                 con.execute(f"CREATE TEMPORARY VIEW {name} AS {sql}")
         self._pin(con)
         con.execute("SET temp_directory = ?", [tempfile.gettempdir()])  # (a query that spills writes outside the store)
-        con.execute("SET TimeZone = 'UTC'")  # (times show as stored, in UTC, whatever the host's zone)
+        _in_utc(con)
         con.execute("SET lock_configuration = true")  # (a query cannot turn on what writes files: enable_logging)
         return con
 
@@ -1150,11 +1150,13 @@ class Store:
         """An in-memory DuckDB connection reading this store's Parquet files (not the DuckDB file: no lock), with
         temporary views and registered tables of its own: a cursor of one database per Store (a new database costs
         about 12 ms of CPU, and publishing a run asks for several connections; a cursor costs nothing), whose views
-        read the store as of its newest commit when the cursor is made (`_pin`)."""
+        read the store as of its newest commit when the cursor is made (`_pin`), and whose times are in UTC
+        (`_in_utc`)."""
         if self._scanner is None:
             self._scanner = duckdb.connect()
         con = self._scanner.cursor()
         con.execute("SET file_search_path = ?", [self._search_path()])
+        _in_utc(con)
         self._pin(con)
         return con
 
@@ -1212,6 +1214,13 @@ class Store:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0]
+
+
+def _in_utc(con: duckdb.DuckDBPyConnection) -> None:
+    """Give connection `con` (a session: each cursor has its own) the time zone UTC, in which the store holds its
+    times: else DuckDB gives them in the host's zone, under the host's name for it (Etc/UTC, Asia/Tokyo), and a file
+    written of them (a release's payload, an export) differs by the host it was written on."""
+    con.execute("SET TimeZone = 'UTC'")
 
 
 def _query_refused(con: duckdb.DuckDBPyConnection, sql: str, exc: duckdb.Error) -> StoreError:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from matreg.defaults import EXPORT_FORMATS
 from matreg.errors import StoreError
-from matreg.schema import file_schema
+from matreg.schema import declared_times, file_schema
 
 LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
 
@@ -138,10 +138,11 @@ def write_json(data: dict, path: Path) -> None:
 
 
 def frame_writer(frame: pd.DataFrame, fmt: str) -> Callable[[Path], None]:
-    """What writes `frame` as `fmt` to a path; StoreError for a format not in EXPORT_FORMATS."""
+    """What writes `frame` as `fmt` to a path, its times in UTC (`declared_times`); StoreError for a format not in
+    EXPORT_FORMATS."""
     if fmt not in EXPORT_FORMATS:
         raise StoreError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
-    return lambda path: _WRITERS[fmt](frame, path)
+    return lambda path: _WRITERS[fmt](declared_times(frame), path)
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
