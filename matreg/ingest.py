@@ -35,8 +35,8 @@ from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, St
 from matreg.formula import composition_key, reduced_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, children_of, table_spec
-from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
-from matreg.store import Dropped, Store, StoreBusy, WholeScope
+from matreg.sources.base import Attribution, Connector, NamedRecord, Page, RawItem, RunInfo, SourceRecord
+from matreg.store import Dropped, Store, StoreBusy, ValueKey, WholeScope
 from matreg.validation import (
     Rejection,
     RunStamp,
@@ -419,13 +419,14 @@ class _PublishCheck:
         report: RunReport,
         attribution: Attribution,
         stored: _StoredFormulas | None = None,
-        named_record: Callable[[Any], tuple[str, str] | None] | None = None,
+        named_record: Callable[[Any], NamedRecord | None] | None = None,
         refusals: Callable[[], None] = lambda: None,
         decided: _DecidedRows | None = None,
     ) -> None:
         """`attribution`: the run's source and scope. `stored` (`_StoredFormulas`) is given for a lab file: a record
         whose formula differs from the stored one's is another material under that id, refused; `named_record`
-        (`Connector.named_record`) with it: the record a quarantined row is, which the run does not withdraw; and
+        (`Connector.named_record`) with it: the record a quarantined row is, which the run does not withdraw (nor the
+        stored values of its keys, where the run writes the record from its other rows: `kept_values`); and
         `decided`: the decided quarantine rows whose ids the run's rows keep. `refusals` raises (RunRefused) when the
         store refuses the whole run (`refuse_run`)."""
         self.report, self.attribution = report, attribution
@@ -442,6 +443,7 @@ class _PublishCheck:
         self.lone: list[tuple[dict, list[str]]] = []  # withheld rows of records otherwise published, with reasons
         self.admitted: set[str] = set()  # of a lab file, the records the run publishes
         self.rejected: dict[str, str] = {}  # of a lab file, the records of rows it quarantined whole, with formulas
+        self.rejected_keys: list[ValueKey] = []  # and the value keys of those rows
 
     def admit(self, name: str, batch: pyarrow.Table) -> pyarrow.Table:
         if name in ("fetch_runs", "quarantine"):  # rows matreg itself makes: a failure is a bug, not bad input
@@ -478,12 +480,13 @@ class _PublishCheck:
 
     def _note_rejected(self, payloads: list[str]) -> None:
         """Note the records of the rows (quarantine payloads, JSON) that the run rejected whole, with their formulas
-        as written."""
+        as written, and the keys of those rows' values."""
         for payload in payloads:
             named = self.named_record(json.loads(payload))
             if named is not None:
-                source_id, formula = named
-                self.rejected[self.attribution.record_id(source_id)] = formula
+                record_id = self.attribution.record_id(named.source_id)
+                self.rejected[record_id] = named.formula
+                self.rejected_keys += [ValueKey(record_id, *key) for key in named.value_keys]
 
     def _other_materials(self, batch: pyarrow.Table) -> dict[int, str]:
         """Rows whose record id the store holds with another formula, by position, with the reason."""
@@ -536,6 +539,12 @@ class _PublishCheck:
         readable = {record: formula for record, formula in reduced.items() if formula is not None}
         moved = self.stored.conflicts(list(readable), list(readable.values()))
         return sorted(record for record in readable if record not in moved)
+
+    def kept_values(self) -> list[ValueKey]:
+        """Of a lab file, the value keys of the rows the run rejected whole of the records it writes from their other
+        rows (a measurement series): their stored values are kept beside the record's other values, as a record
+        whose every row the run rejected keeps its last valid read whole (`_still_in_file`)."""
+        return [key for key in self.rejected_keys if key.record_id in self.admitted]
 
     def rows_moved(self) -> bool:
         return self.moved

@@ -439,6 +439,18 @@ def test_a_row_of_a_series_is_not_readmitted_into_its_record_as_stored_with_anot
     assert store.query("SELECT temperature_K FROM properties ORDER BY 1").values.tolist() == [[298.15], [473.15]]
 
 
+def test_a_series_row_a_re_import_rejects_keeps_its_stored_value_which_a_readmit_does_not_write_over(store, tmp_path):
+    header, rows = "id,formula,T,Cp", ["S1,Al2O3,25,79.0", "S1,Al2O3,100,96.1"]
+    import_lab(store, tmp_path, "cp", CP_SERIES, "\n".join([header, *rows]) + "\n")
+    mistyped = "\n".join([header, rows[0], "S1,Al2O3,100,96.1x"]) + "\n"
+    assert import_lab(store, tmp_path, "cp", CP_SERIES, mistyped).n_quarantined == 1
+    with pytest.raises(CurationError, match="readmit refused: the heat_capacity_cp value of 'cp:S1' is already stored"):
+        decide(store, "readmit", "the notebook says 96.3", quarantine_id=quarantined(store, "S1"), value=96.3)
+    shown = "SELECT temperature_K, value FROM properties ORDER BY ALL"
+    assert store.query(shown).values.tolist() == [[298.15, 79.0], [373.15, 96.1]]  # its last valid read
+    assert store.query("SELECT item FROM open_quarantine").values.tolist() == [["S1"]]
+
+
 def test_a_dismissed_row_a_later_fetch_rejects_alike_stays_dismissed(store, catalog):
     def fetch():
         return run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064", "Q-404"])), store)

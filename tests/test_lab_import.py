@@ -2108,3 +2108,54 @@ def test_a_bad_cell_of_one_measurement_row_quarantines_that_row_alone(store, tmp
     assert store.query("SELECT item FROM quarantine").values.tolist() == [["S1"]]
     assert _series_values(store) == [CP_STORED[0], CP_STORED[2]]
     assert _series(store, tmp_path, [CP_ROWS[0], row, CP_ROWS[2]]).n_unchanged == 1  # and again: nothing changes
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("S1,Al2O3,100,96.1x", "non-numeric value '96.1x'"),
+        ('S1,Al2O3,100,"96,1"', "column 'Cp': '96,1' has a comma"),
+        ("S1,Al2O3,hot,96.1", "column 'T': non-numeric temperature 'hot'"),  # its key: the value no other row gives
+    ],
+)
+def test_a_series_row_the_file_still_has_but_now_rejects_keeps_its_last_valid_value_beside_the_others(
+    store, tmp_path, row, reason
+):
+    _series(store, tmp_path, CP_ROWS)
+    unchanged = _series(store, tmp_path, [CP_ROWS[0], row, CP_ROWS[2]])  # the other rows as stored: nothing written
+    assert (unchanged.n_stored, unchanged.n_values, unchanged.n_unchanged, unchanged.n_withdrawn) == (1, 2, 1, 0)
+    assert _series_values(store) == CP_STORED
+    edited = _series(store, tmp_path, ["S1,Al2O3,25,79.4", row, CP_ROWS[2]])  # the record is written anew, with it
+    assert (edited.n_values, edited.n_quarantined, edited.n_unchanged) == (2, 1, 0)
+    assert _series_values(store) == [["S1", 298.15, 79.4], CP_STORED[1], CP_STORED[2]]
+    open_rows = store.query("SELECT item, reasons[1] FROM open_quarantine").values.tolist()
+    assert [[item, text.startswith(reason)] for item, text in open_rows] == [["S1", True]]
+    catalog = Catalog(datasets={"cp": Dataset(description="d", version="1", properties=["heat_capacity_cp"])})
+    export_dataset(store, catalog, "cp", "csv", tmp_path / "cp.csv")
+    assert pd.read_csv(tmp_path / "cp.csv")[["temperature_K", "value"]].values.tolist() == [[298.15, 79.4]] + [
+        stored[1:] for stored in CP_STORED[1:]
+    ]
+    fixed = _series(store, tmp_path, ["S1,Al2O3,25,79.4", "S1,Al2O3,100,96.3", CP_ROWS[2]])
+    assert (fixed.n_values, fixed.n_quarantined) == (3, 0)
+    assert _series_values(store) == [["S1", 298.15, 79.4], ["S1", 373.15, 96.3], CP_STORED[2]]
+    assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == 0
+
+
+def test_a_series_row_deleted_while_another_is_rejected_is_withdrawn_and_the_rejected_ones_value_kept(store, tmp_path):
+    _series(store, tmp_path, CP_ROWS)
+    report = _series(store, tmp_path, ["S1,Al2O3,25,79.4", "S1,Al2O3,100,96.1x"])  # the 200 °C row deleted
+    assert (report.n_values, report.n_quarantined, report.n_withdrawn) == (1, 1, 0)
+    assert _series_values(store) == [["S1", 298.15, 79.4], CP_STORED[1]]
+    # a new row rejected has no value stored to keep; the 100 °C row's value is kept, the 200 °C row's stays gone
+    _series(store, tmp_path, ["S1,Al2O3,25,79.4", "S1,Al2O3,100,96.1x", "S1,Al2O3,300,1o9"])
+    assert _series_values(store) == [["S1", 298.15, 79.4], CP_STORED[1]]
+
+
+def test_a_series_row_rejected_keeps_no_value_of_another_formula_unit_than_its_record_is_now_written_with(
+    store, tmp_path
+):
+    _series(store, tmp_path, CP_ROWS)
+    rows = ["S1,Al4O6,25,158.0", "S1,Al4O6,100,96.1x", "S1,Al4O6,200,213.8"]  # per mole of Al4O6 now
+    report = _series(store, tmp_path, rows)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 2, 1)
+    assert _series_values(store) == [["S1", 298.15, 158.0], ["S1", 473.15, 213.8]]  # 96.1 was per mole of Al2O3

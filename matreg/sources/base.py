@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from matreg.catalog import Source
 from matreg.errors import RecordError
@@ -33,6 +33,17 @@ class RawItem:
     payload: Any
     error: str | None = None
     source_id: str | None = None
+
+
+class NamedRecord(NamedTuple):
+    """Of a payload a run quarantined whole, what it is told without mapping it (`Connector.named_record`): the source
+    id of its record, its formula as written, and the keys its values are stored under (property, method and
+    conditions as (temperature_K, pressure_Pa); the conditions None where its cells give none that read), whose
+    stored values the record keeps when the run writes it from its other items (a lab row of a measurement series)."""
+
+    source_id: str
+    formula: str
+    value_keys: tuple[tuple[str, str | None, tuple[float | None, float | None] | None], ...] = ()
 
 
 @dataclass
@@ -213,10 +224,9 @@ class Connector(ABC):
         source (a lab row: its cells by what they mean, `LabConnector.identity`). The default: None."""
         return None
 
-    def named_record(self, payload: Any) -> tuple[str, str] | None:
-        """Of a payload a run quarantined whole, the source id of the record it is and its formula as written, told
-        without mapping it (a lab row's id and formula cell): a record its source still gives. The default: None (not
-        told)."""
+    def named_record(self, payload: Any) -> NamedRecord | None:
+        """Of a payload a run quarantined whole, the record it is, told without mapping it (a lab row's id, formula
+        cell and value keys: `NamedRecord`): a record its source still gives. The default: None (not told)."""
         return None
 
     def redact(self, text: str) -> str:

@@ -19,7 +19,7 @@ from matreg.errors import ConfigError, FormulaError, RecordError
 from matreg.fieldmap import ROW_FIELDS, FieldSpec, missing_markers
 from matreg.formula import parse_formula, same_composition
 from matreg.schema import ExtensionSpec, canonical_method, load_extension, load_methods, load_vocabulary
-from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.sources.base import Attribution, Connector, NamedRecord, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.labfiles import read_rows, sheet_names
 from matreg.structure import parse_structure
 from matreg.units import conversion_problem, convert
@@ -494,18 +494,33 @@ class LabConnector(Connector):
         except RecordError:
             return []
 
-    def named_record(self, payload: Any) -> tuple[str, str] | None:
-        """Of a quarantined row, its id (its id column's, else its place's) and formula cell, else its structure's
-        formula (`_formula`; empty where it has none that can be read); None for a row without an id, and for payloads
-        that are no row (a rejected value's)."""
+    def named_record(self, payload: Any) -> NamedRecord | None:
+        """Of a quarantined row, its id (its id column's, else its place's), formula cell, else its structure's
+        formula (`_formula`; empty where it has none that can be read), and value keys (`_rejected_value_keys`); None
+        for a row without an id, and for payloads that are no row (a rejected value's)."""
         if not isinstance(payload, dict) or not payload.get("_source_id"):
             return None
+        source_id, keys = payload["_source_id"], self._rejected_value_keys(payload)
         if self.mapping.formula_column is not None:
-            return payload["_source_id"], str(payload.get(self.mapping.formula_column, ""))
+            return NamedRecord(source_id, str(payload.get(self.mapping.formula_column, "")), keys)
         try:
-            return payload["_source_id"], self._formula(payload, self._structure(payload))
+            return NamedRecord(source_id, self._formula(payload, self._structure(payload)), keys)
         except RecordError:
-            return payload["_source_id"], ""
+            return NamedRecord(source_id, "", keys)
+
+    def _rejected_value_keys(self, payload: dict[str, Any]) -> tuple[tuple, ...]:
+        """The keys a rejected row's values are stored under, as `_keyed_values` reads them (property, method, and
+        temperature and pressure), read from its cells whatever its value cells hold: a mistyped value is still the
+        value of its key. Its conditions are None where its temperature or pressure cell holds no number."""
+        keys = []
+        for column, (prop, method) in self.value_columns(payload).items():
+            spec = self.mapping.columns[column]
+            try:
+                conditions = (self._temperature_K(payload, spec), self._pressure_Pa(payload, spec))
+            except RecordError:
+                conditions = None
+            keys.append((prop, canonical_method(method), conditions))
+        return tuple(keys)
 
     def identity(self, item: RawItem) -> str:
         """What a rejected row is, which its quarantine id hashes: the cells the mapping reads, each named by what it

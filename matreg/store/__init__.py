@@ -104,22 +104,26 @@ from matreg.store.publish import (
     PublishCheck,
     RunFinisher,
     Unwritten,
+    ValueKey,
     WholeScope,
     buckets,
     changed_records_sql,
     earlier_read_sql,
     kept_columns,
     last_writes_in_scope_sql,
+    of_keys,
     owners,
     publishing_order,
     read_twice,
     rereads_resolving_sql,
+    rewrite_with,
     rewrite_without,
     run_rows_sql,
     runs_at_sql,
     staged_rows,
     stored_rows_of_run_sql,
     stored_values,
+    stored_values_of_scope_sql,
     with_values,
 )
 from matreg.store.sql import (
@@ -145,6 +149,7 @@ __all__ = [  # what other modules import from matreg.store
     "Dropped",
     "Store",
     "StoreBusy",
+    "ValueKey",
     "WholeScope",
     "atomic_dir",
     "atomic_write",
@@ -312,6 +317,7 @@ class Store:
                     checked.append(self._checked_run(journal, sizes, check))
                 build, _, quarantined, last_reads = checked[-1]
                 self._keep_stored(build / "materials.parquet", unread_columns)
+                self._keep_stored_values(build, check.kept_values(), whole_scope)
                 withheld = check.withheld_keys()
                 read_whole = None if check.rows_moved() else whole_scope
                 withdrawn = self._add_withdrawals(build / "materials.parquet", read_whole, run_id, withheld)
@@ -619,6 +625,25 @@ class Store:
                 f"stored {', '.join(kept_columns(columns))} of {not_kept} record(s) not kept: not read by this run, "
                 f"and the record changed since (its {_or(list(SAME_MATERIAL.values()))}); their notes say what changed"
             )
+
+    def _keep_stored_values(self, build: Path, keys: list[ValueKey], whole_scope: WholeScope | None) -> None:
+        """Add to the run's values (of `build`) the stored values of these keys (`check.kept_values`: of parts of
+        records the run rejected whole, a row of a lab file's measurement series) that the record's last write in the
+        scope the run read whole (`whole_scope`) gave, stamped with this run, so that the record's write keeps them
+        (`stored_values_of_scope_sql`: not where the run gives a value of the key itself, nor where its record is now
+        of another formula unit; a value a steward readmitted stays as it is)."""
+        path = build / "properties.parquet"
+        if not keys or whole_scope is None or not path.exists():
+            return
+        records = sorted({key.record_id for key in keys})
+        parameters = {"records": records, "source": whole_scope.source, "scope": whole_scope.scope}
+        parameters |= {"properties": str(path), "materials": str(build / "materials.parquet")}
+        with contextlib.closing(self._scan()) as con:
+            self._define_views(con, stored_values_of_scope_sql())
+            stored = con.sql(stored_values_of_scope_sql(), params=parameters).to_arrow_table()
+        kept = of_keys(stored, keys)
+        if kept.num_rows:
+            rewrite_with(path, kept, arrow_schema("properties"))
 
     def _add_withdrawals(
         self, path: Path, whole_scope: WholeScope | None, run_id: str, withheld: dict[str, list]

@@ -17,7 +17,7 @@ import pyarrow.compute
 import pyarrow.parquet as pq
 
 from matreg.journal import RunJournal
-from matreg.schema import TableSpec, arrow_schema, children_of, conformed, load_tables, table_spec
+from matreg.schema import TableSpec, arrow_schema, canonical_method, children_of, conformed, load_tables, table_spec
 from matreg.store.sql import (
     COMMIT,
     current_rows_sql,
@@ -39,6 +39,17 @@ QUARANTINE = "quarantine"  # the table of rejected input, published last: it rec
 READ = "read"  # the staged column numbering the run's reads (items read before): a record's later read, a larger one
 
 
+class ValueKey(NamedTuple):
+    """The key of a value a run keeps as stored (`PublishCheck.kept_values`): its record, property, method and
+    conditions (temperature_K, pressure_Pa); None where they could not be read: then any stored value of the
+    property and method that the run does not give."""
+
+    record_id: str
+    property: str
+    method: str | None
+    conditions: tuple[float | None, float | None] | None
+
+
 class PublishCheck(Protocol):
     """How the rows of a run are checked as the run is published."""
 
@@ -51,6 +62,10 @@ class PublishCheck(Protocol):
     def withheld_keys(self) -> dict[str, list]:
         """Keys, by table, of the rows withheld whole: none of the run's rows with these keys (or belonging to
         them) is published, whichever batch they came in."""
+
+    def kept_values(self) -> list[ValueKey]:
+        """Keys of values whose stored value the run keeps (`Store._keep_stored_values`): of a record the run writes,
+        values of a part of it the run rejected whole (a row of a lab file's measurement series)."""
 
     def rows_moved(self) -> bool:
         """True when the run's record ids, which name places (a file's rows), no longer name what they named: what
@@ -149,6 +164,37 @@ def last_writes_in_scope_sql() -> str:
         f"WHERE source = $source AND scope = $scope "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {COMMIT} DESC) = 1"
     )
+
+
+def stored_values_of_scope_sql() -> str:
+    """SQL: the values of the records `$records` the store shows from their last write in the scope `$scope` of the
+    source `$source` (a lab file; a value a steward readmitted since is not one), of keys the run's values
+    (`$properties`) do not give, where the run's row of the record (`$materials`) is of the formula unit that write
+    was (a molar value is per mole of it): each with the run's id."""
+    spec, of_records = table_spec("properties"), "s.record_id IN (SELECT unnest($records::VARCHAR[]))"
+    shown = current_rows_sql("properties", where=of_records, in_scope="$scope")
+    columns = ", ".join("m.run_id" if name == "run_id" else f"c.{name}" for name in arrow_schema("properties").names)
+    written = "SELECT DISTINCT record_id, run_id, formula_original FROM read_parquet($materials)"
+    return (
+        f"WITH last AS ({last_writes_in_scope_sql()}) SELECT {columns} FROM ({shown}) AS c "
+        "JOIN last AS l ON l.record_id = c.record_id AND l.run_id = c.run_id "
+        f"JOIN ({written}) AS m ON m.record_id = c.record_id AND m.formula_original = l.formula_original "
+        f"WHERE NOT EXISTS (SELECT 1 FROM read_parquet($properties) AS n WHERE {equal(spec.primary_key, 'n', 'c')})"
+    )
+
+
+def of_keys(values: pyarrow.Table, keys: list[ValueKey]) -> pyarrow.Table:
+    """Those of `values` (properties rows) under one of `keys`: the same record, property and method (as the method
+    vocabulary names it: a mapping may spell it otherwise), and conditions, any where the key's could not be read."""
+    exact = {(key.record_id, key.property, key.method, key.conditions) for key in keys}
+    loose = {(key.record_id, key.property, key.method) for key in keys if key.conditions is None}
+    rows = zip(*(values[column].to_pylist() for column in ValueKey._fields[:3]), strict=True)
+    conditions = zip(values["temperature_K"].to_pylist(), values["pressure_Pa"].to_pylist(), strict=True)
+    kept = []
+    for (record_id, prop, method), at in zip(rows, conditions, strict=True):
+        named = (record_id, prop, canonical_method(method))
+        kept.append((*named, at) in exact or named in loose)
+    return values.filter(pyarrow.array(kept, pyarrow.bool_()))
 
 
 def runs_at_sql(among: bool = True) -> str:
@@ -339,6 +385,20 @@ def with_values(rows: pyarrow.Table, stored: pyarrow.Table, start: int) -> pyarr
         replaced = pyarrow.compute.replace_with_mask(rows[column].combine_chunks(), pyarrow.array(mask), values)
         rows = rows.set_column(rows.schema.get_field_index(column), column, replaced)
     return rows
+
+
+def rewrite_with(path: Path, rows: pyarrow.Table, schema: pyarrow.Schema) -> None:
+    """Rewrite a Parquet file with `rows` after its own, a row group at a time."""
+    source = pq.ParquetFile(path)
+    temp = path.with_suffix(".rewrite")
+    try:
+        with pq.ParquetWriter(temp, schema) as writer:
+            for group in range(source.num_row_groups):
+                writer.write_table(source.read_row_group(group))
+            writer.write_table(rows.cast(schema))
+    finally:
+        source.close()
+    os.replace(temp, path)
 
 
 def rewrite_without(path: Path, positions: numpy.ndarray, schema: pyarrow.Schema) -> None:
