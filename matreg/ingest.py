@@ -655,7 +655,7 @@ def run_ingest(
                 report.not_read_again = _not_read_again(connector, store, info, report.run_id)
                 store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
             check = _publish_check(report, connector, store, info)
-            whole_scope = _whole_scope(connector, store, info)
+            whole_scope = _whole_scope(connector, info)
             store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
         except RunRefused:  # another run took its name or scope meanwhile: as if refused at its start
             store.discard_run(report.run_id)
@@ -957,7 +957,7 @@ def _dry_run(
         if budget.spent():
             break
     check.withheld()
-    whole_scope = _whole_scope(connector, store, info)
+    whole_scope = _whole_scope(connector, info)
     if whole_scope is not None and not check.rows_moved():
         report.n_withdrawn = len(store.withdrawals_of(whole_scope, admitted, check.withheld_keys()["materials"]))
     return report
@@ -1010,16 +1010,11 @@ def _scope_read_at(store: Store, source: str, scope: str) -> list[str]:
     )["endpoint"].tolist()
 
 
-def _whole_scope(connector: Connector, store: Store, info: RunInfo) -> WholeScope | None:
-    """Source, scope and endpoint of a run that reads its scope whole (a lab file, and where it lies), with the places
-    it was imported from where no file is left (the file moved from there: its records written there that it no longer
-    gives are withdrawn), else None."""
+def _whole_scope(connector: Connector, info: RunInfo) -> WholeScope | None:
+    """Source, scope and endpoint of a run that reads its scope whole (a lab file, and where it lies), else None."""
     if not connector.reads_whole_scope:
         return None
-    source, scope = connector.attribution.source, connector.attribution.scope
-    read_at = _scope_read_at(store, source, scope) if store.exists() else []
-    moved_from = tuple(endpoint for endpoint in read_at if endpoint != info.endpoint and not Path(endpoint).is_file())
-    return WholeScope(source, scope, info.endpoint, moved_from)
+    return WholeScope(connector.attribution.source, connector.attribution.scope, info.endpoint)
 
 
 def _publish_check(report: RunReport, connector: Connector, store: Store, info: RunInfo) -> _PublishCheck:

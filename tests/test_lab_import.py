@@ -1366,35 +1366,21 @@ def test_rows_deleted_from_a_moved_file_are_withdrawn_after_its_first_import_the
     assert _stored(store) == [["S2", "band_gap", 3.37], ["S2", "density", 5.61]]
 
 
-def test_a_row_deleted_as_the_file_moved_is_withdrawn_by_its_first_import_there(store, tmp_path):
-    (tmp_path / "incoming").mkdir()
-    (data,) = _gap_files(tmp_path, ("incoming/results.csv", "S1,GaN,3.40,6.15\nS2,ZnO,3.37,\nS3,CdS,2.42,\n"))
-    import_file(store, data, tmp_path / "m.yaml")
-    data.parent.rename(tmp_path / "checked")
-    moved = tmp_path / "checked" / "results.csv"
-    moved.write_text("id,formula,gap,rho\nS1,GaN,3.40,6.15\nS2,ZnO,3.37,\n", encoding="utf-8")  # S3 deleted
-    connector = LabConnector(moved, load_mapping(tmp_path / "m.yaml"))
-    assert run_ingest(connector, store, dry_run=True).n_withdrawn == 1
-    report = import_file(store, moved, tmp_path / "m.yaml")
-    assert (report.n_stored, report.n_withdrawn) == (2, 1)
-    assert store.query("SELECT record_id FROM materials ORDER BY 1")["record_id"].tolist() == ["gaps:S1", "gaps:S2"]
-    assert _stored(store) == [["S1", "band_gap", 3.40], ["S1", "density", 6.15], ["S2", "band_gap", 3.37]]
-    withdrawn = store.query("SELECT n_withdrawn FROM fetch_runs ORDER BY finished_at")["n_withdrawn"].tolist()
-    assert withdrawn == [0, 1]
-    assert import_file(store, moved, tmp_path / "m.yaml").n_withdrawn == 0  # withdrawn once
-
-
-def test_a_row_deleted_as_the_file_moved_back_is_withdrawn(store, tmp_path):
-    for folder in ("a", "b"):
+def test_a_file_of_the_same_name_whose_first_folder_is_not_at_hand_withdraws_nothing_of_that_files_records(
+    store, tmp_path
+):
+    """A file moved to another folder cannot be told from another file of its name whose first folder is not at hand
+    (an unmounted drive, another steward's machine): its import withdraws nothing of what the first one gave."""
+    for folder in ("batch1", "batch2"):
         (tmp_path / folder).mkdir()
-    (data,) = _gap_files(tmp_path, ("a/results.csv", "S1,GaN,3.40,\nS2,ZnO,3.37,\n"))
-    import_file(store, data, tmp_path / "m.yaml")
-    data.rename(tmp_path / "b" / "results.csv")
-    import_file(store, tmp_path / "b" / "results.csv", tmp_path / "m.yaml")  # S2 last written from b
-    (tmp_path / "b" / "results.csv").unlink()
-    data.write_text("id,formula,gap,rho\nS1,GaN,3.40,\n", encoding="utf-8")  # back in a, S2 deleted
-    assert import_file(store, data, tmp_path / "m.yaml").n_withdrawn == 1
-    assert _stored(store) == [["S1", "band_gap", 3.40]]
+    first, other = _gap_files(
+        tmp_path, ("batch1/results.csv", "B1-1,GaN,3.40,\nB1-2,ZnO,3.37,\n"), ("batch2/results.csv", "B2-1,CdS,2.42,\n")
+    )
+    import_file(store, first, tmp_path / "m.yaml")
+    first.parent.rename(tmp_path / "archived")
+    assert import_file(store, other, tmp_path / "m.yaml").n_withdrawn == 0
+    stored = store.query("SELECT record_id FROM materials ORDER BY 1")["record_id"].tolist()
+    assert stored == ["gaps:B1-1", "gaps:B1-2", "gaps:B2-1"]
 
 
 def test_rows_of_a_file_imported_under_a_name_are_known_by_it_and_readmitted_under_it(store, tmp_path):
