@@ -290,6 +290,8 @@ def _plan(from_unit: str, to_unit: str) -> tuple[float, int, int, int] | str | N
     molar_mass = ureg.Quantity(1.0, "g/mol")  # of formula units
     for bridge in _BRIDGES:
         per_fu_exponent, per_cell_exponent, molar_mass_exponent = bridge
+        if molar_mass_exponent and (source.dimensionless or target.dimensionless):
+            continue  # a plain number (log Kf) is no molal or molar-mass unit times a molar mass
         quantity = ureg.Quantity(1.0, source) * per_fu**per_fu_exponent * per_cell**per_cell_exponent
         quantity = quantity * molar_mass**molar_mass_exponent
         if quantity.check(target.dimensionality):

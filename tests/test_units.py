@@ -256,6 +256,11 @@ def test_a_value_per_mass_without_the_atoms_of_its_formula_unit_is_refused_sayin
         ("J/g", "eV/atom", None),  # and the formula's atoms, per atom
         ("J/g", "eV", "cannot convert 'J/g' to 'eV' (incompatible dimensions)"),  # a band gap per mass
         ("J/(g*K)", "kJ/mol", "cannot convert 'J/(g*K)' to 'kJ/mol' (incompatible dimensions)"),
+        ("atom/angstrom**3", "g/cm**3", None),  # a number density is a mass density with the molar mass
+        # a molal unit is no factor of a number (log Kf): a molar mass would make one of it
+        ("mol/kg", "dimensionless", "cannot convert 'mol/kg' to 'dimensionless' (incompatible dimensions)"),
+        ("kg/mol", "dimensionless", "cannot convert 'kg/mol' to 'dimensionless' (incompatible dimensions)"),
+        ("dimensionless", "mol/kg", "cannot convert 'dimensionless' to 'mol/kg' (incompatible dimensions)"),
     ],
 )
 def test_a_unit_per_mass_can_be_converted_where_a_molar_mass_makes_it_the_targets_dimension(unit, target, problem):

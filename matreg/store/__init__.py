@@ -648,16 +648,16 @@ class Store:
     def _add_withdrawals(
         self, path: Path, whole_scope: WholeScope | None, run_id: str, withheld: dict[str, list]
     ) -> list[str]:
-        """Add to the run's materials file a write of each record of the scope the run read whole (`whole_scope`: a
-        lab file and where it lies) that the run did not admit (a row deleted from the file; a row it rejected in place
-        is withheld by the connector and keeps its last valid read), where the record's last write in that scope came
-        from the same endpoint and gave values: the record's current row, in that scope, stamped with this run and
-        written whole. With no values of this scope, the views then show none of the values that write made (nor do
-        exports); the record's other scopes, its description and values a steward readmitted alone stay. A record last written in the scope by a
-        steward's readmit, or one the publishing check withheld from this run, stays as it is. A file of the same name
-        elsewhere withdraws nothing, until its import there wrote the records again (`_moved_here`): matreg cannot tell
-        a file moved there from another file of that name whose folder is not at hand (an unmounted drive, another
-        steward's machine). Returns the ids of the records withdrawn."""
+        """Add to the run's materials file a write of each record of the scope the run read whole (`whole_scope`: a lab
+        file and where it lies) that the run did not admit (a row deleted from the file; a row it rejected in place is
+        withheld by the connector and keeps its last valid read), where the record's last write in that scope came from
+        the same endpoint and gave values: the record's current row, in that scope, stamped with this run and written
+        whole. With no values of this scope, the views then show none of the values that write made (nor do exports);
+        the record's other scopes, its description and values a steward readmitted alone stay. A record last written in
+        the scope by a steward's readmit, or one the publishing check withheld from this run, stays as it is. A file of
+        the same name elsewhere withdraws nothing, until its import there wrote the records again (`_moved_here`):
+        matreg cannot tell a file moved there from another file of that name whose folder is not at hand (an unmounted
+        drive, another steward's machine). Returns the ids of the records withdrawn."""
         if whole_scope is None:
             return []
         run_keys = "SELECT NULL WHERE false"
