@@ -2137,6 +2137,16 @@ def test_a_series_row_deleted_while_another_is_rejected_is_withdrawn_and_the_rej
     assert _series_values(store) == [["S1", 298.15, 79.4], CP_STORED[1]]
 
 
+@pytest.mark.parametrize("formula", ["Al2 O3", "Al₂O₃"])
+def test_a_series_row_rejected_keeps_its_value_where_the_formula_unit_is_only_written_otherwise(
+    store, tmp_path, formula
+):
+    _series(store, tmp_path, CP_ROWS)
+    rows = [f"S1,{formula},25,79.4", f"S1,{formula},100,96.1x", f"S1,{formula},200,106.9"]  # Al2O3 still
+    _series(store, tmp_path, rows)
+    assert _series_values(store) == [["S1", 298.15, 79.4], CP_STORED[1], ["S1", 473.15, 106.9]]
+
+
 def test_a_series_row_rejected_keeps_no_value_of_another_formula_unit_than_its_record_is_now_written_with(
     store, tmp_path
 ):

@@ -168,15 +168,17 @@ def stored_values_of_scope_sql() -> str:
     """SQL: the values of the records `$records` the store shows from their last write in the scope `$scope` of the
     source `$source` (a lab file; a value a steward readmitted since is not one), of keys the run's values
     (`$properties`) do not give, where the run's row of the record (`$materials`) is of the formula unit that write
-    was (a molar value is per mole of it): each with the run's id."""
+    was, however written (a molar value is per mole of it: Al2O3 and `Al2 O3` are one, Al4O6 another): each with the
+    run's id."""
     spec, of_records = table_spec("properties"), "s.record_id IN (SELECT unnest($records::VARCHAR[]))"
     shown = current_rows_sql("properties", where=of_records, in_scope="$scope")
     columns = ", ".join("m.run_id" if name == "run_id" else f"c.{name}" for name in arrow_schema("properties").names)
-    written = "SELECT DISTINCT record_id, run_id, formula_original FROM read_parquet($materials)"
+    written = "SELECT DISTINCT record_id, run_id, formula, atoms_per_formula_unit FROM read_parquet($materials)"
+    unit = "m.formula = l.formula AND m.atoms_per_formula_unit = l.atoms_per_formula_unit"  # however written
     return (
         f"WITH last AS ({last_writes_in_scope_sql()}) SELECT {columns} FROM ({shown}) AS c "
         "JOIN last AS l ON l.record_id = c.record_id AND l.run_id = c.run_id "
-        f"JOIN ({written}) AS m ON m.record_id = c.record_id AND m.formula_original = l.formula_original "
+        f"JOIN ({written}) AS m ON m.record_id = c.record_id AND {unit} "
         f"WHERE NOT EXISTS (SELECT 1 FROM read_parquet($properties) AS n WHERE {equal(spec.primary_key, 'n', 'c')})"
     )
 
