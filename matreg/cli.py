@@ -192,6 +192,14 @@ def import_(
             "what this one says. Give two files of one name from different folders different names.",
         ),
     ] = None,
+    moved_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--moved-from",
+            help="Where the file was imported from before it moved (nothing left there): the import also withdraws "
+            "the records last written from there that the file no longer gives (rows deleted as it moved).",
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report, write nothing.")] = False,
     store: StoreOpt = DEFAULT_STORE,
     catalog: CatalogOpt = None,
@@ -206,7 +214,8 @@ def import_(
     show = progress and sys.stderr.isatty()
     tune_gc_for_fetch()
     target = open_store(store)
-    _finish(run_ingest(connector, target, dry_run=dry_run, progress=show, pause_gc=True), target)
+    report = run_ingest(connector, target, dry_run=dry_run, progress=show, pause_gc=True, moved_from=moved_from)
+    _finish(report, target)
 
 
 def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
@@ -575,6 +584,7 @@ def _import_again(parameters: str) -> str:
     """What drops an interrupted lab import (imports have no --resume): the same import, name given included."""
     asked = json.loads(parameters)
     named = f" and --as {asked['name']}" if "name" in asked else ""
+    named += f" and --moved-from {asked['moved_from']}" if "moved_from" in asked else ""
     return f"importing {asked['file']} again with the same mapping{named} drops it and reads the file whole"
 
 

@@ -628,6 +628,7 @@ def run_ingest(
     resume: bool = False,
     commit_every: int = COMMIT_RECORDS,
     pause_gc: bool = False,
+    moved_from: Path | str | None = None,
 ) -> RunReport:
     """Fetch what the connector yields (up to `limit` items), staging its pages in commits of `commit_every` items
     (or COMMIT_SECONDS), then publish the run. A killed run resumes after its last commit.
@@ -635,13 +636,18 @@ def run_ingest(
     `limit` is one of the run's parameters: a run is resumed only with the limit it was started with (a resume with
     another would continue after a page the first limit cut short). `pause_gc` turns CPython's cyclic GC off while
     pages are read, for the whole process, collecting between commits instead (`_cyclic_gc_paused`): what
-    `matreg fetch` does.
+    `matreg fetch` does. `moved_from` (`import --moved-from`), one of the run's parameters too: where the lab file
+    was imported from before it moved; the run also withdraws the records last written from there that the file no
+    longer gives (`_refuse_moved_from` says when it may).
     """
     info = connector.run_info()
     info.endpoint = public_url(info.endpoint)  # stored, and matched on --resume, without the key a URL may carry
     if limit is not None:
         info.parameters = {**info.parameters, "max_records": limit}
+    if moved_from is not None:
+        info.parameters = {**info.parameters, "moved_from": str(Path(moved_from).resolve())}
     try:
+        _refuse_moved_from(connector, store, info)
         _refuse_run(connector, store, info)
         if dry_run:
             resumed = _report_from_row(_interrupted_run(connector, store, info)) if resume else None
@@ -726,6 +732,35 @@ def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo)
             f"another name to keep both (--as {here.parent.name}/{here.name}), or under the same one to replace "
             f"them (--as {here.name})"
         )
+
+
+def _refuse_moved_from(connector: Connector, store: Store, info: RunInfo) -> None:
+    """StoreError, before anything is written, when a run said to read a file moved from elsewhere (`moved_from`)
+    may not withdraw what was imported from there: it is a fetch, the place still holds a file (a copy, not a move),
+    or its scope (the dataset, and the file's name or --as name) was never imported from there."""
+    old = info.parameters.get("moved_from")
+    if old is None:
+        return
+    source, scope = connector.attribution.source, connector.attribution.scope
+    if not connector.reads_whole_scope:
+        raise StoreError(
+            f"{source} is fetched, not imported from a file: only a lab file's import is said to be moved "
+            "(--moved-from)"
+        )
+    if Path(old).is_file():
+        raise StoreError(
+            f"{old} still holds a file: {info.endpoint} was not moved from there; import each under a name of its own "
+            "(--as), or remove the one no longer wanted first"
+        )
+    places = _scope_read_at(store, source, scope) if store.exists() else []
+    if old in places:
+        return
+    said = [f"it was imported from {', '.join(places)}"] if places else []
+    others = _scopes_read_at(store, source, old) if store.exists() else []
+    if others:
+        said.append(f"the file there was imported as {', '.join(others)} (import this one under that name: --as)")
+    was = "; ".join(said) or "it was never imported"
+    raise StoreError(f"{scope} of {source} was never imported from {old}, which the import says it moved from; {was}")
 
 
 def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: bool) -> RunReport:
@@ -1010,11 +1045,23 @@ def _scope_read_at(store: Store, source: str, scope: str) -> list[str]:
     )["endpoint"].tolist()
 
 
+def _scopes_read_at(store: Store, source: str, endpoint: str) -> list[str]:
+    """The scopes of a source that the imports of the lab file at `endpoint` wrote, in order."""
+    return store.read(
+        "SELECT DISTINCT scope FROM material_writes WHERE source = ? AND run_id IN (SELECT run_id FROM fetch_runs "
+        "WHERE endpoint = ?) ORDER BY scope",
+        [source, endpoint],
+    )["scope"].tolist()
+
+
 def _whole_scope(connector: Connector, info: RunInfo) -> WholeScope | None:
-    """Source, scope and endpoint of a run that reads its scope whole (a lab file, and where it lies), else None."""
+    """Source, scope and endpoint of a run that reads its scope whole (a lab file, and where it lies), with where the
+    file moved from (`moved_from`, when the run says), else None."""
     if not connector.reads_whole_scope:
         return None
-    return WholeScope(connector.attribution.source, connector.attribution.scope, info.endpoint)
+    moved_from = info.parameters.get("moved_from")
+    places = (moved_from,) if moved_from is not None else ()
+    return WholeScope(connector.attribution.source, connector.attribution.scope, info.endpoint, places)
 
 
 def _publish_check(report: RunReport, connector: Connector, store: Store, info: RunInfo) -> _PublishCheck:

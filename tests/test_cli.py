@@ -361,6 +361,31 @@ def test_import_of_a_file_of_a_stored_name_from_another_folder_asks_for_a_name(r
     assert "lab import of bob/gaps.csv" in run("sql", "select query from fetch_runs", "--format", "csv").stdout
 
 
+def test_an_import_moved_from_another_folder_withdraws_the_rows_deleted_as_it_moved(run, tmp_path):
+    mapping = str(LAB_EXAMPLE / "mapping.yaml")
+    header = "sample_id,composition,band_gap,band_gap_unit,T_K\n"
+    (tmp_path / "incoming").mkdir()
+    first = tmp_path / "incoming" / "gaps.csv"
+    first.write_text(header + "s1,GaN,3.4,eV,300\ns2,ZnO,3.3,eV,300\n", encoding="utf-8")
+    assert run("import", str(first), "-m", mapping).exit_code == 0
+    (tmp_path / "checked").mkdir()
+    moved = first.rename(tmp_path / "checked" / "gaps.csv")
+    moved.write_text(header + "s1,GaN,3.4,eV,300\n", encoding="utf-8")  # s2 deleted as it moved
+    elsewhere = tmp_path / "elsewhere.csv"
+    refused = run("import", str(moved), "-m", mapping, "--moved-from", str(elsewhere))
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert refused.stderr == (
+        f"error: gaps.csv of demo-lab-bandgaps was never imported from {elsewhere}, which the import says it moved "
+        f"from; it was imported from {first}\n"
+    )
+    preview = run("import", str(moved), "-m", mapping, "--moved-from", str(first), "--dry-run")
+    assert "none written (dry run); it would withdraw 1 (no longer in the file)" in preview.stdout
+    result = run("import", str(moved), "-m", mapping, "--moved-from", str(first))
+    assert result.exit_code == 0 and "1 written, 1 withdrawn (no longer in the file)" in result.stdout
+    shown = run("sql", "select formula from properties_wide", "--format", "csv")
+    assert shown.stdout.splitlines() == ["formula", "GaN"]
+
+
 def test_an_import_under_the_name_of_a_source_of_the_catalog_it_reads_is_refused(run, catalog_path, tmp_path):
     mapping = (
         "dataset: janaf\nformula_column: formula\nid_column: id\nprovenance: experimental\nmethod: PBE\n"
@@ -642,6 +667,26 @@ def test_status_says_an_interrupted_import_is_dropped_by_importing_the_file_agai
     assert run("import", str(data), "-m", str(mapping)).exit_code == 0  # another scope: the run is left
     assert "lab import of gaps-2025 (35 rows) (10 read)" in run("status").stdout
     assert run("import", str(data), "-m", str(mapping), "--as", "gaps-2025").exit_code == 0
+    assert "interrupted runs" not in run("status").stdout
+
+
+def test_status_names_the_moved_from_that_drops_an_interrupted_import_of_a_moved_file(run, tmp_path):
+    class InterruptedAfterOnePage(LabConnector):
+        def pages(self, cursor=None):
+            yield next(super().pages(cursor))
+            raise KeyboardInterrupt
+
+    mapping, first, moved = LAB_EXAMPLE / "mapping.yaml", tmp_path / "a" / "gaps.csv", tmp_path / "b" / "gaps.csv"
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    first.write_bytes((LAB_EXAMPLE / "bandgaps.csv").read_bytes())
+    assert run("import", str(first), "-m", str(mapping)).exit_code == 0
+    first.rename(moved)
+    with pytest.raises(KeyboardInterrupt):
+        connector = InterruptedAfterOnePage(moved, load_mapping(mapping), page_size=10)
+        run_ingest(connector, Store(tmp_path / "store"), commit_every=10, moved_from=first)
+    assert f"importing gaps.csv again with the same mapping and --moved-from {first} drops it" in run("status").stdout
+    assert run("import", str(moved), "-m", str(mapping), "--moved-from", str(first)).exit_code == 0
     assert "interrupted runs" not in run("status").stdout
 
 

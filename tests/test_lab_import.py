@@ -18,7 +18,7 @@ from pymatgen.io.cif import CifWriter
 from pymatgen.io.vasp import Poscar
 
 from matreg.catalog import Catalog, Dataset
-from matreg.errors import ConfigError
+from matreg.errors import ConfigError, StoreError
 from matreg.export import dataset_query, export_dataset
 from matreg.ingest import run_ingest
 from matreg.sources.lab import LabConnector, load_mapping
@@ -1381,6 +1381,96 @@ def test_a_file_of_the_same_name_whose_first_folder_is_not_at_hand_withdraws_not
     assert import_file(store, other, tmp_path / "m.yaml").n_withdrawn == 0
     stored = store.query("SELECT record_id FROM materials ORDER BY 1")["record_id"].tolist()
     assert stored == ["gaps:B1-1", "gaps:B1-2", "gaps:B2-1"]
+
+
+def test_a_row_deleted_as_the_file_moved_is_withdrawn_when_the_import_names_where_it_moved_from(store, tmp_path):
+    (tmp_path / "incoming").mkdir()
+    (data,) = _gap_files(tmp_path, ("incoming/results.csv", "S1,GaN,3.40,6.15\nS2,ZnO,3.37,\nS3,CdS,2.42,\n"))
+    import_file(store, data, tmp_path / "m.yaml")
+    data.parent.rename(tmp_path / "checked")
+    moved = tmp_path / "checked" / "results.csv"
+    moved.write_text("id,formula,gap,rho\nS1,GaN,3.40,6.15\nS2,ZnO,3.37,\n", encoding="utf-8")  # S3 deleted
+    mapping = load_mapping(tmp_path / "m.yaml")
+    assert run_ingest(LabConnector(moved, mapping), store, dry_run=True).n_withdrawn == 0  # not said to be a move
+    preview = run_ingest(LabConnector(moved, mapping), store, dry_run=True, moved_from=data)
+    assert preview.n_withdrawn == 1
+    report = run_ingest(LabConnector(moved, mapping), store, moved_from=data)
+    assert (report.n_stored, report.n_withdrawn) == (2, 1)
+    assert store.query("SELECT record_id FROM materials ORDER BY 1")["record_id"].tolist() == ["gaps:S1", "gaps:S2"]
+    assert _stored(store) == [["S1", "band_gap", 3.40], ["S1", "density", 6.15], ["S2", "band_gap", 3.37]]
+    runs = store.query("SELECT parameters, n_withdrawn FROM fetch_runs ORDER BY finished_at")
+    assert runs["n_withdrawn"].tolist() == [0, 1]
+    assert [json.loads(text).get("moved_from") for text in runs["parameters"]] == [None, str(data)]
+    assert import_file(store, moved, tmp_path / "m.yaml").n_withdrawn == 0  # withdrawn once
+
+
+def _moved_gaps(store, tmp_path: Path, name: str | None = None) -> tuple[Path, Path]:
+    """A gap file imported from incoming/ (under `name`, if given), then moved to checked/ with its S2 row deleted."""
+    (tmp_path / "incoming").mkdir()
+    (data,) = _gap_files(tmp_path, ("incoming/results.csv", "S1,GaN,3.40,\nS2,ZnO,3.37,\n"))
+    import_file(store, data, tmp_path / "m.yaml", name)
+    (tmp_path / "checked").mkdir()
+    moved = data.rename(tmp_path / "checked" / "results.csv")
+    moved.write_text("id,formula,gap,rho\nS1,GaN,3.40,\n", encoding="utf-8")
+    return data, moved
+
+
+def _refused_move(store, moved: Path, mapping: Path, moved_from: Path, name: str | None = None) -> str:
+    """The error text of an import (and of its dry run) of `moved` said to be moved from `moved_from`, refused with
+    nothing written."""
+    runs = store.query("SELECT count(*) FROM fetch_runs").iloc[0, 0]
+    for dry_run in (True, False):
+        with pytest.raises(StoreError) as refused:
+            run_ingest(
+                LabConnector(moved, load_mapping(mapping), name=name), store, moved_from=moved_from, dry_run=dry_run
+            )
+    assert store.query("SELECT count(*) FROM fetch_runs").iloc[0, 0] == runs and not store.staged_runs()
+    assert _stored(store) == [["S1", "band_gap", 3.40], ["S2", "band_gap", 3.37]]
+    return str(refused.value)
+
+
+def test_an_import_moved_from_a_place_its_scope_was_not_imported_from_is_refused_naming_where_it_was(store, tmp_path):
+    data, moved = _moved_gaps(store, tmp_path)
+    elsewhere = tmp_path / "elsewhere" / "results.csv"
+    assert _refused_move(store, moved, tmp_path / "m.yaml", elsewhere) == (
+        f"results.csv of gaps was never imported from {elsewhere}, which the import says it moved from; it was "
+        f"imported from {data}"
+    )
+
+
+def test_an_import_moved_from_a_place_that_still_holds_a_file_is_refused_as_no_move(store, tmp_path):
+    data, moved = _moved_gaps(store, tmp_path)
+    data.write_text("id,formula,gap,rho\nS1,GaN,3.40,\nS2,ZnO,3.37,\n", encoding="utf-8")  # a copy, not a move
+    assert _refused_move(store, moved, tmp_path / "m.yaml", data) == (
+        f"{data} still holds a file: {moved} was not moved from there; import each under a name of its own "
+        "(--as), or remove the one no longer wanted first"
+    )
+
+
+def test_an_import_moved_from_a_place_of_another_scope_is_refused_naming_that_scope(store, tmp_path):
+    data, moved = _moved_gaps(store, tmp_path, name="alice/results.csv")
+    assert _refused_move(store, moved, tmp_path / "m.yaml", data) == (
+        f"results.csv of gaps was never imported from {data}, which the import says it moved from; the file there "
+        "was imported as alice/results.csv (import this one under that name: --as)"
+    )
+    report = run_ingest(
+        LabConnector(moved, load_mapping(tmp_path / "m.yaml"), name="alice/results.csv"), store, moved_from=data
+    )
+    assert report.n_withdrawn == 1 and _stored(store) == [["S1", "band_gap", 3.40]]
+
+
+def test_a_fetch_said_to_be_moved_from_a_file_is_refused(store, catalog, tmp_path):
+    from matreg.http import HttpClient
+    from matreg.sources.janaf import JanafConnector
+
+    source = catalog.sources["janaf"]
+    connector = JanafConnector(source, HttpClient(source.http), ["H-064"])
+    with pytest.raises(StoreError) as refused:
+        run_ingest(connector, store, moved_from=tmp_path / "results.csv")
+    assert str(refused.value) == (
+        "janaf is fetched, not imported from a file: only a lab file's import is said to be moved (--moved-from)"
+    )
+    assert not store.exists()
 
 
 def test_rows_of_a_file_imported_under_a_name_are_known_by_it_and_readmitted_under_it(store, tmp_path):

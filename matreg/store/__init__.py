@@ -651,13 +651,14 @@ class Store:
         """Add to the run's materials file a write of each record of the scope the run read whole (`whole_scope`: a lab
         file and where it lies) that the run did not admit (a row deleted from the file; a row it rejected in place is
         withheld by the connector and keeps its last valid read), where the record's last write in that scope came from
-        the same endpoint and gave values: the record's current row, in that scope, stamped with this run and written
-        whole. With no values of this scope, the views then show none of the values that write made (nor do exports);
-        the record's other scopes, its description and values a steward readmitted alone stay. A record last written in
-        the scope by a steward's readmit, or one the publishing check withheld from this run, stays as it is. A file of
-        the same name elsewhere withdraws nothing, until its import there wrote the records again (`_moved_here`):
-        matreg cannot tell a file moved there from another file of that name whose folder is not at hand (an unmounted
-        drive, another steward's machine). Returns the ids of the records withdrawn."""
+        the same endpoint, or from the one the steward says the file moved from (`moved_from`: a row deleted as it
+        moved), and gave values: the record's current row, in that scope, stamped with this run and written whole. With
+        no values of this scope, the views then show none of the values that write made (nor do exports); the record's
+        other scopes, its description and values a steward readmitted alone stay. A record last written in the scope by
+        a steward's readmit, or one the publishing check withheld from this run, stays as it is. A file of the same name
+        elsewhere withdraws nothing else, until its import there wrote the records again (`_moved_here`): matreg cannot
+        tell a file moved there from another file of that name whose folder is not at hand (an unmounted drive, another
+        steward's machine). Returns the ids of the records withdrawn."""
         if whole_scope is None:
             return []
         run_keys = "SELECT NULL WHERE false"
@@ -689,7 +690,7 @@ class Store:
         )
         writes = stored_sql("materials")
         current = f"SELECT * FROM {writes} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {COMMIT} DESC) = 1"
-        last, read_here = last_writes_in_scope_sql(), runs_at_sql("=")
+        last, read_here = last_writes_in_scope_sql(), runs_at_sql()
         gave_values = (
             f"EXISTS (SELECT 1 FROM {stored_sql('properties')} AS p "
             "WHERE p.record_id = last.record_id AND p.run_id = last.run_id)"
@@ -699,7 +700,9 @@ class Store:
             f"WHERE last.run_id IN ({read_here}) AND last.record_id NOT IN ({run_keys}) AND {gave_values} "
             "AND last.record_id NOT IN (SELECT unnest($withheld::VARCHAR[]))"
         )
-        parameters = parameters | whole_scope._asdict() | {"withheld": withheld}
+        places = [whole_scope.endpoint, *whole_scope.moved_from]
+        scope = {"source": whole_scope.source, "scope": whole_scope.scope, "endpoints": places}
+        parameters = parameters | scope | {"withheld": withheld}
         parameters["now"] = datetime.now(UTC)
         with contextlib.closing(self._scan()) as con:
             return con.sql(sql, params=parameters).to_arrow_table().cast(arrow_schema("materials"))
@@ -707,16 +710,18 @@ class Store:
     def _moved_here(self, build: Path, whole_scope: WholeScope | None) -> list[str]:
         """Records of a run that read its scope whole (`whole_scope`: a lab file) whose last write in that scope came
         from a run that read it elsewhere (the file moved, or another file of its name): written again even when
-        unchanged, so that a row deleted from the file here later is withdrawn (`_add_withdrawals` withdraws only
-        records last written from the same place)."""
+        unchanged, so that a row deleted from the file here later is withdrawn (`_add_withdrawals` withdraws records
+        last written from the same place, or from the one an import says the file moved from)."""
         path = build / "materials.parquet"
         if whole_scope is None or not path.exists():
             return []
         sql = (
             f"WITH last AS ({last_writes_in_scope_sql()}) SELECT record_id FROM last "
-            f"WHERE record_id IN (SELECT record_id FROM read_parquet($materials)) AND run_id IN ({runs_at_sql('<>')})"
+            "WHERE record_id IN (SELECT record_id FROM read_parquet($materials)) "
+            f"AND run_id IN ({runs_at_sql(among=False)})"
         )
-        parameters = {"materials": str(path)} | whole_scope._asdict()
+        scope = {"source": whole_scope.source, "scope": whole_scope.scope, "endpoints": [whole_scope.endpoint]}
+        parameters = {"materials": str(path)} | scope
         with contextlib.closing(self._scan()) as con:
             return [row[0] for row in con.execute(sql, parameters).fetchall()]
 

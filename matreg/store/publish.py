@@ -100,11 +100,13 @@ RunFinisher = Callable[[dict, dict[str, Dropped], int], dict]
 
 
 class WholeScope(NamedTuple):
-    """What a run that reads its scope whole (a lab file) read: its source and scope, and where it read it."""
+    """What a run that reads its scope whole (a lab file) read: its source and scope, where it read it (`endpoint`),
+    and where the steward says the file was moved from (`moved_from`: `import --moved-from`)."""
 
     source: str
     scope: str
     endpoint: str
+    moved_from: tuple[str, ...] = ()
 
 
 class LastReads(NamedTuple):
@@ -197,9 +199,11 @@ def of_keys(values: pyarrow.Table, keys: list[ValueKey]) -> pyarrow.Table:
     return values.filter(pyarrow.array(kept, pyarrow.bool_()))
 
 
-def runs_at_sql(comparison: str) -> str:
-    """The ids of the runs whose endpoint compares so (`=`, `<>`) with `$endpoint` (where a lab file was read)."""
-    return f"SELECT run_id FROM {stored_sql('fetch_runs')} WHERE endpoint {comparison} $endpoint"
+def runs_at_sql(among: bool = True) -> str:
+    """The ids of the runs that read at one of the places `$endpoints` (where a lab file was read), or (not `among`)
+    at none of them."""
+    places = "(SELECT unnest($endpoints::VARCHAR[]))"
+    return f"SELECT run_id FROM {stored_sql('fetch_runs')} WHERE endpoint {'IN' if among else 'NOT IN'} {places}"
 
 
 def rereads_resolving_sql() -> str:
