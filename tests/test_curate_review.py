@@ -1161,8 +1161,8 @@ MADE_ON_NACL = "made on -411.2 kJ/mol of NaCl as received, the value is now -411
         ("correct", MADE_ON_NACL),
         (
             "accept",
-            "the formation_energy_per_atom value is new or changed since (now -411.2 kJ/mol as received): not "
-            "reviewed by it",
+            "the formation_energy_per_atom value is new or changed since (now -411.2 kJ/mol of Na2Cl2 as received): "
+            "not reviewed by it",
         ),
     ],
 )

@@ -462,7 +462,8 @@ def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
                 made_on_text, received = f"{made_on_text} of {formula}", f"{received} of {pair.now_formula_original}"
             why.append(f"made on {made_on_text} as received, the value is now {received}: not applied")
         elif not_seen:
-            since = f"new or changed since (now {received} as received)"
+            of = f" of {pair.now_formula_original}" if formula != pair.now_formula_original else ""
+            since = f"new or changed since (now {received}{of} as received)"
             why.append(f"the {pair.property} value is {since}: not reviewed by it")
         else:
             why.append(None)
