@@ -666,8 +666,7 @@ class Store:
             run_keys = f"SELECT record_id FROM read_parquet({sql_text(path)})"
         withdrawals = self._withdrawals(whole_scope, run_keys, {"run_id": run_id}, withheld.get("materials", []))
         if withdrawals.num_rows:
-            admitted = [pq.read_table(path, schema=arrow_schema("materials"))] if path.exists() else []
-            atomic_write(path, lambda temp: pq.write_table(pyarrow.concat_tables([*admitted, withdrawals]), temp))
+            rewrite_with(path, withdrawals, arrow_schema("materials"))
         return withdrawals["record_id"].to_pylist()
 
     def withdrawals_of(self, whole_scope: WholeScope, admitted: list[str], withheld: list[str]) -> list[str]:

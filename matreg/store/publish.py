@@ -4,6 +4,7 @@ runs them)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 
 from matreg.journal import RunJournal
 from matreg.schema import TableSpec, arrow_schema, canonical_method, children_of, conformed, load_tables, table_spec
+from matreg.store.files import atomic_write
 from matreg.store.sql import (
     COMMIT,
     current_rows_sql,
@@ -390,17 +392,18 @@ def with_values(rows: pyarrow.Table, stored: pyarrow.Table, start: int) -> pyarr
 
 
 def rewrite_with(path: Path, rows: pyarrow.Table, schema: pyarrow.Schema) -> None:
-    """Rewrite a Parquet file with `rows` after its own, a row group at a time."""
-    source = pq.ParquetFile(path)
-    temp = path.with_suffix(".rewrite")
-    try:
+    """Rewrite a Parquet file with `rows` after its own, a row group at a time (no file yet: `rows` alone), in place
+    at once (`atomic_write`)."""
+
+    def write(temp: Path) -> None:
         with pq.ParquetWriter(temp, schema) as writer:
-            for group in range(source.num_row_groups):
-                writer.write_table(source.read_row_group(group))
+            if path.exists():
+                with contextlib.closing(pq.ParquetFile(path)) as source:
+                    for group in range(source.num_row_groups):
+                        writer.write_table(source.read_row_group(group).cast(schema))
             writer.write_table(rows.cast(schema))
-    finally:
-        source.close()
-    os.replace(temp, path)
+
+    atomic_write(path, write)
 
 
 def rewrite_without(path: Path, positions: numpy.ndarray, schema: pyarrow.Schema) -> None:
