@@ -34,8 +34,18 @@ from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, StoreError
 from matreg.formula import composition_key, reduced_formula
 from matreg.http import public_url, redact_params
-from matreg.schema import arrow_schema, arrow_table, children_of, table_spec
-from matreg.sources.base import Attribution, Connector, NamedRecord, Page, RawItem, RunInfo, SourceRecord
+from matreg.schema import arrow_schema, arrow_table, canonical_method, children_of, table_spec
+from matreg.sources.base import (
+    Attribution,
+    Connector,
+    NamedRecord,
+    Page,
+    RawItem,
+    RawValue,
+    RunInfo,
+    SourceRecord,
+    value_method,
+)
 from matreg.store import Dropped, Store, StoreBusy, ValueKey, WholeScope
 from matreg.validation import (
     Rejection,
@@ -44,11 +54,13 @@ from matreg.validation import (
     attribute_rows,
     check_attributes,
     harmonize_values,
+    is_value_payload,
     material_row,
     rows_breaking_rules,
     to_json,
     validate_rows,
     validate_table,
+    value_of_payload,
 )
 
 COMMIT_SECONDS = 10.0  # a fetch commits at least this often (and every `COMMIT_RECORDS` records; a commit: ~1.5 ms)
@@ -441,9 +453,10 @@ class _PublishCheck:
         self.moved = False  # rows whose ids name places were refused so: the file's rows moved
         self.refused: dict[str, dict[str, Any]] = {}  # record_id -> its withheld rows, by table, and the reasons
         self.lone: list[tuple[dict, list[str]]] = []  # withheld rows of records otherwise published, with reasons
-        self.admitted: set[str] = set()  # of a lab file, the records the run publishes
+        self.admitted: dict[str, tuple[str, str | None]] = {}  # of a lab file, the records the run publishes, with
+        # their provenance and method (a value's, unless it gives its own: `value_method`)
         self.rejected: dict[str, str] = {}  # of a lab file, the records of rows it quarantined whole, with formulas
-        self.rejected_keys: list[ValueKey] = []  # and the value keys of those rows
+        self.rejected_keys: list[ValueKey] = []  # and the value keys of those rows, and of the values it rejected
 
     def admit(self, name: str, batch: pyarrow.Table) -> pyarrow.Table:
         if name in ("fetch_runs", "quarantine"):  # rows matreg itself makes: a failure is a bug, not bad input
@@ -451,7 +464,7 @@ class _PublishCheck:
                 batch = self.decided.keep_ids(batch)
             validate_table(name, arrow_frame(batch), unique_keys=False)
             if name == "quarantine" and self.named_record is not None:
-                self._note_rejected(batch["raw"].to_pylist())
+                self._note_rejected(batch["raw"].to_pylist(), batch["record_id"].to_pylist())
             return batch
         keep = np.ones(batch.num_rows, dtype=bool)
         breaking = rows_breaking_rules(name, arrow_frame(batch))
@@ -475,18 +488,31 @@ class _PublishCheck:
         self._count(name, int((~keep).sum()))
         kept = batch if keep.all() else batch.filter(keep)
         if name == "materials" and self.named_record is not None:
-            self.admitted.update(kept["record_id"].to_pylist())
+            columns = (kept[column].to_pylist() for column in ("record_id", "provenance", "method"))
+            self.admitted.update((record_id, described) for record_id, *described in zip(*columns, strict=True))
         return kept
 
-    def _note_rejected(self, payloads: list[str]) -> None:
+    def _note_rejected(self, payloads: list[str], record_ids: list[str | None]) -> None:
         """Note the records of the rows (quarantine payloads, JSON) that the run rejected whole, with their formulas
-        as written, and the keys of those rows' values."""
-        for payload in payloads:
-            named = self.named_record(json.loads(payload))
+        as written, and the keys of those rows' values and of the values it rejected on their own (of these records:
+        `record_ids`), which the materials published before name."""
+        for payload, of_record in zip(payloads, record_ids, strict=True):
+            raw = json.loads(payload)
+            if is_value_payload(raw):
+                if of_record in self.admitted:
+                    self.rejected_keys.append(self._value_key(of_record, value_of_payload(raw)))
+                continue
+            named = self.named_record(raw)
             if named is not None:
                 record_id = self.attribution.record_id(named.source_id)
                 self.rejected[record_id] = named.formula
                 self.rejected_keys += [ValueKey(record_id, *key) for key in named.value_keys]
+
+    def _value_key(self, record_id: str, value: RawValue) -> ValueKey:
+        """The key a value of an admitted record is stored under: its method its own, else its record's."""
+        provenance, method = self.admitted[record_id]
+        method = canonical_method(value_method(value, provenance, method))
+        return ValueKey(record_id, value.property, method, (value.temperature_K, value.pressure_Pa))
 
     def _other_materials(self, batch: pyarrow.Table) -> dict[int, str]:
         """Rows whose record id the store holds with another formula, by position, with the reason."""
@@ -542,8 +568,9 @@ class _PublishCheck:
 
     def kept_values(self) -> list[ValueKey]:
         """Of a lab file, the value keys of the rows the run rejected whole of the records it writes from their other
-        rows (a measurement series): their stored values are kept beside the record's other values, as a record
-        whose every row the run rejected keeps its last valid read whole (`_still_in_file`)."""
+        rows (a measurement series), and of the values it rejected on their own: their stored values are kept beside
+        the record's other values, as a record whose every row the run rejected keeps its last valid read whole
+        (`_still_in_file`)."""
         return [key for key in self.rejected_keys if key.record_id in self.admitted]
 
     def rows_moved(self) -> bool:

@@ -6,7 +6,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -62,6 +62,18 @@ class Rejection:
         """The payload as stored: a value's with its record's atom count where that is not its sites (null:
         uncounted), which a readmit divides a per-cell value by as the fetch would have."""
         return self.raw if self.atoms_per_cell is None else self.raw | {ATOMS_PER_CELL: self.atoms_per_cell}
+
+
+def is_value_payload(raw: Any) -> bool:
+    """True for one rejected value of a record (its quarantine payload is a RawValue, its provenance only where it gave
+    one of its own, without its field: `_value_payload`), not a whole record."""
+    optional = {ATOMS_PER_CELL, "provenance", "field"}
+    return isinstance(raw, dict) and set(raw) - optional == {f.name for f in fields(RawValue)} - optional
+
+
+def value_of_payload(raw: dict[str, Any]) -> RawValue:
+    """The rejected value a quarantine payload (`is_value_payload`) holds."""
+    return RawValue(**{key: item for key, item in raw.items() if key != ATOMS_PER_CELL})
 
 
 @dataclass

@@ -451,6 +451,29 @@ def test_a_series_row_a_re_import_rejects_keeps_its_stored_value_which_a_readmit
     assert store.query("SELECT item FROM open_quarantine").values.tolist() == [["S1"]]
 
 
+def test_a_value_a_re_import_rejects_beside_a_valid_one_keeps_its_stored_value_which_a_readmit_does_not_write_over(
+    store, tmp_path
+):
+    columns = CP_SERIES + CP_SERIES.replace("Cp: {property: heat_capacity_cp", "S: {property: entropy")
+    header, rows = "id,formula,T,Cp,S", ["S1,Al2O3,25,79.0,50.9", "S1,Al2O3,100,96.1,74.2"]
+    import_lab(store, tmp_path, "cp", columns, "\n".join([header, *rows]) + "\n")
+    mistyped = "\n".join([header, rows[0], "S1,Al2O3,100,96.1x,74.2"]) + "\n"
+    assert import_lab(store, tmp_path, "cp", columns, mistyped).n_quarantined == 1
+    with pytest.raises(CurationError, match="readmit refused: the heat_capacity_cp value of 'cp:S1' is already stored"):
+        decide(
+            store,
+            "readmit",
+            "the notebook says 96.3",
+            quarantine_id=quarantined(store, "S1:heat_capacity_cp@373.15K"),
+            value=96.3,
+        )
+    shown = "SELECT property, temperature_K, value FROM properties WHERE property = 'heat_capacity_cp' ORDER BY ALL"
+    assert store.query(shown).values.tolist() == [
+        ["heat_capacity_cp", 298.15, 79.0],
+        ["heat_capacity_cp", 373.15, 96.1],
+    ]
+
+
 def test_a_dismissed_row_a_later_fetch_rejects_alike_stays_dismissed(store, catalog):
     def fetch():
         return run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064", "Q-404"])), store)

@@ -2245,3 +2245,32 @@ def test_a_series_row_rejected_keeps_no_value_of_another_formula_unit_than_its_r
     report = _series(store, tmp_path, rows)
     assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 2, 1)
     assert _series_values(store) == [["S1", 298.15, 158.0], ["S1", 473.15, 213.8]]  # 96.1 was per mole of Al2O3
+
+
+CP_AND_S = CP_SERIES + "  S: {property: entropy, unit: J/(mol*K), temperature_field: T, temperature_unit: degC}\n"
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [("96.1x", "non-numeric value '96.1x'"), ("9e9", "heat_capacity_cp = 9000000000 J/(mol*K) is outside")],
+)
+def test_a_value_a_re_import_rejects_beside_a_valid_one_keeps_its_last_valid_value_until_the_cell_is_fixed(
+    store, tmp_path, cell, reason
+):
+    header, rows = "sample,formula,T,Cp,S", ["S1,Al2O3,25,79.0,50.9", "S1,Al2O3,100,96.1,74.2"]
+    _series(store, tmp_path, rows, CP_AND_S, header)
+    shown = "SELECT property, temperature_K, value FROM properties ORDER BY ALL"
+    mistyped = _series(store, tmp_path, [rows[0], f"S1,Al2O3,100,{cell},74.5"], CP_AND_S, header)
+    assert (mistyped.n_values, mistyped.n_quarantined) == (3, 1)  # the new entropy and the other row's two values
+    assert store.query(shown).values.tolist() == [
+        ["entropy", 298.15, 50.9],
+        ["entropy", 373.15, 74.5],
+        ["heat_capacity_cp", 298.15, 79.0],
+        ["heat_capacity_cp", 373.15, 96.1],  # its last valid import's, beside the edited entropy
+    ]
+    open_rows = store.query("SELECT item, reasons[1] FROM open_quarantine").values.tolist()
+    assert [[item, text.startswith(reason)] for item, text in open_rows] == [["S1:heat_capacity_cp@373.15K", True]]
+    fixed = _series(store, tmp_path, [rows[0], "S1,Al2O3,100,96.3,74.5"], CP_AND_S, header)
+    assert fixed.n_quarantined == 0
+    assert ["heat_capacity_cp", 373.15, 96.3] in store.query(shown).values.tolist()
+    assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == 0

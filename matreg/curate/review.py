@@ -42,9 +42,11 @@ from matreg.validation import (
     attribute_rows,
     check_attributes,
     harmonize,
+    is_value_payload,
     outside_bounds,
     parse_number,
     validate_rows,
+    value_of_payload,
 )
 
 DECISIONS = ("accept", "reject", "flag", "correct")  # the actions on records and values, applied to datasets
@@ -296,7 +298,7 @@ def _answered(readmits: pd.DataFrame, log: pd.DataFrame, store: Store) -> np.nda
         [log["quarantine_id"].dropna().tolist()],
     )
     item_of = dict(zip(rows["quarantine_id"], rows["item"], strict=True))
-    whole = rows[[not _is_value_payload(json.loads(raw)) for raw in rows["raw"]]]
+    whole = rows[[not is_value_payload(json.loads(raw)) for raw in rows["raw"]]]
     dismissed = log["quarantine_id"].map(dict(zip(whole["quarantine_id"], whole["record_id"], strict=True)))
     on_records = log["record_id"].where(log["action"] != "dismiss", dismissed)  # a dismissal: of its row's record
     entries = _keyed(log.assign(record_id=on_records)).assign(item=log["quarantine_id"].map(item_of))
@@ -748,7 +750,7 @@ def _readmit(
         )
     stamp = RunStamp(run_id, row["quarantined_at"])
     raw = json.loads(row["raw"])
-    whole = not _is_value_payload(raw)
+    whole = not is_value_payload(raw)
     if whole:
         connector = _lab_import(store, row)
         record = _lab_record(connector, row, raw, property, method, value)
@@ -818,17 +820,10 @@ def _settled_by(store: Store, quarantine_id: str) -> Any:
     return None if found.empty else found.iloc[0]
 
 
-def _is_value_payload(raw: Any) -> bool:
-    """True for one rejected value of a stored record (its payload is a RawValue, its provenance only where it gave
-    one of its own, without its field: `validation._value_payload`), not a whole record."""
-    optional = {ATOMS_PER_CELL, "provenance", "field"}
-    return isinstance(raw, dict) and set(raw) - optional == {f.name for f in dataclasses.fields(RawValue)} - optional
-
-
 def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tuple[SourceRecord, Attribution, str]:
     """A rejected value as a record of its own, with everything else taken from the stored material row of the read
     that rejected it, and that row's formula."""
-    value = RawValue(**{key: item for key, item in raw.items() if key != ATOMS_PER_CELL})
+    value = value_of_payload(raw)
     named = f":{value.property}" + (f"[{value.method}]" if value.method else "")
     suffix = named + (f"@{value.temperature_K:g}K" if value.temperature_K is not None else "")  # as ingest names it
     if value.temperature_K == 0 and not row["item"].endswith(suffix):

@@ -628,10 +628,10 @@ class Store:
 
     def _keep_stored_values(self, build: Path, keys: list[ValueKey], whole_scope: WholeScope | None) -> None:
         """Add to the run's values (of `build`) the stored values of these keys (`check.kept_values`: of parts of
-        records the run rejected whole, a row of a lab file's measurement series) that the record's last write in the
-        scope the run read whole (`whole_scope`) gave, stamped with this run, so that the record's write keeps them
-        (`stored_values_of_scope_sql`: not where the run gives a value of the key itself, nor where its record is now
-        of another formula unit; a value a steward readmitted stays as it is)."""
+        records the run rejected, a row of a lab file's measurement series or one cell of a row) that the record's
+        last write in the scope the run read whole (`whole_scope`) gave, stamped with this run, so that the record's
+        write keeps them (`stored_values_of_scope_sql`: not where the run gives a value of the key itself, nor where
+        its record is now of another formula unit; a value a steward readmitted stays as it is)."""
         path = build / "properties.parquet"
         if not keys or whole_scope is None or not path.exists():
             return

@@ -67,7 +67,7 @@ class PublishCheck(Protocol):
 
     def kept_values(self) -> list[ValueKey]:
         """Keys of values whose stored value the run keeps (`Store._keep_stored_values`): of a record the run writes,
-        values of a part of it the run rejected whole (a row of a lab file's measurement series)."""
+        values of a part of it the run rejected (a row of a lab file's measurement series, a cell of a row)."""
 
     def rows_moved(self) -> bool:
         """True when the run's record ids, which name places (a file's rows), no longer name what they named: what
