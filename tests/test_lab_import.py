@@ -388,6 +388,52 @@ def test_a_mapping_naming_a_column_by_an_empty_text_is_refused_saying_how_a_blan
         load_mapping(mapping_path)
 
 
+@pytest.mark.parametrize(
+    ("entries", "where", "both"),
+    [
+        ("formula_column: gap\n", "line 5: columns.gap", "'gap' is both the formula_column and a value column"),
+        ("formula_column: f\nstructure_column: gap\n", "line 6: columns.gap", "'gap' is both the structure_column and"),
+        ("formula_column: f\nid_column: gap\n", "line 6: columns.gap", "'gap' is both the id_column and"),
+        ("formula_column: f\nspacegroup_column: gap\n", "line 6: columns.gap", "'gap' is both the spacegroup_column"),
+        (
+            "formula_column: f\nstructure_column: f\n",
+            "line 3: structure_column",
+            "'f' is both the formula_column and the",
+        ),
+        (
+            "formula_column: f\nextra_columns: {gap: sample_id}\n",
+            "line 6: columns.gap",
+            "'gap' is both an extra_column",
+        ),
+    ],
+)
+def test_a_mapping_giving_one_column_two_roles_is_refused_at_the_second(tmp_path, entries, where, both):
+    # a value column that is also the formula column quarantined every row ("unparseable formula '3.4'")
+    mapping = f"dataset: gaps\n{entries}citation: c\ncolumns:\n  gap: {{property: band_gap, unit: eV}}\n"
+    _, mapping_path = _write(tmp_path, "", mapping)
+    with pytest.raises(ConfigError) as raised:
+        load_mapping(mapping_path)
+    assert f"{where}: Value error, column {both}" in str(raised.value)
+
+
+def test_a_value_column_named_as_the_temperature_column_of_another_is_refused(tmp_path):
+    columns = "  gap: {property: band_gap, unit: eV}\n  gap2: {property: band_gap, unit: eV, temperature_field: gap}\n"
+    _, mapping_path = _write(tmp_path, "", f"dataset: gaps\nformula_column: f\ncitation: c\ncolumns:\n{columns}")
+    with pytest.raises(
+        ConfigError,
+        match="line 5: columns.gap: Value error, column 'gap' is both the temperature_field of column 'gap2' and a",
+    ):
+        load_mapping(mapping_path)
+
+
+@pytest.mark.parametrize(
+    "entries", ["formula_column: f\nid_column: f\n", "formula_column: f\nid_column: s\nname_column: s\n"]
+)
+def test_a_mapping_may_name_rows_by_their_formula_or_their_id(tmp_path, entries):
+    mapping = f"dataset: gaps\n{entries}citation: c\ncolumns:\n  gap: {{property: band_gap, unit: eV}}\n"
+    assert load_mapping(_write(tmp_path, "", mapping)[1]).columns["gap"].unit == "eV"
+
+
 _BLANK_HEADER = (
     "names no column: a column whose header is blank is 'Unnamed: N', N its position from 0 ('Unnamed: 0' the first)"
 )

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 # the rows of one record. A readmit of the row adds its values to that record (`curate.review`).
 SHARED_ID = "_shared_id"
 _SHOWN_CELL = 40  # the longest record cell a reason quotes (a structure's text is named, not shown)
+_ROW_COLUMNS = ("formula_column", "structure_column", "spacegroup_column", "id_column", "name_column")  # a row's own
 _NAMES_NO_COLUMN = (
     "names no column: a column whose header is blank is 'Unnamed: N', N its position from 0 ('Unnamed: 0' the first)"
 )
@@ -96,6 +97,31 @@ class LabMapping(pydantic.BaseModel, extra="forbid"):
         blank = next((column for column in self.extra_columns if not column.strip()), None)
         if blank is not None:
             raise entry_problem(self, ("extra_columns", blank), _NAMES_NO_COLUMN)
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _one_role_per_column(self) -> LabMapping:
+        """A value column is read for its values alone: it is none of the columns that describe its row (formula,
+        structure, space group, id, name, extension attributes), nor one a value's unit, conditions or method are read
+        from (a value column that was also the formula column quarantined every row); the formula and the structure
+        are two columns. The id and the name may be the formula's, or one another's. The error is at the value column
+        (its line), else at the structure column."""
+        if self.formula_column is not None and self.formula_column == self.structure_column:
+            both = f"column '{self.formula_column}' is both the formula_column and the structure_column"
+            raise entry_problem(self, ("structure_column",), both)
+        named = [(getattr(self, key), f"the {key}") for key in _ROW_COLUMNS]
+        named += [(column, "an extra_column") for column in self.extra_columns]
+        for column, spec in self.columns.items():
+            named += [(getattr(spec, key), f"the {key} of column '{column}'") for key in ("unit_field", *ROW_FIELDS)]
+        roles: dict[str, str] = {}
+        for column, role in named:
+            if column is not None:
+                roles.setdefault(column, role)
+        for column in self.columns:
+            if column in roles:
+                raise entry_problem(
+                    self, ("columns", column), f"column '{column}' is both {roles[column]} and a value column"
+                )
         return self
 
     @pydantic.model_validator(mode="after")
