@@ -29,6 +29,9 @@ _DEFINITIONS = (
     "@alias bohr_magneton = muB = μB = µB = uB",  # Greek mu and the micro sign (µB is no microbyte)
     "@alias hartree = Ha = Hartree",  # pint knows Eh and hartree only ('mHa' is a millihartree)
     "@alias torr = Torr",
+    "@alias angstrom = ang = Ang = Angstrom",  # as VASP and ASE users write it ('Å' is read too)
+    "@alias bohr = Bohr",
+    "@alias ohm = Ohm",  # as spreadsheets capitalise it: 'uOhm cm', 'mOhm cm'
 )
 
 
@@ -45,8 +48,41 @@ def _registry() -> pint.UnitRegistry:
 
 
 # Minus signs of papers and PDFs (U+2212, en dash): pint drops them, reading 'kJ mol−1' as kJ*mol. '℃' fails pint's
-# parser.
-_SPELLINGS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2103": "°C"})
+# parser. The product signs of word processors (dot and bullet operators, a bullet), their slashes (division and
+# fraction slashes) and LaTeX's braces: pint drops them, reading 'W/m⋅K' as W*K/m and 'J/{mol K}' as J*K/mol.
+_SPELLINGS = str.maketrans(
+    {
+        "\u2212": "-",
+        "\u2013": "-",
+        "\u2103": "°C",
+        "\u22c5": "·",
+        "\u2219": "·",
+        "\u2022": "·",
+        "\u2215": "/",
+        "\u2044": "/",
+        "{": "(",
+        "}": ")",
+    }
+)
+# A square root, as fracture toughness is written ('MPa√m', 'MPa*sqrt(m)'): pint drops '√', reading MPa*m.
+_SQUARE_ROOT = re.compile(r"(?:√\s*|(?<![\w.])sqrt(?=\())(\()?\s*([^\W\d]\w*)\s*(?(1)\))")
+# The exponent one half written on or as a fraction ('MPa m1/2', 'MPa·m^1/2', 'MPa·m½'): pint reads m**1, then fails on
+# '/2'.
+_HALF = re.compile(r"(?<=[^\W\d_])(?:\*\*)?(-?)(?:1/2|½)(?![\w.])")
+# Every sign pint reads; it drops others silently ('MPa∛m' is MPa*m, 'm,s' a millisecond, 'J/mol#K' J/mol).
+_UNREAD_SIGN = re.compile(r"[^\w\s*/()+\-^.°·⁻%‰×]")
+# Texts pint would read as units no scientist meant: 'at%' (percent times a technical atmosphere), 'mol%' (mole times
+# percent), and 'a.u.' and 'au' (atomic or arbitrary units, to pint a year times a dalton and the astronomical unit).
+_NO_UNIT_REASONS = (
+    (
+        re.compile(r"(?<![\w.])(?:at|wt|mol|vol)\.?\s*(?:%|percent)(?!\w)"),
+        "a percent of atoms, weight, moles or volume is no unit: write % where the property says of what",
+    ),
+    (
+        re.compile(r"(?<![\w.])a\.?\s?u\.?(?![\w.])"),
+        "atomic or arbitrary units name no one unit: write hartree, bohr, ...",
+    ),
+)
 # The formula unit and the entropy unit (cal/(mol*K)) as papers abbreviate them ('eV/f.u.', 'e.u.'): pint's names
 # ('fu', 'eu') have no periods.
 _ABBREVIATED_WITH_PERIODS = re.compile(r"(?<![\w.])([fe])\.u\.?(?![\w.])")
@@ -55,9 +91,12 @@ _ABBREVIATED_WITH_PERIODS = re.compile(r"(?<![\w.])([fe])\.u\.?(?![\w.])")
 _MOLE_OF_ATOMS = re.compile(r"(?<![\w.])(?:mol|g)-atoms?(?!\w)")
 # Thermal conductivity in W/mK (mW/mK, kW/mK): pint reads watts per millikelvin, a unit nobody writes.
 _PER_METRE_KELVIN = re.compile(r"(?<![\w.])([kmµμ]?W)/mK(?![\w.])")
-# A unit and the kelvin written as one name after a slash ('J/molK', 'W/cmK'): split where pint knows the unit but not
-# the whole name ('J/mK' stays joules per millikelvin).
-_UNIT_KELVIN = re.compile(r"(?<=/)(\s*)([^\W\d_]+)K(?![\w.])")
+# A unit and the kelvin written as one name after a slash ('J/molK', 'W/cmK', 'W/m2K'): split where pint knows the unit
+# but not the whole name ('J/mK' stays joules per millikelvin).
+_UNIT_KELVIN = re.compile(r"(?<=/)(\s*)([^\W\d_²³]+)((?:\*\*|\^)?[1-9]|[²³])?K(?![\w.])")
+# The kelvin and the mole written as one name after a slash, as in 'J/Kmol': kelvin times mole. (Nowhere else: the
+# kilomole is 'kmol', and 'Kmol' alone is refused, not guessed.)
+_KELVIN_MOLE = re.compile(r"(?<=/)(\s*)Kmol(?![\w.])")
 # 'at' (pint's technical atmosphere) standing alone after a slash, as in 'eV/at' and 'Å^3/at': an atom.
 _PER_AT = re.compile(r"(?<=/)(\s*)at\.?(?![\w.])")
 # A unit text with one slash and no parentheses whose denominator is several units ('J/mol*K', 'J/mol K', 'W/m·K',
@@ -67,12 +106,19 @@ _PER_AT = re.compile(r"(?<=/)(\s*)at\.?(?![\w.])")
 # 'J/mol-1') is left as pint reads it.
 _DENOMINATOR_UNIT = r"°?[^\W\d]\w*(?:(?:\*\*|\^)[1-9]\d*|[²³])?"
 _DENOMINATOR_PRODUCT = r"\s*[*·]\s*|\s+|[.-]"
-_ONE_DENOMINATOR = re.compile(
-    rf"\s*(?P<numerator>[^/()]+?)\s*/\s*"
-    rf"(?P<denominator>{_DENOMINATOR_UNIT}(?:(?:{_DENOMINATOR_PRODUCT}){_DENOMINATOR_UNIT})+)\s*"
-)
-# A unit name with its exponent written on: 'mol-1', 'cm-3', 'cm3' (not 'a0' or 'cm_1', pint's own names).
-_WRITTEN_ON_EXPONENT = re.compile(r"(?<![\w.])([^\W\d_]+)(-?[1-9]\d*)(?![\w.])")
+_UNIT_PRODUCT = rf"{_DENOMINATOR_UNIT}(?:(?:{_DENOMINATOR_PRODUCT}){_DENOMINATOR_UNIT})+"
+_ONE_DENOMINATOR = re.compile(rf"\s*(?P<numerator>[^/()]+?)\s*/\s*(?P<denominator>{_UNIT_PRODUCT})\s*")
+# The same products in parentheses or before any slash ('J/(mol-K)', 'μΩ-cm', 'kW-h', 'mA-h/g'), where pint would
+# subtract.
+_PRODUCT_ALONE = re.compile(rf"(?:^|(?<=\())\s*({_UNIT_PRODUCT})\s*(?=[/)]|$)")
+# A period for the product between units with their exponents written on ('J.mol-1.K-1', 'g.cm-3'); not in a number.
+_PRODUCT_PERIOD = re.compile(r"(?<=[^\W_])\.(?=°?[^\W\d_])")
+# A unit name with its exponent written on: 'mol-1', 'cm-3', 'cm3', 'm0.5' (not 'a0' or 'cm_1', pint's own names).
+_WRITTEN_ON_EXPONENT = re.compile(r"(?<![\w.])([^\W\d_]+)(-?(?:[1-9]\d*(?:\.\d+)?|0\.\d+))(?![\w.])")
+
+
+class _MisreadUnit(ValueError):
+    """A unit text pint would read wrong or not at all, with the reason (`parse_unit` reports it)."""
 
 
 def _exponent_written_out(match: re.Match[str]) -> str:
@@ -83,10 +129,17 @@ def _exponent_written_out(match: re.Match[str]) -> str:
 
 
 def _unit_times_kelvin(match: re.Match[str]) -> str:
-    """'molK' as 'mol*K' (`_UNIT_KELVIN`), unless pint knows the whole name ('mK') or not the unit before the K."""
-    if ureg.parse_unit_name(f"{match[2]}K") or not ureg.parse_unit_name(match[2]):
+    """'molK' as 'mol*K' and 'm2K' as 'm2*K' (`_UNIT_KELVIN`), unless pint knows the whole name ('mK') or not the unit
+    before the K."""
+    whole_name = f"{match[2]}K" if match[3] is None else ""
+    if (whole_name and ureg.parse_unit_name(whole_name)) or not ureg.parse_unit_name(match[2]):
         return match[0]
-    return f"{match[1]}{match[2]}*K"
+    return f"{match[1]}{match[2]}{match[3] or ''}*K"
+
+
+def _product(units: str) -> str:
+    """Units written one after another ('mol K', 'mol-K', 'm^2·K') joined by '*'."""
+    return "*".join(re.findall(_DENOMINATOR_UNIT, units))
 
 
 def _one_denominator(text: str) -> str:
@@ -94,16 +147,31 @@ def _one_denominator(text: str) -> str:
     match = _ONE_DENOMINATOR.fullmatch(text)
     if match is None:
         return text
-    return f"{match['numerator']}/({'*'.join(re.findall(_DENOMINATOR_UNIT, match['denominator']))})"
+    return f"{match['numerator']}/({_product(match['denominator'])})"
+
+
+def _refuse_misread(text: str) -> None:
+    """Raise `_MisreadUnit` for a sign pint would drop or a text it would read as a unit nobody meant."""
+    for pattern, reason in _NO_UNIT_REASONS:
+        if pattern.search(text):
+            raise _MisreadUnit(reason)
+    if sign := _UNREAD_SIGN.search(text):
+        raise _MisreadUnit(f"cannot read '{sign[0]}'")
 
 
 def _spelled_for_pint(text: str) -> str:
     """A unit as papers and instrument exports write it, in pint's spelling: 'J mol−1 K-1' -> 'J mol**-1 K**-1',
-    'kJ/mol-atom' -> 'kJ/mol_atom', 'eV/f.u.' -> 'eV/fu', 'J/mol*K' and 'J/mol-K' -> 'J/(mol*K)', 'J/molK' ->
-    'J/(mol*K)', 'W/mK' -> 'W/(m*K)', 'eV/at' -> 'eV/atom'."""
-    text = _ABBREVIATED_WITH_PERIODS.sub(r"\1u", _MOLE_OF_ATOMS.sub("mol_atom", text.translate(_SPELLINGS)))
+    'J.mol-1.K-1' -> 'J*mol**-1*K**-1', 'kJ/mol-atom' -> 'kJ/mol_atom', 'eV/f.u.' -> 'eV/fu', 'J/mol*K', 'J/mol-K'
+    and 'J/(mol-K)' -> 'J/(mol*K)', 'J/molK' -> 'J/(mol*K)', 'J/Kmol' -> 'J/(K*mol)', 'W/mK' -> 'W/(m*K)', 'eV/at' ->
+    'eV/atom', 'MPa√m' -> 'MPa m**0.5'; `_MisreadUnit` for a text pint would misread ('MPa∛m', 'at%')."""
+    # pint's own ' per ' is read first, as pint reads it, so that 'Å³ per cell' is no product of three units.
+    text = text.translate(_SPELLINGS).replace(" per ", "/")
+    text = _HALF.sub(r"**\g<1>0.5", _SQUARE_ROOT.sub(r" \2**0.5", text))
+    _refuse_misread(text)
+    text = _ABBREVIATED_WITH_PERIODS.sub(r"\1u", _MOLE_OF_ATOMS.sub("mol_atom", text))
     text = _UNIT_KELVIN.sub(_unit_times_kelvin, _PER_METRE_KELVIN.sub(r"\1/(m*K)", text))
-    text = _one_denominator(_PER_AT.sub(r"\1atom", text))
+    text = _PRODUCT_PERIOD.sub("*", _PER_AT.sub(r"\1atom", _KELVIN_MOLE.sub(r"\1K*mol", text)))
+    text = _one_denominator(_PRODUCT_ALONE.sub(lambda match: _product(match[0]), text))
     return _WRITTEN_ON_EXPONENT.sub(_exponent_written_out, text)
 
 
@@ -147,6 +215,8 @@ def parse_unit(text: str) -> pint.Unit:
         return ureg.dimensionless
     try:
         unit = ureg.parse_units(cleaned)
+    except _MisreadUnit as exc:
+        raise UnitError(f"unknown unit '{text}' ({exc})") from exc
     except _PARSE_FAILURES as exc:
         raise UnitError(f"unknown unit '{text}'") from exc
     return unit

@@ -183,6 +183,113 @@ def test_units_as_scientists_abbreviate_them(value, spelling, target, expected):
 
 
 @pytest.mark.parametrize(
+    ("value", "spelling", "target", "expected"),
+    [
+        (29.1, "J.mol-1.K-1", "J/(mol*K)", 29.1),  # a period for the product, exponents written on
+        (4184.0, "J.kg-1.K-1", "J/(kg*K)", 4184.0),
+        (3.97, "g.cm-3", "g/cm**3", 3.97),
+        (-285.83, "kJ.mol-1", "kJ/mol", -285.83),
+        (150.0, "W.m-1.K-1", "W/(m*K)", 150.0),
+        (29.1, "J/(mol-K)", "J/(mol*K)", 29.1),  # a hyphen for the product inside parentheses
+        (1.7, "\u03bc\u03a9-cm", "ohm*cm", 1.7e-6),  # and alone, as US papers write resistivity
+        (1.0, "kW-h", "kJ", 3600.0),
+        (130.7, "J/Kmol", "J/(mol*K)", 130.7),  # the kelvin first: 'Kmol' is no kilomole (that is 'kmol')
+        (0.1307, "kJ/Kmol", "J/(mol*K)", 130.7),
+        (25.0, "W/m2K", "W/(m**2*K)", 25.0),  # a heat-transfer coefficient
+        (25.0, "W/m^2K", "W/(m**2*K)", 25.0),  # pint alone reads W*K/m**2
+        (25.0, "W/m\u00b2K", "W/(m**2*K)", 25.0),
+    ],
+)
+def test_more_units_as_scientists_write_them(value, spelling, target, expected):
+    assert convert(value, spelling, target) == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_signs_of_word_processors_and_latex_are_read_not_dropped():
+    # pint alone drops a dot operator (U+22C5) and braces, reading W*K/m and J*K/mol; a division slash (U+2215) and
+    # a fraction slash (U+2044) it reads as a product
+    assert parse_unit("W/m\u22c5K") == parse_unit("W/(m*K)")
+    assert parse_unit("J/{mol K}") == parse_unit("J/(mol*K)")
+    assert parse_unit("kJ\u2215mol") == parse_unit("kJ\u2044mol") == parse_unit("kJ/mol")
+    # which pint read right by dropping the sign, and still are
+    assert parse_unit("J\u2219mol-1\u2219K-1") == parse_unit("J mol^{-1} K^{-1}") == parse_unit("J/(mol*K)")
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "MPa\u221am",  # pint alone drops the root, reading MPa*m
+        "MPa\u00b7\u221am",
+        "MPa\u221a(m)",
+        "MPa*sqrt(m)",
+        "MPa\u00b7m^1/2",
+        "MPa m1/2",
+        "MPa.m1/2",
+        "MPa m0.5",
+        "MPa\u00b7m\u00bd",
+    ],
+)
+def test_a_fracture_toughness_keeps_its_square_root(spelling):
+    assert convert(2.5, spelling, "MPa*m**0.5") == pytest.approx(2.5, rel=1e-12)
+
+
+def test_a_fracture_toughness_in_ksi_root_inch_is_converted():
+    # 1 ksi*in**0.5 = 6.894757 MPa * 0.0254**0.5 m**0.5 = 1.098843 MPa*m**0.5
+    assert convert(1.0, "ksi\u221ain", "MPa*m**0.5") == pytest.approx(1.0988435, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("value", "spelling", "target", "expected"),
+    [
+        (16.0, "ang^3", "angstrom**3", 16.0),  # as VASP and ASE users write the angstrom
+        (16.0, "Ang^3/atom", "angstrom**3/atom", 16.0),
+        (16.0, "Angstrom^3", "angstrom**3", 16.0),
+        (108.0, "Bohr^3", "bohr**3", 108.0),
+        (1.7, "uOhm cm", "ohm*cm", 1.7e-6),  # 'Ohm' as spreadsheets capitalise it
+        (1.7, "uOhm\u00b7cm", "ohm*cm", 1.7e-6),
+        (1.7, "mOhm cm", "ohm*cm", 1.7e-3),
+        (1.7, "Ohm cm", "ohm*cm", 1.7),
+    ],
+)
+def test_the_angstrom_bohr_and_ohm_are_read_as_spreadsheets_capitalise_them(value, spelling, target, expected):
+    assert convert(value, spelling, target) == pytest.approx(expected, rel=1e-12)
+
+
+PERCENT_OF_WHAT = "a percent of atoms, weight, moles or volume is no unit: write % where the property says of what"
+ATOMIC_OR_ARBITRARY = "atomic or arbitrary units name no one unit: write hartree, bohr, ..."
+
+
+@pytest.mark.parametrize(
+    ("spelling", "reason"),
+    [
+        ("MPa\u221bm", "cannot read '\u221b'"),  # a cube root: pint alone drops it
+        ("MPa\u00f7m", "cannot read '\u00f7'"),  # pint alone reads MPa*m
+        ("m,s", "cannot read ','"),  # pint alone drops the comma: a millisecond
+        ("J/mol#K", "cannot read '#'"),  # pint alone reads J/mol, the rest a comment
+        ("eV/atom?", "cannot read '?'"),
+        ("at%", PERCENT_OF_WHAT),
+        ("at.%", PERCENT_OF_WHAT),
+        ("mol%", PERCENT_OF_WHAT),
+        ("wt%", PERCENT_OF_WHAT),
+        ("a.u.", ATOMIC_OR_ARBITRARY),
+        ("au", ATOMIC_OR_ARBITRARY),
+    ],
+)
+def test_a_unit_pint_would_misread_is_refused_with_the_reason(spelling, reason):
+    with pytest.raises(UnitError) as raised:
+        parse_unit(spelling)
+    assert str(raised.value) == f"unknown unit '{spelling}' ({reason})"
+
+
+def test_kmol_after_a_slash_is_kelvin_times_mole_and_nowhere_else():
+    assert parse_unit("J/Kmol") == parse_unit("J/(K*mol)")
+    assert parse_unit("J/Kmol K") == parse_unit("J/(mol*K**2)")  # one denominator, as 'J/mol K'
+    assert parse_unit("J/kmolK") == parse_unit("J/(kmol*K)")  # the kilomole, lower-case k
+    for unread in ("Kmol", "J/Kg", "kJ/(Kmol)"):  # alone, in parentheses and 'Kg' for kg: refused, never guessed
+        with pytest.raises(UnitError, match=r"^unknown unit"):
+            parse_unit(unread)
+
+
+@pytest.mark.parametrize(
     ("spelling", "canonical"),
     [
         ("at", "technical_atmosphere"),
