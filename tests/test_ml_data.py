@@ -20,7 +20,7 @@ from matreg.curate.review import record_decision
 from matreg.errors import ConfigError, MatregError
 from matreg.export import export_dataset
 from matreg.ingest import run_ingest
-from matreg.ml.dataset import ExportedDataset, export_torch, provenance_warning
+from matreg.ml.dataset import ExportedDataset, collate, export_torch, provenance_warning
 from matreg.ml.features import ELEMENT_PROPERTIES, featurize_compositions, stat_names
 from matreg.ml.splits import assign_splits, composition_keys, read_assignment
 from matreg.sources.lab import LabConnector, load_mapping
@@ -520,6 +520,40 @@ def test_a_torch_dataloader_batches_graph_splits_with_the_splits_collate_as_batc
     for mine, theirs in zip(loaded, expected, strict=True):
         assert mine.keys() == theirs.keys()
         assert all(mine[key].dtype == theirs[key].dtype and torch.equal(mine[key], theirs[key]) for key in theirs)
+
+
+@pytest.mark.parametrize("graphs", [False, True])
+def test_collate_batches_the_samples_it_is_given_from_any_split_or_wrapper(mp_store, tmp_path, graphs):
+    # split.collate read its own split again at each sample's index: a validation loader given the train split's
+    # collate served train rows, and a wrapper's transformed targets were thrown away
+    import torch
+    from torch.utils.data import ConcatDataset, DataLoader
+
+    export_torch(mp_store, CATALOG, "mp", tmp_path / "out", split="random", seed=2)
+    export = ExportedDataset(tmp_path / "out")
+    train, val = (export.graph_split(name) if graphs else export.split(name) for name in ("train", "val"))
+    served = next(iter(DataLoader(val, batch_size=len(val), collate_fn=train.collate)))
+    assert torch.equal(served["target"], val.target)
+    assert torch.equal(served["row"], torch.from_numpy(np.flatnonzero(export.records["split"] == "val")))
+    assert export.records["record_id"].iloc[served["row"].tolist()].tolist() == val.record_id
+    both = list(DataLoader(ConcatDataset([train, val]), batch_size=len(train) + len(val), collate_fn=collate))
+    assert torch.equal(both[0]["target"], torch.cat([train.target, val.target]))
+    if graphs:
+        assert torch.equal(
+            both[0]["n_atoms"], torch.cat([train.batches(len(train)).__next__()["n_atoms"], served["n_atoms"]])
+        )
+        whole = next(val.batches(len(val)))
+        assert all(torch.equal(served[key], whole[key]) for key in whole)
+
+    class Scaled(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(val)
+
+        def __getitem__(self, index):
+            return val[index] | {"target": val[index]["target"] * 100}
+
+    scaled = next(iter(DataLoader(Scaled(), batch_size=len(val), collate_fn=collate)))
+    assert torch.allclose(scaled["target"], val.target * 100)
 
 
 def test_missing_torch_gives_a_clear_message_and_the_export_still_works(gap_store, tmp_path, monkeypatch):

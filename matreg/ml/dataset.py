@@ -549,9 +549,9 @@ class ExportedDataset:
         return np.flatnonzero(self.records["split"].to_numpy() == name)
 
     def _tensors(self, rows: np.ndarray) -> dict[str, Tensor]:
-        """The composition tensors and targets of `rows`."""
+        """The composition tensors and targets of `rows`, and `row`: the rows' positions in records.parquet."""
         index = require_torch().from_numpy(rows)
-        return {key: tensor[index] for key, tensor in self._composition.items()}
+        return {key: tensor[index] for key, tensor in self._composition.items()} | {"row": index}
 
     def split(self, name: str) -> CompositionSplit:
         """The records of one split with their composition features."""
@@ -566,8 +566,7 @@ class ExportedDataset:
         atoms = np.diff(self._graph["atom_offsets"].numpy())
         rows = self._rows(name)
         rows = rows[atoms[rows] > 0]
-        record_id = self.records["record_id"].to_numpy()[rows].tolist()
-        return GraphSplit(self._tensors(rows), record_id, self._graph, require_torch().from_numpy(rows))
+        return GraphSplit(self._tensors(rows), self.records["record_id"].to_numpy()[rows].tolist(), self._graph)
 
 
 def _read_meta(directory: Path) -> dict:
@@ -641,20 +640,19 @@ class CompositionSplit(_TorchDataset):
         for start, end in zip(starts, [*starts[1:], len(self)], strict=True):
             yield self._batch(order[start:end])
 
-    def collate(self, samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-        """The batch of the samples a torch DataLoader drew, as `.batches()` builds it (crystals of a graph split
-        differ in size, which torch's default collation cannot stack):
-        `DataLoader(split, batch_size=32, shuffle=True, collate_fn=split.collate)`."""
-        return self._batch(require_torch().stack([sample["index"] for sample in samples]))
+    @staticmethod
+    def collate(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """`collate`, as `split.collate`."""
+        return collate(samples)
 
 
 class GraphSplit(CompositionSplit):
     """One split's records with a structure: composition tensors plus crystal graphs, batched by vectorized slicing."""
 
-    def __init__(self, tensors: dict[str, Tensor], record_id: list[str], graph: dict[str, Tensor], rows: Tensor):
+    def __init__(self, tensors: dict[str, Tensor], record_id: list[str], graph: dict[str, Tensor]):
         super().__init__(tensors, record_id)
         self.graph = graph
-        self.rows = rows
+        self.rows = tensors["row"]
 
     @classmethod
     def of_graphs(
@@ -663,7 +661,7 @@ class GraphSplit(CompositionSplit):
         """A split over freshly featurized structures (composition features and `featurize_structures` graphs)."""
         torch = require_torch()
         graph_tensors = {name: torch.from_numpy(array) for name, array in graph.items()}
-        return cls(_unlabelled_tensors(features), record_id, graph_tensors, torch.arange(len(record_id)))
+        return cls(_unlabelled_tensors(features), record_id, graph_tensors)
 
     def _item(self, positions: Tensor) -> dict[str, Tensor]:
         return super()._item(positions) | self._graphs(positions)
@@ -690,10 +688,39 @@ class GraphSplit(CompositionSplit):
 
 
 def _unlabelled_tensors(features: dict[str, np.ndarray]) -> dict[str, Tensor]:
-    """Feature arrays as tensors, with a placeholder target of zeros."""
+    """Feature arrays as tensors, with a placeholder target of zeros, each input's row its position."""
     torch = require_torch()
     tensors = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in features.items()}
-    return tensors | {"target": torch.zeros(len(next(iter(tensors.values()))), dtype=torch.float32)}
+    count = len(next(iter(tensors.values())))
+    return tensors | {"target": torch.zeros(count, dtype=torch.float32), "row": torch.arange(count)}
+
+
+_GRAPH_KEYS = ("atom_z", "crystal_index", "n_atoms", "edge_src", "edge_dst", "edge_dist")  # a sample's crystal
+
+
+def collate(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """The batch of the samples a torch DataLoader drew, as `.batches()` builds it, from the samples themselves (of
+    any split, several splits, or a wrapper that changed them): their tensors stacked, and their crystals joined,
+    edge indices pointing into the batch (crystals differ in size, which torch's default collation cannot stack):
+    `DataLoader(split, batch_size=32, shuffle=True, collate_fn=collate)`."""
+    torch = require_torch()
+    batch = {key: torch.stack([sample[key] for sample in samples]) for key in samples[0] if key not in _GRAPH_KEYS}
+    return batch | _joined_crystals(samples) if "atom_z" in samples[0] else batch
+
+
+def _joined_crystals(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """The crystals of the samples as one graph: atoms and edges concatenated, edge indices shifted into it."""
+    torch = require_torch()
+    n_atoms = torch.cat([sample["n_atoms"] for sample in samples])
+    n_edges = torch.tensor([len(sample["edge_src"]) for sample in samples])
+    shift = torch.repeat_interleave(torch.cumsum(n_atoms, 0) - n_atoms, n_edges)
+    joined = {key: torch.cat([sample[key] for sample in samples]) for key in ("atom_z", "edge_dist")}
+    return joined | {
+        "crystal_index": torch.repeat_interleave(torch.arange(len(samples)), n_atoms),
+        "n_atoms": n_atoms,
+        "edge_src": torch.cat([sample["edge_src"] for sample in samples]) + shift,
+        "edge_dst": torch.cat([sample["edge_dst"] for sample in samples]) + shift,
+    }
 
 
 def _spans(offsets: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
