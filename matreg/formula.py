@@ -22,8 +22,19 @@ from matreg.errors import FormulaError
 # pymatgen warns, a formula at a time, that a noble gas has no electronegativity (it sorts elements by it): said once
 # here, for that warning alone (a warnings block per formula would show every other warning again at each formula)
 warnings.filterwarnings("ignore", message="No Pauling electronegativity", category=UserWarning)
-_CHARGE_SUFFIX = re.compile(r"(\[[+-]?\d*\]|[+-]+)$")
+# A charge ending a formula, as pymatgen reads it: bracketed ('Fe[+2]', 'Fe[2+]', 'Fe[2]', 'Cl[-]'), a sign then its
+# number ('Fe+2', pymatgen's notation; not an amount's exponent: 'B1e-05'), or signs alone ('Fe++', 'AlF4-'; 'Mg2+'
+# as JANAF names its ions: Mg₂⁺).
+_CHARGE_SUFFIX = re.compile(r"(\[[+-]?\d*\]|\[\d+[+-]\]|(?<!\de)[+-]\d+|[+-]+)$")
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")  # pasted from a paper or a web page: 'Fe₂O₃'
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
+_TO_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_TO_SUPERSCRIPTS = str.maketrans("0123456789+-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻")
+# A superscript charge ending a formula ('Mg²⁺', 'Cl⁻'), read as its bracketed number and sign ('Mg[2+]', 'Cl[-]')
+_SUPERSCRIPT_CHARGE = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹]*[⁺⁻]$")
+# A single sign right after a digit ending a formula: 'Mg2+' is the ion Mg²⁺ as chemists type it, and Mg₂⁺ as JANAF
+# names its ions ('AlF2+'). A sign after a 0 ('C60-': no charge is '0-') or a decimal amount ('Fe0.5+') reads one way.
+_AMBIGUOUS_CHARGE = re.compile(r"(?P<base>.*[^\d.]\d*)(?P<charge>[1-9])\s*(?P<sign>[+-])")
 # The electron, as JANAF writes its table's formula ('e1-', D-020: electron gas) and its index ('e-'), and as stored
 _ELECTRON_FORMULA = "e[-1]"
 _ELECTRON = re.compile(r"e1?(?:-|\[-1?\])")
@@ -84,6 +95,11 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     """Parse a formula ('Al2O3', 'H2O1', 'AlF4-', 'Hg0.7Cd0.3Te', subscript digits as digits: 'Fe₂O₃'); raise
     FormulaError for anything else.
 
+    An ion's charge ends it, bracketed ('Fe[+2]', 'Fe[2+]'), as a sign then its number ('Fe+2'), as signs ('Fe++'), or
+    in superscripts ('Fe²⁺', 'SO₄²⁻'). A single sign after a digit is read as JANAF names its ions, the digits amounts
+    ('AlF2+' is AlF₂⁺, 'Mg2+' Mg₂⁺), which input that may mean the charge ('Mg2+' for Mg²⁺) refuses first
+    (`ambiguous_charge`).
+
     `as_stored` reads a formula_original the store holds as the matreg that stored it did: without the refusals of
     input added since (a number after a space, a phase label), which only records fetched or imported anew meet.
 
@@ -96,7 +112,7 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     if _ELECTRON.fullmatch(original):
         return Formula(original, _ELECTRON_FORMULA, _ELECTRON_FORMULA, (), 0.0, -1.0, None, {})
     try:
-        plain = original.translate(_SUBSCRIPT_DIGITS)  # 'Fe₂O₃' as 'Fe2O3'
+        plain = _superscript_charge_read(original.translate(_SUBSCRIPT_DIGITS))  # 'SO₄²⁻' as 'SO4[2-]'
         composition = _ion(plain, as_stored) if _CHARGE_SUFFIX.search(plain) else _composition(plain, as_stored)
         unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
         if unknown or not composition.elements:
@@ -109,6 +125,40 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     shares = _shares(_symbol_amounts(composition))
     atoms = float(composition.num_atoms)
     return Formula(original, reduced, species, elements, atoms, charge, _molar_mass(composition), shares)
+
+
+def _superscript_charge_read(text: str) -> str:
+    """A formula with its superscript charge, as pasted from a paper or a web page, bracketed as pymatgen reads it
+    ('Mg²⁺' as 'Mg[2+]', 'Cl⁻' as 'Cl[-]'); any other as it is."""
+    charge = _SUPERSCRIPT_CHARGE.search(text)
+    if charge is None:
+        return text
+    return f"{text[: charge.start()]}[{charge[0].translate(_SUPERSCRIPTS)}]"
+
+
+def ambiguous_charge(text: str) -> str | None:
+    """Why a formula's charge reads two ways, naming both and how to write each: a single sign right after a digit
+    ('Mg2+': the ion Mg²⁺, as chemists type it, or Mg₂⁺, as JANAF names its ions); None for any other formula
+    ('Mg+2', 'Mg[+2]', 'Mg²⁺', 'Mg₂⁺', 'Hg2++', 'C60-', the electron 'e1-'), and for one that reads one way at most
+    (`parse_formula` says why not). A source whose notation is JANAF's reads it as `parse_formula` does (Mg₂⁺); input
+    that may be a chemist's (a lab sheet) is refused with this reason."""
+    original = str(text).strip()
+    written = _AMBIGUOUS_CHARGE.fullmatch(original)
+    if written is None or _ELECTRON.fullmatch(original):
+        return None
+    base, charge, sign = written["base"].translate(_SUBSCRIPT_DIGITS), written["charge"], written["sign"]
+    amounts, charged = f"{base}{charge}", f"{base}[{sign}{charge}]"
+    try:
+        parse_formula(original)
+        parse_formula(charged)
+    except FormulaError:
+        return None
+    ion = base.translate(_TO_SUBSCRIPTS) + f"{charge if charge != '1' else ''}{sign}".translate(_TO_SUPERSCRIPTS)
+    other = amounts.translate(_TO_SUBSCRIPTS) + sign.translate(_TO_SUPERSCRIPTS)
+    return (
+        f"ambiguous charge '{original}': the ion {ion} (write {charged}, {base}{sign}{charge} or {ion}) "
+        f"or {other} (write {amounts}[{sign}1])"
+    )
 
 
 def _molar_mass(composition: Composition) -> float:

@@ -6,7 +6,7 @@ from conftest import ONE_COMPOSITION
 from pymatgen.core import Composition
 
 from matreg.errors import FormulaError
-from matreg.formula import alphabetical_formula, composition_key, parse_formula, same_composition
+from matreg.formula import alphabetical_formula, ambiguous_charge, composition_key, parse_formula, same_composition
 
 
 @pytest.mark.parametrize(
@@ -244,6 +244,70 @@ def test_bracketed_groups_and_charges_are_read(text, reduced):
 def test_subscript_digits_are_read_as_digits(text, reduced, atoms):
     formula = parse_formula(text)
     assert (formula.reduced, formula.atoms_per_formula_unit, formula.original) == (reduced, atoms, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "reduced", "species", "charge", "atoms"),
+    [
+        ("Mg²⁺", "Mg[+2]", "Mg[+2]", 2, 1),  # superscripts, as pasted from a paper or a web page
+        ("Fe³⁺", "Fe[+3]", "Fe[+3]", 3, 1),
+        ("Cl⁻", "Cl[-1]", "Cl[-1]", -1, 1),
+        ("SO₄²⁻", "SO4[-2]", "SO4[-2]", -2, 5),
+        ("Mg[2+]", "Mg[+2]", "Mg[+2]", 2, 1),  # a bracketed number, then its sign
+        ("Fe[3+]", "Fe[+3]", "Fe[+3]", 3, 1),
+        ("SO4[2-]", "SO4[-2]", "SO4[-2]", -2, 5),
+        ("Mg+2", "Mg[+2]", "Mg[+2]", 2, 1),  # a sign, then its number (pymatgen's notation)
+        ("Fe+3", "Fe[+3]", "Fe[+3]", 3, 1),
+        ("SO4-2", "SO4[-2]", "SO4[-2]", -2, 5),
+        ("Mg[+2]", "Mg[+2]", "Mg[+2]", 2, 1),
+        ("Mg++", "Mg[+2]", "Mg[+2]", 2, 1),
+        ("Hg2++", "Hg[+1]", "Hg2[+2]", 2, 2),  # digits, then two signs: the mercury(I) ion Hg₂²⁺
+        ("Cl-", "Cl[-1]", "Cl[-1]", -1, 1),
+        ("OH-", "OH[-1]", "HO[-1]", -1, 2),
+        ("AlF2+", "AlF2[+1]", "AlF2[+1]", 1, 3),  # as JANAF names its ions: AlF₂⁺ (a lab sheet's is refused)
+        ("Mg₂⁺", "Mg2[+1]", "Mg2[+1]", 1, 2),
+    ],
+)
+def test_a_charge_is_read_in_each_notation(text, reduced, species, charge, atoms):
+    formula = parse_formula(text)
+    assert (formula.reduced, formula.species, formula.charge, formula.atoms_per_formula_unit, formula.original) == (
+        reduced,
+        species,
+        charge,
+        atoms,
+        text,
+    )
+
+
+def test_an_amounts_exponent_is_no_charge():
+    formula = parse_formula("Si0.99999B1e-05")  # a dopant's amount, as pandas writes small numbers
+    assert (formula.reduced, formula.charge, formula.elements) == ("Si0.99999B1e-05", None, ("B", "Si"))
+
+
+@pytest.mark.parametrize(
+    ("text", "ion", "other"),
+    [
+        ("Mg2+", "the ion Mg²⁺ (write Mg[+2], Mg+2 or Mg²⁺)", "Mg₂⁺ (write Mg2[+1])"),
+        ("AlF2+", "the ion AlF²⁺ (write AlF[+2], AlF+2 or AlF²⁺)", "AlF₂⁺ (write AlF2[+1])"),
+        ("NH4+", "the ion NH⁴⁺ (write NH[+4], NH+4 or NH⁴⁺)", "NH₄⁺ (write NH4[+1])"),
+        ("SO42-", "the ion SO₄²⁻ (write SO4[-2], SO4-2 or SO₄²⁻)", "SO₄₂⁻ (write SO42[-1])"),
+        (
+            "Fe(CN)64-",
+            "the ion Fe(CN)₆⁴⁻ (write Fe(CN)6[-4], Fe(CN)6-4 or Fe(CN)₆⁴⁻)",
+            "Fe(CN)₆₄⁻ (write Fe(CN)64[-1])",
+        ),
+    ],
+)
+def test_a_single_sign_after_a_digit_is_an_ambiguous_charge_naming_both_readings(text, ion, other):
+    assert ambiguous_charge(text) == f"ambiguous charge '{text}': {ion} or {other}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Mg+2", "Mg[+2]", "Mg2[+1]", "Mg²⁺", "Mg₂⁺", "Hg2++", "Cl-", "OH-", "e-", "e1-", "C60-", "Fe0.5+", "MgO", "Qz2+"],
+)
+def test_a_charge_that_reads_one_way_is_not_ambiguous(text):
+    assert ambiguous_charge(text) is None  # C60-: no charge is "0-"; Fe0.5+: no amount ends in "."; Qz2+: no formula
 
 
 def test_an_ion_written_as_an_adduct_is_refused():

@@ -256,6 +256,23 @@ def test_an_oxide_sum_written_with_a_space_is_quarantined_not_read_as_another_co
     assert item == "g1" and reason.startswith("ambiguous formula 'Na2O 2SiO2': the number after a space")
 
 
+def test_an_ions_charge_written_after_its_amounts_is_quarantined_and_one_written_one_way_is_read(store, tmp_path):
+    mapping = "dataset: ions\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping += "  S: {property: entropy, unit: J/(mol*K)}\n"  # standard entropies of aqueous ions
+    rows = "id,formula,S\nmg,Mg2+,-138.1\ncl,Cl⁻,56.5\nso4,SO4[2-],20.1\nso4-sup,SO₄²⁻,20.1\n"
+    report = import_file(store, *_write(tmp_path, rows, mapping))
+    assert (report.n_stored, report.n_quarantined) == (3, 1)  # Mg2+ was read as Mg₂⁺; the others were refused
+    query = "SELECT source_id, formula, formula_original, value FROM properties JOIN materials USING (record_id)"
+    assert store.query(query + " ORDER BY 1").values.tolist() == [
+        ["cl", "Cl[-1]", "Cl⁻", 56.5],
+        ["so4", "SO4[-2]", "SO4[2-]", 20.1],
+        ["so4-sup", "SO4[-2]", "SO₄²⁻", 20.1],
+    ]
+    assert store.query("SELECT item, len(reasons), reasons[1] FROM quarantine").values.tolist() == [
+        ["mg", 1, "ambiguous charge 'Mg2+': the ion Mg²⁺ (write Mg[+2], Mg+2 or Mg²⁺) or Mg₂⁺ (write Mg2[+1])"]
+    ]
+
+
 def test_a_dry_run_of_an_import_checks_every_page_of_the_file(store):
     connector = LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml"), page_size=10)
     report = run_ingest(connector, store, dry_run=True)

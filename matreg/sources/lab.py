@@ -17,7 +17,7 @@ from pymatgen.core import Structure
 from matreg.catalog import Provenance, check_source_name, load_catalog
 from matreg.errors import ConfigError, FormulaError, RecordError
 from matreg.fieldmap import ROW_FIELDS, FieldSpec, missing_markers
-from matreg.formula import parse_formula, same_composition
+from matreg.formula import ambiguous_charge, parse_formula, same_composition
 from matreg.schema import ExtensionSpec, canonical_method, load_extension, load_methods, load_vocabulary
 from matreg.sources.base import Attribution, Connector, NamedRecord, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.labfiles import read_rows, sheet_names
@@ -648,15 +648,25 @@ class LabConnector(Connector):
     def _formula(self, payload: dict[str, Any], structure: Structure | None) -> str:
         """The row's formula as written: its formula cell, else its structure's composition reduced, as a record of a
         structure database is by its formula unit (a Cu2O2 cell is CuO's: a molar value per mole of CuO, as with a
-        formula column saying 'CuO'); RecordError for a row without a structure."""
+        formula column saying 'CuO'); RecordError for a row without a structure, or whose formula cell's charge reads
+        two ways (`_formula_cell`)."""
         if self.mapping.formula_column is not None:
-            return payload[self.mapping.formula_column]
+            return self._formula_cell(payload)
         if structure is None:
             raise RecordError(
                 f"no structure in column '{self.mapping.structure_column}', which gives the row's formula (the "
                 "mapping has no formula_column)"
             )
         return structure.composition.reduced_formula
+
+    def _formula_cell(self, payload: dict[str, Any]) -> str:
+        """The row's formula cell as written; RecordError for a charge that reads two ways, which a lab sheet may mean
+        either way ('Mg2+': the ion Mg²⁺ or Mg₂⁺, `ambiguous_charge`), where JANAF's ion names mean Mg₂⁺."""
+        text = payload[self.mapping.formula_column]
+        reason = ambiguous_charge(str(text))
+        if reason is not None:
+            raise RecordError(reason)
+        return text
 
     def _spacegroup_number(self, payload: dict[str, Any]) -> int | None:
         """The row's space group number (None: a blank cell, or no column); RecordError naming the column for a cell
@@ -775,7 +785,7 @@ class LabConnector(Connector):
     def _structure(self, payload: dict[str, Any]) -> Structure | None:
         """The row's structure; RecordError when it cannot be read or is not of the row's formula cell, where the
         mapping has a formula column (`same_composition`: a GaN cell beside 'ZnO' would divide ZnO's per-cell values by
-        GaN's atoms and be stored as ZnO's)."""
+        GaN's atoms and be stored as ZnO's), or when that cell's charge reads two ways (`_formula_cell`)."""
         column = self.mapping.structure_column
         if column is None or self._blank(payload[column]):
             return None
@@ -786,7 +796,7 @@ class LabConnector(Connector):
         if self.mapping.formula_column is None:
             return structure  # the row's formula is the structure's
         try:
-            formula = parse_formula(payload[self.mapping.formula_column])
+            formula = parse_formula(self._formula_cell(payload))
         except FormulaError:
             return structure  # the row is quarantined for its formula
         if not same_composition(formula, structure.composition):
