@@ -13,7 +13,7 @@ import pandas as pd
 from pymatgen.core import Composition, Structure
 
 from matreg.errors import FormulaError, MatregError, RecordError
-from matreg.formula import parse_formula
+from matreg.formula import ambiguous_charge, parse_formula
 from matreg.ml import INSTALL_HINT
 from matreg.structure import file_structures
 
@@ -88,11 +88,15 @@ def _graph_split(names: list[str], structures: list[Structure], config: dict) ->
 
 def as_imported(text: str) -> str:
     """A formula as `matreg import` stores it, and so as the run's export featurized it (its reduced formula: a
-    hydrate read whole, 'MgSO4.7H2O' is MgH14SO11, where pymatgen alone reads MgSH2O5.7)."""
-    try:
-        return parse_formula(text).reduced
-    except FormulaError as exc:
-        raise MatregError(f"cannot featurize {text!r}: {exc}") from None
+    hydrate read whole, 'MgSO4.7H2O' is MgH14SO11, where pymatgen alone reads MgSH2O5.7); MatregError for one an
+    import refuses, a charge that reads two ways among them ('SO42-': SO₄²⁻ or SO₄₂⁻, `ambiguous_charge`)."""
+    reason = ambiguous_charge(text)
+    if reason is None:
+        try:
+            return parse_formula(text).reduced
+        except FormulaError as exc:
+            reason = str(exc)
+    raise MatregError(f"cannot featurize {text!r}: {reason}")
 
 
 def read_formulas(inputs) -> list[str]:
