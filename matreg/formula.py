@@ -89,6 +89,11 @@ class Formula:
         """Chemical system, e.g. 'Al-O'."""
         return "-".join(self.elements)
 
+    @property
+    def is_ion(self) -> bool:
+        """Whether the formula is an ion's: atoms with a net charge ('Mg[+2]', 'OH-'; not the electron, no atoms)."""
+        return bool(self.charge) and self.atoms_per_formula_unit > 0
+
 
 @lru_cache(maxsize=65536)
 def parse_formula(text: str, as_stored: bool = False) -> Formula:

@@ -142,6 +142,7 @@ class PropertySpec(pydantic.BaseModel, extra="forbid"):
     description: str
     unit: str
     bounds: tuple[float, float]
+    ion_bounds: tuple[float, float] | None = None  # an ion's, where they differ (aqueous ions' conventional values)
     aliases: dict[str, list[str]] = {}
 
     @pydantic.field_validator("unit")
@@ -149,6 +150,17 @@ class PropertySpec(pydantic.BaseModel, extra="forbid"):
     def _unit_is_known(cls, unit: str) -> str:
         declared_unit(unit)
         return unit
+
+    def bounds_of(self, ion: bool) -> tuple[float, float]:
+        """The physical bounds of a value of an ion's record (`Formula.is_ion`) or of another's."""
+        return self.ion_bounds if ion and self.ion_bounds is not None else self.bounds
+
+    @property
+    def widest_bounds(self) -> tuple[float, float]:
+        """The bounds of a value of any species: what a stored row, which does not give its record's charge, is held
+        to."""
+        ion_low, ion_high = self.bounds_of(ion=True)
+        return min(self.bounds[0], ion_low), max(self.bounds[1], ion_high)
 
 
 # How near a bound a value counts as at it, relative to the bound: a value at a bound given in another unit comes out
@@ -341,9 +353,9 @@ def load_vocabulary(path: Path | None = None) -> Vocabulary:
     return _vocabulary_file(path) if path is not None else _project_vocabulary(os.getcwd())
 
 
-def vocabulary_key() -> tuple[tuple[str, str, tuple[float, float]], ...]:
+def vocabulary_key() -> tuple[tuple[str, str, tuple[float, float], tuple[float, float] | None], ...]:
     """The vocabulary's properties with their units and bounds: what the checks and views made of it differ by."""
-    return tuple((name, spec.unit, spec.bounds) for name, spec in load_vocabulary().root.items())
+    return tuple((name, spec.unit, spec.bounds, spec.ion_bounds) for name, spec in load_vocabulary().root.items())
 
 
 @lru_cache(maxsize=8)
@@ -377,9 +389,10 @@ def _project_vocabulary(working_directory: str) -> Vocabulary:
 def _measured_otherwise(spec: PropertySpec, name: str) -> bool:
     """Whether a project's entry of matreg's property `name` gives it another unit or bounds (a copy of matreg's file,
     of this version or another, gives the same: its descriptions and aliases are matreg's own as this version has
-    them)."""
+    them; a copy of a version before ions had bounds of their own gives none)."""
     own = _vocabulary_file(resource_path(PROPERTIES)).root[name]
-    return (spec.unit, spec.bounds) != (own.unit, own.bounds)
+    other_ion_bounds = spec.ion_bounds is not None and spec.ion_bounds != own.ion_bounds
+    return (spec.unit, spec.bounds) != (own.unit, own.bounds) or other_ion_bounds
 
 
 EXTENSIONS = "schemas/extensions"  # a project's own (in the working directory), then matreg's bundled ones
@@ -558,15 +571,16 @@ def _list_of_strings() -> pa.Check:
 
 
 def _vocabulary_check() -> pa.Check:
-    """Each value carries its property's canonical unit and lies within the property's bounds."""
+    """Each value carries its property's canonical unit and lies within the property's bounds (the widest: a row does
+    not give its record's charge, which chose them as the value was harmonized)."""
     vocabulary = load_vocabulary().root
 
     def conforms(frame: pd.DataFrame) -> pd.Series:
         codes, names = pd.factorize(frame["property"])  # a few properties over many rows: look each up once
         specs = [vocabulary.get(name) for name in names]
         unit = np.array([spec.unit if spec else None for spec in specs] + [None], dtype=object)[codes]
-        low = np.array([spec.bounds[0] if spec else np.nan for spec in specs] + [np.nan])[codes]
-        high = np.array([spec.bounds[1] if spec else np.nan for spec in specs] + [np.nan])[codes]
+        low = np.array([spec.widest_bounds[0] if spec else np.nan for spec in specs] + [np.nan])[codes]
+        high = np.array([spec.widest_bounds[1] if spec else np.nan for spec in specs] + [np.nan])[codes]
         value = frame["value"].to_numpy(dtype=float, na_value=np.nan)
         ok = (frame["unit"].to_numpy(dtype=object) == unit) & within_bounds(value, low, high)
         return pd.Series(ok, index=frame.index, dtype=bool)
@@ -588,7 +602,7 @@ def schema_markdown() -> str:
         lines.append("")
     lines += ["## Property vocabulary", "", "| property | unit | bounds | description |", "|---|---|---|---|"]
     for name, prop in load_vocabulary().root.items():
-        lines.append(f"| `{name}` | {prop.unit} | {prop.bounds[0]} .. {prop.bounds[1]} | {prop.description} |")
+        lines.append(f"| `{name}` | {prop.unit} | {_bounds_in_words(prop)} | {prop.description} |")
     qualifiers = ", ".join(f"`{qualifier}`" for qualifier in load_methods().qualifiers)
     lines += ["", "## Method vocabulary", "", f"Qualifiers of any method: {qualifiers} ('PBE+U (AEL, VRH)').", ""]
     lines.append("| method | functional | also read as | description |")
@@ -597,6 +611,12 @@ def schema_markdown() -> str:
         aliases = ", ".join(f"`{alias}`" for alias in method.aliases)
         lines.append(f"| `{name}` | {method.functional or ''} | {aliases} | {method.description} |")
     return "\n".join(lines) + "\n"
+
+
+def _bounds_in_words(spec: PropertySpec) -> str:
+    """'0.0 .. 5000.0', and an ion's where they differ ('; of an ion: -5000.0 .. 5000.0')."""
+    bounds = f"{spec.bounds[0]} .. {spec.bounds[1]}"
+    return bounds if spec.ion_bounds is None else f"{bounds}; of an ion: {spec.ion_bounds[0]} .. {spec.ion_bounds[1]}"
 
 
 def _belonging(spec: TableSpec) -> str:

@@ -345,6 +345,7 @@ class _FlatValues:
         self.per_formula_unit = np.array([material["atoms_per_formula_unit"] for material in materials], dtype=float)
         self.per_cell = np.array([_atoms_per_cell(record) for record in records], dtype=float)  # None -> NaN
         self.molar_mass = np.array([_molar_mass(material) for material in materials], dtype=float)  # None -> NaN
+        self.ion = np.array([_is_ion(material) for material in materials], dtype=bool)
 
     def groups(self, source: str, reasons: dict[int, list[str]]) -> list[_UnitGroup]:
         """The values grouped by (property as given, unit); values of an unknown property get their reason."""
@@ -408,6 +409,10 @@ class _FlatValues:
         """Atoms per formula unit and per cell, and the molar mass, of the records of these rows (NaN: unknown)."""
         positions = self.positions[rows]
         return self.per_formula_unit[positions], self.per_cell[positions], self.molar_mass[positions]
+
+    def of_ions(self, rows: np.ndarray) -> np.ndarray:
+        """Which of these rows are values of an ion's record (`Formula.is_ion`)."""
+        return self.ion[self.positions[rows]]
 
     def table(
         self, converted: np.ndarray, groups: list[_UnitGroup], admitted: np.ndarray, source: str
@@ -520,6 +525,11 @@ def _molar_mass(material: dict[str, Any]) -> float | None:
     return parse_formula(material["formula_original"]).molar_mass
 
 
+def _is_ion(material: dict[str, Any]) -> bool:
+    """Whether the material's formula unit as written is an ion's, whose values have the bounds of an ion."""
+    return parse_formula(material["formula_original"]).is_ion
+
+
 def _atoms_per_cell(record: SourceRecord) -> float | None:
     """Atoms in the record's cell, by occupancy where sites are partly occupied."""
     return record.nsites if record.atoms_per_cell is None else record.atoms_per_cell
@@ -527,7 +537,7 @@ def _atoms_per_cell(record: SourceRecord) -> float | None:
 
 @dataclass
 class _UnitGroup:
-    """The values of one property given in one unit: one unit plan, one pair of physical bounds."""
+    """The values of one property given in one unit: one unit plan, the physical bounds of an ion or of another."""
 
     property: str
     spec: PropertySpec
@@ -543,25 +553,29 @@ class _UnitGroup:
         except UnitError as exc:
             reasons.update((row, [str(exc)]) for row in self.rows.tolist() if row not in reasons)
             return numbers
-        outside = np.flatnonzero(~within_bounds(converted, *self.spec.bounds))  # NaN included
-        refused = (column[outside].tolist() for column in (self.rows, converted, molar_mass))
-        for row, value, its_molar_mass in zip(*refused, strict=True):
-            reasons.setdefault(row, [self._refusal(value, its_molar_mass)])
+        ion = values.of_ions(self.rows)
+        bounds = np.array([self.spec.bounds, self.spec.bounds_of(ion=True)])[ion.astype(np.int64)]  # each row's
+        outside = np.flatnonzero(~within_bounds(converted, bounds[:, 0], bounds[:, 1]))  # NaN included
+        refused = (column[outside].tolist() for column in (self.rows, converted, molar_mass, ion))
+        for row, value, its_molar_mass, of_ion in zip(*refused, strict=True):
+            reasons.setdefault(row, [self._refusal(value, its_molar_mass, of_ion)])
         return converted
 
-    def _refusal(self, value: float, molar_mass: float) -> str:
-        """Why a converted value is refused: out of bounds, or (NaN) it needed an atom count or molar mass (NaN:
-        unknown) its record does not give."""
+    def _refusal(self, value: float, molar_mass: float, ion: bool) -> str:
+        """Why a converted value (of an ion's record or not) is refused: out of bounds, or (NaN) it needed an atom
+        count or molar mass (NaN: unknown) its record does not give."""
         if math.isnan(value):  # a number (NaN values have their reason already) that needed a missing count
             return missing_count_message(self.unit, self.spec.unit, molar_mass)
-        return outside_bounds(self.property, self.spec, value)
+        return outside_bounds(self.property, self.spec, value, ion)
 
 
-def outside_bounds(name: str, spec: PropertySpec, value: float) -> str:
-    """Why a value (in the property's canonical unit) outside its physical bounds is refused: with the digits that put
-    it there ('30.000001', not '30')."""
-    low, high = spec.bounds
-    return f"{name} = {value:.15g} {spec.unit} is outside the physical bounds [{low:.15g}, {high:.15g}]"
+def outside_bounds(name: str, spec: PropertySpec, value: float, ion: bool = False) -> str:
+    """Why a value (in the property's canonical unit) of an ion's record or another's, outside its physical bounds, is
+    refused: with the digits that put it there ('30.000001', not '30'), and the bounds it is outside (an ion's named
+    so where the property gives ions their own)."""
+    low, high = spec.bounds_of(ion)
+    of_an_ion = " of an ion" if ion and spec.ion_bounds is not None else ""
+    return f"{name} = {value:.15g} {spec.unit} is outside the physical bounds{of_an_ion} [{low:.15g}, {high:.15g}]"
 
 
 def _strings(texts: list[str | None]) -> pyarrow.Array:

@@ -642,6 +642,18 @@ def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(stor
     assert again.n_unchanged == 1  # the readmitted value the file still gets wrong changes nothing
 
 
+def test_a_correction_is_held_to_the_bounds_of_its_records_species_an_ions_or_another_compounds(store, tmp_path):
+    entropy = "  S: {property: entropy, unit: J/(mol*K), temperature_K: 298.15}\n"
+    import_lab(store, tmp_path, "nbs", entropy, "id,formula,S\nmg,Mg[+2],138.1\ncorundum,Al2O3,50.92\n")  # sign lost
+    entry = decide(store, "correct", "NBS tables: S° of Mg2+(aq)", record_id="nbs:mg", property="entropy", value=-138.1)
+    assert (entry["value"], entry["unit"]) == (-138.1, "J/(mol*K)")
+    refused = r"^entropy = -50.92 J/\(mol\*K\) is outside the physical bounds \[0, 5000\]$"  # a crystal's: positive
+    with pytest.raises(CurationError, match=refused):
+        decide(store, "correct", record_id="nbs:corundum", property="entropy", value=-50.92)
+    with pytest.raises(CurationError, match=r"outside the physical bounds of an ion \[-5000, 5000\]$"):
+        decide(store, "correct", record_id="nbs:mg", property="entropy", value=-138100.0)
+
+
 def test_a_readmitted_value_the_file_later_gives_itself_does_not_return_when_the_file_drops_it(store, tmp_path):
     import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.3,about -1.8\n")
     entry = quarantined(store, "s1:formation_energy_per_atom")

@@ -138,6 +138,14 @@ def test_each_row_is_checked_against_its_own_property():
     assert len(validate_table("properties", rows.iloc[[0, 3]])) == 2
 
 
+def test_a_stored_value_is_held_to_the_widest_bounds_of_its_property_as_its_row_gives_no_charge():
+    # an aqueous ion's conventional entropy (NBS: Al3+ -321.7) is stored (its record's charge chose its bounds)
+    entropy = {"property": "entropy", "unit": "J/(mol*K)"}
+    assert len(validate_table("properties", _property_row(**entropy, value=-321.7))) == 1
+    with pytest.raises(ValidationError, match="bounds"):
+        validate_table("properties", _property_row(**entropy, value=-5000.5))
+
+
 def test_duplicate_keys_are_refused():
     with pytest.raises(ValidationError):
         validate_table("properties", pd.concat([_property_row(), _property_row()]))
@@ -149,6 +157,8 @@ def test_docs_list_every_column_and_property():
         assert f"## `{name}`" in docs
         assert all(f"| `{column}` |" in docs for column in spec.columns)
     assert all(f"| `{prop}` |" in docs for prop in REQUIRED_PROPERTIES)
+    assert "| `entropy` | J/(mol*K) | 0.0 .. 5000.0; of an ion: -5000.0 .. 5000.0 |" in docs
+    assert "| `band_gap` | eV | 0.0 .. 30.0 |" in docs
 
 
 @pytest.mark.parametrize(
@@ -334,6 +344,10 @@ def test_a_copy_of_matregs_vocabulary_with_a_property_more_adds_that_property(tm
             "band_gap:\n  description: my gap\n  unit: meV\n  bounds: [0, 50000]\n",
             r"band_gap is matreg's property, in another unit or bounds there: .* cannot redefine",
         ),
+        (
+            "entropy:\n  description: S\n  unit: J/(mol*K)\n  bounds: [0, 5000]\n  ion_bounds: [-1000, 5000]\n",
+            r"entropy is matreg's property, in another unit or bounds there",
+        ),
         (HALL_MOBILITY + "  aliases: {lab: [Eg]}\n", r"'Eg' names a property of matreg's already"),
         ("eg:\n  description: d\n  unit: eV\n  bounds: [0, 1]\n", r"'eg' names a property of matreg's already"),
         (
@@ -351,6 +365,13 @@ def test_a_project_property_cannot_change_what_matregs_names_mean(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: {message}"):
         load_vocabulary()
+
+
+def test_a_copy_of_an_earlier_vocabulary_without_ion_bounds_is_read_as_matregs(tmp_path, monkeypatch):
+    entropy = "entropy:\n  description: Standard molar entropy\n  unit: J/(mol*K)\n  bounds: [0, 5000]\n"
+    _project_properties(tmp_path, entropy + HALL_MOBILITY)
+    monkeypatch.chdir(tmp_path)
+    assert load_vocabulary().root["entropy"].ion_bounds == (-5000, 5000)  # matreg's entry, as this version has it
 
 
 def test_the_checks_of_one_process_follow_the_vocabulary_of_its_working_directory(tmp_path, monkeypatch):

@@ -124,6 +124,47 @@ def test_a_value_just_beyond_its_bound_is_refused_with_the_digits_that_put_it_th
     assert rejection.reasons[0].startswith(reason + " [")
 
 
+def _standard(property: str, value: float, unit: str = "J/(mol*K)") -> RawValue:
+    return RawValue(property, value, unit, temperature_K=298.15, method="NBS tables")
+
+
+def test_the_negative_conventional_entropies_and_heat_capacities_of_aqueous_ions_are_stored():
+    # NBS tables (Wagman et al. 1982): S° and Cp° of aqueous ions are relative to H+(aq), and negative for many
+    ions = [
+        SourceRecord("mg", "Mg[+2]", [_standard("entropy", -138.1)]),
+        SourceRecord("mg-cal", "Mg++", [_standard("entropy", -33.0, "cal/(mol*K)")]),  # the older tables' -33.0 cal
+        SourceRecord("al", "Al[+3]", [_standard("entropy", -321.7)]),
+        SourceRecord("cl", "Cl-", [_standard("entropy", 56.5), _standard("heat_capacity_cp", -136.4)]),
+        SourceRecord("oh", "OH-", [_standard("entropy", -10.75), _standard("heat_capacity_cp", -148.5)]),
+    ]
+    values = _harmonized(*ions)
+    assert not values.rejected
+    rows = [(row["record_id"], row["property"], row["value"], row["unit"]) for row in values.table.to_pylist()]
+    assert rows == [
+        ("test:mg", "entropy", -138.1, "J/(mol*K)"),
+        ("test:mg-cal", "entropy", pytest.approx(-138.072), "J/(mol*K)"),  # the thermochemical calorie, 4.184 J
+        ("test:al", "entropy", -321.7, "J/(mol*K)"),
+        ("test:cl", "entropy", 56.5, "J/(mol*K)"),
+        ("test:cl", "heat_capacity_cp", -136.4, "J/(mol*K)"),
+        ("test:oh", "entropy", -10.75, "J/(mol*K)"),
+        ("test:oh", "heat_capacity_cp", -148.5, "J/(mol*K)"),
+    ]
+
+
+def test_a_negative_entropy_is_refused_where_the_species_is_no_ion_and_an_ions_beyond_its_own_bounds():
+    records = [
+        SourceRecord("corundum", "Al2O3", [_standard("entropy", -50.92)]),  # a lost sign: a crystal's is positive
+        SourceRecord("electron", "e-", [_standard("heat_capacity_cp", -6.197)]),  # charged, but no ion: no atoms
+        SourceRecord("mg", "Mg[+2]", [_standard("entropy", -138.1, "kJ/(mol*K)")]),  # J given as kJ
+    ]
+    reasons = {rejection.record_id: rejection.reasons for _, rejection in _harmonized(*records).rejected}
+    assert reasons == {
+        "test:corundum": ["entropy = -50.92 J/(mol*K) is outside the physical bounds [0, 5000]"],
+        "test:electron": ["heat_capacity_cp = -6.197 J/(mol*K) is outside the physical bounds [0, 5000]"],
+        "test:mg": ["entropy = -138100 J/(mol*K) is outside the physical bounds of an ion [-5000, 5000]"],
+    }
+
+
 def test_a_payload_with_integers_beyond_64_bits_is_written_with_their_digits():
     payload = {"natoms": 10**25, "sites": [2**64, -(2**63) - 1, 2**64 - 1], "band_gap": float("nan")}
     written = to_json(payload)  # orjson writes no integer beyond 64 bits, which the json module reads

@@ -653,7 +653,8 @@ def _decision(
         if value is not None or unit is not None:
             raise CurationError(f"{action} takes no value or unit (use correct)")
         return target
-    return target | _correction(property, value, unit)
+    ion = parse_formula(formula["formula_original"], as_stored=True).is_ion
+    return target | _correction(property, value, unit, ion)
 
 
 def _stored_value(
@@ -706,8 +707,9 @@ def _conditions(method: Any, temperature_K: Any, pressure_Pa: Any) -> dict[str, 
     return {key: value for key, value in named.items() if _none(value) is not None}
 
 
-def _correction(property: str, value: float | None, unit: str | None) -> dict[str, Any]:
-    """The value and unit of a correction: a finite number in the canonical unit, within the physical bounds."""
+def _correction(property: str, value: float | None, unit: str | None, ion: bool) -> dict[str, Any]:
+    """The value and unit of a correction: a finite number in the canonical unit, within the physical bounds (an
+    ion's, of a value of an ion's record)."""
     spec = load_vocabulary().root.get(property)
     if spec is None:
         raise CurationError(
@@ -718,9 +720,9 @@ def _correction(property: str, value: float | None, unit: str | None) -> dict[st
         raise CurationError(f"correct needs a finite value for {property} in {spec.unit}")
     if unit is not None and not same_unit(unit, spec.unit):
         raise CurationError(f"correct takes {property} in its canonical unit {spec.unit}, not '{unit}'")
-    low, high = spec.bounds
+    low, high = spec.bounds_of(ion)
     if not low <= value <= high:
-        raise CurationError(outside_bounds(property, spec, value))
+        raise CurationError(outside_bounds(property, spec, value, ion))
     return {"value": float(value), "unit": spec.unit}
 
 
