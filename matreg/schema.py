@@ -143,6 +143,7 @@ class PropertySpec(pydantic.BaseModel, extra="forbid"):
     unit: str
     bounds: tuple[float, float]
     ion_bounds: tuple[float, float] | None = None  # an ion's, where they differ (aqueous ions' conventional values)
+    former_bounds: list[tuple[float, float]] = []  # those earlier versions gave, which a project's copy may give
     aliases: dict[str, list[str]] = {}
 
     @pydantic.field_validator("unit")
@@ -388,11 +389,12 @@ def _project_vocabulary(working_directory: str) -> Vocabulary:
 
 def _measured_otherwise(spec: PropertySpec, name: str) -> bool:
     """Whether a project's entry of matreg's property `name` gives it another unit or bounds (a copy of matreg's file,
-    of this version or another, gives the same: its descriptions and aliases are matreg's own as this version has
-    them; a copy of a version before ions had bounds of their own gives none)."""
+    of this version or another, gives the same, or the bounds of a version before (`former_bounds`): its entries are
+    matreg's own as this version has them; a copy of a version before ions had bounds of their own gives none)."""
     own = _vocabulary_file(resource_path(PROPERTIES)).root[name]
+    other_bounds = spec.bounds not in (own.bounds, *own.former_bounds)
     other_ion_bounds = spec.ion_bounds is not None and spec.ion_bounds != own.ion_bounds
-    return (spec.unit, spec.bounds) != (own.unit, own.bounds) or other_ion_bounds
+    return spec.unit != own.unit or other_bounds or other_ion_bounds
 
 
 EXTENSIONS = "schemas/extensions"  # a project's own (in the working directory), then matreg's bundled ones

@@ -1270,13 +1270,13 @@ def test_values_per_mass_are_stored_molar_with_the_formulas_molar_mass_and_keep_
 def test_values_at_their_bounds_in_other_units_are_stored_as_converted(store, tmp_path):
     mapping = "dataset: bounds\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
     mapping += "  rho: {property: density, unit: kg/m^3}\n  V: {property: volume_per_atom, unit: nm^3/atom}\n"
-    rows = "id,formula,rho,V\nS1,Os,30000,0.5\nS2,Os,30000.001,\n"
+    rows = "id,formula,rho,V\nS1,Os,100000,0.5\nS2,Os,100000.001,\n"
     report = import_file(store, *_write(tmp_path, rows, mapping))
     assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 2, 1)
     stored = store.query("SELECT property, value FROM properties ORDER BY 1").values.tolist()
-    assert stored == [["density", 30.000000000000007], ["volume_per_atom", 500.00000000000006]]  # not rounded
+    assert stored == [["density", 100.00000000000003], ["volume_per_atom", 500.00000000000006]]  # not rounded
     reason = single_value(store.query("SELECT reasons[1] FROM quarantine"))
-    assert reason == "density = 30.000001 g/cm**3 is outside the physical bounds [0.0001, 30]"
+    assert reason == "density = 100.000001 g/cm**3 is outside the physical bounds [1e-09, 100]"
 
 
 def test_a_unit_of_the_mapping_that_cannot_be_read_names_the_mapping_line_and_column(tmp_path):

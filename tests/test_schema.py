@@ -374,6 +374,18 @@ def test_a_copy_of_an_earlier_vocabulary_without_ion_bounds_is_read_as_matregs(t
     assert load_vocabulary().root["entropy"].ion_bounds == (-5000, 5000)  # matreg's entry, as this version has it
 
 
+@pytest.mark.parametrize(("bounds", "read"), [("[0.0001, 30]", True), ("[0.0001, 40]", False)])
+def test_a_copy_of_an_earlier_vocabulary_with_its_bounds_then_is_read_as_matregs(tmp_path, monkeypatch, bounds, read):
+    density = f"density:\n  description: Mass density.\n  unit: g/cm**3\n  bounds: {bounds}\n"  # before 2026-12
+    path = _project_properties(tmp_path, density + HALL_MOBILITY)
+    monkeypatch.chdir(tmp_path)
+    if read:
+        assert load_vocabulary().root["density"].bounds == (1e-9, 100)  # matreg's entry, as this version has it
+    else:
+        with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: density is matreg's property, in another"):
+            load_vocabulary()
+
+
 def test_the_checks_of_one_process_follow_the_vocabulary_of_its_working_directory(tmp_path, monkeypatch):
     # two projects measure hall_mobility in other units and bounds: a notebook moving between them checks each's
     _project_properties(tmp_path / "cm", HALL_MOBILITY)

@@ -100,8 +100,8 @@ def test_a_rejected_value_gets_its_first_reason_and_its_records_name(value, reas
 @pytest.mark.parametrize(
     ("value", "stored"),
     [
-        (RawValue("density", 30000.0, "kg/m^3"), 30.000000000000007),  # pint's factor: 30 g/cm^3 a few ulps over
-        (RawValue("bulk_modulus", 1e12, "Pa"), 1000.0000000000001),
+        (RawValue("density", 100000.0, "kg/m^3"), 100.00000000000003),  # pint's factor: 100 g/cm^3 a few ulps over
+        (RawValue("bulk_modulus", 5e14, "dyn/cm^2"), 50000.00000000001),
         (RawValue("volume_per_atom", 0.5, "nm^3/atom"), 500.00000000000006),
         (RawValue("volume_per_atom", 1e-24, "cm^3/atom"), 0.9999999999999999),  # the lower bound, an ulp under
     ],
@@ -114,8 +114,8 @@ def test_a_value_at_its_bound_in_another_unit_is_kept_as_converted(value, stored
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
-        (RawValue("density", 30000.001, "kg/m^3"), "density = 30.000001 g/cm**3 is outside the physical bounds"),
-        (RawValue("density", 30.0000001, "g/cm^3"), "density = 30.0000001 g/cm**3 is outside the physical bounds"),
+        (RawValue("density", 100000.001, "kg/m^3"), "density = 100.000001 g/cm**3 is outside the physical bounds"),
+        (RawValue("density", 100.0000001, "g/cm^3"), "density = 100.0000001 g/cm**3 is outside the physical bounds"),
         (RawValue("band_gap", -1e-9, "eV"), "band_gap = -1e-09 eV is outside the physical bounds"),
     ],
 )
@@ -163,6 +163,49 @@ def test_a_negative_entropy_is_refused_where_the_species_is_no_ion_and_an_ions_b
         "test:electron": ["heat_capacity_cp = -6.197 J/(mol*K) is outside the physical bounds [0, 5000]"],
         "test:mg": ["entropy = -138100 J/(mol*K) is outside the physical bounds of an ion [-5000, 5000]"],
     }
+
+
+@pytest.mark.parametrize(
+    ("formula", "value", "stored"),
+    [
+        # hydrogen at 0 °C and 1 atm: 0.0899 g/L
+        ("H2", RawValue("density", 8.99e-5, "g/cm^3", temperature_K=273.15, pressure_Pa=101325), 8.99e-5),
+        # osmium compressed to 770 GPa in a diamond anvil cell (Dubrovinsky et al. 2015): about 40 g/cm^3 by its EOS
+        ("Os", RawValue("density", 40.0, "g/cm^3", pressure_Pa=7.7e11), 40.0),
+        # the inner core at the Earth's centre, 364 GPa (PREM): 1425.3 GPa
+        ("Fe", RawValue("bulk_modulus", 1425.3, "GPa", pressure_Pa=3.64e11), 1425.3),
+        # diamond's shear modulus rises about 2 GPa per GPa (535 GPa at ambient pressure)
+        ("C", RawValue("shear_modulus", 1300.0, "GPa", pressure_Pa=4e11), 1300.0),
+        # isotopically enriched (99.9% 12C) diamond at its maximum, 104 K (Wei et al. 1993): 410 W/(cm*K)
+        ("C", RawValue("thermal_conductivity", 410.0, "W/(cm*K)", temperature_K=104), 41000.0),
+        # holmium's saturated moment at 4.2 K (Jensen and Mackintosh, Rare Earth Magnetism): 10.34 per atom
+        ("Ho", RawValue("magnetic_moment", 10.34, "bohr_magneton/atom", temperature_K=4.2), 10.34),
+        # an all-electron code's total energy of iron (Hartree-Fock: -1262.4 hartree per atom)
+        ("Fe", RawValue("total_energy_per_atom", -1262.4, "hartree/atom"), pytest.approx(-34351.654)),
+    ],
+)
+def test_real_values_at_the_extremes_of_their_conditions_are_stored(formula, value, stored):
+    values = _harmonized(SourceRecord("r", formula, [value]))
+    assert not values.rejected and values.table["value"].to_pylist() == [stored]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (RawValue("density", 0.0, "g/cm^3"), "density = 0 g/cm**3 is outside the physical bounds [1e-09, 100]"),
+        (
+            RawValue("magnetic_moment", 12.1, "bohr_magneton/atom"),
+            "magnetic_moment = 12.1 bohr_magneton/atom is outside the physical bounds [-12, 12]",
+        ),
+        (
+            RawValue("bulk_modulus", -0.5, "GPa"),  # a mechanically unstable cell's (DFT)
+            "bulk_modulus = -0.5 GPa is outside the physical bounds [0, 50000]",
+        ),
+    ],
+)
+def test_values_no_material_can_have_are_still_refused(value, reason):
+    [(_, rejection)] = _harmonized(SourceRecord("r", "Fe", [value])).rejected
+    assert rejection.reasons == [reason]
 
 
 def test_a_payload_with_integers_beyond_64_bits_is_written_with_their_digits():
