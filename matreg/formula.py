@@ -23,9 +23,9 @@ from matreg.errors import FormulaError
 # here, for that warning alone (a warnings block per formula would show every other warning again at each formula)
 warnings.filterwarnings("ignore", message="No Pauling electronegativity", category=UserWarning)
 # A charge ending a formula, as pymatgen reads it: bracketed ('Fe[+2]', 'Fe[2+]', 'Fe[2]', 'Cl[-]'), a sign then its
-# number ('Fe+2', pymatgen's notation; not an amount's exponent: 'B1e-05'), or signs alone ('Fe++', 'AlF4-'; 'Mg2+'
-# as JANAF names its ions: Mg₂⁺).
-_CHARGE_SUFFIX = re.compile(r"(\[[+-]?\d*\]|\[\d+[+-]\]|(?<!\de)[+-]\d+|[+-]+)$")
+# one digit ('Fe+2', pymatgen's notation; not an amount's exponent: 'B1e-05'; 'U-235' and 'Al-6061' are no charge),
+# or signs alone ('Fe++', 'AlF4-'; 'Mg2+' as JANAF names its ions: Mg₂⁺).
+_CHARGE_SUFFIX = re.compile(r"(\[[+-]?\d*\]|\[\d+[+-]\]|(?<!\de)[+-][1-9]|[+-]+)$")
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")  # pasted from a paper or a web page: 'Fe₂O₃'
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
 _TO_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -35,6 +35,10 @@ _SUPERSCRIPT_CHARGE = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹]*[⁺⁻]$")
 # A single sign right after a digit ending a formula: 'Mg2+' is the ion Mg²⁺ as chemists type it, and Mg₂⁺ as JANAF
 # names its ions ('AlF2+'). A sign after a 0 ('C60-': no charge is '0-') or a decimal amount ('Fe0.5+') reads one way.
 _AMBIGUOUS_CHARGE = re.compile(r"(?P<base>.*[^\d.]\d*)(?P<charge>[1-9])\s*(?P<sign>[+-])")
+# A hyphen then one digit ending a formula: the charge ('SO4-2', PHREEQC's notation) or a label ('Li-6', an isotope;
+# 'BaTiO3-3', a sample); not an amount's exponent ('B1e-5'). A sign then a longer number is no charge ('U-235').
+_HYPHEN_NUMBER = re.compile(r"(?P<base>.*[^\s+-])(?<!\de)\s*-(?P<charge>[1-9])")
+_SUPERSCRIPT_SIGNS = str.maketrans("⁺⁻", "+-")  # a superscript sign after plain digits ('SO42⁻') is as ambiguous
 # The electron, as JANAF writes its table's formula ('e1-', D-020: electron gas) and its index ('e-'), and as stored
 _ELECTRON_FORMULA = "e[-1]"
 _ELECTRON = re.compile(r"e1?(?:-|\[-1?\])")
@@ -143,27 +147,59 @@ def _superscript_charge_read(text: str) -> str:
 
 def ambiguous_charge(text: str) -> str | None:
     """Why a formula's charge reads two ways, naming both and how to write each: a single sign right after a digit
-    ('Mg2+': the ion Mg²⁺, as chemists type it, or Mg₂⁺, as JANAF names its ions); None for any other formula
-    ('Mg+2', 'Mg[+2]', 'Mg²⁺', 'Mg₂⁺', 'Hg2++', 'C60-', the electron 'e1-'), and for one that reads one way at most
-    (`parse_formula` says why not). A source whose notation is JANAF's reads it as `parse_formula` does (Mg₂⁺); input
-    that may be a chemist's (a lab sheet) is refused with this reason."""
+    ('Mg2+' or 'Mg2⁺': the ion Mg²⁺, as chemists type it, or Mg₂⁺, as JANAF names its ions), or a hyphen then a
+    digit ('SO4-2': the ion SO₄²⁻, PHREEQC's notation, or SO4 labelled '2', as 'Li-6' and 'BaTiO3-3' are an isotope
+    and a sample); None for any other formula ('Mg+2', 'Mg[+2]', 'Mg²⁺', 'Mg₂⁺', 'Hg2++', 'C60-', the electron
+    'e1-'), and for one that reads one way at most (`parse_formula` says why not). A source whose notation is JANAF's
+    reads it as `parse_formula` does (Mg₂⁺); input that may be a chemist's (a lab sheet) is refused with this reason."""
     original = str(text).strip()
-    written = _AMBIGUOUS_CHARGE.fullmatch(original)
-    if written is None or _ELECTRON.fullmatch(original):
+    signs = original.translate(_SUPERSCRIPT_SIGNS)
+    if _ELECTRON.fullmatch(original):
         return None
-    base, charge, sign = written["base"].translate(_SUBSCRIPT_DIGITS), written["charge"], written["sign"]
+    if written := _AMBIGUOUS_CHARGE.fullmatch(signs):
+        return _charge_or_amount(
+            original, written["base"].translate(_SUBSCRIPT_DIGITS), written["charge"], written["sign"]
+        )
+    if written := _HYPHEN_NUMBER.fullmatch(signs):
+        return _charge_or_label(original, written["base"].translate(_SUBSCRIPT_DIGITS), written["charge"])
+    return None
+
+
+def _charge_or_amount(original: str, base: str, charge: str, sign: str) -> str | None:
+    """Why `original` ('Mg2+') reads as the ion base[sign charge] and as base-and-charge amounts with one sign."""
     amounts, charged = f"{base}{charge}", f"{base}[{sign}{charge}]"
-    try:
-        parse_formula(original)
-        parse_formula(charged)
-    except FormulaError:
+    if not _both_read(original, charged):
         return None
-    ion = base.translate(_TO_SUBSCRIPTS) + f"{charge if charge != '1' else ''}{sign}".translate(_TO_SUPERSCRIPTS)
     other = amounts.translate(_TO_SUBSCRIPTS) + sign.translate(_TO_SUPERSCRIPTS)
+    return f"ambiguous charge '{original}': {_the_ion(base, charge, sign)} or {other} (write {amounts}[{sign}1])"
+
+
+def _charge_or_label(original: str, base: str, charge: str) -> str | None:
+    """Why `original` ('SO4-2') reads as the ion base[-charge] and as `base` with a label after a hyphen."""
+    if not _both_read(base, f"{base}[-{charge}]"):
+        return None
     return (
-        f"ambiguous charge '{original}': the ion {ion} (write {charged}, {base}{sign}{charge} or {ion}) "
-        f"or {other} (write {amounts}[{sign}1])"
+        f"ambiguous charge '{original}': {_the_ion(base, charge, '-')} or {base} with a label after a hyphen (a "
+        f"sample's, an isotope's: write {base}, the label in the name or id column)"
     )
+
+
+def _both_read(*texts: str) -> bool:
+    """Whether every text reads as a formula."""
+    try:
+        for text in texts:
+            parse_formula(text)
+    except FormulaError:
+        return False
+    return True
+
+
+def _the_ion(base: str, charge: str, sign: str) -> str:
+    """The ion base[sign charge] as papers write it, and how to write it here ('-' as a sign then a number reads
+    two ways: `ambiguous_charge`)."""
+    ion = base.translate(_TO_SUBSCRIPTS) + f"{charge if charge != '1' else ''}{sign}".translate(_TO_SUPERSCRIPTS)
+    signed = f", {base}{sign}{charge}" if sign == "+" else ""
+    return f"the ion {ion} (write {base}[{sign}{charge}]{signed} or {ion})"
 
 
 def _molar_mass(composition: Composition) -> float:

@@ -290,10 +290,12 @@ def test_an_amounts_exponent_is_no_charge():
         ("Mg2+", "the ion Mg²⁺ (write Mg[+2], Mg+2 or Mg²⁺)", "Mg₂⁺ (write Mg2[+1])"),
         ("AlF2+", "the ion AlF²⁺ (write AlF[+2], AlF+2 or AlF²⁺)", "AlF₂⁺ (write AlF2[+1])"),
         ("NH4+", "the ion NH⁴⁺ (write NH[+4], NH+4 or NH⁴⁺)", "NH₄⁺ (write NH4[+1])"),
-        ("SO42-", "the ion SO₄²⁻ (write SO4[-2], SO4-2 or SO₄²⁻)", "SO₄₂⁻ (write SO42[-1])"),
+        ("SO42-", "the ion SO₄²⁻ (write SO4[-2] or SO₄²⁻)", "SO₄₂⁻ (write SO42[-1])"),
+        ("SO42⁻", "the ion SO₄²⁻ (write SO4[-2] or SO₄²⁻)", "SO₄₂⁻ (write SO42[-1])"),  # the sign alone pasted
+        ("Mg2⁺", "the ion Mg²⁺ (write Mg[+2], Mg+2 or Mg²⁺)", "Mg₂⁺ (write Mg2[+1])"),
         (
             "Fe(CN)64-",
-            "the ion Fe(CN)₆⁴⁻ (write Fe(CN)6[-4], Fe(CN)6-4 or Fe(CN)₆⁴⁻)",
+            "the ion Fe(CN)₆⁴⁻ (write Fe(CN)6[-4] or Fe(CN)₆⁴⁻)",
             "Fe(CN)₆₄⁻ (write Fe(CN)64[-1])",
         ),
     ],
@@ -303,8 +305,32 @@ def test_a_single_sign_after_a_digit_is_an_ambiguous_charge_naming_both_readings
 
 
 @pytest.mark.parametrize(
+    ("text", "ion", "labelled"),
+    [
+        ("SO4-2", "the ion SO₄²⁻ (write SO4[-2] or SO₄²⁻)", "SO4"),  # PHREEQC's notation, or sample 2 of SO4
+        ("Li-6", "the ion Li⁶⁻ (write Li[-6] or Li⁶⁻)", "Li"),  # an isotope
+        ("BaTiO3-3", "the ion BaTiO₃³⁻ (write BaTiO3[-3] or BaTiO₃³⁻)", "BaTiO3"),  # a sample's label
+        ("Cl-1", "the ion Cl⁻ (write Cl[-1] or Cl⁻)", "Cl"),
+    ],
+)
+def test_a_hyphen_then_a_number_is_a_charge_or_a_label_naming_both_readings(text, ion, labelled):
+    assert ambiguous_charge(text) == (
+        f"ambiguous charge '{text}': {ion} or {labelled} with a label after a hyphen (a sample's, an isotope's: write "
+        f"{labelled}, the label in the name or id column)"
+    )
+
+
+@pytest.mark.parametrize("text", ["U-235", "C-13", "Al-6061", "SS-316", "Cu-10", "Fe+10"])
+def test_a_sign_then_a_number_beyond_one_digit_is_no_charge(text):
+    # read as charges of -235, -6061 (an isotope, an alloy named by its number) where 9947eab refused them
+    with pytest.raises(FormulaError, match="unparseable formula"):
+        parse_formula(text)
+
+
+@pytest.mark.parametrize(
     "text",
-    ["Mg+2", "Mg[+2]", "Mg2[+1]", "Mg²⁺", "Mg₂⁺", "Hg2++", "Cl-", "OH-", "e-", "e1-", "C60-", "Fe0.5+", "MgO", "Qz2+"],
+    ["Mg+2", "Mg[+2]", "Mg2[+1]", "Mg²⁺", "Mg₂⁺", "Hg2++", "Cl-", "OH-", "e-", "e1-", "C60-", "Fe0.5+", "MgO", "Qz2+"]
+    + ["Si0.99999B1e-5", "SO4[-2]", "SO₄²⁻", "U-235"],
 )
 def test_a_charge_that_reads_one_way_is_not_ambiguous(text):
     assert ambiguous_charge(text) is None  # C60-: no charge is "0-"; Fe0.5+: no amount ends in "."; Qz2+: no formula
