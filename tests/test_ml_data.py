@@ -565,6 +565,19 @@ def test_missing_torch_gives_a_clear_message_and_the_export_still_works(gap_stor
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
 
 
+def test_an_export_counts_its_target_values_and_warns_of_class_labels(gap_store, tmp_path):
+    meta = export_torch(gap_store, CATALOG, "gaps", tmp_path / "out")
+    gaps = pd.read_parquet(tmp_path / "out" / "records.parquet")["target"]
+    assert meta["target"]["n_distinct"] == gaps.nunique() > 2 and meta["target"]["bounds"] == [0, 30]
+    assert "class labels" not in (provenance_warning(meta) or "")
+    labels = meta | {"target": meta["target"] | {"n_distinct": 2}}  # matbench's is-metal: 0 and 1
+    assert "the target takes 2 value(s) only, as class labels do; the baseline models regress it" in (
+        provenance_warning(labels)
+    )
+    older = meta | {"target": {key: value for key, value in meta["target"].items() if key != "n_distinct"}}
+    assert "class labels" not in (provenance_warning(older) or "")
+
+
 def test_the_provenance_warning_suggests_the_provenance_split_only_where_it_applies(gap_store, tmp_path):
     meta = export_torch(gap_store, CATALOG, "gaps", tmp_path / "out")
     assert "(dft 160, experimental 270)" in provenance_warning(meta) and "--split provenance" in provenance_warning(

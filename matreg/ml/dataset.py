@@ -126,17 +126,31 @@ def export_torch(
 
 
 def provenance_warning(meta: dict) -> str | None:
-    """Warnings, one a line, when an export's target mixes what one model would learn as one quantity, else None:
-    provenances outside a provenance split (DFT and measured values differ systematically, e.g. DFT band gaps run
-    low), several methods within one provenance (PBE and HSE06 band gaps), or values at several temperatures or
-    pressures (the features do not see conditions: one compound at 4 K and 300 K is one input with two targets)."""
+    """Warnings, one a line, when an export's target is class labels, or mixes what one model would learn as one
+    quantity, else None: provenances outside a provenance split (DFT and measured values differ systematically, e.g.
+    DFT band gaps run low), several methods within one provenance (PBE and HSE06 band gaps), or values at several
+    temperatures or pressures (the features do not see conditions: one compound at 4 K and 300 K is one input with
+    two targets)."""
     methods = meta.get("method_by_provenance", {})  # (an export before meta.json had it: none)
     warnings = [
+        _class_labels(meta),
         _provenance_mix(meta),
         *(_method_mix(provenance, counts) for provenance, counts in methods.items()),
         *(_condition_mix(meta, name) for name in CONDITIONS),
     ]
     return "\n".join(warning for warning in warnings if warning) or None
+
+
+def _class_labels(meta: dict) -> str | None:
+    """The warning for a target of two values at most, as class labels are (matbench's is-metal, glass): the
+    baselines regress it; none for an export made before meta.json counted its values."""
+    n_distinct = meta["target"].get("n_distinct", 3)
+    if n_distinct > 2:
+        return None
+    return (
+        f"warning: the target takes {n_distinct} value(s) only, as class labels do; the baseline models regress it "
+        "(MAE, R²) and none classifies: threshold their predictions, or train a classifier of your own on the export"
+    )
 
 
 def _provenance_mix(meta: dict) -> str | None:
@@ -456,6 +470,8 @@ def _meta(
             "property": prop,
             "unit": _target_unit(spec.unit),
             "description": _target_description(spec.description, spec.unit),
+            "bounds": list(spec.bounds),
+            "n_distinct": int(rows["target"].nunique()),
         },
         "n": int(len(rows)),
         "n_per_split": {part: int((rows["split"] == part).sum()) for part in SPLITS},
