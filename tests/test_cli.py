@@ -1,5 +1,6 @@
 """The command line end to end: fetch, import, sql, export, validate, status, catalog, schema."""
 
+import contextlib
 import csv
 import io
 import json
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from unittest.mock import patch
 
@@ -26,6 +28,7 @@ from conftest import (
     cli_import,
     janaf_route,
     matreg_in_zone,
+    visible_tables,
     write_catalog,
 )
 from replay import ReplayServer
@@ -1131,6 +1134,116 @@ def test_ctrl_c_during_a_fetch_says_what_was_committed_and_how_to_continue(tmp_p
         " committed 1 records read (staged, not published); the same command with --resume continues it: "
         "matreg fetch janaf ... --resume"
     )
+
+
+ENDLESS_QUERY = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"  # (minutes: interrupted)
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has the file `path` open (Linux: /proc/<pid>/fd)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):  # (closed meanwhile)
+            if os.readlink(fd) == str(path):
+                return True
+    return False
+
+
+def _wait_for(process: subprocess.Popen, condition: Callable[[], bool], timeout_s: float = 60) -> None:
+    """Wait until `condition()` holds while `process` runs; fail the test if it ends first, or after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the process ended ({process.returncode}): {process.communicate()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"timed out: {process.communicate()}")
+        time.sleep(0.02)
+
+
+def _interrupt(process: subprocess.Popen, sig: int = signal.SIGINT) -> str:
+    """Send `sig` to a running `matreg` process, wait for it to end; its stderr."""
+    try:
+        process.send_signal(sig)
+        return process.communicate(timeout=60)[1]
+    finally:
+        process.kill()
+
+
+# A `python -c` prelude: DuckDB on one thread. DuckDB notices a signal only while the thread that asked for a query
+# runs a part of it, not while it waits for another thread's part (the query then runs to its end, where Python raises
+# the KeyboardInterrupt); on one thread, as on a one-core machine, it always does.
+MATREG_ON_ONE_DUCKDB_THREAD = """
+import functools
+import duckdb
+duckdb.connect = functools.partial(duckdb.connect, config={"threads": 1})
+"""
+RUN_MATREG = "from matreg.cli import app; app()"
+
+
+def test_ctrl_c_while_duckdb_runs_a_query_of_sql_is_an_interrupt_not_a_query_error(filled, tmp_path):
+    """DuckDB stops a query at Ctrl-C and raises RuntimeError('Query interrupted') in place of the KeyboardInterrupt:
+    `matreg sql` exits as interrupted (130), without a traceback."""
+    sql = subprocess.Popen(
+        [sys.executable, "-c", MATREG_ON_ONE_DUCKDB_THREAD + RUN_MATREG, "sql", ENDLESS_QUERY],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
+    )  # fmt: skip
+    _wait_for(sql, lambda: _has_open(sql.pid, tmp_path / "store" / "matreg.duckdb"))  # (it opens it to run the query)
+    time.sleep(1)
+    stderr = _interrupt(sql)
+    assert sql.returncode == 130 and "Traceback" not in stderr and "Query interrupted" not in stderr, stderr
+
+
+# `matreg ...` (its arguments after a file's path) with DuckDB on one thread, whose comparison of a run it publishes
+# with the store runs until it is interrupted, the file touched as it starts
+SLOW_PUBLISH = (
+    MATREG_ON_ONE_DUCKDB_THREAD
+    + f"""
+import sys
+from pathlib import Path
+import matreg.store
+
+changed_records_sql = matreg.store.changed_records_sql
+publishing = Path(sys.argv.pop(1))  # (the rest: matreg's arguments)
+
+def endless(*args, **kwargs):
+    publishing.touch()  # the run is publishing: its comparison with the store starts now
+    return (
+        f"SELECT * FROM ({{changed_records_sql(*args, **kwargs)}}) "
+        "UNION ALL SELECT NULL WHERE ({ENDLESS_QUERY}) IS NULL"
+    )
+
+matreg.store.changed_records_sql = endless
+{RUN_MATREG}
+"""
+)
+
+
+def test_ctrl_c_while_a_fetch_publishes_stops_it_resumable_not_failed(run, tmp_path, janaf_server):
+    """Ctrl-C while DuckDB compares a run with the store: the fetch says it was interrupted and how to continue
+    (130), records no failed run, and --resume publishes it."""
+    fetch = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress"]
+    assert run(*fetch).exit_code == 0  # (stored records: the run read again is compared with them)
+    store = Store(tmp_path / "store")
+    before = visible_tables(store)
+    publishing = tmp_path / "publishing"
+    again = subprocess.Popen(
+        [sys.executable, "-c", SLOW_PUBLISH, str(publishing), *fetch], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
+    )  # fmt: skip
+    _wait_for(again, publishing.exists)
+    time.sleep(1)
+    stderr = _interrupt(again)
+    assert again.returncode == 130 and stderr.strip().startswith("interrupted: run "), stderr
+    assert " committed 2 records read (staged, not published); the same command with --resume" in stderr
+    assert list(store.read("SELECT status FROM fetch_runs ORDER BY started_at")["status"]) == ["complete"]
+    resumed = run(*fetch, "--resume")
+    assert resumed.exit_code == 0 and "read 2, 2 valid records" in resumed.stdout
+    assert list(store.read("SELECT status FROM fetch_runs")["status"]) == ["complete", "complete"]
+    assert all(store.table(name).equals(frame) for name, frame in before.items())
 
 
 def test_a_store_whose_first_run_was_interrupted_says_a_run_is_staged_not_that_there_is_no_store(run, catalog):

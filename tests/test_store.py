@@ -463,10 +463,11 @@ def _matreg_connection(store: Store) -> duckdb.DuckDBPyConnection:
     return store.connect()  # as `matreg sql` reads
 
 
-def _matreg_scanner(store: Store) -> duckdb.DuckDBPyConnection:
-    con = store._scan()  # as `Store.read` reads (status, exports, releases): a cursor, then its query
-    store._define_views(con, "materials properties properties_wide")
-    return con
+@contextlib.contextmanager
+def _matreg_scanner(store: Store) -> Iterator[duckdb.DuckDBPyConnection]:
+    with store._scan() as con:  # as `Store.read` reads (status, exports, releases): a cursor, then its query
+        store._define_views(con, "materials properties properties_wide")
+        yield con
 
 
 def _pinned_client(store: Store) -> duckdb.DuckDBPyConnection:
@@ -494,8 +495,7 @@ def test_a_query_racing_a_publish_reads_each_table_as_of_the_same_commit(store, 
         run_ingest(LabConnector(data, load_mapping(tmp_path / "m.yaml")), store)
 
     import_gaps([3.4, 3.3, 1.1])
-    con = reader(store)
-    try:
+    with reader(store) as con:  # (a connection closes as its block ends)
         import_gaps([3.5, 3.2, 1.2])  # every record written again, whole
         newest = max(store.data_dir.glob("c*"))
         assert (newest / "materials.parquet").exists()
@@ -503,8 +503,6 @@ def test_a_query_racing_a_publish_reads_each_table_as_of_the_same_commit(store, 
         values = con.execute("SELECT value FROM properties ORDER BY record_id").fetchall()
         joined = con.execute("SELECT count(*) FROM materials JOIN properties USING (record_id)").fetchall()
         wide = con.execute("SELECT band_gap FROM properties_wide ORDER BY record_id").fetchall()
-    finally:
-        con.close()
     assert values == wide == [(3.4,), (3.3,), (1.1,)]
     assert joined == [(3,)]
 

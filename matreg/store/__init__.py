@@ -170,6 +170,7 @@ PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store.
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
 CLAIM_WAIT_S = 0.5  # how long a claim of a run waits: a look at a run (`Store.is_running`) holds its lock an instant
+DUCKDB_INTERRUPTED = "Query interrupted"  # DuckDB's RuntimeError when a signal stops a query (`_interruptible`)
 
 
 class StoreBusy(StoreError):
@@ -573,7 +574,7 @@ class Store:
         each record once (the common case: one count)."""
         owner = "materials"
         path, link = build / f"{owner}.parquet", table_spec(owner).primary_key[0]
-        with contextlib.closing(self._scan()) as con:
+        with self._scan() as con:
             if not path.exists() or not read_twice(con, path, link):
                 return None
             records = folder / f"{owner}.parquet"
@@ -604,7 +605,7 @@ class Store:
             return
         schema = arrow_schema("materials")
         not_kept = 0
-        with contextlib.closing(self._scan()) as con:
+        with self._scan() as con:
             if not self._stores_rows(con, "materials"):
                 return  # nothing stored to keep (a first fetch)
 
@@ -638,7 +639,7 @@ class Store:
         records = sorted({key.record_id for key in keys})
         parameters = {"records": records, "source": whole_scope.source, "scope": whole_scope.scope}
         parameters |= {"properties": str(path), "materials": str(build / "materials.parquet")}
-        with contextlib.closing(self._scan()) as con:
+        with self._scan() as con:
             self._define_views(con, stored_values_of_scope_sql())
             stored = con.sql(stored_values_of_scope_sql(), params=parameters).to_arrow_table()
         kept = of_keys(stored, keys)
@@ -703,7 +704,7 @@ class Store:
         scope = {"source": whole_scope.source, "scope": whole_scope.scope, "endpoints": places}
         parameters = parameters | scope | {"withheld": withheld}
         parameters["now"] = datetime.now(UTC)
-        with contextlib.closing(self._scan()) as con:
+        with self._scan() as con:
             return con.sql(sql, params=parameters).to_arrow_table().cast(arrow_schema("materials"))
 
     def _moved_here(self, build: Path, whole_scope: WholeScope | None) -> list[str]:
@@ -721,7 +722,7 @@ class Store:
         )
         scope = {"source": whole_scope.source, "scope": whole_scope.scope, "endpoints": [whole_scope.endpoint]}
         parameters = {"materials": str(path)} | scope
-        with contextlib.closing(self._scan()) as con:
+        with self._scan() as con:
             return [row[0] for row in con.execute(sql, parameters).fetchall()]
 
     def _superseded_of(self, build: Path, whole_scope: WholeScope | None) -> dict[str, list]:
@@ -738,7 +739,7 @@ class Store:
         spec = table_spec(name)
         if spec.read_at is None or not path.exists():
             return []
-        with contextlib.closing(self._scan()) as con:
+        with self._scan() as con:
             read_later = con.execute(  # a cheap first look: any stored row read after the run's first read?
                 f"SELECT (SELECT max({spec.read_at}) FROM {stored_sql(name)}) "
                 f"> (SELECT min({spec.read_at}) FROM read_parquet($path))",
@@ -763,7 +764,7 @@ class Store:
         spec = table_spec(owner)
         link = spec.primary_key[0]
         path = build / f"{owner}.parquet"
-        with contextlib.closing(self._scan()) as con:
+        with self._scan() as con:
             if not path.exists() or not self._stores_rows(con, owner):
                 return None
             files = {name: build / f"{name}.parquet" for name in [owner, *children_of(owner)]}
@@ -784,7 +785,7 @@ class Store:
         and then given as the store holds it would otherwise stay open; a value a steward readmitted and then given
         otherwise, or not at all, would stay readmitted)."""
         path = build / "materials.parquet"
-        with contextlib.closing(self._scan()) as con:
+        with self._scan() as con:
             if not path.exists() or not self._stores_rows(con, QUARANTINE):
                 return []
             in_run = {"materials": str(path)}
@@ -846,7 +847,7 @@ class Store:
             if keys:
                 parameters[why] = keys
                 queries.append(f"SELECT file_row_number, '{why}' FROM n WHERE {link} IN (SELECT unnest(${why}))")
-        with contextlib.closing(self._scan()) as con:
+        with self._scan() as con:
             if owner and changed[owner] is not None:  # a record's rows: unchanged when nothing of it changed
                 parameters["changed"] = changed[owner]
                 queries.append(
@@ -1095,7 +1096,7 @@ class Store:
         `_define_views`), which reads the Parquet files and never the DuckDB file (that one is for `matreg sql` and
         other clients: a process holding it open, a DuckDB shell, stops no matreg command)."""
         self._require_store()
-        with contextlib.closing(self._scan()) as con:
+        with self._scan() as con:
             self._define_views(con, sql)
             return con.execute(sql, params or []).df()
 
@@ -1104,7 +1105,7 @@ class Store:
         a table of any size holds one frame at a time; columns of the dtypes `pandas_dtype` gives their Arrow types
         (strings Arrow-backed, as `validation.arrow_frame` converts)."""
         self._require_store()
-        with contextlib.closing(self._scan()) as con:
+        with self._scan() as con:
             self._define_views(con, sql)
             for batch in con.sql(sql, params=params).to_arrow_reader(rows):
                 yield batch.to_pandas(types_mapper=pandas_dtype)
@@ -1146,44 +1147,45 @@ class Store:
         """Run one read-only SELECT on the DuckDB file, its rows as one frame (`matreg sql` reads them in batches:
         `query_batches`); any other statement is refused with StoreError."""
         _refuse_writes(sql)
-        con = self.connect()
-        try:
-            return con.execute(sql, params or []).df()
-        except duckdb.Error as exc:
-            raise StoreError(f"query failed: {_whole_message(exc)}") from None
-        finally:
-            con.close()
+        with _interruptible(), contextlib.closing(self.connect()) as con:
+            try:
+                return con.execute(sql, params or []).df()
+            except duckdb.Error as exc:
+                raise StoreError(f"query failed: {_whole_message(exc)}") from None
 
     def query_batches(self, sql: str, rows: int) -> pyarrow.RecordBatchReader:
         """Run one read-only SELECT as `query` does, its rows read as DuckDB produces them, `rows` at a time
         (`matreg sql` prints them so, holding one batch): a reader whose next batch raises StoreError when the query
         fails while it runs. The connection closes once the reader is read out or dropped."""
         _refuse_writes(sql)
-        con = self.connect()
-        try:
-            relation = con.sql(sql)  # (parsed and bound: a query DuckDB refuses fails here, having run nothing)
-        except duckdb.Error as exc:
-            raise _query_refused(con, sql, exc) from None
-        try:
-            reader = relation.to_arrow_reader(rows)
-        except duckdb.Error as exc:  # (failed while it ran: an aggregate's or a sort's input read whole)
-            con.close()
-            raise StoreError(f"query failed: {_whole_message(exc)}") from None
+        with _interruptible():
+            con = self.connect()
+            try:
+                relation = con.sql(sql)  # (parsed and bound: a query DuckDB refuses fails here, having run nothing)
+            except duckdb.Error as exc:
+                raise _query_refused(con, sql, exc) from None
+            try:
+                reader = relation.to_arrow_reader(rows)
+            except duckdb.Error as exc:  # (failed while it ran: an aggregate's or a sort's input read whole)
+                con.close()
+                raise StoreError(f"query failed: {_whole_message(exc)}") from None
         return pyarrow.RecordBatchReader.from_batches(reader.schema, _read_out(reader, con))
 
-    def _scan(self) -> duckdb.DuckDBPyConnection:
+    @contextlib.contextmanager
+    def _scan(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """An in-memory DuckDB connection reading this store's Parquet files (not the DuckDB file: no lock), with
         temporary views and registered tables of its own: a cursor of one database per Store (a new database costs
         about 12 ms of CPU, and publishing a run asks for several connections; a cursor costs nothing), whose views
         read the store as of its newest commit when the cursor is made (`_pin`), and whose times are in UTC
-        (`_in_utc`)."""
+        (`_in_utc`). The cursor is closed when the block ends; a query interrupted in it raises KeyboardInterrupt
+        (`_interruptible`)."""
         if self._scanner is None:
             self._scanner = duckdb.connect()
-        con = self._scanner.cursor()
-        con.execute("SET file_search_path = ?", [self._search_path()])
-        _in_utc(con)
-        self._pin(con)
-        return con
+        with contextlib.closing(self._scanner.cursor()) as con, _interruptible():
+            con.execute("SET file_search_path = ?", [self._search_path()])
+            _in_utc(con)
+            self._pin(con)
+            yield con
 
     def table(self, name: str) -> pd.DataFrame:
         """The current (deduplicated) rows of one canonical table."""
@@ -1248,6 +1250,20 @@ def _in_utc(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET TimeZone = 'UTC'")
 
 
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C (or SIGTERM, which the command line makes one) while DuckDB runs a query: DuckDB stops the query and
+    raises RuntimeError('Query interrupted') in place of the KeyboardInterrupt the signal raised; raised here as that
+    KeyboardInterrupt again, so that it stops a command as an interrupt anywhere else does (a fetch then stays
+    resumable, not recorded as failed)."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if str(exc) != DUCKDB_INTERRUPTED:
+            raise
+        raise KeyboardInterrupt from None
+
+
 def _query_refused(con: duckdb.DuckDBPyConnection, sql: str, exc: duckdb.Error) -> StoreError:
     """The error of a query DuckDB refused before running it (a name it lacks, a type that does not fit), with the
     place in the query its own statement shows (`con.sql`'s relation leaves it out; a refused statement runs
@@ -1265,7 +1281,8 @@ def _read_out(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnection)
     """The batches of a query's `reader`, a failure while the query runs a StoreError (DuckDB's errors reach Arrow's
     reader as OSError); `con` closed once they are read out or dropped."""
     try:
-        yield from reader
+        with _interruptible():
+            yield from reader
     except (duckdb.Error, pyarrow.ArrowException, OSError) as exc:
         raise StoreError(f"query failed: {_whole_message(exc)}") from None
     finally:
