@@ -21,10 +21,12 @@ from matreg.cli_options import (
     ProgressOpt,
     StoreOpt,
     echo_warning,
+    exit_interrupted,
     open_store,
     read_catalog,
     reports_errors,
     show_library_warnings,
+    stop_on_sigterm,
 )
 from matreg.cli_steward import (
     conflicts_command,
@@ -144,9 +146,7 @@ def fetch(
             pause_gc=True,  # with `tune_gc_for_fetch`: the process is this fetch's
         )
     except KeyboardInterrupt:
-        left = "a dry run writes nothing" if dry_run else _committed(target, connector)
-        typer.echo(f"\ninterrupted: {left}", err=True)
-        raise typer.Exit(130) from None
+        exit_interrupted("a dry run writes nothing" if dry_run else _committed(target, connector))
     _finish(report, target, limit)
 
 
@@ -168,7 +168,7 @@ def _committed(store: Store, connector: Connector) -> str:
 
 
 @app.command("import")
-@reports_errors
+@reports_errors(interrupted="the import stored nothing; importing the file again reads it whole")
 def import_(
     file: Annotated[
         Path,
@@ -337,7 +337,7 @@ def sql(
 
 
 @app.command()
-@reports_errors
+@reports_errors(interrupted="the export wrote nothing (an export is written whole or not at all)")
 def export(
     dataset: Annotated[str, typer.Argument(help="Dataset name from the catalog.")],
     out: Annotated[
@@ -634,6 +634,7 @@ app.command("predict")(predict_command)
 @app.callback(invoke_without_command=True)
 def _version(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
     show_library_warnings()
+    stop_on_sigterm()
     if version:
         typer.echo(f"matreg {__version__}")
         raise typer.Exit()

@@ -10,9 +10,11 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
 import typer
 
@@ -47,14 +49,20 @@ def read_catalog(path: Path | None) -> Catalog:
     return load_catalog(path)
 
 
-def reports_errors(command: Callable) -> Callable:
+def reports_errors(command: Callable | None = None, *, interrupted: str | None = None) -> Callable:
     """Turn a MatregError (a store lock held too long by another process too), or a file that cannot be read or
-    written (an --out that is a folder, a full disk), into a one-line message on stderr and an exit code."""
+    written (an --out that is a folder, a full disk), into a one-line message on stderr and an exit code; Ctrl-C or
+    SIGTERM (`stop_on_sigterm`) into 'interrupted' and what the command left (`interrupted`: a command that writes
+    says it), exit 130 or 143 (`exit_interrupted`). `@reports_errors` or `@reports_errors(interrupted=...)`."""
+    if command is None:
+        return functools.partial(reports_errors, interrupted=interrupted)
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            exit_interrupted(interrupted)
         except MatregError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
@@ -65,6 +73,35 @@ def reports_errors(command: Callable) -> Callable:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+_SIGNALS_RECEIVED: list[int] = []  # the signals that stopped this process (`stop_on_sigterm`)
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (what Slurm, `timeout`, systemd and `docker stop` send) stop a command as Ctrl-C does, raising
+    KeyboardInterrupt: what an interrupt runs then runs (a fetch commits the pages it read, temp files go, the command
+    says what it left), and the exit code is 143 (`exit_interrupted`). A SIGTERM the process was started ignoring
+    stays ignored; Python installs handlers from its main thread only (a command run from another thread keeps the
+    default)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) != signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """The SIGTERM handler: note the signal, raise KeyboardInterrupt (DuckDB, stopping a query at it, raises its own
+    error in its place: the store raises KeyboardInterrupt again, and the note still says which signal it was)."""
+    _SIGNALS_RECEIVED.append(signum)
+    raise KeyboardInterrupt
+
+
+def exit_interrupted(left: str | None) -> NoReturn:
+    """End an interrupted command: 'interrupted' on stderr, with what it left (`left`), on a line of its own (after a
+    progress bar), and exit code 128 + the signal, as a shell reports a process a signal ended: 143 after SIGTERM, 130
+    after Ctrl-C (SIGINT)."""
+    typer.echo("\ninterrupted" + (f": {left}" if left else ""), err=True)
+    stopped_by = signal.SIGTERM if signal.SIGTERM in _SIGNALS_RECEIVED else signal.SIGINT
+    raise typer.Exit(128 + stopped_by)
 
 
 class _EchoHandler(logging.Handler):

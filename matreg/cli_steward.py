@@ -222,7 +222,7 @@ def conflicts_command(
         typer.echo(f"\n{len(found)} values in {found['group_id'].nunique()} group(s) disagree")
 
 
-@reports_errors
+@reports_errors(interrupted="the release wrote nothing (a release is written whole or not at all)")
 def release_command(
     dataset: Annotated[str, typer.Argument(help="Dataset name from the catalog.")],
     version: Annotated[

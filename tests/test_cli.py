@@ -1184,17 +1184,18 @@ duckdb.connect = functools.partial(duckdb.connect, config={"threads": 1})
 RUN_MATREG = "from matreg.cli import app; app()"
 
 
-def test_ctrl_c_while_duckdb_runs_a_query_of_sql_is_an_interrupt_not_a_query_error(filled, tmp_path):
-    """DuckDB stops a query at Ctrl-C and raises RuntimeError('Query interrupted') in place of the KeyboardInterrupt:
-    `matreg sql` exits as interrupted (130), without a traceback."""
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_while_duckdb_runs_a_query_of_sql_is_an_interrupt_not_a_query_error(filled, tmp_path, sig, code):
+    """DuckDB stops a query at Ctrl-C (or SIGTERM, which matreg makes one) and raises RuntimeError('Query
+    interrupted') in place of the KeyboardInterrupt: `matreg sql` exits as interrupted (130; 143), no traceback."""
     sql = subprocess.Popen(
         [sys.executable, "-c", MATREG_ON_ONE_DUCKDB_THREAD + RUN_MATREG, "sql", ENDLESS_QUERY],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
     )  # fmt: skip
     _wait_for(sql, lambda: _has_open(sql.pid, tmp_path / "store" / "matreg.duckdb"))  # (it opens it to run the query)
     time.sleep(1)
-    stderr = _interrupt(sql)
-    assert sql.returncode == 130 and "Traceback" not in stderr and "Query interrupted" not in stderr, stderr
+    stderr = _interrupt(sql, sig)
+    assert sql.returncode == code and stderr.strip() == "interrupted", stderr
 
 
 # `matreg ...` (its arguments after a file's path) with DuckDB on one thread, whose comparison of a run it publishes
@@ -1244,6 +1245,102 @@ def test_ctrl_c_while_a_fetch_publishes_stops_it_resumable_not_failed(run, tmp_p
     assert resumed.exit_code == 0 and "read 2, 2 valid records" in resumed.stdout
     assert list(store.read("SELECT status FROM fetch_runs")["status"]) == ["complete", "complete"]
     assert all(store.table(name).equals(frame) for name, frame in before.items())
+
+
+VALUES = "SELECT record_id, property, method, temperature_K, pressure_Pa, value FROM properties ORDER BY ALL"
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_stops_a_fetch_as_ctrl_c_does_committing_the_pages_it_read(tmp_path, sig, code):
+    """SIGTERM (Slurm's, `timeout`'s, systemd's, docker stop's) killed a fetch before it committed the pages it had
+    read and said nothing; it stops it as Ctrl-C does: the page read is committed (its --commit-every not due yet),
+    one line says which run holds it, exit 143 (Ctrl-C: 130), and --resume stores what an uninterrupted run does."""
+    reached, release = threading.Event(), threading.Event()
+
+    def route(request):
+        if request.path == "/tables/C-095.txt":  # the second page: read when the signal comes
+            reached.set()
+            release.wait(10)
+        return janaf_route(request)
+
+    fetch = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress"]
+    store = tmp_path / "store"
+    with ReplayServer(route, prefix="/tables/") as server:
+        catalog = write_catalog(tmp_path / "catalog.yaml", server.url, cache=False)
+        fetch += ["--catalog", str(catalog)]
+        stopped = subprocess.Popen(
+            [sys.executable, "-m", "matreg", *fetch, "--store", str(store)], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
+        )  # fmt: skip
+        try:
+            assert reached.wait(60)
+            stderr = _interrupt(stopped, sig)
+        finally:
+            release.set()
+        said = stderr.strip()
+        assert stopped.returncode == code and said.startswith("interrupted: run ") and "\n" not in said, stderr
+        (run_id,) = Store(store).staged_runs()
+        assert f"run {run_id} committed 1 records read (staged, not published)" in said
+        assert runner.invoke(app, [*fetch, "--store", str(store), "--resume"]).exit_code == 0
+        assert runner.invoke(app, [*fetch, "--store", str(tmp_path / "whole")]).exit_code == 0
+    resumed, whole = Store(store), Store(tmp_path / "whole")
+    assert resumed.read("SELECT run_id, status FROM fetch_runs").values.tolist() == [[run_id, "complete"]]
+    assert len(resumed.read(VALUES)) > 0 and resumed.read(VALUES).equals(whole.read(VALUES))
+
+
+# `matreg ...` whose CSV writer waits, once it wrote an export's temp file, for the signal
+CSV_WRITER_WAITING = f"""
+import time
+from matreg.store import files
+
+write_csv = files._WRITERS["csv"]
+
+def write_and_wait(frame, path):
+    write_csv(frame, path)
+    time.sleep(60)
+
+files._WRITERS["csv"] = write_and_wait
+{RUN_MATREG}
+"""
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_stops_an_export_as_ctrl_c_does_leaving_no_file(filled, tmp_path, sig, code):
+    """SIGTERM left an export's temp file (`.thermo.csv.<uuid>.tmp`) and said nothing; Ctrl-C said nothing either.
+    Both remove it and say that the export wrote nothing (exit 143; 130)."""
+    out = tmp_path / "out"
+    export = subprocess.Popen(
+        [sys.executable, "-c", CSV_WRITER_WAITING, "export", "thermo", "--out", str(out / "thermo.csv")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
+    )  # fmt: skip
+    _wait_for(export, lambda: any(out.glob(".thermo.csv.*.tmp")))
+    stderr = _interrupt(export, sig)
+    assert export.returncode == code, stderr
+    assert stderr.strip() == "interrupted: the export wrote nothing (an export is written whole or not at all)"
+    assert list(out.iterdir()) == []
+
+
+def test_an_interrupted_import_or_release_says_it_wrote_nothing(filled, tmp_path, monkeypatch):
+    """An import or a release interrupted (here at its last step) ended with an empty stderr: one line says what was
+    interrupted and that it wrote nothing, which the store shows."""
+    store = Store(tmp_path / "store")
+    before = visible_tables(store)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "publish_run", interrupted)
+    imported = filled("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml"))
+    assert imported.exit_code == 130
+    assert imported.stderr.strip() == "interrupted: the import stored nothing; importing the file again reads it whole"
+    assert all(store.table(name).equals(frame) for name, frame in before.items())
+    monkeypatch.setattr("matreg.curate.release.write_card", interrupted)
+    released = filled("release", "gaps")
+    assert released.exit_code == 130
+    assert (
+        released.stderr.strip() == "interrupted: the release wrote nothing (a release is written whole or not at all)"
+    )
+    assert not list((store.root / "releases" / "gaps").iterdir())
 
 
 def test_a_store_whose_first_run_was_interrupted_says_a_run_is_staged_not_that_there_is_no_store(run, catalog):
