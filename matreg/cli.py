@@ -38,7 +38,7 @@ from matreg.cli_steward import (
     review_app,
 )
 from matreg.defaults import COMMIT_RECORDS, COMPACT_AFTER, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS
-from matreg.errors import ConfigError, StoreError
+from matreg.errors import ConfigError, SourceError, StoreError
 
 if TYPE_CHECKING:
     from matreg.ingest import RunReport
@@ -147,11 +147,16 @@ def fetch(
         )
     except KeyboardInterrupt:
         exit_interrupted("a dry run writes nothing" if dry_run else _committed(target, connector))
+    except SourceError as exc:  # the source failed: what was read is committed
+        if dry_run:
+            raise
+        raise SourceError(f"{exc}; {_committed(target, connector)}") from None
     _finish(report, target, limit)
 
 
 def _committed(store: Store, connector: Connector) -> str:
-    """What an interrupted fetch left: the run it staged, how much it read, and the command that continues it."""
+    """What an interrupted fetch, or one its source failed, left: the run it staged, how much it read, and the command
+    that continues it."""
     source, query = connector.attribution.source, connector.run_info().query
     staged = {
         run_id: row

@@ -620,6 +620,27 @@ def test_status_lists_the_interrupted_runs_a_resume_would_continue(run, janaf_se
     assert "interrupted runs" not in run("status").stdout
 
 
+def test_a_fetch_its_source_fails_says_which_run_holds_what_it_read_and_that_resume_continues_it(run, janaf_server):
+    """The error of a source that fails once pages were committed said only the HTTP status; it goes on to say which
+    run holds how many records and that the same command with --resume continues it, which it does."""
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    fetch = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress"]
+    failed = run(*fetch)
+    (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
+    said = failed.stderr.strip()
+    assert failed.exit_code == 1 and said.startswith("error: HTTP 503: scripted (from ") and "\n" not in said
+    assert said.endswith(
+        f"after 3 retries); run {run_id} committed 1 records read (staged, not published); the same command with "
+        "--resume continues it: matreg fetch janaf ... --resume"
+    )
+    resumed = run(*fetch, "--resume")
+    assert resumed.exit_code == 0 and "read 2, 2 valid records" in resumed.stdout and run_id in resumed.stdout
+    janaf_server.fail("/tables/O-029.txt", *[503] * 4)  # a first page: nothing to resume
+    at_once = run("fetch", "janaf", "O-029", "--no-progress")
+    assert at_once.exit_code == 1
+    assert at_once.stderr.strip().endswith("after 3 retries); no page was committed, there is nothing to resume")
+
+
 def test_status_of_a_read_only_store_with_staged_runs_writes_nothing(run, janaf_server, tmp_path, monkeypatch):
     """An interrupted fetch (its journal and lock file left) and one published but stopped before its journal was
     removed: status lists the first as interrupted, not the second, and writes nothing, neither removing that journal
