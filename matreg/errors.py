@@ -1,5 +1,8 @@
 """The one exception family of matreg; the CLI turns each into a one-line message and an exit code. And where a
-text that is not in its encoding stops being it, for such messages."""
+text that is not in its encoding stops being it, for such messages, and paths refused for not being UTF-8."""
+
+import os
+from pathlib import Path
 
 
 class MatregError(Exception):
@@ -16,6 +19,10 @@ class ConfigError(MatregError):
 
 class RunRefused(ConfigError):
     """The store refuses a run as a whole: its name or scope is another dataset's (nothing of it is kept)."""
+
+
+class PathError(ConfigError):
+    """A path given cannot be used as it is named (`utf8_path`)."""
 
 
 class UnitError(MatregError):
@@ -48,3 +55,18 @@ def undecodable_at(data: bytes, error: UnicodeDecodeError) -> str:
     line = before.count("\n") + 1
     start_of_line = before.rsplit("\n", 1)[-1][-30:]
     return f"line {line}, byte {error.start}: {data[error.start : error.end]!r} after {start_of_line!r}"
+
+
+def utf8_path(path: Path, what: str) -> Path:
+    """`path`, when each name in it is UTF-8 text, as matreg records paths (in the store's tables, to DuckDB and
+    Arrow); else PathError naming `what` it is, it and the first name that is not (a Latin-1 é, which Python reads as
+    a surrogate), as bytes."""
+    for name in path.parts:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PathError(
+                f"{what} {os.fsencode(path)!r}: the name {os.fsencode(name)!r} in its path is not UTF-8 text, which "
+                "matreg records paths in; rename it"
+            ) from None
+    return path

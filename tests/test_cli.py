@@ -609,6 +609,26 @@ def test_a_wide_frame_of_no_rows_has_the_wide_columns():
     ]
 
 
+def test_a_lab_file_or_store_whose_path_is_not_utf8_is_a_one_line_error_naming_it(run, tmp_path):
+    """A Latin-1 file or folder name (Python reads its é as a surrogate) failed with a traceback as its path was
+    written into the store; it is refused as a bad argument (exit 2), the path and the name shown as bytes."""
+    latin1 = tmp_path / os.fsdecode(b"gaps_\xe9t\xe9.csv")
+    latin1.write_bytes((LAB_EXAMPLE / "bandgaps.csv").read_bytes())
+    mapping = str(LAB_EXAMPLE / "mapping.yaml")
+    for args, what, name in [
+        ([str(latin1), "-m", mapping, "--dry-run"], "the lab file", latin1),
+        ([str(LAB_EXAMPLE / "bandgaps.csv"), "-m", mapping, "--store", str(tmp_path / os.fsdecode(b"st\xe9"))],
+         "the store folder", tmp_path / os.fsdecode(b"st\xe9")),
+    ]:  # fmt: skip
+        result = run("import", *args)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert result.stderr == (
+            f"error: {what} {os.fsencode(name)!r}: the name {os.fsencode(name.name)!r} in its path is not UTF-8 text, "
+            "which matreg records paths in; rename it\n"
+        )
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "catalog.yaml", latin1]  # (no store made)
+
+
 def test_status_lists_the_interrupted_runs_a_resume_would_continue(run, janaf_server):
     janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
     assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 1

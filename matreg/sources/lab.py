@@ -15,7 +15,7 @@ import pydantic
 from pymatgen.core import Structure
 
 from matreg.catalog import Provenance, check_source_name, load_catalog
-from matreg.errors import ConfigError, FormulaError, RecordError
+from matreg.errors import ConfigError, FormulaError, RecordError, utf8_path
 from matreg.fieldmap import ROW_FIELDS, FieldSpec, missing_markers
 from matreg.formula import ambiguous_charge, parse_formula, same_composition
 from matreg.schema import ExtensionSpec, canonical_method, load_extension, load_methods, load_vocabulary
@@ -322,6 +322,7 @@ class LabConnector(Connector):
     joins_rows = True  # the rows of one id are one record's, each giving values of its own (`_join`)
 
     def __init__(self, path: Path, mapping: LabMapping, *, page_size: int = 1000, name: str | None = None) -> None:
+        utf8_path(Path(path).resolve(), "the lab file")  # (stored: the run's endpoint; its name, in the rows' items)
         self._map_by(path, _by_sheet_name(Path(path), mapping), name)
         self.page_size = page_size
         mapped = self._mapped_columns()

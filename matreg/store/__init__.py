@@ -59,7 +59,7 @@ import pyarrow.compute
 import pyarrow.parquet as pq
 
 from matreg.defaults import DEFAULT_STORE
-from matreg.errors import StoreError
+from matreg.errors import StoreError, utf8_path
 from matreg.journal import RunJournal
 from matreg.schema import (
     arrow_schema,
@@ -186,7 +186,7 @@ class Store:
 
     def __init__(self, root: Path | str) -> None:
         """The store in the directory `root` (made when first written); StoreError when `root` is a file."""
-        self.root = _searchable(Path(root).resolve())
+        self.root = _searchable(utf8_path(Path(root).resolve(), "the store folder"))
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"{self.root} is a file, not a matreg store directory")
         self.data_dir = self.root / "data"
