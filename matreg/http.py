@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
 import re
@@ -30,6 +31,7 @@ from requests.adapters import HTTPAdapter
 from requests.exceptions import ChunkedEncodingError
 from requests_file import FileAdapter
 from requests_ratelimiter import LimiterAdapter
+from urllib3.connection import port_by_scheme
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ProtocolError
 from urllib3.util.retry import Retry
 
@@ -37,6 +39,7 @@ from matreg import __version__
 from matreg.catalog import HttpSettings
 from matreg.errors import SourceError
 
+logger = logging.getLogger(__name__)
 USER_AGENT = f"matreg/{__version__} (materials-data ETL; python-requests)"
 REDACTED = "***"
 _SECRET_NAME = re.compile(r"key|token|secret|password|passwd|auth|credential", re.IGNORECASE)
@@ -117,13 +120,26 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
 class _CappedRetry(Retry):
     """urllib3's Retry, honouring a source's Retry-After up to `max_retry_after_s` (a server asking for a day would
     hang the fetch silently); a longer wait is cut to it, and the retry that follows is one of the retries. A
-    Retry-After that is neither seconds nor a date (`1.5`, `soon`, `-5`) waits the backoff."""
+    Retry-After that is neither seconds nor a date (`1.5`, `soon`, `-5`) waits the backoff. Each wait is logged."""
 
     max_retry_after_s: float = 600.0
+    retried_url: str = ""  # the URL of the request to retry, as it may be shown (`increment`)
 
     def new(self, **kwargs: Any) -> _CappedRetry:
         retry = super().new(**kwargs)
         retry.max_retry_after_s = self.max_retry_after_s
+        return retry
+
+    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> _CappedRetry:
+        """urllib3's, noting the URL retried (`public_url`): urllib3 gives the request's path, its connection pool
+        (`_pool`) the scheme, host and port."""
+        retry = super().increment(method, url, *args, **kwargs)
+        pool = kwargs.get("_pool")
+        origin = ""
+        if pool is not None:
+            port = "" if pool.port == port_by_scheme.get(pool.scheme) else f":{pool.port}"
+            origin = f"{pool.scheme}://{pool.host}{port}"
+        retry.retried_url = public_url(urljoin(origin, url or ""))
         return retry
 
     def get_retry_after(self, response: Any) -> float | None:
@@ -142,12 +158,29 @@ class _CappedRetry(Retry):
         return float(min(self.backoff_max, self.backoff_factor + random.random() * self.backoff_jitter))
 
     def sleep(self, response: Any = None) -> None:
-        """urllib3's wait before a retry (Retry-After, else the backoff), then for the source's request-rate limit:
-        a retry is one more request to the source."""
-        super().sleep(response)
+        """urllib3's wait before a retry (Retry-After, else the backoff), logged as a warning (a run waiting says
+        why), then for the source's request-rate limit: a retry is one more request to the source."""
+        retry_after = (
+            self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
+        )
+        seconds = retry_after or self.get_backoff_time()  # (urllib3's: a Retry-After of 0 waits the backoff)
+        if seconds > 0:
+            logger.warning(f"{self._failure(response)}: retry {self._retries()} in {seconds:.4g} s "
+                           f"({'Retry-After' if retry_after else 'backoff'})")  # fmt: skip
+            time.sleep(seconds)
         await_turn = _await_rate_limit.get()
         if await_turn is not None:
             await_turn()
+
+    def _failure(self, response: Any) -> str:
+        """What the retry is for: the answer's status, or the error of a request that got none, and its URL."""
+        failed = f"HTTP {response.status}" if response is not None else f"no answer ({self.history[-1].error})"
+        return f"{failed} from {shorten_url(self.retried_url)}"
+
+    def _retries(self) -> str:
+        """Which retry comes next, of how many ('2 of 3')."""
+        done = len(self.history)
+        return f"{done} of {done + self.total}" if isinstance(self.total, int) else str(done)
 
 
 class _RateLimitedAdapter(LimiterAdapter):

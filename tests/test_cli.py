@@ -609,6 +609,16 @@ def test_a_wide_frame_of_no_rows_has_the_wide_columns():
     ]
 
 
+def test_a_fetch_waiting_to_retry_says_so_on_stderr(run, janaf_server, monkeypatch):
+    """A Retry-After (or a backoff) stalled a run with nothing said; each wait is a warning line on stderr."""
+    janaf_server.fail("/tables/H-064.txt", 429, retry_after=7)
+    slept = []
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", slept.append)
+    fetched = run("fetch", "janaf", "H-064", "--no-progress")
+    assert fetched.exit_code == 0 and slept == [7]
+    assert fetched.stderr == f"warning: HTTP 429 from {janaf_server.url}H-064.txt: retry 1 of 3 in 7 s (Retry-After)\n"
+
+
 def test_a_lab_file_or_store_whose_path_is_not_utf8_is_a_one_line_error_naming_it(run, tmp_path):
     """A Latin-1 file or folder name (Python reads its é as a surrogate) failed with a traceback as its path was
     written into the store; it is refused as a bad argument (exit 2), the path and the name shown as bytes."""
@@ -647,8 +657,8 @@ def test_a_fetch_its_source_fails_says_which_run_holds_what_it_read_and_that_res
     fetch = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress"]
     failed = run(*fetch)
     (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
-    said = failed.stderr.strip()
-    assert failed.exit_code == 1 and said.startswith("error: HTTP 503: scripted (from ") and "\n" not in said
+    said = failed.stderr.splitlines()[-1]  # (after a warning of each wait to retry)
+    assert failed.exit_code == 1 and said.startswith("error: HTTP 503: scripted (from ")
     assert said.endswith(
         f"after 3 retries); run {run_id} committed 1 records read (staged, not published); the same command with "
         "--resume continues it: matreg fetch janaf ... --resume"

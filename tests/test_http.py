@@ -5,6 +5,7 @@ import contextlib
 import gzip
 import itertools
 import json
+import logging
 import re
 import shutil
 import socket
@@ -672,6 +673,24 @@ def test_a_retry_after_that_is_neither_seconds_nor_a_date_waits_the_backoff(monk
         client = HttpClient(HttpSettings(retries=2, backoff_s=0.25, jitter_s=0))
         assert client.get_json(server.url + "page") == {"ok": True}
     assert slept == [0.25]
+
+
+def test_each_wait_before_a_retry_is_a_warning_naming_the_status_url_and_seconds_never_a_key(monkeypatch, caplog):
+    """A run waiting out a Retry-After or a backoff stalled with nothing in the log: each wait is a warning on the
+    'matreg' logger (the command line prints its warnings on stderr), the URL without a key it carries."""
+    answers = iter([Reply(429, b"{}", headers={"Retry-After": "4"}), Reply(503, b"{}"), Reply.json({"ok": True})])
+    slept = []
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", slept.append)
+    with ReplayServer(lambda request: next(answers)) as server, caplog.at_level(logging.WARNING, logger="matreg"):
+        client = HttpClient(HttpSettings(retries=2, backoff_s=0.5, jitter_s=0))
+        assert client.get_json(server.url + "page", {"api_key": SECRET, "offset": 50}) == {"ok": True}
+    assert slept == [4, 1]
+    assert all(record.name.startswith("matreg.") and record.levelname == "WARNING" for record in caplog.records)
+    assert caplog.messages == [
+        f"HTTP 429 from {server.url}page?api_key=***&offset=50: retry 1 of 2 in 4 s (Retry-After)",
+        f"HTTP 503 from {server.url}page?api_key=***&offset=50: retry 2 of 2 in 1 s (backoff)",
+    ]
+    assert SECRET not in caplog.text
 
 
 CUT_SHORT = {
