@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 USER_AGENT = f"matreg/{__version__} (materials-data ETL; python-requests)"
 REDACTED = "***"
 _SECRET_NAME = re.compile(r"key|token|secret|password|passwd|auth|credential", re.IGNORECASE)
+# A query's parameter in a text, of a URL without its host too (urllib3's "Max retries exceeded with url: /x?token=..")
+_QUERY_PARAMETER = re.compile(r"(?<=[?&])([^=&\s?#]+)=([^&\s#'\")]*)")
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 CACHED_STATUSES = (200,)  # the answers the HTTP cache keeps
 REMOTE_SCHEMES = ("http", "https")  # what a remote source's links and redirects may lead to (a local one: file)
@@ -81,7 +83,8 @@ def redact_text(text: str, secrets: Iterable[str | None]) -> str:
         if secret:
             text = text.replace(secret, REDACTED)
     text = re.sub(r"(https?://)[^/@\s]+@", r"\1", text)  # a user and password in a URL, however encoded
-    return re.sub(r"https?://\S+", lambda m: redact_url(m.group(0)), text)
+    text = re.sub(r"https?://\S+", lambda m: redact_url(m.group(0)), text)
+    return _QUERY_PARAMETER.sub(lambda m: f"{m[1]}={REDACTED}" if is_secret_name(m[1]) else m[0], text)
 
 
 def redact_url(url: str) -> str:

@@ -254,6 +254,14 @@ def test_secret_looking_parameters_are_redacted():
     assert SECRET not in redact_url(f"https://example.org/q?x=1&access_token={SECRET}")
 
 
+def test_secret_looking_parameters_of_a_url_without_its_host_are_redacted():
+    # urllib3 names the path and query alone ("Max retries exceeded with url: /x?token=..."), which reached stderr and
+    # fetch_runs.error (a provider's next link may carry a session token)
+    text = f"Max retries exceeded with url: /v1/structures?page_limit=2&access_token={SECRET} (Caused by refused)"
+    redacted = redact_text(text, [])
+    assert SECRET not in redacted and "?page_limit=2&access_token=*** (Caused by refused)" in redacted
+
+
 def test_requests_go_through_the_proxy_the_environment_names(janaf_server, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", janaf_server.root)  # the replay server stands in for the proxy
     client = HttpClient(HttpSettings(retries=0))
