@@ -749,7 +749,7 @@ def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo)
     if not connector.reads_whole_scope or connector.scope_chosen or not store.exists():
         return
     source, scope = connector.attribution.source, connector.attribution.scope
-    endpoints = _scope_read_at(store, source, scope)
+    endpoints = [endpoint for written, endpoint in _imports_of(store, source) if written == scope]
     others = [endpoint for endpoint in endpoints if endpoint != info.endpoint and Path(endpoint).is_file()]
     if others and info.endpoint not in endpoints:
         here = Path(info.endpoint)
@@ -779,11 +779,12 @@ def _refuse_moved_from(connector: Connector, store: Store, info: RunInfo) -> Non
             f"{old} still holds a file: {info.endpoint} was not moved from there; import each under a name of its own "
             "(--as), or remove the one no longer wanted first"
         )
-    places = _scope_read_at(store, source, scope) if store.exists() else []
+    imports = _imports_of(store, source) if store.exists() else []
+    places = [endpoint for written, endpoint in imports if written == scope]
     if old in places:
         return
     said = [f"it was imported from {', '.join(places)}"] if places else []
-    others = _scopes_read_at(store, source, old) if store.exists() else []
+    others = [written for written, endpoint in imports if endpoint == old]
     if others:
         said.append(f"the file there was imported as {', '.join(others)} (import this one under that name: --as)")
     was = "; ".join(said) or "it was never imported"
@@ -1063,22 +1064,14 @@ def listed_records(record_ids: list[str], shown: int = 10) -> str:
     return f"{count}: " + ", ".join(record_ids[:shown]) + (", ..." if len(record_ids) > shown else "")
 
 
-def _scope_read_at(store: Store, source: str, scope: str) -> list[str]:
-    """Where the imports that wrote this scope of a source read it (lab files' paths), in order."""
-    return store.read(
-        "SELECT DISTINCT endpoint FROM fetch_runs WHERE run_id IN (SELECT run_id FROM material_writes "
-        "WHERE source = ? AND scope = ?) ORDER BY endpoint",
-        [source, scope],
-    )["endpoint"].tolist()
-
-
-def _scopes_read_at(store: Store, source: str, endpoint: str) -> list[str]:
-    """The scopes of a source that the imports of the lab file at `endpoint` wrote, in order."""
-    return store.read(
-        "SELECT DISTINCT scope FROM material_writes WHERE source = ? AND run_id IN (SELECT run_id FROM fetch_runs "
-        "WHERE endpoint = ?) ORDER BY scope",
-        [source, endpoint],
-    )["scope"].tolist()
+def _imports_of(store: Store, source: str) -> list[tuple[str, str]]:
+    """Each scope the imports of a source wrote, with where they read it (a lab file's path), in order."""
+    pairs = store.read(
+        "SELECT DISTINCT w.scope, r.endpoint FROM material_writes AS w JOIN fetch_runs AS r USING (run_id) "
+        "WHERE w.source = ? ORDER BY ALL",
+        [source],
+    )
+    return list(zip(pairs["scope"], pairs["endpoint"], strict=True))
 
 
 def _whole_scope(connector: Connector, info: RunInfo) -> WholeScope | None:
