@@ -344,8 +344,9 @@ class _FlatValues:
         self.floats = np.array([number if isinstance(number, float) else np.nan for number in self.numbers])
         self.per_formula_unit = np.array([material["atoms_per_formula_unit"] for material in materials], dtype=float)
         self.per_cell = np.array([_atoms_per_cell(record) for record in records], dtype=float)  # None -> NaN
-        self.molar_mass = np.array([_molar_mass(material) for material in materials], dtype=float)  # None -> NaN
-        self.ion = np.array([_is_ion(material) for material in materials], dtype=bool)
+        formulas = [parse_formula(material["formula_original"]) for material in materials]  # each unit as written
+        self.molar_mass = np.array([formula.molar_mass for formula in formulas], dtype=float)  # None (e-) -> NaN
+        self.ion = np.array([formula.is_ion for formula in formulas], dtype=bool)  # an ion's bounds
 
     def groups(self, source: str, reasons: dict[int, list[str]]) -> list[_UnitGroup]:
         """The values grouped by (property as given, unit); values of an unknown property get their reason."""
@@ -518,16 +519,6 @@ def _given_by_fields(key: dict[str, Any], raws: list[RawValue], numbers: list[fl
         f"{key['property']}{method}{at} given by {_COUNT_WORDS.get(len(given), len(given))} fields, "
         f"{', '.join(given[:-1])} and {given[-1]}: map one of them to another method or property"
     )
-
-
-def _molar_mass(material: dict[str, Any]) -> float | None:
-    """What a mole of the material's formula unit as written weighs (g/mol; None: the electron's, unweighed)."""
-    return parse_formula(material["formula_original"]).molar_mass
-
-
-def _is_ion(material: dict[str, Any]) -> bool:
-    """Whether the material's formula unit as written is an ion's, whose values have the bounds of an ion."""
-    return parse_formula(material["formula_original"]).is_ion
 
 
 def _atoms_per_cell(record: SourceRecord) -> float | None:
