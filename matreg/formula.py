@@ -31,14 +31,15 @@ _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-
 _TO_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _TO_SUPERSCRIPTS = str.maketrans("0123456789+-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻")
 # A superscript charge ending a formula ('Mg²⁺', 'Cl⁻'), read as its bracketed number and sign ('Mg[2+]', 'Cl[-]')
-_SUPERSCRIPT_CHARGE = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹]*[⁺⁻]$")
+_SUPERSCRIPT_CHARGE = re.compile(r"(?:[⁰¹²³⁴⁵⁶⁷⁸⁹]*[⁺⁻]|⁺+|⁻+)$")  # 'Mg²⁺', 'Cl⁻', 'Mg⁺⁺'
+_MINUS_SIGN = str.maketrans("\u2212", "-")  # the minus sign of typeset text ('Cl−'), pasted from a paper
 # A single sign right after a digit ending a formula: 'Mg2+' is the ion Mg²⁺ as chemists type it, and Mg₂⁺ as JANAF
 # names its ions ('AlF2+'). A sign after a 0 ('C60-': no charge is '0-') or a decimal amount ('Fe0.5+') reads one way.
 _AMBIGUOUS_CHARGE = re.compile(r"(?P<base>.*[^\d.]\d*)(?P<charge>[1-9])\s*(?P<sign>[+-])")
 # A hyphen then one digit ending a formula: the charge ('SO4-2', PHREEQC's notation) or a label ('Li-6', an isotope;
 # 'BaTiO3-3', a sample); not an amount's exponent ('B1e-5'). A sign then a longer number is no charge ('U-235').
 _HYPHEN_NUMBER = re.compile(r"(?P<base>.*[^\s+-])(?<!\de)\s*-(?P<charge>[1-9])")
-_SUPERSCRIPT_SIGNS = str.maketrans("⁺⁻", "+-")  # a superscript sign after plain digits ('SO42⁻') is as ambiguous
+_SUPERSCRIPT_SIGNS = str.maketrans("⁺⁻\u2212", "+--")  # a superscript sign after plain digits ('SO42⁻') is as ambiguous
 # The electron, as JANAF writes its table's formula ('e1-', D-020: electron gas) and its index ('e-'), and as stored
 _ELECTRON_FORMULA = "e[-1]"
 _ELECTRON = re.compile(r"e1?(?:-|\[-1?\])")
@@ -105,9 +106,9 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     FormulaError for anything else.
 
     An ion's charge ends it, bracketed ('Fe[+2]', 'Fe[2+]'), as a sign then its number ('Fe+2'), as signs ('Fe++'), or
-    in superscripts ('Fe²⁺', 'SO₄²⁻'). A single sign after a digit is read as JANAF names its ions, the digits amounts
-    ('AlF2+' is AlF₂⁺, 'Mg2+' Mg₂⁺), which input that may mean the charge ('Mg2+' for Mg²⁺) refuses first
-    (`ambiguous_charge`).
+    in superscripts ('Fe²⁺', 'SO₄²⁻', 'Mg⁺⁺'); a typeset minus sign ('Cl−') is a minus. A single sign after a digit is
+    read as JANAF names its ions, the digits amounts ('AlF2+' is AlF₂⁺, 'Mg2+' Mg₂⁺), which input that may mean the
+    charge ('Mg2+' for Mg²⁺) refuses first (`ambiguous_charge`).
 
     `as_stored` reads a formula_original the store holds as the matreg that stored it did: without the refusals of
     input added since (a number after a space, a phase label), which only records fetched or imported anew meet.
@@ -121,7 +122,7 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     if _ELECTRON.fullmatch(original):
         return Formula(original, _ELECTRON_FORMULA, _ELECTRON_FORMULA, (), 0.0, -1.0, None, {})
     try:
-        plain = _superscript_charge_read(original.translate(_SUBSCRIPT_DIGITS))  # 'SO₄²⁻' as 'SO4[2-]'
+        plain = _superscript_charge_read(original.translate(_SUBSCRIPT_DIGITS).translate(_MINUS_SIGN))
         composition = _ion(plain, as_stored) if _CHARGE_SUFFIX.search(plain) else _composition(plain, as_stored)
         unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
         if unknown or not composition.elements:
@@ -137,12 +138,13 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
 
 
 def _superscript_charge_read(text: str) -> str:
-    """A formula with its superscript charge, as pasted from a paper or a web page, bracketed as pymatgen reads it
-    ('Mg²⁺' as 'Mg[2+]', 'Cl⁻' as 'Cl[-]'); any other as it is."""
+    """A formula with its superscript charge, as pasted from a paper or a web page, as pymatgen reads it ('Mg²⁺' as
+    'Mg[2+]', 'Cl⁻' as 'Cl[-]', 'Mg⁺⁺' as 'Mg++'); any other as it is."""
     charge = _SUPERSCRIPT_CHARGE.search(text)
     if charge is None:
         return text
-    return f"{text[: charge.start()]}[{charge[0].translate(_SUPERSCRIPTS)}]"
+    written = charge[0].translate(_SUPERSCRIPTS)
+    return text[: charge.start()] + (written if len(written) > 1 and written[0] in "+-" else f"[{written}]")
 
 
 def ambiguous_charge(text: str) -> str | None:

@@ -638,7 +638,7 @@ def parse_number(value: Any) -> float | str:
     """A finite float, or the reason the value is not one."""
     if type(value) is float and math.isfinite(value):  # what JSON sources give: no text round trip
         return value
-    text = str(value).strip()
+    text = str(value).strip().replace("\u2212", "-")  # the minus sign of typeset text, pasted from a paper
     if "_" in text or not text.isascii():  # float() reads '1_0' as 10 and other scripts' digits: no lab typo passes
         return f"non-numeric value '{_clipped(str(value))}'"
     try:

@@ -252,6 +252,10 @@ def test_subscript_digits_are_read_as_digits(text, reduced, atoms):
         ("Mg²⁺", "Mg[+2]", "Mg[+2]", 2, 1),  # superscripts, as pasted from a paper or a web page
         ("Fe³⁺", "Fe[+3]", "Fe[+3]", 3, 1),
         ("Cl⁻", "Cl[-1]", "Cl[-1]", -1, 1),
+        ("Mg⁺⁺", "Mg[+2]", "Mg[+2]", 2, 1),  # signs repeated, as 'Mg++'
+        ("SO₄⁻⁻", "SO4[-2]", "SO4[-2]", -2, 5),
+        ("Cl\u2212", "Cl[-1]", "Cl[-1]", -1, 1),  # the minus sign of typeset text, as pasted from a paper
+        ("SO4\u2212\u2212", "SO4[-2]", "SO4[-2]", -2, 5),
         ("SO₄²⁻", "SO4[-2]", "SO4[-2]", -2, 5),
         ("Mg[2+]", "Mg[+2]", "Mg[+2]", 2, 1),  # a bracketed number, then its sign
         ("Fe[3+]", "Fe[+3]", "Fe[+3]", 3, 1),
@@ -293,6 +297,7 @@ def test_an_amounts_exponent_is_no_charge():
         ("SO42-", "the ion SO₄²⁻ (write SO4[-2] or SO₄²⁻)", "SO₄₂⁻ (write SO42[-1])"),
         ("SO42⁻", "the ion SO₄²⁻ (write SO4[-2] or SO₄²⁻)", "SO₄₂⁻ (write SO42[-1])"),  # the sign alone pasted
         ("Mg2⁺", "the ion Mg²⁺ (write Mg[+2], Mg+2 or Mg²⁺)", "Mg₂⁺ (write Mg2[+1])"),
+        ("SO42\u2212", "the ion SO₄²⁻ (write SO4[-2] or SO₄²⁻)", "SO₄₂⁻ (write SO42[-1])"),  # a typeset minus
         (
             "Fe(CN)64-",
             "the ion Fe(CN)₆⁴⁻ (write Fe(CN)6[-4] or Fe(CN)₆⁴⁻)",
@@ -311,6 +316,7 @@ def test_a_single_sign_after_a_digit_is_an_ambiguous_charge_naming_both_readings
         ("Li-6", "the ion Li⁶⁻ (write Li[-6] or Li⁶⁻)", "Li"),  # an isotope
         ("BaTiO3-3", "the ion BaTiO₃³⁻ (write BaTiO3[-3] or BaTiO₃³⁻)", "BaTiO3"),  # a sample's label
         ("Cl-1", "the ion Cl⁻ (write Cl[-1] or Cl⁻)", "Cl"),
+        ("SO4\u22122", "the ion SO₄²⁻ (write SO4[-2] or SO₄²⁻)", "SO4"),  # a typeset minus
     ],
 )
 def test_a_hyphen_then_a_number_is_a_charge_or_a_label_naming_both_readings(text, ion, labelled):

@@ -273,6 +273,20 @@ def test_an_ions_charge_written_after_its_amounts_is_quarantined_and_one_written
     ]
 
 
+def test_a_table_pasted_from_a_paper_is_read_with_its_typeset_minus_signs(store, tmp_path):
+    mapping = "dataset: ions\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping += "  S: {property: entropy, unit: J/(mol*K), temperature_field: T, temperature_unit: degC}\n"
+    rows = "id,formula,S,T\nmg,Mg⁺⁺,\u2212138.1,25\ncl,Cl\u2212,56.5,25\ncold,Cl\u2212,50.5,\u221210\n"
+    report = import_file(store, *_write(tmp_path, rows, mapping))
+    assert (report.n_stored, report.n_quarantined) == (3, 0)  # the minus sign (U+2212) was no number, no formula
+    query = "SELECT source_id, formula, value, temperature_K FROM properties JOIN materials USING (record_id)"
+    assert store.query(query + " ORDER BY 1").values.tolist() == [
+        ["cl", "Cl[-1]", 56.5, 298.15],
+        ["cold", "Cl[-1]", 50.5, 263.15],
+        ["mg", "Mg[+2]", -138.1, 298.15],
+    ]
+
+
 def test_a_dry_run_of_an_import_checks_every_page_of_the_file(store):
     connector = LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml"), page_size=10)
     report = run_ingest(connector, store, dry_run=True)

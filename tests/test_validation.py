@@ -70,6 +70,7 @@ def test_offset_units_are_converted_per_value():
         (RawValue("band_gap", "n/a", "eV", temperature_K=-1), ["non-numeric value 'n/a'"]),
         (RawValue("band_gap", "1_0", "eV"), ["non-numeric value '1_0'"]),  # float() reads 10
         (RawValue("band_gap", "\u0663", "eV"), ["non-numeric value '\u0663'"]),  # an Arabic-Indic 3
+        (RawValue("band_gap", "\u22121.5", "eV"), ["band_gap = -1.5 eV is outside the physical bounds [0, 30]"]),
         (RawValue("band_gap", float("inf"), "eV"), ["not a finite number: 'inf'"]),
         (
             RawValue("band_gap", 99.0, "GPa", temperature_K=-1, pressure_Pa=-2),
