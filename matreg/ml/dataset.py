@@ -687,20 +687,12 @@ class GraphSplit(CompositionSplit):
 
     def _graphs(self, positions: Tensor) -> dict[str, Tensor]:
         """Atoms and edges of the crystals at `positions`, concatenated; edge indices point into the batch."""
-        torch = require_torch()
         rows = self.rows[positions]
         atom_start, n_atoms = _spans(self.graph["atom_offsets"], rows)
         edge_start, n_edges = _spans(self.graph["edge_offsets"], rows)
         atoms, edges = _ranges(atom_start, n_atoms), _ranges(edge_start, n_edges)
-        shift = torch.repeat_interleave(torch.cumsum(n_atoms, 0) - n_atoms, n_edges)
-        return {
-            "atom_z": self.graph["atom_z"][atoms],
-            "crystal_index": torch.repeat_interleave(torch.arange(len(rows)), n_atoms),
-            "n_atoms": n_atoms,
-            "edge_src": self.graph["edge_src"][edges] + shift,
-            "edge_dst": self.graph["edge_dst"][edges] + shift,
-            "edge_dist": self.graph["edge_dist"][edges],
-        }
+        crystals = {"atom_z": self.graph["atom_z"][atoms]} | {key: self.graph[key][edges] for key in _EDGE_KEYS}
+        return _one_graph(crystals, n_atoms, n_edges)
 
 
 def _unlabelled_tensors(features: dict[str, np.ndarray]) -> dict[str, Tensor]:
@@ -712,6 +704,7 @@ def _unlabelled_tensors(features: dict[str, np.ndarray]) -> dict[str, Tensor]:
 
 
 _GRAPH_KEYS = ("atom_z", "crystal_index", "n_atoms", "edge_src", "edge_dst", "edge_dist")  # a sample's crystal
+_EDGE_KEYS = ("edge_src", "edge_dst", "edge_dist")
 
 
 def collate(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -729,14 +722,18 @@ def _joined_crystals(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     torch = require_torch()
     n_atoms = torch.cat([sample["n_atoms"] for sample in samples])
     n_edges = torch.tensor([len(sample["edge_src"]) for sample in samples])
+    crystals = {key: torch.cat([sample[key] for sample in samples]) for key in ("atom_z", *_EDGE_KEYS)}
+    return _one_graph(crystals, n_atoms, n_edges)
+
+
+def _one_graph(crystals: dict[str, Tensor], n_atoms: Tensor, n_edges: Tensor) -> dict[str, Tensor]:
+    """Crystals' atoms and edges laid end to end (`crystals`: atom_z and the edge arrays, `n_atoms` and `n_edges`
+    of each crystal) as one graph: each atom's crystal, and edge indices, each crystal's own, shifted into it."""
+    torch = require_torch()
     shift = torch.repeat_interleave(torch.cumsum(n_atoms, 0) - n_atoms, n_edges)
-    joined = {key: torch.cat([sample[key] for sample in samples]) for key in ("atom_z", "edge_dist")}
-    return joined | {
-        "crystal_index": torch.repeat_interleave(torch.arange(len(samples)), n_atoms),
-        "n_atoms": n_atoms,
-        "edge_src": torch.cat([sample["edge_src"] for sample in samples]) + shift,
-        "edge_dst": torch.cat([sample["edge_dst"] for sample in samples]) + shift,
-    }
+    indices = {key: crystals[key] + shift for key in ("edge_src", "edge_dst")}
+    crystal_index = torch.repeat_interleave(torch.arange(len(n_atoms)), n_atoms)
+    return crystals | indices | {"crystal_index": crystal_index, "n_atoms": n_atoms}
 
 
 def _spans(offsets: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
