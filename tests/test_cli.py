@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -1188,6 +1189,7 @@ def test_ctrl_c_during_a_fetch_says_what_was_committed_and_how_to_continue(tmp_p
 
 
 ENDLESS_QUERY = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"  # (minutes: interrupted)
+ENDLESS_ROWS = "SELECT a.range FROM range(1000000) a, range(1000000) b WHERE a.range = 0 OR a.range * b.range < 0"
 
 
 def _has_open(pid: int, path: Path) -> bool:
@@ -1216,31 +1218,33 @@ def _wait_for(process: subprocess.Popen, condition: Callable[[], bool], timeout_
 
 
 def _interrupt(process: subprocess.Popen, sig: int = signal.SIGINT) -> str:
-    """Send `sig` to a running `matreg` process, wait for it to end; its stderr."""
+    """Send `sig` to a running `matreg` process, wait for it to end (seconds: the endless queries of these tests run
+    for minutes); its stderr."""
     try:
         process.send_signal(sig)
-        return process.communicate(timeout=60)[1]
+        return process.communicate(timeout=15)[1]
     finally:
         process.kill()
 
 
-# A `python -c` prelude: DuckDB on one thread. DuckDB notices a signal only while the thread that asked for a query
-# runs a part of it, not while it waits for another thread's part (the query then runs to its end, where Python raises
-# the KeyboardInterrupt); on one thread, as on a one-core machine, it always does.
-MATREG_ON_ONE_DUCKDB_THREAD = """
+# A `python -c` prelude: DuckDB on four threads, as on a host of four cores or more (DuckDB takes one a core), on any
+# host. DuckDB itself notices a signal only while the thread that asked for a query runs a part of it, not while it
+# waits for another thread's part: the store passes the signal on to it (`matreg.store.interrupts`).
+MATREG_ON_FOUR_DUCKDB_THREADS = """
 import functools
 import duckdb
-duckdb.connect = functools.partial(duckdb.connect, config={"threads": 1})
+duckdb.connect = functools.partial(duckdb.connect, config={"threads": 4})
 """
 RUN_MATREG = "from matreg.cli import app; app()"
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_while_duckdb_runs_a_query_of_sql_is_an_interrupt_not_a_query_error(filled, tmp_path, sig, code):
-    """DuckDB stops a query at Ctrl-C (or SIGTERM, which matreg makes one) and raises RuntimeError('Query
-    interrupted') in place of the KeyboardInterrupt: `matreg sql` exits as interrupted (130; 143), no traceback."""
+    """DuckDB (on four threads) stops a query at Ctrl-C (or SIGTERM, which matreg makes one) and raises its own error
+    (RuntimeError('Query interrupted'), or InterruptException) in place of the KeyboardInterrupt: `matreg sql` exits
+    as interrupted (130; 143) within seconds, no traceback."""
     sql = subprocess.Popen(
-        [sys.executable, "-c", MATREG_ON_ONE_DUCKDB_THREAD + RUN_MATREG, "sql", ENDLESS_QUERY],
+        [sys.executable, "-c", MATREG_ON_FOUR_DUCKDB_THREADS + RUN_MATREG, "sql", ENDLESS_QUERY],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
     )  # fmt: skip
     _wait_for(sql, lambda: _has_open(sql.pid, tmp_path / "store" / "matreg.duckdb"))  # (it opens it to run the query)
@@ -1249,10 +1253,75 @@ def test_ctrl_c_while_duckdb_runs_a_query_of_sql_is_an_interrupt_not_a_query_err
     assert sql.returncode == code and stderr.strip() == "interrupted", stderr
 
 
-# `matreg ...` (its arguments after a file's path) with DuckDB on one thread, whose comparison of a run it publishes
+# `python -c`: the store (argv[1]) runs ENDLESS_QUERY as `matreg sql` runs it, ENDLESS_ROWS as `matreg sql` reads
+# rows as DuckDB makes them, and ENDLESS_QUERY as matreg's own reads run theirs, argv[2] times each, with DuckDB on four
+# threads and SIGTERM handled as the command line does; 'querying' before each, 'interrupted' after each that an
+# interrupt stopped; at the end, what it holds that it did not before (Python threads, open files, a wakeup fd), as
+# 'left: []'
+INTERRUPTED_READS = (
+    MATREG_ON_FOUR_DUCKDB_THREADS
+    + f"""
+import os
+import signal
+import sys
+import threading
+from matreg.cli_options import stop_on_sigterm
+from matreg.store import Store
+
+def held():
+    wakeup_fd = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(wakeup_fd)
+    return [thread.name for thread in threading.enumerate()], os.listdir("/proc/self/fd"), wakeup_fd
+
+stop_on_sigterm()
+store = Store(sys.argv[1])
+before = held()
+reads = [
+    lambda: list(store.query_batches({ENDLESS_QUERY!r}, 1000)),
+    lambda: list(store.query_batches({ENDLESS_ROWS!r}, 1000)),
+    lambda: store.read({ENDLESS_QUERY!r}),
+]
+for read in reads * int(sys.argv[2]):
+    print("querying", flush=True)
+    try:
+        read()
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+print("left:", [(now, then) for now, then in zip(held(), before) if now != then], flush=True)
+"""
+)
+
+
+def test_a_signal_stops_a_query_duckdb_runs_on_several_threads_within_seconds(filled, tmp_path):
+    """With DuckDB on several threads, about one Ctrl-C or SIGTERM in two went unnoticed by a query (of `matreg sql`,
+    of a fetch publishing, of an export), which ran to its end (minutes on a big store: a scheduler's grace period
+    ended in SIGKILL): each of nine queries, signalled as it runs, stops within seconds, as an interrupt, and leaves
+    no thread or file of the store's watch for signals behind."""
+    reads = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_READS, str(tmp_path / "store"), "3"], stdout=subprocess.PIPE, text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in reads.stdout], daemon=True).start()
+    try:
+        for sig in ([signal.SIGINT, signal.SIGTERM] * 5)[:9]:  # (each read stopped by each signal)
+            assert lines.get(timeout=60) == "querying\n"
+            time.sleep(0.3)  # (DuckDB runs the query, on its four threads)
+            reads.send_signal(sig)
+            try:
+                assert lines.get(timeout=5) == "interrupted\n"
+            except queue.Empty:
+                pytest.fail(f"the query went on for 5 s after {sig.name}")
+        assert lines.get(timeout=60) == "left: []\n"
+    finally:
+        reads.kill()
+        reads.communicate()
+
+
+# `matreg ...` (its arguments after a file's path) with DuckDB on four threads, whose comparison of a run it publishes
 # with the store runs until it is interrupted, the file touched as it starts
 SLOW_PUBLISH = (
-    MATREG_ON_ONE_DUCKDB_THREAD
+    MATREG_ON_FOUR_DUCKDB_THREADS
     + f"""
 import sys
 from pathlib import Path

@@ -26,7 +26,8 @@ without duplicates.
 The package: `Store` (here) reads and writes the store; matreg/store/sql.py builds the SQL of the views and of reads
 of the stored rows; matreg/store/publish.py holds what publishing a run decides with (the check, what it leaves out,
 the SQL and Arrow steps comparing a run's files with the store); matreg/store/files.py writes files and folders
-atomically (temp names, the export formats); matreg/store/compaction.py merges commit folders into one.
+atomically (temp names, the export formats); matreg/store/compaction.py merges commit folders into one;
+matreg/store/interrupts.py makes Ctrl-C and SIGTERM stop the store's DuckDB queries.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ from matreg.store.files import (
     write_json,
     write_with_sidecar,
 )
+from matreg.store.interrupts import interruptible, stopped_by_signals
 from matreg.store.publish import (
     NOT_KEPT,
     QUARANTINE,
@@ -170,7 +172,6 @@ PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store.
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
 CLAIM_WAIT_S = 0.5  # how long a claim of a run waits: a look at a run (`Store.is_running`) holds its lock an instant
-DUCKDB_INTERRUPTED = "Query interrupted"  # DuckDB's RuntimeError when a signal stops a query (`_interruptible`)
 
 
 class StoreBusy(StoreError):
@@ -1147,9 +1148,10 @@ class Store:
         """Run one read-only SELECT on the DuckDB file, its rows as one frame (`matreg sql` reads them in batches:
         `query_batches`); any other statement is refused with StoreError."""
         _refuse_writes(sql)
-        with _interruptible(), contextlib.closing(self.connect()) as con:
+        with interruptible(), contextlib.closing(self.connect()) as con:
             try:
-                return con.execute(sql, params or []).df()
+                with stopped_by_signals(con):
+                    return con.execute(sql, params or []).df()
             except duckdb.Error as exc:
                 raise StoreError(f"query failed: {_whole_message(exc)}") from None
 
@@ -1158,14 +1160,15 @@ class Store:
         (`matreg sql` prints them so, holding one batch): a reader whose next batch raises StoreError when the query
         fails while it runs. The connection closes once the reader is read out or dropped."""
         _refuse_writes(sql)
-        with _interruptible():
+        with interruptible():
             con = self.connect()
             try:
                 relation = con.sql(sql)  # (parsed and bound: a query DuckDB refuses fails here, having run nothing)
             except duckdb.Error as exc:
                 raise _query_refused(con, sql, exc) from None
             try:
-                reader = relation.to_arrow_reader(rows)
+                with stopped_by_signals(con):
+                    reader = relation.to_arrow_reader(rows)
             except duckdb.Error as exc:  # (failed while it ran: an aggregate's or a sort's input read whole)
                 con.close()
                 raise StoreError(f"query failed: {_whole_message(exc)}") from None
@@ -1178,10 +1181,10 @@ class Store:
         about 12 ms of CPU, and publishing a run asks for several connections; a cursor costs nothing), whose views
         read the store as of its newest commit when the cursor is made (`_pin`), and whose times are in UTC
         (`_in_utc`). The cursor is closed when the block ends; a query interrupted in it raises KeyboardInterrupt
-        (`_interruptible`)."""
+        (`interruptible`; `stopped_by_signals`: Ctrl-C or SIGTERM interrupts it)."""
         if self._scanner is None:
             self._scanner = duckdb.connect()
-        with contextlib.closing(self._scanner.cursor()) as con, _interruptible():
+        with contextlib.closing(self._scanner.cursor()) as con, interruptible(), stopped_by_signals(con):
             con.execute("SET file_search_path = ?", [self._search_path()])
             _in_utc(con)
             self._pin(con)
@@ -1250,20 +1253,6 @@ def _in_utc(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET TimeZone = 'UTC'")
 
 
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """Ctrl-C (or SIGTERM, which the command line makes one) while DuckDB runs a query: DuckDB stops the query and
-    raises RuntimeError('Query interrupted') in place of the KeyboardInterrupt the signal raised; raised here as that
-    KeyboardInterrupt again, so that it stops a command as an interrupt anywhere else does (a fetch then stays
-    resumable, not recorded as failed)."""
-    try:
-        yield
-    except RuntimeError as exc:
-        if str(exc) != DUCKDB_INTERRUPTED:
-            raise
-        raise KeyboardInterrupt from None
-
-
 def _query_refused(con: duckdb.DuckDBPyConnection, sql: str, exc: duckdb.Error) -> StoreError:
     """The error of a query DuckDB refused before running it (a name it lacks, a type that does not fit), with the
     place in the query its own statement shows (`con.sql`'s relation leaves it out; a refused statement runs
@@ -1281,7 +1270,7 @@ def _read_out(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnection)
     """The batches of a query's `reader`, a failure while the query runs a StoreError (DuckDB's errors reach Arrow's
     reader as OSError); `con` closed once they are read out or dropped."""
     try:
-        with _interruptible():
+        with interruptible(), stopped_by_signals(con):
             yield from reader
     except (duckdb.Error, pyarrow.ArrowException, OSError) as exc:
         raise StoreError(f"query failed: {_whole_message(exc)}") from None

@@ -1,0 +1,117 @@
+"""How Ctrl-C (SIGINT) and SIGTERM stop a DuckDB query the store runs, whichever of DuckDB's threads runs it.
+
+DuckDB itself notices a signal only while the thread that asked for the query runs a part of it (it runs Python's
+handler, and raises RuntimeError('Query interrupted') in place of its KeyboardInterrupt: `interruptible`), not while
+that thread waits for the others' parts: with DuckDB on several threads about one signal in two went unnoticed until
+the query's end, minutes on a big store. So while the main thread runs a query, a watcher thread learns of each
+signal from Python's wakeup fd (written by the C-level handler, whatever the main thread runs) and interrupts the
+query's connection (`stopped_by_signals`), which then raises KeyboardInterrupt. (Arrow, reading a query's rows as
+DuckDB makes them, notices a signal itself, but leaves the query running, and closing its connection then waits for
+the query's end: the watcher stops that query too.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+
+import duckdb
+
+DUCKDB_INTERRUPTED = "Query interrupted"  # DuckDB's RuntimeError when a signal stops a query (`interruptible`)
+STOPPING_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})  # the signals that stop a command (SIGTERM: as Ctrl-C)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Ctrl-C (or SIGTERM, which the command line makes one) while DuckDB runs a query: DuckDB stops the query and
+    raises RuntimeError('Query interrupted') in place of the KeyboardInterrupt the signal raised; raised here as that
+    KeyboardInterrupt again, so that it stops a command as an interrupt anywhere else does (a fetch then stays
+    resumable, not recorded as failed)."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if str(exc) != DUCKDB_INTERRUPTED:
+            raise
+        raise KeyboardInterrupt from None
+
+
+class _SignalWatch:
+    """The connections the main thread runs queries on, and while there are any, a thread that interrupts them at
+    SIGINT or SIGTERM, woken by Python's wakeup fd (no polling)."""
+
+    def __init__(self) -> None:
+        self._running: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()  # (held to change `_running`, and to interrupt its connections)
+        self._wakeup: socket.socket | None = None  # the end of the socket pair the signal handler writes to
+        self._watcher: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def stopping(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """A signal while the block runs queries on `con` interrupts them: the block raises KeyboardInterrupt. Only
+        in the main thread, which Python's signal handlers interrupt (a store used from another thread: as before)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        with self._lock:
+            self._running.append(con)
+        try:
+            self._start()
+            yield
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None
+        finally:
+            with self._lock:
+                self._running.remove(con)
+            self._stop_when_idle()
+
+    def _start(self) -> None:
+        """Watch for signals, unless watching already, or unless the process watches them itself (another wakeup
+        fd, asyncio's: left as it is, and a query stops as DuckDB notices the signal)."""
+        if self._watcher is not None:
+            return
+        wakeup, signals = socket.socketpair()
+        wakeup.setblocking(False)  # (the signal handler never waits)
+        previous = signal.set_wakeup_fd(wakeup.fileno())
+        if previous != -1:
+            signal.set_wakeup_fd(previous)
+            wakeup.close()
+            signals.close()
+            return
+        self._wakeup = wakeup
+        self._watcher = threading.Thread(target=self._watch, args=(signals,), name="matreg-signals", daemon=True)
+        self._watcher.start()
+
+    def _watch(self, signals: socket.socket) -> None:
+        """Interrupt the running queries at each SIGINT or SIGTERM `signals` receives (a byte each, the signal's
+        number), until its other end closes."""
+        with signals:
+            while received := signals.recv(64):
+                if STOPPING_SIGNALS.intersection(received):
+                    with self._lock:
+                        for con in self._running:
+                            with contextlib.suppress(duckdb.ConnectionException):  # (closed: see `_stop_when_idle`)
+                                con.interrupt()
+
+    def _stop_when_idle(self) -> None:
+        """Stop watching once no query runs: the wakeup fd as before, the socket pair closed, the thread ended.
+        Only the main thread may set the wakeup fd (a block left by another thread, a query's reader its garbage
+        collection closed, leaves it to the main thread's next query; a block whose exit the signal's own
+        KeyboardInterrupt cut short leaves its connection listed, closed, until it is collected)."""
+        if self._running or self._watcher is None or threading.current_thread() is not threading.main_thread():
+            return
+        wakeup, watcher, self._wakeup, self._watcher = self._wakeup, self._watcher, None, None
+        signal.set_wakeup_fd(-1)
+        wakeup.close()  # (the watcher reads its end out, and ends)
+        watcher.join()
+
+
+_SIGNAL_WATCH = _SignalWatch()
+
+
+def stopped_by_signals(con: duckdb.DuckDBPyConnection) -> contextlib.AbstractContextManager[None]:
+    """A block running queries on `con` in which Ctrl-C or SIGTERM interrupts them, whichever of DuckDB's threads
+    runs them: the block raises KeyboardInterrupt (a query failing in it with DuckDB's InterruptException)."""
+    return _SIGNAL_WATCH.stopping(con)
