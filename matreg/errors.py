@@ -1,28 +1,45 @@
 """The one exception family of matreg; the CLI turns each into a one-line message and an exit code. And where a
-text that is not in its encoding stops being it, for such messages, and paths refused for not being UTF-8."""
+text that is not in its encoding stops being it, for such messages, and paths refused for not being UTF-8.
+
+An error's exit code says what to do next, from the code alone (README, Command line):
+
+- 2 (`ConfigError`): the command as typed can never work: an option's value the command does not take, a name that
+  names nothing in the catalog or the store (`UnknownName`), a malformed declarative file, a path that cannot be used
+  (`PathError`), a run the store refuses as asked (`RunRefused`). Fix the command.
+- 1 (`MatregError`): the command ran and failed, or refused, on the data: nothing valid found, a version released
+  already, a value refused, a source's answer that is an error of its own (a bad key, a record it does not have).
+  Look at the data, or at what the message names.
+"""
 
 import os
 from pathlib import Path
 
 
 class MatregError(Exception):
-    """Base of every error matreg reports to a user."""
+    """Base of every error matreg reports to a user: the command ran and failed, or refused, on the data (exit 1)."""
 
     exit_code = 1
 
 
 class ConfigError(MatregError):
-    """A declarative file (catalog, schema, field map, lab mapping) is malformed."""
+    """The command as typed can never work (exit 2): a declarative file (catalog, schema, field map, lab mapping) is
+    malformed, or an option's value is not one the command takes."""
 
     exit_code = 2
 
 
+class UnknownName(ConfigError):
+    """A name given (a record, a quarantine row, a release) names nothing in the store."""
+
+
 class RunRefused(ConfigError):
-    """The store refuses a run as a whole: its name or scope is another dataset's (nothing of it is kept)."""
+    """The store refuses a run as a whole, as asked: its name or scope is another dataset's, or the place its file
+    is said to have moved from is not where it was imported from (nothing of it is kept)."""
 
 
 class PathError(ConfigError):
-    """A path given cannot be used as it is named (`utf8_path`)."""
+    """A path given cannot be used as it is named: a name in it is not UTF-8 (`utf8_path`), a store's is a file or
+    has a comma."""
 
 
 class UnitError(MatregError):

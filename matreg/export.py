@@ -14,7 +14,7 @@ import pandas as pd
 from matreg import __version__
 from matreg.catalog import RESOLUTION_COLUMNS, Catalog, Dataset
 from matreg.defaults import LAYOUTS
-from matreg.errors import StoreError
+from matreg.errors import ConfigError, StoreError
 from matreg.schema import load_methods, load_vocabulary
 from matreg.store import CURATION_RUN_PREFIX, Store
 
@@ -132,7 +132,7 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
     strategy prefer, with `prefer`: its order and how many curated values it left out, of how many groups);
     StoreError, writing nothing, when the dataset selects no values or the curation log rejected all it selects."""
     if layout not in LAYOUTS:
-        raise StoreError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
+        raise ConfigError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
     from matreg.curate.release import curate_dataset, preference_summary  # (the curation layer builds on this module)
 
     dataset = catalog.dataset(name)

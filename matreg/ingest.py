@@ -762,7 +762,7 @@ def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo)
 
 
 def _refuse_moved_from(connector: Connector, store: Store, info: RunInfo) -> None:
-    """StoreError, before anything is written, when a run said to read a file moved from elsewhere (`moved_from`)
+    """RunRefused, before anything is written, when a run said to read a file moved from elsewhere (`moved_from`)
     may not withdraw what was imported from there: it is a fetch, the place still holds a file (a copy, not a move),
     or its scope (the dataset, and the file's name or --as name) was never imported from there."""
     old = info.parameters.get("moved_from")
@@ -770,12 +770,12 @@ def _refuse_moved_from(connector: Connector, store: Store, info: RunInfo) -> Non
         return
     source, scope = connector.attribution.source, connector.attribution.scope
     if not connector.reads_whole_scope:
-        raise StoreError(
+        raise RunRefused(
             f"{source} is fetched, not imported from a file: only a lab file's import is said to be moved "
             "(--moved-from)"
         )
     if Path(old).is_file():
-        raise StoreError(
+        raise RunRefused(
             f"{old} still holds a file: {info.endpoint} was not moved from there; import each under a name of its own "
             "(--as), or remove the one no longer wanted first"
         )
@@ -788,7 +788,7 @@ def _refuse_moved_from(connector: Connector, store: Store, info: RunInfo) -> Non
     if others:
         said.append(f"the file there was imported as {', '.join(others)} (import this one under that name: --as)")
     was = "; ".join(said) or "it was never imported"
-    raise StoreError(f"{scope} of {source} was never imported from {old}, which the import says it moved from; {was}")
+    raise RunRefused(f"{scope} of {source} was never imported from {old}, which the import says it moved from; {was}")
 
 
 def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: bool) -> RunReport:

@@ -248,15 +248,36 @@ def test_reads_of_a_store_another_matreg_wrote_take_no_lock_and_write_nothing(fi
 
 def test_sql_errors_keep_duckdbs_hints(filled):
     mistyped = filled("sql", "select * from propertie")
-    assert mistyped.exit_code == 1 and mistyped.stderr.startswith("error: query failed: Catalog Error: Table with")
+    assert mistyped.exit_code == 2 and mistyped.stderr.startswith("error: query failed: Catalog Error: Table with")
     assert 'Did you mean "properties"?' in mistyped.stderr and "LINE 1: select * from propertie" in mistyped.stderr
     column = filled("sql", "select valu from properties")
-    assert column.exit_code == 1 and 'Candidate bindings: "value"' in column.stderr
+    assert column.exit_code == 2 and 'Candidate bindings: "value"' in column.stderr
+    failed = filled("sql", "select cast(formula as integer) from materials")  # refused by the data, as it ran
+    assert failed.exit_code == 1 and "Conversion Error" in failed.stderr
+
+
+@pytest.mark.parametrize(
+    "command, said",
+    [
+        (("review", "accept", "janaf:X-000", "--reason", "checked"), "unknown record 'janaf:X-000'"),
+        (("history", "janaf:X-000"), "unknown record 'janaf:X-000'"),
+        (("review", "dismiss", "0" * 40, "--reason", "x"), f"unknown quarantine row '{'0' * 40}'"),
+        (("export", "gaps", "--release", "9.9.9", "--out", "gaps.csv"), "no release 9.9.9 of 'gaps'"),
+        (("release", "gaps", "--version", "1.0"), "invalid version '1.0'"),
+        (("export", "gaps", "--out", "gaps.csv", "--layout", "tall"), "unknown layout 'tall'"),
+        (("export", "gaps", "--format", "torch", "--out", "gaps", "--split", "halves"), "unknown split 'halves'"),
+        (("export", "gaps", "--format", "torch", "--out", "gaps", "--target", "density"), "target 'density'"),
+    ],
+)
+def test_a_name_that_names_nothing_or_a_bad_option_value_exits_2(filled, command, said):
+    """The command as typed can never work (exit code 2, as a mistyped option's): fix the command, not the data."""
+    result = filled(*command)
+    assert result.exit_code == 2 and result.stderr.startswith("error: ") and said in result.stderr, result.stderr
 
 
 def test_sql_refuses_writes_with_a_one_line_error(filled):
     result = filled("sql", "delete from materials")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.strip().count("\n") == 0 and "refused" in result.stderr
 
 
@@ -297,7 +318,7 @@ def test_a_store_path_with_a_comma_is_refused_before_anything_is_written(run, tm
     """DuckDB resolves the views' files through file_search_path, a comma-separated list: it would find none."""
     store = tmp_path / "sp ace,comma" / "s"
     result = run(*command, "--store", str(store))
-    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: cannot use {store} as a store: its path has a comma")
     assert not (tmp_path / "sp ace,comma").exists()
 
@@ -307,7 +328,7 @@ def test_a_store_path_that_is_a_file_is_refused_as_no_store_directory(run, tmp_p
     store = tmp_path / "afile"
     store.write_text("not a store\n", encoding="utf-8")
     result = run(*command, "--store", str(store))
-    assert result.exit_code == 1 and result.stderr == f"error: {store} is a file, not a matreg store directory\n"
+    assert result.exit_code == 2 and result.stderr == f"error: {store} is a file, not a matreg store directory\n"
     assert store.read_text(encoding="utf-8") == "not a store\n"
 
 
@@ -377,7 +398,7 @@ def test_an_import_moved_from_another_folder_withdraws_the_rows_deleted_as_it_mo
     moved.write_text(header + "s1,GaN,3.4,eV,300\n", encoding="utf-8")  # s2 deleted as it moved
     elsewhere = tmp_path / "elsewhere.csv"
     refused = run("import", str(moved), "-m", mapping, "--moved-from", str(elsewhere))
-    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
     assert refused.stderr == (
         f"error: gaps.csv of demo-lab-bandgaps was never imported from {elsewhere}, which the import says it moved "
         f"from; it was imported from {first}\n"
@@ -1019,8 +1040,8 @@ def test_a_learning_rate_that_cannot_train_is_a_one_line_error(filled, tmp_path,
 @pytest.mark.parametrize(
     ("option", "code", "message"),
     [
-        (["--model", "cgnn"], 1, "error: unknown model 'cgnn' (choose from elemnet, attention, cgcnn)"),
-        (["--device", "tpu"], 1, "error: unknown device 'tpu' (choose from auto, cpu, cuda)"),
+        (["--model", "cgnn"], 2, "error: unknown model 'cgnn' (choose from elemnet, attention, cgcnn)"),
+        (["--device", "tpu"], 2, "error: unknown device 'tpu' (choose from auto, cpu, cuda)"),
         (["--lr", "0"], 2, "error: --lr 0.0: the learning rate must be a positive number"),
     ],
 )

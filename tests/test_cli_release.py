@@ -56,7 +56,8 @@ def test_a_released_version_is_refused_with_a_one_line_error(filled):
     assert filled("release", "gaps", "--version", "1.0.0").exit_code == 0
     result = filled("release", "gaps", "--version", "1.0.0")
     assert result.exit_code == 1 and "never overwritten" in result.stderr and result.stderr.count("\n") == 1
-    assert "no release 9.9.9 of 'gaps'" in filled("diff", "gaps", "1.0.0", "9.9.9").stderr
+    unknown = filled("diff", "gaps", "1.0.0", "9.9.9")
+    assert unknown.exit_code == 2 and "no release 9.9.9 of 'gaps'" in unknown.stderr
 
 
 @pytest.mark.parametrize("command", ["release", "diff"])

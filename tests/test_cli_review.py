@@ -53,7 +53,7 @@ def test_a_dismissed_row_is_no_longer_open_stays_in_quarantine_and_is_dismissed_
     again = filled(*dismiss)
     assert again.exit_code == 1 and f"quarantine row '{BAD_UNIT}' was dismissed already" in again.stderr
     unknown = filled("review", "dismiss", "0" * 40, "--reason", "x")
-    assert unknown.exit_code == 1 and "unknown quarantine row" in unknown.stderr
+    assert unknown.exit_code == 2 and "unknown quarantine row" in unknown.stderr
     unnamed = filled("review", "dismiss", quarantine_id_of(filled, "bad-number"), "--steward", " ", "--reason", "x")
     assert unnamed.exit_code == 1 and "every decision needs the steward's name and a reason" in unnamed.stderr
 
@@ -64,7 +64,7 @@ def test_a_refused_decision_is_a_one_line_error(filled):
     )
     assert result.exit_code == 1 and "outside the physical bounds" in result.stderr
     assert result.stderr.strip().count("\n") == 0
-    assert filled("history", "janaf:X-000").exit_code == 1
+    assert filled("history", "janaf:X-000").exit_code == 2
 
 
 def conflicting(run, *options):
@@ -351,7 +351,7 @@ def test_history_of_a_withdrawn_record_has_no_entries_and_of_one_never_stored_is
     history = run("history", "lab:K-2")
     assert history.exit_code == 0 and history.stdout == "no curation entries for lab:K-2\n"
     unknown = run("history", "lab:K-9")
-    assert unknown.exit_code == 1 and "unknown record 'lab:K-9'" in unknown.stderr
+    assert unknown.exit_code == 2 and "unknown record 'lab:K-9'" in unknown.stderr
 
 
 GAPS_WITH_UNITS = (

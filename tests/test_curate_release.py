@@ -36,7 +36,7 @@ from matreg.curate.release import (
     released_versions,
 )
 from matreg.curate.review import record_decision
-from matreg.errors import StoreError
+from matreg.errors import ConfigError, StoreError, UnknownName
 from matreg.export import export_dataset
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
@@ -774,19 +774,19 @@ def test_a_release_removes_temporary_directories_that_killed_releases_left(fille
 
 
 def test_refusals_are_store_errors(filled, catalog):
-    with pytest.raises(StoreError, match="invalid version '1.0'"):
+    with pytest.raises(ConfigError, match="invalid version '1.0'"):
         release(filled, catalog, "gaps", "1.0")
-    with pytest.raises(StoreError, match="invalid version"):
+    with pytest.raises(ConfigError, match="invalid version"):
         release(filled, catalog, "gaps", "../1.0.0")
     for second in ("01.0.0", "1.0.0+build.5"):  # each would be a second release of 1.0.0
-        with pytest.raises(StoreError, match=f"invalid version '{re.escape(second)}'"):
+        with pytest.raises(ConfigError, match=f"invalid version '{re.escape(second)}'"):
             release(filled, catalog, "gaps", second)
     with pytest.raises(StoreError, match="'nothing' selects no values in the store .*: nothing to release"):
         release(filled, catalog, "nothing", "1.0.0")
     release(filled, catalog, "gaps", "1.0.0")
     with pytest.raises(StoreError, match="1.0.0-rc.1 of 'gaps' would follow its release 1.0.0"):
         release(filled, catalog, "gaps", "1.0.0-rc.1")  # semantic versioning: a pre-release precedes its release
-    with pytest.raises(StoreError, match=r"no release 2.0.0 of 'gaps' .*\(released: 1.0.0\)"):
+    with pytest.raises(UnknownName, match=r"no release 2.0.0 of 'gaps' .*\(released: 1.0.0\)"):
         diff(filled, "gaps", "1.0.0", "2.0.0")
     assert not (filled.root / "releases" / "nothing").exists()
 

@@ -25,6 +25,7 @@ from matreg.curate.review import (
     record_decision,
     unmatched_decisions,
 )
+from matreg.errors import UnknownName
 from matreg.export import dataset_query
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
@@ -558,7 +559,6 @@ def test_a_value_among_several_conditions_must_be_named(store, catalog):
 @pytest.mark.parametrize(
     ("action", "target", "message"),
     [
-        ("reject", {"record_id": "janaf:Q-404"}, "unknown record 'janaf:Q-404'"),
         ("accept", {"record_id": "janaf:H-064", "property": "band_gap"}, "no stored band_gap value of 'janaf:H-064'"),
         ("correct", {"record_id": "demo-lab-bandgaps:roost-5", "property": "band_gap", "value": 31.0},
          r"band_gap = 31 eV is outside the physical bounds \[0, 30\]"),
@@ -566,8 +566,6 @@ def test_a_value_among_several_conditions_must_be_named(store, catalog):
          "canonical unit eV, not 'meV'"),
         ("correct", {"record_id": "demo-lab-bandgaps:roost-5"}, "name the value's property"),
         ("flag", {"record_id": "demo-lab-bandgaps:roost-5", "property": "band_gap", "value": 1.0}, "use correct"),
-        ("readmit", {"quarantine_id": "0" * 40}, "unknown quarantine row"),
-        ("dismiss", {"quarantine_id": "0" * 40}, "unknown quarantine row '0000000000000000000000000000000000000000'"),
         ("dismiss", {}, "dismiss needs a quarantine id"),
         ("dismiss", {"record_id": "janaf:H-064"}, "dismiss takes a quarantine id only"),
         ("approve", {"record_id": "janaf:H-064"}, "unknown action 'approve'"),
@@ -575,6 +573,20 @@ def test_a_value_among_several_conditions_must_be_named(store, catalog):
 )  # fmt: skip
 def test_invalid_decisions_are_refused_with_the_reason_and_log_nothing(filled, action, target, message):
     with pytest.raises(CurationError, match=message):
+        decide(filled, action, **target)
+    assert curation_log(filled).empty
+
+
+@pytest.mark.parametrize(
+    ("action", "target", "message"),
+    [
+        ("reject", {"record_id": "janaf:Q-404"}, "unknown record 'janaf:Q-404'"),
+        ("readmit", {"quarantine_id": "0" * 40}, "unknown quarantine row"),
+        ("dismiss", {"quarantine_id": "0" * 40}, "unknown quarantine row '0000000000000000000000000000000000000000'"),
+    ],
+)
+def test_decisions_on_what_the_store_does_not_hold_are_refused_as_unknown_names(filled, action, target, message):
+    with pytest.raises(UnknownName, match=message):
         decide(filled, action, **target)
     assert curation_log(filled).empty
 
@@ -592,7 +604,7 @@ def test_a_decision_needs_a_steward_and_a_reason(filled):
 
 
 def test_history_of_an_unknown_record_is_an_error(filled):
-    with pytest.raises(CurationError, match="unknown record 'janaf:X-000'"):
+    with pytest.raises(UnknownName, match="unknown record 'janaf:X-000'"):
         history(filled, "janaf:X-000")
 
 

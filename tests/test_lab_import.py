@@ -18,7 +18,7 @@ from pymatgen.io.cif import CifWriter
 from pymatgen.io.vasp import Poscar
 
 from matreg.catalog import Catalog, Dataset
-from matreg.errors import ConfigError, StoreError
+from matreg.errors import ConfigError, RunRefused
 from matreg.export import dataset_query, export_dataset
 from matreg.ingest import run_ingest
 from matreg.sources.lab import LabConnector, load_mapping
@@ -1497,7 +1497,7 @@ def _refused_move(store, moved: Path, mapping: Path, moved_from: Path, name: str
     nothing written."""
     runs = store.query("SELECT count(*) FROM fetch_runs").iloc[0, 0]
     for dry_run in (True, False):
-        with pytest.raises(StoreError) as refused:
+        with pytest.raises(RunRefused) as refused:
             run_ingest(
                 LabConnector(moved, load_mapping(mapping), name=name), store, moved_from=moved_from, dry_run=dry_run
             )
@@ -1542,7 +1542,7 @@ def test_a_fetch_said_to_be_moved_from_a_file_is_refused(store, catalog, tmp_pat
 
     source = catalog.sources["janaf"]
     connector = JanafConnector(source, HttpClient(source.http), ["H-064"])
-    with pytest.raises(StoreError) as refused:
+    with pytest.raises(RunRefused) as refused:
         run_ingest(connector, store, moved_from=tmp_path / "results.csv")
     assert str(refused.value) == (
         "janaf is fetched, not imported from a file: only a lab file's import is said to be moved (--moved-from)"

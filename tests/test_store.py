@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import LAB_EXAMPLE, assert_failed_without_trace, disk_full_at_rows_of, visible_tables
 
-from matreg.errors import StoreError
+from matreg.errors import ConfigError, StoreError
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.journal import RunJournal
@@ -244,7 +244,7 @@ def test_a_query_is_read_in_batches_and_a_failure_while_it_runs_is_a_store_error
     )
     with pytest.raises(StoreError, match="query failed: .*boom"):
         list(failing)
-    with pytest.raises(StoreError, match="refused"):
+    with pytest.raises(ConfigError, match="refused"):
         store.query_batches("DELETE FROM materials", 10000)
 
 
@@ -587,7 +587,7 @@ time.sleep(60)
 )
 def test_sql_refuses_anything_but_one_select(store, catalog, statement):
     run_ingest(_connector(catalog, ["H-064"]), store)
-    with pytest.raises(StoreError):
+    with pytest.raises(ConfigError):
         store.query(statement)
     assert len(store.table("materials")) == 1
 

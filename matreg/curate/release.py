@@ -31,7 +31,7 @@ from matreg import __version__
 from matreg.catalog import RESOLUTION_COLUMNS, SAFE_NAME, Catalog, Dataset
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
-from matreg.errors import StoreError
+from matreg.errors import ConfigError, StoreError, UnknownName
 from matreg.export import WIDE_INDEX, dataset_query, distinct, nothing_selected, selection_sql, to_wide
 from matreg.http import public_url
 from matreg.schema import load_vocabulary, stable_type, value_key
@@ -177,7 +177,7 @@ def _databases(catalog: Catalog) -> dict[str, str]:
 def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
     """Freeze dataset `name` as `version` (payload, manifest, card); StoreError if that version exists."""
     if not _NEW_VERSION.fullmatch(version):
-        raise StoreError(f"invalid version '{version}' (expected X.Y.Z or X.Y.Z-pre, e.g. 1.0.0 or 1.1.0-rc.1)")
+        raise ConfigError(f"invalid version '{version}' (expected X.Y.Z or X.Y.Z-pre, e.g. 1.0.0 or 1.1.0-rc.1)")
     final = release_dir(store, name, version)
     _refuse_existing(store, final, name, version)
     store.remove_leftovers()
@@ -201,7 +201,7 @@ def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
 def release_dir(store: Store, name: str, version: str) -> Path:
     """Where release `version` of dataset `name` lives (names and versions are checked: no path tricks)."""
     if not _VERSION.fullmatch(version):
-        raise StoreError(f"invalid version '{version}' (expected X.Y.Z, e.g. 1.0.0)")
+        raise ConfigError(f"invalid version '{version}' (expected X.Y.Z, e.g. 1.0.0)")
     return _releases_of(store, name) / version
 
 
@@ -290,9 +290,9 @@ def _recorded_by_both(
 def export_release(store: Store, name: str, version: str, fmt: str, out: Path, layout: str = "long") -> dict:
     """Write a release to `out` (+ `<out>.meta.json`); the same release always gives the same bytes."""
     if layout not in LAYOUTS:
-        raise StoreError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
+        raise ConfigError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
     if fmt not in EXPORT_FORMATS:
-        raise StoreError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
+        raise ConfigError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
     manifest = read_manifest(store, name, version)
     source = _existing(store, name, version, PAYLOAD)
     content, out = manifest["content"], Path(out)
@@ -535,7 +535,7 @@ def _existing(store: Store, name: str, version: str, file: str) -> Path:
     path = release_dir(store, name, version) / file
     if not path.is_file():
         have = ", ".join(released_versions(store, name)) or "none"
-        raise StoreError(f"no release {version} of '{name}' in {store.root} (released: {have})")
+        raise UnknownName(f"no release {version} of '{name}' in {store.root} (released: {have})")
     return path
 
 

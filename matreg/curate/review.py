@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from matreg.errors import FormulaError, MatregError, RecordError, StoreError, UnitError
+from matreg.errors import FormulaError, MatregError, RecordError, StoreError, UnitError, UnknownName
 from matreg.formula import atoms_per_unit, composition_key, parse_formula
 from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabulary, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
@@ -74,7 +74,8 @@ _DIGITS = 6  # decimals of a temperature or pressure a decision matches on: 23.7
 
 
 class CurationError(MatregError):
-    """A steward's decision that is refused: unknown target, invalid correction, a readmit still invalid."""
+    """A steward's decision that is refused: an invalid correction, a readmit still invalid, a row settled already
+    (a target that names nothing in the store is UnknownName)."""
 
 
 def record_decision(
@@ -135,7 +136,7 @@ def history(store: Store, record_id: str) -> pd.DataFrame:
     dismissals = log["action"].isin(["dismiss", "reopen"]) & log["quarantine_id"].isin(its_rows)
     touching = log[(log["record_id"] == record_id) | log["entry_id"].isin(readmits) | dismissals]
     if touching.empty and written.empty:
-        raise CurationError(f"unknown record '{record_id}'")
+        raise UnknownName(f"unknown record '{record_id}'")
     redo = decisions_to_redo(store, values_of(store, [record_id]), records=[record_id]).set_index("entry_id")["why"]
     return touching.assign(stale=touching["entry_id"].map(redo)).reset_index(drop=True)
 
@@ -640,8 +641,10 @@ def _decision(
     unit: str | None,
 ) -> dict[str, Any]:
     """The target columns of an accept, reject, flag or correct entry, checked against the store."""
-    if record_id is None or not _record_exists(store, record_id):
-        raise CurationError(f"unknown record '{record_id}'" if record_id else f"{action} needs a record id")
+    if record_id is None:
+        raise CurationError(f"{action} needs a record id")
+    if not _record_exists(store, record_id):
+        raise UnknownName(f"unknown record '{record_id}'")
     formula = _formulas_of(store, record_id)
     if property is None:
         if action == "correct" or any(x is not None for x in (method, temperature_K, pressure_Pa, value, unit)):
@@ -801,7 +804,7 @@ def _quarantined(store: Store, quarantine_id: str | None, action: str) -> dict[s
         raise CurationError(f'{action} needs a quarantine id (see `matreg sql "select * from open_quarantine"`)')
     rows = store.read("SELECT * FROM quarantine WHERE quarantine_id = ?", [quarantine_id])
     if rows.empty:
-        raise CurationError(f"unknown quarantine row '{quarantine_id}'")
+        raise UnknownName(f"unknown quarantine row '{quarantine_id}'")
     settled = _settled_by(store, quarantine_id)
     if action == "reopen" and settled is None:
         raise CurationError(f"quarantine row '{quarantine_id}' is not dismissed: nothing to reopen")

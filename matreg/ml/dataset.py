@@ -38,7 +38,7 @@ import pymatgen.core
 
 from matreg import __version__
 from matreg.catalog import MERGED_ROW_PREFIX, Catalog, Dataset
-from matreg.errors import MatregError
+from matreg.errors import ConfigError, MatregError
 from matreg.export import attribution, nothing_selected
 from matreg.formula import atoms_per_unit, parse_formula
 from matreg.ml import require_torch
@@ -197,7 +197,7 @@ def _target_property(dataset: Dataset, target: str | None) -> str:
     if target is None:
         return dataset.properties[0]
     if target not in dataset.properties:
-        raise MatregError(f"target '{target}' is not a property of this dataset ({', '.join(dataset.properties)})")
+        raise ConfigError(f"target '{target}' is not a property of this dataset ({', '.join(dataset.properties)})")
     return target
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from matreg.catalog import MERGED_ROW_PREFIX
-from matreg.errors import MatregError
+from matreg.errors import ConfigError, MatregError
 from matreg.formula import composition_key, reduced_formula
 from matreg.ml.features import composition_of
 
@@ -72,11 +72,11 @@ def split_settings(method: str, seed: int, fractions: Sequence[float]) -> dict:
 
 
 def check_method(method: str, assignment: Path | None) -> None:
-    """MatregError for an unknown split method, or an assignment file without the predefined split (or the reverse)."""
+    """ConfigError for an unknown split method, or an assignment file without the predefined split (or the reverse)."""
     if method not in METHODS:
-        raise MatregError(f"unknown split '{method}' (choose from {', '.join(METHODS)})")
+        raise ConfigError(f"unknown split '{method}' (choose from {', '.join(METHODS)})")
     if (method == "predefined") != (assignment is not None):
-        raise MatregError("an assignment file goes with --split predefined, and only with it")
+        raise ConfigError("an assignment file goes with --split predefined, and only with it")
 
 
 def _checked(fractions: Sequence[float]) -> tuple[float, float, float]:

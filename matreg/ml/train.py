@@ -76,7 +76,7 @@ class TrainingError(MatregError):
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' is CUDA when a GPU is visible, else the CPU; 'cuda' without a GPU is an error."""
     if device not in DEVICES:
-        raise MatregError(f"unknown device '{device}' (choose from {', '.join(DEVICES)})")
+        raise ConfigError(f"unknown device '{device}' (choose from {', '.join(DEVICES)})")
     if device == "cuda" and not torch.cuda.is_available():
         raise MatregError("--device cuda: no CUDA GPU is visible to PyTorch")
     return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else device.replace("auto", "cpu"))
@@ -267,10 +267,10 @@ def settings_of(**kwargs) -> dict:
     """Training settings with their defaults filled in."""
     unknown = sorted(set(kwargs) - set(DEFAULTS))
     if unknown:
-        raise MatregError(f"unknown training setting(s): {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
+        raise ConfigError(f"unknown training setting(s): {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
     settings = DEFAULTS | {key: value for key, value in kwargs.items() if value is not None}
     if settings["loss"] not in LOSSES:
-        raise MatregError(f"unknown loss '{settings['loss']}' (choose from {', '.join(LOSSES)})")
+        raise ConfigError(f"unknown loss '{settings['loss']}' (choose from {', '.join(LOSSES)})")
     if not (math.isfinite(settings["lr"]) and settings["lr"] > 0):
         raise ConfigError(f"--lr {settings['lr']}: the learning rate must be a positive number")
     return settings
@@ -314,10 +314,10 @@ def train(
 
 
 def checked_options(model: str, device: str, **settings) -> tuple[dict, torch.device]:
-    """The training settings (defaults filled in) and the device; MatregError for an unknown model, device or setting,
+    """The training settings (defaults filled in) and the device; ConfigError for an unknown model, device or setting,
     or a learning rate that is not a positive number: checked before a dataset is exported or read."""
     if model not in MODELS:
-        raise MatregError(f"unknown model '{model}' (choose from {', '.join(MODELS)})")
+        raise ConfigError(f"unknown model '{model}' (choose from {', '.join(MODELS)})")
     return settings_of(**settings), resolve_device(device)
 
 

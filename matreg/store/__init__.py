@@ -60,7 +60,7 @@ import pyarrow.compute
 import pyarrow.parquet as pq
 
 from matreg.defaults import DEFAULT_STORE
-from matreg.errors import StoreError, utf8_path
+from matreg.errors import ConfigError, PathError, StoreError, utf8_path
 from matreg.journal import RunJournal
 from matreg.schema import (
     arrow_schema,
@@ -186,10 +186,10 @@ class Store:
     """A matreg store directory: Parquet commits plus a DuckDB file of views over them."""
 
     def __init__(self, root: Path | str) -> None:
-        """The store in the directory `root` (made when first written); StoreError when `root` is a file."""
+        """The store in the directory `root` (made when first written); PathError when `root` is a file."""
         self.root = _searchable(utf8_path(Path(root).resolve(), "the store folder"))
         if self.root.exists() and not self.root.is_dir():
-            raise StoreError(f"{self.root} is a file, not a matreg store directory")
+            raise PathError(f"{self.root} is a file, not a matreg store directory")
         self.data_dir = self.root / "data"
         self.tmp_dir = self.root / "tmp"
         self.staging_dir = self.root / "staging"
@@ -1146,7 +1146,7 @@ class Store:
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run one read-only SELECT on the DuckDB file, its rows as one frame (`matreg sql` reads them in batches:
-        `query_batches`); any other statement is refused with StoreError."""
+        `query_batches`); any other statement is refused with ConfigError."""
         _refuse_writes(sql)
         with interruptible(), contextlib.closing(self.connect()) as con:
             try:
@@ -1253,17 +1253,17 @@ def _in_utc(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET TimeZone = 'UTC'")
 
 
-def _query_refused(con: duckdb.DuckDBPyConnection, sql: str, exc: duckdb.Error) -> StoreError:
+def _query_refused(con: duckdb.DuckDBPyConnection, sql: str, exc: duckdb.Error) -> ConfigError:
     """The error of a query DuckDB refused before running it (a name it lacks, a type that does not fit), with the
     place in the query its own statement shows (`con.sql`'s relation leaves it out; a refused statement runs
-    nothing); `con` closed."""
+    nothing); `con` closed. A ConfigError: the query as written can never run, whatever the store holds."""
     try:
         con.execute(sql)
     except duckdb.Error as located:
         exc = located
     finally:
         con.close()
-    return StoreError(f"query failed: {_whole_message(exc)}")
+    return ConfigError(f"query failed: {_whole_message(exc)}")
 
 
 def _read_out(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnection) -> Iterator[pyarrow.RecordBatch]:
@@ -1301,11 +1301,11 @@ def _why_not_opened(exc: duckdb.Error) -> str:
 
 
 def _searchable(folder: Path) -> Path:
-    """`folder`, where DuckDB can resolve the views' files against it; StoreError, before anything is written, when it
+    """`folder`, where DuckDB can resolve the views' files against it; PathError, before anything is written, when it
     cannot: the views name their files relative to the store, through DuckDB's file_search_path, a comma-separated
     list with no escape for a comma in a folder's name."""
     if "," in str(folder):
-        raise StoreError(
+        raise PathError(
             f"cannot use {folder} as a store: its path has a comma, and DuckDB, which resolves the store's files "
             "through a comma-separated list of folders (file_search_path), would read no file there; choose a "
             "folder whose path has none"
@@ -1373,11 +1373,12 @@ def _batches(pages: Iterator[pyarrow.Table], size: int) -> Iterator[pyarrow.Tabl
 
 
 def _refuse_writes(sql: str) -> None:
+    """ConfigError for SQL that is not one SELECT (the store is read-only to queries)."""
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
-        raise StoreError(f"cannot parse SQL: {_whole_message(exc)}") from None
+        raise ConfigError(f"cannot parse SQL: {_whole_message(exc)}") from None
     if len(statements) != 1:
-        raise StoreError("give exactly one SQL statement")
+        raise ConfigError("give exactly one SQL statement")
     if statements[0].type != duckdb.StatementType.SELECT:
-        raise StoreError(f"refused: the store is read-only here, and this is a {statements[0].type.name} statement")
+        raise ConfigError(f"refused: the store is read-only here, and this is a {statements[0].type.name} statement")
