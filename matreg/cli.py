@@ -150,7 +150,7 @@ def fetch(
     except SourceError as exc:  # the source failed: what was read is committed
         if dry_run:
             raise
-        raise SourceError(f"{exc}; {_committed(target, connector)}") from None
+        raise type(exc)(f"{exc}; {_committed(target, connector)}") from None  # (of its kind: its exit code)
     _finish(report, target, limit)
 
 

@@ -9,10 +9,15 @@ An error's exit code says what to do next, from the code alone (README, Command 
 - 1 (`MatregError`): the command ran and failed, or refused, on the data: nothing valid found, a version released
   already, a value refused, a source's answer that is an error of its own (a bad key, a record it does not have).
   Look at the data, or at what the message names.
+- 75 (`TRY_LATER`, sysexits.h's EX_TEMPFAIL): a failure for now, that the same command may not meet later: a source
+  unreachable or failing after the retries (`SourceUnavailable`), the store locked by another process for longer than
+  a writer waits (`StoreBusy`). Run the command again later (a fetch: with --resume, where it committed pages).
 """
 
 import os
 from pathlib import Path
+
+TRY_LATER = 75  # sysexits.h's EX_TEMPFAIL: "temporary failure, the user is invited to retry"
 
 
 class MatregError(Exception):
@@ -58,8 +63,25 @@ class SourceError(MatregError):
     """A source answered with an error the run cannot continue after."""
 
 
+class SourceUnavailable(SourceError):
+    """A source that could not be reached, or failed for now, after the retries: a 5xx or a 429 answered to the last
+    of them, a connection refused, lost or timed out, an answer too slow (exit TRY_LATER)."""
+
+    exit_code = TRY_LATER
+
+
 class StoreError(MatregError):
     """The store is missing, locked, or was asked for something it refuses (e.g. a write in `sql`)."""
+
+
+class StoreBusy(StoreError):
+    """Another process held a store lock for longer than a writer waits (`Store.locked`; exit TRY_LATER)."""
+
+    exit_code = TRY_LATER
+
+    def __init__(self, path: Path, advice: str = "try again") -> None:
+        super().__init__(f"the store is busy: another matreg process holds {path}; {advice}")
+        self.path = path
 
 
 class ValidationError(MatregError):

@@ -37,7 +37,7 @@ from urllib3.util.retry import Retry
 
 from matreg import __version__
 from matreg.catalog import HttpSettings
-from matreg.errors import SourceError
+from matreg.errors import SourceError, SourceUnavailable
 
 logger = logging.getLogger(__name__)
 USER_AGENT = f"matreg/{__version__} (materials-data ETL; python-requests)"
@@ -269,6 +269,13 @@ def _post_turned_get(response: requests.Response) -> tuple[requests.Response, st
     return next(((hop, then.url) for hop, then in hops if hop.status_code in (301, 302, 303)), None)
 
 
+def _unavailable(error: requests.RequestException) -> bool:
+    """Whether a failure of requests is the source's for now (a connection refused or lost, a timeout: urllib3
+    retried it already), not one of the request or the client (a certificate refused, a URL requests cannot send)."""
+    unreachable = isinstance(error, (requests.ConnectionError, requests.Timeout))
+    return unreachable and not isinstance(error, requests.exceptions.SSLError)
+
+
 def _broken_reason(error: ChunkedEncodingError) -> str:
     """What broke a connection inside an answer: the message of urllib3's ProtocolError that requests wraps."""
     reason = error.args[0] if error.args else error
@@ -397,7 +404,7 @@ class _ReadDeadline:
                 self.left_s -= time.monotonic() - started
                 return chunk
         url = self.shown(self.response.url)  # (the watchdog cut the read: it failed, or ended the body short)
-        raise SourceError(
+        raise SourceUnavailable(
             f"answer slower than {self.limit_s:g} s from {url}: cut off (a slower one needs the source's "
             "http.answer_timeout_s in the catalog)"
         )
@@ -592,8 +599,9 @@ class HttpClient:
         return SourceError(problem)
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """Send one request with retries (`retried`); NotFound on 404, SourceError (secrets redacted) on other
-        failures, and for a URL the source may not lead to (`_refuse_elsewhere`). With stream=True the body is the
+        """Send one request with retries (`retried`); NotFound on 404, SourceUnavailable on a status still retried
+        after the last retry (`RETRY_STATUSES`), SourceError (secrets redacted) on other failures, and for a URL the
+        source may not lead to (`_refuse_elsewhere`). With stream=True the body is the
         caller's to read, and a connection lost inside it is not retried."""
         return self.retried(method, url, lambda: self._send(method, url, **kwargs))
 
@@ -615,6 +623,8 @@ class HttpClient:
         if response.status_code == 404:
             detail = self.redact(error_detail(response))
             raise NotFound(f"HTTP 404 Not Found: {self._shown(response.url)}{': ' + detail if detail else ''}")
+        if response.status_code in RETRY_STATUSES:  # (answered so to the last retry)
+            raise SourceUnavailable(self._failure(response))
         if response.status_code >= 400:
             raise SourceError(self._failure(response))
         return response
@@ -622,7 +632,8 @@ class HttpClient:
     def retried(self, method: str, url: str, attempt: Callable[[], _T]) -> _T:
         """`attempt()`, a request and the reading of its answer, tried again after the backoff when the connection
         broke inside the answer (requests' ChunkedEncodingError), up to `retries` times (urllib3 retries one lost
-        before the answer only); SourceError (secrets redacted) for a failure of requests. A client sending through
+        before the answer only); SourceError (secrets redacted) for a failure of requests, SourceUnavailable where
+        the source could not be reached or broke off every answer (`_unavailable`). A client sending through
         `session` itself (mp-api) has its requests retried so."""
         retry = self._retry
         while True:
@@ -635,10 +646,11 @@ class HttpClient:
                 except MaxRetryError:
                     retries = f"after {self.settings.retries} retries"
                     problem = f"{method} {url} failed: {reason} (the connection broke inside the answer, {retries})"
-                    raise SourceError(self.redact(problem)) from None
+                    raise SourceUnavailable(self.redact(problem)) from None
                 retry.sleep()
             except requests.RequestException as exc:
-                raise SourceError(self.redact(f"{method} {url} failed: {exc}")) from None
+                failed = SourceUnavailable if _unavailable(exc) else SourceError
+                raise failed(self.redact(f"{method} {url} failed: {exc}")) from None
 
     def _refuse_elsewhere(self, url: str, redirected_from: str | None = None) -> None:
         """SourceError for a URL a source may not lead to: a local file for a remote source (or one with no base URL),

@@ -8,6 +8,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -200,8 +201,28 @@ def test_a_store_lock_held_by_another_process_is_a_one_line_error(filled, tmp_pa
     finally:
         holder.kill()
         holder.wait()
-    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.exit_code == 75 and "Traceback" not in result.stderr  # EX_TEMPFAIL: try again later
     assert result.stderr.startswith("error: the store is busy: another matreg process holds ")
+
+
+def test_a_fetch_the_store_lock_stops_from_publishing_exits_75_and_the_resume_publishes_it(run, tmp_path):
+    """A store another process holds locked for longer than a writer waits is a failure for now (exit 75), not one
+    of the command or the data: the same command with --resume, later, publishes what the run read."""
+    fetch = ["fetch", "janaf", "H-064", "C-095", "--no-progress"]
+    assert run(*fetch, "--dry-run").exit_code == 0  # (the catalog read before the lock is held: nothing written)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "store" / ".lock")],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with patch.object(filelock.FileLock, "__init__", short_timeout(filelock.FileLock.__init__)):
+            busy = run(*fetch)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert busy.exit_code == 75 and busy.stderr.startswith("error: the store is busy: another matreg process holds ")
+    assert "run the same command with --resume to publish the staged run" in busy.stderr
+    resumed = run(*fetch, "--resume")
+    assert resumed.exit_code == 0 and "read 2, 2 valid records" in resumed.stdout
 
 
 HOLD_LOCK = """
@@ -663,7 +684,7 @@ def test_a_lab_file_or_store_whose_path_is_not_utf8_is_a_one_line_error_naming_i
 
 def test_status_lists_the_interrupted_runs_a_resume_would_continue(run, janaf_server):
     janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
-    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 1
+    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 75
     status = run("status").stdout
     assert "interrupted runs (pages staged, not published):" in status
     assert "-janaf-" in status and "2 JANAF table(s): H-064, C-095 (1 read)" in status
@@ -680,7 +701,7 @@ def test_a_fetch_its_source_fails_says_which_run_holds_what_it_read_and_that_res
     failed = run(*fetch)
     (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
     said = failed.stderr.splitlines()[-1]  # (after a warning of each wait to retry)
-    assert failed.exit_code == 1 and said.startswith("error: HTTP 503: scripted (from ")
+    assert failed.exit_code == 75 and said.startswith("error: HTTP 503: scripted (from ")
     assert said.endswith(
         f"after 3 retries); run {run_id} committed 1 records read (staged, not published); the same command with "
         "--resume continues it: matreg fetch janaf ... --resume"
@@ -689,8 +710,21 @@ def test_a_fetch_its_source_fails_says_which_run_holds_what_it_read_and_that_res
     assert resumed.exit_code == 0 and "read 2, 2 valid records" in resumed.stdout and run_id in resumed.stdout
     janaf_server.fail("/tables/O-029.txt", *[503] * 4)  # a first page: nothing to resume
     at_once = run("fetch", "janaf", "O-029", "--no-progress")
-    assert at_once.exit_code == 1
+    assert at_once.exit_code == 75
     assert at_once.stderr.strip().endswith("after 3 retries); no page was committed, there is nothing to resume")
+
+
+def test_a_fetch_the_source_refuses_exits_1_and_one_it_cannot_reach_75(run, janaf_server, monkeypatch):
+    """A source that refuses the request (a bad key: 401) refuses it again, whenever asked (exit 1); one that cannot
+    be reached (nothing listens at its address) may be reached later (exit 75, EX_TEMPFAIL: try again later)."""
+    janaf_server.fail("/tables/H-064.txt", 401)
+    refused = run("fetch", "janaf", "H-064", "--no-progress")
+    assert refused.exit_code == 1 and refused.stderr.startswith("error: HTTP 401: scripted (from ")
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/tables/"  # (its port refuses connections once closed)
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", lambda seconds: None)
+    unreachable = run("fetch", "janaf", "H-064", "--base-url", url, "--no-progress")
+    assert unreachable.exit_code == 75 and "Connection refused" in unreachable.stderr
 
 
 def test_status_of_a_read_only_store_with_staged_runs_writes_nothing(run, janaf_server, tmp_path, monkeypatch):
@@ -700,7 +734,7 @@ def test_status_of_a_read_only_store_with_staged_runs_writes_nothing(run, janaf_
     stops no write: every file's being as it was tells)."""
     store = tmp_path / "store"
     janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
-    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 1
+    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 75
     (interrupted,) = Store(store).staged_runs()
     real_rename = os.rename
 
@@ -1136,7 +1170,7 @@ def test_a_dry_run_of_a_file_counts_an_id_on_two_pages_as_the_import_does(run, t
 
 def test_status_shows_a_failed_run_as_having_published_nothing(run, janaf_server):
     janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
-    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 1
+    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 75
     status = run("status").stdout
     assert status.startswith("no values stored yet\n")
     assert "latest runs (counts of what each read; only a published run stored its valid records):" in status

@@ -22,7 +22,7 @@ import requests_cache
 from replay import ReplayServer, Reply
 
 from matreg.catalog import HttpSettings
-from matreg.errors import SourceError
+from matreg.errors import SourceError, SourceUnavailable
 from matreg.http import (
     HttpClient,
     public_url,
@@ -112,6 +112,35 @@ def test_an_error_answer_says_what_the_source_said(status, body, content_type, m
         with pytest.raises(SourceError) as error:
             HttpClient(HttpSettings(retries=1, backoff_s=0)).get(server.url + "page")
     assert str(error.value) == message.format(url=server.url + "page")
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_a_source_still_failing_after_the_retries_is_unavailable_for_now(status):
+    """A status that is retried, still answered after the last retry, is a source unavailable for now (exit 75: try
+    again later), not an error of the request."""
+    with ReplayServer(lambda request: Reply(status, b"busy", "text/plain")) as server:
+        with pytest.raises(SourceUnavailable, match=f"^HTTP {status}: busy .*after 1 retries"):
+            HttpClient(HttpSettings(retries=1, backoff_s=0)).get(server.url + "page")
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_a_source_refusing_the_request_is_not_unavailable(status):
+    """A bad filter (400), a bad key (401, 403) or an unknown item (404) fails the same way whenever it is tried."""
+    with ReplayServer(lambda request: Reply(status, b"no", "text/plain")) as server:
+        with pytest.raises(SourceError, match=f"^HTTP {status}") as error:
+            HttpClient(HttpSettings(retries=1, backoff_s=0)).get(server.url + "page")
+    assert not isinstance(error.value, SourceUnavailable)
+
+
+def test_a_source_that_refuses_connections_or_answers_too_late_is_unavailable_for_now():
+    client = HttpClient(HttpSettings(retries=0, timeout_s=0.2))
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # (accepts connections, never answers)
+        silent = f"http://127.0.0.1:{listener.getsockname()[1]}/page"
+        with pytest.raises(SourceUnavailable, match=f"^GET {silent} failed: .*Read timed out"):
+            client.get(silent)
+    refusing = silent  # (its port refuses connections once closed)
+    with pytest.raises(SourceUnavailable, match=f"^GET {refusing} failed: .*Connection refused"):
+        client.get(refusing)
 
 
 def test_an_error_answer_to_a_long_url_says_the_reason_first_and_cuts_the_query():
@@ -319,8 +348,9 @@ def https_server(tmp_path):
 
 def test_the_ca_bundle_the_environment_names_is_trusted(https_server, monkeypatch):
     server, cert = https_server
-    with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED"):
+    with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED") as error:
         HttpClient(HttpSettings(retries=0)).get_json(server.url + "page")
+    assert not isinstance(error.value, SourceUnavailable)  # (a certificate refused stays refused)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
     assert HttpClient(HttpSettings(retries=0)).get_json(server.url + "page") == {"ok": True}
 
@@ -643,7 +673,7 @@ def test_an_answer_that_trickles_in_is_cut_off_at_the_catalogs_limit(tmp_path, t
     settings = HttpSettings(retries=0, timeout_s=5, answer_timeout_s=0.5)
     client = HttpClient(settings, cache_path=tmp_path / "cache.sqlite" if cache else None)
     started = time.monotonic()
-    with pytest.raises(SourceError) as error:
+    with pytest.raises(SourceUnavailable) as error:
         client.get_json(trickling_server + "page")
     assert time.monotonic() - started < 2
     assert str(error.value) == (
@@ -722,7 +752,7 @@ def test_a_connection_lost_inside_an_answer_is_retried(tmp_path, cut, read, cach
 def test_a_connection_lost_inside_the_answer_to_every_try_fails_saying_so(cut):
     with raw_server(*[CUT_SHORT[cut]] * 3) as (url, received):
         client = HttpClient(HttpSettings(retries=2, backoff_s=0, jitter_s=0))
-        with pytest.raises(SourceError) as error:
+        with pytest.raises(SourceUnavailable) as error:
             client.get_json(url + "page")
         assert len(received) == 3
     assert re.fullmatch(

@@ -60,7 +60,7 @@ import pyarrow.compute
 import pyarrow.parquet as pq
 
 from matreg.defaults import DEFAULT_STORE
-from matreg.errors import ConfigError, PathError, StoreError, utf8_path
+from matreg.errors import ConfigError, PathError, StoreBusy, StoreError, utf8_path
 from matreg.journal import RunJournal
 from matreg.schema import (
     arrow_schema,
@@ -172,14 +172,6 @@ PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store.
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
 CLAIM_WAIT_S = 0.5  # how long a claim of a run waits: a look at a run (`Store.is_running`) holds its lock an instant
-
-
-class StoreBusy(StoreError):
-    """Another process held a store lock for longer than a writer waits (`Store.locked`)."""
-
-    def __init__(self, path: Path, advice: str = "try again") -> None:
-        super().__init__(f"the store is busy: another matreg process holds {path}; {advice}")
-        self.path = path
 
 
 class Store:
