@@ -94,6 +94,14 @@ def fetch(
         bool, typer.Option("--dry-run", help="Show the first request and the total; map the first page; write nothing.")
     ] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of this same query.")] = False,
+    resume_or_start: Annotated[
+        bool,
+        typer.Option(
+            "--resume-or-start",
+            help="Continue the interrupted run of this same query if there is one, else start a fresh fetch (one "
+            "command for cron and requeued jobs); stderr says which it did.",
+        ),
+    ] = False,
     cache: Annotated[
         bool | None,
         typer.Option(
@@ -115,6 +123,11 @@ def fetch(
     from matreg.ingest import run_ingest, tune_gc_for_fetch
     from matreg.sources import FetchRequest, build_connector
 
+    if resume and resume_or_start:
+        raise ConfigError(
+            "--resume and --resume-or-start: give one (--resume fails where there is nothing to resume; "
+            "--resume-or-start then starts a fresh fetch)"
+        )
     target = open_store(store)
     request = FetchRequest(
         ids=ids or [],
@@ -142,6 +155,7 @@ def fetch(
             dry_run=dry_run,
             progress=show,
             resume=resume,
+            resume_or_start=resume_or_start,
             commit_every=commit_every,
             pause_gc=True,  # with `tune_gc_for_fetch`: the process is this fetch's
         )
@@ -151,7 +165,17 @@ def fetch(
         if dry_run:
             raise
         raise type(exc)(f"{exc}; {_committed(target, connector)}") from None  # (of its kind: its exit code)
+    if resume_or_start and not dry_run:
+        _echo_resumed_or_started(report)
     _finish(report, target, limit)
+
+
+def _echo_resumed_or_started(report: RunReport) -> None:
+    """Say on stderr what a fetch asked to resume or start did: the run it resumed, or why it started a fresh one."""
+    if report.resumed:
+        typer.echo(f"resumed the interrupted run {report.run_id} (--resume-or-start)", err=True)
+    else:
+        typer.echo(f"{report.not_resumed}: started a fresh fetch (--resume-or-start)", err=True)
 
 
 def _committed(store: Store, connector: Connector) -> str:

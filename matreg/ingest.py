@@ -105,6 +105,7 @@ class RunReport:
     request: str = ""
     dry_run: bool = False
     resumed: bool = False
+    not_resumed: str | None = None  # why a run asked to resume or start (`resume_or_start`) started: none to resume
     database_version: str | None = None  # a resumed run's, as staged: kept by a resume that asks nothing
 
     @property
@@ -653,6 +654,7 @@ def run_ingest(
     dry_run: bool = False,
     progress: bool = False,
     resume: bool = False,
+    resume_or_start: bool = False,
     commit_every: int = COMMIT_RECORDS,
     pause_gc: bool = False,
     moved_from: Path | str | None = None,
@@ -665,7 +667,9 @@ def run_ingest(
     pages are read, for the whole process, collecting between commits instead (`_cyclic_gc_paused`): what
     `matreg fetch` does. `moved_from` (`import --moved-from`), one of the run's parameters too: where the lab file
     was imported from before it moved; the run also withdraws the records last written from there that the file no
-    longer gives (`_refuse_moved_from` says when it may).
+    longer gives (`_refuse_moved_from` says when it may). `resume` continues the interrupted run of the same query
+    and endpoint (NothingToResume if there is none); `resume_or_start` continues it if there is one, else starts a
+    fresh run, the report's `not_resumed` saying why none was continued.
     """
     info = connector.run_info()
     info.endpoint = public_url(info.endpoint)  # stored, and matched on --resume, without the key a URL may carry
@@ -677,9 +681,9 @@ def run_ingest(
         _refuse_moved_from(connector, store, info)
         _refuse_run(connector, store, info)
         if dry_run:
-            resumed = _report_from_row(_interrupted_run(connector, store, info)) if resume else None
+            resumed = _dry_resumed(connector, store, info, resume_or_start) if resume or resume_or_start else None
             return _dry_run(connector, store, info, limit, resumed)
-        report = _resume_or_start(connector, store, info, resume)
+        report = _resume_or_start(connector, store, info, resume, resume_or_start)
         try:
             if report.status != "complete":  # a run resumed after all its pages were staged is only published
                 if not (report.resumed and report.cursor is None):  # (stopped after its last page: none is left)
@@ -791,35 +795,64 @@ def _refuse_moved_from(connector: Connector, store: Store, info: RunInfo) -> Non
     raise RunRefused(f"{scope} of {source} was never imported from {old}, which the import says it moved from; {was}")
 
 
-def _resume_or_start(connector: Connector, store: Store, info: RunInfo, resume: bool) -> RunReport:
-    """The staged run with the same source, parameters and endpoint when resuming, else a fresh run (dropping the
-    interrupted runs of the same query, wherever they read).
+class NothingToResume(StoreError):
+    """A run asked to resume has no interrupted run of its source, parameters and endpoint to continue."""
+
+
+def _resume_or_start(
+    connector: Connector, store: Store, info: RunInfo, resume: bool, resume_or_start: bool
+) -> RunReport:
+    """The staged run with the same source, parameters and endpoint when resuming (`resume`; `resume_or_start` where
+    there is one), else a fresh run (dropping the interrupted runs of the same query, wherever they read).
 
     Runs another process is still writing are neither resumed nor dropped; the run chosen is claimed for this one.
     What killed writers left is removed first (`Store.remove_leftovers`).
     """
     store.remove_leftovers()
-    if resume:
-        run_id = _interrupted_run(connector, store, info)["run_id"]
-        store.claim_run(run_id)
-        row = store.staged_runs().get(run_id)  # read again once claimed: a fresh fetch may have dropped it meanwhile
-        if row is None:
-            store.release_run(run_id)
-            raise StoreError(f"nothing to resume: run {run_id} was dropped by a fresh fetch of the same query")
-        report = _report_from_row(row)
-        report.reasons = store.staged_reasons(run_id)  # the reasons of the pages committed before the interruption
-        return report
+    not_resumed = None
+    if resume or resume_or_start:
+        try:
+            return _resumed(connector, store, info)
+        except NothingToResume as exc:
+            if not resume_or_start:
+                raise
+            not_resumed = str(exc)
     for run_id in _of_query(connector, info, store.staged_runs()):
         store.drop_unless_running(run_id)
     source = connector.attribution.source
-    report = RunReport(new_run_id(source), source, datetime.now(UTC))
+    report = RunReport(new_run_id(source), source, datetime.now(UTC), not_resumed=not_resumed)
     store.claim_run(report.run_id)
     return report
 
 
+def _resumed(connector: Connector, store: Store, info: RunInfo) -> RunReport:
+    """The interrupted run of this source, parameters and endpoint, claimed for this process, as staged;
+    NothingToResume if there is none (a fresh fetch of the same query may drop it until it is claimed)."""
+    run_id = _interrupted_run(connector, store, info)["run_id"]
+    store.claim_run(run_id)
+    row = store.staged_runs().get(run_id)  # read again once claimed: a fresh fetch may have dropped it meanwhile
+    if row is None:
+        store.release_run(run_id)
+        raise NothingToResume(f"nothing to resume: run {run_id} was dropped by a fresh fetch of the same query")
+    report = _report_from_row(row)
+    report.reasons = store.staged_reasons(run_id)  # the reasons of the pages committed before the interruption
+    return report
+
+
+def _dry_resumed(connector: Connector, store: Store, info: RunInfo, resume_or_start: bool) -> RunReport | None:
+    """The interrupted run a resume would continue, for a dry run; None where there is none and `resume_or_start`
+    (a fresh run's dry run), NothingToResume otherwise."""
+    try:
+        return _report_from_row(_interrupted_run(connector, store, info))
+    except NothingToResume:
+        if not resume_or_start:
+            raise
+        return None
+
+
 def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[str, Any]:
-    """The last staged row of the latest interrupted run of this source, parameters and endpoint; StoreError if none
-    (its cursor may name the endpoint's own next page: a run is resumed only where it was read)."""
+    """The last staged row of the latest interrupted run of this source, parameters and endpoint; NothingToResume if
+    none (its cursor may name the endpoint's own next page: a run is resumed only where it was read)."""
     staged = store.staged_runs()
     of_query = _of_query(connector, info, staged)
     here = {run_id: row for run_id, row in of_query.items() if row["endpoint"] == info.endpoint}
@@ -833,7 +866,7 @@ def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[
         elsewhere = min(row["endpoint"] for row in of_query.values())
         why = f" at {info.endpoint} (one read {elsewhere}: resume it with that --base-url)"
     elif published := _published_last(store, info, source):
-        raise StoreError(
+        raise NothingToResume(
             f"nothing to resume: the last run of '{source}' with these parameters at {info.endpoint}, {published}, "
             "was published: what it read is stored (a fetch without --resume reads the source again)"
         )
@@ -843,7 +876,7 @@ def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[
         why = " (a run is resumable once it has committed pages, every --commit-every records: fetch without --resume)"
     else:
         why = ""
-    raise StoreError(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
+    raise NothingToResume(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
 
 
 def _published_last(store: Store, info: RunInfo, source: str) -> str | None:

@@ -714,6 +714,40 @@ def test_a_fetch_its_source_fails_says_which_run_holds_what_it_read_and_that_res
     assert at_once.stderr.strip().endswith("after 3 retries); no page was committed, there is nothing to resume")
 
 
+def test_resume_or_start_continues_the_interrupted_run_of_the_query_after_its_last_committed_page(run, janaf_server):
+    """What a requeued Slurm job or a cron line runs every time: an interrupted run is continued, no page read twice
+    and none left out."""
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    fetch = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress", "--resume-or-start"]
+    failed = run(*fetch)
+    assert failed.exit_code == 75 and "started a fresh fetch" not in failed.stderr
+    (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
+    asked_before = len(janaf_server.requests)
+    resumed = run(*fetch)
+    assert resumed.exit_code == 0 and "read 2, 2 valid records (14 values): 2 written" in resumed.stdout
+    assert resumed.stderr == f"resumed the interrupted run {run_id} (--resume-or-start)\n"
+    assert [request.path for request in janaf_server.requests[asked_before:]] == ["/tables/C-095.txt"]
+    stored = run("sql", "SELECT record_id, run_id FROM materials ORDER BY 1", "--format", "csv").stdout
+    assert stored.splitlines() == ["record_id,run_id", f"janaf:C-095,{run_id}", f"janaf:H-064,{run_id}"]
+
+
+def test_resume_or_start_starts_a_fresh_fetch_where_no_run_of_the_query_is_interrupted(run, janaf_server):
+    fetch = ["fetch", "janaf", "H-064", "--no-progress", "--resume-or-start"]
+    first = run(*fetch)  # no run at all
+    assert first.exit_code == 0 and "1 written" in first.stdout
+    assert first.stderr.startswith("nothing to resume: no interrupted run of 'janaf' with these parameters")
+    assert first.stderr.endswith(": started a fresh fetch (--resume-or-start)\n")
+    again = run(*fetch)  # its last run was published
+    assert again.exit_code == 0 and "1 already stored unchanged" in again.stdout
+    assert again.stderr.startswith("nothing to resume: the last run of 'janaf' with these parameters at ")
+    assert again.stderr.endswith("was published: what it read is stored (a fetch without --resume reads the source "
+                                 "again): started a fresh fetch (--resume-or-start)\n")  # fmt: skip
+    runs = run("sql", "SELECT count(*) AS n FROM fetch_runs WHERE status = 'complete'", "--format", "csv").stdout
+    assert runs == "n\n2\n"
+    both = run(*fetch, "--resume")
+    assert both.exit_code == 2 and both.stderr.startswith("error: --resume and --resume-or-start: give one")
+
+
 def test_a_fetch_the_source_refuses_exits_1_and_one_it_cannot_reach_75(run, janaf_server, monkeypatch):
     """A source that refuses the request (a bad key: 401) refuses it again, whenever asked (exit 1); one that cannot
     be reached (nothing listens at its address) may be reached later (exit 75, EX_TEMPFAIL: try again later)."""
