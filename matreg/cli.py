@@ -38,7 +38,7 @@ from matreg.cli_steward import (
     review_app,
 )
 from matreg.defaults import COMMIT_RECORDS, COMPACT_AFTER, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS
-from matreg.errors import ConfigError, SourceError, StoreError
+from matreg.errors import ConfigError, SourceError, StoreError, utf8_path
 
 if TYPE_CHECKING:
     from matreg.ingest import RunReport
@@ -402,6 +402,7 @@ def export(
     catalog: CatalogOpt = None,
 ) -> None:
     """Export a catalog dataset: a file with a .meta.json sidecar, or (--format torch) an ML-ready directory."""
+    utf8_path(out, "--out")  # (Arrow opens it by its name, and the sidecar records it)
     torch_options = {"split": split, "seed": seed, "assignment": assignment, "target": target}
     fmt = _export_format(fmt, out)
     _refuse_options_of_other_formats(fmt, release, layout, torch_options)

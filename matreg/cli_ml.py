@@ -10,6 +10,7 @@ import typer
 
 from matreg.cli_options import CatalogOpt, StoreOpt, echo_warning, open_store, read_catalog, reports_errors
 from matreg.defaults import DEFAULT_STORE
+from matreg.errors import utf8_path
 
 
 @reports_errors
@@ -58,6 +59,8 @@ def train_command(
 
     settings = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "lr": lr, "patience": patience}
     checked_options(model, device, **settings, threads=threads)  # before a dataset is exported
+    if out is not None:
+        utf8_path(out, "--out")  # (Arrow writes the run's export in it by its name)
     run_dir = out or default_run_dir(Path(source), model, seed)
     check_new_run(run_dir)  # before a dataset is exported into it
     export = resolve_export(
@@ -86,6 +89,8 @@ def predict_command(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Apply a trained model to new formulas or structures."""
+    if out is not None:
+        utf8_path(out, "--out")  # (Arrow writes the predictions by its name)
     from matreg.ml.predict import predict  # torch loads only here
 
     predictions = predict(run, inputs, device=device)

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from matreg import __version__
 from matreg.defaults import COMMIT_RECORDS
-from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, StoreError
+from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, StoreError, utf8_path
 from matreg.formula import composition_key, reduced_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, canonical_method, children_of, table_spec
@@ -676,7 +676,8 @@ def run_ingest(
     if limit is not None:
         info.parameters = {**info.parameters, "max_records": limit}
     if moved_from is not None:
-        info.parameters = {**info.parameters, "moved_from": str(Path(moved_from).resolve())}
+        moved_from = utf8_path(Path(moved_from).resolve(), "--moved-from")  # (recorded: the run's parameters)
+        info.parameters = {**info.parameters, "moved_from": str(moved_from)}
     try:
         _refuse_moved_from(connector, store, info)
         _refuse_run(connector, store, info)

@@ -682,6 +682,43 @@ def test_a_lab_file_or_store_whose_path_is_not_utf8_is_a_one_line_error_naming_i
     assert sorted(tmp_path.iterdir()) == [tmp_path / "catalog.yaml", latin1]  # (no store made)
 
 
+def test_a_moved_from_or_out_path_that_is_not_utf8_is_a_one_line_error_naming_it(filled, tmp_path):
+    """A Latin-1 --out failed with a traceback as Arrow opened it, or as its name was written into the sidecar, and a
+    --moved-from, written into the run's parameters, was refused as never imported from (which no lab file whose path
+    is not UTF-8 can be): both are refused as a bad argument (exit 2), as the store and lab file paths are."""
+    latin1 = tmp_path / os.fsdecode(b"\xe9t\xe9")
+    mapping = str(LAB_EXAMPLE / "mapping.yaml")
+    moved = ["import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", mapping, "--moved-from", str(latin1 / "gaps.csv")]
+    for args, what, path in [
+        (moved, "--moved-from", latin1 / "gaps.csv"),
+        (["export", "gaps", "--out", str(latin1 / "gaps.csv")], "--out", latin1 / "gaps.csv"),
+        (["export", "gaps", "--out", str(latin1 / "gaps.parquet")], "--out", latin1 / "gaps.parquet"),
+        (["export", "gaps", "--format", "torch", "--out", str(latin1)], "--out", latin1),
+        (["train", "gaps", "--out", str(latin1)], "--out", latin1),
+        (["predict", str(tmp_path / "run"), "GaN", "--out", str(latin1 / "p.csv")], "--out", latin1 / "p.csv"),
+    ]:
+        result = filled(*args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert result.stderr == (
+            f"error: {what} {os.fsencode(path)!r}: the name {os.fsencode(latin1.name)!r} in its path is not UTF-8 "
+            "text, which matreg records paths in; rename it\n"
+        )
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "catalog.yaml", tmp_path / "store"]  # (nothing written)
+
+
+def test_a_catalog_or_mapping_path_that_is_not_utf8_is_read(run, catalog_path, tmp_path):
+    """A catalog or a mapping is read, its path never recorded: a Latin-1 name in it is no problem."""
+    latin1 = tmp_path / os.fsdecode(b"\xe9t\xe9")
+    latin1.mkdir()
+    (latin1 / "catalog.yaml").write_bytes(catalog_path.read_bytes())
+    (latin1 / "mapping.yaml").write_bytes((LAB_EXAMPLE / "mapping.yaml").read_bytes())
+    imported = run(
+        "import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(latin1 / "mapping.yaml"),
+        "--catalog", str(latin1 / "catalog.yaml"),
+    )  # fmt: skip
+    assert imported.exit_code == 0 and "30 valid records" in imported.stdout
+
+
 def test_status_lists_the_interrupted_runs_a_resume_would_continue(run, janaf_server):
     janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
     assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 75
