@@ -175,7 +175,7 @@ def _echo_resumed_or_started(report: RunReport) -> None:
     if report.resumed:
         typer.echo(f"resumed the interrupted run {report.run_id} (--resume-or-start)", err=True)
     else:
-        typer.echo(f"{report.not_resumed}: started a fresh fetch (--resume-or-start)", err=True)
+        typer.echo(f"{report.not_resumed} (--resume-or-start)", err=True)
 
 
 def _committed(store: Store, connector: Connector) -> str:

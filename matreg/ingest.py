@@ -105,7 +105,7 @@ class RunReport:
     request: str = ""
     dry_run: bool = False
     resumed: bool = False
-    not_resumed: str | None = None  # why a run asked to resume or start (`resume_or_start`) started: none to resume
+    not_resumed: str | None = None  # why a run asked to resume or start (`resume_or_start`) started; what it dropped
     database_version: str | None = None  # a resumed run's, as staged: kept by a resume that asks nothing
 
     @property
@@ -818,12 +818,22 @@ def _resume_or_start(
             if not resume_or_start:
                 raise
             not_resumed = str(exc)
-    for run_id in _of_query(connector, info, store.staged_runs()):
-        store.drop_unless_running(run_id)
+    of_query = _of_query(connector, info, store.staged_runs())
+    dropped = [run_id for run_id in of_query if store.drop_unless_running(run_id)]
     source = connector.attribution.source
-    report = RunReport(new_run_id(source), source, datetime.now(UTC), not_resumed=not_resumed)
+    started = _started_instead(not_resumed, dropped) if not_resumed else None
+    report = RunReport(new_run_id(source), source, datetime.now(UTC), not_resumed=started)
     store.claim_run(report.run_id)
     return report
+
+
+def _started_instead(not_resumed: str, dropped: list[str]) -> str:
+    """Why a run asked to resume or start started afresh, and the interrupted runs of its query it dropped (read at
+    another server: one read at its own would have been resumed)."""
+    if not dropped:
+        return f"{not_resumed}: started a fresh fetch"
+    runs = ", ".join(dropped)
+    return f"{not_resumed}: started a fresh fetch, which dropped the interrupted run {runs} read at another server"
 
 
 def _resumed(connector: Connector, store: Store, info: RunInfo) -> RunReport:

@@ -785,6 +785,22 @@ def test_resume_or_start_starts_a_fresh_fetch_where_no_run_of_the_query_is_inter
     assert both.exit_code == 2 and both.stderr.startswith("error: --resume and --resume-or-start: give one")
 
 
+def test_resume_or_start_at_another_server_says_it_dropped_the_interrupted_run_read_at_the_first(run, janaf_server):
+    """A fresh fetch drops the interrupted runs of its query read at another server: --resume-or-start, which then
+    suggested resuming such a run with its --base-url, says it dropped it."""
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    fetch = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress", "--resume-or-start"]
+    assert run(*fetch).exit_code == 75
+    (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
+    mirror = run(*fetch, "--base-url", janaf_server.url.replace("127.0.0.1", "localhost"))  # another name for it
+    assert mirror.exit_code == 0 and "read 2, 2 valid records" in mirror.stdout
+    assert mirror.stderr.endswith(
+        f": started a fresh fetch, which dropped the interrupted run {run_id} read at another server "
+        "(--resume-or-start)\n"
+    )
+    assert Store(Path(os.environ["MATREG_STORE"])).staged_runs() == {}
+
+
 def test_a_fetch_the_source_refuses_exits_1_and_one_it_cannot_reach_75(run, janaf_server, monkeypatch):
     """A source that refuses the request (a bad key: 401) refuses it again, whenever asked (exit 1); one that cannot
     be reached (nothing listens at its address) may be reached later (exit 75, EX_TEMPFAIL: try again later)."""

@@ -417,14 +417,16 @@ class Store:
         for run_id in self._published(list(journals)):
             self.drop_unless_running(run_id)
 
-    def drop_unless_running(self, run_id: str) -> None:
-        """Discard a staged run, claimed first: a run another process writes (or claims meanwhile) stays."""
+    def drop_unless_running(self, run_id: str) -> bool:
+        """Discard a staged run, claimed first: a run another process writes (or claims meanwhile) stays. Whether
+        it was discarded."""
         try:
             self.claim_run(run_id)
         except StoreError:
-            return
+            return False
         self.discard_run(run_id)
         self.release_run(run_id)
+        return True
 
     def discard_run(self, run_id: str) -> None:
         """Delete the staged pages of a run that will not be resumed: its journal leaves staging/ in one rename (into
