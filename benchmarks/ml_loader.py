@@ -2,10 +2,13 @@
 
     python benchmarks/ml_loader.py                       # OQMD_Formation_Enthalpy train split (239,190 rows)
     python benchmarks/ml_loader.py --structures ../shared/data/structures/mp_20_biternary/val.csv.gz
+    python benchmarks/ml_loader.py --dataloader          # also through a torch DataLoader with `collate`
 
 A real CSV (formula,target) is imported into a temporary store with `matreg import`'s lab connector, exported with
 `export_torch` (random split), loaded with `ExportedDataset`, and the train split is iterated in shuffled batches
-(`batches(batch_size, shuffle=True)`) with torch on one thread pinned to one core. Prints a Markdown table row.
+(`batches(batch_size, shuffle=True)`) with torch on one thread pinned to one core. Prints a Markdown table row;
+with --dataloader a second row per data, the same split through `DataLoader(split, batch_size, shuffle=True,
+drop_last=True, collate_fn=collate)` (in order: no shuffle, no drop_last), one process (num_workers=0).
 The default CSV is read from $MATREG_SHARED_DATA (default: ../shared/data beside the repository).
 """
 
@@ -19,10 +22,11 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader
 
 from matreg.catalog import Catalog, Dataset
 from matreg.ingest import run_ingest
-from matreg.ml.dataset import CompositionSplit, ExportedDataset, export_torch
+from matreg.ml.dataset import CompositionSplit, ExportedDataset, collate, export_torch
 from matreg.sources.base import Connector
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
@@ -59,12 +63,18 @@ def one_core() -> None:
     torch.set_num_interop_threads(1)
 
 
-def rate(split: CompositionSplit, batch_size: int, epochs: int, shuffle: bool) -> float:
-    """Samples per second over `epochs` passes of `split.batches`."""
+def rate(split: CompositionSplit, batch_size: int, epochs: int, shuffle: bool, dataloader: bool) -> float:
+    """Samples per second over `epochs` passes of `split.batches`, or of a DataLoader over the split."""
     generator = torch.Generator().manual_seed(0)
     seen, start = 0, time.perf_counter()
     for _ in range(epochs):
-        for batch in split.batches(batch_size, shuffle=shuffle, generator=generator):
+        if dataloader:
+            batches = DataLoader(
+                split, batch_size, shuffle=shuffle, drop_last=shuffle, generator=generator, collate_fn=collate
+            )
+        else:
+            batches = split.batches(batch_size, shuffle=shuffle, generator=generator)
+        for batch in batches:
             seen += len(batch["target"])
     return seen / (time.perf_counter() - start)
 
@@ -82,18 +92,23 @@ def build(connector: Connector, work: Path) -> tuple[Path, float, float]:
     return work / "export", imported - start, time.perf_counter() - imported
 
 
-def measure(label: str, export: Path, import_s: float, export_s: float, args: argparse.Namespace, graph: bool) -> str:
-    """One Markdown row for the train split of `export`."""
+def measure(
+    label: str, export: Path, import_s: float, export_s: float, args: argparse.Namespace, graph: bool
+) -> list[str]:
+    """Markdown rows for the train split of `export`: its `batches`, and with --dataloader a DataLoader over it."""
     start = time.perf_counter()
     data = ExportedDataset(export)
     train = data.graph_split("train") if graph else data.split("train")
     load_s = time.perf_counter() - start
-    shuffled = rate(train, args.batch_size, args.epochs, shuffle=True)
-    ordered = rate(train, args.batch_size, args.epochs, shuffle=False)
-    return (
-        f"| {label} | {data.meta['n']:,} | train {len(train):,} | {args.batch_size} | {load_s:.2f} | {shuffled:,.0f} | "
-        f"{ordered:,.0f} | {import_s:.1f} | {export_s:.1f} |"
-    )
+    rows = []
+    for loader, dataloader in (("", False), *([(" via DataLoader", True)] if args.dataloader else [])):
+        shuffled = rate(train, args.batch_size, args.epochs, shuffle=True, dataloader=dataloader)
+        ordered = rate(train, args.batch_size, args.epochs, shuffle=False, dataloader=dataloader)
+        rows.append(
+            f"| {label}{loader} | {data.meta['n']:,} | train {len(train):,} | {args.batch_size} | {load_s:.2f} | "
+            f"{shuffled:,.0f} | {ordered:,.0f} | {import_s:.1f} | {export_s:.1f} |"
+        )
+    return rows
 
 
 def main() -> None:
@@ -104,6 +119,7 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--dataloader", action="store_true", help="also load through a torch DataLoader")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -115,7 +131,7 @@ def main() -> None:
             graphs = build(LabConnector(args.structures, load_mapping(work / "structures.yaml")), work / "g")
             builds.append((f"crystal graphs: {args.structures.name}", *graphs, True))
         one_core()
-        rows = [measure(label, export, imp, exp, args, graph) for label, export, imp, exp, graph in builds]
+        rows = [row for label, ex, imp, exp, graph in builds for row in measure(label, ex, imp, exp, args, graph)]
     print(f"CPU: {platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread on 1 core")
     print(HEADER)
     print("\n".join(rows))

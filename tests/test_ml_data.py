@@ -556,6 +556,97 @@ def test_collate_batches_the_samples_it_is_given_from_any_split_or_wrapper(mp_st
     assert torch.allclose(scaled["target"], val.target * 100)
 
 
+def _one_by_one(split):
+    """`split` behind a Dataset of `__getitem__` and `__len__` only: a DataLoader draws its samples one at a time,
+    as it drew a split's before splits had `__getitems__`."""
+    import torch
+
+    class OneByOne(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(split)
+
+        def __getitem__(self, index):
+            return split[index]
+
+    return OneByOne()
+
+
+def _loaded(dataset, seed: int = 0, **options) -> list:
+    """Every batch of a DataLoader over `dataset`, its shuffle drawn from `seed`."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    return list(DataLoader(dataset, generator=torch.Generator().manual_seed(seed), **options))
+
+
+def _assert_same_batches(mine: list, theirs: list) -> None:
+    import torch
+
+    assert len(mine) == len(theirs) > 1
+    for one, other in zip(mine, theirs, strict=True):
+        assert one.keys() == other.keys()
+        assert all(one[key].dtype == other[key].dtype and torch.equal(one[key], other[key]) for key in other)
+
+
+@pytest.mark.parametrize("graphs", [False, True])
+def test_a_dataloader_over_a_split_serves_the_batches_it_served_sample_by_sample(mp_store, tmp_path, graphs):
+    # a split had no __getitems__: a DataLoader built each batch from one dict of tensor slices a sample, 25-66x as
+    # slow as batches(); it now takes the batch batches() slices, and every way of loading a split must be unchanged
+    import torch
+    from torch.utils.data import ConcatDataset, Subset
+
+    export_torch(mp_store, CATALOG, "mp", tmp_path / "out", split="random", seed=2)
+    export = ExportedDataset(tmp_path / "out")
+    train, val = (export.graph_split(name) if graphs else export.split(name) for name in ("train", "val"))
+    shuffled = {"batch_size": 4, "shuffle": True, "drop_last": True, "collate_fn": collate}
+    _assert_same_batches(_loaded(train, **shuffled), _loaded(_one_by_one(train), **shuffled))
+    _assert_same_batches(_loaded(train, batch_size=5, collate_fn=collate), list(train.batches(5)))
+    picked = [7, 0, 3, 11, 2, 5, 9, 1]
+    subset = _loaded(Subset(train, picked), batch_size=3, collate_fn=collate)
+    _assert_same_batches(subset, _loaded(Subset(_one_by_one(train), picked), batch_size=3, collate_fn=collate))
+    assert torch.cat([batch["index"] for batch in subset]).tolist() == picked
+    assert torch.equal(torch.cat([batch["row"] for batch in subset]), train.tensors["row"][picked])
+    both = ConcatDataset([train, val])
+    _assert_same_batches(
+        _loaded(both, batch_size=4, collate_fn=collate),
+        _loaded(ConcatDataset([_one_by_one(train), _one_by_one(val)]), batch_size=4, collate_fn=collate),
+    )
+    forked = shuffled | {"num_workers": 2, "multiprocessing_context": "fork"}
+    _assert_same_batches(_loaded(train, seed=1, **forked), _loaded(_one_by_one(train), seed=1, **shuffled))
+    if not graphs:  # torch's default collation stacks composition samples (a crystal graph's sizes differ)
+        defaults = {"batch_size": 4, "shuffle": True}
+        _assert_same_batches(_loaded(train, **defaults), _loaded(_one_by_one(train), **defaults))
+        _assert_same_batches(_loaded(train, **defaults), _loaded(train, **defaults, collate_fn=collate))
+        _assert_same_batches(_loaded(train, num_workers=2, **defaults), _loaded(_one_by_one(train), **defaults))
+
+
+@pytest.mark.parametrize("graphs", [False, True])
+def test_a_dataloader_slices_each_batch_at_once_as_batches_does(mp_store, tmp_path, graphs, monkeypatch):
+    import torch
+    from torch.utils.data import Subset
+
+    export_torch(mp_store, CATALOG, "mp", tmp_path / "out", split="random", seed=2)
+    export = ExportedDataset(tmp_path / "out")
+    train = export.graph_split("train") if graphs else export.split("train")
+    calls = {"_batch": 0, "_item": 0}
+
+    def counted(name):
+        method = getattr(train, name)
+
+        def count(positions):
+            calls[name] += 1
+            return method(positions)
+
+        return count
+
+    for name in calls:
+        monkeypatch.setattr(train, name, counted(name))
+    loaded = _loaded(train, batch_size=4, shuffle=True, collate_fn=collate)
+    loaded += _loaded(Subset(train, range(8)), batch_size=4, collate_fn=collate)
+    assert calls == {"_batch": len(loaded), "_item": 0} and len(loaded) == -(-len(train) // 4) + 2
+    assert torch.equal(loaded[-1]["index"], torch.arange(4, 8))
+
+
 def test_missing_torch_gives_a_clear_message_and_the_export_still_works(gap_store, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     export_torch(gap_store, CATALOG, "gaps", tmp_path / "out")

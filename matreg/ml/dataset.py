@@ -27,6 +27,7 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -628,6 +629,11 @@ class CompositionSplit(_TorchDataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         return self._item(require_torch().tensor([index]))
 
+    def __getitems__(self, indices: list[int]) -> DrawnSamples:
+        """The samples a torch DataLoader drew for one batch (its fetcher calls this when a dataset has it, and
+        `Subset` passes it on), which `collate` takes as one batch sliced at once, as `batches()` slices it."""
+        return DrawnSamples(self, indices)
+
     def _features(self, positions: Tensor) -> dict[str, Tensor]:
         """The tensors at `positions` (a 1-D index tensor), and `index`: the positions themselves."""
         return {key: tensor[positions] for key, tensor in self.tensors.items()} | {"index": positions}
@@ -657,7 +663,7 @@ class CompositionSplit(_TorchDataset):
             yield self._batch(order[start:end])
 
     @staticmethod
-    def collate(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    def collate(samples: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
         """`collate`, as `split.collate`."""
         return collate(samples)
 
@@ -695,6 +701,32 @@ class GraphSplit(CompositionSplit):
         return _one_graph(crystals, n_atoms, n_edges)
 
 
+class DrawnSamples(Sequence):
+    """The samples of a split that a DataLoader drew for one batch: `collate` returns their `batch`, sliced at once
+    (`_batch`); any other collate function, torch's default one too, reads the samples one by one, each as
+    `split[index]` gives it."""
+
+    def __init__(self, split: CompositionSplit, indices: list[int]) -> None:
+        self.split = split
+        self.indices = indices
+
+    @cached_property
+    def batch(self) -> dict[str, Tensor]:
+        """The batch of the samples, as `split.batches()` builds it."""
+        return self.split._batch(require_torch().tensor(self.indices))
+
+    @cached_property
+    def _samples(self) -> list[dict[str, Tensor]]:
+        """The samples one by one, read once however often a collate function goes over them."""
+        return [self.split[index] for index in self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: Any) -> Any:
+        return self._samples[position]
+
+
 def _unlabelled_tensors(features: dict[str, np.ndarray]) -> dict[str, Tensor]:
     """Feature arrays as tensors, with a placeholder target of zeros, each input's row its position."""
     torch = require_torch()
@@ -707,17 +739,20 @@ _GRAPH_KEYS = ("atom_z", "crystal_index", "n_atoms", "edge_src", "edge_dst", "ed
 _EDGE_KEYS = ("edge_src", "edge_dst", "edge_dist")
 
 
-def collate(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+def collate(samples: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
     """The batch of the samples a torch DataLoader drew, as `.batches()` builds it, from the samples themselves (of
     any split, several splits, or a wrapper that changed them): their tensors stacked, and their crystals joined,
     edge indices pointing into the batch (crystals differ in size, which torch's default collation cannot stack):
-    `DataLoader(split, batch_size=32, shuffle=True, collate_fn=collate)`."""
+    `DataLoader(split, batch_size=32, shuffle=True, collate_fn=collate)`. The samples a DataLoader drew from a split
+    itself (or a `Subset` of one) come as `DrawnSamples`, whose batch is sliced at once, as `.batches()` slices it."""
+    if isinstance(samples, DrawnSamples):
+        return samples.batch
     torch = require_torch()
     batch = {key: torch.stack([sample[key] for sample in samples]) for key in samples[0] if key not in _GRAPH_KEYS}
     return batch | _joined_crystals(samples) if "atom_z" in samples[0] else batch
 
 
-def _joined_crystals(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+def _joined_crystals(samples: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
     """The crystals of the samples as one graph: atoms and edges concatenated, edge indices shifted into it."""
     torch = require_torch()
     n_atoms = torch.cat([sample["n_atoms"] for sample in samples])
