@@ -6,7 +6,14 @@ from conftest import ONE_COMPOSITION
 from pymatgen.core import Composition
 
 from matreg.errors import FormulaError
-from matreg.formula import alphabetical_formula, ambiguous_charge, composition_key, parse_formula, same_composition
+from matreg.formula import (
+    alphabetical_formula,
+    ambiguous_charge,
+    composition_key,
+    parse_formula,
+    same_amounts,
+    same_composition,
+)
 
 
 @pytest.mark.parametrize(
@@ -359,10 +366,24 @@ def test_an_ion_written_as_an_adduct_is_refused():
         ("D2O", "H4O2", True),  # isotopes as their element
         ("Fe3O4+", "Fe3O4", True),
         ("SrTiO3", "Sr1Ti0.999Nb0.001O3", True),
+        ("FeO", "Fe16O16Si1", False),  # an element the formula lacks: 3% of the atoms
     ],
 )
 def test_a_composition_is_a_formulas_within_a_tolerance(text, composition, same):
     assert same_composition(parse_formula(text), Composition(composition)) is same
+
+
+@pytest.mark.parametrize(
+    ("text", "amounts", "same"),
+    [
+        ("FeO", {"Fe": 16, "O": 16}, True),
+        ("FeO", {"Fe": 16, "O": 16, "Si": 1}, False),  # Fe and O within the tolerance, Si absent from the formula
+        ("LiNaKRbCs", {"Li": 1, "Na": 1, "K": 1, "Rb": 1, "Cs": 1}, True),
+        ("LiNaKRbCs", {"Li": 1, "Na": 1, "K": 1, "Rb": 1, "Cs": 1, "Fe": 0.5}, False),  # Fe: 9% of the atoms
+    ],
+)
+def test_atoms_of_an_element_the_formula_lacks_are_not_of_the_formula(text, amounts, same):
+    assert same_amounts(parse_formula(text), amounts) is same
 
 
 @pytest.mark.parametrize(
