@@ -334,9 +334,10 @@ def test_a_record_its_mapping_cannot_read_is_its_records_row_until_a_fetch_reads
     assert store.query("SELECT count(*) FROM quarantine").iloc[0, 0] == 2  # kept as history
 
 
-def test_integers_too_large_for_64_bits_are_quarantined_with_their_digits_and_the_run_goes_on(store, tmp_path):
+@pytest.mark.parametrize("natoms", [10**25, 2**63])  # 2**63: one past int64, which orjson still reads (uint64)
+def test_integers_too_large_for_64_bits_are_quarantined_with_their_digits_and_the_run_goes_on(store, tmp_path, natoms):
     huge_gap = RECORDS[2] | {"band_gap": 10**400}  # orjson refuses the page: the json module reads Python ints
-    huge_count = RECORDS[3] | {"natoms": 10**25}
+    huge_count = RECORDS[3] | {"natoms": natoms}
     with ReplayServer(OqmdReplay([*RECORDS[:2], huge_gap, huge_count]), prefix="/oqmdapi/") as running:
         report = fetch(store, catalog_of(tmp_path, running), filter=FILTER, page_size=50)
     assert (report.n_fetched, report.n_stored, report.n_quarantined) == (4, 3, 2)
@@ -345,8 +346,8 @@ def test_integers_too_large_for_64_bits_are_quarantined_with_their_digits_and_th
     assert list(gap.reasons) == [f"not a finite number: '{str(10**400)[:77]}...'"]  # its digits in the payload
     assert json.loads(gap.raw)["value"] == 10**400 and gap.record_id == f"oqmd:{huge_gap['entry_id']}"
     count = rows.loc[str(huge_count["entry_id"])]
-    assert list(count.reasons) == [f"nsites {10**25} is not a whole number of 64 bits"]
-    assert json.loads(count.raw)["natoms"] == 10**25  # the payload as received, its digits all kept
+    assert list(count.reasons) == [f"nsites {natoms} is not a whole number of 64 bits"]
+    assert json.loads(count.raw)["natoms"] == natoms  # the payload as received, its digits all kept
     stored = store.query("SELECT property, value FROM properties WHERE record_id = ?", [f"oqmd:{huge_gap['entry_id']}"])
     assert dict(stored.values.tolist()) == {
         "formation_energy_per_atom": huge_gap["delta_e"],

@@ -209,6 +209,43 @@ def test_values_no_material_can_have_are_still_refused(value, reason):
     assert rejection.reasons == [reason]
 
 
+@pytest.mark.parametrize(
+    ("second", "merged"),
+    [
+        (5.000000001, True),  # within a relative 1e-9 of the first: the same value as two fields round it
+        (5.00000001, False),
+        (5.002, False),
+    ],
+)
+def test_two_fields_giving_one_value_key_agree_only_within_a_billionth(second, merged):
+    given = [RawValue("band_gap", 5.0, "eV", field="Egap"), RawValue("band_gap", second, "eV", field="Egap_fit")]
+    values = _harmonized(SourceRecord("r", "NaCl", given))
+    reason = (
+        f"band_gap (PBE) given by two fields, Egap = 5 eV and Egap_fit = {second:.15g} eV: "
+        "map one of them to another method or property"
+    )
+    if merged:
+        assert values.table["value"].to_pylist() == [5.0] and not values.rejected
+    else:
+        assert values.table.num_rows == 0
+        assert [(rejection.raw["value"], rejection.reasons) for _, rejection in values.rejected] == [
+            (5.0, [reason]),
+            (second, [reason]),
+        ]
+
+
+@pytest.mark.parametrize("nsites", [2**63 - 1, -(2**63)])
+def test_a_count_an_int64_column_holds_is_stored(nsites):
+    assert material_row(SourceRecord("n", "NaCl", [], nsites=nsites), ATTRIBUTION, STAMP)["nsites"] == nsites
+
+
+@pytest.mark.parametrize("nsites", [2**63, -(2**63) - 1])
+def test_a_count_beyond_an_int64_column_quarantines_the_record(nsites):
+    with pytest.raises(RecordError) as raised:
+        material_row(SourceRecord("n", "NaCl", [], nsites=nsites), ATTRIBUTION, STAMP)
+    assert str(raised.value) == f"nsites {nsites} is not a whole number of 64 bits"
+
+
 def test_a_payload_with_integers_beyond_64_bits_is_written_with_their_digits():
     payload = {"natoms": 10**25, "sites": [2**64, -(2**63) - 1, 2**64 - 1], "band_gap": float("nan")}
     written = to_json(payload)  # orjson writes no integer beyond 64 bits, which the json module reads
@@ -286,6 +323,11 @@ def test_a_structure_of_the_records_formula_is_kept(formula, structure):
             "the structure is Fe0.5O (by occupancy), not the record's formula FeO",
         ),
         ("ZnO", structure_of(["Ga", "N"]), "the structure is GaN, not the record's formula ZnO"),
+        (  # its Fe and O within the tolerance of FeO's, its Si (3% of the atoms) not in the formula
+            "FeO",
+            structure_of(["Fe"] * 16 + ["O"] * 16 + ["Si"]),
+            "the structure is Fe16SiO16, not the record's formula FeO",
+        ),
         (  # as connectors write it (`structure_json`): its atoms read from its text, the formula's O not named as O0
             "ZnO",
             structure_json(np.eye(3) * 4, ["Zn", "Zn"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
