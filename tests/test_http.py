@@ -176,6 +176,25 @@ def test_retries_back_off_exponentially_from_the_first_one(failures):
     assert waited >= 0.3 * (2**failures - 1)  # 0.3 s before the first retry (urllib3 alone: none), then 0.6 s
 
 
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])  # written out: the list in matreg.http is what is tested
+def test_each_status_of_a_passing_fault_is_retried(status):
+    with ReplayServer(lambda request: Reply.json({"ok": True})) as server:
+        server.fail("/page", status)
+        assert HttpClient(HttpSettings(retries=1, backoff_s=0, jitter_s=0)).get_json(server.url + "page") == {
+            "ok": True
+        }
+    assert [request.path for request in server.requests] == ["/page"] * 2
+
+
+@pytest.mark.parametrize("status", [400, 404, 501])
+def test_a_status_no_retry_mends_is_an_error_at_once(status):
+    with ReplayServer(lambda request: Reply.json({"ok": True})) as server:
+        server.fail("/page", status)
+        with pytest.raises(SourceError, match=f"HTTP {status}"):
+            HttpClient(HttpSettings(retries=1, backoff_s=0, jitter_s=0)).get_json(server.url + "page")
+    assert [request.path for request in server.requests] == ["/page"]
+
+
 def test_retries_keep_to_the_sources_request_rate(tmp_path):
     # urllib3 retries below requests-ratelimiter's adapter: they were spaced by the backoff (0.05 s) alone
     settings = HttpSettings(retries=3, backoff_s=0.05, jitter_s=0, rate_limit_per_s=1)
