@@ -303,6 +303,15 @@ def test_no_group_fills_more_than_a_quarter_of_val_or_test_and_the_fractions_hol
     assert (assign_splits(shuffled, "composition", 3) == assign_splits(rows, "composition", 3)[shuffled.index]).all()
 
 
+def test_a_group_of_more_than_a_quarter_of_val_or_test_always_goes_to_train():
+    keys = pd.Series(["Fe-O"] * 15 + [f"G{n}" for n in range(385)])  # val and test: 40 rows each, a quarter 10
+    rows = pd.DataFrame({"record_id": [f"r{n}" for n in range(len(keys))], "chemsys": keys})
+    for seed in range(20):
+        labels = pd.Series(assign_splits(rows, "chemsys", seed))
+        assert set(labels[keys == "Fe-O"]) == {"train"}, seed
+        assert [(labels == part).sum() for part in ("val", "test")] == [40, 40], seed
+
+
 @pytest.mark.parametrize(
     "sizes",
     [
