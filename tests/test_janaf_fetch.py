@@ -4,6 +4,7 @@ import base64
 import json
 import re
 
+import pandas as pd
 import pytest
 from conftest import (
     JANAF_TABLES,
@@ -17,7 +18,9 @@ from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import load_catalog
 from matreg.errors import ConfigError, SourceError
+from matreg.export import export_dataset
 from matreg.ingest import run_ingest
+from matreg.resources import resource_path
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.janaf import ids_for_formulas, janaf_index, parse_table
 
@@ -126,6 +129,29 @@ def test_a_fetch_at_the_reference_temperature_leaves_the_other_temperatures_show
     assert narrow.n_unchanged == 1  # what it read is as stored: nothing written
     assert store.query("SELECT DISTINCT scope FROM materials").values.tolist() == [[""]]
     assert build_connector("janaf", catalog, FetchRequest(ids=["Al-001"])).attribution.scope == "T=298.15 K"
+
+
+def test_the_standard_state_dataset_exports_only_its_temperature_of_an_all_temperatures_fetch(
+    store, janaf_server, tmp_path
+):
+    shipped = load_catalog(resource_path("catalog.yaml"))  # janaf-thermo-298: 298.15 K and 1e5 Pa
+    request = FetchRequest(ids=["Al-001", "H-064"], all_temperatures=True, base_url=janaf_server.url)
+    run_ingest(build_connector("janaf", shipped, request, cache_path=store.cache_path), store)
+    assert store.query("SELECT count(DISTINCT temperature_K) FROM properties").iloc[0, 0] > 30
+    meta = export_dataset(store, shipped, "janaf-thermo-298", "csv", tmp_path / "thermo.csv")
+    exported = pd.read_csv(tmp_path / "thermo.csv")
+    columns = ["record_id", "property", "value", "unit", "temperature_K", "pressure_Pa"]
+    assert exported[columns].values.tolist() == [
+        ["janaf:Al-001", "enthalpy_of_formation", 0.0, "kJ/mol", 298.15, 1e5],
+        ["janaf:Al-001", "entropy", 28.275, "J/(mol*K)", 298.15, 1e5],
+        ["janaf:Al-001", "gibbs_energy_of_formation", 0.0, "kJ/mol", 298.15, 1e5],
+        ["janaf:Al-001", "heat_capacity_cp", 24.209, "J/(mol*K)", 298.15, 1e5],
+        ["janaf:H-064", "enthalpy_of_formation", -241.826, "kJ/mol", 298.15, 1e5],
+        ["janaf:H-064", "entropy", 188.834, "J/(mol*K)", 298.15, 1e5],
+        ["janaf:H-064", "gibbs_energy_of_formation", -228.582, "kJ/mol", 298.15, 1e5],
+        ["janaf:H-064", "heat_capacity_cp", 33.59, "J/(mol*K)", 298.15, 1e5],
+    ]
+    assert (meta["rows"], meta["records"]) == (8, 2)
 
 
 def test_formula_selects_tables_from_the_index(store, catalog):
