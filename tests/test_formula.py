@@ -443,6 +443,12 @@ def test_exact_equivalents_share_a_composition_key(text, other):
     assert key(text) == key(other)
 
 
+def test_amounts_of_up_to_ten_significant_digits_are_read_as_written():
+    assert key("Fe0.1234567Ni0.8765433") == "Fe1234567Ni8765433"
+    assert key("Fe0.1234561Ni0.8765439") == "Fe1234561Ni8765439"  # not 1929:13696, their ratio rounded to 6 digits
+    assert key("Si0.9999999Ge0.0000001") == "Si9999999Ge"  # not Si10000000Ge
+
+
 @pytest.mark.parametrize(
     ("text", "other"),
     [
