@@ -542,6 +542,18 @@ def test_a_page_emptied_by_missing_archives_does_not_end_the_run(store, catalog,
     assert len(store.query("SELECT * FROM materials")) == 6
 
 
+def test_a_next_value_that_repeats_the_one_sent_ends_the_run(store, catalog, server, replay, tmp_path):
+    last = json.loads(PAGES["mp-976876"].read_text())  # page 4 (empty) named again as the page after it: followed,
+    last["pagination"]["next_page_after_value"] = "mp-976876"  # it would be asked for without end
+    path = tmp_path / "page4_names_itself.json"
+    path.write_text(json.dumps(last), encoding="utf-8")
+    replay.pages = PAGES | {"mp-976876": path}
+    report = fetch(store, catalog)
+    after_values = [body["pagination"].get("page_after_value") for body in page_requests(server)]
+    assert after_values == [None, "mp-1225695", "mp-568005", "mp-976876"]
+    assert (report.status, report.n_fetched, report.n_stored, report.n_quarantined) == ("complete", 9, 8, 1)
+
+
 def test_functional_and_formula_follow_nomad_conventions():
     assert functional({"simulation": {"dft": {"xc_functional_names": ["GGA_C_PBE", "GGA_X_PBE"]}}}) == "PBE"
     hse_u = {"xc_functional_names": ["HYB_GGA_XC_HSE06"], "hubbard_kanamori_model": [{"u_effective": 1e-19}]}
