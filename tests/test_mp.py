@@ -157,6 +157,17 @@ def test_values_are_stored_in_canonical_units_with_provenance_method_and_structu
     assert len(structure) == 2 and structure.volume == pytest.approx(doc["volume"])
 
 
+def test_the_total_magnetization_of_a_cell_is_stored_per_atom(store, mp_catalog):
+    fetch(store, mp_catalog, ids=["mp-20332"])  # GdMgPd: 21.7649885 μB in its cell of 9 sites (3 Gd near 7.26 each)
+    moment = store.query(
+        "SELECT value, unit, original_value, original_unit FROM properties "
+        "WHERE record_id = 'mp:mp-20332' AND property = 'magnetic_moment'"
+    )
+    assert moment.values.tolist() == [
+        [pytest.approx(21.7649885 / 9), "bohr_magneton/atom", 21.7649885, "bohr_magneton/cell"]
+    ]
+
+
 def test_the_total_energy_is_the_calculations_own_not_the_corrected_one(tmp_path, store):
     energies = {"energy_per_atom": -9.9, "uncorrected_energy_per_atom": -9.5}  # MP2020 corrections: -0.4 eV/atom
     docs = [doc | energies if doc["material_id"] == "mp-631" else doc for doc in SUMMARY["data"]]
