@@ -570,6 +570,7 @@ def test_a_median_counts_each_source_licence_and_provenance_of_its_values(filled
     meta = export_dataset(filled, catalog, "gaps-median", "csv", tmp_path / "median.csv")
     assert sorted({source["source"] for source in meta["sources"]}) == ["cc0-lab", LAB, "dft-lab", "oqmd"]
     assert sorted({source["license"] for source in meta["sources"]}) == ["CC-BY-4.0", "CC0-1.0", "MIT"]
+    assert meta["licenses"] == content["licenses"]  # each value's own, not a median row's 'CC0-1.0; MIT'
     assert meta["provenance"] == ["dft", "experimental"]
 
 
