@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -654,6 +655,42 @@ def test_a_dataloader_slices_each_batch_at_once_as_batches_does(mp_store, tmp_pa
     loaded += _loaded(Subset(train, range(8)), batch_size=4, collate_fn=collate)
     assert calls == {"_batch": len(loaded), "_item": 0} and len(loaded) == -(-len(train) // 4) + 2
     assert torch.equal(loaded[-1]["index"], torch.arange(4, 8))
+
+
+@pytest.mark.parametrize("graphs", [False, True])
+def test_a_collate_function_of_ones_own_is_given_the_samples_as_a_list_it_may_change(mp_store, tmp_path, graphs):
+    # __getitems__ gave a read-only sequence: a collate function written to torch's contract (its fetcher hands it a
+    # list of samples) failed where it added a sample, sorted or shuffled them; across worker processes the sequence
+    # was pickled with its whole split
+    import random
+
+    import torch
+
+    export_torch(mp_store, CATALOG, "mp", tmp_path / "out", split="random", seed=2)
+    export = ExportedDataset(tmp_path / "out")
+    train = export.graph_split("train") if graphs else export.split("train")
+    padding = train[0]
+
+    def padded(samples):
+        return collate(samples + [padding])
+
+    def sorted_by_target(samples):
+        samples.sort(key=lambda sample: float(sample["target"]))
+        return collate(samples)
+
+    def shuffled(samples):
+        random.Random(3).shuffle(samples)
+        return collate(samples)
+
+    for collate_fn in (padded, sorted_by_target, shuffled):
+        _assert_same_batches(
+            _loaded(train, batch_size=4, shuffle=True, collate_fn=collate_fn),
+            _loaded(_one_by_one(train), batch_size=4, shuffle=True, collate_fn=collate_fn),
+        )
+    forked = {"num_workers": 2, "multiprocessing_context": "fork", "collate_fn": lambda samples: samples}
+    served = _loaded(train, batch_size=4, **forked)[0]
+    assert len(pickle.dumps(served)) < 2 * len(pickle.dumps([train[index] for index in range(4)]))
+    assert all(torch.equal(served[k][key], train[k][key]) for k in range(4) for key in train[k])
 
 
 def test_missing_torch_gives_a_clear_message_and_the_export_still_works(gap_store, tmp_path, monkeypatch):

@@ -25,7 +25,8 @@ import os
 import re
 import shutil
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections import UserList
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -632,7 +633,7 @@ class CompositionSplit(_TorchDataset):
     def __getitems__(self, indices: list[int]) -> DrawnSamples:
         """The samples a torch DataLoader drew for one batch (its fetcher calls this when a dataset has it, and
         `Subset` passes it on), which `collate` takes as one batch sliced at once, as `batches()` slices it."""
-        return DrawnSamples(self, indices)
+        return DrawnSamples(split=self, indices=indices)
 
     def _features(self, positions: Tensor) -> dict[str, Tensor]:
         """The tensors at `positions` (a 1-D index tensor), and `index`: the positions themselves."""
@@ -701,30 +702,36 @@ class GraphSplit(CompositionSplit):
         return _one_graph(crystals, n_atoms, n_edges)
 
 
-class DrawnSamples(Sequence):
-    """The samples of a split that a DataLoader drew for one batch: `collate` returns their `batch`, sliced at once
-    (`_batch`); any other collate function, torch's default one too, reads the samples one by one, each as
-    `split[index]` gives it."""
+class DrawnSamples(UserList):
+    """The samples of a split that a DataLoader drew for one batch, a list as torch's contract has it: `collate`
+    returns their `batch`, sliced at once (`_batch`), while they were not read one by one; any other collate function,
+    torch's default one too, reads (and may change) the samples, each as `split[index]` gives it, read when first
+    asked for. Pickled (a batch crossing from a worker process) as the list of samples, without the split."""
 
-    def __init__(self, split: CompositionSplit, indices: list[int]) -> None:
-        self.split = split
-        self.indices = indices
-
-    @cached_property
-    def batch(self) -> dict[str, Tensor]:
-        """The batch of the samples, as `split.batches()` builds it."""
-        return self.split._batch(require_torch().tensor(self.indices))
+    def __init__(self, samples: Iterable[dict[str, Tensor]] = (), split: CompositionSplit | None = None,
+                 indices: list[int] | None = None) -> None:  # fmt: skip
+        self.split, self.indices = split, indices
+        if split is None:  # (a list made of samples: `samples + more`, a slice)
+            super().__init__(samples)
 
     @cached_property
-    def _samples(self) -> list[dict[str, Tensor]]:
+    def data(self) -> list[dict[str, Tensor]]:  # type: ignore[override]
         """The samples one by one, read once however often a collate function goes over them."""
         return [self.split[index] for index in self.indices]
 
-    def __len__(self) -> int:
-        return len(self.indices)
+    @property
+    def batch(self) -> dict[str, Tensor] | None:
+        """The batch of the samples, as `split.batches()` builds it; None once they were read one by one (a collate
+        function may have changed them)."""
+        if self.split is None or "data" in vars(self):
+            return None
+        return self.split._batch(require_torch().tensor(self.indices))
 
-    def __getitem__(self, position: Any) -> Any:
-        return self._samples[position]
+    def __len__(self) -> int:
+        return len(self.indices) if self.split is not None and "data" not in vars(self) else len(self.data)
+
+    def __reduce__(self) -> tuple:
+        return list, (list(self.data),)
 
 
 def _unlabelled_tensors(features: dict[str, np.ndarray]) -> dict[str, Tensor]:
@@ -745,8 +752,8 @@ def collate(samples: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
     edge indices pointing into the batch (crystals differ in size, which torch's default collation cannot stack):
     `DataLoader(split, batch_size=32, shuffle=True, collate_fn=collate)`. The samples a DataLoader drew from a split
     itself (or a `Subset` of one) come as `DrawnSamples`, whose batch is sliced at once, as `.batches()` slices it."""
-    if isinstance(samples, DrawnSamples):
-        return samples.batch
+    if isinstance(samples, DrawnSamples) and (batch := samples.batch) is not None:
+        return batch
     torch = require_torch()
     batch = {key: torch.stack([sample[key] for sample in samples]) for key in samples[0] if key not in _GRAPH_KEYS}
     return batch | _joined_crystals(samples) if "atom_z" in samples[0] else batch
