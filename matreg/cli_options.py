@@ -95,6 +95,11 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+# The store's watch for signals (matreg.store.interrupts) interrupts a running query at a signal this handler handles,
+# as at Ctrl-C: the handler is marked so by the attribute's name (importing the store would take most of a second).
+_interrupt.raises_keyboard_interrupt = True  # type: ignore[attr-defined]
+
+
 def exit_interrupted(left: str | None) -> NoReturn:
     """End an interrupted command: 'interrupted' on stderr, with what it left (`left`), on a line of its own (after a
     progress bar), and exit code 128 + the signal, as a shell reports a process a signal ended: 143 after SIGTERM, 130

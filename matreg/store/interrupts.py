@@ -5,7 +5,8 @@ handler, and raises RuntimeError('Query interrupted') in place of its KeyboardIn
 that thread waits for the others' parts: with DuckDB on several threads about one signal in two went unnoticed until
 the query's end, minutes on a big store. So while the main thread runs a query, a watcher thread learns of each
 signal from Python's wakeup fd (written by the C-level handler, whatever the main thread runs) and interrupts the
-query's connection (`stopped_by_signals`), which then raises KeyboardInterrupt. (Arrow, reading a query's rows as
+query's connection (`stopped_by_signals`), which then raises KeyboardInterrupt: for a signal whose Python handler
+raises KeyboardInterrupt (`_interrupts`), not for one the program handles itself. (Arrow, reading a query's rows as
 DuckDB makes them, notices a signal itself, but leaves the query running, and closing its connection then waits for
 the query's end: the watcher stops that query too.)
 """
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 import duckdb
 
 DUCKDB_INTERRUPTED = "Query interrupted"  # DuckDB's RuntimeError when a signal stops a query (`interruptible`)
-STOPPING_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})  # the signals that stop a command (SIGTERM: as Ctrl-C)
+RAISES_KEYBOARD_INTERRUPT = "raises_keyboard_interrupt"  # a signal handler's attribute, true: its signal stops queries
 
 
 @contextlib.contextmanager
@@ -38,9 +39,18 @@ def interruptible() -> Iterator[None]:
         raise KeyboardInterrupt from None
 
 
+def _interrupts(signum: int) -> bool:
+    """Whether the signal `signum` interrupts the running queries: whether its Python handler, as the signal arrives,
+    raises KeyboardInterrupt: Python's own for SIGINT, or one marked so (`RAISES_KEYBOARD_INTERRUPT`: the command
+    line's for SIGTERM). A program's own handler (a job noting 'stop after this step') lets a query finish, as it
+    would without the store's watch."""
+    handler = signal.getsignal(signum)
+    return handler is signal.default_int_handler or getattr(handler, RAISES_KEYBOARD_INTERRUPT, False) is True
+
+
 class _SignalWatch:
     """The connections the main thread runs queries on, and while there are any, a thread that interrupts them at
-    SIGINT or SIGTERM, woken by Python's wakeup fd (no polling)."""
+    a signal whose handler raises KeyboardInterrupt (`_interrupts`), woken by Python's wakeup fd (no polling)."""
 
     def __init__(self) -> None:
         self._running: list[duckdb.DuckDBPyConnection] = []
@@ -85,11 +95,11 @@ class _SignalWatch:
         self._watcher.start()
 
     def _watch(self, signals: socket.socket) -> None:
-        """Interrupt the running queries at each SIGINT or SIGTERM `signals` receives (a byte each, the signal's
-        number), until its other end closes."""
+        """Interrupt the running queries at each signal `signals` receives (a byte each, the signal's number) whose
+        handler raises KeyboardInterrupt, until its other end closes."""
         with signals:
             while received := signals.recv(64):
-                if STOPPING_SIGNALS.intersection(received):
+                if any(_interrupts(signum) for signum in received):
                     with self._lock:
                         for con in self._running:
                             with contextlib.suppress(duckdb.ConnectionException):  # (closed: see `_stop_when_idle`)

@@ -1,0 +1,59 @@
+"""How a signal stops the store's DuckDB queries (matreg/store/interrupts.py), and what it leaves alone: a program's
+own handling of the signal."""
+
+import signal
+import subprocess
+import sys
+
+import pytest
+
+# A `python -c` prelude: DuckDB on four threads, as on a host of four cores or more, and an empty store (argv[1]).
+EMPTY_STORE_ON_FOUR_DUCKDB_THREADS = """
+import functools
+import os
+import signal
+import sys
+import threading
+import time
+import duckdb
+duckdb.connect = functools.partial(duckdb.connect, config={"threads": 4})
+from matreg.store import Store
+
+store = Store(sys.argv[1])
+store.ensure()
+"""
+SLOW_COUNT = "SELECT count(*) AS n FROM range(400000000) t(i) WHERE hash(i) % 7 < 7"  # (seconds: 400000000)
+
+
+def _run(script: str, *args: str) -> str:
+    """Run a `python -c` script (its arguments `args`) to its end, within seconds; its stderr, where it says what
+    it saw (DuckDB's progress bar is on stdout)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=30,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # (as a terminal delivers it)
+    )  # fmt: skip
+    return done.stderr
+
+
+# argv[2]: the signal the program handles itself, by noting it (as a job that checkpoints and stops after this step);
+# the signal reaches it 0.5 s into a query of seconds
+OWN_HANDLER = (
+    EMPTY_STORE_ON_FOUR_DUCKDB_THREADS
+    + f"""
+sig = signal.Signals[sys.argv[2]]
+noted = []
+signal.signal(sig, lambda signum, frame: noted.append(signum))
+sent = []
+threading.Timer(0.5, lambda: sent.append(time.monotonic()) or os.kill(os.getpid(), sig)).start()
+n = store.query({SLOW_COUNT!r})["n"].iloc[0]
+print("rows:", n, "signalled while it ran:", sent[0] < time.monotonic(), "noted:", noted, file=sys.stderr)
+"""
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_the_program_handles_itself_lets_a_query_finish(tmp_path, sig):
+    """A program with its own SIGINT or SIGTERM handler (a Slurm job noting 'stop after this step') got
+    KeyboardInterrupt from a query the signal reached: the query now finishes, and the program's handler runs."""
+    out = _run(OWN_HANDLER, str(tmp_path / "store"), sig.name)
+    assert out == f"rows: 400000000 signalled while it ran: True noted: [{int(sig)}]\n"
