@@ -1,11 +1,16 @@
 """How a signal stops the store's DuckDB queries (matreg/store/interrupts.py), and what it leaves alone: a program's
-own handling of the signal."""
+own handling of the signal, another wakeup fd."""
 
+import contextlib
 import signal
+import socket
 import subprocess
 import sys
 
+import duckdb
 import pytest
+
+from matreg.store.interrupts import stopped_by_signals
 
 # A `python -c` prelude: DuckDB on four threads, as on a host of four cores or more, and an empty store (argv[1]).
 EMPTY_STORE_ON_FOUR_DUCKDB_THREADS = """
@@ -57,3 +62,20 @@ def test_a_signal_the_program_handles_itself_lets_a_query_finish(tmp_path, sig):
     KeyboardInterrupt from a query the signal reached: the query now finishes, and the program's handler runs."""
     out = _run(OWN_HANDLER, str(tmp_path / "store"), sig.name)
     assert out == f"rows: 400000000 signalled while it ran: True noted: [{int(sig)}]\n"
+
+
+def test_a_wakeup_fd_set_while_a_query_runs_stays_set_after_it(tmp_path):
+    """Code that sets Python's wakeup fd while the store watches signals (asyncio's add_signal_handler) had it reset
+    to none when the watch ended, and its signal handlers stopped running: the watch leaves that fd set."""
+    theirs, other_end = socket.socketpair()
+    theirs.setblocking(False)
+    assert signal.set_wakeup_fd(-1) == -1  # (the store watches only where no other code does)
+    try:
+        with contextlib.closing(duckdb.connect()) as con, stopped_by_signals(con):
+            con.execute("SELECT 1")
+            signal.set_wakeup_fd(theirs.fileno())
+        assert signal.set_wakeup_fd(-1) == theirs.fileno()
+    finally:
+        signal.set_wakeup_fd(-1)
+        theirs.close()
+        other_end.close()

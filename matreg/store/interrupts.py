@@ -106,14 +106,17 @@ class _SignalWatch:
                                 con.interrupt()
 
     def _stop_when_idle(self) -> None:
-        """Stop watching once no query runs: the wakeup fd as before, the socket pair closed, the thread ended.
-        Only the main thread may set the wakeup fd (a block left by another thread, a query's reader its garbage
-        collection closed, leaves it to the main thread's next query; a block whose exit the signal's own
-        KeyboardInterrupt cut short leaves its connection listed, closed, until it is collected)."""
+        """Stop watching once no query runs: the wakeup fd as before (or as code the queries ran meanwhile set it:
+        asyncio's add_signal_handler), the socket pair closed, the thread ended. Only the main thread may set the
+        wakeup fd (a block left by another thread, a query's reader its garbage collection closed, leaves it to the
+        main thread's next query; a block whose exit the signal's own KeyboardInterrupt cut short leaves its
+        connection listed, closed, until it is collected)."""
         if self._running or self._watcher is None or threading.current_thread() is not threading.main_thread():
             return
         wakeup, watcher, self._wakeup, self._watcher = self._wakeup, self._watcher, None, None
-        signal.set_wakeup_fd(-1)
+        now = signal.set_wakeup_fd(-1)
+        if now != wakeup.fileno():
+            signal.set_wakeup_fd(now)  # (another's, set meanwhile: it stays)
         wakeup.close()  # (the watcher reads its end out, and ends)
         watcher.join()
 
