@@ -1,5 +1,5 @@
 """How a signal stops the store's DuckDB queries (matreg/store/interrupts.py), and what it leaves alone: a program's
-own handling of the signal, another wakeup fd."""
+own handling of the signal, a query's reader paused between batches, a forked worker's signals, another wakeup fd."""
 
 import contextlib
 import signal
@@ -14,6 +14,7 @@ from matreg.store.interrupts import stopped_by_signals
 
 # A `python -c` prelude: DuckDB on four threads, as on a host of four cores or more, and an empty store (argv[1]).
 EMPTY_STORE_ON_FOUR_DUCKDB_THREADS = """
+import contextlib
 import functools
 import os
 import signal
@@ -79,3 +80,71 @@ def test_a_wakeup_fd_set_while_a_query_runs_stays_set_after_it(tmp_path):
         signal.set_wakeup_fd(-1)
         theirs.close()
         other_end.close()
+
+
+# Ctrl-C between two batches of a query's reader, at other work of the program, which it stops; the reader read on
+PAUSED_READER = (
+    EMPTY_STORE_ON_FOUR_DUCKDB_THREADS
+    + """
+reader = store.query_batches("SELECT i, hash(i) AS h FROM range(5000000) t(i)", 100000)
+rows = len(reader.read_next_batch())
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(10)
+except KeyboardInterrupt:
+    time.sleep(0.3)  # (time for any thread that the signal woke)
+rows += sum(len(batch) for batch in reader)
+print("rows:", rows, file=sys.stderr)
+"""
+)
+
+
+def test_ctrl_c_while_a_query_reader_is_paused_leaves_its_query_running(tmp_path):
+    """Ctrl-C at a program's other work between two batches of a query's reader (a notebook's cell) stopped that
+    work, and also the query, whose next batch raised StoreError: the query goes on, its rows all read."""
+    assert _run(PAUSED_READER, str(tmp_path / "store")) == "rows: 5000000\n"
+
+
+# A thread forks a worker 0.5 s into a query of seconds; the worker alone gets SIGINT, and lingers (40 s)
+FORKED_WORKER = (
+    EMPTY_STORE_ON_FOUR_DUCKDB_THREADS
+    + f"""
+workers = []
+
+def fork_a_worker():
+    time.sleep(0.5)
+    pid = os.fork()
+    if pid == 0:
+        with contextlib.suppress(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(40)
+        os._exit(0)
+    workers.append(pid)
+
+threading.Thread(target=fork_a_worker).start()
+n = store.query({SLOW_COUNT!r})["n"].iloc[0]
+print("rows:", n, "forked while it ran:", bool(workers), file=sys.stderr)
+os.kill(workers[0], signal.SIGKILL)
+"""
+)
+
+
+def test_sigint_to_a_worker_forked_while_a_query_runs_leaves_the_query_running(tmp_path):
+    """A worker forked while the store watched for signals (multiprocessing's 'fork') wrote its own signals to the
+    watch, which interrupted the parent's query, and held the watch's socket open, so that the query's end waited
+    for the worker's: the parent's query runs to its end, and ends at once."""
+    assert _run(FORKED_WORKER, str(tmp_path / "store")) == "rows: 400000000 forked while it ran: True\n"
+
+
+def test_an_interrupted_query_read_in_batches_raises_keyboard_interrupt(store, monkeypatch):
+    """A query whose connection is interrupted while its rows are read in batches (the watch for signals, at
+    Ctrl-C) raised StoreError ('INTERRUPT Error: Interrupted!'): it raises KeyboardInterrupt, as `query` does."""
+    store.ensure()
+    connections = []
+    connect = store.connect
+    monkeypatch.setattr(store, "connect", lambda: connections.append(connect()) or connections[-1])
+    reader = store.query_batches("SELECT i, hash(i) AS h FROM range(5000000) t(i)", 100000)
+    reader.read_next_batch()
+    connections[0].interrupt()
+    with pytest.raises(KeyboardInterrupt):
+        reader.read_all()

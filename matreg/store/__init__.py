@@ -1264,12 +1264,20 @@ def _read_out(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnection)
     """The batches of a query's `reader`, a failure while the query runs a StoreError (DuckDB's errors reach Arrow's
     reader as OSError); `con` closed once they are read out or dropped."""
     try:
-        with interruptible(), stopped_by_signals(con):
-            yield from reader
+        while (batch := _next_batch(reader, con)) is not None:
+            yield batch
     except (duckdb.Error, pyarrow.ArrowException, OSError) as exc:
         raise StoreError(f"query failed: {_whole_message(exc)}") from None
     finally:
         con.close()
+
+
+def _next_batch(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnection) -> pyarrow.RecordBatch | None:
+    """The next batch of a query's `reader` (None at its end), a signal while DuckDB makes it interrupting the query
+    (`stopped_by_signals`): only then, not while its reader waits for the next read (the program runs other code,
+    whose Ctrl-C is not the query's)."""
+    with interruptible(), stopped_by_signals(con):
+        return next(reader, None)
 
 
 def _whole_message(exc: Exception) -> str:

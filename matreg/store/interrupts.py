@@ -14,6 +14,7 @@ the query's end: the watcher stops that query too.)
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import threading
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 import duckdb
 
 DUCKDB_INTERRUPTED = "Query interrupted"  # DuckDB's RuntimeError when a signal stops a query (`interruptible`)
+DUCKDB_INTERRUPT = "INTERRUPT Error: "  # DuckDB's message when its connection's query is interrupted (`stopping`)
 RAISES_KEYBOARD_INTERRUPT = "raises_keyboard_interrupt"  # a signal handler's attribute, true: its signal stops queries
 
 
@@ -56,7 +58,9 @@ class _SignalWatch:
         self._running: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()  # (held to change `_running`, and to interrupt its connections)
         self._wakeup: socket.socket | None = None  # the end of the socket pair the signal handler writes to
+        self._signals: socket.socket | None = None  # the end the watcher reads
         self._watcher: threading.Thread | None = None
+        os.register_at_fork(after_in_child=self._leave_to_the_parent)
 
     @contextlib.contextmanager
     def stopping(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
@@ -71,6 +75,10 @@ class _SignalWatch:
             self._start()
             yield
         except duckdb.InterruptException:
+            raise KeyboardInterrupt from None
+        except OSError as exc:  # (DuckDB's, as Arrow's reader of a query's rows raises it)
+            if not str(exc).startswith(DUCKDB_INTERRUPT):
+                raise
             raise KeyboardInterrupt from None
         finally:
             with self._lock:
@@ -90,7 +98,7 @@ class _SignalWatch:
             wakeup.close()
             signals.close()
             return
-        self._wakeup = wakeup
+        self._wakeup, self._signals = wakeup, signals
         self._watcher = threading.Thread(target=self._watch, args=(signals,), name="matreg-signals", daemon=True)
         self._watcher.start()
 
@@ -113,12 +121,31 @@ class _SignalWatch:
         connection listed, closed, until it is collected)."""
         if self._running or self._watcher is None or threading.current_thread() is not threading.main_thread():
             return
-        wakeup, watcher, self._wakeup, self._watcher = self._wakeup, self._watcher, None, None
-        now = signal.set_wakeup_fd(-1)
-        if now != wakeup.fileno():
-            signal.set_wakeup_fd(now)  # (another's, set meanwhile: it stays)
+        wakeup, watcher, self._wakeup, self._signals, self._watcher = self._wakeup, self._watcher, None, None, None
+        _put_back_wakeup_fd(wakeup)
         wakeup.close()  # (the watcher reads its end out, and ends)
         watcher.join()
+
+    def _leave_to_the_parent(self) -> None:
+        """In a process forked while watching (multiprocessing's 'fork'), stop watching, without the watcher thread
+        (it stays in the parent): else the child's signals reached the parent's watcher, which interrupted the
+        parent's queries, and the child held the parent's socket pair open, so that the parent's watch ended only
+        with the child. The lock new: another thread of the parent may have held it."""
+        self._lock = threading.Lock()
+        if self._watcher is None:
+            return
+        _put_back_wakeup_fd(self._wakeup)
+        self._wakeup.close()
+        self._signals.close()
+        self._wakeup, self._signals, self._watcher = None, None, None
+
+
+def _put_back_wakeup_fd(own: socket.socket) -> None:
+    """Set Python's wakeup fd to none again, where it is `own` (the watch's): another, set while the watch ran
+    (asyncio's add_signal_handler), stays."""
+    now = signal.set_wakeup_fd(-1)
+    if now != own.fileno():
+        signal.set_wakeup_fd(now)
 
 
 _SIGNAL_WATCH = _SignalWatch()
@@ -126,5 +153,7 @@ _SIGNAL_WATCH = _SignalWatch()
 
 def stopped_by_signals(con: duckdb.DuckDBPyConnection) -> contextlib.AbstractContextManager[None]:
     """A block running queries on `con` in which Ctrl-C or SIGTERM interrupts them, whichever of DuckDB's threads
-    runs them: the block raises KeyboardInterrupt (a query failing in it with DuckDB's InterruptException)."""
+    runs them: the block raises KeyboardInterrupt (a query failing in it with DuckDB's InterruptException, or its
+    message through Arrow's reader). A block per DuckDB call: between calls, the program's own code runs, and a signal
+    there is not the query's."""
     return _SIGNAL_WATCH.stopping(con)
