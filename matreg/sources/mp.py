@@ -25,7 +25,7 @@ import orjson
 import requests
 
 from matreg.catalog import Source
-from matreg.errors import ConfigError, RecordError, SourceError
+from matreg.errors import ConfigError, RecordError, SourceError, SourceUnavailable
 from matreg.fieldmap import FieldMap, load_field_map
 from matreg.http import HttpClient, is_secret_name
 from matreg.paginate import HttpRequest, OffsetPaginator, count_of, dig
@@ -313,23 +313,26 @@ def _hear_heartbeat(endpoint: str, client: HttpClient) -> str:
     """The db_version of the API's heartbeat (as it answers now: mp-api keeps the first answer it read for the whole
     process); SourceError unless it answers within the source's timeout (and retries), with the version and
     db_version mp-api reads of it: mp-api asks it with `requests.get` and no timeout, so a server that accepts and
-    never answers would hang the fetch silently, and another server's answer would fail in mp-api as a KeyError."""
+    never answers would hang the fetch silently, and another server's answer would fail in mp-api as a KeyError.
+    An endpoint unreachable, or failing for now, stays SourceUnavailable (a failure for now: exit TRY_LATER)."""
     not_cached = getattr(client.session, "cache_disabled", contextlib.nullcontext)  # (the HTTP cache would answer)
     try:
         with not_cached():
             answer = client.get_json(endpoint + "heartbeat")
-        problem = _heartbeat_problem(answer)
     except SourceError as exc:
-        problem = str(exc)
+        raise _no_heartbeat(endpoint, str(exc), client, for_now=isinstance(exc, SourceUnavailable)) from None
+    problem = _heartbeat_problem(answer)
     if problem:
         raise _no_heartbeat(endpoint, problem, client)
     return answer["db_version"]
 
 
-def _no_heartbeat(endpoint: str, problem: str, client: HttpClient) -> SourceError:
-    """The error of an endpoint that answers no Materials Project heartbeat, saying why (`problem`)."""
+def _no_heartbeat(endpoint: str, problem: str, client: HttpClient, for_now: bool = False) -> SourceError:
+    """The error of an endpoint that answers no Materials Project heartbeat, saying why (`problem`); SourceUnavailable
+    where that is a failure for now (`for_now`: unreachable, a 5xx or 429 after the retries)."""
     root = f"is {endpoint} the API's root, as https://api.materialsproject.org/ is?"
-    return SourceError(client.redact(f"Materials Project API at {endpoint}: no heartbeat: {problem} ({root})"))
+    error = SourceUnavailable if for_now else SourceError
+    return error(client.redact(f"Materials Project API at {endpoint}: no heartbeat: {problem} ({root})"))
 
 
 def _heartbeat_problem(answer: Any) -> str | None:
