@@ -269,10 +269,10 @@ def _post_turned_get(response: requests.Response) -> tuple[requests.Response, st
     return next(((hop, then.url) for hop, then in hops if hop.status_code in (301, 302, 303)), None)
 
 
-def _unavailable(error: requests.RequestException) -> bool:
-    """Whether a failure of requests is the source's for now (a connection refused or lost, a timeout: urllib3
-    retried it already), not one of the request or the client (a certificate refused, a URL requests cannot send)."""
-    unreachable = isinstance(error, (requests.ConnectionError, requests.Timeout))
+def is_unavailable(error: requests.RequestException) -> bool:
+    """Whether a failure of requests is the source's for now (a connection refused or lost, inside an answer too, a
+    timeout), not one of the request or the client (a certificate refused, a URL requests cannot send)."""
+    unreachable = isinstance(error, (requests.ConnectionError, requests.Timeout, ChunkedEncodingError))
     return unreachable and not isinstance(error, requests.exceptions.SSLError)
 
 
@@ -633,7 +633,7 @@ class HttpClient:
         """`attempt()`, a request and the reading of its answer, tried again after the backoff when the connection
         broke inside the answer (requests' ChunkedEncodingError), up to `retries` times (urllib3 retries one lost
         before the answer only); SourceError (secrets redacted) for a failure of requests, SourceUnavailable where
-        the source could not be reached or broke off every answer (`_unavailable`). A client sending through
+        the source could not be reached or broke off every answer (`is_unavailable`). A client sending through
         `session` itself (mp-api) has its requests retried so."""
         retry = self._retry
         while True:
@@ -649,7 +649,7 @@ class HttpClient:
                     raise SourceUnavailable(self.redact(problem)) from None
                 retry.sleep()
             except requests.RequestException as exc:
-                failed = SourceUnavailable if _unavailable(exc) else SourceError
+                failed = SourceUnavailable if is_unavailable(exc) else SourceError
                 raise failed(self.redact(f"{method} {url} failed: {exc}")) from None
 
     def _refuse_elsewhere(self, url: str, redirected_from: str | None = None) -> None:

@@ -16,7 +16,7 @@ from pymatgen.core import Lattice, Structure
 from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import Catalog, load_catalog
-from matreg.errors import ConfigError, SourceError
+from matreg.errors import ConfigError, SourceError, SourceUnavailable
 from matreg.fieldmap import load_field_map
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
@@ -58,11 +58,12 @@ class Figshare:
     """figshare's download path, answering whatever zip the test puts in `body`."""
 
     body: bytes
+    sent_bytes: int | None = None  # the body's bytes sent before the connection closes (None: all)
 
     def route(self, request: Request) -> Reply:
         if request.path != DOWNLOAD:
             return Reply(404, b"Not Found", "text/plain")
-        return Reply(200, self.body, "application/zip")
+        return Reply(200, self.body, "application/zip", sent_bytes=self.sent_bytes)
 
 
 @pytest.fixture
@@ -403,6 +404,16 @@ def test_a_broken_download_is_a_source_error_and_the_run_fails(tmp_path, server,
     store = Store(tmp_path / "store")
     with pytest.raises(SourceError, match=message):
         fetch(store, catalog, everything=True, page_size=5)
+    assert store.table("fetch_runs")["status"].tolist() == ["failed"] and len(store.table("materials")) == 0
+
+
+def test_a_download_whose_connection_is_lost_fails_the_run_for_now(tmp_path, server, figshare):
+    catalog = jarvis_catalog(tmp_path, server, cache=False)
+    figshare.sent_bytes = len(figshare.body) // 2  # its Content-Length promised, half sent, the connection closed
+    store = Store(tmp_path / "store")
+    lost = rf"the download of {server.root}{DOWNLOAD} broke off: .*IncompleteRead"
+    with pytest.raises(SourceUnavailable, match=lost):
+        fetch(store, catalog, everything=True, page_size=5)  # (a failure for now: exit TRY_LATER)
     assert store.table("fetch_runs")["status"].tolist() == ["failed"] and len(store.table("materials")) == 0
 
 
