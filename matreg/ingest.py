@@ -838,9 +838,15 @@ def _started_instead(not_resumed: str, dropped: list[str]) -> str:
 
 def _resumed(connector: Connector, store: Store, info: RunInfo) -> RunReport:
     """The interrupted run of this source, parameters and endpoint, claimed for this process, as staged;
-    NothingToResume if there is none (a fresh fetch of the same query may drop it until it is claimed)."""
+    NothingToResume if there is none (a fresh fetch of the same query may drop it until it is claimed, and another
+    process may claim it first: it is then still running there, as a look a moment later would find it)."""
     run_id = _interrupted_run(connector, store, info)["run_id"]
-    store.claim_run(run_id)
+    try:
+        store.claim_run(run_id)
+    except StoreError:
+        raise NothingToResume(
+            f"nothing to resume: run {run_id} is still running in another process, which claimed it meanwhile"
+        ) from None
     row = store.staged_runs().get(run_id)  # read again once claimed: a fresh fetch may have dropped it meanwhile
     if row is None:
         store.release_run(run_id)

@@ -36,6 +36,7 @@ from conftest import (
 from replay import ReplayServer
 from typer.testing import CliRunner
 
+from matreg import ingest
 from matreg.cli import app
 from matreg.defaults import EXPORT_FORMATS
 from matreg.errors import ConfigError
@@ -799,6 +800,41 @@ def test_resume_or_start_at_another_server_says_it_dropped_the_interrupted_run_r
         "(--resume-or-start)\n"
     )
     assert Store(Path(os.environ["MATREG_STORE"])).staged_runs() == {}
+
+
+def test_an_interrupted_run_another_process_claims_between_the_look_and_the_claim_counts_as_still_running(
+    run, janaf_server, monkeypatch
+):
+    """Two requeued jobs of one query racing for its interrupted run: the one that loses the claim finds it running
+    in another process, as it would a moment later (--resume-or-start starts a fresh fetch, --resume says so)."""
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    fetch = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress"]
+    assert run(*fetch).exit_code == 75
+    store = Path(os.environ["MATREG_STORE"])
+    (run_id,) = Store(store).staged_runs()
+    looked, holders = ingest._interrupted_run, []
+
+    def claimed_by_another_process_once_seen(*args):
+        row = looked(*args)
+        lock = store / "locks" / f"{row['run_id']}.lock"
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+        holders.append(holder)
+        assert holder.stdout.readline().strip() == "holding"
+        return row
+
+    monkeypatch.setattr(ingest, "_interrupted_run", claimed_by_another_process_once_seen)
+    try:
+        started = run(*fetch, "--resume-or-start")
+        holders.pop().kill()
+        resumed = run(*fetch, "--resume")
+    finally:
+        for holder in holders:
+            holder.kill()
+    still_running = f"nothing to resume: run {run_id} is still running in another process, which claimed it meanwhile"
+    assert started.exit_code == 0 and "read 2, 2 valid records" in started.stdout
+    assert started.stderr == f"{still_running}: started a fresh fetch (--resume-or-start)\n"
+    assert resumed.exit_code == 1 and resumed.stderr == f"error: {still_running}\n"
+    assert list(Store(store).staged_runs()) == [run_id]  # (neither run dropped it, nor wrote to it)
 
 
 def test_a_fetch_the_source_refuses_exits_1_and_one_it_cannot_reach_75(run, janaf_server, monkeypatch):
