@@ -60,6 +60,21 @@ def test_a_released_version_is_refused_with_a_one_line_error(filled):
     assert unknown.exit_code == 2 and "no release 9.9.9 of 'gaps'" in unknown.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("export", "../x", "--release", "1.0.0", "--out", "x.csv"),
+        ("diff", "Bad!Name", "1.0.0", "1.0.1"),
+        ("release", "../x", "--version", "1.0.0"),
+    ],
+    ids=["export", "diff", "release"],
+)
+def test_an_invalid_dataset_name_is_a_command_that_can_never_work(filled, command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = filled(*command)
+    assert result.exit_code == 2 and result.stderr == f"error: invalid dataset name '{command[1]}'\n"
+
+
 @pytest.mark.parametrize("command", ["release", "diff"])
 def test_release_commands_have_help(command):
     assert runner.invoke(app, [command, "--help"]).exit_code == 0

@@ -502,8 +502,9 @@ def _canonical_json(data: dict) -> bytes:
 
 
 def _releases_of(store: Store, name: str) -> Path:
+    """Where the releases of dataset `name` live; ConfigError for a name no dataset can have (no path tricks)."""
     if not SAFE_NAME.fullmatch(name):
-        raise StoreError(f"invalid dataset name '{name}'")
+        raise ConfigError(f"invalid dataset name '{name}'")
     return store.root / RELEASES / name
 
 
