@@ -75,6 +75,16 @@ def test_an_invalid_dataset_name_is_a_command_that_can_never_work(filled, comman
     assert result.exit_code == 2 and result.stderr == f"error: invalid dataset name '{command[1]}'\n"
 
 
+def test_a_release_whose_payload_is_missing_is_reported_damaged_not_unknown(filled, tmp_path):
+    assert filled("release", "thermo", "--version", "1.0.0").exit_code == 0
+    payload = tmp_path / "store" / "releases" / "thermo" / "1.0.0" / "payload.parquet"
+    payload.unlink()  # a damaged copy of the store, a partial rsync
+    result = filled("export", "thermo", "--release", "1.0.0", "--out", str(tmp_path / "o.csv"))
+    assert result.exit_code == 1  # (the store's data, not the command: 2 would say the command can never work)
+    assert result.stderr == f"error: release 1.0.0 of 'thermo' is damaged: its file {payload} is missing\n"
+    assert not (tmp_path / "o.csv").exists()
+
+
 @pytest.mark.parametrize("command", ["release", "diff"])
 def test_release_commands_have_help(command):
     assert runner.invoke(app, [command, "--help"]).exit_code == 0

@@ -533,11 +533,15 @@ def _publish(store: Store, staging: Path, final: Path, name: str, version: str) 
 
 
 def _existing(store: Store, name: str, version: str, file: str) -> Path:
+    """The path of a file of release `version`; UnknownName if there is no such release, StoreError if the release
+    is there (its manifest is) but the file is missing: a damaged copy of the store."""
     path = release_dir(store, name, version) / file
-    if not path.is_file():
-        have = ", ".join(released_versions(store, name)) or "none"
-        raise UnknownName(f"no release {version} of '{name}' in {store.root} (released: {have})")
-    return path
+    if path.is_file():
+        return path
+    released = released_versions(store, name)
+    if version in released:
+        raise StoreError(f"release {version} of '{name}' is damaged: its file {path} is missing")
+    raise UnknownName(f"no release {version} of '{name}' in {store.root} (released: {', '.join(released) or 'none'})")
 
 
 def _record_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
