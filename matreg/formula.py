@@ -113,16 +113,16 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     `as_stored` reads a formula_original the store holds as the matreg that stored it did: without the refusals of
     input added since (a number after a space, a phase label), which only records fetched or imported anew meet.
 
-    The electron ('e-', 'e1-', 'e[-1]'), the reference species of ion thermochemistry (JANAF's electron gas), which
-    pymatgen has no formula for, is 'e[-1]': no elements, no atoms, charge -1.
+    The electron ('e-', 'e1-', 'e[-1]', typeset too: 'e−', 'e⁻'), the reference species of ion thermochemistry
+    (JANAF's electron gas), which pymatgen has no formula for, is 'e[-1]': no elements, no atoms, charge -1.
     """
     original = str(text).strip()
     if not original:
         raise FormulaError("empty formula")
-    if _ELECTRON.fullmatch(original):
+    plain = _superscript_charge_read(original.translate(_SUBSCRIPT_DIGITS).translate(_MINUS_SIGN))
+    if _ELECTRON.fullmatch(plain):
         return Formula(original, _ELECTRON_FORMULA, _ELECTRON_FORMULA, (), 0.0, -1.0, None, {})
     try:
-        plain = _superscript_charge_read(original.translate(_SUBSCRIPT_DIGITS).translate(_MINUS_SIGN))
         composition = _ion(plain, as_stored) if _CHARGE_SUFFIX.search(plain) else _composition(plain, as_stored)
         unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
         if unknown or not composition.elements:
@@ -156,7 +156,7 @@ def ambiguous_charge(text: str) -> str | None:
     reads it as `parse_formula` does (Mg₂⁺); input that may be a chemist's (a lab sheet) is refused with this reason."""
     original = str(text).strip()
     signs = original.translate(_SUPERSCRIPT_SIGNS)
-    if _ELECTRON.fullmatch(original):
+    if _ELECTRON.fullmatch(signs.translate(_SUBSCRIPT_DIGITS)):
         return None
     if written := _AMBIGUOUS_CHARGE.fullmatch(signs):
         return _charge_or_amount(

@@ -56,7 +56,10 @@ def test_an_ion_with_an_isotope_counts_each_atom_once(text, species, charge):
     assert same_composition(formula, Composition("H2"))
 
 
-@pytest.mark.parametrize("text", ["e1-", "e-", "e[-1]"])
+@pytest.mark.parametrize(
+    "text",
+    ["e1-", "e-", "e[-1]"] + ["e\u2212", "e1\u2212", "e[\u22121]", "e⁻", "e₁⁻"],  # typeset: pasted from a paper
+)
 def test_the_electron_is_a_species_without_atoms(text):
     formula = parse_formula(text)  # JANAF's electron gas (D-020), the reference of ion thermochemistry
     assert (formula.reduced, formula.species, formula.original) == ("e[-1]", "e[-1]", text)
@@ -343,7 +346,7 @@ def test_a_sign_then_a_number_beyond_one_digit_is_no_charge(text):
 @pytest.mark.parametrize(
     "text",
     ["Mg+2", "Mg[+2]", "Mg2[+1]", "Mg²⁺", "Mg₂⁺", "Hg2++", "Cl-", "OH-", "e-", "e1-", "C60-", "Fe0.5+", "MgO", "Qz2+"]
-    + ["Si0.99999B1e-5", "SO4[-2]", "SO₄²⁻", "U-235"],
+    + ["Si0.99999B1e-5", "SO4[-2]", "SO₄²⁻", "U-235", "e1\u2212", "e1⁻"],
 )
 def test_a_charge_that_reads_one_way_is_not_ambiguous(text):
     assert ambiguous_charge(text) is None  # C60-: no charge is "0-"; Fe0.5+: no amount ends in "."; Qz2+: no formula
