@@ -147,6 +147,7 @@ def fetch(
     connector = build_connector(source, read_catalog(catalog), request, cache_path=cache_path)
     show = progress and sys.stderr.isatty()
     tune_gc_for_fetch()
+    resuming = "--resume" if resume else "--resume-or-start" if resume_or_start else None
     try:
         report = run_ingest(
             connector,
@@ -160,11 +161,11 @@ def fetch(
             pause_gc=True,  # with `tune_gc_for_fetch`: the process is this fetch's
         )
     except KeyboardInterrupt:
-        exit_interrupted("a dry run writes nothing" if dry_run else _committed(target, connector))
+        exit_interrupted("a dry run writes nothing" if dry_run else _committed(target, connector, resuming))
     except SourceError as exc:  # the source failed: what was read is committed
         if dry_run:
             raise
-        raise type(exc)(f"{exc}; {_committed(target, connector)}") from None  # (of its kind: its exit code)
+        raise type(exc)(f"{exc}; {_committed(target, connector, resuming)}") from None  # (of its kind: its exit code)
     if resume_or_start and not dry_run:
         _echo_resumed_or_started(report)
     _finish(report, target, limit)
@@ -178,9 +179,9 @@ def _echo_resumed_or_started(report: RunReport) -> None:
         typer.echo(f"{report.not_resumed} (--resume-or-start)", err=True)
 
 
-def _committed(store: Store, connector: Connector) -> str:
+def _committed(store: Store, connector: Connector, resuming: str | None) -> str:
     """What an interrupted fetch, or one its source failed, left: the run it staged, how much it read, and the command
-    that continues it."""
+    that continues it: the same one where it was given the option that resumes (`resuming`), else with --resume."""
     source, query = connector.attribution.source, connector.run_info().query
     staged = {
         run_id: row
@@ -190,10 +191,10 @@ def _committed(store: Store, connector: Connector) -> str:
     if not staged:
         return "no page was committed, there is nothing to resume"
     run_id = max(staged, key=lambda run: staged[run]["finished_at"])  # the one committed last: this process's
-    return (
-        f"run {run_id} committed {staged[run_id]['n_fetched']} records read (staged, not published); the same "
-        f"command with --resume continues it: matreg fetch {source} ... --resume"
-    )
+    committed = f"run {run_id} committed {staged[run_id]['n_fetched']} records read (staged, not published)"
+    if resuming:
+        return f"{committed}; the same command, with its {resuming}, continues it"
+    return f"{committed}; the same command with --resume continues it: matreg fetch {source} ... --resume"
 
 
 @app.command("import")

@@ -755,11 +755,17 @@ def test_a_fetch_its_source_fails_says_which_run_holds_what_it_read_and_that_res
 def test_resume_or_start_continues_the_interrupted_run_of_the_query_after_its_last_committed_page(run, janaf_server):
     """What a requeued Slurm job or a cron line runs every time: an interrupted run is continued, no page read twice
     and none left out."""
-    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    janaf_server.fail("/tables/C-095.txt", *[503] * 8)  # the second page fails after the first was read, twice
     fetch = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress", "--resume-or-start"]
     failed = run(*fetch)
     assert failed.exit_code == 75 and "started a fresh fetch" not in failed.stderr
     (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
+    assert failed.stderr.endswith(f"run {run_id} committed 1 records read (staged, not published); the same command, "
+                                  "with its --resume-or-start, continues it\n")  # fmt: skip
+    failed_again = run(*fetch[:-1], "--resume")  # (the advice names the option given: this one, as typed)
+    assert failed_again.exit_code == 75 and failed_again.stderr.endswith(
+        "the same command, with its --resume, continues it\n"
+    )
     asked_before = len(janaf_server.requests)
     resumed = run(*fetch)
     assert resumed.exit_code == 0 and "read 2, 2 valid records (14 values): 2 written" in resumed.stdout
