@@ -707,6 +707,25 @@ def test_a_moved_from_or_out_path_that_is_not_utf8_is_a_one_line_error_naming_it
     assert sorted(tmp_path.iterdir()) == [tmp_path / "catalog.yaml", tmp_path / "store"]  # (nothing written)
 
 
+def test_training_on_an_export_directory_whose_path_is_not_utf8_is_a_one_line_error_naming_it(
+    filled, tmp_path, monkeypatch
+):
+    """A torch export directory with a Latin-1 name failed with a traceback as Arrow opened its files (and the run
+    directory named after it, and its config, would have recorded it): it is refused as --out is (exit 2)."""
+    monkeypatch.chdir(tmp_path)  # (where the default run directory, runs/<export name>-..., would go)
+    export = tmp_path / "export"
+    assert filled("export", "gaps", "--format", "torch", "--split", "random", "--out", str(export)).exit_code == 0
+    latin1 = export.rename(tmp_path / os.fsdecode(b"\xe9t\xe9"))
+    for out in ([], ["--out", str(tmp_path / "run")]):
+        result = filled("train", str(latin1), "--model", "elemnet", "--epochs", "1", *out)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert result.stderr == (
+            f"error: the export directory {os.fsencode(latin1)!r}: the name {os.fsencode(latin1.name)!r} in its path "
+            "is not UTF-8 text, which matreg records paths in; rename it\n"
+        )
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "run").exists()
+
+
 def test_a_catalog_or_mapping_path_that_is_not_utf8_is_read(run, catalog_path, tmp_path):
     """A catalog or a mapping is read, its path never recorded: a Latin-1 name in it is no problem."""
     latin1 = tmp_path / os.fsdecode(b"\xe9t\xe9")

@@ -32,7 +32,7 @@ import pandas as pd
 
 from matreg import __version__
 from matreg.catalog import Catalog
-from matreg.errors import ConfigError, MatregError
+from matreg.errors import ConfigError, MatregError, utf8_path
 from matreg.ml import INSTALL_HINT
 
 try:
@@ -350,12 +350,13 @@ def resolve_export(
     """`source` if it is an export directory, else a new torch export of the catalog dataset `source` in RUN/export
     (split by `split`, default composition, seeded by `split_seed`, default the export's: not the training seed, so
     runs of several training seeds test on one split). An export directory keeps its own split: naming another, or
-    another seed of it, is an error."""
+    another seed of it, is an error; so is one whose path is not UTF-8 (`utf8_path`)."""
     if (Path(source) / "meta.json").is_file():
         if split is not None or split_seed is not None or assignment is not None:
             raise ConfigError(
                 f"{source} is an export: its split was made by `matreg export` (export again to change it)"
             )
+        utf8_path(Path(source).resolve(), "the export directory")  # (Arrow opens its files by name; config records it)
         return Path(source)
     options = {"seed": split_seed} if split_seed is not None else {}
     out = run_dir / RUN_EXPORT
