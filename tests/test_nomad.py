@@ -530,11 +530,7 @@ def test_an_entry_of_an_unexpected_shape_is_quarantined_and_the_run_goes_on(
 def test_a_page_emptied_by_missing_archives_does_not_end_the_run(store, catalog, server, replay, tmp_path):
     # NOMAD pages its search index, then drops the entries whose archive is missing (app/v1/routers/entries.py,
     # _answer_entries_archive_request: data=list(filter(None, ...))), keeping the index's next_page_after_value.
-    emptied = json.loads(PAGES["mp-1225695"].read_text())  # page 2, with its 3 archives missing: data is EMPTIED here
-    emptied["data"] = []
-    path = tmp_path / "page2_archives_missing.json"
-    path.write_text(json.dumps(emptied), encoding="utf-8")
-    replay.pages = PAGES | {"mp-1225695": path}
+    _page_edited(replay, tmp_path, "mp-1225695", lambda page: page.update(data=[]))  # page 2, its 3 archives missing
     report = fetch(store, catalog)
     after_values = [body["pagination"].get("page_after_value") for body in page_requests(server)]
     assert after_values == [None, "mp-1225695", "mp-568005", "mp-976876"]
@@ -543,15 +539,23 @@ def test_a_page_emptied_by_missing_archives_does_not_end_the_run(store, catalog,
 
 
 def test_a_next_value_that_repeats_the_one_sent_ends_the_run(store, catalog, server, replay, tmp_path):
-    last = json.loads(PAGES["mp-976876"].read_text())  # page 4 (empty) named again as the page after it: followed,
-    last["pagination"]["next_page_after_value"] = "mp-976876"  # it would be asked for without end
-    path = tmp_path / "page4_names_itself.json"
-    path.write_text(json.dumps(last), encoding="utf-8")
-    replay.pages = PAGES | {"mp-976876": path}
+    def names_itself(page):  # page 4 (empty) named again as the page after it: followed, asked for without end
+        page["pagination"]["next_page_after_value"] = "mp-976876"
+
+    _page_edited(replay, tmp_path, "mp-976876", names_itself)
     report = fetch(store, catalog)
     after_values = [body["pagination"].get("page_after_value") for body in page_requests(server)]
     assert after_values == [None, "mp-1225695", "mp-568005", "mp-976876"]
     assert (report.status, report.n_fetched, report.n_stored, report.n_quarantined) == ("complete", 9, 8, 1)
+
+
+def _page_edited(replay, tmp_path, after_value: str, edit) -> None:
+    """Serve the recorded page asked for after `after_value` as `edit` changes it (a copy)."""
+    page = json.loads(PAGES[after_value].read_text())
+    edit(page)
+    path = tmp_path / f"page_after_{after_value}.json"
+    path.write_text(json.dumps(page), encoding="utf-8")
+    replay.pages = PAGES | {after_value: path}
 
 
 def test_functional_and_formula_follow_nomad_conventions():
