@@ -555,20 +555,14 @@ def test_collate_batches_the_samples_it_is_given_from_any_split_or_wrapper(mp_st
         whole = next(val.batches(len(val)))
         assert all(torch.equal(served[key], whole[key]) for key in whole)
 
-    class Scaled(torch.utils.data.Dataset):
-        def __len__(self):
-            return len(val)
-
-        def __getitem__(self, index):
-            return val[index] | {"target": val[index]["target"] * 100}
-
-    scaled = next(iter(DataLoader(Scaled(), batch_size=len(val), collate_fn=collate)))
+    scaled_targets = _one_by_one(val, lambda sample: sample | {"target": sample["target"] * 100})
+    scaled = next(iter(DataLoader(scaled_targets, batch_size=len(val), collate_fn=collate)))
     assert torch.allclose(scaled["target"], val.target * 100)
 
 
-def _one_by_one(split):
+def _one_by_one(split, change=lambda sample: sample):
     """`split` behind a Dataset of `__getitem__` and `__len__` only: a DataLoader draws its samples one at a time,
-    as it drew a split's before splits had `__getitems__`."""
+    as it drew a split's before splits had `__getitems__`; each sample as `change` makes it (a user's wrapper)."""
     import torch
 
     class OneByOne(torch.utils.data.Dataset):
@@ -576,7 +570,7 @@ def _one_by_one(split):
             return len(split)
 
         def __getitem__(self, index):
-            return split[index]
+            return change(split[index])
 
     return OneByOne()
 
