@@ -269,11 +269,12 @@ def _post_turned_get(response: requests.Response) -> tuple[requests.Response, st
     return next(((hop, then.url) for hop, then in hops if hop.status_code in (301, 302, 303)), None)
 
 
-def is_unavailable(error: requests.RequestException) -> bool:
-    """Whether a failure of requests is the source's for now (a connection refused or lost, inside an answer too, a
-    timeout), not one of the request or the client (a certificate refused, a URL requests cannot send)."""
+def failure_of(error: requests.RequestException) -> type[SourceError]:
+    """The error a failure of requests is: SourceUnavailable where it is the source's for now (a connection refused
+    or lost, inside an answer too, a timeout), SourceError where it is the request's or the client's (a certificate
+    refused, a URL requests cannot send)."""
     unreachable = isinstance(error, (requests.ConnectionError, requests.Timeout, ChunkedEncodingError))
-    return unreachable and not isinstance(error, requests.exceptions.SSLError)
+    return SourceUnavailable if unreachable and not isinstance(error, requests.exceptions.SSLError) else SourceError
 
 
 def _broken_reason(error: ChunkedEncodingError) -> str:
@@ -633,7 +634,7 @@ class HttpClient:
         """`attempt()`, a request and the reading of its answer, tried again after the backoff when the connection
         broke inside the answer (requests' ChunkedEncodingError), up to `retries` times (urllib3 retries one lost
         before the answer only); SourceError (secrets redacted) for a failure of requests, SourceUnavailable where
-        the source could not be reached or broke off every answer (`is_unavailable`). A client sending through
+        the source could not be reached or broke off every answer (`failure_of`). A client sending through
         `session` itself (mp-api) has its requests retried so."""
         retry = self._retry
         while True:
@@ -649,8 +650,7 @@ class HttpClient:
                     raise SourceUnavailable(self.redact(problem)) from None
                 retry.sleep()
             except requests.RequestException as exc:
-                failed = SourceUnavailable if is_unavailable(exc) else SourceError
-                raise failed(self.redact(f"{method} {url} failed: {exc}")) from None
+                raise failure_of(exc)(self.redact(f"{method} {url} failed: {exc}")) from None
 
     def _refuse_elsewhere(self, url: str, redirected_from: str | None = None) -> None:
         """SourceError for a URL a source may not lead to: a local file for a remote source (or one with no base URL),

@@ -720,15 +720,18 @@ class DrawnSamples(UserList):
         return [self.split[index] for index in self.indices]
 
     @property
+    def _unread(self) -> bool:
+        """Whether the samples are the split's drawn ones, not yet read one by one (`data`)."""
+        return self.split is not None and "data" not in vars(self)
+
+    @property
     def batch(self) -> dict[str, Tensor] | None:
         """The batch of the samples, as `split.batches()` builds it; None once they were read one by one (a collate
         function may have changed them)."""
-        if self.split is None or "data" in vars(self):
-            return None
-        return self.split._batch(require_torch().tensor(self.indices))
+        return self.split._batch(require_torch().tensor(self.indices)) if self._unread else None
 
     def __len__(self) -> int:
-        return len(self.indices) if self.split is not None and "data" not in vars(self) else len(self.data)
+        return len(self.indices) if self._unread else len(self.data)
 
     def __reduce__(self) -> tuple:
         return list, (list(self.data),)

@@ -32,10 +32,10 @@ import requests
 from stream_unzip import TruncatedDataError, UnexpectedSignatureError, UnzipError, stream_unzip
 
 from matreg.catalog import Source
-from matreg.errors import ConfigError, RecordError, SourceError, SourceUnavailable
+from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.fieldmap import load_field_map
 from matreg.formula import parse_formula, reduced_formula
-from matreg.http import HttpClient, is_unavailable
+from matreg.http import HttpClient, failure_of
 from matreg.paginate import dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
@@ -332,8 +332,7 @@ class JarvisConnector(Connector):
         try:
             yield from response.iter_content(_CHUNK_BYTES)
         except requests.RequestException as exc:
-            failed = SourceUnavailable if is_unavailable(exc) else SourceError
-            raise failed(self.client.redact(f"the download of {self.url} broke off: {exc}")) from None
+            raise failure_of(exc)(self.client.redact(f"the download of {self.url} broke off: {exc}")) from None
 
     def _describe(self, first_index: int) -> str:
         return f"GET {self.url} (zip member {self.member}, records from #{first_index})"
