@@ -94,7 +94,7 @@ from matreg.store.files import (
     write_json,
     write_with_sidecar,
 )
-from matreg.store.interrupts import interruptible, stopped_by_signals
+from matreg.store.interrupts import stopped_by_signals
 from matreg.store.publish import (
     NOT_KEPT,
     QUARANTINE,
@@ -1142,7 +1142,7 @@ class Store:
         """Run one read-only SELECT on the DuckDB file, its rows as one frame (`matreg sql` reads them in batches:
         `query_batches`); any other statement is refused with ConfigError."""
         _refuse_writes(sql)
-        with interruptible(), contextlib.closing(self.connect()) as con:
+        with contextlib.closing(self.connect()) as con:
             try:
                 with stopped_by_signals(con):
                     return con.execute(sql, params or []).df()
@@ -1154,18 +1154,17 @@ class Store:
         (`matreg sql` prints them so, holding one batch): a reader whose next batch raises StoreError when the query
         fails while it runs. The connection closes once the reader is read out or dropped."""
         _refuse_writes(sql)
-        with interruptible():
-            con = self.connect()
-            try:
-                relation = con.sql(sql)  # (parsed and bound: a query DuckDB refuses fails here, having run nothing)
-            except duckdb.Error as exc:
-                raise _query_refused(con, sql, exc) from None
-            try:
-                with stopped_by_signals(con):
-                    reader = relation.to_arrow_reader(rows)
-            except duckdb.Error as exc:  # (failed while it ran: an aggregate's or a sort's input read whole)
-                con.close()
-                raise StoreError(f"query failed: {_whole_message(exc)}") from None
+        con = self.connect()
+        try:
+            relation = con.sql(sql)  # (parsed and bound: a query DuckDB refuses fails here, having run nothing)
+        except duckdb.Error as exc:
+            raise _query_refused(con, sql, exc) from None
+        try:
+            with stopped_by_signals(con):
+                reader = relation.to_arrow_reader(rows)
+        except duckdb.Error as exc:  # (failed while it ran: an aggregate's or a sort's input read whole)
+            con.close()
+            raise StoreError(f"query failed: {_whole_message(exc)}") from None
         return pyarrow.RecordBatchReader.from_batches(reader.schema, _read_out(reader, con))
 
     @contextlib.contextmanager
@@ -1175,10 +1174,10 @@ class Store:
         about 12 ms of CPU, and publishing a run asks for several connections; a cursor costs nothing), whose views
         read the store as of its newest commit when the cursor is made (`_pin`), and whose times are in UTC
         (`_in_utc`). The cursor is closed when the block ends; a query interrupted in it raises KeyboardInterrupt
-        (`interruptible`; `stopped_by_signals`: Ctrl-C or SIGTERM interrupts it)."""
+        (`stopped_by_signals`: Ctrl-C or SIGTERM interrupts it)."""
         if self._scanner is None:
             self._scanner = duckdb.connect()
-        with contextlib.closing(self._scanner.cursor()) as con, interruptible(), stopped_by_signals(con):
+        with contextlib.closing(self._scanner.cursor()) as con, stopped_by_signals(con):
             con.execute("SET file_search_path = ?", [self._search_path()])
             _in_utc(con)
             self._pin(con)
@@ -1276,7 +1275,7 @@ def _next_batch(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnectio
     """The next batch of a query's `reader` (None at its end), a signal while DuckDB makes it interrupting the query
     (`stopped_by_signals`): only then, not while its reader waits for the next read (the program runs other code,
     whose Ctrl-C is not the query's)."""
-    with interruptible(), stopped_by_signals(con):
+    with stopped_by_signals(con):
         return next(reader, None)
 
 

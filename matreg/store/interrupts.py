@@ -1,14 +1,14 @@
 """How Ctrl-C (SIGINT) and SIGTERM stop a DuckDB query the store runs, whichever of DuckDB's threads runs it.
 
 DuckDB itself notices a signal only while the thread that asked for the query runs a part of it (it runs Python's
-handler, and raises RuntimeError('Query interrupted') in place of its KeyboardInterrupt: `interruptible`), not while
-that thread waits for the others' parts: with DuckDB on several threads about one signal in two went unnoticed until
-the query's end, minutes on a big store. So while the main thread runs a query, a watcher thread learns of each
+handler, and raises RuntimeError('Query interrupted') in place of its KeyboardInterrupt: `_as_keyboard_interrupt`), not
+while that thread waits for the others' parts: with DuckDB on several threads about one signal in two went unnoticed
+until the query's end, minutes on a big store. So while the main thread runs a query, a watcher thread learns of each
 signal from Python's wakeup fd (written by the C-level handler, whatever the main thread runs) and interrupts the
-query's connection (`stopped_by_signals`), which then raises KeyboardInterrupt: for a signal whose Python handler
-raises KeyboardInterrupt (`_interrupts`), not for one the program handles itself. (Arrow, reading a query's rows as
-DuckDB makes them, notices a signal itself, but leaves the query running, and closing its connection then waits for
-the query's end: the watcher stops that query too.)
+query's connection (`stopped_by_signals`), which then raises KeyboardInterrupt: for a signal whose Python handler raises
+KeyboardInterrupt (`_interrupts`), not for one the program handles itself. (Arrow, reading a query's rows as DuckDB
+makes them, notices a signal itself, but leaves the query running, and closing its connection then waits for the query's
+end: the watcher stops that query too.)
 """
 
 from __future__ import annotations
@@ -22,21 +22,27 @@ from collections.abc import Iterator
 
 import duckdb
 
-DUCKDB_INTERRUPTED = "Query interrupted"  # DuckDB's RuntimeError when a signal stops a query (`interruptible`)
-DUCKDB_INTERRUPT = "INTERRUPT Error: "  # DuckDB's message when its connection's query is interrupted (`stopping`)
+DUCKDB_INTERRUPTED = "Query interrupted"  # DuckDB's RuntimeError when a signal stops a query
+DUCKDB_INTERRUPT = "INTERRUPT Error: "  # DuckDB's message when its connection's query is interrupted (Arrow's reader)
 RAISES_KEYBOARD_INTERRUPT = "raises_keyboard_interrupt"  # a signal handler's attribute, true: its signal stops queries
 
 
 @contextlib.contextmanager
-def interruptible() -> Iterator[None]:
-    """Ctrl-C (or SIGTERM, which the command line makes one) while DuckDB runs a query: DuckDB stops the query and
-    raises RuntimeError('Query interrupted') in place of the KeyboardInterrupt the signal raised; raised here as that
-    KeyboardInterrupt again, so that it stops a command as an interrupt anywhere else does (a fetch then stays
-    resumable, not recorded as failed)."""
+def _as_keyboard_interrupt() -> Iterator[None]:
+    """DuckDB's errors of a query a signal stopped raised as the signal's KeyboardInterrupt, so that it stops a command
+    as an interrupt anywhere else does (a fetch then stays resumable, not recorded as failed): RuntimeError('Query
+    interrupted'), where DuckDB noticed the signal itself (in place of the KeyboardInterrupt Python's handler raised),
+    InterruptException, where the watcher interrupted the query, and its message through Arrow's reader (OSError)."""
     try:
         yield
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
     except RuntimeError as exc:
         if str(exc) != DUCKDB_INTERRUPTED:
+            raise
+        raise KeyboardInterrupt from None
+    except OSError as exc:
+        if not str(exc).startswith(DUCKDB_INTERRUPT):
             raise
         raise KeyboardInterrupt from None
 
@@ -64,8 +70,9 @@ class _SignalWatch:
 
     @contextlib.contextmanager
     def stopping(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-        """A signal while the block runs queries on `con` interrupts them: the block raises KeyboardInterrupt. Only
-        in the main thread, which Python's signal handlers interrupt (a store used from another thread: as before)."""
+        """A signal while the block runs queries on `con` interrupts them: the block raises KeyboardInterrupt. Watched
+        in the main thread only, which Python's signal handlers interrupt (a store used from another thread: as
+        before)."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -74,12 +81,6 @@ class _SignalWatch:
         try:
             self._start()
             yield
-        except duckdb.InterruptException:
-            raise KeyboardInterrupt from None
-        except OSError as exc:  # (DuckDB's, as Arrow's reader of a query's rows raises it)
-            if not str(exc).startswith(DUCKDB_INTERRUPT):
-                raise
-            raise KeyboardInterrupt from None
         finally:
             with self._lock:
                 self._running.remove(con)
@@ -151,9 +152,10 @@ def _put_back_wakeup_fd(own: socket.socket) -> None:
 _SIGNAL_WATCH = _SignalWatch()
 
 
-def stopped_by_signals(con: duckdb.DuckDBPyConnection) -> contextlib.AbstractContextManager[None]:
+@contextlib.contextmanager
+def stopped_by_signals(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """A block running queries on `con` in which Ctrl-C or SIGTERM interrupts them, whichever of DuckDB's threads
-    runs them: the block raises KeyboardInterrupt (a query failing in it with DuckDB's InterruptException, or its
-    message through Arrow's reader). A block per DuckDB call: between calls, the program's own code runs, and a signal
-    there is not the query's."""
-    return _SIGNAL_WATCH.stopping(con)
+    runs them: the block raises KeyboardInterrupt (`_as_keyboard_interrupt`). A block per DuckDB call: between
+    calls, the program's own code runs, and a signal there is not the query's."""
+    with _as_keyboard_interrupt(), _SIGNAL_WATCH.stopping(con):
+        yield
