@@ -4,7 +4,8 @@ A value's method is its field's `method`, else its record's (the connector's, el
 field may instead give a `method_qualifier` that the vocabulary declares (schemas/methods.yaml): its values are by the
 record's method so qualified, 'PBE+U (AEL, VRH)' of a PBE+U record (AFLOW's AEL runs with the entry's own settings).
 A lab mapping's column may instead read its method, temperature and pressure from other columns of its row
-(`method_field`, `temperature_field`, `pressure_field`); a connector's field may not.
+(`method_field`, `temperature_field`, `pressure_field`), and its values' uncertainties (`uncertainty_field`); a
+connector's field may not.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from matreg.yamlio import load_model
 class FieldSpec(pydantic.BaseModel, extra="forbid"):
     """How one source field reads: its property (default: the field name as an alias) and unit; its method and
     provenance where they are not the map's (or lab mapping's) own. A lab mapping's column may read its method,
-    temperature or pressure from a column of its row (`ROW_FIELDS`)."""
+    temperature, pressure or uncertainty from a column of its row (`ROW_FIELDS`)."""
 
     property: str | None = None
     unit: str | None = None
@@ -47,6 +48,8 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
     # of the pressure_field's cells ('GPa'); None for Pa, not a default 'Pa', so that a mapping without one is
     # recorded as before in fetch_runs (whose record of it tells a file's past imports by the same mapping)
     pressure_unit: str | None = None
+    # a lab row's column of its value's standard uncertainty, in the value's unit (a blank cell: none stated)
+    uncertainty_field: str | None = None
 
     @pydantic.model_validator(mode="after")
     def _one_unit(self) -> FieldSpec:
@@ -98,13 +101,14 @@ class FieldSpec(pydantic.BaseModel, extra="forbid"):
         return self
 
 
-ROW_FIELDS = ("temperature_field", "pressure_field", "method_field")  # a FieldSpec's keys naming a lab row's column
+# a FieldSpec's keys naming a lab row's column
+ROW_FIELDS = ("temperature_field", "pressure_field", "method_field", "uncertainty_field")
 
 
 class SourceFieldSpec(FieldSpec, extra="forbid"):
     """A field of a connector's map: a FieldSpec that may qualify its record's method instead of naming one, and
-    that reads no other field for its value's conditions or method (`ROW_FIELDS`: `FieldMap.read_values` reads
-    none, and would drop them)."""
+    that reads no other field for its value's conditions, method or uncertainty (`ROW_FIELDS`:
+    `FieldMap.read_values` reads none, and would drop them)."""
 
     method_qualifier: str | None = None
 
@@ -114,7 +118,8 @@ class SourceFieldSpec(FieldSpec, extra="forbid"):
             if getattr(self, key) is not None:
                 raise ValueError(
                     f"{key} is a lab mapping's: a connector's field map reads a field's conditions and method from "
-                    "the map (temperature_K, pressure_Pa, method or method_qualifier), not from another field"
+                    "the map (temperature_K, pressure_Pa, method or method_qualifier), and no uncertainty, not from "
+                    "another field"
                 )
         return self
 

@@ -264,6 +264,29 @@ def convert_array(
     return result
 
 
+def convert_difference_array(
+    values: np.ndarray,
+    from_unit: str,
+    to_unit: str,
+    per_formula_unit: np.ndarray,
+    per_cell: np.ndarray,
+    molar_mass: np.ndarray,
+) -> np.ndarray:
+    """Convert many differences of values (uncertainties) between two units at once, as `convert_array` converts
+    values, but without an offset unit's offset: 0.5 degC apart is 0.5 K apart, not 273.65 K."""
+    if _convertible(from_unit, to_unit) is None:  # an offset unit: its differences are in its delta unit
+        differences = ureg.Quantity(values, _difference_unit(from_unit))
+        return np.asarray(differences.to(_difference_unit(to_unit)).magnitude, dtype=float)
+    return convert_array(values, from_unit, to_unit, per_formula_unit, per_cell, molar_mass)
+
+
+def _difference_unit(text: str) -> pint.Unit:
+    """The unit of a difference of two quantities in a unit: pint's delta_degC of degC, the unit itself where it has
+    no offset."""
+    unit = parse_unit(text)
+    return (ureg.Quantity(0.0, unit) - ureg.Quantity(0.0, unit)).units
+
+
 def same_unit(text: str, other: str) -> bool:
     """True when two spellings name one unit ('g/cm^3' and 'g cm-3'); False when either is no unit pint knows."""
     try:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -37,7 +38,7 @@ from matreg.schema import (
     within_bounds,
 )
 from matreg.sources.base import Attribution, RawValue, SourceRecord
-from matreg.units import convert_array, missing_count_message
+from matreg.units import convert_array, convert_difference_array, missing_count_message
 
 if TYPE_CHECKING:
     from matreg.store import Store
@@ -65,9 +66,9 @@ class Rejection:
 
 
 def is_value_payload(raw: Any) -> bool:
-    """True for one rejected value of a record (its quarantine payload is a RawValue, its provenance only where it gave
-    one of its own, without its field: `_value_payload`), not a whole record."""
-    optional = {ATOMS_PER_CELL, "provenance", "field"}
+    """True for one rejected value of a record (its quarantine payload is a RawValue, its provenance and uncertainty
+    only where it gave them, without its field: `_value_payload`), not a whole record."""
+    optional = {ATOMS_PER_CELL, "provenance", "field", "uncertainty"}
     return isinstance(raw, dict) and set(raw) - optional == {f.name for f in fields(RawValue)} - optional
 
 
@@ -300,9 +301,10 @@ def read_id(value: Any, field: str) -> str:
 def harmonize_values(records: Sequence[SourceRecord], materials: Sequence[dict], attribution: Attribution) -> ValueRows:
     """Every value of the records (`materials`: their rows) in its property's canonical unit, or rejected with why.
 
-    Values are converted a (property, unit) group at a time, with one unit plan. A rejected value gets the first
-    reason of: unknown property, not a finite number, negative conditions, units that do not convert (or need an
-    atom count the record lacks), outside the property's physical bounds. Of a record's valid values that give one
+    Values are converted a (property, unit) group at a time, with one unit plan, their uncertainties (`parse_value`,
+    `RawValue.uncertainty`) as differences. A rejected value gets the first reason of: unknown property, not a finite
+    number, negative conditions, an uncertainty that cannot be (`_uncertainty`), units that do not convert (or need
+    an atom count the record lacks), outside the property's physical bounds. Of a record's valid values that give one
     value key (`value_key`: property, method, conditions), as two fields of its field map may, the first is kept
     where they agree in the canonical unit; else each is rejected with a reason naming their fields and values
     (`_FlatValues.repeated_keys`): never one kept in silence.
@@ -311,9 +313,12 @@ def harmonize_values(records: Sequence[SourceRecord], materials: Sequence[dict],
     reasons: dict[int, list[str]] = {}
     groups = values.groups(attribution.source, reasons)
     values.check_numbers_and_conditions(reasons)
+    values.check_uncertainties(reasons)
     converted = np.full(len(values.raws), np.nan)
     for group in groups:
         converted[group.rows] = group.convert(values, reasons)
+        if values.uncertainties is not None:
+            values.uncertainties[group.rows] = group.convert_uncertainties(values)
     admitted = np.ones(len(values.raws), dtype=bool)
     admitted[list(reasons)] = False
     table = values.table(converted, groups, admitted, attribution.source)
@@ -339,9 +344,12 @@ class _FlatValues:
             positions += [position] * len(record.values)
             self.raws += record.values
         self.positions = np.array(positions, dtype=np.int64)
-        # a float, or why the value is not one
-        self.numbers = [parse_number(raw.value) if raw.problem is None else raw.problem for raw in self.raws]
-        self.floats = np.array([number if isinstance(number, float) else np.nan for number in self.numbers])
+        # a float, a Measured (a text stating its uncertainty), or why the value is not one
+        self.numbers = [parse_value(raw.value) if raw.problem is None else raw.problem for raw in self.raws]
+        self.floats = np.array(
+            [n if type(n) is float else n.value if type(n) is Measured else np.nan for n in self.numbers]
+        )
+        self.uncertainties: np.ndarray | None = None  # as stated (NaN: none); None: no value states one
         self.per_formula_unit = np.array([material["atoms_per_formula_unit"] for material in materials], dtype=float)
         self.per_cell = np.array([_atoms_per_cell(record) for record in records], dtype=float)  # None -> NaN
         formulas = [parse_formula(material["formula_original"]) for material in materials]  # each unit as written
@@ -373,6 +381,23 @@ class _FlatValues:
                 unphysical = _unphysical_conditions(raw)
                 if unphysical:
                     reasons.setdefault(row, unphysical)
+
+    def check_uncertainties(self, reasons: dict[int, list[str]]) -> None:
+        """Read the uncertainties the values state (`uncertainties`), their texts' own or given apart
+        (`RawValue.uncertainty`), with reasons for one that is no finite number or negative, or a value that states
+        one and is given another. Values are looked at one by one only where any states one (no fetched value
+        does): else `uncertainties` stays None."""
+        if Measured not in map(type, self.numbers) and set(map(_UNCERTAINTY_APART, self.raws)) == {None}:
+            return
+        self.uncertainties = np.full(len(self.raws), np.nan)
+        for row, (raw, number) in enumerate(zip(self.raws, self.numbers, strict=True)):
+            if raw.uncertainty is None and type(number) is not Measured:
+                continue
+            uncertainty = _uncertainty(raw, number)
+            if isinstance(uncertainty, str):
+                reasons.setdefault(row, [uncertainty])
+            else:
+                self.uncertainties[row] = uncertainty
 
     def repeated_keys(self, table: pyarrow.Table, rows: np.ndarray, reasons: dict[int, list[str]]) -> np.ndarray:
         """Of the values `rows` (those of the table's rows), those another value of their record gives the key of
@@ -432,6 +457,11 @@ class _FlatValues:
             "property": _strings([group.property for group in groups]).take(by_group),
             "value": pyarrow.array(converted[admitted]),
             "unit": _strings([group.spec.unit for group in groups]).take(by_group),
+            "uncertainty": (
+                pyarrow.nulls(len(rows), pyarrow.float64())
+                if self.uncertainties is None
+                else pyarrow.array(self.uncertainties[admitted], from_pandas=True)
+            ),
             "original_value": pyarrow.array(self.floats[admitted]),
             "original_unit": _strings([group.unit for group in groups]).take(by_group),
             "method": self._methods(raws, by_record, own_provenance, record_provenance),
@@ -477,14 +507,40 @@ class _FlatValues:
         return _strings([material[name] for material in self.materials])
 
 
+_UNCERTAINTY_APART = operator.attrgetter("uncertainty")
+
+
+def _uncertainty(raw: RawValue, number: float | Measured | str) -> float | str:
+    """The uncertainty a value states (`number`: its value as read), in its unit as given, or why it cannot be one:
+    no finite number, negative, or stated twice (its text's own and one given apart: which one is meant?)."""
+    apart = raw.uncertainty
+    if type(number) is Measured and apart is not None:
+        field = f"{raw.field}: " if raw.field else ""
+        return (
+            f"{field}'{_clipped(str(raw.value))}' states its uncertainty and another is given apart "
+            f"({_clipped(str(apart))}): which one is meant is not guessed"
+        )
+    uncertainty = number.uncertainty if type(number) is Measured else apart
+    if type(uncertainty) is not float:  # given apart as text, or an integer
+        uncertainty = parse_number(uncertainty)
+        if isinstance(uncertainty, str):
+            return f"uncertainty: {uncertainty}"
+    if not math.isfinite(uncertainty):
+        return f"uncertainty {uncertainty:g} {raw.unit} is not a finite number"
+    if uncertainty < 0:
+        return f"uncertainty {uncertainty:g} {raw.unit} is negative"
+    return uncertainty
+
+
 def _value_payload(raw: RawValue) -> dict[str, Any]:
     """A rejected value as its quarantine row stores it: its fields, without its source field (a reason names it where
     it matters) and a provenance it does not give of its own (the payloads, and so the quarantine ids, of values
-    stored before values had these stay as they were)."""
+    stored before values had these stay as they were), and an uncertainty it is not given apart."""
     payload = asdict(raw)
     del payload["field"]
-    if raw.provenance is None:
-        del payload["provenance"]
+    for optional in ("provenance", "uncertainty"):
+        if payload[optional] is None:
+            del payload[optional]
     return payload
 
 
@@ -551,6 +607,17 @@ class _UnitGroup:
         for row, value, its_molar_mass, of_ion in zip(*refused, strict=True):
             reasons.setdefault(row, [self._refusal(value, its_molar_mass, of_ion)])
         return converted
+
+    def convert_uncertainties(self, values: _FlatValues) -> np.ndarray:
+        """The group's values' uncertainties (`_FlatValues.uncertainties`) in the canonical unit, converted as
+        differences (NaN: none stated, or the units do not convert: `convert` gives the reason)."""
+        given = values.uncertainties[self.rows]
+        if np.isnan(given).all():
+            return given
+        try:
+            return convert_difference_array(given, self.unit, self.spec.unit, *values.counts(self.rows))
+        except UnitError:
+            return np.full(len(self.rows), np.nan)
 
     def _refusal(self, value: float, molar_mass: float, ion: bool) -> str:
         """Why a converted value (of an ion's record or not) is refused: out of bounds, or (NaN) it needed an atom
@@ -640,14 +707,125 @@ def parse_number(value: Any) -> float | str:
         return value
     text = str(value).strip().replace("\u2212", "-")  # the minus sign of typeset text, pasted from a paper
     if "_" in text or not text.isascii():  # float() reads '1_0' as 10 and other scripts' digits: no lab typo passes
-        return f"non-numeric value '{_clipped(str(value))}'"
+        return _non_numeric(value)
+    number = _float(text, value)
+    return _non_numeric(value) if number is None else number
+
+
+def _float(text: str, value: Any) -> float | str | None:
+    """The finite float Python reads in an ASCII text ('1.5', '-2e3'), the reason where what it reads is not finite,
+    None where it reads none."""
     try:
         number = float(text)
     except ValueError:
-        return f"non-numeric value '{_clipped(str(value))}'"
+        return None
     if not math.isfinite(number):  # infinite, NaN, or an integer beyond a float's range (400 digits)
-        return f"not a finite number: '{_clipped(str(value))}'"
+        return _not_finite(value)
     return number
+
+
+def _non_numeric(value: Any, why: str = "") -> str:
+    return f"non-numeric value '{_clipped(str(value))}'{why}"
+
+
+def _not_finite(value: Any) -> str:
+    return f"not a finite number: '{_clipped(str(value))}'"
+
+
+class Measured(NamedTuple):
+    """A value with the standard uncertainty its text states (`parse_value`), both in the value's unit."""
+
+    value: float
+    uncertainty: float
+
+
+# The signs of typeset numbers in ASCII: the minus sign, the multiplication signs of a power of ten, the plus-minus
+# sign; a superscript exponent is written after '^' (`_SUPERSCRIPT`).
+_NUMBER_SIGNS = str.maketrans({"\u2212": "-", "\u00d7": "*", "\u00b7": "*", "\u22c5": "*", "\u00b1": "+/-"})
+_SUPERSCRIPT = re.compile("[⁺⁻]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
+_SUPERSCRIPT_DIGITS = str.maketrans("⁺⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "+-0123456789")
+_DECIMAL = r"[+-]?(?:\d+\.?\d*|\.\d+)"  # a number's digits, without an exponent
+_UNSIGNED = r"(?:\d+\.?\d*|\.\d+)"
+_EXPONENT = r"[eE][+-]?\d+"
+_PLUS_MINUS = r"\s*\+/?-\s*"  # '±' (as '+/-'), '+/-' or '+-'
+# A power of ten as papers write it: '×10⁻³', 'x10^-3', '·10−3'. An exponent written on needs its sign: '×103' may
+# be 10³ whose superscript was lost.
+_TIMES_TEN = r"\s*[*x]\s*10(?:\^\s*|(?=[+-]))(?P<power>[+-]?\d+)"
+_NOTATIONS = (
+    re.compile(rf"(?P<value>{_DECIMAL}){_TIMES_TEN}"),  # 1.2×10⁻³
+    # concise: 5.431(2), 1250(30), 12.3(1.5) (GUM 7.2.2: in the value's units), 5.431(2)×10⁻³, 5.431(2)e-3
+    re.compile(rf"(?P<value>{_DECIMAL})\s*\((?P<concise>{_UNSIGNED})\)(?:{_TIMES_TEN}|[eE](?P<e>[+-]?\d+))?"),
+    re.compile(rf"(?P<value>{_DECIMAL}(?:{_EXPONENT})?){_PLUS_MINUS}(?P<uncertainty>{_UNSIGNED}(?:{_EXPONENT})?)"),
+    re.compile(rf"\(\s*(?P<value>{_DECIMAL}){_PLUS_MINUS}(?P<uncertainty>{_UNSIGNED})\s*\){_TIMES_TEN}"),
+)
+# Why a text that is none of the notations is no value, where it looks like one (else: non-numeric, no more said)
+_NOTATION_DOUBTS = (
+    (re.compile(r"[*x]\s*10\s*\^?\s*$"), "a power of ten without its exponent (1.2\u00d710\u207b\u00b3, 1.2x10^-3)"),
+    (re.compile(rf"^{_PLUS_MINUS}|{_PLUS_MINUS}$"), "'\u00b1' without a number on each side"),
+    (
+        re.compile(rf"{_PLUS_MINUS}[^(]*[*x]\s*10"),
+        "a power of ten after '\u00b1' (of the uncertainty alone, or of both? not guessed): write the value and its "
+        "uncertainty in parentheses before it, (1.2 \u00b1 0.1)\u00d710\u207b\u00b3",
+    ),
+    (re.compile(rf"^{_DECIMAL}(?:{_EXPONENT})?\s*[-\u2013]\s*{_DECIMAL}$"), "a range, not one value"),
+)
+
+
+def parse_value(value: Any) -> float | Measured | str:
+    """A value as a source gives it: a finite float where it states no uncertainty (a number, or its text: '1.5',
+    '1.2×10⁻³', '1.2 × 10−3', '1.2x10^-3'), a `Measured` where its text states its standard uncertainty as
+    experimentalists and crystallographers write it ('5.431(2)': 5.431 ± 0.002; '1250(30)'; '3.2 ± 0.1', '3.2+/-0.1',
+    '3.2 +- 0.1'; '(1.2 ± 0.1)×10⁻³'), or the reason it is no value: a text that reads two ways is not guessed at
+    ('1.2×10', '5-10'). An uncertainty beyond a float is infinite (refused as the value is harmonized)."""
+    if type(value) is float and math.isfinite(value):  # what JSON sources give: no text round trip
+        return value
+    typeset = str(value).strip()
+    text = _SUPERSCRIPT.sub(lambda power: "^" + power[0].translate(_SUPERSCRIPT_DIGITS), typeset)
+    text = text.translate(_NUMBER_SIGNS)
+    if "_" in text or not text.replace("\u2013", "-").isascii():  # as parse_number; an en dash may make a range
+        return _non_numeric(value)
+    number = _float(text, value)
+    if number is not None:
+        return number
+    read = _notation(text)
+    if read is None:
+        return _non_numeric(value, _doubt(text))
+    measured = _measured(read)
+    finite = math.isfinite(measured.value if isinstance(measured, Measured) else measured)
+    return measured if finite else _not_finite(value)
+
+
+def _notation(text: str) -> re.Match[str] | None:
+    """The match of the notation (`_NOTATIONS`) a text is written in; None where it is in none. (Apart from
+    `parse_value`, whose every call, a float's too, would make the cell of a comprehension's variable.)"""
+    return next((match for pattern in _NOTATIONS if (match := pattern.fullmatch(text))), None)
+
+
+def _measured(read: re.Match[str]) -> float | Measured:
+    """The value of a notation's match (`_notation`), with its uncertainty where it states one."""
+    parts = read.groupdict()
+    power = int(parts.get("power") or parts.get("e") or 0)
+    value = _times_ten(parts["value"], power)
+    concise = parts.get("concise")
+    if concise is not None and "." not in concise:  # in units of the value's last digit
+        places = len(parts["value"].partition(".")[2])
+        return Measured(value, _times_ten(concise, power - places))
+    uncertainty = concise or parts.get("uncertainty")
+    return value if uncertainty is None else Measured(value, _times_ten(uncertainty, power))
+
+
+def _times_ten(digits: str, power: int) -> float:
+    """The float of a number's text times a power of ten, rounded once: 5.431e-3 of '5.431' and -3, not
+    5.431 * 10**-3."""
+    return float(f"{digits}e{power}") if power else float(digits)
+
+
+def _doubt(text: str) -> str:
+    """Why a text that reads as none of the notations is no value, where that can be said (': its parentheses do not
+    close'); '' where it is just no number."""
+    if text.count("(") != text.count(")"):
+        return ": its parentheses do not close"
+    return next((f": {why}" for pattern, why in _NOTATION_DOUBTS if pattern.search(text)), "")
 
 
 def is_blank(value: Any) -> bool:

@@ -2351,3 +2351,112 @@ def test_a_value_a_re_import_rejects_beside_a_valid_one_keeps_its_last_valid_val
     assert fixed.n_quarantined == 0
     assert ["heat_capacity_cp", 373.15, 96.3] in store.query(shown).values.tolist()
     assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == 0
+
+
+UNCERTAIN_MAPPING = (
+    "dataset: unc\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    "  gap: {property: band_gap, unit: eV, uncertainty_field: dgap}\n"
+    "  rho: {property: density, unit: g/cm^3}\n"
+    "  theta: {property: debye_temperature, unit: degC, uncertainty_field: dtheta}\n"
+    "  dHf: {property: formation_energy_per_atom, unit: kJ/mol, uncertainty_field: ddHf}\n"
+)
+UNCERTAIN_ROWS = (
+    "id,formula,gap,dgap,rho,theta,dtheta,dHf,ddHf\n"
+    "S1,ZnO,3.2 \u00b1 0.1,,5.606(2),143.85,0.5,-350.5,4\n"
+    "S2,Si,1.12,0.02,2.329,,,,\n"
+    "S3,GaN,3.4(1),0.2,6.15,,,-110.2,abc\n"
+    "S4,CdS,2.42,-0.1,4.82(3)\u00d710\u2070,,,,\n"
+)
+
+
+def _uncertainties(store) -> list[list]:
+    query = (
+        "SELECT m.source_id, p.property, p.value, p.uncertainty, p.original_value FROM properties p "
+        "JOIN materials m USING (record_id) ORDER BY 1, 2"
+    )
+    return store.query(query).replace({float("nan"): None}).values.tolist()
+
+
+def test_values_are_stored_with_the_uncertainties_their_cells_or_columns_state(store, tmp_path):
+    data, mapping = _write(tmp_path, UNCERTAIN_ROWS, UNCERTAIN_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (4, 8, 3)
+    per_atom = pytest.approx(4 / 96.485332 / 2)  # ±4 kJ/mol of ZnO, per atom as its value
+    assert _uncertainties(store) == [
+        ["S1", "band_gap", 3.2, pytest.approx(0.1), 3.2],
+        ["S1", "debye_temperature", pytest.approx(417.0), pytest.approx(0.5), 143.85],  # ±0.5 degC is ±0.5 K
+        ["S1", "density", 5.606, pytest.approx(0.002), 5.606],
+        ["S1", "formation_energy_per_atom", pytest.approx(-350.5 / 96.485332 / 2), per_atom, -350.5],
+        ["S2", "band_gap", 1.12, 0.02, 1.12],
+        ["S2", "density", 2.329, None, 2.329],  # none stated
+        ["S3", "density", 6.15, None, 6.15],
+        ["S4", "density", 4.82, pytest.approx(0.03), 4.82],
+    ]
+    reasons = dict(store.query("SELECT item, reasons[1] FROM quarantine").values)
+    assert reasons == {
+        "S3:band_gap": "gap: '3.4(1)' states its uncertainty and another is given apart (0.2): which one is meant is "
+        "not guessed",
+        "S3:formation_energy_per_atom": "uncertainty in column 'ddHf': non-numeric value 'abc'",
+        "S4:band_gap": "uncertainty -0.1 eV is negative",
+    }
+
+
+def test_a_re_import_changing_only_an_uncertainty_writes_that_record_again(store, tmp_path):
+    data, mapping = _write(tmp_path, UNCERTAIN_ROWS, UNCERTAIN_MAPPING)
+    import_file(store, data, mapping)
+    again = import_file(store, data, mapping)
+    assert (again.n_stored, again.n_unchanged) == (4, 4)
+    data.write_text(UNCERTAIN_ROWS.replace("S2,Si,1.12,0.02", "S2,Si,1.12,0.03"), encoding="utf-8")
+    edited = import_file(store, data, mapping)
+    assert (edited.n_stored, edited.n_unchanged) == (4, 3)
+    gap = "SELECT uncertainty FROM properties WHERE record_id = 'unc:S2' AND property = 'band_gap'"
+    assert store.query(gap).values.tolist() == [[0.03]]
+    data.write_text(UNCERTAIN_ROWS.replace("5.606(2)", "5.606"), encoding="utf-8")  # its uncertainty left out
+    edited = import_file(store, data, mapping)
+    assert (edited.n_stored, edited.n_unchanged) == (4, 2)  # S2 back as it was, S1 without it
+    rho = "SELECT value, uncertainty FROM properties WHERE record_id = 'unc:S1' AND property = 'density'"
+    assert store.query(rho).replace({float("nan"): None}).values.tolist() == [[5.606, None]]
+
+
+def test_a_decimal_comma_reads_a_values_uncertainty_too(store, tmp_path):
+    rows = "id;formula;gap;dgap;rho\nS1;Si;1;0,02;2,329(1)\nS2;ZnO;3,2 \u00b1 0,1;;5,606\n"
+    mapping = UNCERTAIN_MAPPING.split("  theta")[0]
+    data, mapping = _write(tmp_path, rows, mapping + "decimal: ','\n")
+    import_file(store, data, mapping)
+    assert [row[:4] for row in _uncertainties(store)] == [
+        ["S1", "band_gap", 1.0, 0.02],
+        ["S1", "density", 2.329, pytest.approx(0.001)],
+        ["S2", "band_gap", 3.2, pytest.approx(0.1)],
+        ["S2", "density", 5.606, None],
+    ]
+    mapping.write_text(mapping.read_text(encoding="utf-8").replace("decimal: ','", "decimal: '.'"), encoding="utf-8")
+    import_file(store, data, mapping)
+    reasons = store.query("SELECT item, reasons[1] FROM open_quarantine ORDER BY item").values.tolist()
+    assert reasons[0] == [
+        "S1",
+        "column 'dgap': '0,02' has a comma (a decimal comma or a thousands separator? not guessed): declare "
+        "`decimal: ','` in the mapping for decimal commas, else write the number without thousands separators",
+    ]
+    assert reasons[1][1].startswith("column 'gap': '3,2 \u00b1 0,1' has a comma")
+
+
+def test_an_uncertainty_column_is_checked_as_the_mapping_loads_and_the_file_is_read(store, tmp_path):
+    columns = "  gap: {property: band_gap, unit: eV, uncertainty_field: rho}\n"
+    columns += "  rho: {property: density, unit: g/cm^3}\n"
+    _, mapping = _write(tmp_path, "", f"dataset: gaps\nformula_column: f\ncitation: c\ncolumns:\n{columns}")
+    with pytest.raises(ConfigError, match="column 'rho' is both the uncertainty_field of column 'gap' and a value"):
+        load_mapping(mapping)
+    columns = "  gap: {property: band_gap, unit: eV, uncertainty_field: ''}\n"
+    _, mapping = _write(tmp_path, "", f"dataset: gaps\nformula_column: f\ncitation: c\ncolumns:\n{columns}")
+    with pytest.raises(ConfigError, match=f"columns.gap.uncertainty_field: Value error, {re.escape(_BLANK_HEADER)}"):
+        load_mapping(mapping)
+    data, mapping = _write(tmp_path, "id,formula,gap\nS1,Si,1.12\n", UNCERTAIN_MAPPING.split("  rho")[0])
+    with pytest.raises(ConfigError, match="mapped column[(]s[)] not in the file: dgap"):
+        import_file(store, data, mapping)
+
+
+def test_a_blank_uncertainty_cell_states_none(store, tmp_path):
+    mapping = UNCERTAIN_MAPPING.split("  rho")[0] + "missing_values: [n/a]\n"
+    data, mapping = _write(tmp_path, "id,formula,gap,dgap\nS1,Si,1.12, \nS2,GaN,3.4,n/a\n", mapping)
+    import_file(store, data, mapping)
+    assert _uncertainties(store) == [["S1", "band_gap", 1.12, None, 1.12], ["S2", "band_gap", 3.4, None, 3.4]]

@@ -92,6 +92,7 @@ def _property_row(**changes):
         "property": "band_gap",
         "value": 1.1,
         "unit": "eV",
+        "uncertainty": None,
         "original_value": 1.1,
         "original_unit": "eV",
         "provenance": "experimental",

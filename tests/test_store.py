@@ -1157,7 +1157,8 @@ def test_a_value_breaking_a_column_rule_alone_is_quarantined_alone(store):
 
     run_ingest(Pages([("x", -1.0), ("y", -2.0)]), store)
     properties = pa.Table.from_pandas(store.table("properties"), schema=arrow_schema("properties"))
-    bad = properties.set_column(6, "provenance", pa.array(["dft", "measured"]))  # as a rule added later would catch
+    at = properties.schema.get_field_index("provenance")
+    bad = properties.set_column(at, "provenance", pa.array(["dft", "measured"]))  # as a rule added later would catch
     report = RunReport("run", "pages", pd.Timestamp.now("UTC"), n_values=2)
     check = _PublishCheck(report, Pages.attribution)
     assert check.admit("properties", bad)["record_id"].to_pylist() == ["pages:x"]

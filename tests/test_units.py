@@ -13,6 +13,7 @@ from matreg.units import (
     conversion_problem,
     convert,
     convert_array,
+    convert_difference_array,
     is_missing_count_message,
     is_molar,
     parse_unit,
@@ -502,3 +503,19 @@ def test_without_a_writable_cache_folder_units_still_convert(tmp_path):
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder", encoding="utf-8")
     assert converted_in_fresh_process(blocked) == pytest.approx(-0.98747, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("difference", "unit", "target", "counts", "converted"),
+    [
+        (0.5, "degC", "K", AtomCounts(), 0.5),  # a difference of 0.5 degC is 0.5 K, not 273.65 K
+        (0.9, "degF", "K", AtomCounts(), 0.5),
+        (0.5, "K", "degC", AtomCounts(), 0.5),
+        (4.0, "kJ/mol", "eV/atom", AtomCounts(3), 4.0 / 96.485332 / 3),  # with the formula, as the value
+        (20.0, "meV", "eV", AtomCounts(), 0.02),
+    ],
+)
+def test_a_difference_converts_without_an_offset_units_offset(difference, unit, target, counts, converted):
+    per_fu, per_cell, molar_mass = (np.array([count or np.nan]) for count in counts)
+    result = convert_difference_array(np.array([difference]), unit, target, per_fu, per_cell, molar_mass)
+    assert result.tolist() == pytest.approx([converted], rel=1e-6)

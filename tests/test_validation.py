@@ -15,9 +15,11 @@ from matreg.schema import arrow_schema
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.structure import structure_json
 from matreg.validation import (
+    Measured,
     RunStamp,
     harmonize_values,
     material_row,
+    parse_value,
     read_id,
     read_spacegroup_number,
     read_text,
@@ -388,3 +390,122 @@ def test_a_sources_missing_marker_is_an_absent_space_group_number_and_text():
 @pytest.mark.parametrize(("text", "reduced"), [("O2Si", "SiO2"), ("Fe2O3", "Fe2O3"), ("Xx2", None), (None, None)])
 def test_a_formula_is_reduced_as_a_materials_row_stores_it_or_none_when_unreadable(text, reduced):
     assert reduced_formula(text) == reduced
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [
+        (3.2, 3.2),
+        ("3.2", 3.2),
+        ("1e5", 1e5),
+        ("\u22121.5", -1.5),
+        ("5.431(2)", Measured(5.431, 0.002)),  # concise notation: the uncertainty in units of the last digit
+        ("3.35(12)", Measured(3.35, 0.12)),
+        ("1250(30)", Measured(1250.0, 30.0)),
+        ("-0.52(3)", Measured(-0.52, 0.03)),
+        (" 5.431 (2) ", Measured(5.431, 0.002)),
+        ("12.3(1.5)", Measured(12.3, 1.5)),  # with a decimal point: in the value's units (GUM 7.2.2)
+        ("5.431(2)\u00d710\u207b\u00b3", Measured(5.431e-3, 2e-6)),
+        ("5.431(2)e-3", Measured(5.431e-3, 2e-6)),
+        ("3.2 \u00b1 0.1", Measured(3.2, 0.1)),
+        ("3.2\u00b10.1", Measured(3.2, 0.1)),
+        ("3.2+/-0.1", Measured(3.2, 0.1)),
+        ("3.2 +- 0.1", Measured(3.2, 0.1)),
+        ("\u22123.2 \u00b1 0", Measured(-3.2, 0.0)),
+        ("1.2e-3 \u00b1 1e-4", Measured(1.2e-3, 1e-4)),
+        ("1.2\u00d710\u207b\u00b3", 1.2e-3),  # papers' powers of ten
+        ("1.2 \u00d7 10\u22123", 1.2e-3),
+        ("1.2x10^-3", 1.2e-3),
+        ("1.2\u00b710^-3", 1.2e-3),
+        ("1.2 \u22c5 10^3", 1.2e3),
+        ("6.02\u00d710\u00b2\u00b3", 6.02e23),
+        ("(1.2 \u00b1 0.1)\u00d710\u207b\u00b3", Measured(1.2e-3, 1e-4)),
+        ("( 1.2+/-0.1 ) x 10^-3", Measured(1.2e-3, 1e-4)),
+    ],
+)
+def test_a_value_is_read_with_the_uncertainty_its_notation_states(given, read):
+    assert parse_value(given) == read
+    assert type(parse_value(given)) is type(read)  # a plain number states no uncertainty: a float, not a Measured
+
+
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        ("about 3", ""),
+        ("n/a", ""),
+        ("1_0", ""),
+        ("5.431(2", ": its parentheses do not close"),
+        ("(1.2 \u00b1 0.1\u00d710\u207b\u00b3", ": its parentheses do not close"),
+        ("1.2\u00d710", ": a power of ten without its exponent (1.2\u00d710\u207b\u00b3, 1.2x10^-3)"),
+        ("1.2 x 10^", ": a power of ten without its exponent (1.2\u00d710\u207b\u00b3, 1.2x10^-3)"),
+        ("1.2\u00d7103", ""),  # 10^3 whose superscript was lost, or 103? not guessed
+        ("3.2 \u00b1 ", ": '\u00b1' without a number on each side"),
+        ("\u00b1 0.1", ": '\u00b1' without a number on each side"),
+        ("3.2 +/-", ": '\u00b1' without a number on each side"),
+        ("5-10", ": a range, not one value"),
+        ("5\u221210", ": a range, not one value"),
+        ("5 \u2013 10", ": a range, not one value"),
+        ("-5 - -3", ": a range, not one value"),
+        (
+            "3.2 \u00b1 0.1\u00d710\u207b\u00b3",
+            ": a power of ten after '\u00b1' (of the uncertainty alone, or of both? not guessed): write the value and "
+            "its uncertainty in parentheses before it, (1.2 \u00b1 0.1)\u00d710\u207b\u00b3",
+        ),
+        ("5.431(-2)", ""),
+        ("3.2 \u00b1 -0.1", ""),
+    ],
+)
+def test_a_value_whose_notation_is_ambiguous_or_unreadable_is_refused_saying_why(given, why):
+    assert parse_value(given) == f"non-numeric value '{given}'{why}"
+
+
+def test_a_value_or_uncertainty_beyond_a_float_is_no_finite_number():
+    assert parse_value("1.2\u00d710^400") == "not a finite number: '1.2\u00d710^400'"
+    assert parse_value("1.2 \u00b1 1e400") == Measured(1.2, float("inf"))  # refused as it is harmonized
+
+
+def test_a_values_uncertainty_is_converted_as_a_difference_in_its_canonical_unit():
+    record = SourceRecord(
+        "r",
+        "H2O",
+        [
+            RawValue("formation_energy_per_atom", "-285.83(4)", "kJ/mol"),
+            RawValue("debye_temperature", 70.0, "degC", uncertainty=0.5),  # given apart: a lab's uncertainty column
+            RawValue("band_gap", "3.2 \u00b1 0.1", "eV"),
+            RawValue("density", 1.0, "g/cm^3"),  # none stated: empty
+        ],
+    )
+    rows = _harmonized(record).table.to_pylist()
+    assert [row["uncertainty"] for row in rows[:3]] == pytest.approx([0.04 / 96.485332 / 3, 0.5, 0.1], rel=1e-6)
+    assert rows[3]["uncertainty"] is None
+    assert rows[0]["original_value"] == -285.83 and rows[1]["value"] == pytest.approx(343.15)
+
+
+def test_values_stating_no_uncertainty_get_an_empty_column():
+    values = _harmonized(SourceRecord("r", "Si", [RawValue("band_gap", 1.1, "eV")]))
+    assert values.table["uncertainty"].null_count == 1 and values.table.schema == arrow_schema("properties")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (RawValue("band_gap", 1.1, "eV", uncertainty=-0.1), "uncertainty -0.1 eV is negative"),
+        (RawValue("band_gap", 1.1, "eV", uncertainty=float("inf")), "uncertainty inf eV is not a finite number"),
+        (RawValue("band_gap", "1.1 \u00b1 1e400", "eV"), "uncertainty inf eV is not a finite number"),
+        (RawValue("band_gap", 1.1, "eV", uncertainty="about 0.1"), "uncertainty: non-numeric value 'about 0.1'"),
+        (
+            RawValue("band_gap", "1.1(2)", "eV", uncertainty=0.3, field="Eg"),
+            "Eg: '1.1(2)' states its uncertainty and another is given apart (0.3): which one is meant is not guessed",
+        ),
+    ],
+)
+def test_a_value_with_an_uncertainty_that_cannot_be_is_refused_with_the_reason(value, reason):
+    values = _harmonized(SourceRecord("r", "Si", [RawValue("density", 2.33, "g/cm^3"), value]))
+    [(_, rejection)] = values.rejected
+    assert rejection.reasons == [reason] and values.table["property"].to_pylist() == ["density"]
+    assert rejection.raw["value"] == value.value and rejection.raw.get("uncertainty") == value.uncertainty
+
+
+def test_a_rejected_value_stating_no_uncertainty_keeps_the_payload_it_had():
+    [(_, rejection)] = _harmonized(SourceRecord("r", "Si", [RawValue("band_gap", 99.0, "eV")])).rejected
+    assert "uncertainty" not in rejection.raw  # quarantine payloads (and ids) as before values had one

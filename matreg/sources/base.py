@@ -76,7 +76,9 @@ class RawValue:
     is another than its record's (`value_method`): a UV-Vis file's DFT column's values are not by UV-Vis.
     `field` is the source field it was read from (a lab file's column; the field a connector derives it from): a
     record's fields that give one value key with different values are named in the reason they are rejected with
-    (`harmonize_values`).
+    (`harmonize_values`). `uncertainty` is the value's standard uncertainty where the source gives it apart from the
+    value, in the value's unit (a lab file's `uncertainty_field` cell); a value's text may state its own instead
+    ('5.431(2)', '3.2 ± 0.1': `validation.parse_value`), not both.
     """
 
     property: str
@@ -88,6 +90,7 @@ class RawValue:
     problem: str | None = None
     provenance: str | None = None
     field: str | None = None
+    uncertainty: Any = None
 
 
 def value_method(raw: RawValue, record_provenance: str, record_method: str | None) -> str | None:

@@ -23,7 +23,15 @@ from matreg.sources.base import Attribution, Connector, NamedRecord, Page, RawIt
 from matreg.sources.labfiles import read_rows, sheet_names
 from matreg.structure import parse_structure
 from matreg.units import conversion_problem, convert
-from matreg.validation import at_conditions, is_blank, parse_number, read_spacegroup_number, to_json
+from matreg.validation import (
+    Measured,
+    at_conditions,
+    is_blank,
+    parse_number,
+    parse_value,
+    read_spacegroup_number,
+    to_json,
+)
 from matreg.yamlio import entry_problem, load_model
 
 logger = logging.getLogger(__name__)
@@ -364,7 +372,7 @@ class LabConnector(Connector):
         needed = [mapping.formula_column, mapping.id_column, mapping.name_column, mapping.structure_column]
         needed += [mapping.spacegroup_column]
         for spec in mapping.columns.values():
-            needed += [spec.unit_field, spec.temperature_field, spec.pressure_field, spec.method_field]
+            needed += [spec.unit_field, *(getattr(spec, key) for key in ROW_FIELDS)]
         needed += list(mapping.columns) + list(mapping.extra_columns)
         return [column for column in dict.fromkeys(needed) if column is not None]
 
@@ -578,7 +586,8 @@ class LabConnector(Connector):
         return to_json(cells)
 
     def _value_identity(self, payload: dict[str, Any], column: str) -> dict[str, Any]:
-        """A value cell of a row by what it means: its property, method, unit and conditions, and the cell's text."""
+        """A value cell of a row by what it means: its property, method, unit, conditions and uncertainty cell, and the
+        cell's text."""
         spec = self.mapping.columns[column]
         prop, method = self.mapping.property_and_method(column, self._row_method(payload, spec))
         temperature, pressure = spec.temperature_K, spec.pressure_Pa
@@ -586,7 +595,7 @@ class LabConnector(Connector):
             temperature = [self._cell_text(payload, spec.temperature_field), spec.temperature_unit]
         if spec.pressure_field is not None:  # (under the key of a fixed pressure: the identities of rows without stay)
             pressure = [self._cell_text(payload, spec.pressure_field), spec.pressure_unit or "Pa"]
-        return {
+        identity = {
             "property": prop,
             "method": method,
             "value": self._cell_text(payload, column),
@@ -594,6 +603,9 @@ class LabConnector(Connector):
             "temperature": temperature,
             "pressure_Pa": pressure,
         }
+        if spec.uncertainty_field is not None:  # (only then: the identities of rows without stay)
+            identity["uncertainty"] = self._cell_text(payload, spec.uncertainty_field)
+        return identity
 
     def _cell_text(self, payload: dict[str, Any], column: str | None) -> str | None:
         """A cell's text without surrounding spaces; None for a blank cell, or no column."""
@@ -808,20 +820,51 @@ class LabConnector(Connector):
         return structure
 
     def _value(self, payload: dict[str, Any], column: str, spec: FieldSpec) -> RawValue:
+        """A value cell of the row as a raw value: its number (`_value_cell`), unit, conditions, method, and its
+        uncertainty given apart (`_uncertainty`; a cell that gives none is the value's problem)."""
         unit = spec.unit if spec.unit is not None else str(payload[spec.unit_field]).strip()
         temperature_K, pressure_Pa = self._temperature_K(payload, spec), self._pressure_Pa(payload, spec)
-        number = self._number(column, payload[column])
+        value = self._value_cell(column, payload[column])
+        uncertainty = self._uncertainty(payload, spec)
+        unreadable = isinstance(uncertainty, str)
         return RawValue(
             property=spec.property or column,
-            # the cell as it is where a decimal point reads it (as matreg stored values before `decimal`)
-            value=number if self._decimal == "," and isinstance(number, float) else payload[column],
+            value=value,
             unit=unit,
             temperature_K=temperature_K,
             pressure_Pa=pressure_Pa,
             method=spec.method or self._row_method(payload, spec),
+            problem=uncertainty if unreadable else None,
             provenance=spec.provenance,
             field=column,
+            uncertainty=None if unreadable else uncertainty,
         )
+
+    def _value_cell(self, column: str, cell: Any) -> Any:
+        """A value cell as harmonization reads it (`parse_value`): the cell as it is where a decimal point reads it
+        (as matreg stored values before `decimal`); with decimal commas its number, or its text with decimal points
+        where it states an uncertainty ('5,431(2)' as '5.431(2)': a value's uncertainty is checked against one given
+        apart). RecordError for a number written with the other separator."""
+        text = str(cell).strip()
+        problem = separator_problem(text, self._decimal)
+        if problem:
+            raise RecordError(f"column '{column}': {problem}")
+        if self._decimal != ",":
+            return cell
+        read = parse_value(_with_points(text, self._decimal))
+        if isinstance(read, float):
+            return read
+        return _with_points(text, self._decimal) if isinstance(read, Measured) else cell
+
+    def _uncertainty(self, payload: dict[str, Any], spec: FieldSpec) -> float | str | None:
+        """A value's uncertainty given apart, in its unit: the number in its row's `uncertainty_field` cell (None: no
+        such column, or a blank cell), or why that cell holds none, naming its column; RecordError for a number
+        written with the other separator."""
+        column = spec.uncertainty_field
+        if column is None or self._blank(payload[column]):
+            return None
+        number = self._number(column, payload[column])
+        return f"uncertainty in column '{column}': {number}" if isinstance(number, str) else number
 
 
 _OTHER_SEPARATOR = {".": ",", ",": "."}
@@ -835,13 +878,19 @@ _SEPARATOR_ADVICE = {
 
 def read_decimal(text: str, decimal: str) -> float | str:
     """The number a cell writes with `decimal` as its decimal separator, or why it is none (`parse_number`)."""
-    return parse_number(text.replace(",", ".") if decimal == "," else text)
+    return parse_number(_with_points(text, decimal))
+
+
+def _with_points(text: str, decimal: str) -> str:
+    """A cell's text with `decimal` as its decimal separator written with decimal points."""
+    return text.replace(",", ".") if decimal == "," else text
 
 
 def separator_problem(text: str, decimal: str) -> str | None:
-    """Why a number cell cannot be read with `decimal` as its decimal separator: it holds the other separator."""
+    """Why a number cell cannot be read with `decimal` as its decimal separator: it holds the other separator (and
+    is a value without it, its uncertainty included: '5,431(2)')."""
     other = _OTHER_SEPARATOR[decimal]
-    if other in text and isinstance(read_decimal(text.replace(other, ""), decimal), float):
+    if other in text and not isinstance(parse_value(_with_points(text.replace(other, ""), decimal)), str):
         return _SEPARATOR_ADVICE[decimal].format(text)
     return None
 
