@@ -40,8 +40,8 @@ def _written_column(column: str) -> str:
 
 _LONG_COLUMNS = (
     "m.record_id, m.source, m.source_id, m.formula, m.formula_original, m.name, m.phase, p.property, p.value, p.unit, "
-    "p.original_value, p.original_unit, p.provenance, p.method, p.temperature_K, p.pressure_Pa, p.run_id, "
-    + ", ".join(_written_column(column) for column in _WRITTEN)
+    "p.uncertainty, p.original_value, p.original_unit, p.provenance, p.method, p.temperature_K, p.pressure_Pa, "
+    "p.run_id, " + ", ".join(_written_column(column) for column in _WRITTEN)
 )
 # Each value's attribution is its own write's (`w`: two files of one lab dataset may cite two papers); a value
 # readmitted alone, whose curation entry wrote no materials row, takes that of the write that quarantined it (`q`),

@@ -7,7 +7,7 @@ import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -508,6 +508,19 @@ class _FlatValues:
 
 
 _UNCERTAINTY_APART = operator.attrgetter("uncertainty")
+
+
+def with_value(raw: RawValue, value: Any) -> RawValue:
+    """`raw` with another value (a steward's correction of its number) and the uncertainty it states: one its text
+    states ('5.431(2)') given apart with the new value; one that cannot be (`_uncertainty`: stated twice, which one is
+    meant?) its problem, which refuses it as it is harmonized."""
+    number = parse_value(raw.value)
+    if type(number) is not Measured:
+        return replace(raw, value=value)
+    uncertainty = _uncertainty(raw, number)
+    if isinstance(uncertainty, str):
+        return replace(raw, value=value, problem=uncertainty)
+    return replace(raw, value=value, uncertainty=uncertainty)
 
 
 def _uncertainty(raw: RawValue, number: float | Measured | str) -> float | str:

@@ -24,7 +24,7 @@ from mp_replay import SUMMARY, summary_route_of, write_mp_catalog
 from PIL import Image
 from replay import ReplayServer
 
-from matreg.catalog import Resolution, load_catalog
+from matreg.catalog import Catalog, Dataset, Resolution, load_catalog
 from matreg.curate.release import (
     curate_dataset,
     diff,
@@ -851,4 +851,30 @@ def test_a_release_counts_and_traces_the_values_a_steward_readmitted_from_quaran
     assert changes[["change", "record_id"]].values.tolist() == [
         ["record added", f"{LAB}:bad-number"],
         ["record added", f"{LAB}:bad-unit"],
+    ]
+
+
+def test_a_release_carries_each_values_uncertainty_and_a_diff_compares_it(store, tmp_path):
+    mapping, data = tmp_path / "m.yaml", tmp_path / "lab.csv"
+    mapping.write_text(
+        "dataset: unc\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+        "  gap: {property: band_gap, unit: eV, uncertainty_field: dgap}\n",
+        encoding="utf-8",
+    )
+    catalog = Catalog(datasets={"gaps": Dataset(description="d", version="1.0.0", properties=["band_gap"])})
+    for version, rows in (
+        ("1.0.0", "S1,ZnO,3.37(2),\nS2,Si,1.12,0.02\n"),
+        ("1.0.1", "S1,ZnO,3.37(3),\nS2,Si,1.12,0.02\n"),
+    ):
+        data.write_text("id,formula,gap,dgap\n" + rows, encoding="utf-8")
+        run_ingest(LabConnector(data, load_mapping(mapping)), store)
+        release(store, catalog, "gaps", version)
+    payload = read_release(store, "gaps", "1.0.0")
+    assert payload[["record_id", "value", "uncertainty"]].values.tolist() == [
+        ["unc:S1", 3.37, 0.02],
+        ["unc:S2", 1.12, 0.02],
+    ]
+    changes = diff(store, "gaps", "1.0.0", "1.0.1")
+    assert changes[["change", "record_id", "field", "old", "new"]].values.tolist() == [
+        ["value changed", "unc:S1", "uncertainty", 0.02, 0.03]
     ]

@@ -1383,3 +1383,19 @@ def test_a_readmit_made_stale_by_a_respelled_formula_is_made_again_on_the_same_r
     assert store.query(modulus)["value"].tolist() == [150.0] and review.stale_entries(store).empty
     with pytest.raises(CurationError, match="was readmitted already"):  # one in force: not again
         decide(store, "readmit", "twice", quarantine_id=row, value=151.0)
+
+
+def test_a_readmit_with_a_corrected_value_keeps_the_uncertainty_its_row_gave(store, tmp_path):
+    columns = "  Eg: {property: band_gap, unit: eV, uncertainty_field: dEg}\n  rho: {property: density, unit: g/cm^3}\n"
+    rows = "id,formula,Eg,dEg,rho\nS1,CdS,42.4(3),,4.82\nS2,GaN,34,0.2,\nS3,ZnO,33(1),0.1,\n"
+    assert import_lab(store, tmp_path, "unc", columns, rows).n_quarantined == 3  # S1's value, S2 and S3 whole
+    decide(store, "readmit", "the notebook says 4.24", quarantine_id=quarantined(store, "S1:band_gap"), value=4.24)
+    decide(store, "readmit", "the notebook says 3.4", quarantine_id=quarantined_row(store, "S2"), value=3.4)
+    with pytest.raises(CurationError, match="'33[(]1[)]' states its uncertainty and another is given apart"):
+        decide(store, "readmit", "the notebook says 3.3", quarantine_id=quarantined_row(store, "S3"), value=3.3)
+    values = store.query("SELECT record_id, property, value, uncertainty, original_value FROM properties ORDER BY ALL")
+    assert values.replace({float("nan"): None}).values.tolist() == [
+        ["unc:S1", "band_gap", 4.24, 0.3, 42.4],  # its cell's own, and its number as received
+        ["unc:S1", "density", 4.82, None, 4.82],
+        ["unc:S2", "band_gap", 3.4, 0.2, 34.0],  # its uncertainty column's
+    ]

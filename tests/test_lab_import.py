@@ -24,6 +24,7 @@ from matreg.ingest import run_ingest
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store
 from matreg.structure import read_structure
+from matreg.validation import check_store_tables
 
 COMPRESS = {".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress}
 LAB_FILES = Path(__file__).parent / "fixtures" / "lab_files"
@@ -2460,3 +2461,35 @@ def test_a_blank_uncertainty_cell_states_none(store, tmp_path):
     data, mapping = _write(tmp_path, "id,formula,gap,dgap\nS1,Si,1.12, \nS2,GaN,3.4,n/a\n", mapping)
     import_file(store, data, mapping)
     assert _uncertainties(store) == [["S1", "band_gap", 1.12, None, 1.12], ["S2", "band_gap", 3.4, None, 3.4]]
+
+
+def as_before_uncertainties(store) -> None:
+    """Make the store's value rows as a matreg before `properties.uncertainty` wrote them."""
+    for path in store.data_dir.glob("c*/**/properties.parquet"):
+        pq.write_table(pq.read_table(path).drop_columns(["uncertainty"]), path)
+    (store.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
+
+
+def test_a_store_written_before_uncertainties_reads_them_empty_and_takes_them_on(store, tmp_path):
+    data, mapping = _write(tmp_path, "id,formula,gap,rho\nS1,ZnO,3.2,5.606\nS2,Si,1.12,2.329\n", GAP_MAPPING)
+    import_file(store, data, mapping)
+    as_before_uncertainties(store)
+    assert store.query("SELECT count(*), count(uncertainty) FROM properties").values.tolist() == [[4, 0]]
+    assert check_store_tables(store).problems == []
+    again = import_file(store, data, mapping)
+    assert (again.n_stored, again.n_unchanged) == (2, 2)  # an empty uncertainty is none stated
+    data.write_text("id,formula,gap,rho\nS1,ZnO,3.2 \u00b1 0.1,5.606\nS2,Si,1.12,2.329\n", encoding="utf-8")
+    edited = import_file(store, data, mapping)
+    assert (edited.n_stored, edited.n_unchanged) == (2, 1)
+    stated = "SELECT record_id, property, uncertainty FROM properties WHERE uncertainty IS NOT NULL"
+    assert store.query(stated).values.tolist() == [["gaps:S1", "band_gap", 0.1]]
+    store.compact()  # the files of both matregs in one
+    assert store.query(stated).values.tolist() == [["gaps:S1", "band_gap", 0.1]]
+    assert store.query("SELECT count(*) FROM properties").iloc[0, 0] == 4
+    catalog = Catalog(datasets={"gaps": Dataset(description="d", version="1", properties=["band_gap"])})
+    export_dataset(store, catalog, "gaps", "parquet", tmp_path / "gaps.parquet")
+    exported = pd.read_parquet(tmp_path / "gaps.parquet")
+    assert exported[["record_id", "value", "unit", "uncertainty"]].replace({float("nan"): None}).values.tolist() == [
+        ["gaps:S1", 3.2, "eV", 0.1],
+        ["gaps:S2", 1.12, "eV", None],
+    ]

@@ -261,6 +261,8 @@ def _merged(several: pd.DataFrame) -> pd.DataFrame:
     merged["formula"] = merged["formula_original"] = sets["formula_unit"].first()  # one formula: TeSe for Te0.5Se0.5
     merged["original_value"] = float("nan")  # a median was never received from anyone
     merged["original_unit"] = None
+    if "uncertainty" in several:
+        merged["uncertainty"] = float("nan")  # nor stated by anyone (its values' spread is `spread`)
     merged["records"] = sets["record_id"].agg(_joined)
     if "flags" in several:
         merged["flags"] = _flags_by_record(several)

@@ -38,6 +38,7 @@ from matreg.units import AtomCounts, convert, is_missing_count_message, is_molar
 from matreg.validation import (
     ATOMS_PER_CELL,
     CanonicalRecord,
+    Measured,
     RunStamp,
     attribute_rows,
     check_attributes,
@@ -45,8 +46,10 @@ from matreg.validation import (
     is_value_payload,
     outside_bounds,
     parse_number,
+    parse_value,
     validate_rows,
     value_of_payload,
+    with_value,
 )
 
 DECISIONS = ("accept", "reject", "flag", "correct")  # the actions on records and values, applied to datasets
@@ -924,7 +927,7 @@ def _lab_record(
         _refuse(row, [f"the import's mapping reads column {exc}, which the quarantined row does not have"])
     if chosen is not None:  # the row's values are its non-blank value cells, in the mapping's order
         position = list(connector.value_columns(raw)).index(chosen)
-        received = connector.cell_number(raw[chosen])
+        received = connector.value_as_read(chosen, raw[chosen])
         record.values[position] = dataclasses.replace(record.values[position], value=received)
     return record
 
@@ -988,7 +991,8 @@ def _corrected(
     value: float | None,
     unit: str | None,
 ) -> tuple[list[RawValue], int | None]:
-    """The record's raw values with the named one's value and unit replaced, and that value's index.
+    """The record's raw values with the named one's value and unit replaced (the uncertainty it states kept:
+    `with_value`), and that value's index.
 
     A value is named by its canonical property and the method it is stored with (its own, else the record's or
     the source's where it is of their provenance: `value_method`)."""
@@ -1003,18 +1007,17 @@ def _corrected(
         return record.values, None  # nothing to correct: readmitted as it is (e.g. after a vocabulary change)
     index = _the_one(matches, property, method)
     values = list(record.values)
-    chosen = values[index]
-    values[index] = dataclasses.replace(
-        chosen, value=chosen.value if value is None else value, unit=chosen.unit if unit is None else unit
-    )
+    chosen = values[index] if value is None else with_value(values[index], value)  # the uncertainty it states kept
+    values[index] = dataclasses.replace(chosen, unit=chosen.unit if unit is None else unit)
     return values, index
 
 
 def _as_received(raw: RawValue) -> dict[str, Any]:
     """The `original_value` and `original_unit` of the value a readmit names: as the source gave it, not as the
     steward corrected it (the entry says that); no `original_value` where the source gave no finite number."""
-    number = parse_number(raw.value)
-    return {"original_value": number if isinstance(number, float) else None, "original_unit": raw.unit}
+    number = parse_value(raw.value)
+    received = number.value if isinstance(number, Measured) else number
+    return {"original_value": received if isinstance(received, float) else None, "original_unit": raw.unit}
 
 
 def _named_values(kinds: list[tuple[str | None, str | None]], property: str | None, method: str | None) -> list[int]:

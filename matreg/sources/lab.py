@@ -631,12 +631,21 @@ class LabConnector(Connector):
         text = repr(float(number))
         return text.replace(".", ",") if self._decimal == "," else text
 
-    def cell_number(self, cell: Any) -> float | None:
-        """The number a value cell holds, read as `to_record` reads it; None for a cell that holds none (text, or a
-        number written with the other decimal separator, which is never guessed)."""
+    def _cell_number(self, cell: Any) -> float | None:
+        """The plain number a cell holds, read with the mapping's decimal separator; None for a cell that holds none
+        (text, a value with its uncertainty, or a number written with the other decimal separator, which is never
+        guessed)."""
         text = str(cell).strip()
         number = None if separator_problem(text, self._decimal) else read_decimal(text, self._decimal)
         return number if isinstance(number, float) else None
+
+    def value_as_read(self, column: str, cell: Any) -> Any:
+        """A value cell of `column` as `to_record` reads it (`_value_cell`); None for one written with the other
+        decimal separator, which is never read by guess."""
+        try:
+            return self._value_cell(column, cell)
+        except RecordError:
+            return None
 
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         mapping = self.mapping
@@ -690,7 +699,7 @@ class LabConnector(Connector):
         if column is None or self._blank(payload[column]):
             return None
         text = str(payload[column]).strip()
-        number = None if text.isdigit() else self.cell_number(text)  # (digits are read exactly, however many)
+        number = None if text.isdigit() else self._cell_number(text)  # (digits are read exactly, however many)
         whole = number is not None and number.is_integer()
         return read_spacegroup_number(int(number) if whole else text, f"column '{column}':")
 
