@@ -5,7 +5,8 @@ An error's exit code says what to do next, from the code alone (README, Command 
 
 - 2 (`ConfigError`): the command as typed can never work: an option's value the command does not take, a name that
   names nothing in the catalog or the store (`UnknownName`), a malformed declarative file, a path that cannot be used
-  (`PathError`), a run the store refuses as asked (`RunRefused`). Fix the command.
+  (`PathError`; a store path where there is no store, `NoStore`), a run the store refuses as asked (`RunRefused`).
+  Fix the command.
 - 1 (`MatregError`): the command ran and failed, or refused, on the data: nothing valid found, a version released
   already, a value refused, a source's answer that is an error of its own (a bad key, a record it does not have).
   Look at the data, or at what the message names.
@@ -72,6 +73,15 @@ class SourceUnavailable(SourceError):
 
 class StoreError(MatregError):
     """The store is missing, locked, or was asked for something it refuses (e.g. a write in `sql`)."""
+
+
+class NoStore(PathError, StoreError):
+    """A store path, given to a command that reads a store, where no store was ever written (a mistyped --store or
+    MATREG_STORE): the command as typed can never work (exit 2)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no matreg store at {path} (run `matreg fetch` or `matreg import` first)")
+        self.path = path
 
 
 class StoreBusy(StoreError):

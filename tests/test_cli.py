@@ -1666,6 +1666,28 @@ def test_an_interrupted_import_or_release_says_it_wrote_nothing(filled, tmp_path
     assert not list((store.root / "releases" / "gaps").iterdir())
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validate"],
+        ["sql", "SELECT 1"],
+        ["status"],
+        ["compact"],
+        ["history", "janaf:H-064"],
+        ["conflicts", "band_gap"],
+        ["review", "flag", "janaf:H-064", "-p", "band_gap", "--reason", "odd"],
+    ],
+)
+def test_a_store_path_that_holds_no_store_is_a_command_that_can_never_work_as_typed(run, tmp_path, command):
+    """A mistyped --store (or MATREG_STORE) names a folder where nothing was ever written: fix the command (exit 2),
+    and nothing is made there."""
+    result = run(*command, "--store", str(tmp_path / "typo"))
+    assert result.exit_code == 2, result.output
+    said = f"error: no matreg store at {tmp_path / 'typo'} (run `matreg fetch` or `matreg import` first)\n"
+    assert result.stderr == said
+    assert not (tmp_path / "typo").exists()
+
+
 def test_a_store_whose_first_run_was_interrupted_says_a_run_is_staged_not_that_there_is_no_store(run, catalog):
     class InterruptedAfterOnePage(JanafConnector):  # as a Ctrl-C (or kill -9) after the first commit leaves a fetch
         def pages(self, cursor=None):

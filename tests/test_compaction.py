@@ -208,7 +208,7 @@ def test_matreg_compact_merges_the_commits_and_status_suggests_it_once_there_are
     assert "matreg compact" not in filled("status").output
     assert filled("compact").output.strip() == "nothing to compact: the store is one commit"
     missing = filled("compact", "--store", "no-such-store")
-    assert missing.exit_code == 1 and "no matreg store at" in missing.stderr
+    assert missing.exit_code == 2 and "no matreg store at" in missing.stderr
 
 
 def test_a_compacted_file_is_one_row_group_however_many_commits_and_none_empty(curated):

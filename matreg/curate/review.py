@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from matreg.errors import FormulaError, MatregError, RecordError, StoreError, UnitError, UnknownName
+from matreg.errors import FormulaError, MatregError, NoStore, RecordError, UnitError, UnknownName
 from matreg.formula import atoms_per_unit, composition_key, parse_formula
 from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabulary, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
@@ -100,7 +100,7 @@ def record_decision(
     readmit, dismiss and reopen name a quarantine row; the other actions a record, or one of its values."""
     _check_entry(action, steward, reason)
     if not store.exists():
-        raise StoreError(f"no matreg store at {store.root} (run `matreg fetch` or `matreg import` first)")
+        raise NoStore(store.root)
     with store.locked(".curation.lock"):  # entry ids grow in commit order
         entry_id, at = _next_entry(store)
         rows: dict[str, list[dict]] = {}

@@ -60,7 +60,7 @@ import pyarrow.compute
 import pyarrow.parquet as pq
 
 from matreg.defaults import DEFAULT_STORE
-from matreg.errors import ConfigError, PathError, StoreBusy, StoreError, utf8_path
+from matreg.errors import ConfigError, NoStore, PathError, StoreBusy, StoreError, utf8_path
 from matreg.journal import RunJournal
 from matreg.schema import (
     arrow_schema,
@@ -1025,11 +1025,11 @@ class Store:
                 self._snapshot = None
 
     def _require_store(self) -> None:
-        """StoreError when nothing was published yet (saying which runs are staged, if any). A read writes nothing:
-        a store written with other definitions is read as `_search_path` says, and brought up to date by the next
-        write (`ensure`)."""
+        """NoStore when there is no store, StoreError when nothing was published yet (saying which runs are staged:
+        `_nothing_published`). A read writes nothing: a store written with other definitions is read as `_search_path`
+        says, and brought up to date by the next write (`ensure`)."""
         if not self.exists():
-            raise StoreError(self._nothing_published())
+            raise self._nothing_published()
         self._refuse_newer_format()
 
     def _format(self) -> int:
@@ -1076,12 +1076,13 @@ class Store:
             pq.write_table(self._empty(name), commit / f"{name}.parquet")
         return f"{self.root},{folder}"
 
-    def _nothing_published(self) -> str:
-        """Why there is no store to read: none at all, or runs staged but none published (a first run interrupted)."""
+    def _nothing_published(self) -> StoreError:
+        """Why there is no store to read: none at all (NoStore), or runs staged but none published (a first run
+        interrupted)."""
         staged = self.staged_runs()
         if not staged:
-            return f"no matreg store at {self.root} (run `matreg fetch` or `matreg import` first)"
-        return (
+            return NoStore(self.root)
+        return StoreError(
             f"nothing is published in the matreg store at {self.root} yet: interrupted run(s) {', '.join(staged)} "
             "staged (`matreg status` says what continues each: for a fetch, the same command with --resume)"
         )
