@@ -12,7 +12,8 @@ An error's exit code says what to do next, from the code alone (README, Command 
   Look at the data, or at what the message names.
 - 75 (`TRY_LATER`, sysexits.h's EX_TEMPFAIL): a failure for now, that the same command may not meet later: a source
   unreachable or failing after the retries (`SourceUnavailable`), the store locked by another process for longer than
-  a writer waits (`StoreBusy`). Run the command again later (a fetch: with --resume, where it committed pages).
+  a writer waits (`StoreBusy`), its DuckDB file held open for writing by another process (`StoreFileHeld`). Run the
+  command again later (a fetch: with --resume, where it committed pages).
 """
 
 import os
@@ -92,6 +93,13 @@ class StoreBusy(StoreError):
     def __init__(self, path: Path, advice: str = "try again") -> None:
         super().__init__(f"the store is busy: another matreg process holds {path}; {advice}")
         self.path = path
+
+
+class StoreFileHeld(StoreError):
+    """Another process holds the store's DuckDB file open for writing (a DuckDB shell, a matreg updating the views), so
+    that a read of it (`matreg sql`) cannot open it now (exit TRY_LATER)."""
+
+    exit_code = TRY_LATER
 
 
 class ValidationError(MatregError):

@@ -1739,7 +1739,7 @@ def test_every_command_but_sql_works_while_a_duckdb_shell_holds_the_store_file(f
         assert result.exit_code == 0, (command, result.output)
     assert "roost-5" in (tmp_path / "gaps.csv").read_text()
     result = filled("sql", "select 1")
-    assert result.exit_code == 1 and "duckdb -readonly" in result.stderr
+    assert result.exit_code == 75 and "duckdb -readonly" in result.stderr  # (a failure for now: try again later)
 
 
 def test_a_lab_imports_values_of_a_property_its_project_declares(run, tmp_path, monkeypatch):

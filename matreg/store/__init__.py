@@ -60,7 +60,7 @@ import pyarrow.compute
 import pyarrow.parquet as pq
 
 from matreg.defaults import DEFAULT_STORE
-from matreg.errors import ConfigError, NoStore, PathError, StoreBusy, StoreError, utf8_path
+from matreg.errors import ConfigError, NoStore, PathError, StoreBusy, StoreError, StoreFileHeld, utf8_path
 from matreg.journal import RunJournal
 from matreg.schema import (
     arrow_schema,
@@ -984,12 +984,14 @@ class Store:
         directory. Of a store whose views another matreg defined, the connection has this matreg's views of its own
         (temporary views, over the files as `_search_path` finds them): nothing in the store is written. Its views
         read the store as of its newest commit when connected (`_pin`; a later one: SET VARIABLE SNAPSHOT again), and
-        its settings are locked: nothing a query runs can write into the store."""
+        its settings are locked: nothing a query runs can write into the store. StoreFileHeld while another process
+        holds the file open for writing."""
         self._require_store()
         try:
             con = duckdb.connect(str(self.db_path), read_only=True)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open {self.db_path}: {_why_not_opened(exc)}") from None
+        except duckdb.Error as exc:  # (held by another process: a failure for now)
+            error = StoreFileHeld if _is_lock_conflict(exc) else StoreError
+            raise error(f"cannot open {self.db_path}: {_why_not_opened(exc)}") from None
         con.execute("SET file_search_path = ?", [self._search_path()])
         if self._stamp() != _definitions_digest():
             for name, sql in views_in_order().items():
