@@ -455,7 +455,8 @@ class HttpClient:
         self._cached_at: datetime | None = None
         self._page_requests: list[requests.PreparedRequest] = []  # of the answers since `begin_page`
         # (mp-api sends on the session itself: what a session's hooks do holds for its requests too)
-        self.session.hooks["response"].extend([self._refuse_redirect_elsewhere, self._cap_answer, self._note_answer])
+        hooks = [self._refuse_redirect_elsewhere, self._cap_answer, self._note_answer, self._refuse_failing_for_now]
+        self.session.hooks["response"].extend(hooks)
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
         header = (auth_header, api_key) if api_key and auth_header else None
         if header or credentials:
@@ -624,9 +625,7 @@ class HttpClient:
         if response.status_code == 404:
             detail = self.redact(error_detail(response))
             raise NotFound(f"HTTP 404 Not Found: {self._shown(response.url)}{': ' + detail if detail else ''}")
-        if response.status_code in RETRY_STATUSES:  # (answered so to the last retry)
-            raise SourceUnavailable(self._failure(response))
-        if response.status_code >= 400:
+        if response.status_code >= 400:  # (one failing for now raised SourceUnavailable: `_refuse_failing_for_now`)
             raise SourceError(self._failure(response))
         return response
 
@@ -698,6 +697,16 @@ class HttpClient:
         """Whether the HTTP cache (with --cache) keeps an answer that came from the source."""
         kept = hasattr(self.session, "cache") and response.status_code in CACHED_STATUSES
         return kept and not getattr(response, "from_cache", False)
+
+    def _refuse_failing_for_now(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """A response hook: SourceUnavailable for an answer with a status still retried after the last retry
+        (`RETRY_STATUSES`), the connection closed. A hook, so that mp-api's requests, sent on the session itself, fail
+        so too: mp-api turns every failed answer into an MPRestError of its own, which does not say whether the
+        failure is for now."""
+        if response.status_code in RETRY_STATUSES:
+            failure = self._failure(response)
+            response.close()
+            raise SourceUnavailable(failure)
 
     def _note_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Note when the source gave an answer: as it arrives (before the HTTP cache saves it, so that the cache's

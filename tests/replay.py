@@ -45,6 +45,7 @@ class Reply:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     sent_bytes: int | None = None  # the body's bytes sent before the connection closes (None: all)
+    answered: bool = True  # False: the connection closes before any of the answer is sent
 
     @classmethod
     def file(cls, path: Path, content_type: str = "application/json") -> Reply:
@@ -82,6 +83,10 @@ class ReplayServer:
         body = b'{"data": [' + b" " * 100 + b"]}"
         self.failures[path].extend(Reply(200, body, sent_bytes=len(body) // 2) for _ in range(times))
 
+    def drop(self, path: str, times: int = 1) -> None:
+        """Close the connection of the next `times` requests of `path` before any answer, then serve it normally."""
+        self.failures[path].extend(Reply(answered=False) for _ in range(times))
+
     def hits(self, path: str) -> int:
         """How many requests asked for `path`."""
         return sum(1 for request in self.requests if request.path == path)
@@ -109,6 +114,9 @@ class ReplayServer:
                 server.requests.append(request)
                 failures = server.failures[parts.path]
                 reply = failures.pop(0) if failures else server.route(request)
+                if not reply.answered:
+                    self.close_connection = True
+                    return
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(reply.body)))

@@ -451,6 +451,39 @@ def test_a_persistent_503_fails_the_run_and_leaves_the_store_as_before(store, mp
     assert_failed_without_trace(store, before, "503")
 
 
+@pytest.mark.parametrize(
+    ("status", "exit_code"),
+    [(503, TRY_LATER), (500, TRY_LATER), (429, TRY_LATER), (400, 1), (401, 1), (403, 1), (404, 1)],
+)
+def test_a_summary_answer_refused_after_mp_apis_retries_exits_for_now_only_when_the_cause_is_for_now(
+    tmp_path, store, mp_server, status, exit_code
+):
+    """A 5xx or 429 to the last retry is a failure for now (exit 75: run it again later), its status said; a 4xx else
+    is the request's own (exit 1), as mp-api reports it. Either way the error carries no API key."""
+    catalog = write_mp_catalog(tmp_path / "catalog.yaml", mp_server.url)
+    mp_server.fail(SUMMARY_PATH, *[status] * 5)
+    arguments = ["fetch", "mp", "mp-631", "--catalog", str(catalog), "--store", str(store.root), "--no-progress"]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == exit_code, result.output
+    said = str(status) if exit_code == TRY_LATER else "Materials Project summary request failed: "
+    assert result.stderr.startswith("error: ") and said in result.stderr and "Traceback" not in result.stderr
+    assert API_KEY not in result.output
+    assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
+
+
+def test_a_summary_connection_lost_at_every_retry_is_a_failure_for_now(tmp_path, store, mp_server):
+    """The heartbeat answers, then every summary request loses its connection before an answer (mp-api wraps
+    requests' ConnectionError in its MPRestError): a failure for now, exit 75, without the API key."""
+    catalog = write_mp_catalog(tmp_path / "catalog.yaml", mp_server.url)
+    mp_server.drop(SUMMARY_PATH, times=5)
+    arguments = ["fetch", "mp", "mp-631", "--catalog", str(catalog), "--store", str(store.root), "--no-progress"]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == TRY_LATER, result.output
+    assert mp_server.hits(SUMMARY_PATH) == 4  # (the first request and its 3 retries)
+    assert result.stderr.startswith(f"error: GET {mp_server.url}{SUMMARY_PATH.lstrip('/')} failed: ")
+    assert "Remote end closed connection without response" in result.stderr and API_KEY not in result.output
+
+
 def test_a_run_resumed_after_its_last_page_keeps_the_database_version_it_read(store, mp_catalog, mp_server):
     class StoppedAfterTheLastPage(MpConnector):  # as a kill after the last page's commit leaves a fetch
         def pages(self, cursor=None):

@@ -166,14 +166,16 @@ class MpConnector(JsonApiConnector):
 
 
 def _summary_page(summary: Any, criteria: dict[str, Any], chunk_size: int, timeout_s: float) -> Any:
-    """One page of mp-api's summary search: the call search() and count() make for a single chunk. A connection
-    lost inside the answer, which mp-api wraps in MPRestError, is requests' error again, for `HttpClient.retried`."""
+    """One page of mp-api's summary search: the call search() and count() make for a single chunk. A failure of
+    requests, which mp-api wraps in MPRestError (a connection refused, lost before or inside the answer, a timeout), is
+    requests' error again, for `HttpClient.retried` to retry or report as it does (a failure for now or not); an
+    answer failing for now fails in matreg's session before mp-api reads it (`HttpClient._refuse_failing_for_now`)."""
     try:
         return summary._query_resource(
             criteria=criteria, num_chunks=1, chunk_size=chunk_size, use_document_model=False, timeout=timeout_s
         )
     except MPRestError as exc:
-        if isinstance(exc.__context__, requests.exceptions.ChunkedEncodingError):
+        if isinstance(exc.__context__, requests.RequestException):
             raise exc.__context__ from None
         raise
 
