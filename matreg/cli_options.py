@@ -50,10 +50,11 @@ def read_catalog(path: Path | None) -> Catalog:
 
 
 def reports_errors(command: Callable | None = None, *, interrupted: str | None = None) -> Callable:
-    """Turn a MatregError (a store lock held too long by another process too), or a file that cannot be read or
-    written (an --out that is a folder, a full disk), into a one-line message on stderr and an exit code; Ctrl-C or
-    SIGTERM (`stop_on_sigterm`) into 'interrupted' and what the command left (`interrupted`: a command that writes
-    says it), exit 130 or 143 (`exit_interrupted`). `@reports_errors` or `@reports_errors(interrupted=...)`."""
+    """Turn a MatregError (a store lock held too long by another process, a disk full as a file is written, too), or
+    a file that cannot be read or written otherwise (a file where a folder is to be), into a one-line message on stderr
+    and an exit code; Ctrl-C or SIGTERM (`stop_on_sigterm`) into 'interrupted' and what the command left
+    (`interrupted`: a command that writes says it), exit 130 or 143 (`exit_interrupted`). `@reports_errors` or
+    `@reports_errors(interrupted=...)`."""
     if command is None:
         return functools.partial(reports_errors, interrupted=interrupted)
 

@@ -1,5 +1,6 @@
 """The one exception family of matreg; the CLI turns each into a one-line message and an exit code. And where a
-text that is not in its encoding stops being it, for such messages, and paths refused for not being UTF-8.
+text that is not in its encoding stops being it, for such messages, paths refused for not being UTF-8, and the error
+of a write the file system refuses.
 
 An error's exit code says what to do next, from the code alone (README, Command line):
 
@@ -8,18 +9,23 @@ An error's exit code says what to do next, from the code alone (README, Command 
   (`PathError`; a store path where there is no store, `NoStore`), a run the store refuses as asked (`RunRefused`).
   Fix the command.
 - 1 (`MatregError`): the command ran and failed, or refused, on the data: nothing valid found, a version released
-  already, a value refused, a source's answer that is an error of its own (a bad key, a record it does not have).
-  Look at the data, or at what the message names.
+  already, a value refused, a source's answer that is an error of its own (a bad key, a record it does not have), a
+  write the file system refuses (`WriteRefused`: no permission, a read-only file system). Look at the data, or at
+  what the message names.
 - 75 (`TRY_LATER`, sysexits.h's EX_TEMPFAIL): a failure for now, that the same command may not meet later: a source
   unreachable or failing after the retries (`SourceUnavailable`), the store locked by another process for longer than
-  a writer waits (`StoreBusy`), its DuckDB file held open for writing by another process (`StoreFileHeld`). Run the
-  command again later (a fetch: with --resume, where it committed pages).
+  a writer waits (`StoreBusy`), its DuckDB file held open for writing by another process (`StoreFileHeld`), a file
+  system full or a disk quota reached as matreg wrote (`NoSpace`). Run the command again later (a fetch: with
+  --resume, where it committed pages).
 """
 
+import errno
 import os
 from pathlib import Path
 
 TRY_LATER = 75  # sysexits.h's EX_TEMPFAIL: "temporary failure, the user is invited to retry"
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)  # a file system full, a disk quota reached: a failure for now
+REFUSED_WRITES = (*NO_SPACE, errno.EACCES, errno.EPERM, errno.EROFS)  # the file system refusing a write
 
 
 class MatregError(Exception):
@@ -102,6 +108,16 @@ class StoreFileHeld(StoreError):
     exit_code = TRY_LATER
 
 
+class WriteRefused(StoreError):
+    """The file system refused a write of matreg's (no permission, a read-only file system): `write_refused`."""
+
+
+class NoSpace(WriteRefused):
+    """A file system full, or a disk quota reached, as matreg wrote (exit TRY_LATER)."""
+
+    exit_code = TRY_LATER
+
+
 class ValidationError(MatregError):
     """Rows do not satisfy the canonical schema."""
 
@@ -127,3 +143,13 @@ def utf8_path(path: Path, what: str) -> Path:
                 "matreg records paths in; rename it"
             ) from None
     return path
+
+
+def write_refused(error: OSError, path: Path) -> WriteRefused:
+    """The error of a write of `path` (a file, a folder, the store) that the file system refused with `error`
+    (REFUSED_WRITES), naming `path` (the OS names the temp file written, or no file at all for a full disk) and the
+    reason: NoSpace for a full file system or a disk quota reached, a failure for now; else WriteRefused."""
+    reason = f"cannot write {path}: {error.strerror or os.strerror(error.errno)} ({errno.errorcode[error.errno]})"
+    if error.errno in NO_SPACE:
+        return NoSpace(f"{reason}: a failure for now: free space there, or raise the quota, and run the command again")
+    return WriteRefused(reason)

@@ -2,6 +2,7 @@
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -503,6 +504,46 @@ def test_an_export_to_an_unwritable_place_is_a_one_line_error(filled, tmp_path):
     (tmp_path / "file").write_text("")
     result = filled("export", "thermo", "--out", str(tmp_path / "file" / "x.csv"))  # a folder that is a file
     assert result.exit_code == 1 and result.stderr.startswith("error: ") and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("code", "exit_code", "said"),
+    [
+        (errno.ENOSPC, 75, "No space left on device (ENOSPC): a failure for now: free space there, or raise the quota"),
+        (errno.EDQUOT, 75, "Disk quota exceeded (EDQUOT): a failure for now: free space there, or raise the quota"),
+        (errno.EACCES, 1, "Permission denied (EACCES)"),
+        (errno.EROFS, 1, "Read-only file system (EROFS)"),
+    ],
+)
+def test_an_export_the_file_system_refuses_is_a_one_line_error_naming_the_file(
+    filled, tmp_path, monkeypatch, code, exit_code, said
+):
+    """A disk full or a quota reached is a failure for now (exit 75: run it again once there is space); no permission,
+    or a read-only file system, is not (exit 1). The error names the file asked for, never a temp file, and the
+    export leaves nothing. (The file system's error, as the OS raises it, in the first rename of the written files:
+    the sidecar's.)"""
+    replace = os.replace
+
+    def refused(source, target):
+        if Path(target).name == "x.csv.meta.json":
+            raise OSError(code, os.strerror(code))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", refused)
+    result = filled("export", "thermo", "--out", str(tmp_path / "out" / "x.csv"))
+    assert result.exit_code == exit_code and "Traceback" not in result.output
+    assert result.stderr == f"error: cannot write {tmp_path / 'out' / 'x.csv'}: {said}" + (
+        ", and run the command again\n" if exit_code == 75 else "\n"
+    )
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+def test_an_export_into_a_folder_without_write_permission_is_a_one_line_error_naming_the_file(filled, tmp_path):
+    (tmp_path / "out").mkdir(mode=0o555)
+    result = filled("export", "thermo", "--out", str(tmp_path / "out" / "x.csv"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr == f"error: cannot write {tmp_path / 'out' / 'x.csv'}: Permission denied (EACCES)\n"
 
 
 @pytest.mark.parametrize(

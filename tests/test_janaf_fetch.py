@@ -17,7 +17,7 @@ from conftest import (
 from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import load_catalog
-from matreg.errors import ConfigError, SourceError
+from matreg.errors import ConfigError, NoSpace, SourceError
 from matreg.export import export_dataset
 from matreg.ingest import run_ingest
 from matreg.resources import resource_path
@@ -313,7 +313,7 @@ def test_a_refetch_in_many_batches_writes_only_the_new_record(store, catalog, mo
 
 def test_a_run_interrupted_while_publishing_resumes_by_publishing_only(store, catalog, janaf_server, monkeypatch):
     disk_full_at_rows_of(monkeypatch, "properties")  # the materials file is written, then the disk is full
-    with pytest.raises(OSError, match="No space left on device"):
+    with pytest.raises(NoSpace, match="No space left on device"):
         fetch(store, catalog, TABLES)
     monkeypatch.undo()
     assert store.table("materials").empty and list(store.tmp_dir.iterdir()) == []  # no half-written commit

@@ -2,10 +2,12 @@
 
 import contextlib
 import dataclasses
+import errno
 import gc
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import LAB_EXAMPLE, assert_failed_without_trace, disk_full_at_rows_of, visible_tables
 
-from matreg.errors import ConfigError, StoreError, StoreFileHeld
+from matreg.errors import TRY_LATER, ConfigError, NoSpace, StoreError, StoreFileHeld, WriteRefused
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.journal import RunJournal
@@ -93,7 +95,7 @@ def test_a_run_is_resumed_only_with_the_limit_it_was_started_with(store, catalog
 def test_a_dry_run_of_a_resume_with_every_page_staged_shows_what_it_would_publish(store, catalog, monkeypatch):
     ids = ["C-095", "Al-001"]
     disk_full_at_rows_of(monkeypatch, "properties")  # stopped in the middle of publishing
-    with pytest.raises(OSError, match="No space left on device"):
+    with pytest.raises(NoSpace, match="No space left on device"):
         run_ingest(_connector(catalog, ids), store)
     monkeypatch.undo()
     preview = run_ingest(_connector(catalog, ids), store, dry_run=True, resume=True)
@@ -425,6 +427,31 @@ def test_a_fetch_publishes_when_the_views_cannot_be_updated_and_a_later_one_upda
     run_ingest(_connector(catalog, ["N-023"]), store)
     assert stamp.read_text(encoding="utf-8") == _definitions_digest()
     assert len(list(store.data_dir.iterdir())) == commits + 4
+
+
+@pytest.mark.parametrize(("code", "error"), [(errno.ENOSPC, NoSpace), (errno.EACCES, WriteRefused)])
+def test_a_run_the_file_system_refuses_to_publish_names_the_store_and_leaves_it_as_before(
+    store, catalog, monkeypatch, code, error
+):
+    """A disk full as a run is published is a failure for now (NoSpace: exit 75), the store named; a write refused
+    otherwise (no permission) is not (exit 1). Nothing of the run is shown, and it stays staged, to resume. (The file
+    system's error, as the OS raises it, in the rename that publishes the run's commit.)"""
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    before = visible_tables(store)
+    rename = os.rename
+
+    def refused(source, target):
+        if Path(target).parent == store.data_dir:
+            raise OSError(code, os.strerror(code))
+        rename(source, target)
+
+    monkeypatch.setattr(os, "rename", refused)
+    with pytest.raises(error, match=f"^cannot write {re.escape(str(store.root))}: {os.strerror(code)}") as raised:
+        run_ingest(_connector(catalog, ["C-095"]), store)
+    assert raised.value.exit_code == (TRY_LATER if code == errno.ENOSPC else 1)
+    monkeypatch.setattr(os, "rename", rename)
+    assert all(store.table(name).equals(frame) for name, frame in before.items()) and len(store.staged_runs()) == 1
+    assert run_ingest(_connector(catalog, ["C-095"]), store, resume=True).resumed
 
 
 def _lab() -> LabConnector:
@@ -1315,7 +1342,7 @@ def _hashed(data: Path) -> dict:
 
 def test_a_staged_folder_appears_whole_and_a_failed_one_leaves_nothing(tmp_path):
     final = tmp_path / "out" / "folder"
-    with pytest.raises(OSError, match="No space left"), atomic_dir(final) as staging:
+    with pytest.raises(NoSpace, match="No space left"), atomic_dir(final) as staging:
         (staging / "a.txt").write_text("a")
         raise OSError(28, "No space left on device")  # what a full disk says mid-write
     assert list(final.parent.iterdir()) == []

@@ -88,6 +88,7 @@ from matreg.store.files import (
     atomic_write,
     frame_writer,
     is_temp_name,
+    refused_writes_of,
     remove_if_untouched_since,
     remove_old_temps,
     temps_beside,
@@ -174,6 +175,18 @@ LOCK_WAIT_S = 60  # how long a writer waits for another process to release a sto
 CLAIM_WAIT_S = 0.5  # how long a claim of a run waits: a look at a run (`Store.is_running`) holds its lock an instant
 
 
+def _writes_to_store(method: Callable) -> Callable:
+    """A method of Store that writes into the store: a write the file system refuses in it (a disk full, no
+    permission) is WriteRefused naming the store (`refused_writes_of`; NoSpace, a failure for now, for a full one)."""
+
+    @functools.wraps(method)
+    def writing(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with refused_writes_of(self.root):
+            return method(self, *args, **kwargs)
+
+    return writing
+
+
 class Store:
     """A matreg store directory: Parquet commits plus a DuckDB file of views over them."""
 
@@ -199,6 +212,7 @@ class Store:
         """True once the store has been created."""
         return self.db_path.exists() and self.data_dir.is_dir()
 
+    @_writes_to_store
     def ensure(self, wait_s: float | None = None) -> None:
         """Create the store if needed, give every declared table a file of its declared schema, create the views
         (`wait_s`: how long to wait for the store's lock, by default LOCK_WAIT_S).
@@ -241,6 +255,7 @@ class Store:
         stamp = self.root / VIEWS_STAMP
         return stamp.read_text(encoding="utf-8") if stamp.exists() else None
 
+    @_writes_to_store
     def commit(self, tables: dict[str, pd.DataFrame], wait_s: float | None = None) -> str:
         """Write validated frames of canonical tables as one new commit; return the commit name (`wait_s`: how long
         to wait for the store's lock, by default LOCK_WAIT_S)."""
@@ -248,6 +263,7 @@ class Store:
         arrow = self._arrow_tables(tables)
         return self._publish(arrow, wait_s) if arrow else ""
 
+    @_writes_to_store
     def stage_page(
         self, run_id: str, tables: dict[str, list[dict] | pyarrow.Table], reads: dict[str, numpy.ndarray] | None = None
     ) -> None:
@@ -269,6 +285,7 @@ class Store:
             self._journals.pop(run_id).close()
             raise
 
+    @_writes_to_store
     def publish_run(
         self,
         run_id: str,
@@ -358,6 +375,7 @@ class Store:
             raise
         return run_files._replace(quarantined=quarantined, last_reads=last_reads)
 
+    @_writes_to_store
     def compact(self, wait_s: float | None = None) -> int:
         """Merge the commit folders into one compacted folder (`matreg.store.compaction`), so that every read opens
         one file per table instead of one per commit; return how many folders were merged (0: one or none to merge).

@@ -1,6 +1,7 @@
 """Atomic writes: a file (`atomic_write`), a file with its sidecar (`write_with_sidecar`) or a folder
-(`atomic_dir`) written under a temp name beside it, then renamed into place; the temp names and the removal of those
-a killed write left (`remove_old_temps`); the export formats' writers (`frame_writer`)."""
+(`atomic_dir`) written under a temp name beside it, then renamed into place, a write the file system refuses an error
+naming what was written (`refused_writes_of`); the temp names and the removal of those a killed write left
+(`remove_old_temps`); the export formats' writers (`frame_writer`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from matreg.defaults import EXPORT_FORMATS
-from matreg.errors import StoreError
+from matreg.errors import REFUSED_WRITES, StoreError, write_refused
 from matreg.schema import declared_times, file_schema
 
 LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
@@ -39,15 +40,30 @@ def remove_if_untouched_since(path: Path, cutoff: float) -> None:
             path.unlink()
 
 
+@contextlib.contextmanager
+def refused_writes_of(path: Path) -> Iterator[None]:
+    """A write in the block that the file system refuses (REFUSED_WRITES: a disk full, no permission) raised as the
+    error of writing `path` (a file, a folder, the store: `write_refused`), whatever file the OS names (a temp file,
+    none at all for a full disk); other errors as they are."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in REFUSED_WRITES:
+            raise
+        raise write_refused(exc, path) from None
+
+
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Write a file through `write(temp)` beside `path`, then rename it into place (never half-written);
-    StoreError, before writing, when `path` is a folder."""
-    (temp,) = _temp_files_beside(path)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    StoreError, before writing, when `path` is a folder; WriteRefused naming `path` when the file system refuses the
+    write (`refused_writes_of`)."""
+    with refused_writes_of(path):
+        (temp,) = _temp_files_beside(path)
+        try:
+            write(temp)
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
     return path
 
 
@@ -56,14 +72,16 @@ def atomic_dir(final: Path, publish: Callable[[Path, Path], object] = os.rename)
     """A new, empty staging folder beside `final`, named as `atomic_write`'s temp files (`temps_beside`), to write a
     folder's files into; `publish(staging, final)` puts it in place when the block ends without an error (by default
     one rename: `final` must not exist, or be an empty folder). The staging folder never outlives the block: what an
-    error or `publish` left of it is removed; one a killed process left goes as `remove_old_temps` says."""
-    (staging,) = temps_beside(final)
-    staging.mkdir()
-    try:
-        yield staging
-        publish(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    error or `publish` left of it is removed; one a killed process left goes as `remove_old_temps` says. A write the
+    file system refuses, in the block too, is WriteRefused naming `final` (`refused_writes_of`)."""
+    with refused_writes_of(final):
+        (staging,) = temps_beside(final)
+        staging.mkdir()
+        try:
+            yield staging
+            publish(staging, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _sidecar_path(path: Path) -> Path:
@@ -74,21 +92,23 @@ def _sidecar_path(path: Path) -> Path:
 def write_with_sidecar(path: Path, write: Callable[[Path], object], describe: Callable[[Path], dict]) -> dict:
     """Write a data file through `write(temp)` and its sidecar (`_sidecar_path`), the JSON of `describe(temp)`, both
     to temp files beside them first, then rename them into place back to back; return the sidecar. StoreError,
-    before anything is written, when a folder stands where either goes."""
+    before anything is written, when a folder stands where either goes; WriteRefused naming `path` when the file
+    system refuses the write (`refused_writes_of`)."""
     sidecar = _sidecar_path(path)
-    temp, temp_sidecar = _temp_files_beside(path, sidecar)
-    try:
-        write(temp)
-        meta = describe(temp)
-        write_json(meta, temp_sidecar)
-        # The sidecar first: a crash between the renames leaves the new sidecar beside no data file (a first
-        # export: visibly unfinished) or beside the previous one, whose sha256 it does not match; data first would
-        # leave new data without its provenance, or with the previous export's (which its sha256 flags too).
-        os.replace(temp_sidecar, sidecar)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-        temp_sidecar.unlink(missing_ok=True)
+    with refused_writes_of(path):
+        temp, temp_sidecar = _temp_files_beside(path, sidecar)
+        try:
+            write(temp)
+            meta = describe(temp)
+            write_json(meta, temp_sidecar)
+            # The sidecar first: a crash between the renames leaves the new sidecar beside no data file (a first
+            # export: visibly unfinished) or beside the previous one, whose sha256 it does not match; data first would
+            # leave new data without its provenance, or with the previous export's (which its sha256 flags too).
+            os.replace(temp_sidecar, sidecar)
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+            temp_sidecar.unlink(missing_ok=True)
     return meta
 
 
