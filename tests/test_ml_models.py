@@ -20,8 +20,10 @@ torch = pytest.importorskip("torch")
 
 from pymatgen.core import Structure  # noqa: E402
 from pymatgen.io.cif import CifWriter  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
 
 from matreg.catalog import Catalog, Dataset  # noqa: E402
+from matreg.cli import app  # noqa: E402
 from matreg.errors import ConfigError, MatregError  # noqa: E402
 from matreg.formula import parse_formula  # noqa: E402
 from matreg.ingest import run_ingest  # noqa: E402
@@ -224,6 +226,28 @@ def test_predict_gives_each_structure_of_a_cif_of_several_blocks_a_row_named_by_
     assert blocks["input"].tolist() == ["two.cif#Tb3Si3Ni", "two.cif#TcP3"]
     assert blocks["formula"].tolist() == ["Tb3Si3Ni", "TcP3"]
     np.testing.assert_allclose(blocks["prediction"], alone["prediction"], atol=1e-5)
+
+
+def test_predict_refuses_a_structure_file_whose_name_is_not_utf8_as_a_bad_argument(runs, tmp_path):
+    """A structure file's name names its rows (`input`): a Latin-1 one (Python reads its é as a surrogate) failed with
+    a traceback as the predictions were printed or written; it is refused as a bad argument (exit 2), as an --out
+    whose name is not UTF-8 is. The folders it is in, and the run's, are only read: any name of theirs does."""
+    cif = pd.read_csv(MP20)["cif"].iloc[0]
+    run, folder = tmp_path / os.fsdecode(b"run_\xe9"), tmp_path / os.fsdecode(b"cifs_\xe9")
+    shutil.copytree(runs["cgcnn"], run)
+    folder.mkdir()
+    (folder / "first.cif").write_text(cif, encoding="utf-8")
+    assert predict(run, folder, device="cpu")["input"].tolist() == ["first.cif"]
+    latin1 = folder / os.fsdecode(b"second_\xe9.cif")
+    latin1.write_text(cif, encoding="utf-8")
+    for given in (folder, latin1):
+        result = CliRunner().invoke(app, ["predict", str(run), str(given), "--out", str(tmp_path / "p.csv")])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert result.stderr == (
+            f"error: the structure file {os.fsencode(latin1.name)!r}: the name {os.fsencode(latin1.name)!r} in its "
+            "path is not UTF-8 text, which matreg records paths in; rename it\n"
+        )
+    assert not (tmp_path / "p.csv").exists()
 
 
 def test_predict_refuses_a_disordered_structure_for_a_graph_model_naming_it_as_its_row_would_be(runs, tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from pymatgen.core import Composition, Structure
 
-from matreg.errors import FormulaError, MatregError, RecordError
+from matreg.errors import FormulaError, MatregError, RecordError, utf8_path
 from matreg.formula import ambiguous_charge, parse_formula
 from matreg.ml import INSTALL_HINT
 from matreg.structure import file_structures
@@ -155,7 +155,8 @@ def read_structures(inputs) -> tuple[list[str], list[Structure]]:
 
 
 def _structures_of(item, index: int) -> Iterable[tuple[str, Structure]]:
-    """The structures one input holds, with a name each."""
+    """The structures one input holds, with a name each; PathError for a file whose name is not UTF-8 text
+    (`utf8_path`), which the predictions could not be written or printed with."""
     if isinstance(item, Structure):
         return [(str(index), item)]
     if isinstance(item, dict):
@@ -163,6 +164,7 @@ def _structures_of(item, index: int) -> Iterable[tuple[str, Structure]]:
     path = Path(item)
     if not path.is_file():
         raise MatregError(f"'{item}': this run is a structure model (cgcnn): give structures, not formulas")
+    utf8_path(Path(path.name), "the structure file")  # (its name names its rows; the folders it is in are only read)
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
