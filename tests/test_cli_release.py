@@ -85,6 +85,18 @@ def test_a_release_whose_payload_is_missing_is_reported_damaged_not_unknown(fill
     assert not (tmp_path / "o.csv").exists()
 
 
+def test_a_diff_of_a_release_whose_materials_file_is_missing_reports_it_damaged(filled, tmp_path):
+    """Its manifest names the file (an older matreg's release, which recorded none, names none and is compared without
+    it): the release is damaged, as one whose payload is missing."""
+    for version in ("1.0.0", "1.1.0"):
+        assert filled("release", "thermo", "--version", version).exit_code == 0
+    materials = tmp_path / "store" / "releases" / "thermo" / "1.0.0" / "materials.parquet"
+    materials.unlink()  # a damaged copy of the store, a partial rsync
+    result = filled("diff", "thermo", "1.0.0", "1.1.0")
+    assert result.exit_code == 1 and "older matreg" not in result.output
+    assert result.stderr == f"error: release 1.0.0 of 'thermo' is damaged: its file {materials} is missing\n"
+
+
 @pytest.mark.parametrize("command", ["release", "diff"])
 def test_release_commands_have_help(command):
     assert runner.invoke(app, [command, "--help"]).exit_code == 0

@@ -259,7 +259,7 @@ def test_a_diff_names_a_records_new_space_group_and_structure_once(store, tmp_pa
         ["record changed", "mp", "mp:mp-20332", None, "spacegroup_number", 189, 1],
         ["record changed", "mp", "mp:mp-20332", None, "structure", hashes[0][:12], hashes[1][:12]],
     ]
-    (store.root / "releases" / "gaps" / "1.0.0" / "materials.parquet").unlink()  # as an older matreg released it
+    released_before_materials(store, "gaps", "1.0.0")
     assert diff(store, "gaps", "1.0.0", "1.1.0").empty
     assert caplog.messages[-1] == (
         "'gaps' 1.0.0: released by an older matreg, which recorded no space groups, sites or structures; their changes "
@@ -380,6 +380,16 @@ def without_formula_original(store, name: str, version: str) -> None:
     """Rewrite a release's payload as a matreg older than the column formula_original released it."""
     path = store.root / "releases" / name / version / "payload.parquet"
     pq.write_table(pq.read_table(path).drop_columns(["formula_original"]), path)
+
+
+def released_before_materials(store, name: str, version: str) -> None:
+    """Make a release as a matreg older than materials.parquet released it: without the file, its manifest naming
+    none (the content's hash, which covers it, left as it was)."""
+    folder = store.root / "releases" / name / version
+    (folder / "materials.parquet").unlink()
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["content"]["materials"], manifest["files"]["materials.parquet"]
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
 OLDER_RELEASE = "'gaps' 1.0.0: released by an older matreg, which recorded no formula_original"

@@ -236,9 +236,10 @@ def read_release(store: Store, name: str, version: str) -> pd.DataFrame:
 
 def read_materials(store: Store, name: str, version: str) -> pd.DataFrame | None:
     """The space group, sites and structure hash a release records of each record (`write_materials`); None for a
-    release made before releases recorded them."""
-    path = _existing(store, name, version, MANIFEST).parent / MATERIALS
-    return read_payload(path) if path.is_file() else None
+    release made before releases recorded them (its manifest names no such file); StoreError for a release whose
+    manifest names the file and the file is missing (damaged, as `_existing` says)."""
+    recorded = "materials" in read_manifest(store, name, version)["content"]
+    return read_payload(_existing(store, name, version, MATERIALS)) if recorded else None
 
 
 def diff(store: Store, name: str, a: str, b: str) -> pd.DataFrame:
