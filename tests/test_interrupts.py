@@ -105,6 +105,30 @@ def test_ctrl_c_while_a_query_reader_is_paused_leaves_its_query_running(tmp_path
     assert _run(PAUSED_READER, str(tmp_path / "store")) == "rows: 5000000\n"
 
 
+# The same between two frames of `Store.read_batches` (validation's reader)
+PAUSED_FRAMES = (
+    EMPTY_STORE_ON_FOUR_DUCKDB_THREADS
+    + """
+frames = store.read_batches("SELECT i, hash(i) AS h FROM range(5000000) t(i)", rows=100000)
+rows = len(next(frames))
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(10)
+except KeyboardInterrupt:
+    time.sleep(0.3)  # (time for any thread that the signal woke)
+rows += sum(len(frame) for frame in frames)
+print("rows:", rows, file=sys.stderr)
+"""
+)
+
+
+def test_ctrl_c_while_a_reader_of_frames_is_paused_leaves_its_query_running(tmp_path):
+    """`read_batches` kept the watch for signals armed between its frames: Ctrl-C at the program's other work between
+    two frames stopped that work and also the query, whose next frame raised KeyboardInterrupt. The query goes on,
+    its rows all read."""
+    assert _run(PAUSED_FRAMES, str(tmp_path / "store")) == "rows: 5000000\n"
+
+
 # A thread forks a worker 0.5 s into a query of seconds; the worker alone gets SIGINT, and lingers (40 s)
 FORKED_WORKER = (
     EMPTY_STORE_ON_FOUR_DUCKDB_THREADS

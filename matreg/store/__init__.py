@@ -1119,11 +1119,16 @@ class Store:
     def read_batches(self, sql: str, params: list | dict | None = None, *, rows: int) -> Iterator[pd.DataFrame]:
         """`read`, streamed: the result in frames of at most `rows` rows (none when it has no row), so that reading
         a table of any size holds one frame at a time; columns of the dtypes `pandas_dtype` gives their Arrow types
-        (strings Arrow-backed, as `validation.arrow_frame` converts)."""
+        (strings Arrow-backed, as `validation.arrow_frame` converts). A signal interrupts the query as it starts and as
+        each frame is read (`_next_batch`), not while the caller pauses between frames (its own Ctrl-C is not the
+        query's)."""
         self._require_store()
-        with self._scan() as con:
-            self._define_views(con, sql)
-            for batch in con.sql(sql, params=params).to_arrow_reader(rows):
+        with self._cursor() as con:
+            with stopped_by_signals(con):
+                self._set_up(con)
+                self._define_views(con, sql)
+                reader = con.sql(sql, params=params).to_arrow_reader(rows)
+            while (batch := _next_batch(reader, con)) is not None:
                 yield batch.to_pandas(types_mapper=pandas_dtype)
 
     def _define_views(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
@@ -1196,13 +1201,22 @@ class Store:
         read the store as of its newest commit when the cursor is made (`_pin`), and whose times are in UTC
         (`_in_utc`). The cursor is closed when the block ends; a query interrupted in it raises KeyboardInterrupt
         (`stopped_by_signals`: Ctrl-C or SIGTERM interrupts it)."""
+        with self._cursor() as con, stopped_by_signals(con):
+            self._set_up(con)
+            yield con
+
+    def _cursor(self) -> contextlib.closing[duckdb.DuckDBPyConnection]:
+        """A new cursor of the in-memory database `_scan` gives cursors of (made on first use), closed as its block
+        ends; not set up yet (`_set_up`)."""
         if self._scanner is None:
             self._scanner = duckdb.connect()
-        with contextlib.closing(self._scanner.cursor()) as con, stopped_by_signals(con):
-            con.execute("SET file_search_path = ?", [self._search_path()])
-            _in_utc(con)
-            self._pin(con)
-            yield con
+        return contextlib.closing(self._scanner.cursor())
+
+    def _set_up(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Make a cursor of the scanner read this store's files as of its newest commit, its times in UTC (`_scan`)."""
+        con.execute("SET file_search_path = ?", [self._search_path()])
+        _in_utc(con)
+        self._pin(con)
 
     def table(self, name: str) -> pd.DataFrame:
         """The current (deduplicated) rows of one canonical table."""
