@@ -38,7 +38,7 @@ from matreg.cli_steward import (
     review_app,
 )
 from matreg.defaults import COMMIT_RECORDS, COMPACT_AFTER, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS
-from matreg.errors import ConfigError, SourceError, StoreError, utf8_path
+from matreg.errors import ConfigError, NoSpace, SourceError, StoreError, utf8_path
 
 if TYPE_CHECKING:
     from matreg.ingest import RunReport
@@ -162,7 +162,7 @@ def fetch(
         )
     except KeyboardInterrupt:
         exit_interrupted("a dry run writes nothing" if dry_run else _committed(target, connector, resuming))
-    except SourceError as exc:  # the source failed: what was read is committed
+    except (SourceError, NoSpace) as exc:  # the source failed, or the disk is full: what was read is committed
         if dry_run:
             raise
         raise type(exc)(f"{exc}; {_committed(target, connector, resuming)}") from None  # (of its kind: its exit code)

@@ -29,6 +29,7 @@ from conftest import (
     RAW_JANAF,
     REPO,
     cli_import,
+    disk_full_at_rows_of,
     janaf_route,
     matreg_in_zone,
     visible_tables,
@@ -536,6 +537,21 @@ def test_an_export_the_file_system_refuses_is_a_one_line_error_naming_the_file(
         ", and run the command again\n" if exit_code == 75 else "\n"
     )
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_fetch_the_disk_fills_up_under_says_what_it_committed_and_how_to_continue(run, monkeypatch):
+    """A disk full as a fetch publishes is a failure for now (exit 75) that the same command with --resume continues
+    once there is space, as after a source unreachable: the error says which run holds what."""
+    write_table = pq.ParquetWriter.write_table
+    disk_full_at_rows_of(monkeypatch, "properties")  # (the materials file is written, then the disk is full)
+    result = run("fetch", "janaf", "H-064", "C-095", "--no-progress")
+    assert result.exit_code == 75 and "Traceback" not in result.output
+    store = os.environ["MATREG_STORE"]
+    assert result.stderr.startswith(f"error: cannot write {store}: No space left on device (ENOSPC): a failure for now")
+    said = "committed 2 records read (staged, not published); the same command with --resume continues it"
+    assert said in result.stderr
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", write_table)  # (space freed)
+    assert run("fetch", "janaf", "H-064", "C-095", "--resume", "--no-progress").exit_code == 0
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
