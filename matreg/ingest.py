@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow
 import pyarrow.compute
+from pymatgen.core.structure import StructureError
 from tqdm import tqdm
 
 from matreg import __version__
@@ -161,8 +162,9 @@ class _Mapped:
     read: int  # how many items the run read before this one: of two reads of a record, the later has the larger
 
 
-# What reading a value of an unexpected shape raises (a null where a list belongs, a list where a text does)
-_MALFORMED = (AttributeError, IndexError, KeyError, OverflowError, TypeError, ValueError)
+# What reading a value of an unexpected shape raises (a null where a list belongs, a list where a text does, a number
+# too large for a float or one that divides by zero, a structure pymatgen refuses to build)
+_MALFORMED = (ArithmeticError, AttributeError, IndexError, KeyError, StructureError, TypeError, ValueError)
 _ROW_TABLES = ("materials", "record_attributes", "quarantine")  # a page's tables kept as rows (properties: Arrow)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 from monty.io import zopen
 from pymatgen.core import Element, Structure
+from pymatgen.core.structure import StructureError
 from pymatgen.symmetry.groups import SpaceGroup
 
 from matreg.errors import RecordError
@@ -31,6 +32,10 @@ Species = str | dict[str, float]  # an element symbol, or element -> occupancy f
 MIN_VOLUME = 1e-6  # Å^3: lattice vectors spanning less are degenerate
 _NO_SPECIES = "Elements in POSCAR cannot be determined"  # pymatgen's warning as it names a POSCAR's species H, He, ...
 _CIF_BLOCK = re.compile(r"^\s*data_", re.MULTILINE)  # where pymatgen's CifFile splits a CIF into its data blocks
+# What pymatgen raises for a text that is no structure: besides ValueError and KeyError (which its CIF parser catches
+# per data block), a ZeroDivisionError for a CIF loop cut short or a symmetry operation 'x, 1/0, z', a StructureError
+# for a POSCAR whose counts disagree with its coordinate lines.
+_NOT_READ = (ValueError, KeyError, ArithmeticError, StructureError)
 
 
 def structure_json(
@@ -156,7 +161,7 @@ def _reading() -> Iterator[None]:
         if str(exc).startswith(_NO_SPECIES):
             raise RecordError("POSCAR names no species (VASP 4 format): add the species line") from None
         raise RecordError(_not_a_structure(exc)) from None
-    except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:  # orjson's JSONDecodeError is a ValueError
+    except (*_NOT_READ, TypeError, IndexError, OSError) as exc:  # orjson's JSONDecodeError is a ValueError
         raise RecordError(_not_a_structure(exc)) from None
 
 
@@ -187,7 +192,7 @@ def _cif_structures(text: str) -> list[tuple[str, Structure]]:
     for block in _CIF_BLOCK.split(f"x\n{text}")[1:]:
         try:
             found.append((block.split("\n", 1)[0].strip(), Structure.from_str(f"data_{block}", fmt="cif")))
-        except (ValueError, KeyError) as exc:
+        except _NOT_READ as exc:
             error = error or exc
     if not found:
         raise error or ValueError("no data block (data_...)")
@@ -240,7 +245,7 @@ def _arrays(lattice: Any, coords: Any, nsites: int, field: str) -> tuple[np.ndar
     try:
         matrix = np.asarray(lattice, dtype=float)
         positions = np.asarray(coords, dtype=float)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # (OverflowError: an integer too large for a float)
         raise RecordError(f"{field}: lattice or coordinates are not numbers ({exc})") from None
     if matrix.shape != (3, 3) or not math.isfinite(matrix.sum()):  # a sum is NaN or infinite if any term is
         raise RecordError(f"{field}: the lattice is not three finite vectors (shape {matrix.shape})")

@@ -565,6 +565,8 @@ def test_structures_come_from_each_entrys_aflowlib_json_on_the_server_base_url_n
     assert icsd.get_space_group_info()[1] == 176
     with pytest.raises(RecordError, match=r"aflowlib.json: 8 species for coordinates of shape \(7, 3\)"):
         aflow_structure({**ENTRIES[0], "positions_fractional": ENTRIES[0]["positions_fractional"][:7]})
+    with pytest.raises(RecordError, match="no cell from geometry, species and composition: int too large to convert"):
+        aflow_structure({**ENTRIES[0], "geometry": [10**400, *ENTRIES[0]["geometry"][1:]]})
 
 
 class AfluxWithBrokenFile(Aflux):

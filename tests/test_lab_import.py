@@ -14,6 +14,7 @@ import pytest
 import zstandard
 from conftest import LAB_EXAMPLE, single_value
 from pymatgen.core import Lattice, Structure
+from pymatgen.core.structure import StructureError
 from pymatgen.io.cif import CifWriter
 from pymatgen.io.vasp import Poscar
 
@@ -609,6 +610,51 @@ def test_a_structure_column_reads_cif_poscar_json_and_file_names(store, tmp_path
     assert pd.isna(materials.loc["none", "structure"]) and pd.isna(materials.loc["none", "nsites"])
     reason = store.query("SELECT reasons[1] FROM quarantine").iloc[0, 0]
     assert reason.startswith("column 'structure': not a crystal structure (CIF, POSCAR, pymatgen JSON or a file")
+
+
+def test_a_cif_cut_short_or_a_poscar_pymatgen_cannot_build_is_quarantined_and_the_import_goes_on(store, tmp_path):
+    cif = str(CifWriter(NACL))
+    poscar = Poscar(NACL).get_str().split("\n")
+    poscar[6] = "1 -1"  # counts for fewer coordinate lines than it lists: pymatgen's StructureError
+    rows = pd.DataFrame(
+        {
+            "sample": ["good", "cut-short", "poscar"],
+            "formula": ["NaCl"] * 3,
+            "gap": ["8.5"] * 3,
+            "structure": [cif, cif[: cif.index("_symmetry_equiv_pos_as_xyz")], "\n".join(poscar)],
+        }
+    )
+    data, mapping = _write(tmp_path, rows.to_csv(index=False), STRUCTURE_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (1, 2)
+    prefix = "column 'structure': not a crystal structure (CIF, POSCAR, pymatgen JSON or a file of one): "
+    assert store.query("SELECT item, reasons[1] FROM quarantine ORDER BY item").values.tolist() == [
+        ["cut-short", prefix + "integer modulo by zero"],
+        ["poscar", prefix + "len(species)=1 != len(coords)=0"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [(ZeroDivisionError("division by zero"), "ZeroDivisionError"), (StructureError("x"), "StructureError")],
+)
+def test_a_row_a_reader_fails_on_with_arithmetic_or_pymatgens_structure_error_is_quarantined(
+    store, tmp_path, monkeypatch, error, reason
+):
+    # What a mapping meets that no reader turns into a RecordError refuses that row alone, not the import.
+    def failing(text, base=None):
+        raise error
+
+    monkeypatch.setattr("matreg.sources.lab.parse_structure", failing)
+    rows = pd.DataFrame(
+        {"sample": ["none", "one"], "formula": ["NaCl"] * 2, "gap": ["8.5"] * 2, "structure": ["", "x"]}
+    )
+    data, mapping = _write(tmp_path, rows.to_csv(index=False), STRUCTURE_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (1, 1)
+    assert store.query("SELECT item, reasons[1] FROM quarantine").values.tolist() == [
+        ["one", f"record not in the form the xtal-lab mapping reads (or a matreg bug): {reason}: {error}"]
+    ]
 
 
 ROCKSALT_ZNO = """data_rocksalt

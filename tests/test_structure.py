@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
+from pymatgen.io.cif import CifWriter
 
 from matreg.errors import RecordError
 from matreg.structure import composition_text, lattice_volume, parse_structure, read_structure, structure_json
@@ -74,6 +75,7 @@ def test_sites_given_by_name_take_their_species_from_named():
         (ROCKSALT, [{"Ga": 0.7, "In": 0.5}], [[0, 0, 0]], "sum of at most 1"),
         (ROCKSALT, [{"Ga": [0.5]}], [[0, 0, 0]], "occupancies .* are not numbers"),
         (ROCKSALT, ["Na"], [["a", 0, 0]], "not numbers"),
+        (ROCKSALT, ["Na"], [[10**400, 0, 0]], "not numbers"),  # (JSON reads it; a float cannot hold it)
         (ROCKSALT, ["Na"], [[float("nan"), 0, 0]], r"coordinates of shape \(1, 3\)"),
         (ROCKSALT, ["Na"], [[float("inf"), 0, 0]], r"coordinates of shape \(1, 3\)"),
         ([[float("inf"), 0, 0], [0, 1, 0], [0, 0, 1]], ["Na"], [[0, 0, 0]], "not three finite vectors"),
@@ -142,3 +144,33 @@ def test_a_poscar_whose_comment_line_is_blank_reads_as_text_as_from_its_file(tmp
     from_file = parse_structure("POSCAR", base=tmp_path)
     assert parse_structure(text) == parse_structure("  " + text) == from_file
     assert from_file.composition.reduced_formula == "ZnO" and from_file.lattice.abc[0] == pytest.approx(3.25)
+
+
+NACL_POSCAR = "NaCl\n5.64\n1 0 0\n0 1 0\n0 0 1\nNa Cl\n{counts}\nDirect\n0 0 0\n0.5 0.5 0.5\n"
+
+
+def _cif_broken(how: str) -> str:
+    """A crystal's CIF cut short after its symmetry loop's first name (a cell Excel cut at 32,767 characters, a paste
+    cut off), or with a symmetry operation that divides by zero."""
+    cif = str(CifWriter(_mp20_structure("mp-752483")))
+    if how == "cut short":
+        return cif[: cif.index("_symmetry_equiv_pos_as_xyz")]
+    return cif.replace("'x, y, z'", "'x, 1/0, z'")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "reason"),
+    [
+        ("x.cif", _cif_broken("cut short"), "integer modulo by zero"),
+        ("x.cif", _cif_broken("1/0"), "float division by zero"),
+        ("POSCAR", NACL_POSCAR.format(counts="1 -1"), r"len\(species\)=1 != len\(coords\)=0"),  # a StructureError
+        ("POSCAR", NACL_POSCAR.format(counts="-1 3"), r"len\(species\)=3 != len\(coords\)=2"),
+    ],
+)
+def test_a_structure_pymatgen_fails_on_with_arithmetic_or_its_structure_error_is_a_record_error(
+    name, text, reason, tmp_path
+):
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    for given in (text, name):
+        with pytest.raises(RecordError, match=f"^not a crystal structure .*: {reason}"):
+            parse_structure(given, base=tmp_path)

@@ -285,7 +285,7 @@ def aflow_structure(entry: Any) -> str | None:
     try:
         species = [el for el, n in zip(entry["species"], entry["composition"], strict=True) for _ in range(_sites(n))]
         lattice = Lattice.from_parameters(*entry["geometry"]).matrix
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # (OverflowError: an integer too large for a float)
         raise RecordError(f"{ENTRY_FILE}: no cell from geometry, species and composition: {exc}") from None
     return structure_json(lattice, species, entry["positions_fractional"], field=ENTRY_FILE)
 
