@@ -193,11 +193,14 @@ class AtomCounts(NamedTuple):
     molar_mass: float | None = None
 
 
-# What pint's parser raises on text it cannot read ('kJ mol -1', an unclosed 'J/(mol K')
+# What pint's parser raises on text it cannot read ('kJ mol -1', an unclosed 'J/(mol K'; ArithmeticError: 'eV/0',
+# 'eV/1e-400'; KeyError: 'eV^0', a unit to the power 0)
 _PARSE_FAILURES = (
     pint.errors.PintError,
+    ArithmeticError,
     AssertionError,
     AttributeError,
+    KeyError,
     SyntaxError,
     TypeError,
     ValueError,
@@ -379,6 +382,16 @@ def _plan(from_unit: str, to_unit: str) -> tuple[float, int, int, int] | str | N
         source, target = parse_unit(from_unit), parse_unit(to_unit)
     except UnitError as exc:
         return str(exc)
+    try:
+        return _bridged(source, target, from_unit, to_unit)
+    except pint.errors.PintError as exc:  # pint parses a logarithmic unit in a product ('eV dB'), then fails on it
+        return f"cannot convert '{from_unit}' to '{to_unit}' ({exc})"
+
+
+def _bridged(
+    source: pint.Unit, target: pint.Unit, from_unit: str, to_unit: str
+) -> tuple[float, int, int, int] | str | None:
+    """`_plan` of two units pint parsed: the first bridge that makes the source the target's dimension."""
     per_fu, per_cell = ureg.Quantity(1.0, "atom/formula_unit"), ureg.Quantity(1.0, "atom/cell")
     molar_mass = ureg.Quantity(1.0, "g/mol")  # of formula units
     for bridge in _BRIDGES:

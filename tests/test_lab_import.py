@@ -1345,6 +1345,25 @@ def test_a_unit_of_the_mapping_that_cannot_be_read_names_the_mapping_line_and_co
     with pytest.raises(ConfigError, match=r"mapping.yaml: line 7: columns.rho.unit: .*unknown unit 'g ccm-3'"):
         load_mapping(mapping)
 
+    _, mapping = _write(tmp_path, "", GAP_MAPPING.replace("unit: eV", 'unit: "eV^0"'))  # (pint: a KeyError)
+    with pytest.raises(ConfigError, match=r"mapping.yaml: line 6: columns.gap.unit: .*unknown unit 'eV\^0'"):
+        load_mapping(mapping)
+
+
+def test_a_unit_cell_pint_fails_on_quarantines_its_row_and_the_import_goes_on(store, tmp_path):
+    mapping = "dataset: units\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping += "  gap: {property: band_gap, unit_field: gap_unit}\n"
+    units = {"S2": "eV/0", "S3": "eV^0", "S4": "eV dB", "S5": "eV/1e-400"}
+    rows = "id,formula,gap,gap_unit\nS1,GaN,3.4,eV\n" + "".join(f"{i},ZnO,3.3,{u}\n" for i, u in units.items())
+    report = import_file(store, *_write(tmp_path, rows, mapping))
+    assert (report.n_stored, report.n_quarantined) == (1, 4)
+    assert store.query("SELECT item, reasons[1] FROM quarantine ORDER BY item").values.tolist() == [
+        ["S2", "unknown unit 'eV/0'"],
+        ["S3", "unknown unit 'eV^0'"],
+        ["S4", "cannot convert 'eV dB' to 'eV' ('delta_decibel' is not defined in the unit registry)"],
+        ["S5", "unknown unit 'eV/1e-400'"],
+    ]
+
 
 @pytest.mark.parametrize(
     ("unit", "refused"),

@@ -434,6 +434,21 @@ def test_a_unit_pint_cannot_parse_is_a_clear_error(text):
         parse_unit(text)
 
 
+@pytest.mark.parametrize("text", ["eV/0", "eV/1e-400", "eV^0", "eV^-0", "eV**(1/0)"])
+def test_a_unit_that_divides_by_zero_or_raises_to_the_power_zero_is_an_unknown_unit(text):
+    # pint fails on these with ZeroDivisionError (a division by zero, or by a number that is zero as a float) and
+    # KeyError (a unit to the power 0: no unit is left)
+    with pytest.raises(UnitError, match=re.escape(f"unknown unit '{text}'")):
+        parse_unit(text)
+
+
+@pytest.mark.parametrize("text", ["eV dB", "eV/dB"])
+def test_a_logarithmic_unit_in_a_product_is_refused_as_not_convertible(text):
+    # pint parses these, then fails on multiplying them ('delta_decibel' is not defined in the unit registry)
+    with pytest.raises(UnitError, match=re.escape(f"cannot convert '{text}' to 'eV'")):
+        convert(1.0, text, "eV")
+
+
 def test_incompatible_units_are_refused():
     with pytest.raises(UnitError, match="incompatible dimensions"):
         convert(1.0, "eV", "GPa")
