@@ -175,6 +175,33 @@ def test_missing_columns_are_reported_with_the_header_as_read(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("rows", "line"),
+    [
+        (['ZnO,"film 1,3.3,27', *(f"CdS,film {n},2.4,27" for n in range(2, 40))], 2),  # the rest of the file one cell
+        (['ZnO,"film\n1",3.3,27', 'CdS,film 2,2.4,"27'], 4),  # (a quoted cell holding a line break is no problem)
+        (['ZnO,"film\n1",3.3,"27\nCdS,film 2,2.4,27'], 3),  # the quote opening on the row's second line
+    ],
+)
+def test_a_quote_that_is_never_closed_is_refused_naming_its_line_not_read_as_one_cell_to_the_end(tmp_path, rows, line):
+    data = tmp_path / "lab.csv"
+    data.write_text(",".join(ROWS[0]) + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        LabConnector(data, _mapping(tmp_path))
+    assert str(error.value) == (
+        f"cannot read {data}: line {line}: a quote opens a cell that is never closed, which would hold the rest of the "
+        'file: close it (a quote inside a quoted cell is written twice: "")'
+    )
+
+
+def test_a_quoted_cell_with_line_breaks_and_quotes_ends_the_file_as_read(store, tmp_path):
+    data = tmp_path / "lab.csv"
+    data.write_text(",".join(ROWS[0]) + '\nZnO,"Müller\'s ""Å""\nfilm",3.3,27', encoding="utf-8")  # no last line end
+    report = run_ingest(LabConnector(data, _mapping(tmp_path)), store)
+    assert (report.n_stored, report.n_quarantined) == (1, 0)
+    assert store.query("SELECT name FROM materials").values.tolist() == [['Müller\'s "Å"\nfilm']]
+
+
 def _workbook(path, gaps, note="=1+1"):
     """An .xlsx file as openpyxl writes it: its formulas uncalculated ('=...' cells, in 'gap' and unmapped 'note')."""
     workbook = openpyxl.Workbook()

@@ -180,22 +180,43 @@ def _undecodable(data: bytes, error: UnicodeDecodeError) -> str:
 def _delimited(text: str, *, tab: bool, columns: tuple[str, ...]) -> LabRows:
     """The rows of a CSV (separator detected) or TSV text; quoted cells may hold separators and line breaks."""
     delimiter = "\t" if tab else delimiter_of(text, columns)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    stream = io.StringIO(text, newline="")
+    reader = csv.reader(stream, delimiter=delimiter)
     names = next(reader, None)
     if not names or not any(name.strip() for name in names):
         raise ValueError("no header line (the file is empty)")
     header, named = _header(names), _filled_width(names)
     rows, lines, problems = [], [], {}
-    line = reader.line_num + 1  # where the next row starts
+    line, start = reader.line_num + 1, stream.tell()  # where the next row starts: its line, its place in the text
     for cells in reader:
+        if stream.tell() == len(text):  # the last row: where a quote is never closed, it holds the rest of the text
+            _refuse_unclosed_quote(text[start:], line, cells, delimiter)
         if any(cell.strip() for cell in cells):
             problem = _width_problem(cells, named, delimiter)
             if problem:
                 problems[line] = problem
             rows.append((cells + [""] * len(header))[: len(header)])
             lines.append(line)
-        line = reader.line_num + 1
+        line, start = reader.line_num + 1, stream.tell()
     return LabRows(pd.DataFrame(rows, columns=header, index=lines, dtype=str), problems)
+
+
+def _refuse_unclosed_quote(row: str, line: int, cells: list[str], delimiter: str) -> None:
+    """ValueError naming the line of a quote that opens a cell and is never closed in `row`, the text of a file's last
+    row (from its `line`, read as `cells`): the csv module reads all of the file after such a quote as that one cell,
+    the rows in it neither stored nor quarantined. Read strictly, the row ends inside that cell, its last, which opens
+    after the line breaks of the quoted cells before it."""
+    try:
+        for _ in csv.reader(io.StringIO(row, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        if str(exc) != "unexpected end of data":
+            return  # another defect of strict CSV ('"a"b', read as 'ab'), which a lenient reading passes over
+        opened = line + sum(cell.count("\n") + cell.count("\r") - cell.count("\r\n") for cell in cells[:-1])
+        raise ValueError(
+            f"line {opened}: a quote opens a cell that is never closed, which would hold the rest of the file: close "
+            'it (a quote inside a quoted cell is written twice: "")'
+        ) from None
 
 
 def _header(names: list[str]) -> list[str]:
