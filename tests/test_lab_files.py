@@ -243,6 +243,18 @@ def test_an_uncalculated_formula_in_a_mapped_column_is_refused_with_its_cells(tm
     )
 
 
+def test_an_excel_error_value_in_a_mapped_column_is_refused_with_its_cells_not_read_as_an_empty_cell(tmp_path):
+    data = tmp_path / "lab.xlsx"
+    _workbook(data, ["3.3", "#VALUE!", "=1/0", "#N/A"], note="#REF!")  # (openpyxl writes '#...' as error cells)
+    _calculated(data, {"C4": '<c r="C4" t="e"><f>1/0</f><v>#DIV/0!</v></c>'})  # as Excel writes a formula's error
+    with pytest.raises(ConfigError) as error:
+        LabConnector(data, _mapping(tmp_path))
+    assert str(error.value) == (
+        f"cannot read {data}: Excel error value(s), in cell(s) C3 (gap) #VALUE!, C4 (gap) #DIV/0!, C5 (gap) #N/A: "
+        "correct them in the file, or clear those that hold no measurement (an empty cell is no value)"
+    )
+
+
 def test_calculated_formulas_are_read_as_their_values_and_an_empty_one_as_no_measurement(store, tmp_path):
     data = tmp_path / "lab.xlsx"
     _workbook(data, ["=1.1*3", '=IF(TRUE,"",1)'])  # the unmapped column's formulas stay uncalculated: never read

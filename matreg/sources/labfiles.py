@@ -292,30 +292,46 @@ def _excel(path: Path, sheet: str | int, engine: str) -> pd.DataFrame:
 
 
 def _sheet(path: Path, sheet: str | int, suffix: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    """A sheet as text (see `_excel`); ValueError where `columns` (all, without them) hold uncalculated formulas."""
+    """A sheet as text (see `_excel`); ValueError where `columns` (all, without them) hold uncalculated formulas or
+    Excel's error values."""
     frame = _excel(path, sheet, _EXCEL_ENGINE[suffix])
     if suffix == ".xlsx":  # an .xls file stores each formula's result
-        _refuse_uncalculated_formulas(path, sheet, frame, columns)
+        _refuse_cells_read_as_empty(path, sheet, frame, columns)
     return frame
 
 
-def _refuse_uncalculated_formulas(path: Path, sheet: str | int, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
-    """ValueError naming the cells of `columns` that hold a formula without a calculated value, which pandas reads as
-    empty: openpyxl and other tools write formulas without calculating them."""
+def _refuse_cells_read_as_empty(path: Path, sheet: str | int, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """ValueError naming the cells of `columns` that pandas reads as empty but that are not: a formula without a
+    calculated value (openpyxl and other tools write formulas without calculating them), and an error value (#DIV/0!,
+    #VALUE!, #N/A: a formula's result, or typed), which pandas reads as NaN."""
     read = [position for position, name in enumerate(frame.columns) if not columns or name in columns]
-    if not (frame.iloc[:, read] == "").any(axis=None):
+    cells = frame.iloc[:, read]
+    if not ((cells == "") | cells.isna()).any(axis=None):
         return
-    cells = [
-        f"{formula.coordinate} ({frame.columns[formula.column - 1]})"
-        for formula, value in _formulas_and_values(path, sheet)
-        if formula.data_type == "f" and _uncalculated(value) and formula.column - 1 in read
-    ]
-    if cells:
-        more = f" and {len(cells) - _SHOWN_CELLS} more" if len(cells) > _SHOWN_CELLS else ""
+    uncalculated, errors = [], []
+    for formula, value in _formulas_and_values(path, sheet):
+        if formula.data_type in ("f", "e") and formula.column - 1 in read:
+            cell = f"{formula.coordinate} ({frame.columns[formula.column - 1]})"
+            if value.data_type == "e":
+                errors.append(f"{cell} {value.value}")
+            elif formula.data_type == "f" and _uncalculated(value):
+                uncalculated.append(cell)
+    if uncalculated:
         raise ValueError(
-            f"formula(s) without a calculated value, in cell(s) {', '.join(cells[:_SHOWN_CELLS])}{more}: the file "
-            "was written by a program that does not calculate formulas; open it in Excel or LibreOffice and save it"
+            f"formula(s) without a calculated value, in cell(s) {_shown(uncalculated)}: the file was written by a "
+            "program that does not calculate formulas; open it in Excel or LibreOffice and save it"
         )
+    if errors:
+        raise ValueError(
+            f"Excel error value(s), in cell(s) {_shown(errors)}: correct them in the file, or clear those that hold no "
+            "measurement (an empty cell is no value)"
+        )
+
+
+def _shown(cells: list[str]) -> str:
+    """The first cells of a list, and how many more."""
+    more = f" and {len(cells) - _SHOWN_CELLS} more" if len(cells) > _SHOWN_CELLS else ""
+    return ", ".join(cells[:_SHOWN_CELLS]) + more
 
 
 def _uncalculated(value: Any) -> bool:
