@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ _CIF_BLOCK = re.compile(r"^\s*data_", re.MULTILINE)  # where pymatgen's CifFile 
 # per data block), a ZeroDivisionError for a CIF loop cut short or a symmetry operation 'x, 1/0, z', a StructureError
 # for a POSCAR whose counts disagree with its coordinate lines.
 _NOT_READ = (ValueError, KeyError, ArithmeticError, StructureError)
+_NUMBERS = (int, float, np.integer, np.floating)  # a bool is an int, but a JSON true is no 1.0: refused apart
+_PLAIN_NUMBERS = frozenset((int, float))  # the types JSON numbers are read as: checked first
 
 
 def structure_json(
@@ -240,8 +243,29 @@ def composition_text(species: Sequence[str]) -> str:
     return " ".join(f"{symbol}{count}" for symbol, count in counts.items())
 
 
+def refuse_non_numbers(rows: Any, what: str) -> None:
+    """RecordError naming the first entry of `rows` (lattice vectors, coordinates: rows of numbers) that is no number:
+    a JSON true or false (which Python would read as 1 or 0), a text ('4.0'), a null. Rows of another shape pass, for
+    the shape check to refuse. One scan of the entries' types, in C: this is the per-record path of a fetch."""
+    try:
+        if only_numbers(chain.from_iterable(rows)):
+            return
+    except TypeError:  # not rows: a number, a null
+        return
+    entry = next(entry for entry in chain.from_iterable(rows) if not only_numbers((entry,)))
+    raise RecordError(f"{what} {entry!r} is not a number")
+
+
+def only_numbers(values: Iterable[Any]) -> bool:
+    """True when every value is an int or a float (numpy's too), not a bool."""
+    kinds = set(map(type, values))
+    return kinds <= _PLAIN_NUMBERS or all(kind is not bool and issubclass(kind, _NUMBERS) for kind in kinds)
+
+
 def _arrays(lattice: Any, coords: Any, nsites: int, field: str) -> tuple[np.ndarray, np.ndarray]:
     """The lattice and coordinates as float arrays, checked: three finite vectors and one finite row per site."""
+    refuse_non_numbers(lattice, f"{field}: lattice entry")
+    refuse_non_numbers(coords, f"{field}: coordinate")
     try:
         matrix = np.asarray(lattice, dtype=float)
         positions = np.asarray(coords, dtype=float)
@@ -270,10 +294,9 @@ def _site_species(entry: Species, field: str) -> list[dict[str, Any]]:
         return _occupancies(((entry, 1.0),), field)
     if not isinstance(entry, dict) or not entry:
         raise RecordError(f"{field}: site species {entry!r} is neither an element nor element occupancies")
-    try:
-        return _occupancies(tuple(entry.items()), field)
-    except TypeError:  # an occupancy that is a list or an object
-        raise RecordError(f"{field}: site occupancies {entry!r} are not numbers") from None
+    if not only_numbers(entry.values()):  # (checked before the cache, which takes True for the 1 it equals)
+        raise RecordError(f"{field}: site occupancies {entry!r} are not numbers")
+    return _occupancies(tuple(entry.items()), field)
 
 
 @lru_cache(maxsize=4096)

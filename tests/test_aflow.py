@@ -567,6 +567,8 @@ def test_structures_come_from_each_entrys_aflowlib_json_on_the_server_base_url_n
         aflow_structure({**ENTRIES[0], "positions_fractional": ENTRIES[0]["positions_fractional"][:7]})
     with pytest.raises(RecordError, match="no cell from geometry, species and composition: int too large to convert"):
         aflow_structure({**ENTRIES[0], "geometry": [10**400, *ENTRIES[0]["geometry"][1:]]})
+    with pytest.raises(RecordError, match="^aflowlib.json: geometry entry True is not a number"):  # not a = 1 Å
+        aflow_structure({**ENTRIES[0], "geometry": [True, *ENTRIES[0]["geometry"][1:]]})
 
 
 class AfluxWithBrokenFile(Aflux):

@@ -450,6 +450,26 @@ def test_an_entry_whose_atoms_cannot_be_counted_keeps_no_volume_per_site(mp_cata
     assert volume_of(connector, huge) == ([], refused)
 
 
+@pytest.mark.parametrize("entry", [True, "4.0"])
+def test_a_lattice_vector_entry_that_is_no_number_quarantines_the_entry_not_read_as_one(mp_catalog, entry):
+    page = json.loads(MP_PAGES[0].read_text())
+    connector = build_connector("optimade", mp_catalog, FetchRequest(everything=True))
+    broken = copy.deepcopy(page["data"][0])
+    broken["attributes"]["lattice_vectors"][0][0] = entry  # a JSON true read as 1.0 gave a wrong volume per atom
+    with pytest.raises(RecordError, match=f"^lattice_vectors entry {re.escape(repr(entry))} is not a number"):
+        connector.to_record(broken)
+
+
+@pytest.mark.parametrize("share", [True, "1.0"])
+def test_a_concentration_that_is_no_number_leaves_the_structure_unread_not_read_as_one(mp_catalog, share):
+    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0]  # ordered: 46 atoms on 46 sites
+    connector = build_connector("optimade", mp_catalog, FetchRequest(everything=True))
+    entry["attributes"]["species"][0]["concentration"] = [share]
+    record = connector.to_record(entry)
+    assert record.structure is None and math.isnan(record.atoms_per_cell)
+    assert record.notes == "structure not kept: 'species' is not a list of {name, chemical_symbols, concentration}"
+
+
 @pytest.mark.parametrize("feature", ["site_attachments", "implicit_atoms"])
 def test_an_entry_with_atoms_off_its_sites_keeps_no_volume_per_site_and_no_structure(mp_catalog, feature):
     entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0]  # ordered: 46 atoms on 46 sites

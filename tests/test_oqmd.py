@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -546,6 +547,16 @@ def test_space_group_symbols_as_qmpy_writes_them_have_their_numbers(catalog, sym
     connector = build_connector("oqmd", catalog, FetchRequest(everything=True))
     record = connector.to_record(HELIUM[2] | {"spacegroup": symbol})
     assert (record.spacegroup_symbol, record.spacegroup_number) == (symbol, number)
+
+
+@pytest.mark.parametrize("entry", [True, "4.0"])
+def test_a_unit_cell_entry_that_is_no_number_is_a_record_error_not_read_as_one(catalog, entry):
+    from matreg.errors import RecordError
+
+    connector = build_connector("oqmd", catalog, FetchRequest(everything=True))
+    unit_cell = [[entry, *HELIUM[2]["unit_cell"][0][1:]], *HELIUM[2]["unit_cell"][1:]]
+    with pytest.raises(RecordError, match=f"^OQMD entry 8085: lattice entry {re.escape(repr(entry))} is not a number"):
+        connector.to_record(HELIUM[2] | {"unit_cell": unit_cell})
 
 
 def test_an_unreadable_site_is_a_record_error(catalog):

@@ -74,8 +74,14 @@ def test_sites_given_by_name_take_their_species_from_named():
         (ROCKSALT, ["Xx"], [[0, 0, 0]], "'Xx' is not a chemical element"),
         (ROCKSALT, [{"Ga": 0.7, "In": 0.5}], [[0, 0, 0]], "sum of at most 1"),
         (ROCKSALT, [{"Ga": [0.5]}], [[0, 0, 0]], "occupancies .* are not numbers"),
-        (ROCKSALT, ["Na"], [["a", 0, 0]], "not numbers"),
+        (ROCKSALT, ["Na"], [["a", 0, 0]], "coordinate 'a' is not a number"),
         (ROCKSALT, ["Na"], [[10**400, 0, 0]], "not numbers"),  # (JSON reads it; a float cannot hold it)
+        ([[True, 0, 0], [0, 1, 0], [0, 0, 1]], ["Na"], [[0, 0, 0]], "lattice entry True is not a number"),  # JSON true
+        ([["4.0", 0, 0], [0, 1, 0], [0, 0, 1]], ["Na"], [[0, 0, 0]], "lattice entry '4.0' is not a number"),
+        ([[4, 0, 0], [0, 4, None], [0, 0, 4]], ["Na"], [[0, 0, 0]], "lattice entry None is not a number"),
+        (ROCKSALT, ["Na"], [[0, False, 0]], "coordinate False is not a number"),
+        (ROCKSALT, [{"Ga": True}], [[0, 0, 0]], "occupancies .* are not numbers"),
+        (ROCKSALT, [{"Ga": "0.5"}], [[0, 0, 0]], "occupancies .* are not numbers"),
         (ROCKSALT, ["Na"], [[float("nan"), 0, 0]], r"coordinates of shape \(1, 3\)"),
         (ROCKSALT, ["Na"], [[float("inf"), 0, 0]], r"coordinates of shape \(1, 3\)"),
         ([[float("inf"), 0, 0], [0, 1, 0], [0, 0, 1]], ["Na"], [[0, 0, 0]], "not three finite vectors"),
@@ -84,6 +90,11 @@ def test_sites_given_by_name_take_their_species_from_named():
 def test_malformed_cells_are_record_errors(lattice, species, coords, message):
     with pytest.raises(RecordError, match=f"cell: .*{message}"):
         structure_json(lattice, species, coords, field="cell")
+
+
+def test_a_cell_of_numpy_numbers_is_read_as_one_of_python_numbers():
+    numpy_cell = structure_json(np.array(ROCKSALT), ["Na"], np.array([[0, 0, 0]], dtype=np.int64))
+    assert numpy_cell == structure_json(ROCKSALT, ["Na"], [[0.0, 0.0, 0.0]])
 
 
 def test_lattice_volume_is_the_cells_volume_whatever_the_handedness():

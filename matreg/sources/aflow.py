@@ -43,7 +43,7 @@ from matreg.paginate import HttpRequest, PageNumberPaginator
 from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
-from matreg.structure import structure_json
+from matreg.structure import refuse_non_numbers, structure_json
 from matreg.units import parse_unit
 from matreg.validation import read_id, read_spacegroup_number
 
@@ -282,6 +282,7 @@ def aflow_structure(entry: Any) -> str | None:
     """Structure JSON of an aflowlib.json entry's relaxed cell; None when it has no cell."""
     if not isinstance(entry, dict) or not all(entry.get(key) for key in _STRUCTURE_KEYS):
         return None
+    refuse_non_numbers([entry["geometry"]], f"{ENTRY_FILE}: geometry entry")  # (a JSON true is no 1 Å, no 1°)
     try:
         species = [el for el, n in zip(entry["species"], entry["composition"], strict=True) for _ in range(_sites(n))]
         lattice = Lattice.from_parameters(*entry["geometry"]).matrix

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 from urllib.parse import quote
 
@@ -42,7 +43,7 @@ from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Page, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.sources.nomad import BAND_GAP, BULK, HOMO_LUMO_GAP, finite_structural_type_reason, without_properties
-from matreg.structure import lattice_volume, spacegroup_number, structure_json
+from matreg.structure import lattice_volume, only_numbers, refuse_non_numbers, spacegroup_number, structure_json
 from matreg.validation import read_id, read_spacegroup_number
 
 DEFAULT_PAGE_LIMIT = 100
@@ -265,9 +266,11 @@ def finite_system_reason(attributes: dict[str, Any]) -> str | None:
 
 
 def cell_volume(attributes: dict[str, Any]) -> float | None:
-    """Volume of a bulk structure's cell in Å³ (|det| of lattice_vectors); None if it has no full lattice."""
+    """Volume of a bulk structure's cell in Å³ (|det| of lattice_vectors); None if it has no full lattice, RecordError
+    if an entry of it is no number (a JSON true is no 1 Å)."""
     if not is_bulk(attributes):
         return None
+    refuse_non_numbers(attributes.get("lattice_vectors"), "lattice_vectors entry")
     try:
         return float(lattice_volume(attributes.get("lattice_vectors")))
     except (TypeError, ValueError):  # not three vectors of three numbers
@@ -336,8 +339,10 @@ def periodicity(attributes: dict[str, Any]) -> list[int] | tuple[int, ...] | Non
 
 def species_occupancies(species: list[dict[str, Any]] | None) -> dict[str, dict[str, float]] | None:
     """Each species name -> its elements with their occupancies (vacancies left out); none without a list, None if
-    the list cannot be read."""
+    the list cannot be read (a concentration that is no number included: a JSON true is no 1.0)."""
     try:
+        if not only_numbers(chain.from_iterable(entry["concentration"] for entry in species or ())):
+            return None
         return {
             entry["name"]: {
                 symbol: float(share)
