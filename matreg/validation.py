@@ -292,9 +292,12 @@ def read_id(value: Any, field: str) -> str:
     """A record's id as a source sent it in `field` (present: each connector says what a missing one is), as its
     source id: a text, or an integer's digits; RecordError naming the field and value for anything else, the record
     quarantined. A float is no id: JSON readers give one for an integer beyond 64 bits (orjson reads 2**64 + 1 and
-    2**64 + 2 as 2.0**64), and distinct records would be merged under its text; nor is a bool, a list or an object."""
-    if isinstance(value, str) or type(value) is int:
+    2**64 + 2 as 2.0**64), and distinct records would be merged under its text; nor is a bool, a list or an object,
+    nor an empty text (or one of spaces), which would merge the records without an id into one, '<source>:'."""
+    if type(value) is int or isinstance(value, str) and value.strip():
         return str(value)
+    if isinstance(value, str):
+        raise RecordError(f"{field} {_shown(value)} is empty: no id")
     raise RecordError(f"{field} {_shown(value)} is no integer or text")
 
 

@@ -559,6 +559,19 @@ def test_a_unit_cell_entry_that_is_no_number_is_a_record_error_not_read_as_one(c
         connector.to_record(HELIUM[2] | {"unit_cell": unit_cell})
 
 
+def test_entries_with_an_empty_id_are_quarantined_each_not_merged_into_one(store, tmp_path):
+    empty = [RECORDS[2] | {"entry_id": ""}, RECORDS[3] | {"entry_id": " "}]  # (stored as 'oqmd:', the first replaced)
+    with ReplayServer(OqmdReplay([*RECORDS[:2], *empty, *RECORDS[4:]]), prefix="/oqmdapi/") as running:
+        report = fetch(store, catalog_of(tmp_path, running), filter=FILTER, page_size=50)
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (12, 10, 2)
+    rows = store.query("SELECT reasons, raw FROM quarantine ORDER BY raw")
+    assert sorted(list(reasons) for reasons in rows.reasons) == [
+        ["entry_id ' ' is empty: no id"],
+        ["entry_id '' is empty: no id"],
+    ]
+    assert not store.query("SELECT * FROM materials WHERE source_id = ''").shape[0]
+
+
 def test_an_unreadable_site_is_a_record_error(catalog):
     from matreg.errors import RecordError
 

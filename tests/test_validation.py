@@ -376,6 +376,13 @@ def test_anything_else_is_no_id_and_quarantines_the_record(given):
     assert str(raised.value) == f"entry_id {given!r} is no integer or text"
 
 
+@pytest.mark.parametrize("given", ["", "  ", "\t\n"])
+def test_an_empty_text_is_no_id_and_quarantines_the_record_not_merged_with_the_others_under_source_colon(given):
+    with pytest.raises(RecordError) as raised:
+        read_id(given, "entry_id")
+    assert str(raised.value) == f"entry_id {given!r} is empty: no id"
+
+
 def test_a_sources_missing_marker_is_an_absent_space_group_number_and_text():
     def is_missing(value) -> bool:
         return value is None or value == "na"
