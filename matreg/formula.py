@@ -231,10 +231,27 @@ def _composition(text: str, as_stored: bool = False) -> Composition:
 
 
 def _ion(text: str, as_stored: bool = False) -> Ion:
-    """pymatgen's ion of a charged formula ('AlF4-', 'Fe[+2]', 'D1H1+'); FormulaError for one written as an adduct."""
+    """pymatgen's ion of a charged formula ('AlF4-', 'Fe[+2]', 'D1H1+'); FormulaError for one written as an adduct,
+    or, unless `as_stored`, with its charge written twice (`_refuse_charge_written_twice`)."""
+    if not as_stored:
+        _refuse_charge_written_twice(text)
     if len(_adduct_parts(_CHARGE_SUFFIX.sub("", text), as_stored)) > 1:
         raise FormulaError(f"'{text}': an ion is read as one formula, not as an adduct's parts")
     return _IsotopeSafeIon.from_formula(text)
+
+
+def _refuse_charge_written_twice(text: str) -> None:
+    """FormulaError for a charge written twice ('Fe[+2]-', 'Fe+2+', 'Fe+[2]') or as signs of both kinds ('Fe+-',
+    'Fe++-'), which pymatgen sums (Fe[+1], Fe[+3], Fe[+3], Fe[+0], Fe[+1]) where the formula contradicts itself."""
+    charge = _CHARGE_SUFFIX.search(text)
+    before = _CHARGE_SUFFIX.search(text[: charge.start()])
+    mixed = not charge[0].strip("+-") and "+" in charge[0] and "-" in charge[0]
+    if before or mixed:
+        written = text[(before or charge).start() :]
+        raise FormulaError(
+            f"'{text}': its charge is written twice or with both signs ('{written}'), which would be summed: write it "
+            "once ('Fe[+2]', 'Fe+2', 'Fe++')"
+        )
 
 
 class _IsotopeSafeIon(Ion):

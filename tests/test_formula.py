@@ -293,6 +293,31 @@ def test_a_charge_is_read_in_each_notation(text, reduced, species, charge, atoms
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "charge"),
+    [
+        ("Fe+-", "+-"),  # pymatgen: Fe[+0]
+        ("Fe-+", "-+"),
+        ("Fe++-", "++-"),  # Fe[+1]
+        ("Fe2+-", "+-"),
+        ("Fe[+2]-", "[+2]-"),  # Fe[+1]
+        ("Fe[+2]+", "[+2]+"),  # Fe[+3]
+        ("SO4[-2]+", "[-2]+"),  # SO4[-1]
+        ("Fe[2+]+", "[2+]+"),
+        ("Fe+2+", "+2+"),
+        ("Fe+[2]", "+[2]"),
+    ],
+)
+def test_a_charge_written_twice_or_with_both_signs_is_refused_not_summed(text, charge):
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    assert str(error.value) == (
+        f"'{text}': its charge is written twice or with both signs ('{charge}'), which would be summed: write it once "
+        "('Fe[+2]', 'Fe+2', 'Fe++')"
+    )
+    assert parse_formula("Fe[+2]-", as_stored=True).charge == 1  # as the matreg that stored it read it
+
+
 def test_an_amounts_exponent_is_no_charge():
     formula = parse_formula("Si0.99999B1e-05")  # a dopant's amount, as pandas writes small numbers
     assert (formula.reduced, formula.charge, formula.elements) == ("Si0.99999B1e-05", None, ("B", "Si"))
