@@ -274,6 +274,8 @@ def _adduct_parts(text: str, as_stored: bool = False) -> list[str]:
         if not as_stored:
             _refuse_spaced_number(piece, text)
         hydrate = _HYDRATE.fullmatch(piece)
+        if hydrate and not as_stored:
+            _refuse_decimal_point_before_hydrate(hydrate["base"], hydrate["adduct"], text)
         base = hydrate["base"] if hydrate else piece
         start = 0
         for period in _PERIOD.finditer(base):
@@ -296,6 +298,17 @@ def _refuse_spaced_number(piece: str, text: str) -> None:
         raise FormulaError(
             f"ambiguous formula '{text}': the number after a space ('{after}') is an adduct's count ({before}·{after}) "
             "or an amount of the element before it; write '·' between an adduct's parts, or no space before an amount"
+        )
+
+
+def _refuse_decimal_point_before_hydrate(base: str, adduct: str, text: str) -> None:
+    """FormulaError for a hydrate's period before a decimal count whose whole part may be the base's decimals
+    ('Co1.8.2H2O': Co1·8.2H2O or Co1.8·2H2O); a whole part of zeros is none ('CaSO4.0.5H2O' is CaSO4·0.5H2O)."""
+    whole, point, rest = adduct.partition(".")
+    if point and whole.strip("0") and (base[-1:].isalnum() or base[-1:] == ")"):
+        raise FormulaError(
+            f"ambiguous formula '{text}': its period before '{adduct}' joins an adduct's parts ({base}·{adduct}) or "
+            f"is a decimal point ({base}.{whole}·{rest}); write '·' between an adduct's parts"
         )
 
 

@@ -171,6 +171,25 @@ def test_a_period_that_may_join_parts_or_be_a_decimal_point_is_refused_naming_bo
 
 
 @pytest.mark.parametrize(
+    ("text", "adduct", "decimal"),
+    [
+        ("Co1.8.2H2O", "Co1·8.2H2O", "Co1.8·2H2O"),  # read as Co1·8.2H2O
+        ("MgSO4.1.5H2O", "MgSO4·1.5H2O", "MgSO4.1·5H2O"),
+        ("NaCl.2.5NH3", "NaCl·2.5NH3", "NaCl.2·5NH3"),
+    ],
+)
+def test_a_period_before_a_hydrates_decimal_count_that_may_be_a_decimal_point_is_refused_naming_both(
+    text, adduct, decimal
+):
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    message = str(error.value)
+    assert message.startswith(f"ambiguous formula '{text}'")
+    assert f"({adduct})" in message and f"({decimal})" in message and "write '·' between an adduct's parts" in message
+    assert parse_formula("CaSO4.0.5H2O").reduced == parse_formula("CaSO4·0.5H2O").reduced  # (no amount is '4.0')
+
+
+@pytest.mark.parametrize(
     ("text", "adduct"),
     [
         ("Na2O 2SiO2", "Na2O·2SiO2"),  # pymatgen: Na2SiO4, the count taken for oxygen's
