@@ -202,6 +202,23 @@ def test_a_quoted_cell_with_line_breaks_and_quotes_ends_the_file_as_read(store, 
     assert store.query("SELECT name FROM materials").values.tolist() == [['Müller\'s "Å"\nfilm']]
 
 
+def test_a_json_record_giving_a_key_twice_is_refused_not_read_as_its_last_value(tmp_path):
+    data = tmp_path / "lab.json"
+    data.write_text('[{"formula": "ZnO", "name": "a", "gap": 3.3, "gap": 9.9, "T (°C)": 27}]', encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        LabConnector(data, _mapping(tmp_path))
+    assert str(error.value) == f"cannot read {data}: key(s) given twice in one JSON object: 'gap'"
+
+
+def test_json_nested_deeper_than_python_reads_is_refused_not_a_traceback(tmp_path):
+    data = tmp_path / "lab.json"
+    nested = "[" * 100_000 + "]" * 100_000
+    record = f'{{"formula": "ZnO", "name": "a", "gap": 3.3, "T (°C)": 27, "note": {nested}}}'
+    data.write_text(f"[{record}]", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^cannot read {re.escape(str(data))}: JSON nested too deeply to read \("):
+        LabConnector(data, _mapping(tmp_path))
+
+
 def _workbook(path, gaps, note="=1+1"):
     """An .xlsx file as openpyxl writes it: its formulas uncalculated ('=...' cells, in 'gap' and unmapped 'note')."""
     workbook = openpyxl.Workbook()

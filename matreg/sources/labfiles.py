@@ -363,11 +363,26 @@ def _without_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _json_records(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSON lab file: a list of objects, one per row."""
-    records = json.loads(_decode(path.read_bytes()))  # (Windows tools write a byte order mark)
-    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
-        raise ValueError("a JSON lab file holds a list of records (objects with the mapped keys), one per row")
-    return [{key: _json_cell(value) for key, value in record.items()} for record in records]
+    """The records of a JSON lab file: a list of objects, one per row; ValueError for JSON nested deeper than Python
+    reads it (or writes a cell of it again)."""
+    try:
+        records = json.loads(_decode(path.read_bytes()), object_pairs_hook=_json_object)  # (Windows writes a BOM)
+        if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+            raise ValueError("a JSON lab file holds a list of records (objects with the mapped keys), one per row")
+        return [{key: _json_cell(value) for key, value in record.items()} for record in records]
+    except RecursionError as exc:
+        raise ValueError(f"JSON nested too deeply to read ({exc})") from None
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict; ValueError for one that gives a key twice (which value would a mapping read?), as a
+    header naming a column twice is refused."""
+    record = dict(pairs)
+    if len(record) < len(pairs):
+        keys = [key for key, _ in pairs]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        raise ValueError(f"key(s) given twice in one JSON object: {', '.join(map(repr, repeated))}")
+    return record
 
 
 def _json_cell(value: Any) -> Any:
