@@ -210,6 +210,18 @@ def test_a_json_record_giving_a_key_twice_is_refused_not_read_as_its_last_value(
     assert str(error.value) == f"cannot read {data}: key(s) given twice in one JSON object: 'gap'"
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_json_nan_or_infinity_is_refused_not_read_as_an_empty_cell(tmp_path, constant):
+    data = tmp_path / "lab.json"  # (Python's extension of JSON, which json.dumps writes for such a float)
+    data.write_text(f'[{{"formula": "ZnO", "name": "a", "gap": {constant}, "T (°C)": 27}}]', encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        LabConnector(data, _mapping(tmp_path))
+    assert str(error.value) == (
+        f"cannot read {data}: the JSON holds {constant}, which is no JSON value: write null where there is no "
+        "measurement"
+    )
+
+
 def test_json_nested_deeper_than_python_reads_is_refused_not_a_traceback(tmp_path):
     data = tmp_path / "lab.json"
     nested = "[" * 100_000 + "]" * 100_000

@@ -366,12 +366,20 @@ def _json_records(path: Path) -> list[dict[str, Any]]:
     """The records of a JSON lab file: a list of objects, one per row; ValueError for JSON nested deeper than Python
     reads it (or writes a cell of it again)."""
     try:
-        records = json.loads(_decode(path.read_bytes()), object_pairs_hook=_json_object)  # (Windows writes a BOM)
+        text = _decode(path.read_bytes())  # (Windows tools write a byte order mark)
+        records = json.loads(text, object_pairs_hook=_json_object, parse_constant=_refuse_json_constant)
         if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
             raise ValueError("a JSON lab file holds a list of records (objects with the mapped keys), one per row")
         return [{key: _json_cell(value) for key, value in record.items()} for record in records]
     except RecursionError as exc:
         raise ValueError(f"JSON nested too deeply to read ({exc})") from None
+
+
+def _refuse_json_constant(name: str) -> None:
+    """ValueError for NaN, Infinity or -Infinity, which Python's JSON reader takes (and its writer writes for such a
+    float) but JSON has not: a NaN read as no cell would drop its value without a word, read as the text 'NaN' it
+    would be a formula (sodium nitride) or an id."""
+    raise ValueError(f"the JSON holds {name}, which is no JSON value: write null where there is no measurement")
 
 
 def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
