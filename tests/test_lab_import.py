@@ -258,6 +258,22 @@ def test_an_oxide_sum_written_with_a_space_is_quarantined_not_read_as_another_co
     assert item == "g1" and reason.startswith("ambiguous formula 'Na2O 2SiO2': the number after a space")
 
 
+def test_a_formula_cell_nan_is_quarantined_as_a_missing_number_not_read_as_sodium_nitride(store, tmp_path):
+    rows = "id,formula,dHf\nn1,NaN,-100\nn2,Na1N1,-100\nn3,NNa,-100\n"  # NaN: a numeric tool's missing value
+    report = _import_molar(store, tmp_path, "nitrides", rows)
+    assert (report.n_stored, report.n_quarantined) == (2, 1)
+    assert store.query("SELECT source_id, formula FROM materials ORDER BY 1").values.tolist() == [
+        ["n2", "NaN"],
+        ["n3", "NaN"],
+    ]
+    assert store.query("SELECT item, reasons[1] FROM quarantine").values.tolist() == [
+        [
+            "n1",
+            "formula 'NaN' is how numeric tools write a missing number, not sure to mean sodium nitride: write it Na1N1",
+        ]
+    ]
+
+
 def test_an_ions_charge_written_after_its_amounts_is_quarantined_and_one_written_one_way_is_read(store, tmp_path):
     mapping = "dataset: ions\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
     mapping += "  S: {property: entropy, unit: J/(mol*K)}\n"  # standard entropies of aqueous ions

@@ -683,8 +683,14 @@ class LabConnector(Connector):
 
     def _formula_cell(self, payload: dict[str, Any]) -> str:
         """The row's formula cell as written; RecordError for a charge that reads two ways, which a lab sheet may mean
-        either way ('Mg2+': the ion Mg²⁺ or Mg₂⁺, `ambiguous_charge`), where JANAF's ion names mean Mg₂⁺."""
+        either way ('Mg2+': the ion Mg²⁺ or Mg₂⁺, `ambiguous_charge`), where JANAF's ion names mean Mg₂⁺, and for
+        'NaN', which numeric tools write for a missing number (a source's 'NaN' is sodium nitride's formula)."""
         text = payload[self.mapping.formula_column]
+        if str(text).strip() == "NaN":
+            raise RecordError(
+                "formula 'NaN' is how numeric tools write a missing number, not sure to mean sodium nitride: write it "
+                "Na1N1"
+            )
         reason = ambiguous_charge(str(text))
         if reason is not None:
             raise RecordError(reason)
