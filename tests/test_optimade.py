@@ -460,14 +460,24 @@ def test_a_lattice_vector_entry_that_is_no_number_quarantines_the_entry_not_read
         connector.to_record(broken)
 
 
-@pytest.mark.parametrize("share", [True, "1.0"])
-def test_a_concentration_that_is_no_number_leaves_the_structure_unread_not_read_as_one(mp_catalog, share):
+@pytest.mark.parametrize("share", [True, "1.0", -0.5, 1.5])
+def test_a_concentration_that_is_no_share_leaves_the_structure_unread_not_read_as_one(mp_catalog, share):
     entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0]  # ordered: 46 atoms on 46 sites
     connector = build_connector("optimade", mp_catalog, FetchRequest(everything=True))
     entry["attributes"]["species"][0]["concentration"] = [share]
     record = connector.to_record(entry)
     assert record.structure is None and math.isnan(record.atoms_per_cell)
     assert record.notes == "structure not kept: 'species' is not a list of {name, chemical_symbols, concentration}"
+
+
+def test_a_species_whose_concentrations_add_up_to_more_than_one_leaves_the_structure_unread(mp_catalog):
+    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0]  # ordered: 46 atoms on 46 sites
+    connector = build_connector("optimade", mp_catalog, FetchRequest(everything=True))
+    species = entry["attributes"]["species"][0]
+    species |= {"chemical_symbols": [*species["chemical_symbols"], "Li"], "concentration": [1.0, 0.4]}
+    record = connector.to_record(entry)  # 1.4 atoms a site were counted: a smaller volume per atom stored
+    assert record.structure is None and math.isnan(record.atoms_per_cell)
+    assert volume_of(connector, entry)[0] == []
 
 
 @pytest.mark.parametrize("feature", ["site_attachments", "implicit_atoms"])

@@ -27,7 +27,7 @@ volume per atom comes from the cell of bulk entries only: periodic in 3D and, wh
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -339,11 +339,12 @@ def periodicity(attributes: dict[str, Any]) -> list[int] | tuple[int, ...] | Non
 
 def species_occupancies(species: list[dict[str, Any]] | None) -> dict[str, dict[str, float]] | None:
     """Each species name -> its elements with their occupancies (vacancies left out); none without a list, None if
-    the list cannot be read (a concentration that is no number included: a JSON true is no 1.0)."""
+    the list cannot be read: a concentration that is no number (a JSON true is no 1.0), or no share of a site (below
+    0, or a species' adding up to more than 1, as the specification bounds them)."""
     try:
         if not only_numbers(chain.from_iterable(entry["concentration"] for entry in species or ())):
             return None
-        return {
+        occupancies = {
             entry["name"]: {
                 symbol: float(share)
                 for symbol, share in zip(entry["chemical_symbols"], entry["concentration"], strict=True)
@@ -353,6 +354,13 @@ def species_occupancies(species: list[dict[str, Any]] | None) -> dict[str, dict[
         }
     except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
         return None
+    return occupancies if all(_shares_of_a_site(shares.values()) for shares in occupancies.values()) else None
+
+
+def _shares_of_a_site(shares: Iterable[float]) -> bool:
+    """True when occupancies can share one site: none below 0, together no more than 1 (rounding allowed)."""
+    shares = tuple(shares)
+    return min(shares, default=0.0) >= 0 and sum(shares) <= 1 + 1e-6
 
 
 def occupied_atoms(attributes: dict[str, Any], occupancies: dict[str, dict[str, float]] | None) -> float | None:
