@@ -16,7 +16,7 @@ from pymatgen.core import Lattice, Structure
 from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import Catalog, load_catalog
-from matreg.errors import ConfigError, SourceError, SourceUnavailable
+from matreg.errors import ConfigError, RecordError, SourceError, SourceUnavailable
 from matreg.fieldmap import load_field_map
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
@@ -285,6 +285,13 @@ def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(store,
     assert "atoms" not in report.unmapped and "jid" not in report.unmapped
     assert json.loads(store.table("fetch_runs")["unmapped_fields"].iloc[0])["epsx"] == 1
     assert report.absent == {"hse_gap": 11}  # the mapped field no record (that maps) carried
+
+
+@pytest.mark.parametrize("jid", ["", " ", "na"])
+def test_a_record_whose_jid_is_blank_is_refused_not_merged_with_others_under_jarvis_colon(catalog, jid):
+    connector = build_connector("jarvis", catalog, FetchRequest(everything=True))
+    with pytest.raises(RecordError, match="^record has no jid$"):
+        connector.read_source_id({"jid": jid})
 
 
 def test_the_fields_every_record_carries_are_mapped_or_listed(store, catalog):

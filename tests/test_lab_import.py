@@ -269,7 +269,8 @@ def test_a_formula_cell_nan_is_quarantined_as_a_missing_number_not_read_as_sodiu
     assert store.query("SELECT item, reasons[1] FROM quarantine").values.tolist() == [
         [
             "n1",
-            "formula 'NaN' is how numeric tools write a missing number, not sure to mean sodium nitride: write it Na1N1",
+            "formula 'NaN' is how numeric tools write a missing number, not sure to mean sodium nitride: write it "
+            "Na1N1",
         ]
     ]
 

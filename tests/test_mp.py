@@ -24,7 +24,7 @@ from matreg.catalog import load_catalog
 from matreg.cli import app
 from matreg.curate.release import withdrawal_warnings
 from matreg.curate.review import decided_values, decisions_to_redo, record_decision
-from matreg.errors import TRY_LATER, ConfigError, SourceError
+from matreg.errors import TRY_LATER, ConfigError, RecordError, SourceError
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.mp import MpConnector
@@ -205,6 +205,13 @@ def test_material_ids_stay_opaque_strings(store, mp_catalog, mp_server):
     fetch(store, mp_catalog, ids=["mp-hilze", "mp-631"])  # a letter-based id goes out as given
     assert summary_requests(mp_server)[0].query["material_ids"] == ["mp-hilze,mp-631"]
     assert store.table("materials")["source_id"].tolist() == ["mp-631"]
+
+
+@pytest.mark.parametrize("material_id", ["", "  ", None, 631])
+def test_a_document_whose_material_id_is_no_text_or_blank_is_refused(mp_catalog, mp_server, material_id):
+    connector = build_connector("mp", mp_catalog, FetchRequest(ids=["mp-631"]))
+    with pytest.raises(RecordError, match="^summary document has no material_id$"):
+        connector.read_source_id({"material_id": material_id})
 
 
 def test_a_fetch_without_any_filter_is_refused_and_explains_all(mp_catalog, mp_server):

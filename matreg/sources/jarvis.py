@@ -342,7 +342,7 @@ class JarvisConnector(Connector):
         if not isinstance(payload, dict):
             raise RecordError(f"not a JSON object: {type(payload).__name__}")
         jid = read_text(payload.get("jid"), "jid", self.field_map.is_missing)  # ("na": none)
-        if not jid:
+        if not jid or not jid.strip():  # (blank ids would merge their records into one, 'jarvis:')
             raise RecordError("record has no jid")
         return jid
 

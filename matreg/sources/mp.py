@@ -138,7 +138,7 @@ class MpConnector(JsonApiConnector):
         if not isinstance(payload, dict):
             raise RecordError("summary document is not a JSON object")
         material_id = payload.get("material_id")
-        if not isinstance(material_id, str) or not material_id:
+        if not isinstance(material_id, str) or not material_id.strip():  # (blank ids would merge records into 'mp:')
             raise RecordError("summary document has no material_id")
         return material_id
 
