@@ -2,14 +2,17 @@
 own handling of the signal, a query's reader paused between batches, a forked worker's signals, another wakeup fd."""
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 
 import duckdb
 import pytest
 
+from matreg.store import interrupts
 from matreg.store.interrupts import stopped_by_signals
 
 # A `python -c` prelude: DuckDB on four threads, as on a host of four cores or more, and an empty store (argv[1]).
@@ -172,3 +175,27 @@ def test_an_interrupted_query_read_in_batches_raises_keyboard_interrupt(store, m
     connections[0].interrupt()
     with pytest.raises(KeyboardInterrupt):
         reader.read_all()
+
+
+class _SignalledAsItStarts(threading.Thread):
+    """A thread whose start a Ctrl-C reaches (the process's own SIGINT, sent just before the thread starts)."""
+
+    def start(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        super().start()
+
+
+def test_ctrl_c_as_the_watch_starts_stops_the_query_and_leaves_no_watch_behind(store, monkeypatch):
+    """A Ctrl-C reaching the watch as it started its thread (a query just begun, on a loaded host) raised
+    KeyboardInterrupt inside `Thread.start`, and the block's end then joined a thread never started: a RuntimeError
+    ('cannot join thread before it is started') instead of the interrupt. Signals wait while the watch starts or
+    stops: the block raises KeyboardInterrupt, and no watch thread or wakeup fd is left."""
+    store.ensure()
+    con = store.connect()
+    monkeypatch.setattr(interrupts.threading, "Thread", _SignalledAsItStarts)
+    with pytest.raises(KeyboardInterrupt), stopped_by_signals(con):
+        con.execute("SELECT 1").fetchall()
+    monkeypatch.undo()
+    assert signal.set_wakeup_fd(-1) == -1
+    assert [thread.name for thread in threading.enumerate() if thread.name == "matreg-signals"] == []
+    con.close()

@@ -79,12 +79,14 @@ class _SignalWatch:
         with self._lock:
             self._running.append(con)
         try:
-            self._start()
+            with _signals_held():  # (a KeyboardInterrupt inside would leave a thread or a wakeup fd half set up)
+                self._start()
             yield
         finally:
             with self._lock:
                 self._running.remove(con)
-            self._stop_when_idle()
+            with _signals_held():
+                self._stop_when_idle()
 
     def _start(self) -> None:
         """Watch for signals, unless watching already, or unless the process watches them itself (another wakeup
@@ -139,6 +141,20 @@ class _SignalWatch:
         self._wakeup.close()
         self._signals.close()
         self._wakeup, self._signals, self._watcher = None, None, None
+
+
+_HELD_SIGNALS = frozenset((signal.SIGINT, signal.SIGTERM))
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held back from the main thread while the block runs, delivered as it ends: the watch starts
+    or stops whole (a thread started in it keeps them held back: the main thread's handlers run them)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _put_back_wakeup_fd(own: socket.socket) -> None:
