@@ -811,6 +811,15 @@ def parse_value(value: Any) -> float | Measured | str:
     return measured if finite else _not_finite(value)
 
 
+def number_of(value: Any) -> float | None:
+    """The number a value gives, its uncertainty aside (`parse_value`: '5.431(2)' gives 5.431); None where it gives
+    none."""
+    number = parse_value(value)
+    if type(number) is Measured:
+        return number.value
+    return number if type(number) is float else None
+
+
 def _notation(text: str) -> re.Match[str] | None:
     """The match of the notation (`_NOTATIONS`) a text is written in; None where it is in none. (Apart from
     `parse_value`, whose every call, a float's too, would make the cell of a comprehension's variable.)"""

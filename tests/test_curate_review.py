@@ -1385,6 +1385,22 @@ def test_a_readmit_made_stale_by_a_respelled_formula_is_made_again_on_the_same_r
         decide(store, "readmit", "twice", quarantine_id=row, value=151.0)
 
 
+def test_a_readmit_with_a_corrected_unit_reads_the_cells_number_in_its_notation(store, tmp_path):
+    columns = "  Eg: {property: band_gap, unit_field: u}\n"
+    rows = "id,formula,Eg,u\nS1,CdS,2.431(2),elektronvolt\nS2,GaN,3.4×10⁻³,elektronvolt\n"  # the unit mistyped
+    assert import_lab(store, tmp_path, "notation", columns, rows).n_quarantined == 2
+    for item in ("S1", "S2"):
+        decide(store, "readmit", "the unit is eV", quarantine_id=quarantined_row(store, item), unit="eV")
+    values = store.query("SELECT record_id, value, uncertainty, original_value, original_unit FROM properties")
+    assert values.sort_values("record_id").replace({float("nan"): None}).values.tolist() == [
+        ["notation:S1", 2.431, pytest.approx(0.002), 2.431, "elektronvolt"],
+        ["notation:S2", pytest.approx(0.0034), None, pytest.approx(0.0034), "elektronvolt"],
+    ]
+    sql = "SELECT quarantine_id, value, unit FROM curation_log WHERE action = 'readmit' ORDER BY record_id"
+    logged = store.query(sql)
+    assert logged[["value", "unit"]].values.tolist() == [[2.431, "eV"], [pytest.approx(0.0034), "eV"]]
+
+
 def test_a_readmit_with_a_corrected_value_keeps_the_uncertainty_its_row_gave(store, tmp_path):
     columns = "  Eg: {property: band_gap, unit: eV, uncertainty_field: dEg}\n  rho: {property: density, unit: g/cm^3}\n"
     rows = "id,formula,Eg,dEg,rho\nS1,CdS,42.4(3),,4.82\nS2,GaN,34,0.2,\nS3,ZnO,33(1),0.1,\n"

@@ -38,15 +38,13 @@ from matreg.units import AtomCounts, convert, is_missing_count_message, is_molar
 from matreg.validation import (
     ATOMS_PER_CELL,
     CanonicalRecord,
-    Measured,
     RunStamp,
     attribute_rows,
     check_attributes,
     harmonize,
     is_value_payload,
+    number_of,
     outside_bounds,
-    parse_number,
-    parse_value,
     validate_rows,
     value_of_payload,
     with_value,
@@ -788,7 +786,7 @@ def _readmit(
         return target, tables
     corrected, admitted = record.values[index], canonical.values[index]  # aligned: nothing of the record was rejected
     target |= {column: admitted[column] for column in [*VALUE_KEY[1:], "original_value", "original_unit"]}
-    return target | {"value": parse_number(corrected.value), "unit": corrected.unit}, tables
+    return target | {"value": number_of(corrected.value), "unit": corrected.unit}, tables
 
 
 def _row_only(store: Store, action: str, quarantine_id: str | None, other_targets: list[Any]) -> dict[str, Any]:
@@ -1015,9 +1013,7 @@ def _corrected(
 def _as_received(raw: RawValue) -> dict[str, Any]:
     """The `original_value` and `original_unit` of the value a readmit names: as the source gave it, not as the
     steward corrected it (the entry says that); no `original_value` where the source gave no finite number."""
-    number = parse_value(raw.value)
-    received = number.value if isinstance(number, Measured) else number
-    return {"original_value": received if isinstance(received, float) else None, "original_unit": raw.unit}
+    return {"original_value": number_of(raw.value), "original_unit": raw.unit}
 
 
 def _named_values(kinds: list[tuple[str | None, str | None]], property: str | None, method: str | None) -> list[int]:
