@@ -771,8 +771,13 @@ _NOTATIONS = (
     re.compile(rf"(?P<value>{_DECIMAL}){_TIMES_TEN}"),  # 1.2×10⁻³
     # concise: 5.431(2), 1250(30), 12.3(1.5) (GUM 7.2.2: in the value's units), 5.431(2)×10⁻³, 5.431(2)e-3
     re.compile(rf"(?P<value>{_DECIMAL})\s*\((?P<concise>{_UNSIGNED})\)(?:{_TIMES_TEN}|[eE](?P<e>[+-]?\d+))?"),
-    re.compile(rf"(?P<value>{_DECIMAL}(?:{_EXPONENT})?){_PLUS_MINUS}(?P<uncertainty>{_UNSIGNED}(?:{_EXPONENT})?)"),
-    re.compile(rf"\(\s*(?P<value>{_DECIMAL}){_PLUS_MINUS}(?P<uncertainty>{_UNSIGNED})\s*\){_TIMES_TEN}"),
+    # 3.2 ± 0.1, 1.2e-3 ± 1e-4: an exponent on both sides or on none (`_NOTATION_DOUBTS`)
+    re.compile(
+        rf"(?P<value>{_DECIMAL}(?P<e_value>{_EXPONENT})?){_PLUS_MINUS}(?P<uncertainty>{_UNSIGNED}(?(e_value){_EXPONENT}))"
+    ),
+    re.compile(
+        rf"\(\s*(?P<value>{_DECIMAL}){_PLUS_MINUS}(?P<uncertainty>{_UNSIGNED})\s*\)(?:{_TIMES_TEN}|[eE](?P<e>[+-]?\d+))"
+    ),
 )
 # Why a text that is none of the notations is no value, where it looks like one (else: non-numeric, no more said)
 _NOTATION_DOUBTS = (
@@ -784,6 +789,11 @@ _NOTATION_DOUBTS = (
         "uncertainty in parentheses before it, (1.2 \u00b1 0.1)\u00d710\u207b\u00b3",
     ),
     (re.compile(rf"^{_DECIMAL}(?:{_EXPONENT})?\s*[-\u2013]\s*{_DECIMAL}$"), "a range, not one value"),
+    (
+        re.compile(rf"^{_DECIMAL}(?:{_EXPONENT})?{_PLUS_MINUS}{_UNSIGNED}(?:{_EXPONENT})?$"),
+        "an exponent on one side of '\u00b1' (of that side alone, or of both? not guessed): write it on both, "
+        "1.2e-3 \u00b1 0.1e-3, or after parentheses, (1.2 \u00b1 0.1)e-3",
+    ),
 )
 
 

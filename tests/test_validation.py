@@ -428,6 +428,7 @@ def test_a_formula_is_reduced_as_a_materials_row_stores_it_or_none_when_unreadab
         ("6.02\u00d710\u00b2\u00b3", 6.02e23),
         ("(1.2 \u00b1 0.1)\u00d710\u207b\u00b3", Measured(1.2e-3, 1e-4)),
         ("( 1.2+/-0.1 ) x 10^-3", Measured(1.2e-3, 1e-4)),
+        ("(1.2 \u00b1 0.1)e-3", Measured(1.2e-3, 1e-4)),
     ],
 )
 def test_a_value_is_read_with_the_uncertainty_its_notation_states(given, read):
@@ -458,6 +459,16 @@ def test_a_value_is_read_with_the_uncertainty_its_notation_states(given, read):
             ": a power of ten after '\u00b1' (of the uncertainty alone, or of both? not guessed): write the value and "
             "its uncertainty in parentheses before it, (1.2 \u00b1 0.1)\u00d710\u207b\u00b3",
         ),
+        (
+            "1.2 \u00b1 0.1e-3",
+            ": an exponent on one side of '\u00b1' (of that side alone, or of both? not guessed): write it on both, "
+            "1.2e-3 \u00b1 0.1e-3, or after parentheses, (1.2 \u00b1 0.1)e-3",
+        ),
+        (
+            "1.2e-3 \u00b1 0.1",
+            ": an exponent on one side of '\u00b1' (of that side alone, or of both? not guessed): write it on both, "
+            "1.2e-3 \u00b1 0.1e-3, or after parentheses, (1.2 \u00b1 0.1)e-3",
+        ),
         ("5.431(-2)", ""),
         ("3.2 \u00b1 -0.1", ""),
     ],
@@ -468,7 +479,7 @@ def test_a_value_whose_notation_is_ambiguous_or_unreadable_is_refused_saying_why
 
 def test_a_value_or_uncertainty_beyond_a_float_is_no_finite_number():
     assert parse_value("1.2\u00d710^400") == "not a finite number: '1.2\u00d710^400'"
-    assert parse_value("1.2 \u00b1 1e400") == Measured(1.2, float("inf"))  # refused as it is harmonized
+    assert parse_value("1.2e0 \u00b1 1e400") == Measured(1.2, float("inf"))  # refused as it is harmonized
 
 
 def test_a_values_uncertainty_is_converted_as_a_difference_in_its_canonical_unit():
@@ -498,7 +509,7 @@ def test_values_stating_no_uncertainty_get_an_empty_column():
     [
         (RawValue("band_gap", 1.1, "eV", uncertainty=-0.1), "uncertainty -0.1 eV is negative"),
         (RawValue("band_gap", 1.1, "eV", uncertainty=float("inf")), "uncertainty inf eV is not a finite number"),
-        (RawValue("band_gap", "1.1 \u00b1 1e400", "eV"), "uncertainty inf eV is not a finite number"),
+        (RawValue("band_gap", "1.1e0 \u00b1 1e400", "eV"), "uncertainty inf eV is not a finite number"),
         (RawValue("band_gap", 1.1, "eV", uncertainty="about 0.1"), "uncertainty: non-numeric value 'about 0.1'"),
         (
             RawValue("band_gap", "1.1(2)", "eV", uncertainty=0.3, field="Eg"),
