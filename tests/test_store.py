@@ -35,6 +35,7 @@ from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue,
 from matreg.sources.janaf import JanafConnector
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store, StoreBusy, _definitions_digest, atomic_dir
+from matreg.store.files import atomic_write, remove_old_temps
 from matreg.validation import check_store_tables
 
 
@@ -1338,6 +1339,28 @@ def test_an_export_and_its_sidecar_are_renamed_into_place_only_once_both_are_wri
 
 def _hashed(data: Path) -> dict:
     return {"sha256": hashlib.sha256(data.read_bytes()).hexdigest()}
+
+
+def test_a_disk_full_under_duckdb_is_no_space_naming_the_file_and_leaves_no_write_ahead_log(tmp_path):
+    """DuckDB says a full disk in its own error, no OSError (writing the store's views, a COPY): it was a traceback,
+    exit 1, and the temp database's write-ahead log (`<temp>.wal`), named as no matreg temp, stayed for good."""
+    views = tmp_path / "matreg.duckdb"
+
+    def write(temp: Path) -> None:
+        con = duckdb.connect(str(temp))
+        con.execute("CREATE TABLE t AS SELECT 1 AS i")
+        Path(f"{temp}.wal").write_bytes(b"log")  # (as DuckDB leaves one beside a database it was writing)
+        con.close()
+        raise duckdb.IOException(f'IO Error: Could not write file "{temp}.wal": No space left on device')
+
+    with pytest.raises(NoSpace, match=f"^cannot write {re.escape(str(views))}: No space left on device"):
+        atomic_write(views, write)
+    assert list(tmp_path.iterdir()) == []
+    leftover = tmp_path / f".matreg.duckdb.{'0' * 32}.tmp.wal"  # (one a killed write left)
+    leftover.write_bytes(b"log")
+    os.utime(leftover, (0, 0))
+    remove_old_temps(tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_staged_folder_appears_whole_and_a_failed_one_leaves_nothing(tmp_path):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy
 import orjson
 import pandas as pd
@@ -51,6 +52,11 @@ def refused_writes_of(path: Path) -> Iterator[None]:
         if exc.errno not in REFUSED_WRITES:
             raise
         raise write_refused(exc, path) from None
+    except duckdb.Error as exc:  # (DuckDB says the OS's error in its message: 'Could not write file ...: <strerror>')
+        code = next((code for code in REFUSED_WRITES if os.strerror(code) in str(exc)), None)
+        if code is None:
+            raise
+        raise write_refused(OSError(code, os.strerror(code)), path) from None
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
@@ -64,6 +70,7 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
             os.replace(temp, path)
         finally:
             temp.unlink(missing_ok=True)
+            temp.with_name(f"{temp.name}.wal").unlink(missing_ok=True)  # (a DuckDB database's write-ahead log)
     return path
 
 
@@ -120,7 +127,8 @@ def _refuse_folders(*paths: Path) -> None:
             raise StoreError(f"cannot write the file {path}: a folder of that name is there")
 
 
-_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")  # `temps_beside`'s names: .<name>.<uuid>.tmp
+# `temps_beside`'s names, .<name>.<uuid>.tmp, and the write-ahead log of a DuckDB database written so (+ '.wal')
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{32}\.tmp(?:\.wal)?")
 
 
 def _temp_files_beside(*paths: Path) -> list[Path]:
