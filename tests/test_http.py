@@ -208,7 +208,9 @@ def test_retries_keep_to_the_sources_request_rate(tmp_path):
     assert [request.path for request in server.requests] == ["/page"] * 3 + ["/other"]
     times = [request.received_at for request in server.requests]
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert min(gaps) >= 1, gaps  # one request a second, the retries too
+    # one request a second, the retries too (unpaced, they came 0.05 s apart); the server notes an arrival late by
+    # as much as a loaded host delays its thread: 0.9 s between two was seen under load
+    assert min(gaps) >= 0.75, gaps
 
 
 @pytest.fixture
