@@ -246,16 +246,19 @@ def convert_array(
     per_formula_unit: np.ndarray,
     per_cell: np.ndarray,
     molar_mass: np.ndarray,
+    differences: bool = False,
 ) -> np.ndarray:
     """Convert many values between two units at once, with each value's atom counts and molar mass in g/mol (NaN:
-    unknown).
+    unknown); `differences`: the values are differences of values (uncertainties), converted without an offset unit's
+    offset (0.5 degC apart is 0.5 K apart, not 273.65 K).
 
     A value whose conversion needs an atom count or a molar mass that is unknown or zero becomes NaN; UnitError when
     the units cannot be converted at all.
     """
     plan = _convertible(from_unit, to_unit)
-    if plan is None:  # an offset unit (degC, degF): not a plain factor
-        return np.asarray(ureg.Quantity(values, parse_unit(from_unit)).to(parse_unit(to_unit)).magnitude, dtype=float)
+    if plan is None:  # an offset unit (degC, degF): not a plain factor; its differences are in its delta unit
+        unit_of = _difference_unit if differences else parse_unit
+        return np.asarray(ureg.Quantity(values, unit_of(from_unit)).to(unit_of(to_unit)).magnitude, dtype=float)
     factor, per_fu_exponent, per_cell_exponent, molar_mass_exponent = plan
     result = values * factor
     if per_fu_exponent:
@@ -265,22 +268,6 @@ def convert_array(
     if molar_mass_exponent:
         result = result * _known(molar_mass) ** molar_mass_exponent
     return result
-
-
-def convert_difference_array(
-    values: np.ndarray,
-    from_unit: str,
-    to_unit: str,
-    per_formula_unit: np.ndarray,
-    per_cell: np.ndarray,
-    molar_mass: np.ndarray,
-) -> np.ndarray:
-    """Convert many differences of values (uncertainties) between two units at once, as `convert_array` converts
-    values, but without an offset unit's offset: 0.5 degC apart is 0.5 K apart, not 273.65 K."""
-    if _convertible(from_unit, to_unit) is None:  # an offset unit: its differences are in its delta unit
-        differences = ureg.Quantity(values, _difference_unit(from_unit))
-        return np.asarray(differences.to(_difference_unit(to_unit)).magnitude, dtype=float)
-    return convert_array(values, from_unit, to_unit, per_formula_unit, per_cell, molar_mass)
 
 
 def _difference_unit(text: str) -> pint.Unit:

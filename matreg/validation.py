@@ -38,7 +38,7 @@ from matreg.schema import (
     within_bounds,
 )
 from matreg.sources.base import Attribution, RawValue, SourceRecord
-from matreg.units import convert_array, convert_difference_array, missing_count_message
+from matreg.units import convert_array, missing_count_message
 
 if TYPE_CHECKING:
     from matreg.store import Store
@@ -631,7 +631,7 @@ class _UnitGroup:
         if np.isnan(given).all():
             return given
         try:
-            return convert_difference_array(given, self.unit, self.spec.unit, *values.counts(self.rows))
+            return convert_array(given, self.unit, self.spec.unit, *values.counts(self.rows), differences=True)
         except UnitError:
             return np.full(len(self.rows), np.nan)
 

@@ -85,51 +85,36 @@ def test_a_wakeup_fd_set_while_a_query_runs_stays_set_after_it(tmp_path):
         other_end.close()
 
 
-# Ctrl-C between two batches of a query's reader, at other work of the program, which it stops; the reader read on
+# Ctrl-C between two batches of a query's reader (argv[2]: `query_batches`' or validation's `read_batches`), at other
+# work of the program, which it stops; the reader read on
 PAUSED_READER = (
     EMPTY_STORE_ON_FOUR_DUCKDB_THREADS
     + """
-reader = store.query_batches("SELECT i, hash(i) AS h FROM range(5000000) t(i)", 100000)
-rows = len(reader.read_next_batch())
+query = "SELECT i, hash(i) AS h FROM range(5000000) t(i)"
+readers = {
+    "query_batches": lambda: store.query_batches(query, 100000),
+    "read_batches": lambda: store.read_batches(query, rows=100000),
+}
+batches = iter(readers[sys.argv[2]]())
+rows = len(next(batches))
 try:
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(10)
 except KeyboardInterrupt:
     time.sleep(0.3)  # (time for any thread that the signal woke)
-rows += sum(len(batch) for batch in reader)
+rows += sum(len(batch) for batch in batches)
 print("rows:", rows, file=sys.stderr)
 """
 )
 
 
-def test_ctrl_c_while_a_query_reader_is_paused_leaves_its_query_running(tmp_path):
+@pytest.mark.parametrize("reader", ["query_batches", "read_batches"])
+def test_ctrl_c_while_a_query_reader_is_paused_leaves_its_query_running(tmp_path, reader):
     """Ctrl-C at a program's other work between two batches of a query's reader (a notebook's cell) stopped that
-    work, and also the query, whose next batch raised StoreError: the query goes on, its rows all read."""
-    assert _run(PAUSED_READER, str(tmp_path / "store")) == "rows: 5000000\n"
-
-
-# The same between two frames of `Store.read_batches` (validation's reader)
-PAUSED_FRAMES = (
-    EMPTY_STORE_ON_FOUR_DUCKDB_THREADS
-    + """
-frames = store.read_batches("SELECT i, hash(i) AS h FROM range(5000000) t(i)", rows=100000)
-rows = len(next(frames))
-try:
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(10)
-except KeyboardInterrupt:
-    time.sleep(0.3)  # (time for any thread that the signal woke)
-rows += sum(len(frame) for frame in frames)
-print("rows:", rows, file=sys.stderr)
-"""
-)
-
-
-def test_ctrl_c_while_a_reader_of_frames_is_paused_leaves_its_query_running(tmp_path):
-    """`read_batches` kept the watch for signals armed between its frames: Ctrl-C at the program's other work between
-    two frames stopped that work and also the query, whose next frame raised KeyboardInterrupt. The query goes on,
-    its rows all read."""
-    assert _run(PAUSED_FRAMES, str(tmp_path / "store")) == "rows: 5000000\n"
+    work, and also the query, whose next batch raised StoreError (`query_batches`) or KeyboardInterrupt
+    (`read_batches`, which kept the watch for signals armed between its frames): the query goes on, its rows all
+    read."""
+    assert _run(PAUSED_READER, str(tmp_path / "store"), reader) == "rows: 5000000\n"
 
 
 # A thread forks a worker 0.5 s into a query of seconds; the worker alone gets SIGINT, and lingers (40 s)

@@ -2,6 +2,7 @@
 
 import re
 import zipfile
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -31,6 +32,13 @@ def _mapping(tmp_path):
     path = tmp_path / "mapping.yaml"
     path.write_text(MAPPING, encoding="utf-8")
     return load_mapping(path)
+
+
+def _refusal(data: Path, tmp_path: Path) -> str:
+    """Why the lab file `data` is refused as a whole, read with the test's mapping (a ConfigError's message)."""
+    with pytest.raises(ConfigError) as error:
+        LabConnector(data, _mapping(tmp_path))
+    return str(error.value)
 
 
 def _stored(store, data, tmp_path):
@@ -64,9 +72,7 @@ def test_a_file_in_utf16_or_utf32_with_a_byte_order_mark_is_read(store, tmp_path
 def test_a_csv_in_the_windows_code_page_is_refused_with_where_and_how_to_save_it(store, tmp_path):
     data = tmp_path / "lab.csv"
     data.write_bytes(_text(line_end="\r\n").encode("cp1252"))  # as Excel's "CSV (Comma delimited)" writes it
-    with pytest.raises(ConfigError) as error:
-        LabConnector(data, _mapping(tmp_path))
-    assert str(error.value) == (
+    assert _refusal(data, tmp_path) == (
         f'cannot read {data}: not UTF-8 text (Excel\'s "CSV (Comma delimited)" writes the Windows code page): line 1, '
         "byte 20: b'\\xb0' after 'formula,name,gap,T ('; save it as UTF-8 (in Excel: \"CSV UTF-8 (Comma delimited)\")"
     )
@@ -167,9 +173,7 @@ def test_spaces_around_a_header_name_are_no_part_of_it(store, tmp_path):
 def test_missing_columns_are_reported_with_the_header_as_read(tmp_path):
     data = tmp_path / "lab.csv"
     data.write_text("Band gaps of the Smith lab,,,\n" + _text(), encoding="utf-8")
-    with pytest.raises(ConfigError) as error:
-        LabConnector(data, _mapping(tmp_path))
-    assert str(error.value) == (
+    assert _refusal(data, tmp_path) == (
         f"{data}: mapped column(s) not in the file: formula, name, T (°C), gap; its header (the first row, which names "
         "the columns) reads 'Band gaps of the Smith lab', 'Unnamed: 1', 'Unnamed: 2', 'Unnamed: 3'"
     )
@@ -186,9 +190,7 @@ def test_missing_columns_are_reported_with_the_header_as_read(tmp_path):
 def test_a_quote_that_is_never_closed_is_refused_naming_its_line_not_read_as_one_cell_to_the_end(tmp_path, rows, line):
     data = tmp_path / "lab.csv"
     data.write_text(",".join(ROWS[0]) + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    with pytest.raises(ConfigError) as error:
-        LabConnector(data, _mapping(tmp_path))
-    assert str(error.value) == (
+    assert _refusal(data, tmp_path) == (
         f"cannot read {data}: line {line}: a quote opens a cell that is never closed, which would hold the rest of the "
         'file: close it (a quote inside a quoted cell is written twice: "")'
     )
@@ -205,18 +207,14 @@ def test_a_quoted_cell_with_line_breaks_and_quotes_ends_the_file_as_read(store, 
 def test_a_json_record_giving_a_key_twice_is_refused_not_read_as_its_last_value(tmp_path):
     data = tmp_path / "lab.json"
     data.write_text('[{"formula": "ZnO", "name": "a", "gap": 3.3, "gap": 9.9, "T (°C)": 27}]', encoding="utf-8")
-    with pytest.raises(ConfigError) as error:
-        LabConnector(data, _mapping(tmp_path))
-    assert str(error.value) == f"cannot read {data}: key(s) given twice in one JSON object: 'gap'"
+    assert _refusal(data, tmp_path) == f"cannot read {data}: key(s) given twice in one JSON object: 'gap'"
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_a_json_nan_or_infinity_is_refused_not_read_as_an_empty_cell(tmp_path, constant):
     data = tmp_path / "lab.json"  # (Python's extension of JSON, which json.dumps writes for such a float)
     data.write_text(f'[{{"formula": "ZnO", "name": "a", "gap": {constant}, "T (°C)": 27}}]', encoding="utf-8")
-    with pytest.raises(ConfigError) as error:
-        LabConnector(data, _mapping(tmp_path))
-    assert str(error.value) == (
+    assert _refusal(data, tmp_path) == (
         f"cannot read {data}: the JSON holds {constant}, which is no JSON value: write null where there is no "
         "measurement"
     )
@@ -264,9 +262,7 @@ def _edit_sheet(path, edit):
 def test_an_uncalculated_formula_in_a_mapped_column_is_refused_with_its_cells(tmp_path):
     data = tmp_path / "lab.xlsx"
     _workbook(data, ["=1.1*3", "3.4", "=2.4"])
-    with pytest.raises(ConfigError) as error:
-        LabConnector(data, _mapping(tmp_path))
-    assert str(error.value) == (
+    assert _refusal(data, tmp_path) == (
         f"cannot read {data}: formula(s) without a calculated value, in cell(s) C2 (gap), C4 (gap): the file was "
         "written by a program that does not calculate formulas; open it in Excel or LibreOffice and save it"
     )
@@ -276,9 +272,7 @@ def test_an_excel_error_value_in_a_mapped_column_is_refused_with_its_cells_not_r
     data = tmp_path / "lab.xlsx"
     _workbook(data, ["3.3", "#VALUE!", "=1/0", "#N/A"], note="#REF!")  # (openpyxl writes '#...' as error cells)
     _calculated(data, {"C4": '<c r="C4" t="e"><f>1/0</f><v>#DIV/0!</v></c>'})  # as Excel writes a formula's error
-    with pytest.raises(ConfigError) as error:
-        LabConnector(data, _mapping(tmp_path))
-    assert str(error.value) == (
+    assert _refusal(data, tmp_path) == (
         f"cannot read {data}: Excel error value(s), in cell(s) C3 (gap) #VALUE!, C4 (gap) #DIV/0!, C5 (gap) #N/A: "
         "correct them in the file, or clear those that hold no measurement (an empty cell is no value)"
     )

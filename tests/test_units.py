@@ -13,7 +13,6 @@ from matreg.units import (
     conversion_problem,
     convert,
     convert_array,
-    convert_difference_array,
     is_missing_count_message,
     is_molar,
     parse_unit,
@@ -532,5 +531,5 @@ def test_without_a_writable_cache_folder_units_still_convert(tmp_path):
 )
 def test_a_difference_converts_without_an_offset_units_offset(difference, unit, target, counts, converted):
     per_fu, per_cell, molar_mass = (np.array([count or np.nan]) for count in counts)
-    result = convert_difference_array(np.array([difference]), unit, target, per_fu, per_cell, molar_mass)
+    result = convert_array(np.array([difference]), unit, target, per_fu, per_cell, molar_mass, differences=True)
     assert result.tolist() == pytest.approx([converted], rel=1e-6)
