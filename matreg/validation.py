@@ -68,7 +68,7 @@ class Rejection:
 def is_value_payload(raw: Any) -> bool:
     """True for one rejected value of a record (its quarantine payload is a RawValue, its provenance and uncertainty
     only where it gave them, without its field: `_value_payload`), not a whole record."""
-    optional = {ATOMS_PER_CELL, "provenance", "field", "uncertainty"}
+    optional = {ATOMS_PER_CELL, "provenance", "field", "uncertainty", "uncertainty_problem"}
     return isinstance(raw, dict) and set(raw) - optional == {f.name for f in fields(RawValue)} - optional
 
 
@@ -390,13 +390,13 @@ class _FlatValues:
         (`RawValue.uncertainty`), with reasons for one that is no finite number or negative, or a value that states
         one and is given another. Values are looked at one by one only where any states one (no fetched value
         does): else `uncertainties` stays None."""
-        if Measured not in map(type, self.numbers) and set(map(_UNCERTAINTY_APART, self.raws)) == {None}:
+        if Measured not in map(type, self.numbers) and set(map(_UNCERTAINTY_APART, self.raws)) == {(None, None)}:
             return
         self.uncertainties = np.full(len(self.raws), np.nan)
         for row, (raw, number) in enumerate(zip(self.raws, self.numbers, strict=True)):
-            if raw.uncertainty is None and type(number) is not Measured:
+            if raw.uncertainty is None and raw.uncertainty_problem is None and type(number) is not Measured:
                 continue
-            uncertainty = _uncertainty(raw, number)
+            uncertainty = raw.uncertainty_problem or _uncertainty(raw, number)
             if isinstance(uncertainty, str):
                 reasons.setdefault(row, [uncertainty])
             else:
@@ -510,20 +510,21 @@ class _FlatValues:
         return _strings([material[name] for material in self.materials])
 
 
-_UNCERTAINTY_APART = operator.attrgetter("uncertainty")
+_UNCERTAINTY_APART = operator.attrgetter("uncertainty", "uncertainty_problem")
 
 
 def with_value(raw: RawValue, value: Any) -> RawValue:
-    """`raw` with another value (a steward's correction of its number) and the uncertainty it states: one its text
-    states ('5.431(2)') given apart with the new value; one that cannot be (`_uncertainty`: stated twice, which one is
-    meant?) its problem, which refuses it as it is harmonized."""
+    """`raw` with another value (a steward's correction of its number, which mends the source's problem reading it:
+    JANAF's lost signs) and the uncertainty it states: one its text states ('5.431(2)') given apart with the new
+    value; one that cannot be (`_uncertainty`: stated twice, which one is meant?) its problem, which refuses it as it
+    is harmonized. An uncertainty given apart that cannot be read (`RawValue.uncertainty_problem`) still refuses it."""
     number = parse_value(raw.value)
     if type(number) is not Measured:
-        return replace(raw, value=value)
+        return replace(raw, value=value, problem=None)
     uncertainty = _uncertainty(raw, number)
     if isinstance(uncertainty, str):
         return replace(raw, value=value, problem=uncertainty)
-    return replace(raw, value=value, uncertainty=uncertainty)
+    return replace(raw, value=value, problem=None, uncertainty=uncertainty)
 
 
 def _uncertainty(raw: RawValue, number: float | Measured | str) -> float | str:
@@ -554,7 +555,7 @@ def _value_payload(raw: RawValue) -> dict[str, Any]:
     stored before values had these stay as they were), and an uncertainty it is not given apart."""
     payload = asdict(raw)
     del payload["field"]
-    for optional in ("provenance", "uncertainty"):
+    for optional in ("provenance", "uncertainty", "uncertainty_problem"):
         if payload[optional] is None:
             del payload[optional]
     return payload

@@ -1385,6 +1385,27 @@ def test_a_readmit_made_stale_by_a_respelled_formula_is_made_again_on_the_same_r
         decide(store, "readmit", "twice", quarantine_id=row, value=151.0)
 
 
+def test_a_janaf_value_whose_sign_the_table_lost_is_readmitted_with_the_steward_s_value(store, raw_janaf_catalog):
+    # NIST's text runs Cl-161's delta-f H, delta-f G and log Kf together, their minus signs lost: the steward reads
+    # the value in the printed table; the cell's problem stayed with the corrected value, and the readmit was refused
+    run_ingest(build_connector("janaf", raw_janaf_catalog, FetchRequest(ids=["Cl-161"])), store)
+    row = quarantined(store, "Cl-161:enthalpy_of_formation@298.15K")
+    decide(store, "readmit", "the sign is lost in NIST's text; the printed table says -815.026", quarantine_id=row,
+           value=-815.026)  # fmt: skip
+    stored = "SELECT value, unit, original_value FROM properties WHERE property = 'enthalpy_of_formation'"
+    assert store.query(stored).replace({float("nan"): None}).values.tolist() == [[-815.026, "kJ/mol", None]]
+    with pytest.raises(CurationError, match="still invalid: NIST's table runs delta-f H"):  # no value: no readmit
+        decide(store, "readmit", "as it is", quarantine_id=quarantined(store, "Cl-161:log_formation_constant@298.15K"))
+
+
+def test_a_value_whose_uncertainty_cell_is_no_number_stays_refused_whatever_value_a_readmit_gives(store, tmp_path):
+    columns = "  Eg: {property: band_gap, unit: eV, uncertainty_field: dEg}\n  rho: {property: density, unit: g/cm^3}\n"
+    import_lab(store, tmp_path, "unc", columns, "id,formula,Eg,dEg,rho\nS1,CdS,2.42,abc,4.82\n")
+    row = quarantined(store, "S1:band_gap")
+    with pytest.raises(CurationError, match="still invalid: uncertainty in column 'dEg': non-numeric value 'abc'"):
+        decide(store, "readmit", "the notebook says 2.43", quarantine_id=row, value=2.43)
+
+
 def test_a_readmit_with_a_corrected_unit_reads_the_cells_number_in_its_notation(store, tmp_path):
     columns = "  Eg: {property: band_gap, unit_field: u}\n"
     rows = "id,formula,Eg,u\nS1,CdS,2.431(2),elektronvolt\nS2,GaN,3.4×10⁻³,elektronvolt\n"  # the unit mistyped

@@ -836,7 +836,7 @@ class LabConnector(Connector):
 
     def _value(self, payload: dict[str, Any], column: str, spec: FieldSpec) -> RawValue:
         """A value cell of the row as a raw value: its number (`_value_cell`), unit, conditions, method, and its
-        uncertainty given apart (`_uncertainty`; a cell that gives none is the value's problem)."""
+        uncertainty given apart (`_uncertainty`; why a cell gives none is the value's `uncertainty_problem`)."""
         unit = spec.unit if spec.unit is not None else str(payload[spec.unit_field]).strip()
         temperature_K, pressure_Pa = self._temperature_K(payload, spec), self._pressure_Pa(payload, spec)
         value = self._value_cell(column, payload[column])
@@ -849,10 +849,10 @@ class LabConnector(Connector):
             temperature_K=temperature_K,
             pressure_Pa=pressure_Pa,
             method=spec.method or self._row_method(payload, spec),
-            problem=uncertainty if unreadable else None,
             provenance=spec.provenance,
             field=column,
             uncertainty=None if unreadable else uncertainty,
+            uncertainty_problem=uncertainty if unreadable else None,
         )
 
     def _value_cell(self, column: str, cell: Any) -> Any:
