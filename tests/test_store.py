@@ -1108,6 +1108,25 @@ class SpaceGroupsAsSent(Pages):
         return record
 
 
+class SitesAsSent(Pages):
+    """Pages whose records carry the count of sites the source sent: none for 'empty', a negative one for 'minus'."""
+
+    def to_record(self, payload: dict) -> SourceRecord:
+        record = super().to_record(payload)
+        record.nsites = {"empty": 0, "minus": -3}.get(payload["id"], 2)
+        return record
+
+
+def test_a_record_of_no_sites_or_fewer_is_quarantined_by_the_schemas_rule(store):
+    report = run_ingest(SitesAsSent([("x", -1.0), ("empty", -2.0), ("minus", -3.0)]), store)
+    assert (report.n_stored, report.n_quarantined) == (1, 2)
+    reasons = store.query("SELECT item, reasons[1] FROM quarantine ORDER BY item").values.tolist()
+    assert reasons == [
+        ["empty", "nsites: greater_than_or_equal_to(1.0) failed for 0"],
+        ["minus", "nsites: greater_than_or_equal_to(1.0) failed for -3"],
+    ]
+
+
 def test_one_record_breaking_a_column_rule_is_quarantined_and_the_run_published(store):
     report = run_ingest(SpaceGroupsAsSent([("x", -1.0), ("zero", -2.0)], [("y", -3.0)]), store)
     assert (report.status, report.n_stored, report.n_values, report.n_quarantined) == ("complete", 2, 2, 1)
