@@ -59,6 +59,9 @@ _SPACED_NUMBER = re.compile(r"(?<![\s.])\s+(?=\d)")
 # A bracketed symbol without amount ending a part: a phase label ('TiO2(B)', bronze-type TiO2; 'VO2 (M)'), which
 # pymatgen reads as an element where it is one (TiBO2).
 _PHASE_LABEL = re.compile(r"(?P<formula>.*\S)\s*(?P<label>\((?P<phase>[A-Z][a-z]?)\)|\[(?P<bracketed>[A-Z][a-z]?)\])")
+# A state ending a formula, as thermochemical tables write a species ('CO2(g)', 'H2O (l)', 'NaCl(cr)', 'NaCl(aq)'):
+# lower-case words only, 'Fe(S)' (sulfur) and 'NaCl(Cr)' (chromium) being no states (`_PHASE_LABEL`).
+_STATE_SUFFIX = re.compile(r"(?P<formula>.*\S)\s*\((?P<state>s|cr|c|l|g|aq)\)")
 _TRAILING_NUMBER = re.compile(r"\d+$")
 _MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O', 'H2O'
 COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
@@ -165,6 +168,16 @@ def ambiguous_charge(text: str) -> str | None:
     if written := _HYPHEN_NUMBER.fullmatch(signs):
         return _charge_or_label(original, written["base"].translate(_SUBSCRIPT_DIGITS), written["charge"])
     return None
+
+
+def written_state(text: str) -> tuple[str, str | None]:
+    """A formula written with its state after it, as thermochemical tables write species, split into the formula and
+    the state as written: 'CO2(g)' -> ('CO2', 'g'), 'H2O (l)' -> ('H2O', 'l'), also 's', 'cr', 'c' and 'aq'; any
+    other text as it is, with None. Only lower-case words are states: 'Fe(S)' and 'NaCl(Cr)' end in an element or a
+    phase label, which `parse_formula` refuses. (JANAF's tables give their phase apart: its fetches never read this.)"""
+    original = str(text).strip()
+    written = _STATE_SUFFIX.fullmatch(original)
+    return (written["formula"], written["state"]) if written else (text, None)
 
 
 def _charge_or_amount(original: str, base: str, charge: str, sign: str) -> str | None:

@@ -372,6 +372,22 @@ def test_gases_liquids_and_isotopologues_of_one_formula_are_not_linked(store, ca
     }
 
 
+def test_a_lab_formula_written_with_its_state_is_linked_with_that_state_only(store, catalog, tmp_path):
+    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-063", "H-064"])), store)
+    rows = "id,formula,dhf\nl,H2O(l),-285.8\ng,H2O (g),-241.8\nice,H2O(s),-292.7\nplain,H2O,-290.0\n"
+    rows += "solute,H2O(aq),-285.8\n"  # (as a solute's state: no liquid, no crystal)
+    import_lab(store, tmp_path, "lab", rows, "columns:\n  dhf: {property: enthalpy_of_formation, unit: kJ/mol}\n")
+    assert group_of(link_records(store)) == {
+        "janaf:H-063": "H2O (l)",
+        "janaf:H-064": "H2O (g)",
+        "lab:l": "H2O (l)",  # JANAF's liquid water, not its steam nor ice
+        "lab:g": "H2O (g)",
+        "lab:ice": "H2O",  # a crystal: with the sample that states no state, never with the liquid
+        "lab:plain": "H2O",
+        "lab:solute": "H2O (aq)",
+    }
+
+
 def test_crystal_polymorphs_that_name_their_phase_are_two_materials(store, catalog, tmp_path):
     run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["Al-096", "Al-098", "Ca-027"])), store)
     mapping = "dataset: lab\nformula_column: formula\nid_column: id\nname_column: name\ncitation: c\ncolumns:\n"

@@ -292,6 +292,32 @@ def test_an_ions_charge_written_after_its_amounts_is_quarantined_and_one_written
     ]
 
 
+def test_a_formula_written_with_its_state_is_read_as_the_formula_and_the_records_phase(store, tmp_path):
+    rows = "id,formula,dHf\nco2,CO2(g),-393.51\nwater,H2O(l),-285.83\nsteam,H2O (g),-241.83\nsalt,NaCl(cr),-411.12\n"
+    rows += "rust,Fe2O3(s),-824.2\nlime,Ca(OH)2(c),-985.2\nbrine,NaCl(aq),-407.27\nrutile,TiO2(B),-944\n"
+    rows += "pyrite,Fe(S),-100\nchrome,NaCl(Cr),-100\n"  # sulfur, chromium or phase labels: no states
+    report = _import_molar(store, tmp_path, "thermo", rows)
+    assert (report.n_stored, report.n_quarantined) == (7, 3)
+    query = "SELECT source_id, formula, formula_original, phase, value FROM materials JOIN properties USING (record_id)"
+    stored = store.query(query + " ORDER BY 1").values.tolist()
+    assert stored == [
+        ["brine", "NaCl", "NaCl", "aq", pytest.approx(-407.27 / 2 * 0.01036427, rel=1e-5)],  # a solute's
+        ["co2", "CO2", "CO2", "g", pytest.approx(-393.51 / 3 * 0.01036427, rel=1e-5)],  # per atom of CO2
+        ["lime", "Ca(HO)2", "Ca(OH)2", "cr", pytest.approx(-985.2 / 5 * 0.01036427, rel=1e-5)],
+        ["rust", "Fe2O3", "Fe2O3", "cr", pytest.approx(-824.2 / 5 * 0.01036427, rel=1e-5)],
+        ["salt", "NaCl", "NaCl", "cr", pytest.approx(-411.12 / 2 * 0.01036427, rel=1e-5)],
+        ["steam", "H2O", "H2O", "g", pytest.approx(-241.83 / 3 * 0.01036427, rel=1e-5)],
+        ["water", "H2O", "H2O", "l", pytest.approx(-285.83 / 3 * 0.01036427, rel=1e-5)],
+    ]
+    reasons = dict(store.query("SELECT item, reasons[1] FROM quarantine").values.tolist())
+    for item, label in [("rutile", "(B)"), ("pyrite", "(S)"), ("chrome", "(Cr)")]:
+        assert f"'{label}' at the end of a formula reads as a phase label, not as one more atom" in reasons[item]
+    again = _import_molar(store, tmp_path, "thermo", rows)
+    assert (again.n_stored, again.n_unchanged, again.n_quarantined) == (7, 7, 3)
+    assert store.query(query + " ORDER BY 1").values.tolist() == stored
+    assert [len(store.table(name)) for name in ("materials", "properties", "quarantine")] == [7, 7, 3]
+
+
 def test_a_table_pasted_from_a_paper_is_read_with_its_typeset_minus_signs(store, tmp_path):
     mapping = "dataset: ions\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
     mapping += "  S: {property: entropy, unit: J/(mol*K), temperature_field: T, temperature_unit: degC}\n"
@@ -367,6 +393,19 @@ def test_reimporting_the_same_file_changes_nothing(store, tmp_path):
     import_file(store, data, mapping)
     import_file(store, data, mapping)
     assert [len(store.table(n)) for n in ("materials", "properties", "quarantine")] == [1, 2, 1]
+
+
+def test_a_row_written_with_its_state_that_an_import_rejects_keeps_its_last_valid_read(store, tmp_path):
+    data, mapping = _write(tmp_path, "formula,dHf,Cp\nH2O(l),-285.83,75.3\n", MAPPING)  # no id column: by place
+    import_file(store, data, mapping)
+    data.write_text('formula,dHf,Cp\nH2O(l),"-285,83",75.3\n', encoding="utf-8")  # a decimal comma: quarantined
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined, report.n_withdrawn) == (0, 1, 0)  # its record is still the row's
+    stored = "SELECT formula, phase, property FROM materials JOIN properties USING (record_id) ORDER BY property"
+    assert store.query(stored).values.tolist() == [
+        ["H2O", "l", "formation_energy_per_atom"],
+        ["H2O", "l", "heat_capacity_cp"],
+    ]
 
 
 def test_reimporting_an_edited_file_writes_only_the_changed_record_whole(store, tmp_path):

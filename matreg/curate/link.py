@@ -28,9 +28,10 @@ Rules, applied to the `materials` table:
    (A functional's ground state may not be the measured phase: JANAF's rock-salt LiI joins PBE's wurtzite LiI.)
    A record that states itself to be above the hull (a calculation of a metastable phase) describes no ground state:
    the formula-only group. (Hull values are read as stored: a steward's decisions on them do not move links.)
-5. A record in another state (JANAF's 'g', 'l', 'ref', ...) is grouped by its species (the formula as written, not
-   reduced: O, O2 and O3 are three gases) and phase: H2O(l) and H2O(g) are not one material. (An ion's formula
-   carries its charge, 'Xe[+1]': it never meets the neutral element. Isotopes count: D2O is not H2O.)
+5. A record in another state (JANAF's 'g', 'l', 'ref', ..., a lab formula cell's '(g)', '(l)') is grouped by its
+   species (the formula as written, not reduced: O, O2 and O3 are three gases) and phase: H2O(l) and H2O(g) are not
+   one material. (An ion's formula carries its charge, 'Xe[+1]': it never meets the neutral element. Isotopes count:
+   D2O is not H2O.)
 
 Molar values of a group are compared per mole of one formula unit: a crystal's reduced formula (Fe4O6's value is
 halved to meet Fe2O3's; TeSe's where a record states it, Te0.5Se0.5's value being doubled; else the fractional one

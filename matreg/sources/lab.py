@@ -17,7 +17,7 @@ from pymatgen.core import Structure
 from matreg.catalog import Provenance, check_source_name, load_catalog
 from matreg.errors import ConfigError, FormulaError, RecordError, utf8_path
 from matreg.fieldmap import ROW_FIELDS, FieldSpec, missing_markers
-from matreg.formula import ambiguous_charge, parse_formula, same_composition
+from matreg.formula import ambiguous_charge, parse_formula, same_composition, written_state
 from matreg.schema import ExtensionSpec, canonical_method, load_extension, load_methods, load_vocabulary
 from matreg.sources.base import Attribution, Connector, NamedRecord, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.labfiles import read_rows, sheet_names
@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 SHARED_ID = "_shared_id"
 _SHOWN_CELL = 40  # the longest record cell a reason quotes (a structure's text is named, not shown)
 _ROW_COLUMNS = ("formula_column", "structure_column", "spacegroup_column", "id_column", "name_column")  # a row's own
+# a formula cell's state as the phase stored, as JANAF names phases
+_PHASES = {"s": "cr", "cr": "cr", "c": "cr", "l": "l", "g": "g", "aq": "aq"}
 _NAMES_NO_COLUMN = (
     "names no column: a column whose header is blank is 'Unnamed: N', N its position from 0 ('Unnamed: 0' the first)"
 )
@@ -530,14 +532,16 @@ class LabConnector(Connector):
             return []
 
     def named_record(self, payload: Any) -> NamedRecord | None:
-        """Of a quarantined row, its id (its id column's, else its place's), formula cell, else its structure's
-        formula (`_formula`; empty where it has none that can be read), and value keys (`_rejected_value_keys`); None
-        for a row without an id, and for payloads that are no row (a rejected value's)."""
+        """Of a quarantined row, its id (its id column's, else its place's), formula cell (without a state written
+        after it: `written_state`), else its structure's formula (`_formula`; empty where it has none that can be
+        read), and value keys (`_rejected_value_keys`); None for a row without an id, and for payloads that are no row
+        (a rejected value's)."""
         if not isinstance(payload, dict) or not payload.get("_source_id"):
             return None
         source_id, keys = payload["_source_id"], self._rejected_value_keys(payload)
         if self.mapping.formula_column is not None:
-            return NamedRecord(source_id, str(payload.get(self.mapping.formula_column, "")), keys)
+            formula, _ = written_state(str(payload.get(self.mapping.formula_column, "")))
+            return NamedRecord(source_id, formula, keys)
         try:
             return NamedRecord(source_id, self._formula(payload, self._structure(payload)), keys)
         except RecordError:
@@ -655,6 +659,7 @@ class LabConnector(Connector):
             formula=self._formula(payload, structure),
             values=self._values(payload),
             name=payload[mapping.name_column] if mapping.name_column else None,
+            phase=self._phase(payload),
             source_url=self._source_url(payload),
             structure=structure.to_json() if structure is not None else None,
             spacegroup_number=self._spacegroup_number(payload),
@@ -682,19 +687,32 @@ class LabConnector(Connector):
         return structure.composition.reduced_formula
 
     def _formula_cell(self, payload: dict[str, Any]) -> str:
-        """The row's formula cell as written; RecordError for a charge that reads two ways, which a lab sheet may mean
-        either way ('Mg2+': the ion Mg²⁺ or Mg₂⁺, `ambiguous_charge`), where JANAF's ion names mean Mg₂⁺, and for
-        'NaN', which numeric tools write for a missing number (a source's 'NaN' is sodium nitride's formula)."""
+        """The row's formula cell as written, without a state written after it (`_formula_and_phase`)."""
+        return self._formula_and_phase(payload)[0]
+
+    def _phase(self, payload: dict[str, Any]) -> str | None:
+        """The record's phase: the one its formula cell's state gives (`_formula_and_phase`); None without a formula
+        column (a row's structure is a crystal's)."""
+        return self._formula_and_phase(payload)[1] if self.mapping.formula_column is not None else None
+
+    def _formula_and_phase(self, payload: dict[str, Any]) -> tuple[str, str | None]:
+        """The row's formula cell as written, without a state written after it, and the phase that state gives the
+        record, as JANAF names phases (`written_state`: 'CO2(g)' is CO2, phase 'g'; 'H2O (l)' H2O, phase 'l'; '(s)',
+        '(cr)' and '(c)' a crystal's, 'cr'; '(aq)' a solute's, 'aq'; None where the cell writes no state). RecordError
+        for a charge that reads two ways, which a lab sheet may mean either way ('Mg2+': the ion Mg²⁺ or
+        Mg₂⁺, `ambiguous_charge`), where JANAF's ion names mean Mg₂⁺, and for 'NaN', which numeric tools write for a
+        missing number (a source's 'NaN' is sodium nitride's formula)."""
         text = payload[self.mapping.formula_column]
         if str(text).strip() == "NaN":
             raise RecordError(
                 "formula 'NaN' is how numeric tools write a missing number, not sure to mean sodium nitride: write it "
                 "Na1N1"
             )
-        reason = ambiguous_charge(str(text))
+        formula, state = written_state(text)
+        reason = ambiguous_charge(str(formula))
         if reason is not None:
             raise RecordError(reason)
-        return text
+        return formula, _PHASES.get(state)
 
     def _spacegroup_number(self, payload: dict[str, Any]) -> int | None:
         """The row's space group number (None: a blank cell, or no column); RecordError naming the column for a cell
