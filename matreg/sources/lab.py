@@ -543,7 +543,7 @@ class LabConnector(Connector):
             formula, _ = written_state(str(payload.get(self.mapping.formula_column, "")))
             return NamedRecord(source_id, formula, keys)
         try:
-            return NamedRecord(source_id, self._formula(payload, self._structure(payload)), keys)
+            return NamedRecord(source_id, self._formula(payload, self._structure(payload))[0], keys)
         except RecordError:
             return NamedRecord(source_id, "", keys)
 
@@ -654,12 +654,13 @@ class LabConnector(Connector):
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         mapping = self.mapping
         structure = self._structure(payload)
+        formula, phase = self._formula(payload, structure)
         return SourceRecord(
             source_id=payload["_source_id"],
-            formula=self._formula(payload, structure),
+            formula=formula,
             values=self._values(payload),
             name=payload[mapping.name_column] if mapping.name_column else None,
-            phase=self._phase(payload),
+            phase=phase,
             source_url=self._source_url(payload),
             structure=structure.to_json() if structure is not None else None,
             spacegroup_number=self._spacegroup_number(payload),
@@ -672,28 +673,23 @@ class LabConnector(Connector):
             unmapped=[column for column in self.unmapped_columns if not self._blank(payload[column])],
         )
 
-    def _formula(self, payload: dict[str, Any], structure: Structure | None) -> str:
-        """The row's formula as written: its formula cell, else its structure's composition reduced, as a record of a
-        structure database is by its formula unit (a Cu2O2 cell is CuO's: a molar value per mole of CuO, as with a
-        formula column saying 'CuO'); RecordError for a row without a structure, or whose formula cell's charge reads
-        two ways (`_formula_cell`)."""
+    def _formula(self, payload: dict[str, Any], structure: Structure | None) -> tuple[str, str | None]:
+        """The row's formula as written and the record's phase: its formula cell's (`_formula_and_phase`), else its
+        structure's composition reduced, as a record of a structure database is by its formula unit (a Cu2O2 cell is
+        CuO's: a molar value per mole of CuO, as with a formula column saying 'CuO'), a crystal's stating no phase;
+        RecordError for a row without a structure, or whose formula cell is refused (`_formula_and_phase`)."""
         if self.mapping.formula_column is not None:
-            return self._formula_cell(payload)
+            return self._formula_and_phase(payload)
         if structure is None:
             raise RecordError(
                 f"no structure in column '{self.mapping.structure_column}', which gives the row's formula (the "
                 "mapping has no formula_column)"
             )
-        return structure.composition.reduced_formula
+        return structure.composition.reduced_formula, None
 
     def _formula_cell(self, payload: dict[str, Any]) -> str:
         """The row's formula cell as written, without a state written after it (`_formula_and_phase`)."""
         return self._formula_and_phase(payload)[0]
-
-    def _phase(self, payload: dict[str, Any]) -> str | None:
-        """The record's phase: the one its formula cell's state gives (`_formula_and_phase`); None without a formula
-        column (a row's structure is a crystal's)."""
-        return self._formula_and_phase(payload)[1] if self.mapping.formula_column is not None else None
 
     def _formula_and_phase(self, payload: dict[str, Any]) -> tuple[str, str | None]:
         """The row's formula cell as written, without a state written after it, and the phase that state gives the
