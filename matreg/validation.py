@@ -349,9 +349,7 @@ class _FlatValues:
         self.positions = np.array(positions, dtype=np.int64)
         # a float, a Measured (a text stating its uncertainty), or why the value is not one
         self.numbers = [parse_value(raw.value) if raw.problem is None else raw.problem for raw in self.raws]
-        self.floats = np.array(
-            [n if type(n) is float else n.value if type(n) is Measured else np.nan for n in self.numbers]
-        )
+        self.floats = np.array([_number_in(number) for number in self.numbers], dtype=float)  # (None: NaN)
         self.uncertainties: np.ndarray | None = None  # as stated (NaN: none); None: no value states one
         self.per_formula_unit = np.array([material["atoms_per_formula_unit"] for material in materials], dtype=float)
         self.per_cell = np.array([_atoms_per_cell(record) for record in records], dtype=float)  # None -> NaN
@@ -825,10 +823,14 @@ def parse_value(value: Any) -> float | Measured | str:
 def number_of(value: Any) -> float | None:
     """The number a value gives, its uncertainty aside (`parse_value`: '5.431(2)' gives 5.431); None where it gives
     none."""
-    number = parse_value(value)
-    if type(number) is Measured:
-        return number.value
-    return number if type(number) is float else None
+    return _number_in(parse_value(value))
+
+
+def _number_in(read: float | Measured | str) -> float | None:
+    """The number of a value as `parse_value` reads it, its uncertainty aside; None for the reason it is none."""
+    if type(read) is Measured:
+        return read.value
+    return read if type(read) is float else None
 
 
 def _notation(text: str) -> re.Match[str] | None:
