@@ -29,6 +29,8 @@ _DEFINITIONS = (
     "@alias bohr_magneton = muB = μB = µB = uB",  # Greek mu and the micro sign (µB is no microbyte)
     "@alias hartree = Ha = Hartree",  # pint knows Eh and hartree only ('mHa' is a millihartree)
     "@alias torr = Torr",
+    "@alias bar = Bar",  # VASP's OUTCAR writes its elastic moduli and stresses in kBar
+    "emu = 1e-3 * ampere * meter ** 2",  # a magnetometer's moment, the CGS emu: emu/g is A*m^2/kg (not pint's erg/G)
     "@alias angstrom = ang = Ang = Angstrom",  # as VASP and ASE users write it ('Å' is read too)
     "@alias bohr = Bohr",
     "@alias ohm = Ohm",  # as spreadsheets capitalise it: 'uOhm cm', 'mOhm cm'
@@ -394,16 +396,23 @@ def _bridged(
     return f"cannot convert '{from_unit}' to '{to_unit}' (incompatible dimensions{_symbol_note(from_unit, target)})"
 
 
-# Bare symbols written for another unit than the SI one they stand for: 'A^3' for Å^3 (where Å is not at hand), 'C'
-# for °C; named when the target unit has no electric current, the dimension they bring in.
-_MISREAD_SYMBOLS = {"A": "'A' is the ampere: write Å or angstrom", "C": "'C' is the coulomb: write °C or degC"}
+# Bare symbols written for another unit than the one pint reads: 'A^3' for Å^3 (where Å is not at hand), 'C' for °C
+# (named when the target unit has no electric current, the dimension they bring in); VASP's 'kB', the kilobar, and the
+# 'kB' of an entropy in kB/atom, Boltzmann's constant, which pint reads as the kilobyte.
+_MISREAD_SYMBOLS = {
+    "A": "'A' is the ampere: write Å or angstrom",
+    "C": "'C' is the coulomb: write °C or degC",
+    "kB": "'kB' is the kilobyte: write kbar for the kilobar, k_B for Boltzmann's constant",
+}
+_CURRENT_SYMBOLS = ("A", "C")
 
 
 def _symbol_note(text: str, target: pint.Unit) -> str:
-    """A note for each misread symbol standing alone in the unit `text`, where the target has no current."""
+    """A note for each misread symbol standing alone in the unit `text` (the ampere's and coulomb's where the target
+    has no current)."""
+    symbols = re.findall(r"(?<![A-Za-z_])(A|C|kB)(?![A-Za-z_])", text)
     if target.dimensionality.get("[current]"):
-        return ""
-    symbols = re.findall(r"(?<![A-Za-z])[AC](?![A-Za-z])", text)
+        symbols = [symbol for symbol in symbols if symbol not in _CURRENT_SYMBOLS]
     return "".join(f"; {_MISREAD_SYMBOLS[symbol]}" for symbol in dict.fromkeys(symbols))
 
 

@@ -1384,6 +1384,25 @@ def test_values_per_mass_are_stored_molar_with_the_formulas_molar_mass_and_keep_
     )
 
 
+def test_a_magnetometers_emu_per_gram_and_vasps_kbar_are_stored_in_canonical_units(store, tmp_path):
+    mapping = "dataset: magnets\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping += "  Ms: {property: magnetic_moment, unit: emu/g}\n  B: {property: bulk_modulus, unit_field: B_unit}\n"
+    rows = "id,formula,Ms,B,B_unit\nfe,Fe,221.7,1680,kBar\nmagnetite,Fe3O4,92.0,1.0,kB\n"
+    report = import_file(store, *_write(tmp_path, rows, mapping))
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (2, 3, 1)
+    stored = store.query(
+        "SELECT m.source_id, p.property, p.value, p.unit, p.original_unit FROM properties p "
+        "JOIN materials m USING (record_id) ORDER BY 1, 2"
+    ).values.tolist()
+    assert stored == [  # N_A * muB = 5584.94 emu per mole; Fe 55.845 g/mol, Fe3O4 231.533 g/mol of 7 atoms
+        ["fe", "bulk_modulus", pytest.approx(168.0), "GPa", "kBar"],
+        ["fe", "magnetic_moment", pytest.approx(2.21683, rel=1e-5), "bohr_magneton/atom", "emu/g"],
+        ["magnetite", "magnetic_moment", pytest.approx(0.544859, rel=1e-5), "bohr_magneton/atom", "emu/g"],
+    ]
+    reason = single_value(store.query("SELECT reasons[1] FROM quarantine"))
+    assert reason.endswith("'kB' is the kilobyte: write kbar for the kilobar, k_B for Boltzmann's constant)")
+
+
 def test_values_at_their_bounds_in_other_units_are_stored_as_converted(store, tmp_path):
     mapping = "dataset: bounds\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
     mapping += "  rho: {property: density, unit: kg/m^3}\n  V: {property: volume_per_atom, unit: nm^3/atom}\n"

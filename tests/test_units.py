@@ -533,3 +533,42 @@ def test_a_difference_converts_without_an_offset_units_offset(difference, unit, 
     per_fu, per_cell, molar_mass = (np.array([count or np.nan]) for count in counts)
     result = convert_array(np.array([difference]), unit, target, per_fu, per_cell, molar_mass, differences=True)
     assert result.tolist() == pytest.approx([converted], rel=1e-6)
+
+
+# A magnetometer's moment per mass in emu/g (1 emu = 1e-3 A*m^2, the CGS unit of a moment: 1 emu/g = 1 A*m^2/kg) is
+# a moment per atom with the formula's molar mass and atoms: one Bohr magneton per atom is N_A * muB = 5584.94 emu per
+# mole of atoms.
+@pytest.mark.parametrize(
+    ("value", "unit", "counts", "expected"),
+    [
+        (221.7, "emu/g", AtomCounts(1, molar_mass=55.845), 2.21683),  # bcc iron at 0 K: 2.22 muB per atom
+        (92.0, "emu/g", AtomCounts(7, molar_mass=231.533), 0.544859),  # magnetite: 3.81 muB per Fe3O4
+        (92.0, "emu g-1", AtomCounts(7, molar_mass=231.533), 0.544859),
+        (21301.0, "emu/mol", AtomCounts(7), 0.544859),  # per mole of formula units
+        (92.0, "A*m^2/kg", AtomCounts(7, molar_mass=231.533), 0.544859),
+    ],
+)
+def test_a_moment_in_emu_per_gram_or_mole_is_bohr_magnetons_per_atom(value, unit, counts, expected):
+    assert convert(value, unit, "bohr_magneton/atom", counts) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_moment_in_emu_per_gram_without_a_molar_mass_is_refused_saying_so():
+    with pytest.raises(UnitError, match="without the molar mass of the formula unit"):
+        convert(221.7, "emu/g", "bohr_magneton/atom", AtomCounts(1))
+
+
+@pytest.mark.parametrize("unit", ["kBar", "kbar"])  # VASP's OUTCAR: "TOTAL ELASTIC MODULI (kBar)"
+def test_kilobar_as_vasp_writes_it_is_read(unit):
+    assert convert(1600.0, unit, "GPa") == pytest.approx(160.0)
+
+
+@pytest.mark.parametrize(
+    ("unit", "target"),
+    [("kB", "GPa"), ("kB/atom", "J/(mol*K)")],  # VASP's kB is the kilobar; an entropy in kB/atom is Boltzmann's
+)
+def test_kb_which_pint_reads_as_the_kilobyte_is_refused_with_a_note(unit, target):
+    with pytest.raises(UnitError) as raised:
+        convert(1.0, unit, target, AtomCounts(1, 1))
+    assert str(raised.value).endswith(
+        "(incompatible dimensions; 'kB' is the kilobyte: write kbar for the kilobar, k_B for Boltzmann's constant)"
+    )
