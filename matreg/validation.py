@@ -23,6 +23,7 @@ from pymatgen.core import Element
 from matreg.errors import RecordError, UnitError, ValidationError
 from matreg.formula import Formula, amounts_formula, parse_formula, same_amounts
 from matreg.schema import (
+    ColumnSpec,
     PropertySpec,
     arrow_schema,
     canonical_method,
@@ -659,16 +660,41 @@ def check_attributes(extension: str, frame: pd.DataFrame) -> tuple[pd.DataFrame,
     """Validate (and coerce) one extension row per record at once: the valid rows, and each failing row's reasons."""
     schema = extension_schema(extension)
     frame = frame.reindex(columns=list(schema.columns))  # an unmapped (nullable) column is simply empty
+    frame, unread = _read_times(frame, load_extension(extension).columns)
     reasons: dict[Any, list[str]] = {}
+    for (index, _), reason in unread.items():
+        reasons.setdefault(index, []).append(reason)
+    failed: set[Any] = set()
     while True:  # a column that fails coercion hides its other checks: re-check the rows left until they pass
         try:
-            return schema.validate(frame.drop(index=list(reasons)), lazy=True), reasons
+            valid = schema.validate(frame.drop(index=list(failed)), lazy=True)
+            return valid.drop(index=list(reasons), errors="ignore"), reasons
         except pa.errors.SchemaErrors as exc:
             failures = _row_failures(exc.failure_cases)
             if not failures:
                 raise ValidationError(f"extension {extension}: {exc.failure_cases.iloc[0].to_dict()}") from None
             for index, reason in failures:
-                reasons.setdefault(index, []).append(reason)
+                failed.add(index)
+                if (index, reason.removesuffix(": not_nullable")) not in unread:  # an unread time is no blank
+                    reasons.setdefault(index, []).append(reason)
+
+
+_TIME_FORMS = "not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z)"
+
+
+def _read_times(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> tuple[pd.DataFrame, dict[tuple, str]]:
+    """The frame with its time columns read cell by cell in any ISO 8601 form (a time without a zone is UTC's), and
+    the reason of each cell that is none, by (row, column): a date as 03/04/2024 is not read month or day first."""
+    unread: dict[tuple, str] = {}
+    for name, column in columns.items():
+        if column.type != "timestamp":
+            continue
+        cells = frame[name]
+        times = pd.to_datetime(cells, format="ISO8601", utc=True, errors="coerce")
+        for index in cells.index[cells.notna() & times.isna()]:
+            unread[index, name] = f"{name}: {_TIME_FORMS}: {cells[index]!r}"
+        frame = frame.assign(**{name: times})
+    return frame, unread
 
 
 def _row_failures(cases: pd.DataFrame) -> list[tuple[Any, str]]:
@@ -868,7 +894,7 @@ def _doubt(text: str) -> str:
 
 def is_blank(value: Any) -> bool:
     """True for an absent value (None, NA, NaN, empty text): no measurement, nothing to reject."""
-    if value is None or value is pd.NA:
+    if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True

@@ -184,6 +184,46 @@ def test_a_projects_own_extension_is_read_from_schemas_extensions_of_the_working
         load_mapping(mapping)
 
 
+def test_a_time_column_reads_each_cell_in_its_own_iso_8601_form_and_quarantines_other_dates(
+    store, tmp_path, monkeypatch
+):
+    """A time column's cells written in several ISO 8601 forms failed the whole import with pandera's dictionary of
+    its coercion (the format pandas inferred from the first cell); a date as 03/04/2024 was read month first."""
+    own = tmp_path / "schemas" / "extensions"
+    own.mkdir(parents=True)
+    (own / "timed.yaml").write_text(
+        "description: t\ncolumns:\n  measured_at: {type: timestamp, nullable: false, description: w}\n",
+        encoding="utf-8",
+    )
+    rows = "id,formula,gap,when\n"
+    rows += "t1,GaN,3.4,2024-03-18T10:00:00Z\nt2,GaAs,1.4,2024-03-18 10:00\nt3,InP,1.3,2024-03-18\n"
+    rows += "t4,ZnO,3.3,2024-03-18T12:00:00+02:00\nt5,CdS,2.4,\nt6,ZnS,3.6,03/04/2024\nt7,Si,1.1,yesterday\n"
+    (tmp_path / "lab.csv").write_text(rows, encoding="utf-8")
+    mapping = _mapping(
+        tmp_path,
+        "dataset: timed-lab\nformula_column: formula\nid_column: id\ncitation: c\nextension: timed\n"
+        "extra_columns: {when: measured_at}\ncolumns:\n  gap: {property: band_gap, unit: eV}\n",
+    )
+    monkeypatch.chdir(tmp_path)
+    report = run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(mapping)), store)
+    assert (report.n_stored, report.n_quarantined) == (4, 3)
+    stored = store.query(
+        "SELECT m.source_id, a.value FROM record_attributes a JOIN materials m USING (record_id) ORDER BY 1"
+    ).values.tolist()
+    assert stored == [  # a time without a zone is UTC's, one with an offset converted to UTC
+        ["t1", "2024-03-18 10:00:00+00:00"],
+        ["t2", "2024-03-18 10:00:00+00:00"],
+        ["t3", "2024-03-18 00:00:00+00:00"],
+        ["t4", "2024-03-18 10:00:00+00:00"],
+    ]
+    reasons = store.query("SELECT item, reasons FROM quarantine ORDER BY item").values.tolist()
+    assert [(item, list(why)) for item, why in reasons] == [
+        ("t5", ["measured_at: not_nullable"]),  # an unread time is not also reported blank
+        ("t6", ["measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): '03/04/2024'"]),
+        ("t7", ["measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): 'yesterday'"]),
+    ]
+
+
 def test_imports_without_an_extension_leave_record_attributes_empty(store, tmp_path):
     data = tmp_path / "lab.csv"
     data.write_text("formula,gap\nGaN,3.4\n", encoding="utf-8")
