@@ -795,7 +795,7 @@ def test_refusals_are_store_errors(filled, catalog):
     with pytest.raises(StoreError, match="'nothing' selects no values in the store .*: nothing to release"):
         release(filled, catalog, "nothing", "1.0.0")
     release(filled, catalog, "gaps", "1.0.0")
-    with pytest.raises(StoreError, match="1.0.0-rc.1 of 'gaps' would follow its release 1.0.0"):
+    with pytest.raises(StoreError, match="1.0.0-rc.1 of 'gaps' would follow release 1.0.0"):
         release(filled, catalog, "gaps", "1.0.0-rc.1")  # semantic versioning: a pre-release precedes its release
     with pytest.raises(UnknownName, match=r"no release 2.0.0 of 'gaps' .*\(released: 1.0.0\)"):
         diff(filled, "gaps", "1.0.0", "2.0.0")
@@ -823,9 +823,27 @@ def _lab_copy(folder: Path, old: str, new: str) -> Path:
 
 
 def test_released_versions_are_listed_in_semantic_version_order(filled, catalog):
-    for version in ("1.0.0-rc.10", "0.10.0", "1.0.0-rc.2", "0.9.0", "1.0.0"):  # a pre-release before its release
+    for version in ("0.9.0", "0.10.0", "1.0.0-rc.2", "1.0.0-rc.10", "1.0.0"):  # a pre-release before its release
         release(filled, catalog, "gaps", version)
     assert released_versions(filled, "gaps") == ["0.9.0", "0.10.0", "1.0.0-rc.2", "1.0.0-rc.10", "1.0.0"]
+
+
+@pytest.mark.parametrize("earlier", ["0.9.0", "1.0.9", "1.1.0-rc.1"])
+def test_a_version_ordered_before_the_latest_release_is_refused(filled, catalog, earlier):
+    """0.9.0 released after 1.1.0 froze the store as it is now under a version ordered before 1.1.0's (diff 1.1.0
+    0.9.0 said 'no changes'), while a pre-release after its release was refused."""
+    release(filled, catalog, "gaps", "1.1.0")
+    with pytest.raises(
+        StoreError,
+        match=re.escape(
+            f"{earlier} of 'gaps' would follow release 1.1.0, which semantic versioning orders after it (a release "
+            "freezes the dataset as the store holds it now): release a version after 1.1.0"
+        ),
+    ):
+        release(filled, catalog, "gaps", earlier)
+    assert released_versions(filled, "gaps") == ["1.1.0"]
+    release(filled, catalog, "gaps", "1.1.1")
+    assert released_versions(filled, "gaps") == ["1.1.0", "1.1.1"]
 
 
 def test_a_release_named_as_an_earlier_matreg_allowed_is_still_read(filled, catalog, tmp_path):

@@ -511,18 +511,17 @@ def _releases_of(store: Store, name: str) -> Path:
 
 def _refuse_existing(store: Store, final: Path, name: str, version: str) -> None:
     """StoreError when `version` is released, under this spelling or another of the same numbers (2024.01.15), or
-    when it is a pre-release whose release is out (semantic versioning orders a pre-release before its release)."""
+    when semantic versioning orders it before the latest release (a pre-release after its release, 0.9.0 after
+    1.1.0): a release freezes the dataset as the store holds it now, so versions follow the order of releasing."""
     versions = released_versions(store, name)
     same = [v for v in versions if _version_order(v)[:3] == _version_order(version)[:3]]
     if final.exists() or same:
         released = same[0] if same else version
         raise StoreError(f"release {released} of '{name}' exists; a released version is never overwritten")
-    numbers, is_release = _version_order(version)[:2]
-    out = [v for v in versions if _version_order(v)[:2] == (numbers, True)]
-    if not is_release and out:
+    if versions and _version_order(version) < _version_order(versions[-1]):
         raise StoreError(
-            f"pre-release {version} of '{name}' would follow its release {out[0]}, which semantic versioning orders "
-            "after it; release a later version"
+            f"{version} of '{name}' would follow release {versions[-1]}, which semantic versioning orders after it "
+            f"(a release freezes the dataset as the store holds it now): release a version after {versions[-1]}"
         )
 
 
