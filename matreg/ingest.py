@@ -439,11 +439,11 @@ class _PublishCheck:
         decided: _DecidedRows | None = None,
     ) -> None:
         """`attribution`: the run's source and scope. `stored` (`_StoredFormulas`) is given for a lab file: a record
-        whose formula differs from the stored one's is another material under that id, refused; `named_record`
-        (`Connector.named_record`) with it: the record a quarantined row is, which the run does not withdraw (nor the
-        stored values of its keys, where the run writes the record from its other rows: `kept_values`); and
-        `decided`: the decided quarantine rows whose ids the run's rows keep. `refusals` raises (RunRefused) when the
-        store refuses the whole run (`refuse_run`)."""
+        whose formula or state differs from the stored one's is another material under that id, refused;
+        `named_record` (`Connector.named_record`) with it: the record a quarantined row is, which the run does not
+        withdraw (nor the stored values of its keys, where the run writes the record from its other rows:
+        `kept_values`); and `decided`: the decided quarantine rows whose ids the run's rows keep. `refusals` raises
+        (RunRefused) when the store refuses the whole run (`refuse_run`)."""
         self.report, self.attribution = report, attribution
         self.stored, self.named_record, self.refusals, self.decided = stored, named_record, refusals, decided
         self.report_before = {name: copy.copy(getattr(report, name)) for name in _CHECKED_COUNTS}  # (`restart`)
@@ -458,7 +458,8 @@ class _PublishCheck:
         self.lone: list[tuple[dict, list[str]]] = []  # withheld rows of records otherwise published, with reasons
         self.admitted: dict[str, tuple[str, str | None]] = {}  # of a lab file, the records the run publishes, with
         # their provenance and method (a value's, unless it gives its own: `value_method`)
-        self.rejected: dict[str, str] = {}  # of a lab file, the records of rows it quarantined whole, with formulas
+        self.rejected: dict[str, tuple[str, str | None]] = {}  # of a lab file, the records of rows it quarantined
+        # whole, with formulas and phases
         self.rejected_keys: list[ValueKey] = []  # and the value keys of those rows, and of the values it rejected
 
     def admit(self, name: str, batch: pyarrow.Table) -> pyarrow.Table:
@@ -497,8 +498,8 @@ class _PublishCheck:
 
     def _note_rejected(self, payloads: list[str], record_ids: list[str | None]) -> None:
         """Note the records of the rows (quarantine payloads, JSON) that the run rejected whole, with their formulas
-        as written, and the keys of those rows' values and of the values it rejected on their own (of these records:
-        `record_ids`), which the materials published before name."""
+        as written and phases, and the keys of those rows' values and of the values it rejected on their own (of
+        these records: `record_ids`), which the materials published before name."""
         for payload, of_record in zip(payloads, record_ids, strict=True):
             raw = json.loads(payload)
             if is_value_payload(raw):
@@ -508,7 +509,7 @@ class _PublishCheck:
             named = self.named_record(raw)
             if named is not None:
                 record_id = self.attribution.record_id(named.source_id)
-                self.rejected[record_id] = named.formula
+                self.rejected[record_id] = (named.formula, named.phase)
                 self.rejected_keys += [ValueKey(record_id, *key) for key in named.value_keys]
 
     def _value_key(self, record_id: str, value: RawValue) -> ValueKey:
@@ -518,15 +519,17 @@ class _PublishCheck:
         return ValueKey(record_id, value.property, method, (value.temperature_K, value.pressure_Pa))
 
     def _other_materials(self, batch: pyarrow.Table) -> dict[int, str]:
-        """Rows whose record id the store holds with another formula, by position, with the reason."""
-        record_ids, formulas = batch["record_id"].to_pylist(), batch["formula"].to_pylist()
-        conflicts = self.stored.conflicts(record_ids, formulas)
+        """Rows whose record id the store holds as another material (another formula, or state), by position, with
+        the reason."""
+        record_ids = batch["record_id"].to_pylist()
+        materials = list(zip(batch["formula"].to_pylist(), batch["phase"].to_pylist(), strict=True))
+        conflicts = self.stored.conflicts(record_ids, materials)
         self.moved = self.moved or (bool(conflicts) and self.stored.by_position)
         why = _MOVED if self.stored.by_position else _ANOTHER_SAMPLE
         return {
             position: f"{record_id} holds {conflicts[record_id][0]} from {_import_named(conflicts[record_id][1])}, "
-            f"this row {formula}: {why}"
-            for position, (record_id, formula) in enumerate(zip(record_ids, formulas, strict=True))
+            f"this row {_written(*material)}: {why}"
+            for position, (record_id, material) in enumerate(zip(record_ids, materials, strict=True))
             if record_id in conflicts
         }
 
@@ -561,11 +564,11 @@ class _PublishCheck:
         """Of a lab file, the records whose row the run rejected whole and did not admit otherwise: their last valid
         read stays, as a stored record's that a later fetch rejects whole does. Where ids name places, only those
         stored as the material the row is (rows moved: the row is another record's, the place's is withdrawn)."""
-        rejected = {record: formula for record, formula in self.rejected.items() if record not in self.admitted}
+        rejected = {record: material for record, material in self.rejected.items() if record not in self.admitted}
         if not rejected or self.stored is None or not self.stored.by_position:
             return sorted(rejected)
-        reduced = {record: reduced_formula(formula) for record, formula in rejected.items()}
-        readable = {record: formula for record, formula in reduced.items() if formula is not None}
+        reduced = {record: (reduced_formula(formula), phase) for record, (formula, phase) in rejected.items()}
+        readable = {record: material for record, material in reduced.items() if material[0] is not None}
         moved = self.stored.conflicts(list(readable), list(readable.values()))
         return sorted(record for record in readable if record not in moved)
 
@@ -595,6 +598,16 @@ class _PublishCheck:
 _CHECKED_COUNTS = ("n_stored", "n_values", "n_quarantined", "reasons")  # what of a run's report the check corrects
 
 
+def _written(formula: str, phase: str | None) -> str:
+    """A record's formula with the phase it states, as thermochemical tables write species ('H2O(l)')."""
+    return formula if _no_phase(phase) else f"{formula}({phase})"
+
+
+def _no_phase(phase: Any) -> bool:
+    """True for a record stating no phase (None; NaN, as pandas reads a null one)."""
+    return phase is None or (isinstance(phase, float) and np.isnan(phase))
+
+
 def _import_named(scope: str) -> str:
     return f"'{scope}'" if scope else "an earlier import"  # (stores written before scopes were recorded)
 
@@ -606,7 +619,7 @@ _MOVED = (
 )
 _ANOTHER_SAMPLE = (
     "one id names one material of a dataset, and this row would replace it (and take its review decisions); give "
-    "this file's rows ids of their own, or correct the formula"
+    "this file's rows ids of their own, or correct the formula (or its state)"
 )
 
 
@@ -1149,39 +1162,40 @@ def _publish_check(report: RunReport, connector: Connector, store: Store, info: 
 
 @dataclass
 class _StoredFormulas:
-    """Where a lab file's records are stored as other materials under their ids (none in a store not created yet).
+    """Where a lab file's records are stored as other materials under their ids (none in a store not created yet):
+    of another composition, or in another state (H2O(l), H2O(g); a crystal's 'cr' and no phase are one: ice).
     Where ids name rows (`by_position`), against each record's current row: rows deleted or inserted renumber the
     others, even within one file. Else against what each other file last wrote of the record, while the record has
-    values: two files giving one id to two materials; a file may correct its own formulas, and an id withdrawn from
-    every file may name another material."""
+    values: two files giving one id to two materials; a file may correct its own formulas (and states), and an id
+    withdrawn from every file may name another material."""
 
     store: Store
     scope: str
     by_position: bool
 
-    def conflicts(self, record_ids: list[str], formulas: list[str]) -> dict[str, tuple[str, str]]:
-        """Of these records (with the formulas a run gives them), those stored with another formula: that formula
-        and the scope of the write that gave it, by record id."""
+    def conflicts(self, record_ids: list[str], materials: list[tuple[str, str | None]]) -> dict[str, tuple[str, str]]:
+        """Of these records (with the formula and phase a run gives each), those stored as another material: that
+        material as written ('H2O(l)') and the scope of the write that gave it, by record id."""
         if not self.store.exists():
             return {}
-        given = dict(zip(record_ids, formulas, strict=True))
+        given = {record_id: _material(*material) for record_id, material in zip(record_ids, materials, strict=True)}
         found: dict[str, tuple[str, str]] = {}
-        for record_id, formula, scope in self._stored(record_ids):
-            if composition_key(formula) != composition_key(given[record_id]):  # Fe0.95O is Fe19O20
-                found.setdefault(record_id, (formula, scope))
+        for record_id, formula, phase, scope in self._stored(record_ids):
+            if _material(formula, phase) != given[record_id]:
+                found.setdefault(record_id, (_written(formula, phase), scope))
         if found and not self.by_position:
             shown = self._shown(list(found))
             found = {record_id: stored for record_id, stored in found.items() if record_id in shown}
         return found
 
-    def _stored(self, record_ids: list[str]) -> list[tuple[str, str, str]]:
-        """Record id, formula and scope of each record's current row (by position), else of each other file's last
-        write of it (files of stores older than scopes aside)."""
+    def _stored(self, record_ids: list[str]) -> list[tuple[str, str, str | None, str]]:
+        """Record id, formula, phase and scope of each record's current row (by position), else of each other file's
+        last write of it (files of stores older than scopes aside)."""
         if self.by_position:
-            sql = "SELECT record_id, formula, scope FROM materials WHERE record_id IN (SELECT unnest(?))"
+            sql = "SELECT record_id, formula, phase, scope FROM materials WHERE record_id IN (SELECT unnest(?))"
             return self.store.read(sql, [record_ids]).values.tolist()
         sql = (
-            "SELECT record_id, formula, scope FROM material_writes WHERE record_id IN (SELECT unnest(?)) "
+            "SELECT record_id, formula, phase, scope FROM material_writes WHERE record_id IN (SELECT unnest(?)) "
             "AND scope IS NOT NULL AND scope NOT IN ('', ?) "
             "QUALIFY row_number() OVER (PARTITION BY record_id, scope ORDER BY fetched_at DESC, run_id DESC) = 1 "
             "ORDER BY record_id, scope"
@@ -1193,6 +1207,12 @@ class _StoredFormulas:
         view is costly)."""
         sql = "SELECT DISTINCT record_id FROM properties WHERE record_id IN (SELECT unnest(?))"
         return set(self.store.read(sql, [record_ids])["record_id"])
+
+
+def _material(formula: str, phase: str | None) -> tuple[str, str]:
+    """What one id names: a composition (Fe0.95O is Fe19O20) in a state, a crystal's whether it states 'cr' or
+    none."""
+    return composition_key(formula), "cr" if _no_phase(phase) else phase
 
 
 def _record_failure(store: Store, info: RunInfo, report: RunReport, connector: Connector, exc: Exception) -> None:

@@ -1828,6 +1828,61 @@ def test_a_file_corrects_its_own_formula_in_a_store_written_before_scopes(store,
     assert import_file(store, data, tmp_path / "m.yaml").n_quarantined == 0
 
 
+def _phases(store) -> list[list]:
+    return store.query("SELECT source_id, formula, phase FROM materials ORDER BY 1").fillna("").values.tolist()
+
+
+def test_an_id_another_file_gives_in_another_state_is_refused_as_another_material(store, tmp_path):
+    # bob's steam replaced alice's water under s1: the check compared formulas only, so the phase was the last write's
+    alice, bob = _gap_files(
+        tmp_path,
+        ("alice.csv", "s1,H2O(l),,0.997\ns2,H2O,,0.917\n"),
+        ("bob.csv", "s1,H2O(g),,0.0006\ns2,H2O(s),,0.92\n"),
+    )
+    import_file(store, alice, tmp_path / "m.yaml")
+    report = import_file(store, bob, tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_quarantined) == (1, 1)  # s2: ice, stating its state or not
+    (reason,) = report.reasons
+    assert reason.startswith("gaps:s1 holds H2O(l) from 'alice.csv', this row H2O(g): one id names one material")
+    assert _phases(store) == [["s1", "H2O", "l"], ["s2", "H2O", "cr"]]
+    assert _stored(store) == [["s1", "density", 0.997], ["s2", "density", 0.92]]
+    again = import_file(store, alice, tmp_path / "m.yaml")  # unchanged
+    assert (again.n_unchanged, again.n_quarantined) == (2, 0)
+    alice.write_text("id,formula,gap,rho\ns1,H2O(aq),,0.997\ns2,H2O,,0.917\n", encoding="utf-8")  # its own state
+    assert import_file(store, alice, tmp_path / "m.yaml").n_quarantined == 0
+    assert _phases(store)[0] == ["s1", "H2O", "aq"]
+
+
+def test_one_file_giving_one_id_in_two_states_quarantines_the_second_row(store, tmp_path):
+    (data,) = _gap_files(tmp_path, ("lab.csv", "s1,H2O(l),,0.997\ns1,H2O(g),,0.0006\n"))
+    report = import_file(store, data, tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_quarantined) == (1, 1)
+    assert store.query("SELECT item, reasons[1] FROM quarantine").values.tolist() == [
+        [
+            "line 3",
+            "duplicate id 's1': row gives formula 'H2O(g)' where line 2 gave 'H2O(l)' (the rows of one id are one "
+            "record: they repeat its formula, name, space group, structure and extension columns)",
+        ]
+    ]
+    assert _phases(store) == [["s1", "H2O", "l"]]
+
+
+def test_without_an_id_column_a_row_in_another_state_at_a_stored_place_is_a_moved_row(store, tmp_path):
+    mapping = GAP_MAPPING.replace("id_column: id\n", "").replace("  gap: {property: band_gap, unit: eV}\n", "")
+    data, mapping = _write(tmp_path, "formula,rho\nH2O(l),0.997\nH2O(g),0.0006\n", mapping)
+    import_file(store, data, mapping)
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "lab.csv").write_text("formula,rho\nH2O(g),0.0006\n", encoding="utf-8")
+    report = import_file(store, tmp_path / "copy" / "lab.csv", mapping, name="lab.csv")
+    assert (report.n_quarantined, report.n_withdrawn) == (1, 0)  # its rows moved: nothing withdrawn
+    assert "gaps:lab.csv:row-2 holds H2O(l) from 'lab.csv', this row H2O(g): without an id_column" in str(
+        report.reasons
+    )
+    data.write_text("formula,rho\nH2O(g),bad\n", encoding="utf-8")  # the water deleted: the steam, mistyped, is row-2
+    assert import_file(store, data, mapping).n_withdrawn == 2  # row-2 held the water: no read of the steam's row
+    assert _stored(store) == []
+
+
 @pytest.mark.parametrize(
     ("text", "gap"),
     [

@@ -37,13 +37,15 @@ class RawItem:
 
 class NamedRecord(NamedTuple):
     """Of a payload a run quarantined whole, what it is told without mapping it (`Connector.named_record`): the source
-    id of its record, its formula as written, and the keys its values are stored under (property, method and
+    id of its record, its formula as written, the keys its values are stored under (property, method and
     conditions as (temperature_K, pressure_Pa); the conditions None where its cells give none that read), whose
-    stored values the record keeps when the run writes it from its other items (a lab row of a measurement series)."""
+    stored values the record keeps when the run writes it from its other items (a lab row of a measurement series),
+    and the phase it states (a lab formula cell's 'H2O(l)': 'l'; None: none)."""
 
     source_id: str
     formula: str
     value_keys: tuple[tuple[str, str | None, tuple[float | None, float | None] | None], ...] = ()
+    phase: str | None = None
 
 
 @dataclass

@@ -534,14 +534,14 @@ class LabConnector(Connector):
     def named_record(self, payload: Any) -> NamedRecord | None:
         """Of a quarantined row, its id (its id column's, else its place's), formula cell (without a state written
         after it: `written_state`), else its structure's formula (`_formula`; empty where it has none that can be
-        read), and value keys (`_rejected_value_keys`); None for a row without an id, and for payloads that are no row
-        (a rejected value's)."""
+        read), value keys (`_rejected_value_keys`) and the phase its formula cell's state gives; None for a row without
+        an id, and for payloads that are no row (a rejected value's)."""
         if not isinstance(payload, dict) or not payload.get("_source_id"):
             return None
         source_id, keys = payload["_source_id"], self._rejected_value_keys(payload)
         if self.mapping.formula_column is not None:
-            formula, _ = written_state(str(payload.get(self.mapping.formula_column, "")))
-            return NamedRecord(source_id, formula, keys)
+            formula, state = written_state(str(payload.get(self.mapping.formula_column, "")))
+            return NamedRecord(source_id, formula, keys, _PHASES.get(state))
         try:
             return NamedRecord(source_id, self._formula(payload, self._structure(payload))[0], keys)
         except RecordError:
