@@ -843,6 +843,25 @@ def test_a_structure_of_another_composition_than_the_rows_formula_is_quarantined
     ]
 
 
+def test_a_structure_beside_a_formula_stating_a_liquid_gas_or_solute_is_quarantined_naming_the_state(store, tmp_path):
+    # a crystal structure contradicts such a state: NaCl(l) with a rock-salt cell was stored as the liquid's
+    (tmp_path / "nacl.cif").write_text(str(CifWriter(NACL)), encoding="utf-8")
+    rows = "sample,formula,gap,structure\ncr,NaCl(cr),8.5,nacl.cif\nmelt,NaCl(l),8.5,nacl.cif\n"
+    rows += "vapour,NaCl (g),8.5,nacl.cif\nbrine,NaCl(aq),8.5,nacl.cif\nmelt-only,NaCl(l),8.5,\n"
+    data, mapping = _write(tmp_path, rows, STRUCTURE_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (2, 3)
+    stored = "SELECT source_id, phase, structure IS NOT NULL FROM materials ORDER BY 1"
+    assert store.query(stored).values.tolist() == [["cr", "cr", True], ["melt-only", "l", False]]
+    reasons = dict(store.query("SELECT item, reasons[1] FROM quarantine").values.tolist())
+    crystal = "a structure is a crystal's: clear the structure cell, or the formula's state"
+    assert reasons == {
+        "melt": f"column 'structure': 'NaCl(l)' (column 'formula') states a liquid (l); {crystal}",
+        "vapour": f"column 'structure': 'NaCl (g)' (column 'formula') states a gas (g); {crystal}",
+        "brine": f"column 'structure': 'NaCl(aq)' (column 'formula') states an aqueous solute (aq); {crystal}",
+    }
+
+
 # Published structure datasets as distributed: AFLOW's ',cif,bulk_modulus' (a blank-headed index, no formula column)
 # and MP-20's table with a CIF and a space group number per row (`fixtures/lab_files/SOURCES.md`).
 AFLOW_ROWS = (LAB_FILES / "aflow_bulk_modulus.csv").read_text(encoding="utf-8")  # 29605: Y2Si2 cell, 43296: Cu2O2

@@ -43,6 +43,8 @@ _SHOWN_CELL = 40  # the longest record cell a reason quotes (a structure's text 
 _ROW_COLUMNS = ("formula_column", "structure_column", "spacegroup_column", "id_column", "name_column")  # a row's own
 # a formula cell's state as the phase stored, as JANAF names phases
 _PHASES = {"s": "cr", "cr": "cr", "c": "cr", "l": "l", "g": "g", "aq": "aq"}
+# the phases a crystal structure contradicts
+_NOT_CRYSTALS = {"l": "a liquid (l)", "g": "a gas (g)", "aq": "an aqueous solute (aq)"}
 _NAMES_NO_COLUMN = (
     "names no column: a column whose header is blank is 'Unnamed: N', N its position from 0 ('Unnamed: 0' the first)"
 )
@@ -687,10 +689,6 @@ class LabConnector(Connector):
             )
         return structure.composition.reduced_formula, None
 
-    def _formula_cell(self, payload: dict[str, Any]) -> str:
-        """The row's formula cell as written, without a state written after it (`_formula_and_phase`)."""
-        return self._formula_and_phase(payload)[0]
-
     def _formula_and_phase(self, payload: dict[str, Any]) -> tuple[str, str | None]:
         """The row's formula cell as written, without a state written after it, and the phase that state gives the
         record, as JANAF names phases (`written_state`: 'CO2(g)' is CO2, phase 'g'; 'H2O (l)' H2O, phase 'l'; '(s)',
@@ -827,7 +825,8 @@ class LabConnector(Connector):
     def _structure(self, payload: dict[str, Any]) -> Structure | None:
         """The row's structure; RecordError when it cannot be read or is not of the row's formula cell, where the
         mapping has a formula column (`same_composition`: a GaN cell beside 'ZnO' would divide ZnO's per-cell values by
-        GaN's atoms and be stored as ZnO's), or when that cell's charge reads two ways (`_formula_cell`)."""
+        GaN's atoms and be stored as ZnO's), when that cell states a liquid, a gas or a solute ('NaCl(l)': a crystal
+        structure contradicts it), or when its charge reads two ways (`_formula_and_phase`)."""
         column = self.mapping.structure_column
         if column is None or self._blank(payload[column]):
             return None
@@ -837,14 +836,21 @@ class LabConnector(Connector):
             raise RecordError(f"column '{column}': {exc}") from None
         if self.mapping.formula_column is None:
             return structure  # the row's formula is the structure's
+        text, phase = self._formula_and_phase(payload)
         try:
-            formula = parse_formula(self._formula_cell(payload))
+            formula = parse_formula(text)
         except FormulaError:
             return structure  # the row is quarantined for its formula
         if not same_composition(formula, structure.composition):
             raise RecordError(
                 f"column '{column}': the structure is {structure.composition.reduced_formula}, not "
                 f"{formula.original} (column '{self.mapping.formula_column}')"
+            )
+        if phase in _NOT_CRYSTALS:
+            formula_column = self.mapping.formula_column
+            raise RecordError(
+                f"column '{column}': '{self._cell_text(payload, formula_column)}' (column '{formula_column}') states "
+                f"{_NOT_CRYSTALS[phase]}; a structure is a crystal's: clear the structure cell, or the formula's state"
             )
         return structure
 
