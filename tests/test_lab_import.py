@@ -365,6 +365,23 @@ columns:
 """
 
 
+@pytest.mark.parametrize(
+    ("mapping", "refused"),
+    [
+        (MAPPING + "phase: cr\n", "line 7: (top level): unknown key 'phase'"),
+        (MAPPING + "phase_column: state\n", "line 7: (top level): unknown key 'phase_column'"),
+        (MAPPING.replace("298.15}", "298.15, phase: cr}"), "line 6: columns.Cp: unknown key 'phase'"),
+    ],
+)
+def test_a_mapping_gives_no_phase_of_its_own_that_a_formulas_state_could_contradict(tmp_path, mapping, refused):
+    # a record's phase is its formula cell's state alone ('H2O(l)'): a mapping has no phase setting, fixed or by
+    # column, that could disagree with it ('cr' beside 'H2O(l)'), one of the two winning silently
+    _, path = _write(tmp_path, "", mapping)
+    with pytest.raises(ConfigError) as raised:
+        load_mapping(path)
+    assert str(raised.value) == f"{path}: {refused}"
+
+
 def test_molar_enthalpy_column_becomes_formation_energy_per_atom(store, tmp_path):
     data, mapping = _write(tmp_path, "formula,dHf,Cp\nH2O,-285.83,75.351\nAl2O3,-1675.692,\n", MAPPING)
     report = import_file(store, data, mapping)
@@ -1245,6 +1262,20 @@ def test_a_row_without_an_id_column_never_replaces_another_material_under_its_fi
     assert reason.startswith("gaps:data.csv:row-2 holds GaN from 'data.csv', this row CdTe: without an id_column")
     materials = store.query("SELECT source_id, formula FROM materials ORDER BY 1").values.tolist()
     assert materials == [["data.csv:row-2", "GaN"], ["data.csv:row-3", "ZnO"], ["data.csv:row-4", "Si"]]
+
+
+def test_a_formula_cell_is_read_without_its_spaces_and_a_null_one_is_an_empty_formula(store, tmp_path):
+    # `written_state` gives back a cell that states no state as it is, spaces included, one that does stripped: the
+    # formula stored is the same (parse_formula strips it), and a null or blank cell (text '' as read) is no formula
+    rows = [{"id": "a", "formula": " ZnO ", "gap": 3.3}, {"id": "b", "formula": " ZnO(s) ", "gap": 3.4}]
+    rows += [{"id": "c", "formula": None, "gap": 3.3}, {"id": "d", "formula": "  ", "gap": 3.3}]
+    (tmp_path / "lab.json").write_text(json.dumps(rows), encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING.split("  rho:")[0], encoding="utf-8")
+    report = import_file(store, tmp_path / "lab.json", tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_quarantined) == (2, 2)
+    stored = "SELECT source_id, formula, formula_original, phase FROM materials ORDER BY 1"
+    assert store.query(stored).fillna("").values.tolist() == [["a", "ZnO", "ZnO", ""], ["b", "ZnO", "ZnO", "cr"]]
+    assert dict(report.reasons) == {"empty formula": 2}
 
 
 def test_a_json_file_with_a_byte_order_mark_and_an_id_marked_missing(store, tmp_path):
