@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -966,8 +967,8 @@ def _gap_lab(store: Store, tmp_path: Path, name: str, provenance: str, rows: pd.
     _import(store, data, mapping + "citation: c\ncolumns:\n  gap: {property: band_gap, unit: eV}\n", tmp_path)
 
 
-def _rock_salt(a: float) -> str:
-    return Structure.from_spacegroup("Fm-3m", np.eye(3) * a, ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to_json()
+def _rock_salt(a: float, cation: str = "Mg") -> str:
+    return Structure.from_spacegroup("Fm-3m", np.eye(3) * a, [cation, "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to_json()
 
 
 def test_a_median_row_of_one_crystal_gets_its_smallest_members_structure_and_a_row_without_one_is_counted(
@@ -1107,3 +1108,65 @@ def test_a_split_by_formula_matches_compositions_and_refuses_one_composition_in_
     assert (
         str(refused.value) == f"{path}: 1 composition(s) assigned to more than one split, e.g. ['TeSe and Te0.5Se0.5']"
     )
+
+
+OXIDES = {"MgO": 4.21, "CaO": 4.81, "SrO": 5.16, "BaO": 5.52}  # rock-salt lattice constants (A)
+
+
+@pytest.fixture(scope="module")
+def small_exports(tmp_path_factory) -> dict[str, Path]:
+    """Two tiny exports of four rock-salt oxides' gaps, all in train: with crystal graphs ('graphs') and without
+    ('plain')."""
+    tmp = tmp_path_factory.mktemp("oxides")
+    store = Store(tmp / "store")
+    rows = pd.DataFrame({"id": list(OXIDES), "formula": list(OXIDES), "gap": [7.8, 7.1, 5.9, 4.8]})
+    _gap_lab(store, tmp, "plain", "dft", rows)
+    _gap_lab(store, tmp, "graphs", "dft", rows.assign(cif=[_rock_salt(a, f[:-1]) for f, a in OXIDES.items()]))
+    datasets = {name: Dataset(description=name, version="1", properties=["band_gap"], sources=[name])
+                for name in ("plain", "graphs")}  # fmt: skip
+    for name in datasets:
+        export_torch(store, Catalog(datasets=datasets), name, tmp / name, split="random", fractions=(1.0, 0.0, 0.0))
+    return {name: tmp / name for name in datasets}
+
+
+@pytest.mark.parametrize("graphs", [False, True])
+def test_a_split_is_indexed_as_a_python_sequence_is(small_exports, graphs):
+    # split[-1] served the last sample with index -1 (its `index` is its position in the split); a slice or a string
+    # failed inside torch ("Could not infer dtype of slice", "too many dimensions 'str'")
+    import torch
+
+    data = ExportedDataset(small_exports["graphs"])
+    train = data.graph_split("train") if graphs else data.split("train")
+    assert len(train) == 4
+    last = train[-1]
+    assert last["index"].item() == 3 and last.keys() == train[3].keys()
+    assert all(torch.equal(last[key], train[3][key]) for key in last)
+    assert train[-4]["index"].item() == 0 and train[np.int64(2)]["index"].item() == 2
+    for index in (4, -5):
+        with pytest.raises(IndexError, match=f"^split index {index} is out of range: the split has 4 samples$"):
+            train[index]
+    for index, kind in ((slice(0, 3), "slice"), ("0", "str"), (1.0, "float")):
+        with pytest.raises(TypeError, match=f"^a split's index must be an int, not {kind} "):
+            train[index]
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, "8"])
+def test_a_batch_size_that_is_not_a_positive_integer_is_refused_when_batches_are_asked_for(small_exports, size):
+    # batches(0) and batches(-1) failed in range() and zip() at the first batch
+    train = ExportedDataset(small_exports["plain"]).split("train")
+    with pytest.raises(ValueError, match=f"^batch size must be a positive integer, not {re.escape(repr(size))}$"):
+        train.batches(size)
+    assert [len(batch["target"]) for batch in train.batches(np.int64(3))] == [3, 1]
+
+
+def test_collate_of_no_samples_says_there_is_nothing_to_batch():
+    with pytest.raises(ValueError, match=r"^nothing to batch: collate was given no samples$"):  # was an IndexError
+        collate([])
+
+
+def test_an_unknown_split_is_named_before_the_graphs_an_export_lacks(small_exports):
+    data = ExportedDataset(small_exports["plain"])
+    with pytest.raises(MatregError, match=r"^unknown split 'bogus' \(choose from train, val, test\)$"):
+        data.graph_split("bogus")
+    with pytest.raises(MatregError, match="has no crystal graphs"):
+        data.graph_split("train")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import operator
 import os
 import re
 import shutil
@@ -579,10 +580,10 @@ class ExportedDataset:
     def graph_split(self, name: str) -> GraphSplit:
         """The records of one split that have a crystal graph, with composition features and graphs (meta.json's
         featurizers.graph counts the rows without one)."""
+        rows = self._rows(name)
         if self._graph is None:
             raise MatregError(f"{self.directory} has no crystal graphs: none of its records has a structure")
         atoms = np.diff(self._graph["atom_offsets"].numpy())
-        rows = self._rows(name)
         rows = rows[atoms[rows] > 0]
         return GraphSplit(self._tensors(rows), self.records["record_id"].to_numpy()[rows].tolist(), self._graph)
 
@@ -628,7 +629,22 @@ class CompositionSplit(_TorchDataset):
         return len(self.record_id)
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return self._item(require_torch().tensor([index]))
+        """The sample at `index`, counted from the end when negative, as a Python sequence's; TypeError for an index
+        that is no int (a slice: several samples are batched with `batches()`, or a DataLoader and `collate`)."""
+        return self._item(require_torch().tensor([self._position(index)]))
+
+    def _position(self, index: int) -> int:
+        """The position in this split that `index` names (IndexError out of range, TypeError for no int)."""
+        try:
+            position = operator.index(index)
+        except TypeError:
+            raise TypeError(
+                f"a split's index must be an int, not {type(index).__name__} (several samples: split.batches(n), or a "
+                "DataLoader with collate)"
+            ) from None
+        if not -len(self) <= position < len(self):
+            raise IndexError(f"split index {position} is out of range: the split has {len(self)} samples")
+        return position % len(self)
 
     def __getitems__(self, indices: list[int]) -> DrawnSamples:
         """The samples a torch DataLoader drew for one batch (its fetcher calls this when a dataset has it, and
@@ -650,11 +666,16 @@ class CompositionSplit(_TorchDataset):
     def batches(
         self, batch_size: int, shuffle: bool = False, generator: Any | None = None
     ) -> Iterator[dict[str, Tensor]]:
-        """Batches as dicts of tensors (`index`: positions in this split), gathered by slicing, no per-sample loop.
+        """Batches as dicts of tensors (`index`: positions in this split), gathered by slicing, no per-sample loop;
+        ValueError at once for a batch size that is not a positive integer.
 
         Shuffled (training) batches never end with a batch of one sample, which joins the batch before: batch
         normalization cannot train on a single value (one crystal of one atom).
         """
+        return self._batches(check_batch_size(batch_size), shuffle, generator)
+
+    def _batches(self, batch_size: int, shuffle: bool, generator: Any | None) -> Iterator[dict[str, Tensor]]:
+        """The batches of `batches`, made as they are asked for."""
         torch = require_torch()
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         starts = list(range(0, len(self), batch_size))
@@ -737,6 +758,17 @@ class DrawnSamples(UserList):
         return list, (list(self.data),)
 
 
+def check_batch_size(size: int) -> int:
+    """`size` as an int; ValueError unless it is a positive integer."""
+    try:
+        number = operator.index(size)
+    except TypeError:
+        number = 0
+    if number < 1:
+        raise ValueError(f"batch size must be a positive integer, not {size!r}")
+    return number
+
+
 def _unlabelled_tensors(features: dict[str, np.ndarray]) -> dict[str, Tensor]:
     """Feature arrays as tensors, with a placeholder target of zeros, each input's row its position."""
     torch = require_torch()
@@ -757,6 +789,8 @@ def collate(samples: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
     itself (or a `Subset` of one) come as `DrawnSamples`, whose batch is sliced at once, as `.batches()` slices it."""
     if isinstance(samples, DrawnSamples) and (batch := samples.batch) is not None:
         return batch
+    if not len(samples):
+        raise ValueError("nothing to batch: collate was given no samples")
     torch = require_torch()
     batch = {key: torch.stack([sample[key] for sample in samples]) for key in samples[0] if key not in _GRAPH_KEYS}
     return batch | _joined_crystals(samples) if "atom_z" in samples[0] else batch
