@@ -48,7 +48,7 @@ def train_command(
     catalog: CatalogOpt = None,
 ) -> None:
     """Train a baseline model; the run directory holds weights, config, metrics, parity plot and learning curve."""
-    from matreg.ml.dataset import provenance_warning
+    from matreg.ml.dataset import provenance_warning, read_meta
     from matreg.ml.train import (  # torch loads only here
         check_new_run,
         checked_options,
@@ -66,7 +66,7 @@ def train_command(
     export = resolve_export(
         source, open_store(store), read_catalog(catalog), run_dir, target, split, split_seed, assignment
     )
-    echo_warning(provenance_warning(json.loads((export / "meta.json").read_text(encoding="utf-8"))))
+    echo_warning(provenance_warning(read_meta(export)))
     train(export, model, target=target, device=device, out_dir=run_dir, threads=threads, **settings)
     test = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["test"]
     typer.echo(f"{model} -> {run_dir}")

@@ -6,6 +6,7 @@ import hashlib
 import json
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -16,8 +17,10 @@ import pandas as pd
 import pytest
 from conftest import LAB_EXAMPLE, REPO, cli_import
 from pymatgen.core import Composition, Element, Structure
+from typer.testing import CliRunner
 
 from matreg.catalog import Catalog, Dataset, Resolution, load_catalog
+from matreg.cli import app
 from matreg.curate.review import record_decision
 from matreg.errors import ConfigError, MatregError
 from matreg.export import export_dataset
@@ -1170,3 +1173,57 @@ def test_an_unknown_split_is_named_before_the_graphs_an_export_lacks(small_expor
         data.graph_split("bogus")
     with pytest.raises(MatregError, match="has no crystal graphs"):
         data.graph_split("train")
+
+
+def _meta_edit(change):
+    """A damage to an export: its meta.json as `change` makes it (given the meta, returning the new document)."""
+
+    def damage(export: Path) -> None:
+        meta = json.loads((export / "meta.json").read_text(encoding="utf-8"))
+        (export / "meta.json").write_text(json.dumps(change(meta)), encoding="utf-8")
+
+    return damage
+
+
+def _without_sha256(meta: dict) -> dict:
+    del meta["files"]["composition.npz"]["sha256"]
+    return meta
+
+
+DAMAGES = {  # what a damaged export lacks -> (the damage, what the error says is wrong)
+    "composition.npz": (lambda export: (export / "composition.npz").unlink(), "composition.npz is missing"),
+    "records.parquet": (lambda export: (export / "records.parquet").unlink(), "records.parquet is missing"),
+    "graph.npz": (lambda export: (export / "graph.npz").unlink(), "graph.npz is missing"),
+    "files": (_meta_edit(lambda meta: {k: v for k, v in meta.items() if k != "files"}), "meta.json lists no files"),
+    "object": (_meta_edit(lambda meta: [meta]), "meta.json is not a JSON object"),
+    "sha256": (_meta_edit(_without_sha256), "meta.json gives no sha256 of composition.npz"),
+    "listed files": (
+        _meta_edit(lambda meta: meta | {"files": {}}),
+        "meta.json does not list records.parquet or composition.npz (every export has records.parquet and "
+        "composition.npz)",
+    ),
+    "listed composition": (
+        _meta_edit(lambda meta: meta | {"files": {"records.parquet": meta["files"]["records.parquet"]}}),
+        "meta.json does not list composition.npz (every export has records.parquet and composition.npz)",
+    ),
+}
+
+
+@pytest.mark.parametrize("lacking", list(DAMAGES))
+def test_a_damaged_export_is_refused_naming_what_is_wrong_and_train_says_so_in_one_line(
+    small_exports, tmp_path, lacking
+):
+    # a missing payload file was pathlib's FileNotFoundError (`error: [Errno 2] ...`), a meta.json without `files` a
+    # KeyError, one that is a JSON list an AttributeError (tracebacks in `matreg train`), and `"files": {}` loaded
+    # without checking any hash
+    export = tmp_path / "export"
+    shutil.copytree(small_exports["graphs"], export)
+    damage, why = DAMAGES[lacking]
+    damage(export)
+    message = f"{export} is not a readable matreg torch export: {why}"
+    with pytest.raises(MatregError, match=f"^{re.escape(message)}$"):
+        ExportedDataset(export)
+    options = ["--model", "elemnet", "--epochs", "1", "--out", str(tmp_path / "run"), "--store", str(tmp_path / "s")]
+    result = CliRunner().invoke(app, ["train", str(export), *options])
+    assert (result.exit_code, result.stderr) == (1, f"error: {message}\n"), result.output
+    assert not (tmp_path / "run").exists()

@@ -84,6 +84,7 @@ RECORD_COLUMNS = (
     "structure_record",
 )  # fmt: skip
 _NUMBER_COLUMNS = ("target", *CONDITIONS)
+PAYLOAD = ("records.parquet", "composition.npz")  # the files of every export (graph.npz: where records have structures)
 _NONE = "(none)"  # meta.json's key that counts the rows without a method, or without a stated condition
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 # a link group of one crystal: one formula and space group ('ZnSe/216'), or a StructureMatcher cluster in one
@@ -554,12 +555,13 @@ class ExportedDataset:
     def __init__(self, directory: Path | str) -> None:
         torch = require_torch()
         self.directory = Path(directory)
-        self.meta = _read_meta(self.directory)
+        self.meta = read_meta(self.directory)
+        _check_files(self.directory, self.meta["files"])
         self.records = pq.read_table(self.directory / "records.parquet").to_pandas()
         self._composition = _load_npz(self.directory / "composition.npz", torch)
         self._composition["target"] = torch.from_numpy(self.records["target"].to_numpy(dtype=np.float32))
-        graph = self.directory / "graph.npz"
-        self._graph = _load_npz(graph, torch) if graph.is_file() else None
+        listed = "graph.npz" in self.meta["files"]
+        self._graph = _load_npz(self.directory / "graph.npz", torch) if listed else None
 
     def _rows(self, name: str) -> np.ndarray:
         """Positions of the records of split `name`."""
@@ -588,18 +590,50 @@ class ExportedDataset:
         return GraphSplit(self._tensors(rows), self.records["record_id"].to_numpy()[rows].tolist(), self._graph)
 
 
-def _read_meta(directory: Path) -> dict:
-    """meta.json of an export, after checking every payload file against its sha256."""
+def read_meta(directory: Path) -> dict:
+    """meta.json of an export, checked to be one: a JSON object of this format that lists each payload file it needs
+    (`PAYLOAD`) with its sha256 (`_unlisted`); MatregError naming what is wrong. The files are checked on loading
+    (`ExportedDataset`)."""
     try:
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise MatregError(f"{directory} is not a readable matreg torch export: {exc}") from None
+        raise _unreadable(directory, exc) from None
+    if not isinstance(meta, dict):
+        raise _unreadable(directory, "meta.json is not a JSON object")
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise MatregError(f"{directory}: not a {FORMAT} v{FORMAT_VERSION} export")
-    changed = [name for name, info in meta["files"].items() if _sha256(directory / name) != info["sha256"]]
+    if (why := _unlisted(meta.get("files"))) is not None:
+        raise _unreadable(directory, why)
+    return meta
+
+
+def _unreadable(directory: Path, why: Exception | str) -> MatregError:
+    """The error of a directory that is no readable torch export, saying why."""
+    return MatregError(f"{directory} is not a readable matreg torch export: {why}")
+
+
+def _unlisted(files: Any) -> str | None:
+    """What meta.json's `files` (each payload file's name -> its sha256 and bytes) lacks, or None: it lists every
+    file of `PAYLOAD`, each with a sha256."""
+    if not isinstance(files, dict):
+        return "meta.json lists no files"
+    unhashed = [name for name, info in files.items() if not (isinstance(info, dict) and "sha256" in info)]
+    if unhashed:
+        return f"meta.json gives no sha256 of {', '.join(unhashed)}"
+    unlisted = [name for name in PAYLOAD if name not in files]
+    if unlisted:
+        return f"meta.json does not list {' or '.join(unlisted)} (every export has {' and '.join(PAYLOAD)})"
+    return None
+
+
+def _check_files(directory: Path, files: dict[str, dict]) -> None:
+    """MatregError unless every file meta.json lists is there, as its sha256 says it was exported."""
+    missing = [name for name in files if not (directory / name).is_file()]
+    if missing:
+        raise _unreadable(directory, f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
+    changed = [name for name, info in files.items() if _sha256(directory / name) != info["sha256"]]
     if changed:
         raise MatregError(f"{directory}: {', '.join(changed)} changed since the export (sha256 mismatch)")
-    return meta
 
 
 def _load_npz(path: Path, torch: Any) -> dict[str, Tensor]:
