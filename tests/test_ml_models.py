@@ -457,3 +457,30 @@ def test_cgcnn_trains_when_the_last_batch_would_be_one_crystal_of_one_atom(tmp_p
     n_train = meta["n_per_split"]["train"]
     run = _train(tmp_path / "export", "cgcnn", tmp_path / "run", epochs=2, batch_size=n_train - 1)
     assert _metrics(run)["n"]["train"] == n_train
+
+
+@pytest.fixture(scope="module")
+def quick_run(oqmd_export, tmp_path_factory) -> Path:
+    """A composition run of one epoch: for how predict reads its inputs and options."""
+    return _train(oqmd_export, "elemnet", tmp_path_factory.mktemp("quick") / "run", epochs=1)
+
+
+def test_predict_reads_a_dataframe_by_its_formula_column_as_it_reads_a_csv(quick_run, tmp_path):
+    # a DataFrame was read as its column names: one of a 'formula' column was 'cannot featurize 'formula'', and one
+    # whose column was headed GaAs gave one prediction, for GaAs
+    formulas = ["TlS", "K2PAuS4"]
+    expected = predict(quick_run, formulas, device="cpu")
+    assert expected["formula"].tolist() == formulas
+    for column in ("formula", "composition"):
+        frame = pd.DataFrame({"GaAs": ["Si", "Ge"], column: formulas})
+        pd.testing.assert_frame_equal(predict(quick_run, frame, device="cpu"), expected)
+        frame.to_csv(tmp_path / "new.csv", index=False)
+        pd.testing.assert_frame_equal(predict(quick_run, tmp_path / "new.csv", device="cpu"), expected)
+    missing = pd.DataFrame({"formula": ["TlS", None]})
+    with pytest.raises(MatregError, match=r"^cannot featurize '': empty formula$"):  # as an empty CSV cell
+        predict(quick_run, missing, device="cpu")
+    message = "the DataFrame: no formula column (one of formula, composition, pretty_formula, reduced_formula)"
+    with pytest.raises(MatregError, match=f"^{re.escape(message)}$"):
+        predict(quick_run, pd.DataFrame({"GaAs": ["TlS", "Si"]}), device="cpu")
+    with pytest.raises(MatregError, match=r"^no formulas to predict$"):
+        predict(quick_run, pd.DataFrame({"formula": []}), device="cpu")

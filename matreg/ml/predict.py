@@ -100,8 +100,8 @@ def as_imported(text: str) -> str:
 
 
 def read_formulas(inputs) -> list[str]:
-    """Formulas from a CSV/TSV (a formula or composition column), a text file (one per line), or a list; MatregError
-    when there are none (an empty file, a header alone)."""
+    """Formulas from a CSV/TSV file or a DataFrame (a formula or composition column, `_formula_cells`), a text file
+    (one per line), or a list; MatregError when there are none (an empty file, a header alone)."""
     if isinstance(inputs, (str, Path)) and Path(inputs).is_file():
         formulas = _formulas_from_file(Path(inputs))
         if not formulas:
@@ -109,7 +109,10 @@ def read_formulas(inputs) -> list[str]:
         return formulas
     if isinstance(inputs, (str, Path)) and Path(inputs).suffix.lower() in (".csv", ".tsv", ".txt"):
         raise MatregError(f"{inputs}: no such file")  # a file name, not a formula
-    items = [inputs] if isinstance(inputs, (str, Composition)) else list(inputs)
+    if isinstance(inputs, pd.DataFrame):
+        items = _formula_cells(inputs, "the DataFrame")
+    else:
+        items = [inputs] if isinstance(inputs, (str, Composition)) else list(inputs)
     if not items:
         raise MatregError("no formulas to predict")
     if any(isinstance(item, (Structure, dict)) or _is_structure_file(item) for item in items):
@@ -126,12 +129,19 @@ def _formulas_from_file(path: Path) -> list[str]:
     if path.suffix.lower() in (".csv", ".tsv"):
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
         table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-        column = next((name for name in FORMULA_COLUMNS if name in table.columns), None)
-        if column is None:
-            raise MatregError(f"{path}: no formula column (one of {', '.join(FORMULA_COLUMNS)})")
-        return table[column].str.strip().tolist()
+        return [cell.strip() for cell in _formula_cells(table, str(path))]
     lines = path.read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _formula_cells(table: pd.DataFrame, name: str) -> list:
+    """The cells of a table's formula column, the first of FORMULA_COLUMNS it has, an empty cell '' (as a CSV's is
+    read); MatregError naming the table (`name`) when it has none."""
+    column = next((column for column in FORMULA_COLUMNS if column in table.columns), None)
+    if column is None:
+        raise MatregError(f"{name}: no formula column (one of {', '.join(FORMULA_COLUMNS)})")
+    cells = table[column]
+    return cells.astype(object).where(cells.notna(), "").tolist()
 
 
 def _is_structure_file(item) -> bool:
