@@ -28,7 +28,7 @@ from matreg.errors import ConfigError, MatregError  # noqa: E402
 from matreg.formula import parse_formula  # noqa: E402
 from matreg.ingest import run_ingest  # noqa: E402
 from matreg.ml.dataset import export_torch  # noqa: E402
-from matreg.ml.predict import predict  # noqa: E402
+from matreg.ml.predict import load_run, predict  # noqa: E402
 from matreg.ml.train import TrainingError, resolve_device, resolve_export, train  # noqa: E402
 from matreg.sources.lab import LabConnector, LabMapping  # noqa: E402
 from matreg.store import Store  # noqa: E402
@@ -484,3 +484,23 @@ def test_predict_reads_a_dataframe_by_its_formula_column_as_it_reads_a_csv(quick
         predict(quick_run, pd.DataFrame({"GaAs": ["TlS", "Si"]}), device="cpu")
     with pytest.raises(MatregError, match=r"^no formulas to predict$"):
         predict(quick_run, pd.DataFrame({"formula": []}), device="cpu")
+
+
+def test_predict_and_load_run_take_a_device_by_name_or_as_a_torch_device(quick_run, monkeypatch):
+    # predict refused torch.device("cpu") ("unknown device 'cpu'"), which load_run took, and load_run no name
+    expected = predict(quick_run, ["NaCl"], device="cpu")
+    pd.testing.assert_frame_equal(predict(quick_run, ["NaCl"], device=torch.device("cpu")), expected)
+    for device in ("cpu", torch.device("cpu"), "auto"):
+        model, _ = load_run(quick_run, device)
+        assert {parameter.device for parameter in model.parameters()} == {torch.device("cpu")}
+    with pytest.raises(ConfigError, match=r"^unknown device 'meta' \(choose from auto, cpu, cuda\)$"):
+        predict(quick_run, ["NaCl"], device=torch.device("meta"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(MatregError, match="no CUDA GPU"):
+        load_run(quick_run, torch.device("cuda", 0))
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_predict_refuses_a_batch_size_that_is_not_a_positive_integer(quick_run, size):
+    with pytest.raises(ValueError, match=f"^batch size must be a positive integer, not {size}$"):
+        predict(quick_run, ["NaCl"], device="cpu", batch_size=size)

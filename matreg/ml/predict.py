@@ -22,7 +22,7 @@ try:
 except ImportError:  # the `ml` extra is not installed: say so instead of a traceback
     raise MatregError(f"PyTorch is not installed; {INSTALL_HINT}") from None
 
-from matreg.ml.dataset import CompositionSplit, GraphSplit
+from matreg.ml.dataset import CompositionSplit, GraphSplit, check_batch_size
 from matreg.ml.features import DEFAULT_CUTOFF, DEFAULT_MAX_NEIGHBORS, featurize_compositions, featurize_structures
 from matreg.ml.models import GRAPH_MODELS, build_model
 from matreg.ml.train import MODEL_FILE, predict_split, resolve_device
@@ -31,8 +31,8 @@ STRUCTURE_SUFFIXES = (".cif", ".json")
 FORMULA_COLUMNS = ("formula", "composition", "pretty_formula", "reduced_formula")
 
 
-def load_run(run_dir: Path | str, device: torch.device | None = None) -> tuple[torch.nn.Module, dict]:
-    """The trained network of a run directory (in eval mode) and its config."""
+def load_run(run_dir: Path | str, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The trained network of a run directory (in eval mode) on `device` (`resolve_device`) and its config."""
     run_dir = Path(run_dir)
     try:
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
@@ -41,11 +41,13 @@ def load_run(run_dir: Path | str, device: torch.device | None = None) -> tuple[t
         raise MatregError(f"{run_dir} is not a readable matreg run directory: {exc}") from None
     model = build_model(config["model"], config["model_options"])
     model.load_state_dict(state)
-    return model.to(device or torch.device("cpu")).eval(), config
+    return model.to(resolve_device(device)).eval(), config
 
 
-def predict(run_dir: Path | str, inputs, device: str = "auto", batch_size: int = 4096) -> pd.DataFrame:
-    """Predictions of a run for formulas (composition models) or structures (graph models), one row per input."""
+def predict(run_dir: Path | str, inputs, device: str | torch.device = "auto", batch_size: int = 4096) -> pd.DataFrame:
+    """Predictions of a run for formulas (composition models) or structures (graph models), one row per input, on
+    `device` (`resolve_device`); ValueError for a batch size that is not a positive integer."""
+    check_batch_size(batch_size)
     torch_device = resolve_device(device)
     model, config = load_run(run_dir, torch_device)
     if config["model"] in GRAPH_MODELS:

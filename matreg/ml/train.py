@@ -73,13 +73,17 @@ class TrainingError(MatregError):
     """A run that produced no model: it diverged (no epoch had a finite validation MAE)."""
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' is CUDA when a GPU is visible, else the CPU; 'cuda' without a GPU is an error."""
-    if device not in DEVICES:
-        raise ConfigError(f"unknown device '{device}' (choose from {', '.join(DEVICES)})")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise MatregError("--device cuda: no CUDA GPU is visible to PyTorch")
-    return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else device.replace("auto", "cpu"))
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """A device by name ('auto' is CUDA when a GPU is visible, else the CPU) or a torch.device of the CPU or a GPU,
+    taken as it is; 'cuda' (or a GPU's torch.device) without a GPU is an error."""
+    kind = device.type if isinstance(device, torch.device) else device
+    if kind not in DEVICES:
+        raise ConfigError(f"unknown device '{kind}' (choose from {', '.join(DEVICES)})")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise MatregError(f"--device {device}: no CUDA GPU is visible to PyTorch")
+    if isinstance(device, torch.device):
+        return device
+    return torch.device("cuda" if kind == "auto" and torch.cuda.is_available() else kind.replace("auto", "cpu"))
 
 
 @contextmanager
