@@ -504,3 +504,18 @@ def test_predict_and_load_run_take_a_device_by_name_or_as_a_torch_device(quick_r
 def test_predict_refuses_a_batch_size_that_is_not_a_positive_integer(quick_run, size):
     with pytest.raises(ValueError, match=f"^batch size must be a positive integer, not {size}$"):
         predict(quick_run, ["NaCl"], device="cpu", batch_size=size)
+
+
+@pytest.mark.parametrize("model", ["elemnet", "cgcnn"])
+def test_the_network_load_run_gives_reproduces_predict_fed_its_inputs_by_name(runs, oqmd_export, mp20_export, model):
+    from matreg.ml.dataset import ExportedDataset
+
+    export = ExportedDataset(oqmd_export if model == "elemnet" else mp20_export)
+    test = export.graph_split("test") if model == "cgcnn" else export.split("test")
+    network, config = load_run(runs[model])
+    batch = next(test.batches(len(test)))
+    with torch.no_grad():
+        standardised = network(*(batch[name] for name in network.inputs))
+    scale = config["standardisation"]
+    predicted = pd.read_csv(runs[model] / "predictions.csv")["prediction"]
+    np.testing.assert_allclose(standardised.numpy() * scale["std"] + scale["mean"], predicted, atol=1e-4)
