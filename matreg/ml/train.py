@@ -284,7 +284,7 @@ def train(
     export_dir: Path | str,
     model: str = "attention",
     target: str | None = None,
-    device: str = "auto",
+    device: str | torch.device = "auto",
     epochs: int = 100,
     seed: int = 0,
     batch_size: int = 256,
@@ -317,7 +317,7 @@ def train(
     return run_dir
 
 
-def checked_options(model: str, device: str, **settings) -> tuple[dict, torch.device]:
+def checked_options(model: str, device: str | torch.device, **settings) -> tuple[dict, torch.device]:
     """The training settings (defaults filled in) and the device; ConfigError for an unknown model, device or setting,
     or a learning rate that is not a positive number: checked before a dataset is exported or read."""
     if model not in MODELS:
