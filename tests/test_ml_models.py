@@ -218,6 +218,17 @@ def test_predict_reproduces_cgcnn_test_predictions_from_structures(runs, tmp_pat
     np.testing.assert_allclose(both["prediction"], [test["prediction"].iloc[0]] * 2, atol=1e-4)
 
 
+def test_predict_reads_a_dataframe_of_a_graph_model_by_its_structure_column_as_matbench_frames_hold_them(runs):
+    """A DataFrame was read as its column names (the run said "'formula': give structures, not formulas")."""
+    cifs = pd.read_csv(MP20)["cif"].iloc[:2]
+    structures = [Structure.from_str(cif, fmt="cif") for cif in cifs]
+    expected = predict(runs["cgcnn"], structures, device="cpu")
+    frame = pd.DataFrame({"structure": structures, "e_form": [0.1, 0.2]}, index=[7, 3])
+    pd.testing.assert_frame_equal(predict(runs["cgcnn"], frame, device="cpu"), expected)
+    with pytest.raises(MatregError, match=r"^the DataFrame: no 'structure' column \(its columns: formula\)"):
+        predict(runs["cgcnn"], pd.DataFrame({"formula": ["NaCl"]}), device="cpu")
+
+
 def test_predict_gives_each_structure_of_a_cif_of_several_blocks_a_row_named_by_its_block(runs, tmp_path):
     first, second = pd.read_csv(MP20)["cif"].iloc[:2]  # data_Tb3Si3Ni, data_TcP3
     (tmp_path / "two.cif").write_text(first + "\n" + second, encoding="utf-8")

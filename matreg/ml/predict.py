@@ -152,9 +152,18 @@ def _is_structure_file(item) -> bool:
 
 
 def read_structures(inputs) -> tuple[list[str], list[Structure]]:
-    """Names and structures from Structure objects, pymatgen dicts, CIF or JSON files, or a folder of them."""
+    """Names and structures from Structure objects, pymatgen dicts, CIF or JSON files, a folder of them, or a
+    DataFrame's `structure` column (named by place from 0, as a list's)."""
     if isinstance(inputs, (str, Path)) and Path(inputs).is_dir():
         inputs = sorted(p for p in Path(inputs).iterdir() if p.suffix.lower() in STRUCTURE_SUFFIXES)
+    if isinstance(inputs, pd.DataFrame):  # (a matbench or matminer frame: Structures in a 'structure' column)
+        if "structure" not in inputs.columns:
+            columns = ", ".join(map(str, inputs.columns))
+            raise MatregError(
+                f"the DataFrame: no 'structure' column (its columns: {columns}); this run is a "
+                "structure model: give structures"
+            )
+        inputs = inputs["structure"].tolist()
     items = [inputs] if isinstance(inputs, (str, Path, Structure, dict)) else list(inputs)
     names, structures = [], []
     for index, item in enumerate(items):
