@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -167,6 +168,9 @@ def test_the_run_directory_holds_weights_config_metrics_and_plots(runs, model):
     assert config["model"] == model and config["target"]["property"] == "formation_energy_per_atom"
     assert config["settings"]["seed"] == 3 and config["export"]["content_sha256"]
     assert config["export"]["released"] is False  # trained on the store as it was exported, not on a release
+    trained = datetime.fromisoformat(config["trained_at"])  # (a run recorded no time)
+    exported = datetime.fromisoformat(config["export"]["exported_at"])
+    assert trained.utcoffset() == exported.utcoffset() == timedelta(0) and exported <= trained
     metrics = _metrics(run)
     for part in ("model", "mean_baseline"):
         assert set(metrics["test"][part]) == {"mae", "rmse", "r2"}

@@ -406,9 +406,10 @@ def _config(
     mean: float,
     std: float,
 ) -> dict:
-    """Everything needed to rebuild the network and to know what it was trained on."""
+    """Everything needed to rebuild the network and to know what it was trained on, and when (UTC)."""
     meta = data.meta
     return {
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": model,
         "model_options": options or {},
         "settings": settings,
@@ -421,6 +422,7 @@ def _config(
             "version": meta.get("version"),
             "released": meta.get("released"),
             "content_sha256": meta.get("content_sha256"),
+            "exported_at": meta.get("exported_at"),
             "split": {key: meta.get("split", {}).get(key) for key in ("method", "seed")},
             "graph": (meta.get("featurizers") or {}).get("graph"),
         },
