@@ -15,7 +15,7 @@ from matreg import __version__
 from matreg.catalog import RESOLUTION_COLUMNS, Catalog, Dataset
 from matreg.defaults import LAYOUTS
 from matreg.errors import ConfigError, StoreError
-from matreg.schema import load_methods, load_vocabulary
+from matreg.schema import UNCERTAINTY, load_methods, load_vocabulary, wide_column
 from matreg.store import CURATION_RUN_PREFIX, Store
 
 if TYPE_CHECKING:
@@ -106,20 +106,26 @@ WIDE_INDEX = (
 
 def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
     """One row per record, method and conditions, one column per property (units go in the sidecar), in the order of
-    `properties` (a property the rows lack is an empty column). What the curation layer says of a value follows the
-    value columns, a column per property: `<property>_raw_value`, `<property>_flags`, `<property>_reviewed` (and a
-    median's `<property>_spread`, `<property>_records`; a resolution's `<property>_resolved_by`). Rows are the
-    combinations `long` has (a pivot over every combination of the index columns would not fit in memory); of two
-    rows of one key, the first is kept whole."""
+    `properties` (a property the rows lack is an empty column), each followed by its values' uncertainties,
+    `<property>_uncertainty` (empty where none is stated; none in rows without the column: a release of a matreg
+    before it). What the curation layer says of a value follows the value columns, a column per property:
+    `<property>_raw_value`, `<property>_flags`, `<property>_reviewed` (and a median's `<property>_spread`,
+    `<property>_records`; a resolution's `<property>_resolved_by`). Rows are the combinations `long` has (a pivot over
+    every combination of the index columns would not fit in memory); of two rows of one key, the first is kept
+    whole."""
     index = list(WIDE_INDEX)
+    beside = [UNCERTAINTY] if UNCERTAINTY in long.columns else []  # a value's own, in the value's unit
     per_value = [column for column in _PER_VALUE if column in long.columns]
-    columns = [*properties, *(f"{prop}_{column}" for column in per_value for prop in properties)]
+    columns = [
+        *(name for prop in properties for name in (prop, *(wide_column(prop, column) for column in beside))),
+        *(wide_column(prop, column) for column in per_value for prop in properties),
+    ]
     if long.empty:
         return pd.DataFrame(columns=[*index, *columns])
     keyed = long.drop_duplicates([*index, "property"])
-    cells = keyed.groupby([*index, "property"], dropna=False, sort=True)[["value", *per_value]].first()
+    cells = keyed.groupby([*index, "property"], dropna=False, sort=True)[["value", *beside, *per_value]].first()
     wide = cells.unstack("property")
-    wide.columns = [prop if column == "value" else f"{prop}_{column}" for column, prop in wide.columns]
+    wide.columns = [prop if column == "value" else wide_column(prop, column) for column, prop in wide.columns]
     wide = wide.reindex(columns=columns)
     if "reviewed" in per_value:  # True/False where the record has the value, empty where it has none
         for prop in properties:

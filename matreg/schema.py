@@ -176,6 +176,24 @@ def within_bounds(values: np.ndarray, low: np.ndarray | float, high: np.ndarray 
 
 # A property's name: a column of the store's properties_wide view, so a plain lower-case SQL name
 PropertyName = Annotated[str, pydantic.StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+UNCERTAINTY = "uncertainty"  # the properties table's column of a value's standard uncertainty
+
+
+def wide_column(prop: str, column: str) -> str:
+    """The column of the wide layouts (properties_wide, wide exports) holding what long rows' `column` says of each
+    value of property `prop`, beside the values' own column (`prop`): 'band_gap_uncertainty'."""
+    return f"{prop}_{column}"
+
+
+def _uncertainty_clash(names: list[str]) -> str | None:
+    """Why properties of these names cannot be columns of one properties_wide: a name is the column of another's
+    uncertainties (`wide_column`: band_gap_uncertainty of band_gap); None when none is."""
+    beside = {wide_column(name, UNCERTAINTY): name for name in names}
+    clashing = sorted(beside.keys() & set(names))
+    if not clashing:
+        return None
+    named = "; ".join(f"{name}: the column of {beside[name]}'s uncertainties" for name in clashing)
+    return f"{named}, which properties_wide and wide exports have beside its values"
 
 
 class Vocabulary(pydantic.RootModel[dict[PropertyName, PropertySpec]]):
@@ -185,10 +203,15 @@ class Vocabulary(pydantic.RootModel[dict[PropertyName, PropertySpec]]):
 
     @pydantic.model_validator(mode="after")
     def _no_column_names(self) -> Vocabulary:
+        """A property's name is none of properties_wide's other columns: a table's column, or another property's
+        uncertainties (`wide_column`)."""
         columns = {column for spec in load_tables().values() for column in spec.columns}
         taken = sorted(columns.intersection(self.root))
         if taken:
             raise ValueError(f"{', '.join(taken)}: a column of the store's tables, which properties_wide has too")
+        clash = _uncertainty_clash(list(self.root))
+        if clash:
+            raise ValueError(clash)
         return self
 
     def model_post_init(self, context: object) -> None:
@@ -384,6 +407,9 @@ def _project_vocabulary(working_directory: str) -> Vocabulary:
     taken = [name for name in names if bundled.resolves(name)]
     if taken:
         raise ConfigError(f"{path}: '{taken[0]}' names a property of matreg's already (its name or an alias)")
+    clash = _uncertainty_clash([*bundled.root, *added])
+    if clash:
+        raise ConfigError(f"{path}: {clash}")
     return Vocabulary(bundled.root | added)
 
 

@@ -614,6 +614,54 @@ def test_wide_export_has_one_column_per_property(filled, tmp_path):
     assert wide.loc["CO2", "name"] == "Carbon Dioxide (CO2)" and wide.loc["CO2", "phase"] == "g"  # (H2O: l, g, ...)
 
 
+THERMO_LAB = (
+    "dataset: thermo-lab\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    "  dHf: {property: enthalpy_of_formation, unit: kcal/mol, temperature_K: 298.15}\n"
+    "  S: {property: entropy, unit: J/(mol*K), temperature_K: 298.15}\n"
+)
+THERMO_ROWS = "id,formula,dHf,S\nz1,ZnO,-83.24(10),42.4(3)\nm1,MgO,-143.8,26.95\n"  # ZnO's uncertainties stated
+# of each record at 298.15 K: its entropy and enthalpy of formation with their uncertainties (± 0.10 kcal/mol is
+# ± 0.4184 kJ/mol); JANAF's, a remote source's, state none
+THERMO_UNCERTAINTIES = [
+    ["janaf:C-095", pytest.approx(213.795), None, pytest.approx(-393.522), None],
+    ["janaf:H-064", pytest.approx(188.834), None, pytest.approx(-241.826), None],
+    ["thermo-lab:m1", 26.95, None, pytest.approx(-143.8 * 4.184), None],
+    ["thermo-lab:z1", 42.4, pytest.approx(0.3), pytest.approx(-83.24 * 4.184), pytest.approx(0.4184)],
+]
+
+
+def test_properties_wide_has_each_propertys_uncertainty_beside_its_value(filled, tmp_path):
+    assert cli_import(filled, tmp_path, "thermo-lab", THERMO_ROWS, THERMO_LAB).exit_code == 0
+    columns = "entropy, entropy_uncertainty, enthalpy_of_formation, enthalpy_of_formation_uncertainty"
+    query = f"select record_id, {columns} from properties_wide where temperature_K = 298.15 order by record_id"
+    shown = filled("sql", query, "--format", "json")
+    assert shown.exit_code == 0, shown.output
+    assert [list(row.values()) for row in json.loads(shown.stdout)] == THERMO_UNCERTAINTIES
+    names = json.loads(filled("sql", "select * from properties_wide limit 1", "--format", "json").stdout)[0]
+    assert list(names)[list(names).index("entropy") + 1] == "entropy_uncertainty"  # beside its value
+
+
+def test_a_wide_export_has_each_propertys_uncertainty_beside_its_value(filled, tmp_path):
+    assert cli_import(filled, tmp_path, "thermo-lab", THERMO_ROWS, THERMO_LAB).exit_code == 0
+    out = tmp_path / "wide.parquet"
+    assert filled("export", "thermo", "--layout", "wide", "--out", str(out)).exit_code == 0
+    wide = pd.read_parquet(out)
+    assert wide.columns[wide.columns.get_loc("pressure_Pa") + 1 :][:5].tolist() == [
+        "enthalpy_of_formation",
+        "enthalpy_of_formation_uncertainty",
+        "entropy",
+        "entropy_uncertainty",
+        "enthalpy_of_formation_raw_value",  # what curation says of each value follows them all
+    ]
+    columns = ["entropy", "entropy_uncertainty", "enthalpy_of_formation", "enthalpy_of_formation_uncertainty"]
+    shown = wide.sort_values("record_id")[["record_id", *columns]].astype(object)
+    assert shown.where(shown.notna(), None).values.tolist() == THERMO_UNCERTAINTIES
+    long = tmp_path / "long.parquet"
+    assert filled("export", "thermo", "--out", str(long)).exit_code == 0
+    zno = pd.read_parquet(long).set_index(["record_id", "property"]).loc["thermo-lab:z1", "uncertainty"]
+    assert wide.set_index("record_id").loc["thermo-lab:z1", "entropy_uncertainty"] == zno["entropy"]  # as in long
+
+
 def test_an_export_orders_the_values_of_a_record_by_their_whole_key(run, tmp_path):
     mapping = "dataset: lab-b\nformula_column: formula\nid_column: id\ncitation: notebook 3\ncolumns:\n"
     for name, method in (("uv.csv", "UV-Vis"), ("pl.csv", "PL")):  # imported in the other order

@@ -130,7 +130,13 @@ def test_a_wide_export_carries_the_curation_of_each_value(filled, tmp_path):
     out = tmp_path / "gaps.parquet"
     assert filled("export", "gaps", "--format", "parquet", "--layout", "wide", "--out", str(out)).exit_code == 0
     wide = pd.read_parquet(out).set_index("record_id")
-    assert list(wide.columns[-4:]) == ["band_gap", "band_gap_raw_value", "band_gap_flags", "band_gap_reviewed"]
+    assert list(wide.columns[-5:]) == [
+        "band_gap",
+        "band_gap_uncertainty",
+        "band_gap_raw_value",
+        "band_gap_flags",
+        "band_gap_reviewed",
+    ]
     assert wide.loc[roost5[0], ["band_gap", "band_gap_raw_value"]].tolist() == [3.37, 3.44]  # stored 3440 meV
     assert wide.loc[roost5[0], "band_gap_reviewed"] and not wide.loc[roost17[0], "band_gap_reviewed"]
     assert wide.loc[roost17[0], "band_gap_flags"] == "ana: second sample"

@@ -352,9 +352,11 @@ def test_wide_export_of_a_release(filled, catalog, tmp_path):
     wide = pd.read_csv(tmp_path / "wide.csv").set_index("formula")
     assert wide.loc["CO2", "enthalpy_of_formation"] == pytest.approx(-393.522)
     assert wide.loc["H2O", "entropy"] == pytest.approx(188.834)
-    assert wide.columns[wide.columns.get_loc("pressure_Pa") + 1 :][:4].tolist() == [
+    assert wide.columns[wide.columns.get_loc("pressure_Pa") + 1 :][:6].tolist() == [
         "entropy",
+        "entropy_uncertainty",
         "enthalpy_of_formation",
+        "enthalpy_of_formation_uncertainty",
         "entropy_raw_value",
         "enthalpy_of_formation_raw_value",
     ]  # as a wide export of the store

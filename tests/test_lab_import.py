@@ -2715,6 +2715,36 @@ def as_before_uncertainties(store) -> None:
     (store.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
 
 
+def test_properties_wide_shows_each_values_uncertainty_and_a_store_written_before_them_empty(store, tmp_path):
+    data, mapping = _write(tmp_path, UNCERTAIN_ROWS, UNCERTAIN_MAPPING)
+    import_file(store, data, mapping)
+    query = (
+        "SELECT formula, band_gap, band_gap_uncertainty, formation_energy_per_atom_uncertainty FROM properties_wide "
+        "ORDER BY formula"
+    )
+    per_atom = pytest.approx(4 / 96.485332 / 2)  # ±4 kJ/mol of ZnO, per atom as its value
+    shown = [["CdS", None, None, None], ["GaN", None, None, None], ["Si", 1.12, 0.02, None]]
+    shown.append(["ZnO", 3.2, pytest.approx(0.1), per_atom])
+    assert store.query(query).replace({float("nan"): None}).values.tolist() == shown
+    as_before_uncertainties(store)
+    shown[2][2] = shown[3][2] = shown[3][3] = None  # none stored
+    assert store.query(query).replace({float("nan"): None}).values.tolist() == shown
+
+
+def test_a_wide_export_of_a_store_written_before_uncertainties_has_their_columns_empty(store, tmp_path):
+    data, mapping = _write(tmp_path, UNCERTAIN_ROWS, UNCERTAIN_MAPPING)
+    import_file(store, data, mapping)
+    as_before_uncertainties(store)
+    catalog = Catalog(datasets={"unc": Dataset(description="d", version="1", properties=["band_gap", "density"])})
+    export_dataset(store, catalog, "unc", "csv", tmp_path / "wide.csv", layout="wide")
+    wide = pd.read_csv(tmp_path / "wide.csv").set_index("record_id")
+    columns = ["band_gap", "band_gap_uncertainty", "density", "density_uncertainty"]
+    assert wide.loc[["unc:S1", "unc:S2"], columns].replace({float("nan"): None}).values.tolist() == [
+        [3.2, None, 5.606, None],
+        [1.12, None, 2.329, None],
+    ]
+
+
 def test_a_store_written_before_uncertainties_reads_them_empty_and_takes_them_on(store, tmp_path):
     data, mapping = _write(tmp_path, "id,formula,gap,rho\nS1,ZnO,3.2,5.606\nS2,Si,1.12,2.329\n", GAP_MAPPING)
     import_file(store, data, mapping)

@@ -359,6 +359,14 @@ def test_a_copy_of_matregs_vocabulary_with_a_property_more_adds_that_property(tm
             "formula:\n  description: d\n  unit: eV\n  bounds: [0, 1]\n",
             r"line 1: \(top level\): .*formula: a column of",
         ),
+        (
+            HALL_MOBILITY + HALL_MOBILITY.replace("hall_mobility:", "hall_mobility_uncertainty:"),
+            r"line 1: \(top level\): .*hall_mobility_uncertainty: the column of hall_mobility's uncertainties",
+        ),
+        (  # properties_wide's column of band_gap's uncertainties
+            "band_gap_uncertainty:\n  description: d\n  unit: eV\n  bounds: [0, 1]\n",
+            r"band_gap_uncertainty: the column of band_gap's uncertainties, which properties_wide and wide exports",
+        ),
     ],
 )
 def test_a_project_property_cannot_change_what_matregs_names_mean(tmp_path, monkeypatch, text, message):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from matreg.schema import load_tables, load_vocabulary, table_spec
+from matreg.schema import UNCERTAINTY, load_tables, load_vocabulary, table_spec, wide_column
 
 CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('curation:<entry_id>')
 SNAPSHOT = "matreg_snapshot"  # the DuckDB variable naming the newest commit the views read (`Store._pin`)
@@ -55,7 +55,8 @@ VIEW_NOTES = {
     "withdrawn (a lab file re-imported without them, no other file or readmit giving them a value).",
     "properties_wide": "One row per record, provenance, method and conditions (`record_id`, `source`, `formula`, "
     "`formula_original`, `provenance`, `method`, `temperature_K`, `pressure_Pa`), then one column per property of the "
-    "vocabulary, in its canonical unit (a molar value per mole of `formula_original`).",
+    "vocabulary, in its canonical unit (a molar value per mole of `formula_original`), each followed by "
+    "`<property>_uncertainty`: its values' standard uncertainties, empty where none is stated.",
     "material_writes": "Every write of every record: the `materials` columns of each run's row; join on `record_id` "
     "and `run_id` for the citation, licence and database version a value was written with.",
     "open_quarantine": "The `quarantine` rows still to deal with: not readmitted, not dismissed, and still given so "
@@ -381,9 +382,15 @@ def latest_rows_sql(name: str, key: list[str], where: str = "true") -> str:
 def _wide_view_sql() -> str:
     """One row per record, provenance, method and conditions (each value's own: two files may say of one record a
     measured and a computed value); one column per vocabulary property (canonical units; a molar value per mole of
-    `formula_original`, which the reduced `formula` may halve: N2O4 is NO2)."""
+    `formula_original`, which the reduced `formula` may halve: N2O4 is NO2), each followed by its values'
+    uncertainties (`wide_column`: 'band_gap_uncertainty'; empty where none is stated)."""
+
+    def of(name: str, column: str) -> str:
+        return f"max(p.{column}) FILTER (WHERE p.property = '{name}')"
+
     columns = ",\n  ".join(
-        f"max(p.value) FILTER (WHERE p.property = '{name}') AS {name}" for name in load_vocabulary().root
+        f"{of(name, 'value')} AS {name}, {of(name, UNCERTAINTY)} AS {wide_column(name, UNCERTAINTY)}"
+        for name in load_vocabulary().root
     )
     return (
         "SELECT m.record_id, m.source, m.formula, m.formula_original, p.provenance, p.method, p.temperature_K, "
