@@ -164,6 +164,36 @@ def test_a_molar_target_is_per_mole_of_atoms_one_number_per_composition(tmp_path
     )
 
 
+def test_a_target_carries_its_uncertainty_in_the_targets_unit_which_training_never_sees(tmp_path):
+    store = Store(tmp_path / "store")
+    rows = "id,formula,S,dHf,ddHf\nz,ZnO,42.4(3),-350.5,4\nm,MgO,26.95,-601.6,\n"  # MgO's uncertainties unstated
+    mapping = "dataset: unc\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping += "  S: {property: entropy, unit: J/(mol*K)}\n"
+    mapping += "  dHf: {property: formation_energy_per_atom, unit: kJ/mol, uncertainty_field: ddHf}\n"
+    _import(store, _written(tmp_path / "unc.csv", rows), mapping, tmp_path)
+    properties = {"s": "entropy", "dhf": "formation_energy_per_atom"}
+    catalog = Catalog(datasets={name: Dataset(description="d", version="1", properties=[prop])
+                                for name, prop in properties.items()})  # fmt: skip
+    in_train = {"split": "random", "fractions": (1.0, 0.0, 0.0)}
+    exported = {name: export_torch(store, catalog, name, tmp_path / name, **in_train) for name in properties}
+    assert exported["s"]["target"]["unit"] == "J/(mol-atom*K)" and exported["dhf"]["target"]["unit"] == "eV/atom"
+    shown = {}
+    for name in properties:
+        records = ExportedDataset(tmp_path / name).records.set_index("record_id")
+        shown[name] = records.loc[["unc:z", "unc:m"], ["target", "target_uncertainty"]].astype(object)
+        shown[name] = shown[name].where(shown[name].notna(), None).values.tolist()
+    assert shown["s"] == [[21.2, pytest.approx(0.15)], [13.475, None]]  # per mole of atoms, as its value
+    ev = 96.485332  # kJ/mol per eV: ZnO's ±4 kJ/mol was stored per atom, as its value, on import
+    assert shown["dhf"] == [
+        [pytest.approx(-350.5 / ev / 2), pytest.approx(4 / ev / 2)],
+        [pytest.approx(-601.6 / ev / 2), None],
+    ]
+    again = export_torch(store, catalog, "s", tmp_path / "again", **in_train)
+    assert again["files"] == exported["s"]["files"]  # byte-identical payload
+    train = ExportedDataset(tmp_path / "s").split("train")
+    assert set(train.tensors) == {"fractions", "stats", "element_z", "element_frac", "target", "row"}
+
+
 def test_a_record_without_atoms_is_left_out_with_the_reason(tmp_path):
     store = Store(tmp_path / "store")
     rows = "id,formula,S\ne,e-,20.979\n" + "".join(f"x{n},Li{n}O,{n}\n" for n in range(1, 20))  # e-: the electron
@@ -1003,6 +1033,22 @@ def test_a_median_row_of_one_crystal_gets_its_smallest_members_structure_and_a_r
     with pytest.raises(MatregError, match="the val and test split"):  # a graph model: all in train, and it says so
         load_splits(tmp_path / "out", graph=True)
     assert "the graph model learns and is tested on 1 of the export's 2 rows: the others have no" in caplog.text
+
+
+def test_a_median_row_merging_several_values_states_no_uncertainty_a_lone_value_its_own(tmp_path):
+    store = Store(tmp_path / "store")
+    lab_a = pd.DataFrame({"id": ["z", "g"], "formula": ["ZnO", "GaN"], "gap": ["3.3(1)", "3.4(2)"]})
+    lab_b = pd.DataFrame({"id": ["z"], "formula": ["ZnO"], "gap": ["3.5(1)"]})
+    for lab, rows in (("lab-a", lab_a), ("lab-b", lab_b)):
+        _gap_lab(store, tmp_path, lab, "experimental", rows)
+    catalog = Catalog(datasets={"m": Dataset(description="m", version="1", properties=["band_gap"], resolve=MEDIAN)})
+    export_torch(store, catalog, "m", tmp_path / "out", split="random", fractions=(1.0, 0.0, 0.0))
+    records = ExportedDataset(tmp_path / "out").records.set_index("record_id")
+    shown = records[["records", "target", "target_uncertainty"]].astype(object)
+    assert shown.where(shown.notna(), None).to_dict("index") == {
+        "group:ZnO": {"records": "lab-a:z; lab-b:z", "target": pytest.approx(3.4), "target_uncertainty": None},
+        "lab-a:g": {"records": "lab-a:g", "target": 3.4, "target_uncertainty": pytest.approx(0.2)},
+    }  # the median's: no statistics made up (its values' spread is no standard uncertainty)
 
 
 def _four_labs(tmp_path: Path) -> Store:

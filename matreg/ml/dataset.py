@@ -6,10 +6,12 @@
                            it merges), split (what it used) and leakage report, featurizers (with the rows that have
                            no crystal graph), hashes, records left out (`left_out`: record id -> why; a formula unit
                            without atoms)
-    DIR/records.parquet    record_id, formula, chemsys, target, temperature_K, pressure_Pa (the value's conditions,
-                           null where unstated), split, method, provenance, source, records (the stored records a row
-                           stands for: itself, or a resolved group's members), structure_record (the record whose
-                           structure gives the row's crystal graph, `_with_structures`; null: none) (by record_id)
+    DIR/records.parquet    record_id, formula, chemsys, target, target_uncertainty (its standard uncertainty in the
+                           target's unit; null where none is stated, and for a median row merging several values;
+                           no model reads it), temperature_K, pressure_Pa (the value's conditions, null where
+                           unstated), split, method, provenance, source, records (the stored records a row stands
+                           for: itself, or a resolved group's members), structure_record (the record whose structure
+                           gives the row's crystal graph, `_with_structures`; null: none) (by record_id)
     DIR/composition.npz    fractions [N, 103], stats [N, S], element_z [N, M], element_frac [N, M]
     DIR/graph.npz          atom_z, atom_offsets, edge_src, edge_dst, edge_dist, edge_offsets (when structures exist)
 
@@ -67,7 +69,7 @@ from matreg.ml.splits import (
 )
 from matreg.schema import load_vocabulary, value_conditions
 from matreg.store import Store, atomic_dir, temps_beside
-from matreg.units import is_molar, per_mole_of_atoms
+from matreg.units import convert_array, is_molar, per_mole_of_atoms
 
 try:
     from torch import Tensor
@@ -80,10 +82,10 @@ FORMAT = "matreg-torch"
 FORMAT_VERSION = 1
 CONDITIONS = tuple(value_conditions())
 RECORD_COLUMNS = (
-    "record_id", "formula", "chemsys", "target", *CONDITIONS, "split", "method", "provenance", "source", "records",
-    "structure_record",
+    "record_id", "formula", "chemsys", "target", "target_uncertainty", *CONDITIONS, "split", "method", "provenance",
+    "source", "records", "structure_record",
 )  # fmt: skip
-_NUMBER_COLUMNS = ("target", *CONDITIONS)
+_NUMBER_COLUMNS = ("target", "target_uncertainty", *CONDITIONS)
 PAYLOAD = ("records.parquet", "composition.npz")  # the files of every export (graph.npz: where records have structures)
 _NONE = "(none)"  # meta.json's key that counts the rows without a method, or without a stated condition
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -205,15 +207,22 @@ def _target_property(dataset: Dataset, target: str | None) -> str:
     return target
 
 
-def _per_atom_if_molar(long: pd.DataFrame) -> pd.DataFrame:
-    """Molar values divided by the atoms of their formula unit (per mole of atoms): features are element fractions,
-    so one composition gets one target however its formula is written (Fe4O6 and Fe2O3, Te0.5Se0.5 and TeSe), and
-    near compositions targets of one scale (Fe0.947O and FeO)."""
-    molar = long["unit"].map(is_molar).astype(bool)
-    if not molar.any():
+def _per_atom_if_molar(long: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """Values of a property of canonical `unit`, with their uncertainties, in the target's unit (`_target_unit`): molar
+    values divided by the atoms of their formula unit (per mole of atoms): features are element fractions, so one
+    composition gets one target however its formula is written (Fe4O6 and Fe2O3, Te0.5Se0.5 and TeSe), and near
+    compositions targets of one scale (Fe0.947O and FeO); their uncertainties converted alike, as differences
+    through matreg.units (± 0.3 J/(mol*K) of ZnO is ± 0.15 J/(mol-atom*K))."""
+    if not is_molar(unit):
         return long
-    atoms = {formula: atoms_per_unit(formula) for formula in set(long["formula_original"])}
-    return long.assign(value=long["value"] / long["formula_original"].map(atoms).where(molar, 1.0))
+    counts = {formula: atoms_per_unit(formula) for formula in set(long["formula_original"])}
+    atoms = long["formula_original"].map(counts)
+    unknown = np.full(len(long), np.nan)  # (no atoms per cell nor molar mass: a per-mole bridge needs neither)
+    uncertainty = long["uncertainty"].to_numpy(dtype=float)
+    per_atom = convert_array(
+        uncertainty, unit, _target_unit(unit), atoms.to_numpy(dtype=float), unknown, unknown, differences=True
+    )
+    return long.assign(value=long["value"] / atoms, uncertainty=per_atom)
 
 
 def _target_unit(unit: str) -> str:
@@ -266,7 +275,9 @@ def _sample_rows(
         "SELECT record_id, chemsys, structure, run_id FROM materials WHERE record_id IN (SELECT unnest(?))",
         [member_ids],
     )
-    rows = _per_atom_if_molar(long).rename(columns={"value": "target"}).merge(materials, on="record_id", how="left")
+    targets = _per_atom_if_molar(long, load_vocabulary().root[prop].unit)
+    targets = targets.rename(columns={"value": "target", "uncertainty": "target_uncertainty"})
+    rows = targets.merge(materials, on="record_id", how="left")
     missing = rows["chemsys"].isna()  # a resolved group's median row ('group:...') is no stored record
     rows.loc[missing, "chemsys"] = [parse_formula(formula).chemsys for formula in rows.loc[missing, "formula"]]
     rows = _with_structures(rows, materials)
