@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
@@ -168,7 +169,20 @@ def _logged(entry: dict) -> None:
     target = entry["record_id"] or f"quarantine row {entry['quarantine_id']}"
     value = f" {entry['property']}" if entry["property"] else ""
     corrected = f" = {entry['value']:g} {entry['unit']}" if entry["value"] is not None else ""
+    if corrected and (uncertainty := _uncertainty_text(entry["property"], entry["uncertainty"])):
+        corrected += f" {uncertainty}"  # the value's, which the corrected value keeps
     typer.echo(f"{entry['action']} {target}{value}{corrected}  [entry {entry['entry_id']}, by {entry['steward']}]")
+
+
+def _uncertainty_text(prop: str | None, uncertainty: float | None) -> str | None:
+    """'± 0.02 eV': a curation entry's uncertainty, in its property's canonical unit (of a property this directory's
+    vocabulary lacks, the number alone); None where it has none."""
+    from matreg.schema import load_vocabulary
+
+    if uncertainty is None or math.isnan(uncertainty):
+        return None
+    spec = load_vocabulary().root.get(prop)
+    return f"± {uncertainty:g}" + (f" {spec.unit}" if spec is not None else "")
 
 
 @reports_errors
@@ -182,8 +196,11 @@ def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> No
         return
     columns = ["entry_id", "steward", "action", "property", "method", "temperature_K", "pressure_Pa", "value", "unit"]
     # entries on values of one property that differ in method or conditions stay apart; what each was made on
-    columns += ["formula", "original_value", "original_unit", "reason"]
-    made_on = entries.assign(formula=entries["formula_original"].fillna(entries["formula"]))  # as written, if logged
+    columns += ["uncertainty", "formula", "original_value", "original_unit", "reason"]
+    uncertainties = map(_uncertainty_text, entries["property"], entries["uncertainty"])
+    made_on = entries.assign(  # the formula as written, where the entry logged it
+        formula=entries["formula_original"].fillna(entries["formula"]), uncertainty=list(uncertainties)
+    )
     shown = made_on[columns].astype(object).where(made_on[columns].notna(), "")
     shown["stale"] = entries["stale"].notna().map({True: "stale", False: ""})
     typer.echo(shown.to_string(index=False, max_colwidth=60))

@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 from conftest import cli_import
 from typer.testing import CliRunner
 
@@ -397,3 +398,37 @@ def test_a_readmit_of_a_records_only_value_gone_stale_is_warned_of_by_import_and
     assert again.exit_code == 0 and f"(readmit lab:K-2 band_gap at 300 K): {why}" in again.stderr
     history = run("history", "lab:K-2")
     assert history.exit_code == 0 and f"is stale: {why}: the readmitted value is not shown;" in history.stdout
+
+
+UNCERTAIN = (
+    "dataset: unc\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    "  gap: {property: band_gap, unit: eV, uncertainty_field: dgap}\n  S: {property: entropy, unit: J/(mol*K)}\n"
+)
+
+
+def test_decisions_on_a_value_carry_its_uncertainty_history_shows_it_and_a_correction_keeps_it(run, tmp_path):
+    csv_text = "id,formula,gap,dgap,S\nz,ZnO,3.37(2),,42.4(3)\ns,Si,1.12,,18.8\nc,CdS,42.4(3),,64.9\n"  # 42.4 eV
+    assert cli_import(run, tmp_path, "unc", csv_text, UNCERTAIN).exit_code == 0
+    corrected = run("review", "correct", "unc:z", "-p", "band_gap", "--value", "3.47", "--reason", "typo")
+    assert corrected.exit_code == 0 and "band_gap = 3.47 eV ± 0.02 eV" in corrected.stdout
+    assert run("review", "flag", "unc:z", "-p", "entropy", "--reason", "recheck").exit_code == 0
+    assert run("review", "flag", "unc:s", "-p", "band_gap", "--reason", "recheck").exit_code == 0  # none stated
+    readmit = ["review", "readmit", quarantine_id_of(run, "c:band_gap"), "--value", "4.24", "--reason", "4.24"]
+    assert run(*readmit).exit_code == 0  # stored ± 0.3, as its cell says
+    logged = rows(run, "SELECT record_id, property, action, value, uncertainty FROM curation_log ORDER BY entry_id")
+    assert logged == [
+        ["unc:z", "band_gap", "correct", 3.47, pytest.approx(0.02)],
+        ["unc:z", "entropy", "flag", None, pytest.approx(0.3)],
+        ["unc:s", "band_gap", "flag", None, None],
+        ["unc:c", "band_gap", "readmit", 4.24, pytest.approx(0.3)],
+    ]
+    header, correct, flag = run("history", "unc:z").stdout.splitlines()
+    assert header.split()[7:10] == ["value", "unit", "uncertainty"]
+    assert correct.split()[3:] == ["correct", "band_gap", "3.47", "eV", "±", "0.02", "eV", "ZnO", "3.37", "eV", "typo"]
+    assert flag.split()[3:] == ["flag", "entropy", "±", "0.3", "J/(mol*K)", "ZnO", "42.4", "J/(mol*K)", "recheck"]
+    readmitted = run("history", "unc:c").stdout.splitlines()[1]
+    assert readmitted.split()[3:10] == ["readmit", "band_gap", "4.24", "eV", "±", "0.3", "eV"]
+    out = tmp_path / "gaps.csv"
+    assert run("export", "gaps", "--out", str(out)).exit_code == 0
+    exported = pd.read_csv(out).set_index("record_id")[["value", "uncertainty", "raw_value"]]
+    assert exported.loc["unc:z"].tolist() == [3.47, pytest.approx(0.02), 3.37]  # the corrected value, ± as stored

@@ -669,11 +669,11 @@ def _stored_value(
     temperature_K: float | None,
     pressure_Pa: float | None,
 ) -> dict[str, Any]:
-    """The key of the one stored value a decision names, and its value and unit as received; refused when none or
-    several match."""
+    """The key of the one stored value a decision names, its value and unit as received, and its uncertainty; refused
+    when none or several match."""
     rows = store.read(
-        "SELECT record_id, property, method, temperature_K, pressure_Pa, original_value, original_unit FROM properties "
-        "WHERE record_id = ? AND property = ? ORDER BY method, temperature_K, pressure_Pa",
+        "SELECT record_id, property, method, temperature_K, pressure_Pa, original_value, original_unit, uncertainty "
+        "FROM properties WHERE record_id = ? AND property = ? ORDER BY method, temperature_K, pressure_Pa",
         [record_id, property],
     )
     if method is not None:
@@ -744,7 +744,8 @@ def _readmit(
 
     The rows keep what the source gave: the corrected value's number and unit as received (`_as_received`), and the
     record's `fetched_at` when it was read (the quarantine row's time; the readmit's is the entry's `at`). The entry
-    keeps what it was made on, as a decision does: the record's formula in that read, the value as received."""
+    keeps what it was made on, as a decision does: the record's formula in that read, the value as received (and the
+    uncertainty it was stored with)."""
     if record_id is not None:
         raise CurationError("readmit takes a quarantine id, not a record id")
     row = _quarantined(store, quarantine_id, "readmit")
@@ -785,7 +786,8 @@ def _readmit(
     if index is None:
         return target, tables
     corrected, admitted = record.values[index], canonical.values[index]  # aligned: nothing of the record was rejected
-    target |= {column: admitted[column] for column in [*VALUE_KEY[1:], "original_value", "original_unit"]}
+    made_on = [*VALUE_KEY[1:], "original_value", "original_unit", "uncertainty"]
+    target |= {column: admitted[column] for column in made_on}
     return target | {"value": number_of(corrected.value), "unit": corrected.unit}, tables
 
 
