@@ -18,7 +18,7 @@ from pymatgen.core.structure import StructureError
 from pymatgen.io.cif import CifWriter
 from pymatgen.io.vasp import Poscar
 
-from matreg.catalog import Catalog, Dataset
+from matreg.catalog import Catalog, Dataset, Resolution
 from matreg.errors import ConfigError, RunRefused
 from matreg.export import dataset_query, export_dataset
 from matreg.ingest import run_ingest
@@ -2743,6 +2743,23 @@ def test_a_wide_export_of_a_store_written_before_uncertainties_has_their_columns
         [3.2, None, 5.606, None],
         [1.12, None, 2.329, None],
     ]
+
+
+def test_a_wide_export_leaves_a_median_of_several_values_without_uncertainty_and_a_lone_value_with_its_own(
+    store, tmp_path
+):
+    gap = "formula_column: formula\nid_column: id\ncitation: c\ncolumns:\n  gap: {property: band_gap, unit: eV}\n"
+    for lab, rows in (("lab-a", "z,ZnO,3.3(1)\ng,GaN,3.4(2)\n"), ("lab-b", "z,ZnO,3.5(1)\n")):
+        (tmp_path / lab).mkdir()
+        import_file(store, *_write(tmp_path / lab, f"id,formula,gap\n{rows}", f"dataset: {lab}\n{gap}"))
+    median = Dataset(description="m", version="1", properties=["band_gap"], resolve=Resolution(strategy="median"))
+    export_dataset(store, Catalog(datasets={"m": median}), "m", "csv", tmp_path / "wide.csv", layout="wide")
+    wide = pd.read_csv(tmp_path / "wide.csv").set_index("record_id")
+    shown = wide[["band_gap", "band_gap_uncertainty", "band_gap_resolved_by"]].replace({float("nan"): None})
+    assert shown.to_dict("index") == {
+        "group:ZnO": {"band_gap": 3.4, "band_gap_uncertainty": None, "band_gap_resolved_by": "median of 2"},
+        "lab-a:g": {"band_gap": 3.4, "band_gap_uncertainty": 0.2, "band_gap_resolved_by": "median of 1"},
+    }  # no statistics made up: the median's values' spread is no standard uncertainty
 
 
 def test_a_store_written_before_uncertainties_reads_them_empty_and_takes_them_on(store, tmp_path):
