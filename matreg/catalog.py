@@ -13,7 +13,7 @@ import pydantic
 from matreg.errors import ConfigError
 from matreg.resources import resource_path
 from matreg.schema import load_vocabulary
-from matreg.yamlio import load_model
+from matreg.yamlio import entry_problem, load_model
 
 Provenance = Literal["experimental", "dft", "simulated"]
 # The connector modules of matreg.sources (each has `build`) a catalog source may name; a lab file has no connector
@@ -196,17 +196,22 @@ class Catalog(pydantic.BaseModel, extra="forbid"):
     @pydantic.field_validator("sources", "datasets")
     @classmethod
     def _safe_names(cls, entries: dict[str, Any], info: pydantic.ValidationInfo) -> dict[str, Any]:
-        """A name becomes part of file names in the store (a run's lock and journal, a release's folder)."""
-        unsafe = [name for name in entries if not SAFE_NAME.fullmatch(name)]
-        if unsafe:
-            kind = info.field_name.removesuffix("s")
-            raise ValueError(
-                f"{kind} name {unsafe[0]!r} is not allowed: a {kind} name is letters, digits, '-', '_' and '.', "
-                "starting with a letter or digit (it names files in the store)"
-            )
-        if info.field_name == "sources":
-            for name in entries:
-                check_source_name(name)
+        """A name becomes part of file names in the store (a run's lock and journal, a release's folder). The error is
+        at the entry of the name (its line)."""
+        kind = info.field_name.removesuffix("s")
+        for name in entries:
+            if not SAFE_NAME.fullmatch(name):
+                raise entry_problem(
+                    cls,
+                    (name,),
+                    f"{kind} name {name!r} is not allowed: a {kind} name is letters, digits, '-', '_' and '.', "
+                    "starting with a letter or digit (it names files in the store)",
+                )
+            if kind == "source":
+                try:
+                    check_source_name(name)
+                except ValueError as exc:
+                    raise entry_problem(cls, (name,), str(exc)) from None
         return entries
 
     def source(self, name: str) -> Source:

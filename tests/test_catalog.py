@@ -12,6 +12,7 @@ from matreg.fieldmap import FieldMap, FieldSpec, SourceFieldSpec, load_field_map
 from matreg.resources import resource_path
 from matreg.schema import load_methods
 from matreg.sources.base import Attribution, SourceRecord
+from matreg.sources.lab import load_mapping
 from matreg.validation import RunStamp, harmonize
 
 
@@ -32,7 +33,7 @@ def _source(connector: str = "janaf", base_url: str = "http://u", more: str = ""
     return SOURCE.format(connector=connector, base_url=base_url, more=more)
 
 
-DATASET = "datasets:\n  d:\n    description: x\n    version: '1'\n    properties: [band_gap]\n"
+DATASET = "datasets:\n  d:\n    description: x\n    version: 1.0.0\n    properties: [band_gap]\n"
 
 
 @pytest.mark.parametrize(
@@ -45,11 +46,11 @@ DATASET = "datasets:\n  d:\n    description: x\n    version: '1'\n    properties
             r"line 6: sources\.x\.provenance",
         ),
         (
-            "datasets:\n  d:\n    description: x\n    version: '1'\n    properties: [band_gap, colour]\n",
+            "datasets:\n  d:\n    description: x\n    version: 1.0.0\n    properties: [band_gap, colour]\n",
             r"line 5: datasets\.d\.properties.*colour",
         ),
-        ("sources:\n  x:\n    title: t\n", r"line 3: sources\.x\.connector: Field required"),
-        (_source("optimade"), r"line 3: sources\.x: .*connector optimade needs 'provider'"),
+        ("sources:\n  x:\n    title: t\n", r"line 2: sources\.x\.connector: Field required"),
+        (_source("optimade"), r"line 2: sources\.x: .*connector optimade needs 'provider'"),
         (_source("optimade", more="    provider: Materials Cloud\n"), r"line 9: sources\.x\.provider"),
         (_source(more="    provider: mp\n"), r"'provider' is read by connector optimade only"),
         (
@@ -133,14 +134,17 @@ def _lines_of_key(text: str, key: str) -> list[int]:
 )
 def test_a_name_that_is_no_safe_file_name_is_refused_naming_the_file_and_the_name(tmp_path, kind, name):
     # a source's name goes into its runs' ids, which name lock and journal files: '../..' wrote them outside the store
+    # (the entry of the name is named, after one of a safe name)
     entry = _source() if kind == "source" else DATASET
+    text = entry + f"  '{name}':\n" + entry.split("\n", 2)[2]
     path = tmp_path / "catalog.yaml"
-    path.write_text(entry.replace("\n  x:\n", f"\n  '{name}':\n").replace("\n  d:\n", f"\n  '{name}':\n"))
+    path.write_text(text)
+    line = _lines_of_key(text, f"'{name}'")[0]
     with pytest.raises(ConfigError) as error:
         load_catalog(path)
     assert str(error.value) == (
-        f"{path}: line 2: {kind}s: Value error, {kind} name {name!r} is not allowed: a {kind} name is letters, "
-        "digits, '-', '_' and '.', starting with a letter or digit (it names files in the store)"
+        f"{path}: line {line}: {kind}s.{name}: Value error, {kind} name {name!r} is not allowed: a {kind} name is "
+        "letters, digits, '-', '_' and '.', starting with a letter or digit (it names files in the store)"
     )
 
 
@@ -310,3 +314,74 @@ def test_a_field_map_property_the_vocabulary_lacks_is_named_with_the_file_and_th
         f"{path}: field map of 'oqmd': 'colour' is not in the property vocabulary (a new property is declared in "
         "schemas/properties.yaml: see README, Catalog)"
     )
+
+
+def _refusal(path, text: str) -> str:
+    """The ConfigError's text that loading `text` as catalog `path` gives."""
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_catalog(path)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(("version", "number"), [("1.0", "1.0"), ("2", "2"), ("1.10", "1.10")])
+def test_a_version_yaml_reads_as_a_number_is_refused_with_the_hint_to_quote_it(tmp_path, version, number):
+    path = tmp_path / "catalog.yaml"
+    assert _refusal(path, DATASET.replace("1.0.0", version)) == (
+        f"{path}: line 4: datasets.d.version: Input should be a valid string (YAML reads {number} as a number: write "
+        f"text in quotes, '{number}')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        (
+            SOURCE.format(connector="janaf", base_url="http://u", more="")
+            + "datasets:\n  d:\n    description: x\n    version: 1.0.0\n    properties: [band_gap]\n"
+            "    resolv:\n      strategy: median\n",
+            "line 14: datasets.d: unknown key 'resolv'",
+        ),
+        (
+            "# the project's datasets\ndatasetz:\n  d:\n    description: x\n",
+            "line 2: (top level): unknown key 'datasetz'",
+        ),
+    ],
+    ids=["dataset", "top level"],
+)
+def test_an_unknown_key_of_an_indented_block_is_named_at_its_own_line(tmp_path, text, refused):
+    # it was named at the line of its block's first key (line 15, line 3)
+    path = tmp_path / "catalog.yaml"
+    assert _refusal(path, text) == f"{path}: {refused}"
+
+
+def test_an_unknown_key_of_an_indented_block_in_a_lab_mapping_is_named_at_its_own_line(tmp_path):
+    path = tmp_path / "mapping.yaml"
+    path.write_text(
+        "dataset: thermo-lab\nformula_column: formula\ncitation: notebook 7\ncolumns:\n"
+        "  Cp:\n    unit: J/(mol*K)\n    conditions:\n      temperature_K: 298.15\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_mapping(path)
+    assert str(raised.value) == f"{path}: line 7: columns.Cp: unknown key 'conditions'"
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "refused"),
+    [
+        ("-1", "line 7: datasets.d.resolve.tolerance: Input should be greater than or equal to 0"),
+        ("{band_gap: -1}", "line 7: datasets.d.resolve.tolerance.band_gap: Input should be greater than or equal to 0"),
+        (
+            "\n        band_gap: 0.1\n        enthalpy_of_formation: x",
+            "line 9: datasets.d.resolve.tolerance.enthalpy_of_formation: Input should be a valid number, unable to "
+            "parse string as a number",
+        ),
+    ],
+    ids=["number", "per property", "per property, a block"],
+)
+def test_a_tolerance_problem_is_named_by_its_yaml_keys(tmp_path, tolerance, refused):
+    # the location read 'resolve.tolerance.constrained-float', pydantic's name of one of the types it may be
+    path = tmp_path / "catalog.yaml"
+    text = DATASET + f"    resolve:\n      tolerance: {tolerance}\n"
+    assert _refusal(path, text) == f"{path}: {refused}"
