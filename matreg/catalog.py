@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -12,7 +13,7 @@ import pydantic
 
 from matreg.errors import ConfigError
 from matreg.resources import resource_path
-from matreg.schema import load_vocabulary
+from matreg.schema import canonical_method, load_vocabulary
 from matreg.yamlio import entry_problem, load_model
 
 Provenance = Literal["experimental", "dft", "simulated"]
@@ -30,6 +31,13 @@ MERGED_ROW_PREFIX = f"{MERGED_ROWS_SOURCE}:"
 # merges) and their records, and the rule that gave each row ('median of 2', 'prefer experimental')
 RESOLVED_BY = "resolved_by"
 RESOLUTION_COLUMNS = ("spread", "records", RESOLVED_BY)
+# What one entry of each list of a dataset's selection names
+SELECTED = {"properties": "property", "sources": "source", "provenance": "provenance", "methods": "method"}
+
+
+def preference_label(name: str) -> str:
+    """A provenance or method as `prefer` compares it: the method vocabulary's name (of an alias), letter case aside."""
+    return canonical_method(name).casefold()
 
 
 def check_source_name(name: str, kind: str = "source") -> str:
@@ -142,6 +150,12 @@ class Resolution(pydantic.BaseModel, extra="forbid"):
     # enthalpy_of_formation: 2.0}; a property it does not name: the default)
     tolerance: pydantic.NonNegativeFloat | dict[str, pydantic.NonNegativeFloat] | None = None
 
+    @pydantic.field_validator("prefer")
+    @classmethod
+    def _each_preference_once(cls, prefer: list[str]) -> list[str]:
+        """An entry naming what an earlier one names took over its rank ([PBE, HSE06, GGA-PBE] put HSE06 first)."""
+        return _listed_once(cls, prefer, preference_label, "provenance or method once (a later one ranks nothing)")
+
     @pydantic.field_validator("tolerance")
     @classmethod
     def _tolerances_of_known_properties(cls, tolerance: float | dict[str, float] | None) -> float | dict | None:
@@ -185,6 +199,39 @@ class Dataset(pydantic.BaseModel, extra="forbid"):
         if unknown:
             raise ValueError(f"not in the property vocabulary: {', '.join(unknown)}")
         return properties
+
+    @pydantic.field_validator("sources", "provenance", "methods")
+    @classmethod
+    def _selects_some(cls, names: list[str] | None, info: pydantic.ValidationInfo) -> list[str] | None:
+        """An empty list selected every value, as no list does."""
+        if names == []:
+            what = SELECTED[info.field_name]
+            raise ValueError(f"an empty list selects nothing; leave the key out to select every {what}")
+        return names
+
+    @pydantic.field_validator("properties", "sources", "provenance", "methods")
+    @classmethod
+    def _each_once(cls, names: list[str] | None, info: pydantic.ValidationInfo) -> list[str] | None:
+        """A property listed twice made a wide export's columns twice; a method by two of its names too."""
+        label = preference_label if info.field_name == "methods" else str
+        return _listed_once(cls, names, label, f"{SELECTED[info.field_name]} once") if names else names
+
+
+def _listed_once(
+    model: type[pydantic.BaseModel], names: list[str], label: Callable[[str], str], what: str
+) -> list[str]:
+    """`names`, when none names (by its `label`) what one before it names; else the entry error (its line) of the first
+    that does, naming both, asking to give each `what`."""
+    firsts: dict[str, int] = {}
+    for n, name in enumerate(names):
+        first = firsts.setdefault(label(name), n)
+        if first != n:
+            earlier = names[first]
+            repeat = (
+                f"{name!r} is listed twice" if earlier == name else f"{name!r} names what {earlier!r} before it names"
+            )
+            raise entry_problem(model, (n,), f"{repeat}: give each {what}")
+    return names
 
 
 class Catalog(pydantic.BaseModel, extra="forbid"):

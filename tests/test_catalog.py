@@ -4,9 +4,11 @@ from datetime import UTC, datetime
 
 import pydantic
 import pytest
+from typer.testing import CliRunner
 
 import matreg.sources
 from matreg.catalog import CONNECTORS, load_catalog
+from matreg.cli import app
 from matreg.errors import ConfigError
 from matreg.fieldmap import FieldMap, FieldSpec, SourceFieldSpec, load_field_map
 from matreg.resources import resource_path
@@ -322,6 +324,87 @@ def _refusal(path, text: str) -> str:
     with pytest.raises(ConfigError) as raised:
         load_catalog(path)
     return str(raised.value)
+
+
+PREFER = DATASET + "    resolve:\n      strategy: prefer\n      prefer:\n"  # then one entry a line, from line 9
+
+
+@pytest.mark.parametrize(
+    ("prefer", "line", "repeat"),
+    [
+        (["PBE", "HSE06", "GGA-PBE"], 11, "'GGA-PBE' names what 'PBE' before it names"),
+        (["PBE", "HSE06", "PBE"], 11, "'PBE' is listed twice"),
+        (["experimental", "Experimental"], 10, "'Experimental' names what 'experimental' before it names"),
+        (["PBE+U", "GGA + U"], 10, "'GGA + U' names what 'PBE+U' before it names"),
+    ],
+    ids=["alias", "twice", "letter case", "alias spaced"],
+)
+def test_a_prefer_entry_naming_what_an_earlier_one_names_is_refused_with_both_and_its_line(
+    tmp_path, prefer, line, repeat
+):
+    # the later entry's rank replaced the earlier one's: [PBE, HSE06, GGA-PBE] kept HSE06 values over PBE ones
+    path = tmp_path / "catalog.yaml"
+    text = PREFER + "".join(f"        - {entry}\n" for entry in prefer)
+    assert _refusal(path, text) == (
+        f"{path}: line {line}: datasets.d.resolve.prefer.{len(prefer) - 1}: Value error, {repeat}: give each "
+        "provenance or method once (a later one ranks nothing)"
+    )
+
+
+def test_prefer_entries_of_distinct_names_load_in_their_order(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(PREFER + "".join(f"        - {e}\n" for e in ["experimental", "HSE06", "PBE+U", "PBE"]))
+    assert load_catalog(path).dataset("d").resolve.prefer == ["experimental", "HSE06", "PBE+U", "PBE"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "refused"),
+    [
+        (
+            "properties: [band_gap, band_gap]",
+            "properties.1: Value error, 'band_gap' is listed twice: give each property",
+        ),
+        ("sources: [mp, lab-a, mp]", "sources.2: Value error, 'mp' is listed twice: give each source"),
+        (
+            "provenance: [dft, experimental, dft]",
+            "provenance.2: Value error, 'dft' is listed twice: give each provenance",
+        ),
+        (
+            "methods: [PBE, GGA-PBE]",
+            "methods.1: Value error, 'GGA-PBE' names what 'PBE' before it names: give each method",
+        ),
+    ],
+    ids=["properties", "sources", "provenance", "methods"],
+)
+def test_a_dataset_list_naming_one_entry_twice_is_refused_with_its_line(tmp_path, entry, refused):
+    path = tmp_path / "catalog.yaml"
+    text = DATASET.replace("    properties: [band_gap]\n", "") + f"    {entry}\n"
+    if not entry.startswith("properties"):
+        text += "    properties: [band_gap]\n"
+    assert _refusal(path, text) == f"{path}: line 5: datasets.d.{refused} once"
+
+
+def test_export_of_a_catalog_listing_a_property_twice_exits_2_naming_the_line(tmp_path):
+    # a wide export crashed in pyarrow: "Duplicate column names found"
+    path = tmp_path / "catalog.yaml"
+    path.write_text(DATASET.replace("[band_gap]", "[band_gap, band_gap]"), encoding="utf-8")
+    args = ["export", "d", "--store", str(tmp_path / "store"), "--catalog", str(path), "--layout", "wide"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x.parquet")])
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {path}: line 5: datasets.d.properties.1: Value error, 'band_gap' is listed twice: give each "
+        "property once\n",
+    )
+
+
+@pytest.mark.parametrize(("key", "what"), [("sources", "source"), ("provenance", "provenance"), ("methods", "method")])
+def test_an_empty_selection_list_is_refused_with_its_line(tmp_path, key, what):
+    # an empty list selected every value (no filter), and the release card said "sources ."
+    path = tmp_path / "catalog.yaml"
+    assert _refusal(path, DATASET + f"    {key}: []\n") == (
+        f"{path}: line 6: datasets.d.{key}: Value error, an empty list selects nothing; leave the key out to select "
+        f"every {what}"
+    )
 
 
 @pytest.mark.parametrize(("version", "number"), [("1.0", "1.0"), ("2", "2"), ("1.10", "1.10")])

@@ -29,12 +29,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from matreg.catalog import MERGED_ROW_PREFIX, RESOLUTION_COLUMNS, RESOLVED_BY, Resolution
+from matreg.catalog import MERGED_ROW_PREFIX, RESOLUTION_COLUMNS, RESOLVED_BY, Resolution, preference_label
 from matreg.curate.link import link_records, map_distinct
 from matreg.curate.review import apply_curation, curation_log
 from matreg.errors import ConfigError
 from matreg.formula import atoms_per_unit
-from matreg.schema import canonical_method, load_vocabulary, value_conditions
+from matreg.schema import load_vocabulary, value_conditions
 from matreg.store import Store
 from matreg.units import is_molar
 
@@ -128,8 +128,8 @@ def unmatched_preferences(values: pd.DataFrame, prefer: list[str]) -> str | None
     """A warning naming the entries of `prefer` that match no provenance or method of `values` (they rank nothing),
     with the provenances and methods there are; None when every entry matches."""
     labels = [label for column in ("provenance", "method") for label in values[column].dropna().unique()]
-    present = {_label(str(label)) for label in labels}
-    unmatched = [name for name in prefer if _label(name) not in present]
+    present = {preference_label(str(label)) for label in labels}
+    unmatched = [name for name in prefer if preference_label(name) not in present]
     if not unmatched:
         return None
     methods = ", ".join(sorted(map(str, values["method"].dropna().unique()))) or "none"
@@ -203,15 +203,12 @@ def _preference(long: pd.DataFrame, groups: pd.DataFrame, prefer: list[str]) -> 
 
 def _ranks(values: pd.DataFrame, prefer: list[str]) -> pd.Series:
     """Each row's place in `prefer` by its provenance or method (whichever ranks better); unnamed rows rank last."""
-    place = {_label(name): n for n, name in enumerate(prefer)}
+    place = {preference_label(name): n for n, name in enumerate(prefer)}
     last = len(prefer)
-    ranks = [values[column].fillna("").map(_label).map(place).fillna(last) for column in ("method", "provenance")]
+    ranks = [
+        values[column].fillna("").map(preference_label).map(place).fillna(last) for column in ("method", "provenance")
+    ]
     return pd.concat(ranks, axis=1).min(axis=1).astype(int)
-
-
-def _label(name: str) -> str:
-    """A provenance or method as `prefer` compares it: the method vocabulary's name (of an alias), letter case aside."""
-    return canonical_method(name).casefold()
 
 
 def _medians(keyed: pd.DataFrame, databases: Mapping[str, str]) -> pd.DataFrame:
