@@ -31,8 +31,18 @@ MERGED_ROW_PREFIX = f"{MERGED_ROWS_SOURCE}:"
 # merges) and their records, and the rule that gave each row ('median of 2', 'prefer experimental')
 RESOLVED_BY = "resolved_by"
 RESOLUTION_COLUMNS = ("spread", "records", RESOLVED_BY)
+# A release's version (a catalog dataset's, `matreg release --version`): semantic versioning without leading zeros or
+# build metadata ('01.0.0' and '1.0.0+b' would be second releases of 1.0.0)
+_RELEASE_VERSION = re.compile(r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?")
 # What one entry of each list of a dataset's selection names
 SELECTED = {"properties": "property", "sources": "source", "provenance": "provenance", "methods": "method"}
+
+
+def version_problem(version: str) -> str | None:
+    """Why `version` cannot be a release's (`_RELEASE_VERSION`); None when it can."""
+    if _RELEASE_VERSION.fullmatch(version):
+        return None
+    return f"invalid version '{version}' (expected X.Y.Z or X.Y.Z-pre, e.g. 1.0.0 or 1.1.0-rc.1)"
 
 
 def preference_label(name: str) -> str:
@@ -283,5 +293,15 @@ def default_catalog_path() -> Path:
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
-    """Load and check a catalog; errors name the file and line."""
-    return load_model(path or default_catalog_path(), Catalog)
+    """Load and check a catalog; errors name the file and line. Its datasets' versions are release versions (a Dataset
+    made in Python may carry any label)."""
+    return load_model(path or default_catalog_path(), Catalog, check=_release_versions)
+
+
+def _release_versions(catalog: Catalog) -> None:
+    """The entry error of the first dataset whose version `matreg release` would refuse (`version_problem`): the
+    version the catalog shows and exports write."""
+    for name, dataset in catalog.datasets.items():
+        problem = version_problem(dataset.version)
+        if problem:
+            raise entry_problem(catalog, ("datasets", name, "version"), problem)

@@ -49,11 +49,15 @@ def load_yaml(path: Path) -> Any:
     return _parse(path, yaml.load)
 
 
-def load_model(path: Path, model: type[Model]) -> Model:
-    """Validate a YAML file against `model`; errors name the file, line and field."""
+def load_model(path: Path, model: type[Model], check: Callable[[Model], None] | None = None) -> Model:
+    """Validate a YAML file against `model`; errors name the file, line and field. `check` may refuse, as
+    `entry_problem`s, what the file may not say that the model takes (reported as the model's own problems are)."""
     data = load_yaml(path)
     try:
-        return model.model_validate(data if data is not None else {})
+        loaded = model.model_validate(data if data is not None else {})
+        if check is not None:
+            check(loaded)
+        return loaded
     except pydantic.ValidationError as exc:
         tree = _parse(path, yaml.compose)  # the node tree only to report the lines
         raise ConfigError(f"{path}: {_problems(exc.errors(), data, tree)}") from exc

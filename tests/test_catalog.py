@@ -407,6 +407,18 @@ def test_an_empty_selection_list_is_refused_with_its_line(tmp_path, key, what):
     )
 
 
+@pytest.mark.parametrize("version", ["latest", "v1.0.0", "'1.0'", "1.0.0+build.5", "01.0.0", "''"])
+def test_a_dataset_version_that_is_no_release_version_is_refused_with_its_line(tmp_path, version):
+    # it was shown ('vv1.0.0') and written into export sidecars; only `matreg release` refused it, naming no file
+    path = tmp_path / "catalog.yaml"
+    text = DATASET.replace("1.0.0", version) + "    provenance: [dft]\n"
+    shown = version.strip("'")
+    assert _refusal(path, text) == (
+        f"{path}: line 4: datasets.d.version: Value error, invalid version '{shown}' (expected X.Y.Z or X.Y.Z-pre, "
+        "e.g. 1.0.0 or 1.1.0-rc.1)"
+    )
+
+
 @pytest.mark.parametrize(("version", "number"), [("1.0", "1.0"), ("2", "2"), ("1.10", "1.10")])
 def test_a_version_yaml_reads_as_a_number_is_refused_with_the_hint_to_quote_it(tmp_path, version, number):
     path = tmp_path / "catalog.yaml"
@@ -414,6 +426,13 @@ def test_a_version_yaml_reads_as_a_number_is_refused_with_the_hint_to_quote_it(t
         f"{path}: line 4: datasets.d.version: Input should be a valid string (YAML reads {number} as a number: write "
         f"text in quotes, '{number}')"
     )
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "'0.1.0'", "1.1.0-rc.1", "2.0.0-beta"])
+def test_release_versions_load(tmp_path, version):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(DATASET.replace("1.0.0", version), encoding="utf-8")
+    assert load_catalog(path).dataset("d").version == version.strip("'")
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from matreg import __version__
-from matreg.catalog import RESOLUTION_COLUMNS, SAFE_NAME, Catalog, Dataset
+from matreg.catalog import RESOLUTION_COLUMNS, SAFE_NAME, Catalog, Dataset, version_problem
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import ConfigError, StoreError, UnknownName
@@ -51,9 +51,8 @@ NOT_COMPARED = {"fetched_at"}  # fetching unchanged data again is not a change o
 RECORD_FIELDS = ["source_id", "formula", "formula_original", "name", "phase"]  # the record's, in each row of its values
 MATERIAL_FIELDS = {"spacegroup_number": "spacegroup_number", "nsites": "nsites", "structure_sha256": "structure"}
 VERSION_CHANGED = "database version changed"  # a diff's row of the values whose only change is their database version
-# A new release's version: semantic versioning without leading zeros or build metadata ('01.0.0' and '1.0.0+b'
-# would be second releases of 1.0.0); an existing release is read by any version matreg ever accepted
-_NEW_VERSION = re.compile(r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?")
+# A new release's version is a catalog's (matreg.catalog.version_problem); an existing release is read by any version
+# matreg ever accepted
 _VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
 
 
@@ -176,8 +175,9 @@ def _databases(catalog: Catalog) -> dict[str, str]:
 
 def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
     """Freeze dataset `name` as `version` (payload, manifest, card); StoreError if that version exists."""
-    if not _NEW_VERSION.fullmatch(version):
-        raise ConfigError(f"invalid version '{version}' (expected X.Y.Z or X.Y.Z-pre, e.g. 1.0.0 or 1.1.0-rc.1)")
+    problem = version_problem(version)
+    if problem:
+        raise ConfigError(problem)
     final = release_dir(store, name, version)
     _refuse_existing(store, final, name, version)
     store.remove_leftovers()
