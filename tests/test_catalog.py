@@ -470,6 +470,27 @@ def test_an_unknown_key_of_an_indented_block_in_a_lab_mapping_is_named_at_its_ow
 
 
 @pytest.mark.parametrize(
+    ("condition", "refused"),
+    [
+        ("temperature_K: -5", "temperature_K: Input should be greater than or equal to 0"),
+        ("temperature_K: .nan", "temperature_K: Input should be a finite number"),
+        ("temperature_K: .inf", "temperature_K: Input should be a finite number"),
+        ("pressure_Pa: -1.0e+5", "pressure_Pa: Input should be greater than or equal to 0"),
+        ("pressure_Pa: .nan", "pressure_Pa: Input should be a finite number"),
+    ],
+)
+def test_a_negative_or_non_finite_condition_is_refused_with_its_line(tmp_path, condition, refused):
+    path = tmp_path / "catalog.yaml"
+    assert _refusal(path, DATASET + f"    {condition}\n") == f"{path}: line 6: datasets.d.{refused}"
+
+
+def test_conditions_of_zero_and_more_load(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(DATASET + "    temperature_K: 0\n    pressure_Pa: 1.0e+5\n", encoding="utf-8")
+    assert (load_catalog(path).dataset("d").temperature_K, load_catalog(path).dataset("d").pressure_Pa) == (0, 1e5)
+
+
+@pytest.mark.parametrize(
     ("tolerance", "refused"),
     [
         ("-1", "line 7: datasets.d.resolve.tolerance: Input should be greater than or equal to 0"),
