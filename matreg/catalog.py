@@ -249,6 +249,7 @@ class Catalog(pydantic.BaseModel, extra="forbid"):
 
     sources: dict[str, Source] = {}
     datasets: dict[str, Dataset] = {}
+    _file: Path | None = pydantic.PrivateAttr(default=None)  # the file it was read from (`load_catalog`), if one
 
     @pydantic.field_validator("sources", "datasets")
     @classmethod
@@ -272,16 +273,21 @@ class Catalog(pydantic.BaseModel, extra="forbid"):
         return entries
 
     def source(self, name: str) -> Source:
-        """A source by name; ConfigError naming the known ones otherwise."""
+        """A source by name; ConfigError naming the catalog's file and the known ones otherwise."""
         if name not in self.sources:
-            raise ConfigError(f"unknown source '{name}' (catalog has: {', '.join(self.sources) or 'none'})")
+            raise self._unknown("source", name, list(self.sources))
         return self.sources[name]
 
     def dataset(self, name: str) -> Dataset:
-        """A dataset by name; ConfigError naming the known ones otherwise."""
+        """A dataset by name; ConfigError naming the catalog's file and the known ones otherwise."""
         if name not in self.datasets:
-            raise ConfigError(f"unknown dataset '{name}' (catalog has: {', '.join(self.datasets) or 'none'})")
+            raise self._unknown("dataset", name, list(self.datasets))
         return self.datasets[name]
+
+    def _unknown(self, kind: str, name: str, known: list[str]) -> ConfigError:
+        """The error of a `kind` this catalog does not have: 'unknown dataset 'x' (catalog c3.yaml has: a, b)'."""
+        catalog = f"catalog {self._file}" if self._file else "catalog"
+        return ConfigError(f"unknown {kind} '{name}' ({catalog} has: {', '.join(known) or 'none'})")
 
 
 def default_catalog_path() -> Path:
@@ -293,9 +299,12 @@ def default_catalog_path() -> Path:
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
-    """Load and check a catalog; errors name the file and line. Its datasets' versions are release versions (a Dataset
-    made in Python may carry any label)."""
-    return load_model(path or default_catalog_path(), Catalog, check=_release_versions)
+    """Load and check a catalog; errors name the file and line (and it names its file: `Catalog.dataset`). Its
+    datasets' versions are release versions (a Dataset made in Python may carry any label)."""
+    path = path or default_catalog_path()
+    catalog = load_model(path, Catalog, check=_release_versions)
+    catalog._file = path
+    return catalog
 
 
 def _release_versions(catalog: Catalog) -> None:

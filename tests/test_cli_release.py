@@ -1,6 +1,7 @@
 """`matreg release`, `matreg diff` and `matreg export --release` end to end on the JANAF replay and the lab file."""
 
 import json
+import shutil
 
 import pytest
 from conftest import cli_import
@@ -111,13 +112,19 @@ def test_an_export_of_a_release_with_a_folder_at_its_sidecar_writes_nothing(fill
     assert [path.name for path in (tmp_path / "out").iterdir()] == [f"{name}.meta.json"]  # no data or temp file
 
 
+def add_dataset(catalog_path, name: str, *fields: str) -> None:
+    """Add to the catalog dataset `name` (description d, version 0.1.0) with `fields`, YAML lines ('sources: [x]')."""
+    lines = ["description: d", "version: 0.1.0", *fields]
+    catalog_path.write_text(
+        catalog_path.read_text(encoding="utf-8") + f"  {name}:\n" + "".join(f"    {line}\n" for line in lines),
+        encoding="utf-8",
+    )
+
+
 def add_prefer_dataset(catalog_path, prefer: str) -> None:
     """Add to the catalog the band-gap dataset 'gaps-prefer', resolved by strategy prefer in the order `prefer`."""
-    catalog_path.write_text(
-        catalog_path.read_text(encoding="utf-8")
-        + "  gaps-prefer:\n    description: d\n    version: 0.1.0\n    properties: [band_gap]\n"
-        + f"    resolve: {{strategy: prefer, prefer: [{prefer}]}}\n",
-        encoding="utf-8",
+    add_dataset(
+        catalog_path, "gaps-prefer", "properties: [band_gap]", f"resolve: {{strategy: prefer, prefer: [{prefer}]}}"
     )
 
 
@@ -199,3 +206,21 @@ def test_a_release_warns_of_a_stale_readmit_of_its_selection_whose_record_has_no
         f"warning: review decision {entry} (readmit lab:K-2 band_gap at 300 K): {why}: the readmitted value is not "
         "shown; decide again with `matreg review`\n"
     )
+
+
+def test_an_unknown_dataset_names_the_catalog_file_read(filled, catalog_path, tmp_path, monkeypatch):
+    """--catalog, else MATREG_CATALOG, else ./catalog.yaml (README, Catalog): the error names the file it read."""
+    monkeypatch.chdir(tmp_path)
+    local = tmp_path / "catalog.yaml"  # the `catalog_path` fixture's: the working directory's catalog.yaml
+    other = tmp_path / "c3.yaml"
+    other.write_text(local.read_text(encoding="utf-8").replace("  gaps:\n", "  gaps-exp:\n"), encoding="utf-8")
+    shutil.copyfile(other, tmp_path / "other.yaml")
+    out = str(tmp_path / "x.csv")
+    monkeypatch.setenv("MATREG_CATALOG", "c3.yaml")
+    for catalog, args in (("c3.yaml", ()), ("other.yaml", ("--catalog", "other.yaml"))):
+        result = filled("export", "gaps-dft", "--out", out, *args)
+        assert result.exit_code == 2
+        assert result.stderr == f"error: unknown dataset 'gaps-dft' (catalog {catalog} has: thermo, gaps-exp)\n"
+    monkeypatch.delenv("MATREG_CATALOG")
+    result = filled("export", "gaps-dft", "--out", out)
+    assert result.stderr == "error: unknown dataset 'gaps-dft' (catalog catalog.yaml has: thermo, gaps)\n"
