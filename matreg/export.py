@@ -26,6 +26,13 @@ _WRITTEN = ("database_version", "citation", "license", "source_url", "fetched_at
 # A record read from a local copy (file:///home/alice/janaf/Al-001.txt) is published by its file's name only
 # (file:Al-001.txt, as a lab file's rows are): no local path goes into an export or a release.
 _LOCAL_FOLDER = r"'(?i)^file://[^?#]*/'"  # (a scheme in any case: FILE:///...)
+# The filters of a dataset that name what they select: the table alias and column each reads, what it calls them
+_NAMED_FILTERS = {
+    "sources": ("m", "source", "sources"),
+    "provenance": ("p", "provenance", "provenances"),
+    "methods": ("p", "method", "methods"),
+}
+_LISTED = 10  # the names a warning lists of a longer list
 
 
 def _written_column(column: str) -> str:
@@ -167,6 +174,46 @@ def nothing_selected(name: str, dataset: Dataset, selected: pd.DataFrame, prop: 
         f"dataset '{name}' selects {values}{of} ({selection}), but the curation log rejected {them} (records "
         f"{named}): `matreg history RECORD_ID` shows who rejected what and why, and `matreg review accept RECORD_ID` "
         "(with --property for a value) takes a rejection back"
+    )
+
+
+def selection_warnings(
+    store: Store, name: str, dataset: Dataset, raw: pd.DataFrame, curated: pd.DataFrame
+) -> list[str]:
+    """What of dataset `name`'s selection its rows lack: the entries of `sources`, `provenance` and `methods` that
+    select none of its stored values (`raw`), with what its other filters select (`_unmatched_entries`), and each
+    property with no value after the curation log (`curated`; `nothing_selected` says why)."""
+    unmatched = [_unmatched_entries(store, name, dataset, raw, key) for key in _NAMED_FILTERS]
+    empty = [prop for prop in dataset.properties if not (curated["property"] == prop).any()]
+    return [
+        *filter(None, unmatched),
+        *(nothing_selected(name, dataset, raw[raw["property"] == prop], prop) for prop in empty),
+    ]
+
+
+def _unmatched_entries(store: Store, name: str, dataset: Dataset, raw: pd.DataFrame, key: str) -> str | None:
+    """A warning naming the entries of filter `key` that select none of the dataset's stored values `raw`, with that
+    column's values among those the dataset's other filters select (a misspelt name's right spelling); None if every
+    entry selects some."""
+    table, column, plural = _NAMED_FILTERS[key]
+    entries, present = getattr(dataset, key) or [], raw[column].dropna()
+    if key == "methods":  # a method selects its qualified ones and aliases, as the query does
+        unmatched = load_methods().selecting_none(entries, present)
+    else:
+        unmatched = [entry for entry in entries if entry not in set(present)]
+    if not unmatched:
+        return None
+    where, params = selection_sql(dataset.model_copy(update={key: None}))
+    others = store.read(
+        f"SELECT DISTINCT {table}.{column} AS name FROM properties p JOIN materials m USING (record_id) "
+        f"WHERE {where} AND {table}.{column} IS NOT NULL ORDER BY 1",
+        params,
+    )["name"].tolist()
+    listed = ", ".join(others[:_LISTED]) + (f" and {len(others) - _LISTED} more" if len(others) > _LISTED else "")
+    select = "selects" if len(unmatched) == 1 else "select"
+    return (
+        f"dataset '{name}': {key}: {', '.join(unmatched)} {select} no value (of the values its other filters select, "
+        f"the {plural} are: {listed})"
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -342,6 +342,11 @@ class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
         selected |= {f"{name} ({q})" for name in wanted if self._qualifiable(name) for q in self.qualifiers}
         aliases = [alias for name in selected if name in self.root for alias in self.root[name].aliases]
         return sorted({_folded(name) for name in [*selected, *aliases]})
+
+    def selecting_none(self, names: list[str], methods: Iterable[str]) -> list[str]:
+        """The names of a dataset's `methods:` that select none of `methods` (stored labels, as `selected_by`)."""
+        present = {_folded(method) for method in methods}
+        return [name for name in names if present.isdisjoint(self.selected_by([name]))]
 
 
 def _folded(method: str) -> str:

@@ -208,6 +208,65 @@ def test_a_release_warns_of_a_stale_readmit_of_its_selection_whose_record_has_no
     )
 
 
+LAB_METHOD = "optical absorption / transport (compiled)"  # examples/lab/mapping.yaml's
+
+
+def test_exports_and_releases_warn_of_each_filter_entry_that_selects_no_value(filled, catalog_path, tmp_path):
+    """A steward's misspelt source, method or provenance selects nothing: each is named, with what the dataset's other
+    filters select, on stderr and in the card; the values the other entries select are exported and released."""
+    add_dataset(
+        catalog_path,
+        "gaps-typos",
+        "properties: [band_gap]",
+        "sources: [demo-lab-bandgaps, demo-lab-bandgapz, janaf]",  # janaf has no band gap
+        "provenance: [experimental, simulated]",
+        f"methods: ['{LAB_METHOD}', HSE6]",
+    )
+    warnings = [
+        "dataset 'gaps-typos': sources: demo-lab-bandgapz, janaf select no value (of the values its other filters "
+        "select, the sources are: demo-lab-bandgaps)",
+        "dataset 'gaps-typos': provenance: simulated selects no value (of the values its other filters select, the "
+        "provenances are: experimental)",
+        f"dataset 'gaps-typos': methods: HSE6 selects no value (of the values its other filters select, the methods "
+        f"are: {LAB_METHOD})",
+    ]
+    stderr = "".join(f"warning: {warning}\n" for warning in warnings)
+    result = filled("export", "gaps-typos", "--out", str(tmp_path / "gaps.csv"))
+    assert result.exit_code == 0 and "gaps-typos (the store now, unreleased): 30 rows" in result.stdout
+    assert result.stderr == stderr
+    result = filled("export", "gaps-typos", "--format", "torch", "--out", str(tmp_path / "torch"))
+    assert result.exit_code == 0 and result.stderr.startswith(stderr)
+    result = filled("release", "gaps-typos")
+    assert result.exit_code == 0 and result.stderr == stderr and "gaps-typos 0.1.0: 30 rows" in result.stdout
+    card = (tmp_path / "store" / "releases" / "gaps-typos" / "0.1.0" / "README.md").read_text(encoding="utf-8")
+    assert all(f"\n- Warning: {warning}.\n" in card for warning in warnings)
+    add_dataset(catalog_path, "gaps-all-wrong", "properties: [band_gap]", "sources: [demo-lab-bandgapz]")
+    result = filled("release", "gaps-all-wrong")  # every name wrong: the one-line error, as before
+    assert result.exit_code == 1 and result.stderr == (
+        "error: dataset 'gaps-all-wrong' selects no values in the store (properties band_gap; sources "
+        "demo-lab-bandgapz): nothing to release\n"
+    )
+
+
+def test_a_property_of_a_dataset_with_no_value_is_warned_of_and_the_card_says_it_has_none(
+    filled, catalog_path, tmp_path
+):
+    """JANAF's tables are stored at 298.15 K (no --all-temperatures): no heat capacity at 300 K, the lab's band gaps
+    are."""
+    add_dataset(catalog_path, "gaps-cp", "properties: [band_gap, heat_capacity_cp]", "temperature_K: 300")
+    warning = (
+        "dataset 'gaps-cp' selects no values of heat_capacity_cp in the store (properties band_gap, heat_capacity_cp; "
+        "temperature_K 300.0)"
+    )
+    result = filled("export", "gaps-cp", "--out", str(tmp_path / "gaps.csv"))
+    assert result.exit_code == 0 and result.stderr == f"warning: {warning}\n"
+    result = filled("release", "gaps-cp")
+    assert result.exit_code == 0 and result.stderr == f"warning: {warning}\n"
+    card = (tmp_path / "store" / "releases" / "gaps-cp" / "0.1.0" / "README.md").read_text(encoding="utf-8")
+    assert "| band_gap | eV | 30 |\n| heat_capacity_cp | J/(mol*K) | 0 |" in card
+    assert f"\n- Warning: {warning}.\n" in card
+
+
 def test_an_unknown_dataset_names_the_catalog_file_read(filled, catalog_path, tmp_path, monkeypatch):
     """--catalog, else MATREG_CATALOG, else ./catalog.yaml (README, Catalog): the error names the file it read."""
     monkeypatch.chdir(tmp_path)

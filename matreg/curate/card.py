@@ -224,7 +224,7 @@ def readme_text(
         f"# {manifest['dataset']} {manifest['version']}\n\n{content['description']}\n\n"
         f"Released {manifest['released_at']} with matreg {manifest['matreg_version']}. "
         f"Content hash (`content_sha256` in `manifest.json`): `{manifest['content_sha256']}`.",
-        _what(content),
+        _what(content, payload),
         _from_where(content),
         _how_curated(content, payload, warnings),
         _provenance_mix(content, plots, directory),
@@ -236,13 +236,16 @@ def readme_text(
     return "\n\n".join(sections) + "\n"
 
 
-def _what(content: dict) -> str:
-    payload = content["payload"]
-    rows = [[prop, unit] for prop, unit in content["units"].items()]
+def _what(content: dict, payload: pd.DataFrame) -> str:
+    """The payload file, and each property of the selection with its unit and released values (0: the dataset
+    selects none, as its warnings say)."""
+    released = payload["property"].value_counts()
+    rows = [[prop, unit, str(released.get(prop, 0))] for prop, unit in content["units"].items()]
+    file = content["payload"]
     return (
-        f"## What\n\n{payload['rows']} values of {payload['records']} records in `{payload['file']}` "
-        f"(sha256 `{payload['sha256']}`), one value per row in the canonical unit of its property:\n\n"
-        + _markdown_table(["property", "unit"], rows)
+        f"## What\n\n{file['rows']} values of {file['records']} records in `{file['file']}` "
+        f"(sha256 `{file['sha256']}`), one value per row in the canonical unit of its property:\n\n"
+        + _markdown_table(["property", "unit", "values"], rows)
         + _materials_file(content)
     )
 

@@ -32,7 +32,15 @@ from matreg.catalog import RESOLUTION_COLUMNS, SAFE_NAME, Catalog, Dataset, vers
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import ConfigError, StoreError, UnknownName
-from matreg.export import WIDE_INDEX, dataset_query, distinct, nothing_selected, selection_sql, to_wide
+from matreg.export import (
+    WIDE_INDEX,
+    dataset_query,
+    distinct,
+    nothing_selected,
+    selection_sql,
+    selection_warnings,
+    to_wide,
+)
 from matreg.http import public_url
 from matreg.schema import load_vocabulary, stable_type, value_key
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
@@ -62,8 +70,9 @@ class CuratedRows:
 
     `carried` are the curated values the released rows carry, each with its own source, provenance, licence and
     citation: what sources, licences and counts are made of (a median's row joins the texts of the values it merges).
-    `warnings` say what in the catalog's resolution did nothing (a `prefer` entry no value has), and which review
-    decisions on the rows a steward should make again (`decisions_to_redo`: not applied)."""
+    `warnings` say what in the catalog's selection and resolution did nothing (a `sources`, `provenance`, `methods` or
+    `prefer` entry no value has, a property with no value), and which review decisions on the rows a steward should
+    make again (`decisions_to_redo`: not applied)."""
 
     raw: pd.DataFrame
     curated: pd.DataFrame
@@ -76,8 +85,8 @@ class CuratedRows:
 
 def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     """Select a dataset's rows, apply the curation log, link records and resolve each group per the catalog; log
-    the warnings: the resolution's, and the review decisions to make again (the command line prints them on
-    stderr)."""
+    the warnings: the resolution's, the selection's (`selection_warnings`, where it has rows), and the review
+    decisions to make again (the command line prints them on stderr)."""
     # Imported here: linking loads pymatgen's StructureMatcher, which only releases and exports need.
     from matreg.curate.conflicts import resolve, unmatched_preferences
     from matreg.curate.link import link_records
@@ -92,6 +101,8 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     carried = curated if dataset.resolve.strategy == "median" else resolved  # a median merges every curated value
     unmatched = unmatched_preferences(curated, dataset.resolve.prefer)  # (a prefer list: strategy prefer's only)
     warnings = [f"dataset '{name}': {unmatched}"] if unmatched else []
+    if len(resolved):  # (no rows: the error says what was selected)
+        warnings += selection_warnings(store, name, dataset, raw, curated)
     readmitted = _readmitted_records(store, dataset, log)  # of a stale readmit, a record may have no value left
     redo = decisions_to_redo(store, raw, dataset.properties, records=readmitted)
     warnings += [redo_text(entry) for entry in redo.itertuples()]
