@@ -268,7 +268,8 @@ def diff_command(
     fmt: FormatOpt = "table",
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
-    """List the records and values added, removed and changed from release A to release B."""
+    """List what of the dataset's selection and resolution changed, then the records and values added, removed and
+    changed, from release A to release B."""
     from matreg.cli_format import echo_frame
     from matreg.curate.release import diff, diff_summary
 

@@ -267,6 +267,34 @@ def test_a_property_of_a_dataset_with_no_value_is_warned_of_and_the_card_says_it
     assert f"\n- Warning: {warning}.\n" in card
 
 
+def test_a_diff_says_first_which_keys_of_the_selection_and_resolution_changed(filled, catalog_path):
+    assert filled("release", "gaps", "--version", "1.0.0").exit_code == 0
+    catalog = catalog_path.read_text(encoding="utf-8")
+    changed = catalog.replace(
+        "    provenance: [experimental]\n",
+        "    provenance: [experimental]\n    temperature_K: 300\n    resolve: {strategy: median}\n",
+    )
+    catalog_path.write_text(changed, encoding="utf-8")
+    assert filled("release", "gaps", "--version", "1.1.0").exit_code == 0
+    lines = [
+        ["selection changed", "temperature_K", None, 300.0],
+        ["resolution changed", "resolve.strategy", "keep_all", "median"],
+    ]
+    changes = json.loads(filled("diff", "gaps", "1.0.0", "1.1.0", "--format", "json").stdout)
+    assert [[change[key] for key in ("change", "field", "old", "new")] for change in changes[:2]] == lines
+    assert {change["change"] for change in changes[2:]} <= {"record added", "record removed", "value changed"}
+    csv_lines = filled("diff", "gaps", "1.0.0", "1.1.0", "--format", "csv").stdout.splitlines()
+    assert csv_lines[1].startswith("selection changed,") and ",temperature_K,,300.0," in csv_lines[1]
+    assert csv_lines[2].startswith("resolution changed,") and ",resolve.strategy,keep_all,median," in csv_lines[2]
+    table = filled("diff", "gaps", "1.0.0", "1.1.0")
+    rows = [row.lstrip() for row in table.stdout.splitlines()]  # (a table's columns are right-aligned)
+    assert rows[0].startswith("change ") and rows[1].startswith("selection changed ")
+    assert rows[2].startswith("resolution changed ") and "temperature_K" in rows[1] and "median" in rows[2]
+    assert table.stdout.rstrip().splitlines()[-1].startswith("selection changed: 1, resolution changed: 1, ")
+    same = filled("diff", "gaps", "1.1.0", "1.1.0")
+    assert same.exit_code == 0 and same.stdout == "no changes from 1.1.0 to 1.1.0\n"
+
+
 def test_an_unknown_dataset_names_the_catalog_file_read(filled, catalog_path, tmp_path, monkeypatch):
     """--catalog, else MATREG_CATALOG, else ./catalog.yaml (README, Catalog): the error names the file it read."""
     monkeypatch.chdir(tmp_path)

@@ -59,6 +59,8 @@ NOT_COMPARED = {"fetched_at"}  # fetching unchanged data again is not a change o
 RECORD_FIELDS = ["source_id", "formula", "formula_original", "name", "phase"]  # the record's, in each row of its values
 MATERIAL_FIELDS = {"spacegroup_number": "spacegroup_number", "nsites": "nsites", "structure_sha256": "structure"}
 VERSION_CHANGED = "database version changed"  # a diff's row of the values whose only change is their database version
+# A diff's rows of a key of the dataset's definition that changed: of its selection (temperature_K), its resolution
+DEFINITION_CHANGES = ("selection changed", "resolution changed")
 # A new release's version is a catalog's (matreg.catalog.version_problem); an existing release is read by any version
 # matreg ever accepted
 _VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
@@ -256,7 +258,8 @@ def read_materials(store: Store, name: str, version: str) -> pd.DataFrame | None
 def diff(store: Store, name: str, a: str, b: str) -> pd.DataFrame:
     """Records and values added, removed and changed from release `a` to release `b`: one row per change of a value's
     field or a record's (formula, space group, sites, structure: `_material_changes`), but one row per source and
-    database versions for the values whose only change is their database version (`_version_changes`)."""
+    database versions for the values whose only change is their database version (`_version_changes`); first, one
+    row per key of the dataset's selection or resolution that changed (`_definition_changes`)."""
     old, new = _recorded_by_both(name, a, read_release(store, name, a), b, read_release(store, name, b))
     materials = {version: read_materials(store, name, version) for version in (a, b)}
     unrecorded = [version for version, frame in materials.items() if frame is None]
@@ -273,12 +276,39 @@ def diff(store: Store, name: str, a: str, b: str) -> pd.DataFrame:
         _version_changes(_field_changes(old, new)),
     )
     parts = [part for part in changes if len(part)]
+    order = ["record_id", "property", "change", "field", "source"]  # (stable: a source's versions in their order)
+    rows = [pd.concat(parts)[DIFF_COLUMNS].astype(object).sort_values(order, kind="mergesort")] if parts else []
+    definition = _definition_changes(read_manifest(store, name, a), read_manifest(store, name, b))
+    parts = [definition, *rows] if len(definition) else rows
     if not parts:
         return pd.DataFrame(columns=DIFF_COLUMNS)
-    changes = pd.concat(parts, ignore_index=True)[DIFF_COLUMNS].astype(object)
-    order = ["record_id", "property", "change", "field", "source"]  # (stable: a source's versions in their order)
-    changes = changes.sort_values(order, kind="mergesort", ignore_index=True)
+    changes = pd.concat(parts, ignore_index=True)
     return changes.where(changes.notna(), None)
+
+
+def _definition_changes(old: dict, new: dict) -> pd.DataFrame:
+    """One row per key of the dataset's definition that differs between two releases' manifests (`content.selection`):
+    'selection changed' of a filter (temperature_K: None to 300.0), then 'resolution changed' of its resolution
+    (resolve.strategy: keep_all to median). A key only one of them records (an older matreg's) is not compared."""
+    before, after = _definition(old), _definition(new)
+    keys = [key for key in before if key in after and before[key] != after[key]]
+    return pd.DataFrame(
+        {
+            "change": [DEFINITION_CHANGES[key.startswith("resolve.")] for key in keys],
+            "field": keys,
+            "old": [before[key] for key in keys],
+            "new": [after[key] for key in keys],
+        },
+        columns=DIFF_COLUMNS,
+        dtype=object,
+    )
+
+
+def _definition(manifest: dict) -> dict:
+    """A release's selection (its manifest's `content.selection`) by key, its resolution's as 'resolve.<key>'."""
+    selection = dict(manifest["content"]["selection"])
+    resolve = selection.pop("resolve", {})
+    return selection | {f"resolve.{key}": value for key, value in resolve.items()}
 
 
 def _recorded_by_both(
@@ -673,14 +703,16 @@ def _differs(old: pd.Series, new: pd.Series) -> pd.Series:
 
 
 def diff_summary(changes: pd.DataFrame) -> str:
-    """'record changed: 1, value added: 2, value changed: 2 (3 fields), database version changed: 27 values': the
-    records and values of each kind of change (a changed one has a row per changed field), and the values whose only
-    change is their database version."""
+    """'selection changed: 1, record changed: 1, value added: 2, value changed: 2 (3 fields), database version
+    changed: 27 values': the keys of the dataset's selection and resolution that changed, the records and values of
+    each kind of change (a changed one has a row per changed field), and the values whose only change is their
+    database version."""
     versioned = changes["change"] == VERSION_CHANGED
-    others = changes[~versioned]
+    others = changes[~versioned & ~changes["change"].isin(DEFINITION_CHANGES)]
     counts = others.drop_duplicates(["change", *VALUE_KEY])["change"].value_counts().sort_index()
     fields = others["change"].value_counts()
-    parts = [f"{change}: {n}{_fields_of(change, n, fields)}" for change, n in counts.items()]
+    keys = [f"{change}: {n}" for change in DEFINITION_CHANGES if (n := int((changes["change"] == change).sum()))]
+    parts = [*keys, *(f"{change}: {n}{_fields_of(change, n, fields)}" for change, n in counts.items())]
     if versioned.any():
         parts.append(f"{VERSION_CHANGED}: {int(changes.loc[versioned, 'values'].sum())} values")
     return ", ".join(parts)
