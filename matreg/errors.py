@@ -108,8 +108,13 @@ class StoreFileHeld(StoreError):
     exit_code = TRY_LATER
 
 
-class WriteRefused(StoreError):
-    """The file system refused a write of matreg's (no permission, a read-only file system): `write_refused`."""
+class WriteRefused(StoreError, OSError):
+    """The file system refused a write of matreg's (no permission, a read-only file system): `write_refused`. An
+    OSError too, with the OS's errno and strerror and the path written as its filename, so that a library caller's
+    `except OSError` around a store write or an export still catches it; its text is matreg's message alone."""
+
+    def __str__(self) -> str:
+        return BaseException.__str__(self)  # (OSError's would be '[Errno 28] ...: <filename>')
 
 
 class NoSpace(WriteRefused):
@@ -148,8 +153,12 @@ def utf8_path(path: Path, what: str) -> Path:
 def write_refused(error: OSError, path: Path) -> WriteRefused:
     """The error of a write of `path` (a file, a folder, the store) that the file system refused with `error`
     (REFUSED_WRITES), naming `path` (the OS names the temp file written, or no file at all for a full disk) and the
-    reason: NoSpace for a full file system or a disk quota reached, a failure for now; else WriteRefused."""
-    reason = f"cannot write {path}: {error.strerror or os.strerror(error.errno)} ({errno.errorcode[error.errno]})"
+    reason: NoSpace for a full file system or a disk quota reached, a failure for now; else WriteRefused. As an
+    OSError it has `error`'s errno and strerror, and `path` as its filename."""
+    strerror = error.strerror or os.strerror(error.errno)
+    reason = f"cannot write {path}: {strerror} ({errno.errorcode[error.errno]})"
     if error.errno in NO_SPACE:
-        return NoSpace(f"{reason}: a failure for now: free space there, or raise the quota, and run the command again")
-    return WriteRefused(reason)
+        reason += ": a failure for now: free space there, or raise the quota, and run the command again"
+    refused = (NoSpace if error.errno in NO_SPACE else WriteRefused)(reason)
+    refused.errno, refused.strerror, refused.filename = error.errno, strerror, str(path)
+    return refused

@@ -27,6 +27,7 @@ import pytest
 from conftest import LAB_EXAMPLE, assert_failed_without_trace, disk_full_at_rows_of, visible_tables
 
 from matreg.errors import TRY_LATER, ConfigError, NoSpace, StoreError, StoreFileHeld, WriteRefused
+from matreg.export import export_dataset
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.journal import RunJournal
@@ -453,6 +454,38 @@ def test_a_run_the_file_system_refuses_to_publish_names_the_store_and_leaves_it_
     monkeypatch.setattr(os, "rename", rename)
     assert all(store.table(name).equals(frame) for name, frame in before.items()) and len(store.staged_runs()) == 1
     assert run_ingest(_connector(catalog, ["C-095"]), store, resume=True).resumed
+
+
+@pytest.mark.parametrize(("code", "error"), [(errno.ENOSPC, NoSpace), (errno.EACCES, WriteRefused)])
+def test_a_write_the_file_system_refuses_is_still_an_oserror_to_library_callers(
+    store, catalog, monkeypatch, tmp_path, code, error
+):
+    """A library caller's `except OSError` around a store write or an export catches a disk full or no permission, as
+    it did before matreg named the path written: the OS's errno and reason, the path written as its filename, and
+    matreg's one-line message (the CLI's exit codes stay 75 and 1: test_cli). (The file system's error, as the OS
+    raises it, in the rename that publishes the run, and in the export's first rename, its sidecar's.)"""
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    out = tmp_path / "out" / "thermo.csv"
+    rename, replace = os.rename, os.replace
+
+    def refusing(move: Callable) -> Callable:
+        def refused(source, target):
+            if Path(target).parent in (store.data_dir, out.parent):
+                raise OSError(code, os.strerror(code))
+            move(source, target)
+
+        return refused
+
+    monkeypatch.setattr(os, "rename", refusing(rename))
+    monkeypatch.setattr(os, "replace", refusing(replace))
+    publish = lambda: run_ingest(_connector(catalog, ["C-095"]), store)  # noqa: E731
+    export = lambda: export_dataset(store, catalog, "thermo", "csv", out)  # noqa: E731
+    for write, path in [(publish, store.root), (export, out)]:
+        with pytest.raises(OSError) as raised:
+            write()
+        refused = raised.value
+        assert isinstance(refused, error) and (refused.errno, refused.filename) == (code, str(path))
+        assert str(refused).startswith(f"cannot write {path}: {os.strerror(code)} ({errno.errorcode[code]})")
 
 
 def _lab() -> LabConnector:

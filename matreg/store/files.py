@@ -24,7 +24,7 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from matreg.defaults import EXPORT_FORMATS
-from matreg.errors import REFUSED_WRITES, StoreError, write_refused
+from matreg.errors import REFUSED_WRITES, StoreError, WriteRefused, write_refused
 from matreg.schema import declared_times, file_schema
 
 LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
@@ -45,9 +45,12 @@ def remove_if_untouched_since(path: Path, cutoff: float) -> None:
 def refused_writes_of(path: Path) -> Iterator[None]:
     """A write in the block that the file system refuses (REFUSED_WRITES: a disk full, no permission) raised as the
     error of writing `path` (a file, a folder, the store: `write_refused`), whatever file the OS names (a temp file,
-    none at all for a full disk); other errors as they are."""
+    none at all for a full disk); other errors as they are, a WriteRefused of a write inside the block too (it names
+    what it wrote)."""
     try:
         yield
+    except WriteRefused:
+        raise
     except OSError as exc:
         if exc.errno not in REFUSED_WRITES:
             raise
