@@ -10,7 +10,9 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -68,12 +70,23 @@ def reports_errors(command: Callable | None = None, *, interrupted: str | None =
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except OSError as exc:
-            if exc.errno == errno.EPIPE:  # the reader of stdout stopped (`| head`): click ends quietly
-                raise
+            if exc.errno == errno.EPIPE:  # the reader of stdout stopped (`| head`)
+                exit_at_closed_pipe()
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def exit_at_closed_pipe() -> NoReturn:
+    """End a command whose output's reader stopped reading (`matreg sql ... | head -1`) as the programs of a shell
+    pipeline end: nothing said, exit code 128 + SIGPIPE (141), as of a process SIGPIPE stopped (Python ignores the
+    signal: a write into the closed pipe raises BrokenPipeError). What stdout still holds goes to /dev/null: flushed
+    into the pipe at exit, it would fail again, with a message."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    raise typer.Exit(128 + signal.SIGPIPE)
 
 
 _SIGNALS_RECEIVED: list[int] = []  # the signals that stopped this process (`stop_on_sigterm`)

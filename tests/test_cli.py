@@ -178,13 +178,30 @@ def test_sql_prints_rows_in_batches_and_a_table_up_to_its_cap(filled, monkeypatc
     assert filled("sql", "select 1 as a, 2 as a", "--format", "json").stdout == '[{"a":1,"a_1":2}]\n'
 
 
-def test_sql_output_its_reader_stops_reading_ends_quietly(filled):
-    """`matreg sql ... | head -1`: no error message for the rows nobody reads."""
-    command = [sys.executable, "-m", "matreg", "sql", "select range from range(3000000)", "--format", "csv"]
+CLOSED_PIPE = 128 + signal.SIGPIPE  # 141: the exit code of a pipeline's program whose reader stopped reading
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "table"])
+def test_sql_output_its_reader_stops_reading_ends_quietly(filled, fmt):
+    """`matreg sql ... | head -1`: no error message for the rows nobody reads, and the exit code of a program the
+    closed pipe stopped (141, as a shell reports SIGPIPE's), not a failure of the command's (1)."""
+    query = "select range, repeat('x', 100) as x from range(3000000)"  # (a table's 10,000 rows overflow the pipe)
+    command = [sys.executable, "-m", "matreg", "sql", query, "--format", fmt]
     reading = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert reading.stdout.readline() == "range\n"
+    assert reading.stdout.read(5) in ("range", '[{"ra')  # (JSON is one line)
     reading.stdout.close()
-    assert reading.wait(timeout=60) == 1 and reading.stderr.read() == ""
+    assert reading.wait(timeout=60) == CLOSED_PIPE and reading.stderr.read() == ""
+
+
+@pytest.mark.parametrize("command", [["status"], ["catalog"], ["schema"], ["sql", "select 1 as n"]])
+def test_a_command_whose_output_pipe_is_closed_ends_quietly(filled, command):
+    """`matreg status | head -1` where head is gone before the command prints: quiet, exit code 141, whatever the
+    command prints."""
+    reader, writer = os.pipe()
+    os.close(reader)  # (the reader gone: every write to the pipe fails, EPIPE)
+    with os.fdopen(writer, "wb") as closed:
+        printing = subprocess.run([sys.executable, "-m", "matreg", *command], stdout=closed, stderr=subprocess.PIPE)
+    assert printing.returncode == CLOSED_PIPE and printing.stderr == b""
 
 
 def test_sql_help_says_how_to_give_a_query_that_starts_with_a_comment(filled):
