@@ -345,6 +345,32 @@ def test_a_heartbeat_that_mp_api_cannot_read_fails_the_run_as_no_heartbeat(tmp_p
     assert runs["status"].tolist() == ["failed"] and why in runs["error"].iloc[0]
 
 
+def test_a_connection_lost_as_mp_api_opens_its_client_is_a_failure_for_now(tmp_path, store):
+    """matreg's heartbeat answers; mp-api, opening its client right after, asks the heartbeat again (requests.get,
+    outside matreg's session) and the server drops that connection: the server unreachable for now, exit 75 (it was
+    exit 1, as an error of the source's), the run recorded as failed, the store's data as before."""
+    heartbeats = []
+
+    def dropped_after_one_heartbeat(request: Request) -> Reply:
+        if request.path == "/heartbeat":
+            heartbeats.append(request)
+            return Reply(200, HEARTBEAT) if len(heartbeats) == 1 else Reply(answered=False)
+        return summary_route(request)
+
+    with ReplayServer(dropped_after_one_heartbeat) as server:
+        catalog = write_mp_catalog(tmp_path / "c.yaml", server.url)
+        arguments = ["fetch", "mp", "mp-631", "--catalog", str(catalog), "--store", str(store.root), "--no-progress"]
+        result = CliRunner().invoke(app, arguments)
+        assert [request.path for request in server.requests] == ["/heartbeat", "/heartbeat"]
+    assert result.exit_code == TRY_LATER, result.output
+    assert result.stderr.startswith(f"error: Materials Project API at {server.url}: ConnectionError(")
+    assert "Remote end closed connection without response" in result.stderr and "Traceback" not in result.output
+    assert API_KEY not in result.output
+    runs = store.query("SELECT status, error FROM fetch_runs")
+    assert runs["status"].tolist() == ["failed"] and "Remote end closed connection" in runs["error"].iloc[0]
+    assert store.query("SELECT count(*) FROM materials").iloc[0, 0] == 0
+
+
 def test_a_heartbeat_that_never_answers_is_a_source_error_within_the_sources_timeout(tmp_path, store):
     def stalled_heartbeat(request: Request) -> Reply:
         if request.path == "/heartbeat":

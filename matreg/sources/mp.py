@@ -27,7 +27,7 @@ import requests
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError, SourceUnavailable
 from matreg.fieldmap import FieldMap, load_field_map
-from matreg.http import HttpClient, is_secret_name
+from matreg.http import HttpClient, failure_of, is_secret_name
 from matreg.paginate import HttpRequest, OffsetPaginator, count_of, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import WITHDRAWN_BY_SOURCE, Attribution, RunInfo, SourceRecord
@@ -296,7 +296,9 @@ def endpoint_of(source: Source) -> str:
 
 
 def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, str]:
-    """mp-api's summary rester on matreg's HTTP session (retries, rate limit, cache), and the heartbeat's db_version."""
+    """mp-api's summary rester on matreg's HTTP session (retries, rate limit, cache), and the heartbeat's db_version;
+    SourceError where mp-api cannot open it, SourceUnavailable where that is a failure for now (`failure_of`: the
+    connection refused or lost, a timeout)."""
     client.session.proxies = client.proxies_for(endpoint)  # mp-api sends on the session itself, to this one host
     db_version = _hear_heartbeat(endpoint, client)
     try:
@@ -304,8 +306,9 @@ def open_summary(api_key: str, endpoint: str, client: HttpClient) -> tuple[Any, 
             api_key, endpoint=endpoint, session=client.session, use_document_model=False, mute_progress_bars=True
         )
         summary = rester.materials.summary
-    except (MPRestError, requests.RequestException) as exc:
-        raise SourceError(client.redact(f"Materials Project API at {endpoint}: {exc!r}")) from None
+    except (MPRestError, requests.RequestException) as exc:  # (mp-api asks the heartbeat again, with requests.get)
+        error = failure_of(exc) if isinstance(exc, requests.RequestException) else SourceError
+        raise error(client.redact(f"Materials Project API at {endpoint}: {exc!r}")) from None
     except (AttributeError, KeyError, TypeError, ValueError) as exc:  # mp-api reads its heartbeat: more than we check
         raise _no_heartbeat(endpoint, f"mp-api cannot read it: {exc!r}", client) from None
     return summary, db_version
