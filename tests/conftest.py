@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -90,6 +91,23 @@ def disk_full_at_rows_of(monkeypatch: pytest.MonkeyPatch, table: str) -> None:
         write_table(writer, rows, *args, **kwargs)
 
     monkeypatch.setattr(pq.ParquetWriter, "write_table", write_or_fail)
+
+
+# A query whose aggregate outgrows 16 MB of memory: DuckDB spills it to its temp folder
+SPILLING = "select count(*) from (select md5(range::varchar) as k, count(*) from range(1000000) group by k)"
+
+
+def no_space_to_spill(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every DuckDB database opened has 16 MB of memory, one thread, and may write 1 MB into its temp folder: a query
+    that spills more (SPILLING) fails as on a disk nearly full there, where DuckDB's own limit on the folder (by
+    default 90% of the disk space left) is reached: 'failed to offload data block' (an OutOfMemoryException)."""
+    connect = duckdb.connect
+
+    def connect_small(database: str = ":memory:", read_only: bool = False, config: dict | None = None, **kwargs):
+        small = {"memory_limit": "16MB", "threads": 1, "max_temp_directory_size": "1MB"}
+        return connect(database, read_only=read_only, config={**(config or {}), **small}, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", connect_small)
 
 
 def single_value(frame: pd.DataFrame):

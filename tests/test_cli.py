@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -28,10 +29,12 @@ from conftest import (
     LAB_EXAMPLE,
     RAW_JANAF,
     REPO,
+    SPILLING,
     cli_import,
     disk_full_at_rows_of,
     janaf_route,
     matreg_in_zone,
+    no_space_to_spill,
     visible_tables,
     write_catalog,
 )
@@ -202,6 +205,19 @@ def test_a_command_whose_output_pipe_is_closed_ends_quietly(filled, command):
     with os.fdopen(writer, "wb") as closed:
         printing = subprocess.run([sys.executable, "-m", "matreg", *command], stdout=closed, stderr=subprocess.PIPE)
     assert printing.returncode == CLOSED_PIPE and printing.stderr == b""
+
+
+def test_a_query_the_disk_is_too_full_to_spill_is_a_failure_for_now_naming_the_folder(filled, monkeypatch):
+    """A query larger than memory spills into the temp folder; on a disk nearly full there DuckDB refuses (its limit
+    on the folder reached): a failure for now, exit 75, the folder named, in one line (it was exit 1, 'query failed'
+    and DuckDB's advice on ten lines)."""
+    no_space_to_spill(monkeypatch)
+    result = filled("sql", SPILLING)
+    assert result.exit_code == 75 and result.stdout == ""
+    assert result.stderr == (
+        f"error: cannot write {tempfile.gettempdir()}: No space left on device (ENOSPC): a failure for now: free space "
+        "there, or raise the quota, and run the command again\n"
+    )
 
 
 def test_sql_help_says_how_to_give_a_query_that_starts_with_a_comment(filled):

@@ -24,7 +24,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import LAB_EXAMPLE, assert_failed_without_trace, disk_full_at_rows_of, visible_tables
+from conftest import (
+    LAB_EXAMPLE,
+    SPILLING,
+    assert_failed_without_trace,
+    disk_full_at_rows_of,
+    no_space_to_spill,
+    single_value,
+    visible_tables,
+)
 
 from matreg.errors import TRY_LATER, ConfigError, NoSpace, StoreError, StoreFileHeld, WriteRefused
 from matreg.export import export_dataset
@@ -1413,6 +1421,17 @@ def test_a_disk_full_under_duckdb_is_no_space_naming_the_file_and_leaves_no_writ
     os.utime(leftover, (0, 0))
     remove_old_temps(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_read_the_disk_is_too_full_to_spill_is_no_space_naming_the_temp_folder(store, catalog, monkeypatch):
+    """matreg's own reads spill into the temp folder too (not into a '.tmp' folder of the current one): with the disk
+    nearly full there, NoSpace naming it (it was DuckDB's OutOfMemoryException, a traceback in the CLI)."""
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    assert single_value(store.read("select current_setting('temp_directory')")) == tempfile.gettempdir()
+    no_space_to_spill(monkeypatch)
+    folder = re.escape(tempfile.gettempdir())
+    with pytest.raises(NoSpace, match=f"^cannot write {folder}: No space left on device \\(ENOSPC\\)"):
+        Store(store.root).read(SPILLING)  # (a Store of its own: its DuckDB database opened as patched)
 
 
 def test_a_staged_folder_appears_whole_and_a_failed_one_leaves_nothing(tmp_path):

@@ -60,7 +60,16 @@ import pyarrow.compute
 import pyarrow.parquet as pq
 
 from matreg.defaults import DEFAULT_STORE
-from matreg.errors import ConfigError, NoStore, PathError, StoreBusy, StoreError, StoreFileHeld, utf8_path
+from matreg.errors import (
+    ConfigError,
+    NoStore,
+    PathError,
+    StoreBusy,
+    StoreError,
+    StoreFileHeld,
+    WriteRefused,
+    utf8_path,
+)
 from matreg.journal import RunJournal
 from matreg.schema import (
     arrow_schema,
@@ -91,6 +100,7 @@ from matreg.store.files import (
     refused_writes_of,
     remove_if_untouched_since,
     remove_old_temps,
+    spills_refused,
     temps_beside,
     write_json,
     write_with_sidecar,
@@ -1015,7 +1025,7 @@ class Store:
             for name, sql in views_in_order().items():
                 con.execute(f"CREATE TEMPORARY VIEW {name} AS {sql}")
         self._pin(con)
-        con.execute("SET temp_directory = ?", [tempfile.gettempdir()])  # (a query that spills writes outside the store)
+        con.execute("SET temp_directory = ?", [str(_spill_dir())])
         _in_utc(con)
         con.execute("SET lock_configuration = true")  # (a query cannot turn on what writes files: enable_logging)
         return con
@@ -1124,7 +1134,7 @@ class Store:
         query's)."""
         self._require_store()
         with self._cursor() as con:
-            with stopped_by_signals(con):
+            with _running(con):
                 self._set_up(con)
                 self._define_views(con, sql)
                 reader = con.sql(sql, params=params).to_arrow_reader(rows)
@@ -1170,7 +1180,7 @@ class Store:
         _refuse_writes(sql)
         with contextlib.closing(self.connect()) as con:
             try:
-                with stopped_by_signals(con):
+                with _running(con):
                     return con.execute(sql, params or []).df()
             except duckdb.Error as exc:
                 raise StoreError(f"query failed: {_whole_message(exc)}") from None
@@ -1186,7 +1196,7 @@ class Store:
         except duckdb.Error as exc:
             raise _query_refused(con, sql, exc) from None
         try:
-            with stopped_by_signals(con):
+            with _running(con):
                 reader = relation.to_arrow_reader(rows)
         except duckdb.Error as exc:  # (failed while it ran: an aggregate's or a sort's input read whole)
             con.close()
@@ -1199,9 +1209,9 @@ class Store:
         temporary views and registered tables of its own: a cursor of one database per Store (a new database costs
         about 12 ms of CPU, and publishing a run asks for several connections; a cursor costs nothing), whose views
         read the store as of its newest commit when the cursor is made (`_pin`), and whose times are in UTC
-        (`_in_utc`). The cursor is closed when the block ends; a query interrupted in it raises KeyboardInterrupt
-        (`stopped_by_signals`: Ctrl-C or SIGTERM interrupts it)."""
-        with self._cursor() as con, stopped_by_signals(con):
+        (`_in_utc`). The cursor is closed when the block ends; a query interrupted in it raises KeyboardInterrupt, one
+        that could not spill to disk NoSpace (`_running`)."""
+        with self._cursor() as con, _running(con):
             self._set_up(con)
             yield con
 
@@ -1209,7 +1219,7 @@ class Store:
         """A new cursor of the in-memory database `_scan` gives cursors of (made on first use), closed as its block
         ends; not set up yet (`_set_up`)."""
         if self._scanner is None:
-            self._scanner = duckdb.connect()
+            self._scanner = duckdb.connect(config={"temp_directory": str(_spill_dir())})
         return contextlib.closing(self._scanner.cursor())
 
     def _set_up(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -1300,6 +1310,8 @@ def _read_out(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnection)
     try:
         while (batch := _next_batch(reader, con)) is not None:
             yield batch
+    except WriteRefused:  # (a spill to disk refused: `_running`)
+        raise
     except (duckdb.Error, pyarrow.ArrowException, OSError) as exc:
         raise StoreError(f"query failed: {_whole_message(exc)}") from None
     finally:
@@ -1308,10 +1320,25 @@ def _read_out(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnection)
 
 def _next_batch(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnection) -> pyarrow.RecordBatch | None:
     """The next batch of a query's `reader` (None at its end), a signal while DuckDB makes it interrupting the query
-    (`stopped_by_signals`): only then, not while its reader waits for the next read (the program runs other code,
-    whose Ctrl-C is not the query's)."""
-    with stopped_by_signals(con):
+    (`_running`): only then, not while its reader waits for the next read (the program runs other code, whose Ctrl-C
+    is not the query's)."""
+    with _running(con):
         return next(reader, None)
+
+
+@contextlib.contextmanager
+def _running(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """A query run on `con` in the block: stopped by Ctrl-C or SIGTERM (`stopped_by_signals`: KeyboardInterrupt);
+    what it could not spill to disk, the disk full there, NoSpace naming the folder (`_spill_dir`, `spills_refused`)."""
+    with spills_refused(_spill_dir()), stopped_by_signals(con):
+        yield
+
+
+def _spill_dir() -> Path:
+    """Where DuckDB writes what a query holds beyond its memory: the system's temp folder (TMPDIR), not the store (a
+    read writes nothing there), nor a '.tmp' folder in the current one (DuckDB's own choice for a database in
+    memory)."""
+    return Path(tempfile.gettempdir())
 
 
 def _whole_message(exc: Exception) -> str:

@@ -1,11 +1,12 @@
 """Atomic writes: a file (`atomic_write`), a file with its sidecar (`write_with_sidecar`) or a folder
 (`atomic_dir`) written under a temp name beside it, then renamed into place, a write the file system refuses an error
-naming what was written (`refused_writes_of`); the temp names and the removal of those a killed write left
-(`remove_old_temps`); the export formats' writers (`frame_writer`)."""
+naming what was written (`refused_writes_of`; a query's spill to disk: `spills_refused`); the temp names and the
+removal of those a killed write left (`remove_old_temps`); the export formats' writers (`frame_writer`)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -28,6 +29,8 @@ from matreg.errors import REFUSED_WRITES, StoreError, WriteRefused, write_refuse
 from matreg.schema import declared_times, file_schema
 
 LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
+SPILL_LIMIT = "'max_temp_directory_size'"  # what DuckDB's error names when its temp folder may hold no more
+SPILL_FILE = "duckdb_temp_"  # how DuckDB names its temp files (of what a query holds beyond its memory)
 
 
 def remove_if_untouched_since(path: Path, cutoff: float) -> None:
@@ -55,11 +58,43 @@ def refused_writes_of(path: Path) -> Iterator[None]:
         if exc.errno not in REFUSED_WRITES:
             raise
         raise write_refused(exc, path) from None
-    except duckdb.Error as exc:  # (DuckDB says the OS's error in its message: 'Could not write file ...: <strerror>')
-        code = next((code for code in REFUSED_WRITES if os.strerror(code) in str(exc)), None)
+    except duckdb.Error as exc:
+        code = _refused_code(str(exc))
         if code is None:
             raise
         raise write_refused(OSError(code, os.strerror(code)), path) from None
+
+
+def _refused_code(text: str) -> int | None:
+    """The errno (REFUSED_WRITES) whose reason DuckDB's error `text` says, the OS's error in its message ('Could not
+    write file ...: <strerror>'); None where it says none."""
+    return next((code for code in REFUSED_WRITES if os.strerror(code) in text), None)
+
+
+@contextlib.contextmanager
+def spills_refused(folder: Path) -> Iterator[None]:
+    """A query in the block that could not write what outgrew its memory into `folder` (DuckDB's temp_directory)
+    raised as the error of writing `folder` (`write_refused`: NoSpace, a failure for now, for a full disk): DuckDB's
+    own limit on what the folder may hold reached (SPILL_LIMIT: by default 90% of the disk space left there, so a disk
+    nearly full), or the OS's refusal of one of its temp files there. Other errors, a write elsewhere refused too, as
+    they are."""
+    try:
+        yield
+    except WriteRefused:
+        raise
+    except (duckdb.Error, OSError) as exc:  # (DuckDB's errors reach Arrow's reader of a query's rows as OSError)
+        code = _spill_refused(str(exc), folder)
+        if code is None:
+            raise
+        raise write_refused(OSError(code, os.strerror(code)), folder) from None
+
+
+def _spill_refused(text: str, folder: Path) -> int | None:
+    """The errno of a spill into `folder` refused that DuckDB's error `text` says: ENOSPC for its limit on the folder
+    reached (SPILL_LIMIT), the OS's error writing one of its temp files there (`_refused_code`); else None."""
+    if SPILL_LIMIT in text:
+        return errno.ENOSPC
+    return _refused_code(text) if f"{folder}{os.sep}{SPILL_FILE}" in text else None
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
