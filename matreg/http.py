@@ -9,11 +9,13 @@ inflates, not held whole).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
 import random
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -37,7 +39,7 @@ from urllib3.util.retry import Retry
 
 from matreg import __version__
 from matreg.catalog import HttpSettings
-from matreg.errors import SourceError, SourceUnavailable
+from matreg.errors import SourceError, SourceUnavailable, write_refused
 
 logger = logging.getLogger(__name__)
 USER_AGENT = f"matreg/{__version__} (materials-data ETL; python-requests)"
@@ -422,6 +424,36 @@ class _ReadDeadline:
             self.response.raw.shutdown()
 
 
+class _CacheConnection(sqlite3.Connection):
+    """requests-cache's connection to the HTTP cache's SQLite file (`HttpClient`, with --cache): SQLite's 'database or
+    disk is full' (SQLITE_FULL) is NoSpace naming the file, a failure for now, the write's transaction rolled back.
+    requests-cache takes its OperationalError for a busy database: it dropped an answer it could not save, the disk
+    full unsaid, and waited for good for a write that a full disk never lets begin (a new cache file)."""
+
+    def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        self.path = Path(database)
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:
+        with self._full_disk_said():
+            return super().execute(*args)
+
+    def commit(self) -> None:
+        with self._full_disk_said():
+            super().commit()
+
+    @contextlib.contextmanager
+    def _full_disk_said(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            if self.in_transaction:
+                self.rollback()
+            raise write_refused(OSError(errno.ENOSPC, str(exc)), self.path) from None
+
+
 class HttpClient:
     """GETs against one source, with retries on 429/5xx, the API key sent only as a header, and answers cached in
     `cache_path` when one is given (each for `settings.cache_expire_after_s`)."""
@@ -484,6 +516,7 @@ class HttpClient:
                 filter_fn=_cacheable,
                 expire_after=self.settings.cache_expire_after_s,  # from when an answer is saved
                 key_fn=self._cache_key,
+                factory=_CacheConnection,  # (sqlite3.connect's)
             )
         adapter = self._adapter(self._retry)
         session.mount("http://", adapter)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -108,6 +109,21 @@ def no_space_to_spill(monkeypatch: pytest.MonkeyPatch) -> None:
         return connect(database, read_only=read_only, config={**(config or {}), **small}, **kwargs)
 
     monkeypatch.setattr(duckdb, "connect", connect_small)
+
+
+def sqlite_disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every SQLite database opened from now on may not grow (`max_page_count`: at least one page, a new file's
+    first): a write that needs another page fails as on a full disk, with SQLite's 'database or disk is full'
+    (SQLITE_FULL). The HTTP cache's file (requests-cache's SQLite backend) is the one matreg opens."""
+    connect = sqlite3.connect
+
+    def connect_full(*args, **kwargs) -> sqlite3.Connection:
+        connection = connect(*args, **kwargs)
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+        connection.execute(f"PRAGMA max_page_count = {max(pages, 1)}")
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", connect_full)
 
 
 def single_value(frame: pd.DataFrame):

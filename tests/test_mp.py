@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from conftest import assert_failed_without_trace, single_value, visible_tables
+from conftest import assert_failed_without_trace, single_value, sqlite_disk_full, visible_tables
 from mp_replay import API_KEY, FIXTURES, HEARTBEAT, SUMMARY, SUMMARY_PATH, summary_route_of, write_mp_catalog
 from pymatgen.core import Structure
 from replay import ReplayServer, Reply, Request
@@ -369,6 +369,22 @@ def test_a_connection_lost_as_mp_api_opens_its_client_is_a_failure_for_now(tmp_p
     runs = store.query("SELECT status, error FROM fetch_runs")
     assert runs["status"].tolist() == ["failed"] and "Remote end closed connection" in runs["error"].iloc[0]
     assert store.query("SELECT count(*) FROM materials").iloc[0, 0] == 0
+
+
+def test_a_disk_full_as_the_http_cache_saves_a_page_mp_api_read_is_a_failure_for_now(tmp_path, store, mp_server):
+    """mp-api reads its pages on matreg's session: the HTTP cache's 'database or disk is full' as it saves one is
+    NoSpace naming the cache file, exit 75, as for every source (it was passed over: exit 0, the page not kept)."""
+    catalog = write_mp_catalog(tmp_path / "c.yaml", mp_server.url, cache=True)
+    arguments = ["fetch", "mp", "--catalog", str(catalog), "--store", str(store.root), "--no-progress"]
+    assert CliRunner().invoke(app, [*arguments, "mp-631"]).exit_code == 0
+    before = visible_tables(store)
+    with pytest.MonkeyPatch.context() as patch:
+        sqlite_disk_full(patch)
+        result = CliRunner().invoke(app, [*arguments, "mp-1216"])
+    assert result.exit_code == TRY_LATER, result.output
+    cache = store.root / "http_cache.sqlite"
+    assert result.stderr.startswith(f"error: cannot write {cache}: database or disk is full (ENOSPC): a failure ")
+    assert_failed_without_trace(store, before, "database or disk is full")
 
 
 def test_a_heartbeat_that_never_answers_is_a_source_error_within_the_sources_timeout(tmp_path, store):
