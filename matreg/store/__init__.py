@@ -1219,7 +1219,8 @@ class Store:
         """A new cursor of the in-memory database `_scan` gives cursors of (made on first use), closed as its block
         ends; not set up yet (`_set_up`)."""
         if self._scanner is None:
-            self._scanner = duckdb.connect(config={"temp_directory": str(_spill_dir())})
+            self._scanner = duckdb.connect()
+            self._scanner.execute("SET temp_directory = ?", [str(_spill_dir())])
         return contextlib.closing(self._scanner.cursor())
 
     def _set_up(self, con: duckdb.DuckDBPyConnection) -> None:
