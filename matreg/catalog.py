@@ -284,6 +284,23 @@ class Catalog(pydantic.BaseModel, extra="forbid"):
             raise self._unknown("dataset", name, list(self.datasets))
         return self.datasets[name]
 
+    def release_version(self, name: str) -> str:
+        """The version of dataset `name` that `matreg release` takes where none is given; ConfigError naming the
+        catalog's file, line and key when no release can have it (`version_problem`: 'latest', '1.0'). Only a release
+        asks: an import, a fetch or an export of another dataset reads the catalog whatever its versions."""
+        version = self.dataset(name).version
+        problem = version_problem(version)
+        if problem is None:
+            return version
+        if self._file is None:
+            raise ConfigError(f"dataset '{name}': version: {problem}")
+
+        def refuse(catalog: Catalog) -> None:
+            raise entry_problem(catalog, ("datasets", name, "version"), problem)
+
+        load_model(self._file, Catalog, check=refuse)  # read again for the line the error names
+        raise ConfigError(f"{self._file}: dataset '{name}': version: {problem}")  # (the file changed since)
+
     def _unknown(self, kind: str, name: str, known: list[str]) -> ConfigError:
         """The error of a `kind` this catalog does not have: 'unknown dataset 'x' (catalog c3.yaml has: a, b)'."""
         catalog = f"catalog {self._file}" if self._file else "catalog"
@@ -299,18 +316,8 @@ def default_catalog_path() -> Path:
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
-    """Load and check a catalog; errors name the file and line (and it names its file: `Catalog.dataset`). Its
-    datasets' versions are release versions (a Dataset made in Python may carry any label)."""
+    """Load and check a catalog; errors name the file and line (and it names its file: `Catalog.dataset`)."""
     path = path or default_catalog_path()
-    catalog = load_model(path, Catalog, check=_release_versions)
+    catalog = load_model(path, Catalog)
     catalog._file = path
     return catalog
-
-
-def _release_versions(catalog: Catalog) -> None:
-    """The entry error of the first dataset whose version `matreg release` would refuse (`version_problem`): the
-    version the catalog shows and exports write."""
-    for name, dataset in catalog.datasets.items():
-        problem = version_problem(dataset.version)
-        if problem:
-            raise entry_problem(catalog, ("datasets", name, "version"), problem)

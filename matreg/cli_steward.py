@@ -252,7 +252,7 @@ def release_command(
     from matreg.curate.release import read_manifest, release
 
     target, loaded = open_store(store), read_catalog(catalog)
-    version = version or loaded.dataset(dataset).version
+    version = version or loaded.release_version(dataset)
     folder = release(target, loaded, dataset, version)
     manifest = read_manifest(target, dataset, version)
     payload = manifest["content"]["payload"]

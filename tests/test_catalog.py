@@ -407,13 +407,16 @@ def test_an_empty_selection_list_is_refused_with_its_line(tmp_path, key, what):
     )
 
 
-@pytest.mark.parametrize("version", ["latest", "v1.0.0", "'1.0'", "1.0.0+build.5", "01.0.0", "''"])
-def test_a_dataset_version_that_is_no_release_version_is_refused_with_its_line(tmp_path, version):
-    # it was shown ('vv1.0.0') and written into export sidecars; only `matreg release` refused it, naming no file
+@pytest.mark.parametrize("version", ["latest", "v1.0.0", "'1.0'", "1.0.0+build.5", "01.0.0", "''", "'2024.03.1'"])
+def test_a_dataset_version_that_is_no_release_version_is_refused_by_a_release_naming_its_line(tmp_path, version):
+    # `matreg release` refused it naming no file; refused as the catalog loaded, it stopped every command reading it
     path = tmp_path / "catalog.yaml"
-    text = DATASET.replace("1.0.0", version) + "    provenance: [dft]\n"
+    path.write_text(DATASET.replace("1.0.0", version) + "    provenance: [dft]\n", encoding="utf-8")
+    catalog = load_catalog(path)  # as an import, a fetch or an export reads it
+    with pytest.raises(ConfigError) as refused:
+        catalog.release_version("d")
     shown = version.strip("'")
-    assert _refusal(path, text) == (
+    assert str(refused.value) == (
         f"{path}: line 4: datasets.d.version: Value error, invalid version '{shown}' (expected X.Y.Z or X.Y.Z-pre, "
         "e.g. 1.0.0 or 1.1.0-rc.1)"
     )
@@ -432,7 +435,7 @@ def test_a_version_yaml_reads_as_a_number_is_refused_with_the_hint_to_quote_it(t
 def test_release_versions_load(tmp_path, version):
     path = tmp_path / "catalog.yaml"
     path.write_text(DATASET.replace("1.0.0", version), encoding="utf-8")
-    assert load_catalog(path).dataset("d").version == version.strip("'")
+    assert load_catalog(path).release_version("d") == version.strip("'")
 
 
 @pytest.mark.parametrize(

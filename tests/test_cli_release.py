@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from conftest import cli_import
+from conftest import LAB_EXAMPLE, cli_import
 from typer.testing import CliRunner
 
 from matreg.cli import app
@@ -293,6 +293,23 @@ def test_a_diff_says_first_which_keys_of_the_selection_and_resolution_changed(fi
     assert table.stdout.rstrip().splitlines()[-1].startswith("selection changed: 1, resolution changed: 1, ")
     same = filled("diff", "gaps", "1.1.0", "1.1.0")
     assert same.exit_code == 0 and same.stdout == "no changes from 1.1.0 to 1.1.0\n"
+
+
+def test_a_catalog_version_no_release_can_have_stops_only_a_release_that_takes_it(run, catalog_path, tmp_path):
+    """Refused as the catalog loaded (this session's first rule), 'version: 2024.03.1' stopped every command."""
+    text = catalog_path.read_text(encoding="utf-8")
+    assert text.count("version: 0.1.0\n") == 2
+    catalog_path.write_text(text.replace("version: 0.1.0\n", "version: '2024.03.1'\n"), encoding="utf-8")
+    assert run("fetch", "janaf", "H-064", "--no-progress").exit_code == 0
+    assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
+    refused = run("release", "gaps")
+    lines = [n for n, text in enumerate(catalog_path.read_text().splitlines(), 1) if "2024.03.1" in text]
+    assert refused.exit_code == 2
+    assert refused.stderr == (
+        f"error: {catalog_path}: line {lines[1]}: datasets.gaps.version: Value error, invalid version '2024.03.1' "
+        "(expected X.Y.Z or X.Y.Z-pre, e.g. 1.0.0 or 1.1.0-rc.1)\n"
+    )
+    assert run("release", "gaps", "--version", "2024.3.1").exit_code == 0
 
 
 def test_an_unknown_dataset_names_the_catalog_file_read(filled, catalog_path, tmp_path, monkeypatch):
