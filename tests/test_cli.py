@@ -222,6 +222,14 @@ def test_a_query_the_disk_is_too_full_to_spill_is_a_failure_for_now_naming_the_f
     )
 
 
+def test_a_failing_query_whose_text_names_the_spill_limit_is_no_full_disk(filled):
+    """DuckDB's error quotes the query ('LINE 1: ...'): a query naming max_temp_directory_size was taken for a full
+    disk (exit 75) where it failed on its own (exit 1)."""
+    result = filled("sql", "select 'max_temp_directory_size' from properties where value > 'x'")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: query failed: Conversion Error: Could not convert string 'x' to DOUBLE")
+
+
 def test_sql_help_says_how_to_give_a_query_that_starts_with_a_comment(filled):
     said = " ".join(filled("sql", "--help").stdout.replace("│", " ").split())
     assert "matreg sql --format csv -- '-- a comment" in said

@@ -91,7 +91,9 @@ def spills_refused(folder: Path) -> Iterator[None]:
 
 def _spill_refused(text: str, folder: Path) -> int | None:
     """The errno of a spill into `folder` refused that DuckDB's error `text` says: ENOSPC for its limit on the folder
-    reached (SPILL_LIMIT), the OS's error writing one of its temp files there (`_refused_code`); else None."""
+    reached (SPILL_LIMIT), the OS's error writing one of its temp files there (`_refused_code`); else None. What the
+    error quotes of the query ('LINE 1: select ...') is not read: a query may name them."""
+    text = text.split("\nLINE ", 1)[0]
     if SPILL_LIMIT in text:
         return errno.ENOSPC
     return _refused_code(text) if f"{folder}{os.sep}{SPILL_FILE}" in text else None
