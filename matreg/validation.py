@@ -680,6 +680,7 @@ def check_attributes(extension: str, frame: pd.DataFrame) -> tuple[pd.DataFrame,
 
 
 _TIME_FORMS = "not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z)"
+_DATE_FIRST = r"\s*\d{4}-\d{2}-\d{2}(?![\d])"  # a whole calendar date first: a year or a month alone is no time
 
 
 def _read_times(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> tuple[pd.DataFrame, dict[tuple, str]]:
@@ -690,7 +691,8 @@ def _read_times(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> tuple[pd
         if column.type != "timestamp":
             continue
         cells = frame[name]
-        times = pd.to_datetime(cells, format="ISO8601", utc=True, errors="coerce")
+        dated = cells.where(cells.astype("string").str.match(_DATE_FIRST, na=False))  # (pandas reads 1030 as a year)
+        times = pd.to_datetime(dated, format="ISO8601", utc=True, errors="coerce")
         for index in cells.index[cells.notna() & times.isna()]:
             unread[index, name] = f"{name}: {_TIME_FORMS}: {cells[index]!r}"
         frame = frame.assign(**{name: times})

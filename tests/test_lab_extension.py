@@ -198,6 +198,7 @@ def test_a_time_column_reads_each_cell_in_its_own_iso_8601_form_and_quarantines_
     rows = "id,formula,gap,when\n"
     rows += "t1,GaN,3.4,2024-03-18T10:00:00Z\nt2,GaAs,1.4,2024-03-18 10:00\nt3,InP,1.3,2024-03-18\n"
     rows += "t4,ZnO,3.3,2024-03-18T12:00:00+02:00\nt5,CdS,2.4,\nt6,ZnS,3.6,03/04/2024\nt7,Si,1.1,yesterday\n"
+    rows += "t8,Ge,0.7,1030\nt9,InAs,0.4,2024-03\n"  # a time as HHMM, or a sample number, is no year 1030
     (tmp_path / "lab.csv").write_text(rows, encoding="utf-8")
     mapping = _mapping(
         tmp_path,
@@ -206,7 +207,7 @@ def test_a_time_column_reads_each_cell_in_its_own_iso_8601_form_and_quarantines_
     )
     monkeypatch.chdir(tmp_path)
     report = run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(mapping)), store)
-    assert (report.n_stored, report.n_quarantined) == (4, 3)
+    assert (report.n_stored, report.n_quarantined) == (4, 5)
     stored = store.query(
         "SELECT m.source_id, a.value FROM record_attributes a JOIN materials m USING (record_id) ORDER BY 1"
     ).values.tolist()
@@ -221,6 +222,8 @@ def test_a_time_column_reads_each_cell_in_its_own_iso_8601_form_and_quarantines_
         ("t5", ["measured_at: not_nullable"]),  # an unread time is not also reported blank
         ("t6", ["measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): '03/04/2024'"]),
         ("t7", ["measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): 'yesterday'"]),
+        ("t8", ["measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): '1030'"]),
+        ("t9", ["measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): '2024-03'"]),
     ]
 
 
