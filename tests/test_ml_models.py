@@ -510,9 +510,15 @@ def test_predict_and_load_run_take_a_device_by_name_or_as_a_torch_device(quick_r
         assert {parameter.device for parameter in model.parameters()} == {torch.device("cpu")}
     with pytest.raises(ConfigError, match=r"^unknown device 'meta' \(choose from auto, cpu, cuda\)$"):
         predict(quick_run, ["NaCl"], device=torch.device("meta"))
+    model, _ = load_run(quick_run, None)  # None was the CPU, as load_run's signature said
+    assert {parameter.device for parameter in model.parameters()} == {torch.device("cpu")}
+    pd.testing.assert_frame_equal(predict(quick_run, ["NaCl"], device="cpu:0"), expected)  # an index, as torch writes
+    with pytest.raises(ConfigError, match=r"^unknown device 'cuda:x' \(choose from auto, cpu, cuda"):
+        predict(quick_run, ["NaCl"], device="cuda:x")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(MatregError, match="no CUDA GPU"):
-        load_run(quick_run, torch.device("cuda", 0))
+    for gpu in (torch.device("cuda", 0), "cuda:0"):
+        with pytest.raises(MatregError, match="no CUDA GPU"):
+            load_run(quick_run, gpu)
 
 
 @pytest.mark.parametrize("size", [0, -1])

@@ -31,8 +31,9 @@ STRUCTURE_SUFFIXES = (".cif", ".json")
 FORMULA_COLUMNS = ("formula", "composition", "pretty_formula", "reduced_formula")
 
 
-def load_run(run_dir: Path | str, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """The trained network of a run directory (in eval mode) on `device` (`resolve_device`) and its config."""
+def load_run(run_dir: Path | str, device: str | torch.device | None = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The trained network of a run directory (in eval mode) on `device` (`resolve_device`; None: the CPU) and its
+    config."""
     run_dir = Path(run_dir)
     try:
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
@@ -41,7 +42,7 @@ def load_run(run_dir: Path | str, device: str | torch.device = "cpu") -> tuple[t
         raise MatregError(f"{run_dir} is not a readable matreg run directory: {exc}") from None
     model = build_model(config["model"], config["model_options"])
     model.load_state_dict(state)
-    return model.to(resolve_device(device)).eval(), config
+    return model.to(resolve_device(device or "cpu")).eval(), config
 
 
 def predict(run_dir: Path | str, inputs, device: str | torch.device = "auto", batch_size: int = 4096) -> pd.DataFrame:

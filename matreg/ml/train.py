@@ -74,8 +74,13 @@ class TrainingError(MatregError):
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """A device by name ('auto' is CUDA when a GPU is visible, else the CPU) or a torch.device of the CPU or a GPU,
-    taken as it is; 'cuda' (or a GPU's torch.device) without a GPU is an error."""
+    """A device by name ('auto' is CUDA when a GPU is visible, else the CPU; 'cuda:1' one GPU, as torch writes it) or a
+    torch.device of the CPU or a GPU, taken as it is; 'cuda' (or a GPU's torch.device) without a GPU is an error."""
+    if isinstance(device, str) and ":" in device:
+        try:
+            device = torch.device(device)
+        except RuntimeError:
+            raise ConfigError(f"unknown device '{device}' (choose from {', '.join(DEVICES)}, or cuda:N)") from None
     kind = device.type if isinstance(device, torch.device) else device
     if kind not in DEVICES:
         raise ConfigError(f"unknown device '{kind}' (choose from {', '.join(DEVICES)})")
