@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
@@ -169,20 +170,28 @@ def _logged(entry: dict) -> None:
     target = entry["record_id"] or f"quarantine row {entry['quarantine_id']}"
     value = f" {entry['property']}" if entry["property"] else ""
     corrected = f" = {entry['value']:g} {entry['unit']}" if entry["value"] is not None else ""
-    if corrected and (uncertainty := _uncertainty_text(entry["property"], entry["uncertainty"])):
+    if corrected and (uncertainty := _uncertainty_text(entry["property"], entry["uncertainty"], entry["unit"])):
         corrected += f" {uncertainty}"  # the value's, which the corrected value keeps
     typer.echo(f"{entry['action']} {target}{value}{corrected}  [entry {entry['entry_id']}, by {entry['steward']}]")
 
 
-def _uncertainty_text(prop: str | None, uncertainty: float | None) -> str | None:
-    """'± 0.02 eV': a curation entry's uncertainty, in its property's canonical unit (of a property this directory's
-    vocabulary lacks, the number alone); None where it has none."""
+def _uncertainty_text(prop: str | None, uncertainty: float | None, unit: str | None = None) -> str | None:
+    """'± 20 meV': a curation entry's uncertainty (stored in its property's canonical unit) in the unit of the entry's
+    value where one scale converts it (`unit`; else the canonical one: kJ/mol of a per-atom property needs its
+    formula); of a property this directory's vocabulary lacks, the number alone; None where it has none."""
+    from matreg.errors import UnitError
     from matreg.schema import load_vocabulary
+    from matreg.units import scale_factor
 
     if uncertainty is None or math.isnan(uncertainty):
         return None
     spec = load_vocabulary().root.get(prop)
-    return f"± {uncertainty:g}" + (f" {spec.unit}" if spec is not None else "")
+    if spec is None:
+        return f"± {uncertainty:g}"
+    if isinstance(unit, str) and unit:
+        with contextlib.suppress(UnitError):
+            return f"± {uncertainty * scale_factor(spec.unit, unit):g} {unit}"
+    return f"± {uncertainty:g} {spec.unit}"
 
 
 @reports_errors
@@ -197,7 +206,7 @@ def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> No
     columns = ["entry_id", "steward", "action", "property", "method", "temperature_K", "pressure_Pa", "value", "unit"]
     # entries on values of one property that differ in method or conditions stay apart; what each was made on
     columns += ["uncertainty", "formula", "original_value", "original_unit", "reason"]
-    uncertainties = map(_uncertainty_text, entries["property"], entries["uncertainty"])
+    uncertainties = map(_uncertainty_text, entries["property"], entries["uncertainty"], entries["unit"])
     made_on = entries.assign(  # the formula as written, where the entry logged it
         formula=entries["formula_original"].fillna(entries["formula"]), uncertainty=list(uncertainties)
     )

@@ -406,6 +406,18 @@ UNCERTAIN = (
 )
 
 
+def test_a_decisions_value_and_uncertainty_are_shown_in_one_unit(run, tmp_path):
+    """A readmit in meV was echoed '3370 meV ± 0.02 eV' (the uncertainty in the canonical unit), and so in history."""
+    mapping = UNCERTAIN.replace("unit: eV, uncertainty_field", "unit: meV, uncertainty_field")
+    csv_text = "id,formula,gap,dgap,S\nq,ZnO,about 3370,20,\ns,Si,1120,,18.8\n"
+    assert cli_import(run, tmp_path, "unc", csv_text, mapping).exit_code == 0
+    readmit = ["review", "readmit", quarantine_id_of(run, "q"), "--value", "3370", "--reason", "3370"]
+    readmitted = run(*readmit)
+    assert readmitted.exit_code == 0 and "band_gap = 3370 meV ± 20 meV" in readmitted.stdout
+    entry = run("history", "unc:q").stdout.splitlines()[1]
+    assert entry.split()[3:10] == ["readmit", "band_gap", "3370.0", "meV", "±", "20", "meV"]
+
+
 def test_decisions_on_a_value_carry_its_uncertainty_history_shows_it_and_a_correction_keeps_it(run, tmp_path):
     csv_text = "id,formula,gap,dgap,S\nz,ZnO,3.37(2),,42.4(3)\ns,Si,1.12,,18.8\nc,CdS,42.4(3),,64.9\n"  # 42.4 eV
     assert cli_import(run, tmp_path, "unc", csv_text, UNCERTAIN).exit_code == 0
