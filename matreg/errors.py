@@ -116,6 +116,17 @@ class WriteRefused(StoreError, OSError):
     def __str__(self) -> str:
         return BaseException.__str__(self)  # (OSError's would be '[Errno 28] ...: <filename>')
 
+    def __reduce__(self) -> tuple:
+        """Pickled and copied with its errno, strerror and filename (OSError's own rebuilds from its args alone)."""
+        return _refused_again, (type(self), self.args, self.errno, self.strerror, self.filename)
+
+
+def _refused_again(kind: type[WriteRefused], args: tuple, code: int, strerror: str, filename: str) -> WriteRefused:
+    """A WriteRefused (or NoSpace) of its message (`args`), with its OSError's errno, strerror and filename."""
+    refused = kind(*args)
+    refused.errno, refused.strerror, refused.filename = code, strerror, filename
+    return refused
+
 
 class NoSpace(WriteRefused):
     """A file system full, or a disk quota reached, as matreg wrote (exit TRY_LATER)."""
@@ -159,6 +170,5 @@ def write_refused(error: OSError, path: Path) -> WriteRefused:
     reason = f"cannot write {path}: {strerror} ({errno.errorcode[error.errno]})"
     if error.errno in NO_SPACE:
         reason += ": a failure for now: free space there, or raise the quota, and run the command again"
-    refused = (NoSpace if error.errno in NO_SPACE else WriteRefused)(reason)
-    refused.errno, refused.strerror, refused.filename = error.errno, strerror, str(path)
-    return refused
+    kind = NoSpace if error.errno in NO_SPACE else WriteRefused
+    return _refused_again(kind, (reason,), error.errno, strerror, str(path))

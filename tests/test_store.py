@@ -1,12 +1,14 @@
 """The store: atomic commits, deduplicating views, read-only SQL."""
 
 import contextlib
+import copy
 import dataclasses
 import errno
 import gc
 import hashlib
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -34,7 +36,7 @@ from conftest import (
     visible_tables,
 )
 
-from matreg.errors import TRY_LATER, ConfigError, NoSpace, StoreError, StoreFileHeld, WriteRefused
+from matreg.errors import TRY_LATER, ConfigError, NoSpace, StoreError, StoreFileHeld, WriteRefused, write_refused
 from matreg.export import export_dataset
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
@@ -462,6 +464,15 @@ def test_a_run_the_file_system_refuses_to_publish_names_the_store_and_leaves_it_
     monkeypatch.setattr(os, "rename", rename)
     assert all(store.table(name).equals(frame) for name, frame in before.items()) and len(store.staged_runs()) == 1
     assert run_ingest(_connector(catalog, ["C-095"]), store, resume=True).resumed
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])
+def test_a_refused_write_keeps_its_errno_and_path_when_pickled_or_copied(code):
+    """OSError rebuilds from its args: a pickled WriteRefused (a worker process's) lost its errno and filename."""
+    refused = write_refused(OSError(code, os.strerror(code)), Path("/data/store"))
+    for twin in (pickle.loads(pickle.dumps(refused)), copy.copy(refused)):
+        assert type(twin) is type(refused) and str(twin) == str(refused)
+        assert (twin.errno, twin.strerror, twin.filename) == (code, os.strerror(code), "/data/store")
 
 
 @pytest.mark.parametrize(("code", "error"), [(errno.ENOSPC, NoSpace), (errno.EACCES, WriteRefused)])
