@@ -33,7 +33,9 @@ RESOLVED_BY = "resolved_by"
 RESOLUTION_COLUMNS = ("spread", "records", RESOLVED_BY)
 # A release's version (a catalog dataset's, `matreg release --version`): semantic versioning without leading zeros or
 # build metadata ('01.0.0' and '1.0.0+b' would be second releases of 1.0.0)
-_RELEASE_VERSION = re.compile(r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?")
+_NUMBER = r"(?:0|[1-9]\d*)"  # (semantic versioning's: no leading zero)
+_PRE_RELEASE = rf"(?:{_NUMBER}|\d*[A-Za-z-][0-9A-Za-z-]*)"  # one identifier: a number, or text not all digits
+_RELEASE_VERSION = re.compile(rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-{_PRE_RELEASE}(?:\.{_PRE_RELEASE})*)?")
 # What one entry of each list of a dataset's selection names
 SELECTED = {"properties": "property", "sources": "source", "provenance": "provenance", "methods": "method"}
 

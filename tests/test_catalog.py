@@ -407,7 +407,22 @@ def test_an_empty_selection_list_is_refused_with_its_line(tmp_path, key, what):
     )
 
 
-@pytest.mark.parametrize("version", ["latest", "v1.0.0", "'1.0'", "1.0.0+build.5", "01.0.0", "''", "'2024.03.1'"])
+@pytest.mark.parametrize(
+    "version",
+    # semantic versioning's pre-release identifiers: no leading zero in a number, none empty (rc.01, rc..1, rc.)
+    [
+        "latest",
+        "v1.0.0",
+        "'1.0'",
+        "1.0.0+build.5",
+        "01.0.0",
+        "''",
+        "'2024.03.1'",
+        "1.0.0-rc.01",
+        "1.0.0-rc..1",
+        "1.0.0-rc.",
+    ],
+)
 def test_a_dataset_version_that_is_no_release_version_is_refused_by_a_release_naming_its_line(tmp_path, version):
     # `matreg release` refused it naming no file; refused as the catalog loaded, it stopped every command reading it
     path = tmp_path / "catalog.yaml"
@@ -431,7 +446,7 @@ def test_a_version_yaml_reads_as_a_number_is_refused_with_the_hint_to_quote_it(t
     )
 
 
-@pytest.mark.parametrize("version", ["1.0.0", "'0.1.0'", "1.1.0-rc.1", "2.0.0-beta"])
+@pytest.mark.parametrize("version", ["1.0.0", "'0.1.0'", "1.1.0-rc.1", "2.0.0-beta", "1.0.0-0.3.7", "1.0.0-x-y.0a"])
 def test_release_versions_load(tmp_path, version):
     path = tmp_path / "catalog.yaml"
     path.write_text(DATASET.replace("1.0.0", version), encoding="utf-8")
