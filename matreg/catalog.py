@@ -14,7 +14,7 @@ import pydantic
 from matreg.errors import ConfigError
 from matreg.resources import resource_path
 from matreg.schema import canonical_method, load_vocabulary
-from matreg.yamlio import entry_problem, load_model
+from matreg.yamlio import entry_problem, load_model, problem_in
 
 Provenance = Literal["experimental", "dft", "simulated"]
 # The connector modules of matreg.sources (each has `build`) a catalog source may name; a lab file has no connector
@@ -296,12 +296,7 @@ class Catalog(pydantic.BaseModel, extra="forbid"):
             return version
         if self._file is None:
             raise ConfigError(f"dataset '{name}': version: {problem}")
-
-        def refuse(catalog: Catalog) -> None:
-            raise entry_problem(catalog, ("datasets", name, "version"), problem)
-
-        load_model(self._file, Catalog, check=refuse)  # read again for the line the error names
-        raise ConfigError(f"{self._file}: dataset '{name}': version: {problem}")  # (the file changed since)
+        raise problem_in(self._file, Catalog, ("datasets", name, "version"), problem)
 
     def _unknown(self, kind: str, name: str, known: list[str]) -> ConfigError:
         """The error of a `kind` this catalog does not have: 'unknown dataset 'x' (catalog c3.yaml has: a, b)'."""

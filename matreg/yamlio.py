@@ -49,18 +49,25 @@ def load_yaml(path: Path) -> Any:
     return _parse(path, yaml.load)
 
 
-def load_model(path: Path, model: type[Model], check: Callable[[Model], None] | None = None) -> Model:
-    """Validate a YAML file against `model`; errors name the file, line and field. `check` may refuse, as
-    `entry_problem`s, what the file may not say that the model takes (reported as the model's own problems are)."""
+def load_model(path: Path, model: type[Model]) -> Model:
+    """Validate a YAML file against `model`; errors name the file, line and field."""
     data = load_yaml(path)
     try:
-        loaded = model.model_validate(data if data is not None else {})
-        if check is not None:
-            check(loaded)
-        return loaded
+        return model.model_validate(data if data is not None else {})
     except pydantic.ValidationError as exc:
-        tree = _parse(path, yaml.compose)  # the node tree only to report the lines
-        raise ConfigError(f"{path}: {_problems(exc.errors(), data, tree)}") from exc
+        raise _file_problems(path, data, exc) from exc
+
+
+def problem_in(path: Path, model: type[pydantic.BaseModel], loc: tuple[str | int, ...], problem: str) -> ConfigError:
+    """The error of a problem found after `load_model` read the file, in its entry `loc` (a catalog dataset's version
+    that a release cannot have), named as `load_model` names the file's own problems: file, line and keys."""
+    return _file_problems(path, load_yaml(path), entry_problem(model, loc, problem))
+
+
+def _file_problems(path: Path, data: Any, exc: pydantic.ValidationError) -> ConfigError:
+    """The error naming the file and, by line and keys, pydantic's problems with its `data`."""
+    tree = _parse(path, yaml.compose)  # the node tree only to report the lines
+    return ConfigError(f"{path}: {_problems(exc.errors(), data, tree)}")
 
 
 def entry_problem(
