@@ -196,11 +196,11 @@ def _unmatched_entries(store: Store, name: str, dataset: Dataset, raw: pd.DataFr
     column's values among those the dataset's other filters select (a misspelt name's right spelling); None if every
     entry selects some."""
     table, column, plural = _NAMED_FILTERS[key]
-    entries, present = getattr(dataset, key) or [], raw[column].dropna()
+    entries, present = getattr(dataset, key) or [], set(raw[column].dropna())
     if key == "methods":  # a method selects its qualified ones and aliases, as the query does
         unmatched = load_methods().selecting_none(entries, present)
     else:
-        unmatched = [entry for entry in entries if entry not in set(present)]
+        unmatched = [entry for entry in entries if entry not in present]
     if not unmatched:
         return None
     where, params = selection_sql(dataset.model_copy(update={key: None}))

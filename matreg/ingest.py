@@ -55,6 +55,7 @@ from matreg.validation import (
     attribute_rows,
     check_attributes,
     harmonize_values,
+    is_blank,
     is_value_payload,
     material_row,
     rows_breaking_rules,
@@ -600,12 +601,7 @@ _CHECKED_COUNTS = ("n_stored", "n_values", "n_quarantined", "reasons")  # what o
 
 def _written(formula: str, phase: str | None) -> str:
     """A record's formula with the phase it states, as thermochemical tables write species ('H2O(l)')."""
-    return formula if _no_phase(phase) else f"{formula}({phase})"
-
-
-def _no_phase(phase: Any) -> bool:
-    """True for a record stating no phase (None; NaN, as pandas reads a null one)."""
-    return phase is None or (isinstance(phase, float) and np.isnan(phase))
+    return formula if is_blank(phase) else f"{formula}({phase})"
 
 
 def _import_named(scope: str) -> str:
@@ -1212,7 +1208,7 @@ class _StoredFormulas:
 def _material(formula: str, phase: str | None) -> tuple[str, str]:
     """What one id names: a composition (Fe0.95O is Fe19O20) in a state, a crystal's whether it states 'cr' or
     none."""
-    return composition_key(formula), "cr" if _no_phase(phase) else phase
+    return composition_key(formula), "cr" if is_blank(phase) else phase
 
 
 def _record_failure(store: Store, info: RunInfo, report: RunReport, connector: Connector, exc: Exception) -> None:

@@ -405,12 +405,13 @@ _MISREAD_SYMBOLS = {
     "kB": "'kB' is the kilobyte: write kbar for the kilobar, k_B for Boltzmann's constant",
 }
 _CURRENT_SYMBOLS = ("A", "C")
+_MISREAD_SYMBOL = re.compile(rf"(?<![A-Za-z_])({'|'.join(_MISREAD_SYMBOLS)})(?![A-Za-z_])")  # one standing alone
 
 
 def _symbol_note(text: str, target: pint.Unit) -> str:
     """A note for each misread symbol standing alone in the unit `text` (the ampere's and coulomb's where the target
     has no current)."""
-    symbols = re.findall(r"(?<![A-Za-z_])(A|C|kB)(?![A-Za-z_])", text)
+    symbols = _MISREAD_SYMBOL.findall(text)
     if target.dimensionality.get("[current]"):
         symbols = [symbol for symbol in symbols if symbol not in _CURRENT_SYMBOLS]
     return "".join(f"; {_MISREAD_SYMBOLS[symbol]}" for symbol in dict.fromkeys(symbols))
