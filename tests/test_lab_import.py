@@ -276,7 +276,7 @@ def test_a_formula_cell_nan_is_quarantined_as_a_missing_number_not_read_as_sodiu
 
 
 def test_an_ions_charge_written_after_its_amounts_is_quarantined_and_one_written_one_way_is_read(store, tmp_path):
-    mapping = "dataset: ions\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping = _mapping_head("ions")
     mapping += "  S: {property: entropy, unit: J/(mol*K)}\n"  # standard entropies of aqueous ions
     rows = "id,formula,S\nmg,Mg2+,-138.1\ncl,Cl⁻,56.5\nso4,SO4[2-],20.1\nso4-sup,SO₄²⁻,20.1\n"
     report = import_file(store, *_write(tmp_path, rows, mapping))
@@ -319,7 +319,7 @@ def test_a_formula_written_with_its_state_is_read_as_the_formula_and_the_records
 
 
 def test_a_table_pasted_from_a_paper_is_read_with_its_typeset_minus_signs(store, tmp_path):
-    mapping = "dataset: ions\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping = _mapping_head("ions")
     mapping += "  S: {property: entropy, unit: J/(mol*K), temperature_field: T, temperature_unit: degC}\n"
     rows = "id,formula,S,T\nmg,Mg⁺⁺,\u2212138.1,25\ncl,Cl\u2212,56.5,25\ncold,Cl\u2212,50.5,\u221210\n"
     report = import_file(store, *_write(tmp_path, rows, mapping))
@@ -347,6 +347,11 @@ def test_values_given_in_mev_are_harmonized_to_ev_and_keep_the_original(store):
     ).iloc[0]
     assert (row.unit, row.original_unit, row.temperature_K, row.provenance) == ("eV", "meV", 300.0, "experimental")
     assert row.value == pytest.approx(row.original_value / 1000)
+
+
+def _mapping_head(dataset: str) -> str:
+    """A lab mapping's lines before its columns: dataset `dataset`, formula and id columns, a citation."""
+    return f"dataset: {dataset}\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
 
 
 def _write(tmp_path, csv_text, mapping_text):
@@ -1034,7 +1039,7 @@ def test_rows_without_an_id_column_are_told_apart_by_file(store, tmp_path):
 
 
 def test_a_row_with_an_empty_id_is_quarantined(store, tmp_path):
-    mapping = "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping = _mapping_head("gaps")
     mapping += "  gap: {property: band_gap, unit: eV}\n"
     data, mapping_path = _write(tmp_path, "id,formula,gap\ns1,ZnO,3.3\n ,CdS,2.4\n", mapping)
     report = import_file(store, data, mapping_path)
@@ -1044,7 +1049,7 @@ def test_a_row_with_an_empty_id_is_quarantined(store, tmp_path):
 
 
 def test_whole_number_ids_of_a_json_file_stay_whole_when_one_is_missing(store, tmp_path):
-    mapping = "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping = _mapping_head("gaps")
     mapping += "  gap: {property: band_gap, unit: eV}\n"
     data = tmp_path / "lab.json"
     data.write_text('[{"id": 1, "formula": "ZnO", "gap": 3.3}, {"id": 3, "formula": "GaN", "gap": 3.4}]')
@@ -1059,7 +1064,7 @@ def test_whole_number_ids_of_a_json_file_stay_whole_when_one_is_missing(store, t
 
 
 def test_a_csv_saved_with_a_byte_order_mark_is_read(store, tmp_path):
-    mapping = "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping = _mapping_head("gaps")
     mapping += "  gap: {property: band_gap, unit: eV}\n"
     data, mapping_path = _write(tmp_path, "", mapping)
     data.write_bytes(b"\xef\xbb\xbfid,formula,gap\ns1,ZnO,3.3\n")  # Excel's "CSV UTF-8"
@@ -1375,7 +1380,7 @@ def test_units_written_as_papers_write_them_are_read(store, tmp_path):
 
 
 def test_units_as_scientists_abbreviate_them_are_read(store, tmp_path):
-    mapping = "dataset: abbreviated\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping = _mapping_head("abbreviated")
     mapping += "  S: {property: entropy, unit_field: S_unit}\n"
     mapping += "  E: {property: total_energy_per_atom, unit_field: E_unit}\n"
     mapping += "  V: {property: volume_per_atom, unit: \u00c5^3/at, pressure_field: P, pressure_unit: Torr}\n"
@@ -1435,7 +1440,7 @@ def test_values_per_mass_are_stored_molar_with_the_formulas_molar_mass_and_keep_
 
 
 def test_a_magnetometers_emu_per_gram_and_vasps_kbar_are_stored_in_canonical_units(store, tmp_path):
-    mapping = "dataset: magnets\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping = _mapping_head("magnets")
     mapping += "  Ms: {property: magnetic_moment, unit: emu/g}\n  B: {property: bulk_modulus, unit_field: B_unit}\n"
     rows = "id,formula,Ms,B,B_unit\nfe,Fe,221.7,1680,kBar\nmagnetite,Fe3O4,92.0,1.0,kB\n"
     report = import_file(store, *_write(tmp_path, rows, mapping))
@@ -1454,7 +1459,7 @@ def test_a_magnetometers_emu_per_gram_and_vasps_kbar_are_stored_in_canonical_uni
 
 
 def test_values_at_their_bounds_in_other_units_are_stored_as_converted(store, tmp_path):
-    mapping = "dataset: bounds\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping = _mapping_head("bounds")
     mapping += "  rho: {property: density, unit: kg/m^3}\n  V: {property: volume_per_atom, unit: nm^3/atom}\n"
     rows = "id,formula,rho,V\nS1,Os,100000,0.5\nS2,Os,100000.001,\n"
     report = import_file(store, *_write(tmp_path, rows, mapping))
@@ -1476,7 +1481,7 @@ def test_a_unit_of_the_mapping_that_cannot_be_read_names_the_mapping_line_and_co
 
 
 def test_a_unit_cell_pint_fails_on_quarantines_its_row_and_the_import_goes_on(store, tmp_path):
-    mapping = "dataset: units\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    mapping = _mapping_head("units")
     mapping += "  gap: {property: band_gap, unit_field: gap_unit}\n"
     units = {"S2": "eV/0", "S3": "eV^0", "S4": "eV dB", "S5": "eV/1e-400"}
     rows = "id,formula,gap,gap_unit\nS1,GaN,3.4,eV\n" + "".join(f"{i},ZnO,3.3,{u}\n" for i, u in units.items())
@@ -1519,7 +1524,7 @@ def test_a_mapping_unit_per_mass_of_a_molar_property_is_accepted_as_the_mapping_
 
 
 def test_a_file_imported_again_withdraws_the_records_it_no_longer_has_not_those_it_rejects(store, tmp_path):
-    thermo = "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+    thermo = _mapping_head("gaps")
     thermo += "  dHf: {property: formation_energy_per_atom, unit: eV/atom}\n"
     (tmp_path / "thermo.yaml").write_text(thermo, encoding="utf-8")
     (tmp_path / "thermo.csv").write_text("id,formula,dHf\nS8,Si,-0.1\n", encoding="utf-8")  # S8 in another file too
@@ -2316,8 +2321,7 @@ def test_a_rows_method_that_is_a_dft_functional_is_warned_of_once_for_each_metho
     ]
 
 
-EOS = (
-    "dataset: eos\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+EOS = _mapping_head("eos") + (
     "  V: {property: volume_per_atom, unit: angstrom^3/atom, pressure_field: P, pressure_unit: kbar}\n"
 )
 
@@ -2599,8 +2603,7 @@ def test_a_value_a_re_import_rejects_beside_a_valid_one_keeps_its_last_valid_val
     assert store.query("SELECT count(*) FROM open_quarantine").iloc[0, 0] == 0
 
 
-UNCERTAIN_MAPPING = (
-    "dataset: unc\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n"
+UNCERTAIN_MAPPING = _mapping_head("unc") + (
     "  gap: {property: band_gap, unit: eV, uncertainty_field: dgap}\n"
     "  rho: {property: density, unit: g/cm^3}\n"
     "  theta: {property: debye_temperature, unit: degC, uncertainty_field: dtheta}\n"
