@@ -27,10 +27,6 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # members in `records` (matreg.curate.conflicts): no source may be named so
 MERGED_ROWS_SOURCE = "group"
 MERGED_ROW_PREFIX = f"{MERGED_ROWS_SOURCE}:"
-# What a dataset's resolution adds to its rows (matreg.curate.conflicts): a median's spread (max - min of the values it
-# merges) and their records, and the rule that gave each row ('median of 2', 'prefer experimental')
-RESOLVED_BY = "resolved_by"
-RESOLUTION_COLUMNS = ("spread", "records", RESOLVED_BY)
 # A release's version (a catalog dataset's, `matreg release --version`): semantic versioning without leading zeros or
 # build metadata ('01.0.0' and '1.0.0+b' would be second releases of 1.0.0)
 _NUMBER = r"(?:0|[1-9]\d*)"  # (semantic versioning's: no leading zero)

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from matreg import __version__
-from matreg.catalog import RESOLUTION_COLUMNS, Catalog, Dataset
+from matreg.catalog import Catalog, Dataset
 from matreg.defaults import LAYOUTS
 from matreg.errors import ConfigError, StoreError
-from matreg.schema import UNCERTAINTY, load_methods, load_vocabulary, wide_column
+from matreg.schema import UNCERTAINTY, WIDE_SUFFIXES, load_methods, load_vocabulary, wide_column
 from matreg.store import CURATION_RUN_PREFIX, Store
 
 if TYPE_CHECKING:
@@ -94,8 +94,6 @@ def selection_sql(dataset: Dataset) -> tuple[str, list]:
     return " AND ".join(where), params
 
 
-# what curation (raw_value, flags, reviewed) and a resolution (RESOLUTION_COLUMNS) add to a value, when present
-_PER_VALUE = ("raw_value", "flags", "reviewed", *RESOLUTION_COLUMNS)
 # what a wide row is of: a record (as its long rows give it), provenance, method and conditions
 WIDE_INDEX = (
     "record_id",
@@ -121,8 +119,9 @@ def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
     every combination of the index columns would not fit in memory); of two rows of one key, the first is kept
     whole."""
     index = list(WIDE_INDEX)
-    beside = [UNCERTAINTY] if UNCERTAINTY in long.columns else []  # a value's own, in the value's unit
-    per_value = [column for column in _PER_VALUE if column in long.columns]
+    present = [column for column in WIDE_SUFFIXES if column in long.columns]
+    beside = [column for column in present if column == UNCERTAINTY]  # a value's own, in the value's unit
+    per_value = [column for column in present if column != UNCERTAINTY]  # curation's and a resolution's
     columns = [
         *(name for prop in properties for name in (prop, *(wide_column(prop, column) for column in beside))),
         *(wide_column(prop, column) for column in per_value for prop in properties),

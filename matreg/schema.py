@@ -177,6 +177,15 @@ def within_bounds(values: np.ndarray, low: np.ndarray | float, high: np.ndarray 
 # A property's name: a column of the store's properties_wide view, so a plain lower-case SQL name
 PropertyName = Annotated[str, pydantic.StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 UNCERTAINTY = "uncertainty"  # the properties table's column of a value's standard uncertainty
+# What a dataset's resolution adds to its rows (matreg.curate.conflicts): a median's spread (max - min of the values it
+# merges) and their records, and the rule that gave each row ('median of 2', 'prefer experimental')
+RESOLVED_BY = "resolved_by"
+RESOLUTION_COLUMNS = ("spread", "records", RESOLVED_BY)
+# The columns the wide layouts write of each property `p`, `p_<suffix>` (`wide_column`), so no property is named so:
+# its values' uncertainties beside its values (properties_wide, wide exports), then, after every property's (wide
+# exports), what the curation layer says of each value (its stored value, flags, review: matreg.curate.review) and
+# what a resolution adds
+WIDE_SUFFIXES = (UNCERTAINTY, "raw_value", "flags", "reviewed", *RESOLUTION_COLUMNS)
 
 
 def wide_column(prop: str, column: str) -> str:
@@ -185,15 +194,19 @@ def wide_column(prop: str, column: str) -> str:
     return f"{prop}_{column}"
 
 
-def _uncertainty_clash(names: list[str]) -> str | None:
-    """Why properties of these names cannot be columns of one properties_wide: a name is the column of another's
-    uncertainties (`wide_column`: band_gap_uncertainty of band_gap); None when none is."""
-    beside = {wide_column(name, UNCERTAINTY): name for name in names}
+def _wide_clash(names: list[str]) -> str | None:
+    """Why properties of these names cannot be columns of one wide layout: a name is the column the layout writes of
+    another's values (`WIDE_SUFFIXES`: band_gap_uncertainty, band_gap_flags of band_gap); None when none is."""
+    beside = {wide_column(name, suffix): (name, suffix) for name in names for suffix in WIDE_SUFFIXES}
     clashing = sorted(beside.keys() & set(names))
-    if not clashing:
-        return None
-    named = "; ".join(f"{name}: the column of {beside[name]}'s uncertainties" for name in clashing)
-    return f"{named}, which properties_wide and wide exports have beside its values"
+    return "; ".join(_clash_text(name, *beside[name]) for name in clashing) or None
+
+
+def _clash_text(name: str, prop: str, suffix: str) -> str:
+    """'band_gap_flags: the column of band_gap's 'flags', which wide exports have beside its values'."""
+    what = "uncertainties" if suffix == UNCERTAINTY else f"'{suffix}'"
+    where = "properties_wide and wide exports" if suffix == UNCERTAINTY else "wide exports"
+    return f"{name}: the column of {prop}'s {what}, which {where} have beside its values"
 
 
 class Vocabulary(pydantic.RootModel[dict[PropertyName, PropertySpec]]):
@@ -203,13 +216,13 @@ class Vocabulary(pydantic.RootModel[dict[PropertyName, PropertySpec]]):
 
     @pydantic.model_validator(mode="after")
     def _no_column_names(self) -> Vocabulary:
-        """A property's name is none of properties_wide's other columns: a table's column, or another property's
-        uncertainties (`wide_column`)."""
+        """A property's name is none of the wide layouts' other columns: a table's column, or one they write of another
+        property's values (`_wide_clash`)."""
         columns = {column for spec in load_tables().values() for column in spec.columns}
         taken = sorted(columns.intersection(self.root))
         if taken:
             raise ValueError(f"{', '.join(taken)}: a column of the store's tables, which properties_wide has too")
-        clash = _uncertainty_clash(list(self.root))
+        clash = _wide_clash(list(self.root))
         if clash:
             raise ValueError(clash)
         return self
@@ -412,7 +425,7 @@ def _project_vocabulary(working_directory: str) -> Vocabulary:
     taken = [name for name in names if bundled.resolves(name)]
     if taken:
         raise ConfigError(f"{path}: '{taken[0]}' names a property of matreg's already (its name or an alias)")
-    clash = _uncertainty_clash([*bundled.root, *added])
+    clash = _wide_clash([*bundled.root, *added])
     if clash:
         raise ConfigError(f"{path}: {clash}")
     return Vocabulary(bundled.root | added)

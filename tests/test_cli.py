@@ -51,7 +51,7 @@ from matreg.export import to_wide
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.resources import resource_path
-from matreg.schema import load_tables
+from matreg.schema import load_tables, load_vocabulary
 from matreg.sources import FetchRequest
 from matreg.sources.janaf import JanafConnector
 from matreg.sources.lab import LabConnector, load_mapping
@@ -820,6 +820,27 @@ def test_a_wide_frame_of_no_rows_has_the_wide_columns():
             for prop in ("enthalpy_of_formation", "entropy")
         ),
     ]
+
+
+def test_no_property_is_named_as_a_column_a_wide_export_writes_beside_another(tmp_path, monkeypatch):
+    """A wide export writes beside each property's values its uncertainty, what curation and a resolution say of each
+    value (`<property>_flags`, ...): only `<property>_uncertainty` was refused as a project's property, so a property
+    named band_gap_flags made a wide export with two columns of that name."""
+    long = pd.DataFrame(
+        columns=["record_id", "property", "value", "uncertainty", "raw_value", "flags", "reviewed"]
+        + ["spread", "records", "resolved_by"]
+    )
+    beside = to_wide(long, ["band_gap"]).columns.tolist()
+    beside = beside[beside.index("band_gap") + 1 :]
+    assert len(beside) == 7 and all(column.startswith("band_gap_") for column in beside)
+    for column in beside:  # (a project of its own each: the vocabulary read is kept per working directory)
+        (tmp_path / column / "schemas").mkdir(parents=True)
+        (tmp_path / column / "schemas" / "properties.yaml").write_text(
+            f"{column}:\n  description: d\n  unit: eV\n  bounds: [0, 1]\n", encoding="utf-8"
+        )
+        monkeypatch.chdir(tmp_path / column)
+        with pytest.raises(ConfigError, match=rf": {column}: the column of band_gap's .*wide exports have beside its"):
+            load_vocabulary()
 
 
 def test_a_fetch_waiting_to_retry_says_so_on_stderr(run, janaf_server, monkeypatch):

@@ -363,6 +363,14 @@ def test_a_copy_of_matregs_vocabulary_with_a_property_more_adds_that_property(tm
             HALL_MOBILITY + HALL_MOBILITY.replace("hall_mobility:", "hall_mobility_uncertainty:"),
             r"line 1: \(top level\): .*hall_mobility_uncertainty: the column of hall_mobility's uncertainties",
         ),
+        (  # a wide export's column of what curation says of each value of hall_mobility
+            HALL_MOBILITY + HALL_MOBILITY.replace("hall_mobility:", "hall_mobility_flags:"),
+            r"line 1: \(top level\): .*hall_mobility_flags: the column of hall_mobility's 'flags', which wide exports",
+        ),
+        (  # a median's merged records of band_gap
+            "band_gap_records:\n  description: d\n  unit: eV\n  bounds: [0, 1]\n",
+            r"band_gap_records: the column of band_gap's 'records', which wide exports have beside its values",
+        ),
         (  # properties_wide's column of band_gap's uncertainties
             "band_gap_uncertainty:\n  description: d\n  unit: eV\n  bounds: [0, 1]\n",
             r"band_gap_uncertainty: the column of band_gap's uncertainties, which properties_wide and wide exports",

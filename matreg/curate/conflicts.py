@@ -29,12 +29,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from matreg.catalog import MERGED_ROW_PREFIX, RESOLUTION_COLUMNS, RESOLVED_BY, Resolution, preference_label
+from matreg.catalog import MERGED_ROW_PREFIX, Resolution, preference_label
 from matreg.curate.link import link_records, map_distinct
 from matreg.curate.review import apply_curation, curation_log
 from matreg.errors import ConfigError
 from matreg.formula import atoms_per_unit
-from matreg.schema import load_vocabulary, value_conditions
+from matreg.schema import RESOLUTION_COLUMNS, RESOLVED_BY, load_vocabulary, value_conditions
 from matreg.store import Store
 from matreg.units import is_molar
 

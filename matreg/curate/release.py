@@ -28,7 +28,7 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from matreg import __version__
-from matreg.catalog import RESOLUTION_COLUMNS, SAFE_NAME, Catalog, Dataset, version_problem
+from matreg.catalog import SAFE_NAME, Catalog, Dataset, version_problem
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import ConfigError, StoreError, UnknownName
@@ -42,7 +42,7 @@ from matreg.export import (
     to_wide,
 )
 from matreg.http import public_url
-from matreg.schema import load_vocabulary, stable_type, value_key
+from matreg.schema import RESOLUTION_COLUMNS, load_vocabulary, stable_type, value_key
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
 from matreg.store import CURATION_RUN_PREFIX, Store, atomic_dir, atomic_write, write_with_sidecar
 from matreg.store.sql import stored_sql
