@@ -267,6 +267,30 @@ def test_a_property_of_a_dataset_with_no_value_is_warned_of_and_the_card_says_it
     assert f"\n- Warning: {warning}.\n" in card
 
 
+def test_a_diff_compares_the_selections_lists_as_sets_and_prefer_in_its_order(filled, catalog_path):
+    """Reordering `sources: [janaf, demo-lab-bandgaps]` showed as a selection change; the order of `prefer` ranks."""
+    lists = ["[janaf, demo-lab-bandgaps]", "[band_gap, entropy]", "[dft, experimental]", f"[PBE, {LAB_METHOD}]"]
+    keys = ["sources", "properties", "provenance", "methods"]
+    fields = [f"{key}: {listed}" for key, listed in zip(keys, lists, strict=True)]
+    add_dataset(catalog_path, "mix", *fields, "resolve: {strategy: prefer, prefer: [experimental, dft]}")
+    assert filled("release", "mix", "--version", "1.0.0").exit_code == 0
+    catalog = catalog_path.read_text(encoding="utf-8")
+    for listed in lists:  # each list the other way round
+        entries = listed.strip("[]").split(", ")
+        catalog = catalog.replace(listed, f"[{', '.join(reversed(entries))}]")
+    catalog_path.write_text(catalog, encoding="utf-8")
+    assert filled("release", "mix", "--version", "1.1.0").exit_code == 0
+    same = filled("diff", "mix", "1.0.0", "1.1.0")
+    assert same.exit_code == 0 and same.stdout == "no changes from 1.0.0 to 1.1.0\n", same.stdout
+    catalog_path.write_text(catalog.replace("prefer: [experimental, dft]", "prefer: [dft, experimental]"))
+    assert filled("release", "mix", "--version", "1.2.0").exit_code == 0
+    changes = json.loads(filled("diff", "mix", "1.1.0", "1.2.0", "--format", "json").stdout)
+    ranks = [["experimental", "dft"], ["dft", "experimental"]]
+    assert [[change[key] for key in ("change", "field", "old", "new")] for change in changes] == [
+        ["resolution changed", "resolve.prefer", *ranks]
+    ]
+
+
 def test_a_diff_says_first_which_keys_of_the_selection_and_resolution_changed(filled, catalog_path):
     assert filled("release", "gaps", "--version", "1.0.0").exit_code == 0
     catalog = catalog_path.read_text(encoding="utf-8")

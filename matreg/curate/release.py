@@ -28,7 +28,7 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from matreg import __version__
-from matreg.catalog import SAFE_NAME, Catalog, Dataset, version_problem
+from matreg.catalog import SAFE_NAME, SELECTED, Catalog, Dataset, version_problem
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import ConfigError, StoreError, UnknownName
@@ -289,9 +289,11 @@ def diff(store: Store, name: str, a: str, b: str) -> pd.DataFrame:
 def _definition_changes(old: dict, new: dict) -> pd.DataFrame:
     """One row per key of the dataset's definition that differs between two releases' manifests (`content.selection`):
     'selection changed' of a filter (temperature_K: None to 300.0), then 'resolution changed' of its resolution
-    (resolve.strategy: keep_all to median). A key only one of them records (an older matreg's) is not compared."""
+    (resolve.strategy: keep_all to median). A key only one of them records (an older matreg's) is not compared; the
+    lists of what the selection selects (`SELECTED`: properties, sources, ...) are compared as sets (their order selects
+    nothing), `resolve.prefer` in its order (it ranks)."""
     before, after = _definition(old), _definition(new)
-    keys = [key for key in before if key in after and before[key] != after[key]]
+    keys = [key for key in before if key in after and _definition_differs(key, before[key], after[key])]
     return pd.DataFrame(
         {
             "change": [DEFINITION_CHANGES[key.startswith("resolve.")] for key in keys],
@@ -302,6 +304,14 @@ def _definition_changes(old: dict, new: dict) -> pd.DataFrame:
         columns=DIFF_COLUMNS,
         dtype=object,
     )
+
+
+def _definition_differs(key: str, old: object, new: object) -> bool:
+    """Whether key `key` of a dataset's definition (`_definition`) differs from `old` to `new`: a list of what the
+    selection selects by its entries, whatever their order; any other by its value."""
+    if key in SELECTED and isinstance(old, list) and isinstance(new, list):
+        return sorted(old) != sorted(new)
+    return old != new
 
 
 def _definition(manifest: dict) -> dict:
