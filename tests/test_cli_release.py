@@ -267,6 +267,22 @@ def test_a_property_of_a_dataset_with_no_value_is_warned_of_and_the_card_says_it
     assert f"\n- Warning: {warning}.\n" in card
 
 
+def test_a_torch_export_of_a_target_with_no_value_says_so_once_as_its_error(filled, catalog_path, tmp_path):
+    """It printed the selection's warning of the property, then the error saying the same."""
+    add_dataset(catalog_path, "gaps-cp", "properties: [band_gap, heat_capacity_cp]", "temperature_K: 300")
+    out = tmp_path / "torch"
+    result = filled("export", "gaps-cp", "--format", "torch", "--target", "heat_capacity_cp", "--out", str(out))
+    assert result.exit_code == 1 and result.stderr == (
+        "error: dataset 'gaps-cp' selects no values of heat_capacity_cp in the store (properties band_gap, "
+        "heat_capacity_cp; temperature_K 300.0)\n"
+    )
+    assert not out.exists()
+    result = filled("export", "gaps-cp", "--format", "torch", "--out", str(out))  # band_gap: the other one is warned of
+    assert result.exit_code == 0 and result.stderr.startswith(
+        "warning: dataset 'gaps-cp' selects no values of heat_capacity_cp in the store"
+    )
+
+
 def test_a_diff_compares_the_selections_lists_as_sets_and_prefer_in_its_order(filled, catalog_path):
     """Reordering `sources: [janaf, demo-lab-bandgaps]` showed as a selection change; the order of `prefer` ranks."""
     lists = ["[janaf, demo-lab-bandgaps]", "[band_gap, entropy]", "[dft, experimental]", f"[PBE, {LAB_METHOD}]"]

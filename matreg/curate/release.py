@@ -85,10 +85,11 @@ class CuratedRows:
     warnings: list[str]
 
 
-def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
+def curate_dataset(store: Store, catalog: Catalog, name: str, target: str | None = None) -> CuratedRows:
     """Select a dataset's rows, apply the curation log, link records and resolve each group per the catalog; log
-    the warnings: the resolution's, the selection's (`selection_warnings`, where it has rows), and the review
-    decisions to make again (the command line prints them on stderr)."""
+    the warnings: the resolution's, the selection's (`selection_warnings`, where it has rows: of `target`, the one
+    property a torch export takes, if given), and the review decisions to make again (the command line prints them on
+    stderr). Where it has none, the caller's error says what was selected (`nothing_selected`)."""
     # Imported here: linking loads pymatgen's StructureMatcher, which only releases and exports need.
     from matreg.curate.conflicts import resolve, unmatched_preferences
     from matreg.curate.link import link_records
@@ -103,7 +104,8 @@ def curate_dataset(store: Store, catalog: Catalog, name: str) -> CuratedRows:
     carried = curated if dataset.resolve.strategy == "median" else resolved  # a median merges every curated value
     unmatched = unmatched_preferences(curated, dataset.resolve.prefer)  # (a prefer list: strategy prefer's only)
     warnings = [f"dataset '{name}': {unmatched}"] if unmatched else []
-    if len(resolved):  # (no rows: the error says what was selected)
+    exported = resolved if target is None else resolved[resolved["property"] == target]
+    if len(exported):  # (none: the error says what was selected)
         warnings += selection_warnings(store, name, dataset, raw, curated)
     readmitted = _readmitted_records(store, dataset, log)  # of a stale readmit, a record may have no value left
     redo = decisions_to_redo(store, raw, dataset.properties, records=readmitted)

@@ -258,7 +258,7 @@ def _sample_rows(
     )
 
     dataset = catalog.dataset(name)
-    curated = curate_dataset(store, catalog, name)
+    curated = curate_dataset(store, catalog, name, prop)
     long = curated.resolved[curated.resolved["property"] == prop]
     if not len(long):
         selected = curated.raw[curated.raw["property"] == prop]
