@@ -248,7 +248,6 @@ def _sidecar(
 ) -> dict:
     """The sidecar of a store export to file name `file` (its bytes now in `data`): provenance, sources (`attribution`)
     and licences of the values the rows carry (a median's own, each), and what `prefer` left out (`preference`)."""
-    vocabulary = load_vocabulary().root
     long, carried = rows.resolved, rows.carried
     return {
         "dataset": name,
@@ -261,7 +260,7 @@ def _sidecar(
         "rows": int(len(frame)),
         "records": int(long["record_id"].nunique()),
         "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
-        "units": {prop: vocabulary[prop].unit for prop in dataset.properties},
+        "units": value_units(dataset.properties, long),
         "provenance": distinct(carried["provenance"]),
         "sources": attribution(carried),
         "licenses": distinct(carried["license"]),
@@ -269,6 +268,13 @@ def _sidecar(
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "matreg_version": __version__,
     }
+
+
+def value_units(properties: list[str], values: pd.DataFrame) -> dict[str, str]:
+    """The canonical unit of each of `properties` that `values` (long rows) have values of, in their order (one with
+    none is in the selection's warnings, `selection_warnings`)."""
+    vocabulary, present = load_vocabulary().root, set(values["property"])
+    return {prop: vocabulary[prop].unit for prop in properties if prop in present}
 
 
 def attribution(values: pd.DataFrame, runs: bool = False) -> list[dict]:

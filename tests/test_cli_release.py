@@ -283,6 +283,24 @@ def test_a_torch_export_of_a_target_with_no_value_says_so_once_as_its_error(fill
     )
 
 
+def test_an_export_and_a_release_give_the_units_of_the_properties_they_have_values_of(filled, catalog_path, tmp_path):
+    """Their sidecars' and the manifest's `units` listed heat_capacity_cp, of which they have no value; the
+    selection's warning and the card's table (0 values) still name it."""
+    add_dataset(catalog_path, "gaps-cp", "properties: [heat_capacity_cp, band_gap]", "temperature_K: 300")
+    for layout in ("long", "wide"):
+        out = tmp_path / f"{layout}.csv"
+        assert filled("export", "gaps-cp", "--layout", layout, "--out", str(out)).exit_code == 0
+        assert json.loads(out.with_name(f"{out.name}.meta.json").read_text())["units"] == {"band_gap": "eV"}
+    result = filled("release", "gaps-cp")
+    assert result.exit_code == 0 and "selects no values of heat_capacity_cp" in result.stderr
+    release = tmp_path / "store" / "releases" / "gaps-cp" / "0.1.0"
+    assert json.loads((release / "manifest.json").read_text())["content"]["units"] == {"band_gap": "eV"}
+    assert "| heat_capacity_cp | J/(mol*K) | 0 |\n| band_gap | eV | 30 |" in (release / "README.md").read_text()
+    out = tmp_path / "release.csv"
+    assert filled("export", "gaps-cp", "--release", "0.1.0", "--out", str(out)).exit_code == 0
+    assert json.loads(out.with_name("release.csv.meta.json").read_text())["units"] == {"band_gap": "eV"}
+
+
 def test_a_diff_compares_the_selections_lists_as_sets_and_prefer_in_its_order(filled, catalog_path):
     """Reordering `sources: [janaf, demo-lab-bandgaps]` showed as a selection change; the order of `prefer` ranks."""
     lists = ["[janaf, demo-lab-bandgaps]", "[band_gap, entropy]", "[dft, experimental]", f"[PBE, {LAB_METHOD}]"]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from matreg.errors import ValidationError
 from matreg.export import selection_text
-from matreg.schema import load_tables
+from matreg.schema import load_tables, load_vocabulary
 from matreg.store import atomic_write
 
 README = "README.md"
@@ -238,9 +238,10 @@ def readme_text(
 
 def _what(content: dict, payload: pd.DataFrame) -> str:
     """The payload file, and each property of the selection with its unit and released values (0: the dataset
-    selects none, as its warnings say)."""
-    released = payload["property"].value_counts()
-    rows = [[prop, unit, str(released.get(prop, 0))] for prop, unit in content["units"].items()]
+    selects none, as its warnings say; `units` names those with values)."""
+    released, vocabulary = payload["property"].value_counts(), load_vocabulary().root
+    properties = content["selection"]["properties"]
+    rows = [[prop, vocabulary[prop].unit, str(released.get(prop, 0))] for prop in properties]
     file = content["payload"]
     return (
         f"## What\n\n{file['rows']} values of {file['records']} records in `{file['file']}` "

@@ -40,9 +40,10 @@ from matreg.export import (
     selection_sql,
     selection_warnings,
     to_wide,
+    value_units,
 )
 from matreg.http import public_url
-from matreg.schema import RESOLUTION_COLUMNS, load_vocabulary, stable_type, value_key
+from matreg.schema import RESOLUTION_COLUMNS, stable_type, value_key
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
 from matreg.store import CURATION_RUN_PREFIX, Store, atomic_dir, atomic_write, write_with_sidecar
 from matreg.store.sql import stored_sql
@@ -416,7 +417,7 @@ def build_manifest(
         "dataset": name,
         "description": dataset.description,
         "selection": dataset.model_dump(mode="json", exclude={"description", "version"}),
-        "units": {prop: load_vocabulary().root[prop].unit for prop in dataset.properties},
+        "units": value_units(dataset.properties, released),
         "payload": {
             "file": PAYLOAD,
             "sha256": file_sha256(payload),
