@@ -177,13 +177,14 @@ def nothing_selected(name: str, dataset: Dataset, selected: pd.DataFrame, prop: 
 
 
 def selection_warnings(
-    store: Store, name: str, dataset: Dataset, raw: pd.DataFrame, curated: pd.DataFrame
+    store: Store, name: str, dataset: Dataset, raw: pd.DataFrame, curated: pd.DataFrame, said_by_caller: str | None
 ) -> list[str]:
     """What of dataset `name`'s selection its rows lack: the entries of `sources`, `provenance` and `methods` that
     select none of its stored values (`raw`), with what its other filters select (`_unmatched_entries`), and each
-    property with no value after the curation log (`curated`; `nothing_selected` says why)."""
+    property with no value after the curation log (`curated`; `nothing_selected` says why), but `said_by_caller`,
+    whose lack of values the caller's error states."""
     unmatched = [_unmatched_entries(store, name, dataset, raw, key) for key in _NAMED_FILTERS]
-    empty = [prop for prop in dataset.properties if not (curated["property"] == prop).any()]
+    empty = [p for p in dataset.properties if p != said_by_caller and not (curated["property"] == p).any()]
     return [
         *filter(None, unmatched),
         *(nothing_selected(name, dataset, raw[raw["property"] == prop], prop) for prop in empty),

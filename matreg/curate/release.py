@@ -88,9 +88,10 @@ class CuratedRows:
 
 def curate_dataset(store: Store, catalog: Catalog, name: str, target: str | None = None) -> CuratedRows:
     """Select a dataset's rows, apply the curation log, link records and resolve each group per the catalog; log
-    the warnings: the resolution's, the selection's (`selection_warnings`, where it has rows: of `target`, the one
-    property a torch export takes, if given), and the review decisions to make again (the command line prints them on
-    stderr). Where it has none, the caller's error says what was selected (`nothing_selected`)."""
+    the warnings: the resolution's, the selection's (`selection_warnings`, where it has rows; of `target`, the one
+    property a torch export takes, none: its caller's error says it has no values), and the review decisions to make
+    again (the command line prints them on stderr). Where it has no rows, the caller's error says what was selected
+    (`nothing_selected`)."""
     # Imported here: linking loads pymatgen's StructureMatcher, which only releases and exports need.
     from matreg.curate.conflicts import resolve, unmatched_preferences
     from matreg.curate.link import link_records
@@ -105,9 +106,8 @@ def curate_dataset(store: Store, catalog: Catalog, name: str, target: str | None
     carried = curated if dataset.resolve.strategy == "median" else resolved  # a median merges every curated value
     unmatched = unmatched_preferences(curated, dataset.resolve.prefer)  # (a prefer list: strategy prefer's only)
     warnings = [f"dataset '{name}': {unmatched}"] if unmatched else []
-    exported = resolved if target is None else resolved[resolved["property"] == target]
-    if len(exported):  # (none: the error says what was selected)
-        warnings += selection_warnings(store, name, dataset, raw, curated)
+    if len(resolved):  # (none: the error says what was selected)
+        warnings += selection_warnings(store, name, dataset, raw, curated, said_by_caller=target)
     readmitted = _readmitted_records(store, dataset, log)  # of a stale readmit, a record may have no value left
     redo = decisions_to_redo(store, raw, dataset.properties, records=readmitted)
     warnings += [redo_text(entry) for entry in redo.itertuples()]
