@@ -64,6 +64,7 @@ _PHASE_LABEL = re.compile(r"(?P<formula>.*\S)\s*(?P<label>\((?P<phase>[A-Z][a-z]
 _STATE_SUFFIX = re.compile(r"(?P<formula>.*\S)\s*\((?P<state>s|cr|c|l|g|aq)\)")
 _TRAILING_NUMBER = re.compile(r"\d+$")
 _MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O', 'H2O'
+CRYSTAL = "cr"  # a crystal's state, as JANAF names phases
 COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
 REPEATING_DECIMALS = 3  # decimals from which an amount may be a rounded repeating fraction ('0.333': 1/3)
 REPEATING_DENOMINATORS = (3, 6, 7, 9, 11, 12)  # of such fractions, smallest first: '0.333' is 1/3, never 4/12
@@ -427,6 +428,30 @@ def composition_key(reduced: str) -> str:
     if any(element.name != element.symbol for element in composition.elements):
         return reduced
     return Composition(_whole_amounts(composition)).reduced_formula
+
+
+def material_state(phase: Any) -> str:
+    """The state a record's phase states: a crystal's 'cr' where it states that or no phase (ice is 'H2O' and
+    'H2O(cr)'), else the phase ('l', 'g', 'aq', JANAF's 'cr,l')."""
+    return phase if isinstance(phase, str) and phase.strip() else CRYSTAL
+
+
+def material_key(formula: str, formula_original: str, phase: Any) -> tuple[str, str]:
+    """What one record id names, of its formula (reduced, and as written) and phase: a crystal's composition
+    (`composition_key`: Fe0.95O is Fe19O20, Fe4O6 is Fe2O3), else its molecule, the species as written (O2 and O3
+    are two gases, H2O2 and HO two liquids, OH and HO one), in its state (`material_state`)."""
+    state = material_state(phase)
+    if state == CRYSTAL:
+        return composition_key(formula), state
+    return parse_formula(formula_original, as_stored=True).species, state
+
+
+def material_text(formula: str, formula_original: str, phase: Any) -> str:
+    """A record's material as thermochemical tables write species: a crystal's reduced formula, with the phase it
+    states ('Fe2O3', 'NaCl(cr)'), else its formula as written in its state ('O3(g)', 'H2O(l)')."""
+    if material_state(phase) == CRYSTAL:
+        return f"{formula}({CRYSTAL})" if phase == CRYSTAL else formula
+    return f"{formula_original}({phase})"
 
 
 def _whole_amounts(composition: Composition) -> dict[str, int]:

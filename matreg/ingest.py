@@ -33,7 +33,7 @@ from tqdm import tqdm
 from matreg import __version__
 from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, StoreError, utf8_path
-from matreg.formula import composition_key, reduced_formula
+from matreg.formula import material_key, material_text, reduced_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, canonical_method, children_of, table_spec
 from matreg.sources.base import (
@@ -55,7 +55,6 @@ from matreg.validation import (
     attribute_rows,
     check_attributes,
     harmonize_values,
-    is_blank,
     is_value_payload,
     material_row,
     rows_breaking_rules,
@@ -520,16 +519,17 @@ class _PublishCheck:
         return ValueKey(record_id, value.property, method, (value.temperature_K, value.pressure_Pa))
 
     def _other_materials(self, batch: pyarrow.Table) -> dict[int, str]:
-        """Rows whose record id the store holds as another material (another formula, or state), by position, with
-        the reason."""
+        """Rows whose record id the store holds as another material (another formula, molecule or state), by position,
+        with the reason."""
         record_ids = batch["record_id"].to_pylist()
-        materials = list(zip(batch["formula"].to_pylist(), batch["phase"].to_pylist(), strict=True))
+        columns = (batch[column].to_pylist() for column in ("formula", "formula_original", "phase"))
+        materials = list(zip(*columns, strict=True))
         conflicts = self.stored.conflicts(record_ids, materials)
         self.moved = self.moved or (bool(conflicts) and self.stored.by_position)
         why = _MOVED if self.stored.by_position else _ANOTHER_SAMPLE
         return {
             position: f"{record_id} holds {conflicts[record_id][0]} from {_import_named(conflicts[record_id][1])}, "
-            f"this row {_written(*material)}: {why}"
+            f"this row {material_text(*material)}: {why}"
             for position, (record_id, material) in enumerate(zip(record_ids, materials, strict=True))
             if record_id in conflicts
         }
@@ -568,8 +568,8 @@ class _PublishCheck:
         rejected = {record: material for record, material in self.rejected.items() if record not in self.admitted}
         if not rejected or self.stored is None or not self.stored.by_position:
             return sorted(rejected)
-        reduced = {record: (reduced_formula(formula), phase) for record, (formula, phase) in rejected.items()}
-        readable = {record: material for record, material in reduced.items() if material[0] is not None}
+        given = {record: (reduced_formula(formula), formula, phase) for record, (formula, phase) in rejected.items()}
+        readable = {record: material for record, material in given.items() if material[0] is not None}
         moved = self.stored.conflicts(list(readable), list(readable.values()))
         return sorted(record for record in readable if record not in moved)
 
@@ -597,11 +597,6 @@ class _PublishCheck:
 
 
 _CHECKED_COUNTS = ("n_stored", "n_values", "n_quarantined", "reasons")  # what of a run's report the check corrects
-
-
-def _written(formula: str, phase: str | None) -> str:
-    """A record's formula with the phase it states, as thermochemical tables write species ('H2O(l)')."""
-    return formula if is_blank(phase) else f"{formula}({phase})"
 
 
 def _import_named(scope: str) -> str:
@@ -1163,35 +1158,40 @@ class _StoredFormulas:
     Where ids name rows (`by_position`), against each record's current row: rows deleted or inserted renumber the
     others, even within one file. Else against what each other file last wrote of the record, while the record has
     values: two files giving one id to two materials; a file may correct its own formulas (and states), and an id
-    withdrawn from every file may name another material."""
+    withdrawn from every file may name another material. A liquid, gas or solute is its molecule: O2(g) and O3(g),
+    of one reduced formula, are two materials (as linking groups them), while a crystal is its composition."""
 
     store: Store
     scope: str
     by_position: bool
 
-    def conflicts(self, record_ids: list[str], materials: list[tuple[str, str | None]]) -> dict[str, tuple[str, str]]:
-        """Of these records (with the formula and phase a run gives each), those stored as another material: that
-        material as written ('H2O(l)') and the scope of the write that gave it, by record id."""
+    def conflicts(
+        self, record_ids: list[str], materials: list[tuple[str, str, str | None]]
+    ) -> dict[str, tuple[str, str]]:
+        """Of these records (with the formula, reduced and as written, and phase a run gives each), those stored as
+        another material: that material as written ('H2O(l)') and the scope of the write that gave it, by record
+        id."""
         if not self.store.exists():
             return {}
-        given = {record_id: _material(*material) for record_id, material in zip(record_ids, materials, strict=True)}
+        given = {record_id: material_key(*material) for record_id, material in zip(record_ids, materials, strict=True)}
         found: dict[str, tuple[str, str]] = {}
-        for record_id, formula, phase, scope in self._stored(record_ids):
-            if _material(formula, phase) != given[record_id]:
-                found.setdefault(record_id, (_written(formula, phase), scope))
+        for record_id, *material, scope in self._stored(record_ids):
+            if material_key(*material) != given[record_id]:
+                found.setdefault(record_id, (material_text(*material), scope))
         if found and not self.by_position:
             shown = self._shown(list(found))
             found = {record_id: stored for record_id, stored in found.items() if record_id in shown}
         return found
 
-    def _stored(self, record_ids: list[str]) -> list[tuple[str, str, str | None, str]]:
-        """Record id, formula, phase and scope of each record's current row (by position), else of each other file's
-        last write of it (files of stores older than scopes aside)."""
+    def _stored(self, record_ids: list[str]) -> list[tuple[str, str, str, str | None, str]]:
+        """Record id, formula (reduced and as written), phase and scope of each record's current row (by position),
+        else of each other file's last write of it (files of stores older than scopes aside)."""
+        columns = "record_id, formula, formula_original, phase, scope"
         if self.by_position:
-            sql = "SELECT record_id, formula, phase, scope FROM materials WHERE record_id IN (SELECT unnest(?))"
+            sql = f"SELECT {columns} FROM materials WHERE record_id IN (SELECT unnest(?))"
             return self.store.read(sql, [record_ids]).values.tolist()
         sql = (
-            "SELECT record_id, formula, phase, scope FROM material_writes WHERE record_id IN (SELECT unnest(?)) "
+            f"SELECT {columns} FROM material_writes WHERE record_id IN (SELECT unnest(?)) "
             "AND scope IS NOT NULL AND scope NOT IN ('', ?) "
             "QUALIFY row_number() OVER (PARTITION BY record_id, scope ORDER BY fetched_at DESC, run_id DESC) = 1 "
             "ORDER BY record_id, scope"
@@ -1203,12 +1203,6 @@ class _StoredFormulas:
         view is costly)."""
         sql = "SELECT DISTINCT record_id FROM properties WHERE record_id IN (SELECT unnest(?))"
         return set(self.store.read(sql, [record_ids])["record_id"])
-
-
-def _material(formula: str, phase: str | None) -> tuple[str, str]:
-    """What one id names: a composition (Fe0.95O is Fe19O20) in a state, a crystal's whether it states 'cr' or
-    none."""
-    return composition_key(formula), "cr" if is_blank(phase) else phase
 
 
 def _record_failure(store: Store, info: RunInfo, report: RunReport, connector: Connector, exc: Exception) -> None:

@@ -1908,6 +1908,35 @@ def test_an_id_another_file_gives_in_another_state_is_refused_as_another_materia
     assert _phases(store)[0] == ["s1", "H2O", "aq"]
 
 
+def _originals(store) -> list[list]:
+    query = "SELECT source_id, formula, formula_original, phase FROM materials ORDER BY 1"
+    return store.query(query).fillna("").values.tolist()
+
+
+def test_an_id_another_file_gives_as_another_molecule_of_one_composition_is_refused(store, tmp_path):
+    # O2 and O3 reduce alike (O2), as H2O2 and HO (H2O2): the check compared reduced formulas, so bob's ozone
+    # replaced alice's oxygen; a crystal's formula unit is no molecule: Fe4O6 is alice's Fe2O3
+    alice, bob = _gap_files(
+        tmp_path,
+        ("alice.csv", "s1,O2(g),,0.00143\ns2,H2O2(l),,1.45\ns3,Fe2O3,,5.24\n"),
+        ("bob.csv", "s1,O3(g),,0.00214\ns2,HO(l),,1.44\ns3,Fe4O6,,5.25\n"),
+    )
+    import_file(store, alice, tmp_path / "m.yaml")
+    report = import_file(store, bob, tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_quarantined) == (1, 2)
+    reasons = sorted(store.query("SELECT reasons[1] FROM quarantine").iloc[:, 0])
+    assert [reason.split(": one id names")[0] for reason in reasons] == [
+        "gaps:s1 holds O2(g) from 'alice.csv', this row O3(g)",
+        "gaps:s2 holds H2O2(l) from 'alice.csv', this row HO(l)",
+    ]
+    assert _originals(store) == [["s1", "O2", "O2", "g"], ["s2", "H2O2", "H2O2", "l"], ["s3", "Fe2O3", "Fe4O6", ""]]
+    assert _stored(store) == [["s1", "density", 0.00143], ["s2", "density", 1.45], ["s3", "density", 5.25]]
+    corrected = "id,formula,gap,rho\ns1,O3(g),,0.00214\ns2,H2O2(l),,1.45\ns3,Fe2O3,,5.24\n"
+    alice.write_text(corrected, encoding="utf-8")  # alice corrects her own
+    assert import_file(store, alice, tmp_path / "m.yaml").n_quarantined == 0
+    assert _originals(store)[0] == ["s1", "O2", "O3", "g"]
+
+
 def test_one_file_giving_one_id_in_two_states_quarantines_the_second_row(store, tmp_path):
     (data,) = _gap_files(tmp_path, ("lab.csv", "s1,H2O(l),,0.997\ns1,H2O(g),,0.0006\n"))
     report = import_file(store, data, tmp_path / "m.yaml")
