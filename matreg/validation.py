@@ -681,6 +681,15 @@ def check_attributes(extension: str, frame: pd.DataFrame) -> tuple[pd.DataFrame,
 
 _TIME_FORMS = "not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z)"
 _DATE_FIRST = r"\s*\d{4}-\d{2}-\d{2}(?![\d])"  # a whole calendar date first: a year or a month alone is no time
+_DATE_ONLY = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
+# a time ending in a zone's name, as databases and spreadsheets export times ('2024-03-18 10:00:00 UTC', 'CET',
+# 'Europe/Berlin', 'UTC+2'); ISO 8601's 'Z' is no name
+_ZONE_NAME = re.compile(r"(?P<time>.*\d)\s*(?P<zone>[A-Z][A-Za-z_]+(?:/[A-Za-z_]+)*(?:[+-]\d{1,2}(?::?\d{2})?)?)\s*")
+_UTC_NAMES = ("UTC", "GMT")
+_ZONE_NOT_READ = (
+    "time zone '{}' is not read (a zone name may stand for two offsets, as CET for +01:00 and, in summer, +02:00): "
+    "write the time in UTC or with its offset (2024-03-18T10:00:00+01:00)"
+)
 
 
 def _read_times(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> tuple[pd.DataFrame, dict[tuple, str]]:
@@ -691,12 +700,30 @@ def _read_times(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> tuple[pd
         if column.type != "timestamp":
             continue
         cells = frame[name]
-        dated = cells.where(cells.astype("string").str.match(_DATE_FIRST, na=False))  # (pandas reads 1030 as a year)
+        iso = cells.map(_utc_named)
+        dated = iso.where(iso.astype("string").str.match(_DATE_FIRST, na=False))  # (pandas reads 1030 as a year)
         times = pd.to_datetime(dated, format="ISO8601", utc=True, errors="coerce")
         for index in cells.index[cells.notna() & times.isna()]:
-            unread[index, name] = f"{name}: {_TIME_FORMS}: {cells[index]!r}"
+            unread[index, name] = f"{name}: {_why_no_time(cells[index])}: {cells[index]!r}"
         frame = frame.assign(**{name: times})
     return frame, unread
+
+
+def _utc_named(cell: Any) -> Any:
+    """A time cell ending in UTC's name, 'UTC' or 'GMT' ('2024-03-18 10:00:00 UTC'), as ISO 8601 writes a time in
+    UTC ('2024-03-18 10:00:00Z'; a date, which ISO 8601 gives no zone, without it); any other cell as it is."""
+    named = _ZONE_NAME.fullmatch(cell) if isinstance(cell, str) else None
+    if named is None or named["zone"] not in _UTC_NAMES:
+        return cell
+    return named["time"] if _DATE_ONLY.fullmatch(named["time"]) else f"{named['time']}Z"
+
+
+def _why_no_time(cell: Any) -> str:
+    """Why a time cell is not read: it ends in a zone's name other than UTC's (CET), or is no ISO 8601 time."""
+    named = _ZONE_NAME.fullmatch(cell) if isinstance(cell, str) else None
+    if named is None or named["zone"] in _UTC_NAMES:
+        return _TIME_FORMS
+    return _ZONE_NOT_READ.format(named["zone"])
 
 
 def _row_failures(cases: pd.DataFrame) -> list[tuple[Any, str]]:

@@ -184,22 +184,17 @@ def test_a_projects_own_extension_is_read_from_schemas_extensions_of_the_working
         load_mapping(mapping)
 
 
-def test_a_time_column_reads_each_cell_in_its_own_iso_8601_form_and_quarantines_other_dates(
-    store, tmp_path, monkeypatch
-):
-    """A time column's cells written in several ISO 8601 forms failed the whole import with pandera's dictionary of
-    its coercion (the format pandas inferred from the first cell); a date as 03/04/2024 was read month first."""
+def _import_times(store, tmp_path, monkeypatch, times: list[str]):
+    """Import one row per time (ids t1, t2, ...) into a `measured_at` timestamp column of an extension of the
+    project's own; the run's report, the times stored by id, and the quarantine reasons by id."""
     own = tmp_path / "schemas" / "extensions"
     own.mkdir(parents=True)
     (own / "timed.yaml").write_text(
         "description: t\ncolumns:\n  measured_at: {type: timestamp, nullable: false, description: w}\n",
         encoding="utf-8",
     )
-    rows = "id,formula,gap,when\n"
-    rows += "t1,GaN,3.4,2024-03-18T10:00:00Z\nt2,GaAs,1.4,2024-03-18 10:00\nt3,InP,1.3,2024-03-18\n"
-    rows += "t4,ZnO,3.3,2024-03-18T12:00:00+02:00\nt5,CdS,2.4,\nt6,ZnS,3.6,03/04/2024\nt7,Si,1.1,yesterday\n"
-    rows += "t8,Ge,0.7,1030\nt9,InAs,0.4,2024-03\n"  # a time as HHMM, or a sample number, is no year 1030
-    (tmp_path / "lab.csv").write_text(rows, encoding="utf-8")
+    rows = "".join(f"t{n},GaN,3.4,{time}\n" for n, time in enumerate(times, start=1))
+    (tmp_path / "lab.csv").write_text("id,formula,gap,when\n" + rows, encoding="utf-8")
     mapping = _mapping(
         tmp_path,
         "dataset: timed-lab\nformula_column: formula\nid_column: id\ncitation: c\nextension: timed\n"
@@ -207,23 +202,66 @@ def test_a_time_column_reads_each_cell_in_its_own_iso_8601_form_and_quarantines_
     )
     monkeypatch.chdir(tmp_path)
     report = run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(mapping)), store)
-    assert (report.n_stored, report.n_quarantined) == (4, 5)
     stored = store.query(
         "SELECT m.source_id, a.value FROM record_attributes a JOIN materials m USING (record_id) ORDER BY 1"
     ).values.tolist()
+    reasons = store.query("SELECT item, reasons FROM quarantine ORDER BY item").values.tolist()
+    return report, stored, [(item, list(why)) for item, why in reasons]
+
+
+def test_a_time_column_reads_each_cell_in_its_own_iso_8601_form_and_quarantines_other_dates(
+    store, tmp_path, monkeypatch
+):
+    """A time column's cells written in several ISO 8601 forms failed the whole import with pandera's dictionary of
+    its coercion (the format pandas inferred from the first cell); a date as 03/04/2024 was read month first."""
+    times = ["2024-03-18T10:00:00Z", "2024-03-18 10:00", "2024-03-18", "2024-03-18T12:00:00+02:00", ""]
+    times += ["03/04/2024", "yesterday", "1030", "2024-03"]  # a time as HHMM, or a sample number, is no year 1030
+    report, stored, reasons = _import_times(store, tmp_path, monkeypatch, times)
+    assert (report.n_stored, report.n_quarantined) == (4, 5)
     assert stored == [  # a time without a zone is UTC's, one with an offset converted to UTC
         ["t1", "2024-03-18 10:00:00+00:00"],
         ["t2", "2024-03-18 10:00:00+00:00"],
         ["t3", "2024-03-18 00:00:00+00:00"],
         ["t4", "2024-03-18 10:00:00+00:00"],
     ]
-    reasons = store.query("SELECT item, reasons FROM quarantine ORDER BY item").values.tolist()
-    assert [(item, list(why)) for item, why in reasons] == [
+    assert reasons == [
         ("t5", ["measured_at: not_nullable"]),  # an unread time is not also reported blank
         ("t6", ["measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): '03/04/2024'"]),
         ("t7", ["measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): 'yesterday'"]),
         ("t8", ["measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): '1030'"]),
         ("t9", ["measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): '2024-03'"]),
+    ]
+
+
+def test_a_time_ending_in_utc_or_gmt_is_utc_and_one_in_another_zone_name_is_quarantined_saying_so(
+    store, tmp_path, monkeypatch
+):
+    """'2024-03-18 10:00:00 UTC', as databases and spreadsheets export times, was quarantined as no ISO 8601 time;
+    a zone name other than UTC's may stand for two offsets (CET and, in summer, CEST), never guessed."""
+    times = ["2024-03-18 10:00:00 UTC", "2024-03-18 10:00:00UTC", "2024-03-18T10:00 GMT", "2024-03-18 UTC"]
+    times += ["2024-03-18 11:00:00 CET", "2024-03-18 05:00 EST", "2024-03-18T12:00:00+02:00 UTC"]
+    report, stored, reasons = _import_times(store, tmp_path, monkeypatch, times)
+    assert (report.n_stored, report.n_quarantined) == (4, 3)
+    assert stored == [
+        ["t1", "2024-03-18 10:00:00+00:00"],
+        ["t2", "2024-03-18 10:00:00+00:00"],
+        ["t3", "2024-03-18 10:00:00+00:00"],
+        ["t4", "2024-03-18 00:00:00+00:00"],
+    ]
+    zone = (
+        "measured_at: time zone {} is not read (a zone name may stand for two offsets, as CET for +01:00 and, in "
+        "summer, +02:00): write the time in UTC or with its offset (2024-03-18T10:00:00+01:00): {!r}"
+    )
+    assert reasons == [
+        ("t5", [zone.format("'CET'", "2024-03-18 11:00:00 CET")]),
+        ("t6", [zone.format("'EST'", "2024-03-18 05:00 EST")]),
+        (
+            "t7",
+            [
+                "measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): "
+                "'2024-03-18T12:00:00+02:00 UTC'"
+            ],
+        ),
     ]
 
 
