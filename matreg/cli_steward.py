@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
@@ -167,37 +165,20 @@ for _action in _ON_ROW:
 
 
 def _logged(entry: dict) -> None:
+    from matreg.curate.review import uncertainty_text
+
     target = entry["record_id"] or f"quarantine row {entry['quarantine_id']}"
     value = f" {entry['property']}" if entry["property"] else ""
     corrected = f" = {entry['value']:g} {entry['unit']}" if entry["value"] is not None else ""
-    if corrected and (uncertainty := _uncertainty_text(entry["property"], entry["uncertainty"], entry["unit"])):
+    if corrected and (uncertainty := uncertainty_text(entry["property"], entry["uncertainty"], entry["unit"])):
         corrected += f" {uncertainty}"  # the value's, which the corrected value keeps
     typer.echo(f"{entry['action']} {target}{value}{corrected}  [entry {entry['entry_id']}, by {entry['steward']}]")
-
-
-def _uncertainty_text(prop: str | None, uncertainty: float | None, unit: str | None = None) -> str | None:
-    """'± 20 meV': a curation entry's uncertainty (stored in its property's canonical unit) in the unit of the entry's
-    value where one scale converts it (`unit`; else the canonical one: kJ/mol of a per-atom property needs its
-    formula); of a property this directory's vocabulary lacks, the number alone; None where it has none."""
-    from matreg.errors import UnitError
-    from matreg.schema import load_vocabulary
-    from matreg.units import scale_factor
-
-    if uncertainty is None or math.isnan(uncertainty):
-        return None
-    spec = load_vocabulary().root.get(prop)
-    if spec is None:
-        return f"± {uncertainty:g}"
-    if isinstance(unit, str) and unit:
-        with contextlib.suppress(UnitError):
-            return f"± {uncertainty * scale_factor(spec.unit, unit):g} {unit}"
-    return f"± {uncertainty:g} {spec.unit}"
 
 
 @reports_errors
 def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> None:
     """Every curation-log entry touching a record, oldest first, with what each was made on and which are stale."""
-    from matreg.curate.review import history
+    from matreg.curate.review import history, uncertainty_text
 
     entries = history(open_store(store), record_id)
     if entries.empty:
@@ -206,7 +187,7 @@ def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> No
     columns = ["entry_id", "steward", "action", "property", "method", "temperature_K", "pressure_Pa", "value", "unit"]
     # entries on values of one property that differ in method or conditions stay apart; what each was made on
     columns += ["uncertainty", "formula", "original_value", "original_unit", "reason"]
-    uncertainties = map(_uncertainty_text, entries["property"], entries["uncertainty"], entries["unit"])
+    uncertainties = map(uncertainty_text, entries["property"], entries["uncertainty"], entries["unit"])
     made_on = entries.assign(  # the formula as written, where the entry logged it
         formula=entries["formula_original"].fillna(entries["formula"]), uncertainty=list(uncertainties)
     )

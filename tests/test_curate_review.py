@@ -1064,12 +1064,84 @@ def test_decisions_of_older_versions_which_do_not_say_what_they_were_made_on_app
     decide(store, "correct", "typo", record_id="gaps:K-002", property="band_gap", value=3.39)
     decide(store, "accept", "checked", record_id="gaps:K-002")
     import_gaps(store, tmp_path, "id,formula,gap,dHf\nK-002,AlN,3.45,-1.3\n")
-    older = curation_log(store).assign(formula=None, original_value=None, original_unit=None, values_seen=None)
+    made_on = ["formula", "phase", "original_value", "original_unit", "uncertainty", "values_seen"]
+    older = curation_log(store).assign(**dict.fromkeys(made_on))
     assert curated(store, older) == {
         ("gaps:K-002", "band_gap"): ("AlN", 3.39, 3.45, True),
         ("gaps:K-002", "formation_energy_per_atom"): ("AlN", -1.3, -1.3, True),
     }
     assert stale(store, older) == []
+
+
+DENSITY = "  rho: {property: density, unit: g/cm^3}\n"
+
+
+def reviewed(store, properties: list[str]) -> dict[tuple, tuple]:
+    """(value, reviewed) of each stored value of `properties`, as curated, by record and property."""
+    sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=properties))
+    rows = apply_curation(store.query(sql, params), curation_log(store))
+    return {(row.record_id, row.property): (row.value, bool(row.reviewed)) for row in rows.itertuples()}
+
+
+def test_a_decision_is_stale_once_its_file_gives_its_record_in_another_state_or_as_another_molecule(store, tmp_path):
+    # a file correcting its own H2O(l) to H2O(g) kept the liquid's decisions: they kept no phase, and the formula
+    # reduced (O2 for O3) was the same; ice stating its state or not is one material
+    import_lab(store, tmp_path, "lab", DENSITY, "id,formula,rho\nw,H2O(l),0.997\no,O2(g),0.00143\ni,H2O,0.917\n")
+    decide(store, "reject", "contaminated", record_id="lab:w")
+    decide(store, "correct", "typo", record_id="lab:o", property="density", value=0.00133)
+    decide(store, "accept", "checked", record_id="lab:i")
+    entries = curation_log(store)[["record_id", "formula", "formula_original", "phase"]].values.tolist()
+    assert entries == [["lab:w", "H2O", "H2O", "l"], ["lab:o", "O2", "O2", "g"], ["lab:i", "H2O", "H2O", "cr"]]
+    import_lab(store, tmp_path, "lab", DENSITY, "id,formula,rho\nw,H2O(g),0.997\no,O3(g),0.00143\ni,H2O(cr),0.917\n")
+    assert reviewed(store, ["density"]) == {
+        ("lab:i", "density"): (0.917, True),
+        ("lab:o", "density"): (0.00143, False),
+        ("lab:w", "density"): (0.997, False),
+    }
+    assert to_redo(store) == [
+        ["reject", "lab:w", "made on H2O(l), the record is now H2O(g): not applied"],
+        ["correct", "lab:o", "made on O2(g), the record is now O3(g): not applied"],
+    ]
+
+
+UNCERTAIN_GAP = "  gap: {property: band_gap, unit: eV, uncertainty_field: dgap}\n"
+
+
+def test_a_decision_on_a_value_is_stale_once_its_uncertainty_alone_changes(store, tmp_path):
+    rows = "id,formula,gap,dgap\nz,ZnO,1.10,0.02\ns,Si,1.12,\nc,CdS,2.42,0.01\n"
+    import_lab(store, tmp_path, "unc", UNCERTAIN_GAP, rows)
+    for record in ("unc:z", "unc:s", "unc:c"):
+        decide(store, "accept", "checked", record_id=record, property="band_gap")
+    import_lab(store, tmp_path, "unc", UNCERTAIN_GAP, rows.replace("0.02", "0.5").replace("1.12,", "1.12,0.1"))
+    assert reviewed(store, ["band_gap"]) == {
+        ("unc:c", "band_gap"): (2.42, True),  # as decided on
+        ("unc:s", "band_gap"): (1.12, False),
+        ("unc:z", "band_gap"): (1.1, False),
+    }
+    assert to_redo(store) == [
+        ["accept", "unc:z", "made on 1.1 eV ± 0.02 eV as received, the value is now 1.1 eV ± 0.5 eV: not applied"],
+        ["accept", "unc:s", "made on 1.12 eV as received, the value is now 1.12 eV ± 0.1 eV: not applied"],
+    ]
+    older = curation_log(store).assign(phase=None, uncertainty=None)  # decisions of a matreg that kept neither
+    sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["band_gap"]))
+    assert review.stale_decisions(store.query(sql, params), older).empty
+
+
+def test_an_accept_of_a_record_does_not_review_its_value_stated_with_another_uncertainty_since(store, tmp_path):
+    import_lab(store, tmp_path, "unc", UNCERTAIN_GAP, "id,formula,gap,dgap\nz,ZnO,1.10,0.02\n")
+    accept = decide(store, "accept", "checked", record_id="unc:z")
+    assert json.loads(accept["values_seen"])[0]["uncertainty"] == pytest.approx(0.02)
+    import_lab(store, tmp_path, "unc", UNCERTAIN_GAP, "id,formula,gap,dgap\nz,ZnO,1.10,0.5\n")
+    assert reviewed(store, ["band_gap"]) == {("unc:z", "band_gap"): (1.1, False)}
+    unseen = "the band_gap value is new or changed since (now 1.1 eV ± 0.5 eV as received): not reviewed by it"
+    assert to_redo(store) == [["accept", "unc:z", unseen]]
+    seen = [
+        {key: item for key, item in value.items() if key != "uncertainty"}
+        for value in json.loads(accept["values_seen"])
+    ]
+    older = curation_log(store).assign(values_seen=json.dumps(seen))  # an accept that listed no uncertainties
+    sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["band_gap"]))
+    assert review.stale_decisions(store.query(sql, params), older).empty
 
 
 def test_a_stale_accept_of_a_record_leaves_no_decision_on_the_value_not_the_reject_it_superseded(store, tmp_path):
@@ -1236,9 +1308,9 @@ def test_a_decision_on_a_value_received_per_mole_tells_the_formula_unit_as_writt
 
 
 def as_logged_by_the_previous_matreg(store) -> None:
-    """Make the store's curation log as the matreg before `curation_log.formula_original` wrote it."""
+    """Make the store's curation log as the matreg before `curation_log.formula_original` (and `phase`) wrote it."""
     for path in store.data_dir.glob("c*/**/curation_log.parquet"):
-        pq.write_table(pq.read_table(path).drop_columns(["formula_original"]), path)
+        pq.write_table(pq.read_table(path).drop_columns(["formula_original", "phase"]), path)
     (store.root / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
 
 

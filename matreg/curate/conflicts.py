@@ -69,8 +69,9 @@ def find_conflicts(
     if property not in load_vocabulary().root:
         raise ConfigError(f"unknown property '{property}' (see `matreg schema`)")
     values = store.read(
-        "SELECT p.record_id, m.source, m.formula, m.formula_original, p.property, p.value, p.unit, p.original_value, "
-        "p.original_unit, p.method, p.provenance, p.temperature_K, p.pressure_Pa, p.run_id FROM properties p "
+        "SELECT p.record_id, m.source, m.formula, m.formula_original, m.phase, p.property, p.value, p.unit, "
+        "p.uncertainty, p.original_value, p.original_unit, p.method, p.provenance, p.temperature_K, p.pressure_Pa, "
+        "p.run_id FROM properties p "
         "JOIN materials m USING (record_id) WHERE p.property = ?",
         [property],
     )

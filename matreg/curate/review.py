@@ -2,19 +2,20 @@
 quarantined rows.
 
 Entries are appended to the `curation_log` table (one commit each) and never changed. They are applied as a layer
-over the raw rows (`apply_curation`), each to what it was made on (its record's formula; a value's as received; the
-values an accept of a record reviewed): one made on what has changed since is stale, not applied, and listed by
-`stale_decisions` for the steward to decide again. Only `readmit` writes data rows, new ones, under run id
-'curation:<entry_id>', with what the source gave (the value and unit as received, the time it was read): the
-curation layer shows them reviewed, with the readmit's steward and reason. A readmit too applies to the read it was
-made on: the views show its rows only while the source gives its input as it was quarantined, of the same material
-(`stale_readmits` lists the others). `dismiss` settles a quarantine row that
+over the raw rows (`apply_curation`), each to what it was made on (its record's formula and state; a value's as
+received, and its uncertainty; the values an accept of a record reviewed): one made on what has changed since is
+stale, not applied, and listed by `stale_decisions` for the steward to decide again. Only `readmit` writes data
+rows, new ones, under run id 'curation:<entry_id>', with what the source gave (the value and unit as received, the
+time it was read): the curation layer shows them reviewed, with the readmit's steward and reason. A readmit too
+applies to the read it was made on: the views show its rows only while the source gives its input as it was
+quarantined, of the same material (`stale_readmits` lists the others). `dismiss` settles a quarantine row that
 cannot be resolved (it leaves `open_quarantine`; nothing is admitted); `reopen` cancels a dismissal (the row is open
 again).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -27,14 +28,22 @@ import numpy as np
 import pandas as pd
 
 from matreg.errors import FormulaError, MatregError, NoStore, RecordError, UnitError, UnknownName
-from matreg.formula import atoms_per_unit, composition_key, parse_formula
+from matreg.formula import atoms_per_unit, composition_key, material_key, material_state, material_text, parse_formula
 from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabulary, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import SHARED_ID, LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store, settling_entries_sql
 from matreg.store.sql import current_rows_sql, stored_sql
 from matreg.structure import read_structure
-from matreg.units import AtomCounts, convert, is_missing_count_message, is_molar, per_mole_of_atoms, same_unit
+from matreg.units import (
+    AtomCounts,
+    convert,
+    is_missing_count_message,
+    is_molar,
+    per_mole_of_atoms,
+    same_unit,
+    scale_factor,
+)
 from matreg.validation import (
     ATOMS_PER_CELL,
     CanonicalRecord,
@@ -56,12 +65,14 @@ _SETTLED_BY = {"readmit": "readmitted", "dismiss": "dismissed"}  # the actions t
 VALUE_KEY = value_key()
 _ENTRY_TIME = "%Y%m%dT%H%M%S%fZ"
 _KEYED = ["record_id", "property", "_method", "_temperature_K", "_pressure_Pa"]  # VALUE_KEY, matchable when null
-_SEEN = ["property", "method", "temperature_K", "pressure_Pa", "original_value", "original_unit"]  # values_seen's
+_SEEN = ["property", "method", "temperature_K", "pressure_Pa", "original_value", "original_unit", "uncertainty"]
 _NOW = {  # of a row, as compared with what a decision on it was made on (the log's columns of these names)
     "formula": "now_formula",
     "formula_original": "now_formula_original",
+    "phase": "now_phase",
     "original_value": "now_value",
     "original_unit": "now_unit",
+    "uncertainty": "now_uncertainty",
 }
 _DECIDED = ["entry_id", "action", "steward", "reason", "value", "unit", *_NOW, "values_seen"]  # a decision's own
 _NOTED = ("flag", "readmit")  # the entries whose '<steward>: <reason>' a value carries in `flags`
@@ -181,13 +192,13 @@ def _records_run_may_change(store: Store, log: pd.DataFrame, source: str, run_id
 
 
 def values_of(store: Store, records: list[str]) -> pd.DataFrame:
-    """The values the store shows of these records, as long rows with their record's source and formula (reduced,
-    and as written), their values as received and the run that wrote each: the views' rows of these records, read only
-    from their rows."""
+    """The values the store shows of these records, as long rows with their record's source, formula (reduced, and as
+    written) and phase, their values as received with their uncertainties and the run that wrote each: the views'
+    rows of these records, read only from their rows."""
     only = "s.record_id IN (SELECT unnest($records::VARCHAR[]))"  # (each view's rows of whole records: see the views)
     return store.read(
-        "SELECT p.record_id, m.source, m.formula, m.formula_original, p.property, p.method, p.temperature_K, "
-        "p.pressure_Pa, p.original_value, p.original_unit, p.run_id "
+        "SELECT p.record_id, m.source, m.formula, m.formula_original, m.phase, p.property, p.method, p.temperature_K, "
+        "p.pressure_Pa, p.original_value, p.original_unit, p.uncertainty, p.run_id "
         f"FROM ({current_rows_sql('properties', where=only)}) p "
         f"JOIN ({current_rows_sql('materials', where=only)}) m USING (record_id) ORDER BY ALL",
         {"records": records},
@@ -195,14 +206,15 @@ def values_of(store: Store, records: list[str]) -> pd.DataFrame:
 
 
 def stale_decisions(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
-    """The log's decisions on rows of `long` (with `formula`, `formula_original`, `original_value`, `original_unit`)
-    that are the latest on a row's record (or value) but not applied to it because what they were made on changed
-    since, and that no later decision on the row's value (or record) applies to: the entries, oldest first, with
-    `why`. A decision is made on its record's formula (the id now names another material: stale), a decision on one
-    value also on that value as received (re-measured: stale; the same quantity in another unit is not, per atom or
-    per formula unit of the record's formula as written), and an accept of a record on the values it reviewed (a value
-    new or changed since is not reviewed by it). Entries of older matreg versions, which record none of this, are
-    never stale."""
+    """The log's decisions on rows of `long` (with `formula`, `formula_original`, `phase`, `original_value`,
+    `original_unit`, `uncertainty`) that are the latest on a row's record (or value) but not applied to it because
+    what they were made on changed since, and that no later decision on the row's value (or record) applies to: the
+    entries, oldest first, with `why`. A decision is made on its record's formula and state (the id now names another
+    material, or the same in another state: stale), a decision on one value also on that value as received and its
+    uncertainty (re-measured: stale; the same quantity in another unit is not, per atom or per formula unit of the
+    record's formula as written), and an accept of a record on the values it reviewed (a value new or changed since is
+    not reviewed by it). Entries of older matreg versions, which record none or part of this, are stale only for what
+    they record."""
     decisions = log[log["action"].isin(DECISIONS)].sort_values("entry_id")
     on_value = decisions["property"].notna()
     rows = _keyed(long.reset_index(drop=True))
@@ -363,11 +375,11 @@ def unmatched_decisions(store: Store, records: Iterable[str] | None = None) -> p
 
 
 def apply_curation(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
-    """Long dataset rows (with `formula`, `formula_original`, `original_value`, `original_unit`, and `run_id`, the run
-    that wrote each, which the result leaves out) with the log applied: the latest decision per target (a record, or
-    one value) is in force, where it still applies to the row. A decision made on what has changed since is stale and
-    applies no more (see `stale_decisions`), nor do the earlier ones it superseded: the row shows as stored,
-    unreviewed, unless a decision on its value (or record) applies.
+    """Long dataset rows (with `formula`, `formula_original`, `phase`, `original_value`, `original_unit`,
+    `uncertainty`, and `run_id`, the run that wrote each, which the result leaves out) with the log applied: the
+    latest decision per target (a record, or one value) is in force, where it still applies to the row. A decision
+    made on what has changed since is stale and applies no more (see `stale_decisions`), nor do the earlier ones it
+    superseded: the row shows as stored, unreviewed, unless a decision on its value (or record) applies.
 
     reject drops the record's rows or the value's row; flag puts '<steward>: <reason>' in `flags`; accept (and
     correct) set `reviewed`. A value keeps its latest correction in `value` (the stored one stays in `raw_value`)
@@ -446,32 +458,62 @@ def _on_rows(rows: pd.DataFrame, decisions: pd.DataFrame, key: list[str]) -> pd.
 
 def _why_stale(pairs: pd.DataFrame) -> list[str | None]:
     """Per pair of `_on_rows`, why its decision is stale for its row (None: it applies): the record is another
-    material now (another composition: Fe0.95O written Fe19O20 is the same), the value was received as another
-    quantity (per mole of the formula as written: -411.2 kJ/mol of NaCl is not -411.2 kJ/mol of Na2Cl2), or a
-    record's accept did not review the value as it is now."""
+    material now (another composition: Fe0.95O written Fe19O20 is the same; another state, or molecule:
+    `_material_change`), the value was received as another quantity (per mole of the formula as written: -411.2
+    kJ/mol of NaCl is not -411.2 kJ/mol of Na2Cl2) or is stated with another uncertainty, or a record's accept did
+    not review the value as it is now."""
     unseen = _unseen(pairs)
     written = _made_on_formulas(pairs)
     why: list[str | None] = []
     for pair, formula, not_seen in zip(pairs.itertuples(index=False), written, unseen, strict=True):
-        received = _received_text(pair.now_value, pair.now_unit)
+        now = (pair.now_value, pair.now_unit, pair.now_uncertainty, pair.property)
         made_on = (pair.original_value, pair.original_unit)
-        changed = _formula_change(pair)
+        changed = _formula_change(pair) or _material_change(pair)
         if changed is not None:
             why.append(f"{changed}: not applied")
-        elif pd.notna(pair.original_unit) and not _same_quantity(
-            formula, *made_on, pair.now_formula_original, pair.now_value, pair.now_unit
+        elif pd.notna(pair.original_unit) and not (
+            _same_quantity(formula, *made_on, pair.now_formula_original, pair.now_value, pair.now_unit)
+            and _same_uncertainty(pair.uncertainty, pair.now_uncertainty, _uncertainty_kept(pair))
         ):
-            made_on_text = _received_text(*made_on)
+            made_on_text, received = _received_text(*made_on, pair.uncertainty, pair.property), _received_text(*now)
             if formula != pair.now_formula_original:  # each as received of its formula unit as written
                 made_on_text, received = f"{made_on_text} of {formula}", f"{received} of {pair.now_formula_original}"
             why.append(f"made on {made_on_text} as received, the value is now {received}: not applied")
         elif not_seen:
             of = f" of {pair.now_formula_original}" if formula != pair.now_formula_original else ""
-            since = f"new or changed since (now {received}{of} as received)"
+            since = f"new or changed since (now {_received_text(*now)}{of} as received)"
             why.append(f"the {pair.property} value is {since}: not reviewed by it")
         else:
             why.append(None)
     return why
+
+
+def _material_change(pair: Any) -> str | None:
+    """How the record a pair's decision (of `_on_rows`) was made on is in another state now, or another molecule of
+    its composition (`material_key`: H2O(l) corrected to H2O(g), O2(g) to O3(g)), or None where it is not; never for a
+    decision of a matreg that kept no phase."""
+    if not isinstance(pair.phase, str):
+        return None
+    made_on = (pair.formula, pair.formula_original, pair.phase)
+    now = (pair.now_formula, pair.now_formula_original, material_state(pair.now_phase))
+    if material_key(*made_on) == material_key(*now):
+        return None
+    return f"made on {material_text(*made_on)}, the record is now {material_text(*now)}"
+
+
+def _uncertainty_kept(pair: Any) -> bool:
+    """Whether a pair's decision (of `_on_rows`) on a value kept the value's uncertainty, where it had one, or none:
+    one stating one, or of a matreg that keeps its record's phase too (an older one kept none, or only a stated
+    one)."""
+    return pd.notna(pair.uncertainty) or isinstance(pair.phase, str)
+
+
+def _same_uncertainty(made_on: float | None, now: float | None, kept: bool) -> bool:
+    """True when a value's uncertainty now (in its canonical unit; None: none stated) is the one a decision was made
+    on, to a relative `_SAME_QUANTITY`, or the decision did not keep it (`kept`: an older matreg's)."""
+    if not kept or (pd.isna(made_on) and pd.isna(now)):
+        return True
+    return pd.notna(made_on) and pd.notna(now) and math.isclose(made_on, now, rel_tol=_SAME_QUANTITY)
 
 
 def _formula_change(pair: Any) -> str | None:
@@ -517,21 +559,31 @@ def _per_formula_unit(property: str, received_in: str) -> bool:
 
 def _unseen(pairs: pd.DataFrame) -> np.ndarray:
     """Per pair of `_on_rows`, True where its decision is a record's accept that did not review the row's value as it
-    is now (its `values_seen` has no value of the row's key, or one of another quantity)."""
+    is now (its `values_seen` has no value of the row's key, or one of another quantity or uncertainty; of an accept
+    of an older matreg, which listed no uncertainties, the quantity alone)."""
     listed = pairs["values_seen"].notna().to_numpy()
     if not listed.any():
         return listed
     accepts = pairs.loc[listed, ["entry_id", "values_seen"]].drop_duplicates("entry_id")
     seen = pd.DataFrame(
-        [{"entry_id": entry, **value} for entry, text in accepts.itertuples(index=False) for value in json.loads(text)],
-        columns=["entry_id", *_SEEN],
+        [
+            {"entry_id": entry, **value, "kept": "uncertainty" in value}
+            for entry, text in accepts.itertuples(index=False)
+            for value in json.loads(text)
+        ],
+        columns=["entry_id", *_SEEN, "kept"],
     )
     key = ["entry_id", *_KEYED[1:]]  # an accept saw one value of each key
-    seen = _keyed(seen)[[*key, "original_value", "original_unit"]].drop_duplicates(key)
-    now = pairs[[*key, "now_formula_original", "now_value", "now_unit"]].assign(formula=_made_on_formulas(pairs))
-    compared = now.merge(seen, how="left", on=key)  # aligned
-    values = compared[["formula", "original_value", "original_unit", "now_formula_original", "now_value", "now_unit"]]
-    reviewed = [pd.notna(value.original_unit) and _same_quantity(*value) for value in values.itertuples(index=False)]
+    seen = _keyed(seen)[[*key, "original_value", "original_unit", "uncertainty", "kept"]].drop_duplicates(key)
+    now = pairs[[*key, "now_formula_original", "now_value", "now_unit", "now_uncertainty"]]
+    compared = now.assign(formula=_made_on_formulas(pairs)).merge(seen, how="left", on=key)  # aligned
+    quantities = ["formula", "original_value", "original_unit", "now_formula_original", "now_value", "now_unit"]
+    reviewed = [
+        pd.notna(value.original_unit)
+        and _same_quantity(*(getattr(value, column) for column in quantities))
+        and _same_uncertainty(value.uncertainty, value.now_uncertainty, bool(value.kept))
+        for value in compared.itertuples(index=False)
+    ]
     return listed & ~np.array(reviewed, dtype=bool)
 
 
@@ -582,9 +634,27 @@ def _restated_for(value: float, unit: str, formula: str, to_formula: str) -> flo
     return convert(convert(value, unit, per_atom, AtomCounts(atoms)), per_atom, unit, AtomCounts(to_atoms))
 
 
-def _received_text(value: float | None, unit: str) -> str:
-    """'3.2 eV', or 'no number (eV)': a value as received."""
-    return f"{value:.15g} {unit}" if pd.notna(value) else f"no number ({unit})"
+def _received_text(value: float | None, unit: str, uncertainty: float | None = None, property: str = "") -> str:
+    """'3.2 eV', or 'no number (eV)': a value as received, with its uncertainty where it states one ('1.1 eV ± 0.02
+    eV': `uncertainty_text`, of its `property`)."""
+    received = f"{value:.15g} {unit}" if pd.notna(value) else f"no number ({unit})"
+    stated = uncertainty_text(property, uncertainty, unit)
+    return f"{received} {stated}" if stated else received
+
+
+def uncertainty_text(property: str | None, uncertainty: float | None, unit: str | None = None) -> str | None:
+    """'± 20 meV': an uncertainty (stored in its property's canonical unit) in `unit` where one scale converts it
+    (else the canonical one: kJ/mol of a per-atom property needs its formula); of a property this directory's
+    vocabulary lacks, the number alone; None where there is none."""
+    if uncertainty is None or pd.isna(uncertainty):
+        return None
+    spec = load_vocabulary().root.get(property)
+    if spec is None:
+        return f"± {uncertainty:g}"
+    if isinstance(unit, str) and unit:
+        with contextlib.suppress(UnitError):
+            return f"± {uncertainty * scale_factor(spec.unit, unit):g} {unit}"
+    return f"± {uncertainty:g} {spec.unit}"
 
 
 def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -646,7 +716,7 @@ def _decision(
         raise CurationError(f"{action} needs a record id")
     if not _record_exists(store, record_id):
         raise UnknownName(f"unknown record '{record_id}'")
-    formula = _formulas_of(store, record_id)
+    formula = _made_on_record(store, record_id)
     if property is None:
         if action == "correct" or any(x is not None for x in (method, temperature_K, pressure_Pa, value, unit)):
             raise CurationError(f"{action}: name the value's property (a method, condition or value needs one)")
@@ -692,16 +762,18 @@ def _stored_value(
     return {column: _none(value) for column, value in rows.iloc[0].items()}
 
 
-def _formulas_of(store: Store, record_id: str) -> dict[str, str]:
-    """The record's formula, reduced and as written, as stored now (what a decision on it, or on one of its values,
-    is made on: a value per mole is per mole of the formula as written)."""
-    sql = "SELECT formula, formula_original FROM materials WHERE record_id = ?"
-    return store.read(sql, [record_id]).iloc[0].to_dict()
+def _made_on_record(store: Store, record_id: str) -> dict[str, str]:
+    """The record's formula, reduced and as written, and its state (`material_state`: 'cr' where it states none), as
+    stored now: what a decision on it, or on one of its values, is made on (a value per mole is per mole of the
+    formula as written)."""
+    sql = "SELECT formula, formula_original, phase FROM materials WHERE record_id = ?"
+    made_on = store.read(sql, [record_id]).iloc[0].to_dict()
+    return made_on | {"phase": material_state(made_on["phase"])}
 
 
 def _values_of(store: Store, record_id: str) -> str:
-    """The record's values as stored now, each by its key with its value and unit as received (JSON): what an accept
-    of the record reviews."""
+    """The record's values as stored now, each by its key with its value and unit as received and its uncertainty
+    (JSON): what an accept of the record reviews."""
     values = store.read(f"SELECT {', '.join(_SEEN)} FROM properties WHERE record_id = ? ORDER BY ALL", [record_id])
     return json.dumps([{key: _none(item) for key, item in row.items()} for row in values.to_dict("records")])
 
