@@ -1199,6 +1199,24 @@ def test_a_split_is_indexed_as_a_python_sequence_is(small_exports, graphs):
             train[index]
 
 
+@pytest.mark.parametrize("graphs", [False, True])
+def test_a_dataloader_drawing_an_index_gets_the_sample_indexing_gives(small_exports, graphs):
+    # a DataLoader's batch (`__getitems__`) took its sampler's indexes as they came: -1 served the last sample with
+    # index -1 (split[-1]'s is 3), 4 failed inside torch ("index 4 is out of bounds for dimension 0 with size 4")
+    data = ExportedDataset(small_exports["graphs"])
+    train = data.graph_split("train") if graphs else data.split("train")
+    drawn = [-1, 0, -3]
+    (batch,) = _loaded(train, sampler=drawn, batch_size=3, collate_fn=collate)
+    one_by_one = collate([train[index] for index in drawn])
+    assert batch["index"].tolist() == [3, 0, 1] and batch.keys() == one_by_one.keys()
+    assert all(batch[key].equal(one_by_one[key]) for key in batch)
+    for index in (4, -5):
+        with pytest.raises(IndexError, match=f"^split index {index} is out of range: the split has 4 samples$"):
+            _loaded(train, sampler=[0, index], batch_size=2, collate_fn=collate)
+    with pytest.raises(TypeError, match="^a split's index must be an int, not float "):
+        _loaded(train, sampler=[0, 1.0], batch_size=2, collate_fn=collate)
+
+
 @pytest.mark.parametrize("size", [0, -1, 2.5, "8"])
 def test_a_batch_size_that_is_not_a_positive_integer_is_refused_when_batches_are_asked_for(small_exports, size):
     # batches(0) and batches(-1) failed in range() and zip() at the first batch
@@ -1231,6 +1249,11 @@ def _meta_edit(change):
     return damage
 
 
+def _without(document: dict, key: str) -> dict:
+    """`document` without `key`."""
+    return {name: value for name, value in document.items() if name != key}
+
+
 def _without_sha256(meta: dict) -> dict:
     del meta["files"]["composition.npz"]["sha256"]
     return meta
@@ -1240,9 +1263,16 @@ DAMAGES = {  # what a damaged export lacks -> (the damage, what the error says i
     "composition.npz": (lambda export: (export / "composition.npz").unlink(), "composition.npz is missing"),
     "records.parquet": (lambda export: (export / "records.parquet").unlink(), "records.parquet is missing"),
     "graph.npz": (lambda export: (export / "graph.npz").unlink(), "graph.npz is missing"),
-    "files": (_meta_edit(lambda meta: {k: v for k, v in meta.items() if k != "files"}), "meta.json lists no files"),
+    "files": (_meta_edit(lambda meta: _without(meta, "files")), "meta.json lists no files"),
     "object": (_meta_edit(lambda meta: [meta]), "meta.json is not a JSON object"),
     "sha256": (_meta_edit(_without_sha256), "meta.json gives no sha256 of composition.npz"),
+    "target": (_meta_edit(lambda meta: _without(meta, "target")), "meta.json has no target with its property and unit"),
+    "target unit": (
+        _meta_edit(lambda meta: meta | {"target": _without(meta["target"], "unit")}),
+        "meta.json has no target with its property and unit",
+    ),
+    "provenance": (_meta_edit(lambda meta: _without(meta, "provenance")), "meta.json has no provenance"),
+    "split": (_meta_edit(lambda meta: meta | {"split": "random"}), "meta.json has no split with its method"),
     "listed files": (
         _meta_edit(lambda meta: meta | {"files": {}}),
         "meta.json does not list records.parquet or composition.npz (every export has records.parquet and "
@@ -1261,7 +1291,7 @@ def test_a_damaged_export_is_refused_naming_what_is_wrong_and_train_says_so_in_o
 ):
     # a missing payload file was pathlib's FileNotFoundError (`error: [Errno 2] ...`), a meta.json without `files` a
     # KeyError, one that is a JSON list an AttributeError (tracebacks in `matreg train`), and `"files": {}` loaded
-    # without checking any hash
+    # without checking any hash; a hand-edited one without `target` or `provenance` a KeyError in train's warnings
     export = tmp_path / "export"
     shutil.copytree(small_exports["graphs"], export)
     damage, why = DAMAGES[lacking]

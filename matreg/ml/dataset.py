@@ -603,8 +603,8 @@ class ExportedDataset:
 
 def read_meta(directory: Path) -> dict:
     """meta.json of an export, checked to be one: a JSON object of this format that lists each payload file it needs
-    (`PAYLOAD`) with its sha256 (`_unlisted`); MatregError naming what is wrong. The files are checked on loading
-    (`ExportedDataset`)."""
+    (`PAYLOAD`) with its sha256 (`_unlisted`), and has the summary `train` reads (`_unsummarised`); MatregError naming
+    what is wrong. The files are checked on loading (`ExportedDataset`)."""
     try:
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -613,7 +613,7 @@ def read_meta(directory: Path) -> dict:
         raise _unreadable(directory, "meta.json is not a JSON object")
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise MatregError(f"{directory}: not a {FORMAT} v{FORMAT_VERSION} export")
-    if (why := _unlisted(meta.get("files"))) is not None:
+    if (why := _unlisted(meta.get("files")) or _unsummarised(meta)) is not None:
         raise _unreadable(directory, why)
     return meta
 
@@ -634,6 +634,19 @@ def _unlisted(files: Any) -> str | None:
     unlisted = [name for name in PAYLOAD if name not in files]
     if unlisted:
         return f"meta.json does not list {' or '.join(unlisted)} (every export has {' and '.join(PAYLOAD)})"
+    return None
+
+
+_SUMMARY = {"target": ("property", "unit"), "provenance": (), "split": ("method",)}  # what `train` reads of meta.json
+
+
+def _unsummarised(meta: dict) -> str | None:
+    """What of the summary `train` and its warnings read (`_SUMMARY`: each an object, with these keys) meta.json
+    lacks, or None."""
+    for key, fields in _SUMMARY.items():
+        summary = meta.get(key)
+        if not isinstance(summary, dict) or any(field not in summary for field in fields):
+            return f"meta.json has no {key}" + (f" with its {' and '.join(fields)}" if fields else "")
     return None
 
 
@@ -693,8 +706,9 @@ class CompositionSplit(_TorchDataset):
 
     def __getitems__(self, indices: list[int]) -> DrawnSamples:
         """The samples a torch DataLoader drew for one batch (its fetcher calls this when a dataset has it, and
-        `Subset` passes it on), which `collate` takes as one batch sliced at once, as `batches()` slices it."""
-        return DrawnSamples(split=self, indices=indices)
+        `Subset` passes it on), which `collate` takes as one batch sliced at once, as `batches()` slices it; each
+        index read as `__getitem__` reads it (`_position`)."""
+        return DrawnSamples(split=self, indices=[self._position(index) for index in indices])
 
     def _features(self, positions: Tensor) -> dict[str, Tensor]:
         """The tensors at `positions` (a 1-D index tensor), and `index`: the positions themselves."""
