@@ -165,10 +165,18 @@ def write_refused(error: OSError, path: Path) -> WriteRefused:
     """The error of a write of `path` (a file, a folder, the store) that the file system refused with `error`
     (REFUSED_WRITES), naming `path` (the OS names the temp file written, or no file at all for a full disk) and the
     reason: NoSpace for a full file system or a disk quota reached, a failure for now; else WriteRefused. As an
-    OSError it has `error`'s errno and strerror, and `path` as its filename."""
-    strerror = error.strerror or os.strerror(error.errno)
+    OSError it has `error`'s errno and strerror (`_reason_of`), and `path` as its filename."""
+    strerror = _reason_of(error)
     reason = f"cannot write {path}: {strerror} ({errno.errorcode[error.errno]})"
     if error.errno in NO_SPACE:
         reason += ": a failure for now: free space there, or raise the quota, and run the command again"
     kind = NoSpace if error.errno in NO_SPACE else WriteRefused
     return _refused_again(kind, (reason,), error.errno, strerror, str(path))
+
+
+def _reason_of(error: OSError) -> str:
+    """Why the file system refused a write, as `error` says it: the OS's words for its errno where its text quotes
+    them inside a library's own (pyarrow's 'Error writing bytes to file. Detail: [errno 28] No space left on device'),
+    else its text (SQLite's 'database or disk is full'), else the OS's words."""
+    words = os.strerror(error.errno)
+    return words if not error.strerror or words in error.strerror else error.strerror

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -80,18 +80,39 @@ def no_user_settings(tmp_path_factory):
         yield
 
 
+@contextlib.contextmanager
+def full_disk() -> Iterator[pa.NativeFile]:
+    """A file on a full disk: /dev/full, where every write fails (ENOSPC), and pyarrow's with its own error, 'Error
+    writing bytes to file. Detail: [errno 28] No space left on device'. Opened, never named to pyarrow: it deletes a
+    path it failed to write (/dev/full itself, run as root)."""
+    with pa.OSFile("/dev/full", "wb") as full:
+        yield full
+
+
 def disk_full_at_rows_of(monkeypatch: pytest.MonkeyPatch, table: str) -> None:
-    """pyarrow's ParquetWriter fails as a full disk does when it is to write rows into <table>.parquet: publishing
-    writes a run's tables with it, materials first, so a fetch stops half way through publishing (a new store's
-    empty tables are written; a fetch stages its pages as Arrow IPC)."""
+    """pyarrow's ParquetWriter fails as on a full disk, with its own error (`full_disk`), when it is to write rows
+    into <table>.parquet: publishing writes a run's tables with it, materials first, so a fetch stops half way through
+    publishing (a new store's empty tables are written; a fetch stages its pages as Arrow IPC)."""
     write_table = pq.ParquetWriter.write_table
 
     def write_or_fail(writer: pq.ParquetWriter, rows: pa.Table, *args, **kwargs) -> None:
         if rows.num_rows and Path(writer.where).name == f"{table}.parquet":
-            raise OSError(errno.ENOSPC, "No space left on device")
+            with full_disk() as full, pq.ParquetWriter(full, rows.schema) as onto_full_disk:
+                write_table(onto_full_disk, rows)
         write_table(writer, rows, *args, **kwargs)
 
     monkeypatch.setattr(pq.ParquetWriter, "write_table", write_or_fail)
+
+
+def parquet_onto_full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow's write_table (an export's Parquet file) writes onto a full disk (`full_disk`): its own error."""
+    write_table = pq.write_table
+
+    def onto_full_disk(table: pa.Table, where: object, *args, **kwargs) -> None:
+        with full_disk() as full:
+            write_table(table, full, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", onto_full_disk)
 
 
 # A query whose aggregate outgrows 16 MB of memory: DuckDB spills it to its temp folder

@@ -36,6 +36,7 @@ from conftest import (
     janaf_route,
     matreg_in_zone,
     no_space_to_spill,
+    parquet_onto_full_disk,
     sqlite_disk_full,
     visible_tables,
     write_catalog,
@@ -578,6 +579,20 @@ def test_an_export_the_file_system_refuses_is_a_one_line_error_naming_the_file(
     assert result.exit_code == exit_code and "Traceback" not in result.output
     assert result.stderr == f"error: cannot write {tmp_path / 'out' / 'x.csv'}: {said}" + (
         ", and run the command again\n" if exit_code == 75 else "\n"
+    )
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_parquet_export_onto_a_full_disk_is_said_as_every_full_disk_is(filled, tmp_path, monkeypatch):
+    """pyarrow's error of a full disk is its own text around the OS's: 'Error writing bytes to file. Detail: [errno
+    28] No space left on device' was said inside matreg's ('cannot write ...: Error writing bytes ... (ENOSPC)'); now
+    in the OS's words, as every full disk (exit 75), the file asked for named, nothing left."""
+    parquet_onto_full_disk(monkeypatch)
+    result = filled("export", "thermo", "--out", str(tmp_path / "out" / "x.parquet"))
+    assert result.exit_code == 75 and "Traceback" not in result.output
+    assert result.stderr == (
+        f"error: cannot write {tmp_path / 'out' / 'x.parquet'}: No space left on device (ENOSPC): a failure for now: "
+        "free space there, or raise the quota, and run the command again\n"
     )
     assert list((tmp_path / "out").iterdir()) == []
 
