@@ -161,15 +161,19 @@ def utf8_path(path: Path, what: str) -> Path:
     return path
 
 
-def write_refused(error: OSError, path: Path) -> WriteRefused:
+def write_refused(error: OSError, path: Path, code: str | None = None, advice: str | None = None) -> WriteRefused:
     """The error of a write of `path` (a file, a folder, the store) that the file system refused with `error`
     (REFUSED_WRITES), naming `path` (the OS names the temp file written, or no file at all for a full disk) and the
-    reason: NoSpace for a full file system or a disk quota reached, a failure for now; else WriteRefused. As an
-    OSError it has `error`'s errno and strerror (`_reason_of`), and `path` as its filename."""
+    reason, by the name of its `code` where the library that wrote says one of its own (SQLite's), else of its
+    errno: NoSpace for a full file system or a disk quota reached, a failure for now; else WriteRefused, saying what
+    to do (`advice`) where given. As an OSError it has `error`'s errno and strerror (`_reason_of`), and `path` as its
+    filename."""
     strerror = _reason_of(error)
-    reason = f"cannot write {path}: {strerror} ({errno.errorcode[error.errno]})"
+    reason = f"cannot write {path}: {strerror} ({code or errno.errorcode[error.errno]})"
     if error.errno in NO_SPACE:
         reason += ": a failure for now: free space there, or raise the quota, and run the command again"
+    elif advice:
+        reason += f": {advice}"
     kind = NoSpace if error.errno in NO_SPACE else WriteRefused
     return _refused_again(kind, (reason,), error.errno, strerror, str(path))
 

@@ -39,7 +39,7 @@ from urllib3.util.retry import Retry
 
 from matreg import __version__
 from matreg.catalog import HttpSettings
-from matreg.errors import SourceError, SourceUnavailable, write_refused
+from matreg.errors import SourceError, SourceUnavailable, WriteRefused, write_refused
 
 logger = logging.getLogger(__name__)
 USER_AGENT = f"matreg/{__version__} (materials-data ETL; python-requests)"
@@ -425,33 +425,69 @@ class _ReadDeadline:
 
 
 class _CacheConnection(sqlite3.Connection):
-    """requests-cache's connection to the HTTP cache's SQLite file (`HttpClient`, with --cache): SQLite's 'database or
-    disk is full' (SQLITE_FULL) is NoSpace naming the file, a failure for now, the write's transaction rolled back.
-    requests-cache takes its OperationalError for a busy database: it dropped an answer it could not save, the disk
-    full unsaid, and waited for good for a write that a full disk never lets begin (a new cache file)."""
+    """requests-cache's connection to the HTTP cache's SQLite file (`HttpClient`, with --cache): SQLite's refusal to
+    open or write it is an error naming the file (`_cache_refused`), the write's transaction rolled back. requests-cache
+    takes its OperationalError for a busy database: it dropped an answer it could not save, the refusal unsaid, and
+    waited for good for a write that a full disk never lets begin (a new cache file)."""
 
     def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
-        super().__init__(database, *args, **kwargs)
         self.path = Path(database)
+        with self._refusals_said():
+            super().__init__(database, *args, **kwargs)
 
     def execute(self, *args: Any) -> sqlite3.Cursor:
-        with self._full_disk_said():
+        with self._refusals_said():
             return super().execute(*args)
 
     def commit(self) -> None:
-        with self._full_disk_said():
+        with self._refusals_said():
             super().commit()
 
     @contextlib.contextmanager
-    def _full_disk_said(self) -> Iterator[None]:
+    def _refusals_said(self) -> Iterator[None]:
         try:
             yield
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+            refused = _cache_refused(exc, self.path)
+            if refused is None:
                 raise
-            if self.in_transaction:
-                self.rollback()
-            raise write_refused(OSError(errno.ENOSPC, str(exc)), self.path) from None
+            with contextlib.suppress(sqlite3.ProgrammingError):  # (a connection that never opened has none)
+                if self.in_transaction:
+                    self.rollback()
+            raise refused from None
+
+
+# SQLite's (primary) result codes of the HTTP cache refused, a full disk's aside -> the errno they are, what to do
+_CACHE_REFUSALS = {
+    sqlite3.SQLITE_IOERR: (errno.EIO, "free space there (a disk quota reached is said so too)"),  # (EDQUOT: no errno)
+    sqlite3.SQLITE_READONLY: (errno.EACCES, "make it and its folder writable"),  # (a file, or its journal's folder)
+    sqlite3.SQLITE_CANTOPEN: (errno.EACCES, "make it and its folder writable"),  # (a new file in a read-only folder)
+}
+
+
+def _cache_refused(error: sqlite3.OperationalError, path: Path) -> WriteRefused | None:
+    """The error of the HTTP cache's file at `path` that SQLite could not open or write (`error`), naming it: NoSpace
+    for 'database or disk is full' (SQLITE_FULL), a failure for now; else WriteRefused, by SQLite's code
+    ('disk I/O error', SQLITE_IOERR_WRITE, as on a disk whose quota is reached; 'attempt to write a readonly
+    database'), saying what to do. None for another error (a busy database: requests-cache waits)."""
+    primary = error.sqlite_errorcode & 0xFF  # (the extended code's low byte)
+    if primary == sqlite3.SQLITE_FULL:
+        return write_refused(OSError(errno.ENOSPC, str(error)), path)
+    if primary not in _CACHE_REFUSALS:
+        return None
+    code, fix = _CACHE_REFUSALS[primary]
+    advice = f"the HTTP cache could not be written: {fix}, or fetch with --no-cache"
+    return write_refused(OSError(code, str(error)), path, error.sqlite_errorname, advice)
+
+
+def _refuse_unwritable(cache: Any) -> None:
+    """WriteRefused now, before any request, where SQLite cannot write the HTTP cache (`_CacheConnection`): a
+    read-only file, or one in a read-only folder (where its journal is written), whose every answer requests-cache
+    would drop, unsaid, as SQLite refused to save it. Its user_version is written as it is, in a write transaction of
+    requests-cache's (which waits for another process writing the file)."""
+    with cache.responses.connection(commit=True) as connection:
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+        connection.execute(f"PRAGMA user_version = {version}")
 
 
 class HttpClient:
@@ -518,6 +554,7 @@ class HttpClient:
                 key_fn=self._cache_key,
                 factory=_CacheConnection,  # (sqlite3.connect's)
             )
+            _refuse_unwritable(session.cache)
         adapter = self._adapter(self._retry)
         session.mount("http://", adapter)
         session.mount("https://", adapter)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -145,6 +146,16 @@ def sqlite_disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
         return connection
 
     monkeypatch.setattr(sqlite3, "connect", connect_full)
+
+
+@pytest.fixture
+def files_capped() -> Iterator[Callable[[int], None]]:
+    """Called with a size in bytes: from then on no file this process writes may grow past it, as on a disk whose
+    quota is reached (RLIMIT_FSIZE; Python ignores SIGXFSZ, so the write fails, EFBIG, which SQLite reports as it does
+    EDQUOT: 'disk I/O error', SQLITE_IOERR_WRITE). Lifted after the test."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    yield lambda size: resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
 def single_value(frame: pd.DataFrame):

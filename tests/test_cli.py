@@ -633,6 +633,41 @@ def test_a_disk_full_as_the_http_cache_saves_is_a_failure_for_now_naming_it(run,
         assert_failed_without_trace(Store(store), before, "database or disk is full")
 
 
+def test_a_disk_io_error_as_the_http_cache_saves_names_it_and_what_to_do(run, files_capped):
+    """On a disk whose quota is reached SQLite says 'disk I/O error' (SQLITE_IOERR, no errno), which requests-cache
+    passed over as it saved an answer: nothing kept, nothing said (exit 0). Now an error naming the cache file and
+    SQLite's code, and what to do (exit 1: an I/O error may be a failing disk too); the store's data as before."""
+    assert run("fetch", "janaf", "H-064", "--no-progress").exit_code == 0
+    store = Path(os.environ["MATREG_STORE"])
+    before = visible_tables(Store(store))
+    cache = store / "http_cache.sqlite"
+    files_capped(cache.stat().st_size)  # (the cache may not grow: the next answer saved in it fails)
+    result = run("fetch", "janaf", "C-095", "--no-progress")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr == (
+        f"error: cannot write {cache}: disk I/O error (SQLITE_IOERR_WRITE): the HTTP cache could not be written: "
+        "free space there (a disk quota reached is said so too), or fetch with --no-cache\n"
+    )
+    assert_failed_without_trace(Store(store), before, "disk I/O error (SQLITE_IOERR_WRITE)")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only file")
+def test_a_fetch_with_a_read_only_http_cache_is_refused_naming_it_before_any_request(run, janaf_server):
+    """SQLite refused each answer saved into a read-only cache file ('attempt to write a readonly database'), which
+    requests-cache passed over: --cache kept nothing, and said nothing. Now refused before the source is asked."""
+    assert run("fetch", "janaf", "H-064", "--no-progress").exit_code == 0
+    cache = Path(os.environ["MATREG_STORE"]) / "http_cache.sqlite"
+    cache.chmod(0o444)
+    asked = len(janaf_server.requests)
+    result = run("fetch", "janaf", "C-095", "--no-progress")
+    assert result.exit_code == 1 and len(janaf_server.requests) == asked
+    assert result.stderr == (
+        f"error: cannot write {cache}: attempt to write a readonly database (SQLITE_READONLY): the HTTP cache could "
+        "not be written: make it and its folder writable, or fetch with --no-cache\n"
+    )
+    assert run("fetch", "janaf", "C-095", "--no-progress", "--no-cache").exit_code == 0
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
 def test_an_export_into_a_folder_without_write_permission_is_a_one_line_error_naming_the_file(filled, tmp_path):
     (tmp_path / "out").mkdir(mode=0o555)

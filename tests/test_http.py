@@ -2,10 +2,12 @@
 source is read only where its base URL is (a server, or local files); an answer is read up to a size."""
 
 import contextlib
+import errno
 import gzip
 import itertools
 import json
 import logging
+import os
 import re
 import shutil
 import socket
@@ -22,7 +24,7 @@ import requests_cache
 from replay import ReplayServer, Reply
 
 from matreg.catalog import HttpSettings
-from matreg.errors import SourceError, SourceUnavailable
+from matreg.errors import SourceError, SourceUnavailable, WriteRefused
 from matreg.http import (
     HttpClient,
     public_url,
@@ -504,6 +506,33 @@ def test_a_remote_source_never_reads_a_local_file_its_answers_name(local_file, j
     refused = f"refused the URL {local_file}: a source at {janaf_server.url} is read over http or https only"
     assert str(error.value) == refused
     assert SECRET_FILE_TEXT not in str(error.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only files and folders")
+@pytest.mark.parametrize(("read_only", "code"), [("file", "SQLITE_READONLY"), ("folder", "SQLITE_READONLY_DIRECTORY")])
+def test_an_http_cache_that_cannot_be_written_is_refused_at_once_naming_it(tmp_path, read_only, code):
+    # SQLite refused each answer saved into a read-only cache file, or into one in a read-only folder (where it
+    # writes its journal), and requests-cache passed over it: nothing was cached, and nothing said
+    cache = tmp_path / "cache" / "cache.sqlite"
+    HttpClient(HttpSettings(retries=0), cache_path=cache).close()
+    (cache if read_only == "file" else cache.parent).chmod(0o555)
+    with pytest.raises(WriteRefused) as refused:
+        HttpClient(HttpSettings(retries=0), cache_path=cache)
+    assert str(refused.value) == (
+        f"cannot write {cache}: attempt to write a readonly database ({code}): the HTTP cache could not be written: "
+        "make it and its folder writable, or fetch with --no-cache"
+    )
+    assert (refused.value.errno, refused.value.filename) == (errno.EACCES, str(cache))
+
+
+def test_an_http_cache_that_cannot_be_opened_is_an_error_naming_it(tmp_path):
+    # SQLite's 'unable to open database file' (a folder where the file is to be; a new file in a read-only folder)
+    # was requests-cache's traceback
+    cache = tmp_path / "cache.sqlite"
+    cache.mkdir()
+    said = f"cannot write {cache}: unable to open database file (SQLITE_CANTOPEN): the HTTP cache could not be written"
+    with pytest.raises(WriteRefused, match=f"^{re.escape(said)}"):
+        HttpClient(HttpSettings(retries=0), cache_path=cache)
 
 
 def test_a_local_source_is_read_from_local_files_only_and_never_cached(tmp_path, janaf_server):
