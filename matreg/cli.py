@@ -6,7 +6,6 @@ Each command loads the library modules it calls (see `cli_options`).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,6 +22,7 @@ from matreg.cli_options import (
     echo_warning,
     exit_interrupted,
     open_store,
+    progress_shown,
     read_catalog,
     reports_errors,
     show_library_warnings,
@@ -145,7 +145,7 @@ def fetch(
     )
     cache_path = None if dry_run else target.cache_path  # a dry run writes nothing, no cache either
     connector = build_connector(source, read_catalog(catalog), request, cache_path=cache_path)
-    show = progress and sys.stderr.isatty()
+    show = progress_shown(progress)
     tune_gc_for_fetch()
     resuming = "--resume" if resume else "--resume-or-start" if resume_or_start else None
     try:
@@ -241,7 +241,7 @@ def import_(
     from matreg.sources.lab import LabConnector, load_mapping
 
     connector = LabConnector(file, load_mapping(mapping, catalog or default_catalog_path()), name=name)
-    show = progress and sys.stderr.isatty()
+    show = progress_shown(progress)
     tune_gc_for_fetch()
     target = open_store(store)
     report = run_ingest(connector, target, dry_run=dry_run, progress=show, pause_gc=True, moved_from=moved_from)

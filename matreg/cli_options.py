@@ -7,7 +7,6 @@ it, so that `matreg --help` and a mistyped option answer at once.
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
 import os
@@ -55,38 +54,56 @@ def reports_errors(command: Callable | None = None, *, interrupted: str | None =
     """Turn a MatregError (a store lock held too long by another process, a disk full as a file is written, too), or
     a file that cannot be read or written otherwise (a file where a folder is to be), into a one-line message on stderr
     and an exit code; Ctrl-C or SIGTERM (`stop_on_sigterm`) into 'interrupted' and what the command left
-    (`interrupted`: a command that writes says it), exit 130 or 143 (`exit_interrupted`). `@reports_errors` or
-    `@reports_errors(interrupted=...)`."""
+    (`interrupted`: a command that writes says it), exit 130 or 143 (`exit_interrupted`); a write into a pipe whose
+    reader is gone, stdout's or stderr's (an error's message too), into exit 141, quiet (`exit_at_closed_pipe`).
+    `@reports_errors` or `@reports_errors(interrupted=...)`."""
     if command is None:
         return functools.partial(reports_errors, interrupted=interrupted)
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
-        except KeyboardInterrupt:
-            exit_interrupted(interrupted)
-        except MatregError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-        except OSError as exc:
-            if exc.errno == errno.EPIPE:  # the reader of stdout stopped (`| head`)
-                exit_at_closed_pipe()
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+            return _reported(command, interrupted, *args, **kwargs)
+        except BrokenPipeError:  # the reader of stdout or stderr stopped (`| head`, `2>&1 | head`), an error unsaid
+            exit_at_closed_pipe()
 
     return wrapper
 
 
+def _reported(command: Callable, interrupted: str | None, *args, **kwargs):
+    """`command(*args, **kwargs)`, its errors said as `reports_errors` says; a write into a closed pipe
+    (BrokenPipeError), the command's or that of a message said here, as it comes."""
+    try:
+        return command(*args, **kwargs)
+    except KeyboardInterrupt:
+        exit_interrupted(interrupted)
+    except MatregError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 def exit_at_closed_pipe() -> NoReturn:
-    """End a command whose output's reader stopped reading (`matreg sql ... | head -1`) as the programs of a shell
-    pipeline end: nothing said, exit code 128 + SIGPIPE (141), as of a process SIGPIPE stopped (Python ignores the
-    signal: a write into the closed pipe raises BrokenPipeError). What stdout still holds goes to /dev/null: flushed
-    into the pipe at exit, it would fail again, with a message."""
+    """End a command whose output's reader stopped reading (`matreg sql ... | head -1`; stderr's too, `2>&1 | head -1`)
+    as the programs of a shell pipeline end: nothing said, exit code 128 + SIGPIPE (141), as of a process SIGPIPE
+    stopped (Python ignores the signal: a write into the closed pipe raises BrokenPipeError). What stdout and stderr
+    still hold goes to /dev/null: flushed into the pipe at exit, it would fail again, with a message."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:  # (None: the process was started without it, `2>&-`)
+            os.dup2(devnull, stream.fileno())
     os.close(devnull)
     raise typer.Exit(128 + signal.SIGPIPE)
+
+
+def progress_shown(progress: bool) -> bool:
+    """Whether a command shows a progress bar: asked (`--progress`, the default), on stderr where it is a terminal;
+    never where the process was started without stderr (`2>&-`: Python's sys.stderr is None)."""
+    return progress and sys.stderr is not None and sys.stderr.isatty()
 
 
 _SIGNALS_RECEIVED: list[int] = []  # the signals that stopped this process (`stop_on_sigterm`)

@@ -210,6 +210,32 @@ def test_a_command_whose_output_pipe_is_closed_ends_quietly(filled, command):
     assert printing.returncode == CLOSED_PIPE and printing.stderr == b""
 
 
+@pytest.mark.parametrize("stdout_too", [False, True])
+@pytest.mark.parametrize("command", [["sql", "select * from nowhere"], ["export", "thermo", "--out", "x.txt"]])
+def test_a_command_whose_stderr_pipe_is_closed_ends_quietly(filled, command, stdout_too):
+    """`matreg ... 2>&1 | head -1`, or stderr alone into a pipe, its reader gone before the error is said: the error
+    message failed to be written inside its handler, Python's traceback of it went nowhere, exit code 1 (not the
+    command's 2); now as a closed stdout ends a command: quiet, exit code 141."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    with os.fdopen(writer, "wb") as closed:
+        out = closed if stdout_too else subprocess.PIPE
+        failing = subprocess.run([sys.executable, "-m", "matreg", *command], stdout=out, stderr=closed)
+    assert failing.returncode == CLOSED_PIPE and failing.stdout in (None, b"")
+
+
+@pytest.mark.parametrize("command", ["fetch", "import"])
+def test_a_fetch_or_import_with_stderr_closed_runs_as_with_it_open(run, tmp_path, command):
+    """`matreg fetch ... 2>&-`: without stderr Python's sys.stderr is None, and asking it whether it is a terminal (to
+    show a progress bar) failed: exit 1, nothing stored, nothing said. Now the command runs, without a progress bar."""
+    asked = ["fetch", "janaf", "H-064"] if command == "fetch" else ["import", str(LAB_EXAMPLE / "bandgaps.csv")]
+    mapping = ["-m", str(LAB_EXAMPLE / "mapping.yaml")] if command == "import" else []
+    matreg = [sys.executable, "-m", "matreg", *asked, *mapping]
+    closed = subprocess.run(["sh", "-c", 'exec "$@" 2>&-', "sh", *matreg], stdout=subprocess.PIPE, text=True)
+    assert closed.returncode == 0 and " valid records " in closed.stdout
+    assert len(Store(os.environ["MATREG_STORE"]).table("materials")) == (1 if command == "fetch" else 30)
+
+
 def test_a_query_the_disk_is_too_full_to_spill_is_a_failure_for_now_naming_the_folder(filled, monkeypatch):
     """A query larger than memory spills into the temp folder; on a disk nearly full there DuckDB refuses (its limit
     on the folder reached): a failure for now, exit 75, the folder named, in one line (it was exit 1, 'query failed'
