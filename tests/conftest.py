@@ -307,3 +307,24 @@ def hold_for_writing():
     yield hold
     for holder in holders:
         release(holder)
+
+
+HOLD_LOCK = """
+import sys, time, filelock
+lock = filelock.FileLock(sys.argv[1])
+lock.acquire()
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+@contextlib.contextmanager
+def another_process_holding(lock: Path) -> Iterator[None]:
+    """Another process holds the file lock at `lock` while in the block."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()

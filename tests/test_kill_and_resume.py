@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import janaf_route
+from conftest import another_process_holding, janaf_route
 from replay import ReplayServer
 
 from matreg.errors import StoreError
@@ -117,6 +117,44 @@ def test_kill_9_between_two_reads_of_a_record_then_resume_stores_its_last_read_a
     assert values == [["formation_energy_per_atom", -2.1]]  # not the standard calculation's band gap beside it
     n_values = store.query("SELECT n_values FROM fetch_runs WHERE status = 'complete'").iloc[0, 0]
     assert n_values == len(store.table("properties"))
+
+
+def test_a_lock_file_of_a_run_killed_before_its_first_commit_is_removed_by_the_next_write_unless_held(tmp_path):
+    """kill -9 before a run commits a page leaves its lock file and no journal; the next write removes it once
+    nothing touched it for an hour, and no lock file another process holds (a run starting up there)."""
+    release = threading.Event()
+
+    def stalling_route(request):
+        if request.path.endswith("H-064.txt"):
+            release.wait(30)  # the first table hangs until the killed process is gone
+        return janaf_route(request)
+
+    store_dir, catalog = tmp_path / "store", tmp_path / "catalog.yaml"
+    with ReplayServer(stalling_route, prefix="/tables/") as server:
+        from conftest import write_catalog
+
+        write_catalog(catalog, server.url, cache=False)
+        command = [sys.executable, "-m", "matreg", "fetch", "janaf", *IDS[:2], "--store", str(store_dir)]
+        command += ["--catalog", str(catalog), "--no-progress"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 60
+        while time.time() < deadline and not server.hits("/tables/H-064.txt"):
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        release.set()
+        (killed,) = (store_dir / "locks").iterdir()  # what the kill left: a lock file, no journal
+        assert killed.stat().st_size == 0 and not (store_dir / "staging" / killed.stem).exists()
+        held = store_dir / "locks" / "20260101T000000000000Z-janaf-0123abcd.lock"
+        with another_process_holding(held):
+            two_hours_ago = time.time() - 7200
+            for path in (killed, held):
+                os.utime(path, (two_hours_ago, two_hours_ago))
+            fetched = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            assert fetched.returncode == 0, fetched.stderr
+            assert sorted(path.name for path in (store_dir / "locks").iterdir()) == [held.name]
+            assert Store(store_dir).is_running(held.stem)  # still held, by the same file
+    assert sorted(Store(store_dir).table("materials")["source_id"]) == sorted(IDS[:2])
 
 
 class FailsAfterOnePage(JanafConnector):

@@ -27,8 +27,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from conftest import (
+    HOLD_LOCK,
     LAB_EXAMPLE,
     SPILLING,
+    another_process_holding,
     assert_failed_without_trace,
     disk_full_at_rows_of,
     no_space_to_spill,
@@ -339,27 +341,6 @@ def test_a_dry_run_of_a_resume_leaves_no_lock_file_behind(store, catalog):
     report = run_ingest(_connector(catalog, ids, page_size=1), store, resume=True, dry_run=True)
     assert report.dry_run and report.resumed
     assert sorted((store.root / "locks").glob("*")) == locks_before
-
-
-HOLD_LOCK = """
-import sys, time, filelock
-lock = filelock.FileLock(sys.argv[1])
-lock.acquire()
-print("holding", flush=True)
-time.sleep(60)
-"""
-
-
-@contextlib.contextmanager
-def another_process_holding(lock: Path) -> Iterator[None]:
-    """Another process holds the file lock at `lock` while in the block."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        yield
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def lock_waits(monkeypatch: pytest.MonkeyPatch, lock: Path) -> list[float]:

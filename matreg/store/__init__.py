@@ -9,7 +9,8 @@ Layout of a store directory:
                                                  read by the views); its rows of records carry the read they came
                                                  from (READ, not published)
     locks/<run_id>.lock                          held by the process writing that run (others neither resume nor
-                                                 drop it)
+                                                 drop it); deleted with its journal, or, left by a run killed before
+                                                 its first commit, by a writer (`remove_leftovers`)
     tmp/                                         commits being written, journals being deleted
     matreg.duckdb                                views over data/ (deduplicated by key, newest commit wins), for
                                                  `matreg sql` and other clients: matreg's own reads run the same views
@@ -208,6 +209,7 @@ class Store:
         self.data_dir = self.root / "data"
         self.tmp_dir = self.root / "tmp"
         self.staging_dir = self.root / "staging"
+        self.locks_dir = self.root / "locks"  # a lock file per run a process writes or wrote (`claim_run`)
         self._journals: dict[str, RunJournal] = {}  # journals this Store appends to, per run
         self._running: dict[str, filelock.FileLock] = {}  # runs this process writes (`claim_run`)
         self._scanner: duckdb.DuckDBPyConnection | None = None  # the in-memory database `_scan` gives cursors of
@@ -432,8 +434,9 @@ class Store:
         """Remove what killed processes left (a writer's task: reads leave it): temporary directories (a half-written
         commit or release, a journal being deleted) and the journals of runs killed before staging a page (never
         resumable), each untouched for LEFTOVER_AGE_S seconds, files included; the journals of runs published already
-        (killed between publishing and removing them); a run another process holds stays; the commit folders a
-        compaction merged, COVERED_KEPT_S after it (`_remove_covered`)."""
+        (killed between publishing and removing them); a run another process holds stays; the lock files of runs
+        without a journal (`_remove_unheld_lock`); the commit folders a compaction merged, COVERED_KEPT_S after it
+        (`_remove_covered`)."""
         cutoff = time.time() - LEFTOVER_AGE_S
         self._remove_covered()
         for folder in self.tmp_dir.glob("*"):
@@ -444,6 +447,26 @@ class Store:
                 remove_if_untouched_since(run_dir, cutoff)
         for run_id in self._published(list(journals)):
             self.drop_unless_running(run_id)
+        for lock in self.locks_dir.glob("*.lock"):
+            if lock.stem not in self._running:
+                self._remove_unheld_lock(lock, cutoff)
+
+    def _remove_unheld_lock(self, path: Path, cutoff: float) -> None:
+        """Delete a run's lock file that no process holds, untouched since `cutoff`, of a run without a journal (one
+        killed before staging a page: `release_run` deletes the others). It is deleted while this process holds its
+        flock, which a live writer's refuses, and while its name still names the file locked (not one made after
+        another process deleted it). Only the process starting a run claims it without a journal, at once, its run
+        id new: an hour on, none opens the file to lock it next."""
+        with contextlib.suppress(OSError):  # held (BlockingIOError), or deleted meanwhile: what cannot go stays
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = os.fstat(descriptor)
+                if locked.st_mtime < cutoff and os.path.samestat(os.stat(path), locked):
+                    if not (self.staging_dir / path.stem).exists():
+                        path.unlink()
+            finally:
+                os.close(descriptor)  # (releases the flock)
 
     def drop_unless_running(self, run_id: str) -> bool:
         """Discard a staged run, claimed first: a run another process writes (or claims meanwhile) stays. Whether
@@ -525,7 +548,7 @@ class Store:
         return lock
 
     def _run_lock(self, run_id: str) -> Path:
-        return self.root / "locks" / f"{run_id}.lock"
+        return self.locks_dir / f"{run_id}.lock"
 
     def staged_runs(self) -> dict[str, dict]:
         """Unfinished runs by run id, each with its last staged fetch_runs row (counts, cursor, parameters). Writes
