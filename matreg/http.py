@@ -555,6 +555,10 @@ class HttpClient:
                 factory=_CacheConnection,  # (sqlite3.connect's)
             )
             _refuse_unwritable(session.cache)
+            # Answers kept under keys no later request asks for (another database version, page size or query)
+            # are never replaced: they go once expired. One indexed DELETE; the file keeps its size (no VACUUM, which
+            # rewrites it whole), its freed pages hold the next answers.
+            session.cache.delete(expired=True, vacuum=False)
         adapter = self._adapter(self._retry)
         session.mount("http://", adapter)
         session.mount("https://", adapter)

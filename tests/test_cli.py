@@ -1531,6 +1531,24 @@ def test_a_fetch_says_which_pages_the_http_cache_gave_and_refresh_cache_reads_th
     assert len(janaf_server.requests) == 4  # the refreshed answers, cached
 
 
+def test_a_fetch_with_the_http_cache_deletes_its_expired_answers_of_other_versions_and_keeps_fresh_ones(
+    run, tmp_path, catalog_path
+):
+    """Answers of another database version (or page size) have keys no later run asks for: they were kept forever."""
+    from requests_cache import EXPIRE_IMMEDIATELY
+    from requests_cache.backends.sqlite import SQLiteCache
+
+    cache_file = tmp_path / "store" / "http_cache.sqlite"
+    assert run("fetch", "janaf", "H-064", "--cache").exit_code == 0
+    SQLiteCache(cache_file).reset_expiration(EXPIRE_IMMEDIATELY)  # as a day on: expired
+    assert run("fetch", "janaf", "O-029", "--cache").exit_code == 0  # fresh
+    catalog_path.write_text(catalog_path.read_text().replace("4th edition (1998)", "5th edition"), encoding="utf-8")
+    assert run("fetch", "janaf", "C-095", "--cache").exit_code == 0
+    answers = SQLiteCache(cache_file).filter()
+    kept = [(answer.url.rsplit("/", 1)[1], answer.cache_key.rsplit("@", 1)[1]) for answer in answers]
+    assert sorted(kept) == [("C-095.txt", "5th edition"), ("O-029.txt", "4th edition (1998)")]
+
+
 def test_refresh_cache_with_no_cache_is_refused(run, janaf_server):
     result = run("fetch", "janaf", "H-064", "--refresh-cache", "--no-cache")
     assert result.exit_code == 2 and "--refresh-cache replaces the HTTP cache's answers" in result.stderr
