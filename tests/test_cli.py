@@ -25,11 +25,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import (
+    HOLD_LOCK,
     JANAF_TABLES,
     LAB_EXAMPLE,
     RAW_JANAF,
     REPO,
     SPILLING,
+    another_process_holding,
     assert_failed_without_trace,
     cli_import,
     disk_full_at_rows_of,
@@ -265,15 +267,9 @@ def test_sql_help_says_how_to_give_a_query_that_starts_with_a_comment(filled):
 
 
 def test_a_store_lock_held_by_another_process_is_a_one_line_error(filled, tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "store" / ".curation.lock")],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with another_process_holding(tmp_path / "store" / ".curation.lock"):
         with patch.object(filelock.FileLock, "__init__", short_timeout(filelock.FileLock.__init__)):
             result = filled("review", "accept", "janaf:H-064", "--reason", "checked")
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.exit_code == 75 and "Traceback" not in result.stderr  # EX_TEMPFAIL: try again later
     assert result.stderr.startswith("error: the store is busy: another matreg process holds ")
 
@@ -283,28 +279,13 @@ def test_a_fetch_the_store_lock_stops_from_publishing_exits_75_and_the_resume_pu
     of the command or the data: the same command with --resume, later, publishes what the run read."""
     fetch = ["fetch", "janaf", "H-064", "C-095", "--no-progress"]
     assert run(*fetch, "--dry-run").exit_code == 0  # (the catalog read before the lock is held: nothing written)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "store" / ".lock")],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with another_process_holding(tmp_path / "store" / ".lock"):
         with patch.object(filelock.FileLock, "__init__", short_timeout(filelock.FileLock.__init__)):
             busy = run(*fetch)
-    finally:
-        holder.kill()
-        holder.wait()
     assert busy.exit_code == 75 and busy.stderr.startswith("error: the store is busy: another matreg process holds ")
     assert "run the same command with --resume to publish the staged run" in busy.stderr
     resumed = run(*fetch, "--resume")
     assert resumed.exit_code == 0 and "read 2, 2 valid records" in resumed.stdout
-
-
-HOLD_LOCK = """
-import sys, time, filelock
-lock = filelock.FileLock(sys.argv[1])
-lock.acquire()
-print("holding", flush=True)
-time.sleep(60)
-"""
 
 
 def short_timeout(init):
@@ -320,11 +301,7 @@ def test_reads_of_a_store_another_matreg_wrote_take_no_lock_and_write_nothing(fi
     while a writer holds its lock: they take no lock and leave every file of the store as it was."""
     store = tmp_path / "store"
     (store / ".views.sha256").write_text("written by another matreg", encoding="utf-8")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(store / ".lock")], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with another_process_holding(store / ".lock"):
         before = {path: path.stat().st_mtime_ns for path in store.rglob("*")}
         with patch.object(filelock.FileLock, "__init__", short_timeout(filelock.FileLock.__init__)):
             results = [
@@ -332,9 +309,6 @@ def test_reads_of_a_store_another_matreg_wrote_take_no_lock_and_write_nothing(fi
                 filled("status"),
                 filled("export", "thermo", "--out", str(tmp_path / "thermo.csv")),
             ]
-    finally:
-        holder.kill()
-        holder.wait()
     assert [result.exit_code for result in results] == [0, 0, 0], [result.stderr for result in results]
     assert results[0].stdout == "n\n44\n"
     assert {path: path.stat().st_mtime_ns for path in store.rglob("*")} == before
