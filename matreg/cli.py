@@ -528,6 +528,20 @@ def _echo_compaction_hint(target: Store) -> None:
 
 @app.command()
 @reports_errors
+def drop(
+    run_id: Annotated[str, typer.Argument(help="The interrupted run to drop (`matreg status` lists them).")],
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Drop an interrupted run: delete its staged pages (a run another process is writing is refused)."""
+    from matreg.ingest import drop_interrupted
+
+    row = drop_interrupted(open_store(store), run_id)
+    read = f"{row['n_fetched']} read; its staged pages deleted"
+    typer.echo(f"dropped the interrupted run {run_id}: {row['query']} ({read})")
+
+
+@app.command()
+@reports_errors
 def compact(store: StoreOpt = DEFAULT_STORE) -> None:
     """Merge the store's commits (one per import, fetch and review decision) into one file per table, so that reads
     open a few files instead of one per commit and table; what the store holds and shows is unchanged."""
@@ -596,7 +610,7 @@ def _echo_interrupted_runs(store: Store, staged: dict[str, dict]) -> None:
     typer.echo("\ninterrupted runs (pages staged, not published):")
     for run_id, row in staged.items():
         typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{_running(store, run_id)})")
-        typer.echo(f"    {_import_again(row['parameters']) if row.get('whole_scope') else _FETCH_AGAIN}")
+        typer.echo(f"    {_import_again(row['parameters']) if row.get('whole_scope') else _fetch_again(run_id, row)}")
 
 
 def _running(store: Store, run_id: str) -> str:
@@ -608,7 +622,11 @@ def _running(store: Store, run_id: str) -> str:
         return f"; {exc}"
 
 
-_FETCH_AGAIN = "the same fetch with --resume continues it; the same fetch without --resume drops it"
+def _fetch_again(run_id: str, row: dict) -> str:
+    """What continues or drops an interrupted fetch: the same fetch, given the options it was read with
+    (`fetch_runs.options`, none of a run an older matreg staged), with or without --resume, or `matreg drop`."""
+    same = f"the same fetch (its options: {row['options']})" if row.get("options") else "the same fetch"
+    return f"{same} with --resume continues it; the same fetch without --resume, or matreg drop {run_id}, drops it"
 
 
 def _import_again(parameters: str) -> str:

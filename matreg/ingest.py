@@ -13,6 +13,7 @@ import functools
 import gc
 import hashlib
 import json
+import shlex
 import time
 import uuid
 from collections import Counter
@@ -32,7 +33,7 @@ from tqdm import tqdm
 
 from matreg import __version__
 from matreg.defaults import COMMIT_RECORDS
-from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, StoreError, utf8_path
+from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, StoreError, UnknownName, utf8_path
 from matreg.formula import material_key, material_text, reduced_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, canonical_method, children_of, table_spec
@@ -888,18 +889,71 @@ def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[
     elif of_query:
         elsewhere = min(row["endpoint"] for row in of_query.values())
         why = f" at {info.endpoint} (one read {elsewhere}: resume it with that --base-url)"
-    elif published := _published_last(store, info, source):
-        raise NothingToResume(
+    else:
+        raise NothingToResume(_none_of_these_parameters(connector, store, info, staged))
+    raise NothingToResume(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
+
+
+def _none_of_these_parameters(connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict]) -> str:
+    """Why no staged run has the parameters of a run asked to resume: its last run was published, or its source's
+    interrupted runs have others, or none committed a page; then the interrupted runs of its selection read with other
+    options, and how to resume or drop each (`_of_selection_read_otherwise`)."""
+    source = connector.attribution.source
+    otherwise = _of_selection_read_otherwise(connector, store, info, staged)
+    if published := _published_last(store, info, source):
+        return (
             f"nothing to resume: the last run of '{source}' with these parameters at {info.endpoint}, {published}, "
-            "was published: what it read is stored (a fetch without --resume reads the source again)"
+            f"was published: what it read is stored (a fetch without --resume reads the source again){otherwise}"
         )
+    if otherwise:
+        why = ""
     elif any(row["source"] == source and not store.is_running(run_id) for run_id, row in staged.items()):
         why = f" (interrupted runs of '{source}' have other ones: give the same selection, --page-size and --limit)"
     elif not any(row["source"] == source for row in staged.values()):
         why = " (a run is resumable once it has committed pages, every --commit-every records: fetch without --resume)"
     else:
         why = ""
-    raise NothingToResume(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
+    return f"nothing to resume: no interrupted run of '{source}' with these parameters{why}{otherwise}"
+
+
+def _of_selection_read_otherwise(connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict]) -> str:
+    """The interrupted runs of the same source and selection as `info` that were read with other options (page size,
+    --limit, server), each with the options that continue it and the command that drops it; '' if there are none."""
+    selection, source = _selection_json(info), connector.attribution.source
+    others = {
+        run_id: row
+        for run_id, row in staged.items()
+        if row["source"] == source and row.get("selection") == selection and not store.is_running(run_id)
+    }
+    if not others:
+        return ""
+    runs = "; ".join(
+        f"{run_id} ({row['n_fetched']} read): {_resumed_with(row.get('options'))}, or drop it: matreg drop {run_id}"
+        for run_id, row in sorted(others.items())
+    )
+    were = "an interrupted run of this selection was" if len(others) == 1 else "interrupted runs of this selection were"
+    return f"; {were} read with other options: {runs}"
+
+
+def _resumed_with(options: str | None) -> str:
+    """What continues a staged run whose options (`fetch_runs.options`) are these: None where an older matreg ran it."""
+    if options is None:
+        return "give the --page-size, --limit and --base-url it was read with, and --resume, to continue it"
+    if not options:
+        return "give --resume without --page-size, --limit or --base-url to continue it"
+    return f"give {options} with --resume to continue it"
+
+
+def drop_interrupted(store: Store, run_id: str) -> dict[str, Any]:
+    """Drop an interrupted run (`matreg drop`): its staged pages deleted (`Store.drop_unless_running`); its last
+    staged fetch_runs row. UnknownName where the store has no such run staged, StoreError where another process
+    writes it."""
+    row = store.staged_runs().get(run_id)
+    if row is None:
+        raise UnknownName(f"no interrupted run {run_id} in the store")
+    if not store.drop_unless_running(run_id):
+        raise StoreError(f"run {run_id} is being written by another process (it is not interrupted): not dropped")
+    return row
 
 
 def _published_last(store: Store, info: RunInfo, source: str) -> str | None:
@@ -1085,13 +1139,17 @@ def _dry_run(
 def _not_read_again(connector: Connector, store: Store, info: RunInfo, run_id: str) -> list[str] | None:
     """Of a fetch that read its whole query (no --limit), the stored records of that query it did not read (the
     source may have removed them; nothing is withdrawn): the records earlier complete runs of the same source and
-    parameters wrote, every stored record of the source for a fetch of all it lists (`reads_whole_source`). None for
+    selection wrote (whatever their page size: `_selection_json`; a run of an older matreg, with no selection, of the
+    same parameters), every stored record of the source for a fetch of all it lists (`reads_whole_source`). None for
     a lab import (it withdraws them) and a --limit run; an empty list when no earlier run wrote any."""
     if connector.reads_whole_scope or "max_records" in info.parameters:
         return None
     source, every = connector.attribution.source, connector.reads_whole_source
-    query = {"source": source, "parameters": _parameters_json(info)}
-    runs = "SELECT run_id FROM fetch_runs WHERE source = $source AND parameters = $parameters AND status = 'complete'"
+    query = {"source": source, "selection": _selection_json(info), "parameters": _parameters_json(info)}
+    runs = (
+        "SELECT run_id FROM fetch_runs WHERE source = $source AND status = 'complete' "
+        "AND coalesce(selection, parameters) IN ($selection, $parameters)"
+    )
     if not store.exists() or not (every or len(store.read(runs, query))):  # (the materials view costs more)
         return []
     sql = (
@@ -1106,10 +1164,15 @@ def _not_read_again(connector: Connector, store: Store, info: RunInfo, run_id: s
 
 def not_read_again(store: Store) -> pd.DataFrame:
     """The stored records the latest complete run of each query did not read (`_not_read_again`), with the source,
-    query and run: record_id, source, query, run_id (until a run of that query reads them again)."""
+    query and run: record_id, source, query, run_id (until a run of that query reads them again). A query is a source
+    and selection, whatever the page size; the latest run, the one published last (a run of an older matreg, with no
+    selection: that of a later run of the same parameters, else its parameters)."""
     return store.read(
-        "WITH latest AS (SELECT source, query, run_id, not_read_again FROM fetch_runs WHERE status = 'complete' "
-        "QUALIFY row_number() OVER (PARTITION BY source, parameters ORDER BY started_at DESC) = 1) "
+        "WITH runs AS (SELECT * FROM fetch_runs WHERE status = 'complete'), "
+        "latest AS (SELECT source, query, run_id, not_read_again FROM runs r QUALIFY row_number() OVER ("
+        "PARTITION BY source, coalesce(selection, (SELECT any_value(n.selection) FROM runs n "
+        "WHERE n.source = r.source AND n.parameters = r.parameters), parameters) "
+        "ORDER BY finished_at DESC, started_at DESC) = 1) "
         "SELECT unnest(not_read_again) AS record_id, source, query, run_id FROM latest ORDER BY ALL"
     )
 
@@ -1220,6 +1283,29 @@ def _parameters_json(info: RunInfo) -> str:
     return json.dumps(redact_params(info.parameters), sort_keys=True, default=str)
 
 
+def _selection_json(info: RunInfo) -> str:
+    """What a run selects (`fetch_runs.selection`): its parameters less those that only say how pages are read."""
+    selection = {key: value for key, value in info.parameters.items() if key not in info.paging}
+    return json.dumps(redact_params(selection), sort_keys=True, default=str)
+
+
+def _run_options(connector: Connector, info: RunInfo) -> str | None:
+    """The fetch options besides the selection that a --resume of the run gives again, as typed, where they differ
+    from the defaults (`fetch_runs.options`): the page size (the default, cut to --limit, is none), --limit and
+    --base-url. None for a lab import."""
+    if connector.reads_whole_scope:
+        return None
+    limit = info.parameters.get("max_records")
+    flags = [
+        f"--page-size {size}"
+        for key, default in info.paging.items()
+        if (size := info.parameters.get(key)) != (min(default, limit) if limit else default)
+    ]
+    flags += [f"--limit {limit}"] if limit is not None else []
+    flags += [f"--base-url {shlex.quote(connector.base_url_option)}"] if connector.base_url_option else []
+    return " ".join(flags)
+
+
 def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error: str | None = None) -> dict:
     return {
         "run_id": report.run_id,
@@ -1227,6 +1313,8 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "endpoint": info.endpoint,
         "query": info.query,
         "parameters": _parameters_json(info),
+        "selection": _selection_json(info),
+        "options": _run_options(connector, info),
         "started_at": report.started_at,
         "finished_at": datetime.now(UTC),
         "status": report.status,

@@ -985,7 +985,9 @@ def test_status_lists_the_interrupted_runs_a_resume_would_continue(run, janaf_se
     status = run("status").stdout
     assert "interrupted runs (pages staged, not published):" in status
     assert "-janaf-" in status and "2 JANAF table(s): H-064, C-095 (1 read)" in status
-    assert "the same fetch with --resume continues it; the same fetch without --resume drops it" in status
+    (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()  # (JANAF's page size is no run parameter)
+    assert f"the same fetch with --resume continues it; the same fetch without --resume, or matreg drop {run_id}, " \
+        "drops it" in status  # fmt: skip
     assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--resume", "--no-progress").exit_code == 0
     assert "interrupted runs" not in run("status").stdout
 
@@ -1145,8 +1147,28 @@ def test_status_of_a_read_only_store_with_staged_runs_writes_nothing(run, janaf_
             path.chmod(0o755 if path.is_dir() else 0o644)
     assert status.exit_code == 0, status.stderr
     listed = status.stdout.split("interrupted runs (pages staged, not published):")[1]
-    assert interrupted in listed and listed.count("-janaf-") == 1
+    assert interrupted in listed and listed.count(" read)") == 1
     assert {path: (path.stat().st_mtime_ns, path.stat().st_size) for path in store.rglob("*")} == before
+
+
+def test_drop_refuses_an_interrupted_run_another_process_is_writing_and_keeps_it(run, janaf_server):
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 75
+    store = Path(os.environ["MATREG_STORE"])
+    (run_id,) = Store(store).staged_runs()
+    lock = store / "locks" / f"{run_id}.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        refused = run("drop", run_id)
+    finally:
+        holder.kill()
+    assert refused.exit_code == 1
+    assert refused.stderr == f"error: run {run_id} is being written by another process (it is not interrupted): " \
+        "not dropped\n"  # fmt: skip
+    assert list(Store(store).staged_runs()) == [run_id]
+    holder.wait()
+    assert run("drop", run_id).exit_code == 0 and Store(store).staged_runs() == {}
 
 
 def test_status_says_an_interrupted_import_is_dropped_by_importing_the_file_again(run, tmp_path):

@@ -719,3 +719,59 @@ def test_notes_name_the_calculation_and_the_entry_a_duplicate_duplicates(catalog
     connector = build_connector("oqmd", catalog, FetchRequest(everything=True))
     record = connector.to_record(HELIUM[2] | given)  # entry 8085
     assert (record.source_id, record.notes) == ("8085", notes)
+
+
+def matreg_at(tmp_path: Path):
+    """`matreg ...` in-process on the store `tmp_path/s`."""
+    return lambda *arguments: CliRunner().invoke(app, [*arguments, "--store", str(tmp_path / "s")])
+
+
+def test_a_whole_query_read_again_at_another_page_size_names_the_stored_records_it_no_longer_returns(
+    tmp_path, replay, server
+):
+    """The page size says how a query is read, not what it selects: a fetch of the same selection at another page
+    size said nothing of the stored records the source no longer returned."""
+    matreg, arguments = matreg_at(tmp_path), fetch_command(tmp_path, server, page_size=4)
+    assert matreg(*arguments, "--no-progress").exit_code == 0
+    replay.records = RECORDS[:8]
+    again = matreg(*arguments[:4], *arguments[6:], "--no-progress")  # OQMD's default page size, 50
+    gone = [f"oqmd:{record['entry_id']}" for record in RECORDS[8:]]
+    assert again.exit_code == 0 and "read 8, 8 valid records" in again.stdout
+    assert f"not in this run, stored from this query (the source may have removed them; nothing was withdrawn): " \
+        f"4 records: {', '.join(gone)}" in again.stdout  # fmt: skip
+    stored = Store(tmp_path / "s").query("SELECT not_read_again FROM fetch_runs ORDER BY finished_at DESC LIMIT 1")
+    assert list(stored.iloc[0, 0]) == gone
+    assert f"OQMD formationenergy: filter={FILTER}: 4 records: {', '.join(gone)}  [run " in matreg("status").stdout
+    replay.records = RECORDS
+    assert "not in this run" not in matreg(*arguments, "--no-progress").stdout  # read again at page size 4
+    assert "not read again" not in matreg("status").stdout
+
+
+def test_an_interrupted_run_is_listed_with_the_options_that_resume_it_and_dropped_by_its_id(tmp_path, replay, server):
+    """An interrupted run is continued only with the page size, --limit and server it was read with: status names
+    them, as does a --resume that finds no run of its own options but one of its selection; `matreg drop` drops it."""
+    matreg, arguments = matreg_at(tmp_path), fetch_command(tmp_path, server, page_size=4)
+    replay.fail_at(8, 503)  # the third page fails (no retries) after two pages were staged
+    mirror = server.url.replace("127.0.0.1", "localhost")  # another name for it than the catalog gives
+    failed = matreg(*arguments, "--base-url", mirror, "--commit-every", "1", "--no-progress")
+    assert failed.exit_code == 75, failed.output
+    (run_id,) = Store(tmp_path / "s").staged_runs()
+    status = matreg("status").stdout
+    assert f"  {run_id}  OQMD formationenergy: filter={FILTER} (8 read)\n" in status
+    assert f"    the same fetch (its options: --page-size 4 --base-url {mirror}) with --resume continues it; the " \
+        f"same fetch without --resume, or matreg drop {run_id}, drops it\n" in status  # fmt: skip
+    default = matreg(*arguments[:4], *arguments[6:], "--resume", "--no-progress")  # OQMD's default page size, 50
+    assert default.exit_code == 1
+    assert default.stderr.startswith("error: nothing to resume: no interrupted run of 'oqmd' with these parameters")
+    assert default.stderr.endswith(
+        f"; an interrupted run of this selection was read with other options: {run_id} (8 read): give "
+        f"--page-size 4 --base-url {mirror} with --resume to continue it, or drop it: matreg drop {run_id}\n"
+    )
+    dropped = matreg("drop", run_id)
+    assert dropped.exit_code == 0, dropped.output
+    assert dropped.stdout == f"dropped the interrupted run {run_id}: OQMD formationenergy: filter={FILTER} " \
+        "(8 read; its staged pages deleted)\n"  # fmt: skip
+    assert Store(tmp_path / "s").staged_runs() == {} and not list((tmp_path / "s" / "staging").iterdir())
+    assert "interrupted runs" not in matreg("status").stdout
+    again = matreg("drop", run_id)
+    assert again.exit_code == 2 and again.stderr == f"error: no interrupted run {run_id} in the store\n"

@@ -125,6 +125,8 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
         client.close()
         raise
     connector.reads_whole_source = request.whole_source()
+    catalog_url = split_credentials(catalog.source(name).base_url)[0]
+    connector.base_url_option = base_url if override and base_url != catalog_url else None
     return connector
 
 

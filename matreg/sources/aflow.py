@@ -113,6 +113,7 @@ class AflowConnector(JsonApiConnector):
                 "page_size": self.paginator.size,
                 "structures": self.structures,
             },
+            paging={"page_size": DEFAULT_PAGE_SIZE},
         )
 
     def first_request(self) -> HttpRequest:

@@ -141,11 +141,16 @@ class SourceRecord:
 
 @dataclass
 class RunInfo:
-    """What a run asks of its source, recorded in fetch_runs (parameters must hold no secrets)."""
+    """What a run asks of its source, recorded in fetch_runs (parameters must hold no secrets).
+
+    `paging` names the parameters that only say how pages are read (the page size), each with its default: no part
+    of what the run selects (`fetch_runs.selection`), though a resume continues only a run read with the same.
+    """
 
     endpoint: str
     query: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    paging: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -200,6 +205,7 @@ class Connector(ABC):
     joins_rows: bool = False  # items of one record on a page are its rows, of one read (a lab file's rows of one id)
     reads_whole_source: bool = False  # a run asks for every record the source lists (fetch --all alone)
     scope_chosen: bool = False  # the user named the scope (`import --as`): it may take over another file's scope
+    base_url_option: str | None = None  # --base-url given, where not the catalog's: a resume gives it again
 
     @abstractmethod
     def run_info(self) -> RunInfo:

@@ -86,6 +86,7 @@ class MpConnector(JsonApiConnector):
             endpoint=self.url,
             query="Materials Project summary where " + ", ".join(f"{k}={v}" for k, v in self.criteria.items()),
             parameters={**self.criteria, "_fields": self.fields, "page_size": self.paginator.limit},
+            paging={"page_size": DEFAULT_PAGE_SIZE},
         )
 
     def first_request(self) -> HttpRequest:

@@ -99,6 +99,7 @@ class NomadConnector(JsonApiConnector):
             endpoint=self.url,
             query=json.dumps(self.query, sort_keys=True),
             parameters={"query": self.query, "page_size": self.page_size},
+            paging={"page_size": DEFAULT_PAGE_SIZE},
         )
 
     def first_request(self) -> HttpRequest:

@@ -111,6 +111,7 @@ class OptimadeConnector(JsonApiConnector):
             endpoint=self.structures_url,
             query=self.filter or "(every structure)",
             parameters={"filter": self.filter, "page_limit": self.page_size},
+            paging={"page_limit": DEFAULT_PAGE_LIMIT},
         )
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:

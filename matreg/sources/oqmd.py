@@ -72,6 +72,7 @@ class OqmdConnector(JsonApiConnector):
             endpoint=self.endpoint,
             query=f"OQMD formationenergy: {described}",
             parameters={"queries": self.queries, "limit": self.page_size},
+            paging={"limit": DEFAULT_LIMIT},
         )
 
     def first_request(self) -> HttpRequest:
