@@ -577,13 +577,16 @@ def _echo_stored(target: Store) -> None:
             f"\nquarantine: {still_open} rows open, {total - still_open} resolved (readmitted, dismissed, or no longer "
             'given so by their file or source): matreg sql "SELECT * FROM open_quarantine"'
         )
-    runs = target.latest_runs(5).rename(columns=_RUN_COUNTS)
+    runs = target.latest_run_of_each_source().rename(columns=_RUN_COUNTS)
     runs["status"] = runs["status"].map(
         lambda status: f"{status} (published)" if status == "complete" else f"{status} (nothing published)"
     )
     if len(runs):
-        typer.echo("\nlatest runs (counts of what each read; only a published run stored its valid records):")
-        typer.echo(runs.to_string(index=False))
+        typer.echo(
+            "\nlatest run of each source, the one that ended last first (counts of what it read; only a published run "
+            "stored its valid records):"
+        )
+        typer.echo(runs.astype(object).fillna("-").to_string(index=False))  # (a failed run counted none unchanged)
     _echo_not_read_again(target)
 
 

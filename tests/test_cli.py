@@ -1596,18 +1596,55 @@ def test_a_dry_run_of_a_file_counts_an_id_on_two_pages_as_the_import_does(run, t
     assert repeated in preview and repeated in real
 
 
+def latest_runs(status: str) -> tuple[list[str], list[str]]:
+    """The header and rows of `matreg status`'s table of the latest run of each source."""
+    table = status.split("only a published run stored its valid records):\n")[1].split("\n\n")[0]
+    header, *rows = table.splitlines()
+    return header.split(), rows
+
+
 def test_status_shows_a_failed_run_as_having_published_nothing(run, janaf_server):
     janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
     assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 75
     status = run("status").stdout
     assert status.startswith("no values stored yet\n")
-    assert "latest runs (counts of what each read; only a published run stored its valid records):" in status
-    header, row = status.split("published run stored its valid records):\n")[1].splitlines()[:2]
-    assert header.split() == ["run_id", "status", "read", "valid", "unchanged", "values", "quarantined"]
-    assert row.split()[1:4] == ["failed", "(nothing", "published)"]  # fetch_runs.status, then what it means
+    assert "latest run of each source, the one that ended last first (counts of what it read; only a published run " \
+        "stored its valid records):" in status  # fmt: skip
+    header, (row,) = latest_runs(status)
+    assert header == [
+        "source", "run_id", "status", "ended", "read", "valid", "unchanged", "values", "quarantined", "last_published"
+    ]  # fmt: skip
+    assert row.split()[2:5] == ["failed", "(nothing", "published)"]  # fetch_runs.status, then what it means
+    assert row.split()[7:] == ["1", "1", "-", "7", "0", "-"]  # nothing unchanged, never published: not '<NA>'
+    assert "<NA>" not in status
     assert run("fetch", "janaf", "H-064", "--no-progress").exit_code == 0
-    newest = run("status").stdout.split("published run stored its valid records):\n")[1].splitlines()[1]
-    assert newest.split()[1:3] == ["complete", "(published)"]
+    newest = latest_runs(run("status").stdout)[1][0]
+    assert newest.split()[2:4] == ["complete", "(published)"]
+
+
+def test_status_lists_each_sources_run_that_ended_last_and_when_the_source_was_last_published(run, janaf_server):
+    """Status listed the 5 runs started last, of all sources: after a few failed fetches no published run of a source
+    was left to say when it was last refreshed, and a run published by --resume sorted by when it started."""
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    interrupted = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress"]
+    assert run(*interrupted).exit_code == 75
+    (resumed,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
+    assert run("fetch", "janaf", "O-029", "--no-progress").exit_code == 0  # started later, ended earlier
+    assert run(*interrupted, "--resume").exit_code == 0
+    published = latest_runs(run("status").stdout)[1]
+    assert [row.split()[:2] for row in published] == [["janaf", resumed]]
+    ended = published[0].split()[4:6]
+    assert published[0].split()[-2:] == ended  # the source was last published by the run that ended last
+    assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
+    for _ in range(6):
+        janaf_server.fail("/tables/O-029.txt", *[503] * 4)
+        assert run("fetch", "janaf", "O-029", "--no-cache", "--no-progress").exit_code == 75
+    status = run("status").stdout
+    rows = latest_runs(status)[1]
+    assert [row.split()[0] for row in rows] == ["janaf", "demo-lab-bandgaps"]
+    assert rows[0].split()[2:5] == ["failed", "(nothing", "published)"]
+    assert rows[0].split()[-2:] == ended  # still when the resumed run published it
+    assert rows[1].split()[2:4] == ["complete", "(published)"]
 
 
 SECRET = "sk-live-0123456789abcdef"
