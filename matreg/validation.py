@@ -684,8 +684,11 @@ _DATE_FIRST = r"\s*\d{4}-\d{2}-\d{2}(?![\d])"  # a whole calendar date first: a 
 _DATE_ONLY = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
 # a time ending in a zone's name, as databases and spreadsheets export times ('2024-03-18 10:00:00 UTC', 'CET',
 # 'Europe/Berlin', 'UTC+2'); ISO 8601's 'Z' is no name
-_ZONE_NAME = re.compile(r"(?P<time>.*\d)\s*(?P<zone>[A-Z][A-Za-z_]+(?:/[A-Za-z_]+)*(?:[+-]\d{1,2}(?::?\d{2})?)?)\s*")
-_UTC_NAMES = ("UTC", "GMT")
+_ZONE_NAME = re.compile(r"(?P<time>.*\d)\s*(?P<zone>[A-Za-z][A-Za-z_]+(?:/[A-Za-z_]+)*(?:[+-]\d{1,2}(?::?\d{2})?)?)\s*")
+_UTC_NAMES = ("UTC", "GMT")  # (either case)
+_TWELVE_HOUR = ("AM", "PM")
+_TWELVE_HOUR_NOT_READ = "a 12-hour time (AM/PM) is not read: write it on the 24-hour clock (2024-03-18T22:00:00)"
+_OFFSET_NAME_NOT_READ = "time zone '{}' is not read: write its offset alone (2024-03-18T10:00:00+02:00)"
 _ZONE_NOT_READ = (
     "time zone '{}' is not read (a zone name may stand for two offsets, as CET for +01:00 and, in summer, +02:00): "
     "write the time in UTC or with its offset (2024-03-18T10:00:00+01:00)"
@@ -713,17 +716,21 @@ def _utc_named(cell: Any) -> Any:
     """A time cell ending in UTC's name, 'UTC' or 'GMT' ('2024-03-18 10:00:00 UTC'), as ISO 8601 writes a time in
     UTC ('2024-03-18 10:00:00Z'; a date, which ISO 8601 gives no zone, without it); any other cell as it is."""
     named = _ZONE_NAME.fullmatch(cell) if isinstance(cell, str) else None
-    if named is None or named["zone"] not in _UTC_NAMES:
+    if named is None or named["zone"].upper() not in _UTC_NAMES:
         return cell
     return named["time"] if _DATE_ONLY.fullmatch(named["time"]) else f"{named['time']}Z"
 
 
 def _why_no_time(cell: Any) -> str:
-    """Why a time cell is not read: it ends in a zone's name other than UTC's (CET), or is no ISO 8601 time."""
+    """Why a time cell is not read: it ends in AM or PM, in a zone's name with an offset (UTC+2) or in another zone's
+    name than UTC's (CET), or is no ISO 8601 time."""
     named = _ZONE_NAME.fullmatch(cell) if isinstance(cell, str) else None
-    if named is None or named["zone"] in _UTC_NAMES:
+    zone = named["zone"] if named else ""
+    if zone.upper() in _TWELVE_HOUR:
+        return _TWELVE_HOUR_NOT_READ
+    if not zone or zone.upper() in _UTC_NAMES:
         return _TIME_FORMS
-    return _ZONE_NOT_READ.format(named["zone"])
+    return (_OFFSET_NAME_NOT_READ if re.search(r"[+-]\d", zone) else _ZONE_NOT_READ).format(zone)
 
 
 def _row_failures(cases: pd.DataFrame) -> list[tuple[Any, str]]:

@@ -265,6 +265,30 @@ def test_a_time_ending_in_utc_or_gmt_is_utc_and_one_in_another_zone_name_is_quar
     ]
 
 
+def test_a_twelve_hour_time_and_a_zone_name_with_an_offset_are_quarantined_as_what_they_are(
+    store, tmp_path, monkeypatch
+):
+    """'10:00:00 PM' was called a time zone 'PM' that may stand for two offsets, 'UTC+2' too (it stands for one);
+    a lower-case 'utc' is UTC's name as an upper-case one."""
+    times = ["2024-03-18 10:00:00 utc", "2024-03-18 10:00:00 PM", "2024-03-18 10:00 am", "2024-03-18 12:00 UTC+2"]
+    report, stored, reasons = _import_times(store, tmp_path, monkeypatch, times)
+    assert (report.n_stored, report.n_quarantined) == (1, 3)
+    assert stored == [["t1", "2024-03-18 10:00:00+00:00"]]
+    twelve = "measured_at: a 12-hour time (AM/PM) is not read: write it on the 24-hour clock (2024-03-18T22:00:00)"
+    twelve += ": {!r}"
+    assert reasons == [
+        ("t2", [twelve.format("2024-03-18 10:00:00 PM")]),
+        ("t3", [twelve.format("2024-03-18 10:00 am")]),
+        (
+            "t4",
+            [
+                "measured_at: time zone 'UTC+2' is not read: write its offset alone (2024-03-18T10:00:00+02:00): "
+                "'2024-03-18 12:00 UTC+2'"
+            ],
+        ),
+    ]
+
+
 def test_imports_without_an_extension_leave_record_attributes_empty(store, tmp_path):
     data = tmp_path / "lab.csv"
     data.write_text("formula,gap\nGaN,3.4\n", encoding="utf-8")
