@@ -1086,21 +1086,27 @@ def reviewed(store, properties: list[str]) -> dict[tuple, tuple]:
 def test_a_decision_is_stale_once_its_file_gives_its_record_in_another_state_or_as_another_molecule(store, tmp_path):
     # a file correcting its own H2O(l) to H2O(g) kept the liquid's decisions: they kept no phase, and the formula
     # reduced (O2 for O3) was the same; ice stating its state or not is one material
-    import_lab(store, tmp_path, "lab", DENSITY, "id,formula,rho\nw,H2O(l),0.997\no,O2(g),0.00143\ni,H2O,0.917\n")
+    # (a record stating no state was shown 'made on N2(cr)': as the file wrote it)
+    rows = "id,formula,rho\nw,H2O(l),0.997\no,O2(g),0.00143\ni,H2O,0.917\nn,N2,0.808\n"
+    import_lab(store, tmp_path, "lab", DENSITY, rows)
     decide(store, "reject", "contaminated", record_id="lab:w")
     decide(store, "correct", "typo", record_id="lab:o", property="density", value=0.00133)
     decide(store, "accept", "checked", record_id="lab:i")
+    decide(store, "flag", "check", record_id="lab:n")
     entries = curation_log(store)[["record_id", "formula", "formula_original", "phase"]].values.tolist()
-    assert entries == [["lab:w", "H2O", "H2O", "l"], ["lab:o", "O2", "O2", "g"], ["lab:i", "H2O", "H2O", "cr"]]
-    import_lab(store, tmp_path, "lab", DENSITY, "id,formula,rho\nw,H2O(g),0.997\no,O3(g),0.00143\ni,H2O(cr),0.917\n")
+    assert entries[:3] == [["lab:w", "H2O", "H2O", "l"], ["lab:o", "O2", "O2", "g"], ["lab:i", "H2O", "H2O", "cr"]]
+    rows = "id,formula,rho\nw,H2O(g),0.997\no,O3(g),0.00143\ni,H2O(cr),0.917\nn,N2(l),0.808\n"
+    import_lab(store, tmp_path, "lab", DENSITY, rows)
     assert reviewed(store, ["density"]) == {
         ("lab:i", "density"): (0.917, True),
+        ("lab:n", "density"): (0.808, False),
         ("lab:o", "density"): (0.00143, False),
         ("lab:w", "density"): (0.997, False),
     }
     assert to_redo(store) == [
         ["reject", "lab:w", "made on H2O(l), the record is now H2O(g): not applied"],
         ["correct", "lab:o", "made on O2(g), the record is now O3(g): not applied"],
+        ["flag", "lab:n", "made on N2, the record is now N2(l): not applied"],
     ]
 
 
@@ -1108,19 +1114,27 @@ UNCERTAIN_GAP = "  gap: {property: band_gap, unit: eV, uncertainty_field: dgap}\
 
 
 def test_a_decision_on_a_value_is_stale_once_its_uncertainty_alone_changes(store, tmp_path):
-    rows = "id,formula,gap,dgap\nz,ZnO,1.10,0.02\ns,Si,1.12,\nc,CdS,2.42,0.01\n"
+    # (one in a hundred million apart, shown as 0.05 both: in as many digits as values)
+    rows = "id,formula,gap,dgap\nz,ZnO,1.10,0.02\ns,Si,1.12,\nc,CdS,2.42,0.01\ng,GaAs,1.42,0.0500000001\n"
     import_lab(store, tmp_path, "unc", UNCERTAIN_GAP, rows)
-    for record in ("unc:z", "unc:s", "unc:c"):
+    for record in ("unc:z", "unc:s", "unc:c", "unc:g"):
         decide(store, "accept", "checked", record_id=record, property="band_gap")
-    import_lab(store, tmp_path, "unc", UNCERTAIN_GAP, rows.replace("0.02", "0.5").replace("1.12,", "1.12,0.1"))
+    changed = rows.replace("0.02", "0.5").replace("1.12,", "1.12,0.1").replace("0.0500000001", "0.05")
+    import_lab(store, tmp_path, "unc", UNCERTAIN_GAP, changed)
     assert reviewed(store, ["band_gap"]) == {
         ("unc:c", "band_gap"): (2.42, True),  # as decided on
+        ("unc:g", "band_gap"): (1.42, False),
         ("unc:s", "band_gap"): (1.12, False),
         ("unc:z", "band_gap"): (1.1, False),
     }
     assert to_redo(store) == [
         ["accept", "unc:z", "made on 1.1 eV ± 0.02 eV as received, the value is now 1.1 eV ± 0.5 eV: not applied"],
         ["accept", "unc:s", "made on 1.12 eV as received, the value is now 1.12 eV ± 0.1 eV: not applied"],
+        [
+            "accept",
+            "unc:g",
+            "made on 1.42 eV ± 0.0500000001 eV as received, the value is now 1.42 eV ± 0.05 eV: not applied",
+        ],
     ]
     older = curation_log(store).assign(phase=None, uncertainty=None)  # decisions of a matreg that kept neither
     sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["band_gap"]))

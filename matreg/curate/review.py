@@ -28,7 +28,15 @@ import numpy as np
 import pandas as pd
 
 from matreg.errors import FormulaError, MatregError, NoStore, RecordError, UnitError, UnknownName
-from matreg.formula import atoms_per_unit, composition_key, material_key, material_state, material_text, parse_formula
+from matreg.formula import (
+    CRYSTAL,
+    atoms_per_unit,
+    composition_key,
+    material_key,
+    material_state,
+    material_text,
+    parse_formula,
+)
 from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabulary, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import SHARED_ID, LabConnector, LabMapping
@@ -498,7 +506,13 @@ def _material_change(pair: Any) -> str | None:
     now = (pair.now_formula, pair.now_formula_original, material_state(pair.now_phase))
     if material_key(*made_on) == material_key(*now):
         return None
-    return f"made on {material_text(*made_on)}, the record is now {material_text(*now)}"
+    return f"made on {_as_written(*made_on)}, the record is now {_as_written(*now)}"
+
+
+def _as_written(formula: str, formula_original: str, phase: str) -> str:
+    """`material_text` of a logged material, a crystal's without its state: the log keeps 'cr' for a record stating
+    no state (N2 as the file wrote it, not N2(cr))."""
+    return material_text(formula, formula_original, None if phase == CRYSTAL else phase)
 
 
 def _uncertainty_kept(pair: Any) -> bool:
@@ -650,11 +664,11 @@ def uncertainty_text(property: str | None, uncertainty: float | None, unit: str 
         return None
     spec = load_vocabulary().root.get(property)
     if spec is None:
-        return f"± {uncertainty:g}"
+        return f"± {uncertainty:.15g}"
     if isinstance(unit, str) and unit:
         with contextlib.suppress(UnitError):
-            return f"± {uncertainty * scale_factor(spec.unit, unit):g} {unit}"
-    return f"± {uncertainty:g} {spec.unit}"
+            return f"± {uncertainty * scale_factor(spec.unit, unit):.15g} {unit}"
+    return f"± {uncertainty:.15g} {spec.unit}"
 
 
 def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
