@@ -10,8 +10,8 @@ An error's exit code says what to do next, from the code alone (README, Command 
   Fix the command.
 - 1 (`MatregError`): the command ran and failed, or refused, on the data: nothing valid found, a version released
   already, a value refused, a source's answer that is an error of its own (a bad key, a record it does not have), a
-  write the file system refuses (`WriteRefused`: no permission, a read-only file system). Look at the data, or at
-  what the message names.
+  write the file system refuses (`WriteRefused`: no permission, a read-only file system, a file past the largest
+  allowed). Look at the data, or at what the message names.
 - 75 (`TRY_LATER`, sysexits.h's EX_TEMPFAIL): a failure for now, that the same command may not meet later: a source
   unreachable or failing after the retries (`SourceUnavailable`), the store locked by another process for longer than
   a writer waits (`StoreBusy`), its DuckDB file held open for writing by another process (`StoreFileHeld`), a file
@@ -25,7 +25,8 @@ from pathlib import Path
 
 TRY_LATER = 75  # sysexits.h's EX_TEMPFAIL: "temporary failure, the user is invited to retry"
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)  # a file system full, a disk quota reached: a failure for now
-REFUSED_WRITES = (*NO_SPACE, errno.EACCES, errno.EPERM, errno.EROFS)  # the file system refusing a write
+# the file system refusing a write (EFBIG: a file past the largest the process, `ulimit -f`, or the file system allows)
+REFUSED_WRITES = (*NO_SPACE, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG)
 
 
 class MatregError(Exception):

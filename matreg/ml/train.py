@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import io
 import json
 import logging
 import math
@@ -44,7 +45,7 @@ except ImportError:  # the `ml` extra is not installed: say so instead of a trac
 from matreg.ml.dataset import ExportedDataset, export_torch
 from matreg.ml.models import GRAPH_MODELS, MODELS, build_model
 from matreg.ml.splits import DEFAULT_METHOD
-from matreg.store import Store, atomic_dir, is_temp_name, remove_old_temps
+from matreg.store import Store, atomic_dir, is_temp_name, refused_writes_of, remove_old_temps
 
 logger = logging.getLogger(__name__)
 
@@ -452,19 +453,30 @@ def _test_frame(data, test_split, pred: np.ndarray) -> pd.DataFrame:
 def write_run(run_dir: Path, model: nn.Module, config: dict, metrics: dict, test: pd.DataFrame) -> None:
     """Weights, config, metrics, test predictions and the two plots, written into a staging folder and put in place
     when all are written: renamed to `run_dir` where no folder is, else moved into the folder there (the export's,
-    or one a link or mount names), the weights last: a run that fails meanwhile leaves no run."""
+    or one a link or mount names), the weights last: a run that fails meanwhile leaves no run. A write the file system
+    refuses is the error of writing `run_dir` (`refused_writes_of`: NoSpace, a failure for now, for a full disk)."""
     if run_dir.is_dir():
         final, publish = run_dir / RUN_STAGED, functools.partial(_move_run_into, run_dir)
     else:
         final, publish = run_dir, os.rename
-    with atomic_dir(final, publish) as staging:
-        torch.save({key: value.cpu() for key, value in model.state_dict().items()}, staging / MODEL_FILE)
+    with atomic_dir(final, publish) as staging, refused_writes_of(run_dir):  # (naming the run, not `final`)
+        _save_weights(model, staging / MODEL_FILE)
         (staging / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         test.to_csv(staging / "predictions.csv", index=False)
         label = f"{config['target']['property']} ({config['target']['unit']})"
         parity_png(test["target"].to_numpy(), test["prediction"].to_numpy(), label, staging / "parity.png")
         learning_curve_png(metrics["history"], label, staging / "learning_curve.png")
+
+
+def _save_weights(model: nn.Module, path: Path) -> None:
+    """The model's weights (its state_dict, on the CPU) saved at `path`: serialised by torch in memory, written to
+    the file by Python, so that a write the file system refuses is the OSError of the OS's errno (torch's own writer
+    fails with a RuntimeError that names none, 'unexpected pos 704 vs 598', into a path and, once a write failed,
+    into a file too: as it closes the archive)."""
+    weights = io.BytesIO()
+    torch.save({key: value.cpu() for key, value in model.state_dict().items()}, weights)
+    path.write_bytes(weights.getbuffer())
 
 
 def _move_run_into(run_dir: Path, staging: Path, _final: Path) -> None:

@@ -168,6 +168,7 @@ __all__ = [  # what other modules import from matreg.store
     "atomic_dir",
     "atomic_write",
     "is_temp_name",
+    "refused_writes_of",
     "remove_old_temps",
     "settling_entries_sql",
     "temps_beside",
