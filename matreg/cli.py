@@ -16,6 +16,7 @@ from matreg.cli_ml import predict_command, train_command
 from matreg.cli_options import (
     SHOWN,
     CatalogOpt,
+    Commands,
     FormatOpt,
     ProgressOpt,
     StoreOpt,
@@ -50,6 +51,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Commands,
 )
 
 

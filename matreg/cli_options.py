@@ -15,9 +15,10 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from matreg.errors import MatregError
 
@@ -33,6 +34,7 @@ CatalogOpt = Annotated[
     ),
 ]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
+CLOSED_PIPE = 128 + signal.SIGPIPE  # the exit code of a program a closed pipe stopped (`exit_at_closed_pipe`)
 SHOWN = 10  # lines a command lists of a longer list (reasons, unknown fields, decisions), most telling first
 
 
@@ -92,12 +94,34 @@ def exit_at_closed_pipe() -> NoReturn:
     as the programs of a shell pipeline end: nothing said, exit code 128 + SIGPIPE (141), as of a process SIGPIPE
     stopped (Python ignores the signal: a write into the closed pipe raises BrokenPipeError). What stdout and stderr
     still hold goes to /dev/null: flushed into the pipe at exit, it would fail again, with a message."""
+    _output_to_devnull()
+    raise typer.Exit(CLOSED_PIPE)
+
+
+def _output_to_devnull() -> None:
+    """Send what is written on stdout and stderr from now on, and what they still hold, to /dev/null."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:  # (None: the process was started without it, `2>&-`)
             os.dup2(devnull, stream.fileno())
     os.close(devnull)
-    raise typer.Exit(128 + signal.SIGPIPE)
+
+
+class Commands(TyperGroup):
+    """matreg's commands, whose output's reader stopped reading as click or rich wrote what no command writes (a
+    usage error, before any command runs, where `reports_errors` does not reach; --help) ending as a closed pipe ends
+    a command (`exit_at_closed_pipe`): quiet, exit code 141 (click and rich end the process with exit code 1)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """click's main; a write in it into a closed pipe, and an exit that ended the process at one (a SystemExit
+        raised while handling the BrokenPipeError: rich's, click's), ending it quietly, exit code 141."""
+        try:
+            return super().main(*args, **kwargs)
+        except (BrokenPipeError, SystemExit) as stop:
+            if isinstance(stop, SystemExit) and not isinstance(stop.__context__, BrokenPipeError):
+                raise  # (an exit of its own: a command's exit code, a usage error's 2)
+            _output_to_devnull()
+            sys.exit(CLOSED_PIPE)
 
 
 def progress_shown(progress: bool) -> bool:

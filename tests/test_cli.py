@@ -201,10 +201,12 @@ def test_sql_output_its_reader_stops_reading_ends_quietly(filled, fmt):
     assert reading.wait(timeout=60) == CLOSED_PIPE and reading.stderr.read() == ""
 
 
-@pytest.mark.parametrize("command", [["status"], ["catalog"], ["schema"], ["sql", "select 1 as n"]])
+@pytest.mark.parametrize(
+    "command", [["status"], ["catalog"], ["schema"], ["sql", "select 1 as n"], ["sql", "--help"], ["--help"]]
+)
 def test_a_command_whose_output_pipe_is_closed_ends_quietly(filled, command):
     """`matreg status | head -1` where head is gone before the command prints: quiet, exit code 141, whatever the
-    command prints."""
+    command prints (--help too, which rich, printing it, ended with exit code 1)."""
     reader, writer = os.pipe()
     os.close(reader)  # (the reader gone: every write to the pipe fails, EPIPE)
     with os.fdopen(writer, "wb") as closed:
@@ -213,11 +215,19 @@ def test_a_command_whose_output_pipe_is_closed_ends_quietly(filled, command):
 
 
 @pytest.mark.parametrize("stdout_too", [False, True])
-@pytest.mark.parametrize("command", [["sql", "select * from nowhere"], ["export", "thermo", "--out", "x.txt"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sql", "select * from nowhere"],
+        ["export", "thermo", "--out", "x.txt"],
+        ["fetch"],  # a usage error: a missing argument
+        ["sql", "--bogus", "select 1"],  # an unknown option
+    ],
+)
 def test_a_command_whose_stderr_pipe_is_closed_ends_quietly(filled, command, stdout_too):
     """`matreg ... 2>&1 | head -1`, or stderr alone into a pipe, its reader gone before the error is said: the error
-    message failed to be written inside its handler, Python's traceback of it went nowhere, exit code 1 (not the
-    command's 2); now as a closed stdout ends a command: quiet, exit code 141."""
+    message failed to be written inside its handler (matreg's, or click's for a usage error), Python's traceback of it
+    went nowhere, exit code 1 (not the command's 2); now as a closed stdout ends a command: quiet, exit code 141."""
     reader, writer = os.pipe()
     os.close(reader)
     with os.fdopen(writer, "wb") as closed:
