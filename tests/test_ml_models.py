@@ -401,6 +401,19 @@ def test_a_run_whose_model_outgrows_the_largest_file_allowed_is_refused_naming_i
     assert list(out.iterdir()) == ([run] if folder_there else []) and (not folder_there or not any(run.iterdir()))
 
 
+def test_epoch_progress_of_a_process_without_stderr_is_not_printed_on_its_stdout(oqmd_export, tmp_path):
+    """train(progress=True) (a library caller's, benchmarks/ml_models.py --progress; `matreg train` asks for none)
+    prints a line per epoch on stderr; in a process started without one (`2>&-`: sys.stderr is None) print() wrote
+    them on stdout instead, among what the caller prints there. Now they are not shown."""
+    code = (
+        "import sys; from matreg.ml.train import train\n"
+        "train(sys.argv[1], 'elemnet', device='cpu', out_dir=sys.argv[2], epochs=2, threads=1, progress=True)"
+    )
+    python = [sys.executable, "-c", code, str(oqmd_export), str(tmp_path / "run")]
+    closed = subprocess.run(["sh", "-c", 'exec "$@" 2>&-', "sh", *python], stdout=subprocess.PIPE, text=True)
+    assert closed.returncode == 0 and closed.stdout == "" and (tmp_path / "run" / "model.pt").is_file()
+
+
 def test_a_missing_file_of_formulas_is_named_not_read_as_a_formula(runs, tmp_path):
     with pytest.raises(MatregError, match="missing.csv: no such file"):
         predict(runs["elemnet"], str(tmp_path / "missing.csv"))

@@ -235,7 +235,7 @@ class Trainer:
             val_mae = scores(val_true, self.predict(splits["val"]))["mae"]
             lr = self.optimizer.param_groups[0]["lr"]
             self.history.append({"epoch": epoch, "train_loss": train_loss, "val_mae": val_mae, "lr": lr})
-            if settings["progress"]:
+            if settings["progress"] and sys.stderr is not None:  # (None: started without stderr, `2>&-`)
                 print(f"epoch {epoch}: train loss {train_loss:.4g}, val MAE {val_mae:.4g}", file=sys.stderr, flush=True)
             if val_mae < best:
                 best, best_epoch, best_state = val_mae, epoch, copy.deepcopy(self.model.state_dict())
