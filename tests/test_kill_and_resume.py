@@ -1,5 +1,6 @@
 """kill -9 in the middle of a fetch, then --resume: no record lost, none duplicated."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -7,10 +8,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import another_process_holding, janaf_route
+from conftest import another_process_holding, janaf_route, write_catalog
 from replay import ReplayServer
 
 from matreg.errors import StoreError
@@ -26,21 +28,37 @@ from replay_oqmd import FILTER, PATH, catalog_yaml, fixture_records, page_reply 
 IDS = ["H-064", "C-095", "Al-001", "O-029", "N-023"]
 
 
+@contextlib.contextmanager
+def _janaf_hanging_at(table: str, catalog: Path) -> Iterator[tuple[ReplayServer, threading.Event]]:
+    """A JANAF replay server, written into `catalog`, whose `table` hangs until the event is set (30 s at most)."""
+    release = threading.Event()
+
+    def hanging_route(request):
+        if request.path.endswith(f"{table}.txt"):
+            release.wait(30)
+        return janaf_route(request)
+
+    with ReplayServer(hanging_route, prefix="/tables/") as server:
+        write_catalog(catalog, server.url, cache=False)
+        yield server, release
+
+
+def _kill_9_as_it_reads(command: list[str], server: ReplayServer, table: str, release: threading.Event) -> None:
+    """Run `command`, kill -9 it once it asked `server` for `table` (which hangs), then let the table go."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and not server.hits(f"/tables/{table}.txt"):
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    release.set()
+
+
 @pytest.mark.parametrize(("commit_every", "committed"), [(["--commit-every", "1"], 3), ([], 0)])
 def test_kill_9_while_reading_the_fourth_page_then_resume(tmp_path, commit_every, committed):
     """Pages are committed every --commit-every records (default 1,000): a kill loses only pages read since."""
-    release = threading.Event()
-
-    def stalling_route(request):
-        if request.path.endswith("O-029.txt"):
-            release.wait(30)  # the fourth table hangs until the killed process is gone
-        return janaf_route(request)
-
     store_dir, catalog = tmp_path / "store", tmp_path / "catalog.yaml"
-    with ReplayServer(stalling_route, prefix="/tables/") as server:
-        from conftest import write_catalog
-
-        write_catalog(catalog, server.url, cache=False)
+    with _janaf_hanging_at("O-029", catalog) as (server, release):  # the fourth table
         command = [
             sys.executable,
             "-m",
@@ -56,15 +74,8 @@ def test_kill_9_while_reading_the_fourth_page_then_resume(tmp_path, commit_every
             str(catalog),
             "--no-progress",
         ]
-        first_run = command + commit_every
-        process = subprocess.Popen(first_run, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _kill_9_as_it_reads(command + commit_every, server, "O-029", release)
         store = Store(store_dir)
-        deadline = time.time() + 60
-        while time.time() < deadline and not server.hits("/tables/O-029.txt"):
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-        release.set()
         assert store.staged_pages() == committed and not store.exists()  # staged pages are invisible until the end
 
         resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
@@ -122,27 +133,11 @@ def test_kill_9_between_two_reads_of_a_record_then_resume_stores_its_last_read_a
 def test_a_lock_file_of_a_run_killed_before_its_first_commit_is_removed_by_the_next_write_unless_held(tmp_path):
     """kill -9 before a run commits a page leaves its lock file and no journal; the next write removes it once
     nothing touched it for an hour, and no lock file another process holds (a run starting up there)."""
-    release = threading.Event()
-
-    def stalling_route(request):
-        if request.path.endswith("H-064.txt"):
-            release.wait(30)  # the first table hangs until the killed process is gone
-        return janaf_route(request)
-
     store_dir, catalog = tmp_path / "store", tmp_path / "catalog.yaml"
-    with ReplayServer(stalling_route, prefix="/tables/") as server:
-        from conftest import write_catalog
-
-        write_catalog(catalog, server.url, cache=False)
+    with _janaf_hanging_at("H-064", catalog) as (server, release):  # the first table
         command = [sys.executable, "-m", "matreg", "fetch", "janaf", *IDS[:2], "--store", str(store_dir)]
         command += ["--catalog", str(catalog), "--no-progress"]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 60
-        while time.time() < deadline and not server.hits("/tables/H-064.txt"):
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-        release.set()
+        _kill_9_as_it_reads(command, server, "H-064", release)
         (killed,) = (store_dir / "locks").iterdir()  # what the kill left: a lock file, no journal
         assert killed.stat().st_size == 0 and not (store_dir / "staging" / killed.stem).exists()
         held = store_dir / "locks" / "20260101T000000000000Z-janaf-0123abcd.lock"
