@@ -684,10 +684,12 @@ _DATE_FIRST = r"\s*\d{4}-\d{2}-\d{2}(?![\d])"  # a whole calendar date first: a 
 _DATE_ONLY = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
 # a time ending in a zone's name, as databases and spreadsheets export times ('2024-03-18 10:00:00 UTC', 'CET',
 # 'Europe/Berlin', 'UTC+2'); ISO 8601's 'Z' is no name
-_ZONE_NAME = re.compile(r"(?P<time>.*\d)\s*(?P<zone>[A-Za-z][A-Za-z_]+(?:/[A-Za-z_]+)*(?:[+-]\d{1,2}(?::?\d{2})?)?)\s*")
-_UTC_NAMES = ("UTC", "GMT")  # (either case)
+_ZONE_NAME = re.compile(
+    r"(?P<time>.*\d)\s*(?P<zone>(?i:utc|gmt|am|pm)|[A-Z][A-Za-z_]+(?:/[A-Za-z_]+)*(?:[+-]\d{1,2}(?::?\d{2})?)?)\s*"
+)  # (UTC's names and AM/PM in either case; another lower-case word, as 'noon', is no zone)
+_UTC_NAMES = ("UTC", "GMT")
 _TWELVE_HOUR = ("AM", "PM")
-_TWELVE_HOUR_NOT_READ = "a 12-hour time (AM/PM) is not read: write it on the 24-hour clock (2024-03-18T22:00:00)"
+_TWELVE_HOUR_NOT_READ = "a 12-hour time (AM/PM) is not read: write it on the 24-hour clock (10:00 PM as 22:00)"
 _OFFSET_NAME_NOT_READ = "time zone '{}' is not read: write its offset alone (2024-03-18T10:00:00+02:00)"
 _ZONE_NOT_READ = (
     "time zone '{}' is not read (a zone name may stand for two offsets, as CET for +01:00 and, in summer, +02:00): "
@@ -730,7 +732,8 @@ def _why_no_time(cell: Any) -> str:
         return _TWELVE_HOUR_NOT_READ
     if not zone or zone.upper() in _UTC_NAMES:
         return _TIME_FORMS
-    return (_OFFSET_NAME_NOT_READ if re.search(r"[+-]\d", zone) else _ZONE_NOT_READ).format(zone)
+    offset_named = re.search(r"[+-]\d", zone) and "/" not in zone  # (Etc/GMT+2 is UTC-2: a zone's name)
+    return (_OFFSET_NAME_NOT_READ if offset_named else _ZONE_NOT_READ).format(zone)
 
 
 def _row_failures(cases: pd.DataFrame) -> list[tuple[Any, str]]:

@@ -271,10 +271,11 @@ def test_a_twelve_hour_time_and_a_zone_name_with_an_offset_are_quarantined_as_wh
     """'10:00:00 PM' was called a time zone 'PM' that may stand for two offsets, 'UTC+2' too (it stands for one);
     a lower-case 'utc' is UTC's name as an upper-case one."""
     times = ["2024-03-18 10:00:00 utc", "2024-03-18 10:00:00 PM", "2024-03-18 10:00 am", "2024-03-18 12:00 UTC+2"]
+    times += ["2024-03-18 noon", "2024-03-18 12:00 Etc/GMT+2"]  # (no zone; a zone's name, UTC-2)
     report, stored, reasons = _import_times(store, tmp_path, monkeypatch, times)
-    assert (report.n_stored, report.n_quarantined) == (1, 3)
+    assert (report.n_stored, report.n_quarantined) == (1, 5)
     assert stored == [["t1", "2024-03-18 10:00:00+00:00"]]
-    twelve = "measured_at: a 12-hour time (AM/PM) is not read: write it on the 24-hour clock (2024-03-18T22:00:00)"
+    twelve = "measured_at: a 12-hour time (AM/PM) is not read: write it on the 24-hour clock (10:00 PM as 22:00)"
     twelve += ": {!r}"
     assert reasons == [
         ("t2", [twelve.format("2024-03-18 10:00:00 PM")]),
@@ -284,6 +285,18 @@ def test_a_twelve_hour_time_and_a_zone_name_with_an_offset_are_quarantined_as_wh
             [
                 "measured_at: time zone 'UTC+2' is not read: write its offset alone (2024-03-18T10:00:00+02:00): "
                 "'2024-03-18 12:00 UTC+2'"
+            ],
+        ),
+        (
+            "t5",
+            ["measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): '2024-03-18 noon'"],
+        ),
+        (
+            "t6",
+            [
+                "measured_at: time zone 'Etc/GMT+2' is not read (a zone name may stand for two offsets, as CET for "
+                "+01:00 and, in summer, +02:00): write the time in UTC or with its offset (2024-03-18T10:00:00+01:00): "
+                "'2024-03-18 12:00 Etc/GMT+2'"
             ],
         ),
     ]
