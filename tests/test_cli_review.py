@@ -27,7 +27,7 @@ def test_review_decisions_are_logged_and_history_lists_them(filled):
     assert filled(*flag).exit_code == 0, "flag"
     header, row = filled("history", "janaf:C-095").stdout.splitlines()[:2]
     assert header.split()[3:7] == ["property", "method", "temperature_K", "pressure_Pa"]
-    assert "NIST-JANAF critical evaluation" in row and "100000.0" in row  # the value's method and pressure
+    assert "NIST-JANAF critical evaluation" in row and " 100000 " in row  # the value's method and pressure
 
 
 def test_a_readmitted_row_is_no_longer_open_and_status_counts_the_open_rows(filled):
@@ -255,7 +255,7 @@ def test_history_shows_what_each_entry_was_made_on_and_which_are_stale(run, tmp_
     header, flag, correct, note = history.stdout.splitlines()
     assert header.split()[-5:] == ["formula", "original_value", "original_unit", "reason", "stale"]
     assert flag.split()[3:] == ["flag", "GaN", "recheck"]  # of the record: no value, in force
-    assert correct.split()[3:] == ["correct", "band_gap", "300.0", "3.39", "eV", "GaN", "3.4", "eV", "typo", "stale"]
+    assert correct.split()[3:] == ["correct", "band_gap", "300", "3.39", "eV", "GaN", "3.4", "eV", "typo", "stale"]
     entry = correct.split()[0]
     assert note == (
         f"{entry} is stale: made on 3.4 eV as received, the value is now 3.45 eV: not applied; decide again with "
@@ -415,7 +415,22 @@ def test_a_decisions_value_and_uncertainty_are_shown_in_one_unit(run, tmp_path):
     readmitted = run(*readmit)
     assert readmitted.exit_code == 0 and "band_gap = 3370 meV ± 20 meV" in readmitted.stdout
     entry = run("history", "unc:q").stdout.splitlines()[1]
-    assert entry.split()[3:10] == ["readmit", "band_gap", "3370.0", "meV", "±", "20", "meV"]
+    assert entry.split()[3:10] == ["readmit", "band_gap", "3370", "meV", "±", "20", "meV"]
+
+
+def test_a_corrected_value_is_echoed_and_shown_in_history_as_typed(run, tmp_path):
+    """A correction to 1.23456789 eV was echoed '1.23457 eV' and listed 1.234568 by history (six digits), beside its
+    uncertainty in full."""
+    mapping = UNCERTAIN.replace("unit: eV, uncertainty_field", "unit: meV, uncertainty_field")
+    assert (
+        cli_import(run, tmp_path, "unc", "id,formula,gap,dgap,S\ng,GaAs,1234.5678,12.3456789,\n", mapping).exit_code
+        == 0
+    )
+    corrected = run("review", "correct", "unc:g", "-p", "band_gap", "--value", "1.23456789", "--reason", "typo")
+    assert corrected.exit_code == 0 and "band_gap = 1.23456789 eV ± 0.0123456789 eV" in corrected.stdout
+    entry = run("history", "unc:g").stdout.splitlines()[1].split()
+    assert entry[3:9] == ["correct", "band_gap", "1.23456789", "eV", "±", "0.0123456789"]
+    assert entry[10:13] == ["GaAs", "1234.5678", "meV"]
 
 
 def test_decisions_on_a_value_carry_its_uncertainty_history_shows_it_and_a_correction_keeps_it(run, tmp_path):
