@@ -1087,18 +1087,20 @@ def test_a_decision_is_stale_once_its_file_gives_its_record_in_another_state_or_
     # a file correcting its own H2O(l) to H2O(g) kept the liquid's decisions: they kept no phase, and the formula
     # reduced (O2 for O3) was the same; ice stating its state or not is one material
     # (a record stating no state was shown 'made on N2(cr)': as the file wrote it)
-    rows = "id,formula,rho\nw,H2O(l),0.997\no,O2(g),0.00143\ni,H2O,0.917\nn,N2,0.808\n"
+    rows = "id,formula,rho\nw,H2O(l),0.997\no,O2(g),0.00143\ni,H2O,0.917\nn,N2,0.808\nk,KCl(l),1.5\n"
     import_lab(store, tmp_path, "lab", DENSITY, rows)
     decide(store, "reject", "contaminated", record_id="lab:w")
     decide(store, "correct", "typo", record_id="lab:o", property="density", value=0.00133)
     decide(store, "accept", "checked", record_id="lab:i")
     decide(store, "flag", "check", record_id="lab:n")
+    decide(store, "flag", "check", record_id="lab:k")
     entries = curation_log(store)[["record_id", "formula", "formula_original", "phase"]].values.tolist()
     assert entries[:3] == [["lab:w", "H2O", "H2O", "l"], ["lab:o", "O2", "O2", "g"], ["lab:i", "H2O", "H2O", "cr"]]
-    rows = "id,formula,rho\nw,H2O(g),0.997\no,O3(g),0.00143\ni,H2O(cr),0.917\nn,N2(l),0.808\n"
+    rows = "id,formula,rho\nw,H2O(g),0.997\no,O3(g),0.00143\ni,H2O(cr),0.917\nn,N2(l),0.808\nk,KCl(cr),1.98\n"
     import_lab(store, tmp_path, "lab", DENSITY, rows)
     assert reviewed(store, ["density"]) == {
         ("lab:i", "density"): (0.917, True),
+        ("lab:k", "density"): (1.98, False),
         ("lab:n", "density"): (0.808, False),
         ("lab:o", "density"): (0.00143, False),
         ("lab:w", "density"): (0.997, False),
@@ -1107,6 +1109,7 @@ def test_a_decision_is_stale_once_its_file_gives_its_record_in_another_state_or_
         ["reject", "lab:w", "made on H2O(l), the record is now H2O(g): not applied"],
         ["correct", "lab:o", "made on O2(g), the record is now O3(g): not applied"],
         ["flag", "lab:n", "made on N2, the record is now N2(l): not applied"],
+        ["flag", "lab:k", "made on KCl(l), the record is now KCl(cr): not applied"],
     ]
 
 

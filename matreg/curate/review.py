@@ -506,12 +506,13 @@ def _material_change(pair: Any) -> str | None:
     now = (pair.now_formula, pair.now_formula_original, material_state(pair.now_phase))
     if material_key(*made_on) == material_key(*now):
         return None
-    return f"made on {_as_written(*made_on)}, the record is now {_as_written(*now)}"
+    now_shown = material_text(pair.now_formula, pair.now_formula_original, pair.now_phase)  # (its state as stated)
+    return f"made on {_as_logged(*made_on)}, the record is now {now_shown}"
 
 
-def _as_written(formula: str, formula_original: str, phase: str) -> str:
+def _as_logged(formula: str, formula_original: str, phase: str) -> str:
     """`material_text` of a logged material, a crystal's without its state: the log keeps 'cr' for a record stating
-    no state (N2 as the file wrote it, not N2(cr))."""
+    none too (N2 as the file wrote it, not N2(cr))."""
     return material_text(formula, formula_original, None if phase == CRYSTAL else phase)
 
 
