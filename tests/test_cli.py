@@ -1166,19 +1166,29 @@ def test_drop_refuses_an_interrupted_run_another_process_is_writing_and_keeps_it
     assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 75
     store = Path(os.environ["MATREG_STORE"])
     (run_id,) = Store(store).staged_runs()
-    lock = store / "locks" / f"{run_id}.lock"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with another_process_holding(store / "locks" / f"{run_id}.lock"):
         refused = run("drop", run_id)
-    finally:
-        holder.kill()
     assert refused.exit_code == 1
     assert refused.stderr == f"error: run {run_id} is being written by another process (it is not interrupted): " \
         "not dropped\n"  # fmt: skip
     assert list(Store(store).staged_runs()) == [run_id]
-    holder.wait()
     assert run("drop", run_id).exit_code == 0 and Store(store).staged_runs() == {}
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+def test_drop_in_a_store_it_cannot_write_is_a_one_line_error_naming_the_store(run, janaf_server):
+    """It printed Python's '[Errno 13] Permission denied: ...' (a read-only file system's Errno 30 likewise)."""
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)
+    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 75
+    store = Path(os.environ["MATREG_STORE"])
+    (run_id,) = Store(store).staged_runs()
+    (store / "staging").chmod(0o555)
+    try:
+        refused = run("drop", run_id)
+    finally:
+        (store / "staging").chmod(0o755)
+    assert refused.exit_code == 1 and refused.stderr == f"error: cannot write {store}: Permission denied (EACCES)\n"
+    assert list(Store(store).staged_runs()) == [run_id]
 
 
 def test_status_says_an_interrupted_import_is_dropped_by_importing_the_file_again(run, tmp_path):

@@ -469,6 +469,7 @@ class Store:
             finally:
                 os.close(descriptor)  # (releases the flock)
 
+    @_writes_to_store
     def drop_unless_running(self, run_id: str) -> bool:
         """Discard a staged run, claimed first: a run another process writes (or claims meanwhile) stays. Whether
         it was discarded."""
