@@ -1291,15 +1291,13 @@ def _selection_json(info: RunInfo) -> str:
 
 def _run_options(connector: Connector, info: RunInfo) -> str | None:
     """The fetch options besides the selection that a --resume of the run gives again, as typed, where they differ
-    from the defaults (`fetch_runs.options`): the page size (the default, cut to --limit, is none), --limit and
-    --base-url. None for a lab import."""
+    from the defaults (`fetch_runs.options`): the page size (where not the one the connector asks without
+    --page-size: `RunInfo.paging`), --limit and --base-url. None for a lab import."""
     if connector.reads_whole_scope:
         return None
     limit = info.parameters.get("max_records")
     flags = [
-        f"--page-size {size}"
-        for key, default in info.paging.items()
-        if (size := info.parameters.get(key)) != (min(default, limit) if limit else default)
+        f"--page-size {size}" for key, default in info.paging.items() if (size := info.parameters.get(key)) != default
     ]
     flags += [f"--limit {limit}"] if limit is not None else []
     flags += [f"--base-url {shlex.quote(connector.base_url_option)}"] if connector.base_url_option else []

@@ -685,3 +685,19 @@ def test_a_project_adds_a_field_and_a_property_of_its_own_in_its_working_directo
     assert "Egap_fit" not in load_field_map("aflow").fields
     with pytest.raises(pydantic.ValidationError, match=r"not in the property vocabulary: fitted_band_gap"):
         Dataset(description="d", version="1", properties=["fitted_band_gap"])
+
+
+@pytest.mark.parametrize(
+    ("options", "recorded"),
+    [
+        ({"formulas": ["CrRuO3"], "limit": 1}, "--limit 1"),  # formulas are checked here: pages are not cut to --limit
+        ({"formulas": ["CrRuO3"], "limit": 1, "page_size": 1}, "--page-size 1 --limit 1"),
+        ({"elements": ["O"], "limit": 1}, "--limit 1"),  # the page cut to --limit, as a fetch without --page-size
+        ({"elements": ["O"], "page_size": 500}, ""),  # the default, typed
+    ],
+)
+def test_a_runs_options_name_the_page_size_only_where_it_is_not_what_the_fetch_asks_without_one(
+    store, aflow_catalog, aflux, options, recorded
+):
+    run_ingest(build_connector("aflow", aflow_catalog, FetchRequest(**options)), store, limit=options.get("limit"))
+    assert list(store.query("SELECT options FROM fetch_runs")["options"]) == [recorded]

@@ -54,8 +54,15 @@ class FetchRequest:
 
     def page_size_or(self, default: int) -> int:
         """Records to ask for per request: --page-size, else the connector's default; no more than --limit."""
-        size = self.page_size or default
+        return self.cut_to_limit(self.page_size or default)
+
+    def cut_to_limit(self, size: int) -> int:
+        """`size` records per request, no more than --limit: a connector's page size without --page-size."""
         return min(size, self.limit) if self.limit else size
+
+    def page_sizes(self, default: int) -> dict[str, int]:
+        """A connector's page_size (`page_size_or`) and default_page_size (without --page-size: `RunInfo.paging`)."""
+        return {"page_size": self.page_size_or(default), "default_page_size": self.cut_to_limit(default)}
 
     def __post_init__(self) -> None:
         """Element symbols and formulas checked once for every connector ('fe' -> 'Fe'; 'Fe-O' -> 'Fe', 'O'; a

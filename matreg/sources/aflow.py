@@ -85,6 +85,7 @@ class AflowConnector(JsonApiConnector):
         *,
         formulas: list[str] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        default_page_size: int = DEFAULT_PAGE_SIZE,  # the page size without --page-size (RunInfo.paging)
         structures: bool = False,
         entry_root: str | None = None,
         name: str = "aflow",
@@ -97,6 +98,7 @@ class AflowConnector(JsonApiConnector):
         self.structures = structures
         self.entry_root = entry_root
         self.paginator = AfluxPaging(page_size)
+        self.default_page_size = default_page_size
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
         # without --structures: the structure and the notes (the catalog is the entry file's) as stored before, while
         # the entry is the same material (Store._keep_stored)
@@ -113,7 +115,7 @@ class AflowConnector(JsonApiConnector):
                 "page_size": self.paginator.size,
                 "structures": self.structures,
             },
-            paging={"page_size": DEFAULT_PAGE_SIZE},
+            paging={"page_size": self.default_page_size},
         )
 
     def first_request(self) -> HttpRequest:
@@ -389,9 +391,11 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
         filters,
         formulas=request.formulas,
         # a formula is checked here, after AFLUX's element-set pages: a page cut to --limit would need many of them
-        page_size=request.page_size or DEFAULT_PAGE_SIZE
-        if request.formulas
-        else request.page_size_or(DEFAULT_PAGE_SIZE),
+        **(
+            {"page_size": request.page_size or DEFAULT_PAGE_SIZE, "default_page_size": DEFAULT_PAGE_SIZE}
+            if request.formulas
+            else request.page_sizes(DEFAULT_PAGE_SIZE)
+        ),
         structures=bool(request.structures),
         entry_root=entry_root(source, request),
         name=name,

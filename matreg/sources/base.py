@@ -139,18 +139,31 @@ class SourceRecord:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
+# The parameters connectors name their page size in (OQMD's limit, OPTIMADE's page_limit, the others' page_size): no
+# part of any run's selection, and no connector's selection parameter
+PAGING_KEYS = ("limit", "page_limit", "page_size")
+
+
 @dataclass
 class RunInfo:
     """What a run asks of its source, recorded in fetch_runs (parameters must hold no secrets).
 
-    `paging` names the parameters that only say how pages are read (the page size), each with its default: no part
-    of what the run selects (`fetch_runs.selection`), though a resume continues only a run read with the same.
+    `paging` names the parameters that only say how pages are read (the page size; each one of PAGING_KEYS), each
+    with the value the run has without --page-size (the connector's default for its request: cut to --limit where the
+    connector cuts it): no part of what the run selects (`fetch_runs.selection`), though a resume continues only a
+    run read with the same.
     """
 
     endpoint: str
     query: str
     parameters: dict[str, Any] = field(default_factory=dict)
     paging: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """ValueError for a paging parameter not among PAGING_KEYS: the selection of a run that recorded none (an
+        older matreg's) is its parameters less those keys, whatever its connector."""
+        if unknown := set(self.paging) - set(PAGING_KEYS):
+            raise ValueError(f"paging parameters {sorted(unknown)} are not among PAGING_KEYS")
 
 
 @dataclass

@@ -69,6 +69,7 @@ class MpConnector(JsonApiConnector):
         *,
         endpoint: str,
         page_size: int = DEFAULT_PAGE_SIZE,
+        default_page_size: int = DEFAULT_PAGE_SIZE,  # the page size without --page-size (RunInfo.paging)
     ) -> None:
         self.api_key = api_key
         self.summary: Any = None  # mp-api's summary rester, opened by the run's first request (`_opened_summary`)
@@ -80,13 +81,14 @@ class MpConnector(JsonApiConnector):
         self.field_map = field_map
         self.fields = requested_fields(self.field_map)
         self.paginator = OffsetPaginator(page_size, "_skip", "_limit", ("meta", "total_doc"))
+        self.default_page_size = default_page_size
 
     def run_info(self) -> RunInfo:
         return RunInfo(
             endpoint=self.url,
             query="Materials Project summary where " + ", ".join(f"{k}={v}" for k, v in self.criteria.items()),
             parameters={**self.criteria, "_fields": self.fields, "page_size": self.paginator.limit},
-            paging={"page_size": DEFAULT_PAGE_SIZE},
+            paging={"page_size": self.default_page_size},
         )
 
     def first_request(self) -> HttpRequest:
@@ -354,8 +356,8 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
     if MPRester is None:
         raise ConfigError("the mp connector needs the mp-api package: pip install 'matreg[mp]'")
     criteria = query_criteria(request)
-    page_size = request.page_size_or(DEFAULT_PAGE_SIZE)
-    if page_size > MAX_PAGE_SIZE:
+    sizes = request.page_sizes(DEFAULT_PAGE_SIZE)
+    if sizes["page_size"] > MAX_PAGE_SIZE:
         raise ConfigError(f"--page-size for the Materials Project is at most {MAX_PAGE_SIZE}")
     api_key = source.api_key()
     if not api_key:
@@ -364,5 +366,11 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
     field_map = load_field_map("mp")
     attribution = Attribution.of_source(name, source, field_map.method)
     return MpConnector(
-        api_key, client, criteria, field_map, attribution, endpoint=endpoint_of(source), page_size=page_size
+        api_key,
+        client,
+        criteria,
+        field_map,
+        attribution,
+        endpoint=endpoint_of(source),
+        **sizes,
     )

@@ -70,12 +70,19 @@ class NomadConnector(JsonApiConnector):
     """Pages of NOMAD DFT entries (archive results section) matching one query, by `page_after_value`."""
 
     def __init__(
-        self, source: Source, client: HttpClient, query: dict[str, Any], *, page_size: int, name: str = "nomad"
+        self,
+        source: Source,
+        client: HttpClient,
+        query: dict[str, Any],
+        *,
+        page_size: int,
+        default_page_size: int = DEFAULT_PAGE_SIZE,  # the page size without --page-size (RunInfo.paging)
+        name: str = "nomad",
     ) -> None:
         self.base_url = source.base_url.rstrip("/") + "/"
         self.client = client
         self.query = query
-        self.page_size = page_size
+        self.page_size, self.default_page_size = page_size, default_page_size
         self.field_map = load_field_map("nomad")
         self.paginator = BodyCursorPaginator()
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
@@ -99,7 +106,7 @@ class NomadConnector(JsonApiConnector):
             endpoint=self.url,
             query=json.dumps(self.query, sort_keys=True),
             parameters={"query": self.query, "page_size": self.page_size},
-            paging={"page_size": DEFAULT_PAGE_SIZE},
+            paging={"page_size": self.default_page_size},
         )
 
     def first_request(self) -> HttpRequest:
@@ -412,6 +419,4 @@ def _native_filter(text: str) -> dict[str, Any]:
 
 def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> NomadConnector:
     """The NOMAD connector for a `matreg fetch` request."""
-    return NomadConnector(
-        source, client, build_query(request), page_size=request.page_size_or(DEFAULT_PAGE_SIZE), name=name
-    )
+    return NomadConnector(source, client, build_query(request), **request.page_sizes(DEFAULT_PAGE_SIZE), name=name)

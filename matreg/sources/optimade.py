@@ -89,6 +89,7 @@ class OptimadeConnector(JsonApiConnector):
         optimade_filter: str | None,
         *,
         page_size: int = DEFAULT_PAGE_LIMIT,
+        default_page_size: int = DEFAULT_PAGE_LIMIT,  # the page size without --page-size (RunInfo.paging)
         name: str = "optimade",
     ) -> None:
         self.structures_url = versioned_base_url(source.base_url) + "/structures"
@@ -97,7 +98,7 @@ class OptimadeConnector(JsonApiConnector):
         self.source_name = name
         self.provider = source.provider
         self.filter = optimade_filter
-        self.page_size = page_size
+        self.page_size, self.default_page_size = page_size, default_page_size
         self.field_map = load_field_map("optimade")
         self.mapped_fields = list(
             dict.fromkeys([*(path.split(".")[0] for path in self.field_map.fields), *self.field_map.other_fields])
@@ -111,7 +112,7 @@ class OptimadeConnector(JsonApiConnector):
             endpoint=self.structures_url,
             query=self.filter or "(every structure)",
             parameters={"filter": self.filter, "page_limit": self.page_size},
-            paging={"page_limit": DEFAULT_PAGE_LIMIT},
+            paging={"page_limit": self.default_page_size},
         )
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
@@ -429,6 +430,4 @@ def joined(clauses: list[str], operator: str) -> str:
 
 def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> OptimadeConnector:
     """The OPTIMADE connector for a `matreg fetch` request (the catalog source's base URL: its provider's database)."""
-    return OptimadeConnector(
-        source, client, build_filter(request), page_size=request.page_size_or(DEFAULT_PAGE_LIMIT), name=name
-    )
+    return OptimadeConnector(source, client, build_filter(request), **request.page_sizes(DEFAULT_PAGE_LIMIT), name=name)

@@ -51,14 +51,21 @@ class OqmdConnector(JsonApiConnector):
     """Pages of `formationenergy` records for one or more queries (one per formula), following `links.next`."""
 
     def __init__(
-        self, source: Source, client: HttpClient, queries: list[dict[str, str]], *, page_size: int, name: str = "oqmd"
+        self,
+        source: Source,
+        client: HttpClient,
+        queries: list[dict[str, str]],
+        *,
+        page_size: int,
+        default_page_size: int = DEFAULT_LIMIT,  # the page size without --page-size (RunInfo.paging)
+        name: str = "oqmd",
     ) -> None:
         base_url = source.base_url.rstrip("/") + "/"
         self.endpoint = base_url + "formationenergy"
         self.entry_url = urljoin(base_url, "../materials/entry/")  # the entry's page on the OQMD web site
         self.client = client
         self.queries = queries
-        self.page_size = page_size
+        self.page_size, self.default_page_size = page_size, default_page_size
         self.paginator = NextLinkPaginator(base_url=base_url, link_root=API_ROOT)  # links name http://oqmd.org
         self.field_map = load_field_map("oqmd")
         self.attribution = Attribution.of_source(name, source, self.field_map.method)
@@ -72,7 +79,7 @@ class OqmdConnector(JsonApiConnector):
             endpoint=self.endpoint,
             query=f"OQMD formationenergy: {described}",
             parameters={"queries": self.queries, "limit": self.page_size},
-            paging={"limit": DEFAULT_LIMIT},
+            paging={"limit": self.default_page_size},
         )
 
     def first_request(self) -> HttpRequest:
@@ -222,7 +229,7 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
     queries = [_query(fields, narrowed, {"composition": formula}) for formula in formulas]
     if request.elements or not request.formulas:
         queries.append(_query(fields, native_filter(request.elements, request.filter), {}))
-    return OqmdConnector(source, client, queries, page_size=request.page_size_or(DEFAULT_LIMIT), name=name)
+    return OqmdConnector(source, client, queries, **request.page_sizes(DEFAULT_LIMIT), name=name)
 
 
 def _distinct(texts: list[str]) -> list[Formula]:
