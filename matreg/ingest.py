@@ -38,6 +38,7 @@ from matreg.formula import material_key, material_text, reduced_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, canonical_method, children_of, table_spec
 from matreg.sources.base import (
+    PAGING_KEYS,
     Attribution,
     Connector,
     NamedRecord,
@@ -65,6 +66,7 @@ from matreg.validation import (
     value_of_payload,
 )
 
+_LIMIT = "max_records"  # the run parameter of --limit: an option of the run, part of its selection (no whole query)
 COMMIT_SECONDS = 10.0  # a fetch commits at least this often (and every `COMMIT_RECORDS` records; a commit: ~1.5 ms)
 GC_THRESHOLD = 20_000  # allocations between cyclic-GC runs during a fetch (CPython's default is 700)
 
@@ -681,7 +683,7 @@ def run_ingest(
     info = connector.run_info()
     info.endpoint = public_url(info.endpoint)  # stored, and matched on --resume, without the key a URL may carry
     if limit is not None:
-        info.parameters = {**info.parameters, "max_records": limit}
+        info.parameters = {**info.parameters, _LIMIT: limit}
     if moved_from is not None:
         moved_from = utf8_path(Path(moved_from).resolve(), "--moved-from")  # (recorded: the run's parameters)
         info.parameters = {**info.parameters, "moved_from": str(moved_from)}
@@ -917,13 +919,16 @@ def _none_of_these_parameters(connector: Connector, store: Store, info: RunInfo,
 
 
 def _of_selection_read_otherwise(connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict]) -> str:
-    """The interrupted runs of the same source and selection as `info` that were read with other options (page size,
-    --limit, server), each with the options that continue it and the command that drops it; '' if there are none."""
-    selection, source = _selection_json(info), connector.attribution.source
+    """The interrupted runs of the same source and selection as `info` (whatever their --limit) that were read with
+    other options (page size, --limit, server), each with the options that continue it and the command that drops
+    it; '' if there are none."""
+    selection, source = run_selection(_parameters_json(info), (_LIMIT,)), connector.attribution.source
     others = {
         run_id: row
         for run_id, row in staged.items()
-        if row["source"] == source and row.get("selection") == selection and not store.is_running(run_id)
+        if row["source"] == source
+        and run_selection(row["parameters"], (_LIMIT,)) == selection
+        and not store.is_running(run_id)
     }
     if not others:
         return ""
@@ -1142,21 +1147,20 @@ def _not_read_again(connector: Connector, store: Store, info: RunInfo, run_id: s
     selection wrote (whatever their page size: `_selection_json`; a run of an older matreg, with no selection, of the
     same parameters), every stored record of the source for a fetch of all it lists (`reads_whole_source`). None for
     a lab import (it withdraws them) and a --limit run; an empty list when no earlier run wrote any."""
-    if connector.reads_whole_scope or "max_records" in info.parameters:
+    if connector.reads_whole_scope or _LIMIT in info.parameters:
         return None
+    if not store.exists():
+        return []
     source, every = connector.attribution.source, connector.reads_whole_source
-    query = {"source": source, "selection": _selection_json(info), "parameters": _parameters_json(info)}
-    runs = (
-        "SELECT run_id FROM fetch_runs WHERE source = $source AND status = 'complete' "
-        "AND coalesce(selection, parameters) IN ($selection, $parameters)"
-    )
-    if not store.exists() or not (every or len(store.read(runs, query))):  # (the materials view costs more)
+    runs = _complete_runs(store, source)
+    read_before = list(runs["run_id"][runs["selection"] == _selection_json(info)])
+    if not (every or read_before):  # (the materials view costs more)
         return []
     sql = (
         "SELECT record_id FROM materials WHERE source = $source AND ($every OR record_id IN ("
-        f"SELECT record_id FROM material_writes WHERE run_id IN ({runs})))"
+        "SELECT record_id FROM material_writes WHERE run_id IN (SELECT unnest($runs::VARCHAR[]))))"
     )
-    stored = store.read(sql, query | {"every": every})
+    stored = store.read(sql, {"source": source, "every": every, "runs": read_before})
     if stored.empty:
         return []
     return sorted(set(stored["record_id"]) - store.staged_record_ids(run_id))
@@ -1165,16 +1169,29 @@ def _not_read_again(connector: Connector, store: Store, info: RunInfo, run_id: s
 def not_read_again(store: Store) -> pd.DataFrame:
     """The stored records the latest complete run of each query did not read (`_not_read_again`), with the source,
     query and run: record_id, source, query, run_id (until a run of that query reads them again). A query is a source
-    and selection, whatever the page size; the latest run, the one published last (a run of an older matreg, with no
-    selection: that of a later run of the same parameters, else its parameters)."""
+    and selection (`_complete_runs`: whatever the page size, a run of an older matreg too); its latest run, the one
+    published last."""
+    latest = _complete_runs(store).drop_duplicates(["source", "selection"])
     return store.read(
-        "WITH runs AS (SELECT * FROM fetch_runs WHERE status = 'complete'), "
-        "latest AS (SELECT source, query, run_id, not_read_again FROM runs r QUALIFY row_number() OVER ("
-        "PARTITION BY source, coalesce(selection, (SELECT any_value(n.selection) FROM runs n "
-        "WHERE n.source = r.source AND n.parameters = r.parameters), parameters) "
-        "ORDER BY finished_at DESC, started_at DESC) = 1) "
-        "SELECT unnest(not_read_again) AS record_id, source, query, run_id FROM latest ORDER BY ALL"
+        "SELECT unnest(not_read_again) AS record_id, source, query, run_id FROM fetch_runs WHERE status = 'complete' "
+        "AND run_id IN (SELECT unnest($runs::VARCHAR[])) ORDER BY ALL",
+        {"runs": list(latest["run_id"])},
     )
+
+
+def _complete_runs(store: Store, source: str | None = None) -> pd.DataFrame:
+    """The complete runs (of `source`, else of all sources), the one published last first: run_id, source and
+    selection, that of its parameters (`run_selection`) where a run of an older matreg recorded none."""
+    runs = store.read(
+        "SELECT run_id, source, parameters, selection FROM fetch_runs WHERE status = 'complete' "
+        "AND source = coalesce($source, source) ORDER BY finished_at DESC, started_at DESC",
+        {"source": source},
+    )
+    runs["selection"] = [
+        run_selection(parameters) if pd.isna(selection) else selection
+        for parameters, selection in zip(runs["parameters"], runs["selection"], strict=True)
+    ]
+    return runs[["run_id", "source", "selection"]]
 
 
 def listed_records(record_ids: list[str], shown: int = 10) -> str:
@@ -1284,9 +1301,18 @@ def _parameters_json(info: RunInfo) -> str:
 
 
 def _selection_json(info: RunInfo) -> str:
-    """What a run selects (`fetch_runs.selection`): its parameters less those that only say how pages are read."""
-    selection = {key: value for key, value in info.parameters.items() if key not in info.paging}
-    return json.dumps(redact_params(selection), sort_keys=True, default=str)
+    """What a run selects (`fetch_runs.selection`): `run_selection` of its parameters."""
+    return run_selection(_parameters_json(info))
+
+
+def run_selection(parameters: str, besides: tuple[str, ...] = ()) -> str:
+    """What a run of these parameters (`fetch_runs.parameters`, JSON) selects, as `fetch_runs.selection` records
+    it: the parameters less those that only say how pages are read (PAGING_KEYS, of any connector: a run of an older
+    matreg, which recorded no selection, has one too) and less `besides`."""
+    dropped = {*PAGING_KEYS, *besides}
+    return json.dumps(
+        {key: value for key, value in json.loads(parameters).items() if key not in dropped}, sort_keys=True
+    )
 
 
 def _run_options(connector: Connector, info: RunInfo) -> str | None:
@@ -1295,7 +1321,7 @@ def _run_options(connector: Connector, info: RunInfo) -> str | None:
     --page-size: `RunInfo.paging`), --limit and --base-url. None for a lab import."""
     if connector.reads_whole_scope:
         return None
-    limit = info.parameters.get("max_records")
+    limit = info.parameters.get(_LIMIT)
     flags = [
         f"--page-size {size}" for key, default in info.paging.items() if (size := info.parameters.get(key)) != default
     ]

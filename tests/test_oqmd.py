@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from conftest import assert_failed_without_trace, visible_tables
 from replay import ReplayServer, Reply, Request
@@ -775,3 +776,45 @@ def test_an_interrupted_run_is_listed_with_the_options_that_resume_it_and_droppe
     assert "interrupted runs" not in matreg("status").stdout
     again = matreg("drop", run_id)
     assert again.exit_code == 2 and again.stderr == f"error: no interrupted run {run_id} in the store\n"
+
+
+def as_published_by_a_matreg_before_selections(store: Path) -> None:
+    """Make the store's fetch_runs rows as a matreg before `fetch_runs.selection` and `options` wrote them."""
+    for path in (store / "data").glob("c*/**/fetch_runs.parquet"):
+        pq.write_table(pq.read_table(path).drop_columns(["selection", "options"]), path)
+    (store / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
+
+
+def test_runs_of_a_matreg_before_selections_are_of_the_query_read_again_at_another_page_size(tmp_path, replay, server):
+    """A run an older matreg published (no selection recorded) is of the same query as a later run at another page
+    size: the fetch names the records it no longer returns, and status forgets them once a run reads them again."""
+    matreg, arguments = matreg_at(tmp_path), fetch_command(tmp_path, server, page_size=4)
+    assert matreg(*arguments, "--no-progress").exit_code == 0
+    replay.records = RECORDS[:8]
+    assert "4 records" in matreg(*arguments, "--no-progress").stdout  # not in this run: the last 4
+    as_published_by_a_matreg_before_selections(tmp_path / "s")
+    assert Store(tmp_path / "s").query("SELECT selection FROM fetch_runs")["selection"].isna().all()
+    gone = ", ".join(f"oqmd:{record['entry_id']}" for record in RECORDS[8:])
+    default = [*arguments[:4], *arguments[6:], "--no-progress"]  # OQMD's default page size, 50
+    again = matreg(*default)
+    assert again.exit_code == 0 and f"nothing was withdrawn): 4 records: {gone}" in again.stdout
+    replay.records = RECORDS
+    assert "not in this run" not in matreg(*default).stdout
+    status = matreg("status")
+    assert status.exit_code == 0 and "not read again" not in status.stdout
+
+
+def test_a_resume_without_the_limit_of_the_interrupted_run_names_it_with_its_options(tmp_path, replay, server):
+    """--limit is an option a resume gives again, as the page size is: a --resume without it names the run."""
+    matreg, arguments = matreg_at(tmp_path), fetch_command(tmp_path, server, page_size=4)
+    replay.fail_at(8, 503)  # the third page fails (no retries) after two pages were staged
+    failed = matreg(*arguments, "--limit", "10", "--commit-every", "1", "--no-progress")
+    assert failed.exit_code == 75, failed.output
+    (run_id,) = Store(tmp_path / "s").staged_runs()
+    resumed = matreg(*arguments, "--resume", "--no-progress")
+    assert resumed.exit_code == 1
+    assert resumed.stderr.endswith(
+        f"; an interrupted run of this selection was read with other options: {run_id} (8 read): give "
+        f"--page-size 4 --limit 10 with --resume to continue it, or drop it: matreg drop {run_id}\n"
+    ), resumed.stderr
+    assert matreg(*arguments, "--limit", "10", "--resume", "--no-progress").exit_code == 0
