@@ -585,8 +585,8 @@ def _echo_stored(target: Store) -> None:
     )
     if len(runs):
         typer.echo(
-            "\nlatest run of each source, the one that ended last first (counts of what it read; only a published run "
-            "stored its valid records):"
+            "\nlatest run of each source, the one that ended last first (times in UTC; counts of what it read; only a "
+            "published run stored its valid records):"
         )
         typer.echo(runs.astype(object).fillna("-").to_string(index=False))  # (a failed run counted none unchanged)
     _echo_not_read_again(target)
@@ -614,15 +614,21 @@ def _echo_interrupted_runs(store: Store, staged: dict[str, dict]) -> None:
         return
     typer.echo("\ninterrupted runs (pages staged, not published):")
     for run_id, row in staged.items():
-        typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{_running(store, run_id)})")
-        typer.echo(f"    {_import_again(row['parameters']) if row.get('whole_scope') else _fetch_again(run_id, row)}")
+        running = _running(store, run_id)
+        typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{running})")
+        if running != _RUNNING:  # (a run another process writes is no run to continue or drop)
+            again = _import_again(row["parameters"]) if row.get("whole_scope") else _fetch_again(run_id, row)
+            typer.echo(f"    {again}")
+
+
+_RUNNING = ", running in another process"
 
 
 def _running(store: Store, run_id: str) -> str:
     """', running in another process' while another process writes the run; what stops a look from telling, if
     something does (status writes nothing, and takes no lock a writer waits for)."""
     try:
-        return ", running in another process" if store.is_running(run_id) else ""
+        return _RUNNING if store.is_running(run_id) else ""
     except StoreError as exc:
         return f"; {exc}"
 

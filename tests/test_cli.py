@@ -1175,6 +1175,19 @@ def test_drop_refuses_an_interrupted_run_another_process_is_writing_and_keeps_it
     assert run("drop", run_id).exit_code == 0 and Store(store).staged_runs() == {}
 
 
+def test_status_offers_no_resume_or_drop_of_a_run_another_process_is_writing(run, janaf_server):
+    """It listed the run as running in another process, then how to continue or drop it (a drop then refused)."""
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)
+    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 75
+    store = Path(os.environ["MATREG_STORE"])
+    (run_id,) = Store(store).staged_runs()
+    with another_process_holding(store / "locks" / f"{run_id}.lock"):
+        running = run("status").stdout.split("interrupted runs (pages staged, not published):\n")[1]
+    assert running.splitlines() == [f"  {run_id}  2 JANAF table(s): H-064, C-095 (1 read, running in another process)"]
+    interrupted = run("status").stdout.split("interrupted runs (pages staged, not published):\n")[1].splitlines()
+    assert interrupted[1].endswith(f"or matreg drop {run_id}, drops it")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
 def test_drop_in_a_store_it_cannot_write_is_a_one_line_error_naming_the_store(run, janaf_server):
     """It printed Python's '[Errno 13] Permission denied: ...' (a read-only file system's Errno 30 likewise)."""
@@ -1628,8 +1641,8 @@ def test_status_shows_a_failed_run_as_having_published_nothing(run, janaf_server
     assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 75
     status = run("status").stdout
     assert status.startswith("no values stored yet\n")
-    assert "latest run of each source, the one that ended last first (counts of what it read; only a published run " \
-        "stored its valid records):" in status  # fmt: skip
+    assert "latest run of each source, the one that ended last first (times in UTC; counts of what it read; only a " \
+        "published run stored its valid records):" in status  # fmt: skip
     header, (row,) = latest_runs(status)
     assert header == [
         "source", "run_id", "status", "ended", "read", "valid", "unchanged", "values", "quarantined", "last_published"
