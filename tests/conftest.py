@@ -148,14 +148,17 @@ def sqlite_disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite3, "connect", connect_full)
 
 
-@pytest.fixture
-def files_capped() -> Iterator[Callable[[int], None]]:
-    """Called with a size in bytes: from then on no file this process writes may grow past it, as on a disk whose
-    quota is reached (RLIMIT_FSIZE; Python ignores SIGXFSZ, so the write fails, EFBIG, which SQLite reports as it does
-    EDQUOT: 'disk I/O error', SQLITE_IOERR_WRITE). Lifted after the test."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    yield lambda size: resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+def matreg_with_files_capped(size: int, *args: str) -> subprocess.CompletedProcess:
+    """`matreg ...` in a process of its own, on the store and catalog the environment names (the `run` fixture sets
+    them), where no file may grow past `size` bytes, as on a disk whose quota is reached (RLIMIT_FSIZE; Python ignores
+    SIGXFSZ, so the write fails, EFBIG, which SQLite reports as it does EDQUOT: 'disk I/O error',
+    SQLITE_IOERR_WRITE). Not the test's process: the limit would refuse its output file too, once past `size`."""
+
+    def capped() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    command = [sys.executable, "-m", "matreg", *args]
+    return subprocess.run(command, preexec_fn=capped, capture_output=True, text=True, timeout=300)
 
 
 def single_value(frame: pd.DataFrame):

@@ -37,6 +37,7 @@ from conftest import (
     disk_full_at_rows_of,
     janaf_route,
     matreg_in_zone,
+    matreg_with_files_capped,
     no_space_to_spill,
     parquet_onto_full_disk,
     sqlite_disk_full,
@@ -643,7 +644,7 @@ def test_a_disk_full_as_the_http_cache_saves_is_a_failure_for_now_naming_it(run,
         assert_failed_without_trace(Store(store), before, "database or disk is full")
 
 
-def test_a_disk_io_error_as_the_http_cache_saves_names_it_and_what_to_do(run, files_capped):
+def test_a_disk_io_error_as_the_http_cache_saves_names_it_and_what_to_do(run):
     """On a disk whose quota is reached SQLite says 'disk I/O error' (SQLITE_IOERR, no errno), which requests-cache
     passed over as it saved an answer: nothing kept, nothing said (exit 0). Now an error naming the cache file and
     SQLite's code, and what to do (exit 1: an I/O error may be a failing disk too); the store's data as before."""
@@ -651,9 +652,9 @@ def test_a_disk_io_error_as_the_http_cache_saves_names_it_and_what_to_do(run, fi
     store = Path(os.environ["MATREG_STORE"])
     before = visible_tables(Store(store))
     cache = store / "http_cache.sqlite"
-    files_capped(cache.stat().st_size)  # (the cache may not grow: the next answer saved in it fails)
-    result = run("fetch", "janaf", "C-095", "--no-progress")
-    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    # (the cache may not grow: the next answer saved in it fails)
+    result = matreg_with_files_capped(cache.stat().st_size, "fetch", "janaf", "C-095", "--no-progress")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr == (
         f"error: cannot write {cache}: disk I/O error (SQLITE_IOERR_WRITE): the HTTP cache could not be written: "
         "free space there (a disk quota reached is said so too), or fetch with --no-cache\n"

@@ -19,6 +19,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import matreg_with_files_capped  # noqa: E402
 from pymatgen.core import Structure  # noqa: E402
 from pymatgen.io.cif import CifWriter  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
@@ -375,15 +376,9 @@ def test_a_run_goes_into_the_folder_a_link_names(oqmd_export, tmp_path):
     assert (tmp_path / "run").is_symlink()
 
 
-def _cli_train(export: Path, run: Path, store: Path):
-    """`matreg train` of elemnet for one epoch on one thread, in-process."""
-    options = ["--model", "elemnet", "--epochs", "1", "--threads", "1", "--out", str(run), "--store", str(store)]
-    return CliRunner().invoke(app, ["train", str(export), *options])
-
-
 @pytest.mark.parametrize("folder_there", [False, True])
 def test_a_run_whose_model_outgrows_the_largest_file_allowed_is_refused_naming_it_and_leaves_no_run(
-    oqmd_export, tmp_path, files_capped, folder_there
+    oqmd_export, tmp_path, folder_there
 ):
     """Where no file may grow past a size (`ulimit -f`; on a full disk alike), torch's own writer of the model failed
     with a RuntimeError naming no errno ('unexpected pos 1984 vs 1878'): a traceback. Now the weights are serialised
@@ -393,10 +388,11 @@ def test_a_run_whose_model_outgrows_the_largest_file_allowed_is_refused_naming_i
     out = tmp_path / "out"
     run = out / "run"
     (run if folder_there else out).mkdir(parents=True)
-    files_capped(65536)  # (elemnet's weights are megabytes)
-    result = _cli_train(oqmd_export, run, tmp_path / "store")
-    assert result.exit_code == 1 and result.stderr == f"error: cannot write {run}: File too large (EFBIG)\n", (
-        result.output
+    options = ["--model", "elemnet", "--epochs", "1", "--threads", "1", "--out", str(run)]
+    options += ["--store", str(tmp_path / "store")]
+    result = matreg_with_files_capped(65536, "train", str(oqmd_export), *options)  # (elemnet's weights: megabytes)
+    assert result.returncode == 1 and result.stderr == f"error: cannot write {run}: File too large (EFBIG)\n", (
+        result.stderr
     )
     assert list(out.iterdir()) == ([run] if folder_there else []) and (not folder_there or not any(run.iterdir()))
 
