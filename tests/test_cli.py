@@ -1862,10 +1862,10 @@ def test_a_signal_stops_a_query_duckdb_runs_on_several_threads_within_seconds(fi
             assert lines.get(timeout=60) == "querying\n"
             time.sleep(0.3)  # (DuckDB runs the query, on its four threads)
             reads.send_signal(sig)
-            try:
-                assert lines.get(timeout=5) == "interrupted\n"
+            try:  # (20 s: a loaded host's scheduling, far under the minutes the query would run unnoticed)
+                assert lines.get(timeout=20) == "interrupted\n"
             except queue.Empty:
-                pytest.fail(f"the query went on for 5 s after {sig.name}")
+                pytest.fail(f"the query went on for 20 s after {sig.name}")
         assert lines.get(timeout=60) == "left: []\n"
     finally:
         reads.kill()
