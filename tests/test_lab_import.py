@@ -1283,6 +1283,19 @@ def test_a_formula_cell_is_read_without_its_spaces_and_a_null_one_is_an_empty_fo
     assert dict(report.reasons) == {"empty formula": 2}
 
 
+def test_name_cells_are_read_as_every_other_text_cell_blank_or_marked_missing_none_and_stripped(store, tmp_path):
+    mapping = GAP_MAPPING.split("  rho:")[0] + "name_column: name\nmissing_values: ['n/a', '-999']\n"
+    mapping += "extension: lab-sample\nextra_columns: {sample: sample_id, route: synthesis_route, instr: instrument}\n"
+    cells = ["n/a", "", "   ", "-999", "  padded  ", "\xa0nbsp\xa0"]
+    rows = "".join(f"S{i},GaN,3.4,{cell},s{i},CVD,{cell}\n" for i, cell in enumerate(cells, 1))
+    data, mapping = _write(tmp_path, "id,formula,gap,name,sample,route,instr\n" + rows, mapping)
+    assert import_file(store, data, mapping).n_stored == 6
+    names = store.query("SELECT source_id, coalesce(name, 'NULL') FROM materials ORDER BY 1").values.tolist()
+    assert names == [["S1", "NULL"], ["S2", "NULL"], ["S3", "NULL"], ["S4", "NULL"], ["S5", "padded"], ["S6", "nbsp"]]
+    instruments = "SELECT record_id, value FROM record_attributes WHERE attribute = 'instrument' ORDER BY 1"
+    assert store.query(instruments).values.tolist() == [["gaps:S5", "padded"], ["gaps:S6", "nbsp"]]
+
+
 def test_a_json_file_with_a_byte_order_mark_and_an_id_marked_missing(store, tmp_path):
     (tmp_path / "lab.json").write_bytes(
         '\ufeff[{"id": "S1", "formula": "GaN", "gap": 3.4}, {"id": " n/a ", "formula": "ZnO", "gap": 3.3}]'.encode()

@@ -614,7 +614,8 @@ class LabConnector(Connector):
         return identity
 
     def _cell_text(self, payload: dict[str, Any], column: str | None) -> str | None:
-        """A cell's text without surrounding spaces; None for a blank cell, or no column."""
+        """A text cell as matreg reads one (a name, a method, an extension attribute): without surrounding whitespace;
+        None for a blank cell or one of the mapping's missing values (`_blank`), or no column."""
         if column is None or self._blank(payload[column]):
             return None
         return str(payload[column]).strip()
@@ -661,7 +662,7 @@ class LabConnector(Connector):
             source_id=payload["_source_id"],
             formula=formula,
             values=self._values(payload),
-            name=payload[mapping.name_column] if mapping.name_column else None,
+            name=self._cell_text(payload, mapping.name_column),
             phase=phase,
             source_url=self._source_url(payload),
             structure=structure.to_json() if structure is not None else None,
@@ -669,7 +670,7 @@ class LabConnector(Connector):
             nsites=len(structure) if structure is not None else None,
             atoms_per_cell=None if structure is None or structure.is_ordered else structure.composition.num_atoms,
             attributes={
-                attribute: self._attribute(attribute, column, payload[column])
+                attribute: self._attribute(attribute, column, payload)
                 for column, attribute in mapping.extra_columns.items()
             },
             unmapped=[column for column in self.unmapped_columns if not self._blank(payload[column])],
@@ -791,13 +792,11 @@ class LabConnector(Connector):
         markers = [marker.strip().casefold() for marker in self.mapping.missing_values]
         return missing_markers(markers, functools.partial(read_decimal, decimal=self._decimal))
 
-    def _attribute(self, attribute: str, column: str, cell: Any) -> str | None:
-        """An extension column's cell as text (None: blank); a number column's read with the mapping's decimal
+    def _attribute(self, attribute: str, column: str, payload: dict[str, Any]) -> str | None:
+        """A row's extension column cell as text (`_cell_text`); a number column's read with the mapping's decimal
         separator (RecordError for the other one, as a value's: '293,5' is 293.5 where `decimal: ','` says so)."""
-        if self._blank(cell):
-            return None
-        text = str(cell).strip()
-        if load_extension(self.extension).columns[attribute].type != "float64":
+        text = self._cell_text(payload, column)
+        if text is None or load_extension(self.extension).columns[attribute].type != "float64":
             return text
         number = self._number(column, text)
         return repr(number) if self._decimal == "," and isinstance(number, float) else text
