@@ -38,6 +38,17 @@ CLOSED_PIPE = 128 + signal.SIGPIPE  # the exit code of a program a closed pipe s
 SHOWN = 10  # lines a command lists of a longer list (reasons, unknown fields, decisions), most telling first
 
 
+def read_number(text: str) -> float:
+    """A number option's value, read as a lab file's value cell is (`parse_number`); typer.BadParameter for a text
+    that is no finite float or that is nearer 0 than one (click reads '1e-400' as 0 and '1e309' as inf)."""
+    from matreg.validation import parse_number
+
+    number = parse_number(text)
+    if isinstance(number, str):
+        raise typer.BadParameter(number)
+    return number
+
+
 def open_store(path: Path) -> Store:
     """The store at `path` (created when a command first writes to it)."""
     from matreg.store import Store

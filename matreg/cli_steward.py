@@ -14,6 +14,7 @@ from matreg.cli_options import (
     StoreOpt,
     open_store,
     read_catalog,
+    read_number,
     reports_errors,
 )
 from matreg.defaults import DEFAULT_STORE
@@ -78,7 +79,10 @@ for _action in _VERDICTS:
 def review_correct(
     record_id: RecordArg,
     prop: Annotated[str, typer.Option("--property", "-p", help="The property of the value to correct.")],
-    value: Annotated[float, typer.Option("--value", help="The corrected value, in the property's canonical unit.")],
+    value: Annotated[
+        float,
+        typer.Option("--value", parser=read_number, help="The corrected value, in the property's canonical unit."),
+    ],
     steward: StewardOpt,
     reason: ReasonOpt,
     unit: Annotated[str | None, typer.Option("--unit", help="Must be the canonical unit (a check).")] = None,
@@ -112,7 +116,7 @@ def review_readmit(
     quarantine_id: QuarantineArg,
     steward: StewardOpt,
     reason: ReasonOpt,
-    value: Annotated[float | None, typer.Option("--value", help="The corrected raw value.")] = None,
+    value: Annotated[float | None, typer.Option("--value", parser=read_number, help="The corrected raw value.")] = None,
     unit: Annotated[str | None, typer.Option("--unit", help="The corrected raw unit (any unit pint reads).")] = None,
     prop: Annotated[
         str | None, typer.Option("--property", "-p", help="Which raw value to correct, when the row has several.")

@@ -793,15 +793,21 @@ def parse_number(value: Any) -> float | str:
 
 
 def _float(text: str, value: Any) -> float | str | None:
-    """The finite float Python reads in an ASCII text ('1.5', '-2e3'), the reason where what it reads is not finite,
-    None where it reads none."""
+    """The finite float Python reads in an ASCII text ('1.5', '-2e3'), the reason where what it reads is not finite
+    or is 0 where the text is not ('1e-400': `_lost_to_zero`), None where it reads none."""
     try:
         number = float(text)
     except ValueError:
         return None
     if not math.isfinite(number):  # infinite, NaN, or an integer beyond a float's range (400 digits)
         return _not_finite(value)
-    return number
+    return _too_near_zero(value) if _lost_to_zero(text, number) else number
+
+
+def _lost_to_zero(text: str, number: float) -> bool:
+    """True where a number's text is not zero but what it reads as is: nearer 0 than the smallest float (5e-324),
+    which float() reads as 0 without a word ('1e-400'). A subnormal float (1e-320) is read, as written."""
+    return number == 0 and re.search("[1-9]", re.split("[eE]", text, maxsplit=1)[0]) is not None
 
 
 def _non_numeric(value: Any, why: str = "") -> str:
@@ -810,6 +816,10 @@ def _non_numeric(value: Any, why: str = "") -> str:
 
 def _not_finite(value: Any) -> str:
     return f"not a finite number: '{_clipped(str(value))}'"
+
+
+def _too_near_zero(value: Any) -> str:
+    return f"too near 0 for a float: '{_clipped(str(value))}' would be stored as 0 (the smallest float is 5e-324)"
 
 
 class Measured(NamedTuple):
@@ -881,8 +891,9 @@ def parse_value(value: Any) -> float | Measured | str:
     if read is None:
         return _non_numeric(value, _doubt(text))
     measured = _measured(read)
-    finite = math.isfinite(measured.value if isinstance(measured, Measured) else measured)
-    return measured if finite else _not_finite(value)
+    if not math.isfinite(measured.value if isinstance(measured, Measured) else measured):
+        return _not_finite(value)
+    return _too_near_zero(value) if _notation_lost_to_zero(read, measured) else measured
 
 
 def number_of(value: Any) -> float | None:
@@ -915,6 +926,16 @@ def _measured(read: re.Match[str]) -> float | Measured:
         return Measured(value, _times_ten(concise, power - places))
     uncertainty = concise or parts.get("uncertainty")
     return value if uncertainty is None else Measured(value, _times_ten(uncertainty, power))
+
+
+def _notation_lost_to_zero(read: re.Match[str], measured: float | Measured) -> bool:
+    """True where a notation's value, or the uncertainty it states, is not zero as written but reads as 0
+    (`_lost_to_zero`: '1.2x10^-400'; '1.0(1)e-323', whose uncertainty is 1e-324)."""
+    parts = read.groupdict()
+    if type(measured) is not Measured:
+        return _lost_to_zero(parts["value"], measured)
+    uncertainty = parts.get("concise") or parts["uncertainty"]
+    return _lost_to_zero(parts["value"], measured.value) or _lost_to_zero(uncertainty, measured.uncertainty)
 
 
 def _times_ten(digits: str, power: int) -> float:

@@ -185,6 +185,19 @@ def test_a_rejected_lab_id_given_to_another_material_is_exported_and_import_and_
     assert f"  {entry}  reject lab:K-008: made on ZnO, the record is now ZnS: not applied\n" in validated.stdout
 
 
+def test_a_corrected_or_readmitted_value_nearer_0_than_any_float_is_refused_not_stored_as_0(run, tmp_path):
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.4,300,\nK-2,ZnO,-3.3,300,\n")
+    readmit = ["review", "readmit", quarantine_id_of(run, "K-2"), "--value", "1e-400", "--reason", "notebook"]
+    correct = ["review", "correct", "lab:K-1", "-p", "band_gap", "--value", "1e-400", "--reason", "typo"]
+    for refused in (run(*correct), run(*readmit)):
+        said = " ".join(refused.stderr.replace("\u2502", " ").split())  # typer draws the error in a box
+        assert refused.exit_code == 2 and "Invalid value for '--value': too near 0 for a float: '1e-400' would " in said
+        assert "would be stored as 0 (the smallest float is 5e-324)" in said
+    assert rows(run, "SELECT count(*) FROM curation_log") == [[0]]
+    smallest = run("review", "correct", "lab:K-1", "-p", "band_gap", "--value", "5e-324", "--reason", "typo")
+    assert smallest.exit_code == 0 and "band_gap = 4.94065645841247e-324 eV" in smallest.stdout  # 5e-324, 15 digits
+
+
 def test_import_warns_of_a_correction_of_a_value_measured_again_and_of_a_decision_whose_value_key_changed(
     run, tmp_path
 ):

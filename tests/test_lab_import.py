@@ -1296,6 +1296,27 @@ def test_name_cells_are_read_as_every_other_text_cell_blank_or_marked_missing_no
     assert store.query(instruments).values.tolist() == [["gaps:S5", "padded"], ["gaps:S6", "nbsp"]]
 
 
+@pytest.mark.parametrize("kind", ["csv", "json"])
+def test_a_value_nearer_0_than_any_float_is_quarantined_not_stored_as_0(store, tmp_path, kind):
+    cells = {"S1": "1e-400", "S2": "1.2x10^-400", "S3": "5e-324", "S4": "0e-400"}
+    if kind == "csv":
+        data = tmp_path / "lab.csv"
+        data.write_text("id,formula,gap\n" + "".join(f"{i},GaN,{cell}\n" for i, cell in cells.items()), "utf-8")
+    else:  # JSON numbers (Python's JSON reader reads 1e-400 as 0.0); a text cell is read as a CSV cell
+        data = tmp_path / "lab.json"
+        gaps = {i: json.dumps(cell) if "x" in cell else cell for i, cell in cells.items()}
+        rows = [f'{{"id": "{i}", "formula": "GaN", "gap": {gap}}}' for i, gap in gaps.items()]
+        data.write_text(f"[{', '.join(rows)}]", encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(GAP_MAPPING.split("  rho:")[0], encoding="utf-8")
+    report = import_file(store, data, tmp_path / "m.yaml")
+    assert (report.n_stored, report.n_quarantined) == (2, 2)
+    stored = "SELECT m.source_id, p.value, p.original_value FROM properties p JOIN materials m USING (record_id)"
+    assert store.query(stored + " ORDER BY 1").values.tolist() == [["S3", 5e-324, 5e-324], ["S4", 0.0, 0.0]]
+    reasons = store.query("SELECT item, reasons[1] FROM quarantine ORDER BY 1").values.tolist()
+    too_near_0 = "too near 0 for a float: '{}' would be stored as 0 (the smallest float is 5e-324)"
+    assert reasons == [["S1", too_near_0.format("1e-400")], ["S2", too_near_0.format("1.2x10^-400")]]
+
+
 def test_a_json_file_with_a_byte_order_mark_and_an_id_marked_missing(store, tmp_path):
     (tmp_path / "lab.json").write_bytes(
         '\ufeff[{"id": "S1", "formula": "GaN", "gap": 3.4}, {"id": " n/a ", "formula": "ZnO", "gap": 3.3}]'.encode()

@@ -19,6 +19,7 @@ from matreg.validation import (
     RunStamp,
     harmonize_values,
     material_row,
+    parse_number,
     parse_value,
     read_id,
     read_spacegroup_number,
@@ -480,6 +481,37 @@ def test_a_value_whose_notation_is_ambiguous_or_unreadable_is_refused_saying_why
 def test_a_value_or_uncertainty_beyond_a_float_is_no_finite_number():
     assert parse_value("1.2\u00d710^400") == "not a finite number: '1.2\u00d710^400'"
     assert parse_value("1.2e0 \u00b1 1e400") == Measured(1.2, float("inf"))  # refused as it is harmonized
+
+
+TOO_NEAR_0 = "too near 0 for a float: '{}' would be stored as 0 (the smallest float is 5e-324)"
+
+
+@pytest.mark.parametrize("given", ["1e-400", "-2.5E-330", "2e-324", "0.000001e-320"])  # 2e-324: rounds to 0
+def test_a_number_nearer_0_than_any_float_is_refused_not_read_as_0(given):
+    assert parse_number(given) == parse_value(given) == TOO_NEAR_0.format(given)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "1.2x10^-400",
+        "1.2\u00d710\u207b\u2074\u2070\u2070",
+        "5.431(2)e-400",
+        "(1.2 \u00b1 0.1)e-400",
+        "1.0(1)e-323",  # the value is a float (1e-323), its uncertainty (1e-324) is not
+        "1.2e0 \u00b1 1e-400",
+    ],
+)
+def test_a_value_or_uncertainty_in_a_notation_nearer_0_than_any_float_is_refused_not_read_as_0(given):
+    assert parse_value(given) == TOO_NEAR_0.format(given)
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [("5e-324", 5e-324), ("1e-320", 1e-320), ("0e-400", 0.0), ("-0.000", -0.0), ("0.0x10^-400", 0.0), ("0", 0.0)],
+)
+def test_zero_and_numbers_down_to_the_smallest_float_are_read_as_written(given, read):
+    assert parse_value(given) == read and str(parse_value(given)) == str(read)
 
 
 def test_a_values_uncertainty_is_converted_as_a_difference_in_its_canonical_unit():

@@ -31,6 +31,7 @@ import pandas as pd
 import zstandard
 
 from matreg.errors import ConfigError, undecodable_at
+from matreg.validation import parse_number
 
 READERS = {
     ".csv": "delimited",
@@ -367,12 +368,22 @@ def _json_records(path: Path) -> list[dict[str, Any]]:
     reads it (or writes a cell of it again)."""
     try:
         text = _decode(path.read_bytes())  # (Windows tools write a byte order mark)
-        records = json.loads(text, object_pairs_hook=_json_object, parse_constant=_refuse_json_constant)
+        records = json.loads(
+            text, object_pairs_hook=_json_object, parse_constant=_refuse_json_constant, parse_float=_json_number
+        )
         if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
             raise ValueError("a JSON lab file holds a list of records (objects with the mapped keys), one per row")
         return [{key: _json_cell(value) for key, value in record.items()} for record in records]
     except RecursionError as exc:
         raise ValueError(f"JSON nested too deeply to read ({exc})") from None
+
+
+def _json_number(text: str) -> float | str:
+    """A JSON number with a fraction or an exponent as a float, or as its text where it is none (`parse_number`:
+    1e309, beyond a float's range; 1e-400, nearer 0 than a float), which the cell is refused for as a CSV cell's
+    text is: Python's JSON reader reads them as inf and 0.0."""
+    number = parse_number(text)
+    return number if isinstance(number, float) else text
 
 
 def _refuse_json_constant(name: str) -> None:
