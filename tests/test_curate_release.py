@@ -39,8 +39,10 @@ from matreg.curate.review import record_decision
 from matreg.errors import ConfigError, StoreError, UnknownName
 from matreg.export import export_dataset
 from matreg.ingest import run_ingest
+from matreg.schema import load_tables, pandas_dtype
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.lab import LabConnector, load_mapping
+from matreg.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -182,6 +184,40 @@ def test_two_releases_of_unchanged_inputs_have_identical_manifests(filled, catal
     assert (first / "payload.parquet").read_bytes() == (second / "payload.parquet").read_bytes()
     same = {"payload.parquet", "sources.bib", "plots/band_gap.png"}
     assert {name: a["files"][name] for name in same} == {name: b["files"][name] for name in same}
+
+
+def _as_an_older_matreg_wrote_it(path: Path) -> None:
+    """Rewrite one of a store's Parquet files with pandas' metadata and pyarrow's copy of the schema (ARROW:schema),
+    as matreg wrote a failed run's record and a steward's entries before its files carried no key-value metadata."""
+    table = pq.read_table(path)
+    frame = table.to_pandas(types_mapper=pandas_dtype)
+    pq.write_table(pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False), path)
+
+
+def test_a_store_whose_files_carry_pandas_metadata_reads_releases_and_exports_as_one_without(filled, catalog, tmp_path):
+    """The store's reads take its types from the declared schema, not from what pandas or pyarrow wrote into a
+    file's footer: a copy of the store with both in every file gives the same tables (values and dtypes), the same
+    release (content_sha256, payload bytes) and the same export, before and after compacting it."""
+    record_decision(filled, "flag", "A. Steward", "to check", record_id="janaf:H-064")
+    older = Store(tmp_path / "older")
+    shutil.copytree(filled.root, older.root)
+    for path in older.data_dir.glob("c*/*.parquet"):
+        _as_an_older_matreg_wrote_it(path)
+        assert set(pq.read_metadata(path).metadata) == {b"pandas", b"ARROW:schema"}
+    for compacted in (False, True):
+        if compacted:
+            older.compact()
+        for name in load_tables():
+            pd.testing.assert_frame_equal(older.table(name), filled.table(name))
+        version = f"1.0.{int(compacted)}"
+        folders = [release(store, catalog, "gaps", version) for store in (filled, older)]
+        manifests = [read_manifest(store, "gaps", version) for store in (filled, older)]
+        assert manifests[0]["content_sha256"] == manifests[1]["content_sha256"]
+        assert len({(folder / "payload.parquet").read_bytes() for folder in folders}) == 1
+        exports = [tmp_path / f"{store.root.name}-{version}.parquet" for store in (filled, older)]
+        for store, out in zip((filled, older), exports, strict=True):
+            export_dataset(store, catalog, "thermo", "parquet", out)
+        assert len({out.read_bytes() for out in exports}) == 1
 
 
 # Hosts' zones: UTC as /etc/localtime names it on many hosts (Etc/UTC), as TZ=UTC names it, and one that is not UTC

@@ -38,6 +38,7 @@ from conftest import (
     visible_tables,
 )
 
+from matreg.curate.review import record_decision
 from matreg.errors import TRY_LATER, ConfigError, NoSpace, StoreError, StoreFileHeld, WriteRefused, write_refused
 from matreg.export import export_dataset
 from matreg.http import HttpClient
@@ -312,6 +313,44 @@ def test_a_store_written_by_an_older_matreg_is_read_with_this_ones_views_and_not
     run_ingest(_connector(catalog, ["C-095"]), store)  # a write brings the store up to date
     assert (store.root / ".views.sha256").read_text(encoding="utf-8") == _definitions_digest()
     assert store.query("SELECT source_id FROM materials WHERE scope IS NULL").values.tolist() == [["H-064"]]
+
+
+def _newest_commit(store: Store) -> Path:
+    return max(store.data_dir.glob("c*"))
+
+
+def test_an_unchanged_refetch_adds_its_fetch_runs_row_alone_in_under_8_kb(store, catalog):
+    """An unchanged re-fetch adds a commit of its fetch_runs row alone: it was 9.5 KB, 6.4 KB of it the Parquet
+    footer, 2.3 KB of that pyarrow's copy of the schema (ARROW:schema), which the store's reads do not need (the
+    Parquet schema gives the declared types back). Now the file carries no key-value metadata."""
+    for _ in range(2):
+        run_ingest(_connector(catalog, ["H-064", "C-095"]), store)
+    newest = _newest_commit(store)
+    assert [path.name for path in newest.iterdir()] == ["fetch_runs.parquet"]
+    assert pq.read_metadata(newest / "fetch_runs.parquet").metadata is None
+    assert (newest / "fetch_runs.parquet").stat().st_size < 8000
+
+
+def test_no_file_of_the_store_carries_pandas_metadata_or_a_copy_of_its_schema(store, catalog):
+    """A failed run's record and a steward's entries were written from pandas frames: their files carried pandas'
+    metadata (3.8 KB in a failed run's fetch_runs.parquet) and pyarrow's copy of the schema holding it again (7.4 KB),
+    19 KB for a failed run. The store reads its types from the declared schema, not from these: no file of any
+    commit (a fetch's, a failed run's, an import's, a decision's, a readmit's, a compacted folder) carries them."""
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    with pytest.raises(RuntimeError, match="connection reset"):
+        run_ingest(_connector(catalog, ["C-095", "Al-001"], ExplodingJanaf, page_size=1), store)
+    failed = _newest_commit(store)
+    assert [path.name for path in failed.iterdir()] == ["fetch_runs.parquet"]
+    assert (failed / "fetch_runs.parquet").stat().st_size < 10_000
+    run_ingest(_lab(), store)
+    record_decision(store, "flag", "A. Steward", "to check", record_id="janaf:H-064")
+    bad_unit = single_value(store.query("SELECT quarantine_id FROM quarantine WHERE item = 'bad-unit'"))
+    record_decision(store, "readmit", "A. Steward", "a typo", quarantine_id=bad_unit, unit="eV")
+    commits = sorted(store.data_dir.glob("c*"))
+    store.compact()
+    written = sorted(store.data_dir.glob("c*/*.parquet"))
+    assert {path.parent for path in written} == {*commits, _newest_commit(store)}
+    assert {path: pq.read_metadata(path).metadata for path in written} == dict.fromkeys(written)
 
 
 def test_a_run_another_process_is_writing_is_neither_resumed_nor_dropped(store, catalog):

@@ -102,8 +102,10 @@ from matreg.store.files import (
     remove_if_untouched_since,
     remove_old_temps,
     spills_refused,
+    store_file_writer,
     temps_beside,
     write_json,
+    write_store_file,
     write_with_sidecar,
 )
 from matreg.store.interrupts import stopped_by_signals
@@ -610,7 +612,7 @@ class Store:
             for batch in _batches(pages, PUBLISH_BATCH_BYTES):
                 admitted = check.admit(name, batch)
                 if admitted.num_rows:
-                    writer = writer or pq.ParquetWriter(path, arrow_schema(name))
+                    writer = writer or store_file_writer(path, arrow_schema(name))
                     writer.write_table(admitted)
         finally:
             if writer is not None:
@@ -659,7 +661,7 @@ class Store:
 
             def write(temp: Path) -> None:
                 nonlocal not_kept
-                with contextlib.closing(pq.ParquetFile(path)) as source, pq.ParquetWriter(temp, schema) as writer:
+                with contextlib.closing(pq.ParquetFile(path)) as source, store_file_writer(temp, schema) as writer:
                     start = 0
                     for batch in source.iter_batches(PUBLISH_BATCH_ROWS):
                         rows = pyarrow.Table.from_batches([batch]).cast(schema)
@@ -935,7 +937,7 @@ class Store:
         staging = self._new_tmp_dir()
         try:
             for name, table in tables.items():
-                pq.write_table(table, staging / f"{name}.parquet")
+                write_store_file(table, staging / f"{name}.parquet")
             os.rename(staging, final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -1128,7 +1130,7 @@ class Store:
         commit = folder / "data" / "c_declared"
         commit.mkdir(parents=True)
         for name in names:
-            pq.write_table(self._empty(name), commit / f"{name}.parquet")
+            write_store_file(self._empty(name), commit / f"{name}.parquet")
         return f"{self.root},{folder}"
 
     def _nothing_published(self) -> StoreError:

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from matreg.errors import StoreError
 from matreg.schema import arrow_schema, conformed_to, load_tables
+from matreg.store.files import store_file_writer
 from matreg.store.sql import COMMIT
 
 BATCH_ROWS = 65_536  # rows read and written at a time: memory stays flat however large the store
@@ -66,7 +67,7 @@ def write_compacted(name: str, folders: list[Path], path: Path) -> None:
     schema = _compacted_schema(name, [file for file, _ in files])
     pending: list[pyarrow.Table] = []
     pending_rows = 0
-    with pq.ParquetWriter(path, schema) as writer:
+    with store_file_writer(path, schema) as writer:
         for file, folder in files:
             number = None if is_compacted(folder) else commit_number(folder)
             for batch in pq.ParquetFile(file).iter_batches(batch_size=BATCH_ROWS):

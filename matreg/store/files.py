@@ -1,7 +1,8 @@
 """Atomic writes: a file (`atomic_write`), a file with its sidecar (`write_with_sidecar`) or a folder
 (`atomic_dir`) written under a temp name beside it, then renamed into place, a write the file system refuses an error
 naming what was written (`refused_writes_of`; a query's spill to disk: `spills_refused`); the temp names and the
-removal of those a killed write left (`remove_old_temps`); the export formats' writers (`frame_writer`)."""
+removal of those a killed write left (`remove_old_temps`); the store's Parquet files, without key-value metadata
+(`store_file_writer`, `write_store_file`); the export formats' writers (`frame_writer`)."""
 
 from __future__ import annotations
 
@@ -197,6 +198,19 @@ def remove_old_temps(folder: Path) -> None:
     for path in folder.glob(".*"):
         if is_temp_name(path.name):
             remove_if_untouched_since(path, cutoff)
+
+
+def store_file_writer(where: Path, schema: pyarrow.Schema) -> pq.ParquetWriter:
+    """A writer of one of the store's Parquet files (a commit's table, a compacted one, a run's while it publishes):
+    no key-value metadata in its footer, neither `schema`'s (pandas' dtypes) nor pyarrow's copy of the schema
+    (ARROW:schema). The store reads its types from the declared schema, which the Parquet schema gives back as
+    written (`schema.arrow_schema`); the two took 2-11 KB of each commit's footer."""
+    return pq.ParquetWriter(where, schema.remove_metadata(), store_schema=False)
+
+
+def write_store_file(table: pyarrow.Table, path: Path) -> None:
+    """One of the store's Parquet files holding `table`, as `store_file_writer` writes it."""
+    pq.write_table(table.replace_schema_metadata(None), path, store_schema=False)
 
 
 def write_json(data: dict, path: Path) -> None:

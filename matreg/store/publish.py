@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from matreg.journal import RunJournal
 from matreg.schema import TableSpec, arrow_schema, canonical_method, children_of, conformed, load_tables, table_spec
-from matreg.store.files import atomic_write
+from matreg.store.files import atomic_write, store_file_writer
 from matreg.store.sql import (
     COMMIT,
     current_rows_sql,
@@ -396,7 +396,7 @@ def rewrite_with(path: Path, rows: pyarrow.Table, schema: pyarrow.Schema) -> Non
     at once (`atomic_write`)."""
 
     def write(temp: Path) -> None:
-        with pq.ParquetWriter(temp, schema) as writer:
+        with store_file_writer(temp, schema) as writer:
             if path.exists():
                 with contextlib.closing(pq.ParquetFile(path)) as source:
                     for group in range(source.num_row_groups):
@@ -419,7 +419,7 @@ def rewrite_without(path: Path, positions: numpy.ndarray, schema: pyarrow.Schema
             keep[inside - start] = False
             start += table.num_rows
             if keep.any():
-                writer = writer or pq.ParquetWriter(temp, schema)
+                writer = writer or store_file_writer(temp, schema)
                 writer.write_table(table.filter(keep))
     finally:
         if writer is not None:
