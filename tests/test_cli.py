@@ -662,6 +662,20 @@ def test_a_disk_io_error_as_the_http_cache_saves_names_it_and_what_to_do(run):
     assert_failed_without_trace(Store(store), before, "disk I/O error (SQLITE_IOERR_WRITE)")
 
 
+def test_a_fetch_whose_first_page_the_file_system_refuses_leaves_no_staged_run_behind(run):
+    """A fetch whose first page's journal the file system refused (EFBIG: a file-size limit, `ulimit -f`) left that
+    journal, its frames written in part and no page committed, and the run's lock file: nothing to resume, and
+    neither `status` nor `drop` showed it, until a writer removed it an hour on. The failing run drops them itself."""
+    assert run("fetch", "janaf", "H-064", "--no-progress").exit_code == 0
+    store = Path(os.environ["MATREG_STORE"])
+    before = visible_tables(Store(store))
+    result = matreg_with_files_capped(512, "fetch", "janaf", "C-095", "--no-progress", "--no-cache")
+    assert result.returncode == 1 and result.stderr == f"error: cannot write {store}: File too large (EFBIG)\n"
+    assert list((store / "staging").iterdir()) == [] and list((store / "locks").iterdir()) == []
+    assert all(visible_tables(Store(store))[name].equals(frame) for name, frame in before.items())
+    assert run("fetch", "janaf", "C-095", "--no-progress").exit_code == 0
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only file")
 def test_a_fetch_with_a_read_only_http_cache_is_refused_naming_it_before_any_request(run, janaf_server):
     """SQLite refused each answer saved into a read-only cache file ('attempt to write a readonly database'), which

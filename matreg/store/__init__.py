@@ -530,15 +530,27 @@ class Store:
         return False
 
     def release_run(self, run_id: str) -> None:
-        """End this process's claim on a run (nothing if it has none). Its lock file is deleted, while still held,
-        only once the run has no journal (published or dropped): another process may have it open, to lock it next,
-        and would then hold a lock of the run while a third locked a new file of the same name."""
+        """End this process's claim on a run (nothing if it has none). Its journal goes first if it holds no
+        committed page (`_drop_uncommitted`). Its lock file is deleted, while still held, only once the run has no
+        journal (published or dropped): another process may have it open, to lock it next, and would then hold a lock
+        of the run while a third locked a new file of the same name."""
         lock = self._running.pop(run_id, None)
         if lock is None:
             return
+        self._drop_uncommitted(run_id)
         if not (self.staging_dir / run_id).exists():
             self._run_lock(run_id).unlink(missing_ok=True)
         lock.release()
+
+    def _drop_uncommitted(self, run_id: str) -> None:
+        """Drop the journal of a run this process claimed (still) when it holds no committed page: its first page
+        refused by the file system (a full disk, a file-size limit), or stopped while it was written. No run resumes
+        it, and neither `staged_runs` (status, drop) nor a writer before LEFTOVER_AGE_S (`remove_leftovers`) would
+        see it. What the file system refuses to remove stays, for `remove_leftovers`: the run's own error stands."""
+        journal = self.staging_dir / run_id
+        with contextlib.suppress(OSError):
+            if journal.exists() and RunJournal(journal).last_commit() is None:
+                self.discard_run(run_id)
 
     def _try_run_lock(self, run_id: str) -> filelock.FileLock | None:
         """The run's lock, taken; None when another process holds it."""
