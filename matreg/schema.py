@@ -180,6 +180,7 @@ UNCERTAINTY = "uncertainty"  # the properties table's column of a value's standa
 # What a dataset's resolution adds to its rows (matreg.curate.conflicts): a median's spread (max - min of the values it
 # merges) and their records, and the rule that gave each row ('median of 2', 'prefer experimental')
 RESOLVED_BY = "resolved_by"
+PREFERRED_BY = "prefer "  # `resolved_by` of a row strategy prefer kept: this, then the `prefer` entry that ranked it
 RESOLUTION_COLUMNS = ("spread", "records", RESOLVED_BY)
 # The columns the wide layouts write of each property `p`, `p_<suffix>` (`wide_column`), so no property is named so:
 # its values' uncertainties beside its values (properties_wide, wide exports), then, after every property's (wide

@@ -327,6 +327,27 @@ def test_a_diff_compares_the_selections_lists_as_sets_and_prefer_in_its_order(fi
     ]
 
 
+def test_a_diff_compares_methods_by_their_names_in_the_method_vocabulary(filled, catalog_path):
+    """`methods: [pbe]` and `[PBE]` select the same values, and `prefer: [hse06, pbe]` ranks as `[HSE, GGA-PBE]`, yet
+    a diff showed them as changes of the selection and resolution: it compared the names as written."""
+    methods, prefer = f"methods: [pbe, '{LAB_METHOD}']", "prefer: [hse06, pbe, experimental]"
+    add_dataset(catalog_path, "named", "properties: [band_gap]", methods, f"resolve: {{strategy: prefer, {prefer}}}")
+    assert filled("release", "named", "--version", "1.0.0").exit_code == 0
+    catalog = catalog_path.read_text(encoding="utf-8")
+    catalog = catalog.replace(methods, f"methods: [PBE, '{LAB_METHOD.upper()}']")
+    catalog_path.write_text(catalog.replace(prefer, "prefer: [HSE, GGA-PBE, Experimental]"), encoding="utf-8")
+    assert filled("release", "named", "--version", "1.1.0").exit_code == 0
+    same = filled("diff", "named", "1.0.0", "1.1.0")
+    assert same.exit_code == 0 and same.stdout == "no changes from 1.0.0 to 1.1.0\n", same.stdout
+    catalog_path.write_text(catalog.replace(prefer, "prefer: [pbe, hse06, experimental]"), encoding="utf-8")
+    assert filled("release", "named", "--version", "1.2.0").exit_code == 0
+    changes = json.loads(filled("diff", "named", "1.1.0", "1.2.0", "--format", "json").stdout)
+    ranks = [["HSE", "GGA-PBE", "Experimental"], ["pbe", "hse06", "experimental"]]  # as the catalogs wrote them
+    assert [[change[key] for key in ("change", "field", "old", "new")] for change in changes] == [
+        ["resolution changed", "resolve.prefer", *ranks]
+    ]
+
+
 def test_a_diff_says_first_which_keys_of_the_selection_and_resolution_changed(filled, catalog_path):
     assert filled("release", "gaps", "--version", "1.0.0").exit_code == 0
     catalog = catalog_path.read_text(encoding="utf-8")

@@ -34,7 +34,7 @@ from matreg.curate.link import link_records, map_distinct
 from matreg.curate.review import apply_curation, curation_log
 from matreg.errors import ConfigError
 from matreg.formula import atoms_per_unit
-from matreg.schema import RESOLUTION_COLUMNS, RESOLVED_BY, load_vocabulary, value_conditions
+from matreg.schema import PREFERRED_BY, RESOLUTION_COLUMNS, RESOLVED_BY, load_vocabulary, value_conditions
 from matreg.store import Store
 from matreg.units import is_molar
 
@@ -191,7 +191,7 @@ def _preferred(long: pd.DataFrame, groups: pd.DataFrame, prefer: list[str]) -> p
     """The rows of the best-ranked provenance or method of each group and property, whatever their conditions (a
     DFT gap never returns beside measured gaps at two temperatures), with the `prefer` entry that kept them."""
     rank, kept = _preference(long, groups, prefer)
-    names = [f"prefer {name}" for name in prefer] + ["prefer: no value of a listed provenance or method"]
+    names = [PREFERRED_BY + name for name in prefer] + ["prefer: no value of a listed provenance or method"]
     return long.assign(**{RESOLVED_BY: rank.map(dict(enumerate(names)))})[kept].reset_index(drop=True)
 
 

@@ -28,7 +28,7 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from matreg import __version__
-from matreg.catalog import SAFE_NAME, SELECTED, Catalog, Dataset, version_problem
+from matreg.catalog import SAFE_NAME, SELECTED, Catalog, Dataset, preference_label, version_problem
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
 from matreg.errors import ConfigError, StoreError, UnknownName
@@ -43,7 +43,7 @@ from matreg.export import (
     value_units,
 )
 from matreg.http import public_url
-from matreg.schema import RESOLUTION_COLUMNS, stable_type, value_key
+from matreg.schema import PREFERRED_BY, RESOLUTION_COLUMNS, RESOLVED_BY, stable_type, value_key
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
 from matreg.store import CURATION_RUN_PREFIX, Store, atomic_dir, atomic_write, write_with_sidecar
 from matreg.store.sql import stored_sql
@@ -62,6 +62,7 @@ MATERIAL_FIELDS = {"spacegroup_number": "spacegroup_number", "nsites": "nsites",
 VERSION_CHANGED = "database version changed"  # a diff's row of the values whose only change is their database version
 # A diff's rows of a key of the dataset's definition that changed: of its selection (temperature_K), its resolution
 DEFINITION_CHANGES = ("selection changed", "resolution changed")
+_NAMED_BY_LABEL = ("methods", "resolve.prefer")  # keys of a definition whose entries name methods (or provenances)
 # A new release's version is a catalog's (matreg.catalog.version_problem); an existing release is read by any version
 # matreg ever accepted
 _VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
@@ -311,9 +312,14 @@ def _definition_changes(old: dict, new: dict) -> pd.DataFrame:
 
 def _definition_differs(key: str, old: object, new: object) -> bool:
     """Whether key `key` of a dataset's definition (`_definition`) differs from `old` to `new`: a list of what the
-    selection selects by its entries, whatever their order; any other by its value."""
-    if key in SELECTED and isinstance(old, list) and isinstance(new, list):
-        return sorted(old) != sorted(new)
+    selection selects by its entries, whatever their order; any other by its value. Methods (`methods`, and
+    `resolve.prefer`'s provenances or methods) are compared by what they name (`preference_label`: pbe is PBE and
+    GGA-PBE), as the selection and the resolution read them."""
+    if isinstance(old, list) and isinstance(new, list):
+        if key in _NAMED_BY_LABEL:
+            old, new = [preference_label(name) for name in old], [preference_label(name) for name in new]
+        if key in SELECTED:
+            return sorted(old) != sorted(new)
     return old != new
 
 
@@ -691,9 +697,23 @@ def _field_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
             }
         )
         for field in fields
-        if (differs := _differs(both[f"{field}_old"], both[f"{field}_new"])).any()
+        if (differs := _differs(_compared(field, both[f"{field}_old"]), _compared(field, both[f"{field}_new"]))).any()
     ]
     return pd.concat(changed, ignore_index=True) if changed else pd.DataFrame(columns=DIFF_COLUMNS)
+
+
+def _compared(field: str, values: pd.Series) -> pd.Series:
+    """A value's field as a diff compares it: `resolved_by` by what its `prefer` entry names (`_preference_named`),
+    any other as it is."""
+    return values.map(_preference_named) if field == RESOLVED_BY else values
+
+
+def _preference_named(resolved_by: object) -> object:
+    """A `resolved_by` of strategy prefer, 'prefer <entry>', by what the entry names (`preference_label`: 'prefer
+    GGA-PBE' is 'prefer pbe'), as the resolution ranked by it; any other as it is."""
+    if not isinstance(resolved_by, str) or not resolved_by.startswith(PREFERRED_BY):
+        return resolved_by
+    return PREFERRED_BY + preference_label(resolved_by.removeprefix(PREFERRED_BY))
 
 
 def _version_changes(changes: pd.DataFrame) -> pd.DataFrame:
