@@ -192,7 +192,7 @@ def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> No
         return
     columns = ["entry_id", "steward", "action", "property", "method", "temperature_K", "pressure_Pa", "value", "unit"]
     # entries on values of one property that differ in method or conditions stay apart; what each was made on
-    columns += ["uncertainty", "formula", "original_value", "original_unit", "reason"]
+    columns += ["uncertainty", "formula", "phase", "original_value", "original_unit", "reason"]
     uncertainties = map(uncertainty_text, entries["property"], entries["uncertainty"], entries["unit"])
     made_on = entries.assign(  # the formula as written, where the entry logged it
         formula=entries["formula_original"].fillna(entries["formula"]), uncertainty=list(uncertainties)

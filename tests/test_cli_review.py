@@ -266,9 +266,10 @@ def test_history_shows_what_each_entry_was_made_on_and_which_are_stale(run, tmp_
     history = run("history", "lab:K-1")
     assert history.exit_code == 0 and "None" not in history.stdout
     header, flag, correct, note = history.stdout.splitlines()
-    assert header.split()[-5:] == ["formula", "original_value", "original_unit", "reason", "stale"]
-    assert flag.split()[3:] == ["flag", "GaN", "recheck"]  # of the record: no value, in force
-    assert correct.split()[3:] == ["correct", "band_gap", "300", "3.39", "eV", "GaN", "3.4", "eV", "typo", "stale"]
+    assert header.split()[-6:] == ["formula", "phase", "original_value", "original_unit", "reason", "stale"]
+    assert flag.split()[3:] == ["flag", "GaN", "cr", "recheck"]  # of the record: no value, in force
+    made_on = ["GaN", "cr", "3.4", "eV"]
+    assert correct.split()[3:] == ["correct", "band_gap", "300", "3.39", "eV", *made_on, "typo", "stale"]
     entry = correct.split()[0]
     assert note == (
         f"{entry} is stale: made on 3.4 eV as received, the value is now 3.45 eV: not applied; decide again with "
@@ -280,7 +281,21 @@ def test_history_shows_the_formula_as_written_that_a_decision_was_made_on(run, t
     lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,Na2Cl2,8.5,300,\n")
     assert run("review", "flag", "lab:K-1", "--reason", "recheck").exit_code == 0
     header, flag = run("history", "lab:K-1").stdout.splitlines()
-    assert flag.split()[3:] == ["flag", "Na2Cl2", "recheck"]  # as written: per mole of Na2Cl2, not of NaCl
+    assert flag.split()[3:] == ["flag", "Na2Cl2", "cr", "recheck"]  # as written: per mole of Na2Cl2, not of NaCl
+
+
+def test_history_shows_the_state_of_the_record_a_decision_was_made_on(run, tmp_path):
+    """`curation_log.phase`, what makes a decision on H2O(l) stale once the file gives H2O(g), was not shown."""
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,H2O(l),6.9,300,\n")
+    assert run("review", "flag", "lab:K-1", "--reason", "recheck").exit_code == 0
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,H2O(g),6.9,300,\n")
+    header, flag, note = run("history", "lab:K-1").stdout.splitlines()
+    assert header.split()[-6:-4] == ["formula", "phase"]
+    assert flag.split()[3:] == ["flag", "H2O", "l", "recheck", "stale"]
+    assert note == (
+        f"{flag.split()[0]} is stale: made on H2O(l), the record is now H2O(g): not applied; decide again with "
+        "`matreg review`"
+    )
 
 
 def rows(run, query):
@@ -443,7 +458,7 @@ def test_a_corrected_value_is_echoed_and_shown_in_history_as_typed(run, tmp_path
     assert corrected.exit_code == 0 and "band_gap = 1.23456789 eV ± 0.0123456789 eV" in corrected.stdout
     entry = run("history", "unc:g").stdout.splitlines()[1].split()
     assert entry[3:9] == ["correct", "band_gap", "1.23456789", "eV", "±", "0.0123456789"]
-    assert entry[10:13] == ["GaAs", "1234.5678", "meV"]
+    assert entry[10:14] == ["GaAs", "cr", "1234.5678", "meV"]
 
 
 def test_decisions_on_a_value_carry_its_uncertainty_history_shows_it_and_a_correction_keeps_it(run, tmp_path):
@@ -464,8 +479,9 @@ def test_decisions_on_a_value_carry_its_uncertainty_history_shows_it_and_a_corre
     ]
     header, correct, flag = run("history", "unc:z").stdout.splitlines()
     assert header.split()[7:10] == ["value", "unit", "uncertainty"]
-    assert correct.split()[3:] == ["correct", "band_gap", "3.47", "eV", "±", "0.02", "eV", "ZnO", "3.37", "eV", "typo"]
-    assert flag.split()[3:] == ["flag", "entropy", "±", "0.3", "J/(mol*K)", "ZnO", "42.4", "J/(mol*K)", "recheck"]
+    made_on = ["ZnO", "cr", "3.37", "eV"]
+    assert correct.split()[3:] == ["correct", "band_gap", "3.47", "eV", "±", "0.02", "eV", *made_on, "typo"]
+    assert flag.split()[3:] == ["flag", "entropy", "±", "0.3", "J/(mol*K)", "ZnO", "cr", "42.4", "J/(mol*K)", "recheck"]
     readmitted = run("history", "unc:c").stdout.splitlines()[1]
     assert readmitted.split()[3:10] == ["readmit", "band_gap", "4.24", "eV", "±", "0.3", "eV"]
     out = tmp_path / "gaps.csv"
