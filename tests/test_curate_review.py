@@ -769,6 +769,23 @@ def test_a_readmitted_value_stays_while_another_file_gives_its_material_written_
     assert review.stale_entries(store).empty
 
 
+def test_a_readmit_keeps_its_records_state_and_is_stale_once_its_file_gives_the_record_in_another(store, tmp_path):
+    """A readmit logged no phase: a file correcting its own H2O(l) to H2O(g), the quarantined cell as it was, kept the
+    liquid's readmitted value in the gas's record (the reduced formula, all a readmit compared, is H2O both)."""
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nw,H2O(l),6.9,about -1.0\nv3,GaN,-3.4,\n")  # v3 whole
+    dhf = quarantined(store, "w:formation_energy_per_atom")
+    decide(store, "readmit", "the notebook says -1.0", quarantine_id=dhf, value=-1.0)
+    decide(store, "readmit", "sign lost in typing", quarantine_id=quarantined_row(store, "v3"), value=3.4)
+    logged = curation_log(store)[["record_id", "formula", "phase"]].values.tolist()
+    assert logged == [["gaps:w", "H2O", "l"], ["gaps:v3", "GaN", "cr"]]  # 'cr' where the record states none
+    energies = "SELECT value FROM properties WHERE property = 'formation_energy_per_atom'"
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nw,H2O(l),6.9,about -1.0\nv3,GaN,-3.4,\n")  # as readmitted
+    assert store.query(energies).values.tolist() == [[-1.0]] and to_redo(store) == []
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nw,H2O(g),6.9,about -1.0\nv3,GaN,-3.4,\n")
+    assert store.query(energies).values.tolist() == []
+    assert to_redo(store) == [["readmit", "gaps:w", f"made on H2O(l), the record is now H2O(g): {NOT_SHOWN}"]]
+
+
 @pytest.mark.parametrize("edited", ["v3,ZnO,-3.4,\nv4,GaN,3.4,", "v4,GaN,3.4,"])  # v3 rejected otherwise, or deleted
 def test_a_readmitted_row_its_file_no_longer_gives_as_it_was_is_stale_and_its_record_no_longer_shown(
     store, tmp_path, edited

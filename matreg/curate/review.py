@@ -287,12 +287,13 @@ def stale_readmits(store: Store) -> pd.DataFrame:
     values = values_of(store, records)
     stale = readmits[~(CURATION_RUN_PREFIX + readmits["entry_id"]).isin(values["run_id"])]
     stale = stale[~_answered(stale, log, store)].reset_index(drop=True)
-    formulas = store.read("SELECT record_id, formula FROM materials WHERE record_id IN (SELECT unnest(?))", [records])
-    now_formula = dict(zip(formulas["record_id"], formulas["formula"], strict=True))
+    sql = "SELECT record_id, formula, phase FROM materials WHERE record_id IN (SELECT unnest(?))"
+    materials = store.read(sql, [records])
+    now_material = {record: (formula, phase) for record, formula, phase in materials.itertuples(index=False)}
     given = _keyed(values[~values["run_id"].str.startswith(CURATION_RUN_PREFIX)]).drop_duplicates(_KEYED)
     now = _keyed(stale)[_KEYED].merge(given, how="left", on=_KEYED)  # aligned with `stale`
     why = [
-        _why_not_shown(entry, now_formula.get(entry.record_id), value)
+        _why_not_shown(entry, now_material.get(entry.record_id), value)
         for entry, value in zip(stale.itertuples(), now.itertuples(), strict=True)
     ]
     return stale.assign(why=pd.Series(why, dtype=object))
@@ -336,17 +337,33 @@ def _answered(readmits: pd.DataFrame, log: pd.DataFrame, store: Store) -> np.nda
     return np.array(answered, dtype=bool)
 
 
-def _why_not_shown(entry: Any, now_formula: str | None, now: Any) -> str:
-    """Why a stale readmit's rows are no longer shown (`now`: the value the source gives of its key now, if any)."""
+def _why_not_shown(entry: Any, now_material: tuple[str, str | None] | None, now: Any) -> str:
+    """Why a stale readmit's rows are no longer shown (`now_material`: its record's formula and phase now, if it is
+    stored; `now`: the value the source gives of its key now, if any)."""
     shown = "the readmitted value is not shown" if isinstance(entry.property, str) else "its rows are not shown"
-    if isinstance(entry.formula, str) and isinstance(now_formula, str) and now_formula != entry.formula:
-        return f"made on {entry.formula}, the record is now {now_formula}: {shown}"
+    changed = _readmitted_material_change(entry, *now_material) if now_material else None
+    if changed is not None:
+        return f"{changed}: {shown}"
     if pd.isna(entry.original_unit):
         return f"a later read of the record no longer gives the input it was made on as it was: {shown}"
     made_on = f"made on {_received_text(entry.original_value, entry.original_unit)} as received"
     if pd.notna(now.original_unit):
         return f"{made_on}, the value is now {_received_text(now.original_value, now.original_unit)}: {shown}"
     return f"{made_on}, which a later read of the record no longer gives: {shown}"
+
+
+def _readmitted_material_change(entry: Any, formula: str, phase: str | None) -> str | None:
+    """How the record a readmit was made on is another material now (`formula`, reduced, and `phase`): another
+    reduced formula as spelt, or another state (H2O(l) now H2O(g)), each as the readmit keeps it; None where it is
+    not, and for what a readmit of an older matreg did not keep (the formula, the state)."""
+    if not isinstance(entry.formula, str):
+        return None
+    if not isinstance(entry.phase, str):
+        return None if formula == entry.formula else f"made on {entry.formula}, the record is now {formula}"
+    if (formula, material_state(phase)) == (entry.formula, entry.phase):
+        return None
+    made_on = _as_logged(entry.formula, entry.formula, entry.phase)
+    return f"made on {made_on}, the record is now {material_text(formula, formula, phase)}"
 
 
 def redo_text(entry: Any) -> str:
@@ -831,8 +848,8 @@ def _readmit(
 
     The rows keep what the source gave: the corrected value's number and unit as received (`_as_received`), and the
     record's `fetched_at` when it was read (the quarantine row's time; the readmit's is the entry's `at`). The entry
-    keeps what it was made on, as a decision does: the record's formula in that read, the value as received (and the
-    uncertainty it was stored with)."""
+    keeps what it was made on, as a decision does: the record's formula and state in that read
+    (`_readmitted_material`), the value as received (and the uncertainty it was stored with)."""
     if record_id is not None:
         raise CurationError("readmit takes a quarantine id, not a record id")
     row = _quarantined(store, quarantine_id, "readmit")
@@ -849,9 +866,9 @@ def _readmit(
         connector = _lab_import(store, row)
         record = _lab_record(connector, row, raw, property, method, value)
         attribution, extension = connector.attribution, connector.extension
-        read_formula = None  # the row's, as harmonized
+        read_material = None  # the row's, as harmonized
     else:
-        record, attribution, read_formula = _value_record(store, row, raw)
+        record, attribution, read_material = _value_record(store, row, raw)
         extension = None  # the attributes of a value's record are stored already
     received = record.values  # (`_corrected` returns a new list)
     record.values, index = _corrected(record, attribution, property, method, value, unit)
@@ -865,11 +882,8 @@ def _readmit(
         tables["record_attributes"] = _attribute_rows(row, record, extension, canonical.material["record_id"], stamp)
         _refuse_stored_attributes(store, canonical.material["record_id"], tables["record_attributes"])
     material = canonical.material
-    target = {
-        "quarantine_id": row["quarantine_id"],
-        "record_id": material["record_id"],
-        "formula": read_formula or material["formula"],
-    }
+    made_on = _readmitted_material(read_material or material)
+    target = {"quarantine_id": row["quarantine_id"], "record_id": material["record_id"]} | made_on
     if index is None:
         return target, tables
     corrected, admitted = record.values[index], canonical.values[index]  # aligned: nothing of the record was rejected
@@ -915,9 +929,11 @@ def _settled_by(store: Store, quarantine_id: str) -> Any:
     return None if found.empty else found.iloc[0]
 
 
-def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tuple[SourceRecord, Attribution, str]:
+def _value_record(
+    store: Store, row: dict[str, Any], raw: dict[str, Any]
+) -> tuple[SourceRecord, Attribution, dict[str, Any]]:
     """A rejected value as a record of its own, with everything else taken from the stored material row of the read
-    that rejected it, and that row's formula."""
+    that rejected it, and that row."""
     value = value_of_payload(raw)
     named = f":{value.property}" + (f"[{value.method}]" if value.method else "")
     suffix = named + (f"@{value.temperature_K:g}K" if value.temperature_K is not None else "")  # as ingest names it
@@ -938,7 +954,13 @@ def _value_record(store: Store, row: dict[str, Any], raw: dict[str, Any]) -> tup
         provenance=material["provenance"],
     )
     keys = ("source", "provenance", "method", "database_version", "citation", "license")
-    return record, Attribution(**{key: material[key] for key in keys}), material["formula"]
+    return record, Attribution(**{key: material[key] for key in keys}), material
+
+
+def _readmitted_material(material: dict[str, Any]) -> dict[str, str]:
+    """What a readmit is made on of its record, from the materials row of the read that quarantined the row: the
+    formula (reduced) and state (`material_state`: 'cr' where it states none), as a decision keeps them."""
+    return {"formula": material["formula"], "phase": material_state(material["phase"])}
 
 
 def _counted_atoms(payload: dict[str, Any], reasons: Iterable[str], material: dict[str, Any]) -> float | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from matreg.formula import CRYSTAL
 from matreg.schema import UNCERTAINTY, load_tables, load_vocabulary, table_spec, wide_column
 
 CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('curation:<entry_id>')
@@ -195,25 +196,27 @@ def still_quarantined_sql(rows: str) -> str:
 def _readmits_in_force_sql() -> str:
     """SQL: the run ids ('curation:<entry_id>') of the steward's readmits still in force. A readmit applies to the
     read it was made on: while the source still gives its quarantine row's input as it was rejected
-    (`still_quarantined_sql`), and the record is still the material that read was of: its formula in the latest
-    write that read what the row's run did (`compared_sql`: of the row's scope, of the whole record; another lab
-    file's write of the record is not that read); a readmit of an older matreg, which does not keep the formula, is
-    of any. Once a later read of the record gives the value otherwise (valid, rejected otherwise, or not at all), or
-    the record is another material, the readmit is stale: the views no longer show its rows."""
+    (`still_quarantined_sql`), and the record is still the material that read was of: its formula and state in the
+    latest write that read what the row's run did (`compared_sql`: of the row's scope, of the whole record; another
+    lab file's write of the record is not that read); a readmit of an older matreg, which does not keep the formula
+    (or the state), is of any. Once a later read of the record gives the value otherwise (valid, rejected otherwise,
+    or not at all), or the record is another material (H2O(l) now H2O(g)), the readmit is stale: the views no longer
+    show its rows."""
     readmits = current_rows_sql("curation_log", where="s.action = 'readmit'")
     rows = current_rows_sql("quarantine", where="s.quarantine_id IN (SELECT quarantine_id FROM readmits)")
     read_scope = "coalesce(q.scope, '')"  # (none in rows of older stores: any write)
-    formulas = (  # of each readmit, the formula of the latest write of its record that its row's read compares with
-        f"SELECT r.entry_id, arg_max(m.formula, m.{COMMIT}) AS formula FROM readmits r "
-        f"JOIN readmitted q USING (quarantine_id) JOIN {stored_sql('materials')} m ON m.record_id = r.record_id "
-        f"AND {compared_sql('m.scope', read_scope)} GROUP BY r.entry_id"
+    materials = (  # of each readmit, the formula and phase of the latest write of its record its row's read compares
+        f"SELECT r.entry_id, arg_max(m.formula, m.{COMMIT}) AS formula, arg_max(m.phase, m.{COMMIT}) AS phase "
+        f"FROM readmits r JOIN readmitted q USING (quarantine_id) JOIN {stored_sql('materials')} m "
+        f"ON m.record_id = r.record_id AND {compared_sql('m.scope', read_scope)} GROUP BY r.entry_id"
     )
+    state = f"CASE WHEN trim(f.phase) <> '' THEN f.phase ELSE '{CRYSTAL}' END"  # (`material_state`, as logged)
     return (
         f"WITH readmits AS ({readmits}), readmitted AS ({rows}) "
         f"SELECT '{CURATION_RUN_PREFIX}' || r.entry_id AS run_id FROM readmits r "
-        f"LEFT JOIN ({formulas}) f USING (entry_id) "
+        f"LEFT JOIN ({materials}) f USING (entry_id) "
         f"WHERE r.quarantine_id IN (SELECT quarantine_id FROM ({still_quarantined_sql('SELECT * FROM readmitted')})) "
-        "AND (r.formula IS NULL OR r.formula = f.formula)"
+        f"AND (r.formula IS NULL OR r.formula = f.formula) AND (r.phase IS NULL OR r.phase = {state})"
     )
 
 
