@@ -687,10 +687,20 @@ _DATE_ONLY = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
 _ZONE_NAME = re.compile(
     r"(?P<time>.*\d)\s*(?P<zone>(?i:utc|gmt|am|pm)|[A-Z][A-Za-z_]+(?:/[A-Za-z_]+)*(?:[+-]\d{1,2}(?::?\d{2})?)?)\s*"
 )  # (UTC's names and AM/PM in either case; another lower-case word, as 'noon', is no zone)
+# an offset ending a time of day, as before a zone's name in Go's times ('2024-03-18 10:00:00 +0000 UTC')
+_OFFSET_LAST = re.compile(r".*\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?P<offset>[+-]\d{2}(?::?\d{2})?)")
 _UTC_NAMES = ("UTC", "GMT")
 _TWELVE_HOUR = ("AM", "PM")
 _TWELVE_HOUR_NOT_READ = "a 12-hour time (AM/PM) is not read: write it on the 24-hour clock (10:00 PM as 22:00)"
 _OFFSET_NAME_NOT_READ = "time zone '{}' is not read: write its offset alone (2024-03-18T10:00:00+02:00)"
+_NAME_AFTER_OFFSET = (
+    "time zone '{zone}' after offset '{offset}' is not read: drop the zone name, the offset gives the time "
+    "(2024-03-18T10:00:00+01:00)"
+)
+_OFFSET_NOT_UTC = (
+    "offset '{offset}' and time zone '{zone}' disagree ({zone} is +00:00): write the offset alone "
+    "(2024-03-18T10:00:00+02:00) or the time in UTC"
+)
 _ZONE_NOT_READ = (
     "time zone '{}' is not read (a zone name may stand for two offsets, as CET for +01:00 and, in summer, +02:00): "
     "write the time in UTC or with its offset (2024-03-18T10:00:00+01:00)"
@@ -716,20 +726,42 @@ def _read_times(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> tuple[pd
 
 def _utc_named(cell: Any) -> Any:
     """A time cell ending in UTC's name, 'UTC' or 'GMT' ('2024-03-18 10:00:00 UTC'), as ISO 8601 writes a time in
-    UTC ('2024-03-18 10:00:00Z'; a date, which ISO 8601 gives no zone, without it); any other cell as it is."""
+    UTC ('2024-03-18 10:00:00Z'; a date, which ISO 8601 gives no zone, without it), and one whose offset before it
+    is UTC's (Go's '2024-03-18 10:00:00 +0000 UTC') with that offset alone; any other cell as it is (another offset
+    before UTC's name contradicts it: `_why_no_time`)."""
     named = _ZONE_NAME.fullmatch(cell) if isinstance(cell, str) else None
     if named is None or named["zone"].upper() not in _UTC_NAMES:
         return cell
+    offset = _offset_before_zone(named["time"])
+    if offset is not None:
+        return named["time"] if _is_utc_offset(offset) else cell
     return named["time"] if _DATE_ONLY.fullmatch(named["time"]) else f"{named['time']}Z"
 
 
+def _offset_before_zone(time: str) -> str | None:
+    """The offset from UTC that ends the time before a zone's name ('+0000' of '2024-03-18 10:00:00 +0000'), if any."""
+    found = _OFFSET_LAST.fullmatch(time)
+    return found["offset"] if found else None
+
+
+def _is_utc_offset(offset: str) -> bool:
+    """True for an offset of zero hours and minutes (+0000, +00:00, -00)."""
+    return not offset.strip("+-:0")
+
+
 def _why_no_time(cell: Any) -> str:
-    """Why a time cell is not read: it ends in AM or PM, in a zone's name with an offset (UTC+2) or in another zone's
-    name than UTC's (CET), or is no ISO 8601 time."""
+    """Why a time cell is not read: it ends in AM or PM, in a zone's name after an offset (which the name may
+    contradict: UTC's after another offset does), in a zone's name with an offset (UTC+2) or in another zone's name
+    than UTC's (CET), or is no ISO 8601 time."""
     named = _ZONE_NAME.fullmatch(cell) if isinstance(cell, str) else None
     zone = named["zone"] if named else ""
+    offset = _offset_before_zone(named["time"]) if named else None
     if zone.upper() in _TWELVE_HOUR:
         return _TWELVE_HOUR_NOT_READ
+    if offset is not None and zone.upper() not in _UTC_NAMES:
+        return _NAME_AFTER_OFFSET.format(zone=zone, offset=offset)
+    if offset is not None and not _is_utc_offset(offset):
+        return _OFFSET_NOT_UTC.format(zone=zone, offset=offset)
     if not zone or zone.upper() in _UTC_NAMES:
         return _TIME_FORMS
     offset_named = re.search(r"[+-]\d", zone) and "/" not in zone  # (Etc/GMT+2 is UTC-2: a zone's name)

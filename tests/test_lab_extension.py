@@ -239,9 +239,9 @@ def test_a_time_ending_in_utc_or_gmt_is_utc_and_one_in_another_zone_name_is_quar
     """'2024-03-18 10:00:00 UTC', as databases and spreadsheets export times, was quarantined as no ISO 8601 time;
     a zone name other than UTC's may stand for two offsets (CET and, in summer, CEST), never guessed."""
     times = ["2024-03-18 10:00:00 UTC", "2024-03-18 10:00:00UTC", "2024-03-18T10:00 GMT", "2024-03-18 UTC"]
-    times += ["2024-03-18 11:00:00 CET", "2024-03-18 05:00 EST", "2024-03-18T12:00:00+02:00 UTC"]
+    times += ["2024-03-18 11:00:00 CET", "2024-03-18 05:00 EST"]
     report, stored, reasons = _import_times(store, tmp_path, monkeypatch, times)
-    assert (report.n_stored, report.n_quarantined) == (4, 3)
+    assert (report.n_stored, report.n_quarantined) == (4, 2)
     assert stored == [
         ["t1", "2024-03-18 10:00:00+00:00"],
         ["t2", "2024-03-18 10:00:00+00:00"],
@@ -255,11 +255,37 @@ def test_a_time_ending_in_utc_or_gmt_is_utc_and_one_in_another_zone_name_is_quar
     assert reasons == [
         ("t5", [zone.format("'CET'", "2024-03-18 11:00:00 CET")]),
         ("t6", [zone.format("'EST'", "2024-03-18 05:00 EST")]),
+    ]
+
+
+def test_a_time_with_an_offset_and_a_zone_name_is_read_where_they_agree_and_quarantined_saying_why_where_not(
+    store, tmp_path, monkeypatch
+):
+    """Go's '2024-01-02 10:00:00 +0000 UTC' (its times' default text) and a contradictory '+02:00 UTC' were both
+    quarantined as no ISO 8601 time; a zone name after an offset, which it may contradict, was taken for the zone to
+    write an offset for."""
+    times = ["2024-01-02 10:00:00 +0000 UTC", "2024-01-02T10:00:00.5+00:00 gmt", "2024-01-02T10:00:00+02:00 UTC"]
+    times += ["2024-01-02 11:00:00 +0100 CET", "2024-01-02 12:00 +02:00 UTC+2", "2024-01-32 10:00:00 +0000 UTC"]
+    report, stored, reasons = _import_times(store, tmp_path, monkeypatch, times)
+    assert (report.n_stored, report.n_quarantined) == (2, 4)
+    assert stored == [["t1", "2024-01-02 10:00:00+00:00"], ["t2", "2024-01-02 10:00:00.500000+00:00"]]
+    after = "measured_at: time zone {!r} after offset {!r} is not read: drop the zone name, the offset gives the time"
+    after += " (2024-03-18T10:00:00+01:00): {!r}"
+    assert reasons == [
         (
-            "t7",
+            "t3",
+            [
+                "measured_at: offset '+02:00' and time zone 'UTC' disagree (UTC is +00:00): write the offset alone "
+                "(2024-03-18T10:00:00+02:00) or the time in UTC: '2024-01-02T10:00:00+02:00 UTC'"
+            ],
+        ),
+        ("t4", [after.format("CET", "+0100", "2024-01-02 11:00:00 +0100 CET")]),
+        ("t5", [after.format("UTC+2", "+02:00", "2024-01-02 12:00 +02:00 UTC+2")]),
+        (
+            "t6",
             [
                 "measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): "
-                "'2024-03-18T12:00:00+02:00 UTC'"
+                "'2024-01-32 10:00:00 +0000 UTC'"
             ],
         ),
     ]
