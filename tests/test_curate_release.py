@@ -698,6 +698,14 @@ def test_the_card_lists_conflicts_of_one_method(filled, catalog, tmp_path):
     assert "pl-lab" not in conflicts
 
 
+def test_a_line_break_in_a_cell_of_the_card_keeps_its_table_whole(store, catalog, tmp_path):
+    """A method "PL\\r\\nline" ended its row of the known conflicts in the middle: a table's cells hold no line."""
+    import_lab_line(store, tmp_path, "pl-lab", "pl-1,ZnO,3.3\npl-2,ZnO,3.0", method="PL\r\nline|x")
+    conflicts = _conflict_table(release(store, catalog, "gaps", "1.0.0"))
+    assert sorted(conflicts["record_id"]) == ["pl-lab:pl-1", "pl-lab:pl-2"]
+    assert conflicts["method"].tolist() == ["PL<br>line\\|x"] * 2
+
+
 def _conflict_table(folder: Path) -> pd.DataFrame:
     """The card's table of known conflicts, as text cells."""
     section = (folder / "README.md").read_text().split("## Known conflicts")[1].split("## How to cite")[0]

@@ -41,6 +41,7 @@ _COMPARED = {
     "median": "values a median merged (of one provenance and method, at the same conditions)",
 }
 _BIBTEX_SPECIAL = re.compile(r"([&%$#_{}])")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # a line break in a cell of a Markdown table
 
 
 def write_card(
@@ -370,6 +371,13 @@ def _cell(value: object) -> str:
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table of the rows, each cell on its row's line (`_table_cell`)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(map(_table_cell, row)) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _table_cell(text: str) -> str:
+    """A text as a cell of a Markdown table, which holds no line: each line break (\\r\\n, \\r or \\n) as <br>, '|'
+    escaped."""
+    return _LINE_BREAK.sub("<br>", text.replace("|", "\\|"))
