@@ -8,15 +8,13 @@ and says how many more there are.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
-import orjson
 import pyarrow
 import typer
+
+from matreg.valuetext import csv_line, json_text, value_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,9 +23,7 @@ BATCH_ROWS = 10_000  # rows `matreg sql` reads from DuckDB and prints at a time
 TABLE_ROWS = 10_000  # rows a table shows (it is aligned over them, so holds them); CSV and JSON print every row
 Chunk = list[list]  # rows as one list of Python values per column, None for NULL
 
-_CSV_QUOTED = re.compile(r'[",\r\n]')
 _TABLE_ESCAPES = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})  # a row of a table stays one line
-_JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY
 
 
 def echo_reader(reader: pyarrow.RecordBatchReader, fmt: str, empty: str) -> None:
@@ -99,7 +95,7 @@ def _echo_table(names: list[str], columns: Chunk, more: int, empty: str, max_col
 
 def _table_cell(value: object) -> str:
     """A value as a table shows it: NULL for NULL, line breaks and tabs escaped."""
-    return "NULL" if value is None else _text(value).translate(_TABLE_ESCAPES)
+    return "NULL" if value is None else value_text(value).translate(_TABLE_ESCAPES)
 
 
 def _cut(text: str, width: int) -> str:
@@ -108,19 +104,12 @@ def _cut(text: str, width: int) -> str:
 
 
 def _echo_csv(names: list[str], chunks: Iterable[Chunk]) -> None:
-    """Print rows as CSV, chunk by chunk: NULL an empty cell, the empty text "" (as PostgreSQL writes CSV)."""
-    typer.echo(",".join(map(_csv_cell, names)))
+    """Print rows as CSV (`csv_line`, as exports write CSV files), chunk by chunk."""
+    typer.echo(csv_line(names))
     for columns in chunks:
-        cells = [["" if value is None else _csv_cell(_text(value)) for value in values] for values in columns]
-        if cells and cells[0]:
-            typer.echo("\n".join(map(",".join, zip(*cells, strict=True))))
-
-
-def _csv_cell(text: str) -> str:
-    """A text as a CSV cell: quoted when it holds a comma, quote or line break, or is empty."""
-    if not text:
-        return '""'
-    return '"' + text.replace('"', '""') + '"' if _CSV_QUOTED.search(text) else text
+        lines = [csv_line(row) for row in zip(*columns, strict=True)]
+        if lines:
+            typer.echo("\n".join(lines))
 
 
 def _echo_json(names: list[str], chunks: Iterable[Chunk]) -> None:
@@ -131,53 +120,9 @@ def _echo_json(names: list[str], chunks: Iterable[Chunk]) -> None:
     for columns in chunks:
         records = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
         if records:
-            typer.echo(separator + _json(records)[1:-1], nl=False)
+            typer.echo(separator + json_text(records)[1:-1], nl=False)
             separator = ","
     typer.echo("]")
 
 
 _ECHO: dict[str, Callable[[list[str], Iterable[Chunk]], None]] = {"csv": _echo_csv, "json": _echo_json}
-
-
-def _text(value: object) -> str:
-    """A value (not None) as text: a number in its shortest exact form, a list or struct as JSON, a BLOB as DuckDB
-    writes it, a date, time or INTERVAL in ISO 8601 (with a space before a timestamp's time of day, as str() writes
-    it)."""
-    return _TEXTS.get(type(value), str)(value)
-
-
-def _json(value: object) -> str:
-    """`value` as JSON text (orjson: each float in its shortest exact form)."""
-    return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS).decode()
-
-
-def _json_default(value: object) -> object:
-    """What orjson writes in place of a value it lacks: a DECIMAL (of a HUGEINT sum too) as the number it is, a
-    timestamp in nanoseconds (pandas') in ISO 8601, anything else as the text `_text` makes of it (a BLOB, an
-    INTERVAL)."""
-    if isinstance(value, Decimal):
-        return orjson.Fragment(format(value, "f"))
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return _text(value)
-
-
-def _blob_text(value: bytes) -> str:
-    """A BLOB as DuckDB writes it as text (which `::BLOB` reads back): printable ASCII as it is, other bytes and
-    backslashes and quotes as \\xNN."""
-    return "".join(chr(byte) if 32 <= byte < 127 and byte not in b"\\'\"" else f"\\x{byte:02X}" for byte in value)
-
-
-def _interval_text(value: pyarrow.MonthDayNano) -> str:
-    """An INTERVAL in ISO 8601 (P1M2DT3.5S), its months, days and seconds apart as DuckDB keeps them."""
-    seconds = Decimal(value.nanoseconds).scaleb(-9).normalize()
-    return f"P{value.months}M{value.days}DT{seconds:f}S"
-
-
-_TEXTS: dict[type, Callable[[object], str]] = {
-    Decimal: lambda value: format(value, "f"),
-    bytes: _blob_text,
-    pyarrow.MonthDayNano: _interval_text,
-    list: _json,
-    dict: _json,
-}

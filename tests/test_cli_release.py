@@ -1,5 +1,6 @@
 """`matreg release`, `matreg diff` and `matreg export --release` end to end on the JANAF replay and the lab file."""
 
+import csv
 import json
 import shutil
 
@@ -409,3 +410,29 @@ def test_an_unknown_dataset_names_the_catalog_file_read(filled, catalog_path, tm
     monkeypatch.delenv("MATREG_CATALOG")
     result = filled("export", "gaps-dft", "--out", out)
     assert result.stderr == "error: unknown dataset 'gaps-dft' (catalog catalog.yaml has: thermo, gaps)\n"
+
+
+def test_every_csv_export_writes_its_cells_as_sql_format_csv_prints_them(run, tmp_path):
+    """A name holding a carriage return split its row in two (pandas left a bare \\r unquoted), and the empty text
+    was written as NULL is: the CSV files of exports and releases, long and wide, quote every cell holding a line
+    break, quote or comma, and write the empty text as "" and NULL as nothing, as `matreg sql --format csv` does."""
+    lab = 'id,formula,name,gap\na,ZnO,"cr\rret",3.3\nb,GaN,"",3.4\nc,GaAs,"q""uo,te\nline",1.4\n'
+    mapping = (
+        "dataset: cr-lab\nformula_column: formula\nid_column: id\nname_column: name\ncitation: c\nlicense: ''\n"
+        "columns:\n  gap: {property: band_gap, unit: eV}\n"
+    )
+    assert cli_import(run, tmp_path, "cr", lab, mapping).exit_code == 0
+    assert run("release", "gaps").exit_code == 0
+    names = {"cr-lab:a": "cr\rret", "cr-lab:b": "", "cr-lab:c": 'q"uo,te\nline'}
+    shown = run("sql", "select m.name from materials m where record_id = 'cr-lab:b'", "--format", "csv").stdout
+    assert shown == 'name\n""\n'
+    for release in ([], ["--release", "0.1.0"]):
+        for layout in ("long", "wide"):
+            out = tmp_path / f"{layout}{len(release)}.csv"
+            assert run("export", "gaps", *release, "--layout", layout, "--out", str(out)).exit_code == 0
+            with out.open(encoding="utf-8", newline="") as file:
+                header, *rows = csv.reader(file)
+            assert {row[0]: row[header.index("name")] for row in rows} == names, (release, layout)
+            line = next(line for line in out.read_text(encoding="utf-8").split("\n") if line.startswith("cr-lab:b,"))
+            cells = dict(zip(header, line.split(","), strict=True))  # no comma in a cell of b
+            assert (cells["name"], cells["phase"], cells.get("license", '""')) == ('""', "", '""'), (release, layout)

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from matreg.defaults import EXPORT_FORMATS
 from matreg.errors import REFUSED_WRITES, StoreError, WriteRefused, write_refused
 from matreg.schema import declared_times, file_schema
+from matreg.valuetext import csv_line
 
 LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
 SPILL_LIMIT = "'max_temp_directory_size'"  # what DuckDB's error names when its temp folder may hold no more
@@ -234,7 +235,12 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_csv(path, index=False)
+    """The rows as `matreg sql --format csv` prints them (`csv_line`: missing values as NULL, an empty cell; the empty
+    text ""; a cell holding a line break, \\r too, quoted), in UTF-8, lines ending in \\n."""
+    values = frame.astype(object).where(frame.notna(), None)
+    with path.open("w", encoding="utf-8", newline="") as file:
+        file.write(csv_line(map(str, frame.columns)) + "\n")
+        file.writelines(csv_line(row) + "\n" for row in values.itertuples(index=False, name=None))
 
 
 def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
