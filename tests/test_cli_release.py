@@ -423,9 +423,9 @@ def test_every_csv_export_writes_its_cells_as_sql_format_csv_prints_them(run, tm
     )
     assert cli_import(run, tmp_path, "cr", lab, mapping).exit_code == 0
     assert run("release", "gaps").exit_code == 0
-    names = {"cr-lab:a": "cr\rret", "cr-lab:b": "", "cr-lab:c": 'q"uo,te\nline'}
-    shown = run("sql", "select m.name from materials m where record_id = 'cr-lab:b'", "--format", "csv").stdout
-    assert shown == 'name\n""\n'
+    names = {"cr-lab:a": "cr\rret", "cr-lab:b": "", "cr-lab:c": 'q"uo,te\nline'}  # (b's blank name: none, NULL)
+    shown = run("sql", "select license from materials where record_id = 'cr-lab:b'", "--format", "csv").stdout
+    assert shown == 'license\n""\n'
     for release in ([], ["--release", "0.1.0"]):
         for layout in ("long", "wide"):
             out = tmp_path / f"{layout}{len(release)}.csv"
@@ -435,4 +435,4 @@ def test_every_csv_export_writes_its_cells_as_sql_format_csv_prints_them(run, tm
             assert {row[0]: row[header.index("name")] for row in rows} == names, (release, layout)
             line = next(line for line in out.read_text(encoding="utf-8").split("\n") if line.startswith("cr-lab:b,"))
             cells = dict(zip(header, line.split(","), strict=True))  # no comma in a cell of b
-            assert (cells["name"], cells["phase"], cells.get("license", '""')) == ('""', "", '""'), (release, layout)
+            assert (cells["name"], cells["phase"], cells.get("license", '""')) == ("", "", '""'), (release, layout)
