@@ -680,6 +680,11 @@ def check_attributes(extension: str, frame: pd.DataFrame) -> tuple[pd.DataFrame,
 
 
 _TIME_FORMS = "not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z)"
+_PAST_MICROSECONDS = re.compile(r"(?<=\d\.\d{6})\d+")  # the digits of a time past a second's sixth decimal
+_FINER = "finer than the microseconds the store keeps: write at most 6 decimals of a second"
+# The years of the times the store holds: those its text of a time (`attribute_rows`), Python and DuckDB all read
+_YEARS_HELD = (1, 9999)
+_OUTSIDE = "outside the times the store holds: 0001-01-01 to 9999-12-31 (UTC)"
 _DATE_FIRST = r"\s*\d{4}-\d{2}-\d{2}(?![\d])"  # a whole calendar date first: a year or a month alone is no time
 _DATE_ONLY = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
 # a time ending in a zone's name, as databases and spreadsheets export times ('2024-03-18 10:00:00 UTC', 'CET',
@@ -715,13 +720,40 @@ def _read_times(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> tuple[pd
         if column.type != "timestamp":
             continue
         cells = frame[name]
-        iso = cells.map(_utc_named)
-        dated = iso.where(iso.astype("string").str.match(_DATE_FIRST, na=False))  # (pandas reads 1030 as a year)
-        times = pd.to_datetime(dated, format="ISO8601", utc=True, errors="coerce")
-        for index in cells.index[cells.notna() & times.isna()]:
-            unread[index, name] = f"{name}: {_why_no_time(cells[index])}: {cells[index]!r}"
+        times, reasons = _read_time_column(cells)
+        unread |= {(index, name): f"{name}: {why}: {cells[index]!r}" for index, why in reasons.items()}
         frame = frame.assign(**{name: times})
     return frame, unread
+
+
+def _read_time_column(cells: pd.Series) -> tuple[pd.Series, dict[Any, str]]:
+    """A time column's cells read in microseconds, as the store keeps them (NaT where not read), and why each cell
+    given is not read, by row: no ISO 8601 time (`_why_no_time`), finer than a microsecond (zeros past a second's
+    sixth decimal are read), or outside the years 1 to 9999 of UTC."""
+    iso = cells.map(_utc_named)
+    # pandas reads a column at the finest resolution one of its cells is written to: in nanoseconds, the times
+    # outside 1677-09-21 to 2262-04-11 would be unread. Cut to six decimals, every cell is read in microseconds.
+    kept = iso.map(_to_microseconds)
+    dated = kept.where(kept.astype("string").str.match(_DATE_FIRST, na=False))  # (pandas reads 1030 as a year)
+    times = pd.to_datetime(dated, format="ISO8601", utc=True, errors="coerce")
+    finer = times.notna() & iso.map(_finer_than_microseconds).astype(bool)
+    outside = times.notna() & ~times.dt.year.between(*_YEARS_HELD)
+    reasons = {
+        index: _FINER if finer[index] else _OUTSIDE if outside[index] else _why_no_time(cells[index])
+        for index in cells.index[cells.notna() & (times.isna() | finer | outside)]
+    }
+    return times.mask(finer | outside), reasons
+
+
+def _to_microseconds(cell: Any) -> Any:
+    """A time cell with the digits past a second's sixth decimal dropped; any other cell as it is."""
+    return _PAST_MICROSECONDS.sub("", cell) if isinstance(cell, str) else cell
+
+
+def _finer_than_microseconds(cell: Any) -> bool:
+    """True for a time cell with a digit other than zero past a second's sixth decimal."""
+    past = _PAST_MICROSECONDS.search(cell) if isinstance(cell, str) else None
+    return past is not None and bool(past[0].strip("0"))
 
 
 def _utc_named(cell: Any) -> Any:

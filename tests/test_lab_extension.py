@@ -328,6 +328,63 @@ def test_a_twelve_hour_time_and_a_zone_name_with_an_offset_are_quarantined_as_wh
     ]
 
 
+def test_a_time_outside_pandas_nanosecond_range_is_read_in_the_microseconds_the_store_keeps(
+    store, tmp_path, monkeypatch
+):
+    """9999-12-31, 2262-04-12 and 1600-01-01 are ISO 8601 times the store's microsecond times hold; beside a time
+    written to more than six decimals (which had pandas read the column in nanoseconds) they were quarantined, band
+    gap and all, as no ISO 8601 time."""
+    times = ["9999-12-31", "2262-04-12T00:00:00Z", "1600-01-01", "2024-03-18T10:00:00.1234560Z"]
+    times += ["0001-01-01T00:00:00+00:00", "0000-12-31", "9999-12-31T23:30:00-01:00"]  # (the last 10000-01-01 UTC)
+    report, stored, reasons = _import_times(store, tmp_path, monkeypatch, times)
+    assert (report.n_stored, report.n_quarantined) == (5, 2)
+    assert stored == [
+        ["t1", "9999-12-31 00:00:00+00:00"],
+        ["t2", "2262-04-12 00:00:00+00:00"],
+        ["t3", "1600-01-01 00:00:00+00:00"],
+        ["t4", "2024-03-18 10:00:00.123456+00:00"],  # (its seventh decimal a zero)
+        ["t5", "0001-01-01 00:00:00+00:00"],
+    ]
+    outside = "measured_at: outside the times the store holds: 0001-01-01 to 9999-12-31 (UTC): {!r}"
+    assert reasons == [
+        ("t6", [outside.format("0000-12-31")]),
+        ("t7", [outside.format("9999-12-31T23:30:00-01:00")]),
+    ]
+    cast = store.query("SELECT CAST(value AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS t FROM record_attributes ORDER BY 1")
+    assert [str(time) for time in cast["t"]] == [
+        "0001-01-01 00:00:00",
+        "1600-01-01 00:00:00",
+        "2024-03-18 10:00:00.123456",
+        "2262-04-12 00:00:00",
+        "9999-12-31 00:00:00",
+    ]
+
+
+def test_a_time_finer_than_a_microsecond_is_quarantined_saying_the_store_keeps_microseconds(
+    store, tmp_path, monkeypatch
+):
+    """'2024-03-18T10:00:00.1234567Z' was stored as '...00.123456' (and '.9999999' as '.999999'): cut to the
+    store's microseconds without a word. Zeros past the sixth decimal change nothing: read."""
+    times = ["2024-03-18T10:00:00.1234567Z", "2024-03-18T10:00:00.9999999Z", "2024-03-18 10:00:00.5000000000 UTC"]
+    times += ["9999-12-31T10:00:00.0000001", "2024-13-18T10:00:00.1234567Z"]  # (the last no date: said so)
+    report, stored, reasons = _import_times(store, tmp_path, monkeypatch, times)
+    assert (report.n_stored, report.n_quarantined) == (1, 4)
+    assert stored == [["t3", "2024-03-18 10:00:00.500000+00:00"]]
+    finer = "measured_at: finer than the microseconds the store keeps: write at most 6 decimals of a second: {!r}"
+    assert reasons == [
+        ("t1", [finer.format("2024-03-18T10:00:00.1234567Z")]),
+        ("t2", [finer.format("2024-03-18T10:00:00.9999999Z")]),
+        ("t4", [finer.format("9999-12-31T10:00:00.0000001")]),
+        (
+            "t5",
+            [
+                "measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): "
+                "'2024-13-18T10:00:00.1234567Z'"
+            ],
+        ),
+    ]
+
+
 def test_imports_without_an_extension_leave_record_attributes_empty(store, tmp_path):
     data = tmp_path / "lab.csv"
     data.write_text("formula,gap\nGaN,3.4\n", encoding="utf-8")
