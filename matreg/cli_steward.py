@@ -173,7 +173,7 @@ def _logged(entry: dict) -> None:
 
     target = entry["record_id"] or f"quarantine row {entry['quarantine_id']}"
     value = f" {entry['property']}" if entry["property"] else ""
-    corrected = f" = {entry['value']:.15g} {entry['unit']}" if entry["value"] is not None else ""
+    corrected = f" = {entry['value']} {entry['unit']}" if entry["value"] is not None else ""  # exact, as `sql` shows it
     if corrected and (uncertainty := uncertainty_text(entry["property"], entry["uncertainty"], entry["unit"])):
         corrected += f" {uncertainty}"  # the value's, which the corrected value keeps
     typer.echo(f"{entry['action']} {target}{value}{corrected}  [entry {entry['entry_id']}, by {entry['steward']}]")
@@ -197,8 +197,8 @@ def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> No
     made_on = entries.assign(  # the formula as written, where the entry logged it
         formula=entries["formula_original"].fillna(entries["formula"]), uncertainty=list(uncertainties)
     )
-    numbers = ["temperature_K", "pressure_Pa", "value", "original_value"]  # as typed, not rounded to 6 digits
-    made_on[numbers] = made_on[numbers].map(lambda number: f"{number:.15g}" if pd.notna(number) else None)
+    numbers = ["temperature_K", "pressure_Pa", "value", "original_value"]  # exact, as `sql` shows them: not rounded
+    made_on[numbers] = made_on[numbers].map(lambda number: str(number) if pd.notna(number) else None)
     shown = made_on[columns].astype(object).where(made_on[columns].notna(), "")
     shown["stale"] = entries["stale"].notna().map({True: "stale", False: ""})
     typer.echo(shown.to_string(index=False, max_colwidth=60))

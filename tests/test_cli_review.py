@@ -27,7 +27,7 @@ def test_review_decisions_are_logged_and_history_lists_them(filled):
     assert filled(*flag).exit_code == 0, "flag"
     header, row = filled("history", "janaf:C-095").stdout.splitlines()[:2]
     assert header.split()[3:7] == ["property", "method", "temperature_K", "pressure_Pa"]
-    assert "NIST-JANAF critical evaluation" in row and " 100000 " in row  # the value's method and pressure
+    assert "NIST-JANAF critical evaluation" in row and " 100000.0 " in row  # the value's method and pressure
 
 
 def test_a_readmitted_row_is_no_longer_open_and_status_counts_the_open_rows(filled):
@@ -195,7 +195,7 @@ def test_a_corrected_or_readmitted_value_nearer_0_than_any_float_is_refused_not_
         assert "would be stored as 0 (the smallest float is 5e-324)" in said
     assert rows(run, "SELECT count(*) FROM curation_log") == [[0]]
     smallest = run("review", "correct", "lab:K-1", "-p", "band_gap", "--value", "5e-324", "--reason", "typo")
-    assert smallest.exit_code == 0 and "band_gap = 4.94065645841247e-324 eV" in smallest.stdout  # 5e-324, 15 digits
+    assert smallest.exit_code == 0 and "band_gap = 5e-324 eV  [entry" in smallest.stdout
 
 
 def test_import_warns_of_a_correction_of_a_value_measured_again_and_of_a_decision_whose_value_key_changed(
@@ -269,12 +269,47 @@ def test_history_shows_what_each_entry_was_made_on_and_which_are_stale(run, tmp_
     assert header.split()[-6:] == ["formula", "phase", "original_value", "original_unit", "reason", "stale"]
     assert flag.split()[3:] == ["flag", "GaN", "cr", "recheck"]  # of the record: no value, in force
     made_on = ["GaN", "cr", "3.4", "eV"]
-    assert correct.split()[3:] == ["correct", "band_gap", "300", "3.39", "eV", *made_on, "typo", "stale"]
+    assert correct.split()[3:] == ["correct", "band_gap", "300.0", "3.39", "eV", *made_on, "typo", "stale"]
     entry = correct.split()[0]
     assert note == (
         f"{entry} is stale: made on 3.4 eV as received, the value is now 3.45 eV: not applied; decide again with "
         "`matreg review`"
     )
+
+
+def test_a_correction_history_and_stale_reasons_show_each_number_in_its_shortest_exact_form(run, tmp_path):
+    """A correction to 0.30000000000000004 eV was echoed '= 0.3 eV' and listed 0.3 by history (15 digits), one to
+    2.2250738585072014 eV as 2.22507385850720, and a decision made on 3.4000000000000004 eV was stale 'made on 3.4
+    eV', while the log, exports and `sql` hold the exact numbers. Each shows as `sql` prints it (300 K as 300.0)."""
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.4000000000000004,300,\nK-2,ZnO,3.3,300,\n")
+    correct = ["review", "correct", "lab:K-1", "-p", "band_gap", "--value", "0.30000000000000004", "--reason", "typo"]
+    corrected = run(*correct)
+    assert corrected.exit_code == 0 and "band_gap = 0.30000000000000004 eV  [entry" in corrected.stdout
+    correct[2], correct[6] = "lab:K-2", "2.2250738585072014"
+    assert "band_gap = 2.2250738585072014 eV  [entry" in run(*correct).stdout
+    header, entry = run("history", "lab:K-2").stdout.splitlines()
+    assert entry.split()[3:] == [
+        "correct",
+        "band_gap",
+        "300.0",
+        "2.2250738585072014",
+        "eV",
+        "ZnO",
+        "cr",
+        "3.3",
+        "eV",
+        "typo",
+    ]
+    assert rows(run, "SELECT temperature_K, value FROM curation_log WHERE record_id = 'lab:K-2'") == [
+        [300.0, 2.2250738585072014]
+    ]
+    again = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.45,300,\nK-2,ZnO,3.3,300,\n")
+    stale = "made on 3.4000000000000004 eV as received, the value is now 3.45 eV"
+    assert f"(correct lab:K-1 band_gap at 300 K): {stale}" in again.stderr
+    header, entry, note = run("history", "lab:K-1").stdout.splitlines()
+    made_on = ["GaN", "cr", "3.4000000000000004", "eV", "typo", "stale"]
+    assert entry.split()[3:] == ["correct", "band_gap", "300.0", "0.30000000000000004", "eV", *made_on]
+    assert note.startswith(f"{entry.split()[0]} is stale: {stale}: not applied")
 
 
 def test_history_shows_the_formula_as_written_that_a_decision_was_made_on(run, tmp_path):
@@ -441,9 +476,9 @@ def test_a_decisions_value_and_uncertainty_are_shown_in_one_unit(run, tmp_path):
     assert cli_import(run, tmp_path, "unc", csv_text, mapping).exit_code == 0
     readmit = ["review", "readmit", quarantine_id_of(run, "q"), "--value", "3370", "--reason", "3370"]
     readmitted = run(*readmit)
-    assert readmitted.exit_code == 0 and "band_gap = 3370 meV ± 20 meV" in readmitted.stdout
+    assert readmitted.exit_code == 0 and "band_gap = 3370.0 meV ± 20.0 meV" in readmitted.stdout
     entry = run("history", "unc:q").stdout.splitlines()[1]
-    assert entry.split()[3:10] == ["readmit", "band_gap", "3370", "meV", "±", "20", "meV"]
+    assert entry.split()[3:10] == ["readmit", "band_gap", "3370.0", "meV", "±", "20.0", "meV"]
 
 
 def test_a_corrected_value_is_echoed_and_shown_in_history_as_typed(run, tmp_path):

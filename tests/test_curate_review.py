@@ -23,6 +23,7 @@ from matreg.curate.review import (
     curation_log,
     history,
     record_decision,
+    uncertainty_text,
     unmatched_decisions,
 )
 from matreg.errors import UnknownName
@@ -1378,7 +1379,8 @@ def test_a_correction_is_stale_once_its_value_comes_again_changed_in_its_unit_or
     decide(store, "correct", "typo", record_id="thermo:x", property="formation_energy_per_atom", value=-0.99)
     import_energy(store, tmp_path, "H2O", *restated)
     assert energies(store) == [(pytest.approx(now, abs=1e-6), pytest.approx(now, abs=1e-6), False)]
-    why = f"made on -285.83 kJ/mol as received, the value is now {restated[0]} {restated[1]}: not applied"
+    now_shown = f"{float(restated[0])} {restated[1]}"  # as `sql` shows the number: -280.0
+    why = f"made on -285.83 kJ/mol as received, the value is now {now_shown}: not applied"
     assert to_redo(store) == [["correct", "thermo:x", why]]
 
 
@@ -1542,3 +1544,14 @@ def test_a_readmit_with_a_corrected_value_keeps_the_uncertainty_its_row_gave(sto
         ["unc:S1", "density", 4.82, None, 4.82],
         ["unc:S2", "band_gap", 3.4, 0.2, 34.0],  # its uncertainty column's
     ]
+
+
+def test_an_uncertainty_is_shown_exact_as_stored_and_in_another_unit_without_the_digits_of_the_conversion():
+    """An uncertainty of 0.30000000000000004 eV was shown '± 0.3 eV' (15 digits), as history and a correction's
+    echo show it; one shown in meV keeps none of the conversion's digits (4.1 meV, stored 0.0041 eV, is not
+    4.1000000000000005 meV)."""
+    assert uncertainty_text("band_gap", 0.30000000000000004, "eV") == "± 0.30000000000000004 eV"
+    assert uncertainty_text("band_gap", 0.30000000000000004, None) == "± 0.30000000000000004 eV"
+    assert uncertainty_text("no_such_property", 0.30000000000000004) == "± 0.30000000000000004"
+    assert uncertainty_text("band_gap", 0.0041, "meV") == "± 4.1 meV"
+    assert uncertainty_text("band_gap", 0.02, "meV") == "± 20.0 meV"  # (as `matreg sql` prints 20.0)

@@ -669,7 +669,7 @@ def _restated_for(value: float, unit: str, formula: str, to_formula: str) -> flo
 def _received_text(value: float | None, unit: str, uncertainty: float | None = None, property: str = "") -> str:
     """'3.2 eV', or 'no number (eV)': a value as received, with its uncertainty where it states one ('1.1 eV ± 0.02
     eV': `uncertainty_text`, of its `property`)."""
-    received = f"{value:.15g} {unit}" if pd.notna(value) else f"no number ({unit})"
+    received = f"{value} {unit}" if pd.notna(value) else f"no number ({unit})"  # as stored: exact, as `sql` shows it
     stated = uncertainty_text(property, uncertainty, unit)
     return f"{received} {stated}" if stated else received
 
@@ -677,16 +677,23 @@ def _received_text(value: float | None, unit: str, uncertainty: float | None = N
 def uncertainty_text(property: str | None, uncertainty: float | None, unit: str | None = None) -> str | None:
     """'± 20 meV': an uncertainty (stored in its property's canonical unit) in `unit` where one scale converts it
     (else the canonical one: kJ/mol of a per-atom property needs its formula); of a property this directory's
-    vocabulary lacks, the number alone; None where there is none."""
+    vocabulary lacks, the number alone; None where there is none. A stored number is shown exact, as `matreg sql`
+    shows it (0.30000000000000004, 20.0), one converted without the digits of the conversion (`_converted`)."""
     if uncertainty is None or pd.isna(uncertainty):
         return None
     spec = load_vocabulary().root.get(property)
     if spec is None:
-        return f"± {uncertainty:.15g}"
-    if isinstance(unit, str) and unit:
+        return f"± {uncertainty}"
+    if isinstance(unit, str) and unit and unit != spec.unit:
         with contextlib.suppress(UnitError):
-            return f"± {uncertainty * scale_factor(spec.unit, unit):.15g} {unit}"
-    return f"± {uncertainty:.15g} {spec.unit}"
+            return f"± {_converted(uncertainty * scale_factor(spec.unit, unit))} {unit}"
+    return f"± {uncertainty} {spec.unit}"
+
+
+def _converted(number: float) -> float:
+    """A number converted to another unit, to the 15 significant digits a conversion keeps: 4.1 meV of 0.0041 eV, not
+    4.1000000000000005."""
+    return float(f"{number:.15g}")
 
 
 def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
