@@ -26,7 +26,19 @@ if TYPE_CHECKING:
     from matreg.catalog import Catalog
     from matreg.store import Store
 
-StoreOpt = Annotated[Path, typer.Option("--store", envvar="MATREG_STORE", help="Store directory.")]
+
+def store_path(text: str | Path) -> Path:
+    """The store folder `--store` or MATREG_STORE names, a leading `~` the home folder (a `~` no shell expanded:
+    quoted, systemd's Environment=, a .env file); typer.BadParameter for an empty one (`--store ""`: else the current
+    folder; an empty MATREG_STORE is none, the default)."""
+    if not str(text):
+        raise typer.BadParameter("give the store's folder (an empty path would be the current folder)")
+    return Path(text).expanduser()
+
+
+StoreOpt = Annotated[
+    Path, typer.Option("--store", envvar="MATREG_STORE", parser=store_path, metavar="<path>", help="Store directory.")
+]
 CatalogOpt = Annotated[
     Path | None,
     typer.Option(

@@ -411,6 +411,55 @@ def test_a_store_path_that_is_a_file_is_refused_as_no_store_directory(run, tmp_p
     assert store.read_text(encoding="utf-8") == "not a store\n"
 
 
+@pytest.mark.parametrize(
+    ("char", "named"), [("?", "a question mark ('?')"), ("\\", "a backslash ('\\')")], ids=["question", "backslash"]
+)
+@pytest.mark.parametrize("command", [LAB_IMPORT, ["status"]], ids=["import", "status"])
+def test_a_store_path_with_a_character_duckdb_misreads_is_refused_before_anything_is_written(
+    run, tmp_path, command, char, named
+):
+    """DuckDB ends a file's name at a '?' and reads a '\\' in a file pattern as a folder separator: the store's views
+    would be written elsewhere, or read no file (a traceback, a run staged for ever)."""
+    store = tmp_path / f"lab{char}2" / "s"
+    result = run(*command, "--store", str(store))
+    assert result.exit_code == 2 and "Traceback" not in result.stderr, result.output
+    assert result.stderr.startswith(f"error: cannot use {store} as a store: its path has {named}")
+    assert result.stderr.endswith("choose a folder whose path has no comma, question mark or backslash\n")
+    assert not (tmp_path / f"lab{char}2").exists()
+
+
+def test_an_empty_store_path_is_a_usage_error_not_the_current_folder(run, tmp_path, monkeypatch):
+    """`--store ""` made the current folder the store (an empty MATREG_STORE is no store option: the default)."""
+    home = tmp_path / "home"
+    (home / "tmp").mkdir(parents=True)
+    (home / "tmp" / "keep.txt").write_text("important\n", encoding="utf-8")
+    monkeypatch.chdir(home)
+    result = run(*LAB_IMPORT, "--store", "")
+    said = " ".join(result.stderr.replace("\u2502", " ").split())  # typer draws the error in a box
+    assert result.exit_code == 2 and "Invalid value for '--store' (env var: 'MATREG_STORE'): give the store's" in said
+    assert "folder (an empty path would be the current folder)" in said
+    assert sorted(path.name for path in home.rglob("*")) == ["keep.txt", "tmp"]
+    monkeypatch.setenv("MATREG_STORE", "")
+    assert run(*LAB_IMPORT).exit_code == 0 and (home / "matreg-store" / "format").exists()
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_a_store_path_starting_with_a_tilde_is_in_the_home_folder(run, tmp_path, monkeypatch, how):
+    """A `~` no shell expanded (quoted, systemd's Environment=, a .env file) made a folder named '~' here."""
+    home, here = tmp_path / "home", tmp_path / "here"
+    home.mkdir()
+    here.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    if how == "environment":
+        monkeypatch.setenv("MATREG_STORE", "~/lab-store")
+    result = run(*LAB_IMPORT, *(["--store", "~/lab-store"] if how == "option" else []))
+    assert result.exit_code == 0, result.output
+    assert (home / "lab-store" / "format").exists() and not list(here.iterdir())
+    shown = run("sql", "select count(*) as n from materials", "--store", "~/lab-store", "--format", "csv")
+    assert shown.stdout.splitlines() == ["n", "30"]
+
+
 def test_a_lab_mapping_that_gives_a_key_twice_is_refused_not_read_as_the_last(run, tmp_path):
     text = (LAB_EXAMPLE / "mapping.yaml").read_text(encoding="utf-8")
     mapping = tmp_path / "mapping.yaml"

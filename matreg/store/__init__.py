@@ -1407,15 +1407,29 @@ def _why_not_opened(exc: duckdb.Error) -> str:
     return f"{_first_line(exc)} ({remedy})"
 
 
+# The characters DuckDB misreads in a store's path, each with its name and what DuckDB does with it ('[', '*', '{' and
+# the others it reads as they are): a store whose path has one is refused (`_searchable`).
+MISREAD_IN_PATHS = {
+    ",": (
+        "comma",
+        "resolves the store's files through a comma-separated list of folders (file_search_path), with no escape for "
+        "a comma, would read no file there",
+    ),
+    "?": ("question mark", "ends a file's name at a '?' (as a URL's), would write the store's DuckDB file elsewhere"),
+    "\\": ("backslash", "reads a '\\' in the patterns of the store's files as a folder separator, would read none"),
+}
+
+
 def _searchable(folder: Path) -> Path:
-    """`folder`, where DuckDB can resolve the views' files against it; PathError, before anything is written, when it
-    cannot: the views name their files relative to the store, through DuckDB's file_search_path, a comma-separated
-    list with no escape for a comma in a folder's name."""
-    if "," in str(folder):
+    """`folder`, where DuckDB can read and write the store's files; PathError, before anything is written, when its
+    path has a character DuckDB misreads (MISREAD_IN_PATHS)."""
+    char = next((char for char in MISREAD_IN_PATHS if char in str(folder)), None)
+    if char is not None:
+        name, misread = MISREAD_IN_PATHS[char]
+        names = [name for name, _ in MISREAD_IN_PATHS.values()]
         raise PathError(
-            f"cannot use {folder} as a store: its path has a comma, and DuckDB, which resolves the store's files "
-            "through a comma-separated list of folders (file_search_path), would read no file there; choose a "
-            "folder whose path has none"
+            f"cannot use {folder} as a store: its path has a {name} ('{char}'), and DuckDB, which {misread}; choose a "
+            f"folder whose path has no {_or(names)}"
         )
     return folder
 
