@@ -460,6 +460,59 @@ def test_a_store_path_starting_with_a_tilde_is_in_the_home_folder(run, tmp_path,
     assert shown.stdout.splitlines() == ["n", "30"]
 
 
+def _two_hours_old(*paths: Path) -> None:
+    two_hours_ago = time.time() - 7200
+    for path in paths:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+
+def test_a_writer_removes_only_what_matreg_names_from_the_store_folders(run, tmp_path):
+    """What a killed process left goes an hour on (`remove_leftovers`), by the names matreg gives: a file of another
+    program's in tmp/, staging/ or locks/ is never deleted, however old."""
+    store = tmp_path / "store"
+    keep, notes, photo, lock = (
+        store / "tmp" / "keep.txt",
+        store / "tmp" / "notes" / "a.txt",
+        store / "staging" / "photo.png",
+        store / "locks" / "mine.lock",
+    )
+    for path in (keep, notes, photo, lock):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("important\n", encoding="utf-8")
+    killed = [store / "tmp" / ("a" * 32), store / "staging" / "20260101T000000000000Z-janaf-0123abcd"]
+    for folder in killed:
+        folder.mkdir()
+    _two_hours_old(keep, notes, notes.parent, photo, lock, *killed)
+    result = run("fetch", "janaf", "H-064", "--no-progress", "--store", str(store))
+    assert result.exit_code == 0, result.output
+    assert all(path.read_text(encoding="utf-8") == "important\n" for path in (keep, notes, photo, lock))
+    assert not any(folder.exists() for folder in killed)
+
+
+@pytest.mark.parametrize("command", [["fetch", "janaf", "H-064", "--no-progress"], LAB_IMPORT, ["status"]])
+def test_a_folder_holding_other_files_is_refused_as_a_store(run, tmp_path, command):
+    """`--store .` or `--store ~` would make matreg's folders beside the user's files and remove its leftovers
+    there: a folder that holds anything but a store's files is refused, untouched, unless it is a store already."""
+    home = tmp_path / "home"
+    (home / "tmp").mkdir(parents=True)
+    (home / "notes.txt").write_text("important\n", encoding="utf-8")
+    result = run(*command, "--store", str(home))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: cannot use {home} as a store: it is a folder of other files (notes.txt), not a matreg store; give a "
+        "new or empty folder, or a store's\n"
+    )
+    assert sorted(path.name for path in home.rglob("*")) == ["notes.txt", "tmp"]
+
+
+def test_a_store_holding_files_of_its_users_is_written_as_before(filled):
+    store = Path(os.environ["MATREG_STORE"])
+    (store / "README.txt").write_text("our group's store\n", encoding="utf-8")
+    result = filled("fetch", "janaf", "C-095", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "read 1, 1 valid records" in result.stdout
+
+
 def test_a_lab_mapping_that_gives_a_key_twice_is_refused_not_read_as_the_last(run, tmp_path):
     text = (LAB_EXAMPLE / "mapping.yaml").read_text(encoding="utf-8")
     mapping = tmp_path / "mapping.yaml"

@@ -819,7 +819,7 @@ def test_the_card_lists_no_conflict_of_a_rejected_record(filled, catalog):
 
 
 def test_a_release_removes_temporary_directories_that_killed_releases_left(filled, catalog):
-    stale, fresh = filled.tmp_dir / "release-stale", filled.tmp_dir / "release-fresh"
+    stale, fresh = filled.tmp_dir / ("a" * 32), filled.tmp_dir / ("b" * 32)  # named as matreg names them
     for folder in (stale, fresh):
         (folder / "plots").mkdir(parents=True)
         (folder / "payload.parquet").write_bytes(b"half written")

@@ -40,6 +40,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -185,6 +186,14 @@ FORMAT_FILE = "format"  # the store's format number, written by the first write 
 STORE_FORMAT = 2  # this matreg's: 2, commits may be compacted (1, none written: a store of an older matreg)
 PUBLISH_BATCH_ROWS = 10_000  # rows of a run's file rewritten at a time (`Store._keep_stored`)
 PUBLISH_BATCH_BYTES = 4 * 2**20  # Arrow bytes checked and written at a time when a run is published: flat memory
+CACHE_NAME = "http_cache.sqlite"  # the HTTP cache's file (SQLite's files beside it are named after it)
+# The entries a store's folder may have before its first commit writes FORMAT_FILE (temp names and the HTTP cache's
+# aside): a folder holding others, and neither FORMAT_FILE nor DB_NAME, is no store (`Store._refuse_other_files`)
+FIRST_ENTRIES = {"data", "tmp", "staging", "locks", ".lock"}
+# A run's id (`matreg.ingest.new_run_id`): when it started, in UTC (to the second in early matregs), the source or
+# dataset it reads, a random suffix; what a writer removes of a killed run's, in staging/ and locks/, is named so
+RUN_ID = re.compile(r"\d{8}T\d{6}(?:\d{6})?Z-(?P<source>.+)-[0-9a-f]{8}")
+TMP_NAME = re.compile(r"[0-9a-f]{32}")  # a name in tmp/ (`Store._tmp_path`): what a writer removes of a killed one's
 LOCK_WAIT_S = 60  # how long a writer waits for another process to release a store lock
 CLAIM_WAIT_S = 0.5  # how long a claim of a run waits: a look at a run (`Store.is_running`) holds its lock an instant
 
@@ -221,11 +230,27 @@ class Store:
         self._read_path: str | None = None  # of a store written with other definitions (`_search_path`)
         self._snapshot: int | None = None  # the commit every read of a `snapshot()` block reads the store as of
         self.db_path = self.root / DB_NAME
-        self.cache_path = self.root / "http_cache.sqlite"
+        self.cache_path = self.root / CACHE_NAME
+        self._refuse_other_files()
 
     def exists(self) -> bool:
         """True once the store has been created."""
         return self.db_path.exists() and self.data_dir.is_dir()
+
+    def _refuse_other_files(self) -> None:
+        """PathError when the store's folder is no store (it has neither FORMAT_FILE nor DB_NAME: a store of any
+        matreg has one once it was first published) and holds an entry no store has before then (FIRST_ENTRIES, the
+        HTTP cache's, a temp name): a folder of other files (`--store .`, `--store ~`), where matreg would write its
+        folders beside them."""
+        if not self.root.is_dir() or (self.root / FORMAT_FILE).exists() or self.db_path.exists():
+            return
+        others = sorted(entry.name for entry in self.root.iterdir() if not _is_first_entry(entry.name))
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise PathError(
+                f"cannot use {self.root} as a store: it is a folder of other files ({shown}), not a matreg store; give "
+                "a new or empty folder, or a store's"
+            )
 
     @_writes_to_store
     def ensure(self, wait_s: float | None = None) -> None:
@@ -439,19 +464,21 @@ class Store:
         resumable), each untouched for LEFTOVER_AGE_S seconds, files included; the journals of runs published already
         (killed between publishing and removing them); a run another process holds stays; the lock files of runs
         without a journal (`_remove_unheld_lock`); the commit folders a compaction merged, COVERED_KEPT_S after it
-        (`_remove_covered`)."""
+        (`_remove_covered`). Only entries named as matreg names them go (TMP_NAME in tmp/, RUN_ID in staging/ and
+        locks/): another program's files there stay, however old."""
         cutoff = time.time() - LEFTOVER_AGE_S
         self._remove_covered()
         for folder in self.tmp_dir.glob("*"):
-            remove_if_untouched_since(folder, cutoff)
+            if TMP_NAME.fullmatch(folder.name):
+                remove_if_untouched_since(folder, cutoff)
         journals = self._journal_rows()
         for run_dir in self.staging_dir.glob("*"):
-            if run_dir.name not in journals and not self.is_running(run_dir.name):
+            if RUN_ID.fullmatch(run_dir.name) and run_dir.name not in journals and not self.is_running(run_dir.name):
                 remove_if_untouched_since(run_dir, cutoff)
         for run_id in self._published(list(journals)):
             self.drop_unless_running(run_id)
         for lock in self.locks_dir.glob("*.lock"):
-            if lock.stem not in self._running:
+            if RUN_ID.fullmatch(lock.stem) and lock.stem not in self._running:
                 self._remove_unheld_lock(lock, cutoff)
 
     def _remove_unheld_lock(self, path: Path, cutoff: float) -> None:
@@ -1432,6 +1459,11 @@ def _searchable(folder: Path) -> Path:
             f"folder whose path has no {_or(names)}"
         )
     return folder
+
+
+def _is_first_entry(name: str) -> bool:
+    """True for the name of an entry a store's folder may hold before its first commit (`Store._refuse_other_files`)."""
+    return name in FIRST_ENTRIES or name.startswith(CACHE_NAME) or is_temp_name(name)
 
 
 def _newest_file(commits: list[Path], name: str) -> Path | None:
