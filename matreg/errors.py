@@ -52,8 +52,9 @@ class RunRefused(ConfigError):
 
 
 class PathError(ConfigError):
-    """A path given cannot be used as it is named: a name in it is not UTF-8 (`utf8_path`), a store's is a file or
-    has a comma."""
+    """A path given cannot be used as it is named: a name in it is not UTF-8 (`utf8_path`), or too long for the file
+    system with what matreg adds to it; a store's is a file, a folder of other files, or has a character DuckDB
+    misreads (a comma, a '?', a backslash)."""
 
 
 class UnitError(MatregError):

@@ -443,23 +443,6 @@ def test_an_empty_store_path_is_a_usage_error_not_the_current_folder(run, tmp_pa
     assert run(*LAB_IMPORT).exit_code == 0 and (home / "matreg-store" / "format").exists()
 
 
-@pytest.mark.parametrize("how", ["option", "environment"])
-def test_a_store_path_starting_with_a_tilde_is_in_the_home_folder(run, tmp_path, monkeypatch, how):
-    """A `~` no shell expanded (quoted, systemd's Environment=, a .env file) made a folder named '~' here."""
-    home, here = tmp_path / "home", tmp_path / "here"
-    home.mkdir()
-    here.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.chdir(here)
-    if how == "environment":
-        monkeypatch.setenv("MATREG_STORE", "~/lab-store")
-    result = run(*LAB_IMPORT, *(["--store", "~/lab-store"] if how == "option" else []))
-    assert result.exit_code == 0, result.output
-    assert (home / "lab-store" / "format").exists() and not list(here.iterdir())
-    shown = run("sql", "select count(*) as n from materials", "--store", "~/lab-store", "--format", "csv")
-    assert shown.stdout.splitlines() == ["n", "30"]
-
-
 def _two_hours_old(*paths: Path) -> None:
     two_hours_ago = time.time() - 7200
     for path in paths:
@@ -511,6 +494,94 @@ def test_a_store_holding_files_of_its_users_is_written_as_before(filled):
     result = filled("fetch", "janaf", "C-095", "--no-progress")
     assert result.exit_code == 0, result.output
     assert "read 1, 1 valid records" in result.stdout
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_a_store_path_starting_with_a_tilde_is_in_the_home_folder(run, tmp_path, monkeypatch, how):
+    """A `~` no shell expanded (quoted, systemd's Environment=, a .env file) made a folder named '~' here."""
+    home, here = tmp_path / "home", tmp_path / "here"
+    home.mkdir()
+    here.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    if how == "environment":
+        monkeypatch.setenv("MATREG_STORE", "~/lab-store")
+    result = run(*LAB_IMPORT, *(["--store", "~/lab-store"] if how == "option" else []))
+    assert result.exit_code == 0, result.output
+    assert (home / "lab-store" / "format").exists() and not list(here.iterdir())
+    shown = run("sql", "select count(*) as n from materials", "--store", "~/lab-store", "--format", "csv")
+    assert shown.stdout.splitlines() == ["n", "30"]
+
+
+def test_a_store_whose_data_folder_is_on_another_file_system_says_so(run, tmp_path):
+    """Commits are written in tmp/ and renamed into data/: a data/ linked to another file system refuses the rename
+    (EXDEV), said as such, naming both folders; nothing is published, the run stays staged. The other file system: a
+    tmpfs mounted in a mount namespace of the command's own (`unshare`), skipped where there is none."""
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("no mount namespace here (unshare -rm) to mount another file system in")
+    store, other = tmp_path / "store", tmp_path / "other"
+    store.mkdir()
+    other.mkdir()
+    (store / "data").symlink_to(other)
+    matreg = [sys.executable, "-m", "matreg", *LAB_IMPORT, "--store", str(store)]
+    script = 'mount -t tmpfs tmpfs "$1" && shift && exec "$@"'
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", str(other), *matreg], capture_output=True, text=True
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"error: cannot move {store / 'tmp'}{os.sep}")
+    assert f" into {store / 'data'}: {store / 'tmp'} and {store / 'data'} are on different file systems" in (
+        result.stderr
+    )
+    assert result.stderr.endswith("keep the store's data/, tmp/ and staging/ on one file system\n")
+
+
+def test_a_file_name_too_long_with_what_matreg_adds_is_refused_before_anything_is_written(filled, tmp_path):
+    """An export's sidecar is written under a temp name 48 bytes longer than the export's name, a release under one
+    38 bytes longer than its version: a name that fits the file system alone is refused up front, saying how long it
+    may be, not with the OS's error naming a hidden temp file."""
+    out = tmp_path / "long" / f"{'x' * 204}.csv"
+    result = filled("export", "gaps", "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: cannot write {out}: its name is 208 bytes long, and matreg writes it under a temp name 48 bytes "
+        "longer first, past the 255 bytes a name may have there: give a name of at most 207 bytes\n"
+    )
+    assert not out.parent.exists()
+    assert filled("export", "gaps", "--out", str(out.with_name(f"{'x' * 203}.csv"))).exit_code == 0
+    version = f"2.0.0-{'a' * 230}"
+    result = filled("release", "gaps", "--version", version)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: cannot write ") and result.stderr.endswith(
+        f"{version}: its name is 236 bytes long, and matreg writes it under a temp name 38 bytes longer first, "
+        "past the 255 bytes a name may have there: give a name of at most 217 bytes\n"
+    )
+
+
+def test_a_name_too_long_for_the_file_system_in_a_path_written_is_said_as_such(filled, tmp_path):
+    """A name of the user's path past the file system's limit (ENAMETOOLONG): which name, how long, the limit."""
+    out = tmp_path / ("y" * 300) / "gaps.csv"
+    result = filled("export", "gaps", "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: cannot write {out}: the name '{'y' * 300}' is 300 bytes long, past the 255 bytes a name may have "
+        "there\n"
+    )
+
+
+def test_a_dataset_name_too_long_for_its_runs_lock_file_is_refused_before_anything_is_written(run, tmp_path):
+    mapping = tmp_path / "mapping.yaml"
+    text = (LAB_EXAMPLE / "mapping.yaml").read_text(encoding="utf-8")
+    mapping.write_text(re.sub("(?m)^dataset: .*$", f"dataset: {'d' * 230}", text), encoding="utf-8")
+    store = tmp_path / "new-store"
+    result = run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(mapping), "--store", str(store))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: cannot start a run of '{'d' * 230}': the name is 230 bytes long, and a run's lock file "
+        "(locks/<run id>.lock) adds 37 bytes to it, past the 255 bytes a name may have in "
+        f"{store}: give a source or dataset name of at most 218 bytes\n"
+    )
+    assert not store.exists()
 
 
 def test_a_lab_mapping_that_gives_a_key_twice_is_refused_not_read_as_the_last(run, tmp_path):

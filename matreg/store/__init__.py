@@ -99,6 +99,7 @@ from matreg.store.files import (
     atomic_write,
     frame_writer,
     is_temp_name,
+    name_max,
     refused_writes_of,
     remove_if_untouched_since,
     remove_old_temps,
@@ -526,7 +527,9 @@ class Store:
 
     def claim_run(self, run_id: str) -> None:
         """Mark a run as written by this process until `release_run` (a file lock the OS drops with the process);
-        StoreError if another process writes it."""
+        StoreError if another process writes it; PathError, before anything is written, when the name of its lock file
+        is longer than the file system allows (`_refuse_long_run_id`)."""
+        self._refuse_long_run_id(run_id)
         lock = self._try_run_lock(run_id)
         if lock is None:
             raise StoreError(f"run {run_id} is being written by another process")
@@ -578,6 +581,20 @@ class Store:
         with contextlib.suppress(OSError):
             if journal.exists() and RunJournal(journal).last_commit() is None:
                 self.discard_run(run_id)
+
+    def _refuse_long_run_id(self, run_id: str) -> None:
+        """PathError when the name of a run's lock file (`_run_lock`; its journal's is shorter) is longer than the
+        file system allows, naming the source or dataset name in the run id (RUN_ID) and how long it may be."""
+        lock, limit = self._run_lock(run_id).name, name_max(self.locks_dir)
+        if len(os.fsencode(lock)) > limit:
+            named = RUN_ID.fullmatch(run_id)
+            source = named["source"] if named else run_id
+            added = len(os.fsencode(lock)) - len(os.fsencode(source))
+            raise PathError(
+                f"cannot start a run of {source!r}: the name is {len(os.fsencode(source))} bytes long, and a run's "
+                f"lock file (locks/<run id>.lock) adds {added} bytes to it, past the {limit} bytes a name may have in "
+                f"{self.root}: give a source or dataset name of at most {limit - added} bytes"
+            )
 
     def _try_run_lock(self, run_id: str) -> filelock.FileLock | None:
         """The run's lock, taken; None when another process holds it."""

@@ -26,11 +26,12 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from matreg.defaults import EXPORT_FORMATS
-from matreg.errors import REFUSED_WRITES, StoreError, WriteRefused, write_refused
+from matreg.errors import REFUSED_WRITES, PathError, StoreError, WriteRefused, write_refused
 from matreg.schema import declared_times, file_schema
 from matreg.valuetext import csv_line
 
 LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
+NAME_MAX = 255  # the bytes a name in a folder may have, where the file system does not say (`name_max`)
 SPILL_LIMIT = "'max_temp_directory_size'"  # what DuckDB's error names when its temp folder may hold no more
 SPILL_FILE = "duckdb_temp_"  # how DuckDB names its temp files (of what a query holds beyond its memory)
 
@@ -50,13 +51,19 @@ def remove_if_untouched_since(path: Path, cutoff: float) -> None:
 def refused_writes_of(path: Path) -> Iterator[None]:
     """A write in the block that the file system refuses (REFUSED_WRITES: a disk full, no permission) raised as the
     error of writing `path` (a file, a folder, the store: `write_refused`), whatever file the OS names (a temp file,
-    none at all for a full disk); other errors as they are, a WriteRefused of a write inside the block too (it names
-    what it wrote)."""
+    none at all for a full disk); a rename into another file system (EXDEV) as StoreError naming both folders
+    (`_across_file_systems`), a name too long for the file system (ENAMETOOLONG) as PathError naming it and the limit
+    (`_name_too_long`); other errors as they are, a WriteRefused of a write inside the block too (it names what it
+    wrote)."""
     try:
         yield
     except WriteRefused:
         raise
     except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            raise _across_file_systems(exc, path) from None
+        if exc.errno == errno.ENAMETOOLONG:
+            raise _name_too_long(exc, path) from None
         if exc.errno not in REFUSED_WRITES:
             raise
         raise write_refused(exc, path) from None
@@ -65,6 +72,52 @@ def refused_writes_of(path: Path) -> Iterator[None]:
         if code is None:
             raise
         raise write_refused(OSError(code, os.strerror(code)), path) from None
+
+
+def _across_file_systems(error: OSError, path: Path) -> StoreError:
+    """The error of a rename (EXDEV) of a file or folder into a folder on another file system (a store's data/ a link
+    to another disk), naming both folders (`path`, what was written, where the error names no target)."""
+    source, target = Path(error.filename or path), Path(error.filename2 or path)
+    return StoreError(
+        f"cannot move {source} into {target.parent}: {source.parent} and {target.parent} are on different file "
+        "systems, and matreg writes a file or folder beside where it goes (a store's in its tmp/) to rename it into "
+        "place: keep the store's data/, tmp/ and staging/ on one file system"
+    )
+
+
+def _name_too_long(error: OSError, path: Path) -> PathError:
+    """The error of writing `path` where a name (ENAMETOOLONG) was longer than its file system allows: which name, how
+    long, and the limit (`name_max`)."""
+    named = Path(error.filename or path)
+    limit = name_max(named.parent)
+    name = next((part for part in named.parts if len(os.fsencode(part)) > limit), named.name)
+    return PathError(
+        f"cannot write {path}: the name {name!r} is {len(os.fsencode(name))} bytes long, past the {limit} bytes a "
+        "name may have there"
+    )
+
+
+def name_max(folder: Path) -> int:
+    """The bytes a name may have in `folder` (made or not): what the file system of the nearest folder there says,
+    else NAME_MAX."""
+    for there in (folder, *folder.parents):
+        with contextlib.suppress(OSError):  # (not there, or a name in its path too long)
+            return os.pathconf(there, "PC_NAME_MAX")
+    return NAME_MAX
+
+
+def _refuse_long_names(path: Path, made: list[Path]) -> None:
+    """PathError when a name matreg gives a file or folder it writes for `path` (`made`: a temp name of it, its
+    sidecar's) is longer than the file system allows there, saying how long `path`'s name may be: the OS's error would
+    name the hidden file, after other files were written."""
+    limit, given = name_max(path.parent), len(os.fsencode(path.name))
+    added = max(len(os.fsencode(other.name)) for other in made) - given
+    if given + added > limit:
+        raise PathError(
+            f"cannot write {path}: its name is {given} bytes long, and matreg writes it under a temp name {added} "
+            f"bytes longer first, past the {limit} bytes a name may have there: give a name of at most "
+            f"{limit - added} bytes"
+        )
 
 
 def _refused_code(text: str) -> int | None:
@@ -181,10 +234,14 @@ def _temp_files_beside(*paths: Path) -> list[Path]:
 
 def temps_beside(*paths: Path) -> list[Path]:
     """A hidden temp name beside each of `paths` (in one folder), `.<name>.<uuid>.tmp`, unique to this write (a file
-    or a folder). The folder is made if need be, and the temps of writes killed there (`remove_old_temps`) go."""
+    or a folder); PathError, before anything is made, when one is longer than a name may be there
+    (`_refuse_long_names`: the first of `paths` names the others). The folder is made if need be, and the temps of
+    writes killed there (`remove_old_temps`) go."""
+    temps = [path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp") for path in paths]
+    _refuse_long_names(paths[0], temps)
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     remove_old_temps(paths[0].parent)
-    return [path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp") for path in paths]
+    return temps
 
 
 def is_temp_name(name: str) -> bool:
