@@ -55,6 +55,9 @@ app = typer.Typer(
 )
 
 
+_SELECT, _RUN, _CACHE = "What to fetch", "How to fetch", "HTTP cache"  # `fetch --help`'s panels of options
+
+
 @app.command()
 @reports_errors
 def fetch(
@@ -63,59 +66,98 @@ def fetch(
         list[str] | None, typer.Argument(help="Source record ids (e.g. JANAF table ids H-064 C-095).")
     ] = None,
     formula: Annotated[
-        list[str] | None, typer.Option("--formula", "-f", help="Fetch records of this formula (repeatable).")
+        list[str] | None,
+        typer.Option("--formula", "-f", help="Records of this formula (repeatable).", rich_help_panel=_SELECT),
     ] = None,
     elements: Annotated[
-        list[str] | None, typer.Option("--elements", "-e", help="Records made of exactly these elements (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--elements", "-e", help="Records made of exactly these elements (repeatable).", rich_help_panel=_SELECT
+        ),
     ] = None,
     native_filter: Annotated[
-        str | None, typer.Option("--filter", help="A filter in the source's own query language, passed through.")
+        str | None,
+        typer.Option(
+            "--filter", help="A filter in the source's own query language, passed through.", rich_help_panel=_SELECT
+        ),
     ] = None,
-    everything: Annotated[bool, typer.Option("--all", help="Fetch every record the source lists.")] = False,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every record the source lists.", rich_help_panel=_SELECT)
+    ] = False,
     structures: Annotated[
-        bool, typer.Option("--structures", help="Also fetch each record's structure where that costs a request each.")
+        bool,
+        typer.Option(
+            "--structures",
+            help="Also each record's structure where that costs a request each.",
+            rich_help_panel=_SELECT,
+        ),
     ] = False,
     all_temperatures: Annotated[
-        bool, typer.Option("--all-temperatures", help="JANAF: every temperature row, not only 298.15 K.")
+        bool,
+        typer.Option(
+            "--all-temperatures", help="JANAF: every temperature row, not only 298.15 K.", rich_help_panel=_SELECT
+        ),
     ] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Stop after this many records.", rich_help_panel=_SELECT)
+    ] = None,
     base_url: Annotated[
         str | None,
-        typer.Option("--base-url", help="Override the catalog's base URL (a mirror, a local server, file://)."),
+        typer.Option(
+            "--base-url",
+            help="Override the catalog's base URL (a mirror, a local server, file://).",
+            rich_help_panel=_RUN,
+        ),
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Stop after this many records.")] = None,
-    page_size: Annotated[int | None, typer.Option("--page-size", min=1, help="Records per page (per request).")] = None,
+    page_size: Annotated[
+        int | None, typer.Option("--page-size", min=1, help="Records per page (per request).", rich_help_panel=_RUN)
+    ] = None,
     commit_every: Annotated[
         int,
         typer.Option(
             "--commit-every",
             min=1,
             help="Commit the pages read once N records (or 10 s) went by since the last commit: what a kill loses.",
+            rich_help_panel=_RUN,
         ),
     ] = COMMIT_RECORDS,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show the first request and the total; map the first page; write nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Show the first request and the total; map the first page; write nothing.",
+            rich_help_panel=_RUN,
+        ),
     ] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of this same query.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the interrupted run of this same query.", rich_help_panel=_RUN)
+    ] = False,
     resume_or_start: Annotated[
         bool,
         typer.Option(
             "--resume-or-start",
             help="Continue the interrupted run of this same query if there is one, else start a fresh fetch (one "
             "command for cron and requeued jobs); stderr says which it did.",
+            rich_help_panel=_RUN,
         ),
     ] = False,
     cache: Annotated[
         bool | None,
         typer.Option(
             "--cache/--no-cache",
-            help="Cache HTTP answers in the store, each given for the catalog's http.cache_expire_after_s (default "
-            "a day) from when it was saved (answers an older matreg saved carry no expiry: --refresh-cache replaces "
-            "them; default: the catalog's http.cache).",
+            help="Keep HTTP answers in the store, each for the catalog's http.cache_expire_after_s (default a day) "
+            "from when it was saved (default: the catalog's http.cache).",
+            rich_help_panel=_CACHE,
         ),
     ] = None,
     refresh_cache: Annotated[
         bool,
-        typer.Option("--refresh-cache", help="Ask the source for every page again: its answers replace the cached."),
+        typer.Option(
+            "--refresh-cache",
+            help="Ask the source for every page again: its answers replace the cached (those an older matreg kept "
+            "with no expiry too).",
+            rich_help_panel=_CACHE,
+        ),
     ] = False,
     store: StoreOpt = DEFAULT_STORE,
     catalog: CatalogOpt = None,

@@ -1,5 +1,5 @@
 """How the commands print rows (`matreg sql`, `conflicts`, `diff`): an aligned table to read, CSV and JSON for other
-programs, each value as stored.
+programs (in UTF-8, whatever the locale), each value as stored.
 
 Rows come in chunks, one list of Python values per column (None for NULL). `matreg sql` prints CSV and JSON as DuckDB
 produces its rows, one batch of BATCH_ROWS at a time; a table is aligned over the rows it shows, the first TABLE_ROWS,
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pyarrow
 import typer
 
+from matreg.cli_options import print_data_in_utf8
 from matreg.valuetext import csv_line, json_text, value_text
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def echo_reader(reader: pyarrow.RecordBatchReader, fmt: str, empty: str) -> None
     if fmt == "table":
         _echo_table(names, *_first_rows(reader, TABLE_ROWS), empty, None)
     else:
-        _ECHO[fmt](names, ([column.to_pylist() for column in batch.columns] for batch in reader))
+        _echo_data(fmt, names, ([column.to_pylist() for column in batch.columns] for batch in reader))
 
 
 def echo_frame(frame: pd.DataFrame, fmt: str, empty: str, max_colwidth: int | None = None) -> None:
@@ -46,7 +47,7 @@ def echo_frame(frame: pd.DataFrame, fmt: str, empty: str, max_colwidth: int | No
         shown = [column[:TABLE_ROWS] for column in columns]
         _echo_table(names, shown, max(len(frame) - TABLE_ROWS, 0), empty, max_colwidth)
     else:
-        _ECHO[fmt](names, [columns])
+        _echo_data(fmt, names, [columns])
 
 
 def _distinct(names: list[str]) -> list[str]:
@@ -101,6 +102,12 @@ def _table_cell(value: object) -> str:
 def _cut(text: str, width: int) -> str:
     """`text`, cut to `width` characters ending in '...' when it is longer."""
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _echo_data(fmt: str, names: list[str], chunks: Iterable[Chunk]) -> None:
+    """Print rows as CSV or JSON (`fmt`), in UTF-8 whatever the locale (`print_data_in_utf8`)."""
+    print_data_in_utf8()
+    _ECHO[fmt](names, chunks)
 
 
 def _echo_csv(names: list[str], chunks: Iterable[Chunk]) -> None:

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from matreg.cli_options import CatalogOpt, StoreOpt, echo_warning, open_store, read_catalog, reports_errors
+from matreg.cli_options import (
+    CatalogOpt,
+    StoreOpt,
+    echo_warning,
+    open_store,
+    print_data_in_utf8,
+    read_catalog,
+    reports_errors,
+)
 from matreg.defaults import DEFAULT_STORE
 from matreg.errors import utf8_path
 
@@ -100,4 +108,5 @@ def predict_command(
         Store.write_file(predictions, out, "csv")
         typer.echo(f"{len(predictions)} predictions -> {out}")
     else:
+        print_data_in_utf8()
         typer.echo(predictions.to_string(index=False))

@@ -136,8 +136,10 @@ class Commands(TyperGroup):
     a command (`exit_at_closed_pipe`): quiet, exit code 141 (click and rich end the process with exit code 1)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        """click's main; a write in it into a closed pipe, and an exit that ended the process at one (a SystemExit
-        raised while handling the BrokenPipeError: rich's, click's), ending it quietly, exit code 141."""
+        """click's main, stdout escaping what its encoding lacks (`escape_what_stdout_lacks`); a write in it into a
+        closed pipe, and an exit that ended the process at one (a SystemExit raised while handling the
+        BrokenPipeError: rich's, click's), ending it quietly, exit code 141."""
+        escape_what_stdout_lacks()
         try:
             return super().main(*args, **kwargs)
         except (BrokenPipeError, SystemExit) as stop:
@@ -145,6 +147,27 @@ class Commands(TyperGroup):
                 raise  # (an exit of its own: a command's exit code, a usage error's 2)
             _output_to_devnull()
             sys.exit(CLOSED_PIPE)
+
+
+def escape_what_stdout_lacks() -> None:
+    """Print a character stdout's encoding lacks (a Latin-1 locale's, 'эВ' in a report) escaped, as Python prints it on
+    stderr ('\\u044d'), rather than fail as it is printed, the command's work done (a run published). (click itself
+    writes UTF-8 where the encoding is ASCII.)"""
+    _reconfigure_stdout(errors="backslashreplace")
+
+
+def print_data_in_utf8() -> None:
+    """Print what follows on stdout in UTF-8 whatever the locale's encoding: data for other programs (CSV, JSON,
+    predictions), each character kept as they read it."""
+    _reconfigure_stdout(encoding="utf-8", errors="backslashreplace")
+
+
+def _reconfigure_stdout(**settings: str) -> None:
+    """Change how stdout encodes what is printed from now on, if it is a text stream that can (not where the process
+    was started without stdout, `>&-`)."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(**settings)
 
 
 def progress_shown(progress: bool) -> bool:

@@ -2348,3 +2348,65 @@ def test_sql_shows_times_in_utc_as_stored_whatever_the_hosts_zone(filled, tmp_pa
             [sys.executable, "-m", "matreg", "sql", query, "--format", fmt], env=env, capture_output=True, text=True
         )
         assert shown.returncode == 0 and re.search(zone, shown.stdout.strip()), shown.stdout
+
+
+def matreg_in_locale(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`matreg ...` in a process of its own whose environment adds `env` (an output encoding, a locale, COLUMNS) to
+    this one's (the store and catalog the `run` fixture sets), in `cwd`; its output as bytes."""
+    command = [sys.executable, "-m", "matreg", *args]
+    return subprocess.run(command, env=os.environ | env, cwd=cwd, capture_output=True, timeout=300)
+
+
+LATIN1_TERMINAL = {"PYTHONIOENCODING": "latin-1"}
+NON_UTF8_OUTPUTS = [LATIN1_TERMINAL, {"PYTHONIOENCODING": "ascii"}, {"PYTHONUTF8": "0", "LC_ALL": "C"}]
+
+
+def test_an_import_whose_report_holds_a_character_the_terminal_lacks_prints_it_escaped_and_succeeds(run, tmp_path):
+    """A Latin-1 terminal (or cron's mail) and a quarantine reason in Cyrillic ('эВ' as a unit): the import published,
+    then printing its report failed with a traceback, exit 1 (cron saw a failure for an import that landed). The
+    report is printed, the character escaped as Python escapes on stderr (\\u044d), exit 0."""
+    lab = tmp_path / "uni.csv"
+    lab.write_text(
+        "sample_id,composition,band_gap,band_gap_unit,T_K\nS1,Fe₂O₃,2.1,eV,300\nS2,ZnO,3.3,эВ,300\n", encoding="utf-8"
+    )
+    imported = matreg_in_locale(LATIN1_TERMINAL, "import", str(lab), "-m", str(LAB_EXAMPLE / "mapping.yaml"))
+    assert imported.returncode == 0 and imported.stderr == b"", imported.stderr
+    assert b"1 valid records (1 values): 1 written; quarantined 1" in imported.stdout
+    assert b"unknown unit '\\u044d\\u0412'" in imported.stdout
+    assert run("sql", "select formula from materials", "--format", "csv").stdout == "formula\nFe2O3\n"
+
+
+@pytest.mark.parametrize("env", NON_UTF8_OUTPUTS)
+def test_csv_and_json_rows_are_printed_in_utf8_whatever_the_locale(filled, env):
+    """`matreg sql ... --format csv > out.csv` under a locale whose encoding lacks a character of the rows wrote the
+    header alone, exit 1; CSV and JSON, for other programs, are UTF-8 whatever the locale, every character kept."""
+    query = (  # (typed in ASCII: the locale's encoding reads the command line too)
+        "select 'Fe' || chr(8322) || 'O' || chr(8323) as formula, 'Horiba ' || chr(181) || 'PL ' || chr(8211) || "
+        "' 532 nm' as instrument, chr(1101) || chr(1042) as unit"
+    )
+    rows = matreg_in_locale(env, "sql", query, "--format", "csv")
+    assert rows.returncode == 0 and rows.stderr == b"", rows.stderr
+    assert rows.stdout.decode("utf-8") == "formula,instrument,unit\nFe₂O₃,Horiba µPL – 532 nm,эВ\n"
+    records = matreg_in_locale(env, "sql", query, "--format", "json")
+    assert records.returncode == 0 and json.loads(records.stdout.decode("utf-8")) == [
+        {"formula": "Fe₂O₃", "instrument": "Horiba µPL – 532 nm", "unit": "эВ"}
+    ]
+
+
+def test_a_table_holding_a_character_the_terminal_lacks_prints_it_escaped(filled):
+    shown = matreg_in_locale(LATIN1_TERMINAL, "sql", "select 'µPL эВ' as t")
+    assert shown.returncode == 0 and shown.stdout.decode("latin-1").split() == ["t", "µPL", "\\u044d\\u0412"]
+
+
+@pytest.mark.parametrize("env", [{}, *NON_UTF8_OUTPUTS])
+def test_fetch_help_shows_each_option_whole_at_80_columns_in_any_locale(env):
+    """`matreg fetch --help` into a file or pipe (80 columns) cut option names ('--all-temperatur…') and a catalog
+    setting ('http.cache_expir…'), and the cut's '…' failed to print in an ASCII or Latin-1 locale (exit 1)."""
+    shown = matreg_in_locale(env, "fetch", "--help")
+    assert shown.returncode == 0 and shown.stderr == b"", shown.stderr
+    text = shown.stdout.decode("latin-1" if env == LATIN1_TERMINAL else "utf-8")
+    assert "…" not in text and "\\u2026" not in text
+    for option in ("--all-temperatures", "--resume-or-start", "--refresh-cache", "--commit-every", "--no-cache"):
+        assert re.search(rf"(^|\s){option}\s", text, re.MULTILINE), option
+    assert "http.cache_expire_after_s" in text
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -410,6 +410,19 @@ def test_epoch_progress_of_a_process_without_stderr_is_not_printed_on_its_stdout
     assert closed.returncode == 0 and closed.stdout == "" and (tmp_path / "run" / "model.pt").is_file()
 
 
+def test_predict_prints_its_predictions_in_utf8_whatever_the_locale(runs, tmp_path):
+    """The predictions of a formula typed with subscripts (Fe₂O₃), printed in a Latin-1 locale: they failed with a
+    traceback (exit 1); they are printed in UTF-8, as CSV and JSON are, the input as given."""
+    formulas = tmp_path / "formulas.txt"
+    formulas.write_text("Fe₂O₃\nGaN\n", encoding="utf-8")
+    command = [sys.executable, "-m", "matreg", "predict", str(runs["elemnet"]), str(formulas), "--device", "cpu"]
+    printed = subprocess.run(command, env=os.environ | {"PYTHONIOENCODING": "latin-1"}, capture_output=True)
+    assert printed.returncode == 0 and printed.stderr == b"", printed.stderr
+    header, *rows = printed.stdout.decode("utf-8").splitlines()
+    assert header.split() == ["input", "formula", "prediction", "property", "unit"]
+    assert [row.split()[:2] for row in rows] == [["Fe₂O₃", "Fe2O3"], ["GaN", "GaN"]]
+
+
 def test_a_missing_file_of_formulas_is_named_not_read_as_a_formula(runs, tmp_path):
     with pytest.raises(MatregError, match="missing.csv: no such file"):
         predict(runs["elemnet"], str(tmp_path / "missing.csv"))
