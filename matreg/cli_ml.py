@@ -90,7 +90,8 @@ def predict_command(
     inputs: Annotated[
         str,
         typer.Argument(
-            help="Formulas (CSV/TSV column, text file, or one formula) or structures (CIF/JSON file or folder)."
+            help="Formulas (CSV/TSV column, text file or pipe, /dev/stdin: one a line; or one formula) or structures "
+            "(CIF/JSON file or folder)."
         ),
     ],
     out: Annotated[Path | None, typer.Option("--out", help="Write the predictions to this CSV.")] = None,

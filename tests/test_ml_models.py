@@ -423,6 +423,19 @@ def test_predict_prints_its_predictions_in_utf8_whatever_the_locale(runs, tmp_pa
     assert [row.split()[:2] for row in rows] == [["Fe₂O₃", "Fe2O3"], ["GaN", "GaN"]]
 
 
+def test_predict_reads_formulas_from_a_pipe(runs, tmp_path):
+    """`matreg predict RUN /dev/stdin` (or `<(...)`) read the path as a formula ('unparseable formula'): a file that
+    exists but is no regular file (a pipe) is read as a file of formulas, one a line."""
+    out = tmp_path / "predictions.csv"
+    command = [sys.executable, "-m", "matreg", "predict", str(runs["elemnet"]), "/dev/stdin", "--out", str(out)]
+    piped = subprocess.run(command, input=b"NaCl\n# a comment\nGaN\n", capture_output=True)
+    assert piped.returncode == 0 and piped.stdout == f"2 predictions -> {out}\n".encode(), piped.stderr
+    expected = predict(runs["elemnet"], ["NaCl", "GaN"], device="cpu")
+    written = pd.read_csv(out)
+    assert written["input"].tolist() == ["NaCl", "GaN"]
+    np.testing.assert_allclose(written["prediction"], expected["prediction"], rtol=1e-6)
+
+
 def test_a_missing_file_of_formulas_is_named_not_read_as_a_formula(runs, tmp_path):
     with pytest.raises(MatregError, match="missing.csv: no such file"):
         predict(runs["elemnet"], str(tmp_path / "missing.csv"))

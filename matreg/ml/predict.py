@@ -105,7 +105,7 @@ def as_imported(text: str) -> str:
 def read_formulas(inputs) -> list[str]:
     """Formulas from a CSV/TSV file or a DataFrame (a formula or composition column, `_formula_cells`), a text file
     (one per line), or a list; MatregError when there are none (an empty file, a header alone)."""
-    if isinstance(inputs, (str, Path)) and Path(inputs).is_file():
+    if isinstance(inputs, (str, Path)) and _is_readable_file(Path(inputs)):
         formulas = _formulas_from_file(Path(inputs))
         if not formulas:
             raise MatregError(f"{inputs}: no formulas to predict (the file lists none)")
@@ -123,15 +123,22 @@ def read_formulas(inputs) -> list[str]:
     return [item.formula if isinstance(item, Composition) else str(item).strip() for item in items]
 
 
+def _is_readable_file(path: Path) -> bool:
+    """Whether `path` names a file to read: a regular file, or one that exists and is no folder (a pipe: /dev/stdin,
+    a shell's `<(...)`)."""
+    return path.exists() and not path.is_dir()
+
+
 def _formulas_from_file(path: Path) -> list[str]:
-    """The formulas listed in one file."""
+    """The formulas listed in one file (a pipe's read as a text file's, one a line)."""
     if path.suffix.lower() in STRUCTURE_SUFFIXES:
         raise MatregError(f"{path}: this run is a composition model: give formulas (CSV or text), not structures")
-    if path.stat().st_size == 0:
-        return []
     if path.suffix.lower() in (".csv", ".tsv"):
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
-        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+        try:
+            table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+        except pd.errors.EmptyDataError:  # (an empty file)
+            return []
         return [cell.strip() for cell in _formula_cells(table, str(path))]
     lines = path.read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
