@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from matreg.errors import MatregError
+from matreg.errors import MatregError, utf8_text
 
 if TYPE_CHECKING:
     from matreg.catalog import Catalog
@@ -96,10 +96,10 @@ def reports_errors(command: Callable | None = None, *, interrupted: str | None =
 
 
 def _reported(command: Callable, interrupted: str | None, *args, **kwargs):
-    """`command(*args, **kwargs)`, its errors said as `reports_errors` says; a write into a closed pipe
-    (BrokenPipeError), the command's or that of a message said here, as it comes."""
+    """`command(*args, **kwargs)`, its text arguments read as UTF-8 (`_as_text`), its errors said as `reports_errors`
+    says; a write into a closed pipe (BrokenPipeError), the command's or that of a message said here, as it comes."""
     try:
-        return command(*args, **kwargs)
+        return command(*args, **{name: _as_text(value) for name, value in kwargs.items()})
     except KeyboardInterrupt:
         exit_interrupted(interrupted)
     except MatregError as exc:
@@ -110,6 +110,17 @@ def _reported(command: Callable, interrupted: str | None, *args, **kwargs):
     except OSError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+def _as_text(value: Any) -> Any:
+    """A command's argument, its text (a list's each) UTF-8 text (`utf8_text`: ConfigError for one that is not), but
+    a text that names a file or folder there is (`train`'s export directory, `predict`'s file of formulas), which the
+    command reads as a path, as given."""
+    if isinstance(value, list):
+        return [_as_text(item) for item in value]
+    if isinstance(value, str) and not os.path.lexists(value):
+        return utf8_text(value)
+    return value
 
 
 def exit_at_closed_pipe() -> NoReturn:

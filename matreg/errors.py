@@ -1,6 +1,6 @@
 """The one exception family of matreg; the CLI turns each into a one-line message and an exit code. And where a
-text that is not in its encoding stops being it, for such messages, paths refused for not being UTF-8, and the error
-of a write the file system refuses.
+text that is not in its encoding stops being it, for such messages, paths and text arguments refused for not being
+UTF-8, and the error of a write the file system refuses.
 
 An error's exit code says what to do next, from the code alone (README, Command line):
 
@@ -161,6 +161,20 @@ def utf8_path(path: Path, what: str) -> Path:
                 "matreg records paths in; rename it"
             ) from None
     return path
+
+
+def utf8_text(text: str) -> str:
+    """`text`, an argument (or an option's value) as Python read it, as UTF-8 text, which matreg records text in: as
+    read, or, where the locale's encoding lacked its bytes (ASCII where LC_ALL=C and Python's UTF-8 mode is off: each
+    byte a surrogate), those bytes read as UTF-8; else ConfigError showing its bytes (a Latin-1 é in a UTF-8 locale,
+    which Python reads as a surrogate), as `utf8_path` shows a path's."""
+    data = text.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"the argument {data!r} is not UTF-8 text, which matreg records text in; give it in UTF-8"
+        ) from None
 
 
 def write_refused(error: OSError, path: Path, code: str | None = None, advice: str | None = None) -> WriteRefused:

@@ -2410,3 +2410,36 @@ def test_fetch_help_shows_each_option_whole_at_80_columns_in_any_locale(env):
         assert re.search(rf"(^|\s){option}\s", text, re.MULTILINE), option
     assert "http.cache_expire_after_s" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["history", "uni-lab:S\udce9"],
+        ["sql", "select 'caf\udce9' as t"],
+        ["fetch", "janaf", "H-064", "Al-00\udce9", "--no-progress"],
+        ["review", "flag", "janaf:H-064", "--reason", "caf\udce9"],
+    ],
+)
+def test_a_text_argument_that_is_not_utf8_is_refused_as_a_bad_argument(filled, args):
+    """A Latin-1 é typed in a UTF-8 locale (Python reads it as a surrogate) failed with a traceback, DuckDB's, pyarrow's
+    or the fetch's as it recorded the id; it is refused before the command runs (exit 2), shown as bytes, as a path
+    whose name is not UTF-8 is, and nothing is written."""
+    before = filled("sql", "select count(*) as n from fetch_runs", "--format", "csv").stdout
+    result = filled(*args)
+    given = next(arg for arg in args if "\udce9" in arg)
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert result.stderr == (
+        f"error: the argument {given.encode('utf-8', 'surrogateescape')!r} is not UTF-8 text, which matreg records "
+        "text in; give it in UTF-8\n"
+    )
+    assert filled("sql", "select count(*) as n from fetch_runs", "--format", "csv").stdout == before
+    assert filled("history", "janaf:H-064").stdout.count("flag") == 0
+
+
+def test_text_arguments_in_utf8_are_read_where_the_locale_reads_ascii(filled):
+    """`PYTHONUTF8=0 LC_ALL=C`: Python reads each byte of a UTF-8 argument that ASCII lacks as a surrogate ('Fe₂O₃'
+    failed in DuckDB); the bytes are read as the UTF-8 they are."""
+    shown = matreg_in_locale({"PYTHONUTF8": "0", "LC_ALL": "C"}, "sql", "select 'Fe₂O₃' as formula", "--format", "csv")
+    assert shown.returncode == 0 and shown.stderr == b"", shown.stderr
+    assert shown.stdout.decode("utf-8") == "formula\nFe₂O₃\n"
