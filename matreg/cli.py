@@ -696,7 +696,7 @@ def catalog_(catalog: CatalogOpt = None) -> None:
     """List the sources and datasets of the catalog."""
     from matreg.catalog import CONNECTORS, default_catalog_path
     from matreg.http import public_url
-    from matreg.resources import project_files, resource_path
+    from matreg.resources import project_files, resource_path, working_directory
     from matreg.schema import PROPERTIES, extension_files
 
     loaded = read_catalog(catalog)
@@ -709,7 +709,11 @@ def catalog_(catalog: CatalogOpt = None) -> None:
     for name, dataset in loaded.datasets.items():
         typer.echo(f"  {name:22s} v{dataset.version:8s} {', '.join(dataset.properties)}")
     own = project_files([PROPERTIES, *(f"connectors/{connector}.yaml" for connector in CONNECTORS), *extension_files()])
-    typer.echo(f"project files read from {Path.cwd()}: {', '.join(own) or 'none'}")
+    folder = working_directory()
+    if folder is None:
+        typer.echo("project files read from: none (the current directory no longer exists)")
+    else:
+        typer.echo(f"project files read from {folder}: {', '.join(own) or 'none'}")
     typer.echo(f"matreg's own files (to copy): {resource_path('catalog.yaml').parent}")
 
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from matreg.errors import MatregError, utf8_text
+from matreg.errors import MatregError, PathError, utf8_text
+from matreg.resources import working_directory
 
 if TYPE_CHECKING:
     from matreg.catalog import Catalog
@@ -96,10 +97,10 @@ def reports_errors(command: Callable | None = None, *, interrupted: str | None =
 
 
 def _reported(command: Callable, interrupted: str | None, *args, **kwargs):
-    """`command(*args, **kwargs)`, its text arguments read as UTF-8 (`_as_text`), its errors said as `reports_errors`
+    """`command(*args, **kwargs)`, its arguments checked (`_checked`), its errors said as `reports_errors`
     says; a write into a closed pipe (BrokenPipeError), the command's or that of a message said here, as it comes."""
     try:
-        return command(*args, **{name: _as_text(value) for name, value in kwargs.items()})
+        return command(*args, **{name: _checked(value) for name, value in kwargs.items()})
     except KeyboardInterrupt:
         exit_interrupted(interrupted)
     except MatregError as exc:
@@ -112,14 +113,20 @@ def _reported(command: Callable, interrupted: str | None, *args, **kwargs):
         raise typer.Exit(1) from None
 
 
-def _as_text(value: Any) -> Any:
-    """A command's argument, its text (a list's each) UTF-8 text (`utf8_text`: ConfigError for one that is not), but
-    a text that names a file or folder there is (`train`'s export directory, `predict`'s file of formulas), which the
-    command reads as a path, as given."""
+def _checked(value: Any) -> Any:
+    """A command's argument as the command takes it: its text (a list's each) UTF-8 text (`utf8_text`: ConfigError for
+    one that is not), but a text that names a file or folder there is (`train`'s export directory, `predict`'s file of
+    formulas), which the command reads as a path, as given; PathError for a relative path (the default store's too)
+    where the working directory no longer exists."""
     if isinstance(value, list):
-        return [_as_text(item) for item in value]
+        return [_checked(item) for item in value]
     if isinstance(value, str) and not os.path.lexists(value):
         return utf8_text(value)
+    if isinstance(value, Path) and not value.is_absolute() and working_directory() is None:
+        raise PathError(
+            f"the current directory no longer exists, and the path '{value}' is relative to it: cd into a folder that "
+            "exists, or give the whole path"
+        )
     return value
 
 

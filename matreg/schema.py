@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -16,7 +15,7 @@ import pyarrow
 import pydantic
 
 from matreg.errors import ConfigError
-from matreg.resources import resource_path
+from matreg.resources import resource_path, working_directory
 from matreg.units import declared_unit
 from matreg.yamlio import load_model
 
@@ -392,8 +391,8 @@ PROPERTIES = "schemas/properties.yaml"  # matreg's property vocabulary, and a pr
 def load_vocabulary(path: Path | None = None) -> Vocabulary:
     """The property vocabulary declared in `path`; by default matreg's schemas/properties.yaml with the properties a
     project adds in its own ./schemas/properties.yaml (of the working directory)."""
-    # (os.getcwd, not Path.cwd: 0.7 µs a call against 4, and a lab import asks once a cell)
-    return _vocabulary_file(path) if path is not None else _project_vocabulary(os.getcwd())
+    # (os.getcwd, not Path.cwd, in working_directory: 0.7 µs a call against 4, and a lab import asks once a cell)
+    return _vocabulary_file(path) if path is not None else _project_vocabulary(working_directory())
 
 
 def vocabulary_key() -> tuple[tuple[str, str, tuple[float, float], tuple[float, float] | None], ...]:
@@ -407,12 +406,13 @@ def _vocabulary_file(path: Path) -> Vocabulary:
 
 
 @lru_cache(maxsize=8)
-def _project_vocabulary(working_directory: str) -> Vocabulary:
-    """matreg's vocabulary and a project's properties: new names, whose aliases name no property of matreg's (an entry
-    equal to matreg's is matreg's, as in a copy of its file); ConfigError naming the file for any other."""
+def _project_vocabulary(folder: str | None) -> Vocabulary:
+    """matreg's vocabulary and the properties of a project's (in `folder`; None: there is none): new names, whose
+    aliases name no property of matreg's (an entry equal to matreg's is matreg's, as in a copy of its file);
+    ConfigError naming the file for any other."""
     bundled = _vocabulary_file(resource_path(PROPERTIES))
-    path = Path(working_directory) / PROPERTIES
-    if not path.is_file():
+    path = None if folder is None else Path(folder) / PROPERTIES
+    if path is None or not path.is_file():
         return bundled
     project = _vocabulary_file(path).root
     redefined = [name for name, spec in project.items() if name in bundled.root and _measured_otherwise(spec, name)]
@@ -449,19 +449,21 @@ _EXTENSION_NAME = r"[a-z0-9][a-z0-9_.-]*"
 def extension_files() -> list[str]:
     """The files of the lab schema extensions the working directory declares ('schemas/extensions/furnace.yaml'),
     read before matreg's bundled ones: those of a name an extension can have."""
-    paths = sorted((Path.cwd() / EXTENSIONS).glob("*.yaml"))
+    folder = working_directory()
+    paths = [] if folder is None else sorted((Path(folder) / EXTENSIONS).glob("*.yaml"))
     return [f"{EXTENSIONS}/{path.name}" for path in paths if re.fullmatch(_EXTENSION_NAME, path.stem)]
 
 
 def load_extension(name: str) -> ExtensionSpec:
     """The lab schema extension declared in schemas/extensions/<name>.yaml, of the working directory (a project's own)
     or shipped with matreg; ConfigError if there is none."""
-    return _extension_in(name, Path.cwd())
+    return _extension_in(name, working_directory())
 
 
 @lru_cache(maxsize=16)
-def _extension_in(name: str, working_directory: Path) -> ExtensionSpec:
-    folders = [working_directory / EXTENSIONS, resource_path(EXTENSIONS)]
+def _extension_in(name: str, project: str | None) -> ExtensionSpec:
+    own = [] if project is None else [Path(project) / EXTENSIONS]  # (None: no working directory, no project's)
+    folders = [*own, resource_path(EXTENSIONS)]
     paths = [folder / f"{name}.yaml" for folder in folders]
     found = next((path for path in paths if path.is_file()), None)
     if not re.fullmatch(_EXTENSION_NAME, name) or found is None:

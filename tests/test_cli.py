@@ -2443,3 +2443,45 @@ def test_text_arguments_in_utf8_are_read_where_the_locale_reads_ascii(filled):
     shown = matreg_in_locale({"PYTHONUTF8": "0", "LC_ALL": "C"}, "sql", "select 'Fe₂O₃' as formula", "--format", "csv")
     assert shown.returncode == 0 and shown.stderr == b"", shown.stderr
     assert shown.stdout.decode("utf-8") == "formula\nFe₂O₃\n"
+
+
+def matreg_in_deleted_folder(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """`matreg ...` in a process of its own started in `folder`, which is deleted first (a shell left in a folder
+    another removed), on the store and catalog the environment names unless the arguments name others."""
+    folder.mkdir()
+    in_it = ["sh", "-c", 'cd "$0" && rmdir "$0" && exec "$@"', str(folder), sys.executable, "-m", "matreg", *args]
+    return subprocess.run(in_it, capture_output=True, text=True, timeout=300)
+
+
+def test_commands_run_in_a_deleted_folder_on_a_store_named_by_its_whole_path(filled, tmp_path):
+    """A current directory deleted: every store command failed with 'error: [Errno 2] No such file or directory',
+    naming no file, even given an absolute --store (the project's schemas were looked up there). Without a current
+    directory there is no project folder: matreg's own schemas are read."""
+    gone = tmp_path / "gone"
+    store = os.environ["MATREG_STORE"]
+    status = matreg_in_deleted_folder(gone, "status", "--store", store)
+    assert status.returncode == 0 and status.stderr == "" and "demo-lab-bandgaps" in status.stdout
+    lab = ["import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml"), "--store", store]
+    imported = matreg_in_deleted_folder(tmp_path / "gone-too", *lab)
+    assert imported.returncode == 0 and "30 valid records" in imported.stdout, imported.stderr
+    listed = matreg_in_deleted_folder(tmp_path / "gone-again", "catalog")
+    assert listed.returncode == 0 and "project files read from: none (the current directory no longer exists)\n" in (
+        listed.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "relative"),
+    [
+        (["status"], "matreg-store"),  # the default store
+        (["import", "lab.csv", "-m", str(LAB_EXAMPLE / "mapping.yaml")], "lab.csv"),
+    ],
+)
+def test_a_relative_path_in_a_deleted_folder_is_a_one_line_error_saying_so(run, tmp_path, monkeypatch, args, relative):
+    monkeypatch.delenv("MATREG_STORE")
+    failed = matreg_in_deleted_folder(tmp_path / "gone", *args)
+    assert failed.returncode == 2 and failed.stdout == ""
+    assert failed.stderr == (
+        f"error: the current directory no longer exists, and the path '{relative}' is relative to it: cd into a "
+        "folder that exists, or give the whole path\n"
+    )
