@@ -154,10 +154,12 @@ class Commands(TyperGroup):
     a command (`exit_at_closed_pipe`): quiet, exit code 141 (click and rich end the process with exit code 1)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        """click's main, stdout escaping what its encoding lacks (`escape_what_stdout_lacks`); a write in it into a
-        closed pipe, and an exit that ended the process at one (a SystemExit raised while handling the
-        BrokenPipeError: rich's, click's), ending it quietly, exit code 141."""
+        """click's main, stdout escaping what its encoding lacks (`escape_what_stdout_lacks`), a COLUMNS of no width
+        unset (`_unset_columns_of_no_width`); a write in it into a closed pipe, and an exit that ended the process at
+        one (a SystemExit raised while handling the BrokenPipeError: rich's, click's), ending it quietly, exit code
+        141."""
         escape_what_stdout_lacks()
+        _unset_columns_of_no_width()
         try:
             return super().main(*args, **kwargs)
         except (BrokenPipeError, SystemExit) as stop:
@@ -172,6 +174,14 @@ def escape_what_stdout_lacks() -> None:
     stderr ('\\u044d'), rather than fail as it is printed, the command's work done (a run published). (click itself
     writes UTF-8 where the encoding is ASCII.)"""
     _reconfigure_stdout(errors="backslashreplace")
+
+
+def _unset_columns_of_no_width() -> None:
+    """Take a COLUMNS that is no positive number as unset, as other programs do: rich draws help and usage errors
+    COLUMNS=0 columns wide, that is nothing (`matreg --help` printed an empty line)."""
+    columns = os.environ.get("COLUMNS")
+    if columns is not None and not (columns.isdigit() and int(columns) > 0):
+        del os.environ["COLUMNS"]
 
 
 def print_data_in_utf8() -> None:

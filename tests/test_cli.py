@@ -2485,3 +2485,13 @@ def test_a_relative_path_in_a_deleted_folder_is_a_one_line_error_saying_so(run, 
         f"error: the current directory no longer exists, and the path '{relative}' is relative to it: cd into a "
         "folder that exists, or give the whole path\n"
     )
+
+
+@pytest.mark.parametrize("columns", ["0", "-5", "wide", ""])
+def test_a_columns_setting_that_is_no_width_is_taken_as_unset(columns):
+    """COLUMNS=0 made rich draw the help and a usage error 0 columns wide: `matreg --help` printed one empty line,
+    `matreg fetch janaf --bogus` nothing at all (exit 2). A COLUMNS that is no positive width is taken as unset."""
+    helped = matreg_in_locale({"COLUMNS": columns}, "--help")
+    assert helped.returncode == 0 and b"Usage:" in helped.stdout and b"fetch" in helped.stdout
+    refused = matreg_in_locale({"COLUMNS": columns}, "fetch", "janaf", "--bogus")
+    assert refused.returncode == 2 and b"No such option: --bogus" in refused.stderr
