@@ -643,8 +643,8 @@ class HttpClient:
         10 kB at a time, which doubles the CPU time of a 250 kB page."""
 
         def send_and_read() -> tuple[requests.Response, bytes]:
-            response = self._send(method, url, stream=True, **kwargs)
-            return response, b"".join(response.iter_content(chunk_size=_READ_BYTES))
+            with self._send(method, url, stream=True, **kwargs) as response:  # (closed once read: a local file too)
+                return response, b"".join(response.iter_content(chunk_size=_READ_BYTES))
 
         return self.retried(method, url, send_and_read)
 
@@ -827,8 +827,9 @@ class HttpClient:
         return shorten_url(self.redact(url))
 
     def get_text(self, url: str, params: Mapping[str, Any] | None = None) -> str:
-        """GET `url` and return the body as text."""
-        return self.get(url, params).text
+        """GET `url` and return the body as text, the answer closed (a local file's too)."""
+        with self.get(url, params) as response:
+            return response.text
 
     def redact(self, text: str) -> str:
         """`text` with this client's secrets removed."""

@@ -3,6 +3,7 @@ source is read only where its base URL is (a server, or local files); an answer 
 
 import contextlib
 import errno
+import gc
 import gzip
 import itertools
 import json
@@ -15,6 +16,7 @@ import ssl
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -549,6 +551,21 @@ def test_a_local_source_is_read_from_local_files_only_and_never_cached(tmp_path,
         == f"refused the URL {janaf_server.url}H-064.txt: a source at {base} is read from local files only"
     )
     assert janaf_server.requests == [] and not (tmp_path / "cache.sqlite").exists()
+
+
+@pytest.mark.parametrize(("read", "body", "read_back"), [("get_text", "table", "table"), ("get_json", "[1]", [1])])
+def test_a_local_file_is_closed_once_read(tmp_path, read, body, read_back):
+    """A JANAF fetch from a file:// copy left a file open per table (ResourceWarning: unclosed file .../Al-001.txt):
+    the answer's body was read and the answer never closed; a JSON page's alike."""
+    (tmp_path / "answer").write_text(body, encoding="utf-8")
+    base = tmp_path.as_uri() + "/"
+    client = HttpClient(HttpSettings(retries=0), base_url=base)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert getattr(client, read)(base + "answer") == read_back
+        gc.collect()  # (an answer left open warns as it is freed)
+    unclosed = [str(warning.message) for warning in caught if warning.category is ResourceWarning]
+    assert [message for message in unclosed if str(tmp_path / "answer") in message] == []  # (other tests' left aside)
 
 
 BOMB = gzip.compress(b" " * (3 << 20) + b"[]")  # 3 MiB of JSON once inflated, 3 kB on the wire
