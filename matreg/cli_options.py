@@ -154,11 +154,11 @@ class Commands(TyperGroup):
     a command (`exit_at_closed_pipe`): quiet, exit code 141 (click and rich end the process with exit code 1)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        """click's main, stdout escaping what its encoding lacks (`escape_what_stdout_lacks`), a COLUMNS of no width
+        """click's main, stdout escaping what its encoding lacks (`_escape_what_stdout_lacks`), a COLUMNS of no width
         unset (`_unset_columns_of_no_width`); a write in it into a closed pipe, and an exit that ended the process at
         one (a SystemExit raised while handling the BrokenPipeError: rich's, click's), ending it quietly, exit code
         141."""
-        escape_what_stdout_lacks()
+        _escape_what_stdout_lacks()
         _unset_columns_of_no_width()
         try:
             return super().main(*args, **kwargs)
@@ -169,7 +169,7 @@ class Commands(TyperGroup):
             sys.exit(CLOSED_PIPE)
 
 
-def escape_what_stdout_lacks() -> None:
+def _escape_what_stdout_lacks() -> None:
     """Print a character stdout's encoding lacks (a Latin-1 locale's, 'эВ' in a report) escaped, as Python prints it on
     stderr ('\\u044d'), rather than fail as it is printed, the command's work done (a run published). (click itself
     writes UTF-8 where the encoding is ASCII.)"""
