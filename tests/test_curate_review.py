@@ -787,6 +787,26 @@ def test_a_readmit_keeps_its_records_state_and_is_stale_once_its_file_gives_the_
     assert to_redo(store) == [["readmit", "gaps:w", f"made on H2O(l), the record is now H2O(g): {NOT_SHOWN}"]]
 
 
+def test_a_readmit_on_a_record_stating_no_state_after_a_write_stating_one_is_in_force(store, tmp_path):
+    """The latest write's state is compared, a crystal's where it states none: not an earlier write's gas."""
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nw,H2O(g),6.9,\n")
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nw,H2O,6.9,about -1.0\n")  # now ice, stating no state
+    dhf = quarantined(store, "w:formation_energy_per_atom")
+    decide(store, "readmit", "the notebook says -1.0", quarantine_id=dhf, value=-1.0)
+    energies = "SELECT value FROM properties WHERE property = 'formation_energy_per_atom'"
+    assert store.query(energies).values.tolist() == [[-1.0]] and review.stale_entries(store).empty
+
+
+def test_a_readmit_on_a_liquid_is_stale_once_its_file_gives_the_record_stating_no_state(store, tmp_path):
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nw,H2O(l),6.9,about -1.0\n")
+    dhf = quarantined(store, "w:formation_energy_per_atom")
+    decide(store, "readmit", "the notebook says -1.0", quarantine_id=dhf, value=-1.0)
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\nw,H2O,6.9,about -1.0\n")  # now ice: 'cr', as H2O(cr) is
+    energies = "SELECT value FROM properties WHERE property = 'formation_energy_per_atom'"
+    assert store.query(energies).values.tolist() == []
+    assert to_redo(store) == [["readmit", "gaps:w", f"made on H2O(l), the record is now H2O: {NOT_SHOWN}"]]
+
+
 @pytest.mark.parametrize("edited", ["v3,ZnO,-3.4,\nv4,GaN,3.4,", "v4,GaN,3.4,"])  # v3 rejected otherwise, or deleted
 def test_a_readmitted_row_its_file_no_longer_gives_as_it_was_is_stale_and_its_record_no_longer_shown(
     store, tmp_path, edited

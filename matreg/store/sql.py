@@ -205,18 +205,23 @@ def _readmits_in_force_sql() -> str:
     readmits = current_rows_sql("curation_log", where="s.action = 'readmit'")
     rows = current_rows_sql("quarantine", where="s.quarantine_id IN (SELECT quarantine_id FROM readmits)")
     read_scope = "coalesce(q.scope, '')"  # (none in rows of older stores: any write)
-    materials = (  # of each readmit, the formula and phase of the latest write of its record its row's read compares
-        f"SELECT r.entry_id, arg_max(m.formula, m.{COMMIT}) AS formula, arg_max(m.phase, m.{COMMIT}) AS phase "
+    # the state a write states (`material_state`, as logged), never NULL: arg_max skips NULLs, and a write stating
+    # none (a crystal) must not leave the state of an earlier write stating one
+    state = f"CASE WHEN trim(m.phase) <> '' THEN m.phase ELSE '{CRYSTAL}' END"
+    materials = (  # of each readmit, the formula and state of the latest write of its record its row's read compares
+        f"SELECT r.entry_id, arg_max(m.formula, m.{COMMIT}) AS formula, arg_max({state}, m.{COMMIT}) AS state "
         f"FROM readmits r JOIN readmitted q USING (quarantine_id) JOIN {stored_sql('materials')} m "
         f"ON m.record_id = r.record_id AND {compared_sql('m.scope', read_scope)} GROUP BY r.entry_id"
     )
-    state = f"CASE WHEN trim(f.phase) <> '' THEN f.phase ELSE '{CRYSTAL}' END"  # (`material_state`, as logged)
+    # a state unknown is any: one not logged (an older matreg), or of no write found (a readmit of an older matreg
+    # naming no record, which is of any formula too)
+    same_material = "(r.formula IS NULL OR r.formula = f.formula) AND coalesce(r.phase = f.state, true)"
     return (
         f"WITH readmits AS ({readmits}), readmitted AS ({rows}) "
         f"SELECT '{CURATION_RUN_PREFIX}' || r.entry_id AS run_id FROM readmits r "
         f"LEFT JOIN ({materials}) f USING (entry_id) "
         f"WHERE r.quarantine_id IN (SELECT quarantine_id FROM ({still_quarantined_sql('SELECT * FROM readmitted')})) "
-        f"AND (r.formula IS NULL OR r.formula = f.formula) AND (r.phase IS NULL OR r.phase = {state})"
+        f"AND {same_material}"
     )
 
 
