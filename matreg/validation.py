@@ -935,15 +935,16 @@ _NOTATION_DOUBTS = (
 )
 
 
-def parse_value(value: Any) -> float | Measured | str:
+def parse_value(value: Any, decimal: str = ".") -> float | Measured | str:
     """A value as a source gives it: a finite float where it states no uncertainty (a number, or its text: '1.5',
     '1.2×10⁻³', '1.2 × 10−3', '1.2x10^-3'), a `Measured` where its text states its standard uncertainty as
     experimentalists and crystallographers write it ('5.431(2)': 5.431 ± 0.002; '1250(30)'; '3.2 ± 0.1', '3.2+/-0.1',
     '3.2 +- 0.1'; '(1.2 ± 0.1)×10⁻³'), or the reason it is no value: a text that reads two ways is not guessed at
-    ('1.2×10', '5-10'). An uncertainty beyond a float is infinite (refused as the value is harmonized)."""
+    ('1.2×10', '5-10'). An uncertainty beyond a float is infinite (refused as the value is harmonized). `decimal`:
+    the decimal separator a text is written with (`with_points`; a reason quotes the text as written)."""
     if type(value) is float and math.isfinite(value):  # what JSON sources give: no text round trip
         return value
-    typeset = str(value).strip()
+    typeset = with_points(str(value).strip(), decimal)
     text = _SUPERSCRIPT.sub(lambda power: "^" + power[0].translate(_SUPERSCRIPT_DIGITS), typeset)
     text = text.translate(_NUMBER_SIGNS)
     if "_" in text or not text.replace("\u2013", "-").isascii():  # as parse_number; an en dash may make a range
@@ -958,6 +959,11 @@ def parse_value(value: Any) -> float | Measured | str:
     if not math.isfinite(measured.value if isinstance(measured, Measured) else measured):
         return _not_finite(value)
     return _too_near_zero(value) if _notation_lost_to_zero(read, measured) else measured
+
+
+def with_points(text: str, decimal: str) -> str:
+    """A text with `decimal` ('.' or ',') as its decimal separator written with decimal points."""
+    return text.replace(",", ".") if decimal == "," else text
 
 
 def number_of(value: Any) -> float | None:

@@ -1317,6 +1317,22 @@ def test_a_value_nearer_0_than_any_float_is_quarantined_not_stored_as_0(store, t
     assert reasons == [["S1", too_near_0.format("1e-400")], ["S2", too_near_0.format("1.2x10^-400")]]
 
 
+def test_a_value_with_a_decimal_comma_is_quarantined_with_the_reason_it_is_no_value_as_written(store, tmp_path):
+    cells = {"S1": "1,5e-400", "S2": "1,2x10^400", "S3": "about 1,5", "S4": "2,5"}
+    rows = "".join(f"{i};GaN;{cell};6,15\n" for i, cell in cells.items())
+    data, mapping = _write(tmp_path, "id;formula;gap;rho\n" + rows, GAP_MAPPING + "decimal: ','\n")
+    assert import_file(store, data, mapping).n_values == 5
+    payload = "json_extract_string(raw, '$.value'), coalesce(json_extract_string(raw, '$.problem'), 'none')"
+    quarantined = store.query(f"SELECT item, reasons[1], {payload} FROM quarantine ORDER BY 1").values.tolist()
+    too_near_0 = "too near 0 for a float: '1,5e-400' would be stored as 0 (the smallest float is 5e-324)"
+    not_finite = "not a finite number: '1,2x10^400'"
+    assert quarantined == [
+        ["S1:band_gap", too_near_0, "1,5e-400", too_near_0],
+        ["S2:band_gap", not_finite, "1,2x10^400", not_finite],
+        ["S3:band_gap", "non-numeric value 'about 1,5'", "about 1,5", "none"],  # its payload (and id) as it was
+    ]
+
+
 def test_a_json_file_with_a_byte_order_mark_and_an_id_marked_missing(store, tmp_path):
     (tmp_path / "lab.json").write_bytes(
         '\ufeff[{"id": "S1", "formula": "GaN", "gap": 3.4}, {"id": " n/a ", "formula": "ZnO", "gap": 3.3}]'.encode()

@@ -31,6 +31,7 @@ from matreg.validation import (
     parse_value,
     read_spacegroup_number,
     to_json,
+    with_points,
 )
 from matreg.yamlio import entry_problem, load_model
 
@@ -870,6 +871,7 @@ class LabConnector(Connector):
             method=spec.method or self._row_method(payload, spec),
             provenance=spec.provenance,
             field=column,
+            problem=self._misread_problem(value),
             uncertainty=None if unreadable else uncertainty,
             uncertainty_problem=uncertainty if unreadable else None,
         )
@@ -885,10 +887,19 @@ class LabConnector(Connector):
             raise RecordError(f"column '{column}': {problem}")
         if self._decimal != ",":
             return cell
-        read = parse_value(_with_points(text, self._decimal))
+        read = parse_value(text, self._decimal)
         if isinstance(read, float):
             return read
-        return _with_points(text, self._decimal) if isinstance(read, Measured) else cell
+        return with_points(text, self._decimal) if isinstance(read, Measured) else cell
+
+    def _misread_problem(self, value: Any) -> str | None:
+        """Why a value cell `_value_cell` gives as it is (no value) is none, where harmonization, which reads it
+        with decimal points, would say otherwise: '1,5e-400' is too near 0 for a float, not non-numeric. None where
+        it would not ('about 1,5': its quarantine payload, and so its id, stay as they were)."""
+        if self._decimal == ".":
+            return None
+        read = parse_value(value, self._decimal)
+        return read if isinstance(read, str) and read != parse_value(value) else None
 
     def _uncertainty(self, payload: dict[str, Any], spec: FieldSpec) -> float | str | None:
         """A value's uncertainty given apart, in its unit: the number in its row's `uncertainty_field` cell (None: no
@@ -912,19 +923,14 @@ _SEPARATOR_ADVICE = {
 
 def read_decimal(text: str, decimal: str) -> float | str:
     """The number a cell writes with `decimal` as its decimal separator, or why it is none (`parse_number`)."""
-    return parse_number(_with_points(text, decimal))
-
-
-def _with_points(text: str, decimal: str) -> str:
-    """A cell's text with `decimal` as its decimal separator written with decimal points."""
-    return text.replace(",", ".") if decimal == "," else text
+    return parse_number(with_points(text, decimal))
 
 
 def separator_problem(text: str, decimal: str) -> str | None:
     """Why a number cell cannot be read with `decimal` as its decimal separator: it holds the other separator (and
     is a value without it, its uncertainty included: '5,431(2)')."""
     other = _OTHER_SEPARATOR[decimal]
-    if other in text and not isinstance(parse_value(_with_points(text.replace(other, ""), decimal)), str):
+    if other in text and not isinstance(parse_value(text.replace(other, ""), decimal), str):
         return _SEPARATOR_ADVICE[decimal].format(text)
     return None
 
