@@ -882,8 +882,9 @@ def _not_finite(value: Any) -> str:
     return f"not a finite number: '{_clipped(str(value))}'"
 
 
-def _too_near_zero(value: Any) -> str:
-    return f"too near 0 for a float: '{_clipped(str(value))}' would be stored as 0 (the smallest float is 5e-324)"
+def _too_near_zero(value: Any, what: str = "") -> str:
+    """Why `value` (or `what` of it: 'the uncertainty of ') is refused: it would be stored as 0."""
+    return f"too near 0 for a float: {what}'{_clipped(str(value))}' would be stored as 0 (the smallest float is 5e-324)"
 
 
 class Measured(NamedTuple):
@@ -958,7 +959,8 @@ def parse_value(value: Any, decimal: str = ".") -> float | Measured | str:
     measured = _measured(read)
     if not math.isfinite(measured.value if isinstance(measured, Measured) else measured):
         return _not_finite(value)
-    return _too_near_zero(value) if _notation_lost_to_zero(read, measured) else measured
+    lost = _why_lost_to_zero(read, measured, value)
+    return measured if lost is None else lost
 
 
 def with_points(text: str, decimal: str) -> str:
@@ -998,14 +1000,16 @@ def _measured(read: re.Match[str]) -> float | Measured:
     return value if uncertainty is None else Measured(value, _times_ten(uncertainty, power))
 
 
-def _notation_lost_to_zero(read: re.Match[str], measured: float | Measured) -> bool:
-    """True where a notation's value, or the uncertainty it states, is not zero as written but reads as 0
-    (`_lost_to_zero`: '1.2x10^-400'; '1.0(1)e-323', whose uncertainty is 1e-324)."""
+def _why_lost_to_zero(read: re.Match[str], measured: float | Measured, value: Any) -> str | None:
+    """Why a notation's value is refused where it, or else the uncertainty it states, is not zero as written but
+    reads as 0 (`_lost_to_zero`: '1.2x10^-400'; '1.0(1)e-323', whose uncertainty is 1e-324: the reason names it);
+    None where neither is."""
     parts = read.groupdict()
-    if type(measured) is not Measured:
-        return _lost_to_zero(parts["value"], measured)
-    uncertainty = parts.get("concise") or parts["uncertainty"]
-    return _lost_to_zero(parts["value"], measured.value) or _lost_to_zero(uncertainty, measured.uncertainty)
+    if _lost_to_zero(parts["value"], measured.value if type(measured) is Measured else measured):
+        return _too_near_zero(value)
+    if type(measured) is Measured and _lost_to_zero(parts.get("concise") or parts["uncertainty"], measured.uncertainty):
+        return _too_near_zero(value, "the uncertainty of ")
+    return None
 
 
 def _times_ten(digits: str, power: int) -> float:

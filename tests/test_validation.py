@@ -497,13 +497,16 @@ def test_a_number_nearer_0_than_any_float_is_refused_not_read_as_0(given):
         "1.2x10^-400",
         "1.2\u00d710\u207b\u2074\u2070\u2070",
         "5.431(2)e-400",
-        "(1.2 \u00b1 0.1)e-400",
-        "1.0(1)e-323",  # the value is a float (1e-323), its uncertainty (1e-324) is not
-        "1.2e0 \u00b1 1e-400",
+        "(1.2 \u00b1 0.1)e-400",  # its uncertainty too: the value is named
     ],
 )
-def test_a_value_or_uncertainty_in_a_notation_nearer_0_than_any_float_is_refused_not_read_as_0(given):
+def test_a_value_in_a_notation_nearer_0_than_any_float_is_refused_not_read_as_0(given):
     assert parse_value(given) == TOO_NEAR_0.format(given)
+
+
+@pytest.mark.parametrize("given", ["1.0(1)e-323", "1.2e0 \u00b1 1e-400"])  # 1e-323 is a float, 1e-324 is not
+def test_an_uncertainty_nearer_0_than_any_float_of_a_value_that_is_one_is_refused_naming_the_uncertainty(given):
+    assert parse_value(given) == TOO_NEAR_0.replace("'{}'", "the uncertainty of '{}'").format(given)
 
 
 @pytest.mark.parametrize(
