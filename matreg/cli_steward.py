@@ -34,8 +34,10 @@ PropertyOpt = Annotated[
     str | None, typer.Option("--property", "-p", help="Decide on this value of the record, not the whole record.")
 ]
 MethodOpt = Annotated[str | None, typer.Option("--method", help="The value's method, when the record has several.")]
-TemperatureOpt = Annotated[float | None, typer.Option("--temperature", help="The value's temperature (K).")]
-PressureOpt = Annotated[float | None, typer.Option("--pressure", help="The value's pressure (Pa).")]
+TemperatureOpt = Annotated[
+    float | None, typer.Option("--temperature", parser=read_number, help="The value's temperature (K).")
+]
+PressureOpt = Annotated[float | None, typer.Option("--pressure", parser=read_number, help="The value's pressure (Pa).")]
 QuarantineArg = Annotated[
     str, typer.Argument(help='The quarantine row (matreg sql "select quarantine_id, item from open_quarantine").')
 ]

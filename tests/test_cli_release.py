@@ -198,13 +198,13 @@ def test_a_release_warns_of_a_stale_readmit_of_its_selection_whose_record_has_no
         readmit = ("review", "readmit", bad_unit["quarantine_id"], "--unit", "eV", "--reason", "'elektronvolt' is eV")
         assert run(*readmit).exit_code == 0
         remeasured = cli_import(run, tmp_path, name, csv_text.replace("3.4,", "3.5,"), mapping)
-        assert remeasured.exit_code == 0 and f"(readmit {name}:K-2 band_gap at 300 K)" in remeasured.stderr
+        assert remeasured.exit_code == 0 and f"(readmit {name}:K-2 band_gap at 300.0 K)" in remeasured.stderr
     entry = json.loads(run("sql", "SELECT min(entry_id) AS e FROM curation_log", "--format", "json").stdout)[0]["e"]
     why = "made on 3.4 elektronvolt as received, which a later read of the record no longer gives"
     result = run("release", "gaps", "--version", "1.0.0")
     assert result.exit_code == 0 and "gaps 1.0.0: 1 rows (1 records)" in result.stdout  # lab:K-1
     assert result.stderr == (
-        f"warning: review decision {entry} (readmit lab:K-2 band_gap at 300 K): {why}: the readmitted value is not "
+        f"warning: review decision {entry} (readmit lab:K-2 band_gap at 300.0 K): {why}: the readmitted value is not "
         "shown; decide again with `matreg review`\n"
     )
 

@@ -198,6 +198,26 @@ def test_a_corrected_or_readmitted_value_nearer_0_than_any_float_is_refused_not_
     assert smallest.exit_code == 0 and "band_gap = 5e-324 eV  [entry" in smallest.stdout
 
 
+@pytest.mark.parametrize("option", ["--temperature", "--pressure"])
+def test_a_decisions_condition_nearer_0_than_any_float_is_refused_not_read_as_0(run, tmp_path, option):
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.4,300,\n")
+    refused = run("review", "flag", "lab:K-1", "-p", "band_gap", option, "1e-400", "--reason", "recheck")
+    said = " ".join(refused.stderr.replace("\u2502", " ").split())  # typer draws the error in a box
+    assert refused.exit_code == 2 and f"Invalid value for '{option}': too near 0 for a float: '1e-400'" in said
+    assert rows(run, "SELECT count(*) FROM curation_log") == [[0]]
+
+
+def test_a_stale_decision_is_named_by_its_temperature_exact(run, tmp_path):
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.4,300.1234567,\n")
+    flag = ["review", "flag", "lab:K-1", "-p", "band_gap", "--temperature", "300.1234567", "--reason", "recheck"]
+    assert run(*flag).exit_code == 0
+    again = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.45,300.1234567,\n")
+    assert "(flag lab:K-1 band_gap at 300.1234567 K): made on 3.4 eV as received, the value is now 3.45 eV" in (
+        again.stderr
+    )
+    assert "flag lab:K-1 band_gap at 300.1234567 K: made on 3.4 eV" in run("validate").stdout
+
+
 def test_import_warns_of_a_correction_of_a_value_measured_again_and_of_a_decision_whose_value_key_changed(
     run, tmp_path
 ):
@@ -207,9 +227,11 @@ def test_import_warns_of_a_correction_of_a_value_measured_again_and_of_a_decisio
     again = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-002,GaN,3.45,300,\nK-003,ZnO,3.3,295,\n")
     warnings = again.stderr.splitlines()
     assert len(warnings) == 2 and all(line.endswith("; decide again with `matreg review`") for line in warnings)
-    assert "(correct lab:K-002 band_gap at 300 K): made on 3.4 eV as received, the value is now 3.45 eV" in warnings[0]
     assert (
-        "(flag lab:K-003 band_gap at 300 K): the record has no such value now (its method, temperature" in warnings[1]
+        "(correct lab:K-002 band_gap at 300.0 K): made on 3.4 eV as received, the value is now 3.45 eV" in warnings[0]
+    )
+    assert (
+        "(flag lab:K-003 band_gap at 300.0 K): the record has no such value now (its method, temperature" in warnings[1]
     )
     assert exported(run, tmp_path) == [("lab:K-002", "GaN", 3.45, False), ("lab:K-003", "ZnO", 3.3, False)]
     released = run("release", "gaps", "--version", "1.0.0")
@@ -223,18 +245,18 @@ def test_an_import_warns_only_of_decisions_on_records_it_wrote_and_validate_list
     assert run("review", "correct", "lab:K-1", "-p", "band_gap", "--value", "3.39", "--reason", "typo").exit_code == 0
     assert run("review", "flag", "lab:K-2", "-p", "band_gap", "--reason", "recheck").exit_code == 0
     measured = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.45,300,\nK-2,ZnO,3.3,300,\n")
-    assert "(correct lab:K-1 band_gap at 300 K): made on 3.4 eV as received" in measured.stderr
+    assert "(correct lab:K-1 band_gap at 300.0 K): made on 3.4 eV as received" in measured.stderr
     assert "lab:K-2" not in measured.stderr
     # K-1 is not written again (unchanged): its stale correction was warned of when it became stale
     again = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.45,300,\nK-2,ZnO,3.35,300,\n")
     assert again.stderr.count("warning:") == 1
-    assert "(flag lab:K-2 band_gap at 300 K): made on 3.3 eV as received, the value is now 3.35 eV" in again.stderr
+    assert "(flag lab:K-2 band_gap at 300.0 K): made on 3.3 eV as received, the value is now 3.35 eV" in again.stderr
     unchanged = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.45,300,\nK-2,ZnO,3.35,300,\n")
     assert unchanged.stderr == ""
     validated = run("validate").stdout
     assert "note: 2 review decision(s) were made on what has changed since" in validated
-    assert "correct lab:K-1 band_gap at 300 K: made on 3.4 eV" in validated
-    assert "flag lab:K-2 band_gap at 300 K: made on 3.3 eV" in validated
+    assert "correct lab:K-1 band_gap at 300.0 K: made on 3.4 eV" in validated
+    assert "flag lab:K-2 band_gap at 300.0 K: made on 3.3 eV" in validated
 
 
 def test_a_readmit_its_file_no_longer_gives_as_it_was_is_not_exported_and_import_and_validate_say_so(run, tmp_path):
@@ -305,7 +327,7 @@ def test_a_correction_history_and_stale_reasons_show_each_number_in_its_shortest
     ]
     again = lab_file(tmp_path, run, "id,formula,gap,T,dHf\nK-1,GaN,3.45,300,\nK-2,ZnO,3.3,300,\n")
     stale = "made on 3.4000000000000004 eV as received, the value is now 3.45 eV"
-    assert f"(correct lab:K-1 band_gap at 300 K): {stale}" in again.stderr
+    assert f"(correct lab:K-1 band_gap at 300.0 K): {stale}" in again.stderr
     header, entry, note = run("history", "lab:K-1").stdout.splitlines()
     made_on = ["GaN", "cr", "3.4000000000000004", "eV", "typo", "stale"]
     assert entry.split()[3:] == ["correct", "band_gap", "300.0", "0.30000000000000004", "eV", *made_on]
@@ -458,7 +480,7 @@ def test_a_readmit_of_a_records_only_value_gone_stale_is_warned_of_by_import_and
     assert run("review", "readmit", bad_unit, "--unit", "eV", "--reason", "'elektronvolt' is eV").exit_code == 0
     again = cli_import(run, tmp_path, "gaps", csv_text.replace("3.4,elektronvolt", "3.5,elektronvolt"), mapping)
     why = "made on 3.4 elektronvolt as received, which a later read of the record no longer gives"
-    assert again.exit_code == 0 and f"(readmit lab:K-2 band_gap at 300 K): {why}" in again.stderr
+    assert again.exit_code == 0 and f"(readmit lab:K-2 band_gap at 300.0 K): {why}" in again.stderr
     history = run("history", "lab:K-2")
     assert history.exit_code == 0 and f"is stale: {why}: the readmitted value is not shown;" in history.stdout
 

@@ -786,7 +786,7 @@ def test_a_release_leaves_out_a_correction_of_a_value_measured_since_and_warns_i
     payload = read_release(filled, "gaps", "1.0.0").set_index("record_id")
     assert payload.loc[f"{LAB}:roost-3", ["value", "raw_value", "reviewed"]].tolist() == [1.5, 1.5, False]
     warning = (
-        f"review decision {entry['entry_id']} (correct {LAB}:roost-3 band_gap at 300 K): made on 1.3 eV as received, "
+        f"review decision {entry['entry_id']} (correct {LAB}:roost-3 band_gap at 300.0 K): made on 1.3 eV as received, "
         "the value is now 1.5 eV: not applied; decide again with `matreg review`"
     )
     assert [(record.name, record.getMessage()) for record in caplog.records] == [("matreg.curate.release", warning)]

@@ -373,9 +373,10 @@ def redo_text(entry: Any) -> str:
 
 
 def target_text(entry: Any) -> str:
-    """'<record>[ <property>][ at <T> K]': what a log entry decides on, or a value (a row of a frame)."""
+    """'<record>[ <property>][ at <T> K]': what a log entry decides on, or a value (a row of a frame); its temperature
+    exact, as `matreg sql` shows it (300.0)."""
     value = f" {entry.property}" if isinstance(entry.property, str) else ""
-    conditions = f" at {entry.temperature_K:g} K" if pd.notna(entry.temperature_K) else ""
+    conditions = f" at {entry.temperature_K} K" if pd.notna(entry.temperature_K) else ""
     return f"{entry.record_id}{value}{conditions}"
 
 
