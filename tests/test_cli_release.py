@@ -330,12 +330,14 @@ def test_a_diff_compares_the_selections_lists_as_sets_and_prefer_in_its_order(fi
 
 def test_a_diff_compares_methods_by_their_names_in_the_method_vocabulary(filled, catalog_path):
     """`methods: [pbe]` and `[PBE]` select the same values, and `prefer: [hse06, pbe]` ranks as `[HSE, GGA-PBE]`, yet
-    a diff showed them as changes of the selection and resolution: it compared the names as written."""
+    a diff showed them as changes of the selection and resolution: it compared the names as written. A lab's method
+    spelt with other spaces selects the same values too (the selection compares methods without spaces)."""
     methods, prefer = f"methods: [pbe, '{LAB_METHOD}']", "prefer: [hse06, pbe, experimental]"
     add_dataset(catalog_path, "named", "properties: [band_gap]", methods, f"resolve: {{strategy: prefer, {prefer}}}")
     assert filled("release", "named", "--version", "1.0.0").exit_code == 0
     catalog = catalog_path.read_text(encoding="utf-8")
-    catalog = catalog.replace(methods, f"methods: [PBE, '{LAB_METHOD.upper()}']")
+    spaced = LAB_METHOD.upper().replace(" ", "  ")
+    catalog = catalog.replace(methods, f"methods: [PBE, '{spaced}']")
     catalog_path.write_text(catalog.replace(prefer, "prefer: [HSE, GGA-PBE, Experimental]"), encoding="utf-8")
     assert filled("release", "named", "--version", "1.1.0").exit_code == 0
     same = filled("diff", "named", "1.0.0", "1.1.0")

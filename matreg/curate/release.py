@@ -43,7 +43,7 @@ from matreg.export import (
     value_units,
 )
 from matreg.http import public_url
-from matreg.schema import PREFERRED_BY, RESOLUTION_COLUMNS, RESOLVED_BY, stable_type, value_key
+from matreg.schema import PREFERRED_BY, RESOLUTION_COLUMNS, RESOLVED_BY, load_methods, stable_type, value_key
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
 from matreg.store import CURATION_RUN_PREFIX, Store, atomic_dir, atomic_write, write_with_sidecar
 from matreg.store.sql import stored_sql
@@ -62,7 +62,6 @@ MATERIAL_FIELDS = {"spacegroup_number": "spacegroup_number", "nsites": "nsites",
 VERSION_CHANGED = "database version changed"  # a diff's row of the values whose only change is their database version
 # A diff's rows of a key of the dataset's definition that changed: of its selection (temperature_K), its resolution
 DEFINITION_CHANGES = ("selection changed", "resolution changed")
-_NAMED_BY_LABEL = ("methods", "resolve.prefer")  # keys of a definition whose entries name methods (or provenances)
 # A new release's version is a catalog's (matreg.catalog.version_problem); an existing release is read by any version
 # matreg ever accepted
 _VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
@@ -312,15 +311,24 @@ def _definition_changes(old: dict, new: dict) -> pd.DataFrame:
 
 def _definition_differs(key: str, old: object, new: object) -> bool:
     """Whether key `key` of a dataset's definition (`_definition`) differs from `old` to `new`: a list of what the
-    selection selects by its entries, whatever their order; any other by its value. Methods (`methods`, and
-    `resolve.prefer`'s provenances or methods) are compared by what they name (`preference_label`: pbe is PBE and
-    GGA-PBE), as the selection and the resolution read them."""
+    selection selects by its entries, whatever their order; any other by its value. Methods are compared by what they
+    name, as the selection and the resolution read them (`_as_read`)."""
     if isinstance(old, list) and isinstance(new, list):
-        if key in _NAMED_BY_LABEL:
-            old, new = [preference_label(name) for name in old], [preference_label(name) for name in new]
+        old, new = _as_read(key, old), _as_read(key, new)
         if key in SELECTED:
             return sorted(old) != sorted(new)
     return old != new
+
+
+def _as_read(key: str, names: list[str]) -> list[str]:
+    """A list of a definition as the release reads it: `methods` as the methods it selects (`Methods.selected_by`:
+    pbe is PBE and GGA-PBE, spaces and letter case aside), `resolve.prefer`'s provenances or methods by what they
+    name as the resolution ranks them (`preference_label`); any other as it is."""
+    if key == "methods":
+        return load_methods().selected_by(names)
+    if key == "resolve.prefer":
+        return [preference_label(name) for name in names]
+    return names
 
 
 def _definition(manifest: dict) -> dict:
