@@ -17,8 +17,19 @@ _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY
 
 def csv_line(values: Iterable[object]) -> str:
     """A row as a CSV line, without its line end: NULL (None) an empty cell, the empty text "" (as PostgreSQL writes
-    CSV), each other value as `value_text`, quoted when it holds a comma, quote or line break (\\r too)."""
-    return ",".join("" if value is None else _csv_cell(value_text(value)) for value in values)
+    CSV), each other value as `value_text`, a timestamp to the microsecond (`_csv_text`), quoted when it holds a
+    comma, quote or line break (\\r too)."""
+    return ",".join("" if value is None else _csv_cell(_csv_text(value)) for value in values)
+
+
+def _csv_text(value: object) -> str:
+    """A value (not None) as a CSV cell's text: `value_text`, but a timestamp (a pandas.Timestamp too) always to the
+    microsecond, with its offset where it has one ('2026-12-03 13:58:12.000000+00:00'): pandas.to_datetime infers a
+    column's format from its first cell and refuses a time without a fraction beside one with it, and rows written
+    in batches (`matreg sql --format csv`) cannot be written to one precision per column."""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="microseconds")
+    return value_text(value)
 
 
 def _csv_cell(text: str) -> str:

@@ -93,6 +93,30 @@ def test_json_output_keeps_timestamps_to_the_microsecond(filled):
     assert json.loads(result.stdout) == [{"at": "2026-12-03T09:52:20.711040Z"}]
 
 
+def test_sql_csv_writes_every_time_to_the_microsecond_and_tables_as_they_are(filled):
+    """Times were written one by one, a time on the whole second without its fraction beside one with it: pandas,
+    inferring a column's format from its first cell, refused the others. Rows are printed in batches, so each time
+    carries its microseconds; a table shows each as it is."""
+    times = ["2026-12-03 13:58:12+00", "2026-12-03 13:58:12.5+00", None]
+    query = " union all ".join(
+        f"select {n} as n, {f'timestamptz {t!r}' if t else 'null'} as at" for n, t in enumerate(times)
+    )
+    printed = filled("sql", query + " order by n", "--format", "csv").stdout
+    assert printed.splitlines() == [
+        "n,at",
+        "0,2026-12-03 13:58:12.000000+00:00",
+        "1,2026-12-03 13:58:12.500000+00:00",
+        "2,",
+    ]
+    read = pd.to_datetime(pd.read_csv(io.StringIO(printed))["at"])  # (its format inferred from the first cell)
+    assert read.tolist()[:2] == [pd.Timestamp(t) for t in times[:2]]
+    assert [line.split() for line in filled("sql", query + " order by n").stdout.splitlines()[1:]] == [
+        ["0", "2026-12-03", "13:58:12+00:00"],
+        ["1", "2026-12-03", "13:58:12.500000+00:00"],
+        ["2", "NULL"],
+    ]
+
+
 def test_sql_prints_integer_columns_with_gaps(filled):
     result = filled("sql", "select source_id, nsites, spacegroup_number from materials order by source_id limit 2")
     assert result.exit_code == 0, result.stderr

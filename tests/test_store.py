@@ -1068,17 +1068,17 @@ def test_jsonl_files_keep_every_digit_and_microsecond(tmp_path):
 def test_csv_files_write_each_time_column_at_one_precision(tmp_path):
     """Times were written one by one after the CSV writer moved off pandas: a time on the whole second lost its
     fraction beside times that have one, and pandas.to_datetime, inferring the column's format from its first cell,
-    refused the file's other times. Each time column is written alike, as pandas writes it (to the fraction of a
-    second one of its times needs), NULL as an empty cell."""
+    refused the file's other times. Each time is written to the microsecond, as `matreg sql --format csv` prints it,
+    NULL as an empty cell."""
     times = ["2026-12-03 13:58:12", "2026-12-03 13:58:12.5", None, "2026-12-04"]
     frame = pd.DataFrame({"n": range(4), "fetched_at": pd.to_datetime(times, utc=True, format="ISO8601")})
     path = Store.write_file(frame, tmp_path / "out.csv", "csv")
     assert path.read_text(encoding="utf-8").splitlines() == [
         "n,fetched_at",
-        "0,2026-12-03 13:58:12.000+00:00",
-        "1,2026-12-03 13:58:12.500+00:00",
+        "0,2026-12-03 13:58:12.000000+00:00",
+        "1,2026-12-03 13:58:12.500000+00:00",
         "2,",
-        "3,2026-12-04 00:00:00.000+00:00",
+        "3,2026-12-04 00:00:00.000000+00:00",
     ]
     read = pd.to_datetime(pd.read_csv(path)["fetched_at"])  # (its format inferred from the first cell)
     assert read.equals(frame["fetched_at"].dt.as_unit(read.dt.unit))

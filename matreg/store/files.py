@@ -293,19 +293,11 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     """The rows as `matreg sql --format csv` prints them (`csv_line`: missing values as NULL, an empty cell; the empty
-    text ""; a cell holding a line break, \\r too, quoted), in UTF-8, lines ending in \\n."""
-    texts = _times_as_text(frame)
-    values = texts.astype(object).where(texts.notna(), None)
+    text ""; a cell holding a line break, \\r too, quoted; a time to the microsecond), in UTF-8, lines ending in \\n."""
+    values = frame.astype(object).where(frame.notna(), None)
     with path.open("w", encoding="utf-8", newline="") as file:
         file.write(csv_line(map(str, frame.columns)) + "\n")
         file.writelines(csv_line(row) + "\n" for row in values.itertuples(index=False, name=None))
-
-
-def _times_as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with each time column as pandas writes it, one precision for the column (the fraction of a second one
-    of its times needs): a column of times some of which lack their fraction is what pandas.to_datetime refuses."""
-    times = frame.select_dtypes(include=["datetime", "datetimetz"]).columns
-    return frame.assign(**{name: frame[name].astype(str).where(frame[name].notna()) for name in times})
 
 
 def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
