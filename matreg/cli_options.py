@@ -31,10 +31,14 @@ if TYPE_CHECKING:
 def store_path(text: str | Path) -> Path:
     """The store folder `--store` or MATREG_STORE names, a leading `~` the home folder (a `~` no shell expanded:
     quoted, systemd's Environment=, a .env file); typer.BadParameter for an empty one (`--store ""`: else the current
-    folder; an empty MATREG_STORE is none, the default)."""
+    folder; an empty MATREG_STORE is none, the default) and for `~name` of no user."""
     if not str(text):
         raise typer.BadParameter("give the store's folder (an empty path would be the current folder)")
-    return Path(text).expanduser()
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # `~name` of no user (or no home folder to be found)
+        user = Path(text).parts[0][1:]
+        raise typer.BadParameter(f"no user '{user}' for '{text}' (a leading ~ is a home folder)") from None
 
 
 StoreOpt = Annotated[

@@ -537,6 +537,26 @@ def test_a_store_path_starting_with_a_tilde_is_in_the_home_folder(run, tmp_path,
     assert shown.stdout.splitlines() == ["n", "30"]
 
 
+def test_a_store_path_starting_with_the_home_of_no_user_is_a_usage_error(run, tmp_path):
+    """`~nosuchuser/x` was a traceback (Path.expanduser's RuntimeError)."""
+    result = run("status", "--store", "~nosuchuser-of-matreg/x")
+    said = " ".join(result.stderr.replace("\u2502", " ").split())  # typer draws the error in a box
+    assert result.exit_code == 2, result.output
+    assert "no user 'nosuchuser-of-matreg' for '~nosuchuser-of-matreg/x' (a leading ~ is a home folder)" in said
+
+
+def test_a_new_folder_holding_only_placeholder_files_is_used_as_a_store(run, tmp_path):
+    """A folder kept in git by a .gitkeep or .gitignore, or one Finder left a .DS_Store in, looks empty to its user:
+    it was refused as a folder of other files."""
+    store = tmp_path / "store"
+    store.mkdir()
+    for name in (".gitkeep", ".gitignore", ".DS_Store"):
+        (store / name).write_text("", encoding="utf-8")
+    result = run(*LAB_IMPORT, "--store", str(store))
+    assert result.exit_code == 0, result.output
+    assert (store / "format").exists() and (store / ".gitkeep").exists()
+
+
 def test_a_store_whose_data_folder_is_on_another_file_system_says_so(run, tmp_path):
     """Commits are written in tmp/ and renamed into data/: a data/ linked to another file system refuses the rename
     (EXDEV), said as such, naming both folders; nothing is published, the run stays staged. The other file system: a

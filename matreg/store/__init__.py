@@ -191,6 +191,7 @@ CACHE_NAME = "http_cache.sqlite"  # the HTTP cache's file (SQLite's files beside
 # The entries a store's folder may have before its first commit writes FORMAT_FILE (temp names and the HTTP cache's
 # aside): a folder holding others, and neither FORMAT_FILE nor DB_NAME, is no store (`Store._refuse_other_files`)
 FIRST_ENTRIES = {"data", "tmp", "staging", "locks", ".lock"}
+PLACEHOLDERS = {".gitkeep", ".gitignore", ".DS_Store"}  # what a folder its user sees as empty may hold (git, Finder)
 # A run's id (`matreg.ingest.new_run_id`): when it started, in UTC (to the second in early matregs), the source or
 # dataset it reads, a random suffix; what a writer removes of a killed run's, in staging/ and locks/, is named so
 RUN_ID = re.compile(r"\d{8}T\d{6}(?:\d{6})?Z-(?P<source>.+)-[0-9a-f]{8}")
@@ -1480,7 +1481,7 @@ def _searchable(folder: Path) -> Path:
 
 def _is_first_entry(name: str) -> bool:
     """True for the name of an entry a store's folder may hold before its first commit (`Store._refuse_other_files`)."""
-    return name in FIRST_ENTRIES or name.startswith(CACHE_NAME) or is_temp_name(name)
+    return name in FIRST_ENTRIES | PLACEHOLDERS or name.startswith(CACHE_NAME) or is_temp_name(name)
 
 
 def _newest_file(commits: list[Path], name: str) -> Path | None:
