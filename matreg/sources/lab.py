@@ -651,7 +651,7 @@ class LabConnector(Connector):
         """A value cell of `column` as `to_record` reads it (`_value_cell`); None for one written with the other
         decimal separator, which is never read by guess."""
         try:
-            return self._value_cell(column, cell)
+            return self._value_cell(column, cell)[0]
         except RecordError:
             return None
 
@@ -859,7 +859,7 @@ class LabConnector(Connector):
         uncertainty given apart (`_uncertainty`; why a cell gives none is the value's `uncertainty_problem`)."""
         unit = spec.unit if spec.unit is not None else str(payload[spec.unit_field]).strip()
         temperature_K, pressure_Pa = self._temperature_K(payload, spec), self._pressure_Pa(payload, spec)
-        value = self._value_cell(column, payload[column])
+        value, problem = self._value_cell(column, payload[column])
         uncertainty = self._uncertainty(payload, spec)
         unreadable = isinstance(uncertainty, str)
         return RawValue(
@@ -871,35 +871,31 @@ class LabConnector(Connector):
             method=spec.method or self._row_method(payload, spec),
             provenance=spec.provenance,
             field=column,
-            problem=self._misread_problem(value),
+            problem=problem,
             uncertainty=None if unreadable else uncertainty,
             uncertainty_problem=uncertainty if unreadable else None,
         )
 
-    def _value_cell(self, column: str, cell: Any) -> Any:
+    def _value_cell(self, column: str, cell: Any) -> tuple[Any, str | None]:
         """A value cell as harmonization reads it (`parse_value`): the cell as it is where a decimal point reads it
         (as matreg stored values before `decimal`); with decimal commas its number, or its text with decimal points
         where it states an uncertainty ('5,431(2)' as '5.431(2)': a value's uncertainty is checked against one given
-        apart). RecordError for a number written with the other separator."""
+        apart), or the cell as it is where it is no value. And why it is none where harmonization, which reads it with
+        decimal points, would say otherwise: '1,5e-400' is too near 0 for a float, not non-numeric (None where it
+        would not: 'about 1,5' keeps its quarantine payload, and so its id). RecordError for a number written with the
+        other separator."""
         text = str(cell).strip()
         problem = separator_problem(text, self._decimal)
         if problem:
             raise RecordError(f"column '{column}': {problem}")
         if self._decimal != ",":
-            return cell
-        read = parse_value(text, self._decimal)
+            return cell, None
+        read = parse_value(cell, self._decimal)
         if isinstance(read, float):
-            return read
-        return with_points(text, self._decimal) if isinstance(read, Measured) else cell
-
-    def _misread_problem(self, value: Any) -> str | None:
-        """Why a value cell `_value_cell` gives as it is (no value) is none, where harmonization, which reads it
-        with decimal points, would say otherwise: '1,5e-400' is too near 0 for a float, not non-numeric. None where
-        it would not ('about 1,5': its quarantine payload, and so its id, stay as they were)."""
-        if self._decimal == ".":
-            return None
-        read = parse_value(value, self._decimal)
-        return read if isinstance(read, str) and read != parse_value(value) else None
+            return read, None
+        if isinstance(read, Measured):
+            return with_points(text, self._decimal), None
+        return cell, read if read != parse_value(cell) else None
 
     def _uncertainty(self, payload: dict[str, Any], spec: FieldSpec) -> float | str | None:
         """A value's uncertainty given apart, in its unit: the number in its row's `uncertainty_field` cell (None: no
