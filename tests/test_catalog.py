@@ -373,8 +373,18 @@ def test_prefer_entries_of_distinct_names_load_in_their_order(tmp_path):
             "methods: [PBE, GGA-PBE]",
             "methods.1: Value error, 'GGA-PBE' names what 'PBE' before it names: give each method",
         ),
+        (  # a lab's own technique: the selection reads both as one (spaces and letter case aside)
+            "methods: [Optical Absorption, optical  absorption]",
+            "methods.1: Value error, 'optical  absorption' names what 'Optical Absorption' before it names: give each "
+            "method",
+        ),
+        (
+            "methods: [Optical Absorption, OpticalAbsorption]",
+            "methods.1: Value error, 'OpticalAbsorption' names what 'Optical Absorption' before it names: give each "
+            "method",
+        ),
     ],
-    ids=["properties", "sources", "provenance", "methods"],
+    ids=["properties", "sources", "provenance", "methods", "methods spaced", "methods unspaced"],
 )
 def test_a_dataset_list_naming_one_entry_twice_is_refused_with_its_line(tmp_path, entry, refused):
     path = tmp_path / "catalog.yaml"
