@@ -2,7 +2,10 @@
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 from conftest import LAB_EXAMPLE, cli_import
@@ -438,3 +441,12 @@ def test_every_csv_export_writes_its_cells_as_sql_format_csv_prints_them(run, tm
             line = next(line for line in out.read_text(encoding="utf-8").split("\n") if line.startswith("cr-lab:b,"))
             cells = dict(zip(header, line.split(","), strict=True))  # no comma in a cell of b
             assert (cells["name"], cells["phase"], cells.get("license", '""')) == ("", "", '""'), (release, layout)
+
+
+def test_a_release_is_made_with_warnings_as_errors_as_the_libraries_deprecations_are_not_the_users(filled):
+    """`python -W error` (or PYTHONWARNINGS=error in a steward's CI): the Croissant check's libraries (rdflib,
+    mlcroissant) deprecate their own internals, which no user can act on; the release is made."""
+    command = [sys.executable, "-W", "error", "-m", "matreg", "release", "gaps"]
+    result = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"PYTHONWARNINGS": "error"})
+    assert result.returncode == 0, result.stderr
+    assert "gaps 0.1.0: 30 rows (30 records)" in result.stdout and "Warning" not in result.stderr

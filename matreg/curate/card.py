@@ -6,8 +6,11 @@ card says exactly what was released. mlcroissant and matplotlib load only here, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -114,12 +117,13 @@ def _bib_escape(text: str) -> str:
 
 def write_croissant(path: Path, manifest: dict, payload: pd.DataFrame) -> Path:
     """Croissant JSON-LD of the release's payload, built and then validated with mlcroissant."""
-    import mlcroissant as mlc
+    with _library_deprecations_ignored():
+        import mlcroissant as mlc
 
-    try:
-        metadata = _croissant_metadata(mlc, manifest, payload)
-    except mlc.ValidationError as exc:
-        raise ValidationError(f"Croissant metadata is invalid: {exc}") from None
+        try:
+            metadata = _croissant_metadata(mlc, manifest, payload)
+        except mlc.ValidationError as exc:
+            raise ValidationError(f"Croissant metadata is invalid: {exc}") from None
     written = write_text(path, json.dumps(metadata.to_json(), indent=2, ensure_ascii=False) + "\n")
     validate_croissant(written)
     return written
@@ -127,14 +131,24 @@ def write_croissant(path: Path, manifest: dict, payload: pd.DataFrame) -> Path:
 
 def validate_croissant(path: Path) -> None:
     """Check a Croissant file with mlcroissant; ValidationError with mlcroissant's report if it has errors."""
-    import mlcroissant as mlc
+    with _library_deprecations_ignored():
+        import mlcroissant as mlc
 
-    try:
-        issues = mlc.Dataset(jsonld=path).metadata.ctx.issues
-    except mlc.ValidationError as exc:
-        raise ValidationError(f"{path.name} does not validate: {exc}") from None
+        try:
+            issues = mlc.Dataset(jsonld=path).metadata.ctx.issues
+        except mlc.ValidationError as exc:
+            raise ValidationError(f"{path.name} does not validate: {exc}") from None
     if issues.errors:
         raise ValidationError(f"{path.name} does not validate: {issues.report()}")
+
+
+@contextlib.contextmanager
+def _library_deprecations_ignored() -> Iterator[None]:
+    """mlcroissant and rdflib deprecate their own internals (rdflib's ConjunctiveGraph): warnings no user can act on,
+    which `python -W error` would make a failed release."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
 
 
 def _croissant_metadata(mlc, manifest: dict, payload: pd.DataFrame):
