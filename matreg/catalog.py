@@ -13,7 +13,7 @@ import pydantic
 
 from matreg.errors import ConfigError
 from matreg.resources import resource_path
-from matreg.schema import canonical_method, load_methods, load_vocabulary
+from matreg.schema import canonical_method, folded_method, load_methods, load_vocabulary
 from matreg.yamlio import entry_problem, load_model, problem_in
 
 Provenance = Literal["experimental", "dft", "simulated"]
@@ -44,8 +44,9 @@ def version_problem(version: str) -> str | None:
 
 
 def preference_label(name: str) -> str:
-    """A provenance or method as `prefer` compares it: the method vocabulary's name (of an alias), letter case aside."""
-    return canonical_method(name).casefold()
+    """A provenance or method as `prefer` compares it: the method vocabulary's name (of an alias), spaces and letter
+    case aside (`folded_method`, as a dataset's `methods:` selects)."""
+    return folded_method(canonical_method(name))
 
 
 def _selection_label(method: str) -> tuple[str, ...]:

@@ -279,16 +279,16 @@ class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
             elif spec.functional is not None and spec.functional not in self.root:
                 raise ValueError(f"{canonical}: functional '{spec.functional}' is not a method of the vocabulary")
             for name in (canonical, *spec.aliases):
-                if self._names.setdefault(_folded(name), canonical) != canonical:
-                    raise ValueError(f"'{name}' names two methods: {self._names[_folded(name)]} and {canonical}")
+                if self._names.setdefault(folded_method(name), canonical) != canonical:
+                    raise ValueError(f"'{name}' names two methods: {self._names[folded_method(name)]} and {canonical}")
             if spec.qualifier is not None:
                 self._declare_qualifier(canonical, spec)
 
     def _declare_qualifier(self, canonical: str, spec: MethodSpec) -> None:
         named = f"{spec.functional} ({spec.qualifier})"
-        if spec.functional is None or _folded(canonical) != _folded(named):
+        if spec.functional is None or folded_method(canonical) != folded_method(named):
             raise ValueError(f"{canonical}: a method with qualifier '{spec.qualifier}' is named '{named}'")
-        if self._qualifiers.setdefault(_folded(spec.qualifier), spec.qualifier) != spec.qualifier:
+        if self._qualifiers.setdefault(folded_method(spec.qualifier), spec.qualifier) != spec.qualifier:
             raise ValueError(f"qualifier '{spec.qualifier}' is declared twice")
 
     @property
@@ -302,7 +302,7 @@ class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
         stripped (a lab's own technique)."""
         if method is None:
             return None
-        folded = _folded(method)
+        folded = folded_method(method)
         found = self._names.get(folded)
         if found is None and folded.endswith("+u"):
             base = self._names.get(folded.removesuffix("+u"))
@@ -313,7 +313,7 @@ class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
         """'<method> (<qualifier>)' under the vocabulary's names, where the method can be qualified
         (`_qualifiable`) and the qualifier is declared; else None."""
         match = _QUALIFIED.fullmatch(method.strip())
-        qualifier = self._qualifiers.get(_folded(match[2])) if match else None
+        qualifier = self._qualifiers.get(folded_method(match[2])) if match else None
         if qualifier is None:
             return None
         base = self.canonical(match[1])
@@ -346,7 +346,7 @@ class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
         return self.functional(method) is not None
 
     def selected_by(self, names: list[str]) -> list[str]:
-        """The methods a dataset's `methods:` selects, folded (`_folded`: a query compares stored methods folded):
+        """The methods a dataset's `methods:` selects, folded (`folded_method`: a query compares stored methods folded):
         each name's canonical method, the methods whose functional it is (PBE selects PBE (AEL, VRH)), the method
         with each qualifier (PBE+U selects PBE+U (AEL, VRH)), and their aliases (the labels of stores written before
         the vocabulary)."""
@@ -354,15 +354,15 @@ class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
         selected = wanted | {name for name, spec in self.root.items() if spec.functional in wanted}
         selected |= {f"{name} ({q})" for name in wanted if self._qualifiable(name) for q in self.qualifiers}
         aliases = [alias for name in selected if name in self.root for alias in self.root[name].aliases]
-        return sorted({_folded(name) for name in [*selected, *aliases]})
+        return sorted({folded_method(name) for name in [*selected, *aliases]})
 
     def selecting_none(self, names: list[str], methods: Iterable[str]) -> list[str]:
         """The names of a dataset's `methods:` that select none of `methods` (stored labels, as `selected_by`)."""
-        present = {_folded(method) for method in methods}
+        present = {folded_method(method) for method in methods}
         return [name for name in names if present.isdisjoint(self.selected_by([name]))]
 
 
-def _folded(method: str) -> str:
+def folded_method(method: str) -> str:
     """A method as names are compared: without spaces, letter case aside ('PBE + U' is 'pbe+u')."""
     return "".join(method.split()).casefold()
 

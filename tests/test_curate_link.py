@@ -637,6 +637,16 @@ def test_prefer_keeps_the_preferred_values_of_a_material_at_every_temperature(st
     assert unmatched_preferences(gaps(store), ["hse06", "dft"]) is None
 
 
+def test_prefer_reads_a_method_spaced_otherwise_as_the_selection_does(store, tmp_path):
+    """`methods: [UV - Vis]` selects the values of a lab's UV-Vis (spaces and letter case aside): `prefer` ranks them
+    by the same reading, rather than ranking nothing and warning so."""
+    import_labs(store, tmp_path, ZNSE_LABS)
+    prefer = Resolution(strategy="prefer", prefer=["uv - vis", "PBE"])
+    kept = resolve(gaps(store), link_records(store), prefer)
+    assert sorted(kept["record_id"]) == ["uv-a:a1", "uv-b:b1", "uv-b:b2"]
+    assert unmatched_preferences(gaps(store), ["uv - vis", "P B E"]) is None
+
+
 def test_a_median_counts_one_calculation_read_through_two_sources_of_its_database_once(store, tmp_path):
     mp_method = "PBE(+U)/r2SCAN mixed"
     with ReplayServer(route) as server, pytest.MonkeyPatch.context() as patch:
