@@ -28,17 +28,28 @@ if TYPE_CHECKING:
     from matreg.store import Store
 
 
-def store_path(text: str | Path) -> Path:
-    """The store folder `--store` or MATREG_STORE names, a leading `~` the home folder (a `~` no shell expanded:
-    quoted, systemd's Environment=, a .env file); typer.BadParameter for an empty one (`--store ""`: else the current
-    folder; an empty MATREG_STORE is none, the default) and for `~name` of no user."""
+def given_path(text: str | Path, what: str) -> Path:
+    """A path given to an option (or its environment variable), a leading `~` the home folder (a `~` no shell
+    expanded: quoted, systemd's Environment=, a .env file); typer.BadParameter asking for `what` it is for an empty one
+    (`--store ""`: else the current folder; an empty environment variable is none, the default) and for `~name` of no
+    user."""
     if not str(text):
-        raise typer.BadParameter("give the store's folder (an empty path would be the current folder)")
+        raise typer.BadParameter(f"give {what} (an empty path would be the current folder)")
     try:
         return Path(text).expanduser()
     except RuntimeError:  # `~name` of no user (or no home folder to be found)
         user = Path(text).parts[0][1:]
         raise typer.BadParameter(f"no user '{user}' for '{text}' (a leading ~ is a home folder)") from None
+
+
+def store_path(text: str | Path) -> Path:
+    """The store folder `--store` or MATREG_STORE names (`given_path`)."""
+    return given_path(text, "the store's folder")
+
+
+def catalog_path(text: str | Path) -> Path:
+    """The catalog file `--catalog` or MATREG_CATALOG names (`given_path`)."""
+    return given_path(text, "the catalog's file")
 
 
 StoreOpt = Annotated[
@@ -47,7 +58,11 @@ StoreOpt = Annotated[
 CatalogOpt = Annotated[
     Path | None,
     typer.Option(
-        "--catalog", envvar="MATREG_CATALOG", help="catalog.yaml (default: ./catalog.yaml, else the bundled one)."
+        "--catalog",
+        envvar="MATREG_CATALOG",
+        parser=catalog_path,
+        metavar="<path>",
+        help="catalog.yaml (default: ./catalog.yaml, else the bundled one).",
     ),
 ]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]

@@ -537,12 +537,35 @@ def test_a_store_path_starting_with_a_tilde_is_in_the_home_folder(run, tmp_path,
     assert shown.stdout.splitlines() == ["n", "30"]
 
 
-def test_a_store_path_starting_with_the_home_of_no_user_is_a_usage_error(run, tmp_path):
-    """`~nosuchuser/x` was a traceback (Path.expanduser's RuntimeError)."""
-    result = run("status", "--store", "~nosuchuser-of-matreg/x")
+@pytest.mark.parametrize("option", ["--store", "--catalog"])
+def test_a_path_starting_with_the_home_of_no_user_is_a_usage_error(run, option):
+    """`~nosuchuser/x` was a traceback (Path.expanduser's RuntimeError); a --catalog's a file not found, '~' unread."""
+    result = run("export", "gaps", "--out", "gaps.csv", option, "~nosuchuser-of-matreg/x")
     said = " ".join(result.stderr.replace("\u2502", " ").split())  # typer draws the error in a box
     assert result.exit_code == 2, result.output
     assert "no user 'nosuchuser-of-matreg' for '~nosuchuser-of-matreg/x' (a leading ~ is a home folder)" in said
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_a_catalog_path_starting_with_a_tilde_is_in_the_home_folder(run, catalog_path, tmp_path, monkeypatch, how):
+    """`--catalog ~/c.yaml` (or MATREG_CATALOG) no shell expanded was a file '~/c.yaml' here, not found."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "my-catalog.yaml").write_bytes(catalog_path.read_bytes())
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("MATREG_CATALOG", "~/my-catalog.yaml" if how == "environment" else "")
+    result = run("catalog", *(["--catalog", "~/my-catalog.yaml"] if how == "option" else []))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"catalog: {home / 'my-catalog.yaml'}\n")
+
+
+def test_an_empty_catalog_path_is_a_usage_error(run):
+    """`--catalog ""` read the current folder as the catalog ('cannot read .: Is a directory')."""
+    result = run("catalog", "--catalog", "")
+    said = " ".join(result.stderr.replace("\u2502", " ").split())  # typer draws the error in a box
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--catalog' (env var: 'MATREG_CATALOG'): give the catalog's file (an empty path" in said
+    assert "would be the current folder)" in said
 
 
 def test_a_new_folder_holding_only_placeholder_files_is_used_as_a_store(run, tmp_path):
