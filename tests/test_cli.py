@@ -636,6 +636,18 @@ def test_a_name_too_long_for_the_file_system_in_a_path_written_is_said_as_such(f
     )
 
 
+@pytest.mark.parametrize("command", [LAB_IMPORT, ["status"]], ids=["import", "status"])
+def test_a_store_folder_name_too_long_for_the_file_system_is_said_as_such(run, tmp_path, command):
+    """A --store of a name past the file system's limit was the OS's bare error ('[Errno 36] File name too long')."""
+    for store in (tmp_path / ("s" * 300), tmp_path / ("s" * 300) / "store"):
+        result = run(*command, "--store", str(store))
+        assert result.exit_code == 2, result.output
+        assert result.stderr == (
+            f"error: cannot use {store} as a store: the name '{'s' * 300}' is 300 bytes long, past the 255 bytes a "
+            "name may have there\n"
+        )
+
+
 def test_a_dataset_name_too_long_for_its_runs_lock_file_is_refused_before_anything_is_written(run, tmp_path):
     mapping = tmp_path / "mapping.yaml"
     text = (LAB_EXAMPLE / "mapping.yaml").read_text(encoding="utf-8")

@@ -100,6 +100,7 @@ from matreg.store.files import (
     frame_writer,
     is_temp_name,
     name_max,
+    refuse_long_names,
     refused_writes_of,
     remove_if_untouched_since,
     remove_old_temps,
@@ -172,6 +173,7 @@ __all__ = [  # what other modules import from matreg.store
     "atomic_dir",
     "atomic_write",
     "is_temp_name",
+    "refuse_long_names",
     "refused_writes_of",
     "remove_old_temps",
     "settling_entries_sql",
@@ -216,8 +218,11 @@ class Store:
     """A matreg store directory: Parquet commits plus a DuckDB file of views over them."""
 
     def __init__(self, root: Path | str) -> None:
-        """The store in the directory `root` (made when first written); PathError when `root` is a file."""
-        self.root = _searchable(utf8_path(Path(root).resolve(), "the store folder"))
+        """The store in the directory `root` (made when first written); PathError when `root` is a file, or a name in
+        its path is too long for the file system (`refuse_long_names`)."""
+        folder = Path(root).resolve()
+        refuse_long_names(folder, f"cannot use {folder} as a store")
+        self.root = _searchable(utf8_path(folder, "the store folder"))
         if self.root.exists() and not self.root.is_dir():
             raise PathError(f"{self.root} is a file, not a matreg store directory")
         self.data_dir = self.root / "data"

@@ -90,10 +90,29 @@ def _name_too_long(error: OSError, path: Path) -> PathError:
     long, and the limit (`name_max`)."""
     named = Path(error.filename or path)
     limit = name_max(named.parent)
-    name = next((part for part in named.parts if len(os.fsencode(part)) > limit), named.name)
+    return _too_long(f"cannot write {path}", _long_name(named, limit) or named.name, limit)
+
+
+def refuse_long_names(path: Path, doing: str) -> None:
+    """PathError, before `path` is looked at, when a name in it is longer than its file system allows, saying
+    `doing` with it ('cannot use ... as a store') as `_name_too_long` says it: the OS's error ('File name too long')
+    names none, and comes of the first look (`exists()`)."""
+    limit = name_max(path.parent)
+    name = _long_name(path, limit)
+    if name is not None:
+        raise _too_long(doing, name, limit)
+
+
+def _long_name(path: Path, limit: int) -> str | None:
+    """The first name in `path` longer than `limit` bytes; None where none is."""
+    return next((part for part in path.parts if len(os.fsencode(part)) > limit), None)
+
+
+def _too_long(doing: str, name: str, limit: int) -> PathError:
+    """The error of `doing` something with a path holding `name`, longer than the `limit` bytes a name may have."""
     return PathError(
-        f"cannot write {path}: the name {name!r} is {len(os.fsencode(name))} bytes long, past the {limit} bytes a "
-        "name may have there"
+        f"{doing}: the name {name!r} is {len(os.fsencode(name))} bytes long, past the {limit} bytes a name may have "
+        "there"
     )
 
 
