@@ -636,6 +636,25 @@ def test_a_name_too_long_for_the_file_system_in_a_path_written_is_said_as_such(f
     )
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["export", "gaps", "--format", "torch"], ["train", "gaps", "--model", "elemnet", "--epochs", "1"]],
+    ids=["export", "train"],
+)
+def test_an_ml_output_folder_name_too_long_for_the_file_system_is_said_as_such(filled, tmp_path, command):
+    """A torch export's or a run's --out of a name past the file system's limit was the OS's bare error ('[Errno 36]
+    File name too long'), as its folder was first looked at: said as a file's is (`matreg export --out`)."""
+    before = sorted(tmp_path.iterdir())
+    for out in (tmp_path / ("t" * 300), tmp_path / ("t" * 300) / "run"):
+        result = filled(*command, "--out", str(out))
+        assert result.exit_code == 2, result.output
+        assert result.stderr == (
+            f"error: cannot write {out}: the name '{'t' * 300}' is 300 bytes long, past the 255 bytes a name may have "
+            "there\n"
+        )
+    assert sorted(tmp_path.iterdir()) == before
+
+
 @pytest.mark.parametrize("command", [LAB_IMPORT, ["status"]], ids=["import", "status"])
 def test_a_store_folder_name_too_long_for_the_file_system_is_said_as_such(run, tmp_path, command):
     """A --store of a name past the file system's limit was the OS's bare error ('[Errno 36] File name too long')."""

@@ -45,7 +45,7 @@ except ImportError:  # the `ml` extra is not installed: say so instead of a trac
 from matreg.ml.dataset import ExportedDataset, export_torch
 from matreg.ml.models import GRAPH_MODELS, MODELS, build_model
 from matreg.ml.splits import DEFAULT_METHOD
-from matreg.store import Store, atomic_dir, is_temp_name, refused_writes_of, remove_old_temps
+from matreg.store import Store, atomic_dir, is_temp_name, refuse_long_names, refused_writes_of, remove_old_temps
 
 logger = logging.getLogger(__name__)
 
@@ -334,7 +334,9 @@ def checked_options(model: str, device: str | torch.device, **settings) -> tuple
 def check_new_run(run_dir: Path) -> None:
     """MatregError when `run_dir` holds a trained model (runs are never overwritten), or is a file, or holds anything
     but the export a run trains on (`resolve_export`'s RUN/export) and matreg's temp files (those of killed writes
-    go): a run directory holds one run, and a user's files are never replaced."""
+    go): a run directory holds one run, and a user's files are never replaced; PathError when a name in its path is
+    too long for the file system (`refuse_long_names`)."""
+    refuse_long_names(run_dir, f"cannot write {run_dir}")
     if not run_dir.exists():
         return
     if not run_dir.is_dir():
