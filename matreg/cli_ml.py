@@ -28,7 +28,9 @@ def train_command(
     target: Annotated[
         str | None, typer.Option("--target", help="Target property (default: the dataset's first).")
     ] = None,
-    device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    device: Annotated[
+        str, typer.Option("--device", help="auto (CUDA when present, else the CPU; never mps), cpu, cuda or mps.")
+    ] = "auto",
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 100,
     seed: Annotated[
         int, typer.Option("--seed", help="Training seed: initial weights and batch order (not the split).")
@@ -95,7 +97,7 @@ def predict_command(
         ),
     ],
     out: Annotated[Path | None, typer.Option("--out", help="Write the predictions to this CSV.")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
 ) -> None:
     """Apply a trained model to new formulas or structures."""
     if out is not None:

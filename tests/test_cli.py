@@ -1804,7 +1804,7 @@ def test_a_learning_rate_that_cannot_train_is_a_one_line_error(filled, tmp_path,
     ("option", "code", "message"),
     [
         (["--model", "cgnn"], 2, "error: unknown model 'cgnn' (choose from elemnet, attention, cgcnn)"),
-        (["--device", "tpu"], 2, "error: unknown device 'tpu' (choose from auto, cpu, cuda)"),
+        (["--device", "tpu"], 2, "error: unknown device 'tpu' (choose from auto, cpu, cuda, mps)"),
         (["--lr", "0"], 2, "error: --lr 0.0: the learning rate must be a positive number"),
     ],
 )

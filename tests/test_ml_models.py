@@ -159,6 +159,32 @@ def test_device_auto_picks_cuda_only_when_a_gpu_is_visible(runs, monkeypatch):
         resolve_device("cuda")
 
 
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="an Apple-silicon GPU is here: mps is not refused")
+def test_device_mps_is_taken_by_name_and_refused_where_torch_has_no_mps(oqmd_export, quick_run, tmp_path):
+    """An Apple-silicon GPU (torch's MPS backend) was an unknown device, as a TPU is: `--device mps` is one, said to
+    be missing where PyTorch has none (as `--device cuda` without a GPU), before anything is trained or read."""
+    out = tmp_path / "run"
+    missing = "error: --device {}: no Apple-silicon GPU (MPS) is available to PyTorch\n"
+    for device in ("mps", "mps:0"):
+        trained = CliRunner().invoke(app, ["train", str(oqmd_export), "--device", device, "--out", str(out)])
+        assert trained.exit_code == 1 and trained.stderr == missing.format(device), trained.output
+        predicted = CliRunner().invoke(app, ["predict", str(quick_run), "NaCl", "--device", device])
+        assert predicted.exit_code == 1 and predicted.stderr == missing.format(device), predicted.output
+    assert not out.exists()
+    with pytest.raises(MatregError, match="no Apple-silicon GPU"):
+        load_run(quick_run, torch.device("mps"))
+    said = " ".join(CliRunner().invoke(app, ["train", "--help"]).output.replace("\u2502", " ").split())
+    assert "auto (CUDA when present, else the CPU; never mps), cpu, cuda or mps" in said
+
+
+def test_device_mps_is_the_apple_gpu_where_torch_has_one_and_auto_never_picks_it(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)  # as PyTorch says on a Mac (nothing runs)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("mps") == torch.device("mps") and resolve_device("mps:0") == torch.device("mps:0")
+    assert resolve_device(torch.device("mps")) == torch.device("mps")
+    assert resolve_device("auto") == torch.device("cpu")  # mps is asked for, never chosen
+
+
 @pytest.mark.parametrize("model", ["elemnet", "attention", "cgcnn"])
 def test_the_run_directory_holds_weights_config_metrics_and_plots(runs, model):
     run = runs[model]
@@ -569,12 +595,12 @@ def test_predict_and_load_run_take_a_device_by_name_or_as_a_torch_device(quick_r
     for device in ("cpu", torch.device("cpu"), "auto"):
         model, _ = load_run(quick_run, device)
         assert {parameter.device for parameter in model.parameters()} == {torch.device("cpu")}
-    with pytest.raises(ConfigError, match=r"^unknown device 'meta' \(choose from auto, cpu, cuda\)$"):
+    with pytest.raises(ConfigError, match=r"^unknown device 'meta' \(choose from auto, cpu, cuda, mps\)$"):
         predict(quick_run, ["NaCl"], device=torch.device("meta"))
     model, _ = load_run(quick_run, None)  # None was the CPU, as load_run's signature said
     assert {parameter.device for parameter in model.parameters()} == {torch.device("cpu")}
     pd.testing.assert_frame_equal(predict(quick_run, ["NaCl"], device="cpu:0"), expected)  # an index, as torch writes
-    with pytest.raises(ConfigError, match=r"^unknown device 'cuda:x' \(choose from auto, cpu, cuda"):
+    with pytest.raises(ConfigError, match=r"^unknown device 'cuda:x' \(choose from auto, cpu, cuda, mps"):
         predict(quick_run, ["NaCl"], device="cuda:x")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for gpu in (torch.device("cuda", 0), "cuda:0"):

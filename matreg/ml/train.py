@@ -24,7 +24,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,7 +49,7 @@ from matreg.store import Store, atomic_dir, is_temp_name, refuse_long_names, ref
 
 logger = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # mps: an Apple-silicon GPU, asked for by name only (`resolve_device`)
 RUN_EXPORT = "export"  # the folder of a run that holds the export it made of a catalog dataset (`resolve_export`)
 MODEL_FILE = "model.pt"
 RUN_FILES = ("config.json", "metrics.json", "predictions.csv", "parity.png", "learning_curve.png", MODEL_FILE)
@@ -75,8 +75,11 @@ class TrainingError(MatregError):
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """A device by name ('auto' is CUDA when a GPU is visible, else the CPU; 'cuda:1' one GPU, as torch writes it) or a
-    torch.device of the CPU or a GPU, taken as it is; 'cuda' (or a GPU's torch.device) without a GPU is an error."""
+    """A device by name ('auto' is CUDA when a GPU is visible, else the CPU; 'cuda:1' one GPU, as torch writes it;
+    'mps' an Apple-silicon GPU) or a torch.device of the CPU or a GPU, taken as it is; 'cuda' or 'mps' (or a GPU's
+    torch.device) where PyTorch has no such GPU is an error (`_refuse_missing_gpu`). 'auto' never takes MPS: a run
+    is to repeat exactly on one device, and the operations PyTorch's deterministic algorithms cover are the CPU's and
+    CUDA's."""
     if isinstance(device, str) and ":" in device:
         try:
             device = torch.device(device)
@@ -85,11 +88,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     kind = device.type if isinstance(device, torch.device) else device
     if kind not in DEVICES:
         raise ConfigError(f"unknown device '{kind}' (choose from {', '.join(DEVICES)})")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise MatregError(f"--device {device}: no CUDA GPU is visible to PyTorch")
+    _refuse_missing_gpu(kind, device)
     if isinstance(device, torch.device):
         return device
     return torch.device("cuda" if kind == "auto" and torch.cuda.is_available() else kind.replace("auto", "cpu"))
+
+
+def _refuse_missing_gpu(kind: str, device: str | torch.device) -> None:
+    """MatregError when `device`, of `kind` 'cuda' or 'mps', is a GPU PyTorch does not see here."""
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise MatregError(f"--device {device}: no CUDA GPU is visible to PyTorch")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise MatregError(f"--device {device}: no Apple-silicon GPU (MPS) is available to PyTorch")
 
 
 @contextmanager
@@ -208,7 +218,7 @@ class Trainer:
     def step(self, batch: dict) -> float:
         """One optimiser step on a batch; its loss on standardised targets."""
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, enabled=self.amp):
+        with torch.autocast("cuda") if self.amp else nullcontext():  # (torch before 2.5 refuses autocast("mps"))
             pred = forward(self.model, batch)
         loss = self.loss(pred.float(), (batch["target"].float() - self.mean) / self.std)
         self.scaler.scale(loss).backward()
