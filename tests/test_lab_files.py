@@ -185,6 +185,8 @@ def test_missing_columns_are_reported_with_the_header_as_read(tmp_path):
         (['ZnO,"film 1,3.3,27', *(f"CdS,film {n},2.4,27" for n in range(2, 40))], 2),  # the rest of the file one cell
         (['ZnO,"film\n1",3.3,27', 'CdS,film 2,2.4,"27'], 4),  # (a quoted cell holding a line break is no problem)
         (['ZnO,"film\n1",3.3,"27\nCdS,film 2,2.4,27'], 3),  # the quote opening on the row's second line
+        (['ZnO,"film"1,3.3,"27', "CdS,film 2,2.4,27"], 2),  # after text after a closing quote (read: 'film1')
+        (['ZnO,"film\n1"x,3.3,"27', "CdS,film 2,2.4,27"], 3),
     ],
 )
 def test_a_quote_that_is_never_closed_is_refused_naming_its_line_not_read_as_one_cell_to_the_end(tmp_path, rows, line):

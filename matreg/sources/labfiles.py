@@ -205,19 +205,15 @@ def _delimited(text: str, *, tab: bool, columns: tuple[str, ...]) -> LabRows:
 def _refuse_unclosed_quote(row: str, line: int, cells: list[str], delimiter: str) -> None:
     """ValueError naming the line of a quote that opens a cell and is never closed in `row`, the text of a file's last
     row (from its `line`, read as `cells`): the csv module reads all of the file after such a quote as that one cell,
-    the rows in it neither stored nor quarantined. Read strictly, the row ends inside that cell, its last, which opens
-    after the line breaks of the quoted cells before it."""
-    try:
-        for _ in csv.reader(io.StringIO(row, newline=""), delimiter=delimiter, strict=True):
-            pass
-    except csv.Error as exc:
-        if str(exc) != "unexpected end of data":
-            return  # another defect of strict CSV ('"a"b', read as 'ab'), which a lenient reading passes over
+    the rows in it neither stored nor quarantined. Such a row ends inside that cell, its last, which opens after the
+    line breaks of the quoted cells before it: a line read after it would be read into that cell, not as a row of its
+    own (so a strict CSV defect before it, '"a"b' read as 'ab', does not hide it, as it stops a strict reading)."""
+    if len(list(csv.reader([row, "next"], delimiter=delimiter))) == 1:
         opened = line + sum(cell.count("\n") + cell.count("\r") - cell.count("\r\n") for cell in cells[:-1])
         raise ValueError(
             f"line {opened}: a quote opens a cell that is never closed, which would hold the rest of the file: close "
             'it (a quote inside a quoted cell is written twice: "")'
-        ) from None
+        )
 
 
 def _header(names: list[str]) -> list[str]:
