@@ -21,6 +21,7 @@ citation: c
 columns:
   gap: {property: band_gap, unit: eV, temperature_field: "T (°C)", temperature_unit: degC}
 """
+LAB_FILES = Path(__file__).parent / "fixtures" / "lab_files"
 ROWS = [["formula", "name", "gap", "T (°C)"], ["ZnO", "Müller's Å-film", "3.3", "27"]]
 
 
@@ -276,6 +277,14 @@ def test_an_excel_error_value_in_a_mapped_column_is_refused_with_its_cells_not_r
     _calculated(data, {"C4": '<c r="C4" t="e"><f>1/0</f><v>#DIV/0!</v></c>'})  # as Excel writes a formula's error
     assert _refusal(data, tmp_path) == (
         f"cannot read {data}: Excel error value(s), in cell(s) C3 (gap) #VALUE!, C4 (gap) #DIV/0!, C5 (gap) #N/A: "
+        "correct them in the file, or clear those that hold no measurement (an empty cell is no value)"
+    )
+
+
+def test_an_old_excel_error_value_in_a_mapped_column_is_refused_as_in_an_xlsx_file_not_read_as_an_empty_cell(tmp_path):
+    data = LAB_FILES / "errors.xls"  # typed error cells and a formula's error result; #REF! in unmapped 'note'
+    assert _refusal(data, tmp_path) == (
+        f"cannot read {data}: Excel error value(s), in cell(s) C3 (gap) #DIV/0!, C4 (gap) #N/A, C5 (gap) #VALUE!: "
         "correct them in the file, or clear those that hold no measurement (an empty cell is no value)"
     )
 

@@ -28,7 +28,9 @@ from xml.etree.ElementTree import ParseError
 
 import openpyxl
 import pandas as pd
+import xlrd
 import zstandard
+from xlrd.compdoc import CompDocError
 
 from matreg.errors import ConfigError, undecodable_at
 from matreg.validation import parse_number
@@ -59,8 +61,19 @@ _BYTE_ORDER_MARKS = (  # UTF-32's little-endian mark starts with UTF-16's: it co
 _SAVE_AS_UTF8 = 'save it as UTF-8 (in Excel: "CSV UTF-8 (Comma delimited)")'
 _SHOWN_CELLS = 5
 csv.field_size_limit(2**31 - 1)  # a cell may hold a whole structure (CIF, POSCAR, JSON): the default is 128 kB
-# (ParseError: a workbook's XML that is malformed, or that expands entities past expat's limit: a "billion laughs")
-_UNREADABLE = (OSError, ValueError, csv.Error, lzma.LZMAError, zipfile.BadZipFile, zstandard.ZstdError, ParseError)
+# (ParseError: a workbook's XML that is malformed, or that expands entities past expat's limit: a "billion laughs";
+# XLRDError, CompDocError: an .xls file that xlrd, which finds its error cells, cannot read)
+_UNREADABLE = (
+    OSError,
+    ValueError,
+    csv.Error,
+    lzma.LZMAError,
+    zipfile.BadZipFile,
+    zstandard.ZstdError,
+    ParseError,
+    xlrd.XLRDError,
+    CompDocError,
+)
 
 
 @dataclass
@@ -292,26 +305,27 @@ def _sheet(path: Path, sheet: str | int, suffix: str, columns: tuple[str, ...]) 
     """A sheet as text (see `_excel`); ValueError where `columns` (all, without them) hold uncalculated formulas or
     Excel's error values."""
     frame = _excel(path, sheet, _EXCEL_ENGINE[suffix])
-    if suffix == ".xlsx":  # an .xls file stores each formula's result
-        _refuse_cells_read_as_empty(path, sheet, frame, columns)
+    _refuse_cells_read_as_empty(path, sheet, suffix, frame, columns)
     return frame
 
 
-def _refuse_cells_read_as_empty(path: Path, sheet: str | int, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+def _refuse_cells_read_as_empty(
+    path: Path, sheet: str | int, suffix: str, frame: pd.DataFrame, columns: tuple[str, ...]
+) -> None:
     """ValueError naming the cells of `columns` that pandas reads as empty but that are not: a formula without a
     calculated value (openpyxl and other tools write formulas without calculating them), and an error value (#DIV/0!,
-    #VALUE!, #N/A: a formula's result, or typed), which pandas reads as NaN."""
+    #VALUE!, #N/A: a formula's result, or typed), which pandas reads as NaN, python-calamine (.xls) as empty text."""
     read = [position for position, name in enumerate(frame.columns) if not columns or name in columns]
     cells = frame.iloc[:, read]
     if not ((cells == "") | cells.isna()).any(axis=None):
         return
     uncalculated, errors = [], []
-    for formula, value in _formulas_and_values(path, sheet):
-        if formula.data_type in ("f", "e") and formula.column - 1 in read:
-            cell = f"{formula.coordinate} ({frame.columns[formula.column - 1]})"
-            if value.data_type == "e":
-                errors.append(f"{cell} {value.value}")
-            elif formula.data_type == "f" and _uncalculated(value):
+    for coordinate, column, error in _CELLS_READ_AS_EMPTY[suffix](path, sheet):
+        if column in read:
+            cell = f"{coordinate} ({frame.columns[column]})"
+            if error:
+                errors.append(f"{cell} {error}")
+            else:
                 uncalculated.append(cell)
     if uncalculated:
         raise ValueError(
@@ -323,6 +337,30 @@ def _refuse_cells_read_as_empty(path: Path, sheet: str | int, frame: pd.DataFram
             f"Excel error value(s), in cell(s) {_shown(errors)}: correct them in the file, or clear those that hold no "
             "measurement (an empty cell is no value)"
         )
+
+
+def _xlsx_cells_read_as_empty(path: Path, sheet: str | int) -> Iterator[tuple[str, int, str | None]]:
+    """The cells of an .xlsx sheet that pandas reads as empty but that are not, each as its coordinate, its column
+    (0 for A) and its error value, or None for a formula without a calculated value."""
+    for formula, value in _formulas_and_values(path, sheet):
+        if value.data_type == "e" and formula.data_type in ("f", "e"):
+            yield formula.coordinate, formula.column - 1, value.value
+        elif formula.data_type == "f" and _uncalculated(value):
+            yield formula.coordinate, formula.column - 1, None
+
+
+def _xls_error_cells(path: Path, sheet: str | int) -> Iterator[tuple[str, int, str]]:
+    """The error cells of an .xls sheet, typed or a formula's result, each as its coordinate, its column (0 for A)
+    and its error value: python-calamine reads them as empty text. (An .xls file stores each formula's result.)"""
+    with xlrd.open_workbook(path, on_demand=True) as workbook:
+        cells = workbook.sheet_by_index(sheet) if isinstance(sheet, int) else workbook.sheet_by_name(sheet)
+        for row in range(cells.nrows):
+            for column, cell in enumerate(cells.row(row)):
+                if cell.ctype == xlrd.XL_CELL_ERROR:
+                    yield xlrd.cellname(row, column), column, xlrd.error_text_from_code[cell.value]
+
+
+_CELLS_READ_AS_EMPTY = {".xlsx": _xlsx_cells_read_as_empty, ".xls": _xls_error_cells}
 
 
 def _shown(cells: list[str]) -> str:
