@@ -65,6 +65,7 @@ _STATE_SUFFIX = re.compile(r"(?P<formula>.*\S)\s*\((?P<state>s|cr|c|l|g|aq)\)")
 _TRAILING_NUMBER = re.compile(r"\d+$")
 _MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O', 'H2O'
 CRYSTAL = "cr"  # a crystal's state, as JANAF names phases
+AQUEOUS = "aq"  # an aqueous solute's state
 COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
 REPEATING_DECIMALS = 3  # decimals from which an amount may be a rounded repeating fraction ('0.333': 1/3)
 REPEATING_DENOMINATORS = (3, 6, 7, 9, 11, 12)  # of such fractions, smallest first: '0.333' is 1/3, never 4/12
@@ -434,6 +435,13 @@ def material_state(phase: Any) -> str:
     """The state a record's phase states: a crystal's 'cr' where it states that or no phase (ice is 'H2O' and
     'H2O(cr)'), else the phase ('l', 'g', 'aq', JANAF's 'cr,l')."""
     return phase if isinstance(phase, str) and phase.strip() else CRYSTAL
+
+
+def takes_ion_bounds(formula: Formula, phase: Any) -> bool:
+    """Whether a record's values are held to its properties' `ion_bounds` (`PropertySpec.bounds_of`): an ion's
+    ('Mg[+2]', 'OH-': `Formula.is_ion`) and any aqueous solute's (phase 'aq': 'MgSO4(aq)'), whose standard partial
+    molar entropy and heat capacity, relative to H+(aq)'s, may be negative as an aqueous ion's are."""
+    return formula.is_ion or material_state(phase) == AQUEOUS
 
 
 def material_key(formula: str, formula_original: str, phase: Any) -> tuple[str, str]:

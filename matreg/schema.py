@@ -135,13 +135,16 @@ class Tables(pydantic.RootModel[dict[str, TableSpec]]):
         return self
 
 
+ION_BOUNDS_OF = "of an ion or aqueous solute"  # the species whose values `ion_bounds` bound (`takes_ion_bounds`)
+
+
 class PropertySpec(pydantic.BaseModel, extra="forbid"):
     """One entry of the property vocabulary."""
 
     description: str
     unit: str
     bounds: tuple[float, float]
-    ion_bounds: tuple[float, float] | None = None  # an ion's, where they differ (aqueous ions' conventional values)
+    ion_bounds: tuple[float, float] | None = None  # an ion's and aqueous solute's, where they differ (conventional)
     former_bounds: list[tuple[float, float]] = []  # those earlier versions gave, which a project's copy may give
     aliases: dict[str, list[str]] = {}
 
@@ -152,7 +155,8 @@ class PropertySpec(pydantic.BaseModel, extra="forbid"):
         return unit
 
     def bounds_of(self, ion: bool) -> tuple[float, float]:
-        """The physical bounds of a value of an ion's record (`Formula.is_ion`) or of another's."""
+        """The physical bounds of a value of a record held to an ion's bounds (`formula.takes_ion_bounds`: an ion's or
+        an aqueous solute's) or of another's."""
         return self.ion_bounds if ion and self.ion_bounds is not None else self.bounds
 
     @property
@@ -663,9 +667,11 @@ def schema_markdown() -> str:
 
 
 def _bounds_in_words(spec: PropertySpec) -> str:
-    """'0.0 .. 5000.0', and an ion's where they differ ('; of an ion: -5000.0 .. 5000.0')."""
+    """'0.0 .. 5000.0', and an ion's where they differ ('; of an ion or aqueous solute: -5000.0 .. 5000.0')."""
     bounds = f"{spec.bounds[0]} .. {spec.bounds[1]}"
-    return bounds if spec.ion_bounds is None else f"{bounds}; of an ion: {spec.ion_bounds[0]} .. {spec.ion_bounds[1]}"
+    if spec.ion_bounds is None:
+        return bounds
+    return f"{bounds}; {ION_BOUNDS_OF}: {spec.ion_bounds[0]} .. {spec.ion_bounds[1]}"
 
 
 def _belonging(spec: TableSpec) -> str:

@@ -21,8 +21,9 @@ import pyarrow.compute
 from pymatgen.core import Element
 
 from matreg.errors import RecordError, UnitError, ValidationError
-from matreg.formula import Formula, amounts_formula, parse_formula, same_amounts
+from matreg.formula import Formula, amounts_formula, parse_formula, same_amounts, takes_ion_bounds
 from matreg.schema import (
+    ION_BOUNDS_OF,
     ColumnSpec,
     PropertySpec,
     arrow_schema,
@@ -356,7 +357,8 @@ class _FlatValues:
         self.per_cell = np.array([_atoms_per_cell(record) for record in records], dtype=float)  # None -> NaN
         formulas = [parse_formula(material["formula_original"]) for material in materials]  # each unit as written
         self.molar_mass = np.array([formula.molar_mass for formula in formulas], dtype=float)  # None (e-) -> NaN
-        self.ion = np.array([formula.is_ion for formula in formulas], dtype=bool)  # an ion's bounds
+        phases = [material["phase"] for material in materials]
+        self.ion = np.array(list(map(takes_ion_bounds, formulas, phases)), dtype=bool)  # an ion's bounds
 
     def groups(self, source: str, reasons: dict[int, list[str]]) -> list[_UnitGroup]:
         """The values grouped by (property as given, unit); values of an unknown property get their reason."""
@@ -439,7 +441,8 @@ class _FlatValues:
         return self.per_formula_unit[positions], self.per_cell[positions], self.molar_mass[positions]
 
     def of_ions(self, rows: np.ndarray) -> np.ndarray:
-        """Which of these rows are values of an ion's record (`Formula.is_ion`)."""
+        """Which of these rows are values of a record held to an ion's bounds (`takes_ion_bounds`: an ion's or an
+        aqueous solute's)."""
         return self.ion[self.positions[rows]]
 
     def table(
@@ -600,7 +603,8 @@ def _atoms_per_cell(record: SourceRecord) -> float | None:
 
 @dataclass
 class _UnitGroup:
-    """The values of one property given in one unit: one unit plan, the physical bounds of an ion or of another."""
+    """The values of one property given in one unit: one unit plan, the physical bounds of an ion (`takes_ion_bounds`)
+    or of another."""
 
     property: str
     spec: PropertySpec
@@ -644,11 +648,11 @@ class _UnitGroup:
 
 
 def outside_bounds(name: str, spec: PropertySpec, value: float, ion: bool = False) -> str:
-    """Why a value (in the property's canonical unit) of an ion's record or another's, outside its physical bounds, is
-    refused: with the digits that put it there ('30.000001', not '30'), and the bounds it is outside (an ion's named
-    so where the property gives ions their own)."""
+    """Why a value (in the property's canonical unit) of a record held to an ion's bounds (`takes_ion_bounds`) or
+    another's, outside its physical bounds, is refused: with the digits that put it there ('30.000001', not '30'), and
+    the bounds it is outside (an ion's named so where the property gives ions and aqueous solutes their own)."""
     low, high = spec.bounds_of(ion)
-    of_an_ion = " of an ion" if ion and spec.ion_bounds is not None else ""
+    of_an_ion = f" {ION_BOUNDS_OF}" if ion and spec.ion_bounds is not None else ""
     return f"{name} = {value:.15g} {spec.unit} is outside the physical bounds{of_an_ion} [{low:.15g}, {high:.15g}]"
 
 

@@ -663,8 +663,17 @@ def test_a_correction_is_held_to_the_bounds_of_its_records_species_an_ions_or_an
     refused = r"^entropy = -50.92 J/\(mol\*K\) is outside the physical bounds \[0, 5000\]$"  # a crystal's: positive
     with pytest.raises(CurationError, match=refused):
         decide(store, "correct", record_id="nbs:corundum", property="entropy", value=-50.92)
-    with pytest.raises(CurationError, match=r"outside the physical bounds of an ion \[-5000, 5000\]$"):
+    with pytest.raises(
+        CurationError, match=r"outside the physical bounds of an ion or aqueous solute \[-5000, 5000\]$"
+    ):
         decide(store, "correct", record_id="nbs:mg", property="entropy", value=-138100.0)
+
+
+def test_a_correction_of_an_aqueous_solutes_value_is_held_to_the_bounds_of_an_ion(store, tmp_path):
+    entropy = "  S: {property: entropy, unit: J/(mol*K), temperature_K: 298.15}\n"
+    import_lab(store, tmp_path, "nbs", entropy, "id,formula,S\nmgso4,MgSO4(aq),118.0\n")  # sign lost
+    entry = decide(store, "correct", "NBS: S° of MgSO4(aq)", record_id="nbs:mgso4", property="entropy", value=-118.0)
+    assert (entry["value"], entry["unit"]) == (-118.0, "J/(mol*K)")
 
 
 def test_a_readmitted_value_the_file_later_gives_itself_does_not_return_when_the_file_drops_it(store, tmp_path):

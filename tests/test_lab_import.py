@@ -292,6 +292,18 @@ def test_an_ions_charge_written_after_its_amounts_is_quarantined_and_one_written
     ]
 
 
+def test_an_aqueous_solutes_negative_standard_entropy_is_stored_as_an_ions_a_crystals_quarantined(store, tmp_path):
+    mapping = _mapping_head("nbs") + "  S: {property: entropy, unit: J/(mol*K)}\n"
+    rows = "id,formula,S\nmgso4,MgSO4(aq),-118.0\nmg,Mg[+2](aq),-138.1\ncorundum,Al2O3,-50.92\n"
+    report = import_file(store, *_write(tmp_path, rows, mapping))
+    assert (report.n_stored, report.n_quarantined) == (2, 1)
+    query = "SELECT source_id, phase, value FROM properties JOIN materials USING (record_id) ORDER BY 1"
+    assert store.query(query).values.tolist() == [["mg", "aq", -138.1], ["mgso4", "aq", -118.0]]
+    assert store.query("SELECT item, reasons FROM quarantine").values.tolist() == [
+        ["corundum", ["entropy = -50.92 J/(mol*K) is outside the physical bounds [0, 5000]"]]
+    ]
+
+
 def test_a_formula_written_with_its_state_is_read_as_the_formula_and_the_records_phase(store, tmp_path):
     rows = "id,formula,dHf\nco2,CO2(g),-393.51\nwater,H2O(l),-285.83\nsteam,H2O (g),-241.83\nsalt,NaCl(cr),-411.12\n"
     rows += "rust,Fe2O3(s),-824.2\nlime,Ca(OH)2(c),-985.2\nbrine,NaCl(aq),-407.27\nrutile,TiO2(B),-944\n"

@@ -158,7 +158,7 @@ def test_docs_list_every_column_and_property():
         assert f"## `{name}`" in docs
         assert all(f"| `{column}` |" in docs for column in spec.columns)
     assert all(f"| `{prop}` |" in docs for prop in REQUIRED_PROPERTIES)
-    assert "| `entropy` | J/(mol*K) | 0.0 .. 5000.0; of an ion: -5000.0 .. 5000.0 |" in docs
+    assert "| `entropy` | J/(mol*K) | 0.0 .. 5000.0; of an ion or aqueous solute: -5000.0 .. 5000.0 |" in docs
     assert "| `band_gap` | eV | 0.0 .. 30.0 |" in docs
 
 

@@ -155,17 +155,35 @@ def test_the_negative_conventional_entropies_and_heat_capacities_of_aqueous_ions
     ]
 
 
+def test_the_negative_standard_entropies_and_heat_capacities_of_neutral_aqueous_solutes_are_stored():
+    # relative to H+(aq) as an ion's: a neutral electrolyte's is the sum of its ions' (NBS tables, Wagman et al. 1982:
+    # MgSO4(aq) S° -118.0 = Mg2+ -138.1 + SO4 2- 20.1; NaCl(aq) Cp° -90.0 J/(mol*K))
+    solutes = [
+        SourceRecord("mgso4", "MgSO4", [_standard("entropy", -118.0)], phase="aq"),
+        SourceRecord("nacl", "NaCl", [_standard("heat_capacity_cp", -90.0)], phase="aq"),
+    ]
+    values = _harmonized(*solutes)
+    assert not values.rejected
+    rows = [(row["record_id"], row["property"], row["value"]) for row in values.table.to_pylist()]
+    assert rows == [("test:mgso4", "entropy", -118.0), ("test:nacl", "heat_capacity_cp", -90.0)]
+
+
 def test_a_negative_entropy_is_refused_where_the_species_is_no_ion_and_an_ions_beyond_its_own_bounds():
     records = [
         SourceRecord("corundum", "Al2O3", [_standard("entropy", -50.92)]),  # a lost sign: a crystal's is positive
         SourceRecord("electron", "e-", [_standard("heat_capacity_cp", -6.197)]),  # charged, but no ion: no atoms
         SourceRecord("mg", "Mg[+2]", [_standard("entropy", -138.1, "kJ/(mol*K)")]),  # J given as kJ
+        SourceRecord("mgso4", "MgSO4", [_standard("entropy", -118.0, "kJ/(mol*K)")], phase="aq"),  # J given as kJ
+        SourceRecord("vapour", "NaCl", [_standard("heat_capacity_cp", -90.0)], phase="g"),  # an aqueous value
     ]
     reasons = {rejection.record_id: rejection.reasons for _, rejection in _harmonized(*records).rejected}
+    of_a_solute = "is outside the physical bounds of an ion or aqueous solute [-5000, 5000]"
     assert reasons == {
         "test:corundum": ["entropy = -50.92 J/(mol*K) is outside the physical bounds [0, 5000]"],
         "test:electron": ["heat_capacity_cp = -6.197 J/(mol*K) is outside the physical bounds [0, 5000]"],
-        "test:mg": ["entropy = -138100 J/(mol*K) is outside the physical bounds of an ion [-5000, 5000]"],
+        "test:mg": [f"entropy = -138100 J/(mol*K) {of_a_solute}"],
+        "test:mgso4": [f"entropy = -118000 J/(mol*K) {of_a_solute}"],
+        "test:vapour": ["heat_capacity_cp = -90 J/(mol*K) is outside the physical bounds [0, 5000]"],
     }
 
 

@@ -36,6 +36,7 @@ from matreg.formula import (
     material_state,
     material_text,
     parse_formula,
+    takes_ion_bounds,
 )
 from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabulary, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
@@ -767,7 +768,7 @@ def _decision(
         if value is not None or unit is not None:
             raise CurationError(f"{action} takes no value or unit (use correct)")
         return target
-    ion = parse_formula(formula["formula_original"], as_stored=True).is_ion
+    ion = takes_ion_bounds(parse_formula(formula["formula_original"], as_stored=True), formula["phase"])
     return target | _correction(property, value, unit, ion)
 
 
@@ -825,7 +826,7 @@ def _conditions(method: Any, temperature_K: Any, pressure_Pa: Any) -> dict[str, 
 
 def _correction(property: str, value: float | None, unit: str | None, ion: bool) -> dict[str, Any]:
     """The value and unit of a correction: a finite number in the canonical unit, within the physical bounds (an
-    ion's, of a value of an ion's record)."""
+    ion's, of a value of a record held to them: `takes_ion_bounds`)."""
     spec = load_vocabulary().root.get(property)
     if spec is None:
         raise CurationError(
