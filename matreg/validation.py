@@ -849,11 +849,12 @@ def _unphysical_conditions(raw: RawValue) -> list[str]:
     ]
 
 
-def parse_number(value: Any) -> float | str:
-    """A finite float, or the reason the value is not one."""
+def parse_number(value: Any, decimal: str = ".") -> float | str:
+    """A finite float, or the reason the value is not one (quoting it as written). `decimal`: the decimal separator a
+    text is written with (`with_points`)."""
     if type(value) is float and math.isfinite(value):  # what JSON sources give: no text round trip
         return value
-    text = str(value).strip().replace("\u2212", "-")  # the minus sign of typeset text, pasted from a paper
+    text = with_points(str(value).strip(), decimal).replace("\u2212", "-")  # a typeset minus sign, pasted from a paper
     if "_" in text or not text.isascii():  # float() reads '1_0' as 10 and other scripts' digits: no lab typo passes
         return _non_numeric(value)
     number = _float(text, value)

@@ -2426,7 +2426,7 @@ def test_a_pressure_column_is_stored_in_pascals_and_a_pressure_that_cannot_be_is
     assert store.query(query + " ORDER BY 1").values.tolist() == [["S1", 0.0], ["S2", 2.3e8], ["S5", -1.0]]
     reasons = dict(store.query("SELECT item, reasons[1] FROM quarantine").values)
     assert reasons == {
-        "S3": "column 'P': non-numeric pressure 'about 30'",
+        "S3": "pressure in column 'P': non-numeric value 'about 30'",
         "S4": "pressure_Pa -5e+08 is negative",
         "S6": "pressure_Pa inf is not a finite number",
     }
@@ -2588,9 +2588,33 @@ def test_a_series_re_imported_unchanged_edited_or_less_a_row_changes_just_that_v
 
 
 @pytest.mark.parametrize(
+    ("mapping", "header", "cell", "reason"),
+    [
+        (CP_SERIES, "sample;formula;T;Cp", "1e-400", "temperature in column 'T': too near 0 for a float: '1e-400'"),
+        (EOS, "id;formula;P;V", "1e-400", "pressure in column 'P': too near 0 for a float: '1e-400'"),
+        (
+            EOS + "decimal: ','\n",
+            "id;formula;P;V",
+            "1,5e-400",
+            "pressure in column 'P': too near 0 for a float: '1,5e-400'",
+        ),
+        (CP_SERIES, "sample;formula;T;Cp", "1e999", "temperature in column 'T': not a finite number: '1e999'"),
+        (CP_SERIES, "sample;formula;T;Cp", "hot", "temperature in column 'T': non-numeric value 'hot'"),
+    ],
+)
+def test_a_temperature_or_pressure_cell_that_is_no_number_is_quarantined_with_a_value_cells_reason(
+    store, tmp_path, mapping, header, cell, reason
+):
+    # (1e-400 is nearer 0 than a float: it would read as 0, which it is not)
+    report = _series(store, tmp_path, [f"S1;Al2O3;{cell};79"], mapping, header)
+    assert (report.n_stored, report.n_quarantined) == (0, 1)
+    assert store.query("SELECT reasons[1] FROM quarantine").iloc[0, 0].startswith(reason)
+
+
+@pytest.mark.parametrize(
     ("row", "reason"),
     [
-        ("S1,Al2O3,hot,96.1", "column 'T': non-numeric temperature 'hot'"),
+        ("S1,Al2O3,hot,96.1", "temperature in column 'T': non-numeric value 'hot'"),
         ("S1,Al2O3,100,96.1x", "non-numeric value '96.1x'"),
         ('S1,Al2O3,100,"96,1"', "column 'Cp': '96,1' has a comma"),
     ],
@@ -2609,7 +2633,8 @@ def test_a_bad_cell_of_one_measurement_row_quarantines_that_row_alone(store, tmp
     [
         ("S1,Al2O3,100,96.1x", "non-numeric value '96.1x'"),
         ('S1,Al2O3,100,"96,1"', "column 'Cp': '96,1' has a comma"),
-        ("S1,Al2O3,hot,96.1", "column 'T': non-numeric temperature 'hot'"),  # its key: the value no other row gives
+        # its key: the value no other row gives
+        ("S1,Al2O3,hot,96.1", "temperature in column 'T': non-numeric value 'hot'"),
     ],
 )
 def test_a_series_row_the_file_still_has_but_now_rejects_keeps_its_last_valid_value_beside_the_others(

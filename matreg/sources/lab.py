@@ -750,13 +750,14 @@ class LabConnector(Connector):
         return None if pressure is None else float(f"{convert(pressure, spec.pressure_unit or 'Pa', 'Pa'):.12g}")
 
     def _condition(self, payload: dict[str, Any], column: str, condition: str) -> float | None:
-        """The number in a row's temperature or pressure cell (None: blank); RecordError when it holds none."""
+        """The number in a row's temperature or pressure cell (None: blank); RecordError when it holds none, with why
+        as a value cell's ('1e-400': too near 0 for a float), naming the condition and column."""
         cell = payload[column]
         if self._blank(cell):
             return None
         number = self._number(column, cell)
         if isinstance(number, str):
-            raise RecordError(f"column '{column}': non-numeric {condition} '{cell}'")
+            raise RecordError(f"{condition} in column '{column}': {number}")
         return number
 
     def _number(self, column: str, cell: Any) -> float | str:
@@ -919,7 +920,7 @@ _SEPARATOR_ADVICE = {
 
 def read_decimal(text: str, decimal: str) -> float | str:
     """The number a cell writes with `decimal` as its decimal separator, or why it is none (`parse_number`)."""
-    return parse_number(with_points(text, decimal))
+    return parse_number(text, decimal)
 
 
 def separator_problem(text: str, decimal: str) -> str | None:
