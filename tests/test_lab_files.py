@@ -289,6 +289,15 @@ def test_an_old_excel_error_value_in_a_mapped_column_is_refused_as_in_an_xlsx_fi
     )
 
 
+def test_an_xlsx_workbook_named_xls_is_checked_for_error_values_as_what_it_is(tmp_path):
+    data = tmp_path / "lab.xls"  # (as some tools name their exports: pandas' calamine reads it all the same)
+    _workbook(data, ["3.3", "#N/A"])
+    assert _refusal(data, tmp_path) == (
+        f"cannot read {data}: Excel error value(s), in cell(s) C3 (gap) #N/A: correct them in the file, or clear "
+        "those that hold no measurement (an empty cell is no value)"
+    )
+
+
 def test_calculated_formulas_are_read_as_their_values_and_an_empty_one_as_no_measurement(store, tmp_path):
     data = tmp_path / "lab.xlsx"
     _workbook(data, ["=1.1*3", '=IF(TRUE,"",1)'])  # the unmapped column's formulas stay uncalculated: never read

@@ -305,13 +305,11 @@ def _sheet(path: Path, sheet: str | int, suffix: str, columns: tuple[str, ...]) 
     """A sheet as text (see `_excel`); ValueError where `columns` (all, without them) hold uncalculated formulas or
     Excel's error values."""
     frame = _excel(path, sheet, _EXCEL_ENGINE[suffix])
-    _refuse_cells_read_as_empty(path, sheet, suffix, frame, columns)
+    _refuse_cells_read_as_empty(path, sheet, frame, columns)
     return frame
 
 
-def _refuse_cells_read_as_empty(
-    path: Path, sheet: str | int, suffix: str, frame: pd.DataFrame, columns: tuple[str, ...]
-) -> None:
+def _refuse_cells_read_as_empty(path: Path, sheet: str | int, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
     """ValueError naming the cells of `columns` that pandas reads as empty but that are not: a formula without a
     calculated value (openpyxl and other tools write formulas without calculating them), and an error value (#DIV/0!,
     #VALUE!, #N/A: a formula's result, or typed), which pandas reads as NaN, python-calamine (.xls) as empty text."""
@@ -320,7 +318,7 @@ def _refuse_cells_read_as_empty(
     if not ((cells == "") | cells.isna()).any(axis=None):
         return
     uncalculated, errors = [], []
-    for coordinate, column, error in _CELLS_READ_AS_EMPTY[suffix](path, sheet):
+    for coordinate, column, error in _cells_read_as_empty(path, sheet):
         if column in read:
             cell = f"{coordinate} ({frame.columns[column]})"
             if error:
@@ -337,6 +335,15 @@ def _refuse_cells_read_as_empty(
             f"Excel error value(s), in cell(s) {_shown(errors)}: correct them in the file, or clear those that hold no "
             "measurement (an empty cell is no value)"
         )
+
+
+def _cells_read_as_empty(path: Path, sheet: str | int) -> Iterator[tuple[str, int, str | None]]:
+    """The cells of a sheet that pandas reads as empty but that are not (`_xlsx_cells_read_as_empty`,
+    `_xls_error_cells`), by the workbook's format, whatever its suffix: pandas' calamine reads an .xlsx workbook
+    named '.xls' (a zip archive) as one."""
+    if zipfile.is_zipfile(path):
+        return _xlsx_cells_read_as_empty(path, sheet)
+    return _xls_error_cells(path, sheet)
 
 
 def _xlsx_cells_read_as_empty(path: Path, sheet: str | int) -> Iterator[tuple[str, int, str | None]]:
@@ -360,9 +367,6 @@ def _xls_error_cells(path: Path, sheet: str | int) -> Iterator[tuple[str, int, s
                     yield xlrd.cellname(row, column), column, xlrd.error_text_from_code[cell.value]
 
 
-_CELLS_READ_AS_EMPTY = {".xlsx": _xlsx_cells_read_as_empty, ".xls": _xls_error_cells}
-
-
 def _shown(cells: list[str]) -> str:
     """The first cells of a list, and how many more."""
     more = f" and {len(cells) - _SHOWN_CELLS} more" if len(cells) > _SHOWN_CELLS else ""
@@ -377,9 +381,11 @@ def _uncalculated(value: Any) -> bool:
 
 def _formulas_and_values(path: Path, sheet: str | int) -> Iterator[tuple[Any, Any]]:
     """Each cell of a sheet as written (a formula's text) beside its calculated value (None where there is none)."""
-    with (
-        closing(openpyxl.load_workbook(path, read_only=True, data_only=False)) as formulas,
-        closing(openpyxl.load_workbook(path, read_only=True, data_only=True)) as values,
+    with (  # (opened as files: openpyxl refuses a path named '.xls')
+        path.open("rb") as formulas_file,
+        path.open("rb") as values_file,
+        closing(openpyxl.load_workbook(formulas_file, read_only=True, data_only=False)) as formulas,
+        closing(openpyxl.load_workbook(values_file, read_only=True, data_only=True)) as values,
     ):
         rows = zip(_worksheet(formulas, sheet).iter_rows(), _worksheet(values, sheet).iter_rows(), strict=True)
         for formula_row, value_row in rows:
