@@ -1195,6 +1195,21 @@ def test_a_decimal_comma_in_a_file_whose_header_ends_in_a_separator_is_quarantin
     ]
 
 
+def test_a_cell_with_text_after_its_closing_quote_is_quarantined_not_read_joined(store, tmp_path):
+    """'"3.3"4' is no CSV cell: a lenient reading joins it into 3.34, a value no one wrote; the row goes to quarantine
+    saying so (well-quoted cells are read as ever, spaces after a closing quote too)."""
+    text = 'id,formula,gap,rho\nS1,GaN,"3.3"4,6.15\nS2,"ZnO",3.37,"5.61"\nS3,"CdS" ,"2.42"\t,4.82\n'
+    data, mapping = _write(tmp_path, text, GAP_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (2, 1)
+    reasons = store.query("SELECT item, reasons FROM quarantine").values.tolist()
+    assert reasons[0][0] == "line 2"
+    assert list(reasons[0][1]) == [
+        'text after a quoted cell\'s closing quote (a quote inside a quoted cell is written twice: "")'
+    ]
+    assert [row[0] for row in _stored(store)] == ["S2", "S2", "S3", "S3"]
+
+
 @pytest.mark.parametrize(("name", "separator", "shown"), [("lab.csv", ";", "';'"), ("lab.tsv", "\t", "tab")])
 def test_a_separator_in_a_value_is_quarantined_where_every_line_ends_in_one(store, tmp_path, name, separator, shown):
     rows = [["id", "formula", "gap", "rho", "note", ""], ["S1", "GaN", "3.40", "6.15", "MOCVD", ""]]

@@ -18,6 +18,7 @@ import gzip
 import io
 import json
 import lzma
+import re
 import zipfile
 from collections.abc import Iterator
 from contextlib import closing
@@ -206,7 +207,8 @@ def _delimited(text: str, *, tab: bool, columns: tuple[str, ...]) -> LabRows:
         if stream.tell() == len(text):  # the last row: where a quote is never closed, it holds the rest of the text
             _refuse_unclosed_quote(text[start:], line, cells, delimiter)
         if any(cell.strip() for cell in cells):
-            problem = _width_problem(cells, named, delimiter)
+            row = text[start : stream.tell()]
+            problem = _text_after_quote(row, delimiter) or _width_problem(cells, named, delimiter)
             if problem:
                 problems[line] = problem
             rows.append((cells + [""] * len(header))[: len(header)])
@@ -227,6 +229,19 @@ def _refuse_unclosed_quote(row: str, line: int, cells: list[str], delimiter: str
             f"line {opened}: a quote opens a cell that is never closed, which would hold the rest of the file: close "
             'it (a quote inside a quoted cell is written twice: "")'
         )
+
+
+def _text_after_quote(row: str, delimiter: str) -> str | None:
+    """Why a row (its text) holds a quoted cell with text after its closing quote ('"3.3"4', which the csv module
+    reads joined, as 3.34); None where it holds none. Spaces between a closing quote and the separator are no text."""
+    if '"' not in row:
+        return None
+    tidy = re.sub(rf'"[ \t]+(?=\r|\n|{re.escape(delimiter)}|$)', '"', row)
+    try:
+        list(csv.reader(io.StringIO(tidy, newline=""), delimiter=delimiter, strict=True))
+    except csv.Error:
+        return 'text after a quoted cell\'s closing quote (a quote inside a quoted cell is written twice: "")'
+    return None
 
 
 def _header(names: list[str]) -> list[str]:
