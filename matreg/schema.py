@@ -588,10 +588,16 @@ def _pandera_schema(name: str, unique_keys: bool, vocabulary: tuple) -> pa.DataF
     return pa.DataFrameSchema(columns, checks=checks, coerce=True, strict=True, unique=unique, name=name)
 
 
-@lru_cache(maxsize=16)
 def extension_schema(name: str) -> pa.DataFrameSchema:
-    """pandera schema of a lab schema extension: one row per record, columns checked like canonical ones."""
-    columns = {col: _pandera_column(c, unique_keys=False) for col, c in load_extension(name).columns.items()}
+    """pandera schema of a lab schema extension (`load_extension`'s: the working directory's own, else matreg's): one
+    row per record, columns checked like canonical ones."""
+    return _extension_schema(name, working_directory())
+
+
+@lru_cache(maxsize=16)
+def _extension_schema(name: str, project: str | None) -> pa.DataFrameSchema:
+    """`extension_schema` of the extension that project folder `project` reads (`_extension_in`)."""
+    columns = {col: _pandera_column(c, unique_keys=False) for col, c in _extension_in(name, project).columns.items()}
     return pa.DataFrameSchema(columns, coerce=True, strict=True, name=f"extension {name}")
 
 

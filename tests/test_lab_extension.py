@@ -477,3 +477,30 @@ def test_a_row_readmitted_beside_another_files_record_never_replaces_its_sample_
     with pytest.raises(CurationError, match=stored):
         record_decision(store, "readmit", "A. Steward", "sign lost", quarantine_id=item, value=3.3)
     assert store.query("SELECT value FROM record_attributes WHERE attribute = 'instrument'").iloc[0, 0] == "Cary 5000"
+
+
+def test_two_projects_extensions_of_one_name_each_check_their_own_rows(store, tmp_path, monkeypatch):
+    """The pandera schema of an extension was cached by its name alone: a second project's extension of that name
+    (another process's working directory, or a library user's second project) was checked as the first one's."""
+    lenient, strict = (tmp_path / name for name in ("lenient", "strict"))
+    for folder, bound in ((lenient, "min: -300"), (strict, "min: 0")):  # (two lab datasets: kiln-lenient, ...)
+        own = folder / "schemas" / "extensions"
+        own.mkdir(parents=True)
+        (own / "kiln.yaml").write_text(
+            f"description: k\ncolumns:\n  anneal_K: {{type: float64, nullable: true, {bound}, description: d}}\n",
+            encoding="utf-8",
+        )
+        (folder / "lab.csv").write_text("formula,gap,anneal\nGaN,3.4,-5\n", encoding="utf-8")
+        _mapping(
+            folder,
+            f"dataset: kiln-{folder.name}\nformula_column: formula\ncitation: c\nextension: kiln\n"
+            "extra_columns: {anneal: anneal_K}\ncolumns:\n  gap: {property: band_gap, unit: eV}\n",
+        )
+    stored = []
+    for folder in (lenient, strict):
+        monkeypatch.chdir(folder)
+        report = run_ingest(LabConnector(folder / "lab.csv", load_mapping(folder / "mapping.yaml")), store)
+        stored.append((report.n_stored, report.n_quarantined))
+    assert stored == [(1, 0), (0, 1)]
+    reasons = store.query("SELECT reasons FROM quarantine").iloc[0, 0].tolist()
+    assert reasons == ["anneal_K: greater_than_or_equal_to(0.0) failed for -5.0"]
