@@ -27,6 +27,7 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # members in `records` (matreg.curate.conflicts): no source may be named so
 MERGED_ROWS_SOURCE = "group"
 MERGED_ROW_PREFIX = f"{MERGED_ROWS_SOURCE}:"
+MERGED_TEXTS_JOINED_BY = "; "  # how a median row joins its values' distinct texts: its `records`, sources, licences
 # A release's version (a catalog dataset's, `matreg release --version`): semantic versioning without leading zeros or
 # build metadata ('01.0.0' and '1.0.0+b' would be second releases of 1.0.0)
 _NUMBER = r"(?:0|[1-9]\d*)"  # (semantic versioning's: no leading zero)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from matreg import __version__
+from matreg.attributes import shared_values, with_attributes
 from matreg.catalog import Catalog, Dataset
 from matreg.defaults import LAYOUTS
 from matreg.errors import ConfigError, StoreError
@@ -109,14 +110,15 @@ WIDE_INDEX = (
 )
 
 
-def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
+def to_wide(long: pd.DataFrame, properties: list[str], attributes: list[str] | None = None) -> pd.DataFrame:
     """One row per record, method and conditions, one column per property (units go in the sidecar), in the order of
     `properties` (a property the rows lack is an empty column), each followed by its values' uncertainties,
     `<property>_uncertainty` (empty where none is stated; none in rows without the column: a release of a matreg
     before it). What the curation layer says of a value follows the value columns, a column per property:
     `<property>_raw_value`, `<property>_flags`, `<property>_reviewed` (and a median's `<property>_spread`,
-    `<property>_records`; a resolution's `<property>_resolved_by`). Rows are the combinations `long` has (a pivot over
-    every combination of the index columns would not fit in memory); of two rows of one key, the first is kept
+    `<property>_records`; a resolution's `<property>_resolved_by`), then the `attributes` columns of the records
+    (matreg.attributes), each the value all the row's long rows have. Rows are the combinations `long` has (a pivot
+    over every combination of the index columns would not fit in memory); of two rows of one key, the first is kept
     whole."""
     index = list(WIDE_INDEX)
     present = [column for column in WIDE_SUFFIXES if column in long.columns]
@@ -126,8 +128,9 @@ def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
         *(name for prop in properties for name in (prop, *(wide_column(prop, column) for column in beside))),
         *(wide_column(prop, column) for column in per_value for prop in properties),
     ]
+    attributes = attributes or []
     if long.empty:
-        return pd.DataFrame(columns=[*index, *columns])
+        return pd.DataFrame(columns=[*index, *columns, *attributes])
     keyed = long.drop_duplicates([*index, "property"])
     cells = keyed.groupby([*index, "property"], dropna=False, sort=True)[["value", *beside, *per_value]].first()
     wide = cells.unstack("property")
@@ -136,13 +139,17 @@ def to_wide(long: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
     if "reviewed" in per_value:  # True/False where the record has the value, empty where it has none
         for prop in properties:
             wide[f"{prop}_reviewed"] = wide[f"{prop}_reviewed"].astype("boolean")
+    if attributes:  # the record's (a median's: those its records share), in every long row of it alike
+        wide = wide.join(shared_values(keyed.groupby(index, dropna=False, sort=True)[attributes]))
     return wide.reset_index().rename_axis(columns=None)
 
 
 def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Path, layout: str = "long") -> dict:
-    """Write dataset `name` as curated (review decisions, conflict resolution) and a `<out>.meta.json` sidecar (under
-    strategy prefer, with `prefer`: its order and how many curated values it left out, of how many groups);
-    StoreError, writing nothing, when the dataset selects no values or the curation log rejected all it selects."""
+    """Write dataset `name` as curated (review decisions, conflict resolution), with its records' extension
+    attributes (matreg.attributes), and a `<out>.meta.json` sidecar (under strategy prefer, with `prefer`: its order
+    and how many curated values it left out, of how many groups; with `attributes`, what their columns are, where
+    there are some); StoreError, writing nothing, when the dataset selects no values or the curation log rejected all
+    it selects."""
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
     from matreg.curate.release import curate_dataset, preference_summary  # (the curation layer builds on this module)
@@ -150,12 +157,13 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
     dataset = catalog.dataset(name)
     with store.snapshot():  # the rows and the sidecar's sources and runs of one state of the store
         rows = curate_dataset(store, catalog, name)
-        long = rows.resolved
-        if long.empty:
+        if rows.resolved.empty:
             raise StoreError(f"{nothing_selected(name, dataset, rows.raw)}: nothing written")
-        frame = to_wide(long, dataset.properties) if layout == "wide" else long
-        preference = preference_summary(dataset, rows)
-        describe = functools.partial(_sidecar, name, dataset, rows, frame, preference, Path(out).name, fmt, layout)
+        long, attributes = with_attributes(store, rows.resolved, dataset.properties)
+        columns = [entry["column"] for entry in attributes]
+        frame = to_wide(long, dataset.properties, columns) if layout == "wide" else long
+        described = preference_summary(dataset, rows) | ({"attributes": attributes} if attributes else {})
+        describe = functools.partial(_sidecar, name, dataset, rows, frame, described, Path(out).name, fmt, layout)
         return store.write_file_with_sidecar(frame, Path(out), fmt, describe)
 
 
@@ -241,14 +249,15 @@ def _sidecar(
     dataset: Dataset,
     rows: CuratedRows,
     frame: pd.DataFrame,
-    preference: dict,
+    described: dict,
     file: str,
     fmt: str,
     layout: str,
     data: Path,
 ) -> dict:
     """The sidecar of a store export to file name `file` (its bytes now in `data`): provenance, sources (`attribution`)
-    and licences of the values the rows carry (a median's own, each), and what `prefer` left out (`preference`)."""
+    and licences of the values the rows carry (a median's own, each), and `described`: what `prefer` left out, what
+    the attribute columns are."""
     long, carried = rows.resolved, rows.carried
     return {
         "dataset": name,
@@ -265,7 +274,7 @@ def _sidecar(
         "provenance": distinct(carried["provenance"]),
         "sources": attribution(carried),
         "licenses": distinct(carried["license"]),
-        **preference,
+        **described,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "matreg_version": __version__,
     }

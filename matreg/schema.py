@@ -40,6 +40,11 @@ _PANDAS_TYPES = {
 }
 
 
+def column_arrow_type(column_type: ColumnType) -> pyarrow.DataType:
+    """The Arrow type of a column of a declared type ('float64': double; 'timestamp': timestamp[us, tz=UTC])."""
+    return _ARROW_TYPES[column_type]
+
+
 def pandas_dtype(arrow_type: pyarrow.DataType) -> pd.api.extensions.ExtensionDtype | None:
     """The pandas dtype pandera checks a column of this Arrow type as, to convert Arrow straight into it.
 

@@ -154,7 +154,11 @@ def _library_deprecations_ignored() -> Iterator[None]:
 def _croissant_metadata(mlc, manifest: dict, payload: pd.DataFrame):
     content = manifest["content"]
     files = [_croissant_file(mlc, name, content[name]) for name in ("payload", "materials") if name in content]
-    fields = [_croissant_field(mlc, column, payload[column].dtype) for column in payload.columns]
+    described = {entry["column"]: entry["description"] for entry in content.get("attributes", [])}
+    fields = [
+        _croissant_field(mlc, column, payload[column].dtype, described.get(column) or _column_description(column))
+        for column in payload.columns
+    ]
     return mlc.Metadata(
         name=manifest["dataset"],
         description=content["description"],
@@ -180,11 +184,11 @@ def _croissant_file(mlc, name: str, file: dict) -> object:
     )
 
 
-def _croissant_field(mlc, column: str, dtype) -> object:
+def _croissant_field(mlc, column: str, dtype, description: str) -> object:
     return mlc.Field(
         id=f"values/{column}",
         name=column,
-        description=_column_description(column),
+        description=description,
         data_types=[_croissant_type(mlc, dtype)],
         source=mlc.Source(file_object="payload", extract=mlc.Extract(column=column)),
     )
@@ -240,6 +244,7 @@ def readme_text(
         f"Released {manifest['released_at']} with matreg {manifest['matreg_version']}. "
         f"Content hash (`content_sha256` in `manifest.json`): `{manifest['content_sha256']}`.",
         _what(content, payload),
+        *_attributes(content),
         _from_where(content),
         _how_curated(content, payload, warnings),
         _provenance_mix(content, plots, directory),
@@ -275,6 +280,21 @@ def _materials_file(content: dict) -> str:
         f"\n\nEach record's space group, number of sites and the sha256 of its stored structure are in "
         f"`{materials['file']}` (sha256 `{materials['sha256']}`)."
     )
+
+
+def _attributes(content: dict) -> list[str]:
+    """The section on the payload's extension attribute columns (none where it has none)."""
+    attributes = content.get("attributes")
+    if not attributes:
+        return []
+    extensions = ", ".join(f"`{name}`" for name in dict.fromkeys(entry["extension"] for entry in attributes))
+    rows = [[entry["column"], entry["extension"], entry["type"], entry["description"]] for entry in attributes]
+    return [
+        "## Extension attributes\n\nAfter the columns above, each row carries its record's attributes of the lab "
+        f"schema extension(s) {extensions} (sample metadata: `schemas/extensions/<name>.yaml`), a column each, empty "
+        "where its record has none; a median row carries one where every record it merges has the same (its "
+        "`records` name them):\n\n" + _markdown_table(["column", "extension", "type", "description"], rows)
+    ]
 
 
 def _from_where(content: dict) -> str:

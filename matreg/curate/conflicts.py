@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from matreg.catalog import MERGED_ROW_PREFIX, Resolution, preference_label
+from matreg.catalog import MERGED_ROW_PREFIX, MERGED_TEXTS_JOINED_BY, Resolution, preference_label
 from matreg.curate.link import link_records, map_distinct
 from matreg.curate.review import apply_curation, curation_log
 from matreg.errors import ConfigError
@@ -280,4 +280,4 @@ def _flags_by_record(several: pd.DataFrame) -> pd.Series:
 
 def _joined(values: pd.Series) -> str | None:
     """Distinct values, sorted, joined by '; ' (None when there are none)."""
-    return "; ".join(sorted(values.dropna().astype(str).unique())) or None
+    return MERGED_TEXTS_JOINED_BY.join(sorted(values.dropna().astype(str).unique())) or None

@@ -28,6 +28,7 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from matreg import __version__
+from matreg.attributes import typed, with_attributes
 from matreg.catalog import SAFE_NAME, SELECTED, Catalog, Dataset, preference_label, version_problem
 from matreg.curate.card import write_card
 from matreg.defaults import EXPORT_FORMATS, LAYOUTS
@@ -190,7 +191,8 @@ def _databases(catalog: Catalog) -> dict[str, str]:
 
 
 def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
-    """Freeze dataset `name` as `version` (payload, manifest, card); StoreError if that version exists."""
+    """Freeze dataset `name` as `version` (payload, with its records' extension attributes: matreg.attributes;
+    manifest, card); StoreError if that version exists."""
     problem = version_problem(version)
     if problem:
         raise ConfigError(problem)
@@ -203,11 +205,12 @@ def release(store: Store, catalog: Catalog, name: str, version: str) -> Path:
         if rows.resolved.empty:
             raise StoreError(f"{nothing_selected(name, dataset, rows.raw)}: nothing to release")
         conflicts = known_conflicts(dataset, rows)
+        released, attributes = with_attributes(store, rows.resolved, dataset.properties)
         with atomic_dir(final, functools.partial(_publish, store, name=name, version=version)) as staging:
-            payload = write_payload(rows.resolved, staging / PAYLOAD)
+            payload = write_payload(released, staging / PAYLOAD)
             materials = write_materials(store, rows.resolved, staging / MATERIALS)
-            manifest = build_manifest(store, catalog, name, version, rows, payload, materials)
-            files = write_card(staging, manifest, read_payload(payload), conflicts, rows.warnings)
+            manifest = build_manifest(store, catalog, name, version, rows, payload, materials, attributes)
+            files = write_card(staging, manifest, typed(read_payload(payload), attributes), conflicts, rows.warnings)
             written = [payload, materials, *files]
             manifest["files"] = {path.relative_to(staging).as_posix(): file_sha256(path) for path in written}
             store.write_json(manifest, staging / MANIFEST)
@@ -246,8 +249,15 @@ def read_manifest(store: Store, name: str, version: str) -> dict:
 
 
 def read_release(store: Store, name: str, version: str) -> pd.DataFrame:
-    """The payload rows of a release."""
-    return read_payload(_existing(store, name, version, PAYLOAD))
+    """The payload rows of a release, its attribute columns in their types (`typed`)."""
+    payload = read_payload(_existing(store, name, version, PAYLOAD))
+    return typed(payload, released_attributes(read_manifest(store, name, version)))
+
+
+def released_attributes(manifest: dict) -> list[dict]:
+    """What each extension attribute column of a release's payload is (none: a release of records without
+    attributes, or of a matreg before it released them)."""
+    return manifest["content"].get("attributes", [])
 
 
 def read_materials(store: Store, name: str, version: str) -> pd.DataFrame | None:
@@ -260,10 +270,13 @@ def read_materials(store: Store, name: str, version: str) -> pd.DataFrame | None
 
 def diff(store: Store, name: str, a: str, b: str) -> pd.DataFrame:
     """Records and values added, removed and changed from release `a` to release `b`: one row per change of a value's
-    field or a record's (formula, space group, sites, structure: `_material_changes`), but one row per source and
-    database versions for the values whose only change is their database version (`_version_changes`); first, one
-    row per key of the dataset's selection or resolution that changed (`_definition_changes`)."""
-    old, new = _recorded_by_both(name, a, read_release(store, name, a), b, read_release(store, name, b))
+    field or a record's (formula, space group, sites, structure, extension attributes: `_material_changes`), but one
+    row per source and database versions for the values whose only change is their database version
+    (`_version_changes`); first, one row per key of the dataset's selection or resolution that changed
+    (`_definition_changes`)."""
+    manifests = {version: read_manifest(store, name, version) for version in (a, b)}
+    attributes = list(dict.fromkeys(e["column"] for m in manifests.values() for e in released_attributes(m)))
+    old, new = _recorded_by_both(name, a, read_release(store, name, a), b, read_release(store, name, b), attributes)
     materials = {version: read_materials(store, name, version) for version in (a, b)}
     unrecorded = [version for version, frame in materials.items() if frame is None]
     if unrecorded:
@@ -274,14 +287,14 @@ def diff(store: Store, name: str, a: str, b: str) -> pd.DataFrame:
     recorded = (materials[a], materials[b]) if not unrecorded else (None, None)
     changes = (
         _record_changes(old, new),
-        _material_changes(old, new, *recorded),
+        _material_changes(old, new, *recorded, attributes),
         _value_changes(old, new),
-        _version_changes(_field_changes(old, new)),
+        _version_changes(_field_changes(old, new, attributes)),
     )
     parts = [part for part in changes if len(part)]
     order = ["record_id", "property", "change", "field", "source"]  # (stable: a source's versions in their order)
     rows = [pd.concat(parts)[DIFF_COLUMNS].astype(object).sort_values(order, kind="mergesort")] if parts else []
-    definition = _definition_changes(read_manifest(store, name, a), read_manifest(store, name, b))
+    definition = _definition_changes(manifests[a], manifests[b])
     parts = [definition, *rows] if len(definition) else rows
     if not parts:
         return pd.DataFrame(columns=DIFF_COLUMNS)
@@ -339,13 +352,15 @@ def _definition(manifest: dict) -> dict:
 
 
 def _recorded_by_both(
-    name: str, a: str, old: pd.DataFrame, b: str, new: pd.DataFrame
+    name: str, a: str, old: pd.DataFrame, b: str, new: pd.DataFrame, attributes: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The payloads of releases `a` (`old`) and `b` (`new`) without the fields only one of them records (those a
     release of an older matreg lacks: formula_original), said once for each release that lacks some. The fields of
-    a resolution (`RESOLUTION_COLUMNS`) stay compared: a dataset resolved otherwise since changed them."""
+    a resolution (`RESOLUTION_COLUMNS`) and the `attributes` columns stay compared: a dataset resolved otherwise since
+    changed them, and a release has the attributes its records have (none: empty)."""
+    compared = {*RESOLUTION_COLUMNS, *attributes}
     lacked = {
-        version: [column for column in other.columns if column not in own.columns and column not in RESOLUTION_COLUMNS]
+        version: [column for column in other.columns if column not in own.columns and column not in compared]
         for version, own, other in ((a, old, new), (b, new, old))
     }
     for version, fields in lacked.items():
@@ -369,18 +384,22 @@ def export_release(store: Store, name: str, version: str, fmt: str, out: Path, l
     if fmt == "parquet" and layout == "long":  # the payload itself: its hash is the manifest's
         rows = content["payload"]["rows"]
         return write_with_sidecar(out, lambda temp: shutil.copyfile(source, temp), functools.partial(sidecar, rows))
-    payload = read_payload(source)
-    frame = _wide_release(name, version, payload, content["selection"]["properties"]) if layout == "wide" else payload
+    payload = read_release(store, name, version)
+    properties, attributes = content["selection"]["properties"], released_attributes(manifest)
+    frame = _wide_release(name, version, payload, properties, attributes) if layout == "wide" else payload
     return store.write_file_with_sidecar(frame, out, fmt, functools.partial(sidecar, len(frame)))
 
 
-def _wide_release(name: str, version: str, payload: pd.DataFrame, properties: list[str]) -> pd.DataFrame:
-    """A release's payload in the wide layout, its properties in the dataset's order; a column of the layout the
-    release did not record (an older matreg's: formula_original) is empty, said once."""
+def _wide_release(
+    name: str, version: str, payload: pd.DataFrame, properties: list[str], attributes: list[dict]
+) -> pd.DataFrame:
+    """A release's payload in the wide layout, its properties in the dataset's order, then its `attributes` columns;
+    a column of the layout the release did not record (an older matreg's: formula_original) is empty, said once."""
     unrecorded = [column for column in WIDE_INDEX if column not in payload.columns]
     if unrecorded:
         logger.warning(f"{_older_release(name, version, unrecorded)}: empty in the wide file")
-    return to_wide(payload.assign(**dict.fromkeys(unrecorded)), properties)
+    columns = [entry["column"] for entry in attributes]
+    return to_wide(payload.assign(**dict.fromkeys(unrecorded)), properties, columns)
 
 
 def _older_release(name: str, version: str, fields: list[str]) -> str:
@@ -409,6 +428,7 @@ def _release_sidecar(manifest: dict, file: str, fmt: str, layout: str, rows: int
         "provenance": sorted({provenance for counts in content["counts"].values() for provenance in counts}),
         "sources": content["sources"],
         "licenses": content["licenses"],
+        **({"attributes": content["attributes"]} if "attributes" in content else {}),
         "matreg_version": __version__,
     }
 
@@ -422,9 +442,17 @@ def known_conflicts(dataset: Dataset, rows: CuratedRows) -> pd.DataFrame:
 
 
 def build_manifest(
-    store: Store, catalog: Catalog, name: str, version: str, rows: CuratedRows, payload: Path, materials: Path
+    store: Store,
+    catalog: Catalog,
+    name: str,
+    version: str,
+    rows: CuratedRows,
+    payload: Path,
+    materials: Path,
+    attributes: list[dict],
 ) -> dict:
-    """The manifest: `content` (every input, hashed as `content_sha256`) plus when and by what it was released."""
+    """The manifest: `content` (every input, hashed as `content_sha256`; `attributes`, what the payload's extension
+    attribute columns are, where it has some) plus when and by what it was released."""
     dataset = catalog.dataset(name)
     released, carried = rows.resolved, rows.carried
     content = {
@@ -444,7 +472,7 @@ def build_manifest(
         "counts": _counts(carried),
         "licenses": distinct(carried["license"]),
         "citations": distinct(carried["citation"]),
-    }
+    } | ({"attributes": attributes} if attributes else {})
     return {
         "dataset": name,
         "version": version,
@@ -622,12 +650,18 @@ def _record_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 
 def _material_changes(
-    old: pd.DataFrame, new: pd.DataFrame, old_materials: pd.DataFrame | None, new_materials: pd.DataFrame | None
+    old: pd.DataFrame,
+    new: pd.DataFrame,
+    old_materials: pd.DataFrame | None,
+    new_materials: pd.DataFrame | None,
+    attributes: list[str],
 ) -> pd.DataFrame:
     """One row per field of a record in both releases that differs (record changed): those of the payload's rows
-    (`RECORD_FIELDS`: formula, name, ...), once per record, and the space group, sites and structure each release
-    records (`MATERIAL_FIELDS`, where both do: a structure by its sha256, shortened)."""
-    before, after = _per_record(old, ["source", *RECORD_FIELDS]), _per_record(new, ["source", *RECORD_FIELDS])
+    (`RECORD_FIELDS`: formula, name, ...; its extension `attributes`, empty in a release that has not the column),
+    once per record, and the space group, sites and structure each release records (`MATERIAL_FIELDS`, where both do:
+    a structure by its sha256, shortened)."""
+    fields = ["source", *RECORD_FIELDS, *attributes]
+    before, after = _per_record(old, fields), _per_record(new, fields)
     if old_materials is not None and new_materials is not None:
         before, after = before.join(_by_record(old_materials)), after.join(_by_record(new_materials))
     shared = before.index.intersection(after.index)
@@ -685,10 +719,10 @@ def _value_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def _field_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+def _field_changes(old: pd.DataFrame, new: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
     """One row per field that differs for a value present in both releases (e.g. a corrected value); the record's
-    fields are `_material_changes`'."""
-    record = {"source", *RECORD_FIELDS}
+    fields (its extension `attributes` too) are `_material_changes`'."""
+    record = {"source", *RECORD_FIELDS, *attributes}
     fields = [c for c in dict.fromkeys([*old.columns, *new.columns]) if c not in {*VALUE_KEY, *NOT_COMPARED, *record}]
     both = old.reindex(columns=VALUE_KEY + fields).merge(
         new.reindex(columns=[*VALUE_KEY, "source", *fields]), on=VALUE_KEY, suffixes=("_old", "_new")
