@@ -664,7 +664,7 @@ def check_attributes(extension: str, frame: pd.DataFrame) -> tuple[pd.DataFrame,
     """Validate (and coerce) one extension row per record at once: the valid rows, and each failing row's reasons."""
     schema = extension_schema(extension)
     frame = frame.reindex(columns=list(schema.columns))  # an unmapped (nullable) column is simply empty
-    frame, unread = _read_times(frame, load_extension(extension).columns)
+    frame, unread = _read_cells(frame, load_extension(extension).columns)
     reasons: dict[Any, list[str]] = {}
     for (index, _), reason in unread.items():
         reasons.setdefault(index, []).append(reason)
@@ -716,18 +716,32 @@ _ZONE_NOT_READ = (
 )
 
 
-def _read_times(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> tuple[pd.DataFrame, dict[tuple, str]]:
-    """The frame with its time columns read cell by cell in any ISO 8601 form (a time without a zone is UTC's), and
-    the reason of each cell that is none, by (row, column): a date as 03/04/2024 is not read month or day first."""
+def _read_cells(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> tuple[pd.DataFrame, dict[tuple, str]]:
+    """The frame with its time and bool columns read cell by cell (times in any ISO 8601 form, a time without a zone
+    UTC's; `_read_bool_column`), and the reason of each cell that is none, by (row, column): a date as 03/04/2024 is
+    not read month or day first."""
     unread: dict[tuple, str] = {}
     for name, column in columns.items():
-        if column.type != "timestamp":
+        reader = _CELL_READERS.get(column.type)
+        if reader is None:
             continue
         cells = frame[name]
-        times, reasons = _read_time_column(cells)
+        read, reasons = reader(cells)
         unread |= {(index, name): f"{name}: {why}: {cells[index]!r}" for index, why in reasons.items()}
-        frame = frame.assign(**{name: times})
+        frame = frame.assign(**{name: read})
     return frame, unread
+
+
+_TRUTHS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_NO_TRUTH = "not true or false (true/false, yes/no or 1/0)"
+
+
+def _read_bool_column(cells: pd.Series) -> tuple[pd.Series, dict[Any, str]]:
+    """A bool column's cells read as the words a lab file writes (true/false, yes/no, 1/0, letter case aside: Excel's
+    TRUE), booleans as they are (JSON's), and why each other cell given is none, by row."""
+    read = cells.map(lambda cell: cell if isinstance(cell, bool) else _TRUTHS.get(str(cell).strip().casefold()))
+    given = cells.notna()
+    return read.where(given).astype("boolean"), dict.fromkeys(cells.index[given & read.isna()], _NO_TRUTH)
 
 
 def _read_time_column(cells: pd.Series) -> tuple[pd.Series, dict[Any, str]]:
@@ -747,6 +761,9 @@ def _read_time_column(cells: pd.Series) -> tuple[pd.Series, dict[Any, str]]:
         for index in cells.index[cells.notna() & (times.isna() | finer | outside)]
     }
     return times.mask(finer | outside), reasons
+
+
+_CELL_READERS = {"timestamp": _read_time_column, "bool": _read_bool_column}  # the column types read cell by cell
 
 
 def _to_microseconds(cell: Any) -> Any:

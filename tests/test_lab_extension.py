@@ -504,3 +504,36 @@ def test_two_projects_extensions_of_one_name_each_check_their_own_rows(store, tm
     assert stored == [(1, 0), (0, 1)]
     reasons = store.query("SELECT reasons FROM quarantine").iloc[0, 0].tolist()
     assert reasons == ["anneal_K: greater_than_or_equal_to(0.0) failed for -5.0"]
+
+
+def test_an_extension_bool_column_reads_the_words_lab_files_write_and_quarantines_others(store, tmp_path, monkeypatch):
+    """A `bool` column of an extension was unusable from a file: pandera's coercion refused every text cell ('True',
+    'false', '1'). Cells read as true/false, yes/no, 1/0 (letter case aside, Excel's TRUE too); others are said."""
+    own = tmp_path / "schemas" / "extensions"
+    own.mkdir(parents=True)
+    (own / "kiln.yaml").write_text(
+        "description: k\ncolumns:\n  annealed: {type: bool, nullable: true, description: d}\n", encoding="utf-8"
+    )
+    cells = ["TRUE", "false", "1", "No", "", "maybe"]
+    rows = "".join(f"S{n},GaN,3.{n},{cell}\n" for n, cell in enumerate(cells))
+    (tmp_path / "lab.csv").write_text("id,formula,gap,ann\n" + rows, encoding="utf-8")
+    _mapping(
+        tmp_path,
+        "dataset: kiln\nformula_column: formula\nid_column: id\ncitation: c\nextension: kiln\n"
+        "extra_columns: {ann: annealed}\ncolumns:\n  gap: {property: band_gap, unit: eV}\n",
+    )
+    monkeypatch.chdir(tmp_path)
+    report = run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(tmp_path / "mapping.yaml")), store)
+    assert (report.n_stored, report.n_quarantined) == (5, 1)
+    stored = store.query("SELECT record_id, value, type FROM record_attributes ORDER BY record_id").values.tolist()
+    assert stored == [
+        ["kiln:S0", "True", "bool"],
+        ["kiln:S1", "False", "bool"],
+        ["kiln:S2", "True", "bool"],
+        ["kiln:S3", "False", "bool"],
+    ]
+    reasons = store.query("SELECT item, reasons FROM quarantine").values.tolist()
+    assert [[item, list(why)] for item, why in reasons] == [
+        ["S5", ["annealed: not true or false (true/false, yes/no or 1/0): 'maybe'"]]
+    ]
+    assert check_store_tables(store).problems == []
