@@ -580,6 +580,21 @@ def test_a_new_folder_holding_only_placeholder_files_is_used_as_a_store(run, tmp
     assert (store / "format").exists() and (store / ".gitkeep").exists()
 
 
+def test_an_old_store_whose_duckdb_file_was_deleted_is_still_a_store_beside_a_users_files(run, tmp_path):
+    """A store of a matreg before store formats has no `format` file; with its matreg.duckdb deleted (a cache of
+    views, rebuilt on the next write) and a user's notes beside it, it was refused as a folder of other files:
+    the views' stamp that only matreg writes says it is a store."""
+    store = tmp_path / "store"
+    assert run(*LAB_IMPORT, "--store", str(store)).exit_code == 0
+    (store / "format").unlink()
+    (store / "matreg.duckdb").unlink()
+    (store / "notes.txt").write_text("samples from the March batch", encoding="utf-8")
+    result = run(*LAB_IMPORT, "--store", str(store))  # the same file again: its records unchanged
+    assert result.exit_code == 0, result.output
+    assert (store / "matreg.duckdb").exists() and (store / "notes.txt").exists()
+    assert run("status", "--store", str(store)).exit_code == 0
+
+
 def test_a_store_whose_data_folder_is_on_another_file_system_says_so(run, tmp_path):
     """Commits are written in tmp/ and renamed into data/: a data/ linked to another file system refuses the rename
     (EXDEV), said as such, naming both folders; nothing is published, the run stays staged. The other file system: a

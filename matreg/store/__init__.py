@@ -245,11 +245,11 @@ class Store:
         return self.db_path.exists() and self.data_dir.is_dir()
 
     def _refuse_other_files(self) -> None:
-        """PathError when the store's folder is no store (it has neither FORMAT_FILE nor DB_NAME: a store of any
-        matreg has one once it was first published) and holds an entry no store has before then (FIRST_ENTRIES, the
-        HTTP cache's, a temp name): a folder of other files (`--store .`, `--store ~`), where matreg would write its
-        folders beside them."""
-        if not self.root.is_dir() or (self.root / FORMAT_FILE).exists() or self.db_path.exists():
+        """PathError when the store's folder is no store (it has none of FORMAT_FILE, DB_NAME and VIEWS_STAMP: a
+        store of any matreg has one once it was first published, and a user may delete DB_NAME, a cache of views) and
+        holds an entry no store has before then (FIRST_ENTRIES, the HTTP cache's, a temp name): a folder of other
+        files (`--store .`, `--store ~`), where matreg would write its folders beside them."""
+        if not self.root.is_dir() or any((self.root / name).exists() for name in (FORMAT_FILE, DB_NAME, VIEWS_STAMP)):
             return
         others = sorted(entry.name for entry in self.root.iterdir() if not _is_first_entry(entry.name))
         if others:
