@@ -30,7 +30,7 @@ from matreg.errors import ConfigError, MatregError  # noqa: E402
 from matreg.formula import parse_formula  # noqa: E402
 from matreg.ingest import run_ingest  # noqa: E402
 from matreg.ml.dataset import export_torch  # noqa: E402
-from matreg.ml.predict import load_run, predict  # noqa: E402
+from matreg.ml.predict import load_run, predict, read_formulas  # noqa: E402
 from matreg.ml.train import TrainingError, resolve_device, resolve_export, train  # noqa: E402
 from matreg.sources.lab import LabConnector, LabMapping  # noqa: E402
 from matreg.store import Store  # noqa: E402
@@ -460,6 +460,23 @@ def test_predict_reads_formulas_from_a_pipe(runs, tmp_path):
     written = pd.read_csv(out)
     assert written["input"].tolist() == ["NaCl", "GaN"]
     np.testing.assert_allclose(written["prediction"], expected["prediction"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("separator", [",", "\t"])
+def test_a_table_without_a_suffix_is_read_by_its_formula_column(tmp_path, separator):
+    """A pipe (`/dev/stdin`, `<(...)`) or a file without a suffix has no .csv/.tsv to tell a table: its header was read
+    as a formula ('formula,band_gap': unparseable). A first line with a comma or tab, which no formula holds, is a
+    table's header."""
+    piped = tmp_path / "formulas"
+    rows = [["id", "formula", "band_gap"], ["1", "NaCl", "8.5"], ["2", "GaN", "3.4"]]
+    piped.write_text("".join(separator.join(row) + "\n" for row in rows))
+    assert read_formulas(piped) == ["NaCl", "GaN"]
+    excel = tmp_path / "excel.csv"
+    excel.write_text("formula,band_gap\nGaN,3.4\n", encoding="utf-8-sig")  # Excel's "CSV UTF-8" starts with a BOM
+    assert read_formulas(excel) == ["GaN"]
+    piped.write_text("name,band_gap\nNaCl,8.5\n")
+    with pytest.raises(MatregError, match="no formula column"):
+        read_formulas(piped)
 
 
 def test_a_missing_file_of_formulas_is_named_not_read_as_a_formula(runs, tmp_path):

@@ -5,6 +5,7 @@ Inputs are featurized exactly as the export was (matreg.ml.features) and batched
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -130,18 +131,31 @@ def _is_readable_file(path: Path) -> bool:
 
 
 def _formulas_from_file(path: Path) -> list[str]:
-    """The formulas listed in one file (a pipe's read as a text file's, one a line)."""
-    if path.suffix.lower() in STRUCTURE_SUFFIXES:
+    """The formulas listed in one file: a .csv/.tsv table's formula column, a text's lines (one formula a line); a
+    text without a suffix (a pipe's) whose first line holds a comma or a tab, which no formula does, is a table."""
+    suffix = path.suffix.lower()
+    if suffix in STRUCTURE_SUFFIXES:
         raise MatregError(f"{path}: this run is a composition model: give formulas (CSV or text), not structures")
-    if path.suffix.lower() in (".csv", ".tsv"):
-        sep = "\t" if path.suffix.lower() == ".tsv" else ","
-        try:
-            table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-        except pd.errors.EmptyDataError:  # (an empty file)
-            return []
-        return [cell.strip() for cell in _formula_cells(table, str(path))]
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    text = path.read_text(encoding="utf-8-sig")  # (read once: a pipe is read once; Excel's byte order mark aside)
+    separator = {".csv": ",", ".tsv": "\t", "": _separator_of(text)}.get(suffix)
+    if separator is not None:
+        return _formulas_of_table(text, separator, str(path))
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _separator_of(text: str) -> str | None:
+    """The separator of a table's header, where a text's first line is one (it holds a tab or a comma), else None."""
+    first = text.lstrip().partition("\n")[0]
+    return "\t" if "\t" in first else "," if "," in first else None
+
+
+def _formulas_of_table(text: str, separator: str, name: str) -> list[str]:
+    """The cells of a CSV/TSV table's formula column (`_formula_cells`); none for an empty text."""
+    try:
+        table = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:  # (an empty file)
+        return []
+    return [cell.strip() for cell in _formula_cells(table, name)]
 
 
 def _formula_cells(table: pd.DataFrame, name: str) -> list:
