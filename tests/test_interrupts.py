@@ -162,26 +162,56 @@ def test_an_interrupted_query_read_in_batches_raises_keyboard_interrupt(store, m
         reader.read_all()
 
 
-class _SignalledAsItStarts(threading.Thread):
-    """A thread whose start a Ctrl-C reaches (the process's own SIGINT, sent just before the thread starts)."""
+_Thread = threading.Thread  # (the test below puts its own class in its place)
+
+
+def _ctrl_c_taken_by_another_thread() -> None:
+    """The process's SIGINT, taken by a thread of its own that does not hold it back (as the kernel gives a Ctrl-C
+    to one of DuckDB's threads while the main thread holds it back); its handler is left to the main thread."""
+
+    def take() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        os.kill(os.getpid(), signal.SIGINT)  # (a thread not holding a signal back takes the signal it sends)
+
+    taker = _Thread(target=take)
+    taker.start()
+    taker.join()
+
+
+_CTRL_C_TAKEN_BY = {
+    "the main thread": lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGINT),
+    "another thread": _ctrl_c_taken_by_another_thread,
+}
+
+
+class _SignalledAsItStarts(_Thread):
+    """A thread whose start a Ctrl-C reaches (sent just before the thread starts, taken by `taken_by`'s thread)."""
+
+    taken_by = "the main thread"
 
     def start(self) -> None:
-        os.kill(os.getpid(), signal.SIGINT)
+        _CTRL_C_TAKEN_BY[self.taken_by]()
         super().start()
 
 
-def test_ctrl_c_as_the_watch_starts_stops_the_query_and_leaves_no_watch_behind(store, monkeypatch):
+@pytest.mark.parametrize("taken_by", list(_CTRL_C_TAKEN_BY))
+def test_ctrl_c_as_the_watch_starts_stops_the_query_and_leaves_no_watch_behind(store, monkeypatch, taken_by):
     """A Ctrl-C reaching the watch as it started its thread (a query just begun, on a loaded host) raised
     KeyboardInterrupt inside `Thread.start`, and the block's end then joined a thread never started: a RuntimeError
-    ('cannot join thread before it is started') instead of the interrupt. Signals wait while the watch starts or
-    stops: the block raises KeyboardInterrupt, and no watch thread or wakeup fd is left."""
+    ('cannot join thread before it is started') instead of the interrupt. Holding the signal back by the main thread's
+    mask was not enough: the kernel gives a process's signal to a thread not masking it (one of DuckDB's), whose
+    handler Python then runs in the main thread, and the test failed or passed as the kernel chose. Signals wait
+    while the watch starts or stops, whichever thread takes them: the block raises KeyboardInterrupt, and no watch
+    thread or wakeup fd is left."""
     store.ensure()
     con = store.connect()
     monkeypatch.setattr(interrupts.threading, "Thread", _SignalledAsItStarts)
+    monkeypatch.setattr(_SignalledAsItStarts, "taken_by", taken_by)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (as a terminal's Python has it; a job
     try:  # started in the background by a script, as CI runs the tests, ignores SIGINT)
         with pytest.raises(KeyboardInterrupt), stopped_by_signals(con):
             con.execute("SELECT 1").fetchall()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)
     monkeypatch.undo()

@@ -148,13 +148,22 @@ _HELD_SIGNALS = frozenset((signal.SIGINT, signal.SIGTERM))
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM held back from the main thread while the block runs, delivered as it ends: the watch starts
-    or stops whole (a thread started in it keeps them held back: the main thread's handlers run them)."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    """Ctrl-C and SIGTERM held back while the block runs, delivered as it ends: the watch starts or stops whole.
+    Held back at their Python handlers, which a note of each signal replaces meanwhile, not by the main thread's signal
+    mask: the kernel gives a process's signal to a thread not masking it (one of DuckDB's), and Python then runs its
+    handler in the main thread, mask or not. A signal left to the system (SIG_DFL, SIG_IGN) stays so."""
+    received: list[int] = []
     try:
-        yield
+        with contextlib.ExitStack() as handlers_back:
+            for signum in _HELD_SIGNALS:
+                handler = signal.getsignal(signum)
+                if callable(handler):
+                    handlers_back.callback(signal.signal, signum, handler)
+                    signal.signal(signum, lambda noted, frame: received.append(noted))
+            yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)
 
 
 def _put_back_wakeup_fd(own: socket.socket) -> None:
