@@ -685,6 +685,7 @@ def check_attributes(extension: str, frame: pd.DataFrame) -> tuple[pd.DataFrame,
 
 _TIME_FORMS = "not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z)"
 _PAST_MICROSECONDS = re.compile(r"(?<=\d\.\d{6})\d+")  # the digits of a time past a second's sixth decimal
+_DECIMAL_COMMA = re.compile(r"(?<=:\d{2}),(?=\d)")  # ISO 8601's other decimal sign, of a time's seconds ('10:00:00,5')
 _FINER = "finer than the microseconds the store keeps: write at most 6 decimals of a second"
 # The years of the times the store holds: those its text of a time (`attribute_rows`), Python and DuckDB all read
 _YEARS_HELD = (1, 9999)
@@ -748,7 +749,7 @@ def _read_time_column(cells: pd.Series) -> tuple[pd.Series, dict[Any, str]]:
     """A time column's cells read in microseconds, as the store keeps them (NaT where not read), and why each cell
     given is not read, by row: no ISO 8601 time (`_why_no_time`), finer than a microsecond (zeros past a second's
     sixth decimal are read), or outside the years 1 to 9999 of UTC."""
-    iso = cells.map(_utc_named)
+    iso = cells.map(_with_decimal_point).map(_utc_named)
     # pandas reads a column at the finest resolution one of its cells is written to: in nanoseconds, the times
     # outside 1677-09-21 to 2262-04-11 would be unread. Cut to six decimals, every cell is read in microseconds.
     kept = iso.map(_to_microseconds)
@@ -764,6 +765,12 @@ def _read_time_column(cells: pd.Series) -> tuple[pd.Series, dict[Any, str]]:
 
 
 _CELL_READERS = {"timestamp": _read_time_column, "bool": _read_bool_column}  # the column types read cell by cell
+
+
+def _with_decimal_point(cell: Any) -> Any:
+    """A time cell with ISO 8601's decimal comma written as a point ('10:00:00,5' as '10:00:00.5'), as pandas and the
+    other steps read it; any other cell as it is."""
+    return _DECIMAL_COMMA.sub(".", cell) if isinstance(cell, str) else cell
 
 
 def _to_microseconds(cell: Any) -> Any:

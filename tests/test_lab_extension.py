@@ -193,7 +193,7 @@ def _import_times(store, tmp_path, monkeypatch, times: list[str]):
         "description: t\ncolumns:\n  measured_at: {type: timestamp, nullable: false, description: w}\n",
         encoding="utf-8",
     )
-    rows = "".join(f"t{n},GaN,3.4,{time}\n" for n, time in enumerate(times, start=1))
+    rows = "".join(f't{n},GaN,3.4,"{time}"\n' for n, time in enumerate(times, start=1))  # (quoted: '10:00:00,5')
     (tmp_path / "lab.csv").write_text("id,formula,gap,when\n" + rows, encoding="utf-8")
     mapping = _mapping(
         tmp_path,
@@ -382,6 +382,32 @@ def test_a_time_finer_than_a_microsecond_is_quarantined_saying_the_store_keeps_m
                 "'2024-13-18T10:00:00.1234567Z'"
             ],
         ),
+    ]
+
+
+def test_a_time_with_a_decimal_comma_is_read_as_with_a_decimal_point(store, tmp_path, monkeypatch):
+    """ISO 8601 allows a comma as the decimal sign of a second ('2024-03-18T10:00:00,5Z', as European software and
+    ISO's own examples write it): such times were quarantined as no ISO 8601 time. They are read as the same time
+    with a point, and go to quarantine where that would (finer than a microsecond; a time of day without a date)."""
+    times = ["2024-03-18T10:00:00,5Z", "2024-03-18 10:00:00,25 UTC", "2024-03-18T12:00:00,123456+02:00"]
+    times += ["2024-03-18T10:00:00,1234560Z", "2024-03-18T10:00:00,1234567Z", "10:00:00,5"]
+    report, stored, reasons = _import_times(store, tmp_path, monkeypatch, times)
+    assert (report.n_stored, report.n_quarantined) == (4, 2)
+    assert stored == [
+        ["t1", "2024-03-18 10:00:00.500000+00:00"],
+        ["t2", "2024-03-18 10:00:00.250000+00:00"],
+        ["t3", "2024-03-18 10:00:00.123456+00:00"],
+        ["t4", "2024-03-18 10:00:00.123456+00:00"],
+    ]
+    assert reasons == [
+        (
+            "t5",
+            [
+                "measured_at: finer than the microseconds the store keeps: write at most 6 decimals of a second: "
+                "'2024-03-18T10:00:00,1234567Z'"
+            ],
+        ),
+        ("t6", ["measured_at: not an ISO 8601 date or time (e.g. 2024-03-18 or 2024-03-18T10:00:00Z): '10:00:00,5'"]),
     ]
 
 
