@@ -7,15 +7,17 @@ it, so that `matreg --help` and a mistyped option answer at once.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TextIO
 
 import typer
 from typer.core import TyperGroup
@@ -100,15 +102,16 @@ def reports_errors(command: Callable | None = None, *, interrupted: str | None =
     a file that cannot be read or written otherwise (a file where a folder is to be), into a one-line message on stderr
     and an exit code; Ctrl-C or SIGTERM (`stop_on_sigterm`) into 'interrupted' and what the command left
     (`interrupted`: a command that writes says it), exit 130 or 143 (`exit_interrupted`); a write into a pipe whose
-    reader is gone, stdout's or stderr's (an error's message too), into exit 141, quiet (`exit_at_closed_pipe`).
-    `@reports_errors` or `@reports_errors(interrupted=...)`."""
+    reader is gone, stdout's or stderr's (an error's message, a library's warning too: `_EchoHandler`), into exit
+    141, quiet (`exit_at_closed_pipe`). `@reports_errors` or `@reports_errors(interrupted=...)`."""
     if command is None:
         return functools.partial(reports_errors, interrupted=interrupted)
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return _reported(command, interrupted, *args, **kwargs)
+            with _ended_where_warnings_went_unsaid():
+                return _reported(command, interrupted, *args, **kwargs)
         except BrokenPipeError:  # the reader of stdout or stderr stopped (`| head`, `2>&1 | head`), an error unsaid
             exit_at_closed_pipe()
 
@@ -158,10 +161,11 @@ def exit_at_closed_pipe() -> NoReturn:
     raise typer.Exit(CLOSED_PIPE)
 
 
-def _output_to_devnull() -> None:
-    """Send what is written on stdout and stderr from now on, and what they still hold, to /dev/null."""
+def _output_to_devnull(*streams: TextIO | None) -> None:
+    """Send what is written on `streams` (stdout and stderr where none is named) from now on, and what they still
+    hold, to /dev/null."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    for stream in (sys.stdout, sys.stderr):
+    for stream in streams or (sys.stdout, sys.stderr):
         if stream is not None:  # (None: the process was started without it, `2>&-`)
             os.dup2(devnull, stream.fileno())
     os.close(devnull)
@@ -257,11 +261,32 @@ def exit_interrupted(left: str | None) -> NoReturn:
     raise typer.Exit(128 + stopped_by)
 
 
+_UNSAID_WARNINGS: list[logging.LogRecord] = []  # the library's warnings stderr's reader was gone for (`_EchoHandler`)
+
+
 class _EchoHandler(logging.Handler):
-    """The library's logged warnings on stderr, written as the commands write their own ('warning: ...')."""
+    """The library's logged warnings on stderr, written as the commands write their own ('warning: ...'). One that
+    finds stderr's reader gone (`2>&1 | head -1`) is not raised inside the library's code, which may take the
+    BrokenPipeError for its own (requests: a connection lost, failing a fetch): stderr goes to /dev/null, and the
+    command runs on, to end as at a closed pipe (`_ended_where_warnings_went_unsaid`)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        typer.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
+        try:
+            typer.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
+        except BrokenPipeError:
+            _output_to_devnull(sys.stderr)
+            _UNSAID_WARNINGS.append(record)
+
+
+@contextlib.contextmanager
+def _ended_where_warnings_went_unsaid() -> Iterator[None]:
+    """A command that ends (done, failed, interrupted) after a warning found stderr's reader gone (`_EchoHandler`)
+    ends as at a closed pipe: BrokenPipeError (`reports_errors`: exit 141, quiet)."""
+    try:
+        yield
+    finally:
+        if _UNSAID_WARNINGS:
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 def show_library_warnings() -> None:

@@ -261,6 +261,27 @@ def test_a_command_whose_stderr_pipe_is_closed_ends_quietly(filled, command, std
     assert failing.returncode == CLOSED_PIPE and failing.stdout in (None, b"")
 
 
+@pytest.mark.parametrize("stdout_too", [False, True])
+def test_a_warning_said_into_a_closed_stderr_leaves_the_fetch_whole_and_ends_it_as_a_closed_pipe(
+    run, janaf_server, stdout_too
+):
+    """`matreg fetch ... 2>&1 | head -1`, its reader gone as the library warns (a retry's wait, printed on stderr by
+    a logging handler): the write's BrokenPipeError was raised inside urllib3's retry, which requests took for a
+    connection lost, and the run was recorded failed: 'GET ... failed: [Errno 32] Broken pipe'. The warning goes
+    unsaid, the fetch runs to its end, and the command ends as at a closed pipe: quiet, exit code 141."""
+    janaf_server.fail("/tables/H-064.txt", 429)
+    reader, writer = os.pipe()
+    os.close(reader)
+    with os.fdopen(writer, "wb") as closed:
+        matreg = [sys.executable, "-m", "matreg", "fetch", "janaf", "H-064", "--no-progress"]
+        fetching = subprocess.run(matreg, stdout=closed if stdout_too else subprocess.PIPE, stderr=closed, timeout=120)
+    assert fetching.returncode == CLOSED_PIPE
+    assert fetching.stdout is None if stdout_too else b" valid records " in fetching.stdout
+    store = Store(os.environ["MATREG_STORE"])
+    assert store.query("SELECT status, error FROM fetch_runs").values.tolist() == [["complete", None]]
+    assert len(store.table("materials")) == 1
+
+
 @pytest.mark.parametrize("command", ["fetch", "import"])
 def test_a_fetch_or_import_with_stderr_closed_runs_as_with_it_open(run, tmp_path, command):
     """`matreg fetch ... 2>&-`: without stderr Python's sys.stderr is None, and asking it whether it is a terminal (to
