@@ -137,8 +137,10 @@ class _CappedRetry(Retry):
 
     def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> _CappedRetry:
         """urllib3's, noting the URL retried (`public_url`): urllib3 gives the request's path, its connection pool
-        (`_pool`) the scheme, host and port."""
+        (`_pool`) the scheme, host and port. The answer of a status retried is discarded unread (`_discard`)."""
         retry = super().increment(method, url, *args, **kwargs)
+        if (response := kwargs.get("response")) is not None:  # a status retried
+            _discard(response)
         pool = kwargs.get("_pool")
         origin = ""
         if pool is not None:
@@ -186,6 +188,14 @@ class _CappedRetry(Retry):
         """Which retry comes next, of how many ('2 of 3')."""
         done = len(self.history)
         return f"{done} of {done + self.total}" if isinstance(self.total, int) else str(done)
+
+
+def _discard(response: urllib3.BaseHTTPResponse) -> None:
+    """Close the connection of an answer whose body is not wanted (a status to retry): urllib3 would read the body to
+    its end to keep the connection (`drain_conn`), below the limits an answer is read within (`_cap_answer`): a 503
+    whose body never ended, sent endlessly or a byte at a time, hung the fetch for good."""
+    response.close()
+    response.release_conn()  # (the pool opens it again for the retry)
 
 
 class _RateLimitedAdapter(LimiterAdapter):

@@ -864,3 +864,58 @@ def test_a_post_redirected_keeping_its_method_is_read_where_it_leads(status):
     with ReplayServer(moved_api(status, Reply(405, b""))) as server:
         answer = HttpClient(HttpSettings(retries=0)).post_json(server.url + "api/entries", {"owner": "public"})
     assert answer == {"query": {"owner": "public"}}
+
+
+@contextlib.contextmanager
+def serving(answer) -> Iterator[tuple[str, list[float]]]:
+    """A server on 127.0.0.1 that answers each connection's request with `answer(connection)`, in a thread of its own,
+    then closes it; yields its URL and when each request came (time.monotonic())."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    came: list[float] = []
+
+    def answer_one(connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):  # (the client cut the connection)
+            connection.recv(65536)
+            came.append(time.monotonic())
+            answer(connection)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):  # (the listener closed)
+            while True:
+                threading.Thread(target=answer_one, args=(listener.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/", came
+    listener.close()
+
+
+def sending(head: bytes, piece: bytes, every_s: float, for_s: float = 20.0):
+    """An answer: `head`, then `piece` every `every_s` seconds (0: as fast as the connection takes it) for `for_s`
+    seconds, or until the client closes the connection."""
+
+    def answer(connection: socket.socket) -> None:
+        connection.sendall(head)
+        until = time.monotonic() + for_s
+        while time.monotonic() < until:
+            connection.sendall(piece)
+            time.sleep(every_s)
+
+    return answer
+
+
+ENDLESS_503 = (  # 2^40 bytes announced
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 1099511627776\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(("piece", "every_s"), [(b"x" * 65536, 0), (b" ", 0.05)], ids=["endless", "trickled"])
+def test_an_error_answer_whose_body_never_ends_is_retried_then_unavailable(piece, every_s):
+    # urllib3 read a retried answer's body to its end before each retry (drain_conn), below the answer's limits:
+    # a 503 announcing 2^40 bytes, sent endlessly or a byte at a time, hung the fetch for good
+    with serving(sending(ENDLESS_503, piece, every_s)) as (url, came):
+        client = HttpClient(HttpSettings(retries=2, backoff_s=0, jitter_s=0, timeout_s=5, answer_timeout_s=0.5))
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable) as error:
+            client.get_json(url + "page")
+        assert time.monotonic() - started < 5 and len(came) == 3
+    assert str(error.value) == f"HTTP 503 (from {url}page, after 2 retries)"
