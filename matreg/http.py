@@ -15,11 +15,13 @@ import logging
 import os
 import random
 import re
+import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import count, pairwise, takewhile
 from pathlib import Path
@@ -32,8 +34,9 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from requests.exceptions import ChunkedEncodingError
 from requests_file import FileAdapter
-from requests_ratelimiter import LimiterAdapter
-from urllib3.connection import port_by_scheme
+from requests_ratelimiter import LimiterMixin
+from urllib3.connection import HTTPConnection, HTTPSConnection, port_by_scheme
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ProtocolError
 from urllib3.util.retry import Retry
 
@@ -198,7 +201,36 @@ def _discard(response: urllib3.BaseHTTPResponse) -> None:
     response.release_conn()  # (the pool opens it again for the retry)
 
 
-class _RateLimitedAdapter(LimiterAdapter):
+class _TimedAdapter(HTTPAdapter):
+    """requests' adapter, whose connections wait for an answer's status line and headers no longer than the answer
+    may take (`_HeadersInTime`), from when its request is sent."""
+
+    def __init__(self, deadline_s: float, shown: Callable[[str], str], max_retries: Retry) -> None:
+        """`deadline_s`: how long an answer may take (`HttpSettings.answer_deadline_s`); `shown`: how a message shows
+        its URL (`HttpClient._shown`). (Parameters named: requests-ratelimiter passes on those named only.)"""
+        self.deadline_s = deadline_s
+        self.shown = shown
+        super().__init__(max_retries=max_retries)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _TIMED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # (a SOCKS proxy's pools have connections of their own)
+            manager.pool_classes_by_scheme = _TIMED_POOLS
+        return manager
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        sending = _answer_due.set(_AnswerDue(self.deadline_s, request.url or "", self.shown))
+        try:
+            return super().send(request, **kwargs)
+        finally:
+            _answer_due.reset(sending)
+
+
+class _RateLimitedAdapter(LimiterMixin, _TimedAdapter):
     """requests-ratelimiter's adapter, whose limit also spaces the retries urllib3 sends below it (`_CappedRetry`)."""
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
@@ -382,17 +414,26 @@ _WATCHDOG = _Watchdog()
 _READ_IDS = count()
 
 
+def _too_slow(limit_s: float, url: str) -> SourceUnavailable:
+    """The error of an answer from `url` (as shown) cut off once it took `limit_s`."""
+    return SourceUnavailable(
+        f"answer slower than {limit_s:g} s from {url}: cut off (a slower one needs the source's http.answer_timeout_s "
+        "in the catalog)"
+    )
+
+
 class _ReadDeadline:
-    """How long the reads of one answer may wait in all (the time its reader takes between them is not counted: JARVIS'
-    download is read as its records are stored); a read still waiting when the time is spent has its connection shut
-    (`_Watchdog`, urllib3's `HTTPResponse.shutdown`), and the answer fails with SourceError."""
+    """How long the reads of one answer's body may wait in all: what its headers left of the answer's time, counted from
+    when its request was sent (`_HeadersInTime`); the time its reader takes between reads is not counted (JARVIS'
+    download is read as its records are stored). A read still waiting when the time is spent has its connection shut
+    (`_Watchdog`, urllib3's `HTTPResponse.shutdown`), and the answer fails with SourceUnavailable."""
 
     def __init__(self, response: requests.Response, limit_s: float, shown: Callable[[str], str]) -> None:
         """`shown`: how a message shows the answer's URL (`HttpClient._shown`)."""
         self.response = response
         self.read_id = next(_READ_IDS)  # (never another's, as an id() could be once this one is gone)
         self.limit_s = limit_s
-        self.left_s = limit_s
+        self.left_s = limit_s - getattr(response.raw, _WAITED_S, 0.0)  # (what its headers left)
         self.shown = shown
 
     def timed(self, chunks: Iterator[Any]) -> Iterator[Any]:
@@ -416,11 +457,8 @@ class _ReadDeadline:
             if _WATCHDOG.release(self.read_id):
                 self.left_s -= time.monotonic() - started
                 return chunk
-        url = self.shown(self.response.url)  # (the watchdog cut the read: it failed, or ended the body short)
-        raise SourceUnavailable(
-            f"answer slower than {self.limit_s:g} s from {url}: cut off (a slower one needs the source's "
-            "http.answer_timeout_s in the catalog)"
-        )
+        # (the watchdog cut the read: it failed, or ended the body short)
+        raise _too_slow(self.limit_s, self.shown(self.response.url))
 
     def _from_network(self) -> bool:
         """Whether the body is still to come from a server (not from the HTTP cache, a local file, or read already)."""
@@ -432,6 +470,76 @@ class _ReadDeadline:
         """Shut the answer's connection: the read waiting on it ends."""
         with contextlib.suppress(ValueError, RuntimeError, OSError):  # (no socket, or handed back to the pool)
             self.response.raw.shutdown()
+
+
+@dataclass(frozen=True)
+class _AnswerDue:
+    """How long the answer to the request being sent may take (`_TimedAdapter`), and its URL as a message shows it."""
+
+    limit_s: float
+    url: str
+    shown: Callable[[str], str]
+
+    def too_slow(self) -> SourceUnavailable:
+        """The error of an answer cut off at its limit."""
+        return _too_slow(self.limit_s, self.shown(self.url))
+
+
+# The request being sent: set by `_TimedAdapter` around each request, read by its connections (`_HeadersInTime`).
+_answer_due: ContextVar[_AnswerDue | None] = ContextVar("answer_due", default=None)
+_WAITED_S = "matreg_waited_s"  # urllib3's answer: how long it took to its headers from when its request was sent
+
+
+class _HeadersInTime:
+    """A urllib3 connection (mixin) whose wait for an answer's status line and headers, from when the request was
+    sent, is cut at the answer's limit (`_answer_due`; a server trickling its headers keeps each read within
+    `timeout_s`): SourceUnavailable, as for a body (`_ReadDeadline`), its connection closed. The answer notes how long
+    it waited (`_WAITED_S`), which its body's reads may take less."""
+
+    sock: Any
+
+    def getresponse(self) -> urllib3.HTTPResponse:
+        due = _answer_due.get()
+        if due is None:
+            return super().getresponse()  # type: ignore[misc]
+        read = next(_READ_IDS)
+        started = time.monotonic()
+        _WATCHDOG.watch(read, started + due.limit_s, self._cut)
+        try:
+            response = super().getresponse()  # type: ignore[misc]
+        except Exception:
+            if _WATCHDOG.release(read):
+                raise
+            raise due.too_slow() from None
+        if not _WATCHDOG.release(read):  # (cut: the headers it read may end short)
+            response.close()
+            raise due.too_slow()
+        setattr(response, _WAITED_S, time.monotonic() - started)
+        return response
+
+    def _cut(self) -> None:
+        """Shut the connection's socket: the read waiting on it ends."""
+        with contextlib.suppress(AttributeError, OSError):  # (closed meanwhile)
+            self.sock.shutdown(socket.SHUT_RD)
+
+
+class _TimedConnection(_HeadersInTime, HTTPConnection):
+    pass
+
+
+class _TimedHTTPSConnection(_HeadersInTime, HTTPSConnection):
+    pass
+
+
+class _TimedPool(HTTPConnectionPool):
+    ConnectionCls = _TimedConnection
+
+
+class _TimedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TimedHTTPSConnection
+
+
+_TIMED_POOLS = {"http": _TimedPool, "https": _TimedHTTPSPool}  # a PoolManager's pool classes (`_TimedAdapter`)
 
 
 class _CacheConnection(sqlite3.Connection):
@@ -631,10 +739,12 @@ class HttpClient:
         return self._proxies[host]
 
     def _adapter(self, retry: Retry) -> HTTPAdapter:
-        """Retries on every request; a request-rate limit, retries included, when the source sets one."""
+        """Retries on every request, each answer due within `answer_deadline_s` (`_TimedAdapter`); a request-rate
+        limit, retries included, when the source sets one."""
+        timed = {"deadline_s": self.settings.answer_deadline_s, "shown": self._shown, "max_retries": retry}
         if self.settings.rate_limit_per_s:
-            return _RateLimitedAdapter(per_second=self.settings.rate_limit_per_s, max_retries=retry)
-        return HTTPAdapter(max_retries=retry)
+            return _RateLimitedAdapter(per_second=self.settings.rate_limit_per_s, **timed)
+        return _TimedAdapter(**timed)
 
     def get(self, url: str, params: Mapping[str, Any] | None = None) -> requests.Response:
         """GET `url`, its body read; NotFound on 404, SourceError (secrets redacted) on any other failure."""
@@ -755,7 +865,8 @@ class HttpClient:
     def _cap_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """A response hook: its body, however it is read (`.content`, `iter_content`, the HTTP cache's copy), is read
         in chunks of at most `_READ_BYTES` up to `max_answer_mib` decoded, then SourceError: an inflating body (a gzip
-        bomb) is never held larger than that; and its reads may wait `answer_deadline_s` in all (`_ReadDeadline`).
+        bomb) is never held larger than that; and it may take `answer_deadline_s` in all, its headers' wait included
+        (`_ReadDeadline`).
         An answer the HTTP cache is to keep is read here: requests-cache would copy it from the connection unchecked."""
         limit = self.settings.max_answer_mib
         read_chunks = response.iter_content

@@ -919,3 +919,35 @@ def test_an_error_answer_whose_body_never_ends_is_retried_then_unavailable(piece
             client.get_json(url + "page")
         assert time.monotonic() - started < 5 and len(came) == 3
     assert str(error.value) == f"HTTP 503 (from {url}page, after 2 retries)"
+
+
+def test_an_answer_whose_headers_trickle_in_is_cut_off_at_the_catalogs_limit():
+    # each read of a header byte came within timeout_s: the wait for the headers was never cut
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: "
+    with serving(sending(head, b"a", 0.05)) as (url, came):
+        client = HttpClient(HttpSettings(retries=2, backoff_s=0, jitter_s=0, timeout_s=5, answer_timeout_s=0.5))
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable) as error:
+            client.get_json(url + "page")
+        assert time.monotonic() - started < 2 and len(came) == 1
+    assert str(error.value) == (
+        f"answer slower than 0.5 s from {url}page: cut off (a slower one needs the source's http.answer_timeout_s "
+        "in the catalog)"
+    )
+
+
+def test_an_answers_time_runs_from_when_its_request_was_sent_headers_and_body_together():
+    def slow_headers_then_slow_body(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        for _ in range(6):  # 0.6 s of headers
+            time.sleep(0.1)
+            connection.sendall(b"X-Slow: a\r\n")
+        connection.sendall(b"Content-Length: 12\r\n\r\n")
+        for byte in b'{"ok": true}':  # and 0.6 s of body: each part within the limit, not both
+            time.sleep(0.05)
+            connection.sendall(bytes([byte]))
+
+    with serving(slow_headers_then_slow_body) as (url, came):
+        client = HttpClient(HttpSettings(retries=0, timeout_s=5, answer_timeout_s=0.9))
+        with pytest.raises(SourceUnavailable, match=f"^answer slower than 0.9 s from {url}page: cut off"):
+            client.get_json(url + "page")
