@@ -93,8 +93,12 @@ def redact_text(text: str, secrets: Iterable[str | None]) -> str:
 
 
 def redact_url(url: str) -> str:
-    """`url` with secret-looking query parameters replaced by '***' (unchanged when it has none)."""
-    parts = urlsplit(url)
+    """`url` with secret-looking query parameters replaced by '***' (unchanged when it has none, or when it is no URL
+    urlsplit reads: "http://x']" of a list quoted in a message, its secrets then left to `redact_text`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # ('Invalid IPv6 URL': an unmatched bracket)
+        return url
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     if not any(map(is_secret_name, params)):
         return url  # leave queries that are not key=value lists (AFLUX) readable

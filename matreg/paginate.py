@@ -92,11 +92,13 @@ class NextLinkPaginator(Paginator):
     link_root: str = "/"
 
     def next_request(self, request: HttpRequest, body: Any, n_records: int) -> HttpRequest | None:
-        link = dig(body, self.path)
+        link, where = dig(body, self.path), ".".join(self.path)
         if isinstance(link, dict):
-            link = link.get("href")
+            link, where = link.get("href"), f"{where}.href"
         if not link or n_records == 0:
             return None
+        if not isinstance(link, str):
+            raise SourceError(f"the page's next link is no URL: {where} is {_cut(repr(link))}")
         link = urljoin(request.url, link)  # a link relative to the page it came from
         if self.base_url:
             link = self.on_base(link)
@@ -171,17 +173,27 @@ def dig(document: Any, path: tuple[str, ...] | list[str]) -> Any:
     return document
 
 
+def _cut(text: str, limit: int = 100) -> str:
+    """`text` for a message: whole, or its first `limit` characters and '…'."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _with_params(request: HttpRequest, params: dict[str, Any]) -> HttpRequest:
     return HttpRequest(
         request.method, request.url, {**request.params, **params}, copy.deepcopy(request.json), request.page
     )
 
 
+_COUNTS = range(2**63)  # the counts a store holds (int64)
+
+
 def count_of(value: Any) -> int | None:
     """A count a source reports (how many records match): a whole number >= 0, also as text ('12') or 12.0;
-    None for anything else (negative, fractional, a boolean, other text), which leaves the count unknown."""
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # not '²'
-        return int(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 and float(value).is_integer():
-        return int(value)
-    return None
+    None for anything else (negative, fractional, past an int64, a boolean, other text), which leaves the count
+    unknown."""
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit() and len(text) <= len(str(_COUNTS.stop)):  # not '²', nor 5,000 digits
+        value = int(text)
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if type(value) is int and value in _COUNTS else None

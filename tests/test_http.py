@@ -316,6 +316,12 @@ def test_secret_looking_parameters_of_a_url_without_its_host_are_redacted():
     assert SECRET not in redacted and "?page_limit=2&access_token=*** (Caused by refused)" in redacted
 
 
+def test_a_text_naming_what_urllib_cannot_split_as_a_url_is_redacted_too():
+    # "['http://x']" (a next link given as a list) failed the run's error message: urlsplit's "Invalid IPv6 URL"
+    text = f"links.next is ['http://x'], ['http://h]/?token={SECRET}']"
+    assert redact_text(text, []) == "links.next is ['http://x'], ['http://h]/?token=***']"
+
+
 def test_requests_go_through_the_proxy_the_environment_names(janaf_server, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", janaf_server.root)  # the replay server stands in for the proxy
     client = HttpClient(HttpSettings(retries=0))

@@ -941,6 +941,27 @@ def test_a_provider_with_more_data_and_no_way_to_it_ends_the_run_with_what_it_ga
     assert (report.status, report.n_fetched, report.n_stored, report.n_available) == ("complete", 3, 3, 9)
 
 
+@pytest.mark.parametrize("said", [1e300, 10**19, 10**400], ids=["1e300", "10**19", "10**400"])
+def test_a_count_of_matches_past_what_a_count_holds_is_unknown(tmp_path, store, said):
+    # pyarrow refused it as the run was recorded (OverflowError): a traceback, the run lost
+    def counting(page: dict) -> None:
+        page["meta"]["data_returned"] = said
+
+    report = fetch_edited_page(tmp_path, store, MP_PAGES[0], counting, FetchRequest(everything=True))
+    assert (report.status, report.n_fetched, report.n_stored, report.n_available) == ("complete", 3, 3, None)
+    assert store.query("SELECT n_available FROM fetch_runs")["n_available"].isna().all()
+
+
+@pytest.mark.parametrize("link", [{"href": 12}, ["http://x"]], ids=["href-number", "list"])
+def test_a_next_link_that_is_no_url_fails_the_run_naming_it(tmp_path, store, link):
+    def linking(page: dict) -> None:
+        page["links"]["next"] = link
+
+    with pytest.raises(SourceError, match="^the page's next link is no URL: links.next"):
+        fetch_edited_page(tmp_path, store, MP_PAGES[0], linking, FetchRequest(everything=True))
+    assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
+
+
 def test_a_429_with_retry_after_is_honoured_then_succeeds(store, reference_catalog, reference_server):
     reference_server.fail(STRUCTURES, 429, retry_after=1)
     report = fetch(store, reference_catalog, NELEMENTS_2)

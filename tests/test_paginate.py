@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from matreg.errors import SourceError
-from matreg.paginate import HttpRequest, NextLinkPaginator, OffsetPaginator, PageNumberPaginator
+from matreg.paginate import HttpRequest, NextLinkPaginator, OffsetPaginator, PageNumberPaginator, count_of
 
 BODIES = {
     "no count": {"meta": {"total": "many"}},
@@ -66,3 +66,33 @@ def test_a_next_link_outside_the_base_and_the_api_root_is_refused():
     page = HttpRequest("GET", "https://m.org/mirror/oqmdapi/formationenergy")
     with pytest.raises(SourceError, match="next link 'https://oqmd.org/other/formationenergy' is neither under"):
         paginator.next_request(page, {"links": {"next": "https://oqmd.org/other/formationenergy"}}, n_records=2)
+
+
+@pytest.mark.parametrize(
+    ("link", "named"),
+    [({"href": 12}, "links.next.href is 12"), (["http://x"], "links.next is ['http://x']"), (7.5, "links.next is 7.5")],
+)
+def test_a_next_link_that_is_no_text_fails_the_run_naming_it(link, named):
+    # urljoin raised "TypeError: Cannot mix str and non-str arguments": a traceback, the run lost
+    page = HttpRequest("GET", "https://m.org/v1/structures")
+    with pytest.raises(SourceError) as error:
+        NextLinkPaginator().next_request(page, {"links": {"next": link}}, n_records=2)
+    assert str(error.value) == f"the page's next link is no URL: {named}"
+
+
+@pytest.mark.parametrize(
+    "total",
+    [1e300, 10**19, 2**63, 10**400, "9" * 30, "9" * 5000, float("inf")],
+    ids=["1e300", "10**19", "2**63", "10**400", "30 digits", "5000 digits", "inf"],
+)
+def test_a_total_beyond_what_a_count_holds_is_no_count(total):
+    # a count past an int64 failed the run's record (pyarrow's OverflowError), 10**400 as it became a float
+    paginator = OffsetPaginator(limit=2, total_path=("meta", "total"))
+    second = HttpRequest("GET", "http://127.0.0.1/x", {"limit": 2, "offset": 2})
+    assert count_of(total) is None
+    assert paginator.next_request(second, {"meta": {"total": total}}, n_records=2).params["offset"] == 4
+
+
+@pytest.mark.parametrize("total", [2**63 - 1, float(2**62), str(2**63 - 1)])
+def test_the_largest_counts_are_counts(total):
+    assert count_of(total) == int(total)
