@@ -17,6 +17,7 @@ import random
 import re
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -306,6 +307,12 @@ def _decoded(body: bytes) -> Any:
         return orjson.loads(body)  # UTF-8, as JSON APIs send: ten times the json module's speed
     except orjson.JSONDecodeError:
         return json.loads(body)  # reads a byte order mark and UTF-16/32 too (orjson refuses over 1024 levels)
+
+
+def _too_many_digits(error: ValueError) -> bool:
+    """Whether the json module refused a JSON integer for its length (Python's int-digits limit, 4,300 by default):
+    it raises a plain ValueError for it, a JSONDecodeError (or UnicodeDecodeError) for anything else."""
+    return type(error) is ValueError and "integer string conversion" in str(error)
 
 
 def _post_turned_get(response: requests.Response) -> tuple[requests.Response, str] | None:
@@ -778,9 +785,12 @@ class HttpClient:
             return _decoded(body)
         except RecursionError:  # (orjson refuses more than 1024 levels; the json module recurses until it fails)
             raise self._refused(response, f"not JSON (nested too deeply) from {self._shown(response.url)}") from None
-        except ValueError:
-            text = _text(body, response.encoding)[:80]
-            raise self._refused(response, self.redact(f"not JSON from {response.url}: {text!r}")) from None
+        except ValueError as exc:
+            if _too_many_digits(exc):
+                limit = f"an integer of more than {sys.get_int_max_str_digits()} digits, Python's limit"
+                raise self._refused(response, f"JSON not read ({limit}) from {self._shown(response.url)}") from None
+            text = self.redact(repr(_text(body, response.encoding)[:80]))
+            raise self._refused(response, f"not JSON from {self._shown(response.url)}: {text}") from None
 
     def _refused(self, response: requests.Response, problem: str) -> SourceError:
         """SourceError for an answer that is no page (`problem` says why), which the HTTP cache gives no more (a

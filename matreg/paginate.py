@@ -40,7 +40,8 @@ class HttpRequest:
         params = "&".join(f"{key}={value}" for key, value in self.params.items())
         body = f" {self.json}" if self.json else ""
         page = f" (page {self.page})" if self.page is not None else ""
-        return f"{self.method} {self.url}{'?' + params if params else ''}{body}{page}"
+        query = ("&" if "?" in self.url else "?") + params if params else ""
+        return f"{self.method} {self.url}{query}{body}{page}"
 
 
 class Paginator(ABC):

@@ -614,6 +614,24 @@ def test_json_nested_too_deeply_to_decode_is_a_clear_error():
             HttpClient(HttpSettings(retries=0)).get_json(server.url + "page")
 
 
+def test_an_answer_that_is_no_json_to_a_long_url_cuts_the_query():
+    long_filter = " OR ".join(f'id="mp-{i}"' for i in range(150))  # ~1,800 characters once URL-encoded
+    with ReplayServer(lambda request: Reply(200, b"<html>busy</html>")) as server, pytest.raises(SourceError) as error:
+        HttpClient(HttpSettings(retries=0)).get_json(server.url + "v1/structures", {"filter": long_filter})
+    url = f"{server.url}v1/structures?filter=id%3D%22mp-0%22+OR+id%3D%22mp-1"
+    assert str(error.value).startswith(f"not JSON from {url}") and str(error.value).endswith("…: '<html>busy</html>'")
+    assert len(str(error.value)) < 300
+
+
+def test_json_with_an_integer_longer_than_python_reads_says_so():
+    # called "not JSON" (the json module refuses an integer past 4,300 digits, orjson any past 64 bits)
+    with ReplayServer(lambda request: Reply(200, b'{"data": [' + b"7" * 5000 + b"]}")) as server:
+        with pytest.raises(SourceError) as error:
+            HttpClient(HttpSettings(retries=0)).get_json(server.url + "page")
+    limit = "an integer of more than 4300 digits, Python's limit"
+    assert str(error.value) == f"JSON not read ({limit}) from {server.url}page"
+
+
 MAINTENANCE = Reply(200, b"<html><h1>Down for maintenance</h1></html>", content_type="text/html")
 
 

@@ -96,3 +96,14 @@ def test_a_total_beyond_what_a_count_holds_is_no_count(total):
 @pytest.mark.parametrize("total", [2**63 - 1, float(2**62), str(2**63 - 1)])
 def test_the_largest_counts_are_counts(total):
     assert count_of(total) == int(total)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://m.org/v1/structures", "GET https://m.org/v1/structures?page_limit=2"),
+        ("https://m.org/v1/structures?filter=x", "GET https://m.org/v1/structures?filter=x&page_limit=2"),
+    ],
+)
+def test_a_request_is_described_as_the_url_it_sends(url, shown):
+    assert HttpRequest("GET", url, {"page_limit": 2}).describe() == shown
