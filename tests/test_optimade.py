@@ -931,6 +931,22 @@ def test_malformed_records_are_quarantined_with_their_reason(tmp_path, store):
     assert "filter" not in structure_requests(server)[0].query  # --all asks for every structure
 
 
+@pytest.mark.parametrize("depth", [300, 900])
+def test_an_entry_nested_deeper_than_orjson_writes_is_quarantined_with_its_payload(tmp_path, store, depth):
+    # orjson writes 254 levels at most: the quarantine row of such an entry failed the run with a traceback
+    nested = json.loads("[" * depth + "]" * depth)  # (orjson reads 1024 levels: the page is read by it)
+
+    def adding_a_deep_entry(page: dict) -> None:
+        page["data"].append({"id": "q1", "type": "structures", "attributes": {"nsites": 1, "_mp_x": nested}})
+
+    report = fetch_edited_page(tmp_path, store, MP_PAGES[0], adding_a_deep_entry, FetchRequest(everything=True))
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (4, 3, 1)
+    item, raw, reasons = store.query("SELECT item, raw, reasons FROM quarantine").iloc[0]
+    assert item == "q1" and reasons[0].startswith("structure has no chemical formula")
+    written = '{"attributes":{"_mp_x":' + "[" * depth + "]" * depth + ',"nsites":1},"id":"q1","type":"structures"}'
+    assert raw == written
+
+
 def test_a_provider_with_more_data_and_no_way_to_it_ends_the_run_with_what_it_gave(tmp_path, store):
     # links.next "MUST be null or omitted if there is no additional data, or if there is no way to fetch additional
     # data" (OPTIMADE v1.2): a provider capping its results; the run keeps the page and says what was left

@@ -273,6 +273,24 @@ def test_a_payload_with_integers_beyond_64_bits_is_written_with_their_digits():
     assert written == f'{{"band_gap":null,"natoms":{10**25},"sites":[{2**64},{-(2**63) - 1},{2**64 - 1}]}}'
 
 
+@pytest.mark.parametrize("depth", [300, 1000])
+def test_a_payload_nested_deeper_than_orjson_writes_is_written_whole(depth):
+    # orjson writes 254 levels at most, and the rewrite of big integers recursed: a quarantined entry nested deeper
+    # failed the run with a traceback
+    payload = {"id": "q1", "x": 1}
+    for _ in range(depth):
+        payload["x"] = [payload["x"], 10**25]
+    written = to_json(payload)
+    assert written == '{"id":"q1","x":' + "[" * depth + "1" + f",{10**25}]" * depth + "}"
+
+
+def test_a_payload_with_lone_surrogates_is_written_with_their_escapes():
+    # the json module reads "\ud800" alone (orjson refuses it), which no UTF-8 writer writes
+    payload = {"formula": "Na\ud800Cl", "k\udc00": ["é", 2**64], "gap": float("nan")}
+    assert to_json(payload) == '{"formula":"Na\\ud800Cl","gap":null,"k\\udc00":["é",18446744073709551616]}'
+    assert json.loads(to_json(payload)) == payload | {"gap": None}
+
+
 def test_one_value_key_given_by_two_fields_is_rejected_unless_they_agree():
     record = SourceRecord(
         "r",
