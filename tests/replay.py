@@ -130,6 +130,11 @@ class ReplayServer:
 
             do_GET = do_POST = _serve  # noqa: N815 (http.server's naming)
 
+            def handle(self) -> None:
+                # a client may close its connection with the answer unread (a retried status's): not the server's error
+                with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                    super().handle()
+
             def log_message(self, *args) -> None:
                 pass
 
