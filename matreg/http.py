@@ -44,6 +44,7 @@ from urllib3.util.retry import Retry
 from matreg import __version__
 from matreg.catalog import HttpSettings
 from matreg.errors import SourceError, SourceUnavailable, WriteRefused, write_refused
+from matreg.jsontext import lone_surrogate_at
 
 logger = logging.getLogger(__name__)
 USER_AGENT = f"matreg/{__version__} (materials-data ETL; python-requests)"
@@ -301,12 +302,14 @@ def _cacheable(response: requests.Response) -> bool:
     return True
 
 
-def _decoded(body: bytes) -> Any:
-    """JSON text decoded; ValueError (RecursionError: nested too deeply) for anything else."""
+def _decoded(body: bytes) -> tuple[Any, bool]:
+    """JSON text decoded, and whether orjson read it; ValueError (RecursionError: nested too deeply) for anything
+    else. What orjson refuses the json module reads: a byte order mark, UTF-16/32, integers beyond 64 bits (quarantined
+    with their digits), NaN and Infinity, and lone surrogates ('\\ud800', `HttpClient.page_not_unicode`)."""
     try:
-        return orjson.loads(body)  # UTF-8, as JSON APIs send: ten times the json module's speed
+        return orjson.loads(body), True  # UTF-8, as JSON APIs send: ten times the json module's speed
     except orjson.JSONDecodeError:
-        return json.loads(body)  # reads a byte order mark and UTF-16/32 too (orjson refuses over 1024 levels)
+        return json.loads(body), False  # (orjson refuses over 1024 levels)
 
 
 def _too_many_digits(error: ValueError) -> bool:
@@ -651,6 +654,7 @@ class HttpClient:
         self._fresh_at: datetime | None = None
         self._cached_at: datetime | None = None
         self._page_requests: list[requests.PreparedRequest] = []  # of the answers since `begin_page`
+        self._not_unicode = False  # whether one of them holds a lone surrogate (`page_not_unicode`)
         # (mp-api sends on the session itself: what a session's hooks do holds for its requests too)
         hooks = [self._refuse_redirect_elsewhere, self._cap_answer, self._note_answer, self._refuse_failing_for_now]
         self.session.hooks["response"].extend(hooks)
@@ -780,9 +784,10 @@ class HttpClient:
         return self.retried(method, url, send_and_read)
 
     def _json(self, response: requests.Response, body: bytes) -> Any:
-        """An answer's body decoded as JSON; SourceError for one that is not JSON (`_refused`)."""
+        """An answer's body decoded as JSON, noting whether it holds strings that are no Unicode (`page_not_unicode`);
+        SourceError for one that is not JSON (`_refused`)."""
         try:
-            return _decoded(body)
+            document, by_orjson = _decoded(body)
         except RecursionError:  # (orjson refuses more than 1024 levels; the json module recurses until it fails)
             raise self._refused(response, f"not JSON (nested too deeply) from {self._shown(response.url)}") from None
         except ValueError as exc:
@@ -791,6 +796,9 @@ class HttpClient:
                 raise self._refused(response, f"JSON not read ({limit}) from {self._shown(response.url)}") from None
             text = self.redact(repr(_text(body, response.encoding)[:80]))
             raise self._refused(response, f"not JSON from {self._shown(response.url)}: {text}") from None
+        if not by_orjson and lone_surrogate_at(document) is not None:
+            self._not_unicode = True
+        return document
 
     def _refused(self, response: requests.Response, problem: str) -> SourceError:
         """SourceError for an answer that is no page (`problem` says why), which the HTTP cache gives no more (a
@@ -933,6 +941,12 @@ class HttpClient:
         """Forget the answers so far: the next page's are noted from here."""
         self._fresh_at, self._cached_at = None, None
         self._page_requests = []
+        self._not_unicode = False
+
+    def page_not_unicode(self) -> bool:
+        """Whether a JSON answer since `begin_page` holds a string that is no Unicode, with a lone surrogate
+        (`lone_surrogate_at`): only the json module reads one, orjson refuses it."""
+        return self._not_unicode
 
     def page_read_at(self) -> datetime | None:
         """When the source gave the answers since `begin_page` (None: none came): when the first fresh one arrived,

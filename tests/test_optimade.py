@@ -947,6 +947,53 @@ def test_an_entry_nested_deeper_than_orjson_writes_is_quarantined_with_its_paylo
     assert raw == written
 
 
+LONE_SURROGATES = {  # where an entry holds a lone surrogate: what of it is edited so, the path its reason names
+    "formula": ({"attributes": {"chemical_formula_reduced": "Be2\ud800MgN2"}}, "attributes.chemical_formula_reduced"),
+    "id": ({"id": "mp-\ud800"}, "id"),
+    "field name": ({"attributes": {"_mp_\ud800": 1}}, "attributes._mp_\\ud800"),
+    "space group": ({"attributes": {"space_group_it_number": 1, "space_group_symbol_hermann_mauguin": "P1\udc00"}},
+                    "attributes.space_group_symbol_hermann_mauguin"),
+    "element": ({"attributes": {"elements": ["Be", "Mg\ud800", "N"]}}, "attributes.elements[1]"),
+}  # fmt: skip
+
+
+def merged(document: dict, edit: dict) -> dict:
+    """`document` with `edit`'s values, those of a dict merged into its own."""
+    return document | {
+        key: merged(document[key], value) if isinstance(value, dict) else value for key, value in edit.items()
+    }
+
+
+@pytest.mark.parametrize("where", LONE_SURROGATES)
+def test_an_entry_with_a_lone_surrogate_is_quarantined_and_the_others_stored(tmp_path, store, where):
+    # "\ud800" alone is no Unicode: orjson refuses the page, the json module reads it; the string failed the run as
+    # it was written (a traceback: the store, its quarantine row's payload and reason)
+    edit, path = LONE_SURROGATES[where]
+    entry = merged(json.loads(MP_PAGES[0].read_text(encoding="utf-8"))["data"][0], edit)
+
+    def holding_a_lone_surrogate(page: dict) -> None:
+        page["data"][0] = entry
+
+    report = fetch_edited_page(tmp_path, store, MP_PAGES[0], holding_a_lone_surrogate, FetchRequest(everything=True))
+    assert (report.n_fetched, report.n_stored, report.n_quarantined) == (3, 2, 1)
+    stored = sorted(store.query("SELECT record_id FROM materials")["record_id"])
+    assert stored == ["optimade:mp-570935", "optimade:mp-5938"]
+    item, record_id, raw, reasons = store.query("SELECT item, record_id, raw, reasons FROM quarantine").iloc[0]
+    assert list(reasons) == [f"not valid Unicode: a lone surrogate at {path}"]
+    assert (item, record_id) == (("mp-\\ud800", None) if where == "id" else ("mp-11917", "optimade:mp-11917"))
+    assert json.loads(raw) == entry  # (its escapes written as received)
+
+
+def test_a_lone_surrogate_outside_the_entries_fails_the_run_naming_where(tmp_path, store):
+    def linking_to_no_unicode(page: dict) -> None:
+        page["links"]["next"] = "/v1/structures?x=\ud800"
+
+    with pytest.raises(SourceError) as error:
+        fetch_edited_page(tmp_path, store, MP_PAGES[0], linking_to_no_unicode, FetchRequest(everything=True))
+    assert str(error.value) == "not valid Unicode: a lone surrogate at links.next of the page"
+    assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
+
+
 def test_a_provider_with_more_data_and_no_way_to_it_ends_the_run_with_what_it_gave(tmp_path, store):
     # links.next "MUST be null or omitted if there is no additional data, or if there is no way to fetch additional
     # data" (OPTIMADE v1.2): a provider capping its results; the run keeps the page and says what was left

@@ -9,6 +9,7 @@ from typing import Any
 
 from matreg.errors import SourceError
 from matreg.http import HttpClient
+from matreg.jsontext import escaped, lone_surrogate_at
 from matreg.paginate import HttpRequest, Paginator
 from matreg.sources.base import Connector, Page, RawItem
 
@@ -64,6 +65,7 @@ class JsonApiConnector(Connector):
             try:
                 records = self.records(body)
                 following = self.paginator.next_request(request, body, len(records))
+                items = self._items(body, records)
             except SourceError as exc:
                 raise self.client.refused_page(exc) from None
             repeats = repeats + 1 if records and records == previous else 0
@@ -73,11 +75,30 @@ class JsonApiConnector(Connector):
                     f"{len(records)} record(s) as the {repeats} pages before it"
                 )
             previous = records
-            items = [RawItem(self.item_id(record), record, source_id=self.source_id_of(record)) for record in records]
             cursor_after = following.to_cursor() if following else None
             described = self.client.redact(request.describe())
             yield Page(items, cursor_after, described, self.total(body), read_at, from_cache)
             request = following
+
+    def _items(self, body: Any, records: list[dict[str, Any]]) -> list[RawItem]:
+        """The page's records as raw items. Where the page holds a string that is no Unicode, with a lone surrogate
+        (`HttpClient.page_not_unicode`), a record holding one is an item in error, quarantined saying where; one
+        elsewhere (a next link, a count) fails the page (SourceError)."""
+        if not self.client.page_not_unicode():
+            return [RawItem(self.item_id(record), record, source_id=self.source_id_of(record)) for record in records]
+        if (at := lone_surrogate_at(body, skipped=records)) is not None:
+            raise SourceError(f"not valid Unicode: a lone surrogate at {at} of the page")
+        return [self._unicode_item(record) for record in records]
+
+    def _unicode_item(self, record: dict[str, Any]) -> RawItem:
+        """A record as a raw item; in error where it holds a lone surrogate (`_items`), named by its id with its
+        escapes (`escaped`), of no record where that id holds one."""
+        item = RawItem(self.item_id(record), record, source_id=self.source_id_of(record))
+        if (at := lone_surrogate_at(record)) is None:
+            return item
+        unreadable_id = item.source_id is not None and escaped(item.source_id) != item.source_id
+        reason = f"not valid Unicode: a lone surrogate at {at}"
+        return RawItem(escaped(item.item_id), record, reason, None if unreadable_id else item.source_id)
 
     def redact(self, text: str) -> str:
         return self.client.redact(text)
