@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -381,6 +382,41 @@ def test_pages_that_answer_the_page_before_again_fail_the_run_instead_of_paging_
     assert str(error.value).endswith("answered the same 3 record(s) as the 2 pages before it")
     assert len(structure_requests(server)) == 3 and len(store.table("materials")) == 0
     assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
+
+
+def test_pages_that_cycle_through_earlier_pages_fail_the_run_instead_of_paging_forever(store, tmp_path):
+    # a new next link each time, two pages of records in turn: only pages in a row with the same records were caught
+    first = json.loads(MP_PAGES[0].read_text(encoding="utf-8"))["data"]
+    other = later_read_of(copy.deepcopy(first))
+
+    def the_other_page(records: list[dict]) -> list[dict]:
+        return copy.deepcopy(other if records == first else first)
+
+    with serve(EndlessPages(the_other_page)) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root, "mp"))
+        with pytest.raises(SourceError) as error:
+            fetch(store, catalog, FetchRequest(everything=True, page_size=3))
+    assert str(error.value).startswith(f"the source's pagination loops: GET {server.root}{STRUCTURES}?x=3")
+    assert str(error.value).endswith(
+        "answered the same 3 record(s) as the page 2 pages before it, the page before it those of an earlier one too"
+    )
+    assert len(structure_requests(server)) == 4 and len(store.table("materials")) == 0
+
+
+def test_one_page_answering_an_earlier_page_again_is_read_on(store, tmp_path):
+    first = json.loads(MP_PAGES[0].read_text(encoding="utf-8"))["data"]
+    pages = itertools.count(1)
+
+    def numbered_but_the_third_the_first_again(records: list[dict]) -> list[dict]:
+        records, number = copy.deepcopy(first), next(pages)
+        if number != 2:
+            records[0]["attributes"]["_mp_stability"]["gga_gga+u"]["energy_above_hull"] = number
+        return records
+
+    with serve(EndlessPages(numbered_but_the_third_the_first_again)) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "c.yaml", server.root, "mp"))
+        report = fetch(store, catalog, FetchRequest(everything=True, page_size=3))
+    assert report.n_fetched == 60 and len(structure_requests(server)) == 20
 
 
 def test_one_page_answering_the_page_before_again_is_read_on_as_an_upstream_insert(store, tmp_path):

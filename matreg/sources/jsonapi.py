@@ -12,8 +12,10 @@ from matreg.http import HttpClient
 from matreg.jsontext import escaped, lone_surrogate_at
 from matreg.paginate import HttpRequest, Paginator
 from matreg.sources.base import Connector, Page, RawItem
+from matreg.validation import to_json
 
-SAME_PAGES = 3  # pages in a row answering the same records that make a pagination loop (two: an upstream insert)
+SAME_PAGES = 3  # pages that make a pagination loop: the last two each answered an earlier one's records (one repeat
+# alone: an upstream insert)
 
 
 class JsonApiConnector(Connector):
@@ -46,13 +48,12 @@ class JsonApiConnector(Connector):
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
         """Pages from `cursor` (else the first); SourceError when the source's pagination loops: it leads back to a
-        page this run read, or it answers the very records of the page before on SAME_PAGES pages in a row (a
-        server that ignores the page asked for and links a 'next' page anew each time would page forever; one repeat
-        is a record inserted upstream while pages of one record are read)."""
+        page this run read, or it answers the very records of earlier pages on SAME_PAGES - 1 pages in a row
+        (`_RepeatedPages`: a server that ignores the page asked for and links a 'next' page anew each time would page
+        forever; one repeat is a record inserted upstream while pages of one record are read)."""
         request: HttpRequest | None = HttpRequest.from_cursor(cursor) if cursor else self.first_request()
         sent: set[str] = set()
-        previous: list[dict[str, Any]] = []
-        repeats = 0  # pages in a row that answered the records of the page before
+        repeated = _RepeatedPages()
         while request is not None:
             key = json.dumps(request.to_cursor(), sort_keys=True, default=str)
             if key in sent:
@@ -68,13 +69,8 @@ class JsonApiConnector(Connector):
                 items = self._items(body, records)
             except SourceError as exc:
                 raise self.client.refused_page(exc) from None
-            repeats = repeats + 1 if records and records == previous else 0
-            if repeats == SAME_PAGES - 1:
-                raise SourceError(
-                    f"the source's pagination loops: {self.redact(request.describe())} answered the same "
-                    f"{len(records)} record(s) as the {repeats} pages before it"
-                )
-            previous = records
+            if (loop := repeated.loop(records)) is not None:
+                raise SourceError(f"the source's pagination loops: {self.redact(request.describe())} {loop}")
             cursor_after = following.to_cursor() if following else None
             described = self.client.redact(request.describe())
             yield Page(items, cursor_after, described, self.total(body), read_at, from_cache)
@@ -105,3 +101,33 @@ class JsonApiConnector(Connector):
 
     def close(self) -> None:
         self.client.close()
+
+
+class _RepeatedPages:
+    """The pages a run read, each as a fingerprint of its records (their `to_json` text hashed: a number a page), to
+    find a pagination that loops through new next links: SAME_PAGES - 1 pages in a row that answer the records of an
+    earlier page each, in a row (A A A) or not (A B A B)."""
+
+    def __init__(self) -> None:
+        self.first_read: dict[int, int] = {}  # a fingerprint -> the page that answered it first (1: the run's first)
+        self.read = 0  # pages read
+        self.repeats = 0  # the last pages, in a row, that answered the records of an earlier page
+        self.in_a_row = False  # whether each of them answered those of the page before it
+        self.previous: int | None = None  # the last page's fingerprint (None: no records)
+
+    def loop(self, records: list[Any]) -> str | None:
+        """Note the records of the page read next; the loop they close, once SAME_PAGES - 1 pages in a row answered
+        the records of earlier ones ('answered the same 3 record(s) as the 2 pages before it'), else None."""
+        self.read += 1
+        fingerprint = hash(to_json(records)) if records else None
+        first = self.first_read.setdefault(fingerprint, self.read) if fingerprint is not None else self.read
+        self.in_a_row = fingerprint is not None and fingerprint == self.previous and (self.in_a_row or not self.repeats)
+        self.repeats = self.repeats + 1 if first != self.read else 0
+        self.previous = fingerprint
+        if self.repeats < SAME_PAGES - 1:
+            return None
+        answered = f"answered the same {len(records)} record(s) as"
+        if self.in_a_row:
+            return f"{answered} the {self.repeats} pages before it"
+        before = "the page before it those of an earlier one too"
+        return f"{answered} the page {self.read - first} pages before it, {before}"
