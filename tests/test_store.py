@@ -265,6 +265,41 @@ def test_a_query_is_read_in_batches_and_a_failure_while_it_runs_is_a_store_error
         store.query_batches("DELETE FROM materials", 10000)
 
 
+# `python -c`: the store (argv[1]) reads the first batch of a query whose rows DuckDB (on four threads) makes for
+# minutes, as `matreg sql ... | head` does, and of one of matreg's own streamed reads, then drops each
+DROPPED_READERS = """
+import functools
+import duckdb
+duckdb.connect = functools.partial(duckdb.connect, config={"threads": 4})
+import sys
+from matreg.store import Store
+
+ENDLESS_ROWS = "SELECT a.range FROM range(1000000) a, range(1000000) b WHERE a.range = 0 OR a.range * b.range < 0"
+store = Store(sys.argv[1])
+reader = store.query_batches(ENDLESS_ROWS, 1000)
+print(reader.read_next_batch().num_rows, flush=True)
+del reader
+frames = store.read_batches(ENDLESS_ROWS, rows=1000)
+print(len(next(frames)), flush=True)
+frames.close()
+print("stopped", flush=True)
+"""
+
+
+def test_a_query_whose_reader_is_dropped_before_its_end_stops_within_seconds(store, catalog):
+    """DuckDB's reader of a query's rows, dropped before the query's end (a consumer that stops reading: `matreg sql`
+    into `head`; Ctrl-C noticed by Arrow itself before the store's watch interrupted the query), waited for the
+    query to end (minutes on a big store), its connection closed or not: the store interrupts the query first."""
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    try:
+        dropped = subprocess.run(
+            [sys.executable, "-c", DROPPED_READERS, str(store.root)], capture_output=True, text=True, timeout=30
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"a dropped reader waited 30 s for its query's end: {exc.stdout!r}")
+    assert (dropped.returncode, dropped.stdout) == (0, "1000\n1000\nstopped\n"), dropped.stderr
+
+
 def test_a_column_declared_after_the_store_was_written_is_added(store, catalog):
     # A store written before materials.notes was declared: its files lack the column, its stamp is another's.
     run_ingest(_connector(catalog, ["H-064"]), store)

@@ -1304,13 +1304,18 @@ class Store:
             self._set_up(con)
             yield con
 
-    def _cursor(self) -> contextlib.closing[duckdb.DuckDBPyConnection]:
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A new cursor of the in-memory database `_scan` gives cursors of (made on first use), closed as its block
-        ends; not set up yet (`_set_up`)."""
+        ends, a query still running on it stopped (`_close`); not set up yet (`_set_up`)."""
         if self._scanner is None:
             self._scanner = duckdb.connect()
             self._scanner.execute("SET temp_directory = ?", [str(_spill_dir())])
-        return contextlib.closing(self._scanner.cursor())
+        cursor = self._scanner.cursor()
+        try:
+            yield cursor
+        finally:
+            _close(cursor)
 
     def _set_up(self, con: duckdb.DuckDBPyConnection) -> None:
         """Make a cursor of the scanner read this store's files as of its newest commit, its times in UTC (`_scan`)."""
@@ -1400,7 +1405,7 @@ def _query_refused(con: duckdb.DuckDBPyConnection, sql: str, exc: duckdb.Error) 
 
 def _read_out(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnection) -> Iterator[pyarrow.RecordBatch]:
     """The batches of a query's `reader`, a failure while the query runs a StoreError (DuckDB's errors reach Arrow's
-    reader as OSError); `con` closed once they are read out or dropped."""
+    reader as OSError); `con` closed once they are read out or dropped (`_close`)."""
     try:
         while (batch := _next_batch(reader, con)) is not None:
             yield batch
@@ -1409,7 +1414,16 @@ def _read_out(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnection)
     except (duckdb.Error, pyarrow.ArrowException, OSError) as exc:
         raise StoreError(f"query failed: {_whole_message(exc)}") from None
     finally:
-        con.close()
+        _close(con)
+
+
+def _close(con: duckdb.DuckDBPyConnection) -> None:
+    """Close `con`, the query whose rows a reader of it has not read out interrupted first: DuckDB's reader, freed
+    while its query runs, waits for the query's end (minutes on a big store), whether the connection is closed or
+    not; a consumer that stops reading (`matreg sql` into `head`) leaves it so, and so does a Ctrl-C that Arrow's
+    reader noticed itself before the store's watch interrupted the query (the watch finds the connection closed)."""
+    con.interrupt()
+    con.close()
 
 
 def _next_batch(reader: pyarrow.RecordBatchReader, con: duckdb.DuckDBPyConnection) -> pyarrow.RecordBatch | None:
