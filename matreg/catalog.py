@@ -13,7 +13,7 @@ import pydantic
 
 from matreg.errors import ConfigError
 from matreg.resources import resource_path
-from matreg.schema import canonical_method, folded_method, load_methods, load_vocabulary
+from matreg.schema import canonical_method, folded_method, load_vocabulary
 from matreg.yamlio import entry_problem, load_model, problem_in
 
 Provenance = Literal["experimental", "dft", "simulated"]
@@ -48,12 +48,6 @@ def preference_label(name: str) -> str:
     """A provenance or method as `prefer` compares it: the method vocabulary's name (of an alias), spaces and letter
     case aside (`folded_method`, as a dataset's `methods:` selects)."""
     return folded_method(canonical_method(name))
-
-
-def _selection_label(method: str) -> tuple[str, ...]:
-    """A method as a dataset's `methods:` reads it: what it selects (`Methods.selected_by`: its name or an alias, spaces
-    and letter case aside), so two entries of one label select the same values."""
-    return tuple(load_methods().selected_by([method]))
 
 
 def check_source_name(name: str, kind: str = "source") -> str:
@@ -229,8 +223,8 @@ class Dataset(pydantic.BaseModel, extra="forbid"):
     @classmethod
     def _each_once(cls, names: list[str] | None, info: pydantic.ValidationInfo) -> list[str] | None:
         """A property listed twice made a wide export's columns twice; a method by two of its names (or spellings the
-        selection reads as one: `_selection_label`) too."""
-        label = _selection_label if info.field_name == "methods" else str
+        selection reads as one: `preference_label`) too."""
+        label = preference_label if info.field_name == "methods" else str
         return _listed_once(cls, names, label, f"{SELECTED[info.field_name]} once") if names else names
 
 

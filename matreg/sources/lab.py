@@ -644,7 +644,7 @@ class LabConnector(Connector):
         (text, a value with its uncertainty, or a number written with the other decimal separator, which is never
         guessed)."""
         text = str(cell).strip()
-        number = None if separator_problem(text, self._decimal) else read_decimal(text, self._decimal)
+        number = None if separator_problem(text, self._decimal) else parse_number(text, self._decimal)
         return number if isinstance(number, float) else None
 
     def value_as_read(self, column: str, cell: Any) -> Any:
@@ -768,7 +768,7 @@ class LabConnector(Connector):
         problem = separator_problem(text, self._decimal)
         if problem:
             raise RecordError(f"column '{column}': {problem}")
-        return read_decimal(text, self._decimal)
+        return parse_number(text, self._decimal)
 
     @property
     def _decimal(self) -> str:
@@ -786,13 +786,13 @@ class LabConnector(Connector):
         text = str(cell).strip()
         if text.casefold() in self._missing_markers:
             return True
-        return not separator_problem(text, self._decimal) and read_decimal(text, self._decimal) in self._missing_markers
+        return not separator_problem(text, self._decimal) and parse_number(text, self._decimal) in self._missing_markers
 
     @functools.cached_property
     def _missing_markers(self) -> frozenset[str | float]:
         """The mapping's missing values, their numbers read with its decimal separator ('-999,0' marks -999)."""
         markers = [marker.strip().casefold() for marker in self.mapping.missing_values]
-        return missing_markers(markers, functools.partial(read_decimal, decimal=self._decimal))
+        return missing_markers(markers, functools.partial(parse_number, decimal=self._decimal))
 
     def _attribute(self, attribute: str, column: str, payload: dict[str, Any]) -> str | None:
         """A row's extension column cell as text (`_cell_text`); a number column's read with the mapping's decimal
@@ -916,11 +916,6 @@ _SEPARATOR_ADVICE = {
     ",": "'{}' has a period where the mapping declares decimal commas (`decimal: ','`; a thousands separator or a "
     "decimal point? not guessed): write the number with a decimal comma and without thousands separators",
 }
-
-
-def read_decimal(text: str, decimal: str) -> float | str:
-    """The number a cell writes with `decimal` as its decimal separator, or why it is none (`parse_number`)."""
-    return parse_number(text, decimal)
 
 
 def separator_problem(text: str, decimal: str) -> str | None:
