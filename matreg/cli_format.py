@@ -15,6 +15,7 @@ import pyarrow
 import typer
 
 from matreg.cli_options import print_data_in_utf8
+from matreg.errors import clipped
 from matreg.valuetext import csv_line, json_text, value_text
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def _echo_table(names: list[str], columns: Chunk, more: int, empty: str, max_col
     cells = [[_table_cell(value) for value in values] for values in columns]
     cut = max_colwidth is not None and any(len(text) > max_colwidth for texts in cells for text in texts)
     if cut:
-        cells = [[_cut(text, max_colwidth) for text in texts] for texts in cells]
+        cells = [[clipped(text, max_colwidth) for text in texts] for texts in cells]
     widths = [max(len(name), *map(len, texts)) for name, texts in zip(names, cells, strict=True)]
     rows = [names, *zip(*cells, strict=True)]
     typer.echo("\n".join(" ".join(map(str.rjust, row, widths)) for row in rows))
@@ -97,11 +98,6 @@ def _echo_table(names: list[str], columns: Chunk, more: int, empty: str, max_col
 def _table_cell(value: object) -> str:
     """A value as a table shows it: NULL for NULL, line breaks and tabs escaped."""
     return "NULL" if value is None else value_text(value).translate(_TABLE_ESCAPES)
-
-
-def _cut(text: str, width: int) -> str:
-    """`text`, cut to `width` characters ending in '...' when it is longer."""
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _echo_data(fmt: str, names: list[str], chunks: Iterable[Chunk]) -> None:

@@ -140,6 +140,11 @@ class ValidationError(MatregError):
     """Rows do not satisfy the canonical schema."""
 
 
+def clipped(text: str, width: int) -> str:
+    """`text` for a message: whole, or cut to `width` characters ending in '...' when it is longer."""
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def undecodable_at(data: bytes, error: UnicodeDecodeError) -> str:
     """Where a text stops being `error.encoding`: its line, byte, the bytes and the text before them on that line."""
     before = data[: error.start].decode(error.encoding, errors="replace")

@@ -43,7 +43,7 @@ from urllib3.util.retry import Retry
 
 from matreg import __version__
 from matreg.catalog import HttpSettings
-from matreg.errors import SourceError, SourceUnavailable, WriteRefused, write_refused
+from matreg.errors import SourceError, SourceUnavailable, WriteRefused, clipped, write_refused
 from matreg.jsontext import lone_surrogate_at
 
 logger = logging.getLogger(__name__)
@@ -355,7 +355,7 @@ def error_detail(response: requests.Response, limit: int = 300) -> str:
         errors = body.get("errors") if isinstance(body.get("errors"), list) else [body]
         body = "; ".join(_error_text(error) for error in errors if isinstance(error, dict))
     text = " ".join(body.split()) if isinstance(body, str) else ""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return clipped(text, limit)
 
 
 def _error_body(response: requests.Response) -> bytes:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from matreg.errors import SourceError
+from matreg.errors import SourceError, clipped
 
 
 @dataclass
@@ -99,7 +99,7 @@ class NextLinkPaginator(Paginator):
         if not link or n_records == 0:
             return None
         if not isinstance(link, str):
-            raise SourceError(f"the page's next link is no URL: {where} is {_cut(repr(link))}")
+            raise SourceError(f"the page's next link is no URL: {where} is {clipped(repr(link), 100)}")
         link = urljoin(request.url, link)  # a link relative to the page it came from
         if self.base_url:
             link = self.on_base(link)
@@ -172,11 +172,6 @@ def dig(document: Any, path: tuple[str, ...] | list[str]) -> Any:
         else:
             return None
     return document
-
-
-def _cut(text: str, limit: int = 100) -> str:
-    """`text` for a message: whole, or its first `limit` characters and '…'."""
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _with_params(request: HttpRequest, params: dict[str, Any]) -> HttpRequest:

@@ -21,7 +21,7 @@ import pyarrow
 import pyarrow.compute
 from pymatgen.core import Element
 
-from matreg.errors import RecordError, UnitError, ValidationError
+from matreg.errors import RecordError, UnitError, ValidationError, clipped
 from matreg.formula import Formula, amounts_formula, parse_formula, same_amounts, takes_ion_bounds
 from matreg.schema import (
     ION_BOUNDS_OF,
@@ -242,7 +242,7 @@ def _shown(value: Any) -> str:
 
 def _clipped(text: str) -> str:
     """A value's text as a reason shows it: at most 80 characters."""
-    return text if len(text) <= 80 else text[:77] + "..."
+    return clipped(text, 80)
 
 
 def _is_none(value: Any) -> bool:
