@@ -403,7 +403,8 @@ def sql(
     A query that starts with an SQL comment goes after `--` (else it reads as an option), the options before it:
     matreg sql --format csv -- '-- a comment (newline) select ...'
 
-    A table shows each value whole, NULL as NULL, and the first 10000 rows; csv and json print every row as read.
+    A table shows each value whole, NULL as NULL, and the first 10000 rows (and how many more, counted up to a million
+    more); csv and json print every row as read.
     """
     from matreg.cli_format import BATCH_ROWS, echo_reader
 

@@ -3,7 +3,7 @@ programs (in UTF-8, whatever the locale), each value as stored.
 
 Rows come in chunks, one list of Python values per column (None for NULL). `matreg sql` prints CSV and JSON as DuckDB
 produces its rows, one batch of BATCH_ROWS at a time; a table is aligned over the rows it shows, the first TABLE_ROWS,
-and says how many more there are.
+and says how many more there are (counted up to COUNTED_ROWS more: a query of billions of rows is not run out).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 BATCH_ROWS = 10_000  # rows `matreg sql` reads from DuckDB and prints at a time
 TABLE_ROWS = 10_000  # rows a table shows (it is aligned over them, so holds them); CSV and JSON print every row
+COUNTED_ROWS = 1_000_000  # rows after those a table shows that it counts (read, not kept) before it stops the query
 Chunk = list[list]  # rows as one list of Python values per column, None for NULL
 
 _TABLE_ESCAPES = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})  # a row of a table stays one line
@@ -33,7 +34,7 @@ def echo_reader(reader: pyarrow.RecordBatchReader, fmt: str, empty: str) -> None
     is read: CSV and JSON hold one batch at a time, a table the rows it shows."""
     names = _distinct(reader.schema.names)
     if fmt == "table":
-        _echo_table(names, *_first_rows(reader, TABLE_ROWS), empty, None)
+        _echo_table(names, *_first_rows(reader, TABLE_ROWS, COUNTED_ROWS), empty, None)
     else:
         _echo_data(fmt, names, ([column.to_pylist() for column in batch.columns] for batch in reader))
 
@@ -46,7 +47,7 @@ def echo_frame(frame: pd.DataFrame, fmt: str, empty: str, max_colwidth: int | No
     names = _distinct([str(name) for name in frame.columns])
     if fmt == "table":
         shown = [column[:TABLE_ROWS] for column in columns]
-        _echo_table(names, shown, max(len(frame) - TABLE_ROWS, 0), empty, max_colwidth)
+        _echo_table(names, shown, str(max(len(frame) - TABLE_ROWS, 0)), empty, max_colwidth)
     else:
         _echo_data(fmt, names, [columns])
 
@@ -62,8 +63,9 @@ def _distinct(names: list[str]) -> list[str]:
     return distinct
 
 
-def _first_rows(batches: pyarrow.RecordBatchReader, limit: int) -> tuple[Chunk, int]:
-    """The first `limit` rows of the batches, and how many rows follow them (counted, not kept)."""
+def _first_rows(batches: pyarrow.RecordBatchReader, limit: int, counted: int) -> tuple[Chunk, str]:
+    """The first `limit` rows of the batches, and how many rows follow them: counted (not kept) up to `counted`
+    rows, past which the batches are left unread ('more than 1000000')."""
     shown: Chunk = [[] for _ in batches.schema.names]
     kept = more = 0
     for batch in batches:
@@ -72,12 +74,15 @@ def _first_rows(batches: pyarrow.RecordBatchReader, limit: int) -> tuple[Chunk, 
             values.extend(column.to_pylist())
         kept += head.num_rows
         more += batch.num_rows - head.num_rows
-    return shown, more
+        if more > counted:
+            return shown, f"more than {counted}"
+    return shown, str(more)
 
 
-def _echo_table(names: list[str], columns: Chunk, more: int, empty: str, max_colwidth: int | None) -> None:
+def _echo_table(names: list[str], columns: Chunk, more: str, empty: str, max_colwidth: int | None) -> None:
     """Print rows as a table, each column right-aligned to its widest cell, NULL as NULL; cells longer than
-    `max_colwidth` (None: none) cut, and a last line for what was cut or left out (`more` rows)."""
+    `max_colwidth` (None: none) cut, and a last line for what was cut or left out (`more` rows: '0', '12', 'more than
+    1000000')."""
     if not columns or not columns[0]:
         typer.echo(empty)
         return
@@ -91,7 +96,7 @@ def _echo_table(names: list[str], columns: Chunk, more: int, empty: str, max_col
     whole = "--format csv or --format json prints"
     if cut:
         typer.echo(f"(cells longer than {max_colwidth} characters are cut: {whole} them whole)")
-    if more:
+    if more != "0":
         typer.echo(f"({more} more rows not shown: {whole} every row)")
 
 

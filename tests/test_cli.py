@@ -226,6 +226,15 @@ def test_sql_output_its_reader_stops_reading_ends_quietly(filled, fmt):
     assert reading.wait(timeout=60) == CLOSED_PIPE and reading.stderr.read() == ""
 
 
+def test_a_table_of_a_query_of_a_trillion_rows_counts_a_million_past_those_it_shows_and_stops_it(filled):
+    """A table counted every row after its first 10,000: `matreg sql 'select * from range(10^12)'` ran for hours."""
+    command = [sys.executable, "-m", "matreg", "sql", "select range as i from range(1000000000000)"]
+    printed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    lines = printed.stdout.splitlines()
+    assert printed.returncode == 0 and len(lines) == 1 + 10_000 + 1 and lines[10_000].strip() == "9999"
+    assert lines[-1] == "(more than 1000000 more rows not shown: --format csv or --format json prints every row)"
+
+
 @pytest.mark.parametrize(
     "command", [["status"], ["catalog"], ["schema"], ["sql", "select 1 as n"], ["sql", "--help"], ["--help"]]
 )
