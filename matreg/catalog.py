@@ -304,9 +304,10 @@ class Catalog(pydantic.BaseModel, extra="forbid"):
 
 
 def default_catalog_path() -> Path:
-    """MATREG_CATALOG, else ./catalog.yaml, else the catalog shipped with matreg."""
+    """MATREG_CATALOG (a leading `~` the home folder, as the command line reads it), else ./catalog.yaml, else the
+    catalog shipped with matreg."""
     if os.environ.get("MATREG_CATALOG"):
-        return Path(os.environ["MATREG_CATALOG"])
+        return Path(os.environ["MATREG_CATALOG"]).expanduser()
     local = Path("catalog.yaml")
     return local if local.exists() else resource_path("catalog.yaml")
 

@@ -1,5 +1,6 @@
 import importlib
 import pkgutil
+import shutil
 from datetime import UTC, datetime
 
 import pydantic
@@ -7,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import matreg.sources
-from matreg.catalog import CONNECTORS, load_catalog
+from matreg.catalog import CONNECTORS, default_catalog_path, load_catalog
 from matreg.cli import app
 from matreg.errors import ConfigError
 from matreg.fieldmap import FieldMap, FieldSpec, SourceFieldSpec, load_field_map
@@ -536,3 +537,13 @@ def test_a_tolerance_problem_is_named_by_its_yaml_keys(tmp_path, tolerance, refu
     path = tmp_path / "catalog.yaml"
     text = DATASET + f"    resolve:\n      tolerance: {tolerance}\n"
     assert _refusal(path, text) == f"{path}: {refused}"
+
+
+def test_the_librarys_catalog_from_the_environment_starts_with_a_tilde_in_the_home_folder(tmp_path, monkeypatch):
+    """`load_catalog()` read MATREG_CATALOG='~/c.yaml' as a folder named '~' here (the command line expanded it)."""
+    shutil.copy(resource_path("catalog.yaml"), tmp_path / "my-catalog.yaml")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("MATREG_CATALOG", "~/my-catalog.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert default_catalog_path() == tmp_path / "my-catalog.yaml"
+    assert load_catalog()._file == tmp_path / "my-catalog.yaml" and "janaf-thermo-298" in load_catalog().datasets
