@@ -700,6 +700,33 @@ def test_an_ml_output_folder_name_too_long_for_the_file_system_is_said_as_such(f
     assert sorted(tmp_path.iterdir()) == before
 
 
+def test_a_run_folder_name_too_long_for_its_staging_folder_is_refused_before_the_training(filled, tmp_path):
+    """A run trained on an export is staged in a folder beside --out, its name 38 bytes longer: an --out of 218-255
+    bytes was refused once the model was trained, by the OS's error naming the hidden staging folder."""
+    export = tmp_path / "export"
+    assert filled("export", "gaps", "--format", "torch", "--out", str(export)).exit_code == 0
+    out = tmp_path / ("r" * 230)
+    result = filled("train", str(export), "--model", "elemnet", "--epochs", "1", "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: cannot write {out}: its name is 230 bytes long, and matreg writes it under a temp name 38 bytes "
+        "longer first, past the 255 bytes a name may have there: give a name of at most 217 bytes\n"
+    )
+    assert not out.exists() and [path.name for path in tmp_path.glob(".r*")] == []
+
+
+def test_a_training_source_path_too_long_for_the_file_system_is_said_as_such(filled, tmp_path):
+    """An export folder given to `train` by a path holding a name past the file system's limit was the OS's bare
+    error ('[Errno 36] File name too long'), exit 1."""
+    source = tmp_path / ("e" * 300) / "export"
+    result = filled("train", str(source), "--model", "elemnet", "--epochs", "1", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: cannot read {source}: the name '{'e' * 300}' is 300 bytes long, past the 255 bytes a name may have "
+        "there\n"
+    )
+
+
 @pytest.mark.parametrize("command", [LAB_IMPORT, ["status"]], ids=["import", "status"])
 def test_a_store_folder_name_too_long_for_the_file_system_is_said_as_such(run, tmp_path, command):
     """A --store of a name past the file system's limit was the OS's bare error ('[Errno 36] File name too long')."""

@@ -68,7 +68,7 @@ from matreg.ml.splits import (
     split_settings,
 )
 from matreg.schema import load_vocabulary, value_conditions
-from matreg.store import Store, atomic_dir, refuse_long_names, temps_beside
+from matreg.store import Store, atomic_dir, refuse_long_staged_names, temps_beside
 from matreg.units import convert_array, is_molar, per_mole_of_atoms
 
 try:
@@ -109,7 +109,7 @@ def export_torch(
     max_neighbors: int = DEFAULT_MAX_NEIGHBORS,
 ) -> dict:
     """Write dataset `dataset_name` (one target property) as a torch export directory; return its meta.json."""
-    refuse_long_names(Path(out_dir), f"cannot write {out_dir}")  # (before the store is read)
+    refuse_long_staged_names(Path(out_dir), f"cannot write {out_dir}")  # (before the store is read)
     _check_out(Path(out_dir))
     check_method(split, assignment)  # before the store is read
     dataset = catalog.dataset(dataset_name)

@@ -45,7 +45,15 @@ except ImportError:  # the `ml` extra is not installed: say so instead of a trac
 from matreg.ml.dataset import ExportedDataset, export_torch
 from matreg.ml.models import GRAPH_MODELS, MODELS, build_model
 from matreg.ml.splits import DEFAULT_METHOD
-from matreg.store import Store, atomic_dir, is_temp_name, refuse_long_names, refused_writes_of, remove_old_temps
+from matreg.store import (
+    Store,
+    atomic_dir,
+    is_temp_name,
+    refuse_long_names,
+    refuse_long_staged_names,
+    refused_writes_of,
+    remove_old_temps,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -345,8 +353,9 @@ def check_new_run(run_dir: Path) -> None:
     """MatregError when `run_dir` holds a trained model (runs are never overwritten), or is a file, or holds anything
     but the export a run trains on (`resolve_export`'s RUN/export) and matreg's temp files (those of killed writes
     go): a run directory holds one run, and a user's files are never replaced; PathError when a name in its path is
-    too long for the file system (`refuse_long_names`)."""
-    refuse_long_names(run_dir, f"cannot write {run_dir}")
+    too long for the file system, or its own name for the temp name of the folder it is staged in
+    (`refuse_long_staged_names`)."""
+    refuse_long_staged_names(run_dir, f"cannot write {run_dir}")
     if not run_dir.exists():
         return
     if not run_dir.is_dir():
@@ -372,7 +381,9 @@ def resolve_export(
     """`source` if it is an export directory, else a new torch export of the catalog dataset `source` in RUN/export
     (split by `split`, default composition, seeded by `split_seed`, default the export's: not the training seed, so
     runs of several training seeds test on one split). An export directory keeps its own split: naming another, or
-    another seed of it, is an error; so is one whose path is not UTF-8 (`utf8_path`)."""
+    another seed of it, is an error; so is one whose path is not UTF-8 (`utf8_path`) or holds a name too long for
+    the file system (`refuse_long_names`)."""
+    refuse_long_names(Path(source), f"cannot read {source}")
     if (Path(source) / "meta.json").is_file():
         if split is not None or split_seed is not None or assignment is not None:
             raise ConfigError(

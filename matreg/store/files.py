@@ -103,6 +103,13 @@ def refuse_long_names(path: Path, doing: str) -> None:
         raise _too_long(doing, name, limit)
 
 
+def refuse_long_staged_names(path: Path, doing: str) -> None:
+    """`refuse_long_names`, and PathError when `path`'s own name is too long for the temp name matreg writes it under
+    first (`temps_beside`: a folder staged beside it), saying how long it may be."""
+    refuse_long_names(path, doing)
+    _refuse_long_names(path, [_temp_path(path)])
+
+
 def _long_name(path: Path, limit: int) -> str | None:
     """The first name in `path` longer than `limit` bytes; None where none is."""
     return next((part for part in path.parts if len(os.fsencode(part)) > limit), None)
@@ -256,11 +263,16 @@ def temps_beside(*paths: Path) -> list[Path]:
     or a folder); PathError, before anything is made, when one is longer than a name may be there
     (`_refuse_long_names`: the first of `paths` names the others). The folder is made if need be, and the temps of
     writes killed there (`remove_old_temps`) go."""
-    temps = [path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp") for path in paths]
+    temps = [_temp_path(path) for path in paths]
     _refuse_long_names(paths[0], temps)
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     remove_old_temps(paths[0].parent)
     return temps
+
+
+def _temp_path(path: Path) -> Path:
+    """A temp name beside `path`, unique to one write: `.<name>.<uuid>.tmp`."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
 
 
 def is_temp_name(name: str) -> bool:
