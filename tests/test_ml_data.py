@@ -1266,13 +1266,29 @@ DAMAGES = {  # what a damaged export lacks -> (the damage, what the error says i
     "files": (_meta_edit(lambda meta: _without(meta, "files")), "meta.json lists no files"),
     "object": (_meta_edit(lambda meta: [meta]), "meta.json is not a JSON object"),
     "sha256": (_meta_edit(_without_sha256), "meta.json gives no sha256 of composition.npz"),
-    "target": (_meta_edit(lambda meta: _without(meta, "target")), "meta.json has no target with its property and unit"),
+    "target": (_meta_edit(lambda meta: _without(meta, "target")), "meta.json has no target"),
     "target unit": (
         _meta_edit(lambda meta: meta | {"target": _without(meta["target"], "unit")}),
-        "meta.json has no target with its property and unit",
+        "meta.json has no target.unit",
     ),
     "provenance": (_meta_edit(lambda meta: _without(meta, "provenance")), "meta.json has no provenance"),
-    "split": (_meta_edit(lambda meta: meta | {"split": "random"}), "meta.json has no split with its method"),
+    "split": (
+        _meta_edit(lambda meta: meta | {"split": "random"}),
+        "meta.json's split: Input should be a valid dictionary or instance of _Split",
+    ),
+    # hand edits of the summaries `train`'s warnings read were tracebacks (AttributeError, TypeError)
+    "method_by_provenance": (
+        _meta_edit(lambda meta: meta | {"method_by_provenance": {"DFT": [1]}}),
+        "meta.json's method_by_provenance.DFT: Input should be a valid dictionary",
+    ),
+    "conditions": (
+        _meta_edit(lambda meta: meta | {"conditions": []}),
+        "meta.json's conditions: Input should be a valid dictionary",
+    ),
+    "n_distinct": (
+        _meta_edit(lambda meta: meta | {"target": meta["target"] | {"n_distinct": "many"}}),
+        "meta.json's target.n_distinct: Input should be a valid integer",
+    ),
     "listed files": (
         _meta_edit(lambda meta: meta | {"files": {}}),
         "meta.json does not list records.parquet or composition.npz (every export has records.parquet and "

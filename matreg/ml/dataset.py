@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pydantic
 import pymatgen.core
 
 from matreg import __version__
@@ -638,16 +639,35 @@ def _unlisted(files: Any) -> str | None:
     return None
 
 
-_SUMMARY = {"target": ("property", "unit"), "provenance": (), "split": ("method",)}  # what `train` reads of meta.json
+class _Target(pydantic.BaseModel):
+    property: str
+    unit: str
+    n_distinct: int | None = None  # (None: absent, as in an export before meta.json counted its values)
+
+
+class _Split(pydantic.BaseModel):
+    method: str
+
+
+class _Summary(pydantic.BaseModel):
+    """What `train` and its warnings read of meta.json (`provenance_warning`): counts by name, nested."""
+
+    target: _Target
+    provenance: dict[str, int]
+    split: _Split
+    method_by_provenance: dict[str, dict[str, int]] | None = None  # (None: absent, in older exports)
+    conditions: dict[str, dict[str, int]] | None = None
 
 
 def _unsummarised(meta: dict) -> str | None:
-    """What of the summary `train` and its warnings read (`_SUMMARY`: each an object, with these keys) meta.json
-    lacks, or None."""
-    for key, fields in _SUMMARY.items():
-        summary = meta.get(key)
-        if not isinstance(summary, dict) or any(field not in summary for field in fields):
-            return f"meta.json has no {key}" + (f" with its {' and '.join(fields)}" if fields else "")
+    """What of the summary `train` and its warnings read (`_Summary`) meta.json lacks or gives of another type (a
+    hand edit), or None."""
+    try:
+        _Summary.model_validate(meta, strict=True)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(map(str, error["loc"]))
+        return f"meta.json has no {where}" if error["type"] == "missing" else f"meta.json's {where}: {error['msg']}"
     return None
 
 
