@@ -1274,20 +1274,20 @@ DAMAGES = {  # what a damaged export lacks -> (the damage, what the error says i
     "provenance": (_meta_edit(lambda meta: _without(meta, "provenance")), "meta.json has no provenance"),
     "split": (
         _meta_edit(lambda meta: meta | {"split": "random"}),
-        "meta.json's split: Input should be a valid dictionary or instance of _Split",
+        "meta.json's split is not an object",
     ),
     # hand edits of the summaries `train`'s warnings read were tracebacks (AttributeError, TypeError)
     "method_by_provenance": (
         _meta_edit(lambda meta: meta | {"method_by_provenance": {"DFT": [1]}}),
-        "meta.json's method_by_provenance.DFT: Input should be a valid dictionary",
+        "meta.json's method_by_provenance.DFT is not an object",
     ),
     "conditions": (
         _meta_edit(lambda meta: meta | {"conditions": []}),
-        "meta.json's conditions: Input should be a valid dictionary",
+        "meta.json's conditions is not an object",
     ),
     "n_distinct": (
         _meta_edit(lambda meta: meta | {"target": meta["target"] | {"n_distinct": "many"}}),
-        "meta.json's target.n_distinct: Input should be a valid integer",
+        "meta.json's target.n_distinct is not an integer",
     ),
     "listed files": (
         _meta_edit(lambda meta: meta | {"files": {}}),

@@ -667,8 +667,13 @@ def _unsummarised(meta: dict) -> str | None:
     except pydantic.ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(map(str, error["loc"]))
-        return f"meta.json has no {where}" if error["type"] == "missing" else f"meta.json's {where}: {error['msg']}"
+        if error["type"] == "missing":
+            return f"meta.json has no {where}"
+        return f"meta.json's {where} is not {_JSON_TYPES.get(error['type'], error['msg'])}"
     return None
+
+
+_JSON_TYPES = {"dict_type": "an object", "model_type": "an object", "int_type": "an integer", "string_type": "a text"}
 
 
 def _check_files(directory: Path, files: dict[str, dict]) -> None:
