@@ -281,13 +281,14 @@ def diff_command(
 
 def echo_unmatched_decisions(store: Store) -> None:
     """Notes on the review decisions whose record or value the store no longer shows, and on those made on what has
-    changed since (stale: not applied to what changed, readmits included), the first SHOWN of each listed."""
+    changed since (stale: not applied to what changed, readmits included), every one listed (`matreg validate`'s full
+    report, which the import's and fetch's short warnings point to)."""
     from matreg.curate.review import stale_entries, target_text, unmatched_decisions
 
     decisions = unmatched_decisions(store)
     if len(decisions):
         typer.echo(f"note: {len(decisions)} review decision(s) name a record or value the store no longer shows:")
-        for entry in decisions.head(SHOWN).itertuples():
+        for entry in decisions.itertuples():
             typer.echo(f"  {entry.entry_id}  {entry.action} {target_text(entry)}")
     stale = stale_entries(store)
     if len(stale):
@@ -295,7 +296,7 @@ def echo_unmatched_decisions(store: Store) -> None:
             f"note: {len(stale)} review decision(s) were made on what has changed since (stale: not applied to what "
             "changed; decide again with `matreg review`):"
         )
-        for entry in stale.head(SHOWN).itertuples():
+        for entry in stale.itertuples():
             typer.echo(f"  {entry.entry_id}  {entry.action} {target_text(entry)}: {entry.why}")
 
 

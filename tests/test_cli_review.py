@@ -545,3 +545,19 @@ def test_decisions_on_a_value_carry_its_uncertainty_history_shows_it_and_a_corre
     assert run("export", "gaps", "--out", str(out)).exit_code == 0
     exported = pd.read_csv(out).set_index("record_id")[["value", "uncertainty", "raw_value"]]
     assert exported.loc["unc:z"].tolist() == [3.47, pytest.approx(0.02), 3.37]  # the corrected value, ± as stored
+
+
+def test_validate_lists_every_stale_decision_that_an_imports_short_list_leaves_out(run, tmp_path):
+    ids = [f"K-{n}" for n in range(1, 13)]
+    lab_file(tmp_path, run, "id,formula,gap,T,dHf\n" + "".join(f"{i},GaN,3.4,300,\n" for i in ids))
+    for record in ids:
+        assert run("review", "accept", f"lab:{record}", "-p", "band_gap", "--reason", "checked").exit_code == 0
+    again = lab_file(tmp_path, run, "id,formula,gap,T,dHf\n" + "".join(f"{i},GaN,3.5,300,\n" for i in ids))
+    warned = again.stderr.splitlines()
+    assert len(warned) == 11 and warned[-1] == (
+        "warning: ... and 2 more review decisions: `matreg validate` lists them"
+    )
+    validated = run("validate").stdout
+    assert "note: 12 review decision(s) were made on what has changed since" in validated
+    listed = [line for line in validated.splitlines() if "accept lab:K-" in line]
+    assert sorted(line.split("accept ")[1].split()[0] for line in listed) == sorted(f"lab:{i}" for i in ids)
