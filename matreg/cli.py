@@ -205,11 +205,12 @@ def fetch(
             pause_gc=True,  # with `tune_gc_for_fetch`: the process is this fetch's
         )
     except KeyboardInterrupt:
-        exit_interrupted("a dry run writes nothing" if dry_run else _committed(target, connector, resuming))
+        exit_interrupted("a dry run writes nothing" if dry_run else _committed(target, connector, limit, resuming))
     except (SourceError, NoSpace) as exc:  # the source failed, or the disk is full: what was read is committed
         if dry_run:
             raise
-        raise type(exc)(f"{exc}; {_committed(target, connector, resuming)}") from None  # (of its kind: its exit code)
+        left = _committed(target, connector, limit, resuming)
+        raise type(exc)(f"{exc}; {left}") from None  # (of its kind: its exit code)
     if resume_or_start and not dry_run:
         _echo_resumed_or_started(report)
     _finish(report, target, limit)
@@ -223,21 +224,19 @@ def _echo_resumed_or_started(report: RunReport) -> None:
         typer.echo(f"{report.not_resumed} (--resume-or-start)", err=True)
 
 
-def _committed(store: Store, connector: Connector, resuming: str | None) -> str:
-    """What an interrupted fetch, or one its source failed, left: the run it staged, how much it read, and the command
-    that continues it: the same one where it was given the option that resumes (`resuming`), else with --resume."""
-    source, query = connector.attribution.source, connector.run_info().query
-    staged = {
-        run_id: row
-        for run_id, row in store.staged_runs().items()
-        if (row["source"], row["query"]) == (source, query) and not store.is_running(run_id)
-    }
-    if not staged:
+def _committed(store: Store, connector: Connector, limit: int | None, resuming: str | None) -> str:
+    """What an interrupted fetch, or one its source failed, left: the run a resume continues (`run_to_resume`), how
+    much it read, and the command that continues it: the same one where it was given the option that resumes
+    (`resuming`), else with --resume."""
+    from matreg.ingest import run_to_resume
+
+    left = run_to_resume(connector, store, limit)
+    if left is None:
         return "no page was committed, there is nothing to resume"
-    run_id = max(staged, key=lambda run: staged[run]["finished_at"])  # the one committed last: this process's
-    committed = f"run {run_id} committed {staged[run_id]['n_fetched']} records read (staged, not published)"
+    committed = f"run {left['run_id']} committed {left['n_fetched']} records read (staged, not published)"
     if resuming:
         return f"{committed}; the same command, with its {resuming}, continues it"
+    source = connector.attribution.source
     return f"{committed}; the same command with --resume continues it: matreg fetch {source} ... --resume"
 
 

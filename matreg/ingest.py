@@ -680,13 +680,7 @@ def run_ingest(
     and endpoint (NothingToResume if there is none); `resume_or_start` continues it if there is one, else starts a
     fresh run, the report's `not_resumed` saying why none was continued.
     """
-    info = connector.run_info()
-    info.endpoint = public_url(info.endpoint)  # stored, and matched on --resume, without the key a URL may carry
-    if limit is not None:
-        info.parameters = {**info.parameters, _LIMIT: limit}
-    if moved_from is not None:
-        moved_from = utf8_path(Path(moved_from).resolve(), "--moved-from")  # (recorded: the run's parameters)
-        info.parameters = {**info.parameters, "moved_from": str(moved_from)}
+    info = _run_info(connector, limit, moved_from)
     try:
         _refuse_moved_from(connector, store, info)
         _refuse_run(connector, store, info)
@@ -718,6 +712,27 @@ def run_ingest(
         return report
     finally:
         connector.close()
+
+
+def _run_info(connector: Connector, limit: int | None = None, moved_from: Path | str | None = None) -> RunInfo:
+    """What a run of `connector` records and is matched on: its endpoint without the key a URL may carry, `limit` and
+    `moved_from` (as `run_ingest` takes them) among its parameters."""
+    info = connector.run_info()
+    info.endpoint = public_url(info.endpoint)
+    if limit is not None:
+        info.parameters = {**info.parameters, _LIMIT: limit}
+    if moved_from is not None:
+        moved_from = utf8_path(Path(moved_from).resolve(), "--moved-from")
+        info.parameters = {**info.parameters, "moved_from": str(moved_from)}
+    return info
+
+
+def run_to_resume(connector: Connector, store: Store, limit: int | None = None) -> dict[str, Any] | None:
+    """The last staged fetch_runs row of the interrupted run that a resume of this fetch (`run_ingest` with `limit`
+    and `resume`) would continue: what a fetch stopped by an interruption or by its failing source left, to be named
+    in its error; None where there is none (no page committed)."""
+    info = _run_info(connector, limit)
+    return _latest_interrupted(store, info, _of_query(connector, info, store.staged_runs()))
 
 
 def _refuse_run(connector: Connector, store: Store, info: RunInfo) -> None:
@@ -881,12 +896,10 @@ def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[
     none (its cursor may name the endpoint's own next page: a run is resumed only where it was read)."""
     staged = store.staged_runs()
     of_query = _of_query(connector, info, staged)
-    here = {run_id: row for run_id, row in of_query.items() if row["endpoint"] == info.endpoint}
-    interrupted = {run_id: row for run_id, row in here.items() if not store.is_running(run_id)}
-    if interrupted:
-        return interrupted[max(interrupted)]
+    if interrupted := _latest_interrupted(store, info, of_query):
+        return interrupted
     source = connector.attribution.source
-    if here:
+    if any(row["endpoint"] == info.endpoint for row in of_query.values()):
         why = " (one is still running in another process)"
     elif of_query:
         elsewhere = min(row["endpoint"] for row in of_query.values())
@@ -894,6 +907,14 @@ def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[
     else:
         raise NothingToResume(_none_of_these_parameters(connector, store, info, staged))
     raise NothingToResume(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
+
+
+def _latest_interrupted(store: Store, info: RunInfo, of_query: dict[str, dict]) -> dict[str, Any] | None:
+    """Of the staged runs of a query (`_of_query`), the last row of the latest one read at `info`'s endpoint that no
+    process is writing; None where there is none."""
+    here = [run_id for run_id, row in of_query.items() if row["endpoint"] == info.endpoint]
+    interrupted = [run_id for run_id in here if not store.is_running(run_id)]
+    return of_query[max(interrupted)] if interrupted else None
 
 
 def _none_of_these_parameters(connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict]) -> str:

@@ -1381,6 +1381,23 @@ def test_a_fetch_its_source_fails_says_which_run_holds_what_it_read_and_that_res
     assert at_once.stderr.strip().endswith("after 3 retries); no page was committed, there is nothing to resume")
 
 
+def test_a_failed_fetch_names_no_run_of_other_parameters_that_its_query_text_shares(run, janaf_server):
+    """JANAF's query text leaves out --all-temperatures: a fetch that failed before its first page named the run an
+    --all-temperatures fetch of the same tables left, and told to --resume it, which then found nothing to resume."""
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    tables = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress"]
+    every_temperature = [*tables, "--all-temperatures", "--limit", "2"]  # (a --limit is one of the run's parameters)
+    first = run(*every_temperature)
+    (left,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
+    assert first.exit_code == 75 and f"run {left} committed 1 records read (staged, not published)" in first.stderr
+    janaf_server.fail("/tables/H-064.txt", *[503] * 4)  # at the reference temperature: its first page fails
+    failed = run(*tables, "--no-cache")  # (H-064 is cached)
+    assert failed.exit_code == 75 and left not in failed.stderr
+    assert failed.stderr.strip().endswith("after 3 retries); no page was committed, there is nothing to resume")
+    resumed = run(*every_temperature, "--resume")  # the run left is resumed by the fetch that left it
+    assert resumed.exit_code == 0 and left in resumed.stdout and "read 2, 2 valid records" in resumed.stdout
+
+
 def test_resume_or_start_continues_the_interrupted_run_of_the_query_after_its_last_committed_page(run, janaf_server):
     """What a requeued Slurm job or a cron line runs every time: an interrupted run is continued, no page read twice
     and none left out."""
