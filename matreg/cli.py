@@ -1,4 +1,6 @@
-"""The `matreg` command line: parses arguments, calls the library, prints. No logic lives here.
+"""The `matreg` command line: parses arguments, calls the library, prints. It checks what only the command line takes
+(an export's --format against its --out, options of another format) and words what the library returns (counts, the
+run a failed fetch left, what to run next); what a run, the store or a dataset decides is the library's.
 
 Each command loads the library modules it calls (see `cli_options`).
 """
@@ -312,7 +314,7 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
     if len(report.reasons) > SHOWN:
         where = f"matreg sql \"SELECT item, reasons FROM open_quarantine WHERE source = '{report.source}'\""
         typer.echo(f"  ... and {len(report.reasons) - SHOWN} more reasons" + ("" if report.dry_run else f": {where}"))
-    if _stopped_short(report, limit):
+    if report.stopped_short(limit):
         typer.echo(f"  note: the source said {report.n_available} records match; it sent {_sent(report)}")
     if report.n_cached_pages:
         typer.echo(f"  {_cached_pages(report)}")
@@ -359,16 +361,6 @@ def _not_read_again(report: RunReport) -> str:
     )
 
 
-def _stopped_short(report: RunReport, limit: int | None) -> bool:
-    """True when a finished run read fewer distinct records than its source said match (and fewer reads than
-    `limit`): the source sent no further page (an empty page ends a run), dropped records while paging (NOMAD does),
-    or sent records it had sent already in their place (a page repeating another). An entry OQMD lists twice, one row
-    a calculation, counts twice in its total and once here: the note gives the reads beside the distinct records."""
-    if report.dry_run or report.n_available is None or report.n_distinct >= report.n_available:
-        return False
-    return limit is None or report.n_fetched < limit
-
-
 def _sent(report: RunReport) -> str:
     """How many records a run read: its reads, and the distinct records among them where it read some again."""
     if not report.n_reread:
@@ -384,8 +376,7 @@ def _outcome(report: RunReport) -> str:
     unchanged = f", {report.n_unchanged} already stored unchanged" if report.n_unchanged else ""
     later = f", {report.n_superseded} held from a later read" if report.n_superseded else ""
     withdrawn = f", {report.n_withdrawn} withdrawn (no longer in the file)" if report.n_withdrawn else ""
-    written = report.n_stored - (report.n_unchanged or 0) - (report.n_superseded or 0)
-    return f"{written} written{unchanged}{later}{withdrawn}"
+    return f"{report.n_written} written{unchanged}{later}{withdrawn}"
 
 
 @app.command()

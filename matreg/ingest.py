@@ -117,6 +117,22 @@ class RunReport:
         """The distinct records among the run's reads (a record read again counts once)."""
         return self.n_fetched - self.n_reread
 
+    @property
+    def n_written(self) -> int:
+        """The valid records the run wrote: those it stored less those stored already unchanged and those the store
+        holds from a later read."""
+        return self.n_stored - (self.n_unchanged or 0) - (self.n_superseded or 0)
+
+    def stopped_short(self, limit: int | None) -> bool:
+        """True when a finished run read fewer distinct records than its source said match (and fewer reads than
+        `limit`): the source sent no further page (an empty page ends a run), dropped records while paging (NOMAD
+        does), or sent records it had sent already in their place (a page repeating another). An entry OQMD lists
+        twice, one row a calculation, counts twice in its total and once here: `matreg fetch`'s note gives the reads
+        beside the distinct records."""
+        if self.dry_run or self.n_available is None or self.n_distinct >= self.n_available:
+            return False
+        return limit is None or self.n_fetched < limit
+
     def finish(self, run_row: dict[str, Any], dropped: dict[str, Dropped], withdrawn: int) -> dict[str, Any]:
         """The run's fetch_runs row as published: its counts after the publishing check (`_PublishCheck`, and the
         reads of refused records the store dropped), each record and value counted once however many pages read it

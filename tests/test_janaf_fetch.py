@@ -89,6 +89,7 @@ def test_refetching_unchanged_records_writes_nothing_again(store, catalog):
     run_ids = set(store.query("SELECT DISTINCT run_id FROM properties")["run_id"])
     assert run_ids == {first.run_id}  # the second run found every row as stored
     assert (second.n_stored, second.n_unchanged) == (3, 3)
+    assert (first.n_written, second.n_written) == (3, 0)
     runs = store.query("SELECT run_id, n_stored, n_unchanged FROM fetch_runs ORDER BY started_at")
     assert runs.values.tolist() == [[first.run_id, 3, 0], [second.run_id, 3, 3]]
     written = store.query("SELECT count(*) FROM read_parquet('data/c*/**/properties.parquet')").iloc[0, 0]
@@ -358,6 +359,8 @@ def test_a_dry_run_maps_no_more_records_than_the_limit(store, catalog):
 def test_limit_stops_after_that_many_records(store, catalog):
     report = run_ingest(build_connector("janaf", catalog, FetchRequest(ids=TABLES, page_size=2)), store, limit=1)
     assert report.n_fetched == 1 and len(store.table("materials")) == 1
+    assert report.n_available == 3 and not report.stopped_short(1)  # the limit stopped it, not the source
+    assert report.stopped_short(None)  # (had it been given no limit, the source would have sent 1 of 3)
 
 
 def test_a_limit_below_the_page_size_asks_for_no_more_records(store, catalog, janaf_server):
