@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -63,6 +62,7 @@ def train_command(
         check_new_run,
         checked_options,
         default_run_dir,
+        read_metrics,
         resolve_export,
         train,
     )
@@ -78,7 +78,7 @@ def train_command(
     )
     echo_warning(provenance_warning(read_meta(export)))
     train(export, model, target=target, device=device, out_dir=run_dir, threads=threads, **settings)
-    test = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["test"]
+    test = read_metrics(run_dir)["test"]
     typer.echo(f"{model} -> {run_dir}")
     typer.echo(
         f"test MAE {test['model']['mae']:.4g} (predict-the-mean {test['mean_baseline']['mae']:.4g}), "

@@ -1841,7 +1841,8 @@ def test_train_then_predict_from_the_command_line(filled, tmp_path):
         "composition",
     )
     assert result.exit_code == 0, result.output
-    assert "test MAE" in result.stdout and (run_dir / "metrics.json").is_file()
+    test = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert f"test MAE {test['model']['mae']:.4g} (predict-the-mean {test['mean_baseline']['mae']:.4g})" in result.stdout
     assert json.loads((run_dir / "config.json").read_text())["device"] == "cpu"
     predictions = tmp_path / "pred.csv"
     result = filled("predict", str(run_dir), "GaN", "--out", str(predictions))

@@ -492,6 +492,11 @@ def write_run(run_dir: Path, model: nn.Module, config: dict, metrics: dict, test
         learning_curve_png(metrics["history"], label, staging / "learning_curve.png")
 
 
+def read_metrics(run_dir: Path | str) -> dict:
+    """The metrics a run wrote (RUN/metrics.json, `write_run`)."""
+    return json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
+
+
 def _save_weights(model: nn.Module, path: Path) -> None:
     """The model's weights (its state_dict, on the CPU) saved at `path`: serialised by torch in memory, written to
     the file by Python, so that a write the file system refuses is the OSError of the OS's errno (torch's own writer
