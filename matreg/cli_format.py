@@ -53,13 +53,15 @@ def echo_frame(frame: pd.DataFrame, fmt: str, empty: str, max_colwidth: int | No
 
 
 def _distinct(names: list[str]) -> list[str]:
-    """Column names made distinct as DuckDB's data frames make them (a second 'a' is 'a_1'), so that a JSON record
-    keeps every column."""
+    """Column names made distinct, so that a JSON record keeps every column: a repeated name gets the first number
+    suffix no column has yet, as in DuckDB's data frames (a second 'a' is 'a_1', a third 'a_2'); unlike there, names
+    that differ in case only ('a', 'A') are distinct already."""
     distinct: list[str] = []
     for name in names:
-        while name in distinct:
-            name += "_1"
-        distinct.append(name)
+        number, numbered = 1, name
+        while numbered in distinct:
+            numbered, number = f"{name}_{number}", number + 1
+        distinct.append(numbered)
     return distinct
 
 

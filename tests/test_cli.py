@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest.mock import patch
 
+import duckdb
 import filelock
 import pandas as pd
 import pyarrow as pa
@@ -209,6 +210,15 @@ def test_sql_prints_rows_in_batches_and_a_table_up_to_its_cap(filled, monkeypatc
     assert [line.split() for line in lines[:6]] == [["i", "name"], *([str(i), f"r{i}"] for i in range(5))]
     assert lines[6:] == ["(6 more rows not shown: --format csv or --format json prints every row)"]
     assert filled("sql", "select 1 as a, 2 as a", "--format", "json").stdout == '[{"a":1,"a_1":2}]\n'
+
+
+@pytest.mark.parametrize("names", ["a, 2 a, 3 a", "a, 2 a_1, 3 a", "a_1, 2 a, 3 a", "a, 2 a, 3 a_1, 4 a"])
+def test_sql_numbers_repeated_column_names_as_duckdb_does(filled, names):
+    """A third 'a' was 'a_1_1' (DuckDB's data frames name it 'a_2')."""
+    query = f"select 1 {names}"
+    printed = json.loads(filled("sql", query, "--format", "json").stdout)
+    assert list(printed[0]) == list(duckdb.sql(query).df().columns)
+    assert filled("sql", query, "--format", "csv").stdout.splitlines()[0] == ",".join(printed[0])
 
 
 CLOSED_PIPE = 128 + signal.SIGPIPE  # 141: the exit code of a pipeline's program whose reader stopped reading
