@@ -1,4 +1,6 @@
-"""`matreg review` and `matreg history`: a data steward's decisions in the append-only curation log."""
+"""A data steward's commands: `matreg review` and `matreg history` (decisions in the append-only curation log),
+`matreg conflicts`, `matreg release` and `matreg diff`; and the notes of the decisions to make again that `validate`
+and a run print."""
 
 from __future__ import annotations
 

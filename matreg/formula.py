@@ -1,4 +1,6 @@
-"""Chemical formulas, normalized by pymatgen (never parsed by hand)."""
+"""Chemical formulas, normalized by pymatgen: pymatgen reads the elements and amounts; what it would misread is taken
+apart here first, by regular expressions (charges, hydrates and other adducts, states such as '(g)'), or refused
+(a phase label such as 'TiO2(B)', a number after a space)."""
 
 from __future__ import annotations
 

@@ -623,8 +623,9 @@ def _refuse_unwritable(cache: Any) -> None:
 
 
 class HttpClient:
-    """GETs against one source, with retries on 429/5xx, the API key sent only as a header, and answers cached in
-    `cache_path` when one is given (each for `settings.cache_expire_after_s`)."""
+    """Requests to one source (GETs; POSTs of a JSON body, `post_json`), with retries on 429/5xx, the API key sent
+    only as a header, and answers cached in `cache_path` when one is given (each for
+    `settings.cache_expire_after_s`)."""
 
     def __init__(
         self,

@@ -1,4 +1,5 @@
-"""The staging journal of one fetch run: append-only files, one page committed at a time (the store's staging I/O).
+"""The staging journal of one run (a fetch, or a lab import): append-only files, one page committed at a time (the
+store's staging I/O).
 
 Layout of `staging/<run_id>/`:
     <table>.arrows   the run's rows of one canonical table, one frame per page

@@ -400,7 +400,7 @@ def resolve_export(
 
 
 def default_run_dir(export_dir: Path, model: str, seed: int) -> Path:
-    """runs/<export name>-<model>-s<seed>-<UTC time> beside the current directory."""
+    """runs/<export name>-<model>-s<seed>-<UTC time>, a relative path: runs/ inside the current directory."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path("runs") / f"{export_dir.resolve().name}-{model}-s{seed}-{stamp}"
 
