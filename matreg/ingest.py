@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import gc
 import hashlib
@@ -33,7 +34,16 @@ from tqdm import tqdm
 
 from matreg import __version__
 from matreg.defaults import COMMIT_RECORDS
-from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, StoreError, UnknownName, utf8_path
+from matreg.errors import (
+    ConfigError,
+    FormulaError,
+    MatregError,
+    RecordError,
+    RunRefused,
+    StoreError,
+    UnknownName,
+    utf8_path,
+)
 from matreg.formula import material_key, material_text, reduced_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, canonical_method, children_of, table_spec
@@ -111,6 +121,7 @@ class RunReport:
     resumed: bool = False
     not_resumed: str | None = None  # why a run asked to resume or start (`resume_or_start`) started; what it dropped
     database_version: str | None = None  # a resumed run's, as staged: kept by a resume that asks nothing
+    mapped_with: str | None = None  # what its rows are mapped with (`_mapped_with`; None: staged by an older matreg)
 
     @property
     def n_distinct(self) -> int:
@@ -138,7 +149,8 @@ class RunReport:
         reads of refused records the store dropped), each record and value counted once however many pages read it
         (the store drops its earlier reads), with how many valid records were stored already unchanged, how many the
         store holds from a later read (of another run), and how many records of a scope read whole (a lab file) the
-        run withdrew."""
+        run withdrew; without what its pages were mapped with (`mapped_with`: what a resume checks, which its rows
+        carry)."""
         self.n_withdrawn = withdrawn
         self.n_stored -= dropped["materials"].withheld + dropped["materials"].earlier
         self.n_values -= dropped["properties"].withheld + dropped["properties"].earlier
@@ -149,7 +161,7 @@ class RunReport:
         counts["n_reread"] = self.n_reread
         counts["quarantine_reasons"] = _counts_json(self.reasons)  # with the reasons of the publishing check
         published = {"n_unchanged": self.n_unchanged, "n_superseded": self.n_superseded, "n_withdrawn": withdrawn}
-        return {**run_row, **counts, **published}
+        return {**run_row, **counts, **published, "mapped_with": None}
 
     def add_page(self, page: _PageRows) -> None:
         """Count the rows of a page (or a commit's pages) into the run's totals."""
@@ -853,7 +865,7 @@ def _resume_or_start(
     not_resumed = None
     if resume or resume_or_start:
         try:
-            return _resumed(connector, store, info)
+            return _resumed(connector, store, info, resume_or_start)
         except NothingToResume as exc:
             if not resume_or_start:
                 raise
@@ -863,6 +875,7 @@ def _resume_or_start(
     source = connector.attribution.source
     started = _started_instead(not_resumed, dropped) if not_resumed else None
     report = RunReport(new_run_id(source), source, datetime.now(UTC), not_resumed=started)
+    report.mapped_with = _mapped_with(connector)
     store.claim_run(report.run_id)
     return report
 
@@ -876,11 +889,14 @@ def _started_instead(not_resumed: str, dropped: list[str]) -> str:
     return f"{not_resumed}: started a fresh fetch, which dropped the interrupted run {runs} read at another server"
 
 
-def _resumed(connector: Connector, store: Store, info: RunInfo) -> RunReport:
+def _resumed(connector: Connector, store: Store, info: RunInfo, resume_or_start: bool) -> RunReport:
     """The interrupted run of this source, parameters and endpoint, claimed for this process, as staged;
     NothingToResume if there is none (a fresh fetch of the same query may drop it until it is claimed, and another
-    process may claim it first: it is then still running there, as a look a moment later would find it)."""
-    run_id = _interrupted_run(connector, store, info)["run_id"]
+    process may claim it first: it is then still running there, as a look a moment later would find it); ConfigError
+    where its pages were mapped otherwise (`_refuse_remapped`)."""
+    interrupted = _interrupted_run(connector, store, info)
+    _refuse_remapped(connector, interrupted, resume_or_start)
+    run_id = interrupted["run_id"]
     try:
         store.claim_run(run_id)
     except StoreError:
@@ -898,13 +914,57 @@ def _resumed(connector: Connector, store: Store, info: RunInfo) -> RunReport:
 
 def _dry_resumed(connector: Connector, store: Store, info: RunInfo, resume_or_start: bool) -> RunReport | None:
     """The interrupted run a resume would continue, for a dry run; None where there is none and `resume_or_start`
-    (a fresh run's dry run), NothingToResume otherwise."""
+    (a fresh run's dry run), NothingToResume otherwise; ConfigError where a resume would refuse it
+    (`_refuse_remapped`)."""
     try:
-        return _report_from_row(_interrupted_run(connector, store, info))
+        interrupted = _interrupted_run(connector, store, info)
     except NothingToResume:
         if not resume_or_start:
             raise
         return None
+    _refuse_remapped(connector, interrupted, resume_or_start)
+    return _report_from_row(interrupted)
+
+
+def _mapped_with(connector: Connector) -> str:
+    """What a run's rows are mapped with (`fetch_runs.mapped_with`), as canonical JSON: the attribution its source's
+    catalog entry gives every row, and the sha256 of its field map as loaded (None without one: a lab file's). Asked
+    before a page is read (the Materials Project's database version is then its catalog entry's)."""
+    digest = None
+    if connector.field_map is not None:
+        field_map = json.dumps(connector.field_map.model_dump(mode="json"), sort_keys=True)
+        digest = hashlib.sha256(field_map.encode()).hexdigest()
+    return json.dumps({"attribution": dataclasses.asdict(connector.attribution), "field_map": digest}, sort_keys=True)
+
+
+def _refuse_remapped(connector: Connector, interrupted: dict[str, Any], resume_or_start: bool) -> None:
+    """ConfigError where the pages the interrupted run committed were mapped with another attribution (its source's
+    catalog entry) or field map than the run's pages would be now (`_mapped_with`): resumed, the run would publish
+    rows mapped both ways. Saying what changed, and what to do. A run an older matreg staged, which recorded none,
+    is resumed as before."""
+    if interrupted.get("mapped_with") is None:
+        return
+    before, now = json.loads(interrupted["mapped_with"]), json.loads(_mapped_with(connector))
+    if before == now:
+        return
+    attribution = [key for key, value in now["attribution"].items() if before["attribution"].get(key) != value]
+    source = connector.attribution.source
+    changed = [f"the catalog entry of '{source}' ({', '.join(attribution)})"] if attribution else []
+    if before["field_map"] != now["field_map"]:
+        where = f"connectors/{connector.field_map.source}.yaml" if connector.field_map else "its mapping"
+        changed.append(f"its field map ({where})" if changed else f"the field map of '{source}' ({where})")
+    run_id, them = interrupted["run_id"], "them" if len(changed) > 1 else "it"
+    scheduled = (
+        "; --resume-or-start neither resumes nor drops it: a scheduled fetch would mix the two or silently drop what "
+        "was read"
+        if resume_or_start
+        else ""
+    )
+    raise ConfigError(
+        f"{' and '.join(changed)} changed since run {run_id} committed its pages: its pages left would be mapped "
+        f"otherwise than those, and the run published with rows of both; restore {them} to resume the run, or "
+        f"`matreg drop {run_id}` and fetch again{scheduled}"
+    )
 
 
 def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[str, Any]:
@@ -1398,6 +1458,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "database_version": connector.attribution.database_version or report.database_version,
         "matreg_version": __version__,
         "cursor": json.dumps(report.cursor) if report.cursor is not None else None,
+        "mapped_with": report.mapped_with,
     }
 
 
@@ -1433,6 +1494,7 @@ def _report_from_row(row: dict[str, Any]) -> RunReport:
         cursor=json.loads(row["cursor"]) if row["cursor"] else None,
         resumed=True,
         database_version=row.get("database_version"),
+        mapped_with=row.get("mapped_with"),  # (none in a run staged by an older matreg)
     )
 
 

@@ -4,6 +4,7 @@ import contextlib
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow
 import pytest
 from conftest import another_process_holding, janaf_route, write_catalog
 from replay import ReplayServer
@@ -18,6 +20,7 @@ from replay import ReplayServer
 from matreg.errors import StoreError
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
+from matreg.resources import resource_path
 from matreg.sources.janaf import JanafConnector
 from matreg.store import Store
 
@@ -90,6 +93,40 @@ def test_kill_9_while_reading_the_fourth_page_then_resume(tmp_path, commit_every
     assert store.table("fetch_runs")["status"].tolist() == ["complete"]
 
 
+@contextlib.contextmanager
+def _oqmd_killed_at(
+    offset: int, given: list[dict], tmp_path: Path, page_size: int, cwd: Path | None = None
+) -> Iterator[tuple[ReplayServer, list[str], Store]]:
+    """An OQMD replay serving the records `given` (a list the test may edit) and a fetch of them, `page_size` a page
+    and a commit, killed (kill -9) while the page at `offset` loads: the server, the fetch's command (to run again
+    with --resume, from `cwd`) and its store."""
+    release = threading.Event()
+
+    def stalling_route(request):
+        if request.query.get("offset") == [str(offset)]:
+            release.wait(30)  # the page hangs until the killed process is gone
+        return page_reply(request, len(given), given.__getitem__)
+
+    store_dir, catalog = tmp_path / "store", tmp_path / "catalog.yaml"
+    with ReplayServer(stalling_route, prefix="/oqmdapi/") as server:
+        catalog.write_text(catalog_yaml(server.root), encoding="utf-8")
+        command = [sys.executable, "-m", "matreg", "fetch", "oqmd", "--filter", FILTER, "--page-size", str(page_size)]
+        command += ["--commit-every", str(page_size), "--store", str(store_dir), "--catalog", str(catalog)]
+        process = subprocess.Popen([*command, "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(r.query.get("offset") == [str(offset)] for r in server.requests):
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        release.set()
+        yield server, command, Store(store_dir)
+
+
+def _offsets(server: ReplayServer) -> list[str]:
+    """The offsets of the pages the server was asked for, in order."""
+    return [request.query.get("offset", ["0"])[0] for request in server.requests if request.path == PATH]
+
+
 def test_kill_9_between_two_reads_of_a_record_then_resume_stores_its_last_read_alone(tmp_path):
     """An OQMD entry given by two calculations, on the first and the third page of five records: the second's values
     alone are stored, though the run was killed (kill -9) between the two reads and resumed."""
@@ -98,36 +135,103 @@ def test_kill_9_between_two_reads_of_a_record_then_resume_stores_its_last_read_a
     static = {key: value for key, value in standard.items() if key != "band_gap"}
     static |= {"calculation_id": 1143252, "calculation_label": "static", "delta_e": -2.1}
     given = [standard, *records[1:], static]
-    release = threading.Event()
-
-    def stalling_route(request):
-        if request.query.get("offset") == ["10"]:
-            release.wait(30)  # the third page hangs until the killed process is gone
-        return page_reply(request, len(given), given.__getitem__)
-
-    store_dir, catalog = tmp_path / "store", tmp_path / "catalog.yaml"
-    with ReplayServer(stalling_route, prefix="/oqmdapi/") as server:
-        catalog.write_text(catalog_yaml(server.root), encoding="utf-8")
-        command = [sys.executable, "-m", "matreg", "fetch", "oqmd", "--filter", FILTER, "--page-size", "5"]
-        command += ["--commit-every", "5", "--store", str(store_dir), "--catalog", str(catalog), "--no-progress"]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 60
-        while time.time() < deadline and not any(r.query.get("offset") == ["10"] for r in server.requests):
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-        release.set()
-        store = Store(store_dir)
+    with _oqmd_killed_at(10, given, tmp_path, page_size=5) as (server, command, store):
         assert store.staged_pages() == 2 and not store.exists()  # the standard calculation's page, staged
         resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
-        offsets = [request.query.get("offset", ["0"])[0] for request in server.requests if request.path == PATH]
-        assert offsets == ["0", "5", "10", "10"]  # the resume read the third page alone
+        assert _offsets(server) == ["0", "5", "10", "10"]  # the resume read the third page alone
     assert "read 13 (1 read again: of each record, the last read kept), 12 valid records" in resumed.stdout
     values = store.query("SELECT property, value FROM properties WHERE record_id = 'oqmd:16974'").values.tolist()
     assert values == [["formation_energy_per_atom", -2.1]]  # not the standard calculation's band gap beside it
     n_values = store.query("SELECT n_values FROM fetch_runs WHERE status = 'complete'").iloc[0, 0]
     assert n_values == len(store.table("properties"))
+
+
+def _changed_entry(catalog: Path) -> str:
+    """The catalog at `catalog` with its oqmd entry changed in every field its rows carry; the catalog as it was."""
+    before = catalog.read_text(encoding="utf-8")
+    changed = before.replace("provenance: dft", "provenance: simulated").replace("CC-BY-4.0", "CC-BY-NC-4.0")
+    changed = changed.replace("database_version: replay", "database_version: replay-v2").replace("(2013)", "(2013a)")
+    catalog.write_text(changed + "    method: r2SCAN\n", encoding="utf-8")
+    return before
+
+
+def test_a_resume_after_the_catalog_entry_changed_is_refused_until_it_is_restored(tmp_path):
+    """A run killed after two pages of three records, its source's catalog entry changed meanwhile: neither --resume
+    nor --resume-or-start maps the pages left otherwise than those committed (a run published with rows of both),
+    nor drops them; restored, the entry resumes the run."""
+    with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3) as (server, command, store):
+        (run_id,) = store.staged_runs()
+        before = _changed_entry(tmp_path / "catalog.yaml")
+        for option in ("--resume", "--resume-or-start"):
+            refused = subprocess.run([*command, option], capture_output=True, text=True, timeout=120)
+            assert refused.returncode == 2, refused.stderr
+            assert (
+                "the catalog entry of 'oqmd' (citation, database_version, license, method, provenance) changed since "
+                f"run {run_id} committed its pages" in refused.stderr
+            )
+            assert f"restore it to resume the run, or `matreg drop {run_id}` and fetch again" in refused.stderr
+            assert list(store.staged_runs()) == [run_id] and store.staged_pages() == 2 and not store.exists()
+        assert "--resume-or-start neither resumes nor drops it" in refused.stderr
+        assert _offsets(server) == ["0", "3", "6"]  # the refused resumes asked nothing
+        (tmp_path / "catalog.yaml").write_text(before, encoding="utf-8")
+        resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        assert _offsets(server) == ["0", "3", "6", "6", "9"]
+    rows = store.query("SELECT DISTINCT provenance, method, license, database_version FROM materials")
+    assert rows.values.tolist() == [["dft", "PBE(+U)", "CC-BY-4.0", "replay"]]
+    assert len(store.table("materials")) == 12
+    runs = store.query("SELECT run_id, database_version FROM fetch_runs").values.tolist()
+    assert runs == [[run_id, "replay"]]
+
+
+def test_a_resume_after_the_field_map_changed_is_refused(tmp_path):
+    """A project's field map (connectors/oqmd.yaml in its folder) given after a run was killed, reading band gaps in
+    meV: the resume is refused (records 7-12 would be read in meV, 1-6 in eV, in one run); dropped, the run is
+    fetched again with the new map alone."""
+    with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3, cwd=tmp_path) as (server, command, store):
+        (run_id,) = store.staged_runs()
+        shipped = resource_path("connectors/oqmd.yaml").read_text(encoding="utf-8")
+        (tmp_path / "connectors").mkdir()
+        meV = shipped.replace("band_gap: {unit: eV}", "band_gap: {unit: meV}")
+        (tmp_path / "connectors" / "oqmd.yaml").write_text(meV, encoding="utf-8")
+        refused = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr
+        assert f"the field map of 'oqmd' (connectors/oqmd.yaml) changed since run {run_id} committed" in refused.stderr
+        assert "the catalog entry" not in refused.stderr
+        drop = [sys.executable, "-m", "matreg", "drop", run_id, "--store", str(store.root)]
+        assert subprocess.run(drop, capture_output=True, text=True, timeout=120).returncode == 0
+        fetched = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert fetched.returncode == 0, fetched.stderr
+    units = store.query("SELECT original_unit, count(*) FROM properties WHERE property = 'band_gap' GROUP BY ALL")
+    assert units.values.tolist() == [["meV", 12]]
+
+
+def _as_an_older_matreg_staged_it(journal: Path, column: str) -> None:
+    """Rewrite the commit frames of a run's journal without `column`, as a matreg older than it wrote them."""
+    data, frames, at = (journal / "commits.arrows").read_bytes(), [], 0
+    while at < len(data):
+        (length,) = struct.unpack_from("<Q", data, at)
+        table = pyarrow.ipc.open_stream(data[at + 8 : at + 8 + length]).read_all().drop_columns([column])
+        sink = pyarrow.BufferOutputStream()
+        with pyarrow.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        frames.append(struct.pack("<Q", sink.getvalue().size) + sink.getvalue().to_pybytes())
+        at += 8 + length
+    (journal / "commits.arrows").write_bytes(b"".join(frames))
+
+
+def test_a_run_staged_by_an_older_matreg_resumes_as_before_whatever_changed(tmp_path):
+    """A journal without mapped_with (an older matreg's) says nothing of what its pages were mapped with: its resume
+    is not refused (as before, its pages left are mapped with the catalog entry as it is now)."""
+    with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3) as (_, command, store):
+        (run_id,) = store.staged_runs()
+        _as_an_older_matreg_staged_it(store.staging_dir / run_id, "mapped_with")
+        _changed_entry(tmp_path / "catalog.yaml")
+        resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+    licenses = store.query("SELECT license, count(*) FROM materials GROUP BY ALL ORDER BY ALL").values.tolist()
+    assert licenses == [["CC-BY-4.0", 6], ["CC-BY-NC-4.0", 6]]
 
 
 def test_a_lock_file_of_a_run_killed_before_its_first_commit_is_removed_by_the_next_write_unless_held(tmp_path):

@@ -1098,6 +1098,26 @@ def test_an_interrupted_run_resumes_with_exactly_the_records_of_a_clean_run(
     assert resumed.table("fetch_runs")["status"].tolist() == ["complete"]
 
 
+def test_a_resume_is_refused_while_the_catalog_entry_differs_from_the_committed_pages(
+    tmp_path, store, reference_server, reference_replay
+):
+    """The catalog's method given after two pages were committed: the resume would store the rest by another method
+    in the same run; it is refused (nothing read), and resumes once the entry is as it was."""
+    path = write_catalog(tmp_path / "catalog.yaml", reference_server.root, "exmpl")
+    reference_replay.broken = {8}
+    with pytest.raises(SourceError, match="HTTP 503"):
+        fetch(store, load_catalog(path), NELEMENTS_2)
+    reference_replay.broken.clear()
+    (run_id,) = store.staged_runs()
+    changed = load_catalog(write_catalog(tmp_path / "catalog.yaml", reference_server.root, "exmpl", method="SCAN"))
+    asked_before = len(reference_replay.offsets(reference_server))
+    with pytest.raises(ConfigError, match=f"^the catalog entry of 'optimade' \\(method\\) changed since run {run_id}"):
+        fetch(store, changed, NELEMENTS_2, resume_or_start=True)
+    assert len(reference_replay.offsets(reference_server)) == asked_before and list(store.staged_runs()) == [run_id]
+    report = fetch(store, load_catalog(write_catalog(path, reference_server.root, "exmpl")), NELEMENTS_2, resume=True)
+    assert (report.run_id, report.n_fetched) == (run_id, 15)
+
+
 def test_a_rejected_filter_is_a_clear_error(tmp_path, store):
     def route(request: Request) -> Reply:
         return Reply(400, BAD_FILTER_REPLY.read_bytes())  # what the reference server answers 'nelements>'

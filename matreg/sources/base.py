@@ -6,11 +6,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from matreg.catalog import Source
 from matreg.errors import RecordError
 from matreg.paginate import count_of
+
+if TYPE_CHECKING:
+    from matreg.fieldmap import FieldMap
 
 # How a quarantine reason begins that says the source itself withdrew the record (the Materials Project's deprecated
 # documents): releases and exports warn of the stored records such a row is open for.
@@ -210,6 +213,7 @@ class Connector(ABC):
     """A source: which requests to make (pages of raw items) and how one raw record reads."""
 
     attribution: Attribution
+    field_map: FieldMap | None = None  # connectors/<connector>.yaml as loaded (None: a lab file's, by its mapping)
     extension: str | None = None  # the schema extension (schemas/extensions/) its records' attributes follow
     unread_columns: tuple[str, ...] = ()  # materials columns this run does not read: stored values kept (same material)
     preview_pages: int | None = 1  # pages a dry run maps: one of a remote source, every one (None) of a local file
