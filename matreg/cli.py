@@ -316,6 +316,8 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
         typer.echo(f"  ... and {len(report.reasons) - SHOWN} more reasons" + ("" if report.dry_run else f": {where}"))
     if report.stopped_short(limit):
         typer.echo(f"  note: the source said {report.n_available} records match; it sent {_sent(report)}")
+    if report.available_counts:
+        typer.echo(f"  note: {_count_changed(report.available_counts)}")
     if report.n_cached_pages:
         typer.echo(f"  {_cached_pages(report)}")
     if report.not_read_again:
@@ -339,6 +341,14 @@ def _first_shown(names: list[str]) -> str:
     """The first SHOWN of `names`, joined, and how many more there are ('a, b and 3 more')."""
     more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
     return ", ".join(names[:SHOWN]) + more
+
+
+def _count_changed(counts: list[int]) -> str:
+    """What a resumed run's changed count of matching records (`RunReport.available_counts`) means."""
+    return (
+        f"the source's count changed from {' to '.join(map(str, counts))} while the run was interrupted: with offset "
+        "pages, records may be missed or read twice; fetch again without --resume for a whole read"
+    )
 
 
 def _cached_pages(report: RunReport) -> str:

@@ -122,6 +122,7 @@ class RunReport:
     not_resumed: str | None = None  # why a run asked to resume or start (`resume_or_start`) started; what it dropped
     database_version: str | None = None  # a resumed run's, as staged: kept by a resume that asks nothing
     mapped_with: str | None = None  # what its rows are mapped with (`_mapped_with`; None: staged by an older matreg)
+    available_counts: list[int] | None = None  # the source's counts of matching records, where a resume found another
 
     @property
     def n_distinct(self) -> int:
@@ -173,6 +174,12 @@ class RunReport:
         self.reasons.update(page.reasons)
         self.unmapped.update(page.unmapped)
         self.absent = _lacked_by_all(self.absent, page.absent)
+
+    def note_count(self, total: int | None) -> None:
+        """Note the count of matching records the first page of a resumed run says (`total`) where it is another than
+        its committed pages said (`available_counts`): offset pages may then have missed or repeated records."""
+        if self.n_available is not None and total is not None and total != self.n_available:
+            self.available_counts = [*(self.available_counts or [self.n_available]), total]
 
     def add_cached(self, read_at: list[datetime]) -> None:
         """Count pages the HTTP cache gave, which the source gave at `read_at`."""
@@ -1095,7 +1102,7 @@ def _stage_pages(
         tqdm(desc=report.source, unit=" records", initial=report.n_fetched, disable=not progress) as bar,
         _cyclic_gc_paused(pause_gc),
     ):
-        pages = connector.pages(report.cursor)
+        pages = _noting_count(connector.pages(report.cursor), report, connector)
         for commit in _commits(pages, _Budget(limit, report.n_fetched), commit_every, bar, collect=pause_gc):
             rows = _map_pages(connector, commit.items, commit.read_at, report.run_id, report.n_fetched)
             report.add_page(rows)
@@ -1105,6 +1112,19 @@ def _stage_pages(
             run_row = _fetch_run_row(info, report, connector)
             store.stage_page(report.run_id, rows.tables() | {"fetch_runs": [run_row]}, rows.reads())
             del commit, rows, last  # the commit's pages are freed as `_commits` reads on (see there)
+
+
+def _noting_count(pages: Iterator[Page], report: RunReport, connector: Connector) -> Iterator[Page]:
+    """The pages of a run, the first one's count of matching records noted (`RunReport.note_count`) where the run
+    resumes the listing its committed pages were of (`Connector.continues_listing`)."""
+    if report.cursor is None or not connector.continues_listing(report.cursor):
+        yield from pages
+        return
+    for page in pages:
+        report.note_count(page.total)
+        yield page
+        break
+    yield from pages
 
 
 @contextlib.contextmanager
@@ -1459,6 +1479,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "matreg_version": __version__,
         "cursor": json.dumps(report.cursor) if report.cursor is not None else None,
         "mapped_with": report.mapped_with,
+        "available_counts": json.dumps(report.available_counts) if report.available_counts else None,
     }
 
 
@@ -1495,6 +1516,7 @@ def _report_from_row(row: dict[str, Any]) -> RunReport:
         resumed=True,
         database_version=row.get("database_version"),
         mapped_with=row.get("mapped_with"),  # (none in a run staged by an older matreg)
+        available_counts=json.loads(row["available_counts"]) if row.get("available_counts") else None,
     )
 
 

@@ -499,6 +499,28 @@ def test_formulas_and_elements_select_the_records_of_either_each_narrowed_by_the
     assert report.n_stored == 1  # the replay evaluates no filter but its recorded one: the element query finds none
 
 
+def test_a_run_resumed_at_its_next_query_notes_no_change_of_the_sources_count(tmp_path, store, replay):
+    """A run of two queries, stopped once the first was committed, resumed at the second: its count adds the second
+    query's (1, then 2), which is no change of the source's while the run was interrupted."""
+    failing = [True]
+
+    def route(request: Request) -> Reply:
+        if failing[0] and request.query.get("composition") == ["Al5BO9"]:
+            return Reply(503, b'{"detail": "scripted"}')
+        return replay(request)
+
+    request = FetchRequest(formulas=["Fe2Nb2O5", "Al5BO9"], page_size=10)
+    with ReplayServer(route, prefix="/oqmdapi/") as server:
+        catalog = catalog_of(tmp_path, server)
+        with pytest.raises(SourceError, match="HTTP 503"):
+            run_ingest(build_connector("oqmd", catalog, request), store, commit_every=1)
+        (staged,) = store.staged_runs().values()
+        assert staged["n_available"] == 1 and json.loads(staged["cursor"])["request"] is None
+        failing[0] = False
+        report = run_ingest(build_connector("oqmd", catalog, request), store, resume=True)
+    assert report.resumed and (report.n_stored, report.n_available, report.available_counts) == (2, 2, None)
+
+
 def test_a_composition_named_twice_is_asked_for_once(store, catalog, server):
     report = fetch(store, catalog, formulas=["Fe2Nb2O5", "Nb2Fe2O5", "Fe2Nb2O5"])
     assert [request.query["composition"] for request in server.requests] == [["Fe2Nb2O5"]] and report.n_fetched == 1

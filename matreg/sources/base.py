@@ -236,6 +236,12 @@ class Connector(ABC):
     def to_record(self, payload: Any) -> SourceRecord:
         """Map one raw payload to canonical terms; raise RecordError if it cannot be read."""
 
+    def continues_listing(self, cursor: dict[str, Any]) -> bool:
+        """Whether the first page read from `cursor` (a committed page's) is of the listing that page was of, so that
+        its count of matching records (`Page.total`) is that page's unless the source changed meanwhile. The default:
+        True; False where a cursor starts the next of a run's listings (OQMD's next query, whose count adds to it)."""
+        return True
+
     def read_source_id(self, payload: Any) -> str | None:
         """The source id of a raw record as its mapping reads it (`to_record` reads it so: one way of reading it),
         without mapping the rest; RecordError where the record has none that reads. The default: None (the connector

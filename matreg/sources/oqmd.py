@@ -114,6 +114,10 @@ class OqmdConnector(JsonApiConnector):
                 page.cursor = self._chain_cursor(index, page.cursor, totals)
                 yield page
 
+    def continues_listing(self, cursor: dict[str, Any]) -> bool:
+        """False for a cursor that starts a query (its first page's total adds that query's count)."""
+        return cursor.get("request") is not None
+
     def _chain_cursor(
         self, index: int, request: dict[str, Any] | None, totals: dict[str, int]
     ) -> dict[str, Any] | None:
