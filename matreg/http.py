@@ -57,6 +57,7 @@ CACHED_STATUSES = (200,)  # the answers the HTTP cache keeps
 REMOTE_SCHEMES = ("http", "https")  # what a remote source's links and redirects may lead to (a local one: file)
 _READ_BYTES = 1 << 20  # how much of an answer is read (and inflated) at a time
 ERROR_BODY_BYTES = 4 << 20  # an error answer is read this far for what it says (`error_detail`)
+_ERROR_DETAIL_CHARS = 300  # how much of what an error answer says a message shows
 # How the request being sent waits for its turn under the source's rate limit (None: no limit): set by
 # `_RateLimitedAdapter` around each request, called by `_CappedRetry` before each retry urllib3 sends below it.
 _await_rate_limit: ContextVar[Callable[[], None] | None] = ContextVar("await_rate_limit", default=None)
@@ -136,7 +137,7 @@ class _CappedRetry(Retry):
     hang the fetch silently); a longer wait is cut to it, and the retry that follows is one of the retries. A
     Retry-After that is neither seconds nor a date (`1.5`, `soon`, `-5`) waits the backoff. Each wait is logged."""
 
-    max_retry_after_s: float = 600.0
+    max_retry_after_s: float  # HttpSettings.max_retry_after_s, set by HttpClient._new_retry
     retried_url: str = ""  # the URL of the request to retry, as it may be shown (`increment`)
 
     def new(self, **kwargs: Any) -> _CappedRetry:
@@ -341,7 +342,7 @@ def _broken_reason(error: ChunkedEncodingError) -> str:
     return str(reason.args[0] if isinstance(reason, ProtocolError) and reason.args else reason)
 
 
-def error_detail(response: requests.Response, limit: int = 300) -> str:
+def error_detail(response: requests.Response) -> str:
     """What an error answer says, in one line: JSON:API `errors[].detail` (OPTIMADE), FastAPI `detail` (NOMAD, MP),
     `message`/`error`, or a plain-text body; empty for anything else (HTML error pages, an answer larger than
     ERROR_BODY_BYTES: the error is the status)."""
@@ -355,7 +356,7 @@ def error_detail(response: requests.Response, limit: int = 300) -> str:
         errors = body.get("errors") if isinstance(body.get("errors"), list) else [body]
         body = "; ".join(_error_text(error) for error in errors if isinstance(error, dict))
     text = " ".join(body.split()) if isinstance(body, str) else ""
-    return clipped(text, limit)
+    return clipped(text, _ERROR_DETAIL_CHARS)
 
 
 def _error_body(response: requests.Response) -> bytes:
@@ -976,9 +977,9 @@ class HttpClient:
         """A URL as a message shows it: secrets redacted, then a long query cut (`shorten_url`)."""
         return shorten_url(self.redact(url))
 
-    def get_text(self, url: str, params: Mapping[str, Any] | None = None) -> str:
+    def get_text(self, url: str) -> str:
         """GET `url` and return the body as text, the answer closed (a local file's too)."""
-        with self.get(url, params) as response:
+        with self.get(url) as response:
             return response.text
 
     def redact(self, text: str) -> str:

@@ -59,11 +59,10 @@ def find_conflicts(
     tolerance: float | None = None,
     groups: pd.DataFrame | None = None,
     across_methods: bool = False,
-    log: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every curated value of `property` in a set whose spread exceeds `tolerance` (default 0.1), widest spread first.
 
-    The curation log (`log`, default the store's) applies first. Values of different methods are compared only when
+    The store's curation log applies first. Values of different methods are compared only when
     `across_methods` is set. Molar values are reported per mole of their group's formula unit (`formula`).
     """
     if property not in load_vocabulary().root:
@@ -75,7 +74,7 @@ def find_conflicts(
         "JOIN materials m USING (record_id) WHERE p.property = ?",
         [property],
     )
-    curated = apply_curation(values, curation_log(store) if log is None else log)
+    curated = apply_curation(values, curation_log(store))
     linked = link_records(store, curated["record_id"]) if groups is None else groups
     return conflicts_among(curated, linked, tolerance, "across methods" if across_methods else "method")
 

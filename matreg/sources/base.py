@@ -190,16 +190,14 @@ class Attribution:
     scope_temperature_K: float | None = None
 
     @classmethod
-    def of_source(
-        cls, name: str, source: Source, method: str | None, database_version: str | None = None
-    ) -> Attribution:
+    def of_source(cls, name: str, source: Source, method: str | None) -> Attribution:
         """Attribution of a catalog source's records: its provenance, method (the catalog's, else `method`, the field
         map's), version, citation and licence."""
         return cls(
             source=name,
             provenance=source.provenance,
             method=source.method or method,
-            database_version=database_version or source.database_version,
+            database_version=source.database_version,
             citation=source.citation,
             license=source.license,
         )

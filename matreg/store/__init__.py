@@ -425,16 +425,16 @@ class Store:
         return run_files._replace(quarantined=quarantined, last_reads=last_reads)
 
     @_writes_to_store
-    def compact(self, wait_s: float | None = None) -> int:
+    def compact(self) -> int:
         """Merge the commit folders into one compacted folder (`matreg.store.compaction`), so that every read opens
         one file per table instead of one per commit; return how many folders were merged (0: one or none to merge).
-        The views read the same rows before and after. Under the store's lock (`wait_s` as in `ensure`); the merged
+        The views read the same rows before and after. Under the store's lock (waiting as `ensure` does); the merged
         folders stay, never read again, for COVERED_KEPT_S (a query that listed them before may be reading them),
         and a later write removes them. A compaction interrupted at any point leaves the store as it was, or
         compacted. StoreError when there is no store."""
         self._require_store()
-        self.ensure(wait_s)
-        with self.locked(wait_s=wait_s):
+        self.ensure()
+        with self.locked():
             folders = live_folders(self.data_dir)
             if len(folders) > 1:
                 refuse_unknown_tables(folders)
@@ -1217,7 +1217,7 @@ class Store:
             self._define_views(con, sql)
             return con.execute(sql, params or []).df()
 
-    def read_batches(self, sql: str, params: list | dict | None = None, *, rows: int) -> Iterator[pd.DataFrame]:
+    def read_batches(self, sql: str, *, rows: int) -> Iterator[pd.DataFrame]:
         """`read`, streamed: the result in frames of at most `rows` rows (none when it has no row), so that reading
         a table of any size holds one frame at a time; columns of the dtypes `pandas_dtype` gives their Arrow types
         (strings Arrow-backed, as `validation.arrow_frame` converts). A signal interrupts the query as it starts and as
@@ -1228,7 +1228,7 @@ class Store:
             with _running(con):
                 self._set_up(con)
                 self._define_views(con, sql)
-                reader = con.sql(sql, params=params).to_arrow_reader(rows)
+                reader = con.sql(sql).to_arrow_reader(rows)
             while (batch := _next_batch(reader, con)) is not None:
                 yield batch.to_pandas(types_mapper=pandas_dtype)
 

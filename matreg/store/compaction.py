@@ -51,9 +51,9 @@ def live_folders(data_dir: Path) -> list[Path]:
     return [folder for folder in reversed(folders) if _number(folder) >= through]
 
 
-def covered_folders(data_dir: Path, kept_s: float = COVERED_KEPT_S) -> list[Path]:
-    """The commit folders a compacted folder holds the rows of, of compactions more than `kept_s` seconds old."""
-    folders, made_before = _newest_first(data_dir), time.time() - kept_s
+def covered_folders(data_dir: Path) -> list[Path]:
+    """The commit folders a compacted folder holds the rows of, of compactions more than COVERED_KEPT_S old."""
+    folders, made_before = _newest_first(data_dir), time.time() - COVERED_KEPT_S
     through = _newest_number(folders, lambda folder: _compacted_at(folder) < made_before)
     return [folder for folder in folders if _number(folder) < through]
 
