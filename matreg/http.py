@@ -58,6 +58,7 @@ REMOTE_SCHEMES = ("http", "https")  # what a remote source's links and redirects
 _READ_BYTES = 1 << 20  # how much of an answer is read (and inflated) at a time
 ERROR_BODY_BYTES = 4 << 20  # an error answer is read this far for what it says (`error_detail`)
 _ERROR_DETAIL_CHARS = 300  # how much of what an error answer says a message shows
+_URL_QUERY_CHARS = 200  # how much of a URL's query a message shows (`shorten_url`)
 # How the request being sent waits for its turn under the source's rate limit (None: no limit): set by
 # `_RateLimitedAdapter` around each request, called by `_CappedRetry` before each retry urllib3 sends below it.
 _await_rate_limit: ContextVar[Callable[[], None] | None] = ContextVar("await_rate_limit", default=None)
@@ -114,10 +115,10 @@ def public_url(url: str) -> str:
     return redact_url(split_credentials(url)[0])
 
 
-def shorten_url(url: str, query_chars: int = 200) -> str:
-    """`url` for a message: whole to the end of its path, its query cut after `query_chars` characters with '…'."""
+def shorten_url(url: str) -> str:
+    """`url` for a message: whole to the end of its path, its query `clipped` to _URL_QUERY_CHARS characters."""
     head, mark, query = url.partition("?")
-    return url if len(query) <= query_chars else f"{head}{mark}{query[:query_chars]}…"
+    return f"{head}{mark}{clipped(query, _URL_QUERY_CHARS)}"
 
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -796,7 +797,7 @@ class HttpClient:
             if _too_many_digits(exc):
                 limit = f"an integer of more than {sys.get_int_max_str_digits()} digits, Python's limit"
                 raise self._refused(response, f"JSON not read ({limit}) from {self._shown(response.url)}") from None
-            text = self.redact(repr(_text(body, response.encoding)[:80]))
+            text = repr(clipped(self.redact(_text(body, response.encoding)), 80))
             raise self._refused(response, f"not JSON from {self._shown(response.url)}: {text}") from None
         if not by_orjson and lone_surrogate_at(document) is not None:
             self._not_unicode = True

@@ -42,6 +42,7 @@ from matreg.errors import (
     RunRefused,
     StoreError,
     UnknownName,
+    clipped,
     utf8_path,
 )
 from matreg.formula import material_key, material_text, reduced_formula
@@ -682,7 +683,7 @@ def _item_of(rows: dict[str, dict]) -> str:
 def _error_text(exc: Exception) -> str:
     """An exception as one line of a quarantine reason: its type and first line ('KeyError: 'name'')."""
     lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+    return f"{type(exc).__name__}: {clipped(lines[0], 200)}" if lines else type(exc).__name__
 
 
 def _reasons(rejections: Iterable[Rejection]) -> list[str]:

@@ -156,7 +156,7 @@ def test_an_error_answer_to_a_long_url_says_the_reason_first_and_cuts_the_query(
     message = str(error.value)  # (the key redacted before the query is cut: no part of it is left)
     url = f"{server.url}v1/structures?api_key=***&filter=id%3D%22mp-0%22+OR+id%3D%22mp-1"
     assert message.startswith(f"HTTP 400: Unable to parse filter (from {url}")
-    assert message.endswith("…)") and len(message) < 300 and SECRET not in message
+    assert message.endswith("...)") and len(message) < 300 and SECRET not in message
 
 
 def test_a_url_is_shown_without_its_user_password_and_key():
@@ -164,7 +164,7 @@ def test_a_url_is_shown_without_its_user_password_and_key():
 
 
 def test_a_query_is_cut_after_its_first_characters_and_a_short_url_is_left_whole():
-    assert shorten_url("http://h/x/y?" + "a" * 300) == "http://h/x/y?" + "a" * 200 + "…"
+    assert shorten_url("http://h/x/y?" + "a" * 300) == "http://h/x/y?" + "a" * 197 + "..."
     assert shorten_url("http://h/x/y?q=1") == "http://h/x/y?q=1"
     assert shorten_url("http://h/" + "p" * 300) == "http://h/" + "p" * 300  # the path is kept whole
 
@@ -619,8 +619,20 @@ def test_an_answer_that_is_no_json_to_a_long_url_cuts_the_query():
     with ReplayServer(lambda request: Reply(200, b"<html>busy</html>")) as server, pytest.raises(SourceError) as error:
         HttpClient(HttpSettings(retries=0)).get_json(server.url + "v1/structures", {"filter": long_filter})
     url = f"{server.url}v1/structures?filter=id%3D%22mp-0%22+OR+id%3D%22mp-1"
-    assert str(error.value).startswith(f"not JSON from {url}") and str(error.value).endswith("…: '<html>busy</html>'")
+    assert str(error.value).startswith(f"not JSON from {url}") and str(error.value).endswith("...: '<html>busy</html>'")
     assert len(str(error.value)) < 300
+
+
+def test_an_answer_that_is_no_json_is_cut_after_its_secrets_are_redacted():
+    """The answer's first 80 characters were cut, then redacted: a key that the cut split was no longer the key, and
+    its first characters were shown. The text is redacted, then cut (`clipped`, ending in '...')."""
+    body = ("x" * 70 + SECRET).encode()  # the key from character 70 on: the cut at 80 splits it
+    with ReplayServer(lambda request: Reply(200, body, content_type="text/plain")) as server:
+        client = HttpClient(HttpSettings(retries=0), base_url=server.url, auth_header="X-API-KEY", api_key=SECRET)
+        with pytest.raises(SourceError) as error:
+            client.get_json(server.url + "page")
+    assert str(error.value) == f"not JSON from {server.url}page: '{'x' * 70}***'"
+    assert SECRET[:10] not in str(error.value)
 
 
 def test_json_with_an_integer_longer_than_python_reads_says_so():

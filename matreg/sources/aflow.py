@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from pymatgen.core import Lattice
 
 from matreg.catalog import Source
-from matreg.errors import ConfigError, FormulaError, RecordError, SourceError
+from matreg.errors import ConfigError, FormulaError, RecordError, SourceError, clipped
 from matreg.fieldmap import FieldMap, load_field_map
 from matreg.formula import composition_key, parse_formula
 from matreg.http import HttpClient, NotFound
@@ -133,7 +133,9 @@ class AflowConnector(JsonApiConnector):
             return body
         if isinstance(body, dict) and all(_OLD_KEY.match(key) for key in body):
             return list(body.values())
-        raise SourceError(f"not an AFLUX answer (neither a list nor '<i> of <N>' keys): {json.dumps(body)[:200]}")
+        raise SourceError(
+            f"not an AFLUX answer (neither a list nor '<i> of <N>' keys): {clipped(json.dumps(body), 200)}"
+        )
 
     def item_id(self, record: dict[str, Any]) -> str:
         if not isinstance(record, dict):

@@ -25,7 +25,7 @@ import orjson
 import requests
 
 from matreg.catalog import Source
-from matreg.errors import ConfigError, RecordError, SourceError, SourceUnavailable
+from matreg.errors import ConfigError, RecordError, SourceError, SourceUnavailable, clipped
 from matreg.fieldmap import FieldMap, load_field_map
 from matreg.http import HttpClient, failure_of, is_secret_name
 from matreg.paginate import HttpRequest, OffsetPaginator, count_of, dig
@@ -347,8 +347,7 @@ def _heartbeat_problem(answer: Any) -> str | None:
     """Why an answer is no Materials Project heartbeat (one without a version and db_version); None if it is one."""
     if isinstance(answer, dict) and {"version", "db_version"} <= answer.keys():
         return None
-    shown = orjson.dumps(answer).decode()
-    return f"the answer {shown[:80]}{'...' if len(shown) > 80 else ''} has no version and db_version"
+    return f"the answer {clipped(orjson.dumps(answer).decode(), 80)} has no version and db_version"
 
 
 def build(name: str, source: Source, client: HttpClient, request: FetchRequest) -> MpConnector:

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from matreg.catalog import Source
-from matreg.errors import ConfigError, RecordError, SourceError
+from matreg.errors import ConfigError, RecordError, SourceError, clipped
 from matreg.fieldmap import FieldMap, load_field_map
 from matreg.formula import Formula, parse_formula
 from matreg.http import HttpClient
@@ -88,7 +88,7 @@ class OqmdConnector(JsonApiConnector):
     def records(self, body: Any) -> list[dict[str, Any]]:
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
-            raise SourceError(f"OQMD answered without a 'data' list: {str(body)[:120]!r}")
+            raise SourceError(f"OQMD answered without a 'data' list: {clipped(str(body), 120)!r}")
         return data
 
     def item_id(self, record: dict[str, Any]) -> str:

@@ -70,6 +70,7 @@ from matreg.errors import (
     StoreError,
     StoreFileHeld,
     WriteRefused,
+    clipped,
     utf8_path,
 )
 from matreg.journal import RunJournal
@@ -1158,7 +1159,7 @@ class Store:
         path = self.root / FORMAT_FILE
         text = path.read_text(encoding="utf-8").strip() if path.exists() else "1"
         if not text.isdigit():
-            raise StoreError(f"{path} is damaged: it should hold the store's format number, not {text[:40]!r}")
+            raise StoreError(f"{path} is damaged: it should hold the store's format number, not {clipped(text, 40)!r}")
         return int(text)
 
     def _refuse_newer_format(self) -> int:
