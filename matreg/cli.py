@@ -41,7 +41,7 @@ from matreg.cli_steward import (
     review_app,
 )
 from matreg.defaults import COMMIT_RECORDS, COMPACT_AFTER, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS
-from matreg.errors import ConfigError, NoSpace, SourceError, StoreError, utf8_path
+from matreg.errors import ConfigError, NoSpace, SourceError, StoreError, listed, utf8_path
 
 if TYPE_CHECKING:
     from matreg.ingest import RunReport
@@ -323,11 +323,11 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
     if report.not_read_again:
         typer.echo(f"  {_not_read_again(report)}")
     if report.unmapped:
-        fields = _first_shown([f"{name} ({count})" for name, count in report.unmapped.most_common()])
+        fields = listed([f"{name} ({count})" for name, count in report.unmapped.most_common()], SHOWN)
         typer.echo(f"  fields the field map does not know: {fields}")
     if report.absent:
         records = max(report.absent.values())  # (each is lacked by every record mapped)
-        lacked = _first_shown(sorted(report.absent))
+        lacked = listed(sorted(report.absent), SHOWN)
         typer.echo(f"  mapped fields no record carried ({records} records; renamed or dropped?): {lacked}")
     if not report.dry_run and store.exists():
         echo_decisions_to_redo(store, report.source, report.run_id)
@@ -335,12 +335,6 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
         withdrawn = f" (the run is stored: it withdrew {report.n_withdrawn} record(s))" if report.n_withdrawn else ""
         typer.echo(f"error: nothing valid was found{withdrawn}", err=True)
         raise typer.Exit(1)
-
-
-def _first_shown(names: list[str]) -> str:
-    """The first SHOWN of `names`, joined, and how many more there are ('a, b and 3 more')."""
-    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-    return ", ".join(names[:SHOWN]) + more
 
 
 def _count_changed(counts: list[int]) -> str:

@@ -21,6 +21,7 @@ An error's exit code says what to do next, from the code alone (README, Command 
 
 import errno
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 TRY_LATER = 75  # sysexits.h's EX_TEMPFAIL: "temporary failure, the user is invited to retry"
@@ -143,6 +144,12 @@ class ValidationError(MatregError):
 def clipped(text: str, width: int) -> str:
     """`text` for a message: whole, or cut to `width` characters ending in '...' when it is longer."""
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def listed(items: Sequence[str], shown: int, separator: str = ", ") -> str:
+    """The first `shown` of `items` for a message, joined, and how many more there are ('a, b, c and 3 more')."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return separator.join(items[:shown]) + more
 
 
 def undecodable_at(data: bytes, error: UnicodeDecodeError) -> str:

@@ -15,7 +15,7 @@ from matreg import __version__
 from matreg.attributes import shared_values, with_attributes
 from matreg.catalog import Catalog, Dataset
 from matreg.defaults import LAYOUTS
-from matreg.errors import ConfigError, StoreError
+from matreg.errors import ConfigError, StoreError, listed
 from matreg.schema import UNCERTAINTY, WIDE_SUFFIXES, load_methods, load_vocabulary, wide_column
 from matreg.store import CURATION_RUN_PREFIX, Store
 
@@ -175,7 +175,7 @@ def nothing_selected(name: str, dataset: Dataset, selected: pd.DataFrame, prop: 
     if selected.empty:
         return f"dataset '{name}' selects no values{of} in the store ({selection})"
     records = sorted(selected["record_id"].unique())
-    named = ", ".join(records[:3]) + (f" and {len(records) - 3} more" if len(records) > 3 else "")
+    named = listed(records, 3)
     values, them = ("1 stored value", "it") if len(selected) == 1 else (f"{len(selected)} stored values", "them all")
     return (
         f"dataset '{name}' selects {values}{of} ({selection}), but the curation log rejected {them} (records "
@@ -217,11 +217,10 @@ def _unmatched_entries(store: Store, name: str, dataset: Dataset, raw: pd.DataFr
         f"WHERE {where} AND {table}.{column} IS NOT NULL ORDER BY 1",
         params,
     )["name"].tolist()
-    listed = ", ".join(others[:_LISTED]) + (f" and {len(others) - _LISTED} more" if len(others) > _LISTED else "")
     select = "selects" if len(unmatched) == 1 else "select"
     return (
         f"dataset '{name}': {key}: {', '.join(unmatched)} {select} no value (of the values its other filters select, "
-        f"the {plural} are: {listed})"
+        f"the {plural} are: {listed(others, _LISTED)})"
     )
 
 

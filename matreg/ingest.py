@@ -43,6 +43,7 @@ from matreg.errors import (
     StoreError,
     UnknownName,
     clipped,
+    listed,
     utf8_path,
 )
 from matreg.formula import material_key, material_text, reduced_formula
@@ -1313,9 +1314,9 @@ def _complete_runs(store: Store, source: str | None = None) -> pd.DataFrame:
 
 
 def listed_records(record_ids: list[str], shown: int = 10) -> str:
-    """How many records, and the first `shown` of them ('2 records: mp:mp-1, mp:mp-2'), '...' if there are more."""
+    """How many records, and the first `shown` of them ('2 records: mp:mp-1, mp:mp-2'), and how many more."""
     count = "1 record" if len(record_ids) == 1 else f"{len(record_ids)} records"
-    return f"{count}: " + ", ".join(record_ids[:shown]) + (", ..." if len(record_ids) > shown else "")
+    return f"{count}: {listed(record_ids, shown)}"
 
 
 def _imports_of(store: Store, source: str) -> list[tuple[str, str]]:

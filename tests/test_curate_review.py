@@ -546,7 +546,7 @@ def test_a_value_at_0_k_quarantined_before_it_was_named_so_is_readmitted(store, 
 def test_a_value_among_several_conditions_must_be_named(store, catalog):
     run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064"], all_temperatures=True)), store)
     with pytest.raises(
-        CurationError, match=r"62 stored entropy value of 'janaf:H-064' match: .*; and 59 more; name the"
+        CurationError, match=r"62 stored entropy value of 'janaf:H-064' match: .* and 59 more; name the"
     ):
         decide(store, "flag", record_id="janaf:H-064", property="entropy")
     entry = decide(store, "flag", record_id="janaf:H-064", property="entropy", temperature_K=298.15)

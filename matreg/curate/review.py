@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from matreg.errors import FormulaError, MatregError, NoStore, RecordError, UnitError, UnknownName
+from matreg.errors import FormulaError, MatregError, NoStore, RecordError, UnitError, UnknownName, listed
 from matreg.formula import (
     CRYSTAL,
     atoms_per_unit,
@@ -794,8 +794,8 @@ def _stored_value(
             rows = rows[rows[column].astype(float).round(_DIGITS) == round(wanted, _DIGITS)]
     if len(rows) != 1:
         named = ", ".join(f"{k}={v}" for k, v in _conditions(method, temperature_K, pressure_Pa).items())
-        found = "; ".join(", ".join(f"{k}={v}" for k, v in _conditions(*row).items()) for row in rows.values[:3, 2:5])
-        found += f"; and {len(rows) - 3} more" if len(rows) > 3 else ""
+        each = [", ".join(f"{k}={v}" for k, v in _conditions(*row).items()) for row in rows.values[:, 2:5]]
+        found = listed(each, 3, "; ")
         what = f"{property} value{f' ({named})' if named else ''} of '{record_id}'"
         if rows.empty:
             raise CurationError(f"no stored {what}")

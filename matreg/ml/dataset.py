@@ -44,7 +44,7 @@ import pymatgen.core
 
 from matreg import __version__
 from matreg.catalog import MERGED_ROW_PREFIX, Catalog, Dataset
-from matreg.errors import ConfigError, MatregError
+from matreg.errors import ConfigError, MatregError, listed
 from matreg.export import attribution, nothing_selected
 from matreg.formula import atoms_per_unit, parse_formula
 from matreg.ml import require_torch
@@ -310,7 +310,7 @@ def _warn_of_rows_without_graphs(rows: pd.DataFrame, graph: dict[str, np.ndarray
     if not graphless.any():
         return
     ids = rows.loc[graphless, "record_id"].tolist()
-    examples = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+    examples = listed(ids, 3)
     logger.warning(
         f"{len(ids)} of {len(rows)} rows have no crystal graph (no structure, or a disordered one: {examples}); "
         "graph models leave them out (meta.json: featurizers.graph)"

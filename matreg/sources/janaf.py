@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matreg.catalog import Source
-from matreg.errors import ConfigError, RecordError
+from matreg.errors import ConfigError, RecordError, listed
 from matreg.fieldmap import load_field_map
 from matreg.formula import parse_formula
 from matreg.http import HttpClient, NotFound
@@ -200,8 +200,7 @@ class JanafConnector(Connector):
     def run_info(self) -> RunInfo:
         return RunInfo(
             endpoint=self.base_url,
-            query=f"{len(self.table_ids)} JANAF table(s): {', '.join(self.table_ids[:10])}"
-            + (" ..." if len(self.table_ids) > 10 else ""),
+            query=f"{len(self.table_ids)} JANAF table(s): {listed(self.table_ids, 10)}",
             parameters={"table_ids": self.table_ids, "all_temperatures": self.all_temperatures},
         )
 

@@ -33,7 +33,7 @@ import xlrd
 import zstandard
 from xlrd.compdoc import CompDocError
 
-from matreg.errors import ConfigError, undecodable_at
+from matreg.errors import ConfigError, listed, undecodable_at
 from matreg.validation import parse_number
 
 READERS = {
@@ -342,13 +342,13 @@ def _refuse_cells_read_as_empty(path: Path, sheet: str | int, frame: pd.DataFram
                 uncalculated.append(cell)
     if uncalculated:
         raise ValueError(
-            f"formula(s) without a calculated value, in cell(s) {_shown(uncalculated)}: the file was written by a "
-            "program that does not calculate formulas; open it in Excel or LibreOffice and save it"
+            f"formula(s) without a calculated value, in cell(s) {listed(uncalculated, _SHOWN_CELLS)}: the file was "
+            "written by a program that does not calculate formulas; open it in Excel or LibreOffice and save it"
         )
     if errors:
         raise ValueError(
-            f"Excel error value(s), in cell(s) {_shown(errors)}: correct them in the file, or clear those that hold no "
-            "measurement (an empty cell is no value)"
+            f"Excel error value(s), in cell(s) {listed(errors, _SHOWN_CELLS)}: correct them in the file, or clear "
+            "those that hold no measurement (an empty cell is no value)"
         )
 
 
@@ -380,12 +380,6 @@ def _xls_error_cells(path: Path, sheet: str | int) -> Iterator[tuple[str, int, s
             for column, cell in enumerate(cells.row(row)):
                 if cell.ctype == xlrd.XL_CELL_ERROR:
                     yield xlrd.cellname(row, column), column, xlrd.error_text_from_code[cell.value]
-
-
-def _shown(cells: list[str]) -> str:
-    """The first cells of a list, and how many more."""
-    more = f" and {len(cells) - _SHOWN_CELLS} more" if len(cells) > _SHOWN_CELLS else ""
-    return ", ".join(cells[:_SHOWN_CELLS]) + more
 
 
 def _uncalculated(value: Any) -> bool:

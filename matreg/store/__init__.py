@@ -71,6 +71,7 @@ from matreg.errors import (
     StoreFileHeld,
     WriteRefused,
     clipped,
+    listed,
     utf8_path,
 )
 from matreg.journal import RunJournal
@@ -256,10 +257,9 @@ class Store:
             return
         others = sorted(entry.name for entry in self.root.iterdir() if not _is_first_entry(entry.name))
         if others:
-            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
             raise PathError(
-                f"cannot use {self.root} as a store: it is a folder of other files ({shown}), not a matreg store; give "
-                "a new or empty folder, or a store's"
+                f"cannot use {self.root} as a store: it is a folder of other files ({listed(others, 3)}), not a matreg "
+                "store; give a new or empty folder, or a store's"
             )
 
     @_writes_to_store
