@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from matreg.catalog import Catalog, Dataset
 from matreg.defaults import LAYOUTS
 from matreg.errors import ConfigError, StoreError, listed
 from matreg.schema import UNCERTAINTY, WIDE_SUFFIXES, load_methods, load_vocabulary, wide_column
-from matreg.store import CURATION_RUN_PREFIX, Store
+from matreg.store import CURATION_RUN_PREFIX, Store, file_sha256
 
 if TYPE_CHECKING:
     from matreg.curate.release import CuratedRows  # which builds on this module's query
@@ -268,7 +267,7 @@ def _sidecar(
         "layout": layout,
         "rows": int(len(frame)),
         "records": int(long["record_id"].nunique()),
-        "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
+        "sha256": file_sha256(data),
         "units": value_units(dataset.properties, long),
         "provenance": distinct(carried["provenance"]),
         "sources": attribution(carried),

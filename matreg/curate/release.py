@@ -46,7 +46,7 @@ from matreg.export import (
 from matreg.http import public_url
 from matreg.schema import PREFERRED_BY, RESOLUTION_COLUMNS, RESOLVED_BY, load_methods, stable_type, value_key
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
-from matreg.store import CURATION_RUN_PREFIX, Store, atomic_dir, atomic_write, write_with_sidecar
+from matreg.store import CURATION_RUN_PREFIX, Store, atomic_dir, atomic_write, file_sha256, write_with_sidecar
 from matreg.store.sql import stored_sql
 
 logger = logging.getLogger(__name__)
@@ -508,11 +508,6 @@ def write_materials(store: Store, rows: pd.DataFrame, path: Path) -> Path:
 def read_payload(path: Path) -> pd.DataFrame:
     """The rows of a payload file."""
     return pq.read_table(path).to_pandas()
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _sources(store: Store, catalog: Catalog, rows: pd.DataFrame) -> dict[str, dict]:

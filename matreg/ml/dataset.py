@@ -69,7 +69,7 @@ from matreg.ml.splits import (
     split_settings,
 )
 from matreg.schema import load_vocabulary, value_conditions
-from matreg.store import Store, atomic_dir, refuse_long_staged_names, temps_beside
+from matreg.store import Store, atomic_dir, file_sha256, refuse_long_staged_names, temps_beside
 from matreg.units import convert_array, is_molar, per_mole_of_atoms
 
 try:
@@ -395,18 +395,9 @@ def _write_npz(arrays: dict[str, np.ndarray], path: Path) -> None:
                 np.lib.format.write_array(handle, np.ascontiguousarray(arrays[name]), allow_pickle=False)
 
 
-def _sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _file_info(path: Path | None) -> dict | None:
     """Name and sha256 of an input file."""
-    return None if path is None else {"file": Path(path).name, "sha256": _sha256(Path(path))}
+    return None if path is None else {"file": Path(path).name, "sha256": file_sha256(Path(path))}
 
 
 def _counts(values: pd.Series) -> dict[str, int]:
@@ -521,7 +512,7 @@ def _write_export(out: Path, rows: pd.DataFrame, arrays: dict, build_meta: Calla
         for name, content in arrays.items():
             _write_npz(content, staging / name)
         written = sorted(staging.iterdir())
-        files = {path.name: {"sha256": _sha256(path), "bytes": path.stat().st_size} for path in written}
+        files = {path.name: {"sha256": file_sha256(path), "bytes": path.stat().st_size} for path in written}
         meta = build_meta(files)
         (staging / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return meta
@@ -681,7 +672,7 @@ def _check_files(directory: Path, files: dict[str, dict]) -> None:
     missing = [name for name in files if not (directory / name).is_file()]
     if missing:
         raise _unreadable(directory, f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
-    changed = [name for name, info in files.items() if _sha256(directory / name) != info["sha256"]]
+    changed = [name for name, info in files.items() if file_sha256(directory / name) != info["sha256"]]
     if changed:
         raise MatregError(f"{directory}: {', '.join(changed)} changed since the export (sha256 mismatch)")
 

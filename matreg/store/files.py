@@ -2,12 +2,14 @@
 (`atomic_dir`) written under a temp name beside it, then renamed into place, a write the file system refuses an error
 naming what was written (`refused_writes_of`; a query's spill to disk: `spills_refused`); the temp names and the
 removal of those a killed write left (`remove_old_temps`); the store's Parquet files, without key-value metadata
-(`store_file_writer`, `write_store_file`); the export formats' writers (`frame_writer`)."""
+(`store_file_writer`, `write_store_file`); the export formats' writers (`frame_writer`); a file's SHA-256
+(`file_sha256`)."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -300,6 +302,12 @@ def store_file_writer(where: Path, schema: pyarrow.Schema) -> pq.ParquetWriter:
 def write_store_file(table: pyarrow.Table, path: Path) -> None:
     """One of the store's Parquet files holding `table`, as `store_file_writer` writes it."""
     pq.write_table(table.replace_schema_metadata(None), path, store_schema=False)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks (a file of any size, in little memory)."""
+    with Path(path).open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def write_json(data: dict, path: Path) -> None:
