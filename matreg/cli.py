@@ -40,7 +40,7 @@ from matreg.cli_steward import (
     release_command,
     review_app,
 )
-from matreg.defaults import COMMIT_RECORDS, COMPACT_AFTER, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS
+from matreg.defaults import COMMIT_RECORDS, COMPACT_AFTER, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS, check_export_format
 from matreg.errors import ConfigError, NoSpace, SourceError, StoreError, listed, utf8_path
 
 if TYPE_CHECKING:
@@ -492,8 +492,8 @@ def _left_out_by_prefer(meta: dict) -> str | None:
 def _export_format(fmt: str | None, out: Path) -> str:
     """The format of an export to `out`: a file's is its suffix's (.parquet, .csv, .jsonl), which --format, if given,
     must agree with (a reader goes by the suffix); torch's, a folder, is given. ConfigError otherwise."""
-    if fmt is not None and fmt not in (*EXPORT_FORMATS, "torch"):
-        raise ConfigError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)}, torch)")
+    if fmt is not None:
+        check_export_format(fmt, formats=(*EXPORT_FORMATS, "torch"))
     if fmt == "torch":
         return fmt
     named = out.suffix.lower().removeprefix(".")

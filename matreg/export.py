@@ -13,8 +13,8 @@ import pandas as pd
 from matreg import __version__
 from matreg.attributes import shared_values, with_attributes
 from matreg.catalog import Catalog, Dataset
-from matreg.defaults import LAYOUTS
-from matreg.errors import ConfigError, StoreError, listed
+from matreg.defaults import check_export_format
+from matreg.errors import StoreError, listed
 from matreg.schema import UNCERTAINTY, WIDE_SUFFIXES, load_methods, load_vocabulary, wide_column
 from matreg.store import CURATION_RUN_PREFIX, Store, file_sha256
 
@@ -149,8 +149,7 @@ def export_dataset(store: Store, catalog: Catalog, name: str, fmt: str, out: Pat
     and how many curated values it left out, of how many groups; with `attributes`, what their columns are, where
     there are some); StoreError, writing nothing, when the dataset selects no values or the curation log rejected all
     it selects."""
-    if layout not in LAYOUTS:
-        raise ConfigError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
+    check_export_format(fmt, layout)
     from matreg.curate.release import curate_dataset, preference_summary  # (the curation layer builds on this module)
 
     dataset = catalog.dataset(name)

@@ -414,6 +414,23 @@ def test_a_parquet_export_has_the_canonical_column_types_whatever_its_rows_hold(
     assert schemas[0].remove_metadata() == schemas[1].remove_metadata()
 
 
+def test_an_unknown_export_format_is_the_same_config_error_from_the_store_and_from_a_release(store, catalog, tmp_path):
+    """export_dataset refused a format it has no writer for only as it wrote, after curating the dataset, and as a
+    StoreError (exit 1), where export_release refused it at once as a ConfigError (exit 2): the same mistake, now the
+    same ConfigError from both, before any work."""
+    import_lab(store)
+    release(store, catalog, "gaps", "1.0.0")
+    for export in (
+        lambda fmt, layout: export_dataset(store, catalog, "gaps", fmt, tmp_path / "gaps.xlsx", layout=layout),
+        lambda fmt, layout: export_release(store, "gaps", "1.0.0", fmt, tmp_path / "gaps.xlsx", layout=layout),
+    ):
+        with pytest.raises(ConfigError, match=r"^unknown format 'xlsx' \(choose from parquet, csv, jsonl\)$"):
+            export("xlsx", "long")
+        with pytest.raises(ConfigError, match=r"^unknown layout 'tall' \(choose from long, wide\)$"):
+            export("csv", "tall")
+    assert not (tmp_path / "gaps.xlsx").exists()
+
+
 def without_formula_original(store, name: str, version: str) -> None:
     """Rewrite a release's payload as a matreg older than the column formula_original released it."""
     path = store.root / "releases" / name / version / "payload.parquet"

@@ -31,7 +31,7 @@ from matreg import __version__
 from matreg.attributes import typed, with_attributes
 from matreg.catalog import SAFE_NAME, SELECTED, Catalog, Dataset, preference_label, version_problem
 from matreg.curate.card import write_card
-from matreg.defaults import EXPORT_FORMATS, LAYOUTS
+from matreg.defaults import check_export_format
 from matreg.errors import ConfigError, StoreError, UnknownName
 from matreg.export import (
     WIDE_INDEX,
@@ -373,10 +373,7 @@ def _recorded_by_both(
 
 def export_release(store: Store, name: str, version: str, fmt: str, out: Path, layout: str = "long") -> dict:
     """Write a release to `out` (+ `<out>.meta.json`); the same release always gives the same bytes."""
-    if layout not in LAYOUTS:
-        raise ConfigError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
-    if fmt not in EXPORT_FORMATS:
-        raise ConfigError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
+    check_export_format(fmt, layout)
     manifest = read_manifest(store, name, version)
     source = _existing(store, name, version, PAYLOAD)
     content, out = manifest["content"], Path(out)

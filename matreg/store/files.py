@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
 
-from matreg.defaults import EXPORT_FORMATS
+from matreg.defaults import check_export_format
 from matreg.errors import REFUSED_WRITES, PathError, StoreError, WriteRefused, write_refused
 from matreg.schema import declared_times, file_schema
 from matreg.valuetext import csv_line
@@ -317,10 +317,9 @@ def write_json(data: dict, path: Path) -> None:
 
 
 def frame_writer(frame: pd.DataFrame, fmt: str) -> Callable[[Path], None]:
-    """What writes `frame` as `fmt` to a path, its times in UTC (`declared_times`); StoreError for a format not in
-    EXPORT_FORMATS."""
-    if fmt not in EXPORT_FORMATS:
-        raise StoreError(f"unknown format '{fmt}' (choose from {', '.join(EXPORT_FORMATS)})")
+    """What writes `frame` as `fmt` to a path, its times in UTC (`declared_times`); ConfigError for a format not in
+    EXPORT_FORMATS (`check_export_format`)."""
+    check_export_format(fmt)
     return lambda path: _WRITERS[fmt](declared_times(frame), path)
 
 
