@@ -301,12 +301,23 @@ def _site_species(entry: Species, field: str) -> list[dict[str, Any]]:
 
 @lru_cache(maxsize=4096)
 def _occupancies(shares: tuple[tuple[str, Any], ...], field: str) -> list[dict[str, Any]]:
-    """A site's species as pymatgen writes them, checked once per distinct site (the list is shared: never edit)."""
+    """A site's species as pymatgen writes them, checked once per distinct site (the list is shared: never edit);
+    an element of share 0 is left off (it puts nothing on the site)."""
     occupancies = [{"element": _element(symbol, field), "occu": float(share)} for symbol, share in shares]
-    total = sum(site["occu"] for site in occupancies)
-    if not all(0 < site["occu"] for site in occupancies) or total > 1 + 1e-6:
-        raise RecordError(f"{field}: site occupancies {dict(shares)!r} are not positive with a sum of at most 1")
-    return occupancies
+    if not shares_of_a_site(site["occu"] for site in occupancies):
+        why = "are no shares of a site (none below 0, at most 1 together)"
+        raise RecordError(f"{field}: site occupancies {dict(shares)!r} {why}")
+    held = [site for site in occupancies if site["occu"] > 0]
+    if not held:
+        raise RecordError(f"{field}: site occupancies {dict(shares)!r} put no atom on the site")
+    return held
+
+
+def shares_of_a_site(shares: Iterable[float]) -> bool:
+    """True when occupancies can share one site: none below 0 (a share of 0 puts nothing there), together no more
+    than 1 (rounding allowed)."""
+    shares = tuple(shares)
+    return min(shares, default=0.0) >= 0 and sum(shares) <= 1 + 1e-6
 
 
 @lru_cache(maxsize=256)

@@ -516,6 +516,20 @@ def test_a_species_whose_concentrations_add_up_to_more_than_one_leaves_the_struc
     assert volume_of(connector, entry)[0] == []
 
 
+def test_an_element_of_concentration_0_puts_nothing_on_a_site_and_the_structure_is_kept(mp_catalog):
+    """A species listing an element at concentration 0 (the specification bounds no concentration at 0) kept its
+    volume per atom (its shares were read as those of a site) but lost its structure ('site occupancies are not
+    positive'): the element is left off the site, as it holds none of it, and the structure is kept."""
+    entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0]  # ordered: 46 atoms on 46 sites
+    connector = build_connector("optimade", mp_catalog, FetchRequest(everything=True))
+    original = copy.deepcopy(entry)
+    species = entry["attributes"]["species"][0]
+    species |= {"chemical_symbols": [*species["chemical_symbols"], "Li"], "concentration": [1.0, 0.0]}
+    record = connector.to_record(entry)
+    assert record.notes is None and record.structure == connector.to_record(original).structure  # no Li on a site
+    assert volume_of(connector, entry) == volume_of(connector, original)
+
+
 @pytest.mark.parametrize("feature", ["site_attachments", "implicit_atoms"])
 def test_an_entry_with_atoms_off_its_sites_keeps_no_volume_per_site_and_no_structure(mp_catalog, feature):
     entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0]  # ordered: 46 atoms on 46 sites

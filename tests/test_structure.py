@@ -65,6 +65,19 @@ def test_sites_given_by_name_take_their_species_from_named():
         structure_json(ROCKSALT, names, coords)  # a name nothing resolves
 
 
+def test_an_element_of_occupancy_0_is_left_off_its_site():
+    """A share of 0 was refused ('not positive') where OPTIMADE's species reading took it as a share of a site: it
+    puts nothing on the site, so the site holds the others; a site of shares of 0 only holds nothing: refused."""
+    assert structure_json(ROCKSALT, [{"Ga": 1.0, "In": 0.0}], [[0, 0, 0]]) == structure_json(
+        ROCKSALT, ["Ga"], [[0, 0, 0]]
+    )
+    assert read_structure(structure_json(ROCKSALT, [{"Ga": 0.5, "In": 0}], [[0, 0, 0]]))[0].species.as_dict() == {
+        "Ga": 0.5
+    }
+    with pytest.raises(RecordError, match=r"^cell: site occupancies \{'In': 0.0\} put no atom on the site$"):
+        structure_json(ROCKSALT, [{"In": 0.0}], [[0, 0, 0]], field="cell")
+
+
 @pytest.mark.parametrize(
     ("lattice", "species", "coords", "message"),
     [
@@ -72,7 +85,8 @@ def test_sites_given_by_name_take_their_species_from_named():
         ([[1, 0, 0], [2, 0, 0], [0, 0, 1]], ["Na"], [[0, 0, 0]], "span no volume"),
         (ROCKSALT, ["Na", "Cl"], [[0, 0, 0]], r"2 species for coordinates of shape \(1, 3\)"),
         (ROCKSALT, ["Xx"], [[0, 0, 0]], "'Xx' is not a chemical element"),
-        (ROCKSALT, [{"Ga": 0.7, "In": 0.5}], [[0, 0, 0]], "sum of at most 1"),
+        (ROCKSALT, [{"Ga": 0.7, "In": 0.5}], [[0, 0, 0]], "none below 0, at most 1 together"),
+        (ROCKSALT, [{"Ga": 1.0, "In": -0.0001}], [[0, 0, 0]], "none below 0, at most 1 together"),
         (ROCKSALT, [{"Ga": [0.5]}], [[0, 0, 0]], "occupancies .* are not numbers"),
         (ROCKSALT, ["Na"], [["a", 0, 0]], "coordinate 'a' is not a number"),
         (ROCKSALT, ["Na"], [[10**400, 0, 0]], "not numbers"),  # (JSON reads it; a float cannot hold it)

@@ -27,7 +27,7 @@ volume per atom comes from the cell of bulk entries only: periodic in 3D and, wh
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -43,7 +43,14 @@ from matreg.sources import FetchRequest
 from matreg.sources.base import Attribution, Page, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.sources.nomad import BAND_GAP, BULK, HOMO_LUMO_GAP, finite_structural_type_reason, without_properties
-from matreg.structure import lattice_volume, only_numbers, refuse_non_numbers, spacegroup_number, structure_json
+from matreg.structure import (
+    lattice_volume,
+    only_numbers,
+    refuse_non_numbers,
+    shares_of_a_site,
+    spacegroup_number,
+    structure_json,
+)
 from matreg.validation import read_id, read_spacegroup_number
 
 DEFAULT_PAGE_LIMIT = 100
@@ -356,13 +363,7 @@ def species_occupancies(species: list[dict[str, Any]] | None) -> dict[str, dict[
         }
     except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
         return None
-    return occupancies if all(_shares_of_a_site(shares.values()) for shares in occupancies.values()) else None
-
-
-def _shares_of_a_site(shares: Iterable[float]) -> bool:
-    """True when occupancies can share one site: none below 0, together no more than 1 (rounding allowed)."""
-    shares = tuple(shares)
-    return min(shares, default=0.0) >= 0 and sum(shares) <= 1 + 1e-6
+    return occupancies if all(shares_of_a_site(shares.values()) for shares in occupancies.values()) else None
 
 
 def occupied_atoms(attributes: dict[str, Any], occupancies: dict[str, dict[str, float]] | None) -> float | None:
