@@ -16,7 +16,7 @@ from matreg.cli_options import (
     read_catalog,
     reports_errors,
 )
-from matreg.defaults import DEFAULT_STORE
+from matreg.defaults import DEFAULT_STORE, TRAINING_DEFAULTS
 from matreg.errors import utf8_path
 
 
@@ -30,13 +30,15 @@ def train_command(
     device: Annotated[
         str, typer.Option("--device", help="auto (CUDA when present, else the CPU; never mps), cpu, cuda or mps.")
     ] = "auto",
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 100,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = TRAINING_DEFAULTS["epochs"],
     seed: Annotated[
         int, typer.Option("--seed", help="Training seed: initial weights and batch order (not the split).")
-    ] = 0,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
-    lr: Annotated[float, typer.Option("--lr")] = 1e-3,
-    patience: Annotated[int, typer.Option("--patience", min=1, help="Early-stopping patience (epochs).")] = 20,
+    ] = TRAINING_DEFAULTS["seed"],
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = TRAINING_DEFAULTS["batch_size"],
+    lr: Annotated[float, typer.Option("--lr")] = TRAINING_DEFAULTS["lr"],
+    patience: Annotated[
+        int, typer.Option("--patience", min=1, help="Early-stopping patience (epochs).")
+    ] = TRAINING_DEFAULTS["patience"],
     threads: Annotated[
         int | None,
         typer.Option("--threads", min=1, help="CPU threads for torch (1 avoids oversubscription on busy hosts)."),

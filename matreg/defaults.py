@@ -8,6 +8,7 @@ pandera and pint, about a second of start-up: `matreg --help` and a mistyped opt
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from matreg.errors import ConfigError
 
@@ -17,6 +18,20 @@ LAYOUTS = ("long", "wide")  # of exported files: a value per row, or a column pe
 COMMIT_RECORDS = 1_000  # a fetch commits its pages to the run's journal at the end of the page that brings the
 # records read since its last commit to this many (or `ingest.COMMIT_SECONDS` seconds)
 COMPACT_AFTER = 100  # commits since the store was last compacted from which `matreg status` suggests `matreg compact`
+# a training's settings where not given (`ml.train.settings_of`), as `matreg train --help` shows them
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "epochs": 100,
+    "seed": 0,
+    "batch_size": 256,
+    "eval_batch_size": 4096,
+    "lr": 1e-3,
+    "patience": 20,
+    "loss": "l1",
+    "clip": 1.0,
+    "time_limit_s": None,
+    "threads": None,
+    "progress": False,
+}
 
 
 def check_export_format(fmt: str, layout: str = "long", formats: tuple[str, ...] = EXPORT_FORMATS) -> None:

@@ -33,6 +33,7 @@ import pandas as pd
 
 from matreg import __version__
 from matreg.catalog import Catalog
+from matreg.defaults import TRAINING_DEFAULTS
 from matreg.errors import ConfigError, MatregError, utf8_path
 from matreg.ml import INSTALL_HINT
 
@@ -63,19 +64,6 @@ MODEL_FILE = "model.pt"
 RUN_FILES = ("config.json", "metrics.json", "predictions.csv", "parity.png", "learning_curve.png", MODEL_FILE)
 RUN_STAGED = "run"  # a run staged inside a folder already at --out: `temps_beside` names it '.run.<uuid>.tmp'
 LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
-DEFAULTS = {
-    "epochs": 100,
-    "seed": 0,
-    "batch_size": 256,
-    "eval_batch_size": 4096,
-    "lr": 1e-3,
-    "patience": 20,
-    "loss": "l1",
-    "clip": 1.0,
-    "time_limit_s": None,
-    "threads": None,
-    "progress": False,
-}
 
 
 class TrainingError(MatregError):
@@ -293,10 +281,11 @@ def evaluate(trainer: Trainer, splits: dict) -> tuple[dict, np.ndarray]:
 
 def settings_of(**kwargs) -> dict:
     """Training settings with their defaults filled in."""
-    unknown = sorted(set(kwargs) - set(DEFAULTS))
+    unknown = sorted(set(kwargs) - set(TRAINING_DEFAULTS))
     if unknown:
-        raise ConfigError(f"unknown training setting(s): {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
-    settings = DEFAULTS | {key: value for key, value in kwargs.items() if value is not None}
+        known = ", ".join(TRAINING_DEFAULTS)
+        raise ConfigError(f"unknown training setting(s): {', '.join(unknown)} (known: {known})")
+    settings = TRAINING_DEFAULTS | {key: value for key, value in kwargs.items() if value is not None}
     if settings["loss"] not in LOSSES:
         raise ConfigError(f"unknown loss '{settings['loss']}' (choose from {', '.join(LOSSES)})")
     if not (math.isfinite(settings["lr"]) and settings["lr"] > 0):
@@ -309,11 +298,11 @@ def train(
     model: str = "attention",
     target: str | None = None,
     device: str | torch.device = "auto",
-    epochs: int = 100,
-    seed: int = 0,
-    batch_size: int = 256,
-    lr: float = 1e-3,
-    patience: int = 20,
+    epochs: int = TRAINING_DEFAULTS["epochs"],
+    seed: int = TRAINING_DEFAULTS["seed"],
+    batch_size: int = TRAINING_DEFAULTS["batch_size"],
+    lr: float = TRAINING_DEFAULTS["lr"],
+    patience: int = TRAINING_DEFAULTS["patience"],
     out_dir: Path | str | None = None,
     model_options: dict | None = None,
     **extra,
