@@ -61,13 +61,15 @@ _SPACED_NUMBER = re.compile(r"(?<![\s.])\s+(?=\d)")
 # A bracketed symbol without amount ending a part: a phase label ('TiO2(B)', bronze-type TiO2; 'VO2 (M)'), which
 # pymatgen reads as an element where it is one (TiBO2).
 _PHASE_LABEL = re.compile(r"(?P<formula>.*\S)\s*(?P<label>\((?P<phase>[A-Z][a-z]?)\)|\[(?P<bracketed>[A-Z][a-z]?)\])")
-# A state ending a formula, as thermochemical tables write a species ('CO2(g)', 'H2O (l)', 'NaCl(cr)', 'NaCl(aq)'):
-# lower-case words only, 'Fe(S)' (sulfur) and 'NaCl(Cr)' (chromium) being no states (`_PHASE_LABEL`).
-_STATE_SUFFIX = re.compile(r"(?P<formula>.*\S)\s*\((?P<state>s|cr|c|l|g|aq)\)")
 _TRAILING_NUMBER = re.compile(r"\d+$")
 _MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O', 'H2O'
 CRYSTAL = "cr"  # a crystal's state, as JANAF names phases
 AQUEOUS = "aq"  # an aqueous solute's state
+PHASE_OF_STATE = {"s": CRYSTAL, "cr": CRYSTAL, "c": CRYSTAL, "l": "l", "g": "g", "aq": AQUEOUS}  # the phase stored
+REFERENCE_TEMPERATURE_K = 298.15  # of thermochemical tables (JANAF's, a lab's standard values)
+# A state ending a formula, as thermochemical tables write a species ('CO2(g)', 'H2O (l)', 'NaCl(cr)', 'NaCl(aq)'):
+# lower-case words only, 'Fe(S)' (sulfur) and 'NaCl(Cr)' (chromium) being no states (`_PHASE_LABEL`).
+_STATE_SUFFIX = re.compile(rf"(?P<formula>.*\S)\s*\((?P<state>{'|'.join(PHASE_OF_STATE)})\)")
 COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
 REPEATING_DECIMALS = 3  # decimals from which an amount may be a rounded repeating fraction ('0.333': 1/3)
 REPEATING_DENOMINATORS = (3, 6, 7, 9, 11, 12)  # of such fractions, smallest first: '0.333' is 1/3, never 4/12

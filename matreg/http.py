@@ -281,7 +281,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     """Scheme, host and port of a URL as they address a server ('HTTPS://Host' is https://host:443)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), parts.port or port_by_scheme.get(scheme)
 
 
 def _cacheable(response: requests.Response) -> bool:

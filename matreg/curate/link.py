@@ -60,10 +60,9 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 
 from matreg.curate.symmetry import StructureDocument, spacegroup_numbers
 from matreg.errors import FormulaError
-from matreg.formula import atoms_per_unit, composition_key, parse_formula
+from matreg.formula import CRYSTAL, REFERENCE_TEMPERATURE_K, atoms_per_unit, composition_key, parse_formula
 from matreg.store import Store
 
-REFERENCE_K = 298.15  # the reference temperature of thermochemical tables (JANAF's, a lab's standard values)
 # a transition to the liquid in a JANAF record's notes ('265.900 K: CRYSTAL <--> LIQUID', 'BETA <--> LIQUID')
 _MELTING = re.compile(r"(?P<kelvin>\d+(?:\.\d+)?) K: [^;:]*<--> LIQUID")
 ON_HULL_EV_PER_ATOM = 1e-3  # an energy_above_hull this small places a record on its database's convex hull
@@ -140,10 +139,10 @@ def _state(phase: str | None, notes: str | None) -> str:
     """'' for a crystal, else the phase as it ends a group id (' (l)'). A JANAF 'cr,l' table is a crystal's unless
     it melts at or below the reference temperature (its notes: '265.9 K: CRYSTAL <--> LIQUID', Br2): its 298.15 K
     row, the one a crystal's values meet, is then the liquid's."""
-    if phase is None or pd.isna(phase) or phase == "cr":
+    if phase is None or pd.isna(phase) or phase == CRYSTAL:
         return ""
     melting = _MELTING.search(notes) if isinstance(notes, str) else None
-    if phase == "cr,l" and (melting is None or float(melting["kelvin"]) > REFERENCE_K):
+    if phase == "cr,l" and (melting is None or float(melting["kelvin"]) > REFERENCE_TEMPERATURE_K):
         return ""
     return f" ({phase})"
 

@@ -24,7 +24,7 @@ from typing import Any
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, listed
 from matreg.fieldmap import load_field_map
-from matreg.formula import parse_formula
+from matreg.formula import REFERENCE_TEMPERATURE_K, parse_formula
 from matreg.http import HttpClient, NotFound
 from matreg.resources import resource_path
 from matreg.sources import FetchRequest
@@ -36,7 +36,6 @@ REFUSED = {  # request options JANAF cannot honour (`build_connector` refuses th
     "filter": "JANAF has no query language (select by table id, --formula or --all)",
     "structures": "JANAF tables carry no crystal structures",
 }
-REFERENCE_TEMPERATURE_K = 298.15
 STANDARD_PRESSURE_BAR = 1.0  # JANAF standard state: 0.1 MPa, unless the title names another pressure
 _TITLE_PRESSURE = re.compile(r"(?P<bar>\d+(?:\.\d+)?)\s*bar\b", re.IGNORECASE)
 _NON_FINITE = {"+inf", "-inf", "inf", "infinite", "+infinite", "-infinite"}

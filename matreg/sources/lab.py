@@ -17,7 +17,7 @@ from pymatgen.core import Structure
 from matreg.catalog import Provenance, check_source_name, load_catalog
 from matreg.errors import ConfigError, FormulaError, RecordError, utf8_path
 from matreg.fieldmap import ROW_FIELDS, FieldSpec, missing_markers
-from matreg.formula import ambiguous_charge, parse_formula, same_composition, written_state
+from matreg.formula import PHASE_OF_STATE, ambiguous_charge, parse_formula, same_composition, written_state
 from matreg.schema import ExtensionSpec, canonical_method, load_extension, load_methods, load_vocabulary
 from matreg.sources.base import Attribution, Connector, NamedRecord, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.labfiles import read_rows, sheet_names
@@ -42,8 +42,6 @@ logger = logging.getLogger(__name__)
 SHARED_ID = "_shared_id"
 _SHOWN_CELL = 40  # the longest record cell a reason quotes (a structure's text is named, not shown)
 _ROW_COLUMNS = ("formula_column", "structure_column", "spacegroup_column", "id_column", "name_column")  # a row's own
-# a formula cell's state as the phase stored, as JANAF names phases
-_PHASES = {"s": "cr", "cr": "cr", "c": "cr", "l": "l", "g": "g", "aq": "aq"}
 # the phases a crystal structure contradicts
 _NOT_CRYSTALS = {"l": "a liquid (l)", "g": "a gas (g)", "aq": "an aqueous solute (aq)"}
 _NAMES_NO_COLUMN = (
@@ -544,7 +542,7 @@ class LabConnector(Connector):
         source_id, keys = payload["_source_id"], self._rejected_value_keys(payload)
         if self.mapping.formula_column is not None:
             formula, state = written_state(str(payload.get(self.mapping.formula_column, "")))
-            return NamedRecord(source_id, formula, keys, _PHASES.get(state))
+            return NamedRecord(source_id, formula, keys, PHASE_OF_STATE.get(state))
         try:
             return NamedRecord(source_id, self._formula(payload, self._structure(payload))[0], keys)
         except RecordError:
@@ -708,7 +706,7 @@ class LabConnector(Connector):
         reason = ambiguous_charge(str(formula))
         if reason is not None:
             raise RecordError(reason)
-        return formula, _PHASES.get(state)
+        return formula, PHASE_OF_STATE.get(state)
 
     def _spacegroup_number(self, payload: dict[str, Any]) -> int | None:
         """The row's space group number (None: a blank cell, or no column); RecordError naming the column for a cell
