@@ -41,9 +41,10 @@ from matreg.cli_steward import (
     review_app,
 )
 from matreg.defaults import COMMIT_RECORDS, COMPACT_AFTER, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS, check_export_format
-from matreg.errors import ConfigError, NoSpace, SourceError, StoreError, listed, utf8_path
+from matreg.errors import ConfigError, MatregError, NoSpace, SourceError, StoreError, listed, utf8_path
 
 if TYPE_CHECKING:
+    from matreg.catalog import Catalog
     from matreg.ingest import RunReport
     from matreg.sources.base import Connector
     from matreg.store import Store
@@ -542,16 +543,16 @@ def validate(store: StoreOpt = DEFAULT_STORE) -> None:
 
 @app.command()
 @reports_errors
-def status(store: StoreOpt = DEFAULT_STORE) -> None:
+def status(store: StoreOpt = DEFAULT_STORE, catalog: CatalogOpt = None) -> None:
     """Counts of values by source, provenance and property, the quarantine rows left to deal with, the latest runs
-    and the interrupted ones."""
+    and the interrupted ones (what resumes each, as the catalog has its source now)."""
     target = open_store(store)
     staged = target.staged_runs()
     if target.exists() or not staged:  # (a first run interrupted: pages staged, nothing published)
         _echo_stored(target)
     else:
         typer.echo("no values stored yet")
-    _echo_interrupted_runs(target, staged)
+    _echo_interrupted_runs(target, staged, catalog)
     _echo_compaction_hint(target)
 
 
@@ -644,18 +645,27 @@ def _echo_not_read_again(target: Store) -> None:
         typer.echo(f"  {source} {query}: {listed_records(records['record_id'].tolist(), SHOWN)}  [run {run_id}]")
 
 
-def _echo_interrupted_runs(store: Store, staged: dict[str, dict]) -> None:
+def _echo_interrupted_runs(store: Store, staged: dict[str, dict], catalog_path: Path | None) -> None:
     """The runs with pages staged but not published (`Store.staged_runs`), with what they read and what continues
-    or drops each."""
+    or drops each (a fetch as the catalog at `catalog_path` has its source now: none where it cannot be read)."""
     if not staged:
         return
+    catalog = _catalog_if_read(catalog_path)
     typer.echo("\ninterrupted runs (pages staged, not published):")
     for run_id, row in staged.items():
         running = _running(store, run_id)
         typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{running})")
         if running != _RUNNING:  # (a run another process writes is no run to continue or drop)
-            again = _import_again(row["parameters"]) if row.get("whole_scope") else _fetch_again(run_id, row)
+            again = _import_again(row["parameters"]) if row.get("whole_scope") else _fetch_again(run_id, row, catalog)
             typer.echo(f"    {again}")
+
+
+def _catalog_if_read(path: Path | None) -> Catalog | None:
+    """The catalog at `path` (`read_catalog`), None where it cannot be read (status says what it can without it)."""
+    try:
+        return read_catalog(path)
+    except MatregError:
+        return None
 
 
 _RUNNING = ", running in another process"
@@ -670,10 +680,16 @@ def _running(store: Store, run_id: str) -> str:
         return f"; {exc}"
 
 
-def _fetch_again(run_id: str, row: dict) -> str:
+def _fetch_again(run_id: str, row: dict, catalog: Catalog | None) -> str:
     """What continues or drops an interrupted fetch: the same fetch, given the options it was read with
-    (`fetch_runs.options`, none of a run an older matreg staged), with or without --resume, or `matreg drop`."""
-    same = f"the same fetch (its options: {row['options']})" if row.get("options") else "the same fetch"
+    (`fetch_runs.options`, none of a run an older matreg staged) and the base URL it read where the catalog's is
+    another now (`resume_base_url`), with or without --resume, or `matreg drop`."""
+    from matreg.ingest import resume_base_url
+
+    base_url = resume_base_url(row, catalog)
+    options = " ".join(option for option in (row.get("options"), base_url) if option)
+    server = ", the server it read: the catalog's base URL is another now" if base_url else ""
+    same = f"the same fetch (its options: {options}{server})" if options else "the same fetch"
     return f"{same} with --resume continues it; the same fetch without --resume, or matreg drop {run_id}, drops it"
 
 

@@ -33,6 +33,7 @@ from pymatgen.core.structure import StructureError
 from tqdm import tqdm
 
 from matreg import __version__
+from matreg.catalog import Catalog
 from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import (
     ConfigError,
@@ -49,6 +50,7 @@ from matreg.errors import (
 from matreg.formula import material_key, material_text, reduced_formula
 from matreg.http import public_url, redact_params
 from matreg.schema import arrow_schema, arrow_table, canonical_method, children_of, table_spec
+from matreg.sources import base_url_now
 from matreg.sources.base import (
     PAGING_KEYS,
     Attribution,
@@ -987,11 +989,34 @@ def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[
     if any(row["endpoint"] == info.endpoint for row in of_query.values()):
         why = " (one is still running in another process)"
     elif of_query:
-        elsewhere = min(row["endpoint"] for row in of_query.values())
-        why = f" at {info.endpoint} (one read {elsewhere}: resume it with that --base-url)"
+        run_id = max(of_query)
+        why = f" at {info.endpoint} ({_read_elsewhere(run_id, of_query[run_id])})"
     else:
         raise NothingToResume(_none_of_these_parameters(connector, store, info, staged))
     raise NothingToResume(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
+
+
+def _read_elsewhere(run_id: str, row: dict[str, Any]) -> str:
+    """Where an interrupted run of the same query as a resume was read (another endpoint), with the --base-url that
+    continues it (`fetch_runs.base_url`: the run's, not the endpoint its connector derived) and how to drop it."""
+    base_url = row.get("base_url")  # (none in a run staged by an older matreg)
+    give = f"give --base-url {shlex.quote(base_url)}" if base_url else "give the --base-url it was read at"
+    return f"run {run_id} read {row['endpoint']}: {give} with --resume to continue it, or drop it: matreg drop {run_id}"
+
+
+def resume_base_url(row: dict[str, Any], catalog: Catalog | None) -> str | None:
+    """The --base-url option that a resume of a staged fetch (its last row: `Store.staged_runs`) gives besides its
+    options (`fetch_runs.options`, which name none), where the base URL it read (`fetch_runs.base_url`) is not the one
+    a fetch reads without it now (`sources.base_url_now`, of `catalog`); None where it needs none, or where that is
+    not known (no catalog, or none of the run's source)."""
+    read, options = row.get("base_url"), row.get("options") or ""
+    if catalog is None or read is None or "--base-url" in options.split():
+        return None
+    try:
+        now = public_url(base_url_now(catalog, row["source"]))
+    except MatregError:
+        return None
+    return None if now == read else f"--base-url {shlex.quote(read)}"
 
 
 def _latest_interrupted(store: Store, info: RunInfo, of_query: dict[str, dict]) -> dict[str, Any] | None:
@@ -1454,6 +1479,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "run_id": report.run_id,
         "source": report.source,
         "endpoint": info.endpoint,
+        "base_url": public_url(connector.base_url_read) if connector.base_url_read else None,
         "query": info.query,
         "parameters": _parameters_json(info),
         "selection": _selection_json(info),

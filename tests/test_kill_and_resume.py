@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow
 import pytest
 from conftest import another_process_holding, janaf_route, write_catalog
-from replay import ReplayServer
+from replay import ReplayServer, Reply
 
 from matreg.errors import StoreError
 from matreg.http import HttpClient
@@ -205,6 +205,42 @@ def test_a_resume_after_the_field_map_changed_is_refused(tmp_path):
         assert fetched.returncode == 0, fetched.stderr
     units = store.query("SELECT original_unit, count(*) FROM properties WHERE property = 'band_gap' GROUP BY ALL")
     assert units.values.tolist() == [["meV", 12]]
+
+
+def _status(store: Store, catalog: Path, cwd: Path | None = None) -> str:
+    """What `matreg status` says of `store`, `catalog` read as the fetch read it."""
+    command = [sys.executable, "-m", "matreg", "status", "--store", str(store.root), "--catalog", str(catalog)]
+    shown = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=cwd)
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout
+
+
+@contextlib.contextmanager
+def _catalog_moved_to_a_mirror(catalog: Path) -> Iterator[ReplayServer]:
+    """The catalog's oqmd entry pointed at another server (a mirror), which answers 404 to every request."""
+    with ReplayServer(lambda request: Reply(404, b"Not Found", "text/plain"), prefix="/oqmdapi/") as mirror:
+        catalog.write_text(catalog_yaml(mirror.root), encoding="utf-8")
+        yield mirror
+
+
+def test_a_run_read_at_the_catalogs_former_base_url_resumes_with_the_base_url_its_messages_name(tmp_path):
+    """A run killed after two pages, the catalog's base_url then pointed at a mirror: `matreg status` and --resume
+    name the --base-url the run read (not its endpoint, which as --base-url asked .../formationenergy/formationenergy);
+    given, it resumes the run."""
+    with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3) as (server, command, store):
+        (run_id,) = store.staged_runs()
+        with _catalog_moved_to_a_mirror(tmp_path / "catalog.yaml") as mirror:
+            shown = _status(store, tmp_path / "catalog.yaml")
+            assert f"(its options: --page-size 3 --base-url {server.url}, the server it read: the catalog's" in shown
+            refused = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+            assert refused.returncode == 1, refused.stderr
+            assert f"run {run_id} read {server.url}formationenergy: give --base-url {server.url} with --resume" in (
+                refused.stderr
+            )
+            resumed = subprocess.run([*command, "--base-url", server.url, "--resume"], capture_output=True, text=True)
+            assert resumed.returncode == 0, resumed.stderr
+            assert mirror.requests == [] and _offsets(server) == ["0", "3", "6", "6", "9"]
+    assert len(store.table("materials")) == 12
 
 
 def _as_an_older_matreg_staged_it(journal: Path, column: str) -> None:

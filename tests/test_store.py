@@ -125,7 +125,8 @@ def test_a_run_is_resumed_only_against_the_server_it_read(store, catalog):
     mirror = catalog.source("janaf").model_copy(update={"base_url": "http://127.0.0.1:9/tables/"})
     elsewhere = JanafConnector(mirror, HttpClient(mirror.http), ids, page_size=1)
     served = catalog.source("janaf").base_url
-    with pytest.raises(StoreError, match=f"at http://127.0.0.1:9/tables/ \\(one read {served}: resume it with that"):
+    read_there = f"at http://127.0.0.1:9/tables/ \\(run .* read {served}: give the --base-url it was read at with"
+    with pytest.raises(StoreError, match=read_there):
         run_ingest(elsewhere, store, resume=True)
     assert run_ingest(_connector(catalog, ids, page_size=1), store, resume=True).n_stored == 3
 

@@ -134,7 +134,17 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
     connector.reads_whole_source = request.whole_source()
     catalog_url = split_credentials(catalog.source(name).base_url)[0]
     connector.base_url_option = base_url if override and base_url != catalog_url else None
+    connector.base_url_read = base_url
     return connector
+
+
+def base_url_now(catalog: Catalog, name: str) -> str:
+    """The base URL a fetch of catalog source `name` reads without --base-url, as `build_connector` takes it: the
+    environment's override of its connector (BASE_URL_ENV: MP_API_ENDPOINT), else the catalog's; credentials split off.
+    UnknownName where the catalog has no such source."""
+    source = catalog.source(name)
+    module = importlib.import_module(f"matreg.sources.{source.connector}")
+    return split_credentials(os.environ.get(getattr(module, "BASE_URL_ENV", "")) or source.base_url)[0]
 
 
 def _refuse_secret_query(name: str, source: Source, base_url: str) -> None:

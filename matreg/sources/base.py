@@ -221,6 +221,7 @@ class Connector(ABC):
     reads_whole_source: bool = False  # a run asks for every record the source lists (fetch --all alone)
     scope_chosen: bool = False  # the user named the scope (`import --as`): it may take over another file's scope
     base_url_option: str | None = None  # --base-url given, where not the catalog's: a resume gives it again
+    base_url_read: str | None = None  # the base URL it reads (--base-url's, else the catalog's), credentials split off
 
     @abstractmethod
     def run_info(self) -> RunInfo:
