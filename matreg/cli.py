@@ -207,12 +207,12 @@ def fetch(
             commit_every=commit_every,
             pause_gc=True,  # with `tune_gc_for_fetch`: the process is this fetch's
         )
-    except KeyboardInterrupt:
-        exit_interrupted("a dry run writes nothing" if dry_run else _committed(target, connector, limit, resuming))
+    except KeyboardInterrupt as exc:
+        exit_interrupted("a dry run writes nothing" if dry_run else _committed(target, connector, limit, resuming, exc))
     except (SourceError, NoSpace) as exc:  # the source failed, or the disk is full: what was read is committed
         if dry_run:
             raise
-        left = _committed(target, connector, limit, resuming)
+        left = _committed(target, connector, limit, resuming, exc)
         raise type(exc)(f"{exc}; {left}") from None  # (of its kind: its exit code)
     if resume_or_start and not dry_run:
         _echo_resumed_or_started(report)
@@ -227,10 +227,18 @@ def _echo_resumed_or_started(report: RunReport) -> None:
         typer.echo(f"{report.not_resumed} (--resume-or-start)", err=True)
 
 
-def _committed(store: Store, connector: Connector, limit: int | None, resuming: str | None) -> str:
-    """What an interrupted fetch, or one its source failed, left: the run a resume continues (`run_to_resume`), how
-    much it read, and the command that continues it: the same one where it was given the option that resumes
-    (`resuming`), else with --resume."""
+def _committed(
+    store: Store, connector: Connector, limit: int | None, resuming: str | None, stopped: BaseException
+) -> str:
+    """What an interrupted fetch, or one its source failed, left (`_run_left`), and the interrupted runs of its query
+    it dropped as it started (what `run_ingest` noted on what `stopped` it)."""
+    return "; ".join([_run_left(store, connector, limit, resuming), *getattr(stopped, "__notes__", ())])
+
+
+def _run_left(store: Store, connector: Connector, limit: int | None, resuming: str | None) -> str:
+    """The run a resume of an interrupted or failed fetch continues (`run_to_resume`), how much it read, and the
+    command that continues it: the same one where it was given the option that resumes (`resuming`), else with
+    --resume."""
     from matreg.ingest import run_to_resume
 
     left = run_to_resume(connector, store, limit)

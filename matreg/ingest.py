@@ -124,6 +124,7 @@ class RunReport:
     dry_run: bool = False
     resumed: bool = False
     not_resumed: str | None = None  # why a run asked to resume or start (`resume_or_start`) started; what it dropped
+    dropped: list[str] = field(default_factory=list)  # a fresh run's, as it started: interrupted runs of its query
     database_version: str | None = None  # a resumed run's, as staged: kept by a resume that asks nothing
     mapped_with: str | None = None  # what its rows are mapped with (`_mapped_with`; None: staged by an older matreg)
     available_counts: list[int] | None = None  # the source's counts of matching records, where a resume found another
@@ -745,6 +746,10 @@ def run_ingest(
             _record_failure(store, info, report, connector, exc)
             if isinstance(exc, StoreBusy) and resumable:  # every page staged, publishing stopped
                 raise StoreBusy(exc.path, "run the same command with --resume to publish the staged run") from None
+            _say_dropped(exc, report)
+            raise
+        except KeyboardInterrupt as exc:
+            _say_dropped(exc, report)
             raise
         finally:
             store.release_run(report.run_id)
@@ -886,9 +891,23 @@ def _resume_or_start(
     source = connector.attribution.source
     started = _started_instead(not_resumed, dropped) if not_resumed else None
     report = RunReport(new_run_id(source), source, datetime.now(UTC), not_resumed=started)
+    report.dropped = [
+        f"{run_id} ({of_query[run_id]['n_fetched']} read at {of_query[run_id]['endpoint']})" for run_id in dropped
+    ]
     report.mapped_with = _mapped_with(connector)
     store.claim_run(report.run_id)
     return report
+
+
+def _say_dropped(exc: BaseException, report: RunReport) -> None:
+    """Note on the error or interruption that stopped a fresh run (`BaseException.add_note`: `matreg fetch` says it
+    with what the run committed) the interrupted runs of its query it dropped as it started, if any: stopped before
+    its first commit, it leaves neither its pages nor theirs."""
+    if report.dropped:
+        runs = "run" if len(report.dropped) == 1 else "runs"
+        exc.add_note(
+            f"as it started, this fetch dropped the interrupted {runs} of the same query: " + ", ".join(report.dropped)
+        )
 
 
 def _started_instead(not_resumed: str, dropped: list[str]) -> str:

@@ -237,10 +237,27 @@ def test_a_run_read_at_the_catalogs_former_base_url_resumes_with_the_base_url_it
             assert f"run {run_id} read {server.url}formationenergy: give --base-url {server.url} with --resume" in (
                 refused.stderr
             )
-            resumed = subprocess.run([*command, "--base-url", server.url, "--resume"], capture_output=True, text=True)
+            resumed = subprocess.run(
+                [*command, "--base-url", server.url, "--resume"], capture_output=True, text=True, timeout=120
+            )
             assert resumed.returncode == 0, resumed.stderr
             assert mirror.requests == [] and _offsets(server) == ["0", "3", "6", "6", "9"]
     assert len(store.table("materials")) == 12
+
+
+def test_a_fresh_fetch_failing_after_it_dropped_the_run_read_elsewhere_says_it_dropped_it(tmp_path):
+    """--resume-or-start, the catalog's base_url pointed at a mirror since the kill: the fresh fetch drops the run
+    read at the former server as it starts; failing on its first page, it says so (not only 'nothing to resume')."""
+    with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3) as (server, command, store):
+        (run_id,) = store.staged_runs()
+        with _catalog_moved_to_a_mirror(tmp_path / "catalog.yaml"):
+            failed = subprocess.run([*command, "--resume-or-start"], capture_output=True, text=True, timeout=120)
+        assert failed.returncode == 1, failed.stderr
+        assert "HTTP 404" in failed.stderr and store.staged_runs() == {}
+        assert (
+            "no page was committed, there is nothing to resume; as it started, this fetch dropped the interrupted run "
+            f"of the same query: {run_id} (6 read at {server.url}formationenergy)"
+        ) in failed.stderr
 
 
 def _as_an_older_matreg_staged_it(journal: Path, column: str) -> None:
