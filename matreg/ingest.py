@@ -1028,14 +1028,21 @@ def resume_base_url(row: dict[str, Any], catalog: Catalog | None) -> str | None:
     options (`fetch_runs.options`, which name none), where the base URL it read (`fetch_runs.base_url`) is not the one
     a fetch reads without it now (`sources.base_url_now`, of `catalog`); None where it needs none, or where that is
     not known (no catalog, or none of the run's source)."""
-    read, options = row.get("base_url"), row.get("options") or ""
-    if catalog is None or read is None or "--base-url" in options.split():
-        return None
     try:
-        now = public_url(base_url_now(catalog, row["source"]))
+        now = base_url_now(catalog, row["source"]) if catalog is not None else None
     except MatregError:
         return None
-    return None if now == read else f"--base-url {shlex.quote(read)}"
+    return _base_url_option(row, now)
+
+
+def _base_url_option(row: dict[str, Any], base_url_now: str | None) -> str | None:
+    """--base-url with the base URL a staged fetch read (`fetch_runs.base_url`), where its options
+    (`fetch_runs.options`) name none and a fetch without --base-url reads another now (`base_url_now`; None where that
+    is not known)."""
+    read = row.get("base_url")  # (none in a run staged by an older matreg)
+    if base_url_now is None or read is None or "--base-url" in (row.get("options") or "").split():
+        return None
+    return None if public_url(base_url_now) == read else f"--base-url {shlex.quote(read)}"
 
 
 def _latest_interrupted(store: Store, info: RunInfo, of_query: dict[str, dict]) -> dict[str, Any] | None:
@@ -1047,11 +1054,11 @@ def _latest_interrupted(store: Store, info: RunInfo, of_query: dict[str, dict]) 
 
 
 def _none_of_these_parameters(connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict]) -> str:
-    """Why no staged run has the parameters of a run asked to resume: its last run was published, or its source's
-    interrupted runs have others, or none committed a page; then the interrupted runs of its selection read with other
-    options, and how to resume or drop each (`_of_selection_read_otherwise`)."""
+    """Why no staged run has the parameters of a run asked to resume: its last run was published, or none committed a
+    page; then the interrupted runs of its selection read with other options, else those of its source's other
+    selections, and how to resume or drop each (`_interrupted_listed`)."""
     source = connector.attribution.source
-    otherwise = _of_selection_read_otherwise(connector, store, info, staged)
+    otherwise = _interrupted_listed(connector, store, info, staged, same_selection=True)
     if published := _published_last(store, info, source):
         return (
             f"nothing to resume: the last run of '{source}' with these parameters at {info.endpoint}, {published}, "
@@ -1059,8 +1066,8 @@ def _none_of_these_parameters(connector: Connector, store: Store, info: RunInfo,
         )
     if otherwise:
         why = ""
-    elif any(row["source"] == source and not store.is_running(run_id) for run_id, row in staged.items()):
-        why = f" (interrupted runs of '{source}' have other ones: give the same selection, --page-size and --limit)"
+    elif others := _interrupted_listed(connector, store, info, staged, same_selection=False):
+        why = others
     elif not any(row["source"] == source for row in staged.values()):
         why = " (a run is resumable once it has committed pages, every --commit-every records: fetch without --resume)"
     else:
@@ -1068,32 +1075,57 @@ def _none_of_these_parameters(connector: Connector, store: Store, info: RunInfo,
     return f"nothing to resume: no interrupted run of '{source}' with these parameters{why}{otherwise}"
 
 
-def _of_selection_read_otherwise(connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict]) -> str:
-    """The interrupted runs of the same source and selection as `info` (whatever their --limit) that were read with
-    other options (page size, --limit, server), each with the options that continue it and the command that drops
-    it; '' if there are none."""
+_RUNS_LISTED = 3  # the interrupted runs a resume's error names, each with what continues it; then 'and N more'
+
+
+def _interrupted_listed(
+    connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict], same_selection: bool
+) -> str:
+    """The interrupted runs of `info`'s source and selection (whatever their --limit) read with other options (page
+    size, --limit, server), or with `same_selection` False those of its other selections: the first _RUNS_LISTED,
+    each with what continues it (`_resumed_with`) and the command that drops it, then how many more; '' if none."""
     selection, source = run_selection(_parameters_json(info), (_LIMIT,)), connector.attribution.source
-    others = {
-        run_id: row
+    run_ids = sorted(
+        run_id
         for run_id, row in staged.items()
         if row["source"] == source
-        and run_selection(row["parameters"], (_LIMIT,)) == selection
+        and (run_selection(row["parameters"], (_LIMIT,)) == selection) == same_selection
         and not store.is_running(run_id)
-    }
-    if not others:
-        return ""
-    runs = "; ".join(
-        f"{run_id} ({row['n_fetched']} read): {_resumed_with(row.get('options'))}, or drop it: matreg drop {run_id}"
-        for run_id, row in sorted(others.items())
     )
-    were = "an interrupted run of this selection was" if len(others) == 1 else "interrupted runs of this selection were"
-    return f"; {were} read with other options: {runs}"
+    if not run_ids:
+        return ""
+    runs = [_continued_or_dropped(run_id, staged[run_id], connector, same_selection) for run_id in run_ids]
+    more = len(runs) - _RUNS_LISTED
+    listed = "; ".join(runs[:_RUNS_LISTED] + ([f"and {more} more (matreg status lists them)"] if more > 0 else []))
+    if same_selection:
+        were = (
+            "an interrupted run of this selection was" if len(runs) == 1 else "interrupted runs of this selection were"
+        )
+        return f"; {were} read with other options: {listed}"
+    have = f"an interrupted run of '{source}' has" if len(runs) == 1 else f"interrupted runs of '{source}' have"
+    return f"; {have} another selection: {listed}"
 
 
-def _resumed_with(options: str | None) -> str:
-    """What continues a staged run whose options (`fetch_runs.options`) are these: None where an older matreg ran it."""
+def _continued_or_dropped(run_id: str, row: dict[str, Any], connector: Connector, same_selection: bool) -> str:
+    """A staged run's id and how much it read, with its query in words where its selection is another and was not
+    recorded as typed (`fetch_runs.arguments`: a run of an older matreg); what continues it; what drops it."""
+    query = "" if same_selection or row.get("arguments") is not None else f"{row['query']}; "
+    continued = _resumed_with(row, connector.base_url_read, selection_too=not same_selection)
+    return f"{run_id} ({query}{row['n_fetched']} read): {continued}, or drop it: matreg drop {run_id}"
+
+
+def _resumed_with(row: dict[str, Any], base_url_now: str | None, selection_too: bool) -> str:
+    """What continues a staged fetch with --resume: the options it was read with (`fetch_runs.options`, None where an
+    older matreg ran it), with the base URL it read where that is not `base_url_now` (`_base_url_option`), and with
+    `selection_too` its selection: as typed (`fetch_runs.arguments`), else 'that selection'."""
+    options, typed = row.get("options"), row.get("arguments")
     if options is None:
-        return "give the --page-size, --limit and --base-url it was read with, and --resume, to continue it"
+        selection = "that selection and " if selection_too else ""
+        return f"give {selection}the --page-size, --limit and --base-url it was read with, and --resume, to continue it"
+    options = " ".join(option for option in (options, _base_url_option(row, base_url_now)) if option)
+    if selection_too:
+        given = f"{typed} {options}".strip() if typed else " and ".join(filter(None, ("that selection", options)))
+        return f"give {given} with --resume to continue it"
     if not options:
         return "give --resume without --page-size, --limit or --base-url to continue it"
     return f"give {options} with --resume to continue it"
@@ -1502,6 +1534,7 @@ def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error
         "query": info.query,
         "parameters": _parameters_json(info),
         "selection": _selection_json(info),
+        "arguments": connector.arguments,
         "options": _run_options(connector, info),
         "started_at": report.started_at,
         "finished_at": datetime.now(UTC),

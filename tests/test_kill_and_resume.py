@@ -237,6 +237,9 @@ def test_a_run_read_at_the_catalogs_former_base_url_resumes_with_the_base_url_it
             assert f"run {run_id} read {server.url}formationenergy: give --base-url {server.url} with --resume" in (
                 refused.stderr
             )
+            other_size = [*command, "--page-size", "4", "--resume"]  # (the last --page-size given counts)
+            refused = subprocess.run(other_size, capture_output=True, text=True, timeout=120)
+            assert f"{run_id} (6 read): give --page-size 3 --base-url {server.url} with --resume to" in refused.stderr
             resumed = subprocess.run(
                 [*command, "--base-url", server.url, "--resume"], capture_output=True, text=True, timeout=120
             )
@@ -258,6 +261,22 @@ def test_a_fresh_fetch_failing_after_it_dropped_the_run_read_elsewhere_says_it_d
             "no page was committed, there is nothing to resume; as it started, this fetch dropped the interrupted run "
             f"of the same query: {run_id} (6 read at {server.url}formationenergy)"
         ) in failed.stderr
+
+
+def test_a_resume_of_another_selection_names_the_run_and_the_command_that_resumes_it(tmp_path):
+    """--resume with a --filter one space longer than the run's: the message names the run and the selection and
+    options that resume it, as typed, and how to drop it (it said 'interrupted runs of 'oqmd' have other ones')."""
+    with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3) as (server, command, store):
+        (run_id,) = store.staged_runs()
+        spaced = [f"{word} " if word == FILTER else word for word in command]
+        refused = subprocess.run([*spaced, "--resume"], capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 1, refused.stderr
+        assert (
+            f"an interrupted run of 'oqmd' has another selection: {run_id} (6 read): give "
+            f"--filter 'element_set=(Al-Fe),O' --page-size 3 with --resume to continue it, or drop it: "
+            f"matreg drop {run_id}"
+        ) in refused.stderr
+        assert _offsets(server) == ["0", "3", "6"]
 
 
 def _as_an_older_matreg_staged_it(journal: Path, column: str) -> None:
@@ -382,3 +401,24 @@ def test_a_journal_deleted_in_part_is_refused_by_a_resume_and_dropped_by_a_plain
     run_ingest(_janaf(catalog), store)
     assert sorted(store.table("materials")["source_id"]) == sorted(IDS[:3])
     assert len(store.table("properties")) == 7 * 3 and store.staged_runs() == {}
+
+
+def test_a_resume_of_another_selection_names_the_first_three_runs_of_its_source_and_how_many_more(store, catalog):
+    """Five interrupted JANAF runs, each of one other table: a resume of two tables names the first three runs, each
+    with its query as recorded, and how many more there are."""
+    for table in IDS:
+        source = catalog.source("janaf")
+        with pytest.raises(RuntimeError, match="connection reset"):
+            run_ingest(FailsAfterOnePage(source, HttpClient(source.http), [table], page_size=1), store)
+    runs = sorted(store.staged_runs())
+    with pytest.raises(StoreError) as refused:
+        run_ingest(_janaf(catalog), store, resume=True)
+    message = str(refused.value)
+    assert "interrupted runs of 'janaf' have another selection: " in message
+    for run_id, table in zip(runs[:3], IDS[:3], strict=True):
+        row = store.staged_runs()[run_id]
+        assert (
+            f"{run_id} ({row['query']}; 1 read): give that selection with --resume to continue it, or drop it: "
+            f"matreg drop {run_id}" in message
+        ), table
+    assert runs[3] not in message and message.endswith("; and 2 more (matreg status lists them)")

@@ -131,10 +131,12 @@ def test_a_run_is_resumed_only_against_the_server_it_read(store, catalog):
     assert run_ingest(_connector(catalog, ids, page_size=1), store, resume=True).n_stored == 3
 
 
-def test_a_resume_with_other_parameters_says_the_interrupted_run_has_other_ones(store, catalog):
+def test_a_resume_with_other_parameters_names_the_interrupted_run_of_another_selection(store, catalog):
     with pytest.raises(RuntimeError, match="connection reset"):
         run_ingest(_connector(catalog, ["C-095", "Al-001"], ExplodingJanaf, page_size=1), store)
-    with pytest.raises(StoreError, match="interrupted runs of 'janaf' have other ones: give the same selection"):
+    (run_id,) = store.staged_runs()
+    other = f"an interrupted run of 'janaf' has another selection: {run_id} \\(.*C-095.*\\): give that selection with"
+    with pytest.raises(StoreError, match=other):
         run_ingest(_connector(catalog, ["C-095"], page_size=1), store, resume=True)
 
 

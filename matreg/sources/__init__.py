@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,16 @@ class FetchRequest:
     page_size: int | None = None
     structures: bool = False
     limit: int | None = None  # the run stops after this many records (`run_ingest`); pages ask no more
+
+    def arguments(self) -> str:
+        """The selection as `matreg fetch` takes it, shell-quoted (`fetch_runs.arguments`): record ids, then
+        --formula, --elements (as checked: 'Fe-O' is Fe and O), --filter, --all, --all-temperatures, --structures."""
+        words = [*self.ids]
+        for flag, values in (("--formula", self.formulas), ("--elements", self.elements)):
+            words += [word for value in values for word in (flag, value)]
+        words += ["--filter", self.filter] if self.filter is not None else []
+        flags = {"--all": self.everything, "--all-temperatures": self.all_temperatures, "--structures": self.structures}
+        return shlex.join(words + [flag for flag, given in flags.items() if given])
 
     def one_selector(self, source: str, why: str) -> None:
         """ConfigError when this request gives several of ids, formulas and elements to a source that cannot
@@ -135,6 +146,7 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
     catalog_url = split_credentials(catalog.source(name).base_url)[0]
     connector.base_url_option = base_url if override and base_url != catalog_url else None
     connector.base_url_read = base_url
+    connector.arguments = request.arguments()
     return connector
 
 

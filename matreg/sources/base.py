@@ -222,6 +222,7 @@ class Connector(ABC):
     scope_chosen: bool = False  # the user named the scope (`import --as`): it may take over another file's scope
     base_url_option: str | None = None  # --base-url given, where not the catalog's: a resume gives it again
     base_url_read: str | None = None  # the base URL it reads (--base-url's, else the catalog's), credentials split off
+    arguments: str | None = None  # the selection `matreg fetch` was given, as typed (`FetchRequest.arguments`)
 
     @abstractmethod
     def run_info(self) -> RunInfo:
