@@ -273,6 +273,11 @@ class Catalog(pydantic.BaseModel, extra="forbid"):
                     raise entry_problem(cls, (name,), str(exc)) from None
         return entries
 
+    @property
+    def file(self) -> Path | None:
+        """The file it was read from (`load_catalog`), if one."""
+        return self._file
+
     def source(self, name: str) -> Source:
         """A source by name; ConfigError naming the catalog's file and the known ones otherwise."""
         if name not in self.sources:

@@ -691,9 +691,16 @@ def _running(store: Store, run_id: str) -> str:
 def _fetch_again(run_id: str, row: dict, catalog: Catalog | None) -> str:
     """What continues or drops an interrupted fetch: the same fetch, given the options it was read with
     (`fetch_runs.options`, none of a run an older matreg staged) and the base URL it read where the catalog's is
-    another now (`resume_base_url`), with or without --resume, or `matreg drop`."""
-    from matreg.ingest import resume_base_url
+    another now (`resume_base_url`), with or without --resume, or `matreg drop`; where --resume would refuse it
+    (`resume_refused`: its catalog entry or field map changed), why, and `matreg drop`."""
+    from matreg.ingest import resume_base_url, resume_refused
 
+    if changed := resume_refused(row, catalog):
+        them = "them" if len(changed) > 1 else "it"
+        return (
+            f"{' and '.join(changed)} changed since it committed its pages: --resume refuses it; restore {them} to "
+            f"resume the run, or matreg drop {run_id} drops it"
+        )
     base_url = resume_base_url(row, catalog)
     options = " ".join(option for option in (row.get("options"), base_url) if option)
     server = ", the server it read: the catalog's base URL is another now" if base_url else ""

@@ -47,8 +47,10 @@ from matreg.errors import (
     listed,
     utf8_path,
 )
+from matreg.fieldmap import FieldMap, load_field_map
 from matreg.formula import material_key, material_text, reduced_formula
 from matreg.http import public_url, redact_params
+from matreg.resources import project_path
 from matreg.schema import arrow_schema, arrow_table, canonical_method, children_of, table_spec
 from matreg.sources import base_url_now
 from matreg.sources.base import (
@@ -924,8 +926,7 @@ def _resumed(connector: Connector, store: Store, info: RunInfo, resume_or_start:
     NothingToResume if there is none (a fresh fetch of the same query may drop it until it is claimed, and another
     process may claim it first: it is then still running there, as a look a moment later would find it); ConfigError
     where its pages were mapped otherwise (`_refuse_remapped`)."""
-    interrupted = _interrupted_run(connector, store, info)
-    _refuse_remapped(connector, interrupted, resume_or_start)
+    interrupted = _interrupted_run(connector, store, info, resume_or_start)
     run_id = interrupted["run_id"]
     try:
         store.claim_run(run_id)
@@ -947,12 +948,11 @@ def _dry_resumed(connector: Connector, store: Store, info: RunInfo, resume_or_st
     (a fresh run's dry run), NothingToResume otherwise; ConfigError where a resume would refuse it
     (`_refuse_remapped`)."""
     try:
-        interrupted = _interrupted_run(connector, store, info)
+        interrupted = _interrupted_run(connector, store, info, resume_or_start)
     except NothingToResume:
         if not resume_or_start:
             raise
         return None
-    _refuse_remapped(connector, interrupted, resume_or_start)
     return _report_from_row(interrupted)
 
 
@@ -960,11 +960,15 @@ def _mapped_with(connector: Connector) -> str:
     """What a run's rows are mapped with (`fetch_runs.mapped_with`), as canonical JSON: the attribution its source's
     catalog entry gives every row, and the sha256 of its field map as loaded (None without one: a lab file's). Asked
     before a page is read (the Materials Project's database version is then its catalog entry's)."""
+    return _mapping_json(connector.attribution, connector.field_map)
+
+
+def _mapping_json(attribution: Attribution, field_map: FieldMap | None) -> str:
+    """`fetch_runs.mapped_with` of rows mapped with this attribution and field map (`_mapped_with`)."""
     digest = None
-    if connector.field_map is not None:
-        field_map = json.dumps(connector.field_map.model_dump(mode="json"), sort_keys=True)
-        digest = hashlib.sha256(field_map.encode()).hexdigest()
-    return json.dumps({"attribution": dataclasses.asdict(connector.attribution), "field_map": digest}, sort_keys=True)
+    if field_map is not None:
+        digest = hashlib.sha256(json.dumps(field_map.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    return json.dumps({"attribution": dataclasses.asdict(attribution), "field_map": digest}, sort_keys=True)
 
 
 def _refuse_remapped(connector: Connector, interrupted: dict[str, Any], resume_or_start: bool) -> None:
@@ -974,15 +978,10 @@ def _refuse_remapped(connector: Connector, interrupted: dict[str, Any], resume_o
     is resumed as before."""
     if interrupted.get("mapped_with") is None:
         return
-    before, now = json.loads(interrupted["mapped_with"]), json.loads(_mapped_with(connector))
-    if before == now:
+    where = f"connectors/{connector.field_map.source}.yaml" if connector.field_map else "its mapping"
+    changed = _mapping_changes(interrupted["mapped_with"], _mapped_with(connector), where)
+    if not changed:
         return
-    attribution = [key for key, value in now["attribution"].items() if before["attribution"].get(key) != value]
-    source = connector.attribution.source
-    changed = [f"the catalog entry of '{source}' ({', '.join(attribution)})"] if attribution else []
-    if before["field_map"] != now["field_map"]:
-        where = f"connectors/{connector.field_map.source}.yaml" if connector.field_map else "its mapping"
-        changed.append(f"its field map ({where})" if changed else f"the field map of '{source}' ({where})")
     run_id, them = interrupted["run_id"], "them" if len(changed) > 1 else "it"
     scheduled = (
         "; --resume-or-start neither resumes nor drops it: a scheduled fetch would mix the two or silently drop what "
@@ -997,13 +996,52 @@ def _refuse_remapped(connector: Connector, interrupted: dict[str, Any], resume_o
     )
 
 
-def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[str, Any]:
+def _mapping_changes(before: str, now: str, field_map_file: str, catalog_file: Path | None = None) -> list[str]:
+    """What changed, in words, from what a staged run's pages were mapped with (`before`: `fetch_runs.mapped_with`)
+    to what its pages left would be mapped with (`now`): the keys of its source's catalog entry (in `catalog_file`,
+    where named) that differ, and its field map (`field_map_file`)."""
+    before_json, now_json = json.loads(before), json.loads(now)
+    source = now_json["attribution"]["source"]
+    keys = [key for key, value in now_json["attribution"].items() if before_json["attribution"].get(key) != value]
+    in_file = f" in {catalog_file}" if catalog_file else ""
+    changed = [f"the catalog entry of '{source}'{in_file} ({', '.join(keys)})"] if keys else []
+    if before_json["field_map"] != now_json["field_map"]:
+        whose = "its field map" if changed else f"the field map of '{source}'"
+        changed.append(f"{whose} ({field_map_file})")
+    return changed
+
+
+def resume_refused(row: dict[str, Any], catalog: Catalog | None) -> list[str]:
+    """Why a --resume of a staged fetch (its last row: `Store.staged_runs`) would be refused now (`_refuse_remapped`),
+    in words: its source's catalog entry in `catalog`, or its field map as read here, changed since the run committed
+    its pages (`_mapping_changes`); none where neither did, where the run recorded neither (an older matreg's), or
+    where that is not known (no catalog, or none of its source)."""
+    if catalog is None or row.get("mapped_with") is None:
+        return []
+    try:
+        source = catalog.source(row["source"])
+        field_map = load_field_map(source.connector)
+    except MatregError:
+        return []
+    attribution = Attribution.of_source(row["source"], source, field_map.method)
+    before = json.loads(row["mapped_with"])["attribution"]  # the run's own part of each record (JANAF's temperature)
+    attribution.scope, attribution.scope_temperature_K = before.get("scope", ""), before.get("scope_temperature_K")
+    where = project_path(f"connectors/{source.connector}.yaml")
+    return _mapping_changes(row["mapped_with"], _mapping_json(attribution, field_map), str(where), catalog.file)
+
+
+def _interrupted_run(connector: Connector, store: Store, info: RunInfo, resume_or_start: bool) -> dict[str, Any]:
     """The last staged row of the latest interrupted run of this source, parameters and endpoint; NothingToResume if
-    none (its cursor may name the endpoint's own next page: a run is resumed only where it was read)."""
+    none (its cursor may name the endpoint's own next page: a run is resumed only where it was read). ConfigError
+    where its pages were mapped otherwise than its pages left would be (`_refuse_remapped`), or, where there is none,
+    those of the run that this same fetch started (`_of_this_fetch`: a field map asks the source for other fields)."""
     staged = store.staged_runs()
     of_query = _of_query(connector, info, staged)
     if interrupted := _latest_interrupted(store, info, of_query):
+        _refuse_remapped(connector, interrupted, resume_or_start)
         return interrupted
+    if started := _of_this_fetch(connector, store, info, staged):
+        _refuse_remapped(connector, started, resume_or_start)
     source = connector.attribution.source
     if any(row["endpoint"] == info.endpoint for row in of_query.values()):
         why = " (one is still running in another process)"
@@ -1013,6 +1051,23 @@ def _interrupted_run(connector: Connector, store: Store, info: RunInfo) -> dict[
     else:
         raise NothingToResume(_none_of_these_parameters(connector, store, info, staged))
     raise NothingToResume(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
+
+
+def _of_this_fetch(connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict]) -> dict[str, Any] | None:
+    """The last row of the latest interrupted run, not one of these parameters, that this same fetch started: the same
+    source, selection as typed (`fetch_runs.arguments`), options and endpoint; its parameters then differ by what
+    changed in between (the fields a field map asks OQMD or the Materials Project for). None where there is none."""
+    if connector.arguments is None:  # (a connector `matreg fetch` did not build)
+        return None
+    options, source = _run_options(connector, info), connector.attribution.source
+    started = [
+        run_id
+        for run_id, row in staged.items()
+        if (row["source"], row.get("arguments"), row.get("options"), row["endpoint"])
+        == (source, connector.arguments, options, info.endpoint)
+        and not store.is_running(run_id)
+    ]
+    return staged[max(started)] if started else None
 
 
 def _read_elsewhere(run_id: str, row: dict[str, Any]) -> str:

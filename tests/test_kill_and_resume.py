@@ -174,6 +174,11 @@ def test_a_resume_after_the_catalog_entry_changed_is_refused_until_it_is_restore
             assert list(store.staged_runs()) == [run_id] and store.staged_pages() == 2 and not store.exists()
         assert "--resume-or-start neither resumes nor drops it" in refused.stderr
         assert _offsets(server) == ["0", "3", "6"]  # the refused resumes asked nothing
+        assert (
+            f"the catalog entry of 'oqmd' in {tmp_path / 'catalog.yaml'} (citation, database_version, license, method, "
+            f"provenance) changed since it committed its pages: --resume refuses it; restore it to resume the run, or "
+            f"matreg drop {run_id} drops it"
+        ) in _status(store, tmp_path / "catalog.yaml")
         (tmp_path / "catalog.yaml").write_text(before, encoding="utf-8")
         resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
@@ -261,6 +266,34 @@ def test_a_fresh_fetch_failing_after_it_dropped_the_run_read_elsewhere_says_it_d
             "no page was committed, there is nothing to resume; as it started, this fetch dropped the interrupted run "
             f"of the same query: {run_id} (6 read at {server.url}formationenergy)"
         ) in failed.stderr
+
+
+def test_a_resume_after_the_field_map_changed_the_fields_asked_is_refused_naming_the_field_map(tmp_path):
+    """A project's field map without OQMD's volume, given after the kill: the fetch asks OQMD for other fields (its
+    parameters differ), yet it is the run's own fetch; --resume and --resume-or-start say the field map changed and
+    that `matreg drop` is the way, asking nothing and dropping nothing; `matreg status` advises no fetch that fails."""
+    with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3, cwd=tmp_path) as (server, command, store):
+        (run_id,) = store.staged_runs()
+        shipped = resource_path("connectors/oqmd.yaml").read_text(encoding="utf-8")
+        (tmp_path / "connectors").mkdir()
+        no_volume = shipped.replace("  volume: {unit: angstrom**3/cell}\n", "")
+        (tmp_path / "connectors" / "oqmd.yaml").write_text(no_volume, encoding="utf-8")
+        for option in ("--resume", "--resume-or-start"):
+            refused = subprocess.run([*command, option], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+            assert refused.returncode == 2, refused.stderr
+            assert f"the field map of 'oqmd' (connectors/oqmd.yaml) changed since run {run_id} committed" in (
+                refused.stderr
+            )
+            assert f"`matreg drop {run_id}` and fetch again" in refused.stderr
+            assert list(store.staged_runs()) == [run_id] and store.staged_pages() == 2
+        assert "--resume-or-start neither resumes nor drops it" in refused.stderr
+        assert _offsets(server) == ["0", "3", "6"]
+        shown = _status(store, tmp_path / "catalog.yaml", cwd=tmp_path)
+        assert "continues it" not in shown and "the same fetch without --resume" not in shown
+        assert (
+            f"the field map of 'oqmd' ({tmp_path}/connectors/oqmd.yaml) changed since it committed its pages: --resume "
+            f"refuses it; restore it to resume the run, or matreg drop {run_id} drops it"
+        ) in shown
 
 
 def test_a_resume_of_another_selection_names_the_run_and_the_command_that_resumes_it(tmp_path):

@@ -779,7 +779,7 @@ def test_an_interrupted_run_is_listed_with_the_options_that_resume_it_and_droppe
     failed = matreg(*arguments, "--base-url", mirror, "--commit-every", "1", "--no-progress")
     assert failed.exit_code == 75, failed.output
     (run_id,) = Store(tmp_path / "s").staged_runs()
-    status = matreg("status").stdout
+    status = matreg("status", "--catalog", str(tmp_path / "replay.yaml")).stdout  # (the catalog the fetch read)
     assert f"  {run_id}  OQMD formationenergy: filter={FILTER} (8 read)\n" in status
     assert f"    the same fetch (its options: --page-size 4 --base-url {mirror}) with --resume continues it; the " \
         f"same fetch without --resume, or matreg drop {run_id}, drops it\n" in status  # fmt: skip
