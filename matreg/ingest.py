@@ -1150,8 +1150,8 @@ def _interrupted_listed(
     if not run_ids:
         return ""
     runs = [_continued_or_dropped(run_id, staged[run_id], connector, same_selection) for run_id in run_ids]
-    more = len(runs) - _RUNS_LISTED
-    listed = "; ".join(runs[:_RUNS_LISTED] + ([f"and {more} more (matreg status lists them)"] if more > 0 else []))
+    more = f" and {len(runs) - _RUNS_LISTED} more" if len(runs) > _RUNS_LISTED else ""
+    listed = "; ".join(runs[:_RUNS_LISTED]) + more
     if same_selection:
         were = (
             "an interrupted run of this selection was" if len(runs) == 1 else "interrupted runs of this selection were"

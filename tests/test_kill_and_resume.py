@@ -454,4 +454,4 @@ def test_a_resume_of_another_selection_names_the_first_three_runs_of_its_source_
             f"{run_id} ({row['query']}; 1 read): give that selection with --resume to continue it, or drop it: "
             f"matreg drop {run_id}" in message
         ), table
-    assert runs[3] not in message and message.endswith("; and 2 more (matreg status lists them)")
+    assert runs[3] not in message and message.endswith(f"matreg drop {runs[2]} and 2 more")
