@@ -1150,15 +1150,14 @@ def _interrupted_listed(
     if not run_ids:
         return ""
     runs = [_continued_or_dropped(run_id, staged[run_id], connector, same_selection) for run_id in run_ids]
-    more = f" and {len(runs) - _RUNS_LISTED} more" if len(runs) > _RUNS_LISTED else ""
-    listed = "; ".join(runs[:_RUNS_LISTED]) + more
+    shown = listed(runs, _RUNS_LISTED, "; ")
     if same_selection:
         were = (
             "an interrupted run of this selection was" if len(runs) == 1 else "interrupted runs of this selection were"
         )
-        return f"; {were} read with other options: {listed}"
+        return f"; {were} read with other options: {shown}"
     have = f"an interrupted run of '{source}' has" if len(runs) == 1 else f"interrupted runs of '{source}' have"
-    return f"; {have} another selection: {listed}"
+    return f"; {have} another selection: {shown}"
 
 
 def _continued_or_dropped(run_id: str, row: dict[str, Any], connector: Connector, same_selection: bool) -> str:

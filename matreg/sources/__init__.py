@@ -13,6 +13,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from matreg.catalog import Catalog, Source, url_problem
 from matreg.errors import ConfigError, FormulaError
@@ -117,7 +118,7 @@ def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_pa
     for an option it cannot honour."""
     source = catalog.source(name)
     module = importlib.import_module(f"matreg.sources.{source.connector}")  # (one of catalog.CONNECTORS)
-    override = request.base_url or os.environ.get(getattr(module, "BASE_URL_ENV", ""))  # e.g. MP_API_ENDPOINT
+    override = request.base_url or _environment_base_url(module)
     if override and url_problem(override):
         given = "--base-url" if request.base_url else module.BASE_URL_ENV
         raise ConfigError(f"{given}: {url_problem(override)}")
@@ -156,7 +157,12 @@ def base_url_now(catalog: Catalog, name: str) -> str:
     UnknownName where the catalog has no such source."""
     source = catalog.source(name)
     module = importlib.import_module(f"matreg.sources.{source.connector}")
-    return split_credentials(os.environ.get(getattr(module, "BASE_URL_ENV", "")) or source.base_url)[0]
+    return split_credentials(_environment_base_url(module) or source.base_url)[0]
+
+
+def _environment_base_url(module: ModuleType) -> str | None:
+    """The base URL the environment gives a connector module (its BASE_URL_ENV, e.g. MP_API_ENDPOINT), if any."""
+    return os.environ.get(getattr(module, "BASE_URL_ENV", "")) or None
 
 
 def _refuse_secret_query(name: str, source: Source, base_url: str) -> None:
