@@ -190,16 +190,21 @@ def test_a_resume_after_the_catalog_entry_changed_is_refused_until_it_is_restore
     assert runs == [[run_id, "replay", None]]
 
 
+def _project_oqmd_map(project: Path, shipped_text: str, text: str) -> None:
+    """A project's connectors/oqmd.yaml: the shipped field map with `shipped_text` written as `text`."""
+    shipped = resource_path("connectors/oqmd.yaml").read_text(encoding="utf-8")
+    assert shipped_text in shipped
+    (project / "connectors").mkdir()
+    (project / "connectors" / "oqmd.yaml").write_text(shipped.replace(shipped_text, text), encoding="utf-8")
+
+
 def test_a_resume_after_the_field_map_changed_is_refused(tmp_path):
     """A project's field map (connectors/oqmd.yaml in its folder) given after a run was killed, reading band gaps in
     meV: the resume is refused (records 7-12 would be read in meV, 1-6 in eV, in one run); dropped, the run is
     fetched again with the new map alone."""
     with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3, cwd=tmp_path) as (server, command, store):
         (run_id,) = store.staged_runs()
-        shipped = resource_path("connectors/oqmd.yaml").read_text(encoding="utf-8")
-        (tmp_path / "connectors").mkdir()
-        meV = shipped.replace("band_gap: {unit: eV}", "band_gap: {unit: meV}")
-        (tmp_path / "connectors" / "oqmd.yaml").write_text(meV, encoding="utf-8")
+        _project_oqmd_map(tmp_path, "band_gap: {unit: eV}", "band_gap: {unit: meV}")
         refused = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert refused.returncode == 2, refused.stderr
         assert f"the field map of 'oqmd' (connectors/oqmd.yaml) changed since run {run_id} committed" in refused.stderr
@@ -274,10 +279,7 @@ def test_a_resume_after_the_field_map_changed_the_fields_asked_is_refused_naming
     that `matreg drop` is the way, asking nothing and dropping nothing; `matreg status` advises no fetch that fails."""
     with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3, cwd=tmp_path) as (server, command, store):
         (run_id,) = store.staged_runs()
-        shipped = resource_path("connectors/oqmd.yaml").read_text(encoding="utf-8")
-        (tmp_path / "connectors").mkdir()
-        no_volume = shipped.replace("  volume: {unit: angstrom**3/cell}\n", "")
-        (tmp_path / "connectors" / "oqmd.yaml").write_text(no_volume, encoding="utf-8")
+        _project_oqmd_map(tmp_path, "  volume: {unit: angstrom**3/cell}\n", "")
         for option in ("--resume", "--resume-or-start"):
             refused = subprocess.run([*command, option], capture_output=True, text=True, timeout=120, cwd=tmp_path)
             assert refused.returncode == 2, refused.stderr
