@@ -54,7 +54,7 @@ def janaf_server():
 
 
 PROXY_SETTINGS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-USER_SETTINGS = (  # what matreg, requests and mp-api read from the environment that a user's shell may have set
+USER_SETTINGS = (  # what matreg, requests, mp-api and typer read from the environment that a user's shell may set
     *PROXY_SETTINGS,
     *(name.upper() for name in PROXY_SETTINGS),
     "REQUESTS_CA_BUNDLE",
@@ -64,6 +64,8 @@ USER_SETTINGS = (  # what matreg, requests and mp-api read from the environment 
     "MATREG_STORE",
     "MATREG_CATALOG",
     "MATREG_STEWARD",
+    "COLUMNS",  # (typer's help wraps to it: the help tests read it at 80 columns)
+    "LINES",
 )
 
 

@@ -161,6 +161,7 @@ def test_a_duckdb_client_of_its_own_reads_a_compacted_store_as_matreg_does(curat
     before = shown(curated)
     curated.compact()
     con = duckdb.connect(str(curated.db_path), read_only=True)  # a DuckDB shell
+    con.execute("SET TimeZone = 'UTC'")  # (as matreg's own views show times: a shell shows the host's zone)
     con.execute("SET file_search_path = ?", [str(curated.root)])
     con.execute(PIN)
     for name, rows in before.items():

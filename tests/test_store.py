@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -1422,7 +1423,7 @@ def test_publishing_removes_what_killed_processes_left_and_keeps_what_others_wri
         (folder / "materials.parquet").write_bytes(b"half written")
     stray = store.tmp_dir / ".DS_Store"  # a file some other program put there
     stray.write_bytes(b"")
-    two_hours_ago = pd.Timestamp.now().timestamp() - 7200
+    two_hours_ago = time.time() - 7200  # (pd.Timestamp.now() is local time: read as UTC, hours off east of it)
     os.utime(stray, (two_hours_ago, two_hours_ago))
     for folder in (half_commit, never_staged, being_staged):
         for path in (folder / "materials.parquet", folder):
