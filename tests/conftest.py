@@ -8,6 +8,8 @@ import resource
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -333,3 +335,21 @@ def another_process_holding(lock: Path) -> Iterator[None]:
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.fixture
+def retry_waits(monkeypatch) -> list[float]:
+    """The waits urllib3's retries take in this test's thread, recorded instead of slept. urllib3 calls the global
+    `time.sleep`: the sleeps of other threads (a server thread an earlier test left trickling) sleep as before and are
+    not counted."""
+    waits: list[float] = []
+    test_thread, sleep = threading.current_thread(), time.sleep
+
+    def wait(seconds: float) -> None:
+        if threading.current_thread() is test_thread:
+            waits.append(seconds)
+        else:
+            sleep(seconds)
+
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", wait)
+    return waits

@@ -1271,13 +1271,11 @@ def test_no_property_is_named_as_a_column_a_wide_export_writes_beside_another(tm
             load_vocabulary()
 
 
-def test_a_fetch_waiting_to_retry_says_so_on_stderr(run, janaf_server, monkeypatch):
+def test_a_fetch_waiting_to_retry_says_so_on_stderr(run, janaf_server, retry_waits):
     """A Retry-After (or a backoff) stalled a run with nothing said; each wait is a warning line on stderr."""
     janaf_server.fail("/tables/H-064.txt", 429, retry_after=7)
-    slept = []
-    monkeypatch.setattr("urllib3.util.retry.time.sleep", slept.append)
     fetched = run("fetch", "janaf", "H-064", "--no-progress")
-    assert fetched.exit_code == 0 and slept == [7]
+    assert fetched.exit_code == 0 and retry_waits == [7]
     assert fetched.stderr == f"warning: HTTP 429 from {janaf_server.url}H-064.txt: retry 1 of 3 in 7 s (Retry-After)\n"
 
 
