@@ -47,7 +47,8 @@ def echo_frame(frame: pd.DataFrame, fmt: str, empty: str, max_colwidth: int | No
     names = _distinct([str(name) for name in frame.columns])
     if fmt == "table":
         shown = [column[:TABLE_ROWS] for column in columns]
-        _echo_table(names, shown, str(max(len(frame) - TABLE_ROWS, 0)), empty, max_colwidth)
+        more = len(frame) - TABLE_ROWS
+        _echo_table(names, shown, str(more) if more > 0 else None, empty, max_colwidth)
     else:
         _echo_data(fmt, names, [columns])
 
@@ -65,9 +66,9 @@ def _distinct(names: list[str]) -> list[str]:
     return distinct
 
 
-def _first_rows(batches: pyarrow.RecordBatchReader, limit: int, counted: int) -> tuple[Chunk, str]:
-    """The first `limit` rows of the batches, and how many rows follow them: counted (not kept) up to `counted`
-    rows, past which the batches are left unread ('more than 1000000')."""
+def _first_rows(batches: pyarrow.RecordBatchReader, limit: int, counted: int) -> tuple[Chunk, str | None]:
+    """The first `limit` rows of the batches, and how many rows follow them (None: none): counted (not kept) up to
+    `counted` rows, past which the batches are left unread ('more than 1000000')."""
     shown: Chunk = [[] for _ in batches.schema.names]
     kept = more = 0
     for batch in batches:
@@ -78,13 +79,13 @@ def _first_rows(batches: pyarrow.RecordBatchReader, limit: int, counted: int) ->
         more += batch.num_rows - head.num_rows
         if more > counted:
             return shown, f"more than {counted}"
-    return shown, str(more)
+    return shown, str(more) if more else None
 
 
-def _echo_table(names: list[str], columns: Chunk, more: str, empty: str, max_colwidth: int | None) -> None:
+def _echo_table(names: list[str], columns: Chunk, more: str | None, empty: str, max_colwidth: int | None) -> None:
     """Print rows as a table, each column right-aligned to its widest cell, NULL as NULL; cells longer than
-    `max_colwidth` (None: none) cut, and a last line for what was cut or left out (`more` rows: '0', '12', 'more than
-    1000000')."""
+    `max_colwidth` (None: none) cut, and a last line for what was cut or left out (`more` rows: '12', 'more than
+    1000000'; None: none)."""
     if not columns or not columns[0]:
         typer.echo(empty)
         return
@@ -98,7 +99,7 @@ def _echo_table(names: list[str], columns: Chunk, more: str, empty: str, max_col
     whole = "--format csv or --format json prints"
     if cut:
         typer.echo(f"(cells longer than {max_colwidth} characters are cut: {whole} them whole)")
-    if more != "0":
+    if more is not None:
         typer.echo(f"({more} more rows not shown: {whole} every row)")
 
 

@@ -1090,14 +1090,14 @@ def resume_base_url(row: dict[str, Any], catalog: Catalog | None) -> str | None:
     return _base_url_option(row, now)
 
 
-def _base_url_option(row: dict[str, Any], base_url_now: str | None) -> str | None:
+def _base_url_option(row: dict[str, Any], current_base_url: str | None) -> str | None:
     """--base-url with the base URL a staged fetch read (`fetch_runs.base_url`), where its options
-    (`fetch_runs.options`) name none and a fetch without --base-url reads another now (`base_url_now`; None where that
-    is not known)."""
+    (`fetch_runs.options`) name none and a fetch without --base-url reads another now (`current_base_url`; None
+    where that is not known)."""
     read = row.get("base_url")  # (none in a run staged by an older matreg)
-    if base_url_now is None or read is None or "--base-url" in (row.get("options") or "").split():
+    if current_base_url is None or read is None or "--base-url" in (row.get("options") or "").split():
         return None
-    return None if public_url(base_url_now) == read else f"--base-url {shlex.quote(read)}"
+    return None if public_url(current_base_url) == read else f"--base-url {shlex.quote(read)}"
 
 
 def _latest_interrupted(store: Store, info: RunInfo, of_query: dict[str, dict]) -> dict[str, Any] | None:
@@ -1168,15 +1168,15 @@ def _continued_or_dropped(run_id: str, row: dict[str, Any], connector: Connector
     return f"{run_id} ({query}{row['n_fetched']} read): {continued}, or drop it: matreg drop {run_id}"
 
 
-def _resumed_with(row: dict[str, Any], base_url_now: str | None, selection_too: bool) -> str:
+def _resumed_with(row: dict[str, Any], current_base_url: str | None, selection_too: bool) -> str:
     """What continues a staged fetch with --resume: the options it was read with (`fetch_runs.options`, None where an
-    older matreg ran it), with the base URL it read where that is not `base_url_now` (`_base_url_option`), and with
+    older matreg ran it), with the base URL it read where that is not `current_base_url` (`_base_url_option`), and with
     `selection_too` its selection: as typed (`fetch_runs.arguments`), else 'that selection'."""
     options, typed = row.get("options"), row.get("arguments")
     if options is None:
         selection = "that selection and " if selection_too else ""
         return f"give {selection}the --page-size, --limit and --base-url it was read with, and --resume, to continue it"
-    options = " ".join(option for option in (options, _base_url_option(row, base_url_now)) if option)
+    options = " ".join(option for option in (options, _base_url_option(row, current_base_url)) if option)
     if selection_too:
         given = f"{typed} {options}".strip() if typed else " and ".join(filter(None, ("that selection", options)))
         return f"give {given} with --resume to continue it"
