@@ -91,7 +91,7 @@ def fetch(
         bool,
         typer.Option(
             "--structures",
-            help="Also each record's structure where that costs a request each.",
+            help="AFLOW: also each entry's structure, a request each (the other sources' pages carry structures).",
             rich_help_panel=_SELECT,
         ),
     ] = False,

@@ -2691,3 +2691,17 @@ def test_a_columns_setting_that_is_no_width_is_taken_as_unset(columns):
     assert helped.returncode == 0 and b"Usage:" in helped.stdout and b"fetch" in helped.stdout
     refused = matreg_in_locale({"COLUMNS": columns}, "fetch", "janaf", "--bogus")
     assert refused.returncode == 2 and b"No such option: --bogus" in refused.stderr
+
+
+@pytest.mark.parametrize("source", ["oqmd", "mp", "nomad", "jarvis", "optimade"])
+def test_structures_is_refused_where_the_pages_carry_them_already(tmp_path, source):
+    """`--structures` was accepted by the sources whose pages carry each record's structure and did nothing there
+    (only AFLOW fetches an entry's structure by a request of its own); it is refused as `--all-temperatures` is
+    outside JANAF, saying the structures are kept anyway, and nothing is written."""
+    fetch = ["fetch", source, "--all", "--structures", "--base-url", "http://127.0.0.1:9", "--no-progress"]
+    result = CliRunner().invoke(app, [*fetch, "--store", str(tmp_path / "s")])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert f"{source} cannot use --structures: only aflow reads it" in message
+    assert "the other sources' pages carry each record's structure, always kept" in message
+    assert not (tmp_path / "s").exists()

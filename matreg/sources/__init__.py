@@ -110,7 +110,8 @@ OPTION_FLAGS = {
     "all_temperatures": "--all-temperatures",
     "structures": "--structures",
 }
-CONNECTOR_OPTIONS = {"all_temperatures": "janaf"}  # options only one connector reads
+CONNECTOR_OPTIONS = {"all_temperatures": "janaf", "structures": "aflow"}  # options only one connector reads
+_NOT_NEEDED_ELSEWHERE = {"structures": " (the other sources' pages carry each record's structure, always kept)"}
 
 
 def build_connector(name: str, catalog: Catalog, request: FetchRequest, cache_path: Path | None = None) -> Connector:
@@ -179,7 +180,11 @@ def _refuse_secret_query(name: str, source: Source, base_url: str) -> None:
 
 def _refuse_options(name: str, connector: str, refused: dict[str, str], request: FetchRequest) -> None:
     """ConfigError for the first option given that the connector cannot honour, saying why."""
-    others = {option: f"only {owner} reads it" for option, owner in CONNECTOR_OPTIONS.items() if owner != connector}
+    others = {
+        option: f"only {owner} reads it{_NOT_NEEDED_ELSEWHERE.get(option, '')}"
+        for option, owner in CONNECTOR_OPTIONS.items()
+        if owner != connector
+    }
     for option, why in (others | refused).items():
         if getattr(request, option):
             raise ConfigError(f"{name} cannot use {OPTION_FLAGS[option]}: {why}")
