@@ -24,7 +24,8 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 from replay import ReplayServer  # noqa: E402
 
 from matreg.catalog import load_catalog  # noqa: E402
-from matreg.ingest import RunReport, run_ingest, tune_gc_for_fetch  # noqa: E402
+from matreg.ingest import run_ingest, tune_gc_for_fetch  # noqa: E402
+from matreg.runs import RunReport  # noqa: E402
 from matreg.sources import build_connector  # noqa: E402
 from matreg.store import Store  # noqa: E402
 

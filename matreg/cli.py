@@ -45,7 +45,7 @@ from matreg.errors import ConfigError, MatregError, NoSpace, SourceError, StoreE
 
 if TYPE_CHECKING:
     from matreg.catalog import Catalog
-    from matreg.ingest import RunReport
+    from matreg.runs import RunReport
     from matreg.sources.base import Connector
     from matreg.store import Store
 
@@ -239,7 +239,7 @@ def _run_left(store: Store, connector: Connector, limit: int | None, resuming: s
     """The run a resume of an interrupted or failed fetch continues (`run_to_resume`), how much it read, and the
     command that continues it: the same one where it was given the option that resumes (`resuming`), else with
     --resume."""
-    from matreg.ingest import run_to_resume
+    from matreg.resume import run_to_resume
 
     left = run_to_resume(connector, store, limit)
     if left is None:
@@ -581,7 +581,7 @@ def drop(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Drop an interrupted run: delete its staged pages (a run another process is writing is refused)."""
-    from matreg.ingest import drop_interrupted
+    from matreg.resume import drop_interrupted
 
     row = drop_interrupted(open_store(store), run_id)
     read = f"{row['n_fetched']} read; its staged pages deleted"
@@ -693,7 +693,7 @@ def _fetch_again(run_id: str, row: dict, catalog: Catalog | None) -> str:
     (`fetch_runs.options`, none of a run an older matreg staged) and the base URL it read where the catalog's is
     another now (`resume_base_url`), with or without --resume, or `matreg drop`; where --resume would refuse it
     (`resume_refused`: its catalog entry or field map changed), why, and `matreg drop`."""
-    from matreg.ingest import resume_base_url, resume_refused
+    from matreg.resume import resume_base_url, resume_refused
 
     if changed := resume_refused(row, catalog):
         them = "them" if len(changed) > 1 else "it"

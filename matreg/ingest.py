@@ -1,22 +1,20 @@
 """Drive a connector: pages -> map -> harmonize -> quarantine -> staged page commits -> one publish.
 
 Every page is staged atomically together with the run's cursor, so memory stays flat and an interrupted
-run (an error, or kill -9) resumes after its last staged page with `resume=True`. The run becomes visible
-only when its last page is staged and the whole run is published in one rename.
+run (an error, or kill -9) resumes after its last staged page with `resume=True` (which staged run that is, and
+when a resume is refused: `matreg.resume`). The run becomes visible only when its last page is staged and the whole
+run is published in one rename.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import functools
 import gc
 import hashlib
 import json
-import shlex
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,29 +30,22 @@ import pyarrow.compute
 from pymatgen.core.structure import StructureError
 from tqdm import tqdm
 
-from matreg import __version__
-from matreg.catalog import Catalog
 from matreg.defaults import COMMIT_RECORDS
-from matreg.errors import (
-    ConfigError,
-    FormulaError,
-    MatregError,
-    RecordError,
-    RunRefused,
-    StoreError,
-    UnknownName,
-    clipped,
-    listed,
-    utf8_path,
-)
-from matreg.fieldmap import FieldMap, load_field_map
+from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, clipped, listed
 from matreg.formula import material_key, material_text, reduced_formula
-from matreg.http import public_url, redact_params
-from matreg.resources import project_path
+from matreg.resume import dry_resumed, note_dropped, started_or_resumed
+from matreg.runs import (
+    LIMIT_KEY,
+    RunReport,
+    counts_json,
+    fetch_run_row,
+    parameters_json,
+    run_info,
+    run_selection,
+    selection_json,
+)
 from matreg.schema import arrow_schema, arrow_table, canonical_method, children_of, table_spec
-from matreg.sources import base_url_now
 from matreg.sources.base import (
-    PAGING_KEYS,
     Attribution,
     Connector,
     NamedRecord,
@@ -65,7 +56,7 @@ from matreg.sources.base import (
     SourceRecord,
     value_method,
 )
-from matreg.store import Dropped, Store, StoreBusy, ValueKey, WholeScope
+from matreg.store import Store, StoreBusy, ValueKey, WholeScope
 from matreg.validation import (
     Rejection,
     RunStamp,
@@ -82,7 +73,6 @@ from matreg.validation import (
     value_of_payload,
 )
 
-_LIMIT = "max_records"  # the run parameter of --limit: an option of the run, part of its selection (no whole query)
 COMMIT_SECONDS = 10.0  # a fetch commits at least this often (and every `COMMIT_RECORDS` records; a commit: ~1.5 ms)
 GC_THRESHOLD = 20_000  # allocations between cyclic-GC runs during a fetch (CPython's default is 700)
 
@@ -96,104 +86,6 @@ def tune_gc_for_fetch() -> None:
     """
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD)
-
-
-@dataclass
-class RunReport:
-    """What a run read, stored and quarantined (and why), and where it stands."""
-
-    run_id: str
-    source: str
-    started_at: datetime
-    status: str = "in_progress"
-    n_fetched: int = 0
-    n_stored: int = 0
-    n_values: int = 0
-    n_quarantined: int = 0
-    n_reread: int = 0  # valid reads of a record the run read again: replaced by its last read
-    n_unchanged: int | None = None
-    n_superseded: int | None = None
-    n_withdrawn: int | None = None
-    n_available: int | None = None
-    not_read_again: list[str] | None = None  # stored records of the run's query it did not read (`_not_read_again`)
-    n_cached_pages: int = 0  # pages the HTTP cache gave this process (not those of a resumed run's earlier one)
-    cached_read_at: tuple[datetime, datetime] | None = None  # when the source gave the oldest and newest of them
-    reasons: Counter = field(default_factory=Counter)
-    unmapped: Counter = field(default_factory=Counter)
-    absent: dict[str, int] | None = None  # mapped fields no record carried, with how many lacked them (None: no record)
-    cursor: dict[str, Any] | None = None
-    request: str = ""
-    dry_run: bool = False
-    resumed: bool = False
-    not_resumed: str | None = None  # why a run asked to resume or start (`resume_or_start`) started; what it dropped
-    dropped: list[str] = field(default_factory=list)  # a fresh run's, as it started: interrupted runs of its query
-    database_version: str | None = None  # a resumed run's, as staged: kept by a resume that asks nothing
-    mapped_with: str | None = None  # what its rows are mapped with (`_mapped_with`; None: staged by an older matreg)
-    available_counts: list[int] | None = None  # the source's counts of matching records, where a resume found another
-
-    @property
-    def n_distinct(self) -> int:
-        """The distinct records among the run's reads (a record read again counts once)."""
-        return self.n_fetched - self.n_reread
-
-    @property
-    def n_written(self) -> int:
-        """The valid records the run wrote: those it stored less those stored already unchanged and those the store
-        holds from a later read."""
-        return self.n_stored - (self.n_unchanged or 0) - (self.n_superseded or 0)
-
-    def stopped_short(self, limit: int | None) -> bool:
-        """True when a finished run read fewer distinct records than its source said match (and fewer reads than
-        `limit`): the source sent no further page (an empty page ends a run), dropped records while paging (NOMAD
-        does), or sent records it had sent already in their place (a page repeating another). An entry OQMD lists
-        twice, one row a calculation, counts twice in its total and once here: `matreg fetch`'s note gives the reads
-        beside the distinct records."""
-        if self.dry_run or self.n_available is None or self.n_distinct >= self.n_available:
-            return False
-        return limit is None or self.n_fetched < limit
-
-    def finish(self, run_row: dict[str, Any], dropped: dict[str, Dropped], withdrawn: int) -> dict[str, Any]:
-        """The run's fetch_runs row as published: its counts after the publishing check (`_PublishCheck`, and the
-        reads of refused records the store dropped), each record and value counted once however many pages read it
-        (the store drops its earlier reads), with how many valid records were stored already unchanged, how many the
-        store holds from a later read (of another run), and how many records of a scope read whole (a lab file) the
-        run withdrew; without what its pages were mapped with (`mapped_with`: what a resume checks, which its rows
-        carry)."""
-        self.n_withdrawn = withdrawn
-        self.n_stored -= dropped["materials"].withheld + dropped["materials"].earlier
-        self.n_values -= dropped["properties"].withheld + dropped["properties"].earlier
-        self.n_reread += dropped["materials"].earlier  # (those of one page: `_PageRows.n_reread`)
-        self.n_unchanged = dropped["materials"].unchanged
-        self.n_superseded = dropped["materials"].superseded
-        counts = {"n_stored": self.n_stored, "n_values": self.n_values, "n_quarantined": self.n_quarantined}
-        counts["n_reread"] = self.n_reread
-        counts["quarantine_reasons"] = _counts_json(self.reasons)  # with the reasons of the publishing check
-        published = {"n_unchanged": self.n_unchanged, "n_superseded": self.n_superseded, "n_withdrawn": withdrawn}
-        return {**run_row, **counts, **published, "mapped_with": None}
-
-    def add_page(self, page: _PageRows) -> None:
-        """Count the rows of a page (or a commit's pages) into the run's totals."""
-        self.n_fetched += page.n_read
-        self.n_stored += len(page.rows["materials"])
-        self.n_values += page.properties.num_rows
-        self.n_quarantined += len(page.rows["quarantine"])
-        self.n_reread += page.n_reread
-        self.reasons.update(page.reasons)
-        self.unmapped.update(page.unmapped)
-        self.absent = _lacked_by_all(self.absent, page.absent)
-
-    def note_count(self, total: int | None) -> None:
-        """Note the count of matching records the first page of a resumed run says (`total`) where it is another than
-        its committed pages said (`available_counts`): offset pages may then have missed or repeated records."""
-        if self.n_available is not None and total is not None and total != self.n_available:
-            self.available_counts = [*(self.available_counts or [self.n_available]), total]
-
-    def add_cached(self, read_at: list[datetime]) -> None:
-        """Count pages the HTTP cache gave, which the source gave at `read_at`."""
-        if read_at:
-            self.n_cached_pages += len(read_at)
-            known = [*read_at, *(self.cached_read_at or ())]
-            self.cached_read_at = (min(known), max(known))
 
 
 @dataclass
@@ -361,6 +253,17 @@ class _PageRows:
             self.reasons.update(rejection.reasons)
         self.rows["quarantine"][key] = row
 
+    def count_into(self, report: RunReport) -> None:
+        """Count the rows of these pages into the run's totals (`report`)."""
+        report.n_fetched += self.n_read
+        report.n_stored += len(self.rows["materials"])
+        report.n_values += self.properties.num_rows
+        report.n_quarantined += len(self.rows["quarantine"])
+        report.n_reread += self.n_reread
+        report.reasons.update(self.reasons)
+        report.unmapped.update(self.unmapped)
+        report.absent = _lacked_by_all(report.absent, self.absent)
+
     def tables(self) -> dict[str, list[dict] | pyarrow.Table]:
         return {name: list(rows.values()) for name, rows in self.rows.items()} | {"properties": self.properties}
 
@@ -422,7 +325,7 @@ class _DecidedRows:
         """Read the decided rows of the file's scope from the store, as it is now."""
         source, scope = self.connector.attribution.source, self.connector.attribution.scope
         self.by_raw, self.by_id, self.decided_at = {}, {}, {}
-        mapping = json.loads(_parameters_json(self.info)).get("mapping")
+        mapping = json.loads(parameters_json(self.info)).get("mapping")
         for row in self.store.decided_quarantine_rows(source, scope).itertuples():  # the latest decided last
             self.decided_at[row.quarantine_id] = row.latest
             payload = json.loads(row.raw)
@@ -722,21 +625,21 @@ def run_ingest(
     and endpoint (NothingToResume if there is none); `resume_or_start` continues it if there is one, else starts a
     fresh run, the report's `not_resumed` saying why none was continued.
     """
-    info = _run_info(connector, limit, moved_from)
+    info = run_info(connector, limit, moved_from)
     try:
         _refuse_moved_from(connector, store, info)
         _refuse_run(connector, store, info)
         if dry_run:
-            resumed = _dry_resumed(connector, store, info, resume_or_start) if resume or resume_or_start else None
+            resumed = dry_resumed(connector, store, info, resume_or_start) if resume or resume_or_start else None
             return _dry_run(connector, store, info, limit, resumed)
-        report = _resume_or_start(connector, store, info, resume, resume_or_start)
+        report = started_or_resumed(connector, store, info, resume, resume_or_start)
         try:
             if report.status != "complete":  # a run resumed after all its pages were staged is only published
                 if not (report.resumed and report.cursor is None):  # (stopped after its last page: none is left)
                     _stage_pages(connector, store, info, report, limit, progress, commit_every, pause_gc)
                 report.status, report.cursor = "complete", None
                 report.not_read_again = _not_read_again(connector, store, info, report.run_id)
-                store.stage_page(report.run_id, {"fetch_runs": [_fetch_run_row(info, report, connector)]})
+                store.stage_page(report.run_id, {"fetch_runs": [fetch_run_row(info, report, connector)]})
             check = _publish_check(report, connector, store, info)
             whole_scope = _whole_scope(connector, info)
             store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
@@ -748,37 +651,16 @@ def run_ingest(
             _record_failure(store, info, report, connector, exc)
             if isinstance(exc, StoreBusy) and resumable:  # every page staged, publishing stopped
                 raise StoreBusy(exc.path, "run the same command with --resume to publish the staged run") from None
-            _say_dropped(exc, report)
+            note_dropped(exc, report)
             raise
         except KeyboardInterrupt as exc:
-            _say_dropped(exc, report)
+            note_dropped(exc, report)
             raise
         finally:
             store.release_run(report.run_id)
         return report
     finally:
         connector.close()
-
-
-def _run_info(connector: Connector, limit: int | None = None, moved_from: Path | str | None = None) -> RunInfo:
-    """What a run of `connector` records and is matched on: its endpoint without the key a URL may carry, `limit` and
-    `moved_from` (as `run_ingest` takes them) among its parameters."""
-    info = connector.run_info()
-    info.endpoint = public_url(info.endpoint)
-    if limit is not None:
-        info.parameters = {**info.parameters, _LIMIT: limit}
-    if moved_from is not None:
-        moved_from = utf8_path(Path(moved_from).resolve(), "--moved-from")
-        info.parameters = {**info.parameters, "moved_from": str(moved_from)}
-    return info
-
-
-def run_to_resume(connector: Connector, store: Store, limit: int | None = None) -> dict[str, Any] | None:
-    """The last staged fetch_runs row of the interrupted run that a resume of this fetch (`run_ingest` with `limit`
-    and `resume`) would continue: what a fetch stopped by an interruption or by its failing source left, to be named
-    in its error; None where there is none (no page committed)."""
-    info = _run_info(connector, limit)
-    return _latest_interrupted(store, info, _of_query(connector, info, store.staged_runs()))
 
 
 def _refuse_run(connector: Connector, store: Store, info: RunInfo) -> None:
@@ -866,360 +748,6 @@ def _refuse_moved_from(connector: Connector, store: Store, info: RunInfo) -> Non
     raise RunRefused(f"{scope} of {source} was never imported from {old}, which the import says it moved from; {was}")
 
 
-class NothingToResume(StoreError):
-    """A run asked to resume has no interrupted run of its source, parameters and endpoint to continue."""
-
-
-def _resume_or_start(
-    connector: Connector, store: Store, info: RunInfo, resume: bool, resume_or_start: bool
-) -> RunReport:
-    """The staged run with the same source, parameters and endpoint when resuming (`resume`; `resume_or_start` where
-    there is one), else a fresh run (dropping the interrupted runs of the same query, wherever they read).
-
-    Runs another process is still writing are neither resumed nor dropped; the run chosen is claimed for this one.
-    What killed writers left is removed first (`Store.remove_leftovers`).
-    """
-    store.remove_leftovers()
-    not_resumed = None
-    if resume or resume_or_start:
-        try:
-            return _resumed(connector, store, info, resume_or_start)
-        except NothingToResume as exc:
-            if not resume_or_start:
-                raise
-            not_resumed = str(exc)
-    of_query = _of_query(connector, info, store.staged_runs())
-    dropped = [run_id for run_id in of_query if store.drop_unless_running(run_id)]
-    source = connector.attribution.source
-    started = _started_instead(not_resumed, dropped) if not_resumed else None
-    report = RunReport(new_run_id(source), source, datetime.now(UTC), not_resumed=started)
-    report.dropped = [
-        f"{run_id} ({of_query[run_id]['n_fetched']} read at {of_query[run_id]['endpoint']})" for run_id in dropped
-    ]
-    report.mapped_with = _mapped_with(connector)
-    store.claim_run(report.run_id)
-    return report
-
-
-def _say_dropped(exc: BaseException, report: RunReport) -> None:
-    """Note on the error or interruption that stopped a fresh run (`BaseException.add_note`: `matreg fetch` says it
-    with what the run committed) the interrupted runs of its query it dropped as it started, if any: stopped before
-    its first commit, it leaves neither its pages nor theirs."""
-    if report.dropped:
-        runs = "run" if len(report.dropped) == 1 else "runs"
-        exc.add_note(
-            f"as it started, this fetch dropped the interrupted {runs} of the same query: " + ", ".join(report.dropped)
-        )
-
-
-def _started_instead(not_resumed: str, dropped: list[str]) -> str:
-    """Why a run asked to resume or start started afresh, and the interrupted runs of its query it dropped (read at
-    another server: one read at its own would have been resumed)."""
-    if not dropped:
-        return f"{not_resumed}: started a fresh fetch"
-    runs = ", ".join(dropped)
-    return f"{not_resumed}: started a fresh fetch, which dropped the interrupted run {runs} read at another server"
-
-
-def _resumed(connector: Connector, store: Store, info: RunInfo, resume_or_start: bool) -> RunReport:
-    """The interrupted run of this source, parameters and endpoint, claimed for this process, as staged;
-    NothingToResume if there is none (a fresh fetch of the same query may drop it until it is claimed, and another
-    process may claim it first: it is then still running there, as a look a moment later would find it); ConfigError
-    where its pages were mapped otherwise (`_refuse_remapped`)."""
-    interrupted = _interrupted_run(connector, store, info, resume_or_start)
-    run_id = interrupted["run_id"]
-    try:
-        store.claim_run(run_id)
-    except StoreError:
-        raise NothingToResume(
-            f"nothing to resume: run {run_id} is still running in another process, which claimed it meanwhile"
-        ) from None
-    row = store.staged_runs().get(run_id)  # read again once claimed: a fresh fetch may have dropped it meanwhile
-    if row is None:
-        store.release_run(run_id)
-        raise NothingToResume(f"nothing to resume: run {run_id} was dropped by a fresh fetch of the same query")
-    report = _report_from_row(row)
-    report.reasons = store.staged_reasons(run_id)  # the reasons of the pages committed before the interruption
-    return report
-
-
-def _dry_resumed(connector: Connector, store: Store, info: RunInfo, resume_or_start: bool) -> RunReport | None:
-    """The interrupted run a resume would continue, for a dry run; None where there is none and `resume_or_start`
-    (a fresh run's dry run), NothingToResume otherwise; ConfigError where a resume would refuse it
-    (`_refuse_remapped`)."""
-    try:
-        interrupted = _interrupted_run(connector, store, info, resume_or_start)
-    except NothingToResume:
-        if not resume_or_start:
-            raise
-        return None
-    return _report_from_row(interrupted)
-
-
-def _mapped_with(connector: Connector) -> str:
-    """What a run's rows are mapped with (`fetch_runs.mapped_with`), as canonical JSON: the attribution its source's
-    catalog entry gives every row, and the sha256 of its field map as loaded (None without one: a lab file's). Asked
-    before a page is read (the Materials Project's database version is then its catalog entry's)."""
-    return _mapping_json(connector.attribution, connector.field_map)
-
-
-def _mapping_json(attribution: Attribution, field_map: FieldMap | None) -> str:
-    """`fetch_runs.mapped_with` of rows mapped with this attribution and field map (`_mapped_with`)."""
-    digest = None
-    if field_map is not None:
-        digest = hashlib.sha256(json.dumps(field_map.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-    return json.dumps({"attribution": dataclasses.asdict(attribution), "field_map": digest}, sort_keys=True)
-
-
-def _refuse_remapped(connector: Connector, interrupted: dict[str, Any], resume_or_start: bool) -> None:
-    """ConfigError where the pages the interrupted run committed were mapped with another attribution (its source's
-    catalog entry) or field map than the run's pages would be now (`_mapped_with`): resumed, the run would publish
-    rows mapped both ways. Saying what changed, and what to do. A run an older matreg staged, which recorded none,
-    is resumed as before."""
-    if interrupted.get("mapped_with") is None:
-        return
-    where = f"connectors/{connector.field_map.source}.yaml" if connector.field_map else "its mapping"
-    changed = _mapping_changes(interrupted["mapped_with"], _mapped_with(connector), where)
-    if not changed:
-        return
-    run_id, them = interrupted["run_id"], "them" if len(changed) > 1 else "it"
-    scheduled = (
-        "; --resume-or-start neither resumes nor drops it: a scheduled fetch would mix the two or silently drop what "
-        "was read"
-        if resume_or_start
-        else ""
-    )
-    raise ConfigError(
-        f"{' and '.join(changed)} changed since run {run_id} committed its pages: its pages left would be mapped "
-        f"otherwise than those, and the run published with rows of both; restore {them} to resume the run, or "
-        f"`matreg drop {run_id}` and fetch again{scheduled}"
-    )
-
-
-def _mapping_changes(before: str, now: str, field_map_file: str, catalog_file: Path | None = None) -> list[str]:
-    """What changed, in words, from what a staged run's pages were mapped with (`before`: `fetch_runs.mapped_with`)
-    to what its pages left would be mapped with (`now`): the keys of its source's catalog entry (in `catalog_file`,
-    where named) that differ, and its field map (`field_map_file`)."""
-    before_json, now_json = json.loads(before), json.loads(now)
-    source = now_json["attribution"]["source"]
-    keys = [key for key, value in now_json["attribution"].items() if before_json["attribution"].get(key) != value]
-    in_file = f" in {catalog_file}" if catalog_file else ""
-    changed = [f"the catalog entry of '{source}'{in_file} ({', '.join(keys)})"] if keys else []
-    if before_json["field_map"] != now_json["field_map"]:
-        whose = "its field map" if changed else f"the field map of '{source}'"
-        changed.append(f"{whose} ({field_map_file})")
-    return changed
-
-
-def resume_refused(row: dict[str, Any], catalog: Catalog | None) -> list[str]:
-    """Why a --resume of a staged fetch (its last row: `Store.staged_runs`) would be refused now (`_refuse_remapped`),
-    in words: its source's catalog entry in `catalog`, or its field map as read here, changed since the run committed
-    its pages (`_mapping_changes`); none where neither did, where the run recorded neither (an older matreg's), or
-    where that is not known (no catalog, or none of its source)."""
-    if catalog is None or row.get("mapped_with") is None:
-        return []
-    try:
-        source = catalog.source(row["source"])
-        field_map = load_field_map(source.connector)
-    except MatregError:
-        return []
-    attribution = Attribution.of_source(row["source"], source, field_map.method)
-    before = json.loads(row["mapped_with"])["attribution"]  # the run's own part of each record (JANAF's temperature)
-    attribution.scope, attribution.scope_temperature_K = before.get("scope", ""), before.get("scope_temperature_K")
-    where = project_path(f"connectors/{source.connector}.yaml")
-    return _mapping_changes(row["mapped_with"], _mapping_json(attribution, field_map), str(where), catalog.file)
-
-
-def _interrupted_run(connector: Connector, store: Store, info: RunInfo, resume_or_start: bool) -> dict[str, Any]:
-    """The last staged row of the latest interrupted run of this source, parameters and endpoint; NothingToResume if
-    none (its cursor may name the endpoint's own next page: a run is resumed only where it was read). ConfigError
-    where its pages were mapped otherwise than its pages left would be (`_refuse_remapped`), or, where there is none,
-    those of the run that this same fetch started (`_of_this_fetch`: a field map asks the source for other fields)."""
-    staged = store.staged_runs()
-    of_query = _of_query(connector, info, staged)
-    if interrupted := _latest_interrupted(store, info, of_query):
-        _refuse_remapped(connector, interrupted, resume_or_start)
-        return interrupted
-    if started := _of_this_fetch(connector, store, info, staged):
-        _refuse_remapped(connector, started, resume_or_start)
-    source = connector.attribution.source
-    if any(row["endpoint"] == info.endpoint for row in of_query.values()):
-        why = " (one is still running in another process)"
-    elif of_query:
-        run_id = max(of_query)
-        why = f" at {info.endpoint} ({_read_elsewhere(run_id, of_query[run_id])})"
-    else:
-        raise NothingToResume(_none_of_these_parameters(connector, store, info, staged))
-    raise NothingToResume(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
-
-
-def _of_this_fetch(connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict]) -> dict[str, Any] | None:
-    """The last row of the latest interrupted run, not one of these parameters, that this same fetch started: the same
-    source, selection as typed (`fetch_runs.arguments`), options and endpoint; its parameters then differ by what
-    changed in between (the fields a field map asks OQMD or the Materials Project for). None where there is none."""
-    if connector.arguments is None:  # (a connector `matreg fetch` did not build)
-        return None
-    options, source = _run_options(connector, info), connector.attribution.source
-    started = [
-        run_id
-        for run_id, row in staged.items()
-        if (row["source"], row.get("arguments"), row.get("options"), row["endpoint"])
-        == (source, connector.arguments, options, info.endpoint)
-        and not store.is_running(run_id)
-    ]
-    return staged[max(started)] if started else None
-
-
-def _read_elsewhere(run_id: str, row: dict[str, Any]) -> str:
-    """Where an interrupted run of the same query as a resume was read (another endpoint), with the --base-url that
-    continues it (`fetch_runs.base_url`: the run's, not the endpoint its connector derived) and how to drop it."""
-    base_url = row.get("base_url")  # (none in a run staged by an older matreg)
-    give = f"give --base-url {shlex.quote(base_url)}" if base_url else "give the --base-url it was read at"
-    return f"run {run_id} read {row['endpoint']}: {give} with --resume to continue it, or drop it: matreg drop {run_id}"
-
-
-def resume_base_url(row: dict[str, Any], catalog: Catalog | None) -> str | None:
-    """The --base-url option that a resume of a staged fetch (its last row: `Store.staged_runs`) gives besides its
-    options (`fetch_runs.options`, which name none), where the base URL it read (`fetch_runs.base_url`) is not the one
-    a fetch reads without it now (`sources.base_url_now`, of `catalog`); None where it needs none, or where that is
-    not known (no catalog, or none of the run's source)."""
-    try:
-        now = base_url_now(catalog, row["source"]) if catalog is not None else None
-    except MatregError:
-        return None
-    return _base_url_option(row, now)
-
-
-def _base_url_option(row: dict[str, Any], current_base_url: str | None) -> str | None:
-    """--base-url with the base URL a staged fetch read (`fetch_runs.base_url`), where its options
-    (`fetch_runs.options`) name none and a fetch without --base-url reads another now (`current_base_url`; None
-    where that is not known)."""
-    read = row.get("base_url")  # (none in a run staged by an older matreg)
-    if current_base_url is None or read is None or "--base-url" in (row.get("options") or "").split():
-        return None
-    return None if public_url(current_base_url) == read else f"--base-url {shlex.quote(read)}"
-
-
-def _latest_interrupted(store: Store, info: RunInfo, of_query: dict[str, dict]) -> dict[str, Any] | None:
-    """Of the staged runs of a query (`_of_query`), the last row of the latest one read at `info`'s endpoint that no
-    process is writing; None where there is none."""
-    here = [run_id for run_id, row in of_query.items() if row["endpoint"] == info.endpoint]
-    interrupted = [run_id for run_id in here if not store.is_running(run_id)]
-    return of_query[max(interrupted)] if interrupted else None
-
-
-def _none_of_these_parameters(connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict]) -> str:
-    """Why no staged run has the parameters of a run asked to resume: its last run was published, or none committed a
-    page; then the interrupted runs of its selection read with other options, else those of its source's other
-    selections, and how to resume or drop each (`_interrupted_listed`)."""
-    source = connector.attribution.source
-    otherwise = _interrupted_listed(connector, store, info, staged, same_selection=True)
-    if published := _published_last(store, info, source):
-        return (
-            f"nothing to resume: the last run of '{source}' with these parameters at {info.endpoint}, {published}, "
-            f"was published: what it read is stored (a fetch without --resume reads the source again){otherwise}"
-        )
-    if otherwise:
-        why = ""
-    elif others := _interrupted_listed(connector, store, info, staged, same_selection=False):
-        why = others
-    elif not any(row["source"] == source for row in staged.values()):
-        why = " (a run is resumable once it has committed pages, every --commit-every records: fetch without --resume)"
-    else:
-        why = ""
-    return f"nothing to resume: no interrupted run of '{source}' with these parameters{why}{otherwise}"
-
-
-_RUNS_LISTED = 3  # the interrupted runs a resume's error names, each with what continues it; then 'and N more'
-
-
-def _interrupted_listed(
-    connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict], same_selection: bool
-) -> str:
-    """The interrupted runs of `info`'s source and selection (whatever their --limit) read with other options (page
-    size, --limit, server), or with `same_selection` False those of its other selections: the first _RUNS_LISTED,
-    each with what continues it (`_resumed_with`) and the command that drops it, then how many more; '' if none."""
-    selection, source = run_selection(_parameters_json(info), (_LIMIT,)), connector.attribution.source
-    run_ids = sorted(
-        run_id
-        for run_id, row in staged.items()
-        if row["source"] == source
-        and (run_selection(row["parameters"], (_LIMIT,)) == selection) == same_selection
-        and not store.is_running(run_id)
-    )
-    if not run_ids:
-        return ""
-    runs = [_continued_or_dropped(run_id, staged[run_id], connector, same_selection) for run_id in run_ids]
-    shown = listed(runs, _RUNS_LISTED, "; ")
-    if same_selection:
-        were = (
-            "an interrupted run of this selection was" if len(runs) == 1 else "interrupted runs of this selection were"
-        )
-        return f"; {were} read with other options: {shown}"
-    have = f"an interrupted run of '{source}' has" if len(runs) == 1 else f"interrupted runs of '{source}' have"
-    return f"; {have} another selection: {shown}"
-
-
-def _continued_or_dropped(run_id: str, row: dict[str, Any], connector: Connector, same_selection: bool) -> str:
-    """A staged run's id and how much it read, with its query in words where its selection is another and was not
-    recorded as typed (`fetch_runs.arguments`: a run of an older matreg); what continues it; what drops it."""
-    query = "" if same_selection or row.get("arguments") is not None else f"{row['query']}; "
-    continued = _resumed_with(row, connector.base_url_read, selection_too=not same_selection)
-    return f"{run_id} ({query}{row['n_fetched']} read): {continued}, or drop it: matreg drop {run_id}"
-
-
-def _resumed_with(row: dict[str, Any], current_base_url: str | None, selection_too: bool) -> str:
-    """What continues a staged fetch with --resume: the options it was read with (`fetch_runs.options`, None where an
-    older matreg ran it), with the base URL it read where that is not `current_base_url` (`_base_url_option`), and with
-    `selection_too` its selection: as typed (`fetch_runs.arguments`), else 'that selection'."""
-    options, typed = row.get("options"), row.get("arguments")
-    if options is None:
-        selection = "that selection and " if selection_too else ""
-        return f"give {selection}the --page-size, --limit and --base-url it was read with, and --resume, to continue it"
-    options = " ".join(option for option in (options, _base_url_option(row, current_base_url)) if option)
-    if selection_too:
-        given = f"{typed} {options}".strip() if typed else " and ".join(filter(None, ("that selection", options)))
-        return f"give {given} with --resume to continue it"
-    if not options:
-        return "give --resume without --page-size, --limit or --base-url to continue it"
-    return f"give {options} with --resume to continue it"
-
-
-def drop_interrupted(store: Store, run_id: str) -> dict[str, Any]:
-    """Drop an interrupted run (`matreg drop`): its staged pages deleted (`Store.drop_unless_running`); its last
-    staged fetch_runs row. UnknownName where the store has no such run staged, StoreError where another process
-    writes it."""
-    row = store.staged_runs().get(run_id)
-    if row is None:
-        raise UnknownName(f"no interrupted run {run_id} in the store")
-    if not store.drop_unless_running(run_id):
-        raise StoreError(f"run {run_id} is being written by another process (it is not interrupted): not dropped")
-    return row
-
-
-def _published_last(store: Store, info: RunInfo, source: str) -> str | None:
-    """The id of the last run of this source, parameters and endpoint if it was published (a run stopped between
-    publishing and removing its journal too), else None."""
-    if not store.exists():
-        return None
-    last = store.read(
-        "SELECT run_id, status FROM fetch_runs WHERE source = ? AND parameters = ? AND endpoint = ? "
-        "ORDER BY started_at DESC, finished_at DESC LIMIT 1",
-        [source, _parameters_json(info), info.endpoint],
-    )
-    return last["run_id"].iloc[0] if len(last) and last["status"].iloc[0] == "complete" else None
-
-
-def _of_query(connector: Connector, info: RunInfo, staged: dict[str, dict]) -> dict[str, dict]:
-    """Of the staged runs, those of this source and parameters (at any endpoint), by run id."""
-    parameters = _parameters_json(info)
-    return {
-        run_id: row
-        for run_id, row in staged.items()
-        if row["source"] == connector.attribution.source and row["parameters"] == parameters
-    }
-
-
 def _stage_pages(
     connector: Connector,
     store: Store,
@@ -1237,11 +765,11 @@ def _stage_pages(
         pages = _noting_count(connector.pages(report.cursor), report, connector)
         for commit in _commits(pages, _Budget(limit, report.n_fetched), commit_every, bar, collect=pause_gc):
             rows = _map_pages(connector, commit.items, commit.read_at, report.run_id, report.n_fetched)
-            report.add_page(rows)
+            rows.count_into(report)
             report.add_cached(commit.cached_read_at)
             last = commit.last
             report.cursor, report.n_available, report.request = last.cursor, last.total, last.request
-            run_row = _fetch_run_row(info, report, connector)
+            run_row = fetch_run_row(info, report, connector)
             store.stage_page(report.run_id, rows.tables() | {"fetch_runs": [run_row]}, rows.reads())
             del commit, rows, last  # the commit's pages are freed as `_commits` reads on (see there)
 
@@ -1375,7 +903,7 @@ def _dry_run(
     admitted: list[str] = []
     for number, page in enumerate(pages):
         rows = _map_pages(connector, [budget.take(page.items)], [datetime.now(UTC)], report.run_id)
-        report.add_page(rows)
+        rows.count_into(report)
         for name, table in rows.tables().items():  # materials first: their records' other rows are set aside
             kept = check.admit(name, arrow_table(name, table))
             admitted += kept["record_id"].to_pylist() if name == "materials" else []
@@ -1393,16 +921,16 @@ def _dry_run(
 def _not_read_again(connector: Connector, store: Store, info: RunInfo, run_id: str) -> list[str] | None:
     """Of a fetch that read its whole query (no --limit), the stored records of that query it did not read (the
     source may have removed them; nothing is withdrawn): the records earlier complete runs of the same source and
-    selection wrote (whatever their page size: `_selection_json`; a run of an older matreg, with no selection, of the
+    selection wrote (whatever their page size: `selection_json`; a run of an older matreg, with no selection, of the
     same parameters), every stored record of the source for a fetch of all it lists (`reads_whole_source`). None for
     a lab import (it withdraws them) and a --limit run; an empty list when no earlier run wrote any."""
-    if connector.reads_whole_scope or _LIMIT in info.parameters:
+    if connector.reads_whole_scope or LIMIT_KEY in info.parameters:
         return None
     if not store.exists():
         return []
     source, every = connector.attribution.source, connector.reads_whole_source
     runs = _complete_runs(store, source)
-    read_before = list(runs["run_id"][runs["selection"] == _selection_json(info)])
+    read_before = list(runs["run_id"][runs["selection"] == selection_json(info)])
     if not (every or read_before):  # (the materials view costs more)
         return []
     sql = (
@@ -1539,82 +1067,10 @@ def _record_failure(store: Store, info: RunInfo, report: RunReport, connector: C
     the busy store stopped is logged only if the store's lock is free at once (no second wait of a minute)."""
     report.status = "failed"
     with contextlib.suppress(OSError, MatregError):
-        failed = _fetch_run_row(info, report, connector, connector.redact(str(exc)))
-        failed["quarantine_reasons"] = _counts_json(report.reasons)
+        failed = fetch_run_row(info, report, connector, connector.redact(str(exc)))
+        failed["quarantine_reasons"] = counts_json(report.reasons)
         wait_s = 0 if isinstance(exc, StoreBusy) else None
         store.commit({"fetch_runs": validate_rows("fetch_runs", [failed])}, wait_s)
-
-
-def _parameters_json(info: RunInfo) -> str:
-    return json.dumps(redact_params(info.parameters), sort_keys=True, default=str)
-
-
-def _selection_json(info: RunInfo) -> str:
-    """What a run selects (`fetch_runs.selection`): `run_selection` of its parameters."""
-    return run_selection(_parameters_json(info))
-
-
-def run_selection(parameters: str, besides: tuple[str, ...] = ()) -> str:
-    """What a run of these parameters (`fetch_runs.parameters`, JSON) selects, as `fetch_runs.selection` records
-    it: the parameters less those that only say how pages are read (PAGING_KEYS, of any connector: a run of an older
-    matreg, which recorded no selection, has one too) and less `besides`."""
-    dropped = {*PAGING_KEYS, *besides}
-    return json.dumps(
-        {key: value for key, value in json.loads(parameters).items() if key not in dropped}, sort_keys=True
-    )
-
-
-def _run_options(connector: Connector, info: RunInfo) -> str | None:
-    """The fetch options besides the selection that a --resume of the run gives again, as typed, where they differ
-    from the defaults (`fetch_runs.options`): the page size (where not the one the connector asks without
-    --page-size: `RunInfo.paging`), --limit and --base-url. None for a lab import."""
-    if connector.reads_whole_scope:
-        return None
-    limit = info.parameters.get(_LIMIT)
-    flags = [
-        f"--page-size {size}" for key, default in info.paging.items() if (size := info.parameters.get(key)) != default
-    ]
-    flags += [f"--limit {limit}"] if limit is not None else []
-    flags += [f"--base-url {shlex.quote(connector.base_url_option)}"] if connector.base_url_option else []
-    return " ".join(flags)
-
-
-def _fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error: str | None = None) -> dict:
-    return {
-        "run_id": report.run_id,
-        "source": report.source,
-        "endpoint": info.endpoint,
-        "base_url": public_url(connector.base_url_read) if connector.base_url_read else None,
-        "query": info.query,
-        "parameters": _parameters_json(info),
-        "selection": _selection_json(info),
-        "arguments": connector.arguments,
-        "options": _run_options(connector, info),
-        "started_at": report.started_at,
-        "finished_at": datetime.now(UTC),
-        "status": report.status,
-        "error": error,
-        "n_fetched": report.n_fetched,
-        "n_reread": report.n_reread,
-        "n_stored": report.n_stored,
-        "n_values": report.n_values,
-        "n_quarantined": report.n_quarantined,
-        "n_unchanged": report.n_unchanged,
-        "n_superseded": report.n_superseded,
-        "n_withdrawn": report.n_withdrawn,
-        "n_available": report.n_available,
-        "not_read_again": report.not_read_again,
-        "whole_scope": connector.attribution.scope if connector.reads_whole_scope else None,
-        "quarantined": None,  # written as the run is published (`Store.publish_run`)
-        "quarantine_reasons": None,  # written once, when the run ends (a resume counts its journal's, `staged_reasons`)
-        "unmapped_fields": _counts_json(report.unmapped),
-        "absent_fields": None if report.absent is None else json.dumps(dict(sorted(report.absent.items()))),
-        "database_version": connector.attribution.database_version or report.database_version,
-        "matreg_version": __version__,
-        "cursor": json.dumps(report.cursor) if report.cursor is not None else None,
-        "mapped_with": report.mapped_with,
-        "available_counts": json.dumps(report.available_counts) if report.available_counts else None,
-    }
 
 
 def _lacked_by_all(lacked: dict[str, int] | None, more: dict[str, int] | None) -> dict[str, int] | None:
@@ -1623,37 +1079,3 @@ def _lacked_by_all(lacked: dict[str, int] | None, more: dict[str, int] | None) -
     if lacked is None or more is None:
         return more if lacked is None else lacked
     return {name: count + more[name] for name, count in lacked.items() if name in more}
-
-
-def _counts_json(counts: Counter) -> str:
-    """A Counter as a JSON object, most common first."""
-    return json.dumps(dict(counts.most_common()), sort_keys=False, ensure_ascii=False)
-
-
-def _report_from_row(row: dict[str, Any]) -> RunReport:
-    """The counters and cursor of a staged run, to continue it."""
-    return RunReport(
-        run_id=row["run_id"],
-        source=row["source"],
-        started_at=row["started_at"],
-        status=row["status"],
-        n_fetched=row["n_fetched"],
-        n_reread=row.get("n_reread") or 0,  # (none in a run staged by an older matreg)
-        n_stored=row["n_stored"],
-        n_values=row["n_values"],
-        n_quarantined=row["n_quarantined"],
-        n_available=row["n_available"],
-        not_read_again=row.get("not_read_again"),
-        unmapped=Counter(json.loads(row["unmapped_fields"])),
-        absent=json.loads(row["absent_fields"]) if row.get("absent_fields") else None,
-        cursor=json.loads(row["cursor"]) if row["cursor"] else None,
-        resumed=True,
-        database_version=row.get("database_version"),
-        mapped_with=row.get("mapped_with"),  # (none in a run staged by an older matreg)
-        available_counts=json.loads(row["available_counts"]) if row.get("available_counts") else None,
-    )
-
-
-def new_run_id(source: str) -> str:
-    """A unique run id that sorts by start time (to the microsecond): UTC time, source, a random suffix."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{source}-{uuid.uuid4().hex[:8]}"

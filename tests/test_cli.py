@@ -48,7 +48,7 @@ from conftest import (
 from replay import ReplayServer
 from typer.testing import CliRunner
 
-from matreg import ingest
+from matreg import resume
 from matreg.cli import app
 from matreg.defaults import EXPORT_FORMATS
 from matreg.errors import ConfigError
@@ -1472,7 +1472,7 @@ def test_an_interrupted_run_another_process_claims_between_the_look_and_the_clai
     assert run(*fetch).exit_code == 75
     store = Path(os.environ["MATREG_STORE"])
     (run_id,) = Store(store).staged_runs()
-    looked, holders = ingest._interrupted_run, []
+    looked, holders = resume._interrupted_run, []
 
     def claimed_by_another_process_once_seen(*args):
         row = looked(*args)
@@ -1482,7 +1482,7 @@ def test_an_interrupted_run_another_process_claims_between_the_look_and_the_clai
         assert holder.stdout.readline().strip() == "holding"
         return row
 
-    monkeypatch.setattr(ingest, "_interrupted_run", claimed_by_another_process_once_seen)
+    monkeypatch.setattr(resume, "_interrupted_run", claimed_by_another_process_once_seen)
     try:
         started = run(*fetch, "--resume-or-start")
         holders.pop().kill()

@@ -1317,7 +1317,8 @@ def test_a_record_rejected_at_publish_is_one_quarantine_row_however_often_fetche
 
 
 def test_a_value_breaking_a_rule_of_whole_rows_gets_that_rule_as_its_one_reason(store):
-    from matreg.ingest import RunReport, _PublishCheck
+    from matreg.ingest import _PublishCheck
+    from matreg.runs import RunReport
 
     run_ingest(Pages([("x", -1.0), ("y", -2.0)]), store)
     properties = pa.Table.from_pandas(store.table("properties"), schema=arrow_schema("properties"))
@@ -1330,7 +1331,8 @@ def test_a_value_breaking_a_rule_of_whole_rows_gets_that_rule_as_its_one_reason(
 
 
 def test_a_value_breaking_a_column_rule_alone_is_quarantined_alone(store):
-    from matreg.ingest import RunReport, _PublishCheck
+    from matreg.ingest import _PublishCheck
+    from matreg.runs import RunReport
 
     run_ingest(Pages([("x", -1.0), ("y", -2.0)]), store)
     properties = pa.Table.from_pandas(store.table("properties"), schema=arrow_schema("properties"))

@@ -200,7 +200,7 @@ CACHE_NAME = "http_cache.sqlite"  # the HTTP cache's file (SQLite's files beside
 # aside): a folder holding others, and neither FORMAT_FILE nor DB_NAME, is no store (`Store._refuse_other_files`)
 FIRST_ENTRIES = {"data", "tmp", "staging", "locks", ".lock"}
 PLACEHOLDERS = {".gitkeep", ".gitignore", ".DS_Store"}  # what a folder its user sees as empty may hold (git, Finder)
-# A run's id (`matreg.ingest.new_run_id`): when it started, in UTC (to the second in early matregs), the source or
+# A run's id (`matreg.runs.new_run_id`): when it started, in UTC (to the second in early matregs), the source or
 # dataset it reads, a random suffix; what a writer removes of a killed run's, in staging/ and locks/, is named so
 RUN_ID = re.compile(r"\d{8}T\d{6}(?:\d{6})?Z-(?P<source>.+)-[0-9a-f]{8}")
 TMP_NAME = re.compile(r"[0-9a-f]{32}")  # a name in tmp/ (`Store._tmp_path`): what a writer removes of a killed one's
