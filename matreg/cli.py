@@ -695,12 +695,8 @@ def _fetch_again(run_id: str, row: dict, catalog: Catalog | None) -> str:
     (`resume_refused`: its catalog entry or field map changed), why, and `matreg drop`."""
     from matreg.resume import resume_base_url, resume_refused
 
-    if changed := resume_refused(row, catalog):
-        them = "them" if len(changed) > 1 else "it"
-        return (
-            f"{' and '.join(changed)} changed since it committed its pages: --resume refuses it; restore {them} to "
-            f"resume the run, or matreg drop {run_id} drops it"
-        )
+    if refused := resume_refused(row, catalog):
+        return refused
     base_url = resume_base_url(row, catalog)
     options = " ".join(option for option in (row.get("options"), base_url) if option)
     server = ", the server it read: the catalog's base URL is another now" if base_url else ""

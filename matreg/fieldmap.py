@@ -18,12 +18,12 @@ from typing import Any, NamedTuple
 
 import pydantic
 
-from matreg.catalog import Provenance
+from matreg.catalog import Provenance, Source
 from matreg.errors import ConfigError
 from matreg.paginate import dig
 from matreg.resources import project_path
 from matreg.schema import PROPERTIES, load_methods, load_vocabulary
-from matreg.sources.base import RawValue
+from matreg.sources.base import Attribution, RawValue
 from matreg.units import declared_unit
 from matreg.validation import parse_number
 from matreg.yamlio import load_model
@@ -297,10 +297,16 @@ class _Readers:
     known: frozenset[str]  # top-level fields mapped or listed in other_fields
 
 
+def field_map_file(connector: str) -> Path:
+    """The file a connector's field map is read from: connectors/<connector>.yaml, a project's own (in the working
+    directory) or matreg's."""
+    return project_path(f"connectors/{connector}.yaml")
+
+
 def load_field_map(connector: str, path: Path | None = None) -> FieldMap:
-    """The field map connectors/<connector>.yaml, a project's own (in the working directory) or matreg's, checked
-    against the vocabulary; ConfigError naming the file for a property the vocabulary lacks."""
-    path = path or project_path(f"connectors/{connector}.yaml")
+    """The field map connectors/<connector>.yaml (`field_map_file`), checked against the vocabulary; ConfigError
+    naming the file for a property the vocabulary lacks."""
+    path = path or field_map_file(connector)
     field_map = load_model(path, FieldMap)
     try:
         for field in field_map.fields:
@@ -308,3 +314,11 @@ def load_field_map(connector: str, path: Path | None = None) -> FieldMap:
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc} (a new property is declared in {PROPERTIES}: see README, Catalog)") from None
     return field_map
+
+
+def catalog_mapping(connector: str, name: str, source: Source) -> tuple[FieldMap, Attribution]:
+    """What a connector maps the records of catalog source `name` with: its field map (`load_field_map` of
+    `connector`) and the attribution the catalog entry gives every record (`Attribution.of_source`, with the field
+    map's method where the entry names none)."""
+    field_map = load_field_map(connector)
+    return field_map, Attribution.of_source(name, source, field_map.method)

@@ -20,9 +20,8 @@ from typing import Any
 
 from matreg.catalog import Catalog
 from matreg.errors import ConfigError, MatregError, StoreError, UnknownName, listed
-from matreg.fieldmap import FieldMap, load_field_map
+from matreg.fieldmap import FieldMap, catalog_mapping, field_map_file
 from matreg.http import public_url
-from matreg.resources import project_path
 from matreg.runs import (
     LIMIT_KEY,
     RunReport,
@@ -158,28 +157,36 @@ def _refuse_remapped(connector: Connector, interrupted: dict[str, Any], resume_o
     is resumed as before."""
     if interrupted.get("mapped_with") is None:
         return
-    where = f"connectors/{connector.field_map.source}.yaml" if connector.field_map else "its mapping"
+    where = field_map_file(connector.field_map.source) if connector.field_map else None
     changed = _mapping_changes(interrupted["mapped_with"], _mapped_with(connector), where)
     if not changed:
         return
-    run_id, them = interrupted["run_id"], "them" if len(changed) > 1 else "it"
+    run_id = interrupted["run_id"]
     scheduled = (
         "; --resume-or-start neither resumes nor drops it: a scheduled fetch would mix the two or silently drop what "
         "was read"
         if resume_or_start
         else ""
     )
-    raise ConfigError(
-        f"{' and '.join(changed)} changed since run {run_id} committed its pages: its pages left would be mapped "
-        f"otherwise than those, and the run published with rows of both; restore {them} to resume the run, or "
-        f"`matreg drop {run_id}` and fetch again{scheduled}"
+    mixed = "its pages left would be mapped otherwise than those, and the run published with rows of both"
+    dropped = f"`matreg drop {run_id}` and fetch again"
+    raise ConfigError(_changed_since(changed, f"run {run_id}", mixed, dropped) + scheduled)
+
+
+def _changed_since(changed: list[str], run: str, refused: str, dropped: str) -> str:
+    """What changed of what a staged run's pages were mapped with (`changed`: `_mapping_changes`) since `run`
+    committed them, what follows (`refused`), and the two ways on: restore it (them), or drop the run (`dropped`)."""
+    them = "them" if len(changed) > 1 else "it"
+    return (
+        f"{' and '.join(changed)} changed since {run} committed its pages: {refused}; restore {them} to resume the "
+        f"run, or {dropped}"
     )
 
 
-def _mapping_changes(before: str, now: str, field_map_file: str, catalog_file: Path | None = None) -> list[str]:
+def _mapping_changes(before: str, now: str, field_map_file: Path | None, catalog_file: Path | None = None) -> list[str]:
     """What changed, in words, from what a staged run's pages were mapped with (`before`: `fetch_runs.mapped_with`)
     to what its pages left would be mapped with (`now`): the keys of its source's catalog entry (in `catalog_file`,
-    where named) that differ, and its field map (`field_map_file`)."""
+    where named) that differ, and its field map (read from `field_map_file`)."""
     before_json, now_json = json.loads(before), json.loads(now)
     source = now_json["attribution"]["source"]
     keys = [key for key, value in now_json["attribution"].items() if before_json["attribution"].get(key) != value]
@@ -191,23 +198,26 @@ def _mapping_changes(before: str, now: str, field_map_file: str, catalog_file: P
     return changed
 
 
-def resume_refused(row: dict[str, Any], catalog: Catalog | None) -> list[str]:
+def resume_refused(row: dict[str, Any], catalog: Catalog | None) -> str | None:
     """Why a --resume of a staged fetch (its last row: `Store.staged_runs`) would be refused now (`_refuse_remapped`),
-    in words: its source's catalog entry in `catalog`, or its field map as read here, changed since the run committed
-    its pages (`_mapping_changes`); none where neither did, where the run recorded neither (an older matreg's), or
-    where that is not known (no catalog, or none of its source)."""
+    and what to do, in words: its source's catalog entry in `catalog`, or its field map as read here, changed since
+    the run committed its pages (`_mapping_changes`); None where neither did, where the run recorded neither (an
+    older matreg's), or where that is not known (no catalog, or none of its source). Its pages left would be mapped
+    as a connector of the source maps them (`catalog_mapping`), with the run's own part of each record (its scope)."""
     if catalog is None or row.get("mapped_with") is None:
-        return []
+        return None
     try:
         source = catalog.source(row["source"])
-        field_map = load_field_map(source.connector)
+        field_map, attribution = catalog_mapping(source.connector, row["source"], source)
     except MatregError:
-        return []
-    attribution = Attribution.of_source(row["source"], source, field_map.method)
-    before = json.loads(row["mapped_with"])["attribution"]  # the run's own part of each record (JANAF's temperature)
-    attribution.scope, attribution.scope_temperature_K = before.get("scope", ""), before.get("scope_temperature_K")
-    where = project_path(f"connectors/{source.connector}.yaml")
-    return _mapping_changes(row["mapped_with"], _mapping_json(attribution, field_map), str(where), catalog.file)
+        return None
+    before = json.loads(row["mapped_with"])["attribution"]  # (JANAF's temperature: as the run's request made it)
+    scope = {"scope": before.get("scope", ""), "scope_temperature_K": before.get("scope_temperature_K")}
+    now = _mapping_json(dataclasses.replace(attribution, **scope), field_map)
+    changed = _mapping_changes(row["mapped_with"], now, field_map_file(source.connector), catalog.file)
+    if not changed:
+        return None
+    return _changed_since(changed, "it", "--resume refuses it", f"matreg drop {row['run_id']} drops it")
 
 
 def _interrupted_run(connector: Connector, store: Store, info: RunInfo, resume_or_start: bool) -> dict[str, Any]:

@@ -36,12 +36,12 @@ from pymatgen.core import Lattice
 
 from matreg.catalog import Source
 from matreg.errors import ConfigError, FormulaError, RecordError, SourceError, clipped
-from matreg.fieldmap import FieldMap, load_field_map
+from matreg.fieldmap import FieldMap, catalog_mapping
 from matreg.formula import composition_key, parse_formula
 from matreg.http import HttpClient, NotFound
 from matreg.paginate import HttpRequest, PageNumberPaginator
 from matreg.sources import FetchRequest
-from matreg.sources.base import Attribution, Page, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.sources.base import Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import refuse_non_numbers, structure_json
 from matreg.units import parse_unit
@@ -92,14 +92,13 @@ class AflowConnector(JsonApiConnector):
     ) -> None:
         self.base_url = source.base_url.rstrip("/") + "/"
         self.client = client
-        self.field_map = load_field_map("aflow")
+        self.field_map, self.attribution = catalog_mapping("aflow", name, source)
         self.matchbook = ",".join([*request_keywords(self.field_map), *filters])
         self.formulas = sorted({_composition_name(text) for text in formulas or []})
         self.structures = structures
         self.entry_root = entry_root
         self.paginator = AfluxPaging(page_size)
         self.default_page_size = default_page_size
-        self.attribution = Attribution.of_source(name, source, self.field_map.method)
         # without --structures: the structure and the notes (the catalog is the entry file's) as stored before, while
         # the entry is the same material (Store._keep_stored)
         self.unread_columns = () if structures else ("structure", "notes")

@@ -23,12 +23,12 @@ from typing import Any
 
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, listed
-from matreg.fieldmap import load_field_map
+from matreg.fieldmap import catalog_mapping
 from matreg.formula import REFERENCE_TEMPERATURE_K, parse_formula
 from matreg.http import HttpClient, NotFound
 from matreg.resources import resource_path
 from matreg.sources import FetchRequest
-from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.sources.base import Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.units import convert
 
 REFUSED = {  # request options JANAF cannot honour (`build_connector` refuses them)
@@ -190,8 +190,7 @@ class JanafConnector(Connector):
         self.all_temperatures = all_temperatures
         self.page_size = page_size
         self.n_to_read = len(self.table_ids) if limit is None else min(limit, len(self.table_ids))
-        self.field_map = load_field_map("janaf")
-        self.attribution = Attribution.of_source(name, source, self.field_map.method)
+        self.field_map, self.attribution = catalog_mapping("janaf", name, source)
         if not all_temperatures:  # a table's other temperatures stay as an --all-temperatures run stored them
             self.attribution.scope = f"T={REFERENCE_TEMPERATURE_K:g} K"
             self.attribution.scope_temperature_K = REFERENCE_TEMPERATURE_K  # there: as this run reads them

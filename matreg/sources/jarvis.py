@@ -33,12 +33,12 @@ from stream_unzip import TruncatedDataError, UnexpectedSignatureError, UnzipErro
 
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError
-from matreg.fieldmap import load_field_map
+from matreg.fieldmap import catalog_mapping
 from matreg.formula import parse_formula, reduced_formula
 from matreg.http import HttpClient, failure_of
 from matreg.paginate import dig
 from matreg.sources import FetchRequest
-from matreg.sources.base import Attribution, Connector, Page, RawItem, RunInfo, SourceRecord
+from matreg.sources.base import Connector, Page, RawItem, RunInfo, SourceRecord
 from matreg.structure import structure_json
 from matreg.validation import read_spacegroup_number, read_text
 
@@ -254,11 +254,10 @@ class JarvisConnector(Connector):
         self.client = client
         self.selection = selection
         self.page_size = page_size
-        self.field_map = load_field_map("jarvis")
+        self.field_map, self.attribution = catalog_mapping("jarvis", name, source)
         self.member: str | None = None  # name of the zip's JSON member, once the download has begun
         self.read_at: datetime | None = None  # when the source gave the file (the HTTP cache's copy: when downloaded)
         self.from_cache = False  # whether the HTTP cache gave it
-        self.attribution = Attribution.of_source(name, source, self.field_map.method)
 
     def run_info(self) -> RunInfo:
         return RunInfo(

@@ -26,7 +26,7 @@ import requests
 
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError, SourceUnavailable, clipped
-from matreg.fieldmap import FieldMap, load_field_map
+from matreg.fieldmap import FieldMap, catalog_mapping
 from matreg.http import HttpClient, failure_of, is_secret_name
 from matreg.paginate import HttpRequest, OffsetPaginator, count_of, dig
 from matreg.sources import FetchRequest
@@ -362,8 +362,7 @@ def build(name: str, source: Source, client: HttpClient, request: FetchRequest) 
     if not api_key:
         variable = source.auth_env or "MP_API_KEY (add 'auth_env: MP_API_KEY' to the catalog source)"
         raise ConfigError(f"the Materials Project API needs a key: set {variable} (https://materialsproject.org/api)")
-    field_map = load_field_map("mp")
-    attribution = Attribution.of_source(name, source, field_map.method)
+    field_map, attribution = catalog_mapping("mp", name, source)
     return MpConnector(
         api_key,
         client,

@@ -42,13 +42,13 @@ from typing import Any
 
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError
-from matreg.fieldmap import FieldMap, load_field_map
+from matreg.fieldmap import FieldMap, catalog_mapping
 from matreg.formula import alphabetical_formula
 from matreg.http import HttpClient
 from matreg.paginate import BodyCursorPaginator, HttpRequest, dig
 from matreg.schema import canonical_method
 from matreg.sources import FetchRequest
-from matreg.sources.base import Attribution, RawValue, RunInfo, SourceRecord
+from matreg.sources.base import RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import structure_json
 from matreg.validation import read_id, read_spacegroup_number
@@ -83,9 +83,8 @@ class NomadConnector(JsonApiConnector):
         self.client = client
         self.query = query
         self.page_size, self.default_page_size = page_size, default_page_size
-        self.field_map = load_field_map("nomad")
+        self.field_map, self.attribution = catalog_mapping("nomad", name, source)
         self.paginator = BodyCursorPaginator()
-        self.attribution = Attribution.of_source(name, source, self.field_map.method)
 
     @property
     def url(self) -> str:

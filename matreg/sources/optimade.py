@@ -35,12 +35,12 @@ from urllib.parse import quote
 
 from matreg.catalog import Source
 from matreg.errors import ConfigError, FormulaError, RecordError, SourceError
-from matreg.fieldmap import load_field_map
+from matreg.fieldmap import catalog_mapping
 from matreg.formula import alphabetical_formula
 from matreg.http import HttpClient
 from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
-from matreg.sources.base import Attribution, Page, RawValue, RunInfo, SourceRecord
+from matreg.sources.base import Page, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.sources.nomad import BAND_GAP, BULK, HOMO_LUMO_GAP, finite_structural_type_reason, without_properties
 from matreg.structure import (
@@ -106,13 +106,12 @@ class OptimadeConnector(JsonApiConnector):
         self.provider = source.provider
         self.filter = optimade_filter
         self.page_size, self.default_page_size = page_size, default_page_size
-        self.field_map = load_field_map("optimade")
+        self.field_map, self.attribution = catalog_mapping("optimade", name, source)
         self.mapped_fields = list(
             dict.fromkeys([*(path.split(".")[0] for path in self.field_map.fields), *self.field_map.other_fields])
         )
         self.response_fields = ",".join(self.mapped_fields)  # until `pages` asks the provider which it knows
         self.paginator = OptimadeNextLink(response_fields=self.response_fields)
-        self.attribution = Attribution.of_source(name, source, self.field_map.method)
 
     def run_info(self) -> RunInfo:
         return RunInfo(

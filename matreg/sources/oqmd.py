@@ -32,12 +32,12 @@ from urllib.parse import urljoin
 
 from matreg.catalog import Source
 from matreg.errors import ConfigError, RecordError, SourceError, clipped
-from matreg.fieldmap import FieldMap, load_field_map
+from matreg.fieldmap import FieldMap, catalog_mapping, load_field_map
 from matreg.formula import Formula, parse_formula
 from matreg.http import HttpClient
 from matreg.paginate import HttpRequest, NextLinkPaginator, dig
 from matreg.sources import FetchRequest
-from matreg.sources.base import Attribution, Page, RunInfo, SourceRecord
+from matreg.sources.base import Page, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.structure import composition_text, spacegroup_number, structure_json
 from matreg.validation import read_id, read_text
@@ -67,8 +67,7 @@ class OqmdConnector(JsonApiConnector):
         self.queries = queries
         self.page_size, self.default_page_size = page_size, default_page_size
         self.paginator = NextLinkPaginator(base_url=base_url, link_root=API_ROOT)  # links name http://oqmd.org
-        self.field_map = load_field_map("oqmd")
-        self.attribution = Attribution.of_source(name, source, self.field_map.method)
+        self.field_map, self.attribution = catalog_mapping("oqmd", name, source)
         self._query = 0
 
     def run_info(self) -> RunInfo:
