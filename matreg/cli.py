@@ -327,6 +327,8 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
         typer.echo(f"  note: the source said {report.n_available} records match; it sent {_sent(report)}")
     if report.available_counts:
         typer.echo(f"  note: {_count_changed(report.available_counts)}")
+    if report.database_versions:
+        typer.echo(f"  note: {_versions_changed(report.database_versions)}")
     if report.n_cached_pages:
         typer.echo(f"  {_cached_pages(report)}")
     if report.not_read_again:
@@ -351,6 +353,15 @@ def _count_changed(counts: list[int]) -> str:
     return (
         f"the source's count changed from {' to '.join(map(str, counts))} while the run was interrupted: with offset "
         "pages, records may be missed or read twice; fetch again without --resume for a whole read"
+    )
+
+
+def _versions_changed(versions: list[str]) -> str:
+    """What a resumed run's rows of several database versions of its source (`RunReport.database_versions`) mean."""
+    of = "both" if len(versions) == 2 else "each"
+    return (
+        f"the source's database version changed from {' to '.join(versions)} while the run was interrupted: it holds "
+        f"rows of {of} (materials.database_version); fetch again without --resume for rows of one version"
     )
 
 

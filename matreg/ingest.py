@@ -640,6 +640,7 @@ def run_ingest(
                 report.status, report.cursor = "complete", None
                 report.not_read_again = _not_read_again(connector, store, info, report.run_id)
                 store.stage_page(report.run_id, {"fetch_runs": [fetch_run_row(info, report, connector)]})
+            report.database_versions = _database_versions(store, report)
             check = _publish_check(report, connector, store, info)
             whole_scope = _whole_scope(connector, info)
             store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
@@ -772,6 +773,14 @@ def _stage_pages(
             run_row = fetch_run_row(info, report, connector)
             store.stage_page(report.run_id, rows.tables() | {"fetch_runs": [run_row]}, rows.reads())
             del commit, rows, last  # the commit's pages are freed as `_commits` reads on (see there)
+
+
+def _database_versions(store: Store, report: RunReport) -> list[str] | None:
+    """Of a resumed run, the database versions of its source that its rows carry, in the order read, where they are
+    several: the source's changed while the run was interrupted (the Materials Project's heartbeat names a new
+    db_version), and the run holds rows of each. None otherwise."""
+    versions = store.staged_database_versions(report.run_id) if report.resumed else []
+    return versions if len(versions) > 1 else None
 
 
 def _noting_count(pages: Iterator[Page], report: RunReport, connector: Connector) -> Iterator[Page]:

@@ -57,6 +57,7 @@ class RunReport:
     database_version: str | None = None  # a resumed run's, as staged: kept by a resume that asks nothing
     mapped_with: str | None = None  # what its rows are mapped with (`resume._mapped_with`; None: an older matreg's)
     available_counts: list[int] | None = None  # the source's counts of matching records, where a resume found another
+    database_versions: list[str] | None = None  # of a resumed run, those its rows carry, where the source's changed
 
     @property
     def n_distinct(self) -> int:

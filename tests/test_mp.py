@@ -845,3 +845,34 @@ def test_a_readmitted_band_gap_is_shown_until_a_later_fetch_gives_it_otherwise_t
     record_decision(store, "readmit", "A. Steward", "still tiny", quarantine_id=rejected_again, value=0.0)
     assert store.query(gaps, [readmitted]).values.tolist() == [["mp:mp-1216", 0.0]]
     assert decisions_to_redo(store, decided_values(store))["record_id"].tolist() == ["mp:mp-631", "mp:mp-938"]
+
+
+def test_a_resume_after_the_database_version_changed_notes_that_the_run_holds_rows_of_both(tmp_path, store):
+    """The Materials Project's heartbeat names another db_version when an interrupted run is resumed (a release came
+    out meanwhile): the pages committed before keep the version they were read at, those left are read at the new
+    one, and the run summary says the run holds rows of both."""
+    heartbeat = json.loads(HEARTBEAT)
+    broken = {"_skip": ["8"]}  # the third page answers 503 until the server is mended
+
+    def route(request: Request) -> Reply:
+        if request.path == "/heartbeat":
+            return Reply.json(heartbeat)
+        if request.path == SUMMARY_PATH and broken and request.query.get("_skip") == broken["_skip"]:
+            return Reply(503, b'{"detail": "Service Unavailable"}')
+        return summary_route(request)
+
+    with ReplayServer(route) as server:
+        catalog = write_mp_catalog(tmp_path / "catalog.yaml", server.url)
+        fetch_all = ["fetch", "mp", "--all", "--page-size", "4", "--catalog", str(catalog), "--store", str(store.root)]
+        failed = CliRunner().invoke(app, [*fetch_all, "--no-progress"])
+        assert failed.exit_code == TRY_LATER, failed.output
+        broken.clear()
+        heartbeat["db_version"] = "2025.09.25"
+        resumed = CliRunner().invoke(app, [*fetch_all, "--no-progress", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    versions = "SELECT database_version, count(*) FROM materials GROUP BY ALL ORDER BY ALL"
+    assert store.query(versions).values.tolist() == [["2023.11.1", 8], ["2025.09.25", 1]]
+    assert (
+        "note: the source's database version changed from 2023.11.1 to 2025.09.25 while the run was interrupted: it "
+        "holds rows of both (materials.database_version); fetch again without --resume for rows of one version"
+    ) in resumed.stdout

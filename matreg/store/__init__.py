@@ -659,6 +659,15 @@ class Store:
             ids.update(record_id or f"{source}:{item}" for record_id, source, item in rows)
         return ids
 
+    def staged_database_versions(self, run_id: str) -> list[str]:
+        """The database versions of the source that the materials rows of an unfinished run's committed pages carry,
+        each once, in the order they were first read."""
+        journal = RunJournal(self.staging_dir / run_id)
+        versions: dict[str, None] = {}
+        for table in journal.tables("materials", journal.committed()[1]):
+            versions.update(dict.fromkeys(pyarrow.compute.unique(table["database_version"]).drop_null().to_pylist()))
+        return list(versions)
+
     def _published(self, run_ids: list[str]) -> list[str]:
         """Those of `run_ids` whose run is in a published commit, complete."""
         if not run_ids or not self.exists():
