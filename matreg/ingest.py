@@ -1049,7 +1049,7 @@ class _StoredFormulas:
             found = {record_id: stored for record_id, stored in found.items() if record_id in shown}
         return found
 
-    def _stored(self, record_ids: list[str]) -> list[tuple[str, str, str, str | None, str]]:
+    def _stored(self, record_ids: list[str]) -> list[list[Any]]:
         """Record id, formula (reduced and as written), phase and scope of each record's current row (by position),
         else of each other file's last write of it (files of stores older than scopes aside)."""
         columns = "record_id, formula, formula_original, phase, scope"
