@@ -11,7 +11,7 @@ connector's field may not.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,7 +26,7 @@ from matreg.schema import PROPERTIES, load_methods, load_vocabulary
 from matreg.sources.base import Attribution, RawValue
 from matreg.units import declared_unit
 from matreg.validation import parse_number
-from matreg.yamlio import load_model
+from matreg.yamlio import load_model, problem_in
 
 
 class FieldSpec(pydantic.BaseModel, extra="forbid"):
@@ -303,9 +303,11 @@ def field_map_file(connector: str) -> Path:
     return project_path(f"connectors/{connector}.yaml")
 
 
-def load_field_map(connector: str, path: Path | None = None) -> FieldMap:
+def load_field_map(connector: str, path: Path | None = None, refused: Mapping[str, str] | None = None) -> FieldMap:
     """The field map connectors/<connector>.yaml (`field_map_file`), checked against the vocabulary; ConfigError
-    naming the file for a property the vocabulary lacks."""
+    naming the file for a property the vocabulary lacks. `refused`: the keys a field of the connector's map may not
+    give, each with why (JANAF's tables have no column of units: no `unit_field`); ConfigError naming the file, line
+    and field for one given."""
     path = path or field_map_file(connector)
     field_map = load_model(path, FieldMap)
     try:
@@ -313,12 +315,18 @@ def load_field_map(connector: str, path: Path | None = None) -> FieldMap:
             field_map.property_of(field)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc} (a new property is declared in {PROPERTIES}: see README, Catalog)") from None
+    for field, spec in field_map.fields.items():
+        for key, why in (refused or {}).items():
+            if getattr(spec, key) is not None:
+                raise problem_in(path, FieldMap, ("fields", field, key), why)
     return field_map
 
 
-def catalog_mapping(connector: str, name: str, source: Source) -> tuple[FieldMap, Attribution]:
+def catalog_mapping(
+    connector: str, name: str, source: Source, refused: Mapping[str, str] | None = None
+) -> tuple[FieldMap, Attribution]:
     """What a connector maps the records of catalog source `name` with: its field map (`load_field_map` of
-    `connector`) and the attribution the catalog entry gives every record (`Attribution.of_source`, with the field
-    map's method where the entry names none)."""
-    field_map = load_field_map(connector)
+    `connector`, `refused` its keys it cannot honour) and the attribution the catalog entry gives every record
+    (`Attribution.of_source`, with the field map's method where the entry names none)."""
+    field_map = load_field_map(connector, refused=refused)
     return field_map, Attribution.of_source(name, source, field_map.method)

@@ -228,6 +228,31 @@ def test_a_column_the_field_map_does_not_know_is_counted_not_dropped_silently(tm
     assert "entropy" not in set(store.query("SELECT property FROM properties")["property"])
 
 
+CP_FIELD = "  Cp: {unit: J/(K*mol)}\n"
+
+
+def janaf_project(folder, cp_field: str):
+    """A project folder whose JANAF field map (connectors/janaf.yaml) is matreg's with `cp_field` for Cp's line."""
+    text = resource_path("connectors/janaf.yaml").read_text(encoding="utf-8")
+    assert CP_FIELD in text
+    (folder / "connectors").mkdir(parents=True)
+    path = folder / "connectors" / "janaf.yaml"
+    path.write_text(text.replace(CP_FIELD, cp_field), encoding="utf-8")
+    return path
+
+
+def test_a_janaf_field_reading_its_unit_from_a_unit_field_is_refused_as_the_map_loads(run, tmp_path, monkeypatch):
+    # a JANAF table has no column of units: Cp's values were built with no unit, a traceback in parse_unit
+    path = janaf_project(tmp_path / "project", "  Cp: {unit_field: Cp_unit}\n")
+    monkeypatch.chdir(path.parent.parent)
+    result = run("fetch", "janaf", "Al-001", "--no-progress")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: {path}: line 7: fields.Cp.unit_field: Value error, JANAF tables have no column of units (each "
+        "column's unit is fixed: J/(K*mol), kJ/mol or dimensionless): give it with 'unit'\n"
+    )
+
+
 def test_notes_give_temperatures_as_they_are_stored(store, catalog):
     fetch(store, catalog, ["Al-001"])
     notes = store.query("SELECT notes FROM materials").iloc[0, 0]

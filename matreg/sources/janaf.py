@@ -36,6 +36,12 @@ REFUSED = {  # request options JANAF cannot honour (`build_connector` refuses th
     "filter": "JANAF has no query language (select by table id, --formula or --all)",
     "structures": "JANAF tables carry no crystal structures",
 }
+REFUSED_FIELD_KEYS = {  # keys of a field of the JANAF map it cannot honour (`load_field_map` refuses them)
+    "unit_field": (
+        "JANAF tables have no column of units (each column's unit is fixed: J/(K*mol), kJ/mol or dimensionless): "
+        "give it with 'unit'"
+    ),
+}
 STANDARD_PRESSURE_BAR = 1.0  # JANAF standard state: 0.1 MPa, unless the title names another pressure
 _TITLE_PRESSURE = re.compile(r"(?P<bar>\d+(?:\.\d+)?)\s*bar\b", re.IGNORECASE)
 _NON_FINITE = {"+inf", "-inf", "inf", "infinite", "+infinite", "-infinite"}
@@ -190,7 +196,7 @@ class JanafConnector(Connector):
         self.all_temperatures = all_temperatures
         self.page_size = page_size
         self.n_to_read = len(self.table_ids) if limit is None else min(limit, len(self.table_ids))
-        self.field_map, self.attribution = catalog_mapping("janaf", name, source)
+        self.field_map, self.attribution = catalog_mapping("janaf", name, source, REFUSED_FIELD_KEYS)
         if not all_temperatures:  # a table's other temperatures stay as an --all-temperatures run stored them
             self.attribution.scope = f"T={REFERENCE_TEMPERATURE_K:g} K"
             self.attribution.scope_temperature_K = REFERENCE_TEMPERATURE_K  # there: as this run reads them
