@@ -174,9 +174,7 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
             if value is None or (type(value) in _MARKER_TYPES and value in missing):  # is_missing, inlined
                 continue
             unit = reader.unit if reader.unit_path is None else str(dig(record, reader.unit_path))
-            method = reader.method
-            if reader.qualifier is not None:
-                method = f"{record_method or self.method} ({reader.qualifier})"
+            method = _field_method(reader.method, reader.qualifier, record_method or self.method)
             values.append(
                 RawValue(
                     reader.property,
@@ -190,6 +188,12 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
                 )
             )
         return values
+
+    def method_of(self, field: str, record_method: str | None = None) -> str | None:
+        """The method a field's values are by: its own, else its record's (`record_method`, None: the map's) qualified
+        by its `method_qualifier`; None where it gives neither (its values take their record's: `value_method`)."""
+        spec = self.fields[field]
+        return _field_method(spec.method, spec.method_qualifier, record_method or self.method)
 
     def unmapped(self, record: dict[str, Any]) -> list[str]:
         """Top-level fields of the record this map neither maps nor lists in `other_fields` (schema drift)."""
@@ -233,6 +237,11 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
 
 
 _MARKER_TYPES = frozenset({str, int, float})  # values a marker can equal (not bool: True == 1 is no marker)
+
+
+def _field_method(own: str | None, qualifier: str | None, record_method: str | None) -> str | None:
+    """A field's values' method: its own, or the record's qualified ('PBE+U (AEL, VRH)' of a PBE+U record)."""
+    return own if qualifier is None else f"{record_method} ({qualifier})"
 
 
 def _lacks(record: dict[str, Any], path: tuple[str, ...]) -> bool:

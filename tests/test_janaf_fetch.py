@@ -253,6 +253,50 @@ def test_a_janaf_field_reading_its_unit_from_a_unit_field_is_refused_as_the_map_
     )
 
 
+JANAF_METHOD = "NIST-JANAF critical evaluation"
+
+
+@pytest.mark.parametrize(
+    ("cp_field", "method", "provenance"),
+    [
+        ("{unit: J/(K*mol), method: PBE, provenance: dft}", "PBE", "dft"),
+        ("{unit: J/(K*mol), method: Calorimetry}", "Calorimetry", "experimental"),
+        ("{unit: J/(K*mol), provenance: simulated}", None, "simulated"),  # not by the table's method
+        ("{unit: J/(K*mol), method_qualifier: AGL}", f"{JANAF_METHOD} (AGL)", "experimental"),
+    ],
+)
+def test_a_janaf_field_files_its_values_under_its_own_method_and_provenance(
+    store, catalog, tmp_path, monkeypatch, cp_field, method, provenance
+):
+    # the field's method and provenance were dropped: Cp was stored as experimental, by the NIST-JANAF evaluation
+    monkeypatch.chdir(janaf_project(tmp_path / "project", f"  Cp: {cp_field}\n").parent.parent)
+    fetch(store, catalog, ["H-064"])
+    cp = store.query("SELECT method, provenance FROM properties WHERE property = 'heat_capacity_cp'")
+    assert cp.values.tolist() == [[method, provenance]]
+    others = store.query("SELECT method, provenance FROM properties WHERE property != 'heat_capacity_cp'")
+    assert (
+        len(others) == 6 and set(others["method"]) == {JANAF_METHOD} and set(others["provenance"]) == {"experimental"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("temperature_K: 500", "a JANAF value is at its row's temperature (the table's T(K) column)"),
+        ("pressure_Pa: 1.0e6", "a JANAF value is at its table's pressure (1 bar, or the one its title names)"),
+    ],
+)
+def test_a_janaf_field_stating_conditions_of_its_own_is_refused_as_the_map_loads(
+    catalog, tmp_path, monkeypatch, key, why
+):
+    # a field's temperature_K and pressure_Pa were ignored: every row's values kept the row's and the table's
+    path = janaf_project(tmp_path / "project", f"  Cp: {{unit: J/(K*mol), {key}}}\n")
+    monkeypatch.chdir(path.parent.parent)
+    with pytest.raises(ConfigError) as refused:
+        build_connector("janaf", catalog, FetchRequest(ids=["H-064"]))
+    assert str(refused.value) == f"{path}: line 7: fields.Cp.{key.split(':')[0]}: Value error, {why}"
+
+
 def test_notes_give_temperatures_as_they_are_stored(store, catalog):
     fetch(store, catalog, ["Al-001"])
     notes = store.query("SELECT notes FROM materials").iloc[0, 0]

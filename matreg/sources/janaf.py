@@ -41,6 +41,8 @@ REFUSED_FIELD_KEYS = {  # keys of a field of the JANAF map it cannot honour (`lo
         "JANAF tables have no column of units (each column's unit is fixed: J/(K*mol), kJ/mol or dimensionless): "
         "give it with 'unit'"
     ),
+    "temperature_K": "a JANAF value is at its row's temperature (the table's T(K) column)",
+    "pressure_Pa": "a JANAF value is at its table's pressure (1 bar, or the one its title names)",
 }
 STANDARD_PRESSURE_BAR = 1.0  # JANAF standard state: 0.1 MPa, unless the title names another pressure
 _TITLE_PRESSURE = re.compile(r"(?P<bar>\d+(?:\.\d+)?)\s*bar\b", re.IGNORECASE)
@@ -250,8 +252,9 @@ class JanafConnector(Connector):
         )
 
     def _values(self, row: JanafRow, pressure_pa: float) -> list[RawValue]:
-        """The row's values; a column whose cell cannot be read is a value rejected with its problem; an infinite
-        limit at 0 K is no value (`_limits_at_zero_kelvin`)."""
+        """The row's values, each by its field's method and provenance where the field map gives them; a column whose
+        cell cannot be read is a value rejected with its problem; an infinite limit at 0 K is no value
+        (`_limits_at_zero_kelvin`)."""
         return [
             RawValue(
                 self.field_map.property_of(column),
@@ -259,7 +262,9 @@ class JanafConnector(Connector):
                 spec.unit,
                 row.temperature_K,
                 pressure_pa,
+                self.field_map.method_of(column, self.attribution.method),
                 problem=row.problems.get(column),
+                provenance=spec.provenance,
                 field=column,
             )
             for column, spec in self.field_map.fields.items()
