@@ -173,7 +173,7 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
             value = record.get(reader.key) if reader.key is not None else dig(record, reader.path)
             if value is None or (type(value) in _MARKER_TYPES and value in missing):  # is_missing, inlined
                 continue
-            unit = reader.unit if reader.unit_path is None else str(dig(record, reader.unit_path))
+            unit, problem = (reader.unit, None) if reader.unit_path is None else self._unit_of(record, reader.unit_path)
             method = _field_method(reader.method, reader.qualifier, record_method or self.method)
             values.append(
                 RawValue(
@@ -183,11 +183,23 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
                     reader.temperature_K,
                     reader.pressure_Pa,
                     method,
+                    problem,
                     provenance=reader.provenance,
                     field=reader.field,
                 )
             )
         return values
+
+    def _unit_of(self, record: dict[str, Any], path: tuple[str, ...]) -> tuple[str, str | None]:
+        """A value's unit as its record's unit field (`path`) gives it, and why there is none (its value is rejected
+        with it): the field is missing (absent, null or a missing marker), or holds no text (a list, a number)."""
+        unit = dig(record, path)
+        if self.is_missing(unit):
+            marker = "" if unit is None else f" ({unit!r})"
+            return "", f"no unit: field {'.'.join(path)} is missing{marker}"
+        if not isinstance(unit, str):
+            return "", f"no unit: field {'.'.join(path)} holds {unit!r}, not a unit's text"
+        return unit, None
 
     def method_of(self, field: str, record_method: str | None = None) -> str | None:
         """The method a field's values are by: its own, else its record's (`record_method`, None: the map's) qualified

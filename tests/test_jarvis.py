@@ -19,6 +19,7 @@ from matreg.catalog import Catalog, load_catalog
 from matreg.errors import ConfigError, RecordError, SourceError, SourceUnavailable
 from matreg.fieldmap import load_field_map
 from matreg.ingest import run_ingest
+from matreg.resources import resource_path
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.jarvis import jarvis_structure
 from matreg.store import Store
@@ -285,6 +286,39 @@ def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(store,
     assert "atoms" not in report.unmapped and "jid" not in report.unmapped
     assert json.loads(store.table("fetch_runs")["unmapped_fields"].iloc[0])["epsx"] == 1
     assert report.absent == {"hse_gap": 11}  # the mapped field no record (that maps) carried
+
+
+def test_a_unit_field_that_is_missing_or_no_text_is_the_reason_not_a_unit_named_none(
+    store, catalog, figshare, tmp_path, monkeypatch
+):
+    # a unit field's value was read as text whatever it was: a missing one as the unit 'None' ("unknown unit
+    # 'None'"), a list as "['g/cm**3']"
+    density = "  density: {property: density, unit: g/cm**3}\n"
+    text = resource_path("connectors/jarvis.yaml").read_text(encoding="utf-8")
+    assert density in text
+    (tmp_path / "project" / "connectors").mkdir(parents=True)
+    (tmp_path / "project" / "connectors" / "jarvis.yaml").write_text(
+        text.replace(density, "  density: {property: density, unit_field: density_unit}\n"), encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path / "project")
+    records = fixture_records()[:6]
+    units = ["g/cm**3", "(absent)", None, "na", ["g/cm**3"], 3]
+    for record, unit in zip(records, units, strict=True):
+        if unit != "(absent)":
+            record["density_unit"] = unit
+    figshare.body = zipped(records)
+    report = fetch(store, catalog, everything=True)
+    rejected = store.query("SELECT item, reasons[1] AS reason FROM quarantine ORDER BY item")
+    assert rejected.values.tolist() == [
+        ["JVASP-107:density", "no unit: field density_unit is missing"],  # null
+        ["JVASP-110:density", "no unit: field density_unit holds 3, not a unit's text"],
+        ["JVASP-32:density", "no unit: field density_unit holds ['g/cm**3'], not a unit's text"],
+        ["JVASP-86097:density", "no unit: field density_unit is missing"],  # absent
+        ["JVASP-91:density", "no unit: field density_unit is missing ('na')"],  # the file's missing marker
+    ]
+    assert report.n_quarantined == 5
+    stored = store.query("SELECT record_id, value, unit FROM properties WHERE property = 'density'")
+    assert stored.values.tolist() == [["jarvis:JVASP-1002", 2.25, "g/cm**3"]]
 
 
 @pytest.mark.parametrize("jid", ["", " ", "na"])

@@ -1572,6 +1572,19 @@ def test_a_unit_cell_pint_fails_on_quarantines_its_row_and_the_import_goes_on(st
     ]
 
 
+def test_a_unit_cell_holding_a_missing_value_reads_as_a_blank_one(store, tmp_path):
+    # 'n/a' in a unit cell was read as a unit ("unknown unit 'n/a'") where a blank cell is "empty unit"
+    mapping = _mapping_head("units") + "  gap: {property: band_gap, unit_field: gap_unit}\nmissing_values: [n/a]\n"
+    rows = "id,formula,gap,gap_unit\nS1,GaN,3.4,eV\nS2,ZnO,3.3,\nS3,ZnO,3.3,n/a\nS4,ZnO,3.3, N/A \n"
+    report = import_file(store, *_write(tmp_path, rows, mapping))
+    assert (report.n_stored, report.n_quarantined) == (1, 3)
+    assert store.query("SELECT item, reasons[1] FROM quarantine ORDER BY item").values.tolist() == [
+        ["S2", "empty unit"],
+        ["S3", "empty unit"],
+        ["S4", "empty unit"],  # as a value cell's missing values: in any case, spaces aside
+    ]
+
+
 @pytest.mark.parametrize(
     ("unit", "refused"),
     [

@@ -854,9 +854,10 @@ class LabConnector(Connector):
         return structure
 
     def _value(self, payload: dict[str, Any], column: str, spec: FieldSpec) -> RawValue:
-        """A value cell of the row as a raw value: its number (`_value_cell`), unit, conditions, method, and its
-        uncertainty given apart (`_uncertainty`; why a cell gives none is the value's `uncertainty_problem`)."""
-        unit = spec.unit if spec.unit is not None else str(payload[spec.unit_field]).strip()
+        """A value cell of the row as a raw value: its number (`_value_cell`), unit (a unit cell holding a missing value
+        is a blank one: no unit), conditions, method, and its uncertainty given apart (`_uncertainty`; why a cell gives
+        none is the value's `uncertainty_problem`)."""
+        unit = spec.unit if spec.unit is not None else self._cell_text(payload, spec.unit_field) or ""
         temperature_K, pressure_Pa = self._temperature_K(payload, spec), self._pressure_Pa(payload, spec)
         value, problem = self._value_cell(column, payload[column])
         uncertainty = self._uncertainty(payload, spec)
