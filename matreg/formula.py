@@ -136,6 +136,7 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
         unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
         if unknown or not composition.elements:
             raise FormulaError(f"unparseable formula '{original}': not elements: {', '.join(unknown) or 'none'}")
+        _refuse_too_large(composition, original)
         reduced, species = _reduced_and_species(composition)
     except (ValueError, KeyError, TypeError, OverflowError) as exc:  # (an amount too large for a float: 'Al1e400')
         raise FormulaError(f"unparseable formula '{original}'") from exc
@@ -144,6 +145,23 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     shares = _shares(_symbol_amounts(composition))
     atoms = float(composition.num_atoms)
     return Formula(original, reduced, species, elements, atoms, charge, _molar_mass(composition), shares)
+
+
+def _refuse_too_large(composition: Composition, original: str) -> None:
+    """FormulaError for amounts past the largest float (about 1.8e308): one written past it ('Al1e400', read as
+    infinite), or amounts whose atoms or molar mass add up past it ('Fe1e308Ni1e308'), which no value could be per."""
+    infinite = sorted(element.name for element, amount in composition.items() if not math.isfinite(amount))
+    if len(infinite) > 1:
+        why = f"the amounts of {', '.join(infinite)} are past the largest number (about 1.8e308)"
+    elif infinite:
+        why = f"the amount of {infinite[0]} is past the largest number (about 1.8e308)"
+    elif not math.isfinite(composition.num_atoms):
+        why = "its atoms add up past the largest number (about 1.8e308)"
+    elif not math.isfinite(_molar_mass(composition)):
+        why = "its molar mass adds up past the largest number (about 1.8e308 g/mol)"
+    else:
+        return
+    raise FormulaError(f"unparseable formula '{original}': {why}")
 
 
 def _superscript_charge_read(text: str) -> str:
@@ -423,7 +441,8 @@ def composition_key(reduced: str) -> str:
     exactly from the amounts as written, so a dopant stays ('Zn0.9999Co0.0001O1' -> 'Zn9999CoO10000', never ZnO:
     pymatgen's whole formula rounds it away). Amounts written as rounded repeating fractions are those fractions where
     no other amount is a long decimal (`_read_as_fractions`: 'La0.666667Sr0.333333MnO3' -> 'La2SrMn3O9'). A formula
-    with isotopes (pymatgen would fold D into H), or one pymatgen cannot read (an ion), as it is."""
+    with isotopes (pymatgen would fold D into H), or one pymatgen cannot read (an ion), or of amounts past the largest
+    float (`parse_formula` refuses them), as it is."""
     if not _FRACTIONAL_AMOUNT.search(reduced):
         return reduced
     try:
@@ -432,7 +451,12 @@ def composition_key(reduced: str) -> str:
         return reduced
     if any(element.name != element.symbol for element in composition.elements):
         return reduced
-    return Composition(_whole_amounts(composition)).reduced_formula
+    if not all(map(math.isfinite, composition.values())):  # an amount past the largest float ('Al1e400')
+        return reduced
+    try:
+        return Composition(_whole_amounts(composition)).reduced_formula
+    except OverflowError:  # whole amounts past the largest float ('Fe0.5Ni1.7e308': Fe1Ni34e307)
+        return reduced
 
 
 def material_state(phase: Any) -> str:

@@ -441,6 +441,32 @@ def test_non_formulas_are_refused(text):
         parse_formula(text)
 
 
+LARGEST = "past the largest number (about 1.8e308"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("Al1e400", f"the amount of Al is {LARGEST})"),  # read as infinite
+        ("CuSO4·" + "9" * 400 + "H2O", f"the amounts of H, O are {LARGEST})"),  # an adduct's count
+        ("Fe1e308Ni1e308", f"its atoms add up {LARGEST})"),  # stored with atoms_per_formula_unit = inf
+        ("Fe0.5Ni1.7e308", f"its molar mass adds up {LARGEST} g/mol)"),
+    ],
+)
+def test_amounts_past_the_largest_number_are_refused_saying_so(text, why):
+    # an infinite amount was 'unparseable' without a reason; amounts adding up past the largest float were read,
+    # with infinite atoms or molar mass, and an import died in composition_key (OverflowError)
+    with pytest.raises(FormulaError) as refused:
+        parse_formula(text)
+    assert str(refused.value) == f"unparseable formula '{text}': {why}"
+
+
+@pytest.mark.parametrize("text", ["Al1e400", "Fe0.5Ni1.7e308", "Fe1e400O1"])
+def test_a_composition_key_of_amounts_past_the_largest_number_is_the_formula_as_it_is(text):
+    # TypeError (Decimal's exponent 'F' of an infinite amount) and OverflowError (whole amounts past a float)
+    assert composition_key(text) == text
+
+
 def test_composition_keys_name_fractional_compositions_in_whole_numbers_and_keep_isotopes():
     assert [composition_key(text) for text in ("Se0.5Te0.5", "Cu1.8S1", "Li0.5D0.5", "GaN")] == [
         "TeSe",

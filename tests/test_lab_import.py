@@ -1572,6 +1572,20 @@ def test_a_unit_cell_pint_fails_on_quarantines_its_row_and_the_import_goes_on(st
     ]
 
 
+def test_formulas_of_amounts_past_the_largest_number_quarantine_their_rows_and_the_import_goes_on(store, tmp_path):
+    # the import died (OverflowError in composition_key) on S2, and stored S3 with atoms_per_formula_unit = inf
+    mapping = _mapping_head("huge") + "  gap: {property: band_gap, unit: eV}\n"
+    rows = "id,formula,gap\nS1,GaN,3.4\nS2,Fe0.5Ni1.7e308,3.3\nS3,Fe1e308Ni1e308,3.3\n"
+    report = import_file(store, *_write(tmp_path, rows, mapping))
+    assert (report.n_stored, report.n_quarantined) == (1, 2)
+    largest = "past the largest number (about 1.8e308"
+    assert store.query("SELECT item, reasons[1] FROM quarantine ORDER BY item").values.tolist() == [
+        ["S2", f"unparseable formula 'Fe0.5Ni1.7e308': its molar mass adds up {largest} g/mol)"],
+        ["S3", f"unparseable formula 'Fe1e308Ni1e308': its atoms add up {largest})"],
+    ]
+    assert store.query("SELECT formula, atoms_per_formula_unit FROM materials").values.tolist() == [["GaN", 2.0]]
+
+
 def test_a_unit_cell_holding_a_missing_value_reads_as_a_blank_one(store, tmp_path):
     # 'n/a' in a unit cell was read as a unit ("unknown unit 'n/a'") where a blank cell is "empty unit"
     mapping = _mapping_head("units") + "  gap: {property: band_gap, unit_field: gap_unit}\nmissing_values: [n/a]\n"
