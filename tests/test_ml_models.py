@@ -484,6 +484,19 @@ def test_a_missing_file_of_formulas_is_named_not_read_as_a_formula(runs, tmp_pat
         predict(runs["elemnet"], str(tmp_path / "missing.csv"))
 
 
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [("missing", "no such file"), ("Fe2O3", "no such file"), ("folder", "a folder, not a file of formulas")],
+)
+def test_a_path_that_is_no_file_of_formulas_is_named_not_iterated(tmp_path, name, why):
+    # a Path that was no readable file and had no .csv/.tsv/.txt suffix was iterated: TypeError, 'PosixPath' object
+    # is not iterable (a formula is given as text: Path('Fe2O3') names a file)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(MatregError) as refused:
+        read_formulas(tmp_path / name)
+    assert str(refused.value) == f"{tmp_path / name}: {why}"
+
+
 @pytest.mark.parametrize(("name", "text"), [("header.csv", "formula\n"), ("empty.csv", ""), ("empty.txt", "")])
 def test_a_file_of_no_formulas_is_a_clear_error(runs, tmp_path, name, text):
     path = tmp_path / name

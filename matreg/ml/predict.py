@@ -29,6 +29,7 @@ from matreg.ml.models import GRAPH_MODELS, build_model
 from matreg.ml.train import MODEL_FILE, predict_split, resolve_device
 
 STRUCTURE_SUFFIXES = (".cif", ".json")
+FORMULA_SUFFIXES = (".csv", ".tsv", ".txt")  # of a file of formulas: a text with one names a file, not a formula
 FORMULA_COLUMNS = ("formula", "composition", "pretty_formula", "reduced_formula")
 
 
@@ -105,14 +106,16 @@ def as_imported(text: str) -> str:
 
 def read_formulas(inputs) -> list[str]:
     """Formulas from a CSV/TSV file or a DataFrame (a formula or composition column, `_formula_cells`), a text file
-    (one per line), or a list; MatregError when there are none (an empty file, a header alone)."""
+    (one per line), or a list; MatregError when there are none (an empty file, a header alone), or for a Path, or a
+    text naming a .csv/.tsv/.txt file, that is no file to read."""
     if isinstance(inputs, (str, Path)) and _is_readable_file(Path(inputs)):
         formulas = _formulas_from_file(Path(inputs))
         if not formulas:
             raise MatregError(f"{inputs}: no formulas to predict (the file lists none)")
         return formulas
-    if isinstance(inputs, (str, Path)) and Path(inputs).suffix.lower() in (".csv", ".tsv", ".txt"):
-        raise MatregError(f"{inputs}: no such file")  # a file name, not a formula
+    if isinstance(inputs, Path) or (isinstance(inputs, str) and Path(inputs).suffix.lower() in FORMULA_SUFFIXES):
+        why = "a folder, not a file of formulas" if Path(inputs).is_dir() else "no such file"
+        raise MatregError(f"{inputs}: {why}")  # a file's name (a formula is given as text), not a formula
     if isinstance(inputs, pd.DataFrame):
         items = _formula_cells(inputs, "the DataFrame")
     else:
