@@ -9,6 +9,7 @@ import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from pymatgen.core import Composition, Structure
@@ -31,6 +32,11 @@ from matreg.ml.train import MODEL_FILE, predict_split, resolve_device
 STRUCTURE_SUFFIXES = (".cif", ".json")
 FORMULA_SUFFIXES = (".csv", ".tsv", ".txt")  # of a file of formulas: a text with one names a file, not a formula
 FORMULA_COLUMNS = ("formula", "composition", "pretty_formula", "reduced_formula")
+# What `predict` takes: one input (a formula, a file or folder of them, a structure or its pymatgen dict), a DataFrame
+# (a formula or structure column), or several inputs; a composition model's read by `read_formulas`, a graph model's
+# by `read_structures`, each refusing the other's
+Input = str | Path | Composition | Structure | dict[str, Any]
+Inputs = Input | pd.DataFrame | Iterable[Input]
 
 
 def load_run(run_dir: Path | str, device: str | torch.device | None = "cpu") -> tuple[torch.nn.Module, dict]:
@@ -47,12 +53,15 @@ def load_run(run_dir: Path | str, device: str | torch.device | None = "cpu") -> 
     return model.to(resolve_device(device or "cpu")).eval(), config
 
 
-def predict(run_dir: Path | str, inputs, device: str | torch.device = "auto", batch_size: int = 4096) -> pd.DataFrame:
+def predict(
+    run_dir: Path | str, inputs: Inputs, device: str | torch.device = "auto", batch_size: int = 4096
+) -> pd.DataFrame:
     """Predictions of a run for formulas (composition models) or structures (graph models), one row per input, on
     `device` (`resolve_device`); ValueError for a batch size that is not a positive integer."""
     check_batch_size(batch_size)
     torch_device = resolve_device(device)
     model, config = load_run(run_dir, torch_device)
+    split: CompositionSplit  # (a GraphSplit for a graph model)
     if config["model"] in GRAPH_MODELS:
         names, structures = read_structures(inputs)
         split, formulas = _graph_split(names, structures, config), [s.composition.reduced_formula for s in structures]
@@ -104,7 +113,7 @@ def as_imported(text: str) -> str:
     raise MatregError(f"cannot featurize {text!r}: {reason}")
 
 
-def read_formulas(inputs) -> list[str]:
+def read_formulas(inputs: Inputs) -> list[str]:
     """Formulas from a CSV/TSV file or a DataFrame (a formula or composition column, `_formula_cells`), a text file
     (one per line), or a list; MatregError when there are none (an empty file, a header alone), or for a Path, or a
     text naming a .csv/.tsv/.txt file, that is no file to read."""
@@ -171,12 +180,12 @@ def _formula_cells(table: pd.DataFrame, name: str) -> list:
     return cells.astype(object).where(cells.notna(), "").tolist()
 
 
-def _is_structure_file(item) -> bool:
+def _is_structure_file(item: object) -> bool:
     """True for a path to a .cif or .json file."""
     return isinstance(item, Path) or (isinstance(item, str) and Path(item).suffix.lower() in STRUCTURE_SUFFIXES)
 
 
-def read_structures(inputs) -> tuple[list[str], list[Structure]]:
+def read_structures(inputs: Inputs) -> tuple[list[str], list[Structure]]:
     """Names and structures from Structure objects, pymatgen dicts, CIF or JSON files, a folder of them, or a
     DataFrame's `structure` column (named by place from 0, as a list's)."""
     if isinstance(inputs, (str, Path)) and Path(inputs).is_dir():
@@ -200,7 +209,7 @@ def read_structures(inputs) -> tuple[list[str], list[Structure]]:
     return names, structures
 
 
-def _structures_of(item, index: int) -> Iterable[tuple[str, Structure]]:
+def _structures_of(item: Input, index: int) -> Iterable[tuple[str, Structure]]:
     """The structures one input holds, with a name each; PathError for a file whose name is not UTF-8 text
     (`utf8_path`), which the predictions could not be written or printed with."""
     if isinstance(item, Structure):

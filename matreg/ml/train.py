@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ try:
 except ImportError:  # the `ml` extra is not installed: say so instead of a traceback
     raise MatregError(f"PyTorch is not installed; {INSTALL_HINT}") from None
 
-from matreg.ml.dataset import ExportedDataset, export_torch
+from matreg.ml.dataset import CompositionSplit, ExportedDataset, export_torch
 from matreg.ml.models import GRAPH_MODELS, MODELS, build_model
 from matreg.ml.splits import DEFAULT_METHOD
 from matreg.store import (
@@ -64,6 +65,7 @@ MODEL_FILE = "model.pt"
 RUN_FILES = ("config.json", "metrics.json", "predictions.csv", "parity.png", "learning_curve.png", MODEL_FILE)
 RUN_STAGED = "run"  # a run staged inside a folder already at --out: `temps_beside` names it '.run.<uuid>.tmp'
 LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
+Setting = int | float | str | bool | None  # a training setting's value (TRAINING_DEFAULTS; None: its default)
 
 
 class TrainingError(MatregError):
@@ -151,7 +153,7 @@ def forward(model: nn.Module, batch: dict) -> torch.Tensor:
     return model(*(batch[name] for name in model.inputs))
 
 
-def predict_split(model: nn.Module, split, batch_size: int, device: torch.device) -> np.ndarray:
+def predict_split(model: nn.Module, split: CompositionSplit, batch_size: int, device: torch.device) -> np.ndarray:
     """Standardised predictions for every sample of a split, in order, in float32 on every device (mixed precision
     trains only: a run's metrics and predictions, and `matreg predict`'s, are the same numbers on a CPU and a GPU
     host, up to float32 rounding)."""
@@ -197,7 +199,9 @@ class Trainer:
         self.history: list[dict] = []
         self.samples, self.train_seconds = 0, 0.0
 
-    def epoch(self, split, generator: torch.Generator, schedule) -> float:
+    def epoch(
+        self, split: CompositionSplit, generator: torch.Generator, schedule: torch.optim.lr_scheduler.LRScheduler
+    ) -> float:
         """One pass over the training split; the mean training loss in target units (MAE for l1)."""
         self.model.train()
         total, count, start = 0.0, 0, time.perf_counter()
@@ -224,7 +228,7 @@ class Trainer:
         self.scaler.update()
         return float(loss.detach())
 
-    def predict(self, split) -> np.ndarray:
+    def predict(self, split: CompositionSplit) -> np.ndarray:
         """Predictions in target units for a whole split."""
         standard = predict_split(self.model, split, self.settings["eval_batch_size"], self.device)
         return standard * self.std + self.mean
@@ -279,7 +283,7 @@ def evaluate(trainer: Trainer, splits: dict) -> tuple[dict, np.ndarray]:
     return result, test_pred
 
 
-def settings_of(**kwargs) -> dict:
+def settings_of(**kwargs: Setting) -> dict[str, Any]:
     """Training settings with their defaults filled in."""
     unknown = sorted(set(kwargs) - set(TRAINING_DEFAULTS))
     if unknown:
@@ -305,7 +309,7 @@ def train(
     patience: int = TRAINING_DEFAULTS["patience"],
     out_dir: Path | str | None = None,
     model_options: dict | None = None,
-    **extra,
+    **extra: Setting,
 ) -> Path:
     """Train `model` on the export in `export_dir`; write and return the run directory."""
     settings, torch_device = checked_options(
@@ -330,7 +334,7 @@ def train(
     return run_dir
 
 
-def checked_options(model: str, device: str | torch.device, **settings) -> tuple[dict, torch.device]:
+def checked_options(model: str, device: str | torch.device, **settings: Setting) -> tuple[dict[str, Any], torch.device]:
     """The training settings (defaults filled in) and the device; ConfigError for an unknown model, device or setting,
     or a learning rate that is not a positive number: checked before a dataset is exported or read."""
     if model not in MODELS:
