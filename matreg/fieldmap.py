@@ -244,8 +244,12 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
         """The map worked out once: this is read for every record fetched."""
         return _Readers(
             fields=[_FieldReader.of(field, self.property_of(field), spec) for field, spec in self.fields.items()],
-            known=frozenset(name.split(".")[0] for name in [*self.fields, *self.other_fields]),
+            known=frozenset(name.split(".")[0] for name in [*self.fields, *self._unit_fields(), *self.other_fields]),
         )
+
+    def _unit_fields(self) -> list[str]:
+        """The fields the map reads values' units from (`unit_field`): known fields, not schema drift."""
+        return [spec.unit_field for spec in self.fields.values() if spec.unit_field is not None]
 
 
 _MARKER_TYPES = frozenset({str, int, float})  # values a marker can equal (not bool: True == 1 is no marker)
@@ -315,7 +319,7 @@ class _FieldReader(NamedTuple):
 @dataclass(frozen=True)
 class _Readers:
     fields: list[_FieldReader]
-    known: frozenset[str]  # top-level fields mapped or listed in other_fields
+    known: frozenset[str]  # top-level fields mapped, read as units or listed in other_fields
 
 
 def field_map_file(connector: str) -> Path:
