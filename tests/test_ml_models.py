@@ -20,7 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import matreg_with_files_capped  # noqa: E402
-from pymatgen.core import Structure  # noqa: E402
+from pymatgen.core import Composition, Structure  # noqa: E402
 from pymatgen.io.cif import CifWriter  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
@@ -258,6 +258,13 @@ def test_predict_reads_a_dataframe_of_a_graph_model_by_its_structure_column_as_m
     pd.testing.assert_frame_equal(predict(runs["cgcnn"], frame, device="cpu"), expected)
     with pytest.raises(MatregError, match=r"^the DataFrame: no 'structure' column \(its columns: formula\)"):
         predict(runs["cgcnn"], pd.DataFrame({"formula": ["NaCl"]}), device="cpu")
+
+
+@pytest.mark.parametrize("given", [Composition("NaCl"), [Composition("NaCl")], 3])
+def test_predict_of_a_graph_model_refuses_compositions_saying_it_takes_structures(runs, given):
+    """A Composition given to a structure model was iterated as its elements, each then read as a path: TypeError."""
+    with pytest.raises(MatregError, match=r"this run is a structure model \(cgcnn\): give structures, not "):
+        predict(runs["cgcnn"], given, device="cpu")
 
 
 def test_predict_gives_each_structure_of_a_cif_of_several_blocks_a_row_named_by_its_block(runs, tmp_path):

@@ -198,7 +198,8 @@ def read_structures(inputs: Inputs) -> tuple[list[str], list[Structure]]:
                 "structure model: give structures"
             )
         inputs = inputs["structure"].tolist()
-    items = [inputs] if isinstance(inputs, (str, Path, Structure, dict)) else list(inputs)
+    alone = isinstance(inputs, (str, Path, Structure, dict, Composition)) or not isinstance(inputs, Iterable)
+    items = [inputs] if alone else list(inputs)
     names, structures = [], []
     for index, item in enumerate(items):
         for name, structure in _structures_of(item, index):
@@ -216,6 +217,9 @@ def _structures_of(item: Input, index: int) -> Iterable[tuple[str, Structure]]:
         return [(str(index), item)]
     if isinstance(item, dict):
         return [(str(index), Structure.from_dict(item))]
+    if not isinstance(item, (str, Path)):
+        what = "formulas" if isinstance(item, Composition) else f"a {type(item).__name__}"
+        raise MatregError(f"'{item}': this run is a structure model (cgcnn): give structures, not {what}")
     path = Path(item)
     if not path.is_file():
         raise MatregError(f"'{item}': this run is a structure model (cgcnn): give structures, not formulas")
