@@ -23,6 +23,7 @@ import typer
 from typer.core import TyperGroup
 
 from matreg.errors import MatregError, PathError, utf8_text
+from matreg.numbers import parse_number
 from matreg.resources import working_directory
 
 if TYPE_CHECKING:
@@ -75,8 +76,6 @@ SHOWN = 10  # lines a command lists of a longer list (reasons, unknown fields, d
 def read_number(text: str) -> float:
     """A number option's value, read as a lab file's value cell is (`parse_number`); typer.BadParameter for a text
     that is no finite float or that is nearer 0 than one (click reads '1e-400' as 0 and '1e309' as inf)."""
-    from matreg.validation import parse_number
-
     number = parse_number(text)
     if isinstance(number, str):
         raise typer.BadParameter(number)

@@ -20,12 +20,12 @@ import pydantic
 
 from matreg.catalog import Provenance, Source
 from matreg.errors import ConfigError
+from matreg.numbers import parse_number
 from matreg.paginate import dig
 from matreg.resources import project_path
 from matreg.schema import PROPERTIES, load_methods, load_vocabulary
 from matreg.sources.base import Attribution, RawValue
 from matreg.units import declared_unit
-from matreg.validation import parse_number
 from matreg.yamlio import load_model, problem_in
 
 

@@ -11,16 +11,14 @@ from pymatgen.core import DummySpecies, Lattice, Species, Structure
 
 from matreg.errors import RecordError
 from matreg.formula import reduced_formula
+from matreg.numbers import Measured, parse_number, parse_value
 from matreg.schema import arrow_schema
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.structure import structure_json
 from matreg.validation import (
-    Measured,
     RunStamp,
     harmonize_values,
     material_row,
-    parse_number,
-    parse_value,
     read_id,
     read_spacegroup_number,
     read_text,

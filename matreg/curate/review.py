@@ -38,6 +38,7 @@ from matreg.formula import (
     parse_formula,
     takes_ion_bounds,
 )
+from matreg.numbers import number_of
 from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabulary, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import SHARED_ID, LabConnector, LabMapping
@@ -61,7 +62,6 @@ from matreg.validation import (
     check_attributes,
     harmonize,
     is_value_payload,
-    number_of,
     outside_bounds,
     validate_rows,
     value_of_payload,

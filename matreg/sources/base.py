@@ -83,7 +83,7 @@ class RawValue:
     record's fields that give one value key with different values are named in the reason they are rejected with
     (`harmonize_values`). `uncertainty` is the value's standard uncertainty where the source gives it apart from the
     value, in the value's unit (a lab file's `uncertainty_field` cell); a value's text may state its own instead
-    ('5.431(2)', '3.2 ± 0.1': `validation.parse_value`), not both; `uncertainty_problem` says why the uncertainty
+    ('5.431(2)', '3.2 ± 0.1': `numbers.parse_value`), not both; `uncertainty_problem` says why the uncertainty
     given apart cannot be read (a lab cell that is no number): the value is rejected with it. A steward's corrected
     value (a readmit) mends `problem`, not `uncertainty_problem`.
     """

@@ -34,7 +34,7 @@ import zstandard
 from xlrd.compdoc import CompDocError
 
 from matreg.errors import ConfigError, listed, undecodable_at
-from matreg.validation import parse_number
+from matreg.numbers import parse_number
 
 READERS = {
     ".csv": "delimited",
