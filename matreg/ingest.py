@@ -33,6 +33,7 @@ from tqdm import tqdm
 from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, clipped, listed
 from matreg.formula import material_key, material_text, reduced_formula
+from matreg.jsontext import to_json
 from matreg.resume import dry_resumed, note_dropped, started_or_resumed
 from matreg.runs import (
     LIMIT_KEY,
@@ -67,7 +68,6 @@ from matreg.validation import (
     is_value_payload,
     material_row,
     rows_breaking_rules,
-    to_json,
     validate_rows,
     validate_table,
     value_of_payload,

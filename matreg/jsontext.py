@@ -1,10 +1,15 @@
-"""Strings of decoded JSON that are no Unicode: the json module reads a lone surrogate ('\\ud800', an escape no
-UTF-8 text holds), which orjson refuses; where one is, and how such a string is shown and stored."""
+"""Decoded JSON as text: a raw payload as the compact, key-sorted JSON text it is stored and compared as
+(`to_json`: a quarantine row's raw, a lab row's cells, a page's hash), whatever orjson refuses to write of it; and
+strings that are no Unicode: the json module reads a lone surrogate ('\\ud800', an escape no UTF-8 text holds),
+which orjson refuses; where one is, and how such a string is shown and stored."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+import orjson
 
 
 def lone_surrogate_at(document: Any, skipped: Iterable[Any] = ()) -> str | None:
@@ -41,3 +46,56 @@ def _is_unicode(text: str) -> bool:
 def escaped(text: str) -> str:
     """`text` with each lone surrogate written as its escape ('\\ud800'): text UTF-8 writes, to show and store."""
     return text.encode(errors="backslashreplace").decode()
+
+
+_RAW_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def to_json(raw: Any) -> str:
+    """Raw payload as compact JSON text, keys sorted (NaN as null; an integer beyond 64 bits as its digits and a string
+    with a lone surrogate with its escapes, as they were received; anything else not JSON-native as a string), however
+    deeply nested."""
+    try:
+        return orjson.dumps(raw, default=str, option=_RAW_JSON).decode()
+    except TypeError:  # what orjson does not write, of a page the json module read (orjson refused it): integers
+        # beyond 64 bits, lone surrogates ('\ud800'); or nesting past 254 levels
+        return "".join(_json_pieces(raw))
+
+
+class _Text(str):
+    """A piece of JSON text (`_json_pieces`), not a value to write."""
+
+
+def _json_pieces(raw: Any) -> Iterator[str]:
+    """The JSON text `to_json` writes of `raw`, piece by piece, without recursion (any depth): its dicts and lists
+    here, each other value by orjson where it writes it (`_value_json`)."""
+    pending: list[Any] = [raw]
+    while pending:
+        item = pending.pop()
+        if type(item) is _Text:
+            yield item
+            continue
+        if isinstance(item, dict):
+            opening, closing = "{", "}"
+            entries = sorted(item.items(), key=lambda entry: str(entry[0]))
+            members = [(f"{_value_json(str(key))}:", value) for key, value in entries]
+        elif isinstance(item, list | tuple):
+            opening, closing, members = "[", "]", [("", value) for value in item]
+        else:
+            yield _value_json(item)
+            continue
+        pending.append(_Text(closing))  # (taken last: the members go on top of it, the first on top)
+        for position, (key, value) in reversed(list(enumerate(members))):
+            pending.append(value)
+            pending.append(_Text(("," if position else opening) + key))
+        if not members:
+            pending.append(_Text(opening))
+
+
+def _value_json(value: Any) -> str:
+    """JSON text of a value that is no dict or list: orjson's, else (an integer beyond 64 bits, a string with a lone
+    surrogate) the json module's, which writes the digits and the string's escapes."""
+    try:
+        return orjson.dumps(value, default=str, option=_RAW_JSON).decode()
+    except TypeError:
+        return json.dumps(value if isinstance(value, int | str) else str(value))

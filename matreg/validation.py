@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 import operator
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from functools import lru_cache
@@ -1012,56 +1011,3 @@ def _orphans(store: Store) -> list[str]:
         for name in children
         if name in found.index
     ]
-
-
-_RAW_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
-
-
-def to_json(raw: Any) -> str:
-    """Raw payload as compact JSON text, keys sorted (NaN as null; an integer beyond 64 bits as its digits and a string
-    with a lone surrogate with its escapes, as they were received; anything else not JSON-native as a string), however
-    deeply nested."""
-    try:
-        return orjson.dumps(raw, default=str, option=_RAW_JSON).decode()
-    except TypeError:  # what orjson does not write, of a page the json module read (orjson refused it): integers
-        # beyond 64 bits, lone surrogates ('\ud800'); or nesting past 254 levels
-        return "".join(_json_pieces(raw))
-
-
-class _Text(str):
-    """A piece of JSON text (`_json_pieces`), not a value to write."""
-
-
-def _json_pieces(raw: Any) -> Iterator[str]:
-    """The JSON text `to_json` writes of `raw`, piece by piece, without recursion (any depth): its dicts and lists
-    here, each other value by orjson where it writes it (`_value_json`)."""
-    pending: list[Any] = [raw]
-    while pending:
-        item = pending.pop()
-        if type(item) is _Text:
-            yield item
-            continue
-        if isinstance(item, dict):
-            opening, closing = "{", "}"
-            entries = sorted(item.items(), key=lambda entry: str(entry[0]))
-            members = [(f"{_value_json(str(key))}:", value) for key, value in entries]
-        elif isinstance(item, list | tuple):
-            opening, closing, members = "[", "]", [("", value) for value in item]
-        else:
-            yield _value_json(item)
-            continue
-        pending.append(_Text(closing))  # (taken last: the members go on top of it, the first on top)
-        for position, (key, value) in reversed(list(enumerate(members))):
-            pending.append(value)
-            pending.append(_Text(("," if position else opening) + key))
-        if not members:
-            pending.append(_Text(opening))
-
-
-def _value_json(value: Any) -> str:
-    """JSON text of a value that is no dict or list: orjson's, else (an integer beyond 64 bits, a string with a lone
-    surrogate) the json module's, which writes the digits and the string's escapes."""
-    try:
-        return orjson.dumps(value, default=str, option=_RAW_JSON).decode()
-    except TypeError:
-        return json.dumps(value if isinstance(value, int | str) else str(value))

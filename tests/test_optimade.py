@@ -30,11 +30,12 @@ from matreg.curate.review import CurationError, record_decision
 from matreg.errors import ConfigError, RecordError, SourceError
 from matreg.fieldmap import load_field_map
 from matreg.ingest import run_ingest
+from matreg.jsontext import to_json
 from matreg.resources import resource_path
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.optimade import build_filter
 from matreg.store import Store
-from matreg.validation import RunStamp, harmonize, to_json
+from matreg.validation import RunStamp, harmonize
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "optimade"
 REFERENCE_PAGES = {offset: FIXTURES / f"ref_nelements2_page{k}.json" for k, offset in enumerate((0, 4, 8, 12), 1)}

@@ -11,6 +11,7 @@ from pymatgen.core import DummySpecies, Lattice, Species, Structure
 
 from matreg.errors import RecordError
 from matreg.formula import reduced_formula
+from matreg.jsontext import to_json
 from matreg.numbers import Measured, parse_number, parse_value
 from matreg.schema import arrow_schema
 from matreg.sources.base import Attribution, RawValue, SourceRecord
@@ -22,7 +23,6 @@ from matreg.validation import (
     read_id,
     read_spacegroup_number,
     read_text,
-    to_json,
 )
 
 ATTRIBUTION = Attribution(source="test", provenance="dft", method="PBE")

@@ -11,10 +11,9 @@ import orjson
 
 from matreg.errors import SourceError
 from matreg.http import HttpClient
-from matreg.jsontext import escaped, lone_surrogate_at
+from matreg.jsontext import escaped, lone_surrogate_at, to_json
 from matreg.paginate import HttpRequest, Paginator
 from matreg.sources.base import Connector, Page, RawItem
-from matreg.validation import to_json
 
 SAME_PAGES = 3  # pages that make a pagination loop: the last two each answered an earlier one's records (one repeat
 # alone: an upstream insert)

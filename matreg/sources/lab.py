@@ -18,13 +18,14 @@ from matreg.catalog import Provenance, check_source_name, load_catalog
 from matreg.errors import ConfigError, FormulaError, RecordError, utf8_path
 from matreg.fieldmap import ROW_FIELDS, FieldSpec, missing_markers
 from matreg.formula import PHASE_OF_STATE, ambiguous_charge, parse_formula, same_composition, written_state
+from matreg.jsontext import to_json
 from matreg.numbers import Measured, parse_number, parse_value, with_points
 from matreg.schema import ExtensionSpec, canonical_method, load_extension, load_methods, load_vocabulary
 from matreg.sources.base import Attribution, Connector, NamedRecord, Page, RawItem, RawValue, RunInfo, SourceRecord
 from matreg.sources.labfiles import read_rows, sheet_names
 from matreg.structure import parse_structure
 from matreg.units import conversion_problem, convert
-from matreg.validation import at_conditions, is_blank, read_spacegroup_number, to_json
+from matreg.validation import at_conditions, is_blank, read_spacegroup_number
 from matreg.yamlio import entry_problem, load_model
 
 logger = logging.getLogger(__name__)
