@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import LAB_EXAMPLE, REPO, cli_import
+from conftest import LAB_EXAMPLE, REPO, cli_import, matreg_with_files_capped
 from pymatgen.core import Composition, Element, Structure
 from typer.testing import CliRunner
 
@@ -780,6 +780,22 @@ def test_bad_options_and_tampered_exports_are_refused(gap_store, tmp_path):
     with pytest.raises(MatregError, match="sha256"):
         ExportedDataset(tmp_path / "out")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_an_export_that_fails_part_way_leaves_the_earlier_export_whole(filled, tmp_path):
+    """A torch export into the folder of an earlier one that the file system refuses part-way (no file may grow past
+    a size, as on a disk whose quota is reached: EFBIG) leaves the earlier export as it was, file for file, and no
+    staging folder beside it: an export is replaced whole or not at all."""
+    out = tmp_path / "export"
+    assert filled("export", "gaps", "--format", "torch", "--out", str(out)).exit_code == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}  # (meta.json too: its time of export)
+    largest = max(path.stat().st_size for path in out.iterdir())
+    result = matreg_with_files_capped(largest // 2, "export", "gaps", "--format", "torch", "--out", str(out))
+    assert result.returncode == 1 and result.stderr == f"error: cannot write {out}: File too large (EFBIG)\n", (
+        result.stderr
+    )
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert [path.name for path in tmp_path.glob(".export*")] == []  # (the staging folder's name: .export.<uuid>.tmp)
 
 
 LAB_CATALOG = Catalog(

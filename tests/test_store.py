@@ -50,7 +50,7 @@ from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue,
 from matreg.sources.janaf import JanafConnector
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store, StoreBusy, _definitions_digest, atomic_dir
-from matreg.store.files import atomic_write, remove_old_temps
+from matreg.store.files import atomic_write, remove_old_temps, replace_dir
 from matreg.validation import check_store_tables
 
 
@@ -1545,6 +1545,30 @@ def test_a_staged_folder_appears_whole_and_a_failed_one_leaves_nothing(tmp_path)
         (staging / "a.txt").write_text("a")
         assert not final.exists()
     assert [path.name for path in final.parent.iterdir()] == ["folder"] and (final / "a.txt").read_text() == "a"
+
+
+def test_a_staged_folder_replaces_the_one_there_whole_and_a_failed_one_leaves_it_as_it_was(tmp_path):
+    """`replace_dir` (a torch export's publish): a staged folder goes where none is, or in place of the folder there
+    (an empty one too), which is gone after, with no temp name left beside it; a failure while staging leaves the
+    folder there as it was."""
+    final = tmp_path / "export"
+    final.mkdir()
+    with atomic_dir(final, replace_dir) as staging:
+        (staging / "a.txt").write_text("first")
+    assert [path.name for path in final.iterdir()] == ["a.txt"]
+    with pytest.raises(NoSpace, match="No space left"), atomic_dir(final, replace_dir) as staging:
+        (staging / "b.txt").write_text("half")
+        raise OSError(28, "No space left on device")  # what a full disk says mid-write
+    assert [path.name for path in tmp_path.iterdir()] == ["export"]
+    assert [path.name for path in final.iterdir()] == ["a.txt"] and (final / "a.txt").read_text() == "first"
+    with atomic_dir(final, replace_dir) as staging:
+        (staging / "b.txt").write_text("second")
+    assert [path.name for path in tmp_path.iterdir()] == ["export"]
+    assert [path.name for path in final.iterdir()] == ["b.txt"] and (final / "b.txt").read_text() == "second"
+    shutil.rmtree(final)
+    with atomic_dir(final, replace_dir) as staging:
+        (staging / "c.txt").write_text("third")
+    assert [path.name for path in tmp_path.iterdir()] == ["export"] and (final / "c.txt").read_text() == "third"
 
 
 def test_a_store_a_newer_matreg_wrote_in_another_format_is_neither_read_nor_written(store, catalog):

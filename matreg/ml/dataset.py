@@ -24,9 +24,7 @@ import hashlib
 import json
 import logging
 import operator
-import os
 import re
-import shutil
 import zipfile
 from collections import UserList
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -69,7 +67,7 @@ from matreg.ml.splits import (
     split_settings,
 )
 from matreg.schema import load_vocabulary, value_conditions
-from matreg.store import Store, atomic_dir, file_sha256, refuse_long_staged_names, temps_beside
+from matreg.store import Store, atomic_dir, file_sha256, refuse_long_staged_names, replace_dir
 from matreg.units import convert_array, is_molar, per_mole_of_atoms
 
 try:
@@ -506,8 +504,8 @@ def _meta(
 
 def _write_export(out: Path, rows: pd.DataFrame, arrays: dict, build_meta: Callable[[dict], dict]) -> dict:
     """Write the payload and meta.json into a staging folder beside `out`, then put it in place (`atomic_dir`,
-    `_replace_dir`)."""
-    with atomic_dir(out, _replace_dir) as staging:
+    `_replace_export`)."""
+    with atomic_dir(out, _replace_export) as staging:
         _write_records(rows, staging / "records.parquet")
         for name, content in arrays.items():
             _write_npz(content, staging / name)
@@ -541,16 +539,11 @@ def _json_object(path: Path) -> dict:
     return document if isinstance(document, dict) else {}
 
 
-def _replace_dir(new: Path, out: Path) -> None:
-    """Rename `new` to `out`; an earlier export (or an empty directory) at `out` is replaced, anything else refused."""
+def _replace_export(new: Path, out: Path) -> None:
+    """Put the staged export `new` in place (`replace_dir`): at `out`, where an earlier export (or an empty directory)
+    is replaced whole, anything else refused (`_check_out`)."""
     _check_out(out)
-    if not out.exists():
-        os.rename(new, out)
-        return
-    (old,) = temps_beside(out)  # a temp name: left by a process killed before the rmtree, `remove_old_temps` takes it
-    os.rename(out, old)
-    os.rename(new, out)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(new, out)
 
 
 class ExportedDataset:

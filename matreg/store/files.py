@@ -1,9 +1,9 @@
 """Atomic writes: a file (`atomic_write`), a file with its sidecar (`write_with_sidecar`) or a folder
-(`atomic_dir`) written under a temp name beside it, then renamed into place, a write the file system refuses an error
-naming what was written (`refused_writes_of`; a query's spill to disk: `spills_refused`); the temp names and the
-removal of those a killed write left (`remove_old_temps`); the store's Parquet files, without key-value metadata
-(`store_file_writer`, `write_store_file`); the export formats' writers (`frame_writer`); a file's SHA-256
-(`file_sha256`)."""
+(`atomic_dir`; in place of the folder there: `replace_dir`) written under a temp name beside it, then renamed into
+place, a write the file system refuses an error naming what was written (`refused_writes_of`; a query's spill to
+disk: `spills_refused`); the temp names and the removal of those a killed write left (`remove_old_temps`); the
+store's Parquet files, without key-value metadata (`store_file_writer`, `write_store_file`); the export formats'
+writers (`frame_writer`); a file's SHA-256 (`file_sha256`)."""
 
 from __future__ import annotations
 
@@ -212,6 +212,20 @@ def atomic_dir(final: Path, publish: Callable[[Path, Path], object] = os.rename)
             publish(staging, final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def replace_dir(staging: Path, final: Path) -> None:
+    """Put the finished folder `staging` in place of `final` (a `publish` of `atomic_dir`): one rename where no folder
+    is there; else the folder there renamed aside under a temp name (`temps_beside`), `staging` renamed into place,
+    and the old folder removed. `final` is never half-written: the old folder whole, then the new one; the old one
+    that a process killed before removing it left goes as `remove_old_temps` says."""
+    if not final.exists():
+        os.rename(staging, final)
+        return
+    (old,) = temps_beside(final)
+    os.rename(final, old)
+    os.rename(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _sidecar_path(path: Path) -> Path:
