@@ -27,10 +27,11 @@ from matreg.curate.review import (
     unmatched_decisions,
 )
 from matreg.errors import UnknownName
-from matreg.export import dataset_query
+from matreg.export import dataset_query, selection_sql
 from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.lab import LabConnector, load_mapping
+from matreg.store import CURATION_RUN_PREFIX
 from matreg.validation import check_store_tables, validate_table
 
 TABLES = ["H-064", "C-095", "Al-001"]
@@ -766,6 +767,36 @@ def test_a_readmitted_value_is_stale_and_no_longer_shown_once_its_file_gives_it_
     import_gaps(store, tmp_path, f"id,formula,gap,dHf\n{edited}\n")
     assert formation_energies() == now
     assert to_redo(store) == [["readmit", "gaps:s1", f"{why}: {NOT_SHOWN}"]]
+
+
+def test_the_store_names_the_values_it_shows_of_records_and_the_records_a_readmit_wrote_once_no_longer_shown(
+    store, tmp_path
+):
+    """What curation reads of the store's history it asks the store for by name, not by the store's files
+    (`Store.shown_values`, `Store.selected_records_written_by`): the values shown now of the records asked for, each
+    with its record's formula and the run that wrote it; the records a readmit wrote values of that a dataset's
+    selection takes, still once its value is no longer shown (a stale readmit's)."""
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.3,about -1.8\ns2,GaN,3.4,-1.2\n")
+    dhf = quarantined(store, "s1:formation_energy_per_atom")
+    readmit = (
+        CURATION_RUN_PREFIX
+        + decide(store, "readmit", "the notebook says -1.8", quarantine_id=dhf, value=-1.8)["entry_id"]
+    )
+    columns = ["record_id", "formula", "property", "original_value", "original_unit"]
+    shown = store.shown_values(["gaps:s1"])
+    assert shown[columns].fillna({"original_value": 0}).values.tolist() == [
+        ["gaps:s1", "ZnO", "band_gap", 3.3, "eV"],
+        ["gaps:s1", "ZnO", "formation_energy_per_atom", 0, "eV/atom"],  # (received as no number: 'about -1.8')
+    ]
+    assert shown["original_value"].isna().tolist() == [False, True]
+    assert shown["run_id"].str.startswith(CURATION_RUN_PREFIX).tolist() == [False, True]
+    energies = selection_sql(Dataset(description="e", version="1", properties=["formation_energy_per_atom"]))
+    gaps = selection_sql(Dataset(description="g", version="1", properties=["band_gap"]))
+    assert store.selected_records_written_by([readmit], *energies) == ["gaps:s1"]
+    import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.3,\ns2,GaN,3.4,-1.2\n")  # the value no longer given
+    assert store.shown_values(["gaps:s1"])[columns].values.tolist() == [["gaps:s1", "ZnO", "band_gap", 3.3, "eV"]]
+    assert store.selected_records_written_by([readmit], *energies) == ["gaps:s1"]
+    assert store.selected_records_written_by([readmit], *gaps) == []
 
 
 def test_a_readmitted_value_stays_while_another_file_gives_its_material_written_otherwise(store, tmp_path):

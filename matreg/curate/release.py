@@ -47,7 +47,6 @@ from matreg.http import public_url
 from matreg.schema import PREFERRED_BY, RESOLUTION_COLUMNS, RESOLVED_BY, load_methods, stable_type, value_key
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
 from matreg.store import CURATION_RUN_PREFIX, Store, atomic_dir, atomic_write, file_sha256, write_with_sidecar
-from matreg.store.sql import stored_sql
 
 logger = logging.getLogger(__name__)
 
@@ -125,12 +124,7 @@ def _readmitted_records(store: Store, dataset: Dataset, log: pd.DataFrame) -> li
     runs = (CURATION_RUN_PREFIX + log.loc[log["action"] == "readmit", "entry_id"]).tolist()
     if not runs:
         return []
-    where, params = selection_sql(dataset)
-    return store.read(
-        f"SELECT DISTINCT p.record_id FROM {stored_sql('properties')} AS p JOIN {stored_sql('materials')} AS m "
-        f"USING (record_id) WHERE p.run_id IN (SELECT unnest(?)) AND {where} ORDER BY 1",
-        [runs, *params],
-    )["record_id"].tolist()
+    return store.selected_records_written_by(runs, *selection_sql(dataset))
 
 
 def preference_summary(dataset: Dataset, rows: CuratedRows, prop: str | None = None) -> dict:

@@ -43,7 +43,6 @@ from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabu
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import SHARED_ID, LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store, settling_entries_sql
-from matreg.store.sql import current_rows_sql, stored_sql
 from matreg.structure import read_structure
 from matreg.units import (
     AtomCounts,
@@ -158,17 +157,17 @@ def history(store: Store, record_id: str) -> pd.DataFrame:
     touching = log[(log["record_id"] == record_id) | log["entry_id"].isin(readmits) | dismissals]
     if touching.empty and written.empty:
         raise UnknownName(f"unknown record '{record_id}'")
-    redo = decisions_to_redo(store, values_of(store, [record_id]), records=[record_id]).set_index("entry_id")["why"]
+    redo = decisions_to_redo(store, store.shown_values([record_id]), records=[record_id]).set_index("entry_id")["why"]
     return touching.assign(stale=touching["entry_id"].map(redo)).reset_index(drop=True)
 
 
 def decided_values(store: Store) -> pd.DataFrame:
-    """The stored values of the records the curation log decides on or readmitted values of, as `values_of` gives
-    them (a record whose only values a stale readmit wrote shows none): what `stale_decisions` compares decisions
-    with."""
+    """The stored values of the records the curation log decides on or readmitted values of, as `Store.shown_values`
+    gives them (a record whose only values a stale readmit wrote shows none): what `stale_decisions` compares
+    decisions with."""
     log = curation_log(store)
     entries = _with_records(store, log[log["action"].isin([*DECISIONS, "readmit"])])
-    return values_of(store, sorted(set(entries["record_id"].dropna())))
+    return store.shown_values(sorted(set(entries["record_id"].dropna())))
 
 
 def run_decisions_to_redo(store: Store, source: str, run_id: str) -> pd.DataFrame:
@@ -181,7 +180,7 @@ def run_decisions_to_redo(store: Store, source: str, run_id: str) -> pd.DataFram
     touched = _records_run_may_change(store, log, source, run_id)
     if not touched:
         return log.head(0).assign(why=pd.Series(dtype=object))
-    return decisions_to_redo(store, values_of(store, touched), records=touched)
+    return decisions_to_redo(store, store.shown_values(touched), records=touched)
 
 
 def _records_run_may_change(store: Store, log: pd.DataFrame, source: str, run_id: str) -> list[str]:
@@ -191,27 +190,13 @@ def _records_run_may_change(store: Store, log: pd.DataFrame, source: str, run_id
     readmitted = log[log["action"] == "readmit"]["record_id"].dropna().unique().tolist()
     if not decided and not readmitted:
         return []
-    writes = stored_sql("materials")
     return store.read(
-        f"SELECT record_id FROM {writes} WHERE run_id = $run AND record_id IN (SELECT unnest($decided::VARCHAR[])) "
-        f"UNION SELECT record_id FROM {writes} WHERE source = $source "
+        "SELECT record_id FROM material_writes WHERE run_id = $run "
+        "AND record_id IN (SELECT unnest($decided::VARCHAR[])) "
+        "UNION SELECT record_id FROM material_writes WHERE source = $source "
         "AND record_id IN (SELECT unnest($readmitted::VARCHAR[])) ORDER BY record_id",
         {"run": run_id, "decided": decided, "source": source, "readmitted": readmitted},
     )["record_id"].tolist()
-
-
-def values_of(store: Store, records: list[str]) -> pd.DataFrame:
-    """The values the store shows of these records, as long rows with their record's source, formula (reduced, and as
-    written) and phase, their values as received with their uncertainties and the run that wrote each: the views'
-    rows of these records, read only from their rows."""
-    only = "s.record_id IN (SELECT unnest($records::VARCHAR[]))"  # (each view's rows of whole records: see the views)
-    return store.read(
-        "SELECT p.record_id, m.source, m.formula, m.formula_original, m.phase, p.property, p.method, p.temperature_K, "
-        "p.pressure_Pa, p.original_value, p.original_unit, p.uncertainty, p.run_id "
-        f"FROM ({current_rows_sql('properties', where=only)}) p "
-        f"JOIN ({current_rows_sql('materials', where=only)}) m USING (record_id) ORDER BY ALL",
-        {"records": records},
-    )
 
 
 def stale_decisions(long: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
@@ -285,7 +270,7 @@ def stale_readmits(store: Store) -> pd.DataFrame:
         return readmits.assign(why=pd.Series(dtype=object))
     readmits = _with_records(store, readmits)
     records = sorted(set(readmits["record_id"].dropna()))
-    values = values_of(store, records)
+    values = store.shown_values(records)
     stale = readmits[~(CURATION_RUN_PREFIX + readmits["entry_id"]).isin(values["run_id"])]
     stale = stale[~_answered(stale, log, store)].reset_index(drop=True)
     sql = "SELECT record_id, formula, phase FROM materials WHERE record_id IN (SELECT unnest(?))"
@@ -390,7 +375,7 @@ def unmatched_decisions(store: Store, records: Iterable[str] | None = None) -> p
     if records is not None:
         decisions = decisions[decisions["record_id"].isin(set(records))]
     on_value = decisions["property"].notna()
-    values = _keyed(values_of(store, sorted(set(decisions["record_id"].dropna()))))
+    values = _keyed(store.shown_values(sorted(set(decisions["record_id"].dropna()))))
     records_shown = set(values["record_id"])  # (a withdrawn record keeps its materials row, with no value)
     shown = set(values[_KEYED].itertuples(index=False, name=None))
     on_records = decisions[~on_value & ~decisions["record_id"].isin(records_shown)]

@@ -156,6 +156,7 @@ from matreg.store.sql import (
     CURATION_RUN_PREFIX,
     SNAPSHOT,
     compared_sql,
+    current_rows_sql,
     decided_versions_sql,
     equal,
     settling_entries_sql,
@@ -1277,6 +1278,29 @@ class Store:
             f"SELECT DISTINCT run_id, record_id FROM {stored_sql('properties')} "
             "WHERE run_id IN (SELECT unnest($runs::VARCHAR[])) ORDER BY ALL",
             {"runs": run_ids},
+        )
+
+    def selected_records_written_by(self, run_ids: list[str], where: str, params: list) -> list[str]:
+        """The records these runs wrote values of, shown now or not (a stale readmit's too), that meet `where`, an SQL
+        condition on a value `p` and its record `m` with its `params` (`export.selection_sql`: a dataset's
+        selection), sorted."""
+        return self.read(
+            f"SELECT DISTINCT p.record_id FROM {stored_sql('properties')} AS p JOIN {stored_sql('materials')} AS m "
+            f"USING (record_id) WHERE p.run_id IN (SELECT unnest(?)) AND {where} ORDER BY 1",
+            [run_ids, *params],
+        )["record_id"].tolist()
+
+    def shown_values(self, records: list[str]) -> pd.DataFrame:
+        """The values the store shows of these records, as long rows with their record's source, formula (reduced,
+        and as written) and phase, their values as received with their uncertainties and the run that wrote each: the
+        views' rows of these records, read only from their rows."""
+        only = "s.record_id IN (SELECT unnest($records::VARCHAR[]))"  # (each view's rows of whole records: see them)
+        return self.read(
+            "SELECT p.record_id, m.source, m.formula, m.formula_original, m.phase, p.property, p.method, "
+            "p.temperature_K, p.pressure_Pa, p.original_value, p.original_unit, p.uncertainty, p.run_id "
+            f"FROM ({current_rows_sql('properties', where=only)}) p "
+            f"JOIN ({current_rows_sql('materials', where=only)}) m USING (record_id) ORDER BY ALL",
+            {"records": records},
         )
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
