@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import gc
+import logging
 import os
 import resource
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -83,6 +86,23 @@ def no_user_settings(tmp_path_factory):
             patch.delenv(name, raising=False)
         patch.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("matreg-cache")))
         yield
+
+
+@pytest.fixture(autouse=True)
+def process_state_as_before() -> Iterator[None]:
+    """What a command run in the test's process (the `run` fixture) sets for the whole process, as it was before the
+    test: the cyclic GC's settings (`tune_gc_for_fetch` freezes what is alive and raises the threshold: DuckDB
+    connections left in reference cycles were never freed, their temp files left in $TMPDIR), the SIGTERM handler
+    (`stop_on_sigterm`: SIGTERM to pytest raised KeyboardInterrupt in whichever test ran) and the `matreg` logger's
+    handlers (`show_library_warnings`: a later test's logged warnings printed on stderr)."""
+    threshold, on_sigterm = gc.get_threshold(), signal.getsignal(signal.SIGTERM)
+    logger = logging.getLogger("matreg")
+    handlers = logger.handlers[:]
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    logger.handlers[:] = handlers
 
 
 @contextlib.contextmanager

@@ -1,0 +1,25 @@
+"""The tests keep apart from each other: what one test sets for the whole process is undone at its end."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROBES = Path(__file__).parent / "probes"
+
+
+def test_a_command_run_in_process_leaves_the_next_test_the_process_and_temp_folder_as_before(tmp_path):
+    """A fetch run in the test's process (the `run` fixture) froze every object alive then out of the cyclic GC's
+    reach, for the rest of the session: a DuckDB connection an earlier test left in a reference cycle (a query that
+    failed as it spilled) was never closed, its temp file (duckdb_temp_<pid>_0_owner) left in $TMPDIR. Its SIGTERM
+    handler and its echo of the library's warnings on stderr stayed too. Now the probe's last test finds the process as
+    before the first, and the temp folder is left empty."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    probe = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    session = subprocess.run(
+        [*probe, f"--basetemp={tmp_path / 'base'}", str(PROBES / "after_an_in_process_run.py")],
+        cwd=Path(__file__).parent, env=os.environ | {"TMPDIR": str(temp)}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert [path.name for path in temp.iterdir()] == []
+    assert "3 passed" in session.stdout, session.stdout
