@@ -13,8 +13,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -172,6 +173,14 @@ def sqlite_disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite3, "connect", connect_full)
 
 
+def utf8_child(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """subprocess.run's or Popen's arguments for a child process whose output the test reads as text: UTF-8, written
+    so by a Python child (PYTHONIOENCODING) and read so here, whatever the locale (under `LC_ALL=C PYTHONUTF8=0`,
+    text=True read a child's DuckDB progress bar or matreg's '…' as ASCII: UnicodeDecodeError); the child's
+    environment is this process's with `env` added."""
+    return {"encoding": "utf-8", "env": os.environ | {"PYTHONIOENCODING": "utf-8"} | dict(env or {})}
+
+
 def matreg_with_files_capped(size: int, *args: str) -> subprocess.CompletedProcess:
     """`matreg ...` in a process of its own, on the store and catalog the environment names (the `run` fixture sets
     them), where no file may grow past `size` bytes, as on a disk whose quota is reached (RLIMIT_FSIZE; Python ignores
@@ -182,7 +191,7 @@ def matreg_with_files_capped(size: int, *args: str) -> subprocess.CompletedProce
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 
     command = [sys.executable, "-m", "matreg", *args]
-    return subprocess.run(command, preexec_fn=capped, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, preexec_fn=capped, capture_output=True, timeout=300, **utf8_child())
 
 
 def single_value(frame: pd.DataFrame):
@@ -289,9 +298,7 @@ def filled(run):
 def matreg_in_zone(zone: str, *args: str) -> subprocess.CompletedProcess:
     """`matreg ...` in a process of its own in time zone `zone` (TZ), as on a host in that zone, on the store and
     catalog the environment names (the `run` fixture sets them); it must succeed."""
-    result = subprocess.run(
-        [sys.executable, "-m", "matreg", *args], env=os.environ | {"TZ": zone}, capture_output=True, text=True
-    )
+    result = subprocess.run([sys.executable, "-m", "matreg", *args], capture_output=True, **utf8_child({"TZ": zone}))
     assert result.returncode == 0, result.stderr
     return result
 
@@ -325,7 +332,7 @@ def hold_for_writing():
 
     def hold(path: Path) -> Callable[[], None]:
         holder = subprocess.Popen(
-            [sys.executable, "-c", HOLD_FOR_WRITING, str(path)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", HOLD_FOR_WRITING, str(path)], stdout=subprocess.PIPE, **utf8_child()
         )
         holders.append(holder)
         assert holder.stdout.readline().strip() == "holding"
@@ -348,7 +355,7 @@ time.sleep(60)
 @contextlib.contextmanager
 def another_process_holding(lock: Path) -> Iterator[None]:
     """Another process holds the file lock at `lock` while in the block."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, **utf8_child())
     try:
         assert holder.stdout.readline().strip() == "holding"
         yield

@@ -42,6 +42,7 @@ from conftest import (
     no_space_to_spill,
     parquet_onto_full_disk,
     sqlite_disk_full,
+    utf8_child,
     visible_tables,
     write_catalog,
 )
@@ -230,7 +231,7 @@ def test_sql_output_its_reader_stops_reading_ends_quietly(filled, fmt):
     closed pipe stopped (141, as a shell reports SIGPIPE's), not a failure of the command's (1)."""
     query = "select range, repeat('x', 100) as x from range(3000000)"  # (a table's 10,000 rows overflow the pipe)
     command = [sys.executable, "-m", "matreg", "sql", query, "--format", fmt]
-    reading = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reading = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **utf8_child())
     assert reading.stdout.read(5) in ("range", '[{"ra')  # (JSON is one line)
     reading.stdout.close()
     assert reading.wait(timeout=60) == CLOSED_PIPE and reading.stderr.read() == ""
@@ -239,7 +240,7 @@ def test_sql_output_its_reader_stops_reading_ends_quietly(filled, fmt):
 def test_a_table_of_a_query_of_a_trillion_rows_counts_a_million_past_those_it_shows_and_stops_it(filled):
     """A table counted every row after its first 10,000: `matreg sql 'select * from range(10^12)'` ran for hours."""
     command = [sys.executable, "-m", "matreg", "sql", "select range as i from range(1000000000000)"]
-    printed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    printed = subprocess.run(command, capture_output=True, **utf8_child(), timeout=120)
     lines = printed.stdout.splitlines()
     assert printed.returncode == 0 and len(lines) == 1 + 10_000 + 1 and lines[10_000].strip() == "9999"
     assert lines[-1] == "(more than 1000000 more rows not shown: --format csv or --format json prints every row)"
@@ -308,7 +309,7 @@ def test_a_fetch_or_import_with_stderr_closed_runs_as_with_it_open(run, tmp_path
     asked = ["fetch", "janaf", "H-064"] if command == "fetch" else ["import", str(LAB_EXAMPLE / "bandgaps.csv")]
     mapping = ["-m", str(LAB_EXAMPLE / "mapping.yaml")] if command == "import" else []
     matreg = [sys.executable, "-m", "matreg", *asked, *mapping]
-    closed = subprocess.run(["sh", "-c", 'exec "$@" 2>&-', "sh", *matreg], stdout=subprocess.PIPE, text=True)
+    closed = subprocess.run(["sh", "-c", 'exec "$@" 2>&-', "sh", *matreg], stdout=subprocess.PIPE, **utf8_child())
     assert closed.returncode == 0 and " valid records " in closed.stdout
     assert len(Store(os.environ["MATREG_STORE"]).table("materials")) == (1 if command == "fetch" else 30)
 
@@ -648,7 +649,7 @@ def test_a_store_whose_data_folder_is_on_another_file_system_says_so(run, tmp_pa
     matreg = [sys.executable, "-m", "matreg", *LAB_IMPORT, "--store", str(store)]
     script = 'mount -t tmpfs tmpfs "$1" && shift && exec "$@"'
     result = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", script, "sh", str(other), *matreg], capture_output=True, text=True
+        ["unshare", "-rm", "sh", "-c", script, "sh", str(other), *matreg], capture_output=True, **utf8_child()
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith(f"error: cannot move {store / 'tmp'}{os.sep}")
@@ -1477,7 +1478,7 @@ def test_an_interrupted_run_another_process_claims_between_the_look_and_the_clai
     def claimed_by_another_process_once_seen(*args):
         row = looked(*args)
         lock = store / "locks" / f"{row['run_id']}.lock"
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, **utf8_child())
         holders.append(holder)
         assert holder.stdout.readline().strip() == "holding"
         return row
@@ -1717,7 +1718,7 @@ def test_element_symbols_are_read_as_typed():
 def test_the_command_line_loads_the_library_only_in_the_command_that_runs():
     libraries = ("pandas", "pyarrow", "duckdb", "pandera", "pint", "pymatgen", "requests", "numpy", "torch")
     code = f"import sys, matreg.cli; print([name for name in {libraries!r} if name in sys.modules])"
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, **utf8_child(), check=True).stdout
     assert loaded.strip() == "[]"  # `matreg --help` and a mistyped option answer without a second of imports
 
 
@@ -1913,7 +1914,7 @@ def test_train_options_are_checked_before_the_dataset_is_exported(filled, tmp_pa
 
 
 def test_the_readme_sql_examples_run(filled):
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     block = readme.split("```sql\n", 1)[1].split("```", 1)[0]
     statements = "\n".join(line for line in block.splitlines() if not line.startswith("--"))  # comments
     queries = [query.strip() for query in statements.split(";") if query.strip()]
@@ -2100,14 +2101,13 @@ def test_ctrl_c_during_a_fetch_says_what_was_committed_and_how_to_continue(tmp_p
 
     with ReplayServer(route, prefix="/tables/") as server:
         env = {
-            **os.environ,
             "MATREG_STORE": str(tmp_path / "store"),
             "MATREG_CATALOG": str(write_catalog(tmp_path / "catalog.yaml", server.url)),
         }
         command = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--commit-every", "1", "--no-progress"]
         fetch = subprocess.Popen(
-            [sys.executable, "-c", "from matreg.cli import app; app()", *command], env=env, stderr=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
+            [sys.executable, "-c", "from matreg.cli import app; app()", *command], stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE, preexec_fn=_ctrl_c_as_in_a_terminal, **utf8_child(env),
         )  # fmt: skip
         try:
             assert reached.wait(60)
@@ -2182,7 +2182,7 @@ def test_ctrl_c_while_duckdb_runs_a_query_of_sql_is_an_interrupt_not_a_query_err
     as interrupted (130; 143) within seconds, no traceback."""
     sql = subprocess.Popen(
         [sys.executable, "-c", MATREG_ON_FOUR_DUCKDB_THREADS + RUN_MATREG, "sql", ENDLESS_QUERY],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **utf8_child(), preexec_fn=_ctrl_c_as_in_a_terminal,
     )  # fmt: skip
     _wait_for(sql, lambda: _has_open(sql.pid, tmp_path / "store" / "matreg.duckdb"))  # (it opens it to run the query)
     time.sleep(1)
@@ -2235,7 +2235,7 @@ def test_a_signal_stops_a_query_duckdb_runs_on_several_threads_within_seconds(fi
     ended in SIGKILL): each of nine queries, signalled as it runs, stops within seconds, as an interrupt, and leaves
     no thread or file of the store's watch for signals behind."""
     reads = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTED_READS, str(tmp_path / "store"), "3"], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", INTERRUPTED_READS, str(tmp_path / "store"), "3"], stdout=subprocess.PIPE, **utf8_child(),
         preexec_fn=_ctrl_c_as_in_a_terminal,
     )  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()
@@ -2290,7 +2290,7 @@ def test_ctrl_c_while_a_fetch_publishes_stops_it_resumable_not_failed(run, tmp_p
     publishing = tmp_path / "publishing"
     again = subprocess.Popen(
         [sys.executable, "-c", SLOW_PUBLISH, str(publishing), *fetch], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
+        stderr=subprocess.PIPE, **utf8_child(), preexec_fn=_ctrl_c_as_in_a_terminal,
     )  # fmt: skip
     _wait_for(again, publishing.exists)
     time.sleep(1)
@@ -2327,7 +2327,7 @@ def test_sigterm_stops_a_fetch_as_ctrl_c_does_committing_the_pages_it_read(tmp_p
         fetch += ["--catalog", str(catalog)]
         stopped = subprocess.Popen(
             [sys.executable, "-m", "matreg", *fetch, "--store", str(store)], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
+            stderr=subprocess.PIPE, **utf8_child(), preexec_fn=_ctrl_c_as_in_a_terminal,
         )  # fmt: skip
         try:
             assert reached.wait(60)
@@ -2368,7 +2368,7 @@ def test_sigterm_stops_an_export_as_ctrl_c_does_leaving_no_file(filled, tmp_path
     out = tmp_path / "out"
     export = subprocess.Popen(
         [sys.executable, "-c", CSV_WRITER_WAITING, "export", "thermo", "--out", str(out / "thermo.csv")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **utf8_child(), preexec_fn=_ctrl_c_as_in_a_terminal,
     )  # fmt: skip
     _wait_for(export, lambda: any(out.glob(".thermo.csv.*.tmp")))
     stderr = _interrupt(export, sig)
@@ -2538,18 +2538,19 @@ def test_an_export_is_the_same_file_with_times_in_utc_whatever_the_hosts_zone(fi
 
 def test_sql_shows_times_in_utc_as_stored_whatever_the_hosts_zone(filled, tmp_path):
     query = "SELECT fetched_at FROM materials WHERE source = 'janaf' LIMIT 1"
-    env = os.environ | {"TZ": "America/New_York", "MATREG_STORE": str(tmp_path / "store")}
+    env = {"TZ": "America/New_York", "MATREG_STORE": str(tmp_path / "store")}
     for fmt, zone in (("json", r'Z"\}\]$'), ("csv", r"\+00:00$")):
         shown = subprocess.run(
-            [sys.executable, "-m", "matreg", "sql", query, "--format", fmt], env=env, capture_output=True, text=True
+            [sys.executable, "-m", "matreg", "sql", query, "--format", fmt], capture_output=True, **utf8_child(env)
         )
         assert shown.returncode == 0 and re.search(zone, shown.stdout.strip()), shown.stdout
 
 
 def matreg_in_locale(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """`matreg ...` in a process of its own whose environment adds `env` (an output encoding, a locale, COLUMNS) to
-    this one's (the store and catalog the `run` fixture sets), in `cwd`; its output as bytes."""
-    command = [sys.executable, "-m", "matreg", *args]
+    this one's (the store and catalog the `run` fixture sets), in `cwd`; its arguments given in UTF-8 (as a UTF-8
+    terminal passes them, whatever this process's locale), its output as bytes."""
+    command = [sys.executable, "-m", "matreg", *(arg.encode("utf-8") for arg in args)]
     return subprocess.run(command, env=os.environ | env, cwd=cwd, capture_output=True, timeout=300)
 
 
@@ -2646,7 +2647,7 @@ def matreg_in_deleted_folder(folder: Path, *args: str) -> subprocess.CompletedPr
     another removed), on the store and catalog the environment names unless the arguments name others."""
     folder.mkdir()
     in_it = ["sh", "-c", 'cd "$0" && rmdir "$0" && exec "$@"', str(folder), sys.executable, "-m", "matreg", *args]
-    return subprocess.run(in_it, capture_output=True, text=True, timeout=300)
+    return subprocess.run(in_it, capture_output=True, **utf8_child(), timeout=300)
 
 
 def test_commands_run_in_a_deleted_folder_on_a_store_named_by_its_whole_path(filled, tmp_path):

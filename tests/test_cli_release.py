@@ -2,13 +2,12 @@
 
 import csv
 import json
-import os
 import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import LAB_EXAMPLE, cli_import
+from conftest import LAB_EXAMPLE, cli_import, utf8_child
 from typer.testing import CliRunner
 
 from matreg.cli import app
@@ -447,6 +446,6 @@ def test_a_release_is_made_with_warnings_as_errors_as_the_libraries_deprecations
     """`python -W error` (or PYTHONWARNINGS=error in a steward's CI): the Croissant check's libraries (rdflib,
     mlcroissant) deprecate their own internals, which no user can act on; the release is made."""
     command = [sys.executable, "-W", "error", "-m", "matreg", "release", "gaps"]
-    result = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"PYTHONWARNINGS": "error"})
+    result = subprocess.run(command, capture_output=True, **utf8_child({"PYTHONWARNINGS": "error"}))
     assert result.returncode == 0, result.stderr
     assert "gaps 0.1.0: 30 rows (30 records)" in result.stdout and "Warning" not in result.stderr

@@ -2,7 +2,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ONE_COMPOSITION
+from conftest import ONE_COMPOSITION, utf8_child
 from pymatgen.core import Composition
 
 from matreg.errors import FormulaError
@@ -570,6 +570,6 @@ print([parse_formula(text).reduced for text in ["Fe2O3", "ZnO", "HeAr", "Fe2O3"]
 
 def test_a_warning_of_pymatgen_shows_once_per_process_not_once_per_formula_and_noble_gases_none():
     """Python shows a warning once per place; reading every formula in a warnings block of its own re-armed it."""
-    ran = subprocess.run([sys.executable, "-c", NOISY_PYMATGEN], capture_output=True, text=True, check=True)
+    ran = subprocess.run([sys.executable, "-c", NOISY_PYMATGEN], capture_output=True, **utf8_child(), check=True)
     assert ran.stdout.strip() == "['Fe2O3', 'ZnO', 'ArHe', 'Fe2O3']"
     assert ran.stderr.count("a deprecation inside pymatgen") == 1 and "electronegativity" not in ran.stderr

@@ -11,6 +11,7 @@ import threading
 
 import duckdb
 import pytest
+from conftest import utf8_child
 
 from matreg.store import interrupts
 from matreg.store.interrupts import stopped_by_signals
@@ -38,7 +39,7 @@ def _run(script: str, *args: str) -> str:
     """Run a `python -c` script (its arguments `args`) to its end, within seconds; its stderr, where it says what
     it saw (DuckDB's progress bar is on stdout)."""
     done = subprocess.run(
-        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=30,
+        [sys.executable, "-c", script, *args], capture_output=True, **utf8_child(), timeout=30,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # (as a terminal delivers it)
     )  # fmt: skip
     return done.stderr

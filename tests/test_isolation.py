@@ -1,9 +1,10 @@
 """The tests keep apart from each other: what one test sets for the whole process is undone at its end."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from conftest import utf8_child
 
 PROBES = Path(__file__).parent / "probes"
 
@@ -19,7 +20,16 @@ def test_a_command_run_in_process_leaves_the_next_test_the_process_and_temp_fold
     probe = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
     session = subprocess.run(
         [*probe, f"--basetemp={tmp_path / 'base'}", str(PROBES / "after_an_in_process_run.py")],
-        cwd=Path(__file__).parent, env=os.environ | {"TMPDIR": str(temp)}, capture_output=True, text=True,
+        cwd=Path(__file__).parent, capture_output=True, **utf8_child({"TMPDIR": str(temp)}),
     )  # fmt: skip
     assert [path.name for path in temp.iterdir()] == []
     assert "3 passed" in session.stdout, session.stdout
+
+
+def test_a_childs_output_is_read_as_utf8_whatever_the_locale():
+    """Under an ASCII locale (`LC_ALL=C PYTHONUTF8=0`) a Python child wrote '…' and 'Å' as ASCII (UnicodeEncodeError,
+    exit 1), and its output was read as ASCII where the tests ran in that locale: read and written in UTF-8 now."""
+    ascii_locale = {"LC_ALL": "C", "PYTHONUTF8": "0"}
+    printing = [sys.executable, "-c", "print('\\u2026 \\u00c5')"]  # (typed in ASCII: the locale reads it too)
+    shown = subprocess.run(printing, capture_output=True, **utf8_child(ascii_locale))
+    assert (shown.returncode, shown.stdout, shown.stderr) == (0, "… Å\n", "")

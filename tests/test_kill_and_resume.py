@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow
 import pytest
-from conftest import another_process_holding, janaf_route, write_catalog
+from conftest import another_process_holding, janaf_route, utf8_child, write_catalog
 from replay import ReplayServer, Reply
 
 from matreg.errors import StoreError
@@ -81,10 +81,10 @@ def test_kill_9_while_reading_the_fourth_page_then_resume(tmp_path, commit_every
         store = Store(store_dir)
         assert store.staged_pages() == committed and not store.exists()  # staged pages are invisible until the end
 
-        resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
+        resumed = subprocess.run(command + ["--resume"], capture_output=True, **utf8_child(), timeout=120)
         if not committed:
             assert resumed.returncode == 1 and "fetch without --resume" in resumed.stderr
-            resumed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            resumed = subprocess.run(command, capture_output=True, **utf8_child(), timeout=120)
         assert resumed.returncode == 0, resumed.stderr
     materials = store.table("materials")
     assert sorted(materials["source_id"]) == sorted(IDS)
@@ -137,7 +137,7 @@ def test_kill_9_between_two_reads_of_a_record_then_resume_stores_its_last_read_a
     given = [standard, *records[1:], static]
     with _oqmd_killed_at(10, given, tmp_path, page_size=5) as (server, command, store):
         assert store.staged_pages() == 2 and not store.exists()  # the standard calculation's page, staged
-        resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+        resumed = subprocess.run([*command, "--resume"], capture_output=True, **utf8_child(), timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         assert _offsets(server) == ["0", "5", "10", "10"]  # the resume read the third page alone
     assert "read 13 (1 read again: of each record, the last read kept), 12 valid records" in resumed.stdout
@@ -164,7 +164,7 @@ def test_a_resume_after_the_catalog_entry_changed_is_refused_until_it_is_restore
         (run_id,) = store.staged_runs()
         before = _changed_entry(tmp_path / "catalog.yaml")
         for option in ("--resume", "--resume-or-start"):
-            refused = subprocess.run([*command, option], capture_output=True, text=True, timeout=120)
+            refused = subprocess.run([*command, option], capture_output=True, **utf8_child(), timeout=120)
             assert refused.returncode == 2, refused.stderr
             assert (
                 "the catalog entry of 'oqmd' (citation, database_version, license, method, provenance) changed since "
@@ -180,7 +180,7 @@ def test_a_resume_after_the_catalog_entry_changed_is_refused_until_it_is_restore
             f"matreg drop {run_id} drops it"
         ) in _status(store, tmp_path / "catalog.yaml")
         (tmp_path / "catalog.yaml").write_text(before, encoding="utf-8")
-        resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+        resumed = subprocess.run([*command, "--resume"], capture_output=True, **utf8_child(), timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         assert _offsets(server) == ["0", "3", "6", "6", "9"]
     rows = store.query("SELECT DISTINCT provenance, method, license, database_version FROM materials")
@@ -205,14 +205,14 @@ def test_a_resume_after_the_field_map_changed_is_refused(tmp_path):
     with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3, cwd=tmp_path) as (server, command, store):
         (run_id,) = store.staged_runs()
         _project_oqmd_map(tmp_path, "band_gap: {unit: eV}", "band_gap: {unit: meV}")
-        refused = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        refused = subprocess.run([*command, "--resume"], capture_output=True, **utf8_child(), timeout=120, cwd=tmp_path)
         assert refused.returncode == 2, refused.stderr
         field_map = tmp_path / "connectors" / "oqmd.yaml"  # named as `matreg status` names it: the file to open
         assert f"the field map of 'oqmd' ({field_map}) changed since run {run_id} committed" in refused.stderr
         assert "the catalog entry" not in refused.stderr
         drop = [sys.executable, "-m", "matreg", "drop", run_id, "--store", str(store.root)]
-        assert subprocess.run(drop, capture_output=True, text=True, timeout=120).returncode == 0
-        fetched = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert subprocess.run(drop, capture_output=True, **utf8_child(), timeout=120).returncode == 0
+        fetched = subprocess.run(command, capture_output=True, **utf8_child(), timeout=120, cwd=tmp_path)
         assert fetched.returncode == 0, fetched.stderr
     units = store.query("SELECT original_unit, count(*) FROM properties WHERE property = 'band_gap' GROUP BY ALL")
     assert units.values.tolist() == [["meV", 12]]
@@ -221,7 +221,7 @@ def test_a_resume_after_the_field_map_changed_is_refused(tmp_path):
 def _status(store: Store, catalog: Path, cwd: Path | None = None) -> str:
     """What `matreg status` says of `store`, `catalog` read as the fetch read it."""
     command = [sys.executable, "-m", "matreg", "status", "--store", str(store.root), "--catalog", str(catalog)]
-    shown = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=cwd)
+    shown = subprocess.run(command, capture_output=True, **utf8_child(), timeout=120, cwd=cwd)
     assert shown.returncode == 0, shown.stderr
     return shown.stdout
 
@@ -243,16 +243,16 @@ def test_a_run_read_at_the_catalogs_former_base_url_resumes_with_the_base_url_it
         with _catalog_moved_to_a_mirror(tmp_path / "catalog.yaml") as mirror:
             shown = _status(store, tmp_path / "catalog.yaml")
             assert f"(its options: --page-size 3 --base-url {server.url}, the server it read: the catalog's" in shown
-            refused = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+            refused = subprocess.run([*command, "--resume"], capture_output=True, **utf8_child(), timeout=120)
             assert refused.returncode == 1, refused.stderr
             assert f"run {run_id} read {server.url}formationenergy: give --base-url {server.url} with --resume" in (
                 refused.stderr
             )
             other_size = [*command, "--page-size", "4", "--resume"]  # (the last --page-size given counts)
-            refused = subprocess.run(other_size, capture_output=True, text=True, timeout=120)
+            refused = subprocess.run(other_size, capture_output=True, **utf8_child(), timeout=120)
             assert f"{run_id} (6 read): give --page-size 3 --base-url {server.url} with --resume to" in refused.stderr
             resumed = subprocess.run(
-                [*command, "--base-url", server.url, "--resume"], capture_output=True, text=True, timeout=120
+                [*command, "--base-url", server.url, "--resume"], capture_output=True, **utf8_child(), timeout=120
             )
             assert resumed.returncode == 0, resumed.stderr
             assert mirror.requests == [] and _offsets(server) == ["0", "3", "6", "6", "9"]
@@ -265,7 +265,7 @@ def test_a_fresh_fetch_failing_after_it_dropped_the_run_read_elsewhere_says_it_d
     with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3) as (server, command, store):
         (run_id,) = store.staged_runs()
         with _catalog_moved_to_a_mirror(tmp_path / "catalog.yaml"):
-            failed = subprocess.run([*command, "--resume-or-start"], capture_output=True, text=True, timeout=120)
+            failed = subprocess.run([*command, "--resume-or-start"], capture_output=True, **utf8_child(), timeout=120)
         assert failed.returncode == 1, failed.stderr
         assert "HTTP 404" in failed.stderr and store.staged_runs() == {}
         assert (
@@ -282,7 +282,7 @@ def test_a_resume_after_the_field_map_changed_the_fields_asked_is_refused_naming
         (run_id,) = store.staged_runs()
         _project_oqmd_map(tmp_path, "  volume: {unit: angstrom**3/cell}\n", "")
         for option in ("--resume", "--resume-or-start"):
-            refused = subprocess.run([*command, option], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+            refused = subprocess.run([*command, option], capture_output=True, **utf8_child(), timeout=120, cwd=tmp_path)
             assert refused.returncode == 2, refused.stderr
             field_map = tmp_path / "connectors" / "oqmd.yaml"
             assert f"the field map of 'oqmd' ({field_map}) changed since run {run_id} committed" in refused.stderr
@@ -304,7 +304,7 @@ def test_a_resume_of_another_selection_names_the_run_and_the_command_that_resume
     with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3) as (server, command, store):
         (run_id,) = store.staged_runs()
         spaced = [f"{word} " if word == FILTER else word for word in command]
-        refused = subprocess.run([*spaced, "--resume"], capture_output=True, text=True, timeout=120)
+        refused = subprocess.run([*spaced, "--resume"], capture_output=True, **utf8_child(), timeout=120)
         assert refused.returncode == 1, refused.stderr
         assert (
             f"an interrupted run of 'oqmd' has another selection: {run_id} (6 read): give "
@@ -335,7 +335,7 @@ def test_a_run_staged_by_an_older_matreg_resumes_as_before_whatever_changed(tmp_
         (run_id,) = store.staged_runs()
         _as_an_older_matreg_staged_it(store.staging_dir / run_id, "mapped_with")
         _changed_entry(tmp_path / "catalog.yaml")
-        resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+        resumed = subprocess.run([*command, "--resume"], capture_output=True, **utf8_child(), timeout=120)
         assert resumed.returncode == 0, resumed.stderr
     licenses = store.query("SELECT license, count(*) FROM materials GROUP BY ALL ORDER BY ALL").values.tolist()
     assert licenses == [["CC-BY-4.0", 6], ["CC-BY-NC-4.0", 6]]
@@ -348,7 +348,7 @@ def test_a_resume_after_the_source_removed_a_record_notes_that_its_count_changed
     with _oqmd_killed_at(6, given, tmp_path, page_size=3) as (_, command, store):
         (run_id,) = store.staged_runs()
         del given[0]
-        resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+        resumed = subprocess.run([*command, "--resume"], capture_output=True, **utf8_child(), timeout=120)
         assert resumed.returncode == 0, resumed.stderr
     assert (
         "note: the source's count changed from 12 to 11 while the run was interrupted: with offset pages, records "
@@ -375,7 +375,7 @@ def test_a_lock_file_of_a_run_killed_before_its_first_commit_is_removed_by_the_n
             two_hours_ago = time.time() - 7200
             for path in (killed, held):
                 os.utime(path, (two_hours_ago, two_hours_ago))
-            fetched = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            fetched = subprocess.run(command, capture_output=True, **utf8_child(), timeout=120)
             assert fetched.returncode == 0, fetched.stderr
             assert sorted(path.name for path in (store_dir / "locks").iterdir()) == [held.name]
             assert Store(store_dir).is_running(held.stem)  # still held, by the same file

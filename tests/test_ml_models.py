@@ -19,7 +19,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import matreg_with_files_capped  # noqa: E402
+from conftest import matreg_with_files_capped, utf8_child  # noqa: E402
 from pymatgen.core import Composition, Structure  # noqa: E402
 from pymatgen.io.cif import CifWriter  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
@@ -439,7 +439,7 @@ def test_epoch_progress_of_a_process_without_stderr_is_not_printed_on_its_stdout
         "train(sys.argv[1], 'elemnet', device='cpu', out_dir=sys.argv[2], epochs=2, threads=1, progress=True)"
     )
     python = [sys.executable, "-c", code, str(oqmd_export), str(tmp_path / "run")]
-    closed = subprocess.run(["sh", "-c", 'exec "$@" 2>&-', "sh", *python], stdout=subprocess.PIPE, text=True)
+    closed = subprocess.run(["sh", "-c", 'exec "$@" 2>&-', "sh", *python], stdout=subprocess.PIPE, **utf8_child())
     assert closed.returncode == 0 and closed.stdout == "" and (tmp_path / "run" / "model.pt").is_file()
 
 
@@ -571,7 +571,7 @@ def test_without_torch_the_model_modules_say_how_to_install_the_ml_extra(module)
         "from matreg.errors import MatregError\n"
         f"try:\n    import {module}\nexcept MatregError as exc:\n    print(exc)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, **utf8_child(), check=True)
     assert "pip install 'matreg[ml]'" in result.stdout
 
 

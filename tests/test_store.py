@@ -36,6 +36,7 @@ from conftest import (
     disk_full_at_rows_of,
     no_space_to_spill,
     single_value,
+    utf8_child,
     visible_tables,
 )
 
@@ -158,7 +159,7 @@ def test_a_resume_does_not_point_at_a_run_another_process_is_writing(store, cata
         run_ingest(_connector(catalog, ["C-095", "Al-001"], ExplodingJanaf, page_size=1), store)
     (run_id,) = store.staged_runs()
     writer = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(store.root / "locks" / f"{run_id}.lock")],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+                              stdout=subprocess.PIPE, **utf8_child())  # fmt: skip
     try:
         assert writer.stdout.readline().strip() == "holding"
         with pytest.raises(StoreError, match="with these parameters$"):
@@ -297,7 +298,7 @@ def test_a_query_whose_reader_is_dropped_before_its_end_stops_within_seconds(sto
     run_ingest(_connector(catalog, ["H-064"]), store)
     try:
         dropped = subprocess.run(
-            [sys.executable, "-c", DROPPED_READERS, str(store.root)], capture_output=True, text=True, timeout=30
+            [sys.executable, "-c", DROPPED_READERS, str(store.root)], capture_output=True, **utf8_child(), timeout=30
         )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"a dropped reader waited 30 s for its query's end: {exc.stdout!r}")
@@ -398,7 +399,7 @@ def test_a_run_another_process_is_writing_is_neither_resumed_nor_dropped(store, 
         run_ingest(_connector(catalog, ids, ExplodingJanaf, page_size=1), store)
     (run_id,) = store.staged_runs()
     lock = store.root / "locks" / f"{run_id}.lock"
-    writer = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, **utf8_child())
     try:
         assert writer.stdout.readline().strip() == "holding"  # as the process writing that run would
         with pytest.raises(StoreError, match="still running in another process"):
@@ -438,7 +439,7 @@ def lock_waits(monkeypatch: pytest.MonkeyPatch, lock: Path) -> list[float]:
 def test_a_fetch_publishes_while_another_process_reads_the_duckdb_file(store, catalog):
     run_ingest(_connector(catalog, ["H-064"]), store)
     reader = subprocess.Popen(
-        [sys.executable, "-c", HOLD_READ_ONLY, str(store.db_path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_READ_ONLY, str(store.db_path)], stdout=subprocess.PIPE, **utf8_child()
     )
     try:
         assert reader.stdout.readline().strip() == "reading"  # as `matreg sql` or a DuckDB shell would
@@ -686,7 +687,7 @@ def test_a_run_lock_file_another_process_may_lock_next_is_never_deleted(store, c
     lock = store.root / "locks" / f"{run_id}.lock"
     store.claim_run(run_id)  # as a resume does
     other = subprocess.Popen(
-        [sys.executable, "-c", OPEN_THEN_LOCK, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", OPEN_THEN_LOCK, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, **utf8_child()
     )
     try:
         assert other.stdout.readline().strip() == "opened"
@@ -759,8 +760,8 @@ def test_the_stores_times_are_read_in_utc_whatever_the_hosts_zone(store, catalog
     written of) as in `matreg sql`: their hour of the day too."""
     run_ingest(_connector(catalog, ["H-064"]), store)
     hour = store.table("materials")["fetched_at"][0].tz_convert("UTC").strftime("%H")
-    env = os.environ | {"TZ": "Asia/Tokyo"}
-    shown = subprocess.run([sys.executable, "-c", READ_TIMES, str(store.root)], env=env, capture_output=True, text=True)
+    in_tokyo = utf8_child({"TZ": "Asia/Tokyo"})
+    shown = subprocess.run([sys.executable, "-c", READ_TIMES, str(store.root)], capture_output=True, **in_tokyo)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip().split("|") == ["datetime64[us, UTC]", hour, hour]
 
@@ -1434,7 +1435,7 @@ def test_publishing_removes_what_killed_processes_left_and_keeps_what_others_wri
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(store.root / "locks" / f"{being_staged.name}.lock")],
         stdout=subprocess.PIPE,
-        text=True,
+        **utf8_child(),
     )
     try:
         assert holder.stdout.readline().strip() == "holding"  # another process writes that run

@@ -1,10 +1,10 @@
-import os
 import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from conftest import utf8_child
 
 from matreg.errors import UnitError
 from matreg.formula import parse_formula
@@ -497,8 +497,8 @@ WATER_PER_ATOM = (
 
 def converted_in_fresh_process(cache_home) -> float:
     """The water conversion in a new interpreter (the registry is built at import) with this XDG cache folder."""
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
-    run = subprocess.run([sys.executable, "-c", WATER_PER_ATOM], env=env, capture_output=True, text=True, check=True)
+    cached_there = utf8_child({"XDG_CACHE_HOME": str(cache_home)})
+    run = subprocess.run([sys.executable, "-c", WATER_PER_ATOM], capture_output=True, check=True, **cached_there)
     return float(run.stdout)
 
 
