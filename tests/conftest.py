@@ -7,15 +7,24 @@ import gc
 import logging
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+# The libraries' caches and settings are the session's own, in a temp folder, not the user's ~/.cache and ~/.config:
+# pint's parsed unit definitions (matreg.units, imported below, builds its registry at import), matplotlib's font list
+# and settings (a release's plots; no matplotlibrc of the user's), any other library's, the child processes' too.
+# Set before anything is imported; the folder is removed at the session's end (`no_user_settings`).
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="matreg-tests-")
+os.environ["MPLCONFIGDIR"] = os.path.join(os.environ["XDG_CACHE_HOME"], "matplotlib")
 
 import duckdb
 import pandas as pd
@@ -29,6 +38,7 @@ from matreg.curate.symmetry import CACHE_DIR_ENV
 from matreg.store import Store
 
 pytest_plugins = ("mp_replay",)  # its fixture mp_environment, for every test that fetches from the MP replay
+SESSION_CACHE = Path(os.environ["XDG_CACHE_HOME"])  # the libraries' cache folder of this session (set above)
 REPO = Path(__file__).resolve().parents[1]
 JANAF_TABLES = REPO / "examples" / "janaf" / "tables"
 SHARED_JANAF = REPO.parent / "shared" / "fixtures" / "nist-janaf" / "tables"
@@ -81,12 +91,13 @@ def no_user_settings(tmp_path_factory):
     127.0.0.1, MP_API_ENDPOINT would send an MP fetch to the internet); a test sets what it needs itself. Cleared
     for the whole session, before any fixture of a wider scope than a test's fetches anything, by a patch of its
     own: a test's `monkeypatch.undo()` leaves them cleared. matreg's cache folder is the session's own, not the
-    user's."""
+    user's, as are the libraries' (SESSION_CACHE, set as this module is imported), removed at the session's end."""
     with pytest.MonkeyPatch.context() as patch:
         for name in USER_SETTINGS:
             patch.delenv(name, raising=False)
         patch.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("matreg-cache")))
         yield
+    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

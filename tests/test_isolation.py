@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from conftest import utf8_child
@@ -33,3 +34,15 @@ def test_a_childs_output_is_read_as_utf8_whatever_the_locale():
     printing = [sys.executable, "-c", "print('\\u2026 \\u00c5')"]  # (typed in ASCII: the locale reads it too)
     shown = subprocess.run(printing, capture_output=True, **utf8_child(ascii_locale))
     assert (shown.returncode, shown.stdout, shown.stderr) == (0, "… Å\n", "")
+
+
+def test_the_libraries_caches_and_settings_are_the_sessions_not_the_users():
+    """pint's parsed unit definitions (matreg.units builds its registry at import) and matplotlib's font list went
+    into the user's ~/.cache, and matplotlib's settings came from ~/.config: the session's own temp folder now."""
+    import matplotlib
+
+    from matreg.units import ureg
+
+    folders = [ureg.cache_folder, Path(matplotlib.get_cachedir()), Path(matplotlib.get_configdir())]
+    users = [folder for folder in folders if folder.is_relative_to(Path.home())]
+    assert (users, all(folder.is_relative_to(tempfile.gettempdir()) for folder in folders)) == ([], True), folders
