@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import os
 import resource
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -115,6 +117,47 @@ def process_state_as_before() -> Iterator[None]:
     gc.set_threshold(*threshold)
     signal.signal(signal.SIGTERM, on_sigterm)
     logger.handlers[:] = handlers
+
+
+# A user namespace in which this process (root) is user 1000, without root's capabilities: file permissions hold
+AS_A_USER = ["unshare", "--map-user=1000", "--map-group=1000"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the `as_a_user` marker."""
+    config.addinivalue_line(
+        "markers", "as_a_user: the test needs a user's file permissions (root writes into read-only files and folders)"
+    )
+
+
+@functools.cache
+def user_namespace_here() -> bool:
+    """Whether `AS_A_USER` runs a command here (util-linux 2.38 or later, user namespaces allowed)."""
+    try:
+        return subprocess.run([*AS_A_USER, "true"], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked `as_a_user` run as root is skipped (before its fixtures) where no user namespace can be made."""
+    if item.get_closest_marker("as_a_user") and os.geteuid() == 0 and not user_namespace_here():
+        pytest.skip(
+            "root writes into read-only files and folders, and `unshare --map-user` cannot run it as a user here"
+        )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A test marked `as_a_user` run as root runs in a pytest of its own as user 1000 (`AS_A_USER`): its outcome (the
+    fixtures it asked for, set up here, go unused)."""
+    if not pyfuncitem.get_closest_marker("as_a_user") or os.geteuid() != 0:
+        return None
+    session = [*AS_A_USER, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", pyfuncitem.nodeid]
+    ran = subprocess.run(session, cwd=pyfuncitem.config.rootpath, capture_output=True, timeout=600, **utf8_child())
+    if ran.returncode != 0 or "1 passed" not in ran.stdout:
+        pytest.fail(f"run as user 1000 ({shlex.join(AS_A_USER)}):\n{ran.stdout}{ran.stderr}", pytrace=False)
+    return True
 
 
 @contextlib.contextmanager

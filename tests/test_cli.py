@@ -1030,7 +1030,7 @@ def test_a_fetch_whose_first_page_the_file_system_refuses_leaves_no_staged_run_b
     assert run("fetch", "janaf", "C-095", "--no-progress").exit_code == 0
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only file")
+@pytest.mark.as_a_user
 def test_a_fetch_with_a_read_only_http_cache_is_refused_naming_it_before_any_request(run, janaf_server):
     """SQLite refused each answer saved into a read-only cache file ('attempt to write a readonly database'), which
     requests-cache passed over: --cache kept nothing, and said nothing. Now refused before the source is asked."""
@@ -1047,7 +1047,7 @@ def test_a_fetch_with_a_read_only_http_cache_is_refused_naming_it_before_any_req
     assert run("fetch", "janaf", "C-095", "--no-progress", "--no-cache").exit_code == 0
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+@pytest.mark.as_a_user
 def test_an_export_into_a_folder_without_write_permission_is_a_one_line_error_naming_the_file(filled, tmp_path):
     (tmp_path / "out").mkdir(mode=0o555)
     result = filled("export", "thermo", "--out", str(tmp_path / "out" / "x.csv"))
@@ -1572,7 +1572,7 @@ def test_status_offers_no_resume_or_drop_of_a_run_another_process_is_writing(run
     assert interrupted[1].endswith(f"or matreg drop {run_id}, drops it")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+@pytest.mark.as_a_user
 def test_drop_in_a_store_it_cannot_write_is_a_one_line_error_naming_the_store(run, janaf_server):
     """It printed Python's '[Errno 13] Permission denied: ...' (a read-only file system's Errno 30 likewise)."""
     janaf_server.fail("/tables/C-095.txt", *[503] * 4)

@@ -8,7 +8,6 @@ import gzip
 import itertools
 import json
 import logging
-import os
 import re
 import shutil
 import socket
@@ -514,7 +513,7 @@ def test_a_remote_source_never_reads_a_local_file_its_answers_name(local_file, j
     assert SECRET_FILE_TEXT not in str(error.value)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only files and folders")
+@pytest.mark.as_a_user
 @pytest.mark.parametrize(("read_only", "code"), [("file", "SQLITE_READONLY"), ("folder", "SQLITE_READONLY_DIRECTORY")])
 def test_an_http_cache_that_cannot_be_written_is_refused_at_once_naming_it(tmp_path, read_only, code):
     # SQLite refused each answer saved into a read-only cache file, or into one in a read-only folder (where it

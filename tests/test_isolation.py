@@ -1,10 +1,12 @@
 """The tests keep apart from each other: what one test sets for the whole process is undone at its end."""
 
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from conftest import utf8_child
 
 PROBES = Path(__file__).parent / "probes"
@@ -46,3 +48,15 @@ def test_the_libraries_caches_and_settings_are_the_sessions_not_the_users():
     folders = [ureg.cache_folder, Path(matplotlib.get_cachedir()), Path(matplotlib.get_configdir())]
     users = [folder for folder in folders if folder.is_relative_to(Path.home())]
     assert (users, all(folder.is_relative_to(tempfile.gettempdir()) for folder in folders)) == ([], True), folders
+
+
+@pytest.mark.as_a_user
+def test_a_test_marked_as_a_user_is_refused_what_a_read_only_file_refuses(tmp_path):
+    """The tests of what a read-only file or folder refuses were skipped as root (which writes into them), and CI
+    runs as root: marked `as_a_user`, they run as user 1000, in a pytest of their own, where root runs them."""
+    read_only = tmp_path / "read-only.txt"
+    read_only.write_text("kept", encoding="utf-8")
+    read_only.chmod(0o444)
+    with pytest.raises(PermissionError):
+        read_only.write_text("overwritten", encoding="utf-8")
+    assert os.geteuid() != 0 and read_only.read_text(encoding="utf-8") == "kept"
