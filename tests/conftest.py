@@ -24,7 +24,7 @@ from typing import Any
 # The libraries' caches and settings are the session's own, in a temp folder, not the user's ~/.cache and ~/.config:
 # pint's parsed unit definitions (matreg.units, imported below, builds its registry at import), matplotlib's font list
 # and settings (a release's plots; no matplotlibrc of the user's), any other library's, the child processes' too.
-# Set before anything is imported; the folder is removed at the session's end (`no_user_settings`).
+# Set before anything is imported; the folder is removed at the session's end (`pytest_unconfigure`).
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="matreg-tests-")
 os.environ["MPLCONFIGDIR"] = os.path.join(os.environ["XDG_CACHE_HOME"], "matplotlib")
 
@@ -93,13 +93,12 @@ def no_user_settings(tmp_path_factory):
     127.0.0.1, MP_API_ENDPOINT would send an MP fetch to the internet); a test sets what it needs itself. Cleared
     for the whole session, before any fixture of a wider scope than a test's fetches anything, by a patch of its
     own: a test's `monkeypatch.undo()` leaves them cleared. matreg's cache folder is the session's own, not the
-    user's, as are the libraries' (SESSION_CACHE, set as this module is imported), removed at the session's end."""
+    user's, as are the libraries' (SESSION_CACHE, set as this module is imported)."""
     with pytest.MonkeyPatch.context() as patch:
         for name in USER_SETTINGS:
             patch.delenv(name, raising=False)
         patch.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("matreg-cache")))
         yield
-    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -128,6 +127,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "as_a_user: the test needs a user's file permissions (root writes into read-only files and folders)"
     )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the libraries' cache folder of this session (SESSION_CACHE), whatever ran: no fixture, where none did."""
+    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
 
 
 @functools.cache
