@@ -1572,6 +1572,29 @@ def test_a_staged_folder_replaces_the_one_there_whole_and_a_failed_one_leaves_it
     assert [path.name for path in tmp_path.iterdir()] == ["export"] and (final / "c.txt").read_text() == "third"
 
 
+def test_a_folder_whose_replacement_cannot_be_renamed_in_is_put_back_whole(tmp_path, monkeypatch):
+    """`replace_dir` renames the folder there aside, then the staged one in: where that second rename failed, the old
+    folder was left under its temp name (which `remove_old_temps` later removes) and none at its own."""
+    final = tmp_path / "export"
+    with atomic_dir(final, replace_dir) as staging:
+        (staging / "a.txt").write_text("first")
+    renames = []
+
+    def rename_in_refused(source, target):
+        renames.append(Path(target).name)
+        if Path(source).name != "export" and Path(target).name == "export" and len(renames) == 2:
+            raise OSError(errno.EIO, "Input/output error")
+        real_rename(source, target)
+
+    real_rename = os.rename
+    monkeypatch.setattr(os, "rename", rename_in_refused)
+    with pytest.raises(OSError, match="Input/output error"), atomic_dir(final, replace_dir) as staging:
+        (staging / "b.txt").write_text("second")
+    monkeypatch.undo()
+    assert [path.name for path in tmp_path.iterdir()] == ["export"]
+    assert [path.name for path in final.iterdir()] == ["a.txt"] and (final / "a.txt").read_text() == "first"
+
+
 def test_a_store_a_newer_matreg_wrote_in_another_format_is_neither_read_nor_written(store, catalog):
     run_ingest(_connector(catalog, ["H-064"]), store)
     assert (store.root / "format").read_text() == "2\n"  # (the first write records it)

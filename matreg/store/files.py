@@ -217,14 +217,19 @@ def atomic_dir(final: Path, publish: Callable[[Path, Path], object] = os.rename)
 def replace_dir(staging: Path, final: Path) -> None:
     """Put the finished folder `staging` in place of `final` (a `publish` of `atomic_dir`): one rename where no folder
     is there; else the folder there renamed aside under a temp name (`temps_beside`), `staging` renamed into place,
-    and the old folder removed. `final` is never half-written: the old folder whole, then the new one; the old one
-    that a process killed before removing it left goes as `remove_old_temps` says."""
+    and the old folder removed (put back where the new one cannot be renamed in). `final` is never half-written: the old
+    folder whole, then the new one; the old one that a process killed before removing it left goes as
+    `remove_old_temps` says."""
     if not final.exists():
         os.rename(staging, final)
         return
     (old,) = temps_beside(final)
     os.rename(final, old)
-    os.rename(staging, final)
+    try:
+        os.rename(staging, final)
+    except OSError:
+        os.rename(old, final)  # the old folder back in its place, whole
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 
