@@ -233,7 +233,7 @@ def _record_columns() -> tuple[tuple[str, bool], ...]:
 
 def _is_int64(value: Any) -> bool:
     """An integer an int64 column holds (a bool is none: its type is a subclass of int, not int)."""
-    return (type(value) is int or isinstance(value, np.integer)) and _INT64[0] <= value < _INT64[1]
+    return (type(value) is int or isinstance(value, np.integer)) and bool(_INT64[0] <= value < _INT64[1])
 
 
 def _shown(value: Any) -> str:
