@@ -675,7 +675,8 @@ def _echo_interrupted_runs(store: Store, staged: dict[str, dict], catalog_path: 
         running = _running(store, run_id)
         typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{running})")
         if running != _RUNNING:  # (a run another process writes is no run to continue or drop)
-            again = _import_again(row["parameters"]) if row.get("whole_scope") else _fetch_again(run_id, row, catalog)
+            whole_file = row.get("whole_scope")  # (a lab import)
+            again = _import_again(run_id, row["parameters"]) if whole_file else _fetch_again(run_id, row, catalog)
             typer.echo(f"    {again}")
 
 
@@ -715,12 +716,14 @@ def _fetch_again(run_id: str, row: dict, catalog: Catalog | None) -> str:
     return f"{same} with --resume continues it; the same fetch without --resume, or matreg drop {run_id}, drops it"
 
 
-def _import_again(parameters: str) -> str:
-    """What drops an interrupted lab import (imports have no --resume): the same import, name given included."""
+def _import_again(run_id: str, parameters: str) -> str:
+    """What drops an interrupted lab import (imports have no --resume): the same import, name given included (an
+    import with another mapping leaves it), or `matreg drop`."""
     asked = json.loads(parameters)
     named = f" and --as {asked['name']}" if "name" in asked else ""
     named += f" and --moved-from {asked['moved_from']}" if "moved_from" in asked else ""
-    return f"importing {asked['file']} again with the same mapping{named} drops it and reads the file whole"
+    again = f"importing {asked['file']} again with the same mapping{named} drops it and reads the file whole"
+    return f"{again}; matreg drop {run_id} drops it alone"
 
 
 @app.command("catalog")

@@ -1601,6 +1601,8 @@ def test_status_says_an_interrupted_import_is_dropped_by_importing_the_file_agai
     status = run("status").stdout
     assert "lab import of gaps-2025 (35 rows) (10 read)" in status and "--resume" not in status
     assert "importing bandgaps.csv again with the same mapping and --as gaps-2025 drops it and reads" in status
+    (run_id,) = Store(tmp_path / "store").staged_runs()  # (a changed mapping's import leaves it: then drop it)
+    assert f"reads the file whole; matreg drop {run_id} drops it alone" in " ".join(status.split())
     assert run("import", str(data), "-m", str(mapping)).exit_code == 0  # another scope: the run is left
     assert "lab import of gaps-2025 (35 rows) (10 read)" in run("status").stdout
     assert run("import", str(data), "-m", str(mapping), "--as", "gaps-2025").exit_code == 0
