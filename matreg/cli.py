@@ -349,10 +349,10 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
 
 
 def _count_changed(counts: list[int]) -> str:
-    """What a run's changed count of matching records (`RunReport.available_counts`) means."""
+    """What a resumed run's changed count of matching records (`RunReport.available_counts`) means."""
     return (
-        f"the source's count changed from {' to '.join(map(str, counts))} during the run (or while it was interrupted):"
-        " with offset pages, records may be missed or read twice; fetch again (without --resume) for a whole read"
+        f"the source's count changed from {' to '.join(map(str, counts))} while the run was interrupted: with offset "
+        "pages, records may be missed or read twice; fetch again without --resume for a whole read"
     )
 
 

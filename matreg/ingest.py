@@ -784,15 +784,16 @@ def _database_versions(store: Store, report: RunReport) -> list[str] | None:
 
 
 def _noting_count(pages: Iterator[Page], report: RunReport, connector: Connector) -> Iterator[Page]:
-    """The pages of a run, each one's count of matching records noted (`RunReport.note_count`) where it is another
-    than the page before it said of the same listing (`Connector.continues_listing`; before a resumed run's first
-    page: its last committed page): the source changed while the run read it, or while it was interrupted."""
-    cursor, counted = report.cursor, report.n_available
+    """The pages of a run, the first one's count of matching records noted (`RunReport.note_count`) where the run
+    resumes the listing its committed pages were of (`Connector.continues_listing`)."""
+    if report.cursor is None or not connector.continues_listing(report.cursor):
+        yield from pages
+        return
     for page in pages:
-        if cursor is not None and connector.continues_listing(cursor):
-            report.note_count(counted, page.total)
-        cursor, counted = page.cursor, page.total
+        report.note_count(page.total)
         yield page
+        break
+    yield from pages
 
 
 @contextlib.contextmanager

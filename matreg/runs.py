@@ -56,7 +56,7 @@ class RunReport:
     dropped: list[str] = field(default_factory=list)  # a fresh run's, as it started: interrupted runs of its query
     database_version: str | None = None  # a resumed run's, as staged: kept by a resume that asks nothing
     mapped_with: str | None = None  # what its rows are mapped with (`resume._mapped_with`; None: an older matreg's)
-    available_counts: list[int] | None = None  # the source's counts of matching records, where a page said another
+    available_counts: list[int] | None = None  # the source's counts of matching records, where a resume found another
     database_versions: list[str] | None = None  # of a resumed run, those its rows carry, where the source's changed
 
     @property
@@ -99,11 +99,11 @@ class RunReport:
         published = {"n_unchanged": self.n_unchanged, "n_superseded": self.n_superseded, "n_withdrawn": withdrawn}
         return {**run_row, **counts, **published, "mapped_with": None}
 
-    def note_count(self, before: int | None, total: int | None) -> None:
-        """Note the count of matching records a page says (`total`) where it is another than the page before it said
-        (`before`; `available_counts`): offset pages may then have missed or repeated records."""
-        if before is not None and total is not None and total != before:
-            self.available_counts = [*(self.available_counts or [before]), total]
+    def note_count(self, total: int | None) -> None:
+        """Note the count of matching records the first page of a resumed run says (`total`) where it is another than
+        its committed pages said (`available_counts`): offset pages may then have missed or repeated records."""
+        if self.n_available is not None and total is not None and total != self.n_available:
+            self.available_counts = [*(self.available_counts or [self.n_available]), total]
 
     def add_cached(self, read_at: list[datetime]) -> None:
         """Count pages the HTTP cache gave, which the source gave at `read_at`."""

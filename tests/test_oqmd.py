@@ -537,24 +537,6 @@ def test_elements_and_a_native_filter_are_combined_in_oqmds_filter_language(stor
     assert server.requests[0].query["limit"] == ["50"]
 
 
-def test_a_count_that_changes_while_a_run_reads_its_pages_is_noted(store, tmp_path):
-    """A record removed upstream while one run read its pages: offset pages shift and the record after the first
-    page is never read; only a resume compared the source's counts, so the run said nothing of it."""
-    given = list(RECORDS)
-
-    def removing_one_after_the_first_page(request: Request) -> Reply:
-        reply = page_reply(request, len(given), given.__getitem__)
-        if request.query.get("offset", ["0"]) == ["0"]:
-            del given[0]
-        return reply
-
-    with ReplayServer(removing_one_after_the_first_page, prefix="/oqmdapi/") as server:
-        connector = build_connector("oqmd", catalog_of(tmp_path, server), FetchRequest(filter=FILTER, page_size=3))
-        report = run_ingest(connector, store)
-    assert (report.n_fetched, report.n_available, report.available_counts) == (11, 11, [12, 11])
-    assert RECORDS[3]["entry_id"] not in {int(id_.split(":")[1]) for id_ in store.table("materials")["record_id"]}
-
-
 @pytest.mark.parametrize(
     ("request_options", "message"),
     [
@@ -657,9 +639,7 @@ def test_a_run_that_stops_at_an_empty_page_says_it_read_fewer_records_than_the_s
         assert offsets(server) == ["0", "2", "4"]
         assert "note: the source said 12 records match; it sent 4" in result.stdout
         limited = CliRunner().invoke(app, [*arguments, "--store", str(tmp_path / "t"), "--limit", "3"])
-        assert "records match" not in limited.stdout  # it stopped where it was asked to
-        # (its first page is the recorded one, of OQMD's count then: 1078, the replay's pages after it say 12)
-        assert "count changed from 1078 to 12" in " ".join(limited.stdout.split())
+        assert "note:" not in limited.stdout  # it stopped where it was asked to
 
 
 def test_a_page_that_repeats_an_earlier_one_is_noted_as_records_the_source_did_not_send(tmp_path, replay):
