@@ -244,12 +244,15 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
         """The map worked out once: this is read for every record fetched."""
         return _Readers(
             fields=[_FieldReader.of(field, self.property_of(field), spec) for field, spec in self.fields.items()],
-            known=frozenset(name.split(".")[0] for name in [*self.fields, *self._unit_fields(), *self.other_fields]),
+            known=frozenset(name.split(".")[0] for name in [*self.value_fields, *self.other_fields]),
         )
 
-    def _unit_fields(self) -> list[str]:
-        """The fields the map reads values' units from (`unit_field`): known fields, not schema drift."""
-        return [spec.unit_field for spec in self.fields.values() if spec.unit_field is not None]
+    @property
+    def value_fields(self) -> list[str]:
+        """The fields (paths) the map reads values from: those mapped, then those their units are read from
+        (`unit_field`): what a connector asks its source for, with `other_fields`."""
+        units = [spec.unit_field for spec in self.fields.values() if spec.unit_field is not None]
+        return [*self.fields, *units]
 
 
 _MARKER_TYPES = frozenset({str, int, float})  # values a marker can equal (not bool: True == 1 is no marker)

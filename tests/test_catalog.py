@@ -14,6 +14,7 @@ from matreg.errors import ConfigError
 from matreg.fieldmap import FieldMap, FieldSpec, SourceFieldSpec, load_field_map
 from matreg.resources import resource_path
 from matreg.schema import load_methods
+from matreg.sources import aflow, mp, oqmd
 from matreg.sources.base import Attribution, SourceRecord
 from matreg.sources.lab import load_mapping
 from matreg.validation import RunStamp, harmonize
@@ -547,3 +548,23 @@ def test_the_librarys_catalog_from_the_environment_starts_with_a_tilde_in_the_ho
     monkeypatch.chdir(tmp_path)
     assert default_catalog_path() == tmp_path / "my-catalog.yaml"
     assert load_catalog()._file == tmp_path / "my-catalog.yaml" and "janaf-thermo-298" in load_catalog().datasets
+
+
+@pytest.mark.parametrize(
+    ("connector", "line", "asked_for"),
+    [
+        ("oqmd", "  band_gap: {unit: eV}\n", lambda fields: oqmd.query_fields(fields).split(",")),
+        ("mp", "  band_gap: {unit: eV}\n", lambda fields: mp.requested_fields(fields).split(",")),
+        ("aflow", "  Egap: {property: band_gap, unit: eV}\n", aflow.request_keywords),
+    ],
+)
+def test_a_field_read_as_a_values_unit_is_asked_of_the_source(tmp_path, connector, line, asked_for):
+    """A field's unit_field was left out of the fields a connector asks its source for (OQMD, MP, AFLOW send only
+    those): every value of it was quarantined as having no unit, though the source has the field."""
+    text = resource_path(f"connectors/{connector}.yaml").read_text(encoding="utf-8")
+    assert line in text
+    field = line.split(":")[0].strip()
+    path = tmp_path / f"{connector}.yaml"
+    path.write_text(text.replace(line, line.replace("unit: eV", "unit_field: gap_unit")), encoding="utf-8")
+    asked = asked_for(load_field_map(connector, path))
+    assert "gap_unit" in asked and field in asked

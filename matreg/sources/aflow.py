@@ -233,7 +233,7 @@ def _functionals(dft_type: tuple[str, ...], missing: frozenset[str]) -> tuple[st
 
 def request_keywords(field_map: FieldMap) -> list[str]:
     """AFLUX keywords to return: auid first (AFLUX sorts by the first keyword), then every field the map knows."""
-    names = ["auid", *field_map.other_fields, *(field.split(".")[0] for field in field_map.fields)]
+    names = ["auid", *field_map.other_fields, *(field.split(".")[0] for field in field_map.value_fields)]
     return [name for name in dict.fromkeys(names) if name not in _DIRECTIVES]
 
 

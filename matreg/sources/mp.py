@@ -185,7 +185,7 @@ def _summary_page(summary: Any, criteria: dict[str, Any], chunk_size: int, timeo
 
 def requested_fields(field_map: FieldMap) -> str:
     """The `_fields` parameter: the top-level fields the field map reads, so a new property is one YAML line."""
-    names = [path.split(".")[0] for path in [*field_map.other_fields, *field_map.fields]]
+    names = [path.split(".")[0] for path in [*field_map.other_fields, *field_map.value_fields]]
     return ",".join(dict.fromkeys(names))
 
 

@@ -180,7 +180,7 @@ def dft_results(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def required_sections(field_map: FieldMap) -> dict[str, Any]:
     """NOMAD's `required` spec: the archive sections of every field-map path ('*' = the whole section)."""
-    paths = [path.split(".") for path in [*field_map.fields, *field_map.other_fields]]
+    paths = [path.split(".") for path in [*field_map.value_fields, *field_map.other_fields]]
     sections = sorted({_section(parts[1:]) for parts in paths if parts[0] == "archive" and len(parts) > 1}, key=_depth)
     required: dict[str, Any] = {}
     for section in sections:

@@ -108,7 +108,7 @@ class OptimadeConnector(JsonApiConnector):
         self.page_size, self.default_page_size = page_size, default_page_size
         self.field_map, self.attribution = catalog_mapping("optimade", name, source)
         self.mapped_fields = list(
-            dict.fromkeys([*(path.split(".")[0] for path in self.field_map.fields), *self.field_map.other_fields])
+            dict.fromkeys([*(path.split(".")[0] for path in self.field_map.value_fields), *self.field_map.other_fields])
         )
         self.response_fields = ",".join(self.mapped_fields)  # until `pages` asks the provider which it knows
         self.paginator = OptimadeNextLink(response_fields=self.response_fields)

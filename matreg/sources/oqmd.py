@@ -205,7 +205,7 @@ def _given(value: Any) -> bool:
 
 def query_fields(field_map: FieldMap) -> str:
     """The `fields` parameter: every field the map reads, so OQMD sends nothing else."""
-    return ",".join(dict.fromkeys([*field_map.fields, *field_map.other_fields]))
+    return ",".join(dict.fromkeys([*field_map.value_fields, *field_map.other_fields]))
 
 
 def native_filter(elements: list[str], where: str | None) -> str | None:
