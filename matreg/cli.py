@@ -352,7 +352,8 @@ def _count_changed(counts: list[int]) -> str:
     """What a resumed run's changed count of matching records (`RunReport.available_counts`) means."""
     return (
         f"the source's count changed from {' to '.join(map(str, counts))} while the run was interrupted: with offset "
-        "pages, records may be missed or read twice; fetch again without --resume for a whole read"
+        "pages, records may be missed or read twice; fetch again without --resume (and with --refresh-cache where the "
+        "HTTP cache is on: it keeps the pages read before) for a whole read"
     )
 
 

@@ -352,7 +352,8 @@ def test_a_resume_after_the_source_removed_a_record_notes_that_its_count_changed
         assert resumed.returncode == 0, resumed.stderr
     assert (
         "note: the source's count changed from 12 to 11 while the run was interrupted: with offset pages, records "
-        "may be missed or read twice; fetch again without --resume for a whole read"
+        "may be missed or read twice; fetch again without --resume (and with --refresh-cache where the HTTP cache is "
+        "on: it keeps the pages read before) for a whole read"
     ) in resumed.stdout
     missed = f"oqmd:{fixture_records()[6]['entry_id']}"
     assert len(store.table("materials")) == 11 and missed not in set(store.table("materials")["record_id"])
