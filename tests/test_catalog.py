@@ -1,7 +1,11 @@
 import importlib
+import json
 import pkgutil
 import shutil
+import zipfile
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pydantic
 import pytest
@@ -14,7 +18,7 @@ from matreg.errors import ConfigError
 from matreg.fieldmap import FieldMap, FieldSpec, SourceFieldSpec, load_field_map
 from matreg.resources import resource_path
 from matreg.schema import load_methods
-from matreg.sources import aflow, mp, oqmd
+from matreg.sources import FetchRequest, aflow, build_connector, mp, oqmd
 from matreg.sources.base import Attribution, SourceRecord
 from matreg.sources.lab import load_mapping
 from matreg.validation import RunStamp, harmonize
@@ -568,3 +572,79 @@ def test_a_field_read_as_a_values_unit_is_asked_of_the_source(tmp_path, connecto
     path.write_text(text.replace(line, line.replace("unit: eV", "unit_field: gap_unit")), encoding="utf-8")
     asked = asked_for(load_field_map(connector, path))
     assert "gap_unit" in asked and field in asked
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NOMAD_VOLUME = "archive.results.properties.structures.structure_original.cell_volume"
+
+
+def _first_record(path: str, *keys: str | int) -> dict[str, Any]:
+    """The first record of a fixture file (of a zip's first member), `keys` the path to it."""
+    if path.endswith(".zip"):
+        archive = zipfile.ZipFile(FIXTURES / path)
+        body = json.loads(archive.read(archive.namelist()[0]))
+    else:
+        body = json.loads((FIXTURES / path).read_text(encoding="utf-8"))
+    for key in keys:
+        body = body[key]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("source", "field", "spec", "catalog_method", "payload", "expected"),
+    [
+        (  # the record's functional (PBE), not the map's 'DFT'
+            "nomad",
+            NOMAD_VOLUME,
+            "{property: volume_per_atom, unit: m**3/cell",
+            None,
+            _first_record("nomad/page1.json", "data", 0),
+            "PBE",
+        ),
+        ("oqmd", "band_gap", "{unit: eV", "PBE", _first_record("oqmd/formationenergy_records_AlFe_O.json", 0), "PBE"),
+        ("mp", "band_gap", "{unit: eV", "r2SCAN", _first_record("mp/summary.json", "data", 0), "r2SCAN"),
+        (  # a record whose func is PBE, not the map's OptB88vdW
+            "jarvis",
+            "formation_energy_peratom",
+            "{property: formation_energy_per_atom, unit: eV/atom",
+            None,
+            _first_record("jarvis/jdft_3d-9-24-2025.json.zip", 0) | {"func": "PBE"},
+            "PBE",
+        ),
+        (  # the provider's catalog method, not the map's (PBE, given below)
+            "optimade-oqmd",
+            "_oqmd_band_gap",
+            "{property: band_gap, unit: eV",
+            "PBE(+U)",
+            _first_record("optimade/assembled_oqmd_page.json", "data", 0),
+            "PBE(+U)",
+        ),
+    ],
+)
+def test_a_method_qualifier_qualifies_the_method_of_the_record_not_the_field_maps(
+    tmp_path, monkeypatch, source, field, spec, catalog_method, payload, expected
+):
+    # a field's method_qualifier qualified the field map's method in every connector but AFLOW's and JANAF's: a NOMAD
+    # PBE record's volume was stored as by 'DFT (AGL)', a JARVIS record by PBE's as by 'OptB88vdW (AGL)'
+    monkeypatch.setenv("MP_API_KEY", "x" * 32)
+    catalog = load_catalog(resource_path("catalog.yaml"))
+    catalog.sources[source].method = catalog_method or catalog.sources[source].method
+    connector = catalog.sources[source].connector
+    lines = resource_path(f"connectors/{connector}.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
+    edited = [
+        f"  {field}: {spec}, method_qualifier: AGL}}\n" if line.startswith(f"  {field}: ") else line for line in lines
+    ]
+    text = (
+        "".join(edited).replace("\nfields:\n", "\nmethod: PBE\nfields:\n")
+        if connector == "optimade"
+        else "".join(edited)
+    )
+    (tmp_path / "connectors").mkdir()
+    (tmp_path / "connectors" / f"{connector}.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    built = build_connector(source, catalog, FetchRequest(everything=True))
+    assert built.field_map.fields[field].method_qualifier == "AGL"
+    canonical = harmonize(built.to_record(payload), built.attribution, RunStamp("run-1", datetime.now(UTC)))
+    prop = built.field_map.property_of(field)
+    assert canonical.material["method"] == expected
+    assert [row["method"] for row in canonical.values if row["property"] == prop] == [f"{expected} (AGL)"]

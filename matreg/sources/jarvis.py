@@ -349,16 +349,17 @@ class JarvisConnector(Connector):
         jid = self.read_source_id(payload)
         missing = self.field_map.is_missing  # "na"
         structure, nsites = jarvis_structure(payload.get("atoms"))
+        method = read_text(payload.get("func"), "func", missing) or self.field_map.method
         return SourceRecord(
             source_id=jid,
             formula=read_text(payload.get("formula"), "formula", missing) or "",
-            values=self.field_map.read_values(payload),  # each value carries its method from the field map
+            values=self.field_map.read_values(payload, method),  # a field's method, else its record's
             source_url=RECORD_PAGE.format(jid=jid),
             structure=structure,
             spacegroup_symbol=read_text(payload.get("spg_symbol"), "spg_symbol", missing),
             spacegroup_number=read_spacegroup_number(payload.get("spg_number"), "spg_number", missing),
             nsites=nsites,
-            method=read_text(payload.get("func"), "func", missing) or self.field_map.method,
+            method=method,
             unmapped=self.field_map.unmapped(payload),
             absent=self.field_map.absent(payload),
         )

@@ -157,7 +157,7 @@ class MpConnector(JsonApiConnector):
         return SourceRecord(
             source_id=material_id,
             formula=formula,
-            values=self.field_map.read_values(payload),
+            values=self.field_map.read_values(payload, self.attribution.method),
             source_url=WEB_URL + material_id,
             structure=structure_json(payload.get("structure"), material_id),
             spacegroup_symbol=symbol,

@@ -132,7 +132,8 @@ class NomadConnector(JsonApiConnector):
         original = dig(results, ("properties", "structures", "structure_original")) or {}
         structure = nomad_structure(original)
         symmetry = dig(results, ("material", "symmetry")) or {}
-        values, left_out = kept_values(self.field_map.read_values(payload), results)
+        method = functional(results["method"])
+        values, left_out = kept_values(self.field_map.read_values(payload, method or self.attribution.method), results)
         return SourceRecord(
             source_id=entry_id,
             formula=results["material"]["chemical_formula_reduced"],
@@ -146,7 +147,7 @@ class NomadConnector(JsonApiConnector):
                 self.field_map.is_missing,
             ),
             nsites=len(original["species_at_sites"]) if structure is not None else original.get("n_sites") or None,
-            method=functional(results["method"]),
+            method=method,
             notes=program(results["method"]),
             left_out=tuple(left_out),
             unmapped=self.field_map.unmapped(payload),

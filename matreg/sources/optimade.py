@@ -216,7 +216,7 @@ class OptimadeConnector(JsonApiConnector):
         )
 
     def _values(self, attributes: dict[str, Any], nsites: int | None) -> list[RawValue]:
-        values = self.field_map.read_values(attributes)
+        values = self.field_map.read_values(attributes, self.attribution.method)
         volume = cell_volume(attributes)
         if volume is not None and nsites:
             # No provider field: the cell's volume (of lattice_vectors, by the record's method), given per cell and

@@ -140,7 +140,7 @@ class OqmdConnector(JsonApiConnector):
         return SourceRecord(
             source_id=entry_id,
             formula=formula,
-            values=self.field_map.read_values(payload),
+            values=self.field_map.read_values(payload, self.attribution.method),
             name=read_text(payload.get("name"), "name", self.field_map.is_missing),
             source_url=f"{self.entry_url}{entry_id}",
             structure=structure,
