@@ -279,6 +279,23 @@ def test_a_janaf_field_files_its_values_under_its_own_method_and_provenance(
     )
 
 
+def test_a_cell_equal_to_a_missing_marker_of_the_field_map_is_no_value(store, catalog, tmp_path, monkeypatch):
+    # JANAF ignored the map's missing_values: H-064's Cp at 298.15 K (33.590) was stored with missing_values ['33.59']
+    path = janaf_project(tmp_path / "project", CP_FIELD)
+    path.write_text(path.read_text(encoding="utf-8") + "missing_values: ['33.59', '-241.826']\n", encoding="utf-8")
+    monkeypatch.chdir(path.parent.parent)
+    report = fetch(store, catalog, ["H-064"])
+    stored = store.query("SELECT property FROM properties ORDER BY property")["property"].tolist()
+    assert stored == [  # not heat_capacity_cp (33.590) nor enthalpy_of_formation (-241.826)
+        "enthalpy_increment",
+        "entropy",
+        "gibbs_energy_function",
+        "gibbs_energy_of_formation",
+        "log_formation_constant",
+    ]
+    assert (report.n_stored, report.n_values, report.n_quarantined) == (1, 5, 0)
+
+
 @pytest.mark.parametrize(
     ("key", "why"),
     [

@@ -26,6 +26,7 @@ from matreg.errors import ConfigError, RecordError, listed
 from matreg.fieldmap import catalog_mapping
 from matreg.formula import REFERENCE_TEMPERATURE_K, parse_formula
 from matreg.http import HttpClient, NotFound
+from matreg.numbers import parse_number
 from matreg.resources import resource_path
 from matreg.sources import FetchRequest
 from matreg.sources.base import Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
@@ -253,8 +254,8 @@ class JanafConnector(Connector):
 
     def _values(self, row: JanafRow, pressure_pa: float) -> list[RawValue]:
         """The row's values, each by its field's method and provenance where the field map gives them; a column whose
-        cell cannot be read is a value rejected with its problem; an infinite limit at 0 K is no value
-        (`_limits_at_zero_kelvin`)."""
+        cell cannot be read is a value rejected with its problem; a missing marker or an infinite limit at 0 K is no
+        value (`_no_value`)."""
         return [
             RawValue(
                 self.field_map.property_of(column),
@@ -268,8 +269,15 @@ class JanafConnector(Connector):
                 field=column,
             )
             for column, spec in self.field_map.fields.items()
-            if (column in row.cells and not _is_limit_at_zero_kelvin(row, column)) or column in row.problems
+            if (column in row.cells and not self._no_value(row, column)) or column in row.problems
         ]
+
+    def _no_value(self, row: JanafRow, column: str) -> bool:
+        """Whether a row's cell is no value: a missing marker of the field map, as text or as the number it spells
+        ('33.59' marks 33.590), or an infinite limit at 0 K (`_limits_at_zero_kelvin`)."""
+        cell = row.cells[column]
+        missing = self.field_map.is_missing
+        return missing(cell) or missing(parse_number(cell)) or _is_limit_at_zero_kelvin(row, column)
 
     def _limits_at_zero_kelvin(self, rows: list[JanafRow]) -> tuple[str, ...]:
         """Why the infinite entries at 0 K are not stored: -[G-H(Tr)]/T and log Kf diverge there by definition (an
