@@ -11,7 +11,7 @@ connector's field may not.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -207,8 +207,9 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
         spec = self.fields[field]
         return _field_method(spec.method, spec.method_qualifier, record_method or self.method)
 
-    def unmapped(self, record: dict[str, Any]) -> list[str]:
-        """Top-level fields of the record this map neither maps nor lists in `other_fields` (schema drift)."""
+    def unmapped(self, record: Iterable[str]) -> list[str]:
+        """Top-level fields of the record (a JSON object's keys, a table's columns) this map neither maps nor lists in
+        `other_fields` (schema drift)."""
         known = self._readers.known
         return [name for name in record if name not in known]
 

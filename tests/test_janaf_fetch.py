@@ -228,6 +228,16 @@ def test_a_column_the_field_map_does_not_know_is_counted_not_dropped_silently(tm
     assert "entropy" not in set(store.query("SELECT property FROM properties")["property"])
 
 
+def test_a_column_listed_in_other_fields_is_known_not_counted_as_unmapped(store, catalog, tmp_path, monkeypatch):
+    # a column the map lists in other_fields was reported as one the field map does not know
+    path = janaf_project(tmp_path / "project", "")
+    path.write_text(path.read_text(encoding="utf-8") + "other_fields: [Cp]\n", encoding="utf-8")
+    monkeypatch.chdir(path.parent.parent)
+    report = fetch(store, catalog, ["H-064"])
+    assert (report.n_stored, report.n_values, report.unmapped) == (1, 6, {})
+    assert "heat_capacity_cp" not in set(store.query("SELECT property FROM properties")["property"])
+
+
 CP_FIELD = "  Cp: {unit: J/(K*mol)}\n"
 
 

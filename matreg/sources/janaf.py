@@ -249,7 +249,7 @@ class JanafConnector(Connector):
             source_url=payload["url"],
             notes=_transition_notes(table, kept),
             left_out=self._limits_at_zero_kelvin(kept),  # of the table, as its transitions: whatever the scope
-            unmapped=[column for column in table.columns if column not in self.field_map.fields],
+            unmapped=self.field_map.unmapped(table.columns),
         )
 
     def _values(self, row: JanafRow, pressure_pa: float) -> list[RawValue]:
