@@ -142,13 +142,16 @@ class SourceFieldSpec(FieldSpec, extra="forbid"):
 
 
 class FieldMap(pydantic.BaseModel, extra="forbid"):
-    """A source's field map: defaults for provenance and method, its value fields, and the fields read otherwise.
+    """A source's field map: the method of records naming none, its value fields, and the fields read otherwise.
 
-    Field names are dotted paths into a JSON record ('results.properties.electronic.band_gap.0.value').
+    Field names are dotted paths into a JSON record ('results.properties.electronic.band_gap.0.value'). A record's
+    provenance is its catalog entry's (required there: one connector serves DFT and experimental entries, OPTIMADE's);
+    the map's `provenance`, optional, says what the source's records are and decides nothing (a field's `provenance`
+    is its values' own).
     """
 
     source: str
-    provenance: Provenance
+    provenance: Provenance | None = None  # not read: the catalog entry's provenance is the records'
     method: str | None = None
     fields: dict[str, SourceFieldSpec]
     other_fields: list[str] = []

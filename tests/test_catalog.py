@@ -324,6 +324,20 @@ def test_a_field_map_property_the_vocabulary_lacks_is_named_with_the_file_and_th
     )
 
 
+@pytest.mark.parametrize("provenance", ["", "provenance: simulated\n"])
+def test_a_field_maps_records_are_of_the_catalog_entrys_provenance_whether_the_map_names_one_or_not(
+    tmp_path, monkeypatch, provenance
+):
+    # a field map had to name a provenance, which nothing read: the catalog entry's is every record's (required there)
+    bundled = resource_path("connectors/oqmd.yaml").read_text(encoding="utf-8")
+    assert "\nprovenance: dft\n" in bundled
+    (tmp_path / "connectors").mkdir()
+    (tmp_path / "connectors" / "oqmd.yaml").write_text(bundled.replace("provenance: dft\n", provenance), "utf-8")
+    monkeypatch.chdir(tmp_path)
+    catalog = load_catalog(resource_path("catalog.yaml"))
+    assert build_connector("oqmd", catalog, FetchRequest(everything=True)).attribution.provenance == "dft"
+
+
 def _refusal(path, text: str) -> str:
     """The ConfigError's text that loading `text` as catalog `path` gives."""
     path.write_text(text, encoding="utf-8")
