@@ -274,10 +274,11 @@ class JanafConnector(Connector):
 
     def _no_value(self, row: JanafRow, column: str) -> bool:
         """Whether a row's cell is no value: a missing marker of the field map, as text or as the number it spells
-        ('33.59' marks 33.590), or an infinite limit at 0 K (`_limits_at_zero_kelvin`)."""
-        cell = row.cells[column]
-        missing = self.field_map.is_missing
-        return missing(cell) or missing(parse_number(cell)) or _is_limit_at_zero_kelvin(row, column)
+        ('33.59' marks 33.590; read as a number only where the map gives markers), or an infinite limit at 0 K
+        (`_limits_at_zero_kelvin`)."""
+        cell, missing = row.cells[column], self.field_map.is_missing
+        marked = bool(self.field_map.missing) and (missing(cell) or missing(parse_number(cell)))
+        return marked or _is_limit_at_zero_kelvin(row, column)
 
     def _limits_at_zero_kelvin(self, rows: list[JanafRow]) -> tuple[str, ...]:
         """Why the infinite entries at 0 K are not stored: -[G-H(Tr)]/T and log Kf diverge there by definition (an
