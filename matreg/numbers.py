@@ -14,8 +14,8 @@ from matreg.errors import clipped
 SHOWN_CHARS = 80  # the most characters of a value's text a reason quotes (validation's reasons too)
 
 
-def _quoted(value: Any) -> str:
-    """A value's text as a reason quotes it: at most SHOWN_CHARS characters."""
+def quoted(value: Any) -> str:
+    """A value's text as a reason quotes it (here and in validation's reasons): at most SHOWN_CHARS characters."""
     return clipped(str(value), SHOWN_CHARS)
 
 
@@ -50,16 +50,16 @@ def _lost_to_zero(text: str, number: float) -> bool:
 
 
 def _non_numeric(value: Any, why: str = "") -> str:
-    return f"non-numeric value '{_quoted(value)}'{why}"
+    return f"non-numeric value '{quoted(value)}'{why}"
 
 
 def _not_finite(value: Any) -> str:
-    return f"not a finite number: '{_quoted(value)}'"
+    return f"not a finite number: '{quoted(value)}'"
 
 
 def _too_near_zero(value: Any, what: str = "") -> str:
     """Why `value` (or `what` of it: 'the uncertainty of ') is refused: it would be stored as 0."""
-    return f"too near 0 for a float: {what}'{_quoted(value)}' would be stored as 0 (the smallest float is 5e-324)"
+    return f"too near 0 for a float: {what}'{quoted(value)}' would be stored as 0 (the smallest float is 5e-324)"
 
 
 class Measured(NamedTuple):

@@ -20,9 +20,9 @@ import pyarrow
 import pyarrow.compute
 from pymatgen.core import Element
 
-from matreg.errors import RecordError, UnitError, ValidationError, clipped
+from matreg.errors import RecordError, UnitError, ValidationError
 from matreg.formula import Formula, amounts_formula, parse_formula, same_amounts, takes_ion_bounds
-from matreg.numbers import SHOWN_CHARS, Measured, number_in, parse_number, parse_value
+from matreg.numbers import Measured, number_in, parse_number, parse_value, quoted
 from matreg.schema import (
     ION_BOUNDS_OF,
     ColumnSpec,
@@ -237,12 +237,7 @@ def _is_int64(value: Any) -> bool:
 
 
 def _shown(value: Any) -> str:
-    return _clipped(repr(value))
-
-
-def _clipped(text: str) -> str:
-    """A value's text as a reason shows it: at most SHOWN_CHARS characters."""
-    return clipped(text, SHOWN_CHARS)
+    return quoted(repr(value))
 
 
 def _is_none(value: Any) -> bool:
@@ -537,8 +532,8 @@ def _uncertainty(raw: RawValue, number: float | Measured | str) -> float | str:
     if type(number) is Measured and apart is not None:
         field = f"{raw.field}: " if raw.field else ""
         return (
-            f"{field}'{_clipped(str(raw.value))}' states its uncertainty and another is given apart "
-            f"({_clipped(str(apart))}): which one is meant is not guessed"
+            f"{field}'{quoted(str(raw.value))}' states its uncertainty and another is given apart "
+            f"({quoted(str(apart))}): which one is meant is not guessed"
         )
     uncertainty = number.uncertainty if type(number) is Measured else apart
     if type(uncertainty) is not float:  # given apart as text, or an integer
