@@ -190,6 +190,14 @@ class Commands(TyperGroup):
             _output_to_devnull()
             sys.exit(CLOSED_PIPE)
 
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command, its summary in the command list its docstring's first paragraph as one line of text (typer's
+        rich help keeps the docstring's line breaks there, breaking a sentence where the source line ends)."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and command.help and not command.short_help:
+            command.short_help = " ".join(command.help.split("\n\n")[0].split())
+        return command
+
 
 def _escape_what_stdout_lacks() -> None:
     """Print a character stdout's encoding lacks (a Latin-1 locale's, 'эВ' in a report) escaped, as Python prints it on

@@ -1997,6 +1997,14 @@ def test_help_lists_the_etl_commands_first_and_an_unknown_export_format_names_ev
     assert result.exit_code != 0 and "unknown format 'xlsx' (choose from parquet, csv, jsonl, torch)" in result.stderr
 
 
+def test_help_lists_each_command_s_summary_as_one_paragraph_however_its_docstring_wraps():
+    """The command list kept the docstring's line breaks ('the latest runs' then a break inside the sentence, the
+    rest on a line of its own) for every command whose summary is longer than a source line."""
+    listed = matreg_in_locale({"COLUMNS": "250"}, "--help").stdout.decode()
+    assert "the latest runs and the interrupted ones (what resumes each" in listed
+    assert "so that reads open a few files instead of one per commit and table" in listed
+
+
 def test_a_dry_run_of_a_file_counts_an_id_on_two_pages_as_the_import_does(run, tmp_path):
     # The one dry run that maps more than one page: a local file's, 1000 rows a page. s0 is on the first and, below
     # them, at 310 K and again at 300 K: the rows of one id are read on one page, one record's, the one at 300 K
