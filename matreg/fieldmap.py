@@ -1,8 +1,9 @@
 """Declarative field maps (connectors/*.yaml and lab mappings): source field -> property, unit, method.
 
-A value's method is its field's `method`, else its record's (the connector's, else the map's `method`). A connector's
-field may instead give a `method_qualifier` that the vocabulary declares (schemas/methods.yaml): its values are by the
-record's method so qualified, 'PBE+U (AEL, VRH)' of a PBE+U record (AFLOW's AEL runs with the entry's own settings).
+A value's method is its field's `method`, else its record's (its own, else its catalog entry's `method`, else the
+map's). A connector's field may instead give a `method_qualifier` that the vocabulary declares (schemas/methods.yaml):
+its values are by the record's method so qualified, 'PBE+U (AEL, VRH)' of a PBE+U record (AFLOW's AEL runs with the
+entry's own settings).
 A lab mapping's column may instead read its method, temperature and pressure from other columns of its row
 (`method_field`, `temperature_field`, `pressure_field`), and its values' uncertainties (`uncertainty_field`); a
 connector's field may not.
@@ -156,15 +157,6 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
     fields: dict[str, SourceFieldSpec]
     other_fields: list[str] = []
     missing_values: list[str] = []
-
-    @pydantic.model_validator(mode="after")
-    def _a_method_to_qualify(self) -> FieldMap:
-        qualified = [field for field, spec in self.fields.items() if spec.method_qualifier is not None]
-        if qualified and self.method is None:
-            raise ValueError(
-                f"{', '.join(qualified)} qualify the record's method: give the map a 'method' for records naming none"
-            )
-        return self
 
     def read_values(self, record: dict[str, Any], record_method: str | None = None) -> list[RawValue]:
         """The record's values for every mapped field that is present (missing markers count as absent).
@@ -359,6 +351,25 @@ def catalog_mapping(
 ) -> tuple[FieldMap, Attribution]:
     """What a connector maps the records of catalog source `name` with: its field map (`load_field_map` of
     `connector`, `refused` its keys it cannot honour) and the attribution the catalog entry gives every record
-    (`Attribution.of_source`, with the field map's method where the entry names none)."""
-    field_map = load_field_map(connector, refused=refused)
-    return field_map, Attribution.of_source(name, source, field_map.method)
+    (`Attribution.of_source`, with the field map's method where the entry names none). ConfigError naming the map's
+    file and line where a field qualifies its record's method while neither the entry nor the map names one for
+    records naming none."""
+    path = field_map_file(connector)
+    field_map = load_field_map(connector, path, refused)
+    attribution = Attribution.of_source(name, source, field_map.method)
+    _check_a_method_to_qualify(path, name, field_map, attribution.method)
+    return field_map, attribution
+
+
+def _check_a_method_to_qualify(path: Path, name: str, field_map: FieldMap, method: str | None) -> None:
+    """ConfigError naming the map's file and line where a field qualifies its record's method and `method`, that of
+    records naming none (catalog source `name`'s, else the map's), is None: its values would be by 'None (AGL)'."""
+    qualified = [field for field, spec in field_map.fields.items() if spec.method_qualifier is not None]
+    if qualified and method is None:
+        raise problem_in(
+            path,
+            FieldMap,
+            ("fields", qualified[0], "method_qualifier"),
+            f"a method_qualifier ({', '.join(qualified)}) qualifies the record's method: give catalog source "
+            f"'{name}' or the map a 'method' for records naming none",
+        )

@@ -19,7 +19,7 @@ from matreg.fieldmap import FieldMap, FieldSpec, SourceFieldSpec, load_field_map
 from matreg.resources import resource_path
 from matreg.schema import load_methods
 from matreg.sources import FetchRequest, aflow, build_connector, mp, oqmd
-from matreg.sources.base import Attribution, SourceRecord
+from matreg.sources.base import Attribution, Connector, SourceRecord
 from matreg.sources.lab import load_mapping
 from matreg.validation import RunStamp, harmonize
 
@@ -644,21 +644,108 @@ def test_a_method_qualifier_qualifies_the_method_of_the_record_not_the_field_map
     catalog = load_catalog(resource_path("catalog.yaml"))
     catalog.sources[source].method = catalog_method or catalog.sources[source].method
     connector = catalog.sources[source].connector
-    lines = resource_path(f"connectors/{connector}.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
-    edited = [
-        f"  {field}: {spec}, method_qualifier: AGL}}\n" if line.startswith(f"  {field}: ") else line for line in lines
-    ]
-    text = (
-        "".join(edited).replace("\nfields:\n", "\nmethod: PBE\nfields:\n")
-        if connector == "optimade"
-        else "".join(edited)
-    )
-    (tmp_path / "connectors").mkdir()
-    (tmp_path / "connectors" / f"{connector}.yaml").write_text(text, encoding="utf-8")
+    text = _qualified_map(connector, field, spec)
+    _project_map(tmp_path, connector, text.replace("\nfields:\n", "\nmethod: PBE\nfields:\n", connector == "optimade"))
     monkeypatch.chdir(tmp_path)
-    built = build_connector(source, catalog, FetchRequest(everything=True))
+    _assert_qualified(build_connector(source, catalog, FetchRequest(everything=True)), field, payload, expected)
+
+
+def _qualified_map(connector: str, field: str, spec: str) -> str:
+    """matreg's field map of `connector`, its `field` given as `spec` (a flow mapping left open) with AGL its
+    method_qualifier."""
+    lines = resource_path(f"connectors/{connector}.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
+    assert any(line.startswith(f"  {field}: ") for line in lines)
+    qualified = f"  {field}: {spec}, method_qualifier: AGL}}\n"
+    return "".join(qualified if line.startswith(f"  {field}: ") else line for line in lines)
+
+
+def _project_map(folder: Path, connector: str, text: str) -> Path:
+    """A project's own field map of `connector` in `folder` (its working directory), as `text`."""
+    path = folder / "connectors" / f"{connector}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _assert_qualified(built: Connector, field: str, payload: dict[str, Any], method: str) -> None:
+    """The record of `payload` is by `method`, and its values of `field` by `method` qualified by AGL."""
     assert built.field_map.fields[field].method_qualifier == "AGL"
     canonical = harmonize(built.to_record(payload), built.attribution, RunStamp("run-1", datetime.now(UTC)))
     prop = built.field_map.property_of(field)
-    assert canonical.material["method"] == expected
-    assert [row["method"] for row in canonical.values if row["property"] == prop] == [f"{expected} (AGL)"]
+    assert canonical.material["method"] == method
+    assert [row["method"] for row in canonical.values if row["property"] == prop] == [f"{method} (AGL)"]
+
+
+@pytest.mark.parametrize(
+    ("source", "field", "spec", "edit", "payload", "expected"),
+    [
+        (  # the provider's catalog method: optimade.yaml names none (one map serves providers of other functionals)
+            "optimade-oqmd",
+            "_oqmd_band_gap",
+            "{property: band_gap, unit: eV",
+            ("", ""),
+            _first_record("optimade/assembled_oqmd_page.json", "data", 0),
+            "PBE(+U)",
+        ),
+        (  # a record without func: the catalog entry's method (given below), not None
+            "jarvis",
+            "formation_energy_peratom",
+            "{property: formation_energy_per_atom, unit: eV/atom",
+            ("\nmethod: OptB88vdW\n", "\n"),
+            _first_record("jarvis/jdft_3d-9-24-2025.json.zip", 0) | {"func": "na"},
+            "PBE",
+        ),
+    ],
+)
+def test_a_method_qualifier_of_a_map_naming_no_method_qualifies_the_catalog_entrys(
+    tmp_path, monkeypatch, source, field, spec, edit, payload, expected
+):
+    # a map with a method_qualifier had to name a method, though the catalog entry named one for records naming none
+    # (an OPTIMADE provider's): optimade.yaml could not qualify a field at all
+    catalog = load_catalog(resource_path("catalog.yaml"))
+    catalog.sources[source].method = expected
+    connector = catalog.sources[source].connector
+    text = _qualified_map(connector, field, spec)
+    assert edit[0] in text and "\nmethod: " not in text.replace(*edit)
+    _project_map(tmp_path, connector, text.replace(*edit))
+    monkeypatch.chdir(tmp_path)
+    _assert_qualified(build_connector(source, catalog, FetchRequest(everything=True)), field, payload, expected)
+
+
+@pytest.mark.parametrize(
+    ("source", "text", "qualified"),
+    [
+        (
+            "optimade-cod",
+            _qualified_map("optimade", "_alexandria_band_gap", "{property: band_gap, unit: eV"),
+            ["_alexandria_band_gap"],
+        ),
+        (  # (as the map loads: AFLOW's entry names no method)
+            "aflow",
+            resource_path("connectors/aflow.yaml").read_text(encoding="utf-8").replace("method: PBE(+U)  #", "#"),
+            [
+                "ael_bulk_modulus_vrh",
+                "ael_shear_modulus_vrh",
+                "agl_debye",
+                "agl_thermal_conductivity_300K",
+                "agl_heat_capacity_Cp_300K",
+            ],
+        ),
+    ],
+)
+def test_a_method_qualifier_without_a_method_of_the_catalog_entry_or_the_map_is_refused(
+    tmp_path, monkeypatch, source, text, qualified
+):
+    # its values would be by 'None (AGL)'
+    catalog = load_catalog(resource_path("catalog.yaml"))
+    assert catalog.sources[source].method is None and "\nmethod: " not in text
+    path = _project_map(tmp_path, catalog.sources[source].connector, text)
+    line = 1 + next(n for n, text_line in enumerate(text.splitlines()) if text_line.startswith(f"  {qualified[0]}:"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        build_connector(source, catalog, FetchRequest(everything=True))
+    assert str(raised.value) == (
+        f"{path}: line {line}: fields.{qualified[0]}.method_qualifier: Value error, a method_qualifier "
+        f"({', '.join(qualified)}) qualifies the record's method: give catalog source '{source}' or the map a "
+        "'method' for records naming none"
+    )

@@ -274,7 +274,6 @@ def edited_copy(resource: str, edit: tuple[str, str], tmp_path: Path) -> Path:
     [
         (("method_qualifier: AGL}", "method_qualifier: QHA}"), "'QHA' is not a qualifier of the method vocabulary"),
         (("method_qualifier: AGL}", "method_qualifier: AGL, method: PBE}"), "give no 'method' or 'provenance'"),
-        (("method: PBE(+U)  #", "#"), "qualify the record's method: give the map a 'method'"),
     ],
 )
 def test_a_method_qualifier_is_declared_and_qualifies_the_records_method(tmp_path, edit, message):

@@ -349,7 +349,7 @@ class JarvisConnector(Connector):
         jid = self.read_source_id(payload)
         missing = self.field_map.is_missing  # "na"
         structure, nsites = jarvis_structure(payload.get("atoms"))
-        method = read_text(payload.get("func"), "func", missing) or self.field_map.method
+        method = read_text(payload.get("func"), "func", missing) or self.attribution.method
         return SourceRecord(
             source_id=jid,
             formula=read_text(payload.get("formula"), "formula", missing) or "",
