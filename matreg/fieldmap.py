@@ -12,6 +12,7 @@ connector's field may not.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from matreg.schema import PROPERTIES, load_methods, load_vocabulary
 from matreg.sources.base import Attribution, RawValue
 from matreg.units import declared_unit
 from matreg.yamlio import load_model, problem_in
+
+logger = logging.getLogger(__name__)
 
 
 class FieldSpec(pydantic.BaseModel, extra="forbid"):
@@ -152,7 +155,7 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
     """
 
     source: str
-    provenance: Provenance | None = None  # not read: the catalog entry's provenance is the records'
+    provenance: Provenance | None = None  # decides nothing: the catalog entry's is the records' (another: warned of)
     method: str | None = None
     fields: dict[str, SourceFieldSpec]
     other_fields: list[str] = []
@@ -353,11 +356,12 @@ def catalog_mapping(
     `connector`, `refused` its keys it cannot honour) and the attribution the catalog entry gives every record
     (`Attribution.of_source`, with the field map's method where the entry names none). ConfigError naming the map's
     file and line where a field qualifies its record's method while neither the entry nor the map names one for
-    records naming none."""
+    records naming none; a warning where the map says another provenance than the entry's (which decides)."""
     path = field_map_file(connector)
     field_map = load_field_map(connector, path, refused)
     attribution = Attribution.of_source(name, source, field_map.method)
     _check_a_method_to_qualify(path, name, field_map, attribution.method)
+    _warn_of_another_provenance(path, name, field_map, source.provenance)
     return field_map, attribution
 
 
@@ -372,4 +376,15 @@ def _check_a_method_to_qualify(path: Path, name: str, field_map: FieldMap, metho
             ("fields", qualified[0], "method_qualifier"),
             f"a method_qualifier ({', '.join(qualified)}) qualifies the record's method: give catalog source "
             f"'{name}' or the map a 'method' for records naming none",
+        )
+
+
+def _warn_of_another_provenance(path: Path, name: str, field_map: FieldMap, provenance: str) -> None:
+    """A warning where the map at `path` says another provenance than catalog source `name`'s (`provenance`), which
+    its records are filed as: the map's decides nothing."""
+    if field_map.provenance not in (None, provenance):
+        logger.warning(
+            f"{path}: provenance {field_map.provenance} is not that of catalog source '{name}' ({provenance}), whose "
+            f"records are filed as {provenance}: a field map's provenance decides nothing (the catalog entry's does; "
+            "a field's own `provenance` files its values under another): drop the map's key or make it agree"
         )

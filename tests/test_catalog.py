@@ -1,5 +1,6 @@
 import importlib
 import json
+import logging
 import pkgutil
 import shutil
 import zipfile
@@ -336,6 +337,52 @@ def test_a_field_maps_records_are_of_the_catalog_entrys_provenance_whether_the_m
     monkeypatch.chdir(tmp_path)
     catalog = load_catalog(resource_path("catalog.yaml"))
     assert build_connector("oqmd", catalog, FetchRequest(everything=True)).attribution.provenance == "dft"
+
+
+@pytest.mark.parametrize(
+    ("source", "edit", "warned"),
+    [
+        ("oqmd", ("provenance: dft\n", "provenance: experimental\n"), ("experimental", "dft")),
+        ("oqmd", ("", ""), None),
+        ("optimade-cod", ("\nfields:\n", "\nprovenance: dft\nfields:\n"), ("dft", "experimental")),
+        ("optimade-cod", ("\nfields:\n", "\nprovenance: experimental\nfields:\n"), None),
+    ],
+)
+def test_a_field_maps_provenance_that_is_not_the_catalog_entrys_is_warned_of(
+    tmp_path, monkeypatch, caplog, source, edit, warned
+):
+    # a map's provenance deciding nothing was silently ignored: 'provenance: experimental' in a map of DFT records
+    catalog = load_catalog(resource_path("catalog.yaml"))
+    connector = catalog.sources[source].connector
+    text = resource_path(f"connectors/{connector}.yaml").read_text(encoding="utf-8")
+    assert edit[0] in text
+    path = _project_map(tmp_path, connector, text.replace(*edit, 1))
+    monkeypatch.chdir(tmp_path)
+    built = build_connector(source, catalog, FetchRequest(everything=True))
+    assert built.attribution.provenance == catalog.sources[source].provenance
+    assert _warnings(caplog) == (
+        [
+            f"{path}: provenance {warned[0]} is not that of catalog source '{source}' ({warned[1]}), whose records are "
+            f"filed as {warned[1]}: a field map's provenance decides nothing (the catalog entry's does; a field's own "
+            "`provenance` files its values under another): drop the map's key or make it agree"
+        ]
+        if warned
+        else []
+    )
+
+
+def test_matregs_field_maps_warn_of_no_provenance_with_its_catalog(monkeypatch, caplog):
+    # optimade.yaml's provenance dft, which decides nothing, is not COD's (experimental): the map names none
+    monkeypatch.setenv("MP_API_KEY", "x" * 32)
+    catalog = load_catalog(resource_path("catalog.yaml"))
+    for name in catalog.sources:
+        build_connector(name, catalog, FetchRequest(everything=True))
+    assert _warnings(caplog) == []
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What was logged at warning level or above."""
+    return [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
 
 
 def _refusal(path, text: str) -> str:
