@@ -54,6 +54,11 @@ _HYDRATE = re.compile(r"(?P<base>[^A-Z]*[A-Z].*?)\s*\.\s*(?P<adduct>(?:\d+(?:\.\
 _PERIOD = re.compile(r"\s*\.\s*")
 _PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?=[A-Z(])")  # what a part after a period starts with
 _SYMBOL = re.compile(r"[A-Z][a-z]*")
+# A formula's amounts as pymatgen reads them: an element and its amount ('Fe0', 'Fe1e-400', 'O'), a group's opening
+# bracket, and its closing one with the group's amount ('(FeO)0', as pymatgen reads '[]' and '{}' too)
+_AMOUNT_TOKEN = re.compile(
+    r"(?P<symbol>[A-Z][a-z]*)\s*(?P<amount>[-*.e\d]*)|(?P<open>[(\[{])|[)\]}]\s*(?P<factor>[.e\d]*)"
+)
 # A number after a space (not after a period joining parts: 'CuSO4. 5H2O'), which pymatgen gives the element before
 # it: 'Na2O 2SiO2' is Na2SiO4 to it, where Na2O·2SiO2 was meant (a space between element groups, as OQMD writes
 # 'Al2 O3', reads as none).
@@ -120,7 +125,8 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     charge ('Mg2+' for Mg²⁺) refuses first (`ambiguous_charge`).
 
     `as_stored` reads a formula_original the store holds as the matreg that stored it did: without the refusals of
-    input added since (a number after a space, a phase label), which only records fetched or imported anew meet.
+    input added since (a number after a space, a phase label, an amount of none: 'Fe0O'), which only records fetched
+    or imported anew meet.
 
     The electron ('e-', 'e1-', 'e[-1]', typeset too: 'e−', 'e⁻'), the reference species of ion thermochemistry
     (JANAF's electron gas), which pymatgen has no formula for, is 'e[-1]': no elements, no atoms, charge -1.
@@ -134,11 +140,14 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     try:
         composition = _ion(plain, as_stored) if _CHARGE_SUFFIX.search(plain) else _composition(plain, as_stored)
         unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
+        if not (unknown or as_stored):
+            _refuse_amounts_of_none(plain, composition, original)
         if unknown or not composition.elements:
             raise FormulaError(f"unparseable formula '{original}': not elements: {', '.join(unknown) or 'none'}")
         _refuse_too_large(composition, original)
         reduced, species = _reduced_and_species(composition)
     except (ValueError, KeyError, TypeError, OverflowError) as exc:  # (an amount too large for a float: 'Al1e400')
+        _refuse_too_large(_multiplied_out(plain), original)  # a group's ('(Fe1e200)1e200'), which pymatgen cannot read
         raise FormulaError(f"unparseable formula '{original}'") from exc
     elements = tuple(sorted({el.symbol for el in composition.elements}))  # deuterium's symbol is H
     charge = float(composition.charge) if isinstance(composition, Ion) else None
@@ -151,10 +160,8 @@ def _refuse_too_large(composition: Composition, original: str) -> None:
     """FormulaError for amounts past the largest float (about 1.8e308): one written past it ('Al1e400', read as
     infinite), or amounts whose atoms or molar mass add up past it ('Fe1e308Ni1e308'), which no value could be per."""
     infinite = sorted(element.name for element, amount in composition.items() if not math.isfinite(amount))
-    if len(infinite) > 1:
-        why = f"the amounts of {', '.join(infinite)} are past the largest number (about 1.8e308)"
-    elif infinite:
-        why = f"the amount of {infinite[0]} is past the largest number (about 1.8e308)"
+    if infinite:
+        why = f"{_the_amounts_of(infinite)} past the largest number (about 1.8e308)"
     elif not math.isfinite(composition.num_atoms):
         why = "its atoms add up past the largest number (about 1.8e308)"
     elif not math.isfinite(_molar_mass(composition)):
@@ -162,6 +169,79 @@ def _refuse_too_large(composition: Composition, original: str) -> None:
     else:
         return
     raise FormulaError(f"unparseable formula '{original}': {why}")
+
+
+def _the_amounts_of(symbols: list[str]) -> str:
+    """'the amount of Fe is', 'the amounts of Fe, Ni are': a reason's start."""
+    return f"the amounts of {', '.join(symbols)} are" if len(symbols) > 1 else f"the amount of {symbols[0]} is"
+
+
+def _multiplied_out(text: str) -> Composition:
+    """A formula's amounts as pymatgen multiplies its groups out (the amounts within a group summed, times the group's
+    amount), where one past the largest float is infinite ('(Fe1e200)1e200': Fe), which pymatgen cannot read (it goes
+    on with the text 'Feinf'); an empty composition where the text does not read so."""
+    groups: list[dict[str, float]] = [{}]
+    try:
+        for token in _AMOUNT_TOKEN.finditer(_CHARGE_SUFFIX.sub("", text)):
+            if token["open"]:
+                groups.append({})
+                continue
+            if token["symbol"]:
+                amounts, factor = {token["symbol"]: 1.0}, float(token["amount"] or 1)
+            else:
+                amounts, factor = groups.pop(), float(token["factor"] or 1)
+            for symbol, amount in amounts.items():
+                groups[-1][symbol] = groups[-1].get(symbol, 0.0) + amount * factor
+        return Composition(groups[0], strict=True)
+    except (ValueError, IndexError):  # no number ('1e'), a bracket never opened, no element: pymatgen's to refuse
+        return Composition()
+
+
+def _refuse_amounts_of_none(text: str, composition: Composition, original: str) -> None:
+    """FormulaError for an element written with an amount that pymatgen reads as none, without a word
+    (`_amounts_of_none`: 'Fe0O' is O to it)."""
+    zeros, small = _amounts_of_none(text, composition)
+    why = [f"{_the_amounts_of(list(zeros))} zero ({', '.join(dict.fromkeys(zeros.values()))})"] if zeros else []
+    if small:
+        why.append(f"{_the_amounts_of(small)} at most {Composition.amount_tolerance:g}, which pymatgen reads as none")
+    if why:
+        raise FormulaError(f"unparseable formula '{original}': {'; '.join(why)}")
+
+
+def _amounts_of_none(text: str, composition: Composition) -> tuple[dict[str, str], list[str]]:
+    """The elements a formula writes with an amount that pymatgen's composition of it reads as none: written as zero,
+    or zero as a float (by element, as written: `_zero_amounts`), and any other the composition lacks or writes as 0
+    (an amount of at most `Composition.amount_tolerance`, 1e-08: 'Fe1e-9O' is O to it, 'Fe1e-8O' Fe0O1)."""
+    formula = _CHARGE_SUFFIX.sub("", text)  # ('O0-': no amount '0-')
+    zeros = _zero_amounts(formula)
+    kept = {element.name for element, amount in composition.items() if amount > Composition.amount_tolerance}
+    return zeros, sorted(set(_SYMBOL.findall(formula)) - kept - zeros.keys())
+
+
+def _zero_amounts(text: str) -> dict[str, str]:
+    """The amounts a formula writes that are zero as floats, as written, by element, sorted: 'Fe0O' -> {'Fe': "'Fe0'"},
+    'Fe1e-400O' -> {'Fe': "'Fe1e-400' as a float"}, '(FeO)0' -> {'Fe': "'(FeO)0'", 'O': "'(FeO)0'"}."""
+    zeros = {}
+    for token in _AMOUNT_TOKEN.finditer(text):
+        amount = token["amount"] or token["factor"]
+        try:
+            if not amount or float(amount) != 0:
+                continue
+        except ValueError:  # no number ('1e'): pymatgen's to refuse
+            continue
+        quoted = f"'{text[_amount_start(text, token) : token.end()]}'" + (" as a float" if Decimal(amount) else "")
+        zeros.update(dict.fromkeys([token["symbol"]] if token["symbol"] else _SYMBOL.findall(quoted), quoted))
+    return dict(sorted(zeros.items()))
+
+
+def _amount_start(text: str, token: re.Match) -> int:
+    """Where what an amount is of starts: its element ('Fe0'), or its group, whose bracket it follows ('(FeO)0')."""
+    depth = 0
+    for start in range(token.start(), -1, -1):
+        depth += (text[start] in ")]}") - (text[start] in "([{")
+        if not depth:
+            return start
+    return 0
 
 
 def _superscript_charge_read(text: str) -> str:
@@ -442,7 +522,7 @@ def composition_key(reduced: str) -> str:
     pymatgen's whole formula rounds it away). Amounts written as rounded repeating fractions are those fractions where
     no other amount is a long decimal (`_read_as_fractions`: 'La0.666667Sr0.333333MnO3' -> 'La2SrMn3O9'). A formula
     with isotopes (pymatgen would fold D into H), or one pymatgen cannot read (an ion), or of amounts past the largest
-    float (`parse_formula` refuses them), as it is."""
+    float or of none ('Fe0.0O2': `parse_formula` refuses them), as it is."""
     if not _FRACTIONAL_AMOUNT.search(reduced):
         return reduced
     try:
@@ -452,6 +532,8 @@ def composition_key(reduced: str) -> str:
     if any(element.name != element.symbol for element in composition.elements):
         return reduced
     if not all(map(math.isfinite, composition.values())):  # an amount past the largest float ('Al1e400')
+        return reduced
+    if any(_amounts_of_none(reduced, composition)):  # an element of none ('Fe0.0O2', which is no O2)
         return reduced
     try:
         return Composition(_whole_amounts(composition)).reduced_formula

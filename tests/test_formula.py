@@ -451,6 +451,8 @@ LARGEST = "past the largest number (about 1.8e308"
         ("CuSO4·" + "9" * 400 + "H2O", f"the amounts of H, O are {LARGEST})"),  # an adduct's count
         ("Fe1e308Ni1e308", f"its atoms add up {LARGEST})"),  # stored with atoms_per_formula_unit = inf
         ("Fe0.5Ni1.7e308", f"its molar mass adds up {LARGEST} g/mol)"),
+        ("(Fe1e200)1e200", f"the amount of Fe is {LARGEST})"),  # a group's, which pymatgen multiplies out to 'Feinf'
+        ("[Fe1e200Ni1e300]1e200+", f"the amounts of Fe, Ni are {LARGEST})"),
     ],
 )
 def test_amounts_past_the_largest_number_are_refused_saying_so(text, why):
@@ -461,10 +463,52 @@ def test_amounts_past_the_largest_number_are_refused_saying_so(text, why):
     assert str(refused.value) == f"unparseable formula '{text}': {why}"
 
 
-@pytest.mark.parametrize("text", ["Al1e400", "Fe0.5Ni1.7e308", "Fe1e400O1"])
+@pytest.mark.parametrize("text", ["Al1e400", "Fe0.5Ni1.7e308", "Fe1e400O1", "(Fe1e200)1e200"])
 def test_a_composition_key_of_amounts_past_the_largest_number_is_the_formula_as_it_is(text):
     # TypeError (Decimal's exponent 'F' of an infinite amount) and OverflowError (whole amounts past a float)
     assert composition_key(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("Fe0O", "the amount of Fe is zero ('Fe0')"),  # pymatgen reads an amount of none as no element: O
+        ("Fe0.0O2", "the amount of Fe is zero ('Fe0.0')"),
+        ("Fe0e5O", "the amount of Fe is zero ('Fe0e5')"),
+        ("Fe-0O", "the amount of Fe is zero ('Fe-0')"),
+        ("Fe1e-400O", "the amount of Fe is zero ('Fe1e-400' as a float)"),
+        ("(Fe0)O", "the amount of Fe is zero ('Fe0')"),
+        ("(FeO)0Al", "the amounts of Fe, O are zero ('(FeO)0')"),  # a group's amount
+        ("Ni(Fe0.5)0O", "the amount of Fe is zero ('(Fe0.5)0')"),
+        ("Fe0Ni0O", "the amounts of Fe, Ni are zero ('Fe0', 'Ni0')"),
+        ("Fe0OFe", "the amount of Fe is zero ('Fe0')"),  # (pymatgen: FeO)
+        ("Fe0O+", "the amount of Fe is zero ('Fe0')"),
+        ("Fe0O·H2O", "the amount of Fe is zero ('Fe0')"),
+        ("Fe1e-9O", "the amount of Fe is at most 1e-08, which pymatgen reads as none"),  # its least amount: O
+        ("Zn0.99999999Co0.00000001O", "the amount of Co is at most 1e-08, which pymatgen reads as none"),  # ZnCo0O
+    ],
+)
+def test_an_element_of_an_amount_of_none_is_refused_saying_so(text, why):
+    with pytest.raises(FormulaError) as refused:
+        parse_formula(text)
+    assert str(refused.value) == f"unparseable formula '{text}': {why}"
+
+
+def test_a_stored_formula_of_an_amount_of_none_is_read_as_the_matreg_that_stored_it_did():
+    assert parse_formula("Fe0O", as_stored=True).reduced == "O2"
+
+
+@pytest.mark.parametrize(
+    ("text", "reduced"),
+    [("Fe1e-5O", "Fe1e-05O1"), ("Si1B1e-05", "Si1B1e-05"), ("Fe1e-7O", "Fe1e-07O1"), ("Fe0.5O", "Fe0.5O1")],
+)
+def test_small_amounts_are_kept(text, reduced):
+    assert parse_formula(text).reduced == reduced
+
+
+@pytest.mark.parametrize("text", ["Fe0.0O2", "Fe1e-400O", "Fe0.5Ni0.0"])
+def test_a_composition_key_of_an_amount_of_none_is_the_formula_as_it_is(text):
+    assert composition_key(text) == text  # pymatgen's composition of it lacks the element: O2, O, Fe
 
 
 def test_composition_keys_name_fractional_compositions_in_whole_numbers_and_keep_isotopes():
