@@ -1586,6 +1586,19 @@ def test_formulas_of_amounts_past_the_largest_number_quarantine_their_rows_and_t
     assert store.query("SELECT formula, atoms_per_formula_unit FROM materials").values.tolist() == [["GaN", 2.0]]
 
 
+def test_a_formula_writing_an_element_with_no_amount_quarantines_its_row_with_why(store, tmp_path):
+    # S2 was stored as O2 (pymatgen drops an element of amount zero) and S3 quarantined with no reason
+    mapping = _mapping_head("zeros") + "  gap: {property: band_gap, unit: eV}\n"
+    rows = "id,formula,gap\nS1,GaN,3.4\nS2,Fe0O,2.1\nS3,(Fe1e200)1e200,3.3\nS4,Fe1e-5O,2.2\n"
+    report = import_file(store, *_write(tmp_path, rows, mapping))
+    assert (report.n_stored, report.n_quarantined) == (2, 2)
+    assert store.query("SELECT item, reasons[1] FROM quarantine ORDER BY item").values.tolist() == [
+        ["S2", "unparseable formula 'Fe0O': the amount of Fe is zero ('Fe0')"],
+        ["S3", "unparseable formula '(Fe1e200)1e200': the amount of Fe is past the largest number (about 1.8e308)"],
+    ]
+    assert sorted(store.query("SELECT formula FROM materials")["formula"]) == ["Fe1e-05O1", "GaN"]
+
+
 def test_a_unit_cell_holding_a_missing_value_reads_as_a_blank_one(store, tmp_path):
     # 'n/a' in a unit cell was read as a unit ("unknown unit 'n/a'") where a blank cell is "empty unit"
     mapping = _mapping_head("units") + "  gap: {property: band_gap, unit_field: gap_unit}\nmissing_values: [n/a]\n"
