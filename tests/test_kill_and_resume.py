@@ -1,6 +1,7 @@
 """kill -9 in the middle of a fetch, then --resume: no record lost, none duplicated."""
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -9,13 +10,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pyarrow
 import pytest
 from conftest import another_process_holding, janaf_route, utf8_child, write_catalog
-from replay import ReplayServer, Reply
+from replay import ReplayServer, Reply, Request
 
 from matreg.errors import StoreError
 from matreg.http import HttpClient
@@ -26,6 +29,7 @@ from matreg.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+import replay_optimade  # noqa: E402
 from replay_oqmd import FILTER, PATH, catalog_yaml, fixture_records, page_reply  # noqa: E402
 
 IDS = ["H-064", "C-095", "Al-001", "O-029", "N-023"]
@@ -93,33 +97,62 @@ def test_kill_9_while_reading_the_fourth_page_then_resume(tmp_path, commit_every
     assert store.table("fetch_runs")["status"].tolist() == ["complete"]
 
 
+@dataclass
+class _Replayed:
+    """A source's replay for a fetch to kill: its catalog source, the replay server's path, the query parameter of a
+    page's offset, the reply to a request, its catalog at a server's root, and what the fetch selects."""
+
+    source: str
+    prefix: str
+    offset_param: str
+    reply: Callable[[Request], Reply]
+    catalog_yaml: Callable[[str], str]
+    selection: list[str]
+
+
 @contextlib.contextmanager
-def _oqmd_killed_at(
-    offset: int, given: list[dict], tmp_path: Path, page_size: int, cwd: Path | None = None
+def _killed_at(
+    replayed: _Replayed, offset: int, tmp_path: Path, page_size: int, cwd: Path | None = None
 ) -> Iterator[tuple[ReplayServer, list[str], Store]]:
-    """An OQMD replay serving the records `given` (a list the test may edit) and a fetch of them, `page_size` a page
-    and a commit, killed (kill -9) while the page at `offset` loads: the server, the fetch's command (to run again
-    with --resume, from `cwd`) and its store."""
+    """A fetch of `replayed`, `page_size` records a page and a commit, killed (kill -9) while the page at `offset`
+    loads: the server, the fetch's command (to run again with --resume, from `cwd`) and its store."""
     release = threading.Event()
 
+    def asked(request: Request) -> bool:
+        return request.query.get(replayed.offset_param) == [str(offset)]
+
     def stalling_route(request):
-        if request.query.get("offset") == [str(offset)]:
+        if asked(request):
             release.wait(30)  # the page hangs until the killed process is gone
-        return page_reply(request, len(given), given.__getitem__)
+        return replayed.reply(request)
 
     store_dir, catalog = tmp_path / "store", tmp_path / "catalog.yaml"
-    with ReplayServer(stalling_route, prefix="/oqmdapi/") as server:
-        catalog.write_text(catalog_yaml(server.root), encoding="utf-8")
-        command = [sys.executable, "-m", "matreg", "fetch", "oqmd", "--filter", FILTER, "--page-size", str(page_size)]
-        command += ["--commit-every", str(page_size), "--store", str(store_dir), "--catalog", str(catalog)]
+    with ReplayServer(stalling_route, prefix=replayed.prefix) as server:
+        catalog.write_text(replayed.catalog_yaml(server.root), encoding="utf-8")
+        command = [sys.executable, "-m", "matreg", "fetch", replayed.source, *replayed.selection]
+        command += ["--page-size", str(page_size), "--commit-every", str(page_size)]
+        command += ["--store", str(store_dir), "--catalog", str(catalog)]
         process = subprocess.Popen([*command, "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
         deadline = time.time() + 60
-        while time.time() < deadline and not any(r.query.get("offset") == [str(offset)] for r in server.requests):
+        while time.time() < deadline and not any(asked(request) for request in server.requests):
             time.sleep(0.05)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         release.set()
         yield server, command, Store(store_dir)
+
+
+def _oqmd_killed_at(
+    offset: int, given: list[dict], tmp_path: Path, page_size: int, cwd: Path | None = None
+) -> contextlib.AbstractContextManager[tuple[ReplayServer, list[str], Store]]:
+    """An OQMD replay serving the records `given` (a list the test may edit) and a fetch of them, killed while the page
+    at `offset` loads (`_killed_at`)."""
+
+    def reply(request: Request) -> Reply:
+        return page_reply(request, len(given), given.__getitem__)
+
+    oqmd = _Replayed("oqmd", "/oqmdapi/", "offset", reply, catalog_yaml, ["--filter", FILTER])
+    return _killed_at(oqmd, offset, tmp_path, page_size, cwd)
 
 
 def _offsets(server: ReplayServer) -> list[str]:
@@ -357,6 +390,79 @@ def test_a_resume_after_the_source_removed_a_record_notes_that_its_count_changed
     ) in resumed.stdout
     missed = f"oqmd:{fixture_records()[6]['entry_id']}"
     assert len(store.table("materials")) == 11 and missed not in set(store.table("materials")["record_id"])
+    counts = store.query("SELECT run_id, n_available, available_counts FROM fetch_runs").values.tolist()
+    assert counts == [[run_id, 11, "[12, 11]"]]
+
+
+def _whole(count: int, offset: int, limit: int) -> int:
+    """`meta.data_returned` as the OPTIMADE specification defines it: the entries matching the filter."""
+    return count
+
+
+def _per_page(count: int, offset: int, limit: int) -> int:
+    """`meta.data_returned` as qmpy's OQMD view sent it before its 2021 fix (qmpy issue 116): the page's entries."""
+    return min(limit, count - offset)
+
+
+def _remaining(count: int, offset: int, limit: int) -> int:
+    """`meta.data_returned` as optimade-python-tools' MongoDB backend sent it before its 2022 fix: from `offset` on."""
+    return count - offset
+
+
+def _optimade_killed_at(
+    offset: int, given: list[dict], counted: Callable[[int, int, int], int], tmp_path: Path
+) -> contextlib.AbstractContextManager[tuple[ReplayServer, list[str], Store]]:
+    """An OPTIMADE provider serving the entries `given` (a list the test may edit) through `links.next`, counting them
+    as `counted(count, offset, limit)` says, and a fetch of them, 3 a page, killed while the page at `offset` loads
+    (`_killed_at`). It has no /info/structures: every mapped field is asked for."""
+
+    def reply(request: Request) -> Reply:
+        if request.path != replay_optimade.PATH:
+            return Reply.json({"errors": [{"status": "404", "title": "Not Found"}]}, 404)
+        params = {key: values[-1] for key, values in request.query.items()}
+        limit, at = int(params["page_limit"]), int(params.get("page_offset", 0))
+        end = min(at + limit, len(given))
+        following = f"http://{request.headers['Host']}{request.path}?{urlencode(params | {'page_offset': end})}"
+        meta = {"data_returned": counted(len(given), at, limit), "more_data_available": end < len(given)}
+        page = {"data": given[at:end], "meta": meta | {"provider": replay_optimade.PROVIDER}}
+        return Reply.json(page | {"links": {"next": following if end < len(given) else None}})
+
+    optimade = _Replayed("optimade", "/", "page_offset", reply, replay_optimade.catalog_yaml, ["--all"])
+    return _killed_at(optimade, offset, tmp_path, page_size=3)
+
+
+def _optimade_entries(count: int) -> list[dict]:
+    """`count` structure entries of the OPTIMADE fixtures (tests/fixtures/optimade), ids e0, e1, ..."""
+    attributes = replay_optimade.fixture_attributes()[:count]
+    return [{"id": f"e{i}", "type": "structures", "attributes": json.loads(text)} for i, text in enumerate(attributes)]
+
+
+@pytest.mark.parametrize(("counted", "killed_at"), [(_per_page, 9), (_remaining, 6)], ids=["per page", "remaining"])
+def test_kill_9_then_resume_of_a_provider_counting_its_page_or_the_entries_left_notes_no_count(
+    tmp_path, counted, killed_at
+):
+    """11 entries, 3 a page, killed as a page loads: resumed at its last page, a provider counting each page's entries
+    says 2 where the committed pages said 3; at offset 6, one counting from the offset says 5 where the page before
+    said 8. Neither is the count of the query, which did not change: no note, the count unknown."""
+    with _optimade_killed_at(killed_at, _optimade_entries(11), counted, tmp_path) as (server, command, store):
+        assert store.staged_pages() == killed_at // 3
+        resumed = subprocess.run([*command, "--resume"], capture_output=True, **utf8_child(), timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+    assert "optimade: read 11," in resumed.stdout and "note:" not in resumed.stdout
+    runs = store.query("SELECT status, n_available, available_counts FROM fetch_runs")
+    assert runs["status"].tolist() == ["complete"] and runs[["n_available", "available_counts"]].isna().all(axis=None)
+
+
+def test_a_resume_after_an_optimade_provider_removed_an_entry_notes_that_its_count_changed(tmp_path):
+    """A provider counting as the specification says (the entries matching the filter), an entry of its committed
+    pages removed while the run was interrupted: the run summary and fetch_runs say the count changed."""
+    given = _optimade_entries(12)
+    with _optimade_killed_at(6, given, _whole, tmp_path) as (_, command, store):
+        (run_id,) = store.staged_runs()
+        del given[0]
+        resumed = subprocess.run([*command, "--resume"], capture_output=True, **utf8_child(), timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+    assert "note: the source's count changed from 12 to 11 while the run was interrupted" in resumed.stdout
     counts = store.query("SELECT run_id, n_available, available_counts FROM fetch_runs").values.tolist()
     assert counts == [[run_id, 11, "[12, 11]"]]
 

@@ -1239,3 +1239,72 @@ def test_reference_server_is_refused_by_a_catalog_entry_of_another_provider(tmp_
 def test_reference_server_rejects_a_bad_filter(store, live_catalog):
     with pytest.raises(SourceError, match="HTTP 400: Unable to parse filter nelements>"):
         fetch(store, live_catalog, FetchRequest(filter="nelements>"))
+
+
+# --- counts of matching entries that are not the query's (meta.data_returned) ---------------------------------------
+
+COUNTED = {  # meta.data_returned of the four reference pages (15 entries, 4 a page at offsets 0, 4, 8, 12) as sent by
+    "whole": [15, 15, 15, 15],  # the specification (the reference server): the entries matching the filter
+    "per page": [4, 4, 4, 3],  # qmpy's OQMD view before its 2021 fix (qmpy issue 116): min(limit, count - offset)
+    "remaining": [15, 11, 7, 3],  # optimade-python-tools' MongoDB backend before its 2022 fix: count - offset
+}
+
+
+def counted_replay(tmp_path: Path, counts: list[int]) -> OptimadeReplay:
+    """The recorded reference pages, each with meta.data_returned as `counts` say."""
+    pages = {}
+    for (offset, recorded), count in zip(REFERENCE_PAGES.items(), counts, strict=True):
+        page = json.loads(recorded.read_text(encoding="utf-8"))
+        page["meta"]["data_returned"] = count
+        pages[offset] = tmp_path / recorded.name
+        pages[offset].write_text(json.dumps(page), encoding="utf-8")
+    return OptimadeReplay(STRUCTURES, pages, "http://127.0.0.1:5077", FIXTURES / "ref_info_structures.json")
+
+
+@pytest.mark.parametrize(
+    ("counting", "totals"),
+    [("whole", [15, 15, 15, 15]), ("per page", [None, None, None, None]), ("remaining", [15, None, None, None])],
+)
+def test_a_count_of_the_pages_entries_or_of_those_left_is_no_count_of_the_query(tmp_path, store, counting, totals):
+    """A page's count (each page: 4, 4, 4, 3) and a count from its offset on (from the second page: 11, 7, 3) are
+    not the 15 entries that match: the progress bar's total (each page's), the run's count (its last page's) and a
+    resume's note of a changed count took them as that. Unknown instead; the specification's count as it was."""
+    with serve(counted_replay(tmp_path, COUNTED[counting])) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.root, "exmpl"))
+        assert [page.total for page in build_connector("optimade", catalog, NELEMENTS_2).pages()] == totals
+        report = fetch(store, catalog, NELEMENTS_2)
+    assert (report.n_fetched, report.n_available) == (15, totals[-1])
+    assert store.query("SELECT n_available FROM fetch_runs")["n_available"].tolist() == [totals[-1] or pd.NA]
+
+
+def test_a_dry_run_of_a_provider_counting_its_pages_does_not_say_its_first_page_is_every_match(tmp_path, store):
+    # `matreg fetch --dry-run` said "(4 records available); every record mapped" of a query of 15
+    with serve(counted_replay(tmp_path, COUNTED["per page"])) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.root, "exmpl"))
+        report = run_ingest(build_connector("optimade", catalog, NELEMENTS_2), store, dry_run=True)
+    assert (report.n_fetched, report.n_available) == (4, None)
+
+
+@pytest.mark.parametrize(("counting", "broken"), [("per page", 12), ("remaining", 8)])
+def test_a_resume_of_a_provider_counting_a_page_or_the_entries_left_notes_no_changed_count(
+    tmp_path, store, counting, broken
+):
+    """Resumed at its last page, a page-counting provider says 3 where the committed pages said 4; at offset 8, one
+    counting from the offset says 7 where the page before said 11: no count changed, none is noted."""
+    replay = counted_replay(tmp_path, COUNTED[counting])
+    replay.broken = {broken}
+    with serve(replay) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.root, "exmpl"))
+        with pytest.raises(SourceError, match="HTTP 503"):
+            fetch(store, catalog, NELEMENTS_2)
+        replay.broken.clear()
+        report = fetch(store, catalog, NELEMENTS_2, resume=True)
+    assert (report.n_fetched, report.n_available, report.available_counts) == (15, None, None)
+
+
+def test_a_one_page_query_counts_its_pages_entries(tmp_path, store):
+    def counting_its_entries(page: dict) -> None:
+        page["meta"]["data_returned"] = len(page["data"])
+
+    report = fetch_edited_page(tmp_path, store, MP_PAGES[0], counting_its_entries, FetchRequest(everything=True))
+    assert (report.n_fetched, report.n_available) == (3, 3)

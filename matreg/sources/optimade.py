@@ -22,6 +22,11 @@ nperiodic_dimensions 0), or of one NOMAD classifies as a 'molecule / cluster' or
 (`_nmd_results_material_structural_type`), is a HOMO-LUMO gap, not a material's band gap: every band gap of such an
 entry is left out with a note, as by the nomad connector (an entry left with no value is quarantined with it). The
 volume per atom comes from the cell of bulk entries only: periodic in 3D and, where NOMAD classifies them, 'bulk'.
+The count of matching entries (`meta.data_returned`: across all pages, by the specification) is unknown where the page
+shows that it counts something else (`query_count`): some providers send the page's own count (qmpy's OQMD view before
+its 2021 fix: min(limit, count - offset)) or the count from the page's offset on (optimade-python-tools' MongoDB backend
+before its 2022 fix: 15, 11, 7, 3 for 15 entries at 4 a page), which as a run's count would make a progress bar's total,
+a dry run's 'records available', fetch_runs.n_available and a resume's 'count changed' note wrong.
 """
 
 from __future__ import annotations
@@ -30,15 +35,15 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
-from urllib.parse import quote
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, quote, urlsplit
 
 from matreg.catalog import Source
 from matreg.errors import ConfigError, FormulaError, RecordError, SourceError
 from matreg.fieldmap import catalog_mapping
 from matreg.formula import alphabetical_formula
 from matreg.http import HttpClient
-from matreg.paginate import HttpRequest, NextLinkPaginator, dig
+from matreg.paginate import HttpRequest, NextLinkPaginator, count_of, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import Page, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
@@ -122,9 +127,15 @@ class OptimadeConnector(JsonApiConnector):
         )
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
-        """Pages of structures, asking only for fields the provider knows (also when resuming after a cursor)."""
+        """Pages of structures, asking only for fields the provider knows (also when resuming after a cursor), each
+        with the provider's count of matching entries where the page does not show it to be another (`query_count`)."""
         self.response_fields = self.paginator.response_fields = self.fields_the_provider_knows()
-        yield from super().pages(cursor)
+        request, page_before = cursor, None  # each page's request (None: the first) and what the page before stated
+        for page in super().pages(cursor):
+            stated, entries = page.total, len(page.items)
+            page.total = query_count(stated, entries, entries_before(request), page.cursor is not None, page_before)
+            request, page_before = page.cursor, PageCount(stated, entries)
+            yield page
 
     def first_request(self) -> HttpRequest:
         params = {"filter": self.filter} if self.filter else {}
@@ -223,6 +234,44 @@ class OptimadeConnector(JsonApiConnector):
             # harmonized to per atom (atoms by occupancy).
             values.append(RawValue("volume_per_atom", volume, "angstrom**3/cell", field="lattice_vectors"))
         return values
+
+
+class PageCount(NamedTuple):
+    """The count of matching entries a page stated (None: none) and how many entries it held."""
+
+    stated: int | None
+    entries: int
+
+
+def query_count(stated: int | None, entries: int, before: int, more: bool, page_before: PageCount | None) -> int | None:
+    """`stated`, a page's `data_returned`, where it can be the count of the whole query; else None (unknown).
+
+    The page itself: with `entries` entries after `before` others (`entries_before`) it shows that at least before +
+    entries match, one more where a next page follows (`more`: where a provider links an empty page after its last
+    entries, their page's count is unknown, the empty page's stands); a smaller count is not the query's, also where
+    records were removed upstream between pages (an offset then shifts later ones onto the page). This tells a page's
+    own count on every page (no more than its entries, with pages before or after it), and a count from the page's
+    offset on in the second half of the listing. The run's history: in the first half, a count from the offset on is
+    told by the page before in this process (`page_before`), which stated this page's count plus its own entries,
+    where a whole count stays the same (records removed upstream between two pages, exactly a page's entries, leave it
+    unknown too). A resume's first page has no page before it: there such a count is taken as stated.
+    """
+    if stated is None or entries == 0:  # (an empty page shows nothing: every entry may have been removed)
+        return stated
+    if stated < before + entries + more:
+        return None
+    if page_before is not None and page_before.stated == stated + page_before.entries:
+        return None
+    return stated
+
+
+def entries_before(request: dict[str, Any] | None) -> int:
+    """At least how many entries of the listing come before the page `request` (a cursor; None: the first request)
+    asks for: the `page_offset` its URL names, and at least 1 (a next link is followed only from a page of entries)."""
+    if request is None:
+        return 0
+    offset = parse_qs(urlsplit(request["url"]).query).get("page_offset", ["0"])[-1]
+    return max(count_of(offset) or 0, 1)
 
 
 def versioned_base_url(base_url: str) -> str:
