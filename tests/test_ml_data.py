@@ -194,6 +194,22 @@ def test_a_target_carries_its_uncertainty_in_the_targets_unit_which_training_nev
     assert set(train.tensors) == {"fractions", "stats", "element_z", "element_frac", "target", "row"}
 
 
+def test_the_target_bounds_give_an_ions_and_a_solutes_that_their_negative_values_lie_within(tmp_path):
+    # meta.json gave entropy's bounds [0, 5000] alone: Mg2+'s -138.1 J/(mol*K) and MgSO4(aq)'s -118.0 (-19.67 per
+    # mole of atoms), stored within the ion bounds [-5000, 5000] as conventional values, lay outside what it recorded
+    store = Store(tmp_path / "store")
+    rows = "id,formula,S\nmg,Mg[+2],-138.1\naq,MgSO4(aq),-118.0\nnacl,NaCl,72.1\nmgo,MgO,26.9\n"
+    mapping = "dataset: ions\nformula_column: formula\nid_column: id\nprovenance: experimental\ncitation: c\n"
+    mapping += "columns:\n  S: {property: entropy, unit: J/(mol*K)}\n"
+    _import(store, _written(tmp_path / "ions.csv", rows), mapping, tmp_path)
+    catalog = Catalog(datasets={"ions": Dataset(description="d", version="1", properties=["entropy"])})
+    meta = export_torch(store, catalog, "ions", tmp_path / "out", split="random", fractions=(1.0, 0.0, 0.0))
+    assert (meta["target"]["bounds"], meta["target"]["ion_bounds"]) == ([0, 5000], [-5000, 5000])
+    targets = ExportedDataset(tmp_path / "out").records.set_index("record_id")["target"]
+    assert targets[["ions:mg", "ions:aq"]].tolist() == pytest.approx([-138.1, -118.0 / 6])
+    assert targets.between(*meta["target"]["ion_bounds"]).all()
+
+
 def test_a_record_without_atoms_is_left_out_with_the_reason(tmp_path):
     store = Store(tmp_path / "store")
     rows = "id,formula,S\ne,e-,20.979\n" + "".join(f"x{n},Li{n}O,{n}\n" for n in range(1, 20))  # e-: the electron
@@ -731,6 +747,7 @@ def test_an_export_counts_its_target_values_and_warns_of_class_labels(gap_store,
     meta = export_torch(gap_store, CATALOG, "gaps", tmp_path / "out")
     gaps = pd.read_parquet(tmp_path / "out" / "records.parquet")["target"]
     assert meta["target"]["n_distinct"] == gaps.nunique() > 2 and meta["target"]["bounds"] == [0, 30]
+    assert meta["target"]["ion_bounds"] is None  # (band gaps have no bounds of their own for ions)
     assert "class labels" not in (provenance_warning(meta) or "")
     labels = meta | {"target": meta["target"] | {"n_distinct": 2}}  # matbench's is-metal: 0 and 1
     assert "the target takes 2 value(s) only, as class labels do; the baseline models regress it" in (

@@ -477,6 +477,7 @@ def _meta(
             "unit": _target_unit(spec.unit),
             "description": _target_description(spec.description, spec.unit),
             "bounds": list(spec.bounds),
+            "ion_bounds": None if spec.ion_bounds is None else list(spec.ion_bounds),  # of an ion or aqueous solute
             "n_distinct": int(rows["target"].nunique()),
         },
         "n": int(len(rows)),
