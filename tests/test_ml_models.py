@@ -310,6 +310,36 @@ def test_predict_refuses_a_disordered_structure_for_a_graph_model_naming_it_as_i
         predict(runs["cgcnn"], tmp_path)
 
 
+def test_predict_refuses_a_malformed_structure_dict_naming_it_and_what_is_wrong(runs, tmp_path):
+    """A pymatgen dict without 'lattice' or 'sites' (or a site without 'species') was a bare KeyError naming the key
+    alone, one whose lattice was a list an AttributeError (of a JSON file's dict too)."""
+    good = Structure(np.eye(3) * 4.2, ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).as_dict()
+    lacking = "not a pymatgen Structure dict: it has no"
+    refused = {
+        f"structure 1: {lacking} 'lattice' (Structure.as_dict() has both)": [good, _without(good, "lattice")],
+        f"structure 0: {lacking} 'sites' (Structure.as_dict() has both)": _without(good, "sites"),
+        f"structure 0: {lacking} 'lattice' or 'sites' (Structure.as_dict() has both)": {},
+        "structure 0: not a readable structure: no 'species' key where pymatgen reads one": good | {"sites": [{}]},
+        "structure 0: not a readable structure: 'list' object has no attribute 'get'": good | {"lattice": [4.2]},
+    }
+    for message, given in refused.items():
+        with pytest.raises(MatregError, match=f"^{re.escape(message)}$"):
+            predict(runs["cgcnn"], given, device="cpu")
+    (tmp_path / "two.json").write_text(json.dumps([good, good | {"lattice": [4.2]}]), encoding="utf-8")
+    message = f"{tmp_path / 'two.json'}#1: not a readable structure: 'list' object has no attribute 'get'"
+    with pytest.raises(MatregError, match=f"^{re.escape(message)}$"):
+        predict(runs["cgcnn"], tmp_path / "two.json", device="cpu")
+    (tmp_path / "list.json").write_text("[[1, 2]]", encoding="utf-8")
+    message = f"{tmp_path / 'list.json'}: not a pymatgen Structure dict (an object with 'lattice' and 'sites')"
+    with pytest.raises(MatregError, match=f"^{re.escape(message)}$"):
+        predict(runs["cgcnn"], tmp_path / "list.json", device="cpu")
+
+
+def _without(document: dict, key: str) -> dict:
+    """`document` without `key`."""
+    return {name: value for name, value in document.items() if name != key}
+
+
 def test_predict_refuses_structures_for_a_composition_model_and_the_reverse(runs):
     with pytest.raises(MatregError, match="formulas"):
         predict(runs["cgcnn"], ["NaCl"])
@@ -502,6 +532,38 @@ def test_a_path_that_is_no_file_of_formulas_is_named_not_iterated(tmp_path, name
     with pytest.raises(MatregError) as refused:
         read_formulas(tmp_path / name)
     assert str(refused.value) == f"{tmp_path / name}: {why}"
+
+
+def test_a_text_naming_a_folder_is_refused_as_a_folder_not_read_as_a_formula(quick_run, tmp_path):
+    # `matreg predict RUN some_dir` of a composition model said "cannot featurize 'some_dir': unparseable formula"
+    folder = tmp_path / "some_dir"
+    folder.mkdir()
+    for given in (str(folder), f"{folder}/"):
+        with pytest.raises(MatregError, match=f"^{re.escape(given)}: a folder, not a file of formulas$"):
+            read_formulas(given)
+    result = CliRunner().invoke(app, ["predict", str(quick_run), str(folder), "--device", "cpu"])
+    assert (result.exit_code, result.stderr) == (1, f"error: {folder}: a folder, not a file of formulas\n")
+
+
+def test_a_formula_longer_than_a_file_name_may_be_is_predicted(quick_run):
+    # a formula past the 255 bytes of a name was looked for as a file first: the OS's bare '[Errno 36] File name too
+    # long'
+    formula = "Fe0.0123456789Co0.0123456789Ni0.0123456789" * 7
+    expected = predict(quick_run, [formula], device="cpu")
+    pd.testing.assert_frame_equal(predict(quick_run, formula, device="cpu"), expected)
+    result = CliRunner().invoke(app, ["predict", str(quick_run), formula, "--device", "cpu"])
+    assert result.exit_code == 0 and expected["formula"][0] in result.stdout, result.output
+
+
+def test_a_missing_structure_file_is_named_as_missing_not_taken_for_formulas(runs, tmp_path):
+    # a .cif or .json that was not there, or a Path, was said to be formulas ("give structures, not formulas")
+    for given in (str(tmp_path / "missing.cif"), tmp_path / "missing.json", tmp_path / "missing", "e" * 300 + ".cif"):
+        with pytest.raises(MatregError, match=f"^{re.escape(str(given))}: no such file$"):
+            predict(runs["cgcnn"], given, device="cpu")
+    result = CliRunner().invoke(app, ["predict", str(runs["cgcnn"]), str(tmp_path / "missing.cif"), "--device", "cpu"])
+    assert (result.exit_code, result.stderr) == (1, f"error: {tmp_path / 'missing.cif'}: no such file\n")
+    with pytest.raises(MatregError, match=r"^'NaCl': this run is a structure model \(cgcnn\): give structures, not "):
+        predict(runs["cgcnn"], "NaCl", device="cpu")  # (a text that names no file is a formula)
 
 
 @pytest.mark.parametrize(("name", "text"), [("header.csv", "formula\n"), ("empty.csv", ""), ("empty.txt", "")])

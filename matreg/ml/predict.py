@@ -5,6 +5,7 @@ Inputs are featurized exactly as the export was (matreg.ml.features) and batched
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 from collections.abc import Iterable
@@ -30,6 +31,7 @@ from matreg.ml.models import GRAPH_MODELS, build_model
 from matreg.ml.train import MODEL_FILE, predict_split, resolve_device
 
 STRUCTURE_SUFFIXES = (".cif", ".json")
+STRUCTURE_KEYS = ("lattice", "sites")  # what a pymatgen Structure's dict (`Structure.as_dict()`) has at least
 FORMULA_SUFFIXES = (".csv", ".tsv", ".txt")  # of a file of formulas: a text with one names a file, not a formula
 FORMULA_COLUMNS = ("formula", "composition", "pretty_formula", "reduced_formula")
 # What `predict` takes: one input (a formula, a file or folder of them, a structure or its pymatgen dict), a DataFrame
@@ -115,16 +117,19 @@ def as_imported(text: str) -> str:
 
 def read_formulas(inputs: Inputs) -> list[str]:
     """Formulas from a CSV/TSV file or a DataFrame (a formula or composition column, `_formula_cells`), a text file
-    (one per line), or a list; MatregError when there are none (an empty file, a header alone), or for a Path, or a
-    text naming a .csv/.tsv/.txt file, that is no file to read."""
-    if isinstance(inputs, (str, Path)) and _is_readable_file(Path(inputs)):
-        formulas = _formulas_from_file(Path(inputs))
+    (one per line), or a list; MatregError when there are none (an empty file, a header alone), for a folder (given
+    as a Path or a text: neither a formula nor a file of them), and for a Path, or a text naming a .csv/.tsv/.txt file,
+    where no file is."""
+    path = _path_of(inputs)
+    if path is not None and _exists(path):  # a file (a pipe too: /dev/stdin, a shell's `<(...)`) or a folder
+        if path.is_dir():
+            raise MatregError(f"{inputs}: a folder, not a file of formulas")  # (nor a formula)
+        formulas = _formulas_from_file(path)
         if not formulas:
             raise MatregError(f"{inputs}: no formulas to predict (the file lists none)")
         return formulas
-    if isinstance(inputs, Path) or (isinstance(inputs, str) and Path(inputs).suffix.lower() in FORMULA_SUFFIXES):
-        why = "a folder, not a file of formulas" if Path(inputs).is_dir() else "no such file"
-        raise MatregError(f"{inputs}: {why}")  # a file's name (a formula is given as text), not a formula
+    if isinstance(inputs, Path) or (path is not None and path.suffix.lower() in FORMULA_SUFFIXES):
+        raise MatregError(f"{inputs}: no such file")  # a file's name (a formula is given as text), not a formula
     if isinstance(inputs, pd.DataFrame):
         items = _formula_cells(inputs, "the DataFrame")
     else:
@@ -136,10 +141,21 @@ def read_formulas(inputs: Inputs) -> list[str]:
     return [item.formula if isinstance(item, Composition) else str(item).strip() for item in items]
 
 
-def _is_readable_file(path: Path) -> bool:
-    """Whether `path` names a file to read: a regular file, or one that exists and is no folder (a pipe: /dev/stdin,
-    a shell's `<(...)`)."""
-    return path.exists() and not path.is_dir()
+def _path_of(inputs: Inputs) -> Path | None:
+    """The path an input names (a Path, or a text), None for others and for the empty text (which pathlib reads as
+    the current folder, '.')."""
+    return Path(inputs) if isinstance(inputs, Path) or (isinstance(inputs, str) and inputs) else None
+
+
+def _exists(path: Path) -> bool:
+    """Whether anything is at `path`; nothing is at one too long for the file system (a name in it, or the whole
+    path), as a long formula given as text is."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        return False
 
 
 def _formulas_from_file(path: Path) -> list[str]:
@@ -188,8 +204,6 @@ def _is_structure_file(item: object) -> bool:
 def read_structures(inputs: Inputs) -> tuple[list[str], list[Structure]]:
     """Names and structures from Structure objects, pymatgen dicts, CIF or JSON files, a folder of them, or a
     DataFrame's `structure` column (named by place from 0, as a list's)."""
-    if isinstance(inputs, (str, Path)) and Path(inputs).is_dir():
-        inputs = sorted(p for p in Path(inputs).iterdir() if p.suffix.lower() in STRUCTURE_SUFFIXES)
     if isinstance(inputs, pd.DataFrame):  # (a matbench or matminer frame: Structures in a 'structure' column)
         if "structure" not in inputs.columns:
             columns = ", ".join(map(str, inputs.columns))
@@ -211,26 +225,30 @@ def read_structures(inputs: Inputs) -> tuple[list[str], list[Structure]]:
 
 
 def _structures_of(item: Input, index: int) -> Iterable[tuple[str, Structure]]:
-    """The structures one input holds, with a name each; PathError for a file whose name is not UTF-8 text
-    (`utf8_path`), which the predictions could not be written or printed with."""
+    """The structures one input holds, with a name each (a folder's: each of its CIF and JSON files'); MatregError
+    naming a file that is not there, or a malformed dict (`_structure_of_dict`); PathError for a file whose name is not
+    UTF-8 text (`utf8_path`), which the predictions could not be written or printed with."""
     if isinstance(item, Structure):
         return [(str(index), item)]
     if isinstance(item, dict):
-        return [(str(index), Structure.from_dict(item))]
-    if not isinstance(item, (str, Path)):
-        what = "formulas" if isinstance(item, Composition) else f"a {type(item).__name__}"
+        return [(str(index), _structure_of_dict(item, f"structure {index}"))]
+    path = _path_of(item)
+    if path is None or not _exists(path):
+        if isinstance(item, Path) or (path is not None and path.suffix.lower() in STRUCTURE_SUFFIXES):
+            raise MatregError(f"{item}: no such file")  # (a formula is given as text: a Path names a file)
+        what = "formulas" if isinstance(item, (str, Composition)) else f"a {type(item).__name__}"
         raise MatregError(f"'{item}': this run is a structure model (cgcnn): give structures, not {what}")
-    path = Path(item)
-    if not path.is_file():
-        raise MatregError(f"'{item}': this run is a structure model (cgcnn): give structures, not formulas")
+    if path.is_dir():
+        files = sorted(file for file in path.iterdir() if file.suffix.lower() in STRUCTURE_SUFFIXES)
+        return [pair for file in files for pair in _structures_of(file, index)]
     utf8_path(Path(path.name), "the structure file")  # (its name names its rows; the folders it is in are only read)
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
             dicts = data if isinstance(data, list) else [data]
+            names = [f"{path.name}#{i}" if len(dicts) > 1 else path.name for i in range(len(dicts))]
             return [
-                (f"{path.name}#{i}" if len(dicts) > 1 else path.name, Structure.from_dict(d))
-                for i, d in enumerate(dicts)
+                (name, _structure_of_dict(d, str(path.parent / name))) for name, d in zip(names, dicts, strict=True)
             ]
         found = file_structures(path)  # a CIF of several data blocks: each block's, named by the block
         return [(f"{path.name}#{block}" if len(found) > 1 else path.name, structure) for block, structure in found]
@@ -238,3 +256,20 @@ def _structures_of(item: Input, index: int) -> Iterable[tuple[str, Structure]]:
         raise MatregError(f"{path}: {exc}") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise MatregError(f"{path}: not a readable structure: {exc}") from None
+
+
+def _structure_of_dict(document: object, name: str) -> Structure:
+    """The structure of a pymatgen dict (`Structure.as_dict()`); MatregError naming it (`name`) and what is wrong: it
+    is no dict, lacks a key (STRUCTURE_KEYS, or one of its sites' or lattice's), or pymatgen's error reading it."""
+    if not isinstance(document, dict):
+        raise MatregError(f"{name}: not a pymatgen Structure dict (an object with 'lattice' and 'sites')")
+    missing = [key for key in STRUCTURE_KEYS if key not in document]
+    if missing:
+        keys = " or ".join(f"'{key}'" for key in missing)
+        raise MatregError(f"{name}: not a pymatgen Structure dict: it has no {keys} (Structure.as_dict() has both)")
+    try:
+        return Structure.from_dict(document)
+    except KeyError as exc:
+        raise MatregError(f"{name}: not a readable structure: no {exc} key where pymatgen reads one") from None
+    except (ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise MatregError(f"{name}: not a readable structure: {exc}") from None
