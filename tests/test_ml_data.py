@@ -1322,6 +1322,16 @@ DAMAGES = {  # what a damaged export lacks -> (the damage, what the error says i
         _meta_edit(lambda meta: meta | {"target": meta["target"] | {"n_distinct": "many"}}),
         "meta.json's target.n_distinct is not an integer",
     ),
+    # a hand edit of the graph settings a run records and `predict` builds a new structure's graph by (train's config
+    # of a text was an AttributeError; a cutoff of a text was a TypeError in `predict`)
+    "featurizers": (
+        _meta_edit(lambda meta: meta | {"featurizers": "pymatgen"}),
+        "meta.json's featurizers is not an object",
+    ),
+    "graph cutoff": (
+        _meta_edit(lambda meta: meta | {"featurizers": {"graph": meta["featurizers"]["graph"] | {"cutoff_A": "8"}}}),
+        "meta.json's featurizers.graph.cutoff_A is not a number",
+    ),
     "listed files": (
         _meta_edit(lambda meta: meta | {"files": {}}),
         "meta.json does not list records.parquet or composition.npz (every export has records.parquet and "
@@ -1332,6 +1342,22 @@ DAMAGES = {  # what a damaged export lacks -> (the damage, what the error says i
         "meta.json does not list composition.npz (every export has records.parquet and composition.npz)",
     ),
 }
+
+
+@pytest.mark.parametrize("key", ["method_by_provenance", "conditions", "n_distinct"])
+def test_a_summary_given_as_null_reads_as_one_an_older_export_lacks(small_exports, tmp_path, key):
+    # null, which meta.json's check takes for an absent summary, was an AttributeError (None.items(), None.get) or a
+    # TypeError (None > 2) in the warnings `train` prints
+    export = tmp_path / "export"
+    shutil.copytree(small_exports["plain"], export)
+    meta = json.loads((export / "meta.json").read_text(encoding="utf-8"))
+    edited = meta | {"target": meta["target"] | {key: None}} if key == "n_distinct" else meta | {key: None}
+    (export / "meta.json").write_text(json.dumps(edited), encoding="utf-8")
+    assert provenance_warning(ExportedDataset(export).meta) is None
+    options = ["--model", "elemnet", "--epochs", "1", "--out", str(tmp_path / "run"), "--store", str(tmp_path / "s")]
+    result = CliRunner().invoke(app, ["train", str(export), *options])  # past its warnings, to the export's splits
+    said = f"error: {export}: the val and test split(s) are empty; train needs all three\n"
+    assert (result.exit_code, result.stderr) == (1, said), result.output
 
 
 @pytest.mark.parametrize("lacking", list(DAMAGES))

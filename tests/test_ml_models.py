@@ -726,3 +726,41 @@ def test_the_network_load_run_gives_reproduces_predict_fed_its_inputs_by_name(ru
     scale = config["standardisation"]
     predicted = pd.read_csv(runs[model] / "predictions.csv")["prediction"]
     np.testing.assert_allclose(standardised.numpy() * scale["std"] + scale["mean"], predicted, atol=1e-4)
+
+
+RUN_EDITS = {  # a hand edit of a run's config.json -> what the error says is wrong
+    "model": (lambda config: _without(config, "model"), "config.json has no model"),
+    "std": (
+        lambda config: config | {"standardisation": config["standardisation"] | {"std": "0.5"}},
+        "config.json's standardisation.std is not a number",
+    ),
+    "target": (lambda config: config | {"target": ["band_gap", "eV"]}, "config.json's target is not an object"),
+    "graph": (
+        lambda config: config | {"export": config["export"] | {"graph": {"cutoff_A": "8"}}},
+        "config.json's export.graph.cutoff_A is not a number",
+    ),
+    "options": (
+        lambda config: config | {"model_options": config["model_options"] | {"depth": 3}},
+        "config.json's model and model_options do not build the network model.pt holds: ElemNet.__init__() got an "
+        "unexpected keyword argument 'depth'",
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", list(RUN_EDITS))
+def test_a_hand_edited_run_config_is_refused_naming_the_key(runs, tmp_path, edit):
+    # each was a traceback as the run was loaded or applied: KeyError, numpy's UFuncTypeError, TypeError (the graph
+    # settings of a graph model, as it built a new structure's graph)
+    run = tmp_path / "run"
+    shutil.copytree(runs["cgcnn" if edit == "graph" else "elemnet"], run)
+    change, why = RUN_EDITS[edit]
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    (run / "config.json").write_text(json.dumps(change(config)), encoding="utf-8")
+    given = tmp_path / "mgo.json" if edit == "graph" else "NaCl"
+    if edit == "graph":
+        given.write_text(Structure(np.eye(3) * 4.2, ["Mg", "O"], [[0, 0, 0], [0.5] * 3]).to_json(), encoding="utf-8")
+    message = f"{run} is not a readable matreg run directory: {why}"
+    with pytest.raises(MatregError, match=f"^{re.escape(message)}$"):
+        predict(run, given, device="cpu")
+    result = CliRunner().invoke(app, ["predict", str(run), str(given), "--device", "cpu"])
+    assert (result.exit_code, result.stderr) == (1, f"error: {message}\n"), result.output

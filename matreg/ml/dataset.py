@@ -137,7 +137,7 @@ def provenance_warning(meta: dict) -> str | None:
     DFT band gaps run low), several methods within one provenance (PBE and HSE06 band gaps), or values at several
     temperatures or pressures (the features do not see conditions: one compound at 4 K and 300 K is one input with
     two targets)."""
-    methods = meta.get("method_by_provenance", {})  # (an export before meta.json had it: none)
+    methods = meta.get("method_by_provenance") or {}  # (an export before meta.json had it: none)
     warnings = [
         _class_labels(meta),
         _provenance_mix(meta),
@@ -150,8 +150,8 @@ def provenance_warning(meta: dict) -> str | None:
 def _class_labels(meta: dict) -> str | None:
     """The warning for a target of two values at most, as class labels are (matbench's is-metal, glass): the
     baselines regress it; none for an export made before meta.json counted its values."""
-    n_distinct = meta["target"].get("n_distinct", 3)
-    if n_distinct > 2:
+    n_distinct = meta["target"].get("n_distinct")
+    if n_distinct is None or n_distinct > 2:
         return None
     return (
         f"warning: the target takes {n_distinct} value(s) only, as class labels do; the baseline models regress it "
@@ -187,7 +187,7 @@ _CONDITION_WORDS = {"temperature_K": ("temperatures", "K"), "pressure_Pa": ("pre
 def _condition_mix(meta: dict, name: str) -> str | None:
     """The warning for values at several stated temperatures (or pressures); none for an export made before
     meta.json summarised conditions."""
-    counts = meta.get("conditions", {}).get(name, {})
+    counts = (meta.get("conditions") or {}).get(name, {})
     if len([value for value in counts if value != _NONE]) < 2:
         return None
     words, unit = _CONDITION_WORDS[name]
@@ -634,6 +634,18 @@ class _Split(pydantic.BaseModel):
     method: str
 
 
+class GraphSettings(pydantic.BaseModel):
+    """How an export's crystal graphs were built (meta.json's featurizers.graph), as `predict` builds a new
+    structure's: its neighbour cutoff and count (an export before meta.json gave them: the defaults)."""
+
+    cutoff_A: float = DEFAULT_CUTOFF
+    max_neighbors: int = DEFAULT_MAX_NEIGHBORS
+
+
+class _Featurizers(pydantic.BaseModel):
+    graph: GraphSettings | None = None  # (None: no crystal graphs)
+
+
 class _Summary(pydantic.BaseModel):
     """What `train` and its warnings read of meta.json (`provenance_warning`): counts by name, nested."""
 
@@ -642,23 +654,36 @@ class _Summary(pydantic.BaseModel):
     split: _Split
     method_by_provenance: dict[str, dict[str, int]] | None = None  # (None: absent, in older exports)
     conditions: dict[str, dict[str, int]] | None = None
+    featurizers: _Featurizers | None = None  # (its graph is recorded with a run, and builds `predict`'s graphs)
 
 
 def _unsummarised(meta: dict) -> str | None:
     """What of the summary `train` and its warnings read (`_Summary`) meta.json lacks or gives of another type (a
     hand edit), or None."""
+    return json_mismatch(meta, _Summary, "meta.json")
+
+
+def json_mismatch(document: dict, shape: type[pydantic.BaseModel], file: str) -> str | None:
+    """The first key of a JSON `document` (the object `file` holds) that `shape` says it needs and it lacks, or gives
+    of another type (a hand edit), in JSON's words ("meta.json's split is not an object"); None where there is none."""
     try:
-        _Summary.model_validate(meta, strict=True)
+        shape.model_validate(document, strict=True)
     except pydantic.ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(map(str, error["loc"]))
         if error["type"] == "missing":
-            return f"meta.json has no {where}"
-        return f"meta.json's {where} is not {_JSON_TYPES.get(error['type'], error['msg'])}"
+            return f"{file} has no {where}"
+        return f"{file}'s {where} is not {_JSON_TYPES.get(error['type'], error['msg'])}"
     return None
 
 
-_JSON_TYPES = {"dict_type": "an object", "model_type": "an object", "int_type": "an integer", "string_type": "a text"}
+_JSON_TYPES = {
+    "dict_type": "an object",
+    "model_type": "an object",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "string_type": "a text",
+}
 
 
 def _check_files(directory: Path, files: dict[str, dict]) -> None:

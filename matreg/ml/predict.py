@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pydantic
 from pymatgen.core import Composition, Structure
 
 from matreg.errors import FormulaError, MatregError, RecordError, utf8_path
@@ -25,8 +26,8 @@ try:
 except ImportError:  # the `ml` extra is not installed: say so instead of a traceback
     raise MatregError(f"PyTorch is not installed; {INSTALL_HINT}") from None
 
-from matreg.ml.dataset import CompositionSplit, GraphSplit, check_batch_size
-from matreg.ml.features import DEFAULT_CUTOFF, DEFAULT_MAX_NEIGHBORS, featurize_compositions, featurize_structures
+from matreg.ml.dataset import CompositionSplit, GraphSettings, GraphSplit, check_batch_size, json_mismatch
+from matreg.ml.features import featurize_compositions, featurize_structures
 from matreg.ml.models import GRAPH_MODELS, build_model
 from matreg.ml.train import MODEL_FILE, predict_split, resolve_device
 
@@ -49,10 +50,48 @@ def load_run(run_dir: Path | str, device: str | torch.device | None = "cpu") -> 
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
         state = torch.load(run_dir / MODEL_FILE, map_location="cpu", weights_only=True)
     except (OSError, ValueError, RuntimeError) as exc:
-        raise MatregError(f"{run_dir} is not a readable matreg run directory: {exc}") from None
-    model = build_model(config["model"], config["model_options"])
-    model.load_state_dict(state)
+        raise _unreadable_run(run_dir, exc) from None
+    if not isinstance(config, dict):
+        raise _unreadable_run(run_dir, "config.json is not a JSON object")
+    if (why := json_mismatch(config, _RunConfig, "config.json")) is not None:
+        raise _unreadable_run(run_dir, why)
+    try:  # (a hand-edited model or model_options: no network, or another one than the weights are of)
+        model = build_model(config["model"], config["model_options"])
+        model.load_state_dict(state)
+    except (MatregError, TypeError, ValueError, RuntimeError) as exc:
+        why = f"config.json's model and model_options do not build the network {MODEL_FILE} holds: {exc}"
+        raise _unreadable_run(run_dir, why.splitlines()[0]) from None
     return model.to(resolve_device(device or "cpu")).eval(), config
+
+
+class _Standardisation(pydantic.BaseModel):
+    mean: float
+    std: float
+
+
+class _RunTarget(pydantic.BaseModel):
+    property: str
+    unit: str
+
+
+class _RunExport(pydantic.BaseModel):
+    graph: GraphSettings | None = None  # (None: an export without crystal graphs)
+
+
+class _RunConfig(pydantic.BaseModel):
+    """What `load_run` and `predict` read of a run's config.json (a hand edit of another type is named, not a
+    traceback)."""
+
+    model: str
+    model_options: dict[str, Any]
+    target: _RunTarget
+    standardisation: _Standardisation
+    export: _RunExport
+
+
+def _unreadable_run(run_dir: Path, why: Exception | str) -> MatregError:
+    """The error of a directory that is no readable run, saying why."""
+    return MatregError(f"{run_dir} is not a readable matreg run directory: {why}")
 
 
 def predict(
@@ -88,16 +127,15 @@ def predict(
 def _graph_split(names: list[str], structures: list[Structure], config: dict) -> GraphSplit:
     """A GraphSplit over new structures, with the run's neighbour cutoff and neighbour count; MatregError naming the
     disordered ones as their rows would be named (a file's name, a list's place from 0)."""
-    graph_info = config["export"].get("graph") or {}
-    cutoff = graph_info.get("cutoff_A", DEFAULT_CUTOFF)
-    max_neighbors = graph_info.get("max_neighbors", DEFAULT_MAX_NEIGHBORS)
+    settings = GraphSettings.model_validate(config["export"].get("graph") or {})
     disordered = [name for name, structure in zip(names, structures, strict=True) if not structure.is_ordered]
     if disordered:
         raise MatregError(
             f"structure(s) {', '.join(disordered)} are disordered (partly occupied or mixed sites): "
             "a crystal-graph model takes ordered crystals only"
         )
-    graph = featurize_structures([structure.to_json() for structure in structures], cutoff, max_neighbors)
+    jsons = [structure.to_json() for structure in structures]
+    graph = featurize_structures(jsons, settings.cutoff_A, settings.max_neighbors)
     features = featurize_compositions([structure.composition.formula for structure in structures])
     return GraphSplit.of_graphs(features, graph, [str(i) for i in range(len(structures))])
 
