@@ -205,6 +205,8 @@ def test_the_target_bounds_give_an_ions_and_a_solutes_that_their_negative_values
     catalog = Catalog(datasets={"ions": Dataset(description="d", version="1", properties=["entropy"])})
     meta = export_torch(store, catalog, "ions", tmp_path / "out", split="random", fractions=(1.0, 0.0, 0.0))
     assert (meta["target"]["bounds"], meta["target"]["ion_bounds"]) == ([0, 5000], [-5000, 5000])
+    # the bounds are the stored values' (per formula unit), the targets per mole of atoms: meta.json said neither
+    assert (meta["target"]["bounds_unit"], meta["target"]["unit"]) == ("J/(mol*K)", "J/(mol-atom*K)")
     targets = ExportedDataset(tmp_path / "out").records.set_index("record_id")["target"]
     assert targets[["ions:mg", "ions:aq"]].tolist() == pytest.approx([-138.1, -118.0 / 6])
     assert targets.between(*meta["target"]["ion_bounds"]).all()

@@ -478,6 +478,7 @@ def _meta(
             "description": _target_description(spec.description, spec.unit),
             "bounds": list(spec.bounds),
             "ion_bounds": None if spec.ion_bounds is None else list(spec.ion_bounds),  # of an ion or aqueous solute
+            "bounds_unit": spec.unit,  # the stored unit: a molar property's per formula unit, the target's per atom
             "n_distinct": int(rows["target"].nunique()),
         },
         "n": int(len(rows)),
