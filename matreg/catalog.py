@@ -13,10 +13,10 @@ import pydantic
 
 from matreg.errors import ConfigError
 from matreg.resources import resource_path
-from matreg.schema import canonical_method, folded_method, load_vocabulary
+from matreg.schema import canonical_method, folded_method, load_vocabulary, provenances
 from matreg.yamlio import entry_problem, load_model, problem_in
 
-Provenance = Literal["experimental", "dft", "simulated"]
+Provenance = Literal[provenances()]  # schemas/tables.yaml's vocabulary: experimental, dft, simulated
 # The connector modules of matreg.sources (each has `build`) a catalog source may name; a lab file has no connector
 CONNECTORS = ("aflow", "janaf", "jarvis", "mp", "nomad", "optimade", "oqmd")
 PROVIDER_CONNECTORS = ("optimade",)  # connectors that read several providers' databases: each entry names its own

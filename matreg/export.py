@@ -15,8 +15,17 @@ from matreg.attributes import shared_values, with_attributes
 from matreg.catalog import Catalog, Dataset
 from matreg.defaults import check_export_format
 from matreg.errors import StoreError, listed
-from matreg.schema import UNCERTAINTY, WIDE_SUFFIXES, load_methods, load_vocabulary, wide_column
+from matreg.schema import (
+    UNCERTAINTY,
+    WIDE_SUFFIXES,
+    load_methods,
+    load_vocabulary,
+    value_conditions,
+    value_key,
+    wide_column,
+)
 from matreg.store import CURATION_RUN_PREFIX, Store, file_sha256
+from matreg.store.sql import aliased
 
 if TYPE_CHECKING:
     from matreg.curate.release import CuratedRows  # which builds on this module's query
@@ -47,7 +56,7 @@ def _written_column(column: str) -> str:
 
 _LONG_COLUMNS = (
     "m.record_id, m.source, m.source_id, m.formula, m.formula_original, m.name, m.phase, p.property, p.value, p.unit, "
-    "p.uncertainty, p.original_value, p.original_unit, p.provenance, p.method, p.temperature_K, p.pressure_Pa, "
+    f"p.uncertainty, p.original_value, p.original_unit, p.provenance, p.method, {aliased('p', value_conditions())}, "
     "p.run_id, " + ", ".join(_written_column(column) for column in _WRITTEN)
 )
 # Each value's attribution is its own write's (`w`: two files of one lab dataset may cite two papers); a value
@@ -68,7 +77,7 @@ def dataset_query(dataset: Dataset) -> tuple[str, list]:
     where, params = selection_sql(dataset)
     sql = (
         f"SELECT {_LONG_COLUMNS} FROM properties p JOIN materials m USING (record_id) {_WRITES} "
-        f"WHERE {where} ORDER BY m.record_id, p.property, p.method, p.temperature_K, p.pressure_Pa"
+        f"WHERE {where} ORDER BY {aliased('p', value_key())}"
     )
     return sql, params
 
@@ -104,8 +113,7 @@ WIDE_INDEX = (
     "phase",
     "provenance",
     "method",
-    "temperature_K",
-    "pressure_Pa",
+    *value_conditions(),
 )
 
 

@@ -115,11 +115,15 @@ class ExtensionSpec(pydantic.BaseModel, extra="forbid"):
 
     @pydantic.model_validator(mode="after")
     def _plain_columns(self) -> ExtensionSpec:
-        # Values are checked one page at a time and stored as text in record_attributes: no lists,
-        # no run-wide uniqueness, and property values belong in the properties table, not here.
+        # Values are checked one page at a time and stored as text in record_attributes, with a type its `type`
+        # column takes (no lists): no run-wide uniqueness, and property values belong in the properties table.
+        stored = table_spec("record_attributes").columns["type"].isin or []
         for name, column in self.columns.items():
-            if column.type == "list<string>" or column.unique or column.vocabulary:
-                raise ValueError(f"column '{name}': extensions take no list<string> type, unique or vocabulary")
+            if column.type not in stored or column.unique or column.vocabulary:
+                raise ValueError(
+                    f"column '{name}': extensions take the types record_attributes stores ({', '.join(stored)}), "
+                    "no unique or vocabulary"
+                )
         return self
 
 
@@ -500,6 +504,12 @@ def value_key() -> list[str]:
 def value_conditions() -> list[str]:
     """The conditions a value applies at (temperature, pressure): the properties table's condition columns."""
     return [name for name, column in table_spec("properties").columns.items() if column.condition]
+
+
+def provenances() -> tuple[str, ...]:
+    """How values may have been obtained (experimental, dft, simulated): the provenance vocabulary tables.yaml
+    declares once (materials.provenance's `isin`, which properties.provenance shares)."""
+    return tuple(table_spec("materials").columns["provenance"].isin or ())
 
 
 def children_of(name: str) -> list[str]:

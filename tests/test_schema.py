@@ -1,9 +1,14 @@
 import re
+import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
+from conftest import utf8_child
 
 from matreg.errors import ConfigError, ValidationError
 from matreg.fieldmap import load_field_map
@@ -11,6 +16,7 @@ from matreg.resources import resource_path
 from matreg.schema import (
     arrow_schema,
     canonical_method,
+    load_extension,
     load_methods,
     load_tables,
     load_vocabulary,
@@ -300,6 +306,16 @@ def test_docs_list_every_method_with_its_aliases():
     assert "| `TBmBJ` | TBmBJ | `mBJ`, `TB09`, `LDA_C_PW+MGGA_X_TB09` |" in docs
 
 
+def test_an_extension_column_of_a_list_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "schemas" / "extensions").mkdir(parents=True)
+    tags = 'description: "Tags."\ncolumns:\n  tags: {type: list<string>, description: "Tags."}\n'
+    (tmp_path / "schemas" / "extensions" / "tags.yaml").write_text(tags, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    stored = "string, float64, int64, bool, timestamp"
+    with pytest.raises(ConfigError, match=re.escape(f"extensions take the types record_attributes stores ({stored})")):
+        load_extension("tags")
+
+
 HALL_MOBILITY = "hall_mobility:\n  description: Hall mobility\n  unit: cm**2/(V*s)\n  bounds: [0, 1.0e+6]\n"
 
 
@@ -412,3 +428,160 @@ def test_the_checks_of_one_process_follow_the_vocabulary_of_its_working_director
     monkeypatch.chdir(tmp_path / "m")
     with pytest.raises(ValidationError, match="canonical unit"):
         validate_table("properties", row)
+
+
+# A schema changed as a later version of matreg might change it: a provenance more, a condition more of each value
+# (the magnetic field), a table more, and record_attributes storing no times (`schema_variant`)
+VARIANT_EDITS = (
+    ("[experimental, dft, simulated]", "[experimental, dft, simulated, ml]"),
+    (
+        "  primary_key: [record_id, property, method, temperature_K, pressure_Pa]\n",
+        "  primary_key: [record_id, property, method, temperature_K, pressure_Pa, magnetic_field_T]\n",
+    ),
+    (
+        '    source: {type: string, description: "Catalog name of the source."}\n',
+        '    magnetic_field_T: {type: float64, nullable: true, min: 0, condition: true, description: "Field (T)."}\n'
+        '    source: {type: string, description: "Catalog name of the source."}\n',
+    ),
+    ("isin: [string, float64, int64, bool, timestamp]", "isin: [string, float64, int64, bool]"),
+)
+SAMPLES = (
+    '\nsamples:\n  description: "Samples."\n  primary_key: [sample_id]\n'
+    '  columns:\n    sample_id: {type: string, description: "Id."}\n'
+)
+
+
+@pytest.fixture(scope="module")
+def schema_variant(tmp_path_factory) -> Path:
+    """matreg laid out as its wheel installs it (its declarative files in matreg/_data), with `VARIANT_EDITS` and the
+    table `SAMPLES` made to its schemas/tables.yaml: what is derived from the schema follows them."""
+    root = tmp_path_factory.mktemp("variant")
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "matreg", root / "matreg", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("schemas", "connectors"):
+        shutil.copytree(repo / name, root / "matreg" / "_data" / name)
+    shutil.copy(repo / "catalog.yaml", root / "matreg" / "_data" / "catalog.yaml")
+    tables = root / "matreg" / "_data" / "schemas" / "tables.yaml"
+    text = tables.read_text(encoding="utf-8")
+    for old, new in VARIANT_EDITS:
+        assert old in text
+        text = text.replace(old, new)  # (the provenance vocabulary: wherever it is given)
+    tables.write_text(text + SAMPLES, encoding="utf-8")
+    (root / "project").mkdir()
+    return root
+
+
+def in_variant(root: Path, code: str) -> str:
+    """What `code` prints, run by Python with matreg of `schema_variant` (from its empty project folder)."""
+    ran = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=root / "project",
+        capture_output=True,
+        timeout=120,
+        **utf8_child({"PYTHONPATH": str(root)}),
+    )
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout
+
+
+def test_a_provenance_the_schema_adds_is_one_that_catalogs_and_field_maps_name(schema_variant):
+    shown = in_variant(
+        schema_variant,
+        """
+        import pydantic
+        from matreg.catalog import Source
+        from matreg.fieldmap import FieldSpec
+        source = Source(title="t", connector="janaf", base_url="https://x", provenance="ml", license="l", citation="c")
+        print(source.provenance, FieldSpec(property="band_gap", unit="eV", provenance="ml").provenance)
+        try:
+            FieldSpec(property="band_gap", unit="eV", provenance="computed")
+        except pydantic.ValidationError as error:
+            print(error.errors()[0]["msg"])
+        """,
+    )
+    assert shown.splitlines() == ["ml ml", "Input should be 'experimental', 'dft', 'simulated' or 'ml'"]
+
+
+def test_the_views_matreg_schema_lists_follow_the_tables_and_conditions_declared(schema_variant):
+    described = in_variant(schema_variant, "from matreg.cli import app; app(['schema'])").split("## Views")[1]
+    tables = "`materials`, `properties`, `fetch_runs`, `record_attributes`, `quarantine`, `curation_log`, `samples`"
+    assert f"* Each table's view ({tables}) shows its current rows" in described
+    key = "`record_id`, `source`, `formula`, `formula_original`, `provenance`, `method`, `temperature_K`, `pressure_Pa`"
+    wide = f"* `properties_wide`: One row per record, provenance, method and conditions ({key}, `magnetic_field_T`)"
+    assert wide in described
+
+
+def test_properties_wide_and_the_long_export_keep_the_values_at_each_condition_declared(schema_variant):
+    shown = in_variant(
+        schema_variant,
+        """
+        import duckdb
+        from matreg.catalog import Dataset
+        from matreg.export import dataset_query
+        from matreg.schema import arrow_table
+        from matreg.store.sql import view_definitions
+        gap = dict(record_id="x:1", property="band_gap", unit="eV", provenance="experimental", run_id="r1")
+        material = dict(record_id="x:1", source="x", source_id="1", formula="Si", formula_original="Si", run_id="r1")
+        con = duckdb.connect()
+        tables = {
+            "materials": [material],
+            "properties": [gap | dict(value=1.1, magnetic_field_T=0.0), gap | dict(value=1.3, magnetic_field_T=9.0)],
+            "curation_log": [],
+            "quarantine": [],
+        }
+        for name, rows in tables.items():
+            con.register(name, arrow_table(name, rows))
+        con.register("material_writes", arrow_table("materials", [material]))
+        wide = f"SELECT magnetic_field_T, band_gap FROM ({view_definitions()['properties_wide']}) ORDER BY ALL"
+        print(con.sql(wide).fetchall())
+        sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["band_gap"]))
+        print(con.sql(f"SELECT magnetic_field_T, value FROM ({sql})", params=params).fetchall())
+        """,
+    )
+    assert shown.splitlines() == ["[(0.0, 1.1), (9.0, 1.3)]"] * 2
+
+
+def test_wide_exports_and_conflicts_keep_apart_the_values_at_each_condition_declared(schema_variant):
+    shown = in_variant(
+        schema_variant,
+        """
+        import pandas as pd
+        from matreg.curate.conflicts import conflicts_among
+        from matreg.export import to_wide
+        gap = dict(record_id="x:1", source="x", formula="Si", formula_original="Si", name=None, phase=None,
+                   property="band_gap", unit="eV", provenance="experimental", method=None, temperature_K=None,
+                   pressure_Pa=None)
+        long = pd.DataFrame([gap | dict(value=1.1, magnetic_field_T=0.0), gap | dict(value=1.3, magnetic_field_T=9.0)])
+        print(to_wide(long, ["band_gap"])[["magnetic_field_T", "band_gap"]].values.tolist())
+        groups = pd.DataFrame({"record_id": ["x:1", "x:2"], "group_id": "g", "formula_unit": "Si", "unit_atoms": 1.0})
+        measured = pd.concat([long, long.assign(record_id="x:2", value=long["value"] + 1.0)], ignore_index=True)
+        conflicts = conflicts_among(measured, groups)[["magnetic_field_T", "record_id", "value"]]
+        print(sorted(conflicts.values.tolist()))
+        """,
+    )
+    assert shown.splitlines() == [
+        "[[0.0, 1.1], [9.0, 1.3]]",
+        "[[0.0, 'x:1', 1.1], [0.0, 'x:2', 2.1], [9.0, 'x:1', 1.3], [9.0, 'x:2', 2.3]]",
+    ]
+
+
+def test_an_extension_column_takes_only_a_type_that_record_attributes_stores(schema_variant):
+    extensions = schema_variant / "project" / "schemas" / "extensions"
+    extensions.mkdir(parents=True)
+    furnace = 'description: "Furnace runs."\ncolumns:\n  fired_at: {type: timestamp, description: "When."}\n'
+    (extensions / "furnace.yaml").write_text(furnace, encoding="utf-8")
+    shown = in_variant(
+        schema_variant,
+        """
+        from matreg.errors import ConfigError
+        from matreg.schema import load_extension
+        try:
+            print(load_extension("furnace").columns)
+        except ConfigError as error:
+            print(str(error).splitlines()[-1])
+        """,
+    )
+    assert shown.strip().endswith(
+        "column 'fired_at': extensions take the types record_attributes stores (string, float64, int64, bool), no "
+        "unique or vocabulary"
+    )

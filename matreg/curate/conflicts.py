@@ -36,13 +36,14 @@ from matreg.errors import ConfigError
 from matreg.formula import atoms_per_unit
 from matreg.schema import PREFERRED_BY, RESOLUTION_COLUMNS, RESOLVED_BY, load_vocabulary, value_conditions
 from matreg.store import Store
+from matreg.store.sql import aliased
 from matreg.units import is_molar
 
 DEFAULT_TOLERANCE = 0.1  # canonical unit of the property: 0.1 eV for band gaps, 0.1 eV/atom for formation energies
 CONDITIONS = value_conditions()
 CONFLICT_COLUMNS = [
-    "group_id", "formula", "record_id", "source", "property", "value", "unit", "method", "provenance",
-    "temperature_K", "pressure_Pa", "spread",
+    "group_id", "formula", "record_id", "source", "property", "value", "unit", "method", "provenance", *CONDITIONS,
+    "spread",
 ]  # fmt: skip
 Comparison = Literal["method", "across methods", "median"]  # which values meet in one set
 COMPARED_BY_STRATEGY: dict[str, Comparison] = {"keep_all": "method", "prefer": "across methods", "median": "median"}
@@ -69,9 +70,8 @@ def find_conflicts(
         raise ConfigError(f"unknown property '{property}' (see `matreg schema`)")
     values = store.read(
         "SELECT p.record_id, m.source, m.formula, m.formula_original, m.phase, p.property, p.value, p.unit, "
-        "p.uncertainty, p.original_value, p.original_unit, p.method, p.provenance, p.temperature_K, p.pressure_Pa, "
-        "p.run_id FROM properties p "
-        "JOIN materials m USING (record_id) WHERE p.property = ?",
+        f"p.uncertainty, p.original_value, p.original_unit, p.method, p.provenance, {aliased('p', CONDITIONS)}, "
+        "p.run_id FROM properties p JOIN materials m USING (record_id) WHERE p.property = ?",
         [property],
     )
     curated = apply_curation(values, curation_log(store))

@@ -4,10 +4,11 @@ its stored rows: SQL text built from the declared tables, read by DuckDB over th
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from matreg.formula import CRYSTAL
-from matreg.schema import UNCERTAINTY, load_tables, load_vocabulary, table_spec, wide_column
+from matreg.schema import UNCERTAINTY, load_tables, load_vocabulary, table_spec, value_conditions, wide_column
 
 CURATION_RUN_PREFIX = "curation:"  # run id of rows a curation entry writes ('curation:<entry_id>')
 SNAPSHOT = "matreg_snapshot"  # the DuckDB variable naming the newest commit the views read (`Store._pin`)
@@ -49,26 +50,39 @@ def view_definitions() -> dict[str, str]:
     }
 
 
-# What each view of the DuckDB file shows, as `matreg schema` lists them
-VIEW_NOTES = {
-    "tables": "Each table's view (`materials`, `properties`, `fetch_runs`, `quarantine`, `curation_log`, "
-    "`record_attributes`) shows its current rows: the newest write of each key. `materials` leaves out the records "
-    "withdrawn (a lab file re-imported without them, no other file or readmit giving them a value).",
-    "properties_wide": "One row per record, provenance, method and conditions (`record_id`, `source`, `formula`, "
-    "`formula_original`, `provenance`, `method`, `temperature_K`, `pressure_Pa`), then one column per property of the "
-    "vocabulary, in its canonical unit (a molar value per mole of `formula_original`), each followed by "
-    "`<property>_uncertainty`: its values' standard uncertainties, empty where none is stated.",
-    "material_writes": "Every write of every record: the `materials` columns of each run's row; join on `record_id` "
-    "and `run_id` for the citation, licence and database version a value was written with.",
-    "open_quarantine": "The `quarantine` rows still to deal with: not readmitted, not dismissed, and still given so "
-    "by their file or source.",
-}
+# What a properties_wide row is of: its record (these columns of `materials`), then its values' provenance, method
+# and conditions (`_wide_values`)
+_WIDE_RECORD = ("record_id", "source", "formula", "formula_original")
+
+
+def _wide_values() -> list[str]:
+    """The columns of `properties` a properties_wide row is of: provenance, method and each condition the schema
+    declares (`value_conditions`)."""
+    return ["provenance", "method", *value_conditions()]
+
+
+def _view_notes() -> dict[str, str]:
+    """What each view of the DuckDB file other than the tables' shows, as `matreg schema` lists them."""
+    key = ", ".join(f"`{column}`" for column in (*_WIDE_RECORD, *_wide_values()))
+    return {
+        "properties_wide": f"One row per record, provenance, method and conditions ({key}), then one column per "
+        "property of the vocabulary, in its canonical unit (a molar value per mole of `formula_original`), each "
+        "followed by `<property>_uncertainty`: its values' standard uncertainties, empty where none is stated.",
+        "material_writes": "Every write of every record: the `materials` columns of each run's row; join on "
+        "`record_id` and `run_id` for the citation, licence and database version a value was written with.",
+        "open_quarantine": "The `quarantine` rows still to deal with: not readmitted, not dismissed, and still given "
+        "so by their file or source.",
+    }
 
 
 def views_markdown() -> str:
-    """Markdown list of the views of the DuckDB file, for `matreg schema`."""
-    notes = [f"* {VIEW_NOTES['tables']}"]
-    notes += [f"* `{name}`: {note}" for name, note in VIEW_NOTES.items() if name != "tables"]
+    """Markdown list of the views of the DuckDB file, for `matreg schema`: each table's, then the others."""
+    tables = ", ".join(f"`{name}`" for name in load_tables())
+    notes = [
+        f"* Each table's view ({tables}) shows its current rows: the newest write of each key. `materials` leaves out "
+        "the records withdrawn (a lab file re-imported without them, no other file or readmit giving them a value).",
+        *(f"* `{name}`: {note}" for name, note in _view_notes().items()),
+    ]
     return "\n".join(["## Views (what `matreg sql` and DuckDB clients query)", "", *notes, ""]) + "\n"
 
 
@@ -338,6 +352,11 @@ def equal(columns: list[str], left: str = "s", right: str = "n") -> str:
     return " AND ".join(f"{left}.{column} IS NOT DISTINCT FROM {right}.{column}" for column in columns)
 
 
+def aliased(alias: str, columns: Sequence[str]) -> str:
+    """SQL naming these columns of the rows aliased `alias`: 'p.temperature_K, p.pressure_Pa'."""
+    return ", ".join(f"{alias}.{column}" for column in columns)
+
+
 def sql_text(path: Path) -> str:
     """A path as an SQL string literal (a quote in a folder's name doubled), where DuckDB takes no parameter."""
     return "'" + str(path).replace("'", "''") + "'"
@@ -400,9 +419,5 @@ def _wide_view_sql() -> str:
         f"{of(name, 'value')} AS {name}, {of(name, UNCERTAINTY)} AS {wide_column(name, UNCERTAINTY)}"
         for name in load_vocabulary().root
     )
-    return (
-        "SELECT m.record_id, m.source, m.formula, m.formula_original, p.provenance, p.method, p.temperature_K, "
-        f"p.pressure_Pa,\n  {columns}\nFROM materials m JOIN properties p USING (record_id)\n"
-        "GROUP BY m.record_id, m.source, m.formula, m.formula_original, p.provenance, p.method, p.temperature_K, "
-        "p.pressure_Pa"
-    )
+    key = f"{aliased('m', _WIDE_RECORD)}, {aliased('p', _wide_values())}"
+    return f"SELECT {key},\n  {columns}\nFROM materials m JOIN properties p USING (record_id)\nGROUP BY {key}"
