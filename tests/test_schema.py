@@ -10,16 +10,19 @@ import pyarrow as pa
 import pytest
 from conftest import utf8_child
 
+from matreg.curate.review import ACTIONS
 from matreg.errors import ConfigError, ValidationError
 from matreg.fieldmap import load_field_map
 from matreg.resources import resource_path
 from matreg.schema import (
+    ColumnSpec,
     arrow_schema,
     canonical_method,
     load_extension,
     load_methods,
     load_tables,
     load_vocabulary,
+    provenances,
     schema_markdown,
     table_spec,
     value_conditions,
@@ -304,6 +307,27 @@ def test_docs_list_every_method_with_its_aliases():
     docs = schema_markdown().split("## Method vocabulary")[1]
     assert all(f"| `{name}` |" in docs for name in load_methods().root)
     assert "| `TBmBJ` | TBmBJ | `mBJ`, `TB09`, `LDA_C_PW+MGGA_X_TB09` |" in docs
+
+
+def test_the_readmes_copies_of_the_schema_say_what_it_declares():
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    *others, last = provenances()
+    assert f"`provenance` ({', '.join(others)} or {last}) is the file's values'" in readme
+    assert f"flags each value **{', '.join(others)} or {last}**".casefold() in readme.casefold()
+    columns = [_as_the_readme_lists(name, column) for name, column in load_extension("lab-sample").columns.items()]
+    assert f"matreg ships `lab-sample`: {', '.join(columns[:-1])} and {columns[-1]}." in readme
+
+
+def _as_the_readme_lists(name: str, column: ColumnSpec) -> str:
+    """An extension's column as the README lists it: 'synthesis_route (solid-state, sol-gel, ...)',
+    'measurement_temperature_K (>= 0)', 'instrument'."""
+    if column.isin:
+        return f"{name} ({', '.join(column.isin)})"
+    return name if column.min is None else f"{name} (>= {column.min:g})"
+
+
+def test_the_actions_a_steward_records_are_those_the_curation_log_declares():
+    assert list(ACTIONS) == table_spec("curation_log").columns["action"].isin
 
 
 def test_an_extension_column_of_a_list_is_refused(tmp_path, monkeypatch):
