@@ -663,17 +663,13 @@ def _vocabulary_check() -> pa.Check:
 
 
 def schema_markdown() -> str:
-    """Markdown reference of the canonical tables and the property and method vocabularies."""
+    """Markdown reference of the canonical tables, the property and method vocabularies and the schema extensions."""
     lines = ["# matreg canonical schema", ""]
     for name, spec in load_tables().items():
         lines += [f"## `{name}`", "", spec.description, "", f"Key: {', '.join(spec.primary_key)}", ""]
         lines += [_belonging(spec), ""] if spec.belongs_to or spec.read_at else []
-        lines += ["| column | type | nullable | description |", "|---|---|---|---|"]
-        for col, c in spec.columns.items():
-            allowed = f" One of: {', '.join(c.isin)}." if c.isin else ""
-            allowed += " A condition the value applies at (part of its key)." if c.condition else ""
-            lines.append(f"| `{col}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.description}{allowed} |")
-        lines.append("")
+        lines += [_VOCABULARY_RULE, ""] if any(c.vocabulary for c in spec.columns.values()) else []
+        lines += [*_columns_markdown(spec.columns), ""]
     lines += ["## Property vocabulary", "", "| property | unit | bounds | description |", "|---|---|---|---|"]
     for name, prop in load_vocabulary().root.items():
         lines.append(f"| `{name}` | {prop.unit} | {_bounds_in_words(prop)} | {prop.description} |")
@@ -684,7 +680,72 @@ def schema_markdown() -> str:
     for name, method in load_methods().root.items():
         aliases = ", ".join(f"`{alias}`" for alias in method.aliases)
         lines.append(f"| `{name}` | {method.functional or ''} | {aliases} | {method.description} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", *_extensions_markdown()]) + "\n"
+
+
+# What `_vocabulary_check` holds each row of a table with a vocabulary column to
+_VOCABULARY_RULE = (
+    "Each row's `unit` is its property's canonical unit and its `value` lies within the property's bounds (see "
+    f"Property vocabulary; where it gives bounds {ION_BOUNDS_OF} too, the wider: a row does not give its record's "
+    "charge)."
+)
+
+
+def _columns_markdown(columns: dict[str, ColumnSpec]) -> list[str]:
+    """The Markdown table of a table's or an extension's columns: type, nullability, the rules a valid value keeps
+    (`_constraints`) and description."""
+    lines = ["| column | type | nullable | constraints | description |", "|---|---|---|---|---|"]
+    for name, column in columns.items():
+        condition = " A condition the value applies at (part of its key)." if column.condition else ""
+        nullable = "yes" if column.nullable else "no"
+        lines.append(
+            f"| `{name}` | {column.type} | {nullable} | {_constraints(column)} | {column.description}{condition} |"
+        )
+    return lines
+
+
+def _constraints(column: ColumnSpec) -> str:
+    """The rules a column's values keep besides their type and nullability, as `_pandera_column` checks them:
+    '1 .. 230', '>= 0', 'unique', 'one of: a, b', 'a property of the vocabulary'; '' where none."""
+    rules = [
+        _range_in_words(column.min, column.max),
+        "unique" if column.unique else None,
+        f"one of: {', '.join(column.isin)}" if column.isin else None,
+        "a property of the vocabulary" if column.vocabulary else None,
+    ]
+    return "; ".join(rule for rule in rules if rule)
+
+
+def _range_in_words(low: float | None, high: float | None) -> str | None:
+    """'1 .. 230', '>= 0', '<= 1'; None without bounds."""
+    if low is not None and high is not None:
+        return f"{low:g} .. {high:g}"
+    if low is not None:
+        return f">= {low:g}"
+    return None if high is None else f"<= {high:g}"
+
+
+def _extensions_markdown() -> list[str]:
+    """The Markdown section of the schema extensions a lab mapping may name: matreg's and the working directory's
+    own (`load_extension`'s, which reads a project's before matreg's of the same name), each with its columns."""
+    lines = [
+        "## Schema extensions",
+        "",
+        "Extra columns a lab dataset may carry (its mapping: `extension: <name>` and `extra_columns: {<file column>: "
+        "<column>}`), checked as below and stored in `record_attributes`, one row per value.",
+    ]
+    own = {Path(file).stem for file in extension_files()}
+    for name in sorted(own | _shipped_extensions()):
+        spec = load_extension(name)
+        where = f" (this project's: {EXTENSIONS}/{name}.yaml)" if name in own else ""
+        lines += ["", f"### `{name}`{where}", "", spec.description, "", *_columns_markdown(spec.columns)]
+    return lines
+
+
+def _shipped_extensions() -> set[str]:
+    """The names of the schema extensions shipped with matreg (its schemas/extensions/<name>.yaml)."""
+    stems = (path.stem for path in resource_path(EXTENSIONS).glob("*.yaml"))
+    return {stem for stem in stems if re.fullmatch(_EXTENSION_NAME, stem)}
 
 
 def _bounds_in_words(spec: PropertySpec) -> str:

@@ -9,12 +9,15 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from conftest import utf8_child
+from typer.testing import CliRunner
 
+from matreg.cli import app
 from matreg.curate.review import ACTIONS
 from matreg.errors import ConfigError, ValidationError
 from matreg.fieldmap import load_field_map
 from matreg.resources import resource_path
 from matreg.schema import (
+    EXTENSIONS,
     ColumnSpec,
     arrow_schema,
     canonical_method,
@@ -159,6 +162,71 @@ def test_a_stored_value_is_held_to_the_widest_bounds_of_its_property_as_its_row_
 def test_duplicate_keys_are_refused():
     with pytest.raises(ValidationError):
         validate_table("properties", pd.concat([_property_row(), _property_row()]))
+
+
+def _printed_schema(folder: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """What `matreg schema` prints, run from `folder` (a project's files there are read)."""
+    monkeypatch.chdir(folder)
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _section(printed: str, heading: str) -> str:
+    """The Markdown of `printed` from `heading` to the next heading of its level or above."""
+    level = heading.split(" ")[0]
+    below = printed.split(f"\n{heading}\n")[1]
+    return re.split(rf"\n#{{1,{len(level)}}} ", below)[0]
+
+
+def test_matreg_schema_prints_the_rules_a_valid_row_keeps(tmp_path, monkeypatch):
+    # only nullability and the allowed values were printed: bounds and uniqueness were in tables.yaml alone
+    printed = _printed_schema(tmp_path, monkeypatch)
+    materials = _section(printed, "## `materials`")
+    assert "| column | type | nullable | constraints | description |" in materials
+    assert "| `spacegroup_number` | int64 | yes | 1 .. 230 | International space group number. |" in materials
+    assert "| `nsites` | int64 | yes | >= 1 | Number of sites in the structure's cell. |" in materials
+    assert "| `record_id` | string | no | unique | Stable id '<source>:<source_id>'. |" in materials
+    assert "| `provenance` | string | no | one of: experimental, dft, simulated | How the values were obtained. |" in (
+        materials
+    )
+    assert "| `source` | string | no |  | Catalog name of the source (or the lab dataset name). |" in materials
+    properties = _section(printed, "## `properties`")
+    assert "| `temperature_K` | float64 | yes | >= 0 | Temperature the value applies to (K)" in properties
+    assert "| `property` | string | no | a property of the vocabulary | Canonical property name" in properties
+    assert (
+        "Each row's `unit` is its property's canonical unit and its `value` lies within the property's bounds (see "
+        "Property vocabulary; where it gives bounds of an ion or aqueous solute too, the wider: a row does not give "
+        "its record's charge)."
+    ) in properties
+    assert "Each row's `unit`" not in _section(printed, "## `materials`")
+    assert "| `status` | string | no | one of: in_progress, complete, failed |" in _section(printed, "## `fetch_runs`")
+
+
+def test_matreg_schema_lists_each_schema_extension_with_its_columns(tmp_path, monkeypatch):
+    # the extensions a lab mapping may name were listed nowhere but in their YAML files
+    (tmp_path / EXTENSIONS).mkdir(parents=True)
+    furnace = (
+        'description: "Furnace runs."\ncolumns:\n  dwell_h: {type: float64, min: 0, max: 100, description: "Dwell."}\n'
+    )
+    (tmp_path / EXTENSIONS / "furnace.yaml").write_text(furnace, encoding="utf-8")
+    extensions = _section(_printed_schema(tmp_path, monkeypatch), "## Schema extensions")
+    shipped = sorted(path.stem for path in resource_path(EXTENSIONS).glob("*.yaml"))
+    assert [line for line in extensions.splitlines() if line.startswith("### ")] == [
+        "### `furnace` (this project's: schemas/extensions/furnace.yaml)",
+        *(f"### `{name}`" for name in shipped),
+    ]
+    assert "| `dwell_h` | float64 | no | 0 .. 100 | Dwell. |" in _section(
+        extensions, "### `furnace` (this project's: schemas/extensions/furnace.yaml)"
+    )
+    sample = _section(extensions, "### `lab-sample`")
+    assert sample.startswith("\nSample metadata of a lab measurement: which sample, how it was made")
+    assert "| `sample_id` | string | no |  | The lab's own id of the physical sample. |" in sample
+    assert (
+        "| `synthesis_route` | string | no | one of: solid-state, sol-gel, hydrothermal, CVD, PVD, melt, other | How "
+        "the sample was made. |"
+    ) in sample
+    assert "| `measurement_temperature_K` | float64 | yes | >= 0 | Temperature of the sample during" in sample
 
 
 def test_docs_list_every_column_and_property():
@@ -314,8 +382,10 @@ def test_the_readmes_copies_of_the_schema_say_what_it_declares():
     *others, last = provenances()
     assert f"`provenance` ({', '.join(others)} or {last}) is the file's values'" in readme
     assert f"flags each value **{', '.join(others)} or {last}**".casefold() in readme.casefold()
-    columns = [_as_the_readme_lists(name, column) for name, column in load_extension("lab-sample").columns.items()]
-    assert f"matreg ships `lab-sample`: {', '.join(columns[:-1])} and {columns[-1]}." in readme
+    shipped = sorted(path.stem for path in resource_path(EXTENSIONS).glob("*.yaml"))
+    for name in shipped:  # each extension matreg ships, with its columns
+        columns = [_as_the_readme_lists(column, spec) for column, spec in load_extension(name).columns.items()]
+        assert f"`{name}`: {', '.join(columns[:-1])} and {columns[-1]}." in readme
 
 
 def _as_the_readme_lists(name: str, column: ColumnSpec) -> str:
@@ -609,3 +679,4 @@ def test_an_extension_column_takes_only_a_type_that_record_attributes_stores(sch
         "column 'fired_at': extensions take the types record_attributes stores (string, float64, int64, bool), no "
         "unique or vocabulary"
     )
+
