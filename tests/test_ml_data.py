@@ -1000,6 +1000,24 @@ def test_the_temperatures_of_the_values_are_exported_and_a_mix_of_them_warns(tmp
     assert room["conditions"]["temperature_K"] == {"300": 3} and provenance_warning(room) is None
 
 
+def test_a_mix_of_the_values_pressures_warns_in_pascals_naming_the_catalogs_key(tmp_path):
+    store = Store(tmp_path / "store")
+    volumes = "sample_id,composition,V,P\nc1,Si,20.02,0\nc2,Si,19.1,10\nc3,Ge,22.6,0\nc4,Ge,21.7,10\n"
+    mapping = TEMPERATURE_MAPPING.replace("dataset: lab-temps", "dataset: lab-pressures").replace(
+        "  band_gap: {property: band_gap, unit_field: band_gap_unit, temperature_field: T_K}",
+        "  V: {property: volume_per_atom, unit: angstrom^3/atom, pressure_field: P, pressure_unit: GPa}",
+    )
+    _import(store, _written(tmp_path / "pressures.csv", volumes), mapping, tmp_path)
+    catalog = Catalog(datasets={"v": Dataset(description="v", version="1.0.0", properties=["volume_per_atom"])})
+    meta = export_torch(store, catalog, "v", tmp_path / "out", fractions=(1.0, 0.0, 0.0))
+    assert meta["conditions"]["pressure_Pa"] == {"0": 2, "10000000000": 2}
+    assert provenance_warning(meta) == (
+        "warning: the target's values are at several pressures (2 at 0 Pa, 2 at 10000000000 Pa), which the features "
+        "do not see (one compound at two pressures is one input with two targets); select one in the catalog dataset "
+        "(pressure_Pa: ...)"
+    )
+
+
 def test_a_dataset_whose_filters_select_no_values_says_which_filters(tmp_path):
     store = _lab_store(tmp_path, "id,formula,pbe,hse\ng0,NaCl,5.0,\n")
     measured = Dataset(description="m", version="1.0.0", properties=["band_gap"], provenance=["experimental"])

@@ -680,3 +680,21 @@ def test_an_extension_column_takes_only_a_type_that_record_attributes_stores(sch
         "unique or vocabulary"
     )
 
+
+def test_the_warning_of_values_at_several_conditions_names_each_condition_declared(schema_variant):
+    # the words of a condition were written by hand for temperature_K and pressure_Pa: another was a KeyError
+    shown = in_variant(
+        schema_variant,
+        """
+        from matreg.ml.dataset import provenance_warning
+        unstated = {"(none)": 3}
+        conditions = {"temperature_K": unstated, "pressure_Pa": unstated, "magnetic_field_T": {"0": 2, "9": 1}}
+        split = {"method": "random"}
+        print(provenance_warning(dict(target={}, provenance={"experimental": 3}, split=split, conditions=conditions)))
+        """,
+    )
+    assert shown.splitlines() == [
+        "warning: the target's values are at several magnetic fields (2 at 0 T, 1 at 9 T), which the features do not "
+        "see (one compound at two magnetic fields is one input with two targets); a catalog dataset cannot select one "
+        "(magnetic_field_T is no key of it)"
+    ]

@@ -181,21 +181,31 @@ def _method_mix(provenance: str, counts: dict[str, int]) -> str | None:
     )
 
 
-_CONDITION_WORDS = {"temperature_K": ("temperatures", "K"), "pressure_Pa": ("pressures", "Pa")}
-
-
 def _condition_mix(meta: dict, name: str) -> str | None:
-    """The warning for values at several stated temperatures (or pressures); none for an export made before
-    meta.json summarised conditions."""
+    """The warning for values at several stated temperatures (or pressures, or another condition the schema
+    declares); none for an export made before meta.json summarised conditions."""
     counts = (meta.get("conditions") or {}).get(name, {})
     if len([value for value in counts if value != _NONE]) < 2:
         return None
-    words, unit = _CONDITION_WORDS[name]
-    mix = ", ".join(f"{n} unstated" if value == _NONE else f"{n} at {value} {unit}" for value, n in counts.items())
+    words, unit = _condition_words(name)
+    mix = ", ".join(f"{n} unstated" if value == _NONE else f"{n} at {value}{unit}" for value, n in counts.items())
+    select = (
+        f"select one in the catalog dataset ({name}: ...)"
+        if name in Dataset.model_fields
+        else f"a catalog dataset cannot select one ({name} is no key of it)"
+    )
     return (
         f"warning: the target's values are at several {words} ({mix}), which the features do not see (one compound "
-        f"at two {words} is one input with two targets); select one in the catalog dataset ({name}: ...)"
+        f"at two {words} is one input with two targets); {select}"
     )
+
+
+def _condition_words(name: str) -> tuple[str, str]:
+    """A condition column's quantity in the plural and its unit (with its space), from its name, '<quantity>_<unit>'
+    as the schema names them: ('temperatures', ' K') of temperature_K, ('magnetic fields', ' T') of
+    magnetic_field_T; (name + 's', '') of a name without a unit."""
+    quantity, _, unit = name.rpartition("_")
+    return f"{(quantity or unit).replace('_', ' ')}s", f" {unit}" if quantity else ""
 
 
 def _target_property(dataset: Dataset, target: str | None) -> str:
