@@ -757,7 +757,8 @@ def catalog_(catalog: CatalogOpt = None) -> None:
 @app.command()
 @reports_errors
 def schema() -> None:
-    """Print the canonical schema, the property and method vocabularies and the store's views as Markdown."""
+    """Print the canonical schema (each column's constraints), its extensions, the property and method vocabularies and
+    the store's views as Markdown."""
     from matreg.schema import schema_markdown
     from matreg.store.sql import views_markdown
 
