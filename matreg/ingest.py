@@ -108,7 +108,7 @@ _ROW_TABLES = ("materials", "record_attributes", "quarantine")  # a page's table
 class _PageRows:
     """Canonical rows of the pages of one commit, mapped together: of a record read twice on a page, the rows of its
     last read only (read on two pages, both reads go to publishing, which writes the rows of the last: `reads`); of a
-    connector that joins rows (`Connector.joins_rows`), the values of each of its rows on the page, with one materials
+    connector that joins rows (`ReadMode.joins_rows`), the values of each of its rows on the page, with one materials
     row, as its connector keeps a record's rows on one page."""
 
     def __init__(self, connector: Connector, stamps: list[RunStamp], first_read: int = 0) -> None:
@@ -194,9 +194,9 @@ class _PageRows:
 
     def _last_reads(self, positions: Iterable[int]) -> set[int]:
         """Of these positions of mapped records, those of each record's last read on its page: all of them where the
-        connector joins rows (`Connector.joins_rows`: each is a row of its record's one read, with values of its
+        connector joins rows (`ReadMode.joins_rows`: each is a row of its record's one read, with values of its
         own)."""
-        if self.connector.joins_rows:
+        if self.connector.read_mode.joins_rows:
             return set(positions)
         last = {
             (self.mapped[position].page, self.mapped[position].material["record_id"]): position
@@ -648,7 +648,7 @@ def run_ingest(
             store.discard_run(report.run_id)
             raise
         except Exception as exc:
-            resumable = report.status == "complete" and not connector.reads_whole_scope  # (imports read again)
+            resumable = report.status == "complete" and not connector.read_mode.whole_scope  # (imports read again)
             _record_failure(store, info, report, connector, exc)
             if isinstance(exc, StoreBusy) and resumable:  # every page staged, publishing stopped
                 raise StoreBusy(exc.path, "run the same command with --resume to publish the staged run") from None
@@ -704,7 +704,7 @@ def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo)
     another file that is still there (a file of the same name in another folder): that file's values of the records
     both give would be hidden. A file that was moved (nothing left where it was imported from), one that wrote the
     scope before, or a scope the user named, takes it over."""
-    if not connector.reads_whole_scope or connector.scope_chosen or not store.exists():
+    if not connector.read_mode.whole_scope or connector.read_mode.scope_chosen or not store.exists():
         return
     source, scope = connector.attribution.source, connector.attribution.scope
     endpoints = [endpoint for written, endpoint in _imports_of(store, source) if written == scope]
@@ -727,7 +727,7 @@ def _refuse_moved_from(connector: Connector, store: Store, info: RunInfo) -> Non
     if old is None:
         return
     source, scope = connector.attribution.source, connector.attribution.scope
-    if not connector.reads_whole_scope:
+    if not connector.read_mode.whole_scope:
         raise RunRefused(
             f"{source} is fetched, not imported from a file: only a lab file's import is said to be moved "
             "(--moved-from)"
@@ -907,7 +907,7 @@ def _dry_run(
     report = RunReport("dry-run", connector.attribution.source, datetime.now(UTC), dry_run=True)
     report.resumed = resumed is not None
     check = _publish_check(report, connector, store, info)  # what publishing would withhold, as it would
-    pages = islice(connector.pages(resumed.cursor if resumed else None), connector.preview_pages)
+    pages = islice(connector.pages(resumed.cursor if resumed else None), connector.read_mode.preview_pages)
     budget = _Budget(limit, resumed.n_fetched if resumed else 0)
     admitted: list[str] = []
     for number, page in enumerate(pages):
@@ -933,7 +933,7 @@ def _not_read_again(connector: Connector, store: Store, info: RunInfo, run_id: s
     selection wrote (whatever their page size: `selection_json`; a run of an older matreg, with no selection, of the
     same parameters), every stored record of the source for a fetch of all it lists (`reads_whole_source`). None for
     a lab import (it withdraws them) and a --limit run; an empty list when no earlier run wrote any."""
-    if connector.reads_whole_scope or LIMIT_KEY in info.parameters:
+    if connector.read_mode.whole_scope or LIMIT_KEY in info.parameters:
         return None
     if not store.exists():
         return []
@@ -999,7 +999,7 @@ def _imports_of(store: Store, source: str) -> list[tuple[str, str]]:
 def _whole_scope(connector: Connector, info: RunInfo) -> WholeScope | None:
     """Source, scope and endpoint of a run that reads its scope whole (a lab file, and where it lies), with where the
     file moved from (`moved_from`, when the run says), else None."""
-    if not connector.reads_whole_scope:
+    if not connector.read_mode.whole_scope:
         return None
     moved_from = info.parameters.get("moved_from")
     places = (moved_from,) if moved_from is not None else ()
@@ -1010,9 +1010,9 @@ def _publish_check(report: RunReport, connector: Connector, store: Store, info: 
     """The check of a run's rows as they are published (and of the run, `_refuse_run`); for a lab file, against the
     stored formulas."""
     refusals = functools.partial(_refuse_run, connector, store, info)
-    if not connector.reads_whole_scope:
+    if not connector.read_mode.whole_scope:
         return _PublishCheck(report, connector.attribution, refusals=refusals)
-    stored = _StoredFormulas(store, connector.attribution.scope, connector.ids_by_position)
+    stored = _StoredFormulas(store, connector.attribution.scope, connector.read_mode.ids_by_position)
     decided = _DecidedRows(store, connector, info)
     return _PublishCheck(report, connector.attribution, stored, connector.named_record, refusals, decided)
 

@@ -150,7 +150,7 @@ def run_options(connector: Connector, info: RunInfo) -> str | None:
     """The fetch options besides the selection that a --resume of the run gives again, as typed, where they differ
     from the defaults (`fetch_runs.options`): the page size (where not the one the connector asks without
     --page-size: `RunInfo.paging`), --limit and --base-url. None for a lab import."""
-    if connector.reads_whole_scope:
+    if connector.read_mode.whole_scope:
         return None
     limit = info.parameters.get(LIMIT_KEY)
     flags = [
@@ -187,7 +187,7 @@ def fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error:
         "n_withdrawn": report.n_withdrawn,
         "n_available": report.n_available,
         "not_read_again": report.not_read_again,
-        "whole_scope": connector.attribution.scope if connector.reads_whole_scope else None,
+        "whole_scope": connector.attribution.scope if connector.read_mode.whole_scope else None,
         "quarantined": None,  # written as the run is published (`Store.publish_run`)
         "quarantine_reasons": None,  # written once, when the run ends (a resume counts its journal's, `staged_reasons`)
         "unmapped_fields": counts_json(report.unmapped),

@@ -47,7 +47,7 @@ from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.journal import RunJournal
 from matreg.schema import arrow_schema, arrow_table
-from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, ReadMode, RunInfo, SourceRecord
 from matreg.sources.janaf import JanafConnector
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store, StoreBusy, _definitions_digest, atomic_dir
@@ -1284,7 +1284,7 @@ def test_a_run_is_compared_with_the_store_in_parts_with_the_outcome_of_one_compa
 
 def test_a_dry_run_counts_what_publishing_would_quarantine(store):
     connector = SpaceGroupsAsSent([("x", -1.0), ("zero", -2.0)], [("y", -3.0), ("w", -2.0)])
-    connector.preview_pages = None  # every page, as a dry run of a local file maps
+    connector.read_mode = ReadMode(preview_pages=None)  # every page, as a dry run of a local file maps
     preview = run_ingest(connector, store, dry_run=True)
     assert not store.exists()
     real = run_ingest(connector, store)

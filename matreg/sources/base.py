@@ -207,6 +207,19 @@ class Attribution:
         return f"{self.source}:{source_id}"
 
 
+@dataclass(frozen=True)
+class ReadMode:
+    """How a run reads its scope (`Attribution.scope`). The default is a remote source's: the pages its request
+    selects, one of them previewed by a dry run. A lab file's (`LabConnector`) is read whole, its rows of one id
+    joined, every page previewed; its ids name rows where it has no id column, and --as may choose its scope."""
+
+    whole_scope: bool = False  # a run reads all its scope says (a lab file): records it lacks are withdrawn
+    joins_rows: bool = False  # items of one record on a page are its rows, of one read (a lab file's rows of one id)
+    ids_by_position: bool = False  # its record ids name a place (a file's line), not a material: see _PublishCheck
+    scope_chosen: bool = False  # the user named the scope (`import --as`): it may take over another file's scope
+    preview_pages: int | None = 1  # pages a dry run maps: one of a remote source, every one (None) of a local file
+
+
 class Connector(ABC):
     """A source: which requests to make (pages of raw items) and how one raw record reads."""
 
@@ -214,12 +227,9 @@ class Connector(ABC):
     field_map: FieldMap | None = None  # connectors/<connector>.yaml as loaded (None: a lab file's, by its mapping)
     extension: str | None = None  # the schema extension (schemas/extensions/) its records' attributes follow
     unread_columns: tuple[str, ...] = ()  # materials columns this run does not read: stored values kept (same material)
-    preview_pages: int | None = 1  # pages a dry run maps: one of a remote source, every one (None) of a local file
-    ids_by_position: bool = False  # its record ids name a place (a file's line), not a material: see _PublishCheck
-    reads_whole_scope: bool = False  # a run reads all its scope says (a lab file): records it lacks are withdrawn
-    joins_rows: bool = False  # items of one record on a page are its rows, of one read (a lab file's rows of one id)
+    read_mode: ReadMode = ReadMode()  # how a run reads its scope: a remote source's pages, unless a lab file's
+    # What `matreg fetch` asked, as `build_connector` sets it (these defaults on a connector it did not build)
     reads_whole_source: bool = False  # a run asks for every record the source lists (fetch --all alone)
-    scope_chosen: bool = False  # the user named the scope (`import --as`): it may take over another file's scope
     base_url_option: str | None = None  # --base-url given, where not the catalog's: a resume gives it again
     base_url_read: str | None = None  # the base URL it reads (--base-url's, else the catalog's), credentials split off
     arguments: str | None = None  # the selection `matreg fetch` was given, as typed (`FetchRequest.arguments`)

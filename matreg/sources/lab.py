@@ -21,7 +21,17 @@ from matreg.formula import PHASE_OF_STATE, ambiguous_charge, parse_formula, same
 from matreg.jsontext import to_json
 from matreg.numbers import Measured, parse_number, parse_value, with_points
 from matreg.schema import ExtensionSpec, canonical_method, load_extension, load_methods, load_vocabulary
-from matreg.sources.base import Attribution, Connector, NamedRecord, Page, RawItem, RawValue, RunInfo, SourceRecord
+from matreg.sources.base import (
+    Attribution,
+    Connector,
+    NamedRecord,
+    Page,
+    RawItem,
+    RawValue,
+    ReadMode,
+    RunInfo,
+    SourceRecord,
+)
 from matreg.sources.labfiles import read_rows, sheet_names
 from matreg.structure import parse_structure
 from matreg.units import conversion_problem, convert
@@ -321,10 +331,6 @@ def _by_sheet_name(path: Path, mapping: LabMapping) -> LabMapping:
 class LabConnector(Connector):
     """Rows of a lab file, one raw item per row, mapped by a LabMapping."""
 
-    preview_pages = None  # a dry run checks every row of the file
-    reads_whole_scope = True  # re-importing a file withdraws the records of its earlier imports it no longer gives
-    joins_rows = True  # the rows of one id are one record's, each giving values of its own (`_join`)
-
     def __init__(self, path: Path, mapping: LabMapping, *, page_size: int = 1000, name: str | None = None) -> None:
         utf8_path(Path(path).resolve(), "the lab file")  # (stored: the run's endpoint; its name, in the rows' items)
         self._map_by(path, _by_sheet_name(Path(path), mapping), name)
@@ -347,18 +353,25 @@ class LabConnector(Connector):
 
     def _map_by(self, path: Path, mapping: LabMapping, name: str | None) -> None:
         """Set what maps a row: the mapping, its extension and attribution, the file (structure files beside) and
-        its name in the store (`name`, else the file's name): the scope its re-imports replace, and its rows' ids."""
+        its name in the store (`name`, else the file's name): the scope its re-imports replace, and its rows' ids;
+        and how a run reads that scope (`read_mode`: whole)."""
         self.path = Path(path)
         if name is not None and not name.strip():
             raise ConfigError("the name to import a file under (--as) is empty")
-        self.scope_chosen = name is not None
         self.name = name.strip() if name is not None else self.path.name
         self.mapping = mapping
         self.extension = mapping.extension
         self.attribution = mapping.attribution()
         self.unmapped_columns: list[str] = []  # the file's columns the mapping does not read (a past import: none)
-        self.ids_by_position = mapping.id_column is None  # 'data.csv:row-2': another file of that name, or a row
-        # inserted above, would put another material under a stored id
+        self.read_mode = ReadMode(
+            whole_scope=True,  # re-importing a file withdraws the records of its earlier imports it no longer gives
+            joins_rows=True,  # the rows of one id are one record's, each giving values of its own (`_join`)
+            # without an id column, a row's id is its place ('data.csv:row-2'): another file of that name, or a row
+            # inserted above, would put another material under a stored id
+            ids_by_position=mapping.id_column is None,
+            scope_chosen=name is not None,  # --as named it
+            preview_pages=None,  # a dry run checks every row of the file
+        )
         # re-importing a file replaces what it said before; other files' values of the same records stay
         self.attribution.scope = self.name if mapping.sheet == 0 else f"{self.name}[{mapping.sheet}]"
 
@@ -399,7 +412,7 @@ class LabConnector(Connector):
             endpoint=str(self.path.resolve()),
             query=f"lab import of {self.name} ({len(self.frame)} rows)",
             parameters={"file": self.path.name, "mapping": self.mapping.model_dump(exclude_none=True)}
-            | ({"name": self.name} if self.scope_chosen else {}),
+            | ({"name": self.name} if self.read_mode.scope_chosen else {}),
         )
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
@@ -452,7 +465,7 @@ class LabConnector(Connector):
         payload = {"_line": line, "_source_id": source_id, **row}
         if shared and error is None:
             payload[SHARED_ID] = True
-        named_by_id = error is None and not self.ids_by_position
+        named_by_id = error is None and not self.read_mode.ids_by_position
         return RawItem(source_id if named_by_id else f"line {line}", payload, error)
 
     def _row_errors(
@@ -573,7 +586,7 @@ class LabConnector(Connector):
             "structure": mapping.structure_column,
         }
         cells: dict[str, Any] = {role: self._cell_text(payload, column) for role, column in roles.items()}
-        if self.ids_by_position:
+        if self.read_mode.ids_by_position:
             cells["id"] = payload["_source_id"]
         if mapping.spacegroup_column is not None:
             cells["spacegroup"] = self._cell_text(payload, mapping.spacegroup_column)
@@ -718,7 +731,7 @@ class LabConnector(Connector):
         """Where the row is: by its id where the mapping has an id column ('file:gaps.csv#id=S1', URL-encoded), so
         that rows deleted, inserted or sorted above it leave its record as it was; else by the line it starts on
         ('#line=5', blank lines counted, as a quarantined row is named: 'line 5'; its default id counts rows)."""
-        if self.ids_by_position:
+        if self.read_mode.ids_by_position:
             return f"file:{self.name}#line={payload['_line']}"
         return f"file:{self.name}#id={quote(payload['_source_id'], safe='')}"
 
