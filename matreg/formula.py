@@ -179,10 +179,15 @@ def _the_amounts_of(symbols: list[str]) -> str:
 def _multiplied_out(text: str) -> Composition:
     """A formula's amounts as pymatgen multiplies its groups out (the amounts within a group summed, times the group's
     amount), where one past the largest float is infinite ('(Fe1e200)1e200': Fe), which pymatgen cannot read (it goes
-    on with the text 'Feinf'); an empty composition where the text does not read so."""
+    on with the text 'Feinf'); an empty composition where the text does not read so, or is not all elements, amounts
+    and brackets ('Al1e400(g)', 'Fe1e308Ni1e308$': what else it holds is the reason it is unparseable)."""
+    formula = _CHARGE_SUFFIX.sub("", text)
+    tokens = list(_AMOUNT_TOKEN.finditer(formula))
+    if "".join(token[0] for token in tokens) != formula:
+        return Composition()
     groups: list[dict[str, float]] = [{}]
     try:
-        for token in _AMOUNT_TOKEN.finditer(_CHARGE_SUFFIX.sub("", text)):
+        for token in tokens:
             if token["open"]:
                 groups.append({})
                 continue
@@ -201,6 +206,9 @@ def _refuse_amounts_of_none(text: str, composition: Composition, original: str) 
     """FormulaError for an element written with an amount that pymatgen reads as none, without a word
     (`_amounts_of_none`: 'Fe0O' is O to it)."""
     zeros, small = _amounts_of_none(text, composition)
+    unknown = [symbol for symbol in zeros if not Element.is_valid_symbol(symbol)]  # ('Xx0O': no Xx, of any amount)
+    if unknown:
+        raise FormulaError(f"unparseable formula '{original}': not elements: {', '.join(unknown)}")
     why = [f"{_the_amounts_of(list(zeros))} zero ({', '.join(dict.fromkeys(zeros.values()))})"] if zeros else []
     if small:
         why.append(f"{_the_amounts_of(small)} at most {Composition.amount_tolerance:g}, which pymatgen reads as none")
@@ -522,7 +530,8 @@ def composition_key(reduced: str) -> str:
     pymatgen's whole formula rounds it away). Amounts written as rounded repeating fractions are those fractions where
     no other amount is a long decimal (`_read_as_fractions`: 'La0.666667Sr0.333333MnO3' -> 'La2SrMn3O9'). A formula
     with isotopes (pymatgen would fold D into H), or one pymatgen cannot read (an ion), or of amounts past the largest
-    float or of none ('Fe0.0O2': `parse_formula` refuses them), as it is."""
+    float (`parse_formula` refuses them), as it is. (A stored one of an amount that pymatgen reads as none, which
+    `parse_formula` refuses since: 'Zn0.5Co0O0.5', keeps the key it had, ZnO's.)"""
     if not _FRACTIONAL_AMOUNT.search(reduced):
         return reduced
     try:
@@ -532,8 +541,6 @@ def composition_key(reduced: str) -> str:
     if any(element.name != element.symbol for element in composition.elements):
         return reduced
     if not all(map(math.isfinite, composition.values())):  # an amount past the largest float ('Al1e400')
-        return reduced
-    if any(_amounts_of_none(reduced, composition)):  # an element of none ('Fe0.0O2', which is no O2)
         return reduced
     try:
         return Composition(_whole_amounts(composition)).reduced_formula
