@@ -16,9 +16,9 @@ import json
 import shlex
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from matreg.catalog import Catalog
+from matreg.catalog import Catalog, Provenance
 from matreg.errors import ConfigError, MatregError, StoreError, UnknownName, listed
 from matreg.fieldmap import FieldMap, catalog_mapping, field_map_file
 from matreg.http import public_url
@@ -144,10 +144,23 @@ def _mapped_with(connector: Connector) -> str:
 
 def _mapping_json(attribution: Attribution, field_map: FieldMap | None) -> str:
     """`fetch_runs.mapped_with` of rows mapped with this attribution and field map (`_mapped_with`)."""
-    digest = None
-    if field_map is not None:
-        digest = hashlib.sha256(json.dumps(field_map.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    digest = None if field_map is None else _digest(field_map)
     return json.dumps({"attribution": dataclasses.asdict(attribution), "field_map": digest}, sort_keys=True)
+
+
+def _digest(field_map: FieldMap) -> str:
+    """The sha256 of a field map as loaded (`fetch_runs.mapped_with`'s `field_map`)."""
+    return hashlib.sha256(json.dumps(field_map.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def _same_field_map(digest: str | None, field_map: FieldMap | None) -> bool:
+    """Whether pages whose field map's digest is `digest` were mapped with `field_map`: the same map, or one differing
+    in its map-level provenance alone, which decides nothing (optimade.yaml named one until matreg warned of it: a
+    run staged before is resumed)."""
+    if field_map is None or digest is None:
+        return digest is None and field_map is None
+    provenances = {field_map.provenance, None, *get_args(Provenance)}
+    return digest in {_digest(field_map.model_copy(update={"provenance": provenance})) for provenance in provenances}
 
 
 def _refuse_remapped(connector: Connector, interrupted: dict[str, Any], resume_or_start: bool) -> None:
@@ -158,7 +171,7 @@ def _refuse_remapped(connector: Connector, interrupted: dict[str, Any], resume_o
     if interrupted.get("mapped_with") is None:
         return
     where = field_map_file(connector.field_map.source) if connector.field_map else None
-    changed = _mapping_changes(interrupted["mapped_with"], _mapped_with(connector), where)
+    changed = _mapping_changes(interrupted["mapped_with"], _mapped_with(connector), connector.field_map, where)
     if not changed:
         return
     run_id = interrupted["run_id"]
@@ -183,16 +196,18 @@ def _changed_since(changed: list[str], run: str, refused: str, dropped: str) -> 
     )
 
 
-def _mapping_changes(before: str, now: str, field_map_file: Path | None, catalog_file: Path | None = None) -> list[str]:
+def _mapping_changes(
+    before: str, now: str, field_map: FieldMap | None, field_map_file: Path | None, catalog_file: Path | None = None
+) -> list[str]:
     """What changed, in words, from what a staged run's pages were mapped with (`before`: `fetch_runs.mapped_with`)
-    to what its pages left would be mapped with (`now`): the keys of its source's catalog entry (in `catalog_file`,
-    where named) that differ, and its field map (read from `field_map_file`)."""
+    to what its pages left would be mapped with (`now`, with `field_map`): the keys of its source's catalog entry (in
+    `catalog_file`, where named) that differ, and its field map (read from `field_map_file`: `_same_field_map`)."""
     before_json, now_json = json.loads(before), json.loads(now)
     source = now_json["attribution"]["source"]
     keys = [key for key, value in now_json["attribution"].items() if before_json["attribution"].get(key) != value]
     in_file = f" in {catalog_file}" if catalog_file else ""
     changed = [f"the catalog entry of '{source}'{in_file} ({', '.join(keys)})"] if keys else []
-    if before_json["field_map"] != now_json["field_map"]:
+    if not _same_field_map(before_json["field_map"], field_map):
         whose = "its field map" if changed else f"the field map of '{source}'"
         changed.append(f"{whose} ({field_map_file})")
     return changed
@@ -214,7 +229,7 @@ def resume_refused(row: dict[str, Any], catalog: Catalog | None) -> str | None:
     before = json.loads(row["mapped_with"])["attribution"]  # (JANAF's temperature: as the run's request made it)
     scope = {"scope": before.get("scope", ""), "scope_temperature_K": before.get("scope_temperature_K")}
     now = _mapping_json(dataclasses.replace(attribution, **scope), field_map)
-    changed = _mapping_changes(row["mapped_with"], now, field_map_file(source.connector), catalog.file)
+    changed = _mapping_changes(row["mapped_with"], now, field_map, field_map_file(source.connector), catalog.file)
     if not changed:
         return None
     return _changed_since(changed, "it", "--resume refuses it", f"matreg drop {row['run_id']} drops it")

@@ -251,6 +251,20 @@ def test_a_resume_after_the_field_map_changed_is_refused(tmp_path):
     assert units.values.tolist() == [["meV", 12]]
 
 
+def test_a_resume_after_the_field_map_dropped_its_provenance_alone_continues_the_run(tmp_path):
+    """A field map's own provenance decides nothing (the catalog entry's does): a map that drops it after the kill
+    (as matreg's optimade.yaml did in an upgrade) maps the pages left as the committed ones were. The resume was
+    refused ('the field map of 'oqmd' changed'), and `matreg status` advised a drop."""
+    with _oqmd_killed_at(6, fixture_records(), tmp_path, page_size=3, cwd=tmp_path) as (server, command, store):
+        (run_id,) = store.staged_runs()
+        _project_oqmd_map(tmp_path, "provenance: dft\n", "")
+        assert "field map" not in _status(store, tmp_path / "catalog.yaml", cwd=tmp_path)
+        resumed = subprocess.run([*command, "--resume"], capture_output=True, **utf8_child(), timeout=120, cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr
+        assert _offsets(server) == ["0", "3", "6", "6", "9"]
+    assert len(store.table("materials")) == 12 and store.staged_runs() == {}
+
+
 def _status(store: Store, catalog: Path, cwd: Path | None = None) -> str:
     """What `matreg status` says of `store`, `catalog` read as the fetch read it."""
     command = [sys.executable, "-m", "matreg", "status", "--store", str(store.root), "--catalog", str(catalog)]
