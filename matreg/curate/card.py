@@ -18,7 +18,7 @@ import pandas as pd
 
 from matreg.errors import ValidationError
 from matreg.export import selection_text
-from matreg.schema import load_tables, load_vocabulary
+from matreg.schema import load_tables, load_vocabulary, value_conditions
 from matreg.store import atomic_write
 
 README = "README.md"
@@ -395,7 +395,7 @@ def _conflicts(conflicts: pd.DataFrame, content: dict, payload: pd.DataFrame) ->
 
 def _varying_conditions(payload: pd.DataFrame) -> list[str]:
     """The conditions that differ between released values (a table's temperatures; a stated one and none)."""
-    return [column for column in ("temperature_K", "pressure_Pa") if payload[column].nunique(dropna=False) > 1]
+    return [column for column in value_conditions() if payload[column].nunique(dropna=False) > 1]
 
 
 def _cell(value: object) -> str:
