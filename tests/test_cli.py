@@ -711,6 +711,27 @@ def test_an_ml_output_folder_name_too_long_for_the_file_system_is_said_as_such(f
     assert sorted(tmp_path.iterdir()) == before
 
 
+@pytest.mark.parametrize(
+    ("command", "doing"),
+    [
+        (["status", "--store"], "cannot use {path} as a store"),
+        (["export", "gaps", "--out"], "cannot write {path}"),
+        (["train", "{path}", "--model", "elemnet", "--out", "run"], "cannot read {path}"),
+    ],
+    ids=["store", "export", "train"],
+)
+def test_a_path_too_long_for_the_file_system_whose_names_are_not_is_said_as_such(filled, tmp_path, command, doing):
+    """A path past PATH_MAX (4096 bytes) of names each within the file system's limit was the OS's bare error
+    ('[Errno 36] File name too long: ' and the whole path)."""
+    path = tmp_path.joinpath(*["d" * 200] * 21, "out.csv")
+    args = [arg.replace("{path}", str(path)) for arg in command] + ([] if "{path}" in command else [str(path)])
+    result = filled(*args)
+    assert result.exit_code == 2, result.output
+    said = re.fullmatch(rf"error: {re.escape(doing.format(path=path))}: its path is (\d+) bytes long, past the 4095 "
+                        r"bytes a path may have\n", result.stderr)  # fmt: skip
+    assert said and int(said[1]) >= len(os.fsencode(path)), result.stderr  # (an export's: its temp file's, longer)
+
+
 def test_a_run_folder_name_too_long_for_its_staging_folder_is_refused_before_the_training(filled, tmp_path):
     """A run trained on an export is staged in a folder beside --out, its name 38 bytes longer: an --out of 218-255
     bytes was refused once the model was trained, by the OS's error naming the hidden staging folder."""

@@ -34,6 +34,7 @@ from matreg.valuetext import csv_line
 
 LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
 NAME_MAX = 255  # the bytes a name in a folder may have, where the file system does not say (`name_max`)
+PATH_MAX = 4096  # the bytes a path may have, its ending NUL counted, where the file system does not say (`path_max`)
 SPILL_LIMIT = "'max_temp_directory_size'"  # what DuckDB's error names when its temp folder may hold no more
 SPILL_FILE = "duckdb_temp_"  # how DuckDB names its temp files (of what a query holds beyond its memory)
 
@@ -90,19 +91,30 @@ def _across_file_systems(error: OSError, path: Path) -> StoreError:
 def _name_too_long(error: OSError, path: Path) -> PathError:
     """The error of writing `path` where a name (ENAMETOOLONG) was longer than its file system allows: which name, how
     long, and the limit (`name_max`)."""
-    named = Path(error.filename or path)
-    limit = name_max(named.parent)
-    return _too_long(f"cannot write {path}", _long_name(named, limit) or named.name, limit)
+    named, doing = Path(error.filename or path), f"cannot write {path}"
+    return _path_too_long(named, doing) or _too_long(doing, named.name, name_max(named.parent))
 
 
 def refuse_long_names(path: Path, doing: str) -> None:
-    """PathError, before `path` is looked at, when a name in it is longer than its file system allows, saying
-    `doing` with it ('cannot use ... as a store') as `_name_too_long` says it: the OS's error ('File name too long')
-    names none, and comes of the first look (`exists()`)."""
+    """PathError, before `path` is looked at, when a name in it, or the whole of it, is longer than its file system
+    allows, saying `doing` with it ('cannot use ... as a store') as `_name_too_long` says it: the OS's error ('File
+    name too long') names none, and comes of the first look (`exists()`)."""
+    error = _path_too_long(path, doing)
+    if error is not None:
+        raise error
+
+
+def _path_too_long(path: Path, doing: str) -> PathError | None:
+    """The error of `doing` something with `path` where a name in it, or the whole of it, is longer than its file
+    system allows (`name_max`, `path_max`); None where neither is."""
     limit = name_max(path.parent)
     name = _long_name(path, limit)
     if name is not None:
-        raise _too_long(doing, name, limit)
+        return _too_long(doing, name, limit)
+    whole, path_limit = len(os.fsencode(os.path.abspath(path))), path_max(path.parent)
+    if whole >= path_limit:  # (PATH_MAX counts the C string's ending NUL)
+        return PathError(f"{doing}: its path is {whole} bytes long, past the {path_limit - 1} bytes a path may have")
+    return None
 
 
 def refuse_long_staged_names(path: Path, doing: str) -> None:
@@ -132,6 +144,15 @@ def name_max(folder: Path) -> int:
         with contextlib.suppress(OSError):  # (not there, or a name in its path too long)
             return os.pathconf(there, "PC_NAME_MAX")
     return NAME_MAX
+
+
+def path_max(folder: Path) -> int:
+    """The bytes a path may have (its ending NUL counted, as PATH_MAX) in `folder`: what the file system of the nearest
+    folder there says, else PATH_MAX."""
+    for there in (folder, *folder.parents):
+        with contextlib.suppress(OSError):  # (not there, or its path too long)
+            return os.pathconf(there, "PC_PATH_MAX")
+    return PATH_MAX
 
 
 def _refuse_long_names(path: Path, made: list[Path]) -> None:
