@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -75,6 +75,12 @@ REFERENCE_TEMPERATURE_K = 298.15  # of thermochemical tables (JANAF's, a lab's s
 # A state ending a formula, as thermochemical tables write a species ('CO2(g)', 'H2O (l)', 'NaCl(cr)', 'NaCl(aq)'):
 # lower-case words only, 'Fe(S)' (sulfur) and 'NaCl(Cr)' (chromium) being no states (`_PHASE_LABEL`).
 _STATE_SUFFIX = re.compile(rf"(?P<formula>.*\S)\s*\((?P<state>{'|'.join(PHASE_OF_STATE)})\)")
+# A two-letter element symbol as a formula in capitals only writes it ('SI', 'FE'); a lower-case letter (such a
+# formula holds none); where each element after the first starts, as matreg reads a formula ('S I O2')
+_CAPITALISED_SYMBOL = re.compile("|".join(element.symbol.upper() for element in Element if len(element.symbol) == 2))
+_LOWER_CASE = re.compile(r"[a-z]")
+_ELEMENT_START = re.compile(r"(?<=.)(?=[A-Z])")
+SHOWN_CAPITALISED = 3  # the formulas a warning of a column in capitals shows, with their two readings
 COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
 REPEATING_DECIMALS = 3  # decimals from which an amount may be a rounded repeating fraction ('0.333': 1/3)
 REPEATING_DENOMINATORS = (3, 6, 7, 9, 11, 12)  # of such fractions, smallest first: '0.333' is 1/3, never 4/12
@@ -290,6 +296,47 @@ def written_state(text: str) -> tuple[str, str | None]:
     original = str(text).strip()
     written = _STATE_SUFFIX.fullmatch(original)
     return (written["formula"], written["state"]) if written else (text, None)
+
+
+def capitalised_formulas(formulas: Iterable[str]) -> str | None:
+    """Why a file's formulas (its formula column's cells, blanks left out) may be written in capitals only, as
+    some LIMS, instrument software and spreadsheets export them, which matreg reads a capital at a time as pymatgen
+    does ('SIO2' as S I O2, 'ZNO' as Z N O, refused): none holds a lower-case letter (a state after it aside:
+    'CO2(g)'; a charge holds no letter), and some hold two capitals in a row that spell an element symbol in the usual
+    case (SI: Si, FE: Fe), each shown with that reading (`_in_usual_case`). None for any other file, from its first
+    formula with a lower-case letter on (the usual case: the rest is not read).
+
+    No formula tells which is meant ('CO2' is carbon dioxide, or Co2 in capitals), and a file in capitals may hold
+    none that its capitals make unreadable ('SIO2', 'TIO2', 'CUO' read as S I O2, T I O2, C U O, and stored): so a file
+    of formulas right as written ('CO2', 'HF', 'NO') is warned of too, as a steward would rather read a warning of
+    gases than store SiO2 as sulfur iodine oxide unwarned. A file whose formulas hold no such pair ('H2O', 'CH4',
+    'PH3') reads one way: none."""
+    written: dict[str, None] = {}
+    for text in formulas:
+        formula = written_state(str(text))[0].strip()
+        if _LOWER_CASE.search(formula):
+            return None
+        written[formula] = None
+    other = {formula: reading for formula in written if (reading := _in_usual_case(formula)) != formula}
+    if not other:
+        return None
+    shown = "; ".join(
+        f"'{formula}' is read as {_ELEMENT_START.sub(' ', formula)}, not {reading}"
+        for formula, reading in list(other.items())[:SHOWN_CAPITALISED]
+    )
+    return (
+        f"its formulas are written in capitals only (none of its {len(written)} holds a lower-case letter), and "
+        f"{len(other)} of them read otherwise in the usual case: {shown}; matreg reads each capital as the start of an "
+        "element and does not guess which is meant: write the formulas in the usual case and import the file again "
+        "(formulas right as written, such as CO2 or HF, need nothing)"
+    )
+
+
+def _in_usual_case(formula: str) -> str:
+    """A formula in capitals with each pair of capitals that spells an element symbol written as that symbol, from the
+    left ('SIO2' -> 'SiO2', 'FE2O3' -> 'Fe2O3', 'CO2' -> 'Co2'): one reading of it in the usual case, not always the
+    one meant ('CACO3' -> 'CaCo3'); a formula without such a pair as it is ('H2O')."""
+    return _CAPITALISED_SYMBOL.sub(lambda pair: pair[0].capitalize(), formula)
 
 
 def _charge_or_amount(original: str, base: str, charge: str, sign: str) -> str | None:

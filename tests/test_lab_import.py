@@ -2959,3 +2959,66 @@ def test_a_store_written_before_uncertainties_reads_them_empty_and_takes_them_on
         ["gaps:S1", 3.2, "eV", 0.1],
         ["gaps:S2", 1.12, "eV", None],
     ]
+
+
+CAPITALS = "id,formula,gap\nS1,SIO2,8.9\nS2,ZNO,3.3\nS3,FE2O3,2.1\nS4,TIO2,3.0\nS5,H2O(l),6.9\nS6,SIO2,9.0\n"
+CAPITALS += "S7,n/a,1.1\n"  # a missing formula: its lower-case letters are no formula's
+CAPITALS_MAPPING = _mapping_head("caps").replace("columns:", "missing_values: [n/a]\ncolumns:") + (
+    "  gap: {property: band_gap, unit: eV}\n"
+)
+
+
+def test_a_file_whose_formulas_are_written_in_capitals_only_is_warned_of_once_and_imported_as_before(
+    store, tmp_path, caplog
+):
+    with caplog.at_level("WARNING", logger="matreg"):
+        report = import_file(store, *_write(tmp_path, CAPITALS, CAPITALS_MAPPING))
+    assert [record.getMessage() for record in caplog.records] == [
+        "column 'formula': its formulas are written in capitals only (none of its 5 holds a lower-case letter), and 4 "
+        "of them read otherwise in the usual case: 'SIO2' is read as S I O2, not SiO2; 'ZNO' is read as Z N O, not "
+        "ZnO; 'FE2O3' is read as F E2 O3, not Fe2O3; matreg reads each capital as the start of an element and does "
+        "not guess which is meant: write the formulas in the usual case and import the file again (formulas right as "
+        "written, such as CO2 or HF, need nothing)"
+    ]  # the missing formula (n/a) is none of them
+    assert (report.n_stored, report.n_quarantined) == (4, 3)  # as before the warning: matreg does not guess
+    stored = store.query("SELECT record_id, formula, elements FROM materials ORDER BY record_id").values.tolist()
+    assert [[record_id, formula, list(elements)] for record_id, formula, elements in stored] == [
+        ["caps:S1", "SIO2", ["I", "O", "S"]],
+        ["caps:S4", "TIO2", ["H", "I", "O"]],
+        ["caps:S5", "H2O", ["H", "O"]],
+        ["caps:S6", "SIO2", ["I", "O", "S"]],
+    ]
+    reasons = dict(store.query("SELECT item, reasons[1] FROM quarantine").values)
+    assert reasons == {
+        "S2": "unparseable formula 'ZNO': not elements: Z0+",
+        "S3": "unparseable formula 'FE2O3': not elements: E0+",
+        "S7": "unparseable formula 'n/a'",  # a missing formula is none to store (as before)
+    }
+
+
+@pytest.mark.parametrize(
+    "formulas",
+    [
+        ["SiO2", "ZnO", "CO2", "HF"],  # the usual case: CO2 and HF beside SiO2 are right as written
+        ["H2O", "CH4", "PH3", "SO2(g)"],  # in capitals, but no two capitals of them spell an element: one reading
+    ],
+)
+def test_a_file_whose_formulas_read_one_way_is_not_warned_of_capitals(store, tmp_path, caplog, formulas):
+    csv = "id,formula,gap\n" + "".join(f"S{row},{formula},1.5\n" for row, formula in enumerate(formulas))
+    with caplog.at_level("WARNING", logger="matreg"):
+        report = import_file(store, *_write(tmp_path, csv, CAPITALS_MAPPING))
+    assert caplog.records == []
+    assert report.n_stored == len(formulas)
+
+
+def test_a_small_file_of_formulas_right_as_written_in_capitals_is_warned_of_too(tmp_path, caplog):
+    mapping = _mapping_head("gases") + "  S: {property: entropy, unit: J/(mol*K), temperature_K: 298.15}\n"
+    data, mapping = _write(tmp_path, "id,formula,S\nG1,CO2(g),213.8\nG2,HF(g),173.8\n", mapping)
+    with caplog.at_level("WARNING", logger="matreg"):
+        LabConnector(data, load_mapping(mapping))
+    assert [record.getMessage() for record in caplog.records] == [
+        "column 'formula': its formulas are written in capitals only (none of its 2 holds a lower-case letter), and 2 "
+        "of them read otherwise in the usual case: 'CO2' is read as C O2, not Co2; 'HF' is read as H F, not Hf; "
+        "matreg reads each capital as the start of an element and does not guess which is meant: write the formulas "
+        "in the usual case and import the file again (formulas right as written, such as CO2 or HF, need nothing)"
+    ]  # no formula tells CO2 from Co2 in capitals: a file of SIO2 and TIO2 is alike

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,7 +17,14 @@ from pymatgen.core import Structure
 from matreg.catalog import Provenance, check_source_name, load_catalog
 from matreg.errors import ConfigError, FormulaError, RecordError, utf8_path
 from matreg.fieldmap import ROW_FIELDS, FieldSpec, missing_markers
-from matreg.formula import PHASE_OF_STATE, ambiguous_charge, parse_formula, same_composition, written_state
+from matreg.formula import (
+    PHASE_OF_STATE,
+    ambiguous_charge,
+    capitalised_formulas,
+    parse_formula,
+    same_composition,
+    written_state,
+)
 from matreg.jsontext import to_json
 from matreg.numbers import Measured, parse_number, parse_value, with_points
 from matreg.schema import ExtensionSpec, canonical_method, load_extension, load_methods, load_vocabulary
@@ -341,7 +348,8 @@ class LabConnector(Connector):
         self._check_columns()
         self.unmapped_columns = [column for column in self.frame.columns if column not in mapped]
         method_cells = self._method_cells()
-        for doubt in self.mapping.provenance_doubts(method_cells) + self.mapping.unnamed_methods(method_cells):
+        doubts = self.mapping.provenance_doubts(method_cells) + self.mapping.unnamed_methods(method_cells)
+        for doubt in doubts + self._capitals_doubts():
             logger.warning(doubt)
 
     @classmethod
@@ -406,6 +414,16 @@ class LabConnector(Connector):
                 if not self._blank(row[column]):
                     cells[column][self._cell_text(row, field)] = None
         return {column: list(seen) for column, seen in cells.items()}
+
+    def _capitals_doubts(self) -> list[str]:
+        """Why the file's formula column may be written in capitals only ('SIO2' for SiO2: `capitalised_formulas`),
+        naming the column; none where it is not, or the mapping has none. Its distinct cells are read, blanks left
+        out, up to the first with a lower-case letter (of a file in the usual case, its first formula)."""
+        column = self.mapping.formula_column
+        if column is None:
+            return []
+        doubt = capitalised_formulas(cell for cell in _each_once(self.frame[column]) if not self._blank(cell))
+        return [] if doubt is None else [f"column '{column}': {doubt}"]
 
     def run_info(self) -> RunInfo:
         return RunInfo(
@@ -941,6 +959,15 @@ class _RecordRows:
     cells: dict[str, str | None]
     keys: dict[tuple, int]
     n_rows: int = 1
+
+
+def _each_once(cells: Iterable[Any]) -> Iterator[Any]:
+    """Each of the cells once, in their order, read as they are needed (`Series.unique` reads them all first)."""
+    seen = set()
+    for cell in cells:
+        if cell not in seen:
+            seen.add(cell)
+            yield cell
 
 
 def _cell_differs(what: str, given: str | None, first: str | None, line: int) -> str:
