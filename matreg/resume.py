@@ -16,9 +16,9 @@ import json
 import shlex
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
-from matreg.catalog import Catalog, Provenance
+from matreg.catalog import Catalog
 from matreg.errors import ConfigError, MatregError, StoreError, UnknownName, listed
 from matreg.fieldmap import FieldMap, catalog_mapping, field_map_file
 from matreg.http import public_url
@@ -32,6 +32,7 @@ from matreg.runs import (
     run_options,
     run_selection,
 )
+from matreg.schema import provenances
 from matreg.sources import base_url_now
 from matreg.sources.base import Attribution, Connector, RunInfo
 from matreg.store import Store
@@ -159,8 +160,8 @@ def _same_field_map(digest: str | None, field_map: FieldMap | None) -> bool:
     run staged before is resumed)."""
     if field_map is None or digest is None:
         return digest is None and field_map is None
-    provenances = {field_map.provenance, None, *get_args(Provenance)}
-    return digest in {_digest(field_map.model_copy(update={"provenance": provenance})) for provenance in provenances}
+    candidates = {field_map.provenance, None, *provenances()}
+    return digest in {_digest(field_map.model_copy(update={"provenance": provenance})) for provenance in candidates}
 
 
 def _refuse_remapped(connector: Connector, interrupted: dict[str, Any], resume_or_start: bool) -> None:

@@ -34,7 +34,7 @@ from matreg.valuetext import csv_line
 
 LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this long was left by a killed process
 NAME_MAX = 255  # the bytes a name in a folder may have, where the file system does not say (`name_max`)
-PATH_MAX = 4096  # the bytes a path may have, its ending NUL counted, where the file system does not say (`path_max`)
+PATH_MAX = 4096  # the bytes a path may have, its ending NUL counted, where the file system does not say (`_path_max`)
 SPILL_LIMIT = "'max_temp_directory_size'"  # what DuckDB's error names when its temp folder may hold no more
 SPILL_FILE = "duckdb_temp_"  # how DuckDB names its temp files (of what a query holds beyond its memory)
 
@@ -106,12 +106,12 @@ def refuse_long_names(path: Path, doing: str) -> None:
 
 def _path_too_long(path: Path, doing: str) -> PathError | None:
     """The error of `doing` something with `path` where a name in it, or the whole of it, is longer than its file
-    system allows (`name_max`, `path_max`); None where neither is."""
+    system allows (`name_max`, `_path_max`); None where neither is."""
     limit = name_max(path.parent)
     name = _long_name(path, limit)
     if name is not None:
         return _too_long(doing, name, limit)
-    whole, path_limit = len(os.fsencode(os.path.abspath(path))), path_max(path.parent)
+    whole, path_limit = len(os.fsencode(os.path.abspath(path))), _path_max(path.parent)
     if whole >= path_limit:  # (PATH_MAX counts the C string's ending NUL)
         return PathError(f"{doing}: its path is {whole} bytes long, past the {path_limit - 1} bytes a path may have")
     return None
@@ -138,21 +138,23 @@ def _too_long(doing: str, name: str, limit: int) -> PathError:
 
 
 def name_max(folder: Path) -> int:
-    """The bytes a name may have in `folder` (made or not): what the file system of the nearest folder there says,
-    else NAME_MAX."""
-    for there in (folder, *folder.parents):
-        with contextlib.suppress(OSError):  # (not there, or a name in its path too long)
-            return os.pathconf(there, "PC_NAME_MAX")
-    return NAME_MAX
+    """The bytes a name may have in `folder` (made or not): what its file system says (`_limit_in`), else NAME_MAX."""
+    return _limit_in(folder, "PC_NAME_MAX", NAME_MAX)
 
 
-def path_max(folder: Path) -> int:
-    """The bytes a path may have (its ending NUL counted, as PATH_MAX) in `folder`: what the file system of the nearest
-    folder there says, else PATH_MAX."""
+def _path_max(folder: Path) -> int:
+    """The bytes a path may have (its ending NUL counted, as PATH_MAX) in `folder`: what its file system says
+    (`_limit_in`), else PATH_MAX."""
+    return _limit_in(folder, "PC_PATH_MAX", PATH_MAX)
+
+
+def _limit_in(folder: Path, setting: str, default: int) -> int:
+    """A limit of the file system of `folder` (made or not: of the nearest folder there, `os.pathconf`'s `setting`),
+    else `default`."""
     for there in (folder, *folder.parents):
-        with contextlib.suppress(OSError):  # (not there, or its path too long)
-            return os.pathconf(there, "PC_PATH_MAX")
-    return PATH_MAX
+        with contextlib.suppress(OSError):  # (not there, or its path, or a name in it, too long)
+            return os.pathconf(there, setting)
+    return default
 
 
 def _refuse_long_names(path: Path, made: list[Path]) -> None:
