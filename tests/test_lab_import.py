@@ -1310,6 +1310,17 @@ def test_a_formula_cell_is_read_without_its_spaces_and_a_null_one_is_an_empty_fo
     assert dict(report.reasons) == {"empty formula": 2}
 
 
+def test_a_formula_cell_of_a_missing_value_marker_is_an_empty_formula_as_a_blank_one_is(store, tmp_path):
+    # the mapping's missing values mark a formula cell missing as they mark a value cell ('n/a', ' N/A ', '-999,0'
+    # for -999 with a decimal comma; 'NaN' named as one is no sodium nitride): no formula to parse, as a blank cell
+    mapping = GAP_MAPPING.split("  rho:")[0] + "decimal: ','\nmissing_values: ['n/a', '-999', 'NaN']\n"
+    csv = "id;formula;gap\nS1;n/a;1,1\nS2; N/A ;1,2\nS3;-999,0;1,3\nS4;NaN;1,4\nS5;;1,5\nS6;ZnO;3,3\n"
+    report = import_file(store, *_write(tmp_path, csv, mapping))
+    assert (report.n_stored, report.n_quarantined) == (1, 5)
+    assert dict(report.reasons) == {"empty formula": 5}
+    assert store.query("SELECT formula FROM materials").values.tolist() == [["ZnO"]]
+
+
 def test_name_cells_are_read_as_every_other_text_cell_blank_or_marked_missing_none_and_stripped(store, tmp_path):
     mapping = GAP_MAPPING.split("  rho:")[0] + "name_column: name\nmissing_values: ['n/a', '-999']\n"
     mapping += "extension: lab-sample\nextra_columns: {sample: sample_id, route: synthesis_route, instr: instrument}\n"
@@ -2992,7 +3003,7 @@ def test_a_file_whose_formulas_are_written_in_capitals_only_is_warned_of_once_an
     assert reasons == {
         "S2": "unparseable formula 'ZNO': not elements: Z0+",
         "S3": "unparseable formula 'FE2O3': not elements: E0+",
-        "S7": "unparseable formula 'n/a'",  # a missing formula is none to store (as before)
+        "S7": "empty formula",  # a missing formula (the mapping's missing value) is none to store, as a blank one
     }
 
 

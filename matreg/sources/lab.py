@@ -565,7 +565,7 @@ class LabConnector(Connector):
             return None
         source_id, keys = payload["_source_id"], self._rejected_value_keys(payload)
         if self.mapping.formula_column is not None:
-            formula, state = written_state(str(payload.get(self.mapping.formula_column, "")))
+            formula, state = written_state(str(self._formula_cell(payload)))
             return NamedRecord(source_id, formula, keys, PHASE_OF_STATE.get(state))
         try:
             return NamedRecord(source_id, self._formula(payload, self._structure(payload))[0], keys)
@@ -719,8 +719,9 @@ class LabConnector(Connector):
         '(cr)' and '(c)' a crystal's, 'cr'; '(aq)' a solute's, 'aq'; None where the cell writes no state). RecordError
         for a charge that reads two ways, which a lab sheet may mean either way ('Mg2+': the ion Mg²⁺ or
         Mg₂⁺, `ambiguous_charge`), where JANAF's ion names mean Mg₂⁺, and for 'NaN', which numeric tools write for a
-        missing number (a source's 'NaN' is sodium nitride's formula)."""
-        text = payload[self.mapping.formula_column]
+        missing number (a source's 'NaN' is sodium nitride's formula). A cell of the mapping's missing values is an
+        empty formula (`_formula_cell`)."""
+        text = self._formula_cell(payload)
         if str(text).strip() == "NaN":
             raise RecordError(
                 "formula 'NaN' is how numeric tools write a missing number, not sure to mean sodium nitride: write it "
@@ -731,6 +732,12 @@ class LabConnector(Connector):
         if reason is not None:
             raise RecordError(reason)
         return formula, PHASE_OF_STATE.get(state)
+
+    def _formula_cell(self, payload: dict[str, Any]) -> Any:
+        """The row's formula cell as read; '' for one of the mapping's missing values ('n/a'), which is a missing
+        formula as a blank cell is (quarantined as an empty formula), not one to parse."""
+        cell = payload.get(self.mapping.formula_column, "")
+        return "" if self._blank(cell) else cell
 
     def _spacegroup_number(self, payload: dict[str, Any]) -> int | None:
         """The row's space group number (None: a blank cell, or no column); RecordError naming the column for a cell
