@@ -75,12 +75,15 @@ REFERENCE_TEMPERATURE_K = 298.15  # of thermochemical tables (JANAF's, a lab's s
 # A state ending a formula, as thermochemical tables write a species ('CO2(g)', 'H2O (l)', 'NaCl(cr)', 'NaCl(aq)'):
 # lower-case words only, 'Fe(S)' (sulfur) and 'NaCl(Cr)' (chromium) being no states (`_PHASE_LABEL`).
 _STATE_SUFFIX = re.compile(rf"(?P<formula>.*\S)\s*\((?P<state>{'|'.join(PHASE_OF_STATE)})\)")
-# A two-letter element symbol as a formula in capitals only writes it ('SI', 'FE'); a lower-case letter (such a
-# formula holds none); where each element after the first starts, as matreg reads a formula ('S I O2')
-_CAPITALISED_SYMBOL = re.compile("|".join(element.symbol.upper() for element in Element if len(element.symbol) == 2))
+# A two-letter element symbol as a formula in capitals only writes it ('SI', 'FE'), found where pairs overlap too
+# ('CACO3': CA, AC, CO); a lower-case letter (such a formula holds none); where each element after the first starts,
+# as matreg reads a formula ('S I O2')
+_CAPITALISED_SYMBOL = re.compile(
+    "(?=(" + "|".join(element.symbol.upper() for element in Element if len(element.symbol) == 2) + "))"
+)
 _LOWER_CASE = re.compile(r"[a-z]")
 _ELEMENT_START = re.compile(r"(?<=.)(?=[A-Z])")
-SHOWN_CAPITALISED = 3  # the formulas a warning of a column in capitals shows, with their two readings
+SHOWN_CAPITALISED = 3  # the formulas a warning of a column in capitals shows, each as read and with its pairs
 COMPOSITION_TOLERANCE = 0.02  # of an element's share of the atoms, where a structure's composition is a formula's
 REPEATING_DECIMALS = 3  # decimals from which an amount may be a rounded repeating fraction ('0.333': 1/3)
 REPEATING_DENOMINATORS = (3, 6, 7, 9, 11, 12)  # of such fractions, smallest first: '0.333' is 1/3, never 4/12
@@ -303,7 +306,8 @@ def capitalised_formulas(formulas: Iterable[str]) -> str | None:
     some LIMS, instrument software and spreadsheets export them, which matreg reads a capital at a time as pymatgen
     does ('SIO2' as S I O2, 'ZNO' as Z N O, refused): none holds a lower-case letter (a state after it aside:
     'CO2(g)'; a charge holds no letter), and some hold two capitals in a row that spell an element symbol in the usual
-    case (SI: Si, FE: Fe), each shown with that reading (`_in_usual_case`). None for any other file, from its first
+    case (SI: Si, FE: Fe), each shown as read with those pairs (`_capital_pairs`), not with one reading in the usual
+    case, which may not be the one meant either ('CACO3': CaCO3, or CaCo3). None for any other file, from its first
     formula with a lower-case letter on (the usual case: the rest is not read).
 
     No formula tells which is meant ('CO2' is carbon dioxide, or Co2 in capitals), and a file in capitals may hold
@@ -317,26 +321,26 @@ def capitalised_formulas(formulas: Iterable[str]) -> str | None:
         if _LOWER_CASE.search(formula):
             return None
         written[formula] = None
-    other = {formula: reading for formula in written if (reading := _in_usual_case(formula)) != formula}
+    other = {formula: pairs for formula in written if (pairs := _capital_pairs(formula))}
     if not other:
         return None
     shown = "; ".join(
-        f"'{formula}' is read as {_ELEMENT_START.sub(' ', formula)}, not {reading}"
-        for formula, reading in list(other.items())[:SHOWN_CAPITALISED]
+        f"'{formula}' is read as {_ELEMENT_START.sub(' ', formula)} ({', '.join(pairs)} may be "
+        f"{', '.join(pair.capitalize() for pair in pairs)})"
+        for formula, pairs in list(other.items())[:SHOWN_CAPITALISED]
     )
     return (
         f"its formulas are written in capitals only (none of its {len(written)} holds a lower-case letter), and "
-        f"{len(other)} of them read otherwise in the usual case: {shown}; matreg reads each capital as the start of an "
+        f"{len(other)} of them may be meant otherwise: {shown}; matreg reads each capital as the start of an "
         "element and does not guess which is meant: write the formulas in the usual case and import the file again "
         "(formulas right as written, such as CO2 or HF, need nothing)"
     )
 
 
-def _in_usual_case(formula: str) -> str:
-    """A formula in capitals with each pair of capitals that spells an element symbol written as that symbol, from the
-    left ('SIO2' -> 'SiO2', 'FE2O3' -> 'Fe2O3', 'CO2' -> 'Co2'): one reading of it in the usual case, not always the
-    one meant ('CACO3' -> 'CaCo3'); a formula without such a pair as it is ('H2O')."""
-    return _CAPITALISED_SYMBOL.sub(lambda pair: pair[0].capitalize(), formula)
+def _capital_pairs(formula: str) -> list[str]:
+    """The pairs of capitals in a row of a formula that spell an element symbol in the usual case, overlapping ones
+    too, each once ('SIO2' -> SI, 'CACO3' -> CA, AC, CO, 'CO2' -> CO); none for a formula without one ('H2O')."""
+    return list(dict.fromkeys(pair[1] for pair in _CAPITALISED_SYMBOL.finditer(formula)))
 
 
 def _charge_or_amount(original: str, base: str, charge: str, sign: str) -> str | None:

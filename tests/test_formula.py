@@ -9,6 +9,7 @@ from matreg.errors import FormulaError
 from matreg.formula import (
     alphabetical_formula,
     ambiguous_charge,
+    capitalised_formulas,
     composition_key,
     parse_formula,
     same_amounts,
@@ -626,3 +627,14 @@ def test_a_warning_of_pymatgen_shows_once_per_process_not_once_per_formula_and_n
     ran = subprocess.run([sys.executable, "-c", NOISY_PYMATGEN], capture_output=True, **utf8_child(), check=True)
     assert ran.stdout.strip() == "['Fe2O3', 'ZnO', 'ArHe', 'Fe2O3']"
     assert ran.stderr.count("a deprecation inside pymatgen") == 1 and "electronegativity" not in ran.stderr
+
+
+def test_a_formula_in_capitals_is_shown_as_read_with_each_pair_that_may_be_an_element_not_one_reading():
+    # 'CACO3' was shown as "not CaCo3", one usual-case reading, where CaCO3 was meant: no reading is sure
+    assert capitalised_formulas(["CACO3", "NANO3", "H2O"]) == (
+        "its formulas are written in capitals only (none of its 3 holds a lower-case letter), and 2 of them may be "
+        "meant otherwise: 'CACO3' is read as C A C O3 (CA, AC, CO may be Ca, Ac, Co); 'NANO3' is read as N A N O3 "
+        "(NA, NO may be Na, No); matreg reads each capital as the start of an element and does not guess which is "
+        "meant: write the formulas in the usual case and import the file again (formulas right as written, such as "
+        "CO2 or HF, need nothing)"
+    )

@@ -2986,10 +2986,10 @@ def test_a_file_whose_formulas_are_written_in_capitals_only_is_warned_of_once_an
         report = import_file(store, *_write(tmp_path, CAPITALS, CAPITALS_MAPPING))
     assert [record.getMessage() for record in caplog.records] == [
         "column 'formula': its formulas are written in capitals only (none of its 5 holds a lower-case letter), and 4 "
-        "of them read otherwise in the usual case: 'SIO2' is read as S I O2, not SiO2; 'ZNO' is read as Z N O, not "
-        "ZnO; 'FE2O3' is read as F E2 O3, not Fe2O3; matreg reads each capital as the start of an element and does "
-        "not guess which is meant: write the formulas in the usual case and import the file again (formulas right as "
-        "written, such as CO2 or HF, need nothing)"
+        "of them may be meant otherwise: 'SIO2' is read as S I O2 (SI may be Si); 'ZNO' is read as Z N O (ZN, NO may "
+        "be Zn, No); 'FE2O3' is read as F E2 O3 (FE may be Fe); matreg reads each capital as the start of an element "
+        "and does not guess which is meant: write the formulas in the usual case and import the file again (formulas "
+        "right as written, such as CO2 or HF, need nothing)"
     ]  # the missing formula (n/a) is none of them
     assert (report.n_stored, report.n_quarantined) == (4, 3)  # as before the warning: matreg does not guess
     stored = store.query("SELECT record_id, formula, elements FROM materials ORDER BY record_id").values.tolist()
@@ -3029,7 +3029,7 @@ def test_a_small_file_of_formulas_right_as_written_in_capitals_is_warned_of_too(
         LabConnector(data, load_mapping(mapping))
     assert [record.getMessage() for record in caplog.records] == [
         "column 'formula': its formulas are written in capitals only (none of its 2 holds a lower-case letter), and 2 "
-        "of them read otherwise in the usual case: 'CO2' is read as C O2, not Co2; 'HF' is read as H F, not Hf; "
+        "of them may be meant otherwise: 'CO2' is read as C O2 (CO may be Co); 'HF' is read as H F (HF may be Hf); "
         "matreg reads each capital as the start of an element and does not guess which is meant: write the formulas "
         "in the usual case and import the file again (formulas right as written, such as CO2 or HF, need nothing)"
     ]  # no formula tells CO2 from Co2 in capitals: a file of SIO2 and TIO2 is alike
