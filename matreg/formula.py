@@ -55,9 +55,10 @@ _PERIOD = re.compile(r"\s*\.\s*")
 _PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?=[A-Z(])")  # what a part after a period starts with
 _SYMBOL = re.compile(r"[A-Z][a-z]*")
 # A formula's amounts as pymatgen reads them: an element and its amount ('Fe0', 'Fe1e-400', 'O'), a group's opening
-# bracket, and its closing one with the group's amount ('(FeO)0', as pymatgen reads '[]' and '{}' too)
+# bracket, and its closing one with the group's amount ('(FeO)0', as pymatgen reads '[]' and '{}' too; an exponent's
+# minus too, '(FeO)1e-5', which pymatgen cannot read)
 _AMOUNT_TOKEN = re.compile(
-    r"(?P<symbol>[A-Z][a-z]*)\s*(?P<amount>[-*.e\d]*)|(?P<open>[(\[{])|[)\]}]\s*(?P<factor>[.e\d]*)"
+    r"(?P<symbol>[A-Z][a-z]*)\s*(?P<amount>[-*.e\d]*)|(?P<open>[(\[{])|[)\]}]\s*(?P<factor>[-.e\d]*)"
 )
 # A number after a space (not after a period joining parts: 'CuSO4. 5H2O'), which pymatgen gives the element before
 # it: 'Na2O 2SiO2' is Na2SiO4 to it, where Na2O·2SiO2 was meant (a space between element groups, as OQMD writes
@@ -156,7 +157,7 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
         _refuse_too_large(composition, original)
         reduced, species = _reduced_and_species(composition)
     except (ValueError, KeyError, TypeError, OverflowError) as exc:  # (an amount too large for a float: 'Al1e400')
-        _refuse_too_large(_multiplied_out(plain), original)  # a group's ('(Fe1e200)1e200'), which pymatgen cannot read
+        _refuse_unread_amounts(plain, original)
         raise FormulaError(f"unparseable formula '{original}'") from exc
     elements = tuple(sorted({el.symbol for el in composition.elements}))  # deuterium's symbol is H
     charge = float(composition.charge) if isinstance(composition, Ion) else None
@@ -185,15 +186,25 @@ def _the_amounts_of(symbols: list[str]) -> str:
     return f"the amounts of {', '.join(symbols)} are" if len(symbols) > 1 else f"the amount of {symbols[0]} is"
 
 
-def _multiplied_out(text: str) -> Composition:
+def _refuse_unread_amounts(text: str, original: str) -> None:
+    """FormulaError for a formula pymatgen cannot read for its amounts, multiplied out (`_multiplied_out`): one past
+    the largest float ('(Fe1e200)1e200', which it reads on as 'Feinf'), or of none ('(Fe1e-200)1e-200O': a group's
+    amount with an exponent's minus, which it does not read, of Fe 1e-400)."""
+    composition = _multiplied_out(text)
+    if composition is not None:
+        _refuse_too_large(composition, original)
+        _refuse_amounts_of_none(text, composition, original)
+
+
+def _multiplied_out(text: str) -> Composition | None:
     """A formula's amounts as pymatgen multiplies its groups out (the amounts within a group summed, times the group's
-    amount), where one past the largest float is infinite ('(Fe1e200)1e200': Fe), which pymatgen cannot read (it goes
-    on with the text 'Feinf'); an empty composition where the text does not read so, or is not all elements, amounts
-    and brackets ('Al1e400(g)', 'Fe1e308Ni1e308$': what else it holds is the reason it is unparseable)."""
+    amount), where one past the largest float is infinite ('(Fe1e200)1e200': Fe) and one below the least none
+    ('(Fe1e-200)1e-200'), which pymatgen cannot read; None where the text does not read so, or is not all elements,
+    amounts and brackets ('Al1e400(g)', 'Fe1e308Ni1e308$': what else it holds is the reason it is unparseable)."""
     formula = _CHARGE_SUFFIX.sub("", text)
     tokens = list(_AMOUNT_TOKEN.finditer(formula))
     if "".join(token[0] for token in tokens) != formula:
-        return Composition()
+        return None
     groups: list[dict[str, float]] = [{}]
     try:
         for token in tokens:
@@ -206,9 +217,10 @@ def _multiplied_out(text: str) -> Composition:
                 amounts, factor = groups.pop(), float(token["factor"] or 1)
             for symbol, amount in amounts.items():
                 groups[-1][symbol] = groups[-1].get(symbol, 0.0) + amount * factor
-        return Composition(groups[0], strict=True)
+        (amounts,) = groups  # (ValueError for a bracket never closed)
+        return Composition(amounts, strict=True)
     except (ValueError, IndexError):  # no number ('1e'), a bracket never opened, no element: pymatgen's to refuse
-        return Composition()
+        return None
 
 
 def _refuse_amounts_of_none(text: str, composition: Composition, original: str) -> None:
@@ -401,6 +413,8 @@ def _composition(text: str, as_stored: bool = False) -> Composition:
     for part in parts:
         count, formula = _MULTIPLIED.fullmatch(part).groups()
         compositions.append(Composition(formula) * (float(count) if count else 1))
+        if count is not None and not float(count):  # (pymatgen reads it as no part: 'CuSO4·0H2O' would be CuSO4)
+            raise FormulaError(f"unparseable formula '{text}': the count of its part {formula} is zero ('{part}')")
     if not all(composition.num_atoms for composition in compositions):  # 'Li0.5H2O' is no hydrate of 'Li0'
         raise ValueError(f"an empty part in {text!r}")
     return sum(compositions, Composition())

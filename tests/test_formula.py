@@ -504,6 +504,34 @@ def test_an_element_of_an_amount_of_none_is_refused_saying_so(text, why):
     assert str(refused.value) == f"unparseable formula '{text}': {why}"
 
 
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("CuSO4·0H2O", "the count of its part H2O is zero ('0H2O')"),  # water of hydration of none: pymatgen, CuSO4
+        ("CuSO4.0H2O", "the count of its part H2O is zero ('0H2O')"),
+        ("CuSO4·0.0NH3", "the count of its part NH3 is zero ('0.0NH3')"),
+        ("0Na2O·SiO2", "the count of its part Na2O is zero ('0Na2O')"),
+        ("(Fe1e200)0", "the amount of Fe is zero ('(Fe1e200)0')"),
+        ("(Fe1e-200)1e-200O", "the amount of Fe is at most 1e-08, which pymatgen reads as none"),  # 1e-400 multiplied
+        ("(Fe1e-5)1e-5O", "the amount of Fe is at most 1e-08, which pymatgen reads as none"),  # 1e-10
+        ("(FeO)1e-400Al", "the amounts of Fe, O are zero ('(FeO)1e-400' as a float)"),
+    ],
+)
+def test_a_part_or_group_of_an_amount_of_none_is_refused_saying_so(text, why):
+    # a hydrate of no water was 'unparseable' without a reason, as was a group's amount with an exponent's minus,
+    # which pymatgen cannot read ('1e' is no number to it): multiplied out, its amount is none
+    with pytest.raises(FormulaError) as refused:
+        parse_formula(text)
+    assert str(refused.value) == f"unparseable formula '{text}': {why}"
+
+
+@pytest.mark.parametrize("text", ["(Fe)1e-5O", "(Fe1e-200", "Fe)0", "(Fe)-2O", "Li0.5H2O"])
+def test_a_formula_pymatgen_cannot_read_and_of_no_amount_of_none_is_unparseable_without_a_reason(text):
+    with pytest.raises(FormulaError) as refused:
+        parse_formula(text)
+    assert str(refused.value) == f"unparseable formula '{text}'"
+
+
 def test_a_stored_formula_of_an_amount_of_none_is_read_as_the_matreg_that_stored_it_did():
     assert parse_formula("Fe0O", as_stored=True).reduced == "O2"
 
