@@ -41,6 +41,10 @@ _AMBIGUOUS_CHARGE = re.compile(r"(?P<base>.*[^\d.]\d*)(?P<charge>[1-9])\s*(?P<si
 # A hyphen then one digit ending a formula: the charge ('SO4-2', PHREEQC's notation) or a label ('Li-6', an isotope;
 # 'BaTiO3-3', a sample); not an amount's exponent ('B1e-5'). A sign then a longer number is no charge ('U-235').
 _HYPHEN_NUMBER = re.compile(r"(?P<base>.*[^\s+-])(?<!\de)\s*-(?P<charge>[1-9])")
+# What pymatgen's Ion reads as a charge anywhere in a formula, which it sums with the charge ending it: a sign and its
+# number ('-2' in 'Fe-2O+': FeO[-1]) and a square-bracketed group ('[2]' in 'Fe[2]O+': FeO[+3]; '[OH]' in 'Fe[OH]2+':
+# Fe2[+1], its OH read as no charge)
+_CHARGE_WITHIN = re.compile(r"[+-][.\d]*|\[[^\[\]]*\]?|\]")
 _SUPERSCRIPT_SIGNS = str.maketrans("⁺⁻\u2212", "+--")  # a superscript sign after plain digits ('SO42⁻') is as ambiguous
 # The electron, as JANAF writes its table's formula ('e1-', D-020: electron gas) and its index ('e-'), and as stored
 _ELECTRON_FORMULA = "e[-1]"
@@ -432,7 +436,8 @@ def _ion(text: str, as_stored: bool = False) -> Ion:
 
 def _refuse_charge_written_twice(text: str) -> None:
     """FormulaError for a charge written twice ('Fe[+2]-', 'Fe+2+', 'Fe+[2]') or as signs of both kinds ('Fe+-',
-    'Fe++-'), which pymatgen sums (Fe[+1], Fe[+3], Fe[+3], Fe[+0], Fe[+1]) where the formula contradicts itself."""
+    'Fe++-'), which pymatgen sums (Fe[+1], Fe[+3], Fe[+3], Fe[+0], Fe[+1]) where the formula contradicts itself, or
+    for what pymatgen reads as a charge within the formula before it (`_CHARGE_WITHIN`: 'Fe-2O+', 'Fe[OH]2+')."""
     charge = _CHARGE_SUFFIX.search(text)
     before = _CHARGE_SUFFIX.search(text[: charge.start()])
     mixed = not charge[0].strip("+-") and "+" in charge[0] and "-" in charge[0]
@@ -441,6 +446,12 @@ def _refuse_charge_written_twice(text: str) -> None:
         raise FormulaError(
             f"'{text}': its charge is written twice or with both signs ('{written}'), which would be summed: write it "
             "once ('Fe[+2]', 'Fe+2', 'Fe++')"
+        )
+    within = _CHARGE_WITHIN.search(text, 0, charge.start())
+    if within:
+        raise FormulaError(
+            f"'{text}': '{within[0]}' within an ion's formula is read as a charge, which would be summed with its "
+            "charge: write the charge once, at the end, and a group in round brackets ('Fe(OH)2+')"
         )
 
 

@@ -453,7 +453,8 @@ LARGEST = "past the largest number (about 1.8e308"
         ("Fe1e308Ni1e308", f"its atoms add up {LARGEST})"),  # stored with atoms_per_formula_unit = inf
         ("Fe0.5Ni1.7e308", f"its molar mass adds up {LARGEST} g/mol)"),
         ("(Fe1e200)1e200", f"the amount of Fe is {LARGEST})"),  # a group's, which pymatgen multiplies out to 'Feinf'
-        ("[Fe1e200Ni1e300]1e200+", f"the amounts of Fe, Ni are {LARGEST})"),
+        ("[Fe1e200Ni1e300]1e200", f"the amounts of Fe, Ni are {LARGEST})"),
+        ("{Fe1e200Ni1e300}1e200+", f"the amounts of Fe, Ni are {LARGEST})"),  # (square brackets: a charge in an ion)
     ],
 )
 def test_amounts_past_the_largest_number_are_refused_saying_so(text, why):
@@ -530,6 +531,32 @@ def test_a_formula_pymatgen_cannot_read_and_of_no_amount_of_none_is_unparseable_
     with pytest.raises(FormulaError) as refused:
         parse_formula(text)
     assert str(refused.value) == f"unparseable formula '{text}'"
+
+
+@pytest.mark.parametrize(
+    ("text", "within"),
+    [
+        ("Fe-2O+", "-2"),  # pymatgen: FeO[-1]
+        ("Fe+2O+", "+2"),  # FeO[+3]
+        ("Fe+O-", "+"),  # FeO[+0]
+        ("U-235+", "-235"),  # U[-234]
+        ("Fe[2]O+", "[2]"),  # FeO[+3]
+        ("Fe[OH]2+", "[OH]"),  # Fe2[+1] to pymatgen's Ion (a neutral 'Fe[OH]2' is Fe(OH)2)
+        ("Fe[(]+", "[(]"),  # Fe[+1]
+        ("Fe[)]0+", "[)]"),
+    ],
+)
+def test_a_charge_within_an_ions_formula_is_refused_not_summed(text, within):
+    # pymatgen's Ion reads a sign and its number, and a square-bracketed group, anywhere as a charge, summed with the
+    # charge at the end: 'Fe-2O+' was stored as FeO[-1], 'Fe[2]O+' as FeO[+3]
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    assert str(error.value) == (
+        f"'{text}': '{within}' within an ion's formula is read as a charge, which would be summed with its charge: "
+        "write the charge once, at the end, and a group in round brackets ('Fe(OH)2+')"
+    )
+    assert parse_formula("Fe-2O+", as_stored=True).reduced == "FeO[-1]"  # as the matreg that stored it read it
+    assert parse_formula("Fe{OH}2+").reduced == parse_formula("Fe(OH)2+").reduced == "Fe(OH)2[+1]"
 
 
 def test_a_stored_formula_of_an_amount_of_none_is_read_as_the_matreg_that_stored_it_did():
