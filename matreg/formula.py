@@ -253,28 +253,24 @@ def _amounts_of_none(text: str, composition: Composition) -> tuple[dict[str, str
 
 def _zero_amounts(text: str) -> dict[str, str]:
     """The amounts a formula writes that are zero as floats, as written, by element, sorted: 'Fe0O' -> {'Fe': "'Fe0'"},
-    'Fe1e-400O' -> {'Fe': "'Fe1e-400' as a float"}, '(FeO)0' -> {'Fe': "'(FeO)0'", 'O': "'(FeO)0'"}."""
+    'Fe1e-400O' -> {'Fe': "'Fe1e-400' as a float"}, '(FeO)0' -> {'Fe': "'(FeO)0'", 'O': "'(FeO)0'"}. Its brackets
+    pair, as pymatgen (or `_multiplied_out`) read it."""
     zeros = {}
+    opened: list[int] = []  # where each group still open starts
     for token in _AMOUNT_TOKEN.finditer(text):
+        if token["open"]:
+            opened.append(token.start())
+            continue
+        start = token.start() if token["symbol"] else opened.pop()  # an element's amount, or its group's
         amount = token["amount"] or token["factor"]
         try:
             if not amount or float(amount) != 0:
                 continue
         except ValueError:  # no number ('1e'): pymatgen's to refuse
             continue
-        quoted = f"'{text[_amount_start(text, token) : token.end()]}'" + (" as a float" if Decimal(amount) else "")
+        quoted = f"'{text[start : token.end()]}'" + (" as a float" if Decimal(amount) else "")
         zeros.update(dict.fromkeys([token["symbol"]] if token["symbol"] else _SYMBOL.findall(quoted), quoted))
     return dict(sorted(zeros.items()))
-
-
-def _amount_start(text: str, token: re.Match) -> int:
-    """Where what an amount is of starts: its element ('Fe0'), or its group, whose bracket it follows ('(FeO)0')."""
-    depth = 0
-    for start in range(token.start(), -1, -1):
-        depth += (text[start] in ")]}") - (text[start] in "([{")
-        if not depth:
-            return start
-    return 0
 
 
 def _superscript_charge_read(text: str) -> str:
