@@ -545,6 +545,21 @@ def test_a_text_naming_a_folder_is_refused_as_a_folder_not_read_as_a_formula(qui
     assert (result.exit_code, result.stderr) == (1, f"error: {folder}: a folder, not a file of formulas\n")
 
 
+def test_a_formula_naming_a_folder_here_is_refused_saying_how_to_give_it_as_a_formula(tmp_path, monkeypatch):
+    # `matreg predict RUN Si` beside a folder Si was refused as a folder, without a word of how to predict Si
+    (tmp_path / "Si").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MatregError) as refused:
+        read_formulas("Si")
+    assert str(refused.value) == (
+        "Si: a folder, not a file of formulas; to predict the formula Si, give it in a list (['Si']) or as a line of "
+        "a file or of stdin (echo Si | matreg predict RUN /dev/stdin)"
+    )
+    assert read_formulas(["Si"]) == ["Si"]  # as the hint says
+    with pytest.raises(MatregError, match=r"^Si: a folder, not a file of formulas$"):
+        read_formulas(Path("Si"))  # a Path is no formula
+
+
 def test_a_formula_longer_than_a_file_name_may_be_is_predicted(quick_run):
     # a formula past the 255 bytes of a name was looked for as a file first: the OS's bare '[Errno 36] File name too
     # long'

@@ -17,7 +17,7 @@ import pydantic
 from pymatgen.core import Composition, Structure
 
 from matreg.errors import FormulaError, MatregError, RecordError, utf8_path
-from matreg.formula import ambiguous_charge, parse_formula
+from matreg.formula import ambiguous_charge, parse_formula, reduced_formula
 from matreg.ml import INSTALL_HINT
 from matreg.structure import file_structures
 
@@ -156,12 +156,12 @@ def as_imported(text: str) -> str:
 def read_formulas(inputs: Inputs) -> list[str]:
     """Formulas from a CSV/TSV file or a DataFrame (a formula or composition column, `_formula_cells`), a text file
     (one per line), or a list; MatregError when there are none (an empty file, a header alone), for a folder (given
-    as a Path or a text: neither a formula nor a file of them), and for a Path, or a text naming a .csv/.tsv/.txt file,
-    where no file is."""
+    as a Path or a text: neither a formula nor a file of them; a text that is a formula too, as a folder 'Si' may be,
+    is told how to give it as one), and for a Path, or a text naming a .csv/.tsv/.txt file, where no file is."""
     path = _path_of(inputs)
     if path is not None and _exists(path):  # a file (a pipe too: /dev/stdin, a shell's `<(...)`) or a folder
         if path.is_dir():
-            raise MatregError(f"{inputs}: a folder, not a file of formulas")  # (nor a formula)
+            raise MatregError(f"{inputs}: a folder, not a file of formulas{_as_formula_hint(inputs)}")
         formulas = _formulas_from_file(path)
         if not formulas:
             raise MatregError(f"{inputs}: no formulas to predict (the file lists none)")
@@ -177,6 +177,17 @@ def read_formulas(inputs: Inputs) -> list[str]:
     if any(isinstance(item, (Structure, dict)) or _is_structure_file(item) for item in items):
         raise MatregError("this run is a composition model: give formulas, not structures")
     return [item.formula if isinstance(item, Composition) else str(item).strip() for item in items]
+
+
+def _as_formula_hint(inputs: Inputs) -> str:
+    """How to predict a text naming a folder as the formula it is too ('Si', beside a folder Si); '' for a Path (a
+    formula is given as text) and a text that is no formula."""
+    if not isinstance(inputs, str) or reduced_formula(inputs) is None:
+        return ""
+    return (
+        f"; to predict the formula {inputs}, give it in a list (['{inputs}']) or as a line of a file or of stdin "
+        f"(echo {inputs} | matreg predict RUN /dev/stdin)"
+    )
 
 
 def _path_of(inputs: Inputs) -> Path | None:
