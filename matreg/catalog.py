@@ -198,6 +198,8 @@ class Dataset(pydantic.BaseModel, extra="forbid"):
     provenance: list[Provenance] | None = None
     # e.g. [OptB88vdW]: only values by these methods (and their qualified ones: OptB88vdW (Voigt))
     methods: list[str] | None = None
+    # a key of each condition the schema declares (value_conditions; tests/test_schema.py checks that they are the
+    # same): only values at the one given
     temperature_K: float | None = pydantic.Field(default=None, ge=0, allow_inf_nan=False)
     pressure_Pa: float | None = pydantic.Field(default=None, ge=0, allow_inf_nan=False)
     resolve: Resolution = Resolution()

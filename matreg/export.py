@@ -94,12 +94,11 @@ def selection_sql(dataset: Dataset) -> tuple[str, list]:
     if dataset.methods:
         where.append("lower(replace(p.method, ' ', '')) IN (SELECT unnest(?))")  # as Methods.selected_by folds
         params.append(load_methods().selected_by(dataset.methods))
-    if dataset.temperature_K is not None:
-        where.append("p.temperature_K = ?")
-        params.append(dataset.temperature_K)
-    if dataset.pressure_Pa is not None:
-        where.append("p.pressure_Pa = ?")
-        params.append(dataset.pressure_Pa)
+    for condition in value_conditions():
+        at = getattr(dataset, condition, None)  # (None of a condition that is no catalog key: nothing selects by it)
+        if at is not None:
+            where.append(f"p.{condition} = ?")
+            params.append(at)
     return " AND ".join(where), params
 
 
@@ -230,7 +229,7 @@ def _unmatched_entries(store: Store, name: str, dataset: Dataset, raw: pd.DataFr
     )
 
 
-SELECTION_KEYS = ("properties", "sources", "provenance", "methods", "temperature_K", "pressure_Pa")
+SELECTION_KEYS = ("properties", "sources", "provenance", "methods", *value_conditions())
 
 
 def describe_selection(dataset: Dataset) -> str:

@@ -45,7 +45,7 @@ from matreg.runs import (
     run_selection,
     selection_json,
 )
-from matreg.schema import arrow_schema, arrow_table, canonical_method, children_of, table_spec
+from matreg.schema import arrow_schema, arrow_table, canonical_method, children_of, table_spec, value_conditions
 from matreg.sources.base import (
     Attribution,
     Connector,
@@ -464,7 +464,8 @@ class _PublishCheck:
         """The key a value of an admitted record is stored under: its method its own, else its record's."""
         provenance, method = self.admitted[record_id]
         method = canonical_method(value_method(value, provenance, method))
-        return ValueKey(record_id, value.property, method, (value.temperature_K, value.pressure_Pa))
+        conditions = tuple(getattr(value, condition) for condition in value_conditions())  # as `of_keys` reads rows
+        return ValueKey(record_id, value.property, method, conditions)
 
     def _other_materials(self, batch: pyarrow.Table) -> dict[int, str]:
         """Rows whose record id the store holds as another material (another formula, molecule or state), by position,

@@ -3,6 +3,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 from conftest import utf8_child
 from typer.testing import CliRunner
 
+from matreg.catalog import Dataset
 from matreg.cli import app
 from matreg.curate.review import ACTIONS
 from matreg.errors import ConfigError, ValidationError
@@ -31,6 +33,7 @@ from matreg.schema import (
     value_conditions,
     value_key,
 )
+from matreg.sources.base import RawValue
 from matreg.units import parse_unit
 from matreg.validation import validate_table
 
@@ -268,6 +271,17 @@ def test_a_values_key_and_its_conditions_are_read_from_the_schema_and_documented
     assert value_conditions() == ["temperature_K", "pressure_Pa"]
     properties = schema_markdown().split("## `properties`")[1].split("## `fetch_runs`")[0]
     assert properties.count("A condition the value applies at (part of its key).") == 2
+
+
+def test_the_conditions_spelled_as_dataset_keys_raw_value_fields_and_log_columns_are_the_schemas():
+    # typed fields, a catalog's YAML keys and stored columns name each condition by hand: a condition tables.yaml adds
+    # or drops (matreg.export, review and ingest follow it) must be added or dropped there too
+    dataset_others = {"description", "version", "properties", "sources", "provenance", "methods", "resolve"}
+    raw_value_others = {"property", "value", "unit", "method", "problem", "provenance", "field", "uncertainty"}
+    raw_value_others.add("uncertainty_problem")
+    assert [key for key in Dataset.model_fields if key not in dataset_others] == value_conditions()
+    assert [field.name for field in fields(RawValue) if field.name not in raw_value_others] == value_conditions()
+    assert set(value_key()) <= set(table_spec("curation_log").columns)  # a decision names its value by its key
 
 
 def test_a_condition_column_outside_the_key_is_a_config_error(tmp_path):

@@ -39,7 +39,7 @@ from matreg.formula import (
     takes_ion_bounds,
 )
 from matreg.numbers import number_of
-from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabulary, value_key
+from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabulary, value_conditions, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
 from matreg.sources.lab import SHARED_ID, LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store, settling_entries_sql
@@ -72,8 +72,9 @@ ACTIONS = (*DECISIONS, "readmit", "dismiss", "reopen")
 _SETTLED_BY = {"readmit": "readmitted", "dismiss": "dismissed"}  # the actions that settle a quarantine row
 VALUE_KEY = value_key()
 _ENTRY_TIME = "%Y%m%dT%H%M%S%fZ"
-_KEYED = ["record_id", "property", "_method", "_temperature_K", "_pressure_Pa"]  # VALUE_KEY, matchable when null
-_SEEN = ["property", "method", "temperature_K", "pressure_Pa", "original_value", "original_unit", "uncertainty"]
+CONDITIONS = value_conditions()
+_KEYED = ["record_id", "property", "_method", *(f"_{c}" for c in CONDITIONS)]  # VALUE_KEY, matchable when null
+_SEEN = ["property", "method", *CONDITIONS, "original_value", "original_unit", "uncertainty"]
 _NOW = {  # of a row, as compared with what a decision on it was made on (the log's columns of these names)
     "formula": "now_formula",
     "formula_original": "now_formula_original",
@@ -688,11 +689,8 @@ def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
     their names in the method vocabulary (a log entry of an older matreg may name a method by another label)."""
     methods = frame["method"].astype(object)
     named = {method: canonical_method(method) for method in methods.dropna().unique()}
-    return frame.assign(
-        _method=methods.map(named).where(methods.notna(), _NO_METHOD),
-        _temperature_K=frame["temperature_K"].astype(float).round(_DIGITS).fillna(_NO_CONDITION),
-        _pressure_Pa=frame["pressure_Pa"].astype(float).round(_DIGITS).fillna(_NO_CONDITION),
-    )
+    conditions = {f"_{c}": frame[c].astype(float).round(_DIGITS).fillna(_NO_CONDITION) for c in CONDITIONS}
+    return frame.assign(_method=methods.map(named).where(methods.notna(), _NO_METHOD), **conditions)
 
 
 def _is(decisions: pd.DataFrame, action: str) -> np.ndarray:

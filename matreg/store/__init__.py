@@ -83,6 +83,7 @@ from matreg.schema import (
     load_tables,
     pandas_dtype,
     table_spec,
+    value_conditions,
     vocabulary_key,
 )
 from matreg.store.compaction import (
@@ -155,6 +156,7 @@ from matreg.store.sql import (
     COMPACTED_THROUGH,
     CURATION_RUN_PREFIX,
     SNAPSHOT,
+    aliased,
     compared_sql,
     current_rows_sql,
     decided_versions_sql,
@@ -1297,7 +1299,7 @@ class Store:
         only = "s.record_id IN (SELECT unnest($records::VARCHAR[]))"  # (each view's rows of whole records: see them)
         return self.read(
             "SELECT p.record_id, m.source, m.formula, m.formula_original, m.phase, p.property, p.method, "
-            "p.temperature_K, p.pressure_Pa, p.original_value, p.original_unit, p.uncertainty, p.run_id "
+            f"{aliased('p', value_conditions())}, p.original_value, p.original_unit, p.uncertainty, p.run_id "
             f"FROM ({current_rows_sql('properties', where=only)}) p "
             f"JOIN ({current_rows_sql('materials', where=only)}) m USING (record_id) ORDER BY ALL",
             {"records": records},

@@ -18,7 +18,16 @@ import pyarrow.compute
 import pyarrow.parquet as pq
 
 from matreg.journal import RunJournal
-from matreg.schema import TableSpec, arrow_schema, canonical_method, children_of, conformed, load_tables, table_spec
+from matreg.schema import (
+    TableSpec,
+    arrow_schema,
+    canonical_method,
+    children_of,
+    conformed,
+    load_tables,
+    table_spec,
+    value_conditions,
+)
 from matreg.store.files import atomic_write, store_file_writer
 from matreg.store.sql import (
     COMMIT,
@@ -43,13 +52,13 @@ READ = "read"  # the staged column numbering the run's reads (items read before)
 
 class ValueKey(NamedTuple):
     """The key of a value a run keeps as stored (`PublishCheck.kept_values`): its record, property, method and
-    conditions (temperature_K, pressure_Pa); None where they could not be read: then any stored value of the
-    property and method that the run does not give."""
+    conditions (the schema's, in its order: `value_conditions`); None where they could not be read: then any stored
+    value of the property and method that the run does not give."""
 
     record_id: str
     property: str
     method: str | None
-    conditions: tuple[float | None, float | None] | None
+    conditions: tuple[float | None, ...] | None
 
 
 class PublishCheck(Protocol):
@@ -193,7 +202,7 @@ def of_keys(values: pyarrow.Table, keys: list[ValueKey]) -> pyarrow.Table:
     exact = {(key.record_id, key.property, key.method, key.conditions) for key in keys}
     loose = {(key.record_id, key.property, key.method) for key in keys if key.conditions is None}
     rows = zip(*(values[column].to_pylist() for column in ValueKey._fields[:3]), strict=True)
-    conditions = zip(values["temperature_K"].to_pylist(), values["pressure_Pa"].to_pylist(), strict=True)
+    conditions = zip(*(values[condition].to_pylist() for condition in value_conditions()), strict=True)
     kept = []
     for (record_id, prop, method), at in zip(rows, conditions, strict=True):
         named = (record_id, prop, canonical_method(method))
