@@ -44,7 +44,16 @@ from matreg.export import (
     value_units,
 )
 from matreg.http import public_url
-from matreg.schema import PREFERRED_BY, RESOLUTION_COLUMNS, RESOLVED_BY, load_methods, stable_type, value_key
+from matreg.schema import (
+    PREFERRED_BY,
+    RESOLUTION_COLUMNS,
+    RESOLVED_BY,
+    arrow_schema,
+    load_methods,
+    pandas_dtype,
+    stable_type,
+    value_key,
+)
 from matreg.sources.base import WITHDRAWN_BY_SOURCE
 from matreg.store import CURATION_RUN_PREFIX, Store, atomic_dir, atomic_write, file_sha256, write_with_sidecar
 
@@ -671,10 +680,11 @@ def _material_changes(
 
 
 def _by_record(materials: pd.DataFrame) -> pd.DataFrame:
-    """A release's `materials.parquet` indexed by record id, its counts whole numbers (Parquet gives floats where
-    some are empty)."""
-    counts = {"spacegroup_number": "Int64", "nsites": "Int64"}
-    return materials.set_index("record_id").reindex(columns=list(MATERIAL_FIELDS)).astype(counts).astype(object)
+    """A release's `materials.parquet` indexed by record id, its columns of the materials table in their declared
+    types (its counts whole numbers: Parquet gives floats where some are empty)."""
+    declared = arrow_schema("materials")
+    types = {field: pandas_dtype(declared.field(field).type) for field in MATERIAL_FIELDS if field in declared.names}
+    return materials.set_index("record_id").reindex(columns=list(MATERIAL_FIELDS)).astype(types).astype(object)
 
 
 def _per_record(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
