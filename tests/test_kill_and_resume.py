@@ -451,13 +451,18 @@ def _optimade_entries(count: int) -> list[dict]:
     return [{"id": f"e{i}", "type": "structures", "attributes": json.loads(text)} for i, text in enumerate(attributes)]
 
 
-@pytest.mark.parametrize(("counted", "killed_at"), [(_per_page, 9), (_remaining, 6)], ids=["per page", "remaining"])
+@pytest.mark.parametrize(
+    ("counted", "killed_at"),
+    [(_per_page, 9), (_remaining, 6), (_remaining, 3)],
+    ids=["per page", "remaining", "remaining, first half"],
+)
 def test_kill_9_then_resume_of_a_provider_counting_its_page_or_the_entries_left_notes_no_count(
     tmp_path, counted, killed_at
 ):
     """11 entries, 3 a page, killed as a page loads: resumed at its last page, a provider counting each page's entries
     says 2 where the committed pages said 3; at offset 6, one counting from the offset says 5 where the page before
-    said 8. Neither is the count of the query, which did not change: no note, the count unknown."""
+    said 8; at offset 3, 8 where the one committed page said 11 (its process read no other: the run's cursor carries
+    that count). None is the count of the query, which did not change: no note, the count unknown."""
     with _optimade_killed_at(killed_at, _optimade_entries(11), counted, tmp_path) as (server, command, store):
         assert store.staged_pages() == killed_at // 3
         resumed = subprocess.run([*command, "--resume"], capture_output=True, **utf8_child(), timeout=120)

@@ -33,6 +33,7 @@ from matreg.ingest import run_ingest
 from matreg.jsontext import to_json
 from matreg.resources import resource_path
 from matreg.sources import FetchRequest, build_connector
+from matreg.sources.optimade import COUNTED as COUNTED_KEY
 from matreg.sources.optimade import build_filter
 from matreg.store import Store
 from matreg.validation import RunStamp, harmonize
@@ -1250,13 +1251,17 @@ COUNTED = {  # meta.data_returned of the four reference pages (15 entries, 4 a p
 }
 
 
-def counted_replay(tmp_path: Path, counts: list[int]) -> OptimadeReplay:
-    """The recorded reference pages, each with meta.data_returned as `counts` say."""
+def counted_replay(tmp_path: Path, counts: list[int], empty: int | None = None) -> OptimadeReplay:
+    """The recorded reference pages, each with meta.data_returned as `counts` say; with an `empty` count, the last
+    page links an empty page (offset 16) stating that count."""
+    recorded = {offset: json.loads(path.read_text(encoding="utf-8")) for offset, path in REFERENCE_PAGES.items()}
+    if empty is not None:
+        recorded[12]["links"]["next"] = recorded[8]["links"]["next"].replace("page_offset=12", "page_offset=16")
+        recorded[16] = copy.deepcopy(recorded[12]) | {"data": [], "links": {"next": None}}
     pages = {}
-    for (offset, recorded), count in zip(REFERENCE_PAGES.items(), counts, strict=True):
-        page = json.loads(recorded.read_text(encoding="utf-8"))
+    for (offset, page), count in zip(recorded.items(), [*counts, empty][: len(recorded)], strict=True):
         page["meta"]["data_returned"] = count
-        pages[offset] = tmp_path / recorded.name
+        pages[offset] = tmp_path / f"page_at_{offset}.json"
         pages[offset].write_text(json.dumps(page), encoding="utf-8")
     return OptimadeReplay(STRUCTURES, pages, "http://127.0.0.1:5077", FIXTURES / "ref_info_structures.json")
 
@@ -1285,12 +1290,31 @@ def test_a_dry_run_of_a_provider_counting_its_pages_does_not_say_its_first_page_
     assert (report.n_fetched, report.n_available) == (4, None)
 
 
-@pytest.mark.parametrize(("counting", "broken"), [("per page", 12), ("remaining", 8)])
+@pytest.mark.parametrize(
+    ("counting", "empty", "total"), [("whole", 15, 15), ("per page", 0, None), ("remaining", 0, None)]
+)
+def test_an_empty_page_linked_after_the_last_entries_counts_as_the_page_before_shows(
+    tmp_path, store, counting, empty, total
+):
+    """A provider linking an empty page (offset 16) after its 15 entries: counting each page's entries or those from
+    the offset on, it says 0 there, which the run took as its count (fetch_runs.n_available 0 of 15 read); counting
+    as the specification says, 15, fewer than the offset the link names, which stands."""
+    with serve(counted_replay(tmp_path, COUNTED[counting], empty)) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.root, "exmpl"))
+        totals = [page.total for page in build_connector("optimade", catalog, NELEMENTS_2).pages()]
+        report = fetch(store, catalog, NELEMENTS_2)
+    assert totals[-1] == total and len(totals) == 5
+    assert (report.n_fetched, report.n_available) == (15, total)
+    assert store.query("SELECT n_available FROM fetch_runs")["n_available"].tolist() == [total or pd.NA]
+
+
+@pytest.mark.parametrize(("counting", "broken"), [("per page", 12), ("remaining", 8), ("remaining", 4)])
 def test_a_resume_of_a_provider_counting_a_page_or_the_entries_left_notes_no_changed_count(
     tmp_path, store, counting, broken
 ):
     """Resumed at its last page, a page-counting provider says 3 where the committed pages said 4; at offset 8, one
-    counting from the offset says 7 where the page before said 11: no count changed, none is noted."""
+    counting from the offset says 7 where the page before said 11; at offset 4, in the listing's first half, 11 where
+    the first page, the one committed page, said 15 (the resume's cursor says so): no count changed, none is noted."""
     replay = counted_replay(tmp_path, COUNTED[counting])
     replay.broken = {broken}
     with serve(replay) as server:
@@ -1300,6 +1324,26 @@ def test_a_resume_of_a_provider_counting_a_page_or_the_entries_left_notes_no_cha
         replay.broken.clear()
         report = fetch(store, catalog, NELEMENTS_2, resume=True)
     assert (report.n_fetched, report.n_available, report.available_counts) == (15, None, None)
+
+
+@pytest.mark.parametrize(
+    ("counting", "carried", "staged_before"),
+    [("whole", [15, 15, 15], [15, 15, 15]), ("remaining", [None, None, None], [11, None, None])],
+)
+def test_a_cursor_without_the_count_of_the_page_before_resumes_as_the_first_page_of_a_process(
+    tmp_path, counting, carried, staged_before
+):
+    """A resume cursor carries its page's count, which tells the next page's count from the offset on (11 after 15
+    and 4 entries); one staged by a matreg whose cursors did not carry it still resumes, its first page's count judged
+    by the page alone, as it was."""
+    with serve(counted_replay(tmp_path, COUNTED[counting])) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.root, "exmpl"))
+        cursor = next(build_connector("optimade", catalog, NELEMENTS_2).pages()).cursor
+        assert cursor[COUNTED_KEY] == {"stated": COUNTED[counting][0], "entries": 4, "reach": 4}
+        totals = [[page.total for page in build_connector("optimade", catalog, NELEMENTS_2).pages(cursor)]]
+        del cursor[COUNTED_KEY]
+        totals.append([page.total for page in build_connector("optimade", catalog, NELEMENTS_2).pages(cursor)])
+    assert totals == [carried, staged_before]
 
 
 def test_a_one_page_query_counts_its_pages_entries(tmp_path, store):

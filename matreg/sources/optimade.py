@@ -128,13 +128,18 @@ class OptimadeConnector(JsonApiConnector):
 
     def pages(self, cursor: dict[str, Any] | None = None) -> Iterator[Page]:
         """Pages of structures, asking only for fields the provider knows (also when resuming after a cursor), each
-        with the provider's count of matching entries where the page does not show it to be another (`query_count`)."""
+        with the provider's count of matching entries where the page does not show it to be another (`query_count`).
+        Each page's cursor carries what the page stated (`COUNTED`), so that a resume judges its first page's count as
+        one process reading on would (a cursor without it, of a run staged before: as the first page of a process)."""
         self.response_fields = self.paginator.response_fields = self.fields_the_provider_knows()
-        request, page_before = cursor, None  # each page's request (None: the first) and what the page before stated
-        for page in super().pages(cursor):
+        request, page_before = _request_and_count(cursor)  # each page's request (None: the first), the page before's
+        for page in super().pages(request):
             stated, entries = page.total, len(page.items)
-            page.total = query_count(stated, entries, entries_before(request), page.cursor is not None, page_before)
-            request, page_before = page.cursor, PageCount(stated, entries)
+            before = entries_before(request) if entries else page_before.reach if page_before else 0
+            page.total = query_count(stated, entries, before, page.cursor is not None, page_before)
+            request, page_before = page.cursor, PageCount(stated, entries, before + entries)
+            if page.cursor is not None:
+                page.cursor = page.cursor | {COUNTED: page_before._asdict()}
             yield page
 
     def first_request(self) -> HttpRequest:
@@ -237,27 +242,43 @@ class OptimadeConnector(JsonApiConnector):
 
 
 class PageCount(NamedTuple):
-    """The count of matching entries a page stated (None: none) and how many entries it held."""
+    """The count of matching entries a page stated (None: none), how many entries it held, and how many entries the
+    listing showed up to its end (those before it, `entries_before`, and its own)."""
 
     stated: int | None
     entries: int
+    reach: int
+
+
+COUNTED = "counted"  # the key of a page's cursor that holds the page's PageCount (as an object), for a resume
+
+
+def _request_and_count(cursor: dict[str, Any] | None) -> tuple[dict[str, Any] | None, PageCount | None]:
+    """The request a resume cursor names, and the PageCount of the page it follows (None: the first request, or a
+    cursor staged before cursors carried it)."""
+    if cursor is None or COUNTED not in cursor:
+        return cursor, None
+    request = {key: value for key, value in cursor.items() if key != COUNTED}
+    return request, PageCount(**cursor[COUNTED])
 
 
 def query_count(stated: int | None, entries: int, before: int, more: bool, page_before: PageCount | None) -> int | None:
     """`stated`, a page's `data_returned`, where it can be the count of the whole query; else None (unknown).
 
-    The page itself: with `entries` entries after `before` others (`entries_before`) it shows that at least before +
-    entries match, one more where a next page follows (`more`: where a provider links an empty page after its last
-    entries, their page's count is unknown, the empty page's stands); a smaller count is not the query's, also where
-    records were removed upstream between pages (an offset then shifts later ones onto the page). This tells a page's
-    own count on every page (no more than its entries, with pages before or after it), and a count from the page's
-    offset on in the second half of the listing. The run's history: in the first half, a count from the offset on is
-    told by the page before in this process (`page_before`), which stated this page's count plus its own entries,
-    where a whole count stays the same (records removed upstream between two pages, exactly a page's entries, leave it
-    unknown too). A resume's first page has no page before it: there such a count is taken as stated.
+    The page itself: with `entries` entries after `before` others (`entries_before`; of an empty page, those the page
+    before reached: a link past the last entries names an offset past them) it shows that at least before + entries
+    match, one more where a next page follows (`more`: where a provider links an empty page after its last entries,
+    their page's count is unknown, the empty page's stands where it is not fewer); a smaller count is not the query's,
+    also where records were removed upstream between pages (an offset then shifts later ones onto the page). This
+    tells a page's own count on every page (no more than its entries, with pages before or after it; 0 on an empty
+    page after entries), and a count from the page's offset on in the second half of the listing. The run's history:
+    in the first half, a count from the offset on is told by the page before (`page_before`: in this process, or as
+    the resume cursor carries it), which stated this page's count plus its own entries, where a whole count stays the
+    same (records removed upstream between two pages, exactly a page's entries, leave it unknown too). Without a page
+    before (the first page; a resume of a cursor that does not carry it) such a count is taken as stated.
     """
-    if stated is None or entries == 0:  # (an empty page shows nothing: every entry may have been removed)
-        return stated
+    if stated is None:
+        return None
     if stated < before + entries + more:
         return None
     if page_before is not None and page_before.stated == stated + page_before.entries:
