@@ -758,11 +758,15 @@ def catalog_(catalog: CatalogOpt = None) -> None:
 @reports_errors
 def schema() -> None:
     """Print the canonical schema (each column's constraints), its extensions, the property and method vocabularies and
-    the store's views as Markdown."""
-    from matreg.schema import schema_markdown
+    the store's views as Markdown. A project's schema extension that does not load is listed with its error, which
+    the command then ends with (exit code 2)."""
+    from matreg.schema import extension_errors, schema_markdown
     from matreg.store.sql import views_markdown
 
     typer.echo(schema_markdown() + "\n" + views_markdown(), nl=False)
+    errors = extension_errors()
+    if errors:
+        raise ConfigError("; ".join(map(str, errors)))
 
 
 # The steward's and the ML commands, listed after the ETL's (`matreg --help` lists commands as registered).

@@ -735,11 +735,33 @@ def _extensions_markdown() -> list[str]:
         "<column>}`), checked as below and stored in `record_attributes`, one row per value.",
     ]
     own = {Path(file).stem for file in extension_files()}
-    for name in sorted(own | _shipped_extensions()):
-        spec = load_extension(name)
+    for name, spec in _extensions(own).items():
         where = f" (this project's: {EXTENSIONS}/{name}.yaml)" if name in own else ""
-        lines += ["", f"### `{name}`{where}", "", spec.description, "", *_columns_markdown(spec.columns)]
+        said = (
+            [f"Not loaded: {spec}"]
+            if isinstance(spec, ConfigError)
+            else [spec.description, "", *_columns_markdown(spec.columns)]
+        )
+        lines += ["", f"### `{name}`{where}", "", *said]
     return lines
+
+
+def _extensions(own: set[str]) -> dict[str, ExtensionSpec | ConfigError]:
+    """Each schema extension a lab mapping may name, matreg's and the project's `own`, by name: its spec, or the
+    error of loading it (a project's file that does not load)."""
+    loaded: dict[str, ExtensionSpec | ConfigError] = {}
+    for name in sorted(own | _shipped_extensions()):
+        try:
+            loaded[name] = load_extension(name)
+        except ConfigError as exc:
+            loaded[name] = exc
+    return loaded
+
+
+def extension_errors() -> list[ConfigError]:
+    """The errors of the schema extensions that do not load (a project's malformed file), each naming its file."""
+    own = {Path(file).stem for file in extension_files()}
+    return [spec for spec in _extensions(own).values() if isinstance(spec, ConfigError)]
 
 
 def _shipped_extensions() -> set[str]:

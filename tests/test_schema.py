@@ -232,6 +232,28 @@ def test_matreg_schema_lists_each_schema_extension_with_its_columns(tmp_path, mo
     assert "| `measurement_temperature_K` | float64 | yes | >= 0 | Temperature of the sample during" in sample
 
 
+def test_matreg_schema_prints_the_schema_with_a_project_extension_that_does_not_load_and_its_error(
+    tmp_path, monkeypatch
+):
+    # the command a user runs to see the schema, and why an extension is refused, printed nothing but the error
+    (tmp_path / EXTENSIONS).mkdir(parents=True)
+    tags = 'description: "Tags."\ncolumns:\n  tags: {type: list<string>, description: "Tags."}\n'
+    (tmp_path / EXTENSIONS / "tags.yaml").write_text(tags, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as error:
+        load_extension("tags")
+    assert str(error.value).startswith(f"{tmp_path / EXTENSIONS / 'tags.yaml'}: line 1: ")
+    result = CliRunner().invoke(app, ["schema"])
+    assert (result.exit_code, result.stderr) == (2, f"error: {error.value}\n")
+    assert "| `nsites` | int64 | yes | >= 1 | Number of sites in the structure's cell. |" in result.stdout
+    assert "\n## Views (what `matreg sql` and DuckDB clients query)\n" in result.stdout
+    extensions = _section(result.stdout, "## Schema extensions")
+    heading = "### `tags` (this project's: schemas/extensions/tags.yaml)"
+    assert [line for line in extensions.splitlines() if line.startswith("### ")] == ["### `lab-sample`", heading]
+    assert _section(extensions, heading) == f"\nNot loaded: {error.value}\n"
+    assert "| `sample_id` | string | no |" in _section(extensions, "### `lab-sample`")
+
+
 def test_docs_list_every_column_and_property():
     docs = schema_markdown()
     for name, spec in load_tables().items():
