@@ -1352,6 +1352,16 @@ DAMAGES = {  # what a damaged export lacks -> (the damage, what the error says i
         _meta_edit(lambda meta: meta | {"featurizers": {"graph": meta["featurizers"]["graph"] | {"cutoff_A": "8"}}}),
         "meta.json's featurizers.graph.cutoff_A is not a number",
     ),
+    # a hand edit of the graph settings of another number: `predict` built new structures' graphs by it, not as the
+    # export's graphs the model learned from were built, and nothing said so
+    "graph cutoff changed": (
+        _meta_edit(lambda meta: meta | {"featurizers": {"graph": meta["featurizers"]["graph"] | {"cutoff_A": 5}}}),
+        "meta.json's featurizers.graph gives cutoff_A 5.0 (graph.npz: 8.0), not what its graphs were built with",
+    ),
+    "graph neighbours changed": (
+        _meta_edit(lambda meta: meta | {"featurizers": {"graph": {"max_neighbors": 6}}}),
+        "meta.json's featurizers.graph gives max_neighbors 6 (graph.npz: 12), not what its graphs were built with",
+    ),
     "listed files": (
         _meta_edit(lambda meta: meta | {"files": {}}),
         "meta.json does not list records.parquet or composition.npz (every export has records.parquet and "

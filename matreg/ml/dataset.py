@@ -13,7 +13,9 @@
                            for: itself, or a resolved group's members), structure_record (the record whose structure
                            gives the row's crystal graph, `_with_structures`; null: none) (by record_id)
     DIR/composition.npz    fractions [N, 103], stats [N, S], element_z [N, M], element_frac [N, M]
-    DIR/graph.npz          atom_z, atom_offsets, edge_src, edge_dst, edge_dist, edge_offsets (when structures exist)
+    DIR/graph.npz          atom_z, atom_offsets, edge_src, edge_dst, edge_dist, edge_offsets (when structures exist),
+                           and cutoff_A and max_neighbors, what they were built with (as meta.json's featurizers.graph
+                           must say: `predict` builds a new structure's graph by what a run recorded of it)
 
 Payload files are byte-identical for the same store and options; only meta.json carries the export time.
 """
@@ -118,7 +120,8 @@ def export_torch(
     rows["split"] = assign_splits(rows, split, seed, fractions, assignment)
     arrays = {"composition.npz": featurize_compositions(rows["formula"])}
     if rows["structure"].notna().any():
-        arrays["graph.npz"] = featurize_structures(rows["structure"].tolist(), cutoff, max_neighbors)
+        graph = featurize_structures(rows["structure"].tolist(), cutoff, max_neighbors)
+        arrays["graph.npz"] = graph | {"cutoff_A": np.float64(cutoff), "max_neighbors": np.int64(max_neighbors)}
         _warn_of_rows_without_graphs(rows, arrays["graph.npz"])
     context = {
         "split": split_settings(split, seed, fractions) | {"assignment": _file_info(assignment)},
@@ -571,6 +574,8 @@ class ExportedDataset:
         self._composition["target"] = torch.from_numpy(self.records["target"].to_numpy(dtype=np.float32))
         listed = "graph.npz" in self.meta["files"]
         self._graph = _load_npz(self.directory / "graph.npz", torch) if listed else None
+        if self._graph is not None:
+            _check_graph_settings(self.directory, self.meta, self._graph)
 
     def _rows(self, name: str) -> np.ndarray:
         """Positions of the records of split `name`."""
@@ -705,6 +710,19 @@ def _check_files(directory: Path, files: dict[str, dict]) -> None:
     changed = [name for name, info in files.items() if file_sha256(directory / name) != info["sha256"]]
     if changed:
         raise MatregError(f"{directory}: {', '.join(changed)} changed since the export (sha256 mismatch)")
+
+
+def _check_graph_settings(directory: Path, meta: dict, graph: dict[str, Tensor]) -> None:
+    """Take from an export's graph tensors what graph.npz records they were built with (`GraphSettings`' keys);
+    MatregError where meta.json's featurizers.graph says otherwise (a hand edit: a run would record it, and `predict`
+    build new structures' graphs by it). graph.npz of an export before it recorded them has none: not checked."""
+    built = {name: graph.pop(name).item() for name in GraphSettings.model_fields if name in graph}
+    said = GraphSettings.model_validate((meta.get("featurizers") or {}).get("graph") or {}).model_dump()
+    changed = [f"{name} {said[name]} (graph.npz: {value})" for name, value in built.items() if said[name] != value]
+    if changed:
+        raise _unreadable(
+            directory, f"meta.json's featurizers.graph gives {', '.join(changed)}, not what its graphs were built with"
+        )
 
 
 def _load_npz(path: Path, torch: Any) -> dict[str, Tensor]:
