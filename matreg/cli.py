@@ -293,7 +293,9 @@ def import_(
     from matreg.catalog import default_catalog_path
     from matreg.ingest import run_ingest, tune_gc_for_fetch
     from matreg.sources.lab import LabConnector, load_mapping
+    from matreg.store import refuse_long_names
 
+    refuse_long_names(file, f"cannot read {file}")  # (the OS's error names neither the name nor the limit)
     connector = LabConnector(file, load_mapping(mapping, catalog or default_catalog_path()), name=name)
     show = progress_shown(progress)
     tune_gc_for_fetch()

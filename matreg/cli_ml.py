@@ -102,14 +102,15 @@ def predict_command(
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
 ) -> None:
     """Apply a trained model to new formulas or structures."""
+    from matreg.store import Store, refuse_long_names
+
     if out is not None:
         utf8_path(out, "--out")  # (Arrow writes the predictions by its name)
+        refuse_long_names(out, f"cannot write {out}")  # (before the predictions are made)
     from matreg.ml.predict import predict  # torch loads only here
 
     predictions = predict(run, inputs, device=device)
     if out is not None:
-        from matreg.store import Store
-
         Store.write_file(predictions, out, "csv")
         typer.echo(f"{len(predictions)} predictions -> {out}")
     else:

@@ -717,12 +717,20 @@ def test_an_ml_output_folder_name_too_long_for_the_file_system_is_said_as_such(f
         (["status", "--store"], "cannot use {path} as a store"),
         (["export", "gaps", "--out"], "cannot write {path}"),
         (["train", "{path}", "--model", "elemnet", "--out", "run"], "cannot read {path}"),
+        (["train", "gaps", "--split", "predefined", "--assignment"], "cannot read assignment {path}"),
+        (["predict", "{path}", "NaCl"], "cannot read {path}"),
+        (["predict", "run", "NaCl", "--out"], "cannot write {path}"),
+        (["import", "{path}", "-m", str(LAB_EXAMPLE / "mapping.yaml")], "cannot read {path}"),
     ],
-    ids=["store", "export", "train"],
+    ids=["store", "export", "train", "assignment", "predict", "predictions", "import"],
 )
-def test_a_path_too_long_for_the_file_system_whose_names_are_not_is_said_as_such(filled, tmp_path, command, doing):
+def test_a_path_too_long_for_the_file_system_whose_names_are_not_is_said_as_such(
+    filled, tmp_path, monkeypatch, command, doing
+):
     """A path past PATH_MAX (4096 bytes) of names each within the file system's limit was the OS's bare error
-    ('[Errno 36] File name too long: ' and the whole path)."""
+    ('[Errno 36] File name too long: ' and the whole path), also as part of another (predict's run, train's
+    assignment)."""
+    monkeypatch.chdir(tmp_path)  # (train's run folder)
     path = tmp_path.joinpath(*["d" * 200] * 21, "out.csv")
     args = [arg.replace("{path}", str(path)) for arg in command] + ([] if "{path}" in command else [str(path)])
     result = filled(*args)

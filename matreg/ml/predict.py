@@ -30,6 +30,7 @@ from matreg.ml.dataset import CompositionSplit, GraphSettings, GraphSplit, check
 from matreg.ml.features import featurize_compositions, featurize_structures
 from matreg.ml.models import GRAPH_MODELS, build_model
 from matreg.ml.train import MODEL_FILE, predict_split, resolve_device
+from matreg.store import refuse_long_names
 
 STRUCTURE_SUFFIXES = (".cif", ".json")
 STRUCTURE_KEYS = ("lattice", "sites")  # what a pymatgen Structure's dict (`Structure.as_dict()`) has at least
@@ -44,8 +45,9 @@ Inputs = Input | pd.DataFrame | Iterable[Input]
 
 def load_run(run_dir: Path | str, device: str | torch.device | None = "cpu") -> tuple[torch.nn.Module, dict]:
     """The trained network of a run directory (in eval mode) on `device` (`resolve_device`; None: the CPU) and its
-    config."""
+    config; PathError for a path too long for the file system (`refuse_long_names`)."""
     run_dir = Path(run_dir)
+    refuse_long_names(run_dir, f"cannot read {run_dir}")
     try:
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
         state = torch.load(run_dir / MODEL_FILE, map_location="cpu", weights_only=True)

@@ -25,6 +25,7 @@ from matreg.catalog import MERGED_ROW_PREFIX
 from matreg.errors import ConfigError, MatregError
 from matreg.formula import composition_key, reduced_formula
 from matreg.ml.features import composition_of
+from matreg.store import refuse_long_names
 
 SPLITS = ("train", "val", "test")
 METHODS = ("random", "composition", "chemsys", "provenance", "predefined")
@@ -197,7 +198,9 @@ def _require(labels: np.ndarray, needed: Sequence[str], method: str) -> None:
 
 def read_assignment(path: Path) -> pd.DataFrame:
     """An assignment CSV: a `split` column and a `record_id` or a `formula` column (formulas are reduced); a record
-    id, or a composition however its formula is written (TeSe and Te0.5Se0.5), given two splits is refused."""
+    id, or a composition however its formula is written (TeSe and Te0.5Se0.5), given two splits is refused; so is a
+    path too long for the file system (`refuse_long_names`)."""
+    refuse_long_names(Path(path), f"cannot read assignment {path}")
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False).apply(lambda column: column.str.strip())
     except (OSError, ValueError) as exc:
