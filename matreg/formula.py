@@ -45,6 +45,9 @@ _HYPHEN_NUMBER = re.compile(r"(?P<base>.*[^\s+-])(?<!\de)\s*-(?P<charge>[1-9])")
 # number ('-2' in 'Fe-2O+': FeO[-1]) and a square-bracketed group ('[2]' in 'Fe[2]O+': FeO[+3]; '[OH]' in 'Fe[OH]2+':
 # Fe2[+1], its OH read as no charge)
 _CHARGE_WITHIN = re.compile(r"[+-][.\d]*|\[[^\[\]]*\]?|\]")
+# An amount written with an exponent's minus ('1e-5', '2.5e-3'), which pymatgen cannot read as a group's ('(Fe)1e-5O':
+# '1e' is no number to it)
+_NEGATIVE_EXPONENT = re.compile(r"(?<![\d.])(?:\d+\.?\d*|\.\d+)e-\d+")
 _SUPERSCRIPT_SIGNS = str.maketrans("⁺⁻\u2212", "+--")  # a superscript sign after plain digits ('SO42⁻') is as ambiguous
 # The electron, as JANAF writes its table's formula ('e1-', D-020: electron gas) and its index ('e-'), and as stored
 _ELECTRON_FORMULA = "e[-1]"
@@ -60,7 +63,7 @@ _PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?=[A-Z(])")  # what a pa
 _SYMBOL = re.compile(r"[A-Z][a-z]*")
 # A formula's amounts as pymatgen reads them: an element and its amount ('Fe0', 'Fe1e-400', 'O'), a group's opening
 # bracket, and its closing one with the group's amount ('(FeO)0', as pymatgen reads '[]' and '{}' too; an exponent's
-# minus too, '(FeO)1e-5', which pymatgen cannot read)
+# minus too, '(FeO)1e-5', which pymatgen reads as a decimal: `_decimal_amounts`)
 _AMOUNT_TOKEN = re.compile(
     r"(?P<symbol>[A-Z][a-z]*)\s*(?P<amount>[-*.e\d]*)|(?P<open>[(\[{])|[)\]}]\s*(?P<factor>[-.e\d]*)"
 )
@@ -192,19 +195,17 @@ def _the_amounts_of(symbols: list[str]) -> str:
 
 def _refuse_unread_amounts(text: str, original: str) -> None:
     """FormulaError for a formula pymatgen cannot read for its amounts, multiplied out (`_multiplied_out`): one past
-    the largest float ('(Fe1e200)1e200', which it reads on as 'Feinf'), or of none ('(Fe1e-200)1e-200O': a group's
-    amount with an exponent's minus, which it does not read, of Fe 1e-400)."""
+    the largest float ('(Fe1e200)1e200', which it reads on as 'Feinf')."""
     composition = _multiplied_out(text)
     if composition is not None:
         _refuse_too_large(composition, original)
-        _refuse_amounts_of_none(text, composition, original)
 
 
 def _multiplied_out(text: str) -> Composition | None:
     """A formula's amounts as pymatgen multiplies its groups out (the amounts within a group summed, times the group's
-    amount), where one past the largest float is infinite ('(Fe1e200)1e200': Fe) and one below the least none
-    ('(Fe1e-200)1e-200'), which pymatgen cannot read; None where the text does not read so, or is not all elements,
-    amounts and brackets ('Al1e400(g)', 'Fe1e308Ni1e308$': what else it holds is the reason it is unparseable)."""
+    amount), where one past the largest float is infinite ('(Fe1e200)1e200': Fe), which pymatgen cannot read; None
+    where the text does not read so, or is not all elements, amounts and brackets ('Al1e400(g)', 'Fe1e308Ni1e308$':
+    what else it holds is the reason it is unparseable)."""
     formula = _CHARGE_SUFFIX.sub("", text)
     tokens = list(_AMOUNT_TOKEN.finditer(formula))
     if "".join(token[0] for token in tokens) != formula:
@@ -408,11 +409,11 @@ def _composition(text: str, as_stored: bool = False) -> Composition:
     and five H2O, pymatgen alone reads the second as CuSO4.5 H2 O; 'CaSO4.0.5H2O': half a water)."""
     parts = _adduct_parts(text, as_stored)
     if len(parts) == 1:
-        return Composition(parts[0])
+        return Composition(_decimal_amounts(parts[0]))
     compositions = []
     for part in parts:
         count, formula = _MULTIPLIED.fullmatch(part).groups()
-        compositions.append(Composition(formula) * (float(count) if count else 1))
+        compositions.append(Composition(_decimal_amounts(formula)) * (float(count) if count else 1))
         if count is not None and not float(count):  # (pymatgen reads it as no part: 'CuSO4·0H2O' would be CuSO4)
             raise FormulaError(f"unparseable formula '{text}': the count of its part {formula} is zero ('{part}')")
     if not all(composition.num_atoms for composition in compositions):  # 'Li0.5H2O' is no hydrate of 'Li0'
@@ -428,6 +429,17 @@ def _ion(text: str, as_stored: bool = False) -> Ion:
     if len(_adduct_parts(_CHARGE_SUFFIX.sub("", text), as_stored)) > 1:
         raise FormulaError(f"'{text}': an ion is read as one formula, not as an adduct's parts")
     return _IsotopeSafeIon.from_formula(text)
+
+
+def _decimal_amounts(text: str) -> str:
+    """A formula with each amount written with an exponent's minus written as the decimal it is, which pymatgen reads
+    (`_NEGATIVE_EXPONENT`: '(Fe)1e-5O' as '(Fe)0.00001O'): the same number (one past the largest float as written)."""
+    return _NEGATIVE_EXPONENT.sub(_as_decimal, text)
+
+
+def _as_decimal(number: re.Match[str]) -> str:
+    value = float(number[0])
+    return format(Decimal(repr(value)), "f") if math.isfinite(value) else number[0]
 
 
 def _refuse_charge_written_twice(text: str) -> None:
