@@ -58,6 +58,7 @@ _ELECTRON = re.compile(r"e1?(?:-|\[-1?\])")
 # that may be either ('Na2O.2SiO2' or Na2O0.2SiO2) is refused (_joins_parts).
 _ADDUCT = re.compile(r"\s*[·•∙⋅‧*]\s*")  # the middle dot, as papers and pasted formulas write it, or '*'
 _HYDRATE = re.compile(r"(?P<base>[^A-Z]*[A-Z].*?)\s*\.\s*(?P<adduct>(?:\d+(?:\.\d+)?)?(?:H2O|D2O|NH3))")
+_ZERO_AMOUNT_END = re.compile(r"(?<![\d.])0+$")  # a part ending so ('Li0', '(OH)0') holds none of its last element
 _PERIOD = re.compile(r"\s*\.\s*")
 _PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?=[A-Z(])")  # what a part after a period starts with
 _SYMBOL = re.compile(r"[A-Z][a-z]*")
@@ -416,8 +417,6 @@ def _composition(text: str, as_stored: bool = False) -> Composition:
         compositions.append(Composition(_decimal_amounts(formula)) * (float(count) if count else 1))
         if count is not None and not float(count):  # (pymatgen reads it as no part: 'CuSO4·0H2O' would be CuSO4)
             raise FormulaError(f"unparseable formula '{text}': the count of its part {formula} is zero ('{part}')")
-    if not all(composition.num_atoms for composition in compositions):  # 'Li0.5H2O' is no hydrate of 'Li0'
-        raise ValueError(f"an empty part in {text!r}")
     return sum(compositions, Composition())
 
 
@@ -482,7 +481,7 @@ def _adduct_parts(text: str, as_stored: bool = False) -> list[str]:
     for piece in _ADDUCT.split(text):
         if not as_stored:
             _refuse_spaced_number(piece, text)
-        hydrate = _HYDRATE.fullmatch(piece)
+        hydrate = _hydrate(piece)
         if hydrate and not as_stored:
             _refuse_decimal_point_before_hydrate(hydrate["base"], hydrate["adduct"], text)
         base = hydrate["base"] if hydrate else piece
@@ -496,6 +495,13 @@ def _adduct_parts(text: str, as_stored: bool = False) -> list[str]:
         for part in parts:
             _refuse_phase_label(part, text)
     return parts
+
+
+def _hydrate(piece: str) -> re.Match[str] | None:
+    """A piece read as a hydrate (`_HYDRATE`: 'CuSO4.5H2O'); None where its base would end in an amount of zero: the
+    period is a decimal point ('Li0.5H2O' is Li0.5H2O, no hydrate of 'Li0', as in `_joins_parts`)."""
+    hydrate = _HYDRATE.fullmatch(piece)
+    return None if hydrate is None or _ZERO_AMOUNT_END.search(hydrate["base"]) else hydrate
 
 
 def _refuse_spaced_number(piece: str, text: str) -> None:
