@@ -48,6 +48,9 @@ _CHARGE_WITHIN = re.compile(r"[+-][.\d]*|\[[^\[\]]*\]?|\]")
 # An amount written with an exponent's minus ('1e-5', '2.5e-3'), which pymatgen cannot read as a group's ('(Fe)1e-5O':
 # '1e' is no number to it)
 _NEGATIVE_EXPONENT = re.compile(r"(?<![\d.])(?:\d+\.?\d*|\.\d+)e-\d+")
+# The state pymatgen's Ion drops from an ion's formula wherever it stands, its first ('Fe(aq)O+' is FeO[+1] to it),
+# its only one: written so alone, in lower case and without spaces within (any other is no formula to it)
+_DROPPED_STATE = re.compile(r"\(aq\)")
 _SUPERSCRIPT_SIGNS = str.maketrans("⁺⁻\u2212", "+--")  # a superscript sign after plain digits ('SO42⁻') is as ambiguous
 # The electron, as JANAF writes its table's formula ('e1-', D-020: electron gas) and its index ('e-'), and as stored
 _ELECTRON_FORMULA = "e[-1]"
@@ -155,6 +158,8 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     plain = _superscript_charge_read(original.translate(_SUBSCRIPT_DIGITS).translate(_MINUS_SIGN))
     if _ELECTRON.fullmatch(plain):
         return Formula(original, _ELECTRON_FORMULA, _ELECTRON_FORMULA, (), 0.0, -1.0, None, {})
+    if not as_stored:
+        _refuse_state_within(plain)
     try:
         composition = _ion(plain, as_stored) if _CHARGE_SUFFIX.search(plain) else _composition(plain, as_stored)
         unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
@@ -172,6 +177,18 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     shares = _shares(_symbol_amounts(composition))
     atoms = float(composition.num_atoms)
     return Formula(original, reduced, species, elements, atoms, charge, _molar_mass(composition), shares)
+
+
+def _refuse_state_within(text: str) -> None:
+    """FormulaError for a state written within a formula, not after the whole of it ('Fe(aq)O+', 'FeO(aq)+'), which
+    pymatgen's Ion drops where it stands (`_DROPPED_STATE`: FeO[+1], the state lost); one ending it ('FeO(aq)') is
+    the caller's to read (`written_state`)."""
+    state = _DROPPED_STATE.search(text)
+    if state and state.end() < len(text):
+        raise FormulaError(
+            f"'{text}': its state '{state[0]}' is written within the formula (pymatgen would read an ion's without "
+            "it): write a state after the whole formula, its charge included ('FeO+(aq)', 'Fe+3(aq)')"
+        )
 
 
 def _refuse_too_large(composition: Composition, original: str) -> None:

@@ -14,6 +14,7 @@ from matreg.formula import (
     parse_formula,
     same_amounts,
     same_composition,
+    written_state,
 )
 
 
@@ -588,6 +589,32 @@ def test_a_period_after_an_amount_of_zero_before_water_is_a_decimal_point(text, 
         formula = parse_formula(text, as_stored)
         assert (formula.reduced, formula.atoms_per_formula_unit) == (reduced, atoms)
     assert parse_formula("Li10.5H2O").species == "Li10H10O5"  # Li10·5H2O: a hydrate's period, as 'CuSO4.5H2O'
+
+
+@pytest.mark.parametrize(
+    "text", ["Fe(aq)O+", "FeO(aq)+", "Fe(aq)+3", "(aq)FeO+", "Fe (aq)[+2]", "Fe(aq)(aq)+", "Fe(aq)O"]
+)
+def test_a_state_within_a_formula_is_refused_not_dropped(text):
+    # pymatgen's Ion drops '(aq)' wherever it stands: 'Fe(aq)O+' was stored as FeO[+1], 'FeO(aq)+' as FeO[+1] of no
+    # state (a crystal's), its solute's state lost; a neutral 'Fe(aq)O' was 'unparseable' without a reason
+    with pytest.raises(FormulaError) as refused:
+        parse_formula(text)
+    assert str(refused.value) == (
+        f"'{text}': its state '(aq)' is written within the formula (pymatgen would read an ion's without it): write a "
+        "state after the whole formula, its charge included ('FeO+(aq)', 'Fe+3(aq)')"
+    )
+
+
+def test_a_state_after_the_whole_formula_reads_as_before():
+    assert [written_state(text) for text in ("FeO+(aq)", "Fe+3(aq)", "FeO(aq)")] == [
+        ("FeO+", "aq"),
+        ("Fe+3", "aq"),
+        ("FeO", "aq"),
+    ]
+    assert [parse_formula(text).reduced for text in ("FeO+", "Fe+3", "FeO")] == ["FeO[+1]", "Fe[+3]", "FeO"]
+    with pytest.raises(FormulaError, match=r"^unparseable formula 'FeO\(aq\)'$"):  # the state is the caller's to read
+        parse_formula("FeO(aq)")
+    assert parse_formula("Fe(aq)O+", as_stored=True).reduced == "FeO[+1]"  # as the matreg that stored it read it
 
 
 def test_a_stored_formula_of_an_amount_of_none_is_read_as_the_matreg_that_stored_it_did():
