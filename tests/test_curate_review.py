@@ -1033,21 +1033,62 @@ def test_a_readmitted_value_keeps_the_method_and_citation_of_the_file_that_quara
     assert exported.loc["formation_energy_per_atom"].tolist() == ["calorimetry", "Jones 2026", "proprietary"]
 
 
-def test_a_decision_on_a_value_at_a_degc_temperature_holds_whether_the_kelvin_were_rounded_or_not(store, tmp_path):
-    (tmp_path / "lab.csv").write_text("id,formula,gap,T\ns1,GaN,9.9,23.7\ns2,ZnO,3.3,23.7\n", encoding="utf-8")
+@pytest.mark.parametrize(
+    ("condition", "cell", "unrounded", "rounded"),
+    [
+        ("temperature_K", "23.7 degC", 23.7 + 273.15, 296.85),  # 296.84999999999997 K
+        ("pressure_Pa", "2.3 kbar", 229999999.99999997, 2.3e8),
+    ],
+)
+def test_a_decision_on_a_value_at_a_converted_condition_holds_whether_it_was_stored_rounded_or_not(
+    store, tmp_path, condition, cell, unrounded, rounded
+):
+    # the number a lab file's condition converts to, as matreg stored it before it rounded them: what a decision
+    # logged then names (the stored number)
+    kind, (number, unit) = condition.split("_")[0], cell.split()
+    (tmp_path / "lab.csv").write_text(f"id,formula,gap,C\ns1,GaN,9.9,{number}\ns2,ZnO,3.3,{number}\n")
     mapping = "dataset: gaps\nformula_column: formula\nid_column: id\ncitation: c\ncolumns:\n  gap: {property: band_gap"
-    unrounded = 23.7 + 273.15  # 296.84999999999997: the kelvin matreg stored before it rounded them
-    (tmp_path / "m.yaml").write_text(mapping + f", unit: eV, temperature_K: {unrounded!r}}}\n", encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(mapping + f", unit: eV, {condition}: {unrounded!r}}}\n", encoding="utf-8")
     run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(tmp_path / "m.yaml")), store)
     record_decision(store, "reject", "A. Steward", "typo", record_id="gaps:s1", property="band_gap")
-    (tmp_path / "m.yaml").write_text(mapping + ", unit: eV, temperature_field: T, temperature_unit: degC}\n")
-    run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(tmp_path / "m.yaml")), store)  # now 296.85 K
-    assert store.query("SELECT DISTINCT temperature_K FROM properties").values.tolist() == [[296.85]]
+    (tmp_path / "m.yaml").write_text(mapping + f", unit: eV, {kind}_field: C, {kind}_unit: {unit}}}\n")
+    run_ingest(LabConnector(tmp_path / "lab.csv", load_mapping(tmp_path / "m.yaml")), store)  # now rounded
+    assert store.query(f"SELECT DISTINCT {condition} FROM properties").values.tolist() == [[rounded]]
     sql, params = dataset_query(Dataset(description="gaps", version="1.0.0", properties=["band_gap"]))
     rows = apply_curation(store.query(sql, params), curation_log(store))
-    assert rows["record_id"].tolist() == ["gaps:s2"]  # s1's 9.9 eV stays rejected
-    decide(store, "flag", record_id="gaps:s2", property="band_gap", temperature_K=unrounded)  # named either way
+    assert rows["record_id"].tolist() == ["gaps:s2"] and review.stale_entries(store).empty  # s1's stays rejected
+    decide(store, "flag", record_id="gaps:s2", property="band_gap", **{condition: unrounded})  # named either way
     assert apply_curation(store.query(sql, params), curation_log(store))["flags"].notna().tolist() == [True]
+
+
+def import_vacuum(store, tmp_path, pressures: list[float]):
+    """Import the volume of one MgO sample (record 'vac:S1') measured at each of `pressures` (Pa): 9.35, 9.30, ..."""
+    columns = "".join(
+        f"  V{n}: {{property: volume_per_atom, unit: angstrom^3/atom, pressure_Pa: {pressure!r}}}\n"
+        for n, pressure in enumerate(pressures)
+    )
+    cells = ",".join(f"{9.35 - 0.05 * n:.2f}" for n in range(len(pressures)))
+    header = ",".join(f"V{n}" for n in range(len(pressures)))
+    return import_lab(store, tmp_path, "vac", columns, f"id,formula,{header}\nS1,MgO,{cells}\n")
+
+
+def test_a_decision_names_a_value_in_vacuum_by_its_own_pressure_not_that_rounded_to_0_pa(store, tmp_path):
+    import_vacuum(store, tmp_path, [1e-8, 3e-8])
+    entry = decide(store, "reject", record_id="vac:S1", property="volume_per_atom", pressure_Pa=1e-8)
+    assert (entry["pressure_Pa"], entry["original_value"]) == (1e-8, 9.35)
+    with pytest.raises(CurationError, match=r"^no stored volume_per_atom value \(pressure_Pa=0.0\) of 'vac:S1'$"):
+        decide(store, "reject", record_id="vac:S1", property="volume_per_atom", pressure_Pa=0.0)
+
+
+def test_a_decision_on_a_value_in_vacuum_applies_to_it_alone_once_another_pressure_is_measured(store, tmp_path):
+    import_vacuum(store, tmp_path, [1e-8])
+    decide(store, "flag", "drifting gauge", record_id="vac:S1", property="volume_per_atom", pressure_Pa=1e-8)
+    import_vacuum(store, tmp_path, [1e-8, 3e-8])  # a value at 3e-8 Pa beside it: another value, not the one flagged
+    assert review.stale_entries(store).empty and unmatched_decisions(store, ["vac:S1"]).empty
+    sql, params = dataset_query(Dataset(description="vac", version="1.0.0", properties=["volume_per_atom"]))
+    rows = apply_curation(store.query(sql, params), curation_log(store)).sort_values("pressure_Pa")
+    assert rows[["pressure_Pa", "value"]].values.tolist() == [[1e-8, 9.35], [3e-8, 9.3]]
+    assert rows["flags"].fillna("").tolist() == ["A. Steward: drifting gauge", ""]
 
 
 ALL_GAPS = Dataset(description="gaps", version="1.0.0", properties=["band_gap", "formation_energy_per_atom"])

@@ -34,6 +34,7 @@ from matreg.schema import (
     value_key,
 )
 from matreg.sources.base import RawValue
+from matreg.sources.lab import CONDITIONS_AS_STORED
 from matreg.units import parse_unit
 from matreg.validation import validate_table
 
@@ -304,6 +305,7 @@ def test_the_conditions_spelled_as_dataset_keys_raw_value_fields_and_log_columns
     assert [key for key in Dataset.model_fields if key not in dataset_others] == value_conditions()
     assert [field.name for field in fields(RawValue) if field.name not in raw_value_others] == value_conditions()
     assert set(value_key()) <= set(table_spec("curation_log").columns)  # a decision names its value by its key
+    assert list(CONDITIONS_AS_STORED) == value_conditions()  # how a lab import rounds each, as review matches them
 
 
 def test_a_condition_column_outside_the_key_is_a_config_error(tmp_path):

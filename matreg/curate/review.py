@@ -41,7 +41,7 @@ from matreg.formula import (
 from matreg.numbers import number_of
 from matreg.schema import PROPERTIES, canonical_method, load_tables, load_vocabulary, value_conditions, value_key
 from matreg.sources.base import Attribution, RawValue, SourceRecord, value_method
-from matreg.sources.lab import SHARED_ID, LabConnector, LabMapping
+from matreg.sources.lab import CONDITIONS_AS_STORED, SHARED_ID, LabConnector, LabMapping
 from matreg.store import CURATION_RUN_PREFIX, Store, settling_entries_sql
 from matreg.structure import read_structure
 from matreg.units import (
@@ -90,8 +90,6 @@ _LAB_RECORD_COLUMNS = ("formula_original", "name", "structure", "spacegroup_numb
 _NO_METHOD = "\0"  # stands for a missing method when values are matched on their key
 _NO_CONDITION = -1.0  # stands for a missing temperature or pressure (never negative)
 _SAME_QUANTITY = 1e-9  # the relative difference within which a value received again is the one a decision was made on
-_DIGITS = 6  # decimals of a temperature or pressure a decision matches on: 23.7 degC is 296.84999999999997 K, and
-# was stored so before matreg rounded it to 296.85 K
 
 
 class CurationError(MatregError):
@@ -689,8 +687,18 @@ def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
     their names in the method vocabulary (a log entry of an older matreg may name a method by another label)."""
     methods = frame["method"].astype(object)
     named = {method: canonical_method(method) for method in methods.dropna().unique()}
-    conditions = {f"_{c}": frame[c].astype(float).round(_DIGITS).fillna(_NO_CONDITION) for c in CONDITIONS}
+    conditions = {f"_{c}": _as_matched(frame[c], c).fillna(_NO_CONDITION) for c in CONDITIONS}
     return frame.assign(_method=methods.map(named).where(methods.notna(), _NO_METHOD), **conditions)
+
+
+def _as_matched(numbers: pd.Series, condition: str) -> pd.Series:
+    """A condition's numbers as a decision matches them (null where none is stated): rounded as a lab import stores
+    them (`CONDITIONS_AS_STORED`), a temperature to the nanokelvin, a pressure to 12 significant digits, so that one an
+    older matreg stored unrounded (23.7 degC as 296.84999999999997 K, 2.3 kbar as 229999999.99999997 Pa) is the one
+    stored since (296.85 K, 2.3e8 Pa), while a vacuum's 1e-8 Pa is neither 3e-8 Pa nor 0."""
+    numbers = numbers.astype(float)
+    as_stored = {number: CONDITIONS_AS_STORED[condition](number) for number in numbers.dropna().unique()}
+    return numbers.map(as_stored).astype(float)
 
 
 def _is(decisions: pd.DataFrame, action: str) -> np.ndarray:
@@ -774,7 +782,7 @@ def _stored_value(
         rows = rows[rows["method"].map(canonical_method, na_action="ignore") == canonical_method(method)]
     for column, wanted in (("temperature_K", temperature_K), ("pressure_Pa", pressure_Pa)):
         if wanted is not None:
-            rows = rows[rows[column].astype(float).round(_DIGITS) == round(wanted, _DIGITS)]
+            rows = rows[_as_matched(rows[column], column) == CONDITIONS_AS_STORED[column](wanted)]
     if len(rows) != 1:
         named = ", ".join(f"{k}={v}" for k, v in _conditions(method, temperature_K, pressure_Pa).items())
         each = [", ".join(f"{k}={v}" for k, v in _conditions(*row).items()) for row in rows.values[:, 2:5]]

@@ -59,6 +59,23 @@ _NAMES_NO_COLUMN = (
 )
 
 
+def kelvin_as_stored(kelvin: float) -> float:
+    """A temperature in kelvin as a lab import stores one it reads: rounded to a nanokelvin (23.7 °C is
+    296.84999999999997 K in floats, which no steward would type to name it)."""
+    return round(kelvin, 9)
+
+
+def pascals_as_stored(pascals: float) -> float:
+    """A pressure in pascals as a lab import stores one it reads: rounded to 12 significant digits, not to decimals as
+    a temperature (a vacuum's 1e-8 Pa keeps its own): 2.3 kbar is 229999999.99999997 Pa in floats, which no steward
+    would type."""
+    return float(f"{pascals:.12g}")
+
+
+# each condition's number as stored (tests/test_schema.py checks that these are the schema's conditions)
+CONDITIONS_AS_STORED = {"temperature_K": kelvin_as_stored, "pressure_Pa": pascals_as_stored}
+
+
 def _extension(name: str) -> ExtensionSpec:
     try:
         return load_extension(name)
@@ -762,21 +779,19 @@ class LabConnector(Connector):
 
     def _temperature_K(self, payload: dict[str, Any], spec: FieldSpec) -> float | None:
         """A value's temperature in kelvin: the mapping's fixed one, or the row's in the column's `temperature_unit`
-        (RecordError when it is no number). Rounded to a nanokelvin: 23.7 °C is 296.84999999999997 K in floats,
-        which no steward would type to name it."""
+        (RecordError when it is no number), rounded as stored (`kelvin_as_stored`)."""
         if spec.temperature_field is None:
             return spec.temperature_K
         temperature = self._condition(payload, spec.temperature_field, "temperature")
-        return None if temperature is None else round(convert(temperature, spec.temperature_unit, "K"), 9)
+        return None if temperature is None else kelvin_as_stored(convert(temperature, spec.temperature_unit, "K"))
 
     def _pressure_Pa(self, payload: dict[str, Any], spec: FieldSpec) -> float | None:
         """A value's pressure in pascals: the mapping's fixed one, or the row's in the column's `pressure_unit` (None:
-        Pa; RecordError when it is no number). Rounded to 12 significant digits, not to decimals as a temperature (a
-        vacuum's 1e-8 Pa keeps its own): 2.3 kbar is 229999999.99999997 Pa in floats, which no steward would type."""
+        Pa; RecordError when it is no number), rounded as stored (`pascals_as_stored`)."""
         if spec.pressure_field is None:
             return spec.pressure_Pa
         pressure = self._condition(payload, spec.pressure_field, "pressure")
-        return None if pressure is None else float(f"{convert(pressure, spec.pressure_unit or 'Pa', 'Pa'):.12g}")
+        return None if pressure is None else pascals_as_stored(convert(pressure, spec.pressure_unit or "Pa", "Pa"))
 
     def _condition(self, payload: dict[str, Any], column: str, condition: str) -> float | None:
         """The number in a row's temperature or pressure cell (None: blank); RecordError when it holds none, with why
