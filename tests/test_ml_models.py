@@ -130,6 +130,33 @@ def test_predictions_list_each_test_record_with_its_target_as_exported(runs, mod
     assert test["target"].tolist() == records.loc[test.index, "target"].tolist()  # every digit, not float32's
 
 
+def test_targets_far_from_0_are_standardised_and_scored_as_exported_not_rounded_to_float32(tmp_path):
+    # all-electron total energies near -34000 eV/atom (iron's), spread over some 0.1 eV: float32 spaces numbers there
+    # 3.9 meV apart, which would round each target by up to 2 meV (several % of the spread)
+    frame = pd.read_csv(OQMD).head(120)
+    energies = (-34000 + 0.02 * frame["target"]).round(6)
+    pd.DataFrame({"id": frame["sample_id"], "formula": frame["formula"], "E": energies}).to_csv(tmp_path / "e.csv")
+    column = {"E": {"property": "total_energy_per_atom", "unit": "eV/atom", "method": "PBE"}}
+    mapping = LabMapping(
+        dataset="ae", formula_column="formula", id_column="id", provenance="dft", citation="c", columns=column
+    )
+    store = Store(tmp_path / "store")
+    run_ingest(LabConnector(tmp_path / "e.csv", mapping), store)
+    dataset = Dataset(description="t", version="0.1.0", properties=["total_energy_per_atom"], sources=["ae"])
+    export_torch(store, Catalog(datasets={"ae": dataset}), "ae", tmp_path / "export", split="random", seed=1)
+    run = train(tmp_path / "export", "elemnet", device="cpu", out_dir=tmp_path / "run", epochs=2, threads=1)
+    records = pd.read_parquet(tmp_path / "export" / "records.parquet")
+    trained_on = records.loc[records["split"] == "train", "target"].to_numpy()
+    standardisation = json.loads((run / "config.json").read_text())["standardisation"]
+    assert standardisation["mean"] == pytest.approx(trained_on.mean(), abs=1e-9)
+    assert standardisation["std"] == pytest.approx(trained_on.std(ddof=1), rel=1e-9)
+    test = pd.read_csv(run / "predictions.csv", engine="pyarrow")
+    scored = _metrics(run)["test"]
+    assert scored["model"]["mae"] == pytest.approx((test["prediction"] - test["target"]).abs().mean(), rel=1e-12)
+    baseline = (trained_on.mean() - test["target"]).abs().mean()
+    assert scored["mean_baseline"]["mae"] == pytest.approx(baseline, rel=1e-12)
+
+
 def test_the_predefined_split_is_the_one_trained_and_tested_on(runs):
     metrics = _metrics(runs["attention"])
     assert metrics["n"] == {"train": 600, "val": 100, "test": 100}

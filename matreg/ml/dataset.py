@@ -571,7 +571,8 @@ class ExportedDataset:
         _check_files(self.directory, self.meta["files"])
         self.records = pq.read_table(self.directory / "records.parquet").to_pandas()
         self._composition = _load_npz(self.directory / "composition.npz", torch)
-        self._composition["target"] = torch.from_numpy(self.records["target"].to_numpy(dtype=np.float32))
+        # float64, as exported: float32 rounds -34000 eV/atom to 2 meV (`train` standardises it, then casts to float32)
+        self._composition["target"] = torch.from_numpy(self.records["target"].to_numpy(dtype=np.float64, copy=True))
         listed = "graph.npz" in self.meta["files"]
         self._graph = _load_npz(self.directory / "graph.npz", torch) if listed else None
         if self._graph is not None:
@@ -898,7 +899,7 @@ def _unlabelled_tensors(features: dict[str, np.ndarray]) -> dict[str, Tensor]:
     torch = require_torch()
     tensors = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in features.items()}
     count = len(next(iter(tensors.values())))
-    return tensors | {"target": torch.zeros(count, dtype=torch.float32), "row": torch.arange(count)}
+    return tensors | {"target": torch.zeros(count, dtype=torch.float64), "row": torch.arange(count)}
 
 
 _GRAPH_KEYS = ("atom_z", "crystal_index", "n_atoms", "edge_src", "edge_dst", "edge_dist")  # a sample's crystal
