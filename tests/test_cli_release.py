@@ -449,3 +449,25 @@ def test_a_release_is_made_with_warnings_as_errors_as_the_libraries_deprecations
     result = subprocess.run(command, capture_output=True, **utf8_child({"PYTHONWARNINGS": "error"}))
     assert result.returncode == 0, result.stderr
     assert "gaps 0.1.0: 30 rows (30 records)" in result.stdout and "Warning" not in result.stderr
+
+
+def test_the_electrons_molar_values_are_compared_merged_and_released_per_mole_of_electrons(run, catalog_path, tmp_path):
+    """The electron has no atoms: its values per mole were compared per mole of its group's formula unit as 0/0 times
+    the value, NaN: no conflict, an empty median and a release failing on its plot's range of [nan, nan]."""
+    mapping = (
+        "formula_column: formula\nid_column: id\ncitation: c\n"
+        "columns:\n  S: {property: entropy, unit: J/(mol*K), temperature_K: 298.15, method: calorimetry}\n"
+    )
+    for name, value in (("lab-a", 20.979), ("lab-b", 22.5)):
+        imported = cli_import(run, tmp_path, name, f"id,formula,S\ne1,e-,{value}\n", f"dataset: {name}\n{mapping}")
+        assert imported.exit_code == 0, imported.output
+    conflicts = run("conflicts", "entropy")
+    assert conflicts.exit_code == 0 and "2 values in 1 group(s) disagree" in conflicts.stdout
+    add_dataset(catalog_path, "electron", "properties: [entropy]", "resolve: {strategy: median}")
+    out = tmp_path / "electron.csv"
+    assert run("export", "electron", "--out", str(out)).exit_code == 0
+    (row,) = csv.DictReader(out.read_text(encoding="utf-8").splitlines())
+    assert (row["formula"], row["value"], row["resolved_by"]) == ("e[-1]", "21.7395", "median of 2")
+    result = run("release", "electron")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "store" / "releases" / "electron" / "0.1.0" / "plots" / "entropy.png").is_file()

@@ -10,6 +10,7 @@ import re
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import bibtexparser
@@ -25,6 +26,7 @@ from PIL import Image
 from replay import ReplayServer
 
 from matreg.catalog import Catalog, Dataset, Resolution, load_catalog
+from matreg.curate.card import write_plots
 from matreg.curate.release import (
     curate_dataset,
     diff,
@@ -503,6 +505,25 @@ def test_the_card_has_non_empty_plots_per_property(filled, catalog):
             saturation = image.convert("RGB").convert("HSV").getchannel("S")
             assert sum(saturation.histogram()[80:]) > 1000  # coloured bars, not only black axes on white
     assert "![entropy](plots/entropy.png)" in (folder / "README.md").read_text()
+
+
+def test_the_card_plots_the_finite_values_and_says_how_many_are_not(tmp_path):
+    """A value NaN or infinite (an empty median) failed the release: 'autodetected range of [nan, nan] is not
+    finite'; a property of no finite values, or of values too far apart for finite bins, has no plot."""
+    payload = pd.DataFrame(
+        {
+            "property": ["entropy"] * 4 + ["band_gap", "bulk_modulus", "bulk_modulus"],
+            "provenance": "experimental",
+            "value": [20.979, 22.5, float("nan"), float("inf"), float("nan"), -1.7e308, 1.7e308],
+        }
+    )
+    units = {"entropy": "J/(mol*K)", "band_gap": "eV", "bulk_modulus": "GPa"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as `python -W error` makes a release
+        plots = write_plots(tmp_path, {"dataset": "d", "content": {"units": units}}, payload)
+    assert plots == [tmp_path / "entropy.png"]
+    with Image.open(plots[0]) as image:
+        assert image.format == "PNG" and image.size == (640, 400)
 
 
 def test_sources_bib_has_one_entry_per_source_database(filled, catalog):

@@ -64,27 +64,43 @@ def write_text(path: Path, text: str) -> Path:
 
 
 def write_plots(folder: Path, manifest: dict, payload: pd.DataFrame) -> list[Path]:
-    """One PNG histogram per dataset property with values, split by provenance."""
+    """One PNG histogram per dataset property with finite values, split by provenance; a property whose values span
+    more than floats can divide into bins (-1e308 to 1e308) has none."""
     units = manifest["content"]["units"]
-    return [
-        _histogram(folder / f"{prop}.png", payload[payload["property"] == prop], prop, unit, manifest)
-        for prop, unit in units.items()
-        if (payload["property"] == prop).any()
-    ]
+    plotted = payload[np.isfinite(payload["value"].astype(float))]
+    plots = []
+    for prop, unit in units.items():
+        rows = plotted[plotted["property"] == prop]
+        if len(rows) and (bins := _bins(rows["value"])) is not None:
+            left_out = int((payload["property"] == prop).sum()) - len(rows)
+            plots.append(_histogram(folder / f"{prop}.png", rows, bins, (prop, unit), manifest, left_out))
+    return plots
 
 
-def _histogram(path: Path, rows: pd.DataFrame, prop: str, unit: str, manifest: dict) -> Path:
-    """A histogram of one property's values, one colour per provenance, on shared bins."""
+def _bins(values: pd.Series) -> np.ndarray | None:
+    """Shared histogram bins of finite values; None where their range is no finite number of finite bins."""
+    try:
+        with np.errstate(all="raise"):
+            return np.histogram_bin_edges(values, bins=min(30, max(10, int(np.sqrt(len(values))))))
+    except (ValueError, FloatingPointError):
+        return None
+
+
+def _histogram(
+    path: Path, rows: pd.DataFrame, bins: np.ndarray, quantity: tuple[str, str], manifest: dict, left_out: int
+) -> Path:
+    """A histogram of the finite values of one (property, unit), one colour per provenance, on shared bins;
+    `left_out`: how many of its values are not finite (empty, infinite), said under the axis."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    prop, unit = quantity
     figure = Figure(figsize=(6.4, 4.0), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    bins = np.histogram_bin_edges(rows["value"], bins=min(30, max(10, int(np.sqrt(len(rows))))))
     for provenance, group in rows.groupby("provenance", sort=True):
         axes.hist(group["value"], bins=bins, alpha=0.6, label=f"{provenance} ({len(group)})")
-    axes.set_xlabel(f"{prop} [{unit}]")
+    axes.set_xlabel(f"{prop} [{unit}]" + (f"; not shown: {left_out} values not finite" if left_out else ""))
     axes.set_ylabel("values")
     axes.set_title(f"{manifest['dataset']}: {prop}")  # no version: unchanged values give the same bytes
     axes.legend(title="provenance")

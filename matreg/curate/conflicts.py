@@ -154,7 +154,8 @@ def _with_sets(values: pd.DataFrame, groups: pd.DataFrame, compared: Comparison 
     own_atoms = map_distinct(values["formula_original"], atoms_per_unit).astype(float)
     unit_atoms = values["record_id"].map(linked["unit_atoms"]).astype(float).fillna(own_atoms)
     molar = values["unit"].map(is_molar).astype(bool)
-    keyed["per_unit"] = (unit_atoms / own_atoms).where(molar, 1.0)
+    # A species of no atoms (the electron) is its group's formula unit: a mole of it is a mole of the unit.
+    keyed["per_unit"] = (unit_atoms / own_atoms).where(molar & own_atoms.ne(0), 1.0)
     keyed["compared"] = values["value"] * keyed["per_unit"]
     for column, key in zip(CONDITIONS, _SET_CONDITIONS, strict=True):
         keyed[key] = _shared_condition(keyed, column)
