@@ -13,6 +13,7 @@ import math
 import pickle
 import re
 import tokenize
+from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -37,16 +38,27 @@ _DEFINITIONS = (
 )
 
 
-def _registry() -> pint.UnitRegistry:
-    """pint's registry, its parsed definitions kept in pint's disk cache (0.2 CPU s at every start without it).
+def _registry(**options: object) -> pint.UnitRegistry:
+    """pint's registry with matreg's definitions, pint's parsed definitions kept in pint's disk cache (0.2 CPU s at
+    every start without it).
 
     A cache that cannot be made (no writable cache folder) or read (a file cut short by another process writing it,
     which pint does not do atomically) only costs the uncached start.
     """
     try:
-        return pint.UnitRegistry(autoconvert_offset_to_baseunit=True, cache_folder=":auto:")
+        registry = pint.UnitRegistry(cache_folder=":auto:", **options)
     except (OSError, EOFError, pickle.UnpicklingError):
-        return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+        registry = pint.UnitRegistry(**options)
+    for definition in _DEFINITIONS:
+        registry.define(definition)
+    return registry
+
+
+@lru_cache(maxsize=1)
+def _exact_registry() -> pint.UnitRegistry:
+    """pint's registry reading the numbers of its definitions as fractions (1e-3 as 1/1000), of which conversion
+    factors are exact: made when the first factor is worked out (0.1 s), not at import."""
+    return _registry(autoconvert_offset_to_baseunit=True, non_int_type=Fraction)
 
 
 # Minus signs of papers and PDFs (U+2212, en dash): pint drops them, reading 'kJ mol−1' as kJ*mol. '℃' fails pint's
@@ -177,9 +189,7 @@ def _spelled_for_pint(text: str) -> str:
     return _WRITTEN_ON_EXPONENT.sub(_exponent_written_out, text)
 
 
-ureg = _registry()
-for _definition in _DEFINITIONS:
-    ureg.define(_definition)
+ureg = _registry(autoconvert_offset_to_baseunit=True)
 ureg.preprocessors.append(_spelled_for_pint)
 
 
@@ -261,15 +271,20 @@ def convert_array(
     if plan is None:  # an offset unit (degC, degF): not a plain factor; its differences are in its delta unit
         unit_of = _difference_unit if differences else parse_unit
         return np.asarray(ureg.Quantity(values, unit_of(from_unit)).to(unit_of(to_unit)).magnitude, dtype=float)
-    factor, per_fu_exponent, per_cell_exponent, molar_mass_exponent = plan
-    result = values * factor
-    if per_fu_exponent:
-        result = result * _known(per_formula_unit) ** per_fu_exponent
-    if per_cell_exponent:
-        result = result * _known(per_cell) ** per_cell_exponent
-    if molar_mass_exponent:
-        result = result * _known(molar_mass) ** molar_mass_exponent
+    factor, *exponents = plan
+    result = _times(values, factor)
+    for counts, exponent in zip((per_formula_unit, per_cell, molar_mass), exponents, strict=True):
+        if exponent:  # 1 or -1: times the count or divided by it (times count ** -1 rounds twice)
+            result = result * _known(counts) if exponent > 0 else result / _known(counts)
     return result
+
+
+def _times(values: np.ndarray, factor: Fraction | float) -> np.ndarray:
+    """`values` times an exact `factor`, correctly rounded where it is a whole number or one over a whole number that
+    floats hold exactly (kg/m^3 to g/cm^3 divides by 1000: 2330 kg/m^3 is 2.33 g/cm^3, not 2.3300000000000005)."""
+    if isinstance(factor, Fraction) and factor.numerator == 1 and factor.denominator <= 2**53:
+        return values / float(factor.denominator)
+    return values * float(factor)
 
 
 def _difference_unit(text: str) -> pint.Unit:
@@ -312,10 +327,10 @@ def scale_factor(from_unit: str, to_unit: str) -> float:
     plan = _convertible(from_unit, to_unit)
     if plan is None or plan[1:] != (0, 0, 0):
         raise UnitError(f"'{from_unit}' to '{to_unit}' is not a plain factor")
-    return plan[0]
+    return float(plan[0])
 
 
-def _convertible(from_unit: str, to_unit: str) -> tuple[float, int, int, int] | None:
+def _convertible(from_unit: str, to_unit: str) -> tuple[Fraction | float, int, int, int] | None:
     """The unit plan of `_plan`; UnitError when the units cannot be converted."""
     plan = _plan(from_unit, to_unit)
     if isinstance(plan, str):
@@ -360,12 +375,12 @@ _BRIDGES = tuple((*counts, molar_mass) for molar_mass in (0, 1, -1) for counts i
 
 
 @lru_cache(maxsize=4096)
-def _plan(from_unit: str, to_unit: str) -> tuple[float, int, int, int] | str | None:
+def _plan(from_unit: str, to_unit: str) -> tuple[Fraction | float, int, int, int] | str | None:
     """How to convert between two units, worked out once per pair with pint.
 
     (factor, e_fu, e_cell, e_mass): result = value * factor * (atoms per formula unit)**e_fu * (atoms per cell)**e_cell
-    * (molar mass in g/mol)**e_mass; None for offset units (converted by pint each time); a message when the units
-    cannot be converted.
+    * (molar mass in g/mol)**e_mass, the factor exact (a Fraction; a float where an exponent is not whole: m**0.5);
+    None for offset units (converted by pint each time); a message when the units cannot be converted.
     """
     try:
         source, target = parse_unit(from_unit), parse_unit(to_unit)
@@ -379,20 +394,22 @@ def _plan(from_unit: str, to_unit: str) -> tuple[float, int, int, int] | str | N
 
 def _bridged(
     source: pint.Unit, target: pint.Unit, from_unit: str, to_unit: str
-) -> tuple[float, int, int, int] | str | None:
-    """`_plan` of two units pint parsed: the first bridge that makes the source the target's dimension."""
-    per_fu, per_cell = ureg.Quantity(1.0, "atom/formula_unit"), ureg.Quantity(1.0, "atom/cell")
-    molar_mass = ureg.Quantity(1.0, "g/mol")  # of formula units
+) -> tuple[Fraction | float, int, int, int] | str | None:
+    """`_plan` of two units pint parsed: the first bridge that makes the source the target's dimension, its factor
+    worked out in `_exact_registry`."""
+    exact, one = _exact_registry(), Fraction(1)
+    per_fu, per_cell = exact.Quantity(one, "atom/formula_unit"), exact.Quantity(one, "atom/cell")
+    molar_mass = exact.Quantity(one, "g/mol")  # of formula units
     for bridge in _BRIDGES:
         per_fu_exponent, per_cell_exponent, molar_mass_exponent = bridge
         if molar_mass_exponent and (source.dimensionless or target.dimensionless):
             continue  # a plain number (log Kf) is no molal or molar-mass unit times a molar mass
-        quantity = ureg.Quantity(1.0, source) * per_fu**per_fu_exponent * per_cell**per_cell_exponent
+        quantity = exact.Quantity(one, str(source)) * per_fu**per_fu_exponent * per_cell**per_cell_exponent
         quantity = quantity * molar_mass**molar_mass_exponent
         if quantity.check(target.dimensionality):
             if bridge == (0, 0, 0) and ureg.Quantity(0.0, source).to(target).magnitude:
                 return None
-            return float(quantity.to(target).magnitude), *bridge
+            return quantity.to(str(target)).magnitude, *bridge
     return f"cannot convert '{from_unit}' to '{to_unit}' (incompatible dimensions{_symbol_note(from_unit, target)})"
 
 

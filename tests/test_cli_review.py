@@ -512,9 +512,10 @@ def test_a_corrected_value_is_echoed_and_shown_in_history_as_typed(run, tmp_path
         == 0
     )
     corrected = run("review", "correct", "unc:g", "-p", "band_gap", "--value", "1.23456789", "--reason", "typo")
-    assert corrected.exit_code == 0 and "band_gap = 1.23456789 eV ± 0.0123456789 eV" in corrected.stdout
+    uncertainty = "0.012345678899999999"  # 12.3456789 meV over 1000, correctly rounded, as stored
+    assert corrected.exit_code == 0 and f"band_gap = 1.23456789 eV ± {uncertainty} eV" in corrected.stdout
     entry = run("history", "unc:g").stdout.splitlines()[1].split()
-    assert entry[3:9] == ["correct", "band_gap", "1.23456789", "eV", "±", "0.0123456789"]
+    assert entry[3:9] == ["correct", "band_gap", "1.23456789", "eV", "±", uncertainty]
     assert entry[10:14] == ["GaAs", "cr", "1234.5678", "meV"]
 
 

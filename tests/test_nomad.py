@@ -578,3 +578,11 @@ def test_functional_and_formula_follow_nomad_conventions():
     assert functional({"simulation": {"dft": {"xc_functional_type": "not processed"}}}) is None
     texts = ("TiO2", "Ti2O4", "Ho3TmMn8", "Si", "Li2O2", "O2")
     assert [alphabetical_formula(text) for text in texts] == ["O2Ti", "O2Ti", "Ho3Mn8Tm", "Si", "LiO", "O"]
+
+
+def test_every_density_is_the_received_kg_per_m3_over_1000_correctly_rounded(store, catalog):
+    """pint's float factor of kg/m^3 to g/cm^3 is 0.0010000000000000002, and 0.001 times a value is not always the
+    value over 1000: the stored densities were a last digit off the received density divided by 1000."""
+    fetch(store, catalog)
+    density = store.query("SELECT value, original_value FROM properties WHERE property = 'density'")
+    assert len(density) == 8 and (density["value"] == density["original_value"] / 1000).all(), density

@@ -840,3 +840,14 @@ def test_a_resume_without_the_limit_of_the_interrupted_run_names_it_with_its_opt
         f"--page-size 4 --limit 10 with --resume to continue it, or drop it: matreg drop {run_id}\n"
     ), resumed.stderr
     assert matreg(*arguments, "--limit", "10", "--resume", "--no-progress").exit_code == 0
+
+
+def test_every_volume_per_atom_is_the_cells_volume_over_its_atoms_correctly_rounded(store, catalog):
+    """A volume per cell was multiplied by the atom count to the power -1: 110.643 A^3 over 10 atoms was stored as
+    11.064300000000001, not 11.0643."""
+    fetch(store, catalog, filter=FILTER, page_size=5)
+    volumes = store.query(
+        "SELECT p.value, p.original_value, m.nsites FROM properties p JOIN materials m USING (record_id) "
+        "WHERE property = 'volume_per_atom'"
+    )
+    assert len(volumes) == 10 and (volumes["value"] == volumes["original_value"] / volumes["nsites"]).all(), volumes

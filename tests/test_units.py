@@ -490,6 +490,33 @@ def test_scale_factor_is_for_units_of_one_dimension_only():
         scale_factor("m", "eV")
 
 
+@pytest.mark.parametrize(
+    ("units", "factor"),
+    [
+        (("kg/m**3", "g/cm**3"), 0.001),  # pint's float arithmetic: 0.0010000000000000002
+        (("m**3", "angstrom**3"), 1e30),  # a last digit off
+        (("nm**3", "angstrom**3"), 1000.0),  # 1000.0000000000001
+        (("g/mL", "g/cm**3"), 1.0),  # 1.0000000000000002
+        (("kbar", "GPa"), 0.1),
+        (("kcal/mol", "kJ/mol"), 4.184),
+    ],
+)
+def test_a_conversion_factor_is_the_float_nearest_the_exact_factor(units, factor):
+    assert scale_factor(*units) == factor
+
+
+def test_a_factor_of_one_over_a_whole_number_and_an_atom_count_divide():
+    """0.001 times a value is not always the value over 1000, nor a value times 1/10 the value over 10: 2330 kg/m^3 was
+    2.3300000000000005 g/cm^3 and 110.643 A^3 a cell of 10 atoms 11.064300000000001 A^3 an atom."""
+    densities = np.round(np.random.default_rng(0).uniform(100, 20000, 10_000), 3)
+    unknown = np.full(len(densities), np.nan)
+    converted = convert_array(densities, "kg/m**3", "g/cm**3", unknown, unknown, unknown)
+    assert (converted == densities / 1000).all()
+    assert convert(2330, "kg/m**3", "g/cm**3") == 2.33
+    assert convert(110.643, "angstrom**3/cell", "angstrom**3/atom", AtomCounts(per_cell=10)) == 11.0643
+    assert convert(-2.49, "eV/atom", "eV/cell", AtomCounts(per_cell=7)) == -2.49 * 7
+
+
 WATER_PER_ATOM = (
     "from matreg.units import AtomCounts, convert; print(convert(-285.83, 'kJ/mol', 'eV/atom', AtomCounts(3)))"
 )

@@ -102,9 +102,10 @@ def test_a_rejected_value_gets_its_first_reason_and_its_records_name(value, reas
 @pytest.mark.parametrize(
     ("value", "stored"),
     [
-        (RawValue("density", 100000.0, "kg/m^3"), 100.00000000000003),  # pint's factor: 100 g/cm^3 a few ulps over
-        (RawValue("bulk_modulus", 5e14, "dyn/cm^2"), 50000.00000000001),
-        (RawValue("volume_per_atom", 0.5, "nm^3/atom"), 500.00000000000006),
+        (RawValue("density", 100000.0, "kg/m^3"), 100.0),  # over 1000 (times pint's float factor: a few ulps over)
+        (RawValue("bulk_modulus", 5e14, "dyn/cm^2"), 50000.0),
+        (RawValue("volume_per_atom", 0.5, "nm^3/atom"), 500.0),
+        (RawValue("volume_per_atom", 5e-28, "m^3/atom"), 500.00000000000006),  # 1e30 is no float: an ulp over
         (RawValue("volume_per_atom", 1e-24, "cm^3/atom"), 0.9999999999999999),  # the lower bound, an ulp under
     ],
 )
