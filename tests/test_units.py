@@ -1,10 +1,13 @@
 import re
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import utf8_child
+from packaging.requirements import Requirement
 
 from matreg.errors import UnitError
 from matreg.formula import parse_formula
@@ -515,6 +518,16 @@ def test_a_factor_of_one_over_a_whole_number_and_an_atom_count_divide():
     assert convert(2330, "kg/m**3", "g/cm**3") == 2.33
     assert convert(110.643, "angstrom**3/cell", "angstrom**3/atom", AtomCounts(per_cell=10)) == 11.0643
     assert convert(-2.49, "eV/atom", "eV/cell", AtomCounts(per_cell=7)) == -2.49 * 7
+
+
+def test_the_constants_are_codata_2022s_and_matreg_admits_no_pint_of_older_ones():
+    """pint 0.24 converts with CODATA 2018's constants (a hartree of 27.211386245988 eV, 27.211386245981 in 2022's),
+    and a store compares values bit for bit: matreg needs the pint of CODATA 2022 (0.25), not any of 0.24.4 on."""
+    assert convert(1, "Ha", "eV") == pytest.approx(27.211386245981, rel=1e-14, abs=0)
+    assert convert(1, "bohr", "angstrom") == pytest.approx(0.529177210544, rel=1e-12, abs=0)  # 2018: ...0903
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    (pint,) = [Requirement(text) for text in project["dependencies"] if Requirement(text).name.lower() == "pint"]
+    assert (pint.specifier.contains("0.24.4"), pint.specifier.contains("0.25")) == (False, True)
 
 
 WATER_PER_ATOM = (
