@@ -479,3 +479,23 @@ def test_a_bare_nan_or_infinity_token_fails_the_run_naming_the_record_and_the_to
     with pytest.raises(SourceError, match=re.escape(f"not standard JSON: {where} holds the bare token {token},")):
         fetch(store, jarvis_catalog(tmp_path, server, cache=False), everything=True, page_size=5)
     assert store.table("fetch_runs")["status"].tolist() == ["failed"] and len(store.table("materials")) == 0
+
+
+@pytest.mark.parametrize("nat", [10**25, -(2**63) - 1])
+def test_an_integer_too_large_for_64_bits_fails_the_run_naming_the_record_as_no_json_error(
+    tmp_path, server, figshare, nat
+):
+    """ijson's C backend cannot read it (a source read over HTTP quarantines such a record): the error said 'malformed
+    JSON ... parse error: integer overflow' of a valid JSON list."""
+    records = fixture_records()
+    records[3]["nat"] = nat
+    figshare.body = zipped(records)
+    store = Store(tmp_path / "store")
+    error = (
+        f"the dft_3d file's record #3 (counted from #0, after {records[2]['jid']}) holds an integer too large for 64 "
+        "bits, which the streaming parser (ijson) cannot read: the run stops there (a source read over HTTP "
+        "quarantines such a record)"
+    )
+    with pytest.raises(SourceError, match=f"^{re.escape(error)}$"):
+        fetch(store, jarvis_catalog(tmp_path, server, cache=False), everything=True, page_size=5)
+    assert store.table("fetch_runs")["status"].tolist() == ["failed"] and len(store.table("materials")) == 0

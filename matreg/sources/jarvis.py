@@ -10,7 +10,7 @@ member, jdft_3d-9-24-2025.json, is a JSON list of dicts, one per calculation:
       ..., "ehull": 0.0456, "density": 5.522, "nat": 7, "mbj_bandgap": "na", "hse_gap": "na", ...}, ...]
 Quirks: a missing value is the string "na"; `atoms.coords` are Cartesian or fractional as `atoms.cartesian` says;
 a bare NaN or Infinity (no known release has one; Python's json reads them) is not JSON: ijson refuses it, and the
-run fails naming the record and the token;
+run fails naming the record and the token; an integer too large for 64 bits fails it too, naming the record;
 the file has no query language and no pages (tens of MB zipped, ~94k records). matreg downloads it once,
 inflates it (stream-unzip) and decodes the list (ijson) as it arrives, and cuts it into pages of `page_size`
 records; a page's resume cursor is an index into the list. One JARVIS entry is one record, 'jarvis:<jid>': its
@@ -50,6 +50,7 @@ DEFAULT_PAGE_SIZE = 500
 RECORD_PAGE = "https://www.ctcms.nist.gov/~knc6/static/JARVIS-DFT/{jid}.xml"  # JARVIS-DFT's page of a jid
 _CHUNK_BYTES = 1 << 20
 _BARE_TOKEN = re.compile(r'(?<![\w"])(?:-?Infinity|NaN)(?![\w"])')  # Python's json.dumps writes them
+_INTEGER_OVERFLOW = "integer overflow"  # yajl's message of an integer too large for 64 bits
 
 
 def first_member(chunks: Iterable[bytes]) -> tuple[str, Iterator[bytes]]:
@@ -100,14 +101,21 @@ def json_list_items(chunks: Iterable[bytes]) -> Iterator[Any]:
 
 def _malformed(exc: ijson.JSONError, index: int, previous: Any) -> SourceError:
     """Why the list's item `index` cannot be decoded; a bare NaN or Infinity is named (Python's json, and so
-    jarvis-tools, reads these tokens as floats; ijson 3.6 has no option for them, in any backend)."""
+    jarvis-tools, reads these tokens as floats; ijson 3.6 has no option for them, in any backend), and so is an
+    integer too large for 64 bits (ijson's C backend fails on it; its Python backend, which reads it, is 20 times
+    slower, and the C backend cannot go on past the record)."""
     jid = _jid(previous)
     where = f"record #{index} (counted from #0{f', after {jid}' if jid else ''})"
-    token = _BARE_TOKEN.search(_parser_message(exc))  # yajl's message quotes the text around the error
-    if token:
+    message = _parser_message(exc)  # yajl's message quotes the text around the error
+    if token := _BARE_TOKEN.search(message):
         return SourceError(
             f"the dft_3d file is not standard JSON: {where} holds the bare token {token[0]}, which JSON and the "
             "streaming parser (ijson) do not allow"
+        )
+    if _INTEGER_OVERFLOW in message:  # valid JSON, which Python's json reads
+        return SourceError(
+            f"the dft_3d file's {where} holds an integer too large for 64 bits, which the streaming parser (ijson) "
+            "cannot read: the run stops there (a source read over HTTP quarantines such a record)"
         )
     return SourceError(f"malformed JSON in the dft_3d file at {where}: {_first_line(exc)}")
 
