@@ -1311,14 +1311,29 @@ def test_a_formula_cell_is_read_without_its_spaces_and_a_null_one_is_an_empty_fo
 
 
 def test_a_formula_cell_of_a_missing_value_marker_is_an_empty_formula_as_a_blank_one_is(store, tmp_path):
-    # the mapping's missing values mark a formula cell missing as they mark a value cell ('n/a', ' N/A ', '-999,0'
-    # for -999 with a decimal comma; 'NaN' named as one is no sodium nitride): no formula to parse, as a blank cell
+    # the mapping's missing values mark a formula cell missing as written, spaces aside ('n/a', ' n/a '; '-999,0' for
+    # -999 with a decimal comma, as a value cell; 'NaN' named as one is no sodium nitride): no formula to parse, as a
+    # blank cell. In another case it is no marker ('N/A': a formula's case means something), and not read either
     mapping = GAP_MAPPING.split("  rho:")[0] + "decimal: ','\nmissing_values: ['n/a', '-999', 'NaN']\n"
-    csv = "id;formula;gap\nS1;n/a;1,1\nS2; N/A ;1,2\nS3;-999,0;1,3\nS4;NaN;1,4\nS5;;1,5\nS6;ZnO;3,3\n"
+    csv = "id;formula;gap\nS1;n/a;1,1\nS2; n/a ;1,2\nS3;-999,0;1,3\nS4;NaN;1,4\nS5;;1,5\nS6;ZnO;3,3\nS7;N/A;1,6\n"
     report = import_file(store, *_write(tmp_path, csv, mapping))
-    assert (report.n_stored, report.n_quarantined) == (1, 5)
-    assert dict(report.reasons) == {"empty formula": 5}
+    assert (report.n_stored, report.n_quarantined) == (1, 6)
+    assert dict(report.reasons) == {"empty formula": 5, "unparseable formula 'N/A'": 1}
     assert store.query("SELECT formula FROM materials").values.tolist() == [["ZnO"]]
+
+
+def test_a_formula_cell_is_a_missing_value_only_in_the_markers_case_which_tells_sodium_from_na(store, tmp_path, caplog):
+    # missing_values ['NA', 'ND'] mark a value cell 'na' or 'nd' missing in any case, but a formula cell only as
+    # written: 'Na' is sodium and 'Nd' neodymium, stored, and a file holding them is no file in capitals only
+    mapping = GAP_MAPPING + "missing_values: ['NA', 'ND']\n"
+    csv = "id,formula,gap,rho\nS1,Na,na,0.97\nS2,Nd,ND,7.0\nS3,NA,1.1,\nS4, ND ,1.2,nd\nS5,CO,2.0,\n"
+    with caplog.at_level("WARNING", logger="matreg"):
+        report = import_file(store, *_write(tmp_path, csv, mapping))
+    assert caplog.records == []  # 'CO' beside 'Na' and 'Nd' is a file in the usual case
+    assert (report.n_stored, report.n_quarantined) == (3, 2)
+    assert dict(report.reasons) == {"empty formula": 2}
+    assert _stored(store) == [["S1", "density", 0.97], ["S2", "density", 7.0], ["S5", "band_gap", 2.0]]
+    assert store.query("SELECT formula FROM materials ORDER BY 1").values.tolist() == [["CO"], ["Na"], ["Nd"]]
 
 
 def test_name_cells_are_read_as_every_other_text_cell_blank_or_marked_missing_none_and_stripped(store, tmp_path):

@@ -434,12 +434,14 @@ class LabConnector(Connector):
 
     def _capitals_doubts(self) -> list[str]:
         """Why the file's formula column may be written in capitals only ('SIO2' for SiO2: `capitalised_formulas`),
-        naming the column; none where it is not, or the mapping has none. Its distinct cells are read, blanks left
-        out, up to the first with a lower-case letter (of a file in the usual case, its first formula)."""
+        naming the column; none where it is not, or the mapping has none. Its distinct cells are read, blanks and
+        missing values left out as `_formula_cell` leaves them ('Na' is no marker 'NA'), up to the first with a
+        lower-case letter (of a file in the usual case, its first formula)."""
         column = self.mapping.formula_column
         if column is None:
             return []
-        doubt = capitalised_formulas(cell for cell in _each_once(self.frame[column]) if not self._blank(cell))
+        cells = (cell for cell in _each_once(self.frame[column]) if not self._blank(cell, any_case=False))
+        doubt = capitalised_formulas(cells)
         return [] if doubt is None else [f"column '{column}': {doubt}"]
 
     def run_info(self) -> RunInfo:
@@ -752,9 +754,11 @@ class LabConnector(Connector):
 
     def _formula_cell(self, payload: dict[str, Any]) -> Any:
         """The row's formula cell as read; '' for one of the mapping's missing values ('n/a'), which is a missing
-        formula as a blank cell is (quarantined as an empty formula), not one to parse."""
+        formula as a blank cell is (quarantined as an empty formula), not one to parse. Only a cell written as the
+        marker is ('NA' marks 'NA', not sodium's 'Na'; `_blank`); a number equal to a numeric one too, which no
+        formula is ('-999.0' for '-999')."""
         cell = payload.get(self.mapping.formula_column, "")
-        return "" if self._blank(cell) else cell
+        return "" if self._blank(cell, any_case=False) else cell
 
     def _spacegroup_number(self, payload: dict[str, Any]) -> int | None:
         """The row's space group number (None: a blank cell, or no column); RecordError naming the column for a cell
@@ -819,24 +823,31 @@ class LabConnector(Connector):
         """The decimal separator of the file's numbers."""
         return self.mapping.decimal or "."
 
-    def _blank(self, cell: Any) -> bool:
-        """True for a cell that holds no measurement: empty, or one of the mapping's missing values, in any case and
-        spacing ('NA' marks 'na' and ' NA '), a number equal to a numeric one included ('-999' marks '-999.0' and
-        '-999.00', as pandas writes -999 in a column of floats)."""
+    def _blank(self, cell: Any, any_case: bool = True) -> bool:
+        """True for a cell that holds no measurement: empty, or one of the mapping's missing values, in any spacing and
+        case ('NA' marks 'na' and ' NA '; with `any_case` False, as a formula cell is read, only 'NA' and ' NA ': case
+        tells sodium 'Na' from it), a number equal to a numeric one included ('-999' marks '-999.0' and '-999.00', as
+        pandas writes -999 in a column of floats)."""
         if is_blank(cell):
             return True
         if not self.mapping.missing_values:
             return False
         text = str(cell).strip()
-        if text.casefold() in self._missing_markers:
+        if (text.casefold() in self._folded_markers) if any_case else (text in self._missing_markers):
             return True
         return not separator_problem(text, self._decimal) and parse_number(text, self._decimal) in self._missing_markers
 
     @functools.cached_property
     def _missing_markers(self) -> frozenset[str | float]:
-        """The mapping's missing values, their numbers read with its decimal separator ('-999,0' marks -999)."""
-        markers = [marker.strip().casefold() for marker in self.mapping.missing_values]
+        """The mapping's missing values as written but for surrounding spaces, their numbers read with its decimal
+        separator ('-999,0' marks -999)."""
+        markers = [marker.strip() for marker in self.mapping.missing_values]
         return missing_markers(markers, functools.partial(parse_number, decimal=self._decimal))
+
+    @functools.cached_property
+    def _folded_markers(self) -> frozenset[str]:
+        """The texts of the mapping's missing values in no case ('na' for 'NA')."""
+        return frozenset(marker.casefold() for marker in self._missing_markers if isinstance(marker, str))
 
     def _attribute(self, attribute: str, column: str, payload: dict[str, Any]) -> str | None:
         """A row's extension column cell as text (`_cell_text`); a number column's read with the mapping's decimal
