@@ -228,7 +228,7 @@ def _multiplied_out(text: str) -> Composition | None:
     tokens = list(_AMOUNT_TOKEN.finditer(formula))
     if "".join(token[0] for token in tokens) != formula:
         return None
-    groups: list[dict[str, float]] = [{}]
+    groups: list[dict[str, float]] = [{}]  # the formula's, then each group still open
     try:
         for token in tokens:
             if token["open"]:
@@ -236,13 +236,15 @@ def _multiplied_out(text: str) -> Composition | None:
                 continue
             if token["symbol"]:
                 amounts, factor = {token["symbol"]: 1.0}, float(token["amount"] or 1)
+            elif len(groups) == 1:  # a bracket closing none (')(Al1e400'), not the formula's amounts
+                return None
             else:
                 amounts, factor = groups.pop(), float(token["factor"] or 1)
             for symbol, amount in amounts.items():
                 groups[-1][symbol] = groups[-1].get(symbol, 0.0) + amount * factor
         (amounts,) = groups  # (ValueError for a bracket never closed)
         return Composition(amounts, strict=True)
-    except (ValueError, IndexError):  # no number ('1e'), a bracket never opened, no element: pymatgen's to refuse
+    except ValueError:  # no number ('1e'), a bracket never closed, no element: pymatgen's to refuse
         return None
 
 
@@ -273,14 +275,14 @@ def _amounts_of_none(text: str, composition: Composition) -> tuple[dict[str, str
 def _zero_amounts(text: str) -> dict[str, str]:
     """The amounts a formula writes that are zero as floats, as written, by element, sorted: 'Fe0O' -> {'Fe': "'Fe0'"},
     'Fe1e-400O' -> {'Fe': "'Fe1e-400' as a float"}, '(FeO)0' -> {'Fe': "'(FeO)0'", 'O': "'(FeO)0'"}. Its brackets
-    pair, as pymatgen (or `_multiplied_out`) read it."""
+    pair, as pymatgen (or `_multiplied_out`) read it; a bracket closing none (')0') is quoted from itself."""
     zeros = {}
     opened: list[int] = []  # where each group still open starts
     for token in _AMOUNT_TOKEN.finditer(text):
         if token["open"]:
             opened.append(token.start())
             continue
-        start = token.start() if token["symbol"] else opened.pop()  # an element's amount, or its group's
+        start = token.start() if token["symbol"] or not opened else opened.pop()  # an element's amount, or its group's
         amount = token["amount"] or token["factor"]
         try:
             if not amount or float(amount) != 0:

@@ -1,3 +1,4 @@
+import random
 import subprocess
 import sys
 
@@ -470,6 +471,37 @@ def test_a_formula_holding_more_than_elements_and_amounts_is_not_refused_for_its
     with pytest.raises(FormulaError) as refused:
         parse_formula(text)
     assert str(refused.value) == f"unparseable formula '{text}'"
+
+
+@pytest.mark.parametrize("text", [")(Al1e400", "](Fe1e200Ni1e300]1e200", ")((Fe1e200)1e200", "Fe)(Al1e400"])
+@pytest.mark.parametrize("as_stored", [False, True])
+def test_a_bracket_closing_no_group_is_no_formula_whose_amounts_are_refused(text, as_stored):
+    # a leading ')' closed the formula itself, and the '(' after it began it anew: ')(Al1e400' was refused as an
+    # amount of Al past the largest number, where its brackets are what is wrong (as in '(Al1e400', never closed)
+    with pytest.raises(FormulaError) as refused:
+        parse_formula(text, as_stored=as_stored)
+    assert str(refused.value) == f"unparseable formula '{text}'"
+
+
+@pytest.mark.parametrize("text", [")(H2O", "](O", ")(Fe", ")0(", ")(", "][", ")[H2O+", "(Fe)0)0O", "Fe)0"])
+@pytest.mark.parametrize("as_stored", [False, True])
+def test_brackets_that_pair_no_group_are_an_unparseable_formula(text, as_stored):
+    with pytest.raises(FormulaError):
+        parse_formula(text, as_stored=as_stored)
+
+
+def test_formulas_of_brackets_signs_digits_and_exponents_in_any_order_are_read_or_refused_as_formulas():
+    # each random text (seeded: the same ones each run) is a formula or a FormulaError, never another exception
+    pieces = ["Fe", "O", "H2O", "0", "2", ".5", "1e-5", "1e400", "e-", "(", ")", "[", "]", "{", "}", "+", "-", "·"]
+    pieces += [".", "*", " ", "(aq)", "²⁺", "₂"]
+    chosen = random.Random(39)
+    for _ in range(8000):
+        text = "".join(chosen.choice(pieces) for _ in range(chosen.randint(1, 7)))
+        for as_stored in (False, True):
+            try:
+                parse_formula(text, as_stored=as_stored)
+            except FormulaError:
+                pass
 
 
 @pytest.mark.parametrize("text", ["Al1e400", "Fe0.5Ni1.7e308", "Fe1e400O1", "(Fe1e200)1e200"])
