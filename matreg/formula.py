@@ -42,12 +42,16 @@ _AMBIGUOUS_CHARGE = re.compile(r"(?P<base>.*[^\d.]\d*)(?P<charge>[1-9])\s*(?P<si
 # 'BaTiO3-3', a sample); not an amount's exponent ('B1e-5'). A sign then a longer number is no charge ('U-235').
 _HYPHEN_NUMBER = re.compile(r"(?P<base>.*[^\s+-])(?<!\de)\s*-(?P<charge>[1-9])")
 # What pymatgen's Ion reads as a charge anywhere in a formula, which it sums with the charge ending it: a sign and its
-# number ('-2' in 'Fe-2O+': FeO[-1]) and a square-bracketed group ('[2]' in 'Fe[2]O+': FeO[+3]; '[OH]' in 'Fe[OH]2+':
-# Fe2[+1], its OH read as no charge)
-_CHARGE_WITHIN = re.compile(r"[+-][.\d]*|\[[^\[\]]*\]?|\]")
+# number ('-2' in 'Fe-2O+': FeO[-1]; not an amount's exponent, `_SIGNED_EXPONENT`) and a square-bracketed group ('[2]'
+# in 'Fe[2]O+': FeO[+3]; '[OH]' in 'Fe[OH]2+': Fe2[+1], its OH read as no charge)
+_CHARGE_WITHIN = re.compile(r"(?<!\de)[+-][.\d]*|\[[^\[\]]*\]?|\]")
+_MANTISSA = r"(?<![\d.])(?:\d+\.?\d*|\.\d+)e"  # an amount's number before its exponent ('1', '2.5', '.5')
 # An amount written with an exponent's minus ('1e-5', '2.5e-3'), which pymatgen cannot read as a group's ('(Fe)1e-5O':
 # '1e' is no number to it)
-_NEGATIVE_EXPONENT = re.compile(r"(?<![\d.])(?:\d+\.?\d*|\.\d+)e-\d+")
+_NEGATIVE_EXPONENT = re.compile(_MANTISSA + r"-\d+")
+# An amount written with an exponent's sign, which pymatgen's Ion reads as a charge, the rest as no number
+# ('Fe1e-5O+', 'Fe1e+5O+': '1e')
+_SIGNED_EXPONENT = re.compile(_MANTISSA + r"[+-]\d+")
 # The state pymatgen's Ion drops from an ion's formula wherever it stands, its first ('Fe(aq)O+' is FeO[+1] to it),
 # its only one: written so alone, in lower case and without spaces within (any other is no formula to it)
 _DROPPED_STATE = re.compile(r"\(aq\)")
@@ -463,7 +467,8 @@ def _as_decimal(number: re.Match[str]) -> str:
 def _refuse_charge_written_twice(text: str) -> None:
     """FormulaError for a charge written twice ('Fe[+2]-', 'Fe+2+', 'Fe+[2]') or as signs of both kinds ('Fe+-',
     'Fe++-'), which pymatgen sums (Fe[+1], Fe[+3], Fe[+3], Fe[+0], Fe[+1]) where the formula contradicts itself, or
-    for what pymatgen reads as a charge within the formula before it (`_CHARGE_WITHIN`: 'Fe-2O+', 'Fe[OH]2+')."""
+    for what pymatgen reads as a charge within the formula before it (`_CHARGE_WITHIN`: 'Fe-2O+', 'Fe[OH]2+'), an
+    amount's exponent included (`_SIGNED_EXPONENT`: 'Fe1e-5O+', which it cannot read)."""
     charge = _CHARGE_SUFFIX.search(text)
     before = _CHARGE_SUFFIX.search(text[: charge.start()])
     mixed = not charge[0].strip("+-") and "+" in charge[0] and "-" in charge[0]
@@ -478,6 +483,12 @@ def _refuse_charge_written_twice(text: str) -> None:
         raise FormulaError(
             f"'{text}': '{within[0]}' within an ion's formula is read as a charge, which would be summed with its "
             "charge: write the charge once, at the end, and a group in round brackets ('Fe(OH)2+')"
+        )
+    exponent = _SIGNED_EXPONENT.search(text, 0, charge.start())
+    if exponent:
+        raise FormulaError(
+            f"'{text}': its amount '{exponent[0]}' is written with an exponent, which pymatgen cannot read in an "
+            "ion's formula (it reads the exponent's sign as a charge)"
         )
 
 

@@ -577,6 +577,7 @@ def test_a_formula_pymatgen_cannot_read_and_of_no_amount_of_none_is_unparseable_
         ("Fe[OH]2+", "[OH]"),  # Fe2[+1] to pymatgen's Ion (a neutral 'Fe[OH]2' is Fe(OH)2)
         ("Fe[(]+", "[(]"),  # Fe[+1]
         ("Fe[)]0+", "[)]"),
+        ("Fe1e-5-2O+", "-2"),  # (its '-5' is an exponent's: the next test)
     ],
 )
 def test_a_charge_within_an_ions_formula_is_refused_not_summed(text, within):
@@ -590,6 +591,29 @@ def test_a_charge_within_an_ions_formula_is_refused_not_summed(text, within):
     )
     assert parse_formula("Fe-2O+", as_stored=True).reduced == "FeO[-1]"  # as the matreg that stored it read it
     assert parse_formula("Fe{OH}2+").reduced == parse_formula("Fe(OH)2+").reduced == "Fe(OH)2[+1]"
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("Fe1e-5O+", "1e-5"),
+        ("B1e-05O+", "1e-05"),
+        ("(Fe)2.5e-1O+", "2.5e-1"),
+        ("FeO1e-5-", "1e-5"),
+        ("Fe1e+5O+", "1e+5"),
+    ],
+)
+def test_an_amount_with_an_exponents_sign_in_an_ions_formula_is_refused_as_such_not_as_a_charge(text, amount):
+    # 'Fe1e-5O+' was refused for "'-5' within an ion's formula [...] a group in round brackets": the sign is its
+    # amount's exponent's, which pymatgen's Ion reads as a charge, leaving '1e', no number to it
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    assert str(error.value) == (
+        f"'{text}': its amount '{amount}' is written with an exponent, which pymatgen cannot read in an ion's formula "
+        "(it reads the exponent's sign as a charge)"
+    )
+    assert parse_formula("Fe1e-5O").reduced == "Fe1e-05O1"  # (a neutral formula's is read)
+    assert parse_formula("Fe1e5O+").reduced == "Fe100000O[+1]"  # (an exponent without a sign is no charge)
 
 
 @pytest.mark.parametrize(
