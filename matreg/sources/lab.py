@@ -27,7 +27,14 @@ from matreg.formula import (
 )
 from matreg.jsontext import to_json
 from matreg.numbers import Measured, parse_number, parse_value, with_points
-from matreg.schema import ExtensionSpec, canonical_method, load_extension, load_methods, load_vocabulary
+from matreg.schema import (
+    ExtensionSpec,
+    canonical_method,
+    load_extension,
+    load_methods,
+    load_vocabulary,
+    value_conditions,
+)
 from matreg.sources.base import (
     Attribution,
     Connector,
@@ -593,13 +600,14 @@ class LabConnector(Connector):
 
     def _rejected_value_keys(self, payload: dict[str, Any]) -> tuple[tuple, ...]:
         """The keys a rejected row's values are stored under, as `_keyed_values` reads them (property, method, and
-        temperature and pressure), read from its cells whatever its value cells hold: a mistyped value is still the
-        value of its key. Its conditions are None where its temperature or pressure cell holds no number."""
+        conditions in the schema's order, as `of_keys` matches them), read from its cells whatever its value cells
+        hold: a mistyped value is still the value of its key. Its conditions are None where its temperature or
+        pressure cell holds no number."""
         keys = []
         for column, (prop, method) in self.value_columns(payload).items():
-            spec = self.mapping.columns[column]
             try:
-                conditions = (self._temperature_K(payload, spec), self._pressure_Pa(payload, spec))
+                at = self._conditions(payload, self.mapping.columns[column])
+                conditions = tuple(at[condition] for condition in value_conditions())
             except RecordError:
                 conditions = None
             keys.append((prop, canonical_method(method), conditions))
@@ -781,6 +789,10 @@ class LabConnector(Connector):
             return f"file:{self.name}#line={payload['_line']}"
         return f"file:{self.name}#id={quote(payload['_source_id'], safe='')}"
 
+    def _conditions(self, payload: dict[str, Any], spec: FieldSpec) -> dict[str, float | None]:
+        """A value's conditions as stored, by the schema's names (`CONDITIONS_AS_STORED`'s, RawValue's fields)."""
+        return {"temperature_K": self._temperature_K(payload, spec), "pressure_Pa": self._pressure_Pa(payload, spec)}
+
     def _temperature_K(self, payload: dict[str, Any], spec: FieldSpec) -> float | None:
         """A value's temperature in kelvin: the mapping's fixed one, or the row's in the column's `temperature_unit`
         (RecordError when it is no number), rounded as stored (`kelvin_as_stored`)."""
@@ -915,7 +927,7 @@ class LabConnector(Connector):
         is a blank one: no unit), conditions, method, and its uncertainty given apart (`_uncertainty`; why a cell gives
         none is the value's `uncertainty_problem`)."""
         unit = spec.unit if spec.unit is not None else self._cell_text(payload, spec.unit_field) or ""
-        temperature_K, pressure_Pa = self._temperature_K(payload, spec), self._pressure_Pa(payload, spec)
+        conditions = self._conditions(payload, spec)
         value, problem = self._value_cell(column, payload[column])
         uncertainty = self._uncertainty(payload, spec)
         unreadable = isinstance(uncertainty, str)
@@ -923,14 +935,13 @@ class LabConnector(Connector):
             property=spec.property or column,
             value=value,
             unit=unit,
-            temperature_K=temperature_K,
-            pressure_Pa=pressure_Pa,
             method=spec.method or self._row_method(payload, spec),
             provenance=spec.provenance,
             field=column,
             problem=problem,
             uncertainty=None if unreadable else uncertainty,
             uncertainty_problem=uncertainty if unreadable else None,
+            **conditions,
         )
 
     def _value_cell(self, column: str, cell: Any) -> tuple[Any, str | None]:
