@@ -189,19 +189,20 @@ def history_command(record_id: RecordArg, store: StoreOpt = DEFAULT_STORE) -> No
     import pandas as pd
 
     from matreg.curate.review import history, uncertainty_text
+    from matreg.schema import value_conditions
 
     entries = history(open_store(store), record_id)
     if entries.empty:
         typer.echo(f"no curation entries for {record_id}")
         return
-    columns = ["entry_id", "steward", "action", "property", "method", "temperature_K", "pressure_Pa", "value", "unit"]
+    columns = ["entry_id", "steward", "action", "property", "method", *value_conditions(), "value", "unit"]
     # entries on values of one property that differ in method or conditions stay apart; what each was made on
     columns += ["uncertainty", "formula", "phase", "original_value", "original_unit", "reason"]
     uncertainties = map(uncertainty_text, entries["property"], entries["uncertainty"], entries["unit"])
     made_on = entries.assign(  # the formula as written, where the entry logged it
         formula=entries["formula_original"].fillna(entries["formula"]), uncertainty=list(uncertainties)
     )
-    numbers = ["temperature_K", "pressure_Pa", "value", "original_value"]  # exact, as `sql` shows them: not rounded
+    numbers = [*value_conditions(), "value", "original_value"]  # exact, as `sql` shows them: not rounded
     made_on[numbers] = made_on[numbers].map(lambda number: str(number) if pd.notna(number) else None)
     shown = made_on[columns].astype(object).where(made_on[columns].notna(), "")
     shown["stale"] = entries["stale"].notna().map({True: "stale", False: ""})

@@ -37,6 +37,7 @@ from matreg.schema import (
     pandas_dtype,
     pandera_schema,
     table_spec,
+    value_conditions,
     value_key,
     within_bounds,
 )
@@ -467,8 +468,10 @@ class _FlatValues:
             "original_unit": _strings([group.unit for group in groups]).take(by_group),
             "method": self._methods(raws, by_record, own_provenance, record_provenance),
             "provenance": pyarrow.compute.coalesce(own_provenance, record_provenance),
-            "temperature_K": pyarrow.array([raw.temperature_K for raw in raws], pyarrow.float64()),
-            "pressure_Pa": pyarrow.array([raw.pressure_Pa for raw in raws], pyarrow.float64()),
+            **{  # RawValue's fields are named as the schema's conditions (tests/test_schema.py)
+                condition: pyarrow.array([getattr(raw, condition) for raw in raws], pyarrow.float64())
+                for condition in value_conditions()
+            },
             "source": pyarrow.repeat(pyarrow.scalar(source, pyarrow.string()), len(rows)),
         }
         for name in ("record_id", "run_id"):

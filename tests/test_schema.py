@@ -4,19 +4,21 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import fields
+from inspect import signature
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
+import typer
 from conftest import utf8_child
 from typer.testing import CliRunner
 
 from matreg.catalog import Dataset
 from matreg.cli import app
-from matreg.curate.review import ACTIONS
+from matreg.curate.review import ACTIONS, record_decision
 from matreg.errors import ConfigError, ValidationError
-from matreg.fieldmap import load_field_map
+from matreg.fieldmap import ROW_FIELDS, FieldSpec, load_field_map
 from matreg.resources import resource_path
 from matreg.schema import (
     EXTENSIONS,
@@ -34,7 +36,7 @@ from matreg.schema import (
     value_key,
 )
 from matreg.sources.base import RawValue
-from matreg.sources.lab import CONDITIONS_AS_STORED
+from matreg.sources.lab import CONDITIONS_AS_STORED, LabMapping
 from matreg.units import parse_unit
 from matreg.validation import validate_table
 
@@ -306,6 +308,37 @@ def test_the_conditions_spelled_as_dataset_keys_raw_value_fields_and_log_columns
     assert [field.name for field in fields(RawValue) if field.name not in raw_value_others] == value_conditions()
     assert set(value_key()) <= set(table_spec("curation_log").columns)  # a decision names its value by its key
     assert list(CONDITIONS_AS_STORED) == value_conditions()  # how a lab import rounds each, as review matches them
+
+
+def test_the_conditions_a_field_map_or_lab_mapping_keys_fix_or_read_from_a_row_are_the_schemas():
+    # a connector's field map and a lab mapping's columns (FieldSpec: YAML keys) name each condition by hand, as its
+    # value fixed (temperature_K: 300) or as the row's column it is read from, in a unit (temperature_field, _unit): a
+    # condition tables.yaml adds or renames must be mapped there too
+    from_row = {
+        "temperature_K": ("temperature_field", "temperature_unit"),
+        "pressure_Pa": ("pressure_field", "pressure_unit"),
+    }
+    others = {"property", "unit", "unit_field", "method", "method_field", "provenance", "uncertainty_field"}
+    others |= {key for keys in from_row.values() for key in keys}
+    assert list(from_row) == value_conditions()
+    assert others <= FieldSpec.model_fields.keys()
+    assert [key for key in FieldSpec.model_fields if key not in others] == value_conditions()
+    assert {column for column, _ in from_row.values()} <= set(ROW_FIELDS)  # what a lab mapping reads from its rows
+    assert LabMapping.model_fields["columns"].annotation == dict[str, FieldSpec]
+
+
+def test_the_conditions_a_steward_names_a_value_by_are_the_schemas():
+    # record_decision's parameters are the conditions by the schema's names, in its order (it pairs them with
+    # value_conditions() so), and `matreg review`'s commands on one value have an option for each, spelled by hand
+    options = {"temperature_K": "--temperature", "pressure_Pa": "--pressure"}
+    others = {"store", "action", "steward", "reason", "record_id", "property", "method", "quarantine_id"}
+    others |= {"value", "unit"}
+    assert list(options) == value_conditions()
+    assert [name for name in signature(record_decision).parameters if name not in others] == value_conditions()
+    review = typer.main.get_command(app).commands["review"]
+    for action in ("accept", "reject", "flag", "correct"):
+        given = [option for param in review.commands[action].params for option in param.opts]
+        assert set(options.values()) <= set(given), action
 
 
 def test_a_condition_column_outside_the_key_is_a_config_error(tmp_path):

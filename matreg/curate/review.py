@@ -115,6 +115,8 @@ def record_decision(
 
     readmit, dismiss and reopen name a quarantine row; the other actions a record, or one of its values."""
     _check_entry(action, steward, reason)
+    # by the schema's names: the parameters are its conditions, in its order (tests/test_schema.py checks that)
+    conditions = dict(zip(CONDITIONS, (temperature_K, pressure_Pa), strict=True))
     if not store.exists():
         raise NoStore(store.root)
     with store.locked(".curation.lock"):  # entry ids grow in commit order
@@ -124,10 +126,10 @@ def record_decision(
             run_id = CURATION_RUN_PREFIX + entry_id
             target, rows = _readmit(store, run_id, record_id, quarantine_id, property, method, value, unit)
         elif action in ("dismiss", "reopen"):
-            targets = (record_id, property, method, temperature_K, pressure_Pa, value, unit)
+            targets = (record_id, property, method, *conditions.values(), value, unit)
             target = _row_only(store, action, quarantine_id, [x for x in targets if x is not None])
         else:
-            target = _decision(store, action, record_id, property, method, temperature_K, pressure_Pa, value, unit)
+            target = _decision(store, action, record_id, property, method, conditions, value, unit)
         entry = dict.fromkeys(load_tables()["curation_log"].columns) | target
         entry |= {"entry_id": entry_id, "at": at, "steward": steward.strip(), "action": action, "reason": reason}
         tables = {name: validate_rows(name, table) for name, table in rows.items()}
@@ -738,23 +740,23 @@ def _decision(
     record_id: str | None,
     property: str | None,
     method: str | None,
-    temperature_K: float | None,
-    pressure_Pa: float | None,
+    conditions: dict[str, float | None],
     value: float | None,
     unit: str | None,
 ) -> dict[str, Any]:
-    """The target columns of an accept, reject, flag or correct entry, checked against the store."""
+    """The target columns of an accept, reject, flag or correct entry, checked against the store (`conditions`: the
+    value's, by the schema's names; None where not named)."""
     if record_id is None:
         raise CurationError(f"{action} needs a record id")
     if not _record_exists(store, record_id):
         raise UnknownName(f"unknown record '{record_id}'")
     formula = _made_on_record(store, record_id)
     if property is None:
-        if action == "correct" or any(x is not None for x in (method, temperature_K, pressure_Pa, value, unit)):
+        if action == "correct" or any(x is not None for x in (method, *conditions.values(), value, unit)):
             raise CurationError(f"{action}: name the value's property (a method, condition or value needs one)")
         seen = {"values_seen": _values_of(store, record_id)} if action == "accept" else {}
         return {"record_id": record_id} | formula | seen
-    target = _stored_value(store, record_id, property, method, temperature_K, pressure_Pa) | formula
+    target = _stored_value(store, record_id, property, method, conditions) | formula
     if action != "correct":
         if value is not None or unit is not None:
             raise CurationError(f"{action} takes no value or unit (use correct)")
@@ -768,24 +770,23 @@ def _stored_value(
     record_id: str,
     property: str,
     method: str | None,
-    temperature_K: float | None,
-    pressure_Pa: float | None,
+    conditions: dict[str, float | None],
 ) -> dict[str, Any]:
-    """The key of the one stored value a decision names, its value and unit as received, and its uncertainty; refused
-    when none or several match."""
+    """The key of the one stored value a decision names (its method and `conditions`, by the schema's names: those
+    not None), its value and unit as received, and its uncertainty; refused when none or several match."""
     rows = store.read(
-        "SELECT record_id, property, method, temperature_K, pressure_Pa, original_value, original_unit, uncertainty "
-        "FROM properties WHERE record_id = ? AND property = ? ORDER BY method, temperature_K, pressure_Pa",
+        f"SELECT record_id, {', '.join(_SEEN)} FROM properties WHERE record_id = ? AND property = ? "
+        f"ORDER BY method, {', '.join(CONDITIONS)}",
         [record_id, property],
     )
     if method is not None:
         rows = rows[rows["method"].map(canonical_method, na_action="ignore") == canonical_method(method)]
-    for column, wanted in (("temperature_K", temperature_K), ("pressure_Pa", pressure_Pa)):
+    for column, wanted in conditions.items():
         if wanted is not None:
             rows = rows[_as_matched(rows[column], column) == CONDITIONS_AS_STORED[column](wanted)]
     if len(rows) != 1:
-        named = ", ".join(f"{k}={v}" for k, v in _conditions(method, temperature_K, pressure_Pa).items())
-        each = [", ".join(f"{k}={v}" for k, v in _conditions(*row).items()) for row in rows.values[:, 2:5]]
+        named = _named_key({"method": method} | conditions)
+        each = [_named_key(row) for row in rows[["method", *CONDITIONS]].to_dict("records")]
         found = listed(each, 3, "; ")
         what = f"{property} value{f' ({named})' if named else ''} of '{record_id}'"
         if rows.empty:
@@ -810,9 +811,9 @@ def _values_of(store: Store, record_id: str) -> str:
     return json.dumps([{key: _none(item) for key, item in row.items()} for row in values.to_dict("records")])
 
 
-def _conditions(method: Any, temperature_K: Any, pressure_Pa: Any) -> dict[str, Any]:
-    named = {"method": method, "temperature_K": temperature_K, "pressure_Pa": pressure_Pa}
-    return {key: value for key, value in named.items() if _none(value) is not None}
+def _named_key(key: dict[str, Any]) -> str:
+    """What of a value's key (method, conditions) is given, as a refusal names it: 'method=PBE, temperature_K=300.0'."""
+    return ", ".join(f"{name}={given}" for name, given in key.items() if _none(given) is not None)
 
 
 def _correction(property: str, value: float | None, unit: str | None, ion: bool) -> dict[str, Any]:
@@ -1188,10 +1189,10 @@ def _new_rows(store: Store, row: dict[str, Any], canonical: CanonicalRecord, who
             f"readmit refused: record '{record_id}' of {row['item']} is already in the store, as an import of its file "
             "wrote it: correct the file and import it again, or decide on the stored record (`matreg review`)"
         )
+    nullable = " AND ".join(f"{column} IS NOT DISTINCT FROM ?" for column in ("method", *CONDITIONS))  # may be null
     for value in canonical.values:
         stored = store.read(
-            "SELECT 1 FROM properties WHERE record_id = ? AND property = ? AND method IS NOT DISTINCT FROM ? "
-            "AND temperature_K IS NOT DISTINCT FROM ? AND pressure_Pa IS NOT DISTINCT FROM ?",
+            f"SELECT 1 FROM properties WHERE record_id = ? AND property = ? AND {nullable}",
             [value[column] for column in VALUE_KEY],
         )
         if len(stored):

@@ -40,14 +40,14 @@ class RawItem:
 
 class NamedRecord(NamedTuple):
     """Of a payload a run quarantined whole, what it is told without mapping it (`Connector.named_record`): the source
-    id of its record, its formula as written, the keys its values are stored under (property, method and
-    conditions as (temperature_K, pressure_Pa); the conditions None where its cells give none that read), whose
-    stored values the record keeps when the run writes it from its other items (a lab row of a measurement series),
-    and the phase it states (a lab formula cell's 'H2O(l)': 'l'; None: none)."""
+    id of its record, its formula as written, the keys its values are stored under (property, method, and the
+    conditions in the schema's order, `value_conditions`: None where its cells give none that read), whose stored
+    values the record keeps when the run writes it from its other items (a lab row of a measurement series), and the
+    phase it states (a lab formula cell's 'H2O(l)': 'l'; None: none)."""
 
     source_id: str
     formula: str
-    value_keys: tuple[tuple[str, str | None, tuple[float | None, float | None] | None], ...] = ()
+    value_keys: tuple[tuple[str, str | None, tuple[float | None, ...] | None], ...] = ()
     phase: str | None = None
 
 
