@@ -610,13 +610,21 @@ def _reduced_and_species(composition: Composition) -> tuple[str, str]:
 def _reduced_ion(ion: Ion, amounts: dict[str, float], isotopes: bool) -> str:
     """An ion's formula reduced with its charge: pymatgen's ('OH[-1]', 'NH4[+1]') where that is the same ion in a
     whole charge, else reduced by the common divisor of the amounts and the charge ('C2[-1]', where pymatgen writes
-    C[-0.5], and N2[-1], which it writes N3[-1.5]; isotopes kept: 'D2[+1]' of D4[+2])."""
-    formula, factor = ion.get_reduced_formula_and_factor()
-    charge = ion.charge / factor
-    if not isotopes and float(charge).is_integer() and Composition(formula) * factor == ion.composition:
-        return formula + _charge_text(charge)
+    C[-0.5], and N2[-1], which it writes N3[-1.5]; isotopes kept: 'D2[+1]' of D4[+2]; decimal amounts as written:
+    'Fe0.5O[+1]', which pymatgen writes 'Fe0.5O1+1', no formula to it: `_reduced_by_pymatgen`)."""
+    if not isotopes and _reduced_by_pymatgen(ion):
+        formula, factor = ion.get_reduced_formula_and_factor()
+        charge = ion.charge / factor
+        if float(charge).is_integer() and Composition(formula) * factor == ion.composition:
+            return formula + _charge_text(charge)
     divisor = _common_divisor([*amounts.values(), ion.charge])
     return _written({name: amount / divisor for name, amount in amounts.items()}, ion.charge / divisor)
+
+
+def _reduced_by_pymatgen(ion: Ion) -> bool:
+    """Whether pymatgen reduces an ion's formula: its amounts whole, as `Ion.get_reduced_formula_and_factor` tells
+    them (within `Composition.amount_tolerance`); of any other it gives its formula with the charge ('Fe0.5O1+1')."""
+    return all(abs(amount - round(amount)) < Composition.amount_tolerance for amount in ion.values())
 
 
 def _written(amounts: dict[str, float], charge: float | None = None) -> str:

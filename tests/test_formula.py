@@ -399,6 +399,38 @@ def test_a_charge_that_reads_one_way_is_not_ambiguous(text):
     assert ambiguous_charge(text) is None  # C60-: no charge is "0-"; Fe0.5+: no amount ends in "."; Qz2+: no formula
 
 
+@pytest.mark.parametrize(
+    ("text", "reduced", "shares", "atoms", "charge"),
+    [
+        ("Fe0.5O+", "Fe0.5O[+1]", {"Fe": 1 / 3, "O": 2 / 3}, 1.5, 1),
+        ("Li0.5Cl-", "Li0.5Cl[-1]", {"Li": 1 / 3, "Cl": 2 / 3}, 1.5, -1),
+        ("Fe2O3.5-", "Fe2O3.5[-1]", {"Fe": 4 / 11, "O": 7 / 11}, 5.5, -1),
+        ("Fe0.5+", "Fe0.5[+1]", {"Fe": 1}, 0.5, 1),  # a sign after a decimal amount reads one way
+        ("Fe0.5O[+1]", "Fe0.5O[+1]", {"Fe": 1 / 3, "O": 2 / 3}, 1.5, 1),
+    ],
+)
+def test_an_ion_with_a_decimal_amount_is_read_and_its_formula_reads_back(text, reduced, shares, atoms, charge):
+    # 'unparseable formula' without a reason: pymatgen writes such an ion's reduced formula with its charge, unbracketed
+    # ('Fe0.5O1+1'), which reads as no formula
+    for as_stored in (False, True):
+        formula = parse_formula(text, as_stored)
+        assert (formula.reduced, formula.species, formula.atoms_per_formula_unit, formula.charge) == (
+            reduced,
+            reduced,
+            atoms,
+            charge,
+        )
+        assert formula.shares == pytest.approx(shares)
+        stored = parse_formula(formula.reduced, as_stored)  # a materials row's formula, read again
+        assert (stored.reduced, stored.species, stored.atoms_per_formula_unit, stored.charge) == (
+            reduced,
+            reduced,
+            atoms,
+            charge,
+        )
+    assert parse_formula("Fe0.5O+").molar_mass == pytest.approx(float(Composition("Fe0.5O").weight), rel=1e-12)
+
+
 def test_an_ion_written_as_an_adduct_is_refused():
     with pytest.raises(FormulaError, match="an ion is read as one formula"):
         parse_formula("CuSO4.5H2O+")  # pymatgen: CuSO4.5 H2 O
