@@ -46,11 +46,8 @@ _HYPHEN_NUMBER = re.compile(r"(?P<base>.*[^\s+-])(?<!\de)\s*-(?P<charge>[1-9])")
 # in 'Fe[2]O+': FeO[+3]; '[OH]' in 'Fe[OH]2+': Fe2[+1], its OH read as no charge)
 _CHARGE_WITHIN = re.compile(r"(?<!\de)[+-][.\d]*|\[[^\[\]]*\]?|\]")
 _MANTISSA = r"(?<![\d.])(?:\d+\.?\d*|\.\d+)e"  # an amount's number before its exponent ('1', '2.5', '.5')
-# An amount written with an exponent's minus ('1e-5', '2.5e-3'), which pymatgen cannot read as a group's ('(Fe)1e-5O':
-# '1e' is no number to it)
-_NEGATIVE_EXPONENT = re.compile(_MANTISSA + r"-\d+")
-# An amount written with an exponent's sign, which pymatgen's Ion reads as a charge, the rest as no number
-# ('Fe1e-5O+', 'Fe1e+5O+': '1e')
+# An amount written with an exponent's sign, which pymatgen cannot read as a group's ('(Fe)1e-5O': '1e' is no number
+# to it) nor with a plus ('Fe1e+5O'), and its Ion reads as a charge, the rest as no number ('Fe1e-5O+', 'Fe1e+5O+')
 _SIGNED_EXPONENT = re.compile(_MANTISSA + r"[+-]\d+")
 # The state pymatgen's Ion drops from an ion's formula wherever it stands, its first ('Fe(aq)O+' is FeO[+1] to it),
 # its only one: written so alone, in lower case and without spaces within (any other is no formula to it)
@@ -71,9 +68,10 @@ _PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?=[A-Z(])")  # what a pa
 _SYMBOL = re.compile(r"[A-Z][a-z]*")
 # A formula's amounts as pymatgen reads them: an element and its amount ('Fe0', 'Fe1e-400', 'O'), a group's opening
 # bracket, and its closing one with the group's amount ('(FeO)0', as pymatgen reads '[]' and '{}' too; an exponent's
-# minus too, '(FeO)1e-5', which pymatgen reads as a decimal: `_decimal_amounts`)
+# sign too, '(FeO)1e-5', 'Fe1e+5', which pymatgen reads as a decimal: `_decimal_amounts`)
 _AMOUNT_TOKEN = re.compile(
-    r"(?P<symbol>[A-Z][a-z]*)\s*(?P<amount>[-*.e\d]*)|(?P<open>[(\[{])|[)\]}]\s*(?P<factor>[-.e\d]*)"
+    r"(?P<symbol>[A-Z][a-z]*)\s*(?P<amount>(?:[-*.e\d]|(?<=\de)\+)*)|(?P<open>[(\[{])"
+    r"|[)\]}]\s*(?P<factor>(?:[-.e\d]|(?<=\de)\+)*)"
 )
 # A number after a space (not after a period joining parts: 'CuSO4. 5H2O'), which pymatgen gives the element before
 # it: 'Na2O 2SiO2' is Na2SiO4 to it, where Na2O·2SiO2 was meant (a space between element groups, as OQMD writes
@@ -454,14 +452,15 @@ def _ion(text: str, as_stored: bool = False) -> Ion:
 
 
 def _decimal_amounts(text: str) -> str:
-    """A formula with each amount written with an exponent's minus written as the decimal it is, which pymatgen reads
-    (`_NEGATIVE_EXPONENT`: '(Fe)1e-5O' as '(Fe)0.00001O'): the same number (one past the largest float as written)."""
-    return _NEGATIVE_EXPONENT.sub(_as_decimal, text)
+    """A formula with each amount written with an exponent's sign written as the decimal it is, which pymatgen reads
+    (`_SIGNED_EXPONENT`: '(Fe)1e-5O' as '(Fe)0.00001O', 'Fe1e+5O' as 'Fe100000.0O'): the same number (one past the
+    largest float without its plus, which pymatgen reads as infinite: 'Al1e400')."""
+    return _SIGNED_EXPONENT.sub(_as_decimal, text)
 
 
 def _as_decimal(number: re.Match[str]) -> str:
     value = float(number[0])
-    return format(Decimal(repr(value)), "f") if math.isfinite(value) else number[0]
+    return format(Decimal(repr(value)), "f") if math.isfinite(value) else number[0].replace("+", "")
 
 
 def _refuse_charge_written_twice(text: str) -> None:

@@ -485,6 +485,8 @@ LARGEST = "past the largest number (about 1.8e308"
         ("Fe1e308Ni1e308", f"its atoms add up {LARGEST})"),  # stored with atoms_per_formula_unit = inf
         ("Fe0.5Ni1.7e308", f"its molar mass adds up {LARGEST} g/mol)"),
         ("(Fe1e200)1e200", f"the amount of Fe is {LARGEST})"),  # a group's, which pymatgen multiplies out to 'Feinf'
+        ("Fe1e+400O", f"the amount of Fe is {LARGEST})"),  # an exponent's plus, as 'Fe1e400O'
+        ("(Fe1e200)1e+200", f"the amount of Fe is {LARGEST})"),
         ("[Fe1e200Ni1e300]1e200", f"the amounts of Fe, Ni are {LARGEST})"),
         ("{Fe1e200Ni1e300}1e200+", f"the amounts of Fe, Ni are {LARGEST})"),  # (square brackets: a charge in an ion)
     ],
@@ -548,6 +550,7 @@ def test_a_composition_key_of_amounts_past_the_largest_number_is_the_formula_as_
         ("Fe0O", "the amount of Fe is zero ('Fe0')"),  # pymatgen reads an amount of none as no element: O
         ("Fe0.0O2", "the amount of Fe is zero ('Fe0.0')"),
         ("Fe0e5O", "the amount of Fe is zero ('Fe0e5')"),
+        ("Fe0e+5O", "the amount of Fe is zero ('Fe0e+5')"),
         ("Fe-0O", "the amount of Fe is zero ('Fe-0')"),
         ("Fe1e-400O", "the amount of Fe is zero ('Fe1e-400' as a float)"),
         ("(Fe0)O", "the amount of Fe is zero ('Fe0')"),
@@ -646,6 +649,23 @@ def test_an_amount_with_an_exponents_sign_in_an_ions_formula_is_refused_as_such_
     )
     assert parse_formula("Fe1e-5O").reduced == "Fe1e-05O1"  # (a neutral formula's is read)
     assert parse_formula("Fe1e5O+").reduced == "Fe100000O[+1]"  # (an exponent without a sign is no charge)
+
+
+@pytest.mark.parametrize(
+    ("text", "unsigned"),
+    [("Fe1e+5O", "Fe1e5O"), ("(Fe)1e+5O", "(Fe)1e5O"), ("Fe2.5e+3O", "Fe2.5e3O"), ("CaSO4·(H2O)5e+0", "CaSO4·5H2O")],
+)
+def test_an_amount_with_an_exponents_plus_is_read_as_the_number_it_is(text, unsigned):
+    # pymatgen reads no plus in an amount: 'Fe1e+5O' was 'unparseable' without a reason, where 'Fe1e5O' and 'Fe1e-5O'
+    # are read (an ion's is refused naming it, as 'Fe1e-5O+' is)
+    for as_stored in (False, True):
+        formula, written = parse_formula(text, as_stored), parse_formula(unsigned, as_stored)
+        assert (formula.reduced, formula.species, formula.atoms_per_formula_unit) == (
+            written.reduced,
+            written.species,
+            written.atoms_per_formula_unit,
+        )
+    assert parse_formula("Fe1e+5O").reduced == "Fe100000O"
 
 
 @pytest.mark.parametrize(
