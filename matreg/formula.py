@@ -51,7 +51,7 @@ _MANTISSA = r"(?<![\d.])(?:\d+\.?\d*|\.\d+)e"  # an amount's number before its e
 _SIGNED_EXPONENT = re.compile(_MANTISSA + r"[+-]\d+")
 # The state pymatgen's Ion drops from an ion's formula wherever it stands, its first ('Fe(aq)O+' is FeO[+1] to it),
 # its only one: written so alone, in lower case and without spaces within (any other is no formula to it)
-_DROPPED_STATE = re.compile(r"\(aq\)")
+_DROPPED_STATE = "(aq)"
 _SUPERSCRIPT_SIGNS = str.maketrans("⁺⁻\u2212", "+--")  # a superscript sign after plain digits ('SO42⁻') is as ambiguous
 # The electron, as JANAF writes its table's formula ('e1-', D-020: electron gas) and its index ('e-'), and as stored
 _ELECTRON_FORMULA = "e[-1]"
@@ -89,6 +89,9 @@ REFERENCE_TEMPERATURE_K = 298.15  # of thermochemical tables (JANAF's, a lab's s
 # A state ending a formula, as thermochemical tables write a species ('CO2(g)', 'H2O (l)', 'NaCl(cr)', 'NaCl(aq)'):
 # lower-case words only, 'Fe(S)' (sulfur) and 'NaCl(Cr)' (chromium) being no states (`_PHASE_LABEL`).
 _STATE_SUFFIX = re.compile(rf"(?P<formula>.*\S)\s*\((?P<state>{'|'.join(PHASE_OF_STATE)})\)")
+# A state in round brackets in any case ('(aq)', '(Aq)', '(AQ)', '(g)', '(L)'), which within a formula is a state where
+# it is no element's symbol ('(S)' is sulfur's, '(C)' carbon's, '(Cr)' chromium's: `_refuse_state_within`)
+_BRACKETED_STATE = re.compile(rf"\((?P<state>{'|'.join(PHASE_OF_STATE)})\)", re.IGNORECASE)
 # A two-letter element symbol as a formula in capitals only writes it ('SI', 'FE'), found where pairs overlap too
 # ('CACO3': CA, AC, CO); a lower-case letter (such a formula holds none); where each element after the first starts,
 # as matreg reads a formula ('S I O2')
@@ -182,15 +185,17 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
 
 
 def _refuse_state_within(text: str) -> None:
-    """FormulaError for a state written within a formula, not after the whole of it ('Fe(aq)O+', 'FeO(aq)+'), which
-    pymatgen's Ion drops where it stands (`_DROPPED_STATE`: FeO[+1], the state lost); one ending it ('FeO(aq)') is
-    the caller's to read (`written_state`)."""
-    state = _DROPPED_STATE.search(text)
-    if state and state.end() < len(text):
-        raise FormulaError(
-            f"'{text}': its state '{state[0]}' is written within the formula (pymatgen would read an ion's without "
-            "it): write a state after the whole formula, its charge included ('FeO+(aq)', 'Fe+3(aq)')"
-        )
+    """FormulaError for a state written within a formula, not after the whole of it ('Fe(aq)O+', 'FeO(aq)+'), in any
+    case ('Fe(Aq)O+', 'Fe(g)O'; `_BRACKETED_STATE`): pymatgen's Ion drops '(aq)' where it stands (`_DROPPED_STATE`:
+    FeO[+1], the state lost) and reads another as elements ('Aq', 'A' and 'Q'), or as none; one ending the formula
+    ('FeO(aq)') is the caller's to read (`written_state`, lower-case only: 'FeO(Aq)' ends in a phase label)."""
+    for state in _BRACKETED_STATE.finditer(text):
+        if state.end() < len(text) and not Element.is_valid_symbol(state["state"]):
+            dropped = " (pymatgen would read an ion's without it)" if state[0] == _DROPPED_STATE else ""
+            raise FormulaError(
+                f"'{text}': its state '{state[0]}' is written within the formula{dropped}: write a state after the "
+                "whole formula, in lower case, its charge included ('FeO+(aq)', 'Fe+3(aq)')"
+            )
 
 
 def _refuse_too_large(composition: Composition, original: str) -> None:

@@ -709,8 +709,32 @@ def test_a_state_within_a_formula_is_refused_not_dropped(text):
         parse_formula(text)
     assert str(refused.value) == (
         f"'{text}': its state '(aq)' is written within the formula (pymatgen would read an ion's without it): write a "
-        "state after the whole formula, its charge included ('FeO+(aq)', 'Fe+3(aq)')"
+        "state after the whole formula, in lower case, its charge included ('FeO+(aq)', 'Fe+3(aq)')"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "state"),
+    [
+        ("Fe(Aq)O+", "(Aq)"),  # pymatgen: 'not elements: Aq0+'
+        ("Fe(AQ)O+", "(AQ)"),  # 'not elements: A0+, Q0+'
+        ("FeO(Aq)+", "(Aq)"),
+        ("Fe(Aq)O", "(Aq)"),
+        ("Fe(g)O+", "(g)"),  # 'unparseable' without a reason
+        ("Fe(G)O", "(G)"),
+        ("Fe(l)O", "(l)"),
+        ("Fe(s)O+", "(s)"),
+        ("Fe(cr)O", "(cr)"),
+    ],
+)
+def test_a_state_within_a_formula_in_any_spelling_is_refused_naming_it(text, state):
+    with pytest.raises(FormulaError) as refused:
+        parse_formula(text)
+    assert str(refused.value) == (
+        f"'{text}': its state '{state}' is written within the formula: write a state after the whole formula, in lower "
+        "case, its charge included ('FeO+(aq)', 'Fe+3(aq)')"
+    )
+    assert [parse_formula(text).reduced for text in ("Fe(S)O", "Fe(C)O+", "Fe(Cr)O")] == ["FeSO", "FeCO[+1]", "CrFeO"]
 
 
 def test_a_state_after_the_whole_formula_reads_as_before():
