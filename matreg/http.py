@@ -58,7 +58,7 @@ REMOTE_SCHEMES = ("http", "https")  # what a remote source's links and redirects
 _READ_BYTES = 1 << 20  # how much of an answer is read (and inflated) at a time
 ERROR_BODY_BYTES = 4 << 20  # an error answer is read this far for what it says (`error_detail`)
 _ERROR_DETAIL_CHARS = 300  # how much of what an error answer says a message shows
-_URL_QUERY_CHARS = 200  # how much of a URL's query a message shows (`shorten_url`)
+_URL_QUERY_CHARS = 200  # how much of a URL's query a message shows, its first and last characters (`shorten_url`)
 # How the request being sent waits for its turn under the source's rate limit (None: no limit): set by
 # `_RateLimitedAdapter` around each request, called by `_CappedRetry` before each retry urllib3 sends below it.
 _await_rate_limit: ContextVar[Callable[[], None] | None] = ContextVar("await_rate_limit", default=None)
@@ -116,9 +116,14 @@ def public_url(url: str) -> str:
 
 
 def shorten_url(url: str) -> str:
-    """`url` for a message: whole to the end of its path, its query `clipped` to _URL_QUERY_CHARS characters."""
+    """`url` for a message: whole to the end of its path, a query longer than _URL_QUERY_CHARS characters cut in
+    its middle to that many, '...' included: its end names the page asked for (an offset, a cursor), which a list of
+    fields before it would push out of a query cut at its end."""
     head, mark, query = url.partition("?")
-    return f"{head}{mark}{clipped(query, _URL_QUERY_CHARS)}"
+    if len(query) <= _URL_QUERY_CHARS:
+        return url
+    kept = _URL_QUERY_CHARS - 3
+    return f"{head}{mark}{query[: kept // 2]}...{query[-(kept - kept // 2) :]}"
 
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:

@@ -100,12 +100,12 @@ def catalog(tmp_path, server):
     return load_catalog(path)
 
 
-def catalog_of(tmp_path: Path, server: ReplayServer):
-    """A catalog whose oqmd source is `server`, without retries."""
+def catalog_of(tmp_path: Path, server: ReplayServer, http: str = "{retries: 0}"):
+    """A catalog whose oqmd source is `server`, with these HTTP settings (default: without retries)."""
     path = tmp_path / "replay.yaml"
     path.write_text(
         f"sources:\n  oqmd:\n    title: t\n    connector: oqmd\n    base_url: {server.url}\n"
-        "    provenance: dft\n    license: CC-BY-4.0\n    citation: c\n    http: {retries: 0}\n",
+        f"    provenance: dft\n    license: CC-BY-4.0\n    citation: c\n    http: {http}\n",
         encoding="utf-8",
     )
     return load_catalog(path)
@@ -622,9 +622,9 @@ def _editing(replay: OqmdReplay, offset: int, edit) -> callable:
     return route
 
 
-def fetch_command(tmp_path, server, page_size: int) -> list[str]:
-    """`matreg fetch oqmd` of the test filter from `server`, through a catalog written for it."""
-    catalog_of(tmp_path, server)
+def fetch_command(tmp_path, server, page_size: int, http: str = "{retries: 0}") -> list[str]:
+    """`matreg fetch oqmd` of the test filter from `server`, through a catalog written for it (`catalog_of`)."""
+    catalog_of(tmp_path, server, http)
     catalog = str(tmp_path / "replay.yaml")
     return ["fetch", "oqmd", "--filter", FILTER, "--page-size", str(page_size), "--catalog", catalog]
 
@@ -747,6 +747,31 @@ def test_notes_name_the_calculation_and_the_entry_a_duplicate_duplicates(catalog
 def matreg_at(tmp_path: Path):
     """`matreg ...` in-process on the store `tmp_path/s`."""
     return lambda *arguments: CliRunner().invoke(app, [*arguments, "--store", str(tmp_path / "s")])
+
+
+def test_a_page_that_fails_is_named_by_its_offset_on_stderr_and_in_its_run_record(
+    tmp_path, replay, server, retry_waits
+):
+    """A URL's query was cut after its first 200 characters, OQMD's list of fields: the retry warnings, the error and
+    `fetch_runs.error` showed no page's offset, so which request failed could not be told. A long query keeps its
+    end, where the paging parameters are."""
+    replay.fail_at(6, 503, 503)  # the 3rd page of 3 records, answering 503 to its request and its one retry
+    matreg = matreg_at(tmp_path)
+    failed = matreg(
+        *fetch_command(tmp_path, server, page_size=3, http="{retries: 1, backoff_s: 2, jitter_s: 0}"), "--no-progress"
+    )
+    assert failed.exit_code == 75 and retry_waits == [2]
+    page = "&filter=element_set%3D%28Al-Fe%29%2CO&limit=3&offset=6"
+    warning, error = failed.stderr.splitlines()
+    assert warning.startswith(f"warning: HTTP 503 from {server.url}formationenergy?fields=delta_e%2C")
+    assert warning.endswith(f"duplicate_entry_id{page}: retry 1 of 1 in 2 s (backoff)") and len(warning) < 330
+    assert warning.count("...") == 1  # (the query's middle cut out)
+    assert (
+        error.startswith("error: HTTP 503: scripted (from ")
+        and f"duplicate_entry_id{page}, after 1 retries); run " in error
+    )
+    recorded = matreg("sql", "SELECT error FROM fetch_runs", "--format", "csv").stdout
+    assert recorded.endswith(f'duplicate_entry_id{page}, after 1 retries)"\n')
 
 
 def test_a_whole_query_read_again_at_another_page_size_names_the_stored_records_it_no_longer_returns(
