@@ -44,6 +44,8 @@ from matreg.defaults import COMMIT_RECORDS, COMPACT_AFTER, DEFAULT_STORE, EXPORT
 from matreg.errors import ConfigError, MatregError, NoSpace, SourceError, StoreError, listed, utf8_path
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from matreg.catalog import Catalog
     from matreg.runs import RunReport
     from matreg.sources.base import Connector
@@ -648,8 +650,20 @@ def _echo_stored(target: Store) -> None:
             "\nlatest run of each source, the one that ended last first (times in UTC; counts of what it read; only a "
             "published run stored its valid records):"
         )
-        typer.echo(runs.astype(object).fillna("-").to_string(index=False))  # (a failed run counted none unchanged)
+        shown = runs.drop(columns="error").astype(object).fillna("-")  # (a failed run counted none unchanged)
+        typer.echo(shown.to_string(index=False))
+        _echo_failures(runs)
     _echo_not_read_again(target)
+
+
+def _echo_failures(runs: pd.DataFrame) -> None:
+    """The error each failed run among the latest runs of their sources (`Store.latest_run_of_each_source`) ended
+    with, as its fetch said it."""
+    failed = runs[runs["error"].notna()]
+    if len(failed):
+        typer.echo("\nlatest runs that failed, with their error:")
+    for row in failed.itertuples():
+        typer.echo(f"  {row.source} {row.run_id}: {row.error}")
 
 
 def _echo_not_read_again(target: Store) -> None:

@@ -2079,6 +2079,22 @@ def test_status_shows_a_failed_run_as_having_published_nothing(run, janaf_server
     assert newest.split()[2:4] == ["complete", "(published)"]
 
 
+def test_status_says_why_a_sources_latest_run_failed(run, janaf_server):
+    """Status showed a source's latest run 'failed (nothing published)' without its error: what failed, and whether
+    running again later would do, was left to a query of fetch_runs (or a cron mail kept). It says so below the table,
+    as the fetch said it; a source whose latest run was published says nothing there."""
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress").exit_code == 75
+    assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
+    run_id = run("sql", "SELECT run_id FROM fetch_runs WHERE source = 'janaf'", "--format", "csv").stdout.split()[1]
+    status = run("status").stdout
+    failed = status.split("only a published run stored its valid records):\n")[1].split("\n\n")[1].splitlines()
+    error = f"HTTP 503: scripted (from {janaf_server.url}C-095.txt, after 3 retries)"
+    assert failed == ["latest runs that failed, with their error:", f"  janaf {run_id}: {error}"]
+    assert run("fetch", "janaf", "C-095", "--no-progress").exit_code == 0
+    assert "latest runs that failed" not in run("status").stdout
+
+
 def test_status_lists_each_sources_run_that_ended_last_and_when_the_source_was_last_published(run, janaf_server):
     """Status listed the 5 runs started last, of all sources: after a few failed fetches no published run of a source
     was left to say when it was last refreshed, and a run published by --resume sorted by when it started."""

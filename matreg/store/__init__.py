@@ -1394,12 +1394,13 @@ class Store:
 
     def latest_run_of_each_source(self) -> pd.DataFrame:
         """Of each source, the run that ended last (published or failed; a resumed run ends when it is published),
-        the one that ended last first: source, id, status, when it ended, what it read (`fetch_runs`' counts), and
-        when the source's last published run ended (`last_published`: when it was last refreshed), to the second."""
+        the one that ended last first: source, id, status, when it ended, what it read (`fetch_runs`' counts), when
+        the source's last published run ended (`last_published`: when it was last refreshed), to the second, and the
+        error a failed run ended with."""
         return self.read(
             "SELECT source, run_id, status, strftime(finished_at, '%Y-%m-%d %H:%M:%S') AS ended, n_fetched, n_stored, "
             "n_unchanged, n_values, n_quarantined, (SELECT strftime(max(p.finished_at), '%Y-%m-%d %H:%M:%S') "
-            "FROM fetch_runs p WHERE p.source = r.source AND p.status = 'complete') AS last_published "
+            "FROM fetch_runs p WHERE p.source = r.source AND p.status = 'complete') AS last_published, error "
             "FROM fetch_runs r QUALIFY row_number() OVER (PARTITION BY source ORDER BY finished_at DESC, "
             "started_at DESC) = 1 ORDER BY finished_at DESC, source"
         )
