@@ -58,6 +58,8 @@ REMOTE_SCHEMES = ("http", "https")  # what a remote source's links and redirects
 _READ_BYTES = 1 << 20  # how much of an answer is read (and inflated) at a time
 ERROR_BODY_BYTES = 4 << 20  # an error answer is read this far for what it says (`error_detail`)
 _ERROR_DETAIL_CHARS = 300  # how much of what an error answer says a message shows
+# urllib3's names of its pools and connections in its errors' texts ("_TimedPool(host='h', port=1): ")
+_URLLIB3_OBJECT = re.compile(r"\b\w+\(host='[^']*', port=\d+\): ")
 _URL_QUERY_CHARS = 200  # how much of a URL's query a message shows, its first and last characters (`shorten_url`)
 # How the request being sent waits for its turn under the source's rate limit (None: no limit): set by
 # `_RateLimitedAdapter` around each request, called by `_CappedRetry` before each retry urllib3 sends below it.
@@ -197,7 +199,8 @@ class _CappedRetry(Retry):
 
     def _failure(self, response: Any) -> str:
         """What the retry is for: the answer's status, or the error of a request that got none, and its URL."""
-        failed = f"HTTP {response.status}" if response is not None else f"no answer ({self.history[-1].error})"
+        error = _URLLIB3_OBJECT.sub("", str(self.history[-1].error))
+        failed = f"HTTP {response.status}" if response is not None else f"no answer ({error})"
         return f"{failed} from {shorten_url(self.retried_url)}"
 
     def _retries(self) -> str:
@@ -873,7 +876,7 @@ class HttpClient:
                     raise SourceUnavailable(self.redact(problem)) from None
                 retry.sleep()
             except requests.RequestException as exc:
-                raise failure_of(exc)(self.redact(f"{method} {url} failed: {exc}")) from None
+                raise failure_of(exc)(f"{method} {self._shown(url)} failed: {self._no_answer(exc, url)}") from None
 
     def _refuse_elsewhere(self, url: str, redirected_from: str | None = None) -> None:
         """SourceError for a URL a source may not lead to: a local file for a remote source (or one with no base URL),
@@ -978,6 +981,18 @@ class HttpClient:
         retried = f", after {self.settings.retries} retries" if response.status_code in RETRY_STATUSES else ""
         said = f": {detail}" if detail else ""
         return f"HTTP {response.status_code}{said} (from {self._shown(response.url)}{retried})"
+
+    def _no_answer(self, error: requests.RequestException, url: str) -> str:
+        """What failed a request to `url` that got no answer, secrets redacted: where urllib3 spent its retries, its
+        reason (without the classes of its connection and pool, `_URLLIB3_OBJECT`), the URL sent where it is not
+        `url` (its query, the page asked for, added) and the retries; else requests' error."""
+        reason = error.args[0] if error.args else None
+        if not isinstance(reason, MaxRetryError) or reason.reason is None:
+            return self.redact(_URLLIB3_OBJECT.sub("", str(error)))
+        sent = error.request.url if error.request is not None and error.request.url else url
+        where = "" if sent == url else f"from {self._shown(sent)}, "
+        said = self.redact(_URLLIB3_OBJECT.sub("", str(reason.reason)))
+        return f"{said} ({where}after {self.settings.retries} retries)"
 
     def _shown(self, url: str) -> str:
         """A URL as a message shows it: secrets redacted, then a long query cut (`shorten_url`)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import socket
 import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -772,6 +773,27 @@ def test_a_page_that_fails_is_named_by_its_offset_on_stderr_and_in_its_run_recor
     )
     recorded = matreg("sql", "SELECT error FROM fetch_runs", "--format", "csv").stdout
     assert recorded.endswith(f'duplicate_entry_id{page}, after 1 retries)"\n')
+
+
+def test_a_page_no_server_answers_is_named_with_the_retries_spent_and_without_urllib3s_class_names(
+    tmp_path, replay, server, retry_waits
+):
+    """A request that got no answer failed the run with urllib3's text: its connection pool's and connection's
+    classes ('_TimedPool(host=..., port=...): Max retries exceeded with url: ... (Caused by NewConnectionError(...))'),
+    no word of the retries spent. It says what failed, the page's URL and the retries, as a status retried does."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        closed = f"http://127.0.0.1:{listener.getsockname()[1]}/oqmdapi/"  # (refuses connections once closed)
+    matreg = matreg_at(tmp_path)
+    arguments = fetch_command(tmp_path, server, page_size=3, http="{retries: 2, backoff_s: 1, jitter_s: 0}")
+    failed = matreg(*arguments, "--base-url", closed, "--no-progress")
+    assert failed.exit_code == 75 and retry_waits == [1, 2]
+    *warnings, error = failed.stderr.splitlines()
+    refused = "Failed to establish a new connection: [Errno 111] Connection refused"
+    assert [warning.split(") from ")[0] for warning in warnings] == [f"warning: no answer ({refused}"] * 2
+    assert error.startswith(f"error: GET {closed}formationenergy failed: ")
+    assert "Failed to establish a new connection: [Errno 111] Connection refused (from " in error
+    assert "%2Cduplicate_entry_id&filter=element_set%3D%28Al-Fe%29%2CO&limit=3, after 2 retries); " in error
+    assert not re.search("Timed|Max retries|Caused by", failed.stderr)
 
 
 def test_a_whole_query_read_again_at_another_page_size_names_the_stored_records_it_no_longer_returns(
