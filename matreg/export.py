@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import struct
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +26,7 @@ from matreg.schema import (
     value_key,
     wide_column,
 )
+from matreg.sources.lab import CONDITIONS_AS_STORED
 from matreg.store import CURATION_RUN_PREFIX, Store, file_sha256
 from matreg.store.sql import aliased
 
@@ -97,9 +100,50 @@ def selection_sql(dataset: Dataset) -> tuple[str, list]:
     for condition in value_conditions():
         at = getattr(dataset, condition, None)  # (None of a condition that is no catalog key: nothing selects by it)
         if at is not None:
-            where.append(f"p.{condition} = ?")
-            params.append(at)
+            where.append(f"p.{condition} BETWEEN ? AND ?")
+            params.extend(_stored_between(condition, at))
     return " AND ".join(where), params
+
+
+def _stored_between(condition: str, at: float) -> tuple[float, float]:
+    """The least and the greatest number a value of a dataset at `at` may be stored at: those the condition's rounding
+    as stored (`CONDITIONS_AS_STORED`) takes where it takes `at`, so that the selection matches conditions as review
+    does (rounded alike): at 296.85 K, 296.85 as a lab import stores it and 296.84999999999997 (23.7 degC) as an older
+    matreg stored it, not 296.86; at a vacuum's 1e-8 Pa, neither 3e-8 nor 0 (a pressure keeps 12 significant
+    digits)."""
+    as_stored = CONDITIONS_AS_STORED[condition]
+    return _farthest_stored_as(as_stored, at, -1), _farthest_stored_as(as_stored, at, 1)
+
+
+def _farthest_stored_as(as_stored: Callable[[float], float], at: float, way: int) -> float:
+    """The farthest float from `at` that way (-1: down, 1: up) that `as_stored` takes where it takes `at` (a rounding,
+    which never takes a greater number to a less one): floats 1, 2, 4, ... places from `at` until one is past it, then
+    the places between the last one taken and the first past halved."""
+    wanted, start = as_stored(at), _float_ordinal(at)
+    near, far = 0, 1  # places from `at`: one taken to `wanted`, one not (once the doubling finds one)
+    while as_stored(_ordinal_float(start + way * far)) == wanted:
+        near, far = far, 2 * far
+    while far - near > 1:
+        middle = (near + far) // 2
+        near, far = (middle, far) if as_stored(_ordinal_float(start + way * middle)) == wanted else (near, middle)
+    return _ordinal_float(start + way * near)
+
+
+_FLOAT_SIGN = 1 << 63  # a float's sign bit
+_INFINITY = 0x7FF0_0000_0000_0000  # the bits of float infinity, its ordinal (`_float_ordinal`)
+
+
+def _float_ordinal(number: float) -> int:
+    """A float's place among floats, an integer: the next greater float's is one more (0.0 and -0.0 are 0)."""
+    (bits,) = struct.unpack("<Q", struct.pack("<d", number))
+    return -(bits - _FLOAT_SIGN) if bits >= _FLOAT_SIGN else bits
+
+
+def _ordinal_float(ordinal: int) -> float:
+    """The float at `ordinal` (`_float_ordinal`'s inverse); infinity past the greatest finite float."""
+    ordinal = max(min(ordinal, _INFINITY), -_INFINITY)
+    bits = -ordinal + _FLOAT_SIGN if ordinal < 0 else ordinal
+    return struct.unpack("<d", struct.pack("<Q", bits))[0]
 
 
 # what a wide row is of: a record (as its long rows give it), provenance, method and conditions

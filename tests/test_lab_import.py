@@ -2515,6 +2515,33 @@ def test_a_pressure_column_is_stored_in_pascals_and_a_pressure_that_cannot_be_is
     assert store.query(*dataset_query(at_2_3_kbar))["value"].tolist() == [9.3]  # in floats 229999999.99999997 Pa
 
 
+@pytest.mark.parametrize(
+    ("condition", "stored", "at", "selected"),
+    [  # the numbers stored, by column V0, V1, ...: a dataset at `at` selects the values of these columns
+        ("temperature_K", [23.7 + 273.15, 296.86], 296.85, [9.35]),  # 296.84999999999997, as an older matreg stored it
+        ("temperature_K", [23.7 + 273.15, 296.86], 296.86, [9.3]),
+        ("pressure_Pa", [229999999.99999997, 2.3e8 + 0.01], 2.3e8, [9.35]),  # 2.3 kbar, as an older matreg stored it
+        ("pressure_Pa", [1e-8, 3e-8, 0.0], 1e-8, [9.35]),  # a vacuum's pressure keeps its own: neither 3e-8 nor 0
+        ("pressure_Pa", [1e-8, 3e-8, 0.0], 0.0, [9.25]),
+    ],
+)
+def test_a_dataset_at_a_condition_selects_the_values_stored_at_it_unrounded_by_an_older_matreg_too(
+    store, tmp_path, condition, stored, at, selected
+):
+    columns = "".join(
+        f"  V{n}: {{property: volume_per_atom, unit: angstrom^3/atom, {condition}: {number!r}}}\n"
+        for n, number in enumerate(stored)
+    )  # a fixed condition is stored as the mapping gives it: as an older matreg stored a converted one, unrounded
+    cells = ",".join(f"{9.35 - 0.05 * n:.2f}" for n in range(len(stored)))
+    header = ",".join(f"V{n}" for n in range(len(stored)))
+    import_file(store, *_write(tmp_path, f"id,formula,{header}\nS1,MgO,{cells}\n", _mapping_head("eos") + columns))
+    assert sorted(store.query(f"SELECT {condition} FROM properties")[condition]) == sorted(stored)
+    dataset = Dataset(description="d", version="1", properties=["volume_per_atom"], **{condition: at})
+    assert store.query(*dataset_query(dataset))["value"].tolist() == selected
+    export_dataset(store, Catalog(datasets={"eos": dataset}), "eos", "csv", tmp_path / "eos.csv")
+    assert pd.read_csv(tmp_path / "eos.csv")["value"].tolist() == selected
+
+
 def test_a_pressure_in_gpa_is_stored_in_pascals_and_a_column_without_one_is_recorded_as_before(store, tmp_path):
     mapping = EOS.replace("pressure_unit: kbar", "pressure_unit: GPa") + "  rho: {unit: g/cm^3}\n"
     csv = "id,formula,V,P,rho\nS1,MgO,8.1,123.4,\nS2,MgO,9.3,0.0001,3.58\n"
