@@ -41,7 +41,16 @@ from conftest import (
 )
 
 from matreg.curate.review import record_decision
-from matreg.errors import TRY_LATER, ConfigError, NoSpace, StoreError, StoreFileHeld, WriteRefused, write_refused
+from matreg.errors import (
+    TRY_LATER,
+    ConfigError,
+    NoSpace,
+    PathError,
+    StoreError,
+    StoreFileHeld,
+    WriteRefused,
+    write_refused,
+)
 from matreg.export import export_dataset
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
@@ -50,7 +59,7 @@ from matreg.schema import arrow_schema, arrow_table
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, ReadMode, RunInfo, SourceRecord
 from matreg.sources.janaf import JanafConnector
 from matreg.sources.lab import LabConnector, load_mapping
-from matreg.store import Store, StoreBusy, _definitions_digest, atomic_dir
+from matreg.store import Store, StoreBusy, _definitions_digest, atomic_dir, refuse_long_names
 from matreg.store.files import atomic_write, remove_old_temps, replace_dir
 from matreg.validation import check_store_tables
 
@@ -1608,3 +1617,25 @@ def test_a_store_a_newer_matreg_wrote_in_another_format_is_neither_read_nor_writ
         store.compact()
     (store.root / "format").write_text("2\n")
     assert store.query("SELECT source_id FROM materials").values.tolist() == [["H-064"]]  # nothing written meanwhile
+
+
+def test_a_short_relative_path_under_a_working_folder_past_path_max_is_taken_as_the_os_takes_it(tmp_path, monkeypatch):
+    """PATH_MAX (4096 bytes) limits the path the OS is given: a relative one is not refused for the length of the
+    working folder's path, which the OS does not measure (a file under a working folder past it was refused)."""
+    monkeypatch.chdir(tmp_path)
+    for _ in range(17):  # a working folder past PATH_MAX, entered a name at a time
+        os.mkdir("w" * 250)
+        os.chdir("w" * 250)
+    here = os.getcwd()
+    assert len(os.fsencode(here)) > 4096
+    refuse_long_names(Path("gaps.csv"), "cannot write gaps.csv")
+    atomic_write(Path("gaps.csv"), lambda temp: temp.write_text("id\n", encoding="utf-8"))  # the OS takes it
+    assert Path("gaps.csv").read_text(encoding="utf-8") == "id\n"
+    whole = Path(here, "gaps.csv")  # the same file by its whole path, past PATH_MAX: refused as the OS refuses it
+    with pytest.raises(PathError, match=f"its path is {len(os.fsencode(whole))} bytes long, past the 4095 bytes"):
+        refuse_long_names(whole, f"cannot read {whole}")
+    with pytest.raises(OSError, match="File name too long"):
+        whole.read_text(encoding="utf-8")
+    deep = Path(*["d" * 200] * 21)  # a relative path past PATH_MAX on its own: measured as given
+    with pytest.raises(PathError, match=f"^cannot read {deep}: its path is 4220 bytes long, past the 4095 bytes"):
+        refuse_long_names(deep, f"cannot read {deep}")

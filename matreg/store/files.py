@@ -106,12 +106,13 @@ def refuse_long_names(path: Path, doing: str) -> None:
 
 def _path_too_long(path: Path, doing: str) -> PathError | None:
     """The error of `doing` something with `path` where a name in it, or the whole of it, is longer than its file
-    system allows (`name_max`, `_path_max`); None where neither is."""
+    system allows (`name_max`, `_path_max`); None where neither is. The whole is measured as given, what the OS is
+    passed and measures: a short relative path is taken under a working folder whose own path is past the limit."""
     limit = name_max(path.parent)
     name = _long_name(path, limit)
     if name is not None:
         return _too_long(doing, name, limit)
-    whole, path_limit = len(os.fsencode(os.path.abspath(path))), _path_max(path.parent)
+    whole, path_limit = len(os.fsencode(path)), _path_max(path.parent)
     if whole >= path_limit:  # (PATH_MAX counts the C string's ending NUL)
         return PathError(f"{doing}: its path is {whole} bytes long, past the {path_limit - 1} bytes a path may have")
     return None
