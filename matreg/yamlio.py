@@ -6,6 +6,7 @@ that is not UTF-8 text.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -143,7 +144,7 @@ def _parse(path: Path, parse: Callable[..., Any]) -> Any:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        raise _unreadable(Path(path), exc) from exc
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -155,6 +156,17 @@ def _parse(path: Path, parse: Callable[..., Any]) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}:{line}: malformed YAML: {exc.problem or exc}") from exc
+
+
+def _unreadable(path: Path, error: OSError) -> ConfigError:
+    """The error of reading `path`: the OS's reason, but for a name in it or the whole of it too long for the file
+    system (ENAMETOOLONG), which is said as matreg says it of the paths it refuses, with how long it is and the limit
+    (`name_too_long`)."""
+    if error.errno != errno.ENAMETOOLONG:
+        return ConfigError(f"cannot read {path}: {error.strerror}")
+    from matreg.store import name_too_long  # (here: the store reads its schemas by this module)
+
+    return name_too_long(error, path, f"cannot read {path}")
 
 
 def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

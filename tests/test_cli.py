@@ -740,6 +740,27 @@ def test_a_path_too_long_for_the_file_system_whose_names_are_not_is_said_as_such
     assert said and int(said[1]) >= len(os.fsencode(path)), result.stderr  # (an export's: its temp file's, longer)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [["-m", "{path}"], ["-m", str(LAB_EXAMPLE / "mapping.yaml"), "--catalog", "{path}"]],
+    ids=["mapping", "catalog"],
+)
+def test_a_mapping_or_catalog_path_too_long_for_the_file_system_is_said_as_such(run, tmp_path, options):
+    """An import's mapping or catalog file by a path past PATH_MAX (4096 bytes), or holding a name past the file
+    system's limit, was the OS's reason alone ('cannot read ...: File name too long'): said with how long it is and
+    the limit, as the other paths matreg refuses are."""
+    deep, named = tmp_path.joinpath(*["d" * 200] * 21, "m.yaml"), tmp_path / ("m" * 300) / "m.yaml"
+    for path, said in (
+        (deep, f"its path is {len(os.fsencode(deep))} bytes long, past the 4095 bytes a path may have"),
+        (named, f"the name '{'m' * 300}' is 300 bytes long, past the 255 bytes a name may have there"),
+    ):
+        args = [arg.replace("{path}", str(path)) for arg in options]
+        result = run("import", str(LAB_EXAMPLE / "bandgaps.csv"), *args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr == f"error: cannot read {path}: {said}\n"
+    assert not (tmp_path / "store").exists()
+
+
 def test_a_run_folder_name_too_long_for_its_staging_folder_is_refused_before_the_training(filled, tmp_path):
     """A run trained on an export is staged in a folder beside --out, its name 38 bytes longer: an --out of 218-255
     bytes was refused once the model was trained, by the OS's error naming the hidden staging folder."""

@@ -56,7 +56,7 @@ def refused_writes_of(path: Path) -> Iterator[None]:
     error of writing `path` (a file, a folder, the store: `write_refused`), whatever file the OS names (a temp file,
     none at all for a full disk); a rename into another file system (EXDEV) as StoreError naming both folders
     (`_across_file_systems`), a name too long for the file system (ENAMETOOLONG) as PathError naming it and the limit
-    (`_name_too_long`); other errors as they are, a WriteRefused of a write inside the block too (it names what it
+    (`name_too_long`); other errors as they are, a WriteRefused of a write inside the block too (it names what it
     wrote)."""
     try:
         yield
@@ -66,7 +66,7 @@ def refused_writes_of(path: Path) -> Iterator[None]:
         if exc.errno == errno.EXDEV:
             raise _across_file_systems(exc, path) from None
         if exc.errno == errno.ENAMETOOLONG:
-            raise _name_too_long(exc, path) from None
+            raise name_too_long(exc, path, f"cannot write {path}") from None
         if exc.errno not in REFUSED_WRITES:
             raise
         raise write_refused(exc, path) from None
@@ -88,16 +88,17 @@ def _across_file_systems(error: OSError, path: Path) -> StoreError:
     )
 
 
-def _name_too_long(error: OSError, path: Path) -> PathError:
-    """The error of writing `path` where a name (ENAMETOOLONG) was longer than its file system allows: which name, how
-    long, and the limit (`name_max`)."""
-    named, doing = Path(error.filename or path), f"cannot write {path}"
+def name_too_long(error: OSError, path: Path, doing: str) -> PathError:
+    """The error of `doing` something with `path` ('cannot write ...', 'cannot read ...') where the OS found a name, or
+    the whole path it was given, longer than its file system allows (ENAMETOOLONG, `error`, which names neither): which
+    name or path, how long, and the limit (`_path_too_long`)."""
+    named = Path(error.filename or path)
     return _path_too_long(named, doing) or _too_long(doing, named.name, name_max(named.parent))
 
 
 def refuse_long_names(path: Path, doing: str) -> None:
     """PathError, before `path` is looked at, when a name in it, or the whole of it, is longer than its file system
-    allows, saying `doing` with it ('cannot use ... as a store') as `_name_too_long` says it: the OS's error ('File
+    allows, saying `doing` with it ('cannot use ... as a store') as `name_too_long` says it: the OS's error ('File
     name too long') names none, and comes of the first look (`exists()`)."""
     error = _path_too_long(path, doing)
     if error is not None:
