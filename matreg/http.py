@@ -790,7 +790,11 @@ class HttpClient:
 
         def send_and_read() -> tuple[requests.Response, bytes]:
             with self._send(method, url, stream=True, **kwargs) as response:  # (closed once read: a local file too)
-                return response, b"".join(response.iter_content(chunk_size=_READ_BYTES))
+                try:
+                    return response, b"".join(response.iter_content(chunk_size=_READ_BYTES))
+                except ChunkedEncodingError as exc:  # (requests names no request: `retried` names the URL sent)
+                    exc.request = exc.request or response.request
+                    raise
 
         return self.retried(method, url, send_and_read)
 
@@ -871,9 +875,8 @@ class HttpClient:
                 try:
                     retry = retry.increment(method, url, error=ProtocolError(reason))
                 except MaxRetryError:
-                    retries = f"after {self.settings.retries} retries"
-                    problem = f"{method} {url} failed: {reason} (the connection broke inside the answer, {retries})"
-                    raise SourceUnavailable(self.redact(problem)) from None
+                    broke = f"{self.redact(reason)} (the connection broke inside the answer, {self._spent(exc, url)})"
+                    raise SourceUnavailable(f"{method} {self._shown(url)} failed: {broke}") from None
                 retry.sleep()
             except requests.RequestException as exc:
                 raise failure_of(exc)(f"{method} {self._shown(url)} failed: {self._no_answer(exc, url)}") from None
@@ -989,10 +992,14 @@ class HttpClient:
         reason = error.args[0] if error.args else None
         if not isinstance(reason, MaxRetryError) or reason.reason is None:
             return self.redact(_URLLIB3_OBJECT.sub("", str(error)))
+        return f"{self.redact(_URLLIB3_OBJECT.sub('', str(reason.reason)))} ({self._spent(error, url)})"
+
+    def _spent(self, error: requests.RequestException, url: str) -> str:
+        """The retries a request to `url` spent, and the URL sent where it is not `url` (its query, the page asked
+        for, added), secrets redacted: 'from http://h/x?offset=6, after 3 retries'."""
         sent = error.request.url if error.request is not None and error.request.url else url
         where = "" if sent == url else f"from {self._shown(sent)}, "
-        said = self.redact(_URLLIB3_OBJECT.sub("", str(reason.reason)))
-        return f"{said} ({where}after {self.settings.retries} retries)"
+        return f"{where}after {self.settings.retries} retries"
 
     def _shown(self, url: str) -> str:
         """A URL as a message shows it: secrets redacted, then a long query cut (`shorten_url`)."""

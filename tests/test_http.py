@@ -982,3 +982,17 @@ def test_an_answers_time_runs_from_when_its_request_was_sent_headers_and_body_to
         client = HttpClient(HttpSettings(retries=0, timeout_s=5, answer_timeout_s=0.9))
         with pytest.raises(SourceUnavailable, match=f"^answer slower than 0.9 s from {url}page: cut off"):
             client.get_json(url + "page")
+
+
+def test_a_connection_lost_inside_the_answer_to_a_page_names_the_page_and_cuts_a_long_query():
+    """A connection lost inside every answer failed the run naming the URL without the query that it was sent with
+    (which page failed could not be told) and a URL's long query whole: named as a request that got no answer is,
+    the URL sent, its query's middle cut."""
+    with raw_server(*[CUT_SHORT["chunked"]] * 2) as (url, _):
+        client = HttpClient(HttpSettings(retries=1, backoff_s=0, jitter_s=0))
+        with pytest.raises(SourceUnavailable) as error:
+            client.get_json(url + "page", {"fields": ",".join(["field"] * 60), "offset": 6})
+    message = str(error.value)
+    assert message.startswith(f"GET {url}page failed: ") and message.count("...") == 1, message
+    assert message.endswith("%2Cfield&offset=6, after 1 retries)") and len(message) < 400, message
+    assert f"(the connection broke inside the answer, from {url}page?fields=field%2C" in message
