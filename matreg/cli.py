@@ -41,7 +41,7 @@ from matreg.cli_steward import (
     review_app,
 )
 from matreg.defaults import COMMIT_RECORDS, COMPACT_AFTER, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS, check_export_format
-from matreg.errors import ConfigError, MatregError, NoSpace, SourceError, StoreError, listed, utf8_path
+from matreg.errors import ConfigError, MatregError, NoSpace, SourceError, StoreError, clipped, listed, utf8_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -629,6 +629,7 @@ _RUN_COUNTS = {
     "n_values": "values",
     "n_quarantined": "quarantined",
 }  # fetch_runs' counts as `matreg status` heads them
+_FAILURE_CHARS = 600  # how much of a failed run's error `matreg status` shows
 
 
 def _echo_stored(target: Store) -> None:
@@ -658,12 +659,14 @@ def _echo_stored(target: Store) -> None:
 
 def _echo_failures(runs: pd.DataFrame) -> None:
     """The error each failed run among the latest runs of their sources (`Store.latest_run_of_each_source`) ended
-    with, as its fetch said it."""
+    with, as its fetch said it: its lines after the first indented under it, a long one cut (the whole of it is
+    `fetch_runs.error`)."""
     failed = runs[runs["error"].notna()]
     if len(failed):
         typer.echo("\nlatest runs that failed, with their error:")
     for row in failed.itertuples():
-        typer.echo(f"  {row.source} {row.run_id}: {row.error}")
+        error = clipped(row.error.strip(), _FAILURE_CHARS).replace("\n", "\n    ")  # (an unexpected error's lines)
+        typer.echo(f"  {row.source} {row.run_id}: {error}")
 
 
 def _echo_not_read_again(target: Store) -> None:

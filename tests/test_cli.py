@@ -49,7 +49,7 @@ from conftest import (
 from replay import ReplayServer
 from typer.testing import CliRunner
 
-from matreg import resume
+from matreg import cli, resume
 from matreg.cli import app
 from matreg.defaults import EXPORT_FORMATS
 from matreg.errors import ConfigError
@@ -2782,3 +2782,19 @@ def test_structures_is_refused_where_the_pages_carry_them_already(tmp_path, sour
     assert f"{source} cannot use --structures: only aflow reads it" in message
     assert "the other sources' pages carry each record's structure, always kept" in message
     assert not (tmp_path / "s").exists()
+
+
+def test_status_indents_the_lines_of_a_failed_runs_error_under_it_and_cuts_a_long_one(capsys):
+    """A failed run's error is `str` of what stopped it, which an unexpected error (DuckDB's, pyarrow's) writes on
+    several lines: they printed flush left, as if a new item of the list, and a long error whole."""
+    runs = pd.DataFrame(
+        {
+            "source": ["oqmd", "nomad"],
+            "run_id": ["r1", "r2"],
+            "error": ["Binder Error: no such column\nLINE 1: SELECT x\n               ^", "x" * 2000],
+        }
+    )
+    cli._echo_failures(runs)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2:5] == ["  oqmd r1: Binder Error: no such column", "    LINE 1: SELECT x", "                   ^"]
+    assert lines[5] == "  nomad r2: " + "x" * 597 + "..."
