@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from matreg.catalog import Catalog
     from matreg.runs import RunReport
     from matreg.sources.base import Connector
-    from matreg.store import Store
+    from matreg.store import Removed, Store
 
 app = typer.Typer(
     help="matreg: materials-data ETL and curated dataset registry.",
@@ -146,6 +146,15 @@ def fetch(
             rich_help_panel=_RUN,
         ),
     ] = False,
+    allow_dropped_fields: Annotated[
+        bool,
+        typer.Option(
+            "--allow-dropped-fields",
+            help="Publish a run that removes stored values of mapped fields none of its records carried (the source "
+            "dropped them); without it such a run is refused, exit 1, and stays staged (give it with --resume).",
+            rich_help_panel=_RUN,
+        ),
+    ] = False,
     cache: Annotated[
         bool | None,
         typer.Option(
@@ -208,6 +217,7 @@ def fetch(
             resume_or_start=resume_or_start,
             commit_every=commit_every,
             pause_gc=True,  # with `tune_gc_for_fetch`: the process is this fetch's
+            allow_dropped_fields=allow_dropped_fields,
         )
     except KeyboardInterrupt as exc:
         exit_interrupted("a dry run writes nothing" if dry_run else _committed(target, connector, limit, resuming, exc))
@@ -340,6 +350,8 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
     if report.unmapped:
         fields = listed([f"{name} ({count})" for name, count in report.unmapped.most_common()], SHOWN)
         typer.echo(f"  fields the field map does not know: {fields}")
+    if report.removed and report.removed.values:
+        typer.echo(f"  {_removed(report.removed)}")
     if report.absent:
         records = max(report.absent.values())  # (each is lacked by every record mapped)
         lacked = listed(sorted(report.absent), SHOWN)
@@ -350,6 +362,16 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
         withdrawn = f" (the run is stored: it withdrew {report.n_withdrawn} record(s))" if report.n_withdrawn else ""
         typer.echo(f"error: nothing valid was found{withdrawn}", err=True)
         raise typer.Exit(1)
+
+
+def _removed(removed: Removed) -> str:
+    """How many stored values a published run's write removed, of how many records, by property."""
+    n_values, n_records = removed.of(removed.values)
+    by_property = listed([f"{prop} {count}" for prop, count in removed.values.items()], SHOWN)
+    return (
+        f"removed {n_values} stored value(s) of {n_records} record(s), which no read of this run gives again: "
+        f"{by_property}"
+    )
 
 
 def _count_changed(counts: list[int]) -> str:

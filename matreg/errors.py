@@ -10,8 +10,9 @@ An error's exit code says what to do next, from the code alone (README, Command 
   Fix the command.
 - 1 (`MatregError`): the command ran and failed, or refused, on the data: nothing valid found, a version released
   already, a value refused, a source's answer that is an error of its own (a bad key, a record it does not have), a
-  write the file system refuses (`WriteRefused`: no permission, a read-only file system, a file past the largest
-  allowed). Look at the data, or at what the message names.
+  run that would remove stored values of fields no record of it carried (`DroppedFields`), a write the file system
+  refuses (`WriteRefused`: no permission, a read-only file system, a file past the largest allowed). Look at the
+  data, or at what the message names.
 - 75 (`TRY_LATER`, sysexits.h's EX_TEMPFAIL): a failure for now, that the same command may not meet later: a source
   unreachable or failing after the retries (`SourceUnavailable`), the store locked by another process for longer than
   a writer waits (`StoreBusy`), its DuckDB file held open for writing by another process (`StoreFileHeld`), a file
@@ -135,6 +136,12 @@ class NoSpace(WriteRefused):
     """A file system full, or a disk quota reached, as matreg wrote (exit TRY_LATER)."""
 
     exit_code = TRY_LATER
+
+
+class DroppedFields(MatregError):
+    """A run not published because its write would remove stored values of properties whose mapped fields no record
+    of it carried (fields the source renamed or dropped): its pages stay staged, to resume once the field map reads
+    them, or to publish as they are where the source dropped them (`fetch --resume --allow-dropped-fields`)."""
 
 
 class ValidationError(MatregError):

@@ -31,7 +31,8 @@ from pymatgen.core.structure import StructureError
 from tqdm import tqdm
 
 from matreg.defaults import COMMIT_RECORDS
-from matreg.errors import FormulaError, MatregError, RecordError, RunRefused, clipped, listed
+from matreg.errors import DroppedFields, FormulaError, MatregError, RecordError, RunRefused, clipped, listed
+from matreg.fieldmap import field_map_file
 from matreg.formula import material_key, material_text, reduced_formula
 from matreg.jsontext import to_json
 from matreg.resume import dry_resumed, note_dropped, started_or_resumed
@@ -57,7 +58,7 @@ from matreg.sources.base import (
     SourceRecord,
     value_method,
 )
-from matreg.store import Store, StoreBusy, ValueKey, WholeScope
+from matreg.store import Removed, Store, StoreBusy, ValueKey, WholeScope
 from matreg.validation import (
     Rejection,
     RunStamp,
@@ -385,15 +386,18 @@ class _PublishCheck:
         named_record: Callable[[Any], NamedRecord | None] | None = None,
         refusals: Callable[[], None] = lambda: None,
         decided: _DecidedRows | None = None,
+        removals: Callable[[Removed], None] = lambda removed: None,
     ) -> None:
         """`attribution`: the run's source and scope. `stored` (`_StoredFormulas`) is given for a lab file: a record
         whose formula or state differs from the stored one's is another material under that id, refused;
         `named_record` (`Connector.named_record`) with it: the record a quarantined row is, which the run does not
         withdraw (nor the stored values of its keys, where the run writes the record from its other rows:
         `kept_values`); and `decided`: the decided quarantine rows whose ids the run's rows keep. `refusals` raises
-        (RunRefused) when the store refuses the whole run (`refuse_run`)."""
+        (RunRefused) when the store refuses the whole run (`refuse_run`), `removals` (DroppedFields) when it refuses
+        it for the stored values its write would remove (`refuse_removals`)."""
         self.report, self.attribution = report, attribution
         self.stored, self.named_record, self.refusals, self.decided = stored, named_record, refusals, decided
+        self.removals = removals
         self.report_before = {name: copy.copy(getattr(report, name)) for name in _CHECKED_COUNTS}  # (`restart`)
         self._start()
 
@@ -535,6 +539,9 @@ class _PublishCheck:
     def refuse_run(self) -> None:
         self.refusals()
 
+    def refuse_removals(self, removed: Removed) -> None:
+        self.removals(removed)
+
     def reads_store(self) -> bool:
         return self.stored is not None
 
@@ -613,6 +620,7 @@ def run_ingest(
     commit_every: int = COMMIT_RECORDS,
     pause_gc: bool = False,
     moved_from: Path | str | None = None,
+    allow_dropped_fields: bool = False,
 ) -> RunReport:
     """Fetch what the connector yields (up to `limit` items), staging its pages in commits of `commit_every` items
     (or COMMIT_SECONDS), then publish the run. A killed run resumes after its last commit.
@@ -624,7 +632,9 @@ def run_ingest(
     was imported from before it moved; the run also withdraws the records last written from there that the file no
     longer gives (`_refuse_moved_from` says when it may). `resume` continues the interrupted run of the same query
     and endpoint (NothingToResume if there is none); `resume_or_start` continues it if there is one, else starts a
-    fresh run, the report's `not_resumed` saying why none was continued.
+    fresh run, the report's `not_resumed` saying why none was continued. A run whose write would remove stored values
+    of properties whose mapped fields none of its records carried is not published (DroppedFields: it stays staged)
+    unless `allow_dropped_fields` (`_refuse_dropped_fields`).
     """
     info = run_info(connector, limit, moved_from)
     try:
@@ -642,7 +652,7 @@ def run_ingest(
                 report.not_read_again = _not_read_again(connector, store, info, report.run_id)
                 store.stage_page(report.run_id, {"fetch_runs": [fetch_run_row(info, report, connector)]})
             report.database_versions = _database_versions(store, report)
-            check = _publish_check(report, connector, store, info)
+            check = _publish_check(report, connector, store, info, allow_dropped_fields)
             whole_scope = _whole_scope(connector, info)
             store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
         except RunRefused:  # another run took its name or scope meanwhile: as if refused at its start
@@ -1007,15 +1017,49 @@ def _whole_scope(connector: Connector, info: RunInfo) -> WholeScope | None:
     return WholeScope(connector.attribution.source, connector.attribution.scope, info.endpoint, places)
 
 
-def _publish_check(report: RunReport, connector: Connector, store: Store, info: RunInfo) -> _PublishCheck:
-    """The check of a run's rows as they are published (and of the run, `_refuse_run`); for a lab file, against the
-    stored formulas."""
+def _publish_check(
+    report: RunReport, connector: Connector, store: Store, info: RunInfo, allow_dropped_fields: bool = False
+) -> _PublishCheck:
+    """The check of a run's rows as they are published (and of the run, `_refuse_run`, and of the stored values it
+    removes, `_refuse_dropped_fields`, unless `allow_dropped_fields`); for a lab file, against the stored formulas."""
     refusals = functools.partial(_refuse_run, connector, store, info)
+    removals = functools.partial(_refuse_dropped_fields, connector, report, allow_dropped_fields)
     if not connector.read_mode.whole_scope:
-        return _PublishCheck(report, connector.attribution, refusals=refusals)
+        return _PublishCheck(report, connector.attribution, refusals=refusals, removals=removals)
     stored = _StoredFormulas(store, connector.attribution.scope, connector.read_mode.ids_by_position)
     decided = _DecidedRows(store, connector, info)
-    return _PublishCheck(report, connector.attribution, stored, connector.named_record, refusals, decided)
+    return _PublishCheck(report, connector.attribution, stored, connector.named_record, refusals, decided, removals)
+
+
+def _refuse_dropped_fields(connector: Connector, report: RunReport, allowed: bool, removed: Removed) -> None:
+    """DroppedFields where the run's write would remove stored values (`removed`) of properties mapped from fields
+    that no record of the run carried (`RunReport.absent`: fields the source renamed or dropped, or the field map
+    misnames), unless `allowed` (`fetch --allow-dropped-fields`): publishing would make them vanish, as no record of
+    the run gives them. A record that lost a value while others still carry its field is no such case."""
+    drifted = _drifted_properties(connector, report.absent, removed)
+    if allowed or not drifted:
+        return
+    n_values, n_records = removed.of(drifted.values())
+    fields = ", ".join(f"{name} ({prop})" for name, prop in drifted.items())
+    by_property = ", ".join(f"{prop} {n}" for prop, n in removed.values.items() if prop in drifted.values())
+    raise DroppedFields(
+        f"run {report.run_id} not published: no record of it carried the mapped fields {fields} (renamed or dropped "
+        f"by the source?), and its write would remove {n_values} stored values of {n_records} records "
+        f"({by_property}); the store is unchanged and the run stays staged. Fix the field map "
+        f"({field_map_file(connector.field_map.source)}) and fetch again, or, if the source dropped these fields, "
+        f"publish the run as it is: the same command with --resume --allow-dropped-fields "
+        f"(matreg fetch {report.source} ... --resume --allow-dropped-fields)"
+    )
+
+
+def _drifted_properties(connector: Connector, absent: dict[str, int] | None, removed: Removed) -> dict[str, str]:
+    """The mapped fields no record of a run carried (`absent`) whose property loses stored values by the run's write
+    (`removed`), each with that property."""
+    field_map = connector.field_map
+    if field_map is None or not absent or not removed.values:
+        return {}
+    properties = {name: field_map.property_of(name) for name in sorted(absent) if name in field_map.fields}
+    return {name: prop for name, prop in properties.items() if prop in removed.values}
 
 
 @dataclass

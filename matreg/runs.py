@@ -20,7 +20,7 @@ from matreg import __version__
 from matreg.errors import utf8_path
 from matreg.http import public_url, redact_params
 from matreg.sources.base import PAGING_KEYS, Connector, RunInfo
-from matreg.store import Dropped
+from matreg.store import Dropped, Removed
 
 LIMIT_KEY = "max_records"  # the run parameter of --limit: an option of the run, part of its selection (no whole query)
 
@@ -41,6 +41,7 @@ class RunReport:
     n_unchanged: int | None = None
     n_superseded: int | None = None
     n_withdrawn: int | None = None
+    removed: Removed | None = None  # the stored values its write removed (`Store._removed_values`), once published
     n_available: int | None = None
     not_read_again: list[str] | None = None  # its query's stored records it did not read (`ingest._not_read_again`)
     n_cached_pages: int = 0  # pages the HTTP cache gave this process (not those of a resumed run's earlier one)
@@ -80,14 +81,16 @@ class RunReport:
             return False
         return limit is None or self.n_fetched < limit
 
-    def finish(self, run_row: dict[str, Any], dropped: dict[str, Dropped], withdrawn: int) -> dict[str, Any]:
+    def finish(
+        self, run_row: dict[str, Any], dropped: dict[str, Dropped], withdrawn: int, removed: Removed
+    ) -> dict[str, Any]:
         """The run's fetch_runs row as published: its counts after the publishing check (`ingest._PublishCheck`, and the
         reads of refused records the store dropped), each record and value counted once however many pages read it
         (the store drops its earlier reads), with how many valid records were stored already unchanged, how many the
-        store holds from a later read (of another run), and how many records of a scope read whole (a lab file) the
-        run withdrew; without what its pages were mapped with (`mapped_with`: what a resume checks, which its rows
-        carry)."""
-        self.n_withdrawn = withdrawn
+        store holds from a later read (of another run), how many records of a scope read whole (a lab file) the run
+        withdrew, and how many stored values of each property its write removed; without what its pages were mapped
+        with (`mapped_with`: what a resume checks, which its rows carry)."""
+        self.n_withdrawn, self.removed = withdrawn, removed
         self.n_stored -= dropped["materials"].withheld + dropped["materials"].earlier
         self.n_values -= dropped["properties"].withheld + dropped["properties"].earlier
         self.n_reread += dropped["materials"].earlier  # (those of one page: `ingest._PageRows.n_reread`)
@@ -97,6 +100,7 @@ class RunReport:
         counts["n_reread"] = self.n_reread
         counts["quarantine_reasons"] = counts_json(self.reasons)  # with the reasons of the publishing check
         published = {"n_unchanged": self.n_unchanged, "n_superseded": self.n_superseded, "n_withdrawn": withdrawn}
+        published["values_removed"] = json.dumps(removed.values)
         return {**run_row, **counts, **published, "mapped_with": None}
 
     def note_count(self, total: int | None) -> None:
@@ -185,6 +189,7 @@ def fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error:
         "n_unchanged": report.n_unchanged,
         "n_superseded": report.n_superseded,
         "n_withdrawn": report.n_withdrawn,
+        "values_removed": None,  # written as the run is published (`RunReport.finish`)
         "n_available": report.n_available,
         "not_read_again": report.not_read_again,
         "whole_scope": connector.attribution.scope if connector.read_mode.whole_scope else None,

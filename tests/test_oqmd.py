@@ -898,3 +898,99 @@ def test_every_volume_per_atom_is_the_cells_volume_over_its_atoms_correctly_roun
         "WHERE property = 'volume_per_atom'"
     )
     assert len(volumes) == 10 and (volumes["value"] == volumes["original_value"] / volumes["nsites"]).all(), volumes
+
+
+DRIFTED = ("delta_e", "band_gap")  # mapped fields as if OQMD had renamed or dropped them
+
+
+def without(records: list[dict], fields: tuple[str, ...]) -> list[dict]:
+    return [{key: value for key, value in record.items() if key not in fields} for record in records]
+
+
+def stored_values(store: Store) -> list[list]:
+    return store.query("SELECT record_id, property, value FROM properties ORDER BY ALL").values.tolist()
+
+
+def properties_stored(store: Store) -> dict[str, int]:
+    return dict(store.query("SELECT property, count(*) FROM properties GROUP BY ALL").values.tolist())
+
+
+def last_run(store: Store) -> pd.Series:
+    return store.query("SELECT status, values_removed, error FROM fetch_runs ORDER BY finished_at DESC LIMIT 1").iloc[0]
+
+
+def test_a_refetch_whose_records_carry_no_mapped_field_is_not_published_then_published_when_allowed(
+    tmp_path, replay, server
+):
+    """A source that dropped (or renamed) mapped fields made a re-fetch publish its records without their values: the
+    stored band gaps and formation energies vanished, exit 0, the report saying only that no record carried the
+    fields. The run is refused before it is published, kept staged, and published with --allow-dropped-fields."""
+    matreg, arguments = matreg_at(tmp_path), [*fetch_command(tmp_path, server, page_size=5), "--no-progress"]
+    assert matreg(*arguments).exit_code == 0
+    store = Store(tmp_path / "s")
+    before = stored_values(store)
+    assert properties_stored(store) == {"band_gap": 12, "formation_energy_per_atom": 12, "volume_per_atom": 10}
+    replay.records = without(RECORDS, DRIFTED)
+    refused = matreg(*arguments)
+    assert refused.exit_code == 1, refused.output
+    (run_id,) = store.staged_runs()
+    assert refused.stderr == (
+        f"error: run {run_id} not published: no record of it carried the mapped fields band_gap (band_gap), delta_e "
+        "(formation_energy_per_atom) (renamed or dropped by the source?), and its write would remove 20 stored values "
+        "of 10 records (band_gap 10, formation_energy_per_atom 10); the store is unchanged and the run stays staged. "
+        f"Fix the field map ({REPO / 'connectors' / 'oqmd.yaml'}) and fetch again, or, if the source dropped these "
+        "fields, publish the run as it is: the same command with --resume --allow-dropped-fields "
+        "(matreg fetch oqmd ... --resume --allow-dropped-fields)\n"
+    ), refused.stderr
+    assert stored_values(store) == before
+    assert last_run(store)["status"] == "failed"
+    assert f"  oqmd {run_id}: {refused.stderr.removeprefix('error: ')}" in matreg("status").stdout
+    published = matreg(*arguments, "--resume", "--allow-dropped-fields")
+    assert published.exit_code == 0, published.output
+    assert (
+        "  removed 20 stored value(s) of 10 record(s), which no read of this run gives again: band_gap 10, "
+        "formation_energy_per_atom 10\n"
+    ) in published.stdout
+    drift = "mapped fields no record carried (12 records; renamed or dropped?): band_gap, delta_e, stability\n"
+    assert drift in published.stdout
+    # the recorded page's two entries, left with no value, were quarantined: their last valid reads stay
+    assert properties_stored(store) == {"band_gap": 2, "formation_energy_per_atom": 2, "volume_per_atom": 10}
+    assert json.loads(last_run(store)["values_removed"]) == {"band_gap": 10, "formation_energy_per_atom": 10}
+    assert not store.staged_runs()
+
+
+def test_a_refetch_where_one_record_lost_a_value_others_still_carry_is_published_counting_the_value_removed(
+    tmp_path, replay, server
+):
+    """A value the source no longer gives for one record, its field still carried by others, is no drift: the run is
+    published, and its report and run record count the stored value it removed (they said nothing of it)."""
+    matreg, arguments = matreg_at(tmp_path), [*fetch_command(tmp_path, server, page_size=5), "--no-progress"]
+    assert matreg(*arguments).exit_code == 0
+    replay.records = [without(RECORDS[:1], ("band_gap",))[0], *RECORDS[1:]]
+    again = matreg(*arguments)
+    assert again.exit_code == 0, again.output
+    gap = f"oqmd:{RECORDS[0]['entry_id']}"
+    removed = "  removed 1 stored value(s) of 1 record(s), which no read of this run gives again: band_gap 1\n"
+    assert removed in again.stdout
+    assert "mapped fields no record carried (12 records; renamed or dropped?): stability\n" in again.stdout
+    store = Store(tmp_path / "s")
+    assert json.loads(last_run(store)["values_removed"]) == {"band_gap": 1}
+    assert [gap, "band_gap"] not in [row[:2] for row in stored_values(store)]
+    unchanged = matreg(*arguments)  # the same answers again: nothing removed
+    assert unchanged.exit_code == 0 and "removed" not in unchanged.stdout
+    assert json.loads(last_run(store)["values_removed"]) == {}
+
+
+def test_a_query_without_mapped_fields_whose_values_were_never_stored_is_published_with_the_drift_note(
+    tmp_path, replay, server
+):
+    """Absent fields that remove nothing (a fresh query, records never stored with those values) are no refusal."""
+    matreg, arguments = matreg_at(tmp_path), [*fetch_command(tmp_path, server, page_size=5), "--no-progress"]
+    replay.records = without(RECORDS, DRIFTED)
+    for _ in range(2):  # a fresh store, then the same records as stored
+        result = matreg(*arguments)
+        assert result.exit_code == 0, result.output
+        drift = "mapped fields no record carried (12 records; renamed or dropped?): band_gap, delta_e, stability\n"
+        assert drift in result.stdout
+        assert "removed" not in result.stdout
+        assert json.loads(last_run(Store(tmp_path / "s"))["values_removed"]) == {}

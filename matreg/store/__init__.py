@@ -128,6 +128,7 @@ from matreg.store.publish import (
     Dropped,
     LastReads,
     PublishCheck,
+    Removed,
     RunFinisher,
     Unwritten,
     ValueKey,
@@ -141,6 +142,7 @@ from matreg.store.publish import (
     owners,
     publishing_order,
     read_twice,
+    removed_values_sql,
     rereads_resolving_sql,
     rewrite_with,
     rewrite_without,
@@ -175,6 +177,7 @@ __all__ = [  # what other modules import from matreg.store
     "CURATION_RUN_PREFIX",
     "DEFAULT_STORE",  # for library callers
     "Dropped",
+    "Removed",
     "Store",
     "StoreBusy",
     "ValueKey",
@@ -358,7 +361,8 @@ class Store:
         Rows identical to the stored row with their key (stamp columns aside) are not written again, nor are records the
         store holds from a later read (`_superseded_of`), nor the rows of a record's reads before its last in the run
         (`_drop_rows`). The rows the check withholds are published in the quarantine table as `check.withheld()` gives
-        them. A check that raises refuses the run: nothing is then published and the run stays staged. Materials columns
+        them. A check that raises refuses the run (`check.refuse_removals` too, told the stored values the run's write
+        removes: `_removed_values`): nothing is then published and the run stays staged. Materials columns
         the run did not read (`unread_columns`) keep stored values of the same material. A run that read the whole of a
         scope (`whole_scope`: source, scope and endpoint) withdraws the records it did not admit (`_add_withdrawals`),
         unless its rows moved (`check.rows_moved`). The run's fetch_runs row lists the ids of all its quarantine rows,
@@ -404,7 +408,9 @@ class Store:
                     last_reads=last_reads,
                 )
                 dropped = {name: self._drop_rows(name, build, unwritten) for name in tables}
-                finished = finish(run_row, dropped, len(withdrawn)) | {"quarantined": quarantined}
+                removed = self._removed_values(build)
+                check.refuse_removals(removed)
+                finished = finish(run_row, dropped, len(withdrawn), removed) | {"quarantined": quarantined}
                 published = arrow_table("fetch_runs", [finished])
                 self._compact(iter([published]), "fetch_runs", build / "fetch_runs.parquet", check)
                 final = self.data_dir / f"c{self._next_sequence():08d}"
@@ -910,6 +916,25 @@ class Store:
                 sql = changed_records_sql(owner, link, set(files), bucket, last_reads)
                 found.update(row[0] for row in con.execute(sql, parameters).fetchall())
             return sorted(found)
+
+    def _removed_values(self, build: Path) -> Removed:
+        """The stored values the write of a run's records removes, its files as they are published (`build`, their
+        unwritten rows dropped): of each record it writes, the values the views show now, in the part of the record
+        it read, that none of its values gives again with their key (`removed_values_sql`; readmitted values aside):
+        none where it writes no record, or the store holds no value."""
+        paths = {name: build / f"{name}.parquet" for name in ("materials", "properties")}
+        paths = {name: path for name, path in paths.items() if path.exists()}
+        if "materials" not in paths:
+            return Removed()
+        link, parameters = table_spec("materials").primary_key[0], {name: str(path) for name, path in paths.items()}
+        with self._scan() as con:
+            if not self._stores_rows(con, "properties"):
+                return Removed()
+            rows = [
+                con.execute(removed_values_sql(set(paths), bucket), parameters).fetchall()
+                for bucket in buckets(list(paths.values()), link)
+            ]
+        return Removed.of_rows(chain.from_iterable(rows))
 
     def _rereads_resolving(self, build: Path, quarantined: list[str]) -> list[str]:
         """Records of the run with a quarantine row of an earlier fetch of a selection, open or readmitted, that this

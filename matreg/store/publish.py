@@ -7,7 +7,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -86,6 +87,10 @@ class PublishCheck(Protocol):
         """Raise to refuse the whole run for what the store holds now (a name or a scope another run took since this
         one started): called under the store's lock, before anything of the run is decided there."""
 
+    def refuse_removals(self, removed: Removed) -> None:
+        """Raise to refuse the whole run for the stored values its write would remove (`Removed`): called under the
+        store's lock, once what the run writes is decided, before anything is published."""
+
     def reads_store(self) -> bool:
         """True when what `admit` decides depends on what the store holds: the run's rows are then checked again,
         under the store's lock, when a commit was published since they were checked."""
@@ -106,8 +111,35 @@ class Dropped(NamedTuple):
     earlier: int = 0
 
 
-# (last staged fetch_runs row, dropped rows by table, records withdrawn) -> the run's fetch_runs row as published
-RunFinisher = Callable[[dict, dict[str, Dropped], int], dict]
+@dataclass(frozen=True)
+class Removed:
+    """The stored values publishing a run removes: of the records it writes, those no value of the run gives again
+    (its source no longer gives them, or its field map no longer reads them), by property: how many (`values`) and of
+    which records (`records`)."""
+
+    values: dict[str, int] = field(default_factory=dict)
+    records: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of_rows(cls, rows: Iterable[tuple[str, str, int]]) -> Removed:
+        """From (property, record id, how many values) rows (`removed_values_sql`)."""
+        values: dict[str, int] = {}
+        records: dict[str, set[str]] = {}
+        for prop, record_id, count in rows:
+            values[prop] = values.get(prop, 0) + count
+            records.setdefault(prop, set()).add(record_id)
+        return cls(dict(sorted(values.items())), {prop: frozenset(ids) for prop, ids in records.items()})
+
+    def of(self, properties: Iterable[str]) -> tuple[int, int]:
+        """How many values of these properties are removed, and of how many records."""
+        chosen = [prop for prop in dict.fromkeys(properties) if prop in self.values]
+        records = frozenset().union(*(self.records[prop] for prop in chosen))
+        return sum(self.values[prop] for prop in chosen), len(records)
+
+
+# (last staged fetch_runs row, dropped rows by table, records withdrawn, values removed) -> the run's fetch_runs row
+# as published
+RunFinisher = Callable[[dict, dict[str, Dropped], int, Removed], dict]
 
 
 class WholeScope(NamedTuple):
@@ -292,7 +324,7 @@ def changed_records_sql(owner: str, link: str, in_run: set[str], bucket: str, la
     """SQL of `Store._changed_records` for the records `bucket` selects (`in_run`: the tables the run has files of,
     each the parameter of its file's path; the owner's is always one; `last_reads`: of the records read more than
     once, for `earlier_read_sql`)."""
-    of_run = f"{link} IN (SELECT {link} FROM read_parquet(${owner}) WHERE {bucket})"
+    of_run = _of_run_sql(owner, link, bucket)
     run_scope = f"(SELECT any_value(coalesce(scope, '')) FROM read_parquet(${owner}))"
     runs, queries = [], []
     for name in [owner, *children_of(owner)]:
@@ -306,17 +338,42 @@ def changed_records_sql(owner: str, link: str, in_run: set[str], bucket: str, la
                 f"SELECT n.{link} FROM n_{name} AS n LEFT JOIN {stored} AS s ON {equal(table.primary_key)} "
                 f"AND {content or 'true'} WHERE n.newest = 1 AND s.{link} IS NULL"
             )
-            missing = f"NOT EXISTS (SELECT 1 FROM n_{name} AS n WHERE n.newest = 1 AND {equal(table.primary_key)})"
-        else:
-            missing = "true"
-        if name != owner:  # stored rows the run reads again and no longer has (readmitted values aside)
-            read_again = reads_again_sql(name, "s", "s.write_scope", "coalesce(o.scope, '')", "o.scope_temperature_K")
-            queries.append(
-                f"SELECT s.{link} FROM ({current_rows_sql(name, of_run, with_scope=True)}) AS s "
-                f"JOIN n_{owner} AS o ON o.{link} = s.{link} AND (s.write_scope IS NULL OR {read_again}) "
-                f"WHERE NOT {readmitted_alone(owner, link, 's')} AND {missing}"
-            )
+        if name != owner:  # stored rows the run reads again and no longer has
+            queries.append(f"SELECT {link} FROM ({_not_given_again_sql(name, owner, link, of_run, in_run)})")
     return f"WITH {', '.join(runs)} " + " UNION ".join(queries)
+
+
+def removed_values_sql(in_run: set[str], bucket: str) -> str:
+    """SQL of `Store._removed_values`: of the records `bucket` selects of a run's files as they are published (`in_run`:
+    the tables it has files of, materials always), the stored values their write removes (`_not_given_again_sql`),
+    as (property, record id, how many) rows."""
+    owner, name = "materials", "properties"
+    link = table_spec(owner).primary_key[0]
+    runs = [run_rows_sql(table_spec(table), f"n_{table}", table, bucket) for table in (owner, name) if table in in_run]
+    removed = _not_given_again_sql(name, owner, link, _of_run_sql(owner, link, bucket), in_run)
+    return f"WITH {', '.join(runs)} SELECT property, {link}, count(*) FROM ({removed}) GROUP BY ALL"
+
+
+def _of_run_sql(owner: str, link: str, bucket: str) -> str:
+    """SQL: a stored row is of a record of the run's file of `owner` that `bucket` selects."""
+    return f"{link} IN (SELECT {link} FROM read_parquet(${owner}) WHERE {bucket})"
+
+
+def _not_given_again_sql(name: str, owner: str, link: str, of_run: str, in_run: set[str]) -> str:
+    """SQL: the current rows of table `name`, whose rows belong to `owner`, of the run's records (`of_run`) that the
+    run's write of their record (its last read, `n_<owner>`) reads again and that the run's rows (`n_<name>`, where
+    `name` is `in_run`) no longer give with their key, values a steward readmitted alone aside: what the write removes
+    from the views."""
+    table = table_spec(name)
+    missing = "true"
+    if name in in_run:
+        missing = f"NOT EXISTS (SELECT 1 FROM n_{name} AS n WHERE n.newest = 1 AND {equal(table.primary_key)})"
+    read_again = reads_again_sql(name, "s", "s.write_scope", "coalesce(o.scope, '')", "o.scope_temperature_K")
+    return (
+        f"SELECT s.* FROM ({current_rows_sql(name, of_run, with_scope=True)}) AS s "
+        f"JOIN n_{owner} AS o ON o.{link} = s.{link} AND o.newest = 1 AND (s.write_scope IS NULL OR {read_again}) "
+        f"WHERE NOT {readmitted_alone(owner, link, 's')} AND {missing}"
+    )
 
 
 def buckets(paths: list[Path], column: str) -> list[str]:
