@@ -128,6 +128,11 @@ def shorten_url(url: str) -> str:
     return f"{head}{mark}{query[: kept // 2]}...{query[-(kept - kept // 2) :]}"
 
 
+def _after_retries(retries: int) -> str:
+    """The retries a failed request spent, as a message says them: 'after 1 retry', 'after 3 retries'."""
+    return f"after {retries} {'retry' if retries == 1 else 'retries'}"
+
+
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     """`url` without the user and password it names ('http://u:p@host/x' -> 'http://host/x'), and them (None: none).
 
@@ -981,7 +986,7 @@ class HttpClient:
         """What went wrong: the status, what the source said, the URL (a long query cut), and the retries spent (if
         it was retried); secrets redacted."""
         detail = self.redact(error_detail(response))
-        retried = f", after {self.settings.retries} retries" if response.status_code in RETRY_STATUSES else ""
+        retried = f", {_after_retries(self.settings.retries)}" if response.status_code in RETRY_STATUSES else ""
         said = f": {detail}" if detail else ""
         return f"HTTP {response.status_code}{said} (from {self._shown(response.url)}{retried})"
 
@@ -999,7 +1004,7 @@ class HttpClient:
         for, added), secrets redacted: 'from http://h/x?offset=6, after 3 retries'."""
         sent = error.request.url if error.request is not None and error.request.url else url
         where = "" if sent == url else f"from {self._shown(sent)}, "
-        return f"{where}after {self.settings.retries} retries"
+        return f"{where}{_after_retries(self.settings.retries)}"
 
     def _shown(self, url: str) -> str:
         """A URL as a message shows it: secrets redacted, then a long query cut (`shorten_url`)."""

@@ -94,19 +94,19 @@ def test_json_answers_decode_with_or_without_a_byte_order_mark(encoding):
             503,
             b"Service Unavailable: try later",
             "text/plain",
-            "HTTP 503: Service Unavailable: try later (from {url}, after 1 retries)",
+            "HTTP 503: Service Unavailable: try later (from {url}, after 1 retry)",
         ),
         (
             500,
             b"<html><body>Internal Server Error</body></html>",
             "text/html",
-            "HTTP 500 (from {url}, after 1 retries)",
+            "HTTP 500 (from {url}, after 1 retry)",
         ),
         (
             500,
             b"disk full",
             "text/plain; charset=x-no-such-charset",
-            "HTTP 500: disk full (from {url}, after 1 retries)",
+            "HTTP 500: disk full (from {url}, after 1 retry)",
         ),  # a charset Python does not know: read as UTF-8
     ],
 )
@@ -122,7 +122,7 @@ def test_a_source_still_failing_after_the_retries_is_unavailable_for_now(status)
     """A status that is retried, still answered after the last retry, is a source unavailable for now (exit 75: try
     again later), not an error of the request."""
     with ReplayServer(lambda request: Reply(status, b"busy", "text/plain")) as server:
-        with pytest.raises(SourceUnavailable, match=f"^HTTP {status}: busy .*after 1 retries"):
+        with pytest.raises(SourceUnavailable, match=f"^HTTP {status}: busy .*after 1 retry"):
             HttpClient(HttpSettings(retries=1, backoff_s=0)).get(server.url + "page")
 
 
@@ -844,6 +844,18 @@ def test_a_connection_lost_inside_an_answer_is_retried(tmp_path, cut, read, cach
         client = HttpClient(settings, cache_path=tmp_path / "cache.sqlite" if cache else None)
         assert getattr(client, read)(url + "page") in ({"ok": True}, '{"ok": true}')
         assert len(received) == 3
+
+
+@pytest.mark.parametrize("fault", ["status", "drop", "cut"])
+def test_a_failure_after_one_retry_says_retry_in_the_singular(fault):
+    """'after 1 retries' was said of a request retried once, whatever failed it: a status still retried, no answer, a
+    connection broken inside the answer."""
+    with ReplayServer(lambda request: Reply.json({"ok": True})) as server:
+        {"status": lambda: server.fail("/page", 503, 503), "drop": lambda: server.drop("/page", 2),
+         "cut": lambda: server.cut("/page", 2)}[fault]()  # fmt: skip
+        with pytest.raises(SourceUnavailable) as error:
+            HttpClient(HttpSettings(retries=1, backoff_s=0, jitter_s=0)).get_json(server.url + "page")
+    assert str(error.value).endswith("after 1 retry)") and "retries" not in str(error.value), str(error.value)
 
 
 @pytest.mark.parametrize("cut", CUT_SHORT)

@@ -769,10 +769,10 @@ def test_a_page_that_fails_is_named_by_its_offset_on_stderr_and_in_its_run_recor
     assert warning.count("...") == 1  # (the query's middle cut out)
     assert (
         error.startswith("error: HTTP 503: scripted (from ")
-        and f"duplicate_entry_id{page}, after 1 retries); run " in error
+        and f"duplicate_entry_id{page}, after 1 retry); run " in error
     )
     recorded = matreg("sql", "SELECT error FROM fetch_runs", "--format", "csv").stdout
-    assert recorded.endswith(f'duplicate_entry_id{page}, after 1 retries)"\n')
+    assert recorded.endswith(f'duplicate_entry_id{page}, after 1 retry)"\n')
 
 
 def test_a_page_no_server_answers_is_named_with_the_retries_spent_and_without_urllib3s_class_names(
