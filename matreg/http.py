@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -173,11 +174,16 @@ class _CappedRetry(Retry):
         return retry
 
     def get_retry_after(self, response: Any) -> float | None:
+        asked = self._asked_retry_after(response)
+        return None if asked is None else min(asked, self.max_retry_after_s)
+
+    def _asked_retry_after(self, response: Any) -> float | None:
+        """The wait an answer's Retry-After asks for, uncapped (None: none, or one that is neither seconds nor a
+        date)."""
         try:
-            seconds = super().get_retry_after(response)
+            return super().get_retry_after(response)
         except InvalidHeader:  # (urllib3 raises it, which failed the request despite its retries)
             return None
-        return None if seconds is None else min(seconds, self.max_retry_after_s)
 
     def get_backoff_time(self) -> float:
         """urllib3's exponential backoff with jitter, from the first retry on: urllib3 sends the first at once (a 429
@@ -190,13 +196,12 @@ class _CappedRetry(Retry):
     def sleep(self, response: Any = None) -> None:
         """urllib3's wait before a retry (Retry-After, else the backoff), logged as a warning (a run waiting says
         why), then for the source's request-rate limit: a retry is one more request to the source."""
-        retry_after = (
-            self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
-        )
+        asked = self._asked_retry_after(response) if response is not None and self.respect_retry_after_header else None
+        retry_after = None if asked is None else min(asked, self.max_retry_after_s)
         seconds = retry_after or self.get_backoff_time()  # (urllib3's: a Retry-After of 0 waits the backoff)
         if seconds > 0:
-            logger.warning(f"{self._failure(response)}: retry {self._retries()} in {seconds:.4g} s "
-                           f"({'Retry-After' if retry_after else 'backoff'})")  # fmt: skip
+            why = self._why(asked)
+            logger.warning(f"{self._failure(response)}: retry {self._retries()} in {seconds:.4g} s ({why})")
             time.sleep(seconds)
         await_turn = _await_rate_limit.get()
         if await_turn is not None:
@@ -207,6 +212,15 @@ class _CappedRetry(Retry):
         error = _URLLIB3_OBJECT.sub("", str(self.history[-1].error))
         failed = f"HTTP {response.status}" if response is not None else f"no answer ({error})"
         return f"{failed} from {shorten_url(self.retried_url)}"
+
+    def _why(self, asked: float | None) -> str:
+        """Why a retry waits: the backoff, or the Retry-After `asked` for, said where it was cut to the longest the
+        catalog allows."""
+        if not asked:
+            return "backoff"
+        if asked > self.max_retry_after_s:
+            return f"Retry-After {asked:g} s, capped at http.max_retry_after_s"
+        return "Retry-After"
 
     def _retries(self) -> str:
         """Which retry comes next, of how many ('2 of 3')."""
@@ -736,6 +750,9 @@ class HttpClient:
             raise_on_status=False,  # hand back the last answer, reported below with its status
         )
         retry.max_retry_after_s = self.settings.max_retry_after_s
+        # urllib3 (2.6 on) cuts a Retry-After to 6 hours itself, unsaid: read whole, it is cut to the catalog's longest
+        # wait alone, and the warning says what the server asked for (`_CappedRetry.sleep`)
+        retry.retry_after_max = math.inf
         return retry
 
     def _cache_key(self, request: Any, **kwargs: Any) -> str:

@@ -1330,6 +1330,17 @@ def test_a_fetch_waiting_to_retry_says_so_on_stderr(run, janaf_server, retry_wai
     assert fetched.stderr == f"warning: HTTP 429 from {janaf_server.url}H-064.txt: retry 1 of 3 in 7 s (Retry-After)\n"
 
 
+def test_a_retry_after_cut_to_the_catalogs_longest_wait_says_what_the_server_asked(run, janaf_server, retry_waits):
+    """A server asking for 100000 s was said to have asked for the 600 s waited (`http.max_retry_after_s`)."""
+    janaf_server.fail("/tables/H-064.txt", 429, retry_after=100000)
+    fetched = run("fetch", "janaf", "H-064", "--no-progress")
+    assert fetched.exit_code == 0 and retry_waits == [600]
+    assert fetched.stderr == (
+        f"warning: HTTP 429 from {janaf_server.url}H-064.txt: retry 1 of 3 in 600 s (Retry-After 100000 s, capped at "
+        "http.max_retry_after_s)\n"
+    )
+
+
 def test_a_lab_file_or_store_whose_path_is_not_utf8_is_a_one_line_error_naming_it(run, tmp_path):
     """A Latin-1 file or folder name (Python reads its é as a surrogate) failed with a traceback as its path was
     written into the store; it is refused as a bad argument (exit 2), the path and the name shown as bytes."""
