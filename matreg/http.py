@@ -195,13 +195,14 @@ class _CappedRetry(Retry):
 
     def sleep(self, response: Any = None) -> None:
         """urllib3's wait before a retry (Retry-After, else the backoff), logged as a warning (a run waiting says
-        why), then for the source's request-rate limit: a retry is one more request to the source."""
+        why; a retry sent at once is said too), then for the source's request-rate limit: a retry is one more request
+        to the source."""
         asked = self._asked_retry_after(response) if response is not None and self.respect_retry_after_header else None
         retry_after = None if asked is None else min(asked, self.max_retry_after_s)
         seconds = retry_after or self.get_backoff_time()  # (urllib3's: a Retry-After of 0 waits the backoff)
+        why = self._why(asked)  # (a retry at once is said too: `backoff_s: 0`)
+        logger.warning(f"{self._failure(response)}: retry {self._retries()} in {seconds:.4g} s ({why})")
         if seconds > 0:
-            why = self._why(asked)
-            logger.warning(f"{self._failure(response)}: retry {self._retries()} in {seconds:.4g} s ({why})")
             time.sleep(seconds)
         await_turn = _await_rate_limit.get()
         if await_turn is not None:

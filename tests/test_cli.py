@@ -1330,6 +1330,15 @@ def test_a_fetch_waiting_to_retry_says_so_on_stderr(run, janaf_server, retry_wai
     assert fetched.stderr == f"warning: HTTP 429 from {janaf_server.url}H-064.txt: retry 1 of 3 in 7 s (Retry-After)\n"
 
 
+def test_a_retry_sent_at_once_is_said_too(run, janaf_server, catalog_path, retry_waits):
+    """With `backoff_s: 0` (and no jitter) a retry waits nothing, and was said nowhere."""
+    catalog_path.write_text(catalog_path.read_text().replace("backoff_s: 0,", "backoff_s: 0, jitter_s: 0,"))
+    janaf_server.fail("/tables/H-064.txt", 503)
+    fetched = run("fetch", "janaf", "H-064", "--no-progress")
+    assert fetched.exit_code == 0 and retry_waits == []
+    assert fetched.stderr == f"warning: HTTP 503 from {janaf_server.url}H-064.txt: retry 1 of 3 in 0 s (backoff)\n"
+
+
 def test_a_retry_after_cut_to_the_catalogs_longest_wait_says_what_the_server_asked(run, janaf_server, retry_waits):
     """A server asking for 100000 s was said to have asked for the 600 s waited (`http.max_retry_after_s`)."""
     janaf_server.fail("/tables/H-064.txt", 429, retry_after=100000)

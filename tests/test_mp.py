@@ -297,7 +297,9 @@ def test_an_unreachable_endpoint_fails_the_run_for_now_with_a_clear_error_logged
     arguments = ["fetch", "mp", "mp-631", "--catalog", str(catalog), "--store", str(store.root), "--no-progress"]
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == TRY_LATER  # (as every source unreachable: run it again later)
-    assert result.stderr.startswith("error: Materials Project API at http://127.0.0.1:9/: no heartbeat: GET ")
+    *waits, error = result.stderr.splitlines()  # (each retry said, sent at once: `backoff_s: 0`)
+    assert [wait.split(": retry ")[1] for wait in waits] == [f"{n} of 3 in 0 s (backoff)" for n in (1, 2, 3)]
+    assert error.startswith("error: Materials Project API at http://127.0.0.1:9/: no heartbeat: GET ")
     runs = store.query("SELECT status, error FROM fetch_runs")
     assert runs["status"].tolist() == ["failed"] and "no heartbeat" in runs["error"].iloc[0]
 
@@ -517,7 +519,8 @@ def test_a_summary_answer_refused_after_mp_apis_retries_exits_for_now_only_when_
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == exit_code, result.output
     said = str(status) if exit_code == TRY_LATER else "Materials Project summary request failed: "
-    assert result.stderr.startswith("error: ") and said in result.stderr and "Traceback" not in result.stderr
+    error = "".join(line for line in result.stderr.splitlines(True) if not line.startswith("warning: "))  # (retries)
+    assert error.startswith("error: ") and said in error and "Traceback" not in result.stderr
     assert API_KEY not in result.output
     assert store.query("SELECT status FROM fetch_runs")["status"].tolist() == ["failed"]
 
@@ -531,8 +534,10 @@ def test_a_summary_connection_lost_at_every_retry_is_a_failure_for_now(tmp_path,
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == TRY_LATER, result.output
     assert mp_server.hits(SUMMARY_PATH) == 4  # (the first request and its 3 retries)
-    assert result.stderr.startswith(f"error: GET {mp_server.url}{SUMMARY_PATH.lstrip('/')} failed: ")
-    assert "Remote end closed connection without response" in result.stderr and API_KEY not in result.output
+    *retries, error = result.stderr.splitlines()
+    assert len(retries) == 3 and all(": retry " in retry for retry in retries)  # (each said, sent at once)
+    assert error.startswith(f"error: GET {mp_server.url}{SUMMARY_PATH.lstrip('/')} failed: ")
+    assert "Remote end closed connection without response" in error and API_KEY not in result.output
 
 
 def test_a_run_resumed_after_its_last_page_keeps_the_database_version_it_read(store, mp_catalog, mp_server):
