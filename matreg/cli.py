@@ -821,8 +821,19 @@ app.command("predict")(predict_command)
 
 
 @app.callback(invoke_without_command=True)
-def _version(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
-    show_library_warnings()
+def _version(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also log each HTTP request on stderr (method, URL, status, bytes, milliseconds, HTTP cache hit or "
+            "miss), each line of the log after the UTC time: `matreg -v fetch ...`.",
+        ),
+    ] = False,
+) -> None:
+    show_library_warnings(verbose)
     stop_on_sigterm()
     if version:
         typer.echo(f"matreg {__version__}")

@@ -15,7 +15,9 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TextIO
 
@@ -125,12 +127,12 @@ def _reported(command: Callable, interrupted: str | None, *args, **kwargs):
     except KeyboardInterrupt:
         exit_interrupted(interrupted)
     except MatregError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(_as_logged(f"error: {exc}"), err=True)
         raise typer.Exit(exc.exit_code) from None
     except BrokenPipeError:
         raise
     except OSError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(_as_logged(f"error: {exc}"), err=True)
         raise typer.Exit(1) from None
 
 
@@ -272,17 +274,24 @@ _UNSAID_WARNINGS: list[logging.LogRecord] = []  # the library's warnings stderr'
 
 
 class _EchoHandler(logging.Handler):
-    """The library's logged warnings on stderr, written as the commands write their own ('warning: ...'). One that
-    finds stderr's reader gone (`2>&1 | head -1`) is not raised inside the library's code, which may take the
-    BrokenPipeError for its own (requests: a connection lost, failing a fetch): stderr goes to /dev/null, and the
-    command runs on, to end as at a closed pipe (`_ended_where_warnings_went_unsaid`)."""
+    """The library's logged warnings on stderr, written as the commands write their own ('warning: ...'), each after
+    the UTC time it was logged where `timestamped` (`matreg --verbose`). One that finds stderr's reader gone
+    (`2>&1 | head -1`) is not raised inside the library's code, which may take the BrokenPipeError for its own
+    (requests: a connection lost, failing a fetch): stderr goes to /dev/null, and the command runs on, to end as at a
+    closed pipe (`_ended_where_warnings_went_unsaid`)."""
+
+    timestamped = False
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            typer.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
+            typer.echo(self.line(f"{record.levelname.lower()}: {record.getMessage()}", record.created), err=True)
         except BrokenPipeError:
             _output_to_devnull(sys.stderr)
             _UNSAID_WARNINGS.append(record)
+
+    def line(self, text: str, at: float) -> str:
+        """`text` as a line on stderr: after the UTC time `at` (seconds since the epoch) where `timestamped`."""
+        return f"{datetime.fromtimestamp(at, UTC):%Y-%m-%dT%H:%M:%SZ} {text}" if self.timestamped else text
 
 
 @contextlib.contextmanager
@@ -296,11 +305,30 @@ def _ended_where_warnings_went_unsaid() -> Iterator[None]:
             raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
-def show_library_warnings() -> None:
-    """Print what the library logs at warning level or above on stderr (once per process, however often called)."""
+def show_library_warnings(verbose: bool = False) -> None:
+    """Print what the library logs at warning level or above on stderr; `verbose` (`matreg --verbose`): at info level
+    too (each HTTP request), each line after the UTC time it was logged. One handler per process, however often
+    called: the last call says what it prints."""
     logger = logging.getLogger("matreg")
-    if not any(isinstance(handler, _EchoHandler) for handler in logger.handlers):
-        logger.addHandler(_EchoHandler(logging.WARNING))
+    handler = _echo_handler()
+    if handler is None:
+        handler = _EchoHandler()
+        logger.addHandler(handler)
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    handler.timestamped = verbose
+    logger.setLevel(logging.INFO if verbose else logging.NOTSET)
+
+
+def _echo_handler() -> _EchoHandler | None:
+    """The handler that prints the library's log on stderr (`show_library_warnings`), if there is one."""
+    handlers = logging.getLogger("matreg").handlers
+    return next((handler for handler in handlers if isinstance(handler, _EchoHandler)), None)
+
+
+def _as_logged(text: str) -> str:
+    """`text` as a line on stderr, after the UTC time now where the library's log is so printed (`--verbose`)."""
+    handler = _echo_handler()
+    return handler.line(text, time.time()) if handler is not None else text
 
 
 def echo_warning(text: str | None) -> None:

@@ -531,6 +531,7 @@ class _AnswerDue:
 
 # The request being sent: set by `_TimedAdapter` around each request, read by its connections (`_HeadersInTime`).
 _answer_due: ContextVar[_AnswerDue | None] = ContextVar("answer_due", default=None)
+_LOGGED = "matreg_logged"  # an answer whose reading was logged (`HttpClient._log_answer`)
 _WAITED_S = "matreg_waited_s"  # urllib3's answer: how long it took to its headers from when its request was sent
 
 
@@ -925,11 +926,12 @@ class HttpClient:
         """A response hook: its body, however it is read (`.content`, `iter_content`, the HTTP cache's copy), is read
         in chunks of at most `_READ_BYTES` up to `max_answer_mib` decoded, then SourceError: an inflating body (a gzip
         bomb) is never held larger than that; and it may take `answer_deadline_s` in all, its headers' wait included
-        (`_ReadDeadline`).
+        (`_ReadDeadline`). Once read to its end (the HTTP cache's copy: at once), it is logged (`_log_answer`).
         An answer the HTTP cache is to keep is read here: requests-cache would copy it from the connection unchecked."""
         limit = self.settings.max_answer_mib
         read_chunks = response.iter_content
         deadline = _ReadDeadline(response, self.settings.answer_deadline_s, self._shown)
+        sent_at = time.monotonic() - response.elapsed.total_seconds()
 
         def capped_chunks(chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
             read = 0
@@ -942,10 +944,29 @@ class HttpClient:
                         "needs the source's http.max_answer_mib in the catalog)"
                     )
                 yield chunk
+            self._log_answer(response, read, time.monotonic() - sent_at)
 
         response.iter_content = capped_chunks  # type: ignore[method-assign]
-        if self._kept_in_cache(response):
+        if getattr(response, "from_cache", False):  # (its body is read already: `.content` reads no chunks)
+            self._log_answer(response, len(response.content), 0.0)
+        elif self._kept_in_cache(response):
             _ = response.content
+
+    def _log_answer(self, response: requests.Response, size: int, took_s: float) -> None:
+        """Log (INFO: `matreg -v`) an answer read to its end, once (requests-cache hands an answer it saves to the
+        hooks twice): its request's method and URL as a message shows it (`_shown`), its status and size (decoded),
+        how long it took from when its request was sent (its retries' waits included), and, with the HTTP cache on,
+        whether the cache gave it."""
+        if not logger.isEnabledFor(logging.INFO) or getattr(response, _LOGGED, False):
+            return
+        setattr(response, _LOGGED, True)
+        cache = ""
+        if hasattr(self.session, "cache"):
+            cache = " (HTTP cache hit)" if getattr(response, "from_cache", False) else " (HTTP cache miss)"
+        logger.info(
+            f"{response.request.method} {self._shown(response.url)}: HTTP {response.status_code}, {size} bytes in "
+            f"{took_s * 1000:.0f} ms{cache}"
+        )
 
     def _kept_in_cache(self, response: requests.Response) -> bool:
         """Whether the HTTP cache (with --cache) keeps an answer that came from the source."""

@@ -107,15 +107,17 @@ def process_state_as_before() -> Iterator[None]:
     test: the cyclic GC's settings (`tune_gc_for_fetch` freezes what is alive and raises the threshold: DuckDB
     connections left in reference cycles were never freed, their temp files left in $TMPDIR), the SIGTERM handler
     (`stop_on_sigterm`: SIGTERM to pytest raised KeyboardInterrupt in whichever test ran) and the `matreg` logger's
-    handlers (`show_library_warnings`: a later test's logged warnings printed on stderr)."""
+    handlers and level (`show_library_warnings`: a later test's logged warnings printed on stderr, its requests logged
+    after `matreg -v`)."""
     threshold, on_sigterm = gc.get_threshold(), signal.getsignal(signal.SIGTERM)
     logger = logging.getLogger("matreg")
-    handlers = logger.handlers[:]
+    handlers, level = logger.handlers[:], logger.level
     yield
     gc.unfreeze()
     gc.set_threshold(*threshold)
     signal.signal(signal.SIGTERM, on_sigterm)
     logger.handlers[:] = handlers
+    logger.setLevel(level)
 
 
 # A user namespace in which this process (root) is user 1000, without root's capabilities: file permissions hold

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from unittest.mock import patch
 
@@ -46,7 +47,7 @@ from conftest import (
     visible_tables,
     write_catalog,
 )
-from replay import ReplayServer
+from replay import ReplayServer, Reply
 from typer.testing import CliRunner
 
 from matreg import cli, resume
@@ -2178,6 +2179,58 @@ def test_a_key_in_a_base_url_is_never_listed_and_its_fetch_is_refused(run, catal
             and SECRET not in fetched.output
         )
     assert not janaf_server.requests and not (tmp_path / "store").exists()
+
+
+def test_verbose_logs_each_request_and_stamps_the_log_with_the_utc_time_never_a_secret(
+    run, janaf_server, tmp_path, monkeypatch, retry_waits
+):
+    """A fetch said nothing of the requests it sent, and a cron log could not tell when a retry or a failure came:
+    `matreg -v` logs each request (its method, its URL with secrets redacted, status, bytes, milliseconds, and whether
+    the HTTP cache gave it), each line of the log and the error after the UTC time; without it stderr is as before."""
+    catalog = write_catalog(tmp_path / "catalog.yaml", janaf_server.url, auth_env="JANAF_KEY")
+    monkeypatch.setenv("JANAF_KEY", SECRET)  # (sent as a header: the server hands it back in a redirect's query)
+
+    def route(request):
+        if request.path == "/tables/H-064.txt" and "sig" not in request.query:
+            return Reply(302, b"", headers={"Location": f"/tables/H-064.txt?sig={SECRET}&token=t0k3n"})
+        return janaf_route(request)
+
+    janaf_server.route = route
+    janaf_server.fail("/tables/C-095.txt", 503)
+    url, size = janaf_server.url, {name: (JANAF_TABLES / f"{name}.txt").stat().st_size for name in ("H-064", "C-095")}
+
+    def logged(*args: str) -> tuple[int, list[str]]:
+        """The exit code of `matreg -v ...` and its stderr's lines, each checked to start with the UTC time within the
+        command's run and that time cut off, its milliseconds and seconds of a wait as N."""
+        started = datetime.now(UTC).replace(microsecond=0)
+        result = run("-v", *args, "--catalog", str(catalog), "--no-progress")
+        ended = datetime.now(UTC)
+        assert SECRET not in result.output and "t0k3n" not in result.output
+        lines = []
+        for line in result.stderr.splitlines():
+            stamp, said = line.split(" ", 1)
+            assert started <= datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) <= ended, line
+            lines.append(re.sub(r"in [0-9.]+ (ms|s)\b", r"in N \1", said))
+        return result.exit_code, lines
+
+    assert logged("fetch", "janaf", "H-064", "C-095") == (0, [
+        f"info: GET {url}H-064.txt: HTTP 302, 0 bytes in N ms (HTTP cache miss)",
+        f"info: GET {url}H-064.txt?sig=***&token=***: HTTP 200, {size['H-064']} bytes in N ms (HTTP cache miss)",
+        f"warning: HTTP 503 from {url}C-095.txt: retry 1 of 3 in N s (backoff)",
+        f"info: GET {url}C-095.txt: HTTP 200, {size['C-095']} bytes in N ms (HTTP cache miss)",
+    ])  # fmt: skip
+    assert logged("fetch", "janaf", "C-095") == (
+        0, [f"info: GET {url}C-095.txt: HTTP 200, {size['C-095']} bytes in N ms (HTTP cache hit)"]
+    )  # fmt: skip
+    janaf_server.fail("/tables/O-029.txt", *[503] * 4)
+    code, lines = logged("fetch", "janaf", "O-029", "--no-cache")
+    assert code == 75 and lines[-1].startswith(f"error: HTTP 503: scripted (from {url}O-029.txt, after 3 retries)")
+    assert lines[:-1] == [
+        *(f"warning: HTTP 503 from {url}O-029.txt: retry {n} of 3 in N s (backoff)" for n in (1, 2, 3)),
+        f"info: GET {url}O-029.txt: HTTP 503, 21 bytes in N ms",
+    ]
+    quiet = run("fetch", "janaf", "C-095", "--catalog", str(catalog), "--no-progress")  # (the default: as before)
+    assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
 def _ctrl_c_as_in_a_terminal() -> None:
