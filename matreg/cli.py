@@ -8,6 +8,7 @@ Each command loads the library modules it calls (see `cli_options`).
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -259,8 +260,14 @@ def _run_left(store: Store, connector: Connector, limit: int | None, resuming: s
     committed = f"run {left['run_id']} committed {left['n_fetched']} records read (staged, not published)"
     if resuming:
         return f"{committed}; the same command, with its {resuming}, continues it"
-    source = connector.attribution.source
-    return f"{committed}; the same command with --resume continues it: matreg fetch {source} ... --resume"
+    return f"{committed}; the same command with --resume continues it: {_resume_command(left)}"
+
+
+def _resume_command(row: dict) -> str:
+    """The command that continues a staged fetch at the base URL it read: `matreg fetch`, its source, its selection
+    as typed (`fetch_runs.arguments`), the options it was read with (`_resume_options`) and --resume."""
+    words = ["matreg fetch", shlex.quote(row["source"]), row.get("arguments"), _resume_options(row, None), "--resume"]
+    return " ".join(word for word in words if word)
 
 
 @app.command("import")
@@ -752,10 +759,16 @@ def _fetch_again(run_id: str, row: dict, catalog: Catalog | None) -> str:
     if refused := resume_refused(row, catalog):
         return refused
     base_url = resume_base_url(row, catalog)
-    options = " ".join(option for option in (row.get("options"), base_url) if option)
+    options = _resume_options(row, base_url)
     server = ", the server it read: the catalog's base URL is another now" if base_url else ""
     same = f"the same fetch (its options: {options}{server})" if options else "the same fetch"
     return f"{same} with --resume continues it; the same fetch without --resume, or matreg drop {run_id}, drops it"
+
+
+def _resume_options(row: dict, base_url: str | None) -> str:
+    """The options a --resume of a staged fetch gives: those it was read with (`fetch_runs.options`), and `base_url`,
+    the --base-url of the server it read where a fetch without it reads another now (`resume_base_url`)."""
+    return " ".join(option for option in (row.get("options"), base_url) if option)
 
 
 def _import_again(run_id: str, parameters: str) -> str:

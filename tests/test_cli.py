@@ -8,6 +8,7 @@ import json
 import os
 import queue
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -1451,7 +1452,7 @@ def test_a_fetch_its_source_fails_says_which_run_holds_what_it_read_and_that_res
     assert failed.exit_code == 75 and said.startswith("error: HTTP 503: scripted (from ")
     assert said.endswith(
         f"after 3 retries); run {run_id} committed 1 records read (staged, not published); the same command with "
-        "--resume continues it: matreg fetch janaf ... --resume"
+        "--resume continues it: matreg fetch janaf H-064 C-095 --resume"  # (JANAF's page size is no run parameter)
     )
     resumed = run(*fetch, "--resume")
     assert resumed.exit_code == 0 and "read 2, 2 valid records" in resumed.stdout and run_id in resumed.stdout
@@ -1459,6 +1460,19 @@ def test_a_fetch_its_source_fails_says_which_run_holds_what_it_read_and_that_res
     at_once = run("fetch", "janaf", "O-029", "--no-progress")
     assert at_once.exit_code == 75
     assert at_once.stderr.strip().endswith("after 3 retries); no page was committed, there is nothing to resume")
+
+
+def test_a_failed_fetch_names_the_command_that_continues_it(run, janaf_server):
+    """The hint named `matreg fetch janaf ... --resume`, the selection and the options a resume must give again (a
+    --limit) left to guess where `matreg status` names them: it is the command, which continues the run."""
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    failed = run("fetch", "janaf", "H-064", "C-095", "--all-temperatures", "--limit", "200", "--page-size", "1")
+    (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
+    command = "matreg fetch janaf H-064 C-095 --all-temperatures --limit 200 --resume"
+    assert failed.exit_code == 75
+    assert failed.stderr.endswith(f"; the same command with --resume continues it: {command}\n")
+    resumed = run(*shlex.split(command)[1:], "--no-progress")
+    assert resumed.exit_code == 0 and run_id in resumed.stdout and "read 2, 2 valid records" in resumed.stdout
 
 
 def test_a_failed_fetch_names_no_run_of_other_parameters_that_its_query_text_shares(run, janaf_server):
@@ -2270,7 +2284,7 @@ def test_ctrl_c_during_a_fetch_says_what_was_committed_and_how_to_continue(tmp_p
     assert said.startswith("interrupted: run ") and "-janaf-" in said and "\n" not in said
     assert said.endswith(
         " committed 1 records read (staged, not published); the same command with --resume continues it: "
-        "matreg fetch janaf ... --resume"
+        "matreg fetch janaf H-064 C-095 --resume"
     )
 
 
