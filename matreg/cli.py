@@ -180,6 +180,7 @@ def fetch(
 ) -> None:
     """Fetch records from a source into the store (one atomic, idempotent run)."""
     from matreg.ingest import run_ingest, tune_gc_for_fetch
+    from matreg.resume import dropped_as_started
     from matreg.sources import FetchRequest, build_connector
 
     if resume and resume_or_start:
@@ -228,7 +229,9 @@ def fetch(
         left = _committed(target, connector, limit, resuming, exc)
         raise type(exc)(f"{exc}; {left}") from None  # (of its kind: its exit code)
     if resume_or_start and not dry_run:
-        _echo_resumed_or_started(report)
+        _echo_resumed_or_started(report)  # (with the runs it dropped, read at another server)
+    elif dropped := dropped_as_started(report):
+        typer.echo(dropped, err=True)
     _finish(report, target, limit)
 
 

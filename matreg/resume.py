@@ -85,11 +85,17 @@ def note_dropped(exc: BaseException, report: RunReport) -> None:
     """Note on the error or interruption that stopped a fresh run (`BaseException.add_note`: `matreg fetch` says it
     with what the run committed) the interrupted runs of its query it dropped as it started, if any: stopped before
     its first commit, it leaves neither its pages nor theirs."""
-    if report.dropped:
-        runs = "run" if len(report.dropped) == 1 else "runs"
-        exc.add_note(
-            f"as it started, this fetch dropped the interrupted {runs} of the same query: " + ", ".join(report.dropped)
-        )
+    if dropped := dropped_as_started(report):
+        exc.add_note(dropped)
+
+
+def dropped_as_started(report: RunReport) -> str | None:
+    """The interrupted runs of its query that a fresh run dropped as it started, in words (None: none): `matreg fetch`
+    says them once the run is published, and with the error or interruption that stopped it (`note_dropped`)."""
+    if not report.dropped:
+        return None
+    runs = "run" if len(report.dropped) == 1 else "runs"
+    return f"as it started, this fetch dropped the interrupted {runs} of the same query: " + ", ".join(report.dropped)
 
 
 def _started_instead(not_resumed: str, dropped: list[str]) -> str:

@@ -1475,6 +1475,23 @@ def test_a_failed_fetch_names_the_command_that_continues_it(run, janaf_server):
     assert resumed.exit_code == 0 and run_id in resumed.stdout and "read 2, 2 valid records" in resumed.stdout
 
 
+def test_a_fresh_fetch_that_dropped_an_interrupted_run_of_its_query_says_so_once_published(run, janaf_server):
+    """A fetch without --resume drops the interrupted run of its query as it starts: it said so only where it failed,
+    the pages that run had read gone unsaid where it was published."""
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    fetch = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress"]
+    assert run(*fetch).exit_code == 75
+    store = Store(Path(os.environ["MATREG_STORE"]))
+    ((run_id, row),) = store.staged_runs().items()
+    fresh = run(*fetch)
+    assert fresh.exit_code == 0 and run_id not in fresh.stdout and not store.staged_runs()
+    assert fresh.stderr == (
+        f"as it started, this fetch dropped the interrupted run of the same query: {run_id} (1 read at "
+        f"{row['endpoint']})\n"
+    )
+    assert run(*fetch).stderr == ""  # (nothing left to drop)
+
+
 def test_a_failed_fetch_names_no_run_of_other_parameters_that_its_query_text_shares(run, janaf_server):
     """JANAF's query text leaves out --all-temperatures: a fetch that failed before its first page named the run an
     --all-temperatures fetch of the same tables left, and told to --resume it, which then found nothing to resume."""
