@@ -42,7 +42,17 @@ from matreg.cli_steward import (
     review_app,
 )
 from matreg.defaults import COMMIT_RECORDS, COMPACT_AFTER, DEFAULT_STORE, EXPORT_FORMATS, LAYOUTS, check_export_format
-from matreg.errors import ConfigError, MatregError, NoSpace, SourceError, StoreError, clipped, listed, utf8_path
+from matreg.errors import (
+    ConfigError,
+    DroppedFields,
+    MatregError,
+    NoSpace,
+    SourceError,
+    StoreError,
+    clipped,
+    listed,
+    utf8_path,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -228,6 +238,11 @@ def fetch(
             raise
         left = _committed(target, connector, limit, resuming, exc)
         raise type(exc)(f"{exc}; {left}") from None  # (of its kind: its exit code)
+    except DroppedFields as exc:  # not published: the command that publishes it as it is
+        from matreg.resume import run_to_resume
+
+        left = run_to_resume(connector, target, limit)
+        raise DroppedFields(f"{exc}: {_resume_command(left)} --allow-dropped-fields" if left else str(exc)) from None
     if resume_or_start and not dry_run:
         _echo_resumed_or_started(report)  # (with the runs it dropped, read at another server)
     elif dropped := dropped_as_started(report):

@@ -1047,8 +1047,7 @@ def _refuse_dropped_fields(connector: Connector, report: RunReport, allowed: boo
         f"by the source?), and its write would remove {n_values} stored values of {n_records} records "
         f"({by_property}); the store is unchanged and the run stays staged. Fix the field map "
         f"({field_map_file(connector.field_map.source)}) and fetch again, or, if the source dropped these fields, "
-        f"publish the run as it is: the same command with --resume --allow-dropped-fields "
-        f"(matreg fetch {report.source} ... --resume --allow-dropped-fields)"
+        "publish the run as it is: the same command with --resume --allow-dropped-fields"
     )
 
 

@@ -1006,5 +1006,5 @@ def test_a_connection_lost_inside_the_answer_to_a_page_names_the_page_and_cuts_a
             client.get_json(url + "page", {"fields": ",".join(["field"] * 60), "offset": 6})
     message = str(error.value)
     assert message.startswith(f"GET {url}page failed: ") and message.count("...") == 1, message
-    assert message.endswith("%2Cfield&offset=6, after 1 retries)") and len(message) < 400, message
+    assert message.endswith("%2Cfield&offset=6, after 1 retry)") and len(message) < 400, message
     assert f"(the connection broke inside the answer, from {url}page?fields=field%2C" in message

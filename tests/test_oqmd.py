@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shlex
 import socket
 import sys
 from pathlib import Path
@@ -934,17 +935,18 @@ def test_a_refetch_whose_records_carry_no_mapped_field_is_not_published_then_pub
     refused = matreg(*arguments)
     assert refused.exit_code == 1, refused.output
     (run_id,) = store.staged_runs()
-    assert refused.stderr == (
-        f"error: run {run_id} not published: no record of it carried the mapped fields band_gap (band_gap), delta_e "
+    error = (
+        f"run {run_id} not published: no record of it carried the mapped fields band_gap (band_gap), delta_e "
         "(formation_energy_per_atom) (renamed or dropped by the source?), and its write would remove 20 stored values "
         "of 10 records (band_gap 10, formation_energy_per_atom 10); the store is unchanged and the run stays staged. "
         f"Fix the field map ({REPO / 'connectors' / 'oqmd.yaml'}) and fetch again, or, if the source dropped these "
-        "fields, publish the run as it is: the same command with --resume --allow-dropped-fields "
-        "(matreg fetch oqmd ... --resume --allow-dropped-fields)\n"
-    ), refused.stderr
+        "fields, publish the run as it is: the same command with --resume --allow-dropped-fields"
+    )
+    command = f"matreg fetch oqmd {shlex.join(arguments[2:6])} --resume --allow-dropped-fields"  # (as status says it)
+    assert refused.stderr == f"error: {error}: {command}\n", refused.stderr
     assert stored_values(store) == before
     assert last_run(store)["status"] == "failed"
-    assert f"  oqmd {run_id}: {refused.stderr.removeprefix('error: ')}" in matreg("status").stdout
+    assert f"  oqmd {run_id}: {error}\n" in matreg("status").stdout
     published = matreg(*arguments, "--resume", "--allow-dropped-fields")
     assert published.exit_code == 0, published.output
     assert (
