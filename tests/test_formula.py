@@ -124,6 +124,7 @@ def test_an_ions_reduced_formula_is_the_same_ion_in_a_whole_charge(text, reduced
         ("CaSO4·0.5H2O", "Ca1H1S1O4.5", 7.5),
         ("CuSO4\u22c55H2O", "CuH10SO9", 21),  # the dot operator, as LaTeX and MathType paste it
         ("CuSO4\u20275H2O", "CuH10SO9", 21),  # the hyphenation point
+        ("CuSO4.5D2O", "CuD10SO9", 21),  # heavy water of crystallization: not CuSO4.5 D2 O
     ],
 )
 def test_hydrates_and_adducts_are_summed(text, reduced, atoms):
@@ -163,6 +164,7 @@ def test_a_period_joins_an_adducts_parts_only_where_it_cannot_be_a_decimal_point
         ("Fe.5Ni.5", "Fe·5Ni.5", "Fe0.5Ni.5"),
         ("Al2O3.6SiO2", "Al2O3·6SiO2", "Al2O3.6SiO2, with O twice"),  # pymatgen: Al2SiO5.6
         ("K2O.Al2O3.6SiO2", "Al2O3·6SiO2", "Al2O3.6SiO2, with O twice"),
+        ("MgSiO3.6CaMgSiO4", "MgSiO3·6CaMgSiO4", "MgSiO3.6CaMgSiO4, with Mg, O, Si twice"),
     ],
 )
 def test_a_period_that_may_join_parts_or_be_a_decimal_point_is_refused_naming_both(text, adduct, decimal):
@@ -190,6 +192,7 @@ def test_a_period_before_a_hydrates_decimal_count_that_may_be_a_decimal_point_is
     assert message.startswith(f"ambiguous formula '{text}'")
     assert f"({adduct})" in message and f"({decimal})" in message and "write '·' between an adduct's parts" in message
     assert parse_formula("CaSO4.0.5H2O").reduced == parse_formula("CaSO4·0.5H2O").reduced  # (no amount is '4.0')
+    assert parse_formula("Co1.8.2H2O", as_stored=True).reduced == "Co1H16.4O8.2"  # as the matreg that stored it read it
 
 
 @pytest.mark.parametrize(
@@ -220,6 +223,7 @@ def test_a_number_after_a_space_is_refused_as_an_adducts_count_or_an_amount(text
         ("Ba0.6 Sr0.4 TiO3", "Ba0.6Sr0.4Ti1O3"),
         ("CaSO4 · 0.5H2O", "Ca1H1S1O4.5"),  # spaces around an adduct's separator
         ("CuSO4 · 5 H2O", "CuH10SO9"),
+        ("CuSO4. 5H2O", "CuH10SO9"),  # a space after a period joining parts is no number after a space
     ],
 )
 def test_spaces_between_element_groups_and_around_separators_are_read(text, reduced):
@@ -246,6 +250,7 @@ def test_a_bracketed_symbol_ending_a_formula_is_refused_as_a_phase_label(text, l
     message = str(error.value)
     assert message.startswith(f"'{text}': '{label}' at the end of a formula reads as a phase label")
     assert "a lab mapping's name_column" in message
+    assert parse_formula("TiO2(B)", as_stored=True).reduced == "TiBO2"  # as the matreg that stored it read it
 
 
 @pytest.mark.parametrize(
@@ -338,6 +343,7 @@ def test_a_charge_written_twice_or_with_both_signs_is_refused_not_summed(text, c
         "('Fe[+2]', 'Fe+2', 'Fe++')"
     )
     assert parse_formula("Fe[+2]-", as_stored=True).charge == 1  # as the matreg that stored it read it
+    assert parse_formula("Fe+-", as_stored=True).reduced == "Fe[+0]"
 
 
 def test_an_amounts_exponent_is_no_charge():
@@ -393,10 +399,11 @@ def test_a_sign_then_a_number_beyond_one_digit_is_no_charge(text):
 @pytest.mark.parametrize(
     "text",
     ["Mg+2", "Mg[+2]", "Mg2[+1]", "Mg²⁺", "Mg₂⁺", "Hg2++", "Cl-", "OH-", "e-", "e1-", "C60-", "Fe0.5+", "MgO", "Qz2+"]
-    + ["Si0.99999B1e-5", "SO4[-2]", "SO₄²⁻", "U-235", "e1\u2212", "e1⁻"],
+    + ["Si0.99999B1e-5", "SO4[-2]", "SO₄²⁻", "U-235", "e1\u2212", "e1⁻", "Fe2.5+", "SO4-0"],
 )
 def test_a_charge_that_reads_one_way_is_not_ambiguous(text):
     assert ambiguous_charge(text) is None  # C60-: no charge is "0-"; Fe0.5+: no amount ends in "."; Qz2+: no formula
+    # (Fe2.5+: not Fe2.[+5]; SO4-0: no charge is -0)
 
 
 @pytest.mark.parametrize(
@@ -407,6 +414,7 @@ def test_a_charge_that_reads_one_way_is_not_ambiguous(text):
         ("Fe2O3.5-", "Fe2O3.5[-1]", {"Fe": 4 / 11, "O": 7 / 11}, 5.5, -1),
         ("Fe0.5+", "Fe0.5[+1]", {"Fe": 1}, 0.5, 1),  # a sign after a decimal amount reads one way
         ("Fe0.5O[+1]", "Fe0.5O[+1]", {"Fe": 1 / 3, "O": 2 / 3}, 1.5, 1),
+        ("Fe0.25O+", "Fe0.25O[+1]", {"Fe": 0.2, "O": 0.8}, 1.25, 1),  # (an amount nearer a whole number than .5)
     ],
 )
 def test_an_ion_with_a_decimal_amount_is_read_and_its_formula_reads_back(text, reduced, shares, atoms, charge):
@@ -489,6 +497,8 @@ LARGEST = "past the largest number (about 1.8e308"
         ("(Fe1e200)1e+200", f"the amount of Fe is {LARGEST})"),
         ("[Fe1e200Ni1e300]1e200", f"the amounts of Fe, Ni are {LARGEST})"),
         ("{Fe1e200Ni1e300}1e200+", f"the amounts of Fe, Ni are {LARGEST})"),  # (square brackets: a charge in an ion)
+        ("(FeO)1e400", f"the amounts of Fe, O are {LARGEST})"),  # elements without an amount, in a group
+        ("CuSO4·H1e+400O", f"the amount of H is {LARGEST})"),  # an exponent's plus, in an adduct's part
     ],
 )
 def test_amounts_past_the_largest_number_are_refused_saying_so(text, why):
@@ -499,6 +509,14 @@ def test_amounts_past_the_largest_number_are_refused_saying_so(text, why):
     assert str(refused.value) == f"unparseable formula '{text}': {why}"
 
 
+@pytest.mark.parametrize("text", ["(Fe 1e200)1e200", "(Fe1e200) 1e200"])
+def test_a_stored_formula_of_spaced_amounts_past_the_largest_number_is_refused_saying_so(text):
+    # read as stored, a number after a space is an amount, as pymatgen reads it (new input is refused for the space)
+    with pytest.raises(FormulaError) as refused:
+        parse_formula(text, as_stored=True)
+    assert str(refused.value) == f"unparseable formula '{text}': the amount of Fe is {LARGEST})"
+
+
 @pytest.mark.parametrize("text", ["Fe1e308Ni1e308$", "Al1e400(g)"])
 def test_a_formula_holding_more_than_elements_and_amounts_is_not_refused_for_its_amounts(text):
     # the reason named the amounts (its atoms add up past the largest number) where the '$' or '(g)' is what is wrong
@@ -507,7 +525,9 @@ def test_a_formula_holding_more_than_elements_and_amounts_is_not_refused_for_its
     assert str(refused.value) == f"unparseable formula '{text}'"
 
 
-@pytest.mark.parametrize("text", [")(Al1e400", "](Fe1e200Ni1e300]1e200", ")((Fe1e200)1e200", "Fe)(Al1e400"])
+@pytest.mark.parametrize(
+    "text", [")(Al1e400", "](Fe1e200Ni1e300]1e200", ")((Fe1e200)1e200", "Fe)(Al1e400", "Fe1e400(Al", "(Al1e400"]
+)
 @pytest.mark.parametrize("as_stored", [False, True])
 def test_a_bracket_closing_no_group_is_no_formula_whose_amounts_are_refused(text, as_stored):
     # a leading ')' closed the formula itself, and the '(' after it began it anew: ')(Al1e400' was refused as an
@@ -559,6 +579,8 @@ def test_a_composition_key_of_amounts_past_the_largest_number_is_the_formula_as_
         ("Fe0Ni0O", "the amounts of Fe, Ni are zero ('Fe0', 'Ni0')"),
         ("Fe0OFe", "the amount of Fe is zero ('Fe0')"),  # (pymatgen: FeO)
         ("Fe0O+", "the amount of Fe is zero ('Fe0')"),
+        ("FeO0-", "the amount of O is zero ('O0')"),  # (its amount is no '0-')
+        ("Fe-0", "the amount of Fe is zero ('Fe-0')"),  # (a sign then 0 is no charge)
         ("Fe0O·H2O", "the amount of Fe is zero ('Fe0')"),
         ("Fe1e-9O", "the amount of Fe is at most 1e-08, which pymatgen reads as none"),  # its least amount: O
         ("Zn0.99999999Co0.00000001O", "the amount of Co is at most 1e-08, which pymatgen reads as none"),  # ZnCo0O
@@ -582,6 +604,7 @@ def test_an_element_of_an_amount_of_none_is_refused_saying_so(text, why):
         ("(Fe1e-200)1e-200O", "the amount of Fe is at most 1e-08, which pymatgen reads as none"),  # 1e-400 multiplied
         ("(Fe1e-5)1e-5O", "the amount of Fe is at most 1e-08, which pymatgen reads as none"),  # 1e-10
         ("(FeO)1e-400Al", "the amounts of Fe, O are zero ('(FeO)1e-400' as a float)"),
+        ("((Fe)2O)0Al", "the amounts of Fe, O are zero ('((Fe)2O)0')"),  # the outer group's amount, quoted whole
         ("CuSO4·Fe0", "the amount of Fe is zero ('Fe0')"),  # a part of no atoms: 'unparseable' without a reason
         ("Li0.H2O", "the amount of Li is zero ('Li0.')"),
     ],
@@ -613,6 +636,9 @@ def test_a_formula_pymatgen_cannot_read_and_of_no_amount_of_none_is_unparseable_
         ("Fe[(]+", "[(]"),  # Fe[+1]
         ("Fe[)]0+", "[)]"),
         ("Fe1e-5-2O+", "-2"),  # (its '-5' is an exponent's: the next test)
+        ("Fe-.5O+", "-.5"),  # FeO[+0.5]
+        ("Fe[O+", "[O"),  # a square bracket never closed
+        ("Fe]O+", "]"),
     ],
 )
 def test_a_charge_within_an_ions_formula_is_refused_not_summed(text, within):
@@ -725,6 +751,7 @@ def test_a_state_within_a_formula_is_refused_not_dropped(text):
         ("Fe(l)O", "(l)"),
         ("Fe(s)O+", "(s)"),
         ("Fe(cr)O", "(cr)"),
+        ("Fe(S)(g)O", "(g)"),  # after sulfur's symbol in brackets
     ],
 )
 def test_a_state_within_a_formula_in_any_spelling_is_refused_naming_it(text, state):
@@ -738,10 +765,11 @@ def test_a_state_within_a_formula_in_any_spelling_is_refused_naming_it(text, sta
 
 
 def test_a_state_after_the_whole_formula_reads_as_before():
-    assert [written_state(text) for text in ("FeO+(aq)", "Fe+3(aq)", "FeO(aq)")] == [
+    assert [written_state(text) for text in ("FeO+(aq)", "Fe+3(aq)", "FeO(aq)", "H2O (l)")] == [
         ("FeO+", "aq"),
         ("Fe+3", "aq"),
         ("FeO", "aq"),
+        ("H2O", "l"),
     ]
     assert [parse_formula(text).reduced for text in ("FeO+", "Fe+3", "FeO")] == ["FeO[+1]", "Fe[+3]", "FeO"]
     with pytest.raises(FormulaError, match=r"^unparseable formula 'FeO\(aq\)'$"):  # the state is the caller's to read
@@ -883,3 +911,7 @@ def test_a_formula_in_capitals_is_shown_as_read_with_each_pair_that_may_be_an_el
         "meant: write the formulas in the usual case and import the file again (formulas right as written, such as "
         "CO2 or HF, need nothing)"
     )
+
+
+def test_a_pair_of_capitals_written_twice_in_a_formula_is_shown_once():
+    assert "'COCO3' is read as C O C O3 (CO may be Co);" in capitalised_formulas(["COCO3"])
