@@ -64,7 +64,11 @@ _ADDUCT = re.compile(r"\s*[·•∙⋅‧*]\s*")  # the middle dot, as papers an
 _HYDRATE = re.compile(r"(?P<base>[^A-Z]*[A-Z].*?)\s*\.\s*(?P<adduct>(?:\d+(?:\.\d+)?)?(?:H2O|D2O|NH3))")
 _ZERO_AMOUNT_END = re.compile(r"(?<![\d.])0+$")  # a part ending so ('Li0', '(OH)0') holds none of its last element
 _PERIOD = re.compile(r"\s*\.\s*")
-_PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?=[A-Z(])")  # what a part after a period starts with
+_PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?P<first>[A-Z(\[{])")  # what a part after a period starts with
+# A group's brackets, opening and closing, beside a period: pymatgen reads '[]' and '{}' groups as it reads '()'
+# ('[SiO2]2'); a formula stored by the matreg that read only '()' so there is read as it read it ('[Fe].5Ni': Fe0.5Ni)
+_GROUP_BRACKETS = ("([{", ")]}")
+_STORED_GROUP_BRACKETS = ("(", ")")
 _SYMBOL = re.compile(r"[A-Z][a-z]*")
 # A formula's amounts as pymatgen reads them: an element and its amount ('Fe0', 'Fe1e-400', 'O'), a group's opening
 # bracket, and its closing one with the group's amount ('(FeO)0', as pymatgen reads '[]' and '{}' too; an exponent's
@@ -521,7 +525,7 @@ def _adduct_parts(text: str, as_stored: bool = False) -> list[str]:
         base = hydrate["base"] if hydrate else piece
         start = 0
         for period in _PERIOD.finditer(base):
-            if _joins_parts(base[start : period.start()], base[period.end() :], text):
+            if _joins_parts(base[start : period.start()], base[period.end() :], text, as_stored):
                 parts.append(base[start : period.start()])
                 start = period.end()
         parts += [base[start:], hydrate["adduct"]] if hydrate else [base[start:]]
@@ -554,7 +558,7 @@ def _refuse_decimal_point_before_hydrate(base: str, adduct: str, text: str) -> N
     """FormulaError for a hydrate's period before a decimal count whose whole part may be the base's decimals
     ('Co1.8.2H2O': Co1·8.2H2O or Co1.8·2H2O); a whole part of zeros is none ('CaSO4.0.5H2O' is CaSO4·0.5H2O)."""
     whole, point, rest = adduct.partition(".")
-    if point and whole.strip("0") and (base[-1:].isalnum() or base[-1:] == ")"):
+    if point and whole.strip("0") and (base[-1:].isalnum() or base[-1:] in _GROUP_BRACKETS[1]):
         raise FormulaError(
             f"ambiguous formula '{text}': its period before '{adduct}' joins an adduct's parts ({base}·{adduct}) or "
             f"is a decimal point ({base}.{whole}·{rest}); write '·' between an adduct's parts"
@@ -574,13 +578,15 @@ def _refuse_phase_label(part: str, text: str) -> None:
         )
 
 
-def _joins_parts(before: str, after: str, text: str) -> bool:
+def _joins_parts(before: str, after: str, text: str, as_stored: bool) -> bool:
     """Whether the period between `before` and `after` joins an adduct's parts rather than being a decimal point;
-    FormulaError where it may be either: before a count and an element, after a letter or ')' ('Na2O.2SiO2' or
-    Na2O0.2SiO2, 'Fe.5Ni.5' or Fe0.5Ni.5), or after a digit where the decimal would write an element twice
-    ('Al2O3.6SiO2': Al2O3·6SiO2 or Al2O3.6 Si O2)."""
+    FormulaError where it may be either: before a count and an element or group, after a letter or a group's bracket
+    ('Na2O.2SiO2' or Na2O0.2SiO2, 'Fe.5Ni.5' or Fe0.5Ni.5, '[Fe].5Ni' or [Fe]0.5Ni), or after a digit where the
+    decimal would write an element twice ('Al2O3.6SiO2': Al2O3·6SiO2 or Al2O3.6 Si O2). `as_stored`: groups in round
+    brackets alone (`_STORED_GROUP_BRACKETS`)."""
+    opening, closing = _STORED_GROUP_BRACKETS if as_stored else _GROUP_BRACKETS
     start = _PART_START.match(after)
-    if start is None:
+    if start is None or not (start["first"].isalpha() or start["first"] in opening):
         return False  # a decimal point ('YBa2Cu3O6.9', 'Fe.5' at the end), or pymatgen's to refuse
     count = start["count"]
     if count is None or "." in count:
@@ -589,7 +595,7 @@ def _joins_parts(before: str, after: str, text: str) -> bool:
     twice = set(_SYMBOL.findall(before)) & set(_SYMBOL.findall(after))
     if last.isdigit() and (not twice or float(_TRAILING_NUMBER.search(before)[0]) == 0):
         return False  # 'Hg0.7Cd0.3Te'; 'Pb0.99Se0.99Sn0.01Se0.01' (a part ending in 'Se0' would hold no Se)
-    if not (last.isalnum() or last == ")"):
+    if not (last.isalnum() or last in closing):
         return False
     decimal = f"{before}.{after}, with {', '.join(sorted(twice))} twice" if last.isdigit() else f"{before}0.{after}"
     fix = "each element once for a decimal amount" if last.isdigit() else "a 0 before a decimal point"

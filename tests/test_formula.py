@@ -141,6 +141,8 @@ def test_hydrates_and_adducts_are_summed(text, reduced, atoms):
         ("2CuCO3·Cu(OH)2", "Cu3H2(CO4)2", 15),
         ("Na2O.0.5SiO2", "Na2Si0.5O2", 4.5),  # no number reads O.0.5
         ("Al2O3.SiO2", "Al2SiO5", 8),
+        ("CaO.(SiO2)2", "CaSi2O5", 8),  # a group after it
+        ("CaO.[SiO2]2", "CaSi2O5", 8),  # (was 'unparseable')
         ("Fe0.5Ni0.5", "Fe0.5Ni0.5", 1),  # decimals, after a digit, stay decimals
         ("La0.7Sr0.3MnO3", "Sr0.3La0.7Mn1O3", 5),
         ("Ca2Fe1.5Al0.5O5", "Ca2Al0.5Fe1.5O5", 9),
@@ -165,6 +167,10 @@ def test_a_period_joins_an_adducts_parts_only_where_it_cannot_be_a_decimal_point
         ("Al2O3.6SiO2", "Al2O3·6SiO2", "Al2O3.6SiO2, with O twice"),  # pymatgen: Al2SiO5.6
         ("K2O.Al2O3.6SiO2", "Al2O3·6SiO2", "Al2O3.6SiO2, with O twice"),
         ("MgSiO3.6CaMgSiO4", "MgSiO3·6CaMgSiO4", "MgSiO3.6CaMgSiO4, with Mg, O, Si twice"),
+        ("[Fe].5Ni", "[Fe]·5Ni", "[Fe]0.5Ni"),  # as '(Fe).5Ni': pymatgen reads '[]' and '{}' groups as '()'
+        ("{Fe}.5Ni", "{Fe}·5Ni", "{Fe}0.5Ni"),
+        ("[Fe(CN)6].2SiO2", "[Fe(CN)6]·2SiO2", "[Fe(CN)6]0.2SiO2"),  # pymatgen: Fe0.2SiC1.2N1.2O2
+        ("CaO.2[SiO2]", "CaO·2[SiO2]", "CaO0.2[SiO2]"),  # pymatgen: CaSiO2.2, as 'CaO.2(SiO2)' is refused
     ],
 )
 def test_a_period_that_may_join_parts_or_be_a_decimal_point_is_refused_naming_both(text, adduct, decimal):
@@ -176,11 +182,22 @@ def test_a_period_that_may_join_parts_or_be_a_decimal_point_is_refused_naming_bo
 
 
 @pytest.mark.parametrize(
+    ("text", "reduced"),
+    [("[Fe].5Ni", "Fe0.5Ni1"), ("CaO.2[SiO2]", "Ca1Si1O2.2"), ("[Fe(CN)6].2SiO2", "Fe0.2Si1C1.2N1.2O2")],
+)
+def test_a_stored_formula_of_a_period_beside_a_square_or_curly_group_is_read_as_stored(text, reduced):
+    # refused as input since such a period was taken for a decimal point (the group's brackets being round alone)
+    assert parse_formula(text, as_stored=True).reduced == reduced
+
+
+@pytest.mark.parametrize(
     ("text", "adduct", "decimal"),
     [
         ("Co1.8.2H2O", "Co1·8.2H2O", "Co1.8·2H2O"),  # read as Co1·8.2H2O
         ("MgSO4.1.5H2O", "MgSO4·1.5H2O", "MgSO4.1·5H2O"),
         ("NaCl.2.5NH3", "NaCl·2.5NH3", "NaCl.2·5NH3"),
+        ("Ca(OH).1.5H2O", "Ca(OH)·1.5H2O", "Ca(OH).1·5H2O"),  # after a group's bracket
+        ("K4[Fe(CN)6].1.5H2O", "K4[Fe(CN)6]·1.5H2O", "K4[Fe(CN)6].1·5H2O"),
     ],
 )
 def test_a_period_before_a_hydrates_decimal_count_that_may_be_a_decimal_point_is_refused_naming_both(
