@@ -72,9 +72,10 @@ _STORED_GROUP_BRACKETS = ("(", ")")
 _SYMBOL = re.compile(r"[A-Z][a-z]*")
 # A formula's amounts as pymatgen reads them: an element and its amount ('Fe0', 'Fe1e-400', 'O'), a group's opening
 # bracket, and its closing one with the group's amount ('(FeO)0', as pymatgen reads '[]' and '{}' too; an exponent's
-# sign too, '(FeO)1e-5', 'Fe1e+5', which pymatgen reads as a decimal: `_decimal_amounts`)
+# sign too, '(FeO)1e-5', 'Fe1e+5', which pymatgen reads as a decimal: `_decimal_amounts`; not the '*' pymatgen reads in
+# an amount, which joins an adduct's parts: 'Fe0*H2O')
 _AMOUNT_TOKEN = re.compile(
-    r"(?P<symbol>[A-Z][a-z]*)\s*(?P<amount>(?:[-*.e\d]|(?<=\de)\+)*)|(?P<open>[(\[{])"
+    r"(?P<symbol>[A-Z][a-z]*)\s*(?P<amount>(?:[-.e\d]|(?<=\de)\+)*)|(?P<open>[(\[{])"
     r"|[)\]}]\s*(?P<factor>(?:[-.e\d]|(?<=\de)\+)*)"
 )
 # A number after a space (not after a period joining parts: 'CuSO4. 5H2O'), which pymatgen gives the element before

@@ -599,6 +599,7 @@ def test_a_composition_key_of_amounts_past_the_largest_number_is_the_formula_as_
         ("FeO0-", "the amount of O is zero ('O0')"),  # (its amount is no '0-')
         ("Fe-0", "the amount of Fe is zero ('Fe-0')"),  # (a sign then 0 is no charge)
         ("Fe0O·H2O", "the amount of Fe is zero ('Fe0')"),
+        ("Fe0*H2O", "the amount of Fe is zero ('Fe0')"),  # (was 'at most 1e-08': its '*' read as the amount's)
         ("Fe1e-9O", "the amount of Fe is at most 1e-08, which pymatgen reads as none"),  # its least amount: O
         ("Zn0.99999999Co0.00000001O", "the amount of Co is at most 1e-08, which pymatgen reads as none"),  # ZnCo0O
         ("Xx0O", "not elements: Xx"),  # (not 'the amount of Xx is zero': no amount of it is an element)
