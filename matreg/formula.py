@@ -24,10 +24,11 @@ from matreg.errors import FormulaError
 # pymatgen warns, a formula at a time, that a noble gas has no electronegativity (it sorts elements by it): said once
 # here, for that warning alone (a warnings block per formula would show every other warning again at each formula)
 warnings.filterwarnings("ignore", message="No Pauling electronegativity", category=UserWarning)
+_NO_EXPONENT = r"(?<!\de)(?<!\d\.e)"  # a sign that is no amount's exponent's ('B1e-5', 'B1.e-5': `_MANTISSA`)
 # A charge ending a formula, as pymatgen reads it: bracketed ('Fe[+2]', 'Fe[2+]', 'Fe[2]', 'Cl[-]'), a sign then its
 # one digit ('Fe+2', pymatgen's notation; not an amount's exponent: 'B1e-05'; 'U-235' and 'Al-6061' are no charge),
 # or signs alone ('Fe++', 'AlF4-'; 'Mg2+' as JANAF names its ions: Mg₂⁺).
-_CHARGE_SUFFIX = re.compile(r"(\[[+-]?\d*\]|\[\d+[+-]\]|(?<!\de)[+-][1-9]|[+-]+)$")
+_CHARGE_SUFFIX = re.compile(rf"(\[[+-]?\d*\]|\[\d+[+-]\]|{_NO_EXPONENT}[+-][1-9]|[+-]+)$")
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")  # pasted from a paper or a web page: 'Fe₂O₃'
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
 _TO_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -40,11 +41,11 @@ _MINUS_SIGN = str.maketrans("\u2212", "-")  # the minus sign of typeset text ('C
 _AMBIGUOUS_CHARGE = re.compile(r"(?P<base>.*[^\d.]\d*)(?P<charge>[1-9])\s*(?P<sign>[+-])")
 # A hyphen then one digit ending a formula: the charge ('SO4-2', PHREEQC's notation) or a label ('Li-6', an isotope;
 # 'BaTiO3-3', a sample); not an amount's exponent ('B1e-5'). A sign then a longer number is no charge ('U-235').
-_HYPHEN_NUMBER = re.compile(r"(?P<base>.*[^\s+-])(?<!\de)\s*-(?P<charge>[1-9])")
+_HYPHEN_NUMBER = re.compile(rf"(?P<base>.*[^\s+-]){_NO_EXPONENT}\s*-(?P<charge>[1-9])")
 # What pymatgen's Ion reads as a charge anywhere in a formula, which it sums with the charge ending it: a sign and its
 # number ('-2' in 'Fe-2O+': FeO[-1]; not an amount's exponent, `_SIGNED_EXPONENT`) and a square-bracketed group ('[2]'
 # in 'Fe[2]O+': FeO[+3]; '[OH]' in 'Fe[OH]2+': Fe2[+1], its OH read as no charge)
-_CHARGE_WITHIN = re.compile(r"(?<!\de)[+-][.\d]*|\[[^\[\]]*\]?|\]")
+_CHARGE_WITHIN = re.compile(rf"{_NO_EXPONENT}[+-][.\d]*|\[[^\[\]]*\]?|\]")
 _MANTISSA = r"(?<![\d.])(?:\d+\.?\d*|\.\d+)e"  # an amount's number before its exponent ('1', '2.5', '.5')
 # An amount written with an exponent's sign, which pymatgen cannot read as a group's ('(Fe)1e-5O': '1e' is no number
 # to it) nor with a plus ('Fe1e+5O'), and its Ion reads as a charge, the rest as no number ('Fe1e-5O+', 'Fe1e+5O+')
@@ -75,8 +76,8 @@ _SYMBOL = re.compile(r"[A-Z][a-z]*")
 # sign too, '(FeO)1e-5', 'Fe1e+5', which pymatgen reads as a decimal: `_decimal_amounts`; not the '*' pymatgen reads in
 # an amount, which joins an adduct's parts: 'Fe0*H2O')
 _AMOUNT_TOKEN = re.compile(
-    r"(?P<symbol>[A-Z][a-z]*)\s*(?P<amount>(?:[-.e\d]|(?<=\de)\+)*)|(?P<open>[(\[{])"
-    r"|[)\]}]\s*(?P<factor>(?:[-.e\d]|(?<=\de)\+)*)"
+    r"(?P<symbol>[A-Z][a-z]*)\s*(?P<amount>(?:[-.e\d]|(?<=[\d.]e)\+)*)|(?P<open>[(\[{])"
+    r"|[)\]}]\s*(?P<factor>(?:[-.e\d]|(?<=[\d.]e)\+)*)"
 )
 # A number after a space (not after a period joining parts: 'CuSO4. 5H2O'), which pymatgen gives the element before
 # it: 'Na2O 2SiO2' is Na2SiO4 to it, where Na2O·2SiO2 was meant (a space between element groups, as OQMD writes

@@ -588,6 +588,7 @@ def test_a_composition_key_of_amounts_past_the_largest_number_is_the_formula_as_
         ("Fe0.0O2", "the amount of Fe is zero ('Fe0.0')"),
         ("Fe0e5O", "the amount of Fe is zero ('Fe0e5')"),
         ("Fe0e+5O", "the amount of Fe is zero ('Fe0e+5')"),
+        ("Fe0.e+5O", "the amount of Fe is zero ('Fe0.e+5')"),  # (was 'at most 1e-08': '0.e' no number)
         ("Fe-0O", "the amount of Fe is zero ('Fe-0')"),
         ("Fe1e-400O", "the amount of Fe is zero ('Fe1e-400' as a float)"),
         ("(Fe0)O", "the amount of Fe is zero ('Fe0')"),
@@ -680,6 +681,7 @@ def test_a_charge_within_an_ions_formula_is_refused_not_summed(text, within):
         ("(Fe)2.5e-1O+", "2.5e-1"),
         ("FeO1e-5-", "1e-5"),
         ("Fe1e+5O+", "1e+5"),
+        ("Fe1.e-5O+", "1.e-5"),  # (was refused as "'-5' within an ion's formula [...]")
     ],
 )
 def test_an_amount_with_an_exponents_sign_in_an_ions_formula_is_refused_as_such_not_as_a_charge(text, amount):
@@ -801,7 +803,8 @@ def test_a_stored_formula_of_an_amount_of_none_is_read_as_the_matreg_that_stored
 
 @pytest.mark.parametrize(
     ("text", "reduced"),
-    [("Fe1e-5O", "Fe1e-05O1"), ("Si1B1e-05", "Si1B1e-05"), ("Fe1e-7O", "Fe1e-07O1"), ("Fe0.5O", "Fe0.5O1")],
+    [("Fe1e-5O", "Fe1e-05O1"), ("Si1B1e-05", "Si1B1e-05"), ("Fe1e-7O", "Fe1e-07O1"), ("Fe0.5O", "Fe0.5O1")]
+    + [("Si1B1.e-5", "Si1B1e-05"), ("FeO1.e-5", "Fe1O1e-05")],  # (its '-5' was read as a charge: 'unparseable')
 )
 def test_small_amounts_are_kept(text, reduced):
     assert parse_formula(text).reduced == reduced
