@@ -481,7 +481,7 @@ def _refuse_charge_written_twice(text: str) -> None:
     amount's exponent included (`_SIGNED_EXPONENT`: 'Fe1e-5O+', which it cannot read)."""
     charge = _CHARGE_SUFFIX.search(text)
     before = _CHARGE_SUFFIX.search(text[: charge.start()])
-    mixed = not charge[0].strip("+-") and "+" in charge[0] and "-" in charge[0]
+    mixed = "+" in charge[0] and "-" in charge[0]  # (signs alone: a bracketed or numbered charge has one sign)
     if before or mixed:
         written = text[(before or charge).start() :]
         raise FormulaError(
@@ -653,7 +653,7 @@ def _common_divisor(numbers: list[float]) -> int:
     """The greatest common divisor of whole numbers (1 when one is not whole)."""
     if not all(float(number).is_integer() for number in numbers):
         return 1
-    return math.gcd(*(int(number) for number in numbers)) or 1
+    return math.gcd(*(int(number) for number in numbers))
 
 
 def _electronegativity_order(item: tuple[Element, float]) -> tuple[float, str]:
