@@ -226,10 +226,11 @@ def _the_amounts_of(symbols: list[str]) -> str:
 
 def _refuse_unread_amounts(text: str, original: str) -> None:
     """FormulaError for a formula pymatgen cannot read for its amounts, multiplied out (`_multiplied_out`): one past
-    the largest float ('(Fe1e200)1e200', which it reads on as 'Feinf')."""
-    composition = _multiplied_out(text)
-    if composition is not None:
-        _refuse_too_large(composition, original)
+    the largest float ('(Fe1e200)1e200', which it reads on as 'Feinf'), in an adduct's part too ('CuSO4·(H2O)1e400')."""
+    for piece in _ADDUCT.split(text):
+        composition = _multiplied_out(piece)
+        if composition is not None:
+            _refuse_too_large(composition, original)
 
 
 def _multiplied_out(text: str) -> Composition | None:

@@ -516,6 +516,7 @@ LARGEST = "past the largest number (about 1.8e308"
         ("{Fe1e200Ni1e300}1e200+", f"the amounts of Fe, Ni are {LARGEST})"),  # (square brackets: a charge in an ion)
         ("(FeO)1e400", f"the amounts of Fe, O are {LARGEST})"),  # elements without an amount, in a group
         ("CuSO4·H1e+400O", f"the amount of H is {LARGEST})"),  # an exponent's plus, in an adduct's part
+        ("CuSO4·(H2O)1e400", f"the amounts of H, O are {LARGEST})"),  # a group's, in an adduct's part (no reason)
     ],
 )
 def test_amounts_past_the_largest_number_are_refused_saying_so(text, why):
