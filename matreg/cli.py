@@ -391,7 +391,7 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
 
 def _removed(removed: Removed) -> str:
     """How many stored values a published run's write removed, of how many records, by property."""
-    n_values, n_records = removed.of(removed.values)
+    n_values, n_records = removed.total()
     by_property = listed([f"{prop} {count}" for prop, count in removed.values.items()], SHOWN)
     return (
         f"removed {n_values} stored value(s) of {n_records} record(s), which no read of this run gives again: "

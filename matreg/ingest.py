@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import DroppedFields, FormulaError, MatregError, RecordError, RunRefused, clipped, listed
-from matreg.fieldmap import field_map_file
+from matreg.fieldmap import FieldMap, field_map_file
 from matreg.formula import material_key, material_text, reduced_formula
 from matreg.jsontext import to_json
 from matreg.resume import dry_resumed, note_dropped, started_or_resumed
@@ -58,7 +58,7 @@ from matreg.sources.base import (
     SourceRecord,
     value_method,
 )
-from matreg.store import Removed, Store, StoreBusy, ValueKey, WholeScope
+from matreg.store import Kind, Removed, Store, StoreBusy, ValueKey, WholeScope
 from matreg.validation import (
     Rejection,
     RunStamp,
@@ -1032,16 +1032,18 @@ def _publish_check(
 
 
 def _refuse_dropped_fields(connector: Connector, report: RunReport, allowed: bool, removed: Removed) -> None:
-    """DroppedFields where the run's write would remove stored values (`removed`) of properties mapped from fields
-    that no record of the run carried (`RunReport.absent`: fields the source renamed or dropped, or the field map
-    misnames), unless `allowed` (`fetch --allow-dropped-fields`): publishing would make them vanish, as no record of
-    the run gives them. A record that lost a value while others still carry its field is no such case."""
-    drifted = _drifted_properties(connector, report.absent, removed)
+    """DroppedFields where the run's write would remove stored values (`removed`) of the properties, and methods,
+    mapped from fields that no record of the run carried (`RunReport.absent`: fields the source renamed or dropped, or
+    the field map misnames), unless `allowed` (`fetch --allow-dropped-fields`): publishing would make them vanish, as
+    no record of the run gives them. A record that lost a value while others still carry its field is no such case,
+    nor one that lost a value of another field of the same property (JARVIS' band gaps, told apart by method)."""
+    drifted = _drifted_fields(connector, report.absent, removed)
     if allowed or not drifted:
         return
-    n_values, n_records = removed.of(drifted.values())
-    fields = ", ".join(f"{name} ({prop})" for name, prop in drifted.items())
-    by_property = ", ".join(f"{prop} {n}" for prop, n in removed.values.items() if prop in drifted.values())
+    lost = removed.of(drifted.values())
+    n_values, n_records = lost.total()
+    fields = ", ".join(f"{name} ({prop})" for name, (prop, _) in drifted.items())
+    by_property = ", ".join(f"{prop} {n}" for prop, n in lost.values.items())
     raise DroppedFields(
         f"run {report.run_id} not published: no record of it carried the mapped fields {fields} (renamed or dropped "
         f"by the source?), and its write would remove {n_values} stored values of {n_records} records "
@@ -1051,14 +1053,22 @@ def _refuse_dropped_fields(connector: Connector, report: RunReport, allowed: boo
     )
 
 
-def _drifted_properties(connector: Connector, absent: dict[str, int] | None, removed: Removed) -> dict[str, str]:
-    """The mapped fields no record of a run carried (`absent`) whose property loses stored values by the run's write
-    (`removed`), each with that property."""
+def _drifted_fields(connector: Connector, absent: dict[str, int] | None, removed: Removed) -> dict[str, Kind]:
+    """The mapped fields no record of a run carried (`absent`) whose values lose stored ones by the run's write
+    (`removed`), each with the kind of its values: its property, and its own method (None: its values take their
+    record's, of any method)."""
     field_map = connector.field_map
-    if field_map is None or not absent or not removed.values:
+    if field_map is None or not absent or not removed.counts:
         return {}
-    properties = {name: field_map.property_of(name) for name in sorted(absent) if name in field_map.fields}
-    return {name: prop for name, prop in properties.items() if prop in removed.values}
+    kinds = {name: _kind_of(field_map, name) for name in sorted(absent) if name in field_map.fields}
+    return {name: kind for name, kind in kinds.items() if removed.of([kind]).counts}
+
+
+def _kind_of(field_map: FieldMap, name: str) -> Kind:
+    """The property and method of a mapped field's values (method None: its record's, as a qualified one is)."""
+    spec = field_map.fields[name]
+    own = spec.method if spec.method_qualifier is None else None
+    return field_map.property_of(name), canonical_method(own)
 
 
 @dataclass

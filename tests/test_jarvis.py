@@ -16,7 +16,7 @@ from pymatgen.core import Lattice, Structure
 from replay import ReplayServer, Reply, Request
 
 from matreg.catalog import Catalog, load_catalog
-from matreg.errors import ConfigError, RecordError, SourceError, SourceUnavailable
+from matreg.errors import ConfigError, DroppedFields, RecordError, SourceError, SourceUnavailable
 from matreg.fieldmap import load_field_map
 from matreg.ingest import run_ingest
 from matreg.resources import resource_path
@@ -499,3 +499,44 @@ def test_an_integer_too_large_for_64_bits_fails_the_run_naming_the_record_as_no_
     with pytest.raises(SourceError, match=f"^{re.escape(error)}$"):
         fetch(store, jarvis_catalog(tmp_path, server, cache=False), everything=True, page_size=5)
     assert store.table("fetch_runs")["status"].tolist() == ["failed"] and len(store.table("materials")) == 0
+
+
+def without_hse(records: list[dict]) -> list[dict]:
+    return [{key: value for key, value in record.items() if key != "hse_gap"} for record in records]
+
+
+def gaps_of(store: Store, jid: str) -> list[str]:
+    query = f"SELECT method FROM properties WHERE record_id = 'jarvis:{jid}' AND property = 'band_gap' ORDER BY 1"
+    return store.query(query)["method"].tolist()
+
+
+def test_a_file_without_hse_gap_whose_record_lost_a_tbmbj_gap_is_published_not_refused_for_hse_gap(
+    tmp_path, store, server, figshare
+):
+    """band_gap is fed by three fields, told apart by method: a file without hse_gap (as a release before it) in
+    which one record no longer gave its TBmBJ gap, mbj_bandgap still carried by the others, was refused as if the
+    source had dropped hse_gap (DroppedFields), though no value hse_gap gives was stored or removed."""
+    catalog = jarvis_catalog(tmp_path, server, cache=False)
+    records = without_hse(fixture_records())
+    figshare.body = zipped(records)
+    fetch(store, catalog, everything=True)
+    assert gaps_of(store, "JVASP-1002") == ["OptB88vdW", "TBmBJ"]
+    next(record for record in records if record["jid"] == "JVASP-1002")["mbj_bandgap"] = "na"
+    figshare.body = zipped(records)
+    report = fetch(store, catalog, everything=True)
+    assert report.absent == {"hse_gap": 12} and report.removed.values == {"band_gap": 1}
+    assert gaps_of(store, "JVASP-1002") == ["OptB88vdW"] and not store.staged_runs()
+
+
+def test_a_file_that_dropped_hse_gap_is_refused_counting_the_hse06_gaps_alone(tmp_path, store, server, figshare):
+    """The values a dropped field's removal counts are those of its method: not a TBmBJ gap one record lost."""
+    catalog = jarvis_catalog(tmp_path, server, cache=False)
+    records = fixture_records()
+    fetch(store, catalog, everything=True)
+    hse = store.query("SELECT count(*) FROM properties WHERE method = 'HSE06'").iloc[0, 0]
+    records = without_hse(records)
+    next(record for record in records if record["jid"] == "JVASP-1002")["mbj_bandgap"] = "na"
+    figshare.body = zipped(records)
+    with pytest.raises(DroppedFields, match=rf"would remove {hse} stored values of {hse} records \(band_gap {hse}\)"):
+        fetch(store, catalog, everything=True)
+    assert gaps_of(store, "JVASP-1002") == ["HSE06", "OptB88vdW", "TBmBJ"] and len(store.staged_runs()) == 1

@@ -126,6 +126,7 @@ from matreg.store.publish import (
     SAME_MATERIAL,
     CheckedRun,
     Dropped,
+    Kind,
     LastReads,
     PublishCheck,
     Removed,
@@ -177,6 +178,7 @@ __all__ = [  # what other modules import from matreg.store
     "CURATION_RUN_PREFIX",
     "DEFAULT_STORE",  # for library callers
     "Dropped",
+    "Kind",
     "Removed",
     "Store",
     "StoreBusy",

@@ -111,30 +111,45 @@ class Dropped(NamedTuple):
     earlier: int = 0
 
 
+Kind = tuple[str, str | None]  # a value's property and method (None: of any method, where a kind is asked for)
+
+
 @dataclass(frozen=True)
 class Removed:
     """The stored values publishing a run removes: of the records it writes, those no value of the run gives again
-    (its source no longer gives them, or its field map no longer reads them), by property: how many (`values`) and of
-    which records (`records`)."""
+    (its source no longer gives them, or its field map no longer reads them), by property and method (`Kind`): how
+    many (`counts`) and of which records (`records`)."""
 
-    values: dict[str, int] = field(default_factory=dict)
-    records: dict[str, frozenset[str]] = field(default_factory=dict)
+    counts: dict[Kind, int] = field(default_factory=dict)
+    records: dict[Kind, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def of_rows(cls, rows: Iterable[tuple[str, str, int]]) -> Removed:
-        """From (property, record id, how many values) rows (`removed_values_sql`)."""
-        values: dict[str, int] = {}
-        records: dict[str, set[str]] = {}
-        for prop, record_id, count in rows:
-            values[prop] = values.get(prop, 0) + count
-            records.setdefault(prop, set()).add(record_id)
-        return cls(dict(sorted(values.items())), {prop: frozenset(ids) for prop, ids in records.items()})
+    def of_rows(cls, rows: Iterable[tuple[str, str | None, str, int]]) -> Removed:
+        """From (property, method, record id, how many values) rows (`removed_values_sql`)."""
+        counts: dict[Kind, int] = {}
+        records: dict[Kind, set[str]] = {}
+        for prop, method, record_id, count in rows:
+            counts[prop, method] = counts.get((prop, method), 0) + count
+            records.setdefault((prop, method), set()).add(record_id)
+        return cls(counts, {kind: frozenset(ids) for kind, ids in records.items()})
 
-    def of(self, properties: Iterable[str]) -> tuple[int, int]:
-        """How many values of these properties are removed, and of how many records."""
-        chosen = [prop for prop in dict.fromkeys(properties) if prop in self.values]
-        records = frozenset().union(*(self.records[prop] for prop in chosen))
-        return sum(self.values[prop] for prop in chosen), len(records)
+    @property
+    def values(self) -> dict[str, int]:
+        """How many values of each property are removed, by property name."""
+        values: dict[str, int] = {}
+        for (prop, _), count in self.counts.items():
+            values[prop] = values.get(prop, 0) + count
+        return dict(sorted(values.items()))
+
+    def of(self, kinds: Iterable[Kind]) -> Removed:
+        """The values removed of these kinds (a kind of method None: its property's values of any method)."""
+        wanted = set(kinds)
+        chosen = [kind for kind in self.counts if kind in wanted or (kind[0], None) in wanted]
+        return Removed({kind: self.counts[kind] for kind in chosen}, {kind: self.records[kind] for kind in chosen})
+
+    def total(self) -> tuple[int, int]:
+        """How many values are removed, and of how many records."""
+        return sum(self.counts.values()), len(frozenset().union(*self.records.values()))
 
 
 # (last staged fetch_runs row, dropped rows by table, records withdrawn, values removed) -> the run's fetch_runs row
@@ -346,12 +361,12 @@ def changed_records_sql(owner: str, link: str, in_run: set[str], bucket: str, la
 def removed_values_sql(in_run: set[str], bucket: str) -> str:
     """SQL of `Store._removed_values`: of the records `bucket` selects of a run's files as they are published (`in_run`:
     the tables it has files of, materials always), the stored values their write removes (`_not_given_again_sql`),
-    as (property, record id, how many) rows."""
+    as (property, method, record id, how many) rows."""
     owner, name = "materials", "properties"
     link = table_spec(owner).primary_key[0]
     runs = [run_rows_sql(table_spec(table), f"n_{table}", table, bucket) for table in (owner, name) if table in in_run]
     removed = _not_given_again_sql(name, owner, link, _of_run_sql(owner, link, bucket), in_run)
-    return f"WITH {', '.join(runs)} SELECT property, {link}, count(*) FROM ({removed}) GROUP BY ALL"
+    return f"WITH {', '.join(runs)} SELECT property, method, {link}, count(*) FROM ({removed}) GROUP BY ALL"
 
 
 def _of_run_sql(owner: str, link: str, bucket: str) -> str:
