@@ -238,11 +238,12 @@ def fetch(
             raise
         left = _committed(target, connector, limit, resuming, exc)
         raise type(exc)(f"{exc}; {left}") from None  # (of its kind: its exit code)
-    except DroppedFields as exc:  # not published: the command that publishes it as it is
+    except DroppedFields as exc:  # not published: the command that publishes it as it is, and the runs it dropped
         from matreg.resume import run_to_resume
 
         left = run_to_resume(connector, target, limit)
-        raise DroppedFields(f"{exc}: {_resume_command(left)} --allow-dropped-fields" if left else str(exc)) from None
+        said = f"{exc}: {_resume_command(left)} --allow-dropped-fields" if left else str(exc)
+        raise DroppedFields("; ".join([said, *getattr(exc, "__notes__", ())])) from None
     if resume_or_start and not dry_run:
         _echo_resumed_or_started(report)  # (with the runs it dropped, read at another server)
     elif dropped := dropped_as_started(report):

@@ -996,3 +996,22 @@ def test_a_query_without_mapped_fields_whose_values_were_never_stored_is_publish
         assert drift in result.stdout
         assert "removed" not in result.stdout
         assert json.loads(last_run(Store(tmp_path / "s"))["values_removed"]) == {}
+
+
+def test_a_fresh_fetch_refused_for_its_dropped_fields_says_it_dropped_the_staged_run_of_its_query(
+    tmp_path, replay, server
+):
+    """A refused run stays staged; the same fetch again, without --resume, drops it as it starts: refused in turn, it
+    said nothing of the run it dropped (the note the other failures carry was lost)."""
+    matreg, arguments = matreg_at(tmp_path), [*fetch_command(tmp_path, server, page_size=5), "--no-progress"]
+    assert matreg(*arguments).exit_code == 0
+    replay.records = without(RECORDS, DRIFTED)
+    assert matreg(*arguments).exit_code == 1
+    (first,) = Store(tmp_path / "s").staged_runs()
+    again = matreg(*arguments)
+    assert again.exit_code == 1, again.output
+    (second,) = Store(tmp_path / "s").staged_runs()
+    assert second != first
+    dropped = f"as it started, this fetch dropped the interrupted run of the same query: {first} ("
+    said = f"--resume --allow-dropped-fields; {dropped}"
+    assert said in again.stderr, again.stderr
