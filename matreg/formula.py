@@ -87,7 +87,9 @@ _SPACED_NUMBER = re.compile(r"(?<![\s.])\s+(?=\d)")
 # pymatgen reads as an element where it is one (TiBO2).
 _PHASE_LABEL = re.compile(r"(?P<formula>.*\S)\s*(?P<label>\((?P<phase>[A-Z][a-z]?)\)|\[(?P<bracketed>[A-Z][a-z]?)\])")
 _TRAILING_NUMBER = re.compile(r"\d+$")
-_MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)?(.*)", re.DOTALL)  # '5H2O', '0.5H2O', 'H2O'
+# An adduct's part and its count: '5H2O', '0.5H2O', 'H2O'; a count written with an exponent ('5e-1H2O', '1e2H2O') the
+# number it is, as a group's amount is ('(H2O)5e-1': an 'e' starts no formula)
+_MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?(?:e[+-]?\d+)?)?(.*)", re.DOTALL)
 CRYSTAL = "cr"  # a crystal's state, as JANAF names phases
 AQUEOUS = "aq"  # an aqueous solute's state
 PHASE_OF_STATE = {"s": CRYSTAL, "cr": CRYSTAL, "c": CRYSTAL, "l": "l", "g": "g", "aq": AQUEOUS}  # the phase stored

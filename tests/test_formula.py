@@ -507,6 +507,7 @@ LARGEST = "past the largest number (about 1.8e308"
     [
         ("Al1e400", f"the amount of Al is {LARGEST})"),  # read as infinite
         ("CuSO4·" + "9" * 400 + "H2O", f"the amounts of H, O are {LARGEST})"),  # an adduct's count
+        ("CuSO4·1e400H2O", f"the amounts of H, O are {LARGEST})"),  # an adduct's count with an exponent
         ("Fe1e308Ni1e308", f"its atoms add up {LARGEST})"),  # stored with atoms_per_formula_unit = inf
         ("Fe0.5Ni1.7e308", f"its molar mass adds up {LARGEST} g/mol)"),
         ("(Fe1e200)1e200", f"the amount of Fe is {LARGEST})"),  # a group's, which pymatgen multiplies out to 'Feinf'
@@ -713,6 +714,19 @@ def test_an_amount_with_an_exponents_plus_is_read_as_the_number_it_is(text, unsi
             written.atoms_per_formula_unit,
         )
     assert parse_formula("Fe1e+5O").reduced == "Fe100000O"
+
+
+@pytest.mark.parametrize(
+    ("text", "decimal"),
+    [("CaSO4·5e-1H2O", "CaSO4·0.5H2O"), ("CaSO4*2.5e-1H2O", "CaSO4*0.25H2O"), ("CuSO4·5e+0H2O", "CuSO4·5H2O")],
+)
+def test_an_adducts_count_with_an_exponent_is_read_as_the_number_it_is(text, decimal):
+    # 'CaSO4·5e-1H2O' was 'unparseable' without a reason where 'CaSO4·(H2O)5e-1' is read as CaSO4·0.5H2O
+    formula, written = parse_formula(text), parse_formula(decimal)
+    assert (formula.reduced, formula.atoms_per_formula_unit) == (written.reduced, written.atoms_per_formula_unit)
+    assert parse_formula("CaSO4·5e-1H2O").reduced == "Ca1H1S1O4.5"
+    with pytest.raises(FormulaError, match=r"the count of its part H2O is zero \('1e-400H2O'\)"):
+        parse_formula("CaSO4·1e-400H2O")
 
 
 @pytest.mark.parametrize(
