@@ -281,6 +281,7 @@ class _EchoHandler(logging.Handler):
     closed pipe (`_ended_where_warnings_went_unsaid`)."""
 
     timestamped = False
+    level_before_verbose: int | None = None  # the logger's level `show_library_warnings(verbose=True)` raised it from
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -308,7 +309,8 @@ def _ended_where_warnings_went_unsaid() -> Iterator[None]:
 def show_library_warnings(verbose: bool = False) -> None:
     """Print what the library logs at warning level or above on stderr; `verbose` (`matreg --verbose`): at info level
     too (each HTTP request), each line after the UTC time it was logged. One handler per process, however often
-    called: the last call says what it prints."""
+    called: the last call says what it prints. The `matreg` logger's level is set only where `verbose`
+    (`_logging_info_where_verbose`): one a library user set stays."""
     logger = logging.getLogger("matreg")
     handler = _echo_handler()
     if handler is None:
@@ -316,7 +318,19 @@ def show_library_warnings(verbose: bool = False) -> None:
         logger.addHandler(handler)
     handler.setLevel(logging.INFO if verbose else logging.WARNING)
     handler.timestamped = verbose
-    logger.setLevel(logging.INFO if verbose else logging.NOTSET)
+    _logging_info_where_verbose(logger, handler, verbose)
+
+
+def _logging_info_where_verbose(logger: logging.Logger, handler: _EchoHandler, verbose: bool) -> None:
+    """The logger at info level where `verbose`, its level before noted on `handler`; that level again at a later
+    call without it; left as it is otherwise (a library user's)."""
+    if verbose:
+        if handler.level_before_verbose is None:
+            handler.level_before_verbose = logger.level
+        logger.setLevel(logging.INFO)
+    elif handler.level_before_verbose is not None:
+        logger.setLevel(handler.level_before_verbose)
+        handler.level_before_verbose = None
 
 
 def _echo_handler() -> _EchoHandler | None:

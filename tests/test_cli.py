@@ -5,6 +5,7 @@ import csv
 import errno
 import io
 import json
+import logging
 import os
 import queue
 import re
@@ -2262,6 +2263,16 @@ def test_verbose_logs_each_request_and_stamps_the_log_with_the_utc_time_never_a_
     ]
     quiet = run("fetch", "janaf", "C-095", "--catalog", str(catalog), "--no-progress")  # (the default: as before)
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_a_command_leaves_the_level_a_library_user_set_on_the_matreg_logger(run):
+    """Each command set the `matreg` logger's level to NOTSET without `-v`, dropping a level a program that runs the
+    commands in-process had set; `-v` logs at info level for its command alone."""
+    logger = logging.getLogger("matreg")
+    logger.setLevel(logging.ERROR)
+    assert run("catalog").exit_code == 0 and logger.level == logging.ERROR
+    assert run("-v", "catalog").exit_code == 0 and logger.level == logging.INFO
+    assert run("catalog").exit_code == 0 and logger.level == logging.ERROR
 
 
 def _ctrl_c_as_in_a_terminal() -> None:
