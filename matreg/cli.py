@@ -23,7 +23,7 @@ from matreg.cli_options import (
     FormatOpt,
     ProgressOpt,
     StoreOpt,
-    echo_warning,
+    echo_stderr,
     exit_interrupted,
     open_store,
     progress_shown,
@@ -247,16 +247,16 @@ def fetch(
     if resume_or_start and not dry_run:
         _echo_resumed_or_started(report)  # (with the runs it dropped, read at another server)
     elif dropped := dropped_as_started(report):
-        typer.echo(dropped, err=True)
+        echo_stderr(dropped)
     _finish(report, target, limit)
 
 
 def _echo_resumed_or_started(report: RunReport) -> None:
     """Say on stderr what a fetch asked to resume or start did: the run it resumed, or why it started a fresh one."""
     if report.resumed:
-        typer.echo(f"resumed the interrupted run {report.run_id} (--resume-or-start)", err=True)
+        echo_stderr(f"resumed the interrupted run {report.run_id} (--resume-or-start)")
     else:
-        typer.echo(f"{report.not_resumed} (--resume-or-start)", err=True)
+        echo_stderr(f"{report.not_resumed} (--resume-or-start)")
 
 
 def _committed(
@@ -386,7 +386,7 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
         echo_decisions_to_redo(store, report.source, report.run_id)
     if report.n_stored == 0:
         withdrawn = f" (the run is stored: it withdrew {report.n_withdrawn} record(s))" if report.n_withdrawn else ""
-        typer.echo(f"error: nothing valid was found{withdrawn}", err=True)
+        echo_stderr(f"error: nothing valid was found{withdrawn}")
         raise typer.Exit(1)
 
 
@@ -539,14 +539,14 @@ def export(
         for record_id, reason in meta["left_out"].items():
             typer.echo(f"  left out {record_id}: {reason}")
         typer.echo(describe_leakage(meta["split"]["leakage"]))
-        echo_warning(provenance_warning(meta))
-        echo_warning(_left_out_by_prefer(meta))
+        echo_stderr(provenance_warning(meta))
+        echo_stderr(_left_out_by_prefer(meta))
         return
     from matreg.export import export_dataset
 
     meta = export_dataset(open_store(store), read_catalog(catalog), dataset, fmt, out, layout or "long")
     typer.echo(f"{dataset} (the store now, unreleased): {meta['rows']} rows ({meta['records']} records) -> {out}")
-    echo_warning(_left_out_by_prefer(meta))
+    echo_stderr(_left_out_by_prefer(meta))
 
 
 def _left_out_by_prefer(meta: dict) -> str | None:
@@ -606,7 +606,7 @@ def validate(store: StoreOpt = DEFAULT_STORE) -> None:
     target = open_store(store)
     checked = check_store_tables(target)
     for problem in checked.problems:
-        typer.echo(f"invalid: {problem}", err=True)
+        echo_stderr(f"invalid: {problem}")
     if checked.problems:
         raise typer.Exit(1)
     typer.echo("store is valid: " + ", ".join(f"{rows} {name}" for name, rows in checked.rows.items()))
@@ -861,7 +861,7 @@ def _version(
             "--verbose",
             "-v",
             help="Also log each HTTP request on stderr (method, URL, status, bytes, milliseconds, HTTP cache hit or "
-            "miss), each line of the log after the UTC time: `matreg -v fetch ...`.",
+            "miss), each line on stderr after the UTC time: `matreg -v fetch ...`.",
         ),
     ] = False,
 ) -> None:

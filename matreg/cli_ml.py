@@ -10,7 +10,7 @@ import typer
 from matreg.cli_options import (
     CatalogOpt,
     StoreOpt,
-    echo_warning,
+    echo_stderr,
     open_store,
     print_data_in_utf8,
     read_catalog,
@@ -78,7 +78,7 @@ def train_command(
     export = resolve_export(
         source, open_store(store), read_catalog(catalog), run_dir, target, split, split_seed, assignment
     )
-    echo_warning(provenance_warning(read_meta(export)))
+    echo_stderr(provenance_warning(read_meta(export)))
     train(export, model, target=target, device=device, out_dir=run_dir, threads=threads, **settings)
     test = read_metrics(run_dir)["test"]
     typer.echo(f"{model} -> {run_dir}")

@@ -127,12 +127,12 @@ def _reported(command: Callable, interrupted: str | None, *args, **kwargs):
     except KeyboardInterrupt:
         exit_interrupted(interrupted)
     except MatregError as exc:
-        typer.echo(_as_logged(f"error: {exc}"), err=True)
+        echo_stderr(f"error: {exc}")
         raise typer.Exit(exc.exit_code) from None
     except BrokenPipeError:
         raise
     except OSError as exc:
-        typer.echo(_as_logged(f"error: {exc}"), err=True)
+        echo_stderr(f"error: {exc}")
         raise typer.Exit(1) from None
 
 
@@ -265,7 +265,7 @@ def exit_interrupted(left: str | None) -> NoReturn:
     """End an interrupted command: 'interrupted' on stderr, with what it left (`left`), on a line of its own (after a
     progress bar), and exit code 128 + the signal, as a shell reports a process a signal ended: 143 after SIGTERM, 130
     after Ctrl-C (SIGINT)."""
-    typer.echo("\ninterrupted" + (f": {left}" if left else ""), err=True)
+    echo_stderr("\ninterrupted" + (f": {left}" if left else ""))
     stopped_by = signal.SIGTERM if signal.SIGTERM in _SIGNALS_RECEIVED else signal.SIGINT
     raise typer.Exit(128 + stopped_by)
 
@@ -340,15 +340,18 @@ def _echo_handler() -> _EchoHandler | None:
 
 
 def _as_logged(text: str) -> str:
-    """`text` as a line on stderr, after the UTC time now where the library's log is so printed (`--verbose`)."""
+    """`text` as a line on stderr, after the UTC time now where the library's log is so printed (`--verbose`); the
+    time after the empty lines it starts with (which end a progress bar's line)."""
     handler = _echo_handler()
-    return handler.line(text, time.time()) if handler is not None else text
+    said = text.lstrip("\n")
+    return text[: len(text) - len(said)] + handler.line(said, time.time()) if handler is not None else text
 
 
-def echo_warning(text: str | None) -> None:
-    """Print a warning (if there is one) on stderr."""
+def echo_stderr(text: str | None) -> None:
+    """Print a message (if there is one: a warning, a note, an error) on stderr, as the library's log is printed
+    (`_as_logged`: after the UTC time under `--verbose`): every line a command writes on stderr is written so."""
     if text:
-        typer.echo(text, err=True)
+        typer.echo(_as_logged(text), err=True)
 
 
 FormatOpt = Annotated[Literal["table", "csv", "json"], typer.Option("--format", help="table, csv or json.")]

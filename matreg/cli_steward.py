@@ -14,6 +14,7 @@ from matreg.cli_options import (
     CatalogOpt,
     FormatOpt,
     StoreOpt,
+    echo_stderr,
     open_store,
     read_catalog,
     read_number,
@@ -310,8 +311,6 @@ def echo_decisions_to_redo(store: Store, source: str, run_id: str) -> None:
 
     decisions = run_decisions_to_redo(store, source, run_id)
     for entry in decisions.head(SHOWN).itertuples():
-        typer.echo(f"warning: {redo_text(entry)}", err=True)
+        echo_stderr(f"warning: {redo_text(entry)}")
     if len(decisions) > SHOWN:
-        typer.echo(
-            f"warning: ... and {len(decisions) - SHOWN} more review decisions: `matreg validate` lists them", err=True
-        )
+        echo_stderr(f"warning: ... and {len(decisions) - SHOWN} more review decisions: `matreg validate` lists them")

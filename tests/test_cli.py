@@ -52,7 +52,7 @@ from conftest import (
 from replay import ReplayServer, Reply
 from typer.testing import CliRunner
 
-from matreg import cli, resume
+from matreg import cli, cli_options, resume
 from matreg.cli import app
 from matreg.defaults import EXPORT_FORMATS
 from matreg.errors import ConfigError
@@ -2263,6 +2263,51 @@ def test_verbose_logs_each_request_and_stamps_the_log_with_the_utc_time_never_a_
     ]
     quiet = run("fetch", "janaf", "C-095", "--catalog", str(catalog), "--no-progress")  # (the default: as before)
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_verbose_stamps_every_line_a_fetch_writes_on_stderr_with_the_utc_time(run, janaf_server, monkeypatch):
+    """Under `matreg -v` the log and the error were stamped with the UTC time, where a fetch's other lines on stderr
+    (that it was interrupted, that it resumed a run, the runs it dropped as it started) were not."""
+    monkeypatch.setattr(cli_options, "_SIGNALS_RECEIVED", [])  # (this test's SIGTERMs: a later Ctrl-C's exit is 130)
+    interrupt = threading.Event()  # set: the request of the second page stops the fetch (SIGTERM, as Slurm sends)
+
+    def route(request):
+        if request.path == "/tables/C-095.txt" and interrupt.is_set():
+            interrupt.clear()
+            os.kill(os.getpid(), signal.SIGTERM)
+        return janaf_route(request)
+
+    janaf_server.route = route
+    fetch = ["-v", "fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress", "--no-cache"]
+
+    def said(*args: str) -> tuple[int, list[str]]:
+        """The exit code of `matreg -v fetch ...` and its stderr's lines other than the log's, each checked to start
+        with the UTC time within the command's run and that time cut off (the empty line before 'interrupted', which
+        ends a progress bar's, left out)."""
+        started = datetime.now(UTC).replace(microsecond=0)
+        result = run(*fetch, *args)
+        ended = datetime.now(UTC)
+        lines = []
+        for line in filter(None, result.stderr.splitlines()):
+            stamp, text = line.split(" ", 1)
+            assert started <= datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) <= ended, line
+            lines += [] if text.startswith("info: ") else [text]
+        return result.exit_code, lines
+
+    interrupt.set()
+    code, lines = said()
+    (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
+    assert code == 143 and lines == [
+        f"interrupted: run {run_id} committed 1 records read (staged, not published); the same command with --resume "
+        "continues it: matreg fetch janaf H-064 C-095 --resume"
+    ]
+    assert said("--resume-or-start") == (0, [f"resumed the interrupted run {run_id} (--resume-or-start)"])
+    interrupt.set()
+    assert said()[0] == 143
+    (dropped,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
+    code, lines = said()
+    assert code == 0 and len(lines) == 1
+    assert lines[0].startswith(f"as it started, this fetch dropped the interrupted run of the same query: {dropped} ")
 
 
 def test_a_command_leaves_the_level_a_library_user_set_on_the_matreg_logger(run):
