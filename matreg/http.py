@@ -174,7 +174,10 @@ class _CappedRetry(Retry):
         return retry
 
     def get_retry_after(self, response: Any) -> float | None:
-        asked = self._asked_retry_after(response)
+        return self._capped(self._asked_retry_after(response))
+
+    def _capped(self, asked: float | None) -> float | None:
+        """A Retry-After `asked` for, cut to the longest wait the catalog allows (`max_retry_after_s`)."""
         return None if asked is None else min(asked, self.max_retry_after_s)
 
     def _asked_retry_after(self, response: Any) -> float | None:
@@ -198,7 +201,7 @@ class _CappedRetry(Retry):
         why; a retry sent at once is said too), then for the source's request-rate limit: a retry is one more request
         to the source."""
         asked = self._asked_retry_after(response) if response is not None and self.respect_retry_after_header else None
-        retry_after = None if asked is None else min(asked, self.max_retry_after_s)
+        retry_after = self._capped(asked)
         seconds = retry_after or self.get_backoff_time()  # (urllib3's: a Retry-After of 0 waits the backoff)
         why = self._why(asked)  # (a retry at once is said too: `backoff_s: 0`)
         logger.warning(f"{self._failure(response)}: retry {self._retries()} in {seconds:.4g} s ({why})")
