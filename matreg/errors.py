@@ -139,9 +139,10 @@ class NoSpace(WriteRefused):
 
 
 class DroppedFields(MatregError):
-    """A run not published because its write would remove stored values of properties whose mapped fields no record
-    of it carried (fields the source renamed or dropped): its pages stay staged, to resume once the field map reads
-    them, or to publish as they are where the source dropped them (`fetch --resume --allow-dropped-fields`)."""
+    """A run not published because its write would remove stored values that mapped fields no record of it carried
+    (fields the source renamed or dropped) could have given, of their properties and methods (`FieldMap.may_give`):
+    its pages stay staged, to resume once the field map reads them, or to publish as they are where the source
+    dropped them (`fetch --resume --allow-dropped-fields`)."""
 
 
 class ValidationError(MatregError):

@@ -25,7 +25,7 @@ from matreg.errors import ConfigError
 from matreg.numbers import parse_number
 from matreg.paginate import dig
 from matreg.resources import project_path
-from matreg.schema import PROPERTIES, load_methods, load_vocabulary
+from matreg.schema import PROPERTIES, canonical_method, load_methods, load_vocabulary
 from matreg.sources.base import Attribution, RawValue
 from matreg.units import declared_unit
 from matreg.yamlio import load_model, problem_in
@@ -204,6 +204,17 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
         by its `method_qualifier`; None where it gives neither (its values take their record's: `value_method`)."""
         spec = self.fields[field]
         return _field_method(spec.method, spec.method_qualifier, record_method or self.method)
+
+    def may_give(self, field: str, prop: str, method: str | None) -> bool:
+        """True where a value of property `prop` by `method` can be one the field gives: of its property, and by its
+        own method, else by one its `method_qualifier` qualifies ('PW91 (AGL)' of an AGL field: whatever its record's
+        method), else by any (its values take their record's method, which the map does not say)."""
+        spec = self.fields[field]
+        if prop != self.property_of(field):
+            return False
+        if spec.method is not None:
+            return canonical_method(spec.method) == canonical_method(method)
+        return spec.method_qualifier is None or load_methods().qualifier_of(method) == spec.method_qualifier
 
     def unmapped(self, record: Iterable[str]) -> list[str]:
         """Top-level fields of the record (a JSON object's keys, a table's columns) this map neither maps nor lists in

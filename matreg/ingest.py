@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from matreg.defaults import COMMIT_RECORDS
 from matreg.errors import DroppedFields, FormulaError, MatregError, RecordError, RunRefused, clipped, listed
-from matreg.fieldmap import FieldMap, field_map_file
+from matreg.fieldmap import field_map_file
 from matreg.formula import material_key, material_text, reduced_formula
 from matreg.jsontext import to_json
 from matreg.resume import dry_resumed, note_dropped, started_or_resumed
@@ -1036,13 +1036,14 @@ def _refuse_dropped_fields(connector: Connector, report: RunReport, allowed: boo
     mapped from fields that no record of the run carried (`RunReport.absent`: fields the source renamed or dropped, or
     the field map misnames), unless `allowed` (`fetch --allow-dropped-fields`): publishing would make them vanish, as
     no record of the run gives them. A record that lost a value while others still carry its field is no such case,
-    nor one that lost a value of another field of the same property (JARVIS' band gaps, told apart by method)."""
+    nor one that lost a value of another field of the same property, told apart by method (`FieldMap.may_give`:
+    JARVIS' band gaps by their own; a qualified field's, AFLOW's AGL and AEL, by their qualifier)."""
     drifted = _drifted_fields(connector, report.absent, removed)
     if allowed or not drifted:
         return
-    lost = removed.of(drifted.values())
+    lost = removed.of(chain.from_iterable(drifted.values()))
     n_values, n_records = lost.total()
-    fields = ", ".join(f"{name} ({prop})" for name, (prop, _) in drifted.items())
+    fields = ", ".join(f"{name} ({connector.field_map.property_of(name)})" for name in drifted)
     by_property = ", ".join(f"{prop} {n}" for prop, n in lost.values.items())
     raise DroppedFields(
         f"run {report.run_id} not published: no record of it carried the mapped fields {fields} (renamed or dropped "
@@ -1053,22 +1054,19 @@ def _refuse_dropped_fields(connector: Connector, report: RunReport, allowed: boo
     )
 
 
-def _drifted_fields(connector: Connector, absent: dict[str, int] | None, removed: Removed) -> dict[str, Kind]:
+def _drifted_fields(connector: Connector, absent: dict[str, int] | None, removed: Removed) -> dict[str, list[Kind]]:
     """The mapped fields no record of a run carried (`absent`) whose values lose stored ones by the run's write
-    (`removed`), each with the kind of its values: its property, and its own method (None: its values take their
-    record's, of any method)."""
+    (`removed`), each with the kinds (property, method) of the removed values it may have given
+    (`FieldMap.may_give`)."""
     field_map = connector.field_map
     if field_map is None or not absent or not removed.counts:
         return {}
-    kinds = {name: _kind_of(field_map, name) for name in sorted(absent) if name in field_map.fields}
-    return {name: kind for name, kind in kinds.items() if removed.of([kind]).counts}
-
-
-def _kind_of(field_map: FieldMap, name: str) -> Kind:
-    """The property and method of a mapped field's values (method None: its record's, as a qualified one is)."""
-    spec = field_map.fields[name]
-    own = spec.method if spec.method_qualifier is None else None
-    return field_map.property_of(name), canonical_method(own)
+    given = {
+        name: [kind for kind in removed.counts if field_map.may_give(name, *kind)]
+        for name in sorted(absent)
+        if name in field_map.fields
+    }
+    return {name: kinds for name, kinds in given.items() if kinds}
 
 
 @dataclass

@@ -332,6 +332,13 @@ class Methods(pydantic.RootModel[dict[str, MethodSpec]]):
         base = self.canonical(match[1])
         return f"{base} ({qualifier})" if self._qualifiable(base) else None
 
+    def qualifier_of(self, method: str | None) -> str | None:
+        """The declared qualifier a method's name (under the vocabulary's name) ends with in parentheses ('AEL, VRH' of
+        'PBE+U (AEL, VRH)' and of its alias 'AEL (PBE elastic constants, VRH average)', 'AGL' of any method so
+        qualified), else None (PBE, PBE(+U), OptB88vdW (Voigt), a lab's technique)."""
+        match = _QUALIFIED.fullmatch(self.canonical(method) or "")
+        return self._qualifiers.get(folded_method(match[2])) if match else None
+
     def _qualifiable(self, name: str) -> bool:
         """True for a method of the vocabulary, or one of them with '+U', that is not qualified itself."""
         spec = self.root.get(name) or self.root.get(name.removesuffix("+U"))

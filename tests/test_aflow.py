@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from matreg.catalog import Dataset, load_catalog
 from matreg.cli import app
-from matreg.errors import ConfigError, RecordError, SourceError
+from matreg.errors import ConfigError, DroppedFields, RecordError, SourceError
 from matreg.export import dataset_query
 from matreg.fieldmap import load_field_map
 from matreg.ingest import run_ingest
@@ -404,6 +404,62 @@ def test_ael_and_agl_values_are_by_the_records_method_and_selected_by_it(store, 
     assert selected(["gga+u (ael, vrh)"]) == [["aflow:aflow:0003b1ab0ca0d60a", 231.5]]
     assert selected(["PW91"]) == [["aflow:aflow:075dbbb922a0e4d7", 142.7]]
     assert selected(["PBE"]) == [[f"aflow:{hybrid['auid']}", 180.0]] and selected(["HSE06"]) == []
+
+
+AGL_BULK = "  agl_bulk_modulus_static: {property: bulk_modulus, unit: GPa, method_qualifier: AGL}\n"
+LIB1, LIB3 = "aflow:075dbbb922a0e4d7", "aflow:0003b1ab0ca0d60a"  # PW91 and PBE+U entries
+
+
+def with_values(values: dict[str, dict]) -> list[dict]:
+    """The fixture entries, those `values` names with these keywords' values (by auid)."""
+    return [entry | values.get(entry["auid"], {}) for entry in ENTRIES]
+
+
+def bulk_moduli(store: Store) -> list[list]:
+    query = "SELECT record_id, method, value FROM properties WHERE property = 'bulk_modulus' ORDER BY ALL"
+    return store.query(query).values.tolist()
+
+
+def test_an_answer_without_a_qualified_field_whose_record_lost_a_value_of_another_method_is_published(
+    store, tmp_path, monkeypatch
+):
+    """bulk_modulus mapped from AEL and AGL keywords, told apart by their qualifiers: AFLUX answering without the AGL
+    one (as before it) where one entry no longer gave its AEL value, other entries still giving theirs, was refused
+    as if it had dropped the AGL keyword (DroppedFields): a qualified field was matched by its property alone."""
+    monkeypatch.chdir(project_with_aflow_lines(tmp_path / "project", AGL_BULK))
+    aflux = Aflux(renamed={"agl_bulk_modulus_static": "agl_bulk_modulus_static_v2"})
+    aflux.entries = with_values({LIB1: {"ael_bulk_modulus_vrh": 75.0}, LIB3: {"ael_bulk_modulus_vrh": 231.5}})
+    with ReplayServer(aflux, prefix=AFLUX) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url))
+        fetch(store, catalog, everything=True)
+        assert bulk_moduli(store) == [
+            [f"aflow:{LIB3}", "PBE+U (AEL, VRH)", 231.5],
+            [f"aflow:{LIB1}", "PW91 (AEL, VRH)", 75.0],
+        ]
+        aflux.entries = with_values({LIB1: {"ael_bulk_modulus_vrh": 75.0}})
+        report = fetch(store, catalog, everything=True)
+    assert report.absent == {"agl_bulk_modulus_static": 6} and report.removed.values == {"bulk_modulus": 1}
+    assert bulk_moduli(store) == [[f"aflow:{LIB1}", "PW91 (AEL, VRH)", 75.0]] and not store.staged_runs()
+
+
+def test_an_answer_that_dropped_a_qualified_field_is_refused_counting_its_qualified_values_alone(
+    store, tmp_path, monkeypatch
+):
+    """The values a dropped qualified field's removal counts are those its qualifier qualifies, whatever the entry's
+    method (PW91 (AGL), PBE+U (AGL)): not an AEL bulk modulus another entry lost."""
+    monkeypatch.chdir(project_with_aflow_lines(tmp_path / "project", AGL_BULK))
+    agl = {"agl_bulk_modulus_static": 70.2}
+    aflux = Aflux(with_values({LIB1: agl, LIB3: {"ael_bulk_modulus_vrh": 231.5, "agl_bulk_modulus_static": 215.0}}))
+    with ReplayServer(aflux, prefix=AFLUX) as server:
+        catalog = load_catalog(write_catalog(tmp_path / "catalog.yaml", server.url))
+        fetch(store, catalog, everything=True)
+        before = bulk_moduli(store)
+        assert [method for _, method, _ in before] == ["PBE+U (AEL, VRH)", "PBE+U (AGL)", "PW91 (AGL)"]
+        aflux.entries, aflux.renamed = ENTRIES, {"agl_bulk_modulus_static": "agl_bulk_modulus_static_v2"}
+        refused = r"the mapped fields agl_bulk_modulus_static \(bulk_modulus\) .* would remove 2 stored values of 2 "
+        with pytest.raises(DroppedFields, match=rf"{refused}records \(bulk_modulus 2\)"):
+            fetch(store, catalog, everything=True)
+    assert bulk_moduli(store) == before and len(store.staged_runs()) == 1
 
 
 def test_a_space_group_number_no_space_group_has_quarantines_the_record_with_the_reason(tmp_path, store):

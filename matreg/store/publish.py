@@ -111,7 +111,7 @@ class Dropped(NamedTuple):
     earlier: int = 0
 
 
-Kind = tuple[str, str | None]  # a value's property and method (None: of any method, where a kind is asked for)
+Kind = tuple[str, str | None]  # a value's property and method
 
 
 @dataclass(frozen=True)
@@ -142,9 +142,9 @@ class Removed:
         return dict(sorted(values.items()))
 
     def of(self, kinds: Iterable[Kind]) -> Removed:
-        """The values removed of these kinds (a kind of method None: its property's values of any method)."""
+        """The values removed of these kinds."""
         wanted = set(kinds)
-        chosen = [kind for kind in self.counts if kind in wanted or (kind[0], None) in wanted]
+        chosen = [kind for kind in self.counts if kind in wanted]
         return Removed({kind: self.counts[kind] for kind in chosen}, {kind: self.records[kind] for kind in chosen})
 
     def total(self) -> tuple[int, int]:
