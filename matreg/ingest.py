@@ -1046,9 +1046,9 @@ def _refuse_dropped_fields(connector: Connector, report: RunReport, allowed: boo
     fields = ", ".join(f"{name} ({connector.field_map.property_of(name)})" for name in drifted)
     by_property = ", ".join(f"{prop} {n}" for prop, n in lost.values.items())
     raise DroppedFields(
-        f"run {report.run_id} not published: no record of it carried the mapped fields {fields} (renamed or dropped "
-        f"by the source?), and its write would remove {n_values} stored values of {n_records} records "
-        f"({by_property}); the store is unchanged and the run stays staged. Fix the field map "
+        f"run {report.run_id} not published: no record of the {report.n_fetched} it read carried the mapped fields "
+        f"{fields} (renamed or dropped by the source?), and its write would remove {n_values} stored values of "
+        f"{n_records} records ({by_property}); the store is unchanged and the run stays staged. Fix the field map "
         f"({field_map_file(connector.field_map.source)}) and fetch again, or, if the source dropped these fields, "
         "publish the run as it is: the same command with --resume --allow-dropped-fields"
     )

@@ -936,11 +936,11 @@ def test_a_refetch_whose_records_carry_no_mapped_field_is_not_published_then_pub
     assert refused.exit_code == 1, refused.output
     (run_id,) = store.staged_runs()
     error = (
-        f"run {run_id} not published: no record of it carried the mapped fields band_gap (band_gap), delta_e "
-        "(formation_energy_per_atom) (renamed or dropped by the source?), and its write would remove 20 stored values "
-        "of 10 records (band_gap 10, formation_energy_per_atom 10); the store is unchanged and the run stays staged. "
-        f"Fix the field map ({REPO / 'connectors' / 'oqmd.yaml'}) and fetch again, or, if the source dropped these "
-        "fields, publish the run as it is: the same command with --resume --allow-dropped-fields"
+        f"run {run_id} not published: no record of the 12 it read carried the mapped fields band_gap (band_gap), "
+        "delta_e (formation_energy_per_atom) (renamed or dropped by the source?), and its write would remove 20 stored "
+        "values of 10 records (band_gap 10, formation_energy_per_atom 10); the store is unchanged and the run stays "
+        f"staged. Fix the field map ({REPO / 'connectors' / 'oqmd.yaml'}) and fetch again, or, if the source dropped "
+        "these fields, publish the run as it is: the same command with --resume --allow-dropped-fields"
     )
     command = f"matreg fetch oqmd {shlex.join(arguments[2:6])} --resume --allow-dropped-fields"  # (as status says it)
     assert refused.stderr == f"error: {error}: {command}\n", refused.stderr
