@@ -65,7 +65,11 @@ _ADDUCT = re.compile(r"\s*[·•∙⋅‧*]\s*")  # the middle dot, as papers an
 _HYDRATE = re.compile(r"(?P<base>[^A-Z]*[A-Z].*?)\s*\.\s*(?P<adduct>(?:\d+(?:\.\d+)?)?(?:H2O|D2O|NH3))")
 _ZERO_AMOUNT_END = re.compile(r"(?<![\d.])0+$")  # a part ending so ('Li0', '(OH)0') holds none of its last element
 _PERIOD = re.compile(r"\s*\.\s*")
-_PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?P<first>[A-Z(\[{])")  # what a part after a period starts with
+# What a part after a period starts with: its count ('2SiO2', '0.5SiO2'; a whole one with an exponent, '5e-1H2O', as
+# an adduct's part's is read: `_MULTIPLIED`), then an element or a group. The matreg that stored a formula read no
+# exponent there ('B4.5e-05D2O' is B4.5e-05 D2 O, as matreg writes an amount; 'CaSO4.5e-1H2O' was CaSO4.5e-1 H2 O).
+_PART_START = re.compile(r"(?P<count>\d+(?:\.\d+|e[+-]?\d+)?)?\s*(?P<first>[A-Z(\[{])")
+_STORED_PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?P<first>[A-Z(\[{])")
 # A group's brackets, opening and closing, beside a period: pymatgen reads '[]' and '{}' groups as it reads '()'
 # ('[SiO2]2'); a formula stored by the matreg that read only '()' so there is read as it read it ('[Fe].5Ni': Fe0.5Ni)
 _GROUP_BRACKETS = ("([{", ")]}")
@@ -587,10 +591,13 @@ def _joins_parts(before: str, after: str, text: str, as_stored: bool) -> bool:
     """Whether the period between `before` and `after` joins an adduct's parts rather than being a decimal point;
     FormulaError where it may be either: before a count and an element or group, after a letter or a group's bracket
     ('Na2O.2SiO2' or Na2O0.2SiO2, 'Fe.5Ni.5' or Fe0.5Ni.5, '[Fe].5Ni' or [Fe]0.5Ni), or after a digit where the
-    decimal would write an element twice ('Al2O3.6SiO2': Al2O3·6SiO2 or Al2O3.6 Si O2). `as_stored`: groups in round
-    brackets alone (`_STORED_GROUP_BRACKETS`)."""
-    opening, closing = _STORED_GROUP_BRACKETS if as_stored else _GROUP_BRACKETS
-    start = _PART_START.match(after)
+    decimal would write an element twice ('Al2O3.6SiO2': Al2O3·6SiO2 or Al2O3.6 Si O2; 'CaSO4.5e-1H2O', a count
+    with an exponent, which no hydrate's period is: `_HYDRATE`). `as_stored`: groups in round brackets alone
+    (`_STORED_GROUP_BRACKETS`), counts without an exponent (`_STORED_PART_START`)."""
+    (opening, closing), part_start = (
+        (_STORED_GROUP_BRACKETS, _STORED_PART_START) if as_stored else (_GROUP_BRACKETS, _PART_START)
+    )
+    start = part_start.match(after)
     if start is None or not (start["first"].isalpha() or start["first"] in opening):
         return False  # a decimal point ('YBa2Cu3O6.9', 'Fe.5' at the end), or pymatgen's to refuse
     count = start["count"]

@@ -182,6 +182,48 @@ def test_a_period_that_may_join_parts_or_be_a_decimal_point_is_refused_naming_bo
 
 
 @pytest.mark.parametrize(
+    ("text", "adduct", "decimal"),
+    [
+        ("CaSO4.5e-1H2O", "CaSO4·5e-1H2O", "CaSO4.5e-1H2O, with O twice"),  # was CaH2SO1.45: O4.5e-1 and H2O
+        ("CaSO4.5e1H2O", "CaSO4·5e1H2O", "CaSO4.5e1H2O, with O twice"),  # was CaH2SO46
+        ("Na2O.2e-1SiO2", "Na2O·2e-1SiO2", "Na2O0.2e-1SiO2"),  # was Na2SiO2.02
+        ("Fe.5e-1Ni", "Fe·5e-1Ni", "Fe0.5e-1Ni"),  # was Fe0.05Ni
+    ],
+)
+def test_a_period_before_a_count_with_an_exponent_that_may_be_a_decimal_point_is_refused_naming_both(
+    text, adduct, decimal
+):
+    # such a period was a decimal point in silence ('5e-1H2O' no part's start), where 'CaSO4·5e-1H2O' is read as
+    # CaSO4·0.5H2O and 'Al2O3.6SiO2' is refused
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    message = str(error.value)
+    assert message.startswith(f"ambiguous formula '{text}'")
+    assert f"({adduct})" in message and f"({decimal})" in message and "write '·' between an adduct's parts" in message
+    assert parse_formula("CaSO4·5e-1H2O").reduced == parse_formula("CaSO4.0.5H2O").reduced == "Ca1H1S1O4.5"
+
+
+@pytest.mark.parametrize(("text", "reduced"), [("CaSO4.5e-1H2O", "Ca1H2S1O1.45"), ("Fe.5e-1Ni", "Fe0.05Ni1")])
+def test_a_stored_formula_of_a_period_before_a_count_with_an_exponent_is_read_as_stored(text, reduced):
+    assert parse_formula(text, as_stored=True).reduced == reduced  # as the matreg that stored it read it
+
+
+@pytest.mark.parametrize(
+    ("text", "reduced", "atoms"),
+    [("B0.000045D2O", "B4.5e-05D2O", 3.000045), ("CaB0.000045H2O", "Ca1B4.5e-05H2O1", 4.000045)],
+)
+def test_a_formula_written_with_an_amounts_exponent_before_water_reads_back_as_written(text, reduced, atoms):
+    # matreg writes a small amount with an exponent ('B4.5e-05D2O'), its period a decimal point (no element twice),
+    # no hydrate's (B4·5e-05D2O), in a formula read again as new input too
+    for as_stored in (False, True):
+        formula = parse_formula(text, as_stored)
+        assert (formula.reduced, formula.atoms_per_formula_unit) == (reduced, atoms)
+        for written in (formula.reduced, formula.species):
+            again = parse_formula(written, as_stored)
+            assert (again.reduced, again.species, again.atoms_per_formula_unit) == (reduced, formula.species, atoms)
+
+
+@pytest.mark.parametrize(
     ("text", "reduced"),
     [("[Fe].5Ni", "Fe0.5Ni1"), ("CaO.2[SiO2]", "Ca1Si1O2.2"), ("[Fe(CN)6].2SiO2", "Fe0.2Si1C1.2N1.2O2")],
 )
