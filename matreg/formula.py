@@ -284,10 +284,14 @@ def _refuse_amounts_of_none(text: str, composition: Composition, original: str) 
 
 def _amounts_of_none(text: str, composition: Composition) -> tuple[dict[str, str], list[str]]:
     """The elements a formula writes with an amount that pymatgen's composition of it reads as none: written as zero,
-    or zero as a float (by element, as written: `_zero_amounts`), and any other the composition lacks or writes as 0
-    (an amount of at most `Composition.amount_tolerance`, 1e-08: 'Fe1e-9O' is O to it, 'Fe1e-8O' Fe0O1)."""
+    or zero as a float (by element, as written in its adduct's part: `_zero_amounts`), and any other the composition
+    lacks or writes as 0 (an amount of at most `Composition.amount_tolerance`, 1e-08: 'Fe1e-9O' is O to it, 'Fe1e-8O'
+    Fe0O1)."""
     formula = _CHARGE_SUFFIX.sub("", text)  # ('O0-': no amount '0-')
-    zeros = _zero_amounts(formula)
+    zeros: dict[str, str] = {}
+    for part in _adduct_parts(formula):  # as its periods are read ('Fe0.0.H2O': Fe0.0 and H2O; 'Na2O.0.5SiO2')
+        zeros.update(_zero_amounts(part))
+    zeros = dict(sorted(zeros.items()))
     kept = {element.name for element, amount in composition.items() if amount > Composition.amount_tolerance}
     return zeros, sorted(set(_SYMBOL.findall(formula)) - kept - zeros.keys())
 

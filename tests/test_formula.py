@@ -669,7 +669,9 @@ def test_an_element_of_an_amount_of_none_is_refused_saying_so(text, why):
         ("(FeO)1e-400Al", "the amounts of Fe, O are zero ('(FeO)1e-400' as a float)"),
         ("((Fe)2O)0Al", "the amounts of Fe, O are zero ('((Fe)2O)0')"),  # the outer group's amount, quoted whole
         ("CuSO4·Fe0", "the amount of Fe is zero ('Fe0')"),  # a part of no atoms: 'unparseable' without a reason
-        ("Li0.H2O", "the amount of Li is zero ('Li0.')"),
+        ("Li0.H2O", "the amount of Li is zero ('Li0')"),  # (its period joins its parts: Li0·H2O)
+        ("Fe0.0.H2O", "the amount of Fe is zero ('Fe0.0')"),  # (was 'at most 1e-08': '0.0.' read as its amount)
+        ("H0.5.5NH3", "the amount of H is zero ('H0')"),  # read as H0·5.5NH3: it was stored as H16.5N5.5
     ],
 )
 def test_a_part_or_group_of_an_amount_of_none_is_refused_saying_so(text, why):
