@@ -29,6 +29,9 @@ _NO_EXPONENT = r"(?<!\de)(?<!\d\.e)"  # a sign that is no amount's exponent's ('
 # one digit ('Fe+2', pymatgen's notation; not an amount's exponent: 'B1e-05'; 'U-235' and 'Al-6061' are no charge),
 # or signs alone ('Fe++', 'AlF4-'; 'Mg2+' as JANAF names its ions: Mg₂⁺).
 _CHARGE_SUFFIX = re.compile(rf"(\[[+-]?\d*\]|\[\d+[+-]\]|{_NO_EXPONENT}[+-][1-9]|[+-]+)$")
+# A charge ending a formula that no ion has: not a whole number ('FeO[+1.5]', 'FeO[1.5+]', which pymatgen reads as no
+# formula)
+_DECIMAL_CHARGE = re.compile(r"\[(?:[+-]?(?:\d+\.\d*|\.\d+)|(?:\d+\.\d*|\.\d+)[+-])\]$")
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")  # pasted from a paper or a web page: 'Fe₂O₃'
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
 _TO_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -177,6 +180,7 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
         return Formula(original, _ELECTRON_FORMULA, _ELECTRON_FORMULA, (), 0.0, -1.0, None, {})
     if not as_stored:
         _refuse_state_within(plain)
+    _refuse_charge_of_no_ion(plain)
     try:
         composition = _ion(plain, as_stored) if _CHARGE_SUFFIX.search(plain) else _composition(plain, as_stored)
         unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
@@ -208,6 +212,15 @@ def _refuse_state_within(text: str) -> None:
                 f"'{text}': its state '{state[0]}' is written within the formula{dropped}: write a state after the "
                 "whole formula, in lower case, its charge included ('FeO+(aq)', 'Fe+3(aq)')"
             )
+
+
+def _refuse_charge_of_no_ion(text: str) -> None:
+    """FormulaError for a bracketed charge no ion has: one written with a decimal point ('FeO[+1.5]')."""
+    if decimal := _DECIMAL_CHARGE.search(text):
+        raise FormulaError(
+            f"'{text}': its charge '{decimal[0]}' is written with a decimal point: an ion's charge is a whole number "
+            "('Fe[+2]', 'Fe+2', 'Fe++')"
+        )
 
 
 def _refuse_too_large(composition: Composition, original: str) -> None:
@@ -453,14 +466,31 @@ def _composition(text: str, as_stored: bool = False) -> Composition:
     and five H2O, pymatgen alone reads the second as CuSO4.5 H2 O; 'CaSO4.0.5H2O': half a water)."""
     parts = _adduct_parts(text, as_stored)
     if len(parts) == 1:
+        _refuse_count_of_one_part(parts[0], text)
         return Composition(_decimal_amounts(parts[0]))
     compositions = []
     for part in parts:
         count, formula = _MULTIPLIED.fullmatch(part).groups()
+        if count is not None and not _SYMBOL.search(formula):  # ('CaSO4·5.H2O': parts CaSO4, 5 and H2O)
+            raise FormulaError(
+                f"unparseable formula '{text}': its part '{part}' is a count of no formula (write a count right "
+                "before its part's formula: 'CuSO4·5H2O')"
+            )
         compositions.append(Composition(_decimal_amounts(formula)) * (float(count) if count else 1))
         if count is not None and not float(count):  # (pymatgen reads it as no part: 'CuSO4·0H2O' would be CuSO4)
             raise FormulaError(f"unparseable formula '{text}': the count of its part {formula} is zero ('{part}')")
     return sum(compositions, Composition())
+
+
+def _refuse_count_of_one_part(part: str, text: str) -> None:
+    """FormulaError for a formula of one part that starts with a count ('5e-1H2O', '2CaO'), which counts an adduct's
+    part ('CaSO4·5e-1H2O') and is no amount to pymatgen (it reads amounts after their elements)."""
+    count = _MULTIPLIED.fullmatch(part)[1]
+    if count is not None:
+        raise FormulaError(
+            f"unparseable formula '{text}': it starts with a count ('{count}'), as an adduct's part does, and has no "
+            "other part (write amounts after their elements, 'H2O', and an adduct's parts joined: 'CaSO4·5e-1H2O')"
+        )
 
 
 def _ion(text: str, as_stored: bool = False) -> Ion:

@@ -682,6 +682,46 @@ def test_a_part_or_group_of_an_amount_of_none_is_refused_saying_so(text, why):
     assert str(refused.value) == f"unparseable formula '{text}': {why}"
 
 
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("CaSO4·5.H2O", "its part '5' is a count of no formula"),  # its period joins '5' and 'H2O'
+        ("ZnO·2", "its part '2' is a count of no formula"),
+    ],
+)
+def test_an_adducts_part_of_a_count_alone_is_refused_saying_so(text, why):
+    # 'unparseable' without a reason
+    with pytest.raises(FormulaError) as refused:
+        parse_formula(text)
+    assert str(refused.value) == (
+        f"unparseable formula '{text}': {why} (write a count right before its part's formula: 'CuSO4·5H2O')"
+    )
+
+
+@pytest.mark.parametrize(("text", "count"), [("5e-1H2O", "5e-1"), ("0.5H2O", "0.5"), ("2CaO", "2")])
+def test_a_formula_of_one_part_that_starts_with_a_count_is_refused_saying_so(text, count):
+    # 'unparseable' without a reason: a count is an adduct's part's ('CaSO4·5e-1H2O'), no amount to pymatgen
+    with pytest.raises(FormulaError) as refused:
+        parse_formula(text)
+    assert str(refused.value) == (
+        f"unparseable formula '{text}': it starts with a count ('{count}'), as an adduct's part does, and has no other "
+        "part (write amounts after their elements, 'H2O', and an adduct's parts joined: 'CaSO4·5e-1H2O')"
+    )
+
+
+@pytest.mark.parametrize("text", ["FeO[+1.5]", "FeO[1.5+]", "FeO[-0.5]", "FeO[1.5]", "FeO[+2.0]"])
+def test_a_charge_with_a_decimal_point_is_refused_saying_so(text):
+    # 'unparseable' without a reason (pymatgen reads such a charge as no formula)
+    charge = text[text.index("[") :]
+    for as_stored in (False, True):
+        with pytest.raises(FormulaError) as refused:
+            parse_formula(text, as_stored)
+        assert str(refused.value) == (
+            f"'{text}': its charge '{charge}' is written with a decimal point: an ion's charge is a whole number "
+            "('Fe[+2]', 'Fe+2', 'Fe++')"
+        )
+
+
 @pytest.mark.parametrize("text", ["(Fe1e-200", "Fe)0", "(Fe)-2O"])
 def test_a_formula_pymatgen_cannot_read_and_of_no_amount_of_none_is_unparseable_without_a_reason(text):
     with pytest.raises(FormulaError) as refused:
