@@ -722,6 +722,25 @@ def test_a_charge_with_a_decimal_point_is_refused_saying_so(text):
         )
 
 
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [("Fe[0]", "Fe[0]"), ("Fe[+0]", "Fe[+0]"), ("Fe[-0]", "Fe[-0]"), ("Fe[0+]", "Fe[0+]"), ("Fe⁰⁺", "Fe[0+]")],
+)
+def test_a_charge_of_zero_is_refused_as_no_ions_and_a_stored_one_read_as_stored(text, plain):
+    # 'Fe[0]' was read as an ion of charge 0, Fe[+0], another material than Fe, where 'Fe+0' is no formula
+    with pytest.raises(FormulaError) as refused:
+        parse_formula(text)
+    charge = plain[plain.index("[") :]
+    assert str(refused.value) == (
+        f"'{plain}': its charge '{charge}' is zero, which is no ion's: write the neutral formula without it ('Fe')"
+    )
+    stored = parse_formula(text, as_stored=True)  # as the matreg that stored it read it
+    assert (stored.reduced, stored.species, stored.charge, stored.is_ion) == ("Fe[+0]", "Fe[+0]", 0, False)
+    again = parse_formula(stored.reduced, as_stored=True)  # its materials row's formula, read again
+    assert (again.reduced, again.charge) == ("Fe[+0]", 0)
+    assert parse_formula("Fe[+1]").charge == 1 and parse_formula("Fe[10]").charge == 10
+
+
 @pytest.mark.parametrize("text", ["(Fe1e-200", "Fe)0", "(Fe)-2O"])
 def test_a_formula_pymatgen_cannot_read_and_of_no_amount_of_none_is_unparseable_without_a_reason(text):
     with pytest.raises(FormulaError) as refused:
