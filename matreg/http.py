@@ -929,17 +929,22 @@ class HttpClient:
         """A response hook: its body, however it is read (`.content`, `iter_content`, the HTTP cache's copy), is read
         in chunks of at most `_READ_BYTES` up to `max_answer_mib` decoded, then SourceError: an inflating body (a gzip
         bomb) is never held larger than that; and it may take `answer_deadline_s` in all, its headers' wait included
-        (`_ReadDeadline`). Once read to its end (the HTTP cache's copy: at once), it is logged (`_log_answer`).
+        (`_ReadDeadline`). Once read to its end (the HTTP cache's copy: at once), it is logged (`_log_answer`); one
+        closed before (JARVIS's download once every jid asked for was found, an answer refused as too large) is
+        logged as it is closed, abandoned after the bytes read.
         An answer the HTTP cache is to keep is read here: requests-cache would copy it from the connection unchecked."""
         limit = self.settings.max_answer_mib
-        read_chunks = response.iter_content
+        read_chunks, close = response.iter_content, response.close
         deadline = _ReadDeadline(response, self.settings.answer_deadline_s, self._shown)
         sent_at = time.monotonic() - response.elapsed.total_seconds()
+        read_so_far = 0  # the bytes the latest reading of the body read (`closed_logged`)
 
         def capped_chunks(chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
+            nonlocal read_so_far
             read = 0
             for chunk in deadline.timed(read_chunks(min(chunk_size or _READ_BYTES, _READ_BYTES), decode_unicode)):
                 read += len(chunk)
+                read_so_far = read
                 if read > limit << 20:
                     response.close()
                     raise SourceError(
@@ -947,19 +952,24 @@ class HttpClient:
                         "needs the source's http.max_answer_mib in the catalog)"
                     )
                 yield chunk
-            self._log_answer(response, read, time.monotonic() - sent_at)
+            self._log_answer(response, f"{read} bytes", time.monotonic() - sent_at)
+
+        def closed_logged() -> None:
+            self._log_answer(response, f"abandoned after {read_so_far} bytes", time.monotonic() - sent_at)
+            close()
 
         response.iter_content = capped_chunks  # type: ignore[method-assign]
+        response.close = closed_logged  # type: ignore[method-assign]
         if getattr(response, "from_cache", False):  # (its body is read already: `.content` reads no chunks)
-            self._log_answer(response, len(response.content), 0.0)
+            self._log_answer(response, f"{len(response.content)} bytes", 0.0)
         elif self._kept_in_cache(response):
             _ = response.content
 
-    def _log_answer(self, response: requests.Response, size: int, took_s: float) -> None:
-        """Log (INFO: `matreg -v`) an answer read to its end, once (requests-cache hands an answer it saves to the
-        hooks twice): its request's method and URL as a message shows it (`_shown`), its status and size (decoded),
-        how long it took from when its request was sent (its retries' waits included), and, with the HTTP cache on,
-        whether the cache gave it."""
+    def _log_answer(self, response: requests.Response, size: str, took_s: float) -> None:
+        """Log (INFO: `matreg -v`) an answer read to its end or abandoned, once (requests-cache hands an answer it
+        saves to the hooks twice): its request's method and URL as a message shows it (`_shown`), its status and size
+        (decoded: '41234 bytes', 'abandoned after 1048576 bytes'), how long it took from when its request was sent (its
+        retries' waits included), and, with the HTTP cache on, whether the cache gave it."""
         if not logger.isEnabledFor(logging.INFO) or getattr(response, _LOGGED, False):
             return
         setattr(response, _LOGGED, True)
@@ -967,7 +977,7 @@ class HttpClient:
         if hasattr(self.session, "cache"):
             cache = " (HTTP cache hit)" if getattr(response, "from_cache", False) else " (HTTP cache miss)"
         logger.info(
-            f"{response.request.method} {self._shown(response.url)}: HTTP {response.status_code}, {size} bytes in "
+            f"{response.request.method} {self._shown(response.url)}: HTTP {response.status_code}, {size} in "
             f"{took_s * 1000:.0f} ms{cache}"
         )
 

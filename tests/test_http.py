@@ -577,17 +577,22 @@ BOMB = gzip.compress(b" " * (3 << 20) + b"[]")  # 3 MiB of JSON once inflated, 3
 
 
 @pytest.mark.parametrize(("read", "cache"), [("get_json", False), ("get_text", False), ("get_json", True)])
-def test_an_answer_that_inflates_past_the_limit_fails_as_it_is_read(tmp_path, read, cache):
+def test_an_answer_that_inflates_past_the_limit_fails_as_it_is_read(tmp_path, read, cache, caplog):
+    """It fails as it inflates past `max_answer_mib`, and is logged (`matreg -v`) as abandoned after what it read."""
     reply = Reply(200, BOMB, headers={"Content-Encoding": "gzip"})
     with ReplayServer(lambda request: reply) as server:
         settings = HttpSettings(retries=0, max_answer_mib=1)
         client = HttpClient(settings, cache_path=tmp_path / "cache.sqlite" if cache else None)
-        with pytest.raises(SourceError) as error:
+        with pytest.raises(SourceError) as error, caplog.at_level(logging.INFO, logger="matreg"):
             getattr(client, read)(server.url + "page")
         assert str(error.value) == (
             f"answer larger than 1 MiB from {server.url}page: refused (a larger one needs the source's "
             "http.max_answer_mib in the catalog)"
         )
+        (logged,) = caplog.messages
+        said = re.escape(f"GET {server.url}page: HTTP 200, abandoned after ")
+        read_bytes = re.fullmatch(said + r"(\d+) bytes in \d+ ms( \(HTTP cache miss\))?", logged)
+        assert read_bytes and 1 << 20 < int(read_bytes[1]) < 3 << 20, logged
         assert HttpClient(HttpSettings(retries=0, max_answer_mib=4)).get_json(server.url + "page") == []
 
 

@@ -79,6 +79,11 @@ def server(figshare):
 
 
 def jarvis_catalog(tmp_path: Path, server: ReplayServer, *, cache: bool = True) -> Catalog:
+    return load_catalog(jarvis_catalog_file(tmp_path, server, cache=cache))
+
+
+def jarvis_catalog_file(tmp_path: Path, server: ReplayServer, *, cache: bool = True) -> Path:
+    """A catalog file whose jarvis source downloads from `server`, with fast retries."""
     path = tmp_path / f"catalog-{cache}.yaml"
     path.write_text(
         "sources:\n"
@@ -93,7 +98,7 @@ def jarvis_catalog(tmp_path: Path, server: ReplayServer, *, cache: bool = True) 
         f"    http: {{retries: 3, backoff_s: 0, jitter_s: 0, timeout_s: 5, cache: {str(cache).lower()}}}\n",
         encoding="utf-8",
     )
-    return load_catalog(path)
+    return path
 
 
 @pytest.fixture
@@ -211,6 +216,19 @@ def test_a_jid_selection_stops_reading_once_every_jid_was_found(tmp_path, figsha
     assert (report.n_stored, report.n_available) == (2, 2)
     with pytest.raises(SourceError, match="truncated"):
         fetch(Store(tmp_path / "all"), catalog, everything=True)
+
+
+def test_verbose_logs_the_download_a_jid_selection_abandons_with_the_bytes_it_read(run, tmp_path, figshare, server):
+    """`matreg -v` logged an answer once read to its end: the bulk file a jid selection stops reading once every jid
+    was found was never logged. It is logged as it is closed, abandoned after the bytes read."""
+    catalog = jarvis_catalog_file(tmp_path, server, cache=False)
+    figshare.body = zipped([*fixture_records(), {"jid": "JVASP-PAD", "notes": "x" * (4 << 20)}], zipfile.ZIP_STORED)
+    fetched = run("-v", "fetch", "jarvis", JIDS[0], "--catalog", str(catalog), "--no-progress")
+    assert fetched.exit_code == 0, fetched.output
+    (line,) = fetched.stderr.splitlines()
+    logged = re.fullmatch(r"\S+Z info: GET (\S+): HTTP 200, abandoned after (\d+) bytes in \d+ ms", line)
+    assert logged and logged[1] == f"{server.root}{DOWNLOAD}", line
+    assert 0 < int(logged[2]) < len(figshare.body), line  # (its first chunks only)
 
 
 def test_a_429_with_retry_after_is_honoured_then_the_download_succeeds(store, catalog, server):
