@@ -274,8 +274,8 @@ _UNSAID_WARNINGS: list[logging.LogRecord] = []  # the library's warnings stderr'
 
 
 class _EchoHandler(logging.Handler):
-    """The library's logged warnings on stderr, written as the commands write their own ('warning: ...'), each after
-    the UTC time it was logged where `timestamped` (`matreg --verbose`). One that finds stderr's reader gone
+    """The library's logged warnings on stderr, written as the commands write their own ('warning: ...'), each line
+    after the UTC time it was logged where `timestamped` (`matreg --verbose`). One that finds stderr's reader gone
     (`2>&1 | head -1`) is not raised inside the library's code, which may take the BrokenPipeError for its own
     (requests: a connection lost, failing a fetch): stderr goes to /dev/null, and the command runs on, to end as at a
     closed pipe (`_ended_where_warnings_went_unsaid`)."""
@@ -285,14 +285,19 @@ class _EchoHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            typer.echo(self.line(f"{record.levelname.lower()}: {record.getMessage()}", record.created), err=True)
+            typer.echo(self.stamped(f"{record.levelname.lower()}: {record.getMessage()}", record.created), err=True)
         except BrokenPipeError:
             _output_to_devnull(sys.stderr)
             _UNSAID_WARNINGS.append(record)
 
-    def line(self, text: str, at: float) -> str:
-        """`text` as a line on stderr: after the UTC time `at` (seconds since the epoch) where `timestamped`."""
-        return f"{datetime.fromtimestamp(at, UTC):%Y-%m-%dT%H:%M:%SZ} {text}" if self.timestamped else text
+    def stamped(self, text: str, at: float) -> str:
+        """`text` as lines on stderr: where `timestamped`, each line of it after the UTC time `at` (seconds since the
+        epoch), a message of several lines (a DuckDB error's) in each, so that every line of the log says when; an
+        empty line (one that ends a progress bar's) stays empty."""
+        if not self.timestamped:
+            return text
+        stamp = f"{datetime.fromtimestamp(at, UTC):%Y-%m-%dT%H:%M:%SZ}"
+        return "\n".join(f"{stamp} {line}" if line else line for line in text.split("\n"))
 
 
 @contextlib.contextmanager
@@ -340,11 +345,10 @@ def _echo_handler() -> _EchoHandler | None:
 
 
 def _as_logged(text: str) -> str:
-    """`text` as a line on stderr, after the UTC time now where the library's log is so printed (`--verbose`); the
-    time after the empty lines it starts with (which end a progress bar's line)."""
+    """`text` as lines on stderr, each after the UTC time now where the library's log is so printed (`--verbose`:
+    `_EchoHandler.stamped`)."""
     handler = _echo_handler()
-    said = text.lstrip("\n")
-    return text[: len(text) - len(said)] + handler.line(said, time.time()) if handler is not None else text
+    return handler.stamped(text, time.time()) if handler is not None else text
 
 
 def echo_stderr(text: str | None) -> None:

@@ -2310,6 +2310,20 @@ def test_verbose_stamps_every_line_a_fetch_writes_on_stderr_with_the_utc_time(ru
     assert lines[0].startswith(f"as it started, this fetch dropped the interrupted run of the same query: {dropped} ")
 
 
+def test_verbose_stamps_each_line_of_a_message_of_several_lines_with_the_utc_time(run):
+    """Under `matreg -v` a message of several lines (DuckDB's error of a query, its caret under the column it did
+    not find) had the UTC time on its first line only, its other lines unstamped among the log's: each line has it,
+    the same, the caret still under the column."""
+    assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
+    failed = run("-v", "sql", "SELECT nosuch FROM materials")
+    assert failed.exit_code != 0 and len(failed.stderr.splitlines()) > 2, failed.stderr
+    stamps, lines = zip(*(line.split(" ", 1) for line in failed.stderr.splitlines()), strict=True)
+    assert len(set(stamps)) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamps[0])
+    assert lines[0].startswith("error: query failed: Binder Error:") and "nosuch" in lines[0]
+    (query,) = [line for line in lines if line.startswith("LINE 1: ")]
+    assert lines[-1].index("^") == query.index("nosuch"), failed.stderr
+
+
 def test_a_command_leaves_the_level_a_library_user_set_on_the_matreg_logger(run):
     """Each command set the `matreg` logger's level to NOTSET without `-v`, dropping a level a program that runs the
     commands in-process had set; `-v` logs at info level for its command alone."""
