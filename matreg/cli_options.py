@@ -314,7 +314,7 @@ def _ended_where_warnings_went_unsaid() -> Iterator[None]:
 def show_library_warnings(verbose: bool = False) -> None:
     """Print what the library logs at warning level or above on stderr; `verbose` (`matreg --verbose`): at info level
     too (each HTTP request), each line after the UTC time it was logged. One handler per process, however often
-    called: the last call says what it prints. The `matreg` logger's level is set only where `verbose`
+    called: the last call says what it prints. The `matreg` logger's level is only raised, and only where `verbose`
     (`_logging_info_where_verbose`): one a library user set stays."""
     logger = logging.getLogger("matreg")
     handler = _echo_handler()
@@ -327,14 +327,15 @@ def show_library_warnings(verbose: bool = False) -> None:
 
 
 def _logging_info_where_verbose(logger: logging.Logger, handler: _EchoHandler, verbose: bool) -> None:
-    """The logger at info level where `verbose`, its level before noted on `handler`; that level again at a later
-    call without it; left as it is otherwise (a library user's)."""
-    if verbose:
-        if handler.level_before_verbose is None:
-            handler.level_before_verbose = logger.level
+    """The logger at info level where `verbose` and it logs less (a library user's DEBUG stays), its level before
+    noted on `handler`; that level again at a later call without it, unless the logger's level is no longer the info
+    level set here (a library user changed it since); left as it is otherwise."""
+    if verbose and logger.getEffectiveLevel() > logging.INFO:  # (its level is not the info level set here before)
+        handler.level_before_verbose = logger.level
         logger.setLevel(logging.INFO)
-    elif handler.level_before_verbose is not None:
-        logger.setLevel(handler.level_before_verbose)
+    elif not verbose and handler.level_before_verbose is not None:
+        if logger.level == logging.INFO:
+            logger.setLevel(handler.level_before_verbose)
         handler.level_before_verbose = None
 
 

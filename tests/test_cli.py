@@ -2324,6 +2324,20 @@ def test_verbose_stamps_each_line_of_a_message_of_several_lines_with_the_utc_tim
     assert lines[-1].index("^") == query.index("nosuch"), failed.stderr
 
 
+def test_verbose_never_lowers_the_level_a_library_user_set_on_the_matreg_logger(run):
+    """`-v` set the `matreg` logger's level to info whatever it was: a program running the commands in-process at
+    debug level had it lowered to info. `-v` only raises it; a level the program set after it is not restored over by a
+    later command without `-v`."""
+    logger = logging.getLogger("matreg")
+    logger.setLevel(logging.DEBUG)
+    assert run("-v", "catalog").exit_code == 0 and logger.level == logging.DEBUG
+    logger.setLevel(logging.WARNING)
+    assert run("-v", "catalog").exit_code == 0 and logger.level == logging.INFO
+    logger.setLevel(logging.DEBUG)  # (the program's, after that command)
+    assert run("-v", "catalog").exit_code == 0 and logger.level == logging.DEBUG
+    assert run("catalog").exit_code == 0 and logger.level == logging.DEBUG
+
+
 def test_a_command_leaves_the_level_a_library_user_set_on_the_matreg_logger(run):
     """Each command set the `matreg` logger's level to NOTSET without `-v`, dropping a level a program that runs the
     commands in-process had set; `-v` logs at info level for its command alone."""
