@@ -236,15 +236,17 @@ def progress_shown(progress: bool) -> bool:
     return progress and sys.stderr is not None and sys.stderr.isatty()
 
 
-_SIGNALS_RECEIVED: list[int] = []  # the signals that stopped this process (`stop_on_sigterm`)
+_SIGNALS_RECEIVED: list[int] = []  # the signals that stopped the command running (`stop_on_sigterm`)
 
 
 def stop_on_sigterm() -> None:
-    """Make SIGTERM (what Slurm, `timeout`, systemd and `docker stop` send) stop a command as Ctrl-C does, raising
-    KeyboardInterrupt: what an interrupt runs then runs (a fetch commits the pages it read, temp files go, the command
-    says what it left), and the exit code is 143 (`exit_interrupted`). A SIGTERM the process was started ignoring
+    """Make SIGTERM (what Slurm, `timeout`, systemd and `docker stop` send) stop the command starting as Ctrl-C does,
+    raising KeyboardInterrupt: what an interrupt runs then runs (a fetch commits the pages it read, temp files go, the
+    command says what it left), and the exit code is 143 (`exit_interrupted`). The signals an earlier command of the
+    process received (run in-process: a notebook, a test) are forgotten. A SIGTERM the process was started ignoring
     stays ignored; Python installs handlers from its main thread only (a command run from another thread keeps the
     default)."""
+    _SIGNALS_RECEIVED.clear()
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) != signal.SIG_IGN:
         signal.signal(signal.SIGTERM, _interrupt)
 

@@ -52,7 +52,7 @@ from conftest import (
 from replay import ReplayServer, Reply
 from typer.testing import CliRunner
 
-from matreg import cli, cli_options, resume
+from matreg import cli, resume
 from matreg.cli import app
 from matreg.defaults import EXPORT_FORMATS
 from matreg.errors import ConfigError
@@ -2265,10 +2265,9 @@ def test_verbose_logs_each_request_and_stamps_the_log_with_the_utc_time_never_a_
     assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
-def test_verbose_stamps_every_line_a_fetch_writes_on_stderr_with_the_utc_time(run, janaf_server, monkeypatch):
+def test_verbose_stamps_every_line_a_fetch_writes_on_stderr_with_the_utc_time(run, janaf_server):
     """Under `matreg -v` the log and the error were stamped with the UTC time, where a fetch's other lines on stderr
     (that it was interrupted, that it resumed a run, the runs it dropped as it started) were not."""
-    monkeypatch.setattr(cli_options, "_SIGNALS_RECEIVED", [])  # (this test's SIGTERMs: a later Ctrl-C's exit is 130)
     interrupt = threading.Event()  # set: the request of the second page stops the fetch (SIGTERM, as Slurm sends)
 
     def route(request):
@@ -2322,6 +2321,32 @@ def test_verbose_stamps_each_line_of_a_message_of_several_lines_with_the_utc_tim
     assert lines[0].startswith("error: query failed: Binder Error:") and "nosuch" in lines[0]
     (query,) = [line for line in lines if line.startswith("LINE 1: ")]
     assert lines[-1].index("^") == query.index("nosuch"), failed.stderr
+
+
+def test_a_command_ctrl_c_interrupts_exits_130_after_an_earlier_one_sigterm_stopped_in_the_same_process(
+    run, janaf_server
+):
+    """The signals that stopped a command were kept for the process: a command run in-process (a notebook, a test)
+    that Ctrl-C interrupted after another that SIGTERM had stopped exited 143, as if SIGTERM had stopped it too.
+    Each command forgets the signals of those before it: 130."""
+    signals: list[int] = []  # the signal the request of the second page sends this process
+
+    def route(request):
+        if request.path == "/tables/C-095.txt" and signals:
+            os.kill(os.getpid(), signals.pop())
+        return janaf_route(request)
+
+    janaf_server.route = route
+    fetch = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress", "--no-cache"]
+    on_ctrl_c = signal.signal(signal.SIGINT, signal.default_int_handler)  # (as in a terminal, in a background job too)
+    try:
+        exit_codes = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signals.append(sig)
+            exit_codes.append(run(*fetch).exit_code)
+    finally:
+        signal.signal(signal.SIGINT, on_ctrl_c)
+    assert exit_codes == [143, 130]
 
 
 def test_verbose_never_lowers_the_level_a_library_user_set_on_the_matreg_logger(run):
