@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -637,6 +637,8 @@ def run_ingest(
     unless `allow_dropped_fields` (`_refuse_dropped_fields`).
     """
     info = run_info(connector, limit, moved_from)
+    if connector.read_mode.whole_scope:
+        info.relative_path = store.relative_path(info.endpoint)
     try:
         _refuse_moved_from(connector, store, info)
         _refuse_run(connector, store, info)
@@ -653,7 +655,7 @@ def run_ingest(
                 store.stage_page(report.run_id, {"fetch_runs": [fetch_run_row(info, report, connector)]})
             report.database_versions = _database_versions(store, report)
             check = _publish_check(report, connector, store, info, allow_dropped_fields)
-            whole_scope = _whole_scope(connector, info)
+            whole_scope = _whole_scope(connector, store, info)
             store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
         except RunRefused:  # another run took its name or scope meanwhile: as if refused at its start
             store.discard_run(report.run_id)
@@ -712,15 +714,18 @@ def _refuse_sharing_a_source_name(connector: Connector, store: Store, info: RunI
 
 def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo) -> None:
     """RunRefused when a run that reads its scope whole (a lab file) would write for the first time the scope of
-    another file that is still there (a file of the same name in another folder): that file's values of the records
-    both give would be hidden. A file that was moved (nothing left where it was imported from), one that wrote the
-    scope before, or a scope the user named, takes it over."""
+    another file that is still there (a file of the same name in another folder, `Store.lab_file`): that file's values
+    of the records both give would be hidden. A file that was moved (nothing left where it was imported from), one
+    that wrote the scope before from its place (`Store.places`: a project folder moved or copied whole with the store
+    is the same place), or a scope the user named, takes it over."""
     if not connector.read_mode.whole_scope or connector.read_mode.scope_chosen or not store.exists():
         return
-    source, scope = connector.attribution.source, connector.attribution.scope
-    endpoints = [endpoint for written, endpoint in _imports_of(store, source) if written == scope]
-    others = [endpoint for endpoint in endpoints if endpoint != info.endpoint and Path(endpoint).is_file()]
-    if others and info.endpoint not in endpoints:
+    source, scope, here = connector.attribution.source, connector.attribution.scope, store.places(info.endpoint)
+    imports = [past for past in _imports_of(store, source) if past.scope == scope]
+    if any(past.read_at(here) for past in imports):
+        return
+    others = [path for past in imports if (path := store.lab_file(past.endpoint, past.relative_path)).is_file()]
+    if others:
         here = Path(info.endpoint)
         raise RunRefused(
             f"'{scope}' of {source} was imported from {others[0]}, which is still there; this file is {here}. Under "
@@ -748,12 +753,13 @@ def _refuse_moved_from(connector: Connector, store: Store, info: RunInfo) -> Non
             f"{old} still holds a file: {info.endpoint} was not moved from there; import each under a name of its own "
             "(--as), or remove the one no longer wanted first"
         )
-    imports = _imports_of(store, source) if store.exists() else []
-    places = [endpoint for written, endpoint in imports if written == scope]
-    if old in places:
+    imports, old_places = _imports_of(store, source) if store.exists() else [], store.places(old)
+    of_scope = [past for past in imports if past.scope == scope]
+    if any(past.read_at(old_places) for past in of_scope):
         return
+    places = list(dict.fromkeys(past.endpoint for past in of_scope))
     said = [f"it was imported from {', '.join(places)}"] if places else []
-    others = [written for written, endpoint in imports if endpoint == old]
+    others = list(dict.fromkeys(past.scope for past in imports if past.read_at(old_places)))
     if others:
         said.append(f"the file there was imported as {', '.join(others)} (import this one under that name: --as)")
     was = "; ".join(said) or "it was never imported"
@@ -932,7 +938,7 @@ def _dry_run(
         if budget.spent():
             break
     check.withheld()
-    whole_scope = _whole_scope(connector, info)
+    whole_scope = _whole_scope(connector, store, info)
     if whole_scope is not None and not check.rows_moved():
         report.n_withdrawn = len(store.withdrawals_of(whole_scope, admitted, check.withheld_keys()["materials"]))
     return report
@@ -997,24 +1003,39 @@ def listed_records(record_ids: list[str], shown: int = 10) -> str:
     return f"{count}: {listed(record_ids, shown)}"
 
 
-def _imports_of(store: Store, source: str) -> list[tuple[str, str]]:
+class _Import(NamedTuple):
+    """A scope an import of a lab file wrote, and where it read the file (`fetch_runs.endpoint` and relative_path)."""
+
+    scope: str
+    endpoint: str
+    relative_path: str | None
+
+    def read_at(self, places: list[str]) -> bool:
+        """Whether the import read at one of these places (`Store.places`): its path, or its path from the folder
+        holding the store (a project folder moved or copied whole since)."""
+        return self.endpoint in places or self.relative_path in places
+
+
+def _imports_of(store: Store, source: str) -> list[_Import]:
     """Each scope the imports of a source wrote, with where they read it (a lab file's path), in order."""
-    pairs = store.read(
-        "SELECT DISTINCT w.scope, r.endpoint FROM material_writes AS w JOIN fetch_runs AS r USING (run_id) "
-        "WHERE w.source = ? ORDER BY ALL",
+    read = store.read(
+        "SELECT DISTINCT w.scope, r.endpoint, r.relative_path FROM material_writes AS w "
+        "JOIN fetch_runs AS r USING (run_id) WHERE w.source = ? ORDER BY ALL",
         [source],
     )
-    return list(zip(pairs["scope"], pairs["endpoint"], strict=True))
+    relative = [None if pd.isna(path) else path for path in read["relative_path"]]
+    return [_Import(*row) for row in zip(read["scope"], read["endpoint"], relative, strict=True)]
 
 
-def _whole_scope(connector: Connector, info: RunInfo) -> WholeScope | None:
-    """Source, scope and endpoint of a run that reads its scope whole (a lab file, and where it lies), with where the
-    file moved from (`moved_from`, when the run says), else None."""
+def _whole_scope(connector: Connector, store: Store, info: RunInfo) -> WholeScope | None:
+    """Source, scope and places of a run that reads its scope whole (a lab file, and where it lies), with the places
+    of where the file moved from (`moved_from`, when the run says), else None."""
     if not connector.read_mode.whole_scope:
         return None
     moved_from = info.parameters.get("moved_from")
-    places = (moved_from,) if moved_from is not None else ()
-    return WholeScope(connector.attribution.source, connector.attribution.scope, info.endpoint, places)
+    old = tuple(store.places(moved_from)) if moved_from is not None else ()
+    source, scope = connector.attribution.source, connector.attribution.scope
+    return WholeScope(source, scope, info.endpoint, info.relative_path, old)
 
 
 def _publish_check(

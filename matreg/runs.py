@@ -171,6 +171,7 @@ def fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error:
         "run_id": report.run_id,
         "source": report.source,
         "endpoint": info.endpoint,
+        "relative_path": info.relative_path,
         "base_url": public_url(connector.base_url_read) if connector.base_url_read else None,
         "query": info.query,
         "parameters": parameters_json(info),

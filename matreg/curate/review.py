@@ -21,7 +21,6 @@ import json
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
@@ -992,12 +991,14 @@ def _read_write(store: Store, record_id: str, row: dict[str, Any]) -> pd.DataFra
 def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
     """The connector of the latest import of the file whose import quarantined `row`, rebuilt from its run (mapping,
     file location): a file imported again with a corrected mapping readmits its rows by that mapping. (The quarantine
-    row names the first run that rejected it.)"""
-    sheet = "json_extract(parameters, '$.mapping.sheet')"  # a workbook's sheets are imported one by one
+    row names the first run that rejected it.) An import of the file at the same place is one of the same path, or of
+    the same path from the folder holding the store (a project folder moved or copied whole since)."""
+    sheet = "json_extract(r.parameters, '$.mapping.sheet')"  # a workbook's sheets are imported one by one
     runs = store.read(
-        f"WITH q AS (SELECT endpoint, {sheet} AS sheet FROM fetch_runs WHERE run_id = ?) "
-        f"SELECT endpoint, parameters FROM fetch_runs JOIN q USING (endpoint) WHERE source = ? "
-        f"AND status = 'complete' AND {sheet} IS NOT DISTINCT FROM q.sheet ORDER BY started_at DESC LIMIT 1",
+        f"WITH q AS (SELECT endpoint, relative_path, {sheet} AS sheet FROM fetch_runs AS r WHERE run_id = ?) "
+        "SELECT r.endpoint, r.relative_path, r.parameters FROM fetch_runs AS r, q "
+        "WHERE (r.endpoint = q.endpoint OR r.relative_path = q.relative_path) AND r.source = ? "
+        f"AND r.status = 'complete' AND {sheet} IS NOT DISTINCT FROM q.sheet ORDER BY r.started_at DESC LIMIT 1",
         [row["run_id"], row["source"]],
     )
     parameters = json.loads(runs["parameters"].iloc[0]) if len(runs) else {}
@@ -1006,9 +1007,11 @@ def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
             f"quarantine row '{row['quarantine_id']}' is a whole {row['source']} record: only lab rows and single "
             "values can be readmitted; fetch the record again once the source has fixed it"
         )
-    # The endpoint is the file's resolved path: structure files named in the rows are beside it.
+    # Structure files named in the rows are beside the file, where it is now (`Store.lab_file`).
+    relative = runs["relative_path"].iloc[0]
+    path = store.lab_file(runs["endpoint"].iloc[0], None if pd.isna(relative) else relative)
     mapping = LabMapping.model_validate(parameters["mapping"])
-    return LabConnector.of_past_import(Path(runs["endpoint"].iloc[0]), mapping, parameters.get("name"))
+    return LabConnector.of_past_import(path, mapping, parameters.get("name"))
 
 
 def _lab_record(

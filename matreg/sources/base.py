@@ -161,6 +161,7 @@ class RunInfo:
     query: str
     parameters: dict[str, Any] = field(default_factory=dict)
     paging: dict[str, int] = field(default_factory=dict)
+    relative_path: str | None = None  # a lab file's path from the folder holding the store (`Store.relative_path`)
 
     def __post_init__(self) -> None:
         """ValueError for a paging parameter not among PAGING_KEYS: the selection of a run that recorded none (an

@@ -141,6 +141,7 @@ from matreg.store.publish import (
     last_writes_in_scope_sql,
     of_keys,
     owners,
+    places_of,
     publishing_order,
     read_twice,
     removed_values_sql,
@@ -149,6 +150,7 @@ from matreg.store.publish import (
     rewrite_without,
     run_rows_sql,
     runs_at_sql,
+    runs_elsewhere_sql,
     staged_rows,
     stored_rows_of_run_sql,
     stored_values,
@@ -241,6 +243,9 @@ class Store:
         folder = Path(root).resolve()
         refuse_long_names(folder, f"cannot use {folder} as a store")
         self.root = _searchable(utf8_path(folder, "the store folder"))
+        # the folder holding the store as named (a store folder that is a link to another disk: its link's folder),
+        # which a lab file's path is recorded from (`relative_path`)
+        self.holder = Path(os.path.abspath(root)).parent.resolve()
         if self.root.exists() and not self.root.is_dir():
             raise PathError(f"{self.root} is a file, not a matreg store directory")
         self.data_dir = self.root / "data"
@@ -261,6 +266,27 @@ class Store:
     def exists(self) -> bool:
         """True once the store has been created."""
         return self.db_path.exists() and self.data_dir.is_dir()
+
+    def relative_path(self, path: Path | str) -> str | None:
+        """A file's path (absolute) from the folder holding the store (`holder`: 'lab/gaps.csv' beside the store,
+        '../data/gaps.csv' elsewhere), as `fetch_runs.relative_path` records a lab file's: the same while the project
+        folder holding both moves or is copied whole. None where there is none (a file on another Windows drive)."""
+        try:
+            return Path(os.path.relpath(path, self.holder)).as_posix()
+        except ValueError:
+            return None
+
+    def places(self, path: Path | str) -> list[str]:
+        """Where a lab file at `path` (absolute) is read, as a run that reads it records it (`places_of`)."""
+        return places_of(str(path), self.relative_path(path))
+
+    def lab_file(self, endpoint: str, relative_path: str | None) -> Path:
+        """Where the file a lab import read (its `fetch_runs` endpoint and relative_path) is now: at its path from the
+        folder holding the store where a file is there (the project folder moved or copied with the store), else at
+        its path as read."""
+        if relative_path is not None and (moved := self.holder / relative_path).is_file():
+            return moved
+        return Path(endpoint)
 
     def _refuse_other_files(self) -> None:
         """PathError when the store's folder is no store (it has none of FORMAT_FILE, DB_NAME and VIEWS_STAMP: a
@@ -366,7 +392,7 @@ class Store:
         them. A check that raises refuses the run (`check.refuse_removals` too, told the stored values the run's write
         removes: `_removed_values`): nothing is then published and the run stays staged. Materials columns
         the run did not read (`unread_columns`) keep stored values of the same material. A run that read the whole of a
-        scope (`whole_scope`: source, scope and endpoint) withdraws the records it did not admit (`_add_withdrawals`),
+        scope (`whole_scope`: source, scope and places) withdraws the records it did not admit (`_add_withdrawals`),
         unless its rows moved (`check.rows_moved`). The run's fetch_runs row lists the ids of all its quarantine rows,
         stored before or not (`open_quarantine`). What to leave out, and what the check decides, is decided under the
         store's lock, against the commits before: the run's rows are checked without the lock first, and again under it
@@ -793,8 +819,9 @@ class Store:
         """Add to the run's materials file a write of each record of the scope the run read whole (`whole_scope`: a lab
         file and where it lies) that the run did not admit (a row deleted from the file; a row it rejected in place is
         withheld by the connector and keeps its last valid read), where the record's last write in that scope came from
-        the same endpoint, or from the one the steward says the file moved from (`moved_from`: a row deleted as it
-        moved), and gave values: the record's current row, in that scope, stamped with this run and written whole. With
+        the same place (its path, or its path from the folder holding the store: a project folder moved or copied
+        whole), or from the one the steward says the file moved from (`moved_from`: a row deleted as it moved), and
+        gave values: the record's current row, in that scope, stamped with this run and written whole. With
         no values of this scope, the views then show none of the values that write made (nor do exports); the record's
         other scopes, its description and values a steward readmitted alone stay. A record last written in the scope by
         a steward's readmit, or one the publishing check withheld from this run, stays as it is. A file of the same name
@@ -841,8 +868,8 @@ class Store:
             f"WHERE last.run_id IN ({read_here}) AND last.record_id NOT IN ({run_keys}) AND {gave_values} "
             "AND last.record_id NOT IN (SELECT unnest($withheld::VARCHAR[]))"
         )
-        places = [whole_scope.endpoint, *whole_scope.moved_from]
-        scope = {"source": whole_scope.source, "scope": whole_scope.scope, "endpoints": places}
+        places = [*whole_scope.places, *whole_scope.moved_from]
+        scope = {"source": whole_scope.source, "scope": whole_scope.scope, "places": places}
         parameters = parameters | scope | {"withheld": withheld}
         parameters["now"] = datetime.now(UTC)
         with self._scan() as con:
@@ -850,19 +877,21 @@ class Store:
 
     def _moved_here(self, build: Path, whole_scope: WholeScope | None) -> list[str]:
         """Records of a run that read its scope whole (`whole_scope`: a lab file) whose last write in that scope came
-        from a run that read it elsewhere (the file moved, or another file of its name): written again even when
+        from a run that read it elsewhere (the file moved, or another file of its name), or at another path or path
+        from the folder holding the store (the project folder, or the store, moved since): written again even when
         unchanged, so that a row deleted from the file here later is withdrawn (`_add_withdrawals` withdraws records
-        last written from the same place, or from the one an import says the file moved from)."""
+        last written from the same place, by either path, or from the one an import says the file moved from)."""
         path = build / "materials.parquet"
         if whole_scope is None or not path.exists():
             return []
         sql = (
             f"WITH last AS ({last_writes_in_scope_sql()}) SELECT record_id FROM last "
             "WHERE record_id IN (SELECT record_id FROM read_parquet($materials)) "
-            f"AND run_id IN ({runs_at_sql(among=False)})"
+            f"AND run_id IN ({runs_elsewhere_sql()})"
         )
-        scope = {"source": whole_scope.source, "scope": whole_scope.scope, "endpoints": [whole_scope.endpoint]}
-        parameters = {"materials": str(path)} | scope
+        scope = {"source": whole_scope.source, "scope": whole_scope.scope}
+        here = {"endpoint": whole_scope.endpoint, "relative_path": whole_scope.relative_path}
+        parameters = {"materials": str(path)} | scope | here
         with self._scan() as con:
             return [row[0] for row in con.execute(sql, parameters).fetchall()]
 

@@ -158,13 +158,26 @@ RunFinisher = Callable[[dict, dict[str, Dropped], int, Removed], dict]
 
 
 class WholeScope(NamedTuple):
-    """What a run that reads its scope whole (a lab file) read: its source and scope, where it read it (`endpoint`),
-    and where the steward says the file was moved from (`moved_from`: `import --moved-from`)."""
+    """What a run that reads its scope whole (a lab file) read: its source and scope, where it read it (`endpoint`, the
+    file's path, and `relative_path`, its path from the folder holding the store: `Store.relative_path`), and where
+    the steward says the file was moved from (`moved_from`: `import --moved-from`, its places: `Store.places`)."""
 
     source: str
     scope: str
     endpoint: str
+    relative_path: str | None
     moved_from: tuple[str, ...] = ()
+
+    @property
+    def places(self) -> list[str]:
+        """Where the run read the file (`places_of`)."""
+        return places_of(self.endpoint, self.relative_path)
+
+
+def places_of(endpoint: str, relative_path: str | None) -> list[str]:
+    """Where a lab file was read, as runs record it: its path (`fetch_runs.endpoint`), and its path from the folder
+    holding the store (`relative_path`) where it has one."""
+    return [endpoint] if relative_path is None else [endpoint, relative_path]
 
 
 class LastReads(NamedTuple):
@@ -257,11 +270,19 @@ def of_keys(values: pyarrow.Table, keys: list[ValueKey]) -> pyarrow.Table:
     return values.filter(pyarrow.array(kept, pyarrow.bool_()))
 
 
-def runs_at_sql(among: bool = True) -> str:
-    """The ids of the runs that read at one of the places `$endpoints` (where a lab file was read), or (not `among`)
-    at none of them."""
-    places = "(SELECT unnest($endpoints::VARCHAR[]))"
-    return f"SELECT run_id FROM {stored_sql('fetch_runs')} WHERE endpoint {'IN' if among else 'NOT IN'} {places}"
+def runs_at_sql() -> str:
+    """The ids of the runs that read at one of the places `$places` (where a lab file was read: its path, its path
+    from the folder holding the store; `WholeScope.places`), as their endpoint or relative_path records it."""
+    places = "(SELECT unnest($places::VARCHAR[]))"
+    return f"SELECT run_id FROM {stored_sql('fetch_runs')} WHERE endpoint IN {places} OR relative_path IN {places}"
+
+
+def runs_elsewhere_sql() -> str:
+    """The ids of the runs that did not read a lab file where it is now: at its path `$endpoint` and its path from
+    the folder holding the store `$relative_path` both (by its path alone where either recorded none: a run of an
+    older matreg, a file on another Windows drive)."""
+    here = "endpoint = $endpoint AND coalesce(relative_path = $relative_path, true)"
+    return f"SELECT run_id FROM {stored_sql('fetch_runs')} WHERE NOT coalesce({here}, false)"
 
 
 def rereads_resolving_sql() -> str:
