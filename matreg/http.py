@@ -656,6 +656,14 @@ def _refuse_unwritable(cache: Any) -> None:
         connection.execute(f"PRAGMA user_version = {version}")
 
 
+def _make_by_umask(path: Path) -> None:
+    """Create the HTTP cache's file where there is none, as the store's other files are made (0666 less the umask: a
+    group's with umask 002), where SQLite would make it rw-r--r-- whatever the umask (its journal takes the file's
+    mode). One that cannot be made is left to SQLite, which refuses it (`_refuse_unwritable`)."""
+    with contextlib.suppress(OSError):  # (there already, too)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+
+
 class HttpClient:
     """Requests to one source (GETs; POSTs of a JSON body, `post_json`), with retries on 429/5xx, the API key sent
     only as a header, and answers cached in `cache_path` when one is given (each for
@@ -707,6 +715,7 @@ class HttpClient:
             import requests_cache  # only with --cache: it imports every cache backend (boto3 too), ~0.2 s a process
 
             cache_path.parent.mkdir(parents=True, exist_ok=True)
+            _make_by_umask(cache_path)
             # The auth header is left out of cache keys and out of the cached request it stores.
             # requests-cache matches these names exactly, and clients re-spell headers (mp-api sends x-api-key).
             names = ["Authorization", "X-API-KEY", "api_key", "access_token", auth_header or "X-API-KEY"]

@@ -2,9 +2,11 @@
 imports, readmits and `--moved-from` read at the same place, through the command line."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
+import pytest
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
@@ -132,3 +134,20 @@ def test_a_file_moved_within_a_moved_project_is_said_moved_from_its_path_there(r
     assert moved.exit_code == 0, moved.output
     assert "1 withdrawn" in moved.stdout
     assert records(run) == ["our-gaps:cubr-1", "our-gaps:gan-1"]
+
+
+@pytest.fixture
+def group_umask():
+    """The process's umask 002, as a group sharing a store writes (README: The store)."""
+    before = os.umask(0o002)
+    yield
+    os.umask(before)
+
+
+def test_the_http_cache_takes_the_umask_of_the_process_that_makes_it(run, tmp_path, group_umask):
+    """SQLite made it rw-r--r-- whatever the umask: the group's other stewards could not write it, and their fetches
+    with --cache were refused ('the HTTP cache could not be written')."""
+    assert run("fetch", "janaf", "H-064", "--cache", "--no-progress").exit_code == 0
+    store = Path(os.environ["MATREG_STORE"])
+    assert (store / "http_cache.sqlite").stat().st_mode & 0o777 == 0o664
+    assert (store / "format").stat().st_mode & 0o777 == 0o664
