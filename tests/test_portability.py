@@ -151,3 +151,35 @@ def test_the_http_cache_takes_the_umask_of_the_process_that_makes_it(run, tmp_pa
     store = Path(os.environ["MATREG_STORE"])
     assert (store / "http_cache.sqlite").stat().st_mode & 0o777 == 0o664
     assert (store / "format").stat().st_mode & 0o777 == 0o664
+
+
+@pytest.mark.as_a_user
+def test_a_read_only_store_is_read_and_its_writes_are_refused_naming_it(run, tmp_path, monkeypatch):
+    """As on a shared read-only mount. A review, an import and a fetch printed Python's '[Errno 13] Permission denied:
+    .../.curation.lock' (the store's lock files), where other writes name the store."""
+    project = make_project(tmp_path / "project")
+    run = in_project(run, project, monkeypatch)
+    assert import_lab(run).exit_code == 0
+    assert run("fetch", "janaf", "H-064", "--no-cache", "--no-progress").exit_code == 0
+    store = project / "store"
+    files = sorted(store.rglob("*"))
+    for path in [store, *files]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        status = run("status")
+        assert status.exit_code == 0 and "quarantine: 1 rows open" in status.stdout
+        assert run("export", "gaps", "--out", str(tmp_path / "gaps.csv")).exit_code == 0
+        assert records(run) == ["janaf:H-064", "our-gaps:cubr-1", "our-gaps:gan-1", "our-gaps:zno-1"]
+        writes = [
+            ("review", "accept", "our-gaps:gan-1", "--reason", "checked"),
+            ("import", "lab/gaps.csv", "-m", "lab/mapping.yaml"),
+            ("fetch", "janaf", "C-095", "--no-cache", "--no-progress"),
+        ]
+        for write in writes:
+            refused = run(*write)
+            said = f"error: cannot write {store}: Permission denied (EACCES)\n"
+            assert (refused.exit_code, refused.stderr) == (1, said), write
+    finally:
+        for path in [store, *files]:
+            path.chmod(path.stat().st_mode | 0o200)
+    assert sorted(store.rglob("*")) == files

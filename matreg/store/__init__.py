@@ -649,14 +649,16 @@ class Store:
             )
 
     def _try_run_lock(self, run_id: str) -> filelock.FileLock | None:
-        """The run's lock, taken; None when another process holds it."""
+        """The run's lock, taken; None when another process holds it. WriteRefused naming the store where its lock
+        file cannot be made (a read-only store)."""
         path = self._run_lock(run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(path), timeout=CLAIM_WAIT_S)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            return None
+        with refused_writes_of(self.root):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                lock.acquire()
+            except filelock.Timeout:
+                return None
         return lock
 
     def _run_lock(self, run_id: str) -> Path:
@@ -1114,14 +1116,15 @@ class Store:
     def locked(self, name: str = ".lock", wait_s: float | None = None) -> Iterator[None]:
         """Hold one of the store's lock files, waiting up to `wait_s` seconds (by default LOCK_WAIT_S, a minute) for
         another process to let it go (`.lock`: commits; others: curation entries, releases); StoreBusy if it does
-        not."""
+        not, WriteRefused naming the store where the file cannot be made (a read-only store)."""
         path = self.root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(path), timeout=LOCK_WAIT_S if wait_s is None else wait_s)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            raise StoreBusy(path) from None
+        with refused_writes_of(self.root):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                lock.acquire()
+            except filelock.Timeout:
+                raise StoreBusy(path) from None
         try:
             yield
         finally:
