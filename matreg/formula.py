@@ -4,6 +4,7 @@ apart here first, by regular expressions (charges, hydrates and other adducts, s
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import warnings
@@ -166,13 +167,17 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     read as JANAF names its ions, the digits amounts ('AlF2+' is AlF₂⁺, 'Mg2+' Mg₂⁺), which input that may mean the
     charge ('Mg2+' for Mg²⁺) refuses first (`ambiguous_charge`).
 
-    `as_stored` reads a formula_original the store holds as the matreg that stored it did: without the refusals of
-    input added since (a number after a space, a phase label, an amount of none: 'Fe0O'), which only records fetched
-    or imported anew meet.
+    `as_stored` reads a formula the store holds as the matreg that stored it did: as this one reads it where it does
+    ('CaO.[SiO2]2', CaO·[SiO2]2, which an older matreg could not read), else without the refusals of input added since
+    (a number after a space, a phase label, an amount of none: 'Fe0O'), which only records fetched or imported anew
+    meet.
 
     The electron ('e-', 'e1-', 'e[-1]', typeset too: 'e−', 'e⁻'), the reference species of ion thermochemistry
     (JANAF's electron gas), which pymatgen has no formula for, is 'e[-1]': no elements, no atoms, charge -1.
     """
+    if as_stored:
+        with contextlib.suppress(FormulaError):
+            return parse_formula(text)
     original = str(text).strip()
     if not original:
         raise FormulaError("empty formula")

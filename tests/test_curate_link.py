@@ -388,6 +388,18 @@ def test_a_lab_formula_written_with_its_state_is_linked_with_that_state_only(sto
     }
 
 
+def test_a_formula_of_a_period_before_a_bracketed_group_is_linked_and_compared_as_this_matreg_stored_it(
+    store, tmp_path
+):
+    # 'CaO.[SiO2]2' is stored as CaO·[SiO2]2 (CaSi2O5), which an older matreg could not read (its brackets round alone)
+    rows = "id,formula,dH\na,CaO.[SiO2]2,-2500\nb,CaSi2O5,-2540\n"
+    import_lab(store, tmp_path, "lab", rows, "columns:\n  dH: {property: enthalpy_of_formation, unit: kJ/mol}\n")
+    assert store.query("SELECT formula FROM materials").values.tolist() == [["CaSi2O5"], ["CaSi2O5"]]
+    assert group_of(link_records(store)) == {"lab:a": "CaSi2O5", "lab:b": "CaSi2O5"}
+    conflicts = find_conflicts(store, "enthalpy_of_formation", tolerance=1.0)
+    assert conflicts.set_index("record_id")["value"].to_dict() == {"lab:a": -2500.0, "lab:b": -2540.0}
+
+
 def test_crystal_polymorphs_that_name_their_phase_are_two_materials(store, catalog, tmp_path):
     run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["Al-096", "Al-098", "Ca-027"])), store)
     mapping = "dataset: lab\nformula_column: formula\nid_column: id\nname_column: name\ncitation: c\ncolumns:\n"
