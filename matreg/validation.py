@@ -111,19 +111,24 @@ class ValueRows:
     rejected: list[tuple[int, Rejection]]
 
 
-def harmonize(record: SourceRecord, attribution: Attribution, stamp: RunStamp) -> CanonicalRecord:
-    """Turn a mapped record into canonical rows; raise FormulaError if its formula is unreadable."""
-    material = material_row(record, attribution, stamp)
-    values = harmonize_values([record], [material], attribution)
+def harmonize(
+    record: SourceRecord, attribution: Attribution, stamp: RunStamp, as_stored: bool = False
+) -> CanonicalRecord:
+    """Turn a mapped record into canonical rows; raise FormulaError if its formula is unreadable (`as_stored`: a
+    stored record's formula_original, read as the matreg that stored it did, `parse_formula`)."""
+    material = material_row(record, attribution, stamp, as_stored)
+    values = harmonize_values([record], [material], attribution, as_stored)
     return CanonicalRecord(material, values.table.to_pylist(), [rejection for _, rejection in values.rejected])
 
 
-def material_row(record: SourceRecord, attribution: Attribution, stamp: RunStamp) -> dict[str, Any]:
-    """The materials row of a mapped record; raise FormulaError if its formula is unreadable, RecordError if a field
-    has not its column's type (a source's nsites `true`, a space group symbol that is a number) or its structure is
-    not of its formula (`_check_structure`)."""
+def material_row(
+    record: SourceRecord, attribution: Attribution, stamp: RunStamp, as_stored: bool = False
+) -> dict[str, Any]:
+    """The materials row of a mapped record; raise FormulaError if its formula is unreadable (read `as_stored`, see
+    `harmonize`), RecordError if a field has not its column's type (a source's nsites `true`, a space group symbol
+    that is a number) or its structure is not of its formula (`_check_structure`)."""
     _check_column_types(record)
-    formula = parse_formula(record.formula)
+    formula = parse_formula(record.formula, as_stored)
     if record.structure is not None:
         _check_structure(record.structure, formula)
     return {
@@ -300,8 +305,11 @@ def read_id(value: Any, field: str) -> str:
     raise RecordError(f"{field} {_shown(value)} is no integer or text")
 
 
-def harmonize_values(records: Sequence[SourceRecord], materials: Sequence[dict], attribution: Attribution) -> ValueRows:
-    """Every value of the records (`materials`: their rows) in its property's canonical unit, or rejected with why.
+def harmonize_values(
+    records: Sequence[SourceRecord], materials: Sequence[dict], attribution: Attribution, as_stored: bool = False
+) -> ValueRows:
+    """Every value of the records (`materials`: their rows, their formula_original read `as_stored` where they are
+    stored ones, see `harmonize`) in its property's canonical unit, or rejected with why.
 
     Values are converted a (property, unit) group at a time, with one unit plan, their uncertainties (`parse_value`,
     `RawValue.uncertainty`) as differences. A rejected value gets the first reason of: unknown property, not a finite
@@ -311,7 +319,7 @@ def harmonize_values(records: Sequence[SourceRecord], materials: Sequence[dict],
     where they agree in the canonical unit; else each is rejected with a reason naming their fields and values
     (`_FlatValues.repeated_keys`): never one kept in silence.
     """
-    values = _FlatValues(records, materials)
+    values = _FlatValues(records, materials, as_stored)
     reasons: dict[int, list[str]] = {}
     groups = values.groups(attribution.source, reasons)
     values.check_numbers_and_conditions(reasons)
@@ -338,7 +346,7 @@ def harmonize_values(records: Sequence[SourceRecord], materials: Sequence[dict],
 class _FlatValues:
     """The values of several records in one list, each with its record's position."""
 
-    def __init__(self, records: Sequence[SourceRecord], materials: Sequence[dict]) -> None:
+    def __init__(self, records: Sequence[SourceRecord], materials: Sequence[dict], as_stored: bool) -> None:
         self.records, self.materials = records, materials
         positions: list[int] = []
         self.raws: list[RawValue] = []
@@ -352,7 +360,7 @@ class _FlatValues:
         self.uncertainties: np.ndarray | None = None  # as stated (NaN: none); None: no value states one
         self.per_formula_unit = np.array([material["atoms_per_formula_unit"] for material in materials], dtype=float)
         self.per_cell = np.array([_atoms_per_cell(record) for record in records], dtype=float)  # None -> NaN
-        formulas = [parse_formula(material["formula_original"]) for material in materials]  # each unit as written
+        formulas = [parse_formula(material["formula_original"], as_stored) for material in materials]  # as written
         self.molar_mass = np.array([formula.molar_mass for formula in formulas], dtype=float)  # None (e-) -> NaN
         phases = [material["phase"] for material in materials]
         self.ion = np.array(list(map(takes_ion_bounds, formulas, phases)), dtype=bool)  # an ion's bounds

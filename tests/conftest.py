@@ -260,6 +260,20 @@ def single_value(frame: pd.DataFrame):
     return frame.iloc[0, 0]
 
 
+def as_an_older_matreg_stored(store: Store, cells: dict[str, dict[str, Any]]) -> None:
+    """Rewrite cells of the materials rows of these records (by record id, each its columns' values) in every write of
+    them, as a matreg that read their formula otherwise stored them (one that read 'ZnO[0]' as the ion ZnO[+0])."""
+    for path in store.data_dir.glob("c*/**/materials.parquet"):
+        table = pq.read_table(path)
+        ids = table["record_id"].to_pylist()
+        for column in {column for values in cells.values() for column in values}:
+            stored = table[column].to_pylist()
+            written = [cells.get(record_id, {}).get(column, cell) for record_id, cell in zip(ids, stored, strict=True)]
+            position = table.schema.get_field_index(column)
+            table = table.set_column(position, table.schema.field(column), pa.array(written, table[column].type))
+        pq.write_table(table, path)
+
+
 VISIBLE_TABLES = ("materials", "properties", "quarantine")
 
 

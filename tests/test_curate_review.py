@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import JANAF_TABLES, LAB_EXAMPLE, janaf_route, single_value, write_catalog
+from conftest import JANAF_TABLES, LAB_EXAMPLE, as_an_older_matreg_stored, janaf_route, single_value, write_catalog
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 from replay import ReplayServer, Reply, Request
@@ -654,6 +654,28 @@ def test_a_readmitted_value_stays_when_its_record_is_imported_again_changed(stor
     assert values == [["band_gap", 3.37], ["formation_energy_per_atom", -1.8]]
     again = import_gaps(store, tmp_path, "id,formula,gap,dHf\ns1,ZnO,3.37,about -1.8\n")
     assert again.n_unchanged == 1  # the readmitted value the file still gets wrong changes nothing
+
+
+@pytest.mark.parametrize(
+    ("imported", "as_stored", "atoms"),
+    [
+        ("ZnO", {"formula": "ZnO[+0]", "formula_original": "ZnO[0]", "charge": 0.0}, 2),  # a charge of zero
+        ("CaH2SO1.45", {"formula_original": "CaSO4.5e-1H2O"}, 5.45),  # a period before a count with an exponent
+        ("H16.5N5.5", {"formula_original": "H0.5.5NH3"}, 22),  # an amount of none in an adduct's part
+    ],
+)
+def test_a_value_of_a_record_an_older_matreg_stored_is_readmitted_per_its_formula_unit_as_stored(
+    store, tmp_path, imported, as_stored, atoms
+):
+    # a formula this matreg refuses, which an older one read and stored: its record's values are per mole of it
+    columns = "  gap: {property: band_gap, unit: eV}\n  dHf: {property: formation_energy_per_atom, unit: kJ/mol}\n"
+    import_lab(store, tmp_path, "gaps", columns, f"id,formula,gap,dHf\ns1,{imported},3.3,about -500\n")
+    as_an_older_matreg_stored(store, {"gaps:s1": as_stored})
+    decide(store, "readmit", "the notebook says -500", quarantine_id=quarantined(store, "s1:formation_energy_per_atom"),
+           value=-500)  # fmt: skip
+    values = store.query("SELECT record_id, property, value FROM properties ORDER BY property").values.tolist()
+    per_atom = -500 / 96.48533212331 / atoms  # kJ/mol of the formula unit as stored, in eV/atom
+    assert values == [["gaps:s1", "band_gap", 3.3], ["gaps:s1", "formation_energy_per_atom", pytest.approx(per_atom)]]
 
 
 def test_a_correction_is_held_to_the_bounds_of_its_records_species_an_ions_or_another_compounds(store, tmp_path):

@@ -872,7 +872,7 @@ def _readmit(
         extension = None  # the attributes of a value's record are stored already
     received = record.values  # (`_corrected` returns a new list)
     record.values, index = _corrected(record, attribution, property, method, value, unit)
-    canonical = _harmonized(row, record, attribution, stamp)
+    canonical = _harmonized(row, record, attribution, stamp, as_stored=not whole)  # a value's: its stored record's
     if index is not None:
         canonical.values[index] |= _as_received(received[index])
     if whole and _joins_stored_record(store, row, raw, record, canonical, extension, stamp):
@@ -1159,11 +1159,13 @@ def _the_one(matches: list[int], property: str | None, method: str | None) -> in
 
 
 def _harmonized(
-    row: dict[str, Any], record: SourceRecord, attribution: Attribution, stamp: RunStamp
+    row: dict[str, Any], record: SourceRecord, attribution: Attribution, stamp: RunStamp, as_stored: bool
 ) -> CanonicalRecord:
-    """The record through the same harmonization as a fetch; refused with the reasons while anything is invalid."""
+    """The record through the same harmonization as a fetch; refused with the reasons while anything is invalid.
+    `as_stored`: the record is a stored one (a quarantined value's), its formula read as the matreg that stored it
+    did (`parse_formula`)."""
     try:
-        canonical = harmonize(record, attribution, stamp)
+        canonical = harmonize(record, attribution, stamp, as_stored)
     except FormulaError as exc:
         reasons = [str(exc)]
     else:
