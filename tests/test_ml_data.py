@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import LAB_EXAMPLE, REPO, cli_import, matreg_with_files_capped
+from conftest import LAB_EXAMPLE, REPO, as_an_older_matreg_stored, cli_import, matreg_with_files_capped
 from pymatgen.core import Composition, Element, Structure
 from typer.testing import CliRunner
 
@@ -1103,6 +1103,22 @@ def test_a_median_row_merging_several_values_states_no_uncertainty_a_lone_value_
         "group:ZnO": {"records": "lab-a:z; lab-b:z", "target": pytest.approx(3.4), "target_uncertainty": None},
         "lab-a:g": {"records": "lab-a:g", "target": 3.4, "target_uncertainty": pytest.approx(0.2)},
     }  # the median's: no statistics made up (its values' spread is no standard uncertainty)
+
+
+def test_a_median_row_of_a_formula_an_older_matreg_stored_has_its_chemical_system(tmp_path):
+    # 'ZnO[0]', which an older matreg read as the ion ZnO[+0] (charge 0) and this one refuses, in two labs' files
+    store = Store(tmp_path / "store")
+    for lab, gap in (("lab-a", 3.3), ("lab-b", 3.5)):
+        _gap_lab(store, tmp_path, lab, "experimental", pd.DataFrame({"id": ["z"], "formula": ["ZnO"], "gap": [gap]}))
+    stored = {"formula": "ZnO[+0]", "formula_original": "ZnO[0]", "charge": 0.0}
+    as_an_older_matreg_stored(store, {"lab-a:z": stored, "lab-b:z": stored})
+    catalog = Catalog(datasets={"m": Dataset(description="m", version="1", properties=["band_gap"], resolve=MEDIAN)})
+    export_torch(store, catalog, "m", tmp_path / "out", split="random", fractions=(1.0, 0.0, 0.0))
+    records = ExportedDataset(tmp_path / "out").records
+    assert records[["record_id", "records", "formula", "chemsys"]].values.tolist() == [
+        ["group:ZnO[+0]", "lab-a:z; lab-b:z", "ZnO[+0]", "O-Zn"]
+    ]
+    assert records["target"].tolist() == [pytest.approx(3.4)]
 
 
 def _four_labs(tmp_path: Path) -> Store:

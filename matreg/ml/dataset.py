@@ -292,7 +292,9 @@ def _sample_rows(
     targets = targets.rename(columns={"value": "target", "uncertainty": "target_uncertainty"})
     rows = targets.merge(materials, on="record_id", how="left")
     missing = rows["chemsys"].isna()  # a resolved group's median row ('group:...') is no stored record
-    rows.loc[missing, "chemsys"] = [parse_formula(formula).chemsys for formula in rows.loc[missing, "formula"]]
+    rows.loc[missing, "chemsys"] = [
+        parse_formula(unit, as_stored=True).chemsys for unit in rows.loc[missing, "formula"]
+    ]
     rows = _with_structures(rows, materials)
     values = curated.carried[curated.carried["property"] == prop]  # what the rows hold: prefer's kept values only
     members = values[values["record_id"].isin(member_ids)].merge(materials[["record_id", "run_id"]], on="record_id")
