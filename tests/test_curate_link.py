@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import ONE_COMPOSITION
+from conftest import ONE_COMPOSITION, as_an_older_matreg_stored
 from pymatgen.core import Structure
 from replay import ReplayServer, Reply, Request
 
@@ -398,6 +398,17 @@ def test_a_formula_of_a_period_before_a_bracketed_group_is_linked_and_compared_a
     assert group_of(link_records(store)) == {"lab:a": "CaSi2O5", "lab:b": "CaSi2O5"}
     conflicts = find_conflicts(store, "enthalpy_of_formation", tolerance=1.0)
     assert conflicts.set_index("record_id")["value"].to_dict() == {"lab:a": -2500.0, "lab:b": -2540.0}
+
+
+def test_polymorphs_named_in_a_formula_an_older_matreg_stored_are_two_materials(store, tmp_path):
+    # 'ZnO[0]', which an older matreg read as the ion ZnO[+0] (charge 0) and this one refuses, in names and formulas
+    rows = (
+        'id,formula,name,gap\na,ZnO,"Zinc Oxide, Wurtzite (ZnO[0])",3.3\nb,ZnO,"Zinc Oxide, Zincblende (ZnO[0])",3.2\n'
+    )
+    import_lab(store, tmp_path, "lab", rows, "name_column: name\ncolumns:\n  gap: {property: band_gap, unit: eV}\n")
+    stored = {"formula": "ZnO[+0]", "formula_original": "ZnO[0]", "charge": 0.0}
+    as_an_older_matreg_stored(store, {"lab:a": stored, "lab:b": stored})
+    assert group_of(link_records(store)) == {"lab:a": "ZnO[+0]/Wurtzite", "lab:b": "ZnO[+0]/Zincblende"}
 
 
 def test_crystal_polymorphs_that_name_their_phase_are_two_materials(store, catalog, tmp_path):

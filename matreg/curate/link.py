@@ -224,12 +224,13 @@ def _ground_state_groups(groups: dict[str, str], formula_of: dict[str, str], on_
 
 def _named_phase(name: str | None, formula: str) -> str | None:
     """The crystal phase a record's name states, JANAF's way ('Aluminum Oxide, Alpha (Al2O3)': 'Alpha'), when the
-    formula in its parentheses is the record's `formula`; None for any other name."""
+    formula in its parentheses, read as a stored one (`parse_formula`'s `as_stored`: 'ZnO[0]' as the ZnO[+0] an older
+    matreg stored of it), is the record's `formula`; None for any other name."""
     match = _NAMED_PHASE.fullmatch(name.strip()) if isinstance(name, str) else None
     if match is None:
         return None
     try:
-        named = composition_key(parse_formula(match["formula"]).reduced)
+        named = composition_key(parse_formula(match["formula"], as_stored=True).reduced)
     except FormulaError:
         return None
     return _phase_label(match["phase"]) if named == formula else None
