@@ -887,12 +887,13 @@ def _element_symbol(text: str) -> str:
         raise FormulaError(f"not an element: '{text}'") from None
 
 
-def reduced_formula(text: Any) -> str | None:
-    """A formula as written, reduced as a materials row stores it (`parse_formula`); None when it cannot be read
-    (no text, or no formula): the caller says what that means where it reads it."""
+def reduced_formula(text: Any, as_stored: bool = False) -> str | None:
+    """A formula as written, reduced as a materials row stores it (`parse_formula`, read `as_stored` where it is
+    compared with a stored one); None when it cannot be read (no text, or no formula): the caller says what that
+    means where it reads it."""
     if not isinstance(text, str):
         return None
     try:
-        return parse_formula(text).reduced
+        return parse_formula(text, as_stored).reduced
     except FormulaError:
         return None

@@ -517,11 +517,14 @@ class _PublishCheck:
     def _still_in_file(self) -> list[str]:
         """Of a lab file, the records whose row the run rejected whole and did not admit otherwise: their last valid
         read stays, as a stored record's that a later fetch rejects whole does. Where ids name places, only those
-        stored as the material the row is (rows moved: the row is another record's, the place's is withdrawn)."""
+        stored as the material the row is (rows moved: the row is another record's, the place's is withdrawn), its
+        formula read as stored: a row refused now ('ZnO[0]') may be one an older matreg read and stored there."""
         rejected = {record: material for record, material in self.rejected.items() if record not in self.admitted}
         if not rejected or self.stored is None or not self.stored.by_position:
             return sorted(rejected)
-        given = {record: (reduced_formula(formula), formula, phase) for record, (formula, phase) in rejected.items()}
+        given = {
+            record: (reduced_formula(text, as_stored=True), text, phase) for record, (text, phase) in rejected.items()
+        }
         readable = {record: material for record, material in given.items() if material[0] is not None}
         moved = self.stored.conflicts(list(readable), list(readable.values()))
         return sorted(record for record in readable if record not in moved)

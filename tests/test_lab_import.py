@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from conftest import LAB_EXAMPLE, single_value
+from conftest import LAB_EXAMPLE, as_an_older_matreg_stored, single_value
 from pymatgen.core import Lattice, Structure
 from pymatgen.core.structure import StructureError
 from pymatgen.io.cif import CifWriter
@@ -2263,6 +2263,23 @@ def test_without_an_id_column_a_rejected_row_keeps_the_last_valid_read_of_its_pl
     data.write_text("formula,gap\nZnO,3.3\nSi,bad\n", encoding="utf-8")  # GaN deleted: Si, mistyped, is row-3 now
     assert import_file(store, data, mapping).n_withdrawn == 2  # row-3 held GaN: no read of Si's row
     assert _stored(store) == [["lab.csv:row-2", "band_gap", 3.3]]
+
+
+def test_without_an_id_column_a_row_an_older_matreg_stored_and_this_one_refuses_keeps_its_last_valid_read(
+    store, tmp_path
+):
+    # 'ZnO[0]', which an older matreg read as the ion ZnO[+0] (charge 0), now refused: still the material stored there
+    mapping = GAP_MAPPING.replace("id_column: id\n", "").split("  rho:")[0]
+    data, mapping = _write(tmp_path, "formula,gap\nZnO,3.3\nGaN,3.4\n", mapping)
+    import_file(store, data, mapping)
+    stored = {"formula": "ZnO[+0]", "formula_original": "ZnO[0]", "charge": 0.0}
+    as_an_older_matreg_stored(store, {"gaps:lab.csv:row-2": stored})
+    data.write_text("formula,gap\nZnO[0],3.3\nGaN,3.41\n", encoding="utf-8")  # the file as that matreg read it
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined, report.n_withdrawn) == (1, 1, 0)
+    assert list(report.reasons) == ["'ZnO[0]': its charge '[0]' is zero, which is no ion's: write the neutral formula "
+                                    "without it ('ZnO')"]  # fmt: skip
+    assert _stored(store) == [["lab.csv:row-2", "band_gap", 3.3], ["lab.csv:row-3", "band_gap", 3.41]]
 
 
 MIXED_GAPS = (
