@@ -218,6 +218,7 @@ def fetch(
     show = progress_shown(progress)
     tune_gc_for_fetch()
     resuming = "--resume" if resume else "--resume-or-start" if resume_or_start else None
+    where = _where_given(store, catalog)
     try:
         report = run_ingest(
             connector,
@@ -232,17 +233,19 @@ def fetch(
             allow_dropped_fields=allow_dropped_fields,
         )
     except KeyboardInterrupt as exc:
-        exit_interrupted("a dry run writes nothing" if dry_run else _committed(target, connector, limit, resuming, exc))
+        exit_interrupted(
+            "a dry run writes nothing" if dry_run else _committed(target, connector, limit, resuming, where, exc)
+        )
     except (SourceError, NoSpace) as exc:  # the source failed, or the disk is full: what was read is committed
         if dry_run:
             raise
-        left = _committed(target, connector, limit, resuming, exc)
+        left = _committed(target, connector, limit, resuming, where, exc)
         raise type(exc)(f"{exc}; {left}") from None  # (of its kind: its exit code)
     except DroppedFields as exc:  # not published: the command that publishes it as it is, and the runs it dropped
         from matreg.resume import run_to_resume
 
         left = run_to_resume(connector, target, limit)
-        said = f"{exc}: {_resume_command(left)} --allow-dropped-fields" if left else str(exc)
+        said = f"{exc}: {_resume_command(left, where)} --allow-dropped-fields" if left else str(exc)
         raise DroppedFields("; ".join([said, *getattr(exc, "__notes__", ())])) from None
     if resume_or_start and not dry_run:
         _echo_resumed_or_started(report)  # (with the runs it dropped, read at another server)
@@ -260,17 +263,17 @@ def _echo_resumed_or_started(report: RunReport) -> None:
 
 
 def _committed(
-    store: Store, connector: Connector, limit: int | None, resuming: str | None, stopped: BaseException
+    store: Store, connector: Connector, limit: int | None, resuming: str | None, where: str, stopped: BaseException
 ) -> str:
     """What an interrupted fetch, or one its source failed, left (`_run_left`), and the interrupted runs of its query
     it dropped as it started (what `run_ingest` noted on what `stopped` it)."""
-    return "; ".join([_run_left(store, connector, limit, resuming), *getattr(stopped, "__notes__", ())])
+    return "; ".join([_run_left(store, connector, limit, resuming, where), *getattr(stopped, "__notes__", ())])
 
 
-def _run_left(store: Store, connector: Connector, limit: int | None, resuming: str | None) -> str:
+def _run_left(store: Store, connector: Connector, limit: int | None, resuming: str | None, where: str) -> str:
     """The run a resume of an interrupted or failed fetch continues (`run_to_resume`), how much it read, and the
     command that continues it: the same one where it was given the option that resumes (`resuming`), else with
-    --resume."""
+    --resume (and `where`: the --store and --catalog the fetch was given, `_where_given`)."""
     from matreg.resume import run_to_resume
 
     left = run_to_resume(connector, store, limit)
@@ -279,14 +282,23 @@ def _run_left(store: Store, connector: Connector, limit: int | None, resuming: s
     committed = f"run {left['run_id']} committed {left['n_fetched']} records read (staged, not published)"
     if resuming:
         return f"{committed}; the same command, with its {resuming}, continues it"
-    return f"{committed}; the same command with --resume continues it: {_resume_command(left)}"
+    return f"{committed}; the same command with --resume continues it: {_resume_command(left, where)}"
 
 
-def _resume_command(row: dict) -> str:
-    """The command that continues a staged fetch at the base URL it read: `matreg fetch`, its source, its selection
-    as typed (`fetch_runs.arguments`), the options it was read with (`_resume_options`) and --resume."""
-    words = ["matreg fetch", shlex.quote(row["source"]), row.get("arguments"), _resume_options(row, None), "--resume"]
+def _resume_command(row: dict, where: str) -> str:
+    """The command that continues a staged fetch at the base URL it read, in the store and with the catalog
+    `where` names (`_where_given`): `matreg fetch`, its source, its selection as typed (`fetch_runs.arguments`), the
+    options it was read with (`_resume_options`) and --resume."""
+    options = _resume_options(row, None, where)
+    words = ["matreg fetch", shlex.quote(row["source"]), row.get("arguments"), options, "--resume"]
     return " ".join(word for word in words if word)
+
+
+def _where_given(store: Path, catalog: Path | None) -> str:
+    """The --store and --catalog a printed command gives, as a command was given them (by option or environment
+    variable), each where it is not the default, quoted for a shell: '' where both are the defaults."""
+    given = [("--store", None if store == DEFAULT_STORE else store), ("--catalog", catalog)]
+    return " ".join(f"{option} {shlex.quote(str(path))}" for option, path in given if path is not None)
 
 
 @app.command("import")
@@ -624,7 +636,7 @@ def status(store: StoreOpt = DEFAULT_STORE, catalog: CatalogOpt = None) -> None:
         _echo_stored(target)
     else:
         typer.echo("no values stored yet")
-    _echo_interrupted_runs(target, staged, catalog)
+    _echo_interrupted_runs(target, staged, catalog, _where_given(store, catalog))
     _echo_compaction_hint(target)
 
 
@@ -732,9 +744,10 @@ def _echo_not_read_again(target: Store) -> None:
         typer.echo(f"  {source} {query}: {listed_records(records['record_id'].tolist(), SHOWN)}  [run {run_id}]")
 
 
-def _echo_interrupted_runs(store: Store, staged: dict[str, dict], catalog_path: Path | None) -> None:
+def _echo_interrupted_runs(store: Store, staged: dict[str, dict], catalog_path: Path | None, where: str) -> None:
     """The runs with pages staged but not published (`Store.staged_runs`), with what they read and what continues
-    or drops each (a fetch as the catalog at `catalog_path` has its source now: none where it cannot be read)."""
+    or drops each (a fetch as the catalog at `catalog_path` has its source now: none where it cannot be read; its
+    --resume with `where`, the --store and --catalog status was given: `_where_given`)."""
     if not staged:
         return
     catalog = _catalog_if_read(catalog_path)
@@ -743,8 +756,10 @@ def _echo_interrupted_runs(store: Store, staged: dict[str, dict], catalog_path: 
         running = _running(store, run_id)
         typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{running})")
         if running != _RUNNING:  # (a run another process writes is no run to continue or drop)
-            whole_file = row.get("whole_scope")  # (a lab import)
-            again = _import_again(run_id, row["parameters"]) if whole_file else _fetch_again(run_id, row, catalog)
+            if row.get("whole_scope"):  # (a lab import)
+                again = _import_again(run_id, row["parameters"])
+            else:
+                again = _fetch_again(run_id, row, catalog, where)
             typer.echo(f"    {again}")
 
 
@@ -768,26 +783,27 @@ def _running(store: Store, run_id: str) -> str:
         return f"; {exc}"
 
 
-def _fetch_again(run_id: str, row: dict, catalog: Catalog | None) -> str:
+def _fetch_again(run_id: str, row: dict, catalog: Catalog | None, where: str) -> str:
     """What continues or drops an interrupted fetch: the same fetch, given the options it was read with
-    (`fetch_runs.options`, none of a run an older matreg staged) and the base URL it read where the catalog's is
-    another now (`resume_base_url`), with or without --resume, or `matreg drop`; where --resume would refuse it
-    (`resume_refused`: its catalog entry or field map changed), why, and `matreg drop`."""
+    (`fetch_runs.options`, none of a run an older matreg staged), the base URL it read where the catalog's is
+    another now (`resume_base_url`) and `where` (`_where_given`), with or without --resume, or `matreg drop`; where
+    --resume would refuse it (`resume_refused`: its catalog entry or field map changed), why, and `matreg drop`."""
     from matreg.resume import resume_base_url, resume_refused
 
     if refused := resume_refused(row, catalog):
         return refused
     base_url = resume_base_url(row, catalog)
-    options = _resume_options(row, base_url)
+    options = _resume_options(row, base_url, where)
     server = ", the server it read: the catalog's base URL is another now" if base_url else ""
     same = f"the same fetch (its options: {options}{server})" if options else "the same fetch"
     return f"{same} with --resume continues it; the same fetch without --resume, or matreg drop {run_id}, drops it"
 
 
-def _resume_options(row: dict, base_url: str | None) -> str:
-    """The options a --resume of a staged fetch gives: those it was read with (`fetch_runs.options`), and `base_url`,
-    the --base-url of the server it read where a fetch without it reads another now (`resume_base_url`)."""
-    return " ".join(option for option in (row.get("options"), base_url) if option)
+def _resume_options(row: dict, base_url: str | None, where: str) -> str:
+    """The options a --resume of a staged fetch gives: `where`, the store and catalog to resume it with
+    (`_where_given`), those it was read with (`fetch_runs.options`), and `base_url`, the --base-url of the server it
+    read where a fetch without it reads another now (`resume_base_url`)."""
+    return " ".join(option for option in (where, row.get("options"), base_url) if option)
 
 
 def _import_again(run_id: str, parameters: str) -> str:

@@ -1436,8 +1436,8 @@ def test_status_lists_the_interrupted_runs_a_resume_would_continue(run, janaf_se
     assert "interrupted runs (pages staged, not published):" in status
     assert "-janaf-" in status and "2 JANAF table(s): H-064, C-095 (1 read)" in status
     (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()  # (JANAF's page size is no run parameter)
-    assert f"the same fetch with --resume continues it; the same fetch without --resume, or matreg drop {run_id}, " \
-        "drops it" in status  # fmt: skip
+    assert f"the same fetch (its options: {where_given()}) with --resume continues it; the same fetch without " \
+        f"--resume, or matreg drop {run_id}, drops it" in status  # fmt: skip
     assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--resume", "--no-progress").exit_code == 0
     assert "interrupted runs" not in run("status").stdout
 
@@ -1453,8 +1453,8 @@ def test_a_fetch_its_source_fails_says_which_run_holds_what_it_read_and_that_res
     assert failed.exit_code == 75 and said.startswith("error: HTTP 503: scripted (from ")
     assert said.endswith(
         f"after 3 retries); run {run_id} committed 1 records read (staged, not published); the same command with "
-        "--resume continues it: matreg fetch janaf H-064 C-095 --resume"  # (JANAF's page size is no run parameter)
-    )
+        f"--resume continues it: matreg fetch janaf H-064 C-095 {where_given()} --resume"
+    )  # (JANAF's page size is no run parameter; the store and catalog are the environment's, not the defaults)
     resumed = run(*fetch, "--resume")
     assert resumed.exit_code == 0 and "read 2, 2 valid records" in resumed.stdout and run_id in resumed.stdout
     janaf_server.fail("/tables/O-029.txt", *[503] * 4)  # a first page: nothing to resume
@@ -1469,11 +1469,39 @@ def test_a_failed_fetch_names_the_command_that_continues_it(run, janaf_server):
     janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
     failed = run("fetch", "janaf", "H-064", "C-095", "--all-temperatures", "--limit", "200", "--page-size", "1")
     (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
-    command = "matreg fetch janaf H-064 C-095 --all-temperatures --limit 200 --resume"
+    command = f"matreg fetch janaf H-064 C-095 --all-temperatures {where_given()} --limit 200 --resume"
     assert failed.exit_code == 75
     assert failed.stderr.endswith(f"; the same command with --resume continues it: {command}\n")
     resumed = run(*shlex.split(command)[1:], "--no-progress")
     assert resumed.exit_code == 0 and run_id in resumed.stdout and "read 2, 2 valid records" in resumed.stdout
+
+
+def test_the_command_that_resumes_a_failed_fetch_gives_the_store_and_catalog_it_was_given(
+    run, janaf_server, catalog_path, tmp_path, monkeypatch
+):
+    """The command a failed fetch printed, and the options status names for its --resume, left out the --store and
+    --catalog the fetch was given: pasted, it resumed against the default store (nothing to resume there). Each is
+    given where it is not the default (by option or environment variable), quoted for a shell."""
+    store = tmp_path / "nightly store"  # (a space: quoted)
+    where = ["--store", str(store), "--catalog", str(catalog_path)]
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    failed = run("fetch", "janaf", "H-064", "C-095", "--limit", "5", "--page-size", "1", *where, "--no-progress")
+    (run_id,) = Store(store).staged_runs()
+    command = f"matreg fetch janaf H-064 C-095 {shlex.join(where)} --limit 5 --resume"
+    assert failed.exit_code == 75
+    assert failed.stderr.endswith(f"; the same command with --resume continues it: {command}\n"), failed.stderr
+    hint = f"the same fetch (its options: {shlex.join(where)} --limit 5) with --resume continues it"
+    assert hint in run("status", *where).stdout
+    resumed = run(*shlex.split(command)[1:], "--no-progress")
+    assert resumed.exit_code == 0 and run_id in resumed.stdout and "read 2, 2 valid records" in resumed.stdout
+    monkeypatch.delenv("MATREG_STORE")  # the defaults: ./matreg-store, and ./catalog.yaml (the test's)
+    monkeypatch.delenv("MATREG_CATALOG")
+    monkeypatch.chdir(catalog_path.parent)
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)
+    failed = run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress")
+    assert failed.exit_code == 75
+    assert failed.stderr.endswith("continues it: matreg fetch janaf H-064 C-095 --resume\n"), failed.stderr
+    assert "the same fetch with --resume continues it" in run("status").stdout
 
 
 def test_a_fresh_fetch_that_dropped_an_interrupted_run_of_its_query_says_so_once_published(run, janaf_server):
@@ -2127,6 +2155,11 @@ def test_a_dry_run_of_a_file_counts_an_id_on_two_pages_as_the_import_does(run, t
     assert repeated in preview and repeated in real
 
 
+def where_given() -> str:
+    """The --store and --catalog that a command a `run` command prints gives: those the environment names."""
+    return shlex.join(["--store", os.environ["MATREG_STORE"], "--catalog", os.environ["MATREG_CATALOG"]])
+
+
 def latest_runs(status: str) -> tuple[list[str], list[str]]:
     """The header and rows of `matreg status`'s table of the latest run of each source."""
     table = status.split("only a published run stored its valid records):\n")[1].split("\n\n")[0]
@@ -2298,7 +2331,7 @@ def test_verbose_stamps_every_line_a_fetch_writes_on_stderr_with_the_utc_time(ru
     (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
     assert code == 143 and lines == [
         f"interrupted: run {run_id} committed 1 records read (staged, not published); the same command with --resume "
-        "continues it: matreg fetch janaf H-064 C-095 --resume"
+        f"continues it: matreg fetch janaf H-064 C-095 {where_given()} --resume"
     ]
     assert said("--resume-or-start") == (0, [f"resumed the interrupted run {run_id} (--resume-or-start)"])
     interrupt.set()
@@ -2408,9 +2441,10 @@ def test_ctrl_c_during_a_fetch_says_what_was_committed_and_how_to_continue(tmp_p
     assert fetch.returncode == 130 and "Traceback" not in stderr, stderr  # (stderr shown should it ever fail)
     said = stderr.strip()
     assert said.startswith("interrupted: run ") and "-janaf-" in said and "\n" not in said
+    where = shlex.join(["--store", env["MATREG_STORE"], "--catalog", env["MATREG_CATALOG"]])
     assert said.endswith(
         " committed 1 records read (staged, not published); the same command with --resume continues it: "
-        "matreg fetch janaf H-064 C-095 --resume"
+        f"matreg fetch janaf H-064 C-095 {where} --resume"
     )
 
 

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import struct
@@ -289,7 +290,9 @@ def test_a_run_read_at_the_catalogs_former_base_url_resumes_with_the_base_url_it
         (run_id,) = store.staged_runs()
         with _catalog_moved_to_a_mirror(tmp_path / "catalog.yaml") as mirror:
             shown = _status(store, tmp_path / "catalog.yaml")
-            assert f"(its options: --page-size 3 --base-url {server.url}, the server it read: the catalog's" in shown
+            where = shlex.join(["--store", str(store.root), "--catalog", str(tmp_path / "catalog.yaml")])  # (given)
+            options = f"{where} --page-size 3 --base-url {server.url}"
+            assert f"(its options: {options}, the server it read: the catalog's" in shown
             refused = subprocess.run([*command, "--resume"], capture_output=True, **utf8_child(), timeout=120)
             assert refused.returncode == 1, refused.stderr
             assert f"run {run_id} read {server.url}formationenergy: give --base-url {server.url} with --resume" in (

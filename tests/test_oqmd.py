@@ -829,8 +829,9 @@ def test_an_interrupted_run_is_listed_with_the_options_that_resume_it_and_droppe
     (run_id,) = Store(tmp_path / "s").staged_runs()
     status = matreg("status", "--catalog", str(tmp_path / "replay.yaml")).stdout  # (the catalog the fetch read)
     assert f"  {run_id}  OQMD formationenergy: filter={FILTER} (8 read)\n" in status
-    assert f"    the same fetch (its options: --page-size 4 --base-url {mirror}) with --resume continues it; the " \
-        f"same fetch without --resume, or matreg drop {run_id}, drops it\n" in status  # fmt: skip
+    where = shlex.join(["--store", str(tmp_path / "s"), "--catalog", str(tmp_path / "replay.yaml")])  # (as given)
+    assert f"    the same fetch (its options: {where} --page-size 4 --base-url {mirror}) with --resume continues " \
+        f"it; the same fetch without --resume, or matreg drop {run_id}, drops it\n" in status  # fmt: skip
     default = matreg(*arguments[:4], *arguments[6:], "--resume", "--no-progress")  # OQMD's default page size, 50
     assert default.exit_code == 1
     assert default.stderr.startswith("error: nothing to resume: no interrupted run of 'oqmd' with these parameters")
@@ -942,7 +943,9 @@ def test_a_refetch_whose_records_carry_no_mapped_field_is_not_published_then_pub
         f"staged. Fix the field map ({REPO / 'connectors' / 'oqmd.yaml'}) and fetch again, or, if the source dropped "
         "these fields, publish the run as it is: the same command with --resume --allow-dropped-fields"
     )
-    command = f"matreg fetch oqmd {shlex.join(arguments[2:6])} --resume --allow-dropped-fields"  # (as status says it)
+    where = shlex.join(["--store", str(tmp_path / "s"), "--catalog", arguments[7]])  # (as the fetch was given them)
+    given = f"{shlex.join(arguments[2:4])} {where} {shlex.join(arguments[4:6])}"  # (as status says them)
+    command = f"matreg fetch oqmd {given} --resume --allow-dropped-fields"
     assert refused.stderr == f"error: {error}: {command}\n", refused.stderr
     assert stored_values(store) == before
     assert last_run(store)["status"] == "failed"
