@@ -690,6 +690,8 @@ _RUN_COUNTS = {
     "n_quarantined": "quarantined",
 }  # fetch_runs' counts as `matreg status` heads them
 _FAILURE_CHARS = 600  # how much of a failed run's error `matreg status` shows
+# what `matreg status` says of the latest runs below their table (`_echo_failures`, `_echo_earlier_failures`)
+_BELOW_TABLE = ["error", "failed_before", "last_failed_at", "last_failure"]
 
 
 def _echo_stored(target: Store) -> None:
@@ -711,9 +713,10 @@ def _echo_stored(target: Store) -> None:
             "\nlatest run of each source, the one that ended last first (times in UTC; counts of what it read; only a "
             "published run stored its valid records):"
         )
-        shown = runs.drop(columns="error").astype(object).fillna("-")  # (a failed run counted none unchanged)
+        shown = runs.drop(columns=_BELOW_TABLE).astype(object).fillna("-")  # (a failed run counted none unchanged)
         typer.echo(shown.to_string(index=False))
         _echo_failures(runs)
+        _echo_earlier_failures(runs)
     _echo_not_read_again(target)
 
 
@@ -725,8 +728,26 @@ def _echo_failures(runs: pd.DataFrame) -> None:
     if len(failed):
         typer.echo("\nlatest runs that failed, with their error:")
     for row in failed.itertuples():
-        error = clipped(row.error.strip(), _FAILURE_CHARS).replace("\n", "\n    ")  # (an unexpected error's lines)
-        typer.echo(f"  {row.source} {row.run_id}: {error}")
+        typer.echo(f"  {row.source} {row.run_id}: {_error_shown(row.error)}")
+
+
+def _echo_earlier_failures(runs: pd.DataFrame) -> None:
+    """Of the latest runs of their sources (`Store.latest_run_of_each_source`), those whose attempts failed before
+    they ended (each then resumed): how many, when the last failed and its error (`_error_shown`)."""
+    resumed = runs[runs["failed_before"] > 0]
+    if len(resumed):
+        every = 'matreg sql "SELECT * FROM run_failures ORDER BY failed_at"'
+        typer.echo(f"\nlatest runs resumed after failing, with when and why they last failed (every failure: {every}):")
+    for row in resumed.itertuples():
+        times = "once" if row.failed_before == 1 else f"{row.failed_before} times"
+        error = _error_shown(row.last_failure)
+        typer.echo(f"  {row.source} {row.run_id}: failed {times} before, the last at {row.last_failed_at} UTC: {error}")
+
+
+def _error_shown(error: str) -> str:
+    """A failed run's error as `matreg status` shows it, as its fetch said it: its lines after the first indented
+    under it (an unexpected error's), a long one cut (the store keeps it whole)."""
+    return clipped(error.strip(), _FAILURE_CHARS).replace("\n", "\n    ")
 
 
 def _echo_not_read_again(target: Store) -> None:

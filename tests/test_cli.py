@@ -2202,6 +2202,35 @@ def test_status_says_why_a_sources_latest_run_failed(run, janaf_server):
     assert "latest runs that failed" not in run("status").stdout
 
 
+def test_a_resumed_run_keeps_each_failure_it_was_resumed_from_and_status_says_them(run, janaf_server):
+    """A run continued by --resume keeps its run id, and fetch_runs shows its latest row: once it was published, the
+    time and error of each attempt that failed before were in no view, and status showed the run published as if it
+    had never failed. `run_failures` has every failure, and status says how often the latest run of a source failed
+    before, when the last did and its error."""
+    fetch = ["fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress"]
+    for resuming in ([], ["--resume"]):  # the second page fails, then fails again as the run is resumed
+        janaf_server.fail("/tables/C-095.txt", *[503] * 4)
+        assert run(*fetch, *resuming).exit_code == 75
+    assert "failed once before, the last at " in run("status").stdout  # (the latest failure is the run's own row)
+    assert run(*fetch, "--resume").exit_code == 0
+    store = Store(Path(os.environ["MATREG_STORE"]))
+    (run_id,) = store.query("SELECT run_id FROM fetch_runs WHERE status = 'complete'")["run_id"]
+    failures = store.query(
+        "SELECT run_id, strftime(failed_at, '%Y-%m-%d %H:%M:%S') AS at, n_fetched, error FROM run_failures "
+        "ORDER BY failed_at"
+    )
+    error = f"HTTP 503: scripted (from {janaf_server.url}C-095.txt, after 3 retries)"
+    assert failures[["run_id", "n_fetched", "error"]].values.tolist() == [[run_id, 1, error], [run_id, 1, error]]
+    status = run("status").stdout
+    below = status.split("\nlatest runs resumed after failing, with when and why they last failed (every failure: ")[1]
+    earlier = below.split("\n\n")[0].splitlines()[1:]
+    assert earlier == [f"  janaf {run_id}: failed 2 times before, the last at {failures['at'][1]} UTC: {error}"]
+    assert "latest runs that failed, with their error" not in status  # (the run was published)
+    assert run("fetch", "janaf", "H-064", "--no-progress").exit_code == 0  # a run that never failed
+    assert "failed before" not in run("status").stdout
+    assert len(store.query("SELECT * FROM run_failures")) == 2
+
+
 def test_status_lists_each_sources_run_that_ended_last_and_when_the_source_was_last_published(run, janaf_server):
     """Status listed the 5 runs started last, of all sources: after a few failed fetches no published run of a source
     was left to say when it was last refreshed, and a run published by --resume sorted by when it started."""

@@ -1456,14 +1456,24 @@ class Store:
     def latest_run_of_each_source(self) -> pd.DataFrame:
         """Of each source, the run that ended last (published or failed; a resumed run ends when it is published),
         the one that ended last first: source, id, status, when it ended, what it read (`fetch_runs`' counts), when
-        the source's last published run ended (`last_published`: when it was last refreshed), to the second, and the
-        error a failed run ended with."""
+        the source's last published run ended (`last_published`: when it was last refreshed), to the second, the
+        error a failed run ended with, and its attempts that failed before its row's (`run_failures`, a failed run's
+        own failure aside): how many (`failed_before`), when the last failed (`last_failed_at`) and with what error
+        (`last_failure`)."""
+        second = "'%Y-%m-%d %H:%M:%S'"
+        earlier = (
+            f"SELECT f.run_id, count(*) AS failed_before, strftime(max(f.failed_at), {second}) AS last_failed_at, "
+            "arg_max(f.error, f.failed_at) AS last_failure FROM run_failures f JOIN latest l ON f.run_id = l.run_id "
+            "AND NOT (l.status = 'failed' AND f.failed_at = l.finished_at) GROUP BY f.run_id"  # (but the row's own)
+        )
         return self.read(
-            "SELECT source, run_id, status, strftime(finished_at, '%Y-%m-%d %H:%M:%S') AS ended, n_fetched, n_stored, "
-            "n_unchanged, n_values, n_quarantined, (SELECT strftime(max(p.finished_at), '%Y-%m-%d %H:%M:%S') "
-            "FROM fetch_runs p WHERE p.source = r.source AND p.status = 'complete') AS last_published, error "
-            "FROM fetch_runs r QUALIFY row_number() OVER (PARTITION BY source ORDER BY finished_at DESC, "
-            "started_at DESC) = 1 ORDER BY finished_at DESC, source"
+            "WITH latest AS (SELECT * FROM fetch_runs QUALIFY row_number() OVER (PARTITION BY source "
+            "ORDER BY finished_at DESC, started_at DESC) = 1) "
+            f"SELECT source, run_id, status, strftime(finished_at, {second}) AS ended, n_fetched, n_stored, "
+            f"n_unchanged, n_values, n_quarantined, (SELECT strftime(max(p.finished_at), {second}) "
+            "FROM fetch_runs p WHERE p.source = r.source AND p.status = 'complete') AS last_published, error, "
+            "coalesce(e.failed_before, 0) AS failed_before, e.last_failed_at, e.last_failure "
+            f"FROM latest r LEFT JOIN ({earlier}) e USING (run_id) ORDER BY finished_at DESC, source"
         )
 
     @staticmethod

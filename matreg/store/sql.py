@@ -47,7 +47,16 @@ def view_definitions() -> dict[str, str]:
         "properties_wide": _wide_view_sql(),
         "material_writes": writes,
         "open_quarantine": _open_quarantine_sql(),
+        "run_failures": _run_failures_sql(),
     }
+
+
+def _run_failures_sql() -> str:
+    """Every failed attempt of every run: the fetch_runs row each failure committed (a resume keeps the run's id, so
+    its `fetch_runs` row, the run's latest, shows only the last), never rewritten; a row once (a compacted folder's
+    covered folders, where they are read too, give it again)."""
+    columns = "run_id, source, query, started_at, finished_at AS failed_at, n_fetched, error"
+    return f"SELECT DISTINCT {columns} FROM {stored_sql('fetch_runs')} WHERE status = 'failed'"
 
 
 # What a properties_wide row is of: its record (these columns of `materials`), then its values' provenance, method
@@ -72,6 +81,9 @@ def _view_notes() -> dict[str, str]:
         "`record_id` and `run_id` for the citation, licence and database version a value was written with.",
         "open_quarantine": "The `quarantine` rows still to deal with: not readmitted, not dismissed, and still given "
         "so by their file or source.",
+        "run_failures": "Every failed attempt of every run (`run_id`, `source`, `query`, `started_at`, `failed_at`, "
+        "`n_fetched`, `error`): a run continued by --resume keeps its id, and its `fetch_runs` row shows its latest "
+        "attempt only.",
     }
 
 
