@@ -405,11 +405,15 @@ def _finish(report: RunReport, store: Store, limit: int | None = None) -> None:
 def _removed(removed: Removed) -> str:
     """How many stored values a published run's write removed, of how many records, by property."""
     n_values, n_records = removed.total()
-    by_property = listed([f"{prop} {count}" for prop, count in removed.values.items()], SHOWN)
     return (
         f"removed {n_values} stored value(s) of {n_records} record(s), which no read of this run gives again: "
-        f"{by_property}"
+        f"{_by_property(removed.values)}"
     )
+
+
+def _by_property(values: dict[str, int]) -> str:
+    """Counts of values by property: 'band_gap 10, formation_energy_per_atom 10'."""
+    return listed([f"{prop} {count}" for prop, count in values.items()], SHOWN)
 
 
 def _count_changed(counts: list[int]) -> str:
@@ -690,8 +694,9 @@ _RUN_COUNTS = {
     "n_quarantined": "quarantined",
 }  # fetch_runs' counts as `matreg status` heads them
 _FAILURE_CHARS = 600  # how much of a failed run's error `matreg status` shows
-# what `matreg status` says of the latest runs below their table (`_echo_failures`, `_echo_earlier_failures`)
-_BELOW_TABLE = ["error", "failed_before", "last_failed_at", "last_failure"]
+# what `matreg status` says of the latest runs below their table (`_echo_failures`, `_echo_earlier_failures`,
+# `_echo_values_removed`)
+_BELOW_TABLE = ["error", "values_removed", "failed_before", "last_failed_at", "last_failure"]
 
 
 def _echo_stored(target: Store) -> None:
@@ -717,6 +722,7 @@ def _echo_stored(target: Store) -> None:
         typer.echo(shown.to_string(index=False))
         _echo_failures(runs)
         _echo_earlier_failures(runs)
+        _echo_values_removed(runs)
     _echo_not_read_again(target)
 
 
@@ -748,6 +754,20 @@ def _error_shown(error: str) -> str:
     """A failed run's error as `matreg status` shows it, as its fetch said it: its lines after the first indented
     under it (an unexpected error's), a long one cut (the store keeps it whole)."""
     return clipped(error.strip(), _FAILURE_CHARS).replace("\n", "\n    ")
+
+
+def _echo_values_removed(runs: pd.DataFrame) -> None:
+    """Of the latest runs of their sources, those whose write removed stored values as they were published
+    (`fetch_runs.values_removed`), with how many of each property."""
+    published = runs[runs["values_removed"].notna()]
+    removed = [(row, values) for row in published.itertuples() if (values := json.loads(row.values_removed))]
+    if removed:
+        typer.echo(
+            "\nlatest runs that removed stored values (of the records each wrote, values no read of it gave again), "
+            "by property:"
+        )
+    for row, values in removed:
+        typer.echo(f"  {row.source} {row.run_id}: {_by_property(values)}")
 
 
 def _echo_not_read_again(target: Store) -> None:

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from matreg.catalog import load_catalog
 from matreg.cli import app
-from matreg.errors import ConfigError, SourceError
+from matreg.errors import ConfigError, SourceError, clipped
 from matreg.fieldmap import load_field_map
 from matreg.formula import parse_formula
 from matreg.ingest import run_ingest
@@ -984,6 +984,34 @@ def test_a_refetch_where_one_record_lost_a_value_others_still_carry_is_published
     unchanged = matreg(*arguments)  # the same answers again: nothing removed
     assert unchanged.exit_code == 0 and "removed" not in unchanged.stdout
     assert json.loads(last_run(store)["values_removed"]) == {}
+
+
+def test_status_says_what_values_a_sources_latest_run_removed_and_the_refusal_it_was_resumed_from(
+    tmp_path, replay, server
+):
+    """`fetch_runs.values_removed` was seen with `matreg sql` alone, and a run refused for its dropped fields, then
+    published with --resume --allow-dropped-fields, showed in status as any published run, its refusal gone: below
+    its table of runs, status says the stored values each latest run removed, by property (none where it removed
+    none), and the failure it was resumed from."""
+    matreg, arguments = matreg_at(tmp_path), [*fetch_command(tmp_path, server, page_size=5), "--no-progress"]
+    removing = "latest runs that removed stored values (of the records each wrote, values no read of it gave again)"
+    assert matreg(*arguments).exit_code == 0
+    assert removing not in matreg("status").stdout  # (a first fetch: '{}')
+    replay.records = without(RECORDS, DRIFTED)
+    assert matreg(*arguments).exit_code == 1  # refused, staged
+    store = Store(tmp_path / "s")
+    (run_id,) = store.staged_runs()
+    assert matreg(*arguments, "--resume", "--allow-dropped-fields").exit_code == 0
+    status = matreg("status").stdout
+    assert f"{removing}, by property:\n  oqmd {run_id}: band_gap 10, formation_energy_per_atom 10\n" in status
+    ((failed_at, error),) = store.query(
+        "SELECT strftime(failed_at, '%Y-%m-%d %H:%M:%S'), error FROM run_failures"
+    ).values.tolist()
+    assert error.startswith(f"run {run_id} not published: no record of ") and "carried the mapped fields" in error
+    assert f"  oqmd {run_id}: failed once before, the last at {failed_at} UTC: {clipped(error, 600)}\n" in status
+    assert matreg(*arguments).exit_code == 0  # the same answers again: nothing removed, never failed
+    status = matreg("status").stdout
+    assert removing not in status and "failed once before" not in status
 
 
 def test_a_query_without_mapped_fields_whose_values_were_never_stored_is_published_with_the_drift_note(

@@ -1457,9 +1457,9 @@ class Store:
         """Of each source, the run that ended last (published or failed; a resumed run ends when it is published),
         the one that ended last first: source, id, status, when it ended, what it read (`fetch_runs`' counts), when
         the source's last published run ended (`last_published`: when it was last refreshed), to the second, the
-        error a failed run ended with, and its attempts that failed before its row's (`run_failures`, a failed run's
-        own failure aside): how many (`failed_before`), when the last failed (`last_failed_at`) and with what error
-        (`last_failure`)."""
+        error a failed run ended with, the stored values a published run removed (`values_removed`), and its
+        attempts that failed before its row's (`run_failures`, a failed run's own failure aside): how many
+        (`failed_before`), when the last failed (`last_failed_at`) and with what error (`last_failure`)."""
         second = "'%Y-%m-%d %H:%M:%S'"
         earlier = (
             f"SELECT f.run_id, count(*) AS failed_before, strftime(max(f.failed_at), {second}) AS last_failed_at, "
@@ -1472,7 +1472,7 @@ class Store:
             f"SELECT source, run_id, status, strftime(finished_at, {second}) AS ended, n_fetched, n_stored, "
             f"n_unchanged, n_values, n_quarantined, (SELECT strftime(max(p.finished_at), {second}) "
             "FROM fetch_runs p WHERE p.source = r.source AND p.status = 'complete') AS last_published, error, "
-            "coalesce(e.failed_before, 0) AS failed_before, e.last_failed_at, e.last_failure "
+            "values_removed, coalesce(e.failed_before, 0) AS failed_before, e.last_failed_at, e.last_failure "
             f"FROM latest r LEFT JOIN ({earlier}) e USING (run_id) ORDER BY finished_at DESC, source"
         )
 
