@@ -167,17 +167,28 @@ def parse_formula(text: str, as_stored: bool = False) -> Formula:
     read as JANAF names its ions, the digits amounts ('AlF2+' is AlF₂⁺, 'Mg2+' Mg₂⁺), which input that may mean the
     charge ('Mg2+' for Mg²⁺) refuses first (`ambiguous_charge`).
 
-    `as_stored` reads a formula the store holds as the matreg that stored it did: as this one reads it where it does
-    ('CaO.[SiO2]2', CaO·[SiO2]2, which an older matreg could not read), else without the refusals of input added since
-    (a number after a space, a phase label, an amount of none: 'Fe0O'), which only records fetched or imported anew
-    meet.
+    `as_stored` reads a formula the store holds as the matreg that stored it did: by the older rules, without the
+    refusals of input added since (a number after a space, a phase label, an amount of none: 'Fe0O'), which only
+    records fetched or imported anew meet, and with groups in round brackets alone beside a period (`_joins_parts`:
+    'CaCl2·2NH3.[H2O]' was stored as CaCl2·2(NH3.0 H2O), as it is read); else, where they cannot read it, as this one
+    reads it ('CaO.[SiO2]2', CaO·[SiO2]2). (A store does not say which matreg stored a formula: one that both read,
+    differently, reads as the older one read it, also where this one stored it.)
 
     The electron ('e-', 'e1-', 'e[-1]', typeset too: 'e−', 'e⁻'), the reference species of ion thermochemistry
     (JANAF's electron gas), which pymatgen has no formula for, is 'e[-1]': no elements, no atoms, charge -1.
     """
-    if as_stored:
+    if not as_stored:
+        return _read(text, as_stored=False)
+    try:
+        return _read(text, as_stored=True)
+    except FormulaError as older:
         with contextlib.suppress(FormulaError):
-            return parse_formula(text)
+            return _read(text, as_stored=False)
+        raise older
+
+
+def _read(text: str, as_stored: bool) -> Formula:
+    """`parse_formula`'s reading of a formula, by this matreg's rules or (`as_stored`) by the older rules alone."""
     original = str(text).strip()
     if not original:
         raise FormulaError("empty formula")

@@ -400,6 +400,18 @@ def test_a_formula_of_a_period_before_a_bracketed_group_is_linked_and_compared_a
     assert conflicts.set_index("record_id")["value"].to_dict() == {"lab:a": -2500.0, "lab:b": -2540.0}
 
 
+def test_a_formula_an_older_matreg_read_otherwise_is_compared_per_its_stored_formula_unit(store, tmp_path):
+    # 'CaCl2·2NH3.[H2O]' is CaCl2·2NH3·H2O (14 atoms) to this matreg, and was stored as CaCl2·2(NH3.0 H2O) (17) by the
+    # one that read round brackets alone: its kJ/mol are per mole of that, the formula unit of its group
+    rows = "id,formula,dH\na,CaCl2·2NH3.[H2O],-2500\nb,CaH10N2Cl2O2,-2540\n"
+    import_lab(store, tmp_path, "lab", rows, "columns:\n  dH: {property: enthalpy_of_formation, unit: kJ/mol}\n")
+    stored = {"formula": "CaH10N2(ClO)2", "atoms_per_formula_unit": 17.0}
+    as_an_older_matreg_stored(store, {"lab:a": stored})
+    assert group_of(link_records(store)) == {"lab:a": "CaH10N2(ClO)2", "lab:b": "CaH10N2(ClO)2"}
+    conflicts = find_conflicts(store, "enthalpy_of_formation", tolerance=1.0)
+    assert conflicts.set_index("record_id")["value"].to_dict() == {"lab:a": -2500.0, "lab:b": -2540.0}
+
+
 def test_polymorphs_named_in_a_formula_an_older_matreg_stored_are_two_materials(store, tmp_path):
     # 'ZnO[0]', which an older matreg read as the ion ZnO[+0] (charge 0) and this one refuses, in names and formulas
     rows = (

@@ -233,6 +233,23 @@ def test_a_stored_formula_of_a_period_beside_a_square_or_curly_group_is_read_as_
 
 
 @pytest.mark.parametrize(
+    ("text", "read", "stored"),
+    [
+        ("CaCl2·2NH3.[H2O]", "CaH8N2Cl2O", "CaH10N2Cl2O2"),  # CaCl2·2NH3·H2O; stored as CaCl2·2(NH3.0 H2O)
+        ("Na2O·2SiO2.[H2O]3", "Na2Si2H6O8", "Na2Si2H12O11"),
+        ("ZnCl2·2NH3.{H2O}", "ZnH8N2Cl2O", "ZnH10N2Cl2O2"),
+    ],
+)
+def test_a_stored_formula_an_older_matreg_read_is_read_as_it_read_it_where_this_one_reads_it_otherwise(
+    text, read, stored
+):
+    # a period after a digit before a square or curly group joins its parts as input, and was a decimal point to the
+    # matreg that read round brackets alone: its stored record's formula and atoms are of that reading
+    assert parse_formula(text).species == read
+    assert parse_formula(text, as_stored=True).species == stored
+
+
+@pytest.mark.parametrize(
     ("text", "adduct", "decimal"),
     [
         ("Co1.8.2H2O", "Co1·8.2H2O", "Co1.8·2H2O"),  # read as Co1·8.2H2O
