@@ -1014,9 +1014,8 @@ class _Import(NamedTuple):
     relative_path: str | None
 
     def read_at(self, places: list[str]) -> bool:
-        """Whether the import read at one of these places (`Store.places`): its path, or its path from the folder
-        holding the store (a project folder moved or copied whole since)."""
-        return self.endpoint in places or self.relative_path in places
+        """Whether the import read the file at one of these paths (`Store.places`)."""
+        return self.endpoint in places
 
 
 def _imports_of(store: Store, source: str) -> list[_Import]:
@@ -1037,8 +1036,8 @@ def _whole_scope(connector: Connector, store: Store, info: RunInfo) -> WholeScop
         return None
     moved_from = info.parameters.get("moved_from")
     old = tuple(store.places(moved_from)) if moved_from is not None else ()
-    source, scope = connector.attribution.source, connector.attribution.scope
-    return WholeScope(source, scope, info.endpoint, info.relative_path, old)
+    source, scope, here = connector.attribution.source, connector.attribution.scope, tuple(store.places(info.endpoint))
+    return WholeScope(source, scope, info.endpoint, info.relative_path, here, old)
 
 
 def _publish_check(

@@ -136,6 +136,41 @@ def test_a_file_moved_within_a_moved_project_is_said_moved_from_its_path_there(r
     assert records(run) == ["our-gaps:cubr-1", "our-gaps:gan-1"]
 
 
+def store_moved_alone_beside_another_file(run, tmp_path, monkeypatch):
+    """`run` in another project folder, with a lab/gaps.csv of its own (other rows, a CIF of another structure), into
+    which an imported project's store was moved alone, its lab files left where they were."""
+    original = make_project(tmp_path / "original")
+    assert import_lab(in_project(run, original, monkeypatch)).exit_code == 0
+    other = make_project(tmp_path / "other")
+    write_rows(other / "lab" / "gaps.csv", ["gan-1"])
+    (other / "lab" / "CuBr.cif").write_text(str(CifWriter(NACL)), encoding="utf-8")
+    shutil.move(original / "store", other / "store")
+    return in_project(run, other, monkeypatch), original
+
+
+def test_another_file_at_the_same_path_from_a_store_moved_alone_is_not_its_place(run, tmp_path, monkeypatch):
+    """The other folder's file, at the path the original's had from the store's folder, was taken for the original:
+    imported, it withdrew the original's records cubr-1 and zno-1 ('2 withdrawn (no longer in the file)')."""
+    run, original = store_moved_alone_beside_another_file(run, tmp_path, monkeypatch)
+    refused = import_lab(run)
+    said = f"'gaps.csv' of our-gaps was imported from {original / 'lab' / 'gaps.csv'}, which is still there"
+    assert refused.exit_code == 2 and said in refused.stderr
+    assert records(run) == ["our-gaps:cubr-1", "our-gaps:gan-1", "our-gaps:zno-1"]
+    replacing = import_lab(run, "lab", "--as", "gaps.csv")  # its values of gan-1 replace the first's; none withdrawn
+    assert replacing.exit_code == 0 and "withdrawn" not in replacing.stdout
+    assert records(run) == ["our-gaps:cubr-1", "our-gaps:gan-1", "our-gaps:zno-1"]
+
+
+def test_a_readmit_in_a_store_moved_alone_reads_the_structure_files_beside_its_file(run, tmp_path, monkeypatch):
+    """It read the CIF at the file's path from the store's folder, another folder's: 'the structure is NaCl, not
+    CuBr'."""
+    run, _ = store_moved_alone_beside_another_file(run, tmp_path, monkeypatch)
+    readmitted = readmit_cubr_2(run)
+    assert readmitted.exit_code == 0, readmitted.output
+    nsites = run("sql", "select nsites from materials where record_id = 'our-gaps:cubr-2'", "--format", "json")
+    assert json.loads(nsites.stdout) == [{"nsites": 8}]
+
+
 @pytest.fixture
 def group_umask():
     """The process's umask 002, as a group sharing a store writes (README: The store)."""

@@ -991,15 +991,14 @@ def _read_write(store: Store, record_id: str, row: dict[str, Any]) -> pd.DataFra
 def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
     """The connector of the latest import of the file whose import quarantined `row`, rebuilt from its run (mapping,
     file location): a file imported again with a corrected mapping readmits its rows by that mapping. (The quarantine
-    row names the first run that rejected it.) An import of the file at the same place is one of the same path, or of
-    the same path from the folder holding the store (a project folder moved or copied whole since)."""
-    sheet = "json_extract(r.parameters, '$.mapping.sheet')"  # a workbook's sheets are imported one by one
+    row names the first run that rejected it.) An import of the file is one at a path it was read at where it is now
+    (`Store.places`: in a project folder moved or copied whole since, the store in it, its path there too)."""
+    sheet = "json_extract(parameters, '$.mapping.sheet')"  # a workbook's sheets are imported one by one
     runs = store.read(
-        f"WITH q AS (SELECT endpoint, relative_path, {sheet} AS sheet FROM fetch_runs AS r WHERE run_id = ?) "
-        "SELECT r.endpoint, r.relative_path, r.parameters FROM fetch_runs AS r, q "
-        "WHERE (r.endpoint = q.endpoint OR r.relative_path = q.relative_path) AND r.source = ? "
-        f"AND r.status = 'complete' AND {sheet} IS NOT DISTINCT FROM q.sheet ORDER BY r.started_at DESC LIMIT 1",
-        [row["run_id"], row["source"]],
+        f"WITH q AS (SELECT {sheet} AS sheet FROM fetch_runs WHERE run_id = ?) SELECT endpoint, relative_path, "
+        "parameters FROM fetch_runs, q WHERE endpoint IN (SELECT unnest(?)) AND source = ? AND status = 'complete' "
+        f"AND {sheet} IS NOT DISTINCT FROM q.sheet ORDER BY started_at DESC LIMIT 1",
+        [row["run_id"], _places_of_run(store, row["run_id"]), row["source"]],
     )
     parameters = json.loads(runs["parameters"].iloc[0]) if len(runs) else {}
     if "mapping" not in parameters:
@@ -1008,10 +1007,24 @@ def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
             "values can be readmitted; fetch the record again once the source has fixed it"
         )
     # Structure files named in the rows are beside the file, where it is now (`Store.lab_file`).
-    relative = runs["relative_path"].iloc[0]
-    path = store.lab_file(runs["endpoint"].iloc[0], None if pd.isna(relative) else relative)
+    path = store.lab_file(runs["endpoint"].iloc[0], _known(runs["relative_path"].iloc[0]))
     mapping = LabMapping.model_validate(parameters["mapping"])
     return LabConnector.of_past_import(path, mapping, parameters.get("name"))
+
+
+def _places_of_run(store: Store, run_id: str) -> list[str]:
+    """The paths imports read the file a run read at, where it is now (`Store.places`; a run of an older matreg,
+    which recorded no path from the folder holding the store: its own)."""
+    run = store.read("SELECT endpoint, relative_path FROM fetch_runs WHERE run_id = ?", [run_id])
+    if not len(run):
+        return []
+    endpoint, relative = run["endpoint"].iloc[0], _known(run["relative_path"].iloc[0])
+    return [endpoint] if relative is None else store.places(store.lab_file(endpoint, relative))
+
+
+def _known(value: Any) -> Any:
+    """A cell read from the store, None where it is empty (NULL, read as NaN or NA)."""
+    return None if pd.isna(value) else value
 
 
 def _lab_record(

@@ -50,7 +50,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from itertools import chain
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import duckdb
@@ -141,7 +141,6 @@ from matreg.store.publish import (
     last_writes_in_scope_sql,
     of_keys,
     owners,
-    places_of,
     publishing_order,
     read_twice,
     removed_values_sql,
@@ -244,8 +243,9 @@ class Store:
         refuse_long_names(folder, f"cannot use {folder} as a store")
         self.root = _searchable(utf8_path(folder, "the store folder"))
         # the folder holding the store as named (a store folder that is a link to another disk: its link's folder),
-        # which a lab file's path is recorded from (`relative_path`)
-        self.holder = Path(os.path.abspath(root)).parent.resolve()
+        # which a lab file's path is recorded from (`relative_path`), and the store folder's name in it
+        named = Path(os.path.abspath(root))
+        self.holder, self.name = named.parent.resolve(), named.name
         if self.root.exists() and not self.root.is_dir():
             raise PathError(f"{self.root} is a file, not a matreg store directory")
         self.data_dir = self.root / "data"
@@ -277,23 +277,47 @@ class Store:
             return None
 
     def places(self, path: Path | str) -> list[str]:
-        """Where a lab file at `path` (absolute) is read, as a run that reads it records it (`places_of`)."""
-        return places_of(str(path), self.relative_path(path))
+        """The paths at which imports read the lab file now at `path` (absolute), as `fetch_runs.endpoint` records
+        them: its own, and those of its imports from a project folder moved or copied whole since, the store in it
+        (the same path from the folder holding the store, `moved_with_store`)."""
+        here, relative = str(path), self.relative_path(path)
+        if relative is None or not self.exists():
+            return [here]
+        read = self.read(
+            "SELECT DISTINCT endpoint FROM fetch_runs WHERE relative_path = ? AND endpoint <> ? ORDER BY 1",
+            [relative, here],
+        )
+        return [here, *(endpoint for endpoint in read["endpoint"] if self.moved_with_store(endpoint, relative))]
 
     def lab_file(self, endpoint: str, relative_path: str | None) -> Path:
         """Where the file a lab import read (its `fetch_runs` endpoint and relative_path) is now: at its path from the
-        folder holding the store where a file is there (the project folder moved or copied with the store), else at
-        its path as read."""
+        folder holding the store where a file is there and it moved or was copied with the store (`moved_with_store`),
+        else at its path as read."""
         if relative_path is not None and (moved := self.holder / relative_path).is_file():
-            return moved
+            if self.moved_with_store(endpoint, relative_path):
+                return moved
         return Path(endpoint)
 
+    def moved_with_store(self, endpoint: str, relative_path: str) -> bool:
+        """Whether the lab file an import read at `endpoint`, `relative_path` from the folder then holding the store,
+        is the one at that path from the folder holding it now: nothing is at `endpoint` any more (the project folder
+        moved whole), or the folder that held the store then holds a store of its name still (copied whole). A store
+        moved alone is no such case (the file at that path from its new folder is another file), nor a file outside
+        the project folder ('../data/gaps.csv') still there; a store copied alone is taken for a folder copied whole."""
+        read = Path(endpoint)
+        if not read.exists():
+            return True
+        parts = PurePosixPath(relative_path).parts
+        if ".." in parts or len(parts) > len(read.parents):
+            return False
+        holder_then = read.parents[len(parts) - 1]
+        return holder_then != self.holder and _holds_store(holder_then / self.name)
+
     def _refuse_other_files(self) -> None:
-        """PathError when the store's folder is no store (it has none of FORMAT_FILE, DB_NAME and VIEWS_STAMP: a
-        store of any matreg has one once it was first published, and a user may delete DB_NAME, a cache of views) and
-        holds an entry no store has before then (FIRST_ENTRIES, the HTTP cache's, a temp name): a folder of other
-        files (`--store .`, `--store ~`), where matreg would write its folders beside them."""
-        if not self.root.is_dir() or any((self.root / name).exists() for name in (FORMAT_FILE, DB_NAME, VIEWS_STAMP)):
+        """PathError when the store's folder is no store (`_holds_store`) and holds an entry no store has before then
+        (FIRST_ENTRIES, the HTTP cache's, a temp name): a folder of other files (`--store .`, `--store ~`), where
+        matreg would write its folders beside them."""
+        if not self.root.is_dir() or _holds_store(self.root):
             return
         others = sorted(entry.name for entry in self.root.iterdir() if not _is_first_entry(entry.name))
         if others:
@@ -1610,6 +1634,12 @@ def _searchable(folder: Path) -> Path:
             f"folder whose path has no {_or(names)}"
         )
     return folder
+
+
+def _holds_store(folder: Path) -> bool:
+    """Whether a folder is a store's: it has FORMAT_FILE, DB_NAME or VIEWS_STAMP (a store of any matreg has one once
+    it was first published, and a user may delete DB_NAME, a cache of views)."""
+    return any((folder / name).exists() for name in (FORMAT_FILE, DB_NAME, VIEWS_STAMP))
 
 
 def _is_first_entry(name: str) -> bool:

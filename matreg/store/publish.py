@@ -159,25 +159,16 @@ RunFinisher = Callable[[dict, dict[str, Dropped], int, Removed], dict]
 
 class WholeScope(NamedTuple):
     """What a run that reads its scope whole (a lab file) read: its source and scope, where it read it (`endpoint`, the
-    file's path, and `relative_path`, its path from the folder holding the store: `Store.relative_path`), and where
-    the steward says the file was moved from (`moved_from`: `import --moved-from`, its places: `Store.places`)."""
+    file's path, and `relative_path`, its path from the folder holding the store: `Store.relative_path`), the paths
+    earlier imports read it at (`places`: `Store.places`), and the places of where the steward says the file was
+    moved from (`moved_from`: `import --moved-from`)."""
 
     source: str
     scope: str
     endpoint: str
     relative_path: str | None
+    places: tuple[str, ...]
     moved_from: tuple[str, ...] = ()
-
-    @property
-    def places(self) -> list[str]:
-        """Where the run read the file (`places_of`)."""
-        return places_of(self.endpoint, self.relative_path)
-
-
-def places_of(endpoint: str, relative_path: str | None) -> list[str]:
-    """Where a lab file was read, as runs record it: its path (`fetch_runs.endpoint`), and its path from the folder
-    holding the store (`relative_path`) where it has one."""
-    return [endpoint] if relative_path is None else [endpoint, relative_path]
 
 
 class LastReads(NamedTuple):
@@ -271,10 +262,9 @@ def of_keys(values: pyarrow.Table, keys: list[ValueKey]) -> pyarrow.Table:
 
 
 def runs_at_sql() -> str:
-    """The ids of the runs that read at one of the places `$places` (where a lab file was read: its path, its path
-    from the folder holding the store; `WholeScope.places`), as their endpoint or relative_path records it."""
+    """The ids of the runs that read a lab file at one of the paths `$places` (`WholeScope.places`)."""
     places = "(SELECT unnest($places::VARCHAR[]))"
-    return f"SELECT run_id FROM {stored_sql('fetch_runs')} WHERE endpoint IN {places} OR relative_path IN {places}"
+    return f"SELECT run_id FROM {stored_sql('fetch_runs')} WHERE endpoint IN {places}"
 
 
 def runs_elsewhere_sql() -> str:
