@@ -171,6 +171,22 @@ def test_a_readmit_in_a_store_moved_alone_reads_the_structure_files_beside_its_f
     assert json.loads(nsites.stdout) == [{"nsites": 8}]
 
 
+def test_a_copy_of_a_project_folder_whose_store_is_a_link_shares_its_store_and_not_its_file(run, tmp_path, monkeypatch):
+    """Its store folder a link to another disk, a project folder copied whole (`cp -a`) links to the same store: the
+    copy's file was taken for the original's, its import withdrawing gan-1, which the original still gives."""
+    original = make_project(tmp_path / "original")
+    (tmp_path / "disk" / "ours").mkdir(parents=True)
+    (original / "store").symlink_to(tmp_path / "disk" / "ours", target_is_directory=True)
+    assert import_lab(in_project(run, original, monkeypatch)).exit_code == 0
+    copy = Path(shutil.copytree(original, tmp_path / "copy", symlinks=True))
+    run = in_project(run, copy, monkeypatch)
+    write_rows(copy / "lab" / "gaps.csv", ["cubr-1", "cubr-2", "zno-1"])  # gan-1 deleted from the copy's
+    refused = import_lab(run)
+    said = f"'gaps.csv' of our-gaps was imported from {original / 'lab' / 'gaps.csv'}, which is still there"
+    assert refused.exit_code == 2 and said in refused.stderr
+    assert records(run) == ["our-gaps:cubr-1", "our-gaps:gan-1", "our-gaps:zno-1"]
+
+
 @pytest.fixture
 def group_umask():
     """The process's umask 002, as a group sharing a store writes (README: The store)."""

@@ -301,17 +301,18 @@ class Store:
     def moved_with_store(self, endpoint: str, relative_path: str) -> bool:
         """Whether the lab file an import read at `endpoint`, `relative_path` from the folder then holding the store,
         is the one at that path from the folder holding it now: nothing is at `endpoint` any more (the project folder
-        moved whole), or the folder that held the store then holds a store of its name still (copied whole). A store
-        moved alone is no such case (the file at that path from its new folder is another file), nor a file outside
-        the project folder ('../data/gaps.csv') still there; a store copied alone is taken for a folder copied whole."""
+        moved whole), or the folder that held the store then holds another store of its name (copied whole). A store
+        moved alone is no such case (the file at that path from its new folder is another file), nor a folder copied
+        whole whose store is a link to this one (its file and the copy's share it), nor a file outside the project
+        folder ('../data/gaps.csv') still there; a store copied alone is taken for a folder copied whole."""
         read = Path(endpoint)
         if not read.exists():
             return True
         parts = PurePosixPath(relative_path).parts
         if ".." in parts or len(parts) > len(read.parents):
             return False
-        holder_then = read.parents[len(parts) - 1]
-        return holder_then != self.holder and _holds_store(holder_then / self.name)
+        store_then = read.parents[len(parts) - 1] / self.name
+        return _holds_store(store_then) and store_then.resolve() != self.root
 
     def _refuse_other_files(self) -> None:
         """PathError when the store's folder is no store (`_holds_store`) and holds an entry no store has before then
