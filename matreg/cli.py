@@ -640,7 +640,7 @@ def status(store: StoreOpt = DEFAULT_STORE, catalog: CatalogOpt = None) -> None:
         _echo_stored(target)
     else:
         typer.echo("no values stored yet")
-    _echo_interrupted_runs(target, staged, catalog, _where_given(store, catalog))
+    _echo_interrupted_runs(target, staged, catalog, _where_given(store, catalog), _where_given(store, None))
     _echo_compaction_hint(target)
 
 
@@ -785,10 +785,13 @@ def _echo_not_read_again(target: Store) -> None:
         typer.echo(f"  {source} {query}: {listed_records(records['record_id'].tolist(), SHOWN)}  [run {run_id}]")
 
 
-def _echo_interrupted_runs(store: Store, staged: dict[str, dict], catalog_path: Path | None, where: str) -> None:
+def _echo_interrupted_runs(
+    store: Store, staged: dict[str, dict], catalog_path: Path | None, where: str, store_given: str
+) -> None:
     """The runs with pages staged but not published (`Store.staged_runs`), with what they read and what continues
     or drops each (a fetch as the catalog at `catalog_path` has its source now: none where it cannot be read; its
-    --resume with `where`, the --store and --catalog status was given: `_where_given`)."""
+    --resume with `where`, the --store and --catalog status was given: `_where_given`; `matreg drop` with
+    `store_given`, its --store)."""
     if not staged:
         return
     catalog = _catalog_if_read(catalog_path)
@@ -798,9 +801,9 @@ def _echo_interrupted_runs(store: Store, staged: dict[str, dict], catalog_path: 
         typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{running})")
         if running != _RUNNING:  # (a run another process writes is no run to continue or drop)
             if row.get("whole_scope"):  # (a lab import)
-                again = _import_again(run_id, row["parameters"])
+                again = _import_again(row["parameters"], _drop_command(run_id, store_given))
             else:
-                again = _fetch_again(run_id, row, catalog, where)
+                again = _fetch_again(row, catalog, where, _drop_command(run_id, store_given))
             typer.echo(f"    {again}")
 
 
@@ -824,11 +827,16 @@ def _running(store: Store, run_id: str) -> str:
         return f"; {exc}"
 
 
-def _fetch_again(run_id: str, row: dict, catalog: Catalog | None, where: str) -> str:
+def _drop_command(run_id: str, store_given: str) -> str:
+    """The `matreg drop` of a run, given `store_given`, the --store status was given (`_where_given`)."""
+    return " ".join(word for word in ("matreg drop", shlex.quote(run_id), store_given) if word)
+
+
+def _fetch_again(row: dict, catalog: Catalog | None, where: str, drop_command: str) -> str:
     """What continues or drops an interrupted fetch: the same fetch, given the options it was read with
     (`fetch_runs.options`, none of a run an older matreg staged), the base URL it read where the catalog's is
     another now (`resume_base_url`) and `where` (`_where_given`), with or without --resume, or `matreg drop`; where
-    --resume would refuse it (`resume_refused`: its catalog entry or field map changed), why, and `matreg drop`."""
+    --resume would refuse it (`resume_refused`: its catalog entry or field map changed), why, and `drop_command`."""
     from matreg.resume import resume_base_url, resume_refused
 
     if refused := resume_refused(row, catalog):
@@ -837,7 +845,7 @@ def _fetch_again(run_id: str, row: dict, catalog: Catalog | None, where: str) ->
     options = _resume_options(row, base_url, where)
     server = ", the server it read: the catalog's base URL is another now" if base_url else ""
     same = f"the same fetch (its options: {options}{server})" if options else "the same fetch"
-    return f"{same} with --resume continues it; the same fetch without --resume, or matreg drop {run_id}, drops it"
+    return f"{same} with --resume continues it; the same fetch without --resume, or {drop_command}, drops it"
 
 
 def _resume_options(row: dict, base_url: str | None, where: str) -> str:
@@ -847,14 +855,14 @@ def _resume_options(row: dict, base_url: str | None, where: str) -> str:
     return " ".join(option for option in (where, row.get("options"), base_url) if option)
 
 
-def _import_again(run_id: str, parameters: str) -> str:
+def _import_again(parameters: str, drop_command: str) -> str:
     """What drops an interrupted lab import (imports have no --resume): the same import, name given included (an
-    import with another mapping leaves it), or `matreg drop`."""
+    import with another mapping leaves it), or `drop_command`."""
     asked = json.loads(parameters)
     named = f" and --as {asked['name']}" if "name" in asked else ""
     named += f" and --moved-from {asked['moved_from']}" if "moved_from" in asked else ""
     again = f"importing {asked['file']} again with the same mapping{named} drops it and reads the file whole"
-    return f"{again}; matreg drop {run_id} drops it alone"
+    return f"{again}; {drop_command} drops it alone"
 
 
 @app.command("catalog")

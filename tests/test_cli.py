@@ -1437,7 +1437,7 @@ def test_status_lists_the_interrupted_runs_a_resume_would_continue(run, janaf_se
     assert "-janaf-" in status and "2 JANAF table(s): H-064, C-095 (1 read)" in status
     (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()  # (JANAF's page size is no run parameter)
     assert f"the same fetch (its options: {where_given()}) with --resume continues it; the same fetch without " \
-        f"--resume, or matreg drop {run_id}, drops it" in status  # fmt: skip
+        f"--resume, or matreg drop {run_id} {store_given()}, drops it" in status  # fmt: skip
     assert run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--resume", "--no-progress").exit_code == 0
     assert "interrupted runs" not in run("status").stdout
 
@@ -1491,7 +1491,9 @@ def test_the_command_that_resumes_a_failed_fetch_gives_the_store_and_catalog_it_
     assert failed.exit_code == 75
     assert failed.stderr.endswith(f"; the same command with --resume continues it: {command}\n"), failed.stderr
     hint = f"the same fetch (its options: {shlex.join(where)} --limit 5) with --resume continues it"
-    assert hint in run("status", *where).stdout
+    status = run("status", *where).stdout
+    assert hint in status
+    assert f"or matreg drop {run_id} --store {shlex.quote(str(store))}, drops it" in status  # (drop takes no catalog)
     resumed = run(*shlex.split(command)[1:], "--no-progress")
     assert resumed.exit_code == 0 and run_id in resumed.stdout and "read 2, 2 valid records" in resumed.stdout
     monkeypatch.delenv("MATREG_STORE")  # the defaults: ./matreg-store, and ./catalog.yaml (the test's)
@@ -1501,7 +1503,11 @@ def test_the_command_that_resumes_a_failed_fetch_gives_the_store_and_catalog_it_
     failed = run("fetch", "janaf", "H-064", "C-095", "--page-size", "1", "--no-progress")
     assert failed.exit_code == 75
     assert failed.stderr.endswith("continues it: matreg fetch janaf H-064 C-095 --resume\n"), failed.stderr
-    assert "the same fetch with --resume continues it" in run("status").stdout
+    (run_id,) = Store(catalog_path.parent / "matreg-store").staged_runs()
+    assert (
+        f"the same fetch with --resume continues it; the same fetch without --resume, or matreg drop {run_id}, drops"
+        in run("status").stdout
+    )
 
 
 def test_a_fresh_fetch_that_dropped_an_interrupted_run_of_its_query_says_so_once_published(run, janaf_server):
@@ -1700,7 +1706,7 @@ def test_status_offers_no_resume_or_drop_of_a_run_another_process_is_writing(run
         running = run("status").stdout.split("interrupted runs (pages staged, not published):\n")[1]
     assert running.splitlines() == [f"  {run_id}  2 JANAF table(s): H-064, C-095 (1 read, running in another process)"]
     interrupted = run("status").stdout.split("interrupted runs (pages staged, not published):\n")[1].splitlines()
-    assert interrupted[1].endswith(f"or matreg drop {run_id}, drops it")
+    assert interrupted[1].endswith(f"or matreg drop {run_id} {store_given()}, drops it")
 
 
 @pytest.mark.as_a_user
@@ -1733,7 +1739,8 @@ def test_status_says_an_interrupted_import_is_dropped_by_importing_the_file_agai
     assert "lab import of gaps-2025 (35 rows) (10 read)" in status and "--resume" not in status
     assert "importing bandgaps.csv again with the same mapping and --as gaps-2025 drops it and reads" in status
     (run_id,) = Store(tmp_path / "store").staged_runs()  # (a changed mapping's import leaves it: then drop it)
-    assert f"reads the file whole; matreg drop {run_id} drops it alone" in " ".join(status.split())
+    dropping = f"reads the file whole; matreg drop {run_id} {store_given()} drops it alone"
+    assert dropping in " ".join(status.split())
     assert run("import", str(data), "-m", str(mapping)).exit_code == 0  # another scope: the run is left
     assert "lab import of gaps-2025 (35 rows) (10 read)" in run("status").stdout
     assert run("import", str(data), "-m", str(mapping), "--as", "gaps-2025").exit_code == 0
@@ -2158,6 +2165,11 @@ def test_a_dry_run_of_a_file_counts_an_id_on_two_pages_as_the_import_does(run, t
 def where_given() -> str:
     """The --store and --catalog that a command a `run` command prints gives: those the environment names."""
     return shlex.join(["--store", os.environ["MATREG_STORE"], "--catalog", os.environ["MATREG_CATALOG"]])
+
+
+def store_given() -> str:
+    """The --store that a `matreg drop` a `run` command prints gives: the one the environment names."""
+    return shlex.join(["--store", os.environ["MATREG_STORE"]])
 
 
 def latest_runs(status: str) -> tuple[list[str], list[str]]:

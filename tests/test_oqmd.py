@@ -829,9 +829,10 @@ def test_an_interrupted_run_is_listed_with_the_options_that_resume_it_and_droppe
     (run_id,) = Store(tmp_path / "s").staged_runs()
     status = matreg("status", "--catalog", str(tmp_path / "replay.yaml")).stdout  # (the catalog the fetch read)
     assert f"  {run_id}  OQMD formationenergy: filter={FILTER} (8 read)\n" in status
-    where = shlex.join(["--store", str(tmp_path / "s"), "--catalog", str(tmp_path / "replay.yaml")])  # (as given)
+    store = shlex.join(["--store", str(tmp_path / "s")])  # (as given; `matreg drop` takes no catalog)
+    where = f"{store} {shlex.join(['--catalog', str(tmp_path / 'replay.yaml')])}"
     assert f"    the same fetch (its options: {where} --page-size 4 --base-url {mirror}) with --resume continues " \
-        f"it; the same fetch without --resume, or matreg drop {run_id}, drops it\n" in status  # fmt: skip
+        f"it; the same fetch without --resume, or matreg drop {run_id} {store}, drops it\n" in status  # fmt: skip
     default = matreg(*arguments[:4], *arguments[6:], "--resume", "--no-progress")  # OQMD's default page size, 50
     assert default.exit_code == 1
     assert default.stderr.startswith("error: nothing to resume: no interrupted run of 'oqmd' with these parameters")
