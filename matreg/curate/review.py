@@ -1007,7 +1007,7 @@ def _lab_import(store: Store, row: dict[str, Any]) -> LabConnector:
             "values can be readmitted; fetch the record again once the source has fixed it"
         )
     # Structure files named in the rows are beside the file, where it is now (`Store.lab_file`).
-    path = store.lab_file(runs["endpoint"].iloc[0], _known(runs["relative_path"].iloc[0]))
+    path = store.lab_file(runs["endpoint"].iloc[0], _none(runs["relative_path"].iloc[0]))
     mapping = LabMapping.model_validate(parameters["mapping"])
     return LabConnector.of_past_import(path, mapping, parameters.get("name"))
 
@@ -1018,13 +1018,8 @@ def _places_of_run(store: Store, run_id: str) -> list[str]:
     run = store.read("SELECT endpoint, relative_path FROM fetch_runs WHERE run_id = ?", [run_id])
     if not len(run):
         return []
-    endpoint, relative = run["endpoint"].iloc[0], _known(run["relative_path"].iloc[0])
+    endpoint, relative = run["endpoint"].iloc[0], _none(run["relative_path"].iloc[0])
     return [endpoint] if relative is None else store.places(store.lab_file(endpoint, relative))
-
-
-def _known(value: Any) -> Any:
-    """A cell read from the store, None where it is empty (NULL, read as NaN or NA)."""
-    return None if pd.isna(value) else value
 
 
 def _lab_record(
