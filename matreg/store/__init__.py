@@ -846,15 +846,15 @@ class Store:
         """Add to the run's materials file a write of each record of the scope the run read whole (`whole_scope`: a lab
         file and where it lies) that the run did not admit (a row deleted from the file; a row it rejected in place is
         withheld by the connector and keeps its last valid read), where the record's last write in that scope came from
-        the same place (its path, or its path from the folder holding the store: a project folder moved or copied
-        whole), or from the one the steward says the file moved from (`moved_from`: a row deleted as it moved), and
-        gave values: the record's current row, in that scope, stamped with this run and written whole. With
-        no values of this scope, the views then show none of the values that write made (nor do exports); the record's
-        other scopes, its description and values a steward readmitted alone stay. A record last written in the scope by
-        a steward's readmit, or one the publishing check withheld from this run, stays as it is. A file of the same name
-        elsewhere withdraws nothing else, until its import there wrote the records again (`_moved_here`): matreg cannot
-        tell a file moved there from another file of that name whose folder is not at hand (an unmounted drive, another
-        steward's machine). Returns the ids of the records withdrawn."""
+        the same place (its path, or a path an import read it at in a project folder moved or copied whole since, the
+        store in it: `WholeScope.places`), or from the one the steward says the file moved from (`moved_from`: a row
+        deleted as it moved), and gave values: the record's current row, in that scope, stamped with this run and
+        written whole. With no values of this scope, the views then show none of the values that write made (nor do
+        exports); the record's other scopes, its description and values a steward readmitted alone stay. A record last
+        written in the scope by a steward's readmit, or one the publishing check withheld from this run, stays as it is.
+        A file of the same name elsewhere withdraws nothing else, until its import there wrote the records again
+        (`_moved_here`): matreg cannot tell a file moved there from another file of that name whose folder is not at
+        hand (an unmounted drive, another steward's machine). Returns the ids of the records withdrawn."""
         if whole_scope is None:
             return []
         run_keys = "SELECT NULL WHERE false"
@@ -907,7 +907,7 @@ class Store:
         from a run that read it elsewhere (the file moved, or another file of its name), or at another path or path
         from the folder holding the store (the project folder, or the store, moved since): written again even when
         unchanged, so that a row deleted from the file here later is withdrawn (`_add_withdrawals` withdraws records
-        last written from the same place, by either path, or from the one an import says the file moved from)."""
+        last written from the same place, `WholeScope.places`, or from the one an import says the file moved from)."""
         path = build / "materials.parquet"
         if whole_scope is None or not path.exists():
             return []
