@@ -499,24 +499,46 @@ def test_a_bare_nan_or_infinity_token_fails_the_run_naming_the_record_and_the_to
     assert store.table("fetch_runs")["status"].tolist() == ["failed"] and len(store.table("materials")) == 0
 
 
-@pytest.mark.parametrize("nat", [10**25, -(2**63) - 1])
-def test_an_integer_too_large_for_64_bits_fails_the_run_naming_the_record_as_no_json_error(
-    tmp_path, server, figshare, nat
+OUTSIDE = "is outside the physical bounds"
+
+
+def values_but(store: Store, item: str) -> list[list]:
+    """The store's values, each but the one of the quarantined `item` ('JVASP-91:band_gap[OptB88vdW]')."""
+    record, _, value = item.partition(":")
+    rows = store.query("SELECT record_id, property, method, value FROM properties ORDER BY ALL").values.tolist()
+    return [row for row in rows if f"{row[1]}[{row[2]}]" != value or row[0] != f"jarvis:{record}"]
+
+
+@pytest.mark.parametrize(
+    ("field", "number", "reason"),
+    [
+        ("optb88vdw_bandgap", "10" + "0" * 399, f"not a finite number: '1{'0' * 76}...'"),
+        ("optb88vdw_bandgap", str(-(2**63) - 1), f"band_gap = -9.22337203685478e+18 eV {OUTSIDE} [0, 30]"),
+        ("optb88vdw_bandgap", "1e400", "not a finite number: 'inf'"),  # as Python's json reads it
+        ("nat", str(10**25), None),  # a count no field map reads: kept in the record's payload
+    ],
+    ids=["400-digit gap", "gap below int64", "gap beyond a float", "nat beyond 64 bits"],
+)
+def test_a_number_beyond_64_bits_or_a_floats_range_quarantines_its_value_and_the_run_reads_on(
+    tmp_path, server, figshare, field, number, reason
 ):
-    """ijson's C backend cannot read it (a source read over HTTP quarantines such a record): the error said 'malformed
-    JSON ... parse error: integer overflow' of a valid JSON list."""
+    """ijson's fast reading (floats) cannot read such a number nor go on past it: the run failed ('holds an integer
+    too large for 64 bits ... the run stops there'; '1e400': 'malformed JSON ... numeric (floating point)
+    overflow'), every record of the file unstored. The file is read again, exactly from that record on."""
     records = fixture_records()
-    records[3]["nat"] = nat
-    figshare.body = zipped(records)
+    records[3][field] = "NUMBER"  # JVASP-91, on the first page of 5
+    figshare.body = zip_of(json.dumps(records).replace('"NUMBER"', number).encode())
     store = Store(tmp_path / "store")
-    error = (
-        f"the dft_3d file's record #3 (counted from #0, after {records[2]['jid']}) holds an integer too large for 64 "
-        "bits, which the streaming parser (ijson) cannot read: the run stops there (a source read over HTTP "
-        "quarantines such a record)"
-    )
-    with pytest.raises(SourceError, match=f"^{re.escape(error)}$"):
-        fetch(store, jarvis_catalog(tmp_path, server, cache=False), everything=True, page_size=5)
-    assert store.table("fetch_runs")["status"].tolist() == ["failed"] and len(store.table("materials")) == 0
+    catalog = jarvis_catalog(tmp_path, server, cache=False)
+    report = fetch(store, catalog, everything=True, page_size=5)
+    assert server.hits(DOWNLOAD) == 2  # read again once, from the number's record on
+    item = "JVASP-91:band_gap[OptB88vdW]"
+    assert quarantine_reasons(store) == ({} if reason is None else {item: [reason]})
+    assert (report.n_fetched, report.n_stored) == (12, 12)
+    clean = Store(tmp_path / "clean")
+    figshare.body = zipped(fixture_records())
+    fetch(clean, catalog, everything=True, page_size=5)
+    assert values_but(store, item) == values_but(clean, item)  # the records after it as a clean read stores them
 
 
 def without_hse(records: list[dict]) -> list[dict]:

@@ -10,12 +10,15 @@ member, jdft_3d-9-24-2025.json, is a JSON list of dicts, one per calculation:
       ..., "ehull": 0.0456, "density": 5.522, "nat": 7, "mbj_bandgap": "na", "hse_gap": "na", ...}, ...]
 Quirks: a missing value is the string "na"; `atoms.coords` are Cartesian or fractional as `atoms.cartesian` says;
 a bare NaN or Infinity (no known release has one; Python's json reads them) is not JSON: ijson refuses it, and the
-run fails naming the record and the token; an integer too large for 64 bits fails it too, naming the record;
-the file has no query language and no pages (tens of MB zipped, ~94k records). matreg downloads it once,
-inflates it (stream-unzip) and decodes the list (ijson) as it arrives, and cuts it into pages of `page_size`
-records; a page's resume cursor is an index into the list. One JARVIS entry is one record, 'jarvis:<jid>': its
-band gaps of several methods (OptB88vdW, TBmBJ, HSE06) are all values of that record, each with the method the
-field map (connectors/jarvis.yaml) gives it; the store keys a value by record, property, method and conditions.
+run fails naming the record and the token; a number beyond 64 bits (an integer) or a float's range, which ijson's
+fast reading (floats, its C backend) cannot read nor go on past, makes matreg read the file again exactly (ijson's
+Decimals), from that record on as Python's json reads it (`json_list_items`), each record mapped as any other (a
+400-digit band gap quarantined as no finite number); the file has no query language and no pages (tens of MB
+zipped, ~94k records). matreg downloads it once, inflates it (stream-unzip) and decodes the list (ijson) as it
+arrives, and cuts it into pages of `page_size` records; a page's resume cursor is an index into the list. One
+JARVIS entry is one record, 'jarvis:<jid>': its band gaps of several methods (OptB88vdW, TBmBJ, HSE06) are all
+values of that record, each with the method the field map (connectors/jarvis.yaml) gives it; the store keys a
+value by record, property, method and conditions.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import ijson
@@ -50,7 +54,8 @@ DEFAULT_PAGE_SIZE = 500
 RECORD_PAGE = "https://www.ctcms.nist.gov/~knc6/static/JARVIS-DFT/{jid}.xml"  # JARVIS-DFT's page of a jid
 _CHUNK_BYTES = 1 << 20
 _BARE_TOKEN = re.compile(r'(?<![\w"])(?:-?Infinity|NaN)(?![\w"])')  # Python's json.dumps writes them
-_INTEGER_OVERFLOW = "integer overflow"  # yajl's message of an integer too large for 64 bits
+# yajl's messages, reading floats, of an integer too large for 64 bits and of a float beyond a float's range (1e400)
+_OVERFLOWS = ("integer overflow", "numeric (floating point) overflow")
 
 
 def first_member(chunks: Iterable[bytes]) -> tuple[str, Iterator[bytes]]:
@@ -82,28 +87,56 @@ def _unzip_error(exc: UnzipError, where: str) -> SourceError:
     return SourceError(f"{where} is corrupt or cannot be streamed ({type(exc).__name__}{detail})")
 
 
-def json_list_items(chunks: Iterable[bytes]) -> Iterator[Any]:
-    """The items of one JSON list, decoded as its bytes arrive (ijson): the whole list is never in memory.
+class NumberOverflow(Exception):
+    """ijson's fast reading (floats) met a number beyond 64 bits or a float's range in the list's item `index`."""
 
-    SourceError for a list that is not JSON, naming the item where decoding stopped (its index, and the jid before).
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+def json_list_items(chunks: Iterable[bytes], start: int = 0, exact: bool = False) -> Iterator[Any]:
+    """The items of one JSON list from its item `start` on, decoded as its bytes arrive (ijson): the whole list is
+    never in memory. Numbers read as floats, fast; `exact`: as Python's json reads them (an integer of any length,
+    a float beyond a float's range infinite: `_as_json_reads`), a fifth slower, and more per item.
+
+    NumberOverflow where a number is beyond what floats read (`exact` reads it); SourceError for a list that is not
+    JSON, naming the item where decoding stopped (its index, and the jid before).
     """
     file = _ChunkFile(_json_list(chunks))
     index, previous = 0, None
     try:
-        for item in ijson.items(file, "item", use_float=True):
-            yield item
+        for item in ijson.items(file, "item", use_float=not exact):
+            if index >= start:
+                yield _as_json_reads(item) if exact else item
             index, previous = index + 1, item
     except ijson.JSONError as exc:
         if file.ended:  # the parser wanted more than the member held
             raise SourceError("the dft_3d JSON list ends early (truncated file)") from None
+        if not exact and any(overflow in _parser_message(exc) for overflow in _OVERFLOWS):  # valid JSON
+            raise NumberOverflow(index) from None
         raise _malformed(exc, index, previous) from None
+
+
+def _as_json_reads(item: Any) -> Any:
+    """An item ijson read exactly, as Python's json reads it: each Decimal (ijson's number with a fraction or an
+    exponent) as its float, changed in place; its integers stay, of any length."""
+    if isinstance(item, Decimal):
+        return float(item)
+    pending = [item]
+    while pending:  # (no recursion: any depth)
+        container = pending.pop()
+        for key, value in container.items() if isinstance(container, dict) else enumerate(container):
+            if isinstance(value, Decimal):
+                container[key] = float(value)  # (a value replaced, no key added: the iteration goes on)
+            elif isinstance(value, dict | list):
+                pending.append(value)
+    return item
 
 
 def _malformed(exc: ijson.JSONError, index: int, previous: Any) -> SourceError:
     """Why the list's item `index` cannot be decoded; a bare NaN or Infinity is named (Python's json, and so
-    jarvis-tools, reads these tokens as floats; ijson 3.6 has no option for them, in any backend), and so is an
-    integer too large for 64 bits (ijson's C backend fails on it; its Python backend, which reads it, is 20 times
-    slower, and the C backend cannot go on past the record)."""
+    jarvis-tools, reads these tokens as floats; ijson 3.6 has no option for them, in any backend)."""
     jid = _jid(previous)
     where = f"record #{index} (counted from #0{f', after {jid}' if jid else ''})"
     message = _parser_message(exc)  # yajl's message quotes the text around the error
@@ -111,11 +144,6 @@ def _malformed(exc: ijson.JSONError, index: int, previous: Any) -> SourceError:
         return SourceError(
             f"the dft_3d file is not standard JSON: {where} holds the bare token {token[0]}, which JSON and the "
             "streaming parser (ijson) do not allow"
-        )
-    if _INTEGER_OVERFLOW in message:  # valid JSON, which Python's json reads
-        return SourceError(
-            f"the dft_3d file's {where} holds an integer too large for 64 bits, which the streaming parser (ijson) "
-            "cannot read: the run stops there (a source read over HTTP quarantines such a record)"
         )
     return SourceError(f"malformed JSON in the dft_3d file at {where}: {_first_line(exc)}")
 
@@ -312,10 +340,22 @@ class JarvisConnector(Connector):
         return self.selection.everything or (isinstance(entry, dict) and self.selection.matches(entry))
 
     def _records(self, resumed_member: str | None) -> Iterator[Any]:
-        """Every record of the file, downloaded once (through the HTTP cache when it is on) and decoded on the fly.
+        """Every record of the file, downloaded once (through the HTTP cache when it is on) and decoded on the fly;
+        where a record holds a number beyond what floats read (NumberOverflow), downloaded again and read exactly
+        from that record on (`json_list_items`).
 
         `resumed_member` is the member an interrupted run read: its cursor indexes that file's list only.
         """
+        try:
+            yield from self._download(resumed_member, "since the interrupted run", "fetch again without --resume")
+        except NumberOverflow as overflow:
+            yield from self._download(self.member, "while it was read", "fetch again", overflow.index, exact=True)
+
+    def _download(
+        self, member: str | None, since: str, advice: str, start: int = 0, exact: bool = False
+    ) -> Iterator[Any]:
+        """The file's records from its record `start` on (`json_list_items`); SourceError where its member is not
+        `member` (not None), the error saying it changed `since` when, and what to do (`advice`)."""
         self.client.begin_page()
         response = self.client.request("GET", self.url, stream=True)
         self.read_at, self.from_cache = self.client.page_read_at(), self.client.page_from_cache()
@@ -323,13 +363,10 @@ class JarvisConnector(Connector):
             name, data = first_member(self._chunks(response))
             if not name.endswith(".json"):
                 raise SourceError(f"the dft_3d zip holds '{name}', not a .json file")
-            if resumed_member and name != resumed_member:
-                raise SourceError(
-                    f"the dft_3d file changed since the interrupted run ({resumed_member} -> {name}): "
-                    "fetch again without --resume"
-                )
+            if member and name != member:
+                raise SourceError(f"the dft_3d file changed {since} ({member} -> {name}): {advice}")
             self.member = name
-            yield from json_list_items(data)
+            yield from json_list_items(data, start, exact)
         finally:
             response.close()
 
