@@ -273,8 +273,10 @@ def _arrays(lattice: Any, coords: Any, nsites: int, field: str) -> tuple[np.ndar
         raise RecordError(f"{field}: lattice or coordinates are not numbers ({exc})") from None
     if matrix.shape != (3, 3) or not math.isfinite(matrix.sum()):  # a sum is NaN or infinite if any term is
         raise RecordError(f"{field}: the lattice is not three finite vectors (shape {matrix.shape})")
-    if not nsites or positions.shape != (nsites, 3) or not math.isfinite(positions.sum()):
+    if not nsites or positions.shape != (nsites, 3):
         raise RecordError(f"{field}: {nsites} species for coordinates of shape {positions.shape}")
+    if not math.isfinite(positions.sum()) and (not_finite := positions[~np.isfinite(positions)]).size:
+        raise RecordError(f"{field}: coordinate {not_finite[0]} is not a finite number")  # (not a sum beyond a float)
     return matrix, positions
 
 

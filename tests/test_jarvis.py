@@ -541,6 +541,21 @@ def test_a_number_beyond_64_bits_or_a_floats_range_quarantines_its_value_and_the
     assert values_but(store, item) == values_but(clean, item)  # the records after it as a clean read stores them
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_a_coordinate_beyond_a_floats_range_quarantines_the_record_naming_it_not_its_shape(
+    tmp_path, server, figshare, number
+):
+    """An infinite coordinate was refused as if the sites and coordinates disagreed in number ('atoms: 2 species for
+    coordinates of shape (2, 3)')."""
+    records = fixture_records()
+    records[3]["atoms"]["coords"][1][2] = "NUMBER"  # JVASP-91
+    figshare.body = zip_of(json.dumps(records).replace('"NUMBER"', number).encode())
+    store = Store(tmp_path / "store")
+    report = fetch(store, jarvis_catalog(tmp_path, server, cache=False), everything=True, page_size=5)
+    assert quarantine_reasons(store) == {"JVASP-91": [f"atoms: coordinate {float(number)} is not a finite number"]}
+    assert (report.n_fetched, report.n_stored) == (12, 11)
+
+
 def without_hse(records: list[dict]) -> list[dict]:
     return [{key: value for key, value in record.items() if key != "hse_gap"} for record in records]
 
