@@ -75,6 +75,9 @@ _PERIOD = re.compile(r"\s*\.\s*")
 # exponent there ('B4.5e-05D2O' is B4.5e-05 D2 O, as matreg writes an amount; 'CaSO4.5e-1H2O' was CaSO4.5e-1 H2 O).
 _PART_START = re.compile(r"(?P<count>\d+(?:\.\d+|e[+-]?\d+)?)?\s*(?P<first>[A-Z(\[{])")
 _STORED_PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?P<first>[A-Z(\[{])")
+# A group of elements opening ('(H2O)', '[(NH4)2]'; not a state, '(cr)'), after a count that may be an amount's
+# decimals ('MgCl2.6(H2O)': MgCl2·6(H2O), or Cl2.6 and a group of one H2O)
+_GROUP_OPENING = re.compile(r"[(\[{]+[A-Z]")
 # A group's brackets, opening and closing, beside a period: pymatgen reads '[]' and '{}' groups as it reads '()'
 # ('[SiO2]2'); a formula stored by the matreg that read only '()' so there is read as it read it ('[Fe].5Ni': Fe0.5Ni)
 _GROUP_BRACKETS = ("([{", ")]}")
@@ -650,8 +653,9 @@ def _joins_parts(before: str, after: str, text: str, as_stored: bool) -> bool:
     FormulaError where it may be either: before a count and an element or group, after a letter or a group's bracket
     ('Na2O.2SiO2' or Na2O0.2SiO2, 'Fe.5Ni.5' or Fe0.5Ni.5, '[Fe].5Ni' or [Fe]0.5Ni), or after a digit where the
     decimal would write an element twice ('Al2O3.6SiO2': Al2O3·6SiO2 or Al2O3.6 Si O2; 'CaSO4.5e-1H2O', a count
-    with an exponent, which no hydrate's period is: `_HYDRATE`). `as_stored`: groups in round brackets alone
-    (`_STORED_GROUP_BRACKETS`), counts without an exponent (`_STORED_PART_START`)."""
+    with an exponent, which no hydrate's period is: `_HYDRATE`) or be followed by a group ('MgCl2.6(H2O)': MgCl2·6(H2O)
+    or Cl2.6 and a group of one H2O). `as_stored`: groups in round brackets alone (`_STORED_GROUP_BRACKETS`), counts
+    without an exponent (`_STORED_PART_START`), and no group refused."""
     (opening, closing), part_start = (
         (_STORED_GROUP_BRACKETS, _STORED_PART_START) if as_stored else (_GROUP_BRACKETS, _PART_START)
     )
@@ -663,16 +667,25 @@ def _joins_parts(before: str, after: str, text: str, as_stored: bool) -> bool:
         return True  # no number reads 'O.Si' or 'O.0.5Si'
     last = before[-1:]
     twice = set(_SYMBOL.findall(before)) & set(_SYMBOL.findall(after))
-    if last.isdigit() and (not twice or float(_TRAILING_NUMBER.search(before)[0]) == 0):
+    grouped = not as_stored and _GROUP_OPENING.match(after, start.start("first"))
+    if last.isdigit() and (not (twice or grouped) or float(_TRAILING_NUMBER.search(before)[0]) == 0):
         return False  # 'Hg0.7Cd0.3Te'; 'Pb0.99Se0.99Sn0.01Se0.01' (a part ending in 'Se0' would hold no Se)
     if not (last.isalnum() or last in closing):
         return False
-    decimal = f"{before}.{after}, with {', '.join(sorted(twice))} twice" if last.isdigit() else f"{before}0.{after}"
-    fix = "each element once for a decimal amount" if last.isdigit() else "a 0 before a decimal point"
+    decimal, fix = _decimal_reading(before, after, twice)
     raise FormulaError(
         f"ambiguous formula '{text}': its period before '{after}' joins an adduct's parts ({before}·{after}) or is "
         f"a decimal point ({decimal}); write '·' between an adduct's parts, or {fix}"
     )
+
+
+def _decimal_reading(before: str, after: str, twice: set[str]) -> tuple[str, str]:
+    """The formula a period `_joins_parts` refuses is as a decimal point, and how to write that reading."""
+    if not before[-1:].isdigit():
+        return f"{before}0.{after}", "a 0 before a decimal point"
+    if twice:
+        return f"{before}.{after}, with {', '.join(sorted(twice))} twice", "each element once for a decimal amount"
+    return f"{before}.{after}, a group after a decimal amount", "the group before a decimal amount"
 
 
 def _reduced_and_species(composition: Composition) -> tuple[str, str]:

@@ -203,6 +203,31 @@ def test_a_period_before_a_count_with_an_exponent_that_may_be_a_decimal_point_is
     assert parse_formula("CaSO4·5e-1H2O").reduced == parse_formula("CaSO4.0.5H2O").reduced == "Ca1H1S1O4.5"
 
 
+@pytest.mark.parametrize(
+    ("text", "adduct", "stored"),
+    [
+        ("MgCl2.6(H2O)", "MgCl2·6(H2O)", "Mg1H2Cl2.6O1"),
+        ("CaCl2.2(NH3)", "CaCl2·2(NH3)", "Ca1H3N1Cl2.2"),
+        ("MgCl2.6[H2O]", "MgCl2·6[H2O]", "Mg1H2Cl2.6O1"),
+        ("MgCl2.5e-1(H2O)", "MgCl2·5e-1(H2O)", "Mg1H2Cl0.25O1"),
+        ("Cu2.5(OH)2", "Cu2·5(OH)2", "Cu2.5H2O2"),
+    ],
+)
+def test_a_period_after_a_digit_before_a_count_and_a_group_is_refused_naming_both(text, adduct, stored):
+    # such a period was a decimal point in silence where no element is written twice, as it is before an element
+    # ('Hg0.7Cd0.3Te'): MgCl2.6 and a group of one H2O, though a count before a group writes an adduct's part
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    after = text[text.index(".") + 1 :]
+    assert str(error.value) == (
+        f"ambiguous formula '{text}': its period before '{after}' joins an adduct's parts ({adduct}) or is a decimal "
+        f"point ({text}, a group after a decimal amount); write '·' between an adduct's parts, or the group before a "
+        "decimal amount"
+    )
+    assert parse_formula(text, as_stored=True).reduced == stored  # as the matreg that stored it read it
+    assert parse_formula("Mo1O2.750").reduced == "Mo1O2.75"  # (JANAF's 'Mo1O2.750(cr)': its state is no group)
+
+
 @pytest.mark.parametrize(("text", "reduced"), [("CaSO4.5e-1H2O", "Ca1H2S1O1.45"), ("Fe.5e-1Ni", "Fe0.05Ni1")])
 def test_a_stored_formula_of_a_period_before_a_count_with_an_exponent_is_read_as_stored(text, reduced):
     assert parse_formula(text, as_stored=True).reduced == reduced  # as the matreg that stored it read it
