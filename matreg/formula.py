@@ -70,10 +70,13 @@ _ADDUCT = re.compile(r"\s*[·•∙⋅‧*]\s*")  # the middle dot, as papers an
 _HYDRATE = re.compile(r"(?P<base>[^A-Z]*[A-Z].*?)\s*\.\s*(?P<adduct>(?:\d+(?:\.\d+)?)?(?:H2O|D2O|NH3))")
 _ZERO_AMOUNT_END = re.compile(r"(?<![\d.])0+$")  # a part ending so ('Li0', '(OH)0') holds none of its last element
 _PERIOD = re.compile(r"\s*\.\s*")
-# What a part after a period starts with: its count ('2SiO2', '0.5SiO2'; a whole one with an exponent, '5e-1H2O', as
-# an adduct's part's is read: `_MULTIPLIED`), then an element or a group. The matreg that stored a formula read no
-# exponent there ('B4.5e-05D2O' is B4.5e-05 D2 O, as matreg writes an amount; 'CaSO4.5e-1H2O' was CaSO4.5e-1 H2 O).
-_PART_START = re.compile(r"(?P<count>\d+(?:\.\d+|e[+-]?\d+)?)?\s*(?P<first>[A-Z(\[{])")
+# An adduct's part's count: '5', '0.5', or written with an exponent, '5e-1', '1.5e-1' (the number it is, as a group's
+# amount is: '(H2O)5e-1')
+_COUNT = r"\d+(?:\.\d+)?(?:e[+-]?\d+)?"
+# What a part after a period starts with: its count ('2SiO2', '0.5SiO2', '5e-1H2O', as an adduct's part's is read:
+# `_MULTIPLIED`), then an element or a group. The matreg that stored a formula read no exponent there ('B4.5e-05D2O'
+# is B4.5e-05 D2 O, as matreg writes an amount; 'CaSO4.5e-1H2O' was CaSO4.5e-1 H2 O).
+_PART_START = re.compile(rf"(?P<count>{_COUNT})?\s*(?P<first>[A-Z(\[{{])")
 _STORED_PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?P<first>[A-Z(\[{])")
 # A group of elements opening ('(H2O)', '[(NH4)2]'; not a state, '(cr)'), after a count that may be an amount's
 # decimals ('MgCl2.6(H2O)': MgCl2·6(H2O), or Cl2.6 and a group of one H2O)
@@ -99,9 +102,8 @@ _SPACED_NUMBER = re.compile(r"(?<![\s.])\s+(?=\d)")
 # pymatgen reads as an element where it is one (TiBO2).
 _PHASE_LABEL = re.compile(r"(?P<formula>.*\S)\s*(?P<label>\((?P<phase>[A-Z][a-z]?)\)|\[(?P<bracketed>[A-Z][a-z]?)\])")
 _TRAILING_NUMBER = re.compile(r"\d+$")
-# An adduct's part and its count: '5H2O', '0.5H2O', 'H2O'; a count written with an exponent ('5e-1H2O', '1e2H2O') the
-# number it is, as a group's amount is ('(H2O)5e-1': an 'e' starts no formula)
-_MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?(?:e[+-]?\d+)?)?(.*)", re.DOTALL)
+# An adduct's part and its count (`_COUNT`): '5H2O', '0.5H2O', '5e-1H2O', 'H2O' (an 'e' starts no formula)
+_MULTIPLIED = re.compile(rf"({_COUNT})?(.*)", re.DOTALL)
 CRYSTAL = "cr"  # a crystal's state, as JANAF names phases
 AQUEOUS = "aq"  # an aqueous solute's state
 PHASE_OF_STATE = {"s": CRYSTAL, "cr": CRYSTAL, "c": CRYSTAL, "l": "l", "g": "g", "aq": AQUEOUS}  # the phase stored
@@ -591,7 +593,7 @@ def _adduct_parts(text: str, as_stored: bool = False) -> list[str]:
             _refuse_spaced_number(piece, text)
         hydrate = _hydrate(piece)
         if hydrate and not as_stored:
-            _refuse_decimal_point_before_hydrate(hydrate["base"], hydrate["adduct"], text)
+            _refuse_decimal_point_before_count(hydrate["base"], hydrate["adduct"], text)
         base = hydrate["base"] if hydrate else piece
         start = 0
         for period in _PERIOD.finditer(base):
@@ -624,14 +626,15 @@ def _refuse_spaced_number(piece: str, text: str) -> None:
         )
 
 
-def _refuse_decimal_point_before_hydrate(base: str, adduct: str, text: str) -> None:
-    """FormulaError for a hydrate's period before a decimal count whose whole part may be the base's decimals
-    ('Co1.8.2H2O': Co1·8.2H2O or Co1.8·2H2O); a whole part of zeros is none ('CaSO4.0.5H2O' is CaSO4·0.5H2O)."""
-    whole, point, rest = adduct.partition(".")
-    if point and whole.strip("0") and (base[-1:].isalnum() or base[-1:] in _GROUP_BRACKETS[1]):
+def _refuse_decimal_point_before_count(before: str, part: str, text: str) -> None:
+    """FormulaError for a period before a part's decimal count whose whole part may be decimals of the amount before
+    it ('Co1.8.2H2O': Co1·8.2H2O or Co1.8·2H2O; 'Na2O.1.5SiO2', 'CaSO4.1.5e-1H2O', 'H0.5.5NH3'); a whole part of zeros
+    is none ('CaSO4.0.5H2O' is CaSO4·0.5H2O)."""
+    whole, point, rest = part.partition(".")
+    if point and whole.strip("0") and (before[-1:].isalnum() or before[-1:] in _GROUP_BRACKETS[1]):
         raise FormulaError(
-            f"ambiguous formula '{text}': its period before '{adduct}' joins an adduct's parts ({base}·{adduct}) or "
-            f"is a decimal point ({base}.{whole}·{rest}); write '·' between an adduct's parts"
+            f"ambiguous formula '{text}': its period before '{part}' joins an adduct's parts ({before}·{part}) or "
+            f"is a decimal point ({before}.{whole}·{rest}); write '·' between an adduct's parts"
         )
 
 
@@ -654,16 +657,19 @@ def _joins_parts(before: str, after: str, text: str, as_stored: bool) -> bool:
     ('Na2O.2SiO2' or Na2O0.2SiO2, 'Fe.5Ni.5' or Fe0.5Ni.5, '[Fe].5Ni' or [Fe]0.5Ni), or after a digit where the
     decimal would write an element twice ('Al2O3.6SiO2': Al2O3·6SiO2 or Al2O3.6 Si O2; 'CaSO4.5e-1H2O', a count
     with an exponent, which no hydrate's period is: `_HYDRATE`) or be followed by a group ('MgCl2.6(H2O)': MgCl2·6(H2O)
-    or Cl2.6 and a group of one H2O). `as_stored`: groups in round brackets alone (`_STORED_GROUP_BRACKETS`), counts
-    without an exponent (`_STORED_PART_START`), and no group refused."""
+    or Cl2.6 and a group of one H2O); before a decimal count whose whole part may be decimals ('Na2O.1.5SiO2':
+    `_refuse_decimal_point_before_count`). `as_stored`: groups in round brackets alone (`_STORED_GROUP_BRACKETS`),
+    counts without an exponent (`_STORED_PART_START`), and neither a decimal count nor a group refused."""
     (opening, closing), part_start = (
         (_STORED_GROUP_BRACKETS, _STORED_PART_START) if as_stored else (_GROUP_BRACKETS, _PART_START)
     )
     start = part_start.match(after)
     if start is None or not (start["first"].isalpha() or start["first"] in opening):
         return False  # a decimal point ('YBa2Cu3O6.9', 'Fe.5' at the end), or pymatgen's to refuse
-    count = start["count"]
-    if count is None or "." in count:
+    count = start["count"] or ""
+    if "." in count and not as_stored:
+        _refuse_decimal_point_before_count(before, after, text)
+    if not count or "." in count:
         return True  # no number reads 'O.Si' or 'O.0.5Si'
     last = before[-1:]
     twice = set(_SYMBOL.findall(before)) & set(_SYMBOL.findall(after))
