@@ -31,9 +31,10 @@ _NO_EXPONENT = r"(?<!\de)(?<!\d\.e)"  # a sign that is no amount's exponent's ('
 # or signs alone ('Fe++', 'AlF4-'; 'Mg2+' as JANAF names its ions: Mg₂⁺).
 _CHARGE_SUFFIX = re.compile(rf"(\[[+-]?\d*\]|\[\d+[+-]\]|{_NO_EXPONENT}[+-][1-9]|[+-]+)$")
 # A charge ending a formula that no ion has: not a whole number ('FeO[+1.5]', 'FeO[1.5+]', which pymatgen reads as no
-# formula), or zero ('Fe[0]', 'Fe[+0]', 'Fe[0-]', which it reads as charge 0)
+# formula), or zero ('Fe[0]', 'Fe[+0]', 'Fe[0-]', which it reads as charge 0; 'Fe+0', as it writes a charge, 'Fe+2',
+# which it reads as no formula; 'Fe-0' is an amount of -0 to it)
 _DECIMAL_CHARGE = re.compile(r"\[(?:[+-]?(?:\d+\.\d*|\.\d+)|(?:\d+\.\d*|\.\d+)[+-])\]$")
-_ZERO_CHARGE = re.compile(r"\[(?:[+-]?0+|0+[+-])\]$")
+_ZERO_CHARGE = re.compile(rf"(?:\[(?:[+-]?0+|0+[+-])\]|{_NO_EXPONENT}(?<![+-])\+0+)$")
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")  # pasted from a paper or a web page: 'Fe₂O₃'
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
 _TO_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -237,9 +238,9 @@ def _refuse_state_within(text: str) -> None:
 
 
 def _refuse_charge_of_no_ion(text: str, as_stored: bool) -> None:
-    """FormulaError for a bracketed charge no ion has: one written with a decimal point ('FeO[+1.5]'), and, unless
-    `as_stored`, one of zero ('Fe[0]', 'Fe[+0]'), a neutral formula's, which the matreg that stored it read as charge 0
-    (as it stores 'Fe+-': Fe[+0])."""
+    """FormulaError for a charge no ion has: one bracketed with a decimal point ('FeO[+1.5]'), and, unless
+    `as_stored`, one of zero ('Fe[0]', 'Fe[+0]', 'Fe+0'), a neutral formula's, which the matreg that stored it read as
+    charge 0 where bracketed (as it stores 'Fe+-': Fe[+0])."""
     if decimal := _DECIMAL_CHARGE.search(text):
         raise FormulaError(
             f"'{text}': its charge '{decimal[0]}' is written with a decimal point: an ion's charge is a whole number "

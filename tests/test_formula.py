@@ -787,6 +787,18 @@ def test_a_charge_of_zero_is_refused_as_no_ions_and_a_stored_one_read_as_stored(
     assert parse_formula("Fe[+1]").charge == 1 and parse_formula("Fe[10]").charge == 10
 
 
+def test_a_charge_of_zero_as_a_sign_then_its_number_is_refused_as_no_ions():
+    # 'Fe+0' (as pymatgen writes a charge: 'Fe+2') was 'unparseable' without a reason; no matreg read it
+    with pytest.raises(FormulaError) as refused:
+        parse_formula("Fe+0")
+    assert str(refused.value) == (
+        "'Fe+0': its charge '+0' is zero, which is no ion's: write the neutral formula without it ('Fe')"
+    )
+    with pytest.raises(FormulaError, match=r"^unparseable formula 'Fe\+0'$"):
+        parse_formula("Fe+0", as_stored=True)
+    assert parse_formula("B1e+0").reduced == "B"  # (an amount's exponent)
+
+
 @pytest.mark.parametrize("text", ["(Fe1e-200", "Fe)0", "(Fe)-2O"])
 def test_a_formula_pymatgen_cannot_read_and_of_no_amount_of_none_is_unparseable_without_a_reason(text):
     with pytest.raises(FormulaError) as refused:
