@@ -231,6 +231,7 @@ def fetch(
             commit_every=commit_every,
             pause_gc=True,  # with `tune_gc_for_fetch`: the process is this fetch's
             allow_dropped_fields=allow_dropped_fields,
+            store_given=_where_given(store, None),  # (`matreg drop` takes no catalog)
         )
     except KeyboardInterrupt as exc:
         exit_interrupted(
@@ -792,6 +793,8 @@ def _echo_interrupted_runs(
     or drops each (a fetch as the catalog at `catalog_path` has its source now: none where it cannot be read; its
     --resume with `where`, the --store and --catalog status was given: `_where_given`; `matreg drop` with
     `store_given`, its --store)."""
+    from matreg.resume import drop_command
+
     if not staged:
         return
     catalog = _catalog_if_read(catalog_path)
@@ -801,9 +804,9 @@ def _echo_interrupted_runs(
         typer.echo(f"  {run_id}  {row['query']} ({row['n_fetched']} read{running})")
         if running != _RUNNING:  # (a run another process writes is no run to continue or drop)
             if row.get("whole_scope"):  # (a lab import)
-                again = _import_again(row["parameters"], _drop_command(run_id, store_given))
+                again = _import_again(row["parameters"], drop_command(run_id, store_given))
             else:
-                again = _fetch_again(row, catalog, where, _drop_command(run_id, store_given))
+                again = _fetch_again(row, catalog, where, store_given)
             typer.echo(f"    {again}")
 
 
@@ -827,25 +830,22 @@ def _running(store: Store, run_id: str) -> str:
         return f"; {exc}"
 
 
-def _drop_command(run_id: str, store_given: str) -> str:
-    """The `matreg drop` of a run, given `store_given`, the --store status was given (`_where_given`)."""
-    return " ".join(word for word in ("matreg drop", shlex.quote(run_id), store_given) if word)
-
-
-def _fetch_again(row: dict, catalog: Catalog | None, where: str, drop_command: str) -> str:
+def _fetch_again(row: dict, catalog: Catalog | None, where: str, store_given: str) -> str:
     """What continues or drops an interrupted fetch: the same fetch, given the options it was read with
     (`fetch_runs.options`, none of a run an older matreg staged), the base URL it read where the catalog's is
-    another now (`resume_base_url`) and `where` (`_where_given`), with or without --resume, or `matreg drop`; where
-    --resume would refuse it (`resume_refused`: its catalog entry or field map changed), why, and `drop_command`."""
-    from matreg.resume import resume_base_url, resume_refused
+    another now (`resume_base_url`) and `where` (`_where_given`), with or without --resume, or its `matreg drop`
+    (with `store_given`: `drop_command`); where --resume would refuse it (`resume_refused`: its catalog entry or field
+    map changed), why."""
+    from matreg.resume import drop_command, resume_base_url, resume_refused
 
-    if refused := resume_refused(row, catalog):
+    if refused := resume_refused(row, catalog, store_given):
         return refused
     base_url = resume_base_url(row, catalog)
     options = _resume_options(row, base_url, where)
     server = ", the server it read: the catalog's base URL is another now" if base_url else ""
     same = f"the same fetch (its options: {options}{server})" if options else "the same fetch"
-    return f"{same} with --resume continues it; the same fetch without --resume, or {drop_command}, drops it"
+    dropped = drop_command(row["run_id"], store_given)
+    return f"{same} with --resume continues it; the same fetch without --resume, or {dropped}, drops it"
 
 
 def _resume_options(row: dict, base_url: str | None, where: str) -> str:

@@ -624,6 +624,7 @@ def run_ingest(
     pause_gc: bool = False,
     moved_from: Path | str | None = None,
     allow_dropped_fields: bool = False,
+    store_given: str = "",
 ) -> RunReport:
     """Fetch what the connector yields (up to `limit` items), staging its pages in commits of `commit_every` items
     (or COMMIT_SECONDS), then publish the run. A killed run resumes after its last commit.
@@ -637,7 +638,8 @@ def run_ingest(
     and endpoint (NothingToResume if there is none); `resume_or_start` continues it if there is one, else starts a
     fresh run, the report's `not_resumed` saying why none was continued. A run whose write would remove stored values
     of properties whose mapped fields none of its records carried is not published (DroppedFields: it stays staged)
-    unless `allow_dropped_fields` (`_refuse_dropped_fields`).
+    unless `allow_dropped_fields` (`_refuse_dropped_fields`). The `matreg drop`s that a refused resume's error prints
+    give `store_given`, the --store the command was given ('' where it is the default: `resume.drop_command`).
     """
     info = run_info(connector, limit, moved_from)
     if connector.read_mode.whole_scope:
@@ -646,9 +648,10 @@ def run_ingest(
         _refuse_moved_from(connector, store, info)
         _refuse_run(connector, store, info)
         if dry_run:
-            resumed = dry_resumed(connector, store, info, resume_or_start) if resume or resume_or_start else None
+            resuming = resume or resume_or_start
+            resumed = dry_resumed(connector, store, info, resume_or_start, store_given) if resuming else None
             return _dry_run(connector, store, info, limit, resumed)
-        report = started_or_resumed(connector, store, info, resume, resume_or_start)
+        report = started_or_resumed(connector, store, info, resume, resume_or_start, store_given)
         try:
             if report.status != "complete":  # a run resumed after all its pages were staged is only published
                 if not (report.resumed and report.cursor is None):  # (stopped after its last page: none is left)

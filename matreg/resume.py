@@ -5,7 +5,8 @@ A run is resumed only with its source, parameters and endpoint (`_of_query`, `_l
 that claims it, and only where its pages left would be mapped as its committed pages were (`fetch_runs.mapped_with`:
 `_refuse_remapped`). Where there is nothing to resume, the error says why and names the interrupted runs of the same
 source with what continues or drops each; `matreg status` says the same of every interrupted run (`resume_refused`,
-`resume_base_url`), and `matreg drop` drops one (`drop_interrupted`).
+`resume_base_url`), and `matreg drop` drops one (`drop_interrupted`). The `matreg drop` each prints gives the --store
+the command printing it was given (`store_given`: `drop_command`).
 """
 
 from __future__ import annotations
@@ -50,11 +51,18 @@ class NothingToResume(StoreError):
     """A run asked to resume has no interrupted run of its source, parameters and endpoint to continue."""
 
 
+def drop_command(run_id: str, store_given: str) -> str:
+    """The `matreg drop` of a run, with `store_given`, the --store the command printing it was given ('' where it is
+    the default: `cli._where_given`)."""
+    return " ".join(word for word in ("matreg drop", shlex.quote(run_id), store_given) if word)
+
+
 def started_or_resumed(
-    connector: Connector, store: Store, info: RunInfo, resume: bool, resume_or_start: bool
+    connector: Connector, store: Store, info: RunInfo, resume: bool, resume_or_start: bool, store_given: str
 ) -> RunReport:
     """The staged run with the same source, parameters and endpoint when resuming (`resume`; `resume_or_start` where
-    there is one), else a fresh run (dropping the interrupted runs of the same query, wherever they read).
+    there is one), else a fresh run (dropping the interrupted runs of the same query, wherever they read). Where there
+    is none to resume, or it is refused, the error's `matreg drop`s give `store_given` (`drop_command`).
 
     Runs another process is still writing are neither resumed nor dropped; the run chosen is claimed for this one.
     What killed writers left is removed first (`Store.remove_leftovers`).
@@ -63,7 +71,7 @@ def started_or_resumed(
     not_resumed = None
     if resume or resume_or_start:
         try:
-            return _resumed(connector, store, info, resume_or_start)
+            return _resumed(connector, store, info, resume_or_start, store_given)
         except NothingToResume as exc:
             if not resume_or_start:
                 raise
@@ -107,12 +115,12 @@ def _started_instead(not_resumed: str, dropped: list[str]) -> str:
     return f"{not_resumed}: started a fresh fetch, which dropped the interrupted run {runs} read at another server"
 
 
-def _resumed(connector: Connector, store: Store, info: RunInfo, resume_or_start: bool) -> RunReport:
+def _resumed(connector: Connector, store: Store, info: RunInfo, resume_or_start: bool, store_given: str) -> RunReport:
     """The interrupted run of this source, parameters and endpoint, claimed for this process, as staged;
     NothingToResume if there is none (a fresh fetch of the same query may drop it until it is claimed, and another
     process may claim it first: it is then still running there, as a look a moment later would find it); ConfigError
     where its pages were mapped otherwise (`_refuse_remapped`)."""
-    interrupted = _interrupted_run(connector, store, info, resume_or_start)
+    interrupted = _interrupted_run(connector, store, info, resume_or_start, store_given)
     run_id = interrupted["run_id"]
     try:
         store.claim_run(run_id)
@@ -129,12 +137,14 @@ def _resumed(connector: Connector, store: Store, info: RunInfo, resume_or_start:
     return report
 
 
-def dry_resumed(connector: Connector, store: Store, info: RunInfo, resume_or_start: bool) -> RunReport | None:
+def dry_resumed(
+    connector: Connector, store: Store, info: RunInfo, resume_or_start: bool, store_given: str
+) -> RunReport | None:
     """The interrupted run a resume would continue, for a dry run; None where there is none and `resume_or_start`
     (a fresh run's dry run), NothingToResume otherwise; ConfigError where a resume would refuse it
-    (`_refuse_remapped`)."""
+    (`_refuse_remapped`). The error's `matreg drop`s give `store_given` (`drop_command`)."""
     try:
-        interrupted = _interrupted_run(connector, store, info, resume_or_start)
+        interrupted = _interrupted_run(connector, store, info, resume_or_start, store_given)
     except NothingToResume:
         if not resume_or_start:
             raise
@@ -170,11 +180,13 @@ def _same_field_map(digest: str | None, field_map: FieldMap | None) -> bool:
     return digest in {_digest(field_map.model_copy(update={"provenance": provenance})) for provenance in candidates}
 
 
-def _refuse_remapped(connector: Connector, interrupted: dict[str, Any], resume_or_start: bool) -> None:
+def _refuse_remapped(
+    connector: Connector, interrupted: dict[str, Any], resume_or_start: bool, store_given: str
+) -> None:
     """ConfigError where the pages the interrupted run committed were mapped with another attribution (its source's
     catalog entry) or field map than the run's pages would be now (`_mapped_with`): resumed, the run would publish
-    rows mapped both ways. Saying what changed, and what to do. A run an older matreg staged, which recorded none,
-    is resumed as before."""
+    rows mapped both ways. Saying what changed, and what to do (its `matreg drop` giving `store_given`). A run an
+    older matreg staged, which recorded none, is resumed as before."""
     if interrupted.get("mapped_with") is None:
         return
     where = field_map_file(connector.field_map.source) if connector.field_map else None
@@ -189,7 +201,7 @@ def _refuse_remapped(connector: Connector, interrupted: dict[str, Any], resume_o
         else ""
     )
     mixed = "its pages left would be mapped otherwise than those, and the run published with rows of both"
-    dropped = f"`matreg drop {run_id}` and fetch again"
+    dropped = f"`{drop_command(run_id, store_given)}` and fetch again"
     raise ConfigError(_changed_since(changed, f"run {run_id}", mixed, dropped) + scheduled)
 
 
@@ -220,9 +232,10 @@ def _mapping_changes(
     return changed
 
 
-def resume_refused(row: dict[str, Any], catalog: Catalog | None) -> str | None:
+def resume_refused(row: dict[str, Any], catalog: Catalog | None, store_given: str) -> str | None:
     """Why a --resume of a staged fetch (its last row: `Store.staged_runs`) would be refused now (`_refuse_remapped`),
-    and what to do, in words: its source's catalog entry in `catalog`, or its field map as read here, changed since
+    and what to do (its `matreg drop` giving `store_given`: `drop_command`), in words: its source's catalog entry in
+    `catalog`, or its field map as read here, changed since
     the run committed its pages (`_mapping_changes`); None where neither did, where the run recorded neither (an
     older matreg's), or where that is not known (no catalog, or none of its source). Its pages left would be mapped
     as a connector of the source maps them (`catalog_mapping`), with the run's own part of each record (its scope)."""
@@ -239,29 +252,32 @@ def resume_refused(row: dict[str, Any], catalog: Catalog | None) -> str | None:
     changed = _mapping_changes(row["mapped_with"], now, field_map, field_map_file(source.connector), catalog.file)
     if not changed:
         return None
-    return _changed_since(changed, "it", "--resume refuses it", f"matreg drop {row['run_id']} drops it")
+    return _changed_since(changed, "it", "--resume refuses it", f"{drop_command(row['run_id'], store_given)} drops it")
 
 
-def _interrupted_run(connector: Connector, store: Store, info: RunInfo, resume_or_start: bool) -> dict[str, Any]:
+def _interrupted_run(
+    connector: Connector, store: Store, info: RunInfo, resume_or_start: bool, store_given: str
+) -> dict[str, Any]:
     """The last staged row of the latest interrupted run of this source, parameters and endpoint; NothingToResume if
     none (its cursor may name the endpoint's own next page: a run is resumed only where it was read). ConfigError
     where its pages were mapped otherwise than its pages left would be (`_refuse_remapped`), or, where there is none,
-    those of the run that this same fetch started (`_of_this_fetch`: a field map asks the source for other fields)."""
+    those of the run that this same fetch started (`_of_this_fetch`: a field map asks the source for other fields).
+    Each error's `matreg drop` gives `store_given` (`drop_command`)."""
     staged = store.staged_runs()
     of_query = _of_query(connector, info, staged)
     if interrupted := _latest_interrupted(store, info, of_query):
-        _refuse_remapped(connector, interrupted, resume_or_start)
+        _refuse_remapped(connector, interrupted, resume_or_start, store_given)
         return interrupted
     if started := _of_this_fetch(connector, store, info, staged):
-        _refuse_remapped(connector, started, resume_or_start)
+        _refuse_remapped(connector, started, resume_or_start, store_given)
     source = connector.attribution.source
     if any(row["endpoint"] == info.endpoint for row in of_query.values()):
         why = " (one is still running in another process)"
     elif of_query:
         run_id = max(of_query)
-        why = f" at {info.endpoint} ({_read_elsewhere(run_id, of_query[run_id])})"
+        why = f" at {info.endpoint} ({_read_elsewhere(run_id, of_query[run_id], store_given)})"
     else:
-        raise NothingToResume(_none_of_these_parameters(connector, store, info, staged))
+        raise NothingToResume(_none_of_these_parameters(connector, store, info, staged, store_given))
     raise NothingToResume(f"nothing to resume: no interrupted run of '{source}' with these parameters{why}")
 
 
@@ -282,12 +298,14 @@ def _of_this_fetch(connector: Connector, store: Store, info: RunInfo, staged: di
     return staged[max(started)] if started else None
 
 
-def _read_elsewhere(run_id: str, row: dict[str, Any]) -> str:
+def _read_elsewhere(run_id: str, row: dict[str, Any], store_given: str) -> str:
     """Where an interrupted run of the same query as a resume was read (another endpoint), with the --base-url that
-    continues it (`fetch_runs.base_url`: the run's, not the endpoint its connector derived) and how to drop it."""
+    continues it (`fetch_runs.base_url`: the run's, not the endpoint its connector derived) and how to drop it
+    (`drop_command`, given `store_given`)."""
     base_url = row.get("base_url")  # (none in a run staged by an older matreg)
     give = f"give --base-url {shlex.quote(base_url)}" if base_url else "give the --base-url it was read at"
-    return f"run {run_id} read {row['endpoint']}: {give} with --resume to continue it, or drop it: matreg drop {run_id}"
+    dropped = drop_command(run_id, store_given)
+    return f"run {run_id} read {row['endpoint']}: {give} with --resume to continue it, or drop it: {dropped}"
 
 
 def resume_base_url(row: dict[str, Any], catalog: Catalog | None) -> str | None:
@@ -320,12 +338,14 @@ def _latest_interrupted(store: Store, info: RunInfo, of_query: dict[str, dict]) 
     return of_query[max(interrupted)] if interrupted else None
 
 
-def _none_of_these_parameters(connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict]) -> str:
+def _none_of_these_parameters(
+    connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict], store_given: str
+) -> str:
     """Why no staged run has the parameters of a run asked to resume: its last run was published, or none committed a
     page; then the interrupted runs of its selection read with other options, else those of its source's other
-    selections, and how to resume or drop each (`_interrupted_listed`)."""
+    selections, and how to resume or drop each (`_interrupted_listed`, given `store_given`)."""
     source = connector.attribution.source
-    otherwise = _interrupted_listed(connector, store, info, staged, same_selection=True)
+    otherwise = _interrupted_listed(connector, store, info, staged, store_given, same_selection=True)
     if published := _published_last(store, info, source):
         return (
             f"nothing to resume: the last run of '{source}' with these parameters at {info.endpoint}, {published}, "
@@ -333,7 +353,7 @@ def _none_of_these_parameters(connector: Connector, store: Store, info: RunInfo,
         )
     if otherwise:
         why = ""
-    elif others := _interrupted_listed(connector, store, info, staged, same_selection=False):
+    elif others := _interrupted_listed(connector, store, info, staged, store_given, same_selection=False):
         why = others
     elif not any(row["source"] == source for row in staged.values()):
         why = " (a run is resumable once it has committed pages, every --commit-every records: fetch without --resume)"
@@ -346,11 +366,12 @@ _RUNS_LISTED = 3  # the interrupted runs a resume's error names, each with what 
 
 
 def _interrupted_listed(
-    connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict], same_selection: bool
+    connector: Connector, store: Store, info: RunInfo, staged: dict[str, dict], store_given: str, same_selection: bool
 ) -> str:
     """The interrupted runs of `info`'s source and selection (whatever their --limit) read with other options (page
     size, --limit, server), or with `same_selection` False those of its other selections: the first _RUNS_LISTED,
-    each with what continues it (`_resumed_with`) and the command that drops it, then how many more; '' if none."""
+    each with what continues it (`_resumed_with`) and the command that drops it (`drop_command`, given `store_given`),
+    then how many more; '' if none."""
     selection, source = run_selection(parameters_json(info), (LIMIT_KEY,)), connector.attribution.source
     run_ids = sorted(
         run_id
@@ -361,7 +382,7 @@ def _interrupted_listed(
     )
     if not run_ids:
         return ""
-    runs = [_continued_or_dropped(run_id, staged[run_id], connector, same_selection) for run_id in run_ids]
+    runs = [_continued_or_dropped(run_id, staged[run_id], connector, store_given, same_selection) for run_id in run_ids]
     shown = listed(runs, _RUNS_LISTED, "; ")
     if same_selection:
         were = (
@@ -372,12 +393,15 @@ def _interrupted_listed(
     return f"; {have} another selection: {shown}"
 
 
-def _continued_or_dropped(run_id: str, row: dict[str, Any], connector: Connector, same_selection: bool) -> str:
+def _continued_or_dropped(
+    run_id: str, row: dict[str, Any], connector: Connector, store_given: str, same_selection: bool
+) -> str:
     """A staged run's id and how much it read, with its query in words where its selection is another and was not
-    recorded as typed (`fetch_runs.arguments`: a run of an older matreg); what continues it; what drops it."""
+    recorded as typed (`fetch_runs.arguments`: a run of an older matreg); what continues it; what drops it
+    (`drop_command`, given `store_given`)."""
     query = "" if same_selection or row.get("arguments") is not None else f"{row['query']}; "
     continued = _resumed_with(row, connector.base_url_read, selection_too=not same_selection)
-    return f"{run_id} ({query}{row['n_fetched']} read): {continued}, or drop it: matreg drop {run_id}"
+    return f"{run_id} ({query}{row['n_fetched']} read): {continued}, or drop it: {drop_command(run_id, store_given)}"
 
 
 def _resumed_with(row: dict[str, Any], current_base_url: str | None, selection_too: bool) -> str:

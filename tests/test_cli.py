@@ -1510,6 +1510,29 @@ def test_the_command_that_resumes_a_failed_fetch_gives_the_store_and_catalog_it_
     )
 
 
+def test_the_drop_commands_a_refused_resume_prints_give_the_store_it_was_given(run, janaf_server, catalog_path):
+    """A --resume refused (nothing to resume at these options, selection or server; its catalog entry changed since
+    the run committed its pages) printed `matreg drop RUN` without the --store it was given: pasted, it dropped
+    nothing, 'no interrupted run'. It gives it where it is not the default, as status's drop does."""
+    janaf_server.fail("/tables/C-095.txt", *[503] * 4)  # the second page fails after the first was read
+    tables = ["fetch", "janaf", "H-064", "C-095", "--no-progress"]
+    assert run(*tables, "--page-size", "1").exit_code == 75
+    (run_id,) = Store(Path(os.environ["MATREG_STORE"])).staged_runs()
+    dropped = f"drop it: matreg drop {run_id} {store_given()}"
+    other_size = run(*tables, "--page-size", "1", "--limit", "5", "--resume")
+    assert other_size.exit_code == 1 and f"{dropped}\n" in other_size.stderr, other_size.stderr
+    other_selection = run("fetch", "janaf", "H-064", "--page-size", "1", "--resume")
+    assert other_selection.exit_code == 1 and f"{dropped}\n" in other_selection.stderr, other_selection.stderr
+    elsewhere = janaf_server.url.replace("127.0.0.1", "localhost")  # another name for the server
+    other_server = run(*tables, "--page-size", "1", "--base-url", elsewhere, "--resume")
+    assert other_server.exit_code == 1 and f"{dropped})\n" in other_server.stderr, other_server.stderr
+    catalog_path.write_text(catalog_path.read_text().replace("Chase 1998", "Chase 1998a"), encoding="utf-8")
+    remapped = run(*tables, "--page-size", "1", "--resume")
+    assert remapped.exit_code == 2 and f"`matreg drop {run_id} {store_given()}` and fetch again" in remapped.stderr
+    assert f"restore it to resume the run, or matreg drop {run_id} {store_given()} drops it" in run("status").stdout
+    assert run("drop", run_id, *shlex.split(store_given())).exit_code == 0  # (pasted, it drops the run)
+
+
 def test_a_fresh_fetch_that_dropped_an_interrupted_run_of_its_query_says_so_once_published(run, janaf_server):
     """A fetch without --resume drops the interrupted run of its query as it starts: it said so only where it failed,
     the pages that run had read gone unsaid where it was published."""

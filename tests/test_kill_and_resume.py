@@ -204,14 +204,15 @@ def test_a_resume_after_the_catalog_entry_changed_is_refused_until_it_is_restore
                 "the catalog entry of 'oqmd' (citation, database_version, license, method, provenance) changed since "
                 f"run {run_id} committed its pages" in refused.stderr
             )
-            assert f"restore it to resume the run, or `matreg drop {run_id}` and fetch again" in refused.stderr
+            dropped = f"`matreg drop {run_id} --store {store.root}` and fetch again"  # (the --store it was given)
+            assert f"restore it to resume the run, or {dropped}" in refused.stderr
             assert list(store.staged_runs()) == [run_id] and store.staged_pages() == 2 and not store.exists()
         assert "--resume-or-start neither resumes nor drops it" in refused.stderr
         assert _offsets(server) == ["0", "3", "6"]  # the refused resumes asked nothing
         assert (
             f"the catalog entry of 'oqmd' in {tmp_path / 'catalog.yaml'} (citation, database_version, license, method, "
             f"provenance) changed since it committed its pages: --resume refuses it; restore it to resume the run, or "
-            f"matreg drop {run_id} drops it"
+            f"matreg drop {run_id} --store {store.root} drops it"
         ) in _status(store, tmp_path / "catalog.yaml")
         (tmp_path / "catalog.yaml").write_text(before, encoding="utf-8")
         resumed = subprocess.run([*command, "--resume"], capture_output=True, **utf8_child(), timeout=120)
@@ -336,7 +337,7 @@ def test_a_resume_after_the_field_map_changed_the_fields_asked_is_refused_naming
             assert refused.returncode == 2, refused.stderr
             field_map = tmp_path / "connectors" / "oqmd.yaml"
             assert f"the field map of 'oqmd' ({field_map}) changed since run {run_id} committed" in refused.stderr
-            assert f"`matreg drop {run_id}` and fetch again" in refused.stderr
+            assert f"`matreg drop {run_id} --store {store.root}` and fetch again" in refused.stderr
             assert list(store.staged_runs()) == [run_id] and store.staged_pages() == 2
         assert "--resume-or-start neither resumes nor drops it" in refused.stderr
         assert _offsets(server) == ["0", "3", "6"]
@@ -344,7 +345,7 @@ def test_a_resume_after_the_field_map_changed_the_fields_asked_is_refused_naming
         assert "continues it" not in shown and "the same fetch without --resume" not in shown
         assert (
             f"the field map of 'oqmd' ({tmp_path}/connectors/oqmd.yaml) changed since it committed its pages: --resume "
-            f"refuses it; restore it to resume the run, or matreg drop {run_id} drops it"
+            f"refuses it; restore it to resume the run, or matreg drop {run_id} --store {store.root} drops it"
         ) in shown
 
 
@@ -359,7 +360,7 @@ def test_a_resume_of_another_selection_names_the_run_and_the_command_that_resume
         assert (
             f"an interrupted run of 'oqmd' has another selection: {run_id} (6 read): give "
             f"--filter 'element_set=(Al-Fe),O' --page-size 3 with --resume to continue it, or drop it: "
-            f"matreg drop {run_id}"
+            f"matreg drop {run_id} --store {store.root}\n"
         ) in refused.stderr
         assert _offsets(server) == ["0", "3", "6"]
 

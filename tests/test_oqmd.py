@@ -838,7 +838,7 @@ def test_an_interrupted_run_is_listed_with_the_options_that_resume_it_and_droppe
     assert default.stderr.startswith("error: nothing to resume: no interrupted run of 'oqmd' with these parameters")
     assert default.stderr.endswith(
         f"; an interrupted run of this selection was read with other options: {run_id} (8 read): give "
-        f"--page-size 4 --base-url {mirror} with --resume to continue it, or drop it: matreg drop {run_id}\n"
+        f"--page-size 4 --base-url {mirror} with --resume to continue it, or drop it: matreg drop {run_id} {store}\n"
     )
     dropped = matreg("drop", run_id)
     assert dropped.exit_code == 0, dropped.output
@@ -887,7 +887,8 @@ def test_a_resume_without_the_limit_of_the_interrupted_run_names_it_with_its_opt
     assert resumed.exit_code == 1
     assert resumed.stderr.endswith(
         f"; an interrupted run of this selection was read with other options: {run_id} (8 read): give "
-        f"--page-size 4 --limit 10 with --resume to continue it, or drop it: matreg drop {run_id}\n"
+        f"--page-size 4 --limit 10 with --resume to continue it, or drop it: matreg drop {run_id} --store "
+        f"{tmp_path / 's'}\n"
     ), resumed.stderr
     assert matreg(*arguments, "--limit", "10", "--resume", "--no-progress").exit_code == 0
 
