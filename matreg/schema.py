@@ -669,8 +669,9 @@ def _vocabulary_check() -> pa.Check:
     return pa.Check(conforms, error="value in canonical unit and within the property's bounds")
 
 
-def schema_markdown() -> str:
-    """Markdown reference of the canonical tables, the property and method vocabularies and the schema extensions."""
+def schema_markdown(extensions: dict[str, ExtensionSpec | ConfigError]) -> str:
+    """Markdown reference of the canonical tables, the property and method vocabularies and the schema extensions
+    (`extensions`, as `schema_extensions` loads them)."""
     lines = ["# matreg canonical schema", ""]
     for name, spec in load_tables().items():
         lines += [f"## `{name}`", "", spec.description, "", f"Key: {', '.join(spec.primary_key)}", ""]
@@ -687,7 +688,7 @@ def schema_markdown() -> str:
     for name, method in load_methods().root.items():
         aliases = ", ".join(f"`{alias}`" for alias in method.aliases)
         lines.append(f"| `{name}` | {method.functional or ''} | {aliases} | {method.description} |")
-    return "\n".join([*lines, "", *_extensions_markdown()]) + "\n"
+    return "\n".join([*lines, "", *_extensions_markdown(extensions)]) + "\n"
 
 
 # What `_vocabulary_check` holds each row of a table with a vocabulary column to
@@ -732,9 +733,9 @@ def _range_in_words(low: float | None, high: float | None) -> str | None:
     return None if high is None else f"<= {high:g}"
 
 
-def _extensions_markdown() -> list[str]:
-    """The Markdown section of the schema extensions a lab mapping may name: matreg's and the working directory's
-    own (`load_extension`'s, which reads a project's before matreg's of the same name), each with its columns."""
+def _extensions_markdown(extensions: dict[str, ExtensionSpec | ConfigError]) -> list[str]:
+    """The Markdown section of the schema extensions a lab mapping may name (`extensions`: `schema_extensions`),
+    each with its columns, or its error where it does not load."""
     lines = [
         "## Schema extensions",
         "",
@@ -742,7 +743,7 @@ def _extensions_markdown() -> list[str]:
         "<column>}`), checked as below and stored in `record_attributes`, one row per value.",
     ]
     own = {Path(file).stem for file in extension_files()}
-    for name, spec in _extensions(own).items():
+    for name, spec in extensions.items():
         where = f" (this project's: {EXTENSIONS}/{name}.yaml)" if name in own else ""
         said = (
             [f"Not loaded: {spec}"]
@@ -753,9 +754,12 @@ def _extensions_markdown() -> list[str]:
     return lines
 
 
-def _extensions(own: set[str]) -> dict[str, ExtensionSpec | ConfigError]:
-    """Each schema extension a lab mapping may name, matreg's and the project's `own`, by name: its spec, or the
-    error of loading it (a project's file that does not load)."""
+def schema_extensions() -> dict[str, ExtensionSpec | ConfigError]:
+    """Each schema extension a lab mapping may name, matreg's and the working directory's own (`load_extension`'s,
+    which reads a project's before matreg's of the same name), by name: its spec, or the error of loading it (a
+    project's file that does not load). A command loads them once: a file that does not load is read again by each
+    call (`_extension_in` caches the specs alone)."""
+    own = {Path(file).stem for file in extension_files()}
     loaded: dict[str, ExtensionSpec | ConfigError] = {}
     for name in sorted(own | _shipped_extensions()):
         try:
@@ -763,12 +767,6 @@ def _extensions(own: set[str]) -> dict[str, ExtensionSpec | ConfigError]:
         except ConfigError as exc:
             loaded[name] = exc
     return loaded
-
-
-def extension_errors() -> list[ConfigError]:
-    """The errors of the schema extensions that do not load (a project's malformed file), each naming its file."""
-    own = {Path(file).stem for file in extension_files()}
-    return [spec for spec in _extensions(own).values() if isinstance(spec, ConfigError)]
 
 
 def _shipped_extensions() -> set[str]:

@@ -30,6 +30,7 @@ from matreg.schema import (
     load_tables,
     load_vocabulary,
     provenances,
+    schema_extensions,
     schema_markdown,
     table_spec,
     value_conditions,
@@ -257,8 +258,24 @@ def test_matreg_schema_prints_the_schema_with_a_project_extension_that_does_not_
     assert "| `sample_id` | string | no |" in _section(extensions, "### `lab-sample`")
 
 
+def test_matreg_schema_reads_a_project_extension_that_does_not_load_once(tmp_path, monkeypatch):
+    """`matreg schema` loaded a project's extension that does not load twice, for its Markdown and for the error it
+    ends with (a file edited meanwhile listed with one error and ended with another): it reads it once, and ends
+    with the error it lists."""
+    broken = tmp_path / EXTENSIONS / "tags.yaml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('description: "Tags.\ncolumns: [\n', encoding="utf-8")  # (YAML that does not parse)
+    opened = []
+    sys.addaudithook(lambda event, args: opened.append(event) if event == "open" and args[0] == str(broken) else None)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 2 and opened == ["open"], (result.output, opened)
+    (error,) = re.findall(r"^Not loaded: (.*)$", result.stdout, flags=re.MULTILINE)
+    assert error.startswith(f"{broken}: ") and result.stderr == f"error: {error}\n"
+
+
 def test_docs_list_every_column_and_property():
-    docs = schema_markdown()
+    docs = schema_markdown(schema_extensions())
     for name, spec in load_tables().items():
         assert f"## `{name}`" in docs
         assert all(f"| `{column}` |" in docs for column in spec.columns)
@@ -286,7 +303,7 @@ def test_a_table_belongs_only_to_a_table_declared_before_it_by_a_key_column(tmp_
 
 
 def test_docs_say_which_rows_belong_to_records_and_which_reads_are_kept():
-    docs = schema_markdown()
+    docs = schema_markdown(schema_extensions())
     assert "Each row belongs to a `materials` row" in docs.split("## `properties`")[1].split("## `fetch_runs`")[0]
     assert "read from its source later (`fetched_at`)" in docs.split("## `materials`")[1].split("## `properties`")[0]
 
@@ -294,7 +311,7 @@ def test_docs_say_which_rows_belong_to_records_and_which_reads_are_kept():
 def test_a_values_key_and_its_conditions_are_read_from_the_schema_and_documented():
     assert value_key() == ["record_id", "property", "method", "temperature_K", "pressure_Pa"]
     assert value_conditions() == ["temperature_K", "pressure_Pa"]
-    properties = schema_markdown().split("## `properties`")[1].split("## `fetch_runs`")[0]
+    properties = schema_markdown(schema_extensions()).split("## `properties`")[1].split("## `fetch_runs`")[0]
     assert properties.count("A condition the value applies at (part of its key).") == 2
 
 
@@ -443,7 +460,7 @@ def test_a_broken_method_vocabulary_is_a_config_error(tmp_path, edit, message):
 
 
 def test_docs_list_every_method_with_its_aliases():
-    docs = schema_markdown().split("## Method vocabulary")[1]
+    docs = schema_markdown(schema_extensions()).split("## Method vocabulary")[1]
     assert all(f"| `{name}` |" in docs for name in load_methods().root)
     assert "| `TBmBJ` | TBmBJ | `mBJ`, `TB09`, `LDA_C_PW+MGGA_X_TB09` |" in docs
 
