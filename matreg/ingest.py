@@ -645,12 +645,13 @@ def run_ingest(
     if connector.read_mode.whole_scope:
         info.relative_path = store.relative_path(info.endpoint)
     try:
-        _refuse_moved_from(connector, store, info)
-        _refuse_run(connector, store, info)
+        whole_scope = _whole_scope(connector, store, info)  # (its places read once, as the run starts)
+        _refuse_moved_from(connector, store, info, whole_scope)
+        _refuse_run(connector, store, info, whole_scope)
         if dry_run:
             resuming = resume or resume_or_start
             resumed = dry_resumed(connector, store, info, resume_or_start, store_given) if resuming else None
-            return _dry_run(connector, store, info, limit, resumed)
+            return _dry_run(connector, store, info, whole_scope, limit, resumed)
         report = started_or_resumed(connector, store, info, resume, resume_or_start, store_given)
         try:
             if report.status != "complete":  # a run resumed after all its pages were staged is only published
@@ -660,8 +661,7 @@ def run_ingest(
                 report.not_read_again = _not_read_again(connector, store, info, report.run_id)
                 store.stage_page(report.run_id, {"fetch_runs": [fetch_run_row(info, report, connector)]})
             report.database_versions = _database_versions(store, report)
-            check = _publish_check(report, connector, store, info, allow_dropped_fields)
-            whole_scope = _whole_scope(connector, store, info)
+            check = _publish_check(report, connector, store, info, whole_scope, allow_dropped_fields)
             store.publish_run(report.run_id, check, report.finish, connector.unread_columns, whole_scope)
         except RunRefused:  # another run took its name or scope meanwhile: as if refused at its start
             store.discard_run(report.run_id)
@@ -683,11 +683,12 @@ def run_ingest(
         connector.close()
 
 
-def _refuse_run(connector: Connector, store: Store, info: RunInfo) -> None:
+def _refuse_run(connector: Connector, store: Store, info: RunInfo, whole_scope: WholeScope | None) -> None:
     """RunRefused when the store refuses the run as a whole: asked as it starts, and again under the store's lock as
-    it is published (another run may have published meanwhile: `_PublishCheck.refuse_run`)."""
+    it is published (another run may have published meanwhile: `_PublishCheck.refuse_run`). `whole_scope`: what a
+    run that reads its scope whole reads, and where (`_whole_scope`)."""
     _refuse_sharing_a_source_name(connector, store, info)
-    _refuse_taking_over_scope(connector, store, info)
+    _refuse_taking_over_scope(connector, store, whole_scope)
 
 
 def _refuse_sharing_a_source_name(connector: Connector, store: Store, info: RunInfo) -> None:
@@ -718,21 +719,21 @@ def _refuse_sharing_a_source_name(connector: Connector, store: Store, info: RunI
     )
 
 
-def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo) -> None:
-    """RunRefused when a run that reads its scope whole (a lab file) would write for the first time the scope of
-    another file that is still there (a file of the same name in another folder, `Store.lab_file`): that file's values
-    of the records both give would be hidden. A file that was moved (nothing left where it was imported from), one
-    that wrote the scope before from its place (`Store.places`: a project folder moved or copied whole with the store
-    is the same place), or a scope the user named, takes it over."""
-    if not connector.read_mode.whole_scope or connector.read_mode.scope_chosen or not store.exists():
+def _refuse_taking_over_scope(connector: Connector, store: Store, whole_scope: WholeScope | None) -> None:
+    """RunRefused when a run that reads its scope whole (a lab file: `whole_scope`) would write for the first time the
+    scope of another file that is still there (a file of the same name in another folder, `Store.lab_file`): that
+    file's values of the records both give would be hidden. A file that was moved (nothing left where it was imported
+    from), one that wrote the scope before from its place (`WholeScope.places`: a project folder moved or copied whole
+    with the store is the same place), or a scope the user named, takes it over."""
+    if whole_scope is None or connector.read_mode.scope_chosen or not store.exists():
         return
-    source, scope, here = connector.attribution.source, connector.attribution.scope, store.places(info.endpoint)
+    source, scope = whole_scope.source, whole_scope.scope
     imports = [past for past in _imports_of(store, source) if past.scope == scope]
-    if any(past.read_at(here) for past in imports):
+    if any(past.read_at(whole_scope.places) for past in imports):
         return
     others = [path for past in imports if (path := store.lab_file(past.endpoint, past.relative_path)).is_file()]
     if others:
-        here = Path(info.endpoint)
+        here = Path(whole_scope.endpoint)
         raise RunRefused(
             f"'{scope}' of {source} was imported from {others[0]}, which is still there; this file is {here}. Under "
             "one name, this import would replace that file's values of the records both give. Import it under "
@@ -741,15 +742,16 @@ def _refuse_taking_over_scope(connector: Connector, store: Store, info: RunInfo)
         )
 
 
-def _refuse_moved_from(connector: Connector, store: Store, info: RunInfo) -> None:
+def _refuse_moved_from(connector: Connector, store: Store, info: RunInfo, whole_scope: WholeScope | None) -> None:
     """RunRefused, before anything is written, when a run said to read a file moved from elsewhere (`moved_from`)
-    may not withdraw what was imported from there: it is a fetch, the place still holds a file (a copy, not a move),
-    or its scope (the dataset, and the file's name or --as name) was never imported from there."""
+    may not withdraw what was imported from there: it is a fetch (no `whole_scope`), the place still holds a file (a
+    copy, not a move), or its scope (the dataset, and the file's name or --as name) was never imported from there
+    (`WholeScope.moved_from`, its places)."""
     old = info.parameters.get("moved_from")
     if old is None:
         return
     source, scope = connector.attribution.source, connector.attribution.scope
-    if not connector.read_mode.whole_scope:
+    if whole_scope is None:
         raise RunRefused(
             f"{source} is fetched, not imported from a file: only a lab file's import is said to be moved "
             "(--moved-from)"
@@ -759,7 +761,7 @@ def _refuse_moved_from(connector: Connector, store: Store, info: RunInfo) -> Non
             f"{old} still holds a file: {info.endpoint} was not moved from there; import each under a name of its own "
             "(--as), or remove the one no longer wanted first"
         )
-    imports, old_places = _imports_of(store, source) if store.exists() else [], store.places(old)
+    imports, old_places = _imports_of(store, source) if store.exists() else [], whole_scope.moved_from
     of_scope = [past for past in imports if past.scope == scope]
     if any(past.read_at(old_places) for past in of_scope):
         return
@@ -919,17 +921,22 @@ def _map_pages(
 
 
 def _dry_run(
-    connector: Connector, store: Store, info: RunInfo, limit: int | None, resumed: RunReport | None
+    connector: Connector,
+    store: Store,
+    info: RunInfo,
+    whole_scope: WholeScope | None,
+    limit: int | None,
+    resumed: RunReport | None,
 ) -> RunReport:
     """Fetch and map the next page (every page of a local file; up to `limit` items): the request that would be
-    sent, the total, what would be stored, and what a file read whole would withdraw. `resumed` is the run a resume
-    would continue: from its cursor (nothing, if all its pages are staged)."""
+    sent, the total, what would be stored, and what a file read whole (`whole_scope`) would withdraw. `resumed` is the
+    run a resume would continue: from its cursor (nothing, if all its pages are staged)."""
     if resumed is not None and resumed.cursor is None:  # every page is staged: a resume would only publish it
         resumed.dry_run, resumed.status = True, "complete"
         return resumed
     report = RunReport("dry-run", connector.attribution.source, datetime.now(UTC), dry_run=True)
     report.resumed = resumed is not None
-    check = _publish_check(report, connector, store, info)  # what publishing would withhold, as it would
+    check = _publish_check(report, connector, store, info, whole_scope)  # what publishing would withhold, as it would
     pages = islice(connector.pages(resumed.cursor if resumed else None), connector.read_mode.preview_pages)
     budget = _Budget(limit, resumed.n_fetched if resumed else 0)
     admitted: list[str] = []
@@ -944,7 +951,6 @@ def _dry_run(
         if budget.spent():
             break
     check.withheld()
-    whole_scope = _whole_scope(connector, store, info)
     if whole_scope is not None and not check.rows_moved():
         report.n_withdrawn = len(store.withdrawals_of(whole_scope, admitted, check.withheld_keys()["materials"]))
     return report
@@ -1016,7 +1022,7 @@ class _Import(NamedTuple):
     endpoint: str
     relative_path: str | None
 
-    def read_at(self, places: list[str]) -> bool:
+    def read_at(self, places: tuple[str, ...]) -> bool:
         """Whether the import read the file at one of these paths (`Store.places`)."""
         return self.endpoint in places
 
@@ -1034,7 +1040,8 @@ def _imports_of(store: Store, source: str) -> list[_Import]:
 
 def _whole_scope(connector: Connector, store: Store, info: RunInfo) -> WholeScope | None:
     """Source, scope and places of a run that reads its scope whole (a lab file, and where it lies), with the places
-    of where the file moved from (`moved_from`, when the run says), else None."""
+    of where the file moved from (`moved_from`, when the run says), else None: read once, as the run starts, for its
+    refusals (`_refuse_moved_from`, `_refuse_run`) and what its publishing withdraws."""
     if not connector.read_mode.whole_scope:
         return None
     moved_from = info.parameters.get("moved_from")
@@ -1044,11 +1051,16 @@ def _whole_scope(connector: Connector, store: Store, info: RunInfo) -> WholeScop
 
 
 def _publish_check(
-    report: RunReport, connector: Connector, store: Store, info: RunInfo, allow_dropped_fields: bool = False
+    report: RunReport,
+    connector: Connector,
+    store: Store,
+    info: RunInfo,
+    whole_scope: WholeScope | None,
+    allow_dropped_fields: bool = False,
 ) -> _PublishCheck:
     """The check of a run's rows as they are published (and of the run, `_refuse_run`, and of the stored values it
     removes, `_refuse_dropped_fields`, unless `allow_dropped_fields`); for a lab file, against the stored formulas."""
-    refusals = functools.partial(_refuse_run, connector, store, info)
+    refusals = functools.partial(_refuse_run, connector, store, info, whole_scope)
     removals = functools.partial(_refuse_dropped_fields, connector, report, allow_dropped_fields)
     if not connector.read_mode.whole_scope:
         return _PublishCheck(report, connector.attribution, refusals=refusals, removals=removals)
