@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ _CIF_BLOCK = re.compile(r"^\s*data_", re.MULTILINE)  # where pymatgen's CifFile 
 _NOT_READ = (ValueError, KeyError, ArithmeticError, StructureError)
 _NUMBERS = (int, float, np.integer, np.floating)  # a bool is an int, but a JSON true is no 1.0: refused apart
 _PLAIN_NUMBERS = frozenset((int, float))  # the types JSON numbers are read as: checked first
+_ELEMENT_OCCU = itemgetter("element", "occu")  # a species entry of a pymatgen site -> (element, occupancy)
+_SHARE = itemgetter(1)
 
 
 def structure_json(
@@ -59,14 +62,7 @@ def structure_json(
     that `named` gives the symbol or occupancies of; `coords`: fractional, or Cartesian with `cartesian=True`;
     lengths in `length_unit`, stored in Å; `labels`: per-site names kept by pymatgen.
     """
-    matrix, positions = _arrays(lattice, coords, len(species), field)
-    if length_unit != "angstrom":
-        scale = scale_factor(length_unit, "angstrom")
-        matrix, positions = matrix * scale, positions * scale if cartesian else positions
-    rows = matrix.tolist()
-    if lattice_volume(rows) < MIN_VOLUME:
-        raise RecordError(f"{field}: the lattice vectors span no volume")
-    fractional = (positions @ _inverse(rows) if cartesian else positions).tolist()
+    rows, fractional = _cell(lattice, coords, len(species), cartesian, length_unit, field)
     site_species = _sites_species(species, named or {}, field)
     if labels is None:
         sites = [{"species": entry, "abc": abc} for entry, abc in zip(site_species, fractional, strict=True)]
@@ -84,6 +80,36 @@ def structure_json(
         "sites": sites,
     }
     return orjson.dumps(document).decode()
+
+
+def check_structure_dict(document: Any, field: str = "structure") -> None:
+    """RecordError (naming `field` and the entry) unless a pymatgen Structure dict that a source sends whole
+    (`Structure.as_dict()`, the Materials Project's) is a cell `structure_json` would write: its lattice matrix, each
+    site's fractional coordinates ('abc') and species held to the same checks (lengths in Å)."""
+    try:
+        lattice, sites = document["lattice"]["matrix"], document["sites"]
+        coords = [site["abc"] for site in sites]
+        species = [tuple(map(_ELEMENT_OCCU, site["species"])) for site in sites]
+        typed = only_numbers(map(_SHARE, chain.from_iterable(species)))
+        for shares in dict.fromkeys(species) if typed else species:  # distinct sites where no True passes for a 1
+            _site_shares(shares, field)
+    except (KeyError, TypeError):  # (TypeError: an element that is a list, which no dict or cache can hold)
+        raise RecordError(f"{field}: not a pymatgen Structure (a lattice matrix, sites of species and abc)") from None
+    _cell(lattice, coords, len(sites), False, "angstrom", field)
+
+
+def _cell(
+    lattice: Any, coords: Any, nsites: int, cartesian: bool, length_unit: str, field: str
+) -> tuple[list[list[float]], list[list[float]]]:
+    """The lattice vectors in Å and the fractional coordinates of a cell, checked (`_arrays`, a volume)."""
+    matrix, positions = _arrays(lattice, coords, nsites, field)
+    if length_unit != "angstrom":
+        scale = scale_factor(length_unit, "angstrom")
+        matrix, positions = matrix * scale, positions * scale if cartesian else positions
+    rows = matrix.tolist()
+    if lattice_volume(rows) < MIN_VOLUME:
+        raise RecordError(f"{field}: the lattice vectors span no volume")
+    return rows, (positions @ _inverse(rows) if cartesian else positions).tolist()
 
 
 def lattice_volume(rows: Sequence[Sequence[float]]) -> float:
@@ -296,9 +322,14 @@ def _site_species(entry: Species, field: str) -> list[dict[str, Any]]:
         return _occupancies(((entry, 1.0),), field)
     if not isinstance(entry, dict) or not entry:
         raise RecordError(f"{field}: site species {entry!r} is neither an element nor element occupancies")
-    if not only_numbers(entry.values()):  # (checked before the cache, which takes True for the 1 it equals)
-        raise RecordError(f"{field}: site occupancies {entry!r} are not numbers")
-    return _occupancies(tuple(entry.items()), field)
+    return _site_shares(tuple(entry.items()), field)
+
+
+def _site_shares(shares: tuple[tuple[str, Any], ...], field: str) -> list[dict[str, Any]]:
+    """A site's species as pymatgen writes them, of (element, occupancy) pairs; RecordError if one is no number."""
+    if not only_numbers(map(_SHARE, shares)):  # (checked before the cache, which takes True for the 1 it equals)
+        raise RecordError(f"{field}: site occupancies {dict(shares)!r} are not numbers")
+    return _occupancies(shares, field)
 
 
 @lru_cache(maxsize=4096)

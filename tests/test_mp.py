@@ -455,6 +455,29 @@ def test_fields_of_another_type_than_their_columns_quarantine_the_document(tmp_p
     ]
 
 
+def test_a_structure_entry_that_is_no_number_quarantines_the_document_naming_it(tmp_path, store):
+    """A structure is held to the checks of every connector's cell (a JSON true is no 1 Å), the rest of the page
+    stored as received."""
+    documents = copy.deepcopy(SUMMARY["data"][:5])
+    documents[0]["structure"]["lattice"]["matrix"][1][1] = True
+    documents[1]["structure"]["sites"][1]["abc"][0] = "0.5"
+    documents[2]["structure"]["sites"][0]["species"][0]["occu"] = True
+    del documents[3]["structure"]["sites"][0]["abc"]
+    with ReplayServer(summary_route_of(documents)) as server:
+        report = fetch(store, load_catalog(write_mp_catalog(tmp_path / "c.yaml", server.url)), everything=True)
+    assert (report.status, report.n_fetched, report.n_stored, report.n_quarantined) == ("complete", 5, 1, 4)
+    reasons = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
+    assert {item: list(reasons) for item, reasons in reasons.items()} == {
+        "mp-631": ["structure: lattice entry True is not a number"],
+        "mp-23193": ["structure: coordinate '0.5' is not a number"],
+        "mp-754553": ["structure: site occupancies {'Zn': True} are not numbers"],
+        "mp-865981": ["structure: not a pymatgen Structure (a lattice matrix, sites of species and abc)"],
+    }
+    stored = store.query("SELECT source_id, structure FROM materials")
+    assert stored["source_id"].tolist() == ["mp-20332"]
+    assert json.loads(stored["structure"].iloc[0]) == documents[4]["structure"]  # as received
+
+
 def test_a_space_group_number_no_space_group_has_quarantines_the_document_with_the_reason(tmp_path, store):
     documents = copy.deepcopy(SUMMARY["data"][:3])
     documents[0]["symmetry"]["number"] = 231

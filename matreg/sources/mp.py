@@ -32,6 +32,7 @@ from matreg.paginate import HttpRequest, OffsetPaginator, count_of, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import WITHDRAWN_BY_SOURCE, Attribution, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
+from matreg.structure import check_structure_dict
 from matreg.validation import read_spacegroup_number
 
 try:  # a missing mp-api is reported by build() with the fix (install matreg[mp]), not as an import error
@@ -198,11 +199,13 @@ def deprecation_reason(reasons: Any) -> str:
 
 
 def structure_json(structure: Any, material_id: str) -> str | None:
-    """The pymatgen Structure dict as received, as JSON text; RecordError if it is not one."""
+    """The pymatgen Structure dict as received, as JSON text; RecordError if it is not one, or its cell is not one
+    (an entry of its lattice, coordinates or occupancies no number: a JSON true is no 1 Å; `check_structure_dict`)."""
     if structure is None:
         return None
     if not isinstance(structure, dict) or not isinstance(structure.get("sites"), list) or "lattice" not in structure:
         raise RecordError(f"{material_id}: structure is not a pymatgen Structure (needs 'lattice' and 'sites')")
+    check_structure_dict(structure)
     return orjson.dumps(structure).decode()  # ten times json.dumps: this runs once per record
 
 
