@@ -498,6 +498,21 @@ def test_a_lattice_vector_entry_that_is_no_number_quarantines_the_entry_not_read
         connector.to_record(broken)
 
 
+def test_a_lattice_vector_entry_beyond_a_floats_range_quarantines_the_volume_not_the_run_or_the_record(tmp_path, store):
+    def edit(page: dict) -> None:
+        page["data"][0]["attributes"]["lattice_vectors"][0][0] = 10**400  # JSON: json.loads reads it, float() cannot
+
+    entry = json.loads(MP_PAGES[0].read_text())["data"][0]
+    report = fetch_edited_page(tmp_path, store, MP_PAGES[0], edit, FetchRequest(everything=True))
+    assert (report.status, report.n_stored, report.n_quarantined) == ("complete", report.n_fetched, 1)
+    rows = store.query("SELECT item, reasons FROM quarantine").values.tolist()
+    assert rows == [[f"{entry['id']}:volume_per_atom", ["not a finite number: 'inf'"]]]  # as 1e400 is
+    material = store.query("SELECT structure, notes FROM materials WHERE source_id = ?", [entry["id"]]).iloc[0]
+    assert material.structure is None and material.notes.startswith("structure not kept: ")
+    values = store.query("SELECT property FROM properties WHERE record_id = ?", [f"optimade:{entry['id']}"])
+    assert set(values.property) == {"formation_energy_per_atom", "energy_above_hull"}  # its other values stored
+
+
 @pytest.mark.parametrize("share", [True, "1.0", -0.5, 1.5])
 def test_a_concentration_that_is_no_share_leaves_the_structure_unread_not_read_as_one(mp_catalog, share):
     entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0]  # ordered: 46 atoms on 46 sites

@@ -345,7 +345,7 @@ def finite_system_reason(attributes: dict[str, Any]) -> str | None:
 
 def cell_volume(attributes: dict[str, Any]) -> float | None:
     """Volume of a bulk structure's cell in Å³ (|det| of lattice_vectors); None if it has no full lattice, RecordError
-    if an entry of it is no number (a JSON true is no 1 Å)."""
+    if an entry of it is no number (a JSON true is no 1 Å), infinite if one is beyond a float's range."""
     if not is_bulk(attributes):
         return None
     refuse_non_numbers(attributes.get("lattice_vectors"), "lattice_vectors entry")
@@ -353,6 +353,8 @@ def cell_volume(attributes: dict[str, Any]) -> float | None:
         return float(lattice_volume(attributes.get("lattice_vectors")))
     except (TypeError, ValueError):  # not three vectors of three numbers
         return None
+    except OverflowError:  # an integer entry beyond a float's range (10**400): a volume no float holds, as 1e400's
+        return math.inf
 
 
 def optimade_structure(
