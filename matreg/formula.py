@@ -80,8 +80,10 @@ _COUNT = r"\d+(?:\.\d+)?(?:e[+-]?\d+)?"
 _PART_START = re.compile(rf"(?P<count>{_COUNT})?\s*(?P<first>[A-Z(\[{{])")
 _STORED_PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?P<first>[A-Z(\[{])")
 # A group of elements opening ('(H2O)', '[(NH4)2]'; not a state, '(cr)'), after a count that may be an amount's
-# decimals ('MgCl2.6(H2O)': MgCl2·6(H2O), or Cl2.6 and a group of one H2O)
+# decimals ('MgCl2.6(H2O)': MgCl2·6(H2O), or Cl2.6 and a group of one H2O: `_group_of_one`), and what may follow a
+# group of one: the part's end, or a period
 _GROUP_OPENING = re.compile(r"[(\[{]+[A-Z]")
+_PART_END = re.compile(r"\s*(?:\.|$)")
 # A group's brackets, opening and closing, beside a period: pymatgen reads '[]' and '{}' groups as it reads '()'
 # ('[SiO2]2'); a formula stored by the matreg that read only '()' so there is read as it read it ('[Fe].5Ni': Fe0.5Ni)
 _GROUP_BRACKETS = ("([{", ")]}")
@@ -657,10 +659,11 @@ def _joins_parts(before: str, after: str, text: str, as_stored: bool) -> bool:
     FormulaError where it may be either: before a count and an element or group, after a letter or a group's bracket
     ('Na2O.2SiO2' or Na2O0.2SiO2, 'Fe.5Ni.5' or Fe0.5Ni.5, '[Fe].5Ni' or [Fe]0.5Ni), or after a digit where the
     decimal would write an element twice ('Al2O3.6SiO2': Al2O3·6SiO2 or Al2O3.6 Si O2; 'CaSO4.5e-1H2O', a count
-    with an exponent, which no hydrate's period is: `_HYDRATE`) or be followed by a group ('MgCl2.6(H2O)': MgCl2·6(H2O)
-    or Cl2.6 and a group of one H2O); before a decimal count whose whole part may be decimals ('Na2O.1.5SiO2':
-    `_refuse_decimal_point_before_count`). `as_stored`: groups in round brackets alone (`_STORED_GROUP_BRACKETS`),
-    counts without an exponent (`_STORED_PART_START`), and neither a decimal count nor a group refused."""
+    with an exponent, which no hydrate's period is: `_HYDRATE`) or be followed by a group of one (`_group_of_one`:
+    'MgCl2.6(H2O)': MgCl2·6(H2O) or Cl2.6 and a group of one H2O; not 'Cu2.5(OH)2'); before a decimal count whose
+    whole part may be decimals ('Na2O.1.5SiO2': `_refuse_decimal_point_before_count`). `as_stored`: groups in round
+    brackets alone (`_STORED_GROUP_BRACKETS`), counts without an exponent (`_STORED_PART_START`), and neither a
+    decimal count nor a group refused."""
     (opening, closing), part_start = (
         (_STORED_GROUP_BRACKETS, _STORED_PART_START) if as_stored else (_GROUP_BRACKETS, _PART_START)
     )
@@ -674,7 +677,7 @@ def _joins_parts(before: str, after: str, text: str, as_stored: bool) -> bool:
         return True  # no number reads 'O.Si' or 'O.0.5Si'
     last = before[-1:]
     twice = set(_SYMBOL.findall(before)) & set(_SYMBOL.findall(after))
-    grouped = not as_stored and _GROUP_OPENING.match(after, start.start("first"))
+    grouped = not as_stored and _group_of_one(after, start.start("first"))
     if last.isdigit() and (not (twice or grouped) or float(_TRAILING_NUMBER.search(before)[0]) == 0):
         return False  # 'Hg0.7Cd0.3Te'; 'Pb0.99Se0.99Sn0.01Se0.01' (a part ending in 'Se0' would hold no Se)
     if not (last.isalnum() or last in closing):
@@ -684,6 +687,21 @@ def _joins_parts(before: str, after: str, text: str, as_stored: bool) -> bool:
         f"ambiguous formula '{text}': its period before '{after}' joins an adduct's parts ({before}·{after}) or is "
         f"a decimal point ({decimal}); write '·' between an adduct's parts, or {fix}"
     )
+
+
+def _group_of_one(part: str, at: int) -> bool:
+    """Whether `part` holds, from `at` on, one bracketed group of elements without an amount that ends it or its piece
+    before a period ('(H2O)', '[(NH4)2]'), as an adduct's part counted before it is written ('MgCl2.6(H2O)'); not a
+    group of an amount or with more after it, which a decimal amount's is ('Li1.5Al0.5Ge1.5(PO4)3', 'Cu2.5(OH)2',
+    'Co2.5(CO3)(OH)'), nor a state ('(cr)')."""
+    if not _GROUP_OPENING.match(part, at):
+        return False
+    depth = 0
+    for index in range(at, len(part)):
+        depth += (part[index] in _GROUP_BRACKETS[0]) - (part[index] in _GROUP_BRACKETS[1])
+        if depth == 0:
+            return _PART_END.match(part, index + 1) is not None
+    return False  # a bracket never closed: pymatgen's to refuse
 
 
 def _decimal_reading(before: str, after: str, twice: set[str]) -> tuple[str, str]:

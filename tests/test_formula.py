@@ -211,12 +211,12 @@ def test_a_period_before_a_count_with_an_exponent_that_may_be_a_decimal_point_is
         ("CaCl2.2(NH3)", "CaCl2·2(NH3)", "Ca1H3N1Cl2.2"),
         ("MgCl2.6[H2O]", "MgCl2·6[H2O]", "Mg1H2Cl2.6O1"),
         ("MgCl2.5e-1(H2O)", "MgCl2·5e-1(H2O)", "Mg1H2Cl0.25O1"),
-        ("Cu2.5(OH)2", "Cu2·5(OH)2", "Cu2.5H2O2"),
+        ("Cu1.5(OH)", "Cu1·5(OH)", "Cu1.5H1O1"),
     ],
 )
-def test_a_period_after_a_digit_before_a_count_and_a_group_is_refused_naming_both(text, adduct, stored):
+def test_a_period_after_a_digit_before_a_count_and_a_group_of_one_is_refused_naming_both(text, adduct, stored):
     # such a period was a decimal point in silence where no element is written twice, as it is before an element
-    # ('Hg0.7Cd0.3Te'): MgCl2.6 and a group of one H2O, though a count before a group writes an adduct's part
+    # ('Hg0.7Cd0.3Te'): MgCl2.6 and a group of one H2O, though a count before a group of one writes an adduct's part
     with pytest.raises(FormulaError) as error:
         parse_formula(text)
     after = text[text.index(".") + 1 :]
@@ -227,6 +227,26 @@ def test_a_period_after_a_digit_before_a_count_and_a_group_is_refused_naming_bot
     )
     assert parse_formula(text, as_stored=True).reduced == stored  # as the matreg that stored it read it
     assert parse_formula("Mo1O2.750").reduced == "Mo1O2.75"  # (JANAF's 'Mo1O2.750(cr)': its state is no group)
+
+
+@pytest.mark.parametrize(
+    ("text", "reduced"),
+    [
+        ("Li1.5Al0.5Ge1.5(PO4)3", "Li1.5Al0.5Ge1.5P3O12"),  # LAGP
+        ("Li1.3Al0.3Ti1.7(PO4)3", "Li1.3Ti1.7Al0.3P3O12"),  # LATP
+        ("Cu2.5(OH)2", "Cu2.5H2O2"),
+        ("Ca9.5(PO4)6(OH)", "Ca9.5P6H1O25"),  # a group after the group
+        ("Co2.5(CO3)(OH)", "Co2.5H1C1O4"),
+        ("MgCl2.6(H2O)2", "Mg1H4Cl2.6O2"),
+        ("Cu2.5(OH)2Cl", "Cu2.5H2Cl1O2"),  # an element after the group
+        ("Ni2.5(PO4)2.2H2O", "Ni2.5P2H4O10"),  # and a hydrate's water after it
+        ("Fe2.5(OH)2+", "Fe2.5H2O2[+1]"),  # an ion's formula
+    ],
+)
+def test_a_decimal_amount_before_a_group_of_an_amount_or_with_more_after_it_is_read(text, reduced):
+    # these were refused as ambiguous ('Li1.5Al0.5Ge1.5·5(PO4)3'), as a period before a count and a group of one is
+    # ('MgCl2.6(H2O)'): no adduct's part is written as a count before a group of an amount ('5(PO4)3')
+    assert parse_formula(text).reduced == parse_formula(text, as_stored=True).reduced == reduced
 
 
 @pytest.mark.parametrize(("text", "reduced"), [("CaSO4.5e-1H2O", "Ca1H2S1O1.45"), ("Fe.5e-1Ni", "Fe0.05Ni1")])
