@@ -109,7 +109,9 @@ def _cell(
     rows = matrix.tolist()
     if lattice_volume(rows) < MIN_VOLUME:
         raise RecordError(f"{field}: the lattice vectors span no volume")
-    return rows, (positions @ _inverse(rows) if cartesian else positions).tolist()
+    fractional = positions @ _inverse(rows) if cartesian else positions
+    _refuse_sites_beyond_floats(fractional, matrix, coords, field)
+    return rows, fractional.tolist()
 
 
 def lattice_volume(rows: Sequence[Sequence[float]]) -> float:
@@ -304,6 +306,23 @@ def _arrays(lattice: Any, coords: Any, nsites: int, field: str) -> tuple[np.ndar
     if not math.isfinite(positions.sum()) and (not_finite := positions[~np.isfinite(positions)]).size:
         raise RecordError(f"{field}: coordinate {not_finite[0]} is not a finite number")  # (not a sum beyond a float)
     return matrix, positions
+
+
+def _refuse_sites_beyond_floats(fractional: np.ndarray, matrix: np.ndarray, coords: Any, field: str) -> None:
+    """RecordError for finite coordinates that place a site past the largest float (about 1.8e308) in cells or in Å,
+    as stored or as pymatgen reads the site ('[1e308, 1e308, 0]' in cells; 1e308 nm): JSON would store such a
+    coordinate as null. Their sums are checked first, in C (a sum past a float only leads to the check per site)."""
+    cartesian = fractional @ matrix
+    if math.isfinite(fractional.sum()) and math.isfinite(cartesian.sum()):
+        return
+    finite = np.isfinite(fractional).all(axis=1) & np.isfinite(cartesian).all(axis=1)
+    if finite.all():
+        return
+    site = int(np.argmin(finite))
+    raise RecordError(
+        f"{field}: the coordinates {np.asarray(coords, dtype=float)[site].tolist()} place site {site + 1} past the "
+        "largest number (about 1.8e308) in cells or in Å"
+    )
 
 
 def _sites_species(species: Sequence[Species], named: Mapping[str, Species], field: str) -> list[list[dict[str, Any]]]:

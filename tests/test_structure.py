@@ -106,6 +106,25 @@ def test_malformed_cells_are_record_errors(lattice, species, coords, message):
         structure_json(lattice, species, coords, field="cell")
 
 
+@pytest.mark.parametrize(
+    ("coords", "options"),
+    [
+        ([[1e308, 1e308, 0]], {}),  # 5.64e308 Å: was read back as an infinite Cartesian coordinate
+        ([[1e308, 0, 0]], {"cartesian": True, "length_unit": "nm"}),  # 1e309 Å: was stored as null, read back as NaN
+        ([[1e308, 0, 0]], {}),
+    ],
+)
+def test_finite_coordinates_that_place_a_site_past_the_largest_float_are_refused(coords, options):
+    with pytest.raises(RecordError) as refused:
+        structure_json(ROCKSALT, ["Na"], coords, field="cell", **options)
+    assert str(refused.value) == (
+        f"cell: the coordinates {[float(value) for value in coords[0]]} place site 1 past the largest number (about "
+        "1.8e308) in cells or in Å"
+    )
+    far = read_structure(structure_json(ROCKSALT, ["Na"], [[1e300, 1e300, 0]], cartesian=True))  # (finite: kept)
+    assert far.cart_coords[0].tolist() == pytest.approx([1e300, 1e300, 0])
+
+
 def test_a_cell_of_numpy_numbers_is_read_as_one_of_python_numbers():
     numpy_cell = structure_json(np.array(ROCKSALT), ["Na"], np.array([[0, 0, 0]], dtype=np.int64))
     assert numpy_cell == structure_json(ROCKSALT, ["Na"], [[0.0, 0.0, 0.0]])
