@@ -89,8 +89,7 @@ class RunReport:
         (the store drops its earlier reads), with how many valid records were stored already unchanged, how many the
         store holds from a later read (of another run), how many records of a scope read whole (a lab file) the run
         withdrew, and how many stored values of each property its write removed; without what its pages were mapped
-        with (`mapped_with`: what a resume checks, which its rows carry). It ends now, as it is published (a run
-        resumed after all its pages were staged, refused as it was published, ended after it failed)."""
+        with (`mapped_with`: what a resume checks, which its rows carry)."""
         self.n_withdrawn, self.removed = withdrawn, removed
         self.n_stored -= dropped["materials"].withheld + dropped["materials"].earlier
         self.n_values -= dropped["properties"].withheld + dropped["properties"].earlier
@@ -102,7 +101,7 @@ class RunReport:
         counts["quarantine_reasons"] = counts_json(self.reasons)  # with the reasons of the publishing check
         published = {"n_unchanged": self.n_unchanged, "n_superseded": self.n_superseded, "n_withdrawn": withdrawn}
         published["values_removed"] = json.dumps(removed.values)
-        return {**run_row, **counts, **published, "finished_at": datetime.now(UTC), "mapped_with": None}
+        return {**run_row, **counts, **published, "mapped_with": None}
 
     def note_count(self, total: int | None) -> None:
         """Note the count of matching records the first page of a resumed run says (`total`) where it is another than

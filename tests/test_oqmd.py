@@ -1016,25 +1016,6 @@ def test_status_says_what_values_a_sources_latest_run_removed_and_the_refusal_it
     assert removing not in status and "failed once before" not in status
 
 
-def test_a_run_published_by_a_resume_after_its_refusal_ended_when_it_was_published(tmp_path, replay, server):
-    """A run refused for its dropped fields has every page staged: published by --resume --allow-dropped-fields, its
-    fetch_runs row, and status, said it ended when its last row was staged, before it failed: it ended when it was
-    published."""
-    matreg, arguments = matreg_at(tmp_path), [*fetch_command(tmp_path, server, page_size=5), "--no-progress"]
-    assert matreg(*arguments).exit_code == 0
-    replay.records = without(RECORDS, DRIFTED)
-    assert matreg(*arguments).exit_code == 1  # refused, staged
-    resumed_at = pd.Timestamp.now("UTC")
-    assert matreg(*arguments, "--resume", "--allow-dropped-fields").exit_code == 0
-    store = Store(tmp_path / "s")
-    ((finished_at, failed_at),) = store.query(
-        "SELECT r.finished_at, f.failed_at FROM fetch_runs r JOIN run_failures f USING (run_id) "
-        "WHERE r.status = 'complete'"
-    ).values.tolist()
-    assert failed_at < resumed_at <= finished_at <= pd.Timestamp.now("UTC")
-    assert f"complete (published) {finished_at:%Y-%m-%d %H:%M:%S}" in matreg("status").stdout  # (ended)
-
-
 def test_a_query_without_mapped_fields_whose_values_were_never_stored_is_published_with_the_drift_note(
     tmp_path, replay, server
 ):
