@@ -6,7 +6,7 @@ import io
 import json
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -60,11 +60,15 @@ class Figshare:
 
     body: bytes
     sent_bytes: int | None = None  # the body's bytes sent before the connection closes (None: all)
+    later: list[bytes] = field(default_factory=list)  # the bodies of the next downloads, one each (a file that changes)
 
     def route(self, request: Request) -> Reply:
         if request.path != DOWNLOAD:
             return Reply(404, b"Not Found", "text/plain")
-        return Reply(200, self.body, "application/zip", sent_bytes=self.sent_bytes)
+        reply = Reply(200, self.body, "application/zip", sent_bytes=self.sent_bytes)
+        if self.later:
+            self.body = self.later.pop(0)
+        return reply
 
 
 @pytest.fixture
@@ -539,6 +543,51 @@ def test_a_number_beyond_64_bits_or_a_floats_range_quarantines_its_value_and_the
     figshare.body = zipped(fixture_records())
     fetch(clean, catalog, everything=True, page_size=5)
     assert values_but(store, item) == values_but(clean, item)  # the records after it as a clean read stores them
+
+
+def with_number(records: list[dict], index: int, number: str = str(10**25)) -> bytes:
+    """The zip of `records`, the OptB88vdW gap of record `index` a number beyond 64 bits, written as JSON writes it."""
+    records = [dict(record) for record in records]
+    records[index]["optb88vdw_bandgap"] = "NUMBER"
+    return zip_of(json.dumps(records).replace('"NUMBER"', number).encode())
+
+
+def test_a_file_read_again_for_a_number_beyond_64_bits_gives_its_pages_as_first_downloaded_not_from_the_cache(
+    store, catalog, server, figshare
+):
+    """With the HTTP cache on, the file read again came from the cache the first download had just filled: the run
+    said '3 pages from the HTTP cache, read ... (--refresh-cache reads again)' of a file it had downloaded fresh."""
+    figshare.body = with_number(fixture_records(), 3)
+    report = fetch(store, catalog, everything=True, page_size=5)
+    assert (report.n_stored, report.n_cached_pages, server.hits(DOWNLOAD)) == (12, 0, 1)
+    again = fetch(store, catalog, everything=True, page_size=5)  # (the cache's copy, then read again from it)
+    assert (again.n_unchanged, again.n_cached_pages, server.hits(DOWNLOAD)) == (12, 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("later", "error"),
+    [
+        (lambda records: zipped(records[:5]), "it ends before its record #8: fetch again"),
+        (
+            lambda records: with_number([records[0], *records[2:]], 7),  # (JVASP-86097 gone: each a place earlier)
+            r"its record #7 is another \(JVASP-5155 -> JVASP-48055\): fetch again",
+        ),
+    ],
+    ids=["shorter", "a record gone"],
+)
+def test_a_file_that_changed_before_it_was_read_again_fails_the_run_not_mixing_two_files(
+    tmp_path, server, figshare, later, error
+):
+    """The file read again for a number beyond 64 bits in its record #8 was checked for its member's name only: one of
+    the same name that ended before #8 was published as complete without #8 and after it, one whose records moved
+    (one gone) with records of both files (#8 on of the other: JVASP-48055, the record that overflowed, never read)."""
+    records = fixture_records()
+    figshare.body, figshare.later = with_number(records, 8), [later(records)]
+    store = Store(tmp_path / "store")
+    changed = f"^the dft_3d file changed while it was read: read again, {error}$"
+    with pytest.raises(SourceError, match=changed):
+        fetch(store, jarvis_catalog(tmp_path, server, cache=False), everything=True, page_size=5)
+    assert store.table("fetch_runs")["status"].tolist() == ["failed"] and len(store.table("materials")) == 0
 
 
 @pytest.mark.parametrize("number", ["1e400", "-1e400"])

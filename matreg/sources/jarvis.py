@@ -13,7 +13,8 @@ a bare NaN or Infinity (no known release has one; Python's json reads them) is n
 run fails naming the record and the token; a number beyond 64 bits (an integer) or a float's range, which ijson's
 fast reading (floats, its C backend) cannot read nor go on past, makes matreg read the file again exactly (ijson's
 Decimals), from that record on as Python's json reads it (`json_list_items`), each record mapped as any other (a
-400-digit band gap quarantined as no finite number); the file has no query language and no pages (tens of MB
+400-digit band gap quarantined as no finite number), once the record before it is found as first read (else the
+file changed meanwhile: the run fails); the file has no query language and no pages (tens of MB
 zipped, ~94k records). matreg downloads it once, inflates it (stream-unzip) and decodes the list (ijson) as it
 arrives, and cuts it into pages of `page_size` records; a page's resume cursor is an index into the list. One
 JARVIS entry is one record, 'jarvis:<jid>': its band gaps of several methods (OptB88vdW, TBmBJ, HSE06) are all
@@ -88,34 +89,55 @@ def _unzip_error(exc: UnzipError, where: str) -> SourceError:
 
 
 class NumberOverflow(Exception):
-    """ijson's fast reading (floats) met a number beyond 64 bits or a float's range in the list's item `index`."""
+    """ijson's fast reading (floats) met a number beyond 64 bits or a float's range in the list's item `index`, after
+    the item `previous` (None: the first item)."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, previous: Any) -> None:
         super().__init__(index)
-        self.index = index
+        self.index, self.previous = index, previous
 
 
-def json_list_items(chunks: Iterable[bytes], start: int = 0, exact: bool = False) -> Iterator[Any]:
-    """The items of one JSON list from its item `start` on, decoded as its bytes arrive (ijson): the whole list is
-    never in memory. Numbers read as floats, fast; `exact`: as Python's json reads them (an integer of any length,
-    a float beyond a float's range infinite: `_as_json_reads`), a fifth slower, and more per item.
+def json_list_items(chunks: Iterable[bytes], overflow: NumberOverflow | None = None) -> Iterator[Any]:
+    """The items of one JSON list, decoded as its bytes arrive (ijson): the whole list is never in memory. Numbers
+    read as floats, fast; after an `overflow` of that reading, the list read again: exactly, from the item that
+    overflowed on, as Python's json reads it (an integer of any length, a float beyond a float's range infinite:
+    `_as_json_reads`; two to four times slower).
 
-    NumberOverflow where a number is beyond what floats read (`exact` reads it); SourceError for a list that is not
-    JSON, naming the item where decoding stopped (its index, and the jid before).
+    NumberOverflow where a number is beyond what floats read; SourceError for a list that is not JSON, naming the item
+    where decoding stopped (its index, and the jid before), and for a list read again that is not the one read before
+    (`_refuse_changed`).
     """
     file = _ChunkFile(_json_list(chunks))
+    start = overflow.index if overflow else 0
     index, previous = 0, None
     try:
-        for item in ijson.items(file, "item", use_float=not exact):
+        for item in ijson.items(file, "item", use_float=overflow is None):
             if index >= start:
-                yield _as_json_reads(item) if exact else item
+                if overflow is not None:
+                    _refuse_changed(overflow, index, previous)
+                    item = _as_json_reads(item)
+                yield item
             index, previous = index + 1, item
     except ijson.JSONError as exc:
         if file.ended:  # the parser wanted more than the member held
             raise SourceError("the dft_3d JSON list ends early (truncated file)") from None
-        if not exact and any(overflow in _parser_message(exc) for overflow in _OVERFLOWS):  # valid JSON
-            raise NumberOverflow(index) from None
+        if overflow is None and any(message in _parser_message(exc) for message in _OVERFLOWS):  # valid JSON
+            raise NumberOverflow(index, previous) from None
         raise _malformed(exc, index, previous) from None
+    if overflow is not None and index <= start:
+        raise SourceError(
+            f"the dft_3d file changed while it was read: read again, it ends before its record #{start}: fetch again"
+        )
+
+
+def _refuse_changed(overflow: NumberOverflow, index: int, previous: Any) -> None:
+    """SourceError where the list read again after `overflow` is not the one read before: at the item that overflowed
+    (`index`), the item before it (`previous`, read exactly) is not the one the fast reading gave."""
+    if index == overflow.index and (previous if index == 0 else _as_json_reads(previous)) != overflow.previous:
+        raise SourceError(
+            f"the dft_3d file changed while it was read: read again, its record #{index - 1} is another "
+            f"({_jid(overflow.previous) or 'no jid'} -> {_jid(previous) or 'no jid'}): fetch again"
+        )
 
 
 def _as_json_reads(item: Any) -> Any:
@@ -342,31 +364,33 @@ class JarvisConnector(Connector):
     def _records(self, resumed_member: str | None) -> Iterator[Any]:
         """Every record of the file, downloaded once (through the HTTP cache when it is on) and decoded on the fly;
         where a record holds a number beyond what floats read (NumberOverflow), downloaded again and read exactly
-        from that record on (`json_list_items`).
+        from that record on (`json_list_items`), its pages still of the first download (`read_at`, `from_cache`).
 
         `resumed_member` is the member an interrupted run read: its cursor indexes that file's list only.
         """
         try:
-            yield from self._download(resumed_member, "since the interrupted run", "fetch again without --resume")
+            yield from self._download(resumed_member)
         except NumberOverflow as overflow:
-            yield from self._download(self.member, "while it was read", "fetch again", overflow.index, exact=True)
+            yield from self._download(self.member, overflow)
 
-    def _download(
-        self, member: str | None, since: str, advice: str, start: int = 0, exact: bool = False
-    ) -> Iterator[Any]:
-        """The file's records from its record `start` on (`json_list_items`); SourceError where its member is not
-        `member` (not None), the error saying it changed `since` when, and what to do (`advice`)."""
+    def _download(self, member: str | None, overflow: NumberOverflow | None = None) -> Iterator[Any]:
+        """The file's records (`json_list_items`: after an `overflow`, read again from its record on); SourceError
+        where its member is not `member` (not None): the file changed since the interrupted run, or while it was
+        read (`overflow`)."""
         self.client.begin_page()
         response = self.client.request("GET", self.url, stream=True)
-        self.read_at, self.from_cache = self.client.page_read_at(), self.client.page_from_cache()
+        if overflow is None:  # (read again, the file is the one read first: `json_list_items` checks it)
+            self.read_at, self.from_cache = self.client.page_read_at(), self.client.page_from_cache()
         try:
             name, data = first_member(self._chunks(response))
             if not name.endswith(".json"):
                 raise SourceError(f"the dft_3d zip holds '{name}', not a .json file")
             if member and name != member:
+                since = "while it was read" if overflow else "since the interrupted run"
+                advice = "fetch again" if overflow else "fetch again without --resume"
                 raise SourceError(f"the dft_3d file changed {since} ({member} -> {name}): {advice}")
             self.member = name
-            yield from json_list_items(data, start, exact)
+            yield from json_list_items(data, overflow)
         finally:
             response.close()
 
