@@ -65,10 +65,48 @@ def janaf_route(request: Request) -> Reply:
     return Reply.file(JANAF_TABLES / name, "text/plain; charset=utf-8")
 
 
+_PORTS: dict[str, int] = {}  # the port of the session's first replay server of each name (`replay_server`)
+
+
+def replay_server(name: str, route: Callable[[Request], Reply], prefix: str = "/") -> ReplayServer:
+    """A new replay server of `route`, at the port the session's first one of this name got where that is free: one
+    URL in every test, as a store filled once and copied (`filled_once`) names it; another where it is taken."""
+    try:
+        server = ReplayServer(route, prefix, port=_PORTS.get(name, 0))
+    except OSError:  # (taken since by another program: the test's stores are filled anew, for a URL of their own)
+        server = ReplayServer(route, prefix)
+    _PORTS.setdefault(name, server.port)
+    return server
+
+
 @pytest.fixture
 def janaf_server():
-    with ReplayServer(janaf_route, prefix="/tables/") as server:
+    with replay_server("janaf", janaf_route, prefix="/tables/") as server:
         yield server
+
+
+_FILLED: dict[tuple[str, str, str], Path] = {}  # the stores `filled_once` filled, kept as filled, by what filled them
+
+
+def filled_once(request: pytest.FixtureRequest, catalog: Path, store: Path, fill: Callable[[], object]) -> None:
+    """`fill()` the new store folder `store` (by the catalog at `catalog`), or, where an earlier test of the module did
+    so by the same fixture and catalog (its servers' URLs in it), copy in what it filled: files written now, as fill
+    writes them. A test's writes go to its own copy; the first one's store is kept aside before the test runs."""
+    key = (request.module.__name__, request.fixturename, catalog.read_text(encoding="utf-8"))
+    if key in _FILLED:
+        copy_as_new(_FILLED[key], store)
+        return
+    fill()
+    kept = request.getfixturevalue("tmp_path_factory").mktemp("filled") / store.name
+    copy_as_new(store, kept)
+    _FILLED[key] = kept
+
+
+def copy_as_new(source: Path, target: Path) -> None:
+    """Copy the folder `source` to `target` (new), every file and folder written now (none of their times copied)."""
+    shutil.copytree(source, target, copy_function=shutil.copy)
+    for folder, _, _ in os.walk(target):
+        os.utime(folder)
 
 
 PROXY_SETTINGS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -362,10 +400,14 @@ def run(tmp_path, catalog_path, monkeypatch):
 
 
 @pytest.fixture
-def filled(run):
-    """`run` on a store holding two replayed JANAF tables and the bundled lab file."""
-    assert run("fetch", "janaf", "H-064", "C-095", "--no-progress").exit_code == 0
-    assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
+def filled(request, run, catalog_path, tmp_path):
+    """`run` on a store holding two replayed JANAF tables and the bundled lab file (`filled_once`)."""
+
+    def fill() -> None:
+        assert run("fetch", "janaf", "H-064", "C-095", "--no-progress").exit_code == 0
+        assert run("import", str(LAB_EXAMPLE / "bandgaps.csv"), "-m", str(LAB_EXAMPLE / "mapping.yaml")).exit_code == 0
+
+    filled_once(request, catalog_path, tmp_path / "store", fill)
     return run
 
 

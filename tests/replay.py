@@ -59,17 +59,25 @@ class Reply:
 
 
 class ReplayServer:
-    """Serves `route(request)` on 127.0.0.1 at a free port (HTTPS with a `tls` context); records every request."""
+    """Serves `route(request)` on 127.0.0.1 at `port`, by default a free one (HTTPS with a `tls` context); records
+    every request."""
 
-    def __init__(self, route: Callable[[Request], Reply], prefix: str = "/", tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        route: Callable[[Request], Reply],
+        prefix: str = "/",
+        tls: ssl.SSLContext | None = None,
+        port: int = 0,
+    ) -> None:
         self.route = route
         self.requests: list[Request] = []
         self.failures: dict[str, list[Reply]] = defaultdict(list)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.port = self._server.server_port
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         scheme = "https" if tls is not None else "http"
-        self.root = f"{scheme}://127.0.0.1:{self._server.server_port}"
+        self.root = f"{scheme}://127.0.0.1:{self.port}"
         self.url = self.root + prefix
 
     def fail(self, path: str, *statuses: int, retry_after: int | None = None) -> None:

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pydantic
 import pytest
-from conftest import LAB_EXAMPLE, matreg_in_zone, single_value
+from conftest import LAB_EXAMPLE, filled_once, matreg_in_zone, replay_server, single_value
 from mp_replay import SUMMARY, summary_route_of, write_mp_catalog
 from PIL import Image
 from replay import ReplayServer
@@ -108,7 +108,7 @@ datasets:
 
 @pytest.fixture
 def catalog(tmp_path, janaf_server):
-    with ReplayServer(make_route(12, 5), prefix="/oqmdapi/") as oqmd:
+    with replay_server("oqmd", make_route(12, 5), prefix="/oqmdapi/") as oqmd:
         path = tmp_path / "catalog.yaml"
         path.write_text(CATALOG.format(janaf=janaf_server.url, oqmd=oqmd.url), encoding="utf-8")
         yield load_catalog(path)
@@ -120,11 +120,16 @@ def import_lab(store, data: Path = LAB_EXAMPLE / "bandgaps.csv") -> None:
 
 
 @pytest.fixture
-def filled(store, catalog):
-    """12 OQMD records (band gaps, formation energies), 3 JANAF tables and the 30 valid lab band gaps."""
-    run_ingest(build_connector("oqmd", catalog, FetchRequest(filter=FILTER, page_size=5)), store)
-    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064", "C-095", "O-029"])), store)
-    import_lab(store)
+def filled(request, store, catalog, tmp_path):
+    """12 OQMD records (band gaps, formation energies), 3 JANAF tables and the 30 valid lab band gaps
+    (`filled_once`)."""
+
+    def fill() -> None:
+        run_ingest(build_connector("oqmd", catalog, FetchRequest(filter=FILTER, page_size=5)), store)
+        run_ingest(build_connector("janaf", catalog, FetchRequest(ids=["H-064", "C-095", "O-029"])), store)
+        import_lab(store)
+
+    filled_once(request, tmp_path / "catalog.yaml", tmp_path / "store", fill)
     return store
 
 

@@ -10,7 +10,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import JANAF_TABLES, LAB_EXAMPLE, as_an_older_matreg_stored, janaf_route, single_value, write_catalog
+from conftest import (
+    JANAF_TABLES,
+    LAB_EXAMPLE,
+    as_an_older_matreg_stored,
+    filled_once,
+    janaf_route,
+    single_value,
+    write_catalog,
+)
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 from replay import ReplayServer, Reply, Request
@@ -38,10 +46,15 @@ TABLES = ["H-064", "C-095", "Al-001"]
 
 
 @pytest.fixture
-def filled(store, catalog):
-    """JANAF water, CO2 and aluminium at 298.15 K plus the lab file: 30 band gaps stored, 5 rows quarantined."""
-    run_ingest(build_connector("janaf", catalog, FetchRequest(ids=TABLES)), store)
-    run_ingest(LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml")), store)
+def filled(request, store, catalog, catalog_path, tmp_path):
+    """JANAF water, CO2 and aluminium at 298.15 K plus the lab file: 30 band gaps stored, 5 rows quarantined
+    (`filled_once`)."""
+
+    def fill() -> None:
+        run_ingest(build_connector("janaf", catalog, FetchRequest(ids=TABLES)), store)
+        run_ingest(LabConnector(LAB_EXAMPLE / "bandgaps.csv", load_mapping(LAB_EXAMPLE / "mapping.yaml")), store)
+
+    filled_once(request, catalog_path, tmp_path / "store", fill)
     return store
 
 
