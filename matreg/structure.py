@@ -63,6 +63,7 @@ def structure_json(
     lengths in `length_unit`, stored in Å; `labels`: per-site names kept by pymatgen.
     """
     rows, fractional = _cell(lattice, coords, len(species), cartesian, length_unit, field)
+    fractional = fractional.tolist()
     site_species = _sites_species(species, named or {}, field)
     if labels is None:
         sites = [{"species": entry, "abc": abc} for entry, abc in zip(site_species, fractional, strict=True)]
@@ -90,9 +91,12 @@ def check_structure_dict(document: Any, field: str = "structure") -> None:
         lattice, sites = document["lattice"]["matrix"], document["sites"]
         coords = [site["abc"] for site in sites]
         species = [tuple(map(_ELEMENT_OCCU, site["species"])) for site in sites]
-        typed = only_numbers(map(_SHARE, chain.from_iterable(species)))
-        for shares in dict.fromkeys(species) if typed else species:  # distinct sites where no True passes for a 1
-            _site_shares(shares, field)
+        if only_numbers(map(_SHARE, chain.from_iterable(species))):
+            for shares in dict.fromkeys(species):  # each distinct site once (no True here to pass for the 1 it equals)
+                _occupancies(shares, field)
+        else:
+            for shares in species:  # in order, to the first site whose occupancies are no numbers
+                _site_shares(shares, field)
     except (KeyError, TypeError):  # (TypeError: an element that is a list, which no dict or cache can hold)
         raise RecordError(f"{field}: not a pymatgen Structure (a lattice matrix, sites of species and abc)") from None
     _cell(lattice, coords, len(sites), False, "angstrom", field)
@@ -100,8 +104,9 @@ def check_structure_dict(document: Any, field: str = "structure") -> None:
 
 def _cell(
     lattice: Any, coords: Any, nsites: int, cartesian: bool, length_unit: str, field: str
-) -> tuple[list[list[float]], list[list[float]]]:
-    """The lattice vectors in Å and the fractional coordinates of a cell, checked (`_arrays`, a volume)."""
+) -> tuple[list[list[float]], np.ndarray]:
+    """The lattice vectors in Å and the fractional coordinates of a cell, checked (`_arrays`, a volume, every site
+    within a float's range)."""
     matrix, positions = _arrays(lattice, coords, nsites, field)
     if length_unit != "angstrom":
         scale = scale_factor(length_unit, "angstrom")
@@ -111,7 +116,7 @@ def _cell(
         raise RecordError(f"{field}: the lattice vectors span no volume")
     fractional = positions @ _inverse(rows) if cartesian else positions
     _refuse_sites_beyond_floats(fractional, matrix, coords, field)
-    return rows, fractional.tolist()
+    return rows, fractional
 
 
 def lattice_volume(rows: Sequence[Sequence[float]]) -> float:
@@ -311,9 +316,11 @@ def _arrays(lattice: Any, coords: Any, nsites: int, field: str) -> tuple[np.ndar
 def _refuse_sites_beyond_floats(fractional: np.ndarray, matrix: np.ndarray, coords: Any, field: str) -> None:
     """RecordError for finite coordinates that place a site past the largest float (about 1.8e308) in cells or in Å,
     as stored or as pymatgen reads the site ('[1e308, 1e308, 0]' in cells; 1e308 nm): JSON would store such a
-    coordinate as null. Their sums are checked first, in C (a sum past a float only leads to the check per site)."""
+    coordinate as null. The sum of the Cartesian coordinates is checked first, in C: a fractional one past a float
+    makes its site's Cartesian ones so too (each lattice vector has an entry not 0), and a sum past a float only leads
+    to the check per site."""
     cartesian = fractional @ matrix
-    if math.isfinite(fractional.sum()) and math.isfinite(cartesian.sum()):
+    if math.isfinite(cartesian.sum()):
         return
     finite = np.isfinite(fractional).all(axis=1) & np.isfinite(cartesian).all(axis=1)
     if finite.all():

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from pymatgen.analysis.structure_matcher import StructureMatcher
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import DummySpecies, Lattice, Species, Structure
 from pymatgen.io.cif import CifWriter
 
 from matreg.errors import RecordError
-from matreg.structure import composition_text, lattice_volume, parse_structure, read_structure, structure_json
+from matreg.structure import (
+    check_structure_dict,
+    composition_text,
+    lattice_volume,
+    parse_structure,
+    read_structure,
+    structure_json,
+)
 
 ROCKSALT = [[0.0, 2.82, 2.82], [2.82, 0.0, 2.82], [2.82, 2.82, 0.0]]  # NaCl primitive cell, Å
 MP20 = Path(__file__).parent / "fixtures" / "ml_models" / "mp_20_biternary_val.csv.gz"
@@ -123,6 +131,21 @@ def test_finite_coordinates_that_place_a_site_past_the_largest_float_are_refused
     )
     far = read_structure(structure_json(ROCKSALT, ["Na"], [[1e300, 1e300, 0]], cartesian=True))  # (finite: kept)
     assert far.cart_coords[0].tolist() == pytest.approx([1e300, 1e300, 0])
+
+
+def test_structure_dicts_as_pymatgen_writes_them_pass_the_cell_checks_and_a_dummy_species_does_not():
+    """Oxidation states, a mixed-valence site (Fe2+ and Fe3+: one element twice), a vacancy, a magnetic moment:
+    the Materials Project's structures are such dicts (`Structure.as_dict()`)."""
+    structure = Structure(
+        Lattice.cubic(4.2),
+        [Species("Fe", 2), {Species("Fe", 2): 0.5, Species("Fe", 3): 0.5}, {Species("O", -2): 0.75}],
+        [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0]],
+        site_properties={"magmom": [4.0, -4.5, 0.0]},
+    )
+    check_structure_dict(json.loads(structure.to_json()))
+    structure.replace(2, DummySpecies("X"))
+    with pytest.raises(RecordError, match="^structure: 'X' is not a chemical element$"):
+        check_structure_dict(json.loads(structure.to_json()))
 
 
 def test_a_cell_of_numpy_numbers_is_read_as_one_of_python_numbers():
