@@ -468,10 +468,10 @@ def test_a_structure_entry_that_is_no_number_quarantines_the_document_naming_it(
     assert (report.status, report.n_fetched, report.n_stored, report.n_quarantined) == ("complete", 5, 1, 4)
     reasons = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
     assert {item: list(reasons) for item, reasons in reasons.items()} == {
-        "mp-631": ["structure: lattice entry True is not a number"],
-        "mp-23193": ["structure: coordinate '0.5' is not a number"],
-        "mp-754553": ["structure: site occupancies {'Zn': True} are not numbers"],
-        "mp-865981": ["structure: not a pymatgen Structure (a lattice matrix, sites of species and abc)"],
+        "mp-631": ["mp-631: structure: lattice entry True is not a number"],
+        "mp-23193": ["mp-23193: structure: coordinate '0.5' is not a number"],
+        "mp-754553": ["mp-754553: structure: site occupancies {'Zn': True} are not numbers"],
+        "mp-865981": ["mp-865981: structure: not a pymatgen Structure (a lattice matrix, sites of species and abc)"],
     }
     stored = store.query("SELECT source_id, structure FROM materials")
     assert stored["source_id"].tolist() == ["mp-20332"]
@@ -615,7 +615,7 @@ def test_a_malformed_record_is_quarantined_and_unknown_fields_are_counted(store,
     rejected = store.query("SELECT item, reasons FROM quarantine")
     assert rejected["item"].tolist() == ["mp-13136"]
     assert rejected["reasons"].iloc[0].tolist() == [
-        "mp-13136: structure is not a pymatgen Structure (needs 'lattice' and 'sites')"
+        "mp-13136: structure: not a pymatgen Structure (a lattice matrix, sites of species and abc)"
     ]
     assert report.unmapped == Counter({"theoretical": 2})  # MPTS-52 records carry a field the map does not list
     assert json.loads(store.table("fetch_runs")["unmapped_fields"].iloc[0]) == {"theoretical": 2}

@@ -199,13 +199,15 @@ def deprecation_reason(reasons: Any) -> str:
 
 
 def structure_json(structure: Any, material_id: str) -> str | None:
-    """The pymatgen Structure dict as received, as JSON text; RecordError if it is not one, or its cell is not one
-    (an entry of its lattice, coordinates or occupancies no number: a JSON true is no 1 Å; `check_structure_dict`)."""
+    """The pymatgen Structure dict as received, as JSON text; RecordError naming the material if it is not one, or its
+    cell is not one (an entry of its lattice, coordinates or occupancies no number: a JSON true is no 1 Å;
+    `check_structure_dict`)."""
     if structure is None:
         return None
-    if not isinstance(structure, dict) or not isinstance(structure.get("sites"), list) or "lattice" not in structure:
-        raise RecordError(f"{material_id}: structure is not a pymatgen Structure (needs 'lattice' and 'sites')")
-    check_structure_dict(structure)
+    try:
+        check_structure_dict(structure)  # (its field alike for every record: the checks cache their sites by it)
+    except RecordError as exc:
+        raise RecordError(f"{material_id}: {exc}") from None
     return orjson.dumps(structure).decode()  # ten times json.dumps: this runs once per record
 
 
