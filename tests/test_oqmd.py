@@ -580,7 +580,9 @@ def test_a_unit_cell_entry_that_is_no_number_is_a_record_error_not_read_as_one(c
 
     connector = build_connector("oqmd", catalog, FetchRequest(everything=True))
     unit_cell = [[entry, *HELIUM[2]["unit_cell"][0][1:]], *HELIUM[2]["unit_cell"][1:]]
-    with pytest.raises(RecordError, match=f"^OQMD entry 8085: lattice entry {re.escape(repr(entry))} is not a number"):
+    with pytest.raises(
+        RecordError, match=f"^OQMD entry 8085: structure: lattice entry {re.escape(repr(entry))} is not a number"
+    ):
         connector.to_record(HELIUM[2] | {"unit_cell": unit_cell})
 
 
