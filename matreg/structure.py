@@ -362,7 +362,7 @@ def _site_shares(shares: tuple[tuple[str, Any], ...], field: str) -> list[dict[s
 def _occupancies(shares: tuple[tuple[str, Any], ...], field: str) -> list[dict[str, Any]]:
     """A site's species as pymatgen writes them, checked once per distinct site (the list is shared: never edit);
     an element of share 0 is left off (it puts nothing on the site)."""
-    occupancies = [{"element": _element(symbol, field), "occu": float(share)} for symbol, share in shares]
+    occupancies = [{"element": _element(symbol, field), "occu": _share(share)} for symbol, share in shares]
     if not shares_of_a_site(site["occu"] for site in occupancies):
         why = "are no shares of a site (none below 0, at most 1 together)"
         raise RecordError(f"{field}: site occupancies {dict(shares)!r} {why}")
@@ -370,6 +370,15 @@ def _occupancies(shares: tuple[tuple[str, Any], ...], field: str) -> list[dict[s
     if not held:
         raise RecordError(f"{field}: site occupancies {dict(shares)!r} put no atom on the site")
     return held
+
+
+def _share(occupancy: int | float) -> float:
+    """An occupancy as a float; an integer past the largest float (JSON's are read whole) as an infinite one, which no
+    site holds."""
+    try:
+        return float(occupancy)
+    except OverflowError:
+        return math.inf if occupancy > 0 else -math.inf
 
 
 def shares_of_a_site(shares: Iterable[float]) -> bool:

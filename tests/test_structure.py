@@ -104,6 +104,7 @@ def test_an_element_of_occupancy_0_is_left_off_its_site():
         (ROCKSALT, ["Na"], [[0, False, 0]], "coordinate False is not a number"),
         (ROCKSALT, [{"Ga": True}], [[0, 0, 0]], "occupancies .* are not numbers"),
         (ROCKSALT, [{"Ga": "0.5"}], [[0, 0, 0]], "occupancies .* are not numbers"),
+        (ROCKSALT, [{"Ga": 10**400}], [[0, 0, 0]], r"occupancies {'Ga': 10+} are no shares of a site"),  # (no float)
         (ROCKSALT, ["Na"], [[float("nan"), 0, 0]], "coordinate nan is not a finite number"),
         (ROCKSALT, ["Na"], [[float("inf"), 0, 0]], "coordinate inf is not a finite number"),
         ([[float("inf"), 0, 0], [0, 1, 0], [0, 0, 1]], ["Na"], [[0, 0, 0]], "not three finite vectors"),
@@ -146,6 +147,19 @@ def test_structure_dicts_as_pymatgen_writes_them_pass_the_cell_checks_and_a_dumm
     structure.replace(2, DummySpecies("X"))
     with pytest.raises(RecordError, match="^structure: 'X' is not a chemical element$"):
         check_structure_dict(json.loads(structure.to_json()))
+
+
+@pytest.mark.parametrize("occupancy", [10**400, -(10**400)], ids=["past", "below"])
+def test_an_occupancy_no_float_holds_in_a_structure_dict_is_no_share_of_a_site(occupancy):
+    """A JSON integer past the largest float (Python reads it whole) was an OverflowError: a record 'not in the form
+    the mapping reads (or a matreg bug)'."""
+    document = json.loads(Structure(Lattice.cubic(4.2), ["Fe"], [[0, 0, 0]]).to_json())
+    document["sites"][0]["species"][0]["occu"] = occupancy
+    with pytest.raises(RecordError) as refused:
+        check_structure_dict(document)
+    assert str(refused.value) == (
+        f"structure: site occupancies {{'Fe': {occupancy}}} are no shares of a site (none below 0, at most 1 together)"
+    )
 
 
 def test_a_cell_of_numpy_numbers_is_read_as_one_of_python_numbers():
