@@ -93,7 +93,7 @@ def check_structure_dict(document: Any, field: str = "structure") -> None:
         species = [tuple(map(_ELEMENT_OCCU, site["species"])) for site in sites]
         if only_numbers(map(_SHARE, chain.from_iterable(species))):
             for shares in dict.fromkeys(species):  # each distinct site once (no True here to pass for the 1 it equals)
-                _occupancies(shares, field)
+                _site_occupancies(shares, field)
         else:
             for shares in species:  # in order, to the first site whose occupancies are no numbers
                 _site_shares(shares, field)
@@ -345,7 +345,7 @@ def _sites_species(species: Sequence[Species], named: Mapping[str, Species], fie
 
 def _site_species(entry: Species, field: str) -> list[dict[str, Any]]:
     if isinstance(entry, str):
-        return _occupancies(((entry, 1.0),), field)
+        return _site_occupancies(((entry, 1.0),), field)
     if not isinstance(entry, dict) or not entry:
         raise RecordError(f"{field}: site species {entry!r} is neither an element nor element occupancies")
     return _site_shares(tuple(entry.items()), field)
@@ -355,20 +355,29 @@ def _site_shares(shares: tuple[tuple[str, Any], ...], field: str) -> list[dict[s
     """A site's species as pymatgen writes them, of (element, occupancy) pairs; RecordError if one is no number."""
     if not only_numbers(map(_SHARE, shares)):  # (checked before the cache, which takes True for the 1 it equals)
         raise RecordError(f"{field}: site occupancies {dict(shares)!r} are not numbers")
-    return _occupancies(shares, field)
+    return _site_occupancies(shares, field)
+
+
+def _site_occupancies(shares: tuple[tuple[str, Any], ...], field: str) -> list[dict[str, Any]]:
+    """`_occupancies`, its RecordError naming `field` (outside the cache: a field naming each record finds the sites
+    of the others cached all the same)."""
+    try:
+        return _occupancies(shares)
+    except RecordError as exc:
+        raise RecordError(f"{field}: {exc}") from None
 
 
 @lru_cache(maxsize=4096)
-def _occupancies(shares: tuple[tuple[str, Any], ...], field: str) -> list[dict[str, Any]]:
+def _occupancies(shares: tuple[tuple[str, Any], ...]) -> list[dict[str, Any]]:
     """A site's species as pymatgen writes them, checked once per distinct site (the list is shared: never edit);
     an element of share 0 is left off (it puts nothing on the site)."""
-    occupancies = [{"element": _element(symbol, field), "occu": _share(share)} for symbol, share in shares]
+    occupancies = [{"element": _element(symbol), "occu": _share(share)} for symbol, share in shares]
     if not shares_of_a_site(site["occu"] for site in occupancies):
         why = "are no shares of a site (none below 0, at most 1 together)"
-        raise RecordError(f"{field}: site occupancies {dict(shares)!r} {why}")
+        raise RecordError(f"site occupancies {dict(shares)!r} {why}")
     held = [site for site in occupancies if site["occu"] > 0]
     if not held:
-        raise RecordError(f"{field}: site occupancies {dict(shares)!r} put no atom on the site")
+        raise RecordError(f"site occupancies {dict(shares)!r} put no atom on the site")
     return held
 
 
@@ -389,9 +398,9 @@ def shares_of_a_site(shares: Iterable[float]) -> bool:
 
 
 @lru_cache(maxsize=256)
-def _element(symbol: str, field: str) -> str:
+def _element(symbol: str) -> str:
     if not Element.is_valid_symbol(symbol):
-        raise RecordError(f"{field}: '{symbol}' is not a chemical element")
+        raise RecordError(f"'{symbol}' is not a chemical element")
     return symbol
 
 

@@ -204,10 +204,7 @@ def structure_json(structure: Any, material_id: str) -> str | None:
     `check_structure_dict`)."""
     if structure is None:
         return None
-    try:
-        check_structure_dict(structure)  # (its field alike for every record: the checks cache their sites by it)
-    except RecordError as exc:
-        raise RecordError(f"{material_id}: {exc}") from None
+    check_structure_dict(structure, f"{material_id}: structure")
     return orjson.dumps(structure).decode()  # ten times json.dumps: this runs once per record
 
 

@@ -163,10 +163,7 @@ def oqmd_structure(unit_cell: Any, sites: Any, entry_id: Any) -> tuple[list[str]
     if not isinstance(sites, list):
         raise RecordError(f"OQMD entry {entry_id}: 'sites' is not a list")
     species, coords = zip(*(_site(text, entry_id) for text in sites), strict=True)
-    try:  # (its field alike for every entry: the checks cache their sites by it, an entry's own would miss each time)
-        return list(species), structure_json(unit_cell, species, coords, field="structure")
-    except RecordError as exc:
-        raise RecordError(f"OQMD entry {entry_id}: {exc}") from None
+    return list(species), structure_json(unit_cell, species, coords, field=f"OQMD entry {entry_id}: structure")
 
 
 def _site(text: Any, entry_id: Any) -> tuple[str, list[float]]:
