@@ -32,9 +32,9 @@ _NO_EXPONENT = r"(?<!\de)(?<!\d\.e)"  # a sign that is no amount's exponent's ('
 _CHARGE_SUFFIX = re.compile(rf"(\[[+-]?\d*\]|\[\d+[+-]\]|{_NO_EXPONENT}[+-][1-9]|[+-]+)$")
 # A charge ending a formula that no ion has: not a whole number ('FeO[+1.5]', 'FeO[1.5+]', which pymatgen reads as no
 # formula), or zero ('Fe[0]', 'Fe[+0]', 'Fe[0-]', which it reads as charge 0; 'Fe+0', as it writes a charge, 'Fe+2',
-# which it reads as no formula; 'Fe-0' is an amount of -0 to it)
+# which it reads as no formula, after another charge too: 'Fe++0'; 'Fe-0' is an amount of -0 to it)
 _DECIMAL_CHARGE = re.compile(r"\[(?:[+-]?(?:\d+\.\d*|\.\d+)|(?:\d+\.\d*|\.\d+)[+-])\]$")
-_ZERO_CHARGE = re.compile(rf"(?:\[(?:[+-]?0+|0+[+-])\]|{_NO_EXPONENT}(?<![+-])\+0+)$")
+_ZERO_CHARGE = re.compile(rf"(?:\[(?:[+-]?0+|0+[+-])\]|{_NO_EXPONENT}\+0+)$")
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")  # pasted from a paper or a web page: 'Fe₂O₃'
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
 _TO_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -242,13 +242,16 @@ def _refuse_state_within(text: str) -> None:
 def _refuse_charge_of_no_ion(text: str, as_stored: bool) -> None:
     """FormulaError for a charge no ion has: one bracketed with a decimal point ('FeO[+1.5]'), and, unless
     `as_stored`, one of zero ('Fe[0]', 'Fe[+0]', 'Fe+0'), a neutral formula's, which the matreg that stored it read as
-    charge 0 where bracketed (as it stores 'Fe+-': Fe[+0])."""
+    charge 0 where bracketed (as it stores 'Fe+-': Fe[+0]); after another charge ('Fe++0', 'Fe[+2][0]'), a charge
+    written twice (`_charge_written_twice`)."""
     if decimal := _DECIMAL_CHARGE.search(text):
         raise FormulaError(
             f"'{text}': its charge '{decimal[0]}' is written with a decimal point: an ion's charge is a whole number "
             "('Fe[+2]', 'Fe+2', 'Fe++')"
         )
     if not as_stored and (zero := _ZERO_CHARGE.search(text)):
+        if before := _CHARGE_SUFFIX.search(text[: zero.start()]):
+            raise _charge_written_twice(text, text[before.start() :])
         raise FormulaError(
             f"'{text}': its charge '{zero[0]}' is zero, which is no ion's: write the neutral formula without it "
             f"('{text[: zero.start()]}')"
@@ -556,11 +559,7 @@ def _refuse_charge_written_twice(text: str) -> None:
     before = _CHARGE_SUFFIX.search(text[: charge.start()])
     mixed = "+" in charge[0] and "-" in charge[0]  # (signs alone: a bracketed or numbered charge has one sign)
     if before or mixed:
-        written = text[(before or charge).start() :]
-        raise FormulaError(
-            f"'{text}': its charge is written twice or with both signs ('{written}'), which would be summed: write it "
-            "once ('Fe[+2]', 'Fe+2', 'Fe++')"
-        )
+        raise _charge_written_twice(text, text[(before or charge).start() :])
     within = _CHARGE_WITHIN.search(text, 0, charge.start())
     if within:
         raise FormulaError(
@@ -573,6 +572,14 @@ def _refuse_charge_written_twice(text: str) -> None:
             f"'{text}': its amount '{exponent[0]}' is written with an exponent, which pymatgen cannot read in an "
             "ion's formula (it reads the exponent's sign as a charge)"
         )
+
+
+def _charge_written_twice(text: str, written: str) -> FormulaError:
+    """The refusal of a formula whose charge is `written` twice or with both signs ('Fe+2+': '+2+')."""
+    return FormulaError(
+        f"'{text}': its charge is written twice or with both signs ('{written}'), which would be summed: write it once "
+        "('Fe[+2]', 'Fe+2', 'Fe++')"
+    )
 
 
 class _IsotopeSafeIon(Ion):

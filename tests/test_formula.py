@@ -472,6 +472,21 @@ def test_a_charge_written_twice_or_with_both_signs_is_refused_not_summed(text, c
     assert parse_formula("Fe+-", as_stored=True).reduced == "Fe[+0]"
 
 
+@pytest.mark.parametrize(
+    ("text", "charge"),
+    [("Fe++0", "++0"), ("Fe-+0", "-+0"), ("Fe+2+0", "+2+0"), ("Fe[+2][0]", "[+2][0]"), ("Fe+[0]", "+[0]")],
+)
+def test_a_charge_of_zero_after_another_charge_is_refused_as_a_charge_written_twice(text, charge):
+    # 'Fe++0' was a bare 'unparseable' where 'Fe+0' is refused as a charge of zero, and 'Fe+2+0' was told to write the
+    # neutral formula 'Fe+2'
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    assert str(error.value) == (
+        f"'{text}': its charge is written twice or with both signs ('{charge}'), which would be summed: write it once "
+        "('Fe[+2]', 'Fe+2', 'Fe++')"
+    )
+
+
 def test_an_amounts_exponent_is_no_charge():
     formula = parse_formula("Si0.99999B1e-05")  # a dopant's amount, as pandas writes small numbers
     assert (formula.reduced, formula.charge, formula.elements) == ("Si0.99999B1e-05", None, ("B", "Si"))
