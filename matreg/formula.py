@@ -337,7 +337,7 @@ def _amounts_of_none(text: str, composition: Composition) -> tuple[dict[str, str
     Fe0O1)."""
     formula = _CHARGE_SUFFIX.sub("", text)  # ('O0-': no amount '0-')
     zeros: dict[str, str] = {}
-    for part in _adduct_parts(formula):  # as its periods are read ('Fe0.0.H2O': Fe0.0 and H2O; 'Na2O.0.5SiO2')
+    for part in _adduct_parts(text):  # as its periods are read ('Fe0.0.H2O': Fe0.0 and H2O; 'Na2O.0.5SiO2')
         zeros.update(_zero_amounts(part))
     zeros = dict(sorted(zeros.items()))
     kept = {element.name for element, amount in composition.items() if amount > Composition.amount_tolerance}
@@ -533,7 +533,7 @@ def _ion(text: str, as_stored: bool = False) -> Ion:
     or, unless `as_stored`, with its charge written twice (`_refuse_charge_written_twice`)."""
     if not as_stored:
         _refuse_charge_written_twice(text)
-    if len(_adduct_parts(_CHARGE_SUFFIX.sub("", text), as_stored)) > 1:
+    if len(_adduct_parts(text, as_stored)) > 1:
         raise FormulaError(f"'{text}': an ion is read as one formula, not as an adduct's parts")
     return _IsotopeSafeIon.from_formula(text)
 
@@ -594,11 +594,12 @@ class _IsotopeSafeIon(Ion):
 
 def _adduct_parts(text: str, as_stored: bool = False) -> list[str]:
     """The parts of an adduct, with their counts ('CuSO4.5H2O': 'CuSO4', '5H2O'): split at '·' (or a dot like it) and
-    '*', and at the periods that join parts (_joins_parts); a formula of one part alone. FormulaError for a number
-    after a space (_refuse_spaced_number) or a part ending in a phase label (_refuse_phase_label), unless
-    `as_stored`."""
+    '*', and at the periods that join parts (_joins_parts); a formula of one part alone; an ion's charge on none of
+    them ('Fe2.5(OH)2+': 'Fe2.5(OH)2'). FormulaError for a number after a space (_refuse_spaced_number) or a part
+    ending in a phase label (_refuse_phase_label), unless `as_stored`, or for a period that reads two ways, each
+    quoting the formula as written, its charge included ('Na2O.2SiO2+')."""
     parts = []
-    for piece in _ADDUCT.split(text):
+    for piece in _ADDUCT.split(_CHARGE_SUFFIX.sub("", text)):
         if not as_stored:
             _refuse_spaced_number(piece, text)
         hydrate = _hydrate(piece)

@@ -487,6 +487,26 @@ def test_a_charge_of_zero_after_another_charge_is_refused_as_a_charge_written_tw
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "start"),
+    [
+        ("Na2O.2SiO2+", "ambiguous formula 'Na2O.2SiO2+': its period before '2SiO2'"),
+        ("Al2O3.6SiO2[+2]", "ambiguous formula 'Al2O3.6SiO2[+2]': its period before '6SiO2'"),
+        ("Co1.8.2H2O-", "ambiguous formula 'Co1.8.2H2O-': its period before '8.2H2O'"),
+        ("MgCl2.6(H2O)+", "ambiguous formula 'MgCl2.6(H2O)+': its period before '6(H2O)'"),
+        ("Na2O 2SiO2-2", "ambiguous formula 'Na2O 2SiO2-2': the number after a space ('2SiO2')"),
+        ("TiO2(B)+", "'TiO2(B)+': '(B)' at the end of a formula reads as a phase label"),
+    ],
+)
+def test_an_ions_formula_refused_for_its_parts_is_quoted_with_its_charge(text, start):
+    # such a refusal quoted the ion's formula without its charge ('Na2O.2SiO2'), another formula than the one given
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    assert str(error.value).startswith(start)
+    with pytest.raises(FormulaError, match=r"^ambiguous formula 'Na2O\.2SiO2\+': "):
+        parse_formula("Na2O.2SiO2+", as_stored=True)  # (as stored too, where the older rules refuse it)
+
+
 def test_an_amounts_exponent_is_no_charge():
     formula = parse_formula("Si0.99999B1e-05")  # a dopant's amount, as pandas writes small numbers
     assert (formula.reduced, formula.charge, formula.elements) == ("Si0.99999B1e-05", None, ("B", "Si"))
