@@ -68,7 +68,8 @@ _ELECTRON = re.compile(r"e1?(?:-|\[-1?\])")
 # 'CaSO4.0.5H2O': the first period after which that reads); 'Hg0.7Cd0.3Te' uses periods for amounts, and a period
 # that may be either ('Na2O.2SiO2' or Na2O0.2SiO2) is refused (_joins_parts).
 _ADDUCT = re.compile(r"\s*[·•∙⋅‧*]\s*")  # the middle dot, as papers and pasted formulas write it, or '*'
-_HYDRATE = re.compile(r"(?P<base>[^A-Z]*[A-Z].*?)\s*\.\s*(?P<adduct>(?:\d+(?:\.\d+)?)?(?:H2O|D2O|NH3))")
+_WATER = "(?:H2O|D2O|NH3)"  # of crystallization (or ammonia), counted after a period ending the formula
+_HYDRATE = re.compile(rf"(?P<base>[^A-Z]*[A-Z].*?)\s*\.\s*(?P<adduct>(?:\d+(?:\.\d+)?)?{_WATER})")
 _ZERO_AMOUNT_END = re.compile(r"(?<![\d.])0+$")  # a part ending so ('Li0', '(OH)0') holds none of its last element
 _PERIOD = re.compile(r"\s*\.\s*")
 # An adduct's part's count: '5', '0.5', or written with an exponent, '5e-1', '1.5e-1' (the number it is, as a group's
@@ -79,6 +80,9 @@ _COUNT = r"\d+(?:\.\d+)?(?:e[+-]?\d+)?"
 # is B4.5e-05 D2 O, as matreg writes an amount; 'CaSO4.5e-1H2O' was CaSO4.5e-1 H2 O).
 _PART_START = re.compile(rf"(?P<count>{_COUNT})?\s*(?P<first>[A-Z(\[{{])")
 _STORED_PART_START = re.compile(r"(?P<count>\d+(?:\.\d+)?)?\s*(?P<first>[A-Z(\[{])")
+# Water counted with an exponent ending the formula after a period ('MgCl2.5e-1H2O': MgCl2·5e-1H2O, or Cl2.5e-1 and
+# H2O), which no hydrate's period is (`_HYDRATE`: 'B4.5e-05D2O' holds an amount as matreg writes one, `_written`)
+_WATER_COUNTED_WITH_EXPONENT = re.compile(rf"(?P<count>\d+e[+-]?\d+){_WATER}")
 # A group of elements opening ('(H2O)', '[(NH4)2]'; not a state, '(cr)'), after a count that may be an amount's
 # decimals ('MgCl2.6(H2O)': MgCl2·6(H2O), or Cl2.6 and a group of one H2O: `_group_of_one`), and what may follow a
 # group of one: the part's end, or a period
@@ -105,6 +109,7 @@ _SPACED_NUMBER = re.compile(r"(?<![\s.])\s+(?=\d)")
 # pymatgen reads as an element where it is one (TiBO2).
 _PHASE_LABEL = re.compile(r"(?P<formula>.*\S)\s*(?P<label>\((?P<phase>[A-Z][a-z]?)\)|\[(?P<bracketed>[A-Z][a-z]?)\])")
 _TRAILING_NUMBER = re.compile(r"\d+$")
+_AMOUNT_END = re.compile(r"(?<=[A-Za-z)\]}])\d+$")  # an element's or a group's amount ending a text ('MgCl2', '(OH)2')
 # An adduct's part and its count (`_COUNT`): '5H2O', '0.5H2O', '5e-1H2O', 'H2O' (an 'e' starts no formula)
 _MULTIPLIED = re.compile(rf"({_COUNT})?(.*)", re.DOTALL)
 CRYSTAL = "cr"  # a crystal's state, as JANAF names phases
@@ -668,10 +673,11 @@ def _joins_parts(before: str, after: str, text: str, as_stored: bool) -> bool:
     ('Na2O.2SiO2' or Na2O0.2SiO2, 'Fe.5Ni.5' or Fe0.5Ni.5, '[Fe].5Ni' or [Fe]0.5Ni), or after a digit where the
     decimal would write an element twice ('Al2O3.6SiO2': Al2O3·6SiO2 or Al2O3.6 Si O2; 'CaSO4.5e-1H2O', a count
     with an exponent, which no hydrate's period is: `_HYDRATE`) or be followed by a group of one (`_group_of_one`:
-    'MgCl2.6(H2O)': MgCl2·6(H2O) or Cl2.6 and a group of one H2O; not 'Cu2.5(OH)2'); before a decimal count whose
-    whole part may be decimals ('Na2O.1.5SiO2': `_refuse_decimal_point_before_count`). `as_stored`: groups in round
-    brackets alone (`_STORED_GROUP_BRACKETS`), counts without an exponent (`_STORED_PART_START`), and neither a
-    decimal count nor a group refused."""
+    'MgCl2.6(H2O)': MgCl2·6(H2O) or Cl2.6 and a group of one H2O; not 'Cu2.5(OH)2') or by water counted with an
+    exponent (`_water_counted_with_exponent`: 'MgCl2.5e-1H2O'); before a decimal count whose whole part may be
+    decimals ('Na2O.1.5SiO2': `_refuse_decimal_point_before_count`). `as_stored`: groups in round brackets alone
+    (`_STORED_GROUP_BRACKETS`), counts without an exponent (`_STORED_PART_START`), and neither a decimal count, a
+    group nor such water refused."""
     (opening, closing), part_start = (
         (_STORED_GROUP_BRACKETS, _STORED_PART_START) if as_stored else (_GROUP_BRACKETS, _PART_START)
     )
@@ -686,11 +692,12 @@ def _joins_parts(before: str, after: str, text: str, as_stored: bool) -> bool:
     last = before[-1:]
     twice = set(_SYMBOL.findall(before)) & set(_SYMBOL.findall(after))
     grouped = not as_stored and _group_of_one(after, start.start("first"))
-    if last.isdigit() and (not (twice or grouped) or float(_TRAILING_NUMBER.search(before)[0]) == 0):
+    counted = not as_stored and _water_counted_with_exponent(before, after)
+    if last.isdigit() and (not (twice or grouped or counted) or float(_TRAILING_NUMBER.search(before)[0]) == 0):
         return False  # 'Hg0.7Cd0.3Te'; 'Pb0.99Se0.99Sn0.01Se0.01' (a part ending in 'Se0' would hold no Se)
     if not (last.isalnum() or last in closing):
         return False
-    decimal, fix = _decimal_reading(before, after, twice)
+    decimal, fix = _decimal_reading(before, after, twice, counted)
     raise FormulaError(
         f"ambiguous formula '{text}': its period before '{after}' joins an adduct's parts ({before}·{after}) or is "
         f"a decimal point ({decimal}); write '·' between an adduct's parts, or {fix}"
@@ -712,12 +719,27 @@ def _group_of_one(part: str, at: int) -> bool:
     return False  # a bracket never closed: pymatgen's to refuse
 
 
-def _decimal_reading(before: str, after: str, twice: set[str]) -> tuple[str, str]:
+def _water_counted_with_exponent(before: str, after: str) -> bool:
+    """Whether the period between `before` and `after` may be the decimal point of an amount written with an exponent
+    before water (or ammonia) ending the formula, or join its parts: that water counted so ('MgCl2.5e-1H2O':
+    MgCl2·5e-1H2O, or Cl2.5e-1 and H2O); not where that amount is written as matreg writes one ('B4.5e-05D2O', which
+    `_written` writes for B0.000045D2O), nor where the number before it is a count ('CaSO4·2.5e-1H2O')."""
+    water, amount = _WATER_COUNTED_WITH_EXPONENT.fullmatch(after), _AMOUNT_END.search(before)
+    if water is None or amount is None:
+        return False
+    decimal = f"{amount[0]}.{water['count']}"
+    value = float(decimal)
+    return not (math.isfinite(value) and f"{formula_double_format(value)}" == decimal)
+
+
+def _decimal_reading(before: str, after: str, twice: set[str], counted: bool) -> tuple[str, str]:
     """The formula a period `_joins_parts` refuses is as a decimal point, and how to write that reading."""
     if not before[-1:].isdigit():
         return f"{before}0.{after}", "a 0 before a decimal point"
     if twice:
         return f"{before}.{after}, with {', '.join(sorted(twice))} twice", "each element once for a decimal amount"
+    if counted:
+        return f"{before}.{after}, an amount written with an exponent", "a decimal amount without an exponent"
     return f"{before}.{after}, a group after a decimal amount", "the group before a decimal amount"
 
 

@@ -205,6 +205,33 @@ def test_a_period_before_a_count_with_an_exponent_that_may_be_a_decimal_point_is
 
 
 @pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("MgCl2.5e-1H2O", "Mg1H2Cl0.25O1"),  # MgCl2·5e-1H2O (MgCl2·0.5H2O), or MgCl0.25H2O
+        ("CaCl2.2e1NH3", "CaH3NCl22"),  # CaCl2·20NH3, or CaCl22NH3
+        ("Mg(Cl)2.5e-1D2O", "MgD2Cl0.25O"),  # after a group's amount
+        ("B4.5e-5D2O", "B4.5e-05D2O"),  # (not 'B4.5e-05D2O', as matreg writes an amount: it reads back)
+    ],
+)
+def test_a_period_after_an_amount_before_water_counted_with_an_exponent_is_refused_naming_both(text, stored):
+    # such a period was a decimal point in silence where no element is written twice ('MgCl2.5e-1H2O' stored as
+    # MgCl0.25H2O), though a period before water counted ending the formula joins a hydrate's parts ('MgCl2.6H2O') and
+    # 'CaSO4.5e-1H2O' and 'CaSO4.1.5e-1H2O' are refused naming both readings
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    before, after = text.split(".", 1)
+    assert str(error.value) == (
+        f"ambiguous formula '{text}': its period before '{after}' joins an adduct's parts ({before}·{after}) or is a "
+        f"decimal point ({text}, an amount written with an exponent); write '·' between an adduct's parts, or a "
+        "decimal amount without an exponent"
+    )
+    assert parse_formula(text, as_stored=True).reduced == stored  # as the matreg that stored it read it
+    assert parse_formula("MgCl2·5e-1H2O").reduced == parse_formula("MgCl2.0.5H2O").reduced == "Mg1H1Cl2O0.5"
+    assert parse_formula("CaSO4·2.5e-1H2O").reduced == "Ca1H0.5S1O4.25"  # (a count's own decimal point)
+    assert parse_formula("Li0.5e-1H2O").reduced == "Li0.05H2O1"  # ('Li0' would hold no Li, as 'Li0.5H2O' is read)
+
+
+@pytest.mark.parametrize(
     ("text", "adduct", "stored"),
     [
         ("MgCl2.6(H2O)", "MgCl2·6(H2O)", "Mg1H2Cl2.6O1"),
