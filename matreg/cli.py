@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -696,8 +696,8 @@ _RUN_COUNTS = {
 }  # fetch_runs' counts as `matreg status` heads them
 _FAILURE_CHARS = 600  # how much of a failed run's error `matreg status` shows
 # what `matreg status` says of the latest runs below their table (`_echo_failures`, `_echo_earlier_failures`,
-# `_echo_values_removed`)
-_BELOW_TABLE = ["error", "values_removed", "failed_before", "last_failed_at", "last_failure"]
+# `_echo_values_removed`), or in their status (`_run_status`)
+_NOT_IN_TABLE = ["error", "values_removed", "failed_before", "last_failed_at", "last_failure", "published_later"]
 
 
 def _echo_stored(target: Store) -> None:
@@ -711,20 +711,28 @@ def _echo_stored(target: Store) -> None:
             'given so by their file or source): matreg sql "SELECT * FROM open_quarantine"'
         )
     runs = target.latest_run_of_each_source().rename(columns=_RUN_COUNTS)
-    runs["status"] = runs["status"].map(
-        lambda status: f"{status} (published)" if status == "complete" else f"{status} (nothing published)"
-    )
+    runs["status"] = [_run_status(row) for row in runs.itertuples()]
     if len(runs):
         typer.echo(
             "\nlatest run of each source, the one that ended last first (times in UTC; counts of what it read; only a "
             "published run stored its valid records):"
         )
-        shown = runs.drop(columns=_BELOW_TABLE).astype(object).fillna("-")  # (a failed run counted none unchanged)
+        shown = runs.drop(columns=_NOT_IN_TABLE).astype(object).fillna("-")  # (a failed run counted none unchanged)
         typer.echo(shown.to_string(index=False))
         _echo_failures(runs)
         _echo_earlier_failures(runs)
         _echo_values_removed(runs)
     _echo_not_read_again(target)
+
+
+def _run_status(run: Any) -> str:
+    """A latest run's status as `matreg status` shows it (`Store.latest_run_of_each_source`): whether it published
+    anything, and when, where that was later than it ended (published by --resume after it failed once its last page
+    was read: `published_later`)."""
+    if run.status != "complete":
+        return f"{run.status} (nothing published)"
+    later = f" {run.published_later}" if isinstance(run.published_later, str) else ""  # (None, or NaN where all are)
+    return f"complete (published{later})"
 
 
 def _echo_failures(runs: pd.DataFrame) -> None:

@@ -89,7 +89,8 @@ class RunReport:
         (the store drops its earlier reads), with how many valid records were stored already unchanged, how many the
         store holds from a later read (of another run), how many records of a scope read whole (a lab file) the run
         withdrew, and how many stored values of each property its write removed; without what its pages were mapped
-        with (`mapped_with`: what a resume checks, which its rows carry)."""
+        with (`mapped_with`: what a resume checks, which its rows carry), and when it is published (`published_at`, now:
+        of a run resumed after all its pages were staged, later than `finished_at`, when its last page was read)."""
         self.n_withdrawn, self.removed = withdrawn, removed
         self.n_stored -= dropped["materials"].withheld + dropped["materials"].earlier
         self.n_values -= dropped["properties"].withheld + dropped["properties"].earlier
@@ -101,7 +102,7 @@ class RunReport:
         counts["quarantine_reasons"] = counts_json(self.reasons)  # with the reasons of the publishing check
         published = {"n_unchanged": self.n_unchanged, "n_superseded": self.n_superseded, "n_withdrawn": withdrawn}
         published["values_removed"] = json.dumps(removed.values)
-        return {**run_row, **counts, **published, "mapped_with": None}
+        return {**run_row, **counts, **published, "published_at": datetime.now(UTC), "mapped_with": None}
 
     def note_count(self, total: int | None) -> None:
         """Note the count of matching records the first page of a resumed run says (`total`) where it is another than
@@ -180,6 +181,7 @@ def fetch_run_row(info: RunInfo, report: RunReport, connector: Connector, error:
         "options": run_options(connector, info),
         "started_at": report.started_at,
         "finished_at": datetime.now(UTC),
+        "published_at": None,  # written as the run is published (`RunReport.finish`)
         "status": report.status,
         "error": error,
         "n_fetched": report.n_fetched,

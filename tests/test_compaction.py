@@ -20,7 +20,7 @@ from matreg.store.compaction import COMPACTED_MARK, COVERED_KEPT_S
 from matreg.store.sql import view_definitions
 
 # columns that name a run or entry by the time it ran: the same steps taken twice give them other values
-STAMPS = {"run_id", "entry_id", "at", "fetched_at", "started_at", "finished_at", "parameters"}
+STAMPS = {"run_id", "entry_id", "at", "fetched_at", "started_at", "finished_at", "published_at", "parameters"}
 
 
 def shown(store: Store, stamps: bool = True) -> dict[str, list]:

@@ -50,6 +50,16 @@ def test_sample_file_stores_good_rows_and_quarantines_bad_ones_with_reasons(stor
     }
 
 
+def test_an_import_records_when_it_was_published(store):
+    """A lab import's run has `published_at`, when its rows entered the store: at or after `finished_at`, when it
+    read its file's last row, as a fetch's run has."""
+    before = pd.Timestamp.now("UTC")
+    report = import_file(store, LAB_EXAMPLE / "bandgaps.csv", LAB_EXAMPLE / "mapping.yaml")
+    sql = "SELECT status, finished_at, published_at FROM fetch_runs WHERE run_id = ?"
+    ((status, read, published),) = store.query(sql, [report.run_id]).values.tolist()
+    assert status == "complete" and before <= read <= published <= pd.Timestamp.now("UTC")
+
+
 def test_a_re_import_resolves_the_quarantine_rows_its_file_no_longer_has(store, tmp_path):
     data = tmp_path / "bandgaps.csv"
     data.write_text((LAB_EXAMPLE / "bandgaps.csv").read_text(encoding="utf-8"), encoding="utf-8")

@@ -1018,6 +1018,96 @@ def test_status_says_what_values_a_sources_latest_run_removed_and_the_refusal_it
     assert removing not in status and "failed once before" not in status
 
 
+SECOND = "%Y-%m-%d %H:%M:%S"  # a time as `matreg status` shows it
+
+
+def latest_oqmd_run(matreg) -> str:
+    """The row of `matreg status`'s table of latest runs (the oqmd run's, the only one), its cells one space apart."""
+    table = matreg("status").stdout.split("only a published run stored its valid records):\n")[1].split("\n\n")[0]
+    _, row = table.splitlines()
+    return " ".join(row.split())
+
+
+def run_times(store: Store, run_id: str) -> list:
+    """The run's status, finished_at and published_at, as its fetch_runs row has them."""
+    sql = "SELECT status, finished_at, published_at FROM fetch_runs WHERE run_id = ?"
+    return store.query(sql, [run_id]).values.tolist()[0]
+
+
+def test_a_run_published_by_a_resume_after_its_refusal_keeps_when_it_was_read_and_says_when_it_was_published(
+    tmp_path, replay, server
+):
+    """A run refused for its dropped fields has every page staged: published by --resume --allow-dropped-fields, its
+    fetch_runs row keeps when its last page was read (`finished_at`, which quarantine rows are resolved by), and
+    nothing said when its rows entered the store: status showed it ended before it failed, and published. It has
+    `published_at`, and status shows it in the run's status; a run published as its last page was read has its
+    `published_at` too (status shows no time), and a failed run has none."""
+    matreg, arguments = matreg_at(tmp_path), [*fetch_command(tmp_path, server, page_size=5), "--no-progress"]
+    assert matreg(*arguments).exit_code == 0
+    store = Store(tmp_path / "s")
+    (first,) = store.query("SELECT run_id FROM fetch_runs")["run_id"]
+    _, read, published = run_times(store, first)
+    assert read <= published <= pd.Timestamp.now("UTC")
+    assert latest_oqmd_run(matreg).startswith(f"oqmd {first} complete (published) {read:{SECOND}} 12 12 0 ")
+    replay.records = without(RECORDS, DRIFTED)
+    assert matreg(*arguments).exit_code == 1  # refused, staged
+    (run_id,) = store.staged_runs()
+    status, failed_at, never = run_times(store, run_id)
+    assert status == "failed" and pd.isna(never)
+    assert latest_oqmd_run(matreg).startswith(f"oqmd {run_id} failed (nothing published) {failed_at:{SECOND}} ")
+    resumed_at = pd.Timestamp.now("UTC")
+    assert matreg(*arguments, "--resume", "--allow-dropped-fields").exit_code == 0
+    status, read, published = run_times(store, run_id)
+    assert status == "complete" and read < failed_at < resumed_at <= published <= pd.Timestamp.now("UTC")
+    shown = f"oqmd {run_id} complete (published {published:{SECOND}}) {read:{SECOND}} 12 10 0 10 2 {published:{SECOND}}"
+    assert latest_oqmd_run(matreg) == shown  # ended: when its last page was read; last_published: when it was
+
+
+def test_a_failed_run_resumed_to_read_its_last_page_is_published_as_it_ends(tmp_path, replay, server):
+    """A run that failed before its last page was read has no `published_at`; resumed, it reads its last page and is
+    published then: `published_at` at or after `finished_at`, and status shows it published as it ended."""
+    matreg, arguments = matreg_at(tmp_path), [*fetch_command(tmp_path, server, page_size=5), "--no-progress"]
+    replay.fail_at(5, 503)  # the second page (no retries), after the first was staged
+    assert matreg(*arguments, "--commit-every", "1").exit_code == 75
+    store = Store(tmp_path / "s")
+    (run_id,) = store.staged_runs()
+    status, failed_at, never = run_times(store, run_id)
+    assert status == "failed" and pd.isna(never)
+    assert matreg(*arguments, "--resume").exit_code == 0
+    status, read, published = run_times(store, run_id)
+    assert status == "complete" and failed_at < read <= published <= pd.Timestamp.now("UTC")
+    assert latest_oqmd_run(matreg).startswith(f"oqmd {run_id} complete (published) {read:{SECOND}} 12 12 0 ")
+
+
+def as_published_by_a_matreg_before_published_at(store: Path) -> None:
+    """Make the store's fetch_runs rows as a matreg before `fetch_runs.published_at` wrote them."""
+    for path in (store / "data").glob("c*/**/fetch_runs.parquet"):
+        pq.write_table(pq.read_table(path).drop_columns(["published_at"]), path)
+    (store / ".views.sha256").write_text("written by an older matreg", encoding="utf-8")
+
+
+def test_runs_of_a_matreg_before_published_at_are_read_without_it_and_status_shows_them(tmp_path, replay, server):
+    """A store whose runs an older matreg wrote, one of them published by --resume after its refusal: status reads
+    them, each published run as published (when, unknown), and the next run records when it is published."""
+    matreg, arguments = matreg_at(tmp_path), [*fetch_command(tmp_path, server, page_size=5), "--no-progress"]
+    assert matreg(*arguments).exit_code == 0
+    replay.records = without(RECORDS, DRIFTED)
+    assert matreg(*arguments).exit_code == 1  # refused, staged
+    assert matreg(*arguments, "--resume", "--allow-dropped-fields").exit_code == 0
+    as_published_by_a_matreg_before_published_at(tmp_path / "s")
+    store = Store(tmp_path / "s")
+    ((run_id, read, never),) = store.query(
+        "SELECT run_id, finished_at, published_at FROM fetch_runs ORDER BY finished_at DESC LIMIT 1"
+    ).values.tolist()
+    assert pd.isna(never)
+    assert latest_oqmd_run(matreg) == f"oqmd {run_id} complete (published) {read:{SECOND}} 12 10 0 10 2 {read:{SECOND}}"
+    assert "failed once before" in matreg("status").stdout
+    replay.records = RECORDS
+    assert matreg(*arguments).exit_code == 0
+    published = store.query("SELECT published_at FROM fetch_runs ORDER BY finished_at")["published_at"]
+    assert published.isna().tolist() == [True, True, False]
+
+
 def test_a_query_without_mapped_fields_whose_values_were_never_stored_is_published_with_the_drift_note(
     tmp_path, replay, server
 ):

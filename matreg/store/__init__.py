@@ -1479,25 +1479,36 @@ class Store:
         return int(total), int(still_open)
 
     def latest_run_of_each_source(self) -> pd.DataFrame:
-        """Of each source, the run that ended last (published or failed; a resumed run ends when it is published),
-        the one that ended last first: source, id, status, when it ended, what it read (`fetch_runs`' counts), when
-        the source's last published run ended (`last_published`: when it was last refreshed), to the second, the
-        error a failed run ended with, the stored values a published run removed (`values_removed`), and its
-        attempts that failed before its row's (`run_failures`, a failed run's own failure aside): how many
-        (`failed_before`), when the last failed (`last_failed_at`) and with what error (`last_failure`)."""
+        """Of each source, the run that ended last (published or failed; a run ends when its last page is read:
+        `fetch_runs.finished_at`), the one that ended last first: source, id, status, when it ended, what it read
+        (`fetch_runs`' counts), when the source was last published (`last_published`: when its last published run
+        ended, or was published where that was later, see `published_later`), to the second, the error a failed run
+        ended with, the stored values a published run removed (`values_removed`), its attempts that failed before its
+        row's (`run_failures`, a failed run's own failure aside): how many (`failed_before`), when the last failed
+        (`last_failed_at`) and with what error (`last_failure`), and of a run published after it failed once its last
+        page was read (by --resume, its publishing refused), when it was published (`published_later`: its
+        `published_at`, to the second; none in runs of stores older than that column)."""
         second = "'%Y-%m-%d %H:%M:%S'"
+        failed_after_read = (
+            "EXISTS (SELECT 1 FROM run_failures f WHERE f.run_id = r.run_id AND f.failed_at >= r.finished_at)"
+        )
+        runs = (
+            f"SELECT *, CASE WHEN status = 'complete' AND {failed_after_read} THEN published_at END AS published_later "
+            "FROM fetch_runs r"
+        )
         earlier = (
             f"SELECT f.run_id, count(*) AS failed_before, strftime(max(f.failed_at), {second}) AS last_failed_at, "
             "arg_max(f.error, f.failed_at) AS last_failure FROM run_failures f JOIN latest l ON f.run_id = l.run_id "
             "AND NOT (l.status = 'failed' AND f.failed_at = l.finished_at) GROUP BY f.run_id"  # (but the row's own)
         )
         return self.read(
-            "WITH latest AS (SELECT * FROM fetch_runs QUALIFY row_number() OVER (PARTITION BY source "
+            f"WITH runs AS ({runs}), latest AS (SELECT * FROM runs QUALIFY row_number() OVER (PARTITION BY source "
             "ORDER BY finished_at DESC, started_at DESC) = 1) "
             f"SELECT source, run_id, status, strftime(finished_at, {second}) AS ended, n_fetched, n_stored, "
-            f"n_unchanged, n_values, n_quarantined, (SELECT strftime(max(p.finished_at), {second}) "
-            "FROM fetch_runs p WHERE p.source = r.source AND p.status = 'complete') AS last_published, error, "
-            "values_removed, coalesce(e.failed_before, 0) AS failed_before, e.last_failed_at, e.last_failure "
+            f"n_unchanged, n_values, n_quarantined, (SELECT strftime(max(coalesce(p.published_later, p.finished_at)), "
+            f"{second}) FROM runs p WHERE p.source = r.source AND p.status = 'complete') AS last_published, error, "
+            "values_removed, coalesce(e.failed_before, 0) AS failed_before, e.last_failed_at, e.last_failure, "
+            f"strftime(published_later, {second}) AS published_later "
             f"FROM latest r LEFT JOIN ({earlier}) e USING (run_id) ORDER BY finished_at DESC, source"
         )
 
