@@ -106,16 +106,23 @@ def _cell(
     lattice: Any, coords: Any, nsites: int, cartesian: bool, length_unit: str, field: str
 ) -> tuple[list[list[float]], np.ndarray]:
     """The lattice vectors in Å and the fractional coordinates of a cell, checked (`_arrays`, a volume, every site
-    within a float's range)."""
-    matrix, positions = _arrays(lattice, coords, nsites, field)
-    if length_unit != "angstrom":
-        scale = scale_factor(length_unit, "angstrom")
-        matrix, positions = matrix * scale, positions * scale if cartesian else positions
-    rows = matrix.tolist()
-    if lattice_volume(rows) < MIN_VOLUME:
-        raise RecordError(f"{field}: the lattice vectors span no volume")
-    fractional = positions @ _inverse(rows) if cartesian else positions
-    _refuse_sites_beyond_floats(fractional, matrix, coords, field)
+    within a float's range); numpy's overflows are said by the RecordError alone, not warned of."""
+    with np.errstate(over="ignore", invalid="ignore"):  # (a site or lattice past the largest float: refused below)
+        matrix, positions = _arrays(lattice, coords, nsites, field)
+        if length_unit != "angstrom":
+            scale = scale_factor(length_unit, "angstrom")
+            matrix, positions = matrix * scale, positions * scale if cartesian else positions
+        rows = matrix.tolist()
+        volume = lattice_volume(rows)
+        if volume < MIN_VOLUME:
+            raise RecordError(f"{field}: the lattice vectors span no volume")
+        if not math.isfinite(volume):  # (NaN too: an infinite product less another, or times 0)
+            raise RecordError(
+                f"{field}: the lattice vectors are too long: working out their volume passes the largest number "
+                "(about 1.8e308) in Å^3"
+            )
+        fractional = positions @ _inverse(rows) if cartesian else positions
+        _refuse_sites_beyond_floats(fractional, matrix, coords, field)
     return rows, fractional
 
 
@@ -304,13 +311,19 @@ def _arrays(lattice: Any, coords: Any, nsites: int, field: str) -> tuple[np.ndar
         positions = np.asarray(coords, dtype=float)
     except (TypeError, ValueError, OverflowError) as exc:  # (OverflowError: an integer too large for a float)
         raise RecordError(f"{field}: lattice or coordinates are not numbers ({exc})") from None
-    if matrix.shape != (3, 3) or not math.isfinite(matrix.sum()):  # a sum is NaN or infinite if any term is
+    if matrix.shape != (3, 3) or not _finite(matrix):
         raise RecordError(f"{field}: the lattice is not three finite vectors (shape {matrix.shape})")
     if not nsites or positions.shape != (nsites, 3):
         raise RecordError(f"{field}: {nsites} species for coordinates of shape {positions.shape}")
-    if not math.isfinite(positions.sum()) and (not_finite := positions[~np.isfinite(positions)]).size:
-        raise RecordError(f"{field}: coordinate {not_finite[0]} is not a finite number")  # (not a sum beyond a float)
+    if not _finite(positions):
+        raise RecordError(f"{field}: coordinate {positions[~np.isfinite(positions)][0]} is not a finite number")
     return matrix, positions
+
+
+def _finite(values: np.ndarray) -> bool:
+    """True when every entry is finite: their sum is (NaN or infinite if any entry is), or else each one is (a sum of
+    finite entries may pass the largest float)."""
+    return math.isfinite(values.sum()) or bool(np.isfinite(values).all())
 
 
 def _refuse_sites_beyond_floats(fractional: np.ndarray, matrix: np.ndarray, coords: Any, field: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -124,14 +125,59 @@ def test_malformed_cells_are_record_errors(lattice, species, coords, message):
     ],
 )
 def test_finite_coordinates_that_place_a_site_past_the_largest_float_are_refused(coords, options):
-    with pytest.raises(RecordError) as refused:
-        structure_json(ROCKSALT, ["Na"], coords, field="cell", **options)
-    assert str(refused.value) == (
+    """They were refused with numpy's RuntimeWarnings besides (overflow in a multiply, matmul or sum), printed."""
+    assert _refused_without_warnings(structure_json, ROCKSALT, ["Na"], coords, field="cell", **options) == (
         f"cell: the coordinates {[float(value) for value in coords[0]]} place site 1 past the largest number (about "
         "1.8e308) in cells or in Å"
     )
     far = read_structure(structure_json(ROCKSALT, ["Na"], [[1e300, 1e300, 0]], cartesian=True))  # (finite: kept)
     assert far.cart_coords[0].tolist() == pytest.approx([1e300, 1e300, 0])
+
+
+def test_a_structure_dict_placing_a_site_past_the_largest_float_is_refused_without_numpys_warnings():
+    document = json.loads(Structure(Lattice.cubic(4.2), ["Fe"], [[0, 0, 0]]).to_json())
+    document["sites"][0]["abc"] = [1e308, 1e308, 0]
+    assert _refused_without_warnings(check_structure_dict, document) == (
+        "structure: the coordinates [1e+308, 1e+308, 0.0] place site 1 past the largest number (about 1.8e308) in "
+        "cells or in Å"
+    )
+
+
+@pytest.mark.parametrize(
+    ("lattice", "options"),
+    [
+        ([[1e308, 0, 0], [0, 1e308, 0], [0, 0, 1]], {}),  # was 'not three finite vectors': its entries' sum overflows
+        ([[1e200, 1e200, 0], [1e200, 1e200, 0], [0, 0, 1e200]], {}),  # no volume (inf - inf: NaN), and was stored
+        ([[1e300, 0, 0], [0, 1, 0], [0, 0, 1]], {"length_unit": "m"}),  # 1e310 Å: was 'site 1 (at 0 0 0) past ...'
+    ],
+    ids=["volume past a float", "volume NaN", "lattice past a float in angstrom"],
+)
+def test_a_lattice_whose_volume_overflows_a_float_is_refused_as_too_long(lattice, options):
+    assert _refused_without_warnings(structure_json, lattice, ["Na"], [[0, 0, 0]], field="cell", **options) == (
+        "cell: the lattice vectors are too long: working out their volume passes the largest number (about 1.8e308) "
+        "in Å^3"
+    )
+
+
+def test_a_lattice_whose_entries_add_up_past_the_largest_float_holds_sites_within_it():
+    """Such a lattice (finite vectors) was refused as 'not three finite vectors'; its volume is 1e308 Å^3."""
+    lattice = [[1e308, 0.0, 0.0], [1e308, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    document = json.loads(structure_json(lattice, ["Na"], [[0.5, 0.5, 0.5]]))  # at (1e308, 0.5, 0.5) Å
+    assert document["lattice"]["matrix"] == lattice and document["sites"][0]["abc"] == [0.5, 0.5, 0.5]
+    assert _refused_without_warnings(structure_json, lattice, ["Na"], [[1, 1, 0]]) == (  # at (2e308, 1, 0) Å
+        "structure: the coordinates [1.0, 1.0, 0.0] place site 1 past the largest number (about 1.8e308) in cells or "
+        "in Å"
+    )
+
+
+def _refused_without_warnings(make, *args, **options) -> str:
+    """The RecordError text of a cell `make` refuses, which it refuses without a RuntimeWarning (numpy's)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(RecordError) as refused:
+            make(*args, **options)
+    assert [str(warning.message) for warning in caught if issubclass(warning.category, RuntimeWarning)] == []
+    return str(refused.value)
 
 
 def test_structure_dicts_as_pymatgen_writes_them_pass_the_cell_checks_and_a_dummy_species_does_not():
