@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,9 @@ _CIF_BLOCK = re.compile(r"^\s*data_", re.MULTILINE)  # where pymatgen's CifFile 
 _NOT_READ = (ValueError, KeyError, ArithmeticError, StructureError)
 _NUMBERS = (int, float, np.integer, np.floating)  # a bool is an int, but a JSON true is no 1.0: refused apart
 _PLAIN_NUMBERS = frozenset((int, float))  # the types JSON numbers are read as: checked first
+_FLOATS = frozenset((float,))  # a cell of floats only is read as it is given
+_ROWS = frozenset((list, tuple))  # the containers of a cell read without numpy (`_plain_cell`)
+_FAR = sys.float_info.max / 2  # a bound on coordinates' size below which no rounding takes one past a float
 _ELEMENT_OCCU = itemgetter("element", "occu")  # a species entry of a pymatgen site -> (element, occupancy)
 _SHARE = itemgetter(1)
 
@@ -63,7 +67,6 @@ def structure_json(
     lengths in `length_unit`, stored in Å; `labels`: per-site names kept by pymatgen.
     """
     rows, fractional = _cell(lattice, coords, len(species), cartesian, length_unit, field)
-    fractional = fractional.tolist()
     site_species = _sites_species(species, named or {}, field)
     if labels is None:
         sites = [{"species": entry, "abc": abc} for entry, abc in zip(site_species, fractional, strict=True)]
@@ -104,26 +107,87 @@ def check_structure_dict(document: Any, field: str = "structure") -> None:
 
 def _cell(
     lattice: Any, coords: Any, nsites: int, cartesian: bool, length_unit: str, field: str
-) -> tuple[list[list[float]], np.ndarray]:
+) -> tuple[Sequence[Sequence[float]], Sequence[Sequence[float]]]:
     """The lattice vectors in Å and the fractional coordinates of a cell, checked (`_arrays`, a volume, every site
-    within a float's range); numpy's overflows are said by the RecordError alone, not warned of."""
+    within a float's range). A cell of plain numbers that passes every check by a margin, as a source's nearly always
+    does, is read by `_plain_cell`; any other is checked in numpy, its overflows said by its RecordError alone."""
+    cell = _plain_cell(lattice, coords, nsites, cartesian, length_unit)
+    if cell is not None:
+        return cell
     with np.errstate(over="ignore", invalid="ignore"):  # (a site or lattice past the largest float: refused below)
-        matrix, positions = _arrays(lattice, coords, nsites, field)
-        if length_unit != "angstrom":
-            scale = scale_factor(length_unit, "angstrom")
-            matrix, positions = matrix * scale, positions * scale if cartesian else positions
-        rows = matrix.tolist()
-        volume = lattice_volume(rows)
-        if volume < MIN_VOLUME:
-            raise RecordError(f"{field}: the lattice vectors span no volume")
-        if not math.isfinite(volume):  # (NaN too: an infinite product less another, or times 0)
-            raise RecordError(
-                f"{field}: the lattice vectors are too long: working out their volume passes the largest number "
-                "(about 1.8e308) in Å^3"
-            )
-        fractional = positions @ _inverse(rows) if cartesian else positions
-        _refuse_sites_beyond_floats(fractional, matrix, coords, field)
-    return rows, fractional
+        return _checked_cell(lattice, coords, nsites, cartesian, length_unit, field)
+
+
+def _checked_cell(
+    lattice: Any, coords: Any, nsites: int, cartesian: bool, length_unit: str, field: str
+) -> tuple[list[list[float]], list[list[float]]]:
+    """`_cell` of any cell: RecordError for the first check it fails."""
+    matrix, positions = _arrays(lattice, coords, nsites, field)
+    if length_unit != "angstrom":
+        scale = scale_factor(length_unit, "angstrom")
+        matrix, positions = matrix * scale, positions * scale if cartesian else positions
+    rows = matrix.tolist()
+    volume = lattice_volume(rows)
+    if volume < MIN_VOLUME:
+        raise RecordError(f"{field}: the lattice vectors span no volume")
+    if not math.isfinite(volume):  # (NaN too: an infinite product less another, or times 0)
+        raise RecordError(
+            f"{field}: the lattice vectors are too long: working out their volume passes the largest number (about "
+            "1.8e308) in Å^3"
+        )
+    fractional = positions @ _inverse(rows) if cartesian else positions
+    _refuse_sites_beyond_floats(fractional, matrix, coords, field)
+    return rows, fractional.tolist()
+
+
+def _plain_cell(
+    lattice: Any, coords: Any, nsites: int, cartesian: bool, length_unit: str
+) -> tuple[Sequence[Sequence[float]], Sequence[Sequence[float]]] | None:
+    """`_cell` of a cell of plain numbers (`_plain_rows`) that passes every check by a margin; None for any other. The
+    same floats as `_checked_cell`'s without numpy's cost per call on small arrays, but for numpy's product that makes
+    Cartesian coordinates fractional (BLAS rounds otherwise than a sum in Python).
+
+    No entry of a matrix product is larger than the product of the two matrices' sizes (root of the entries' squares'
+    sum, infinite or NaN if an entry is): coordinates and lattice whose sizes multiply to under half the largest float
+    place no site past it, even rounded, and no product overflows on the way."""
+    lattice_rows, site_rows = _plain_rows(lattice, 3), _plain_rows(coords, nsites)
+    if lattice_rows is None or site_rows is None:
+        return None
+    (rows, lattice_entries), (positions, site_entries) = lattice_rows, site_rows
+    scale = 1.0 if length_unit == "angstrom" else scale_factor(length_unit, "angstrom")
+    if scale != 1.0:
+        rows = [[value * scale for value in row] for row in rows]
+    if not MIN_VOLUME <= lattice_volume(rows) < math.inf:
+        return None
+    size = math.hypot(*site_entries)  # of the fractional coordinates
+    if cartesian:
+        inverse, cartesian_size = _inverse(rows), size * scale
+        size = cartesian_size * math.hypot(*inverse[0], *inverse[1], *inverse[2])
+        if not (cartesian_size < _FAR and size < _FAR):
+            return None
+        sites = np.array(site_entries).reshape(nsites, 3)
+        positions = ((sites * scale if scale != 1.0 else sites) @ np.array(inverse)).tolist()
+    return (rows, positions) if size * math.hypot(*lattice_entries) * scale < _FAR else None
+
+
+def _plain_rows(rows: Any, count: int) -> tuple[Sequence[Sequence[float]], tuple[float, ...]] | None:
+    """`count` rows of three floats and their entries in a row, if `rows` is a list or tuple of lists or tuples of
+    ints and floats, as JSON gives them; None otherwise (or for an int past the largest float)."""
+    if type(rows) not in _ROWS or len(rows) != count or not set(map(type, rows)) <= _ROWS:
+        return None
+    if set(map(len, rows)) != {3}:
+        return None
+    entries = tuple(chain.from_iterable(rows))
+    kinds = set(map(type, entries))
+    if kinds != _FLOATS:
+        if not kinds <= _PLAIN_NUMBERS:
+            return None
+        try:
+            entries = tuple(map(float, entries))  # (a JSON 4 is stored as 4.0)
+        except OverflowError:
+            return None
+        rows = [entries[at : at + 3] for at in range(0, len(entries), 3)]
+    return rows, entries
 
 
 def lattice_volume(rows: Sequence[Sequence[float]]) -> float:
@@ -132,7 +196,7 @@ def lattice_volume(rows: Sequence[Sequence[float]]) -> float:
     return abs(a1 * (b2 * c3 - b3 * c2) - a2 * (b1 * c3 - b3 * c1) + a3 * (b1 * c2 - b2 * c1))
 
 
-def _inverse(rows: Sequence[Sequence[float]]) -> np.ndarray:
+def _inverse(rows: Sequence[Sequence[float]]) -> list[list[float]]:
     """Inverse of a non-degenerate 3x3 matrix, its adjugate over its determinant (numpy's solve costs more per cell).
 
     Cartesian rows times it are fractional coordinates: rows of lattice vectors map fractional to Cartesian.
@@ -144,7 +208,7 @@ def _inverse(rows: Sequence[Sequence[float]]) -> np.ndarray:
         [b1 * c2 - b2 * c1, a2 * c1 - a1 * c2, a1 * b2 - a2 * b1],
     ]
     determinant = a1 * adjugate[0][0] + a2 * adjugate[1][0] + a3 * adjugate[2][0]
-    return np.array(adjugate) / determinant
+    return [[entry / determinant for entry in row] for row in adjugate]
 
 
 def read_structure(text: str) -> Structure:

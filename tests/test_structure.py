@@ -213,6 +213,54 @@ def test_a_cell_of_numpy_numbers_is_read_as_one_of_python_numbers():
     assert numpy_cell == structure_json(ROCKSALT, ["Na"], [[0.0, 0.0, 0.0]])
 
 
+_HEAD = '{"@module":"pymatgen.core.structure","@class":"Structure","charge":0,"lattice":{"matrix":'
+
+
+@pytest.mark.parametrize(
+    ("cell", "options", "document"),
+    [
+        (
+            ([[4, 0, 0], [0, 4, 0], [0, 0, 6]], [{"Ga": 0.5, "In": 0.5}, "As"], ([0, 0, 0], [0.25, -0.0, 0.5])),
+            {"labels": ["GaIn", "As"], "pbc": [1, 1, 0]},
+            _HEAD + '[[4.0,0.0,0.0],[0.0,4.0,0.0],[0.0,0.0,6.0]],"pbc":[true,true,false]},"properties":{},"sites":['
+            '{"species":[{"element":"Ga","occu":0.5},{"element":"In","occu":0.5}],"abc":[0.0,0.0,0.0],"label":"GaIn"},'
+            '{"species":[{"element":"As","occu":1.0}],"abc":[0.25,-0.0,0.5],"label":"As"}]}',
+        ),
+        (
+            ([[2.0, 0.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 4.0]], ["Zn", "O"], [[1.5, 1.0, 1.0], [0, 0, 0]]),
+            {"cartesian": True},
+            _HEAD + '[[2.0,0.0,0.0],[1.0,2.0,0.0],[0.0,0.0,4.0]],"pbc":[true,true,true]},"properties":{},"sites":['
+            '{"species":[{"element":"Zn","occu":1.0}],"abc":[0.5,0.5,0.25]},'
+            '{"species":[{"element":"O","occu":1.0}],"abc":[0.0,0.0,0.0]}]}',
+        ),
+        (
+            ([[0.4, 0, 0], [0, 0.4, 0], [0, 0, 0.4]], ["Na", "Cl"], [[0.28, 0.07, 0.3], [0.2, 0.2, 0.2]]),
+            {"cartesian": True, "length_unit": "nm", "named": {"Na": "Na", "Cl": {"Cl": 1.0}}},
+            _HEAD + '[[4.0,0.0,0.0],[0.0,4.0,0.0],[0.0,0.0,4.0]],"pbc":[true,true,true]},"properties":{},"sites":['
+            '{"species":[{"element":"Na","occu":1.0}],"abc":[0.7000000000000001,0.17500000000000002,0.75]},'
+            '{"species":[{"element":"Cl","occu":1.0}],"abc":[0.5,0.5,0.5]}]}',
+        ),
+        (
+            ([[0.28, 0, 0], [0, 0.28, 0], [0.14, 0, 0.56]], ["Si", "Si"], [[0, 0, 0], [0.25, 0.25, 0.25]]),
+            {"length_unit": "nm"},
+            _HEAD + "[[2.8000000000000003,0.0,0.0],[0.0,2.8000000000000003,0.0],[1.4000000000000001,0.0,"
+            '5.6000000000000005]],"pbc":[true,true,true]},"properties":{},"sites":['
+            '{"species":[{"element":"Si","occu":1.0}],"abc":[0.0,0.0,0.0]},'
+            '{"species":[{"element":"Si","occu":1.0}],"abc":[0.25,0.25,0.25]}]}',
+        ),
+    ],
+    ids=["fractional, integers, labels, a disordered site", "cartesian", "cartesian nm, named", "fractional nm"],
+)
+def test_structure_documents_are_written_to_the_byte_as_before_from_lists_and_from_numpy_arrays(
+    cell, options, document
+):
+    """A re-fetch compares stored documents to tell changed records: the texts matreg wrote before its cells of plain
+    numbers were read without numpy (numpy arrays still are read in numpy), an integer written as a float."""
+    lattice, species, coords = cell
+    assert structure_json(lattice, species, coords, **options) == document
+    assert structure_json(np.array(lattice), species, np.array(coords), **options) == document
+
+
 def test_lattice_volume_is_the_cells_volume_whatever_the_handedness():
     triclinic = Lattice.from_parameters(3.1, 4.2, 5.3, 71, 83, 97)
     assert lattice_volume(triclinic.matrix.tolist()) == pytest.approx(triclinic.volume)
