@@ -580,6 +580,30 @@ def test_functional_and_formula_follow_nomad_conventions():
     assert [alphabetical_formula(text) for text in texts] == ["O2Ti", "O2Ti", "Ho3Mn8Tm", "Si", "LiO", "O"]
 
 
+def test_each_entry_gets_the_functional_of_its_own_names_family_and_u_however_often_they_repeat():
+    """The functional is worked out once per set of names (`functional`'s cache): an entry that repeats an earlier
+    one's names, in another order, with or without +U, or with another family, gets its own label, never the first's;
+    names edited after an entry was read are read anew."""
+    pbe = {"xc_functional_names": ["GGA_X_PBE", "GGA_C_PBE"], "xc_functional_type": "GGA"}
+    u = {"hubbard_kanamori_model": [{"u_effective": 3.0}]}
+    entries = [
+        pbe,
+        pbe | {"xc_functional_names": ["GGA_C_PBE", "GGA_X_PBE"]},
+        pbe | u,
+        {"xc_functional_type": "GGA"},
+        {"xc_functional_type": "GGA"} | u,
+        {"xc_functional_type": "LDA"} | u,
+        {"xc_functional_names": []} | u,
+    ]
+    expected = ["PBE", "PBE", "PBE+U", "GGA", "GGA+U (functional not named)", "LDA+U", None]
+    for _ in range(2):
+        assert [functional({"simulation": {"dft": dft}}) for dft in entries] == expected
+    names = ["GGA_X_PBE"]
+    assert functional({"simulation": {"dft": {"xc_functional_names": names}}}) == "PBE"
+    names.append("LDA_C_PW")
+    assert functional({"simulation": {"dft": {"xc_functional_names": names}}}) == "GGA_X_PBE+LDA_C_PW"
+
+
 def test_every_density_is_the_received_kg_per_m3_over_1000_correctly_rounded(store, catalog):
     """pint's float factor of kg/m^3 to g/cm^3 is 0.0010000000000000002, and 0.001 times a value is not always the
     value over 1000: the stored densities were a last digit off the received density divided by 1000."""

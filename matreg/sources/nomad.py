@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from matreg.catalog import Source
@@ -62,7 +63,9 @@ PER_CELL = ("volume_per_atom", "density")  # read from NOMAD's cell: with vacuum
 BAND_GAP = ("band_gap",)  # the band-gap properties (also the optimade connector's): none for a finite system
 _LIBXC_FAMILY = re.compile(r"^(?:HYB_)?(?:LDA|GGA|MGGA)_(?:XC|X|C|K)_")
 _UNPROCESSED = {"", "not processed", "unavailable"}
+_TEXT = frozenset((str,))  # the type of libxc names as NOMAD sends them (anything else is worked out as read)
 _RESULTS = ("archive", "results")
+_ORIGINAL = ("properties", "structures", "structure_original")  # of the results section
 _BAND_GAP_FIELD = "archive.results.properties.electronic.band_gap"  # the sections the band gap is derived from
 
 
@@ -129,14 +132,16 @@ class NomadConnector(JsonApiConnector):
 
     def to_record(self, payload: dict[str, Any]) -> SourceRecord:
         entry_id, results = dft_results(payload)
-        original = dig(results, ("properties", "structures", "structure_original")) or {}
+        material = results["material"]  # an object: dft_results read its formula
+        original = dig(results, _ORIGINAL) or {}
         structure = nomad_structure(original)
-        symmetry = dig(results, ("material", "symmetry")) or {}
+        symmetry = material.get("symmetry") or {}
         method = functional(results["method"])
-        values, left_out = kept_values(self.field_map.read_values(payload, method or self.attribution.method), results)
+        read = self.field_map.read_values(payload, method or self.attribution.method)
+        values, left_out = kept_values(read, results, material.get("structural_type"), original)
         return SourceRecord(
             source_id=entry_id,
-            formula=results["material"]["chemical_formula_reduced"],
+            formula=material["chemical_formula_reduced"],
             values=values,
             source_url=f"{self.base_url}entries/{entry_id}/archive",
             structure=structure,
@@ -206,24 +211,29 @@ def _section(parts: list[str]) -> tuple[str, ...]:
     return tuple(parts[:index])
 
 
-def kept_values(read: list[RawValue], results: dict[str, Any]) -> tuple[list[RawValue], list[str]]:
+def kept_values(
+    read: list[RawValue], results: dict[str, Any], kind: Any, original: dict[str, Any]
+) -> tuple[list[RawValue], list[str]]:
     """The values an entry keeps (those read, and its band gap) and why others were left out (a record left with
-    none is quarantined with these reasons)."""
+    none is quarantined with these reasons); `kind` is its structural_type, `original` its structure_original."""
     gap, gap_note = band_gap(results)
-    values, left_out = without_values_of_non_crystals([*read, gap] if gap is not None else read, results)
+    values, left_out = without_values_of_non_crystals([*read, gap] if gap is not None else read, kind, original)
     return values, [*left_out, gap_note] if gap_note else left_out
 
 
-def without_values_of_non_crystals(values: list[RawValue], results: dict[str, Any]) -> tuple[list[RawValue], list[str]]:
-    """`values` without those that describe no crystal by NOMAD's classification, and a note on each group left out.
+def without_values_of_non_crystals(
+    values: list[RawValue], kind: Any, original: dict[str, Any]
+) -> tuple[list[RawValue], list[str]]:
+    """`values` without those that describe no crystal by NOMAD's classification (structural_type `kind`, and the
+    structure_original section `original`), and a note on each group left out.
 
     volume_per_atom and density unless the entry is known bulk (`not_bulk_reason`), the band gap of a finite system
     (`finite_system_reason`).
     """
-    not_bulk = not_bulk_reason(results)
+    not_bulk = not_bulk_reason(kind, original)
     reasons = (
         (PER_CELL, not_bulk and f"{not_bulk}, so NOMAD's cell may include vacuum"),
-        (BAND_GAP, finite_system_reason(results)),
+        (BAND_GAP, finite_system_reason(kind, original)),
     )
     notes = []
     for properties, reason in reasons:
@@ -243,14 +253,13 @@ def without_properties(
     return kept, f"{' and '.join(left_out)} left out: {reason}"
 
 
-def not_bulk_reason(results: dict[str, Any]) -> str | None:
-    """Why an entry is not known to be a bulk crystal, or None for one (structural_type 'bulk', periodic in 3D).
+def not_bulk_reason(kind: Any, original: dict[str, Any]) -> str | None:
+    """Why an entry of structural_type `kind` and structure_original section `original` is not known to be a bulk
+    crystal, or None for one ('bulk', periodic in 3D).
 
     'unavailable' and 'not processed' count as not bulk: NOMAD did not classify the structure (more than 64 atoms,
     or MatID failed), so a slab or a molecule in a box is as likely as a crystal.
     """
-    kind = dig(results, ("material", "structural_type"))
-    original = dig(results, ("properties", "structures", "structure_original")) or {}
     if kind != BULK:
         return f"NOMAD's structural_type is {kind!r}, not 'bulk'" if kind else "NOMAD gives no structural_type"
     if not periodic_in_3d(original):
@@ -258,16 +267,16 @@ def not_bulk_reason(results: dict[str, Any]) -> str | None:
     return None
 
 
-def finite_system_reason(results: dict[str, Any]) -> str | None:
-    """Why NOMAD's band gap of an entry is no band gap (a molecule's or an atom's HOMO-LUMO gap: NOMAD classifies it
-    so, or its code computed it periodic in no direction), or None.
+def finite_system_reason(kind: Any, original: dict[str, Any]) -> str | None:
+    """Why NOMAD's band gap of an entry of structural_type `kind` and structure_original section `original` is no
+    band gap (a molecule's or an atom's HOMO-LUMO gap: NOMAD classifies it so, or its code computed it periodic in no
+    direction), or None.
 
     Slabs, sheets, wires and unclassified entries keep their gap (see the module docstring).
     """
-    original = dig(results, ("properties", "structures", "structure_original")) or {}
     if original.get("dimension_types") == [0, 0, 0]:
         return f"structure_original is periodic in no direction, {HOMO_LUMO_GAP}"
-    return finite_structural_type_reason(dig(results, ("material", "structural_type")))
+    return finite_structural_type_reason(kind)
 
 
 def finite_structural_type_reason(structural_type: Any) -> str | None:
@@ -366,15 +375,28 @@ def functional(method: dict[str, Any]) -> str | None:
     a named functional's: 'GGA+U (functional not named)', not the Materials Project's 'GGA+U', which is PBE+U
     ('LDA+U' stays)."""
     dft = dig(method, ("simulation", "dft")) or {}
-    libxc = sorted(set(dft.get("xc_functional_names") or []))
+    libxc, family = dft.get("xc_functional_names") or [], dft.get("xc_functional_type")
+    plus_u = bool(dft.get("hubbard_kanamori_model"))
+    if type(libxc) is list and set(map(type, libxc)) <= _TEXT and (family is None or type(family) is str):
+        return _named_functional(tuple(libxc), family, plus_u)  # as NOMAD sends them: worked out once
+    return _functional_of(libxc, family, plus_u)  # anything else as read, to raise what it raises
+
+
+def _functional_of(libxc: Any, family: Any, plus_u: bool) -> str | None:
+    """`functional` of an entry's xc_functional_names (`libxc`), xc_functional_type (`family`), and whether it used
+    +U (a hubbard_kanamori_model)."""
+    libxc = sorted(set(libxc))
     names = {_LIBXC_FAMILY.sub("", name) for name in libxc}
-    family = dft.get("xc_functional_type") if dft.get("xc_functional_type") not in _UNPROCESSED else None
+    family = family if family not in _UNPROCESSED else None
     name = names.pop() if len(names) == 1 else "+".join(libxc) or family
-    if not name or not dft.get("hubbard_kanamori_model"):
+    if not name or not plus_u:
         return name
-    plus_u = f"{name}+U"
-    misread = name == family and canonical_method(plus_u) != plus_u  # the vocabulary reads 'GGA+U' as MP's PBE+U
-    return f"{plus_u} (functional not named)" if misread else plus_u
+    with_u = f"{name}+U"
+    misread = name == family and canonical_method(with_u) != with_u  # the vocabulary reads 'GGA+U' as MP's PBE+U
+    return f"{with_u} (functional not named)" if misread else with_u
+
+
+_named_functional = lru_cache(maxsize=1024)(_functional_of)  # (a few distinct sets of names in a whole source)
 
 
 def program(method: dict[str, Any]) -> str | None:
