@@ -170,6 +170,17 @@ def test_a_lattice_whose_entries_add_up_past_the_largest_float_holds_sites_withi
     )
 
 
+def test_a_site_past_the_largest_float_only_as_its_coordinates_add_up_is_refused():
+    """Each product of a coordinate and a lattice entry is within a float (8e307 Å) but their sum is not (2.4e308 Å):
+    no bound on the largest coordinate times the largest entry alone tells such a site from one within floats."""
+    lattice = [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 0.0, 1.0]]
+    assert _refused_without_warnings(structure_json, lattice, ["Na"], [[8e307, 8e307, 8e307]]) == (
+        "structure: the coordinates [8e+307, 8e+307, 8e+307] place site 1 past the largest number (about 1.8e308) in "
+        "cells or in Å"
+    )
+    assert json.loads(structure_json(lattice, ["Na"], [[5e307, 5e307, 5e307]]))["sites"][0]["abc"] == [5e307] * 3
+
+
 def _refused_without_warnings(make, *args, **options) -> str:
     """The RecordError text of a cell `make` refuses, which it refuses without a RuntimeWarning (numpy's)."""
     with warnings.catch_warnings(record=True) as caught:
@@ -259,6 +270,23 @@ def test_structure_documents_are_written_to_the_byte_as_before_from_lists_and_fr
     lattice, species, coords = cell
     assert structure_json(lattice, species, coords, **options) == document
     assert structure_json(np.array(lattice), species, np.array(coords), **options) == document
+
+
+@pytest.mark.parametrize(("length_unit", "factor"), [("angstrom", 1.0), ("nm", 0.1), ("m", 1e-10)])
+def test_cartesian_coordinates_of_a_triclinic_crystal_are_made_fractional_the_same_from_lists_and_from_arrays(
+    length_unit, factor
+):
+    """Lists of plain numbers are read without numpy but for the product that makes their Cartesian coordinates
+    fractional: a sum of products in Python rounds otherwise than BLAS (fused multiply-adds), which would change the
+    stored document of nearly every such crystal (numpy arrays are read in numpy as before)."""
+    crystal = _mp20_structure("mp-752483")  # LiBiF5, triclinic
+    lattice, coords = (crystal.lattice.matrix * factor).tolist(), (crystal.cart_coords * factor).tolist()
+    species = [site.specie.symbol for site in crystal]
+    from_lists = structure_json(lattice, species, coords, cartesian=True, length_unit=length_unit)
+    assert from_lists == structure_json(
+        np.array(lattice), species, np.array(coords), cartesian=True, length_unit=length_unit
+    )
+    assert read_structure(from_lists).frac_coords == pytest.approx(crystal.frac_coords, abs=1e-9)
 
 
 def test_lattice_volume_is_the_cells_volume_whatever_the_handedness():
