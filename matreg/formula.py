@@ -656,10 +656,13 @@ def _refuse_decimal_point_before_count(before: str, part: str, text: str) -> Non
 
 def _refuse_phase_label(part: str, text: str) -> None:
     """FormulaError for a part ending in a bracketed symbol without amount ('TiO2(B)', 'Fe(S)'): a phase label, which
-    pymatgen would read as one more atom (TiBO2, FeS)."""
+    pymatgen would read as one more atom (TiBO2, FeS); the formula it says to write keeps an ion's charge ('TiO2(B)+':
+    'TiO2+')."""
     label = _PHASE_LABEL.fullmatch(part)
     if label:
-        formula, phase = label["formula"], label["phase"] or label["bracketed"]
+        neutral = _CHARGE_SUFFIX.sub("", text)
+        charge = text[len(neutral) :] if neutral.endswith(part) else ""  # (written after the formula's last part)
+        formula, phase = label["formula"] + charge, label["phase"] or label["bracketed"]
         raise FormulaError(
             f"'{text}': '{label['label']}' at the end of a formula reads as a phase label, not as one more atom; write "
             f"the formula without it ('{formula}') and the phase in a lab mapping's name_column, as JANAF names phases "

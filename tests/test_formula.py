@@ -534,6 +534,25 @@ def test_an_ions_formula_refused_for_its_parts_is_quoted_with_its_charge(text, s
         parse_formula("Na2O.2SiO2+", as_stored=True)  # (as stored too, where the older rules refuse it)
 
 
+@pytest.mark.parametrize(
+    ("text", "label", "written"),
+    [("TiO2(B)+", "(B)", "TiO2+"), ("TiO2 (B)-2", "(B)", "TiO2-2"), ("Fe(S)[+2]", "(S)", "Fe[+2]")],
+)
+def test_an_ions_phase_label_is_refused_naming_the_ion_to_write(text, label, written):
+    # the refusal told to write the neutral formula ('TiO2'), the ion's charge left off with its label
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    phase = label.strip("()")
+    assert str(error.value) == (
+        f"'{text}': '{label}' at the end of a formula reads as a phase label, not as one more atom; write the formula "
+        f"without it ('{written}') and the phase in a lab mapping's name_column, as JANAF names phases "
+        f"('<compound>, {phase} ({written})')"
+    )
+    assert parse_formula(written).charge == parse_formula(text, as_stored=True).charge  # (the older rules' reading)
+    with pytest.raises(FormulaError, match=r"without it \('TiO2'\)"):
+        parse_formula("TiO2(B)·0.5H2O")  # (a neutral adduct's part: as before)
+
+
 def test_an_amounts_exponent_is_no_charge():
     formula = parse_formula("Si0.99999B1e-05")  # a dopant's amount, as pandas writes small numbers
     assert (formula.reduced, formula.charge, formula.elements) == ("Si0.99999B1e-05", None, ("B", "Si"))
