@@ -1479,14 +1479,14 @@ class Store:
         return int(total), int(still_open)
 
     def latest_run_of_each_source(self) -> pd.DataFrame:
-        """Of each source, the run that ended last (published or failed; a run ends when its last page is read:
-        `fetch_runs.finished_at`), the one that ended last first: source, id, status, when it ended, what it read
-        (`fetch_runs`' counts), when the source was last published (`last_published`: when its last published run
-        ended, or was published where that was later, see `published_later`), to the second, the error a failed run
-        ended with, the stored values a published run removed (`values_removed`), its attempts that failed before its
-        row's (`run_failures`, a failed run's own failure aside): how many (`failed_before`), when the last failed
-        (`last_failed_at`) and with what error (`last_failure`), and of a run published after it failed once its last
-        page was read (by --resume, its publishing refused), when it was published (`published_later`: its
+        """Of each source, the run that ended last (published or failed; a run ends when its last page is read, a failed
+        one when it fails: `fetch_runs.finished_at`), the one that ended last first: source, id, status, when it ended,
+        what it read (`fetch_runs`' counts), when the source was last published (`last_published`: when its last
+        published run ended, or was published where that was later, see `published_later`), to the second, the error a
+        failed run ended with, the stored values a published run removed (`values_removed`), its attempts that failed
+        before its row's (`run_failures`, a failed run's own failure aside): how many (`failed_before`), when the last
+        failed (`last_failed_at`) and with what error (`last_failure`), and of a run published after it failed once its
+        last page was read (by --resume, its publishing refused), when it was published (`published_later`: its
         `published_at`, to the second; none in runs of stores older than that column)."""
         second = "'%Y-%m-%d %H:%M:%S'"
         failed_after_read = (
