@@ -775,6 +775,27 @@ def test_the_stores_times_are_read_in_utc_whatever_the_hosts_zone(store, catalog
     assert shown.stdout.strip().split("|") == ["datetime64[us, UTC]", hour, hour]
 
 
+PROGRESS_BARS = """
+import contextlib
+import sys
+from matreg.store import Store
+
+store, sql = Store(sys.argv[1]), "SELECT current_setting('enable_progress_bar') AS shown"
+with contextlib.closing(store.connect()) as con:
+    print(con.execute(sql).fetchall()[0][0])
+print(store.query_batches(sql, 10).read_all().column("shown")[0], next(store.read_batches(sql, rows=10))["shown"][0])
+print(store.read(sql)["shown"][0])
+"""
+
+
+def test_no_read_of_the_store_draws_duckdbs_progress_bar_into_standard_output(store, catalog):
+    """DuckDB draws a progress bar on standard output (the process's own, a file or pipe too) for a query past two
+    seconds, into what `matreg sql` prints: every connection matreg reads through has it off."""
+    run_ingest(_connector(catalog, ["H-064"]), store)
+    shown = subprocess.run([sys.executable, "-c", PROGRESS_BARS, str(store.root)], capture_output=True, **utf8_child())
+    assert (shown.returncode, shown.stdout.split()) == (0, ["False"] * 4), shown.stderr
+
+
 def _storage_version(path: Path) -> str:
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute("SELECT tags['storage_version'] FROM duckdb_databases() WHERE NOT internal").fetchall()[0][0]

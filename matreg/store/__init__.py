@@ -1220,7 +1220,7 @@ class Store:
                 con.execute(f"CREATE TEMPORARY VIEW {name} AS {sql}")
         self._pin(con)
         con.execute("SET temp_directory = ?", [str(_spill_dir())])
-        _in_utc(con)
+        _session_settings(con)
         con.execute("SET lock_configuration = true")  # (a query cannot turn on what writes files: enable_logging)
         return con
 
@@ -1425,9 +1425,9 @@ class Store:
         """An in-memory DuckDB connection reading this store's Parquet files (not the DuckDB file: no lock), with
         temporary views and registered tables of its own: a cursor of one database per Store (a new database costs
         about 12 ms of CPU, and publishing a run asks for several connections; a cursor costs nothing), whose views
-        read the store as of its newest commit when the cursor is made (`_pin`), and whose times are in UTC
-        (`_in_utc`). The cursor is closed when the block ends; a query interrupted in it raises KeyboardInterrupt, one
-        that could not spill to disk NoSpace (`_running`)."""
+        read the store as of its newest commit when the cursor is made (`_pin`), with times in UTC and no progress bar
+        (`_session_settings`). The cursor is closed when the block ends; a query interrupted in it raises
+        KeyboardInterrupt, one that could not spill to disk NoSpace (`_running`)."""
         with self._cursor() as con, _running(con):
             self._set_up(con)
             yield con
@@ -1448,7 +1448,7 @@ class Store:
     def _set_up(self, con: duckdb.DuckDBPyConnection) -> None:
         """Make a cursor of the scanner read this store's files as of its newest commit, its times in UTC (`_scan`)."""
         con.execute("SET file_search_path = ?", [self._search_path()])
-        _in_utc(con)
+        _session_settings(con)
         self._pin(con)
 
     def table(self, name: str) -> pd.DataFrame:
@@ -1533,11 +1533,14 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0]
 
 
-def _in_utc(con: duckdb.DuckDBPyConnection) -> None:
+def _session_settings(con: duckdb.DuckDBPyConnection) -> None:
     """Give connection `con` (a session: each cursor has its own) the time zone UTC, in which the store holds its
     times: else DuckDB gives them in the host's zone, under the host's name for it (Etc/UTC, Asia/Tokyo), and a file
-    written of them (a release's payload, an export) differs by the host it was written on."""
+    written of them (a release's payload, an export) differs by the host it was written on. And no progress bar:
+    DuckDB draws one on standard output for a query past two seconds, into what `matreg sql` prints (a CSV piped to
+    a file) and among any command's lines."""
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
 
 
 def _query_refused(con: duckdb.DuckDBPyConnection, sql: str, exc: duckdb.Error) -> ConfigError:
