@@ -161,14 +161,21 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
     other_fields: list[str] = []
     missing_values: list[str] = []
 
-    def read_values(self, record: dict[str, Any], record_method: str | None = None) -> list[RawValue]:
-        """The record's values for every mapped field that is present (missing markers count as absent).
+    def read(self, record: dict[str, Any], record_method: str | None = None) -> Reading:
+        """The record's values for every mapped field that is present (a null or a missing marker gives none), and
+        the mapped fields it does not carry: a key missing on the field's path, not a value given as null (nor a path
+        that ends at a null or a list on the way). A field no record of a run carries is schema drift: the source
+        renamed or dropped it. Each field's path is dug once.
 
         `record_method` is the record's method, which a field's `method_qualifier` qualifies (None: the map's)."""
         values = []
+        absent = []
         missing = self.missing
         for reader in self._readers.fields:
-            value = record.get(reader.key) if reader.key is not None else dig(record, reader.path)
+            value = record.get(reader.key, _ABSENT) if reader.key is not None else _find(record, reader.path)
+            if value is _ABSENT:
+                absent.append(reader.field)
+                continue
             if value is None or (type(value) in _MARKER_TYPES and value in missing):  # is_missing, inlined
                 continue
             unit, problem = (reader.unit, None) if reader.unit_path is None else self._unit_of(record, reader.unit_path)
@@ -186,7 +193,11 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
                     field=reader.field,
                 )
             )
-        return values
+        return Reading(values, absent)
+
+    def read_values(self, record: dict[str, Any], record_method: str | None = None) -> list[RawValue]:
+        """The record's values for every mapped field that is present (`read`)."""
+        return self.read(record, record_method).values
 
     def _unit_of(self, record: dict[str, Any], path: tuple[str, ...]) -> tuple[str, str | None]:
         """A value's unit as its record's unit field (`path`) gives it, and why there is none (its value is rejected
@@ -222,16 +233,6 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
         known = self._readers.known
         return [name for name in record if name not in known]
 
-    def absent(self, record: dict[str, Any]) -> list[str]:
-        """Mapped fields the record does not carry: a key missing on the field's path, not a value given as null (nor
-        a path that ends at a null or a list on the way). A field no record of a run carries is schema drift: the
-        source renamed or dropped it."""
-        return [
-            reader.field
-            for reader in self._readers.fields
-            if (reader.key not in record if reader.key is not None else _lacks(record, reader.path))
-        ]
-
     def property_of(self, field: str) -> str:
         """Canonical property a field maps to; ConfigError if neither named nor a known alias."""
         name = self.fields[field].property or field
@@ -266,6 +267,7 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
 
 
 _MARKER_TYPES = frozenset({str, int, float})  # values a marker can equal (not bool: True == 1 is no marker)
+_ABSENT = object()  # what a record lacking a mapped field's key reads as (`FieldMap.read`)
 
 
 def _field_method(own: str | None, qualifier: str | None, record_method: str | None) -> str | None:
@@ -273,16 +275,17 @@ def _field_method(own: str | None, qualifier: str | None, record_method: str | N
     return own if qualifier is None else f"{record_method} ({qualifier})"
 
 
-def _lacks(record: dict[str, Any], path: tuple[str, ...]) -> bool:
-    """True where an object on the path lacks the path's next key (not where the path meets a null or a list)."""
+def _find(record: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at `path` in the record (`dig`), or _ABSENT where an object on the path lacks the path's next key
+    (not where the path meets a null or a list: `dig`'s value then, dug again from the record, as few paths are)."""
     node: Any = record
     for key in path:
         if not isinstance(node, dict):
-            return False
-        if key not in node:
-            return True
-        node = node[key]
-    return False
+            return dig(record, path)
+        node = node.get(key, _ABSENT)
+        if node is _ABSENT:
+            return _ABSENT
+    return node
 
 
 def missing_markers(
@@ -292,6 +295,13 @@ def missing_markers(
     numbers, as `read_number` reads them ("-99999" marks -99999 and -99999.0 as sent in JSON, as well as "-99999")."""
     numbers = [number for number in map(read_number, texts) if isinstance(number, float)]
     return frozenset([*texts, *numbers])
+
+
+class Reading(NamedTuple):
+    """What `FieldMap.read` reads of a record: its values, and the mapped fields it lacks (schema drift)."""
+
+    values: list[RawValue]
+    absent: list[str]
 
 
 class _FieldReader(NamedTuple):

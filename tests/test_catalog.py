@@ -285,6 +285,35 @@ def test_missing_markers_match_texts_and_the_numbers_they_spell():
     assert [raw.value for raw in field_map.read_values({"ehull": False})] == [False]  # not a marker: validation's case
 
 
+@pytest.mark.parametrize(
+    ("record", "values", "absent"),
+    [
+        ({"gap": 1.1, "a": {"b": [{"c": 2.0}]}}, [1.1, 2.0], []),
+        ({}, [], ["gap", "a.b.0.c"]),  # keys missing: drift
+        ({"gap": None, "a": {}}, [], ["a.b.0.c"]),  # a null is given, a missing key is not
+        ({"gap": "na", "a": None}, [], []),  # a missing marker, and a path meeting a null on the way
+        ({"a": {"b": None}}, [], ["gap"]),
+        ({"a": {"b": []}}, [], ["gap"]),  # a list on the way: no key of it is missing
+        ({"a": {"b": [{}]}}, [], ["gap"]),
+        ({"a": {"b": {"0": {"c": 3.0}}}}, [3.0], ["gap"]),  # an object's key '0'
+        ({"a": {"b": {"0": {}}}}, [], ["gap", "a.b.0.c"]),
+        ({"a": {"b": "text"}}, [], ["gap"]),
+    ],
+)
+def test_a_field_maps_read_gives_the_values_present_and_the_mapped_fields_missing(record, values, absent):
+    field_map = FieldMap(
+        source="nomad",
+        fields={
+            "gap": SourceFieldSpec(property="band_gap", unit="eV"),
+            "a.b.0.c": SourceFieldSpec(property="energy_above_hull", unit="eV/atom"),
+        },
+        missing_values=["na"],
+    )
+    reading = field_map.read(record)
+    assert ([raw.value for raw in reading.values], reading.absent) == (values, absent)
+    assert [raw.value for raw in field_map.read_values(record)] == values
+
+
 def test_a_field_of_a_provenance_of_its_own_files_its_values_under_it():
     field_map = FieldMap(
         source="cod",

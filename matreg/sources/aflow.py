@@ -195,7 +195,7 @@ class AflowConnector(JsonApiConnector):
             raise RecordError("AFLUX record without 'compound'")
         method, potentials_method = self.methods_of(row)
         # AEL/AGL run with the entry's own settings: its potentials' functional, not a hybrid named after them
-        values = self.field_map.read_values(row, potentials_method or self.attribution.method)
+        values, absent = self.field_map.read(row, potentials_method or self.attribution.method)
         structure, structure_not_kept = _structure_of(payload)
         return SourceRecord(
             source_id=auid,
@@ -211,7 +211,7 @@ class AflowConnector(JsonApiConnector):
             method=method,
             notes=_notes(row, payload.get(_ENTRY), structure_not_kept, _average_cell_note(row.get("natoms"), values)),
             unmapped=self.field_map.unmapped(row),
-            absent=self.field_map.absent(row),
+            absent=absent,
         )
 
     def methods_of(self, record: dict[str, Any]) -> tuple[str | None, str | None]:

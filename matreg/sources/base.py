@@ -119,7 +119,7 @@ class SourceRecord:
     `left_out` says why values the source gave were left out by the mapping ('band_gap left out: ...'): added to the
     record's notes, and the reasons of a record left with no value.
     `unmapped` are the record's fields its field map does not know, `absent` the mapped fields it does not carry (no
-    such key, not a null: `FieldMap.absent`): schema drift, counted in the run report.
+    such key, not a null: `FieldMap.read`): schema drift, counted in the run report.
     """
 
     source_id: str

@@ -419,10 +419,11 @@ class JarvisConnector(Connector):
         missing = self.field_map.is_missing  # "na"
         structure, nsites = jarvis_structure(payload.get("atoms"))
         method = read_text(payload.get("func"), "func", missing) or self.attribution.method
+        values, absent = self.field_map.read(payload, method)  # a field's method, else its record's
         return SourceRecord(
             source_id=jid,
             formula=read_text(payload.get("formula"), "formula", missing) or "",
-            values=self.field_map.read_values(payload, method),  # a field's method, else its record's
+            values=values,
             source_url=RECORD_PAGE.format(jid=jid),
             structure=structure,
             spacegroup_symbol=read_text(payload.get("spg_symbol"), "spg_symbol", missing),
@@ -430,7 +431,7 @@ class JarvisConnector(Connector):
             nsites=nsites,
             method=method,
             unmapped=self.field_map.unmapped(payload),
-            absent=self.field_map.absent(payload),
+            absent=absent,
         )
 
     def redact(self, text: str) -> str:

@@ -155,17 +155,18 @@ class MpConnector(JsonApiConnector):
         if not isinstance(formula, str) or not formula:
             raise RecordError(f"{material_id}: no formula_pretty")
         symbol, number = space_group(payload, material_id)
+        values, absent = self.field_map.read(payload, self.attribution.method)
         return SourceRecord(
             source_id=material_id,
             formula=formula,
-            values=self.field_map.read_values(payload, self.attribution.method),
+            values=values,
             source_url=WEB_URL + material_id,
             structure=structure_json(payload.get("structure"), material_id),
             spacegroup_symbol=symbol,
             spacegroup_number=number,
             nsites=site_count(payload, material_id),
             unmapped=self.field_map.unmapped(payload),
-            absent=self.field_map.absent(payload),
+            absent=absent,
         )
 
 

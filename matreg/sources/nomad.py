@@ -137,7 +137,7 @@ class NomadConnector(JsonApiConnector):
         structure = nomad_structure(original)
         symmetry = material.get("symmetry") or {}
         method = functional(results["method"])
-        read = self.field_map.read_values(payload, method or self.attribution.method)
+        read, absent = self.field_map.read(payload, method or self.attribution.method)
         values, left_out = kept_values(read, results, material.get("structural_type"), original)
         return SourceRecord(
             source_id=entry_id,
@@ -156,7 +156,7 @@ class NomadConnector(JsonApiConnector):
             notes=program(results["method"]),
             left_out=tuple(left_out),
             unmapped=self.field_map.unmapped(payload),
-            absent=self.field_map.absent(payload),
+            absent=absent,
         )
 
 

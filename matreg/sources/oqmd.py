@@ -137,10 +137,11 @@ class OqmdConnector(JsonApiConnector):
         if not formula:
             raise RecordError(f"OQMD entry {entry_id}: no composition, name or structure")
         spacegroup = read_text(payload.get("spacegroup"), "spacegroup", self.field_map.is_missing)
+        values, absent = self.field_map.read(payload, self.attribution.method)
         return SourceRecord(
             source_id=entry_id,
             formula=formula,
-            values=self.field_map.read_values(payload, self.attribution.method),
+            values=values,
             name=read_text(payload.get("name"), "name", self.field_map.is_missing),
             source_url=f"{self.entry_url}{entry_id}",
             structure=structure,
@@ -149,7 +150,7 @@ class OqmdConnector(JsonApiConnector):
             nsites=len(species) if species else _natoms(payload),  # `volume` is per cell of the listed sites
             notes=_notes(payload),
             unmapped=self.field_map.unmapped(payload),
-            absent=self.field_map.absent(payload),
+            absent=absent,
         )
 
 
