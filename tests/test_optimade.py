@@ -547,6 +547,43 @@ def test_an_element_of_concentration_0_puts_nothing_on_a_site_and_the_structure_
     assert volume_of(connector, entry) == volume_of(connector, original)
 
 
+NOT_A_SPECIES_LIST = "structure not kept: 'species' is not a list of {name, chemical_symbols, concentration}"
+
+
+@pytest.mark.parametrize(
+    ("first", "first_note", "then", "then_note"),
+    [
+        ({"concentration": [1.0]}, None, {"concentration": [True]}, NOT_A_SPECIES_LIST),
+        (
+            {"chemical_symbols": [1]},
+            "structure not kept: structure: '1' is not a chemical element",
+            {"chemical_symbols": [True]},
+            "structure not kept: structure: 'True' is not a chemical element",
+        ),
+        (
+            {"concentration": [0.0]},
+            "structure not kept: structure: site occupancies {'Li': 0.0} put no atom on the site",
+            {"concentration": [-0.0]},
+            "structure not kept: structure: site occupancies {'Li': -0.0} put no atom on the site",
+        ),
+    ],
+)
+def test_a_species_read_once_is_never_taken_for_another_it_equals(mp_catalog, first, first_note, then, then_note):
+    """Species are read once per process, as providers list the same ones again and again: one that equals another
+    read before is not taken for it where it is not the same (a JSON true equals 1 and 1.0, -0.0 equals 0.0)."""
+    entry = json.loads(MP_PAGES[0].read_text())["data"][1]  # LiI: species Li and I, on 2 sites each
+    connector = build_connector("optimade", mp_catalog, FetchRequest(everything=True))
+    notes = []
+    for edit in (first, then):
+        edited = copy.deepcopy(entry)
+        edited["attributes"]["species"][0] |= edit
+        record = connector.to_record(edited)
+        notes.append(record.notes)
+    assert notes == [first_note, then_note]
+    if then_note == NOT_A_SPECIES_LIST:  # (a JSON true is no 1.0: the atoms cannot be counted)
+        assert record.structure is None and math.isnan(record.atoms_per_cell)
+
+
 @pytest.mark.parametrize("feature", ["site_attachments", "implicit_atoms"])
 def test_an_entry_with_atoms_off_its_sites_keeps_no_volume_per_site_and_no_structure(mp_catalog, feature):
     entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0]  # ordered: 46 atoms on 46 sites

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import chain
+from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -76,6 +76,7 @@ NOMAD_METHOD_NAME = "_nmd_results_method_method_name"  # NOMAD's results.method.
 NOMAD_STRUCTURAL_TYPE = "_nmd_results_material_structural_type"  # NOMAD's results.material.structural_type
 FORMULA_FIELDS = ("chemical_formula_reduced", "chemical_formula_descriptive", "chemical_formula_hill")
 _NOT_AN_ENTRY = "not an OPTIMADE structure entry: it needs an 'id' and an 'attributes' object"
+_TEXT, _FLOAT = frozenset((str,)), frozenset((float,))  # the types of a species read once (`_species`)
 
 
 @dataclass
@@ -210,8 +211,8 @@ class OptimadeConnector(JsonApiConnector):
         method_name = attributes.get(NOMAD_METHOD_NAME)
         if method_name is not None and method_name != "DFT":  # (as the nomad connector: provenance is dft)
             raise RecordError(f"{NOMAD_METHOD_NAME} {method_name!r} is not DFT: only DFT entries are fetched")
-        occupancies = species_occupancies(attributes.get("species"))
-        structure, note = optimade_structure(attributes, occupancies)
+        species = species_occupancies(attributes.get("species"))
+        structure, note = optimade_structure(attributes, species.occupancies)
         nsites = site_count(attributes)
         symbol, number = spacegroup(attributes, self.field_map.is_missing)
         gap_reason = finite_system_reason(attributes)
@@ -225,7 +226,7 @@ class OptimadeConnector(JsonApiConnector):
             spacegroup_symbol=symbol,
             spacegroup_number=number,
             nsites=nsites,
-            atoms_per_cell=occupied_atoms(attributes, occupancies),
+            atoms_per_cell=occupied_atoms(attributes, species),
             notes=note,
             left_out=(gap_note,) if gap_note else (),
             unmapped=self.field_map.unmapped(attributes),
@@ -362,8 +363,8 @@ def optimade_structure(
 ) -> tuple[str | None, str | None]:
     """The entry's structure JSON, or None and, if one was given, why it was not kept.
 
-    `occupancies` are its `species_occupancies`. Sites keep their OPTIMADE species names as labels; vacancies are
-    left out of a site's occupancies.
+    `occupancies` are those of its `species_occupancies`. Sites keep their OPTIMADE species names as labels; vacancies
+    are left out of a site's occupancies.
     """
     lattice, positions = attributes.get("lattice_vectors"), attributes.get("cartesian_site_positions")
     names = attributes.get("species_at_sites")
@@ -417,43 +418,89 @@ def periodicity(attributes: dict[str, Any]) -> list[int] | tuple[int, ...] | Non
     return (0, 0, 0) if periodic == 0 else (1, 1, 1)
 
 
-def species_occupancies(species: list[dict[str, Any]] | None) -> dict[str, dict[str, float]] | None:
-    """Each species name -> its elements with their occupancies (vacancies left out); none without a list, None if
-    the list cannot be read: a concentration that is no number (a JSON true is no 1.0), or no share of a site (below
-    0, or a species' adding up to more than 1, as the specification bounds them)."""
+class SpeciesList(NamedTuple):
+    """An entry's `species` as read (`species_occupancies`): each species name -> its elements with their occupancies
+    (vacancies left out; None: the list cannot be read), and whether some species only partly occupies its sites (its
+    occupancies add up to other than 1)."""
+
+    occupancies: dict[Any, dict[Any, float]] | None
+    partial: bool
+
+
+_UNREADABLE = SpeciesList(None, partial=False)
+
+
+class _Species(NamedTuple):
+    """One species entry's elements with their occupancies (vacancies left out), as read (`_read_species`)."""
+
+    shares: dict[Any, float]
+    of_a_site: bool  # the occupancies can share one site (`shares_of_a_site`)
+    whole: bool  # they add up to 1: each of the species' sites holds one atom
+
+
+def species_occupancies(species: Any) -> SpeciesList:
+    """An entry's `species` as read: no species without a list; unreadable (occupancies None) for an entry that is no
+    species, a concentration that is no number (a JSON true is no 1.0) or no share of a site (below 0, or a species'
+    adding up to more than 1, as the specification bounds them). A species named twice is its last entry."""
+    read: dict[Any, _Species] = {}
     try:
-        if not only_numbers(chain.from_iterable(entry["concentration"] for entry in species or ())):
-            return None
-        occupancies = {
-            entry["name"]: {
-                symbol: float(share)
-                for symbol, share in zip(entry["chemical_symbols"], entry["concentration"], strict=True)
-                if symbol != "vacancy"
-            }
-            for entry in species or ()
-        }
+        for entry in species or ():
+            one = _species(entry["chemical_symbols"], entry["concentration"])
+            if one is None:
+                return _UNREADABLE
+            read[entry["name"]] = one
     except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
+        return _UNREADABLE
+    if not all(one.of_a_site for one in read.values()):
+        return _UNREADABLE
+    return SpeciesList({name: one.shares for name, one in read.items()}, not all(one.whole for one in read.values()))
+
+
+def _species(symbols: Any, concentration: Any) -> _Species | None:
+    """`_read_species`, once per process for the elements and occupancies of species that providers list again and
+    again: those of texts and floats (of their exact types; not 0, which equals -0.0), which are the same species
+    where they are equal. Any other (a JSON true, equal to 1.0, or 1) is read each time."""
+    if (
+        type(symbols) is list
+        and type(concentration) is list
+        and set(map(type, symbols)) == _TEXT
+        and set(map(type, concentration)) == _FLOAT
+        and 0.0 not in concentration
+    ):
+        return _read_species_once(tuple(symbols), tuple(concentration))
+    return _read_species(symbols, concentration)
+
+
+def _read_species(symbols: Any, concentration: Any) -> _Species | None:
+    """A species' elements (`chemical_symbols`) with their occupancies (`concentration`), vacancies left out; None if
+    a concentration is no number, TypeError or ValueError if the two do not pair up into elements and numbers,
+    OverflowError for an integer past the largest float."""
+    if not only_numbers(concentration):
         return None
-    return occupancies if all(shares_of_a_site(shares.values()) for shares in occupancies.values()) else None
+    shares = {symbol: float(share) for symbol, share in zip(symbols, concentration, strict=True) if symbol != "vacancy"}
+    return _Species(shares, shares_of_a_site(shares.values()), math.isclose(sum(shares.values()), 1.0))
 
 
-def occupied_atoms(attributes: dict[str, Any], occupancies: dict[str, dict[str, float]] | None) -> float | None:
+_read_species_once = lru_cache(maxsize=4096)(_read_species)  # (its species' shares are shared: never edit)
+
+
+def occupied_atoms(attributes: dict[str, Any], species: SpeciesList) -> float | None:
     """Atoms in the cell counted by occupancy (vacancies left out) when some species only partly occupies its sites;
     None when every site holds one whole atom (then the count is nsites; so without a species list, whose sites name
     elements); NaN when they cannot be counted (species unreadable, or partly occupied species and sites that do not
     say which): per-cell values are then refused, not divided by the sites.
 
-    `occupancies` are the entry's `species_occupancies`. Atoms off the sites (`atoms_off_sites`) are not counted: NaN.
+    `species` is the entry's `species_occupancies`. Atoms off the sites (`atoms_off_sites`) are not counted: NaN.
     """
-    if occupancies is None or atoms_off_sites(attributes):
+    if species.occupancies is None or atoms_off_sites(attributes):
         return math.nan
-    if not occupancies:
+    if not species.partial:  # every site holds a whole atom (so where no species are listed)
         return None
-    totals = {name: sum(shares.values()) for name, shares in occupancies.items()}
+    totals = {name: sum(shares.values()) for name, shares in species.occupancies.items()}
     try:
         sites = [totals[name] for name in attributes["species_at_sites"]]
     except (KeyError, TypeError):  # a site of a species the list lacks, sites that are not a list of names
-        return None if all(math.isclose(total, 1.0) for total in totals.values()) else math.nan
+        return math.nan
     return None if all(math.isclose(total, 1.0) for total in sites) else sum(sites)
 
 
