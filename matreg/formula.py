@@ -748,14 +748,15 @@ def _decimal_reading(before: str, after: str, twice: set[str], counted: bool) ->
 
 def _reduced_and_species(composition: Composition) -> tuple[str, str]:
     """The reduced formula (pymatgen's, which folds isotopes into their element: 'H2O' for D2O) and the formula as
-    written, both with isotope symbols kept; an ion's charge ends both ('Xe[+1]')."""
+    written, both with isotope symbols kept and reading back as these amounts (`_reads_back`); an ion's charge ends
+    both ('Xe[+1]')."""
     amounts = {el.name: amount for el, amount in sorted(composition.items(), key=_electronegativity_order)}
     isotopes = any(el.name != el.symbol for el in composition.elements)
     if isinstance(composition, Ion):
         return _reduced_ion(composition, amounts, isotopes), _written(amounts, composition.charge)
     if not isotopes:
         return composition.reduced_formula, _written(amounts)
-    return reduce_formula(amounts)[0], _written(amounts)
+    return _reads_back(reduce_formula(amounts)[0]), _written(amounts)
 
 
 def _reduced_ion(ion: Ion, amounts: dict[str, float], isotopes: bool) -> str:
@@ -779,9 +780,17 @@ def _reduced_by_pymatgen(ion: Ion) -> bool:
 
 
 def _written(amounts: dict[str, float], charge: float | None = None) -> str:
-    """A formula of these amounts in their order, no 1s; a charge as '[+1]'."""
-    formula = "".join(f"{name}{formula_double_format(amount)}" for name, amount in amounts.items())
+    """A formula of these amounts in their order, no 1s but where it reads back so (`_reads_back`); a charge as
+    '[+1]'."""
+    formula = _reads_back("".join(f"{name}{formula_double_format(amount)}" for name, amount in amounts.items()))
     return formula if charge is None else formula + _charge_text(charge)
+
+
+def _reads_back(formula: str) -> str:
+    """A formula of amounts as written, with the 1 of its last amount written where it would end in water read as a
+    hydrate's (`_hydrate`: 'Ca1.5H2O' is Ca·5H2O): 'Ca1.5H2O1', which reads as Ca1.5·H2O (as pymatgen writes a
+    fractional formula's 1s), stored and read again as the same atoms."""
+    return f"{formula}1" if _hydrate(formula) else formula
 
 
 def _charge_text(charge: float) -> str:

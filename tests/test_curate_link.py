@@ -359,6 +359,23 @@ def test_molar_values_of_a_fractional_formula_are_compared_per_its_own_formula_u
     assert (median["value"], median["formula_original"]) == (-266.0, "Fe0.947O1")
 
 
+def test_molar_values_of_a_liquid_ending_in_water_after_a_decimal_amount_are_compared_per_its_own_atoms(
+    store, tmp_path
+):
+    # a liquid's formula unit is its formula as written, read again for its atoms: 'Ca1.5H2O' was read as Ca·5H2O (16
+    # atoms for 4.5, its kJ/mol compared x3.6) and written so into the median row's formula_original
+    rows = "id,formula,dH\na,Ca1.5·H2O(l),-700.0\nb,Ca1.5·H2O(l),-700.4\n"
+    import_lab(store, tmp_path, "lab", rows, "columns:\n  dH: {property: enthalpy_of_formation, unit: kJ/mol}\n")
+    groups = link_records(store)
+    assert groups[["formula_unit", "unit_atoms"]].values.tolist() == [["Ca1.5H2O1", 4.5]] * 2
+    conflicts = find_conflicts(store, "enthalpy_of_formation", tolerance=0.1, groups=groups)
+    assert conflicts["value"].tolist() == [-700.4, -700.0]
+    sql, params = dataset_query(Dataset(description="d", version="1.0.0", properties=["enthalpy_of_formation"]))
+    median = resolve(store.query(sql, params), groups, Resolution(strategy="median")).iloc[0]
+    assert (median["value"], median["formula_original"]) == (pytest.approx(-700.2), "Ca1.5H2O1")
+    assert formula_module.atoms_per_unit(median["formula_original"]) == 4.5
+
+
 def test_gases_liquids_and_isotopologues_of_one_formula_are_not_linked(store, catalog):
     connector = build_connector("janaf", catalog, FetchRequest(ids=["H-063", "H-064", "D-017", "Xe-002"]))
     run_ingest(connector, store)

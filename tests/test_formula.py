@@ -297,6 +297,31 @@ def test_a_formula_written_with_an_amounts_exponent_before_water_reads_back_as_w
 
 
 @pytest.mark.parametrize(
+    ("text", "species", "reduced", "atoms"),
+    [
+        ("Ca1.5·H2O", "Ca1.5H2O1", "Ca1.5H2O1", 4.5),  # its species was 'Ca1.5H2O', read again as Ca·5H2O (16 atoms)
+        ("Zr2B12.5·H2O", "Zr2B12.5H2O1", "Zr2B12.5H2O1", 17.5),
+        ("Li2.5·D2O", "Li2.5D2O1", "Li2.5D2O1", 5.5),  # its reduced formula too (isotopes kept): was 'Li2.5D2O'
+        ("Ca1.5H2O1+", "Ca1.5H2O1[+1]", "Ca1.5H2O1[+1]", 4.5),  # was 'Ca1.5H2O[+1]', refused as an ion of two parts
+    ],
+)
+def test_a_formula_matreg_writes_ending_in_water_after_a_decimal_amount_reads_back_as_the_same_atoms(
+    text, species, reduced, atoms
+):
+    # the formula as written (a gas's group and formula unit, a median row's formula) and the reduced one (a
+    # crystal's) are read again as stored formulas are: a period before water ending them is a hydrate's, so the
+    # water's 1 is written ('Ca1.5H2O1', as pymatgen writes a fractional formula's)
+    for as_stored in (False, True):
+        formula = parse_formula(text, as_stored)
+        assert (formula.species, formula.reduced, formula.atoms_per_formula_unit) == (species, reduced, atoms)
+        for written in (formula.species, formula.reduced):
+            again = parse_formula(written, as_stored)
+            assert (again.species, again.reduced, again.atoms_per_formula_unit) == (species, reduced, atoms)
+            assert again.shares == pytest.approx(formula.shares)
+    assert parse_formula("Ca1.5H2O").species == "CaH10O5"  # (as input, CuSO4.5H2O's rule: Ca·5H2O)
+
+
+@pytest.mark.parametrize(
     ("text", "reduced"),
     [("[Fe].5Ni", "Fe0.5Ni1"), ("CaO.2[SiO2]", "Ca1Si1O2.2"), ("[Fe(CN)6].2SiO2", "Fe0.2Si1C1.2N1.2O2")],
 )
