@@ -135,6 +135,12 @@ def _checked_cell(
             f"{field}: the lattice vectors are too long: working out their volume passes the largest number (about "
             "1.8e308) in Å^3"
         )
+    vector = _overflowing_vector(rows)
+    if vector is not None:
+        raise RecordError(
+            f"{field}: the lattice vectors are too long: working out the length of vector {vector + 1} (the sum of its "
+            "entries' squares, as pymatgen reads it) passes the largest number (about 1.8e308) in Å^2"
+        )
     fractional = positions @ _inverse(rows) if cartesian else positions
     _refuse_sites_beyond_floats(fractional, matrix, coords, field)
     return rows, fractional.tolist()
@@ -157,7 +163,7 @@ def _plain_cell(
     scale = 1.0 if length_unit == "angstrom" else scale_factor(length_unit, "angstrom")
     if scale != 1.0:
         rows = [[value * scale for value in row] for row in rows]
-    if not MIN_VOLUME <= lattice_volume(rows) < math.inf:
+    if not MIN_VOLUME <= lattice_volume(rows) < math.inf or _overflowing_vector(rows) is not None:
         return None
     size = math.hypot(*site_entries)  # of the fractional coordinates
     if cartesian:
@@ -194,6 +200,13 @@ def lattice_volume(rows: Sequence[Sequence[float]]) -> float:
     """Volume spanned by three lattice vectors, |a . (b x c)| (a 3x3 determinant: numpy's costs ten times more)."""
     (a1, a2, a3), (b1, b2, b3), (c1, c2, c3) = rows
     return abs(a1 * (b2 * c3 - b3 * c2) - a2 * (b1 * c3 - b3 * c1) + a3 * (b1 * c2 - b2 * c1))
+
+
+def _overflowing_vector(rows: Sequence[Sequence[float]]) -> int | None:
+    """The index of the first lattice vector whose length overflows a float as pymatgen works it out (the root of its
+    entries' squares' sum: infinite past about 1.3e154 Å, where the volume may be finite: [[2e154, 0, 0], [0, 1, 0],
+    [0, 0, 1]]); None where none does."""
+    return next((index for index, (a, b, c) in enumerate(rows) if not a * a + b * b + c * c < math.inf), None)
 
 
 def _inverse(rows: Sequence[Sequence[float]]) -> list[list[float]]:

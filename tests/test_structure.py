@@ -161,15 +161,39 @@ def test_a_lattice_whose_volume_overflows_a_float_is_refused_as_too_long(lattice
     )
 
 
-def test_a_lattice_whose_entries_add_up_past_the_largest_float_holds_sites_within_it():
-    """Such a lattice (finite vectors) was refused as 'not three finite vectors'; its volume is 1e308 Å^3."""
-    lattice = [[1e308, 0.0, 0.0], [1e308, 1.0, 0.0], [0.0, 0.0, 1.0]]
-    document = json.loads(structure_json(lattice, ["Na"], [[0.5, 0.5, 0.5]]))  # at (1e308, 0.5, 0.5) Å
-    assert document["lattice"]["matrix"] == lattice and document["sites"][0]["abc"] == [0.5, 0.5, 0.5]
-    assert _refused_without_warnings(structure_json, lattice, ["Na"], [[1, 1, 0]]) == (  # at (2e308, 1, 0) Å
-        "structure: the coordinates [1.0, 1.0, 0.0] place site 1 past the largest number (about 1.8e308) in cells or "
-        "in Å"
-    )
+TOO_LONG = (
+    "the lattice vectors are too long: working out the length of vector 1 (the sum of its entries' squares, as "
+    "pymatgen reads it) passes the largest number (about 1.8e308) in Å^2"
+)
+
+
+@pytest.mark.parametrize(
+    "lattice",
+    [
+        [[2e154, 0, 0], [0, 1, 0], [0, 0, 1]],  # volume 2e154 Å^3; was stored, its length read back as inf
+        [[1e154, 1e154, 0], [0, 1, 0], [0, 0, 1]],  # each entry's square within a float, their sum past it
+        [[1e308, 0.0, 0.0], [1e308, 1.0, 0.0], [0.0, 0.0, 1.0]],  # entries adding up past a float: stored since 4fcfdda
+    ],
+    ids=["entry", "sum of squares", "entries' sum"],
+)
+@pytest.mark.parametrize("as_array", [False, True], ids=["plain numbers", "numpy"])
+def test_a_lattice_vector_whose_length_overflows_a_float_is_refused_as_too_long(lattice, as_array):
+    """pymatgen works a vector's length out as the root of its entries' squares' sum, infinite past about 1.3e154 Å
+    where the volume may be finite: refused as a volume past a float is, by the plain-number path and numpy's alike."""
+    given = np.array(lattice, dtype=float) if as_array else lattice
+    assert _refused_without_warnings(structure_json, given, ["Na"], [[0, 0, 0]], field="cell") == f"cell: {TOO_LONG}"
+    document = json.loads(Structure(Lattice.cubic(4.2), ["Fe"], [[0, 0, 0]]).to_json())
+    document["lattice"]["matrix"] = lattice
+    assert _refused_without_warnings(check_structure_dict, document) == f"structure: {TOO_LONG}"
+
+
+def test_a_lattice_vector_whose_squared_length_is_within_a_float_is_kept():
+    lattice = [[1.3e154, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]  # 1.69e308 Å^2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for given in (lattice, np.array(lattice)):
+            structure = read_structure(structure_json(given, ["Na"], [[0.5, 0.5, 0.5]]))
+            assert structure.lattice.abc == pytest.approx((1.3e154, 1.0, 1.0))
 
 
 def test_a_site_past_the_largest_float_only_as_its_coordinates_add_up_is_refused():
