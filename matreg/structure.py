@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, count
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from matreg.units import scale_factor
 
 Species = str | dict[str, float]  # an element symbol, or element -> occupancy for a disordered site
 MIN_VOLUME = 1e-6  # Å^3: lattice vectors spanning less are degenerate
+XYZ_TOLERANCE = 1e-9  # of a site's Cartesian coordinates as sent beside its fractional ones, relative (and in Å)
 _NO_SPECIES = "Elements in POSCAR cannot be determined"  # pymatgen's warning as it names a POSCAR's species H, He, ...
 _CIF_BLOCK = re.compile(r"^\s*data_", re.MULTILINE)  # where pymatgen's CifFile splits a CIF into its data blocks
 # What pymatgen raises for a text that is no structure: besides ValueError and KeyError (which its CIF parser catches
@@ -89,7 +90,10 @@ def structure_json(
 def check_structure_dict(document: Any, field: str = "structure") -> None:
     """RecordError (naming `field` and the entry) unless a pymatgen Structure dict that a source sends whole
     (`Structure.as_dict()`, the Materials Project's) is a cell `structure_json` would write: its lattice matrix, each
-    site's fractional coordinates ('abc') and species held to the same checks (lengths in Å)."""
+    site's fractional coordinates ('abc') and species held to the same checks (lengths in Å); and unless what else it
+    stores reads back as received: each site's Cartesian coordinates ('xyz', which pymatgen works out again from abc
+    and the lattice), where given, are those, and the properties of the structure and its sites (a site's 'magmom')
+    are values pymatgen reads as they are (`_check_properties`)."""
     try:
         lattice, sites = document["lattice"]["matrix"], document["sites"]
         coords = [site["abc"] for site in sites]
@@ -102,7 +106,79 @@ def check_structure_dict(document: Any, field: str = "structure") -> None:
                 _site_shares(shares, field)
     except (KeyError, TypeError):  # (TypeError: an element that is a list, which no dict or cache can hold)
         raise RecordError(f"{field}: not a pymatgen Structure (a lattice matrix, sites of species and abc)") from None
-    _cell(lattice, coords, len(sites), False, "angstrom", field)
+    rows, fractional = _cell(lattice, coords, len(sites), False, "angstrom", field)
+    _check_xyz(sites, fractional, rows, field)
+    _check_properties(document.get("properties"), f"{field}: properties")
+    for number, site in enumerate(sites, start=1):
+        if site.get("properties"):  # ({} or none: a site without properties, as most are)
+            _check_properties(site["properties"], f"{field}: site {number}'s properties")
+
+
+def _check_xyz(
+    sites: Sequence[Mapping[str, Any]], fractional: Sequence[Sequence[float]], rows: Any, field: str
+) -> None:
+    """RecordError unless each site's Cartesian coordinates ('xyz'), where given, are three numbers where its fractional
+    ones place it in the lattice (`rows`, Å), within XYZ_TOLERANCE of the size of the terms summed: pymatgen reads a
+    site at its abc and writes that xyz again, so a document whose xyz disagrees says two places for one site (which
+    is meant is not said), and one whose xyz is no finite number would be stored as null or a text beside the site."""
+    placed = [(number, site["xyz"], abc) for number, site, abc in zip(count(1), sites, fractional) if "xyz" in site]
+    for number, xyz, _ in placed:
+        if type(xyz) not in _ROWS or len(xyz) != 3:
+            raise RecordError(f"{field}: site {number}'s xyz {xyz!r} is not three coordinates")
+    refuse_non_numbers([xyz for _, xyz, _ in placed], f"{field}: xyz entry")
+    (a1, a2, a3), (b1, b2, b3), (c1, c2, c3) = rows
+    largest = max(map(abs, (a1, a2, a3, b1, b2, b3, c1, c2, c3)))
+    for number, (x, y, z), (u, v, w) in placed:
+        cartesian = (u * a1 + v * b1 + w * c1, u * a2 + v * b2 + w * c2, u * a3 + v * b3 + w * c3)
+        tolerance = XYZ_TOLERANCE * (1.0 + (abs(u) + abs(v) + abs(w)) * largest)  # (no term summed is larger)
+        try:
+            within = abs(x - cartesian[0]) <= tolerance and abs(y - cartesian[1]) <= tolerance
+            within = within and abs(z - cartesian[2]) <= tolerance  # (NaN: never within)
+        except OverflowError:  # (an integer past the largest float: no site's coordinate)
+            within = False
+        if not within:
+            raise RecordError(
+                f"{field}: site {number}'s xyz {[x, y, z]} is not where its abc {[u, v, w]} places it in the lattice, "
+                f"{list(cartesian)} Å"
+            )
+
+
+def _check_properties(properties: Any, what: str) -> None:
+    """RecordError unless properties (a site's or a structure's) are none or an object of values that read back as
+    they are: texts, booleans, nulls, finite numbers (JSON has no NaN: it would store null), and lists and objects of
+    them, but no object in monty's encoding ('@module'), which monty's decoder imports and builds (any class, function
+    or module it names), as pymatgen's Structure.from_dict decodes each site's properties; a magnetic moment ('magmom')
+    a number, or three (its vector)."""
+    if properties is None:
+        return
+    if not isinstance(properties, dict):
+        raise RecordError(f"{what} {properties!r} are not an object of properties by name")
+    for name, value in properties.items():
+        problem = _unread_value(value)
+        if problem is not None:
+            raise RecordError(f"{what}: '{name}' {problem}")
+        if name == "magmom" and not _magnetic_moment(value):
+            raise RecordError(f"{what}: 'magmom' {value!r} is not a magnetic moment (a number, or three)")
+
+
+def _unread_value(value: Any) -> str | None:
+    """Why a property's value would not be stored and read back as it is (`_check_properties`); None if it would."""
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value!r} is not a finite number"
+    if isinstance(value, list | tuple):
+        return next(filter(None, map(_unread_value, value)), None)
+    if isinstance(value, dict):
+        if "@module" in value:
+            return f"{value!r} is an object in monty's encoding ('@module'), which monty's decoder imports and builds"
+        return next(filter(None, map(_unread_value, value.values())), None)
+    return f"{value!r} is no JSON value"
+
+
+def _magnetic_moment(value: Any) -> bool:
+    """Whether a site's magmom is a magnetic moment as pymatgen reads one: a number, or three (its vector)."""
+    return only_numbers((value,)) or (isinstance(value, list | tuple) and len(value) == 3 and only_numbers(value))
 
 
 def _cell(

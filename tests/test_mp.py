@@ -478,6 +478,46 @@ def test_a_structure_entry_that_is_no_number_quarantines_the_document_naming_it(
     assert json.loads(stored["structure"].iloc[0]) == documents[4]["structure"]  # as received
 
 
+def test_a_structure_whose_xyz_or_site_properties_would_not_read_back_as_received_quarantines_the_document(
+    tmp_path, store
+):
+    """A site's xyz, which pymatgen works out again from its abc, is stored as received: one that says another place
+    for the site, or no number, quarantines the document (which place is meant is not said), as a site's properties
+    that pymatgen cannot read (not an object: its Structure.from_dict fails) or reads as another value do (an object
+    of monty's encoding, which it imports and builds: a function for a magmom here); the rest of the page is stored,
+    a magnetic moment per site and a structure without xyz as received."""
+    documents = copy.deepcopy(SUMMARY["data"][:6])
+    sites = [document["structure"]["sites"] for document in documents]
+    sites[0][1]["xyz"][2] += 0.5  # mp-631 (TiC): C 0.5 Å off its abc
+    sites[1][0]["xyz"][0] = "0.0"
+    sites[2][0]["properties"] = "magmom"
+    sites[3][1]["properties"] = {"magmom": {"@module": "os", "@callable": "getcwd"}}  # read back as os.getcwd
+    for site in sites[4]:  # mp-20332 (GdMgPd): a moment per site, and its xyz left out
+        site["properties"] = {"magmom": 7.26 if site["species"][0]["element"] == "Gd" else 0.0}
+        del site["xyz"]
+    with ReplayServer(summary_route_of(documents)) as server:
+        report = fetch(store, load_catalog(write_mp_catalog(tmp_path / "c.yaml", server.url)), everything=True)
+    assert (report.status, report.n_fetched, report.n_stored, report.n_quarantined) == ("complete", 6, 2, 4)
+    reasons = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
+    assert {item: list(reasons) for item, reasons in reasons.items()} == {
+        "mp-631": [
+            "mp-631: structure: site 2's xyz [1.7700217029448113, 1.2515943489996368, 3.5657675200000005] is not "
+            "where its abc [0.5, 0.5, 0.5] places it in the lattice, [1.7700217029448113, 1.2515943489996368, "
+            "3.0657675200000005] Å"
+        ],
+        "mp-23193": ["mp-23193: structure: xyz entry '0.0' is not a number"],
+        "mp-754553": ["mp-754553: structure: site 1's properties 'magmom' are not an object of properties by name"],
+        "mp-865981": [
+            "mp-865981: structure: site 2's properties: 'magmom' {'@module': 'os', '@callable': 'getcwd'} is an "
+            "object in monty's encoding ('@module'), which monty's decoder imports and builds"
+        ],
+    }
+    stored = store.query("SELECT source_id, structure FROM materials ORDER BY source_id").set_index("source_id")
+    assert json.loads(stored.loc["mp-20332", "structure"]) == documents[4]["structure"]  # as received
+    magnetic = Structure.from_dict(json.loads(stored.loc["mp-20332", "structure"]))
+    assert sorted(magnetic.site_properties["magmom"]) == [0.0] * 6 + [7.26] * 3
+
+
 def test_a_space_group_number_no_space_group_has_quarantines_the_document_with_the_reason(tmp_path, store):
     documents = copy.deepcopy(SUMMARY["data"][:3])
     documents[0]["symmetry"]["number"] = 231
@@ -856,8 +896,9 @@ def test_a_readmitted_band_gap_is_shown_until_a_later_fetch_gives_it_otherwise_t
         by_id["mp-1216"]["band_gap"] = -0.07  # rejected otherwise
         by_id["mp-938"]["band_gap"] = None  # no longer given
         by_id["mp-631"]["formula_pretty"] = "Ti2C"  # another material, with the same rejected gap, and a cell of it
-        sites = by_id["mp-631"]["structure"]["sites"]  # (a structure of another formula would be refused)
-        sites.append(copy.deepcopy(sites[0]) | {"abc": [0.25, 0.25, 0.25]})
+        structure = by_id["mp-631"]["structure"]  # (a structure of another formula would be refused)
+        xyz = Structure.from_dict(structure).lattice.get_cartesian_coords([0.25, 0.25, 0.25]).tolist()
+        structure["sites"].append(copy.deepcopy(structure["sites"][0]) | {"abc": [0.25, 0.25, 0.25], "xyz": xyz})
         by_id["mp-631"]["nsites"] = 3
         report = fetch(store, catalog, everything=True)
     assert (report.n_unchanged, report.n_quarantined) == (6, 3)  # the readmits' records are written again

@@ -232,6 +232,84 @@ def test_structure_dicts_as_pymatgen_writes_them_pass_the_cell_checks_and_a_dumm
         check_structure_dict(json.loads(structure.to_json()))
 
 
+def test_a_structure_dicts_xyz_and_properties_as_pymatgen_writes_them_pass_far_sites_and_vector_moments_too():
+    """pymatgen writes each site's xyz from its abc (numpy's sum, rounded otherwise than the check's): a site 1e12
+    cells out, a lattice of 1e150 Å, a moment's vector, a property of lists and objects, and no xyz at all pass."""
+    lattice = Lattice([[3.1, 0.2, 0.0], [-1.4, 2.7, 0.1], [0.3, -0.2, 5.9]])
+    far = Structure(
+        lattice,
+        ["Fe", "O"],
+        [[1e12, -1e12, 0.3], [0.1, 0.2, 0.3]],
+        site_properties={"magmom": [[0, 0, 2.2], [0, 0, 0]]},
+    )
+    check_structure_dict(json.loads(far.to_json()))
+    huge = Structure(
+        Lattice([[1e150, 0, 0], [0, 2, 0], [1, 0, 3]]),
+        ["Fe"],
+        [[0.3, 0.6, 0.9]],
+        site_properties={"tags": [{"a": [1, None, "b"]}]},
+    )
+    check_structure_dict(json.loads(huge.to_json()))
+    document = json.loads(far.to_json())
+    for site in document["sites"]:
+        del site["xyz"]  # (pymatgen works it out again)
+    check_structure_dict(document)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda site: site.update(xyz=[float("nan"), 0.0, 0.0]), "site 1's xyz [nan, 0.0, 0.0] is not where its abc"),
+        (lambda site: site.update(xyz=[float("inf"), 0.0, 0.0]), "site 1's xyz [inf, 0.0, 0.0] is not where its abc"),
+        (lambda site: site.update(xyz=[10**400, 0, 0]), "site 1's xyz [1000"),  # (JSON reads it whole: no float)
+        (lambda site: site.update(xyz=[0.0, 0.0]), "site 1's xyz [0.0, 0.0] is not three coordinates"),
+        (lambda site: site.update(xyz=None), "site 1's xyz None is not three coordinates"),
+        (lambda site: site.update(xyz=[True, 0, 0]), "xyz entry True is not a number"),
+        (
+            lambda site: site.update(properties=[1.0]),
+            "site 1's properties [1.0] are not an object of properties by name",
+        ),
+        (lambda site: site.update(properties={"magmom": "up"}), "'magmom' 'up' is not a magnetic moment (a number, or"),
+        (lambda site: site.update(properties={"magmom": True}), "'magmom' True is not a magnetic moment"),
+        (lambda site: site.update(properties={"magmom": [0, 1]}), "'magmom' [0, 1] is not a magnetic moment"),
+        (lambda site: site.update(properties={"magmom": float("nan")}), "'magmom' nan is not a finite number"),
+        (lambda site: site.update(properties={"forces": [[0.0, float("inf"), 0.0]]}), "'forces' inf is not a finite"),
+        (lambda site: site.update(properties={"x": {"y": {"@module": "datetime", "@class": "datetime"}}}), "monty's"),
+    ],
+    ids=[
+        "xyz nan",
+        "xyz inf",
+        "xyz no float",
+        "xyz short",
+        "xyz null",
+        "xyz true",
+        "properties list",
+        "magmom text",
+        "magmom true",
+        "magmom two",
+        "magmom nan",
+        "inf in a list",
+        "monty object within",
+    ],
+)
+def test_a_structure_dicts_site_whose_xyz_or_properties_would_not_read_back_as_received_is_refused(edit, message):
+    document = json.loads(Structure(Lattice.cubic(4.2), ["Fe"], [[0.5, 0.5, 0.5]]).to_json())
+    edit(document["sites"][0])
+    with pytest.raises(RecordError) as refused:
+        check_structure_dict(document)
+    assert str(refused.value).startswith("structure: ") and message in str(refused.value)
+
+
+def test_a_structure_dicts_own_properties_are_held_to_the_rule_of_its_sites():
+    document = json.loads(Structure(Lattice.cubic(4.2), ["Fe"], [[0.5, 0.5, 0.5]]).to_json())
+    document["properties"] = {"source": {"@module": "os", "@callable": "getcwd"}}
+    with pytest.raises(RecordError, match="^structure: properties: 'source' .* is an object in monty's encoding"):
+        check_structure_dict(document)
+    document["properties"] = "mp"
+    with pytest.raises(RecordError, match="^structure: properties 'mp' are not an object of properties by name$"):
+        check_structure_dict(document)
+
+
 @pytest.mark.parametrize("occupancy", [10**400, -(10**400)], ids=["past", "below"])
 def test_an_occupancy_no_float_holds_in_a_structure_dict_is_no_share_of_a_site(occupancy):
     """A JSON integer past the largest float (Python reads it whole) was an OverflowError: a record 'not in the form

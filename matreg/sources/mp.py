@@ -200,9 +200,10 @@ def deprecation_reason(reasons: Any) -> str:
 
 
 def structure_json(structure: Any, material_id: str) -> str | None:
-    """The pymatgen Structure dict as received, as JSON text; RecordError naming the material if it is not one, or its
-    cell is not one (an entry of its lattice, coordinates or occupancies no number: a JSON true is no 1 Å;
-    `check_structure_dict`)."""
+    """The pymatgen Structure dict as received, as JSON text; RecordError naming the material if it is not one, its
+    cell is not one (an entry of its lattice, coordinates or occupancies no number: a JSON true is no 1 Å), or what
+    else it stores would not read back as received (a site's xyz elsewhere than its abc, properties pymatgen cannot
+    read or would build an object of: `check_structure_dict`)."""
     if structure is None:
         return None
     check_structure_dict(structure, f"{material_id}: structure")
