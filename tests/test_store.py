@@ -55,12 +55,13 @@ from matreg.export import export_dataset
 from matreg.http import HttpClient
 from matreg.ingest import run_ingest
 from matreg.journal import RunJournal
-from matreg.schema import arrow_schema, arrow_table
+from matreg.schema import arrow_schema, arrow_table, table_spec
 from matreg.sources.base import Attribution, Connector, Page, RawItem, RawValue, ReadMode, RunInfo, SourceRecord
 from matreg.sources.janaf import JanafConnector
 from matreg.sources.lab import LabConnector, load_mapping
 from matreg.store import Store, StoreBusy, _definitions_digest, atomic_dir, refuse_long_names
 from matreg.store.files import atomic_write, remove_old_temps, replace_dir
+from matreg.store.publish import keys_repeat, run_rows_sql
 from matreg.validation import check_store_tables
 
 
@@ -1660,3 +1661,23 @@ def test_a_short_relative_path_under_a_working_folder_past_path_max_is_taken_as_
     deep = Path(*["d" * 200] * 21)  # a relative path past PATH_MAX on its own: measured as given
     with pytest.raises(PathError, match=f"^cannot read {deep}: its path is 4220 bytes long, past the 4095 bytes"):
         refuse_long_names(deep, f"cannot read {deep}")
+
+
+@pytest.mark.parametrize(
+    ("temperatures", "repeated"),
+    [([None, None], True), ([0.0, -0.0], True), ([float("nan"), float("nan")], True), ([None, 0.0], False)],
+)
+def test_a_run_files_key_given_twice_is_found_as_duckdb_ranks_keys(tmp_path, temperatures, repeated):
+    """A run's rows are ranked by key (`run_rows_sql`) only where a key repeats (`keys_repeat`, counting distinct
+    keys): the count holds two keys the same where the window does (NULL as NULL, -0.0 as 0.0, NaN as NaN)."""
+    rows = [
+        {"record_id": "x:1", "property": "band_gap", "value": 1.0, "unit": "eV", "original_value": 1.0}
+        | {"original_unit": "eV", "provenance": "dft", "method": "PBE", "temperature_K": temperature}
+        | {"pressure_Pa": None, "source": "x", "run_id": "r"}
+        for temperature in [*temperatures, 300.0]
+    ]
+    path = tmp_path / "properties.parquet"
+    pq.write_table(arrow_table("properties", rows), path)
+    con, spec = duckdb.connect(), table_spec("properties")
+    ranked = con.execute(f"WITH {run_rows_sql(spec)} SELECT max(newest) > 1 FROM n", {"path": str(path)}).fetchall()
+    assert keys_repeat(con, path, spec.primary_key, "true") is repeated is ranked[0][0]

@@ -6,23 +6,28 @@ import json
 from datetime import UTC, datetime
 
 import numpy as np
+import pandera.pandas as pandera
+import pyarrow
 import pytest
 from pymatgen.core import DummySpecies, Lattice, Species, Structure
 
-from matreg.errors import RecordError
+from matreg.errors import RecordError, ValidationError
 from matreg.formula import reduced_formula
 from matreg.jsontext import to_json
 from matreg.numbers import Measured, parse_number, parse_value
-from matreg.schema import arrow_schema
+from matreg.schema import arrow_schema, load_tables, table_spec
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.structure import structure_json
 from matreg.validation import (
     RunStamp,
+    arrow_frame,
     harmonize_values,
     material_row,
     read_id,
     read_spacegroup_number,
     read_text,
+    rows_breaking_rules,
+    validate_table,
 )
 
 ATTRIBUTION = Attribution(source="test", provenance="dft", method="PBE")
@@ -597,3 +602,70 @@ def test_a_value_with_an_uncertainty_that_cannot_be_is_refused_with_the_reason(v
 def test_a_rejected_value_stating_no_uncertainty_keeps_the_payload_it_had():
     [(_, rejection)] = _harmonized(SourceRecord("r", "Si", [RawValue("band_gap", 99.0, "eV")])).rejected
     assert "uncertainty" not in rejection.raw  # quarantine payloads (and ids) as before values had one
+
+
+def _valid_row(name: str) -> dict:
+    """A row of canonical table `name` that keeps every rule: each column a value of its type within its rules (the
+    properties table's a band gap in eV)."""
+    kinds = {"string": "x", "float64": 1.0, "int64": 1, "bool": True, "list<string>": ["x"]}
+    kinds["timestamp"] = datetime(2026, 12, 7, tzinfo=UTC)
+    row = {column: spec.isin[0] if spec.isin else kinds[spec.type] for column, spec in table_spec(name).columns.items()}
+    if "property" in row:  # (the vocabulary's rule: the property's canonical unit, a value within its bounds)
+        row |= {"property": "band_gap", "unit": "eV", "value": 1.1}
+    return row
+
+
+_VOCABULARY = "value in canonical unit and within the property's bounds failed"  # the properties rule of whole rows
+
+
+def _broken_rows() -> list[tuple[str, str, object, list[str]]]:
+    """(table, column, value, the reasons of a row with it) of every column rule of every canonical table: a missing
+    value where the column takes none (NaN too, in a float column), a value outside its list or range; the
+    vocabulary's rule by a unit and by a value (a row missing its property or value breaks it too; one missing its
+    unit: `test_a_value_row_missing_its_unit_refuses_the_batch_as_pandera_does`)."""
+    broken = [("properties", "unit", "K", [_VOCABULARY]), ("properties", "value", -1.0, [_VOCABULARY])]
+    for name in load_tables():
+        for column, spec in table_spec(name).columns.items():
+            whole_row = [_VOCABULARY] if name == "properties" and column in ("property", "value") else []
+            if not spec.nullable and (name, column) != ("properties", "unit"):
+                broken.append((name, column, None, [f"{column}: not_nullable", *whole_row]))
+            if not spec.nullable and spec.type == "float64":
+                broken.append((name, column, float("nan"), [f"{column}: not_nullable", *whole_row]))
+            if spec.isin:
+                outside = "none of these"
+                broken.append((name, column, outside, [f"{column}: isin({spec.isin}) failed for {outside!r}"]))
+            number = float if spec.type == "float64" else int
+            if spec.min is not None:
+                low = number(spec.min - 1)
+                broken.append(
+                    (name, column, low, [f"{column}: greater_than_or_equal_to({spec.min}) failed for {low!r}"])
+                )
+            if spec.max is not None:
+                high = number(spec.max + 1)
+                broken.append(
+                    (name, column, high, [f"{column}: less_than_or_equal_to({spec.max}) failed for {high!r}"])
+                )
+    return broken
+
+
+@pytest.mark.parametrize(("name", "column", "value", "reasons"), _broken_rows())
+def test_a_row_of_arrow_rows_breaking_a_column_rule_is_found_with_panderas_reasons(name, column, value, reasons):
+    rows = [_valid_row(name), _valid_row(name) | {column: value}, _valid_row(name)]
+    assert rows_breaking_rules(name, arrow_frame(pyarrow.Table.from_pylist(rows, arrow_schema(name)))) == {1: reasons}
+
+
+def test_a_value_row_missing_its_unit_refuses_the_batch_as_pandera_does():
+    rows = [_valid_row("properties"), _valid_row("properties") | {"unit": None}]
+    with pytest.raises(ValidationError, match=r"TypeError\(\"boolean value of NA is ambiguous\"\).*unit: not_nullable"):
+        rows_breaking_rules("properties", arrow_frame(pyarrow.Table.from_pylist(rows, arrow_schema("properties"))))
+
+
+@pytest.mark.parametrize("name", list(load_tables()))
+def test_arrow_rows_keeping_every_rule_pass_without_panderas_validation(name, monkeypatch):
+    def refused(*args, **kwargs):
+        raise AssertionError("pandera's validation ran on rows that keep every rule")
+
+    monkeypatch.setattr(pandera.DataFrameSchema, "validate", refused)
+    rows = arrow_frame(pyarrow.Table.from_pylist([_valid_row(name)] * 3, arrow_schema(name)))
+    assert rows_breaking_rules(name, rows) == {}
+    assert validate_table(name, rows, unique_keys=False).equals(rows)

@@ -138,6 +138,7 @@ from matreg.store.publish import (
     changed_records_sql,
     earlier_read_sql,
     kept_columns,
+    keys_repeat,
     last_writes_in_scope_sql,
     of_keys,
     owners,
@@ -1078,13 +1079,11 @@ class Store:
                 )
             stored, union = stored_rows_of_run_sql(name, spec), " UNION ALL ".join(queries)
             earlier_read = earlier_read_sql(name, unwritten.last_reads)
-            found = [
-                con.execute(
-                    f"WITH {run_rows_sql(spec, where=bucket, earlier_read=earlier_read)}, s AS ({stored}) {union}",
-                    parameters,
-                ).fetchnumpy()
-                for bucket in buckets([path], link)
-            ]
+            found = []
+            for bucket in buckets([path], link):
+                ranked = keys_repeat(con, path, spec.primary_key, bucket)
+                rows = run_rows_sql(spec, where=bucket, earlier_read=earlier_read, ranked=ranked)
+                found.append(con.execute(f"WITH {rows}, s AS ({stored}) {union}", parameters).fetchnumpy())
         return {column: numpy.concatenate([part[column] for part in found]) for column in ("file_row_number", "why")}
 
     @staticmethod
