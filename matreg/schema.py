@@ -680,9 +680,9 @@ def _vocabulary_check() -> pa.Check:
 def _of_units(given: pd.Series, units: list[str | None], codes: np.ndarray) -> np.ndarray:
     """Which rows' units (`given`) are their property's (`units[code]`; None, or code -1, for none): compared as
     Arrow strings where no unit is missing (a text object per row took half of the vocabulary check's time), else as
-    Python objects."""
+    Python objects (a missing unit as None: that row fails, not the check)."""
     if given.dtype != pd.ArrowDtype(pyarrow.string()) or given.hasnans:
-        return given.to_numpy(dtype=object) == np.array([*units, None], dtype=object)[codes]
+        return given.to_numpy(dtype=object, na_value=None) == np.array([*units, None], dtype=object)[codes]
     wanted = pyarrow.array([*units, None], pyarrow.string()).take(np.where(codes < 0, len(units), codes))
     return pyarrow.compute.equal(pyarrow.array(given), wanted).fill_null(False).to_numpy(zero_copy_only=False)
 

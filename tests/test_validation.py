@@ -11,7 +11,7 @@ import pyarrow
 import pytest
 from pymatgen.core import DummySpecies, Lattice, Species, Structure
 
-from matreg.errors import RecordError, ValidationError
+from matreg.errors import RecordError
 from matreg.formula import reduced_formula
 from matreg.jsontext import to_json
 from matreg.numbers import Measured, parse_number, parse_value
@@ -621,13 +621,12 @@ _VOCABULARY = "value in canonical unit and within the property's bounds failed" 
 def _broken_rows() -> list[tuple[str, str, object, list[str]]]:
     """(table, column, value, the reasons of a row with it) of every column rule of every canonical table: a missing
     value where the column takes none (NaN too, in a float column), a value outside its list or range; the
-    vocabulary's rule by a unit and by a value (a row missing its property or value breaks it too; one missing its
-    unit: `test_a_value_row_missing_its_unit_refuses_the_batch_as_pandera_does`)."""
+    vocabulary's rule by a unit and by a value (a row missing its property, value or unit breaks it too)."""
     broken = [("properties", "unit", "K", [_VOCABULARY]), ("properties", "value", -1.0, [_VOCABULARY])]
     for name in load_tables():
         for column, spec in table_spec(name).columns.items():
-            whole_row = [_VOCABULARY] if name == "properties" and column in ("property", "value") else []
-            if not spec.nullable and (name, column) != ("properties", "unit"):
+            whole_row = [_VOCABULARY] if name == "properties" and column in ("property", "value", "unit") else []
+            if not spec.nullable:
                 broken.append((name, column, None, [f"{column}: not_nullable", *whole_row]))
             if not spec.nullable and spec.type == "float64":
                 broken.append((name, column, float("nan"), [f"{column}: not_nullable", *whole_row]))
@@ -652,12 +651,6 @@ def _broken_rows() -> list[tuple[str, str, object, list[str]]]:
 def test_a_row_of_arrow_rows_breaking_a_column_rule_is_found_with_panderas_reasons(name, column, value, reasons):
     rows = [_valid_row(name), _valid_row(name) | {column: value}, _valid_row(name)]
     assert rows_breaking_rules(name, arrow_frame(pyarrow.Table.from_pylist(rows, arrow_schema(name)))) == {1: reasons}
-
-
-def test_a_value_row_missing_its_unit_refuses_the_batch_as_pandera_does():
-    rows = [_valid_row("properties"), _valid_row("properties") | {"unit": None}]
-    with pytest.raises(ValidationError, match=r"TypeError\(\"boolean value of NA is ambiguous\"\).*unit: not_nullable"):
-        rows_breaking_rules("properties", arrow_frame(pyarrow.Table.from_pylist(rows, arrow_schema("properties"))))
 
 
 @pytest.mark.parametrize("name", list(load_tables()))
