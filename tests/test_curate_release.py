@@ -23,6 +23,7 @@ import pytest
 from conftest import LAB_EXAMPLE, filled_once, matreg_in_zone, replay_server, single_value
 from mp_replay import SUMMARY, summary_route_of, write_mp_catalog
 from PIL import Image
+from pymatgen.core import Lattice
 from replay import ReplayServer
 
 from matreg.catalog import Catalog, Dataset, Resolution, load_catalog
@@ -292,6 +293,9 @@ def test_a_diff_names_a_records_new_space_group_and_structure_once(store, tmp_pa
         changed = next(document for document in documents if document["material_id"] == "mp-20332")
         changed["symmetry"] |= {"number": 1, "symbol": "P1"}  # relaxed again, to a strained cell
         changed["structure"]["lattice"]["matrix"][0][0] += 0.3
+        lattice = Lattice(changed["structure"]["lattice"]["matrix"])
+        for site in changed["structure"]["sites"]:  # (each site's xyz where its abc now places it)
+            site["xyz"] = lattice.get_cartesian_coords(site["abc"]).tolist()
         run_ingest(build_connector("mp", catalog, FetchRequest(everything=True)), store)
         release(store, catalog, "gaps", "1.1.0")
     recorded = [read_materials(store, "gaps", version).set_index("record_id") for version in ("1.0.0", "1.1.0")]
