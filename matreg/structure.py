@@ -13,6 +13,7 @@ import math
 import re
 import sys
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -84,7 +85,63 @@ def structure_json(
         "properties": {},
         "sites": sites,
     }
-    return orjson.dumps(document).decode()
+    return _written_text(document)
+
+
+def structure_dict_json(document: Any, field: str = "structure") -> str:
+    """The JSON text of a pymatgen Structure dict that a source sends whole, once `check_structure_dict` passes it
+    (RecordError naming `field` otherwise)."""
+    check_structure_dict(document, field)
+    return _written_text(document)
+
+
+_WRITTEN_KEPT = 32  # the latest documents written that `written_atoms` knows (a fetch checks each as it maps it)
+_written: OrderedDict[int, tuple[str, dict[Any, float]]] = OrderedDict()  # id of a text -> (the text, its atoms)
+
+
+def _written_text(document: dict[str, Any]) -> str:
+    """The document (its sites checked: species lists of element and occu) as compact JSON text (orjson's), its
+    sites' atoms (`sites_atoms`) kept for `written_atoms` with the text itself: held there, no other object takes
+    its id."""
+    text = orjson.dumps(document).decode()
+    sites = document["sites"]
+    _written[id(text)] = (text, _whole_atom_sites(sites) or sites_atoms(site["species"] for site in sites))
+    if len(_written) > _WRITTEN_KEPT:
+        _written.popitem(last=False)
+    return text
+
+
+def written_atoms(structure: str) -> dict[Any, float] | None:
+    """The atoms by element name of a structure document as this process wrote it (`structure_json`,
+    `structure_dict_json`), known without reading its text: its sites' `sites_atoms` (never edit the dict). None for
+    any other text (a stored document, one another program wrote, any text made from a written one: edited, copied
+    or read back), and for one of the documents written before the latest `_WRITTEN_KEPT`."""
+    kept = _written.get(id(structure))
+    return kept[1] if kept is not None and kept[0] is structure else None
+
+
+def sites_atoms(sites_species: Iterable[Iterable[Mapping[str, Any]]]) -> dict[Any, float]:
+    """The atoms of a structure's sites by element name, counted by occupancy, summed site by site (each site's
+    species list as pymatgen writes it, of element and occu)."""
+    atoms: dict[Any, float] = {}
+    for site_species in sites_species:
+        for species in site_species:
+            element = species["element"]
+            atoms[element] = atoms.get(element, 0.0) + species["occu"]
+    return atoms
+
+
+def _whole_atom_sites(sites: list[dict[str, Any]]) -> dict[Any, float] | None:
+    """`sites_atoms` of sites that each hold one whole atom (most do), the quicker way: one species a site; None
+    where a site holds another share or several species."""
+    atoms: dict[Any, float] = {}
+    for site in sites:
+        site_species = site["species"]
+        if len(site_species) != 1 or site_species[0]["occu"] != 1:
+            return None
+        element = site_species[0]["element"]
+        atoms[element] = atoms.get(element, 0.0) + 1.0
+    return atoms
 
 
 def check_structure_dict(document: Any, field: str = "structure") -> None:

@@ -43,6 +43,7 @@ from matreg.schema import (
     within_bounds,
 )
 from matreg.sources.base import Attribution, RawValue, SourceRecord
+from matreg.structure import sites_atoms, written_atoms
 from matreg.units import convert_array, missing_count_message
 
 if TYPE_CHECKING:
@@ -179,18 +180,28 @@ def _check_structure(structure: str, formula: Formula) -> None:
     (`same_amounts`: each element's share of the atoms within a tolerance, so a cell of several formula units or a
     refined Fe0.95O for FeO passes): its cell's values per atom would follow the one, its molar values and links the
     other."""
-    amounts = _whole_atoms(structure, formula) or _structure_amounts(structure)
+    amounts = _structure_atoms(structure, formula)
     if not same_amounts(formula, amounts):
         partly = not all(amount.is_integer() for amount in amounts.values())  # atoms of partly occupied sites
         counted = f"{amounts_formula(amounts)}{' (by occupancy)' if partly else ''}"
         raise RecordError(f"the structure is {counted}, not the record's formula {formula.original}")
 
 
+def _structure_atoms(structure: str, formula: Formula) -> dict[str, float]:
+    """The atoms of a structure document by element symbol, counted by occupancy: as written where matreg wrote it in
+    this process (`written_atoms`: the connectors' documents, checked moments before), else read from its text
+    (`_whole_atoms`, else `_structure_amounts`)."""
+    written = written_atoms(structure)
+    if written is None:
+        return _whole_atoms(structure, formula) or _structure_amounts(structure)
+    return written if written.keys() <= formula.shares.keys() else _atoms_by_symbol(written)
+
+
 def _whole_atoms(structure: str, formula: Formula) -> dict[str, float] | None:
     """The atoms of a structure document by element where each of its species is a whole atom of an element of the
     formula as the connectors write it (`_WHOLE_ATOM`), found in its text: decoding the document costs two to three
-    times more, and this runs per record of a fetch. None where any is not (another element, a partly occupied site,
-    an isotope's symbol, another writer's form: `_structure_amounts` reads them)."""
+    times more. None where any is not (another element, a partly occupied site, an isotope's symbol, another
+    writer's form: `_structure_amounts` reads them)."""
     names = _WHOLE_ATOM.findall(structure)
     if not names or len(names) != structure.count('"element":'):
         return None
@@ -202,13 +213,16 @@ def _structure_amounts(structure: str) -> dict[str, float]:
     """The atoms of a structure document (pymatgen's Structure JSON) by element symbol, counted by occupancy, summed
     from its sites' species lists; RecordError where they are not pymatgen's, a species is no element, or no atoms
     are counted."""
-    by_name: dict[Any, float] = {}
     try:
-        for site in orjson.loads(structure)["sites"]:
-            for species in site["species"]:
-                by_name[species["element"]] = by_name.get(species["element"], 0.0) + species["occu"]
+        by_name = sites_atoms(site["species"] for site in orjson.loads(structure)["sites"])
     except (orjson.JSONDecodeError, KeyError, TypeError):
         raise RecordError("structure: its sites are not pymatgen's (species lists of element and occu)") from None
+    return _atoms_by_symbol(by_name)
+
+
+def _atoms_by_symbol(by_name: dict[Any, float]) -> dict[str, float]:
+    """Atoms by element name as atoms by element symbol (deuterium's are H's: `_element_symbol`); RecordError where
+    a name is no element or no atoms are counted."""
     amounts: dict[str, float] = {}
     for name, amount in by_name.items():
         symbol = _element_symbol(name)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import warnings
 from pathlib import Path
 
@@ -20,7 +22,10 @@ from matreg.structure import (
     lattice_volume,
     parse_structure,
     read_structure,
+    sites_atoms,
+    structure_dict_json,
     structure_json,
+    written_atoms,
 )
 
 ROCKSALT = [[0.0, 2.82, 2.82], [2.82, 0.0, 2.82], [2.82, 2.82, 0.0]]  # NaCl primitive cell, Å
@@ -391,6 +396,65 @@ def test_cartesian_coordinates_of_a_triclinic_crystal_are_made_fractional_the_sa
         np.array(lattice), species, np.array(coords), cartesian=True, length_unit=length_unit
     )
     assert read_structure(from_lists).frac_coords == pytest.approx(crystal.frac_coords, abs=1e-9)
+
+
+def _atoms_in_text(text: str) -> dict:
+    """The atoms of a structure document by element name as a reader of its text counts them (validation's)."""
+    return sites_atoms(site["species"] for site in json.loads(text)["sites"])
+
+
+@pytest.mark.parametrize(
+    ("species", "options"),
+    [
+        (["Zn", "O", "Zn", "O"], {}),
+        (["O", "Zn", "Zn", "O"], {}),  # (the elements in the order the sites name them)
+        (["Fe1", "O", "Fe2", "O"], {"named": {"Fe1": "Fe", "Fe2": {"Fe": 1.0}}, "labels": ["Fe1", "O", "Fe2", "O"]}),
+        (["GaIn", "As", "GaIn", "As"], {"named": {"GaIn": {"Ga": 0.1, "In": 0.7}}}),  # occupancies summed in order
+        ([{"Fe": 0.1}, {"Fe": 0.2}, {"Fe": 0.3}, "O"], {}),  # per site: 0.1 + 0.2 + 0.3 is not 0.6
+        ([{"Ga": 1.0, "In": 0.0}, "As", "As", "D"], {}),  # an element of share 0 left off; deuterium by its name
+        (["Zn", "O", "Zn", {"O": 1.0, "F": 1e-7}], {}),  # a whole atom and another species on one site
+    ],
+)
+def test_a_written_document_hands_over_the_atoms_its_text_holds(species, options):
+    """What validation reads instead of the document's text (`written_atoms`) is what its text holds, to the last
+    bit of each sum, in the order of the sites."""
+    coords = [[0, 0, 0], [0.25, 0.25, 0.25], [0.5, 0.5, 0.5], [0.75, 0.75, 0.75]]
+    text = structure_json(ROCKSALT, species, coords, **options)
+    assert list(written_atoms(text).items()) == list(_atoms_in_text(text).items())
+
+
+@pytest.mark.parametrize(
+    "species",
+    [
+        [{"element": "Zn", "occu": 1}],  # an integer occupancy, as a source may send it
+        [{"element": "Zn", "occu": 0.5, "oxidation_state": 2}, {"element": "Cd", "occu": 0.5}],
+        [{"element": "Zn", "occu": 1.0}, {"element": "Cd", "occu": 0}],  # a share of 0 kept in the source's text
+    ],
+)
+def test_a_structure_dict_written_whole_hands_over_the_atoms_its_text_holds(species):
+    document = Structure(Lattice.cubic(4.0), ["Zn", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).as_dict()
+    document["sites"][0]["species"] = species
+    text = structure_dict_json(document)
+    assert text == json.dumps(document, separators=(",", ":"))
+    assert list(written_atoms(text).items()) == list(_atoms_in_text(text).items())
+
+
+def test_only_the_very_text_written_hands_over_atoms():
+    """Any other text is read from its text: one made from a written document (a connector renaming an element after
+    writing it, the same text read back from the store or a pickle), one written before the latest documents."""
+    text = structure_json(ROCKSALT, ["Zn", "O"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    assert written_atoms(text) == {"Zn": 1.0, "O": 1.0}
+    assert written_atoms(str(text)) == written_atoms(text[:]) == written_atoms(copy.deepcopy(text))  # (itself)
+    for other in (
+        text.replace('"Zn"', '"Cd"'),
+        json.loads(json.dumps(text)),
+        pickle.loads(pickle.dumps(text)),
+        text.encode().decode(),
+        Structure.from_dict(json.loads(text)).to_json(),
+    ):
+        assert written_atoms(other) is None
+    later = [structure_json(ROCKSALT, ["Cd", "S"], [[0, 0, 0], [0.25, 0.25, 0.25]]) for _ in range(300)]
+    assert written_atoms(text) is None and written_atoms(later[-1]) == {"Cd": 1.0, "S": 1.0}
 
 
 def test_lattice_volume_is_the_cells_volume_whatever_the_handedness():

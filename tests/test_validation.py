@@ -17,7 +17,7 @@ from matreg.jsontext import to_json
 from matreg.numbers import Measured, parse_number, parse_value
 from matreg.schema import arrow_schema, load_tables, table_spec
 from matreg.sources.base import Attribution, RawValue, SourceRecord
-from matreg.structure import structure_json
+from matreg.structure import structure_json, written_atoms
 from matreg.validation import (
     RunStamp,
     arrow_frame,
@@ -371,7 +371,7 @@ def test_a_structure_of_the_records_formula_is_kept(formula, structure):
             structure_of(["Fe"] * 16 + ["O"] * 16 + ["Si"]),
             "the structure is Fe16SiO16, not the record's formula FeO",
         ),
-        (  # as connectors write it (`structure_json`): its atoms read from its text, the formula's O not named as O0
+        (  # as connectors write it (`structure_json`): its atoms as written, the formula's O not named as O0
             "ZnO",
             structure_json(np.eye(3) * 4, ["Zn", "Zn"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
             "the structure is Zn2, not the record's formula ZnO",
@@ -389,6 +389,53 @@ def test_a_structure_not_of_the_records_formula_quarantines_the_record_naming_bo
     with pytest.raises(RecordError) as raised:
         material_row(SourceRecord("s", formula, [], structure=structure), ATTRIBUTION, STAMP)
     assert str(raised.value) == reason
+
+
+@pytest.mark.parametrize(
+    ("formula", "species", "outcome"),
+    [
+        ("ZnO", ["Zn", "O", "Zn", "O"], None),
+        ("ZnO", ["Zn", "Zn", "Zn", "O"], "the structure is Zn3O, not the record's formula ZnO"),
+        ("ZnO", ["Zn", "S", "Zn", "S"], "the structure is Zn2S2, not the record's formula ZnO"),
+        ("H2O", ["D", "H", "O", "H"], "the structure is H3O, not the record's formula H2O"),  # deuterium as H
+        ("H3O", ["D", "H", "O", "H"], None),
+        ("FeO", [{"Fe": 0.95}, "O", {"Fe": 0.95}, "O"], None),  # a refined Fe0.95O, within the tolerance
+        ("FeO", [{"Fe": 0.5}, "O", "Fe", "O"], "the structure is Fe1.5O2 (by occupancy), not the record's formula FeO"),
+        (
+            "GaAs",
+            [{"Ga": 0.5, "In": 0.5}, "As", "Ga", "As"],
+            "the structure is In0.5Ga1.5As2 (by occupancy), not the record's formula GaAs",
+        ),
+    ],
+)
+def test_a_structure_matreg_wrote_is_held_to_the_rule_as_its_text_read_back_is(formula, species, outcome):
+    """The atoms of a document a connector wrote moments before are taken as written (`written_atoms`), not read from
+    its text: the same outcome and reason as for the same text read back from the store."""
+    coords = [[0, 0, 0], [0.25, 0.25, 0.25], [0.5, 0.5, 0.5], [0.75, 0.75, 0.75]]
+    written = structure_json(np.eye(3) * 4, species, coords)
+    stored = written.encode().decode()  # the same text, as read back from the store
+    assert written_atoms(written) is not None and written_atoms(stored) is None
+    assert [_structure_outcome(formula, text) for text in (written, stored)] == [outcome, outcome]
+
+
+def _structure_outcome(formula: str, structure: str) -> str | None:
+    """Why a record of this formula and structure is refused; None where its materials row is made."""
+    try:
+        material_row(SourceRecord("s", formula, [], structure=structure), ATTRIBUTION, STAMP)
+    except RecordError as exc:
+        return str(exc)
+    return None
+
+
+def test_a_structure_changed_after_it_was_written_is_refused_as_its_text_says_not_passed_on_the_atoms_written():
+    """The atoms handed over are those of the very text written: a connector changing the document afterwards makes
+    another text (a plain str), whose atoms are read from it; the record whose formula the written document was of
+    is refused with the changed one."""
+    written = structure_json(np.eye(3) * 4, ["Zn", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert _structure_outcome("ZnO", written) is None
+    changed = written.replace('"element":"O"', '"element":"S"')
+    assert _structure_outcome("ZnO", changed) == "the structure is ZnS, not the record's formula ZnO"
+    assert _structure_outcome("ZnO", written.replace("0.5,0.5,0.5", "0.5,0.5,0.4")) is None  # (its atoms the same)
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from matreg.paginate import HttpRequest, OffsetPaginator, count_of, dig
 from matreg.sources import FetchRequest
 from matreg.sources.base import WITHDRAWN_BY_SOURCE, Attribution, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
-from matreg.structure import check_structure_dict
+from matreg.structure import structure_dict_json
 from matreg.validation import read_spacegroup_number
 
 try:  # a missing mp-api is reported by build() with the fix (install matreg[mp]), not as an import error
@@ -203,11 +203,10 @@ def structure_json(structure: Any, material_id: str) -> str | None:
     """The pymatgen Structure dict as received, as JSON text; RecordError naming the material if it is not one, its
     cell is not one (an entry of its lattice, coordinates or occupancies no number: a JSON true is no 1 Å), or what
     else it stores would not read back as received (a site's xyz elsewhere than its abc, properties pymatgen cannot
-    read or would build an object of: `check_structure_dict`)."""
+    read or would build an object of: `structure_dict_json`)."""
     if structure is None:
         return None
-    check_structure_dict(structure, f"{material_id}: structure")
-    return orjson.dumps(structure).decode()  # ten times json.dumps: this runs once per record
+    return structure_dict_json(structure, f"{material_id}: structure")
 
 
 def site_count(payload: dict[str, Any], material_id: str) -> int | None:
