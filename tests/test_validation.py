@@ -646,6 +646,25 @@ def test_a_value_with_an_uncertainty_that_cannot_be_is_refused_with_the_reason(v
     assert rejection.raw["value"] == value.value and rejection.raw.get("uncertainty") == value.uncertainty
 
 
+@pytest.mark.parametrize("given", [[1.5, 2.5], {"value": 1.5}, "1.5 eV", True])
+def test_a_rejected_values_payload_holds_its_fields_as_given_and_a_copy_of_a_list_or_object(given):
+    """The payload stored is the value's fields (`asdict`'s copy: a list or object copied, a text or number itself),
+    not the value as the record holds it, which a later edit of the record would change."""
+    raw = RawValue("band_gap", given, "eV", method="PBE")
+    [(_, rejection)] = _harmonized(SourceRecord("r", "Si", [raw])).rejected
+    assert rejection.raw == {
+        "property": "band_gap",
+        "value": given,
+        "unit": "eV",
+        "temperature_K": None,
+        "pressure_Pa": None,
+        "method": "PBE",
+        "problem": None,
+    }
+    assert list(rejection.raw) == ["property", "value", "unit", "temperature_K", "pressure_Pa", "method", "problem"]
+    assert (rejection.raw["value"] is given) == isinstance(given, str | bool)
+
+
 def test_a_rejected_value_stating_no_uncertainty_keeps_the_payload_it_had():
     [(_, rejection)] = _harmonized(SourceRecord("r", "Si", [RawValue("band_gap", 99.0, "eV")])).rejected
     assert "uncertainty" not in rejection.raw  # quarantine payloads (and ids) as before values had one
