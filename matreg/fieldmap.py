@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -227,11 +227,11 @@ class FieldMap(pydantic.BaseModel, extra="forbid"):
             return canonical_method(spec.method) == canonical_method(method)
         return spec.method_qualifier is None or load_methods().qualifier_of(method) == spec.method_qualifier
 
-    def unmapped(self, record: Iterable[str]) -> list[str]:
+    def unmapped(self, record: Collection[str]) -> list[str]:
         """Top-level fields of the record (a JSON object's keys, a table's columns) this map neither maps nor lists in
-        `other_fields` (schema drift)."""
+        `other_fields` (schema drift). Most records have none: one set comparison tells."""
         known = self._readers.known
-        return [name for name in record if name not in known]
+        return [] if known.issuperset(record) else [name for name in record if name not in known]
 
     def property_of(self, field: str) -> str:
         """Canonical property a field maps to; ConfigError if neither named nor a known alias."""

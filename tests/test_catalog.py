@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pydantic
 import pytest
 from typer.testing import CliRunner
@@ -312,6 +313,26 @@ def test_a_field_maps_read_gives_the_values_present_and_the_mapped_fields_missin
     reading = field_map.read(record)
     assert ([raw.value for raw in reading.values], reading.absent) == (values, absent)
     assert [raw.value for raw in field_map.read_values(record)] == values
+
+
+@pytest.mark.parametrize(
+    ("record", "unmapped"),
+    [
+        ({"gap": 1.1, "id": 7, "a": {}}, []),
+        ({"new": 1, "gap": 1.1, "renamed": 2, "id": 7}, ["new", "renamed"]),  # in the record's order
+        (pd.Index(["gap", "T", "id"]), ["T"]),  # a table's columns
+    ],
+)
+def test_a_records_top_level_fields_neither_mapped_nor_listed_are_unmapped(record, unmapped):
+    field_map = FieldMap(
+        source="nomad",
+        fields={
+            "gap": SourceFieldSpec(property="band_gap", unit="eV"),
+            "a.b": SourceFieldSpec(property="density", unit="g/cm^3"),
+        },
+        other_fields=["id"],
+    )
+    assert field_map.unmapped(record) == unmapped
 
 
 def test_a_field_of_a_provenance_of_its_own_files_its_values_under_it():
