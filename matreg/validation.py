@@ -444,6 +444,8 @@ class _FlatValues:
             of_key.setdefault(key, []).append(index)
         repeated: list[int] = []
         for key, (first, *others) in of_key.items():
+            if not others:  # the key's only value (of a property the record gives by other methods or conditions)
+                continue
             given = [shared_rows[index] for index in (first, *others)]
             if all(math.isclose(canonical[index], canonical[first], rel_tol=_SAME_VALUE) for index in others):
                 repeated += given[1:]
