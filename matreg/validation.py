@@ -18,7 +18,6 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute
-from pandera.engines.pandas_engine import Engine
 from pymatgen.core import Element
 
 from matreg.errors import RecordError, UnitError, ValidationError
@@ -983,8 +982,10 @@ def _keeps_rules(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
 
 
 def _of_dtype(values: pd.Series, dtype: Any) -> bool:
-    """True when `values` are of pandera's `dtype` (a column declared without one: any), as coercing leaves them."""
-    return dtype is None or dtype.check(Engine.dtype(values.dtype)) is True
+    """True when `values` are of exactly the pandas dtype of pandera's `dtype` (a column declared without one: any),
+    which coercing leaves as they are; pandera's check of a dtype takes others too, which it coerces (numpy's int64
+    for Int64, pandas' Float64 or Arrow's double for float64)."""
+    return dtype is None or values.dtype == dtype.type
 
 
 def _only_checks(schema: pa.DataFrameSchema) -> bool:

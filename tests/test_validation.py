@@ -6,16 +6,17 @@ import json
 from datetime import UTC, datetime
 
 import numpy as np
+import pandas as pd
 import pandera.pandas as pandera
 import pyarrow
 import pytest
 from pymatgen.core import DummySpecies, Lattice, Species, Structure
 
-from matreg.errors import RecordError
+from matreg.errors import RecordError, ValidationError
 from matreg.formula import reduced_formula
 from matreg.jsontext import to_json
 from matreg.numbers import Measured, parse_number, parse_value
-from matreg.schema import arrow_schema, load_tables, table_spec
+from matreg.schema import arrow_schema, load_tables, pandera_schema, table_spec
 from matreg.sources.base import Attribution, RawValue, SourceRecord
 from matreg.structure import structure_json, written_atoms
 from matreg.validation import (
@@ -728,3 +729,60 @@ def test_arrow_rows_keeping_every_rule_pass_without_panderas_validation(name, mo
     rows = arrow_frame(pyarrow.Table.from_pylist([_valid_row(name)] * 3, arrow_schema(name)))
     assert rows_breaking_rules(name, rows) == {}
     assert validate_table(name, rows, unique_keys=False).equals(rows)
+
+
+_OTHER_DTYPES = {  # dtypes a column of each declared type may come in besides `arrow_frame`'s (those pandera coerces)
+    "string": [object, "str", pd.ArrowDtype(pyarrow.large_string()), "category"],
+    "float64": ["Float64", pd.ArrowDtype(pyarrow.float64()), "float32"],
+    "int64": ["int64", pd.ArrowDtype(pyarrow.int64()), "Int32", "float64"],
+    "bool": ["bool", pd.ArrowDtype(pyarrow.bool_()), object],
+    "timestamp": ["datetime64[ns, UTC]", "datetime64[us, Europe/Paris]", pd.ArrowDtype(pyarrow.timestamp("us", "UTC"))],
+    "list<string>": [object, pd.ArrowDtype(pyarrow.list_(pyarrow.large_string()))],
+}
+
+
+def _crafted_frames(name: str) -> list[tuple[str, pd.DataFrame]]:
+    """Frames of three rows of canonical table `name` as `arrow_frame` converts them and varied: the first column of
+    each declared type in each other dtype it may come in (a timestamp without its zone too), a missing value (NaN,
+    in a float column, Arrow's too) in it where it takes none, a list column of other items, the columns in another
+    order, one more or one less, another index."""
+    rows = arrow_frame(pyarrow.Table.from_pylist([_valid_row(name)] * 3, arrow_schema(name)))
+    crafted = [("as converted", rows), ("reversed", rows[rows.columns[::-1]]), ("indexed", rows.set_axis([5, 6, 7]))]
+    crafted += [("one more", rows.assign(more=1.0)), ("one less", rows.drop(columns=rows.columns[-1]))]
+    columns = table_spec(name).columns
+    for kind in dict.fromkeys(spec.type for spec in columns.values()):
+        column = next(column for column, spec in columns.items() if spec.type == kind)
+        values = rows[column].astype(object) if kind == "list<string>" else rows[column]
+        for dtype in _OTHER_DTYPES[kind]:
+            crafted.append((f"{column} as {dtype}", rows.assign(**{column: values.astype(dtype)})))
+        if kind == "timestamp":
+            crafted.append((f"{column} without its zone", rows.assign(**{column: values.dt.tz_localize(None)})))
+        if kind == "list<string>":
+            odd = pd.Series([["x", 1], ("x",), "x"], dtype=object)
+            crafted.append((f"{column} of other items", rows.assign(**{column: odd})))
+        if not columns[column].nullable:
+            missing = pd.Series([None, *values[1:]], dtype=values.dtype)
+            crafted.append((f"{column} missing a value", rows.assign(**{column: missing})))
+        if kind == "float64" and not columns[column].nullable:
+            for dtype in ("float64", pd.ArrowDtype(pyarrow.float64())):
+                nan = pd.Series(pyarrow.array([np.nan, 1.0, 1.0], from_pandas=False), dtype=dtype)
+                crafted.append((f"{column} NaN as {dtype}", rows.assign(**{column: nan})))
+    return crafted
+
+
+_CRAFTED = [
+    pytest.param(name, frame, id=f"{name}: {label}") for name in load_tables() for label, frame in _crafted_frames(name)
+]
+
+
+@pytest.mark.parametrize(("name", "frame"), _CRAFTED)
+def test_a_frame_is_validated_as_panderas_validation_does(name, frame):
+    """`validate_table` puts a frame of Arrow rows through pandera's checks alone (`_validated`): whatever the frame,
+    it passes where pandera's validation passes, with the frame as pandera coerced it, and fails where it fails."""
+    try:
+        expected = pandera_schema(name, unique_keys=False).validate(frame.reset_index(drop=True), lazy=True)
+    except pandera.errors.SchemaErrors:
+        with pytest.raises(ValidationError, match=f"^{name}: "):
+            validate_table(name, frame, unique_keys=False)
+    else:
+        pd.testing.assert_frame_equal(validate_table(name, frame, unique_keys=False), expected)
