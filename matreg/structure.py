@@ -150,7 +150,16 @@ def check_structure_dict(document: Any, field: str = "structure") -> None:
     site's fractional coordinates ('abc') and species held to the same checks (lengths in Å); and unless what else it
     stores reads back as received: each site's Cartesian coordinates ('xyz', which pymatgen works out again from abc
     and the lattice), where given, are those, and the properties of the structure and its sites (a site's 'magmom')
-    are values pymatgen reads as they are (`_check_properties`)."""
+    are values pymatgen reads as they are (`_check_properties`). A value nested past Python's recursion limit (a page
+    orjson reads may nest 1,024 levels) is refused as the record's, not the run's, error."""
+    try:
+        _check_document(document, field)
+    except RecursionError:
+        raise RecordError(f"{field}: nested too deeply to be read (past Python's recursion limit)") from None
+
+
+def _check_document(document: Any, field: str) -> None:
+    """`check_structure_dict`, where a value nested too deeply raises RecursionError."""
     try:
         lattice, sites = document["lattice"]["matrix"], document["sites"]
         coords = [site["abc"] for site in sites]

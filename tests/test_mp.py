@@ -518,6 +518,28 @@ def test_a_structure_whose_xyz_or_site_properties_would_not_read_back_as_receive
     assert sorted(magnetic.site_properties["magmom"]) == [0.0] * 6 + [7.26] * 3
 
 
+def test_a_structure_nesting_a_property_past_pythons_recursion_limit_quarantines_its_document_alone(tmp_path, store):
+    """mp-api reads a page with orjson, up to 1,024 levels deep: a site's property nested 1,010 levels, past Python's
+    recursion limit, quarantines its document (a RecursionError escaping its mapping failed the run), the rest of the
+    page stored."""
+    documents = copy.deepcopy(SUMMARY["data"][:3])
+    documents[0]["structure"]["sites"][0]["properties"] = {"tags": "nested"}
+    page = json.dumps({"data": documents, "meta": {**SUMMARY["meta"], "total_doc": 3}})
+    page = page.replace('"nested"', "[" * 1010 + "1.0" + "]" * 1010)  # (json.dumps would recurse past the limit)
+
+    def route(request: Request) -> Reply:
+        return Reply(200, HEARTBEAT) if request.path == "/heartbeat" else Reply(200, page.encode())
+
+    with ReplayServer(route) as server:
+        report = fetch(store, load_catalog(write_mp_catalog(tmp_path / "c.yaml", server.url)), everything=True)
+    assert (report.status, report.n_fetched, report.n_stored, report.n_quarantined) == ("complete", 3, 2, 1)
+    [(item, reasons)] = store.query("SELECT item, reasons FROM quarantine").itertuples(index=False)
+    assert (item, list(reasons)) == (
+        "mp-631",
+        ["mp-631: structure: nested too deeply to be read (past Python's recursion limit)"],
+    )
+
+
 def test_a_space_group_number_no_space_group_has_quarantines_the_document_with_the_reason(tmp_path, store):
     documents = copy.deepcopy(SUMMARY["data"][:3])
     documents[0]["symmetry"]["number"] = 231

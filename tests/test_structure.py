@@ -274,7 +274,10 @@ def test_a_structure_dicts_xyz_and_properties_as_pymatgen_writes_them_pass_far_s
             lambda site: site.update(properties=[1.0]),
             "site 1's properties [1.0] are not an object of properties by name",
         ),
-        (lambda site: site.update(properties={"magmom": "up"}), "'magmom' 'up' is not a magnetic moment (a number, or"),
+        (
+            lambda site: site.update(properties={"magmom": "up"}),
+            "'magmom' 'up' is not a magnetic moment (a number, or",
+        ),
         (lambda site: site.update(properties={"magmom": True}), "'magmom' True is not a magnetic moment"),
         (lambda site: site.update(properties={"magmom": [0, 1]}), "'magmom' [0, 1] is not a magnetic moment"),
         (lambda site: site.update(properties={"magmom": float("nan")}), "'magmom' nan is not a finite number"),
@@ -313,6 +316,41 @@ def test_a_structure_dicts_own_properties_are_held_to_the_rule_of_its_sites():
     document["properties"] = "mp"
     with pytest.raises(RecordError, match="^structure: properties 'mp' are not an object of properties by name$"):
         check_structure_dict(document)
+
+
+def _nested(depth: int) -> list:
+    """1.0 in `depth` lists, one in another."""
+    value: list | float = 1.0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+DEEP = 1_010  # levels of lists: a page orjson reads (1,024 levels at most) can hold one past Python's recursion limit
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda document: document["sites"][0].update(properties={"tags": _nested(DEEP)}),
+        lambda document: document["sites"][0].update(properties={"magmom": _nested(DEEP)}),
+        lambda document: document["sites"][0].update(properties=_nested(DEEP)),
+        lambda document: document.update(properties={"tags": _nested(DEEP)}),
+        lambda document: document["sites"][0].update(xyz=_nested(DEEP)),
+        lambda document: document["sites"][0].update(xyz=[_nested(DEEP), 0.0, 0.0]),
+        lambda document: document["sites"][0].update(abc=[_nested(DEEP), 0.0, 0.0]),
+        lambda document: document["lattice"]["matrix"][0].__setitem__(0, _nested(DEEP)),
+    ],
+    ids=["property", "magmom", "properties", "structure's property", "xyz", "xyz entry", "abc entry", "lattice entry"],
+)
+def test_a_structure_dict_nesting_a_value_past_pythons_recursion_limit_is_refused(edit):
+    """A RecursionError (of the check or of a value's repr in its reason) would escape the record's mapping and fail
+    its run: the record is refused instead."""
+    document = json.loads(Structure(Lattice.cubic(4.2), ["Fe"], [[0.5, 0.5, 0.5]]).to_json())
+    edit(document)
+    with pytest.raises(RecordError) as refused:
+        check_structure_dict(document)
+    assert str(refused.value) == "structure: nested too deeply to be read (past Python's recursion limit)"
 
 
 @pytest.mark.parametrize("occupancy", [10**400, -(10**400)], ids=["past", "below"])
