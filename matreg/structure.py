@@ -214,7 +214,7 @@ def _check_properties(properties: Any, what: str) -> None:
     they are: texts, booleans, nulls, finite numbers (JSON has no NaN: it would store null), and lists and objects of
     them, but no object in monty's encoding ('@module'), which monty's decoder imports and builds (any class, function
     or module it names), as pymatgen's Structure.from_dict decodes each site's properties; a magnetic moment ('magmom')
-    a number, or three (its vector)."""
+    a number, three (its vector), or none (`_magnetic_moment`)."""
     if properties is None:
         return
     if not isinstance(properties, dict):
@@ -224,7 +224,7 @@ def _check_properties(properties: Any, what: str) -> None:
         if problem is not None:
             raise RecordError(f"{what}: '{name}' {problem}")
         if name == "magmom" and not _magnetic_moment(value):
-            raise RecordError(f"{what}: 'magmom' {value!r} is not a magnetic moment (a number, or three)")
+            raise RecordError(f"{what}: 'magmom' {value!r} is not a magnetic moment (a number, three, or null)")
 
 
 def _unread_value(value: Any) -> str | None:
@@ -243,8 +243,13 @@ def _unread_value(value: Any) -> str | None:
 
 
 def _magnetic_moment(value: Any) -> bool:
-    """Whether a site's magmom is a magnetic moment as pymatgen reads one: a number, or three (its vector)."""
-    return only_numbers((value,)) or (isinstance(value, list | tuple) and len(value) == 3 and only_numbers(value))
+    """Whether a site's magmom is a magnetic moment as pymatgen reads one: a number, or three (its vector); or none, a
+    null, which pymatgen writes for a site without one beside sites with one (Structure.from_sites)."""
+    return (
+        value is None
+        or only_numbers((value,))
+        or (isinstance(value, list | tuple) and len(value) == 3 and only_numbers(value))
+    )
 
 
 def _cell(

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pymatgen.analysis.structure_matcher import StructureMatcher
-from pymatgen.core import DummySpecies, Lattice, Species, Structure
+from pymatgen.core import DummySpecies, Lattice, PeriodicSite, Species, Structure
 from pymatgen.io.cif import CifWriter
 
 from matreg.errors import RecordError
@@ -276,7 +276,7 @@ def test_a_structure_dicts_xyz_and_properties_as_pymatgen_writes_them_pass_far_s
         ),
         (
             lambda site: site.update(properties={"magmom": "up"}),
-            "'magmom' 'up' is not a magnetic moment (a number, or",
+            "'magmom' 'up' is not a magnetic moment (a number, three, or null)",
         ),
         (lambda site: site.update(properties={"magmom": True}), "'magmom' True is not a magnetic moment"),
         (lambda site: site.update(properties={"magmom": [0, 1]}), "'magmom' [0, 1] is not a magnetic moment"),
@@ -316,6 +316,19 @@ def test_a_structure_dicts_own_properties_are_held_to_the_rule_of_its_sites():
     document["properties"] = "mp"
     with pytest.raises(RecordError, match="^structure: properties 'mp' are not an object of properties by name$"):
         check_structure_dict(document)
+
+
+def test_a_structure_dicts_site_without_a_moment_beside_sites_with_one_passes_as_pymatgen_writes_it():
+    """pymatgen's Structure.from_sites gives a site lacking a property its other sites have that property as null: a
+    magmom of null reads back as it is."""
+    lattice = Lattice.cubic(4.2)
+    iron = PeriodicSite("Fe", [0, 0, 0], lattice, properties={"magmom": 2.2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ('Not all sites have property magmom. Missing values are set to None.')
+        document = json.loads(Structure.from_sites([iron, PeriodicSite("O", [0.5, 0.5, 0.5], lattice)]).to_json())
+        check_structure_dict(document)
+        assert Structure.from_dict(document).site_properties["magmom"] == [2.2, None]
+    assert [site["properties"] for site in document["sites"]] == [{"magmom": 2.2}, {"magmom": None}]
 
 
 def _nested(depth: int) -> list:
