@@ -329,8 +329,7 @@ def earlier_read_sql(name: str, last_reads: LastReads | None) -> str:
 def read_twice(con: duckdb.DuckDBPyConnection, path: Path, link: str) -> bool:
     """True when a run's file of records (materials) holds a record more than once (read on two pages); counted a
     part (`buckets`) at a time."""
-    query = f"SELECT count(*) > count(DISTINCT {link}) FROM read_parquet($path) WHERE "
-    return any(con.execute(query + bucket, {"path": str(path)}).fetchall()[0][0] for bucket in buckets([path], link))
+    return any(keys_repeat(con, path, [link], bucket) for bucket in buckets([path], link))
 
 
 def keys_repeat(con: duckdb.DuckDBPyConnection, path: Path, key: list[str], bucket: str) -> bool:
