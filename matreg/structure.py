@@ -47,6 +47,12 @@ _FLOATS = frozenset((float,))  # a cell of floats only is read as it is given
 _ROWS = frozenset((list, tuple))  # the containers of a cell read without numpy (`_plain_cell`)
 _FAR = sys.float_info.max / 2  # a bound on coordinates' size below which no rounding takes one past a float
 _ELEMENT_OCCU = itemgetter("element", "occu")  # a species entry of a pymatgen site -> (element, occupancy)
+_LABELS = frozenset((str, type(None)))  # a site's label: a text, or none (pymatgen names the site by its species)
+_ENCODED_AS = (("@module", "pymatgen.core.structure"), ("@class", "Structure"))  # what monty's decoder builds of it
+_LATTICE_PARAMETERS = ("a", "b", "c", "alpha", "beta", "gamma", "volume")  # as pymatgen writes them beside the matrix
+_ANGLES = frozenset(("alpha", "beta", "gamma"))  # (in degrees)
+CHARGE_TOLERANCE = 1e-8  # pymatgen's: a structure's charge further from its oxidation states' sum warns as it is read
+_JSON_INTEGERS = (-(2**63), 2**64 - 1)  # the integers orjson, which writes the store's JSON, writes
 _SHARE = itemgetter(1)
 
 
@@ -148,10 +154,13 @@ def check_structure_dict(document: Any, field: str = "structure") -> None:
     """RecordError (naming `field` and the entry) unless a pymatgen Structure dict that a source sends whole
     (`Structure.as_dict()`, the Materials Project's) is a cell `structure_json` would write: its lattice matrix, each
     site's fractional coordinates ('abc') and species held to the same checks (lengths in Å); and unless what else it
-    stores reads back as received: each site's Cartesian coordinates ('xyz', which pymatgen works out again from abc
-    and the lattice), where given, are those, and the properties of the structure and its sites (a site's 'magmom')
-    are values pymatgen reads as they are (`_check_properties`). A value nested past Python's recursion limit (a page
-    orjson reads may nest 1,024 levels) is refused as the record's, not the run's, error."""
+    stores reads back through `Structure.from_dict` as received, without a warning (but for a null site property,
+    which pymatgen writes itself and warns of as it reads it): each site's Cartesian coordinates ('xyz', which
+    pymatgen works out again from abc and the lattice), where given, are those; the lattice's periodicity and the
+    lengths, angles and volume written beside its matrix (`_check_lattice_fields`); the oxidation states and the charge
+    (`_check_charge`); the sites' labels, texts; the properties of the structure and its sites (`_check_properties`,
+    `_check_site_properties`); and it names no other class for monty's decoder. A value nested past Python's
+    recursion limit (a page orjson reads may nest 1,024 levels) is refused as the record's, not the run's, error."""
     try:
         _check_document(document, field)
     except RecursionError:
@@ -172,12 +181,156 @@ def _check_document(document: Any, field: str) -> None:
                 _site_shares(shares, field)
     except (KeyError, TypeError):  # (TypeError: an element that is a list, which no dict or cache can hold)
         raise RecordError(f"{field}: not a pymatgen Structure (a lattice matrix, sites of species and abc)") from None
+    _check_encoding(document, field)
     rows, fractional = _cell(lattice, coords, len(sites), False, "angstrom", field)
     _check_xyz(sites, fractional, rows, field)
+    _check_lattice_fields(document["lattice"], rows, field)
+    _check_charge(document.get("charge"), sites, field)
+    _check_labels([site.get("label") for site in sites], field)
     _check_properties(document.get("properties"), f"{field}: properties")
+    _check_site_properties(sites, field)
+
+
+def _check_encoding(document: Mapping[str, Any], field: str) -> None:
+    """RecordError unless the document's '@module' and '@class', where given, name pymatgen's Structure: monty's
+    decoder (pymatgen's `loadfn`) imports and builds the class they name."""
+    for key, expected in _ENCODED_AS:
+        if document.get(key, expected) != expected:
+            raise RecordError(
+                f"{field}: {key} {document[key]!r} is not {expected!r}: monty's decoder would build another object "
+                "of it"
+            )
+
+
+def _check_lattice_fields(lattice: Mapping[str, Any], rows: Sequence[Sequence[float]], field: str) -> None:
+    """RecordError unless the lattice's periodicity ('pbc'), where given, is three flags (`_periodicity`), and the
+    lengths (a, b, c, Å), angles (alpha, beta, gamma, degrees) and volume (Å^3) pymatgen writes beside the matrix,
+    where given, are numbers and the matrix's (`_lattice_parameters`), to XYZ_TOLERANCE: relative (and in Å) of a
+    length and of the volume (relative to the product of the lengths, which no volume exceeds: rounding in working it
+    out is relative to that), absolute of an angle's cosine. pymatgen reads the matrix alone, so a reader of the
+    stored document would take a value that disagrees for the cell's."""
+    if "pbc" in lattice:
+        _periodicity(lattice["pbc"], field)
+    names = [name for name in _LATTICE_PARAMETERS if name in lattice]
+    if not names:
+        return
+    given = [lattice[name] for name in names]
+    if not only_numbers(given):
+        name, value = next(
+            (name, value) for name, value in zip(names, given, strict=True) if not only_numbers((value,))
+        )
+        raise RecordError(f"{field}: lattice {name} {value!r} is not a number")
+    parameters = _lattice_parameters(rows)
+    largest = parameters["a"] * parameters["b"] * parameters["c"]
+    for name, value in zip(names, given, strict=True):
+        matrix_value = parameters[name]
+        try:
+            if name in _ANGLES:  # (within 0 to 180 degrees, an angle is its cosine; NaN is not within)
+                agrees = 0 <= value <= 180 and abs(math.cos(math.radians(value)) - matrix_value) <= XYZ_TOLERANCE
+            else:
+                size = largest if name == "volume" else matrix_value
+                agrees = abs(value - matrix_value) <= XYZ_TOLERANCE * (1.0 + size)
+        except OverflowError:  # (an integer past the largest float)
+            agrees = False
+        if not agrees:
+            raise RecordError(
+                f"{field}: lattice {name} {value!r} is not its matrix's, {_shown(name, matrix_value)} (pymatgen reads "
+                "the matrix alone)"
+            )
+
+
+def _lattice_parameters(rows: Sequence[Sequence[float]]) -> dict[str, float]:
+    """The lengths (Å), the cosines of the angles and the volume (Å^3) of lattice vectors, by their names in pymatgen's
+    lattice document."""
+    (a1, a2, a3), (b1, b2, b3), (c1, c2, c3) = rows
+    a = math.sqrt(a1 * a1 + a2 * a2 + a3 * a3)
+    b = math.sqrt(b1 * b1 + b2 * b2 + b3 * b3)
+    c = math.sqrt(c1 * c1 + c2 * c2 + c3 * c3)
+    return {
+        "a": a,
+        "b": b,
+        "c": c,
+        "alpha": (b1 * c1 + b2 * c2 + b3 * c3) / (b * c),
+        "beta": (c1 * a1 + c2 * a2 + c3 * a3) / (c * a),
+        "gamma": (a1 * b1 + a2 * b2 + a3 * b3) / (a * b),
+        "volume": lattice_volume(rows),
+    }
+
+
+def _shown(name: str, matrix_value: float) -> str:
+    """A lattice parameter as its matrix gives it, with its unit (an angle of its cosine, capped to -1 to 1 as
+    pymatgen caps it, in degrees)."""
+    if name in _ANGLES:
+        return f"{math.degrees(math.acos(max(-1.0, min(1.0, matrix_value))))!r} degrees"
+    return f"{matrix_value!r} Å^3" if name == "volume" else f"{matrix_value!r} Å"
+
+
+def _periodicity(pbc: Any, field: str) -> list[bool]:
+    """Whether each lattice vector is periodic, of three flags, false or true or 0 or 1 (pymatgen reads 0 and 1 as
+    the booleans they equal and writes booleans: the cell reads back the same); RecordError for any other, which
+    `Structure.from_dict` fails on."""
+    if type(pbc) in _ROWS and len(pbc) == 3 and all(flag in (0, 1) for flag in pbc):  # (False == 0, True == 1)
+        return [bool(flag) for flag in pbc]
+    raise RecordError(
+        f"{field}: lattice pbc {pbc!r} is not three flags (0 or 1, false or true): whether each lattice vector is "
+        "periodic"
+    )
+
+
+def _check_labels(labels: Sequence[Any], field: str) -> None:
+    """RecordError naming the first site label that is no text (none is: pymatgen names the site by its species)."""
+    if set(map(type, labels)) <= _LABELS:
+        return
+    number, label = next((number, label) for number, label in enumerate(labels, 1) if type(label) not in _LABELS)
+    raise RecordError(f"{field}: site {number}'s label {label!r} is not a text")
+
+
+def _check_charge(charge: Any, sites: Sequence[Mapping[str, Any]], field: str) -> None:
+    """RecordError unless each species' oxidation state and spin, where given, are finite numbers (or null), no site
+    holds one species twice (pymatgen keeps the last: 'Ti' at 0.5 twice reads back as a site half empty), and the
+    structure's charge, where given, is a finite number (JSON has no NaN: it would store null, which pymatgen reads as
+    the oxidation states' sum) within CHARGE_TOLERANCE of the sum of its oxidation states by occupancy (0 where none
+    has one), as pymatgen reads a charge without a warning."""
+    total = 0.0
     for number, site in enumerate(sites, start=1):
-        if site.get("properties"):  # ({} or none: a site without properties, as most are)
-            _check_properties(site["properties"], f"{field}: site {number}'s properties")
+        entries = site["species"]
+        for entry in entries:
+            if len(entry) > 2:  # (more than element and occu)
+                total += _oxidation_state(entry, number, field) * entry["occu"]
+        if len(entries) > 1 and len(set(map(_species_of, entries))) < len(entries):
+            raise RecordError(f"{field}: site {number} holds one species twice: {entries!r}")
+    if charge is None:
+        return
+    if not _finite_number(charge):
+        raise RecordError(f"{field}: charge {charge!r} is not a finite number")
+    if not abs(charge - total) <= CHARGE_TOLERANCE:
+        raise RecordError(
+            f"{field}: charge {charge!r} is not the sum of its sites' oxidation states, {total!r}: pymatgen warns as "
+            "it reads such a structure"
+        )
+
+
+def _species_of(entry: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """The species of a site's species entry as pymatgen tells them apart: element, oxidation state and spin."""
+    return entry["element"], entry.get("oxidation_state"), entry.get("spin")
+
+
+def _oxidation_state(entry: Mapping[str, Any], number: int, field: str) -> float:
+    """A species entry's oxidation state (0 where none is given); RecordError where it or its spin is given and is no
+    finite number."""
+    for key in ("oxidation_state", "spin"):
+        value = entry.get(key)
+        if value is not None and not _finite_number(value):
+            raise RecordError(f"{field}: site {number}'s {entry['element']} {key} {value!r} is not a finite number")
+    return entry.get("oxidation_state") or 0.0
+
+
+def _finite_number(value: Any) -> bool:
+    """Whether a value is a finite number (not a bool); an integer past the largest float is none."""
+    try:
+        return only_numbers((value,)) and math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _check_xyz(
@@ -227,10 +380,47 @@ def _check_properties(properties: Any, what: str) -> None:
             raise RecordError(f"{what}: 'magmom' {value!r} is not a magnetic moment (a number, three, or null)")
 
 
+def _check_site_properties(sites: Sequence[Mapping[str, Any]], field: str) -> None:
+    """RecordError unless each site's properties are none or properties that read back as they are
+    (`_check_properties`), and a property one site has every site has: pymatgen reads it as null where a site lacks
+    it, warning ('Not all sites have property'). A null is a value: pymatgen writes one for such a site
+    (Structure.from_sites) and reads it back as it is."""
+    names = None  # the first site's properties' names, which every site's are
+    for number, site in enumerate(sites, start=1):
+        properties = site.get("properties")
+        if properties is None:
+            properties = {}
+        elif properties != {}:  # (a site without properties, as most are)
+            _check_properties(properties, f"{field}: site {number}'s properties")
+        if names is None:
+            names = properties.keys()
+        elif properties.keys() != names:
+            _refuse_property_some_sites_lack(sites, field)
+
+
+def _refuse_property_some_sites_lack(sites: Sequence[Mapping[str, Any]], field: str) -> None:
+    """RecordError naming the first property that a site lacks, where another site has it."""
+    held = [(site.get("properties") or {}).keys() for site in sites]  # each site's properties' names
+    for name in dict.fromkeys(chain.from_iterable(held)):  # each property's name, in the order the sites give them
+        having = [name in names for names in held]
+        if not all(having):
+            raise RecordError(
+                f"{field}: site {having.index(False) + 1} has no '{name}', which site {having.index(True) + 1}'s "
+                "properties have: pymatgen would read it back as null, warning"
+            )
+
+
 def _unread_value(value: Any) -> str | None:
     """Why a property's value would not be stored and read back as it is (`_check_properties`); None if it would."""
-    if value is None or isinstance(value, str | bool | int):
+    if value is None or isinstance(value, str | bool):
         return None
+    if isinstance(value, int):
+        low, high = _JSON_INTEGERS
+        return (
+            None
+            if low <= value <= high
+            else f"{value!r} is an integer past 64 bits, which the store's JSON (orjson) does not write"
+        )
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{value!r} is not a finite number"
     if isinstance(value, list | tuple):

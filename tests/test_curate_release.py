@@ -296,6 +296,8 @@ def test_a_diff_names_a_records_new_space_group_and_structure_once(store, tmp_pa
         lattice = Lattice(changed["structure"]["lattice"]["matrix"])
         for site in changed["structure"]["sites"]:  # (each site's xyz where its abc now places it)
             site["xyz"] = lattice.get_cartesian_coords(site["abc"]).tolist()
+        lengths_and_angles = dict(zip(("a", "b", "c", "alpha", "beta", "gamma"), lattice.parameters, strict=True))
+        changed["structure"]["lattice"] |= lengths_and_angles | {"volume": lattice.volume}  # (the matrix's)
         run_ingest(build_connector("mp", catalog, FetchRequest(everything=True)), store)
         release(store, catalog, "gaps", "1.1.0")
     recorded = [read_materials(store, "gaps", version).set_index("record_id") for version in ("1.0.0", "1.1.0")]

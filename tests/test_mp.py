@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import time
+import warnings
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -29,6 +30,7 @@ from matreg.ingest import run_ingest
 from matreg.sources import FetchRequest, build_connector
 from matreg.sources.mp import MpConnector
 from matreg.store import Store
+from matreg.structure import read_structure
 
 pytestmark = pytest.mark.usefixtures("mp_environment")  # (mp_replay.py)
 FIELDS = (
@@ -538,6 +540,91 @@ def test_a_structure_nesting_a_property_past_pythons_recursion_limit_quarantines
         "mp-631",
         ["mp-631: structure: nested too deeply to be read (past Python's recursion limit)"],
     )
+
+
+def _quarantined_and_stored(tmp_path, store, documents: list[dict]) -> tuple[dict, dict]:
+    """Fetch `documents` from a replay: the quarantine's reasons by item and the stored structures by source id, each
+    of which reads back through Structure.from_dict without a warning."""
+    with ReplayServer(summary_route_of(documents)) as server:
+        report = fetch(store, load_catalog(write_mp_catalog(tmp_path / "c.yaml", server.url)), everything=True)
+    assert (report.status, report.n_fetched) == ("complete", len(documents))
+    reasons = store.query("SELECT item, reasons FROM quarantine").set_index("item")["reasons"]
+    stored = dict(store.query("SELECT source_id, structure FROM materials").values.tolist())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for text in stored.values():
+            read_structure(text).as_dict()
+    return {item: list(reasons) for item, reasons in reasons.items()}, stored
+
+
+def test_a_structure_pymatgen_would_fail_on_or_warn_of_reading_back_quarantines_the_document_naming_the_field(
+    tmp_path, store
+):
+    """A charge that is no number (Structure.from_dict fails: TypeError), or other than the sum of the oxidation
+    states (0 without any: pymatgen warns as it reads the charge), a periodicity (lattice.pbc) of other than three
+    booleans (ValueError), site properties that are no object (False: TypeError) or that some sites lack (pymatgen
+    reads null there, warning) were stored; the document with a null charge and no pbc is stored as received."""
+    documents = copy.deepcopy(SUMMARY["data"][:7])
+    structures = [document["structure"] for document in documents]
+    structures[0]["charge"] = "0"  # mp-631
+    structures[1]["charge"] = 1  # mp-23193 (KCl, of elements: its charge is 0)
+    structures[2]["lattice"]["pbc"] = "yes"  # mp-754553
+    structures[3]["lattice"]["pbc"] = [True]  # mp-865981
+    structures[4]["sites"][0]["properties"] = {"magmom": 7.26}  # mp-20332: one Gd's moment, none on the other sites
+    structures[5]["sites"][1]["properties"] = False  # mp-1216
+    structures[6]["charge"] = None  # mp-938: the oxidation states' sum (0), as pymatgen reads it
+    del structures[6]["lattice"]["pbc"]  # (periodic along all three vectors, as pymatgen reads it)
+    reasons, stored = _quarantined_and_stored(tmp_path, store, documents)
+    flags = "is not three flags (0 or 1, false or true): whether each lattice vector is periodic"
+    assert reasons == {
+        "mp-631": ["mp-631: structure: charge '0' is not a finite number"],
+        "mp-23193": [
+            "mp-23193: structure: charge 1 is not the sum of its sites' oxidation states, 0.0: pymatgen warns as it "
+            "reads such a structure"
+        ],
+        "mp-754553": [f"mp-754553: structure: lattice pbc 'yes' {flags}"],
+        "mp-865981": [f"mp-865981: structure: lattice pbc [True] {flags}"],
+        "mp-20332": [
+            "mp-20332: structure: site 2 has no 'magmom', which site 1's properties have: pymatgen would read it "
+            "back as null, warning"
+        ],
+        "mp-1216": ["mp-1216: structure: site 2's properties False are not an object of properties by name"],
+    }
+    assert json.loads(stored["mp-938"]) == structures[6]  # as received
+
+
+def test_a_structures_lattice_fields_labels_species_or_class_that_would_mislead_a_reader_quarantine_the_document(
+    tmp_path, store
+):
+    """pymatgen reads the lattice's matrix alone and writes its lengths, angles and volume beside it: a stored one
+    that is no number or not the matrix's would be taken for the cell's by a reader of the document; so would a site
+    label that is no text, a site holding one species twice (pymatgen keeps the last: half a Gd site read back) and
+    another class than Structure (monty's decoder builds what '@module' and '@class' name). The rest of the page is
+    stored as received."""
+    documents = copy.deepcopy(SUMMARY["data"][:7])
+    structures = [document["structure"] for document in documents]
+    structures[0]["lattice"]["volume"] = "20.4"  # mp-631
+    structures[1]["lattice"]["a"] = 4.6  # mp-23193: 4.51388119 Å
+    structures[2]["lattice"]["gamma"] = 60.0  # mp-754553: 90°
+    structures[3]["sites"][0]["label"] = 0  # mp-865981
+    structures[4]["sites"][0]["species"] = [{"element": "Gd", "occu": 0.5}, {"element": "Gd", "occu": 0.5}]
+    structures[5]["@class"] = "Molecule"  # mp-1216
+    reasons, stored = _quarantined_and_stored(tmp_path, store, documents)
+    matrix = "(pymatgen reads the matrix alone)"
+    assert reasons == {
+        "mp-631": ["mp-631: structure: lattice volume '20.4' is not a number"],
+        "mp-23193": [f"mp-23193: structure: lattice a 4.6 is not its matrix's, 4.51388119 Å {matrix}"],
+        "mp-754553": [f"mp-754553: structure: lattice gamma 60.0 is not its matrix's, 90.0 degrees {matrix}"],
+        "mp-865981": ["mp-865981: structure: site 1's label 0 is not a text"],
+        "mp-20332": [
+            "mp-20332: structure: site 1 holds one species twice: [{'element': 'Gd', 'occu': 0.5}, {'element': "
+            "'Gd', 'occu': 0.5}]"
+        ],
+        "mp-1216": [
+            "mp-1216: structure: @class 'Molecule' is not 'Structure': monty's decoder would build another object of it"
+        ],
+    }
+    assert json.loads(stored["mp-938"]) == structures[6]  # as received
 
 
 def test_a_space_group_number_no_space_group_has_quarantines_the_document_with_the_reason(tmp_path, store):

@@ -366,6 +366,106 @@ def test_a_structure_dict_nesting_a_value_past_pythons_recursion_limit_is_refuse
     assert str(refused.value) == "structure: nested too deeply to be read (past Python's recursion limit)"
 
 
+def _rocksalt_document() -> dict:
+    """NaCl as pymatgen writes it (`Structure.to_json()`), lattice lengths, angles, volume and xyz included."""
+    return json.loads(Structure(Lattice(ROCKSALT), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to_json())
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(charge="0"), "charge '0' is not a finite number"),  # (from_dict: TypeError)
+        (lambda d: d.update(charge=float("nan")), "charge nan is not a finite number"),  # (stored as null)
+        (lambda d: d.update(charge=1), "charge 1 is not the sum of its sites' oxidation states, 0.0: pymatgen warns"),
+        (lambda d: d["lattice"].update(pbc=[1, 2, 1]), "lattice pbc [1, 2, 1] is not three flags (0 or 1, false or"),
+        (lambda d: d["lattice"].update(pbc=None), "lattice pbc None is not three flags"),
+        (lambda d: d["lattice"].update(a=4.0), "lattice a 4.0 is not its matrix's, 3.988082245892128 Å (pymatgen"),
+        (lambda d: d["lattice"].update(alpha=-60.0), "lattice alpha -60.0 is not its matrix's, 60.00000000000001 deg"),
+        (lambda d: d["lattice"].update(volume=None), "lattice volume None is not a number"),
+        (lambda d: d["sites"][0].update(label=1), "site 1's label 1 is not a text"),
+        (lambda d: d["sites"][0]["species"][0].update(oxidation_state="+1"), "site 1's Na oxidation_state '+1' is not"),
+        (
+            lambda d: d["sites"][0]["species"][0].update(oxidation_state=1),
+            "charge 0.0 is not the sum of its sites' oxi",
+        ),
+        (
+            lambda d: d["sites"][0].update(species=[{"element": "Na", "occu": 0.5}, {"element": "Na", "occu": 0.5}]),
+            "site 1 holds one species twice",  # (pymatgen keeps the last: a site half empty)
+        ),
+        (lambda d: d["sites"][0].update(properties=False), "site 1's properties False are not an object"),
+        (lambda d: d["sites"][1].update(properties={"magmom": 1.0}), "site 1 has no 'magmom', which site 2's prop"),
+        (
+            lambda d: (d["sites"][0].update(properties={"tag": None}), d["sites"][1].pop("properties")),
+            "site 2 has no 'tag', which site 1's properties have: pymatgen would read it back as null, warning",
+        ),
+        (lambda d: d["sites"][0].update(properties={"n": 2**64}), "site 1's properties: 'n' 18446744073709551616 is"),
+        (lambda d: d.update({"@class": "Molecule"}), "@class 'Molecule' is not 'Structure': monty's decoder would"),
+    ],
+    ids=[
+        "charge text",
+        "charge nan",
+        "charge unbalanced",
+        "pbc flag 2",
+        "pbc null",
+        "a",
+        "alpha negative",
+        "volume null",
+        "label",
+        "oxidation state text",
+        "oxidation states unbalanced",
+        "species twice",
+        "properties false",
+        "property of one site",
+        "property null beside none",
+        "integer past 64 bits",
+        "class",
+    ],
+)
+def test_a_structure_dict_pymatgen_would_fail_on_warn_of_or_read_otherwise_is_refused(edit, message):
+    """What pymatgen reads of a document beside its cell: a charge (read through the oxidation states' sum, warning
+    where the two differ), the periodicity, site labels, species, properties (a property one site lacks is read as
+    null and warned of); the lattice's lengths, angles and volume it ignores, which a reader of the document takes
+    for the cell's."""
+    document = _rocksalt_document()
+    edit(document)
+    with pytest.raises(RecordError) as refused:
+        check_structure_dict(document)
+    assert str(refused.value).startswith(f"structure: {message}")
+
+
+def test_a_structure_dicts_charge_periodicity_and_labels_as_pymatgen_writes_them_pass():
+    """A charged cell of ions, a slab's periodicity (booleans, or the 0 and 1 pymatgen reads as the booleans they
+    equal), sites without labels or lattice fields: as received."""
+    charged = Structure(Lattice(ROCKSALT), [Species("Na", 1), Species("O", -2)], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    document = json.loads(charged.to_json())
+    assert document["charge"] == -1
+    check_structure_dict(document)
+    slab = _rocksalt_document()
+    slab["lattice"]["pbc"] = [True, True, False]
+    for key in ("a", "b", "c", "alpha", "beta", "gamma", "volume"):
+        del slab["lattice"][key]
+    for site in slab["sites"]:
+        site["label"] = None
+    check_structure_dict(slab)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_structure(json.dumps(slab)).lattice.pbc == (True, True, False)
+        slab["lattice"]["pbc"] = [1, 1, 0]
+        check_structure_dict(slab)
+        assert read_structure(json.dumps(slab)).as_dict()["lattice"]["pbc"] == (True, True, False)
+
+
+def test_a_structure_dicts_null_property_beside_sites_with_a_value_passes_and_reads_back_as_it_is():
+    """A property held as null on a site (pymatgen's writing of a site without it beside sites with it) is a value:
+    pymatgen reads it back as it is (warning, as it does of its own documents), unlike a property a site lacks."""
+    document = _rocksalt_document()
+    document["sites"][0]["properties"], document["sites"][1]["properties"] = {"tag": "a"}, {"tag": None}
+    check_structure_dict(document)
+    with pytest.warns(UserWarning, match="Not all sites have property tag"):
+        read_back = read_structure(json.dumps(document)).as_dict()
+    assert [site["properties"] for site in read_back["sites"]] == [{"tag": "a"}, {"tag": None}]
+
+
 @pytest.mark.parametrize("occupancy", [10**400, -(10**400)], ids=["past", "below"])
 def test_an_occupancy_no_float_holds_in_a_structure_dict_is_no_share_of_a_site(occupancy):
     """A JSON integer past the largest float (Python reads it whole) was an OverflowError: a record 'not in the form
@@ -485,6 +585,7 @@ def test_a_written_document_hands_over_the_atoms_its_text_holds(species, options
 def test_a_structure_dict_written_whole_hands_over_the_atoms_its_text_holds(species):
     document = Structure(Lattice.cubic(4.0), ["Zn", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).as_dict()
     document["sites"][0]["species"] = species
+    document["charge"] = sum(entry.get("oxidation_state", 0) * entry["occu"] for entry in species)  # (as pymatgen's)
     text = structure_dict_json(document)
     assert text == json.dumps(document, separators=(",", ":"))
     assert list(written_atoms(text).items()) == list(_atoms_in_text(text).items())

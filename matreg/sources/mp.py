@@ -203,7 +203,7 @@ def structure_json(structure: Any, material_id: str) -> str | None:
     """The pymatgen Structure dict as received, as JSON text; RecordError naming the material if it is not one, its
     cell is not one (an entry of its lattice, coordinates or occupancies no number: a JSON true is no 1 Å), or what
     else it stores would not read back as received (a site's xyz elsewhere than its abc, properties pymatgen cannot
-    read or would build an object of: `structure_dict_json`)."""
+    read or would build an object of, a charge or periodicity it cannot read: `structure_dict_json`)."""
     if structure is None:
         return None
     return structure_dict_json(structure, f"{material_id}: structure")
