@@ -64,7 +64,7 @@ def structure_json(
     cartesian: bool = False,
     named: Mapping[str, Species] | None = None,
     labels: Sequence[str] | None = None,
-    pbc: Sequence[bool] = (True, True, True),
+    pbc: Sequence[bool | int] | None = None,
     length_unit: str = "angstrom",
     field: str = "structure",
 ) -> str:
@@ -72,13 +72,16 @@ def structure_json(
 
     `lattice`: rows are the lattice vectors; `species`: per site an element symbol, {element: occupancy}, or a name
     that `named` gives the symbol or occupancies of; `coords`: fractional, or Cartesian with `cartesian=True`;
-    lengths in `length_unit`, stored in Å; `labels`: per-site names kept by pymatgen.
+    lengths in `length_unit`, stored in Å; `labels`: per-site names (texts) kept by pymatgen; `pbc`: whether each
+    lattice vector is periodic, three flags (0 or 1, false or true; none: all three are).
     """
     rows, fractional = _cell(lattice, coords, len(species), cartesian, length_unit, field)
     site_species = _sites_species(species, named or {}, field)
+    periodic = [True, True, True] if pbc is None else _periodicity(pbc, field)
     if labels is None:
         sites = [{"species": entry, "abc": abc} for entry, abc in zip(site_species, fractional, strict=True)]
     else:
+        _check_labels(labels, field)
         sites = [
             {"species": entry, "abc": abc, "label": label}
             for entry, abc, label in zip(site_species, fractional, labels, strict=True)
@@ -87,7 +90,7 @@ def structure_json(
         "@module": "pymatgen.core.structure",
         "@class": "Structure",
         "charge": 0,
-        "lattice": {"matrix": rows, "pbc": [bool(flag) for flag in pbc]},
+        "lattice": {"matrix": rows, "pbc": periodic},
         "properties": {},
         "sites": sites,
     }

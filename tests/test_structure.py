@@ -68,6 +68,24 @@ def test_disordered_sites_labels_and_periodicity_are_kept():
     assert [site.label for site in structure] == ["GaIn", "As"] and structure.lattice.pbc == (True, True, False)
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"pbc": [1, 1]}, "structure: lattice pbc [1, 1] is not three flags (0 or 1, false or true)"),
+        ({"pbc": "x"}, "structure: lattice pbc 'x' is not three flags"),  # (was read as [True])
+        ({"pbc": [1, 2, 1]}, "structure: lattice pbc [1, 2, 1] is not three flags"),
+        ({"labels": [{"Na": 1.0}]}, "structure: site 1's label {'Na': 1.0} is not a text"),
+    ],
+    ids=["two flags", "text", "flag 2", "label no text"],
+)
+def test_a_periodicity_of_other_than_three_flags_or_a_label_that_is_no_text_is_refused(options, message):
+    """pymatgen reads three periodicity flags alone (`Structure.from_dict` failed on the document written of [1, 1])
+    and labels sites by texts."""
+    with pytest.raises(RecordError) as refused:
+        structure_json(ROCKSALT, ["Na"], [[0, 0, 0]], **options)
+    assert str(refused.value).startswith(message)
+
+
 def test_sites_given_by_name_take_their_species_from_named():
     names = ["GaIn", "As", "GaIn", "As"]
     coords = [[0, 0, 0], [0.25, 0.25, 0.25], [0.5, 0.5, 0.5], [0.75, 0.75, 0.75]]
