@@ -587,12 +587,14 @@ def parse_structure(text: str, base: Path | None = None) -> Structure:
 
 
 def _json_structure(text: str) -> Structure:
-    """The structure of pymatgen JSON text (`Structure.as_dict()`); ValueError for a JSON object that is none."""
+    """The structure of pymatgen JSON text (`Structure.as_dict()`), held to the rules of a source's such document
+    (`check_structure_dict`); ValueError for a JSON object that is none."""
     document = orjson.loads(text)
     if not isinstance(document, dict) or "lattice" not in document or "sites" not in document:
         raise ValueError(
             "a JSON object without the 'lattice' and 'sites' of a pymatgen Structure (Structure.as_dict())"
         )
+    check_structure_dict(document, "pymatgen JSON")
     return Structure.from_dict(document)
 
 
@@ -605,15 +607,27 @@ def file_structures(path: Path) -> list[tuple[str | None, Structure]]:
             return _cif_structures(_file_text(path))
         if "poscar" in name or "contcar" in name or name.endswith(".vasp"):
             return [(None, _poscar(_file_text(path)))]
-        return [(None, Structure.from_file(path))]
+        if ".json" in name:
+            return [(None, _json_structure(_file_text(path)))]
+        return [(None, _with_checked_cell(Structure.from_file(path), path.name))]
+
+
+def _with_checked_cell(structure: Structure, what: str) -> Structure:
+    """A structure pymatgen read, its cell held to the checks of a source's (`_cell`: its lattice vectors span a
+    volume, each one's length and the volume within a float, as every site); RecordError naming `what` (the format
+    it was read from) for the first it fails."""
+    matrix, coords = structure.lattice.matrix.tolist(), structure.frac_coords.tolist()
+    _cell(matrix, coords, len(structure), False, "angstrom", what)
+    return structure
 
 
 @contextmanager
 def _reading() -> Iterator[None]:
     """pymatgen reading a structure: its errors RecordErrors, its warnings silenced (it reports CIF coordinates it
-    rounded) but for species it makes up for a POSCAR that names none (H, He, ... for a VASP 4 file)."""
+    rounded) but for species it makes up for a POSCAR that names none (H, He, ... for a VASP 4 file), numpy's too (a
+    CIF of a cell past floats: the checks of its cell refuse it, `_with_checked_cell`)."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             warnings.simplefilter("ignore", UserWarning)
             warnings.filterwarnings("error", _NO_SPECIES, UserWarning)
             yield
@@ -651,7 +665,8 @@ def _cif_structures(text: str) -> list[tuple[str, Structure]]:
     found, error = [], None
     for block in _CIF_BLOCK.split(f"x\n{text}")[1:]:
         try:
-            found.append((block.split("\n", 1)[0].strip(), Structure.from_str(f"data_{block}", fmt="cif")))
+            name = block.split("\n", 1)[0].strip()
+            found.append((name, _with_checked_cell(Structure.from_str(f"data_{block}", fmt="cif"), f"CIF data_{name}")))
         except _NOT_READ as exc:
             error = error or exc
     if not found:
@@ -661,7 +676,7 @@ def _cif_structures(text: str) -> list[tuple[str, Structure]]:
 
 def _poscar(text: str) -> Structure:
     """The structure of a POSCAR, read by pymatgen once its scale line is one that pymatgen reads as VASP does."""
-    return Structure.from_str(_with_length_scale(text), fmt="poscar")
+    return _with_checked_cell(Structure.from_str(_with_length_scale(text), fmt="poscar"), "POSCAR")
 
 
 def _with_length_scale(text: str) -> str:

@@ -4,6 +4,7 @@ import functools
 import gzip
 import json
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -833,6 +834,84 @@ def test_a_poscar_naming_no_species_is_quarantined_saying_so_not_read_as_hydroge
         ],
         ["vasp4", "column 'structure': POSCAR names no species (VASP 4 format): add the species line"],
     ]
+
+
+def _nacl_json(edit: Callable[[dict], object]) -> str:
+    """NaCl's pymatgen JSON (`Structure.as_dict()`), edited."""
+    document = NACL.as_dict()
+    edit(document)
+    return json.dumps(document)
+
+
+def test_a_structure_whose_cell_or_document_would_not_read_back_is_quarantined_naming_why(store, tmp_path):
+    """A structure read by pymatgen is held to the checks of a source's cell: a lattice vector of 2e154 Å (the root of
+    its entries' squares' sum past a float: pymatgen read it, warning of numpy's overflow, and the row was quarantined
+    as 'its sites are not pymatgen's'), a cell of no volume (was stored); and pymatgen JSON to the rules of a source's
+    such document: a charge given as text (its writing failed: a row 'not in the form the mapping reads'), a moment
+    on one site alone (stored with a null added: pymatgen warns as it reads it), lattice lengths not the matrix's and
+    a matrix entry given as text (stored as pymatgen read them: the matrix, the text's number). What pymatgen reads
+    back as given without a warning is stored: a periodicity of 0 and 1 flags (read as booleans), site properties."""
+    poscar = NACL_POSCAR.format(species="Na Cl\n", mode="Direct", na="", cl="")
+    tagged = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]], site_properties={"m": [1, 2]})
+    structures = {
+        "long-poscar": poscar.replace("\n1 0 0\n", "\n2e154 0 0\n"),
+        "long-cif": ROCKSALT_ZNO.replace("_cell_length_a 4.271", "_cell_length_a 2e154"),
+        "flat-poscar": poscar.replace("\n0 0 1\n", "\n0 1 0\n"),
+        "charge": _nacl_json(lambda document: document.update(charge="1.5")),
+        "moment": _nacl_json(lambda document: document["sites"][0].update(properties={"magmom": 1.0})),
+        "length": _nacl_json(lambda document: document["lattice"].update(a=4.6)),
+        "text": _nacl_json(lambda document: document["lattice"]["matrix"][0].__setitem__(0, "5.64")),
+        "tagged": json.dumps(tagged.as_dict()),
+        "flags": _nacl_json(lambda document: document["lattice"].update(pbc=[1, 1, 1])),
+    }
+    formulas = {"long-cif": "ZnO"}
+    rows = pd.DataFrame(
+        {
+            "sample": list(structures),
+            "formula": [formulas.get(sample, "NaCl") for sample in structures],
+            "gap": ["8.5"] * len(structures),
+            "structure": list(structures.values()),
+        }
+    )
+    data, mapping = _write(tmp_path, rows.to_csv(index=False), STRUCTURE_MAPPING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = import_file(store, data, mapping)
+        assert (report.n_stored, report.n_quarantined) == (2, 7)
+        stored = dict(store.query("SELECT source_id, structure FROM materials").values.tolist())
+        assert read_structure(stored["tagged"]).site_properties == {"m": [1, 2]}
+        assert read_structure(stored["flags"]) == NACL and json.loads(stored["flags"])["lattice"]["pbc"] == [True] * 3
+    too_long = (
+        "the lattice vectors are too long: working out the length of vector 1 (the sum of its entries' squares, as "
+        "pymatgen reads it) passes the largest number (about 1.8e308) in Å^2"
+    )
+    assert dict(store.query("SELECT item, reasons[1] FROM quarantine").values.tolist()) == {
+        "long-poscar": f"column 'structure': POSCAR: {too_long}",
+        "long-cif": f"column 'structure': CIF data_rocksalt: {too_long}",
+        "flat-poscar": "column 'structure': POSCAR: the lattice vectors span no volume",
+        "charge": "column 'structure': pymatgen JSON: charge '1.5' is not a finite number",
+        "moment": (
+            "column 'structure': pymatgen JSON: site 2 has no 'magmom', which site 1's properties have: pymatgen would "
+            "read it back as null, warning"
+        ),
+        "length": (
+            "column 'structure': pymatgen JSON: lattice a 4.6 is not its matrix's, 5.64 Å (pymatgen reads the matrix "
+            "alone)"
+        ),
+        "text": "column 'structure': pymatgen JSON: lattice entry '5.64' is not a number",
+    }
+
+
+def test_a_pymatgen_json_structures_null_moment_beside_sites_with_one_is_stored_as_given(store, tmp_path):
+    """pymatgen writes a null magmom for a site without one beside sites with one (Structure.from_sites), and reads
+    it back as it is: the row is stored with it."""
+    moments = Structure(NACL.lattice, NACL.species, NACL.frac_coords, site_properties={"magmom": [1.0, None]})
+    rows = pd.DataFrame({"sample": ["m"], "formula": ["NaCl"], "gap": ["8.5"], "structure": [moments.to_json()]})
+    data, mapping = _write(tmp_path, rows.to_csv(index=False), STRUCTURE_MAPPING)
+    report = import_file(store, data, mapping)
+    assert (report.n_stored, report.n_quarantined) == (1, 0)
+    [text] = store.table("materials")["structure"]
+    assert [site["properties"] for site in json.loads(text)["sites"]] == [{"magmom": 1.0}, {"magmom": None}]
 
 
 def test_a_json_lab_files_structure_given_as_an_object_is_read_as_pymatgen_json(store, tmp_path):
