@@ -619,12 +619,31 @@ def test_structures_come_from_each_entrys_aflowlib_json_on_the_server_base_url_n
     assert (icsd.composition.reduced_formula, len(icsd)) == ("AcBr3", 8)
     assert icsd.volume / len(icsd) == pytest.approx(34.7942, abs=1e-3)
     assert icsd.get_space_group_info()[1] == 176
-    with pytest.raises(RecordError, match=r"aflowlib.json: 8 species for coordinates of shape \(7, 3\)"):
+    with pytest.raises(RecordError, match=r"^aflowlib.json: composition \[2, 6\] counts 8 atoms for 7 positions"):
         aflow_structure({**ENTRIES[0], "positions_fractional": ENTRIES[0]["positions_fractional"][:7]})
     with pytest.raises(RecordError, match="no cell from geometry, species and composition: int too large to convert"):
         aflow_structure({**ENTRIES[0], "geometry": [10**400, *ENTRIES[0]["geometry"][1:]]})
     with pytest.raises(RecordError, match="^aflowlib.json: geometry entry True is not a number"):  # not a = 1 Å
         aflow_structure({**ENTRIES[0], "geometry": [True, *ENTRIES[0]["geometry"][1:]]})
+
+
+@pytest.mark.parametrize(
+    ("count", "reason"),
+    [
+        (1e154, f"composition [1e+154, 6] counts {int(1e154) + 6} atoms for 8 positions (positions_fractional)"),
+        (10**400, f"composition count {10**400} is not a whole number of atoms"),
+    ],
+    ids=["1e154", "no float"],
+)
+def test_a_composition_counting_more_atoms_than_a_memory_holds_is_refused_before_its_sites_are_listed(
+    aflow_catalog, count, reason
+):
+    """A count of 1e154 atoms was listed site by site: a MemoryError (the run failed, or the host ran out of memory);
+    an integer past the largest float was an OverflowError (a record 'not in the form the mapping reads')."""
+    connector = build_connector("aflow", aflow_catalog, FetchRequest(everything=True, structures=True))
+    with pytest.raises(RecordError) as refused:
+        connector.to_record(ENTRIES[0] | {"aflowlib.json": ENTRIES[0] | {"composition": [count, 6]}})
+    assert str(refused.value) == f"aflowlib.json: {reason}"
 
 
 class AfluxWithBrokenFile(Aflux):

@@ -288,11 +288,21 @@ def aflow_structure(entry: Any) -> str | None:
         return None
     refuse_non_numbers([entry["geometry"]], f"{ENTRY_FILE}: geometry entry")  # (a JSON true is no 1 Å, no 1°)
     try:
-        species = [el for el, n in zip(entry["species"], entry["composition"], strict=True) for _ in range(_sites(n))]
+        species = _site_species(entry["species"], entry["composition"], len(entry["positions_fractional"]))
         lattice = Lattice.from_parameters(*entry["geometry"]).matrix
     except (TypeError, ValueError, OverflowError) as exc:  # (OverflowError: an integer too large for a float)
         raise RecordError(f"{ENTRY_FILE}: no cell from geometry, species and composition: {exc}") from None
     return structure_json(lattice, species, entry["positions_fractional"], field=ENTRY_FILE)
+
+
+def _site_species(elements: Any, composition: Any, positions: int) -> list[str]:
+    """Each site's element, of the entry's species and their counts of atoms; RecordError where the counts add up to
+    other than its number of positions (before the list is made: a count of 1e154 would take every byte of memory)."""
+    counts = [_sites(count) for count in composition]
+    if sum(counts) != positions:
+        counted = f"{sum(counts)} atoms for {positions} positions"
+        raise RecordError(f"{ENTRY_FILE}: composition {composition} counts {counted} (positions_fractional)")
+    return [element for element, count in zip(elements, counts, strict=True) for _ in range(count)]
 
 
 def _auid(text: str) -> str:
@@ -321,7 +331,7 @@ def _count(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # (OverflowError: an integer past the largest float)
         return None
     return number if 0 < number < math.inf else None
 
