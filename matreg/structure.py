@@ -26,6 +26,7 @@ import numpy as np
 import orjson
 from monty.io import zopen
 from pymatgen.core import Element, Structure
+from pymatgen.core import Species as PymatgenSpecies
 from pymatgen.core.structure import StructureError
 from pymatgen.symmetry.groups import SpaceGroup
 
@@ -313,9 +314,14 @@ def _check_charge(charge: Any, sites: Sequence[Mapping[str, Any]], field: str) -
         )
 
 
-def _species_of(entry: Mapping[str, Any]) -> tuple[Any, Any, Any]:
-    """The species of a site's species entry as pymatgen tells them apart: element, oxidation state and spin."""
-    return entry["element"], entry.get("oxidation_state"), entry.get("spin")
+def _species_of(entry: Mapping[str, Any]) -> Element | PymatgenSpecies:
+    """The species pymatgen reads of a site's species entry (checked: an element, finite numbers), by which it keys the
+    site's species as it reads them (`PeriodicSite.from_dict`, keeping the last entry of a key): the element of an entry
+    without an oxidation state (a spin beside none is not read), else a Species, whose null oxidation state is not the
+    element's."""
+    if "oxidation_state" not in entry:
+        return Element(entry["element"])
+    return PymatgenSpecies(entry["element"], entry["oxidation_state"], spin=entry.get("spin"))
 
 
 def _oxidation_state(entry: Mapping[str, Any], number: int, field: str) -> float:

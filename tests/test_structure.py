@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pymatgen.analysis.structure_matcher import StructureMatcher
-from pymatgen.core import DummySpecies, Lattice, PeriodicSite, Species, Structure
+from pymatgen.core import DummySpecies, Element, Lattice, PeriodicSite, Species, Structure
 from pymatgen.io.cif import CifWriter
 
 from matreg.errors import RecordError
@@ -482,6 +482,27 @@ def test_a_structure_dicts_null_property_beside_sites_with_a_value_passes_and_re
     with pytest.warns(UserWarning, match="Not all sites have property tag"):
         read_back = read_structure(json.dumps(document)).as_dict()
     assert [site["properties"] for site in read_back["sites"]] == [{"tag": "a"}, {"tag": None}]
+
+
+def test_a_site_of_an_element_and_its_species_without_oxidation_state_as_pymatgen_writes_it_passes():
+    """pymatgen keys a site's species by the Species it reads of each entry: the element Fe and a Species Fe of no
+    oxidation state are two (the site reads back whole), not one species twice, which the document was refused as."""
+    site = {Element("Fe"): 0.5, Species("Fe", None): 0.5}
+    document = json.loads(Structure(Lattice(ROCKSALT), [site], [[0, 0, 0]]).to_json())
+    check_structure_dict(document)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_structure(json.dumps(document))[0].species.num_atoms == 1.0
+
+
+def test_species_entries_pymatgen_reads_as_one_species_are_refused_as_one_species_twice():
+    """pymatgen reads an entry without an oxidation state as its element, a spin beside none unread: Fe and Fe of
+    spin 2 on a site read back as the last alone, a site half empty, which was stored."""
+    document = _rocksalt_document()
+    document["sites"][0]["species"] = [{"element": "Fe", "occu": 0.5}, {"element": "Fe", "spin": 2, "occu": 0.5}]
+    assert read_structure(json.dumps(document))[0].species.num_atoms == 0.5  # (silently)
+    with pytest.raises(RecordError, match=r"^structure: site 1 holds one species twice: \["):
+        check_structure_dict(document)
 
 
 @pytest.mark.parametrize("occupancy", [10**400, -(10**400)], ids=["past", "below"])
