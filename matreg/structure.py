@@ -54,6 +54,7 @@ _LATTICE_PARAMETERS = ("a", "b", "c", "alpha", "beta", "gamma", "volume")  # as 
 _ANGLES = frozenset(("alpha", "beta", "gamma"))  # (in degrees)
 CHARGE_TOLERANCE = 1e-8  # pymatgen's: a structure's charge further from its oxidation states' sum warns as it is read
 _JSON_INTEGERS = (-(2**63), 2**64 - 1)  # the integers orjson, which writes the store's JSON, writes
+PERIODICITY_FLAGS = "(0 or 1, false or true): whether each lattice vector is periodic"  # what a periodicity is
 _SHARE = itemgetter(1)
 
 
@@ -269,16 +270,21 @@ def _shown(name: str, matrix_value: float) -> str:
     return f"{matrix_value!r} Å^3" if name == "volume" else f"{matrix_value!r} Å"
 
 
-def _periodicity(pbc: Any, field: str) -> list[bool]:
+def periodicity_flags(pbc: Any) -> list[bool] | None:
     """Whether each lattice vector is periodic, of three flags, false or true or 0 or 1 (pymatgen reads 0 and 1 as
-    the booleans they equal and writes booleans: the cell reads back the same); RecordError for any other, which
+    the booleans they equal and writes booleans: the cell reads back the same); None for any other, which
     `Structure.from_dict` fails on."""
     if type(pbc) in _ROWS and len(pbc) == 3 and all(flag in (0, 1) for flag in pbc):  # (False == 0, True == 1)
         return [bool(flag) for flag in pbc]
-    raise RecordError(
-        f"{field}: lattice pbc {pbc!r} is not three flags (0 or 1, false or true): whether each lattice vector is "
-        "periodic"
-    )
+    return None
+
+
+def _periodicity(pbc: Any, field: str) -> list[bool]:
+    """`periodicity_flags`; RecordError naming `field` for other than three flags."""
+    flags = periodicity_flags(pbc)
+    if flags is None:
+        raise RecordError(f"{field}: lattice pbc {pbc!r} is not three flags {PERIODICITY_FLAGS}")
+    return flags
 
 
 def _check_labels(labels: Sequence[Any], field: str) -> None:

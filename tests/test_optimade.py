@@ -634,13 +634,15 @@ FLAGS = "(0 or 1, false or true): whether each lattice vector is periodic"
             "structure not kept: nperiodic_dimensions without dimension_types does not say which are periodic",
         ),
         ([1, 1, 0], 2, [True, True, False], None),
-        ([1, 1], 3, None, f"structure not kept: structure: lattice pbc [1, 1] is not three flags {FLAGS}"),
-        ("x", 3, None, f"structure not kept: structure: lattice pbc 'x' is not three flags {FLAGS}"),  # (was [True])
+        ([1, 1], 3, None, f"structure not kept: dimension_types [1, 1] is not three flags {FLAGS}"),
+        ("x", 3, None, f"structure not kept: dimension_types 'x' is not three flags {FLAGS}"),  # (was [True])
+        ([1, 2, 1], 3, None, f"structure not kept: dimension_types [1, 2, 1] is not three flags {FLAGS}"),
     ],
 )
 def test_the_structures_periodicity_is_what_the_entry_says(mp_catalog, dimension_types, nperiodic, pbc, note):
     """The entry's dimension_types, else its nperiodic_dimensions; of other than three flags, no structure is kept
-    (its document was written with the flags it had, which Structure.from_dict fails on)."""
+    (its document was written with the flags it had, which Structure.from_dict fails on), the note naming
+    dimension_types (it named pymatgen's lattice pbc, which the entry does not have)."""
     entry = json.loads(MATERIALS_CLOUD_PAGE.read_text())["data"][0]
     entry["attributes"] |= {"dimension_types": dimension_types, "nperiodic_dimensions": nperiodic}
     record = build_connector("optimade", mp_catalog, FetchRequest(everything=True)).to_record(entry)

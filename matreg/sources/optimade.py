@@ -49,8 +49,10 @@ from matreg.sources.base import Page, RawValue, RunInfo, SourceRecord
 from matreg.sources.jsonapi import JsonApiConnector
 from matreg.sources.nomad import BAND_GAP, BULK, HOMO_LUMO_GAP, finite_structural_type_reason, without_properties
 from matreg.structure import (
+    PERIODICITY_FLAGS,
     lattice_volume,
     only_numbers,
+    periodicity_flags,
     refuse_non_numbers,
     shares_of_a_site,
     spacegroup_number,
@@ -383,8 +385,12 @@ def optimade_structure(
     pbc = periodicity(attributes)
     if pbc is None:
         return None, "structure not kept: nperiodic_dimensions without dimension_types does not say which are periodic"
+    flags = periodicity_flags(pbc)
+    if flags is None:  # (only dimension_types, as given, can be)
+        return None, f"structure not kept: dimension_types {pbc!r} is not three flags {PERIODICITY_FLAGS}"
     try:
-        return structure_json(lattice, names, positions, cartesian=True, named=occupancies, labels=names, pbc=pbc), None
+        text = structure_json(lattice, names, positions, cartesian=True, named=occupancies, labels=names, pbc=flags)
+        return text, None
     except (RecordError, AttributeError, TypeError, ValueError, KeyError) as exc:
         return None, f"structure not kept: {exc}"
 
