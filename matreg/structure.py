@@ -316,7 +316,7 @@ def _check_charge(charge: Any, sites: Sequence[Mapping[str, Any]], field: str) -
     if not abs(charge - total) <= CHARGE_TOLERANCE:
         raise RecordError(
             f"{field}: charge {charge!r} is not the sum of its sites' oxidation states, {total!r}: pymatgen warns as "
-            "it reads such a structure"
+            "its charge is read"
         )
 
 

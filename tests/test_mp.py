@@ -579,8 +579,8 @@ def test_a_structure_pymatgen_would_fail_on_or_warn_of_reading_back_quarantines_
     assert reasons == {
         "mp-631": ["mp-631: structure: charge '0' is not a finite number"],
         "mp-23193": [
-            "mp-23193: structure: charge 1 is not the sum of its sites' oxidation states, 0.0: pymatgen warns as it "
-            "reads such a structure"
+            "mp-23193: structure: charge 1 is not the sum of its sites' oxidation states, 0.0: pymatgen warns as "
+            "its charge is read"
         ],
         "mp-754553": [f"mp-754553: structure: lattice pbc 'yes' {flags}"],
         "mp-865981": [f"mp-865981: structure: lattice pbc [True] {flags}"],
