@@ -36,6 +36,7 @@ LEFTOVER_AGE_S = 3600  # a temporary directory or empty journal untouched this l
 NAME_MAX = 255  # the bytes a name in a folder may have, where the file system does not say (`name_max`)
 PATH_MAX = 4096  # the bytes a path may have, its ending NUL counted, where the file system does not say (`_path_max`)
 SPILL_LIMIT = "'max_temp_directory_size'"  # what DuckDB's error names when its temp folder may hold no more
+TEXT_BATCH_ROWS = 5_000  # rows a CSV or JSONL export converts to Python values at a time (`_python_values`)
 SPILL_FILE = "duckdb_temp_"  # how DuckDB names its temp files (of what a query holds beyond its memory)
 
 
@@ -376,19 +377,30 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     """The rows as `matreg sql --format csv` prints them (`csv_line`: missing values as NULL, an empty cell; the empty
     text ""; a cell holding a line break, \\r too, quoted; a time to the microsecond), in UTF-8, lines ending in \\n."""
-    values = frame.astype(object).where(frame.notna(), None)
     with path.open("w", encoding="utf-8", newline="") as file:
         file.write(csv_line(map(str, frame.columns)) + "\n")
-        file.writelines(csv_line(row) + "\n" for row in values.itertuples(index=False, name=None))
+        for columns in _python_values(frame):
+            file.writelines(csv_line(row) + "\n" for row in zip(*columns, strict=True))
 
 
 def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
     """One JSON object per row, numbers as they are (orjson: shortest exact form; pandas wrote 10 decimals, so
     5.3e-19 as 0.0), times to the microsecond, missing values as null."""
     options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+    names = list(frame.columns)
     with path.open("wb") as file:
-        for row in frame.astype(object).where(frame.notna(), None).to_dict(orient="records"):
-            file.write(orjson.dumps(row, option=options, default=_json_value))
+        for columns in _python_values(frame):
+            records = (dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True))
+            file.writelines(orjson.dumps(record, option=options, default=_json_value) for record in records)
+
+
+def _python_values(frame: pd.DataFrame) -> Iterator[list[numpy.ndarray]]:
+    """The frame's columns as arrays of Python values (a missing value None), `TEXT_BATCH_ROWS` rows at a time: a
+    text file is written a batch at a time, never from a copy of the whole frame as Python objects (several times
+    its size)."""
+    for start in range(0, len(frame), TEXT_BATCH_ROWS):
+        batch = frame.iloc[start : start + TEXT_BATCH_ROWS]
+        yield [batch.iloc[:, index].to_numpy(dtype=object, na_value=None) for index in range(batch.shape[1])]
 
 
 def _json_value(value: Any) -> Any:
