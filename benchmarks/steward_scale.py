@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 HERE = Path(__file__).resolve().parent
 
@@ -139,10 +140,11 @@ def time_decisions(store, n: int, compact_every: int | None) -> None:
         )
 
 
-def timed(args: list[str]) -> tuple[float, float, float, int]:
-    """Wall s, CPU s and peak RSS MB of one `matreg` command in a child process, and its exit status."""
+def timed(args: list[str], stdout: IO | int = subprocess.DEVNULL) -> tuple[float, float, float, int]:
+    """Wall s, CPU s and peak RSS MB of one `matreg` command in a child process (its output to `stdout`, its stderr
+    dropped: a pipe nobody reads would stop a command that writes more than the pipe holds), and its exit status."""
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "matreg", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen([sys.executable, "-m", "matreg", *args], stdout=stdout, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     return time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, status
 
